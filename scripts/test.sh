@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of the project (the README's test command; .ci/run calls it):
+# sets up the toolchains, checks the generated files, lints, and runs each package's suite.
+# Keeps going after a failing step and exits non-zero if any step failed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+
+bash scripts/setup.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+# shellcheck source=scripts/lib/steps.sh
+source scripts/lib/steps.sh
+
+run_step "codegen: generated files up to date" pnpm -s codegen:check
+run_step "codegen: typecheck + unit/golden tests" bash -c 'pnpm -C codegen -s lint && pnpm -C codegen -s test'
+run_step "rust: rustfmt --check" cargo fmt --all -- --check
+run_step "rust: clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+run_step "rust: cargo test (core + crates)" cargo test --workspace --locked
+run_step "c: header + reference + errors" bash scripts/test-c.sh
+
+finish_steps "suites"
