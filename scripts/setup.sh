@@ -75,8 +75,12 @@ setup_node() {
   cur="$(pnpm --version 2>/dev/null || true)"
   if [ "$cur" != "$want" ] || [ -n "${SETUP_FORCE:-}" ]; then
     info "installing pnpm@$want (found: ${cur:-none})"
-    npm install --global --no-audit --no-fund --loglevel=error "pnpm@$want" ||
-      die "npm install -g pnpm@$want failed"
+    if ! npm install --global --no-audit --no-fund --loglevel=error "pnpm@$want"; then
+      # e.g. EEXIST: a pnpm binary npm does not own (a corepack shim) is in the way
+      info "retrying with --force (replaces the pnpm executables in npm's global bin)"
+      npm install --global --force --no-audit --no-fund --loglevel=error "pnpm@$want" ||
+        die "npm install -g pnpm@$want failed"
+    fi
     hash -r
     cur="$(pnpm --version 2>/dev/null || true)"
     [ "$cur" = "$want" ] || die "pnpm --version says '${cur:-nothing}' after installing pnpm@$want (is another pnpm earlier on PATH? $(command -v pnpm || true))"
