@@ -1,0 +1,168 @@
+// include/rank_relax.h: the C API, with the spec's doc text as Doxygen comments.
+import { code, file } from '../../emit/code.ts';
+import { banner, commentLines } from '../../emit/text.ts';
+import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
+
+const WIDTH = 100;
+
+function docBlock(paragraphs: readonly (string | readonly string[])[]): string {
+  const lines: string[] = ['/**'];
+  paragraphs.forEach((p, i) => {
+    if (i > 0) lines.push(' *');
+    if (typeof p === 'string') lines.push(...commentLines(p, ' * ', WIDTH));
+    else lines.push(...p);
+  });
+  lines.push(' */');
+  return lines.join('\n');
+}
+
+/** `@param[in] values [batch, n] Values to rank …`, wrapped with a hanging indent. */
+function paramLine(arg: VariantArgIR): string[] {
+  let text = arg.doc;
+  if (arg.kind === 'buffer') text = `${arg.shape.text}${arg.elem === 'int32' ? ' int32' : ''}: ${text}`;
+  if (arg.kind === 'param') text = `${text} ${paramNote(arg.param)}`;
+  const head = `@param${direction(arg)} ${arg.name.c} `;
+  const [first = '', ...rest] = commentLines(text, '', WIDTH - 3 - head.length);
+  const body = rest.join(' ');
+  const hanging = commentLines(body, ' *     ', WIDTH);
+  return [` * ${head}${first}`, ...(body === '' ? [] : hanging)];
+}
+
+function renderPrelude(ir: IR): string {
+  return code`
+    ${banner(ir, 'c-block')}
+    ${docBlock([
+      [` * @file ${ir.native.header}`, ` * @brief C API of ${ir.package.name} ${ir.package.version}.`],
+      ir.package.description,
+      `Link with -l${ir.native.libName} (lib${ir.native.libName}.so, .dylib or .a; ${ir.native.libName}.dll).`,
+      'Every kernel is `int32_t rr_<op>_<forward|backward>_<f32|f64>(...)` and takes, in this order:',
+      [
+        ' * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer',
+        ' *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.',
+        " * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as",
+        ' *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool.',
+        ' * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves',
+        ' *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),',
+        ' *    one gradient per differentiable input, then one value per row for each param that has a',
+        ' *    gradient.',
+      ],
+      'A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. ' +
+        'A pointer may be NULL only when its buffer has no elements; buffers must be aligned for their ' +
+        'type, and a written buffer must not overlap any other buffer of the call. Kernels are ' +
+        'thread-safe; rows are processed in parallel inside a call.',
+    ])}
+    #ifndef RANK_RELAX_H
+    #define RANK_RELAX_H
+
+    #include <stdbool.h>
+    #include <stddef.h>
+    #include <stdint.h>
+
+    #ifdef __cplusplus
+    extern "C" {
+    #endif
+
+    /** Version of the library this header belongs to. */
+    #define RR_VERSION "${ir.package.version}"
+    /** ABI version; rr_abi_version() of a compatible library returns the same. */
+    #define RR_ABI_VERSION ${ir.package.abiVersion}
+    /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
+    #define RR_ABI_HASH UINT64_C(${ir.package.abiHash})
+  `;
+}
+
+/** `/** text *\/` on one line when it fits, else a block. */
+function shortDoc(text: string): string {
+  const line = `/** ${text} */`;
+  return line.length <= WIDTH ? line : docBlock([text]);
+}
+
+function renderStatus(status: readonly StatusIR[]): string {
+  return code`
+    /* Status codes returned by every kernel. */
+
+    ${status.map((s) => code`
+      ${shortDoc(s.doc)}
+      #define ${s.c} ${s.code}
+    `)}
+  `;
+}
+
+function renderEnum(e: EnumIR): string {
+  return code`
+    /* ${e.name.spec}: ${e.doc} */
+
+    ${e.values.map((v) => code`
+      ${shortDoc(`${e.name.spec} = "${v.name.spec}": ${v.doc}`)}
+      #define ${v.literal.c} ${v.code}
+    `)}
+  `;
+}
+
+function renderRuntimeFn(fn: RuntimeFnIR): string {
+  const args = fn.args.length === 0 ? 'void' : fn.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
+  const returns = fn.returns.c.endsWith('*') ? fn.returns.c : `${fn.returns.c} `;
+  return code`
+    ${docBlock([fn.doc])}
+    ${returns}${fn.cSymbol}(${args});
+  `;
+}
+
+function kernelDoc(op: OpIR, kernel: VariantKernelIR): string {
+  const intro =
+    kernel.pass === 'forward'
+      ? [`${op.name.spec}: ${op.summary}`, op.doc]
+      : [
+          `Backward (vector-Jacobian product) of ${op.name.spec}: from the cotangents of the outputs, ` +
+            'writes the gradient of each differentiable input and, per row, of each param that has a ' +
+            `gradient. Takes the saves and residuals of the matching ${kernel.cSymbol.replace('_backward_', '_forward_')} call.`,
+        ];
+  return docBlock([
+    ...intro,
+    kernel.args.flatMap(paramLine),
+    '@return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).',
+  ]);
+}
+
+function renderOp(op: OpIR): string {
+  const f64 = findVariant(op, 'f64');
+  const f32 = findVariant(op, 'f32');
+  const single = (k: VariantKernelIR, of: VariantKernelIR) =>
+    docBlock([`As ${of.cSymbol}, in single precision: float buffers and real params.`]) + '\n' + cPrototype(k);
+  return code`
+    /* ${'-'.repeat(WIDTH - 6)} */
+    /* ${op.name.spec} */
+
+    ${kernelDoc(op, f64.forward)}
+    ${cPrototype(f64.forward)}
+
+    ${single(f32.forward, f64.forward)}
+
+    ${kernelDoc(op, f64.backward)}
+    ${cPrototype(f64.backward)}
+
+    ${single(f32.backward, f64.backward)}
+  `;
+}
+
+export function renderHeader(ir: IR): string {
+  return file(
+    renderPrelude(ir),
+    '',
+    renderStatus(ir.status),
+    '',
+    ...ir.enums.flatMap((e) => [renderEnum(e), '']),
+    '/* Library */',
+    '',
+    ...Object.values(ir.runtime).flatMap((fn) => [renderRuntimeFn(fn), '']),
+    ...ir.ops.flatMap((op) => [renderOp(op), '']),
+    code`
+      #ifdef __cplusplus
+      } /* extern "C" */
+      #endif
+
+      #endif /* RANK_RELAX_H */
+    `,
+  );
+}

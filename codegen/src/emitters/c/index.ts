@@ -1,0 +1,19 @@
+// The C target: the header, the Rust glue of the rank-relax-ffi crate, and the op table of its C
+// test program. Hand-written parts of the crate (plumbing.rs, lib.rs, tests, demo) are not owned.
+import type { Emitter } from '../../emit/types.ts';
+import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
+import { renderTestTable } from './harness.ts';
+import { renderHeader } from './header.ts';
+import { renderRustMod, renderRustOp } from './rust.ts';
+
+export const cEmitter: Emitter = {
+  name: 'c',
+  description: 'C ABI: include/rank_relax.h, the rank-relax-ffi glue, the C test table',
+  owns: [`${INCLUDE_DIR}/`, `${RUST_DIR}/`, `${TEST_DIR}/`],
+  emit: (ir) => [
+    { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
+    { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
+    ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),
+    { path: `${TEST_DIR}/rr_ops_table.h`, contents: renderTestTable(ir) },
+  ],
+};

@@ -1,0 +1,157 @@
+// src/generated/*.rs: the Rust side of the C ABI. One module per op with its four `extern "C"`
+// entry points over the core's kernel convention, and mod.rs with the ABI constants. Buffer and
+// panic handling is in the hand-written src/plumbing.rs (imported as `rr_ffi`).
+import { code, file, join } from '../../emit/code.ts';
+import { rustArrayCall, rustCall, rustFnSignature, rustLetCall, rustUnsafeCall } from './rustfmt.ts';
+import { banner, commentLines } from '../../emit/text.ts';
+import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+
+const WIDTH = 100;
+
+function docComment(text: string, prefix = '/// '): string[] {
+  return commentLines(text, prefix, WIDTH);
+}
+
+/** Argument list of the generic kernel: `T` for real, `*const T` for read buffers. */
+function genericArg(arg: KernelIR['args'][number]): string {
+  switch (arg.kind) {
+    case 'dim':
+      return `${arg.name.rust}: usize`;
+    case 'param':
+      return `${arg.name.rust}: ${arg.param.type === 'real' ? 'T' : arg.param.type === 'enum' ? 'i32' : 'bool'}`;
+    case 'buffer': {
+      const elem = arg.elem === 'real' ? 'T' : 'i32';
+      return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${elem}`;
+    }
+  }
+}
+
+function externArg(arg: VariantArgIR): string {
+  if (arg.kind === 'buffer') return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${arg.type.rust}`;
+  return `${arg.name.rust}: ${arg.type.rust}`;
+}
+
+function paramField(param: ParamIR): string {
+  if (param.type !== 'enum') return `${param.name.rust},`;
+  const e = param.enum;
+  return `${param.name.rust}: rank_relax::${e.rustType}::from_code(${param.name.rust})?,`;
+}
+
+function bufferLines(kernel: KernelIR): string[] {
+  return kernel.args.flatMap((arg) => {
+    if (arg.kind !== 'buffer') return [];
+    const len = arg.shape.perRow ? 'rr_shape.rows' : 'rr_shape.elems';
+    const kind = arg.mutable ? 'Out' : 'In';
+    return rustLetCall(8, arg.name.rust, `rr_ffi::${kind}::new`, [`"${arg.name.spec}"`, arg.name.rust, len], '?;');
+  });
+}
+
+function renderKernel(kernel: KernelIR): string {
+  const buffers = kernel.args.filter((a) => a.kind === 'buffer');
+  const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${b.name.rust}.slice()`)];
+  const params = kernel.args.filter((a) => a.kind === 'param');
+  const fields = params.map((a) => (a.kind === 'param' ? `            ${paramField(a.param)}` : ''));
+  return [
+    ...rustFnSignature(0, `unsafe fn ${kernel.pass}<T: Real>`, kernel.args.map(genericArg), ' -> i32'),
+    '    rr_ffi::call(RR_OP, || {',
+    '        let rr_shape = rr_ffi::Dims::new(batch, n)?;',
+    ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
+    ...bufferLines(kernel),
+    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => `${b.name.rust}.region()`), '?;'),
+    '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
+    '        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no',
+    '        // written buffer overlaps another.',
+    '        unsafe {',
+    ...rustCall(12, `rr_op::${kernel.pass}`, callArgs, '?;'),
+    '        }',
+    '        Ok(())',
+    '    })',
+    '}',
+  ].join('\n');
+}
+
+function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): string {
+  const what = kernel.pass === 'forward' ? 'Forward' : 'Backward (VJP)';
+  return [
+    ...docComment(`${what} of \`${op.name.spec}\` in ${dtype.rust}: see \`${kernel.cSymbol}\` in include/rank_relax.h.`),
+    '///',
+    '/// # Safety',
+    '///',
+    '/// Each pointer must be valid for its buffer\'s length (see include/rank_relax.h).',
+    '#[no_mangle]',
+    ...rustFnSignature(0, `pub unsafe extern "C" fn ${kernel.cSymbol}`, kernel.args.map(externArg), ' -> i32'),
+    "    // SAFETY: this function's contract is the kernel's.",
+    ...rustUnsafeCall(4, kernel.pass, kernel.args.map((a) => a.name.rust)),
+    '}',
+  ].join('\n');
+}
+
+export function renderRustOp(ir: IR, op: OpIR): string {
+  const externs = op.variants.flatMap((v) => [v.forward, v.backward].map((k) => renderExtern(op, v.dtype, k)));
+  return file(
+    banner(ir, 'slash'),
+    ...docComment(`C entry points of \`${op.name.spec}\`: ${op.summary}`, '//! '),
+    '',
+    '#![allow(clippy::too_many_arguments)]',
+    '',
+    `use rank_relax::ops::${op.name.rust} as rr_op;`,
+    'use rank_relax::Real;',
+    '',
+    'use crate::plumbing as rr_ffi;',
+    '',
+    `const RR_OP: &str = "${op.name.spec}";`,
+    '',
+    renderKernel(op.forward),
+    '',
+    renderKernel(op.backward),
+    '',
+    join(externs, '\n\n'),
+  );
+}
+
+export function renderRustMod(ir: IR): string {
+  return file(
+    banner(ir, 'slash'),
+    '//! The C ABI generated from the spec: one module per op, the ABI constants, the status codes.',
+    '',
+    ...ir.ops.map((op) => `pub mod ${op.name.rust};`),
+    '',
+    `/// Library version (the spec's package version).`,
+    `pub const VERSION: &str = "${ir.package.version}";`,
+    `/// ABI version (the spec's \`abi_version\`).`,
+    `pub const ABI_VERSION: u32 = ${ir.package.abiVersion};`,
+    '/// sha256 of the canonical JSON of the ABI surface, first 64 bits.',
+    `pub const ABI_HASH: u64 = ${ir.package.abiHash.replace(/^0x(.{4})(.{4})(.{4})(.{4})$/, '0x$1_$2_$3_$4')};`,
+    '',
+    ...ir.status.flatMap((s) => [...docComment(s.doc), `pub const ${s.c}: i32 = ${s.code};`]),
+    '',
+    '/// The status code of an error kind of the core.',
+    'pub fn status_of(kind: rank_relax::ErrorKind) -> i32 {',
+    '    #[allow(unreachable_patterns)]',
+    '    match kind {',
+    ...ir.status.filter((s) => s.coreKind !== null).map((s) => `        rank_relax::ErrorKind::${s.coreKind} => ${s.c},`),
+    `        _ => ${ir.status.find((s) => s.name.spec === 'invalid_argument')?.c ?? 'RR_ERR_PANIC'},`,
+    '    }',
+    '}',
+    '',
+    code`
+      ${docComment(ir.runtime.version.doc)}
+      #[no_mangle]
+      pub extern "C" fn ${ir.runtime.version.cSymbol}() -> *const std::ffi::c_char {
+          c"${ir.package.version}".as_ptr()
+      }
+
+      ${docComment(ir.runtime.abiVersion.doc)}
+      #[no_mangle]
+      pub extern "C" fn ${ir.runtime.abiVersion.cSymbol}() -> u32 {
+          ABI_VERSION
+      }
+
+      ${docComment(ir.runtime.abiHash.doc)}
+      #[no_mangle]
+      pub extern "C" fn ${ir.runtime.abiHash.cSymbol}() -> u64 {
+          ABI_HASH
+      }
+    `,
+  );
+}

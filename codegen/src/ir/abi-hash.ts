@@ -1,0 +1,39 @@
+// The ABI hash: sha256 of the canonical JSON of the ABI surface (every C symbol with its argument
+// names, types, shapes and order; enum and status codes; the ABI version), truncated to 64 bits.
+// Docs, defaults and examples are not part of it: changing them does not break a built library.
+import { createHash } from 'node:crypto';
+
+import type { EnumIR, OpIR, StatusIR } from './types.ts';
+
+/** JSON with object keys sorted at every level; arrays keep their order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new Error(`canonicalJson: cannot encode ${typeof value}`);
+  return text;
+}
+
+export function abiSurface(abiVersion: number, enums: readonly EnumIR[], ops: readonly OpIR[], status: readonly StatusIR[]): unknown {
+  return {
+    abi_version: abiVersion,
+    enums: enums.map((e) => ({ name: e.name.spec, values: e.values.map((v) => [v.literal.c, v.code]) })),
+    status: status.map((s) => [s.c, s.code]),
+    functions: ops.flatMap((op) =>
+      op.variants.flatMap((v) =>
+        [v.forward, v.backward].map((k) => ({
+          symbol: k.cSymbol,
+          args: k.args.map((a) => [a.name.spec, a.kind, a.type.c, a.kind === 'buffer' ? [a.shape.text, a.mutable] : null]),
+        })),
+      ),
+    ),
+  };
+}
+
+/** `0x` + the first 16 hex digits of sha256(canonical JSON). */
+export function abiHash(surface: unknown): string {
+  return `0x${createHash('sha256').update(canonicalJson(surface)).digest('hex').slice(0, 16)}`;
+}

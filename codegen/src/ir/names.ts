@@ -1,0 +1,147 @@
+// Every identifier and literal of every target is spelled here, once, when the IR is built.
+// Templates never compute a name: they read `ident.c`, `ident.python`, `types.f32.julia`, …
+
+import type { Ident, Literals, TypeId, TypeNames } from './types.ts';
+
+/** Prefix of every C symbol and constant; also the reserved prefix of generated helpers. */
+export const C_PREFIX = 'rr_';
+
+const C_RESERVED = new Set([
+  'auto', 'bool', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum',
+  'extern', 'false', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long', 'register', 'restrict', 'return',
+  'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'true', 'typedef', 'union', 'unsigned', 'void',
+  'volatile', 'while', 'alignas', 'alignof', 'complex', 'imaginary', 'noreturn', 'static_assert', 'thread_local',
+  // C++ keywords, since the header is also included from C++.
+  'class', 'delete', 'explicit', 'friend', 'mutable', 'namespace', 'new', 'operator', 'private', 'protected',
+  'public', 'template', 'this', 'throw', 'try', 'catch', 'typename', 'using', 'virtual',
+]);
+
+const RUST_RESERVED = new Set([
+  'as', 'async', 'await', 'break', 'const', 'continue', 'crate', 'dyn', 'else', 'enum', 'extern', 'false', 'fn',
+  'for', 'gen', 'if', 'impl', 'in', 'let', 'loop', 'match', 'mod', 'move', 'mut', 'pub', 'ref', 'return', 'static',
+  'struct', 'super', 'trait', 'true', 'type', 'unsafe', 'use', 'where', 'while', 'abstract', 'become', 'box', 'do',
+  'final', 'macro', 'override', 'priv', 'try', 'typeof', 'unsized', 'virtual', 'yield',
+]);
+/** Rust keywords that cannot be raw identifiers. */
+const RUST_NOT_RAW = new Set(['crate', 'self', 'super', 'Self']);
+
+const PYTHON_RESERVED = new Set([
+  'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del',
+  'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal',
+  'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield', 'match', 'case', 'type',
+  // Builtins a wrapper needs unshadowed.
+  'input', 'len', 'min', 'max', 'sum', 'abs', 'range', 'float', 'int', 'bool', 'object',
+]);
+
+const JULIA_RESERVED = new Set([
+  'baremodule', 'begin', 'break', 'catch', 'const', 'continue', 'do', 'else', 'elseif', 'end', 'export', 'false',
+  'finally', 'for', 'function', 'global', 'if', 'import', 'let', 'local', 'macro', 'module', 'quote', 'return',
+  'struct', 'true', 'try', 'using', 'while', 'abstract', 'mutable', 'primitive', 'type', 'where', 'in', 'isa',
+  'outer', 'public',
+]);
+
+const TS_RESERVED = new Set([
+  'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum',
+  'export', 'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'null',
+  'return', 'super', 'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'as',
+  'implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield', 'any',
+  'boolean', 'constructor', 'declare', 'get', 'module', 'require', 'number', 'set', 'string', 'symbol', 'type',
+  'from', 'of', 'await', 'async', 'arguments', 'eval', 'undefined',
+]);
+
+function words(snake: string): string[] {
+  return snake.split('_').filter((w) => w !== '');
+}
+
+function capitalise(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+export function camelCase(snake: string): string {
+  const [first = '', ...rest] = words(snake);
+  return first + rest.map(capitalise).join('');
+}
+
+export function pascalCase(snake: string): string {
+  return words(snake).map(capitalise).join('');
+}
+
+export function screamingCase(snake: string): string {
+  return snake.toUpperCase();
+}
+
+function escapeWith(name: string, reserved: ReadonlySet<string>): string {
+  return reserved.has(name) ? `${name}_` : name;
+}
+
+function rustIdent(name: string): string {
+  if (!RUST_RESERVED.has(name)) return name;
+  return RUST_NOT_RAW.has(name) ? `${name}_` : `r#${name}`;
+}
+
+/** One spec identifier (snake_case) in every spelling every target needs. */
+export function ident(spec: string): Ident {
+  const camel = camelCase(spec);
+  return {
+    spec,
+    snake: spec,
+    camel,
+    pascal: pascalCase(spec),
+    screaming: screamingCase(spec),
+    c: escapeWith(spec, C_RESERVED),
+    rust: rustIdent(spec),
+    python: escapeWith(spec, PYTHON_RESERVED),
+    julia: escapeWith(spec, JULIA_RESERVED),
+    ts: escapeWith(camel, TS_RESERVED),
+  };
+}
+
+/** C entry point of one kernel: `rr_soft_rank_forward_f64`. */
+export function cKernelSymbol(op: string, pass: 'forward' | 'backward', dtype: 'f32' | 'f64'): string {
+  return `${C_PREFIX}${op}_${pass}_${dtype}`;
+}
+
+/** Any other C symbol: `rr_last_error`. */
+export function cSymbol(name: string): string {
+  return `${C_PREFIX}${name}`;
+}
+
+/** C constant: `RR_REGULARIZATION_L2`, `RR_ERR_NULL_POINTER`. */
+export function cConstant(...parts: string[]): string {
+  return [C_PREFIX, ...parts].map((p) => p.replace(/_$/, '')).join('_').toUpperCase();
+}
+
+/** Names of the scalar types in every target. `rust` and `julia` are the FFI-level types. */
+export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
+  f32: { id: 'f32', c: 'float', rust: 'f32', julia: 'Float32', numpy: 'float32', ts: 'number', tsArray: 'Float32Array' },
+  f64: { id: 'f64', c: 'double', rust: 'f64', julia: 'Float64', numpy: 'float64', ts: 'number', tsArray: 'Float64Array' },
+  i32: { id: 'i32', c: 'int32_t', rust: 'i32', julia: 'Int32', numpy: 'int32', ts: 'number', tsArray: 'Int32Array' },
+  u32: { id: 'u32', c: 'uint32_t', rust: 'u32', julia: 'UInt32', numpy: 'uint32', ts: 'number', tsArray: 'Uint32Array' },
+  u64: { id: 'u64', c: 'uint64_t', rust: 'u64', julia: 'UInt64', numpy: 'uint64', ts: 'bigint', tsArray: 'BigUint64Array' },
+  bool: { id: 'bool', c: 'bool', rust: 'bool', julia: 'Bool', numpy: 'bool_', ts: 'boolean', tsArray: null },
+  size: { id: 'size', c: 'size_t', rust: 'usize', julia: 'Csize_t', numpy: 'uintp', ts: 'number', tsArray: null },
+  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char', julia: 'Cstring', numpy: null, ts: 'string', tsArray: null },
+};
+
+/** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */
+export function realLiterals(x: number): Literals {
+  let text = String(x);
+  if (!/[.eE]/.test(text) && Number.isFinite(x)) text += '.0';
+  return { c: text, rust: text, python: text, julia: text, ts: String(x) };
+}
+
+export function boolLiterals(x: boolean): Literals {
+  const t = x ? 'true' : 'false';
+  return { c: t, rust: t, python: x ? 'True' : 'False', julia: t, ts: t };
+}
+
+/** An enum value as each language's public API spells it (Python/TS/Julia take the string). */
+export function enumLiterals(enumName: string, value: string): Literals {
+  return {
+    c: cConstant(enumName, value),
+    rust: `${pascalCase(enumName)}::${pascalCase(value)}`,
+    python: JSON.stringify(value),
+    julia: JSON.stringify(value),
+    ts: `'${value}'`,
+  };
+}

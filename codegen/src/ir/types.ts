@@ -1,0 +1,270 @@
+// The normalised IR: what every emitter sees. Built once by `normalise`, deeply frozen, never
+// mutated. Every default is filled, lists are in argument order, maps are sorted, and every name
+// and type is spelled for every target (see names.ts), so an emitter only formats.
+
+/** One spec identifier in every spelling. Target fields are safe identifiers (reserved words escaped). */
+export interface Ident {
+  /** As written in the spec: snake_case. */
+  readonly spec: string;
+  readonly snake: string;
+  readonly camel: string;
+  readonly pascal: string;
+  readonly screaming: string;
+  readonly c: string;
+  /** May be a raw identifier (`r#type`). */
+  readonly rust: string;
+  readonly python: string;
+  readonly julia: string;
+  /** camelCase. */
+  readonly ts: string;
+}
+
+/** A literal in each target's syntax. */
+export interface Literals {
+  readonly c: string;
+  readonly rust: string;
+  readonly python: string;
+  readonly julia: string;
+  readonly ts: string;
+}
+
+export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';
+
+/** A scalar type in every target: C, Rust FFI, Julia ccall, NumPy dtype, TS scalar and typed array. */
+export interface TypeNames {
+  readonly id: TypeId;
+  readonly c: string;
+  readonly rust: string;
+  readonly julia: string;
+  readonly numpy: string | null;
+  readonly ts: string;
+  readonly tsArray: string | null;
+}
+
+export type Dim = 'batch' | 'n';
+/** `real` is the dtype of the variant (f32 or f64). */
+export type ElemType = 'real' | 'int32';
+export type Constraint = 'finite' | 'positive' | 'nonnegative';
+
+export interface ShapeIR {
+  /** Row-major dims: `['batch', 'n']` or `['batch']`. */
+  readonly dims: readonly Dim[];
+  /** `[batch, n]` */
+  readonly text: string;
+  /** True for `[batch]`: one value per row. */
+  readonly perRow: boolean;
+}
+
+export interface EnumValueIR {
+  readonly name: Ident;
+  /** Index in the spec's list; the `int32_t` the C ABI takes. */
+  readonly code: number;
+  readonly doc: string;
+  /** `RR_REGULARIZATION_L2`, `Regularization::L2`, `"l2"`, … */
+  readonly literal: Literals;
+}
+
+export interface EnumIR {
+  readonly name: Ident;
+  readonly doc: string;
+  readonly values: readonly EnumValueIR[];
+  /** The core's Rust type: `Regularization`. */
+  readonly rustType: string;
+}
+
+interface ParamBase {
+  readonly name: Ident;
+  readonly doc: string;
+  /** True when the backward returns d⟨cotangent, output⟩/dparam, one value per row. */
+  readonly grad: boolean;
+  /** The default in each target's syntax. */
+  readonly defaultLiteral: Literals;
+}
+export interface RealParamIR extends ParamBase {
+  readonly type: 'real';
+  readonly default: number;
+  readonly constraint: Constraint;
+}
+export interface EnumParamIR extends ParamBase {
+  readonly type: 'enum';
+  readonly enum: EnumIR;
+  readonly default: EnumValueIR;
+  readonly grad: false;
+}
+export interface BoolParamIR extends ParamBase {
+  readonly type: 'bool';
+  readonly default: boolean;
+  readonly grad: false;
+}
+export type ParamIR = RealParamIR | EnumParamIR | BoolParamIR;
+
+export interface TensorIR {
+  readonly name: Ident;
+  readonly doc: string;
+  readonly shape: ShapeIR;
+  readonly elem: ElemType;
+}
+export interface InputIR extends TensorIR {
+  readonly differentiable: boolean;
+  readonly constraint: Constraint;
+}
+
+/** What an argument of a kernel is. */
+export type ArgRole =
+  | 'dim' // batch, n
+  | 'param' // a spec param (enums as int32 codes)
+  | 'input' // forward: read
+  | 'output' // forward: written
+  | 'residual' // forward: written; backward: read
+  | 'save' // backward: an input or output, read
+  | 'cotangent' // backward: one per output, read
+  | 'grad' // backward: one per differentiable input, written
+  | 'param_grad'; // backward: one per param with grad, [batch], written
+
+interface ArgBase {
+  readonly name: Ident;
+  readonly role: ArgRole;
+  /** One line for a parameter list (`@param`, `# Arguments`). */
+  readonly doc: string;
+}
+export interface DimArgIR extends ArgBase {
+  readonly kind: 'dim';
+  readonly role: 'dim';
+  readonly dim: Dim;
+}
+export interface ParamArgIR extends ArgBase {
+  readonly kind: 'param';
+  readonly role: 'param';
+  readonly param: ParamIR;
+}
+export interface BufferArgIR extends ArgBase {
+  readonly kind: 'buffer';
+  readonly elem: ElemType;
+  readonly shape: ShapeIR;
+  /** Written by the kernel (pointer to mutable). */
+  readonly mutable: boolean;
+  /** For save/cotangent/grad/param_grad/residual: the tensor or param this refers to (spec name). */
+  readonly of: string | null;
+}
+export type ArgIR = DimArgIR | ParamArgIR | BufferArgIR;
+
+/** An argument resolved for one dtype: `type` is the scalar (element type for buffers). */
+export type VariantArgIR = ArgIR & { readonly type: TypeNames };
+
+export interface KernelIR {
+  /** `forward` | `backward` */
+  readonly pass: 'forward' | 'backward';
+  /** Path of the core function: `rank_relax::ops::soft_rank::forward`. */
+  readonly corePath: string;
+  /** In ABI order: batch, n, params, then buffers (see docs/architecture.md). */
+  readonly args: readonly ArgIR[];
+}
+
+export interface VariantKernelIR {
+  readonly pass: 'forward' | 'backward';
+  /** `rr_soft_rank_forward_f64` */
+  readonly cSymbol: string;
+  readonly args: readonly VariantArgIR[];
+}
+
+/** One (op, dtype) record. */
+export interface VariantIR {
+  readonly dtype: TypeNames;
+  readonly forward: VariantKernelIR;
+  readonly backward: VariantKernelIR;
+}
+
+export interface SaveIR {
+  readonly name: Ident;
+  readonly source: 'input' | 'output';
+  readonly tensor: TensorIR;
+}
+
+export interface DerivedIR<Of> {
+  /** `cotangent_ranks`, `grad_values`, `grad_regularization_strength` */
+  readonly name: Ident;
+  readonly of: Of;
+}
+
+export interface ExampleIR {
+  /** Input spec name → rows. */
+  readonly inputs: readonly { readonly name: Ident; readonly rows: readonly (readonly number[])[] }[];
+  /** Every op param with its value (spec defaults filled in). */
+  readonly params: readonly { readonly param: ParamIR; readonly value: number | string | boolean; readonly literal: Literals }[];
+}
+
+export interface OpIR {
+  readonly name: Ident;
+  readonly summary: string;
+  readonly doc: string;
+  /** Fewest items per row. */
+  readonly minN: number;
+  readonly inputs: readonly InputIR[];
+  readonly params: readonly ParamIR[];
+  readonly outputs: readonly TensorIR[];
+  readonly residuals: readonly TensorIR[];
+  readonly saves: readonly SaveIR[];
+  readonly cotangents: readonly DerivedIR<TensorIR>[];
+  readonly grads: readonly DerivedIR<InputIR>[];
+  readonly paramGrads: readonly DerivedIR<RealParamIR>[];
+  readonly forward: KernelIR;
+  readonly backward: KernelIR;
+  /** f32 then f64. */
+  readonly variants: readonly VariantIR[];
+  readonly example: ExampleIR | null;
+}
+
+export interface StatusIR {
+  readonly name: Ident;
+  readonly code: number;
+  /** `RR_OK`, `RR_ERR_INVALID_VALUE` */
+  readonly c: string;
+  readonly doc: string;
+  /** The core's `ErrorKind` variant that maps here, if any. */
+  readonly coreKind: string | null;
+}
+
+/** A C function that is not a kernel (`rr_last_error`, `rr_abi_hash`, …). */
+export interface RuntimeFnIR {
+  readonly name: Ident;
+  readonly cSymbol: string;
+  readonly returns: TypeNames;
+  readonly args: readonly { readonly name: Ident; readonly type: TypeNames }[];
+  readonly doc: string;
+}
+
+export interface RuntimeIR {
+  readonly lastError: RuntimeFnIR;
+  readonly version: RuntimeFnIR;
+  readonly abiVersion: RuntimeFnIR;
+  readonly abiHash: RuntimeFnIR;
+  readonly setNumThreads: RuntimeFnIR;
+}
+
+export interface IR {
+  /** Spec path relative to the repository root, for headers: `bindings-spec/rank-relax.yaml`. */
+  readonly source: string;
+  /** The header line without comment syntax. */
+  readonly generatedNotice: string;
+  readonly package: {
+    readonly name: string;
+    readonly version: string;
+    readonly description: string;
+    readonly abiVersion: number;
+    /** sha256 of the canonical JSON of the ABI surface, first 64 bits, `0x` + 16 hex digits. */
+    readonly abiHash: string;
+  };
+  /** Native library: `rank_relax_c` (librank_relax_c.so), header `rank_relax.h`. */
+  readonly native: { readonly libName: string; readonly header: string; readonly crate: string };
+  readonly types: Readonly<Record<TypeId, TypeNames>>;
+  /** The floating dtypes every op comes in, f32 then f64. */
+  readonly dtypes: readonly TypeNames[];
+  /** Sorted by name. */
+  readonly enums: readonly EnumIR[];
+  /** Every defined param, sorted by name. */
+  readonly params: readonly ParamIR[];
+  /** Sorted by name. */
+  readonly ops: readonly OpIR[];
+  readonly status: readonly StatusIR[];
+  readonly runtime: RuntimeIR;
+}

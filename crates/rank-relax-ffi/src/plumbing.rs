@@ -1,0 +1,348 @@
+//! Hand-written plumbing of the C ABI. Every generated entry point runs its body through [`call`],
+//! which catches panics and turns errors into a status code plus a thread-local message, and
+//! checks its buffers with [`Dims`], [`In`], [`Out`] and [`check_disjoint`] before it makes a
+//! slice of any pointer.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::mem::{align_of, size_of};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use rank_relax::Shape;
+
+use crate::generated::{
+    status_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_NULL_POINTER, RR_ERR_PANIC, RR_ERR_SHAPE_MISMATCH,
+    RR_OK,
+};
+
+/// An error on its way to C: a status code and a message ([`call`] adds the op name).
+#[derive(Debug)]
+pub struct FfiError {
+    status: i32,
+    message: String,
+}
+
+impl FfiError {
+    fn new(status: i32, message: String) -> Self {
+        FfiError { status, message }
+    }
+}
+
+impl From<rank_relax::Error> for FfiError {
+    fn from(e: rank_relax::Error) -> Self {
+        FfiError::new(status_of(e.kind), e.message)
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+}
+
+/// `op: message`, unless the message already starts with the op name (the core's do).
+fn with_op(op: &str, message: &str) -> String {
+    match message.strip_prefix(op) {
+        Some(rest) if rest.starts_with(": ") => message.to_owned(),
+        _ => format!("{op}: {message}"),
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "unknown panic payload"
+    }
+}
+
+/// Runs the body of an entry point: `RR_OK`, or the error's status with `rr_last_error()` set.
+/// A panic never crosses the boundary: it becomes `RR_ERR_PANIC`.
+pub fn call(op: &'static str, body: impl FnOnce() -> Result<(), FfiError>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => RR_OK,
+        Ok(Err(e)) => {
+            set_last_error(&with_op(op, &e.message));
+            e.status
+        }
+        Err(payload) => {
+            set_last_error(&format!(
+                "{op}: internal error (panic: {}); please report it",
+                panic_text(payload.as_ref())
+            ));
+            RR_ERR_PANIC
+        }
+    }
+}
+
+/// The shape of a call and its buffer lengths, with `batch × n` checked for overflow.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    /// The shape passed to the core.
+    pub shape: Shape,
+    /// Length of a `[batch]` buffer.
+    pub rows: usize,
+    /// Length of a `[batch, n]` buffer.
+    pub elems: usize,
+}
+
+impl Dims {
+    /// Checks that `batch × n` fits `usize`.
+    pub fn new(batch: usize, n: usize) -> Result<Dims, FfiError> {
+        let elems = batch.checked_mul(n).ok_or_else(|| {
+            FfiError::new(
+                RR_ERR_SHAPE_MISMATCH,
+                format!("batch × n = {batch} × {n} overflows"),
+            )
+        })?;
+        Ok(Dims {
+            shape: Shape { batch, n },
+            rows: batch,
+            elems,
+        })
+    }
+}
+
+/// Null, size and alignment checks of one buffer of `len` elements of `T`.
+fn check_pointer<T>(name: &str, addr: usize, len: usize) -> Result<(), FfiError> {
+    if len == 0 {
+        return Ok(());
+    }
+    if addr == 0 {
+        return Err(FfiError::new(
+            RR_ERR_NULL_POINTER,
+            format!("{name} is NULL but has {len} elements"),
+        ));
+    }
+    let fits =
+        matches!(len.checked_mul(size_of::<T>()), Some(bytes) if bytes <= isize::MAX as usize);
+    if !fits {
+        return Err(FfiError::new(
+            RR_ERR_SHAPE_MISMATCH,
+            format!("{name} has {len} elements, more than memory can hold"),
+        ));
+    }
+    if addr % align_of::<T>() != 0 {
+        return Err(FfiError::new(
+            RR_ERR_INVALID_ARGUMENT,
+            format!(
+                "{name} is not aligned to {} bytes (address {addr:#x})",
+                align_of::<T>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The memory a buffer spans, for [`check_disjoint`].
+#[derive(Clone, Copy, Debug)]
+pub struct Region {
+    name: &'static str,
+    start: usize,
+    bytes: usize,
+    written: bool,
+}
+
+/// A buffer the kernel reads: checked, not yet a slice.
+pub struct In<T> {
+    name: &'static str,
+    ptr: *const T,
+    len: usize,
+}
+
+impl<T> In<T> {
+    /// Checks the pointer (non-null unless `len` is 0, aligned, size fits memory).
+    pub fn new(name: &'static str, ptr: *const T, len: usize) -> Result<Self, FfiError> {
+        check_pointer::<T>(name, ptr as usize, len)?;
+        Ok(In { name, ptr, len })
+    }
+
+    /// The memory it spans.
+    pub fn region(&self) -> Region {
+        Region {
+            name: self.name,
+            start: self.ptr as usize,
+            bytes: self.len * size_of::<T>(),
+            written: false,
+        }
+    }
+
+    /// The buffer as a slice.
+    ///
+    /// # Safety
+    ///
+    /// The pointer must be valid for reads of `len` elements for `'a`, and no buffer written
+    /// during `'a` may overlap it (see [`check_disjoint`]).
+    pub unsafe fn slice<'a>(&self) -> &'a [T] {
+        if self.len == 0 {
+            &[]
+        } else {
+            // SAFETY: non-null and aligned (checked in `new`); valid and unaliased by the
+            // caller's contract.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+}
+
+/// A buffer the kernel writes: checked, not yet a slice.
+pub struct Out<T> {
+    name: &'static str,
+    ptr: *mut T,
+    len: usize,
+}
+
+impl<T> Out<T> {
+    /// Checks the pointer (non-null unless `len` is 0, aligned, size fits memory).
+    pub fn new(name: &'static str, ptr: *mut T, len: usize) -> Result<Self, FfiError> {
+        check_pointer::<T>(name, ptr as usize, len)?;
+        Ok(Out { name, ptr, len })
+    }
+
+    /// The memory it spans.
+    pub fn region(&self) -> Region {
+        Region {
+            name: self.name,
+            start: self.ptr as usize,
+            bytes: self.len * size_of::<T>(),
+            written: true,
+        }
+    }
+
+    /// The buffer as a mutable slice.
+    ///
+    /// # Safety
+    ///
+    /// The pointer must be valid for reads and writes of `len` elements for `'a`, and no other
+    /// buffer used during `'a` may overlap it (see [`check_disjoint`]).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice<'a>(&self) -> &'a mut [T] {
+        if self.len == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-null and aligned (checked in `new`); valid and unaliased by the
+            // caller's contract.
+            unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+        }
+    }
+}
+
+/// A written buffer must not overlap any other buffer of the call (Rust's `&mut` rule; also
+/// what the kernels assume). Empty buffers overlap nothing.
+pub fn check_disjoint(regions: &[Region]) -> Result<(), FfiError> {
+    for (i, a) in regions.iter().enumerate() {
+        for b in &regions[i + 1..] {
+            if !(a.written || b.written) || a.bytes == 0 || b.bytes == 0 {
+                continue;
+            }
+            if a.start < b.start + b.bytes && b.start < a.start + a.bytes {
+                return Err(FfiError::new(
+                    RR_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "{} and {} overlap; a written buffer must not share memory with another buffer",
+                        a.name, b.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The message of the last failed call on this thread (`""` if none failed). The pointer stays
+/// valid until the next failing call on the same thread.
+#[no_mangle]
+pub extern "C" fn rr_last_error() -> *const c_char {
+    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+}
+
+/// Caps the threads that process rows in parallel (0 = the default). Returns `RR_OK`.
+#[no_mangle]
+pub extern "C" fn rr_set_num_threads(num_threads: usize) -> i32 {
+    call("set_num_threads", || {
+        rank_relax::set_num_threads(num_threads);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_the_crate_version() {
+        assert_eq!(crate::generated::VERSION, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn op_prefix_is_added_once() {
+        assert_eq!(
+            with_op("soft_rank", "soft_rank: values[0, 1] is NaN"),
+            "soft_rank: values[0, 1] is NaN"
+        );
+        assert_eq!(
+            with_op("soft_rank", "direction must be one of"),
+            "soft_rank: direction must be one of"
+        );
+        assert_eq!(
+            with_op("soft_rank", "soft_ranked"),
+            "soft_rank: soft_ranked"
+        );
+    }
+
+    #[test]
+    fn errors_become_status_and_message() {
+        let status = call("op", || {
+            Err(FfiError::new(RR_ERR_INVALID_ARGUMENT, "bad".into()))
+        });
+        assert_eq!(status, RR_ERR_INVALID_ARGUMENT);
+        let message = unsafe { std::ffi::CStr::from_ptr(rr_last_error()) };
+        assert_eq!(message.to_str().unwrap(), "op: bad");
+    }
+
+    #[test]
+    fn panics_are_caught() {
+        let status = call("op", || panic!("boom"));
+        assert_eq!(status, RR_ERR_PANIC);
+        let message = unsafe { std::ffi::CStr::from_ptr(rr_last_error()) };
+        assert!(message.to_str().unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn sizes_and_pointers_are_checked() {
+        assert_eq!(
+            Dims::new(usize::MAX, 2).unwrap_err().status,
+            RR_ERR_SHAPE_MISMATCH
+        );
+        assert_eq!(
+            In::<f64>::new("x", std::ptr::null(), 3)
+                .err()
+                .unwrap()
+                .status,
+            RR_ERR_NULL_POINTER
+        );
+        assert!(In::<f64>::new("x", std::ptr::null(), 0).is_ok());
+        let misaligned = 4 as *const f64;
+        assert_eq!(
+            In::<f64>::new("x", misaligned, 1).err().unwrap().status,
+            RR_ERR_INVALID_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn written_buffers_must_not_overlap() {
+        let mut data = [0.0f64; 8];
+        let a = In::new("a", data.as_ptr(), 4).unwrap();
+        let b = Out::new("b", data[2..].as_mut_ptr(), 4).unwrap();
+        let c = Out::new("c", data[4..].as_mut_ptr(), 4).unwrap();
+        assert!(check_disjoint(&[a.region(), b.region()]).is_err());
+        assert!(check_disjoint(&[a.region(), c.region()]).is_ok());
+        let a2 = In::new("a2", data.as_ptr(), 8).unwrap();
+        assert!(check_disjoint(&[a.region(), a2.region()]).is_ok());
+    }
+}
