@@ -1,0 +1,746 @@
+/* The C API replays the reference vectors and checks its error paths.
+ *
+ * Every case of the reference file (env RANK_RELAX_REFERENCE, default
+ * ../shared/reference/ops-v1.json relative to the working directory, i.e. the repository root)
+ * goes through the public C API:
+ *   - f64: forward output to 1e-9 (absolute + relative), VJP to 1e-7 absolute + 1e-9 relative;
+ *   - f32: forward and VJP against the f64 API on the same f32-rounded inputs (params and
+ *     cotangents rounded too), to 1e-4 of the row's largest magnitude (+1e-6 absolute, so that a
+ *     row of zeros compares sanely).
+ * Then, for every op: bad params, NaN and out-of-domain inputs, NULL and overlapping buffers,
+ * overflowing shapes, too-short rows, empty batches; the status and rr_last_error() naming the op.
+ *
+ * Ops are driven through the generated table (generated/rr_ops_table.h), so a new op in the spec
+ * is covered without changes here. Prints `N passed, N failed`; exits non-zero on any failure. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "generated/rr_ops_table.h"
+#include "json.h"
+#include "rank_relax.h"
+
+#define MAX_ARGS 8
+#define DEFAULT_REFERENCE "../shared/reference/ops-v1.json"
+
+static unsigned long passed_count, failed_count;
+static int verbose;
+
+static void check(int ok, const char *fmt, ...)
+{
+    va_list args;
+    if (ok) {
+        passed_count++;
+        if (!verbose) {
+            return;
+        }
+        printf("ok    ");
+    } else {
+        failed_count++;
+        printf("FAIL  ");
+    }
+    va_start(args, fmt);
+    vprintf(fmt, args);
+    va_end(args);
+    printf("\n");
+}
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count == 0 ? 1 : count, size);
+    if (p == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static size_t tensor_len(const rrt_tensor *t, size_t batch, size_t n)
+{
+    return t->per_row ? batch : batch * n;
+}
+
+static size_t elem_size(const rrt_tensor *t, int f32)
+{
+    return t->is_int32 ? sizeof(int32_t) : (f32 ? sizeof(float) : sizeof(double));
+}
+
+/* ---- one call's buffers, for either precision ------------------------------------------- */
+
+typedef struct {
+    const rrt_op *op;
+    size_t batch, n;
+    int f32;
+    rrt_param_value params[MAX_ARGS];
+    void *inputs[MAX_ARGS];
+    void *outputs[MAX_ARGS];
+    void *residuals[MAX_ARGS];
+    void *cotangents[MAX_ARGS];
+    void *grads[MAX_ARGS];
+    void *param_grads[MAX_ARGS];
+} call_buffers;
+
+static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_t n, int f32)
+{
+    size_t i;
+    size_t real = f32 ? sizeof(float) : sizeof(double);
+    memset(b, 0, sizeof *b);
+    b->op = op;
+    b->batch = batch;
+    b->n = n;
+    b->f32 = f32;
+    for (i = 0; i < op->num_params; i++) {
+        b->params[i] = op->params[i].default_value;
+    }
+    for (i = 0; i < op->num_inputs; i++) {
+        b->inputs[i] = xcalloc(tensor_len(&op->inputs[i], batch, n), real);
+    }
+    for (i = 0; i < op->num_outputs; i++) {
+        b->outputs[i] = xcalloc(tensor_len(&op->outputs[i], batch, n), real);
+        b->cotangents[i] = xcalloc(tensor_len(&op->outputs[i], batch, n), real);
+    }
+    for (i = 0; i < op->num_residuals; i++) {
+        b->residuals[i] = xcalloc(tensor_len(&op->residuals[i], batch, n), elem_size(&op->residuals[i], f32));
+    }
+    for (i = 0; i < op->num_grads; i++) {
+        b->grads[i] = xcalloc(tensor_len(&op->inputs[op->grads[i]], batch, n), real);
+    }
+    for (i = 0; i < op->num_param_grads; i++) {
+        b->param_grads[i] = xcalloc(batch, real);
+    }
+}
+
+static void buffers_free(call_buffers *b)
+{
+    size_t i;
+    for (i = 0; i < MAX_ARGS; i++) {
+        free(b->inputs[i]);
+        free(b->outputs[i]);
+        free(b->residuals[i]);
+        free(b->cotangents[i]);
+        free(b->grads[i]);
+        free(b->param_grads[i]);
+    }
+}
+
+static int32_t call_forward(call_buffers *b)
+{
+    if (b->f32) {
+        return b->op->forward_f32(b->batch, b->n, b->params, (const float *const *)b->inputs,
+                                  (float *const *)b->outputs, b->residuals);
+    }
+    return b->op->forward_f64(b->batch, b->n, b->params, (const double *const *)b->inputs,
+                              (double *const *)b->outputs, b->residuals);
+}
+
+static int32_t call_backward(call_buffers *b)
+{
+    const void *saves[MAX_ARGS];
+    size_t i;
+    for (i = 0; i < b->op->num_saves; i++) {
+        const rrt_save *s = &b->op->saves[i];
+        saves[i] = s->from_output ? b->outputs[s->index] : b->inputs[s->index];
+    }
+    if (b->f32) {
+        return b->op->backward_f32(b->batch, b->n, b->params, (const float *const *)saves,
+                                   (const void *const *)b->residuals, (const float *const *)b->cotangents,
+                                   (float *const *)b->grads, (float *const *)b->param_grads);
+    }
+    return b->op->backward_f64(b->batch, b->n, b->params, (const double *const *)saves,
+                               (const void *const *)b->residuals, (const double *const *)b->cotangents,
+                               (double *const *)b->grads, (double *const *)b->param_grads);
+}
+
+static double get(const call_buffers *b, const void *buffer, size_t i)
+{
+    return b->f32 ? (double)((const float *)buffer)[i] : ((const double *)buffer)[i];
+}
+
+static void set(const call_buffers *b, void *buffer, size_t i, double v)
+{
+    if (b->f32) {
+        ((float *)buffer)[i] = (float)v;
+    } else {
+        ((double *)buffer)[i] = v;
+    }
+}
+
+/* ---- reading a case -------------------------------------------------------------------- */
+
+/* Copies a [B][n] (or, per_row, [B]) JSON array into `dst`; 0 if the shape is wrong. */
+static int read_tensor(const json_value *v, int per_row, size_t batch, size_t n, double *dst)
+{
+    size_t i, j;
+    if (v == NULL || v->type != JSON_ARRAY || v->count != batch) {
+        return 0;
+    }
+    for (i = 0; i < batch; i++) {
+        const json_value *row = &v->items[i];
+        if (per_row) {
+            if (row->type != JSON_NUMBER) {
+                return 0;
+            }
+            dst[i] = row->number;
+            continue;
+        }
+        if (row->type != JSON_ARRAY || row->count != n) {
+            return 0;
+        }
+        for (j = 0; j < n; j++) {
+            if (row->items[j].type != JSON_NUMBER) {
+                return 0;
+            }
+            dst[i * n + j] = row->items[j].number;
+        }
+    }
+    return 1;
+}
+
+typedef struct {
+    size_t index;
+    const rrt_op *op;
+    size_t batch, n;
+    rrt_param_value params[MAX_ARGS];
+    double *inputs[MAX_ARGS];
+    double *output;
+    double *cotangent;          /* NULL when the case checks no VJP */
+    double *vjp[MAX_ARGS];      /* by gradient index; NULL if the file gives none */
+} ref_case;
+
+static const rrt_op *find_op(const char *name)
+{
+    size_t i;
+    for (i = 0; i < RRT_NUM_OPS; i++) {
+        if (strcmp(rrt_ops[i].name, name) == 0) {
+            return &rrt_ops[i];
+        }
+    }
+    return NULL;
+}
+
+static void free_case(ref_case *c)
+{
+    size_t i;
+    for (i = 0; i < MAX_ARGS; i++) {
+        free(c->inputs[i]);
+        free(c->vjp[i]);
+    }
+    free(c->output);
+    free(c->cotangent);
+}
+
+/* Fills `c` from the JSON case; on a malformed case returns 0 with `why` set. */
+static int load_case(const json_value *json, size_t index, ref_case *c, char *why, size_t why_size)
+{
+    const json_value *op_name = json_get(json, "op");
+    const json_value *params = json_get(json, "params");
+    const json_value *inputs = json_get(json, "inputs");
+    const json_value *first;
+    const rrt_op *op;
+    size_t i, k;
+
+    memset(c, 0, sizeof *c);
+    c->index = index;
+    if (op_name == NULL || op_name->type != JSON_STRING) {
+        snprintf(why, why_size, "no op");
+        return 0;
+    }
+    op = find_op(op_name->string);
+    if (op == NULL) {
+        snprintf(why, why_size, "op %s is not in the C API", op_name->string);
+        return 0;
+    }
+    c->op = op;
+    if (op->num_outputs != 1 || op->num_inputs > MAX_ARGS || op->num_params > MAX_ARGS) {
+        snprintf(why, why_size, "%s: the reference format has one output per op", op->name);
+        return 0;
+    }
+    first = json_get(inputs, op->inputs[0].name);
+    if (first == NULL || first->type != JSON_ARRAY || first->count == 0 || first->items[0].type != JSON_ARRAY) {
+        snprintf(why, why_size, "%s: input %s missing or not [B][n]", op->name, op->inputs[0].name);
+        return 0;
+    }
+    c->batch = first->count;
+    c->n = first->items[0].count;
+
+    for (i = 0; i < op->num_params; i++) {
+        const rrt_param *p = &op->params[i];
+        const json_value *v = json_get(params, p->name);
+        c->params[i] = p->default_value;
+        if (v == NULL) {
+            continue;
+        }
+        if (p->type == RRT_REAL && v->type == JSON_NUMBER) {
+            c->params[i].real = v->number;
+        } else if (p->type == RRT_BOOL && (v->type == JSON_TRUE || v->type == JSON_FALSE)) {
+            c->params[i].flag = v->type == JSON_TRUE;
+        } else if (p->type == RRT_ENUM && v->type == JSON_STRING) {
+            for (k = 0; k < p->num_values && strcmp(p->values[k].name, v->string) != 0; k++) {
+            }
+            if (k == p->num_values) {
+                snprintf(why, why_size, "%s: unknown %s \"%s\"", op->name, p->name, v->string);
+                return 0;
+            }
+            c->params[i].code = p->values[k].code;
+        } else {
+            snprintf(why, why_size, "%s: param %s has the wrong type", op->name, p->name);
+            return 0;
+        }
+    }
+    for (i = 0; i < op->num_inputs; i++) {
+        const rrt_tensor *t = &op->inputs[i];
+        c->inputs[i] = xcalloc(tensor_len(t, c->batch, c->n), sizeof(double));
+        if (!read_tensor(json_get(inputs, t->name), t->per_row, c->batch, c->n, c->inputs[i])) {
+            snprintf(why, why_size, "%s: input %s has the wrong shape", op->name, t->name);
+            return 0;
+        }
+    }
+    c->output = xcalloc(tensor_len(&op->outputs[0], c->batch, c->n), sizeof(double));
+    if (!read_tensor(json_get(json, "output"), op->outputs[0].per_row, c->batch, c->n, c->output)) {
+        snprintf(why, why_size, "%s: output has the wrong shape", op->name);
+        return 0;
+    }
+    if (json_get(json, "cotangent") != NULL) {
+        const json_value *vjp = json_get(json, "vjp");
+        c->cotangent = xcalloc(tensor_len(&op->outputs[0], c->batch, c->n), sizeof(double));
+        if (!read_tensor(json_get(json, "cotangent"), op->outputs[0].per_row, c->batch, c->n, c->cotangent)) {
+            snprintf(why, why_size, "%s: cotangent has the wrong shape", op->name);
+            return 0;
+        }
+        for (k = 0; vjp != NULL && k < vjp->count; k++) {
+            for (i = 0; i < op->num_grads && strcmp(op->inputs[op->grads[i]].name, vjp->keys[k]) != 0; i++) {
+            }
+            if (i == op->num_grads) {
+                snprintf(why, why_size, "%s: vjp names %s, which gets no gradient", op->name, vjp->keys[k]);
+                return 0;
+            }
+        }
+        for (i = 0; i < op->num_grads; i++) {
+            const rrt_tensor *t = &op->inputs[op->grads[i]];
+            const json_value *g = json_get(vjp, t->name);
+            if (g == NULL) {
+                continue;
+            }
+            c->vjp[i] = xcalloc(tensor_len(t, c->batch, c->n), sizeof(double));
+            if (!read_tensor(g, t->per_row, c->batch, c->n, c->vjp[i])) {
+                snprintf(why, why_size, "%s: vjp %s has the wrong shape", op->name, t->name);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- comparisons ----------------------------------------------------------------------- */
+
+/* |got - want| <= abs_tol + rel_tol * |want| everywhere; else describes the first miss. */
+static int compare_abs_rel(const call_buffers *b, const void *got, const double *want, size_t len, size_t width,
+                           double abs_tol, double rel_tol, const char *what, char *why, size_t why_size)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        double g = get(b, got, i);
+        if (!(fabs(g - want[i]) <= abs_tol + rel_tol * fabs(want[i]))) {
+            snprintf(why, why_size, "%s[%lu, %lu] = %.17g, want %.17g", what, (unsigned long)(i / width),
+                     (unsigned long)(i % width), g, want[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* f32 result vs f64 result: per row, |got - want| <= 1e-4 * max|want in row| + 1e-6. */
+static int compare_rowwise(const call_buffers *b32, const void *got, const call_buffers *b64, const void *want,
+                           size_t rows, size_t width, const char *what, char *why, size_t why_size)
+{
+    size_t r, j;
+    for (r = 0; r < rows; r++) {
+        double scale = 0.0;
+        for (j = 0; j < width; j++) {
+            double w = fabs(get(b64, want, r * width + j));
+            scale = w > scale ? w : scale;
+        }
+        for (j = 0; j < width; j++) {
+            double g = get(b32, got, r * width + j);
+            double w = get(b64, want, r * width + j);
+            if (!(fabs(g - w) <= 1e-4 * scale + 1e-6)) {
+                snprintf(why, why_size, "%s[%lu, %lu] = %.9g, f64 gives %.17g (row max %.3g)", what, (unsigned long)r,
+                         (unsigned long)j, g, w, scale);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- the reference cases --------------------------------------------------------------- */
+
+static const char *last_error(void)
+{
+    return rr_last_error();
+}
+
+static void run_case_f64(const ref_case *c)
+{
+    const rrt_op *op = c->op;
+    call_buffers b;
+    char why[512] = "";
+    int ok = 1;
+    int32_t status;
+    size_t i;
+    const rrt_tensor *out = &op->outputs[0];
+
+    buffers_alloc(&b, op, c->batch, c->n, 0);
+    memcpy(b.params, c->params, sizeof b.params);
+    for (i = 0; i < op->num_inputs; i++) {
+        memcpy(b.inputs[i], c->inputs[i], tensor_len(&op->inputs[i], c->batch, c->n) * sizeof(double));
+    }
+    status = call_forward(&b);
+    if (status != RR_OK) {
+        snprintf(why, sizeof why, "forward returned %d: %s", (int)status, last_error());
+        ok = 0;
+    }
+    if (ok) {
+        ok = compare_abs_rel(&b, b.outputs[0], c->output, tensor_len(out, c->batch, c->n), out->per_row ? 1 : c->n,
+                             1e-9, 1e-9, out->name, why, sizeof why);
+    }
+    if (ok && c->cotangent != NULL) {
+        memcpy(b.cotangents[0], c->cotangent, tensor_len(out, c->batch, c->n) * sizeof(double));
+        status = call_backward(&b);
+        if (status != RR_OK) {
+            snprintf(why, sizeof why, "backward returned %d: %s", (int)status, last_error());
+            ok = 0;
+        }
+        for (i = 0; ok && i < op->num_grads; i++) {
+            const rrt_tensor *t = &op->inputs[op->grads[i]];
+            if (c->vjp[i] != NULL) {
+                char what[128];
+                snprintf(what, sizeof what, "grad_%s", t->name);
+                ok = compare_abs_rel(&b, b.grads[i], c->vjp[i], tensor_len(t, c->batch, c->n), t->per_row ? 1 : c->n,
+                                     1e-7, 1e-9, what, why, sizeof why);
+            }
+        }
+        for (i = 0; ok && i < op->num_param_grads; i++) {
+            size_t r;
+            for (r = 0; r < c->batch; r++) {
+                if (!isfinite(((double *)b.param_grads[i])[r])) {
+                    snprintf(why, sizeof why, "grad_%s[%lu] is not finite", op->params[op->param_grads[i]].name,
+                             (unsigned long)r);
+                    ok = 0;
+                }
+            }
+        }
+    }
+    check(ok, "case %lu (%s, f64, %lu x %lu)%s%s", (unsigned long)c->index, op->name, (unsigned long)c->batch,
+          (unsigned long)c->n, ok ? "" : ": ", why);
+    buffers_free(&b);
+}
+
+static void run_case_f32(const ref_case *c)
+{
+    const rrt_op *op = c->op;
+    call_buffers b32, b64;
+    char why[512] = "";
+    int ok = 1;
+    int32_t s32, s64;
+    size_t i, j;
+    const rrt_tensor *out = &op->outputs[0];
+    size_t out_len = tensor_len(out, c->batch, c->n);
+    size_t out_width = out->per_row ? 1 : c->n;
+
+    buffers_alloc(&b32, op, c->batch, c->n, 1);
+    buffers_alloc(&b64, op, c->batch, c->n, 0);
+    for (i = 0; i < op->num_params; i++) {
+        b32.params[i] = c->params[i];
+        b32.params[i].real = (double)(float)c->params[i].real;
+        b64.params[i] = b32.params[i];
+    }
+    for (i = 0; i < op->num_inputs; i++) {
+        for (j = 0; j < tensor_len(&op->inputs[i], c->batch, c->n); j++) {
+            float x = (float)c->inputs[i][j];
+            ((float *)b32.inputs[i])[j] = x;
+            ((double *)b64.inputs[i])[j] = (double)x;
+        }
+    }
+    s32 = call_forward(&b32);
+    if (s32 != RR_OK) {
+        snprintf(why, sizeof why, "f32 forward returned %d: %s", (int)s32, last_error());
+        ok = 0;
+    }
+    s64 = call_forward(&b64);
+    if (ok && s64 != RR_OK) {
+        snprintf(why, sizeof why, "f64 forward on f32-rounded input returned %d: %s", (int)s64, last_error());
+        ok = 0;
+    }
+    if (ok) {
+        ok = compare_rowwise(&b32, b32.outputs[0], &b64, b64.outputs[0], c->batch, out_width, out->name, why,
+                             sizeof why);
+    }
+    if (ok && c->cotangent != NULL) {
+        for (j = 0; j < out_len; j++) {
+            float g = (float)c->cotangent[j];
+            ((float *)b32.cotangents[0])[j] = g;
+            ((double *)b64.cotangents[0])[j] = (double)g;
+        }
+        s32 = call_backward(&b32);
+        s64 = call_backward(&b64);
+        if (s32 != RR_OK || s64 != RR_OK) {
+            snprintf(why, sizeof why, "backward returned %d (f32) / %d (f64): %s", (int)s32, (int)s64, last_error());
+            ok = 0;
+        }
+        for (i = 0; ok && i < op->num_grads; i++) {
+            const rrt_tensor *t = &op->inputs[op->grads[i]];
+            if (c->vjp[i] != NULL) {
+                char what[128];
+                snprintf(what, sizeof what, "grad_%s", t->name);
+                ok = compare_rowwise(&b32, b32.grads[i], &b64, b64.grads[i], t->per_row ? c->batch : c->batch,
+                                     t->per_row ? 1 : c->n, what, why, sizeof why);
+            }
+        }
+    }
+    check(ok, "case %lu (%s, f32, %lu x %lu)%s%s", (unsigned long)c->index, op->name, (unsigned long)c->batch,
+          (unsigned long)c->n, ok ? "" : ": ", why);
+    buffers_free(&b32);
+    buffers_free(&b64);
+}
+
+static int run_reference(const char *path)
+{
+    char error[256];
+    char *text = json_read_file(path);
+    json_value *root;
+    const json_value *cases, *format;
+    size_t i;
+
+    if (text == NULL) {
+        check(0, "read the reference file %s (set RANK_RELAX_REFERENCE)", path);
+        return 0;
+    }
+    root = json_parse(text, error, sizeof error);
+    free(text);
+    check(root != NULL, "parse %s%s%s", path, root == NULL ? ": " : "", root == NULL ? error : "");
+    if (root == NULL) {
+        return 0;
+    }
+    format = json_get(root, "format");
+    check(format != NULL && format->type == JSON_STRING && strcmp(format->string, "rank-relax reference vectors v1") == 0,
+          "reference format is \"rank-relax reference vectors v1\"");
+    cases = json_get(root, "cases");
+    check(cases != NULL && cases->type == JSON_ARRAY && cases->count > 0, "reference has cases");
+    for (i = 0; cases != NULL && cases->type == JSON_ARRAY && i < cases->count; i++) {
+        ref_case c;
+        char why[256] = "";
+        if (!load_case(&cases->items[i], i, &c, why, sizeof why)) {
+            check(0, "case %lu: %s", (unsigned long)i, why);
+        } else {
+            run_case_f64(&c);
+            run_case_f32(&c);
+        }
+        free_case(&c);
+    }
+    printf("reference: %lu cases from %s\n", cases != NULL ? (unsigned long)cases->count : 0UL, path);
+    json_free(root);
+    return 1;
+}
+
+/* ---- error paths ----------------------------------------------------------------------- */
+
+static int mentions(const char *message, const char *a, const char *b)
+{
+    return message != NULL && strstr(message, a) != NULL && (b == NULL || strstr(message, b) != NULL);
+}
+
+/* A valid call of `op` with distinct finite values, in the given precision. */
+static void valid_call(call_buffers *b, const rrt_op *op, size_t batch, size_t n, int f32)
+{
+    size_t i, j;
+    buffers_alloc(b, op, batch, n, f32);
+    for (i = 0; i < op->num_params; i++) {
+        if (op->params[i].type == RRT_REAL) {
+            b->params[i].real = 0.5;
+        }
+    }
+    for (i = 0; i < op->num_inputs; i++) {
+        for (j = 0; j < tensor_len(&op->inputs[i], batch, n); j++) {
+            set(b, b->inputs[i], j, (double)((j * 7 + i * 3) % 11) * 0.25 + 0.1);
+        }
+    }
+    for (i = 0; i < op->num_outputs; i++) {
+        for (j = 0; j < tensor_len(&op->outputs[i], batch, n); j++) {
+            set(b, b->cotangents[i], j, 1.0 - 0.1 * (double)j);
+        }
+    }
+}
+
+/* Runs the forward; checks the status (and that the message names the op and `word`). */
+static void expect_forward(call_buffers *b, int32_t want, const char *word, const char *what)
+{
+    int32_t status = call_forward(b);
+    const char *message = rr_last_error();
+    if (want == RR_OK) {
+        check(status == RR_OK, "%s %s: %s -> RR_OK (got %d: %s)", b->op->name, b->f32 ? "f32" : "f64", what,
+              (int)status, status == RR_OK ? "" : message);
+        return;
+    }
+    check(status == want && mentions(message, b->op->name, word), "%s %s: %s -> status %d naming %s%s%s (got %d: %s)",
+          b->op->name, b->f32 ? "f32" : "f64", what, (int)want, b->op->name, word ? " and " : "", word ? word : "",
+          (int)status, message);
+}
+
+static void error_paths(const rrt_op *op)
+{
+    size_t n = op->min_n > 3 ? op->min_n : 3;
+    call_buffers b;
+    void *saved;
+    size_t i;
+    int32_t status;
+    int f32;
+
+    for (f32 = 0; f32 <= 1; f32++) {
+        valid_call(&b, op, 2, n, f32);
+        expect_forward(&b, RR_OK, NULL, "valid call");
+        status = call_backward(&b);
+        check(status == RR_OK, "%s %s: valid backward -> RR_OK (got %d: %s)", op->name, f32 ? "f32" : "f64",
+              (int)status, status == RR_OK ? "" : rr_last_error());
+
+        for (i = 0; i < op->num_inputs; i++) {
+            double old = get(&b, b.inputs[i], 1);
+            set(&b, b.inputs[i], 1, NAN);
+            expect_forward(&b, RR_ERR_INVALID_VALUE, op->inputs[i].name, "NaN input");
+            set(&b, b.inputs[i], 1, INFINITY);
+            expect_forward(&b, RR_ERR_INVALID_VALUE, op->inputs[i].name, "+inf input");
+            if (op->inputs[i].constraint != NULL && strcmp(op->inputs[i].constraint, "nonnegative") == 0) {
+                set(&b, b.inputs[i], 1, -1.0);
+                expect_forward(&b, RR_ERR_INVALID_VALUE, op->inputs[i].name, "negative input");
+            }
+            set(&b, b.inputs[i], 1, old);
+        }
+        for (i = 0; i < op->num_params; i++) {
+            rrt_param_value old = b.params[i];
+            const rrt_param *p = &op->params[i];
+            if (p->type == RRT_REAL && strcmp(p->constraint, "positive") == 0) {
+                b.params[i].real = 0.0;
+                expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "zero");
+                b.params[i].real = -1.0;
+                expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "negative");
+            }
+            if (p->type == RRT_REAL) {
+                b.params[i].real = NAN;
+                expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "NaN param");
+            }
+            if (p->type == RRT_ENUM) {
+                b.params[i].code = 99;
+                expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "unknown enum code 99");
+                b.params[i].code = -1;
+                expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "unknown enum code -1");
+            }
+            b.params[i] = old;
+        }
+
+        saved = b.inputs[0];
+        b.inputs[0] = NULL;
+        expect_forward(&b, RR_ERR_NULL_POINTER, op->inputs[0].name, "NULL input");
+        b.inputs[0] = saved;
+        saved = b.outputs[0];
+        b.outputs[0] = NULL;
+        expect_forward(&b, RR_ERR_NULL_POINTER, op->outputs[0].name, "NULL output");
+        b.outputs[0] = b.inputs[0];
+        expect_forward(&b, RR_ERR_INVALID_ARGUMENT, "overlap", "output aliasing an input");
+        b.outputs[0] = saved;
+
+        b.batch = SIZE_MAX;
+        expect_forward(&b, RR_ERR_SHAPE_MISMATCH, NULL, "batch * n overflowing");
+        b.batch = 2;
+        if (op->min_n > 1) {
+            b.n = op->min_n - 1;
+            expect_forward(&b, RR_ERR_INVALID_ARGUMENT, NULL, "too few items per row");
+            b.n = n;
+        }
+        buffers_free(&b);
+
+        /* An empty batch needs no memory: every pointer may be NULL. */
+        {
+            call_buffers empty;
+            memset(&empty, 0, sizeof empty);
+            empty.op = op;
+            empty.n = n;
+            empty.f32 = f32;
+            for (i = 0; i < op->num_params; i++) {
+                empty.params[i] = op->params[i].default_value;
+            }
+            expect_forward(&empty, RR_OK, NULL, "batch 0 with NULL buffers");
+            status = call_backward(&empty);
+            check(status == RR_OK, "%s %s: backward of batch 0 with NULL buffers -> RR_OK (got %d: %s)", op->name,
+                  f32 ? "f32" : "f64", (int)status, status == RR_OK ? "" : rr_last_error());
+        }
+
+        /* The backward checks its buffers too. */
+        valid_call(&b, op, 2, n, f32);
+        expect_forward(&b, RR_OK, NULL, "valid call before backward checks");
+        saved = b.cotangents[0];
+        b.cotangents[0] = NULL;
+        status = call_backward(&b);
+        check(status == RR_ERR_NULL_POINTER && mentions(rr_last_error(), op->name, "cotangent"),
+              "%s %s: backward with a NULL cotangent -> RR_ERR_NULL_POINTER naming the op (got %d: %s)", op->name,
+              f32 ? "f32" : "f64", (int)status, rr_last_error());
+        b.cotangents[0] = saved;
+        set(&b, b.cotangents[0], 0, NAN);
+        status = call_backward(&b);
+        check(status == RR_ERR_INVALID_VALUE && mentions(rr_last_error(), op->name, "cotangent"),
+              "%s %s: backward with a NaN cotangent -> RR_ERR_INVALID_VALUE naming the op (got %d: %s)", op->name,
+              f32 ? "f32" : "f64", (int)status, rr_last_error());
+        buffers_free(&b);
+    }
+}
+
+/* Results do not depend on the thread count. */
+static void threads_test(const rrt_op *op)
+{
+    call_buffers one, many;
+    size_t batch = 300, n = 50, i;
+    int same = 1;
+    valid_call(&one, op, batch, n, 0);
+    valid_call(&many, op, batch, n, 0);
+    for (i = 0; i < batch * n; i++) {
+        double x = sin((double)i * 12.9898) * 43758.5453;
+        ((double *)one.inputs[0])[i] = ((double *)many.inputs[0])[i] = x - floor(x);
+    }
+    check(rr_set_num_threads(1) == RR_OK, "rr_set_num_threads(1)");
+    check(call_forward(&one) == RR_OK, "%s: forward with 1 thread", op->name);
+    check(rr_set_num_threads(0) == RR_OK, "rr_set_num_threads(0)");
+    check(call_forward(&many) == RR_OK, "%s: forward with the default threads", op->name);
+    for (i = 0; i < tensor_len(&op->outputs[0], batch, n); i++) {
+        same = same && ((double *)one.outputs[0])[i] == ((double *)many.outputs[0])[i];
+    }
+    check(same, "%s: 1 thread and the default give the same bits", op->name);
+    buffers_free(&one);
+    buffers_free(&many);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = getenv("RANK_RELAX_REFERENCE");
+    size_t i;
+    verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+    if (path == NULL || path[0] == '\0') {
+        path = DEFAULT_REFERENCE;
+    }
+
+    check(rr_abi_version() == RR_ABI_VERSION, "rr_abi_version() == RR_ABI_VERSION (%u)", (unsigned)RR_ABI_VERSION);
+    check(rr_abi_hash() == RR_ABI_HASH, "rr_abi_hash() == RR_ABI_HASH");
+    check(strcmp(rr_version(), RR_VERSION) == 0, "rr_version() == RR_VERSION (%s, got %s)", RR_VERSION, rr_version());
+    check(strcmp(rr_last_error(), "") == 0, "rr_last_error() is empty before any failure");
+
+    run_reference(path);
+    for (i = 0; i < RRT_NUM_OPS; i++) {
+        error_paths(&rrt_ops[i]);
+    }
+    printf("error paths: %lu ops\n", (unsigned long)RRT_NUM_OPS);
+    threads_test(&rrt_ops[0]);
+
+    printf("%lu passed, %lu failed\n", passed_count, failed_count);
+    return failed_count == 0 ? 0 : 1;
+}
