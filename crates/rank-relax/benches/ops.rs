@@ -1,0 +1,161 @@
+//! soft_rank and soft_sort, forward and backward, against a bare argsort of the same batch on
+//! the same number of threads. Prints a Markdown table.
+//!
+//! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort]]`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rank_relax::ops::{soft_rank, soft_sort};
+use rank_relax::{num_threads, set_num_threads, Real, Regularization, Shape};
+use rayon::prelude::*;
+
+const SHAPES: [(usize, usize); 4] = [(1, 1000), (128, 1000), (16, 10000), (1024, 100)];
+
+/// Median seconds per call of `f`, from samples of at least ~20 ms each.
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let start = Instant::now();
+    let mut reps = 0u32;
+    while start.elapsed() < Duration::from_millis(20) {
+        f();
+        reps += 1;
+    }
+    let reps = reps.max(1);
+    let mut samples: Vec<f64> = (0..9)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// The baseline: per row, `idx.sort_unstable_by(|&a, &b| x[a].total_cmp(&x[b]))`, rows spread
+/// over `threads` rayon threads in chunks, one index buffer per chunk.
+fn argsort<T: Real>(pool: &rayon::ThreadPool, x: &[T], n: usize, out: &mut [u32]) {
+    let rows_per_task = (x.len() / n / (4 * pool.current_num_threads())).max(1);
+    pool.install(|| {
+        out.par_chunks_mut(rows_per_task * n)
+            .zip(x.par_chunks(rows_per_task * n))
+            .for_each(|(idx, x)| {
+                for (idx, x) in idx.chunks_mut(n).zip(x.chunks(n)) {
+                    for (i, v) in idx.iter_mut().enumerate() {
+                        *v = i as u32;
+                    }
+                    idx.sort_unstable_by(|&a, &b| {
+                        x[a as usize].to_f64().total_cmp(&x[b as usize].to_f64())
+                    });
+                }
+            })
+    });
+}
+
+struct Row {
+    fwd: f64,
+    bwd: f64,
+    sort: f64,
+}
+
+fn bench<T: Real>(op: &str, reg: Regularization, shape: Shape, threads: usize) -> Row {
+    let (b, n) = (shape.batch, shape.n);
+    let mut rng = StdRng::seed_from_u64(42);
+    let x: Vec<T> = (0..b * n)
+        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+        .collect();
+    let u: Vec<T> = (0..b * n)
+        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+        .collect();
+    let eps = T::from_f64(0.1);
+    let mut out = vec![T::from_f64(0.0); b * n];
+    let mut perm = vec![0i32; b * n];
+    let mut g = vec![T::from_f64(0.0); b * n];
+    let mut ge = vec![T::from_f64(0.0); b];
+    set_num_threads(threads);
+    let (fwd, bwd) = if op == "soft_rank" {
+        let p = soft_rank::Params {
+            regularization_strength: eps,
+            regularization: reg,
+            ..Default::default()
+        };
+        let fwd =
+            time(|| soft_rank::forward(shape, &p, black_box(&x), &mut out, &mut perm).unwrap());
+        let bwd = time(|| {
+            soft_rank::backward(shape, &p, &x, &out, &perm, black_box(&u), &mut g, &mut ge).unwrap()
+        });
+        (fwd, bwd)
+    } else {
+        let p = soft_sort::Params {
+            regularization_strength: eps,
+            regularization: reg,
+            ..Default::default()
+        };
+        let fwd =
+            time(|| soft_sort::forward(shape, &p, black_box(&x), &mut out, &mut perm).unwrap());
+        let bwd = time(|| {
+            soft_sort::backward(shape, &p, &x, &perm, black_box(&u), &mut g, &mut ge).unwrap()
+        });
+        (fwd, bwd)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(num_threads())
+        .build()
+        .expect("pool");
+    let mut idx = vec![0u32; b * n];
+    let sort = time(|| argsort(&pool, black_box(&x), n, &mut idx));
+    set_num_threads(0);
+    Row { fwd, bwd, sort }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let has = |s: &str| args.iter().any(|a| a == s);
+    let reg = if has("kl") {
+        Regularization::Kl
+    } else {
+        Regularization::L2
+    };
+    let dtypes: Vec<&str> = ["f64", "f32"]
+        .into_iter()
+        .filter(|d| has(d) || !(has("f64") || has("f32")))
+        .collect();
+    let ops: Vec<&str> = ["soft_rank", "soft_sort"]
+        .into_iter()
+        .filter(|o| has(o) || !(has("soft_rank") || has("soft_sort")))
+        .collect();
+    let default_threads = num_threads();
+    println!(
+        "regularization {reg}, ε = 0.1, values uniform in [-1, 1); default threads = {default_threads}\n"
+    );
+    println!("| op | dtype | B×n | threads | forward ms | backward ms | argsort ms | (fwd+bwd)/argsort |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for op in &ops {
+        for dtype in &dtypes {
+            for &(batch, n) in &SHAPES {
+                for threads in [1, default_threads] {
+                    let shape = Shape { batch, n };
+                    let r = match *dtype {
+                        "f64" => bench::<f64>(op, reg, shape, threads),
+                        _ => bench::<f32>(op, reg, shape, threads),
+                    };
+                    println!(
+                        "| {op} | {dtype} | {batch}×{n} | {threads} | {:.3} | {:.3} | {:.3} | {:.2} |",
+                        r.fwd * 1e3,
+                        r.bwd * 1e3,
+                        r.sort * 1e3,
+                        (r.fwd + r.bwd) / r.sort
+                    );
+                    if default_threads == 1 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Argument checks shared by every op. They run before any row is computed, so the row kernels
+//! are infallible and the reported error is always the first bad element in row-major order.
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::real::Real;
+use crate::Shape;
+
+/// The checks of one call of one op.
+#[derive(Clone, Copy)]
+pub(crate) struct Check {
+    pub op: &'static str,
+    pub shape: Shape,
+}
+
+/// Formats a number for a message: integers without `.0`, exponents for very large or small
+/// magnitudes, `NaN`, `+inf`, `-inf`.
+pub(crate) struct Num<T>(pub T);
+
+impl<T: Real> fmt::Display for Num<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0.to_f64();
+        if v.is_nan() {
+            f.write_str("NaN")
+        } else if v.is_infinite() {
+            f.write_str(if v > 0.0 { "+inf" } else { "-inf" })
+        } else if v == 0.0 || (1e-5..1e16).contains(&v.abs()) {
+            fmt::Display::fmt(&self.0, f)
+        } else {
+            fmt::LowerExp::fmt(&self.0, f)
+        }
+    }
+}
+
+impl Check {
+    /// Checks the shape itself: `n` fits the `int32` residual and `batch × n` fits memory.
+    pub fn new(op: &'static str, shape: Shape) -> Result<Self, Error> {
+        if shape.n > i32::MAX as usize {
+            return Err(Error::invalid_argument(
+                op,
+                format_args!(
+                    "n = {} exceeds the maximum row length {}",
+                    shape.n,
+                    i32::MAX
+                ),
+            ));
+        }
+        if shape.batch.checked_mul(shape.n).is_none() {
+            return Err(Error::shape_mismatch(
+                op,
+                format_args!("batch × n = {} × {} overflows", shape.batch, shape.n),
+            ));
+        }
+        Ok(Check { op, shape })
+    }
+
+    /// Rows must hold at least `min` items.
+    pub fn min_n(self, min: usize) -> Result<Self, Error> {
+        if self.shape.n < min {
+            return Err(Error::invalid_argument(
+                self.op,
+                format_args!("needs n >= {min} items per row, got n = {}", self.shape.n),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// A `[batch, n]` buffer has `batch × n` elements.
+    pub fn matrix(self, name: &str, len: usize) -> Result<(), Error> {
+        let Shape { batch, n } = self.shape;
+        if len != batch * n {
+            return Err(Error::shape_mismatch(
+                self.op,
+                format_args!(
+                    "{name} has {len} elements, expected batch × n = {batch} × {n} = {}",
+                    batch * n
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A `[batch]` buffer has `batch` elements.
+    pub fn vector(self, name: &str, len: usize) -> Result<(), Error> {
+        let batch = self.shape.batch;
+        if len != batch {
+            return Err(Error::shape_mismatch(
+                self.op,
+                format_args!("{name} has {len} elements, expected batch = {batch}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// ε is finite and > 0; returns it as `f64`.
+    pub fn strength<T: Real>(self, eps: T) -> Result<f64, Error> {
+        let e = eps.to_f64();
+        if !(e.is_finite() && e > 0.0) {
+            return Err(Error::invalid_argument(
+                self.op,
+                format_args!(
+                    "regularization_strength must be finite and > 0, got {}",
+                    Num(eps)
+                ),
+            ));
+        }
+        Ok(e)
+    }
+
+    /// Every element is finite; returns the largest magnitude (0 for an empty buffer).
+    pub fn finite<T: Real>(self, name: &str, data: &[T]) -> Result<f64, Error> {
+        let mut max_abs = 0.0f64;
+        // Chunks without early exit vectorise; the exact position is found only on failure.
+        for (c, chunk) in data.chunks(256).enumerate() {
+            let mut ok = true;
+            let mut m = 0.0f64;
+            for &v in chunk {
+                ok &= v.is_finite();
+                m = m.max(v.to_f64().abs());
+            }
+            if !ok {
+                let j = chunk.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                let v = chunk[j];
+                return Err(self.element_error(name, c * 256 + j, format_args!("is {}", Num(v))));
+            }
+            max_abs = max_abs.max(m);
+        }
+        Ok(max_abs)
+    }
+
+    /// Every element is finite and ≥ 0.
+    pub fn nonnegative<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
+        self.finite(name, data)?;
+        if let Some(i) = data.iter().position(|v| v.to_f64() < 0.0) {
+            let v = data[i];
+            return Err(self.element_error(name, i, format_args!("is negative ({})", Num(v))));
+        }
+        Ok(())
+    }
+
+    /// A packed permutation residual: every entry decodes to a column in `0..n` and each row's
+    /// first entry starts a block. This is what the backward relies on to index safely.
+    pub fn permutation(self, name: &str, perm: &[i32]) -> Result<(), Error> {
+        let n = self.shape.n;
+        if n == 0 {
+            return Ok(());
+        }
+        for (i, &p) in perm.iter().enumerate() {
+            let col = (p ^ (p >> 31)) as usize;
+            if col >= n || (i % n == 0 && p >= 0) {
+                return Err(self.element_error(
+                    name,
+                    i,
+                    format_args!("= {p} is not a valid permutation residual entry for n = {n}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `n` elements of magnitude up to `element_bound` (what the PAV sees after scaling `name`
+    /// by 1/ε) sum to a finite number, so no block sum overflows.
+    pub fn no_overflow(
+        self,
+        name: &str,
+        max_abs: f64,
+        eps: f64,
+        element_bound: f64,
+    ) -> Result<(), Error> {
+        if !(element_bound * self.shape.n as f64).is_finite() {
+            return Err(Error::invalid_argument(
+                self.op,
+                format_args!(
+                    "{name} / regularization_strength overflows (max |{name}| = {}, regularization_strength = {})",
+                    Num(max_abs),
+                    Num(eps)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn element_error(self, name: &str, flat: usize, what: fmt::Arguments<'_>) -> Error {
+        let n = self.shape.n.max(1);
+        Error::invalid_value(
+            self.op,
+            format_args!("{name}[{}, {}] {what}", flat / n, flat % n),
+        )
+    }
+
+    /// For `[batch]` buffers: every element finite.
+    pub fn finite_vector<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid_value(
+                self.op,
+                format_args!("{name}[{i}] is {}", Num(data[i])),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! `ndcg_loss`: one minus the NDCG of the soft ranks of the scores.
+//!
+//! Per row: `r = soft_rank(scores, descending)`, gains `G = 2^relevance − 1`,
+//! `DCG = Σ G_i / log2(1 + r_i)`, `IDCG = Σ_j G_(j) / log2(1 + j)` (gains sorted decreasingly),
+//! `loss = 1 − DCG/IDCG`, or 0 (with zero gradient) when `IDCG = 0`. Relevance receives no
+//! gradient.
+
+use std::f64::consts::LN_2;
+use std::sync::Arc;
+
+use super::soft_rank::{row_work, Ranker};
+use crate::check::Check;
+use crate::pav::ln_table;
+use crate::scratch::{take, with_scratch};
+use crate::threads::{run_rows, In, Out};
+use crate::{Direction, Error, Real, Regularization, Shape};
+
+const OP: &str = "ndcg_loss";
+
+/// Parameters of `ndcg_loss`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params<T> {
+    /// Regularization strength ε of the soft ranks, finite and > 0.
+    pub regularization_strength: T,
+    /// Regularization of the soft ranks, `l2` or `kl`.
+    pub regularization: Regularization,
+}
+
+impl<T: Real> Default for Params<T> {
+    /// The spec's defaults: ε = 1, l2.
+    fn default() -> Self {
+        Params {
+            regularization_strength: T::from_f64(1.0),
+            regularization: Regularization::L2,
+        }
+    }
+}
+
+/// Loss per row (`loss`, `[batch]`) of `scores` against graded `relevance` (both
+/// `[batch, n]`, relevance finite and ≥ 0), with the descending soft ranks of the scores and
+/// their packed residual (`[batch, n]` each) for the backward. Rows with `n = 0` have loss 0.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    loss: &mut [T],
+    ranks: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("scores", scores.len())?;
+    check.matrix("relevance", relevance.len())?;
+    check.vector("loss", loss.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    let max_abs = check.finite("scores", scores)?;
+    check.nonnegative("relevance", relevance)?;
+    let n = shape.n;
+    check.no_overflow("scores", max_abs, eps, max_abs / eps + n as f64)?;
+
+    let ndcg = Ndcg::new(eps, params.regularization, n);
+    let bufs = (
+        In::new(scores, n),
+        In::new(relevance, n),
+        Out::new(loss, 1),
+        Out::new(ranks, n),
+        Out::new(permutation, n),
+    );
+    run_rows(
+        shape.batch,
+        row_work(n),
+        bufs,
+        |rows, (x, rel, mut l, mut r, mut p)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let (x, rel, r, p) = (x.row(i), rel.row(i), r.row(i), p.row(i));
+                    ndcg.ranker.forward_row(&mut sc.row, x, r, p);
+                    let gains = take(&mut sc.loss1, n);
+                    let idcg = ndcg.ideal_dcg(rel, gains, &mut sc.loss2);
+                    let value = if idcg == 0.0 {
+                        0.0
+                    } else {
+                        let dcg: f64 = gains
+                            .iter()
+                            .zip(r.iter())
+                            .map(|(g, rk)| g * LN_2 / rk.to_f64().ln_1p())
+                            .sum();
+                        1.0 - dcg / idcg
+                    };
+                    *l.at(i) = T::from_f64(value);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Vector-Jacobian product of `ndcg_loss` with one cotangent per row. Only the scores get a
+/// gradient; per row also `grad_regularization_strength = −⟨grad_scores, scores⟩/ε`.
+///
+/// The ideal DCG is recomputed from the relevance (a sort of the row's positive gains, not of
+/// the scores: the scores' order comes from `permutation`).
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_loss: &[T],
+    grad_scores: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("scores", scores.len())?;
+    check.matrix("relevance", relevance.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.vector("cotangent_loss", cotangent_loss.len())?;
+    check.matrix("grad_scores", grad_scores.len())?;
+    check.vector(
+        "grad_regularization_strength",
+        grad_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    check.finite("scores", scores)?;
+    check.nonnegative("relevance", relevance)?;
+    check.finite("ranks", ranks)?;
+    check.permutation("permutation", permutation)?;
+    check.finite_vector("cotangent_loss", cotangent_loss)?;
+
+    let n = shape.n;
+    let ndcg = Ndcg::new(eps, params.regularization, n);
+    let bufs = (
+        In::new(scores, n),
+        In::new(relevance, n),
+        In::new(ranks, n),
+        In::new(permutation, n),
+        In::new(cotangent_loss, 1),
+        Out::new(grad_scores, n),
+        Out::new(grad_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        row_work(n),
+        bufs,
+        |rows, (x, rel, r, p, gl, mut g, mut ge)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let (x, r, g) = (x.row(i), r.row(i), g.row(i));
+                    let h = take(&mut sc.loss1, n);
+                    let idcg = ndcg.ideal_dcg(rel.row(i), h, &mut sc.loss2);
+                    if idcg == 0.0 {
+                        g.fill(T::from_f64(0.0));
+                        *ge.at(i) = T::from_f64(0.0);
+                        continue;
+                    }
+                    // h_i = g·G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²)
+                    let f = gl.row(i)[0].to_f64() * LN_2 / idcg;
+                    for (hk, rk) in h.iter_mut().zip(r) {
+                        let rk = rk.to_f64();
+                        let l = rk.ln_1p();
+                        *hk *= f / ((1.0 + rk) * l * l);
+                    }
+                    let dot = ndcg
+                        .ranker
+                        .backward_row(&mut sc.row, x, r, p.row(i), &*h, g);
+                    *ge.at(i) = T::from_f64(-dot / eps);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+struct Ndcg {
+    ranker: Ranker,
+    /// `ln 1, ln 2, …, ln(n + 1)` at least.
+    ln: Arc<[f64]>,
+}
+
+impl Ndcg {
+    fn new(eps: f64, regularization: Regularization, n: usize) -> Self {
+        Ndcg {
+            ranker: Ranker::new(eps, regularization, Direction::Descending, n),
+            ln: ln_table(n + 1),
+        }
+    }
+
+    /// Writes the gains of a row into `gains` and returns its ideal DCG (0 if every relevance
+    /// is 0). `buf` holds the positive gains while they are sorted.
+    ///
+    /// Gains are `2^rel − 1` computed as `2^rel · (1 − 2^−rel)` (exact for tiny relevance) and,
+    /// when the largest relevance exceeds 900, scaled by `2^−(max − 900)` so no sum overflows;
+    /// the loss and its gradient only depend on gain ratios.
+    fn ideal_dcg<T: Real>(&self, rel: &[T], gains: &mut [f64], buf: &mut Vec<f64>) -> f64 {
+        let max = rel.iter().fold(0.0f64, |m, r| m.max(r.to_f64()));
+        let shift = (max - 900.0).max(0.0);
+        buf.clear();
+        for (g, r) in gains.iter_mut().zip(rel) {
+            let r = r.to_f64();
+            *g = (r - shift).exp2() * -(-r * LN_2).exp_m1();
+            if *g > 0.0 {
+                buf.push(*g);
+            }
+        }
+        buf.sort_unstable_by(|a, b| b.total_cmp(a));
+        // Position j (1-based) is discounted by log2(1 + j) = ln(j + 1)/ln 2.
+        buf.iter()
+            .enumerate()
+            .map(|(j, g)| g * LN_2 / self.ln[j + 1])
+            .sum()
+    }
+}

@@ -1,0 +1,297 @@
+//! `soft_rank`: differentiable ranks of each row (1 = first in the chosen direction).
+//!
+//! Per row `x`: `θ = sign·x/ε` (`sign = +1` ascending, `−1` descending), `σ` sorts `θ`
+//! decreasingly, `s = θ[σ]`, `w = (n, …, 1)`.
+//! - l2: `v = PAV_l2(s − w)`, `ranks = (s − v)[σ⁻¹]`;
+//! - kl: `v = PAV_kl(s, ln w)`, `ranks = exp(s − v)[σ⁻¹]`.
+//!
+//! As ε → 0 the ranks are the hard ranks, tied values sharing the mean of theirs. Every l2 rank
+//! lies in `[1, n]` and a row's l2 ranks sum to `n(n+1)/2`.
+
+use std::sync::Arc;
+
+use crate::check::Check;
+use crate::pav::{column, for_each_block, ln_table, mark_blocks, pav_kl, pav_l2};
+use crate::scratch::{take, with_scratch, RowScratch};
+use crate::sort::sort_row;
+use crate::threads::{run_rows, In, Out};
+use crate::{Direction, Error, Real, Regularization, Shape};
+
+const OP: &str = "soft_rank";
+
+/// Parameters of `soft_rank`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params<T> {
+    /// Regularization strength ε, finite and > 0; smaller is closer to the hard ranks.
+    pub regularization_strength: T,
+    /// Regularization of the projection, `l2` or `kl`.
+    pub regularization: Regularization,
+    /// Ranking direction: `Ascending` gives the smallest value rank 1.
+    pub direction: Direction,
+}
+
+impl<T: Real> Default for Params<T> {
+    /// The spec's defaults: ε = 1, l2, ascending.
+    fn default() -> Self {
+        Params {
+            regularization_strength: T::from_f64(1.0),
+            regularization: Regularization::L2,
+            direction: Direction::Ascending,
+        }
+    }
+}
+
+/// Soft ranks of each row of `values` (`[batch, n]`, row-major) into `ranks`, and the packed
+/// sort + PAV residual into `permutation` (both `[batch, n]`).
+pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    ranks: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    let max_abs = check.finite("values", values)?;
+    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
+
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, params.direction, n);
+    let bufs = (
+        In::new(values, n),
+        Out::new(ranks, n),
+        Out::new(permutation, n),
+    );
+    run_rows(shape.batch, row_work(n), bufs, |rows, (x, mut r, mut p)| {
+        with_scratch(|sc| {
+            for i in 0..rows {
+                ranker.forward_row(&mut sc.row, x.row(i), r.row(i), p.row(i));
+            }
+        })
+    });
+    Ok(())
+}
+
+/// Vector-Jacobian product of `soft_rank`: `grad_values = cotangent_ranksᵀ · ∂ranks/∂values`,
+/// and per row `grad_regularization_strength = ⟨cotangent_ranks, ∂ranks/∂ε⟩ = −⟨grad_values,
+/// values⟩/ε`. `values`, `ranks` and `permutation` are the forward's; O(n) per row, no sort.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_ranks: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("cotangent_ranks", cotangent_ranks.len())?;
+    check.matrix("grad_values", grad_values.len())?;
+    check.vector(
+        "grad_regularization_strength",
+        grad_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    check.finite("values", values)?;
+    check.finite("ranks", ranks)?;
+    check.permutation("permutation", permutation)?;
+    check.finite("cotangent_ranks", cotangent_ranks)?;
+
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, params.direction, n);
+    let bufs = (
+        In::new(values, n),
+        In::new(ranks, n),
+        In::new(permutation, n),
+        In::new(cotangent_ranks, n),
+        Out::new(grad_values, n),
+        Out::new(grad_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        row_work(n),
+        bufs,
+        |rows, (x, r, p, u, mut g, mut ge)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let dot = ranker.backward_row(
+                        &mut sc.row,
+                        x.row(i),
+                        r.row(i),
+                        p.row(i),
+                        u.row(i),
+                        g.row(i),
+                    );
+                    *ge.at(i) = T::from_f64(-dot / eps);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Estimated cost of one row in element operations, for the parallel threshold.
+pub(crate) fn row_work(n: usize) -> usize {
+    n * (usize::BITS - n.leading_zeros() + 4) as usize
+}
+
+/// The soft_rank row kernels with their parameters resolved; the losses use them too.
+pub(crate) struct Ranker {
+    eps: f64,
+    /// Sort `x` decreasingly (ascending ranks: the largest value gets rank n).
+    descending: bool,
+    regularization: Regularization,
+    /// `ln 1, ln 2, …` (kl only).
+    ln: Option<Arc<[f64]>>,
+}
+
+impl Ranker {
+    pub fn new(eps: f64, regularization: Regularization, direction: Direction, n: usize) -> Self {
+        Ranker {
+            eps,
+            descending: direction == Direction::Ascending,
+            regularization,
+            ln: (regularization == Regularization::Kl).then(|| ln_table(n)),
+        }
+    }
+
+    /// `sign/ε`, the factor of every gradient.
+    fn scale(&self) -> f64 {
+        if self.descending {
+            1.0 / self.eps
+        } else {
+            -1.0 / self.eps
+        }
+    }
+
+    /// One row of the forward.
+    pub fn forward_row<T: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        ranks: &mut [T],
+        perm: &mut [i32],
+    ) {
+        let n = x.len();
+        let theta = take(&mut sc.f1, n);
+        sort_row(x, self.descending, &mut sc.sort, perm, theta);
+        for t in theta.iter_mut() {
+            *t /= self.eps;
+        }
+        let theta = &*theta;
+        let rho = |k: usize| (n - k) as f64;
+        let pav = &mut sc.pav;
+        let nb = match &self.ln {
+            None => {
+                let nb = pav_l2(n, |k| theta[k] - rho(k), pav);
+                for j in 0..nb {
+                    let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
+                    if b - a == 1 {
+                        // s − (s − w) is w; write it exactly.
+                        ranks[perm[a] as usize] = T::from_f64(rho(a));
+                        continue;
+                    }
+                    let v = pav.b[j];
+                    for k in a..b {
+                        ranks[perm[k] as usize] = T::from_f64(theta[k] - v);
+                    }
+                }
+                nb
+            }
+            Some(ln) => {
+                let nb = pav_kl(n, |k| theta[k], |k| ln[n - 1 - k], pav);
+                for j in 0..nb {
+                    let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
+                    if b - a == 1 {
+                        ranks[perm[a] as usize] = T::from_f64(rho(a));
+                        continue;
+                    }
+                    // exp(s − LSE(s_B) + LSE(ln w_B)) = softmax(s_B) · Σ_B w: the exponent is at
+                    // most ln(Σ_B w), so it cannot overflow at any ε.
+                    let (lse_s, lse_w) = (pav.a[j], pav.b[j]);
+                    for k in a..b {
+                        ranks[perm[k] as usize] = T::from_f64(((theta[k] - lse_s) + lse_w).exp());
+                    }
+                }
+                nb
+            }
+        };
+        mark_blocks(perm, &pav.starts[..nb]);
+    }
+
+    /// One row of the backward with cotangent `u`; writes `g` and returns `⟨g, x⟩` (for the
+    /// ε-gradient `−⟨g, x⟩/ε`).
+    pub fn backward_row<T: Real, U: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        ranks: &[T],
+        perm: &[i32],
+        u: &[U],
+        g: &mut [T],
+    ) -> f64 {
+        let n = x.len();
+        let c = self.scale();
+        let idx = take(&mut sc.idx, n);
+        let ub = take(&mut sc.f1, n);
+        let mut dot = 0.0;
+        match self.regularization {
+            Regularization::L2 => {
+                // g = sign/ε · (u − M_l2(u[σ])[σ⁻¹])
+                for k in 0..n {
+                    let i = column(perm[k]);
+                    idx[k] = i as u32;
+                    ub[k] = u[i].to_f64();
+                }
+                for_each_block(perm, |a, b| {
+                    if b - a == 1 {
+                        g[idx[a] as usize] = T::from_f64(0.0);
+                        return;
+                    }
+                    let mean = ub[a..b].iter().sum::<f64>() / (b - a) as f64;
+                    for k in a..b {
+                        let i = idx[k] as usize;
+                        let gk = c * (ub[k] - mean);
+                        g[i] = T::from_f64(gk);
+                        dot += gk * x[i].to_f64();
+                    }
+                });
+            }
+            Regularization::Kl => {
+                // a = u ∘ ranks; g = sign/ε · (a − M_kl(a[σ]; s)[σ⁻¹]), where
+                // softmax(s_B)_k = ranks_k / Σ_B ranks, so no exp is needed.
+                let rb = take(&mut sc.f2, n);
+                for k in 0..n {
+                    let i = column(perm[k]);
+                    idx[k] = i as u32;
+                    rb[k] = ranks[i].to_f64();
+                    ub[k] = u[i].to_f64() * rb[k];
+                }
+                for_each_block(perm, |a, b| {
+                    if b - a == 1 {
+                        g[idx[a] as usize] = T::from_f64(0.0);
+                        return;
+                    }
+                    let sum_a: f64 = ub[a..b].iter().sum();
+                    let sum_r: f64 = rb[a..b].iter().sum();
+                    let f = sum_a / sum_r;
+                    for k in a..b {
+                        let i = idx[k] as usize;
+                        let gk = c * (ub[k] - rb[k] * f);
+                        g[i] = T::from_f64(gk);
+                        dot += gk * x[i].to_f64();
+                    }
+                });
+            }
+        }
+        dot
+    }
+}

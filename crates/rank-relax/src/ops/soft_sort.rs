@@ -1,0 +1,272 @@
+//! `soft_sort`: differentiable sorted values of each row.
+//!
+//! Per row `x`: `sign = −1` ascending, `+1` descending; `z = sign·x`; `σ` sorts `z`
+//! decreasingly, `s = z[σ]`; `w = (n, …, 1)/ε`.
+//! - l2: `v = PAV_l2(w − s)`, `sorted = sign·(w − v)`;
+//! - kl: `v = PAV_kl(w, s)`, `sorted = sign·(w − v)`.
+//!
+//! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
+
+use crate::check::Check;
+use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
+use crate::scratch::{take, with_scratch, RowScratch};
+use crate::sort::sort_row;
+use crate::threads::{run_rows, In, Out};
+use crate::{Direction, Error, Real, Regularization, Shape};
+
+const OP: &str = "soft_sort";
+
+/// Parameters of `soft_sort`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params<T> {
+    /// Regularization strength ε, finite and > 0; smaller is closer to the hard sort.
+    pub regularization_strength: T,
+    /// Regularization of the projection, `l2` or `kl`.
+    pub regularization: Regularization,
+    /// Sorting direction: `Ascending` returns increasing values.
+    pub direction: Direction,
+}
+
+impl<T: Real> Default for Params<T> {
+    /// The spec's defaults: ε = 1, l2, ascending.
+    fn default() -> Self {
+        Params {
+            regularization_strength: T::from_f64(1.0),
+            regularization: Regularization::L2,
+            direction: Direction::Ascending,
+        }
+    }
+}
+
+/// Soft-sorted rows of `values` (`[batch, n]`, row-major) into `sorted`, and the packed sort +
+/// PAV residual into `permutation` (both `[batch, n]`).
+pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    sorted: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("sorted", sorted.len())?;
+    check.matrix("permutation", permutation.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    let max_abs = check.finite("values", values)?;
+    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+
+    let n = shape.n;
+    let sorter = Sorter::new(eps, params);
+    let bufs = (
+        In::new(values, n),
+        Out::new(sorted, n),
+        Out::new(permutation, n),
+    );
+    run_rows(
+        shape.batch,
+        super::soft_rank::row_work(n),
+        bufs,
+        |rows, (x, mut out, mut p)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    sorter.forward_row(&mut sc.row, x.row(i), out.row(i), p.row(i));
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Vector-Jacobian product of `soft_sort`: `grad_values = cotangent_sortedᵀ · ∂sorted/∂values`
+/// and per row `grad_regularization_strength = ⟨cotangent_sorted, ∂sorted/∂ε⟩`. `values` and
+/// `permutation` are the forward's; O(n) per row, no sort.
+///
+/// Since `w = (n, …, 1)/ε` depends on ε, the ε-gradient is not `−⟨g, x⟩/ε` here: with `u` the
+/// cotangent, per block `B`
+/// - l2: `−sign/ε · Σ_B (u_k − mean_B u) w_k`;
+/// - kl: `−sign/ε · Σ_B (Σ_k u_k w_k − (Σ_k u_k) · Σ_k softmax(w_B)_k w_k)`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_sorted: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("cotangent_sorted", cotangent_sorted.len())?;
+    check.matrix("grad_values", grad_values.len())?;
+    check.vector(
+        "grad_regularization_strength",
+        grad_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    check.finite("values", values)?;
+    check.permutation("permutation", permutation)?;
+    check.finite("cotangent_sorted", cotangent_sorted)?;
+
+    let n = shape.n;
+    let sorter = Sorter::new(eps, params);
+    let bufs = (
+        In::new(values, n),
+        In::new(permutation, n),
+        In::new(cotangent_sorted, n),
+        Out::new(grad_values, n),
+        Out::new(grad_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        super::soft_rank::row_work(n),
+        bufs,
+        |rows, (x, p, u, mut g, mut ge)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    *ge.at(i) = T::from_f64(sorter.backward_row(
+                        &mut sc.row,
+                        x.row(i),
+                        p.row(i),
+                        u.row(i),
+                        g.row(i),
+                    ));
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// The soft_sort row kernels with their parameters resolved.
+struct Sorter {
+    eps: f64,
+    /// Sort `x` decreasingly (`sign = +1`, descending direction).
+    descending: bool,
+    regularization: Regularization,
+}
+
+impl Sorter {
+    fn new<T: Real>(eps: f64, params: &Params<T>) -> Self {
+        Sorter {
+            eps,
+            descending: params.direction == Direction::Descending,
+            regularization: params.regularization,
+        }
+    }
+
+    fn sign(&self) -> f64 {
+        if self.descending {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    fn forward_row<T: Real>(&self, sc: &mut RowScratch, x: &[T], out: &mut [T], perm: &mut [i32]) {
+        let n = x.len();
+        let sign = self.sign();
+        let s = take(&mut sc.f1, n);
+        sort_row(x, self.descending, &mut sc.sort, perm, s);
+        let w = take(&mut sc.f2, n);
+        for (k, wk) in w.iter_mut().enumerate() {
+            *wk = (n - k) as f64 / self.eps;
+        }
+        let (s, w) = (&*s, &*w);
+        let pav = &mut sc.pav;
+        let nb = match self.regularization {
+            Regularization::L2 => pav_l2(n, |k| w[k] - s[k], pav),
+            Regularization::Kl => pav_kl(n, |k| w[k], |k| s[k], pav),
+        };
+        for j in 0..nb {
+            let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
+            if b - a == 1 {
+                // w − (w − s) is s: the hard-sorted value, written exactly.
+                out[a] = T::from_f64(sign * s[a]);
+                continue;
+            }
+            let v = match self.regularization {
+                Regularization::L2 => pav.b[j],
+                Regularization::Kl => pav.a[j] - pav.b[j],
+            };
+            for k in a..b {
+                out[k] = T::from_f64(sign * (w[k] - v));
+            }
+        }
+        mark_blocks(perm, &pav.starts[..nb]);
+    }
+
+    /// One row of the backward; writes `g` and returns the ε-gradient of the row.
+    fn backward_row<T: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        perm: &[i32],
+        u: &[T],
+        g: &mut [T],
+    ) -> f64 {
+        let n = x.len();
+        let inv_eps = 1.0 / self.eps;
+        let mut eps_dot = 0.0;
+        match self.regularization {
+            Regularization::L2 => {
+                // g[σ] = M_l2(u); ∂/∂ε: −sign/ε · ⟨u − M_l2(u), w⟩.
+                for_each_block(perm, |a, b| {
+                    if b - a == 1 {
+                        g[column(perm[a])] = u[a];
+                        return;
+                    }
+                    let mean = u[a..b].iter().map(|v| v.to_f64()).sum::<f64>() / (b - a) as f64;
+                    let gm = T::from_f64(mean);
+                    for k in a..b {
+                        g[column(perm[k])] = gm;
+                        eps_dot += (u[k].to_f64() - mean) * ((n - k) as f64 * inv_eps);
+                    }
+                });
+            }
+            Regularization::Kl => {
+                // g[σ] = M_kl(u; s), softmax over the sorted values s.
+                let sign = self.sign();
+                let e = take(&mut sc.f1, n);
+                // exp(−1/ε): the ratio of consecutive softmax(w_B) weights.
+                let q = (-inv_eps).exp();
+                for_each_block(perm, |a, b| {
+                    if b - a == 1 {
+                        g[column(perm[a])] = u[a];
+                        return;
+                    }
+                    let mut max = f64::NEG_INFINITY;
+                    for k in a..b {
+                        e[k] = sign * x[column(perm[k])].to_f64();
+                        max = max.max(e[k]);
+                    }
+                    let mut z = 0.0;
+                    for ek in &mut e[a..b] {
+                        *ek = (*ek - max).exp();
+                        z += *ek;
+                    }
+                    let mut sum_u = 0.0;
+                    let mut sum_uw = 0.0;
+                    for (k, uk) in u.iter().enumerate().take(b).skip(a) {
+                        let uk = uk.to_f64();
+                        sum_u += uk;
+                        sum_uw += uk * ((n - k) as f64 * inv_eps);
+                    }
+                    for k in a..b {
+                        g[column(perm[k])] = T::from_f64(e[k] / z * sum_u);
+                    }
+                    // Σ softmax(w_B)_k w_k with weights q^(k−a) (w decreases by 1/ε a step).
+                    let (mut wt, mut zw, mut mw) = (1.0, 0.0, 0.0);
+                    for k in a..b {
+                        zw += wt;
+                        mw += wt * ((n - k) as f64 * inv_eps);
+                        wt *= q;
+                    }
+                    eps_dot += sum_uw - sum_u * (mw / zw);
+                });
+            }
+        }
+        -self.sign() * inv_eps * eps_dot
+    }
+}

@@ -1,0 +1,232 @@
+//! `spearman_loss`: one minus the Spearman correlation of the soft ranks.
+//!
+//! Per row: `a = soft_rank(predictions)`, `b = soft_rank(targets)` (ascending), `ā, b̄` their
+//! centred copies; `loss = 1 − ⟨ā, b̄⟩/(‖ā‖‖b̄‖)`, or 1 (with zero gradient) when
+//! `‖ā‖‖b̄‖ = 0`. Rows need `n ≥ 2`.
+
+use super::soft_rank::{row_work, Ranker};
+use crate::check::Check;
+use crate::scratch::{take, with_scratch};
+use crate::threads::{run_rows, In, Out};
+use crate::{Direction, Error, Real, Regularization, Shape};
+
+const OP: &str = "spearman_loss";
+
+/// Parameters of `spearman_loss`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params<T> {
+    /// Regularization strength ε of both soft ranks, finite and > 0.
+    pub regularization_strength: T,
+    /// Regularization of both soft ranks, `l2` or `kl`.
+    pub regularization: Regularization,
+}
+
+impl<T: Real> Default for Params<T> {
+    /// The spec's defaults: ε = 1, l2.
+    fn default() -> Self {
+        Params {
+            regularization_strength: T::from_f64(1.0),
+            regularization: Regularization::L2,
+        }
+    }
+}
+
+/// Loss per row (`loss`, `[batch]`) of `predictions` against `targets` (both `[batch, n]`),
+/// with the soft ranks and packed residuals of both (`[batch, n]` each) for the backward.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    loss: &mut [T],
+    prediction_ranks: &mut [T],
+    prediction_permutation: &mut [i32],
+    target_ranks: &mut [T],
+    target_permutation: &mut [i32],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?.min_n(2)?;
+    check.matrix("predictions", predictions.len())?;
+    check.matrix("targets", targets.len())?;
+    check.vector("loss", loss.len())?;
+    check.matrix("prediction_ranks", prediction_ranks.len())?;
+    check.matrix("prediction_permutation", prediction_permutation.len())?;
+    check.matrix("target_ranks", target_ranks.len())?;
+    check.matrix("target_permutation", target_permutation.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    let n = shape.n;
+    for (name, data) in [("predictions", predictions), ("targets", targets)] {
+        let max_abs = check.finite(name, data)?;
+        check.no_overflow(name, max_abs, eps, max_abs / eps + n as f64)?;
+    }
+
+    let ranker = Ranker::new(eps, params.regularization, Direction::Ascending, n);
+    let bufs = (
+        In::new(predictions, n),
+        In::new(targets, n),
+        Out::new(loss, 1),
+        Out::new(prediction_ranks, n),
+        Out::new(prediction_permutation, n),
+        Out::new(target_ranks, n),
+        Out::new(target_permutation, n),
+    );
+    run_rows(
+        shape.batch,
+        2 * row_work(n),
+        bufs,
+        |rows, (x, y, mut l, mut xr, mut xp, mut yr, mut yp)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    ranker.forward_row(&mut sc.row, x.row(i), xr.row(i), xp.row(i));
+                    ranker.forward_row(&mut sc.row, y.row(i), yr.row(i), yp.row(i));
+                    let a = take(&mut sc.loss1, n);
+                    let b = take(&mut sc.loss2, n);
+                    let corr = Correlation::new(xr.row(i), yr.row(i), a, b);
+                    *l.at(i) = T::from_f64(corr.map_or(1.0, |c| 1.0 - c.c));
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Vector-Jacobian product of `spearman_loss` with one cotangent per row; per row also
+/// `grad_regularization_strength = −(⟨grad_predictions, predictions⟩ + ⟨grad_targets,
+/// targets⟩)/ε`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    prediction_ranks: &[T],
+    prediction_permutation: &[i32],
+    target_ranks: &[T],
+    target_permutation: &[i32],
+    cotangent_loss: &[T],
+    grad_predictions: &mut [T],
+    grad_targets: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?.min_n(2)?;
+    check.matrix("predictions", predictions.len())?;
+    check.matrix("targets", targets.len())?;
+    check.matrix("prediction_ranks", prediction_ranks.len())?;
+    check.matrix("prediction_permutation", prediction_permutation.len())?;
+    check.matrix("target_ranks", target_ranks.len())?;
+    check.matrix("target_permutation", target_permutation.len())?;
+    check.vector("cotangent_loss", cotangent_loss.len())?;
+    check.matrix("grad_predictions", grad_predictions.len())?;
+    check.matrix("grad_targets", grad_targets.len())?;
+    check.vector(
+        "grad_regularization_strength",
+        grad_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    check.finite("predictions", predictions)?;
+    check.finite("targets", targets)?;
+    check.finite("prediction_ranks", prediction_ranks)?;
+    check.permutation("prediction_permutation", prediction_permutation)?;
+    check.finite("target_ranks", target_ranks)?;
+    check.permutation("target_permutation", target_permutation)?;
+    check.finite_vector("cotangent_loss", cotangent_loss)?;
+
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, Direction::Ascending, n);
+    let bufs = (
+        In::new(predictions, n),
+        In::new(targets, n),
+        In::new(prediction_ranks, n),
+        In::new(prediction_permutation, n),
+        In::new(target_ranks, n),
+        In::new(target_permutation, n),
+        In::new(cotangent_loss, 1),
+        Out::new(grad_predictions, n),
+        Out::new(grad_targets, n),
+        Out::new(grad_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        2 * row_work(n),
+        bufs,
+        |rows, (x, y, xr, xp, yr, yp, gl, mut gx, mut gy, mut ge)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let a = take(&mut sc.loss1, n);
+                    let b = take(&mut sc.loss2, n);
+                    let Some(corr) = Correlation::new(xr.row(i), yr.row(i), a, b) else {
+                        gx.row(i).fill(T::from_f64(0.0));
+                        gy.row(i).fill(T::from_f64(0.0));
+                        *ge.at(i) = T::from_f64(0.0);
+                        continue;
+                    };
+                    // d loss/d a = −(b̄/(‖ā‖‖b̄‖) − c·ā/‖ā‖²), and symmetrically for b; the
+                    // centring is a projection that leaves ā and b̄ unchanged.
+                    let g = gl.row(i)[0].to_f64();
+                    let inv_ab = 1.0 / (corr.norm_a * corr.norm_b);
+                    let ca = corr.c / (corr.norm_a * corr.norm_a);
+                    let cb = corr.c / (corr.norm_b * corr.norm_b);
+                    for (ak, bk) in a.iter_mut().zip(b.iter_mut()) {
+                        let (abar, bbar) = (*ak, *bk);
+                        *ak = -g * (bbar * inv_ab - ca * abar);
+                        *bk = -g * (abar * inv_ab - cb * bbar);
+                    }
+                    let dot_x = ranker.backward_row(
+                        &mut sc.row,
+                        x.row(i),
+                        xr.row(i),
+                        xp.row(i),
+                        &*a,
+                        gx.row(i),
+                    );
+                    let dot_y = ranker.backward_row(
+                        &mut sc.row,
+                        y.row(i),
+                        yr.row(i),
+                        yp.row(i),
+                        &*b,
+                        gy.row(i),
+                    );
+                    *ge.at(i) = T::from_f64(-(dot_x + dot_y) / eps);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// The correlation of two rows of ranks.
+struct Correlation {
+    c: f64,
+    norm_a: f64,
+    norm_b: f64,
+}
+
+impl Correlation {
+    /// Writes the centred rows into `a` and `b`; `None` if either is constant (`‖ā‖‖b̄‖ = 0`).
+    fn new<T: Real>(ranks_a: &[T], ranks_b: &[T], a: &mut [f64], b: &mut [f64]) -> Option<Self> {
+        let norm_a = centre(ranks_a, a);
+        let norm_b = centre(ranks_b, b);
+        let dot: f64 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
+        let norms = norm_a * norm_b;
+        (norms != 0.0).then(|| Correlation {
+            c: dot / norms,
+            norm_a,
+            norm_b,
+        })
+    }
+}
+
+/// Writes `r − mean(r)` into `out` and returns its norm. The mean is taken relative to `r[0]`,
+/// so a constant row centres to exactly zero (no rounding residue that would fake a
+/// correlation).
+fn centre<T: Real>(r: &[T], out: &mut [f64]) -> f64 {
+    let r0 = r[0].to_f64();
+    let mean = r.iter().map(|v| v.to_f64() - r0).sum::<f64>() / r.len() as f64;
+    let mut sq = 0.0;
+    for (o, v) in out.iter_mut().zip(r) {
+        *o = (v.to_f64() - r0) - mean;
+        sq += *o * *o;
+    }
+    sq.sqrt()
+}
