@@ -9,13 +9,14 @@ import { parseSpec } from './validate.ts';
 
 /** YAML text → plain data; syntax errors (and duplicate keys) are reported with line and column. */
 export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true });
   if (doc.errors.length > 0) {
     throw new CodegenError([
       `${source}: the YAML does not parse:`,
       ...doc.errors.map((e) => {
         const at = e.linePos?.[0];
-        return `  ${at ? `line ${at.line}, column ${at.col}: ` : ''}${e.message.split('\n')[0]}`;
+        const message = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+        return `  ${at ? `line ${at.line}, column ${at.col}: ` : ''}${message}`;
       }),
     ]);
   }

@@ -1,0 +1,154 @@
+// Normalisation: defaults filled, maps sorted, names spelled per target, backward order, ABI hash.
+import { describe, expect, it } from 'vitest';
+
+import { ident } from '../src/ir/names.ts';
+import type { OpIR } from '../src/ir/types.ts';
+import { irFromText } from '../src/pipeline.ts';
+import { editedSpec, specIr } from './helpers.ts';
+
+const ir = specIr();
+const op = (name: string): OpIR => {
+  const found = ir.ops.find((o) => o.name.spec === name);
+  if (found === undefined) throw new Error(name);
+  return found;
+};
+const argNames = (args: readonly { name: { spec: string } }[]) => args.map((a) => a.name.spec);
+
+describe('normalise', () => {
+  const facts: [string, { given: () => unknown; want: unknown }][] = [
+    ['ops are sorted by name', {
+      given: () => ir.ops.map((o) => o.name.spec),
+      want: ['ndcg_loss', 'sigmoid_rank', 'soft_rank', 'soft_sort', 'spearman_loss'],
+    }],
+    ['enums are sorted and coded by list position', {
+      given: () => ir.enums.map((e) => [e.name.spec, e.values.map((v) => [v.name.spec, v.code, v.literal.c])]),
+      want: [
+        ['direction', [['ascending', 0, 'RR_DIRECTION_ASCENDING'], ['descending', 1, 'RR_DIRECTION_DESCENDING']]],
+        ['regularization', [['l2', 0, 'RR_REGULARIZATION_L2'], ['kl', 1, 'RR_REGULARIZATION_KL']]],
+      ],
+    }],
+    ['omitted constraint is finite, omitted min_n is 1', {
+      given: () => [op('soft_rank').inputs[0]?.constraint, op('soft_rank').minN, op('ndcg_loss').inputs[1]?.constraint, op('spearman_loss').minN],
+      want: ['finite', 1, 'nonnegative', 2],
+    }],
+    ['omitted grad is false', {
+      given: () => ir.params.map((p) => [p.name.spec, p.grad]),
+      want: [['direction', false], ['regularization', false], ['regularization_strength', true]],
+    }],
+    ['defaults are literals in every target', {
+      given: () => [op('soft_rank').params.map((p) => p.defaultLiteral)],
+      want: [[
+        { c: '1.0', rust: '1.0', python: '1.0', julia: '1.0', ts: '1' },
+        { c: 'RR_REGULARIZATION_L2', rust: 'Regularization::L2', python: '"l2"', julia: '"l2"', ts: "'l2'" },
+        { c: 'RR_DIRECTION_ASCENDING', rust: 'Direction::Ascending', python: '"ascending"', julia: '"ascending"', ts: "'ascending'" },
+      ]],
+    }],
+    ['op names per target', {
+      given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },
+      want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
+    }],
+    ['one record per (op, dtype) with the C symbols', {
+      given: () => op('soft_rank').variants.map((v) => [v.dtype.id, v.forward.cSymbol, v.backward.cSymbol]),
+      want: [
+        ['f32', 'rr_soft_rank_forward_f32', 'rr_soft_rank_backward_f32'],
+        ['f64', 'rr_soft_rank_forward_f64', 'rr_soft_rank_backward_f64'],
+      ],
+    }],
+    ['forward order: dims, params, inputs, outputs, residuals', {
+      given: () => argNames(op('soft_rank').forward.args),
+      want: ['batch', 'n', 'regularization_strength', 'regularization', 'direction', 'values', 'ranks', 'permutation'],
+    }],
+    ['backward order: dims, params, saves, residuals, cotangents, grads, param grads', {
+      given: () => argNames(op('spearman_loss').backward.args),
+      want: [
+        'batch', 'n', 'regularization_strength', 'regularization', 'predictions', 'targets', 'prediction_ranks',
+        'prediction_permutation', 'target_ranks', 'target_permutation', 'cotangent_loss', 'grad_predictions',
+        'grad_targets', 'grad_regularization_strength',
+      ],
+    }],
+    ['only differentiable inputs get a gradient', {
+      given: () => op('ndcg_loss').grads.map((g) => g.name.spec),
+      want: ['grad_scores'],
+    }],
+    ['residual types resolve per dtype', {
+      given: () => op('spearman_loss').variants.map((v) => v.forward.args.filter((a) => a.role === 'residual').map((a) => a.type.c)),
+      want: [['float', 'int32_t', 'float', 'int32_t'], ['double', 'int32_t', 'double', 'int32_t']],
+    }],
+    ['param grads are per row and mutable', {
+      given: () => op('soft_sort').backward.args.filter((a) => a.kind === 'buffer' && a.role === 'param_grad').map((a) => a.kind === 'buffer' && [a.shape.text, a.mutable, a.of]),
+      want: [['[batch]', true, 'regularization_strength']],
+    }],
+    ['status codes', {
+      given: () => ir.status.map((s) => [s.c, s.code, s.coreKind]),
+      want: [
+        ['RR_OK', 0, null], ['RR_ERR_INVALID_VALUE', 1, 'InvalidValue'], ['RR_ERR_INVALID_ARGUMENT', 2, 'InvalidArgument'],
+        ['RR_ERR_SHAPE_MISMATCH', 3, 'ShapeMismatch'], ['RR_ERR_NULL_POINTER', 4, null], ['RR_ERR_PANIC', 5, null],
+      ],
+    }],
+    ['the example has every param, defaults filled', {
+      given: () => op('soft_rank').example?.params.map((p) => [p.param.name.spec, p.value]),
+      want: [['regularization_strength', 0.1], ['regularization', 'l2'], ['direction', 'ascending']],
+    }],
+    ['the header notice names the spec', {
+      given: () => ir.generatedNotice,
+      want: '@generated by rank-relax-codegen from bindings-spec/rank-relax.yaml. DO NOT EDIT.',
+    }],
+  ];
+  it.each(facts)('%s', (_, { given, want }) => {
+    expect(given()).toEqual(want);
+  });
+
+  it('is deeply frozen', () => {
+    expect(Object.isFrozen(ir)).toBe(true);
+    expect(Object.isFrozen(ir.ops[0]?.backward.args[0])).toBe(true);
+    expect(() => {
+      (ir.ops as OpIR[]).pop();
+    }).toThrow();
+  });
+});
+
+describe('names', () => {
+  const cases: [string, { given: string; want: Partial<ReturnType<typeof ident>> }][] = [
+    ['plain', { given: 'regularization_strength', want: { c: 'regularization_strength', ts: 'regularizationStrength', pascal: 'RegularizationStrength', screaming: 'REGULARIZATION_STRENGTH' } }],
+    ['a Rust keyword becomes a raw identifier', { given: 'type', want: { rust: 'r#type', python: 'type_', julia: 'type_', ts: 'type_', c: 'type' } }],
+    ['a C and TS keyword', { given: 'default', want: { c: 'default_', ts: 'default_', rust: 'default', python: 'default' } }],
+    ['a Julia keyword', { given: 'end', want: { julia: 'end_', python: 'end', c: 'end' } }],
+    ['a Python builtin a wrapper needs', { given: 'input', want: { python: 'input_', rust: 'input' } }],
+    ['digits', { given: 'l2', want: { pascal: 'L2', camel: 'l2', screaming: 'L2' } }],
+  ];
+  it.each(cases)('%s', (_, { given, want }) => {
+    expect(ident(given)).toMatchObject(want);
+  });
+});
+
+describe('abi hash', () => {
+  const hash = (edit: (s: any) => void): string => irFromText(editedSpec(edit), 'x.yaml').package.abiHash;
+  const base = ir.package.abiHash;
+
+  it('is 64 bits in hex', () => {
+    expect(base).toMatch(/^0x[0-9a-f]{16}$/);
+  });
+
+  const same: [string, (s: any) => void][] = [
+    ['doc text', (s) => { s.ops.soft_rank.doc = 'Other words.'; }],
+    ['a default', (s) => { s.params.regularization_strength.default = 0.5; }],
+    ['the version', (s) => { s.package.version = '9.9.9'; }],
+    ['the example', (s) => { delete s.ops.soft_rank.example; }],
+  ];
+  it.each(same)('ignores %s', (_, edit) => {
+    expect(hash(edit)).toBe(base);
+  });
+
+  const changed: [string, (s: any) => void][] = [
+    ['the order of enum values', (s) => { s.enums.direction.values.reverse(); }],
+    ['the order of params', (s) => { s.ops.soft_rank.params.reverse(); }],
+    ['a residual dtype', (s) => { s.ops.soft_rank.residuals[0].dtype = 'real'; }],
+    ['a new op', (s) => { s.ops.soft_rank2 = s.ops.soft_rank; }],
+    ['the abi version', (s) => { s.package.abi_version = 2; }],
+    ['an input name', (s) => { s.ops.sigmoid_rank.inputs[0].name = 'x'; s.ops.sigmoid_rank.saves = ['x']; delete s.ops.sigmoid_rank.example; }],
+  ];
+  it.each(changed)('changes with %s', (_, edit) => {
+    expect(hash(edit)).not.toBe(base);
+  });
+});
+
