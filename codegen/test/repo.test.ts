@@ -18,6 +18,13 @@ describe('repository', () => {
     expect(attributes).toContain(pattern);
   });
 
+  const turbo = JSON.parse(readRepo('turbo.json')) as { tasks: Record<string, { outputs?: string[]; inputs?: string[] }> };
+  it.each(plan.owned.map((o) => [o]))('turbo.json lists %s as an output of generate and an input of codegen:check', (owned) => {
+    const pattern = `$TURBO_ROOT$/${owned.endsWith('/') ? `${owned}**` : owned}`;
+    expect(turbo.tasks.generate?.outputs).toContain(pattern);
+    if (owned.endsWith('/')) expect(turbo.tasks['codegen:check']?.inputs).toContain(pattern);
+  });
+
   it('the spec names its JSON Schema for editors', () => {
     expect(readRepo(SPEC_PATH).split('\n')[0]).toBe('# yaml-language-server: $schema=./rank-relax.schema.json');
   });
