@@ -1,7 +1,6 @@
 //! The two isotonic problems (PAV), in `f64`, and the packed residual.
 
-use std::sync::{Arc, RwLock};
-
+use crate::num::log_add_exp;
 use crate::scratch::{take, PavScratch};
 
 /// The column of a packed residual entry (`σ_k` or `!σ_k`).
@@ -10,19 +9,19 @@ pub(crate) fn column(p: i32) -> usize {
     (p ^ (p >> 31)) as usize
 }
 
-/// Calls `f(start, end)` for each PAV block `start..end` of a packed residual row.
+/// Calls `f(start, block)` for each PAV block of a packed residual row, in order: `start` is
+/// the block's first sorted position and `block` its entries (each `σ_k` or `!σ_k`).
 #[inline(always)]
-pub(crate) fn for_each_block(perm: &[i32], mut f: impl FnMut(usize, usize)) {
-    let n = perm.len();
+pub(crate) fn for_each_block(perm: &[i32], mut f: impl FnMut(usize, &[i32])) {
     let mut start = 0;
-    for k in 1..n {
+    for k in 1..perm.len() {
         if perm[k] < 0 {
-            f(start, k);
+            f(start, &perm[start..k]);
             start = k;
         }
     }
-    if n > 0 {
-        f(start, n);
+    if !perm.is_empty() {
+        f(start, &perm[start..]);
     }
 }
 
@@ -32,34 +31,6 @@ pub(crate) fn mark_blocks(perm: &mut [i32], starts: &[u32]) {
         let p = &mut perm[b as usize];
         *p = !*p;
     }
-}
-
-/// `ln 1, ln 2, …, ln m` for some `m ≥ len`, shared by every call: the kl soft rank needs
-/// `ln(n − k)` and the NDCG discount `ln(1 + j)` for every position, and a table makes those
-/// free after the first call.
-pub(crate) fn ln_table(len: usize) -> Arc<[f64]> {
-    static TABLE: RwLock<Option<Arc<[f64]>>> = RwLock::new(None);
-    if let Some(t) = TABLE.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        if t.len() >= len {
-            return Arc::clone(t);
-        }
-    }
-    let mut guard = TABLE.write().unwrap_or_else(|e| e.into_inner());
-    match guard.as_ref() {
-        Some(t) if t.len() >= len => Arc::clone(t),
-        _ => {
-            let t: Arc<[f64]> = (1..=len.max(1024)).map(|m| (m as f64).ln()).collect();
-            *guard = Some(Arc::clone(&t));
-            t
-        }
-    }
-}
-
-/// `ln(a) + ln(1 + exp(b − a))` without overflow: `ln(exp(a) + exp(b))`.
-#[inline(always)]
-pub(crate) fn log_add_exp(a: f64, b: f64) -> f64 {
-    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
-    hi + (lo - hi).exp().ln_1p()
 }
 
 /// l2 PAV: the non-increasing `v` closest to `y` (`y(k)` for `k < n`).
@@ -163,8 +134,8 @@ mod tests {
         mark_blocks(&mut perm, &[0, 2]);
         assert_eq!(perm, [!2, 0, !1, 3]);
         let mut seen = vec![];
-        for_each_block(&perm, |a, b| seen.push((a, b)));
-        assert_eq!(seen, vec![(0, 2), (2, 4)]);
+        for_each_block(&perm, |a, b| seen.push((a, b.to_vec())));
+        assert_eq!(seen, vec![(0, vec![!2, 0]), (2, vec![!1, 3])]);
         assert_eq!(perm.map(column), [2, 0, 1, 3]);
     }
 }

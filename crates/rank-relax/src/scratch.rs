@@ -24,12 +24,10 @@ pub(crate) struct PavScratch {
 pub(crate) struct RowScratch {
     pub sort: SortScratch,
     pub pav: PavScratch,
-    /// Sorted values, or gathered cotangents.
+    /// Sorted values (or softmax weights in a backward).
     pub f1: Vec<f64>,
     /// A second row-length buffer.
     pub f2: Vec<f64>,
-    /// Decoded sorting permutation.
-    pub idx: Vec<u32>,
 }
 
 /// Everything one row of any op needs.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::soft_rank::{row_work, Ranker};
 use crate::check::Check;
-use crate::pav::ln_table;
+use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -166,9 +166,7 @@ pub fn backward<T: Real>(
                         let l = rk.ln_1p();
                         *hk *= f / ((1.0 + rk) * l * l);
                     }
-                    let dot = ndcg
-                        .ranker
-                        .backward_row(&mut sc.row, x, r, p.row(i), &*h, g);
+                    let dot = ndcg.ranker.backward_row(x, r, p.row(i), &*h, g);
                     *ge.at(i) = T::from_f64(-dot / eps);
                 }
             })

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use crate::check::Check;
-use crate::pav::{column, for_each_block, ln_table, mark_blocks, pav_kl, pav_l2};
+use crate::num::{dot, ln_table};
+use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
 use crate::sort::sort_row;
 use crate::threads::{run_rows, In, Out};
@@ -120,19 +121,10 @@ pub fn backward<T: Real>(
         row_work(n),
         bufs,
         |rows, (x, r, p, u, mut g, mut ge)| {
-            with_scratch(|sc| {
-                for i in 0..rows {
-                    let dot = ranker.backward_row(
-                        &mut sc.row,
-                        x.row(i),
-                        r.row(i),
-                        p.row(i),
-                        u.row(i),
-                        g.row(i),
-                    );
-                    *ge.at(i) = T::from_f64(-dot / eps);
-                }
-            })
+            for i in 0..rows {
+                let dot = ranker.backward_row(x.row(i), r.row(i), p.row(i), u.row(i), g.row(i));
+                *ge.at(i) = T::from_f64(-dot / eps);
+            }
         },
     );
     Ok(())
@@ -229,69 +221,60 @@ impl Ranker {
 
     /// One row of the backward with cotangent `u`; writes `g` and returns `⟨g, x⟩` (for the
     /// ε-gradient `−⟨g, x⟩/ε`).
+    ///
+    /// Walks the residual block by block: a singleton block has zero gradient and is never
+    /// gathered; a larger block gathers its cotangents (from L1, the row is small) twice rather
+    /// than staging them in a buffer.
     pub fn backward_row<T: Real, U: Real>(
         &self,
-        sc: &mut RowScratch,
         x: &[T],
         ranks: &[T],
         perm: &[i32],
         u: &[U],
         g: &mut [T],
     ) -> f64 {
-        let n = x.len();
         let c = self.scale();
-        let idx = take(&mut sc.idx, n);
-        let ub = take(&mut sc.f1, n);
-        let mut dot = 0.0;
+        let zero = T::from_f64(0.0);
         match self.regularization {
             Regularization::L2 => {
                 // g = sign/ε · (u − M_l2(u[σ])[σ⁻¹])
-                for k in 0..n {
-                    let i = column(perm[k]);
-                    idx[k] = i as u32;
-                    ub[k] = u[i].to_f64();
-                }
-                for_each_block(perm, |a, b| {
-                    if b - a == 1 {
-                        g[idx[a] as usize] = T::from_f64(0.0);
+                for_each_block(perm, |_, block| {
+                    if block.len() == 1 {
+                        g[column(block[0])] = zero;
                         return;
                     }
-                    let mean = ub[a..b].iter().sum::<f64>() / (b - a) as f64;
-                    for k in a..b {
-                        let i = idx[k] as usize;
-                        let gk = c * (ub[k] - mean);
-                        g[i] = T::from_f64(gk);
-                        dot += gk * x[i].to_f64();
+                    let sum: f64 = block.iter().map(|&p| u[column(p)].to_f64()).sum();
+                    let mean = sum / block.len() as f64;
+                    for &p in block {
+                        let i = column(p);
+                        g[i] = T::from_f64(c * (u[i].to_f64() - mean));
                     }
                 });
             }
             Regularization::Kl => {
                 // a = u ∘ ranks; g = sign/ε · (a − M_kl(a[σ]; s)[σ⁻¹]), where
                 // softmax(s_B)_k = ranks_k / Σ_B ranks, so no exp is needed.
-                let rb = take(&mut sc.f2, n);
-                for k in 0..n {
-                    let i = column(perm[k]);
-                    idx[k] = i as u32;
-                    rb[k] = ranks[i].to_f64();
-                    ub[k] = u[i].to_f64() * rb[k];
-                }
-                for_each_block(perm, |a, b| {
-                    if b - a == 1 {
-                        g[idx[a] as usize] = T::from_f64(0.0);
+                for_each_block(perm, |_, block| {
+                    if block.len() == 1 {
+                        g[column(block[0])] = zero;
                         return;
                     }
-                    let sum_a: f64 = ub[a..b].iter().sum();
-                    let sum_r: f64 = rb[a..b].iter().sum();
+                    let (mut sum_a, mut sum_r) = (0.0, 0.0);
+                    for &p in block {
+                        let i = column(p);
+                        let r = ranks[i].to_f64();
+                        sum_a += u[i].to_f64() * r;
+                        sum_r += r;
+                    }
                     let f = sum_a / sum_r;
-                    for k in a..b {
-                        let i = idx[k] as usize;
-                        let gk = c * (ub[k] - rb[k] * f);
-                        g[i] = T::from_f64(gk);
-                        dot += gk * x[i].to_f64();
+                    for &p in block {
+                        let i = column(p);
+                        let r = ranks[i].to_f64();
+                        g[i] = T::from_f64(c * (u[i].to_f64() * r - r * f));
                     }
                 });
             }
         }
-        dot
+        dot(g, x)
     }
 }

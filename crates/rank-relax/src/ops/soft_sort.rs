@@ -208,20 +208,22 @@ impl Sorter {
     ) -> f64 {
         let n = x.len();
         let inv_eps = 1.0 / self.eps;
+        let w = |k: usize| (n - k) as f64 * inv_eps;
         let mut eps_dot = 0.0;
         match self.regularization {
             Regularization::L2 => {
                 // g[σ] = M_l2(u); ∂/∂ε: −sign/ε · ⟨u − M_l2(u), w⟩.
-                for_each_block(perm, |a, b| {
-                    if b - a == 1 {
-                        g[column(perm[a])] = u[a];
+                for_each_block(perm, |a, block| {
+                    let u = &u[a..a + block.len()];
+                    if block.len() == 1 {
+                        g[column(block[0])] = u[0];
                         return;
                     }
-                    let mean = u[a..b].iter().map(|v| v.to_f64()).sum::<f64>() / (b - a) as f64;
+                    let mean = u.iter().map(|v| v.to_f64()).sum::<f64>() / u.len() as f64;
                     let gm = T::from_f64(mean);
-                    for k in a..b {
-                        g[column(perm[k])] = gm;
-                        eps_dot += (u[k].to_f64() - mean) * ((n - k) as f64 * inv_eps);
+                    for (j, (&p, uk)) in block.iter().zip(u).enumerate() {
+                        g[column(p)] = gm;
+                        eps_dot += (uk.to_f64() - mean) * w(a + j);
                     }
                 });
             }
@@ -231,36 +233,37 @@ impl Sorter {
                 let e = take(&mut sc.f1, n);
                 // exp(−1/ε): the ratio of consecutive softmax(w_B) weights.
                 let q = (-inv_eps).exp();
-                for_each_block(perm, |a, b| {
-                    if b - a == 1 {
-                        g[column(perm[a])] = u[a];
+                for_each_block(perm, |a, block| {
+                    let u = &u[a..a + block.len()];
+                    if block.len() == 1 {
+                        g[column(block[0])] = u[0];
                         return;
                     }
+                    let e = &mut e[..block.len()];
                     let mut max = f64::NEG_INFINITY;
-                    for k in a..b {
-                        e[k] = sign * x[column(perm[k])].to_f64();
-                        max = max.max(e[k]);
+                    for (ej, &p) in e.iter_mut().zip(block) {
+                        *ej = sign * x[column(p)].to_f64();
+                        max = max.max(*ej);
                     }
                     let mut z = 0.0;
-                    for ek in &mut e[a..b] {
-                        *ek = (*ek - max).exp();
-                        z += *ek;
+                    for ej in e.iter_mut() {
+                        *ej = (*ej - max).exp();
+                        z += *ej;
                     }
-                    let mut sum_u = 0.0;
-                    let mut sum_uw = 0.0;
-                    for (k, uk) in u.iter().enumerate().take(b).skip(a) {
-                        let uk = uk.to_f64();
-                        sum_u += uk;
-                        sum_uw += uk * ((n - k) as f64 * inv_eps);
+                    let (mut sum_u, mut sum_uw) = (0.0, 0.0);
+                    for (j, uj) in u.iter().enumerate() {
+                        let uj = uj.to_f64();
+                        sum_u += uj;
+                        sum_uw += uj * w(a + j);
                     }
-                    for k in a..b {
-                        g[column(perm[k])] = T::from_f64(e[k] / z * sum_u);
+                    for (&ej, &p) in e.iter().zip(block) {
+                        g[column(p)] = T::from_f64(ej / z * sum_u);
                     }
-                    // Σ softmax(w_B)_k w_k with weights q^(k−a) (w decreases by 1/ε a step).
+                    // Σ softmax(w_B)_k w_k with weights q^(k−a) (w falls by 1/ε a step).
                     let (mut wt, mut zw, mut mw) = (1.0, 0.0, 0.0);
-                    for k in a..b {
+                    for j in 0..block.len() {
                         zw += wt;
-                        mw += wt * ((n - k) as f64 * inv_eps);
+                        mw += wt * w(a + j);
                         wt *= q;
                     }
                     eps_dot += sum_uw - sum_u * (mw / zw);

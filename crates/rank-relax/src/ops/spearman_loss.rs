@@ -171,22 +171,8 @@ pub fn backward<T: Real>(
                         *ak = -g * (bbar * inv_ab - ca * abar);
                         *bk = -g * (abar * inv_ab - cb * bbar);
                     }
-                    let dot_x = ranker.backward_row(
-                        &mut sc.row,
-                        x.row(i),
-                        xr.row(i),
-                        xp.row(i),
-                        &*a,
-                        gx.row(i),
-                    );
-                    let dot_y = ranker.backward_row(
-                        &mut sc.row,
-                        y.row(i),
-                        yr.row(i),
-                        yp.row(i),
-                        &*b,
-                        gy.row(i),
-                    );
+                    let dot_x = ranker.backward_row(x.row(i), xr.row(i), xp.row(i), &*a, gx.row(i));
+                    let dot_y = ranker.backward_row(y.row(i), yr.row(i), yp.row(i), &*b, gy.row(i));
                     *ge.at(i) = T::from_f64(-(dot_x + dot_y) / eps);
                 }
             })

@@ -1,0 +1,51 @@
+//! Small numeric helpers shared by the kernels.
+
+use std::sync::{Arc, RwLock};
+
+use crate::real::Real;
+
+/// `ln 1, ln 2, …, ln m` for some `m ≥ len`, shared by every call: the kl soft rank needs
+/// `ln(n − k)` and the NDCG discount `ln(1 + j)` for every position, and a table makes those
+/// free after the first call.
+pub(crate) fn ln_table(len: usize) -> Arc<[f64]> {
+    static TABLE: RwLock<Option<Arc<[f64]>>> = RwLock::new(None);
+    if let Some(t) = TABLE.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if t.len() >= len {
+            return Arc::clone(t);
+        }
+    }
+    let mut guard = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    match guard.as_ref() {
+        Some(t) if t.len() >= len => Arc::clone(t),
+        _ => {
+            let t: Arc<[f64]> = (1..=len.max(1024)).map(|m| (m as f64).ln()).collect();
+            *guard = Some(Arc::clone(&t));
+            t
+        }
+    }
+}
+
+/// `ln(a) + ln(1 + exp(b − a))` without overflow: `ln(exp(a) + exp(b))`.
+#[inline(always)]
+pub(crate) fn log_add_exp(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
+    hi + (lo - hi).exp().ln_1p()
+}
+
+/// `⟨a, b⟩` in `f64`, summed in eight interleaved lanes so the loop vectorises; the order is
+/// fixed, so the result does not depend on anything but the inputs.
+pub(crate) fn dot<A: Real, B: Real>(a: &[A], b: &[B]) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l].to_f64() * y[l].to_f64();
+        }
+    }
+    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+        acc[l] += x.to_f64() * y.to_f64();
+    }
+    acc.iter().sum()
+}
