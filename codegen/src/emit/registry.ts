@@ -1,8 +1,10 @@
 // The one list of targets. Adding a target: a folder under src/emitters/ exporting an `Emitter`,
 // and one line here.
 import { cEmitter } from '../emitters/c/index.ts';
+import { juliaEmitter } from '../emitters/julia/index.ts';
 import type { Emitter } from './types.ts';
 
 export const emitters: readonly Emitter[] = [
   cEmitter,
+  juliaEmitter,
 ];

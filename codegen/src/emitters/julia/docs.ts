@@ -1,0 +1,180 @@
+// Docstrings of the public API, from the spec's text: the op's summary and doc, one item per
+// argument, what it returns, an example call.
+import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import { realLiterals } from '../../ir/names.ts';
+import { call, defaultValue, item, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
+
+/** The shape convention, said once per function. */
+function shapeNote(op: OpIR): string[] {
+  const names = op.inputs.map((x) => `\`${x.name.julia}\``);
+  const which = names.length === 1 ? `${names[0]} is` : `${names.join(' and ')} are each`;
+  const same = names.length === 1 ? '' : ', all of the same size';
+  return para(
+    `${which} a \`Vector\` (one sample) or an \`n × B\` \`Matrix\` (one sample per column: the same memory as ` +
+      `the core's row-major \`[B, n]\`)${same}. An \`Array\` of \`Float32\` or \`Float64\` goes to the library ` +
+      'without a copy; any other array (a view, a range, integers) is first copied into one. The computation ' +
+      'runs in `Float32` when every input is `Float32`, else in `Float64`.',
+  );
+}
+
+function paramItem(param: ParamIR): string[] {
+  const head = `\`${param.name.julia} = ${defaultValue(param)}\`: `;
+  switch (param.type) {
+    case 'real':
+      return item(head, param.doc);
+    case 'bool':
+      return item(head, param.doc);
+    case 'enum':
+      return [
+        ...item(head, `${param.doc} A \`Symbol\` or a string:`),
+        ...param.enum.values.flatMap((v) => item(`\`${juliaSymbol(v)}\`: `, v.doc).map((l) => `  ${l}`)),
+      ];
+  }
+}
+
+/** What an output is in Julia: the input's shape, or one number per sample. */
+function outputShape(t: TensorIR): string {
+  return t.shape.perRow
+    ? 'A number for a `Vector` input; for a `Matrix`, a `Vector` of length `B` (one per column).'
+    : 'An array of the size of the input.';
+}
+
+/** The public signatures: keywords, and (when a param has a gradient) the positional form. */
+export function signatures(op: OpIR): string[] {
+  const n = opNames(op);
+  const inputs = op.inputs.map((x) => x.name.julia);
+  const keywords = op.params.map((p) => `${p.name.julia} = ${defaultValue(p)}`);
+  const lines = [`    ${n.fn}(${inputs.join(', ')}; ${keywords.join(', ')})`];
+  if (op.paramGrads.length > 0) {
+    const grads = op.paramGrads.map((g) => g.of.name.julia);
+    const rest = op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${p.name.julia} = ${defaultValue(p)}`);
+    lines.push(`    ${n.fn}(${[...inputs, ...grads].join(', ')}${rest.length > 0 ? `; ${rest.join(', ')}` : ''})`);
+  }
+  return lines;
+}
+
+function exampleLines(op: OpIR): string[] {
+  const ex = op.example;
+  if (ex === null) return [];
+  const args = ex.inputs.map(({ rows }) => {
+    const lit = (x: number) => realLiterals(x).julia;
+    const [only] = rows;
+    if (rows.length === 1 && only !== undefined) return `[${only.map(lit).join(', ')}]`;
+    const n = rows[0]?.length ?? 0;
+    return `[${Array.from({ length: n }, (_, i) => rows.map((r) => lit(r[i] ?? 0)).join(' ')).join('; ')}]`;
+  });
+  const keywords = ex.params.flatMap(({ param, value }) => {
+    if (param.type === 'enum') {
+      if (value === param.default.name.spec) return [];
+      const v = param.enum.values.find((e) => e.name.spec === value);
+      return v === undefined ? [] : [`${param.name.julia} = ${juliaSymbol(v)}`];
+    }
+    if (value === param.default) return [];
+    return [`${param.name.julia} = ${param.type === 'real' ? realLiterals(value as number).julia : String(value)}`];
+  });
+  return ['# Example', '```julia', call(opNames(op).fn, args, keywords), '```'];
+}
+
+export function publicDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const [output] = op.outputs;
+  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  const positional =
+    op.paramGrads.length > 0
+      ? para(
+          `The second form takes ${op.paramGrads.map((g) => `\`${g.of.name.julia}\``).join(', ')} positionally, so ` +
+            'that its gradient flows through a ChainRules `rrule` (keyword arguments get none). ' +
+            `[\`${n.pullback}\`](@ref) gives every gradient without AD.`,
+        )
+      : [];
+  return [
+    ...signatures(op),
+    '',
+    ...para(op.summary),
+    '',
+    ...para(op.doc),
+    '',
+    ...shapeNote(op),
+    '',
+    '# Arguments',
+    ...op.inputs.flatMap((x) => item(`\`${x.name.julia}\`: `, x.doc)),
+    ...op.params.flatMap(paramItem),
+    '',
+    '# Returns',
+    ...item(`\`${output.name.julia}\`: `, `${output.doc} ${outputShape(output)}`),
+    '',
+    ...(positional.length > 0 ? [...positional, ''] : []),
+    ...para(
+      'Bad input throws `ArgumentError` with the library\'s message (a NaN or infinite value, ε ≤ 0, an unknown ' +
+        `\`Symbol\`, inputs of different sizes${op.minN > 1 ? `, fewer than ${op.minN} items per sample` : ''}).`,
+    ),
+    ...(op.example === null ? [] : ['', ...exampleLines(op)]),
+  ];
+}
+
+export function forwardDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const [output] = op.outputs;
+  const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
+  const residuals = op.residuals.map((r) => `\`${r.name.julia}\` (${r.doc.replace(/\.$/, '')})`);
+  const head = `    ${n.forward}`;
+  return [
+    ...packedCall(head, op.inputs.map((x) => x.name.julia), keywords, '', head.length + 1).split('\n'),
+    `        -> (${output?.name.julia ?? 'output'}, tape::${n.tape})`,
+    '',
+    ...para(
+      `[\`${n.fn}\`](@ref), also returning the [\`${n.tape}\`](@ref) that [\`${n.pullback}\`](@ref) needs. Same ` +
+        'arguments and result as `' + n.fn + '`. The tape holds the saves of the forward' +
+        (op.saves.length > 0 ? ` (${op.saves.map((s) => `\`${s.name.julia}\``).join(', ')}; inputs are not copied)` : '') +
+        ', the params' +
+        (residuals.length > 0 ? ` and the residuals: ${residuals.join('; ')}` : '') +
+        '. Do not modify the saved arrays before calling the pullback.',
+    ),
+  ];
+}
+
+export function tapeDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  return [
+    `    ${n.tape}{T,N}`,
+    '',
+    ...para(
+      `What [\`${n.forward}\`](@ref) keeps for [\`${n.pullback}\`](@ref): the shape, the params, the saves and ` +
+        'the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of ' +
+        'dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).',
+    ),
+  ];
+}
+
+export function pullbackDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const returns = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
+  const cotangents = op.cotangents.map((c) => c.name.julia);
+  const nonDiff = op.inputs.filter((x) => !x.differentiable).map((x) => `\`${x.name.julia}\``);
+  return [
+    `    ${n.pullback}(tape::${n.tape}, ${cotangents.join(', ')})`,
+    `        -> (${returns.join(', ')})`,
+    '',
+    ...para(
+      `Backward pass (vector-Jacobian product) of [\`${n.fn}\`](@ref): from the cotangent of the output, the ` +
+        'gradient of each differentiable input and of each param that has one. Analytical, computed by the ' +
+        'library from the tape, without sorting again.',
+    ),
+    '',
+    '# Arguments',
+    ...item('`tape`: ', `From [\`${n.forward}\`](@ref).`),
+    ...op.cotangents.flatMap((c) =>
+      item(
+        `\`${c.name.julia}\`: `,
+        `Cotangent of \`${c.of.name.julia}\`: ${c.of.shape.perRow ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${c.of.name.julia}\`.`}`,
+      ),
+    ),
+    '',
+    '# Returns',
+    ...op.grads.flatMap((g) => item(`\`${g.name.julia}\`: `, `The gradient with respect to \`${g.of.name.julia}\`, an \`Array\` of its size.`)),
+    ...op.paramGrads.flatMap((g) =>
+      item(`\`${g.name.julia}\`: `, `The gradient with respect to \`${g.of.name.julia}\`, a number (summed over the samples).`),
+    ),
+    ...(nonDiff.length > 0 ? ['', ...para(`${nonDiff.join(', ')} ${nonDiff.length === 1 ? 'receives' : 'receive'} no gradient.`)] : []),
+  ];
+}

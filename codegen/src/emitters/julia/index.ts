@@ -1,0 +1,52 @@
+// The Julia target: RankRelax.jl's generated files. src/generated.jl (the ccall layer, the public API
+// with docstrings from the spec, tapes and pullbacks) is included by the hand-written
+// src/RankRelax.jl (loader, ABI check, array helpers); ext/ holds the ChainRulesCore extension.
+import { file } from '../../emit/code.ts';
+import type { Emitter } from '../../emit/types.ts';
+import type { IR, OpIR } from '../../ir/types.ts';
+import { renderApi } from './api.ts';
+import { checkSupported } from './checks.ts';
+import { renderKernels } from './kernels.ts';
+import { renderEnum, renderOpsTable } from './meta.ts';
+import { renderExtension } from './rrules.ts';
+import { renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
+import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
+
+function rule(title: string): string {
+  return `# ${'-'.repeat(3)} ${title} ${'-'.repeat(Math.max(3, 100 - 7 - title.length))}`;
+}
+
+function renderOp(op: OpIR): string[] {
+  checkSupported(op);
+  return [rule(op.name.spec), '', ...renderKernels(op), ...renderApi(op)];
+}
+
+export function renderGenerated(ir: IR): string {
+  return file(
+    renderPrelude(ir),
+    '',
+    renderTables(ir),
+    '',
+    rule('runtime'),
+    '',
+    renderRuntime(ir),
+    '',
+    renderStatus(ir),
+    '',
+    ...ir.enums.flatMap((e) => [renderEnum(e), '']),
+    ...ir.ops.flatMap(renderOp),
+    rule('every op'),
+    '',
+    renderOpsTable(ir),
+  );
+}
+
+export const juliaEmitter: Emitter = {
+  name: 'julia',
+  description: 'Julia: RankRelax.jl ccall layer, API, pullbacks (src/generated.jl) and the ChainRulesCore extension',
+  owns: [GENERATED_PATH, `${EXT_DIR}/`],
+  emit: (ir) => [
+    { path: GENERATED_PATH, contents: renderGenerated(ir) },
+    { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },
+  ],
+};

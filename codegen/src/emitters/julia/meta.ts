@@ -1,0 +1,61 @@
+// Enum parsing (Symbol or string → the C code) and `_RR_OPS`, a table of every op's functions and
+// argument names that the tests (and tools) iterate over instead of naming ops one by one.
+import { code } from '../../emit/code.ts';
+import type { EnumIR, IR, OpIR } from '../../ir/types.ts';
+import { comment, juliaString, juliaSymbol, opNames, P, PC } from './syntax.ts';
+
+export function renderEnum(e: EnumIR): string {
+  const expected = e.values.map((v) => `"${v.name.spec}"`).join(', ');
+  return code`
+    ${comment(`${e.name.spec}: ${e.doc} A Symbol or string → its code in the C ABI.`)}
+    function ${P}code_${e.name.snake}(op::String, argument::String, value)
+        name = value isa Union{Symbol,AbstractString} ? String(value) : nothing
+        ${e.values.map((v) => `name == ${juliaString(v.name.spec)} && return Int32(${v.code})`)}
+        got = name === nothing ? repr(value) : repr(name)
+        expected = ${juliaString(expected)}
+        throw(ArgumentError(string(op, ": ", argument, " must be one of ", expected, ", got ", got)))
+    end
+  `;
+}
+
+function names(items: readonly string[]): string {
+  return `(${items.map((x) => `:${x}`).join(', ')}${items.length === 1 ? ',' : ''})`;
+}
+
+function opEntry(op: OpIR): string {
+  const n = opNames(op);
+  const [output] = op.outputs;
+  const enums = op.params.flatMap((p) =>
+    p.type === 'enum' ? [`${p.name.julia} = (${p.enum.values.map(juliaSymbol).join(', ')}${p.enum.values.length === 1 ? ',' : ''}),`] : [],
+  );
+  return code`
+    ${op.name.julia} = (
+        fn = ${n.fn},
+        forward = ${n.forward},
+        pullback = ${n.pullback},
+        inputs = ${names(op.inputs.map((x) => x.name.julia))},
+        differentiable = ${names(op.grads.map((g) => g.of.name.julia))},
+        params = ${names(op.params.map((p) => p.name.julia))},
+        param_grads = ${names(op.paramGrads.map((g) => g.of.name.julia))},
+        enums = (
+            ${enums}
+        ),
+        output = :${output?.name.julia ?? ''},
+        per_row = ${output?.shape.perRow ? 'true' : 'false'},
+        min_n = ${op.minN},
+    ),
+  `;
+}
+
+export function renderOpsTable(ir: IR): string {
+  return code`
+    ${comment(
+      'Every op: its functions, its inputs (and which are differentiable, in the order the pullback returns ' +
+        'their gradients), its params (those with a gradient, and the values of the enum ones), its output. ' +
+        'The tests iterate over this table.',
+    )}
+    const ${PC}OPS = (
+        ${ir.ops.map(opEntry)}
+    )
+  `;
+}

@@ -1,0 +1,87 @@
+// ext/RankRelaxChainRulesCoreExt.jl: a ChainRulesCore `rrule` for every public method, each with a
+// named pullback that calls the op's plain pullback function. A package extension (Julia ≥ 1.9
+// loads it when ChainRulesCore is present), so RankRelax itself depends on stdlibs only.
+import { code, file } from '../../emit/code.ts';
+import { banner } from '../../emit/text.ts';
+import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
+import { call, comment, EXT_MODULE, forwardKeyword, keywordWithDefault, local, MODULE, opNames, P, packed, packedCall } from './syntax.ts';
+
+/** The names the extension uses from ChainRulesCore (the test stub provides exactly these). */
+export const CHAINRULES_NAMES = ['AbstractZero', 'NoTangent', 'ZeroTangent', 'unthunk'] as const;
+
+/**
+ * One rrule. `positional` are the params taken positionally (those with a gradient, in the
+ * positional form), whose tangents the pullback returns after the inputs'.
+ */
+function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
+  const n = opNames(op);
+  const [output] = op.outputs;
+  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  const keywords = op.params.filter((p) => !positional.includes(p));
+  const signature = call(
+    'function ChainRulesCore.rrule',
+    [`::typeof(${MODULE}.${n.fn})`, ...op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`), ...positional.map((p) => `${p.name.julia}::Real`)],
+    keywords.map(keywordWithDefault),
+  );
+  const forward = packedCall(
+    `${local(output.name.spec)}, ${P}tape = ${MODULE}.${n.forward}`,
+    op.inputs.map((x) => x.name.julia),
+    op.params.map(forwardKeyword),
+    '',
+    4,
+    4,
+  );
+  // The plain pullback returns the gradients of the differentiable inputs, then of the params.
+  const returned = [...op.grads.map((g) => g.name.spec), ...op.paramGrads.map((g) => g.name.spec)];
+  const at = (name: string) => `${P}grads[${returned.indexOf(name) + 1}]`;
+  const tangents = [
+    'NoTangent()',
+    ...op.inputs.map((x) => (x.differentiable ? at(`grad_${x.name.spec}`) : 'NoTangent()')),
+    ...positional.map((p) => at(`grad_${p.name.spec}`)),
+  ];
+  const zeros = ['NoTangent()', ...op.inputs.map((x) => (x.differentiable ? 'ZeroTangent()' : 'NoTangent()')), ...positional.map(() => 'ZeroTangent()')];
+  const cotangent = local(`cotangent_${output.name.spec}`);
+  return code`
+    ${signature}
+        ${forward}
+        function ${n.pullback}(${P}cotangent)
+            ${cotangent} = unthunk(${P}cotangent)
+            if ${cotangent} isa AbstractZero
+                ${packed('return (', zeros, ')', 4, 12)}
+            end
+            ${P}grads = ${MODULE}.${n.pullback}(${P}tape, ${cotangent})
+            ${packed('return (', tangents, ')', 4, 8)}
+        end
+        return ${local(output.name.spec)}, ${n.pullback}
+    end
+  `;
+}
+
+function renderOp(op: OpIR): string[] {
+  const rules = [renderRule(op, [])];
+  if (op.paramGrads.length > 0) rules.push(renderRule(op, op.paramGrads.map((g) => g.of)));
+  return [`# ${op.name.spec}`, '', ...rules.flatMap((r) => [r, ''])];
+}
+
+export function renderExtension(ir: IR): string {
+  return file(
+    banner(ir, 'hash'),
+    code`
+      #
+      ${comment(
+        `ChainRulesCore rules for ${MODULE}: a package extension, loaded by Julia ≥ 1.9 when ChainRulesCore is in ` +
+          'the environment (Julia 1.5 to 1.8 never load it). Each rrule runs the op\'s `_forward` and returns a named ' +
+          'pullback that calls the op\'s plain `_pullback` function; the function itself and non-differentiable ' +
+          'arguments get NoTangent(). Keyword arguments get no tangent; the positional form of a param with a ' +
+          'gradient (ε) gets one.',
+      )}
+      module ${EXT_MODULE}
+
+      using ${MODULE}: ${MODULE}
+      using ChainRulesCore: ChainRulesCore, ${CHAINRULES_NAMES.join(', ')}
+    `,
+    '',
+    ...ir.ops.flatMap(renderOp),
+    `end # module ${EXT_MODULE}`,
+  );
+}

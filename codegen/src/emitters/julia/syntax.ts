@@ -1,0 +1,168 @@
+// Julia spelling shared by the Julia emitter's files: paths, derived names, literals, call layout.
+// Every name the generated Julia uses beyond the IR's own idents is derived here, once.
+import { commentLines, wrap } from '../../emit/text.ts';
+import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
+
+export const WIDTH = 100;
+export const PACKAGE_DIR = 'packages/julia/RankRelax';
+/** The ccall layer, public API and pullbacks; `include`d by the hand-written src/RankRelax.jl. */
+export const GENERATED_PATH = `${PACKAGE_DIR}/src/generated.jl`;
+export const EXT_DIR = `${PACKAGE_DIR}/ext`;
+export const EXT_MODULE = 'RankRelaxChainRulesCoreExt';
+export const MODULE = 'RankRelax';
+
+/** Reserved prefix of private generated helpers and locals (spec names never start with `rr_`). */
+export const P = '_rr_';
+/** The same prefix for private constants: `_RR_ABI_HASH`. */
+export const PC = '_RR_';
+
+/** The names one op gets in Julia, beyond `op.name.julia` (the public function). */
+export interface OpNames {
+  readonly fn: string;
+  /** `soft_rank_forward`: the forward that also returns the tape. */
+  readonly forward: string;
+  /** `soft_rank_pullback`: the plain pullback function. */
+  readonly pullback: string;
+  /** `SoftRankTape`: what the forward keeps for the pullback. */
+  readonly tape: string;
+  /** `_rr_soft_rank_forward!`: the ccall wrapper of one pass (one method per dtype). */
+  readonly kernel: (pass: 'forward' | 'backward') => string;
+}
+
+export function opNames(op: OpIR): OpNames {
+  return {
+    fn: op.name.julia,
+    forward: `${op.name.snake}_forward`,
+    pullback: `${op.name.snake}_pullback`,
+    tape: `${op.name.pascal}Tape`,
+    kernel: (pass) => `${P}${op.name.snake}_${pass}!`,
+  };
+}
+
+/** A private local holding the converted value of a spec name: `_rr_values`. */
+export function local(spec: string): string {
+  return `${P}${spec}`;
+}
+
+/** A Julia string literal. */
+export function juliaString(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$')}"`;
+}
+
+/** An enum value as the public API takes it: `:l2` (or `Symbol("end")` where `:end` would not parse). */
+export function juliaSymbol(value: EnumValueIR): string {
+  return value.name.julia === value.name.spec ? `:${value.name.spec}` : `Symbol(${juliaString(value.name.spec)})`;
+}
+
+/** The default of a param as written in a Julia signature. */
+export function defaultValue(param: ParamIR): string {
+  return param.type === 'enum' ? juliaSymbol(param.default) : param.defaultLiteral.julia;
+}
+
+/** `regularization = :l2` */
+export function keywordWithDefault(param: ParamIR): string {
+  const type = param.type === 'real' ? '::Real' : param.type === 'bool' ? '::Bool' : '';
+  return `${param.name.julia}${type} = ${defaultValue(param)}`;
+}
+
+/** `regularization = regularization`: passing a keyword on. */
+export function forwardKeyword(param: ParamIR): string {
+  return `${param.name.julia} = ${param.name.julia}`;
+}
+
+/** Text inside a `"""` docstring: backslashes and `$` escaped. */
+export function docText(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\$/g, '\\$').replace(/"""/g, '\\"\\"\\"');
+}
+
+/** A docstring block: `"""`, the lines, `"""`. Lines are already wrapped. */
+export function docstring(lines: readonly string[]): string {
+  return ['"""', ...lines.map(docText), '"""'].join('\n');
+}
+
+/** Wrapped paragraph lines for a docstring. */
+export function para(text: string, width = WIDTH): string[] {
+  return wrap(text, width);
+}
+
+/** A Markdown list item with a hanging indent: `- \`name\`: text …`. */
+export function item(head: string, text: string): string[] {
+  const [first = '', ...rest] = wrap(`${head}${text}`, WIDTH - 2);
+  const body = rest.join(' ');
+  return [`- ${first}`, ...(body === '' ? [] : wrap(body, WIDTH - 2).map((l) => `  ${l}`))];
+}
+
+/** `# text` comment lines. */
+export function comment(text: string, width = WIDTH): string[] {
+  return commentLines(text, '# ', width);
+}
+
+/**
+ * A call or signature: on one line when it fits in `width - indent` columns, else one argument per
+ * line. `keywords` follow a `;`.
+ */
+export function call(head: string, positional: readonly string[], keywords: readonly string[] = [], tail = '', indent = 0): string {
+  const kw = keywords.length > 0 ? `; ${keywords.join(', ')}` : '';
+  const one = `${head}(${positional.join(', ')}${kw})${tail}`;
+  if (indent + one.length <= WIDTH) return one;
+  const lines = [`${head}(`];
+  positional.forEach((a, i) => {
+    const last = i + 1 === positional.length;
+    lines.push(indented(`${a}${last && keywords.length > 0 ? ';' : ','}`));
+  });
+  if (positional.length === 0 && keywords.length > 0) lines.push('    ;');
+  keywords.forEach((k) => lines.push(indented(`${k},`)));
+  lines.push(`)${tail}`);
+  return lines.join('\n');
+}
+
+/** Every line of `text` indented by four spaces. */
+function indented(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => (l === '' ? l : `    ${l}`))
+    .join('\n');
+}
+
+/** A tuple literal: `(a, b)` when it fits in `width - indent` columns, else one item per line. */
+export function tuple(items: readonly string[], indent = 0): string {
+  const one = `(${items.join(', ')}${items.length === 1 ? ',' : ''})`;
+  if (indent + one.length <= WIDTH) return one;
+  return ['(', ...items.map((x) => `    ${x},`), ')'].join('\n');
+}
+
+/**
+ * Items separated by `, ` and filled greedily into lines of at most `WIDTH` columns: the first line
+ * starts with `open`, the others with `continuation` spaces; the last item is followed by `close`.
+ * `indent` is the column the text will start at once placed.
+ */
+export function packed(open: string, items: readonly string[], close: string, continuation: number, indent = 0): string {
+  return fill(open, items.map((x, i) => `${x}${i + 1 === items.length ? close : ','}`), continuation, indent, close);
+}
+
+/** A call filled like `packed`, with keyword arguments after a `;`: `f(a, b; k = 1)`. */
+export function packedCall(head: string, positional: readonly string[], keywords: readonly string[], tail: string, continuation: number, indent = 0): string {
+  const close = `)${tail}`;
+  const pieces = [
+    ...positional.map((x, i) => `${x}${i + 1 < positional.length ? ',' : keywords.length > 0 ? ';' : close}`),
+    ...keywords.map((k, i) => `${k}${i + 1 < keywords.length ? ',' : close}`),
+  ];
+  if (positional.length === 0 && keywords.length > 0) pieces[0] = `; ${pieces[0] ?? ''}`;
+  return fill(`${head}(`, pieces, continuation, indent, close);
+}
+
+function fill(open: string, pieces: readonly string[], continuation: number, indent: number, close: string): string {
+  const pad = ' '.repeat(continuation);
+  const lines: string[] = [];
+  let line = open;
+  pieces.forEach((piece, i) => {
+    if (i === 0) line += piece;
+    else if (indent + line.length + 1 + piece.length > WIDTH) {
+      lines.push(line);
+      line = pad + piece;
+    } else line += ` ${piece}`;
+  });
+  if (pieces.length === 0) line += close;
+  lines.push(line);
+  return lines.join('\n');
+}

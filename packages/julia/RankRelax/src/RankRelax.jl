@@ -1,0 +1,220 @@
+"""
+    RankRelax
+
+Differentiable sorting and ranking (soft rank, soft sort, Spearman and NDCG losses) with analytical
+gradients, over the rank-relax C library (`librank_relax_c`).
+
+Arrays are `n × B`: each column is one sample (the same memory as the core's row-major `[B, n]`,
+passed without a copy); a `Vector` is one sample. Every op has a function (`soft_rank`), a forward
+that also returns a tape (`soft_rank_forward`) and a plain pullback function
+(`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
+`RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
+
+The library is found at load time: the path in `ENV["RANK_RELAX_LIB"]` if set, else the cargo build
+output of the repository this package lives in (`target/release`, or `\$CARGO_TARGET_DIR/release`).
+"""
+module RankRelax
+
+# This file is hand-written: the library loader with its ABI check, the exception type, and the
+# array helpers the generated code calls. Everything op-specific is in generated.jl, generated from
+# bindings-spec/rank-relax.yaml by codegen/ (its Julia emitter); edit the spec or the emitter, not it.
+
+using Libdl
+
+export RankRelaxError
+
+"""
+    RankRelaxError(status, message)
+
+A failure of the rank-relax library that is not a problem with the arguments (a NULL pointer, an
+internal error). Bad arguments throw `ArgumentError` instead, with the library's message.
+"""
+struct RankRelaxError <: Exception
+    status::Int32
+    message::String
+end
+
+function Base.showerror(io::IO, e::RankRelaxError)
+    print(io, "RankRelaxError: ", e.message, " (status ", e.status, ")")
+end
+
+include("generated.jl")
+
+# ------------------------------------------------------------------------------------------------
+# Array helpers called by generated.jl. Names start with `_rr_`, which spec names never do.
+
+# The element type a call runs in: Float32 when every input is Float32, else Float64.
+_rr_float_type(xs::AbstractArray...) = promote_type(map(eltype, xs)...) === Float32 ? Float32 : Float64
+
+# The array handed to the library: the input itself when it is an Array of the right element type
+# (no copy; an Array is always dense), else a dense copy (views, ranges, transposes, integers, …).
+_rr_dense(::Type{T}, x::Array{T}) where {T} = x
+_rr_dense(::Type{T}, x::AbstractArray) where {T} = copyto!(Array{T}(undef, size(x)), x)
+
+# (batch, n) of the core's row-major [batch, n] view of an input.
+_rr_rows(x::AbstractVector) = (1, length(x))
+_rr_rows(x::AbstractMatrix) = (size(x, 2), size(x, 1))
+
+# A size in the core's row-major terms, as its messages write shapes: [B, n], or [n] for a vector.
+_rr_shape_text(sz::Tuple) = string("[", join(reverse(sz), ", "), "]")
+
+function _rr_check_same_size(op::String, a::String, x::AbstractArray, b::String, y::AbstractArray)
+    size(x) == size(y) && return nothing
+    throw(ArgumentError(string(op, ": ", a, " has shape ", _rr_shape_text(size(x)), " but ", b,
+        " has shape ", _rr_shape_text(size(y)))))
+end
+
+# A per-row output for the caller: a number for a vector input, the vector of B values for a matrix.
+_rr_per_row(buffer::Vector, ::AbstractVector) = buffer[1]
+_rr_per_row(buffer::Vector, ::AbstractMatrix) = buffer
+
+# The cotangent of an output of the input's size, as a dense array.
+function _rr_cotangent(::Type{T}, op::String, output::String, c, sz::Tuple) where {T}
+    if !(c isa AbstractArray{<:Real}) || size(c) != sz
+        got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
+        throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a real array of shape ",
+            _rr_shape_text(sz), ", got ", got)))
+    end
+    return _rr_dense(T, c)
+end
+
+# The cotangent of a per-row output: a number for a vector input, B numbers for a matrix.
+function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{Int}) where {T}
+    c isa Real && return T[c]
+    if c isa AbstractArray{<:Real} && length(c) == 1
+        return T[first(c)]
+    end
+    throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a number for a vector input, got ",
+        typeof(c))))
+end
+function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{Int,Int}) where {T}
+    if !(c isa AbstractVector{<:Real}) || length(c) != sz[2]
+        got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
+        throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a vector of length ", sz[2],
+            " (one per column), got ", got)))
+    end
+    return _rr_dense(T, c)
+end
+
+# ------------------------------------------------------------------------------------------------
+# The library loader.
+
+# path and handle of the loaded library
+const _rr_library = Ref{Tuple{String,Ptr{Cvoid}}}(("", C_NULL))
+
+"""
+    RankRelax.library_path() -> String
+
+Path of the rank-relax C library this session loaded.
+"""
+library_path() = _rr_library[][1]
+
+"""
+    RankRelax.library_version() -> String
+
+Version string the loaded C library reports (`rr_version()`).
+"""
+library_version() = _rr_version()
+
+# File name of the library on this platform: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
+_rr_libfile() = string(Sys.iswindows() ? "" : "lib", _RR_LIBNAME, ".", Libdl.dlext)
+
+# Root of the repository this package lives in (packages/julia/RankRelax/src → four levels up).
+_rr_repo_root() = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
+
+"""
+    RankRelax._rr_candidates(env = ENV) -> Vector{Pair{String,String}}
+
+Where the loader looks for the library, in order, as `description => path`: only
+`ENV["RANK_RELAX_LIB"]` when it is set (a wrong path is an error, never silently replaced), else
+`\$CARGO_TARGET_DIR/release` when that is set, then the repository's `target/release`.
+"""
+function _rr_candidates(env = ENV)
+    explicit = get(env, "RANK_RELAX_LIB", "")
+    isempty(explicit) || return ["RANK_RELAX_LIB" => explicit]
+    found = Pair{String,String}[]
+    target = get(env, "CARGO_TARGET_DIR", "")
+    if !isempty(target)
+        push!(found, "\$CARGO_TARGET_DIR/release" => joinpath(abspath(target), "release", _rr_libfile()))
+    end
+    push!(found, "the repository's cargo build output" => joinpath(_rr_repo_root(), "target", "release", _rr_libfile()))
+    return found
+end
+
+"""
+    RankRelax._rr_open(env = ENV) -> (path, handle)
+
+Opens the first candidate library that exists (see `_rr_candidates`). Throws an error naming every
+place it looked, and why each failed, when none can be opened.
+"""
+function _rr_open(env = ENV)
+    candidates = _rr_candidates(env)
+    tried = String[]
+    for (what, path) in candidates
+        if !isfile(path)
+            push!(tried, string("  - ", path, " (", what, "): no such file"))
+            continue
+        end
+        handle = Libdl.dlopen(path, Libdl.RTLD_LAZY | Libdl.RTLD_LOCAL; throw_error = false)
+        if handle === nothing || handle == C_NULL
+            push!(tried, string("  - ", path, " (", what, "): exists but dlopen failed: ", Libdl.dlerror()))
+            continue
+        end
+        return path, handle
+    end
+    explicit = haskey(env, "RANK_RELAX_LIB") && !isempty(env["RANK_RELAX_LIB"])
+    hint = explicit ? "Fix or unset RANK_RELAX_LIB." :
+        string("Build it with `cargo build --release -p rank-relax-ffi` in ", _rr_repo_root(),
+            ", or set RANK_RELAX_LIB to the path of ", _rr_libfile(), ".")
+    error(string("RankRelax: cannot load the rank-relax C library (", _rr_libfile(), "). Looked in:\n",
+        join(tried, "\n"), "\n", hint))
+end
+
+"""
+    RankRelax._rr_check_abi(path, abi_version, abi_hash)
+
+Throws unless the library at `path` reports the ABI version and hash these bindings were generated
+for (`_RR_ABI_VERSION`, `_RR_ABI_HASH`): a library built from another spec would be called with the
+wrong arguments.
+"""
+function _rr_check_abi(path::AbstractString, abi_version::Integer, abi_hash::Integer)
+    abi_version == _RR_ABI_VERSION && abi_hash == _RR_ABI_HASH && return nothing
+    error(string("RankRelax: ", path, " has ABI version ", abi_version, " and hash 0x", string(abi_hash; base = 16, pad = 16),
+        ", but these bindings were generated for ABI version ", _RR_ABI_VERSION, " and hash 0x",
+        string(_RR_ABI_HASH; base = 16, pad = 16), ". Rebuild the library (`cargo build --release -p rank-relax-ffi`) ",
+        "or regenerate the bindings (`pnpm generate`) so that both come from the same spec."))
+end
+
+function _rr_bind!(table::NamedTuple, handle::Ptr{Cvoid}, path::AbstractString)
+    for (symbol, ref) in pairs(table)
+        ptr = Libdl.dlsym(handle, symbol; throw_error = false)
+        if ptr === nothing || ptr == C_NULL
+            error(string("RankRelax: ", path, " has no function ", symbol, "; it is not a rank-relax C library ",
+                "of this version. Rebuild it with `cargo build --release -p rank-relax-ffi`."))
+        end
+        ref[] = ptr
+    end
+    return nothing
+end
+
+"""
+    RankRelax._rr_load!(env = ENV) -> path
+
+Finds and opens the library, binds the runtime functions, checks the ABI, binds every kernel.
+Called by `__init__`; safe to call again (e.g. after rebuilding the library).
+"""
+function _rr_load!(env = ENV)
+    path, handle = _rr_open(env)
+    _rr_bind!(_RR_RUNTIME_FNS, handle, path)
+    _rr_check_abi(path, _rr_abi_version(), _rr_abi_hash())
+    _rr_bind!(_RR_KERNEL_FNS, handle, path)
+    _rr_library[] = (path, handle)
+    return path
+end
+
+function __init__()
+    _rr_load!()
+    return nothing
+end
+
+end # module RankRelax
