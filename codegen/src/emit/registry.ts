@@ -2,9 +2,11 @@
 // and one line here.
 import { cEmitter } from '../emitters/c/index.ts';
 import { juliaEmitter } from '../emitters/julia/index.ts';
+import { pythonEmitter } from '../emitters/python/index.ts';
 import type { Emitter } from './types.ts';
 
 export const emitters: readonly Emitter[] = [
   cEmitter,
   juliaEmitter,
+  pythonEmitter,
 ];

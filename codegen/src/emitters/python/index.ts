@@ -1,0 +1,22 @@
+// The Python target: the pyo3 glue of crates/rank-relax-python, and the generated modules of the
+// `rank_relax` package (NumPy API, PyTorch custom ops, JAX custom_vjp functions, the native
+// module's stub, the ABI constants) plus the op table of its test suite. Hand-written files beside
+// them (lib.rs, plumbing.rs, __init__.py, _plumbing.py, …) are not owned.
+import type { Emitter } from '../../emit/types.ts';
+import { PACKAGE_DIR, RUST_GLUE, TEST_TABLE } from './layout.ts';
+import { renderRustGlue } from './rust.ts';
+
+const FILES = {
+  rust: RUST_GLUE,
+} as const;
+
+export const pythonEmitter: Emitter = {
+  name: 'python',
+  description: 'Python: pyo3 glue (rank-relax-python), rank_relax NumPy/torch/JAX modules, stub, test table',
+  owns: Object.values(FILES),
+  emit: (ir) => [
+    { path: FILES.rust, contents: renderRustGlue(ir) },
+  ],
+};
+
+export { PACKAGE_DIR, TEST_TABLE };

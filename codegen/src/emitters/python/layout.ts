@@ -1,0 +1,50 @@
+// Where the Python target's files live, and the few spellings only this target uses. Every
+// identifier comes from the IR (`ident.python`, `ident.rust`); this file only composes them.
+import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+
+/** The pyo3 glue, beside the hand-written lib.rs and plumbing.rs. */
+export const RUST_GLUE = 'crates/rank-relax-python/src/generated.rs';
+/** The import package `rank_relax`, beside its hand-written `__init__.py` facades. */
+export const PACKAGE_DIR = 'packages/python/src/rank_relax';
+/** The op table the test suite is parametrised over. */
+export const TEST_TABLE = 'packages/python/tests/_spec.py';
+/** The torch.library namespace of the custom ops: `torch.ops.rank_relax.<op>_<pass>`. */
+export const TORCH_NAMESPACE = 'rank_relax';
+/** Prefix of every private name in generated Python, so a spec name can never collide. */
+export const PRIVATE = '_rr';
+/** Line width of generated Python (pyproject.toml: ruff line-length). */
+export const PY_WIDTH = 100;
+
+/** The native function of one kernel: `soft_rank_forward_f64`. */
+export function nativeName(op: OpIR, pass: KernelIR['pass'], dtype: TypeNames): string {
+  return `${op.name.snake}_${pass}_${dtype.id}`;
+}
+
+/** Key of a kernel in `KERNELS` (and name of its torch custom op): `soft_rank_forward`. */
+export function kernelKey(op: OpIR, pass: KernelIR['pass']): string {
+  return `${op.name.snake}_${pass}`;
+}
+
+/** The native params checker of an op: `soft_rank_check_params`. */
+export function checkName(op: OpIR): string {
+  return `${op.name.snake}_check_params`;
+}
+
+/** A Python type alias of an enum: `Regularization`. */
+export function enumAlias(param: ParamIR): string | null {
+  return param.type === 'enum' ? param.enum.name.pascal : null;
+}
+
+/** The readable buffers of the backward, in call order: saves, residuals, cotangents. */
+export function backwardReads(op: OpIR): { name: string; tensor: TensorIR; role: 'save' | 'residual' | 'cotangent' }[] {
+  return [
+    ...op.saves.map((s) => ({ name: s.name.python, tensor: s.tensor, role: 'save' as const })),
+    ...op.residuals.map((r) => ({ name: r.name.python, tensor: r, role: 'residual' as const })),
+    ...op.cotangents.map((c: DerivedIR<TensorIR>) => ({ name: c.name.python, tensor: c.of, role: 'cotangent' as const })),
+  ];
+}
+
+/** The floating dtypes, f32 then f64, as `[numpy name, type names]`. */
+export function dtypes(ir: IR): { numpy: string; type: TypeNames }[] {
+  return ir.dtypes.map((t) => ({ numpy: t.numpy ?? t.id, type: t }));
+}

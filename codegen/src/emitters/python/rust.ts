@@ -1,0 +1,261 @@
+// crates/rank-relax-python/src/generated.rs: the pyo3 glue. Per op, a module with one generic
+// function per pass over the core's kernel, thin `#[pyfunction]` wrappers per dtype
+// (`soft_rank_forward_f64`) and `<op>_check_params`; then `register` and the ABI constants.
+// Array access, error mapping and shape checks are in the hand-written src/plumbing.rs (`rr_py`).
+//
+// The text is what rustfmt (default config) prints: a call or signature stays on one line when it
+// fits in 100 columns and, for calls, its arguments take at most 60 (rustfmt's fn_call_width);
+// otherwise one argument per line. Return types are aliases so signatures stay short.
+import { code, file, join } from '../../emit/code.ts';
+import { banner, commentLines } from '../../emit/text.ts';
+import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { checkName, nativeName } from './layout.ts';
+
+const WIDTH = 100;
+const CALL_WIDTH = 60;
+/** Items of an op's module are rendered from column 0 and indented by 4 inside `pub mod`. */
+const ITEM_WIDTH = WIDTH - 4;
+
+function docComment(text: string, prefix = '/// '): string[] {
+  return commentLines(text, prefix, WIDTH);
+}
+
+export function buffers(kernel: KernelIR): BufferArgIR[] {
+  return kernel.args.filter((a): a is BufferArgIR => a.kind === 'buffer');
+}
+
+export function params(kernel: KernelIR): ParamIR[] {
+  return kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
+}
+
+/** Read by the kernel: forward inputs; backward saves, residuals, cotangents. */
+export function reads(kernel: KernelIR): BufferArgIR[] {
+  return buffers(kernel).filter((b) => !b.mutable);
+}
+
+/** Written by the kernel and returned to Python, in order. */
+export function writes(kernel: KernelIR): BufferArgIR[] {
+  return buffers(kernel).filter((b) => b.mutable);
+}
+
+function elem(b: BufferArgIR, t: string): string {
+  return b.elem === 'real' ? t : 'i32';
+}
+
+function readType(b: BufferArgIR, t: string): string {
+  return `PyReadonlyArray${b.shape.perRow ? 1 : 2}<'py, ${elem(b, t)}>`;
+}
+
+function resultType(b: BufferArgIR, t: string): string {
+  return `Bound<'py, PyArray${b.shape.perRow ? 1 : 2}<${elem(b, t)}>>`;
+}
+
+function paramType(p: ParamIR, t: string): string {
+  return p.type === 'real' ? t : p.type === 'enum' ? '&str' : 'bool';
+}
+
+/** `Forward` / `Backward`: the alias of a pass's result tuple. */
+function alias(kernel: KernelIR): string {
+  return kernel.pass === 'forward' ? 'Forward' : 'Backward';
+}
+
+/** `head(a, b)tail` on one line, or one item per line. */
+function call(indent: number, head: string, items: readonly string[], tail: string): string[] {
+  const pad = ' '.repeat(indent);
+  const inner = items.join(', ');
+  const line = `${pad}${head}(${inner})${tail}`;
+  if (inner.length <= CALL_WIDTH && line.length <= ITEM_WIDTH) return [line];
+  return [`${pad}${head}(`, ...items.map((a) => `${pad}    ${a},`), `${pad})${tail}`];
+}
+
+/** `fn head(args) -> ret {` on one line, or one argument per line. */
+function signature(indent: number, head: string, args: readonly string[], ret: string): string[] {
+  const pad = ' '.repeat(indent);
+  const line = `${pad}${head}(${args.join(', ')}) -> ${ret} {`;
+  if (line.length <= ITEM_WIDTH) return [line];
+  return [`${pad}${head}(`, ...args.map((a) => `${pad}    ${a},`), `${pad}) -> ${ret} {`];
+}
+
+/** `type Alias<'py, T> = (A, B);` on one line, or one element per line. */
+function tupleAlias(indent: number, head: string, items: readonly string[]): string[] {
+  const pad = ' '.repeat(indent);
+  const tuple = items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
+  const line = `${pad}${head} = ${tuple};`;
+  if (line.length <= ITEM_WIDTH) return [line];
+  return [`${pad}${head} = (`, ...items.map((a) => `${pad}    ${a},`), `${pad});`];
+}
+
+function pyArgs(kernel: KernelIR, t: string): string[] {
+  return [
+    ...reads(kernel).map((b) => `${b.name.rust}: ${readType(b, t)}`),
+    ...params(kernel).map((p) => `${p.name.rust}: ${paramType(p, t)}`),
+  ];
+}
+
+function renderAliases(op: OpIR): string[] {
+  return [op.forward, op.backward].flatMap((k) => [
+    `/// What \`${k.pass}\` returns: ${writes(k).map((b) => `\`${b.name.spec}\``).join(', ')}.`,
+    ...tupleAlias(0, `type ${alias(k)}<'py, T>`, writes(k).map((b) => resultType(b, 'T'))),
+  ]);
+}
+
+function renderParams(op: OpIR): string[] {
+  const ps = params(op.forward);
+  const fields = ps.map((p) => {
+    if (p.type !== 'enum') return `${p.name.rust},`;
+    const parsed = `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`;
+    const line = `        ${p.name.rust}: rr_py::parse(OP, ${parsed})?,`;
+    if (line.length <= ITEM_WIDTH) return `${p.name.rust}: rr_py::parse(OP, ${parsed})?,`;
+    return [`${p.name.rust}: rr_py::parse(`, '    OP,', `    ${parsed},`, ')?,'].join('\n        ');
+  });
+  return [
+    `/// The core's params of \`${op.name.spec}\`, enums parsed with the core's messages.`,
+    ...signature(0, `fn params<T>`, ps.map((p) => `${p.name.rust}: ${paramType(p, 'T')}`), 'PyResult<rr_op::Params<T>>'),
+    '    Ok(rr_op::Params {',
+    ...fields.map((f) => `        ${f}`),
+    '    })',
+    '}',
+  ];
+}
+
+function renderGeneric(kernel: KernelIR): string[] {
+  const rd = reads(kernel);
+  const wr = writes(kernel);
+  const matrices = rd.filter((b) => !b.shape.perRow);
+  const [first, ...others] = matrices;
+  if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
+  const kernelArgs = ['rr_shape', '&rr_params', ...rd.map((b) => `&${b.name.rust}`), ...wr.map((b) => `&mut ${b.name.rust}`)];
+  const kernelCall = call(12, `rr_op::${kernel.pass}`, kernelArgs, '');
+  const compute =
+    kernelCall.length === 1
+      ? ['    rr_python', `        .detach(|| ${kernelCall[0]?.trim()})`, '        .map_err(rr_py::error)?;']
+      : ['    rr_python', '        .detach(|| {', ...kernelCall, '        })', '        .map_err(rr_py::error)?;'];
+  const results = wr.map((b) =>
+    b.shape.perRow ? `rr_py::rows(rr_python, ${b.name.rust})` : `rr_py::matrix(rr_python, rr_shape, ${b.name.rust})`,
+  );
+  const tuple = results.length === 1 ? `(${results[0]},)` : `(${results.join(', ')})`;
+  const ok =
+    tuple.length <= CALL_WIDTH && `    Ok(${tuple})`.length <= ITEM_WIDTH
+      ? [`    Ok(${tuple})`]
+      : ['    Ok((', ...results.map((r) => `        ${r},`), '    ))'];
+  return [
+    `/// \`${kernel.pass}\` for either dtype: checks shapes, reads without copying, computes without the GIL.`,
+    '#[allow(clippy::too_many_arguments)]',
+    ...signature(0, `fn ${kernel.pass}<'py, T: rr_py::Float>`, ["rr_python: Python<'py>", ...pyArgs(kernel, 'T')], `PyResult<${alias(kernel)}<'py, T>>`),
+    ...call(4, 'let rr_params = params', params(kernel).map((p) => p.name.rust), '?;'),
+    `    let rr_shape = rr_py::shape(${first.name.rust}.shape());`,
+    ...others.flatMap((b) =>
+      call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${b.name.rust}.shape()`], '?;'),
+    ),
+    ...rd.map((b) => `    let ${b.name.rust} = rr_py::read(&${b.name.rust});`),
+    ...wr.map((b) => `    let mut ${b.name.rust} = rr_py::${b.shape.perRow ? 'rows_buf' : 'matrix_buf'}::<${elem(b, 'T')}>(rr_shape);`),
+    ...compute,
+    ...ok,
+    '}',
+  ];
+}
+
+function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
+  const t = dtype.rust;
+  const name = nativeName(op, kernel.pass, dtype);
+  const sig = [...reads(kernel).map((b) => b.name.rust), ...params(kernel).map((p) => p.name.rust)];
+  const out = writes(kernel).map((b) => b.name.spec);
+  const what = kernel.pass === 'forward' ? 'Forward' : 'Backward (VJP)';
+  return [
+    ...docComment(`${what} of \`${op.name.spec}\` in ${t}: \`(${sig.join(', ')}) -> (${out.join(', ')})\`.`),
+    '#[pyfunction]',
+    `#[pyo3(name = "${name}", signature = (${sig.join(', ')}))]`,
+    '#[allow(clippy::too_many_arguments)]',
+    ...signature(0, `pub fn ${kernel.pass}_${dtype.id}<'py>`, ["rr_python: Python<'py>", ...pyArgs(kernel, t)], `PyResult<${alias(kernel)}<'py, ${t}>>`),
+    ...call(4, kernel.pass, ['rr_python', ...sig], ''),
+    '}',
+  ];
+}
+
+function renderCheck(op: OpIR): string[] {
+  const ps = params(op.forward);
+  const args = [`Shape::new(0, ${op.minN})`, '&rr_params', ...buffers(op.forward).map((b) => (b.mutable ? '&mut []' : '&[]'))];
+  return [
+    ...docComment(`Checks the params of \`${op.name.spec}\` as its kernels do (the core's messages), computing nothing.`),
+    '#[pyfunction]',
+    `#[pyo3(name = "${checkName(op)}", signature = (${ps.map((p) => p.name.rust).join(', ')}))]`,
+    ...signature(0, 'pub fn check_params', ps.map((p) => `${p.name.rust}: ${paramType(p, 'f64')}`), 'PyResult<()>'),
+    ...call(4, 'let rr_params = params', ps.map((p) => p.name.rust), '?;'),
+    '    // An empty batch: the core checks the params, then has no row to compute.',
+    ...call(4, 'let rr_status = rr_op::forward::<f64>', args, ';'),
+    '    rr_status.map_err(rr_py::error)',
+    '}',
+  ];
+}
+
+function renderOp(ir: IR, op: OpIR): string {
+  const items: string[][] = [
+    renderAliases(op),
+    renderParams(op),
+    renderGeneric(op.forward),
+    renderGeneric(op.backward),
+    ...ir.dtypes.flatMap((d) => [op.forward, op.backward].map((k) => renderWrapper(op, k, d))),
+    renderCheck(op),
+  ];
+  return code`
+    ${docComment(`\`${op.name.spec}\`: ${op.summary}`)}
+    pub mod ${op.name.rust} {
+        use super::*;
+        use rank_relax::ops::${op.name.rust} as rr_op;
+
+        const OP: &str = "${op.name.spec}";
+
+        ${join(items.map((lines) => lines.join('\n')), '\n\n')}
+    }
+  `;
+}
+
+/** The numpy imports the glue uses (a spec without per-row buffers needs no 1-D arrays). */
+function numpyImports(ir: IR): string {
+  const all = ir.ops.flatMap((op) => [...buffers(op.forward), ...buffers(op.backward)]);
+  const names = new Set(['PyUntypedArrayMethods']);
+  for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${b.shape.perRow ? 1 : 2}`);
+  const line = `use numpy::{${[...names].sort().join(', ')}};`;
+  if (line.length <= WIDTH) return line;
+  return ['use numpy::{', `    ${[...names].sort().join(', ')},`, '};'].join('\n');
+}
+
+function registerLines(ir: IR): string[] {
+  return ir.ops.flatMap((op) => [
+    ...ir.dtypes.flatMap((d) =>
+      (['forward', 'backward'] as const).map((p) => `    m.add_function(wrap_pyfunction!(${op.name.rust}::${p}_${d.id}, m)?)?;`),
+    ),
+    `    m.add_function(wrap_pyfunction!(${op.name.rust}::check_params, m)?)?;`,
+  ]);
+}
+
+export function renderRustGlue(ir: IR): string {
+  const hash = ir.package.abiHash.replace(/^0x(.{4})(.{4})(.{4})(.{4})$/, '0x$1_$2_$3_$4');
+  return file(
+    banner(ir, 'slash'),
+    "//! The functions of `rank_relax._native`, one per (op, pass, dtype), over the core's kernels.",
+    '//! Each takes C-contiguous NumPy arrays of its dtype (`[batch, n]`, or `[batch]` for one value',
+    '//! per row), releases the GIL while the core computes, and returns new arrays.',
+    '',
+    numpyImports(ir),
+    'use pyo3::prelude::*;',
+    'use rank_relax::Shape;',
+    '',
+    'use crate::plumbing as rr_py;',
+    '',
+    "/// Package version (the spec's).",
+    `pub const VERSION: &str = "${ir.package.version}";`,
+    "/// ABI version (the spec's `abi_version`).",
+    `pub const ABI_VERSION: u32 = ${ir.package.abiVersion};`,
+    '/// Hash of the ABI this module was generated for; the Python package checks it at import.',
+    `pub const ABI_HASH: u64 = ${hash};`,
+    '',
+    join(ir.ops.map((op) => renderOp(ir, op)), '\n\n'),
+    '',
+    '/// Adds every generated function to the module.',
+    "pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {",
+    ...registerLines(ir),
+    '    Ok(())',
+    '}',
+  );
+}
