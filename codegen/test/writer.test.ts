@@ -49,9 +49,11 @@ describe('writer', () => {
     await write(root, planFor(fixtureIr('extra-op')));
     writeFileSync(join(root, 'crates/rank-relax-ffi/src/lib.rs'), '// hand-written\n');
     const smaller = planFor(fixtureIr('minimal'));
-    expect((await diff(root, smaller)).orphaned).toEqual([OP_FILE]);
+    const orphaned = (await diff(root, smaller)).orphaned;
+    expect(orphaned).toContain(OP_FILE);
+    expect(orphaned.filter((p) => !/pair_loss/i.test(p))).toEqual([]);
     const result = await write(root, smaller);
-    expect(result.removed).toEqual([OP_FILE]);
+    expect(result.removed).toEqual(orphaned);
     expect(existsSync(join(root, OP_FILE))).toBe(false);
     expect(existsSync(join(root, 'crates/rank-relax-ffi/src/lib.rs'))).toBe(true);
     expect(await diff(root, smaller)).toEqual({ stale: [], missing: [], orphaned: [] });
