@@ -7,3 +7,6 @@
 //! exports (`version`, `abiVersion`, `abiHash`, `setNumThreads`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod generated;
+pub mod plumbing;

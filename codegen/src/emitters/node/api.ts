@@ -1,0 +1,378 @@
+// src/generated/ops/<op>.ts: the public TypeScript API of one op. For an op `soft_rank`:
+// softRank, softRankAsync, softRankVjp, softRankVjpAsync, softRankWithVjp, with their options,
+// gradients and result types; overloads map Float64Array → Float64Array and Float32Array →
+// Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
+import { code, file, join } from '../../emit/code.ts';
+import { banner } from '../../emit/text.ts';
+import type { BufferArgIR, IR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import { shapeWords, tag, tick, tsDoc, type DocPart } from './docs.ts';
+import { nativeName, tsArrayOf, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
+import { entryBuffers } from './rust.ts';
+
+/** Names the API reserves for its own arguments; a spec input may not use them. */
+const RESERVED = new Set(['options', 'cotangent']);
+
+function check(op: OpIR): void {
+  if (op.outputs.length !== 1) throw new Error(`node: op ${op.name.spec} has ${op.outputs.length} outputs; the Node API supports exactly one`);
+  for (const x of op.inputs) if (RESERVED.has(x.name.ts)) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
+}
+
+function output(op: OpIR): TensorIR {
+  const o = op.outputs[0];
+  if (o === undefined) throw new Error(`node: op ${op.name.spec} has no output`);
+  return o;
+}
+
+function literal(p: ParamIR): string {
+  return p.defaultLiteral.ts;
+}
+
+function paramDefault(p: ParamIR): string {
+  return p.type === 'enum' ? p.default.literal.ts : literal(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+function renderOptions(op: OpIR, n: TsNames): string {
+  const fields = op.params.map((p) =>
+    join(
+      [
+        tsDoc([p.doc, tag('defaultValue', paramDefault(p))]),
+        `readonly ${p.name.ts}?: ${tsParamType(p)} | undefined;`,
+      ],
+      '\n',
+    ),
+  );
+  return code`
+    ${tsDoc([`Options of {@link ${n.fn}} and its companions: the row length \`n\` and the op's params.`])}
+    export interface ${n.options} extends RowOptions {
+      ${join(fields, '\n\n')}
+    }
+  `;
+}
+
+function renderGradients(op: OpIR, n: TsNames): string {
+  const fields = [
+    ...op.grads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\` (same shape).`])}\nreadonly ${g.of.name.ts}: A;`),
+    ...op.paramGrads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\`, summed over the rows.`])}\nreadonly ${g.of.name.ts}: number;`),
+  ];
+  return code`
+    ${tsDoc([`Gradients from {@link ${n.vjp}}: one per differentiable input, and one per param that has a gradient.`])}
+    export interface ${n.gradients}<A extends RealArray = RealArray> {
+      ${join(fields, '\n\n')}
+    }
+  `;
+}
+
+function renderWithVjpResult(op: OpIR, n: TsNames): string {
+  const out = output(op);
+  return code`
+    ${tsDoc([`The result of {@link ${n.withVjp}}: the output, and the VJP at that point.`])}
+    export interface ${n.withVjpResult}<A extends RealArray = RealArray> {
+      ${tsDoc([`${out.doc} ${shapeWords(out.shape)}.`])}
+      readonly ${out.name.ts}: A;
+
+      ${tsDoc([
+        `Gradients from the cotangent of \`${out.name.ts}\` (same shape as it), without recomputing the forward.`,
+        tag('param', `cotangent - Cotangent of \`${out.name.ts}\`, of the input's type.`),
+      ])}
+      vjp(cotangent: A): ${n.gradients}<A>;
+    }
+  `;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks
+
+function renderArgs(op: OpIR, n: TsNames): string {
+  const opName = JSON.stringify(op.name.spec);
+  const [first, ...others] = op.inputs;
+  if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
+  const names = ['n', ...op.params.map((p) => p.name.ts)];
+  const paramLine = (p: ParamIR) => {
+    const args = `${opName}, '${p.name.ts}', rr_o.${p.name.ts}, ${paramDefault(p)}`;
+    switch (p.type) {
+      case 'real':
+        return `${p.name.ts}: rr.realOption(${args}),`;
+      case 'enum':
+        return `${p.name.ts}: rr.enumOption(${args}),`;
+      case 'bool':
+        return `${p.name.ts}: rr.boolOption(${args}),`;
+    }
+  };
+  return code`
+    const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
+
+    /** Checks the arguments every ${n.fn} function shares; the dtype, shape and params for the addon. */
+    function ${n.args}(${op.inputs.map((x) => `${x.name.ts}: unknown`).join(', ')}, options: ${n.options} | undefined) {
+      const rr_o: ${n.options} = rr.options(${opName}, options, ${n.optionNames});
+      const rr_dtype = rr.dtypeOf(${opName}, '${first.name.ts}', ${first.name.ts});
+      ${others.map((x) => `rr.sameDtype(${opName}, '${x.name.ts}', ${x.name.ts}, rr_dtype);`)}
+      const rr_n = rr.rowLength(${opName}, ${first.name.ts} as RealArray, rr_o.n);
+      return {
+        dtype: rr_dtype,
+        n: rr_n,
+        batch: rr.rowCount(${first.name.ts} as RealArray, rr_n),
+        ${op.params.map(paramLine)}
+      };
+    }
+  `;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions
+
+function lengthOf(b: { readonly shape: { readonly perRow: boolean } }): string {
+  return b.shape.perRow ? 'rr_a.batch' : 'rr_a.batch * rr_a.n';
+}
+
+/** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
+function nativeCall(ir: IR, op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
+  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map((p) => `rr_a.${p.name.ts}`), ...entryBuffers(op, entry).map(arg)];
+  return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
+}
+
+function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
+  return `const ${b.name.ts} = new ${tsArrayOf(b, dtype, ir.types)}(${lengthOf(b)});`;
+}
+
+/** Allocates the written buffers of an entry, calls it, and gives the expression to return. */
+function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsync: boolean): string {
+  const buffers = entryBuffers(op, entry);
+  const inputArg = (b: BufferArgIR) => {
+    if (b.mutable) return b.name.ts;
+    if (b.role === 'cotangent') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
+    return `${b.name.ts} as ${tsArrayOf(b, dtype, ir.types)}`;
+  };
+  const result = entry === 'call' ? output(op).name.ts : gradientsObject(op, (g) => g);
+  return code`
+    ${buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype))}
+    ${nativeCall(ir, op, entry, dtype, isAsync, inputArg)}
+    return ${result};
+  `;
+}
+
+/** `{ values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) }` */
+function gradientsObject(op: OpIR, local: (name: string) => string): string {
+  const fields = [
+    ...op.grads.map((g) => `${g.of.name.ts}: ${local(g.name.ts)}`),
+    ...op.paramGrads.map((g) => `${g.of.name.ts}: rr.sum(${local(g.name.ts)})`),
+  ];
+  return `{ ${fields.join(', ')} }`;
+}
+
+/** `if (rr_a.dtype === 'f32') { … }` then the last dtype unconditionally. */
+function dispatch(op: OpIR, body: (dtype: TypeNames) => string): string {
+  const variants = op.variants.map((v) => v.dtype);
+  const last = variants[variants.length - 1];
+  if (last === undefined) throw new Error(`node: op ${op.name.spec} has no dtype`);
+  return code`
+    ${variants.slice(0, -1).map((d) => code`
+      if (rr_a.dtype === '${d.id}') {
+        ${body(d)}
+      }
+    `)}
+    ${body(last)}
+  `;
+}
+
+interface Signature {
+  readonly params: (array: string) => string;
+  readonly returns: (array: string) => string;
+}
+
+function overloads(op: OpIR, name: string, sig: Signature, isAsync: boolean): string[] {
+  const wrap = (t: string) => (isAsync ? `Promise<${t}>` : t);
+  const arrays = [...op.variants.map((v) => v.dtype.tsArray ?? ''), 'RealArray'];
+  return arrays.map((a) => `export function ${name}(${sig.params(a)}): ${wrap(sig.returns(a))};`);
+}
+
+function inputsDoc(op: OpIR): DocPart[] {
+  return op.inputs.map((x) => tag('param', `${x.name.ts} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === op.inputs[0] ? '' : ' (the same type as the first input)'}.`));
+}
+
+function throwsDoc(): DocPart[] {
+  return [
+    tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, or an enum option an unknown value.'),
+    tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a param is out of range (the core's message)."),
+  ];
+}
+
+function exampleDoc(op: OpIR, call: string): DocPart[] {
+  const ex = op.example;
+  if (ex === null) return [];
+  const arrays = ex.inputs.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
+  const rows = ex.inputs[0]?.rows ?? [];
+  const given = ex.params.filter((p) => p.value !== (p.param.type === 'enum' ? p.param.default.name.spec : p.param.default));
+  const opts = [
+    ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
+    ...given.map((p) => `${p.param.name.ts}: ${p.literal.ts}`),
+  ];
+  const args = [...arrays, ...(opts.length > 0 ? [`{ ${opts.join(', ')} }`] : [])];
+  return [{ lines: ['@example', '```ts', `const out = ${call}(${args.join(', ')});`, '```'] }];
+}
+
+function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
+  const out = output(op);
+  const name = isAsync ? n.fnAsync : n.fn;
+  const sig: Signature = {
+    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, options?: ${n.options}`,
+    returns: (a) => a,
+  };
+  const doc = tsDoc([
+    isAsync ? `${op.summary} Runs on the libuv thread pool; see {@link ${n.fn}}.` : op.summary,
+    ...(isAsync ? [] : [op.doc]),
+    ...inputsDoc(op),
+    tag('param', `options - The row length \`n\` (default: the whole array is one row) and the params; see {@link ${n.options}}.`),
+    tag('returns', `${isAsync ? 'A promise of ' : ''}${out.doc} ${shapeWords(out.shape)}, of the input's type.`),
+    ...throwsDoc(),
+    ...(isAsync ? [] : exampleDoc(op, n.fn)),
+  ]);
+  return code`
+    ${doc}
+    ${overloads(op, name, sig, isAsync)}
+    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
+      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
+      ${dispatch(op, (d) => branch(ir, op, 'call', d, isAsync))}
+    }
+  `;
+}
+
+function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
+  const out = output(op);
+  const name = isAsync ? n.vjpAsync : n.vjp;
+  const sig: Signature = {
+    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${n.options}`,
+    returns: (a) => `${n.gradients}<${a}>`,
+  };
+  const doc = tsDoc([
+    isAsync
+      ? `{@link ${n.vjp}} on the libuv thread pool.`
+      : `Vector-Jacobian product of {@link ${n.fn}}: the gradients of ⟨cotangent, ${n.fn}(…)⟩ with respect to each differentiable input and each param that has a gradient. Recomputes the forward inside the addon; {@link ${n.withVjp}} keeps it instead.`,
+    ...inputsDoc(op),
+    tag('param', `cotangent - Cotangent of \`${out.name.ts}\`: ${shapeWords(out.shape)}, of the input's type.`),
+    tag('param', `options - As for {@link ${n.fn}}.`),
+    tag('returns', `${isAsync ? 'A promise of the' : 'The'} gradients, one array per differentiable input (same shape) and a number per param with a gradient.`),
+    ...throwsDoc(),
+  ]);
+  return code`
+    ${doc}
+    ${overloads(op, name, sig, isAsync)}
+    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.gradients}>` : n.gradients} {
+      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
+      rr.sameDtype(${JSON.stringify(op.name.spec)}, 'cotangent', cotangent, rr_a.dtype);
+      ${dispatch(op, (d) => branch(ir, op, 'vjp', d, isAsync))}
+    }
+  `;
+}
+
+function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
+  const out = output(op);
+  const sig: Signature = {
+    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, options?: ${n.options}`,
+    returns: (a) => `${n.withVjpResult}<${a}>`,
+  };
+  const body = (d: TypeNames) => {
+    const fwd = entryBuffers(op, 'forward');
+    const bwd = entryBuffers(op, 'backward');
+    const arr = d.tsArray ?? '';
+    const saved = op.saves.map((s) => `const rr_${s.name.ts} = ${s.source === 'input' ? `(${s.name.ts} as ${arr})` : s.name.ts}.slice();`);
+    const fwdArg = (b: BufferArgIR) => (b.mutable ? b.name.ts : `${b.name.ts} as ${arr}`);
+    const bwdArg = (b: BufferArgIR) => {
+      if (b.role === 'save') return `rr_${b.name.ts}`;
+      if (b.role === 'cotangent') return 'cotangent';
+      return b.name.ts;
+    };
+    return code`
+      ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
+      ${nativeCall(ir, op, 'forward', d, false, fwdArg)}
+      // Copies: the caller may change its arrays before it calls vjp.
+      ${saved}
+      return {
+        ${out.name.ts},
+        vjp: (cotangent: ${arr}) => {
+          rr.sameDtype(${JSON.stringify(op.name.spec)}, 'cotangent', cotangent, '${d.id}');
+          ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
+          ${nativeCall(ir, op, 'backward', d, false, bwdArg)}
+          return ${gradientsObject(op, (g) => g)};
+        },
+      };
+    `;
+  };
+  const doc = tsDoc([
+    `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` costs O(n) per row — the pattern of an autodiff library's custom gradient.`,
+    ...inputsDoc(op),
+    tag('param', `options - As for {@link ${n.fn}}.`),
+    tag('returns', `\`${out.name.ts}\` and \`vjp\`.`),
+    ...throwsDoc(),
+  ]);
+  return code`
+    ${doc}
+    ${overloads(op, n.withVjp, sig, false)}
+    export function ${n.withVjp}(${sig.params('RealArray')}): ${n.withVjpResult} {
+      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
+      ${dispatch(op, body)}
+    }
+  `;
+}
+
+export function renderOp(ir: IR, op: OpIR): string {
+  check(op);
+  const n = tsNames(op);
+  const enums = [...new Set(op.params.flatMap((p) => (p.type === 'enum' ? [tsEnumType(p.enum)] : [])))].sort();
+  return file(
+    banner(ir, 'slash'),
+    `// ${op.name.spec}: ${op.summary}`,
+    '',
+    "import { native } from '../../native.js';",
+    "import * as rr from '../../runtime.js';",
+    "import type { RealArray, RowOptions } from '../../runtime.js';",
+    enums.length > 0 ? `import type { ${enums.join(', ')} } from '../enums.js';` : null,
+    '',
+    renderOptions(op, n),
+    '',
+    renderGradients(op, n),
+    '',
+    renderWithVjpResult(op, n),
+    '',
+    renderArgs(op, n),
+    '',
+    renderCall(ir, op, n, false),
+    '',
+    renderCall(ir, op, n, true),
+    '',
+    renderVjp(ir, op, n, false),
+    '',
+    renderVjp(ir, op, n, true),
+    '',
+    renderWithVjp(ir, op, n),
+  );
+}
+
+export function renderEnums(ir: IR): string {
+  return file(
+    banner(ir, 'slash'),
+    "// The spec's enums: each is a string union; an option takes the value's name.",
+    '',
+    join(
+      ir.enums.map((e) =>
+        code`
+          ${tsDoc([e.doc, { lines: e.values.map((v) => `- \`'${v.name.spec}'\`: ${v.doc}`) }])}
+          export type ${tsEnumType(e)} = ${e.values.map((v) => v.literal.ts).join(' | ')};
+        `,
+      ),
+      '\n\n',
+    ),
+  );
+}
+
+export function renderIndex(ir: IR, opFile: (op: OpIR) => string): string {
+  return file(
+    banner(ir, 'slash'),
+    '// Every op of the spec.',
+    '',
+    "export * from './enums.js';",
+    ...ir.ops.map((op) => `export * from './${opFile(op)}';`),
+  );
+}

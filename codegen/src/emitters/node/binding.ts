@@ -1,0 +1,63 @@
+// src/generated/binding.ts: the type of the addon's op entry points (what crates/rank-relax-node
+// exports), and the constants the loader checks the addon against.
+import { code, file } from '../../emit/code.ts';
+import { banner } from '../../emit/text.ts';
+import type { IR, OpIR, TypeNames } from '../../ir/types.ts';
+import { tsDoc } from './docs.ts';
+import { ASYNC_ENTRIES, bindingParamType, ENTRIES, nativeName, tsArrayOf, type Entry } from './names.ts';
+import { entryBuffers } from './rust.ts';
+
+const WHAT: Record<Entry, string> = {
+  call: 'Forward, residuals kept inside the addon',
+  forward: 'Forward, residuals written for a later backward',
+  backward: 'Backward (VJP) from the saves and residuals of a forward',
+  vjp: 'VJP: forward and backward in one call',
+};
+
+function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
+  const args = [
+    'batch: number',
+    'n: number',
+    ...op.params.map((p) => `${p.name.ts}: ${bindingParamType(p)}`),
+    ...entryBuffers(op, entry).map((b) => `${b.name.ts}: ${tsArrayOf(b, dtype, ir.types)}`),
+  ];
+  const doc = `${WHAT[entry]}, of \`${op.name.spec}\` in ${dtype.id}${isAsync ? ' on the libuv pool' : ''}; writes the output arrays.`;
+  return code`
+    /** ${doc} */
+    ${nativeName(op, entry, dtype, isAsync)}(
+      ${args.map((a) => `${a},`)}
+    ): ${isAsync ? 'Promise<void>' : 'void'};
+  `;
+}
+
+export function renderBinding(ir: IR): string {
+  const entries = ir.ops.flatMap((op) =>
+    op.variants.flatMap((v) =>
+      ENTRIES.flatMap((entry) => [
+        renderEntry(ir, op, entry, v.dtype, false),
+        ...(ASYNC_ENTRIES.includes(entry) ? [renderEntry(ir, op, entry, v.dtype, true)] : []),
+      ]),
+    ),
+  );
+  return file(
+    banner(ir, 'slash'),
+    '// The op entry points of the native addon (crates/rank-relax-node) and the ABI it must have.',
+    '',
+    tsDoc([`Version of ${ir.package.name} (the spec's package version).`]),
+    `export const VERSION = '${ir.package.version}';`,
+    '',
+    tsDoc(["ABI version (the spec's `abi_version`)."]),
+    `export const ABI_VERSION = ${ir.package.abiVersion};`,
+    '',
+    tsDoc(['Hash of the ABI this package was generated for; the addon must report the same.']),
+    `export const ABI_HASH = '${ir.package.abiHash}';`,
+    '',
+    tsDoc([
+      'The op entry points of the addon. Buffers are flat and row-major; the caller allocates every ' +
+        'written array. Use the typed API (softRank, …), which checks every argument first.',
+    ]),
+    'export interface OpBinding {',
+    entries.join('\n').replace(/^(?=.)/gm, '  '),
+    '}',
+  );
+}

@@ -1,0 +1,24 @@
+// The Node target: the Rust glue of the rank-relax-node addon (napi-rs v3) and the generated half
+// of the @rank-relax/node package (binding type, enums, one module per op with its typed API).
+// Hand-written parts (plumbing.rs, lib.rs, src/index.ts, native.ts, runtime.ts, tests) are not owned.
+import type { Emitter } from '../../emit/types.ts';
+import { renderEnums, renderIndex, renderOp } from './api.ts';
+import { renderBinding } from './binding.ts';
+import { RUST_DIR, TS_DIR } from './names.ts';
+import { renderRustMod, renderRustOp } from './rust.ts';
+
+const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
+
+export const nodeEmitter: Emitter = {
+  name: 'node',
+  description: 'Node: the rank-relax-node napi-rs glue, the @rank-relax/node typed API',
+  owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
+  emit: (ir) => [
+    { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
+    ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),
+    { path: `${TS_DIR}/binding.ts`, contents: renderBinding(ir) },
+    { path: `${TS_DIR}/enums.ts`, contents: renderEnums(ir) },
+    ...ir.ops.map((op) => ({ path: `${TS_DIR}/${opFile(op).replace(/\.js$/, '.ts')}`, contents: renderOp(ir, op) })),
+    { path: `${TS_DIR}/index.ts`, contents: renderIndex(ir, opFile) },
+  ],
+};

@@ -1,0 +1,103 @@
+// Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
+// files go, the name of every native entry point, the JS type of every argument.
+import { pascalCase } from '../../ir/names.ts';
+import type { ArgIR, Ident, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+
+export const CRATE_DIR = 'crates/rank-relax-node';
+export const RUST_DIR = `${CRATE_DIR}/src/generated`;
+export const PACKAGE_DIR = 'packages/node';
+export const TS_DIR = `${PACKAGE_DIR}/src/generated`;
+
+/** What a native entry point does. */
+export type Entry = 'call' | 'forward' | 'backward' | 'vjp';
+
+/** The entry points each (op, dtype) gets, and which of them also come as an async job. */
+export const ENTRIES: readonly Entry[] = ['call', 'forward', 'backward', 'vjp'];
+export const ASYNC_ENTRIES: readonly Entry[] = ['call', 'vjp'];
+
+/**
+ * JS name of a native entry point: `softRankF64`, `softRankForwardF64`, `softRankVjpF32Async`.
+ * `call` is the forward with its residuals kept inside the addon.
+ */
+export function nativeName(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
+  const pass = entry === 'call' ? '' : pascalCase(entry);
+  return `${op.name.camel}${pass}${pascalCase(dtype.id)}${isAsync ? 'Async' : ''}`;
+}
+
+/** The Rust function behind it: `soft_rank_f64`, `soft_rank_forward_f64`, `soft_rank_vjp_f32_async`. */
+export function rustName(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
+  const pass = entry === 'call' ? '' : `_${entry}`;
+  return `${op.name.snake}${pass}_${dtype.id}${isAsync ? '_async' : ''}`;
+}
+
+/** Public TypeScript names of an op's functions and types. */
+export interface TsNames {
+  readonly fn: string;
+  readonly fnAsync: string;
+  readonly vjp: string;
+  readonly vjpAsync: string;
+  readonly withVjp: string;
+  readonly options: string;
+  readonly gradients: string;
+  readonly withVjpResult: string;
+  /** Private helper that validates the arguments (reserved `rr_` prefix). */
+  readonly args: string;
+  /** Private list of the accepted option names. */
+  readonly optionNames: string;
+}
+
+export function tsNames(op: OpIR): TsNames {
+  const fn = op.name.ts;
+  const pascal = op.name.pascal;
+  return {
+    fn,
+    fnAsync: `${op.name.camel}Async`,
+    vjp: `${op.name.camel}Vjp`,
+    vjpAsync: `${op.name.camel}VjpAsync`,
+    withVjp: `${op.name.camel}WithVjp`,
+    options: `${pascal}Options`,
+    gradients: `${pascal}Gradients`,
+    withVjpResult: `${pascal}WithVjp`,
+    args: `rr_${op.name.camel}Args`,
+    optionNames: `rr_${op.name.screaming}_OPTIONS`,
+  };
+}
+
+/** TypeScript name of an enum's string union: `Regularization`. */
+export function tsEnumType(e: { readonly name: Ident }): string {
+  return e.name.pascal;
+}
+
+/** TypeScript type of a param's option. */
+export function tsParamType(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return 'number';
+    case 'enum':
+      return tsEnumType(p.enum);
+    case 'bool':
+      return 'boolean';
+  }
+}
+
+/** TypeScript type of a param as the binding takes it (enums by name). */
+export function bindingParamType(p: ParamIR): string {
+  return p.type === 'real' ? 'number' : p.type === 'enum' ? 'string' : 'boolean';
+}
+
+/** Rust type of a param as the `#[napi]` function takes it. */
+export function rustParamType(p: ParamIR): string {
+  return p.type === 'real' ? 'f64' : p.type === 'enum' ? 'String' : 'bool';
+}
+
+/** The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`. */
+export function tsArrayOf(arg: ArgIR & { readonly kind: 'buffer' }, dtype: TypeNames, types: Readonly<Record<string, TypeNames>>): string {
+  const t = arg.elem === 'real' ? dtype : types.i32;
+  if (t === undefined || t.tsArray === null) throw new Error(`no typed array for ${arg.name.spec}`);
+  return t.tsArray;
+}
+
+/** napi-rs type of a buffer: borrowed (`Float64ArraySlice`) for sync calls, referenced for jobs. */
+export function napiArray(tsArray: string, borrowed: boolean): string {
+  return borrowed ? `${tsArray}Slice` : tsArray;
+}

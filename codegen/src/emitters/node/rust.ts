@@ -1,0 +1,297 @@
+// crates/rank-relax-node/src/generated/*.rs: the Rust side of the addon. One module per op with,
+// for each dtype, its `#[napi]` entry points (see names.ts: `call`, `forward`, `backward`, `vjp`,
+// and async jobs of `call` and `vjp`) over the core's kernel convention; mod.rs has the ABI
+// constants and the error codes. Error mapping, buffer checks and the job are in the hand-written
+// src/plumbing.rs (imported as `rr`).
+import { code, file, join } from '../../emit/code.ts';
+import { banner, commentLines } from '../../emit/text.ts';
+import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
+
+const WIDTH = 100;
+/** rustfmt's `fn_call_width` (60% of max_width): longer argument lists go one per line. */
+const CALL_WIDTH = 60;
+
+/**
+ * A call as rustfmt lays it out: on one line when the arguments fit `CALL_WIDTH` and the line fits
+ * `WIDTH` (at column `indent`), else one argument per line with a trailing comma. `head` is the
+ * text before the parenthesis on that line (`let x = f`), `tail` what follows it (`?;`).
+ */
+export function rsCall(head: string, args: readonly string[], indent: number, tail = ''): string {
+  const inline = `${head}(${args.join(', ')})${tail}`;
+  if (args.every((a) => !a.includes('\n')) && args.join(', ').length <= CALL_WIDTH && indent + inline.length <= WIDTH) return inline;
+  const body = args.map((a) => `${a},`.replace(/^/gm, '    '));
+  return [`${head}(`, ...body, `)${tail}`].join('\n');
+}
+
+/** A fn signature as rustfmt lays it out: one line when it fits, else one parameter per line. */
+function rsFn(head: string, params: readonly string[], ret: string, indent = 0): string {
+  const inline = `${head}(${params.join(', ')})${ret} {`;
+  if (indent + inline.length <= WIDTH) return inline;
+  return [`${head}(`, ...params.map((p) => `    ${p},`), `)${ret} {`].join('\n');
+}
+
+/** `use path::{A, B};`, wrapped as rustfmt wraps a long list. */
+function rsUse(path: string, items: readonly string[]): string {
+  const inline = `use ${path}::{${items.join(', ')}};`;
+  if (inline.length <= WIDTH) return inline;
+  const lines: string[] = [];
+  let line = '   ';
+  for (const item of items) {
+    if (line.length + 1 + item.length + 1 > WIDTH) {
+      lines.push(line);
+      line = '   ';
+    }
+    line += ` ${item},`;
+  }
+  lines.push(line);
+  return [`use ${path}::{`, ...lines, '};'].join('\n');
+}
+
+function docComment(text: string, prefix = '/// '): string[] {
+  return commentLines(text, prefix, WIDTH);
+}
+
+type Buffer = BufferArgIR;
+
+function isBuffer(a: ArgIR): a is Buffer {
+  return a.kind === 'buffer';
+}
+
+/** The buffers a native entry point takes, in order. */
+export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
+  const fwd = op.forward.args.filter(isBuffer);
+  const bwd = op.backward.args.filter(isBuffer);
+  switch (entry) {
+    case 'call':
+      return fwd.filter((b) => b.role !== 'residual');
+    case 'forward':
+      return fwd;
+    case 'backward':
+      return bwd;
+    case 'vjp':
+      return [...fwd.filter((b) => b.role === 'input'), ...bwd.filter((b) => b.role === 'cotangent' || b.role === 'grad' || b.role === 'param_grad')];
+  }
+}
+
+function elemType(b: Buffer): string {
+  return b.elem === 'real' ? 'T' : 'i32';
+}
+
+/** `rr_params`: the core's params from the JS arguments (enum names parsed by the core). */
+function renderParams(op: OpIR): string {
+  const field = (p: ParamIR) => {
+    switch (p.type) {
+      case 'real':
+        return `${p.name.rust}: rr::real(${p.name.rust}),`;
+      case 'enum':
+        return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`], 8, '?,');
+      case 'bool':
+        return `${p.name.rust},`;
+    }
+  };
+  const argType = (p: ParamIR) => (p.type === 'enum' ? '&str' : rustParamType(p));
+  const sig = rsFn('fn rr_params<T: Real>', op.params.map((p) => `${p.name.rust}: ${argType(p)}`), ' -> Result<rr_op::Params<T>, Failure>');
+  return code`
+    /// The core's params from the JS arguments; an unknown enum name is the core's error.
+    ${sig}
+        Ok(rr_op::Params {
+            ${op.params.map(field)}
+        })
+    }
+  `;
+}
+
+function sliceParam(b: Buffer): string {
+  return `${b.name.rust}: ${b.mutable ? '&mut ' : '&'}[${elemType(b)}]`;
+}
+
+const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
+
+/** `let mut ranks = rr::scratch::<T>(…)` for buffers the entry keeps inside the addon. */
+function scratchLine(b: Buffer, firstInput: Buffer): string {
+  return rsCall(`let mut ${b.name.rust} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${b.shape.perRow}`, `${firstInput.name.rust}.len()`], 4, ';');
+}
+
+/** The generic bodies of `call` (residuals in scratch) and `vjp` (forward into scratch, backward). */
+function renderBodies(op: OpIR): string {
+  const fwd = op.forward.args.filter(isBuffer);
+  const bwd = op.backward.args.filter(isBuffer);
+  const first = fwd.find((b) => b.role === 'input');
+  if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
+  const residuals = fwd.filter((b) => b.role === 'residual');
+  const outputs = fwd.filter((b) => b.role === 'output');
+  const callArgs = fwd.map((b) => (b.role === 'residual' ? `&mut ${b.name.rust}` : b.name.rust));
+  const vjpForward = fwd.map((b) => (b.role === 'input' ? b.name.rust : `&mut ${b.name.rust}`));
+  const vjpBackward = bwd.map((b) => {
+    if (b.role === 'save') return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
+    if (b.role === 'residual') return `&${b.name.rust}`;
+    return b.name.rust;
+  });
+  const ret = ' -> Result<(), Failure>';
+  return code`
+    /// The forward, its residuals in scratch buffers dropped after the call.
+    ${rsFn('fn rr_call<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'call').map(sliceParam)], ret)}
+        ${residuals.map((b) => scratchLine(b, first))}
+        ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...callArgs], 4, '?;')}
+        Ok(())
+    }
+
+    /// The VJP: the forward into scratch buffers, then the backward.
+    ${rsFn('fn rr_vjp<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'vjp').map(sliceParam)], ret)}
+        ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+        ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
+        ${rsCall('rr_op::backward', ['rr_shape', 'rr_params', ...vjpBackward], 4, '?;')}
+        Ok(())
+    }
+  `;
+}
+
+function entryDoc(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string[] {
+  const what: Record<Entry, string> = {
+    call: 'Forward, residuals kept inside the addon',
+    forward: 'Forward, residuals written for a later backward',
+    backward: 'Backward (VJP) from the saves and residuals of a forward',
+    vjp: 'VJP: forward and backward in one call, residuals kept inside the addon',
+  };
+  const how = isAsync ? ', as a job on the libuv pool (resolves once the outputs are written)' : '';
+  return docComment(`${what[entry]}, of \`${op.name.spec}\` in ${dtype.rust}${how}.`);
+}
+
+function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
+  const buffers = entryBuffers(op, entry);
+  const written = buffers.filter((b) => b.mutable);
+  const read = buffers.filter((b) => !b.mutable);
+  const args = [
+    'env: &Env',
+    'batch: u32',
+    'n: u32',
+    ...op.params.map((p) => `${p.name.rust}: ${rustParamType(p)}`),
+    ...buffers.map((b) => `${b.mutable ? 'mut ' : ''}${b.name.rust}: ${napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable)}`),
+  ];
+  // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
+  const indent = isAsync ? 12 : 8;
+  const paramArgs = op.params.map((p) => (p.type === 'enum' ? `&${p.name.rust}` : p.name.rust));
+  const regions = buffers.map((b) => rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${b.name.rust}[..]`], 16, ','));
+  const slices = written.map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`);
+  const bufferArgs = buffers.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`));
+  const call =
+    entry === 'call' || entry === 'vjp'
+      ? rsCall(`rr_${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent)
+      : code`
+          ${rsCall(`rr_op::${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent, '?;')}
+          Ok(())
+        `;
+  const prelude = code`
+    let rr_shape = rr::shape(batch, n);
+    ${rsCall(`let rr_params = rr_params::<${dtype.rust}>`, paramArgs, 8, '?;')}
+    rr::check_disjoint(
+        RR_OP,
+        &[
+            ${regions}
+        ],
+    )?;
+  `;
+  const body = isAsync
+    ? code`
+        ${prelude}
+        // Copied: the caller may change its arrays while the job runs.
+        ${read.map((b) => `let ${b.name.rust} = ${b.name.rust}.to_vec();`)}
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            ${slices}
+            ${call}
+        }))
+      `
+    : code`
+        ${prelude}
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        ${slices}
+        ${call}
+      `;
+  return code`
+    ${entryDoc(op, entry, dtype, isAsync)}
+    #[napi(js_name = "${nativeName(op, entry, dtype, isAsync)}")]
+    ${rsFn(`pub fn ${rustName(op, entry, dtype, isAsync)}`, args, ` -> napi::Result<${isAsync ? 'AsyncTask<Job>' : '()'}>`)}
+        rr::run(env, RR_OP, || {
+            ${body}
+        })
+    }
+  `;
+}
+
+function napiImports(ir: IR, op: OpIR): string[] {
+  const names = new Set<string>();
+  for (const dtype of op.variants.map((v) => v.dtype)) {
+    for (const entry of ENTRIES) {
+      for (const isAsync of [false, true]) {
+        if (isAsync && !ASYNC_ENTRIES.includes(entry)) continue;
+        for (const b of entryBuffers(op, entry)) names.add(napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable));
+      }
+    }
+  }
+  return ['AsyncTask', ...[...names].sort()];
+}
+
+export function renderRustOp(ir: IR, op: OpIR): string {
+  const entries = op.variants.flatMap((v) =>
+    ENTRIES.flatMap((entry) => [
+      renderEntry(ir, op, entry, v.dtype, false),
+      ...(ASYNC_ENTRIES.includes(entry) ? [renderEntry(ir, op, entry, v.dtype, true)] : []),
+    ]),
+  );
+  return file(
+    banner(ir, 'slash'),
+    ...docComment(`Node entry points of \`${op.name.spec}\`: ${op.summary}`, '//! '),
+    '',
+    '#![allow(clippy::too_many_arguments)]',
+    '',
+    rsUse('napi::bindgen_prelude', napiImports(ir, op)),
+    'use napi::Env;',
+    'use napi_derive::napi;',
+    `use rank_relax::ops::${op.name.rust} as rr_op;`,
+    'use rank_relax::{Real, Shape};',
+    '',
+    'use crate::plumbing::{self as rr, Failure, Job};',
+    '',
+    `const RR_OP: &str = "${op.name.spec}";`,
+    '',
+    renderParams(op),
+    '',
+    renderBodies(op),
+    '',
+    join(entries, '\n\n'),
+  );
+}
+
+export function renderRustMod(ir: IR): string {
+  const fallback = ir.status.find((s) => s.name.spec === 'invalid_argument')?.c ?? 'RR_ERR_PANIC';
+  return file(
+    banner(ir, 'slash'),
+    '//! The addon\'s entry points generated from the spec: one module per op, the ABI constants,',
+    '//! the error codes (the C ABI\'s status names, set as `code` on every JS error).',
+    '',
+    ...ir.ops.map((op) => `pub mod ${op.name.rust};`),
+    '',
+    `/// Library version (the spec's package version).`,
+    `pub const VERSION: &str = "${ir.package.version}";`,
+    `/// ABI version (the spec's \`abi_version\`).`,
+    `pub const ABI_VERSION: u32 = ${ir.package.abiVersion};`,
+    '/// sha256 of the canonical JSON of the ABI surface, first 64 bits; the package checks it.',
+    `pub const ABI_HASH: &str = "${ir.package.abiHash}";`,
+    '',
+    ...ir.status.filter((s) => s.code !== 0).flatMap((s) => [...docComment(s.doc), `pub const ${s.c}: &str = "${s.c}";`]),
+    '',
+    '/// The `code` of a JS error for an error kind of the core.',
+    'pub fn code_of(kind: rank_relax::ErrorKind) -> &\'static str {',
+    '    #[allow(unreachable_patterns)]',
+    '    match kind {',
+    ...ir.status.filter((s) => s.coreKind !== null).map((s) => `        rank_relax::ErrorKind::${s.coreKind} => ${s.c},`),
+    `        _ => ${fallback},`,
+    '    }',
+    '}',
+  );
+}

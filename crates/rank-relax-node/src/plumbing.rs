@@ -1,0 +1,276 @@
+//! Hand-written plumbing of the Node addon. Every generated `#[napi]` function runs its body
+//! through [`run`] (sync) or [`job`] (async, on the libuv pool), which turn a [`Failure`] into the
+//! JS error class of its kind with the core's message, and never let a panic reach Node.
+//!
+//! JS errors: the core's error kinds (bad value, bad parameter, shape mismatch) become
+//! `RangeError`; an unknown enum name and a misuse of the raw binding (aliased buffers) become
+//! `TypeError`; a panic becomes a plain `Error` ("internal error … please report it"). Every error
+//! has `code` set to the status name of the C ABI (`RR_ERR_INVALID_VALUE`, …).
+
+use std::any::Any;
+use std::mem::size_of_val;
+
+use rank_relax::Shape;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use napi::bindgen_prelude::{AsyncTask, Unknown};
+use napi::{Env, Error, JsError, JsRangeError, JsTypeError, Status, Task};
+use napi_derive::napi;
+
+use crate::generated::{self, code_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_PANIC};
+
+/// The JS class an error is thrown as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// `TypeError`: an argument of the wrong kind (unknown enum name, aliased buffers).
+    Type,
+    /// `RangeError`: the core rejected a value, a parameter or a shape.
+    Range,
+    /// `Error`: an internal failure (a caught panic).
+    Plain,
+}
+
+/// An error on its way to JS: its class, its `code` and the message (the core's text).
+#[derive(Clone, Debug)]
+pub struct Failure {
+    class: Class,
+    code: &'static str,
+    message: String,
+}
+
+impl Failure {
+    /// A `TypeError` with the `RR_ERR_INVALID_ARGUMENT` code.
+    pub fn type_error(message: String) -> Self {
+        Failure {
+            class: Class::Type,
+            code: RR_ERR_INVALID_ARGUMENT,
+            message,
+        }
+    }
+
+    /// The JS error object.
+    fn to_js<'env>(&self, env: &Env) -> Unknown<'env> {
+        let error = Error::new(self.code.to_owned(), self.message.clone());
+        let env = Env::from_raw(env.raw());
+        match self.class {
+            Class::Type => JsTypeError::from(error).into_unknown(env),
+            Class::Range => JsRangeError::from(error).into_unknown(env),
+            Class::Plain => JsError::from(error).into_unknown(env),
+        }
+    }
+
+    /// Throws it as a pending exception; the `Err` napi-rs then returns without throwing again.
+    fn throw(self, env: &Env) -> Error {
+        let error = Error::new(self.code, self.message);
+        // SAFETY: `env` is the live environment of the current call.
+        unsafe {
+            match self.class {
+                Class::Type => JsTypeError::from(error).throw_into(env.raw()),
+                Class::Range => JsRangeError::from(error).throw_into(env.raw()),
+                Class::Plain => JsError::from(error).throw_into(env.raw()),
+            }
+        }
+        Error::new(Status::PendingException, String::new())
+    }
+}
+
+impl From<rank_relax::Error> for Failure {
+    fn from(e: rank_relax::Error) -> Self {
+        Failure {
+            class: Class::Range,
+            code: code_of(e.kind),
+            message: e.message,
+        }
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "unknown panic payload"
+    }
+}
+
+/// Runs a body, catching panics: what a generated function does, on the JS thread or in a job.
+fn guarded<T>(op: &str, body: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => Err(Failure {
+            class: Class::Plain,
+            code: RR_ERR_PANIC,
+            message: format!(
+                "{op}: internal error (panic: {}); please report it",
+                panic_text(payload.as_ref())
+            ),
+        }),
+    }
+}
+
+/// Runs the body of a sync entry point; a failure is thrown as its JS class.
+pub fn run<T>(env: &Env, op: &str, body: impl FnOnce() -> Result<T, Failure>) -> napi::Result<T> {
+    guarded(op, body).map_err(|f| f.throw(env))
+}
+
+/// The core's enum parse result, with the op name, as a `TypeError` on failure.
+pub fn enum_param<E>(op: &str, parsed: Result<E, rank_relax::Error>) -> Result<E, Failure> {
+    parsed.map_err(|e| Failure::type_error(e.with_op(op).message))
+}
+
+/// A real param from JS (always a double) in the kernel's type.
+pub fn real<T: rank_relax::Real>(x: f64) -> T {
+    T::from_f64(x)
+}
+
+/// The memory one buffer of a call spans, for [`check_disjoint`].
+#[derive(Clone, Copy, Debug)]
+pub struct Region {
+    name: &'static str,
+    start: usize,
+    bytes: usize,
+    written: bool,
+}
+
+/// A buffer the entry point reads.
+pub fn read<T>(name: &'static str, s: &[T]) -> Region {
+    Region {
+        name,
+        start: s.as_ptr() as usize,
+        bytes: size_of_val(s),
+        written: false,
+    }
+}
+
+/// A buffer the entry point writes.
+pub fn write<T>(name: &'static str, s: &[T]) -> Region {
+    Region {
+        written: true,
+        ..read(name, s)
+    }
+}
+
+/// Fails when a written buffer overlaps any other buffer of the call: only possible through the
+/// raw binding, never through the TypeScript API, which allocates every written buffer.
+pub fn check_disjoint(op: &str, regions: &[Region]) -> Result<(), Failure> {
+    for (i, a) in regions.iter().enumerate() {
+        for b in &regions[i + 1..] {
+            if !(a.written || b.written) || a.bytes == 0 || b.bytes == 0 {
+                continue;
+            }
+            if a.start < b.start + b.bytes && b.start < a.start + a.bytes {
+                let (w, other) = if a.written { (a, b) } else { (b, a) };
+                return Err(Failure::type_error(format!(
+                    "{op}: {} overlaps {}; a written array must not share memory with another",
+                    w.name, other.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shape of a call (`u32` from JS: no overflow of `batch × n` in `usize` on 64-bit targets).
+pub fn shape(batch: u32, n: u32) -> Shape {
+    Shape {
+        batch: batch as usize,
+        n: n as usize,
+    }
+}
+
+/// An element type of a scratch buffer.
+pub trait Elem: Copy {
+    /// Zero.
+    const ZERO: Self;
+}
+
+impl Elem for f32 {
+    const ZERO: Self = 0.0;
+}
+
+impl Elem for f64 {
+    const ZERO: Self = 0.0;
+}
+
+impl Elem for i32 {
+    const ZERO: Self = 0;
+}
+
+/// A zeroed buffer the entry point keeps inside the addon (a residual, or an output the VJP
+/// needs): `[batch]` or `[batch, n]`. Empty when the first input's length already disagrees with
+/// the shape, so that bad input costs no allocation (the core then reports that input).
+pub fn scratch<E: Elem>(shape: Shape, per_row: bool, first_input_len: usize) -> Vec<E> {
+    let elems = shape.batch.saturating_mul(shape.n);
+    if first_input_len != elems {
+        return Vec::new();
+    }
+    vec![E::ZERO; if per_row { shape.batch } else { elems }]
+}
+
+/// The work of an async entry point: a closure over owned inputs (copied on the JS thread) and
+/// the output arrays (allocated by the TypeScript API and not visible to the caller until the
+/// promise settles). It runs once on the libuv pool; the closure, and with it every reference to
+/// a JS array, is dropped on the JS thread after the promise settles.
+pub struct Job {
+    op: &'static str,
+    work: Box<dyn FnMut() -> Result<(), Failure> + Send>,
+}
+
+/// An async entry point's promise: resolves to `undefined` once the outputs are written, or
+/// rejects with the JS error of the failure.
+pub fn job(
+    op: &'static str,
+    work: impl FnMut() -> Result<(), Failure> + Send + 'static,
+) -> AsyncTask<Job> {
+    AsyncTask::new(Job {
+        op,
+        work: Box::new(work),
+    })
+}
+
+impl Task for Job {
+    type Output = Result<(), Failure>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(guarded(self.op, &mut self.work))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        // A rejection with the very error object, so its class survives.
+        output.map_err(|f| Error::from(f.to_js(&env)))
+    }
+}
+
+/// Library version (the spec's package version).
+#[napi]
+pub fn version() -> &'static str {
+    generated::VERSION
+}
+
+/// ABI version (the spec's `abi_version`).
+#[napi]
+pub fn abi_version() -> u32 {
+    generated::ABI_VERSION
+}
+
+/// Hash of the ABI this addon was generated for (`0x` + 16 hex digits); the package refuses an
+/// addon whose hash differs from its own.
+#[napi]
+pub fn abi_hash() -> &'static str {
+    generated::ABI_HASH
+}
+
+/// Caps the threads the core uses for the rows of a call (0 = the default: the
+/// `RANK_RELAX_NUM_THREADS` environment variable, else the number of cores).
+#[napi]
+pub fn set_num_threads(threads: u32) {
+    rank_relax::set_num_threads(threads as usize);
+}
+
+/// The number of threads the core uses now.
+#[napi]
+pub fn num_threads() -> u32 {
+    rank_relax::num_threads() as u32
+}
