@@ -25,13 +25,6 @@ pub(crate) fn ln_table(len: usize) -> Arc<[f64]> {
     }
 }
 
-/// `ln(a) + ln(1 + exp(b − a))` without overflow: `ln(exp(a) + exp(b))`.
-#[inline(always)]
-pub(crate) fn log_add_exp(a: f64, b: f64) -> f64 {
-    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
-    hi + (lo - hi).exp().ln_1p()
-}
-
 /// `⟨a, b⟩` in `f64`, summed in eight interleaved lanes so the loop vectorises; the order is
 /// fixed, so the result does not depend on anything but the inputs.
 pub(crate) fn dot<A: Real, B: Real>(a: &[A], b: &[B]) -> f64 {

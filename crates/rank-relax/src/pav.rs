@@ -1,6 +1,5 @@
 //! The two isotonic problems (PAV), in `f64`, and the packed residual.
 
-use crate::num::log_add_exp;
 use crate::scratch::{take, PavScratch};
 
 /// The column of a packed residual entry (`σ_k` or `!σ_k`).
@@ -62,34 +61,44 @@ pub(crate) fn pav_l2(n: usize, y: impl Fn(usize) -> f64, pav: &mut PavScratch) -
     top
 }
 
-/// kl PAV: the non-increasing `v` minimising `⟨exp(y − v), 1⟩ + ⟨exp(w), v⟩`.
+/// kl PAV: the non-increasing `v` minimising `⟨exp(y − v), 1⟩ + ⟨exp(w), v⟩`, for `y` and `w`
+/// both non-increasing along the row (as the kernels call it: sorted values and `ln w` or `w/ε`).
 ///
-/// Returns the number of blocks `nb`; block `j` spans `starts[j]..starts[j + 1]`, with
-/// `a[j] = LSE(y_B)` and `b[j] = LSE(w_B)`; its value is `a[j] − b[j]`. The log-sum-exps merge
-/// with [`log_add_exp`], so nothing overflows whatever the scale of `y` and `w`.
+/// Returns the number of blocks `nb`; block `j` spans `starts[j]..starts[j + 1]` with value
+/// `c[j] = LSE(y_B) − LSE(w_B)`. Since both sides are non-increasing, a block's first entry `a`
+/// is its maximum on both sides, so the block keeps `a[j] = Σ_B exp(y_k − y_a)` and
+/// `b[j] = Σ_B exp(w_k − w_a)`: terms in `(0, 1]` that can neither overflow nor lose the block's
+/// scale at any ε, with `LSE(y_B) = y_a + ln a[j]`. A merge costs one `exp` (plus
+/// `w_ratio(a, b) = exp(w_b − w_a)`, which callers often know without one) and one `ln`;
+/// comparisons cost nothing.
 pub(crate) fn pav_kl(
     n: usize,
     y: impl Fn(usize) -> f64,
     w: impl Fn(usize) -> f64,
+    w_ratio: impl Fn(usize, usize) -> f64,
     pav: &mut PavScratch,
 ) -> usize {
     let starts = take(&mut pav.starts, n + 1);
-    let lse_y = take(&mut pav.a, n);
-    let lse_w = take(&mut pav.b, n);
+    let sum_y = take(&mut pav.a, n);
+    let sum_w = take(&mut pav.b, n);
+    let value = take(&mut pav.c, n);
     let mut top = 0usize;
     for k in 0..n {
-        let mut ly = y(k);
-        let mut lw = w(k);
-        let mut start = k;
-        while top > 0 && lse_y[top - 1] - lse_w[top - 1] <= ly - lw {
+        let (mut start, mut sy, mut sw) = (k, 1.0, 1.0);
+        let mut v = y(k) - w(k);
+        while top > 0 && value[top - 1] <= v {
             top -= 1;
-            ly = log_add_exp(lse_y[top], ly);
-            lw = log_add_exp(lse_w[top], lw);
-            start = starts[top] as usize;
+            // Rebase this block's sums on the earlier block's first (largest) entry.
+            let a = starts[top] as usize;
+            sy = sum_y[top] + sy * (y(start) - y(a)).exp();
+            sw = sum_w[top] + sw * w_ratio(a, start);
+            start = a;
+            v = (y(a) - w(a)) + (sy / sw).ln();
         }
         starts[top] = start as u32;
-        lse_y[top] = ly;
-        lse_w[top] = lw;
+        sum_y[top] = sy;
+        sum_w[top] = sw;
+        value[top] = v;
         top += 1;
     }
     starts[top] = n as u32;
@@ -119,13 +128,18 @@ mod tests {
 
     #[test]
     fn kl_matches_l2_structure_on_simple_input() {
-        // With w = 0 the kl block value is LSE(y_B) − ln|B|.
-        let y = [3.0, 1.0, 2.0];
+        // With w = 0 the kl block value is LSE(y_B) − ln|B|; y = (3, 1, 1) pools its tie.
+        let y = [3.0, 1.0, 1.0, 0.5];
         let mut pav = PavScratch::default();
-        let nb = pav_kl(3, |k| y[k], |_| 0.0, &mut pav);
-        assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 3)]);
-        let v = pav.a[1] - pav.b[1];
-        assert!((v - ((1f64.exp() + 2f64.exp()) / 2.0).ln()).abs() < 1e-15);
+        let nb = pav_kl(4, |k| y[k], |_| 0.0, |_, _| 1.0, &mut pav);
+        assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 3), (3, 4)]);
+        assert!((pav.c[1] - 1.0).abs() < 1e-15, "{}", pav.c[1]);
+        // A larger w late in the row lifts the tail above its predecessor: all pool.
+        let w = [0.0, -1.0, -2.0, -4.0];
+        let nb = pav_kl(4, |k| y[k], |k| w[k], |a, b| (w[b] - w[a]).exp(), &mut pav);
+        assert_eq!(nb, 2);
+        let lse = |v: &[f64]| v.iter().map(|x| x.exp()).sum::<f64>().ln();
+        assert!((pav.c[1] - (lse(&y[1..]) - lse(&w[1..]))).abs() < 1e-14);
     }
 
     #[test]

@@ -13,10 +13,12 @@ pub(crate) struct SortScratch {
 #[derive(Default)]
 pub(crate) struct PavScratch {
     pub starts: Vec<u32>,
-    /// l2: block sums; kl: log-sum-exp of the `y` side.
+    /// l2: block sums; kl: the `y` side's sum relative to the block's first entry.
     pub a: Vec<f64>,
-    /// l2: block means; kl: log-sum-exp of the `w` side.
+    /// l2: block means; kl: the `w` side's sum relative to the block's first entry.
     pub b: Vec<f64>,
+    /// kl: block values.
+    pub c: Vec<f64>,
 }
 
 /// What the soft_rank and soft_sort row kernels use.

@@ -199,18 +199,25 @@ impl Ranker {
                 nb
             }
             Some(ln) => {
-                let nb = pav_kl(n, |k| theta[k], |k| ln[n - 1 - k], pav);
+                // y = s, w = ln ρ: the w-side ratio exp(w_b − w_a) is ρ_b/ρ_a.
+                let nb = pav_kl(
+                    n,
+                    |k| theta[k],
+                    |k| ln[n - 1 - k],
+                    |a, b| rho(b) / rho(a),
+                    pav,
+                );
                 for j in 0..nb {
                     let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
                     if b - a == 1 {
                         ranks[perm[a] as usize] = T::from_f64(rho(a));
                         continue;
                     }
-                    // exp(s − LSE(s_B) + LSE(ln w_B)) = softmax(s_B) · Σ_B w: the exponent is at
-                    // most ln(Σ_B w), so it cannot overflow at any ε.
-                    let (lse_s, lse_w) = (pav.a[j], pav.b[j]);
+                    // exp(s_k − v) = exp(s_k − s_a) · ρ_a · Σ_B(ρ/ρ_a) / Σ_B exp(s − s_a): the
+                    // exponent is ≤ 0, so nothing overflows at any ε.
+                    let f = rho(a) * pav.b[j] / pav.a[j];
                     for k in a..b {
-                        ranks[perm[k] as usize] = T::from_f64(((theta[k] - lse_s) + lse_w).exp());
+                        ranks[perm[k] as usize] = T::from_f64((theta[k] - theta[a]).exp() * f);
                     }
                 }
                 nb

@@ -177,7 +177,7 @@ impl Sorter {
         let pav = &mut sc.pav;
         let nb = match self.regularization {
             Regularization::L2 => pav_l2(n, |k| w[k] - s[k], pav),
-            Regularization::Kl => pav_kl(n, |k| w[k], |k| s[k], pav),
+            Regularization::Kl => pav_kl(n, |k| w[k], |k| s[k], |a, b| (s[b] - s[a]).exp(), pav),
         };
         for j in 0..nb {
             let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
@@ -188,7 +188,7 @@ impl Sorter {
             }
             let v = match self.regularization {
                 Regularization::L2 => pav.b[j],
-                Regularization::Kl => pav.a[j] - pav.b[j],
+                Regularization::Kl => pav.c[j],
             };
             for k in a..b {
                 out[k] = T::from_f64(sign * (w[k] - v));
