@@ -86,7 +86,7 @@ function renderWithVjpResult(op: OpIR, n: TsNames): string {
 // Argument checks
 
 function renderArgs(op: OpIR, n: TsNames): string {
-  const opName = JSON.stringify(op.name.spec);
+  const opName = `'${op.name.spec}'`;
   const [first, ...others] = op.inputs;
   if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
   const names = ['n', ...op.params.map((p) => p.name.ts)];
@@ -225,7 +225,7 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ...(isAsync ? [] : [op.doc]),
     ...inputsDoc(op),
     tag('param', `options - The row length \`n\` (default: the whole array is one row) and the params; see {@link ${n.options}}.`),
-    tag('returns', `${isAsync ? 'A promise of ' : ''}${out.doc} ${shapeWords(out.shape)}, of the input's type.`),
+    tag('returns', `${isAsync ? 'A promise of the output: ' : ''}${out.doc} ${shapeWords(out.shape)}, of the input's type.`),
     ...throwsDoc(),
     ...(isAsync ? [] : exampleDoc(op, n.fn)),
   ]);
@@ -261,7 +261,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.gradients}>` : n.gradients} {
       const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
-      rr.sameDtype(${JSON.stringify(op.name.spec)}, 'cotangent', cotangent, rr_a.dtype);
+      rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, rr_a.dtype);
       ${dispatch(op, (d) => branch(ir, op, 'vjp', d, isAsync))}
     }
   `;
@@ -292,7 +292,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
       return {
         ${out.name.ts},
         vjp: (cotangent: ${arr}) => {
-          rr.sameDtype(${JSON.stringify(op.name.spec)}, 'cotangent', cotangent, '${d.id}');
+          rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, '${d.id}');
           ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
           ${nativeCall(ir, op, 'backward', d, false, bwdArg)}
           return ${gradientsObject(op, (g) => g)};

@@ -1,0 +1,114 @@
+// Argument checks shared by every generated op function (they import this module as `rr`), and the
+// array and option types of the public API. The checks that need the core (lengths against the
+// shape, finite values, ε > 0, enum names) are the core's: its message reaches JS unchanged.
+
+/** A buffer of real values: float64 or float32. An op returns the type it was given. */
+export type RealArray = Float64Array | Float32Array;
+
+/** The dtype of a call, as the addon's entry points name it. */
+export type Dtype = 'f32' | 'f64';
+
+/** The shape option every op takes. */
+export interface RowOptions {
+  /**
+   * Items per row. An input of length L holds B = L / n rows of n values, row-major; L must be a
+   * multiple of n.
+   *
+   * @defaultValue the input's length (one row)
+   */
+  readonly n?: number | undefined;
+}
+
+/** The `code` of the errors the checks here throw (the C ABI's status name, as the addon's errors). */
+const INVALID_ARGUMENT = 'RR_ERR_INVALID_ARGUMENT';
+
+/** A TypeError with the addon's `code`. */
+export function typeError(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: INVALID_ARGUMENT });
+}
+
+/** A RangeError with the addon's `code`. */
+export function rangeError(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: INVALID_ARGUMENT });
+}
+
+/** The largest row length (the core's residuals are int32). */
+const MAX_N = 0x7fffffff;
+
+/** What a value is, for a message: `Float32Array`, `Array`, `string`, `null`. */
+export function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x !== 'object') return typeof x;
+  const name = (x as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? name : 'object';
+}
+
+/** The options object, or `{}`; an unknown key is a TypeError (a misspelt option is never ignored). */
+export function options<T extends object>(op: string, given: T | undefined, known: readonly string[]): T {
+  if (given === undefined) return {} as T;
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw typeError(`${op}: options must be an object, got ${describe(given)}`);
+  }
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) throw typeError(`${op}: unknown option "${key}"; the options are ${known.join(', ')}`);
+  }
+  return given;
+}
+
+/** The dtype of the first input. */
+export function dtypeOf(op: string, name: string, x: unknown): Dtype {
+  if (x instanceof Float64Array) return 'f64';
+  if (x instanceof Float32Array) return 'f32';
+  throw typeError(`${op}: ${name} must be a Float64Array or Float32Array, got ${describe(x)}`);
+}
+
+/** Every other array of a call has the first input's type. */
+export function sameDtype(op: string, name: string, x: unknown, dtype: Dtype): void {
+  const want = dtype === 'f64' ? Float64Array : Float32Array;
+  if (!(x instanceof want)) throw typeError(`${op}: ${name} must be a ${want.name} like the first input, got ${describe(x)}`);
+}
+
+/** The row length: `options.n`, else the whole input. */
+export function rowLength(op: string, first: RealArray, n: unknown): number {
+  if (n === undefined) return first.length;
+  if (typeof n !== 'number') throw typeError(`${op}: n must be a number, got ${describe(n)}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_N) throw rangeError(`${op}: n must be an integer in [0, ${MAX_N}], got ${n}`);
+  return n;
+}
+
+/**
+ * The number of rows. When the length is not a multiple of `n` the core reports it
+ * (`values has 7 elements, expected batch × n = 2 × 3 = 6`).
+ */
+export function rowCount(first: RealArray, n: number): number {
+  if (n === 0) return first.length === 0 ? 0 : 1;
+  return Math.floor(first.length / n);
+}
+
+/** A real param; the core checks its range (a NaN or ε ≤ 0 is its RangeError). */
+export function realOption(op: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw typeError(`${op}: ${name} must be a number, got ${describe(value)}`);
+  return value;
+}
+
+/** An enum param, by name; the core parses it (an unknown name is its message, as a TypeError). */
+export function enumOption(op: string, name: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw typeError(`${op}: ${name} must be a string, got ${describe(value)}`);
+  return value;
+}
+
+/** A bool param. */
+export function boolOption(op: string, name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw typeError(`${op}: ${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+/** The sum of a per-row param gradient (in double precision). */
+export function sum(a: RealArray): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] as number;
+  return s;
+}
