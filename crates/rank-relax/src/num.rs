@@ -42,3 +42,20 @@ pub(crate) fn dot<A: Real, B: Real>(a: &[A], b: &[B]) -> f64 {
     }
     acc.iter().sum()
 }
+
+/// `Σ f(i)` over `items` in four interleaved lanes: a single running sum waits on each add's
+/// latency, four keep the adder busy. The order is fixed, so the result is deterministic.
+#[inline(always)]
+pub(crate) fn sum4<I: Copy>(items: &[I], f: impl Fn(I) -> f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = items.chunks_exact(4);
+    for c in &mut chunks {
+        for l in 0..4 {
+            acc[l] += f(c[l]);
+        }
+    }
+    for (l, &i) in chunks.remainder().iter().enumerate() {
+        acc[l] += f(i);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::check::Check;
-use crate::num::{dot, ln_table};
+use crate::num::{dot, ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
 use crate::sort::sort_row;
@@ -250,8 +250,7 @@ impl Ranker {
                         g[column(block[0])] = zero;
                         return;
                     }
-                    let sum: f64 = block.iter().map(|&p| u[column(p)].to_f64()).sum();
-                    let mean = sum / block.len() as f64;
+                    let mean = sum4(block, |p| u[column(p)].to_f64()) / block.len() as f64;
                     for &p in block {
                         let i = column(p);
                         g[i] = T::from_f64(c * (u[i].to_f64() - mean));
@@ -266,13 +265,8 @@ impl Ranker {
                         g[column(block[0])] = zero;
                         return;
                     }
-                    let (mut sum_a, mut sum_r) = (0.0, 0.0);
-                    for &p in block {
-                        let i = column(p);
-                        let r = ranks[i].to_f64();
-                        sum_a += u[i].to_f64() * r;
-                        sum_r += r;
-                    }
+                    let sum_a = sum4(block, |p| u[column(p)].to_f64() * ranks[column(p)].to_f64());
+                    let sum_r = sum4(block, |p| ranks[column(p)].to_f64());
                     let f = sum_a / sum_r;
                     for &p in block {
                         let i = column(p);

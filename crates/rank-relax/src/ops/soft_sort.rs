@@ -8,6 +8,7 @@
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
 
 use crate::check::Check;
+use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
 use crate::sort::sort_row;
@@ -219,7 +220,7 @@ impl Sorter {
                         g[column(block[0])] = u[0];
                         return;
                     }
-                    let mean = u.iter().map(|v| v.to_f64()).sum::<f64>() / u.len() as f64;
+                    let mean = sum4(u, |v| v.to_f64()) / u.len() as f64;
                     let gm = T::from_f64(mean);
                     for (j, (&p, uk)) in block.iter().zip(u).enumerate() {
                         g[column(p)] = gm;
