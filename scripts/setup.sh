@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything rank-relax needs to build and test, on a fresh Debian
-# bookworm machine (root; network: PyPI, crates.io, npm, Debian's apt repos only).
+# bookworm machine (root; network: PyPI, crates.io, npm, the Go module proxy, Debian's apt repos).
 # Idempotent: every step is guarded by a check or a stamp in .tools/stamps, so a
 # second run takes seconds. See scripts/README.md.
 #
 # usage: scripts/setup.sh [--force] [STEP...]
-#   STEP     one or more of: node rust julia python   (default: all, in that order)
+#   STEP     one or more of: node rust julia python actionlint   (default: all, in that order)
 #   --force  ignore the stamps and redo the selected steps
 #
 # Environment:
@@ -25,19 +25,25 @@ source "$ROOT/scripts/lib/julia.sh"
 PNPM_VERSION_DEFAULT="10.34.9"
 PYTHON_WANT="3.11"
 RUST_COMPONENTS=(rustfmt clippy)
+# actionlint (scripts/lint-workflows.sh), built with the preinstalled Go from the Go module proxy;
+# it runs the workflows' shell steps through shellcheck, Debian bookworm's, unpacked privately.
+ACTIONLINT_VERSION="1.7.12"
+SHELLCHECK_DEB="pool/main/s/shellcheck/shellcheck_0.9.0-1_amd64.deb"
+SHELLCHECK_DEB_SHA256="8c40f8a4ecccf3d746b933853972f1cd1be6df84fc5977d0137269d4debefa4f"
+SHELLCHECK_VERSION="0.9.0"
 
 # ---------------------------------------------------------------------------
 usage() {
   sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-ALL_STEPS=(node rust julia python)
+ALL_STEPS=(node rust julia python actionlint)
 STEPS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) export SETUP_FORCE=1 ;;
     -h | --help) usage; exit 0 ;;
-    node | rust | julia | python) STEPS+=("$1") ;;
+    node | rust | julia | python | actionlint) STEPS+=("$1") ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
   shift
@@ -226,6 +232,51 @@ EOF
   done
   info "$("$venv/bin/maturin" --version), $("$venv/bin/pytest" --version 2>&1), $("$venv/bin/ruff" --version), $("$venv/bin/mypy" --version)"
   stamp_write python "$key"
+}
+
+# ---------------------------------------------------------------------------
+# actionlint into .tools/bin (go install; module and build caches in .tools/go), and shellcheck
+# from Debian's pool (pinned .deb, checked against its sha256, unpacked into .tools/shellcheck).
+setup_actionlint() {
+  step "actionlint $ACTIONLINT_VERSION + shellcheck $SHELLCHECK_VERSION (for scripts/lint-workflows.sh)"
+  local bin="$ROOT/.tools/bin" cur=""
+  [ -x "$bin/actionlint" ] && cur="$("$bin/actionlint" -version 2>/dev/null | head -n 1 || true)"
+  if [ "$cur" != "v$ACTIONLINT_VERSION" ] || [ -n "${SETUP_FORCE:-}" ]; then
+    have go || die "go not found: Go is expected to be preinstalled (actionlint is built with go install)"
+    info "go install github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION (found: ${cur:-none}; $(go version | cut -d' ' -f3))"
+    mkdir -p "$bin" "$ROOT/.tools/go"
+    (cd "$ROOT/.tools/go" &&
+      GOBIN="$bin" GOMODCACHE="$ROOT/.tools/go/mod" GOCACHE="$ROOT/.tools/go/cache" \
+        GOFLAGS=-modcacherw GOTOOLCHAIN=local GO111MODULE=on \
+        go install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION") ||
+      die "go install actionlint@v$ACTIONLINT_VERSION failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+    cur="$("$bin/actionlint" -version 2>/dev/null | head -n 1 || true)"
+    [ "$cur" = "v$ACTIONLINT_VERSION" ] || die "actionlint -version says '${cur:-nothing}' after installing v$ACTIONLINT_VERSION"
+  fi
+
+  local sc_dir="$ROOT/.tools/shellcheck" sc=""
+  [ -x "$bin/shellcheck" ] && sc="$("$bin/shellcheck" --version 2>/dev/null | sed -n 's/^version: //p' || true)"
+  if [ "$sc" != "$SHELLCHECK_VERSION" ] || [ -n "${SETUP_FORCE:-}" ]; then
+    if [ "$(uname -m)" != "x86_64" ]; then
+      warn "shellcheck: the pinned Debian package is for amd64, this is $(uname -m); actionlint will run without shellcheck"
+    else
+      local mirror="${RANK_RELAX_DEBIAN_MIRROR:-http://deb.debian.org/debian}" deb
+      deb="$sc_dir/$(basename "$SHELLCHECK_DEB")"
+      rm -rf "$sc_dir"
+      mkdir -p "$sc_dir"
+      info "shellcheck: $mirror/$SHELLCHECK_DEB"
+      curl -fsSL --retry 3 --max-time 120 -o "$deb" "$mirror/$SHELLCHECK_DEB" ||
+        die "shellcheck: cannot download $mirror/$SHELLCHECK_DEB"
+      [ "$(sha256sum <"$deb" | cut -d' ' -f1)" = "$SHELLCHECK_DEB_SHA256" ] ||
+        die "shellcheck: $(basename "$deb") does not have the pinned sha256 $SHELLCHECK_DEB_SHA256"
+      dpkg-deb -x "$deb" "$sc_dir/root" || die "shellcheck: dpkg-deb -x failed"
+      ln -sfn "../shellcheck/root/usr/bin/shellcheck" "$bin/shellcheck"
+      sc="$("$bin/shellcheck" --version 2>/dev/null | sed -n 's/^version: //p' || true)"
+      [ "$sc" = "$SHELLCHECK_VERSION" ] ||
+        die "shellcheck $SHELLCHECK_VERSION does not run after unpacking (missing libgmp10/libffi8?): $(ldd "$sc_dir/root/usr/bin/shellcheck" 2>&1 | grep 'not found' || true)"
+    fi
+  fi
+  info "actionlint $cur, shellcheck ${sc:-none} (in .tools/bin)"
 }
 
 # ---------------------------------------------------------------------------
