@@ -1,0 +1,155 @@
+// The API beyond the reference vectors: batches and threads, 1-D defaults, gradients against
+// finite differences (including the regularization_strength gradient), pullbacks that keep their
+// own copies, async jobs in parallel, the ABI check of the loader.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import * as rr from '@rank-relax/node';
+
+import { PACKAGE_DIR, assertClose, assertSameArray } from './helpers.mjs';
+
+/** Deterministic pseudo-random values (a small LCG), so failures reproduce. */
+function randoms(len, seed = 1, Type = Float64Array) {
+  const out = new Type(len);
+  let s = seed >>> 0;
+  for (let i = 0; i < len; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+describe('shapes and threads', () => {
+  it('a batch equals its rows one by one, for any thread count', () => {
+    const n = 50;
+    const x = randoms(200 * n, 7);
+    const rows = [];
+    for (let r = 0; r < 200; r++) rows.push(...rr.softRank(x.subarray(r * n, (r + 1) * n), { regularizationStrength: 0.1 }));
+    for (const threads of [1, 2, 0]) {
+      rr.setNumThreads(threads);
+      assert.deepEqual(Array.from(rr.softRank(x, { n, regularizationStrength: 0.1 })), rows);
+    }
+    assert.ok(rr.numThreads() >= 1);
+  });
+
+  it('one row by default, an empty input gives an empty output', () => {
+    assert.equal(rr.softSort(new Float64Array([2, 1])).length, 2);
+    assert.equal(rr.softRank(new Float64Array(0)).length, 0);
+    assert.equal(rr.spearmanLoss(new Float64Array(6), new Float64Array(6), { n: 3 }).length, 2);
+  });
+
+  it('a subarray view is read in place (zero copy in)', () => {
+    const big = new Float64Array([9, 3, 1, 2, 9]);
+    assertSameArray(rr.softRank(big.subarray(1, 4), { regularizationStrength: 0.01 }), new Float64Array([3, 1, 2]), 'ranks');
+  });
+
+  it('setNumThreads checks its argument', () => {
+    assert.throws(() => rr.setNumThreads(-1), RangeError);
+    assert.throws(() => rr.setNumThreads('2'), TypeError);
+  });
+});
+
+describe('gradients against central finite differences', () => {
+  const ops = [
+    ['softRank', [randoms(12, 3)], { n: 6, regularizationStrength: 0.7 }],
+    ['softRank', [randoms(12, 4)], { n: 6, regularizationStrength: 0.3, regularization: 'kl', direction: 'descending' }],
+    ['softSort', [randoms(12, 5)], { n: 6, regularizationStrength: 0.5 }],
+    ['sigmoidRank', [randoms(12, 6)], { n: 6, regularizationStrength: 0.2 }],
+    ['spearmanLoss', [randoms(12, 8), randoms(12, 9)], { n: 6, regularizationStrength: 0.4 }],
+    ['ndcgLoss', [randoms(12, 10), Float64Array.from(randoms(12, 11), (v) => Math.round(3 * (v + 0.5)))], { n: 6, regularizationStrength: 0.3 }],
+  ];
+  for (const [name, inputs, options] of ops) {
+    it(`${name} ${JSON.stringify(options)}`, () => {
+      const f = rr[name];
+      const out = f(...inputs, options);
+      const cot = randoms(out.length, 99);
+      const dot = (y) => y.reduce((s, v, i) => s + v * cot[i], 0);
+      const grads = rr[`${name}Vjp`](...inputs, cot, options);
+      const h = 1e-6;
+      inputs.forEach((x, k) => {
+        const key = Object.keys(grads)[k];
+        if (!(grads[key] instanceof Float64Array)) return; // relevance: no gradient
+        const fd = new Float64Array(x.length);
+        for (let i = 0; i < x.length; i++) {
+          const plus = inputs.map((y) => y.slice());
+          const minus = inputs.map((y) => y.slice());
+          plus[k][i] += h;
+          minus[k][i] -= h;
+          fd[i] = (dot(f(...plus, options)) - dot(f(...minus, options))) / (2 * h);
+        }
+        assertClose(grads[key], fd, { abs: 1e-5, rel: 1e-4 }, `d/d${key}`);
+      });
+      const eps = options.regularizationStrength;
+      const fdEps = (dot(f(...inputs, { ...options, regularizationStrength: eps + h })) - dot(f(...inputs, { ...options, regularizationStrength: eps - h }))) / (2 * h);
+      assertClose([grads.regularizationStrength], [fdEps], { abs: 1e-5, rel: 1e-4 }, 'd/dregularizationStrength');
+    });
+  }
+});
+
+describe('withVjp', () => {
+  it('keeps its own copies of the saved arrays', () => {
+    const x = randoms(10, 21);
+    const cot = randoms(10, 22);
+    const expected = rr.softRankVjp(x, cot, { regularizationStrength: 0.2 });
+    const { ranks, vjp } = rr.softRankWithVjp(x, { regularizationStrength: 0.2 });
+    x.fill(0);
+    ranks.fill(0);
+    assertSameArray(vjp(cot).values, expected.values, 'gradient after the caller changed its arrays');
+  });
+});
+
+describe('async', () => {
+  it('many jobs in flight give the sync results', async () => {
+    const xs = Array.from({ length: 16 }, (_, i) => randoms(64 * 100, 100 + i));
+    const results = await Promise.all(xs.map((x) => rr.softRankAsync(x, { n: 100, regularizationStrength: 0.05 })));
+    xs.forEach((x, i) => assertSameArray(results[i], rr.softRank(x, { n: 100, regularizationStrength: 0.05 }), `job ${i}`));
+  });
+
+  it('copies its input: changing it after the call does not change the result', async () => {
+    const x = randoms(1000 * 50, 5);
+    const want = rr.softSort(x, { n: 50 });
+    const pending = rr.softSortAsync(x, { n: 50 });
+    x.fill(1);
+    assertSameArray(await pending, want, 'result');
+  });
+
+  it('returns a promise even for bad input (rejects, does not throw)', async () => {
+    const p = rr.softRankAsync([1, 2]);
+    assert.ok(p instanceof Promise);
+    await assert.rejects(p, TypeError);
+  });
+});
+
+describe('loading', () => {
+  it('refuses an addon with another ABI hash, naming both hashes', () => {
+    const fake = join(tmpdir(), `rank-relax-fake-addon-${process.pid}.cjs`);
+    writeFileSync(fake, "module.exports = { abiHash: () => '0x0000000000000bad' };\n");
+    const r = spawnSync(process.execPath, ['-e', "require('@rank-relax/node')"], {
+      cwd: PACKAGE_DIR,
+      env: { ...process.env, RANK_RELAX_NODE_ADDON: fake },
+      encoding: 'utf8',
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`has ABI hash 0x0000000000000bad, but this package was generated for ABI hash ${rr.ABI_HASH}`));
+  });
+
+  it('names the missing addon and how to build it', () => {
+    const r = spawnSync(process.execPath, ['-e', "require('@rank-relax/node')"], {
+      cwd: PACKAGE_DIR,
+      env: { ...process.env, RANK_RELAX_NODE_ADDON: join(tmpdir(), 'no-such-addon.node') },
+      encoding: 'utf8',
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /cannot load the native addon \S*no-such-addon\.node[\s\S]*build:native/);
+  });
+
+  it('reports the ABI it was generated for', () => {
+    assert.equal(rr.addonAbiHash(), rr.ABI_HASH);
+    assert.match(rr.ABI_HASH, /^0x[0-9a-f]{16}$/);
+    assert.equal(typeof rr.VERSION, 'string');
+  });
+});

@@ -1,0 +1,77 @@
+// Bad input throws TypeError / RangeError with the core's message (sync) or rejects with it
+// (async); it never crashes the process and never returns NaN.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import * as rr from '@rank-relax/node';
+
+const x = new Float64Array([3, 1, 2]);
+
+/** [name, call, class, code, message] */
+const CASES = [
+  ['plain array', () => rr.softRank([3, 1, 2]), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: values must be a Float64Array or Float32Array, got Array'],
+  ['Int32Array', () => rr.softSort(new Int32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: values must be a Float64Array or Float32Array, got Int32Array'],
+  ['mixed dtypes', () => rr.spearmanLoss(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: targets must be a Float64Array like the first input, got Float32Array'],
+  ['cotangent dtype', () => rr.softRankVjp(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: cotangent must be a Float64Array like the first input, got Float32Array'],
+  ['unknown enum value', () => rr.softRank(x, { regularization: 'up' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularization must be one of "l2", "kl", got "up"'],
+  ['unknown direction', () => rr.sigmoidRank(x, { direction: 'up' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: direction must be one of "ascending", "descending", got "up"'],
+  ['enum of wrong type', () => rr.softRank(x, { direction: 1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: direction must be a string, got number'],
+  ['epsilon of wrong type', () => rr.softRank(x, { regularizationStrength: '0.1' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularizationStrength must be a number, got string'],
+  ['unknown option', () => rr.softRank(x, { epsilon: 0.1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: unknown option "epsilon"; the options are n, regularizationStrength, regularization, direction'],
+  ['option of another op', () => rr.sigmoidRank(x, { regularization: 'kl' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: unknown option "regularization"; the options are n, regularizationStrength, direction'],
+  ['options not an object', () => rr.softRank(x, 0.1), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: options must be an object, got number'],
+  ['length not a multiple of n', () => rr.softRank(new Float64Array(7), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: values has 7 elements, expected batch × n = 2 × 3 = 6'],
+  ['second input of another length', () => rr.spearmanLoss(new Float64Array(6), new Float64Array(4), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'spearman_loss: targets has 4 elements, expected batch × n = 2 × 3 = 6'],
+  ['cotangent of another length', () => rr.softRankVjp(x, new Float64Array(2)), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: cotangent_ranks has 2 elements, expected batch × n = 1 × 3 = 3'],
+  ['n not an integer', () => rr.softRank(x, { n: 1.5 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: n must be an integer in [0, 2147483647], got 1.5'],
+  ['NaN', () => rr.softRank(new Float64Array([1, 2, NaN, 4]), { n: 2 }), RangeError, 'RR_ERR_INVALID_VALUE', 'soft_rank: values[1, 0] is NaN'],
+  ['+inf', () => rr.softSort(new Float32Array([1, Infinity])), RangeError, 'RR_ERR_INVALID_VALUE', 'soft_sort: values[0, 1] is +inf'],
+  ['epsilon 0', () => rr.softRank(x, { regularizationStrength: 0 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularization_strength must be finite and > 0, got 0'],
+  ['epsilon < 0', () => rr.softSort(x, { regularizationStrength: -1 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: regularization_strength must be finite and > 0, got -1'],
+  ['epsilon NaN', () => rr.sigmoidRank(x, { regularizationStrength: NaN }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: regularization_strength must be finite and > 0, got NaN'],
+  ['n < 2 for a loss', () => rr.spearmanLoss(new Float64Array([1]), new Float64Array([1])), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: needs n >= 2 items per row, got n = 1'],
+  ['negative relevance', () => rr.ndcgLoss(x, new Float64Array([0, -1, 2])), RangeError, 'RR_ERR_INVALID_VALUE', 'ndcg_loss: relevance[0, 1] is negative (-1)'],
+  ['NaN cotangent', () => rr.softRankVjp(x, new Float64Array([0, NaN, 0])), RangeError, 'RR_ERR_INVALID_VALUE', 'soft_rank: cotangent_ranks[0, 1] is NaN'],
+];
+
+function expectError(e, Class, code, message) {
+  assert.ok(e instanceof Class, `expected ${Class.name}, got ${e?.constructor?.name}: ${e?.message}`);
+  assert.equal(e.message, message);
+  assert.equal(e.code, code);
+  return true;
+}
+
+describe('errors, sync', () => {
+  for (const [name, call, Class, code, message] of CASES) {
+    it(name, () => assert.throws(call, (e) => expectError(e, Class, code, message)));
+  }
+});
+
+describe('errors, async (rejections of the same class and text)', () => {
+  const asyncOf = (call) => {
+    const src = call.toString().replace(/rr\.(\w+)\(/, 'rr.$1Async(');
+    return new Function('rr', 'x', `return (${src})();`);
+  };
+  for (const [name, call, Class, code, message] of CASES) {
+    it(name, async () => {
+      const run = asyncOf(call);
+      await assert.rejects(() => run(rr, x), (e) => expectError(e, Class, code, message));
+    });
+  }
+});
+
+describe('the raw binding', () => {
+  it('refuses a written array that overlaps another', async () => {
+    const { native } = await import('../dist/native.js');
+    const buf = new Float64Array(3);
+    assert.throws(
+      () => native.softRankF64(1, 3, 1, 'l2', 'ascending', buf, buf),
+      (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written array must not share memory with another'),
+    );
+  });
+
+  it('never crashes on a hostile shape', async () => {
+    const { native } = await import('../dist/native.js');
+    assert.throws(() => native.softRankF64(0xffffffff, 0xffffffff, 1, 'l2', 'ascending', new Float64Array(3), new Float64Array(3)), RangeError);
+  });
+});

@@ -1,0 +1,75 @@
+// Shared by the tests: the reference file, tolerances (ALGORITHMS.md), array comparisons.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = resolve(PACKAGE_DIR, '..', '..');
+
+/** `RANK_RELAX_REFERENCE`, else ../shared/reference/ops-v1.json beside the repository. */
+export function referencePath() {
+  const env = process.env.RANK_RELAX_REFERENCE;
+  return env !== undefined && env !== '' ? env : join(REPO_ROOT, '..', 'shared', 'reference', 'ops-v1.json');
+}
+
+export function loadReference() {
+  const data = JSON.parse(readFileSync(referencePath(), 'utf8'));
+  assert.equal(data.format, 'rank-relax reference vectors v1');
+  return data.cases;
+}
+
+/** `regularization_strength` → `regularizationStrength`, `soft_rank` → `softRank`. */
+export function camel(snake) {
+  return snake.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+}
+
+export function flat(rows, Type = Float64Array) {
+  return Type.from(rows.flat());
+}
+
+/** Options of a reference case: its params in camelCase, and the row length. */
+export function caseOptions(c) {
+  const first = Object.values(c.inputs)[0];
+  const options = { n: first[0].length };
+  for (const [k, v] of Object.entries(c.params)) options[camel(k)] = v;
+  return options;
+}
+
+/** |got − want| ≤ abs + rel·|want| element-wise, with the worst element in the message. */
+export function assertClose(got, want, { abs, rel }, what) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let worst = -1;
+  let excess = 0;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]) - (abs + rel * Math.abs(want[i]));
+    if (!(err <= 0) && (worst < 0 || err > excess)) {
+      worst = i;
+      excess = err;
+    }
+  }
+  if (worst >= 0) assert.fail(`${what}: element ${worst} is ${got[worst]}, expected ${want[worst]} (±${abs} + ${rel}·|x|)`);
+}
+
+/** Per row of width `n`: |got − want| ≤ tol · max |want| over the row. */
+export function assertCloseRows(got, want, n, tol, what) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let r = 0; r * n < want.length; r++) {
+    let scale = 0;
+    for (let i = r * n; i < (r + 1) * n; i++) scale = Math.max(scale, Math.abs(want[i]));
+    for (let i = r * n; i < (r + 1) * n; i++) {
+      if (!(Math.abs(got[i] - want[i]) <= tol * scale + 1e-12)) {
+        assert.fail(`${what}: row ${r}, element ${i - r * n} is ${got[i]}, expected ${want[i]} (±${tol} × ${scale})`);
+      }
+    }
+  }
+}
+
+export function assertSameArray(got, want, what) {
+  assert.equal(got.constructor, want.constructor, `${what}: type`);
+  assert.deepEqual(Array.from(got), Array.from(want), what);
+}
+
+export const OUTPUT_TOL = { abs: 1e-9, rel: 1e-9 };
+export const VJP_TOL = { abs: 1e-7, rel: 1e-9 };
+export const F32_TOL = 1e-4;
