@@ -40,15 +40,30 @@ fn time(mut f: impl FnMut()) -> f64 {
 
 /// The baseline: per row, `idx.sort_unstable_by(|&a, &b| x[a].total_cmp(&x[b]))`, rows spread
 /// over `threads` rayon threads in chunks, one index buffer per chunk.
-fn argsort<T: Real>(pool: &rayon::ThreadPool, x: &[T], n: usize, out: &mut [u32]) {
+/// `total_cmp` of the element type itself (no widening in the comparator).
+trait TotalCmp {
+    fn total(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl TotalCmp for f32 {
+    fn total(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+impl TotalCmp for f64 {
+    fn total(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+fn argsort<T: Real + TotalCmp>(pool: &rayon::ThreadPool, x: &[T], n: usize, out: &mut [u32]) {
     let rows = |idx: &mut [u32], x: &[T]| {
         for (idx, x) in idx.chunks_mut(n).zip(x.chunks(n)) {
             for (i, v) in idx.iter_mut().enumerate() {
                 *v = i as u32;
             }
-            idx.sort_unstable_by(|&a, &b| {
-                x[a as usize].to_f64().total_cmp(&x[b as usize].to_f64())
-            });
+            idx.sort_unstable_by(|&a, &b| x[a as usize].total(&x[b as usize]));
         }
     };
     let threads = pool.current_num_threads();
@@ -71,7 +86,7 @@ struct Row {
     sort: f64,
 }
 
-fn bench<T: Real>(op: &str, reg: Regularization, shape: Shape, threads: usize) -> Row {
+fn bench<T: Real + TotalCmp>(op: &str, reg: Regularization, shape: Shape, threads: usize) -> Row {
     let (b, n) = (shape.batch, shape.n);
     let len = b * n;
     // Small batches cycle through several inputs, so no timing learns one row's branch pattern.
