@@ -123,48 +123,49 @@ _rr_libfile() = string(Sys.iswindows() ? "" : "lib", _RR_LIBNAME, ".", Libdl.dle
 _rr_repo_root() = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
 
 """
-    RankRelax._rr_candidates(env = ENV) -> Vector{Pair{String,String}}
+    RankRelax._rr_candidates(env = ENV; root = _rr_repo_root()) -> Vector{Pair{String,String}}
 
 Where the loader looks for the library, in order, as `description => path`: only
 `ENV["RANK_RELAX_LIB"]` when it is set (a wrong path is an error, never silently replaced), else
-`\$CARGO_TARGET_DIR/release` when that is set, then the repository's `target/release`.
+`\$CARGO_TARGET_DIR/release` when that is set, then `target/release` of the repository `root`.
 """
-function _rr_candidates(env = ENV)
+function _rr_candidates(env = ENV; root::AbstractString = _rr_repo_root())
     explicit = get(env, "RANK_RELAX_LIB", "")
-    isempty(explicit) || return ["RANK_RELAX_LIB" => explicit]
+    isempty(explicit) || return ["RANK_RELAX_LIB" => abspath(explicit)]
     found = Pair{String,String}[]
     target = get(env, "CARGO_TARGET_DIR", "")
     if !isempty(target)
         push!(found, "\$CARGO_TARGET_DIR/release" => joinpath(abspath(target), "release", _rr_libfile()))
     end
-    push!(found, "the repository's cargo build output" => joinpath(_rr_repo_root(), "target", "release", _rr_libfile()))
+    push!(found, "the repository's cargo build output" => joinpath(root, "target", "release", _rr_libfile()))
     return found
 end
 
 """
-    RankRelax._rr_open(env = ENV) -> (path, handle)
+    RankRelax._rr_open(env = ENV; root = _rr_repo_root()) -> (path, handle)
 
 Opens the first candidate library that exists (see `_rr_candidates`). Throws an error naming every
 place it looked, and why each failed, when none can be opened.
 """
-function _rr_open(env = ENV)
-    candidates = _rr_candidates(env)
+function _rr_open(env = ENV; root::AbstractString = _rr_repo_root())
+    candidates = _rr_candidates(env; root = root)
     tried = String[]
     for (what, path) in candidates
         if !isfile(path)
             push!(tried, string("  - ", path, " (", what, "): no such file"))
             continue
         end
-        handle = Libdl.dlopen(path, Libdl.RTLD_LAZY | Libdl.RTLD_LOCAL; throw_error = false)
-        if handle === nothing || handle == C_NULL
-            push!(tried, string("  - ", path, " (", what, "): exists but dlopen failed: ", Libdl.dlerror()))
+        handle = try
+            Libdl.dlopen(path, Libdl.RTLD_LAZY | Libdl.RTLD_LOCAL)
+        catch e
+            push!(tried, string("  - ", path, " (", what, "): exists but dlopen failed: ", sprint(showerror, e)))
             continue
         end
         return path, handle
     end
     explicit = haskey(env, "RANK_RELAX_LIB") && !isempty(env["RANK_RELAX_LIB"])
     hint = explicit ? "Fix or unset RANK_RELAX_LIB." :
-        string("Build it with `cargo build --release -p rank-relax-ffi` in ", _rr_repo_root(),
+        string("Build it with `cargo build --release -p rank-relax-ffi` in ", root,
             ", or set RANK_RELAX_LIB to the path of ", _rr_libfile(), ".")
     error(string("RankRelax: cannot load the rank-relax C library (", _rr_libfile(), "). Looked in:\n",
         join(tried, "\n"), "\n", hint))

@@ -1,0 +1,39 @@
+# Every public name has a docstring (generated from the spec for the ops), and every example in
+# them runs.
+
+"""The raw text of `f`'s docstring ("" if none)."""
+function doc_text(m::Module, name::Symbol)
+    binding = Base.Docs.Binding(m, name)
+    multi = get(Base.Docs.meta(m), binding, nothing)
+    multi === nothing && return ""
+    return join([join(string.(d.text)) for d in values(multi.docs)], "\n")
+end
+
+@testset "docstrings" begin
+    for name in names(RankRelax)
+        name === :RankRelax && continue
+        @test !isempty(doc_text(RankRelax, name))
+    end
+    for name in (:set_num_threads, :library_path, :library_version)
+        @test !isempty(doc_text(RankRelax, name))
+    end
+    for (op, meta) in pairs(OPS)
+        text = doc_text(RankRelax, op)
+        @test occursin(string("    ", op, "("), text)            # the signature
+        @test occursin("# Arguments", text) && occursin("# Returns", text)
+        for x in meta.inputs, p in meta.params
+            @test occursin(string("`", x, "`"), text) && occursin(string("`", p, " = "), text)
+        end
+        @test occursin("n × B", text)
+        for f in (meta.forward, meta.pullback)
+            @test occursin(string(nameof(f)), doc_text(RankRelax, nameof(f)))
+        end
+        # the example runs and gives the op's output type
+        m = match(r"```julia\n(.*?)\n```"s, text)
+        @test m !== nothing
+        if m !== nothing
+            result = Core.eval(Main, Meta.parse(string("let; using RankRelax; ", m.captures[1], "; end")))
+            @test result isa (meta.per_row ? Real : AbstractVector)
+        end
+    end
+end

@@ -1,0 +1,72 @@
+# Bad input throws ArgumentError with the library's message (the same text as every binding; the
+# core writes element positions as [sample, item], 0-based, i.e. Julia's x[item+1, sample+1]).
+
+"""The message of the exception `f()` throws, checking its type."""
+function thrown(f, T::Type = ArgumentError)
+    try
+        f()
+    catch e
+        e isa T || rethrow()
+        return e isa ArgumentError ? e.msg : sprint(showerror, e)
+    end
+    error("no exception thrown")
+end
+
+@testset "errors" begin
+    @test thrown(() -> soft_rank([1.0, NaN, 3.0])) == "soft_rank: values[0, 1] is NaN"
+    x = rand(3, 2)
+    x[2, 2] = Inf
+    @test thrown(() -> soft_rank(x)) == "soft_rank: values[1, 1] is +inf"
+    @test thrown(() -> soft_sort(Float32.(-x))) == "soft_sort: values[1, 1] is -inf"
+    @test thrown(() -> sigmoid_rank([1.0, 2.0]; regularization_strength = 0)) ==
+          "sigmoid_rank: regularization_strength must be finite and > 0, got 0"
+    @test thrown(() -> soft_rank([1.0, 2.0]; regularization_strength = -1.5)) ==
+          "soft_rank: regularization_strength must be finite and > 0, got -1.5"
+    @test thrown(() -> soft_rank(Float32[1, 2]; regularization_strength = NaN)) ==
+          "soft_rank: regularization_strength must be finite and > 0, got NaN"
+    @test thrown(() -> soft_rank([1.0, 2.0], 0.0)) ==
+          "soft_rank: regularization_strength must be finite and > 0, got 0"
+    @test thrown(() -> soft_rank([1.0, 2.0]; regularization = :up)) ==
+          "soft_rank: regularization must be one of \"l2\", \"kl\", got \"up\""
+    @test thrown(() -> soft_sort([1.0, 2.0]; direction = "Ascending")) ==
+          "soft_sort: direction must be one of \"ascending\", \"descending\", got \"Ascending\""
+    @test thrown(() -> soft_rank([1.0, 2.0]; direction = 1)) ==
+          "soft_rank: direction must be one of \"ascending\", \"descending\", got 1"
+    @test soft_rank([2.0, 1.0]; regularization = "kl", direction = "descending") ==
+          soft_rank([2.0, 1.0]; regularization = :kl, direction = :descending)  # strings work too
+    @test thrown(() -> spearman_loss(rand(3, 2), rand(4, 2))) ==
+          "spearman_loss: predictions has shape [2, 3] but targets has shape [2, 4]"
+    @test thrown(() -> spearman_loss(rand(3), rand(3, 1))) ==
+          "spearman_loss: predictions has shape [3] but targets has shape [1, 3]"
+    @test thrown(() -> ndcg_loss(rand(2, 3), rand(3, 2))) ==
+          "ndcg_loss: scores has shape [3, 2] but relevance has shape [2, 3]"
+    @test thrown(() -> spearman_loss([1.0], [2.0])) == "spearman_loss: needs n >= 2 items per row, got n = 1"
+    @test thrown(() -> ndcg_loss([1.0, 2.0], [0.0, -1.0])) == "ndcg_loss: relevance[0, 1] is negative (-1)"
+    @test thrown(() -> ndcg_loss([1.0, 2.0], [0.0, NaN])) == "ndcg_loss: relevance[0, 1] is NaN"
+
+    # cotangents of the wrong shape
+    _, tape = soft_rank_forward(rand(3, 2))
+    @test thrown(() -> soft_rank_pullback(tape, rand(2, 3))) ==
+          "soft_rank: the cotangent of ranks must be a real array of shape [2, 3], got shape [3, 2]"
+    _, tape = spearman_loss_forward(rand(3, 2), rand(3, 2))
+    @test thrown(() -> spearman_loss_pullback(tape, rand(3))) ==
+          "spearman_loss: the cotangent of loss must be a vector of length 2 (one per column), got shape [3]"
+    _, tape = spearman_loss_forward(rand(3), rand(3))
+    @test occursin("must be a number for a vector input", thrown(() -> spearman_loss_pullback(tape, rand(3))))
+    @test spearman_loss_pullback(tape, 1.0) == spearman_loss_pullback(tape, [1.0])
+
+    # not real numbers: no method
+    @test_throws MethodError soft_rank(["a", "b"])
+    @test_throws MethodError soft_rank([1.0 + 2im, 3.0 + 0im])
+    @test_throws MethodError soft_rank(rand(2, 2, 2))
+
+    # the library's other failures are RankRelaxError
+    e = RankRelaxError(Int32(5), "boom")
+    @test sprint(showerror, e) == "RankRelaxError: boom (status 5)"
+    @test RankRelax.set_num_threads(0) === nothing
+    @test_throws InexactError RankRelax.set_num_threads(-1)
+
+    # empty input is fine where the op allows it
+    @test soft_rank(zeros(0)) == zeros(0)
+    @test size(soft_rank(zeros(3, 0))) == (3, 0)
+end

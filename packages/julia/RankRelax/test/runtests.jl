@@ -1,0 +1,29 @@
+# RankRelax test suite (Test stdlib only; runs offline):
+#   julia --project=packages/julia/RankRelax packages/julia/RankRelax/test/runtests.jl
+# The reference vectors come from ENV["RANK_RELAX_REFERENCE"], default ../shared/reference/ops-v1.json
+# relative to the repository root.
+using Test
+using LinearAlgebra
+using Random
+using RankRelax
+
+include("json.jl")
+using .MiniJSON: parse_json
+include("helpers.jl")
+
+# The summary table Test prints is the last output: on failure it lists each failing section and
+# the process exits 1 (instead of ending on a stack trace).
+try
+    @testset "RankRelax" begin
+        include("reference.jl")
+        include("gradients.jl")
+        include("memory.jl")
+        include("errors.jl")
+        include("loader.jl")
+        include("rrules.jl")
+        include("docs.jl")
+    end
+catch e
+    e isa Test.TestSetException || rethrow()
+    exit(1)
+end
