@@ -8,5 +8,6 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bench;
 pub mod generated;
 pub mod plumbing;
