@@ -230,7 +230,7 @@ impl Ranker {
     /// ε-gradient `−⟨g, x⟩/ε`).
     ///
     /// Walks the residual block by block: a singleton block has zero gradient and is never
-    /// gathered; a larger block gathers its cotangents (from L1, the row is small) twice rather
+    /// gathered; a larger block gathers its cotangents twice (the row is cache-resident) rather
     /// than staging them in a buffer.
     pub fn backward_row<T: Real, U: Real>(
         &self,

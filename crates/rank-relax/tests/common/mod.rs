@@ -171,7 +171,7 @@ pub fn run<T: Real>(
     Ok(out)
 }
 
-/// SplitMix-free deterministic data: a seeded `rand` generator.
+/// Deterministic test data from a seeded `rand` generator.
 pub mod data {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
