@@ -184,8 +184,12 @@ interface Signature {
 
 function overloads(op: OpIR, name: string, sig: Signature, isAsync: boolean): string[] {
   const wrap = (t: string) => (isAsync ? `Promise<${t}>` : t);
-  const arrays = [...op.variants.map((v) => v.dtype.tsArray ?? ''), 'RealArray'];
-  return arrays.map((a) => `export function ${name}(${sig.params(a)}): ${wrap(sig.returns(a))};`);
+  // The last overload takes either type, but the same for every array (`A` is inferred from the
+  // first and checked against the others).
+  return [
+    ...op.variants.map((v) => v.dtype.tsArray ?? '').map((a) => `export function ${name}(${sig.params(a)}): ${wrap(sig.returns(a))};`),
+    `export function ${name}<A extends RealArray>(${sig.params('A')}): ${wrap(sig.returns('RealArray'))};`,
+  ];
 }
 
 function inputsDoc(op: OpIR): DocPart[] {

@@ -102,7 +102,7 @@ function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossO
  */
 export function ndcgLoss(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOptions): Float32Array;
 export function ndcgLoss(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOptions): Float64Array;
-export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): RealArray;
+export function ndcgLoss<A extends RealArray>(scores: A, relevance: A, options?: NdcgLossOptions): RealArray;
 export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): RealArray {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   if (rr_a.dtype === 'f32') {
@@ -134,7 +134,7 @@ export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: Ndcg
  */
 export function ndcgLossAsync(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOptions): Promise<Float32Array>;
 export function ndcgLossAsync(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOptions): Promise<Float64Array>;
-export function ndcgLossAsync(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): Promise<RealArray>;
+export function ndcgLossAsync<A extends RealArray>(scores: A, relevance: A, options?: NdcgLossOptions): Promise<RealArray>;
 export async function ndcgLossAsync(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): Promise<RealArray> {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   if (rr_a.dtype === 'f32') {
@@ -167,7 +167,7 @@ export async function ndcgLossAsync(scores: RealArray, relevance: RealArray, opt
  */
 export function ndcgLossVjp(scores: Float32Array, relevance: Float32Array, cotangent: Float32Array, options?: NdcgLossOptions): NdcgLossGradients<Float32Array>;
 export function ndcgLossVjp(scores: Float64Array, relevance: Float64Array, cotangent: Float64Array, options?: NdcgLossOptions): NdcgLossGradients<Float64Array>;
-export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: RealArray, options?: NdcgLossOptions): NdcgLossGradients<RealArray>;
+export function ndcgLossVjp<A extends RealArray>(scores: A, relevance: A, cotangent: A, options?: NdcgLossOptions): NdcgLossGradients<RealArray>;
 export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: RealArray, options?: NdcgLossOptions): NdcgLossGradients {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   rr.sameDtype('ndcg_loss', 'cotangent', cotangent, rr_a.dtype);
@@ -201,7 +201,7 @@ export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: 
  */
 export function ndcgLossVjpAsync(scores: Float32Array, relevance: Float32Array, cotangent: Float32Array, options?: NdcgLossOptions): Promise<NdcgLossGradients<Float32Array>>;
 export function ndcgLossVjpAsync(scores: Float64Array, relevance: Float64Array, cotangent: Float64Array, options?: NdcgLossOptions): Promise<NdcgLossGradients<Float64Array>>;
-export function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, cotangent: RealArray, options?: NdcgLossOptions): Promise<NdcgLossGradients<RealArray>>;
+export function ndcgLossVjpAsync<A extends RealArray>(scores: A, relevance: A, cotangent: A, options?: NdcgLossOptions): Promise<NdcgLossGradients<RealArray>>;
 export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, cotangent: RealArray, options?: NdcgLossOptions): Promise<NdcgLossGradients> {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   rr.sameDtype('ndcg_loss', 'cotangent', cotangent, rr_a.dtype);
@@ -235,7 +235,7 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
  */
 export function ndcgLossWithVjp(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOptions): NdcgLossWithVjp<Float32Array>;
 export function ndcgLossWithVjp(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOptions): NdcgLossWithVjp<Float64Array>;
-export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): NdcgLossWithVjp<RealArray>;
+export function ndcgLossWithVjp<A extends RealArray>(scores: A, relevance: A, options?: NdcgLossOptions): NdcgLossWithVjp<RealArray>;
 export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): NdcgLossWithVjp {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   if (rr_a.dtype === 'f32') {

@@ -98,7 +98,7 @@ function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undef
  */
 export function sigmoidRank(values: Float32Array, options?: SigmoidRankOptions): Float32Array;
 export function sigmoidRank(values: Float64Array, options?: SigmoidRankOptions): Float64Array;
-export function sigmoidRank(values: RealArray, options?: SigmoidRankOptions): RealArray;
+export function sigmoidRank<A extends RealArray>(values: A, options?: SigmoidRankOptions): RealArray;
 export function sigmoidRank(values: RealArray, options?: SigmoidRankOptions): RealArray {
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
@@ -128,7 +128,7 @@ export function sigmoidRank(values: RealArray, options?: SigmoidRankOptions): Re
  */
 export function sigmoidRankAsync(values: Float32Array, options?: SigmoidRankOptions): Promise<Float32Array>;
 export function sigmoidRankAsync(values: Float64Array, options?: SigmoidRankOptions): Promise<Float64Array>;
-export function sigmoidRankAsync(values: RealArray, options?: SigmoidRankOptions): Promise<RealArray>;
+export function sigmoidRankAsync<A extends RealArray>(values: A, options?: SigmoidRankOptions): Promise<RealArray>;
 export async function sigmoidRankAsync(values: RealArray, options?: SigmoidRankOptions): Promise<RealArray> {
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
@@ -159,7 +159,7 @@ export async function sigmoidRankAsync(values: RealArray, options?: SigmoidRankO
  */
 export function sigmoidRankVjp(values: Float32Array, cotangent: Float32Array, options?: SigmoidRankOptions): SigmoidRankGradients<Float32Array>;
 export function sigmoidRankVjp(values: Float64Array, cotangent: Float64Array, options?: SigmoidRankOptions): SigmoidRankGradients<Float64Array>;
-export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?: SigmoidRankOptions): SigmoidRankGradients<RealArray>;
+export function sigmoidRankVjp<A extends RealArray>(values: A, cotangent: A, options?: SigmoidRankOptions): SigmoidRankGradients<RealArray>;
 export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?: SigmoidRankOptions): SigmoidRankGradients {
   const rr_a = rr_sigmoidRankArgs(values, options);
   rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, rr_a.dtype);
@@ -191,7 +191,7 @@ export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?
  */
 export function sigmoidRankVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SigmoidRankOptions): Promise<SigmoidRankGradients<Float32Array>>;
 export function sigmoidRankVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SigmoidRankOptions): Promise<SigmoidRankGradients<Float64Array>>;
-export function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArray, options?: SigmoidRankOptions): Promise<SigmoidRankGradients<RealArray>>;
+export function sigmoidRankVjpAsync<A extends RealArray>(values: A, cotangent: A, options?: SigmoidRankOptions): Promise<SigmoidRankGradients<RealArray>>;
 export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArray, options?: SigmoidRankOptions): Promise<SigmoidRankGradients> {
   const rr_a = rr_sigmoidRankArgs(values, options);
   rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, rr_a.dtype);
@@ -223,7 +223,7 @@ export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArra
  */
 export function sigmoidRankWithVjp(values: Float32Array, options?: SigmoidRankOptions): SigmoidRankWithVjp<Float32Array>;
 export function sigmoidRankWithVjp(values: Float64Array, options?: SigmoidRankOptions): SigmoidRankWithVjp<Float64Array>;
-export function sigmoidRankWithVjp(values: RealArray, options?: SigmoidRankOptions): SigmoidRankWithVjp<RealArray>;
+export function sigmoidRankWithVjp<A extends RealArray>(values: A, options?: SigmoidRankOptions): SigmoidRankWithVjp<RealArray>;
 export function sigmoidRankWithVjp(values: RealArray, options?: SigmoidRankOptions): SigmoidRankWithVjp {
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {

@@ -108,7 +108,7 @@ function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined) 
  */
 export function softRank(values: Float32Array, options?: SoftRankOptions): Float32Array;
 export function softRank(values: Float64Array, options?: SoftRankOptions): Float64Array;
-export function softRank(values: RealArray, options?: SoftRankOptions): RealArray;
+export function softRank<A extends RealArray>(values: A, options?: SoftRankOptions): RealArray;
 export function softRank(values: RealArray, options?: SoftRankOptions): RealArray {
   const rr_a = rr_softRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
@@ -138,7 +138,7 @@ export function softRank(values: RealArray, options?: SoftRankOptions): RealArra
  */
 export function softRankAsync(values: Float32Array, options?: SoftRankOptions): Promise<Float32Array>;
 export function softRankAsync(values: Float64Array, options?: SoftRankOptions): Promise<Float64Array>;
-export function softRankAsync(values: RealArray, options?: SoftRankOptions): Promise<RealArray>;
+export function softRankAsync<A extends RealArray>(values: A, options?: SoftRankOptions): Promise<RealArray>;
 export async function softRankAsync(values: RealArray, options?: SoftRankOptions): Promise<RealArray> {
   const rr_a = rr_softRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
@@ -169,7 +169,7 @@ export async function softRankAsync(values: RealArray, options?: SoftRankOptions
  */
 export function softRankVjp(values: Float32Array, cotangent: Float32Array, options?: SoftRankOptions): SoftRankGradients<Float32Array>;
 export function softRankVjp(values: Float64Array, cotangent: Float64Array, options?: SoftRankOptions): SoftRankGradients<Float64Array>;
-export function softRankVjp(values: RealArray, cotangent: RealArray, options?: SoftRankOptions): SoftRankGradients<RealArray>;
+export function softRankVjp<A extends RealArray>(values: A, cotangent: A, options?: SoftRankOptions): SoftRankGradients<RealArray>;
 export function softRankVjp(values: RealArray, cotangent: RealArray, options?: SoftRankOptions): SoftRankGradients {
   const rr_a = rr_softRankArgs(values, options);
   rr.sameDtype('soft_rank', 'cotangent', cotangent, rr_a.dtype);
@@ -201,7 +201,7 @@ export function softRankVjp(values: RealArray, cotangent: RealArray, options?: S
  */
 export function softRankVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SoftRankOptions): Promise<SoftRankGradients<Float32Array>>;
 export function softRankVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SoftRankOptions): Promise<SoftRankGradients<Float64Array>>;
-export function softRankVjpAsync(values: RealArray, cotangent: RealArray, options?: SoftRankOptions): Promise<SoftRankGradients<RealArray>>;
+export function softRankVjpAsync<A extends RealArray>(values: A, cotangent: A, options?: SoftRankOptions): Promise<SoftRankGradients<RealArray>>;
 export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, options?: SoftRankOptions): Promise<SoftRankGradients> {
   const rr_a = rr_softRankArgs(values, options);
   rr.sameDtype('soft_rank', 'cotangent', cotangent, rr_a.dtype);
@@ -233,7 +233,7 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
  */
 export function softRankWithVjp(values: Float32Array, options?: SoftRankOptions): SoftRankWithVjp<Float32Array>;
 export function softRankWithVjp(values: Float64Array, options?: SoftRankOptions): SoftRankWithVjp<Float64Array>;
-export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): SoftRankWithVjp<RealArray>;
+export function softRankWithVjp<A extends RealArray>(values: A, options?: SoftRankOptions): SoftRankWithVjp<RealArray>;
 export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): SoftRankWithVjp {
   const rr_a = rr_softRankArgs(values, options);
   if (rr_a.dtype === 'f32') {

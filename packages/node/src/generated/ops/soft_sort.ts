@@ -108,7 +108,7 @@ function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined) 
  */
 export function softSort(values: Float32Array, options?: SoftSortOptions): Float32Array;
 export function softSort(values: Float64Array, options?: SoftSortOptions): Float64Array;
-export function softSort(values: RealArray, options?: SoftSortOptions): RealArray;
+export function softSort<A extends RealArray>(values: A, options?: SoftSortOptions): RealArray;
 export function softSort(values: RealArray, options?: SoftSortOptions): RealArray {
   const rr_a = rr_softSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
@@ -137,7 +137,7 @@ export function softSort(values: RealArray, options?: SoftSortOptions): RealArra
  */
 export function softSortAsync(values: Float32Array, options?: SoftSortOptions): Promise<Float32Array>;
 export function softSortAsync(values: Float64Array, options?: SoftSortOptions): Promise<Float64Array>;
-export function softSortAsync(values: RealArray, options?: SoftSortOptions): Promise<RealArray>;
+export function softSortAsync<A extends RealArray>(values: A, options?: SoftSortOptions): Promise<RealArray>;
 export async function softSortAsync(values: RealArray, options?: SoftSortOptions): Promise<RealArray> {
   const rr_a = rr_softSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
@@ -168,7 +168,7 @@ export async function softSortAsync(values: RealArray, options?: SoftSortOptions
  */
 export function softSortVjp(values: Float32Array, cotangent: Float32Array, options?: SoftSortOptions): SoftSortGradients<Float32Array>;
 export function softSortVjp(values: Float64Array, cotangent: Float64Array, options?: SoftSortOptions): SoftSortGradients<Float64Array>;
-export function softSortVjp(values: RealArray, cotangent: RealArray, options?: SoftSortOptions): SoftSortGradients<RealArray>;
+export function softSortVjp<A extends RealArray>(values: A, cotangent: A, options?: SoftSortOptions): SoftSortGradients<RealArray>;
 export function softSortVjp(values: RealArray, cotangent: RealArray, options?: SoftSortOptions): SoftSortGradients {
   const rr_a = rr_softSortArgs(values, options);
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
@@ -200,7 +200,7 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
  */
 export function softSortVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SoftSortOptions): Promise<SoftSortGradients<Float32Array>>;
 export function softSortVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SoftSortOptions): Promise<SoftSortGradients<Float64Array>>;
-export function softSortVjpAsync(values: RealArray, cotangent: RealArray, options?: SoftSortOptions): Promise<SoftSortGradients<RealArray>>;
+export function softSortVjpAsync<A extends RealArray>(values: A, cotangent: A, options?: SoftSortOptions): Promise<SoftSortGradients<RealArray>>;
 export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, options?: SoftSortOptions): Promise<SoftSortGradients> {
   const rr_a = rr_softSortArgs(values, options);
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
@@ -232,7 +232,7 @@ export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, 
  */
 export function softSortWithVjp(values: Float32Array, options?: SoftSortOptions): SoftSortWithVjp<Float32Array>;
 export function softSortWithVjp(values: Float64Array, options?: SoftSortOptions): SoftSortWithVjp<Float64Array>;
-export function softSortWithVjp(values: RealArray, options?: SoftSortOptions): SoftSortWithVjp<RealArray>;
+export function softSortWithVjp<A extends RealArray>(values: A, options?: SoftSortOptions): SoftSortWithVjp<RealArray>;
 export function softSortWithVjp(values: RealArray, options?: SoftSortOptions): SoftSortWithVjp {
   const rr_a = rr_softSortArgs(values, options);
   if (rr_a.dtype === 'f32') {

@@ -106,7 +106,7 @@ function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: Sp
  */
 export function spearmanLoss(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOptions): Float32Array;
 export function spearmanLoss(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOptions): Float64Array;
-export function spearmanLoss(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): RealArray;
+export function spearmanLoss<A extends RealArray>(predictions: A, targets: A, options?: SpearmanLossOptions): RealArray;
 export function spearmanLoss(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): RealArray {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   if (rr_a.dtype === 'f32') {
@@ -137,7 +137,7 @@ export function spearmanLoss(predictions: RealArray, targets: RealArray, options
  */
 export function spearmanLossAsync(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOptions): Promise<Float32Array>;
 export function spearmanLossAsync(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOptions): Promise<Float64Array>;
-export function spearmanLossAsync(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): Promise<RealArray>;
+export function spearmanLossAsync<A extends RealArray>(predictions: A, targets: A, options?: SpearmanLossOptions): Promise<RealArray>;
 export async function spearmanLossAsync(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): Promise<RealArray> {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   if (rr_a.dtype === 'f32') {
@@ -169,7 +169,7 @@ export async function spearmanLossAsync(predictions: RealArray, targets: RealArr
  */
 export function spearmanLossVjp(predictions: Float32Array, targets: Float32Array, cotangent: Float32Array, options?: SpearmanLossOptions): SpearmanLossGradients<Float32Array>;
 export function spearmanLossVjp(predictions: Float64Array, targets: Float64Array, cotangent: Float64Array, options?: SpearmanLossOptions): SpearmanLossGradients<Float64Array>;
-export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cotangent: RealArray, options?: SpearmanLossOptions): SpearmanLossGradients<RealArray>;
+export function spearmanLossVjp<A extends RealArray>(predictions: A, targets: A, cotangent: A, options?: SpearmanLossOptions): SpearmanLossGradients<RealArray>;
 export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cotangent: RealArray, options?: SpearmanLossOptions): SpearmanLossGradients {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   rr.sameDtype('spearman_loss', 'cotangent', cotangent, rr_a.dtype);
@@ -204,7 +204,7 @@ export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cota
  */
 export function spearmanLossVjpAsync(predictions: Float32Array, targets: Float32Array, cotangent: Float32Array, options?: SpearmanLossOptions): Promise<SpearmanLossGradients<Float32Array>>;
 export function spearmanLossVjpAsync(predictions: Float64Array, targets: Float64Array, cotangent: Float64Array, options?: SpearmanLossOptions): Promise<SpearmanLossGradients<Float64Array>>;
-export function spearmanLossVjpAsync(predictions: RealArray, targets: RealArray, cotangent: RealArray, options?: SpearmanLossOptions): Promise<SpearmanLossGradients<RealArray>>;
+export function spearmanLossVjpAsync<A extends RealArray>(predictions: A, targets: A, cotangent: A, options?: SpearmanLossOptions): Promise<SpearmanLossGradients<RealArray>>;
 export async function spearmanLossVjpAsync(predictions: RealArray, targets: RealArray, cotangent: RealArray, options?: SpearmanLossOptions): Promise<SpearmanLossGradients> {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   rr.sameDtype('spearman_loss', 'cotangent', cotangent, rr_a.dtype);
@@ -239,7 +239,7 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
  */
 export function spearmanLossWithVjp(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOptions): SpearmanLossWithVjp<Float32Array>;
 export function spearmanLossWithVjp(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOptions): SpearmanLossWithVjp<Float64Array>;
-export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): SpearmanLossWithVjp<RealArray>;
+export function spearmanLossWithVjp<A extends RealArray>(predictions: A, targets: A, options?: SpearmanLossOptions): SpearmanLossWithVjp<RealArray>;
 export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): SpearmanLossWithVjp {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   if (rr_a.dtype === 'f32') {

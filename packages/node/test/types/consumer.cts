@@ -1,0 +1,10 @@
+// A consumer of the CommonJS entry (require), checked with `tsc --noEmit`.
+import rr = require('@rank-relax/node');
+
+const ranks: Float32Array = rr.softRank(new Float32Array([3, 1, 2]), { regularizationStrength: 0.1 });
+const loss: Float64Array = rr.ndcgLoss(new Float64Array([0.2, 1.5]), new Float64Array([0, 2]));
+const grad: Float64Array = rr.spearmanLossVjp(new Float64Array(4), new Float64Array(4), new Float64Array(1)).predictions;
+// @ts-expect-error an unknown direction
+rr.softSort(new Float64Array(3), { direction: 'up' });
+
+export = [ranks, loss, grad];
