@@ -75,6 +75,27 @@ fn tiny_eps_gives_hard_ranks_with_ties_averaged() {
     }
 }
 
+/// Ties stay exact when `x/ε` dwarfs n (no cancellation against the block mean).
+#[test]
+fn ties_are_averaged_at_extreme_scale() {
+    let x = vec![1e10, 1e10, 0.0, 5e9, -3e9, 1e10];
+    let shape = Shape { batch: 1, n: 6 };
+    for reg in [L2, KL] {
+        for eps in [1e-10, 1e-3] {
+            let r = run::<f64>(
+                "soft_rank",
+                P::new(eps, reg, ASC),
+                shape,
+                std::slice::from_ref(&x),
+                None,
+            )
+            .unwrap()
+            .output;
+            assert_eq!(r, vec![5.0, 5.0, 2.0, 3.0, 1.0, 5.0], "{reg} ε={eps}");
+        }
+    }
+}
+
 #[test]
 fn l2_ranks_lie_in_range_and_sum_to_the_triangle_number() {
     let mut rng = data::rng(1);

@@ -191,9 +191,14 @@ impl Ranker {
                         ranks[perm[a] as usize] = T::from_f64(rho(a));
                         continue;
                     }
-                    let v = pav.b[j];
+                    // s − v with v = mean_B(s − w) = mean_B s − mean_B w, written as
+                    // (s − mean_B s) + mean_B w: tied values get exactly the mean of their hard
+                    // ranks, and |s| ≫ n loses nothing to cancellation.
+                    let m = (b - a) as f64;
+                    let mean_s = theta[a] + sum4(&theta[a..b], |t| t - theta[a]) / m;
+                    let mean_w = n as f64 - (a + b - 1) as f64 / 2.0;
                     for k in a..b {
-                        ranks[perm[k] as usize] = T::from_f64(theta[k] - v);
+                        ranks[perm[k] as usize] = T::from_f64((theta[k] - mean_s) + mean_w);
                     }
                 }
                 nb

@@ -187,12 +187,23 @@ impl Sorter {
                 out[a] = T::from_f64(sign * s[a]);
                 continue;
             }
-            let v = match self.regularization {
-                Regularization::L2 => pav.b[j],
-                Regularization::Kl => pav.c[j],
-            };
-            for k in a..b {
-                out[k] = T::from_f64(sign * (w[k] - v));
+            // w − v, arranged so the large w = ρ/ε cancels exactly: w_k − w_a = −(k − a)/ε.
+            match self.regularization {
+                Regularization::L2 => {
+                    // v = mean_B(w − s): w − v = (w − mean_B w) + mean_B s.
+                    let mean_s = s[a] + sum4(&s[a..b], |t| t - s[a]) / (b - a) as f64;
+                    let mid = (a + b - 1) as f64 / 2.0;
+                    for k in a..b {
+                        out[k] = T::from_f64(sign * ((mid - k as f64) / self.eps + mean_s));
+                    }
+                }
+                Regularization::Kl => {
+                    // v = w_a − s_a + ln(Σ_B exp(w − w_a) / Σ_B exp(s − s_a)).
+                    let c = s[a] - (pav.a[j] / pav.b[j]).ln();
+                    for k in a..b {
+                        out[k] = T::from_f64(sign * (c - (k - a) as f64 / self.eps));
+                    }
+                }
             }
         }
         mark_blocks(perm, &pav.starts[..nb]);
