@@ -33,10 +33,18 @@ pub mod ndcg_loss {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `ndcg_loss`, enums parsed with the core's messages.
-    fn params<T>(regularization_strength: T, regularization: &str) -> PyResult<rr_op::Params<T>> {
+    fn params<T>(
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+    ) -> PyResult<rr_op::Params<T>> {
         Ok(rr_op::Params {
             regularization_strength,
-            regularization: rr_py::parse(OP, rank_relax::Regularization::parse(regularization))?,
+            regularization: rr_py::enum_arg(
+                OP,
+                "regularization",
+                regularization,
+                rank_relax::Regularization::parse,
+            )?,
         })
     }
 
@@ -47,7 +55,7 @@ pub mod ndcg_loss {
         scores: PyReadonlyArray2<'py, T>,
         relevance: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(scores.shape());
@@ -87,7 +95,7 @@ pub mod ndcg_loss {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, T>,
         regularization_strength: T,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, T>> {
         let rr_params = params(regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(scores.shape());
@@ -132,7 +140,7 @@ pub mod ndcg_loss {
         scores: PyReadonlyArray2<'py, f32>,
         relevance: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
         forward(
             rr_python,
@@ -156,7 +164,7 @@ pub mod ndcg_loss {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f32>> {
         backward(
             rr_python,
@@ -180,7 +188,7 @@ pub mod ndcg_loss {
         scores: PyReadonlyArray2<'py, f64>,
         relevance: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
         forward(
             rr_python,
@@ -204,7 +212,7 @@ pub mod ndcg_loss {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f64>> {
         backward(
             rr_python,
@@ -221,7 +229,10 @@ pub mod ndcg_loss {
     /// Checks the params of `ndcg_loss` as its kernels do (the core's messages), computing nothing.
     #[pyfunction]
     #[pyo3(name = "ndcg_loss_check_params", signature = (regularization_strength, regularization))]
-    pub fn check_params(regularization_strength: f64, regularization: &str) -> PyResult<()> {
+    pub fn check_params(
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let rr_params = params(regularization_strength, regularization)?;
         // An empty batch: the core checks the params, then has no row to compute.
         let rr_status = rr_op::forward::<f64>(
@@ -250,10 +261,13 @@ pub mod sigmoid_rank {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `sigmoid_rank`, enums parsed with the core's messages.
-    fn params<T>(regularization_strength: T, direction: &str) -> PyResult<rr_op::Params<T>> {
+    fn params<T>(
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<rr_op::Params<T>> {
         Ok(rr_op::Params {
             regularization_strength,
-            direction: rr_py::parse(OP, rank_relax::Direction::parse(direction))?,
+            direction: rr_py::enum_arg(OP, "direction", direction, rank_relax::Direction::parse)?,
         })
     }
 
@@ -263,7 +277,7 @@ pub mod sigmoid_rank {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        direction: &str,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, direction)?;
         let rr_shape = rr_py::shape(values.shape());
@@ -282,7 +296,7 @@ pub mod sigmoid_rank {
         values: PyReadonlyArray2<'py, T>,
         cotangent_ranks: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        direction: &str,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, T>> {
         let rr_params = params(regularization_strength, direction)?;
         let rr_shape = rr_py::shape(values.shape());
@@ -323,7 +337,7 @@ pub mod sigmoid_rank {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        direction: &str,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
         forward(rr_python, values, regularization_strength, direction)
     }
@@ -338,7 +352,7 @@ pub mod sigmoid_rank {
         values: PyReadonlyArray2<'py, f32>,
         cotangent_ranks: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        direction: &str,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f32>> {
         backward(
             rr_python,
@@ -357,7 +371,7 @@ pub mod sigmoid_rank {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        direction: &str,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
         forward(rr_python, values, regularization_strength, direction)
     }
@@ -372,7 +386,7 @@ pub mod sigmoid_rank {
         values: PyReadonlyArray2<'py, f64>,
         cotangent_ranks: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        direction: &str,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f64>> {
         backward(
             rr_python,
@@ -386,7 +400,10 @@ pub mod sigmoid_rank {
     /// Checks the params of `sigmoid_rank` as its kernels do (the core's messages), computing nothing.
     #[pyfunction]
     #[pyo3(name = "sigmoid_rank_check_params", signature = (regularization_strength, direction))]
-    pub fn check_params(regularization_strength: f64, direction: &str) -> PyResult<()> {
+    pub fn check_params(
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let rr_params = params(regularization_strength, direction)?;
         // An empty batch: the core checks the params, then has no row to compute.
         let rr_status = rr_op::forward::<f64>(Shape::new(0, 1), &rr_params, &[], &mut []);
@@ -409,13 +426,18 @@ pub mod soft_rank {
     /// The core's params of `soft_rank`, enums parsed with the core's messages.
     fn params<T>(
         regularization_strength: T,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<rr_op::Params<T>> {
         Ok(rr_op::Params {
             regularization_strength,
-            regularization: rr_py::parse(OP, rank_relax::Regularization::parse(regularization))?,
-            direction: rr_py::parse(OP, rank_relax::Direction::parse(direction))?,
+            regularization: rr_py::enum_arg(
+                OP,
+                "regularization",
+                regularization,
+                rank_relax::Regularization::parse,
+            )?,
+            direction: rr_py::enum_arg(OP, "direction", direction, rank_relax::Direction::parse)?,
         })
     }
 
@@ -425,8 +447,8 @@ pub mod soft_rank {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
@@ -451,8 +473,8 @@ pub mod soft_rank {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, T>> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
@@ -500,8 +522,8 @@ pub mod soft_rank {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
         forward(
             rr_python,
@@ -525,8 +547,8 @@ pub mod soft_rank {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f32>> {
         backward(
             rr_python,
@@ -549,8 +571,8 @@ pub mod soft_rank {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
         forward(
             rr_python,
@@ -574,8 +596,8 @@ pub mod soft_rank {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f64>> {
         backward(
             rr_python,
@@ -594,8 +616,8 @@ pub mod soft_rank {
     #[pyo3(name = "soft_rank_check_params", signature = (regularization_strength, regularization, direction))]
     pub fn check_params(
         regularization_strength: f64,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         // An empty batch: the core checks the params, then has no row to compute.
@@ -619,13 +641,18 @@ pub mod soft_sort {
     /// The core's params of `soft_sort`, enums parsed with the core's messages.
     fn params<T>(
         regularization_strength: T,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<rr_op::Params<T>> {
         Ok(rr_op::Params {
             regularization_strength,
-            regularization: rr_py::parse(OP, rank_relax::Regularization::parse(regularization))?,
-            direction: rr_py::parse(OP, rank_relax::Direction::parse(direction))?,
+            regularization: rr_py::enum_arg(
+                OP,
+                "regularization",
+                regularization,
+                rank_relax::Regularization::parse,
+            )?,
+            direction: rr_py::enum_arg(OP, "direction", direction, rank_relax::Direction::parse)?,
         })
     }
 
@@ -635,8 +662,8 @@ pub mod soft_sort {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
@@ -660,8 +687,8 @@ pub mod soft_sort {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, T>> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
@@ -706,8 +733,8 @@ pub mod soft_sort {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
         forward(
             rr_python,
@@ -730,8 +757,8 @@ pub mod soft_sort {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f32>> {
         backward(
             rr_python,
@@ -753,8 +780,8 @@ pub mod soft_sort {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
         forward(
             rr_python,
@@ -777,8 +804,8 @@ pub mod soft_sort {
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f64>> {
         backward(
             rr_python,
@@ -796,8 +823,8 @@ pub mod soft_sort {
     #[pyo3(name = "soft_sort_check_params", signature = (regularization_strength, regularization, direction))]
     pub fn check_params(
         regularization_strength: f64,
-        regularization: &str,
-        direction: &str,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         // An empty batch: the core checks the params, then has no row to compute.
@@ -830,10 +857,18 @@ pub mod spearman_loss {
     );
 
     /// The core's params of `spearman_loss`, enums parsed with the core's messages.
-    fn params<T>(regularization_strength: T, regularization: &str) -> PyResult<rr_op::Params<T>> {
+    fn params<T>(
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+    ) -> PyResult<rr_op::Params<T>> {
         Ok(rr_op::Params {
             regularization_strength,
-            regularization: rr_py::parse(OP, rank_relax::Regularization::parse(regularization))?,
+            regularization: rr_py::enum_arg(
+                OP,
+                "regularization",
+                regularization,
+                rank_relax::Regularization::parse,
+            )?,
         })
     }
 
@@ -844,7 +879,7 @@ pub mod spearman_loss {
         predictions: PyReadonlyArray2<'py, T>,
         targets: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(predictions.shape());
@@ -892,7 +927,7 @@ pub mod spearman_loss {
         target_permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, T>,
         regularization_strength: T,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, T>> {
         let rr_params = params(regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(predictions.shape());
@@ -971,7 +1006,7 @@ pub mod spearman_loss {
         predictions: PyReadonlyArray2<'py, f32>,
         targets: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
         forward(
             rr_python,
@@ -999,7 +1034,7 @@ pub mod spearman_loss {
         target_permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f32>,
         regularization_strength: f32,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f32>> {
         backward(
             rr_python,
@@ -1026,7 +1061,7 @@ pub mod spearman_loss {
         predictions: PyReadonlyArray2<'py, f64>,
         targets: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
         forward(
             rr_python,
@@ -1054,7 +1089,7 @@ pub mod spearman_loss {
         target_permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f64>,
         regularization_strength: f64,
-        regularization: &str,
+        regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Backward<'py, f64>> {
         backward(
             rr_python,
@@ -1073,7 +1108,10 @@ pub mod spearman_loss {
     /// Checks the params of `spearman_loss` as its kernels do (the core's messages), computing nothing.
     #[pyfunction]
     #[pyo3(name = "spearman_loss_check_params", signature = (regularization_strength, regularization))]
-    pub fn check_params(regularization_strength: f64, regularization: &str) -> PyResult<()> {
+    pub fn check_params(
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let rr_params = params(regularization_strength, regularization)?;
         // An empty batch: the core checks the params, then has no row to compute.
         let rr_status = rr_op::forward::<f64>(

@@ -6,8 +6,9 @@ use std::borrow::Cow;
 
 use numpy::ndarray::{Array1, Array2, Dimension};
 use numpy::{Element, PyArray1, PyArray2, PyReadonlyArray};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use rank_relax::{Error, Real, Shape};
 
 /// The element types of the kernels: `f32` and `f64`.
@@ -22,9 +23,22 @@ pub fn error(e: Error) -> PyErr {
     PyValueError::new_err(e.message)
 }
 
-/// An enum argument parsed by the core (`Regularization::parse`), with the op name in the error.
-pub fn parse<E>(op: &str, parsed: Result<E, Error>) -> PyResult<E> {
-    parsed.map_err(|e| error(e.with_op(op)))
+/// An enum argument: a `str` parsed by the core (`Regularization::parse`), with the op name in
+/// the error (`soft_rank: regularization must be one of "l2", "kl", got "up"`); anything but a
+/// `str` is a `TypeError` (`soft_rank: direction must be a str, got int`).
+pub fn enum_arg<E>(
+    op: &str,
+    name: &str,
+    value: &Bound<'_, PyAny>,
+    parse: fn(&str) -> Result<E, Error>,
+) -> PyResult<E> {
+    let Ok(text) = value.cast::<PyString>() else {
+        let type_name = value.get_type().name()?;
+        return Err(PyTypeError::new_err(format!(
+            "{op}: {name} must be a str, got {type_name}"
+        )));
+    };
+    parse(&text.to_cow()?).map_err(|e| error(e.with_op(op)))
 }
 
 /// The shape of a call from its first `[batch, n]` array (pyo3 has checked it is 2-D).

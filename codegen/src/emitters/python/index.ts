@@ -4,10 +4,19 @@
 // them (lib.rs, plumbing.rs, __init__.py, _plumbing.py, …) are not owned.
 import type { Emitter } from '../../emit/types.ts';
 import { PACKAGE_DIR, RUST_GLUE, TEST_TABLE } from './layout.ts';
+import { renderAbi, renderNumpy } from './numpy.ts';
+import { renderJax } from './jax.ts';
 import { renderRustGlue } from './rust.ts';
+import { renderStub } from './stub.ts';
+import { renderTorch } from './torch.ts';
 
 const FILES = {
   rust: RUST_GLUE,
+  abi: `${PACKAGE_DIR}/_abi.py`,
+  numpy: `${PACKAGE_DIR}/_generated.py`,
+  stub: `${PACKAGE_DIR}/_native.pyi`,
+  torch: `${PACKAGE_DIR}/torch/_generated.py`,
+  jax: `${PACKAGE_DIR}/jax/_generated.py`,
 } as const;
 
 export const pythonEmitter: Emitter = {
@@ -16,6 +25,11 @@ export const pythonEmitter: Emitter = {
   owns: Object.values(FILES),
   emit: (ir) => [
     { path: FILES.rust, contents: renderRustGlue(ir) },
+    { path: FILES.abi, contents: renderAbi(ir) },
+    { path: FILES.numpy, contents: renderNumpy(ir) },
+    { path: FILES.stub, contents: renderStub(ir) },
+    { path: FILES.torch, contents: renderTorch(ir) },
+    { path: FILES.jax, contents: renderJax(ir) },
   ],
 };
 

@@ -51,7 +51,7 @@ function resultType(b: BufferArgIR, t: string): string {
 }
 
 function paramType(p: ParamIR, t: string): string {
-  return p.type === 'real' ? t : p.type === 'enum' ? '&str' : 'bool';
+  return p.type === 'real' ? t : p.type === 'enum' ? "&Bound<'_, PyAny>" : 'bool';
 }
 
 /** `Forward` / `Backward`: the alias of a pass's result tuple. */
@@ -103,10 +103,8 @@ function renderParams(op: OpIR): string[] {
   const ps = params(op.forward);
   const fields = ps.map((p) => {
     if (p.type !== 'enum') return `${p.name.rust},`;
-    const parsed = `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`;
-    const line = `        ${p.name.rust}: rr_py::parse(OP, ${parsed})?,`;
-    if (line.length <= ITEM_WIDTH) return `${p.name.rust}: rr_py::parse(OP, ${parsed})?,`;
-    return [`${p.name.rust}: rr_py::parse(`, '    OP,', `    ${parsed},`, ')?,'].join('\n        ');
+    const args = ['OP', `"${p.name.spec}"`, p.name.rust, `rank_relax::${p.enum.rustType}::parse`];
+    return call(8, `${p.name.rust}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
   });
   return [
     `/// The core's params of \`${op.name.spec}\`, enums parsed with the core's messages.`,

@@ -1,0 +1,83 @@
+// The docstring of a public function, from the spec's text, in each of the three flavours (NumPy,
+// PyTorch, JAX): same sections, with the framework's words for arrays and gradients.
+import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import { pyDocstring, pyFloat, type DocSection } from './py.ts';
+
+export interface Flavour {
+  /** `array`, `tensor` */
+  readonly array: string;
+  /** Said of the call as a whole (differentiability, devices). */
+  readonly notes: readonly string[];
+  /** Added to the doc of a differentiable real param (ε). */
+  readonly paramGrad: string | null;
+  /** Added to the doc of an input that receives no gradient. */
+  readonly noGrad: string | null;
+  /** The import and call of the example: `rank_relax.torch`, `torch.tensor`. */
+  readonly module: string;
+  readonly construct: string;
+}
+
+function shapeText(t: TensorIR): string {
+  return t.shape.perRow ? '``[...]`` (one value per row)' : '``[..., n]``';
+}
+
+function paramDoc(p: ParamIR, flavour: Flavour): string {
+  switch (p.type) {
+    case 'real':
+      return `${p.doc} Default \`\`${p.defaultLiteral.python}\`\`.${p.grad && flavour.paramGrad ? ` ${flavour.paramGrad}` : ''}`;
+    case 'enum':
+      return `${p.doc} One of ${p.enum.values.map((v) => `\`\`${v.literal.python}\`\``).join(', ')}; default \`\`${p.default.literal.python}\`\`.`;
+    case 'bool':
+      return `${p.doc} Default \`\`${p.defaultLiteral.python}\`\`.`;
+  }
+}
+
+function inputDoc(i: InputIR, flavour: Flavour): string {
+  const grad = !i.differentiable && flavour.noGrad ? ` ${flavour.noGrad}` : '';
+  return `${i.doc} Shape ${shapeText(i)}.${grad}`;
+}
+
+function example(op: OpIR, flavour: Flavour): string | null {
+  if (op.example === null) return null;
+  const args = [
+    ...op.example.inputs.map((i) => `${flavour.construct}([${i.rows.map((r) => `[${r.map(pyFloat).join(', ')}]`).join(', ')}])`),
+    ...op.example.params
+      .filter((p) => p.literal.python !== p.param.defaultLiteral.python)
+      .map((p) => `${p.param.name.python}=${p.literal.python}`),
+  ];
+  return `\`\`${flavour.module}.${op.name.python}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
+}
+
+export const COMMON_NOTE =
+  'Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row. ' +
+  'float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the dtype of the input.';
+
+export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns: readonly TensorIR[]): string[] {
+  const sections: DocSection[] = [
+    {
+      title: 'Args',
+      entries: [
+        ...op.inputs.map((i) => [i.name.python, inputDoc(i, flavour)] as const),
+        ...op.params.map((p) => [p.name.python, paramDoc(p, flavour)] as const),
+      ],
+    },
+    {
+      title: 'Returns',
+      entries: returns.map((o) => [null, `${returns.length > 1 ? `${o.name.python}: ` : ''}${o.doc} Shape ${shapeText(o)}.`] as const),
+    },
+    {
+      title: 'Raises',
+      entries: [
+        ['TypeError', `An input is not a floating-point ${flavour.array}, or a param has the wrong type.`],
+        [
+          'ValueError',
+          'A NaN or infinite value, mismatched shapes, a 0-d input, a param out of range or an unknown ' +
+            'enum value; the message names the op and the argument.',
+        ],
+      ],
+    },
+  ];
+  const ex = example(op, flavour);
+  if (ex !== null) sections.push({ title: 'Example', entries: [[null, ex]] });
+  return pyDocstring(indent, op.summary, [op.doc, COMMON_NOTE, ...flavour.notes], sections);
+}

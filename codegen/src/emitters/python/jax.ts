@@ -1,0 +1,197 @@
+// rank_relax/jax/_generated.py: per op, the forward and backward kernels as JAX computations
+// (`_rr.call`: pure_callback under a transform), a `jax.custom_vjp` whose forward returns the
+// residuals the spec lists and whose backward runs the backward kernel, and the public function.
+// Real params (ε) are differentiable arguments; enum and bool params are static.
+import { banner } from '../../emit/text.ts';
+import type { IR, KernelIR, OpIR } from '../../ir/types.ts';
+import { opDocstring, type Flavour } from './docs.ts';
+import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
+import { publicNames } from './numpy.ts';
+import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
+import { params as kernelParams, reads, writes } from './rust.ts';
+
+const FLAVOUR: Flavour = {
+  array: 'array',
+  notes: [
+    'Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP, ' +
+      'working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the ' +
+      'host through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.',
+  ],
+  paramGrad: 'A JAX array (or a traced value) receives a gradient.',
+  noGrad: 'Receives no gradient.',
+  module: 'rank_relax.jax',
+  construct: 'jnp.array',
+};
+
+function local(name: string): string {
+  return `${PRIVATE}_${name}`;
+}
+
+function tuple(items: readonly string[]): string {
+  return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
+}
+
+function renderKernel(op: OpIR, kernel: KernelIR): string[] {
+  const rd = reads(kernel);
+  const ps = kernelParams(kernel);
+  const like = rd.find((b) => !b.shape.perRow)?.name.python ?? '';
+  const results = writes(kernel).map((b) => {
+    if (b.shape.perRow) return `${PRIVATE}.rows_like(${like})`;
+    return b.elem === 'int32' ? `${PRIVATE}.like(${like}, jnp.int32)` : `${PRIVATE}.like(${like})`;
+  });
+  const args = [...rd.map((b) => `${b.name.python}: jax.Array`), ...ps.map((p) => `${p.name.python}: ${p.type === 'real' ? 'jax.Array' : p.type === 'enum' ? 'str' : 'bool'}`)];
+  const folded = [
+    `KERNELS[${pyStr(kernelKey(op, kernel.pass))}]`,
+    pyTuple(8, rd.map((b) => b.name.python)),
+    pyTuple(8, ps.map((p) => p.name.python)),
+    pyTuple(8, results),
+  ];
+  return [
+    ...pyDef(0, `def ${local(op.name.snake)}_${kernel.pass}`, args, 'tuple[jax.Array, ...]'),
+    `    """The ${kernel.pass} kernel of \`\`${op.name.python}\`\`."""`,
+    ...pyCall(4, `return ${PRIVATE}.call`, folded),
+  ];
+}
+
+function renderVjp(op: OpIR): string[] {
+  const name = local(op.name.snake);
+  const inputs = op.inputs.map((i) => i.name.python);
+  const ps = op.params.map((p) => p.name.python);
+  const argNames = [...inputs, ...ps];
+  const staticIdx = op.params.map((p, k) => (p.type === 'real' ? -1 : inputs.length + k)).filter((k) => k >= 0);
+  const staticNames = op.params.filter((p) => p.type !== 'real').map((p) => p.name.python);
+  const reals = op.params.filter((p) => p.type === 'real').map((p) => p.name.python);
+  const fwdOuts = writes(op.forward).map((b) => b.name.python);
+  const outputs = op.outputs.map((o) => o.name.python);
+  const usedOuts = fwdOuts.map((o) => (outputs.includes(o) ? o : `_${o}`));
+  const residuals = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python), ...reals];
+  const fwdResidualOuts = fwdOuts.map((o) => (outputs.includes(o) || residuals.includes(o) ? o : `_${o}`));
+  const primal = outputs.length === 1 ? outputs[0] ?? '' : `(${outputs.join(', ')})`;
+  const typed = (n: string) => {
+    const p = op.params.find((x) => x.name.python === n);
+    return `${n}: ${p === undefined || p.type === 'real' ? 'jax.Array' : p.type === 'enum' ? 'str' : 'bool'}`;
+  };
+  const bwdArgs = [...reads(op.backward).map((b) => b.name.python), ...kernelParams(op.backward).map((p) => p.name.python)];
+  const bwdOuts = writes(op.backward).map((b) => b.name.python);
+  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, g.name.python]));
+  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, g.name.python]));
+  const cotangentsOut = [
+    ...op.inputs.map((i) => gradOf.get(i.name.spec) ?? `${PRIVATE}.zeros_like(${i.name.python})`),
+    ...op.params
+      .filter((p) => p.type === 'real')
+      .map((p) => {
+        const g = paramGradOf.get(p.name.spec);
+        return g === undefined ? `${PRIVATE}.zeros_like(${p.name.python})` : `${PRIVATE}.param_grad(${g}, ${p.name.python})`;
+      }),
+  ];
+  const cotangentIn = op.cotangents.length === 1 ? op.cotangents[0]?.name.python ?? '' : 'cotangents';
+  return [
+    `@functools.partial(jax.custom_vjp, nondiff_argnums=${tuple(staticIdx.map(String))})`,
+    ...pyDef(0, `def ${name}`, argNames.map(typed), outputs.length === 1 ? 'jax.Array' : 'tuple[jax.Array, ...]'),
+    ...pyUnpack(4, usedOuts, `${name}_forward`, argNames),
+    `    return ${primal}`,
+    '',
+    '',
+    ...pyDef(0, `def ${name}_fwd`, argNames.map(typed), 'tuple[Any, tuple[jax.Array, ...]]'),
+    ...pyUnpack(4, fwdResidualOuts, `${name}_forward`, argNames),
+    ...pyDisplay(4, `return ${primal}, `, '(', residuals, ')').map((l, i, all) =>
+      residuals.length === 1 && all.length === 1 ? l.replace(/\)$/, ',)') : l,
+    ),
+    '',
+    '',
+    ...pyDef(0, `def ${name}_bwd`, [...staticNames.map(typed), 'residuals: tuple[jax.Array, ...]', `${cotangentIn}: Any`], 'tuple[jax.Array, ...]'),
+    ...pyAssign(4, residuals, 'residuals'),
+    ...(op.cotangents.length > 1 ? pyAssign(4, op.cotangents.map((c) => c.name.python), 'cotangents') : []),
+    ...pyUnpack(4, bwdOuts.map((o) => (cotangentsOut.some((c) => c === o || c.includes(`(${o},`)) ? o : `_${o}`)), `${name}_backward`, bwdArgs),
+    ...pyDisplay(4, 'return ', '(', cotangentsOut, ')').map((l, i, all) =>
+      cotangentsOut.length === 1 && all.length === 1 ? l.replace(/\)$/, ',)') : l,
+    ),
+    '',
+    '',
+    `${name}.defvjp(${name}_fwd, ${name}_bwd)`,
+  ];
+}
+
+function renderPublic(op: OpIR): string[] {
+  const args = [
+    ...op.inputs.map((i) => `${i.name.python}: ArrayLike`),
+    ...op.params.map((p) => {
+      const t = p.type === 'real' ? 'ArrayLike' : p.type === 'enum' ? (enumAlias(p) ?? 'str') : 'bool';
+      return `${p.name.python}: ${t} = ${p.defaultLiteral.python}`;
+    }),
+  ];
+  const outs = op.outputs;
+  const ret = outs.length === 1 ? 'jax.Array' : `tuple[${outs.map(() => 'jax.Array').join(', ')}]`;
+  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
+  const views = op.inputs.map((i) => local(i.name.snake));
+  const reals = op.params.filter((p) => p.type === 'real');
+  const checkArgs = op.params.map((p) =>
+    p.type === 'real' ? `${PRIVATE}.concrete(${p.name.python}, ${p.defaultLiteral.python})` : p.type === 'bool' ? `bool(${p.name.python})` : p.name.python,
+  );
+  const callArgs = [...views, ...op.params.map((p) => (p.type === 'real' ? local(p.name.snake) : p.type === 'bool' ? `bool(${p.name.python})` : p.name.python))];
+  const first = views[0] ?? '';
+  const body =
+    outs.length === 1
+      ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), local('dtype')])
+      : [
+          ...pyUnpack(4, outs.map((o) => local(o.name.snake)), local(op.name.snake), callArgs),
+          `    return ${outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('dtype')})`).join(', ')}`,
+        ];
+  return [
+    ...pyDef(0, `def ${op.name.python}`, args, ret),
+    ...opDocstring(4, op, FLAVOUR, outs),
+    ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
+    ...reals.flatMap((p) =>
+      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), p.name.python, `${first}.dtype`]),
+    ),
+    ...pyCall(4, `CHECK_PARAMS[${pyStr(op.name.spec)}]`, checkArgs),
+    ...body,
+  ];
+}
+
+function renderOp(op: OpIR): string[] {
+  return [
+    `# ${'-'.repeat(96)}`,
+    `# ${op.name.spec}`,
+    '',
+    '',
+    ...renderKernel(op, op.forward),
+    '',
+    '',
+    ...renderKernel(op, op.backward),
+    '',
+    '',
+    ...renderVjp(op),
+    '',
+    '',
+    ...renderPublic(op),
+  ];
+}
+
+export function renderJax(ir: IR): string {
+  const names = publicNames(ir);
+  return pyFile(
+    banner(ir, 'hash'),
+    ...pyDocstring(0, 'The JAX API of rank-relax: one ``jax.custom_vjp`` function per op.', [
+      `Generated from ${ir.source}; the plumbing the functions share is in the hand-written ` +
+        '``_plumbing.py``. Each op\'s forward returns the residuals its backward needs (the sorting ' +
+        'permutation and PAV blocks), so the backward never sorts again.',
+    ], []),
+    '',
+    'from __future__ import annotations',
+    '',
+    'import functools',
+    'from typing import Any',
+    '',
+    'import jax',
+    'import jax.numpy as jnp',
+    'from jax.typing import ArrayLike',
+    '',
+    `from .._generated import CHECK_PARAMS, KERNELS, ${ir.enums.map((e) => e.name.pascal).join(', ')}`,
+    `from . import _plumbing as ${PRIVATE}`,
+    '',
+    ...pyDisplay(0, '__all__ = ', '[', names.map(pyStr), ']'),
+    '',
+    ...ir.ops.flatMap((op) => ['', ...renderOp(op), '']),
+  );
+}

@@ -1,0 +1,216 @@
+// rank_relax/_generated.py: the NumPy API (one function per op and its VJP), the table of native
+// kernels the torch and JAX modules share, and the enum aliases; rank_relax/_abi.py: the ABI
+// constants `__init__.py` compares with the native module's before importing anything else.
+import { banner } from '../../emit/text.ts';
+import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
+import { opDocstring, type Flavour } from './docs.ts';
+import { checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
+import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from './py.ts';
+import { reads, writes } from './rust.ts';
+
+const FLAVOUR: Flavour = {
+  array: 'array',
+  notes: [
+    'NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a copy, ' +
+      'and the GIL is released while the kernel runs.',
+  ],
+  paramGrad: null,
+  noGrad: null,
+  module: 'rank_relax',
+  construct: 'np.array',
+};
+
+/** `name: Type = default` of a param in the NumPy API. */
+function paramArg(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return `${p.name.python}: float = ${p.defaultLiteral.python}`;
+    case 'enum':
+      return `${p.name.python}: ${enumAlias(p)} = ${p.defaultLiteral.python}`;
+    case 'bool':
+      return `${p.name.python}: bool = ${p.defaultLiteral.python}`;
+  }
+}
+
+/** The value passed to the kernel for a param (real params are converted, once, beforehand). */
+export function paramValue(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return `${PRIVATE}_${p.name.snake}`;
+    case 'enum':
+      return p.name.python;
+    case 'bool':
+      return `bool(${p.name.python})`;
+  }
+}
+
+function local(name: string): string {
+  return `${PRIVATE}_${name}`;
+}
+
+/** The body lines shared by the function and its VJP: checks, conversions, the forward kernel. */
+function forwardLines(op: OpIR): string[] {
+  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
+  const reals = op.params.filter((p) => p.type === 'real');
+  const outs = writes(op.forward).map((b) => local(b.name.snake));
+  return [
+    ...pyCall(4, `${local('call')} = ${PRIVATE}.Call`, [pyStr(op.name.spec), ...inputs]),
+    ...(op.inputs.length === 1
+      ? [`    (${local(op.inputs[0]?.name.snake ?? '')},) = ${local('call')}.arrays`]
+      : [`    ${op.inputs.map((i) => local(i.name.snake)).join(', ')} = ${local('call')}.arrays`]),
+    ...reals.flatMap((p) =>
+      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(p.name.spec), p.name.python]),
+    ),
+    ...pyUnpack(4, outs, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'forward'))}])`, [
+      ...op.inputs.map((i) => local(i.name.snake)),
+      ...op.params.map(paramValue),
+    ]),
+  ];
+}
+
+function result(op: OpIR, name: string, perRow: boolean): string {
+  void op;
+  return `${local('call')}.${perRow ? 'rows' : 'matrix'}(${local(name)})`;
+}
+
+function renderFunction(op: OpIR): string[] {
+  const args = [...op.inputs.map((i) => `${i.name.python}: ArrayLike`), ...op.params.map(paramArg)];
+  const outs = op.outputs;
+  const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
+  const values = outs.map((o) => result(op, o.name.snake, o.shape.perRow));
+  return [
+    ...pyDef(0, `def ${op.name.python}`, args, ret),
+    ...opDocstring(4, op, FLAVOUR, outs),
+    ...forwardLines(op),
+    outs.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
+  ];
+}
+
+function renderVjp(op: OpIR): string[] {
+  const grads = op.grads;
+  const args = [
+    ...op.inputs.map((i) => `${i.name.python}: ArrayLike`),
+    ...op.cotangents.map((c) => `${c.name.python}: ArrayLike`),
+    ...op.params.map(paramArg),
+  ];
+  const ret = grads.length === 1 ? 'NDArray[Any]' : `tuple[${grads.map(() => 'NDArray[Any]').join(', ')}]`;
+  const bwdOuts = writes(op.backward).map((b) => local(b.name.snake));
+  const bwdArgs = [...reads(op.backward).map((b) => local(b.name.snake)), ...op.params.map(paramValue)];
+  const values = grads.map((g) => result(op, g.name.snake, false));
+  const gradNames = grads.map((g) => `\`\`${g.of.name.python}\`\``).join(' and ');
+  const summary = `Vector-Jacobian product of :func:\`${op.name.python}\`.`;
+  const cotangentDocs = op.cotangents.map(
+    (c) => [c.name.python, `Cotangent of \`\`${c.of.name.python}\`\` (its shape).`] as const,
+  );
+  return [
+    ...pyDef(0, `def ${op.name.python}_vjp`, args, ret),
+    ...pyDocstring(
+      4,
+      summary,
+      [
+        `The gradient with respect to ${gradNames} of \`\`sum(${op.cotangents.map((c) => `${c.name.python} * ${c.of.name.python}`).join(' + ')})\`\` ` +
+          `for the outputs of \`\`${op.name.python}(...)\`\`, for NumPy users with their own autodiff. ` +
+          'Runs the forward kernel, then the backward kernel (analytical, O(n) per row for the isotonic ops).',
+      ],
+      [
+        {
+          title: 'Args',
+          entries: [
+            [op.inputs.map((i) => i.name.python).join(', '), `As for :func:\`${op.name.python}\`.`],
+            ...cotangentDocs,
+            ['regularization_strength, ...', `As for :func:\`${op.name.python}\`.`],
+          ],
+        },
+        {
+          title: 'Returns',
+          entries: [[null, `The gradient with respect to ${gradNames}${grads.length > 1 ? ', in that order' : ''}.`]],
+        },
+      ],
+    ),
+    ...forwardLines(op),
+    ...op.cotangents.flatMap((c) =>
+      pyCall(4, `${local(c.name.snake)} = ${local('call')}.cotangent`, [
+        pyStr(c.name.spec),
+        c.name.python,
+        `per_row=${c.of.shape.perRow ? 'True' : 'False'}`,
+      ]),
+    ),
+    ...pyUnpack(4, bwdOuts, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'backward'))}])`, bwdArgs),
+    grads.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
+  ];
+}
+
+function renderEnum(e: EnumIR): string[] {
+  return [
+    `${e.name.pascal} = Literal[${e.values.map((v) => v.literal.python).join(', ')}]`,
+    ...pyDocstring(0, e.doc, [], [
+      { title: 'Values', entries: e.values.map((v) => [`\`\`${v.literal.python}\`\``, v.doc] as const) },
+    ]),
+  ];
+}
+
+function renderKernels(ir: IR): string[] {
+  const entries = ir.ops.flatMap((op) =>
+    (['forward', 'backward'] as const).map((pass) => {
+      const byDtype = dtypes(ir).map((d) => `${pyStr(d.numpy)}: _native.${nativeName(op, pass, d.type)}`);
+      return pyDisplay(0, `${pyStr(kernelKey(op, pass))}: `, '{', byDtype, '}').join('\n');
+    }),
+  );
+  return [
+    '#: The native kernels by op, pass and dtype: ``KERNELS["soft_rank_forward"]["float64"]``.',
+    ...pyDisplay(0, 'KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = ', '{', entries, '}'),
+    '',
+    "#: Checks an op's params as its kernels do: ``ValueError`` with the core's message.",
+    ...pyDisplay(
+      0,
+      'CHECK_PARAMS: dict[str, Callable[..., None]] = ',
+      '{',
+      ir.ops.map((op) => `${pyStr(op.name.spec)}: _native.${checkName(op)}`),
+      '}',
+    ),
+  ];
+}
+
+export function publicNames(ir: IR): string[] {
+  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => op.name.python)].sort();
+}
+
+export function renderNumpy(ir: IR): string {
+  const exported = [...publicNames(ir), ...ir.ops.map((op) => `${op.name.python}_vjp`)].sort();
+  return pyFile(
+    banner(ir, 'hash'),
+    '"""The NumPy API of rank-relax: one function per op and its vector-Jacobian product.',
+    '',
+    `Generated from ${ir.source}; the checks the functions share are in the hand-written`,
+    '``_plumbing.py``.',
+    '"""',
+    '',
+    'from __future__ import annotations',
+    '',
+    'from collections.abc import Callable',
+    'from typing import Any, Literal',
+    '',
+    'from numpy.typing import ArrayLike, NDArray',
+    '',
+    'from . import _native',
+    `from . import _plumbing as ${PRIVATE}`,
+    '',
+    ...pyDisplay(0, '__all__ = ', '[', exported.map(pyStr), ']'),
+    '',
+    ...ir.enums.flatMap((e) => [...renderEnum(e), '']),
+    ...renderKernels(ir),
+    '',
+    ...ir.ops.flatMap((op) => ['', '', ...renderFunction(op), '', '', ...renderVjp(op)]),
+  );
+}
+
+export function renderAbi(ir: IR): string {
+  return pyFile(
+    banner(ir, 'hash'),
+    '"""What the Python code of this package was generated for; ``__init__`` checks the native module."""',
+    '',
+    `VERSION = ${pyStr(ir.package.version)}`,
+    `ABI_VERSION = ${ir.package.abiVersion}`,
+    `ABI_HASH = ${pyHex(ir.package.abiHash)}`,
+  );
+}

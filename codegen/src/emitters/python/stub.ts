@@ -1,0 +1,63 @@
+// rank_relax/_native.pyi: the type stub of the extension module, mirroring the pyo3 glue: the
+// kernels (`soft_rank_forward_f64(values, regularization_strength, regularization, direction) ->
+// (ranks, permutation)`), the params checkers, the ABI constants and the thread cap.
+import { banner } from '../../emit/text.ts';
+import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { checkName, nativeName, PY_WIDTH } from './layout.ts';
+import { pyDef, pyFile } from './py.ts';
+import { params, reads, writes } from './rust.ts';
+
+function arrayType(b: BufferArgIR, dtype: TypeNames): string {
+  return b.elem === 'real' ? `_${dtype.id.toUpperCase()}` : '_I32';
+}
+
+function paramType(p: ParamIR): string {
+  return p.type === 'real' ? 'float' : p.type === 'enum' ? 'str' : 'bool';
+}
+
+function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
+  const args = [
+    ...reads(kernel).map((b) => `${b.name.python}: ${arrayType(b, dtype)}`),
+    ...params(kernel).map((p) => `${p.name.python}: ${paramType(p)}`),
+  ];
+  const outs = writes(kernel).map((b) => arrayType(b, dtype));
+  const ret = `tuple[${outs.join(', ')}${outs.length === 1 ? ',' : ''}]`;
+  const lines = pyDef(0, `def ${nativeName(op, kernel.pass, dtype)}`, args, ret).map((l, i, all) =>
+    i === all.length - 1 ? `${l} ...` : l,
+  );
+  const last = lines[lines.length - 1] ?? '';
+  if (last.length <= PY_WIDTH || lines.length === 1) return lines;
+  return [...lines.slice(0, -1), ') -> tuple[', ...outs.map((o) => `    ${o},`), ']: ...'];
+}
+
+function renderCheck(op: OpIR): string[] {
+  const lines = pyDef(0, `def ${checkName(op)}`, params(op.forward).map((p) => `${p.name.python}: ${paramType(p)}`), 'None');
+  const last = lines.length - 1;
+  return lines.map((l, i) => (i === last ? `${l} ...` : l));
+}
+
+export function renderStub(ir: IR): string {
+  return pyFile(
+    banner(ir, 'hash'),
+    '"""The extension module: kernels over C-contiguous ``[batch, n]`` arrays of their dtype."""',
+    '',
+    'import numpy as np',
+    'from numpy.typing import NDArray',
+    '',
+    '__version__: str',
+    'ABI_VERSION: int',
+    'ABI_HASH: int',
+    '',
+    ...ir.dtypes.map((d) => `_${d.id.toUpperCase()} = NDArray[np.${d.numpy}]`),
+    '_I32 = NDArray[np.int32]',
+    '',
+    'def set_num_threads(num_threads: int) -> None: ...',
+    'def num_threads() -> int: ...',
+    ...ir.ops.flatMap((op) => [
+      '',
+      `# ${op.name.spec}`,
+      ...ir.dtypes.flatMap((d) => [op.forward, op.backward].flatMap((k) => renderKernel(op, k, d))),
+      ...renderCheck(op),
+    ]),
+  );
+}

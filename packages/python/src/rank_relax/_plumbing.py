@@ -1,0 +1,107 @@
+"""Hand-written plumbing of the NumPy API: argument checks and the ``[batch, n]`` view of inputs.
+
+The generated functions in ``_generated.py`` go through :class:`Call`: it checks the inputs of one
+call (types, dimensions, matching shapes), views each as a C-contiguous ``[batch, n]`` array of
+the kernel's dtype (no copy when the input already is one), and gives results back the caller's
+leading dimensions and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["Call", "compute_dtype", "float_param"]
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def compute_dtype(op: str, name: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype the kernels compute in for an input of ``dtype``.
+
+    float32 and float64 as they are; narrower floats (float16, bfloat16) in float32; wider ones
+    (longdouble) in float64. Anything else is a ``TypeError`` naming the op and the argument.
+    """
+    if dtype in (_F64, _F32):
+        return dtype
+    if dtype.kind == "f" or dtype.name == "bfloat16":
+        return _F32 if dtype.itemsize <= 4 else _F64
+    raise TypeError(
+        f"{op}: {name} must be a floating-point array (float32 or float64), got dtype {dtype}"
+    )
+
+
+def float_param(op: str, name: str, value: object) -> float:
+    """A real param (``regularization_strength``) as a Python float; the kernels check its range."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as e:  # a multi-element array
+        raise TypeError(f"{op}: {name} must be a real number, got {value!r}") from e
+
+
+class Call:
+    """One call of an op: its inputs checked and viewed as ``[batch, n]`` arrays."""
+
+    __slots__ = ("arrays", "dtype", "lead", "n", "op")
+
+    def __init__(self, op: str, *inputs: tuple[str, ArrayLike]) -> None:
+        self.op = op
+        arrays = []
+        for name, value in inputs:
+            array = np.asarray(value)
+            if array.ndim == 0:
+                raise ValueError(
+                    f"{op}: {name} must have at least 1 dimension (the items along the last "
+                    f"axis), got a 0-d array"
+                )
+            arrays.append((name, array, compute_dtype(op, name, array.dtype)))
+        first, shape = arrays[0][0], arrays[0][1].shape
+        for name, array, _ in arrays[1:]:
+            if array.shape != shape:
+                raise ValueError(
+                    f"{op}: {first} has shape {list(shape)} but {name} has shape "
+                    f"{list(array.shape)}"
+                )
+        #: The dtype results are returned in: the inputs' common dtype.
+        self.dtype: np.dtype[Any] = np.result_type(*(a for _, a, _ in arrays))
+        kernel = max((c for _, _, c in arrays), key=lambda c: c.itemsize)
+        self.lead: tuple[int, ...] = shape[:-1]
+        self.n: int = shape[-1]
+        batch = math.prod(self.lead)
+        #: The inputs as C-contiguous ``[batch, n]`` arrays of the kernel's dtype.
+        self.arrays: tuple[NDArray[Any], ...] = tuple(
+            np.ascontiguousarray(a.reshape(batch, self.n), dtype=kernel) for _, a, _ in arrays
+        )
+
+    def kernel(self, table: Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
+        """The kernel of ``table`` (dtype name → native function) for this call's dtype."""
+        return table[self.arrays[0].dtype.name]
+
+    def matrix(self, result: NDArray[Any]) -> NDArray[Any]:
+        """A ``[batch, n]`` result as ``[..., n]`` in the inputs' dtype."""
+        return result.reshape((*self.lead, self.n)).astype(self.dtype, copy=False)
+
+    def rows(self, result: NDArray[Any]) -> NDArray[Any]:
+        """A ``[batch]`` result (one value per row) as ``[...]`` in the inputs' dtype."""
+        return result.reshape(self.lead).astype(self.dtype, copy=False)
+
+    def cotangent(self, name: str, value: ArrayLike, per_row: bool) -> NDArray[Any]:
+        """A cotangent of an output, checked against the output's shape, as the kernel reads it."""
+        array = np.asarray(value)
+        compute_dtype(self.op, name, array.dtype)
+        want = self.lead if per_row else (*self.lead, self.n)
+        if array.shape != want:
+            raise ValueError(
+                f"{self.op}: {name} has shape {list(array.shape)} but the output has shape "
+                f"{list(want)}"
+            )
+        batch = math.prod(self.lead)
+        flat = array.reshape(batch) if per_row else array.reshape(batch, self.n)
+        return np.ascontiguousarray(flat, dtype=self.arrays[0].dtype)
