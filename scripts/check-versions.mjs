@@ -331,7 +331,7 @@ function report(result, root) {
     console.log(`  ${c.ok ? 'ok      ' : 'MISMATCH'}  ${c.file.padEnd(w)}  ${c.what}: ${c.found ?? '(missing)'}`);
   }
   for (const a of absent) console.log(`  absent    ${a.file.padEnd(w)}  ${a.why}; not checked`);
-  const files = new Set(checked.map((c) => c.file));
+  const files = new Set(checked.filter((c) => !c.file.startsWith('(')).map((c) => c.file));
   if (problems.length) {
     console.error(`\ncheck-versions: ${problems.length} mismatch${problems.length === 1 ? '' : 'es'}:`);
     for (const p of problems) console.error(`  - ${p}`);
