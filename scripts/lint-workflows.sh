@@ -80,7 +80,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --self-test) self_test; exit ;;
     --root) WF_ROOT="$(cd "$2" && pwd -P)"; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$SELF"; exit 0 ;;
     *) break ;;
   esac
 done
