@@ -1,9 +1,10 @@
 // The public API of one op: the function (keyword form, and a positional form for params with a
-// gradient), `<op>_forward` returning the output and a tape, the tape struct, `<op>_pullback`.
-// Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
+// gradient); `<op>_forward` returning the output and a tape; `<op>_forward!` doing the same in the
+// buffers of an earlier tape; the tape struct; `<op>_pullback` and `<op>_pullback!` (into given
+// gradient arrays). Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
 import { code, join } from '../../emit/code.ts';
-import type { ArgIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { forwardDoc, publicDoc, pullbackDoc, tapeDoc } from './docs.ts';
+import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import { forwardDoc, forwardIntoDoc, publicDoc, pullbackDoc, pullbackIntoDoc, tapeDoc } from './docs.ts';
 import { call, docstring, forwardKeyword, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
 
 const TAPE = 'tape';
@@ -21,21 +22,27 @@ function convertParam(op: OpIR, param: ParamIR): string {
   }
 }
 
-/** A new output buffer: the input's shape, or one value per row. */
-function allocateOutput(t: TensorIR, first: string): string {
-  return `${local(t.name.spec)} = ${t.shape.perRow ? `Vector{${P}T}(undef, ${P}batch)` : `similar(${first})`}`;
-}
-
-/** A new residual buffer: flat, row-major as the core writes it. */
-function allocateResidual(t: TensorIR): string {
-  const elem = t.elem === 'int32' ? 'Int32' : `${P}T`;
-  return `${local(t.name.spec)} = Vector{${elem}}(undef, ${t.shape.perRow ? `${P}batch` : `${P}batch * ${P}n`})`;
+/** The outputs that the tape holds beside the saves (so that `_forward!` can reuse them). */
+function unsavedOutputs(op: OpIR): TensorIR[] {
+  return op.outputs.filter((t) => !op.saves.some((s) => s.name.spec === t.name.spec));
 }
 
 /** The type of a tape field: inputs and [batch, n] outputs keep their array; the rest are flat. */
 function fieldType(t: TensorIR, source: 'input' | 'output' | 'residual'): string {
   const elem = t.elem === 'int32' ? 'Int32' : 'T';
   return source !== 'residual' && !t.shape.perRow ? `Array{${elem},N}` : `Vector{${elem}}`;
+}
+
+/** The buffers `_rr_<op>_run` writes: outputs then residuals. */
+function written(op: OpIR): TensorIR[] {
+  return [...op.outputs, ...op.residuals];
+}
+
+function firstInput(op: OpIR) {
+  const [first] = op.inputs;
+  const [output] = op.outputs;
+  if (first === undefined || output === undefined) throw new Error(`julia emitter: op ${op.name.spec} needs an input and an output`);
+  return { first, output };
 }
 
 function renderTape(op: OpIR): string {
@@ -46,6 +53,7 @@ function renderTape(op: OpIR): string {
     `${P}n::Int`,
     ...op.params.map((p) => `${p.name.julia}::${p.type === 'real' ? 'T' : p.type === 'enum' ? 'Int32' : 'Bool'}`),
     ...op.saves.map((s) => `${s.name.julia}::${fieldType(s.tensor, s.source)}`),
+    ...unsavedOutputs(op).map((t) => `${t.name.julia}::${fieldType(t, 'output')}`),
     ...op.residuals.map((r) => `${r.name.julia}::${fieldType(r, 'residual')}`),
   ];
   return code`
@@ -56,48 +64,86 @@ function renderTape(op: OpIR): string {
   `;
 }
 
-/** Arguments of a kernel call, from the generic kernel's argument list. */
-function kernelArgs(args: readonly ArgIR[], source: (arg: ArgIR) => string): string[] {
-  return args.map(source);
-}
-
-function renderForward(op: OpIR): string {
+/** `_rr_<op>_run(T, inputs…, outputs…, residuals…, params…)`: convert, check, call, make the tape. */
+function renderRun(op: OpIR): string {
   const n = opNames(op);
-  const [first, ...rest] = op.inputs;
-  const [output] = op.outputs;
-  if (first === undefined || output === undefined) throw new Error(`julia emitter: op ${op.name.spec} needs an input and an output`);
+  const { first, output } = firstInput(op);
+  const rest = op.inputs.slice(1);
   const firstLocal = local(first.name.spec);
-  const signature = call(
-    `function ${n.forward}`,
-    op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`),
-    op.params.map(keywordWithDefault),
-  );
-  const forwardArgs = kernelArgs(op.forward.args, (a) => {
+  const args = [`::Type{${P}T}`, ...op.inputs.map((x) => x.name.julia), ...written(op).map((t) => t.name.julia), ...op.params.map((p) => p.name.julia)];
+  const kernelArgs = op.forward.args.map((a) => {
     if (a.kind === 'dim') return `${P}${a.dim}`;
-    return local(a.name.spec);
+    if (a.role === 'input' || a.role === 'param') return local(a.name.spec);
+    return a.name.julia; // outputs and residuals: the given buffers
   });
   const tapeArgs = [
     `size(${firstLocal})`,
     `${P}batch`,
     `${P}n`,
     ...op.params.map((p) => local(p.name.spec)),
-    ...op.saves.map((s) => local(s.name.spec)),
-    ...op.residuals.map((r) => local(r.name.spec)),
+    ...op.saves.map((s) => (s.source === 'input' ? local(s.name.spec) : s.name.julia)),
+    ...unsavedOutputs(op).map((t) => t.name.julia),
+    ...op.residuals.map((r) => r.name.julia),
   ];
-  const result = output.shape.perRow ? `${P}per_row(${local(output.name.spec)}, ${firstLocal})` : local(output.name.spec);
+  const result = output.shape.perRow ? `${P}per_row(${output.name.julia}, ${firstLocal})` : output.name.julia;
   return code`
-    ${docstring(forwardDoc(op))}
-    ${signature}
-        ${P}T = ${P}float_type(${join(op.inputs.map((x) => x.name.julia), ', ')})
+    ${packed(`function ${n.run}(`, args, `) where {${P}T}`, 8)}
         ${op.inputs.map((x) => `${local(x.name.spec)} = ${P}dense(${P}T, ${x.name.julia})`)}
         ${rest.map((x) => packed(`${P}check_same_size(`, [juliaString(op.name.spec), juliaString(first.name.spec), firstLocal, juliaString(x.name.spec), local(x.name.spec)], ')', 4, 4))}
         ${P}batch, ${P}n = ${P}rows(${firstLocal})
         ${op.params.map((p) => convertParam(op, p))}
-        ${op.outputs.map((t) => allocateOutput(t, firstLocal))}
-        ${op.residuals.map(allocateResidual)}
-        ${packed(`${n.kernel('forward')}(`, forwardArgs, ')', 4, 4)}
+        ${packed(`${n.kernel('forward')}(`, kernelArgs, ')', 4, 4)}
         ${packed(`${P}tape = ${n.tape}{${P}T,ndims(${firstLocal})}(`, tapeArgs, ')', 4, 4)}
         return ${result}, ${P}tape
+    end
+  `;
+}
+
+/** A new buffer the allocating forward passes to `_rr_<op>_run`. */
+function allocate(t: TensorIR, first: string, isOutput: boolean): string {
+  const elem = t.elem === 'int32' ? 'Int32' : `${P}T`;
+  if (isOutput && !t.shape.perRow) return `${local(t.name.spec)} = Array{${elem}}(undef, size(${first}))`;
+  return `${local(t.name.spec)} = Vector{${elem}}(undef, ${t.shape.perRow ? `${P}batch` : `${P}batch * ${P}n`})`;
+}
+
+function renderForward(op: OpIR): string {
+  const n = opNames(op);
+  const { first } = firstInput(op);
+  const inputs = op.inputs.map((x) => x.name.julia);
+  const runArgs = [`${P}T`, ...inputs, ...written(op).map((t) => local(t.name.spec)), ...op.params.map((p) => p.name.julia)];
+  return code`
+    ${docstring(forwardDoc(op))}
+    ${call(`function ${n.forward}`, op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`), op.params.map(keywordWithDefault))}
+        ${P}T = ${P}float_type(${join(inputs, ', ')})
+        ${P}batch, ${P}n = ${P}rows(${first.name.julia})
+        ${op.outputs.map((t) => allocate(t, first.name.julia, true))}
+        ${op.residuals.map((t) => allocate(t, first.name.julia, false))}
+        ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
+    end
+  `;
+}
+
+function renderForwardInto(op: OpIR): string {
+  const n = opNames(op);
+  const inputs = op.inputs.map((x) => x.name.julia);
+  const checks = packed(
+    `${P}check_tape(`,
+    [juliaString(n.forwardInto), 'T', `${TAPE}.${P}size`, `${P}float_type(${inputs.join(', ')})`, ...op.inputs.map((x) => `${juliaString(x.name.spec)} => ${x.name.julia}`)],
+    ')',
+    4,
+    4,
+  );
+  const runArgs = ['T', ...inputs, ...written(op).map((t) => `${TAPE}.${t.name.julia}`), ...op.params.map((p) => p.name.julia)];
+  return code`
+    ${docstring(forwardIntoDoc(op))}
+    ${call(
+      `function ${n.forwardInto}`,
+      [`${TAPE}::${n.tape}{T,N}`, ...op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`)],
+      op.params.map(keywordWithDefault),
+      ' where {T,N}',
+    )}
+        ${checks}
+        ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
     end
   `;
 }
@@ -132,15 +178,28 @@ function renderPublic(op: OpIR): string {
 
 function renderPullback(op: OpIR): string {
   const n = opNames(op);
-  const [first] = op.inputs;
-  if (first === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no input`);
+  const cotangents = op.cotangents.map((c) => c.name.julia);
+  const fresh = op.grads.map(() => `Array{T,N}(undef, ${TAPE}.${P}size)`);
+  return code`
+    ${docstring(pullbackDoc(op))}
+    ${call(`function ${n.pullback}`, [`${TAPE}::${n.tape}{T,N}`, ...cotangents], [], ' where {T,N}')}
+        ${packed(`return ${n.pullbackInto}(`, [...fresh, TAPE, ...cotangents], ')', 4, 4)}
+    end
+  `;
+}
+
+function renderPullbackInto(op: OpIR): string {
+  const n = opNames(op);
+  const grads = op.grads.map((g) => g.name.julia);
+  const checks = op.grads.map((g) =>
+    packed(`${P}check_grad(`, [juliaString(n.pullbackInto), juliaString(g.name.spec), g.name.julia, 'T', `${TAPE}.${P}size`], ')', 4, 4),
+  );
   const cotangents = op.cotangents.map((c) => {
     const helper = c.of.shape.perRow ? `${P}cotangent_rows` : `${P}cotangent`;
     return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), c.name.julia, `${TAPE}.${P}size`], ')', 4, 4);
   });
-  const grads = op.grads.map((g) => `${local(g.name.spec)} = Array{T,N}(undef, ${TAPE}.${P}size)`);
   const paramGrads = op.paramGrads.map((g) => `${local(g.name.spec)} = Vector{T}(undef, ${TAPE}.${P}batch)`);
-  const backwardArgs = kernelArgs(op.backward.args, (a) => {
+  const backwardArgs = op.backward.args.map((a) => {
     switch (a.role) {
       case 'dim':
         return `${TAPE}.${P}${a.name.spec}`;
@@ -148,16 +207,18 @@ function renderPullback(op: OpIR): string {
       case 'save':
       case 'residual':
         return `${TAPE}.${a.name.julia}`;
+      case 'grad':
+        return a.name.julia;
       default:
         return local(a.name.spec);
     }
   });
-  const results = [...op.grads.map((g) => local(g.name.spec)), ...op.paramGrads.map((g) => `sum(${local(g.name.spec)})`)];
+  const results = [...grads, ...op.paramGrads.map((g) => `sum(${local(g.name.spec)})`)];
   return code`
-    ${docstring(pullbackDoc(op))}
-    ${call(`function ${n.pullback}`, [`${TAPE}::${n.tape}{T,N}`, ...op.cotangents.map((c) => c.name.julia)], [], ' where {T,N}')}
+    ${docstring(pullbackIntoDoc(op))}
+    ${call(`function ${n.pullbackInto}`, [...grads, `${TAPE}::${n.tape}{T,N}`, ...op.cotangents.map((c) => c.name.julia)], [], ' where {T,N}')}
+        ${checks}
         ${cotangents}
-        ${grads}
         ${paramGrads}
         ${packed(`${n.kernel('backward')}(`, backwardArgs, ')', 4, 4)}
         return ${results.length === 1 ? `(${results[0]},)` : results.join(', ')}
@@ -166,5 +227,20 @@ function renderPullback(op: OpIR): string {
 }
 
 export function renderApi(op: OpIR): string[] {
-  return [renderForward(op), '', renderTape(op), '', renderPublic(op), '', renderPullback(op), ''];
+  return [
+    renderTape(op),
+    '',
+    renderRun(op),
+    '',
+    renderForward(op),
+    '',
+    renderForwardInto(op),
+    '',
+    renderPublic(op),
+    '',
+    renderPullback(op),
+    '',
+    renderPullbackInto(op),
+    '',
+  ];
 }

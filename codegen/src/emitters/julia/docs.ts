@@ -116,7 +116,7 @@ export function forwardDoc(op: OpIR): string[] {
   const n = opNames(op);
   const [output] = op.outputs;
   const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
-  const residuals = op.residuals.map((r) => `\`${r.name.julia}\` (${r.doc.replace(/\.$/, '')})`);
+  const residuals = op.residuals.map((r) => `\`${r.name.julia}\``);
   const head = `    ${n.forward}`;
   return [
     ...packedCall(head, op.inputs.map((x) => x.name.julia), keywords, '', head.length + 1).split('\n'),
@@ -127,8 +127,9 @@ export function forwardDoc(op: OpIR): string[] {
         'arguments and result as `' + n.fn + '`. The tape holds the saves of the forward' +
         (op.saves.length > 0 ? ` (${op.saves.map((s) => `\`${s.name.julia}\``).join(', ')}; inputs are not copied)` : '') +
         ', the params' +
-        (residuals.length > 0 ? ` and the residuals: ${residuals.join('; ')}` : '') +
-        '. Do not modify the saved arrays before calling the pullback.',
+        (residuals.length > 0 ? ` and the residuals of the library's forward (${residuals.join(', ')})` : '') +
+        `. Do not modify the saved arrays before calling the pullback. [\`${n.forwardInto}\`](@ref) reuses ` +
+        'the arrays of a tape.',
     ),
   ];
 }
@@ -158,7 +159,7 @@ export function pullbackDoc(op: OpIR): string[] {
     ...para(
       `Backward pass (vector-Jacobian product) of [\`${n.fn}\`](@ref): from the cotangent of the output, the ` +
         'gradient of each differentiable input and of each param that has one. Analytical, computed by the ' +
-        'library from the tape, without sorting again.',
+        `library from the tape, without sorting again. [\`${n.pullbackInto}\`](@ref) writes into given arrays.`,
     ),
     '',
     '# Arguments',
@@ -176,5 +177,40 @@ export function pullbackDoc(op: OpIR): string[] {
       item(`\`${g.name.julia}\`: `, `The gradient with respect to \`${g.of.name.julia}\`, a number (summed over the samples).`),
     ),
     ...(nonDiff.length > 0 ? ['', ...para(`${nonDiff.join(', ')} ${nonDiff.length === 1 ? 'receives' : 'receive'} no gradient.`)] : []),
+  ];
+}
+
+export function forwardIntoDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const [output] = op.outputs;
+  const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
+  const head = `    ${n.forwardInto}`;
+  return [
+    ...packedCall(head, ['tape', ...op.inputs.map((x) => x.name.julia)], keywords, '', head.length + 1).split('\n'),
+    `        -> (${output?.name.julia ?? 'output'}, tape::${n.tape})`,
+    '',
+    ...para(
+      `[\`${n.forward}\`](@ref) into the arrays of an earlier \`tape\` of the same size and element type: ` +
+        'no array is allocated. The output and residual arrays of `tape` are overwritten (the output that ' +
+        'the earlier call returned included) and a new tape over them is returned; use it, not the old one, ' +
+        'for the pullback. For loops over batches of one shape.',
+    ),
+  ];
+}
+
+export function pullbackIntoDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const grads = op.grads.map((g) => g.name.julia);
+  const returns = [...grads, ...op.paramGrads.map((g) => g.name.julia)];
+  const cotangents = op.cotangents.map((c) => c.name.julia);
+  return [
+    `    ${n.pullbackInto}(${[...grads, 'tape', ...cotangents].join(', ')})`,
+    `        -> (${returns.join(', ')})`,
+    '',
+    ...para(
+      `[\`${n.pullback}\`](@ref) writing the input gradients into ${grads.map((g) => `\`${g}\``).join(', ')}: ` +
+        `each an \`Array\` of the tape's element type and of the size of the input, distinct from every other ` +
+        'array of the call. Returns them, then the param gradients.',
+    ),
   ];
 }

@@ -32,7 +32,9 @@ function opEntry(op: OpIR): string {
     ${op.name.julia} = (
         fn = ${n.fn},
         forward = ${n.forward},
+        forward_into = ${n.forwardInto},
         pullback = ${n.pullback},
+        pullback_into = ${n.pullbackInto},
         inputs = ${names(op.inputs.map((x) => x.name.julia))},
         differentiable = ${names(op.grads.map((g) => g.of.name.julia))},
         params = ${names(op.params.map((p) => p.name.julia))},

@@ -3,12 +3,12 @@
 import { code } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR, TypeNames } from '../../ir/types.ts';
-import { comment, docstring, opNames, P, para, PC, tuple, WIDTH } from './syntax.ts';
+import { comment, docstring, opNames, P, packed, para, PC, tuple, WIDTH } from './syntax.ts';
 
 export function renderPrelude(ir: IR): string {
   const exports = ir.ops.map((op) => {
     const n = opNames(op);
-    return `export ${n.fn}, ${n.forward}, ${n.pullback}, ${n.tape}`;
+    return packed('export ', [n.fn, n.forward, n.forwardInto, n.pullback, n.pullbackInto, n.tape], '', 4);
   });
   return code`
     ${banner(ir, 'hash')}

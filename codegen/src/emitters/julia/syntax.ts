@@ -25,6 +25,12 @@ export interface OpNames {
   readonly pullback: string;
   /** `SoftRankTape`: what the forward keeps for the pullback. */
   readonly tape: string;
+  /** `soft_rank_forward!`: the forward into the buffers of an earlier tape. */
+  readonly forwardInto: string;
+  /** `soft_rank_pullback!`: the pullback into caller-provided gradient arrays. */
+  readonly pullbackInto: string;
+  /** `_rr_soft_rank_run`: the forward on given buffers, shared by the two forwards. */
+  readonly run: string;
   /** `_rr_soft_rank_forward!`: the ccall wrapper of one pass (one method per dtype). */
   readonly kernel: (pass: 'forward' | 'backward') => string;
 }
@@ -35,6 +41,9 @@ export function opNames(op: OpIR): OpNames {
     forward: `${op.name.snake}_forward`,
     pullback: `${op.name.snake}_pullback`,
     tape: `${op.name.pascal}Tape`,
+    forwardInto: `${op.name.snake}_forward!`,
+    pullbackInto: `${op.name.snake}_pullback!`,
+    run: `${P}${op.name.snake}_run`,
     kernel: (pass) => `${P}${op.name.snake}_${pass}!`,
   };
 }

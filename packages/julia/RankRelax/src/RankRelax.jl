@@ -64,6 +64,26 @@ function _rr_check_same_size(op::String, a::String, x::AbstractArray, b::String,
         " has shape ", _rr_shape_text(size(y)))))
 end
 
+# The inputs of a `_forward!` call fit its tape: the same element type and size.
+function _rr_check_tape(fn::String, ::Type{T}, sz::Tuple, ::Type{S}, inputs::Pair...) where {T,S}
+    if S !== T
+        throw(ArgumentError(string(fn, ": the inputs would run in ", S, " but the tape holds ", T, " arrays")))
+    end
+    for (name, x) in inputs
+        size(x) == sz && continue
+        throw(ArgumentError(string(fn, ": ", name, " has shape ", _rr_shape_text(size(x)),
+            " but the tape is for shape ", _rr_shape_text(sz))))
+    end
+    return nothing
+end
+
+# A gradient array given to a `_pullback!` call: an Array of the tape's element type and size.
+function _rr_check_grad(fn::String, name::String, g::AbstractArray, ::Type{T}, sz::Tuple) where {T}
+    g isa Array{T} && size(g) == sz && return nothing
+    throw(ArgumentError(string(fn, ": ", name, " must be an Array{", T, "} of shape ", _rr_shape_text(sz),
+        ", got ", typeof(g), " of shape ", _rr_shape_text(size(g)))))
+end
+
 # A per-row output for the caller: a number for a vector input, the vector of B values for a matrix.
 _rr_per_row(buffer::Vector, ::AbstractVector) = buffer[1]
 _rr_per_row(buffer::Vector, ::AbstractMatrix) = buffer

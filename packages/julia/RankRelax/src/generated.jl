@@ -4,11 +4,16 @@
 # (hand-written: the library loader and ABI check, RankRelaxError, the array helpers this file
 # calls).
 
-export ndcg_loss, ndcg_loss_forward, ndcg_loss_pullback, NdcgLossTape
-export sigmoid_rank, sigmoid_rank_forward, sigmoid_rank_pullback, SigmoidRankTape
-export soft_rank, soft_rank_forward, soft_rank_pullback, SoftRankTape
-export soft_sort, soft_sort_forward, soft_sort_pullback, SoftSortTape
-export spearman_loss, spearman_loss_forward, spearman_loss_pullback, SpearmanLossTape
+export ndcg_loss, ndcg_loss_forward, ndcg_loss_forward!, ndcg_loss_pullback, ndcg_loss_pullback!,
+    NdcgLossTape
+export sigmoid_rank, sigmoid_rank_forward, sigmoid_rank_forward!, sigmoid_rank_pullback,
+    sigmoid_rank_pullback!, SigmoidRankTape
+export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
+    SoftRankTape
+export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
+    SoftSortTape
+export spearman_loss, spearman_loss_forward, spearman_loss_forward!, spearman_loss_pullback,
+    spearman_loss_pullback!, SpearmanLossTape
 
 """
 Version of rank-relax these bindings were generated for (the spec's `package.version`).
@@ -168,40 +173,6 @@ function _rr_ndcg_loss_backward!(batch::Int, n::Int, regularization_strength::Fl
 end
 
 """
-    ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2)
-        -> (loss, tape::NdcgLossTape)
-
-[`ndcg_loss`](@ref), also returning the [`NdcgLossTape`](@ref) that [`ndcg_loss_pullback`](@ref)
-needs. Same arguments and result as `ndcg_loss`. The tape holds the saves of the forward (`scores`,
-`relevance`; inputs are not copied), the params and the residuals: `ranks` (Descending soft ranks of
-the scores); `permutation` (soft_rank residual of the scores). Do not modify the saved arrays before
-calling the pullback.
-"""
-function ndcg_loss_forward(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    regularization = :l2,
-)
-    _rr_T = _rr_float_type(scores, relevance)
-    _rr_scores = _rr_dense(_rr_T, scores)
-    _rr_relevance = _rr_dense(_rr_T, relevance)
-    _rr_check_same_size("ndcg_loss", "scores", _rr_scores, "relevance", _rr_relevance)
-    _rr_batch, _rr_n = _rr_rows(_rr_scores)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_regularization = _rr_code_regularization("ndcg_loss", "regularization", regularization)
-    _rr_loss = Vector{_rr_T}(undef, _rr_batch)
-    _rr_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
-    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_ndcg_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_scores, _rr_relevance, _rr_loss, _rr_ranks, _rr_permutation)
-    _rr_tape = NdcgLossTape{_rr_T,ndims(_rr_scores)}(size(_rr_scores), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_regularization, _rr_scores, _rr_relevance, _rr_ranks,
-        _rr_permutation)
-    return _rr_per_row(_rr_loss, _rr_scores), _rr_tape
-end
-
-"""
     NdcgLossTape{T,N}
 
 What [`ndcg_loss_forward`](@ref) keeps for [`ndcg_loss_pullback`](@ref): the shape, the params, the
@@ -216,8 +187,72 @@ struct NdcgLossTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     scores::Array{T,N}
     relevance::Array{T,N}
+    loss::Vector{T}
     ranks::Vector{T}
     permutation::Vector{Int32}
+end
+
+function _rr_ndcg_loss_run(::Type{_rr_T}, scores, relevance, loss, ranks, permutation,
+        regularization_strength, regularization) where {_rr_T}
+    _rr_scores = _rr_dense(_rr_T, scores)
+    _rr_relevance = _rr_dense(_rr_T, relevance)
+    _rr_check_same_size("ndcg_loss", "scores", _rr_scores, "relevance", _rr_relevance)
+    _rr_batch, _rr_n = _rr_rows(_rr_scores)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("ndcg_loss", "regularization", regularization)
+    _rr_ndcg_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
+        _rr_scores, _rr_relevance, loss, ranks, permutation)
+    _rr_tape = NdcgLossTape{_rr_T,ndims(_rr_scores)}(size(_rr_scores), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_regularization, _rr_scores, _rr_relevance, loss, ranks,
+        permutation)
+    return _rr_per_row(loss, _rr_scores), _rr_tape
+end
+
+"""
+    ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2)
+        -> (loss, tape::NdcgLossTape)
+
+[`ndcg_loss`](@ref), also returning the [`NdcgLossTape`](@ref) that [`ndcg_loss_pullback`](@ref)
+needs. Same arguments and result as `ndcg_loss`. The tape holds the saves of the forward (`scores`,
+`relevance`; inputs are not copied), the params and the residuals of the library's forward (`ranks`,
+`permutation`). Do not modify the saved arrays before calling the pullback.
+[`ndcg_loss_forward!`](@ref) reuses the arrays of a tape.
+"""
+function ndcg_loss_forward(
+    scores::AbstractVecOrMat{<:Real},
+    relevance::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+)
+    _rr_T = _rr_float_type(scores, relevance)
+    _rr_batch, _rr_n = _rr_rows(scores)
+    _rr_loss = Vector{_rr_T}(undef, _rr_batch)
+    _rr_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_ndcg_loss_run(_rr_T, scores, relevance, _rr_loss, _rr_ranks, _rr_permutation,
+        regularization_strength, regularization)
+end
+
+"""
+    ndcg_loss_forward!(tape, scores, relevance; regularization_strength = 1.0, regularization = :l2)
+        -> (loss, tape::NdcgLossTape)
+
+[`ndcg_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function ndcg_loss_forward!(
+    tape::NdcgLossTape{T,N},
+    scores::AbstractVecOrMat{<:Real},
+    relevance::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+) where {T,N}
+    _rr_check_tape("ndcg_loss_forward!", T, tape._rr_size, _rr_float_type(scores, relevance),
+        "scores" => scores, "relevance" => relevance)
+    return _rr_ndcg_loss_run(T, scores, relevance, tape.loss, tape.ranks, tape.permutation,
+        regularization_strength, regularization)
 end
 
 """
@@ -287,7 +322,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`ndcg_loss`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`ndcg_loss_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`ndcg_loss_forward`](@ref).
@@ -302,13 +338,25 @@ the library from the tape, without sorting again.
 `relevance` receives no gradient.
 """
 function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
+    return ndcg_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+
+"""
+    ndcg_loss_pullback!(grad_scores, tape, cotangent_loss)
+        -> (grad_scores, grad_regularization_strength)
+
+[`ndcg_loss_pullback`](@ref) writing the input gradients into `grad_scores`: each an `Array` of the
+tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function ndcg_loss_pullback!(grad_scores, tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
+    _rr_check_grad("ndcg_loss_pullback!", "grad_scores", grad_scores, T, tape._rr_size)
     _rr_cotangent_loss = _rr_cotangent_rows(T, "ndcg_loss", "loss", cotangent_loss, tape._rr_size)
-    _rr_grad_scores = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_ndcg_loss_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
         tape.regularization, tape.scores, tape.relevance, tape.ranks, tape.permutation,
-        _rr_cotangent_loss, _rr_grad_scores, _rr_grad_regularization_strength)
-    return _rr_grad_scores, sum(_rr_grad_regularization_strength)
+        _rr_cotangent_loss, grad_scores, _rr_grad_regularization_strength)
+    return grad_scores, sum(_rr_grad_regularization_strength)
 end
 
 # --- sigmoid_rank ---------------------------------------------------------------------------------
@@ -354,33 +402,6 @@ function _rr_sigmoid_rank_backward!(batch::Int, n::Int, regularization_strength:
 end
 
 """
-    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
-        -> (ranks, tape::SigmoidRankTape)
-
-[`sigmoid_rank`](@ref), also returning the [`SigmoidRankTape`](@ref) that
-[`sigmoid_rank_pullback`](@ref) needs. Same arguments and result as `sigmoid_rank`. The tape holds
-the saves of the forward (`values`; inputs are not copied), the params. Do not modify the saved
-arrays before calling the pullback.
-"""
-function sigmoid_rank_forward(
-    values::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    direction = :ascending,
-)
-    _rr_T = _rr_float_type(values)
-    _rr_values = _rr_dense(_rr_T, values)
-    _rr_batch, _rr_n = _rr_rows(_rr_values)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_direction = _rr_code_direction("sigmoid_rank", "direction", direction)
-    _rr_ranks = similar(_rr_values)
-    _rr_sigmoid_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
-        _rr_values, _rr_ranks)
-    _rr_tape = SigmoidRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_direction, _rr_values)
-    return _rr_ranks, _rr_tape
-end
-
-"""
     SigmoidRankTape{T,N}
 
 What [`sigmoid_rank_forward`](@ref) keeps for [`sigmoid_rank_pullback`](@ref): the shape, the
@@ -394,6 +415,60 @@ struct SigmoidRankTape{T<:Union{Float32,Float64},N}
     regularization_strength::T
     direction::Int32
     values::Array{T,N}
+    ranks::Array{T,N}
+end
+
+function _rr_sigmoid_rank_run(::Type{_rr_T}, values, ranks, regularization_strength,
+        direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_direction = _rr_code_direction("sigmoid_rank", "direction", direction)
+    _rr_sigmoid_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
+        _rr_values, ranks)
+    _rr_tape = SigmoidRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_direction, _rr_values, ranks)
+    return ranks, _rr_tape
+end
+
+"""
+    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
+        -> (ranks, tape::SigmoidRankTape)
+
+[`sigmoid_rank`](@ref), also returning the [`SigmoidRankTape`](@ref) that
+[`sigmoid_rank_pullback`](@ref) needs. Same arguments and result as `sigmoid_rank`. The tape holds
+the saves of the forward (`values`; inputs are not copied), the params. Do not modify the saved
+arrays before calling the pullback. [`sigmoid_rank_forward!`](@ref) reuses the arrays of a tape.
+"""
+function sigmoid_rank_forward(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_ranks = Array{_rr_T}(undef, size(values))
+    return _rr_sigmoid_rank_run(_rr_T, values, _rr_ranks, regularization_strength, direction)
+end
+
+"""
+    sigmoid_rank_forward!(tape, values; regularization_strength = 1.0, direction = :ascending)
+        -> (ranks, tape::SigmoidRankTape)
+
+[`sigmoid_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
+type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
+that the earlier call returned included) and a new tape over them is returned; use it, not the old
+one, for the pullback. For loops over batches of one shape.
+"""
+function sigmoid_rank_forward!(
+    tape::SigmoidRankTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("sigmoid_rank_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_sigmoid_rank_run(T, values, tape.ranks, regularization_strength, direction)
 end
 
 """
@@ -458,7 +533,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`sigmoid_rank`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`sigmoid_rank_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`sigmoid_rank_forward`](@ref).
@@ -470,13 +546,29 @@ the library from the tape, without sorting again.
   (summed over the samples).
 """
 function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks) where {T,N}
+    return sigmoid_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+
+"""
+    sigmoid_rank_pullback!(grad_values, tape, cotangent_ranks)
+        -> (grad_values, grad_regularization_strength)
+
+[`sigmoid_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
+the tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function sigmoid_rank_pullback!(
+    grad_values,
+    tape::SigmoidRankTape{T,N},
+    cotangent_ranks,
+) where {T,N}
+    _rr_check_grad("sigmoid_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
     _rr_cotangent_ranks = _rr_cotangent(T, "sigmoid_rank", "ranks", cotangent_ranks, tape._rr_size)
-    _rr_grad_values = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_sigmoid_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, _rr_cotangent_ranks, _rr_grad_values,
+        tape.direction, tape.values, _rr_cotangent_ranks, grad_values,
         _rr_grad_regularization_strength)
-    return _rr_grad_values, sum(_rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
 end
 
 # --- soft_rank ------------------------------------------------------------------------------------
@@ -528,39 +620,6 @@ function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Fl
 end
 
 """
-    soft_rank_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending)
-        -> (ranks, tape::SoftRankTape)
-
-[`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
-needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
-`ranks`; inputs are not copied), the params and the residuals: `permutation` (Sorting permutation
-with the PAV block starts folded in (see docs/architecture.md)). Do not modify the saved arrays
-before calling the pullback.
-"""
-function soft_rank_forward(
-    values::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    regularization = :l2,
-    direction = :ascending,
-)
-    _rr_T = _rr_float_type(values)
-    _rr_values = _rr_dense(_rr_T, values)
-    _rr_batch, _rr_n = _rr_rows(_rr_values)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_regularization = _rr_code_regularization("soft_rank", "regularization", regularization)
-    _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
-    _rr_ranks = similar(_rr_values)
-    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_direction, _rr_values, _rr_ranks, _rr_permutation)
-    _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_ranks,
-        _rr_permutation)
-    return _rr_ranks, _rr_tape
-end
-
-"""
     SoftRankTape{T,N}
 
 What [`soft_rank_forward`](@ref) keeps for [`soft_rank_pullback`](@ref): the shape, the params, the
@@ -577,6 +636,69 @@ struct SoftRankTape{T<:Union{Float32,Float64},N}
     values::Array{T,N}
     ranks::Array{T,N}
     permutation::Vector{Int32}
+end
+
+function _rr_soft_rank_run(::Type{_rr_T}, values, ranks, permutation, regularization_strength,
+        regularization, direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("soft_rank", "regularization", regularization)
+    _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
+    _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
+        _rr_direction, _rr_values, ranks, permutation)
+    _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, ranks,
+        permutation)
+    return ranks, _rr_tape
+end
+
+"""
+    soft_rank_forward(values; regularization_strength = 1.0, regularization = :l2,
+                      direction = :ascending)
+        -> (ranks, tape::SoftRankTape)
+
+[`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
+needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
+`ranks`; inputs are not copied), the params and the residuals of the library's forward
+(`permutation`). Do not modify the saved arrays before calling the pullback.
+[`soft_rank_forward!`](@ref) reuses the arrays of a tape.
+"""
+function soft_rank_forward(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_ranks = Array{_rr_T}(undef, size(values))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_rank_run(_rr_T, values, _rr_ranks, _rr_permutation, regularization_strength,
+        regularization, direction)
+end
+
+"""
+    soft_rank_forward!(tape, values; regularization_strength = 1.0, regularization = :l2,
+                       direction = :ascending)
+        -> (ranks, tape::SoftRankTape)
+
+[`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function soft_rank_forward!(
+    tape::SoftRankTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("soft_rank_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_soft_rank_run(T, values, tape.ranks, tape.permutation, regularization_strength,
+        regularization, direction)
 end
 
 """
@@ -648,7 +770,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`soft_rank_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`soft_rank_forward`](@ref).
@@ -660,13 +783,25 @@ the library from the tape, without sorting again.
   (summed over the samples).
 """
 function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+    return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+
+"""
+    soft_rank_pullback!(grad_values, tape, cotangent_ranks)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
+tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+    _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
     _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank", "ranks", cotangent_ranks, tape._rr_size)
-    _rr_grad_values = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
         tape.regularization, tape.direction, tape.values, tape.ranks, tape.permutation,
-        _rr_cotangent_ranks, _rr_grad_values, _rr_grad_regularization_strength)
-    return _rr_grad_values, sum(_rr_grad_regularization_strength)
+        _rr_cotangent_ranks, grad_values, _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
 end
 
 # --- soft_sort ------------------------------------------------------------------------------------
@@ -718,38 +853,6 @@ function _rr_soft_sort_backward!(batch::Int, n::Int, regularization_strength::Fl
 end
 
 """
-    soft_sort_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending)
-        -> (sorted, tape::SoftSortTape)
-
-[`soft_sort`](@ref), also returning the [`SoftSortTape`](@ref) that [`soft_sort_pullback`](@ref)
-needs. Same arguments and result as `soft_sort`. The tape holds the saves of the forward (`values`;
-inputs are not copied), the params and the residuals: `permutation` (Sorting permutation with the
-PAV block starts folded in (see docs/architecture.md)). Do not modify the saved arrays before
-calling the pullback.
-"""
-function soft_sort_forward(
-    values::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    regularization = :l2,
-    direction = :ascending,
-)
-    _rr_T = _rr_float_type(values)
-    _rr_values = _rr_dense(_rr_T, values)
-    _rr_batch, _rr_n = _rr_rows(_rr_values)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_regularization = _rr_code_regularization("soft_sort", "regularization", regularization)
-    _rr_direction = _rr_code_direction("soft_sort", "direction", direction)
-    _rr_sorted = similar(_rr_values)
-    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_soft_sort_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_direction, _rr_values, _rr_sorted, _rr_permutation)
-    _rr_tape = SoftSortTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_permutation)
-    return _rr_sorted, _rr_tape
-end
-
-"""
     SoftSortTape{T,N}
 
 What [`soft_sort_forward`](@ref) keeps for [`soft_sort_pullback`](@ref): the shape, the params, the
@@ -764,7 +867,71 @@ struct SoftSortTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     direction::Int32
     values::Array{T,N}
+    sorted::Array{T,N}
     permutation::Vector{Int32}
+end
+
+function _rr_soft_sort_run(::Type{_rr_T}, values, sorted, permutation, regularization_strength,
+        regularization, direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("soft_sort", "regularization", regularization)
+    _rr_direction = _rr_code_direction("soft_sort", "direction", direction)
+    _rr_soft_sort_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
+        _rr_direction, _rr_values, sorted, permutation)
+    _rr_tape = SoftSortTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, sorted,
+        permutation)
+    return sorted, _rr_tape
+end
+
+"""
+    soft_sort_forward(values; regularization_strength = 1.0, regularization = :l2,
+                      direction = :ascending)
+        -> (sorted, tape::SoftSortTape)
+
+[`soft_sort`](@ref), also returning the [`SoftSortTape`](@ref) that [`soft_sort_pullback`](@ref)
+needs. Same arguments and result as `soft_sort`. The tape holds the saves of the forward (`values`;
+inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
+not modify the saved arrays before calling the pullback. [`soft_sort_forward!`](@ref) reuses the
+arrays of a tape.
+"""
+function soft_sort_forward(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_sorted = Array{_rr_T}(undef, size(values))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_sort_run(_rr_T, values, _rr_sorted, _rr_permutation, regularization_strength,
+        regularization, direction)
+end
+
+"""
+    soft_sort_forward!(tape, values; regularization_strength = 1.0, regularization = :l2,
+                       direction = :ascending)
+        -> (sorted, tape::SoftSortTape)
+
+[`soft_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function soft_sort_forward!(
+    tape::SoftSortTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("soft_sort_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_soft_sort_run(T, values, tape.sorted, tape.permutation, regularization_strength,
+        regularization, direction)
 end
 
 """
@@ -835,7 +1002,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`soft_sort`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`soft_sort_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`soft_sort_forward`](@ref).
@@ -847,13 +1015,25 @@ the library from the tape, without sorting again.
   (summed over the samples).
 """
 function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
+    return soft_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_sorted)
+end
+
+"""
+    soft_sort_pullback!(grad_values, tape, cotangent_sorted)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
+tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
+    _rr_check_grad("soft_sort_pullback!", "grad_values", grad_values, T, tape._rr_size)
     _rr_cotangent_sorted = _rr_cotangent(T, "soft_sort", "sorted", cotangent_sorted, tape._rr_size)
-    _rr_grad_values = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_sort_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
         tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_sorted,
-        _rr_grad_values, _rr_grad_regularization_strength)
-    return _rr_grad_values, sum(_rr_grad_regularization_strength)
+        grad_values, _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
 end
 
 # --- spearman_loss --------------------------------------------------------------------------------
@@ -919,44 +1099,6 @@ function _rr_spearman_loss_backward!(batch::Int, n::Int, regularization_strength
 end
 
 """
-    spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2)
-        -> (loss, tape::SpearmanLossTape)
-
-[`spearman_loss`](@ref), also returning the [`SpearmanLossTape`](@ref) that
-[`spearman_loss_pullback`](@ref) needs. Same arguments and result as `spearman_loss`. The tape holds
-the saves of the forward (`predictions`, `targets`; inputs are not copied), the params and the
-residuals: `prediction_ranks` (Soft ranks of the predictions); `prediction_permutation` (soft_rank
-residual of the predictions); `target_ranks` (Soft ranks of the targets); `target_permutation`
-(soft_rank residual of the targets). Do not modify the saved arrays before calling the pullback.
-"""
-function spearman_loss_forward(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    regularization = :l2,
-)
-    _rr_T = _rr_float_type(predictions, targets)
-    _rr_predictions = _rr_dense(_rr_T, predictions)
-    _rr_targets = _rr_dense(_rr_T, targets)
-    _rr_check_same_size("spearman_loss", "predictions", _rr_predictions, "targets", _rr_targets)
-    _rr_batch, _rr_n = _rr_rows(_rr_predictions)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_regularization = _rr_code_regularization("spearman_loss", "regularization", regularization)
-    _rr_loss = Vector{_rr_T}(undef, _rr_batch)
-    _rr_prediction_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
-    _rr_prediction_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_target_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
-    _rr_target_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_spearman_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_predictions, _rr_targets, _rr_loss, _rr_prediction_ranks, _rr_prediction_permutation,
-        _rr_target_ranks, _rr_target_permutation)
-    _rr_tape = SpearmanLossTape{_rr_T,ndims(_rr_predictions)}(size(_rr_predictions), _rr_batch,
-        _rr_n, _rr_regularization_strength, _rr_regularization, _rr_predictions, _rr_targets,
-        _rr_prediction_ranks, _rr_prediction_permutation, _rr_target_ranks, _rr_target_permutation)
-    return _rr_per_row(_rr_loss, _rr_predictions), _rr_tape
-end
-
-"""
     SpearmanLossTape{T,N}
 
 What [`spearman_loss_forward`](@ref) keeps for [`spearman_loss_pullback`](@ref): the shape, the
@@ -971,10 +1113,82 @@ struct SpearmanLossTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     predictions::Array{T,N}
     targets::Array{T,N}
+    loss::Vector{T}
     prediction_ranks::Vector{T}
     prediction_permutation::Vector{Int32}
     target_ranks::Vector{T}
     target_permutation::Vector{Int32}
+end
+
+function _rr_spearman_loss_run(::Type{_rr_T}, predictions, targets, loss, prediction_ranks,
+        prediction_permutation, target_ranks, target_permutation, regularization_strength,
+        regularization) where {_rr_T}
+    _rr_predictions = _rr_dense(_rr_T, predictions)
+    _rr_targets = _rr_dense(_rr_T, targets)
+    _rr_check_same_size("spearman_loss", "predictions", _rr_predictions, "targets", _rr_targets)
+    _rr_batch, _rr_n = _rr_rows(_rr_predictions)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("spearman_loss", "regularization", regularization)
+    _rr_spearman_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
+        _rr_predictions, _rr_targets, loss, prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation)
+    _rr_tape = SpearmanLossTape{_rr_T,ndims(_rr_predictions)}(size(_rr_predictions), _rr_batch,
+        _rr_n, _rr_regularization_strength, _rr_regularization, _rr_predictions, _rr_targets, loss,
+        prediction_ranks, prediction_permutation, target_ranks, target_permutation)
+    return _rr_per_row(loss, _rr_predictions), _rr_tape
+end
+
+"""
+    spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2)
+        -> (loss, tape::SpearmanLossTape)
+
+[`spearman_loss`](@ref), also returning the [`SpearmanLossTape`](@ref) that
+[`spearman_loss_pullback`](@ref) needs. Same arguments and result as `spearman_loss`. The tape holds
+the saves of the forward (`predictions`, `targets`; inputs are not copied), the params and the
+residuals of the library's forward (`prediction_ranks`, `prediction_permutation`, `target_ranks`,
+`target_permutation`). Do not modify the saved arrays before calling the pullback.
+[`spearman_loss_forward!`](@ref) reuses the arrays of a tape.
+"""
+function spearman_loss_forward(
+    predictions::AbstractVecOrMat{<:Real},
+    targets::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+)
+    _rr_T = _rr_float_type(predictions, targets)
+    _rr_batch, _rr_n = _rr_rows(predictions)
+    _rr_loss = Vector{_rr_T}(undef, _rr_batch)
+    _rr_prediction_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
+    _rr_prediction_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    _rr_target_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
+    _rr_target_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_spearman_loss_run(_rr_T, predictions, targets, _rr_loss, _rr_prediction_ranks,
+        _rr_prediction_permutation, _rr_target_ranks, _rr_target_permutation,
+        regularization_strength, regularization)
+end
+
+"""
+    spearman_loss_forward!(tape, predictions, targets; regularization_strength = 1.0,
+                           regularization = :l2)
+        -> (loss, tape::SpearmanLossTape)
+
+[`spearman_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
+type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
+that the earlier call returned included) and a new tape over them is returned; use it, not the old
+one, for the pullback. For loops over batches of one shape.
+"""
+function spearman_loss_forward!(
+    tape::SpearmanLossTape{T,N},
+    predictions::AbstractVecOrMat{<:Real},
+    targets::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+) where {T,N}
+    _rr_check_tape("spearman_loss_forward!", T, tape._rr_size, _rr_float_type(predictions, targets),
+        "predictions" => predictions, "targets" => targets)
+    return _rr_spearman_loss_run(T, predictions, targets, tape.loss, tape.prediction_ranks,
+        tape.prediction_permutation, tape.target_ranks, tape.target_permutation,
+        regularization_strength, regularization)
 end
 
 """
@@ -1044,7 +1258,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`spearman_loss`](@ref): from the cotangent of the
 output, the gradient of each differentiable input and of each param that has one. Analytical,
-computed by the library from the tape, without sorting again.
+computed by the library from the tape, without sorting again. [`spearman_loss_pullback!`](@ref)
+writes into given arrays.
 
 # Arguments
 - `tape`: From [`spearman_loss_forward`](@ref).
@@ -1058,16 +1273,35 @@ computed by the library from the tape, without sorting again.
   (summed over the samples).
 """
 function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss) where {T,N}
+    return spearman_loss_pullback!(Array{T,N}(undef, tape._rr_size),
+        Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+
+"""
+    spearman_loss_pullback!(grad_predictions, grad_targets, tape, cotangent_loss)
+        -> (grad_predictions, grad_targets, grad_regularization_strength)
+
+[`spearman_loss_pullback`](@ref) writing the input gradients into `grad_predictions`,
+`grad_targets`: each an `Array` of the tape's element type and of the size of the input, distinct
+from every other array of the call. Returns them, then the param gradients.
+"""
+function spearman_loss_pullback!(
+    grad_predictions,
+    grad_targets,
+    tape::SpearmanLossTape{T,N},
+    cotangent_loss,
+) where {T,N}
+    _rr_check_grad("spearman_loss_pullback!", "grad_predictions", grad_predictions, T,
+        tape._rr_size)
+    _rr_check_grad("spearman_loss_pullback!", "grad_targets", grad_targets, T, tape._rr_size)
     _rr_cotangent_loss = _rr_cotangent_rows(T, "spearman_loss", "loss", cotangent_loss,
         tape._rr_size)
-    _rr_grad_predictions = Array{T,N}(undef, tape._rr_size)
-    _rr_grad_targets = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_spearman_loss_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
         tape.regularization, tape.predictions, tape.targets, tape.prediction_ranks,
         tape.prediction_permutation, tape.target_ranks, tape.target_permutation, _rr_cotangent_loss,
-        _rr_grad_predictions, _rr_grad_targets, _rr_grad_regularization_strength)
-    return _rr_grad_predictions, _rr_grad_targets, sum(_rr_grad_regularization_strength)
+        grad_predictions, grad_targets, _rr_grad_regularization_strength)
+    return grad_predictions, grad_targets, sum(_rr_grad_regularization_strength)
 end
 
 # --- every op -------------------------------------------------------------------------------------
@@ -1079,7 +1313,9 @@ const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
         forward = ndcg_loss_forward,
+        forward_into = ndcg_loss_forward!,
         pullback = ndcg_loss_pullback,
+        pullback_into = ndcg_loss_pullback!,
         inputs = (:scores, :relevance),
         differentiable = (:scores,),
         params = (:regularization_strength, :regularization),
@@ -1094,7 +1330,9 @@ const _RR_OPS = (
     sigmoid_rank = (
         fn = sigmoid_rank,
         forward = sigmoid_rank_forward,
+        forward_into = sigmoid_rank_forward!,
         pullback = sigmoid_rank_pullback,
+        pullback_into = sigmoid_rank_pullback!,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
@@ -1109,7 +1347,9 @@ const _RR_OPS = (
     soft_rank = (
         fn = soft_rank,
         forward = soft_rank_forward,
+        forward_into = soft_rank_forward!,
         pullback = soft_rank_pullback,
+        pullback_into = soft_rank_pullback!,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -1125,7 +1365,9 @@ const _RR_OPS = (
     soft_sort = (
         fn = soft_sort,
         forward = soft_sort_forward,
+        forward_into = soft_sort_forward!,
         pullback = soft_sort_pullback,
+        pullback_into = soft_sort_pullback!,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -1141,7 +1383,9 @@ const _RR_OPS = (
     spearman_loss = (
         fn = spearman_loss,
         forward = spearman_loss_forward,
+        forward_into = spearman_loss_forward!,
         pullback = spearman_loss_pullback,
+        pullback_into = spearman_loss_pullback!,
         inputs = (:predictions, :targets),
         differentiable = (:predictions, :targets),
         params = (:regularization_strength, :regularization),

@@ -90,3 +90,44 @@ end
     @test eltype(spearman_loss(Float32[1, 2, 3], [1.0, 3.0, 2.0]; regularization_strength = 0.1)) == Float64
     @test spearman_loss(Float32[1, 2, 3], Float32[1, 3, 2]) isa Float32
 end
+
+@testset "in-place forward! and pullback!" begin
+    rng = MersenneTwister(11)
+    for (op, meta) in pairs(OPS), T in (Float32, Float64), shape in ((7,), (7, 4))
+        mk() = [name in meta.differentiable ? randn(rng, T, shape...) : T.(rand(rng, 0:3, shape...)) for name in meta.inputs]
+        a, b = mk(), mk()
+        cot = meta.per_row ? (length(shape) == 1 ? randn(rng, T) : randn(rng, T, shape[2])) : randn(rng, T, shape...)
+        out_a, tape = meta.forward(a...)
+        out_b, tape_b = meta.forward(b...)
+        want = meta.pullback(tape_b, cot)
+        # forward! into the arrays of the tape of `a`, on `b`: the same as the allocating forward on `b`
+        out, tape2 = meta.forward_into(tape, b...)
+        @test out == out_b
+        @test typeof(tape2) == typeof(tape)
+        if !meta.per_row
+            @test out === getfield(tape, meta.output)  # the tape's own output array, reused
+        end
+        grads = [Array{T}(undef, shape...) for _ in meta.differentiable]
+        got = meta.pullback_into(grads..., tape2, cot)
+        @test all(got[k] === grads[k] for k in eachindex(grads))
+        @test all(got[k] == want[k] for k in eachindex(want))
+    end
+    # no arrays allocated at 128 × 1000 (the forward alone allocates 1.5 MB; the in-place one a small tape)
+    x = randn(MersenneTwister(4), 1000, 128)
+    cot = randn(MersenneTwister(5), 1000, 128)
+    _, tape = soft_rank_forward(x)
+    g = similar(x)
+    soft_rank_forward!(tape, x); soft_rank_pullback!(g, tape, cot)   # compile
+    @test @allocated(soft_rank_forward!(tape, x)) < 10_000
+    @test @allocated(soft_rank_pullback!(g, tape, cot)) < 10_000
+    @test @allocated(soft_rank_forward(x)) > 1_000_000
+    # misuse
+    @test_throws ArgumentError soft_rank_forward!(tape, randn(999, 128))
+    @test_throws ArgumentError soft_rank_forward!(tape, Float32.(x))
+    @test_throws ArgumentError soft_rank_pullback!(Float32.(g), tape, cot)
+    @test_throws ArgumentError soft_rank_pullback!(similar(x, 10, 10), tape, cot)
+    msg = try soft_rank_forward!(tape, randn(10, 128)); "" catch e; e.msg end
+    @test msg == "soft_rank_forward!: values has shape [128, 10] but the tape is for shape [128, 1000]"
+    # a gradient array that is also the cotangent overlaps a written buffer: the library refuses it
+    @test_throws ArgumentError soft_rank_pullback!(cot, tape, cot)
+end

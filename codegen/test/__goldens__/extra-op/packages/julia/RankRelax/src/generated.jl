@@ -4,8 +4,10 @@
 # (hand-written: the library loader and ABI check, RankRelaxError, the array helpers this file
 # calls).
 
-export pair_loss, pair_loss_forward, pair_loss_pullback, PairLossTape
-export soft_rank, soft_rank_forward, soft_rank_pullback, SoftRankTape
+export pair_loss, pair_loss_forward, pair_loss_forward!, pair_loss_pullback, pair_loss_pullback!,
+    PairLossTape
+export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
+    SoftRankTape
 
 """
 Version of rank-relax these bindings were generated for (the spec's `package.version`).
@@ -136,36 +138,6 @@ function _rr_pair_loss_backward!(batch::Int, n::Int, regularization_strength::Fl
 end
 
 """
-    pair_loss_forward(predictions, weights; regularization_strength = 1.0, normalize = false)
-        -> (loss, tape::PairLossTape)
-
-[`pair_loss`](@ref), also returning the [`PairLossTape`](@ref) that [`pair_loss_pullback`](@ref)
-needs. Same arguments and result as `pair_loss`. The tape holds the saves of the forward
-(`predictions`, `weights`, `loss`; inputs are not copied), the params. Do not modify the saved
-arrays before calling the pullback.
-"""
-function pair_loss_forward(
-    predictions::AbstractVecOrMat{<:Real},
-    weights::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    normalize::Bool = false,
-)
-    _rr_T = _rr_float_type(predictions, weights)
-    _rr_predictions = _rr_dense(_rr_T, predictions)
-    _rr_weights = _rr_dense(_rr_T, weights)
-    _rr_check_same_size("pair_loss", "predictions", _rr_predictions, "weights", _rr_weights)
-    _rr_batch, _rr_n = _rr_rows(_rr_predictions)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_normalize = Bool(normalize)
-    _rr_loss = Vector{_rr_T}(undef, _rr_batch)
-    _rr_pair_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_normalize,
-        _rr_predictions, _rr_weights, _rr_loss)
-    _rr_tape = PairLossTape{_rr_T,ndims(_rr_predictions)}(size(_rr_predictions), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_normalize, _rr_predictions, _rr_weights, _rr_loss)
-    return _rr_per_row(_rr_loss, _rr_predictions), _rr_tape
-end
-
-"""
     PairLossTape{T,N}
 
 What [`pair_loss_forward`](@ref) keeps for [`pair_loss_pullback`](@ref): the shape, the params, the
@@ -181,6 +153,64 @@ struct PairLossTape{T<:Union{Float32,Float64},N}
     predictions::Array{T,N}
     weights::Array{T,N}
     loss::Vector{T}
+end
+
+function _rr_pair_loss_run(::Type{_rr_T}, predictions, weights, loss, regularization_strength,
+        normalize) where {_rr_T}
+    _rr_predictions = _rr_dense(_rr_T, predictions)
+    _rr_weights = _rr_dense(_rr_T, weights)
+    _rr_check_same_size("pair_loss", "predictions", _rr_predictions, "weights", _rr_weights)
+    _rr_batch, _rr_n = _rr_rows(_rr_predictions)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_normalize = Bool(normalize)
+    _rr_pair_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_normalize,
+        _rr_predictions, _rr_weights, loss)
+    _rr_tape = PairLossTape{_rr_T,ndims(_rr_predictions)}(size(_rr_predictions), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_normalize, _rr_predictions, _rr_weights, loss)
+    return _rr_per_row(loss, _rr_predictions), _rr_tape
+end
+
+"""
+    pair_loss_forward(predictions, weights; regularization_strength = 1.0, normalize = false)
+        -> (loss, tape::PairLossTape)
+
+[`pair_loss`](@ref), also returning the [`PairLossTape`](@ref) that [`pair_loss_pullback`](@ref)
+needs. Same arguments and result as `pair_loss`. The tape holds the saves of the forward
+(`predictions`, `weights`, `loss`; inputs are not copied), the params. Do not modify the saved
+arrays before calling the pullback. [`pair_loss_forward!`](@ref) reuses the arrays of a tape.
+"""
+function pair_loss_forward(
+    predictions::AbstractVecOrMat{<:Real},
+    weights::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    normalize::Bool = false,
+)
+    _rr_T = _rr_float_type(predictions, weights)
+    _rr_batch, _rr_n = _rr_rows(predictions)
+    _rr_loss = Vector{_rr_T}(undef, _rr_batch)
+    return _rr_pair_loss_run(_rr_T, predictions, weights, _rr_loss, regularization_strength,
+        normalize)
+end
+
+"""
+    pair_loss_forward!(tape, predictions, weights; regularization_strength = 1.0, normalize = false)
+        -> (loss, tape::PairLossTape)
+
+[`pair_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function pair_loss_forward!(
+    tape::PairLossTape{T,N},
+    predictions::AbstractVecOrMat{<:Real},
+    weights::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    normalize::Bool = false,
+) where {T,N}
+    _rr_check_tape("pair_loss_forward!", T, tape._rr_size, _rr_float_type(predictions, weights),
+        "predictions" => predictions, "weights" => weights)
+    return _rr_pair_loss_run(T, predictions, weights, tape.loss, regularization_strength, normalize)
 end
 
 """
@@ -239,7 +269,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`pair_loss`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`pair_loss_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`pair_loss_forward`](@ref).
@@ -254,13 +285,25 @@ the library from the tape, without sorting again.
 `weights` receives no gradient.
 """
 function pair_loss_pullback(tape::PairLossTape{T,N}, cotangent_loss) where {T,N}
+    return pair_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+
+"""
+    pair_loss_pullback!(grad_predictions, tape, cotangent_loss)
+        -> (grad_predictions, grad_regularization_strength)
+
+[`pair_loss_pullback`](@ref) writing the input gradients into `grad_predictions`: each an `Array` of
+the tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function pair_loss_pullback!(grad_predictions, tape::PairLossTape{T,N}, cotangent_loss) where {T,N}
+    _rr_check_grad("pair_loss_pullback!", "grad_predictions", grad_predictions, T, tape._rr_size)
     _rr_cotangent_loss = _rr_cotangent_rows(T, "pair_loss", "loss", cotangent_loss, tape._rr_size)
-    _rr_grad_predictions = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_pair_loss_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
         tape.normalize, tape.predictions, tape.weights, tape.loss, _rr_cotangent_loss,
-        _rr_grad_predictions, _rr_grad_regularization_strength)
-    return _rr_grad_predictions, sum(_rr_grad_regularization_strength)
+        grad_predictions, _rr_grad_regularization_strength)
+    return grad_predictions, sum(_rr_grad_regularization_strength)
 end
 
 # --- soft_rank ------------------------------------------------------------------------------------
@@ -310,34 +353,6 @@ function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Fl
 end
 
 """
-    soft_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
-        -> (ranks, tape::SoftRankTape)
-
-[`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
-needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
-`ranks`; inputs are not copied), the params and the residuals: `permutation` (Sorting permutation).
-Do not modify the saved arrays before calling the pullback.
-"""
-function soft_rank_forward(
-    values::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    direction = :ascending,
-)
-    _rr_T = _rr_float_type(values)
-    _rr_values = _rr_dense(_rr_T, values)
-    _rr_batch, _rr_n = _rr_rows(_rr_values)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
-    _rr_ranks = similar(_rr_values)
-    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction, _rr_values,
-        _rr_ranks, _rr_permutation)
-    _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_direction, _rr_values, _rr_ranks, _rr_permutation)
-    return _rr_ranks, _rr_tape
-end
-
-"""
     SoftRankTape{T,N}
 
 What [`soft_rank_forward`](@ref) keeps for [`soft_rank_pullback`](@ref): the shape, the params, the
@@ -353,6 +368,63 @@ struct SoftRankTape{T<:Union{Float32,Float64},N}
     values::Array{T,N}
     ranks::Array{T,N}
     permutation::Vector{Int32}
+end
+
+function _rr_soft_rank_run(::Type{_rr_T}, values, ranks, permutation, regularization_strength,
+        direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
+    _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction, _rr_values,
+        ranks, permutation)
+    _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_direction, _rr_values, ranks, permutation)
+    return ranks, _rr_tape
+end
+
+"""
+    soft_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
+        -> (ranks, tape::SoftRankTape)
+
+[`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
+needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
+`ranks`; inputs are not copied), the params and the residuals of the library's forward
+(`permutation`). Do not modify the saved arrays before calling the pullback.
+[`soft_rank_forward!`](@ref) reuses the arrays of a tape.
+"""
+function soft_rank_forward(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_ranks = Array{_rr_T}(undef, size(values))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_rank_run(_rr_T, values, _rr_ranks, _rr_permutation, regularization_strength,
+        direction)
+end
+
+"""
+    soft_rank_forward!(tape, values; regularization_strength = 1.0, direction = :ascending)
+        -> (ranks, tape::SoftRankTape)
+
+[`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function soft_rank_forward!(
+    tape::SoftRankTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("soft_rank_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_soft_rank_run(T, values, tape.ranks, tape.permutation, regularization_strength,
+        direction)
 end
 
 """
@@ -413,7 +485,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`soft_rank_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`soft_rank_forward`](@ref).
@@ -425,13 +498,25 @@ the library from the tape, without sorting again.
   (summed over the samples).
 """
 function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+    return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+
+"""
+    soft_rank_pullback!(grad_values, tape, cotangent_ranks)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
+tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+    _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
     _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank", "ranks", cotangent_ranks, tape._rr_size)
-    _rr_grad_values = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, tape.ranks, tape.permutation, _rr_cotangent_ranks,
-        _rr_grad_values, _rr_grad_regularization_strength)
-    return _rr_grad_values, sum(_rr_grad_regularization_strength)
+        tape.direction, tape.values, tape.ranks, tape.permutation, _rr_cotangent_ranks, grad_values,
+        _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
 end
 
 # --- every op -------------------------------------------------------------------------------------
@@ -443,7 +528,9 @@ const _RR_OPS = (
     pair_loss = (
         fn = pair_loss,
         forward = pair_loss_forward,
+        forward_into = pair_loss_forward!,
         pullback = pair_loss_pullback,
+        pullback_into = pair_loss_pullback!,
         inputs = (:predictions, :weights),
         differentiable = (:predictions,),
         params = (:regularization_strength, :normalize),
@@ -457,7 +544,9 @@ const _RR_OPS = (
     soft_rank = (
         fn = soft_rank,
         forward = soft_rank_forward,
+        forward_into = soft_rank_forward!,
         pullback = soft_rank_pullback,
+        pullback_into = soft_rank_pullback!,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),

@@ -4,7 +4,8 @@
 # (hand-written: the library loader and ABI check, RankRelaxError, the array helpers this file
 # calls).
 
-export soft_rank, soft_rank_forward, soft_rank_pullback, SoftRankTape
+export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
+    SoftRankTape
 
 """
 Version of rank-relax these bindings were generated for (the spec's `package.version`).
@@ -131,34 +132,6 @@ function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Fl
 end
 
 """
-    soft_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
-        -> (ranks, tape::SoftRankTape)
-
-[`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
-needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
-`ranks`; inputs are not copied), the params and the residuals: `permutation` (Sorting permutation).
-Do not modify the saved arrays before calling the pullback.
-"""
-function soft_rank_forward(
-    values::AbstractVecOrMat{<:Real};
-    regularization_strength::Real = 1.0,
-    direction = :ascending,
-)
-    _rr_T = _rr_float_type(values)
-    _rr_values = _rr_dense(_rr_T, values)
-    _rr_batch, _rr_n = _rr_rows(_rr_values)
-    _rr_regularization_strength = convert(_rr_T, regularization_strength)
-    _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
-    _rr_ranks = similar(_rr_values)
-    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction, _rr_values,
-        _rr_ranks, _rr_permutation)
-    _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_direction, _rr_values, _rr_ranks, _rr_permutation)
-    return _rr_ranks, _rr_tape
-end
-
-"""
     SoftRankTape{T,N}
 
 What [`soft_rank_forward`](@ref) keeps for [`soft_rank_pullback`](@ref): the shape, the params, the
@@ -174,6 +147,63 @@ struct SoftRankTape{T<:Union{Float32,Float64},N}
     values::Array{T,N}
     ranks::Array{T,N}
     permutation::Vector{Int32}
+end
+
+function _rr_soft_rank_run(::Type{_rr_T}, values, ranks, permutation, regularization_strength,
+        direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
+    _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction, _rr_values,
+        ranks, permutation)
+    _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_direction, _rr_values, ranks, permutation)
+    return ranks, _rr_tape
+end
+
+"""
+    soft_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
+        -> (ranks, tape::SoftRankTape)
+
+[`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
+needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
+`ranks`; inputs are not copied), the params and the residuals of the library's forward
+(`permutation`). Do not modify the saved arrays before calling the pullback.
+[`soft_rank_forward!`](@ref) reuses the arrays of a tape.
+"""
+function soft_rank_forward(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_ranks = Array{_rr_T}(undef, size(values))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_rank_run(_rr_T, values, _rr_ranks, _rr_permutation, regularization_strength,
+        direction)
+end
+
+"""
+    soft_rank_forward!(tape, values; regularization_strength = 1.0, direction = :ascending)
+        -> (ranks, tape::SoftRankTape)
+
+[`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function soft_rank_forward!(
+    tape::SoftRankTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("soft_rank_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_soft_rank_run(T, values, tape.ranks, tape.permutation, regularization_strength,
+        direction)
 end
 
 """
@@ -234,7 +264,8 @@ end
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
 the gradient of each differentiable input and of each param that has one. Analytical, computed by
-the library from the tape, without sorting again.
+the library from the tape, without sorting again. [`soft_rank_pullback!`](@ref) writes into given
+arrays.
 
 # Arguments
 - `tape`: From [`soft_rank_forward`](@ref).
@@ -246,13 +277,25 @@ the library from the tape, without sorting again.
   (summed over the samples).
 """
 function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+    return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+
+"""
+    soft_rank_pullback!(grad_values, tape, cotangent_ranks)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
+tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+    _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
     _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank", "ranks", cotangent_ranks, tape._rr_size)
-    _rr_grad_values = Array{T,N}(undef, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, tape.ranks, tape.permutation, _rr_cotangent_ranks,
-        _rr_grad_values, _rr_grad_regularization_strength)
-    return _rr_grad_values, sum(_rr_grad_regularization_strength)
+        tape.direction, tape.values, tape.ranks, tape.permutation, _rr_cotangent_ranks, grad_values,
+        _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
 end
 
 # --- every op -------------------------------------------------------------------------------------
@@ -264,7 +307,9 @@ const _RR_OPS = (
     soft_rank = (
         fn = soft_rank,
         forward = soft_rank_forward,
+        forward_into = soft_rank_forward!,
         pullback = soft_rank_pullback,
+        pullback_into = soft_rank_pullback!,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),

@@ -1,0 +1,54 @@
+/* The baseline of bench/soft_rank.jl: rr_soft_rank_forward_f64 + rr_soft_rank_backward_f64 called
+ * directly from C in a loop, buffers allocated once, at the same shape (batch 128 × n 1000 unless
+ * given). Prints one line: `c <batch> <n> <reps> <median_us> <min_us>`.
+ *
+ *   cc -O2 -I crates/rank-relax-ffi/include soft_rank_loop.c -L target/release -lrank_relax_c
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "rank_relax.h"
+
+static double now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    size_t batch = argc > 1 ? (size_t)atol(argv[1]) : 128;
+    size_t n = argc > 2 ? (size_t)atol(argv[2]) : 1000;
+    int reps = argc > 3 ? atoi(argv[3]) : 200;
+    size_t len = batch * n;
+    double *x = malloc(len * sizeof *x), *ranks = malloc(len * sizeof *ranks);
+    double *cot = malloc(len * sizeof *cot), *grad = malloc(len * sizeof *grad);
+    double *grad_eps = malloc(batch * sizeof *grad_eps);
+    int32_t *perm = malloc(len * sizeof *perm);
+    double *times = malloc((size_t)reps * sizeof *times);
+    uint64_t state = 12345;
+    for (size_t i = 0; i < len; i++) { /* deterministic values in [-1, 1) */
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (double)(state >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+        cot[i] = x[(i * 7919) % (i + 1)];
+    }
+    for (int r = -5; r < reps; r++) { /* 5 warm-up rounds */
+        double t0 = now_us();
+        if (rr_soft_rank_forward_f64(batch, n, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, ranks, perm) != RR_OK ||
+            rr_soft_rank_backward_f64(batch, n, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, ranks, perm, cot,
+                                      grad, grad_eps) != RR_OK) {
+            fprintf(stderr, "soft_rank_loop: %s\n", rr_last_error());
+            return 1;
+        }
+        if (r >= 0) times[r] = now_us() - t0;
+    }
+    qsort(times, (size_t)reps, sizeof *times, cmp);
+    printf("c %zu %zu %d %.1f %.1f\n", batch, n, reps, times[reps / 2], times[0]);
+    return 0;
+}
