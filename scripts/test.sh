@@ -13,6 +13,8 @@ source scripts/env.sh
 source scripts/lib/steps.sh
 
 run_step "codegen: generated files up to date" pnpm -s codegen:check
+run_step "versions: one version everywhere" bash -c 'node scripts/check-versions.mjs --self-test && node scripts/check-versions.mjs'
+run_step "workflows: actionlint + pins" bash -c 'bash scripts/lint-workflows.sh --self-test && bash scripts/lint-workflows.sh'
 run_step "codegen: typecheck + unit/golden tests" bash -c 'pnpm -C codegen -s lint && pnpm -C codegen -s test'
 run_step "rust: rustfmt --check" cargo fmt --all -- --check
 run_step "rust: clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
