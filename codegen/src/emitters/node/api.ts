@@ -5,7 +5,7 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
-import { shapeWords, tag, tick, tsDoc, type DocPart } from './docs.ts';
+import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
 import { nativeName, tsArrayOf, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
 import { entryBuffers } from './rust.ts';
 
@@ -128,7 +128,7 @@ function lengthOf(b: { readonly shape: { readonly perRow: boolean } }): string {
 }
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
-function nativeCall(ir: IR, op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
+function nativeCall(op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
   const args = ['rr_a.batch', 'rr_a.n', ...op.params.map((p) => `rr_a.${p.name.ts}`), ...entryBuffers(op, entry).map(arg)];
   return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
 }
@@ -148,7 +148,7 @@ function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsy
   const result = entry === 'call' ? output(op).name.ts : gradientsObject(op, (g) => g);
   return code`
     ${buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype))}
-    ${nativeCall(ir, op, entry, dtype, isAsync, inputArg)}
+    ${nativeCall(op, entry, dtype, isAsync, inputArg)}
     return ${result};
   `;
 }
@@ -290,7 +290,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     };
     return code`
       ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
-      ${nativeCall(ir, op, 'forward', d, false, fwdArg)}
+      ${nativeCall(op, 'forward', d, false, fwdArg)}
       // Copies: the caller may change its arrays before it calls vjp.
       ${saved}
       return {
@@ -298,7 +298,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         vjp: (cotangent: ${arr}) => {
           rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, '${d.id}');
           ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
-          ${nativeCall(ir, op, 'backward', d, false, bwdArg)}
+          ${nativeCall(op, 'backward', d, false, bwdArg)}
           return ${gradientsObject(op, (g) => g)};
         },
       };

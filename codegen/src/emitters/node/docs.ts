@@ -38,8 +38,3 @@ export function tag(name: string, text: string): DocPart {
 export function shapeWords(shape: ShapeIR): string {
   return shape.perRow ? 'B values, one per row' : 'B × n values, row-major';
 }
-
-/** Inline code in TSDoc. */
-export function tick(text: string): string {
-  return `\`${text}\``;
-}
