@@ -15,3 +15,5 @@ printf '\n==> build the core and the C library\n'
 cargo build --release --workspace --locked
 printf '\n==> demo: C\n'
 bash scripts/demo-c.sh
+printf '\n==> demo: Node\n'
+bash scripts/demo-node.sh

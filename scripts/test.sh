@@ -20,5 +20,6 @@ run_step "rust: rustfmt --check" cargo fmt --all -- --check
 run_step "rust: clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 run_step "rust: cargo test (core + crates)" cargo test --workspace --locked
 run_step "c: header + reference + errors" bash scripts/test-c.sh
+run_step "node: addon + package + tests" bash scripts/test-node.sh
 
 finish_steps "suites"
