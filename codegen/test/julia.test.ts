@@ -1,6 +1,7 @@
 // The Julia goldens must parse, and src/generated.jl must load (its definitions evaluate) in a bare
-// module standing in for RankRelax, on the Julia the project uses (1.5). The real spec's files are
-// loaded and exercised by the package's own tests (scripts/test-julia.sh).
+// module standing in for RankRelax, on the Julia the project uses (1.5); skipped where no julia is
+// installed. The real spec's files are loaded and exercised by the package's own tests
+// (scripts/test-julia.sh). Then the emitter's helpers and its refusal of ops it cannot bind.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,10 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
-import { FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
+import { juliaString, juliaSymbol, packed } from '../src/emitters/julia/syntax.ts';
+import { enumLiterals, ident } from '../src/ir/names.ts';
+import { irFromText } from '../src/pipeline.ts';
+import { editedSpec, FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
 
 function findJulia(): string | null {
   const local = join(ROOT, '.tools/bin/julia');
@@ -68,4 +72,46 @@ describe.skipIf(julia === null)('julia goldens parse and load', () => {
     });
     expect(out).toBe(`ok ${ir.ops.map((op) => op.name.julia).join(' ')}\n`);
   }, 120_000);
+});
+
+describe('julia emitter helpers', () => {
+  it.each([
+    ['plain', 'abc', '"abc"'],
+    ['quotes and backslashes', 'a"b\\c', '"a\\"b\\\\c"'],
+    ['interpolation is escaped', 'cost $x', '"cost \\$x"'],
+  ])('juliaString: %s', (_, given, want) => {
+    expect(juliaString(given)).toBe(want);
+  });
+
+  it('enum values are Symbols, reserved words spelled Symbol("…")', () => {
+    const value = (name: string) => ({ name: ident(name), code: 0, doc: '', literal: enumLiterals('e', name) });
+    expect(juliaSymbol(value('l2'))).toBe(':l2');
+    expect(juliaSymbol(value('end'))).toBe('Symbol("end")');
+  });
+
+  it.each([
+    ['fits on one line', ['a', 'b'], 'f(a, b)'],
+    ['wraps with a continuation indent', Array.from({ length: 30 }, (_, i) => `arg${i}`), null],
+  ])('packed: %s', (_, items, want) => {
+    const out = packed('f(', items, ')', 4);
+    if (want !== null) expect(out).toBe(want);
+    for (const line of out.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+    expect(out.replace(/\n\s*/g, ' ')).toBe(`f(${items.join(', ')})`);
+  });
+
+  it('refuses an op it cannot bind, naming it', () => {
+    const text = editedSpec((spec) => {
+      spec.ops.soft_rank.inputs[0].shape = ['batch'];
+    });
+    const ir = irFromText(text, 'edited.yaml');
+    expect(() => juliaEmitter.emit(ir)).toThrow(
+      'julia emitter: op soft_rank: input values has shape [batch]; only [batch, n] inputs are supported',
+    );
+  });
+
+  it('emits a rule per public method: two for an op with a param gradient', () => {
+    const ext = juliaEmitter.emit(specIr()).find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'));
+    const rules = ext?.contents.match(/^function ChainRulesCore\.rrule\(/gm) ?? [];
+    expect(rules.length).toBe(specIr().ops.reduce((k, op) => k + (op.paramGrads.length > 0 ? 2 : 1), 0));
+  });
 });
