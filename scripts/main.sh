@@ -17,3 +17,5 @@ printf '\n==> demo: C\n'
 bash scripts/demo-c.sh
 printf '\n==> demo: Node\n'
 bash scripts/demo-node.sh
+printf '\n==> demo: Julia\n'
+bash scripts/demo-julia.sh

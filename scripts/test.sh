@@ -21,5 +21,6 @@ run_step "rust: clippy -D warnings" cargo clippy --workspace --all-targets --loc
 run_step "rust: cargo test (core + crates)" cargo test --workspace --locked
 run_step "c: header + reference + errors" bash scripts/test-c.sh
 run_step "node: addon + package + tests" bash scripts/test-node.sh
+run_step "julia: RankRelax.jl tests" bash scripts/test-julia.sh
 
 finish_steps "suites"
