@@ -32,6 +32,11 @@ export function rangeError(message: string): RangeError {
   return Object.assign(new RangeError(message), { code: INVALID_ARGUMENT });
 }
 
+/** A RangeError for a length that disagrees with the shape (the core's code for it). */
+export function shapeError(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: 'RR_ERR_SHAPE_MISMATCH' });
+}
+
 /** The largest row length (the core's residuals are int32). */
 const MAX_N = 0x7fffffff;
 
@@ -50,7 +55,10 @@ export function options<T extends object>(op: string, given: T | undefined, know
     throw typeError(`${op}: options must be an object, got ${describe(given)}`);
   }
   for (const key of Object.keys(given)) {
-    if (!known.includes(key)) throw typeError(`${op}: unknown option "${key}"; the options are ${known.join(', ')}`);
+    if (!known.includes(key)) {
+      const why = key === 'out' ? ' (only the sync call and its VJP take out)' : '';
+      throw typeError(`${op}: unknown option "${key}"${why}; the options are ${known.join(', ')}`);
+    }
   }
   return given;
 }
@@ -104,6 +112,63 @@ export function boolOption(op: string, name: string, value: unknown, fallback: b
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw typeError(`${op}: ${name} must be a boolean, got ${describe(value)}`);
   return value;
+}
+
+/** A constructor of the API's arrays: `Float64Array` or `Float32Array`. */
+export interface RealArrayType<A extends RealArray> {
+  new (length: number): A;
+  readonly name: string;
+}
+
+/** Whether two arrays share memory (views of one buffer whose byte ranges intersect). */
+function overlaps(a: RealArray, b: RealArray): boolean {
+  if (a.byteLength === 0 || b.byteLength === 0 || a.buffer !== b.buffer) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/**
+ * The array an output (or a gradient) of a sync call is written into: the caller's `given` (the
+ * `out` option), checked, else a new one. `given` must be a `Type` (the input's type; a
+ * TypeError), hold the output's number of elements (`batch`, one per row, or `batch × n`; a
+ * RangeError), and share no memory with any array in `reads` (the arrays the call reads, and the
+ * `out` arrays checked before it; a TypeError, like the addon's own check). `reads` starts with
+ * the first input: when its length is not `batch × n` the length of `given` is not checked, and
+ * the core reports the input.
+ */
+export function outputArray<A extends RealArray>(
+  op: string,
+  name: string,
+  given: unknown,
+  Type: RealArrayType<A>,
+  shape: { readonly batch: number; readonly n: number },
+  perRow: boolean,
+  reads: Readonly<Record<string, RealArray>>,
+): A {
+  const length = perRow ? shape.batch : shape.batch * shape.n;
+  if (given === undefined) return new Type(length);
+  if (!(given instanceof Type)) throw typeError(`${op}: ${name} must be a ${Type.name} like the first input, got ${describe(given)}`);
+  const arrays = Object.entries(reads);
+  const first = arrays[0]?.[1];
+  if (given.length !== length && (first === undefined || first.length === shape.batch * shape.n)) {
+    const expected = perRow ? `batch = ${shape.batch}` : `batch × n = ${shape.batch} × ${shape.n} = ${length}`;
+    throw shapeError(`${op}: ${name} has ${given.length} elements, expected ${expected}`);
+  }
+  for (const [other, array] of arrays) {
+    if (overlaps(given, array)) throw typeError(`${op}: ${name} shares memory with ${other}; an output array must not overlap an array the call reads or another output`);
+  }
+  return given;
+}
+
+/** The `out` option of a VJP: an object whose keys are differentiable inputs, or `{}`. */
+export function outFields<T extends object>(op: string, given: T | undefined, known: readonly string[]): T {
+  if (given === undefined) return {} as T;
+  if (given === null || typeof given !== 'object' || ArrayBuffer.isView(given) || Array.isArray(given)) {
+    throw typeError(`${op}: out must be an object of gradient arrays (${known.map((k) => `${k}?`).join(', ')}), got ${describe(given)}`);
+  }
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) throw typeError(`${op}: unknown field "${key}" of out; the fields are ${known.join(', ')}`);
+  }
+  return given;
 }
 
 /** The sum of a per-row param gradient (in double precision). */

@@ -90,6 +90,69 @@ describe('gradients against central finite differences', () => {
   }
 });
 
+describe('out: caller-provided output and gradient arrays', () => {
+  const relevance = (len, seed) => Float64Array.from(randoms(len, seed), (v) => Math.round(3 * (v + 0.5)));
+  const ops = [
+    ['softRank', (T) => [randoms(40, 31, T)], { n: 8, regularizationStrength: 0.3 }],
+    ['softRank', (T) => [randoms(40, 32, T)], { n: 8, regularizationStrength: 0.3, regularization: 'kl', direction: 'descending' }],
+    ['softSort', (T) => [randoms(40, 33, T)], { n: 8, regularizationStrength: 0.5 }],
+    ['sigmoidRank', (T) => [randoms(40, 34, T)], { n: 8, regularizationStrength: 0.2 }],
+    ['spearmanLoss', (T) => [randoms(40, 35, T), randoms(40, 36, T)], { n: 8, regularizationStrength: 0.4 }],
+    ['ndcgLoss', (T) => [randoms(40, 37, T), T.from(relevance(40, 38))], { n: 8, regularizationStrength: 0.3 }],
+  ];
+  for (const [name, make, options] of ops) {
+    for (const T of [Float64Array, Float32Array]) {
+      it(`${name} ${T.name} ${JSON.stringify(options)}: the same bits as fresh arrays, written into out`, () => {
+        const inputs = make(T);
+        const f = rr[name];
+        const fresh = f(...inputs, options);
+        // Stale contents (NaN) must be overwritten, not accumulated into.
+        const out = new T(fresh.length).fill(NaN);
+        const got = f(...inputs, { ...options, out });
+        assert.equal(got, out, 'returns out itself');
+        assertSameArray(got, fresh, 'output');
+
+        const cot = randoms(fresh.length, 39, T);
+        const want = rr[`${name}Vjp`](...inputs, cot, options);
+        const keys = Object.keys(want).filter((k) => want[k] instanceof T);
+        const given = Object.fromEntries(keys.map((k) => [k, new T(inputs[0].length).fill(NaN)]));
+        const grads = rr[`${name}Vjp`](...inputs, cot, { ...options, out: given });
+        for (const k of keys) {
+          assert.equal(grads[k], given[k], `out.${k} is returned`);
+          assertSameArray(grads[k], want[k], `gradient ${k}`);
+        }
+        assert.equal(grads.regularizationStrength, want.regularizationStrength);
+        // Some of the gradients only: the others are new arrays.
+        const [firstKey] = keys;
+        const partial = rr[`${name}Vjp`](...inputs, cot, { ...options, out: { [firstKey]: given[firstKey] } });
+        assert.equal(partial[firstKey], given[firstKey]);
+        for (const k of keys) assertSameArray(partial[k], want[k], `partial ${k}`);
+      });
+    }
+  }
+
+  it('reused across calls, and into disjoint views of one buffer', () => {
+    const n = 100;
+    const x = randoms(32 * n, 41);
+    const buffer = new Float64Array(3 * x.length);
+    const out = buffer.subarray(x.length, 2 * x.length);
+    const grad = buffer.subarray(2 * x.length);
+    for (const eps of [0.1, 1, 0.01]) {
+      assertSameArray(rr.softRank(x, { n, regularizationStrength: eps, out }), rr.softRank(x, { n, regularizationStrength: eps }), `ranks ε=${eps}`);
+      assertSameArray(rr.softRankVjp(x, out, { n, regularizationStrength: eps, out: { values: grad } }).values, rr.softRankVjp(x, out, { n, regularizationStrength: eps }).values, `grad ε=${eps}`);
+    }
+    // An input may live in the same buffer, outside out.
+    buffer.set(x, 0);
+    const xs = buffer.subarray(0, x.length);
+    assertSameArray(rr.softRank(xs, { n, out }), rr.softRank(x, { n }), 'input in the same buffer');
+  });
+
+  it('an empty out for an empty input', () => {
+    const out = new Float64Array(0);
+    assert.equal(rr.softRank(new Float64Array(0), { out }), out);
+  });
+});
+
 describe('withVjp', () => {
   it('keeps its own copies of the saved arrays', () => {
     const x = randoms(10, 21);

@@ -17,8 +17,15 @@ const CASES = [
   ['unknown direction', () => rr.sigmoidRank(x, { direction: 'up' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: direction must be one of "ascending", "descending", got "up"'],
   ['enum of wrong type', () => rr.softRank(x, { direction: 1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: direction must be a string, got number'],
   ['epsilon of wrong type', () => rr.softRank(x, { regularizationStrength: '0.1' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularizationStrength must be a number, got string'],
-  ['unknown option', () => rr.softRank(x, { epsilon: 0.1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: unknown option "epsilon"; the options are n, regularizationStrength, regularization, direction'],
-  ['option of another op', () => rr.sigmoidRank(x, { regularization: 'kl' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: unknown option "regularization"; the options are n, regularizationStrength, direction'],
+  // The sync functions also take `out`; the async ones do not.
+  ['unknown option', () => rr.softRank(x, { epsilon: 0.1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', {
+    sync: 'soft_rank: unknown option "epsilon"; the options are n, regularizationStrength, regularization, direction, out',
+    async: 'soft_rank: unknown option "epsilon"; the options are n, regularizationStrength, regularization, direction',
+  }],
+  ['option of another op', () => rr.sigmoidRank(x, { regularization: 'kl' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', {
+    sync: 'sigmoid_rank: unknown option "regularization"; the options are n, regularizationStrength, direction, out',
+    async: 'sigmoid_rank: unknown option "regularization"; the options are n, regularizationStrength, direction',
+  }],
   ['options not an object', () => rr.softRank(x, 0.1), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: options must be an object, got number'],
   ['length not a multiple of n', () => rr.softRank(new Float64Array(7), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: values has 7 elements, expected batch × n = 2 × 3 = 6'],
   ['second input of another length', () => rr.spearmanLoss(new Float64Array(6), new Float64Array(4), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'spearman_loss: targets has 4 elements, expected batch × n = 2 × 3 = 6'],
@@ -34,9 +41,10 @@ const CASES = [
   ['NaN cotangent', () => rr.softRankVjp(x, new Float64Array([0, NaN, 0])), RangeError, 'RR_ERR_INVALID_VALUE', 'soft_rank: cotangent_ranks[0, 1] is NaN'],
 ];
 
-function expectError(e, Class, code, message) {
+/** `message` is a string, or `{ sync, async }` where the two differ; `mode` picks one. */
+function expectError(e, Class, code, message, mode = 'sync') {
   assert.ok(e instanceof Class, `expected ${Class.name}, got ${e?.constructor?.name}: ${e?.message}`);
-  assert.equal(e.message, message);
+  assert.equal(e.message, typeof message === 'string' ? message : message[mode]);
   assert.equal(e.code, code);
   return true;
 }
@@ -55,9 +63,55 @@ describe('errors, async (rejections of the same class and text)', () => {
   for (const [name, call, Class, code, message] of CASES) {
     it(name, async () => {
       const run = asyncOf(call);
-      await assert.rejects(() => run(rr, x), (e) => expectError(e, Class, code, message));
+      await assert.rejects(() => run(rr, x), (e) => expectError(e, Class, code, message, 'async'));
     });
   }
+});
+
+describe('errors of out (sync calls and VJPs only), before anything is written', () => {
+  const big = new Float64Array(12);
+  const v = big.subarray(0, 6);
+  /** [name, call, class, code, message] */
+  const OUT_CASES = [
+    ['out of another type', () => rr.softRank(x, { out: new Float32Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got Float32Array'],
+    ['out a plain array', () => rr.softSort(x, { out: [0, 0, 0] }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out must be a Float64Array like the first input, got Array'],
+    ['out null', () => rr.softRank(x, { out: null }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got null'],
+    ['out too short', () => rr.softRank(x, { out: new Float64Array(2) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: out has 2 elements, expected batch × n = 1 × 3 = 3'],
+    ['out of a loss too long', () => rr.spearmanLoss(v, v.slice(), { n: 3, out: new Float64Array(6) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'spearman_loss: out has 6 elements, expected batch = 2'],
+    ['out is the input', () => rr.softRank(x, { out: x }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out shares memory with values; an output array must not overlap an array the call reads or another output'],
+    ['out overlaps the input', () => rr.softRank(v, { n: 3, out: big.subarray(3, 9) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out shares memory with values; an output array must not overlap an array the call reads or another output'],
+    ['out overlaps a second input', () => rr.ndcgLoss(big.subarray(0, 3), big.subarray(3, 6), { out: big.subarray(5, 6) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: out shares memory with relevance; an output array must not overlap an array the call reads or another output'],
+    ['gradient out not an object', () => rr.softRankVjp(x, x, { out: new Float64Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be an object of gradient arrays (values?), got Float64Array'],
+    ['gradient out of an input without gradient', () => rr.ndcgLossVjp(x, x, new Float64Array(1), { out: { relevance: new Float64Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: unknown field "relevance" of out; the fields are scores'],
+    ['gradient out of another type', () => rr.softSortVjp(x, x, { out: { values: new Float32Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out.values must be a Float64Array like the first input, got Float32Array'],
+    ['gradient out of another length', () => rr.softRankVjp(v, v.slice(), { n: 3, out: { values: new Float64Array(3) } }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: out.values has 3 elements, expected batch × n = 2 × 3 = 6'],
+    ['gradient out is the cotangent', () => { const c = new Float64Array(3); return rr.softRankVjp(x, c, { out: { values: c } }); }, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out.values shares memory with cotangent; an output array must not overlap an array the call reads or another output'],
+    ['two gradient outs overlap', () => rr.spearmanLossVjp(x, x.slice(), new Float64Array(1), { out: { predictions: big.subarray(0, 3), targets: big.subarray(2, 5) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: out.targets shares memory with out.predictions; an output array must not overlap an array the call reads or another output'],
+  ];
+
+  for (const [name, call, Class, code, message] of OUT_CASES) {
+    it(name, () => assert.throws(call, (e) => expectError(e, Class, code, message)));
+  }
+
+  it('a bad out leaves it untouched', () => {
+    const out = new Float64Array(3).fill(7);
+    assert.throws(() => rr.softRank(new Float64Array([1, NaN, 2]), { out }), RangeError);
+    assert.deepEqual(Array.from(out), [7, 7, 7]);
+  });
+
+  it('the input is reported before the length of out', () => {
+    assert.throws(
+      () => rr.softRank(new Float64Array(7), { n: 3, out: new Float64Array(2) }),
+      (e) => expectError(e, RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: values has 7 elements, expected batch × n = 2 × 3 = 6'),
+    );
+  });
+
+  it('async functions and withVjp refuse out', async () => {
+    const message = 'soft_rank: unknown option "out" (only the sync call and its VJP take out); the options are n, regularizationStrength, regularization, direction';
+    await assert.rejects(() => rr.softRankAsync(x, { out: new Float64Array(3) }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
+    await assert.rejects(() => rr.softRankVjpAsync(x, x, { out: {} }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
+    assert.throws(() => rr.softRankWithVjp(x, { out: new Float64Array(3) }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
+  });
 });
 
 describe('the raw binding', () => {

@@ -44,10 +44,20 @@ function renderOptions(op: OpIR, n: TsNames): string {
       '\n',
     ),
   );
+  const out = output(op);
   return code`
     ${tsDoc([`Options of {@link ${n.fn}} and its companions: the row length \`n\` and the op's params.`])}
     export interface ${n.options} extends RowOptions {
       ${join(fields, '\n\n')}
+    }
+
+    ${tsDoc([`Options of {@link ${n.fn}}: those of every ${n.fn} function, and \`out\`.`])}
+    export interface ${n.outOptions}<A extends RealArray = RealArray> extends ${n.options} {
+      ${tsDoc([
+        `An array to write \`${out.name.ts}\` into and return, instead of a new one: of the input's type, with the output's length (${shapeWords(out.shape)}), and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
+        tag('defaultValue', 'a new array'),
+      ])}
+      readonly out?: A | undefined;
     }
   `;
 }
@@ -57,10 +67,25 @@ function renderGradients(op: OpIR, n: TsNames): string {
     ...op.grads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\` (same shape).`])}\nreadonly ${g.of.name.ts}: A;`),
     ...op.paramGrads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\`, summed over the rows.`])}\nreadonly ${g.of.name.ts}: number;`),
   ];
+  const outFields = op.grads.map((g) => `${tsDoc([`Where to write the gradient with respect to \`${g.of.name.ts}\`.`])}\nreadonly ${g.of.name.ts}?: A | undefined;`);
   return code`
     ${tsDoc([`Gradients from {@link ${n.vjp}}: one per differentiable input, and one per param that has a gradient.`])}
     export interface ${n.gradients}<A extends RealArray = RealArray> {
       ${join(fields, '\n\n')}
+    }
+
+    ${tsDoc([`Arrays {@link ${n.vjp}} writes its gradients into (the \`out\` option), by input; an input left out gets a new array.`])}
+    export interface ${n.gradientsOut}<A extends RealArray = RealArray> {
+      ${join(outFields, '\n\n')}
+    }
+
+    ${tsDoc([`Options of {@link ${n.vjp}}: those of every ${n.fn} function, and \`out\`.`])}
+    export interface ${n.vjpOptions}<A extends RealArray = RealArray> extends ${n.options} {
+      ${tsDoc([
+        `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them. Their contents are overwritten. Only the sync function takes it.`,
+        tag('defaultValue', 'new arrays'),
+      ])}
+      readonly out?: ${n.gradientsOut}<A> | undefined;
     }
   `;
 }
@@ -103,10 +128,12 @@ function renderArgs(op: OpIR, n: TsNames): string {
   };
   return code`
     const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
+    const ${n.outOptionNames}: readonly string[] = [...${n.optionNames}, 'out'];
+    const ${n.gradientNames}: readonly string[] = [${op.grads.map((g) => `'${g.of.name.ts}'`).join(', ')}];
 
     /** Checks the arguments every ${n.fn} function shares; the dtype, shape and params for the addon. */
-    function ${n.args}(${op.inputs.map((x) => `${x.name.ts}: unknown`).join(', ')}, options: ${n.options} | undefined) {
-      const rr_o: ${n.options} = rr.options(${opName}, options, ${n.optionNames});
+    function ${n.args}(${op.inputs.map((x) => `${x.name.ts}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
+      const rr_o: ${n.options} = rr.options(${opName}, options, known);
       const rr_dtype = rr.dtypeOf(${opName}, '${first.name.ts}', ${first.name.ts});
       ${others.map((x) => `rr.sameDtype(${opName}, '${x.name.ts}', ${x.name.ts}, rr_dtype);`)}
       const rr_n = rr.rowLength(${opName}, ${first.name.ts} as RealArray, rr_o.n);
@@ -137,6 +164,42 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
   return `const ${b.name.ts} = new ${tsArrayOf(b, dtype, ir.types)}(${lengthOf(b)});`;
 }
 
+/**
+ * A written buffer of a sync call that the caller may provide: `out` (the output of the call) or
+ * `out.<input>` (a gradient of the VJP), checked against the arrays the call reads and the `out`
+ * arrays before it; a new array when not given.
+ */
+function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[]): string {
+  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(b.shape.perRow), `{ ${reads.join(', ')} }`];
+  return `const ${b.name.ts} = rr.outputArray(${args.join(', ')});`;
+}
+
+/** The written buffers of a sync call or VJP: the caller's `out` where it gives one. */
+function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): string[] {
+  const inputs = op.inputs.map((x) => x.name.ts);
+  if (entry === 'call') {
+    return entryBuffers(op, entry)
+      .filter((b) => b.mutable)
+      .map((b) => (b.role === 'output' ? outArray(ir, op, b, dtype, 'options?.out', 'out', inputs) : alloc(ir, b, dtype)));
+  }
+  const done: string[] = [];
+  return entryBuffers(op, entry)
+    .filter((b) => b.mutable)
+    .map((b) => {
+      const grad = b.role === 'grad' ? op.grads.find((g) => g.name.spec === b.name.spec) : undefined;
+      if (grad === undefined) return alloc(ir, b, dtype);
+      const line = outArray(ir, op, b, dtype, `rr_out.${grad.of.name.ts}`, `out.${grad.of.name.ts}`, [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)]);
+      done.push(grad.of.name.ts);
+      return line;
+    });
+}
+
+function gradLocal(op: OpIR, input: string): string {
+  const g = op.grads.find((x) => x.of.name.ts === input);
+  if (g === undefined) throw new Error(`node: no gradient of ${op.name.spec}.${input}`);
+  return g.name.ts;
+}
+
 /** Allocates the written buffers of an entry, calls it, and gives the expression to return. */
 function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsync: boolean): string {
   const buffers = entryBuffers(op, entry);
@@ -147,7 +210,7 @@ function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsy
   };
   const result = entry === 'call' ? output(op).name.ts : gradientsObject(op, (g) => g);
   return code`
-    ${buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype))}
+    ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype)) : outArrays(ir, op, entry, dtype)}
     ${nativeCall(op, entry, dtype, isAsync, inputArg)}
     return ${result};
   `;
@@ -196,10 +259,14 @@ function inputsDoc(op: OpIR): DocPart[] {
   return op.inputs.map((x) => tag('param', `${x.name.ts} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === op.inputs[0] ? '' : ' (the same type as the first input)'}.`));
 }
 
-function throwsDoc(): DocPart[] {
+function throwsDoc(withOut = false): DocPart[] {
   return [
-    tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, or an enum option an unknown value.'),
-    tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a param is out of range (the core's message)."),
+    withOut
+      ? tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, an enum option an unknown value, or an `out` array shares memory with another array of the call.')
+      : tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, or an enum option an unknown value.'),
+    withOut
+      ? tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has the wrong length.")
+      : tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a param is out of range (the core's message)."),
   ];
 }
 
@@ -221,23 +288,25 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
   const name = isAsync ? n.fnAsync : n.fn;
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, options?: ${n.options}`,
+    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
     returns: (a) => a,
   };
   const doc = tsDoc([
     isAsync ? `${op.summary} Runs on the libuv thread pool; see {@link ${n.fn}}.` : op.summary,
     ...(isAsync ? [] : [op.doc]),
     ...inputsDoc(op),
-    tag('param', `options - The row length \`n\` (default: the whole array is one row) and the params; see {@link ${n.options}}.`),
-    tag('returns', `${isAsync ? 'A promise of the output: ' : ''}${out.doc} ${shapeWords(out.shape)}, of the input's type.`),
-    ...throwsDoc(),
+    isAsync
+      ? tag('param', `options - The row length \`n\` (default: the whole array is one row) and the params; see {@link ${n.options}}.`)
+      : tag('param', `options - The row length \`n\` (default: the whole array is one row), the params and \`out\`; see {@link ${n.outOptions}}.`),
+    tag('returns', isAsync ? `A promise of the output: ${out.doc} ${shapeWords(out.shape)}, of the input's type.` : `${out.doc} ${shapeWords(out.shape)}, of the input's type: \`options.out\` if given, else a new array.`),
+    ...throwsDoc(!isAsync),
     ...(isAsync ? [] : exampleDoc(op, n.fn)),
   ]);
   return code`
     ${doc}
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
+      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
       ${dispatch(op, (d) => branch(ir, op, 'call', d, isAsync))}
     }
   `;
@@ -247,7 +316,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
   const name = isAsync ? n.vjpAsync : n.vjp;
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${n.options}`,
+    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
     returns: (a) => `${n.gradients}<${a}>`,
   };
   const doc = tsDoc([
@@ -256,16 +325,19 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
       : `Vector-Jacobian product of {@link ${n.fn}}: the gradients of ⟨cotangent, ${n.fn}(…)⟩ with respect to each differentiable input and each param that has a gradient. Recomputes the forward inside the addon; {@link ${n.withVjp}} keeps it instead.`,
     ...inputsDoc(op),
     tag('param', `cotangent - Cotangent of \`${out.name.ts}\`: ${shapeWords(out.shape)}, of the input's type.`),
-    tag('param', `options - As for {@link ${n.fn}}.`),
-    tag('returns', `${isAsync ? 'A promise of the' : 'The'} gradients, one array per differentiable input (same shape) and a number per param with a gradient.`),
-    ...throwsDoc(),
+    isAsync
+      ? tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`)
+      : tag('param', `options - The row length \`n\`, the params and \`out\` (arrays for the gradients); see {@link ${n.vjpOptions}}.`),
+    tag('returns', `${isAsync ? 'A promise of the' : 'The'} gradients, one array per differentiable input (same shape${isAsync ? '' : '; the `out` array where given'}) and a number per param with a gradient.`),
+    ...throwsDoc(!isAsync),
   ]);
   return code`
     ${doc}
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.gradients}>` : n.gradients} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
+      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
       rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, rr_a.dtype);
+      ${isAsync ? null : `const rr_out: ${n.gradientsOut} = rr.outFields('${op.name.spec}', options?.out, ${n.gradientNames});`}
       ${dispatch(op, (d) => branch(ir, op, 'vjp', d, isAsync))}
     }
   `;
@@ -307,7 +379,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const doc = tsDoc([
     `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` costs O(n) per row — the pattern of an autodiff library's custom gradient.`,
     ...inputsDoc(op),
-    tag('param', `options - As for {@link ${n.fn}}.`),
+    tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`),
     tag('returns', `\`${out.name.ts}\` and \`vjp\`.`),
     ...throwsDoc(),
   ]);

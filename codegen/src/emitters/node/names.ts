@@ -38,12 +38,22 @@ export interface TsNames {
   readonly vjpAsync: string;
   readonly withVjp: string;
   readonly options: string;
+  /** Options of the sync call: the op's options and `out` (an output array). */
+  readonly outOptions: string;
+  /** Options of the sync VJP: the op's options and `out` (gradient arrays). */
+  readonly vjpOptions: string;
+  /** The `out` of the sync VJP: one optional array per differentiable input. */
+  readonly gradientsOut: string;
   readonly gradients: string;
   readonly withVjpResult: string;
   /** Private helper that validates the arguments (reserved `rr_` prefix). */
   readonly args: string;
   /** Private list of the accepted option names. */
   readonly optionNames: string;
+  /** Private list of the option names of the sync call and VJP (those and `out`). */
+  readonly outOptionNames: string;
+  /** Private list of the fields of the VJP's `out`. */
+  readonly gradientNames: string;
 }
 
 export function tsNames(op: OpIR): TsNames {
@@ -56,10 +66,15 @@ export function tsNames(op: OpIR): TsNames {
     vjpAsync: `${op.name.camel}VjpAsync`,
     withVjp: `${op.name.camel}WithVjp`,
     options: `${pascal}Options`,
+    outOptions: `${pascal}OutOptions`,
+    vjpOptions: `${pascal}VjpOptions`,
+    gradientsOut: `${pascal}GradientsOut`,
     gradients: `${pascal}Gradients`,
     withVjpResult: `${pascal}WithVjp`,
     args: `rr_${op.name.camel}Args`,
     optionNames: `rr_${op.name.screaming}_OPTIONS`,
+    outOptionNames: `rr_${op.name.screaming}_OUT_OPTIONS`,
+    gradientNames: `rr_${op.name.screaming}_GRADIENTS`,
   };
 }
 

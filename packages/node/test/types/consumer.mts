@@ -76,6 +76,20 @@ const nds: Float32Array = nd.scores;
 // @ts-expect-error relevance receives no gradient
 nd.relevance;
 
+// Caller-provided outputs: `out` of the input's type, returned as it is.
+const o64: Float64Array = softRank(x64, { out: new Float64Array(4) });
+const o32: Float32Array = sigmoidRank(x32, { n: 2, out: new Float32Array(4) });
+const og: Float64Array = softRankVjp(x64, x64, { out: { values: new Float64Array(4) } }).values;
+const ogs: Float32Array = spearmanLossVjp(x32, x32, new Float32Array(1), { out: { targets: new Float32Array(4) } }).predictions;
+// @ts-expect-error out of another type than the input
+softRank(x64, { out: new Float32Array(4) });
+// @ts-expect-error a VJP's out holds one array per differentiable input
+softRankVjp(x64, x64, { out: new Float64Array(4) });
+// @ts-expect-error relevance receives no gradient, so out has no field for it
+ndcgLossVjp(x64, x64, new Float64Array(1), { out: { relevance: new Float64Array(4) } });
+// @ts-expect-error async functions take no out
+softRankAsync(x64, { out: new Float64Array(4) });
+
 // Pullbacks.
 const pr = softRankWithVjp(x64);
 const prr: Float64Array = pr.ranks;
@@ -107,4 +121,4 @@ setNumThreads(2);
 const threads: number = numThreads();
 const hash: string = ABI_HASH;
 
-void [r64, r32, rAny, wrong, s64, s32, g64, l64, l32, gv, ge, sg32, sig, spp, spt, nds, prr, prg, ps, pg, pl, pn, options, reg, dir, threads, hash, run];
+void [r64, r32, rAny, wrong, o64, o32, og, ogs, s64, s32, g64, l64, l32, gv, ge, sg32, sig, spp, spt, nds, prr, prg, ps, pg, pl, pn, options, reg, dir, threads, hash, run];

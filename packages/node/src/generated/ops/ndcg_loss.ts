@@ -27,6 +27,21 @@ export interface NdcgLossOptions extends RowOptions {
 }
 
 /**
+ * Options of {@link ndcgLoss}: those of every ndcgLoss function, and `out`.
+ */
+export interface NdcgLossOutOptions<A extends RealArray = RealArray> extends NdcgLossOptions {
+  /**
+   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
+   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
+   * per call. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
+/**
  * Gradients from {@link ndcgLossVjp}: one per differentiable input, and one per param that has a
  * gradient.
  */
@@ -40,6 +55,31 @@ export interface NdcgLossGradients<A extends RealArray = RealArray> {
    * Gradient with respect to `regularizationStrength`, summed over the rows.
    */
   readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link ndcgLossVjp} writes its gradients into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface NdcgLossGradientsOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the gradient with respect to `scores`.
+   */
+  readonly scores?: A | undefined;
+}
+
+/**
+ * Options of {@link ndcgLossVjp}: those of every ndcgLoss function, and `out`.
+ */
+export interface NdcgLossVjpOptions<A extends RealArray = RealArray> extends NdcgLossOptions {
+  /**
+   * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: NdcgLossGradientsOut<A> | undefined;
 }
 
 /**
@@ -60,10 +100,12 @@ export interface NdcgLossWithVjp<A extends RealArray = RealArray> {
 }
 
 const rr_NDCG_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
+const rr_NDCG_LOSS_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'out'];
+const rr_NDCG_LOSS_GRADIENTS: readonly string[] = ['scores'];
 
 /** Checks the arguments every ndcgLoss function shares; the dtype, shape and params for the addon. */
-function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossOptions | undefined) {
-  const rr_o: NdcgLossOptions = rr.options('ndcg_loss', options, rr_NDCG_LOSS_OPTIONS);
+function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossOptions | undefined, known: readonly string[] = rr_NDCG_LOSS_OPTIONS) {
+  const rr_o: NdcgLossOptions = rr.options('ndcg_loss', options, known);
   const rr_dtype = rr.dtypeOf('ndcg_loss', 'scores', scores);
   rr.sameDtype('ndcg_loss', 'relevance', relevance, rr_dtype);
   const rr_n = rr.rowLength('ndcg_loss', scores as RealArray, rr_o.n);
@@ -87,30 +129,32 @@ function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossO
  *   Float64Array or Float32Array.
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link NdcgLossOptions}.
- * @returns One loss value per row. B values, one per row, of the input's type.
+ * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
+ *   see {@link NdcgLossOutOptions}.
+ * @returns One loss value per row. B values, one per row, of the input's type: `options.out` if
+ *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  *
  * @example
  * ```ts
  * const out = ndcgLoss(new Float64Array([0.2, 1.5, 0.3]), new Float64Array([0, 2, 1]), { regularizationStrength: 0.1 });
  * ```
  */
-export function ndcgLoss(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOptions): Float32Array;
-export function ndcgLoss(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOptions): Float64Array;
-export function ndcgLoss<A extends RealArray>(scores: A, relevance: A, options?: NdcgLossOptions): RealArray;
-export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): RealArray {
-  const rr_a = rr_ndcgLossArgs(scores, relevance, options);
+export function ndcgLoss(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOutOptions<Float32Array>): Float32Array;
+export function ndcgLoss(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOutOptions<Float64Array>): Float64Array;
+export function ndcgLoss<A extends RealArray>(scores: A, relevance: A, options?: NdcgLossOutOptions<A>): RealArray;
+export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: NdcgLossOutOptions<RealArray>): RealArray {
+  const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, true, { scores, relevance });
     native.ndcgLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss);
     return loss;
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, true, { scores, relevance });
   native.ndcgLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss);
   return loss;
 }
@@ -157,27 +201,30 @@ export async function ndcgLossAsync(scores: RealArray, relevance: RealArray, opt
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - As for {@link ndcgLoss}.
- * @returns The gradients, one array per differentiable input (same shape) and a number per param
- *   with a gradient.
+ * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
+ *   NdcgLossVjpOptions}.
+ * @returns The gradients, one array per differentiable input (same shape; the `out` array where
+ *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function ndcgLossVjp(scores: Float32Array, relevance: Float32Array, cotangent: Float32Array, options?: NdcgLossOptions): NdcgLossGradients<Float32Array>;
-export function ndcgLossVjp(scores: Float64Array, relevance: Float64Array, cotangent: Float64Array, options?: NdcgLossOptions): NdcgLossGradients<Float64Array>;
-export function ndcgLossVjp<A extends RealArray>(scores: A, relevance: A, cotangent: A, options?: NdcgLossOptions): NdcgLossGradients<RealArray>;
-export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: RealArray, options?: NdcgLossOptions): NdcgLossGradients {
-  const rr_a = rr_ndcgLossArgs(scores, relevance, options);
+export function ndcgLossVjp(scores: Float32Array, relevance: Float32Array, cotangent: Float32Array, options?: NdcgLossVjpOptions<Float32Array>): NdcgLossGradients<Float32Array>;
+export function ndcgLossVjp(scores: Float64Array, relevance: Float64Array, cotangent: Float64Array, options?: NdcgLossVjpOptions<Float64Array>): NdcgLossGradients<Float64Array>;
+export function ndcgLossVjp<A extends RealArray>(scores: A, relevance: A, cotangent: A, options?: NdcgLossVjpOptions<A>): NdcgLossGradients<RealArray>;
+export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: RealArray, options?: NdcgLossVjpOptions<RealArray>): NdcgLossGradients {
+  const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_OUT_OPTIONS);
   rr.sameDtype('ndcg_loss', 'cotangent', cotangent, rr_a.dtype);
+  const rr_out: NdcgLossGradientsOut = rr.outFields('ndcg_loss', options?.out, rr_NDCG_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradScores = new Float32Array(rr_a.batch * rr_a.n);
+    const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, false, { scores, relevance, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.ndcgLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, cotangent as Float32Array, gradScores, gradRegularizationStrength);
     return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradScores = new Float64Array(rr_a.batch * rr_a.n);
+  const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, false, { scores, relevance, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.ndcgLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
@@ -191,7 +238,7 @@ export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: 
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - As for {@link ndcgLoss}.
+ * @param options - The row length `n` and the params; see {@link NdcgLossOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
@@ -226,7 +273,7 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
  *   Float64Array or Float32Array.
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - As for {@link ndcgLoss}.
+ * @param options - The row length `n` and the params; see {@link NdcgLossOptions}.
  * @returns `loss` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.

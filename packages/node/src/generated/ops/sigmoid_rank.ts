@@ -27,6 +27,21 @@ export interface SigmoidRankOptions extends RowOptions {
 }
 
 /**
+ * Options of {@link sigmoidRank}: those of every sigmoidRank function, and `out`.
+ */
+export interface SigmoidRankOutOptions<A extends RealArray = RealArray> extends SigmoidRankOptions {
+  /**
+   * An array to write `ranks` into and return, instead of a new one: of the input's type, with the
+   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
+   * per call. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
+/**
  * Gradients from {@link sigmoidRankVjp}: one per differentiable input, and one per param that has a
  * gradient.
  */
@@ -40,6 +55,31 @@ export interface SigmoidRankGradients<A extends RealArray = RealArray> {
    * Gradient with respect to `regularizationStrength`, summed over the rows.
    */
   readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link sigmoidRankVjp} writes its gradients into (the `out` option), by input; an input
+ * left out gets a new array.
+ */
+export interface SigmoidRankGradientsOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the gradient with respect to `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link sigmoidRankVjp}: those of every sigmoidRank function, and `out`.
+ */
+export interface SigmoidRankVjpOptions<A extends RealArray = RealArray> extends SigmoidRankOptions {
+  /**
+   * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SigmoidRankGradientsOut<A> | undefined;
 }
 
 /**
@@ -60,10 +100,12 @@ export interface SigmoidRankWithVjp<A extends RealArray = RealArray> {
 }
 
 const rr_SIGMOID_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
+const rr_SIGMOID_RANK_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'out'];
+const rr_SIGMOID_RANK_GRADIENTS: readonly string[] = ['values'];
 
 /** Checks the arguments every sigmoidRank function shares; the dtype, shape and params for the addon. */
-function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undefined) {
-  const rr_o: SigmoidRankOptions = rr.options('sigmoid_rank', options, rr_SIGMOID_RANK_OPTIONS);
+function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undefined, known: readonly string[] = rr_SIGMOID_RANK_OPTIONS) {
+  const rr_o: SigmoidRankOptions = rr.options('sigmoid_rank', options, known);
   const rr_dtype = rr.dtypeOf('sigmoid_rank', 'values', values);
   const rr_n = rr.rowLength('sigmoid_rank', values as RealArray, rr_o.n);
   return {
@@ -83,30 +125,32 @@ function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undef
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SigmoidRankOptions}.
- * @returns Soft ranks, in the positions of the input. B × n values, row-major, of the input's type.
+ * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
+ *   see {@link SigmoidRankOutOptions}.
+ * @returns Soft ranks, in the positions of the input. B × n values, row-major, of the input's type:
+ *   `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  *
  * @example
  * ```ts
  * const out = sigmoidRank(new Float64Array([3, 1, 2]), { regularizationStrength: 0.1 });
  * ```
  */
-export function sigmoidRank(values: Float32Array, options?: SigmoidRankOptions): Float32Array;
-export function sigmoidRank(values: Float64Array, options?: SigmoidRankOptions): Float64Array;
-export function sigmoidRank<A extends RealArray>(values: A, options?: SigmoidRankOptions): RealArray;
-export function sigmoidRank(values: RealArray, options?: SigmoidRankOptions): RealArray {
-  const rr_a = rr_sigmoidRankArgs(values, options);
+export function sigmoidRank(values: Float32Array, options?: SigmoidRankOutOptions<Float32Array>): Float32Array;
+export function sigmoidRank(values: Float64Array, options?: SigmoidRankOutOptions<Float64Array>): Float64Array;
+export function sigmoidRank<A extends RealArray>(values: A, options?: SigmoidRankOutOptions<A>): RealArray;
+export function sigmoidRank(values: RealArray, options?: SigmoidRankOutOptions<RealArray>): RealArray {
+  const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
+    const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, false, { values });
     native.sigmoidRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
+  const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, false, { values });
   native.sigmoidRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -149,27 +193,30 @@ export async function sigmoidRankAsync(values: RealArray, options?: SigmoidRankO
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - As for {@link sigmoidRank}.
- * @returns The gradients, one array per differentiable input (same shape) and a number per param
- *   with a gradient.
+ * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
+ *   SigmoidRankVjpOptions}.
+ * @returns The gradients, one array per differentiable input (same shape; the `out` array where
+ *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function sigmoidRankVjp(values: Float32Array, cotangent: Float32Array, options?: SigmoidRankOptions): SigmoidRankGradients<Float32Array>;
-export function sigmoidRankVjp(values: Float64Array, cotangent: Float64Array, options?: SigmoidRankOptions): SigmoidRankGradients<Float64Array>;
-export function sigmoidRankVjp<A extends RealArray>(values: A, cotangent: A, options?: SigmoidRankOptions): SigmoidRankGradients<RealArray>;
-export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?: SigmoidRankOptions): SigmoidRankGradients {
-  const rr_a = rr_sigmoidRankArgs(values, options);
+export function sigmoidRankVjp(values: Float32Array, cotangent: Float32Array, options?: SigmoidRankVjpOptions<Float32Array>): SigmoidRankGradients<Float32Array>;
+export function sigmoidRankVjp(values: Float64Array, cotangent: Float64Array, options?: SigmoidRankVjpOptions<Float64Array>): SigmoidRankGradients<Float64Array>;
+export function sigmoidRankVjp<A extends RealArray>(values: A, cotangent: A, options?: SigmoidRankVjpOptions<A>): SigmoidRankGradients<RealArray>;
+export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?: SigmoidRankVjpOptions<RealArray>): SigmoidRankGradients {
+  const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_OUT_OPTIONS);
   rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, rr_a.dtype);
+  const rr_out: SigmoidRankGradientsOut = rr.outFields('sigmoid_rank', options?.out, rr_SIGMOID_RANK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
+    const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.sigmoidRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
+  const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.sigmoidRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
@@ -181,7 +228,7 @@ export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - As for {@link sigmoidRank}.
+ * @param options - The row length `n` and the params; see {@link SigmoidRankOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
@@ -214,7 +261,7 @@ export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArra
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - As for {@link sigmoidRank}.
+ * @param options - The row length `n` and the params; see {@link SigmoidRankOptions}.
  * @returns `ranks` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.

@@ -34,6 +34,21 @@ export interface SoftSortOptions extends RowOptions {
 }
 
 /**
+ * Options of {@link softSort}: those of every softSort function, and `out`.
+ */
+export interface SoftSortOutOptions<A extends RealArray = RealArray> extends SoftSortOptions {
+  /**
+   * An array to write `sorted` into and return, instead of a new one: of the input's type, with the
+   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
+   * per call. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
+/**
  * Gradients from {@link softSortVjp}: one per differentiable input, and one per param that has a
  * gradient.
  */
@@ -47,6 +62,31 @@ export interface SoftSortGradients<A extends RealArray = RealArray> {
    * Gradient with respect to `regularizationStrength`, summed over the rows.
    */
   readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link softSortVjp} writes its gradients into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface SoftSortGradientsOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the gradient with respect to `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link softSortVjp}: those of every softSort function, and `out`.
+ */
+export interface SoftSortVjpOptions<A extends RealArray = RealArray> extends SoftSortOptions {
+  /**
+   * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SoftSortGradientsOut<A> | undefined;
 }
 
 /**
@@ -68,10 +108,12 @@ export interface SoftSortWithVjp<A extends RealArray = RealArray> {
 }
 
 const rr_SOFT_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
+const rr_SOFT_SORT_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'out'];
+const rr_SOFT_SORT_GRADIENTS: readonly string[] = ['values'];
 
 /** Checks the arguments every softSort function shares; the dtype, shape and params for the addon. */
-function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined) {
-  const rr_o: SoftSortOptions = rr.options('soft_sort', options, rr_SOFT_SORT_OPTIONS);
+function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined, known: readonly string[] = rr_SOFT_SORT_OPTIONS) {
+  const rr_o: SoftSortOptions = rr.options('soft_sort', options, known);
   const rr_dtype = rr.dtypeOf('soft_sort', 'values', values);
   const rr_n = rr.rowLength('soft_sort', values as RealArray, rr_o.n);
   return {
@@ -92,31 +134,32 @@ function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined) 
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SoftSortOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
+ *   see {@link SoftSortOutOptions}.
  * @returns Soft-sorted values; position i holds the i-th value in the chosen direction. B × n
- *   values, row-major, of the input's type.
+ *   values, row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  *
  * @example
  * ```ts
  * const out = softSort(new Float64Array([3, 1, 2]), { regularizationStrength: 0.1 });
  * ```
  */
-export function softSort(values: Float32Array, options?: SoftSortOptions): Float32Array;
-export function softSort(values: Float64Array, options?: SoftSortOptions): Float64Array;
-export function softSort<A extends RealArray>(values: A, options?: SoftSortOptions): RealArray;
-export function softSort(values: RealArray, options?: SoftSortOptions): RealArray {
-  const rr_a = rr_softSortArgs(values, options);
+export function softSort(values: Float32Array, options?: SoftSortOutOptions<Float32Array>): Float32Array;
+export function softSort(values: Float64Array, options?: SoftSortOutOptions<Float64Array>): Float64Array;
+export function softSort<A extends RealArray>(values: A, options?: SoftSortOutOptions<A>): RealArray;
+export function softSort(values: RealArray, options?: SoftSortOutOptions<RealArray>): RealArray {
+  const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const sorted = new Float32Array(rr_a.batch * rr_a.n);
+    const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, false, { values });
     native.softSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted);
     return sorted;
   }
-  const sorted = new Float64Array(rr_a.batch * rr_a.n);
+  const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, false, { values });
   native.softSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted);
   return sorted;
 }
@@ -158,27 +201,30 @@ export async function softSortAsync(values: RealArray, options?: SoftSortOptions
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `sorted`: B × n values, row-major, of the input's type.
- * @param options - As for {@link softSort}.
- * @returns The gradients, one array per differentiable input (same shape) and a number per param
- *   with a gradient.
+ * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
+ *   SoftSortVjpOptions}.
+ * @returns The gradients, one array per differentiable input (same shape; the `out` array where
+ *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function softSortVjp(values: Float32Array, cotangent: Float32Array, options?: SoftSortOptions): SoftSortGradients<Float32Array>;
-export function softSortVjp(values: Float64Array, cotangent: Float64Array, options?: SoftSortOptions): SoftSortGradients<Float64Array>;
-export function softSortVjp<A extends RealArray>(values: A, cotangent: A, options?: SoftSortOptions): SoftSortGradients<RealArray>;
-export function softSortVjp(values: RealArray, cotangent: RealArray, options?: SoftSortOptions): SoftSortGradients {
-  const rr_a = rr_softSortArgs(values, options);
+export function softSortVjp(values: Float32Array, cotangent: Float32Array, options?: SoftSortVjpOptions<Float32Array>): SoftSortGradients<Float32Array>;
+export function softSortVjp(values: Float64Array, cotangent: Float64Array, options?: SoftSortVjpOptions<Float64Array>): SoftSortGradients<Float64Array>;
+export function softSortVjp<A extends RealArray>(values: A, cotangent: A, options?: SoftSortVjpOptions<A>): SoftSortGradients<RealArray>;
+export function softSortVjp(values: RealArray, cotangent: RealArray, options?: SoftSortVjpOptions<RealArray>): SoftSortGradients {
+  const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_OUT_OPTIONS);
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
+  const rr_out: SoftSortGradientsOut = rr.outFields('soft_sort', options?.out, rr_SOFT_SORT_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
+    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.softSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
+  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.softSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
@@ -190,7 +236,7 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `sorted`: B × n values, row-major, of the input's type.
- * @param options - As for {@link softSort}.
+ * @param options - The row length `n` and the params; see {@link SoftSortOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
@@ -223,7 +269,7 @@ export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, 
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - As for {@link softSort}.
+ * @param options - The row length `n` and the params; see {@link SoftSortOptions}.
  * @returns `sorted` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.

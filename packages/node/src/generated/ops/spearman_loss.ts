@@ -27,6 +27,21 @@ export interface SpearmanLossOptions extends RowOptions {
 }
 
 /**
+ * Options of {@link spearmanLoss}: those of every spearmanLoss function, and `out`.
+ */
+export interface SpearmanLossOutOptions<A extends RealArray = RealArray> extends SpearmanLossOptions {
+  /**
+   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
+   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
+   * per call. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
+/**
  * Gradients from {@link spearmanLossVjp}: one per differentiable input, and one per param that has
  * a gradient.
  */
@@ -48,6 +63,36 @@ export interface SpearmanLossGradients<A extends RealArray = RealArray> {
 }
 
 /**
+ * Arrays {@link spearmanLossVjp} writes its gradients into (the `out` option), by input; an input
+ * left out gets a new array.
+ */
+export interface SpearmanLossGradientsOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the gradient with respect to `predictions`.
+   */
+  readonly predictions?: A | undefined;
+
+  /**
+   * Where to write the gradient with respect to `targets`.
+   */
+  readonly targets?: A | undefined;
+}
+
+/**
+ * Options of {@link spearmanLossVjp}: those of every spearmanLoss function, and `out`.
+ */
+export interface SpearmanLossVjpOptions<A extends RealArray = RealArray> extends SpearmanLossOptions {
+  /**
+   * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SpearmanLossGradientsOut<A> | undefined;
+}
+
+/**
  * The result of {@link spearmanLossWithVjp}: the output, and the VJP at that point.
  */
 export interface SpearmanLossWithVjp<A extends RealArray = RealArray> {
@@ -65,10 +110,12 @@ export interface SpearmanLossWithVjp<A extends RealArray = RealArray> {
 }
 
 const rr_SPEARMAN_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
+const rr_SPEARMAN_LOSS_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'out'];
+const rr_SPEARMAN_LOSS_GRADIENTS: readonly string[] = ['predictions', 'targets'];
 
 /** Checks the arguments every spearmanLoss function shares; the dtype, shape and params for the addon. */
-function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: SpearmanLossOptions | undefined) {
-  const rr_o: SpearmanLossOptions = rr.options('spearman_loss', options, rr_SPEARMAN_LOSS_OPTIONS);
+function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: SpearmanLossOptions | undefined, known: readonly string[] = rr_SPEARMAN_LOSS_OPTIONS) {
+  const rr_o: SpearmanLossOptions = rr.options('spearman_loss', options, known);
   const rr_dtype = rr.dtypeOf('spearman_loss', 'predictions', predictions);
   rr.sameDtype('spearman_loss', 'targets', targets, rr_dtype);
   const rr_n = rr.rowLength('spearman_loss', predictions as RealArray, rr_o.n);
@@ -91,30 +138,32 @@ function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: Sp
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SpearmanLossOptions}.
- * @returns One loss value per row. B values, one per row, of the input's type.
+ * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
+ *   see {@link SpearmanLossOutOptions}.
+ * @returns One loss value per row. B values, one per row, of the input's type: `options.out` if
+ *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  *
  * @example
  * ```ts
  * const out = spearmanLoss(new Float64Array([0.1, 0.4, 0.3, 0.9]), new Float64Array([1, 2, 3, 4]), { regularizationStrength: 0.1 });
  * ```
  */
-export function spearmanLoss(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOptions): Float32Array;
-export function spearmanLoss(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOptions): Float64Array;
-export function spearmanLoss<A extends RealArray>(predictions: A, targets: A, options?: SpearmanLossOptions): RealArray;
-export function spearmanLoss(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): RealArray {
-  const rr_a = rr_spearmanLossArgs(predictions, targets, options);
+export function spearmanLoss(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOutOptions<Float32Array>): Float32Array;
+export function spearmanLoss(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOutOptions<Float64Array>): Float64Array;
+export function spearmanLoss<A extends RealArray>(predictions: A, targets: A, options?: SpearmanLossOutOptions<A>): RealArray;
+export function spearmanLoss(predictions: RealArray, targets: RealArray, options?: SpearmanLossOutOptions<RealArray>): RealArray {
+  const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, true, { predictions, targets });
     native.spearmanLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss);
     return loss;
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, true, { predictions, targets });
   native.spearmanLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss);
   return loss;
 }
@@ -159,29 +208,32 @@ export async function spearmanLossAsync(predictions: RealArray, targets: RealArr
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - As for {@link spearmanLoss}.
- * @returns The gradients, one array per differentiable input (same shape) and a number per param
- *   with a gradient.
+ * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
+ *   SpearmanLossVjpOptions}.
+ * @returns The gradients, one array per differentiable input (same shape; the `out` array where
+ *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function spearmanLossVjp(predictions: Float32Array, targets: Float32Array, cotangent: Float32Array, options?: SpearmanLossOptions): SpearmanLossGradients<Float32Array>;
-export function spearmanLossVjp(predictions: Float64Array, targets: Float64Array, cotangent: Float64Array, options?: SpearmanLossOptions): SpearmanLossGradients<Float64Array>;
-export function spearmanLossVjp<A extends RealArray>(predictions: A, targets: A, cotangent: A, options?: SpearmanLossOptions): SpearmanLossGradients<RealArray>;
-export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cotangent: RealArray, options?: SpearmanLossOptions): SpearmanLossGradients {
-  const rr_a = rr_spearmanLossArgs(predictions, targets, options);
+export function spearmanLossVjp(predictions: Float32Array, targets: Float32Array, cotangent: Float32Array, options?: SpearmanLossVjpOptions<Float32Array>): SpearmanLossGradients<Float32Array>;
+export function spearmanLossVjp(predictions: Float64Array, targets: Float64Array, cotangent: Float64Array, options?: SpearmanLossVjpOptions<Float64Array>): SpearmanLossGradients<Float64Array>;
+export function spearmanLossVjp<A extends RealArray>(predictions: A, targets: A, cotangent: A, options?: SpearmanLossVjpOptions<A>): SpearmanLossGradients<RealArray>;
+export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cotangent: RealArray, options?: SpearmanLossVjpOptions<RealArray>): SpearmanLossGradients {
+  const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_OUT_OPTIONS);
   rr.sameDtype('spearman_loss', 'cotangent', cotangent, rr_a.dtype);
+  const rr_out: SpearmanLossGradientsOut = rr.outFields('spearman_loss', options?.out, rr_SPEARMAN_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = new Float32Array(rr_a.batch * rr_a.n);
-    const gradTargets = new Float32Array(rr_a.batch * rr_a.n);
+    const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, false, { predictions, targets, cotangent });
+    const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, false, { predictions, targets, cotangent, 'out.predictions': gradPredictions });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.spearmanLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
     return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = new Float64Array(rr_a.batch * rr_a.n);
-  const gradTargets = new Float64Array(rr_a.batch * rr_a.n);
+  const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, false, { predictions, targets, cotangent });
+  const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, false, { predictions, targets, cotangent, 'out.predictions': gradPredictions });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.spearmanLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
@@ -194,7 +246,7 @@ export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cota
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - As for {@link spearmanLoss}.
+ * @param options - The row length `n` and the params; see {@link SpearmanLossOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
@@ -230,7 +282,7 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - As for {@link spearmanLoss}.
+ * @param options - The row length `n` and the params; see {@link SpearmanLossOptions}.
  * @returns `loss` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.

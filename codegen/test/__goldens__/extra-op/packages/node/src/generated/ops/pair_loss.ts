@@ -25,6 +25,21 @@ export interface PairLossOptions extends RowOptions {
 }
 
 /**
+ * Options of {@link pairLoss}: those of every pairLoss function, and `out`.
+ */
+export interface PairLossOutOptions<A extends RealArray = RealArray> extends PairLossOptions {
+  /**
+   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
+   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
+   * per call. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
+/**
  * Gradients from {@link pairLossVjp}: one per differentiable input, and one per param that has a
  * gradient.
  */
@@ -38,6 +53,31 @@ export interface PairLossGradients<A extends RealArray = RealArray> {
    * Gradient with respect to `regularizationStrength`, summed over the rows.
    */
   readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link pairLossVjp} writes its gradients into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface PairLossGradientsOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the gradient with respect to `predictions`.
+   */
+  readonly predictions?: A | undefined;
+}
+
+/**
+ * Options of {@link pairLossVjp}: those of every pairLoss function, and `out`.
+ */
+export interface PairLossVjpOptions<A extends RealArray = RealArray> extends PairLossOptions {
+  /**
+   * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: PairLossGradientsOut<A> | undefined;
 }
 
 /**
@@ -58,10 +98,12 @@ export interface PairLossWithVjp<A extends RealArray = RealArray> {
 }
 
 const rr_PAIR_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'normalize'];
+const rr_PAIR_LOSS_OUT_OPTIONS: readonly string[] = [...rr_PAIR_LOSS_OPTIONS, 'out'];
+const rr_PAIR_LOSS_GRADIENTS: readonly string[] = ['predictions'];
 
 /** Checks the arguments every pairLoss function shares; the dtype, shape and params for the addon. */
-function rr_pairLossArgs(predictions: unknown, weights: unknown, options: PairLossOptions | undefined) {
-  const rr_o: PairLossOptions = rr.options('pair_loss', options, rr_PAIR_LOSS_OPTIONS);
+function rr_pairLossArgs(predictions: unknown, weights: unknown, options: PairLossOptions | undefined, known: readonly string[] = rr_PAIR_LOSS_OPTIONS) {
+  const rr_o: PairLossOptions = rr.options('pair_loss', options, known);
   const rr_dtype = rr.dtypeOf('pair_loss', 'predictions', predictions);
   rr.sameDtype('pair_loss', 'weights', weights, rr_dtype);
   const rr_n = rr.rowLength('pair_loss', predictions as RealArray, rr_o.n);
@@ -82,25 +124,27 @@ function rr_pairLossArgs(predictions: unknown, weights: unknown, options: PairLo
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param weights - Weight of each item (≥ 0). B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link PairLossOptions}.
- * @returns One loss value per row. B values, one per row, of the input's type.
+ * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
+ *   see {@link PairLossOutOptions}.
+ * @returns One loss value per row. B values, one per row, of the input's type: `options.out` if
+ *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function pairLoss(predictions: Float32Array, weights: Float32Array, options?: PairLossOptions): Float32Array;
-export function pairLoss(predictions: Float64Array, weights: Float64Array, options?: PairLossOptions): Float64Array;
-export function pairLoss<A extends RealArray>(predictions: A, weights: A, options?: PairLossOptions): RealArray;
-export function pairLoss(predictions: RealArray, weights: RealArray, options?: PairLossOptions): RealArray {
-  const rr_a = rr_pairLossArgs(predictions, weights, options);
+export function pairLoss(predictions: Float32Array, weights: Float32Array, options?: PairLossOutOptions<Float32Array>): Float32Array;
+export function pairLoss(predictions: Float64Array, weights: Float64Array, options?: PairLossOutOptions<Float64Array>): Float64Array;
+export function pairLoss<A extends RealArray>(predictions: A, weights: A, options?: PairLossOutOptions<A>): RealArray;
+export function pairLoss(predictions: RealArray, weights: RealArray, options?: PairLossOutOptions<RealArray>): RealArray {
+  const rr_a = rr_pairLossArgs(predictions, weights, options, rr_PAIR_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.outputArray('pair_loss', 'out', options?.out, Float32Array, rr_a, true, { predictions, weights });
     native.pairLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, loss);
     return loss;
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.outputArray('pair_loss', 'out', options?.out, Float64Array, rr_a, true, { predictions, weights });
   native.pairLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, loss);
   return loss;
 }
@@ -144,27 +188,30 @@ export async function pairLossAsync(predictions: RealArray, weights: RealArray, 
  * @param weights - Weight of each item (≥ 0). B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - As for {@link pairLoss}.
- * @returns The gradients, one array per differentiable input (same shape) and a number per param
- *   with a gradient.
+ * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
+ *   PairLossVjpOptions}.
+ * @returns The gradients, one array per differentiable input (same shape; the `out` array where
+ *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function pairLossVjp(predictions: Float32Array, weights: Float32Array, cotangent: Float32Array, options?: PairLossOptions): PairLossGradients<Float32Array>;
-export function pairLossVjp(predictions: Float64Array, weights: Float64Array, cotangent: Float64Array, options?: PairLossOptions): PairLossGradients<Float64Array>;
-export function pairLossVjp<A extends RealArray>(predictions: A, weights: A, cotangent: A, options?: PairLossOptions): PairLossGradients<RealArray>;
-export function pairLossVjp(predictions: RealArray, weights: RealArray, cotangent: RealArray, options?: PairLossOptions): PairLossGradients {
-  const rr_a = rr_pairLossArgs(predictions, weights, options);
+export function pairLossVjp(predictions: Float32Array, weights: Float32Array, cotangent: Float32Array, options?: PairLossVjpOptions<Float32Array>): PairLossGradients<Float32Array>;
+export function pairLossVjp(predictions: Float64Array, weights: Float64Array, cotangent: Float64Array, options?: PairLossVjpOptions<Float64Array>): PairLossGradients<Float64Array>;
+export function pairLossVjp<A extends RealArray>(predictions: A, weights: A, cotangent: A, options?: PairLossVjpOptions<A>): PairLossGradients<RealArray>;
+export function pairLossVjp(predictions: RealArray, weights: RealArray, cotangent: RealArray, options?: PairLossVjpOptions<RealArray>): PairLossGradients {
+  const rr_a = rr_pairLossArgs(predictions, weights, options, rr_PAIR_LOSS_OUT_OPTIONS);
   rr.sameDtype('pair_loss', 'cotangent', cotangent, rr_a.dtype);
+  const rr_out: PairLossGradientsOut = rr.outFields('pair_loss', options?.out, rr_PAIR_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = new Float32Array(rr_a.batch * rr_a.n);
+    const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, false, { predictions, weights, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.pairLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, cotangent as Float32Array, gradPredictions, gradRegularizationStrength);
     return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = new Float64Array(rr_a.batch * rr_a.n);
+  const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, false, { predictions, weights, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.pairLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, cotangent as Float64Array, gradPredictions, gradRegularizationStrength);
   return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
@@ -177,7 +224,7 @@ export function pairLossVjp(predictions: RealArray, weights: RealArray, cotangen
  * @param weights - Weight of each item (≥ 0). B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - As for {@link pairLoss}.
+ * @param options - The row length `n` and the params; see {@link PairLossOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
@@ -211,7 +258,7 @@ export async function pairLossVjpAsync(predictions: RealArray, weights: RealArra
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param weights - Weight of each item (≥ 0). B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
- * @param options - As for {@link pairLoss}.
+ * @param options - The row length `n` and the params; see {@link PairLossOptions}.
  * @returns `loss` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.

@@ -26,6 +26,21 @@ export interface SoftRankOptions extends RowOptions {
 }
 
 /**
+ * Options of {@link softRank}: those of every softRank function, and `out`.
+ */
+export interface SoftRankOutOptions<A extends RealArray = RealArray> extends SoftRankOptions {
+  /**
+   * An array to write `ranks` into and return, instead of a new one: of the input's type, with the
+   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
+   * per call. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
+/**
  * Gradients from {@link softRankVjp}: one per differentiable input, and one per param that has a
  * gradient.
  */
@@ -39,6 +54,31 @@ export interface SoftRankGradients<A extends RealArray = RealArray> {
    * Gradient with respect to `regularizationStrength`, summed over the rows.
    */
   readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link softRankVjp} writes its gradients into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface SoftRankGradientsOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the gradient with respect to `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link softRankVjp}: those of every softRank function, and `out`.
+ */
+export interface SoftRankVjpOptions<A extends RealArray = RealArray> extends SoftRankOptions {
+  /**
+   * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SoftRankGradientsOut<A> | undefined;
 }
 
 /**
@@ -59,10 +99,12 @@ export interface SoftRankWithVjp<A extends RealArray = RealArray> {
 }
 
 const rr_SOFT_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
+const rr_SOFT_RANK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'out'];
+const rr_SOFT_RANK_GRADIENTS: readonly string[] = ['values'];
 
 /** Checks the arguments every softRank function shares; the dtype, shape and params for the addon. */
-function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined) {
-  const rr_o: SoftRankOptions = rr.options('soft_rank', options, rr_SOFT_RANK_OPTIONS);
+function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined, known: readonly string[] = rr_SOFT_RANK_OPTIONS) {
+  const rr_o: SoftRankOptions = rr.options('soft_rank', options, known);
   const rr_dtype = rr.dtypeOf('soft_rank', 'values', values);
   const rr_n = rr.rowLength('soft_rank', values as RealArray, rr_o.n);
   return {
@@ -80,30 +122,32 @@ function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined) 
  * Ranks that tend to the hard ranks as ε → 0.
  *
  * @param values - Values to rank. B × n values, row-major: a Float64Array or Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SoftRankOptions}.
- * @returns Soft ranks. B × n values, row-major, of the input's type.
+ * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
+ *   see {@link SoftRankOutOptions}.
+ * @returns Soft ranks. B × n values, row-major, of the input's type: `options.out` if given, else a
+ *   new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  *
  * @example
  * ```ts
  * const out = softRank(new Float64Array([3, 1, 2]), { regularizationStrength: 0.1 });
  * ```
  */
-export function softRank(values: Float32Array, options?: SoftRankOptions): Float32Array;
-export function softRank(values: Float64Array, options?: SoftRankOptions): Float64Array;
-export function softRank<A extends RealArray>(values: A, options?: SoftRankOptions): RealArray;
-export function softRank(values: RealArray, options?: SoftRankOptions): RealArray {
-  const rr_a = rr_softRankArgs(values, options);
+export function softRank(values: Float32Array, options?: SoftRankOutOptions<Float32Array>): Float32Array;
+export function softRank(values: Float64Array, options?: SoftRankOutOptions<Float64Array>): Float64Array;
+export function softRank<A extends RealArray>(values: A, options?: SoftRankOutOptions<A>): RealArray;
+export function softRank(values: RealArray, options?: SoftRankOutOptions<RealArray>): RealArray {
+  const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
+    const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, false, { values });
     native.softRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
+  const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, false, { values });
   native.softRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -142,27 +186,30 @@ export async function softRankAsync(values: RealArray, options?: SoftRankOptions
  *
  * @param values - Values to rank. B × n values, row-major: a Float64Array or Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - As for {@link softRank}.
- * @returns The gradients, one array per differentiable input (same shape) and a number per param
- *   with a gradient.
+ * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
+ *   SoftRankVjpOptions}.
+ * @returns The gradients, one array per differentiable input (same shape; the `out` array where
+ *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
  */
-export function softRankVjp(values: Float32Array, cotangent: Float32Array, options?: SoftRankOptions): SoftRankGradients<Float32Array>;
-export function softRankVjp(values: Float64Array, cotangent: Float64Array, options?: SoftRankOptions): SoftRankGradients<Float64Array>;
-export function softRankVjp<A extends RealArray>(values: A, cotangent: A, options?: SoftRankOptions): SoftRankGradients<RealArray>;
-export function softRankVjp(values: RealArray, cotangent: RealArray, options?: SoftRankOptions): SoftRankGradients {
-  const rr_a = rr_softRankArgs(values, options);
+export function softRankVjp(values: Float32Array, cotangent: Float32Array, options?: SoftRankVjpOptions<Float32Array>): SoftRankGradients<Float32Array>;
+export function softRankVjp(values: Float64Array, cotangent: Float64Array, options?: SoftRankVjpOptions<Float64Array>): SoftRankGradients<Float64Array>;
+export function softRankVjp<A extends RealArray>(values: A, cotangent: A, options?: SoftRankVjpOptions<A>): SoftRankGradients<RealArray>;
+export function softRankVjp(values: RealArray, cotangent: RealArray, options?: SoftRankVjpOptions<RealArray>): SoftRankGradients {
+  const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_OUT_OPTIONS);
   rr.sameDtype('soft_rank', 'cotangent', cotangent, rr_a.dtype);
+  const rr_out: SoftRankGradientsOut = rr.outFields('soft_rank', options?.out, rr_SOFT_RANK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
+    const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.softRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
+  const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.softRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
@@ -173,7 +220,7 @@ export function softRankVjp(values: RealArray, cotangent: RealArray, options?: S
  *
  * @param values - Values to rank. B × n values, row-major: a Float64Array or Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - As for {@link softRank}.
+ * @param options - The row length `n` and the params; see {@link SoftRankOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
@@ -205,7 +252,7 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
  * — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Values to rank. B × n values, row-major: a Float64Array or Float32Array.
- * @param options - As for {@link softRank}.
+ * @param options - The row length `n` and the params; see {@link SoftRankOptions}.
  * @returns `ranks` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.
