@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The C checks of the rank-relax-ffi library: builds it (cargo build --release -p rank-relax-ffi),
 # compiles include/rank_relax.h on its own as C99, C11 and C++ with every warning an error, then
-# builds the C test program against the shared library and runs it: every case of the reference
-# file (RANK_RELAX_REFERENCE, default ../shared/reference/ops-v1.json from the repository root)
-# in f64 and f32, and the error paths of every op. Its last line is `N passed, N failed`.
+# builds the C test programs against the shared library and runs them:
+#   reference_test  every case of the reference file (RANK_RELAX_REFERENCE, default
+#                   ../shared/reference/ops-v1.json from the repository root) in f64 and f32, and
+#                   the error paths of every op;
+#   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
+#                   testdata/bad-input.json);
+#   threads_test    every op from 8 threads at once, bit-identical to sequential calls, with
+#                   rr_last_error() thread-local.
+# Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
+# over all three.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -25,7 +32,35 @@ if command -v "$CXX" >/dev/null 2>&1; then
 fi
 echo "header: compiles alone as C99, C11 and C++11 with -Wall -Wextra -Werror -pedantic"
 
-"$CC" -std=c99 -Wall -Wextra -Werror -O1 -I "$FFI/include" -I "$FFI/tests/c" \
-  "$FFI/tests/c/reference_test.c" "$FFI/tests/c/json.c" \
-  -L "$LIBDIR" -lrank_relax_c -Wl,-rpath,"$LIBDIR" -lm -o "$OUT/reference_test"
-"$OUT/reference_test" "$@"
+build() { # build NAME SOURCES... [FLAGS...]
+  local name="$1"
+  shift
+  "$CC" -std=c99 -Wall -Wextra -Werror -O1 -I "$FFI/include" -I "$FFI/tests/c" "$@" \
+    -L "$LIBDIR" -lrank_relax_c -Wl,-rpath,"$LIBDIR" -lm -o "$OUT/$name"
+}
+build reference_test "$FFI/tests/c/reference_test.c" "$FFI/tests/c/json.c"
+build bad_input_test "$FFI/tests/c/bad_input_test.c" "$FFI/tests/c/json.c"
+build threads_test "$FFI/tests/c/threads_test.c" -pthread
+
+# Run every program even when one fails; each ends with `N passed, N failed`, summed here.
+total_passed=0
+total_failed=0
+status=0
+for program in reference_test bad_input_test threads_test; do
+  echo "== $program"
+  log="$OUT/$program.log"
+  rc=0
+  "$OUT/$program" "$@" | tee "$log" || rc=$?
+  [ "$rc" -eq 0 ] || status=1
+  summary="$(tail -n 1 "$log")"
+  if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    total_passed=$((total_passed + BASH_REMATCH[1]))
+    total_failed=$((total_failed + BASH_REMATCH[2]))
+  else
+    echo "$program: no summary line (exit status $rc)"
+    total_failed=$((total_failed + 1))
+    status=1
+  fi
+done
+echo "$total_passed passed, $total_failed failed"
+exit "$status"

@@ -48,6 +48,7 @@ mod threads;
 
 pub use enums::{Direction, Regularization};
 pub use error::{Error, ErrorKind};
+pub use ops::sigmoid_rank::set_max_pairs as set_sigmoid_rank_max_pairs;
 pub use real::Real;
 pub use threads::{num_threads, set_num_threads};
 

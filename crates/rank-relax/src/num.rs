@@ -2,8 +2,6 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::real::Real;
-
 /// `ln 1, ln 2, …, ln m` for some `m ≥ len`, shared by every call: the kl soft rank needs
 /// `ln(n − k)` and the NDCG discount `ln(1 + j)` for every position, and a table makes those
 /// free after the first call.
@@ -23,24 +21,6 @@ pub(crate) fn ln_table(len: usize) -> Arc<[f64]> {
             t
         }
     }
-}
-
-/// `⟨a, b⟩` in `f64`, summed in eight interleaved lanes so the loop vectorises; the order is
-/// fixed, so the result does not depend on anything but the inputs.
-pub(crate) fn dot<A: Real, B: Real>(a: &[A], b: &[B]) -> f64 {
-    const LANES: usize = 8;
-    let mut acc = [0.0f64; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l].to_f64() * y[l].to_f64();
-        }
-    }
-    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
-        acc[l] += x.to_f64() * y.to_f64();
-    }
-    acc.iter().sum()
 }
 
 /// `Σ f(i)` over `items` in four interleaved lanes: a single running sum waits on each add's

@@ -32,29 +32,45 @@ pub(crate) fn mark_blocks(perm: &mut [i32], starts: &[u32]) {
     }
 }
 
-/// l2 PAV: the non-increasing `v` closest to `y` (`y(k)` for `k < n`).
+/// l2 PAV: the non-increasing `v` closest to `y = a − b` (`a(k)`, `b(k)` for `k < n`, both
+/// non-increasing along the row, as the kernels call it: sorted values and ranks, in some order).
 ///
 /// Returns the number of blocks `nb`; block `j` spans `starts[j]..starts[j + 1]`
-/// (`starts[nb] = n`) and its value (the mean of its `y`) is `b[j]`. Blocks merge while a
-/// block's mean is not greater than the next one's; the sums accumulate in `f64`.
-pub(crate) fn pav_l2(n: usize, y: impl Fn(usize) -> f64, pav: &mut PavScratch) -> usize {
+/// (`starts[nb] = n`). Blocks merge while a block's mean of `y` is not greater than the next
+/// one's. `y` is never formed: each block keeps the means of `a` and of `b` relative to its first
+/// entry (`a[j]`, `b[j]`: mean of `a_k − a_first`, of `b_k − b_first`), and two blocks are compared
+/// through differences of their entries. So where one side dwarfs the other (`|θ| = |x|/ε ≫ n`,
+/// or `w = ρ/ε ≫ |s|`) the small side still decides, and exactly tied values always pool.
+pub(crate) fn pav_l2(
+    n: usize,
+    a: impl Fn(usize) -> f64,
+    b: impl Fn(usize) -> f64,
+    pav: &mut PavScratch,
+) -> usize {
     let starts = take(&mut pav.starts, n + 1);
-    let sums = take(&mut pav.a, n);
-    let means = take(&mut pav.b, n);
+    let mean_a = take(&mut pav.a, n);
+    let mean_b = take(&mut pav.b, n);
     let mut top = 0usize;
     for k in 0..n {
-        let mut sum = y(k);
-        let mut mean = sum;
-        let mut start = k;
-        while top > 0 && means[top - 1] <= mean {
+        let (mut start, mut ma, mut mb) = (k, 0.0, 0.0);
+        while top > 0 {
+            let p = starts[top - 1] as usize;
+            // mean_P(y) ≤ mean_C(y) ⟺ (a_p − a_c) + (ā_P − ā_C) ≤ (b_p − b_c) + (b̄_P − b̄_C),
+            // with ā, b̄ the relative means and p, c the blocks' first entries.
+            let (ap, bp) = (a(p), b(p));
+            let (ac, bc) = (a(start), b(start));
+            if (ap - ac) + (mean_a[top - 1] - ma) > (bp - bc) + (mean_b[top - 1] - mb) {
+                break;
+            }
             top -= 1;
-            sum += sums[top];
-            start = starts[top] as usize;
-            mean = sum / (k + 1 - start) as f64;
+            let (mp, mc) = ((start - p) as f64, (k + 1 - start) as f64);
+            ma = (mp * mean_a[top] + mc * (ma + (ac - ap))) / (mp + mc);
+            mb = (mp * mean_b[top] + mc * (mb + (bc - bp))) / (mp + mc);
+            start = p;
         }
         starts[top] = start as u32;
-        sums[top] = sum;
-        means[top] = mean;
+        mean_a[top] = ma;
+        mean_b[top] = mb;
         top += 1;
     }
     starts[top] = n as u32;
@@ -65,12 +81,13 @@ pub(crate) fn pav_l2(n: usize, y: impl Fn(usize) -> f64, pav: &mut PavScratch) -
 /// both non-increasing along the row (as the kernels call it: sorted values and `ln w` or `w/ε`).
 ///
 /// Returns the number of blocks `nb`; block `j` spans `starts[j]..starts[j + 1]` with value
-/// `c[j] = LSE(y_B) − LSE(w_B)`. Since both sides are non-increasing, a block's first entry `a`
-/// is its maximum on both sides, so the block keeps `a[j] = Σ_B exp(y_k − y_a)` and
-/// `b[j] = Σ_B exp(w_k − w_a)`: terms in `(0, 1]` that can neither overflow nor lose the block's
-/// scale at any ε, with `LSE(y_B) = y_a + ln a[j]`. A merge costs one `exp` (plus
-/// `w_ratio(a, b) = exp(w_b − w_a)`, which callers often know without one) and one `ln`;
-/// comparisons cost nothing.
+/// `LSE(y_B) − LSE(w_B) = (y_a − w_a) + c[j]`. Since both sides are non-increasing, a block's
+/// first entry `a` is its maximum on both sides, so the block keeps `a[j] = Σ_B exp(y_k − y_a)`
+/// and `b[j] = Σ_B exp(w_k − w_a)`: terms in `(0, 1]` that can neither overflow nor lose the
+/// block's scale at any ε, with `c[j] = ln(a[j]/b[j])`. A merge costs one `exp` (plus
+/// `w_ratio(a, b) = exp(w_b − w_a)`, which callers often know without one) and one `ln`. Blocks
+/// are compared through differences of their first entries, never through `y − w`, so where one
+/// side dwarfs the other the small side still decides, and exactly tied values always pool.
 pub(crate) fn pav_kl(
     n: usize,
     y: impl Fn(usize) -> f64,
@@ -81,24 +98,27 @@ pub(crate) fn pav_kl(
     let starts = take(&mut pav.starts, n + 1);
     let sum_y = take(&mut pav.a, n);
     let sum_w = take(&mut pav.b, n);
-    let value = take(&mut pav.c, n);
+    let log_ratio = take(&mut pav.c, n);
     let mut top = 0usize;
     for k in 0..n {
-        let (mut start, mut sy, mut sw) = (k, 1.0, 1.0);
-        let mut v = y(k) - w(k);
-        while top > 0 && value[top - 1] <= v {
+        let (mut start, mut sy, mut sw, mut l) = (k, 1.0, 1.0, 0.0);
+        while top > 0 {
+            let a = starts[top - 1] as usize;
+            // value_P ≤ value_C ⟺ (y_a − y_c) + (c_P − c_C) ≤ w_a − w_c.
+            if (y(a) - y(start)) + (log_ratio[top - 1] - l) > w(a) - w(start) {
+                break;
+            }
             top -= 1;
             // Rebase this block's sums on the earlier block's first (largest) entry.
-            let a = starts[top] as usize;
             sy = sum_y[top] + sy * (y(start) - y(a)).exp();
             sw = sum_w[top] + sw * w_ratio(a, start);
             start = a;
-            v = (y(a) - w(a)) + (sy / sw).ln();
+            l = (sy / sw).ln();
         }
         starts[top] = start as u32;
         sum_y[top] = sy;
         sum_w[top] = sw;
-        value[top] = v;
+        log_ratio[top] = l;
         top += 1;
     }
     starts[top] = n as u32;
@@ -120,10 +140,38 @@ mod tests {
     fn l2_pools_violators() {
         let y = [3.0, 1.0, 2.0, 2.0, 0.0, 5.0];
         let mut pav = PavScratch::default();
-        let nb = pav_l2(y.len(), |k| y[k], &mut pav);
+        let nb = pav_l2(y.len(), |k| y[k], |_| 0.0, &mut pav);
         // 1,2,2 pool to 5/3; 0,5 pool to 2.5, which then pools with 5/3 to 2.
         assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 6)]);
-        assert_eq!(&pav.b[..nb], &[3.0, 2.0]);
+        assert_eq!(y[1] + pav.a[1], 2.0);
+        // The same problem split as a − b gives the same blocks.
+        let nb = pav_l2(y.len(), |k| 2.0 * y[k], |k| y[k], &mut pav);
+        assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 6)]);
+    }
+
+    #[test]
+    fn ties_pool_where_one_side_dwarfs_the_other() {
+        // θ = −1e298 (nine ties) minus ρ = 9..1: θ − ρ rounds to θ everywhere, yet the ties must
+        // form one block (mathematically each later y is larger by 1).
+        let mut pav = PavScratch::default();
+        let nb = pav_l2(9, |_| -1e298, |k| (9 - k) as f64, &mut pav);
+        assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 9)]);
+        let nb = pav_kl(
+            9,
+            |_| -1e298,
+            |k| ((9 - k) as f64).ln(),
+            |a, b| (9 - b) as f64 / (9 - a) as f64,
+            &mut pav,
+        );
+        assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 9)]);
+        // Distinct values 1e282 apart (an ulp of 1e298) stay apart.
+        let nb = pav_l2(
+            3,
+            |k| 1e298 - 1e283 * k as f64,
+            |k| (3 - k) as f64,
+            &mut pav,
+        );
+        assert_eq!(nb, 3);
     }
 
     #[test]
@@ -133,13 +181,14 @@ mod tests {
         let mut pav = PavScratch::default();
         let nb = pav_kl(4, |k| y[k], |_| 0.0, |_, _| 1.0, &mut pav);
         assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 3), (3, 4)]);
-        assert!((pav.c[1] - 1.0).abs() < 1e-15, "{}", pav.c[1]);
+        assert!((y[1] + pav.c[1] - 1.0).abs() < 1e-15, "{}", pav.c[1]);
         // A larger w late in the row lifts the tail above its predecessor: all pool.
         let w = [0.0, -1.0, -2.0, -4.0];
         let nb = pav_kl(4, |k| y[k], |k| w[k], |a, b| (w[b] - w[a]).exp(), &mut pav);
         assert_eq!(nb, 2);
         let lse = |v: &[f64]| v.iter().map(|x| x.exp()).sum::<f64>().ln();
-        assert!((pav.c[1] - (lse(&y[1..]) - lse(&w[1..]))).abs() < 1e-14);
+        let value = (y[1] - w[1]) + pav.c[1];
+        assert!((value - (lse(&y[1..]) - lse(&w[1..]))).abs() < 1e-14);
     }
 
     #[test]

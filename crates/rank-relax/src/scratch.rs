@@ -13,11 +13,11 @@ pub(crate) struct SortScratch {
 #[derive(Default)]
 pub(crate) struct PavScratch {
     pub starts: Vec<u32>,
-    /// l2: block sums; kl: the `y` side's sum relative to the block's first entry.
+    /// l2: the block's mean of `a_k − a_first`; kl: `Σ_B exp(y_k − y_first)`.
     pub a: Vec<f64>,
-    /// l2: block means; kl: the `w` side's sum relative to the block's first entry.
+    /// l2: the block's mean of `b_k − b_first`; kl: `Σ_B exp(w_k − w_first)`.
     pub b: Vec<f64>,
-    /// kl: block values.
+    /// kl: `ln(a/b)`, the block's value less `y_first − w_first`.
     pub c: Vec<f64>,
 }
 

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::check::Check;
-use crate::num::{dot, ln_table, sum4};
+use crate::num::{ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
 use crate::sort::sort_row;
@@ -183,7 +183,7 @@ impl Ranker {
         let pav = &mut sc.pav;
         let nb = match &self.ln {
             None => {
-                let nb = pav_l2(n, |k| theta[k] - rho(k), pav);
+                let nb = pav_l2(n, |k| theta[k], rho, pav);
                 for j in 0..nb {
                     let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
                     if b - a == 1 {
@@ -218,9 +218,11 @@ impl Ranker {
                         ranks[perm[a] as usize] = T::from_f64(rho(a));
                         continue;
                     }
-                    // exp(s_k − v) = exp(s_k − s_a) · ρ_a · Σ_B(ρ/ρ_a) / Σ_B exp(s − s_a): the
-                    // exponent is ≤ 0, so nothing overflows at any ε.
-                    let f = rho(a) * pav.b[j] / pav.a[j];
+                    // exp(s_k − v) = exp(s_k − s_a) · Σ_B ρ / Σ_B exp(s − s_a): the exponent is
+                    // ≤ 0, so nothing overflows at any ε. Σ_B ρ = |B| · mean_B ρ in closed form
+                    // (not PAV's running Σ_B ρ/ρ_a), so tied values get exactly their mean rank.
+                    let m = (b - a) as f64;
+                    let f = m * (n as f64 - (a + b - 1) as f64 / 2.0) / pav.a[j];
                     for k in a..b {
                         ranks[perm[k] as usize] = T::from_f64((theta[k] - theta[a]).exp() * f);
                     }
@@ -236,7 +238,9 @@ impl Ranker {
     ///
     /// Walks the residual block by block: a singleton block has zero gradient and is never
     /// gathered; a larger block gathers its cotangents twice (the row is cache-resident) rather
-    /// than staging them in a buffer.
+    /// than staging them in a buffer. `g` sums to zero over each block, so `⟨g, x⟩` is summed
+    /// as `Σ_B ⟨g_B, x_B − x_first⟩`: pooled values lie close together, so this stays finite and
+    /// accurate where `|x|` is huge (a plain `⟨g, x⟩` of ties at 1e300 is `∞ − ∞`).
     pub fn backward_row<T: Real, U: Real>(
         &self,
         x: &[T],
@@ -247,6 +251,7 @@ impl Ranker {
     ) -> f64 {
         let c = self.scale();
         let zero = T::from_f64(0.0);
+        let mut dot = 0.0;
         match self.regularization {
             Regularization::L2 => {
                 // g = sign/ε · (u − M_l2(u[σ])[σ⁻¹])
@@ -256,9 +261,12 @@ impl Ranker {
                         return;
                     }
                     let mean = sum4(block, |p| u[column(p)].to_f64()) / block.len() as f64;
+                    let x0 = x[column(block[0])].to_f64();
                     for &p in block {
                         let i = column(p);
-                        g[i] = T::from_f64(c * (u[i].to_f64() - mean));
+                        let v = c * (u[i].to_f64() - mean);
+                        g[i] = T::from_f64(v);
+                        dot += v * (x[i].to_f64() - x0);
                     }
                 });
             }
@@ -273,14 +281,17 @@ impl Ranker {
                     let sum_a = sum4(block, |p| u[column(p)].to_f64() * ranks[column(p)].to_f64());
                     let sum_r = sum4(block, |p| ranks[column(p)].to_f64());
                     let f = sum_a / sum_r;
+                    let x0 = x[column(block[0])].to_f64();
                     for &p in block {
                         let i = column(p);
                         let r = ranks[i].to_f64();
-                        g[i] = T::from_f64(c * (u[i].to_f64() * r - r * f));
+                        let v = c * (u[i].to_f64() * r - r * f);
+                        g[i] = T::from_f64(v);
+                        dot += v * (x[i].to_f64() - x0);
                     }
                 });
             }
         }
-        dot(g, x)
+        dot
     }
 }

@@ -177,7 +177,7 @@ impl Sorter {
         let (s, w) = (&*s, &*w);
         let pav = &mut sc.pav;
         let nb = match self.regularization {
-            Regularization::L2 => pav_l2(n, |k| w[k] - s[k], pav),
+            Regularization::L2 => pav_l2(n, |k| w[k], |k| s[k], pav),
             Regularization::Kl => pav_kl(n, |k| w[k], |k| s[k], |a, b| (s[b] - s[a]).exp(), pav),
         };
         for j in 0..nb {

@@ -69,7 +69,19 @@ pub fn run<T: Real>(
     inputs: &[Vec<T>],
     cotangent: Option<&[T]>,
 ) -> Result<Outcome, Error> {
-    let (b, n) = (shape.batch, shape.n);
+    run_sized(op, p, shape, (shape.batch, shape.n), inputs, cotangent)
+}
+
+/// [`run`] with the output, residual and gradient buffers sized for `rows` rows of `width`
+/// items (not necessarily the call's shape: a shape whose `batch × n` overflows gets empty ones).
+pub fn run_sized<T: Real>(
+    op: &str,
+    p: P,
+    shape: Shape,
+    (b, n): (usize, usize),
+    inputs: &[Vec<T>],
+    cotangent: Option<&[T]>,
+) -> Result<Outcome, Error> {
     let eps = T::from_f64(p.eps);
     let mut out = Outcome {
         output: vec![],
