@@ -1,21 +1,26 @@
-// rank_relax/torch/_generated.py: per op, a forward and a backward `torch.library.custom_op`
-// (`torch.ops.rank_relax.<op>_forward` / `_backward`) with their fake (meta) implementations, the
-// autograd registration tying them together, and the public function with torchsort-style
-// keyword arguments. The backward is a custom op too, so torch.compile traces both passes.
+// rank_relax/torch/_generated.py. Per op:
+// - the forward and backward kernels on tensors (`_rr_<op>_forward_impl`, `_backward_impl`);
+// - each registered as a `torch.library.custom_op` (`torch.ops.rank_relax.<op>_forward` and
+//   `_backward`) with a fake implementation, and the autograd registration tying them together,
+//   so torch.compile traces both passes without a graph break;
+// - the same rules as a `torch.autograd.Function` (`_rr_<Op>`), the eager path: it skips the op
+//   dispatcher (tens of microseconds a call) when nothing needs the custom op — no compiler, fake
+//   tensor, tensor subclass, dispatch mode or functorch transform (see `_plumbing.eager`);
+// - the public function with torchsort-style keyword arguments.
 import { banner } from '../../emit/text.ts';
-import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyStr, pyUnpack } from './py.ts';
+import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
 
 const FLAVOUR: Flavour = {
   array: 'tensor',
   notes: [
-    'Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``): the forward and the ' +
-      'backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are computed on ' +
-      'the CPU and the results returned on their device.',
+    'Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): ' +
+      'the forward and the backward are ``torch.library`` custom ops. Tensors on another device ' +
+      '(CUDA) are computed on the CPU and the results returned on their device.',
   ],
   paramGrad: 'A tensor that requires grad receives a gradient.',
   noGrad: 'Receives no gradient.',
@@ -23,8 +28,14 @@ const FLAVOUR: Flavour = {
   construct: 'torch.tensor',
 };
 
+type Pass = KernelIR['pass'];
+
 function local(name: string): string {
   return `${PRIVATE}_${name}`;
+}
+
+function kernelOf(op: OpIR, pass: Pass): KernelIR {
+  return pass === 'forward' ? op.forward : op.backward;
 }
 
 /** The custom op's schema type of a param. */
@@ -32,16 +43,16 @@ function schemaType(p: ParamIR): string {
   return p.type === 'real' ? 'Tensor' : p.type === 'enum' ? 'str' : 'bool';
 }
 
-function annotation(p: ParamIR): string {
-  return p.type === 'real' ? 'Tensor' : p.type === 'enum' ? 'str' : 'bool';
+/** Annotation of a param of a kernel function: the eager path passes a real param as a float. */
+function implAnnotation(p: ParamIR): string {
+  return p.type === 'real' ? 'Tensor | float' : p.type === 'enum' ? 'str' : 'bool';
 }
 
 function publicAnnotation(p: ParamIR): string {
   return p.type === 'real' ? 'float | Tensor' : p.type === 'enum' ? (enumAlias(p) ?? 'str') : 'bool';
 }
 
-function schemaOf(op: OpIR, pass: 'forward' | 'backward'): string {
-  const kernel = pass === 'forward' ? op.forward : op.backward;
+function schemaOf(kernel: KernelIR): string {
   const args = [
     ...reads(kernel).map((b) => `Tensor ${b.name.python}`),
     ...kernelParams(kernel).map((p) => `${schemaType(p)} ${p.name.python}`),
@@ -56,7 +67,7 @@ function schemaLiteral(schema: string, indent: number): string {
   const room = PY_WIDTH - indent - 4;
   const pieces: string[] = [];
   let rest = schema;
-  while (rest.length + 2 > room) {
+  while (rest.length + 3 > room) {
     const cut = rest.lastIndexOf(', ', room - 3);
     if (cut <= 0) break;
     pieces.push(rest.slice(0, cut + 1));
@@ -67,103 +78,130 @@ function schemaLiteral(schema: string, indent: number): string {
   return ['(', ...pieces.map((p) => `    ${pyStr(p)}`), ')'].join('\n');
 }
 
-function opName(op: OpIR, pass: 'forward' | 'backward'): string {
-  return `${local(op.name.snake)}_${pass}`;
+function kernelArgs(kernel: KernelIR, params: (p: ParamIR) => string): string[] {
+  return [...reads(kernel).map((b) => `${b.name.python}: Tensor`), ...kernelParams(kernel).map((p) => `${p.name.python}: ${params(p)}`)];
 }
 
-function renderCustomOp(op: OpIR, pass: 'forward' | 'backward'): string[] {
-  const kernel = pass === 'forward' ? op.forward : op.backward;
-  const rd = reads(kernel);
-  const ps = kernelParams(kernel);
+function returnType(kernel: KernelIR): string {
   const outs = writes(kernel);
-  const args = [...rd.map((b) => `${b.name.python}: Tensor`), ...ps.map((p) => `${p.name.python}: ${annotation(p)}`)];
-  const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
+  return outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
+}
+
+function renderImpl(op: OpIR, pass: Pass): string[] {
+  const kernel = kernelOf(op, pass);
+  const outs = writes(kernel);
   const runArgs = [
     `KERNELS[${pyStr(kernelKey(op, pass))}]`,
-    `(${ps.map((p) => p.name.python).join(', ')}${ps.length === 1 ? ',' : ''})`,
-    ...rd.map((b) => b.name.python),
+    pyTuple(8, kernelParams(kernel).map((p) => p.name.python)),
+    ...reads(kernel).map((b) => b.name.python),
   ];
-  const fakes = outs.map((b) => {
-    const like = rd.find((r) => !r.shape.perRow)?.name.python ?? 'values';
+  return [
+    ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation), returnType(kernel)),
+    `    """The ${pass} kernel of \`\`${op.name.python}\`\` on tensors."""`,
+    ...pyCall(4, `return ${PRIVATE}.run`, runArgs, outs.length === 1 ? '[0]' : ''),
+  ];
+}
+
+function renderCustomOp(op: OpIR, pass: Pass): string[] {
+  const kernel = kernelOf(op, pass);
+  const name = `${local(op.name.snake)}_${pass}`;
+  const rd = reads(kernel);
+  const like = rd.find((r) => !r.shape.perRow)?.name.python ?? '';
+  const fakes = writes(kernel).map((b) => {
     if (b.shape.perRow) return `${PRIVATE}.fake_rows(${like})`;
     return b.elem === 'int32' ? `${PRIVATE}.fake_matrix(${like}, torch.int32)` : `${PRIVATE}.fake_matrix(${like})`;
   });
-  const what = pass === 'forward' ? 'Forward' : 'Backward';
-  const body = outs.length === 1 ? pyCall(4, `return ${PRIVATE}.run`, runArgs, '[0]') : pyCall(4, `return ${PRIVATE}.run`, runArgs);
-  const decorator = pyCall(0, '@torch.library.custom_op', [
-    pyStr(`${TORCH_NAMESPACE}::${kernelKey(op, pass)}`),
-    'mutates_args=()',
-    `schema=${schemaLiteral(schemaOf(op, pass), 4)}`,
-  ]);
   return [
-    ...decorator,
-    ...pyDef(0, `def ${opName(op, pass)}`, args, ret),
-    `    """${what} kernel of \`\`${op.name.python}\`\`."""`,
-    ...body,
+    ...pyCall(0, `${name} = torch.library.custom_op`, [
+      pyStr(`${TORCH_NAMESPACE}::${kernelKey(op, pass)}`),
+      `${name}_impl`,
+      'mutates_args=()',
+      `schema=${schemaLiteral(schemaOf(kernel), 4)}`,
+    ]),
     '',
     '',
-    `@${opName(op, pass)}.register_fake`,
-    ...pyDef(0, `def ${opName(op, pass)}_fake`, args, ret),
-    ...(fakes.length === 1 ? [`    return ${fakes[0]}`] : pyCall(4, 'return ', fakes).map((l) => l.replace('return (', 'return ('))),
+    `@${name}.register_fake`,
+    ...pyDef(0, `def ${name}_fake`, kernelArgs(kernel, schemaType), returnType(kernel)),
+    ...(fakes.length === 1 ? [`    return ${fakes[0]}`] : pyDisplay(4, 'return ', '(', fakes, ')')),
   ];
 }
 
+/** setup_context, the gradient rule over either backward, and the custom op's backward. */
 function renderAutograd(op: OpIR): string[] {
+  const name = local(op.name.snake);
   const inputs = op.inputs.map((i) => i.name.python);
   const ps = op.params.map((p) => p.name.python);
   const outs = writes(op.forward).map((b) => b.name.python);
-  const tensorParams = op.params.filter((p) => p.type === 'real').map((p) => p.name.python);
-  const otherParams = op.params.filter((p) => p.type !== 'real').map((p) => p.name.python);
-  const saved = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python), ...tensorParams];
-  const bwdArgs = [
-    ...reads(op.backward).map((b) => b.name.python),
-    ...kernelParams(op.backward).map((p) => p.name.python),
-  ];
+  const tensors = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python)];
+  const outTargets = outs.map((o) => (tensors.includes(o) ? o : `_${o}`));
+  const cotangents = op.cotangents.map((c) => c.name.python);
+  const bwdArgs = [...reads(op.backward).map((b) => b.name.python), ...kernelParams(op.backward).map((p) => p.name.python)];
   const bwdOuts = writes(op.backward).map((b) => b.name.python);
-  const cotangents = [
-    ...op.cotangents.map((c) => c.name.python),
-    ...op.residuals.map((r) => `${PRIVATE}_cotangent_${r.name.snake}`),
-  ];
   const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, g.name.python]));
   const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, g.name.python]));
   const argNames = [...op.inputs.map((i) => i.name.spec), ...op.params.map((p) => p.name.spec)];
-  const returned = argNames.map((name, k) => {
-    const grad = gradOf.get(name);
-    if (grad !== undefined) return pyCall(8, `${PRIVATE}.grad`, [`ctx.needs_input_grad[${k}]`, grad]).map((l) => l.slice(8)).join('\n');
-    const pgrad = paramGradOf.get(name);
-    if (pgrad !== undefined) {
-      return pyCall(8, `${PRIVATE}.param_grad`, [`ctx.needs_input_grad[${k}]`, pgrad, name]).map((l) => l.slice(8)).join('\n');
-    }
+  const returned = argNames.map((arg, k) => {
+    const grad = gradOf.get(arg);
+    if (grad !== undefined) return pyNested(8, `${PRIVATE}.grad`, [`ctx.needs_input_grad[${k}]`, grad]);
+    const pgrad = paramGradOf.get(arg);
+    if (pgrad !== undefined) return pyNested(8, `${PRIVATE}.param_grad`, [`ctx.needs_input_grad[${k}]`, pgrad, arg]);
     return 'None';
   });
-  const setup = `${local(op.name.snake)}_setup_context`;
-  const backward = `${local(op.name.snake)}_backward_rule`;
+  const cotangentArgs = cotangents.map((c) => `${c}: Tensor`);
   return [
-    ...pyDef(0, `def ${setup}`, ['ctx: Any', 'inputs: tuple[Any, ...]', 'output: Any'], 'None'),
+    ...pyDef(0, `def ${name}_setup_context`, ['ctx: Any', 'inputs: tuple[Any, ...]', 'output: Any'], 'None'),
+    `    """Saves what the backward of \`\`${op.name.python}\`\` reads (shared by both paths)."""`,
     ...pyAssign(4, [...inputs, ...ps], 'inputs'),
-    ...(outs.some((o) => saved.includes(o))
-      ? outs.length === 1
-        ? [`    ${outs[0]} = output`]
-        : pyAssign(4, outs.map((o) => (saved.includes(o) ? o : `_${o}`)), 'output')
-      : []),
-    ...pyCall(4, 'ctx.save_for_backward', saved),
-    ...(otherParams.length > 0
-      ? [`    ctx.${PRIVATE}_params = (${otherParams.join(', ')}${otherParams.length === 1 ? ',' : ''})`]
-      : []),
+    ...(outs.length === 1 ? (tensors.includes(outs[0] ?? '') ? [`    ${outs[0]} = output`] : []) : pyAssign(4, outTargets, 'output')),
+    ...pyCall(4, `${PRIVATE}.save`, ['ctx', pyTuple(8, tensors), pyTuple(8, ps)]),
     '',
     '',
-    ...pyDef(0, `def ${backward}`, ['ctx: Any', ...cotangents.map((c) => `${c}: Any`)], 'tuple[Any, ...]'),
-    ...pyAssign(4, saved, 'ctx.saved_tensors'),
-    ...(otherParams.length > 0 ? pyAssign(4, otherParams, `ctx.${PRIVATE}_params`) : []),
-    ...pyUnpack(4, bwdOuts, opName(op, 'backward'), bwdArgs),
+    ...pyDef(0, `def ${name}_grads`, ['ctx: Any', 'backward: Callable[..., Any]', ...cotangentArgs], 'tuple[Any, ...]'),
+    `    """The gradients of \`\`${op.name.python}\`\`'s arguments, with \`\`backward\`\` its kernel or op."""`,
+    `    ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
+    ...pyAssign(4, tensors, local('tensors')),
+    ...pyAssign(4, ps, local('params')),
+    ...pyUnpack(4, bwdOuts, 'backward', bwdArgs),
     ...pyDisplay(4, 'return ', '(', returned, ')'),
     '',
     '',
-    ...pyCall(0, `${opName(op, 'forward')}.register_autograd`, [backward, `setup_context=${setup}`]),
+    ...pyDef(0, `def ${name}_backward_rule`, ['ctx: Any', ...cotangentArgs, `*${PRIVATE}_unused: Any`], 'tuple[Any, ...]'),
+    ...pyCall(4, `return ${name}_grads`, ['ctx', `${name}_backward`, ...cotangents]),
+    '',
+    '',
+    ...pyCall(0, `${name}_forward.register_autograd`, [`${name}_backward_rule`, `setup_context=${name}_setup_context`]),
+  ];
+}
+
+function renderFunction(op: OpIR): string[] {
+  const name = local(op.name.snake);
+  const cotangents = op.cotangents.map((c) => c.name.python);
+  const fwdArgs = kernelArgs(op.forward, implAnnotation);
+  const outputs = op.outputs.map((o) => o.name.python);
+  const args = [...reads(op.forward).map((b) => b.name.python), ...kernelParams(op.forward).map((p) => p.name.python)];
+  return [
+    `class ${local(op.name.pascal)}(torch.autograd.Function):`,
+    `    """The eager path of \`\`${op.name.python}\`\`: its kernels and rules without the op dispatcher.`,
+    '',
+    '    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments',
+    '    with ``inspect``; this path is never used under torch.func) and returns only the outputs',
+    '    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).',
+    '    """',
+    '',
+    '    @staticmethod',
+    ...pyDef(4, 'def forward', ['ctx: Any', ...fwdArgs], outputs.length === 1 ? 'Tensor' : `tuple[${outputs.map(() => 'Tensor').join(', ')}]`),
+    ...pyCall(8, `${local('output')} = ${name}_forward_impl`, args),
+    ...pyCall(8, `${name}_setup_context`, ['ctx', pyTuple(12, args), local('output')]),
+    outputs.length === 1 ? `        return ${local('output')}[0]` : `        return ${local('output')}[:${outputs.length}]`,
+    '',
+    '    @staticmethod',
+    ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
+    ...pyCall(8, `return ${name}_grads`, ['ctx', `${name}_backward_impl`, ...cotangents]),
   ];
 }
 
 function renderPublic(op: OpIR): string[] {
+  const name = local(op.name.snake);
   const args = [
     ...op.inputs.map((i) => `${i.name.python}: Tensor`),
     ...op.params.map((p) => `${p.name.python}: ${publicAnnotation(p)} = ${p.defaultLiteral.python}`),
@@ -172,42 +210,53 @@ function renderPublic(op: OpIR): string[] {
   const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
   const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
   const views = op.inputs.map((i) => local(i.name.snake));
-  const viewTarget = views.length === 1 ? `(${views[0]},)` : `(${views.join(', ')})`;
   const reals = op.params.filter((p) => p.type === 'real');
-  const fwdArgs = [...views, ...op.params.map((p) => (p.type === 'real' ? local(p.name.snake) : p.type === 'bool' ? `bool(${p.name.python})` : p.name.python))];
+  const paramValue = (p: ParamIR, tensor: boolean) => {
+    if (p.type === 'real') return tensor ? `${PRIVATE}.as_tensor(${local(p.name.snake)})` : local(p.name.snake);
+    return p.type === 'bool' ? `bool(${p.name.python})` : p.name.python;
+  };
   const fwdOuts = writes(op.forward).map((b) => local(b.name.snake));
-  const results = outs.map((o) =>
-    `${PRIVATE}.${o.shape.perRow ? 'rows_result' : 'matrix'}(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`,
+  const results = outs.map(
+    (o) => `${PRIVATE}.${o.shape.perRow ? 'rows_result' : 'matrix'}(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`,
   );
+  const outNames = outs.map((o) => local(o.name.snake));
+  const forward = (indent: number, head: string, tensor: boolean, targets: readonly string[]) =>
+    targets.length === 1
+      ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor))])
+      : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor))]);
   return [
     ...pyDef(0, `def ${op.name.python}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
-    ...pyUnpack(4, [local('lead'), local('dtype'), viewTarget], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
+    ...pyUnpack(4, [local('lead'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), p.name.python]),
     ),
-    ...(fwdOuts.length === 1
-      ? pyCall(4, `${fwdOuts[0]} = ${opName(op, 'forward')}`, fwdArgs)
-      : pyUnpack(4, fwdOuts, opName(op, 'forward'), fwdArgs)),
+    `    if ${PRIVATE}.eager(${views.join(', ')}):`,
+    ...forward(8, `${local(op.name.pascal)}.apply`, false, outNames),
+    '    else:',
+    ...forward(8, `${name}_forward`, true, fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`))),
     outs.length === 1 ? `    return ${results[0]}` : `    return ${results.join(', ')}`,
   ];
 }
 
 function renderOp(op: OpIR): string[] {
+  const blank = ['', ''];
   return [
     `# ${'-'.repeat(96)}`,
     `# ${op.name.spec}`,
-    '',
-    '',
+    ...blank,
+    ...renderImpl(op, 'forward'),
+    ...blank,
+    ...renderImpl(op, 'backward'),
+    ...blank,
     ...renderCustomOp(op, 'forward'),
-    '',
-    '',
+    ...blank,
     ...renderCustomOp(op, 'backward'),
-    '',
-    '',
+    ...blank,
     ...renderAutograd(op),
-    '',
-    '',
+    ...blank,
+    ...renderFunction(op),
+    ...blank,
     ...renderPublic(op),
   ];
 }
@@ -219,12 +268,14 @@ export function renderTorch(ir: IR): string {
     ...pyDocstring(0, 'The PyTorch API of rank-relax: differentiable custom ops, one public function per op.', [
       `Generated from ${ir.source}; the plumbing the functions share is in the hand-written ` +
         '``_plumbing.py``. Each op is two ``torch.library`` custom ops, ' +
-        `\`\`torch.ops.${TORCH_NAMESPACE}.<op>_forward\`\` and \`\`<op>_backward\`\`, with fake implementations and ` +
-        'an autograd registration.',
+        `\`\`torch.ops.${TORCH_NAMESPACE}.<op>_forward\`\` and \`\`<op>_backward\`\`, with fake implementations ` +
+        'and an autograd registration; the same kernels and rules also form a ``torch.autograd.Function``, ' +
+        'which eager calls use when nothing needs the custom op.',
     ], []),
     '',
     'from __future__ import annotations',
     '',
+    'from collections.abc import Callable',
     'from typing import Any',
     '',
     'import torch',

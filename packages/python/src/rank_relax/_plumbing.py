@@ -19,6 +19,8 @@ __all__ = ["Call", "compute_dtype", "float_param"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+# ``dtype.name`` is a slow Python property: the kernels' dtype names by dtype object.
+_DTYPE_NAMES = {_F32: "float32", _F64: "float64"}
 
 
 def compute_dtype(op: str, name: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
@@ -82,7 +84,7 @@ class Call:
 
     def kernel(self, table: Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
         """The kernel of ``table`` (dtype name → native function) for this call's dtype."""
-        return table[self.arrays[0].dtype.name]
+        return table[_DTYPE_NAMES[self.arrays[0].dtype]]
 
     def matrix(self, result: NDArray[Any]) -> NDArray[Any]:
         """A ``[batch, n]`` result as ``[..., n]`` in the inputs' dtype."""

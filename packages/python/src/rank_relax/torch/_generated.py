@@ -4,11 +4,13 @@
 Generated from bindings-spec/rank-relax.yaml; the plumbing the functions share is in the
 hand-written ``_plumbing.py``. Each op is two ``torch.library`` custom ops,
 ``torch.ops.rank_relax.<op>_forward`` and ``<op>_backward``, with fake implementations and an
-autograd registration.
+autograd registration; the same kernels and rules also form a ``torch.autograd.Function``, which
+eager calls use when nothing needs the custom op.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,27 +34,51 @@ __all__ = [
 # ndcg_loss
 
 
-@torch.library.custom_op(
-    "rank_relax::ndcg_loss_forward",
-    mutates_args=(),
-    schema=(
-        "(Tensor scores, Tensor relevance, Tensor regularization_strength,"
-        " str regularization) -> (Tensor, Tensor, Tensor)"
-    ),
-)
-def _rr_ndcg_loss_forward(
+def _rr_ndcg_loss_forward_impl(
     scores: Tensor,
     relevance: Tensor,
-    regularization_strength: Tensor,
+    regularization_strength: Tensor | float,
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Forward kernel of ``ndcg_loss``."""
+    """The forward kernel of ``ndcg_loss`` on tensors."""
     return _rr.run(
         KERNELS["ndcg_loss_forward"],
         (regularization_strength, regularization),
         scores,
         relevance,
     )
+
+
+def _rr_ndcg_loss_backward_impl(
+    scores: Tensor,
+    relevance: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_loss: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+) -> tuple[Tensor, Tensor]:
+    """The backward kernel of ``ndcg_loss`` on tensors."""
+    return _rr.run(
+        KERNELS["ndcg_loss_backward"],
+        (regularization_strength, regularization),
+        scores,
+        relevance,
+        ranks,
+        permutation,
+        cotangent_loss,
+    )
+
+
+_rr_ndcg_loss_forward = torch.library.custom_op(
+    "rank_relax::ndcg_loss_forward",
+    _rr_ndcg_loss_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor scores, Tensor relevance, Tensor regularization_strength,"
+        " str regularization) -> (Tensor, Tensor, Tensor)"
+    ),
+)
 
 
 @_rr_ndcg_loss_forward.register_fake
@@ -65,33 +91,15 @@ def _rr_ndcg_loss_forward_fake(
     return (_rr.fake_rows(scores), _rr.fake_matrix(scores), _rr.fake_matrix(scores, torch.int32))
 
 
-@torch.library.custom_op(
+_rr_ndcg_loss_backward = torch.library.custom_op(
     "rank_relax::ndcg_loss_backward",
+    _rr_ndcg_loss_backward_impl,
     mutates_args=(),
     schema=(
         "(Tensor scores, Tensor relevance, Tensor ranks, Tensor permutation, Tensor cotangent_loss,"
         " Tensor regularization_strength, str regularization) -> (Tensor, Tensor)"
     ),
 )
-def _rr_ndcg_loss_backward(
-    scores: Tensor,
-    relevance: Tensor,
-    ranks: Tensor,
-    permutation: Tensor,
-    cotangent_loss: Tensor,
-    regularization_strength: Tensor,
-    regularization: str,
-) -> tuple[Tensor, Tensor]:
-    """Backward kernel of ``ndcg_loss``."""
-    return _rr.run(
-        KERNELS["ndcg_loss_backward"],
-        (regularization_strength, regularization),
-        scores,
-        relevance,
-        ranks,
-        permutation,
-        cotangent_loss,
-    )
 
 
 @_rr_ndcg_loss_backward.register_fake
@@ -108,21 +116,26 @@ def _rr_ndcg_loss_backward_fake(
 
 
 def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``ndcg_loss`` reads (shared by both paths)."""
     scores, relevance, regularization_strength, regularization = inputs
     _loss, ranks, permutation = output
-    ctx.save_for_backward(scores, relevance, ranks, permutation, regularization_strength)
-    ctx._rr_params = (regularization,)
+    _rr.save(
+        ctx,
+        (scores, relevance, ranks, permutation),
+        (regularization_strength, regularization),
+    )
 
 
-def _rr_ndcg_loss_backward_rule(
+def _rr_ndcg_loss_grads(
     ctx: Any,
-    cotangent_loss: Any,
-    _rr_cotangent_ranks: Any,
-    _rr_cotangent_permutation: Any,
+    backward: Callable[..., Any],
+    cotangent_loss: Tensor,
 ) -> tuple[Any, ...]:
-    scores, relevance, ranks, permutation, regularization_strength = ctx.saved_tensors
-    (regularization,) = ctx._rr_params
-    grad_scores, grad_regularization_strength = _rr_ndcg_loss_backward(
+    """The gradients of ``ndcg_loss``'s arguments, with ``backward`` its kernel or op."""
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    scores, relevance, ranks, permutation = _rr_tensors
+    regularization_strength, regularization = _rr_params
+    grad_scores, grad_regularization_strength = backward(
         scores,
         relevance,
         ranks,
@@ -143,10 +156,52 @@ def _rr_ndcg_loss_backward_rule(
     )
 
 
+def _rr_ndcg_loss_backward_rule(
+    ctx: Any,
+    cotangent_loss: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    return _rr_ndcg_loss_grads(ctx, _rr_ndcg_loss_backward, cotangent_loss)
+
+
 _rr_ndcg_loss_forward.register_autograd(
     _rr_ndcg_loss_backward_rule,
     setup_context=_rr_ndcg_loss_setup_context,
 )
+
+
+class _rr_NdcgLoss(torch.autograd.Function):
+    """The eager path of ``ndcg_loss``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        scores: Tensor,
+        relevance: Tensor,
+        regularization_strength: Tensor | float,
+        regularization: str,
+    ) -> Tensor:
+        _rr_output = _rr_ndcg_loss_forward_impl(
+            scores,
+            relevance,
+            regularization_strength,
+            regularization,
+        )
+        _rr_ndcg_loss_setup_context(
+            ctx,
+            (scores, relevance, regularization_strength, regularization),
+            _rr_output,
+        )
+        return _rr_output[0]
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
+        return _rr_ndcg_loss_grads(ctx, _rr_ndcg_loss_backward_impl, cotangent_loss)
 
 
 def ndcg_loss(
@@ -165,9 +220,9 @@ def ndcg_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``): the forward and the
-    backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are computed on the
-    CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -202,12 +257,20 @@ def ndcg_loss(
         "regularization_strength",
         regularization_strength,
     )
-    _rr_loss, _rr_ranks, _rr_permutation = _rr_ndcg_loss_forward(
-        _rr_scores,
-        _rr_relevance,
-        _rr_regularization_strength,
-        regularization,
-    )
+    if _rr.eager(_rr_scores, _rr_relevance):
+        _rr_loss = _rr_NdcgLoss.apply(
+            _rr_scores,
+            _rr_relevance,
+            _rr_regularization_strength,
+            regularization,
+        )
+    else:
+        _rr_loss, _rr_ranks, _rr_permutation = _rr_ndcg_loss_forward(
+            _rr_scores,
+            _rr_relevance,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+        )
     return _rr.rows_result(_rr_loss, _rr_lead, _rr_dtype)
 
 
@@ -215,18 +278,36 @@ def ndcg_loss(
 # sigmoid_rank
 
 
-@torch.library.custom_op(
+def _rr_sigmoid_rank_forward_impl(
+    values: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+) -> Tensor:
+    """The forward kernel of ``sigmoid_rank`` on tensors."""
+    return _rr.run(KERNELS["sigmoid_rank_forward"], (regularization_strength, direction), values)[0]
+
+
+def _rr_sigmoid_rank_backward_impl(
+    values: Tensor,
+    cotangent_ranks: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    """The backward kernel of ``sigmoid_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["sigmoid_rank_backward"],
+        (regularization_strength, direction),
+        values,
+        cotangent_ranks,
+    )
+
+
+_rr_sigmoid_rank_forward = torch.library.custom_op(
     "rank_relax::sigmoid_rank_forward",
+    _rr_sigmoid_rank_forward_impl,
     mutates_args=(),
     schema="(Tensor values, Tensor regularization_strength, str direction) -> Tensor",
 )
-def _rr_sigmoid_rank_forward(
-    values: Tensor,
-    regularization_strength: Tensor,
-    direction: str,
-) -> Tensor:
-    """Forward kernel of ``sigmoid_rank``."""
-    return _rr.run(KERNELS["sigmoid_rank_forward"], (regularization_strength, direction), values)[0]
 
 
 @_rr_sigmoid_rank_forward.register_fake
@@ -238,27 +319,15 @@ def _rr_sigmoid_rank_forward_fake(
     return _rr.fake_matrix(values)
 
 
-@torch.library.custom_op(
+_rr_sigmoid_rank_backward = torch.library.custom_op(
     "rank_relax::sigmoid_rank_backward",
+    _rr_sigmoid_rank_backward_impl,
     mutates_args=(),
     schema=(
         "(Tensor values, Tensor cotangent_ranks, Tensor regularization_strength,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
-def _rr_sigmoid_rank_backward(
-    values: Tensor,
-    cotangent_ranks: Tensor,
-    regularization_strength: Tensor,
-    direction: str,
-) -> tuple[Tensor, Tensor]:
-    """Backward kernel of ``sigmoid_rank``."""
-    return _rr.run(
-        KERNELS["sigmoid_rank_backward"],
-        (regularization_strength, direction),
-        values,
-        cotangent_ranks,
-    )
 
 
 @_rr_sigmoid_rank_backward.register_fake
@@ -272,15 +341,21 @@ def _rr_sigmoid_rank_backward_fake(
 
 
 def _rr_sigmoid_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``sigmoid_rank`` reads (shared by both paths)."""
     values, regularization_strength, direction = inputs
-    ctx.save_for_backward(values, regularization_strength)
-    ctx._rr_params = (direction,)
+    _rr.save(ctx, (values,), (regularization_strength, direction))
 
 
-def _rr_sigmoid_rank_backward_rule(ctx: Any, cotangent_ranks: Any) -> tuple[Any, ...]:
-    values, regularization_strength = ctx.saved_tensors
-    (direction,) = ctx._rr_params
-    grad_values, grad_regularization_strength = _rr_sigmoid_rank_backward(
+def _rr_sigmoid_rank_grads(
+    ctx: Any,
+    backward: Callable[..., Any],
+    cotangent_ranks: Tensor,
+) -> tuple[Any, ...]:
+    """The gradients of ``sigmoid_rank``'s arguments, with ``backward`` its kernel or op."""
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    (values,) = _rr_tensors
+    regularization_strength, direction = _rr_params
+    grad_values, grad_regularization_strength = backward(
         values,
         cotangent_ranks,
         regularization_strength,
@@ -297,10 +372,46 @@ def _rr_sigmoid_rank_backward_rule(ctx: Any, cotangent_ranks: Any) -> tuple[Any,
     )
 
 
+def _rr_sigmoid_rank_backward_rule(
+    ctx: Any,
+    cotangent_ranks: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    return _rr_sigmoid_rank_grads(ctx, _rr_sigmoid_rank_backward, cotangent_ranks)
+
+
 _rr_sigmoid_rank_forward.register_autograd(
     _rr_sigmoid_rank_backward_rule,
     setup_context=_rr_sigmoid_rank_setup_context,
 )
+
+
+class _rr_SigmoidRank(torch.autograd.Function):
+    """The eager path of ``sigmoid_rank``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        regularization_strength: Tensor | float,
+        direction: str,
+    ) -> Tensor:
+        _rr_output = _rr_sigmoid_rank_forward_impl(values, regularization_strength, direction)
+        _rr_sigmoid_rank_setup_context(
+            ctx,
+            (values, regularization_strength, direction),
+            _rr_output,
+        )
+        return _rr_output[0]
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
+        return _rr_sigmoid_rank_grads(ctx, _rr_sigmoid_rank_backward_impl, cotangent_ranks)
 
 
 def sigmoid_rank(
@@ -317,9 +428,9 @@ def sigmoid_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``): the forward and the
-    backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are computed on the
-    CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -348,7 +459,14 @@ def sigmoid_rank(
         "regularization_strength",
         regularization_strength,
     )
-    _rr_ranks = _rr_sigmoid_rank_forward(_rr_values, _rr_regularization_strength, direction)
+    if _rr.eager(_rr_values):
+        _rr_ranks = _rr_SigmoidRank.apply(_rr_values, _rr_regularization_strength, direction)
+    else:
+        _rr_ranks = _rr_sigmoid_rank_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
     return _rr.matrix(_rr_ranks, _rr_lead, _rr_dtype)
 
 
@@ -356,26 +474,49 @@ def sigmoid_rank(
 # soft_rank
 
 
-@torch.library.custom_op(
+def _rr_soft_rank_forward_impl(
+    values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    """The forward kernel of ``soft_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_forward"],
+        (regularization_strength, regularization, direction),
+        values,
+    )
+
+
+def _rr_soft_rank_backward_impl(
+    values: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    """The backward kernel of ``soft_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_backward"],
+        (regularization_strength, regularization, direction),
+        values,
+        ranks,
+        permutation,
+        cotangent_ranks,
+    )
+
+
+_rr_soft_rank_forward = torch.library.custom_op(
     "rank_relax::soft_rank_forward",
+    _rr_soft_rank_forward_impl,
     mutates_args=(),
     schema=(
         "(Tensor values, Tensor regularization_strength, str regularization,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
-def _rr_soft_rank_forward(
-    values: Tensor,
-    regularization_strength: Tensor,
-    regularization: str,
-    direction: str,
-) -> tuple[Tensor, Tensor]:
-    """Forward kernel of ``soft_rank``."""
-    return _rr.run(
-        KERNELS["soft_rank_forward"],
-        (regularization_strength, regularization, direction),
-        values,
-    )
 
 
 @_rr_soft_rank_forward.register_fake
@@ -388,32 +529,15 @@ def _rr_soft_rank_forward_fake(
     return (_rr.fake_matrix(values), _rr.fake_matrix(values, torch.int32))
 
 
-@torch.library.custom_op(
+_rr_soft_rank_backward = torch.library.custom_op(
     "rank_relax::soft_rank_backward",
+    _rr_soft_rank_backward_impl,
     mutates_args=(),
     schema=(
         "(Tensor values, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
-def _rr_soft_rank_backward(
-    values: Tensor,
-    ranks: Tensor,
-    permutation: Tensor,
-    cotangent_ranks: Tensor,
-    regularization_strength: Tensor,
-    regularization: str,
-    direction: str,
-) -> tuple[Tensor, Tensor]:
-    """Backward kernel of ``soft_rank``."""
-    return _rr.run(
-        KERNELS["soft_rank_backward"],
-        (regularization_strength, regularization, direction),
-        values,
-        ranks,
-        permutation,
-        cotangent_ranks,
-    )
 
 
 @_rr_soft_rank_backward.register_fake
@@ -430,20 +554,26 @@ def _rr_soft_rank_backward_fake(
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``soft_rank`` reads (shared by both paths)."""
     values, regularization_strength, regularization, direction = inputs
     ranks, permutation = output
-    ctx.save_for_backward(values, ranks, permutation, regularization_strength)
-    ctx._rr_params = (regularization, direction)
+    _rr.save(
+        ctx,
+        (values, ranks, permutation),
+        (regularization_strength, regularization, direction),
+    )
 
 
-def _rr_soft_rank_backward_rule(
+def _rr_soft_rank_grads(
     ctx: Any,
-    cotangent_ranks: Any,
-    _rr_cotangent_permutation: Any,
+    backward: Callable[..., Any],
+    cotangent_ranks: Tensor,
 ) -> tuple[Any, ...]:
-    values, ranks, permutation, regularization_strength = ctx.saved_tensors
-    regularization, direction = ctx._rr_params
-    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
+    """The gradients of ``soft_rank``'s arguments, with ``backward`` its kernel or op."""
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, ranks, permutation = _rr_tensors
+    regularization_strength, regularization, direction = _rr_params
+    grad_values, grad_regularization_strength = backward(
         values,
         ranks,
         permutation,
@@ -464,10 +594,52 @@ def _rr_soft_rank_backward_rule(
     )
 
 
+def _rr_soft_rank_backward_rule(
+    ctx: Any,
+    cotangent_ranks: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward, cotangent_ranks)
+
+
 _rr_soft_rank_forward.register_autograd(
     _rr_soft_rank_backward_rule,
     setup_context=_rr_soft_rank_setup_context,
 )
+
+
+class _rr_SoftRank(torch.autograd.Function):
+    """The eager path of ``soft_rank``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        regularization_strength: Tensor | float,
+        regularization: str,
+        direction: str,
+    ) -> Tensor:
+        _rr_output = _rr_soft_rank_forward_impl(
+            values,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+        _rr_soft_rank_setup_context(
+            ctx,
+            (values, regularization_strength, regularization, direction),
+            _rr_output,
+        )
+        return _rr_output[0]
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
+        return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward_impl, cotangent_ranks)
 
 
 def soft_rank(
@@ -487,9 +659,9 @@ def soft_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``): the forward and the
-    backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are computed on the
-    CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -520,12 +692,20 @@ def soft_rank(
         "regularization_strength",
         regularization_strength,
     )
-    _rr_ranks, _rr_permutation = _rr_soft_rank_forward(
-        _rr_values,
-        _rr_regularization_strength,
-        regularization,
-        direction,
-    )
+    if _rr.eager(_rr_values):
+        _rr_ranks = _rr_SoftRank.apply(
+            _rr_values,
+            _rr_regularization_strength,
+            regularization,
+            direction,
+        )
+    else:
+        _rr_ranks, _rr_permutation = _rr_soft_rank_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
     return _rr.matrix(_rr_ranks, _rr_lead, _rr_dtype)
 
 
@@ -533,26 +713,47 @@ def soft_rank(
 # soft_sort
 
 
-@torch.library.custom_op(
+def _rr_soft_sort_forward_impl(
+    values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    """The forward kernel of ``soft_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_forward"],
+        (regularization_strength, regularization, direction),
+        values,
+    )
+
+
+def _rr_soft_sort_backward_impl(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_sorted: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    """The backward kernel of ``soft_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_backward"],
+        (regularization_strength, regularization, direction),
+        values,
+        permutation,
+        cotangent_sorted,
+    )
+
+
+_rr_soft_sort_forward = torch.library.custom_op(
     "rank_relax::soft_sort_forward",
+    _rr_soft_sort_forward_impl,
     mutates_args=(),
     schema=(
         "(Tensor values, Tensor regularization_strength, str regularization,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
-def _rr_soft_sort_forward(
-    values: Tensor,
-    regularization_strength: Tensor,
-    regularization: str,
-    direction: str,
-) -> tuple[Tensor, Tensor]:
-    """Forward kernel of ``soft_sort``."""
-    return _rr.run(
-        KERNELS["soft_sort_forward"],
-        (regularization_strength, regularization, direction),
-        values,
-    )
 
 
 @_rr_soft_sort_forward.register_fake
@@ -565,30 +766,15 @@ def _rr_soft_sort_forward_fake(
     return (_rr.fake_matrix(values), _rr.fake_matrix(values, torch.int32))
 
 
-@torch.library.custom_op(
+_rr_soft_sort_backward = torch.library.custom_op(
     "rank_relax::soft_sort_backward",
+    _rr_soft_sort_backward_impl,
     mutates_args=(),
     schema=(
         "(Tensor values, Tensor permutation, Tensor cotangent_sorted,"
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
-def _rr_soft_sort_backward(
-    values: Tensor,
-    permutation: Tensor,
-    cotangent_sorted: Tensor,
-    regularization_strength: Tensor,
-    regularization: str,
-    direction: str,
-) -> tuple[Tensor, Tensor]:
-    """Backward kernel of ``soft_sort``."""
-    return _rr.run(
-        KERNELS["soft_sort_backward"],
-        (regularization_strength, regularization, direction),
-        values,
-        permutation,
-        cotangent_sorted,
-    )
 
 
 @_rr_soft_sort_backward.register_fake
@@ -604,20 +790,22 @@ def _rr_soft_sort_backward_fake(
 
 
 def _rr_soft_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``soft_sort`` reads (shared by both paths)."""
     values, regularization_strength, regularization, direction = inputs
     _sorted, permutation = output
-    ctx.save_for_backward(values, permutation, regularization_strength)
-    ctx._rr_params = (regularization, direction)
+    _rr.save(ctx, (values, permutation), (regularization_strength, regularization, direction))
 
 
-def _rr_soft_sort_backward_rule(
+def _rr_soft_sort_grads(
     ctx: Any,
-    cotangent_sorted: Any,
-    _rr_cotangent_permutation: Any,
+    backward: Callable[..., Any],
+    cotangent_sorted: Tensor,
 ) -> tuple[Any, ...]:
-    values, permutation, regularization_strength = ctx.saved_tensors
-    regularization, direction = ctx._rr_params
-    grad_values, grad_regularization_strength = _rr_soft_sort_backward(
+    """The gradients of ``soft_sort``'s arguments, with ``backward`` its kernel or op."""
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, permutation = _rr_tensors
+    regularization_strength, regularization, direction = _rr_params
+    grad_values, grad_regularization_strength = backward(
         values,
         permutation,
         cotangent_sorted,
@@ -637,10 +825,52 @@ def _rr_soft_sort_backward_rule(
     )
 
 
+def _rr_soft_sort_backward_rule(
+    ctx: Any,
+    cotangent_sorted: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    return _rr_soft_sort_grads(ctx, _rr_soft_sort_backward, cotangent_sorted)
+
+
 _rr_soft_sort_forward.register_autograd(
     _rr_soft_sort_backward_rule,
     setup_context=_rr_soft_sort_setup_context,
 )
+
+
+class _rr_SoftSort(torch.autograd.Function):
+    """The eager path of ``soft_sort``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        regularization_strength: Tensor | float,
+        regularization: str,
+        direction: str,
+    ) -> Tensor:
+        _rr_output = _rr_soft_sort_forward_impl(
+            values,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+        _rr_soft_sort_setup_context(
+            ctx,
+            (values, regularization_strength, regularization, direction),
+            _rr_output,
+        )
+        return _rr_output[0]
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_sorted: Tensor) -> tuple[Any, ...]:
+        return _rr_soft_sort_grads(ctx, _rr_soft_sort_backward_impl, cotangent_sorted)
 
 
 def soft_sort(
@@ -658,9 +888,9 @@ def soft_sort(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``): the forward and the
-    backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are computed on the
-    CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -692,12 +922,20 @@ def soft_sort(
         "regularization_strength",
         regularization_strength,
     )
-    _rr_sorted, _rr_permutation = _rr_soft_sort_forward(
-        _rr_values,
-        _rr_regularization_strength,
-        regularization,
-        direction,
-    )
+    if _rr.eager(_rr_values):
+        _rr_sorted = _rr_SoftSort.apply(
+            _rr_values,
+            _rr_regularization_strength,
+            regularization,
+            direction,
+        )
+    else:
+        _rr_sorted, _rr_permutation = _rr_soft_sort_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
     return _rr.matrix(_rr_sorted, _rr_lead, _rr_dtype)
 
 
@@ -705,27 +943,55 @@ def soft_sort(
 # spearman_loss
 
 
-@torch.library.custom_op(
-    "rank_relax::spearman_loss_forward",
-    mutates_args=(),
-    schema=(
-        "(Tensor predictions, Tensor targets, Tensor regularization_strength,"
-        " str regularization) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
-    ),
-)
-def _rr_spearman_loss_forward(
+def _rr_spearman_loss_forward_impl(
     predictions: Tensor,
     targets: Tensor,
-    regularization_strength: Tensor,
+    regularization_strength: Tensor | float,
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Forward kernel of ``spearman_loss``."""
+    """The forward kernel of ``spearman_loss`` on tensors."""
     return _rr.run(
         KERNELS["spearman_loss_forward"],
         (regularization_strength, regularization),
         predictions,
         targets,
     )
+
+
+def _rr_spearman_loss_backward_impl(
+    predictions: Tensor,
+    targets: Tensor,
+    prediction_ranks: Tensor,
+    prediction_permutation: Tensor,
+    target_ranks: Tensor,
+    target_permutation: Tensor,
+    cotangent_loss: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The backward kernel of ``spearman_loss`` on tensors."""
+    return _rr.run(
+        KERNELS["spearman_loss_backward"],
+        (regularization_strength, regularization),
+        predictions,
+        targets,
+        prediction_ranks,
+        prediction_permutation,
+        target_ranks,
+        target_permutation,
+        cotangent_loss,
+    )
+
+
+_rr_spearman_loss_forward = torch.library.custom_op(
+    "rank_relax::spearman_loss_forward",
+    _rr_spearman_loss_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor predictions, Tensor targets, Tensor regularization_strength,"
+        " str regularization) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
+    ),
+)
 
 
 @_rr_spearman_loss_forward.register_fake
@@ -744,8 +1010,9 @@ def _rr_spearman_loss_forward_fake(
     )
 
 
-@torch.library.custom_op(
+_rr_spearman_loss_backward = torch.library.custom_op(
     "rank_relax::spearman_loss_backward",
+    _rr_spearman_loss_backward_impl,
     mutates_args=(),
     schema=(
         "(Tensor predictions, Tensor targets, Tensor prediction_ranks,"
@@ -754,29 +1021,6 @@ def _rr_spearman_loss_forward_fake(
         " Tensor, Tensor)"
     ),
 )
-def _rr_spearman_loss_backward(
-    predictions: Tensor,
-    targets: Tensor,
-    prediction_ranks: Tensor,
-    prediction_permutation: Tensor,
-    target_ranks: Tensor,
-    target_permutation: Tensor,
-    cotangent_loss: Tensor,
-    regularization_strength: Tensor,
-    regularization: str,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Backward kernel of ``spearman_loss``."""
-    return _rr.run(
-        KERNELS["spearman_loss_backward"],
-        (regularization_strength, regularization),
-        predictions,
-        targets,
-        prediction_ranks,
-        prediction_permutation,
-        target_ranks,
-        target_permutation,
-        cotangent_loss,
-    )
 
 
 @_rr_spearman_loss_backward.register_fake
@@ -795,28 +1039,30 @@ def _rr_spearman_loss_backward_fake(
 
 
 def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``spearman_loss`` reads (shared by both paths)."""
     predictions, targets, regularization_strength, regularization = inputs
     _loss, prediction_ranks, prediction_permutation, target_ranks, target_permutation = output
-    ctx.save_for_backward(
-        predictions,
-        targets,
-        prediction_ranks,
-        prediction_permutation,
-        target_ranks,
-        target_permutation,
-        regularization_strength,
+    _rr.save(
+        ctx,
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+        ),
+        (regularization_strength, regularization),
     )
-    ctx._rr_params = (regularization,)
 
 
-def _rr_spearman_loss_backward_rule(
+def _rr_spearman_loss_grads(
     ctx: Any,
-    cotangent_loss: Any,
-    _rr_cotangent_prediction_ranks: Any,
-    _rr_cotangent_prediction_permutation: Any,
-    _rr_cotangent_target_ranks: Any,
-    _rr_cotangent_target_permutation: Any,
+    backward: Callable[..., Any],
+    cotangent_loss: Tensor,
 ) -> tuple[Any, ...]:
+    """The gradients of ``spearman_loss``'s arguments, with ``backward`` its kernel or op."""
+    _rr_tensors, _rr_params = _rr.saved(ctx)
     (
         predictions,
         targets,
@@ -824,10 +1070,9 @@ def _rr_spearman_loss_backward_rule(
         prediction_permutation,
         target_ranks,
         target_permutation,
-        regularization_strength,
-    ) = ctx.saved_tensors
-    (regularization,) = ctx._rr_params
-    grad_predictions, grad_targets, grad_regularization_strength = _rr_spearman_loss_backward(
+    ) = _rr_tensors
+    regularization_strength, regularization = _rr_params
+    grad_predictions, grad_targets, grad_regularization_strength = backward(
         predictions,
         targets,
         prediction_ranks,
@@ -850,10 +1095,52 @@ def _rr_spearman_loss_backward_rule(
     )
 
 
+def _rr_spearman_loss_backward_rule(
+    ctx: Any,
+    cotangent_loss: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    return _rr_spearman_loss_grads(ctx, _rr_spearman_loss_backward, cotangent_loss)
+
+
 _rr_spearman_loss_forward.register_autograd(
     _rr_spearman_loss_backward_rule,
     setup_context=_rr_spearman_loss_setup_context,
 )
+
+
+class _rr_SpearmanLoss(torch.autograd.Function):
+    """The eager path of ``spearman_loss``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        predictions: Tensor,
+        targets: Tensor,
+        regularization_strength: Tensor | float,
+        regularization: str,
+    ) -> Tensor:
+        _rr_output = _rr_spearman_loss_forward_impl(
+            predictions,
+            targets,
+            regularization_strength,
+            regularization,
+        )
+        _rr_spearman_loss_setup_context(
+            ctx,
+            (predictions, targets, regularization_strength, regularization),
+            _rr_output,
+        )
+        return _rr_output[0]
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
+        return _rr_spearman_loss_grads(ctx, _rr_spearman_loss_backward_impl, cotangent_loss)
 
 
 def spearman_loss(
@@ -872,9 +1159,9 @@ def spearman_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``): the forward and the
-    backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are computed on the
-    CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
@@ -908,16 +1195,24 @@ def spearman_loss(
         "regularization_strength",
         regularization_strength,
     )
-    (
-        _rr_loss,
-        _rr_prediction_ranks,
-        _rr_prediction_permutation,
-        _rr_target_ranks,
-        _rr_target_permutation,
-    ) = _rr_spearman_loss_forward(
-        _rr_predictions,
-        _rr_targets,
-        _rr_regularization_strength,
-        regularization,
-    )
+    if _rr.eager(_rr_predictions, _rr_targets):
+        _rr_loss = _rr_SpearmanLoss.apply(
+            _rr_predictions,
+            _rr_targets,
+            _rr_regularization_strength,
+            regularization,
+        )
+    else:
+        (
+            _rr_loss,
+            _rr_prediction_ranks,
+            _rr_prediction_permutation,
+            _rr_target_ranks,
+            _rr_target_permutation,
+        ) = _rr_spearman_loss_forward(
+            _rr_predictions,
+            _rr_targets,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+        )
     return _rr.rows_result(_rr_loss, _rr_lead, _rr_dtype)

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
+    "as_tensor",
+    "eager",
     "fake_matrix",
     "fake_rows",
     "grad",
@@ -24,9 +27,13 @@ __all__ = [
     "rows",
     "rows_result",
     "run",
+    "save",
+    "saved",
 ]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
+# ``ndarray.dtype.name`` is a slow Python property; the kernels' dtypes by dtype object.
+_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 
 
 def rows(
@@ -61,14 +68,20 @@ def rows(
         dtype = torch.promote_types(dtype, value.dtype)
     kernel = dtype if dtype in _KERNEL_DTYPES else torch.float32
     lead = tuple(first.shape[:-1])
-    views = tuple(
-        (v.flatten(0, -2) if v.dim() > 1 else v.unsqueeze(0)).to(kernel) for _, v in inputs
-    )
+    views = tuple(_as_rows(v).to(kernel) for _, v in inputs)
     return lead, dtype, views
 
 
-def real_param(op: str, name: str, value: Any) -> Tensor:
-    """A real param (``regularization_strength``) as a 0-d tensor; a tensor keeps its autograd."""
+def _as_rows(value: Tensor) -> Tensor:
+    """A ``[..., n]`` tensor as ``[batch, n]`` (2-D tensors as they are: no autograd view)."""
+    if value.dim() == 2:
+        return value
+    return value.flatten(0, -2) if value.dim() > 2 else value.unsqueeze(0)
+
+
+def real_param(op: str, name: str, value: Any) -> Tensor | float:
+    """A real param (``regularization_strength``): a number as a float, a tensor (which keeps its
+    autograd) as a 0-d tensor. The kernels check the range."""
     if isinstance(value, Tensor):
         if value.numel() != 1:
             raise ValueError(
@@ -79,12 +92,60 @@ def real_param(op: str, name: str, value: Any) -> Tensor:
         return value.reshape(())
     if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
         raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
-    return torch.tensor(float(value), dtype=torch.float64)
+    return float(value)
+
+
+def as_tensor(value: Tensor | float) -> Tensor:
+    """A real param as the custom ops take it: a 0-d tensor."""
+    if isinstance(value, Tensor):
+        return value
+    return torch.tensor(value, dtype=torch.float64)
+
+
+def eager(*tensors: Tensor) -> bool:
+    """Whether a call can take the eager path (the ``torch.autograd.Function``) rather than the
+    custom ops: not while compiling or exporting, and only for plain tensors with no dispatch mode
+    or functorch transform active, since those need the op's fake and batching machinery. Any doubt
+    (an internal API that moved) picks the custom ops, which are always correct."""
+    if _FORCE_CUSTOM_OPS or torch.compiler.is_compiling():
+        return False
+    for t in tensors:
+        if type(t) is not Tensor and type(t) is not torch.nn.Parameter:
+            return False
+    try:
+        return (
+            torch._C._len_torch_dispatch_stack() == 0
+            and not torch._C._are_functorch_transforms_active()
+        )
+    except AttributeError:  # pragma: no cover - a torch without these internals
+        return False
+
+
+#: Tests set this to run every call through the custom ops.
+_FORCE_CUSTOM_OPS = False
+
+_SAVED = object()
+
+
+def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
+    """Saves the tensors the backward reads, and the params (tensor params with the tensors)."""
+    ctx.save_for_backward(*tensors, *(p for p in params if isinstance(p, Tensor)))
+    ctx.rr_params = tuple(_SAVED if isinstance(p, Tensor) else p for p in params)
+    ctx.rr_count = len(tensors)
+
+
+def saved(ctx: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
+    """What :func:`save` saved: the tensors and the params."""
+    values = ctx.saved_tensors
+    rest = iter(values[ctx.rr_count :])
+    return values[: ctx.rr_count], tuple(next(rest) if p is _SAVED else p for p in ctx.rr_params)
 
 
 def matrix(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     """A ``[batch, n]`` result as ``[..., n]`` in the inputs' dtype."""
-    return result.reshape((*lead, result.shape[-1])).to(dtype)
+    if len(lead) != 1:
+        result = result.reshape((*lead, result.shape[-1]))
+    return result.to(dtype)
 
 
 def rows_result(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
@@ -94,7 +155,7 @@ def rows_result(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Te
 
 def run(
     table: Mapping[str, Callable[..., tuple[Any, ...]]],
-    params: tuple[Tensor | str | bool, ...],
+    params: tuple[Tensor | float | str | bool, ...],
     *tensors: Tensor,
 ) -> tuple[Tensor, ...]:
     """Runs the native kernel of ``table`` for the tensors' dtype; results on their device.
@@ -103,13 +164,14 @@ def run(
     passed as a number.
     """
     device = tensors[0].device
-    arrays = [t.detach().to("cpu").contiguous().numpy() for t in tensors]
+    arrays = [
+        (t if t.device.type == "cpu" else t.cpu()).detach().contiguous().numpy() for t in tensors
+    ]
     values = [p.item() if isinstance(p, Tensor) else p for p in params]
-    results = table[arrays[0].dtype.name](*arrays, *values)
-    out = tuple(torch.from_numpy(r) for r in results)
-    if device.type != "cpu":
-        out = tuple(r.to(device) for r in out)
-    return out
+    results = table[_DTYPE_NAMES[arrays[0].dtype]](*arrays, *values)
+    if device.type == "cpu":
+        return tuple(torch.from_numpy(r) for r in results)
+    return tuple(torch.from_numpy(r).to(device) for r in results)
 
 
 def fake_matrix(like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
