@@ -8,6 +8,7 @@ import { renderAbi, renderNumpy } from './numpy.ts';
 import { renderJax } from './jax.ts';
 import { renderRustGlue } from './rust.ts';
 import { renderStub } from './stub.ts';
+import { renderTestTable } from './table.ts';
 import { renderTorch } from './torch.ts';
 
 const FILES = {
@@ -17,6 +18,7 @@ const FILES = {
   stub: `${PACKAGE_DIR}/_native.pyi`,
   torch: `${PACKAGE_DIR}/torch/_generated.py`,
   jax: `${PACKAGE_DIR}/jax/_generated.py`,
+  table: TEST_TABLE,
 } as const;
 
 export const pythonEmitter: Emitter = {
@@ -30,7 +32,7 @@ export const pythonEmitter: Emitter = {
     { path: FILES.stub, contents: renderStub(ir) },
     { path: FILES.torch, contents: renderTorch(ir) },
     { path: FILES.jax, contents: renderJax(ir) },
+    { path: FILES.table, contents: renderTestTable(ir) },
   ],
 };
 
-export { PACKAGE_DIR, TEST_TABLE };

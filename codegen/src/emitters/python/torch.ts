@@ -192,7 +192,11 @@ function renderFunction(op: OpIR): string[] {
     ...pyDef(4, 'def forward', ['ctx: Any', ...fwdArgs], outputs.length === 1 ? 'Tensor' : `tuple[${outputs.map(() => 'Tensor').join(', ')}]`),
     ...pyCall(8, `${local('output')} = ${name}_forward_impl`, args),
     ...pyCall(8, `${name}_setup_context`, ['ctx', pyTuple(12, args), local('output')]),
-    outputs.length === 1 ? `        return ${local('output')}[0]` : `        return ${local('output')}[:${outputs.length}]`,
+    writes(op.forward).length === 1
+      ? `        return ${local('output')}`
+      : outputs.length === 1
+        ? `        return ${local('output')}[0]`
+        : `        return ${local('output')}[:${outputs.length}]`,
     '',
     '    @staticmethod',
     ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),

@@ -407,7 +407,7 @@ class _rr_SigmoidRank(torch.autograd.Function):
             (values, regularization_strength, direction),
             _rr_output,
         )
-        return _rr_output[0]
+        return _rr_output
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:

@@ -1,0 +1,47 @@
+// packages/python/tests/_spec.py: the ops of the spec as plain data, for the test suite, which is
+// parametrised over it (every op, every enum value, every differentiable input), so an op added to
+// the spec is tested without editing the tests.
+import { banner } from '../../emit/text.ts';
+import type { IR, OpIR } from '../../ir/types.ts';
+import { pyDisplay, pyDocstring, pyFile, pyFloat, pyStr } from './py.ts';
+
+function list(items: readonly string[]): string {
+  return `[${items.map(pyStr).join(', ')}]`;
+}
+
+function renderOp(op: OpIR): string {
+  const enums = op.params.flatMap((p) => (p.type === 'enum' ? [`${pyStr(p.name.spec)}: ${list(p.enum.values.map((v) => v.name.spec))}`] : []));
+  const reals = op.params.flatMap((p) => (p.type === 'real' ? [`${pyStr(p.name.spec)}: ${pyFloat(p.default)}`] : []));
+  const bools = op.params.flatMap((p) => (p.type === 'bool' ? [`${pyStr(p.name.spec)}: ${p.default ? 'True' : 'False'}`] : []));
+  const outputs = op.outputs.map((o) => `${pyStr(o.name.spec)}: ${pyStr(o.shape.perRow ? 'rows' : 'matrix')}`);
+  const fields = [
+    `"inputs": ${list(op.inputs.map((i) => i.name.spec))}`,
+    `"differentiable": ${list(op.inputs.filter((i) => i.differentiable).map((i) => i.name.spec))}`,
+    `"nonnegative": ${list(op.inputs.filter((i) => i.constraint === 'nonnegative').map((i) => i.name.spec))}`,
+    `"params": ${list(op.params.map((p) => p.name.spec))}`,
+    `"enums": {${enums.join(', ')}}`,
+    `"reals": {${reals.join(', ')}}`,
+    `"bools": {${bools.join(', ')}}`,
+    `"grad_params": ${list(op.paramGrads.map((g) => g.of.name.spec))}`,
+    `"outputs": {${outputs.join(', ')}}`,
+    `"min_n": ${op.minN}`,
+  ];
+  return pyDisplay(4, `${pyStr(op.name.spec)}: `, '{', fields, '}')
+    .map((l) => l.slice(4))
+    .join('\n');
+}
+
+export function renderTestTable(ir: IR): string {
+  return pyFile(
+    banner(ir, 'hash'),
+    ...pyDocstring(0, 'The ops of the spec as data: what the test suite is parametrised over.', [
+      'inputs: argument order; differentiable/nonnegative: inputs with that property; params: argument ' +
+        'order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: ' +
+        'real params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row).',
+    ], []),
+    '',
+    'from typing import Any',
+    '',
+    ...pyDisplay(0, 'OPS: dict[str, dict[str, Any]] = ', '{', ir.ops.map(renderOp), '}'),
+  );
+}

@@ -1,0 +1,46 @@
+"""Shared setup: the suite runs against the installed package, never the source tree."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rank_relax
+
+TESTS = Path(__file__).resolve().parent
+SOURCE = TESTS.parent / "src"
+REPO = TESTS.parents[2]
+
+if Path(rank_relax.__file__).resolve().is_relative_to(SOURCE.resolve()):
+    raise RuntimeError(
+        f"rank_relax was imported from the source tree ({rank_relax.__file__}); the suite tests "
+        f"the installed wheel: run pytest from outside packages/python/src "
+        f"(scripts/test-python.sh)"
+    )
+
+try:  # JAX computes in float32 unless x64 is on; the reference tests need float64.
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+except ImportError:  # the NumPy-only smoke test
+    pass
+
+
+def reference_path() -> Path:
+    """``$RANK_RELAX_REFERENCE``, else ``../shared/reference/ops-v1.json`` from the repo root."""
+    env = os.environ.get("RANK_RELAX_REFERENCE")
+    if env:
+        return Path(env)
+    return REPO.parent / "shared" / "reference" / "ops-v1.json"
+
+
+def load_reference() -> dict[str, Any]:
+    path = reference_path()
+    if not path.is_file():
+        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE)")
+    with path.open() as f:
+        return json.load(f)

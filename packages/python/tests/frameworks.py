@@ -1,0 +1,115 @@
+"""One interface over the three public APIs, so the same checks run through each.
+
+``call(op, inputs, params)`` runs the public function on NumPy inputs and returns NumPy results;
+``vjp(op, inputs, params, cotangent)`` returns the gradient of each differentiable input, taken
+the framework's own way (the NumPy ``<op>_vjp``, ``torch.autograd.grad``, ``jax.vjp``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rank_relax
+from _spec import OPS
+
+NAMES = ("numpy", "torch", "jax")
+
+
+def _args(op: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return [inputs[name] for name in OPS[op]["inputs"]]
+
+
+class NumpyApi:
+    name = "numpy"
+
+    def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
+        return np.asarray(getattr(rank_relax, op)(*_args(op, inputs), **params))
+
+    def vjp(
+        self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        grads = getattr(rank_relax, f"{op}_vjp")(*_args(op, inputs), cotangent, **params)
+        differentiable = OPS[op]["differentiable"]
+        if len(differentiable) == 1:
+            grads = (grads,)
+        return {name: np.asarray(g) for name, g in zip(differentiable, grads)}
+
+
+class TorchApi:
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        import rank_relax.torch
+
+        self.torch = torch
+        self.module = rank_relax.torch
+
+    def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
+        tensors = [self.torch.from_numpy(np.ascontiguousarray(a)) for a in _args(op, inputs)]
+        return getattr(self.module, op)(*tensors, **params).detach().numpy()
+
+    def vjp(
+        self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        differentiable = OPS[op]["differentiable"]
+        tensors = {
+            name: self.torch.tensor(inputs[name], requires_grad=name in differentiable)
+            for name in OPS[op]["inputs"]
+        }
+        out = getattr(self.module, op)(*tensors.values(), **params)
+        grads = self.torch.autograd.grad(
+            out, [tensors[n] for n in differentiable], self.torch.from_numpy(cotangent)
+        )
+        return {name: g.numpy() for name, g in zip(differentiable, grads)}
+
+
+class JaxApi:
+    name = "jax"
+
+    def __init__(self) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        import rank_relax.jax
+
+        self.jax = jax
+        self.jnp = jnp
+        self.module = rank_relax.jax
+
+    def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
+        arrays = [self.jnp.asarray(a) for a in _args(op, inputs)]
+        return np.asarray(getattr(self.module, op)(*arrays, **params))
+
+    def vjp(
+        self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        names = OPS[op]["inputs"]
+        differentiable = OPS[op]["differentiable"]
+        fixed = {n: self.jnp.asarray(inputs[n]) for n in names if n not in differentiable}
+
+        def f(*diff: Any) -> Any:
+            given = dict(zip(differentiable, diff)) | fixed
+            return getattr(self.module, op)(*(given[n] for n in names), **params)
+
+        _, pullback = self.jax.vjp(f, *(self.jnp.asarray(inputs[n]) for n in differentiable))
+        grads = pullback(self.jnp.asarray(cotangent))
+        return {name: np.asarray(g) for name, g in zip(differentiable, grads)}
+
+
+_APIS = {"numpy": NumpyApi, "torch": TorchApi, "jax": JaxApi}
+
+
+def api(name: str) -> Any:
+    """The API ``name``, or a skip when its framework is not installed (the NumPy-only venv)."""
+    if name != "numpy":
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pytest.skip(f"{name} is not installed")
+    return _APIS[name]()
