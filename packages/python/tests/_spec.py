@@ -3,7 +3,8 @@
 
 inputs: argument order; differentiable/nonnegative: inputs with that property; params: argument
 order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: real
-params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row).
+params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row); residuals: what
+the forward kernel returns after the outputs.
 """
 
 from typing import Any
@@ -19,6 +20,7 @@ OPS: dict[str, dict[str, Any]] = {
         "bools": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"loss": "rows"},
+        "residuals": ["ranks", "permutation"],
         "min_n": 1,
     },
     "sigmoid_rank": {
@@ -31,6 +33,7 @@ OPS: dict[str, dict[str, Any]] = {
         "bools": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"ranks": "matrix"},
+        "residuals": [],
         "min_n": 1,
     },
     "soft_rank": {
@@ -43,6 +46,7 @@ OPS: dict[str, dict[str, Any]] = {
         "bools": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"ranks": "matrix"},
+        "residuals": ["permutation"],
         "min_n": 1,
     },
     "soft_sort": {
@@ -55,6 +59,7 @@ OPS: dict[str, dict[str, Any]] = {
         "bools": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"sorted": "matrix"},
+        "residuals": ["permutation"],
         "min_n": 1,
     },
     "spearman_loss": {
@@ -67,6 +72,12 @@ OPS: dict[str, dict[str, Any]] = {
         "bools": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"loss": "rows"},
+        "residuals": [
+            "prediction_ranks",
+            "prediction_permutation",
+            "target_ranks",
+            "target_permutation",
+        ],
         "min_n": 2,
     },
 }

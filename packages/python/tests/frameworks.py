@@ -51,7 +51,7 @@ class TorchApi:
         self.module = rank_relax.torch
 
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
-        tensors = [self.torch.from_numpy(np.ascontiguousarray(a)) for a in _args(op, inputs)]
+        tensors = [self.torch.as_tensor(a) for a in _args(op, inputs)]
         return getattr(self.module, op)(*tensors, **params).detach().numpy()
 
     def vjp(

@@ -24,6 +24,7 @@ function renderOp(op: OpIR): string {
     `"bools": {${bools.join(', ')}}`,
     `"grad_params": ${list(op.paramGrads.map((g) => g.of.name.spec))}`,
     `"outputs": {${outputs.join(', ')}}`,
+    `"residuals": ${list(op.residuals.map((r) => r.name.spec))}`,
     `"min_n": ${op.minN}`,
   ];
   return pyDisplay(4, `${pyStr(op.name.spec)}: `, '{', fields, '}')
@@ -37,7 +38,8 @@ export function renderTestTable(ir: IR): string {
     ...pyDocstring(0, 'The ops of the spec as data: what the test suite is parametrised over.', [
       'inputs: argument order; differentiable/nonnegative: inputs with that property; params: argument ' +
         'order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: ' +
-        'real params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row).',
+        'real params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row); ' +
+        'residuals: what the forward kernel returns after the outputs.',
     ], []),
     '',
     'from typing import Any',

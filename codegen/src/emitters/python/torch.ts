@@ -18,7 +18,7 @@ import { params as kernelParams, reads, writes } from './rust.ts';
 const FLAVOUR: Flavour = {
   array: 'tensor',
   notes: [
-    'Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): ' +
+    'Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): ' +
       'the forward and the backward are ``torch.library`` custom ops. Tensors on another device ' +
       '(CUDA) are computed on the CPU and the results returned on their device.',
   ],
@@ -118,6 +118,9 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
       'mutates_args=()',
       `schema=${schemaLiteral(schemaOf(kernel), 4)}`,
     ]),
+    '',
+    '',
+    ...pyCall(0, `${name}.register_vmap`, [`${PRIVATE}.vmap_rule(${name}, ${rd.length})`]),
     '',
     '',
     `@${name}.register_fake`,

@@ -81,6 +81,9 @@ _rr_ndcg_loss_forward = torch.library.custom_op(
 )
 
 
+_rr_ndcg_loss_forward.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_forward, 2))
+
+
 @_rr_ndcg_loss_forward.register_fake
 def _rr_ndcg_loss_forward_fake(
     scores: Tensor,
@@ -100,6 +103,9 @@ _rr_ndcg_loss_backward = torch.library.custom_op(
         " Tensor regularization_strength, str regularization) -> (Tensor, Tensor)"
     ),
 )
+
+
+_rr_ndcg_loss_backward.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_backward, 5))
 
 
 @_rr_ndcg_loss_backward.register_fake
@@ -220,7 +226,7 @@ def ndcg_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
     forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
     computed on the CPU and the results returned on their device.
 
@@ -310,6 +316,9 @@ _rr_sigmoid_rank_forward = torch.library.custom_op(
 )
 
 
+_rr_sigmoid_rank_forward.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_forward, 1))
+
+
 @_rr_sigmoid_rank_forward.register_fake
 def _rr_sigmoid_rank_forward_fake(
     values: Tensor,
@@ -328,6 +337,9 @@ _rr_sigmoid_rank_backward = torch.library.custom_op(
         " str direction) -> (Tensor, Tensor)"
     ),
 )
+
+
+_rr_sigmoid_rank_backward.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_backward, 2))
 
 
 @_rr_sigmoid_rank_backward.register_fake
@@ -428,7 +440,7 @@ def sigmoid_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
     forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
     computed on the CPU and the results returned on their device.
 
@@ -519,6 +531,9 @@ _rr_soft_rank_forward = torch.library.custom_op(
 )
 
 
+_rr_soft_rank_forward.register_vmap(_rr.vmap_rule(_rr_soft_rank_forward, 1))
+
+
 @_rr_soft_rank_forward.register_fake
 def _rr_soft_rank_forward_fake(
     values: Tensor,
@@ -538,6 +553,9 @@ _rr_soft_rank_backward = torch.library.custom_op(
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
+
+
+_rr_soft_rank_backward.register_vmap(_rr.vmap_rule(_rr_soft_rank_backward, 4))
 
 
 @_rr_soft_rank_backward.register_fake
@@ -659,7 +677,7 @@ def soft_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
     forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
     computed on the CPU and the results returned on their device.
 
@@ -756,6 +774,9 @@ _rr_soft_sort_forward = torch.library.custom_op(
 )
 
 
+_rr_soft_sort_forward.register_vmap(_rr.vmap_rule(_rr_soft_sort_forward, 1))
+
+
 @_rr_soft_sort_forward.register_fake
 def _rr_soft_sort_forward_fake(
     values: Tensor,
@@ -775,6 +796,9 @@ _rr_soft_sort_backward = torch.library.custom_op(
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
+
+
+_rr_soft_sort_backward.register_vmap(_rr.vmap_rule(_rr_soft_sort_backward, 3))
 
 
 @_rr_soft_sort_backward.register_fake
@@ -888,7 +912,7 @@ def soft_sort(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
     forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
     computed on the CPU and the results returned on their device.
 
@@ -994,6 +1018,9 @@ _rr_spearman_loss_forward = torch.library.custom_op(
 )
 
 
+_rr_spearman_loss_forward.register_vmap(_rr.vmap_rule(_rr_spearman_loss_forward, 2))
+
+
 @_rr_spearman_loss_forward.register_fake
 def _rr_spearman_loss_forward_fake(
     predictions: Tensor,
@@ -1021,6 +1048,9 @@ _rr_spearman_loss_backward = torch.library.custom_op(
         " Tensor, Tensor)"
     ),
 )
+
+
+_rr_spearman_loss_backward.register_vmap(_rr.vmap_rule(_rr_spearman_loss_backward, 7))
 
 
 @_rr_spearman_loss_backward.register_fake
@@ -1159,7 +1189,7 @@ def spearman_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.func.grad``, ``torch.compile(fullgraph=True)``): the
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
     forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
     computed on the CPU and the results returned on their device.
 

@@ -29,6 +29,7 @@ __all__ = [
     "run",
     "save",
     "saved",
+    "vmap_rule",
 ]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
@@ -194,3 +195,34 @@ def param_grad(needed: bool, per_row: Tensor, param: Tensor) -> Tensor | None:
 def grad(needed: bool, value: Tensor) -> Tensor | None:
     """An input's gradient, if autograd asked for it."""
     return value if needed else None
+
+
+def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
+    """A ``torch.func.vmap`` rule for a custom op whose first ``n_tensors`` arguments are
+    ``[batch, n]`` (or ``[batch]``) tensors: the mapped dim joins the batch, so a vmap is one
+    kernel call. A mapped real param (one ε per sample) runs the op once per sample."""
+
+    def rule(info: Any, in_dims: tuple[int | None, ...], *args: Any) -> tuple[Any, Any]:
+        size = info.batch_size
+        tensors, params = args[:n_tensors], args[n_tensors:]
+        if any(d is not None for d in in_dims[n_tensors:]):
+            samples = [
+                op(*(a if d is None else a.select(d, i) for a, d in zip(args, in_dims)))
+                for i in range(size)
+            ]
+            first = samples[0]
+            if isinstance(first, Tensor):
+                return torch.stack(samples), 0
+            return tuple(torch.stack(o) for o in zip(*samples)), (0,) * len(first)
+        moved = [
+            t.movedim(d, 0) if d is not None else t.expand(size, *t.shape)
+            for t, d in zip(tensors, in_dims)
+        ]
+        batch = moved[0].shape[1]
+        flat = [t.reshape(size * batch, *t.shape[2:]) for t in moved]
+        out = op(*flat, *params)
+        if isinstance(out, Tensor):
+            return out.reshape(size, batch, *out.shape[1:]), 0
+        return tuple(o.reshape(size, batch, *o.shape[1:]) for o in out), (0,) * len(out)
+
+    return rule

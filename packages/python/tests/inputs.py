@@ -1,0 +1,32 @@
+"""Random valid inputs for any op of the spec (so tests cover ops by their table entry)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from _spec import OPS
+
+
+def make_inputs(
+    op: str, shape: tuple[int, ...], dtype: type = np.float64, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Inputs of ``op`` with ``shape``: distinct normal values; graded relevance (0..3) for
+    nonnegative inputs, with at least one positive grade per row."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in OPS[op]["inputs"]:
+        if name in OPS[op]["nonnegative"]:
+            grades = rng.integers(0, 4, size=shape).astype(dtype)
+            grades[..., 0] = 3
+            out[name] = grades
+        else:
+            out[name] = rng.standard_normal(shape).astype(dtype)
+    return out
+
+
+def param_combinations(op: str) -> list[dict[str, str]]:
+    """Every combination of the op's enum values (``[{}]`` when it has none)."""
+    combos: list[dict[str, str]] = [{}]
+    for name, values in OPS[op]["enums"].items():
+        combos = [c | {name: v} for c in combos for v in values]
+    return combos
