@@ -23,6 +23,13 @@ def _args(op: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [inputs[name] for name in OPS[op]["inputs"]]
 
 
+def _tensor(torch: Any, array: np.ndarray, requires_grad: bool = False) -> Any:
+    """A tensor of the array, a view where torch can have one (not of negative strides)."""
+    if any(s < 0 for s in array.strides):
+        array = array.copy()
+    return torch.as_tensor(array).requires_grad_(requires_grad)
+
+
 class NumpyApi:
     name = "numpy"
 
@@ -51,7 +58,7 @@ class TorchApi:
         self.module = rank_relax.torch
 
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
-        tensors = [self.torch.as_tensor(a) for a in _args(op, inputs)]
+        tensors = [_tensor(self.torch, a) for a in _args(op, inputs)]
         return getattr(self.module, op)(*tensors, **params).detach().numpy()
 
     def vjp(
@@ -59,7 +66,7 @@ class TorchApi:
     ) -> dict[str, np.ndarray]:
         differentiable = OPS[op]["differentiable"]
         tensors = {
-            name: self.torch.tensor(inputs[name], requires_grad=name in differentiable)
+            name: _tensor(self.torch, inputs[name], name in differentiable)
             for name in OPS[op]["inputs"]
         }
         out = getattr(self.module, op)(*tensors.values(), **params)
