@@ -14,17 +14,22 @@ function renderOp(op: OpIR): string {
   const reals = op.params.flatMap((p) => (p.type === 'real' ? [`${pyStr(p.name.spec)}: ${pyFloat(p.default)}`] : []));
   const bools = op.params.flatMap((p) => (p.type === 'bool' ? [`${pyStr(p.name.spec)}: ${p.default ? 'True' : 'False'}`] : []));
   const outputs = op.outputs.map((o) => `${pyStr(o.name.spec)}: ${pyStr(o.shape.perRow ? 'rows' : 'matrix')}`);
+  // A field at column 8 of the file: exploded, as ruff format would, when it is too long.
+  const field = (key: string, items: readonly string[]) =>
+    pyDisplay(8, `${pyStr(key)}: `, '[', items.map(pyStr), ']')
+      .map((l) => l.slice(8))
+      .join('\n');
   const fields = [
-    `"inputs": ${list(op.inputs.map((i) => i.name.spec))}`,
-    `"differentiable": ${list(op.inputs.filter((i) => i.differentiable).map((i) => i.name.spec))}`,
-    `"nonnegative": ${list(op.inputs.filter((i) => i.constraint === 'nonnegative').map((i) => i.name.spec))}`,
-    `"params": ${list(op.params.map((p) => p.name.spec))}`,
+    field('inputs', op.inputs.map((i) => i.name.spec)),
+    field('differentiable', op.inputs.filter((i) => i.differentiable).map((i) => i.name.spec)),
+    field('nonnegative', op.inputs.filter((i) => i.constraint === 'nonnegative').map((i) => i.name.spec)),
+    field('params', op.params.map((p) => p.name.spec)),
     `"enums": {${enums.join(', ')}}`,
     `"reals": {${reals.join(', ')}}`,
     `"bools": {${bools.join(', ')}}`,
-    `"grad_params": ${list(op.paramGrads.map((g) => g.of.name.spec))}`,
+    field('grad_params', op.paramGrads.map((g) => g.of.name.spec)),
     `"outputs": {${outputs.join(', ')}}`,
-    `"residuals": ${list(op.residuals.map((r) => r.name.spec))}`,
+    field('residuals', op.residuals.map((r) => r.name.spec)),
     `"min_n": ${op.minN}`,
   ];
   return pyDisplay(4, `${pyStr(op.name.spec)}: `, '{', fields, '}')
