@@ -179,11 +179,9 @@ export function renderNumpy(ir: IR): string {
   const exported = [...publicNames(ir), ...ir.ops.map((op) => `${op.name.python}_vjp`)].sort();
   return pyFile(
     banner(ir, 'hash'),
-    '"""The NumPy API of rank-relax: one function per op and its vector-Jacobian product.',
-    '',
-    `Generated from ${ir.source}; the checks the functions share are in the hand-written`,
-    '``_plumbing.py``.',
-    '"""',
+    ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op and its vector-Jacobian product.', [
+      `Generated from ${ir.source}; the checks the functions share are in the hand-written \`\`_plumbing.py\`\`.`,
+    ], []),
     '',
     'from __future__ import annotations',
     '',
