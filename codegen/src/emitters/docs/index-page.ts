@@ -1,9 +1,47 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR } from '../../ir/types.ts';
-import { table } from './markdown.ts';
+import type { IR, RuntimeFnIR } from '../../ir/types.ts';
+import { juliaValue } from './julia.ts';
+import { table, tick } from './markdown.ts';
+import { JULIA_MODULE, NODE_PACKAGE, nodeNames, PY_MODULES, pythonNames, juliaNames } from './names.ts';
+
+function runtimeRow(f: RuntimeFnIR): string[] {
+  const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
+  return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
+}
 
 export function renderIndex(ir: IR): string {
+  const ops = ir.ops.map((op) => [
+    `[${tick(op.name.spec)}](${op.name.snake}.md)`,
+    op.summary,
+    tick(pythonNames(op).fn),
+    tick(juliaNames(op).fn),
+    tick(nodeNames(op).fn),
+  ]);
+  const enums = ir.enums.map((e) => {
+    const rows = e.values.map((v) => {
+      const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
+      return [
+        tick(v.name.spec),
+        `${tick(v.literal.c)} = ${v.code}`,
+        tick(v.literal.python),
+        tick(param === undefined ? v.literal.julia : juliaValue(param, v.literal)),
+        tick(v.literal.ts),
+        v.doc,
+      ];
+    });
+    return code`
+      ### \`${e.name.spec}\`
+
+      ${e.doc}
+
+      ${table(['value', 'C', 'Python', 'Julia', 'Node', 'meaning'], rows)}
+    `;
+  });
+  const kinds = ir.status
+    .filter((s) => s.coreKind !== null)
+    .map((s) => [tick(s.coreKind ?? ''), tick(s.c), '`ValueError`', '`ArgumentError`', s.coreKind === 'InvalidArgument' ? '`RangeError`; `TypeError` for an unknown enum value' : '`RangeError`']);
+  const { lastError, version, abiVersion, abiHash, setNumThreads } = ir.runtime;
   return file(
     banner(ir, 'html'),
     code`
@@ -11,32 +49,45 @@ export function renderIndex(ir: IR): string {
 
       ${ir.package.description}
 
-      Generated from \`${ir.source}\`. Every op takes a batch of rows of \`n\` items (\`[batch, n]\`,
-      row-major), in float32 or float64, and has a forward and a backward (vector-Jacobian product).
-
-      C library \`lib${ir.native.libName}\`, header \`${ir.native.header}\`; ABI version ${ir.package.abiVersion}, ABI hash
-      \`${ir.package.abiHash}\`.
+      Generated from \`${ir.source}\` by the docs emitter of \`codegen/\`; every example on these pages runs in
+      CI (\`scripts/check-docs.sh\`). Guides: [../index.md](../index.md).
 
       ## Ops
 
-      ${table(['op', 'summary'], ir.ops.map((op) => [`[\`${op.name.spec}\`](${op.name.snake}.md)`, op.summary]))}
+      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `Julia (${JULIA_MODULE})`, `Node (${NODE_PACKAGE})`], ops)}
+
+      Every op takes rows of \`n\` items and has a forward and a backward (vector-Jacobian product):
+
+      - **C**: flat row-major buffers, \`[batch, n]\` holds \`batch * n\` values; \`_f32\` and \`_f64\` entry points.
+      - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
+        (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
+      - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
+        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.
+      - **Node**: \`Float64Array\` or \`Float32Array\`, flat and row-major, with the option \`n\` items per row.
 
       ## Enums
 
-      ${join(ir.enums.map((e) => code`
-        ### \`${e.name.spec}\`
-
-        ${e.doc}
-
-        ${table(['value', 'code', 'C constant', 'meaning'], e.values.map((v) => [`\`${v.name.spec}\``, String(v.code), `\`${v.literal.c}\``, v.doc]))}
-      `), '\n\n')}
+      ${join(enums, '\n\n')}
 
       ## Errors
 
-      Every binding reports the same message, which starts with the op name. The C API returns
-      these status codes; \`${ir.runtime.lastError.cSymbol}()\` returns the message.
+      The core has three kinds of error; each binding raises its language's type with the core's message,
+      which starts with the op name:
 
-      ${table(['C status', 'code', 'core kind', 'meaning'], ir.status.map((s) => [`\`${s.c}\``, String(s.code), s.coreKind === null ? '' : `\`${s.coreKind}\``, s.doc]))}
+      ${table(['core kind', 'C status', 'Python', 'Julia', 'Node'], kinds)}
+
+      Python raises \`TypeError\` for an argument of the wrong type (an integer array, a number for an enum); Julia
+      raises \`MethodError\` for an array whose elements are not \`Real\`. The C API returns one of these statuses,
+      and \`${lastError.cSymbol}()\` gives the message:
+
+      ${table(['C status', 'code', 'core kind', 'meaning'], ir.status.map((s) => [tick(s.c), String(s.code), s.coreKind === null ? '' : tick(s.coreKind), s.doc]))}
+
+      ## The C library
+
+      \`lib${ir.native.libName}\` (the \`${ir.native.crate}\` crate), header \`${ir.native.header}\`; ABI version ${ir.package.abiVersion},
+      ABI hash \`${ir.package.abiHash}\`. Besides the kernels:
+
+      ${table(['function', 'what'], [lastError, version, abiVersion, abiHash, setNumThreads].map(runtimeRow))}
     `,
   );
 }

@@ -1,49 +1,203 @@
+// One page per op: what it computes, its names in every language, parameters with each language's
+// defaults, shapes, errors, then per language the signature and an example that
+// scripts/check-docs.sh runs.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { ArgIR, IR, OpIR, ParamIR, VariantKernelIR } from '../../ir/types.ts';
-import { table } from './markdown.ts';
+import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import { cArgTable, cExample, cParam, cSignature } from './c.ts';
+import { cStatus, errorCases, type ErrorCase } from './errors.ts';
+import { exampleData, type ExampleData } from './example.ts';
+import { juliaExample, juliaParam, juliaSignature } from './julia.ts';
+import { fence, listText, table, tick } from './markdown.ts';
+import { juliaNames, nodeNames, NODE_ROW_OPTION, PY_MODULES, pythonNames, type PyFlavour } from './names.ts';
+import { nodeExample, nodeParam, nodeSignature } from './node.ts';
+import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
 
-function paramType(p: ParamIR): string {
-  if (p.type === 'enum') return `enum \`${p.enum.name.spec}\`: ${p.enum.values.map((v) => `\`${v.name.spec}\``).join(', ')}`;
-  if (p.type === 'real') return p.constraint === 'finite' ? 'real' : `real, ${p.constraint}`;
-  return 'bool';
-}
-
-function paramDefault(p: ParamIR): string {
-  if (p.type === 'enum') return `\`${p.default.name.spec}\``;
-  return `\`${p.defaultLiteral.python}\``;
-}
-
-function bufferRows(args: readonly ArgIR[]): string[][] {
-  return args.flatMap((a) =>
-    a.kind === 'buffer' ? [[`\`${a.name.spec}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', a.doc]] : [],
+function namesTable(op: OpIR): string {
+  const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
+  const py = pythonNames(op);
+  const jl = juliaNames(op);
+  const nd = nodeNames(op);
+  return table(
+    ['language', 'names'],
+    [
+      ['C', c.map(tick).join(', ')],
+      ['NumPy', [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`].map(tick).join(', ')],
+      ['PyTorch', tick(`${PY_MODULES.torch}.${py.fn}`)],
+      ['JAX', tick(`${PY_MODULES.jax}.${py.fn}`)],
+      ['Julia', [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto].map(tick).join(', ')],
+      ['Node', [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp].map(tick).join(', ')],
+    ],
   );
 }
 
-function cSignature(k: VariantKernelIR): string {
-  const args = k.args.map((a) => {
-    const t = a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${a.type.c} *` : `${a.type.c} `;
-    return `    ${t}${a.name.c}`;
-  });
-  return `int32_t ${k.cSymbol}(\n${args.join(',\n')});`;
+function paramKind(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return `real${p.constraint === 'positive' ? ', > 0' : p.constraint === 'nonnegative' ? ', ≥ 0' : ''}${p.grad ? '; differentiable' : ''}`;
+    case 'enum':
+      return `one of ${p.enum.values.map((v) => tick(v.name.spec)).join(', ')}`;
+    case 'bool':
+      return 'boolean';
+  }
 }
 
-function example(op: OpIR): string | null {
-  if (op.example === null) return null;
-  const inputs = op.example.inputs.map((x) => `${x.name.spec} = ${JSON.stringify(x.rows).replace(/,/g, ', ')}`);
-  const params = op.example.params.map((p) => `${p.param.name.spec} = ${p.literal.python}`);
+function paramsSection(op: OpIR): string {
+  if (op.params.length === 0) return 'None.';
+  const rows = op.params.map((p) => [
+    tick(p.name.spec),
+    `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`,
+    tick(pythonParam(p)),
+    tick(juliaParam(p)),
+    tick(nodeParam(p)),
+  ]);
+  const docs = op.params.map((p) => {
+    const head = `- ${tick(p.name.spec)} (${paramKind(p)}): ${p.doc}`;
+    if (p.type !== 'enum') return head;
+    return [head, ...p.enum.values.map((v) => `  - ${tick(v.name.spec)} (C ${tick(v.literal.c)}): ${v.doc}`)].join('\n');
+  });
   return code`
-    ## Example
+    Every binding spells them after the spec, with the same defaults; C takes every argument.
 
-    \`\`\`text
-    ${inputs}
-    ${params}
-    \`\`\`
+    ${table(['param', 'C', 'NumPy / PyTorch / JAX', 'Julia (keyword)', 'Node (option)'], rows)}
+
+    ${docs}
   `;
 }
 
-export function renderOpPage(ir: IR, op: OpIR): string {
+function shapeRow(op: OpIR, t: TensorIR, role: string): string[] {
+  const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
+  const c = arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${t.shape.perRow ? '`batch`' : '`batch * n`'} values`;
+  if (role === 'residual') return [tick(t.name.spec), role, tick(t.shape.text), c, 'kept inside', 'kept in the tape', 'kept inside'];
+  return [
+    tick(t.name.spec),
+    role,
+    tick(t.shape.text),
+    c,
+    t.shape.perRow ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row',
+    t.shape.perRow ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`',
+    t.shape.perRow ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`,
+  ];
+}
+
+function shapesSection(op: OpIR): string {
+  const rows = [
+    ...op.inputs.map((i) => shapeRow(op, i, i.differentiable ? 'input' : 'input (no gradient)')),
+    ...op.outputs.map((o) => shapeRow(op, o, 'output')),
+    ...op.residuals.map((r) => shapeRow(op, r, 'residual')),
+  ];
+  const dtypes = op.variants.map((v) => v.dtype);
+  return code`
+    ${table(['tensor', 'role', 'core', 'C (row-major)', 'NumPy / PyTorch / JAX', 'Julia (column = sample)', 'Node (flat)'], rows)}
+
+    Rows are independent. Element types: ${listText(dtypes.map((t) => `${tick(t.numpy ?? t.id)} (C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}; Julia ${tick(t.julia)}; Node ${tick(t.tsArray ?? t.ts)})`))}; outputs and gradients have the input's type and shape${op.paramGrads.length > 0 ? `, and the gradient of ${listText(op.paramGrads.map((g) => tick(g.of.name.spec)))} is per row in C and summed over the rows elsewhere` : ''}.
+  `;
+}
+
+function errorsSection(ir: IR, op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
+  const rows = cases.map((c) => {
+    const status = cStatus(ir, c.kind);
+    return [c.condition, c.message === null ? '' : tick(c.message), status === null ? '— (typed pointers)' : tick(status.c), tick(c.python), tick(c.julia), tick(c.node)];
+  });
+  return code`
+    The message is the same in every language; it names the op, the argument and, for a value, its
+    (row, column) in the core's row-major order.
+
+    ${table(['condition', 'message', 'C status', 'NumPy / PyTorch / JAX', 'Julia', 'Node'], rows)}
+
+    - C returns the status and ${tick(`${ir.runtime.lastError.cSymbol}()`)} gives the message; an unknown enum code
+      is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).
+    - JAX checks params when it traces; inside ${tick('jax.jit')}, a value checked when the kernel runs (an input's
+      values, a traced ε) raises ${tick('jax.errors.JaxRuntimeError')} carrying the same message.
+    - Node sees flat arrays, so inputs of different shapes are reported by length; every error has
+      ${tick('error.code')}, the C status name.
+
+    <details><summary>Every message above, checked (NumPy)</summary>
+
+    ${fence('python', pythonErrorCheck(op, data, cases), true)}
+
+    </details>
+  `;
+}
+
+const FLAVOURS: readonly [PyFlavour, string][] = [
+  ['numpy', 'NumPy'],
+  ['torch', 'PyTorch'],
+  ['jax', 'JAX'],
+];
+
+function languagesSection(ir: IR, op: OpIR, data: ExampleData): string {
   const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
+  const jl = juliaNames(op);
+  const nd = nodeNames(op);
+  const c =
+    f64 === undefined
+      ? null
+      : code`
+          ### C
+
+          ${fence('c', `${cSignature(f64.forward)}\n\n${cSignature(f64.backward)}`, false)}
+
+          The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
+          outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
+          output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(g.of.name.c)}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(g.of.name.c)}`)])}.
+
+          Forward:
+
+          ${cArgTable(op.forward.args)}
+
+          Backward:
+
+          ${cArgTable(op.backward.args)}
+
+          ${fence('c', cExample(ir, op, data), true)}
+        `;
+  const python = FLAVOURS.map(
+    ([flavour, title]) => code`
+      ### ${title}
+
+      ${fence('python', pythonSignature(op, flavour), false)}
+
+      ${pythonGradientNote(op, flavour)}
+
+      ${fence('python', pythonExample(op, data, flavour), true)}
+    `,
+  );
+  return join(
+    [
+      c,
+      ...python,
+      code`
+        ### Julia
+
+        ${fence('julia', juliaSignature(op), false)}
+
+        ${tick(jl.pullback)} returns the gradient of each differentiable input, then the gradient of each
+        differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
+        reuse the arrays of an earlier tape. With ChainRulesCore loaded, an ${tick('rrule')} makes
+        ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
+
+        ${fence('julia', juliaExample(op, data), true)}
+      `,
+      code`
+        ### Node
+
+        ${fence('ts', nodeSignature(op), false)}
+
+        ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
+        needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
+        thread pool.
+
+        ${fence('ts', nodeExample(op, data), true)}
+      `,
+    ],
+    '\n\n',
+  );
+}
+
+export function renderOpPage(ir: IR, op: OpIR): string {
+  const data = exampleData(op);
+  const cases = errorCases(op, data);
   return file(
     banner(ir, 'html'),
     code`
@@ -53,32 +207,25 @@ export function renderOpPage(ir: IR, op: OpIR): string {
 
       ${op.doc}
 
-      ${op.minN > 1 ? `Rows need at least ${op.minN} items.` : null}
+      ${namesTable(op)}
 
-      ## Params
+      ## Parameters
 
-      ${op.params.length === 0 ? 'None.' : table(['param', 'type', 'default', 'gradient', 'doc'], op.params.map((p) => [`\`${p.name.spec}\``, paramType(p), paramDefault(p), p.grad ? 'yes, per row' : 'no', p.doc]))}
+      ${paramsSection(op)}
 
-      ## Forward
+      ## Shapes
 
-      ${table(['argument', 'role', 'shape', 'dtype', 'access', 'doc'], bufferRows(op.forward.args))}
+      ${shapesSection(op)}
 
-      ## Backward
+      ## Errors
 
-      The backward takes the saves, the residuals and one cotangent per output, and returns
-      ${join([op.grads.length > 0 ? `the gradient of ${op.grads.map((g) => `\`${g.of.name.spec}\``).join(', ')}` : 'no input gradient', op.paramGrads.length > 0 ? `the per-row gradient of ${op.paramGrads.map((g) => `\`${g.of.name.spec}\``).join(', ')}` : null], ' and ')}.
+      ${errorsSection(ir, op, data, cases)}
 
-      ${table(['argument', 'role', 'shape', 'dtype', 'access', 'doc'], bufferRows(op.backward.args))}
+      ## Signatures and examples
 
-      ## C
+      ${op.example === null ? 'The spec has no example for this op; these use a small row per input.' : `Each example runs the spec's example (${listText(data.inputs.map((i) => `${tick(i.input.name.spec)} = ${tick(JSON.stringify(i.rows).replace(/,/g, ', '))}`))}${data.params.length > 0 ? `, ${listText(data.params.map((p) => tick(`${p.param.name.spec} = ${p.literal.python}`)))}` : ''}) forward and backward; \`scripts/check-docs.sh\` runs every one.`}
 
-      \`\`\`c
-      ${f64 ? join([cSignature(f64.forward), cSignature(f64.backward)], '\n\n') : null}
-      \`\`\`
-
-      \`_f32\` variants take \`float\` for every real buffer and param.
-
-      ${example(op)}
+      ${languagesSection(ir, op, data)}
     `,
   );
 }

@@ -1,0 +1,141 @@
+// The errors an op raises, derived from its spec: a non-finite value in any input, each real
+// param's constraint, each enum param, min_n, nonnegative inputs, mismatched inputs, and an array
+// of the wrong type; each with the core's message (where the core words it, as
+// docs/architecture.md "Errors" lists) and the error type every binding maps it to.
+import type { IR, OpIR, StatusIR } from '../../ir/types.ts';
+import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
+import { tick } from './markdown.ts';
+
+/** The core's `ErrorKind`, or `null` for a wrong type that a binding refuses before the core. */
+export type CoreKind = 'InvalidValue' | 'InvalidArgument' | 'ShapeMismatch' | null;
+
+/** How the Python example of the error calls the op: these inputs and at most one param. */
+export interface Trigger {
+  readonly inputs: readonly ExampleInput[];
+  /** A param set to this Python literal. */
+  readonly param: { readonly name: string; readonly python: string } | null;
+  /** Pass the inputs as integer arrays. */
+  readonly integers: boolean;
+}
+
+export interface ErrorCase {
+  /** Markdown. */
+  readonly condition: string;
+  /** The message of the NumPy, PyTorch, JAX and Julia APIs, when the core words it alone. */
+  readonly message: string | null;
+  readonly kind: CoreKind;
+  readonly python: 'ValueError' | 'TypeError';
+  readonly julia: 'ArgumentError' | 'MethodError';
+  readonly node: 'RangeError' | 'TypeError';
+  readonly trigger: Trigger;
+}
+
+/** A value no enum of the spec has. */
+function unknownValue(values: readonly string[]): string {
+  let v = 'unknown';
+  while (values.includes(v)) v += '_';
+  return v;
+}
+
+function shapeText(rows: readonly (readonly number[])[]): string {
+  return `[${rows.length}, ${rows[0]?.length ?? 0}]`;
+}
+
+export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): ErrorCase[] {
+  const cases: ErrorCase[] = [];
+  const opName = op.name.spec;
+  const base = { python: 'ValueError', julia: 'ArgumentError', node: 'RangeError' } as const;
+
+  for (const { input, rows } of data.inputs) {
+    const name = input.name.spec;
+    cases.push({
+      ...base,
+      condition: `a NaN or an infinite value in ${tick(name)}`,
+      message: `${opName}: ${name}[0, 1] is NaN`,
+      kind: 'InvalidValue',
+      trigger: { inputs: withInput(data, name, setElement(rows, 0, 1, Number.NaN)), param: null, integers: false },
+    });
+    if (input.constraint === 'nonnegative') {
+      cases.push({
+        ...base,
+        condition: `a negative value in ${tick(name)}`,
+        message: `${opName}: ${name}[0, 1] is negative (-1)`,
+        kind: 'InvalidValue',
+        trigger: { inputs: withInput(data, name, setElement(rows, 0, 1, -1)), param: null, integers: false },
+      });
+    }
+  }
+
+  for (const p of op.params) {
+    const name = p.name.spec;
+    if (p.type === 'real' && p.constraint === 'positive') {
+      cases.push({
+        ...base,
+        condition: `${tick(name)} ≤ 0 or not finite`,
+        message: `${opName}: ${name} must be finite and > 0, got 0`,
+        kind: 'InvalidArgument',
+        trigger: { inputs: data.inputs, param: { name: p.name.python, python: '0.0' }, integers: false },
+      });
+    } else if (p.type === 'real') {
+      const bad = p.constraint === 'nonnegative' ? '-1.0' : 'float("inf")';
+      cases.push({
+        ...base,
+        condition: `${tick(name)} ${p.constraint === 'nonnegative' ? '< 0 or not finite' : 'not finite'}`,
+        message: null,
+        kind: 'InvalidArgument',
+        trigger: { inputs: data.inputs, param: { name: p.name.python, python: bad }, integers: false },
+      });
+    } else if (p.type === 'enum') {
+      const values = p.enum.values.map((v) => v.name.spec);
+      const bad = unknownValue(values);
+      cases.push({
+        ...base,
+        node: 'TypeError',
+        condition: `an unknown ${tick(name)}`,
+        message: `${opName}: ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(bad)}`,
+        kind: 'InvalidArgument',
+        trigger: { inputs: data.inputs, param: { name: p.name.python, python: JSON.stringify(bad) }, integers: false },
+      });
+    }
+  }
+
+  if (op.minN > 1) {
+    const short = op.minN - 1;
+    cases.push({
+      ...base,
+      condition: `fewer than ${op.minN} items per row`,
+      message: `${opName}: needs n >= ${op.minN} items per row, got n = ${short}`,
+      kind: 'InvalidArgument',
+      trigger: { inputs: data.inputs.map((i) => ({ input: i.input, rows: truncate(i.rows, short) })), param: null, integers: false },
+    });
+  }
+
+  const [first, ...others] = data.inputs;
+  for (const other of others) {
+    if (first === undefined) break;
+    const shorter = truncate(other.rows, data.n - 1);
+    cases.push({
+      ...base,
+      condition: `${tick(first.input.name.spec)} and ${tick(other.input.name.spec)} of different shapes`,
+      message: `${opName}: ${first.input.name.spec} has shape ${shapeText(first.rows)} but ${other.input.name.spec} has shape ${shapeText(shorter)}`,
+      kind: 'ShapeMismatch',
+      trigger: { inputs: withInput(data, other.input.name.spec, shorter), param: null, integers: false },
+    });
+  }
+
+  cases.push({
+    condition: 'an input that is not an array of floating-point numbers',
+    message: null,
+    kind: null,
+    python: 'TypeError',
+    julia: 'MethodError',
+    node: 'TypeError',
+    trigger: { inputs: data.inputs, param: null, integers: true },
+  });
+  return cases;
+}
+
+/** The C status a core kind maps to. */
+export function cStatus(ir: IR, kind: CoreKind): StatusIR | null {
+  return kind === null ? null : (ir.status.find((s) => s.coreKind === kind) ?? null);
+}

@@ -1,0 +1,79 @@
+// Node in the reference (@rank-relax/node): TypeScript signatures, option spellings, shapes (flat
+// row-major typed arrays), and the example, in TypeScript.
+import { realLiterals } from '../../ir/names.ts';
+import type { OpIR, ParamIR } from '../../ir/types.ts';
+import type { ExampleData } from './example.ts';
+import { NODE_PACKAGE, NODE_ROW_OPTION, nodeNames } from './names.ts';
+
+function tsType(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return 'number';
+    case 'enum':
+      return p.enum.values.map((v) => v.literal.ts).join(' | ');
+    case 'bool':
+      return 'boolean';
+  }
+}
+
+/** `regularizationStrength: 1` */
+export function nodeParam(p: ParamIR): string {
+  return `${p.name.ts}: ${p.defaultLiteral.ts}`;
+}
+
+function cotangentParams(op: OpIR): string[] {
+  return op.cotangents.length === 1 ? ['cotangent: A'] : op.cotangents.map((c) => `${c.name.ts}: A`);
+}
+
+export function nodeSignature(op: OpIR): string {
+  const n = nodeNames(op);
+  const inputs = op.inputs.map((i) => `${i.name.ts}: A`);
+  const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${o.name.ts}: A`).join('; ')} }`;
+  const withVjp = `{ ${[...op.outputs.map((o) => `${o.name.ts}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
+  const opts = `options?: ${n.options}`;
+  return [
+    `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp].join(', ')} } from '${NODE_PACKAGE}';`,
+    '',
+    '// A is Float64Array or Float32Array (one overload each): outputs have the input\'s type.',
+    `function ${n.fn}(${[...inputs, `${opts} & { out?: A }`].join(', ')}): ${result};`,
+    `function ${n.fnAsync}(${[...inputs, opts].join(', ')}): Promise<${result}>;`,
+    `function ${n.vjp}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): ${n.gradients}<A>;`,
+    `function ${n.vjpAsync}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): Promise<${n.gradients}<A>>;`,
+    `function ${n.withVjp}(${[...inputs, opts].join(', ')}): ${withVjp};`,
+    '',
+    `interface ${n.options} {`,
+    `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
+    ...op.params.map((p) => `  ${p.name.ts}?: ${tsType(p)}; // default ${p.defaultLiteral.ts}`),
+    '}',
+    `interface ${n.gradients}<A> {`,
+    ...op.grads.map((g) => `  ${g.of.name.ts}: A;`),
+    ...op.paramGrads.map((g) => `  ${g.of.name.ts}: number; // summed over the rows`),
+    '}',
+  ].join('\n');
+}
+
+function typedArray(rows: readonly (readonly number[])[]): string {
+  return `new Float64Array([${rows.flat().map((x) => realLiterals(x).ts).join(', ')}])`;
+}
+
+export function nodeExample(op: OpIR, data: ExampleData): string {
+  const n = nodeNames(op);
+  const inputs = data.inputs.map((i) => i.input.name.ts);
+  const entries = [
+    ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),
+    ...data.params.map((p) => `${p.param.name.ts}: ${p.literal.ts}`),
+  ];
+  const options = entries.length === 0 ? [] : [`{ ${entries.join(', ')} }`];
+  const outputs = op.outputs.map((o) => o.name.ts);
+  const call = op.outputs.length === 1 ? `const ${outputs[0]} = ` : `const { ${outputs.join(', ')} } = `;
+  const cotangents = op.outputs.map((o) => `new Float64Array(${o.name.ts}.length).fill(1)`);
+  return [
+    `import { ${n.fn}, ${n.vjp} } from '${NODE_PACKAGE}';`,
+    '',
+    ...data.inputs.map((i) => `const ${i.input.name.ts} = ${typedArray(i.rows)};`),
+    `${call}${n.fn}(${[...inputs, ...options].join(', ')});`,
+    ...outputs.map((o) => `console.log(${o});`),
+    `const grads = ${n.vjp}(${[...inputs, ...cotangents, ...options].join(', ')});`,
+    `console.log(${[...op.grads.map((g) => `grads.${g.of.name.ts}`), ...op.paramGrads.map((g) => `grads.${g.of.name.ts}`)].join(', ')});`,
+  ].join('\n');
+}

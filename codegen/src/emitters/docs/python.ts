@@ -1,0 +1,166 @@
+// Python in the reference: the NumPy API (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX
+// (`rank_relax.jax`) signatures, parameter spellings, shapes, examples, and the check of every
+// error message of an op.
+import { realLiterals } from '../../ir/names.ts';
+import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import type { ErrorCase } from './errors.ts';
+import type { ExampleData, ExampleInput } from './example.ts';
+import { PY_MODULES, pythonNames, type PyFlavour } from './names.ts';
+
+const TYPES: Record<PyFlavour, { readonly input: string; readonly output: string; readonly real: string }> = {
+  numpy: { input: 'ArrayLike', output: 'NDArray', real: 'float' },
+  torch: { input: 'Tensor', output: 'Tensor', real: 'float | Tensor' },
+  jax: { input: 'ArrayLike', output: 'jax.Array', real: 'float | jax.Array' },
+};
+
+function paramType(p: ParamIR, flavour: PyFlavour): string {
+  switch (p.type) {
+    case 'real':
+      return TYPES[flavour].real;
+    case 'enum':
+      return `Literal[${p.enum.values.map((v) => v.literal.python).join(', ')}]`;
+    case 'bool':
+      return 'bool';
+  }
+}
+
+/** `regularization_strength=1.0`, as a call or the parameter table spells it. */
+export function pythonParam(p: ParamIR): string {
+  return `${p.name.python}=${p.defaultLiteral.python}`;
+}
+
+function returns(tensors: readonly TensorIR[], type: string): string {
+  return tensors.length === 1 ? type : `tuple[${tensors.map(() => type).join(', ')}]`;
+}
+
+function def(head: string, args: readonly string[], ret: string): string {
+  return [`def ${head}(`, ...args.map((a) => `    ${a},`), `) -> ${ret}: ...`].join('\n');
+}
+
+export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
+  const t = TYPES[flavour];
+  const names = pythonNames(op);
+  const inputs = op.inputs.map((i) => `${i.name.python}: ${t.input}`);
+  const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${p.defaultLiteral.python}`);
+  const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
+  if (flavour !== 'numpy') return fn;
+  const cotangents = op.cotangents.map((c) => `${c.name.python}: ${t.input}`);
+  const grads = op.grads.map((g) => g.of);
+  return `${fn}\n\n${def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output))}`;
+}
+
+/** How each framework is said to compute gradients, after the signature. */
+export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
+  const grads = op.grads.map((g) => `\`${g.of.name.python}\``).join(', ');
+  const eps = op.paramGrads.map((g) => `\`${g.of.name.python}\``).join(', ');
+  switch (flavour) {
+    case 'numpy':
+      return (
+        `\`${pythonNames(op).vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
+        `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.`
+      );
+    case 'torch':
+      return (
+        `Differentiable with \`torch.autograd\` with respect to ${grads}${eps === '' ? '' : ` and ${eps} (pass a tensor with \`requires_grad=True\`)`}; ` +
+        'works under `torch.compile(fullgraph=True)` and `torch.func.vmap`. CUDA tensors are computed on the CPU and returned on their device.'
+      );
+    case 'jax':
+      return (
+        `A \`jax.custom_vjp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} under \`jax.grad\`, \`jax.jit\` and \`jax.vmap\`. ` +
+        'float64 needs `jax.config.update("jax_enable_x64", True)`; otherwise arrays are float32.'
+      );
+  }
+}
+
+function pyNumber(x: number): string {
+  return Number.isNaN(x) ? 'np.nan' : realLiterals(x).python;
+}
+
+function rowsText(rows: readonly (readonly number[])[], integers = false): string {
+  return `[${rows.map((r) => `[${r.map((x) => (integers ? String(Math.round(x)) : pyNumber(x))).join(', ')}]`).join(', ')}]`;
+}
+
+function construct(flavour: PyFlavour, rows: readonly (readonly number[])[], grad: boolean): string {
+  switch (flavour) {
+    case 'numpy':
+      return `np.array(${rowsText(rows)})`;
+    case 'torch':
+      return `torch.tensor(${rowsText(rows)}${grad ? ', requires_grad=True' : ''})`;
+    case 'jax':
+      return `jnp.array(${rowsText(rows)})`;
+  }
+}
+
+function callArgs(inputs: readonly string[], data: ExampleData): string {
+  return [...inputs, ...data.params.map((p) => `${p.param.name.python}=${p.literal.python}`)].join(', ');
+}
+
+function assign(names: readonly string[], value: string): string {
+  return `${names.join(', ')} = ${value}`;
+}
+
+const IMPORTS: Record<PyFlavour, readonly string[]> = {
+  numpy: ['import numpy as np', '', 'import rank_relax'],
+  torch: ['import torch', '', 'import rank_relax.torch'],
+  jax: ['import jax', 'import jax.numpy as jnp', '', 'import rank_relax.jax'],
+};
+
+export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): string {
+  const fn = `${PY_MODULES[flavour]}.${op.name.python}`;
+  const inputNames = data.inputs.map((i) => i.input.name.python);
+  const outNames = op.outputs.map((o) => o.name.python);
+  const lines: string[] = [...IMPORTS[flavour], ''];
+  lines.push(...data.inputs.map((i) => `${i.input.name.python} = ${construct(flavour, i.rows, i.input.differentiable)}`));
+  const call = `${fn}(${callArgs(inputNames, data)})`;
+  const gradNames = op.grads.map((g) => g.name.python);
+  if (flavour === 'numpy') {
+    const vjp = `${PY_MODULES.numpy}.${pythonNames(op).vjp}`;
+    const cotangents = op.outputs.map((o) => `np.ones_like(${o.name.python})`);
+    lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
+    lines.push(assign(gradNames, `${vjp}(${callArgs([...inputNames, ...cotangents], data)})`), ...gradNames.map((g) => `print(${g})`));
+  } else if (flavour === 'torch') {
+    lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
+    lines.push(`${op.outputs.map((o) => `${o.name.python}.sum()`).join(' + ')}.backward()`);
+    lines.push(...op.grads.map((g) => `print(${g.of.name.python}.grad)`));
+  } else {
+    const diff = data.inputs.filter((i) => i.input.differentiable).map((i) => i.input.name.python);
+    lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`), '');
+    lines.push(`def total(${diff.join(', ')}):`);
+    lines.push(`    return ${op.outputs.map((_, k) => `${fn}(${callArgs(inputNames, data)})${op.outputs.length > 1 ? `[${k}]` : ''}.sum()`).join(' + ')}`);
+    lines.push('');
+    const argnums = diff.length > 1 ? `, argnums=(${diff.map((_, k) => k).join(', ')})` : '';
+    lines.push(assign(gradNames, `jax.jit(jax.grad(total${argnums}))(${diff.join(', ')})`), ...gradNames.map((g) => `print(${g})`));
+  }
+  return lines.join('\n');
+}
+
+function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): string {
+  const args = c.trigger.inputs.map((i, k) => {
+    const same = shared[k]?.rows === i.rows && !c.trigger.integers;
+    return same ? i.input.name.python : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
+  });
+  const param = c.trigger.param === null ? [] : [`${c.trigger.param.name}=${c.trigger.param.python}`];
+  return `lambda: ${PY_MODULES.numpy}.${op.name.python}(${[...args, ...param].join(', ')})`;
+}
+
+/** A NumPy program that makes every error of the table happen and checks its type and message. */
+export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
+  const lines = [...IMPORTS.numpy, ''];
+  lines.push(...data.inputs.map((i) => `${i.input.name.python} = np.array(${rowsText(i.rows)})`));
+  lines.push('cases = [');
+  for (const c of cases) {
+    lines.push(`    (${c.python}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);
+  }
+  lines.push(']');
+  lines.push(
+    'for error, call, message in cases:',
+    '    try:',
+    '        call()',
+    '    except error as e:',
+    '        assert message is None or str(e) == message, (str(e), message)',
+    '    else:',
+    '        raise AssertionError(f"no {error.__name__} for {message}")',
+    `print(len(cases), "errors as documented")`,
+  );
+  return lines.join('\n');
+}
