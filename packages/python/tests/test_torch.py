@@ -288,3 +288,14 @@ def test_torchsort_issue_63_finite_gradients() -> None:
     (g,) = torch.autograd.grad(loss.mean(), x)
     assert torch.isfinite(y).all()
     assert torch.isfinite(g).all()
+
+
+def test_export() -> None:
+    class Model(torch.nn.Module):
+        def forward(self, x: Any, y: Any) -> Any:
+            return rt.spearman_loss(x, y, 0.1) + rt.soft_rank(x, 0.5, "kl").sum(-1)
+
+    x, y = torch.randn(3, 5), torch.randn(3, 5)
+    program = torch.export.export(Model(), (x, y))
+    assert "rank_relax.soft_rank_forward" in program.graph_module.code
+    torch.testing.assert_close(program.module()(x, y), Model()(x, y))
