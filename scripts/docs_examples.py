@@ -96,7 +96,7 @@ def parse(path: Path) -> list[Block]:
             if close and close.group("fence")[0] == fence[0] and len(close.group("fence")) >= len(fence) \
                     and close.group("info").strip() == "":
                 break
-            body.append(lines[i][len(m.group("indent")):] if lines[i].startswith(m.group("indent")) else lines[i])
+            body.append(lines[i].removeprefix(m.group("indent")))
             i += 1
         else:
             raise SystemExit(f"{rel}:{start + 1}: unclosed code fence")
@@ -161,7 +161,7 @@ class Runner:
 
     def run(self, cmd: list[str], cwd: Path) -> tuple[bool, str, str]:
         try:
-            p = subprocess.run(cmd, cwd=cwd, env=self.env, capture_output=True, text=True, timeout=TIMEOUT,
+            p = subprocess.run(cmd, check=False, cwd=cwd, env=self.env, capture_output=True, text=True, timeout=TIMEOUT,
                                stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
