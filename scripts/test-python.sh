@@ -5,7 +5,7 @@
 #      test table) are what rank-relax-codegen makes from bindings-spec/ now;
 #   2. `maturin build --release` makes the abi3 wheel, installed into .venv with
 #      pip --force-reinstall --no-deps;
-#   3. ruff check + ruff format --check over packages/python;
+#   3. ruff check + ruff format --check over packages/python, mypy over the installed package;
 #   4. pytest over packages/python/tests from a directory where the source is not importable:
 #      every reference case (RANK_RELAX_REFERENCE, default ../shared/reference/ops-v1.json from the
 #      repository root) through the NumPy, torch and JAX APIs in f64 and f32 with VJPs, the shared
@@ -57,11 +57,12 @@ WHEEL="$(find "$WHEELS" -name 'rank_relax-*.whl' | head -n 1)"
 echo "==> pip install --force-reinstall --no-deps $(basename "$WHEEL")"
 "$PY" -m pip install --quiet --force-reinstall --no-deps "$WHEEL"
 
-echo "==> ruff check + ruff format --check"
+echo "==> ruff check + ruff format --check; mypy on the installed package (its stub and py.typed)"
 (cd "$PKG" && ruff check . && ruff format --check .)
+mkdir -p "$SCRATCH/run"
+(cd "$SCRATCH/run" && "$PY" -m mypy --no-incremental -p rank_relax)
 
 echo "==> pytest against the installed package"
-mkdir -p "$SCRATCH/run"
 (cd "$SCRATCH/run" && "$PY" -m pytest "$PKG/tests" -p no:cacheprovider -q "$@")
 
 if [ -n "${RANK_RELAX_SKIP_SMOKE:-}" ]; then

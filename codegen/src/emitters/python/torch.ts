@@ -96,7 +96,7 @@ function renderImpl(op: OpIR, pass: Pass): string[] {
     ...reads(kernel).map((b) => b.name.python),
   ];
   return [
-    ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation), returnType(kernel)),
+    ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation), outs.length === 1 ? 'Tensor' : 'tuple[Tensor, ...]'),
     `    """The ${pass} kernel of \`\`${op.name.python}\`\` on tensors."""`,
     ...pyCall(4, `return ${PRIVATE}.run`, runArgs, outs.length === 1 ? '[0]' : ''),
   ];

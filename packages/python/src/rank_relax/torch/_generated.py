@@ -39,7 +39,7 @@ def _rr_ndcg_loss_forward_impl(
     relevance: Tensor,
     regularization_strength: Tensor | float,
     regularization: str,
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The forward kernel of ``ndcg_loss`` on tensors."""
     return _rr.run(
         KERNELS["ndcg_loss_forward"],
@@ -57,7 +57,7 @@ def _rr_ndcg_loss_backward_impl(
     cotangent_loss: Tensor,
     regularization_strength: Tensor | float,
     regularization: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``ndcg_loss`` on tensors."""
     return _rr.run(
         KERNELS["ndcg_loss_backward"],
@@ -298,7 +298,7 @@ def _rr_sigmoid_rank_backward_impl(
     cotangent_ranks: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``sigmoid_rank`` on tensors."""
     return _rr.run(
         KERNELS["sigmoid_rank_backward"],
@@ -491,7 +491,7 @@ def _rr_soft_rank_forward_impl(
     regularization_strength: Tensor | float,
     regularization: str,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The forward kernel of ``soft_rank`` on tensors."""
     return _rr.run(
         KERNELS["soft_rank_forward"],
@@ -508,7 +508,7 @@ def _rr_soft_rank_backward_impl(
     regularization_strength: Tensor | float,
     regularization: str,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``soft_rank`` on tensors."""
     return _rr.run(
         KERNELS["soft_rank_backward"],
@@ -736,7 +736,7 @@ def _rr_soft_sort_forward_impl(
     regularization_strength: Tensor | float,
     regularization: str,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The forward kernel of ``soft_sort`` on tensors."""
     return _rr.run(
         KERNELS["soft_sort_forward"],
@@ -752,7 +752,7 @@ def _rr_soft_sort_backward_impl(
     regularization_strength: Tensor | float,
     regularization: str,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``soft_sort`` on tensors."""
     return _rr.run(
         KERNELS["soft_sort_backward"],
@@ -972,7 +972,7 @@ def _rr_spearman_loss_forward_impl(
     targets: Tensor,
     regularization_strength: Tensor | float,
     regularization: str,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The forward kernel of ``spearman_loss`` on tensors."""
     return _rr.run(
         KERNELS["spearman_loss_forward"],
@@ -992,7 +992,7 @@ def _rr_spearman_loss_backward_impl(
     cotangent_loss: Tensor,
     regularization_strength: Tensor | float,
     regularization: str,
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``spearman_loss`` on tensors."""
     return _rr.run(
         KERNELS["spearman_loss_backward"],

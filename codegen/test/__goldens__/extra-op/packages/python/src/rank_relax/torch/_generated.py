@@ -48,7 +48,7 @@ def _rr_pair_loss_backward_impl(
     cotangent_loss: Tensor,
     regularization_strength: Tensor | float,
     normalize: bool,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``pair_loss`` on tensors."""
     return _rr.run(
         KERNELS["pair_loss_backward"],
@@ -262,7 +262,7 @@ def _rr_soft_rank_forward_impl(
     values: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The forward kernel of ``soft_rank`` on tensors."""
     return _rr.run(KERNELS["soft_rank_forward"], (regularization_strength, direction), values)
 
@@ -274,7 +274,7 @@ def _rr_soft_rank_backward_impl(
     cotangent_ranks: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``soft_rank`` on tensors."""
     return _rr.run(
         KERNELS["soft_rank_backward"],

@@ -30,7 +30,7 @@ def _rr_soft_rank_forward_impl(
     values: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The forward kernel of ``soft_rank`` on tensors."""
     return _rr.run(KERNELS["soft_rank_forward"], (regularization_strength, direction), values)
 
@@ -42,7 +42,7 @@ def _rr_soft_rank_backward_impl(
     cotangent_ranks: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, ...]:
     """The backward kernel of ``soft_rank`` on tensors."""
     return _rr.run(
         KERNELS["soft_rank_backward"],
