@@ -126,8 +126,9 @@ int32_t rr_set_num_threads(size_t num_threads);
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] scores [batch, n]: Predicted scores; the highest score is ranked first.
@@ -172,8 +173,9 @@ int32_t rr_ndcg_loss_forward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] scores [batch, n]: The forward's input `scores`.
@@ -228,8 +230,9 @@ int32_t rr_ndcg_loss_backward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: Values to rank along the last axis.
@@ -264,8 +267,9 @@ int32_t rr_sigmoid_rank_forward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
@@ -313,8 +317,9 @@ int32_t rr_sigmoid_rank_backward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
@@ -357,8 +362,9 @@ int32_t rr_soft_rank_forward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
@@ -414,8 +420,9 @@ int32_t rr_soft_rank_backward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
@@ -459,8 +466,9 @@ int32_t rr_soft_sort_forward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
@@ -514,8 +522,9 @@ int32_t rr_soft_sort_backward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] predictions [batch, n]: Predicted scores.
@@ -568,8 +577,9 @@ int32_t rr_spearman_loss_forward_f32(
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
- *     closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
- *     values spaced ~1 apart is nearly hard). Default 1.0.
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] predictions [batch, n]: The forward's input `predictions`.

@@ -275,8 +275,9 @@ else in `Float64`.
 - `scores`: Predicted scores; the highest score is ranked first.
 - `relevance`: Graded relevance of each item (≥ 0).
 - `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
-  closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on values
-  spaced ~1 apart is nearly hard).
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
@@ -488,8 +489,9 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 # Arguments
 - `values`: Values to rank along the last axis.
 - `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
-  closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on values
-  spaced ~1 apart is nearly hard).
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
 - `direction = :ascending`: Ranking direction, `ascending` (smallest value first) or `descending`. A
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
@@ -720,8 +722,9 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 # Arguments
 - `values`: Values to rank along the last axis.
 - `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
-  closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on values
-  spaced ~1 apart is nearly hard).
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
@@ -951,8 +954,9 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 # Arguments
 - `values`: Values to sort along the last axis.
 - `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
-  closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on values
-  spaced ~1 apart is nearly hard).
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
@@ -1211,8 +1215,9 @@ else in `Float64`.
 - `predictions`: Predicted scores.
 - `targets`: Target scores (only their ranks matter).
 - `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
-  closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on values
-  spaced ~1 apart is nearly hard).
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.

@@ -124,8 +124,9 @@ def ndcg_loss(
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
         relevance: Graded relevance of each item (≥ 0). Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``.
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
 
@@ -227,8 +228,9 @@ def sigmoid_rank(
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``.
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
 
@@ -326,8 +328,9 @@ def soft_rank(
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``.
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
@@ -431,8 +434,9 @@ def soft_sort(
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``.
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
@@ -538,8 +542,9 @@ def spearman_loss(
         predictions: Predicted scores. Shape ``[..., n]``.
         targets: Target scores (only their ranks matter). Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``.
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
 

@@ -11,8 +11,9 @@ import type { Direction, Regularization } from '../enums.js';
  */
 export interface SoftRankOptions extends RowOptions {
   /**
-   * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result; the
-   * scale is relative to the spread of the values (ε = 0.1 on values spaced ~1 apart is nearly hard).
+   * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
+   * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
+   * apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest gap).
    *
    * @defaultValue 1
    */

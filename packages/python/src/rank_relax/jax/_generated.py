@@ -147,8 +147,9 @@ def ndcg_loss(
         relevance: Graded relevance of each item (≥ 0). Shape ``[..., n]``. Receives no
             gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``. A JAX array (or a traced value)
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
@@ -274,8 +275,9 @@ def sigmoid_rank(
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``. A JAX array (or a traced value)
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
@@ -420,8 +422,9 @@ def soft_rank(
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``. A JAX array (or a traced value)
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
@@ -563,8 +566,9 @@ def soft_sort(
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``. A JAX array (or a traced value)
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
@@ -750,8 +754,9 @@ def spearman_loss(
         predictions: Predicted scores. Shape ``[..., n]``.
         targets: Target scores (only their ranks matter). Shape ``[..., n]``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
-            closer to the hard result; the scale is relative to the spread of the values (ε = 0.1 on
-            values spaced ~1 apart is nearly hard). Default ``1.0``. A JAX array (or a traced value)
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
