@@ -19,3 +19,5 @@ printf '\n==> demo: Node\n'
 bash scripts/demo-node.sh
 printf '\n==> demo: Julia\n'
 bash scripts/demo-julia.sh
+printf '\n==> demo: Python (PyTorch and JAX)\n'
+bash scripts/demo-python.sh
