@@ -94,7 +94,7 @@ function renderVjp(op: OpIR): string[] {
     '',
     ...pyDef(0, `def ${name}_fwd`, argNames.map(typed), 'tuple[Any, tuple[jax.Array, ...]]'),
     ...pyUnpack(4, fwdResidualOuts, `${name}_forward`, argNames),
-    ...pyDisplay(4, `return ${primal}, `, '(', residuals, ')').map((l, i, all) =>
+    ...pyDisplay(4, `return ${primal}, `, '(', residuals, ')').map((l, _i, all) =>
       residuals.length === 1 && all.length === 1 ? l.replace(/\)$/, ',)') : l,
     ),
     '',
@@ -103,7 +103,7 @@ function renderVjp(op: OpIR): string[] {
     ...pyAssign(4, residuals, 'residuals'),
     ...(op.cotangents.length > 1 ? pyAssign(4, op.cotangents.map((c) => c.name.python), 'cotangents') : []),
     ...pyUnpack(4, bwdOuts.map((o) => (cotangentsOut.some((c) => c === o || c.includes(`(${o},`)) ? o : `_${o}`)), `${name}_backward`, bwdArgs),
-    ...pyDisplay(4, 'return ', '(', cotangentsOut, ')').map((l, i, all) =>
+    ...pyDisplay(4, 'return ', '(', cotangentsOut, ')').map((l, _i, all) =>
       cotangentsOut.length === 1 && all.length === 1 ? l.replace(/\)$/, ',)') : l,
     ),
     '',
