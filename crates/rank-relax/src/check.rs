@@ -105,6 +105,17 @@ impl Check {
                 ),
             ));
         }
+        // Every gradient scales with 1/ε: a subnormal f64 ε (below ≈ 5.6e-309) makes it ∞,
+        // and ∞ · 0 NaN.
+        if !(1.0 / e).is_finite() {
+            return Err(Error::invalid_argument(
+                self.op,
+                format_args!(
+                    "regularization_strength = {} is too small: 1 / regularization_strength overflows",
+                    Num(eps)
+                ),
+            ));
+        }
         Ok(e)
     }
 
@@ -124,6 +135,16 @@ impl Check {
         if let Some(i) = data.iter().position(|v| v.to_f64() < 0.0) {
             let v = data[i];
             return Err(self.element_error(name, i, format_args!("is negative ({})", Num(v))));
+        }
+        Ok(())
+    }
+
+    /// Every element is finite and > 0 (saved kl ranks, ranks that NDCG takes logarithms of).
+    pub fn positive<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
+        self.finite(name, data)?;
+        if let Some(i) = data.iter().position(|v| v.to_f64() <= 0.0) {
+            let v = data[i];
+            return Err(self.element_error(name, i, format_args!("is not positive ({})", Num(v))));
         }
         Ok(())
     }
@@ -188,15 +209,15 @@ impl Check {
         )
     }
 
-    /// For `[batch]` buffers: every element finite.
-    pub fn finite_vector<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
+    /// For `[batch]` buffers: every element finite; returns the largest magnitude.
+    pub fn finite_vector<T: Real>(self, name: &str, data: &[T]) -> Result<f64, Error> {
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid_value(
                 self.op,
                 format_args!("{name}[{i}] is {}", Num(data[i])),
             ));
         }
-        Ok(())
+        Ok(data.iter().fold(0.0, |m: f64, v| m.max(v.to_f64().abs())))
     }
 }
 

@@ -58,6 +58,10 @@ pub fn forward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     let max_abs = check.finite("scores", scores)?;
     check.nonnegative("relevance", relevance)?;
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     check.no_overflow("scores", max_abs, eps, max_abs / eps + n as f64)?;
 
@@ -129,10 +133,17 @@ pub fn backward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     check.finite("scores", scores)?;
     check.nonnegative("relevance", relevance)?;
-    check.finite("ranks", ranks)?;
+    // The gradient divides by ln(1 + rank): the forward's ranks are ≥ 1 (l2) or > 0 (kl).
+    check.positive("ranks", ranks)?;
     check.permutation("permutation", permutation)?;
-    check.finite_vector("cotangent_loss", cotangent_loss)?;
+    let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
+    // The gradients scale like |g|·n/ε: refuse what would overflow f64.
+    check.no_overflow("cotangent_loss", max_g, eps, max_g * shape.n as f64 / eps)?;
 
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     let ndcg = Ndcg::new(eps, params.regularization, n);
     let bufs = (

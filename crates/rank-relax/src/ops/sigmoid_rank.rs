@@ -113,6 +113,10 @@ pub fn forward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     check.finite("values", values)?;
 
+    if shape.batch == 0 || shape.n == 0 {
+        // Nothing to compute (and a batch of empty rows needs no memory: do not walk it).
+        return Ok(());
+    }
     let n = shape.n;
     let c = scale(eps, params.direction);
     run_rows(
@@ -151,8 +155,15 @@ pub fn backward<T: Real>(
     check_work(shape)?;
     let eps = check.strength(params.regularization_strength)?;
     check.finite("values", values)?;
-    check.finite("cotangent_ranks", cotangent_ranks)?;
+    let max_u = check.finite("cotangent_ranks", cotangent_ranks)?;
+    // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
+    // would overflow f64 rather than return ±∞ or NaN.
+    check.no_overflow("cotangent_ranks", max_u, eps, max_u * shape.n as f64 / eps)?;
 
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     let c = scale(eps, params.direction);
     let bufs = (

@@ -59,6 +59,10 @@ pub fn forward<T: Real>(
     let max_abs = check.finite("values", values)?;
     check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
 
+    if shape.batch == 0 || shape.n == 0 {
+        // Nothing to compute (and a batch of empty rows needs no memory: do not walk it).
+        return Ok(());
+    }
     let n = shape.n;
     let ranker = Ranker::new(eps, params.regularization, params.direction, n);
     let bufs = (
@@ -102,10 +106,22 @@ pub fn backward<T: Real>(
     )?;
     let eps = check.strength(params.regularization_strength)?;
     check.finite("values", values)?;
-    check.finite("ranks", ranks)?;
+    if params.regularization == Regularization::Kl {
+        // The kl backward divides by block sums of the ranks (which its forward makes > 0).
+        check.positive("ranks", ranks)?;
+    } else {
+        check.finite("ranks", ranks)?;
+    }
     check.permutation("permutation", permutation)?;
-    check.finite("cotangent_ranks", cotangent_ranks)?;
+    let max_u = check.finite("cotangent_ranks", cotangent_ranks)?;
+    // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
+    // would overflow f64 rather than return ±∞ or NaN.
+    check.no_overflow("cotangent_ranks", max_u, eps, max_u * shape.n as f64 / eps)?;
 
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     let ranker = Ranker::new(eps, params.regularization, params.direction, n);
     let bufs = (

@@ -56,6 +56,10 @@ pub fn forward<T: Real>(
     let max_abs = check.finite("values", values)?;
     check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
 
+    if shape.batch == 0 || shape.n == 0 {
+        // Nothing to compute (and a batch of empty rows needs no memory: do not walk it).
+        return Ok(());
+    }
     let n = shape.n;
     let sorter = Sorter::new(eps, params);
     let bufs = (
@@ -108,8 +112,20 @@ pub fn backward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     check.finite("values", values)?;
     check.permutation("permutation", permutation)?;
-    check.finite("cotangent_sorted", cotangent_sorted)?;
+    let max_u = check.finite("cotangent_sorted", cotangent_sorted)?;
+    // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
+    // would overflow f64 rather than return ±∞ or NaN.
+    check.no_overflow(
+        "cotangent_sorted",
+        max_u,
+        eps,
+        max_u * shape.n as f64 / eps / eps,
+    )?;
 
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     let sorter = Sorter::new(eps, params);
     let bufs = (

@@ -54,6 +54,10 @@ pub fn forward<T: Real>(
     check.matrix("target_ranks", target_ranks.len())?;
     check.matrix("target_permutation", target_permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     for (name, data) in [("predictions", predictions), ("targets", targets)] {
         let max_abs = check.finite(name, data)?;
@@ -125,12 +129,26 @@ pub fn backward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     check.finite("predictions", predictions)?;
     check.finite("targets", targets)?;
-    check.finite("prediction_ranks", prediction_ranks)?;
+    if params.regularization == Regularization::Kl {
+        check.positive("prediction_ranks", prediction_ranks)?;
+    } else {
+        check.finite("prediction_ranks", prediction_ranks)?;
+    }
     check.permutation("prediction_permutation", prediction_permutation)?;
-    check.finite("target_ranks", target_ranks)?;
+    if params.regularization == Regularization::Kl {
+        check.positive("target_ranks", target_ranks)?;
+    } else {
+        check.finite("target_ranks", target_ranks)?;
+    }
     check.permutation("target_permutation", target_permutation)?;
-    check.finite_vector("cotangent_loss", cotangent_loss)?;
+    let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
+    // The gradients scale like |g|·n/ε: refuse what would overflow f64.
+    check.no_overflow("cotangent_loss", max_g, eps, max_g * shape.n as f64 / eps)?;
 
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
     let n = shape.n;
     let ranker = Ranker::new(eps, params.regularization, Direction::Ascending, n);
     let bufs = (

@@ -1,0 +1,664 @@
+//! The fuzz harness of the C ABI, shared by the cargo-fuzz target (`fuzz/fuzz_targets/c_abi.rs`,
+//! nightly) and the stable regression test (`tests/fuzz_regressions.rs`), which replays every
+//! reproducer the fuzzer found.
+//!
+//! [`run`] turns arbitrary bytes into one call (or a forward then a backward) of one entry point
+//! of the C ABI, through the rlib's `extern "C"` functions, with a bounded shape, arbitrary params
+//! (ε from raw bits, any enum code), values drawn from special floats or raw bits, and pointer
+//! games (NULL, aliasing, misalignment, a shape far larger than the buffers — then every pointer
+//! is NULL, since a C caller who lies about valid pointers is outside the contract). It panics
+//! (a finding) when the library
+//!
+//! - returns a status outside `RR_OK ..= RR_ERR_NULL_POINTER` (`RR_ERR_PANIC` means a panic was
+//!   caught at the boundary: a bug);
+//! - fails without a message that starts with the op name;
+//! - fails after writing to an output buffer (errors are reported before any row is computed);
+//! - succeeds with a NaN in any output, residual-derived value or gradient;
+//! - succeeds on input it should have refused (a NaN or infinite value, ε ≤ 0).
+//!
+//! Panics inside the library itself abort the fuzzer through libfuzzer's panic hook even when
+//! `catch_unwind` would have caught them. With `RR_FUZZ_DEBUG` set, every buffer of a call is
+//! printed after it (to see what a reproducer does).
+
+#![allow(dead_code)]
+
+use std::ffi::CStr;
+
+use rank_relax_c::generated::ndcg_loss::*;
+use rank_relax_c::generated::sigmoid_rank::*;
+use rank_relax_c::generated::soft_rank::*;
+use rank_relax_c::generated::soft_sort::*;
+use rank_relax_c::generated::spearman_loss::*;
+use rank_relax_c::generated::{RR_ERR_NULL_POINTER, RR_OK};
+use rank_relax_c::plumbing::rr_last_error;
+
+/// Largest rows and batches the harness makes (keeps an execution in the microseconds).
+pub const MAX_N: usize = 40;
+/// Largest batch the harness makes.
+pub const MAX_BATCH: usize = 6;
+
+/// Reads the fuzzer's bytes; zeros once they run out.
+pub struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0u64, |v, _| (v << 8) | self.u8() as u64)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.u8() as usize % n
+    }
+
+    fn i32(&mut self) -> i32 {
+        self.u64() as i32
+    }
+}
+
+/// A buffer as the C caller holds it: `len` elements of 8 bytes or fewer, with room to misalign.
+struct Buf {
+    name: &'static str,
+    int: bool,
+    per_row: bool,
+    written: bool,
+    len: usize,
+    data: Vec<u64>,
+    /// Byte offset of the pointer passed (1 to misalign).
+    offset: usize,
+    /// Pass NULL.
+    null: bool,
+    /// Pass another buffer's pointer (index into the call's buffers).
+    alias: Option<(usize, usize)>,
+}
+
+impl Buf {
+    fn new(name: &'static str, int: bool, per_row: bool, written: bool, len: usize) -> Self {
+        Buf {
+            name,
+            int,
+            per_row,
+            written,
+            len,
+            data: vec![0; len + 2],
+            offset: 0,
+            null: false,
+            alias: None,
+        }
+    }
+}
+
+/// f32 or f64: how the harness reads and writes elements of a real buffer.
+pub trait Elem: Copy + PartialEq + std::fmt::Debug {
+    const F32: bool;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Elem for f32 {
+    const F32: bool = true;
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Elem for f64 {
+    const F32: bool = false;
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+fn get<T: Elem>(b: &Buf, i: usize) -> f64 {
+    // SAFETY: `data` holds at least `len + 2` u64s, so `len` elements of T (≤ 8 bytes) fit.
+    unsafe {
+        if b.int {
+            *(b.data.as_ptr() as *const i32).add(i) as f64
+        } else {
+            (*(b.data.as_ptr() as *const T).add(i)).to_f64()
+        }
+    }
+}
+
+fn set<T: Elem>(b: &mut Buf, i: usize, v: f64) {
+    // SAFETY: as in `get`.
+    unsafe {
+        if b.int {
+            *(b.data.as_mut_ptr() as *mut i32).add(i) = v as i32;
+        } else {
+            *(b.data.as_mut_ptr() as *mut T).add(i) = T::from_f64(v);
+        }
+    }
+}
+
+/// A value for an input: mostly ordinary (with ties), sometimes special, sometimes raw bits.
+fn value(bytes: &mut Bytes, nonneg: bool) -> f64 {
+    const SPECIAL: [f64; 16] = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        1e-300,
+        -1e300,
+        1e300,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        5e-324,
+        3.4e38,
+        1e-45,
+        f64::NAN,
+        f64::INFINITY,
+    ];
+    let v = match bytes.below(8) {
+        0..=3 => (bytes.below(16) as f64 - 8.0) / 4.0,
+        4 | 5 => SPECIAL[bytes.below(16)],
+        6 => f64::from_bits(bytes.u64()),
+        _ => bytes.u8() as f64 * 1e-3,
+    };
+    if nonneg && bytes.below(8) != 0 {
+        v.abs()
+    } else {
+        v
+    }
+}
+
+fn epsilon(bytes: &mut Bytes) -> f64 {
+    const NICE: [f64; 12] = [
+        1.0, 0.1, 0.01, 1e-4, 1e-8, 10.0, 1e8, 1e-300, 5e-324, 1e300, 0.0, -1.0,
+    ];
+    match bytes.below(4) {
+        0 => f64::from_bits(bytes.u64()),
+        _ => NICE[bytes.below(12)],
+    }
+}
+
+fn code(bytes: &mut Bytes) -> i32 {
+    match bytes.below(8) {
+        0 => bytes.i32(),
+        k => (k % 2) as i32,
+    }
+}
+
+const OPS: [&str; 5] = [
+    "soft_rank",
+    "soft_sort",
+    "sigmoid_rank",
+    "spearman_loss",
+    "ndcg_loss",
+];
+
+/// The forward's buffers of `op`, in C argument order: (name, int, per_row, written).
+fn forward_bufs(op: &str) -> &'static [(&'static str, bool, bool, bool)] {
+    match op {
+        "soft_rank" => &[
+            ("values", false, false, false),
+            ("ranks", false, false, true),
+            ("permutation", true, false, true),
+        ],
+        "soft_sort" => &[
+            ("values", false, false, false),
+            ("sorted", false, false, true),
+            ("permutation", true, false, true),
+        ],
+        "sigmoid_rank" => &[
+            ("values", false, false, false),
+            ("ranks", false, false, true),
+        ],
+        "spearman_loss" => &[
+            ("predictions", false, false, false),
+            ("targets", false, false, false),
+            ("loss", false, true, true),
+            ("prediction_ranks", false, false, true),
+            ("prediction_permutation", true, false, true),
+            ("target_ranks", false, false, true),
+            ("target_permutation", true, false, true),
+        ],
+        _ => &[
+            ("scores", false, false, false),
+            ("relevance", false, false, false),
+            ("loss", false, true, true),
+            ("ranks", false, false, true),
+            ("permutation", true, false, true),
+        ],
+    }
+}
+
+/// The backward's buffers: the forward's by name, then cotangent, gradients, ε-gradient.
+fn backward_bufs(
+    op: &str,
+) -> (
+    &'static [&'static str],
+    &'static [(&'static str, bool, bool)],
+) {
+    match op {
+        "soft_rank" => (
+            &["values", "ranks", "permutation"],
+            &[
+                ("cotangent_ranks", false, false),
+                ("grad_values", false, true),
+                ("grad_regularization_strength", true, true),
+            ],
+        ),
+        "soft_sort" => (
+            &["values", "permutation"],
+            &[
+                ("cotangent_sorted", false, false),
+                ("grad_values", false, true),
+                ("grad_regularization_strength", true, true),
+            ],
+        ),
+        "sigmoid_rank" => (
+            &["values"],
+            &[
+                ("cotangent_ranks", false, false),
+                ("grad_values", false, true),
+                ("grad_regularization_strength", true, true),
+            ],
+        ),
+        "spearman_loss" => (
+            &[
+                "predictions",
+                "targets",
+                "prediction_ranks",
+                "prediction_permutation",
+                "target_ranks",
+                "target_permutation",
+            ],
+            &[
+                ("cotangent_loss", true, false),
+                ("grad_predictions", false, true),
+                ("grad_targets", false, true),
+                ("grad_regularization_strength", true, true),
+            ],
+        ),
+        _ => (
+            &["scores", "relevance", "ranks", "permutation"],
+            &[
+                ("cotangent_loss", true, false),
+                ("grad_scores", false, true),
+                ("grad_regularization_strength", true, true),
+            ],
+        ),
+    }
+}
+
+/// The pointers of a call's buffers, after the pointer games.
+fn pointers(bufs: &mut [Buf]) -> Vec<*mut u8> {
+    let base: Vec<*mut u8> = bufs
+        .iter_mut()
+        .map(|b| b.data.as_mut_ptr() as *mut u8)
+        .collect();
+    bufs.iter()
+        .enumerate()
+        .map(|(k, b)| {
+            if b.null {
+                std::ptr::null_mut()
+            } else if let Some((other, bytes)) = b.alias {
+                // SAFETY: inside the other buffer's allocation (checked in `pointer_games`).
+                unsafe { base[other].add(bytes) }
+            } else {
+                // SAFETY: offset 0 to 3, inside the allocation.
+                unsafe { base[k].add(b.offset) }
+            }
+        })
+        .collect()
+}
+
+unsafe fn call_forward<T: Elem>(
+    op: &str,
+    batch: usize,
+    n: usize,
+    eps: T,
+    c: [i32; 2],
+    p: &[*mut u8],
+) -> i32 {
+    let e32 = eps.to_f64() as f32;
+    let e64 = eps.to_f64();
+    // SAFETY: the harness's pointers are valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (which the library refuses).
+    unsafe {
+        match op {
+            "soft_rank" if T::F32 => {
+                rr_soft_rank_forward_f32(batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
+            }
+            "soft_rank" => {
+                rr_soft_rank_forward_f64(batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
+            }
+            "soft_sort" if T::F32 => {
+                rr_soft_sort_forward_f32(batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
+            }
+            "soft_sort" => {
+                rr_soft_sort_forward_f64(batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
+            }
+            "sigmoid_rank" if T::F32 => {
+                rr_sigmoid_rank_forward_f32(batch, n, e32, c[1], p[0] as _, p[1] as _)
+            }
+            "sigmoid_rank" => {
+                rr_sigmoid_rank_forward_f64(batch, n, e64, c[1], p[0] as _, p[1] as _)
+            }
+            "spearman_loss" if T::F32 => rr_spearman_loss_forward_f32(
+                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _, p[6] as _,
+            ),
+            "spearman_loss" => rr_spearman_loss_forward_f64(
+                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _, p[6] as _,
+            ),
+            _ if T::F32 => rr_ndcg_loss_forward_f32(
+                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+            ),
+            _ => rr_ndcg_loss_forward_f64(
+                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+            ),
+        }
+    }
+}
+
+unsafe fn call_backward<T: Elem>(
+    op: &str,
+    batch: usize,
+    n: usize,
+    eps: T,
+    c: [i32; 2],
+    p: &[*mut u8],
+) -> i32 {
+    let e32 = eps.to_f64() as f32;
+    let e64 = eps.to_f64();
+    // SAFETY: as in `call_forward`.
+    unsafe {
+        match op {
+            "soft_rank" if T::F32 => rr_soft_rank_backward_f32(
+                batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _,
+            ),
+            "soft_rank" => rr_soft_rank_backward_f64(
+                batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _,
+            ),
+            "soft_sort" if T::F32 => rr_soft_sort_backward_f32(
+                batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+            ),
+            "soft_sort" => rr_soft_sort_backward_f64(
+                batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+            ),
+            "sigmoid_rank" if T::F32 => rr_sigmoid_rank_backward_f32(
+                batch, n, e32, c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+            ),
+            "sigmoid_rank" => rr_sigmoid_rank_backward_f64(
+                batch, n, e64, c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+            ),
+            "spearman_loss" if T::F32 => rr_spearman_loss_backward_f32(
+                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _,
+            ),
+            "spearman_loss" => rr_spearman_loss_backward_f64(
+                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _,
+            ),
+            _ if T::F32 => rr_ndcg_loss_backward_f32(
+                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _, p[6] as _,
+            ),
+            _ => rr_ndcg_loss_backward_f64(
+                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+                p[5] as _, p[6] as _,
+            ),
+        }
+    }
+}
+
+fn last_error() -> String {
+    // SAFETY: rr_last_error returns a valid NUL-terminated string owned by this thread.
+    unsafe { CStr::from_ptr(rr_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Plays pointer games on the buffers of one call: NULL, aliasing or misaligning one of them.
+fn pointer_games<T: Elem>(bytes: &mut Bytes, bufs: &mut [Buf]) -> bool {
+    if bufs.is_empty() || bytes.below(6) != 0 {
+        return false;
+    }
+    let k = bytes.below(bufs.len());
+    let size = if bufs[k].int {
+        4
+    } else {
+        std::mem::size_of::<T>()
+    };
+    match bytes.below(3) {
+        0 => bufs[k].null = true,
+        1 => {
+            // Another buffer's memory, at some byte offset, as long as it stays inside that
+            // allocation (a pointer past it would be the caller's fault, not a finding).
+            let other = bytes.below(bufs.len());
+            let room = bufs[other].data.len() * 8;
+            let need = bufs[k].len * size;
+            if need > room {
+                return false;
+            }
+            bufs[k].alias = Some((other, bytes.below(room - need + 1)));
+        }
+        _ => bufs[k].offset = 1 + bytes.below(3),
+    }
+    true
+}
+
+/// Checks a call's outcome: a known status with a message naming the op; nothing written on
+/// error; no NaN written on success.
+fn check_outcome<T: Elem>(
+    op: &str,
+    what: &str,
+    status: i32,
+    bufs: &[Buf],
+    before: &[Vec<u64>],
+    games: bool,
+) {
+    assert!(
+        (RR_OK..=RR_ERR_NULL_POINTER).contains(&status),
+        "{op} {what}: status {status}: {}",
+        last_error()
+    );
+    if status != RR_OK {
+        let message = last_error();
+        assert!(
+            message.starts_with(&format!("{op}: ")),
+            "{op} {what}: message {message:?}"
+        );
+        if !games {
+            for (b, old) in bufs.iter().zip(before) {
+                assert!(
+                    b.data == *old,
+                    "{op} {what}: {} written although the call failed ({message})",
+                    b.name
+                );
+            }
+        }
+        return;
+    }
+    if std::env::var_os("RR_FUZZ_DEBUG").is_some() {
+        for b in bufs {
+            let v: Vec<f64> = (0..b.len).map(|i| get::<T>(b, i)).collect();
+            eprintln!("{op} {what} {}: {v:?}", b.name);
+        }
+    }
+    for b in bufs.iter().filter(|b| b.written && !b.int) {
+        for i in 0..b.len {
+            let v = get::<T>(b, i);
+            assert!(
+                !v.is_nan(),
+                "{op} {what}: {}[{i}] is NaN after RR_OK",
+                b.name
+            );
+        }
+    }
+}
+
+/// One fuzz input: see the module docs.
+pub fn run(data: &[u8]) {
+    let mut bytes = Bytes(data);
+    if bytes.below(2) == 0 {
+        run_typed::<f64>(&mut bytes)
+    } else {
+        run_typed::<f32>(&mut bytes)
+    }
+}
+
+fn run_typed<T: Elem>(bytes: &mut Bytes) {
+    let op = OPS[bytes.below(OPS.len())];
+    let eps = T::from_f64(epsilon(bytes));
+    let codes = [code(bytes), code(bytes)];
+
+    if bytes.below(16) == 0 {
+        // A shape far beyond any buffer: every pointer NULL. Must be refused (or be empty).
+        let (batch, n) = (
+            bytes.u64() as usize >> bytes.below(64),
+            bytes.u64() as usize >> bytes.below(64),
+        );
+        let count = if bytes.below(2) == 0 {
+            forward_bufs(op).len()
+        } else {
+            11
+        };
+        let p = vec![std::ptr::null_mut(); count.max(11)];
+        // SAFETY: NULL pointers; the library may not dereference them unless batch × n = 0.
+        let status = unsafe {
+            if count == 11 {
+                call_backward::<T>(op, batch, n, eps, codes, &p)
+            } else {
+                call_forward::<T>(op, batch, n, eps, codes, &p)
+            }
+        };
+        assert!(
+            (RR_OK..=RR_ERR_NULL_POINTER).contains(&status),
+            "{op} {batch}×{n}: status {status}"
+        );
+        if status != RR_OK {
+            assert!(
+                last_error().starts_with(&format!("{op}: ")),
+                "{op}: {}",
+                last_error()
+            );
+        }
+        return;
+    }
+
+    let batch = bytes.below(MAX_BATCH + 1);
+    let n = bytes.below(MAX_N + 1);
+    let mut fwd: Vec<Buf> = forward_bufs(op)
+        .iter()
+        .map(|&(name, int, per_row, written)| {
+            Buf::new(
+                name,
+                int,
+                per_row,
+                written,
+                if per_row { batch } else { batch * n },
+            )
+        })
+        .collect();
+    let mut refuse = false;
+    for b in fwd.iter_mut().filter(|b| !b.written) {
+        let nonneg = b.name == "relevance";
+        for i in 0..b.len {
+            let v = value(bytes, nonneg);
+            let stored = T::from_f64(v).to_f64();
+            refuse |= !stored.is_finite() || (nonneg && stored < 0.0);
+            set::<T>(b, i, v);
+        }
+    }
+    // Sentinels in the outputs, to see whether a failing call wrote to them.
+    for b in fwd.iter_mut().filter(|b| b.written) {
+        for i in 0..b.len {
+            set::<T>(b, i, if b.int { 12345.0 } else { 7.25 });
+        }
+    }
+    let e = eps.to_f64();
+    refuse |= !(e.is_finite() && e > 0.0);
+    let games = pointer_games::<T>(bytes, &mut fwd);
+    let before: Vec<Vec<u64>> = fwd.iter().map(|b| b.data.clone()).collect();
+    let p = pointers(&mut fwd);
+    // SAFETY: every pointer is valid for `len` elements of its type, or a deliberate NULL,
+    // alias or misalignment inside a valid allocation.
+    let status = unsafe { call_forward::<T>(op, batch, n, eps, codes, &p) };
+    check_outcome::<T>(op, "forward", status, &fwd, &before, games);
+    if status == RR_OK && refuse && !games && batch * n > 0 {
+        panic!("{op}: forward accepted a non-finite value, negative relevance or ε = {e:e}");
+    }
+    if status != RR_OK || games || bytes.below(2) == 0 {
+        return;
+    }
+
+    // The backward, on the forward's buffers (sometimes corrupted) and a fresh cotangent.
+    let (saved, extra) = backward_bufs(op);
+    let mut bwd: Vec<Buf> = saved
+        .iter()
+        .map(|name| {
+            let src = fwd.iter().find(|b| b.name == *name).unwrap();
+            Buf {
+                name: src.name,
+                int: src.int,
+                per_row: src.per_row,
+                written: false,
+                len: src.len,
+                data: src.data.clone(),
+                offset: 0,
+                null: false,
+                alias: None,
+            }
+        })
+        .collect();
+    let mut refuse = false;
+    for &(name, per_row, written) in extra {
+        let mut b = Buf::new(
+            name,
+            false,
+            per_row,
+            written,
+            if per_row { batch } else { batch * n },
+        );
+        for i in 0..b.len {
+            let v = if written { 7.25 } else { value(bytes, false) };
+            set::<T>(&mut b, i, v);
+            refuse |= !written && !get::<T>(&b, i).is_finite();
+        }
+        bwd.push(b);
+    }
+    // Corrupt a saved buffer now and then: a residual entry or a saved value.
+    if bytes.below(4) == 0 {
+        let k = bytes.below(saved.len());
+        if bwd[k].len > 0 {
+            let i = bytes.below(bwd[k].len);
+            let v = if bwd[k].int {
+                bytes.i32() as f64
+            } else {
+                value(bytes, false)
+            };
+            set::<T>(&mut bwd[k], i, v);
+        }
+    }
+    let games = pointer_games::<T>(bytes, &mut bwd);
+    let before: Vec<Vec<u64>> = bwd.iter().map(|b| b.data.clone()).collect();
+    let p = pointers(&mut bwd);
+    // SAFETY: as for the forward.
+    let status = unsafe { call_backward::<T>(op, batch, n, eps, codes, &p) };
+    check_outcome::<T>(op, "backward", status, &bwd, &before, games);
+    if status == RR_OK && refuse && !games {
+        panic!("{op}: backward accepted a non-finite cotangent");
+    }
+}
