@@ -164,15 +164,18 @@ def run(
     Tensors are read without a copy when they are contiguous CPU tensors; a 0-d tensor param is
     passed as a number.
     """
-    device = tensors[0].device
+    first = tensors[0]
     arrays = [
-        (t if t.device.type == "cpu" else t.cpu()).detach().contiguous().numpy() for t in tensors
+        t.detach().numpy()
+        if t.is_cpu and t.is_contiguous()
+        else t.detach().cpu().contiguous().numpy()
+        for t in tensors
     ]
     values = [p.item() if isinstance(p, Tensor) else p for p in params]
     results = table[_DTYPE_NAMES[arrays[0].dtype]](*arrays, *values)
-    if device.type == "cpu":
-        return tuple(torch.from_numpy(r) for r in results)
-    return tuple(torch.from_numpy(r).to(device) for r in results)
+    if first.is_cpu:
+        return tuple(map(torch.from_numpy, results))
+    return tuple(torch.from_numpy(r).to(first.device) for r in results)
 
 
 def fake_matrix(like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
