@@ -139,12 +139,18 @@ impl Check {
         Ok(())
     }
 
-    /// Every element is finite and > 0 (saved kl ranks, ranks that NDCG takes logarithms of).
-    pub fn positive<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
+    /// Saved soft ranks: finite and ≥ 1/2. Every soft rank (l2 or kl) lies in `[1, n]`, the
+    /// permutahedron's range; the kl and loss backwards divide by ranks, their block sums and
+    /// their spread, so a corrupted rank near 0 would make them overflow to ∞ and NaN.
+    pub fn soft_ranks<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
         self.finite(name, data)?;
-        if let Some(i) = data.iter().position(|v| v.to_f64() <= 0.0) {
+        if let Some(i) = data.iter().position(|v| v.to_f64() < 0.5) {
             let v = data[i];
-            return Err(self.element_error(name, i, format_args!("is not positive ({})", Num(v))));
+            return Err(self.element_error(
+                name,
+                i,
+                format_args!("= {} is not a soft rank (soft ranks are >= 1)", Num(v)),
+            ));
         }
         Ok(())
     }

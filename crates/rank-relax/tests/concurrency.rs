@@ -135,3 +135,34 @@ fn every_op_from_many_threads_at_once_is_bit_identical_to_sequential() {
     toggler.join().unwrap();
     assert_eq!(runs, 8 * 2 * jobs.len());
 }
+
+/// Small enough for Miri (scripts/miri.sh): two threads, each running soft_rank forward +
+/// backward on a batch large enough to go through the pool, match the sequential bits.
+#[test]
+fn small_calls_through_the_pool_from_two_threads() {
+    // Two pool threads even where the machine reports one core (Miri does).
+    set_num_threads(2);
+    let shape = Shape::new(300, 16);
+    let x: Vec<f64> = (0..shape.batch * shape.n)
+        .map(|i| ((i * 7) % 13) as f64 * 0.25)
+        .collect();
+    let u: Vec<f64> = (0..x.len()).map(|i| ((i * 5) % 3) as f64 - 1.0).collect();
+    let p = P::new(0.5, Regularization::Kl, Direction::Ascending);
+    let want =
+        bits(&run::<f64>("soft_rank", p, shape, std::slice::from_ref(&x), Some(&u)).unwrap());
+    let (x, u) = (Arc::new(x), Arc::new(u));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (x, u) = (Arc::clone(&x), Arc::clone(&u));
+            std::thread::spawn(move || {
+                bits(
+                    &run::<f64>("soft_rank", p, shape, std::slice::from_ref(&*x), Some(&u))
+                        .unwrap(),
+                )
+            })
+        })
+        .collect();
+    for t in threads {
+        assert!(t.join().unwrap() == want);
+    }
+}

@@ -111,3 +111,82 @@ fn a_cotangent_that_overflows_the_gradient_is_refused() {
     .unwrap();
     assert!(o.grads[0].iter().chain(&o.grad_eps).all(|g| g.is_finite()));
 }
+
+/// Relevance near 3e18: `max − 900` rounded by 512 and left a gain of 2^1024 = ∞, so the loss
+/// was ∞/∞ = NaN.
+#[test]
+fn huge_relevance_gives_a_finite_loss() {
+    let shape = Shape::new(1, 7);
+    let scores = vec![-1.75, -1.75, 1.75, 0.255, 0.001, 0.255, 0.255];
+    let relevance = vec![
+        0.255,
+        0.048,
+        0.255,
+        1.0,
+        2.2250738585072014e-308,
+        0.255,
+        2.8480644520109665e18,
+    ];
+    let o = run::<f64>(
+        "ndcg_loss",
+        P::new(1.0, KL, ASC),
+        shape,
+        &[scores, relevance],
+        Some(&[1.0]),
+    )
+    .unwrap();
+    assert!(
+        o.output[0].is_finite() && o.grads[0].iter().all(|g| g.is_finite()),
+        "{o:?}"
+    );
+}
+
+/// Saved ranks that no forward makes (below 1/2) are refused: the kl and loss backwards divide
+/// by them (a rank of 2e-308 gave ∞ and NaN in ndcg_loss's gradient).
+#[test]
+fn corrupted_saved_ranks_are_refused() {
+    let shape = Shape::new(1, 3);
+    let x = [-0.75, -1.0, 0.5];
+    let ranks = [2.03, 2.2250738585072014e-308, 1.88];
+    let perm = [!2, 0, 2];
+    let (mut g, mut ge) = ([0.0; 3], [0.0]);
+    let p = ndcg_loss::Params::<f64>::default();
+    let e = ndcg_loss::backward(
+        shape,
+        &p,
+        &x,
+        &[0.0, 0.0, 0.25],
+        &ranks,
+        &perm,
+        &[0.25],
+        &mut g,
+        &mut ge,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidValue);
+    assert_eq!(
+        e.message,
+        "ndcg_loss: ranks[0, 1] = 2.2250738585072014e-308 is not a soft rank (soft ranks are >= 1)"
+    );
+    let p = soft_rank::Params::<f64> {
+        regularization: KL,
+        ..Default::default()
+    };
+    let e = soft_rank::backward(
+        shape,
+        &p,
+        &x,
+        &[1.0, 0.0, 2.0],
+        &perm,
+        &[1.0; 3],
+        &mut g,
+        &mut ge,
+    )
+    .unwrap_err();
+    assert!(
+        e.message
+            .starts_with("soft_rank: ranks[0, 1] = 0 is not a soft rank"),
+        "{}",
+        e.message
+    );
+}

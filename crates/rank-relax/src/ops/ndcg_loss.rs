@@ -133,8 +133,8 @@ pub fn backward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     check.finite("scores", scores)?;
     check.nonnegative("relevance", relevance)?;
-    // The gradient divides by ln(1 + rank): the forward's ranks are ≥ 1 (l2) or > 0 (kl).
-    check.positive("ranks", ranks)?;
+    // The gradient divides by ln(1 + rank)²: saved ranks must be soft ranks (≥ 1).
+    check.soft_ranks("ranks", ranks)?;
     check.permutation("permutation", permutation)?;
     let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
     // The gradients scale like |g|·n/ε: refuse what would overflow f64.
@@ -171,11 +171,13 @@ pub fn backward<T: Real>(
                         continue;
                     }
                     // h_i = g·G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²)
-                    let f = gl.row(i)[0].to_f64() * LN_2 / idcg;
+                    // G_i / IDCG ≤ 1 comes first: g / IDCG alone overflows where the gains are
+                    // tiny (relevance ~1e-300).
+                    let f = gl.row(i)[0].to_f64() * LN_2;
                     for (hk, rk) in h.iter_mut().zip(r) {
                         let rk = rk.to_f64();
                         let l = rk.ln_1p();
-                        *hk *= f / ((1.0 + rk) * l * l);
+                        *hk = f * (*hk / idcg) / ((1.0 + rk) * l * l);
                     }
                     let dot = ndcg.ranker.backward_row(x, r, p.row(i), &*h, g);
                     *ge.at(i) = T::from_f64(-dot / eps);
@@ -208,11 +210,13 @@ impl Ndcg {
     /// the loss and its gradient only depend on gain ratios.
     fn ideal_dcg<T: Real>(&self, rel: &[T], gains: &mut [f64], buf: &mut Vec<f64>) -> f64 {
         let max = rel.iter().fold(0.0f64, |m, r| m.max(r.to_f64()));
-        let shift = (max - 900.0).max(0.0);
         buf.clear();
         for (g, r) in gains.iter_mut().zip(rel) {
             let r = r.to_f64();
-            *g = (r - shift).exp2() * -(-r * LN_2).exp_m1();
+            // 2^(r − (max − 900)) written as 2^((r − max) + 900): `max − 900` rounds for huge
+            // relevance (ulp 512 at 3e18), which could leave an exponent of 1024 (∞ gains).
+            let e = if max > 900.0 { (r - max) + 900.0 } else { r };
+            *g = e.exp2() * -(-r * LN_2).exp_m1();
             if *g > 0.0 {
                 buf.push(*g);
             }

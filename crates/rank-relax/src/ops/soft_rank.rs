@@ -108,7 +108,7 @@ pub fn backward<T: Real>(
     check.finite("values", values)?;
     if params.regularization == Regularization::Kl {
         // The kl backward divides by block sums of the ranks (which its forward makes > 0).
-        check.positive("ranks", ranks)?;
+        check.soft_ranks("ranks", ranks)?;
     } else {
         check.finite("ranks", ranks)?;
     }

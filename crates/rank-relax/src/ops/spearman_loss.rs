@@ -129,21 +129,19 @@ pub fn backward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     check.finite("predictions", predictions)?;
     check.finite("targets", targets)?;
-    if params.regularization == Regularization::Kl {
-        check.positive("prediction_ranks", prediction_ranks)?;
-    } else {
-        check.finite("prediction_ranks", prediction_ranks)?;
-    }
+    check.soft_ranks("prediction_ranks", prediction_ranks)?;
     check.permutation("prediction_permutation", prediction_permutation)?;
-    if params.regularization == Regularization::Kl {
-        check.positive("target_ranks", target_ranks)?;
-    } else {
-        check.finite("target_ranks", target_ranks)?;
-    }
+    check.soft_ranks("target_ranks", target_ranks)?;
     check.permutation("target_permutation", target_permutation)?;
     let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
-    // The gradients scale like |g|·n/ε: refuse what would overflow f64.
-    check.no_overflow("cotangent_loss", max_g, eps, max_g * shape.n as f64 / eps)?;
+    // The gradients scale like |g|/‖ā‖ · n/ε, and ranks ≥ 1/2 that are not all equal have
+    // ‖ā‖ ≥ 2^-54: refuse what could overflow f64.
+    check.no_overflow(
+        "cotangent_loss",
+        max_g,
+        eps,
+        max_g * shape.n as f64 / eps * 2f64.powi(56),
+    )?;
 
     if shape.batch == 0 {
         // Nothing to compute; never size tables by n for an empty batch.
