@@ -4,6 +4,7 @@ import { cEmitter } from '../emitters/c/index.ts';
 import { docsEmitter } from '../emitters/docs/index.ts';
 import { juliaEmitter } from '../emitters/julia/index.ts';
 import { nodeEmitter } from '../emitters/node/index.ts';
+import { pythonEmitter } from '../emitters/python/index.ts';
 import type { Emitter } from './types.ts';
 
 export const emitters: readonly Emitter[] = [
@@ -11,4 +12,5 @@ export const emitters: readonly Emitter[] = [
   docsEmitter,
   juliaEmitter,
   nodeEmitter,
+  pythonEmitter,
 ];
