@@ -131,7 +131,9 @@ pub fn backward<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
-    check.finite("scores", scores)?;
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite("scores", scores)?;
+    check.no_overflow("scores", max_abs, eps, max_abs / eps + shape.n as f64)?;
     check.nonnegative("relevance", relevance)?;
     // The gradient divides by ln(1 + rank)²: saved ranks must be soft ranks (≥ 1).
     check.soft_ranks("ranks", ranks)?;

@@ -105,7 +105,9 @@ pub fn backward<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
-    check.finite("values", values)?;
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite("values", values)?;
+    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
     if params.regularization == Regularization::Kl {
         // The kl backward divides by block sums of the ranks (which its forward makes > 0).
         check.soft_ranks("ranks", ranks)?;

@@ -110,7 +110,9 @@ pub fn backward<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
-    check.finite("values", values)?;
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite("values", values)?;
+    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
     check.permutation("permutation", permutation)?;
     let max_u = check.finite("cotangent_sorted", cotangent_sorted)?;
     // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what

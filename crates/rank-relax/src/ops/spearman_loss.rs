@@ -127,8 +127,12 @@ pub fn backward<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
-    check.finite("predictions", predictions)?;
-    check.finite("targets", targets)?;
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite("predictions", predictions)?;
+    check.no_overflow("predictions", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite("targets", targets)?;
+    check.no_overflow("targets", max_abs, eps, max_abs / eps + shape.n as f64)?;
     check.soft_ranks("prediction_ranks", prediction_ranks)?;
     check.permutation("prediction_permutation", prediction_permutation)?;
     check.soft_ranks("target_ranks", target_ranks)?;
