@@ -431,7 +431,11 @@ fn last_error() -> String {
 }
 
 /// Plays pointer games on the buffers of one call: NULL, aliasing or misaligning one of them.
-fn pointer_games<T: Elem>(bytes: &mut Bytes, bufs: &mut [Buf]) -> bool {
+///
+/// With `saves_trusted`, a read-only buffer is never pointed at other memory: the backward trusts
+/// its saved inputs to be the forward's (an input aliased into the cotangent is an inconsistent
+/// save, outside the contract); written buffers are, and must be refused.
+fn pointer_games<T: Elem>(bytes: &mut Bytes, bufs: &mut [Buf], saves_trusted: bool) -> bool {
     if bufs.is_empty() || bytes.below(6) != 0 {
         return false;
     }
@@ -443,6 +447,7 @@ fn pointer_games<T: Elem>(bytes: &mut Bytes, bufs: &mut [Buf]) -> bool {
     };
     match bytes.below(3) {
         0 => bufs[k].null = true,
+        1 if saves_trusted && !bufs[k].written => return false,
         1 => {
             // Another buffer's memory, at some byte offset, as long as it stays inside that
             // allocation (a pointer past it would be the caller's fault, not a finding).
@@ -523,6 +528,13 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     let op = OPS[bytes.below(OPS.len())];
     let eps = T::from_f64(epsilon(bytes));
     let codes = [code(bytes), code(bytes)];
+    if std::env::var_os("RR_FUZZ_DEBUG").is_some() {
+        eprintln!(
+            "{op} {} ε = {:e}, codes {codes:?}",
+            if T::F32 { "f32" } else { "f64" },
+            eps.to_f64()
+        );
+    }
 
     if bytes.below(16) == 0 {
         // A shape far beyond any buffer: every pointer NULL. Must be refused (or be empty).
@@ -590,7 +602,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     }
     let e = eps.to_f64();
     refuse |= !(e.is_finite() && e > 0.0);
-    let games = pointer_games::<T>(bytes, &mut fwd);
+    let games = pointer_games::<T>(bytes, &mut fwd, false);
     let before: Vec<Vec<u64>> = fwd.iter().map(|b| b.data.clone()).collect();
     let p = pointers(&mut fwd);
     // SAFETY: every pointer is valid for `len` elements of its type, or a deliberate NULL,
@@ -659,7 +671,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
             set::<T>(&mut bwd[k], i, v);
         }
     }
-    let games = pointer_games::<T>(bytes, &mut bwd);
+    let games = pointer_games::<T>(bytes, &mut bwd, true);
     let before: Vec<Vec<u64>> = bwd.iter().map(|b| b.data.clone()).collect();
     let p = pointers(&mut bwd);
     // SAFETY: as for the forward.
