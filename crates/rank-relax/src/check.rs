@@ -139,17 +139,19 @@ impl Check {
         Ok(())
     }
 
-    /// Saved soft ranks: finite and ≥ 1/2. Every soft rank (l2 or kl) lies in `[1, n]`, the
-    /// permutahedron's range; the kl and loss backwards divide by ranks, their block sums and
-    /// their spread, so a corrupted rank near 0 would make them overflow to ∞ and NaN.
+    /// Saved soft ranks: finite and within `[1, n]` (with 1/2 of slack for rounding). Every
+    /// soft rank (l2 or kl) lies there, the permutahedron's range; the kl and loss backwards
+    /// divide by ranks, their block sums and their spread, so a corrupted rank near 0 or huge
+    /// would make them overflow to ∞ and NaN.
     pub fn soft_ranks<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
         self.finite(name, data)?;
-        if let Some(i) = data.iter().position(|v| v.to_f64() < 0.5) {
+        let hi = self.shape.n as f64 + 0.5;
+        if let Some(i) = data.iter().position(|v| !(0.5..=hi).contains(&v.to_f64())) {
             let v = data[i];
             return Err(self.element_error(
                 name,
                 i,
-                format_args!("= {} is not a soft rank (soft ranks are >= 1)", Num(v)),
+                format_args!("= {} is not a soft rank (soft ranks lie in [1, n])", Num(v)),
             ));
         }
         Ok(())

@@ -1,4 +1,11 @@
 //! Row parallelism: a dedicated, lazily built rayon pool and the row splitter.
+//!
+//! A parallel call cuts its rows into chunks; the calling thread starts on them at once while
+//! `threads − 1` pool workers are woken to take chunks too, so a worker that wakes late (or not
+//! at all, on a busy machine) only takes fewer chunks and never delays the start. The caller then
+//! waits for the chunks still in progress without going to sleep, so no wake-up of the caller is
+//! on the critical path either. Waking threads is what parallelism costs on small batches (tens
+//! of microseconds in a virtual machine), and this keeps it to one wake-up that overlaps work.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,8 +21,10 @@ static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
 /// Below this much work (≈ element operations) a call runs on the calling thread: handing rows
 /// to the pool costs a few microseconds, which tiny batches would notice.
 const PARALLEL_MIN_WORK: usize = 1 << 15;
-/// Each parallel task gets at least this much work, and each thread about four tasks.
+/// Each chunk gets at least this much work, and each thread about eight chunks (so a thread that
+/// finishes early finds another to take, and the last chunk is short).
 const TASK_MIN_WORK: usize = 1 << 13;
+const CHUNKS_PER_THREAD: usize = 8;
 
 /// Caps the number of threads the kernels use; `0` restores the default.
 ///
@@ -45,16 +54,17 @@ fn default_threads() -> usize {
     })
 }
 
-/// The pool for `threads` threads, or `None` if it cannot be built (then rows run serially).
-fn pool(threads: usize) -> Option<Arc<ThreadPool>> {
+/// The pool of `workers` threads (the helpers of a calling thread), or `None` if it cannot be
+/// built (then rows run serially).
+fn pool(workers: usize) -> Option<Arc<ThreadPool>> {
     let mut guard = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(pool) = guard.as_ref() {
-        if pool.current_num_threads() == threads {
+        if pool.current_num_threads() == workers {
             return Some(Arc::clone(pool));
         }
     }
     let pool = ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(workers)
         .thread_name(|i| format!("rank-relax-{i}"))
         .build()
         .ok()
@@ -164,28 +174,63 @@ where
     if threads <= 1 || rows < 2 || rows.saturating_mul(row_work) < PARALLEL_MIN_WORK {
         return f(rows, bufs);
     }
-    let Some(pool) = pool(threads) else {
+    let Some(pool) = pool(threads - 1) else {
         return f(rows, bufs);
     };
     let grain = rows
-        .div_ceil(threads * 4)
+        .div_ceil(threads * CHUNKS_PER_THREAD)
         .max(TASK_MIN_WORK.div_ceil(row_work))
         .max(1);
-    pool.install(|| split(rows, grain, bufs, &f));
+
+    // The chunks, each taken once: `next` hands out their indices, `finished` counts those done.
+    let mut chunks = Vec::with_capacity(rows.div_ceil(grain));
+    let (mut rest, mut left) = (bufs, rows);
+    while left > grain {
+        let (chunk, tail) = rest.split_at(grain);
+        chunks.push(Mutex::new(Some((grain, chunk))));
+        rest = tail;
+        left -= grain;
+    }
+    chunks.push(Mutex::new(Some((left, rest))));
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let work = || {
+        while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            // Counted on the way out even if `f` panics, so the caller never waits for it.
+            let _done = Finished(&finished);
+            let taken = chunk
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            if let Some((rows, bufs)) = taken {
+                f(rows, bufs);
+            }
+        }
+    };
+    pool.in_place_scope(|scope| {
+        for _ in 1..threads.min(chunks.len()) {
+            scope.spawn(|_| work());
+        }
+        work();
+        // Every chunk is taken; wait for those still running on a worker without sleeping (the
+        // scope's own wait would put this thread to sleep and need a wake-up).
+        let mut spins = 0u32;
+        while finished.load(Ordering::Acquire) < chunks.len() {
+            if spins < 1 << 10 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    });
 }
 
-fn split<B, F>(rows: usize, grain: usize, bufs: B, f: &F)
-where
-    B: RowBufs,
-    F: Fn(usize, B) + Sync,
-{
-    if rows <= grain {
-        return f(rows, bufs);
+/// Adds one to a count of finished chunks when dropped.
+struct Finished<'a>(&'a AtomicUsize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
     }
-    let mid = rows / 2;
-    let (a, b) = bufs.split_at(mid);
-    rayon::join(
-        || split(mid, grain, a, f),
-        || split(rows - mid, grain, b, f),
-    );
 }

@@ -141,7 +141,7 @@ fn huge_relevance_gives_a_finite_loss() {
     );
 }
 
-/// Saved ranks that no forward makes (below 1/2) are refused: the kl and loss backwards divide
+/// Saved ranks that no forward makes (outside [1, n]) are refused: the kl and loss backwards divide
 /// by them (a rank of 2e-308 gave ∞ and NaN in ndcg_loss's gradient).
 #[test]
 fn corrupted_saved_ranks_are_refused() {
@@ -166,7 +166,7 @@ fn corrupted_saved_ranks_are_refused() {
     assert_eq!(e.kind, ErrorKind::InvalidValue);
     assert_eq!(
         e.message,
-        "ndcg_loss: ranks[0, 1] = 2.2250738585072014e-308 is not a soft rank (soft ranks are >= 1)"
+        "ndcg_loss: ranks[0, 1] = 2.2250738585072014e-308 is not a soft rank (soft ranks lie in [1, n])"
     );
     let p = soft_rank::Params::<f64> {
         regularization: KL,
@@ -188,5 +188,27 @@ fn corrupted_saved_ranks_are_refused() {
             .starts_with("soft_rank: ranks[0, 1] = 0 is not a soft rank"),
         "{}",
         e.message
+    );
+    // Nor can a rank be far above n (spearman_loss squared a rank of 3e284 into ∞, then NaN).
+    let sp = rank_relax::ops::spearman_loss::Params::<f64>::default();
+    let (mut g2, ranks_ok) = ([0.0; 3], [1.0, 2.0, 3.0]);
+    let e = rank_relax::ops::spearman_loss::backward(
+        shape,
+        &sp,
+        &x,
+        &x,
+        &ranks_ok,
+        &perm,
+        &[1.0, 3e284, 2.0],
+        &perm,
+        &[0.25],
+        &mut g,
+        &mut g2,
+        &mut ge,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.message,
+        "spearman_loss: target_ranks[0, 1] = 3e284 is not a soft rank (soft ranks lie in [1, n])"
     );
 }
