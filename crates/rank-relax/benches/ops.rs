@@ -2,8 +2,12 @@
 //! the same number of threads. Prints a Markdown table.
 //!
 //! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort]]`
+//!
+//! With `BENCH_OUT` set (a folder), also appends one JSON line per table row to
+//! `$BENCH_OUT/core.jsonl`.
 
 use std::hint::black_box;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -170,6 +174,17 @@ fn main() {
         .filter(|o| has(o) || !(has("soft_rank") || has("soft_sort")))
         .collect();
     let default_threads = num_threads();
+    let mut jsonl = std::env::var("BENCH_OUT")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(|dir| {
+            let _ = std::fs::create_dir_all(&dir);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(std::path::Path::new(&dir).join("core.jsonl"))
+                .expect("BENCH_OUT/core.jsonl")
+        });
     println!(
         "regularization {reg}, ε = 0.1, values uniform in [-1, 1); default threads = {default_threads}\n"
     );
@@ -191,6 +206,21 @@ fn main() {
                         r.sort * 1e3,
                         (r.fwd + r.bwd) / r.sort
                     );
+                    if let Some(file) = jsonl.as_mut() {
+                        let record = serde_json::json!({
+                            "bench": "core",
+                            "op": op,
+                            "regularization": reg.as_str(),
+                            "dtype": dtype,
+                            "shape": [batch, n],
+                            "threads": threads,
+                            "forward_ms": r.fwd * 1e3,
+                            "backward_ms": r.bwd * 1e3,
+                            "argsort_ms": r.sort * 1e3,
+                            "vs_argsort": (r.fwd + r.bwd) / r.sort,
+                        });
+                        writeln!(file, "{record}").expect("write core.jsonl");
+                    }
                     if default_threads == 1 {
                         break;
                     }

@@ -1,7 +1,7 @@
 //! Row parallelism: a dedicated, lazily built rayon pool and the row splitter.
 //!
 //! A parallel call cuts its rows into chunks; the calling thread starts on them at once while
-//! `threads − 1` pool workers are woken to take chunks too, so a worker that wakes late (or not
+//! `threads − 1` jobs for the pool's workers take chunks too, so a worker that wakes late (or not
 //! at all, on a busy machine) only takes fewer chunks and never delays the start. The caller then
 //! waits for the chunks still in progress without going to sleep, so no wake-up of the caller is
 //! on the critical path either. Waking threads is what parallelism costs on small batches (tens
@@ -54,17 +54,16 @@ fn default_threads() -> usize {
     })
 }
 
-/// The pool of `workers` threads (the helpers of a calling thread), or `None` if it cannot be
-/// built (then rows run serially).
-fn pool(workers: usize) -> Option<Arc<ThreadPool>> {
+/// The pool for `threads` threads, or `None` if it cannot be built (then rows run serially).
+fn pool(threads: usize) -> Option<Arc<ThreadPool>> {
     let mut guard = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(pool) = guard.as_ref() {
-        if pool.current_num_threads() == workers {
+        if pool.current_num_threads() == threads {
             return Some(Arc::clone(pool));
         }
     }
     let pool = ThreadPoolBuilder::new()
-        .num_threads(workers)
+        .num_threads(threads)
         .thread_name(|i| format!("rank-relax-{i}"))
         .build()
         .ok()
@@ -174,7 +173,9 @@ where
     if threads <= 1 || rows < 2 || rows.saturating_mul(row_work) < PARALLEL_MIN_WORK {
         return f(rows, bufs);
     }
-    let Some(pool) = pool(threads - 1) else {
+    // `threads` workers, of which `threads − 1` get a job: the spare one may still be awake from
+    // an earlier call and take it without a wake-up.
+    let Some(pool) = pool(threads) else {
         return f(rows, bufs);
     };
     let grain = rows
