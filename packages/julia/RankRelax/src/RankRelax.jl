@@ -43,8 +43,9 @@ include("generated.jl")
 # ------------------------------------------------------------------------------------------------
 # Array helpers called by generated.jl. Names start with `_rr_`, which spec names never do.
 
-# The element type a call runs in: Float32 when every input is Float32, else Float64.
-_rr_float_type(xs::AbstractArray...) = promote_type(map(eltype, xs)...) === Float32 ? Float32 : Float64
+# The element type a call runs in: Float32 when every input is Float32, else Float64 (integers or
+# Bools beside Float32 run in Float64, as documented: not promote_type, which would give Float32).
+_rr_float_type(xs::AbstractArray...) = all(x -> eltype(x) === Float32, xs) ? Float32 : Float64
 
 # The array handed to the library: the input itself when it is an Array of the right element type
 # (no copy; an Array is always dense), else a dense copy (views, ranges, transposes, integers, …).

@@ -89,6 +89,8 @@ end
     # mixed precision runs in Float64
     @test eltype(spearman_loss(Float32[1, 2, 3], [1.0, 3.0, 2.0]; regularization_strength = 0.1)) == Float64
     @test spearman_loss(Float32[1, 2, 3], Float32[1, 3, 2]) isa Float32
+    @test spearman_loss(Int32[1, 2, 3], Float32[1, 3, 2]) isa Float64  # not promote_type's Float32
+    @test ndcg_loss(Bool[1, 0, 1], Float32[1, 3, 2]) isa Float64
 end
 
 @testset "in-place forward! and pullback!" begin

@@ -1,7 +1,8 @@
 # RankRelax test suite (Test stdlib only; runs offline):
 #   julia --project=packages/julia/RankRelax packages/julia/RankRelax/test/runtests.jl
 # The reference vectors come from ENV["RANK_RELAX_REFERENCE"], default ../shared/reference/ops-v1.json
-# relative to the repository root.
+# relative to the repository root; the bad-input matrix from ENV["RANK_RELAX_BAD_INPUT"], default
+# testdata/bad-input.json.
 using Test
 using LinearAlgebra
 using Random
@@ -19,6 +20,7 @@ try
         include("gradients.jl")
         include("memory.jl")
         include("errors.jl")
+        include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")
         include("docs.jl")

@@ -1,0 +1,247 @@
+# The shared bad-input matrix (testdata/bad-input.json; format in testdata/README.md): every case
+# tagged "julia", once per dtype it lists, through the public API (the op itself for pass
+# "forward"; `<op>_forward` then `<op>_pullback` with the cotangent for pass "backward").
+#
+# Julia layout: the matrix's row-major [d0, d1, …] tensors are Julia arrays of size (…, d1, d0) with
+# the same memory, so [B][n] rows become the columns of an n × B matrix (and the core's messages,
+# which write shapes and positions row-major, apply unchanged). Views (the README's definitions,
+# read in that layout): "transpose" = `transpose` of a contiguous B × n array; "reverse" =
+# `view(R, n:-1:1, :)` of a contiguous R holding each column reversed (a negative stride); "step" =
+# `view(S, 1:2:2n, :)` of a contiguous 2n × B array. Casts: int32/int64 truncate like NumPy's
+# astype, bool is `x != 0`, complex128 is `ComplexF64`. A 0-d input is a zero-dimensional Array.
+#
+# Expectations: core errors → ArgumentError whose message equals the core's text; binding errors
+# ("contains") → ArgumentError containing every fragment; InvalidType → ArgumentError containing the
+# fragments, or a MethodError of the op (Julia's dispatch; its text names the op, not the argument).
+# RankRelaxError (a panic or NULL status) or any other exception fails the case. `ok` → no
+# exception, no NaN anywhere, and the listed checks. `overrides.julia` replaces `expect`.
+
+const BAD_INPUT_PATH = let p = get(ENV, "RANK_RELAX_BAD_INPUT", "")
+    isempty(p) ? joinpath(REPO_ROOT, "testdata", "bad-input.json") : p
+end
+
+"""A NUMBER of the matrix: a number or "nan", "inf", "-inf"."""
+function bi_number(x)
+    x isa AbstractString || return Float64(x)
+    x == "nan" && return NaN
+    x == "inf" && return Inf
+    x == "-inf" && return -Inf
+    error("bad-input: not a number: ", repr(x))
+end
+
+"""Element i (0-based, flat row-major) of a FILL, computed in integers then converted."""
+function bi_fill(fill, i::Int)
+    fill == "ramp" && return (mod(7i + 3, 11) - 4) / 4
+    fill == "grades" && return Float64(mod(3i + 1, 4))
+    return bi_number(fill)
+end
+
+"""A TENSOR as a Float64 Julia array (dims reversed: [B][n] → n × B, [L] → Vector, number → 0-d)."""
+function bi_tensor(t)
+    if t isa Dict
+        shape = Int.(t["shape"])
+        a = Array{Float64}(undef, Tuple(reverse(shape)))
+        for i in 0:length(a)-1
+            a[i+1] = bi_fill(t["fill"], i)
+        end
+        for s in get(t, "set", Any[])
+            at = Int.(s["at"]) .+ 1
+            a[reverse(at)...] = bi_number(s["value"])
+        end
+        return a
+    elseif t isa Vector
+        isempty(t) && return Float64[]
+        t[1] isa Vector || return Float64[bi_number(x) for x in t]
+        n = length(t[1])
+        m = Matrix{Float64}(undef, n, length(t))
+        for (j, row) in enumerate(t)
+            m[:, j] = [bi_number(x) for x in row]
+        end
+        return m
+    else
+        return fill(bi_number(t))  # a 0-d array
+    end
+end
+
+"""`a` (of the case's dtype) as the non-contiguous view `kind` whose values are `a`."""
+function bi_view(a::AbstractMatrix, kind::String)
+    n, b = size(a)
+    if kind == "transpose"
+        return transpose(collect(transpose(a)))
+    elseif kind == "reverse"
+        r = a[n:-1:1, :]
+        return view(r, n:-1:1, :)
+    elseif kind == "step"
+        s = zeros(eltype(a), 2n, b)
+        s[1:2:2n, :] = a
+        return view(s, 1:2:2n, :)
+    end
+    error("bad-input: unknown view ", kind)
+end
+
+function bi_cast(a::AbstractArray, to::String)
+    to == "int32" && return map(x -> Int32(trunc(x)), a)
+    to == "int64" && return map(x -> Int64(trunc(x)), a)
+    to == "bool" && return map(x -> x != 0, a)
+    to == "complex128" && return map(ComplexF64, a)
+    to == "float16" && return map(Float16, a)
+    error("bad-input: unknown cast ", to)
+end
+
+"""Calls the case through the public API: (output, gradients or nothing)."""
+function bi_call(meta, pass::String, inputs, kw, cot)
+    if pass == "forward"
+        return meta.fn(inputs...; kw...), nothing
+    end
+    out, tape = meta.forward(inputs...; kw...)
+    return out, meta.pullback(tape, cot)
+end
+
+as_array(x) = x isa AbstractArray ? x : [x]  # a loss of a Vector input is a number
+
+function bi_close(got, want, tol)
+    got = as_array(got)
+    size(got) == size(want) || return string("size ", size(got), " ≠ ", size(want))
+    for i in eachindex(got, want)
+        g, w = Float64(got[i]), want[i]
+        abs(g - w) <= tol * (1 + abs(w)) || return string("element ", i, ": got ", g, ", want ", w)
+    end
+    return ""
+end
+
+all_results(out, grads) = vcat(Float64.(vec(as_array(out))),
+    grads === nothing ? Float64[] : reduce(vcat, [Float64.(vec(as_array(g))) for g in grads]; init = Float64[]))
+
+"""Runs one case in one dtype; "" if it behaved as expected, else what went wrong."""
+function bi_run(case::Dict, dtype::String)
+    op = Symbol(case["op"])
+    haskey(OPS, op) || return string("unknown op ", op)
+    meta = OPS[op]
+    T = dtype == "float32" ? Float32 : Float64
+    pass = get(case, "pass", "forward")
+    expect = get(get(case, "overrides", Dict{String,Any}()), "julia", case["expect"])
+
+    # inputs in the op's order, rounded to T, then cast or viewed
+    contiguous = Any[]
+    for name in meta.inputs
+        haskey(case["inputs"], String(name)) || return string("no input ", name)
+        a = bi_tensor(case["inputs"][String(name)])
+        push!(contiguous, convert(Array{T}, a))
+    end
+    inputs = Any[]
+    for (name, a) in zip(meta.inputs, contiguous)
+        key = String(name)
+        if haskey(get(case, "cast", Dict()), key)
+            a = bi_cast(a, case["cast"][key])
+        elseif haskey(get(case, "view", Dict()), key)
+            a = bi_view(a, case["view"][key])
+        end
+        push!(inputs, a)
+    end
+    kw = Dict{Symbol,Any}()
+    for (k, v) in get(case, "params", Dict{String,Any}())
+        kw[Symbol(k)] = k == "regularization_strength" ? T(bi_number(v)) : v  # enum names as given
+    end
+    cot = nothing
+    if pass == "backward"
+        if haskey(case, "cotangent")
+            cot = convert(Array{T}, bi_tensor(case["cotangent"]))
+        else
+            # ones of the output's shape
+            x = contiguous[1]
+            cot = meta.per_row ? (x isa AbstractVector ? one(T) : ones(T, size(x, 2))) : ones(T, size(x))
+        end
+    end
+
+    if haskey(expect, "error")
+        err = expect["error"]
+        e = try
+            bi_call(meta, pass, inputs, kw, cot)
+            nothing
+        catch ex
+            ex
+        end
+        e === nothing && return "no exception thrown"
+        e isa RankRelaxError && return string("RankRelaxError: ", sprint(showerror, e))
+        kind = err["kind"]
+        if kind == "InvalidType" && e isa MethodError
+            msg = sprint(showerror, e)
+            occursin(String(op), msg) || return string("MethodError not of ", op, ": ", msg)
+            return ""
+        end
+        e isa ArgumentError || return string("expected ArgumentError, got ", sprint(showerror, e))
+        if haskey(err, "message")
+            e.msg == err["message"] || return string("message ", repr(e.msg), " ≠ ", repr(err["message"]))
+        end
+        for frag in get(err, "contains", Any[])
+            occursin(frag, e.msg) || return string("message ", repr(e.msg), " lacks ", repr(frag))
+        end
+        return ""
+    end
+
+    expect["ok"] == true || return "unknown expectation"
+    out, grads = try
+        bi_call(meta, pass, inputs, kw, cot)
+    catch ex
+        return string("threw ", sprint(showerror, ex))
+    end
+    results = all_results(out, grads)
+    any(isnan, results) && return "NaN in the output or gradients"
+    if get(expect, "finite", false) == true
+        all(isfinite, results) || return "non-finite output or gradient"
+    end
+    tol = T === Float64 ? 1e-9 : 1e-5
+    if haskey(expect, "output")
+        r = bi_close(out, bi_tensor(expect["output"]), tol)
+        isempty(r) || return string("output: ", r)
+    end
+    if haskey(expect, "vjp")
+        grads === nothing && return "vjp expected for a forward pass"
+        for (name, want) in expect["vjp"]
+            k = findfirst(==(Symbol(name)), meta.differentiable)
+            k === nothing && return string("no gradient for ", name)
+            r = bi_close(grads[k], bi_tensor(want), tol)
+            isempty(r) || return string("vjp ", name, ": ", r)
+        end
+    end
+    if get(expect, "same_as_contiguous", false) == true
+        out2, grads2 = bi_call(meta, pass, contiguous, kw, cot)
+        isequal(all_results(out, grads), all_results(out2, grads2)) || return "differs from the contiguous call"
+    end
+    if haskey(expect, "same_as_dtype")
+        S = expect["same_as_dtype"] == "float32" ? Float32 : Float64
+        converted = [convert(Array{S}, x) for x in inputs]
+        out2, grads2 = bi_call(meta, pass, converted, kw, cot)
+        isequal(all_results(out, grads), all_results(out2, grads2)) ||
+            return string("differs from the call in ", S)
+        eltype(as_array(out)) === S || return string("output is ", eltype(as_array(out)), ", not ", S)
+    end
+    return ""
+end
+
+@testset "bad-input matrix ($(basename(BAD_INPUT_PATH)))" begin
+    @test isfile(BAD_INPUT_PATH)  # a missing file fails here (and the read below throws)
+    doc = parse_json(read(BAD_INPUT_PATH, String))
+    @test doc["format"] == "rank-relax bad-input matrix v1"
+    ncases, nruns, failed = 0, 0, String[]
+    ids = Set{String}()
+    for case in doc["cases"]
+        @test !(case["id"] in ids)
+        push!(ids, case["id"])
+        "julia" in get(case, "bindings", doc["bindings"]) || continue
+        ncases += 1
+        for dtype in get(case, "dtypes", Any["float64", "float32"])
+            nruns += 1
+            r = try
+                bi_run(case, dtype)
+            catch ex
+                string("runner error: ", sprint(showerror, ex))
+            end
+            isempty(r) || push!(failed, string(case["id"], " [", dtype, "]: ", r))
+        end
+    end
+    foreach(f -> println("  bad-input: ", f), failed)
+    println("bad-input matrix: ", ncases, " cases, ", nruns, " runs, ", nruns - length(failed), " passed")
+    @test ncases > 0
+    @test isempty(failed)
+end
