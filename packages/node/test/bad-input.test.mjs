@@ -1,0 +1,195 @@
+// The shared bad-input matrix (testdata/bad-input.json; format in testdata/README.md): every case
+// tagged "node", once per dtype it lists, through the public API: the op (`softRank`) for pass
+// "forward", `<op>WithVjp` then its `vjp(cotangent)` for pass "backward".
+//
+// Node layout: every TENSOR is a flat row-major Float64Array / Float32Array with the `n` option (the
+// case's `n`, else the last dimension of the first input; a 1-D input is one row). A 0-d input is the
+// bare number. Casts: int32 → Int32Array (truncated like NumPy's astype).
+// Expectations: InvalidType → TypeError; InvalidValue / ShapeMismatch → RangeError; InvalidArgument →
+// RangeError or TypeError; each with `code` RR_ERR_<KIND> (InvalidType: RR_ERR_INVALID_ARGUMENT) and
+// the core's exact message, or every `contains` fragment. `ok` → no exception, no NaN anywhere, and
+// the listed checks. `overrides.node` replaces `expect`. RANK_RELAX_BAD_INPUT overrides the path.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import * as rr from '@rank-relax/node';
+import { REPO_ROOT, camel } from './helpers.mjs';
+
+const PATH = process.env.RANK_RELAX_BAD_INPUT || join(REPO_ROOT, 'testdata', 'bad-input.json');
+
+// The spec's ops: inputs in order, the name of the output.
+const OPS = {
+  soft_rank: { inputs: ['values'], output: 'ranks' },
+  soft_sort: { inputs: ['values'], output: 'sorted' },
+  sigmoid_rank: { inputs: ['values'], output: 'ranks' },
+  spearman_loss: { inputs: ['predictions', 'targets'], output: 'loss' },
+  ndcg_loss: { inputs: ['scores', 'relevance'], output: 'loss' },
+};
+
+const CODES = {
+  InvalidValue: 'RR_ERR_INVALID_VALUE',
+  InvalidArgument: 'RR_ERR_INVALID_ARGUMENT',
+  ShapeMismatch: 'RR_ERR_SHAPE_MISMATCH',
+  InvalidType: 'RR_ERR_INVALID_ARGUMENT',
+};
+const CLASSES = {
+  InvalidValue: [RangeError],
+  InvalidArgument: [RangeError, TypeError],
+  ShapeMismatch: [RangeError],
+  InvalidType: [TypeError],
+};
+
+function number(x) {
+  if (typeof x === 'number') return x;
+  if (x === 'nan') return NaN;
+  if (x === 'inf') return Infinity;
+  if (x === '-inf') return -Infinity;
+  throw new Error(`bad-input: not a number: ${JSON.stringify(x)}`);
+}
+
+function fillAt(fill, i) {
+  if (fill === 'ramp') return (((7 * i + 3) % 11) - 4) / 4;
+  if (fill === 'grades') return (3 * i + 1) % 4;
+  return number(fill);
+}
+
+/** A TENSOR as { shape, data: number[] } (row-major). */
+function tensor(t) {
+  if (Array.isArray(t)) {
+    if (t.length > 0 && Array.isArray(t[0])) return { shape: [t.length, t[0].length], data: t.flat().map(number) };
+    return { shape: [t.length], data: t.map(number) };
+  }
+  if (t !== null && typeof t === 'object') {
+    const shape = t.shape;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = Array.from({ length: size }, (_, i) => fillAt(t.fill, i));
+    for (const s of t.set ?? []) {
+      let k = 0;
+      s.at.forEach((a, d) => { k = k * shape[d] + a; });
+      data[k] = number(s.value);
+    }
+    return { shape, data };
+  }
+  return { shape: [], data: [number(t)] };
+}
+
+function cast(data, to) {
+  if (to === 'int32') return Int32Array.from(data.map(Math.trunc));
+  if (to === 'int64') return BigInt64Array.from(data.map((x) => BigInt(Math.trunc(x))));
+  if (to === 'float16') return Float32Array.from(data); // no Float16Array in Node ≤ 22
+  throw new Error(`bad-input: unknown cast ${to}`);
+}
+
+function call(c, Type) {
+  const op = OPS[c.op];
+  const fn = camel(c.op);
+  const first = tensor(c.inputs[op.inputs[0]]);
+  const inputs = op.inputs.map((name) => {
+    const t = tensor(c.inputs[name]);
+    if (t.shape.length === 0) return t.data[0]; // a 0-d input: the bare number
+    if (c.cast?.[name]) return cast(Array.from(Type.from(t.data)), c.cast[name]);
+    return Type.from(t.data);
+  });
+  const options = {};
+  options.n = c.n ?? (first.shape.length >= 1 ? first.shape[first.shape.length - 1] : 1);
+  for (const [k, v] of Object.entries(c.params ?? {})) {
+    options[camel(k)] = k === 'regularization_strength' ? (Type === Float32Array ? Math.fround(number(v)) : number(v)) : v;
+  }
+  if ((c.pass ?? 'forward') === 'forward') return { output: rr[fn](...inputs, options) };
+  const { [op.output]: output, vjp } = rr[`${fn}WithVjp`](...inputs, options);
+  let cot;
+  if (c.cotangent !== undefined) cot = Type.from(tensor(c.cotangent).data);
+  else cot = new Type(output.length).fill(1);
+  return { output, grads: vjp(cot) };
+}
+
+function allValues({ output, grads }) {
+  const out = Array.from(output);
+  if (grads) for (const g of Object.values(grads)) out.push(...(typeof g === 'number' ? [g] : Array.from(g)));
+  return out;
+}
+
+function close(got, want, tol) {
+  if (got.length !== want.length) return `length ${got.length} ≠ ${want.length}`;
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i])))) return `element ${i}: got ${got[i]}, want ${want[i]}`;
+  }
+  return '';
+}
+
+/** '' when the case behaved as expected, else what went wrong. */
+function run(c, dtype) {
+  const Type = dtype === 'float32' ? Float32Array : Float64Array;
+  const expect = c.overrides?.node ?? c.expect;
+  if (expect.error) {
+    const { kind, message, contains } = expect.error;
+    let e;
+    try {
+      call(c, Type);
+      return 'no exception thrown';
+    } catch (err) {
+      e = err;
+    }
+    if (!CLASSES[kind].some((K) => e instanceof K)) return `expected ${CLASSES[kind].map((K) => K.name)}, got ${e?.constructor?.name}: ${e?.message}`;
+    if (e.code !== CODES[kind]) return `code ${e.code} ≠ ${CODES[kind]} (${e.message})`;
+    if (message !== undefined && e.message !== message) return `message ${JSON.stringify(e.message)} ≠ ${JSON.stringify(message)}`;
+    for (const f of contains ?? []) if (!e.message.includes(f)) return `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`;
+    return '';
+  }
+  assert.equal(expect.ok, true);
+  let got;
+  try {
+    got = call(c, Type);
+  } catch (e) {
+    return `threw ${e?.constructor?.name}: ${e?.message}`;
+  }
+  if (!(got.output instanceof Type)) return `output is ${got.output?.constructor?.name}, not ${Type.name}`;
+  const values = allValues(got);
+  if (values.some(Number.isNaN)) return 'NaN in the output or gradients';
+  if (expect.finite && !values.every(Number.isFinite)) return 'non-finite output or gradient';
+  const tol = dtype === 'float32' ? 1e-5 : 1e-9;
+  if (expect.output !== undefined) {
+    const r = close(got.output, tensor(expect.output).data, tol);
+    if (r) return `output: ${r}`;
+  }
+  for (const [name, want] of Object.entries(expect.vjp ?? {})) {
+    if (!got.grads) return 'vjp expected for a forward pass';
+    const g = got.grads[camel(name)];
+    if (g === undefined) return `no gradient for ${name}`;
+    const r = close(g, tensor(want).data, tol);
+    if (r) return `vjp ${name}: ${r}`;
+  }
+  if (expect.same_as_contiguous || expect.same_as_dtype) return 'check not supported by Node (no views, no float16)';
+  return '';
+}
+
+describe('bad-input matrix', () => {
+  it('every case tagged "node"', () => {
+    assert.ok(existsSync(PATH), `bad-input matrix not found at ${PATH}`);
+    const doc = JSON.parse(readFileSync(PATH, 'utf8'));
+    assert.equal(doc.format, 'rank-relax bad-input matrix v1');
+    let cases = 0;
+    let runs = 0;
+    const failed = [];
+    for (const c of doc.cases) {
+      if (!(c.bindings ?? doc.bindings).includes('node')) continue;
+      assert.ok(OPS[c.op], `unknown op ${c.op}`);
+      cases++;
+      for (const dtype of c.dtypes ?? ['float64', 'float32']) {
+        runs++;
+        let r;
+        try {
+          r = run(c, dtype);
+        } catch (e) {
+          r = `runner error: ${e?.stack ?? e}`;
+        }
+        if (r) failed.push(`${c.id} [${dtype}]: ${r}`);
+      }
+    }
+    console.log(`bad-input matrix: ${cases} cases, ${runs} runs, ${runs - failed.length} passed`);
+    assert.ok(cases > 0, 'no case ran');
+    assert.deepEqual(failed, []);
+  });
+});
