@@ -32,45 +32,54 @@ pub(crate) fn mark_blocks(perm: &mut [i32], starts: &[u32]) {
     }
 }
 
-/// l2 PAV: the non-increasing `v` closest to `y = a − b` (`a(k)`, `b(k)` for `k < n`, both
-/// non-increasing along the row, as the kernels call it: sorted values and ranks, in some order).
+/// l2 PAV: the non-increasing `v` closest to `y = v − ℓ` (`LINE_FIRST = false`, soft_rank:
+/// sorted values `θ` minus ranks `ρ`) or `y = ℓ − v` (`LINE_FIRST = true`, soft_sort: `w = ρ/ε`
+/// minus sorted values), where `v(k)` is non-increasing along the row and `ℓ_k = h·(n − k)` is
+/// the line of slope `−h` (`h ≥ 0`).
 ///
 /// Returns the number of blocks `nb`; block `j` spans `starts[j]..starts[j + 1]`
 /// (`starts[nb] = n`). Blocks merge while a block's mean of `y` is not greater than the next
-/// one's. `y` is never formed: each block keeps the means of `a` and of `b` relative to its first
-/// entry (`a[j]`, `b[j]`: mean of `a_k − a_first`, of `b_k − b_first`), and two blocks are compared
-/// through differences of their entries. So where one side dwarfs the other (`|θ| = |x|/ε ≫ n`,
-/// or `w = ρ/ε ≫ |s|`) the small side still decides, and exactly tied values always pool.
-pub(crate) fn pav_l2(
+/// one's. `y` is never formed: each block keeps the mean of `v` relative to its first entry
+/// (`a[j]`: mean of `v_k − v_first`), and two blocks P (first entry p, `m_P` entries) and C (first
+/// entry c) are compared through `D = (v_p − v_c) + (v̄_P − v̄_C)` against the line's side, which
+/// is known in closed form: `(ℓ_p − ℓ_c) + (ℓ̄_P − ℓ̄_C) = h·(m_P + m_C)/2` (exact for `h = 1`).
+/// So where one side dwarfs the other (`|θ| = |x|/ε ≫ n`, or `w = ρ/ε ≫ |s|`) the small side
+/// still decides, and exactly tied values always pool. One division per merge, on the running
+/// mean; nothing of the line is loaded.
+#[inline]
+pub(crate) fn pav_l2<const LINE_FIRST: bool>(
     n: usize,
-    a: impl Fn(usize) -> f64,
-    b: impl Fn(usize) -> f64,
+    v: impl Fn(usize) -> f64,
+    h: f64,
     pav: &mut PavScratch,
 ) -> usize {
     let starts = take(&mut pav.starts, n + 1);
-    let mean_a = take(&mut pav.a, n);
-    let mean_b = take(&mut pav.b, n);
+    let mean_v = take(&mut pav.a, n);
+    // Block sizes (exact small integers in f64), so the line's side needs no index arithmetic.
+    let sizes = take(&mut pav.b, n);
     let mut top = 0usize;
     for k in 0..n {
-        let (mut start, mut ma, mut mb) = (k, 0.0, 0.0);
+        let (mut start, mut mc, mut mv) = (k, 1.0f64, 0.0f64);
+        let mut vc = v(k);
         while top > 0 {
             let p = starts[top - 1] as usize;
-            // mean_P(y) ≤ mean_C(y) ⟺ (a_p − a_c) + (ā_P − ā_C) ≤ (b_p − b_c) + (b̄_P − b̄_C),
-            // with ā, b̄ the relative means and p, c the blocks' first entries.
-            let (ap, bp) = (a(p), b(p));
-            let (ac, bc) = (a(start), b(start));
-            if (ap - ac) + (mean_a[top - 1] - ma) > (bp - bc) + (mean_b[top - 1] - mb) {
+            let mp = sizes[top - 1];
+            let vp = v(p);
+            // mean_P(y) ≤ mean_C(y) ⟺ D ≤ L (v − ℓ) or L ≤ D (ℓ − v).
+            let d = (vp - vc) + (mean_v[top - 1] - mv);
+            let l = h * ((mp + mc) * 0.5);
+            if if LINE_FIRST { l > d } else { d > l } {
                 break;
             }
             top -= 1;
-            let (mp, mc) = ((start - p) as f64, (k + 1 - start) as f64);
-            ma = (mp * mean_a[top] + mc * (ma + (ac - ap))) / (mp + mc);
-            mb = (mp * mean_b[top] + mc * (mb + (bc - bp))) / (mp + mc);
+            mv = (mp * mean_v[top] + mc * (mv + (vc - vp))) / (mp + mc);
+            mc += mp;
             start = p;
+            vc = vp;
         }
         starts[top] = start as u32;
-        mean_a[top] = ma;
-        mean_b[top] = mb;
+        mean_v[top] = mv;
+        sizes[top] = mc;
         top += 1;
     }
     starts[top] = n as u32;
@@ -140,12 +149,14 @@ mod tests {
     fn l2_pools_violators() {
         let y = [3.0, 1.0, 2.0, 2.0, 0.0, 5.0];
         let mut pav = PavScratch::default();
-        let nb = pav_l2(y.len(), |k| y[k], |_| 0.0, &mut pav);
+        let nb = pav_l2::<false>(y.len(), |k| y[k], 0.0, &mut pav);
         // 1,2,2 pool to 5/3; 0,5 pool to 2.5, which then pools with 5/3 to 2.
         assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 6)]);
         assert_eq!(y[1] + pav.a[1], 2.0);
-        // The same problem split as a − b gives the same blocks.
-        let nb = pav_l2(y.len(), |k| 2.0 * y[k], |k| y[k], &mut pav);
+        // The same problem split as v − ℓ (ℓ_k = 6 − k) gives the same blocks, and as ℓ − v.
+        let nb = pav_l2::<false>(y.len(), |k| y[k] + (6 - k) as f64, 1.0, &mut pav);
+        assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 6)]);
+        let nb = pav_l2::<true>(y.len(), |k| (6 - k) as f64 - y[k], 1.0, &mut pav);
         assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 1), (1, 6)]);
     }
 
@@ -154,7 +165,7 @@ mod tests {
         // θ = −1e298 (nine ties) minus ρ = 9..1: θ − ρ rounds to θ everywhere, yet the ties must
         // form one block (mathematically each later y is larger by 1).
         let mut pav = PavScratch::default();
-        let nb = pav_l2(9, |_| -1e298, |k| (9 - k) as f64, &mut pav);
+        let nb = pav_l2::<false>(9, |_| -1e298, 1.0, &mut pav);
         assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 9)]);
         let nb = pav_kl(
             9,
@@ -165,12 +176,7 @@ mod tests {
         );
         assert_eq!(blocks(&pav.starts[..=nb]), vec![(0, 9)]);
         // Distinct values 1e282 apart (an ulp of 1e298) stay apart.
-        let nb = pav_l2(
-            3,
-            |k| 1e298 - 1e283 * k as f64,
-            |k| (3 - k) as f64,
-            &mut pav,
-        );
+        let nb = pav_l2::<false>(3, |k| 1e298 - 1e283 * k as f64, 1.0, &mut pav);
         assert_eq!(nb, 3);
     }
 

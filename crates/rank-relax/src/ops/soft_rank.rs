@@ -201,7 +201,7 @@ impl Ranker {
         let pav = &mut sc.pav;
         let nb = match &self.ln {
             None => {
-                let nb = pav_l2(n, |k| theta[k], rho, pav);
+                let nb = pav_l2::<false>(n, |k| theta[k], 1.0, pav);
                 for j in 0..nb {
                     let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
                     if b - a == 1 {

@@ -188,15 +188,19 @@ impl Sorter {
         let sign = self.sign();
         let s = take(&mut sc.f1, n);
         sort_row(x, self.descending, &mut sc.sort, perm, s);
-        let w = take(&mut sc.f2, n);
-        for (k, wk) in w.iter_mut().enumerate() {
-            *wk = (n - k) as f64 / self.eps;
-        }
-        let (s, w) = (&*s, &*w);
+        let s = &*s;
         let pav = &mut sc.pav;
         let nb = match self.regularization {
-            Regularization::L2 => pav_l2(n, |k| w[k], |k| s[k], pav),
-            Regularization::Kl => pav_kl(n, |k| w[k], |k| s[k], |a, b| (s[b] - s[a]).exp(), pav),
+            // y = w − s with the line w = ρ/ε of slope −1/ε, never formed.
+            Regularization::L2 => pav_l2::<true>(n, |k| s[k], 1.0 / self.eps, pav),
+            Regularization::Kl => {
+                let w = take(&mut sc.f2, n);
+                for (k, wk) in w.iter_mut().enumerate() {
+                    *wk = (n - k) as f64 / self.eps;
+                }
+                let w = &*w;
+                pav_kl(n, |k| w[k], |k| s[k], |a, b| (s[b] - s[a]).exp(), pav)
+            }
         };
         for j in 0..nb {
             let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
