@@ -38,9 +38,9 @@ build() { # build NAME SOURCES... [FLAGS...]
   "$CC" -std=c99 -Wall -Wextra -Werror -O1 -I "$FFI/include" -I "$FFI/tests/c" "$@" \
     -L "$LIBDIR" -lrank_relax_c -Wl,-rpath,"$LIBDIR" -lm -o "$OUT/$name"
 }
-build reference_test "$FFI/tests/c/reference_test.c" "$FFI/tests/c/json.c"
-build bad_input_test "$FFI/tests/c/bad_input_test.c" "$FFI/tests/c/json.c"
-build threads_test "$FFI/tests/c/threads_test.c" -pthread
+build reference_test "$FFI/tests/c/reference_test.c" "$FFI/tests/c/json.c" "$FFI/tests/c/harness.c"
+build bad_input_test "$FFI/tests/c/bad_input_test.c" "$FFI/tests/c/json.c" "$FFI/tests/c/harness.c"
+build threads_test "$FFI/tests/c/threads_test.c" "$FFI/tests/c/harness.c" -pthread
 
 # Run every program even when one fails; each ends with `N passed, N failed`, summed here.
 total_passed=0

@@ -8,51 +8,19 @@
  * the format is in testdata/README.md. Ops come from the generated table, so a new op is covered
  * as soon as the matrix has cases for it. Prints `N passed, N failed`. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "generated/rr_ops_table.h"
+#include "harness.h"
 #include "json.h"
 #include "rank_relax.h"
 
 #define MAX_ARGS 12
 #define DEFAULT_MATRIX "testdata/bad-input.json"
 #define FORMAT "rank-relax bad-input matrix v1"
-
-static unsigned long passed_count, failed_count;
-static int verbose;
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list args;
-    if (ok) {
-        passed_count++;
-        if (!verbose) {
-            return;
-        }
-        printf("ok    ");
-    } else {
-        failed_count++;
-        printf("FAIL  ");
-    }
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-    printf("\n");
-}
-
-static void *xcalloc(size_t count, size_t size)
-{
-    void *p = calloc(count == 0 ? 1 : count, size);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* ---- tensors of the file --------------------------------------------------------------- */
 
@@ -667,7 +635,7 @@ int main(int argc, char **argv)
     json_value *root;
     const json_value *cases;
     size_t i, k, runs = 0, tagged_cases = 0;
-    verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+    harness_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
     if (path == NULL || path[0] == '\0') {
         path = DEFAULT_MATRIX;
     }
@@ -723,6 +691,5 @@ int main(int argc, char **argv)
            (unsigned long)tagged_cases, cases != NULL ? (unsigned long)cases->count : 0UL, path);
     check(runs > 100, "the matrix has cases for C");
     json_free(root);
-    printf("%lu passed, %lu failed\n", passed_count, failed_count);
-    return failed_count == 0 ? 0 : 1;
+    return harness_finish();
 }

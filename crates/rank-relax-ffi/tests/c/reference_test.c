@@ -13,50 +13,18 @@
  * Ops are driven through the generated table (generated/rr_ops_table.h), so a new op in the spec
  * is covered without changes here. Prints `N passed, N failed`; exits non-zero on any failure. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "generated/rr_ops_table.h"
+#include "harness.h"
 #include "json.h"
 #include "rank_relax.h"
 
 #define MAX_ARGS 8
 #define DEFAULT_REFERENCE "../shared/reference/ops-v1.json"
-
-static unsigned long passed_count, failed_count;
-static int verbose;
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list args;
-    if (ok) {
-        passed_count++;
-        if (!verbose) {
-            return;
-        }
-        printf("ok    ");
-    } else {
-        failed_count++;
-        printf("FAIL  ");
-    }
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-    printf("\n");
-}
-
-static void *xcalloc(size_t count, size_t size)
-{
-    void *p = calloc(count == 0 ? 1 : count, size);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static size_t tensor_len(const rrt_tensor *t, size_t batch, size_t n)
 {
@@ -724,7 +692,7 @@ int main(int argc, char **argv)
 {
     const char *path = getenv("RANK_RELAX_REFERENCE");
     size_t i;
-    verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+    harness_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
     if (path == NULL || path[0] == '\0') {
         path = DEFAULT_REFERENCE;
     }
@@ -741,6 +709,5 @@ int main(int argc, char **argv)
     printf("error paths: %lu ops\n", (unsigned long)RRT_NUM_OPS);
     threads_test(&rrt_ops[0]);
 
-    printf("%lu passed, %lu failed\n", passed_count, failed_count);
-    return failed_count == 0 ? 0 : 1;
+    return harness_finish();
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "generated/rr_ops_table.h"
+#include "harness.h"
 #include "rank_relax.h"
 
 #define MAX_ARGS 8
@@ -22,16 +23,6 @@
 #define INPUTS 3
 #define BATCH 96
 #define N 48
-
-static void *xcalloc(size_t count, size_t size)
-{
-    void *p = calloc(count == 0 ? 1 : count, size);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static size_t tensor_len(const rrt_tensor *t)
 {
@@ -300,6 +291,6 @@ int main(void)
     for (j = 0; j < JOBS; j++) {
         run_free(&expected[j]);
     }
-    printf("%lu passed, %lu failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    harness_count(passed, failed);
+    return harness_finish();
 }
