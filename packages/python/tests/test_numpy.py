@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -170,19 +172,38 @@ def test_threads() -> None:
 
 
 def test_concurrent_calls_from_threads() -> None:
+    """Every op from many threads at once (the GIL is released) equals the sequential result."""
     rng = np.random.default_rng(7)
-    xs = [rng.standard_normal((64, 100)) for _ in range(8)]
-    want = [rank_relax.soft_rank(x, 0.2) for x in xs]
-    got: list[np.ndarray | None] = [None] * len(xs)
+    calls: list[tuple[str, Callable[[], np.ndarray]]] = []
+    for dtype in (np.float64, np.float32):
+        x = rng.standard_normal((64, 100)).astype(dtype)
+        y = rng.standard_normal((64, 100)).astype(dtype)
+        rel = rng.integers(0, 4, (64, 100)).astype(dtype)
+        for reg in ("l2", "kl"):
+            calls += [
+                ("soft_rank", partial(rank_relax.soft_rank, x, 0.2, reg, "descending")),
+                ("soft_sort", partial(rank_relax.soft_sort, x, 0.2, reg)),
+                ("spearman_loss", partial(rank_relax.spearman_loss, x, y, 0.2, reg)),
+                ("ndcg_loss", partial(rank_relax.ndcg_loss, x, rel, 0.2, reg)),
+            ]
+        calls.append(("sigmoid_rank", partial(rank_relax.sigmoid_rank, x, 0.2)))
+    want = [f() for _, f in calls]
+    got: list[list[np.ndarray]] = [[] for _ in range(8)]
 
-    def work(i: int) -> None:
-        for _ in range(5):
-            got[i] = rank_relax.soft_rank(xs[i], 0.2)
+    def work(t: int) -> None:
+        for _ in range(3):
+            order = range(len(calls)) if t % 2 == 0 else reversed(range(len(calls)))
+            results = dict.fromkeys(range(len(calls)))
+            for i in order:
+                results[i] = calls[i][1]()
+            got[t] = [results[i] for i in range(len(calls))]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(len(got))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+    for per_thread in got:
+        assert len(per_thread) == len(calls)
+        for (name, _), g, w in zip(calls, per_thread, want):
+            np.testing.assert_array_equal(g, w, err_msg=name)
