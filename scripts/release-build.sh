@@ -7,9 +7,8 @@
 #                                              relocatable lib/pkgconfig/rank-relax.pc
 #                                              (scripts/package-c-lib.sh, as .github/workflows/c-lib.yml)
 #   RankRelax-jl-VERSION-PLATFORM.tar.gz       the Julia package tree RankRelax/ with the shared
-#                                              library in RankRelax/deps/; RankRelax.jl's loader
-#                                              does not look there, so point it at the library:
-#                                              RANK_RELAX_LIB=.../RankRelax/deps/librank_relax_c.so
+#                                              library in RankRelax/deps/, where RankRelax.jl's
+#                                              loader looks first
 #   SHA256SUMS                                 sha256sum of all of the above
 # scripts/test-release.sh installs each into a fresh environment and tests it. Needs
 # scripts/setup.sh (the .venv with maturin, node + pnpm, Rust). Idempotent.

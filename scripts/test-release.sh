@@ -13,8 +13,8 @@
 #           harness.c, generated/rr_ops_table.h) compiled against its header and library through
 #           its pkg-config file (PKG_CONFIG_PATH), linked shared (rpath) and static, both run;
 #   julia   the Julia tarball unpacked, julia --project=<unpacked>/RankRelax with
-#           JULIA_LOAD_PATH=@:@stdlib and RANK_RELAX_LIB=<unpacked>/RankRelax/deps/<lib> (the
-#           loader does not search deps/ by itself), running the package's test/reference.jl.
+#           JULIA_LOAD_PATH=@:@stdlib (the loader finds the library bundled in deps/; the
+#           script checks it loaded that copy), running the package's test/reference.jl.
 # Each prints `N passed, N failed`; the last line sums them. Exit status 1 when any failed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -124,15 +124,17 @@ for kind in shared static; do
   record "c ($kind)" "$p" "$f"
 done
 
-echo "==> julia: unpack $(basename "$JLPKG"), --project at it, RANK_RELAX_LIB at its deps/"
+echo "==> julia: unpack $(basename "$JLPKG"), --project at it, the library from its deps/"
 jl="$SCRATCH/julia"
 mkdir -p "$jl"
 tar -C "$jl" -xzf "$JLPKG"
-lib="$(find "$jl/RankRelax/deps" -name 'librank_relax_c.*' | head -n 1)"
+[ -n "$(find "$jl/RankRelax/deps" -name 'librank_relax_c.*')" ] || { echo "the Julia tarball has no library in RankRelax/deps/" >&2; exit 1; }
 cat >"$jl/run_reference.jl" <<'JL'
 using Test, RankRelax
 const TESTDIR = joinpath(dirname(dirname(pathof(RankRelax))), "test")
-println("RankRelax from ", pathof(RankRelax))
+println("RankRelax from ", pathof(RankRelax), ", library ", RankRelax.library_path())
+startswith(RankRelax.library_path(), joinpath(dirname(dirname(pathof(RankRelax))), "deps")) ||
+    error("RankRelax loaded ", RankRelax.library_path(), ", not the copy bundled in deps/")
 include(joinpath(TESTDIR, "json.jl"))
 using .MiniJSON: parse_json
 include(joinpath(TESTDIR, "helpers.jl"))
@@ -150,7 +152,7 @@ println(counts[1], " passed, ", counts[2], " failed")
 exit(counts[2] == 0 ? 0 : 1)
 JL
 rc=0
-(cd "$jl" && RANK_RELAX_LIB="$lib" JULIA_LOAD_PATH="@:@stdlib" \
+(cd "$jl" && env -u RANK_RELAX_LIB -u CARGO_TARGET_DIR JULIA_LOAD_PATH="@:@stdlib" \
   julia --startup-file=no --history-file=no --project="$jl/RankRelax" run_reference.jl) |
   tee "$jl/julia.log" || rc=$?
 summary="$(tail -n 1 "$jl/julia.log")"

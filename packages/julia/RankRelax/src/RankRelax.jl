@@ -10,8 +10,9 @@ that also returns a tape (`soft_rank_forward`) and a plain pullback function
 (`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
 `RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
 
-The library is found at load time: the path in `ENV["RANK_RELAX_LIB"]` if set, else the cargo build
-output of the repository this package lives in (`target/release`, or `\$CARGO_TARGET_DIR/release`).
+The library is found at load time: the path in `ENV["RANK_RELAX_LIB"]` if set, else the copy bundled
+in the package's `deps/` (release tarballs), else the cargo build output of the repository this
+package lives in (`target/release`, or `\$CARGO_TARGET_DIR/release`).
 """
 module RankRelax
 
@@ -143,17 +144,22 @@ _rr_libfile() = string(Sys.iswindows() ? "" : "lib", _RR_LIBNAME, ".", Libdl.dle
 # Root of the repository this package lives in (packages/julia/RankRelax/src → four levels up).
 _rr_repo_root() = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
 
+# The package's own deps/ folder, where a release tarball bundles the library.
+_rr_deps_dir() = normpath(joinpath(@__DIR__, "..", "deps"))
+
 """
-    RankRelax._rr_candidates(env = ENV; root = _rr_repo_root()) -> Vector{Pair{String,String}}
+    RankRelax._rr_candidates(env = ENV; root = _rr_repo_root(), deps = _rr_deps_dir()) -> Vector{Pair{String,String}}
 
 Where the loader looks for the library, in order, as `description => path`: only
-`ENV["RANK_RELAX_LIB"]` when it is set (a wrong path is an error, never silently replaced), else
-`\$CARGO_TARGET_DIR/release` when that is set, then `target/release` of the repository `root`.
+`ENV["RANK_RELAX_LIB"]` when it is set (a wrong path is an error, never silently replaced), else the
+package's bundled `deps/` copy, then `\$CARGO_TARGET_DIR/release` when that is set, then
+`target/release` of the repository `root`.
 """
-function _rr_candidates(env = ENV; root::AbstractString = _rr_repo_root())
+function _rr_candidates(env = ENV; root::AbstractString = _rr_repo_root(),
+        deps::AbstractString = _rr_deps_dir())
     explicit = get(env, "RANK_RELAX_LIB", "")
     isempty(explicit) || return ["RANK_RELAX_LIB" => abspath(explicit)]
-    found = Pair{String,String}[]
+    found = Pair{String,String}["the package's bundled copy" => joinpath(deps, _rr_libfile())]
     target = get(env, "CARGO_TARGET_DIR", "")
     if !isempty(target)
         push!(found, "\$CARGO_TARGET_DIR/release" => joinpath(abspath(target), "release", _rr_libfile()))

@@ -15,9 +15,11 @@
 
     # where it looks
     @test RankRelax._rr_candidates(Dict("RANK_RELAX_LIB" => "/x/lib.so")) == ["RANK_RELAX_LIB" => "/x/lib.so"]
-    found = RankRelax._rr_candidates(Dict("CARGO_TARGET_DIR" => "/tmp/tgt"); root = "/repo")
-    @test last.(found) == [joinpath("/tmp/tgt", "release", libfile), joinpath("/repo", "target", "release", libfile)]
-    @test last.(RankRelax._rr_candidates(Dict{String,String}(); root = "/repo")) == [joinpath("/repo", "target", "release", libfile)]
+    found = RankRelax._rr_candidates(Dict("CARGO_TARGET_DIR" => "/tmp/tgt"); root = "/repo", deps = "/pkg/deps")
+    @test last.(found) == [joinpath("/pkg/deps", libfile), joinpath("/tmp/tgt", "release", libfile),
+        joinpath("/repo", "target", "release", libfile)]
+    @test last.(RankRelax._rr_candidates(Dict{String,String}(); root = "/repo", deps = "/pkg/deps")) ==
+        [joinpath("/pkg/deps", libfile), joinpath("/repo", "target", "release", libfile)]
 
     # the error names every place it looked, and what to do
     msg = try
