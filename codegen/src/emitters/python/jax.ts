@@ -1,21 +1,22 @@
 // rank_relax/jax/_generated.py: per op, the forward and backward kernels as JAX computations
-// (`_rr.call`: pure_callback under a transform), a `jax.custom_vjp` whose forward returns the
-// residuals the spec lists and whose backward runs the backward kernel, and the public function.
-// Real params (ε) are differentiable arguments; enum and bool params are static.
+// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
+// forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
+// public function. Real params (ε) are differentiable arguments; enum and bool params are static.
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
+import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
 
 const FLAVOUR: Flavour = {
   array: 'array',
   notes: [
     'Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP, ' +
-      'working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the ' +
-      'host through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.',
+      'working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the ' +
+      'kernels run on the CPU as XLA FFI custom calls on XLA\'s buffers (``jax.pure_callback`` ' +
+      'where those are unavailable); float64 needs ``jax_enable_x64``.',
   ],
   paramGrad: 'A JAX array (or a traced value) receives a gradient.',
   noGrad: 'Receives no gradient.',
@@ -41,9 +42,9 @@ function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   });
   const args = [...rd.map((b) => `${b.name.python}: jax.Array`), ...ps.map((p) => `${p.name.python}: ${p.type === 'real' ? 'jax.Array' : p.type === 'enum' ? 'str' : 'bool'}`)];
   const folded = [
-    `KERNELS[${pyStr(kernelKey(op, kernel.pass))}]`,
+    pyStr(kernelKey(op, kernel.pass)),
     pyTuple(8, rd.map((b) => b.name.python)),
-    pyTuple(8, ps.map((p) => p.name.python)),
+    pyDict(8, ps.map((p) => [pyStr(p.name.spec), p.name.python] as const)),
     pyTuple(8, results),
   ];
   return [
@@ -187,7 +188,7 @@ export function renderJax(ir: IR): string {
     'import jax.numpy as jnp',
     'from jax.typing import ArrayLike',
     '',
-    `from .._generated import CHECK_PARAMS, KERNELS, ${ir.enums.map((e) => e.name.pascal).join(', ')}`,
+    `from .._generated import CHECK_PARAMS, ${ir.enums.map((e) => e.name.pascal).join(', ')}`,
     `from . import _plumbing as ${PRIVATE}`,
     '',
     ...pyDisplay(0, '__all__ = ', '[', names.map(pyStr), ']'),

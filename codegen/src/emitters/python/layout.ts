@@ -4,6 +4,8 @@ import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from
 
 /** The pyo3 glue, beside the hand-written lib.rs and plumbing.rs. */
 export const RUST_GLUE = 'crates/rank-relax-python/src/generated.rs';
+/** The XLA FFI handlers, beside the hand-written xla.rs. */
+export const XLA_GLUE = 'crates/rank-relax-python/src/xla_generated.rs';
 /** The import package `rank_relax`, beside its hand-written `__init__.py` facades. */
 export const PACKAGE_DIR = 'packages/python/src/rank_relax';
 /** The op table the test suite is parametrised over. */

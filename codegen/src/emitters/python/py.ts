@@ -135,3 +135,11 @@ export function pyTuple(indent: number, items: readonly string[]): string {
   const one = `(${items[0]},)`;
   return indent + one.length + 1 <= PY_WIDTH ? one : `(\n    ${items[0]},\n)`;
 }
+
+/** A dict display as an item at column `indent`: `{"a": a}` on one line when it fits (with the
+ * comma the enclosing call puts after it), else one entry per line; returned from column 0. */
+export function pyDict(indent: number, entries: readonly (readonly [string, string])[]): string {
+  const lines = pyDisplay(indent, '', '{', entries.map(([k, v]) => `${k}: ${v}`), '},').map((l) => l.slice(indent));
+  const last = lines.length - 1;
+  return lines.map((l, i) => (i === last ? l.slice(0, -1) : l)).join('\n');
+}

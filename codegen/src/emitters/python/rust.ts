@@ -11,12 +11,12 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
 
-const WIDTH = 100;
-const CALL_WIDTH = 60;
+export const WIDTH = 100;
+export const CALL_WIDTH = 60;
 /** Items of an op's module are rendered from column 0 and indented by 4 inside `pub mod`. */
-const ITEM_WIDTH = WIDTH - 4;
+export const ITEM_WIDTH = WIDTH - 4;
 
-function docComment(text: string, prefix = '/// '): string[] {
+export function docComment(text: string, prefix = '/// '): string[] {
   return commentLines(text, prefix, WIDTH);
 }
 
@@ -60,7 +60,7 @@ function alias(kernel: KernelIR): string {
 }
 
 /** `head(a, b)tail` on one line, or one item per line. */
-function call(indent: number, head: string, items: readonly string[], tail: string): string[] {
+export function call(indent: number, head: string, items: readonly string[], tail: string): string[] {
   const pad = ' '.repeat(indent);
   const inner = items.join(', ');
   const line = `${pad}${head}(${inner})${tail}`;
@@ -68,8 +68,18 @@ function call(indent: number, head: string, items: readonly string[], tail: stri
   return [`${pad}${head}(`, ...items.map((a) => `${pad}    ${a},`), `${pad})${tail}`];
 }
 
+/** `let name = value;` as rustfmt prints it: on one line, else the value alone on the next line
+ * if it fits there, else its call broken one argument per line. */
+export function letCall(indent: number, name: string, head: string, items: readonly string[], tail: string): string[] {
+  const same = call(indent, `let ${name} = ${head}`, items, tail);
+  if (same.length === 1) return same;
+  const next = call(indent + 4, head, items, tail);
+  if (next.length === 1) return [`${' '.repeat(indent)}let ${name} =`, ...next];
+  return same;
+}
+
 /** `fn head(args) -> ret {` on one line, or one argument per line. */
-function signature(indent: number, head: string, args: readonly string[], ret: string): string[] {
+export function signature(indent: number, head: string, args: readonly string[], ret: string): string[] {
   const pad = ' '.repeat(indent);
   const line = `${pad}${head}(${args.join(', ')}) -> ${ret} {`;
   if (line.length <= ITEM_WIDTH) return [line];
@@ -213,9 +223,22 @@ function numpyImports(ir: IR): string {
   const all = ir.ops.flatMap((op) => [...buffers(op.forward), ...buffers(op.backward)]);
   const names = new Set(['PyUntypedArrayMethods']);
   for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${b.shape.perRow ? 1 : 2}`);
-  const line = `use numpy::{${[...names].sort().join(', ')}};`;
+  const sorted = [...names].sort();
+  const line = `use numpy::{${sorted.join(', ')}};`;
   if (line.length <= WIDTH) return line;
-  return ['use numpy::{', `    ${[...names].sort().join(', ')},`, '};'].join('\n');
+  // rustfmt fills the list, four columns in, up to the line width.
+  const lines: string[] = [];
+  let current = '   ';
+  for (const name of sorted) {
+    const piece = ` ${name},`;
+    if (current.length + piece.length > WIDTH) {
+      lines.push(current);
+      current = '   ';
+    }
+    current += piece;
+  }
+  lines.push(current);
+  return ['use numpy::{', ...lines, '};'].join('\n');
 }
 
 function registerLines(ir: IR): string[] {

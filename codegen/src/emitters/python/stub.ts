@@ -1,6 +1,7 @@
 // rank_relax/_native.pyi: the type stub of the extension module, mirroring the pyo3 glue: the
 // kernels (`soft_rank_forward_f64(values, regularization_strength, regularization, direction) ->
-// (ranks, permutation)`), the params checkers, the ABI constants and the thread cap.
+// (ranks, permutation)`), the params checkers, the ABI constants, the thread cap and the XLA FFI
+// handlers (`xla_handlers`).
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName, PY_WIDTH } from './layout.ts';
@@ -47,12 +48,16 @@ export function renderStub(ir: IR): string {
     '__version__: str',
     'ABI_VERSION: int',
     'ABI_HASH: int',
+    'XLA_HEADER_API_VERSION: tuple[int, int]',
     '',
     ...ir.dtypes.map((d) => `_${d.id.toUpperCase()} = NDArray[np.${d.numpy}]`),
     '_I32 = NDArray[np.int32]',
     '',
     'def set_num_threads(num_threads: int) -> None: ...',
     'def num_threads() -> int: ...',
+    '',
+    '# The XLA FFI handlers by kernel name, as PyCapsules for jax.ffi.register_ffi_target.',
+    'def xla_handlers(api_major: int, api_minor: int) -> dict[str, object]: ...',
     ...ir.ops.flatMap((op) => [
       '',
       `# ${op.name.spec}`,

@@ -7,6 +7,7 @@ from numpy.typing import NDArray
 __version__: str
 ABI_VERSION: int
 ABI_HASH: int
+XLA_HEADER_API_VERSION: tuple[int, int]
 
 _F32 = NDArray[np.float32]
 _F64 = NDArray[np.float64]
@@ -14,6 +15,9 @@ _I32 = NDArray[np.int32]
 
 def set_num_threads(num_threads: int) -> None: ...
 def num_threads() -> int: ...
+
+# The XLA FFI handlers by kernel name, as PyCapsules for jax.ffi.register_ffi_target.
+def xla_handlers(api_major: int, api_minor: int) -> dict[str, object]: ...
 
 # ndcg_loss
 def ndcg_loss_forward_f32(

@@ -1,15 +1,18 @@
 """rank-relax for JAX: differentiable soft ranks, soft sorts and ranking losses.
 
 The functions of ``rank_relax`` for JAX arrays: each is a ``jax.custom_vjp`` whose forward saves
-the residuals its analytical backward needs; the kernels run on the host through
-``jax.pure_callback`` and work under ``jit``, ``grad``, ``vmap`` and their compositions. Results
-are float32 unless ``jax_enable_x64`` is on and the input is float64.
+the residuals its analytical backward needs, and works under ``jit``, ``grad``, ``vmap`` and their
+compositions. Under a transform the kernels run as XLA FFI custom calls on the CPU (XLA hands them
+its buffers: no copy, no Python), or through ``jax.pure_callback`` where the FFI handlers cannot be
+registered; :func:`set_kernel_call` (or ``RANK_RELAX_JAX_KERNEL_CALL``) picks one. Results are
+float32 unless ``jax_enable_x64`` is on and the input is float64.
 """
 
 from __future__ import annotations
 
 from . import _generated
 from ._generated import *  # noqa: F403
+from ._plumbing import kernel_call, set_kernel_call
 
-__all__: list[str] = []
+__all__: list[str] = ["kernel_call", "set_kernel_call"]
 __all__ += _generated.__all__

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from .._generated import CHECK_PARAMS, KERNELS, Direction, Regularization
+from .._generated import CHECK_PARAMS, Direction, Regularization
 from . import _plumbing as _rr
 
 __all__ = [
@@ -41,9 +41,9 @@ def _rr_ndcg_loss_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``ndcg_loss``."""
     return _rr.call(
-        KERNELS["ndcg_loss_forward"],
+        "ndcg_loss_forward",
         (scores, relevance),
-        (regularization_strength, regularization),
+        {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.rows_like(scores), _rr.like(scores), _rr.like(scores, jnp.int32)),
     )
 
@@ -59,9 +59,9 @@ def _rr_ndcg_loss_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``ndcg_loss``."""
     return _rr.call(
-        KERNELS["ndcg_loss_backward"],
+        "ndcg_loss_backward",
         (scores, relevance, ranks, permutation, cotangent_loss),
-        (regularization_strength, regularization),
+        {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.like(scores), _rr.rows_like(scores)),
     )
 
@@ -139,8 +139,9 @@ def ndcg_loss(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -195,9 +196,9 @@ def _rr_sigmoid_rank_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``sigmoid_rank``."""
     return _rr.call(
-        KERNELS["sigmoid_rank_forward"],
+        "sigmoid_rank_forward",
         (values,),
-        (regularization_strength, direction),
+        {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values),),
     )
 
@@ -210,9 +211,9 @@ def _rr_sigmoid_rank_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``sigmoid_rank``."""
     return _rr.call(
-        KERNELS["sigmoid_rank_backward"],
+        "sigmoid_rank_backward",
         (values, cotangent_ranks),
-        (regularization_strength, direction),
+        {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.rows_like(values)),
     )
 
@@ -269,8 +270,9 @@ def sigmoid_rank(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -320,9 +322,13 @@ def _rr_soft_rank_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``soft_rank``."""
     return _rr.call(
-        KERNELS["soft_rank_forward"],
+        "soft_rank_forward",
         (values,),
-        (regularization_strength, regularization, direction),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
         (_rr.like(values), _rr.like(values, jnp.int32)),
     )
 
@@ -338,9 +344,13 @@ def _rr_soft_rank_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``soft_rank``."""
     return _rr.call(
-        KERNELS["soft_rank_backward"],
+        "soft_rank_backward",
         (values, ranks, permutation, cotangent_ranks),
-        (regularization_strength, regularization, direction),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
         (_rr.like(values), _rr.rows_like(values)),
     )
 
@@ -416,8 +426,9 @@ def soft_rank(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -468,9 +479,13 @@ def _rr_soft_sort_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``soft_sort``."""
     return _rr.call(
-        KERNELS["soft_sort_forward"],
+        "soft_sort_forward",
         (values,),
-        (regularization_strength, regularization, direction),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
         (_rr.like(values), _rr.like(values, jnp.int32)),
     )
 
@@ -485,9 +500,13 @@ def _rr_soft_sort_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``soft_sort``."""
     return _rr.call(
-        KERNELS["soft_sort_backward"],
+        "soft_sort_backward",
         (values, permutation, cotangent_sorted),
-        (regularization_strength, regularization, direction),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
         (_rr.like(values), _rr.rows_like(values)),
     )
 
@@ -560,8 +579,9 @@ def soft_sort(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -613,9 +633,9 @@ def _rr_spearman_loss_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``spearman_loss``."""
     return _rr.call(
-        KERNELS["spearman_loss_forward"],
+        "spearman_loss_forward",
         (predictions, targets),
-        (regularization_strength, regularization),
+        {"regularization_strength": regularization_strength, "regularization": regularization},
         (
             _rr.rows_like(predictions),
             _rr.like(predictions),
@@ -639,7 +659,7 @@ def _rr_spearman_loss_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``spearman_loss``."""
     return _rr.call(
-        KERNELS["spearman_loss_backward"],
+        "spearman_loss_backward",
         (
             predictions,
             targets,
@@ -649,7 +669,7 @@ def _rr_spearman_loss_backward(
             target_permutation,
             cotangent_loss,
         ),
-        (regularization_strength, regularization),
+        {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.like(predictions), _rr.like(predictions), _rr.rows_like(predictions)),
     )
 
@@ -747,8 +767,9 @@ def spearman_loss(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.

@@ -2,30 +2,51 @@
 
 The public functions (generated, in ``_generated.py``) check their inputs with :func:`inputs` and
 :func:`real_param`, then call a ``jax.custom_vjp`` function whose forward and backward run native
-kernels through :func:`call`: ``jax.pure_callback`` (with ``vmap_method="broadcast_all"``) under a
-transform, or the kernel directly on concrete arrays. The kernels take any leading batch dims, so
-a ``vmap`` is one callback over the whole batch, never a per-row loop in Python.
+kernels through :func:`call`. Under a transform (``jit``, ``grad``, ``vmap``) a kernel is one of
+
+- an XLA FFI custom call (``jax.ffi.ffi_call``) of the handlers in the extension module
+  (``crates/rank-relax-python/src/xla_generated.rs``): XLA passes its buffers to the kernel, which
+  writes its results in place, with no copy, no Python and no GIL on the way;
+- ``jax.pure_callback``: XLA copies the operands to NumPy arrays, calls Python, which calls the
+  NumPy kernel, and copies the results back. The fallback where the handlers cannot be registered
+  (another XLA FFI API major version, a GPU default backend).
+
+Both use ``vmap_method="broadcast_all"``: the kernels take any leading batch dims, so a ``vmap``
+is one kernel call over the whole batch, never a per-row loop. On concrete arrays (no transform)
+the kernel runs directly, and its errors are ``ValueError``s as in NumPy.
+
+Which one traced calls use: ``RANK_RELAX_JAX_KERNEL_CALL`` (``auto``, the default: FFI on a CPU
+default backend when the handlers register; ``ffi``: FFI or an error; ``callback``), or
+:func:`set_kernel_call` at run time (it applies to functions traced after it).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _native
+from .._generated import KERNELS
+
 __all__ = [
     "call",
     "concrete",
     "inputs",
+    "kernel_call",
     "like",
     "param_grad",
     "real_param",
     "result",
     "rows_like",
+    "set_kernel_call",
     "zeros_like",
 ]
 
@@ -153,30 +174,145 @@ def _run(kernel: Kernel, arrays: Sequence[np.ndarray], params: Sequence[Any]) ->
     return out
 
 
+# ------------------------------------------------------------------------------------------------
+# XLA FFI targets
+
+_MODES = ("auto", "ffi", "callback")
+_ENV = "RANK_RELAX_JAX_KERNEL_CALL"
+#: The handlers' target names by kernel name (``soft_rank_forward_f64``), once registered.
+_targets: dict[str, str] | None = None
+#: Why the handlers could not be registered, if they could not.
+_ffi_error: str | None = None
+
+
+def _mode_from_env() -> str:
+    mode = os.environ.get(_ENV, "auto").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise ValueError(f"{_ENV} must be one of {', '.join(_MODES)}, got {mode!r}")
+    return mode
+
+
+_mode = _mode_from_env()
+
+
+def _api_version() -> tuple[int, int]:
+    """The XLA FFI API version of the installed jaxlib (its ``xla/ffi/api/c_api.h``), which XLA
+    wants a handler to report; else the version the handlers were written against."""
+    try:
+        header = Path(jax.ffi.include_dir()) / "xla" / "ffi" / "api" / "c_api.h"
+        text = header.read_text()
+        major = re.search(r"#define XLA_FFI_API_MAJOR (\d+)", text)
+        minor = re.search(r"#define XLA_FFI_API_MINOR (\d+)", text)
+        if major and minor:
+            return int(major.group(1)), int(minor.group(1))
+    except (AttributeError, OSError):
+        pass
+    major_h, minor_h = _native.XLA_HEADER_API_VERSION
+    return int(major_h), int(minor_h)
+
+
+def _register() -> dict[str, str] | None:
+    """Registers every handler as an XLA FFI target on the CPU (once); ``None`` when they cannot
+    be, with the reason in ``_ffi_error``."""
+    global _targets, _ffi_error
+    if _targets is not None or _ffi_error is not None:
+        return _targets
+    try:
+        major, minor = _api_version()
+        if major != _native.XLA_HEADER_API_VERSION[0]:
+            raise RuntimeError(
+                f"jaxlib's XLA FFI API is version {major}.{minor}; the handlers were written for "
+                f"{_native.XLA_HEADER_API_VERSION[0]}.x"
+            )
+        targets = {}
+        for name, capsule in _native.xla_handlers(major, minor).items():
+            target = f"rank_relax_{name}"
+            jax.ffi.register_ffi_target(target, capsule, platform="cpu")
+            targets[name] = target
+    except Exception as e:  # an older or newer jax without this API, a refused version, …
+        _ffi_error = f"{type(e).__name__}: {e}"
+        return None
+    _targets = targets
+    return _targets
+
+
+def set_kernel_call(mode: str) -> str:
+    """How traced calls run the kernels: ``"ffi"`` (XLA FFI custom calls: no copies, no Python),
+    ``"callback"`` (``jax.pure_callback``) or ``"auto"`` (FFI when the handlers register and the
+    default backend is the CPU, else the callback; the default, or ``RANK_RELAX_JAX_KERNEL_CALL``).
+
+    Applies to functions traced afterwards (a function ``jit`` compiled before keeps its kernels:
+    ``jax.clear_caches()`` retraces). ``"ffi"`` raises ``RuntimeError`` when the handlers cannot be
+    registered. Returns the previous mode.
+    """
+    global _mode
+    if mode not in _MODES:
+        raise ValueError(f"set_kernel_call: mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    if mode == "ffi" and _register() is None:
+        raise RuntimeError(f"rank_relax.jax: the XLA FFI handlers cannot be used: {_ffi_error}")
+    previous, _mode = _mode, mode
+    return previous
+
+
+def kernel_call() -> str:
+    """What traced calls use now: ``"ffi"`` or ``"callback"``."""
+    if _mode == "callback":
+        return "callback"
+    if _register() is None:
+        if _mode == "ffi":
+            raise RuntimeError(
+                f"rank_relax.jax: {_ENV}=ffi, but the XLA FFI handlers cannot be used: {_ffi_error}"
+            )
+        return "callback"
+    if _mode == "auto" and jax.default_backend() != "cpu":
+        return "callback"
+    return "ffi"
+
+
+# ------------------------------------------------------------------------------------------------
+# Calls
+
+
 def call(
-    table: Mapping[str, Kernel],
+    kernel: str,
     arrays: Sequence[jax.Array],
-    params: Sequence[Any],
+    params: Mapping[str, Any],
     results: Sequence[jax.ShapeDtypeStruct],
 ) -> tuple[jax.Array, ...]:
-    """Runs the kernel of ``table`` for the arrays' dtype.
+    """Runs the kernel ``kernel`` (``"soft_rank_forward"``) for the arrays' dtype.
 
-    ``params`` are in the kernel's order: real params are arrays (operands of the callback),
-    enum and bool params are static. Under a transform the kernel runs in ``jax.pure_callback``;
-    on concrete arrays it runs directly (and its errors are raised as they are).
+    ``params`` are the kernel's params by name, in its order: real params are arrays (operands:
+    traced and differentiable), enum and bool params static (attributes of the FFI call). Under a
+    transform the kernel runs as an XLA FFI custom call or in ``jax.pure_callback``
+    (:func:`kernel_call`); on concrete arrays it runs directly (and its errors are raised as they
+    are).
     """
-    kernel = table[np.dtype(arrays[0].dtype).name]
-    dynamic = [i for i, p in enumerate(params) if not isinstance(p, (str, bool))]
-    operands = (*arrays, *(params[i] for i in dynamic))
+    dtype = np.dtype(arrays[0].dtype).name
+    reals = [v for v in params.values() if not isinstance(v, (str, bool))]
+    operands = (*arrays, *reals)
+    if any(_is_traced(x) for x in operands) and kernel_call() == "ffi":
+        targets = _register() or {}
+        attrs = {k: v for k, v in params.items() if isinstance(v, (str, bool))}
+        name = f"{kernel}_{_DTYPE_IDS[dtype]}"
+        ffi = jax.ffi.ffi_call(targets[name], tuple(results), vmap_method="broadcast_all")
+        out: Any = ffi(*operands, **attrs)
+        return tuple(out)
+
+    native = KERNELS[kernel][dtype]
+    order = list(params.values())
+    dynamic = [i for i, p in enumerate(order) if not isinstance(p, (str, bool))]
     count = len(arrays)
 
     def host(*values: Any) -> tuple[np.ndarray, ...]:
-        full = list(params)
+        full = list(order)
         for i, v in zip(dynamic, values[count:]):
             full[i] = np.asarray(v)
-        out = _run(kernel, [np.asarray(v) for v in values[:count]], full)
+        out = _run(native, [np.asarray(v) for v in values[:count]], full)
         return tuple(np.asarray(o, dtype=r.dtype) for o, r in zip(out, results))
 
     if not any(_is_traced(x) for x in operands):
         return tuple(jnp.asarray(r) for r in host(*operands))
     return tuple(jax.pure_callback(host, tuple(results), *operands, vmap_method="broadcast_all"))
+
+
+_DTYPE_IDS = {"float32": "f32", "float64": "f64"}

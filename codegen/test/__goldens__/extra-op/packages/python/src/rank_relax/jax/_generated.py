@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from .._generated import CHECK_PARAMS, KERNELS, Direction
+from .._generated import CHECK_PARAMS, Direction
 from . import _plumbing as _rr
 
 __all__ = ["Direction", "pair_loss", "soft_rank"]
@@ -33,9 +33,9 @@ def _rr_pair_loss_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``pair_loss``."""
     return _rr.call(
-        KERNELS["pair_loss_forward"],
+        "pair_loss_forward",
         (predictions, weights),
-        (regularization_strength, normalize),
+        {"regularization_strength": regularization_strength, "normalize": normalize},
         (_rr.rows_like(predictions),),
     )
 
@@ -50,9 +50,9 @@ def _rr_pair_loss_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``pair_loss``."""
     return _rr.call(
-        KERNELS["pair_loss_backward"],
+        "pair_loss_backward",
         (predictions, weights, loss, cotangent_loss),
-        (regularization_strength, normalize),
+        {"regularization_strength": regularization_strength, "normalize": normalize},
         (_rr.like(predictions), _rr.rows_like(predictions)),
     )
 
@@ -117,8 +117,9 @@ def pair_loss(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
@@ -164,9 +165,9 @@ def _rr_soft_rank_forward(
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``soft_rank``."""
     return _rr.call(
-        KERNELS["soft_rank_forward"],
+        "soft_rank_forward",
         (values,),
-        (regularization_strength, direction),
+        {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.like(values, jnp.int32)),
     )
 
@@ -181,9 +182,9 @@ def _rr_soft_rank_backward(
 ) -> tuple[jax.Array, ...]:
     """The backward kernel of ``soft_rank``."""
     return _rr.call(
-        KERNELS["soft_rank_backward"],
+        "soft_rank_backward",
         (values, ranks, permutation, cotangent_ranks),
-        (regularization_strength, direction),
+        {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.rows_like(values)),
     )
 
@@ -241,8 +242,9 @@ def soft_rank(
     dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
-    working under ``jit``, ``grad``, ``vmap`` and their compositions. The kernel runs on the host
-    through ``jax.pure_callback``; float64 needs ``jax_enable_x64``.
+    working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
     Args:
         values: Values to rank. Shape ``[..., n]``.

@@ -1,0 +1,144 @@
+// crates/rank-relax-python/src/xla_generated.rs: the XLA FFI handlers `rank_relax.jax` calls
+// through `jax.ffi.ffi_call`. Per op, a module with one generic body per pass that decodes the call
+// frame (arguments: the kernel's reads, then its real params as operands; results: its writes;
+// attributes: its enum and bool params by name), runs the core's kernel on XLA's buffers in place,
+// once per part of the row split (`vmap` over ε), and one `unsafe extern "C"` handler per dtype;
+// then `HANDLERS`, the table the module hands to Python as capsules. Call-frame decoding, errors,
+// the metadata probe and the split are in the hand-written src/xla.rs (`rr_xla`).
+//
+// Same layout rules as rust.ts: what rustfmt (default config) prints.
+import { code, file, join } from '../../emit/code.ts';
+import { banner } from '../../emit/text.ts';
+import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { nativeName } from './layout.ts';
+import { call, docComment, ITEM_WIDTH, letCall, params, reads, signature, writes } from './rust.ts';
+
+/** rustfmt's struct_lit_width: a struct literal whose fields fit in this many columns stays on one line. */
+const STRUCT_LIT_WIDTH = 18;
+
+function elem(b: BufferArgIR, t: string): string {
+  return b.elem === 'real' ? t : 'i32';
+}
+
+function reals(kernel: KernelIR): ParamIR[] {
+  return params(kernel).filter((p) => p.type === 'real');
+}
+
+/** The struct literal of the core's params, one field per line unless it is tiny. */
+function renderParams(indent: number, kernel: KernelIR): string[] {
+  const pad = ' '.repeat(indent);
+  const fields = params(kernel).map((p) =>
+    p.type === 'real' ? `${p.name.rust}: rr_part.real(&${p.name.rust})` : p.name.rust,
+  );
+  const inner = fields.join(', ');
+  const line = `${pad}let rr_params = rr_op::Params { ${inner} };`;
+  if (inner.length <= STRUCT_LIT_WIDTH && line.length <= ITEM_WIDTH) return [line];
+  return [`${pad}let rr_params = rr_op::Params {`, ...fields.map((f) => `${pad}    ${f},`), `${pad}};`];
+}
+
+function renderBody(kernel: KernelIR): string[] {
+  const rd = reads(kernel);
+  const wr = writes(kernel);
+  const real = reals(kernel);
+  const attrs = params(kernel).filter((p) => p.type !== 'real');
+  const first = rd.find((b) => !b.shape.perRow);
+  if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
+  const what = [
+    `arguments ${[...rd.map((b) => `\`${b.name.spec}\``), ...real.map((p) => `\`${p.name.spec}\``)].join(', ')}`,
+    `results ${wr.map((b) => `\`${b.name.spec}\``).join(', ')}`,
+    ...(attrs.length > 0 ? [`attributes ${attrs.map((p) => `\`${p.name.spec}\``).join(', ')}`] : []),
+  ];
+  const args = [
+    ...rd.map((b, i) => letCall(4, b.name.rust, `rr_frame.arg::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
+    ...real.map((p, i) => letCall(4, p.name.rust, 'rr_frame.arg::<T>', [String(rd.length + i), `"${p.name.spec}"`], '?;')),
+    ...wr.map((b, i) => letCall(4, `mut ${b.name.rust}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
+    ...attrs.map((p) =>
+      p.type === 'enum'
+        ? letCall(4, p.name.rust, 'rr_frame.enum_attr', [`"${p.name.spec}"`, `rank_relax::${p.enum.rustType}::parse`], '?;')
+        : letCall(4, p.name.rust, 'rr_frame.bool_attr', [`"${p.name.spec}"`], '?;'),
+    ),
+  ].flat();
+  const realRefs = `&[${real.map((p) => `&${p.name.rust}`).join(', ')}]`;
+  const kernelArgs = [
+    'rr_part.shape',
+    '&rr_params',
+    ...rd.map((b) => `rr_part.${b.shape.perRow ? 'per_row' : 'matrix'}(&${b.name.rust})`),
+    ...wr.map((b) => `rr_part.${b.shape.perRow ? 'per_row_mut' : 'matrix_mut'}(&mut ${b.name.rust})`),
+  ];
+  return [
+    ...docComment(`\`${kernel.pass}\` on an XLA call frame: ${what.join('; ')}.`),
+    ...signature(0, `fn ${kernel.pass}<T: rr_xla::Float>`, ["rr_frame: &rr_xla::Frame<'_>"], 'rr_xla::Result'),
+    ...args,
+    ...letCall(4, 'rr_split', 'rr_xla::Split::new', ['OP', `&${first.name.rust}`, realRefs], '?;'),
+    '    for rr_part in rr_split.parts() {',
+    ...renderParams(8, kernel),
+    ...call(8, `rr_op::${kernel.pass}`, kernelArgs, '?;'),
+    '    }',
+    '    Ok(())',
+    '}',
+  ];
+}
+
+function renderHandler(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
+  const what = kernel.pass === 'forward' ? 'forward' : 'backward (VJP)';
+  return [
+    ...docComment(`XLA FFI handler of the ${what} of \`${op.name.spec}\` in ${dtype.rust}.`),
+    '///',
+    '/// # Safety',
+    '/// XLA calls it with a valid call frame.',
+    ...signature(0, `pub unsafe extern "C" fn ${kernel.pass}_${dtype.id}`, ['rr_frame: *mut rr_xla::CallFrame'], '*mut rr_xla::XlaError'),
+    `    unsafe { rr_xla::handle(rr_frame, OP, ${kernel.pass}::<${dtype.rust}>) }`,
+    '}',
+  ];
+}
+
+function renderOp(ir: IR, op: OpIR): string {
+  const items: string[][] = [
+    renderBody(op.forward),
+    renderBody(op.backward),
+    ...ir.dtypes.flatMap((d) => [op.forward, op.backward].map((k) => renderHandler(op, k, d))),
+  ];
+  return code`
+    ${docComment(`\`${op.name.spec}\`: ${op.summary}`)}
+    pub mod ${op.name.rust} {
+        use super::*;
+        use rank_relax::ops::${op.name.rust} as rr_op;
+
+        const OP: &str = "${op.name.spec}";
+
+        ${join(items.map((lines) => lines.join('\n')), '\n\n')}
+    }
+  `;
+}
+
+function renderTable(ir: IR): string[] {
+  const entries = ir.ops.flatMap((op) =>
+    ir.dtypes.flatMap((d) =>
+      (['forward', 'backward'] as const).map((p) => {
+        const entry = `("${nativeName(op, p, d)}", ${op.name.rust}::${p}_${d.id}),`;
+        return `    ${entry}`.length <= 100 ? [`    ${entry}`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${op.name.rust}::${p}_${d.id},`, '    ),'];
+      }),
+    ),
+  );
+  return [
+    '/// Every handler, by the name of its kernel (`soft_rank_forward_f64`).',
+    `pub const HANDLERS: [(&str, rr_xla::Handler); ${entries.length}] = [`,
+    ...entries.flat(),
+    '];',
+  ];
+}
+
+export function renderXlaGlue(ir: IR): string {
+  return file(
+    banner(ir, 'slash'),
+    '//! The XLA FFI handlers of `rank_relax.jax`, one per (op, pass, dtype), over the core\'s kernels.',
+    '//! Each reads XLA\'s buffers and writes its results in place (no copy, no Python); the real',
+    '//! params are operands (traced, differentiable), enums and bools attributes.',
+    '',
+    'use crate::xla as rr_xla;',
+    '',
+    join(ir.ops.map((op) => renderOp(ir, op)), '\n\n'),
+    '',
+    ...renderTable(ir),
+  );
+}
