@@ -570,8 +570,8 @@ class Report:
         return (
             f"`node packages/node/bench/soft-rank.mjs`: `softRank` + `softRankVjp` at {shape(r0)} {r0['dtype']} "
             f"(ε = 0.1, {r0['threads']} threads), median of {r0['rounds']} rounds × {r0['reps']} repetitions, the paths "
-            "rotating within each round. The core runs the same calls inside the addon, allocating its outputs per "
-            "call as a Rust caller would.\n\n"
+            "rotating within each round; each ratio to the core is the median of the per-round ratios. The core "
+            "runs the same calls inside the addon, allocating its outputs per call as a Rust caller would.\n\n"
             + table(
                 ["path", "ms per softRank + softRankVjp", "vs core", "overhead"], rows
             )

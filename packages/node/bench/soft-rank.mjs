@@ -2,7 +2,8 @@
 // the same work inside the addon (no JS, no N-API; outputs allocated per call as a Rust caller
 // would). Two public paths: fresh output arrays per call (the default), and caller-provided
 // arrays reused across calls (the `out` option). Rounds rotate the order of the paths so that load
-// on the machine hits all alike; each overhead is the ratio of the medians. Also times the raw
+// on the machine hits all alike; times are medians over the rounds, and each ratio to the core is
+// the median of the per-round ratios. Also times the raw
 // binding into reused arrays (the N-API crossing alone) and the softRankWithVjp path (forward once,
 // then the pullback). usage: node bench/soft-rank.mjs [--rounds R] [--reps K] [--json FILE]
 // With BENCH_OUT set (a folder), appends one JSON line per path to $BENCH_OUT/node.jsonl.
@@ -18,7 +19,7 @@ const opt = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const ROUNDS = Number(opt('--rounds', 31));
+const ROUNDS = Number(opt('--rounds', 41));
 const REPS = Number(opt('--reps', 10));
 const B = 128;
 const N = 1000;
@@ -109,7 +110,9 @@ for (let round = 0; round < ROUNDS; round++) {
 
 const med = Object.fromEntries(names.map((k) => [k, median(times[k])]));
 const ms = (s) => (s * 1e3).toFixed(3);
-const ratio = (k) => med[k] / med.core;
+// Each path against the core in the same round (measured moments apart, so under the same load),
+// then the median over the rounds: steadier on a shared machine than a ratio of two medians.
+const ratio = (k) => median(times[k].map((t, i) => t / times.core[i]));
 const result = {
   shape: [B, N],
   dtype: 'f64',
