@@ -193,9 +193,16 @@ def test_fallback_when_the_handlers_cannot_register(
 
 def test_kernel_call_switch(restore_mode: None) -> None:
     x = jnp.ones((2, 3))
-    for mode, primitive in (("ffi", "ffi_call"), ("callback", "pure_callback")):
-        rj.set_kernel_call(mode)
-        assert primitive in str(jax.make_jaxpr(lambda v: rj.soft_rank(v))(x))
+
+    def f(v: Any) -> Any:
+        return jax.vjp(lambda w: rj.soft_rank(w, 0.5), v)[1](v)
+
+    modes = [("ffi", "ffi_call", "@rank_relax_soft_rank_forward_f"), ("callback", "pure_callback")]
+    for mode, primitive, *target in [*modes, modes[0]]:
+        rj.set_kernel_call(mode)  # the same function switches, without clear_caches()
+        assert primitive in str(jax.make_jaxpr(f)(x))
+        hlo = jax.jit(f).lower(x).as_text()
+        assert (target[0] if target else "@xla_ffi_python_cpu_callback") in hlo
     with pytest.raises(ValueError, match="mode must be one of auto, ffi, callback"):
         rj.set_kernel_call("fast")
 

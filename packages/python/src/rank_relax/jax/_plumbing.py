@@ -241,9 +241,10 @@ def set_kernel_call(mode: str) -> str:
     ``"callback"`` (``jax.pure_callback``) or ``"auto"`` (FFI when the handlers register and the
     default backend is the CPU, else the callback; the default, or ``RANK_RELAX_JAX_KERNEL_CALL``).
 
-    Applies to functions traced afterwards (a function ``jit`` compiled before keeps its kernels:
-    ``jax.clear_caches()`` retraces). ``"ffi"`` raises ``RuntimeError`` when the handlers cannot be
-    registered. Returns the previous mode.
+    A change clears JAX's caches (``jax.clear_caches()``: JAX caches the traces of the ops'
+    ``custom_vjp`` functions), so what is traced afterwards uses the new mode; a function compiled
+    before keeps its kernels until it is traced again. ``"ffi"`` raises ``RuntimeError`` when the
+    handlers cannot be registered. Returns the previous mode.
     """
     global _mode
     if mode not in _MODES:
@@ -251,6 +252,8 @@ def set_kernel_call(mode: str) -> str:
     if mode == "ffi" and _register() is None:
         raise RuntimeError(f"rank_relax.jax: the XLA FFI handlers cannot be used: {_ffi_error}")
     previous, _mode = _mode, mode
+    if mode != previous:
+        jax.clear_caches()
     return previous
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -33,8 +32,8 @@ __all__ = [
 ]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
-# ``ndarray.dtype.name`` is a slow Python property; the kernels' dtypes by dtype object.
-_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+# The kernel tables' dtype names by torch dtype.
+_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 
 
 def rows(
@@ -45,6 +44,10 @@ def rows(
     Returns the leading dims, the dtype of the results (the inputs' promoted dtype) and the views.
     float16 and bfloat16 are computed in float32.
     """
+    if len(inputs) == 1:  # the common case, checked with the fewest calls
+        value = inputs[0][1]
+        if isinstance(value, Tensor) and value.dtype in _KERNEL_DTYPES and value.dim() == 2:
+            return (value.shape[0],), value.dtype, (value,)
     for name, value in inputs:
         if not isinstance(value, Tensor):
             raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
@@ -130,14 +133,20 @@ _SAVED = object()
 
 def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
     """Saves the tensors the backward reads, and the params (tensor params with the tensors)."""
+    ctx.rr_count = len(tensors)
+    if not any(isinstance(p, Tensor) for p in params):
+        ctx.save_for_backward(*tensors)
+        ctx.rr_params = params
+        return
     ctx.save_for_backward(*tensors, *(p for p in params if isinstance(p, Tensor)))
     ctx.rr_params = tuple(_SAVED if isinstance(p, Tensor) else p for p in params)
-    ctx.rr_count = len(tensors)
 
 
 def saved(ctx: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
     """What :func:`save` saved: the tensors and the params."""
     values = ctx.saved_tensors
+    if len(values) == ctx.rr_count:
+        return values, ctx.rr_params
     rest = iter(values[ctx.rr_count :])
     return values[: ctx.rr_count], tuple(next(rest) if p is _SAVED else p for p in ctx.rr_params)
 
@@ -146,7 +155,7 @@ def matrix(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     """A ``[batch, n]`` result as ``[..., n]`` in the inputs' dtype."""
     if len(lead) != 1:
         result = result.reshape((*lead, result.shape[-1]))
-    return result.to(dtype)
+    return result if result.dtype == dtype else result.to(dtype)
 
 
 def rows_result(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
@@ -165,15 +174,16 @@ def run(
     passed as a number.
     """
     first = tensors[0]
+    cpu = first.is_cpu
     arrays = [
-        t.detach().numpy()
+        (t.detach().numpy() if t.requires_grad else t.numpy())
         if t.is_cpu and t.is_contiguous()
         else t.detach().cpu().contiguous().numpy()
         for t in tensors
     ]
     values = [p.item() if isinstance(p, Tensor) else p for p in params]
-    results = table[_DTYPE_NAMES[arrays[0].dtype]](*arrays, *values)
-    if first.is_cpu:
+    results = table[_DTYPE_NAMES[first.dtype]](*arrays, *values)
+    if cpu:
         return tuple(map(torch.from_numpy, results))
     return tuple(torch.from_numpy(r).to(first.device) for r in results)
 
