@@ -6,9 +6,10 @@
 DIR (default $BENCH_OUT, else target/bench) holds what scripts/bench.sh left there:
 
 - ``<suite>.jsonl``: JSON lines written by the benchmarks that support ``BENCH_OUT`` (core, threads,
-  memory, node; python too if its script writes ``python.jsonl``), one object per result row;
-- ``<suite>.log``: each suite's printed output; the Julia table is parsed from it, and a suite that
-  wrote no JSON is shown as printed;
+  memory, node), one object per result row;
+- ``<suite>.log``: each suite's printed output; the Julia and Python tables are parsed from it
+  (they are other engineers' benchmarks, so the report reads what they print), and an output it
+  cannot parse is shown as printed;
 - ``suites.jsonl``: the outcome of each suite (ok, failed, not run, with the reason) and the load
   average before and after it; ``machine.jsonl``: nproc and the load at the start and the end.
 
@@ -257,7 +258,6 @@ class Report:
         self.threads = read_jsonl(results / "threads.jsonl")
         self.memory = read_jsonl(results / "memory.jsonl")
         self.node = read_jsonl(results / "node.jsonl")
-        self.python = read_jsonl(results / "python.jsonl")
         self.julia_title, self.julia, self.julia_overhead = parse_julia(
             read_text(results / "julia.log")
         )
