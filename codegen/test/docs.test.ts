@@ -1,9 +1,9 @@
-// The docs target beyond its goldens: every public name the reference shows is one the other
-// emitters define (so a rename there fails here, not in a reader's hands); the Julia signatures
-// are the ones RankRelax.jl's own docstrings show; each page has one runnable example per
-// language and an error row per constraint; and the examples of every fixture compile (Python
-// parses; C compiles against that fixture's generated header). scripts/check-docs.sh runs the
-// real spec's examples against the built packages.
+// The docs target beyond its goldens: every binding defines the public names the IR gives each op
+// (`op.api`, which the reference shows), so an emitter that spells one itself fails here, not in a
+// reader's hands; the Julia signatures are the ones RankRelax.jl's own docstrings show; each page
+// has one runnable example per language and an error row per constraint; and the examples of every
+// fixture compile (Python parses; C compiles against that fixture's generated header).
+// scripts/check-docs.sh runs the real spec's examples against the built packages.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,6 @@ import { docsEmitter } from '../src/emitters/docs/index.ts';
 import { errorCases } from '../src/emitters/docs/errors.ts';
 import { juliaSignature } from '../src/emitters/docs/julia.ts';
 import { NO_RUN } from '../src/emitters/docs/markdown.ts';
-import { juliaNames, nodeNames, pythonNames } from '../src/emitters/docs/names.ts';
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
 import { nodeEmitter } from '../src/emitters/node/index.ts';
 import { pythonEmitter } from '../src/emitters/python/index.ts';
@@ -63,28 +62,31 @@ describe.each(cases)('%s', (name, ir) => {
   });
 
   describe.each(ir.ops.map((op) => [op.name.spec, op] as const))('op %s', (_, op) => {
-    it('shows names that the Python emitter defines', () => {
-      const py = text(pythonEmitter, ir, /_generated\.py$/);
-      const n = pythonNames(op);
-      expect(py).toContain(`def ${n.fn}(`);
-      expect(py).toContain(`def ${n.vjp}(`);
+    it('has the Python names of the IR in the NumPy, PyTorch and JAX modules', () => {
+      const n = op.api.python;
+      const module = (sub: string) => text(pythonEmitter, ir, new RegExp(`/rank_relax/${sub}_generated\\.py$`));
+      expect(module('')).toContain(`def ${n.fn}(`);
+      expect(module('')).toContain(`def ${n.vjp}(`);
+      for (const sub of ['torch/', 'jax/']) expect(module(sub)).toContain(`def ${n.fn}(`);
     });
 
-    it('shows names that the Julia emitter defines, and its docstring signatures', () => {
+    it('has the Julia names of the IR in RankRelax.jl, and its docstring signatures', () => {
       const jl = text(juliaEmitter, ir);
-      const n = juliaNames(op);
+      const n = op.api.julia;
       for (const fn of [n.fn, n.forward, n.pullback, n.forwardInto, n.pullbackInto]) expect(jl).toContain(`function ${fn}(`);
-      expect(jl).toContain(`struct ${n.tape}`);
+      expect(jl).toContain(`struct ${n.tape}{`);
       const [keywords, positional] = juliaSignature(op).split('\n');
       expect(jl).toContain(`    ${keywords?.replace(/ -> .*$/, '')}\n`);
       if (op.paramGrads.length > 0) expect(jl).toContain(`    ${positional?.replace(/ -> .*$/, '')}\n`);
     });
 
-    it('shows names that the Node emitter defines', () => {
+    it('has the Node names of the IR in @rank-relax/node', () => {
       const ts = text(nodeEmitter, ir, /\.ts$/);
-      const n = nodeNames(op);
+      const n = op.api.node;
       for (const fn of [n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp]) expect(ts).toMatch(new RegExp(`export (async )?function ${fn}\\(`));
-      for (const t of [n.options, n.gradients]) expect(ts).toContain(`export interface ${t}`);
+      for (const t of [n.options, n.outOptions, n.vjpOptions, n.gradientsOut, n.gradients, n.withVjpResult]) {
+        expect(ts).toMatch(new RegExp(`export interface ${t}\\b`));
+      }
       for (const p of op.params) expect(ts).toContain(`readonly ${p.name.ts}?:`);
     });
 

@@ -47,6 +47,21 @@ describe('normalise', () => {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },
       want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
     }],
+    ['public names per binding', {
+      given: () => op('soft_rank').api,
+      want: {
+        python: { fn: 'soft_rank', vjp: 'soft_rank_vjp' },
+        julia: {
+          fn: 'soft_rank', forward: 'soft_rank_forward', pullback: 'soft_rank_pullback',
+          forwardInto: 'soft_rank_forward!', pullbackInto: 'soft_rank_pullback!', tape: 'SoftRankTape',
+        },
+        node: {
+          fn: 'softRank', fnAsync: 'softRankAsync', vjp: 'softRankVjp', vjpAsync: 'softRankVjpAsync', withVjp: 'softRankWithVjp',
+          options: 'SoftRankOptions', outOptions: 'SoftRankOutOptions', vjpOptions: 'SoftRankVjpOptions',
+          gradientsOut: 'SoftRankGradientsOut', gradients: 'SoftRankGradients', withVjpResult: 'SoftRankWithVjp',
+        },
+      },
+    }],
     ['one record per (op, dtype) with the C symbols', {
       given: () => op('soft_rank').variants.map((v) => [v.dtype.id, v.forward.cSymbol, v.backward.cSymbol]),
       want: [

@@ -4,7 +4,7 @@ import type { Spec, SpecEnum, SpecOp, SpecParam, SpecShape } from '../spec/schem
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { boolLiterals, cKernelSymbol, enumLiterals, ident, pascalCase, realLiterals, TYPES } from './names.ts';
+import { boolLiterals, cKernelSymbol, enumLiterals, ident, opApi, pascalCase, realLiterals, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
@@ -150,6 +150,7 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
 
   return {
     name: opName,
+    api: opApi(opName),
     summary: op.summary,
     doc: op.doc,
     minN: op.min_n ?? 1,

@@ -3,7 +3,7 @@ import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR } from '../../ir/types.ts';
 import { juliaValue } from './julia.ts';
 import { table, tick } from './markdown.ts';
-import { JULIA_MODULE, NODE_PACKAGE, nodeNames, PY_MODULES, pythonNames, juliaNames } from './names.ts';
+import { JULIA_MODULE, NODE_PACKAGE, PY_MODULES } from './names.ts';
 
 function runtimeRow(f: RuntimeFnIR): string[] {
   const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
@@ -14,9 +14,9 @@ export function renderIndex(ir: IR): string {
   const ops = ir.ops.map((op) => [
     `[${tick(op.name.spec)}](${op.name.snake}.md)`,
     op.summary,
-    tick(pythonNames(op).fn),
-    tick(juliaNames(op).fn),
-    tick(nodeNames(op).fn),
+    tick(op.api.python.fn),
+    tick(op.api.julia.fn),
+    tick(op.api.node.fn),
   ]);
   const enums = ir.enums.map((e) => {
     const rows = e.values.map((v) => {

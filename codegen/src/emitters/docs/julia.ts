@@ -3,7 +3,7 @@
 import { realLiterals } from '../../ir/names.ts';
 import type { EnumValueIR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
 import type { ExampleData } from './example.ts';
-import { JULIA_MODULE, juliaNames } from './names.ts';
+import { JULIA_MODULE } from './names.ts';
 
 /** An enum value as RankRelax.jl writes it: the Symbol `:l2` (it takes the string `"l2"` too). */
 function juliaSymbol(v: EnumValueIR): string {
@@ -27,7 +27,7 @@ function tuple(names: readonly string[]): string {
 }
 
 export function juliaSignature(op: OpIR): string {
-  const n = juliaNames(op);
+  const n = op.api.julia;
   const inputs = op.inputs.map((i) => i.name.julia);
   const keywords = op.params.map(juliaParam);
   const call = (head: string, positional: readonly string[], kw: readonly string[]) =>
@@ -63,7 +63,7 @@ export function juliaArray(rows: readonly (readonly number[])[]): string {
 }
 
 export function juliaExample(op: OpIR, data: ExampleData): string {
-  const n = juliaNames(op);
+  const n = op.api.julia;
   const inputs = data.inputs.map((i) => i.input.name.julia);
   const kw = data.params.map((p) => `${p.param.name.julia} = ${juliaValue(p.param, p.literal)}`);
   const call = (head: string, positional: readonly string[]) => `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;

@@ -3,7 +3,7 @@
 import { realLiterals } from '../../ir/names.ts';
 import type { OpIR, ParamIR } from '../../ir/types.ts';
 import type { ExampleData } from './example.ts';
-import { NODE_PACKAGE, NODE_ROW_OPTION, nodeNames } from './names.ts';
+import { NODE_PACKAGE, NODE_ROW_OPTION } from './names.ts';
 
 function tsType(p: ParamIR): string {
   switch (p.type) {
@@ -26,7 +26,7 @@ function cotangentParams(op: OpIR): string[] {
 }
 
 export function nodeSignature(op: OpIR): string {
-  const n = nodeNames(op);
+  const n = op.api.node;
   const inputs = op.inputs.map((i) => `${i.name.ts}: A`);
   const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${o.name.ts}: A`).join('; ')} }`;
   const withVjp = `{ ${[...op.outputs.map((o) => `${o.name.ts}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
@@ -57,7 +57,7 @@ function typedArray(rows: readonly (readonly number[])[]): string {
 }
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
-  const n = nodeNames(op);
+  const n = op.api.node;
   const inputs = data.inputs.map((i) => i.input.name.ts);
   const entries = [
     ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),

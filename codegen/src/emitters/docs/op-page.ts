@@ -9,15 +9,15 @@ import { cStatus, errorCases, type ErrorCase } from './errors.ts';
 import { exampleData, type ExampleData } from './example.ts';
 import { juliaExample, juliaParam, juliaSignature } from './julia.ts';
 import { fence, listText, table, tick } from './markdown.ts';
-import { juliaNames, nodeNames, NODE_ROW_OPTION, PY_MODULES, pythonNames, type PyFlavour } from './names.ts';
+import { NODE_ROW_OPTION, PY_MODULES, type PyFlavour } from './names.ts';
 import { nodeExample, nodeParam, nodeSignature } from './node.ts';
 import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
 
 function namesTable(op: OpIR): string {
   const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
-  const py = pythonNames(op);
-  const jl = juliaNames(op);
-  const nd = nodeNames(op);
+  const py = op.api.python;
+  const jl = op.api.julia;
+  const nd = op.api.node;
   return table(
     ['language', 'names'],
     [
@@ -128,8 +128,8 @@ const FLAVOURS: readonly [PyFlavour, string][] = [
 
 function languagesSection(ir: IR, op: OpIR, data: ExampleData): string {
   const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
-  const jl = juliaNames(op);
-  const nd = nodeNames(op);
+  const jl = op.api.julia;
+  const nd = op.api.node;
   const c =
     f64 === undefined
       ? null

@@ -5,7 +5,7 @@ import { realLiterals } from '../../ir/names.ts';
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import type { ErrorCase } from './errors.ts';
 import type { ExampleData, ExampleInput } from './example.ts';
-import { PY_MODULES, pythonNames, type PyFlavour } from './names.ts';
+import { PY_MODULES, type PyFlavour } from './names.ts';
 
 const TYPES: Record<PyFlavour, { readonly input: string; readonly output: string; readonly real: string }> = {
   numpy: { input: 'ArrayLike', output: 'NDArray', real: 'float' },
@@ -39,7 +39,7 @@ function def(head: string, args: readonly string[], ret: string): string {
 
 export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
-  const names = pythonNames(op);
+  const names = op.api.python;
   const inputs = op.inputs.map((i) => `${i.name.python}: ${t.input}`);
   const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${p.defaultLiteral.python}`);
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
@@ -56,7 +56,7 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
   switch (flavour) {
     case 'numpy':
       return (
-        `\`${pythonNames(op).vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
+        `\`${op.api.python.vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
         `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.`
       );
     case 'torch':
@@ -106,7 +106,7 @@ const IMPORTS: Record<PyFlavour, readonly string[]> = {
 };
 
 export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): string {
-  const fn = `${PY_MODULES[flavour]}.${op.name.python}`;
+  const fn = `${PY_MODULES[flavour]}.${op.api.python.fn}`;
   const inputNames = data.inputs.map((i) => i.input.name.python);
   const outNames = op.outputs.map((o) => o.name.python);
   const lines: string[] = [...IMPORTS[flavour], ''];
@@ -114,7 +114,7 @@ export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): 
   const call = `${fn}(${callArgs(inputNames, data)})`;
   const gradNames = op.grads.map((g) => g.name.python);
   if (flavour === 'numpy') {
-    const vjp = `${PY_MODULES.numpy}.${pythonNames(op).vjp}`;
+    const vjp = `${PY_MODULES.numpy}.${op.api.python.vjp}`;
     const cotangents = op.outputs.map((o) => `np.ones_like(${o.name.python})`);
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
     lines.push(assign(gradNames, `${vjp}(${callArgs([...inputNames, ...cotangents], data)})`), ...gradNames.map((g) => `print(${g})`));
@@ -140,7 +140,7 @@ function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): str
     return same ? i.input.name.python : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
   });
   const param = c.trigger.param === null ? [] : [`${c.trigger.param.name}=${c.trigger.param.python}`];
-  return `lambda: ${PY_MODULES.numpy}.${op.name.python}(${[...args, ...param].join(', ')})`;
+  return `lambda: ${PY_MODULES.numpy}.${op.api.python.fn}(${[...args, ...param].join(', ')})`;
 }
 
 /** A NumPy program that makes every error of the table happen and checks its type and message. */

@@ -1,7 +1,7 @@
 // Julia spelling shared by the Julia emitter's files: paths, derived names, literals, call layout.
-// Every name the generated Julia uses beyond the IR's own idents is derived here, once.
+// Every name the generated Julia uses beyond the IR's idents and `op.api.julia` is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
-import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { EnumValueIR, JuliaApiIR, OpIR, ParamIR } from '../../ir/types.ts';
 
 export const WIDTH = 100;
 export const PACKAGE_DIR = 'packages/julia/RankRelax';
@@ -16,19 +16,8 @@ export const P = '_rr_';
 /** The same prefix for private constants: `_RR_ABI_HASH`. */
 export const PC = '_RR_';
 
-/** The names one op gets in Julia, beyond `op.name.julia` (the public function). */
-export interface OpNames {
-  readonly fn: string;
-  /** `soft_rank_forward`: the forward that also returns the tape. */
-  readonly forward: string;
-  /** `soft_rank_pullback`: the plain pullback function. */
-  readonly pullback: string;
-  /** `SoftRankTape`: what the forward keeps for the pullback. */
-  readonly tape: string;
-  /** `soft_rank_forward!`: the forward into the buffers of an earlier tape. */
-  readonly forwardInto: string;
-  /** `soft_rank_pullback!`: the pullback into caller-provided gradient arrays. */
-  readonly pullbackInto: string;
+/** The names one op gets in Julia: its exports (from the IR) and the private helpers of this emitter. */
+export interface OpNames extends JuliaApiIR {
   /** `_rr_soft_rank_run`: the forward on given buffers, shared by the two forwards. */
   readonly run: string;
   /** `_rr_soft_rank_forward!`: the ccall wrapper of one pass (one method per dtype). */
@@ -37,12 +26,7 @@ export interface OpNames {
 
 export function opNames(op: OpIR): OpNames {
   return {
-    fn: op.name.julia,
-    forward: `${op.name.snake}_forward`,
-    pullback: `${op.name.snake}_pullback`,
-    tape: `${op.name.pascal}Tape`,
-    forwardInto: `${op.name.snake}_forward!`,
-    pullbackInto: `${op.name.snake}_pullback!`,
+    ...op.api.julia,
     run: `${P}${op.name.snake}_run`,
     kernel: (pass) => `${P}${op.name.snake}_${pass}!`,
   };

@@ -1,7 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
 import { pascalCase } from '../../ir/names.ts';
-import type { ArgIR, Ident, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import type { ArgIR, Ident, NodeApiIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 
 export const CRATE_DIR = 'crates/rank-relax-node';
 export const RUST_DIR = `${CRATE_DIR}/src/generated`;
@@ -30,22 +30,8 @@ export function rustName(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: bool
   return `${op.name.snake}${pass}_${dtype.id}${isAsync ? '_async' : ''}`;
 }
 
-/** Public TypeScript names of an op's functions and types. */
-export interface TsNames {
-  readonly fn: string;
-  readonly fnAsync: string;
-  readonly vjp: string;
-  readonly vjpAsync: string;
-  readonly withVjp: string;
-  readonly options: string;
-  /** Options of the sync call: the op's options and `out` (an output array). */
-  readonly outOptions: string;
-  /** Options of the sync VJP: the op's options and `out` (gradient arrays). */
-  readonly vjpOptions: string;
-  /** The `out` of the sync VJP: one optional array per differentiable input. */
-  readonly gradientsOut: string;
-  readonly gradients: string;
-  readonly withVjpResult: string;
+/** The names of an op's module: its exports (from the IR) and its private helpers. */
+export interface TsNames extends NodeApiIR {
   /** Private helper that validates the arguments (reserved `rr_` prefix). */
   readonly args: string;
   /** Private list of the accepted option names. */
@@ -57,20 +43,8 @@ export interface TsNames {
 }
 
 export function tsNames(op: OpIR): TsNames {
-  const fn = op.name.ts;
-  const pascal = op.name.pascal;
   return {
-    fn,
-    fnAsync: `${op.name.camel}Async`,
-    vjp: `${op.name.camel}Vjp`,
-    vjpAsync: `${op.name.camel}VjpAsync`,
-    withVjp: `${op.name.camel}WithVjp`,
-    options: `${pascal}Options`,
-    outOptions: `${pascal}OutOptions`,
-    vjpOptions: `${pascal}VjpOptions`,
-    gradientsOut: `${pascal}GradientsOut`,
-    gradients: `${pascal}Gradients`,
-    withVjpResult: `${pascal}WithVjp`,
+    ...op.api.node,
     args: `rr_${op.name.camel}Args`,
     optionNames: `rr_${op.name.screaming}_OPTIONS`,
     outOptionNames: `rr_${op.name.screaming}_OUT_OPTIONS`,

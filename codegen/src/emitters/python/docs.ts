@@ -45,7 +45,7 @@ function example(op: OpIR, flavour: Flavour): string | null {
       .filter((p) => p.literal.python !== p.param.defaultLiteral.python)
       .map((p) => `${p.param.name.python}=${p.literal.python}`),
   ];
-  return `\`\`${flavour.module}.${op.name.python}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
+  return `\`\`${flavour.module}.${op.api.python.fn}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
 }
 
 export const COMMON_NOTE =

@@ -139,7 +139,7 @@ function renderPublic(op: OpIR): string[] {
           `    return ${outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('dtype')})`).join(', ')}`,
         ];
   return [
-    ...pyDef(0, `def ${op.name.python}`, args, ret),
+    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>

@@ -79,7 +79,7 @@ function renderFunction(op: OpIR): string[] {
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const values = outs.map((o) => result(op, o.name.snake, o.shape.perRow));
   return [
-    ...pyDef(0, `def ${op.name.python}`, args, ret),
+    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...forwardLines(op),
     outs.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
@@ -98,27 +98,27 @@ function renderVjp(op: OpIR): string[] {
   const bwdArgs = [...reads(op.backward).map((b) => local(b.name.snake)), ...op.params.map(paramValue)];
   const values = grads.map((g) => result(op, g.name.snake, false));
   const gradNames = grads.map((g) => `\`\`${g.of.name.python}\`\``).join(' and ');
-  const summary = `Vector-Jacobian product of :func:\`${op.name.python}\`.`;
+  const summary = `Vector-Jacobian product of :func:\`${op.api.python.fn}\`.`;
   const cotangentDocs = op.cotangents.map(
     (c) => [c.name.python, `Cotangent of \`\`${c.of.name.python}\`\` (its shape).`] as const,
   );
   return [
-    ...pyDef(0, `def ${op.name.python}_vjp`, args, ret),
+    ...pyDef(0, `def ${op.api.python.vjp}`, args, ret),
     ...pyDocstring(
       4,
       summary,
       [
         `The gradient with respect to ${gradNames} of \`\`sum(${op.cotangents.map((c) => `${c.name.python} * ${c.of.name.python}`).join(' + ')})\`\` ` +
-          `for the outputs of \`\`${op.name.python}(...)\`\`, for NumPy users with their own autodiff. ` +
+          `for the outputs of \`\`${op.api.python.fn}(...)\`\`, for NumPy users with their own autodiff. ` +
           'Runs the forward kernel, then the backward kernel (analytical, O(n) per row for the isotonic ops).',
       ],
       [
         {
           title: 'Args',
           entries: [
-            [op.inputs.map((i) => i.name.python).join(', '), `As for :func:\`${op.name.python}\`.`],
+            [op.inputs.map((i) => i.name.python).join(', '), `As for :func:\`${op.api.python.fn}\`.`],
             ...cotangentDocs,
-            ['regularization_strength, ...', `As for :func:\`${op.name.python}\`.`],
+            ['regularization_strength, ...', `As for :func:\`${op.api.python.fn}\`.`],
           ],
         },
         {
@@ -172,11 +172,11 @@ function renderKernels(ir: IR): string[] {
 }
 
 export function publicNames(ir: IR): string[] {
-  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => op.name.python)].sort();
+  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => op.api.python.fn)].sort();
 }
 
 export function renderNumpy(ir: IR): string {
-  const exported = [...publicNames(ir), ...ir.ops.map((op) => `${op.name.python}_vjp`)].sort();
+  const exported = [...publicNames(ir), ...ir.ops.map((op) => op.api.python.vjp)].sort();
   return pyFile(
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op and its vector-Jacobian product.', [
