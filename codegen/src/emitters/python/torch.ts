@@ -129,7 +129,7 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   ];
 }
 
-/** setup_context, the gradient rule over either backward, and the custom op's backward. */
+/** The custom ops' autograd: setup_context and the backward rule over the backward op. */
 function renderAutograd(op: OpIR): string[] {
   const name = local(op.name.snake);
   const inputs = op.inputs.map((i) => i.name.python);
@@ -140,48 +140,71 @@ function renderAutograd(op: OpIR): string[] {
   const cotangents = op.cotangents.map((c) => c.name.python);
   const bwdArgs = [...reads(op.backward).map((b) => b.name.python), ...kernelParams(op.backward).map((p) => p.name.python)];
   const bwdOuts = writes(op.backward).map((b) => b.name.python);
-  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, g.name.python]));
-  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, g.name.python]));
-  const argNames = [...op.inputs.map((i) => i.name.spec), ...op.params.map((p) => p.name.spec)];
-  const returned = argNames.map((arg, k) => {
-    const grad = gradOf.get(arg);
-    if (grad !== undefined) return pyNested(8, `${PRIVATE}.grad`, [`ctx.needs_input_grad[${k}]`, grad]);
-    const pgrad = paramGradOf.get(arg);
-    if (pgrad !== undefined) return pyNested(8, `${PRIVATE}.param_grad`, [`ctx.needs_input_grad[${k}]`, pgrad, arg]);
-    return 'None';
-  });
-  const cotangentArgs = cotangents.map((c) => `${c}: Tensor`);
+  const needs = local('needs');
   return [
     ...pyDef(0, `def ${name}_setup_context`, ['ctx: Any', 'inputs: tuple[Any, ...]', 'output: Any'], 'None'),
-    `    """Saves what the backward of \`\`${op.name.python}\`\` reads (shared by both paths)."""`,
+    `    """Saves what the backward of \`\`${op.name.python}\`\` reads."""`,
     ...pyAssign(4, [...inputs, ...ps], 'inputs'),
     ...(outs.length === 1 ? (tensors.includes(outs[0] ?? '') ? [`    ${outs[0]} = output`] : []) : pyAssign(4, outTargets, 'output')),
     ...pyCall(4, `${PRIVATE}.save`, ['ctx', pyTuple(8, tensors), pyTuple(8, ps)]),
     '',
     '',
-    ...pyDef(0, `def ${name}_grads`, ['ctx: Any', 'backward: Callable[..., Any]', ...cotangentArgs], 'tuple[Any, ...]'),
-    `    """The gradients of \`\`${op.name.python}\`\`'s arguments, with \`\`backward\`\` its kernel or op."""`,
+    ...pyDef(0, `def ${name}_backward_rule`, ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`), `*${PRIVATE}_unused: Any`], 'tuple[Any, ...]'),
     `    ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(4, tensors, local('tensors')),
     ...pyAssign(4, ps, local('params')),
-    ...pyUnpack(4, bwdOuts, 'backward', bwdArgs),
-    ...pyDisplay(4, 'return ', '(', returned, ')'),
-    '',
-    '',
-    ...pyDef(0, `def ${name}_backward_rule`, ['ctx: Any', ...cotangentArgs, `*${PRIVATE}_unused: Any`], 'tuple[Any, ...]'),
-    ...pyCall(4, `return ${name}_grads`, ['ctx', `${name}_backward`, ...cotangents]),
+    ...pyUnpack(4, bwdOuts, `${name}_backward`, bwdArgs),
+    `    ${needs} = ctx.needs_input_grad`,
+    ...pyDisplay(4, 'return ', '(', gradients(op, needs, 8, (k) => ps[k] ?? ''), ')'),
     '',
     '',
     ...pyCall(0, `${name}_forward.register_autograd`, [`${name}_backward_rule`, `setup_context=${name}_setup_context`]),
   ];
 }
 
+/** What the backward returns: a gradient (or None) per argument of the forward, in order. */
+function gradients(op: OpIR, needs: string, indent: number, param: (k: number) => string): string[] {
+  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, g.name.python]));
+  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, g.name.python]));
+  const argNames = [...op.inputs.map((i) => i.name.spec), ...op.params.map((p) => p.name.spec)];
+  return argNames.map((arg, k) => {
+    const grad = gradOf.get(arg);
+    if (grad !== undefined) return `${grad} if ${needs}[${k}] else None`;
+    const pgrad = paramGradOf.get(arg);
+    if (pgrad !== undefined) return pyNested(indent, `${PRIVATE}.param_grad`, [`${needs}[${k}]`, pgrad, param(k - op.inputs.length)]);
+    return 'None';
+  });
+}
+
+/** The eager path: both passes call the kernels directly, one Python frame each, since every
+ * frame between the kernel and autograd costs time twice over (cold caches after a large call). */
 function renderFunction(op: OpIR): string[] {
-  const name = local(op.name.snake);
   const cotangents = op.cotangents.map((c) => c.name.python);
   const fwdArgs = kernelArgs(op.forward, implAnnotation);
   const outputs = op.outputs.map((o) => o.name.python);
-  const args = [...reads(op.forward).map((b) => b.name.python), ...kernelParams(op.forward).map((p) => p.name.python)];
+  const ps = op.params.map((p) => p.name.python);
+  const params = local('params');
+  const needs = local('needs');
+  const tensors = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python)];
+  const fwdOuts = writes(op.forward).map((b) => b.name.python);
+  const fwdTargets = fwdOuts.map((o) => (tensors.includes(o) || outputs.includes(o) ? o : `_${o}`));
+  const bwdReads = reads(op.backward).map((b) => b.name.python);
+  const bwdOuts = writes(op.backward).map((b) => b.name.python);
+  const kernel = (pass: Pass) => `KERNELS[${pyStr(kernelKey(op, pass))}]`;
+  // The kernel's params, as the op's params tuple where they are the same (they are today).
+  const specNames = op.params.map((p) => p.name.spec).join();
+  const kernelParamsOf = (pass: Pass, each: (k: number) => string) => {
+    const own = kernelParams(kernelOf(op, pass));
+    if (own.map((p) => p.name.spec).join() === specNames) return params;
+    return pyTuple(12, own.map((p) => each(op.params.findIndex((q) => q.name.spec === p.name.spec))));
+  };
+  const call = (indent: number, targets: readonly string[], pass: Pass, args: readonly string[], each: (k: number) => string) => {
+    const items = [kernel(pass), kernelParamsOf(pass, each), ...args];
+    return targets.length === 1
+      ? pyCall(indent, `${targets[0]} = ${PRIVATE}.run`, items, '[0]')
+      : pyUnpack(indent, targets, `${PRIVATE}.run`, items);
+  };
+  const returned = outputs.length === 1 ? (outputs[0] ?? '') : `${outputs.join(', ')}`;
   return [
     `class ${local(op.name.pascal)}(torch.autograd.Function):`,
     `    """The eager path of \`\`${op.name.python}\`\`: its kernels and rules without the op dispatcher.`,
@@ -193,17 +216,18 @@ function renderFunction(op: OpIR): string[] {
     '',
     '    @staticmethod',
     ...pyDef(4, 'def forward', ['ctx: Any', ...fwdArgs], outputs.length === 1 ? 'Tensor' : `tuple[${outputs.map(() => 'Tensor').join(', ')}]`),
-    ...pyCall(8, `${local('output')} = ${name}_forward_impl`, args),
-    ...pyCall(8, `${name}_setup_context`, ['ctx', pyTuple(12, args), local('output')]),
-    writes(op.forward).length === 1
-      ? `        return ${local('output')}`
-      : outputs.length === 1
-        ? `        return ${local('output')}[0]`
-        : `        return ${local('output')}[:${outputs.length}]`,
+    `        ${params} = ${pyTuple(8, ps)}`,
+    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => b.name.python), (k) => ps[k] ?? ''),
+    ...pyCall(8, `${PRIVATE}.save`, ['ctx', pyTuple(12, tensors), params]),
+    `        return ${returned}`,
     '',
     '    @staticmethod',
     ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
-    ...pyCall(8, `return ${name}_grads`, ['ctx', `${name}_backward_impl`, ...cotangents]),
+    `        ${local('tensors')}, ${params} = ${PRIVATE}.saved(ctx)`,
+    ...pyAssign(8, tensors, local('tensors')),
+    ...call(8, bwdOuts, 'backward', bwdReads, (k) => `${params}[${k}]`),
+    `        ${needs} = ctx.needs_input_grad`,
+    ...pyDisplay(8, 'return ', '(', gradients(op, needs, 12, (k) => `${params}[${k}]`), ')'),
   ];
 }
 
@@ -232,7 +256,7 @@ function renderPublic(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor))])
       : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor))]);
   return [
-    ...pyDef(0, `def ${op.name.python}`, args, ret),
+    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('lead'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>
@@ -282,7 +306,6 @@ export function renderTorch(ir: IR): string {
     '',
     'from __future__ import annotations',
     '',
-    'from collections.abc import Callable',
     'from typing import Any',
     '',
     'import torch',

@@ -10,7 +10,6 @@ eager calls use when nothing needs the custom op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -122,7 +121,7 @@ def _rr_ndcg_loss_backward_fake(
 
 
 def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``ndcg_loss`` reads (shared by both paths)."""
+    """Saves what the backward of ``ndcg_loss`` reads."""
     scores, relevance, regularization_strength, regularization = inputs
     _loss, ranks, permutation = output
     _rr.save(
@@ -132,16 +131,15 @@ def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) 
     )
 
 
-def _rr_ndcg_loss_grads(
+def _rr_ndcg_loss_backward_rule(
     ctx: Any,
-    backward: Callable[..., Any],
     cotangent_loss: Tensor,
+    *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    """The gradients of ``ndcg_loss``'s arguments, with ``backward`` its kernel or op."""
     _rr_tensors, _rr_params = _rr.saved(ctx)
     scores, relevance, ranks, permutation = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_scores, grad_regularization_strength = backward(
+    grad_scores, grad_regularization_strength = _rr_ndcg_loss_backward(
         scores,
         relevance,
         ranks,
@@ -150,24 +148,13 @@ def _rr_ndcg_loss_grads(
         regularization_strength,
         regularization,
     )
+    _rr_needs = ctx.needs_input_grad
     return (
-        _rr.grad(ctx.needs_input_grad[0], grad_scores),
+        grad_scores if _rr_needs[0] else None,
         None,
-        _rr.param_grad(
-            ctx.needs_input_grad[2],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
         None,
     )
-
-
-def _rr_ndcg_loss_backward_rule(
-    ctx: Any,
-    cotangent_loss: Tensor,
-    *_rr_unused: Any,
-) -> tuple[Any, ...]:
-    return _rr_ndcg_loss_grads(ctx, _rr_ndcg_loss_backward, cotangent_loss)
 
 
 _rr_ndcg_loss_forward.register_autograd(
@@ -192,22 +179,36 @@ class _rr_NdcgLoss(torch.autograd.Function):
         regularization_strength: Tensor | float,
         regularization: str,
     ) -> Tensor:
-        _rr_output = _rr_ndcg_loss_forward_impl(
+        _rr_params = (regularization_strength, regularization)
+        loss, ranks, permutation = _rr.run(
+            KERNELS["ndcg_loss_forward"],
+            _rr_params,
             scores,
             relevance,
-            regularization_strength,
-            regularization,
         )
-        _rr_ndcg_loss_setup_context(
-            ctx,
-            (scores, relevance, regularization_strength, regularization),
-            _rr_output,
-        )
-        return _rr_output[0]
+        _rr.save(ctx, (scores, relevance, ranks, permutation), _rr_params)
+        return loss
 
     @staticmethod
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
-        return _rr_ndcg_loss_grads(ctx, _rr_ndcg_loss_backward_impl, cotangent_loss)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        scores, relevance, ranks, permutation = _rr_tensors
+        grad_scores, grad_regularization_strength = _rr.run(
+            KERNELS["ndcg_loss_backward"],
+            _rr_params,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_scores if _rr_needs[0] else None,
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
 
 
 def ndcg_loss(
@@ -354,35 +355,9 @@ def _rr_sigmoid_rank_backward_fake(
 
 
 def _rr_sigmoid_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``sigmoid_rank`` reads (shared by both paths)."""
+    """Saves what the backward of ``sigmoid_rank`` reads."""
     values, regularization_strength, direction = inputs
     _rr.save(ctx, (values,), (regularization_strength, direction))
-
-
-def _rr_sigmoid_rank_grads(
-    ctx: Any,
-    backward: Callable[..., Any],
-    cotangent_ranks: Tensor,
-) -> tuple[Any, ...]:
-    """The gradients of ``sigmoid_rank``'s arguments, with ``backward`` its kernel or op."""
-    _rr_tensors, _rr_params = _rr.saved(ctx)
-    (values,) = _rr_tensors
-    regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = backward(
-        values,
-        cotangent_ranks,
-        regularization_strength,
-        direction,
-    )
-    return (
-        _rr.grad(ctx.needs_input_grad[0], grad_values),
-        _rr.param_grad(
-            ctx.needs_input_grad[1],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
-        None,
-    )
 
 
 def _rr_sigmoid_rank_backward_rule(
@@ -390,7 +365,21 @@ def _rr_sigmoid_rank_backward_rule(
     cotangent_ranks: Tensor,
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    return _rr_sigmoid_rank_grads(ctx, _rr_sigmoid_rank_backward, cotangent_ranks)
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    (values,) = _rr_tensors
+    regularization_strength, direction = _rr_params
+    grad_values, grad_regularization_strength = _rr_sigmoid_rank_backward(
+        values,
+        cotangent_ranks,
+        regularization_strength,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+    )
 
 
 _rr_sigmoid_rank_forward.register_autograd(
@@ -414,17 +403,27 @@ class _rr_SigmoidRank(torch.autograd.Function):
         regularization_strength: Tensor | float,
         direction: str,
     ) -> Tensor:
-        _rr_output = _rr_sigmoid_rank_forward_impl(values, regularization_strength, direction)
-        _rr_sigmoid_rank_setup_context(
-            ctx,
-            (values, regularization_strength, direction),
-            _rr_output,
-        )
-        return _rr_output
+        _rr_params = (regularization_strength, direction)
+        ranks = _rr.run(KERNELS["sigmoid_rank_forward"], _rr_params, values)[0]
+        _rr.save(ctx, (values,), _rr_params)
+        return ranks
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
-        return _rr_sigmoid_rank_grads(ctx, _rr_sigmoid_rank_backward_impl, cotangent_ranks)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        (values,) = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.run(
+            KERNELS["sigmoid_rank_backward"],
+            _rr_params,
+            values,
+            cotangent_ranks,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
 
 
 def sigmoid_rank(
@@ -574,7 +573,7 @@ def _rr_soft_rank_backward_fake(
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``soft_rank`` reads (shared by both paths)."""
+    """Saves what the backward of ``soft_rank`` reads."""
     values, regularization_strength, regularization, direction = inputs
     ranks, permutation = output
     _rr.save(
@@ -584,16 +583,15 @@ def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) 
     )
 
 
-def _rr_soft_rank_grads(
+def _rr_soft_rank_backward_rule(
     ctx: Any,
-    backward: Callable[..., Any],
     cotangent_ranks: Tensor,
+    *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    """The gradients of ``soft_rank``'s arguments, with ``backward`` its kernel or op."""
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, ranks, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = backward(
+    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
         values,
         ranks,
         permutation,
@@ -602,24 +600,13 @@ def _rr_soft_rank_grads(
         regularization,
         direction,
     )
+    _rr_needs = ctx.needs_input_grad
     return (
-        _rr.grad(ctx.needs_input_grad[0], grad_values),
-        _rr.param_grad(
-            ctx.needs_input_grad[1],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
+        grad_values if _rr_needs[0] else None,
+        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
         None,
         None,
     )
-
-
-def _rr_soft_rank_backward_rule(
-    ctx: Any,
-    cotangent_ranks: Tensor,
-    *_rr_unused: Any,
-) -> tuple[Any, ...]:
-    return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward, cotangent_ranks)
 
 
 _rr_soft_rank_forward.register_autograd(
@@ -644,22 +631,30 @@ class _rr_SoftRank(torch.autograd.Function):
         regularization: str,
         direction: str,
     ) -> Tensor:
-        _rr_output = _rr_soft_rank_forward_impl(
-            values,
-            regularization_strength,
-            regularization,
-            direction,
-        )
-        _rr_soft_rank_setup_context(
-            ctx,
-            (values, regularization_strength, regularization, direction),
-            _rr_output,
-        )
-        return _rr_output[0]
+        _rr_params = (regularization_strength, regularization, direction)
+        ranks, permutation = _rr.run(KERNELS["soft_rank_forward"], _rr_params, values)
+        _rr.save(ctx, (values, ranks, permutation), _rr_params)
+        return ranks
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
-        return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward_impl, cotangent_ranks)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, ranks, permutation = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.run(
+            KERNELS["soft_rank_backward"],
+            _rr_params,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+            None,
+        )
 
 
 def soft_rank(
@@ -817,39 +812,10 @@ def _rr_soft_sort_backward_fake(
 
 
 def _rr_soft_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``soft_sort`` reads (shared by both paths)."""
+    """Saves what the backward of ``soft_sort`` reads."""
     values, regularization_strength, regularization, direction = inputs
     _sorted, permutation = output
     _rr.save(ctx, (values, permutation), (regularization_strength, regularization, direction))
-
-
-def _rr_soft_sort_grads(
-    ctx: Any,
-    backward: Callable[..., Any],
-    cotangent_sorted: Tensor,
-) -> tuple[Any, ...]:
-    """The gradients of ``soft_sort``'s arguments, with ``backward`` its kernel or op."""
-    _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, permutation = _rr_tensors
-    regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = backward(
-        values,
-        permutation,
-        cotangent_sorted,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return (
-        _rr.grad(ctx.needs_input_grad[0], grad_values),
-        _rr.param_grad(
-            ctx.needs_input_grad[1],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
-        None,
-        None,
-    )
 
 
 def _rr_soft_sort_backward_rule(
@@ -857,7 +823,24 @@ def _rr_soft_sort_backward_rule(
     cotangent_sorted: Tensor,
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    return _rr_soft_sort_grads(ctx, _rr_soft_sort_backward, cotangent_sorted)
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, permutation = _rr_tensors
+    regularization_strength, regularization, direction = _rr_params
+    grad_values, grad_regularization_strength = _rr_soft_sort_backward(
+        values,
+        permutation,
+        cotangent_sorted,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+        None,
+    )
 
 
 _rr_soft_sort_forward.register_autograd(
@@ -882,22 +865,29 @@ class _rr_SoftSort(torch.autograd.Function):
         regularization: str,
         direction: str,
     ) -> Tensor:
-        _rr_output = _rr_soft_sort_forward_impl(
-            values,
-            regularization_strength,
-            regularization,
-            direction,
-        )
-        _rr_soft_sort_setup_context(
-            ctx,
-            (values, regularization_strength, regularization, direction),
-            _rr_output,
-        )
-        return _rr_output[0]
+        _rr_params = (regularization_strength, regularization, direction)
+        sorted, permutation = _rr.run(KERNELS["soft_sort_forward"], _rr_params, values)
+        _rr.save(ctx, (values, permutation), _rr_params)
+        return sorted
 
     @staticmethod
     def backward(ctx: Any, cotangent_sorted: Tensor) -> tuple[Any, ...]:
-        return _rr_soft_sort_grads(ctx, _rr_soft_sort_backward_impl, cotangent_sorted)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.run(
+            KERNELS["soft_sort_backward"],
+            _rr_params,
+            values,
+            permutation,
+            cotangent_sorted,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+            None,
+        )
 
 
 def soft_sort(
@@ -1073,7 +1063,7 @@ def _rr_spearman_loss_backward_fake(
 
 
 def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``spearman_loss`` reads (shared by both paths)."""
+    """Saves what the backward of ``spearman_loss`` reads."""
     predictions, targets, regularization_strength, regularization = inputs
     _loss, prediction_ranks, prediction_permutation, target_ranks, target_permutation = output
     _rr.save(
@@ -1090,12 +1080,11 @@ def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: A
     )
 
 
-def _rr_spearman_loss_grads(
+def _rr_spearman_loss_backward_rule(
     ctx: Any,
-    backward: Callable[..., Any],
     cotangent_loss: Tensor,
+    *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    """The gradients of ``spearman_loss``'s arguments, with ``backward`` its kernel or op."""
     _rr_tensors, _rr_params = _rr.saved(ctx)
     (
         predictions,
@@ -1106,7 +1095,7 @@ def _rr_spearman_loss_grads(
         target_permutation,
     ) = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_predictions, grad_targets, grad_regularization_strength = backward(
+    grad_predictions, grad_targets, grad_regularization_strength = _rr_spearman_loss_backward(
         predictions,
         targets,
         prediction_ranks,
@@ -1117,24 +1106,13 @@ def _rr_spearman_loss_grads(
         regularization_strength,
         regularization,
     )
+    _rr_needs = ctx.needs_input_grad
     return (
-        _rr.grad(ctx.needs_input_grad[0], grad_predictions),
-        _rr.grad(ctx.needs_input_grad[1], grad_targets),
-        _rr.param_grad(
-            ctx.needs_input_grad[2],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
+        grad_predictions if _rr_needs[0] else None,
+        grad_targets if _rr_needs[1] else None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
         None,
     )
-
-
-def _rr_spearman_loss_backward_rule(
-    ctx: Any,
-    cotangent_loss: Tensor,
-    *_rr_unused: Any,
-) -> tuple[Any, ...]:
-    return _rr_spearman_loss_grads(ctx, _rr_spearman_loss_backward, cotangent_loss)
 
 
 _rr_spearman_loss_forward.register_autograd(
@@ -1159,22 +1137,56 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         regularization_strength: Tensor | float,
         regularization: str,
     ) -> Tensor:
-        _rr_output = _rr_spearman_loss_forward_impl(
+        _rr_params = (regularization_strength, regularization)
+        loss, prediction_ranks, prediction_permutation, target_ranks, target_permutation = _rr.run(
+            KERNELS["spearman_loss_forward"],
+            _rr_params,
             predictions,
             targets,
-            regularization_strength,
-            regularization,
         )
-        _rr_spearman_loss_setup_context(
+        _rr.save(
             ctx,
-            (predictions, targets, regularization_strength, regularization),
-            _rr_output,
+            (
+                predictions,
+                targets,
+                prediction_ranks,
+                prediction_permutation,
+                target_ranks,
+                target_permutation,
+            ),
+            _rr_params,
         )
-        return _rr_output[0]
+        return loss
 
     @staticmethod
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
-        return _rr_spearman_loss_grads(ctx, _rr_spearman_loss_backward_impl, cotangent_loss)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+        ) = _rr_tensors
+        grad_predictions, grad_targets, grad_regularization_strength = _rr.run(
+            KERNELS["spearman_loss_backward"],
+            _rr_params,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_predictions if _rr_needs[0] else None,
+            grad_targets if _rr_needs[1] else None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
 
 
 def spearman_loss(

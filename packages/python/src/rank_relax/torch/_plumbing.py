@@ -19,7 +19,6 @@ __all__ = [
     "eager",
     "fake_matrix",
     "fake_rows",
-    "grad",
     "matrix",
     "param_grad",
     "real_param",
@@ -111,19 +110,22 @@ def eager(*tensors: Tensor) -> bool:
     custom ops: not while compiling or exporting, and only for plain tensors with no dispatch mode
     or functorch transform active, since those need the op's fake and batching machinery. Any doubt
     (an internal API that moved) picks the custom ops, which are always correct."""
-    if _FORCE_CUSTOM_OPS or torch.compiler.is_compiling():
+    if _FORCE_CUSTOM_OPS or _is_compiling():
         return False
     for t in tensors:
-        if type(t) is not Tensor and type(t) is not torch.nn.Parameter:
+        if type(t) is not Tensor and type(t) is not _Parameter:
             return False
-    try:
-        return (
-            torch._C._len_torch_dispatch_stack() == 0
-            and not torch._C._are_functorch_transforms_active()
-        )
-    except AttributeError:  # pragma: no cover - a torch without these internals
+    if _dispatch_stack_len is None or _functorch_active is None:  # pragma: no cover
         return False
+    return _dispatch_stack_len() == 0 and not _functorch_active()
 
+
+# Looked up once: this check runs on every eager call. (Dynamo recognises the function itself.)
+_is_compiling = torch.compiler.is_compiling
+_Parameter = torch.nn.Parameter
+# Internals that may move between torch versions; without them every call takes the custom ops.
+_dispatch_stack_len = getattr(torch._C, "_len_torch_dispatch_stack", None)
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
 #: Tests set this to run every call through the custom ops.
 _FORCE_CUSTOM_OPS = False
@@ -133,22 +135,25 @@ _SAVED = object()
 
 def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
     """Saves the tensors the backward reads, and the params (tensor params with the tensors)."""
-    ctx.rr_count = len(tensors)
-    if not any(isinstance(p, Tensor) for p in params):
+    for p in params:
+        if isinstance(p, Tensor):
+            break
+    else:  # the common case: no tensor param
         ctx.save_for_backward(*tensors)
         ctx.rr_params = params
         return
     ctx.save_for_backward(*tensors, *(p for p in params if isinstance(p, Tensor)))
     ctx.rr_params = tuple(_SAVED if isinstance(p, Tensor) else p for p in params)
+    ctx.rr_count = len(tensors)
 
 
 def saved(ctx: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
     """What :func:`save` saved: the tensors and the params."""
-    values = ctx.saved_tensors
-    if len(values) == ctx.rr_count:
-        return values, ctx.rr_params
+    values, params = ctx.saved_tensors, ctx.rr_params
+    if _SAVED not in params:
+        return values, params
     rest = iter(values[ctx.rr_count :])
-    return values[: ctx.rr_count], tuple(next(rest) if p is _SAVED else p for p in ctx.rr_params)
+    return values[: ctx.rr_count], tuple(next(rest) if p is _SAVED else p for p in params)
 
 
 def matrix(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
@@ -203,11 +208,6 @@ def param_grad(needed: bool, per_row: Tensor, param: Tensor) -> Tensor | None:
     if not needed:
         return None
     return per_row.sum().to(device=param.device, dtype=param.dtype).reshape(param.shape)
-
-
-def grad(needed: bool, value: Tensor) -> Tensor | None:
-    """An input's gradient, if autograd asked for it."""
-    return value if needed else None
 
 
 def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:

@@ -10,7 +10,6 @@ eager calls use when nothing needs the custom op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -111,39 +110,10 @@ def _rr_pair_loss_backward_fake(
 
 
 def _rr_pair_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``pair_loss`` reads (shared by both paths)."""
+    """Saves what the backward of ``pair_loss`` reads."""
     predictions, weights, regularization_strength, normalize = inputs
     loss = output
     _rr.save(ctx, (predictions, weights, loss), (regularization_strength, normalize))
-
-
-def _rr_pair_loss_grads(
-    ctx: Any,
-    backward: Callable[..., Any],
-    cotangent_loss: Tensor,
-) -> tuple[Any, ...]:
-    """The gradients of ``pair_loss``'s arguments, with ``backward`` its kernel or op."""
-    _rr_tensors, _rr_params = _rr.saved(ctx)
-    predictions, weights, loss = _rr_tensors
-    regularization_strength, normalize = _rr_params
-    grad_predictions, grad_regularization_strength = backward(
-        predictions,
-        weights,
-        loss,
-        cotangent_loss,
-        regularization_strength,
-        normalize,
-    )
-    return (
-        _rr.grad(ctx.needs_input_grad[0], grad_predictions),
-        None,
-        _rr.param_grad(
-            ctx.needs_input_grad[2],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
-        None,
-    )
 
 
 def _rr_pair_loss_backward_rule(
@@ -151,7 +121,24 @@ def _rr_pair_loss_backward_rule(
     cotangent_loss: Tensor,
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    return _rr_pair_loss_grads(ctx, _rr_pair_loss_backward, cotangent_loss)
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    predictions, weights, loss = _rr_tensors
+    regularization_strength, normalize = _rr_params
+    grad_predictions, grad_regularization_strength = _rr_pair_loss_backward(
+        predictions,
+        weights,
+        loss,
+        cotangent_loss,
+        regularization_strength,
+        normalize,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_predictions if _rr_needs[0] else None,
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+    )
 
 
 _rr_pair_loss_forward.register_autograd(
@@ -176,22 +163,30 @@ class _rr_PairLoss(torch.autograd.Function):
         regularization_strength: Tensor | float,
         normalize: bool,
     ) -> Tensor:
-        _rr_output = _rr_pair_loss_forward_impl(
-            predictions,
-            weights,
-            regularization_strength,
-            normalize,
-        )
-        _rr_pair_loss_setup_context(
-            ctx,
-            (predictions, weights, regularization_strength, normalize),
-            _rr_output,
-        )
-        return _rr_output
+        _rr_params = (regularization_strength, normalize)
+        loss = _rr.run(KERNELS["pair_loss_forward"], _rr_params, predictions, weights)[0]
+        _rr.save(ctx, (predictions, weights, loss), _rr_params)
+        return loss
 
     @staticmethod
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
-        return _rr_pair_loss_grads(ctx, _rr_pair_loss_backward_impl, cotangent_loss)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        predictions, weights, loss = _rr_tensors
+        grad_predictions, grad_regularization_strength = _rr.run(
+            KERNELS["pair_loss_backward"],
+            _rr_params,
+            predictions,
+            weights,
+            loss,
+            cotangent_loss,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_predictions if _rr_needs[0] else None,
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
 
 
 def pair_loss(
@@ -333,38 +328,10 @@ def _rr_soft_rank_backward_fake(
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``soft_rank`` reads (shared by both paths)."""
+    """Saves what the backward of ``soft_rank`` reads."""
     values, regularization_strength, direction = inputs
     ranks, permutation = output
     _rr.save(ctx, (values, ranks, permutation), (regularization_strength, direction))
-
-
-def _rr_soft_rank_grads(
-    ctx: Any,
-    backward: Callable[..., Any],
-    cotangent_ranks: Tensor,
-) -> tuple[Any, ...]:
-    """The gradients of ``soft_rank``'s arguments, with ``backward`` its kernel or op."""
-    _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, ranks, permutation = _rr_tensors
-    regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = backward(
-        values,
-        ranks,
-        permutation,
-        cotangent_ranks,
-        regularization_strength,
-        direction,
-    )
-    return (
-        _rr.grad(ctx.needs_input_grad[0], grad_values),
-        _rr.param_grad(
-            ctx.needs_input_grad[1],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
-        None,
-    )
 
 
 def _rr_soft_rank_backward_rule(
@@ -372,7 +339,23 @@ def _rr_soft_rank_backward_rule(
     cotangent_ranks: Tensor,
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward, cotangent_ranks)
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, ranks, permutation = _rr_tensors
+    regularization_strength, direction = _rr_params
+    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
+        values,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        regularization_strength,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+    )
 
 
 _rr_soft_rank_forward.register_autograd(
@@ -396,13 +379,29 @@ class _rr_SoftRank(torch.autograd.Function):
         regularization_strength: Tensor | float,
         direction: str,
     ) -> Tensor:
-        _rr_output = _rr_soft_rank_forward_impl(values, regularization_strength, direction)
-        _rr_soft_rank_setup_context(ctx, (values, regularization_strength, direction), _rr_output)
-        return _rr_output[0]
+        _rr_params = (regularization_strength, direction)
+        ranks, permutation = _rr.run(KERNELS["soft_rank_forward"], _rr_params, values)
+        _rr.save(ctx, (values, ranks, permutation), _rr_params)
+        return ranks
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
-        return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward_impl, cotangent_ranks)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, ranks, permutation = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.run(
+            KERNELS["soft_rank_backward"],
+            _rr_params,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
 
 
 def soft_rank(

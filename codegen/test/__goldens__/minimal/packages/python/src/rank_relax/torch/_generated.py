@@ -10,7 +10,6 @@ eager calls use when nothing needs the custom op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -101,38 +100,10 @@ def _rr_soft_rank_backward_fake(
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    """Saves what the backward of ``soft_rank`` reads (shared by both paths)."""
+    """Saves what the backward of ``soft_rank`` reads."""
     values, regularization_strength, direction = inputs
     ranks, permutation = output
     _rr.save(ctx, (values, ranks, permutation), (regularization_strength, direction))
-
-
-def _rr_soft_rank_grads(
-    ctx: Any,
-    backward: Callable[..., Any],
-    cotangent_ranks: Tensor,
-) -> tuple[Any, ...]:
-    """The gradients of ``soft_rank``'s arguments, with ``backward`` its kernel or op."""
-    _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, ranks, permutation = _rr_tensors
-    regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = backward(
-        values,
-        ranks,
-        permutation,
-        cotangent_ranks,
-        regularization_strength,
-        direction,
-    )
-    return (
-        _rr.grad(ctx.needs_input_grad[0], grad_values),
-        _rr.param_grad(
-            ctx.needs_input_grad[1],
-            grad_regularization_strength,
-            regularization_strength,
-        ),
-        None,
-    )
 
 
 def _rr_soft_rank_backward_rule(
@@ -140,7 +111,23 @@ def _rr_soft_rank_backward_rule(
     cotangent_ranks: Tensor,
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
-    return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward, cotangent_ranks)
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, ranks, permutation = _rr_tensors
+    regularization_strength, direction = _rr_params
+    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
+        values,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        regularization_strength,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+    )
 
 
 _rr_soft_rank_forward.register_autograd(
@@ -164,13 +151,29 @@ class _rr_SoftRank(torch.autograd.Function):
         regularization_strength: Tensor | float,
         direction: str,
     ) -> Tensor:
-        _rr_output = _rr_soft_rank_forward_impl(values, regularization_strength, direction)
-        _rr_soft_rank_setup_context(ctx, (values, regularization_strength, direction), _rr_output)
-        return _rr_output[0]
+        _rr_params = (regularization_strength, direction)
+        ranks, permutation = _rr.run(KERNELS["soft_rank_forward"], _rr_params, values)
+        _rr.save(ctx, (values, ranks, permutation), _rr_params)
+        return ranks
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
-        return _rr_soft_rank_grads(ctx, _rr_soft_rank_backward_impl, cotangent_ranks)
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, ranks, permutation = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.run(
+            KERNELS["soft_rank_backward"],
+            _rr_params,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
 
 
 def soft_rank(
