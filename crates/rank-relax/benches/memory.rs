@@ -1,7 +1,8 @@
 //! Peak resident memory of `soft_rank` forward + backward at 4096 × 4096 f32 (the input is
 //! 64 MiB), called through the core API as a user would: allocate the input, allocate the output
 //! and the residual and run the forward, allocate the cotangent, allocate the gradients and run
-//! the backward. Prints the peak RSS growth of the process at each step as a multiple of the
+//! the backward; then again with `backward_in_place`, which writes the gradient over the
+//! cotangent. Prints the peak RSS growth of the process at each step as a multiple of the
 //! input's size, and what it is made of.
 //!
 //! `cargo bench -p rank-relax --bench memory [-- [B] [N] [l2|kl]]` (Linux: reads `VmRSS`/`VmHWM`
@@ -13,7 +14,7 @@ use std::io::Write;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rank_relax::ops::soft_rank::{backward, forward, Params};
+use rank_relax::ops::soft_rank::{backward, backward_in_place, forward, Params};
 use rank_relax::{num_threads, Regularization, Shape};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -54,6 +55,101 @@ fn step(name: &'static str, f: impl FnOnce()) -> Step {
     Step { name, rss, peak }
 }
 
+/// The peak RSS growths of one forward + backward, in bytes.
+struct Peaks {
+    /// RSS before the input.
+    base: u64,
+    steps: Vec<Step>,
+    /// Everything from before the input.
+    total: u64,
+    /// Everything but the input.
+    without_input: u64,
+    /// What soft_rank adds beyond the caller's input and cotangent.
+    op_owned: u64,
+    forward: u64,
+    backward: u64,
+    /// Growth beyond the arrays the caller allocates (scratch, thread stacks).
+    hidden: i64,
+}
+
+/// One forward + backward from an empty heap; `in_place` writes the gradient over the cotangent
+/// (`backward_in_place`). Every array is freed on return.
+fn run(shape: Shape, params: &Params<f32>, in_place: bool) -> Peaks {
+    let Shape { batch, n } = shape;
+    let len = batch * n;
+    let base = status("VmRSS:").unwrap_or(0);
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut values: Vec<f32> = Vec::new();
+    let mut ranks: Vec<f32> = Vec::new();
+    let mut permutation: Vec<i32> = Vec::new();
+    let mut cotangent: Vec<f32> = Vec::new();
+    let mut grad: Vec<f32> = Vec::new();
+    let mut grad_eps: Vec<f32> = Vec::new();
+    let steps = vec![
+        step("input (values)", || {
+            values = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        }),
+        step("forward (ranks, permutation)", || {
+            ranks = vec![0.0; len];
+            permutation = vec![0; len];
+            forward(shape, params, &values, &mut ranks, &mut permutation).expect("forward");
+        }),
+        step("cotangent", || {
+            cotangent = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        }),
+        if in_place {
+            step(
+                "backward in place (grad_values over the cotangent, grad_eps)",
+                || {
+                    grad_eps = vec![0.0; batch];
+                    backward_in_place(
+                        shape,
+                        params,
+                        &values,
+                        &ranks,
+                        &permutation,
+                        &mut cotangent,
+                        &mut grad_eps,
+                    )
+                    .expect("backward_in_place");
+                },
+            )
+        } else {
+            step("backward (grad_values, grad_eps)", || {
+                grad = vec![0.0; len];
+                grad_eps = vec![0.0; batch];
+                backward(
+                    shape,
+                    params,
+                    &values,
+                    &ranks,
+                    &permutation,
+                    &cotangent,
+                    &mut grad,
+                    &mut grad_eps,
+                )
+                .expect("backward");
+            })
+        },
+    ];
+    black_box((&ranks, &cotangent, &grad, &grad_eps));
+    let peak = steps.iter().map(|s| s.peak).max().unwrap_or(base);
+    // Bytes of the arrays the caller allocates: input, ranks, permutation, cotangent, gradients.
+    let full = if in_place { 4 } else { 5 };
+    let arrays = (len * 4 * full + batch * 4) as u64;
+    let total = peak - base;
+    Peaks {
+        total,
+        without_input: peak - steps[0].rss,
+        op_owned: total.saturating_sub(2 * (len as u64) * 4),
+        forward: steps[1].peak - steps[0].rss,
+        backward: steps[3].peak - steps[2].rss,
+        hidden: total as i64 - arrays as i64,
+        base,
+        steps,
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -77,63 +173,16 @@ fn main() {
     };
     let resettable = reset_peak();
     let shape = Shape { batch, n };
-    let len = batch * n;
-    let input_bytes = (len * size_of::<f32>()) as f64;
+    let input_bytes = (batch * n * size_of::<f32>()) as f64;
     let params = Params {
         regularization_strength: 0.1f32,
         regularization,
         ..Params::default()
     };
-    let mut rng = StdRng::seed_from_u64(7);
-
-    let mut values: Vec<f32> = Vec::new();
-    let mut ranks: Vec<f32> = Vec::new();
-    let mut permutation: Vec<i32> = Vec::new();
-    let mut cotangent: Vec<f32> = Vec::new();
-    let mut grad: Vec<f32> = Vec::new();
-    let mut grad_eps: Vec<f32> = Vec::new();
-    let steps = [
-        step("input (values)", || {
-            values = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        }),
-        step("forward (ranks, permutation)", || {
-            ranks = vec![0.0; len];
-            permutation = vec![0; len];
-            forward(shape, &params, &values, &mut ranks, &mut permutation).expect("forward");
-        }),
-        step("cotangent", || {
-            cotangent = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        }),
-        step("backward (grad_values, grad_eps)", || {
-            grad = vec![0.0; len];
-            grad_eps = vec![0.0; batch];
-            backward(
-                shape,
-                &params,
-                &values,
-                &ranks,
-                &permutation,
-                &cotangent,
-                &mut grad,
-                &mut grad_eps,
-            )
-            .expect("backward");
-        }),
-    ];
-    black_box((&ranks, &grad, &grad_eps));
+    let separate = run(shape, &params, false);
+    let in_place = run(shape, &params, true);
 
     let ratio = |bytes: u64| bytes as f64 / input_bytes;
-    let peak = steps.iter().map(|s| s.peak).max().unwrap_or(base);
-    let rss_after = |i: usize| steps[i].rss;
-    // Bytes of the arrays the user allocates: input, ranks, permutation, cotangent, gradients.
-    let arrays = (len * (4 + 4 + 4 + 4 + 4) + batch * 4) as u64;
-    let total = peak - base;
-    let without_input = peak - rss_after(0);
-    let op_owned = total.saturating_sub(2 * (len as u64) * 4);
-    let forward_peak = steps[1].peak - rss_after(0);
-    let backward_peak = steps[3].peak - rss_after(2);
-    let hidden = total as i64 - arrays as i64;
-
     println!(
         "soft_rank forward + backward, {batch} × {n} f32, {regularization}, ε = 0.1, {} threads; \
          input {:.1} MiB; RSS before {:.1} MiB{}",
@@ -146,48 +195,60 @@ fn main() {
             " (peak not resettable: step peaks are the peak so far)"
         }
     );
-    println!();
-    println!("| step | RSS after, MiB | peak during, MiB | peak growth in the step / input |");
-    println!("|---|---:|---:|---:|");
-    let mut before = base;
-    for s in &steps {
-        println!(
-            "| {} | {:.1} | {:.1} | {:.3} |",
-            s.name,
-            s.rss as f64 / MIB,
-            s.peak as f64 / MIB,
-            ratio(s.peak.saturating_sub(before))
-        );
-        before = s.rss;
+    for (title, peaks) in [("backward", &separate), ("backward_in_place", &in_place)] {
+        println!();
+        println!("{title}:");
+        println!();
+        println!("| step | RSS after, MiB | peak during, MiB | peak growth in the step / input |");
+        println!("|---|---:|---:|---:|");
+        let mut before = peaks.base;
+        for s in &peaks.steps {
+            println!(
+                "| {} | {:.1} | {:.1} | {:.3} |",
+                s.name,
+                s.rss as f64 / MIB,
+                s.peak as f64 / MIB,
+                ratio(s.peak.saturating_sub(before))
+            );
+            before = s.rss;
+        }
     }
     println!();
-    println!("| what is counted (peak RSS growth) | MiB | / input |");
-    println!("|---|---:|---:|");
-    let line = |what: &str, bytes: u64| {
+    println!("| what is counted (peak RSS growth) | backward, MiB | / input | backward_in_place, MiB | / input |");
+    println!("|---|---:|---:|---:|---:|");
+    let line = |what: &str, a: u64, b: u64| {
         println!(
-            "| {what} | {:.1} | {:.3} |",
-            bytes as f64 / MIB,
-            ratio(bytes)
+            "| {what} | {:.1} | {:.3} | {:.1} | {:.3} |",
+            a as f64 / MIB,
+            ratio(a),
+            b as f64 / MIB,
+            ratio(b)
         );
     };
+    let (s, p) = (&separate, &in_place);
     line(
         "everything from before the input: input, ranks, permutation, cotangent, gradient",
-        total,
+        s.total,
+        p.total,
     );
     line(
         "everything but the input: ranks, permutation, cotangent, gradient",
-        without_input,
+        s.without_input,
+        p.without_input,
     );
     line(
         "what soft_rank needs beyond the caller's input and cotangent: ranks, permutation, gradient",
-        op_owned,
+        s.op_owned,
+        p.op_owned,
     );
-    line("forward alone: ranks, permutation", forward_peak);
-    line("backward alone: gradient", backward_peak);
+    line("forward alone: ranks, permutation", s.forward, p.forward);
+    line("backward alone: gradient", s.backward, p.backward);
     println!(
-        "| the core's own memory beyond those arrays (scratch, thread stacks) | {:.1} | {:.3} |",
-        hidden as f64 / MIB,
-        hidden as f64 / input_bytes
+        "| the core's own memory beyond those arrays (scratch, thread stacks) | {:.1} | {:.3} | {:.1} | {:.3} |",
+        s.hidden as f64 / MIB,
+        s.hidden as f64 / input_bytes,
+        p.hidden as f64 / MIB,
+        p.hidden as f64 / input_bytes
     );
 
     if let Ok(dir) = std::env::var("BENCH_OUT") {
@@ -200,13 +261,18 @@ fn main() {
                 "regularization": regularization.as_str(),
                 "threads": num_threads(),
                 "input_mib": input_bytes / MIB,
-                "peak_total_mib": total as f64 / MIB,
-                "ratio_total": ratio(total),
-                "ratio_without_input": ratio(without_input),
-                "ratio_op_owned": ratio(op_owned),
-                "ratio_forward": ratio(forward_peak),
-                "ratio_backward": ratio(backward_peak),
-                "core_overhead_mib": hidden as f64 / MIB,
+                "peak_total_mib": s.total as f64 / MIB,
+                "ratio_total": ratio(s.total),
+                "ratio_without_input": ratio(s.without_input),
+                "ratio_op_owned": ratio(s.op_owned),
+                "ratio_forward": ratio(s.forward),
+                "ratio_backward": ratio(s.backward),
+                "core_overhead_mib": s.hidden as f64 / MIB,
+                "in_place_ratio_total": ratio(p.total),
+                "in_place_ratio_without_input": ratio(p.without_input),
+                "in_place_ratio_op_owned": ratio(p.op_owned),
+                "in_place_ratio_backward": ratio(p.backward),
+                "in_place_core_overhead_mib": p.hidden as f64 / MIB,
                 "peak_resettable": resettable,
             });
             let _ = std::fs::create_dir_all(&dir);

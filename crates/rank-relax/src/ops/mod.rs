@@ -6,3 +6,21 @@ pub mod sigmoid_rank;
 pub mod soft_rank;
 pub mod soft_sort;
 pub mod spearman_loss;
+
+/// The cotangent and the gradient of a backward: two arrays, or one array that holds the
+/// cotangent on entry and is overwritten with the gradient (one `[batch, n]` array less at the
+/// peak of a forward + backward).
+pub(crate) enum CotangentGrad<'a, T> {
+    Separate(&'a [T], &'a mut [T]),
+    InPlace(&'a mut [T]),
+}
+
+impl<T> CotangentGrad<'_, T> {
+    /// The cotangent (as it is before the backward) and the gradient's length.
+    pub(crate) fn cotangent(&self) -> (&[T], usize) {
+        match self {
+            CotangentGrad::Separate(u, g) => (u, g.len()),
+            CotangentGrad::InPlace(b) => (b, b.len()),
+        }
+    }
+}

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::CotangentGrad;
 use crate::check::Check;
 use crate::num::{ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
@@ -94,12 +95,59 @@ pub fn backward<T: Real>(
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
+    let cg = CotangentGrad::Separate(cotangent_ranks, grad_values);
+    backward_impl(
+        shape,
+        params,
+        values,
+        ranks,
+        permutation,
+        cg,
+        grad_regularization_strength,
+    )
+}
+
+/// [`backward`] with the gradient written over the cotangent: `cotangent_grad` holds
+/// `cotangent_ranks` on entry and `grad_values` on return (bit for bit what [`backward`] gives).
+/// A forward + backward then needs one `[batch, n]` array less at its peak. On an error the
+/// buffer is unchanged.
+pub fn backward_in_place<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_grad: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let cg = CotangentGrad::InPlace(cotangent_grad);
+    backward_impl(
+        shape,
+        params,
+        values,
+        ranks,
+        permutation,
+        cg,
+        grad_regularization_strength,
+    )
+}
+
+fn backward_impl<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    cg: CotangentGrad<'_, T>,
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let (cotangent_ranks, grad_len) = cg.cotangent();
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
     check.matrix("cotangent_ranks", cotangent_ranks.len())?;
-    check.matrix("grad_values", grad_values.len())?;
+    check.matrix("grad_values", grad_len)?;
     check.vector(
         "grad_regularization_strength",
         grad_regularization_strength.len(),
@@ -126,25 +174,59 @@ pub fn backward<T: Real>(
     }
     let n = shape.n;
     let ranker = Ranker::new(eps, params.regularization, params.direction, n);
-    let bufs = (
+    let (x, r, p) = (
         In::new(values, n),
         In::new(ranks, n),
         In::new(permutation, n),
-        In::new(cotangent_ranks, n),
-        Out::new(grad_values, n),
-        Out::new(grad_regularization_strength, 1),
     );
-    run_rows(
-        shape.batch,
-        row_work(n),
-        bufs,
-        |rows, (x, r, p, u, mut g, mut ge)| {
-            for i in 0..rows {
-                let dot = ranker.backward_row(x.row(i), r.row(i), p.row(i), u.row(i), g.row(i));
-                *ge.at(i) = T::from_f64(-dot / eps);
-            }
-        },
-    );
+    let ge = Out::new(grad_regularization_strength, 1);
+    match cg {
+        CotangentGrad::Separate(cotangent_ranks, grad_values) => {
+            let bufs = (
+                x,
+                r,
+                p,
+                In::new(cotangent_ranks, n),
+                Out::new(grad_values, n),
+                ge,
+            );
+            run_rows(
+                shape.batch,
+                row_work(n),
+                bufs,
+                |rows, (x, r, p, u, mut g, mut ge)| {
+                    for i in 0..rows {
+                        let dot =
+                            ranker.backward_row(x.row(i), r.row(i), p.row(i), u.row(i), g.row(i));
+                        *ge.at(i) = T::from_f64(-dot / eps);
+                    }
+                },
+            );
+        }
+        CotangentGrad::InPlace(buf) => {
+            let bufs = (x, r, p, Out::new(buf, n), ge);
+            run_rows(
+                shape.batch,
+                row_work(n),
+                bufs,
+                |rows, (x, r, p, mut ug, mut ge)| {
+                    with_scratch(|sc| {
+                        for i in 0..rows {
+                            // The row's cotangent moves to scratch (exactly: the kernel reads it
+                            // as f64) before its gradient overwrites it.
+                            let g = ug.row(i);
+                            let u = take(&mut sc.loss1, n);
+                            for (u, g) in u.iter_mut().zip(g.iter()) {
+                                *u = g.to_f64();
+                            }
+                            let dot = ranker.backward_row(x.row(i), r.row(i), p.row(i), u, g);
+                            *ge.at(i) = T::from_f64(-dot / eps);
+                        }
+                    })
+                },
+            );
+        }
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //!
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
 
+use super::CotangentGrad;
 use crate::check::Check;
 use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
@@ -100,11 +101,54 @@ pub fn backward<T: Real>(
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
+    let cg = CotangentGrad::Separate(cotangent_sorted, grad_values);
+    backward_impl(
+        shape,
+        params,
+        values,
+        permutation,
+        cg,
+        grad_regularization_strength,
+    )
+}
+
+/// [`backward`] with the gradient written over the cotangent: `cotangent_grad` holds
+/// `cotangent_sorted` on entry and `grad_values` on return (bit for bit what [`backward`]
+/// gives). A forward + backward then needs one `[batch, n]` array less at its peak. On an error
+/// the buffer is unchanged.
+pub fn backward_in_place<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_grad: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let cg = CotangentGrad::InPlace(cotangent_grad);
+    backward_impl(
+        shape,
+        params,
+        values,
+        permutation,
+        cg,
+        grad_regularization_strength,
+    )
+}
+
+fn backward_impl<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cg: CotangentGrad<'_, T>,
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let (cotangent_sorted, grad_len) = cg.cotangent();
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
     check.matrix("cotangent_sorted", cotangent_sorted.len())?;
-    check.matrix("grad_values", grad_values.len())?;
+    check.matrix("grad_values", grad_len)?;
     check.vector(
         "grad_regularization_strength",
         grad_regularization_strength.len(),
@@ -130,31 +174,52 @@ pub fn backward<T: Real>(
     }
     let n = shape.n;
     let sorter = Sorter::new(eps, params);
-    let bufs = (
-        In::new(values, n),
-        In::new(permutation, n),
-        In::new(cotangent_sorted, n),
-        Out::new(grad_values, n),
-        Out::new(grad_regularization_strength, 1),
-    );
-    run_rows(
-        shape.batch,
-        super::soft_rank::row_work(n),
-        bufs,
-        |rows, (x, p, u, mut g, mut ge)| {
-            with_scratch(|sc| {
-                for i in 0..rows {
-                    *ge.at(i) = T::from_f64(sorter.backward_row(
-                        &mut sc.row,
-                        x.row(i),
-                        p.row(i),
-                        u.row(i),
-                        g.row(i),
-                    ));
-                }
-            })
-        },
-    );
+    let (x, p) = (In::new(values, n), In::new(permutation, n));
+    let ge = Out::new(grad_regularization_strength, 1);
+    let work = super::soft_rank::row_work(n);
+    match cg {
+        CotangentGrad::Separate(cotangent_sorted, grad_values) => {
+            let bufs = (
+                x,
+                p,
+                In::new(cotangent_sorted, n),
+                Out::new(grad_values, n),
+                ge,
+            );
+            run_rows(shape.batch, work, bufs, |rows, (x, p, u, mut g, mut ge)| {
+                with_scratch(|sc| {
+                    for i in 0..rows {
+                        let row = sorter.backward_row(
+                            &mut sc.row,
+                            x.row(i),
+                            p.row(i),
+                            u.row(i),
+                            g.row(i),
+                        );
+                        *ge.at(i) = T::from_f64(row);
+                    }
+                })
+            });
+        }
+        CotangentGrad::InPlace(buf) => {
+            let bufs = (x, p, Out::new(buf, n), ge);
+            run_rows(shape.batch, work, bufs, |rows, (x, p, mut ug, mut ge)| {
+                with_scratch(|sc| {
+                    for i in 0..rows {
+                        // The row's cotangent moves to scratch (exactly: the kernel reads it as
+                        // f64) before its gradient overwrites it.
+                        let g = ug.row(i);
+                        let u = take(&mut sc.loss1, n);
+                        for (u, g) in u.iter_mut().zip(g.iter()) {
+                            *u = g.to_f64();
+                        }
+                        let row = sorter.backward_row(&mut sc.row, x.row(i), p.row(i), u, g);
+                        *ge.at(i) = T::from_f64(row);
+                    }
+                })
+            });
+        }
+    }
     Ok(())
 }
 
@@ -232,12 +297,12 @@ impl Sorter {
     }
 
     /// One row of the backward; writes `g` and returns the ε-gradient of the row.
-    fn backward_row<T: Real>(
+    fn backward_row<T: Real, U: Real>(
         &self,
         sc: &mut RowScratch,
         x: &[T],
         perm: &[i32],
-        u: &[T],
+        u: &[U],
         g: &mut [T],
     ) -> f64 {
         let n = x.len();
@@ -250,7 +315,7 @@ impl Sorter {
                 for_each_block(perm, |a, block| {
                     let u = &u[a..a + block.len()];
                     if block.len() == 1 {
-                        g[column(block[0])] = u[0];
+                        g[column(block[0])] = T::from_f64(u[0].to_f64());
                         return;
                     }
                     let mean = sum4(u, |v| v.to_f64()) / u.len() as f64;
@@ -270,7 +335,7 @@ impl Sorter {
                 for_each_block(perm, |a, block| {
                     let u = &u[a..a + block.len()];
                     if block.len() == 1 {
-                        g[column(block[0])] = u[0];
+                        g[column(block[0])] = T::from_f64(u[0].to_f64());
                         return;
                     }
                     let e = &mut e[..block.len()];
