@@ -1,10 +1,11 @@
 //! soft_rank and soft_sort, forward and backward, against a bare argsort of the same batch on
-//! the same number of threads. Prints a Markdown table.
+//! the same number of threads; sigmoid_rank, forward and backward, against a scalar reference of
+//! its pairwise loops (f64 with `f64::exp`, each pair once). Prints Markdown tables.
 //!
-//! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort]]`
+//! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort|sigmoid_rank]]`
 //!
-//! With `BENCH_OUT` set (a folder), also appends one JSON line per table row to
-//! `$BENCH_OUT/core.jsonl`.
+//! With `BENCH_OUT` set (a folder), also appends one JSON line per soft_rank/soft_sort table row
+//! to `$BENCH_OUT/core.jsonl`.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -12,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rank_relax::ops::{soft_rank, soft_sort};
-use rank_relax::{num_threads, set_num_threads, Real, Regularization, Shape};
+use rank_relax::ops::{sigmoid_rank, soft_rank, soft_sort};
+use rank_relax::{num_threads, set_num_threads, Direction, Real, Regularization, Shape};
 use rayon::prelude::*;
 
 const SHAPES: [(usize, usize); 4] = [(1, 1000), (128, 1000), (16, 10000), (1024, 100)];
+/// sigmoid_rank is O(n²) per row: shapes with up to 10⁶ pairs.
+const SIGMOID_SHAPES: [(usize, usize); 3] = [(128, 100), (16, 1000), (1024, 32)];
 
 /// Seconds per call of `f`: the best of nine samples of at least ~20 ms each (the best, as
 /// other processes on the machine only ever add time).
@@ -157,6 +160,151 @@ fn bench<T: Real + TotalCmp>(op: &str, reg: Regularization, shape: Shape, thread
     Row { fwd, bwd, sort }
 }
 
+/// The scalar reference of sigmoid_rank: each pair i < j once, in f64 with `f64::exp` (the
+/// kernel before it was vectorised).
+mod scalar {
+    use rank_relax::Real;
+
+    fn sigmoid_pair(t: f64) -> (f64, f64, f64) {
+        let e = (-t.abs()).exp();
+        let d = 1.0 / (1.0 + e);
+        let (big, small) = (d, e * d);
+        let slope = small * d;
+        if t >= 0.0 {
+            (big, small, slope)
+        } else {
+            (small, big, slope)
+        }
+    }
+
+    pub fn forward<T: Real>(c: f64, acc: &mut Vec<f64>, x: &[T], r: &mut [T]) {
+        let n = x.len();
+        acc.clear();
+        acc.resize(n, 1.0);
+        for i in 0..n {
+            let xi = x[i].to_f64();
+            for j in i + 1..n {
+                let (p, q, _) = sigmoid_pair(c * (xi - x[j].to_f64()));
+                acc[i] += p;
+                acc[j] += q;
+            }
+        }
+        for (ri, a) in r.iter_mut().zip(acc.iter()) {
+            *ri = T::from_f64(*a);
+        }
+    }
+
+    pub fn backward<T: Real>(c: f64, acc: &mut Vec<f64>, x: &[T], u: &[T], g: &mut [T]) -> f64 {
+        let n = x.len();
+        acc.clear();
+        acc.resize(n, 0.0);
+        let mut dot = 0.0;
+        for i in 0..n {
+            let (xi, ui) = (x[i].to_f64(), u[i].to_f64());
+            for j in i + 1..n {
+                let t = c * (xi - x[j].to_f64());
+                let (_, _, slope) = sigmoid_pair(t);
+                let d = slope * (ui - u[j].to_f64());
+                acc[i] += d;
+                acc[j] -= d;
+                if slope != 0.0 {
+                    dot += d * t;
+                }
+            }
+        }
+        for (gi, a) in g.iter_mut().zip(acc.iter()) {
+            *gi = T::from_f64(c * a);
+        }
+        dot
+    }
+}
+
+/// Forward and backward of sigmoid_rank and of the scalar reference, seconds per call.
+struct SigmoidRow {
+    fwd: f64,
+    bwd: f64,
+    ref_fwd: f64,
+    ref_bwd: f64,
+}
+
+fn bench_sigmoid<T: Real>(shape: Shape, threads: usize) -> SigmoidRow {
+    let (b, n) = (shape.batch, shape.n);
+    let len = b * n;
+    let sets = (1usize << 16).div_ceil(len).clamp(1, 64);
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut random = |len: usize| -> Vec<T> {
+        (0..len)
+            .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+            .collect()
+    };
+    let x: Vec<Vec<T>> = (0..sets).map(|_| random(len)).collect();
+    let u: Vec<Vec<T>> = (0..sets).map(|_| random(len)).collect();
+    let eps = 0.1;
+    let p = sigmoid_rank::Params {
+        regularization_strength: T::from_f64(eps),
+        direction: Direction::Ascending,
+    };
+    let mut out = vec![T::from_f64(0.0); len];
+    let mut g = vec![T::from_f64(0.0); len];
+    let mut ge = vec![T::from_f64(0.0); b];
+    set_num_threads(threads);
+    let mut i = 0;
+    let mut next = || {
+        i = (i + 1) % sets;
+        i
+    };
+    let fwd = time(|| {
+        let k = next();
+        sigmoid_rank::forward(shape, &p, black_box(&x[k]), &mut out).unwrap()
+    });
+    let bwd = time(|| {
+        let k = next();
+        sigmoid_rank::backward(shape, &p, &x[k], black_box(&u[k]), &mut g, &mut ge).unwrap()
+    });
+    // The reference on the same threads, rows in chunks as argsort's.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(num_threads())
+        .build()
+        .expect("pool");
+    let c = 1.0 / T::from_f64(eps).to_f64();
+    let rows_per_task = (b / (4 * threads)).max(1);
+    let ref_fwd = time(|| {
+        let x = black_box(&x[next()]);
+        pool.install(|| {
+            out.par_chunks_mut(rows_per_task * n)
+                .zip(x.par_chunks(rows_per_task * n))
+                .for_each_init(Vec::new, |acc, (r, x)| {
+                    for (r, x) in r.chunks_mut(n).zip(x.chunks(n)) {
+                        scalar::forward(c, acc, x, r);
+                    }
+                })
+        })
+    });
+    let ref_bwd = time(|| {
+        let k = next();
+        let (x, u) = (&x[k], black_box(&u[k]));
+        pool.install(|| {
+            g.par_chunks_mut(rows_per_task * n)
+                .zip(x.par_chunks(rows_per_task * n))
+                .zip(u.par_chunks(rows_per_task * n))
+                .zip(ge.par_chunks_mut(rows_per_task))
+                .for_each_init(Vec::new, |acc, (((g, x), u), ge)| {
+                    let rows = g.chunks_mut(n).zip(x.chunks(n)).zip(u.chunks(n));
+                    for (((g, x), u), ge) in rows.zip(ge) {
+                        *ge = T::from_f64(-scalar::backward(c, acc, x, u, g) / eps);
+                    }
+                })
+        })
+    });
+    set_num_threads(0);
+    SigmoidRow {
+        fwd,
+        bwd,
+        ref_fwd,
+        ref_bwd,
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let has = |s: &str| args.iter().any(|a| a == s);
@@ -169,9 +317,10 @@ fn main() {
         .into_iter()
         .filter(|d| has(d) || !(has("f64") || has("f32")))
         .collect();
+    let any_op = has("soft_rank") || has("soft_sort") || has("sigmoid_rank");
     let ops: Vec<&str> = ["soft_rank", "soft_sort"]
         .into_iter()
-        .filter(|o| has(o) || !(has("soft_rank") || has("soft_sort")))
+        .filter(|o| has(o) || !any_op)
         .collect();
     let default_threads = num_threads();
     let mut jsonl = std::env::var("BENCH_OUT")
@@ -188,8 +337,10 @@ fn main() {
     println!(
         "regularization {reg}, ε = 0.1, values uniform in [-1, 1); default threads = {default_threads}\n"
     );
-    println!("| op | dtype | B×n | threads | forward ms | backward ms | argsort ms | (fwd+bwd)/argsort |");
-    println!("|---|---|---|---|---|---|---|---|");
+    if !ops.is_empty() {
+        println!("| op | dtype | B×n | threads | forward ms | backward ms | argsort ms | (fwd+bwd)/argsort |");
+        println!("|---|---|---|---|---|---|---|---|");
+    }
     for op in &ops {
         for dtype in &dtypes {
             for &(batch, n) in &SHAPES {
@@ -224,6 +375,48 @@ fn main() {
                     if default_threads == 1 {
                         break;
                     }
+                }
+            }
+        }
+    }
+    if has("sigmoid_rank") || !any_op {
+        sigmoid_table(&dtypes, default_threads);
+    }
+}
+
+/// sigmoid_rank against its scalar reference; "per pair" counts each pair i < j once.
+fn sigmoid_table(dtypes: &[&str], default_threads: usize) {
+    println!(
+        "\nsigmoid_rank, ε = 0.1, values uniform in [-1, 1); scalar: f64 `exp`, pairs i < j\n"
+    );
+    println!(
+        "| op | dtype | B×n | threads | forward ms | backward ms | fwd ns/pair | fwd+bwd ns/pair \
+         | scalar fwd ms | scalar bwd ms | fwd speedup | fwd+bwd speedup |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for dtype in dtypes {
+        for &(batch, n) in &SIGMOID_SHAPES {
+            for threads in [1, default_threads] {
+                let shape = Shape { batch, n };
+                let r = match *dtype {
+                    "f64" => bench_sigmoid::<f64>(shape, threads),
+                    _ => bench_sigmoid::<f32>(shape, threads),
+                };
+                let ns = 1e9 / (batch * n * (n - 1) / 2) as f64;
+                println!(
+                    "| sigmoid_rank | {dtype} | {batch}×{n} | {threads} | {:.3} | {:.3} | {:.3} | {:.3} \
+                     | {:.3} | {:.3} | {:.2} | {:.2} |",
+                    r.fwd * 1e3,
+                    r.bwd * 1e3,
+                    r.fwd * ns,
+                    (r.fwd + r.bwd) * ns,
+                    r.ref_fwd * 1e3,
+                    r.ref_bwd * 1e3,
+                    r.ref_fwd / r.fwd,
+                    (r.ref_fwd + r.ref_bwd) / (r.fwd + r.bwd)
+                );
+                if default_threads == 1 {
+                    break;
                 }
             }
         }
