@@ -38,6 +38,7 @@
 mod check;
 mod enums;
 mod error;
+mod fastexp;
 mod num;
 pub mod ops;
 mod pav;

@@ -7,11 +7,13 @@
 //! limit) rather than running for hours: see [`DEFAULT_MAX_PAIRS`] and [`set_max_pairs`]
 //! (re-exported as `rank_relax::set_sigmoid_rank_max_pairs`).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::check::Check;
-use crate::scratch::{take, with_scratch};
+use crate::fastexp::Lane;
+use crate::scratch::take;
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, ErrorKind, Real, Shape};
 
@@ -124,11 +126,11 @@ pub fn forward<T: Real>(
         n * n,
         (In::new(values, n), Out::new(ranks, n)),
         |rows, (x, mut r)| {
-            with_scratch(|sc| {
-                for i in 0..rows {
-                    forward_row(c, &mut sc.row.f1, x.row(i), r.row(i));
-                }
-            })
+            if lanes_f32::<T>(c) {
+                forward_rows::<T, f32>(isa(), c, rows, &x, &mut r)
+            } else {
+                forward_rows::<T, f64>(isa(), c, rows, &x, &mut r)
+            }
         },
     );
     Ok(())
@@ -173,12 +175,12 @@ pub fn backward<T: Real>(
         Out::new(grad_regularization_strength, 1),
     );
     run_rows(shape.batch, n * n, bufs, |rows, (x, u, mut g, mut ge)| {
-        with_scratch(|sc| {
-            for i in 0..rows {
-                let dot = backward_row(c, &mut sc.row.f1, x.row(i), u.row(i), g.row(i));
-                *ge.at(i) = T::from_f64(-dot / eps);
-            }
-        })
+        let (xu, g) = ((&x, &u), (&mut g, &mut ge));
+        if lanes_f32::<T>(c) {
+            backward_rows::<T, f32>(isa(), (c, eps), rows, xu, g)
+        } else {
+            backward_rows::<T, f64>(isa(), (c, eps), rows, xu, g)
+        }
     });
     Ok(())
 }
@@ -191,67 +193,603 @@ fn scale(eps: f64, direction: Direction) -> f64 {
     }
 }
 
-/// `(sigmoid(t), sigmoid(−t))` from one `exp(−|t|)`, which never overflows.
+// The pairwise loops. Each pair i < j is computed once: row i's inner loop over j > i adds its
+// term to lane sums for i and the pair's term for j to a running partial. That loop is
+// branch-free (the exp is `fastexp`'s, signs are bit operations or selects) and walks whole
+// chunks of L lanes, so the compiler vectorises it; the row is copied into a buffer padded at the
+// end with ±∞, which makes t = −∞ there. The loops are compiled for AVX2 + FMA and for the
+// baseline, chosen once at run time. f32 rows compute in f32 (twice the lanes of f64), each lane
+// sum or partial taking at most FLUSH terms before it is added into f64.
+
+/// Whether rows of `T` compute in f32: only f32 rows, and only where `c` is a normal f32 (an
+/// infinite `c` would make `c·0` NaN, a subnormal one lose precision).
+fn lanes_f32<T: Real>(c: f64) -> bool {
+    T::DTYPE == "f32" && (c as f32).is_normal()
+}
+
+/// Terms a lane sum or partial takes in the lane type before it is added into f64.
+const FLUSH: usize = 64;
+
+/// Padding after a row: the most lanes any compiled loop walks at once.
+const PAD: usize = 16;
+
+/// The instruction sets the pairwise loops are compiled for. `Avx2Fma` is only made after
+/// the CPU was found to have both (by [`isa`], and by the tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    /// Whatever the target enables (SSE2 on x86-64).
+    Portable,
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Avx2Fma,
+}
+
+/// The best instruction set of this CPU, detected once.
+fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+        Isa::Portable
+    })
+}
+
+/// `sigmoid(t) − 1/2`, odd in `t`, from one `exp(−|t|)`, which never overflows.
 #[inline(always)]
-fn sigmoid_pair(t: f64) -> (f64, f64, f64) {
-    let e = (-t.abs()).exp();
-    let d = 1.0 / (1.0 + e);
-    // sigmoid(|t|) = 1/(1+e), sigmoid(−|t|) = e/(1+e); sigmoid' = e/(1+e)².
-    let (big, small) = (d, e * d);
-    let slope = small * d;
-    if t >= 0.0 {
-        (big, small, slope)
-    } else {
-        (small, big, slope)
+fn sigmoid_odd<F: Lane, const FMA: bool>(t: F) -> F {
+    let e = F::exp_nonpositive::<FMA>(-t.abs());
+    // sigmoid(|t|) = 1/(1+e) lies in [1/2, 1], so subtracting 1/2 is exact.
+    ((F::ONE + e).recip() - F::HALF).with_sign_of(t)
+}
+
+/// `sigmoid'(t) = e/(1+e)²` with `e = exp(−|t|)`.
+#[inline(always)]
+fn sigmoid_slope<F: Lane, const FMA: bool>(t: F) -> F {
+    let e = F::exp_nonpositive::<FMA>(-t.abs());
+    let d = (F::ONE + e).recip();
+    e * d * d
+}
+
+/// The sum of `lanes` (at most [`FLUSH`] terms each), halving in the lane type: a fixed order,
+/// and a few vector operations where widening each lane first costs more than the pairs of a
+/// short row.
+#[inline(always)]
+fn lane_sum<F: Lane, const L: usize>(mut lanes: [F; L]) -> f64 {
+    let mut h = L / 2;
+    while h > 0 {
+        for k in 0..h {
+            lanes[k] = lanes[k] + lanes[k + h];
+        }
+        h /= 2;
+    }
+    lanes[0].to_f64()
+}
+
+/// The first `L` lanes of `s` as an array. The loops index slices and arrays rather than chain
+/// iterator adapters, and the lane loops see no bounds checks: whether the compiler inlines the
+/// adapters and proves such checks away depends on how the crate is built, and an exit in the
+/// lane loop, or buffers it cannot tell apart, keep it from vectorising.
+#[inline(always)]
+fn lanes<F, const L: usize>(s: &[F]) -> &[F; L] {
+    s[..L].try_into().expect("L lanes")
+}
+
+#[inline(always)]
+fn lanes_mut<F, const L: usize>(s: &mut [F]) -> &mut [F; L] {
+    (&mut s[..L]).try_into().expect("L lanes")
+}
+
+/// Adds `part` into `acc` (the first `acc.len()` of it) and clears it.
+#[inline(always)]
+fn flush<F: Lane>(acc: &mut [f64], part: &mut [F]) {
+    for k in 0..acc.len() {
+        acc[k] += part[k].to_f64();
+        part[k] = F::ZERO;
     }
 }
 
-fn forward_row<T: Real>(c: f64, acc: &mut Vec<f64>, x: &[T], r: &mut [T]) {
-    let n = x.len();
-    // Accumulate in f64; one pass over pairs i < j gives sigmoid(t_ij) to i and sigmoid(−t_ij)
-    // to j.
-    let acc = take(acc, n);
-    acc.fill(1.0);
+/// The forward's pairs of one row: `x` is the row padded by [`PAD`], `part` zeros as long;
+/// adds `Σ_{j≠i} (sigmoid(c·(x_i − x_j)) − 1/2)` into `acc[i]`.
+///
+/// `sigmoid(t) = 1/2 + h(t)` with `h` odd: each pair adds `h` to `i` and `−h` to `j`, with no
+/// select between `sigmoid(t)` and `sigmoid(−t)`. A padded `j` has `t = −∞`, `h = −1/2` exactly:
+/// those are added back.
+#[inline(always)]
+fn forward_pairs<F: Lane, const L: usize, const FMA: bool>(
+    c: F,
+    x: &[F],
+    part: &mut [F],
+    acc: &mut [f64],
+) {
+    let n = acc.len();
     for i in 0..n {
-        let xi = x[i].to_f64();
-        for j in i + 1..n {
-            let (p, q, _) = sigmoid_pair(c * (xi - x[j].to_f64()));
-            acc[i] += p;
-            acc[j] += q;
+        let xi = x[i];
+        let chunks = (n - 1 - i).div_ceil(L);
+        let mut row = 0.5 * (chunks * L - (n - 1 - i)) as f64;
+        let mut j = i + 1;
+        for block in (0..chunks).step_by(FLUSH) {
+            let mut s = [F::ZERO; L];
+            for _ in block..chunks.min(block + FLUSH) {
+                let (xc, pc) = (lanes::<F, L>(&x[j..]), lanes_mut::<F, L>(&mut part[j..]));
+                for k in 0..L {
+                    let h = sigmoid_odd::<F, FMA>(c * (xi - xc[k]));
+                    s[k] = s[k] + h;
+                    pc[k] = pc[k] - h;
+                }
+                j += L;
+            }
+            row += lane_sum(s);
+        }
+        acc[i] += row;
+        if (i + 1) % FLUSH == 0 || i + 1 == n {
+            flush(acc, part);
         }
     }
-    for (ri, a) in r.iter_mut().zip(acc.iter()) {
-        *ri = T::from_f64(*a);
+}
+
+/// The backward's pairs of one row (`x` and `u` padded by [`PAD`], `u` with zeros, `part`
+/// zeros): adds `Σ_j sigmoid'(t_ij)·(u_i − u_j)` into `acc[i]` and returns `Σ_{i<j} d_ij·t_ij`
+/// (see [`backward_rows`]).
+#[inline(always)]
+fn backward_pairs<F: Lane, const L: usize, const FMA: bool>(
+    c: F,
+    x: &[F],
+    u: &[F],
+    part: &mut [F],
+    acc: &mut [f64],
+) -> f64 {
+    let n = acc.len();
+    let mut dot = 0.0;
+    for i in 0..n {
+        let (xi, ui) = (x[i], u[i]);
+        let chunks = (n - 1 - i).div_ceil(L);
+        let (mut row, mut row_dot) = (0.0, 0.0);
+        let mut j = i + 1;
+        for block in (0..chunks).step_by(FLUSH) {
+            let (mut s, mut sd) = ([F::ZERO; L], [F::ZERO; L]);
+            for _ in block..chunks.min(block + FLUSH) {
+                let (xc, uc) = (lanes::<F, L>(&x[j..]), lanes::<F, L>(&u[j..]));
+                let pc = lanes_mut::<F, L>(&mut part[j..]);
+                for k in 0..L {
+                    let t = c * (xi - xc[k]);
+                    let slope = sigmoid_slope::<F, FMA>(t);
+                    let d = slope * (ui - uc[k]);
+                    s[k] = s[k] + d;
+                    pc[k] = pc[k] - d;
+                    // slope is exactly 0 where e underflows, which covers t = ±∞ (and the
+                    // padding): 0 · ∞ would be NaN.
+                    sd[k] = sd[k] + if slope != F::ZERO { d * t } else { F::ZERO };
+                }
+                j += L;
+            }
+            row += lane_sum(s);
+            row_dot += lane_sum(sd);
+        }
+        acc[i] += row;
+        dot += row_dot;
+        if (i + 1) % FLUSH == 0 || i + 1 == n {
+            flush(acc, part);
+        }
+    }
+    dot
+}
+
+/// The pairwise loops compiled for AVX2 and FMA. Each takes its buffers as separate slices: the
+/// compiler then knows they do not overlap, which the vectoriser needs for loops this short.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod avx2 {
+    use super::{backward_pairs, forward_pairs, Lane};
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn forward<F: Lane, const L: usize>(
+        c: F,
+        x: &[F],
+        part: &mut [F],
+        acc: &mut [f64],
+    ) {
+        forward_pairs::<F, L, true>(c, x, part, acc)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn backward<F: Lane, const L: usize>(
+        c: F,
+        x: &[F],
+        u: &[F],
+        part: &mut [F],
+        acc: &mut [f64],
+    ) -> f64 {
+        backward_pairs::<F, L, true>(c, x, u, part, acc)
     }
 }
 
-/// One row of the backward; writes `g` and returns `⟨g, x⟩` (for the ε-gradient `−⟨g, x⟩/ε`).
+/// The pairwise loops for the target's baseline instruction set.
+mod portable {
+    use super::{backward_pairs, forward_pairs, Lane};
+
+    /// Fused multiply-add where the target always has it (a libm call elsewhere).
+    const FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+
+    #[inline(never)]
+    pub(super) fn forward<F: Lane, const L: usize>(c: F, x: &[F], part: &mut [F], acc: &mut [f64]) {
+        forward_pairs::<F, L, FMA>(c, x, part, acc)
+    }
+
+    #[inline(never)]
+    pub(super) fn backward<F: Lane, const L: usize>(
+        c: F,
+        x: &[F],
+        u: &[F],
+        part: &mut [F],
+        acc: &mut [f64],
+    ) -> f64 {
+        backward_pairs::<F, L, FMA>(c, x, u, part, acc)
+    }
+}
+
+/// A row's buffers in the lane type `F`, one set per thread (so a warm thread never allocates).
+struct Bufs<F> {
+    x: Vec<F>,
+    u: Vec<F>,
+    part: Vec<F>,
+    acc: Vec<f64>,
+}
+
+impl<F> Default for Bufs<F> {
+    fn default() -> Self {
+        Bufs {
+            x: Vec::new(),
+            u: Vec::new(),
+            part: Vec::new(),
+            acc: Vec::new(),
+        }
+    }
+}
+
+/// A lane type with its per-thread buffers and its pairwise loops for each instruction set.
+trait Kernel: Lane {
+    /// Runs `f` with this thread's buffers (fresh ones if they are in use, which only a
+    /// re-entrant call could cause).
+    fn with_bufs<R>(f: impl FnOnce(&mut Bufs<Self>) -> R) -> R;
+
+    /// [`forward_pairs`] compiled for `isa`.
+    fn forward_pairs(isa: Isa, c: Self, x: &[Self], part: &mut [Self], acc: &mut [f64]);
+
+    /// [`backward_pairs`] compiled for `isa`.
+    fn backward_pairs(
+        isa: Isa,
+        c: Self,
+        x: &[Self],
+        u: &[Self],
+        part: &mut [Self],
+        acc: &mut [f64],
+    ) -> f64;
+}
+
+macro_rules! impl_kernel {
+    // `$lanes` per chunk: two AVX2 vectors. With one, the compiler sometimes vectorises the lane
+    // loop at half width, depending on how the crate is built (LTO, codegen units); with two it
+    // used full-width vectors in every build checked.
+    ($t:ty, $lanes:literal) => {
+        impl Kernel for $t {
+            fn with_bufs<R>(f: impl FnOnce(&mut Bufs<Self>) -> R) -> R {
+                thread_local! {
+                    static BUFS: RefCell<Bufs<$t>> = RefCell::new(Bufs::default());
+                }
+                let mut f = Some(f);
+                let done = BUFS.try_with(|cell| {
+                    let mut bufs = cell.try_borrow_mut().ok()?;
+                    Some((f.take().expect("called once"))(&mut bufs))
+                });
+                match done {
+                    Ok(Some(r)) => r,
+                    _ => (f.take().expect("not yet called"))(&mut Bufs::default()),
+                }
+            }
+
+            fn forward_pairs(isa: Isa, c: Self, x: &[Self], part: &mut [Self], acc: &mut [f64]) {
+                match isa {
+                    // SAFETY: Avx2Fma is only made where the CPU was found to have AVX2 and FMA.
+                    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                    Isa::Avx2Fma => unsafe { avx2::forward::<$t, $lanes>(c, x, part, acc) },
+                    Isa::Portable => portable::forward::<$t, $lanes>(c, x, part, acc),
+                }
+            }
+
+            fn backward_pairs(
+                isa: Isa,
+                c: Self,
+                x: &[Self],
+                u: &[Self],
+                part: &mut [Self],
+                acc: &mut [f64],
+            ) -> f64 {
+                match isa {
+                    // SAFETY: Avx2Fma is only made where the CPU was found to have AVX2 and FMA.
+                    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                    Isa::Avx2Fma => unsafe { avx2::backward::<$t, $lanes>(c, x, u, part, acc) },
+                    Isa::Portable => portable::backward::<$t, $lanes>(c, x, u, part, acc),
+                }
+            }
+        }
+    };
+}
+
+impl_kernel!(f32, 16);
+impl_kernel!(f64, 8);
+
+/// Copies `src` into `dst` (grown to `len + PAD`) in the lane type, then `pad` to the end.
+fn load<'a, T: Real, F: Lane>(dst: &'a mut Vec<F>, src: &[T], pad: F) -> &'a mut [F] {
+    let buf = take(dst, src.len() + PAD);
+    for (d, s) in buf.iter_mut().zip(src) {
+        *d = F::from_f64(s.to_f64());
+    }
+    buf[src.len()..].fill(pad);
+    buf
+}
+
+/// `c` in the lane type, and the padding of `x` that makes `t = c·(x_i − pad) = −∞`.
+fn lane_scale<F: Lane>(c: f64) -> (F, F) {
+    let pad = if c > 0.0 { F::INFINITY } else { -F::INFINITY };
+    (F::from_f64(c), pad)
+}
+
+/// The forward of `rows` rows, computed in the lane type `F`.
+fn forward_rows<T: Real, F: Kernel>(
+    isa: Isa,
+    c: f64,
+    rows: usize,
+    x: &In<'_, T>,
+    r: &mut Out<'_, T>,
+) {
+    let (cf, pad) = lane_scale::<F>(c);
+    F::with_bufs(|b| {
+        for i in 0..rows {
+            let (x, r) = (x.row(i), r.row(i));
+            let xs = load(&mut b.x, x, pad);
+            let part = take(&mut b.part, x.len() + PAD);
+            part.fill(F::ZERO);
+            let acc = take(&mut b.acc, x.len());
+            // 1 + (n − 1)/2: the ranks of a row of ties, exact in f64.
+            acc.fill(1.0 + 0.5 * x.len().saturating_sub(1) as f64);
+            F::forward_pairs(isa, cf, xs, part, acc);
+            for (ri, a) in r.iter_mut().zip(acc.iter()) {
+                *ri = T::from_f64(*a);
+            }
+        }
+    })
+}
+
+/// The backward of `rows` rows, computed in the lane type `F`: writes `g` and the ε-gradient
+/// `−⟨g, x⟩/ε` of each row.
 ///
 /// `⟨g, x⟩ = Σ_{i<j} d_ij · t_ij` with `t_ij = c·(x_i − x_j)` and `d_ij = sigmoid'(t_ij)·(u_i −
 /// u_j)`, summed pair by pair: `sigmoid'(t)·t` is bounded, so the sum stays finite where a plain
 /// `⟨g, x⟩` would not (ties at |x| = 1e300 with ε = 1e-8 give `∞ − ∞` there).
-fn backward_row<T: Real>(c: f64, acc: &mut Vec<f64>, x: &[T], u: &[T], g: &mut [T]) -> f64 {
-    let n = x.len();
-    // sigmoid' is even: each pair adds d to g_i and −d to g_j.
-    let acc = take(acc, n);
-    acc.fill(0.0);
-    let mut dot = 0.0;
-    for i in 0..n {
-        let (xi, ui) = (x[i].to_f64(), u[i].to_f64());
-        for j in i + 1..n {
-            let t = c * (xi - x[j].to_f64());
-            let (_, _, slope) = sigmoid_pair(t);
-            let d = slope * (ui - u[j].to_f64());
-            acc[i] += d;
-            acc[j] -= d;
-            // slope is exactly 0 where |t| > 745, which covers t = ±∞ (0 · ∞ would be NaN).
-            if slope != 0.0 {
-                dot += d * t;
+fn backward_rows<T: Real, F: Kernel>(
+    isa: Isa,
+    (c, eps): (f64, f64),
+    rows: usize,
+    (x, u): (&In<'_, T>, &In<'_, T>),
+    (g, ge): (&mut Out<'_, T>, &mut Out<'_, T>),
+) {
+    let (cf, pad) = lane_scale::<F>(c);
+    F::with_bufs(|b| {
+        for i in 0..rows {
+            let (x, u, g) = (x.row(i), u.row(i), g.row(i));
+            let xs = load(&mut b.x, x, pad);
+            let us = load(&mut b.u, u, F::ZERO);
+            let part = take(&mut b.part, x.len() + PAD);
+            part.fill(F::ZERO);
+            let acc = take(&mut b.acc, x.len());
+            acc.fill(0.0);
+            // sigmoid' is even: each pair adds d to g_i and −d to g_j.
+            let dot = F::backward_pairs(isa, cf, xs, us, part, acc);
+            for (gi, a) in g.iter_mut().zip(acc.iter()) {
+                *gi = T::from_f64(c * a);
+            }
+            *ge.at(i) = T::from_f64(-dot / eps);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every instruction set this CPU runs.
+    fn isas() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut all = vec![Isa::Portable];
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            all.push(Isa::Avx2Fma);
+        }
+        all
+    }
+
+    /// What the kernels computed before they were vectorised (f64, `f64::exp`, each pair once):
+    /// ranks, gradient, `⟨g, x⟩`, and per row the sums of the terms' magnitudes (the scale of
+    /// each gradient's rounding error).
+    struct Reference {
+        ranks: Vec<f64>,
+        grad: Vec<f64>,
+        dot: f64,
+        grad_scale: Vec<f64>,
+        dot_scale: f64,
+    }
+
+    fn reference(c: f64, x: &[f64], u: &[f64]) -> Reference {
+        let n = x.len();
+        let (mut ranks, mut grad, mut grad_scale) = (vec![1.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut dot, mut dot_scale) = (0.0, 0.0);
+        for i in 0..n {
+            for j in i + 1..n {
+                let t = c * (x[i] - x[j]);
+                let e = (-t.abs()).exp();
+                let big = 1.0 / (1.0 + e);
+                let small = e * big;
+                let (p, q) = if t >= 0.0 { (big, small) } else { (small, big) };
+                ranks[i] += p;
+                ranks[j] += q;
+                let slope = small * big;
+                let d = slope * (u[i] - u[j]);
+                grad[i] += d;
+                grad[j] -= d;
+                grad_scale[i] += d.abs();
+                grad_scale[j] += d.abs();
+                if slope != 0.0 {
+                    dot += d * t;
+                    dot_scale += (d * t).abs();
+                }
+            }
+        }
+        for (g, s) in grad.iter_mut().zip(&mut grad_scale) {
+            *g *= c;
+            *s *= c.abs();
+        }
+        Reference {
+            ranks,
+            grad,
+            dot,
+            grad_scale,
+            dot_scale,
+        }
+    }
+
+    /// The op's row loops on one row of `T` with instruction set `isa`: ranks, gradient and
+    /// ε-gradient, widened.
+    fn run<T: Real>(isa: Isa, c: f64, eps: f64, x: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+        let n = x.len();
+        let to_t = |v: &[f64]| v.iter().map(|&a| T::from_f64(a)).collect::<Vec<T>>();
+        let (xt, ut) = (to_t(x), to_t(u));
+        let (mut r, mut g, mut ge) = (to_t(&vec![0.0; n]), to_t(&vec![0.0; n]), to_t(&[0.0]));
+        let (xs, us) = (In::new(&xt, n), In::new(&ut, n));
+        let (mut ro, mut go, mut geo) = (
+            Out::new(&mut r, n),
+            Out::new(&mut g, n),
+            Out::new(&mut ge, 1),
+        );
+        if lanes_f32::<T>(c) {
+            forward_rows::<T, f32>(isa, c, 1, &xs, &mut ro);
+            backward_rows::<T, f32>(isa, (c, eps), 1, (&xs, &us), (&mut go, &mut geo));
+        } else {
+            forward_rows::<T, f64>(isa, c, 1, &xs, &mut ro);
+            backward_rows::<T, f64>(isa, (c, eps), 1, (&xs, &us), (&mut go, &mut geo));
+        }
+        let widen = |v: &[T]| v.iter().map(|a| a.to_f64()).collect::<Vec<f64>>();
+        (widen(&r), widen(&g), ge[0].to_f64())
+    }
+
+    /// Runs row `x` (already representable in `T`) on every instruction set and compares with
+    /// the reference within `tol` of each value's scale.
+    fn check<T: Real>(what: &str, eps: f64, x: &[f64], u: &[f64], tol: f64) {
+        let n = x.len();
+        // A term whose exp(−|t|) is below the lane type's normal range is 0 in the kernels: an
+        // absolute error of at most 2·MIN_POSITIVE·|c| in a gradient, 2·MIN_POSITIVE·|t| in ⟨g, x⟩
+        // (|t| < 710 there).
+        let tiny = if T::DTYPE == "f32" {
+            f32::MIN_POSITIVE as f64
+        } else {
+            f64::MIN_POSITIVE
+        };
+        for c in [1.0 / eps, -1.0 / eps] {
+            let want = reference(c, x, u);
+            for isa in isas() {
+                let (ranks, grad, grad_eps) = run::<T>(isa, c, eps, x, u);
+                let at = format!("{what} {} n={n} c={c:e} {isa:?}", T::DTYPE);
+                for i in 0..n {
+                    let (r, w) = (ranks[i], want.ranks[i]);
+                    assert!(
+                        (r - w).abs() <= tol * n as f64,
+                        "{at}: rank[{i}] {r} vs {w}"
+                    );
+                    let (g, w) = (grad[i], want.grad[i]);
+                    let floor = 2.0 * tiny * c.abs() * n as f64;
+                    assert!(
+                        (g - w).abs() <= tol * want.grad_scale[i] + floor,
+                        "{at}: grad[{i}] {g:e} vs {w:e}"
+                    );
+                }
+                let w = -want.dot / eps;
+                let floor = 2.0 * tiny * 710.0 * (n * n) as f64;
+                assert!(
+                    (grad_eps - w).abs() <= (tol * want.dot_scale + floor) / eps,
+                    "{at}: grad_eps {grad_eps:e} vs {w:e}"
+                );
             }
         }
     }
-    for (gi, a) in g.iter_mut().zip(acc.iter()) {
-        *gi = T::from_f64(c * a);
+
+    /// Uniform values in `[-1, 1)` from a fixed xorshift stream.
+    fn uniform(seed: u64, len: usize) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+            })
+            .collect()
     }
-    dot
+
+    fn round32(v: &[f64]) -> Vec<f64> {
+        v.iter().map(|&a| a as f32 as f64).collect()
+    }
+
+    #[test]
+    fn kernels_match_the_scalar_reference() {
+        let sizes = [
+            0, 1, 2, 3, 5, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129, 200,
+        ];
+        for (k, &n) in sizes.iter().enumerate() {
+            let (x, u) = (uniform(2 * k as u64, n), uniform(2 * k as u64 + 1, n));
+            // Ties: a coarse grid.
+            let ties: Vec<f64> = x.iter().map(|v| (v * 4.0).round() / 4.0).collect();
+            for eps in [1e-3, 0.1, 1.0, 100.0] {
+                check::<f64>("uniform", eps, &x, &u, 1e-13);
+                check::<f64>("ties", eps, &ties, &u, 1e-13);
+                check::<f32>("uniform", eps, &round32(&x), &round32(&u), 1e-5);
+                check::<f32>("ties", eps, &ties, &round32(&u), 1e-5);
+            }
+        }
+        // Rows long enough for several blocks of partial sums along i and along j.
+        let (x, u) = (uniform(100, 1100), uniform(101, 1100));
+        check::<f64>("long", 0.1, &x, &u, 1e-13);
+        check::<f32>("long", 0.1, &round32(&x), &round32(&u), 1e-5);
+    }
+
+    #[test]
+    fn kernels_saturate_cleanly() {
+        // |t| from 0 to ∞: exp(−|t|) underflows, t itself overflows; nothing may be NaN.
+        let x64 = [
+            1e300, -1e300, 0.0, 1e-300, 3.0, -1e300, 1e300, 2.0, 1e10, -7e299,
+        ];
+        let x32 = [3e38, -3e38, 0.0, 1e-38, 3.0, -3e38, 3e38, 2.0, 1e10, -7e37];
+        let u = uniform(7, x64.len());
+        for eps in [1e-8, 1e-3, 1.0, 1e8] {
+            check::<f64>("extreme", eps, &x64, &u, 1e-13);
+            check::<f32>("extreme", eps, &x32, &round32(&u), 1e-5);
+        }
+        // ε so small that 1/ε is not a finite f32, or so large that it is not a normal one: f32
+        // rows compute in f64.
+        let u = round32(&uniform(10, 40));
+        for (eps, seed) in [(1e-40, 8), (1e38, 9)] {
+            check::<f32>("far eps", eps, &round32(&uniform(seed, 40)), &u, 1e-5);
+        }
+    }
+
+    #[test]
+    fn ties_rank_exactly_at_the_middle() {
+        for isa in isas() {
+            for n in [1, 2, 17, 100] {
+                let x = vec![0.75; n];
+                let (r64, ..) = run::<f64>(isa, 10.0, 0.1, &x, &x);
+                let (r32, ..) = run::<f32>(isa, -10.0, 0.1, &x, &x);
+                let mid = (n as f64 + 1.0) / 2.0;
+                assert!(r64.iter().chain(&r32).all(|&r| r == mid), "{isa:?} n={n}");
+            }
+        }
+    }
 }
