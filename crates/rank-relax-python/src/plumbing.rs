@@ -59,15 +59,17 @@ pub fn same_shape(op: &str, first: &str, shape: Shape, name: &str, dims: &[usize
 }
 
 /// The elements of an array in row-major order: borrowed when it is C-contiguous (always, through
-/// the Python package), else copied.
+/// the Python package), else copied. (Not `PyReadonlyArray::as_slice`: it also borrows a
+/// Fortran-ordered array, whose memory is column-major.)
 pub fn read<'a, T, D>(array: &'a PyReadonlyArray<'_, T, D>) -> Cow<'a, [T]>
 where
     T: Element + Copy,
     D: Dimension,
 {
-    match array.as_slice() {
-        Ok(slice) => Cow::Borrowed(slice),
-        Err(_) => Cow::Owned(array.as_array().iter().copied().collect()),
+    let view = array.as_array();
+    match view.to_slice() {
+        Some(slice) => Cow::Borrowed(slice),
+        None => Cow::Owned(view.iter().copied().collect()),
     }
 }
 

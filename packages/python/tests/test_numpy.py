@@ -62,6 +62,26 @@ def test_lists_and_non_contiguous_input() -> None:
     )
 
 
+@pytest.mark.parametrize("layout", ["fortran", "transposed", "strided"])
+def test_kernels_read_any_layout_in_row_major_order(layout: str) -> None:
+    # The kernel tables themselves (what the torch and JAX modules call), not the public API
+    # that makes arrays C-contiguous first.
+    from rank_relax._generated import KERNELS
+
+    x = np.random.default_rng(1).standard_normal((4, 6))
+    view = {
+        "fortran": np.asfortranarray(x),
+        "transposed": np.ascontiguousarray(x.T).T,
+        "strided": np.repeat(x, 2, axis=1)[:, ::2],
+    }[layout]
+    np.testing.assert_array_equal(view, x)
+    forward = KERNELS["soft_rank_forward"]["float64"]
+    got, got_perm = forward(view, 0.3, "l2", "ascending")
+    want, want_perm = forward(np.ascontiguousarray(x), 0.3, "l2", "ascending")
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_perm, want_perm)
+
+
 def test_contiguous_input_of_the_kernel_dtype_is_not_copied() -> None:
     for dtype in (np.float32, np.float64):
         x = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(dtype)

@@ -175,20 +175,18 @@ def run(
 ) -> tuple[Tensor, ...]:
     """Runs the native kernel of ``table`` for the tensors' dtype; results on their device.
 
-    Tensors are read without a copy when they are contiguous CPU tensors; a 0-d tensor param is
-    passed as a number.
+    Contiguous CPU tensors are read without a copy; a 0-d tensor param is passed as a number.
     """
     first = tensors[0]
-    cpu = first.is_cpu
     arrays = [
-        (t.detach().numpy() if t.requires_grad else t.numpy())
+        (t.detach() if t.requires_grad else t).numpy()
         if t.is_cpu and t.is_contiguous()
         else t.detach().cpu().contiguous().numpy()
         for t in tensors
     ]
     values = [p.item() if isinstance(p, Tensor) else p for p in params]
     results = table[_DTYPE_NAMES[first.dtype]](*arrays, *values)
-    if cpu:
+    if first.is_cpu:
         return tuple(map(torch.from_numpy, results))
     return tuple(torch.from_numpy(r).to(first.device) for r in results)
 
