@@ -196,7 +196,7 @@ fn scale(eps: f64, direction: Direction) -> f64 {
 // The pairwise loops. Each pair i < j is computed once: row i's inner loop over j > i adds its
 // term to lane sums for i and the pair's term for j to a running partial. That loop is
 // branch-free (the exp is `fastexp`'s, signs are bit operations or selects) and walks whole
-// chunks of L lanes, so the compiler vectorises it; the row is copied into a buffer padded at the
+// chunks of lanes, so the compiler vectorises it; the row is copied into a buffer padded at the
 // end with ±∞, which makes t = −∞ there. The loops are compiled for AVX2 + FMA and for the
 // baseline, chosen once at run time. f32 rows compute in f32 (twice the lanes of f64), each lane
 // sum or partial taking at most FLUSH terms before it is added into f64.
@@ -289,6 +289,42 @@ fn flush<F: Lane>(acc: &mut [f64], part: &mut [F]) {
     }
 }
 
+// Both loops take rows a = i and b = i + 1 together, over j ≥ i + 2 (their own pair is done
+// alone): each x_j, u_j and partial is loaded and stored once for two rows, and the two rows'
+// chains overlap. They walk chunks of L lanes, then the rest in chunks of S < L (so short rows
+// waste fewer padded lanes), each lane sum taking at most FLUSH terms.
+
+/// The forward over `chunks` chunks of `W` lanes from `j`, for rows with values `xa`, `xb`:
+/// subtracts `h_aj + h_bj` from the partials and returns `(Σ_j h_aj, Σ_j h_bj)`.
+#[inline(always)]
+fn forward_chunks<F: Lane, const W: usize, const FMA: bool>(
+    c: F,
+    (xa, xb): (F, F),
+    x: &[F],
+    part: &mut [F],
+    mut j: usize,
+    chunks: usize,
+) -> (f64, f64) {
+    let (mut row_a, mut row_b) = (0.0, 0.0);
+    for block in (0..chunks).step_by(FLUSH) {
+        let (mut sa, mut sb) = ([F::ZERO; W], [F::ZERO; W]);
+        for _ in block..chunks.min(block + FLUSH) {
+            let (xc, pc) = (lanes::<F, W>(&x[j..]), lanes_mut::<F, W>(&mut part[j..]));
+            for k in 0..W {
+                let ha = sigmoid_odd::<F, FMA>(c * (xa - xc[k]));
+                let hb = sigmoid_odd::<F, FMA>(c * (xb - xc[k]));
+                sa[k] = sa[k] + ha;
+                sb[k] = sb[k] + hb;
+                pc[k] = pc[k] - (ha + hb);
+            }
+            j += W;
+        }
+        row_a += lane_sum(sa);
+        row_b += lane_sum(sb);
+    }
+    (row_a, row_b)
+}
+
 /// The forward's pairs of one row: `x` is the row padded by [`PAD`], `part` zeros as long;
 /// adds `Σ_{j≠i} (sigmoid(c·(x_i − x_j)) − 1/2)` into `acc[i]`.
 ///
@@ -296,43 +332,76 @@ fn flush<F: Lane>(acc: &mut [f64], part: &mut [F]) {
 /// select between `sigmoid(t)` and `sigmoid(−t)`. A padded `j` has `t = −∞`, `h = −1/2` exactly:
 /// those are added back.
 #[inline(always)]
-fn forward_pairs<F: Lane, const L: usize, const FMA: bool>(
+fn forward_pairs<F: Lane, const L: usize, const S: usize, const FMA: bool>(
     c: F,
     x: &[F],
     part: &mut [F],
     acc: &mut [f64],
 ) {
     let n = acc.len();
-    for i in 0..n {
-        let xi = x[i];
-        let chunks = (n - 1 - i).div_ceil(L);
-        let mut row = 0.5 * (chunks * L - (n - 1 - i)) as f64;
-        let mut j = i + 1;
-        for block in (0..chunks).step_by(FLUSH) {
-            let mut s = [F::ZERO; L];
-            for _ in block..chunks.min(block + FLUSH) {
-                let (xc, pc) = (lanes::<F, L>(&x[j..]), lanes_mut::<F, L>(&mut part[j..]));
-                for k in 0..L {
-                    let h = sigmoid_odd::<F, FMA>(c * (xi - xc[k]));
-                    s[k] = s[k] + h;
-                    pc[k] = pc[k] - h;
-                }
-                j += L;
-            }
-            row += lane_sum(s);
-        }
-        acc[i] += row;
-        if (i + 1) % FLUSH == 0 || i + 1 == n {
+    for a in (0..n.saturating_sub(1)).step_by(2) {
+        let (xa, xb) = (x[a], x[a + 1]);
+        let hab = sigmoid_odd::<F, FMA>(c * (xa - xb)).to_f64();
+        let len = n - 2 - a;
+        let (long, short) = (len / L, (len % L).div_ceil(S));
+        let pad = 0.5 * (long * L + short * S - len) as f64;
+        let (la, lb) = forward_chunks::<F, L, FMA>(c, (xa, xb), x, part, a + 2, long);
+        let (sa, sb) = forward_chunks::<F, S, FMA>(c, (xa, xb), x, part, a + 2 + long * L, short);
+        acc[a] += pad + hab + la + sa;
+        acc[a + 1] += pad - hab + lb + sb;
+        // Every FLUSH rows: each partial has taken FLUSH/2 sums of two terms.
+        if (a + 2) % FLUSH == 0 {
             flush(acc, part);
         }
     }
+    flush(acc, part);
+}
+
+/// The backward over `chunks` chunks of `W` lanes from `j`, for rows with values and
+/// cotangents `a`, `b`: subtracts `d_aj + d_bj` from the partials and returns `(Σ_j d_aj,
+/// Σ_j d_bj, Σ_j d_aj·t_aj + d_bj·t_bj)`.
+#[inline(always)]
+fn backward_chunks<F: Lane, const W: usize, const FMA: bool>(
+    c: F,
+    ((xa, ua), (xb, ub)): ((F, F), (F, F)),
+    (x, u): (&[F], &[F]),
+    part: &mut [F],
+    mut j: usize,
+    chunks: usize,
+) -> (f64, f64, f64) {
+    let (mut row_a, mut row_b, mut dot) = (0.0, 0.0, 0.0);
+    for block in (0..chunks).step_by(FLUSH) {
+        let (mut sa, mut sb, mut sd) = ([F::ZERO; W], [F::ZERO; W], [F::ZERO; W]);
+        for _ in block..chunks.min(block + FLUSH) {
+            let (xc, uc) = (lanes::<F, W>(&x[j..]), lanes::<F, W>(&u[j..]));
+            let pc = lanes_mut::<F, W>(&mut part[j..]);
+            for k in 0..W {
+                let (ta, tb) = (c * (xa - xc[k]), c * (xb - xc[k]));
+                let (ga, gb) = (sigmoid_slope::<F, FMA>(ta), sigmoid_slope::<F, FMA>(tb));
+                let (da, db) = (ga * (ua - uc[k]), gb * (ub - uc[k]));
+                sa[k] = sa[k] + da;
+                sb[k] = sb[k] + db;
+                pc[k] = pc[k] - (da + db);
+                // A slope is exactly 0 where e underflows, which covers t = ±∞ (and the
+                // padding): 0 · ∞ would be NaN.
+                let wa = if ga != F::ZERO { da * ta } else { F::ZERO };
+                let wb = if gb != F::ZERO { db * tb } else { F::ZERO };
+                sd[k] = sd[k] + (wa + wb);
+            }
+            j += W;
+        }
+        row_a += lane_sum(sa);
+        row_b += lane_sum(sb);
+        dot += lane_sum(sd);
+    }
+    (row_a, row_b, dot)
 }
 
 /// The backward's pairs of one row (`x` and `u` padded by [`PAD`], `u` with zeros, `part`
 /// zeros): adds `Σ_j sigmoid'(t_ij)·(u_i − u_j)` into `acc[i]` and returns `Σ_{i<j} d_ij·t_ij`
 /// (see [`backward_rows`]).
 #[inline(always)]
-fn backward_pairs<F: Lane, const L: usize, const FMA: bool>(
+fn backward_pairs<F: Lane, const L: usize, const S: usize, const FMA: bool>(
     c: F,
     x: &[F],
     u: &[F],
@@ -341,37 +410,27 @@ fn backward_pairs<F: Lane, const L: usize, const FMA: bool>(
 ) -> f64 {
     let n = acc.len();
     let mut dot = 0.0;
-    for i in 0..n {
-        let (xi, ui) = (x[i], u[i]);
-        let chunks = (n - 1 - i).div_ceil(L);
-        let (mut row, mut row_dot) = (0.0, 0.0);
-        let mut j = i + 1;
-        for block in (0..chunks).step_by(FLUSH) {
-            let (mut s, mut sd) = ([F::ZERO; L], [F::ZERO; L]);
-            for _ in block..chunks.min(block + FLUSH) {
-                let (xc, uc) = (lanes::<F, L>(&x[j..]), lanes::<F, L>(&u[j..]));
-                let pc = lanes_mut::<F, L>(&mut part[j..]);
-                for k in 0..L {
-                    let t = c * (xi - xc[k]);
-                    let slope = sigmoid_slope::<F, FMA>(t);
-                    let d = slope * (ui - uc[k]);
-                    s[k] = s[k] + d;
-                    pc[k] = pc[k] - d;
-                    // slope is exactly 0 where e underflows, which covers t = ±∞ (and the
-                    // padding): 0 · ∞ would be NaN.
-                    sd[k] = sd[k] + if slope != F::ZERO { d * t } else { F::ZERO };
-                }
-                j += L;
-            }
-            row += lane_sum(s);
-            row_dot += lane_sum(sd);
+    for a in (0..n.saturating_sub(1)).step_by(2) {
+        let rows = ((x[a], u[a]), (x[a + 1], u[a + 1]));
+        let tab = c * (x[a] - x[a + 1]);
+        let gab = sigmoid_slope::<F, FMA>(tab);
+        let dab = gab * (u[a] - u[a + 1]);
+        if gab != F::ZERO {
+            dot += (dab * tab).to_f64();
         }
-        acc[i] += row;
-        dot += row_dot;
-        if (i + 1) % FLUSH == 0 || i + 1 == n {
+        let len = n - 2 - a;
+        let (long, short) = (len / L, (len % L).div_ceil(S));
+        let (la, lb, ld) = backward_chunks::<F, L, FMA>(c, rows, (x, u), part, a + 2, long);
+        let j = a + 2 + long * L;
+        let (sa, sb, sd) = backward_chunks::<F, S, FMA>(c, rows, (x, u), part, j, short);
+        acc[a] += dab.to_f64() + la + sa;
+        acc[a + 1] += -dab.to_f64() + lb + sb;
+        dot += ld + sd;
+        if (a + 2) % FLUSH == 0 {
             flush(acc, part);
         }
     }
+    flush(acc, part);
     dot
 }
 
@@ -382,24 +441,24 @@ mod avx2 {
     use super::{backward_pairs, forward_pairs, Lane};
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn forward<F: Lane, const L: usize>(
+    pub(super) unsafe fn forward<F: Lane, const L: usize, const S: usize>(
         c: F,
         x: &[F],
         part: &mut [F],
         acc: &mut [f64],
     ) {
-        forward_pairs::<F, L, true>(c, x, part, acc)
+        forward_pairs::<F, L, S, true>(c, x, part, acc)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn backward<F: Lane, const L: usize>(
+    pub(super) unsafe fn backward<F: Lane, const L: usize, const S: usize>(
         c: F,
         x: &[F],
         u: &[F],
         part: &mut [F],
         acc: &mut [f64],
     ) -> f64 {
-        backward_pairs::<F, L, true>(c, x, u, part, acc)
+        backward_pairs::<F, L, S, true>(c, x, u, part, acc)
     }
 }
 
@@ -411,19 +470,24 @@ mod portable {
     const FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
 
     #[inline(never)]
-    pub(super) fn forward<F: Lane, const L: usize>(c: F, x: &[F], part: &mut [F], acc: &mut [f64]) {
-        forward_pairs::<F, L, FMA>(c, x, part, acc)
+    pub(super) fn forward<F: Lane, const L: usize, const S: usize>(
+        c: F,
+        x: &[F],
+        part: &mut [F],
+        acc: &mut [f64],
+    ) {
+        forward_pairs::<F, L, S, FMA>(c, x, part, acc)
     }
 
     #[inline(never)]
-    pub(super) fn backward<F: Lane, const L: usize>(
+    pub(super) fn backward<F: Lane, const L: usize, const S: usize>(
         c: F,
         x: &[F],
         u: &[F],
         part: &mut [F],
         acc: &mut [f64],
     ) -> f64 {
-        backward_pairs::<F, L, FMA>(c, x, u, part, acc)
+        backward_pairs::<F, L, S, FMA>(c, x, u, part, acc)
     }
 }
 
@@ -467,10 +531,11 @@ trait Kernel: Lane {
 }
 
 macro_rules! impl_kernel {
-    // `$lanes` per chunk: two AVX2 vectors. With one, the compiler sometimes vectorises the lane
-    // loop at half width, depending on how the crate is built (LTO, codegen units); with two it
-    // used full-width vectors in every build checked.
-    ($t:ty, $lanes:literal) => {
+    // `$long` and `$short` lanes per chunk: two AVX2 vectors and one. Both rows' terms of a
+    // chunk are in the same loop: with a single row and one vector, the compiler sometimes
+    // vectorised it at half width, depending on how the crate is built (LTO, codegen units);
+    // like this it used full-width vectors in every build checked.
+    ($t:ty, $long:literal, $short:literal) => {
         impl Kernel for $t {
             fn with_bufs<R>(f: impl FnOnce(&mut Bufs<Self>) -> R) -> R {
                 thread_local! {
@@ -491,8 +556,8 @@ macro_rules! impl_kernel {
                 match isa {
                     // SAFETY: Avx2Fma is only made where the CPU was found to have AVX2 and FMA.
                     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-                    Isa::Avx2Fma => unsafe { avx2::forward::<$t, $lanes>(c, x, part, acc) },
-                    Isa::Portable => portable::forward::<$t, $lanes>(c, x, part, acc),
+                    Isa::Avx2Fma => unsafe { avx2::forward::<$t, $long, $short>(c, x, part, acc) },
+                    Isa::Portable => portable::forward::<$t, $long, $short>(c, x, part, acc),
                 }
             }
 
@@ -507,16 +572,18 @@ macro_rules! impl_kernel {
                 match isa {
                     // SAFETY: Avx2Fma is only made where the CPU was found to have AVX2 and FMA.
                     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-                    Isa::Avx2Fma => unsafe { avx2::backward::<$t, $lanes>(c, x, u, part, acc) },
-                    Isa::Portable => portable::backward::<$t, $lanes>(c, x, u, part, acc),
+                    Isa::Avx2Fma => unsafe {
+                        avx2::backward::<$t, $long, $short>(c, x, u, part, acc)
+                    },
+                    Isa::Portable => portable::backward::<$t, $long, $short>(c, x, u, part, acc),
                 }
             }
         }
     };
 }
 
-impl_kernel!(f32, 16);
-impl_kernel!(f64, 8);
+impl_kernel!(f32, 16, 8);
+impl_kernel!(f64, 8, 4);
 
 /// Copies `src` into `dst` (grown to `len + PAD`) in the lane type, then `pad` to the end.
 fn load<'a, T: Real, F: Lane>(dst: &'a mut Vec<F>, src: &[T], pad: F) -> &'a mut [F] {
