@@ -40,6 +40,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from importlib.metadata import version as distribution_version
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,7 @@ def torch_table(shapes: list[tuple[int, int]], threads: list[int], rounds: int) 
 
     print(
         f"rank-relax {rank_relax.__version__}, torch {torch.__version__}, torchsort "
-        f"{getattr(torchsort, '__version__', '?')}, {platform.processor() or platform.machine()}, "
+        f"{distribution_version('torchsort')}, {platform.processor() or platform.machine()}, "
         f"best of {rounds} rounds, {CLOCK_NAME} clock, ε = {EPS}, l2"
     )
     print()
