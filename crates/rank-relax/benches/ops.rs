@@ -93,19 +93,26 @@ struct Row {
     sort: f64,
 }
 
-fn bench<T: Real + TotalCmp>(op: &str, reg: Regularization, shape: Shape, threads: usize) -> Row {
-    let (b, n) = (shape.batch, shape.n);
-    let len = b * n;
-    // Small batches cycle through several inputs, so no timing learns one row's branch pattern.
-    let sets = (1usize << 16).div_ceil(len).clamp(1, 64);
+/// The inputs and cotangents of a benchmark: values uniform in [-1, 1). Small batches cycle
+/// through several sets, so no timing learns one row's branch pattern.
+#[allow(clippy::type_complexity)]
+fn inputs<T: Real>(len: usize) -> (usize, Vec<Vec<T>>, Vec<Vec<T>>) {
+    let sets = (1usize << 16).div_ceil(len.max(1)).clamp(1, 64);
     let mut rng = StdRng::seed_from_u64(42);
-    let mut random = |len: usize| -> Vec<T> {
+    let mut random = || -> Vec<T> {
         (0..len)
             .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
             .collect()
     };
-    let x: Vec<Vec<T>> = (0..sets).map(|_| random(len)).collect();
-    let u: Vec<Vec<T>> = (0..sets).map(|_| random(len)).collect();
+    let x = (0..sets).map(|_| random()).collect();
+    let u = (0..sets).map(|_| random()).collect();
+    (sets, x, u)
+}
+
+fn bench<T: Real + TotalCmp>(op: &str, reg: Regularization, shape: Shape, threads: usize) -> Row {
+    let (b, n) = (shape.batch, shape.n);
+    let len = b * n;
+    let (sets, x, u) = inputs::<T>(len);
     let eps = T::from_f64(0.1);
     let mut out = vec![vec![T::from_f64(0.0); len]; sets];
     let mut perm = vec![vec![0i32; len]; sets];
@@ -230,15 +237,7 @@ struct SigmoidRow {
 fn bench_sigmoid<T: Real>(shape: Shape, threads: usize) -> SigmoidRow {
     let (b, n) = (shape.batch, shape.n);
     let len = b * n;
-    let sets = (1usize << 16).div_ceil(len).clamp(1, 64);
-    let mut rng = StdRng::seed_from_u64(42);
-    let mut random = |len: usize| -> Vec<T> {
-        (0..len)
-            .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
-            .collect()
-    };
-    let x: Vec<Vec<T>> = (0..sets).map(|_| random(len)).collect();
-    let u: Vec<Vec<T>> = (0..sets).map(|_| random(len)).collect();
+    let (sets, x, u) = inputs::<T>(len);
     let eps = 0.1;
     let p = sigmoid_rank::Params {
         regularization_strength: T::from_f64(eps),

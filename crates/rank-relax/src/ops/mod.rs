@@ -15,6 +15,16 @@ pub(crate) enum CotangentGrad<'a, T> {
     InPlace(&'a mut [T]),
 }
 
+/// A row of an in-place backward's buffer copied to `scratch` as f64 (exactly: the row kernels
+/// read cotangents as f64), so the row's gradient can overwrite it.
+pub(crate) fn cotangent_row<'s, T: crate::Real>(scratch: &'s mut Vec<f64>, row: &[T]) -> &'s [f64] {
+    let u = crate::scratch::take(scratch, row.len());
+    for (u, g) in u.iter_mut().zip(row) {
+        *u = g.to_f64();
+    }
+    u
+}
+
 impl<T> CotangentGrad<'_, T> {
     /// The cotangent (as it is before the backward) and the gradient's length.
     pub(crate) fn cotangent(&self) -> (&[T], usize) {

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::CotangentGrad;
+use super::{cotangent_row, CotangentGrad};
 use crate::check::Check;
 use crate::num::{ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
@@ -212,13 +212,8 @@ fn backward_impl<T: Real>(
                 |rows, (x, r, p, mut ug, mut ge)| {
                     with_scratch(|sc| {
                         for i in 0..rows {
-                            // The row's cotangent moves to scratch (exactly: the kernel reads it
-                            // as f64) before its gradient overwrites it.
                             let g = ug.row(i);
-                            let u = take(&mut sc.loss1, n);
-                            for (u, g) in u.iter_mut().zip(g.iter()) {
-                                *u = g.to_f64();
-                            }
+                            let u = cotangent_row(&mut sc.loss1, g);
                             let dot = ranker.backward_row(x.row(i), r.row(i), p.row(i), u, g);
                             *ge.at(i) = T::from_f64(-dot / eps);
                         }

@@ -7,7 +7,7 @@
 //!
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
 
-use super::CotangentGrad;
+use super::{cotangent_row, CotangentGrad};
 use crate::check::Check;
 use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
@@ -206,13 +206,8 @@ fn backward_impl<T: Real>(
             run_rows(shape.batch, work, bufs, |rows, (x, p, mut ug, mut ge)| {
                 with_scratch(|sc| {
                     for i in 0..rows {
-                        // The row's cotangent moves to scratch (exactly: the kernel reads it as
-                        // f64) before its gradient overwrites it.
                         let g = ug.row(i);
-                        let u = take(&mut sc.loss1, n);
-                        for (u, g) in u.iter_mut().zip(g.iter()) {
-                            *u = g.to_f64();
-                        }
+                        let u = cotangent_row(&mut sc.loss1, g);
                         let row = sorter.backward_row(&mut sc.row, x.row(i), p.row(i), u, g);
                         *ge.at(i) = T::from_f64(row);
                     }
