@@ -229,28 +229,7 @@ impl Check {
     }
 }
 
-/// Whether every element is finite, and the largest magnitude. Eight independent lanes and no
-/// early exit, so the loop vectorises: this check runs over every input of every call.
+/// Whether every element is finite, and the largest magnitude.
 fn scan<T: Real>(data: &[T]) -> (bool, f64) {
-    const LANES: usize = 8;
-    let mut max = [0.0f64; LANES];
-    let mut nan = [0.0f64; LANES];
-    let mut step = |lane: usize, v: T| {
-        let v = v.to_f64();
-        let a = v.abs();
-        max[lane] = if a > max[lane] { a } else { max[lane] };
-        // v · 0 is 0 for finite v and NaN for ±inf or NaN, and NaN sticks.
-        nan[lane] += v * 0.0;
-    };
-    let mut chunks = data.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (lane, &v) in c.iter().enumerate() {
-            step(lane, v);
-        }
-    }
-    for &v in chunks.remainder() {
-        step(0, v);
-    }
-    let finite = nan.iter().all(|&z| z == 0.0);
-    (finite, max.iter().fold(0.0, |m: f64, &a| m.max(a)))
+    T::scan(data)
 }
