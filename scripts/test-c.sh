@@ -8,9 +8,11 @@
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);
 #   threads_test    every op from 8 threads at once, bit-identical to sequential calls, with
-#                   rr_last_error() thread-local.
+#                   rr_last_error() thread-local;
+#   in_place_test   soft_rank and soft_sort backward with grad_values = the cotangent buffer,
+#                   bit-identical to a separate gradient; partial overlaps refused.
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
-# over all three.
+# over all four.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -41,12 +43,13 @@ build() { # build NAME SOURCES... [FLAGS...]
 build reference_test "$FFI/tests/c/reference_test.c" "$FFI/tests/c/json.c" "$FFI/tests/c/harness.c"
 build bad_input_test "$FFI/tests/c/bad_input_test.c" "$FFI/tests/c/json.c" "$FFI/tests/c/harness.c"
 build threads_test "$FFI/tests/c/threads_test.c" "$FFI/tests/c/harness.c" -pthread
+build in_place_test "$FFI/tests/c/in_place_test.c" "$FFI/tests/c/harness.c"
 
 # Run every program even when one fails; each ends with `N passed, N failed`, summed here.
 total_passed=0
 total_failed=0
 status=0
-for program in reference_test bad_input_test threads_test; do
+for program in reference_test bad_input_test threads_test in_place_test; do
   echo "== $program"
   log="$OUT/$program.log"
   rc=0

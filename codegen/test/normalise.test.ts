@@ -167,3 +167,15 @@ describe('abi hash', () => {
   });
 });
 
+
+describe('in-place VJP', () => {
+  const named = (name: string) => ir.ops.find((o) => o.name.spec === name);
+  it('names the cotangent and the gradient that may be one buffer', () => {
+    const inPlace = named('soft_rank')?.inPlaceVjp;
+    expect([inPlace?.cotangent.c, inPlace?.grad.c]).toEqual(['cotangent_ranks', 'grad_values']);
+    expect(named('soft_sort')?.inPlaceVjp?.cotangent.c).toBe('cotangent_sorted');
+  });
+  it('is absent where the spec does not ask for it', () => {
+    expect(['sigmoid_rank', 'spearman_loss', 'ndcg_loss'].map((n) => named(n)?.inPlaceVjp)).toEqual([null, null, null]);
+  });
+});

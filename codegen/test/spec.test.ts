@@ -33,7 +33,13 @@ const cases: [string, { given: Edit; want: string[] }][] = [
   }],
   ['an unknown key', {
     given: (s) => { s.ops.soft_rank.foo = 1; },
-    want: ['ops.soft_rank: expected only the keys doc | example | inputs | min_n | outputs | params | residuals | saves | summary, got "foo"'],
+    want: ['ops.soft_rank: expected only the keys doc | example | in_place_vjp | inputs | min_n | outputs | params | residuals | saves | summary, got "foo"'],
+  }],
+  ['an in-place VJP on an op whose gradients cannot take the cotangent\'s place', {
+    given: (s) => { s.ops.spearman_loss.in_place_vjp = true; },
+    want: [
+      'ops.spearman_loss.in_place_vjp: expected an op with exactly one output and one differentiable input, both of shape [batch, n] (the gradient takes the cotangent\'s place), got true',
+    ],
   }],
   ['grad on an enum param', {
     given: (s) => { s.params.direction.grad = true; },

@@ -164,6 +164,10 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     paramGrads,
     forward,
     backward,
+    inPlaceVjp:
+      op.in_place_vjp === true && cotangents[0] !== undefined && grads[0] !== undefined
+        ? { cotangent: cotangents[0].name, grad: grads[0].name }
+        : null,
     variants: [TYPES.f32, TYPES.f64].map((dtype) => variant(name, dtype, forward, backward)),
     example: op.example === undefined ? null : example(op.example, inputs, opParams),
   };

@@ -263,6 +263,11 @@ export interface OpIR {
   readonly paramGrads: readonly DerivedIR<RealParamIR>[];
   readonly forward: KernelIR;
   readonly backward: KernelIR;
+  /**
+   * Set where the core's `backward_in_place` writes the gradient over the cotangent: the buffers
+   * that may then be one (spec `in_place_vjp`).
+   */
+  readonly inPlaceVjp: { readonly cotangent: Ident; readonly grad: Ident } | null;
   /** f32 then f64. */
   readonly variants: readonly VariantIR[];
   readonly example: ExampleIR | null;

@@ -142,6 +142,21 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     saves.push(s);
   });
 
+  // Checked once the inputs' flags are well-formed (the schema reports those).
+  if (op.in_place_vjp === true && inputs.every((x) => typeof x.differentiable === 'boolean')) {
+    // A per-row ([batch]) tensor cannot hold a [batch, n] gradient; other bad shapes are the
+    // schema's to report.
+    const perRow = (x: Raw) => JSON.stringify(x.shape) === JSON.stringify(['batch']);
+    const differentiable = inputs.filter((x) => x.differentiable === true);
+    if (outputs.length !== 1 || differentiable.length !== 1 || [...outputs, ...differentiable].some(perRow)) {
+      report(
+        [...path, 'in_place_vjp'],
+        'an op with exactly one output and one differentiable input, both of shape [batch, n] (the gradient takes the cotangent\'s place)',
+        true,
+      );
+    }
+  }
+
   if (isRecord(op.example)) checkExample([...path, 'example'], op.example, inputs, opParams, params, enumValues, report);
 }
 

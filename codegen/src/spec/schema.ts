@@ -90,6 +90,14 @@ export const Op = record({
   outputs: z.array(Output).min(1),
   residuals: z.array(Residual),
   saves: z.array(z.string()).meta({ description: 'Inputs and outputs (by name) the backward receives, in order.' }),
+  in_place_vjp: z
+    .boolean()
+    .optional()
+    .meta({
+      description:
+        'The core has `<op>::backward_in_place`, which writes the gradient over the cotangent; the C ABI then accepts ' +
+        'the gradient buffer being the cotangent buffer. Needs exactly one output and one differentiable input, both [batch, n].',
+    }),
   example: z
     .record(z.string(), z.unknown())
     .optional()

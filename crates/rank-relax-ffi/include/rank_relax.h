@@ -359,6 +359,10 @@ int32_t rr_soft_rank_forward_f32(
  * gradient of each differentiable input and, per row, of each param that has a gradient. Takes the
  * saves and residuals of the matching rr_soft_rank_forward_f64 call.
  *
+ * grad_values may be cotangent_ranks itself: the gradient is then written over the cotangent (one
+ * [batch, n] buffer less at the peak of a forward + backward, the same result). Any other overlap
+ * of a written buffer is an error.
+ *
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
  * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
@@ -462,6 +466,10 @@ int32_t rr_soft_sort_forward_f32(
  * Backward (vector-Jacobian product) of soft_sort: from the cotangents of the outputs, writes the
  * gradient of each differentiable input and, per row, of each param that has a gradient. Takes the
  * saves and residuals of the matching rr_soft_sort_forward_f64 call.
+ *
+ * grad_values may be cotangent_sorted itself: the gradient is then written over the cotangent (one
+ * [batch, n] buffer less at the peak of a forward + backward, the same result). Any other overlap
+ * of a written buffer is an error.
  *
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).

@@ -214,6 +214,12 @@ impl<T> Out<T> {
         }
     }
 
+    /// Whether this is exactly the buffer `other` (same start and length, not empty): an in-place
+    /// backward's gradient over its cotangent. A partial overlap is not; `check_disjoint` refuses it.
+    pub fn is(&self, other: &In<T>) -> bool {
+        self.len > 0 && self.ptr as usize == other.ptr as usize && self.len == other.len
+    }
+
     /// The buffer as a mutable slice.
     ///
     /// # Safety

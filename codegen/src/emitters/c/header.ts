@@ -118,8 +118,16 @@ function kernelDoc(op: OpIR, kernel: VariantKernelIR): string {
             'writes the gradient of each differentiable input and, per row, of each param that has a ' +
             `gradient. Takes the saves and residuals of the matching ${kernel.cSymbol.replace('_backward_', '_forward_')} call.`,
         ];
+  const inPlace = kernel.pass === 'backward' ? op.inPlaceVjp : null;
   return docBlock([
     ...intro,
+    ...(inPlace === null
+      ? []
+      : [
+          `${inPlace.grad.c} may be ${inPlace.cotangent.c} itself: the gradient is then written over the cotangent ` +
+            '(one [batch, n] buffer less at the peak of a forward + backward, the same result). Any other overlap ' +
+            'of a written buffer is an error.',
+        ]),
     kernel.args.flatMap(paramLine),
     '@return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).',
   ]);

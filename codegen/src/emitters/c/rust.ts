@@ -46,7 +46,29 @@ function bufferLines(kernel: KernelIR): string[] {
   });
 }
 
-function renderKernel(kernel: KernelIR): string {
+/** The backward's branch for a gradient buffer that is the cotangent buffer: the core's
+ * `backward_in_place` (any other overlap stays an error). */
+function inPlaceLines(kernel: KernelIR, inPlace: NonNullable<OpIR['inPlaceVjp']>): string[] {
+  const buffers = kernel.args.filter((a) => a.kind === 'buffer');
+  const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
+  const others = buffers.filter((b) => b.name.rust !== cotangent);
+  const callArgs = ['rr_shape.shape', '&rr_params', ...others.map((b) => `${b.name.rust}.slice()`)];
+  return [
+    `        // ${grad} may be ${cotangent} itself (include/rank_relax.h): the gradient is then`,
+    '        // written over the cotangent.',
+    `        if ${grad}.is(&${cotangent}) {`,
+    ...rustArrayCall(12, 'rr_ffi::check_disjoint', others.map((b) => `${b.name.rust}.region()`), '?;'),
+    '            // SAFETY: as below, with the one buffer read as the cotangent and written as the',
+    '            // gradient passed once, as a mutable slice.',
+    '            unsafe {',
+    ...rustCall(16, 'rr_op::backward_in_place', callArgs, '?;'),
+    '            }',
+    '            return Ok(());',
+    '        }',
+  ];
+}
+
+function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
   const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${b.name.rust}.slice()`)];
   const params = kernel.args.filter((a) => a.kind === 'param');
@@ -57,6 +79,7 @@ function renderKernel(kernel: KernelIR): string {
     '        let rr_shape = rr_ffi::Dims::new(batch, n)?;',
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
     ...bufferLines(kernel),
+    ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
     ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => `${b.name.rust}.region()`), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
     '        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no',
@@ -101,9 +124,9 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     '',
     `const RR_OP: &str = "${op.name.spec}";`,
     '',
-    renderKernel(op.forward),
+    renderKernel(op.forward, null),
     '',
-    renderKernel(op.backward),
+    renderKernel(op.backward, op.inPlaceVjp),
     '',
     join(externs, '\n\n'),
   );

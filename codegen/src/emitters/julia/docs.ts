@@ -210,7 +210,12 @@ export function pullbackIntoDoc(op: OpIR): string[] {
     ...para(
       `[\`${n.pullback}\`](@ref) writing the input gradients into ${grads.map((g) => `\`${g}\``).join(', ')}: ` +
         `each an \`Array\` of the tape's element type and of the size of the input, distinct from every other ` +
-        'array of the call. Returns them, then the param gradients.',
+        'array of the call' +
+        (op.inPlaceVjp === null
+          ? '. '
+          : ` except that \`${op.inPlaceVjp.grad.julia}\` may be \`${op.inPlaceVjp.cotangent.julia}\` itself: the gradient is ` +
+            'then written over the cotangent (one array less, the same result). ') +
+        'Returns them, then the param gradients.',
     ),
   ];
 }

@@ -78,6 +78,31 @@ unsafe fn backward<T: Real>(
             grad_regularization_strength,
             rr_shape.rows,
         )?;
+        // grad_values may be cotangent_ranks itself (include/rank_relax.h): the gradient is then
+        // written over the cotangent.
+        if grad_values.is(&cotangent_ranks) {
+            rr_ffi::check_disjoint(&[
+                values.region(),
+                ranks.region(),
+                permutation.region(),
+                grad_values.region(),
+                grad_regularization_strength.region(),
+            ])?;
+            // SAFETY: as below, with the one buffer read as the cotangent and written as the
+            // gradient passed once, as a mutable slice.
+            unsafe {
+                rr_op::backward_in_place(
+                    rr_shape.shape,
+                    &rr_params,
+                    values.slice(),
+                    ranks.slice(),
+                    permutation.slice(),
+                    grad_values.slice(),
+                    grad_regularization_strength.slice(),
+                )?;
+            }
+            return Ok(());
+        }
         rr_ffi::check_disjoint(&[
             values.region(),
             ranks.region(),

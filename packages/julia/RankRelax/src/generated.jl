@@ -794,8 +794,9 @@ end
         -> (grad_values, grad_regularization_strength)
 
 [`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
-tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+tape's element type and of the size of the input, distinct from every other array of the call except
+that `grad_values` may be `cotangent_ranks` itself: the gradient is then written over the cotangent
+(one array less, the same result). Returns them, then the param gradients.
 """
 function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
     _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -1027,8 +1028,9 @@ end
         -> (grad_values, grad_regularization_strength)
 
 [`soft_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
-tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+tape's element type and of the size of the input, distinct from every other array of the call except
+that `grad_values` may be `cotangent_sorted` itself: the gradient is then written over the cotangent
+(one array less, the same result). Returns them, then the param gradients.
 """
 function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
     _rr_check_grad("soft_sort_pullback!", "grad_values", grad_values, T, tape._rr_size)

@@ -130,6 +130,26 @@ end
     @test_throws ArgumentError soft_rank_pullback!(similar(x, 10, 10), tape, cot)
     msg = try soft_rank_forward!(tape, randn(10, 128)); "" catch e; e.msg end
     @test msg == "soft_rank_forward!: values has shape [128, 10] but the tape is for shape [128, 1000]"
-    # a gradient array that is also the cotangent overlaps a written buffer: the library refuses it
-    @test_throws ArgumentError soft_rank_pullback!(cot, tape, cot)
+    # soft_rank writes the gradient over the cotangent when they are one array (see below);
+    # sigmoid_rank has no in-place backward, so there the library refuses the overlap
+    small = randn(8, 3)
+    _, sigmoid_tape = sigmoid_rank_forward(small)
+    @test_throws ArgumentError sigmoid_rank_pullback!(small, sigmoid_tape, small)
+end
+
+# soft_rank and soft_sort accept the cotangent as the gradient buffer: the C library then writes
+# the gradient over it (one array less), with the same result as into a separate array.
+@testset "pullback! in place" begin
+    for T in (Float64, Float32), (forward, pullback!) in
+            ((soft_rank_forward, soft_rank_pullback!), (soft_sort_forward, soft_sort_pullback!))
+        x = T.(round.(randn(MersenneTwister(3), 40, 6) .* 4) ./ 4)  # ties: PAV blocks
+        c = randn(MersenneTwister(4), T, 40, 6)
+        _, tape = forward(x; regularization_strength=0.3)
+        g, e = pullback!(similar(x), tape, c)
+        buffer = copy(c)
+        g2, e2 = pullback!(buffer, tape, buffer)
+        @test g2 === buffer
+        @test g2 == g
+        @test e2 == e
+    end
 end

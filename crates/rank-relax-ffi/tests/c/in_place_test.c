@@ -1,0 +1,103 @@
+/* The in-place backward of soft_rank and soft_sort through the C API: grad_values may be the
+ * cotangent buffer itself, and the gradient written over it is bit for bit the one written to a
+ * separate buffer; a gradient that overlaps the cotangent only in part is refused, and so is one
+ * that is another read buffer. Prints `N passed, N failed`. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "rank_relax.h"
+
+#define BATCH 7
+#define N 33
+#define LEN (BATCH * N)
+
+/* Values with ties (a coarse grid), so PAV blocks of several sizes appear. */
+static double value(size_t i, unsigned seed)
+{
+    return (double)(((i + seed) * 7919u) % 17u) / 4.0 - 2.0;
+}
+
+static double cotangent(size_t i)
+{
+    return (double)((i * 104729u) % 23u) / 11.0 - 1.0;
+}
+
+static void soft_rank_f64(int32_t reg, int32_t dir, unsigned seed)
+{
+    double x[LEN], ranks[LEN], u[LEN], g[LEN], ge[BATCH], ug[LEN + 1], ge2[BATCH];
+    int32_t perm[LEN];
+    size_t i;
+    for (i = 0; i < LEN; i++) {
+        x[i] = value(i, seed);
+        u[i] = cotangent(i);
+    }
+    check(rr_soft_rank_forward_f64(BATCH, N, 0.3, reg, dir, x, ranks, perm) == RR_OK,
+          "soft_rank forward: %s", rr_last_error());
+    check(rr_soft_rank_backward_f64(BATCH, N, 0.3, reg, dir, x, ranks, perm, u, g, ge) == RR_OK,
+          "soft_rank backward: %s", rr_last_error());
+    memcpy(ug, u, sizeof u);
+    check(rr_soft_rank_backward_f64(BATCH, N, 0.3, reg, dir, x, ranks, perm, ug, ug, ge2) == RR_OK,
+          "soft_rank backward in place: %s", rr_last_error());
+    check(memcmp(ug, g, sizeof g) == 0, "soft_rank f64 (reg %d, dir %d): in place != separate",
+          reg, dir);
+    check(memcmp(ge2, ge, sizeof ge) == 0, "soft_rank f64: the eps-gradient differs in place");
+
+    /* Overlapping by one element is not the same buffer: refused, and nothing is written. */
+    memcpy(ug, u, sizeof u);
+    ug[LEN] = 0.0;
+    check(rr_soft_rank_backward_f64(BATCH, N, 0.3, reg, dir, x, ranks, perm, ug, ug + 1, ge2)
+              == RR_ERR_INVALID_ARGUMENT &&
+              strstr(rr_last_error(), "overlap") != NULL,
+          "soft_rank: a partly overlapping gradient is refused (%s)", rr_last_error());
+    check(memcmp(ug, u, sizeof u) == 0, "soft_rank: the refused call wrote nothing");
+    /* The gradient over another read buffer (values) is still an overlap. */
+    check(rr_soft_rank_backward_f64(BATCH, N, 0.3, reg, dir, x, ranks, perm, u, x, ge2)
+              == RR_ERR_INVALID_ARGUMENT,
+          "soft_rank: a gradient over values is refused (%s)", rr_last_error());
+}
+
+static void soft_sort_f32(int32_t reg, int32_t dir, unsigned seed)
+{
+    float x[LEN], sorted[LEN], u[LEN], g[LEN], ge[BATCH], ug[LEN], ge2[BATCH];
+    int32_t perm[LEN];
+    size_t i;
+    for (i = 0; i < LEN; i++) {
+        x[i] = (float)value(i, seed);
+        u[i] = (float)cotangent(i);
+    }
+    check(rr_soft_sort_forward_f32(BATCH, N, 0.3f, reg, dir, x, sorted, perm) == RR_OK,
+          "soft_sort forward: %s", rr_last_error());
+    check(rr_soft_sort_backward_f32(BATCH, N, 0.3f, reg, dir, x, perm, u, g, ge) == RR_OK,
+          "soft_sort backward: %s", rr_last_error());
+    memcpy(ug, u, sizeof u);
+    check(rr_soft_sort_backward_f32(BATCH, N, 0.3f, reg, dir, x, perm, ug, ug, ge2) == RR_OK,
+          "soft_sort backward in place: %s", rr_last_error());
+    check(memcmp(ug, g, sizeof g) == 0, "soft_sort f32 (reg %d, dir %d): in place != separate",
+          reg, dir);
+    check(memcmp(ge2, ge, sizeof ge) == 0, "soft_sort f32: the eps-gradient differs in place");
+
+    /* A NaN cotangent is refused in place as it is otherwise, naming the cotangent. */
+    memcpy(ug, u, sizeof u);
+    ug[N + 3] = NAN;
+    check(rr_soft_sort_backward_f32(BATCH, N, 0.3f, reg, dir, x, perm, ug, ug, ge2)
+              == RR_ERR_INVALID_VALUE &&
+              strstr(rr_last_error(), "cotangent_sorted[1, 3]") != NULL,
+          "soft_sort: a NaN cotangent in place is refused (%s)", rr_last_error());
+}
+
+int main(void)
+{
+    int32_t reg, dir;
+    unsigned seed = 1;
+    for (reg = RR_REGULARIZATION_L2; reg <= RR_REGULARIZATION_KL; reg++) {
+        for (dir = RR_DIRECTION_ASCENDING; dir <= RR_DIRECTION_DESCENDING; dir++) {
+            soft_rank_f64(reg, dir, seed);
+            soft_sort_f32(reg, dir, seed);
+            seed++;
+        }
+    }
+    return harness_finish();
+}
