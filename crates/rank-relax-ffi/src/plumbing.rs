@@ -217,7 +217,7 @@ impl<T> Out<T> {
     /// Whether this is exactly the buffer `other` (same start and length, not empty): an in-place
     /// backward's gradient over its cotangent. A partial overlap is not; `check_disjoint` refuses it.
     pub fn is(&self, other: &In<T>) -> bool {
-        self.len > 0 && self.ptr as usize == other.ptr as usize && self.len == other.len
+        self.len > 0 && std::ptr::eq(self.ptr, other.ptr) && self.len == other.len
     }
 
     /// The buffer as a mutable slice.
