@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::real::Real;
+use crate::threads::{run_rows, In, Out};
 use crate::Shape;
 
 /// The checks of one call of one op.
@@ -117,6 +118,20 @@ impl Check {
             ));
         }
         Ok(e)
+    }
+
+    /// [`Check::finite`] from a [`scan_rows`] result: the error (found again, serially) only
+    /// when the scan saw a non-finite value.
+    pub fn finite_scanned<T: Real>(
+        self,
+        name: &str,
+        data: &[T],
+        scanned: (bool, f64),
+    ) -> Result<f64, Error> {
+        match scanned {
+            (true, max_abs) => Ok(max_abs),
+            (false, _) => self.finite(name, data),
+        }
     }
 
     /// Every element is finite; returns the largest magnitude (0 for an empty buffer).
@@ -232,4 +247,77 @@ impl Check {
 /// Whether every element is finite, and the largest magnitude.
 fn scan<T: Real>(data: &[T]) -> (bool, f64) {
     T::scan(data)
+}
+
+/// [`scan`] of each of `bufs` (`[batch, n]` each, lengths already checked) in one pass over the
+/// rows, spread over the pool like the kernels: scanned one after the other on the calling thread,
+/// the checks of a large call would hold back its parallel part.
+pub(crate) fn scan_rows<T: Real, const K: usize>(
+    shape: Shape,
+    bufs: [&[T]; K],
+) -> [(bool, f64); K] {
+    let (batch, n) = (shape.batch, shape.n);
+    if batch == 0 || n == 0 {
+        return [(true, 0.0); K];
+    }
+    // Per row and buffer: 1 if a value is not finite, then the largest magnitude.
+    let mut rows = vec![0.0f64; batch * 2 * K];
+    let ins = bufs.map(|b| In::new(b, n));
+    run_rows(
+        batch,
+        n * K,
+        (ins, Out::new(&mut rows, 2 * K)),
+        |count, (ins, mut out)| {
+            for i in 0..count {
+                let o = out.row(i);
+                for (k, b) in ins.iter().enumerate() {
+                    let (finite, max_abs) = T::scan(b.row(i));
+                    o[2 * k] = if finite { 0.0 } else { 1.0 };
+                    o[2 * k + 1] = max_abs;
+                }
+            }
+        },
+    );
+    std::array::from_fn(|k| {
+        rows.chunks_exact(2 * K)
+            .fold((true, 0.0f64), |(finite, max_abs), r| {
+                (finite && r[2 * k] == 0.0, max_abs.max(r[2 * k + 1]))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `scan_rows` (rows over the pool) agrees with a serial `scan` of each buffer, wherever a
+    /// non-finite value sits, and the error is still the first bad element of the first bad
+    /// argument.
+    #[test]
+    fn scan_rows_matches_serial_scans() {
+        let shape = Shape { batch: 300, n: 257 };
+        let len = shape.batch * shape.n;
+        let make = |seed: usize| -> Vec<f64> {
+            (0..len)
+                .map(|i| (((i + seed) * 7919) % 1000) as f64 / 100.0 - 5.0)
+                .collect()
+        };
+        for threads in [1, 2, 4] {
+            crate::set_num_threads(threads);
+            let (mut a, mut b) = (make(1), make(2));
+            assert_eq!(scan_rows(shape, [&a[..], &b[..]]), [scan(&a), scan(&b)]);
+            a[len - 3] = f64::NAN;
+            b[5] = f64::INFINITY;
+            let [sa, sb] = scan_rows(shape, [&a[..], &b[..]]);
+            assert_eq!((sa.0, sb.0), (false, false));
+            let check = Check::new("op", shape).expect("shape");
+            let err = check.finite_scanned("a", &a, sa).unwrap_err().to_string();
+            assert_eq!(err, "op: a[299, 254] is NaN");
+            let err = check.finite_scanned("b", &b, sb).unwrap_err().to_string();
+            assert_eq!(err, "op: b[0, 5] is +inf");
+        }
+        crate::set_num_threads(0);
+        let empty = Shape { batch: 0, n: 5 };
+        assert_eq!(scan_rows::<f32, 1>(empty, [&[]]), [(true, 0.0)]);
+    }
 }

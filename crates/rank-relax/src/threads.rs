@@ -147,6 +147,21 @@ macro_rules! tuple_row_bufs {
     };
 }
 
+impl<B: RowBufs, const K: usize> RowBufs for [B; K] {
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (mut left, mut right) = (Vec::with_capacity(K), Vec::with_capacity(K));
+        for b in self {
+            let (l, r) = b.split_at(mid);
+            left.push(l);
+            right.push(r);
+        }
+        match (left.try_into(), right.try_into()) {
+            (Ok(l), Ok(r)) => (l, r),
+            _ => unreachable!("K buffers split into K halves each"),
+        }
+    }
+}
+
 tuple_row_bufs!(A, B);
 tuple_row_bufs!(A, B, C);
 tuple_row_bufs!(A, B, C, D);

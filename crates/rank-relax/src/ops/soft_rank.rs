@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::{cotangent_row, CotangentGrad};
-use crate::check::Check;
+use crate::check::{scan_rows, Check};
 use crate::num::{ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -57,7 +57,8 @@ pub fn forward<T: Real>(
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
-    let max_abs = check.finite("values", values)?;
+    let [scanned] = scan_rows(shape, [values]);
+    let max_abs = check.finite_scanned("values", values, scanned)?;
     check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
 
     if shape.batch == 0 || shape.n == 0 {
@@ -153,17 +154,25 @@ fn backward_impl<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
-    // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite("values", values)?;
-    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    if params.regularization == Regularization::Kl {
-        // The kl backward divides by block sums of the ranks (which its forward makes > 0).
-        check.soft_ranks("ranks", ranks)?;
+    // The finite checks in one parallel pass, their errors taken below in argument order.
+    let kl = params.regularization == Regularization::Kl;
+    let (sv, sr, su) = if kl {
+        let [sv, su] = scan_rows(shape, [values, cotangent_ranks]);
+        (sv, None, su)
     } else {
-        check.finite("ranks", ranks)?;
+        let [sv, sr, su] = scan_rows(shape, [values, ranks, cotangent_ranks]);
+        (sv, Some(sr), su)
+    };
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite_scanned("values", values, sv)?;
+    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    match sr {
+        // The kl backward divides by block sums of the ranks (which its forward makes > 0).
+        None => check.soft_ranks("ranks", ranks)?,
+        Some(sr) => _ = check.finite_scanned("ranks", ranks, sr)?,
     }
     check.permutation("permutation", permutation)?;
-    let max_u = check.finite("cotangent_ranks", cotangent_ranks)?;
+    let max_u = check.finite_scanned("cotangent_ranks", cotangent_ranks, su)?;
     // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
     // would overflow f64 rather than return ±∞ or NaN.
     check.no_overflow("cotangent_ranks", max_u, eps, max_u * shape.n as f64 / eps)?;

@@ -8,7 +8,7 @@
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
 
 use super::{cotangent_row, CotangentGrad};
-use crate::check::Check;
+use crate::check::{scan_rows, Check};
 use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -54,7 +54,8 @@ pub fn forward<T: Real>(
     check.matrix("sorted", sorted.len())?;
     check.matrix("permutation", permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
-    let max_abs = check.finite("values", values)?;
+    let [scanned] = scan_rows(shape, [values]);
+    let max_abs = check.finite_scanned("values", values, scanned)?;
     check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
 
     if shape.batch == 0 || shape.n == 0 {
@@ -154,11 +155,13 @@ fn backward_impl<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
+    // The finite checks in one parallel pass, their errors taken below in argument order.
+    let [sv, su] = scan_rows(shape, [values, cotangent_sorted]);
     // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite("values", values)?;
+    let max_abs = check.finite_scanned("values", values, sv)?;
     check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
     check.permutation("permutation", permutation)?;
-    let max_u = check.finite("cotangent_sorted", cotangent_sorted)?;
+    let max_u = check.finite_scanned("cotangent_sorted", cotangent_sorted, su)?;
     // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
     // would overflow f64 rather than return ±∞ or NaN.
     check.no_overflow(
