@@ -136,7 +136,7 @@ impl Check {
 
     /// Every element is finite; returns the largest magnitude (0 for an empty buffer).
     pub fn finite<T: Real>(self, name: &str, data: &[T]) -> Result<f64, Error> {
-        let (finite, max_abs) = scan(data);
+        let (finite, max_abs) = T::scan(data);
         if !finite {
             let i = data.iter().position(|v| !v.is_finite()).unwrap_or(0);
             return Err(self.element_error(name, i, format_args!("is {}", Num(data[i]))));
@@ -244,12 +244,7 @@ impl Check {
     }
 }
 
-/// Whether every element is finite, and the largest magnitude.
-fn scan<T: Real>(data: &[T]) -> (bool, f64) {
-    T::scan(data)
-}
-
-/// [`scan`] of each of `bufs` (`[batch, n]` each, lengths already checked) in one pass over the
+/// [`Real`]'s scan (every element finite? the largest magnitude) of each of `bufs` (`[batch, n]` each, lengths already checked) in one pass over the
 /// rows, spread over the pool like the kernels: scanned one after the other on the calling thread,
 /// the checks of a large call would hold back its parallel part.
 pub(crate) fn scan_rows<T: Real, const K: usize>(
@@ -289,6 +284,7 @@ pub(crate) fn scan_rows<T: Real, const K: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::real::private::Sealed;
 
     /// `scan_rows` (rows over the pool) agrees with a serial `scan` of each buffer, wherever a
     /// non-finite value sits, and the error is still the first bad element of the first bad
@@ -305,7 +301,10 @@ mod tests {
         for threads in [1, 2, 4] {
             crate::set_num_threads(threads);
             let (mut a, mut b) = (make(1), make(2));
-            assert_eq!(scan_rows(shape, [&a[..], &b[..]]), [scan(&a), scan(&b)]);
+            assert_eq!(
+                scan_rows(shape, [&a[..], &b[..]]),
+                [<f64 as Sealed>::scan(&a), <f64 as Sealed>::scan(&b)]
+            );
             a[len - 3] = f64::NAN;
             b[5] = f64::INFINITY;
             let [sa, sb] = scan_rows(shape, [&a[..], &b[..]]);

@@ -191,15 +191,9 @@ function renderFunction(op: OpIR): string[] {
   const bwdReads = reads(op.backward).map((b) => b.name.python);
   const bwdOuts = writes(op.backward).map((b) => b.name.python);
   const kernel = (pass: Pass) => `KERNELS[${pyStr(kernelKey(op, pass))}]`;
-  // The kernel's params, as the op's params tuple where they are the same (they are today).
-  const specNames = op.params.map((p) => p.name.spec).join();
-  const kernelParamsOf = (pass: Pass, each: (k: number) => string) => {
-    const own = kernelParams(kernelOf(op, pass));
-    if (own.map((p) => p.name.spec).join() === specNames) return params;
-    return pyTuple(12, own.map((p) => each(op.params.findIndex((q) => q.name.spec === p.name.spec))));
-  };
-  const call = (indent: number, targets: readonly string[], pass: Pass, args: readonly string[], each: (k: number) => string) => {
-    const items = [kernel(pass), kernelParamsOf(pass, each), ...args];
+  // Both kernels take exactly the op's params, in order (ir/normalise.ts), so one tuple serves.
+  const call = (indent: number, targets: readonly string[], pass: Pass, args: readonly string[]) => {
+    const items = [kernel(pass), params, ...args];
     return targets.length === 1
       ? pyCall(indent, `${targets[0]} = ${PRIVATE}.run`, items, '[0]')
       : pyUnpack(indent, targets, `${PRIVATE}.run`, items);
@@ -217,7 +211,7 @@ function renderFunction(op: OpIR): string[] {
     '    @staticmethod',
     ...pyDef(4, 'def forward', ['ctx: Any', ...fwdArgs], outputs.length === 1 ? 'Tensor' : `tuple[${outputs.map(() => 'Tensor').join(', ')}]`),
     `        ${params} = ${pyTuple(8, ps)}`,
-    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => b.name.python), (k) => ps[k] ?? ''),
+    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => b.name.python)),
     ...pyCall(8, `${PRIVATE}.save`, ['ctx', pyTuple(12, tensors), params]),
     `        return ${returned}`,
     '',
@@ -225,7 +219,7 @@ function renderFunction(op: OpIR): string[] {
     ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
     `        ${local('tensors')}, ${params} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(8, tensors, local('tensors')),
-    ...call(8, bwdOuts, 'backward', bwdReads, (k) => `${params}[${k}]`),
+    ...call(8, bwdOuts, 'backward', bwdReads),
     `        ${needs} = ctx.needs_input_grad`,
     ...pyDisplay(8, 'return ', '(', gradients(op, needs, 12, (k) => `${params}[${k}]`), ')'),
   ];
