@@ -72,7 +72,9 @@ pub(crate) fn pav_l2<const LINE_FIRST: bool>(
                 break;
             }
             top -= 1;
-            mv = (mp * mean_v[top] + mc * (mv + (vc - vp))) / (mp + mc);
+            // The reciprocal depends on the sizes only, so it is off the chain through `mv`.
+            let inv = 1.0 / (mp + mc);
+            mv = (mp * mean_v[top] + mc * (mv + (vc - vp))) * inv;
             mc += mp;
             start = p;
             vc = vp;

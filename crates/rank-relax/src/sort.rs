@@ -66,6 +66,14 @@ fn fix_truncated_runs<T: Real>(
     exact_bits: u32,
     keys: &mut [u64],
 ) {
+    // Most rows have no such run: find that out in one branch-free (vectorised) pass.
+    let mut shared = false;
+    for w in keys.windows(2) {
+        shared |= (w[0] ^ w[1]) >> exact_bits == 0;
+    }
+    if !shared {
+        return;
+    }
     let full = |p: &u64| {
         let i = (p & col_mask) as usize;
         (x[i].key() ^ flip, i)

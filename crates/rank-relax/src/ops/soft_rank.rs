@@ -279,8 +279,13 @@ impl Ranker {
         let n = x.len();
         let theta = take(&mut sc.f1, n);
         sort_row(x, self.descending, &mut sc.sort, perm, theta);
-        for t in theta.iter_mut() {
-            *t /= self.eps;
+        // θ = x/ε, multiplied by 1/ε (a division per element costs several times as much) unless
+        // 1/ε overflows (subnormal ε), where x/ε may still be finite.
+        let inv_eps = 1.0 / self.eps;
+        if inv_eps.is_finite() {
+            theta.iter_mut().for_each(|t| *t *= inv_eps);
+        } else {
+            theta.iter_mut().for_each(|t| *t /= self.eps);
         }
         let theta = &*theta;
         let rho = |k: usize| (n - k) as f64;
