@@ -85,6 +85,58 @@ describe('names', () => {
   });
 });
 
+describe('in_place_vjp: the gradient array may be the cotangent array (backward_in_place)', () => {
+  const rustOf = (ir: ReturnType<typeof specIr>, op: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(`/generated/${op}.rs`))?.contents ?? '';
+  const tsOf = (ir: ReturnType<typeof specIr>, op: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(`/ops/${op}.ts`))?.contents ?? '';
+  const count = (text: string, what: string) => text.split(what).length - 1;
+  const ir = specIr();
+
+  it.each(['soft_rank', 'soft_sort'])('%s: the sync backward and vjp of each dtype route the alias to backward_in_place', (op) => {
+    const rust = rustOf(ir, op);
+    // backward and vjp, f32 and f64; the async vjp jobs keep refusing it.
+    expect(count(rust, 'if rr_in_place(&grad_values, &cotangent_')).toBe(4);
+    // Two backward entry points, and the VJP body they share.
+    expect(count(rust, 'rr_op::backward_in_place(')).toBe(3);
+    expect(count(rust, 'return rr_vjp_in_place(')).toBe(2);
+    const asyncVjp = rust.slice(rust.indexOf(`pub fn ${op}_vjp_f64_async`));
+    expect(asyncVjp.slice(0, asyncVjp.indexOf('\n}\n'))).not.toContain('in_place');
+    // The public VJP lets out.values be the cotangent itself, and says so.
+    const ts = tsOf(ir, op);
+    expect(count(ts, "false, { values, cotangent }, 'cotangent');")).toBe(2);
+    // The doc comments, unwrapped.
+    const docs = ts.replace(/\n\s*\*\s*/g, ' ');
+    expect(docs).toContain('Where to write the gradient with respect to `values`. May be the cotangent itself');
+    expect(docs).toContain('except that `out.values` may be the cotangent itself');
+    expect(docs).toContain('It may also be given as `options.out.values`: the gradient is then written over it.');
+  });
+
+  it.each(['sigmoid_rank', 'spearman_loss', 'ndcg_loss'])('%s (no in_place_vjp): every alias refused', (op) => {
+    expect(rustOf(ir, op)).not.toContain('in_place');
+    expect(tsOf(ir, op)).not.toContain("'cotangent');");
+    expect(tsOf(ir, op)).not.toContain('cotangent itself');
+  });
+
+  it('follows the spec flag, not the op names', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        delete s.ops.soft_rank.in_place_vjp;
+        s.ops.sigmoid_rank.in_place_vjp = true;
+      }),
+      'edited.yaml',
+    );
+    expect(rustOf(edited, 'soft_rank')).not.toContain('in_place');
+    expect(tsOf(edited, 'soft_rank')).not.toContain("'cotangent');");
+    const rust = rustOf(edited, 'sigmoid_rank');
+    expect(count(rust, 'if rr_in_place(&grad_values, &cotangent_ranks)')).toBe(4);
+    expect(count(rust, 'rr_op::backward_in_place(')).toBe(3);
+    expect(count(tsOf(edited, 'sigmoid_rank'), "'cotangent');")).toBe(2);
+    // rustfmt-clean for another op's arguments (no residual, no enum of regularization).
+    const path = join(scratch, 'sigmoid_rank_in_place.rs');
+    writeFileSync(path, rust);
+    execFileSync('rustfmt', ['--check', '--edition', '2021', path]);
+  });
+});
+
 describe('specs the Node API refuses, with the reason', () => {
   it.each([
     [

@@ -126,6 +126,11 @@ function overlaps(a: RealArray, b: RealArray): boolean {
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
+/** Whether two arrays are the same memory: one buffer, the same start and the same byte length. */
+function sameMemory(a: RealArray, b: RealArray): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
+}
+
 /**
  * The array an output (or a gradient) of a sync call is written into: the caller's `given` (the
  * `out` option), checked, else a new one. `given` must be a `Type` (the input's type; a
@@ -133,7 +138,9 @@ function overlaps(a: RealArray, b: RealArray): boolean {
  * RangeError), and share no memory with any array in `reads` (the arrays the call reads, and the
  * `out` arrays checked before it; a TypeError, like the addon's own check). `reads` starts with
  * the first input: when its length is not `batch × n` the length of `given` is not checked, and
- * the core reports the input.
+ * the core reports the input. `itself` names the one array of `reads` that `given` may be exactly
+ * (the same memory, not a part of it): the cotangent, for the gradient of an op whose backward
+ * can write the gradient over the cotangent (the addon then calls the core's `backward_in_place`).
  */
 export function outputArray<A extends RealArray>(
   op: string,
@@ -143,6 +150,7 @@ export function outputArray<A extends RealArray>(
   shape: { readonly batch: number; readonly n: number },
   perRow: boolean,
   reads: Readonly<Record<string, RealArray>>,
+  itself?: string,
 ): A {
   const length = perRow ? shape.batch : shape.batch * shape.n;
   if (given === undefined) return new Type(length);
@@ -154,7 +162,11 @@ export function outputArray<A extends RealArray>(
     throw shapeError(`${op}: ${name} has ${given.length} elements, expected ${expected}`);
   }
   for (const [other, array] of arrays) {
-    if (overlaps(given, array)) throw typeError(`${op}: ${name} shares memory with ${other}; an output array must not overlap an array the call reads or another output`);
+    if (other === itself && sameMemory(given, array)) continue;
+    if (overlaps(given, array)) {
+      const except = other === itself ? ` (${name} may be ${other} itself, but not overlap it in part)` : '';
+      throw typeError(`${op}: ${name} shares memory with ${other}; an output array must not overlap an array the call reads or another output${except}`);
+    }
   }
   return given;
 }

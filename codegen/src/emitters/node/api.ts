@@ -4,7 +4,7 @@
 // Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, IR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
 import { nativeName, tsArrayOf, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
 import { entryBuffers } from './rust.ts';
@@ -25,6 +25,16 @@ function output(op: OpIR): TensorIR {
 
 function literal(p: ParamIR): string {
   return p.defaultLiteral.ts;
+}
+
+/**
+ * The differentiable input whose gradient the VJP may write over the cotangent (`out.<input>` may be
+ * the cotangent itself: the addon then calls the core's `backward_in_place`), if the op has one.
+ */
+function inPlaceInput(op: OpIR): InputIR | null {
+  const inPlace = op.inPlaceVjp;
+  if (inPlace === null) return null;
+  return op.grads.find((g) => g.name.spec === inPlace.grad.spec)?.of ?? null;
 }
 
 function paramDefault(p: ParamIR): string {
@@ -67,7 +77,12 @@ function renderGradients(op: OpIR, n: TsNames): string {
     ...op.grads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\` (same shape).`])}\nreadonly ${g.of.name.ts}: A;`),
     ...op.paramGrads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\`, summed over the rows.`])}\nreadonly ${g.of.name.ts}: number;`),
   ];
-  const outFields = op.grads.map((g) => `${tsDoc([`Where to write the gradient with respect to \`${g.of.name.ts}\`.`])}\nreadonly ${g.of.name.ts}?: A | undefined;`);
+  const inPlace = inPlaceInput(op);
+  const outDoc = (x: InputIR) =>
+    x === inPlace
+      ? `Where to write the gradient with respect to \`${x.name.ts}\`. May be the cotangent itself (the same array, or a view of exactly its memory): the gradient is then written over the cotangent, which holds it on return, and no gradient array is allocated. Any partial overlap with the cotangent is refused.`
+      : `Where to write the gradient with respect to \`${x.name.ts}\`.`;
+  const outFields = op.grads.map((g) => `${tsDoc([outDoc(g.of)])}\nreadonly ${g.of.name.ts}?: A | undefined;`);
   return code`
     ${tsDoc([`Gradients from {@link ${n.vjp}}: one per differentiable input, and one per param that has a gradient.`])}
     export interface ${n.gradients}<A extends RealArray = RealArray> {
@@ -82,7 +97,9 @@ function renderGradients(op: OpIR, n: TsNames): string {
     ${tsDoc([`Options of {@link ${n.vjp}}: those of every ${n.fn} function, and \`out\`.`])}
     export interface ${n.vjpOptions}<A extends RealArray = RealArray> extends ${n.options} {
       ${tsDoc([
-        `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them. Their contents are overwritten. Only the sync function takes it.`,
+        inPlace === null
+          ? `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them. Their contents are overwritten. Only the sync function takes it.`
+          : `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them, except that \`out.${inPlace.name.ts}\` may be the cotangent itself: the gradient is then written over the cotangent (one array fewer at the peak). Their contents are overwritten. Only the sync function takes it.`,
         tag('defaultValue', 'new arrays'),
       ])}
       readonly out?: ${n.gradientsOut}<A> | undefined;
@@ -169,8 +186,9 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
  * `out.<input>` (a gradient of the VJP), checked against the arrays the call reads and the `out`
  * arrays before it; a new array when not given.
  */
-function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[]): string {
+function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
   const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(b.shape.perRow), `{ ${reads.join(', ')} }`];
+  if (itself !== undefined) args.push(`'${itself}'`);
   return `const ${b.name.ts} = rr.outputArray(${args.join(', ')});`;
 }
 
@@ -188,7 +206,10 @@ function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): s
     .map((b) => {
       const grad = b.role === 'grad' ? op.grads.find((g) => g.name.spec === b.name.spec) : undefined;
       if (grad === undefined) return alloc(ir, b, dtype);
-      const line = outArray(ir, op, b, dtype, `rr_out.${grad.of.name.ts}`, `out.${grad.of.name.ts}`, [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)]);
+      // The gradient the addon may write over the cotangent (the core's backward_in_place).
+      const itself = op.inPlaceVjp?.grad.spec === b.name.spec ? 'cotangent' : undefined;
+      const reads = [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)];
+      const line = outArray(ir, op, b, dtype, `rr_out.${grad.of.name.ts}`, `out.${grad.of.name.ts}`, reads, itself);
       done.push(grad.of.name.ts);
       return line;
     });
@@ -259,10 +280,11 @@ function inputsDoc(op: OpIR): DocPart[] {
   return op.inputs.map((x) => tag('param', `${x.name.ts} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === op.inputs[0] ? '' : ' (the same type as the first input)'}.`));
 }
 
-function throwsDoc(withOut = false): DocPart[] {
+function throwsDoc(withOut = false, inPlace: InputIR | null = null): DocPart[] {
+  const except = inPlace === null ? '' : ` (other than \`out.${inPlace.name.ts}\` being the cotangent itself)`;
   return [
     withOut
-      ? tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, an enum option an unknown value, or an `out` array shares memory with another array of the call.')
+      ? tag('throws', `TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, an enum option an unknown value, or an \`out\` array shares memory with another array of the call${except}.`)
       : tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, or an enum option an unknown value.'),
     withOut
       ? tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has the wrong length.")
@@ -314,6 +336,7 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 
 function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
+  const inPlace = inPlaceInput(op);
   const name = isAsync ? n.vjpAsync : n.vjp;
   const sig: Signature = {
     params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
@@ -324,12 +347,16 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
       ? `{@link ${n.vjp}} on the libuv thread pool.`
       : `Vector-Jacobian product of {@link ${n.fn}}: the gradients of ⟨cotangent, ${n.fn}(…)⟩ with respect to each differentiable input and each param that has a gradient. Recomputes the forward inside the addon; {@link ${n.withVjp}} keeps it instead.`,
     ...inputsDoc(op),
-    tag('param', `cotangent - Cotangent of \`${out.name.ts}\`: ${shapeWords(out.shape)}, of the input's type.`),
+    tag(
+      'param',
+      `cotangent - Cotangent of \`${out.name.ts}\`: ${shapeWords(out.shape)}, of the input's type.` +
+        (isAsync || inPlace === null ? '' : ` It may also be given as \`options.out.${inPlace.name.ts}\`: the gradient is then written over it.`),
+    ),
     isAsync
       ? tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`)
       : tag('param', `options - The row length \`n\`, the params and \`out\` (arrays for the gradients); see {@link ${n.vjpOptions}}.`),
     tag('returns', `${isAsync ? 'A promise of the' : 'The'} gradients, one array per differentiable input (same shape${isAsync ? '' : '; the `out` array where given'}) and a number per param with a gradient.`),
-    ...throwsDoc(!isAsync),
+    ...throwsDoc(!isAsync, isAsync ? null : inPlace),
   ]);
   return code`
     ${doc}

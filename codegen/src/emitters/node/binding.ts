@@ -5,7 +5,7 @@ import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, TypeNames } from '../../ir/types.ts';
 import { tsDoc } from './docs.ts';
 import { ASYNC_ENTRIES, bindingParamType, ENTRIES, nativeName, tsArrayOf, type Entry } from './names.ts';
-import { entryBuffers } from './rust.ts';
+import { entryBuffers, inPlaceOf } from './rust.ts';
 
 const WHAT: Record<Entry, string> = {
   call: 'Forward, residuals kept inside the addon',
@@ -22,8 +22,15 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     ...entryBuffers(op, entry).map((b) => `${b.name.ts}: ${tsArrayOf(b, dtype, ir.types)}`),
   ];
   const doc = `${WHAT[entry]}, of \`${op.name.spec}\` in ${dtype.id}${isAsync ? ' on the libuv pool' : ''}; writes the output arrays.`;
+  const inPlace = inPlaceOf(op, entry, isAsync);
+  const docBlock =
+    inPlace === null
+      ? `/** ${doc} */`
+      : tsDoc([
+          `${doc} \`${inPlace.grad.ts}\` may be \`${inPlace.cotangent.ts}\` itself (the same memory): the gradient is then written over the cotangent (the core's \`backward_in_place\`). Any other overlap of a written array with another array throws a TypeError.`,
+        ]);
   return code`
-    /** ${doc} */
+    ${docBlock}
     ${nativeName(op, entry, dtype, isAsync)}(
       ${args.map((a) => `${a},`)}
     ): ${isAsync ? 'Promise<void>' : 'void'};

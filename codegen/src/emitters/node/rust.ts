@@ -1,8 +1,9 @@
 // crates/rank-relax-node/src/generated/*.rs: the Rust side of the addon. One module per op with,
 // for each dtype, its `#[napi]` entry points (see names.ts: `call`, `forward`, `backward`, `vjp`,
-// and async jobs of `call` and `vjp`) over the core's kernel convention; mod.rs has the ABI
-// constants and the error codes. Error mapping, buffer checks and the job are in the hand-written
-// src/plumbing.rs (imported as `rr`).
+// and async jobs of `call` and `vjp`) over the core's kernel convention; for an op with
+// `inPlaceVjp`, the sync `backward` and `vjp` take a gradient array that is the cotangent array to
+// the core's `backward_in_place`. mod.rs has the ABI constants and the error codes. Error mapping,
+// buffer checks and the job are in the hand-written src/plumbing.rs (imported as `rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
@@ -130,6 +131,8 @@ function renderBodies(op: OpIR): string {
   });
   const ret = ' -> Result<(), Failure>';
   return code`
+    ${op.inPlaceVjp === null ? null : renderInPlaceBodies(op, op.inPlaceVjp)}
+
     /// The forward, its residuals in scratch buffers dropped after the call.
     ${rsFn('fn rr_call<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'call').map(sliceParam)], ret)}
         ${residuals.map((b) => scratchLine(b, first))}
@@ -143,6 +146,99 @@ function renderBodies(op: OpIR): string {
         ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
         ${rsCall('rr_op::backward', ['rr_shape', 'rr_params', ...vjpBackward], 4, '?;')}
         Ok(())
+    }
+  `;
+}
+
+/**
+ * Whether an entry point takes its gradient array being its cotangent array (and routes that to the
+ * core's `backward_in_place`): the sync `backward` and `vjp` of an op with `inPlaceVjp` do, and get
+ * its buffer names; `null` for every other. An async job writes on the libuv pool into arrays the
+ * caller must not touch until it settles, and the cotangent is the caller's own, so jobs keep
+ * refusing the alias.
+ */
+export function inPlaceOf(op: OpIR, entry: Entry, isAsync: boolean): NonNullable<OpIR['inPlaceVjp']> | null {
+  if (isAsync || op.inPlaceVjp === null || (entry !== 'backward' && entry !== 'vjp')) return null;
+  return op.inPlaceVjp;
+}
+
+/**
+ * `rr_in_place` and `rr_vjp_in_place`: what the entry points of an op with `inPlaceVjp` use when
+ * the gradient array is the cotangent array itself (the core's `backward_in_place`).
+ */
+function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>): string {
+  const fwd = op.forward.args.filter(isBuffer);
+  const first = fwd.find((b) => b.role === 'input');
+  if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
+  const outputs = fwd.filter((b) => b.role === 'output');
+  const residuals = fwd.filter((b) => b.role === 'residual');
+  const vjpForward = fwd.map((b) => (b.role === 'input' ? b.name.rust : `&mut ${b.name.rust}`));
+  const notCotangent = (b: Buffer) => b.name.spec !== inPlace.cotangent.spec;
+  const backwardArgs = op.backward.args
+    .filter(isBuffer)
+    .filter(notCotangent)
+    .map((b) => {
+      if (b.role === 'save') return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
+      if (b.role === 'residual') return `&${b.name.rust}`;
+      return b.name.rust;
+    });
+  const ret = ' -> Result<(), Failure>';
+  const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
+  return code`
+    ${docComment(`Whether \`${grad}\` is \`${cotangent}\` itself (the same start and length, not empty): the core's \`backward_in_place\` then writes the gradient over the cotangent. Any other overlap of a written array stays an error.`)}
+    fn rr_in_place<T>(grad: &[T], cotangent: &[T]) -> bool {
+        !grad.is_empty()
+            && std::ptr::eq(grad.as_ptr(), cotangent.as_ptr())
+            && grad.len() == cotangent.len()
+    }
+
+    /// The VJP with the gradient written over the cotangent: the forward into scratch buffers,
+    /// then the core's \`backward_in_place\`.
+    ${rsFn('fn rr_vjp_in_place<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'vjp').filter(notCotangent).map(sliceParam)], ret)}
+        ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+        ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
+        ${rsCall('rr_op::backward_in_place', ['rr_shape', 'rr_params', ...backwardArgs], 4, '?;')}
+        Ok(())
+    }
+  `;
+}
+
+/** `rr::check_disjoint(RR_OP, &[…])?;` over the buffers of a call, at column `indent`. */
+function checkDisjoint(buffers: readonly Buffer[], indent: number): string {
+  const regions = buffers.map((b) => rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${b.name.rust}[..]`], indent + 8, ','));
+  return code`
+    rr::check_disjoint(
+        RR_OP,
+        &[
+            ${regions}
+        ],
+    )?;
+  `;
+}
+
+/**
+ * The branch of a sync `backward` or `vjp` entry point for a gradient array that is the cotangent
+ * array itself: the other buffers checked against it, then the core's `backward_in_place`.
+ */
+function renderInPlaceBranch(entry: Entry, buffers: readonly Buffer[], inPlace: NonNullable<OpIR['inPlaceVjp']>): string {
+  const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
+  const others = buffers.filter((b) => b.name.spec !== inPlace.cotangent.spec);
+  const args = ['rr_shape', '&rr_params', ...others.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`))];
+  const call =
+    entry === 'vjp'
+      ? rsCall('return rr_vjp_in_place', args, 12, ';')
+      : code`
+          ${rsCall('rr_op::backward_in_place', args, 12, '?;')}
+          return Ok(());
+        `;
+  return code`
+    ${commentLines(`${grad} may be ${cotangent} itself: the gradient is then written over the cotangent.`, '// ', WIDTH - 8)}
+    if rr_in_place(&${grad}, &${cotangent}) {
+        ${checkDisjoint(others, 12)}
+        // SAFETY: as below; the one array that holds the cotangent and receives the gradient is
+        // borrowed once, mutably.
+        ${others.filter((b) => b.mutable).map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`)}
+        ${call}
     }
   `;
 }
@@ -172,7 +268,6 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
   const indent = isAsync ? 12 : 8;
   const paramArgs = op.params.map((p) => (p.type === 'enum' ? `&${p.name.rust}` : p.name.rust));
-  const regions = buffers.map((b) => rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${b.name.rust}[..]`], 16, ','));
   const slices = written.map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`);
   const bufferArgs = buffers.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`));
   const call =
@@ -182,15 +277,12 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
           ${rsCall(`rr_op::${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent, '?;')}
           Ok(())
         `;
+  const inPlace = inPlaceOf(op, entry, isAsync);
   const prelude = code`
     let rr_shape = rr::shape(batch, n);
     ${rsCall(`let rr_params = rr_params::<${dtype.rust}>`, paramArgs, 8, '?;')}
-    rr::check_disjoint(
-        RR_OP,
-        &[
-            ${regions}
-        ],
-    )?;
+    ${inPlace === null ? null : renderInPlaceBranch(entry, buffers, inPlace)}
+    ${checkDisjoint(buffers, 8)}
   `;
   const body = isAsync
     ? code`

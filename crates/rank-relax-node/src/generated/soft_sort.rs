@@ -28,6 +28,38 @@ fn rr_params<T: Real>(
     })
 }
 
+/// Whether `grad_values` is `cotangent_sorted` itself (the same start and length, not empty): the
+/// core's `backward_in_place` then writes the gradient over the cotangent. Any other overlap of a
+/// written array stays an error.
+fn rr_in_place<T>(grad: &[T], cotangent: &[T]) -> bool {
+    !grad.is_empty()
+        && std::ptr::eq(grad.as_ptr(), cotangent.as_ptr())
+        && grad.len() == cotangent.len()
+}
+
+/// The VJP with the gradient written over the cotangent: the forward into scratch buffers,
+/// then the core's `backward_in_place`.
+fn rr_vjp_in_place<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    values: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Failure> {
+    let mut sorted = rr::scratch::<T>(rr_shape, false, values.len());
+    let mut permutation = rr::scratch::<i32>(rr_shape, false, values.len());
+    rr_op::forward(rr_shape, rr_params, values, &mut sorted, &mut permutation)?;
+    rr_op::backward_in_place(
+        rr_shape,
+        rr_params,
+        values,
+        &permutation,
+        grad_values,
+        grad_regularization_strength,
+    )?;
+    Ok(())
+}
+
 /// The forward, its residuals in scratch buffers dropped after the call.
 fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
@@ -179,6 +211,35 @@ pub fn soft_sort_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // grad_values may be cotangent_sorted itself: the gradient is then written over the
+        // cotangent.
+        if rr_in_place(&grad_values, &cotangent_sorted) {
+            rr::check_disjoint(
+                RR_OP,
+                &[
+                    rr::read("values", &values[..]),
+                    rr::read("permutation", &permutation[..]),
+                    rr::write("grad_values", &grad_values[..]),
+                    rr::write(
+                        "grad_regularization_strength",
+                        &grad_regularization_strength[..],
+                    ),
+                ],
+            )?;
+            // SAFETY: as below; the one array that holds the cotangent and receives the gradient is
+            // borrowed once, mutably.
+            let grad_values = unsafe { grad_values.as_mut() };
+            let grad_regularization_strength = unsafe { grad_regularization_strength.as_mut() };
+            rr_op::backward_in_place(
+                rr_shape,
+                &rr_params,
+                &values,
+                &permutation,
+                grad_values,
+                grad_regularization_strength,
+            )?;
+            return Ok(());
+        }
         rr::check_disjoint(
             RR_OP,
             &[
@@ -226,6 +287,32 @@ pub fn soft_sort_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // grad_values may be cotangent_sorted itself: the gradient is then written over the
+        // cotangent.
+        if rr_in_place(&grad_values, &cotangent_sorted) {
+            rr::check_disjoint(
+                RR_OP,
+                &[
+                    rr::read("values", &values[..]),
+                    rr::write("grad_values", &grad_values[..]),
+                    rr::write(
+                        "grad_regularization_strength",
+                        &grad_regularization_strength[..],
+                    ),
+                ],
+            )?;
+            // SAFETY: as below; the one array that holds the cotangent and receives the gradient is
+            // borrowed once, mutably.
+            let grad_values = unsafe { grad_values.as_mut() };
+            let grad_regularization_strength = unsafe { grad_regularization_strength.as_mut() };
+            return rr_vjp_in_place(
+                rr_shape,
+                &rr_params,
+                &values,
+                grad_values,
+                grad_regularization_strength,
+            );
+        }
         rr::check_disjoint(
             RR_OP,
             &[
@@ -419,6 +506,35 @@ pub fn soft_sort_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // grad_values may be cotangent_sorted itself: the gradient is then written over the
+        // cotangent.
+        if rr_in_place(&grad_values, &cotangent_sorted) {
+            rr::check_disjoint(
+                RR_OP,
+                &[
+                    rr::read("values", &values[..]),
+                    rr::read("permutation", &permutation[..]),
+                    rr::write("grad_values", &grad_values[..]),
+                    rr::write(
+                        "grad_regularization_strength",
+                        &grad_regularization_strength[..],
+                    ),
+                ],
+            )?;
+            // SAFETY: as below; the one array that holds the cotangent and receives the gradient is
+            // borrowed once, mutably.
+            let grad_values = unsafe { grad_values.as_mut() };
+            let grad_regularization_strength = unsafe { grad_regularization_strength.as_mut() };
+            rr_op::backward_in_place(
+                rr_shape,
+                &rr_params,
+                &values,
+                &permutation,
+                grad_values,
+                grad_regularization_strength,
+            )?;
+            return Ok(());
+        }
         rr::check_disjoint(
             RR_OP,
             &[
@@ -466,6 +582,32 @@ pub fn soft_sort_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // grad_values may be cotangent_sorted itself: the gradient is then written over the
+        // cotangent.
+        if rr_in_place(&grad_values, &cotangent_sorted) {
+            rr::check_disjoint(
+                RR_OP,
+                &[
+                    rr::read("values", &values[..]),
+                    rr::write("grad_values", &grad_values[..]),
+                    rr::write(
+                        "grad_regularization_strength",
+                        &grad_regularization_strength[..],
+                    ),
+                ],
+            )?;
+            // SAFETY: as below; the one array that holds the cotangent and receives the gradient is
+            // borrowed once, mutably.
+            let grad_values = unsafe { grad_values.as_mut() };
+            let grad_regularization_strength = unsafe { grad_regularization_strength.as_mut() };
+            return rr_vjp_in_place(
+                rr_shape,
+                &rr_params,
+                &values,
+                grad_values,
+                grad_regularization_strength,
+            );
+        }
         rr::check_disjoint(
             RR_OP,
             &[

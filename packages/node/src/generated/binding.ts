@@ -312,7 +312,12 @@ export interface OpBinding {
     ranks: Float32Array,
     permutation: Int32Array,
   ): void;
-  /** Backward (VJP) from the saves and residuals of a forward, of `soft_rank` in f32; writes the output arrays. */
+  /**
+   * Backward (VJP) from the saves and residuals of a forward, of `soft_rank` in f32; writes the
+   * output arrays. `gradValues` may be `cotangentRanks` itself (the same memory): the gradient is
+   * then written over the cotangent (the core's `backward_in_place`). Any other overlap of a written
+   * array with another array throws a TypeError.
+   */
   softRankBackwardF32(
     batch: number,
     n: number,
@@ -326,7 +331,12 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): void;
-  /** VJP: forward and backward in one call, of `soft_rank` in f32; writes the output arrays. */
+  /**
+   * VJP: forward and backward in one call, of `soft_rank` in f32; writes the output arrays.
+   * `gradValues` may be `cotangentRanks` itself (the same memory): the gradient is then written over
+   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
+   * array throws a TypeError.
+   */
   softRankVjpF32(
     batch: number,
     n: number,
@@ -381,7 +391,12 @@ export interface OpBinding {
     ranks: Float64Array,
     permutation: Int32Array,
   ): void;
-  /** Backward (VJP) from the saves and residuals of a forward, of `soft_rank` in f64; writes the output arrays. */
+  /**
+   * Backward (VJP) from the saves and residuals of a forward, of `soft_rank` in f64; writes the
+   * output arrays. `gradValues` may be `cotangentRanks` itself (the same memory): the gradient is
+   * then written over the cotangent (the core's `backward_in_place`). Any other overlap of a written
+   * array with another array throws a TypeError.
+   */
   softRankBackwardF64(
     batch: number,
     n: number,
@@ -395,7 +410,12 @@ export interface OpBinding {
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): void;
-  /** VJP: forward and backward in one call, of `soft_rank` in f64; writes the output arrays. */
+  /**
+   * VJP: forward and backward in one call, of `soft_rank` in f64; writes the output arrays.
+   * `gradValues` may be `cotangentRanks` itself (the same memory): the gradient is then written over
+   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
+   * array throws a TypeError.
+   */
   softRankVjpF64(
     batch: number,
     n: number,
@@ -450,7 +470,12 @@ export interface OpBinding {
     sorted: Float32Array,
     permutation: Int32Array,
   ): void;
-  /** Backward (VJP) from the saves and residuals of a forward, of `soft_sort` in f32; writes the output arrays. */
+  /**
+   * Backward (VJP) from the saves and residuals of a forward, of `soft_sort` in f32; writes the
+   * output arrays. `gradValues` may be `cotangentSorted` itself (the same memory): the gradient is
+   * then written over the cotangent (the core's `backward_in_place`). Any other overlap of a written
+   * array with another array throws a TypeError.
+   */
   softSortBackwardF32(
     batch: number,
     n: number,
@@ -463,7 +488,12 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): void;
-  /** VJP: forward and backward in one call, of `soft_sort` in f32; writes the output arrays. */
+  /**
+   * VJP: forward and backward in one call, of `soft_sort` in f32; writes the output arrays.
+   * `gradValues` may be `cotangentSorted` itself (the same memory): the gradient is then written over
+   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
+   * array throws a TypeError.
+   */
   softSortVjpF32(
     batch: number,
     n: number,
@@ -518,7 +548,12 @@ export interface OpBinding {
     sorted: Float64Array,
     permutation: Int32Array,
   ): void;
-  /** Backward (VJP) from the saves and residuals of a forward, of `soft_sort` in f64; writes the output arrays. */
+  /**
+   * Backward (VJP) from the saves and residuals of a forward, of `soft_sort` in f64; writes the
+   * output arrays. `gradValues` may be `cotangentSorted` itself (the same memory): the gradient is
+   * then written over the cotangent (the core's `backward_in_place`). Any other overlap of a written
+   * array with another array throws a TypeError.
+   */
   softSortBackwardF64(
     batch: number,
     n: number,
@@ -531,7 +566,12 @@ export interface OpBinding {
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): void;
-  /** VJP: forward and backward in one call, of `soft_sort` in f64; writes the output arrays. */
+  /**
+   * VJP: forward and backward in one call, of `soft_sort` in f64; writes the output arrays.
+   * `gradValues` may be `cotangentSorted` itself (the same memory): the gradient is then written over
+   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
+   * array throws a TypeError.
+   */
   softSortVjpF64(
     batch: number,
     n: number,

@@ -71,7 +71,10 @@ export interface SoftSortGradients<A extends RealArray = RealArray> {
  */
 export interface SoftSortGradientsOut<A extends RealArray = RealArray> {
   /**
-   * Where to write the gradient with respect to `values`.
+   * Where to write the gradient with respect to `values`. May be the cotangent itself (the same
+   * array, or a view of exactly its memory): the gradient is then written over the cotangent, which
+   * holds it on return, and no gradient array is allocated. Any partial overlap with the cotangent is
+   * refused.
    */
   readonly values?: A | undefined;
 }
@@ -82,8 +85,9 @@ export interface SoftSortGradientsOut<A extends RealArray = RealArray> {
 export interface SoftSortVjpOptions<A extends RealArray = RealArray> extends SoftSortOptions {
   /**
    * Arrays to write the gradients into and return, instead of new ones: each of the input's type and
-   * length, sharing no memory with an input, the cotangent or another of them. Their contents are
-   * overwritten. Only the sync function takes it.
+   * length, sharing no memory with an input, the cotangent or another of them, except that
+   * `out.values` may be the cotangent itself: the gradient is then written over the cotangent (one
+   * array fewer at the peak). Their contents are overwritten. Only the sync function takes it.
    *
    * @defaultValue new arrays
    */
@@ -201,14 +205,15 @@ export async function softSortAsync(values: RealArray, options?: SoftSortOptions
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param cotangent - Cotangent of `sorted`: B × n values, row-major, of the input's type.
+ * @param cotangent - Cotangent of `sorted`: B × n values, row-major, of the input's type. It may
+ *   also be given as `options.out.values`: the gradient is then written over it.
  * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
  *   SoftSortVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
+ *   memory with another array of the call (other than `out.values` being the cotangent itself).
  * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
  *   is out of range (the core's message), or an `out` array has the wrong length.
  */
@@ -220,12 +225,12 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SoftSortGradientsOut = rr.outFields('soft_sort', options?.out, rr_SOFT_SORT_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
+    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent }, 'cotangent');
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.softSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
+  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent }, 'cotangent');
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.softSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
