@@ -44,8 +44,8 @@ pub(crate) fn mark_blocks(perm: &mut [i32], starts: &[u32]) {
 /// entry c) are compared through `D = (v_p − v_c) + (v̄_P − v̄_C)` against the line's side, which
 /// is known in closed form: `(ℓ_p − ℓ_c) + (ℓ̄_P − ℓ̄_C) = h·(m_P + m_C)/2` (exact for `h = 1`).
 /// So where one side dwarfs the other (`|θ| = |x|/ε ≫ n`, or `w = ρ/ε ≫ |s|`) the small side
-/// still decides, and exactly tied values always pool. One division per merge, on the running
-/// mean; nothing of the line is loaded.
+/// still decides, and exactly tied values always pool. One division per merge, of the sizes
+/// alone (not on the chain through the running mean); nothing of the line is loaded.
 #[inline]
 pub(crate) fn pav_l2<const LINE_FIRST: bool>(
     n: usize,
@@ -58,31 +58,38 @@ pub(crate) fn pav_l2<const LINE_FIRST: bool>(
     // Block sizes (exact small integers in f64), so the line's side needs no index arithmetic.
     let sizes = take(&mut pav.b, n);
     let mut top = 0usize;
+    // Block `top − 1` is also kept in registers (first entry, size, mean, first value): the
+    // comparison with the block just pushed then waits on no load from the stack.
+    let (mut pp, mut pm, mut pmv, mut pv) = (0usize, 0.0f64, 0.0f64, 0.0f64);
     for k in 0..n {
         let (mut start, mut mc, mut mv) = (k, 1.0f64, 0.0f64);
         let mut vc = v(k);
         while top > 0 {
-            let p = starts[top - 1] as usize;
-            let mp = sizes[top - 1];
-            let vp = v(p);
             // mean_P(y) ≤ mean_C(y) ⟺ D ≤ L (v − ℓ) or L ≤ D (ℓ − v).
-            let d = (vp - vc) + (mean_v[top - 1] - mv);
-            let l = h * ((mp + mc) * 0.5);
+            let d = (pv - vc) + (pmv - mv);
+            let l = h * ((pm + mc) * 0.5);
             if if LINE_FIRST { l > d } else { d > l } {
                 break;
             }
             top -= 1;
             // The reciprocal depends on the sizes only, so it is off the chain through `mv`.
-            let inv = 1.0 / (mp + mc);
-            mv = (mp * mean_v[top] + mc * (mv + (vc - vp))) * inv;
-            mc += mp;
-            start = p;
-            vc = vp;
+            let inv = 1.0 / (pm + mc);
+            mv = (pm * pmv + mc * (mv + (vc - pv))) * inv;
+            mc += pm;
+            start = pp;
+            vc = pv;
+            if top > 0 {
+                pp = starts[top - 1] as usize;
+                pm = sizes[top - 1];
+                pmv = mean_v[top - 1];
+                pv = v(pp);
+            }
         }
         starts[top] = start as u32;
         mean_v[top] = mv;
         sizes[top] = mc;
         top += 1;
+        (pp, pm, pmv, pv) = (start, mc, mv, vc);
     }
     starts[top] = n as u32;
     top
