@@ -371,12 +371,16 @@ impl Ranker {
                     }
                     let mean = sum4(block, |p| u[column(p)].to_f64()) / block.len() as f64;
                     let x0 = x[column(block[0])].to_f64();
+                    // A local accumulator (the same order of additions): `dot` itself is the
+                    // closure's capture, which would be stored and reloaded for every entry.
+                    let mut acc = dot;
                     for &p in block {
                         let i = column(p);
                         let v = c * (u[i].to_f64() - mean);
                         g[i] = T::from_f64(v);
-                        dot += v * (x[i].to_f64() - x0);
+                        acc += v * (x[i].to_f64() - x0);
                     }
+                    dot = acc;
                 });
             }
             Regularization::Kl => {
@@ -391,13 +395,15 @@ impl Ranker {
                     let sum_r = sum4(block, |p| ranks[column(p)].to_f64());
                     let f = sum_a / sum_r;
                     let x0 = x[column(block[0])].to_f64();
+                    let mut acc = dot;
                     for &p in block {
                         let i = column(p);
                         let r = ranks[i].to_f64();
                         let v = c * (u[i].to_f64() * r - r * f);
                         g[i] = T::from_f64(v);
-                        dot += v * (x[i].to_f64() - x0);
+                        acc += v * (x[i].to_f64() - x0);
                     }
+                    dot = acc;
                 });
             }
         }

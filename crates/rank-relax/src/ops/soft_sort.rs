@@ -318,10 +318,13 @@ impl Sorter {
                     }
                     let mean = sum4(u, |v| v.to_f64()) / u.len() as f64;
                     let gm = T::from_f64(mean);
+                    // A local accumulator (the same order of additions), not the capture.
+                    let mut acc = eps_dot;
                     for (j, (&p, uk)) in block.iter().zip(u).enumerate() {
                         g[column(p)] = gm;
-                        eps_dot += (uk.to_f64() - mean) * w(a + j);
+                        acc += (uk.to_f64() - mean) * w(a + j);
                     }
+                    eps_dot = acc;
                 });
             }
             Regularization::Kl => {
