@@ -151,8 +151,9 @@ pub fn write<T>(name: &'static str, s: &[T]) -> Region {
     }
 }
 
-/// Fails when a written buffer overlaps any other buffer of the call: only possible through the
-/// raw binding, never through the TypeScript API, which allocates every written buffer.
+/// Fails when a written buffer overlaps any other buffer of the call. The TypeScript API refuses
+/// such an `out` before the call, so this is reached through the raw binding; a gradient that is
+/// exactly its cotangent (ops with an in-place VJP) is routed to the in-place kernel before it.
 pub fn check_disjoint(op: &str, regions: &[Region]) -> Result<(), Failure> {
     for (i, a) in regions.iter().enumerate() {
         for b in &regions[i + 1..] {
