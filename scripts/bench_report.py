@@ -104,8 +104,18 @@ def machine(results: Path) -> list[tuple[str, str]]:
         command_version("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
         or "unknown"
     )
+    # The report's own outputs (the PNG is written before the table) do not count.
     dirty = command_version(
-        "git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"
+        "git",
+        "-C",
+        str(ROOT),
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!docs/benchmarks.md",
+        ":!docs/benchmarks.png",
     )
     rows = [
         ("nproc", str(info.get("nproc", os.cpu_count()))),
