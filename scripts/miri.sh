@@ -4,7 +4,8 @@
 #     fuzz harness's reproducers plus a few dozen pseudo-random calls of every C entry point
 #     (NULL, aliased, misaligned and valid buffers) — Stacked Borrows checks every slice made;
 #   - rank-relax: its unit tests, and two threads calling soft_rank through the rayon pool
-#     (the core itself has no `unsafe`; Miri checks the pool hand-off for data races).
+#     (the core's only `unsafe` is its SIMD paths, not taken under Miri; Miri checks the pool
+#     hand-off for data races).
 #
 #   bash scripts/miri.sh [SECONDS]      (default 1200, for everything together)
 #

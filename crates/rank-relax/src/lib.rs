@@ -35,6 +35,8 @@
 // The kernels walk several row buffers by position at once; index loops say that best.
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(target_arch = "x86_64")]
+mod bitonic;
 mod check;
 mod enums;
 mod error;

@@ -2,11 +2,14 @@
 
 use std::cell::RefCell;
 
-/// Buffers of the row sort: the packed keys and the radix sort's second buffer.
+/// Buffers of the row sort: the packed keys, the radix sort's second buffer and the registers
+/// of the sorting network.
 #[derive(Default)]
 pub(crate) struct SortScratch {
     pub keys: Vec<u64>,
     pub tmp: Vec<u64>,
+    #[cfg(target_arch = "x86_64")]
+    pub regs: Vec<std::arch::x86_64::__m512i>,
 }
 
 /// The PAV stack: block starts and the per-block accumulators.

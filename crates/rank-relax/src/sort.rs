@@ -30,7 +30,7 @@ pub(crate) fn sort_row<T: Real>(
     // Low bits hold the column.
     let col_bits = (usize::BITS - (n - 1).leading_zeros()).max(1);
     let col_mask = (1u64 << col_bits) - 1;
-    let radix = n >= RADIX_MIN_N;
+    let radix = n >= RADIX_MIN_N && !network_sorts(n);
     // The radix sort orders the top 32 bits only; a comparison sort orders every packed bit.
     let exact_bits = if radix { 32 } else { col_bits };
 
@@ -44,7 +44,11 @@ pub(crate) fn sort_row<T: Real>(
     if radix {
         radix_sort_top32(keys, &mut sc.tmp);
     } else {
-        keys.sort_unstable();
+        sort_short(
+            keys,
+            #[cfg(target_arch = "x86_64")]
+            &mut sc.regs,
+        );
     }
     if !(T::KEY_IN_TOP_32 && exact_bits <= 32) {
         fix_truncated_runs(x, flip, col_mask, exact_bits, keys);
@@ -56,6 +60,32 @@ pub(crate) fn sort_row<T: Real>(
         *pk = i as i32;
         *sk = sign * x[i].to_f64();
     }
+}
+
+/// Whether [`sort_short`] sorts a row of `n` keys with the sorting network, which beats the radix
+/// sort up to its longest row.
+fn network_sorts(n: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if n <= crate::bitonic::MAX_N && crate::bitonic::available() {
+        return true;
+    }
+    let _ = n;
+    false
+}
+
+/// A short row's keys, increasingly: by the AVX-512 sorting network where the CPU has it, else
+/// by `sort_unstable`.
+fn sort_short(
+    keys: &mut [u64],
+    #[cfg(target_arch = "x86_64")] regs: &mut Vec<std::arch::x86_64::__m512i>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if network_sorts(keys.len()) {
+        // SAFETY: the CPU has AVX-512F (`network_sorts` checked `available`).
+        unsafe { crate::bitonic::sort(keys, regs) };
+        return;
+    }
+    keys.sort_unstable();
 }
 
 /// Sorts runs whose packed keys agree above bit `exact_bits` by the full key, then column.
