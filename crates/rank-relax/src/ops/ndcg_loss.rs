@@ -9,7 +9,7 @@ use std::f64::consts::LN_2;
 use std::sync::Arc;
 
 use super::soft_rank::{row_work, Ranker};
-use crate::check::Check;
+use crate::check::{scan_rows_min, Check};
 use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
@@ -56,8 +56,10 @@ pub fn forward<T: Real>(
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
-    let max_abs = check.finite("scores", scores)?;
-    check.nonnegative("relevance", relevance)?;
+    // The value checks in one parallel pass, their errors taken in argument order.
+    let [ss, srel] = scan_rows_min(shape, [scores, relevance]);
+    let max_abs = check.finite_scanned("scores", scores, ss.scan)?;
+    check.nonnegative_scanned("relevance", relevance, srel)?;
     if shape.batch == 0 {
         // Nothing to compute; never size tables by n for an empty batch.
         return Ok(());
@@ -131,12 +133,14 @@ pub fn backward<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
+    // The value and range checks in one parallel pass, their errors taken in argument order.
+    let [ss, srel, sr] = scan_rows_min(shape, [scores, relevance, ranks]);
     // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite("scores", scores)?;
+    let max_abs = check.finite_scanned("scores", scores, ss.scan)?;
     check.no_overflow("scores", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    check.nonnegative("relevance", relevance)?;
+    check.nonnegative_scanned("relevance", relevance, srel)?;
     // The gradient divides by ln(1 + rank)²: saved ranks must be soft ranks (≥ 1).
-    check.soft_ranks("ranks", ranks)?;
+    check.soft_ranks_scanned("ranks", ranks, sr)?;
     check.permutation("permutation", permutation)?;
     let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
     // The gradients scale like |g|·n/ε: refuse what would overflow f64.

@@ -5,7 +5,7 @@
 //! `‖ā‖‖b̄‖ = 0`. Rows need `n ≥ 2`.
 
 use super::soft_rank::{row_work, Ranker};
-use crate::check::Check;
+use crate::check::{scan_rows, scan_rows_min, Check};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -59,8 +59,13 @@ pub fn forward<T: Real>(
         return Ok(());
     }
     let n = shape.n;
-    for (name, data) in [("predictions", predictions), ("targets", targets)] {
-        let max_abs = check.finite(name, data)?;
+    // The finite checks in one parallel pass, their errors taken in argument order.
+    let scanned = scan_rows(shape, [predictions, targets]);
+    for ((name, data), s) in [("predictions", predictions), ("targets", targets)]
+        .into_iter()
+        .zip(scanned)
+    {
+        let max_abs = check.finite_scanned(name, data, s)?;
         check.no_overflow(name, max_abs, eps, max_abs / eps + n as f64)?;
     }
 
@@ -127,15 +132,20 @@ pub fn backward<T: Real>(
         grad_regularization_strength.len(),
     )?;
     let eps = check.strength(params.regularization_strength)?;
+    // The value and range checks in one parallel pass, their errors taken in argument order.
+    let [sx, sy, sxr, syr] = scan_rows_min(
+        shape,
+        [predictions, targets, prediction_ranks, target_ranks],
+    );
     // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite("predictions", predictions)?;
+    let max_abs = check.finite_scanned("predictions", predictions, sx.scan)?;
     check.no_overflow("predictions", max_abs, eps, max_abs / eps + shape.n as f64)?;
     // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite("targets", targets)?;
+    let max_abs = check.finite_scanned("targets", targets, sy.scan)?;
     check.no_overflow("targets", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    check.soft_ranks("prediction_ranks", prediction_ranks)?;
+    check.soft_ranks_scanned("prediction_ranks", prediction_ranks, sxr)?;
     check.permutation("prediction_permutation", prediction_permutation)?;
-    check.soft_ranks("target_ranks", target_ranks)?;
+    check.soft_ranks_scanned("target_ranks", target_ranks, syr)?;
     check.permutation("target_permutation", target_permutation)?;
     let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
     // The gradients scale like |g|/‖ā‖ · n/ε, and ranks ≥ 1/2 that are not all equal have
