@@ -213,26 +213,37 @@ const FLUSH: usize = 64;
 /// Padding after a row: the most lanes any compiled loop walks at once.
 const PAD: usize = 16;
 
-/// The instruction sets the pairwise loops are compiled for. `Avx2Fma` is only made after
-/// the CPU was found to have both (by [`isa`], and by the tests).
+/// The instruction sets the pairwise loops are compiled for. `Avx2Fma` and `Avx512Fma` are only
+/// made after the CPU was found to have their features (by [`isa`], and by the tests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Isa {
     /// Whatever the target enables (SSE2 on x86-64).
     Portable,
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     Avx2Fma,
+    /// 512-bit vectors: one register holds a lane array (16 f32 or 8 f64), where AVX2 needs two.
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Avx512Fma,
 }
 
 /// The best instruction set of this CPU, detected once.
 fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(|| {
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma;
+    *ISA.get_or_init(|| *isas().last().expect("Portable is always there"))
+}
+
+/// Every instruction set this CPU runs, best last. (Miri runs the portable loops only.)
+fn isas() -> Vec<Isa> {
+    #[allow(unused_mut)]
+    let mut all = vec![Isa::Portable];
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if !cfg!(miri) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        all.push(Isa::Avx2Fma);
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
+            all.push(Isa::Avx512Fma);
         }
-        Isa::Portable
-    })
+    }
+    all
 }
 
 /// `sigmoid(t) − 1/2`, odd in `t`, from one `exp(−|t|)`, which never overflows.
@@ -434,33 +445,41 @@ fn backward_pairs<F: Lane, const L: usize, const S: usize, const FMA: bool>(
     dot
 }
 
-/// The pairwise loops compiled for AVX2 and FMA. Each takes its buffers as separate slices: the
-/// compiler then knows they do not overlap, which the vectoriser needs for loops this short.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-mod avx2 {
-    use super::{backward_pairs, forward_pairs, Lane};
+/// The pairwise loops compiled for an x86 instruction set (`$features`). Each takes its buffers as
+/// separate slices: the compiler then knows they do not overlap, which the vectoriser needs for
+/// loops this short.
+macro_rules! x86_pairs {
+    ($name:ident, $features:literal) => {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        mod $name {
+            use super::{backward_pairs, forward_pairs, Lane};
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn forward<F: Lane, const L: usize, const S: usize>(
-        c: F,
-        x: &[F],
-        part: &mut [F],
-        acc: &mut [f64],
-    ) {
-        forward_pairs::<F, L, S, true>(c, x, part, acc)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn forward<F: Lane, const L: usize, const S: usize>(
+                c: F,
+                x: &[F],
+                part: &mut [F],
+                acc: &mut [f64],
+            ) {
+                forward_pairs::<F, L, S, true>(c, x, part, acc)
+            }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn backward<F: Lane, const L: usize, const S: usize>(
-        c: F,
-        x: &[F],
-        u: &[F],
-        part: &mut [F],
-        acc: &mut [f64],
-    ) -> f64 {
-        backward_pairs::<F, L, S, true>(c, x, u, part, acc)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn backward<F: Lane, const L: usize, const S: usize>(
+                c: F,
+                x: &[F],
+                u: &[F],
+                part: &mut [F],
+                acc: &mut [f64],
+            ) -> f64 {
+                backward_pairs::<F, L, S, true>(c, x, u, part, acc)
+            }
+        }
+    };
 }
+
+x86_pairs!(avx2, "avx2,fma");
+x86_pairs!(avx512, "avx512f,avx512dq,avx2,fma");
 
 /// The pairwise loops for the target's baseline instruction set.
 mod portable {
@@ -512,6 +531,11 @@ impl<F> Default for Bufs<F> {
 
 /// A lane type with its per-thread buffers and its pairwise loops for each instruction set.
 trait Kernel: Lane {
+    /// The shortest row `Isa::Avx512Fma` computes in 512-bit vectors; shorter ones take the AVX2
+    /// loops, which were faster for them (the lane arrays are one 512-bit register, so a short
+    /// row has few full chunks and the remainder dominates).
+    const AVX512_MIN_N: usize;
+
     /// Runs `f` with this thread's buffers (fresh ones if they are in use, which only a
     /// re-entrant call could cause).
     fn with_bufs<R>(f: impl FnOnce(&mut Bufs<Self>) -> R) -> R;
@@ -535,8 +559,10 @@ macro_rules! impl_kernel {
     // chunk are in the same loop: with a single row and one vector, the compiler sometimes
     // vectorised it at half width, depending on how the crate is built (LTO, codegen units);
     // like this it used full-width vectors in every build checked.
-    ($t:ty, $long:literal, $short:literal) => {
+    ($t:ty, $long:literal, $short:literal, $avx512_min_n:literal) => {
         impl Kernel for $t {
+            const AVX512_MIN_N: usize = $avx512_min_n;
+
             fn with_bufs<R>(f: impl FnOnce(&mut Bufs<Self>) -> R) -> R {
                 thread_local! {
                     static BUFS: RefCell<Bufs<$t>> = RefCell::new(Bufs::default());
@@ -554,9 +580,16 @@ macro_rules! impl_kernel {
 
             fn forward_pairs(isa: Isa, c: Self, x: &[Self], part: &mut [Self], acc: &mut [f64]) {
                 match isa {
-                    // SAFETY: Avx2Fma is only made where the CPU was found to have AVX2 and FMA.
+                    // SAFETY: each x86 Isa is only made where the CPU was found to have its
+                    // features.
                     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-                    Isa::Avx2Fma => unsafe { avx2::forward::<$t, $long, $short>(c, x, part, acc) },
+                    Isa::Avx512Fma if acc.len() >= Self::AVX512_MIN_N => unsafe {
+                        avx512::forward::<$t, $long, $short>(c, x, part, acc)
+                    },
+                    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                    Isa::Avx2Fma | Isa::Avx512Fma => unsafe {
+                        avx2::forward::<$t, $long, $short>(c, x, part, acc)
+                    },
                     Isa::Portable => portable::forward::<$t, $long, $short>(c, x, part, acc),
                 }
             }
@@ -570,9 +603,14 @@ macro_rules! impl_kernel {
                 acc: &mut [f64],
             ) -> f64 {
                 match isa {
-                    // SAFETY: Avx2Fma is only made where the CPU was found to have AVX2 and FMA.
+                    // SAFETY: each x86 Isa is only made where the CPU was found to have its
+                    // features.
                     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-                    Isa::Avx2Fma => unsafe {
+                    Isa::Avx512Fma if acc.len() >= Self::AVX512_MIN_N => unsafe {
+                        avx512::backward::<$t, $long, $short>(c, x, u, part, acc)
+                    },
+                    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                    Isa::Avx2Fma | Isa::Avx512Fma => unsafe {
                         avx2::backward::<$t, $long, $short>(c, x, u, part, acc)
                     },
                     Isa::Portable => portable::backward::<$t, $long, $short>(c, x, u, part, acc),
@@ -582,8 +620,8 @@ macro_rules! impl_kernel {
     };
 }
 
-impl_kernel!(f32, 16, 8);
-impl_kernel!(f64, 8, 4);
+impl_kernel!(f32, 16, 8, 512);
+impl_kernel!(f64, 8, 4, 64);
 
 /// Copies `src` into `dst` (grown to `len + PAD`) in the lane type, then `pad` to the end.
 fn load<'a, T: Real, F: Lane>(dst: &'a mut Vec<F>, src: &[T], pad: F) -> &'a mut [F] {
@@ -663,17 +701,6 @@ fn backward_rows<T: Real, F: Kernel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every instruction set this CPU runs.
-    fn isas() -> Vec<Isa> {
-        #[allow(unused_mut)]
-        let mut all = vec![Isa::Portable];
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            all.push(Isa::Avx2Fma);
-        }
-        all
-    }
 
     /// What the kernels computed before they were vectorised (f64, `f64::exp`, each pair once):
     /// ranks, gradient, `⟨g, x⟩`, and per row the sums of the terms' magnitudes (the scale of
