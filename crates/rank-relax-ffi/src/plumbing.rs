@@ -128,7 +128,7 @@ fn check_pointer<T>(name: &str, addr: usize, len: usize) -> Result<(), FfiError>
             format!("{name} has {len} elements, more than memory can hold"),
         ));
     }
-    if addr % align_of::<T>() != 0 {
+    if !addr.is_multiple_of(align_of::<T>()) {
         return Err(FfiError::new(
             RR_ERR_INVALID_ARGUMENT,
             format!(
@@ -333,7 +333,7 @@ mod tests {
             RR_ERR_NULL_POINTER
         );
         assert!(In::<f64>::new("x", std::ptr::null(), 0).is_ok());
-        let misaligned = 4 as *const f64;
+        let misaligned = std::ptr::without_provenance::<f64>(4);
         assert_eq!(
             In::<f64>::new("x", misaligned, 1).err().unwrap().status,
             RR_ERR_INVALID_ARGUMENT
