@@ -118,26 +118,35 @@ pub(crate) fn pav_kl(
     let sum_w = take(&mut pav.b, n);
     let log_ratio = take(&mut pav.c, n);
     let mut top = 0usize;
+    // Block `top − 1` is also kept in registers (first entry, its y and w, sums, log-ratio), as
+    // in `pav_l2`: the comparison with the block just pushed waits on no load from the stack.
+    let (mut pa, mut py, mut pw, mut psy, mut psw, mut pl) = (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
     for k in 0..n {
         let (mut start, mut sy, mut sw, mut l) = (k, 1.0, 1.0, 0.0);
+        let (mut ys, mut ws) = (y(k), w(k));
         while top > 0 {
-            let a = starts[top - 1] as usize;
             // value_P ≤ value_C ⟺ (y_a − y_c) + (c_P − c_C) ≤ w_a − w_c.
-            if (y(a) - y(start)) + (log_ratio[top - 1] - l) > w(a) - w(start) {
+            if (py - ys) + (pl - l) > pw - ws {
                 break;
             }
             top -= 1;
             // Rebase this block's sums on the earlier block's first (largest) entry.
-            sy = sum_y[top] + sy * (y(start) - y(a)).exp();
-            sw = sum_w[top] + sw * w_ratio(a, start);
-            start = a;
+            sy = psy + sy * (ys - py).exp();
+            sw = psw + sw * w_ratio(pa, start);
+            (start, ys, ws) = (pa, py, pw);
             l = (sy / sw).ln();
+            if top > 0 {
+                pa = starts[top - 1] as usize;
+                (py, pw) = (y(pa), w(pa));
+                (psy, psw, pl) = (sum_y[top - 1], sum_w[top - 1], log_ratio[top - 1]);
+            }
         }
         starts[top] = start as u32;
         sum_y[top] = sy;
         sum_w[top] = sw;
         log_ratio[top] = l;
         top += 1;
+        (pa, py, pw, psy, psw, pl) = (start, ys, ws, sy, sw, l);
     }
     starts[top] = n as u32;
     top
