@@ -833,6 +833,8 @@ mod tests {
     }
 
     #[test]
+    // Safe arithmetic over many shapes (Miri takes only the portable loops): hours under Miri.
+    #[cfg_attr(miri, ignore)]
     fn kernels_match_the_scalar_reference() {
         let sizes = [
             0, 1, 2, 3, 5, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129, 200,
