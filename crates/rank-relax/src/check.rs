@@ -301,6 +301,16 @@ pub(crate) struct RangeScan {
     pub min: f64,
 }
 
+impl RangeScan {
+    /// A [`scan_rows`] result where no range check follows (the smallest value not taken).
+    pub(crate) fn without_min(scan: (bool, f64)) -> Self {
+        RangeScan {
+            scan,
+            min: f64::NAN,
+        }
+    }
+}
+
 /// [`scan_rows`] with each buffer's smallest value too, so the range checks
 /// ([`Check::nonnegative_scanned`], [`Check::soft_ranks_scanned`]) need no serial pass either.
 pub(crate) fn scan_rows_min<T: Real, const K: usize>(

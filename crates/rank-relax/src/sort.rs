@@ -1,4 +1,5 @@
-//! The row sort: integer keys packed with the column, sorted by radix or by comparison.
+//! The row sort: integer keys packed with the column, sorted by an AVX-512 sorting network (short
+//! rows, where the CPU has it), by radix (long rows) or by comparison.
 
 use crate::real::Real;
 use crate::scratch::SortScratch;
@@ -30,7 +31,8 @@ pub(crate) fn sort_row<T: Real>(
     // Low bits hold the column.
     let col_bits = (usize::BITS - (n - 1).leading_zeros()).max(1);
     let col_mask = (1u64 << col_bits) - 1;
-    let radix = n >= RADIX_MIN_N && !network_sorts(n);
+    let network = network_sorts(n);
+    let radix = !network && n >= RADIX_MIN_N;
     // The radix sort orders the top 32 bits only; a comparison sort orders every packed bit.
     let exact_bits = if radix { 32 } else { col_bits };
 
@@ -43,12 +45,14 @@ pub(crate) fn sort_row<T: Real>(
     );
     if radix {
         radix_sort_top32(keys, &mut sc.tmp);
+    } else if network {
+        // SAFETY: `network_sorts` found AVX-512F on this CPU (it is never true elsewhere).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            crate::bitonic::sort(keys, &mut sc.regs)
+        };
     } else {
-        sort_short(
-            keys,
-            #[cfg(target_arch = "x86_64")]
-            &mut sc.regs,
-        );
+        keys.sort_unstable();
     }
     if !(T::KEY_IN_TOP_32 && exact_bits <= 32) {
         fix_truncated_runs(x, flip, col_mask, exact_bits, keys);
@@ -62,8 +66,8 @@ pub(crate) fn sort_row<T: Real>(
     }
 }
 
-/// Whether [`sort_short`] sorts a row of `n` keys with the sorting network, which beats the radix
-/// sort up to its longest row.
+/// Whether a row of `n` keys goes to the AVX-512 sorting network: up to its longest row, where it
+/// beats both the comparison and the radix sort, on a CPU that has AVX-512F.
 fn network_sorts(n: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     if n <= crate::bitonic::MAX_N && crate::bitonic::available() {
@@ -71,21 +75,6 @@ fn network_sorts(n: usize) -> bool {
     }
     let _ = n;
     false
-}
-
-/// A short row's keys, increasingly: by the AVX-512 sorting network where the CPU has it, else
-/// by `sort_unstable`.
-fn sort_short(
-    keys: &mut [u64],
-    #[cfg(target_arch = "x86_64")] regs: &mut Vec<std::arch::x86_64::__m512i>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if network_sorts(keys.len()) {
-        // SAFETY: the CPU has AVX-512F (`network_sorts` checked `available`).
-        unsafe { crate::bitonic::sort(keys, regs) };
-        return;
-    }
-    keys.sort_unstable();
 }
 
 /// Sorts runs whose packed keys agree above bit `exact_bits` by the full key, then column.

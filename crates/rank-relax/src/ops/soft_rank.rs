@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::{cotangent_row, CotangentGrad};
-use crate::check::{scan_rows, Check};
+use crate::check::{scan_rows, scan_rows_min, Check, RangeScan};
 use crate::num::{ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -155,24 +155,24 @@ fn backward_impl<T: Real>(
     )?;
     let eps = check.strength(params.regularization_strength)?;
     // The finite checks in one parallel pass, their errors taken below in argument order.
+    // (kl also needs the smallest rank, for the range check below.)
     let kl = params.regularization == Regularization::Kl;
-    let (sv, sr, su) = if kl {
-        let [sv, su] = scan_rows(shape, [values, cotangent_ranks]);
-        (sv, None, su)
+    let [sv, sr, su] = if kl {
+        scan_rows_min(shape, [values, ranks, cotangent_ranks])
     } else {
-        let [sv, sr, su] = scan_rows(shape, [values, ranks, cotangent_ranks]);
-        (sv, Some(sr), su)
+        scan_rows(shape, [values, ranks, cotangent_ranks]).map(RangeScan::without_min)
     };
     // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite_scanned("values", values, sv)?;
+    let max_abs = check.finite_scanned("values", values, sv.scan)?;
     check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    match sr {
+    if kl {
         // The kl backward divides by block sums of the ranks (which its forward makes > 0).
-        None => check.soft_ranks("ranks", ranks)?,
-        Some(sr) => _ = check.finite_scanned("ranks", ranks, sr)?,
+        check.soft_ranks_scanned("ranks", ranks, sr)?;
+    } else {
+        check.finite_scanned("ranks", ranks, sr.scan)?;
     }
     check.permutation("permutation", permutation)?;
-    let max_u = check.finite_scanned("cotangent_ranks", cotangent_ranks, su)?;
+    let max_u = check.finite_scanned("cotangent_ranks", cotangent_ranks, su.scan)?;
     // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
     // would overflow f64 rather than return ±∞ or NaN.
     check.no_overflow("cotangent_ranks", max_u, eps, max_u * shape.n as f64 / eps)?;
