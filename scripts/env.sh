@@ -51,8 +51,8 @@ if [ -n "${CI:-}" ] && [ "${CI:-}" != "false" ] && [ "${CI:-}" != "0" ]; then
   export CARGO_TERM_COLOR=never
 fi
 
-# Shared reference data (expected op outputs), beside the repository by default.
+# Reference vectors (expected op outputs): the repository's copy (testdata/reference/) by default.
 if [ -z "${RANK_RELAX_REFERENCE:-}" ]; then
-  RANK_RELAX_REFERENCE="$(cd "$RANK_RELAX_ROOT/.." && pwd -P)/shared/reference/ops-v1.json"
+  RANK_RELAX_REFERENCE="$RANK_RELAX_ROOT/testdata/reference/ops-v1.json"
 fi
 export RANK_RELAX_REFERENCE

@@ -3,7 +3,7 @@
 # compiles include/rank_relax.h on its own as C99, C11 and C++ with every warning an error, then
 # builds the C test programs against the shared library and runs them:
 #   reference_test  every case of the reference file (RANK_RELAX_REFERENCE, default
-#                   ../shared/reference/ops-v1.json from the repository root) in f64 and f32, and
+#                   testdata/reference/ops-v1.json from the repository root) in f64 and f32, and
 #                   the error paths of every op;
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);

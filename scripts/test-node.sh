@@ -2,7 +2,7 @@
 # The Node checks of @rank-relax/node: builds the napi-rs addon (crates/rank-relax-node, release,
 # `napi build --platform`) and the package (tsc: CommonJS + ESM entry), type-checks a consumer of
 # every op against the built .d.ts (tsc --noEmit), then runs the package's node:test suites: every
-# case of the reference file (RANK_RELAX_REFERENCE, default ../shared/reference/ops-v1.json from
+# case of the reference file (RANK_RELAX_REFERENCE, default testdata/reference/ops-v1.json from
 # the repository root) in f64 and f32 with VJPs, async and withVjp equal to sync, errors, finite
 # differences, the ABI check, and the pnpm pack tarball installed offline into a fresh project.
 set -euo pipefail

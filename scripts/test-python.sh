@@ -7,7 +7,7 @@
 #      pip --force-reinstall --no-deps;
 #   3. ruff check + ruff format --check over packages/python, mypy over the installed package;
 #   4. pytest over packages/python/tests from a directory where the source is not importable:
-#      every reference case (RANK_RELAX_REFERENCE, default ../shared/reference/ops-v1.json from the
+#      every reference case (RANK_RELAX_REFERENCE, default testdata/reference/ops-v1.json from the
 #      repository root) through the NumPy, torch and JAX APIs in f64 and f32 with VJPs, the shared
 #      bad-input matrix (RANK_RELAX_BAD_INPUT, default testdata/bad-input.json), gradcheck,
 #      opcheck, torch.compile, check_grads, torchsort parity, the ABI check, …;

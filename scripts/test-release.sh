@@ -2,7 +2,7 @@
 # Tests the release artifacts in dist/ (scripts/release-build.sh; run first when dist/SHA256SUMS is
 # missing) the way a user gets them: SHA256SUMS checked, then each artifact installed into a fresh,
 # empty environment and run against every case of the reference file (RANK_RELAX_REFERENCE,
-# default ../shared/reference/ops-v1.json from the repository root):
+# default testdata/reference/ops-v1.json from the repository root):
 #   python  a fresh venv with numpy + pytest only (pins from packages/python/requirements-dev.txt),
 #           pip install the wheel (--no-index --no-deps), an import smoke test, then pytest
 #           packages/python/tests/test_reference.py from a temp dir (the torch/JAX cases skip);
@@ -26,7 +26,7 @@ DIST="$ROOT/dist"
 if [ ! -f "$DIST/SHA256SUMS" ]; then
   bash scripts/release-build.sh
 fi
-RANK_RELAX_REFERENCE="${RANK_RELAX_REFERENCE:-$(cd "$ROOT/.." && pwd -P)/shared/reference/ops-v1.json}"
+RANK_RELAX_REFERENCE="${RANK_RELAX_REFERENCE:-$ROOT/testdata/reference/ops-v1.json}"
 export RANK_RELAX_REFERENCE
 [ -f "$RANK_RELAX_REFERENCE" ] || { echo "test-release: no reference file $RANK_RELAX_REFERENCE" >&2; exit 1; }
 SCRATCH="$(mktemp -d)"

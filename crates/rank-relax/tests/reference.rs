@@ -1,5 +1,5 @@
 //! Every case of the reference file (`RANK_RELAX_REFERENCE`, default
-//! `<repo>/../shared/reference/ops-v1.json`), forward and VJP: in f64 against the file, and in
+//! `<repo>/testdata/reference/ops-v1.json`), forward and VJP: in f64 against the file, and in
 //! f32 against our own f64 result on the f32-rounded inputs.
 
 mod common;
@@ -14,7 +14,7 @@ fn reference_path() -> PathBuf {
     match std::env::var_os("RANK_RELAX_REFERENCE") {
         Some(p) => PathBuf::from(p),
         None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/ops-v1.json")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/reference/ops-v1.json")
         }
     }
 }

@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = resolve(PACKAGE_DIR, '..', '..');
 
-/** `RANK_RELAX_REFERENCE`, else ../shared/reference/ops-v1.json beside the repository. */
+/** `RANK_RELAX_REFERENCE`, else the repository's testdata/reference/ops-v1.json. */
 export function referencePath() {
   const env = process.env.RANK_RELAX_REFERENCE;
-  return env !== undefined && env !== '' ? env : join(REPO_ROOT, '..', 'shared', 'reference', 'ops-v1.json');
+  return env !== undefined && env !== '' ? env : join(REPO_ROOT, 'testdata', 'reference', 'ops-v1.json');
 }
 
 export function loadReference() {

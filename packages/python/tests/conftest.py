@@ -31,11 +31,11 @@ except ImportError:  # the NumPy-only smoke test
 
 
 def reference_path() -> Path:
-    """``$RANK_RELAX_REFERENCE``, else ``../shared/reference/ops-v1.json`` from the repo root."""
+    """``$RANK_RELAX_REFERENCE``, else ``testdata/reference/ops-v1.json`` from the repo root."""
     env = os.environ.get("RANK_RELAX_REFERENCE")
     if env:
         return Path(env)
-    return REPO.parent / "shared" / "reference" / "ops-v1.json"
+    return REPO / "testdata" / "reference" / "ops-v1.json"
 
 
 def load_reference() -> dict[str, Any]:

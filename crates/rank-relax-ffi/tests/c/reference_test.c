@@ -1,7 +1,7 @@
 /* The C API replays the reference vectors and checks its error paths.
  *
  * Every case of the reference file (env RANK_RELAX_REFERENCE, default
- * ../shared/reference/ops-v1.json relative to the working directory, i.e. the repository root)
+ * testdata/reference/ops-v1.json relative to the working directory, i.e. the repository root)
  * goes through the public C API:
  *   - f64: forward output to 1e-9 (absolute + relative), VJP to 1e-7 absolute + 1e-9 relative;
  *   - f32: forward and VJP against the f64 API on the same f32-rounded inputs (params and
@@ -24,7 +24,7 @@
 #include "rank_relax.h"
 
 #define MAX_ARGS 8
-#define DEFAULT_REFERENCE "../shared/reference/ops-v1.json"
+#define DEFAULT_REFERENCE "testdata/reference/ops-v1.json"
 
 static size_t tensor_len(const rrt_tensor *t, size_t batch, size_t n)
 {

@@ -4,7 +4,7 @@
 const OPS = RankRelax._RR_OPS
 const REPO_ROOT = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
 const REFERENCE_PATH = let p = get(ENV, "RANK_RELAX_REFERENCE", "")
-    isempty(p) ? normpath(joinpath(REPO_ROOT, "..", "shared", "reference", "ops-v1.json")) : p
+    isempty(p) ? normpath(joinpath(REPO_ROOT, "testdata", "reference", "ops-v1.json")) : p
 end
 
 """rows [B][n] → n × B Matrix{Float64} (column j = row j); [B] → Vector."""
