@@ -1,5 +1,6 @@
 """rank_relax.torch: gradcheck for every op, both paths (eager autograd.Function and the custom
-ops), torch.library.opcheck, torch.compile(fullgraph=True), dtypes and devices, and torchsort."""
+ops), torch.library.opcheck, torch.compile(fullgraph=True), torch.func transforms, dtypes and
+devices, torchsort; forward-mode and second-order derivatives raise until they have kernels."""
 
 from __future__ import annotations
 
@@ -246,6 +247,117 @@ def test_inference_mode_and_no_grad(path: str) -> None:
     with torch.no_grad():
         b = rt.soft_sort(x, 0.2)
     torch.testing.assert_close(a, b)
+
+
+# --- torch.func and derivatives no kernel computes yet --------------------------------------
+
+
+def _diff_and_fn(op: str, shape: tuple[int, ...] = (3, 5), seed: int = 4) -> tuple[Any, Any]:
+    """The op's first differentiable input and the op as a function of it, ε = 0.6."""
+    inputs = {n: t.detach() for n, t in tensors(op, shape, seed=seed).items()}
+    first = OPS[op]["differentiable"][0]
+
+    def f(v: Any) -> Any:
+        return apply(op, inputs | {first: v}, regularization_strength=0.6)
+
+    return inputs[first], f
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_func_grad_vjp_jacrev_match_autograd(op: str) -> None:
+    x, f = _diff_and_fn(op)
+    w = torch.randn_like(f(x))
+    v = x.clone().requires_grad_()
+    (want,) = torch.autograd.grad(f(v), [v], w)
+    got = torch.func.grad(lambda a: (f(a) * w).sum())(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-14)
+    out, pullback = torch.func.vjp(f, x)
+    torch.testing.assert_close(out, f(x), rtol=0, atol=0)
+    torch.testing.assert_close(pullback(w)[0], want, rtol=0, atol=1e-14)
+    jac = torch.func.jacrev(f)(x)
+    torch.testing.assert_close(
+        (jac * w.reshape(*w.shape, *(1,) * x.dim())).sum(tuple(range(w.dim()))),
+        want,
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_per_sample_gradients_vmap_grad(op: str) -> None:
+    """``vmap(grad(...))``: one gradient per sample, each equal to its own autograd gradient."""
+    inputs = {n: t.detach() for n, t in tensors(op, (4, 3, 5), seed=6).items()}
+    names, first = OPS[op]["inputs"], OPS[op]["differentiable"][0]
+
+    def loss(a: Any, sample: dict[str, Any]) -> Any:
+        return apply(op, sample | {first: a}, regularization_strength=0.6).square().sum()
+
+    per_sample = torch.func.vmap(
+        lambda *xs: torch.func.grad(loss)(xs[names.index(first)], dict(zip(names, xs)))
+    )(*(inputs[n] for n in names))
+    for i in range(per_sample.shape[0]):
+        sample = {n: t[i] for n, t in inputs.items()}
+        v = sample[first].clone().requires_grad_()
+        (want,) = torch.autograd.grad(loss(v, sample), [v])
+        torch.testing.assert_close(per_sample[i], want, rtol=0, atol=1e-13)
+
+
+def test_jacrev_of_soft_rank_is_exact() -> None:
+    """The issue's example: ∂ranks/∂x₀ of [0.3, −1.2, 2.0, 0.7] at ε = 0.5 is [1, 0, 0, −1]."""
+    x = torch.tensor([[0.3, -1.2, 2.0, 0.7]], dtype=torch.float64)
+    jac = torch.func.jacrev(lambda v: rt.soft_rank(v, regularization_strength=0.5))(x)
+    want = torch.tensor([1.0, 0.0, 0.0, -1.0], dtype=torch.float64)
+    torch.testing.assert_close(jac[0, :, 0, 0], want, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_forward_mode_raises_never_zeros(op: str, path: str) -> None:
+    """No JVP kernel yet: every forward-mode entry point raises, naming the op."""
+    x, f = _diff_and_fn(op)
+    message = f"^{op}: forward-mode derivatives"
+    with pytest.raises(NotImplementedError, match=message):
+        torch.func.jvp(f, (x,), (torch.ones_like(x),))
+    with pytest.raises(NotImplementedError, match=message):
+        torch.func.jacfwd(f)(x)
+    with pytest.raises(NotImplementedError, match=message), torch.autograd.forward_ad.dual_level():
+        f(torch.autograd.forward_ad.make_dual(x, torch.ones_like(x)))
+    # A tangent on ε alone is forward mode too.
+    inputs = {n: t.detach() for n, t in tensors(op, (3, 5)).items()}
+    with pytest.raises(NotImplementedError, match=message):
+        torch.func.jvp(
+            lambda e: apply(op, inputs, regularization_strength=e),
+            (torch.tensor(0.6, dtype=torch.float64),),
+            (torch.tensor(1.0, dtype=torch.float64),),
+        )
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_second_order_raises_never_detached(op: str, path: str) -> None:
+    """No second-order kernel yet: a gradient taken with create_graph=True keeps the graph (and
+    its values), and differentiating it raises, naming the op, in every way a user can ask."""
+    x, f = _diff_and_fn(op)
+    message = f"^{op}: second-order derivatives"
+    v = x.clone().requires_grad_()
+    (plain,) = torch.autograd.grad(f(v).square().sum(), [v])
+    (g,) = torch.autograd.grad(f(v).square().sum(), [v], create_graph=True)
+    assert g.requires_grad
+    torch.testing.assert_close(g.detach(), plain, rtol=0, atol=0)
+    with pytest.raises(NotImplementedError, match=message):
+        torch.autograd.grad(g.square().sum(), [v])
+    # Also when ε is what the gradient is taken with respect to.
+    eps = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+    inputs = {n: t.detach() for n, t in tensors(op, (3, 5)).items()}
+    (ge,) = torch.autograd.grad(
+        apply(op, inputs, regularization_strength=eps).square().sum(), [eps], create_graph=True
+    )
+    with pytest.raises(NotImplementedError, match=message):
+        torch.autograd.grad(ge, [eps])
+    with pytest.raises(NotImplementedError, match=message):
+        torch.func.grad(lambda a: torch.func.grad(lambda b: f(b).square().sum())(a).sum())(x)
+    with pytest.raises(NotImplementedError, match=f"^{op}: (second-order|forward-mode)"):
+        torch.func.hessian(lambda a: f(a).square().sum())(x)
+    with pytest.raises(NotImplementedError, match=message):
+        torch.autograd.gradgradcheck(lambda a: f(a).square().sum(), [v])
 
 
 # --- torchsort -------------------------------------------------------------------------------

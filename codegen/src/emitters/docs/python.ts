@@ -62,7 +62,9 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
     case 'torch':
       return (
         `Differentiable with \`torch.autograd\` with respect to ${grads}${eps === '' ? '' : ` and ${eps} (pass a tensor with \`requires_grad=True\`)`}; ` +
-        'works under `torch.compile(fullgraph=True)` and `torch.func.vmap`. CUDA tensors are computed on the CPU and returned on their device.'
+        'works under `torch.compile(fullgraph=True)` and `torch.func` `grad`, `vjp`, `jacrev` and `vmap`. Forward mode ' +
+          '(`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`) and differentiating the gradient (`create_graph=True`) ' +
+          'raise `NotImplementedError` naming the op. CUDA tensors are computed on the CPU and returned on their device.'
       );
     case 'jax':
       return (

@@ -6,6 +6,11 @@
 // - the same rules as a `torch.autograd.Function` (`_rr_<Op>`), the eager path: it skips the op
 //   dispatcher (tens of microseconds a call) when nothing needs the custom op — no compiler, fake
 //   tensor, tensor subclass, dispatch mode or functorch transform (see `_plumbing.eager`);
+// - the custom ops inside a `torch.autograd.Function` with `setup_context` (`_rr_<Op>Transforms`),
+//   the path outside the compiler when the eager one can't be taken: functorch transforms need a
+//   Function of that form, which the custom op's own autograd registration is not;
+// - every path refuses what no kernel computes yet: forward mode raises in `jvp`, and the backward
+//   kernels run through `_plumbing.first_order`, so differentiating a gradient raises too;
 // - the public function with torchsort-style keyword arguments.
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
@@ -18,9 +23,11 @@ import { params as kernelParams, reads, writes } from './rust.ts';
 const FLAVOUR: Flavour = {
   array: 'tensor',
   notes: [
-    'Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): ' +
-      'the forward and the backward are ``torch.library`` custom ops. Tensors on another device ' +
-      '(CUDA) are computed on the CPU and the results returned on their device.',
+    'Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``, ' +
+      '``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom ' +
+      'ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and ' +
+      'differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors ' +
+      'on another device (CUDA) are computed on the CPU and the results returned on their device.',
   ],
   paramGrad: 'A tensor that requires grad receives a gradient.',
   noGrad: 'Receives no gradient.',
@@ -153,7 +160,7 @@ function renderAutograd(op: OpIR): string[] {
     `    ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(4, tensors, local('tensors')),
     ...pyAssign(4, ps, local('params')),
-    ...pyUnpack(4, bwdOuts, `${name}_backward`, bwdArgs),
+    ...pyUnpack(4, bwdOuts, `${PRIVATE}.first_order`, [pyStr(op.name.spec), `${name}_backward`, ...bwdArgs]),
     `    ${needs} = ctx.needs_input_grad`,
     ...pyDisplay(4, 'return ', '(', gradients(op, needs, 8, (k) => ps[k] ?? ''), ')'),
     '',
@@ -198,6 +205,7 @@ function renderFunction(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${PRIVATE}.run`, items, '[0]')
       : pyUnpack(indent, targets, `${PRIVATE}.run`, items);
   };
+  const backward = [pyStr(op.name.spec), `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
   const returned = outputs.length === 1 ? (outputs[0] ?? '') : `${outputs.join(', ')}`;
   return [
     `class ${local(op.name.pascal)}(torch.autograd.Function):`,
@@ -206,6 +214,7 @@ function renderFunction(op: OpIR): string[] {
     '    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments',
     '    with ``inspect``; this path is never used under torch.func) and returns only the outputs',
     '    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).',
+    '    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.',
     '    """',
     '',
     '    @staticmethod',
@@ -219,9 +228,40 @@ function renderFunction(op: OpIR): string[] {
     ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
     `        ${local('tensors')}, ${params} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(8, tensors, local('tensors')),
-    ...call(8, bwdOuts, 'backward', bwdReads),
+    ...pyUnpack(8, bwdOuts, `${PRIVATE}.first_order`, backward),
     `        ${needs} = ctx.needs_input_grad`,
     ...pyDisplay(8, 'return ', '(', gradients(op, needs, 12, (k) => `${params}[${k}]`), ')'),
+    '',
+    ...jvpRefused(op),
+  ];
+}
+
+/** The `jvp` staticmethod of an op's Functions: forward mode has no kernel yet, so it raises. */
+function jvpRefused(op: OpIR): string[] {
+  return [
+    '    @staticmethod',
+    '    def jvp(ctx: Any, *tangents: Any) -> Any:',
+    `        raise ${PRIVATE}.forward_mode_error(${pyStr(op.name.spec)})`,
+  ];
+}
+
+/** The custom ops as a Function that functorch can transform (vmap, grad, vjp, jacrev, …). */
+function renderTransforms(op: OpIR): string[] {
+  const name = local(op.name.snake);
+  return [
+    `class ${local(op.name.pascal)}Transforms(torch.autograd.Function):`,
+    `    """\`\`${op.name.python}\`\` under torch.func transforms and forward-mode AD, outside the compiler.`,
+    '',
+    '    The custom ops and their rules in a Function with ``setup_context``, the form functorch',
+    '    transforms; a vmap runs the forward custom op under its own batching rule.',
+    '    """',
+    '',
+    '    generate_vmap_rule = True',
+    `    forward = staticmethod(${name}_forward)`,
+    `    setup_context = staticmethod(${name}_setup_context)`,
+    `    backward = staticmethod(${name}_backward_rule)`,
+    '',
+    ...jvpRefused(op),
   ];
 }
 
@@ -245,6 +285,7 @@ function renderPublic(op: OpIR): string[] {
     (o) => `${PRIVATE}.${o.shape.perRow ? 'rows_result' : 'matrix'}(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`,
   );
   const outNames = outs.map((o) => local(o.name.snake));
+  const fwdTargets = fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`));
   const forward = (indent: number, head: string, tensor: boolean, targets: readonly string[]) =>
     targets.length === 1
       ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor))])
@@ -258,8 +299,10 @@ function renderPublic(op: OpIR): string[] {
     ),
     `    if ${PRIVATE}.eager(${views.join(', ')}):`,
     ...forward(8, `${local(op.name.pascal)}.apply`, false, outNames),
+    `    elif ${PRIVATE}.compiling():`,
+    ...forward(8, `${name}_forward`, true, fwdTargets),
     '    else:',
-    ...forward(8, `${name}_forward`, true, fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`))),
+    ...forward(8, `${local(op.name.pascal)}Transforms.apply`, true, fwdTargets),
     outs.length === 1 ? `    return ${results[0]}` : `    return ${results.join(', ')}`,
   ];
 }
@@ -281,6 +324,8 @@ function renderOp(op: OpIR): string[] {
     ...renderAutograd(op),
     ...blank,
     ...renderFunction(op),
+    ...blank,
+    ...renderTransforms(op),
     ...blank,
     ...renderPublic(op),
   ];

@@ -139,7 +139,9 @@ def _rr_ndcg_loss_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     scores, relevance, ranks, permutation = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_scores, grad_regularization_strength = _rr_ndcg_loss_backward(
+    grad_scores, grad_regularization_strength = _rr.first_order(
+        "ndcg_loss",
+        _rr_ndcg_loss_backward,
         scores,
         relevance,
         ranks,
@@ -169,6 +171,7 @@ class _rr_NdcgLoss(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -193,14 +196,15 @@ class _rr_NdcgLoss(torch.autograd.Function):
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         scores, relevance, ranks, permutation = _rr_tensors
-        grad_scores, grad_regularization_strength = _rr.run(
-            KERNELS["ndcg_loss_backward"],
-            _rr_params,
+        grad_scores, grad_regularization_strength = _rr.first_order(
+            "ndcg_loss",
+            _rr_ndcg_loss_backward_impl,
             scores,
             relevance,
             ranks,
             permutation,
             cotangent_loss,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -209,6 +213,27 @@ class _rr_NdcgLoss(torch.autograd.Function):
             _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("ndcg_loss")
+
+
+class _rr_NdcgLossTransforms(torch.autograd.Function):
+    """``ndcg_loss`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_ndcg_loss_forward)
+    setup_context = staticmethod(_rr_ndcg_loss_setup_context)
+    backward = staticmethod(_rr_ndcg_loss_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("ndcg_loss")
 
 
 def ndcg_loss(
@@ -227,9 +252,11 @@ def ndcg_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -272,8 +299,15 @@ def ndcg_loss(
             _rr_regularization_strength,
             regularization,
         )
-    else:
+    elif _rr.compiling():
         _rr_loss, _rr_ranks, _rr_permutation = _rr_ndcg_loss_forward(
+            _rr_scores,
+            _rr_relevance,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+        )
+    else:
+        _rr_loss, _rr_ranks, _rr_permutation = _rr_NdcgLossTransforms.apply(
             _rr_scores,
             _rr_relevance,
             _rr.as_tensor(_rr_regularization_strength),
@@ -368,7 +402,9 @@ def _rr_sigmoid_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     (values,) = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr_sigmoid_rank_backward(
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "sigmoid_rank",
+        _rr_sigmoid_rank_backward,
         values,
         cotangent_ranks,
         regularization_strength,
@@ -394,6 +430,7 @@ class _rr_SigmoidRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -412,11 +449,12 @@ class _rr_SigmoidRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         (values,) = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.run(
-            KERNELS["sigmoid_rank_backward"],
-            _rr_params,
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "sigmoid_rank",
+            _rr_sigmoid_rank_backward_impl,
             values,
             cotangent_ranks,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -424,6 +462,27 @@ class _rr_SigmoidRank(torch.autograd.Function):
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("sigmoid_rank")
+
+
+class _rr_SigmoidRankTransforms(torch.autograd.Function):
+    """``sigmoid_rank`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_sigmoid_rank_forward)
+    setup_context = staticmethod(_rr_sigmoid_rank_setup_context)
+    backward = staticmethod(_rr_sigmoid_rank_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("sigmoid_rank")
 
 
 def sigmoid_rank(
@@ -440,9 +499,11 @@ def sigmoid_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -474,8 +535,14 @@ def sigmoid_rank(
     )
     if _rr.eager(_rr_values):
         _rr_ranks = _rr_SigmoidRank.apply(_rr_values, _rr_regularization_strength, direction)
-    else:
+    elif _rr.compiling():
         _rr_ranks = _rr_sigmoid_rank_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
+    else:
+        _rr_ranks = _rr_SigmoidRankTransforms.apply(
             _rr_values,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
@@ -591,7 +658,9 @@ def _rr_soft_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, ranks, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "soft_rank",
+        _rr_soft_rank_backward,
         values,
         ranks,
         permutation,
@@ -621,6 +690,7 @@ class _rr_SoftRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -640,13 +710,14 @@ class _rr_SoftRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, ranks, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.run(
-            KERNELS["soft_rank_backward"],
-            _rr_params,
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "soft_rank",
+            _rr_soft_rank_backward_impl,
             values,
             ranks,
             permutation,
             cotangent_ranks,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -655,6 +726,27 @@ class _rr_SoftRank(torch.autograd.Function):
             None,
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_rank")
+
+
+class _rr_SoftRankTransforms(torch.autograd.Function):
+    """``soft_rank`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_rank_forward)
+    setup_context = staticmethod(_rr_soft_rank_setup_context)
+    backward = staticmethod(_rr_soft_rank_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_rank")
 
 
 def soft_rank(
@@ -674,9 +766,11 @@ def soft_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -715,8 +809,15 @@ def soft_rank(
             regularization,
             direction,
         )
-    else:
+    elif _rr.compiling():
         _rr_ranks, _rr_permutation = _rr_soft_rank_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    else:
+        _rr_ranks, _rr_permutation = _rr_SoftRankTransforms.apply(
             _rr_values,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
@@ -826,7 +927,9 @@ def _rr_soft_sort_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr_soft_sort_backward(
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "soft_sort",
+        _rr_soft_sort_backward,
         values,
         permutation,
         cotangent_sorted,
@@ -855,6 +958,7 @@ class _rr_SoftSort(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -874,12 +978,13 @@ class _rr_SoftSort(torch.autograd.Function):
     def backward(ctx: Any, cotangent_sorted: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.run(
-            KERNELS["soft_sort_backward"],
-            _rr_params,
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "soft_sort",
+            _rr_soft_sort_backward_impl,
             values,
             permutation,
             cotangent_sorted,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -888,6 +993,27 @@ class _rr_SoftSort(torch.autograd.Function):
             None,
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_sort")
+
+
+class _rr_SoftSortTransforms(torch.autograd.Function):
+    """``soft_sort`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_sort_forward)
+    setup_context = staticmethod(_rr_soft_sort_setup_context)
+    backward = staticmethod(_rr_soft_sort_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_sort")
 
 
 def soft_sort(
@@ -905,9 +1031,11 @@ def soft_sort(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -947,8 +1075,15 @@ def soft_sort(
             regularization,
             direction,
         )
-    else:
+    elif _rr.compiling():
         _rr_sorted, _rr_permutation = _rr_soft_sort_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    else:
+        _rr_sorted, _rr_permutation = _rr_SoftSortTransforms.apply(
             _rr_values,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
@@ -1095,7 +1230,9 @@ def _rr_spearman_loss_backward_rule(
         target_permutation,
     ) = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_predictions, grad_targets, grad_regularization_strength = _rr_spearman_loss_backward(
+    grad_predictions, grad_targets, grad_regularization_strength = _rr.first_order(
+        "spearman_loss",
+        _rr_spearman_loss_backward,
         predictions,
         targets,
         prediction_ranks,
@@ -1127,6 +1264,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -1169,9 +1307,9 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             target_ranks,
             target_permutation,
         ) = _rr_tensors
-        grad_predictions, grad_targets, grad_regularization_strength = _rr.run(
-            KERNELS["spearman_loss_backward"],
-            _rr_params,
+        grad_predictions, grad_targets, grad_regularization_strength = _rr.first_order(
+            "spearman_loss",
+            _rr_spearman_loss_backward_impl,
             predictions,
             targets,
             prediction_ranks,
@@ -1179,6 +1317,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             target_ranks,
             target_permutation,
             cotangent_loss,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -1187,6 +1326,27 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("spearman_loss")
+
+
+class _rr_SpearmanLossTransforms(torch.autograd.Function):
+    """``spearman_loss`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_spearman_loss_forward)
+    setup_context = staticmethod(_rr_spearman_loss_setup_context)
+    backward = staticmethod(_rr_spearman_loss_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("spearman_loss")
 
 
 def spearman_loss(
@@ -1205,9 +1365,11 @@ def spearman_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
@@ -1249,7 +1411,7 @@ def spearman_loss(
             _rr_regularization_strength,
             regularization,
         )
-    else:
+    elif _rr.compiling():
         (
             _rr_loss,
             _rr_prediction_ranks,
@@ -1257,6 +1419,19 @@ def spearman_loss(
             _rr_target_ranks,
             _rr_target_permutation,
         ) = _rr_spearman_loss_forward(
+            _rr_predictions,
+            _rr_targets,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+        )
+    else:
+        (
+            _rr_loss,
+            _rr_prediction_ranks,
+            _rr_prediction_permutation,
+            _rr_target_ranks,
+            _rr_target_permutation,
+        ) = _rr_SpearmanLossTransforms.apply(
             _rr_predictions,
             _rr_targets,
             _rr.as_tensor(_rr_regularization_strength),

@@ -4,6 +4,10 @@ The public functions (generated, in ``_generated.py``) check their inputs and vi
 ``[batch, n]`` tensors with :func:`rows` (plain tensor code, which ``torch.compile`` traces); the
 custom ops run a native kernel on those tensors with :func:`run` (opaque to the compiler: it is
 the op's implementation). Tensors on another device are computed on the CPU and moved back.
+
+Derivatives are exact or refused: no op has a forward-mode (JVP) kernel or a second-order kernel
+yet, so a forward-mode transform raises :func:`forward_mode_error` and differentiating a gradient
+raises :func:`second_order_error`, never a zero tangent or a gradient detached from the graph.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from torch import Tensor
 
 __all__ = [
     "as_tensor",
+    "compiling",
     "eager",
     "fake_matrix",
     "fake_rows",
+    "first_order",
+    "forward_mode_error",
     "matrix",
     "param_grad",
     "real_param",
@@ -27,6 +34,7 @@ __all__ = [
     "run",
     "save",
     "saved",
+    "second_order_error",
     "vmap_rule",
 ]
 
@@ -118,6 +126,12 @@ def eager(*tensors: Tensor) -> bool:
     if _dispatch_stack_len is None or _functorch_active is None:  # pragma: no cover
         return False
     return _dispatch_stack_len() == 0 and not _functorch_active()
+
+
+def compiling() -> bool:
+    """Whether torch.compile or torch.export is tracing: the custom ops are then called directly,
+    under their own autograd registration, which the compiler traces without a graph break."""
+    return _is_compiling()
 
 
 # Looked up once: this check runs on every eager call. (Dynamo recognises the function itself.)
@@ -237,3 +251,56 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
         return tuple(o.reshape(size, batch, *o.shape[1:]) for o in out), (0,) * len(out)
 
     return rule
+
+
+def forward_mode_error(op: str) -> NotImplementedError:
+    """What a forward-mode derivative of ``op`` raises (it has no JVP kernel yet)."""
+    return NotImplementedError(
+        f"{op}: forward-mode derivatives (torch.func.jvp, torch.func.jacfwd, torch.func.hessian, "
+        "torch.autograd.forward_ad) are not implemented yet; use reverse mode (backward, "
+        "torch.autograd.grad, torch.func.grad, torch.func.vjp, torch.func.jacrev)"
+    )
+
+
+def second_order_error(op: str) -> NotImplementedError:
+    """What differentiating a gradient of ``op`` raises (it has no second-order kernel yet)."""
+    return NotImplementedError(
+        f"{op}: second-order derivatives (differentiating its gradient: create_graph=True, "
+        "gradgradcheck, torch.func.hessian, a gradient of torch.func.grad) are not implemented "
+        "yet; its first-order gradient is exact"
+    )
+
+
+class _FirstOrder(torch.autograd.Function):
+    """A backward kernel as a function that refuses to be differentiated.
+
+    Autograd records it only while a gradient is itself being differentiated (``create_graph=True``
+    or a torch.func transform): then its results depend on every tensor argument, and a reverse- or
+    forward-mode derivative of them raises :func:`second_order_error` instead of coming back zero.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(op: str, kernel: Callable[..., Any], *args: Any) -> Any:  # type: ignore[override]
+        return kernel(*args)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.rr_op = inputs[0]
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        raise second_order_error(ctx.rr_op)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise second_order_error(ctx.rr_op)
+
+
+def first_order(op: str, kernel: Callable[..., Any], *args: Any) -> Any:
+    """Runs ``op``'s backward ``kernel`` on ``args`` (its tensors and params); while autograd
+    records, through :class:`_FirstOrder`, so a derivative of the gradient raises."""
+    if not torch.is_grad_enabled():
+        return kernel(*args)
+    return _FirstOrder.apply(op, kernel, *args)

@@ -124,7 +124,9 @@ def _rr_pair_loss_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     predictions, weights, loss = _rr_tensors
     regularization_strength, normalize = _rr_params
-    grad_predictions, grad_regularization_strength = _rr_pair_loss_backward(
+    grad_predictions, grad_regularization_strength = _rr.first_order(
+        "pair_loss",
+        _rr_pair_loss_backward,
         predictions,
         weights,
         loss,
@@ -153,6 +155,7 @@ class _rr_PairLoss(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -172,13 +175,14 @@ class _rr_PairLoss(torch.autograd.Function):
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         predictions, weights, loss = _rr_tensors
-        grad_predictions, grad_regularization_strength = _rr.run(
-            KERNELS["pair_loss_backward"],
-            _rr_params,
+        grad_predictions, grad_regularization_strength = _rr.first_order(
+            "pair_loss",
+            _rr_pair_loss_backward_impl,
             predictions,
             weights,
             loss,
             cotangent_loss,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -187,6 +191,27 @@ class _rr_PairLoss(torch.autograd.Function):
             _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("pair_loss")
+
+
+class _rr_PairLossTransforms(torch.autograd.Function):
+    """``pair_loss`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_pair_loss_forward)
+    setup_context = staticmethod(_rr_pair_loss_setup_context)
+    backward = staticmethod(_rr_pair_loss_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("pair_loss")
 
 
 def pair_loss(
@@ -203,9 +228,11 @@ def pair_loss(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
@@ -239,8 +266,15 @@ def pair_loss(
             _rr_regularization_strength,
             bool(normalize),
         )
-    else:
+    elif _rr.compiling():
         _rr_loss = _rr_pair_loss_forward(
+            _rr_predictions,
+            _rr_weights,
+            _rr.as_tensor(_rr_regularization_strength),
+            bool(normalize),
+        )
+    else:
+        _rr_loss = _rr_PairLossTransforms.apply(
             _rr_predictions,
             _rr_weights,
             _rr.as_tensor(_rr_regularization_strength),
@@ -342,7 +376,9 @@ def _rr_soft_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, ranks, permutation = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "soft_rank",
+        _rr_soft_rank_backward,
         values,
         ranks,
         permutation,
@@ -370,6 +406,7 @@ class _rr_SoftRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
     """
 
     @staticmethod
@@ -388,13 +425,14 @@ class _rr_SoftRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, ranks, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.run(
-            KERNELS["soft_rank_backward"],
-            _rr_params,
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "soft_rank",
+            _rr_soft_rank_backward_impl,
             values,
             ranks,
             permutation,
             cotangent_ranks,
+            *_rr_params,
         )
         _rr_needs = ctx.needs_input_grad
         return (
@@ -402,6 +440,27 @@ class _rr_SoftRank(torch.autograd.Function):
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
             None,
         )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_rank")
+
+
+class _rr_SoftRankTransforms(torch.autograd.Function):
+    """``soft_rank`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_rank_forward)
+    setup_context = staticmethod(_rr_soft_rank_setup_context)
+    backward = staticmethod(_rr_soft_rank_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_rank")
 
 
 def soft_rank(
@@ -417,9 +476,11 @@ def soft_rank(
     float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
     dtype of the input.
 
-    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func.vmap``): the
-    forward and the backward are ``torch.library`` custom ops. Tensors on another device (CUDA) are
-    computed on the CPU and the results returned on their device.
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank. Shape ``[..., n]``.
@@ -448,8 +509,14 @@ def soft_rank(
     )
     if _rr.eager(_rr_values):
         _rr_ranks = _rr_SoftRank.apply(_rr_values, _rr_regularization_strength, direction)
-    else:
+    elif _rr.compiling():
         _rr_ranks, _rr_permutation = _rr_soft_rank_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
+    else:
+        _rr_ranks, _rr_permutation = _rr_SoftRankTransforms.apply(
             _rr_values,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
