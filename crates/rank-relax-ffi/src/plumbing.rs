@@ -1,15 +1,16 @@
 //! Hand-written plumbing of the C ABI. Every generated entry point runs its body through [`call`],
 //! which catches panics and turns errors into a status code plus a thread-local message, and
 //! checks its buffers with [`Dims`], [`In`], [`Out`] and [`check_disjoint`] before it makes a
-//! slice of any pointer.
+//! slice of any pointer. The overlap check, its message and the panic text are
+//! `rank_relax_glue`'s, shared with the Node addon.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::mem::{align_of, size_of};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rank_relax::Shape;
+use rank_relax_glue::{panic_message, Region};
 
 use crate::generated::{
     status_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_NULL_POINTER, RR_ERR_PANIC, RR_ERR_SHAPE_MISMATCH,
@@ -52,16 +53,6 @@ fn with_op(op: &str, message: &str) -> String {
     }
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "unknown panic payload"
-    }
-}
-
 /// Runs the body of an entry point: `RR_OK`, or the error's status with `rr_last_error()` set.
 /// A panic never crosses the boundary: it becomes `RR_ERR_PANIC`.
 pub fn call(op: &'static str, body: impl FnOnce() -> Result<(), FfiError>) -> i32 {
@@ -72,10 +63,7 @@ pub fn call(op: &'static str, body: impl FnOnce() -> Result<(), FfiError>) -> i3
             e.status
         }
         Err(payload) => {
-            set_last_error(&format!(
-                "{op}: internal error (panic: {}); please report it",
-                panic_text(payload.as_ref())
-            ));
+            set_last_error(&panic_message(op, payload.as_ref()));
             RR_ERR_PANIC
         }
     }
@@ -140,15 +128,6 @@ fn check_pointer<T>(name: &str, addr: usize, len: usize) -> Result<(), FfiError>
     Ok(())
 }
 
-/// The memory a buffer spans, for [`check_disjoint`].
-#[derive(Clone, Copy, Debug)]
-pub struct Region {
-    name: &'static str,
-    start: usize,
-    bytes: usize,
-    written: bool,
-}
-
 /// A buffer the kernel reads: checked, not yet a slice.
 pub struct In<T> {
     name: &'static str,
@@ -163,14 +142,14 @@ impl<T> In<T> {
         Ok(In { name, ptr, len })
     }
 
-    /// The memory it spans.
+    /// The memory it spans, for [`check_disjoint`].
     pub fn region(&self) -> Region {
-        Region {
-            name: self.name,
-            start: self.ptr as usize,
-            bytes: self.len * size_of::<T>(),
-            written: false,
-        }
+        Region::new(
+            self.name,
+            self.ptr as usize,
+            self.len * size_of::<T>(),
+            false,
+        )
     }
 
     /// The buffer as a slice.
@@ -204,14 +183,21 @@ impl<T> Out<T> {
         Ok(Out { name, ptr, len })
     }
 
-    /// The memory it spans.
+    /// The memory it spans, for [`check_disjoint`].
     pub fn region(&self) -> Region {
-        Region {
-            name: self.name,
-            start: self.ptr as usize,
-            bytes: self.len * size_of::<T>(),
-            written: true,
-        }
+        Region::new(
+            self.name,
+            self.ptr as usize,
+            self.len * size_of::<T>(),
+            true,
+        )
+    }
+
+    /// The memory it spans, for the [`check_disjoint`] of an in-place backward's ordinary path:
+    /// it may be exactly `other` (see [`Out::is`]), so an overlap of the two is reported as a
+    /// partial one.
+    pub fn region_may_be(&self, other: &In<T>) -> Region {
+        self.region().may_be(other.name)
     }
 
     /// Whether this is exactly the buffer `other` (same start and length, not empty): an in-place
@@ -239,25 +225,11 @@ impl<T> Out<T> {
 }
 
 /// A written buffer must not overlap any other buffer of the call (Rust's `&mut` rule; also
-/// what the kernels assume). Empty buffers overlap nothing.
+/// what the kernels assume). Empty buffers overlap nothing. The message is
+/// `rank_relax_glue::Overlap`'s (`ranks overlaps values; …`); [`call`] prefixes the op.
 pub fn check_disjoint(regions: &[Region]) -> Result<(), FfiError> {
-    for (i, a) in regions.iter().enumerate() {
-        for b in &regions[i + 1..] {
-            if !(a.written || b.written) || a.bytes == 0 || b.bytes == 0 {
-                continue;
-            }
-            if a.start < b.start + b.bytes && b.start < a.start + a.bytes {
-                return Err(FfiError::new(
-                    RR_ERR_INVALID_ARGUMENT,
-                    format!(
-                        "{} and {} overlap; a written buffer must not share memory with another buffer",
-                        a.name, b.name
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
+    rank_relax_glue::check_disjoint(regions)
+        .map_err(|overlap| FfiError::new(RR_ERR_INVALID_ARGUMENT, overlap.to_string()))
 }
 
 /// The message of the last failed call on this thread (`""` if none failed). The pointer stays
@@ -346,8 +318,18 @@ mod tests {
         let a = In::new("a", data.as_ptr(), 4).unwrap();
         let b = Out::new("b", data[2..].as_mut_ptr(), 4).unwrap();
         let c = Out::new("c", data[4..].as_mut_ptr(), 4).unwrap();
-        assert!(check_disjoint(&[a.region(), b.region()]).is_err());
+        let err = check_disjoint(&[a.region(), b.region()]).unwrap_err();
+        assert_eq!(err.status, RR_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            err.message,
+            "b overlaps a; a written buffer must not share memory with another buffer of the call"
+        );
         assert!(check_disjoint(&[a.region(), c.region()]).is_ok());
+        let g = Out::new("g", data[1..].as_mut_ptr(), 4).unwrap();
+        let err = check_disjoint(&[a.region(), g.region_may_be(&a)]).unwrap_err();
+        assert!(err.message.ends_with(
+            "another buffer of the call (g may be a itself, but not overlap it in part)"
+        ));
         let a2 = In::new("a2", data.as_ptr(), 8).unwrap();
         assert!(check_disjoint(&[a.region(), a2.region()]).is_ok());
     }

@@ -3,15 +3,16 @@
 //! JS error class of its kind with the core's message, and never let a panic reach Node.
 //!
 //! JS errors: the core's error kinds (bad value, bad parameter, shape mismatch) become
-//! `RangeError`; an unknown enum name and a misuse of the raw binding (aliased buffers) become
-//! `TypeError`; a panic becomes a plain `Error` ("internal error … please report it"). Every error
-//! has `code` set to the status name of the C ABI (`RR_ERR_INVALID_VALUE`, …).
+//! `RangeError`; an unknown enum name and a written array that shares memory with another array of
+//! the call (an `out` array, or a misuse of the raw binding) become `TypeError`, the latter with the
+//! C ABI's message (`rank_relax_glue`); a panic becomes a plain `Error` ("internal error … please
+//! report it"). Every error has `code` set to the status name of the C ABI (`RR_ERR_INVALID_VALUE`,
+//! …).
 
-use std::any::Any;
-use std::mem::size_of_val;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rank_relax::Shape;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use rank_relax_glue::{panic_message, Region};
 
 use napi::bindgen_prelude::{AsyncTask, Unknown};
 use napi::{Env, Error, JsError, JsRangeError, JsTypeError, Status, Task};
@@ -84,16 +85,6 @@ impl From<rank_relax::Error> for Failure {
     }
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "unknown panic payload"
-    }
-}
-
 /// Runs a body, catching panics: what a generated function does, on the JS thread or in a job.
 fn guarded<T>(op: &str, body: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     match catch_unwind(AssertUnwindSafe(body)) {
@@ -101,10 +92,7 @@ fn guarded<T>(op: &str, body: impl FnOnce() -> Result<T, Failure>) -> Result<T, 
         Err(payload) => Err(Failure {
             class: Class::Plain,
             code: RR_ERR_PANIC,
-            message: format!(
-                "{op}: internal error (panic: {}); please report it",
-                panic_text(payload.as_ref())
-            ),
+            message: panic_message(op, payload.as_ref()),
         }),
     }
 }
@@ -124,52 +112,25 @@ pub fn real<T: rank_relax::Real>(x: f64) -> T {
     T::from_f64(x)
 }
 
-/// The memory one buffer of a call spans, for [`check_disjoint`].
-#[derive(Clone, Copy, Debug)]
-pub struct Region {
-    name: &'static str,
-    start: usize,
-    bytes: usize,
-    written: bool,
+/// The regions of a buffer the entry point reads and of one it writes, for [`check_disjoint`].
+pub use rank_relax_glue::{read, write};
+
+/// A written buffer that may be exactly the read buffer `may_be` (the gradient of an op with an
+/// in-place VJP and its cotangent; the entry point routes that case to the core's
+/// `backward_in_place` before it checks the other buffers): any overlap of the two that reaches
+/// [`check_disjoint`] is a partial one, and its message says so.
+pub fn write_may_be<T>(name: &'static str, s: &[T], may_be: &'static str) -> Region {
+    write(name, s).may_be(may_be)
 }
 
-/// A buffer the entry point reads.
-pub fn read<T>(name: &'static str, s: &[T]) -> Region {
-    Region {
-        name,
-        start: s.as_ptr() as usize,
-        bytes: size_of_val(s),
-        written: false,
-    }
-}
-
-/// A buffer the entry point writes.
-pub fn write<T>(name: &'static str, s: &[T]) -> Region {
-    Region {
-        written: true,
-        ..read(name, s)
-    }
-}
-
-/// Fails when a written buffer overlaps any other buffer of the call. The TypeScript API refuses
-/// such an `out` before the call, so this is reached through the raw binding; a gradient that is
-/// exactly its cotangent (ops with an in-place VJP) is routed to the in-place kernel before it.
+/// Fails when a written buffer overlaps any other buffer of the call, with
+/// `rank_relax_glue::Overlap`'s message (the C ABI's text) as a `TypeError`. The TypeScript API
+/// passes its `out` arrays through unchecked for overlap, so this is the one check of it; a
+/// gradient that is exactly its cotangent (ops with an in-place VJP) is routed to the in-place
+/// kernel before it.
 pub fn check_disjoint(op: &str, regions: &[Region]) -> Result<(), Failure> {
-    for (i, a) in regions.iter().enumerate() {
-        for b in &regions[i + 1..] {
-            if !(a.written || b.written) || a.bytes == 0 || b.bytes == 0 {
-                continue;
-            }
-            if a.start < b.start + b.bytes && b.start < a.start + a.bytes {
-                let (w, other) = if a.written { (a, b) } else { (b, a) };
-                return Err(Failure::type_error(format!(
-                    "{op}: {} overlaps {}; a written array must not share memory with another",
-                    w.name, other.name
-                )));
-            }
-        }
-    }
-    Ok(())
+    rank_relax_glue::check_disjoint(regions)
+        .map_err(|overlap| Failure::type_error(overlap.to_error(op).message))
 }
 
 /// The shape of a call (`u32` from JS: no overflow of `batch × n` in `usize` on 64-bit targets).

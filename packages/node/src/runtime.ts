@@ -1,6 +1,9 @@
 // Argument checks shared by every generated op function (they import this module as `rr`), and the
 // array and option types of the public API. The checks that need the core (lengths against the
-// shape, finite values, ε > 0, enum names) are the core's: its message reaches JS unchanged.
+// shape, finite values, ε > 0, enum names) are the core's, and the check that no written array
+// shares memory with another array of the call is the addon's (rank_relax_glue, the C ABI's check):
+// their messages reach JS unchanged.
+import { RR_ERR_INVALID_ARGUMENT, RR_ERR_SHAPE_MISMATCH } from './generated/binding.js';
 
 /** A buffer of real values: float64 or float32. An op returns the type it was given. */
 export type RealArray = Float64Array | Float32Array;
@@ -19,22 +22,19 @@ export interface RowOptions {
   readonly n?: number | undefined;
 }
 
-/** The `code` of the errors the checks here throw (the C ABI's status name, as the addon's errors). */
-const INVALID_ARGUMENT = 'RR_ERR_INVALID_ARGUMENT';
-
-/** A TypeError with the addon's `code`. */
+/** A TypeError with the addon's `code` for a bad argument (`RR_ERR_INVALID_ARGUMENT`). */
 export function typeError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: INVALID_ARGUMENT });
+  return Object.assign(new TypeError(message), { code: RR_ERR_INVALID_ARGUMENT });
 }
 
-/** A RangeError with the addon's `code`. */
+/** A RangeError with the addon's `code` for a bad argument (`RR_ERR_INVALID_ARGUMENT`). */
 export function rangeError(message: string): RangeError {
-  return Object.assign(new RangeError(message), { code: INVALID_ARGUMENT });
+  return Object.assign(new RangeError(message), { code: RR_ERR_INVALID_ARGUMENT });
 }
 
 /** A RangeError for a length that disagrees with the shape (the core's code for it). */
 export function shapeError(message: string): RangeError {
-  return Object.assign(new RangeError(message), { code: 'RR_ERR_SHAPE_MISMATCH' });
+  return Object.assign(new RangeError(message), { code: RR_ERR_SHAPE_MISMATCH });
 }
 
 /** The largest row length (the core's residuals are int32). */
@@ -120,27 +120,17 @@ export interface RealArrayType<A extends RealArray> {
   readonly name: string;
 }
 
-/** Whether two arrays share memory (views of one buffer whose byte ranges intersect). */
-function overlaps(a: RealArray, b: RealArray): boolean {
-  if (a.byteLength === 0 || b.byteLength === 0 || a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-/** Whether two arrays are the same memory: one buffer, the same start and the same byte length. */
-function sameMemory(a: RealArray, b: RealArray): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
-}
-
 /**
  * The array an output (or a gradient) of a sync call is written into: the caller's `given` (the
  * `out` option), checked, else a new one. `given` must be a `Type` (the input's type; a
- * TypeError), hold the output's number of elements (`batch`, one per row, or `batch × n`; a
- * RangeError), and share no memory with any array in `reads` (the arrays the call reads, and the
- * `out` arrays checked before it; a TypeError, like the addon's own check). `reads` starts with
- * the first input: when its length is not `batch × n` the length of `given` is not checked, and
- * the core reports the input. `itself` names the one array of `reads` that `given` may be exactly
- * (the same memory, not a part of it): the cotangent, for the gradient of an op whose backward
- * can write the gradient over the cotangent (the addon then calls the core's `backward_in_place`).
+ * TypeError) and hold the output's number of elements (`batch`, one per row, or `batch × n`; a
+ * RangeError). `reads` (the arrays the call reads, and the `out` arrays checked before it) starts
+ * with the first input: when its length is not `batch × n` the length of `given` is not checked,
+ * and the core reports the input. That `given` shares no memory with another array of the call is
+ * checked by the addon, which sees every array of the call under its spec name and throws a
+ * TypeError with the C ABI's message (`soft_rank: ranks overlaps values; …`); `_itself`, the array
+ * of `reads` that `given` may be exactly (the cotangent, for the gradient of an op with an in-place
+ * VJP), is the addon's business too: it routes that case to the core's `backward_in_place`.
  */
 export function outputArray<A extends RealArray>(
   op: string,
@@ -150,23 +140,15 @@ export function outputArray<A extends RealArray>(
   shape: { readonly batch: number; readonly n: number },
   perRow: boolean,
   reads: Readonly<Record<string, RealArray>>,
-  itself?: string,
+  _itself?: string,
 ): A {
   const length = perRow ? shape.batch : shape.batch * shape.n;
   if (given === undefined) return new Type(length);
   if (!(given instanceof Type)) throw typeError(`${op}: ${name} must be a ${Type.name} like the first input, got ${describe(given)}`);
-  const arrays = Object.entries(reads);
-  const first = arrays[0]?.[1];
+  const first = Object.values(reads)[0];
   if (given.length !== length && (first === undefined || first.length === shape.batch * shape.n)) {
     const expected = perRow ? `batch = ${shape.batch}` : `batch × n = ${shape.batch} × ${shape.n} = ${length}`;
     throw shapeError(`${op}: ${name} has ${given.length} elements, expected ${expected}`);
-  }
-  for (const [other, array] of arrays) {
-    if (other === itself && sameMemory(given, array)) continue;
-    if (overlaps(given, array)) {
-      const except = other === itself ? ` (${name} may be ${other} itself, but not overlap it in part)` : '';
-      throw typeError(`${op}: ${name} shares memory with ${other}; an output array must not overlap an array the call reads or another output${except}`);
-    }
   }
   return given;
 }

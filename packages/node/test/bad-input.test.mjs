@@ -1,6 +1,7 @@
 // The shared bad-input matrix (testdata/bad-input.json; format in testdata/README.md): every case
 // tagged "node", once per dtype it lists, through the public API: the op (`softRank`) for pass
-// "forward", `<op>WithVjp` then its `vjp(cotangent)` for pass "backward".
+// "forward", `<op>WithVjp` then its `vjp(cotangent)` for pass "backward" (`<op>Vjp` with `out` when
+// the case has an `alias`).
 //
 // Node layout: every TENSOR is a flat row-major Float64Array / Float32Array with the `n` option (the
 // case's `n`, else the last dimension of the first input; a 1-D input is one row). A 0-d input is the
@@ -9,6 +10,9 @@
 // RangeError or TypeError; each with `code` RR_ERR_<KIND> (InvalidType: RR_ERR_INVALID_ARGUMENT) and
 // the core's exact message, or every `contains` fragment. `ok` → no exception, no NaN anywhere, and
 // the listed checks. `overrides.node` replaces `expect`. RANK_RELAX_BAD_INPUT overrides the path.
+// `alias` [WRITTEN, OTHER, OFFSET?] names buffers as the C ABI does; WRITTEN is an `out` array: the
+// op's output (forward) or `grad_<input>` (backward, `out[<input>]`), a view of OTHER's memory from
+// its element OFFSET; OTHER is an input, `cotangent_<output>` or another `grad_<input>`.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,14 +23,35 @@ import { REPO_ROOT, camel } from './helpers.mjs';
 
 const PATH = process.env.RANK_RELAX_BAD_INPUT || join(REPO_ROOT, 'testdata', 'bad-input.json');
 
-// The spec's ops: inputs in order, the name of the output.
+// The spec's ops: inputs in order, the name of the output (one value per row for a loss).
 const OPS = {
   soft_rank: { inputs: ['values'], output: 'ranks' },
   soft_sort: { inputs: ['values'], output: 'sorted' },
   sigmoid_rank: { inputs: ['values'], output: 'ranks' },
-  spearman_loss: { inputs: ['predictions', 'targets'], output: 'loss' },
-  ndcg_loss: { inputs: ['scores', 'relevance'], output: 'loss' },
+  spearman_loss: { inputs: ['predictions', 'targets'], output: 'loss', perRow: true },
+  ndcg_loss: { inputs: ['scores', 'relevance'], output: 'loss', perRow: true },
 };
+
+/**
+ * Applies a case's `alias` [WRITTEN, OTHER, OFFSET?] (C ABI names) to the arrays of a call:
+ * `arrays` maps names to arrays (inputs, `cotangent_<output>`, `grad_<input>`) and `lengths` the
+ * length of each written one. WRITTEN becomes a view of OTHER's memory from element OFFSET; when it
+ * would run past OTHER's end, both become views of one larger buffer holding OTHER's data.
+ */
+function applyAlias(alias, arrays, lengths, Type) {
+  const [written, other, offset = 0] = alias;
+  const o = arrays[other];
+  const len = lengths[written];
+  if (o === undefined || len === undefined) throw new Error(`bad-input: alias ${JSON.stringify(alias)} names an unknown buffer`);
+  if (offset + len <= o.length) {
+    arrays[written] = new Type(o.buffer, o.byteOffset + offset * Type.BYTES_PER_ELEMENT, len);
+    return;
+  }
+  const block = new Type(offset + len);
+  block.set(o);
+  arrays[other] = block.subarray(0, o.length);
+  arrays[written] = block.subarray(offset, offset + len);
+}
 
 const CODES = {
   InvalidValue: 'RR_ERR_INVALID_VALUE',
@@ -97,7 +122,30 @@ function call(c, Type) {
   for (const [k, v] of Object.entries(c.params ?? {})) {
     options[camel(k)] = k === 'regularization_strength' ? (Type === Float32Array ? Math.fround(number(v)) : number(v)) : v;
   }
-  if ((c.pass ?? 'forward') === 'forward') return { output: rr[fn](...inputs, options) };
+  const forward = (c.pass ?? 'forward') === 'forward';
+  if (c.alias !== undefined) {
+    const n = options.n;
+    const batch = n === 0 ? 0 : Math.floor(inputs[0].length / n);
+    const arrays = Object.fromEntries(op.inputs.map((name, i) => [name, inputs[i]]));
+    const lengths = {};
+    if (forward) {
+      lengths[op.output] = op.perRow ? batch : batch * n;
+    } else {
+      const outLength = op.perRow ? batch : batch * n;
+      arrays[`cotangent_${op.output}`] = c.cotangent !== undefined ? Type.from(tensor(c.cotangent).data) : new Type(outLength).fill(1);
+      // Every input that has a gradient may be given an out array; the ones an alias names are.
+      for (const name of op.inputs) lengths[`grad_${name}`] = arrays[name].length;
+      for (const name of c.alias.slice(0, 2)) if (name.startsWith('grad_') && arrays[name] === undefined) arrays[name] = new Type(lengths[name]);
+    }
+    applyAlias(c.alias, arrays, lengths, Type);
+    const args = op.inputs.map((name) => arrays[name]);
+    if (forward) return { output: rr[fn](...args, { ...options, out: arrays[op.output] }) };
+    const out = {};
+    for (const name of op.inputs) if (arrays[`grad_${name}`] !== undefined) out[camel(name)] = arrays[`grad_${name}`];
+    const output = rr[fn](...args, options);
+    return { output, grads: rr[`${fn}Vjp`](...args, arrays[`cotangent_${op.output}`], { ...options, out }) };
+  }
+  if (forward) return { output: rr[fn](...inputs, options) };
   const { [op.output]: output, vjp } = rr[`${fn}WithVjp`](...inputs, options);
   let cot;
   if (c.cotangent !== undefined) cot = Type.from(tensor(c.cotangent).data);

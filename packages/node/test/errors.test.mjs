@@ -78,17 +78,17 @@ describe('errors of out (sync calls and VJPs only), before anything is written',
     ['out null', () => rr.softRank(x, { out: null }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got null'],
     ['out too short', () => rr.softRank(x, { out: new Float64Array(2) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: out has 2 elements, expected batch × n = 1 × 3 = 3'],
     ['out of a loss too long', () => rr.spearmanLoss(v, v.slice(), { n: 3, out: new Float64Array(6) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'spearman_loss: out has 6 elements, expected batch = 2'],
-    ['out is the input', () => rr.softRank(x, { out: x }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out shares memory with values; an output array must not overlap an array the call reads or another output'],
-    ['out overlaps the input', () => rr.softRank(v, { n: 3, out: big.subarray(3, 9) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out shares memory with values; an output array must not overlap an array the call reads or another output'],
-    ['out overlaps a second input', () => rr.ndcgLoss(big.subarray(0, 3), big.subarray(3, 6), { out: big.subarray(5, 6) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: out shares memory with relevance; an output array must not overlap an array the call reads or another output'],
+    ['out is the input', () => rr.softRank(x, { out: x }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written buffer must not share memory with another buffer of the call'],
+    ['out overlaps the input', () => rr.softRank(v, { n: 3, out: big.subarray(3, 9) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written buffer must not share memory with another buffer of the call'],
+    ['out overlaps a second input', () => rr.ndcgLoss(big.subarray(0, 3), big.subarray(3, 6), { out: big.subarray(5, 6) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: loss overlaps relevance; a written buffer must not share memory with another buffer of the call'],
     ['gradient out not an object', () => rr.softRankVjp(x, x, { out: new Float64Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be an object of gradient arrays (values?), got Float64Array'],
     ['gradient out of an input without gradient', () => rr.ndcgLossVjp(x, x, new Float64Array(1), { out: { relevance: new Float64Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: unknown field "relevance" of out; the fields are scores'],
     ['gradient out of another type', () => rr.softSortVjp(x, x, { out: { values: new Float32Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out.values must be a Float64Array like the first input, got Float32Array'],
     ['gradient out of another length', () => rr.softRankVjp(v, v.slice(), { n: 3, out: { values: new Float64Array(3) } }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: out.values has 3 elements, expected batch × n = 2 × 3 = 6'],
     // soft_rank and soft_sort write the gradient over the cotangent instead (in-place.test.mjs).
-    ['gradient out is the cotangent', () => { const c = new Float64Array(3); return rr.sigmoidRankVjp(x, c, { out: { values: c } }); }, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: out.values shares memory with cotangent; an output array must not overlap an array the call reads or another output'],
-    ['gradient out overlaps the cotangent in part', () => rr.softRankVjp(x, big.subarray(0, 3), { out: { values: big.subarray(1, 4) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out.values shares memory with cotangent; an output array must not overlap an array the call reads or another output (out.values may be cotangent itself, but not overlap it in part)'],
-    ['two gradient outs overlap', () => rr.spearmanLossVjp(x, x.slice(), new Float64Array(1), { out: { predictions: big.subarray(0, 3), targets: big.subarray(2, 5) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: out.targets shares memory with out.predictions; an output array must not overlap an array the call reads or another output'],
+    ['gradient out is the cotangent', () => { const c = new Float64Array(3); return rr.sigmoidRankVjp(x, c, { out: { values: c } }); }, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: grad_values overlaps cotangent_ranks; a written buffer must not share memory with another buffer of the call'],
+    ['gradient out overlaps the cotangent in part', () => rr.softRankVjp(x, big.subarray(0, 3), { out: { values: big.subarray(1, 4) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: grad_values overlaps cotangent_ranks; a written buffer must not share memory with another buffer of the call (grad_values may be cotangent_ranks itself, but not overlap it in part)'],
+    ['two gradient outs overlap', () => rr.spearmanLossVjp(x, x.slice(), new Float64Array(1), { out: { predictions: big.subarray(0, 3), targets: big.subarray(2, 5) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: grad_predictions overlaps grad_targets; a written buffer must not share memory with another buffer of the call'],
   ];
 
   for (const [name, call, Class, code, message] of OUT_CASES) {
@@ -122,7 +122,7 @@ describe('the raw binding', () => {
     const buf = new Float64Array(3);
     assert.throws(
       () => native.softRankF64(1, 3, 1, 'l2', 'ascending', buf, buf),
-      (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written array must not share memory with another'),
+      (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written buffer must not share memory with another buffer of the call'),
     );
   });
 

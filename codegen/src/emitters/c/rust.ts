@@ -68,6 +68,12 @@ function inPlaceLines(kernel: KernelIR, inPlace: NonNullable<OpIR['inPlaceVjp']>
   ];
 }
 
+/** A buffer's region for `check_disjoint`; an in-place backward's gradient may be its cotangent
+ * (that case took the branch above), so an overlap of the two is reported as a partial one. */
+function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
+  return inPlace !== null && name === inPlace.grad.rust ? `${name}.region_may_be(&${inPlace.cotangent.rust})` : `${name}.region()`;
+}
+
 function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
   const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${b.name.rust}.slice()`)];
@@ -80,7 +86,7 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
     ...bufferLines(kernel),
     ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
-    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => `${b.name.rust}.region()`), '?;'),
+    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(b.name.rust, kernel.pass === 'backward' ? inPlace : null)), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
     '        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no',
     '        // written buffer overlaps another.',

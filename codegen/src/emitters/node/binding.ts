@@ -1,5 +1,6 @@
 // src/generated/binding.ts: the type of the addon's op entry points (what crates/rank-relax-node
-// exports), and the constants the loader checks the addon against.
+// exports), the constants the loader checks the addon against, and the error codes (the C ABI's
+// status names, which the addon and the API set as `code` on their errors).
 import { code, file } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, TypeNames } from '../../ir/types.ts';
@@ -59,6 +60,8 @@ export function renderBinding(ir: IR): string {
     tsDoc(['Hash of the ABI this package was generated for; the addon must report the same.']),
     `export const ABI_HASH = '${ir.package.abiHash}';`,
     '',
+    "// The `code` of the errors the addon and the API throw: the C ABI's status names.",
+    ...ir.status.filter((s) => s.code !== 0).flatMap((s) => [tsDoc([s.doc]), `export const ${s.c} = '${s.c}';`, '']),
     tsDoc([
       'The op entry points of the addon. Buffers are flat and row-major; the caller allocates every ' +
         'written array. Use the typed API (softRank, …), which checks every argument first.',

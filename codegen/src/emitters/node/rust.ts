@@ -203,9 +203,17 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
   `;
 }
 
-/** `rr::check_disjoint(RR_OP, &[…])?;` over the buffers of a call, at column `indent`. */
-function checkDisjoint(buffers: readonly Buffer[], indent: number): string {
-  const regions = buffers.map((b) => rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${b.name.rust}[..]`], indent + 8, ','));
+/**
+ * `rr::check_disjoint(RR_OP, &[…])?;` over the buffers of a call, at column `indent`. With
+ * `inPlace`, the gradient may be its cotangent (that case took the in-place branch), so an overlap
+ * of the two is reported as a partial one.
+ */
+function checkDisjoint(buffers: readonly Buffer[], indent: number, inPlace: OpIR['inPlaceVjp'] = null): string {
+  const regions = buffers.map((b) =>
+    inPlace !== null && b.name.spec === inPlace.grad.spec
+      ? rsCall('rr::write_may_be', [`"${b.name.spec}"`, `&${b.name.rust}[..]`, `"${inPlace.cotangent.spec}"`], indent + 8, ',')
+      : rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${b.name.rust}[..]`], indent + 8, ','),
+  );
   return code`
     rr::check_disjoint(
         RR_OP,
@@ -282,7 +290,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     let rr_shape = rr::shape(batch, n);
     ${rsCall(`let rr_params = rr_params::<${dtype.rust}>`, paramArgs, 8, '?;')}
     ${inPlace === null ? null : renderInPlaceBranch(entry, buffers, inPlace)}
-    ${checkDisjoint(buffers, 8)}
+    ${checkDisjoint(buffers, 8, inPlace)}
   `;
   const body = isAsync
     ? code`

@@ -108,7 +108,7 @@ unsafe fn backward<T: Real>(
             ranks.region(),
             permutation.region(),
             cotangent_ranks.region(),
-            grad_values.region(),
+            grad_values.region_may_be(&cotangent_ranks),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length

@@ -103,7 +103,7 @@ unsafe fn backward<T: Real>(
             values.region(),
             permutation.region(),
             cotangent_sorted.region(),
-            grad_values.region(),
+            grad_values.region_may_be(&cotangent_sorted),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length

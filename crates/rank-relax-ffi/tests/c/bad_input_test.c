@@ -4,7 +4,7 @@
  * testdata/bad-input.json relative to the working directory, i.e. the repository root) tagged
  * "c" goes through the public C API, in each of its dtypes: errors must give the expected status
  * and rr_last_error() text, valid cases the expected output, gradients and finiteness. The C
- * modifiers of a case ("c": {"null" | "alias" | "misalign"}) and "call_shape" are applied here;
+ * modifiers of a case ("c": {"null" | "misalign"}), "alias" and "call_shape" are applied here;
  * the format is in testdata/README.md. Ops come from the generated table, so a new op is covered
  * as soon as the matrix has cases for it. Prints `N passed, N failed`. */
 #include <math.h>
@@ -155,6 +155,7 @@ typedef struct {
     char names[4][MAX_ARGS][96]; /* cotangent_*, grad_*, grad_<param> */
     slot fwd[3 * MAX_ARGS], bwd[5 * MAX_ARGS];
     size_t num_fwd, num_bwd;
+    void *spill; /* the block an "alias" with an offset places two buffers in */
 } call;
 
 static size_t tensor_len(const rrt_tensor *t, size_t batch, size_t n)
@@ -257,6 +258,7 @@ static void call_free(call *c)
         free(c->grads[i]);
         free(c->param_grads[i]);
     }
+    free(c->spill);
 }
 
 /* Calls the forward with the pointers of `c->fwd` (which a case may have changed). */
@@ -517,7 +519,6 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
         slot *slots = backward ? c.bwd : c.fwd;
         size_t count = backward ? c.num_bwd : c.num_fwd;
         const json_value *null = json_get(mods, "null");
-        const json_value *alias = json_get(mods, "alias");
         const json_value *misalign = json_get(mods, "misalign");
         if (null != NULL && strcmp(null->string, "*") == 0) {
             for (i = 0; i < count; i++) {
@@ -532,16 +533,6 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
                 s->ptr = NULL;
             }
         }
-        if (alias != NULL) {
-            slot *w = find_slot(slots, count, alias->items[0].string);
-            slot *o = find_slot(slots, count, alias->items[1].string);
-            if (w == NULL || o == NULL) {
-                snprintf(why, why_size, "alias names an unknown buffer");
-                ok = 0;
-            } else {
-                w->ptr = o->ptr;
-            }
-        }
         if (misalign != NULL) {
             slot *s = find_slot(slots, count, misalign->string);
             if (s == NULL) {
@@ -550,6 +541,29 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
             } else {
                 s->ptr = (char *)s->ptr + 1;
             }
+        }
+    }
+    /* "alias": [WRITTEN, OTHER(, OFFSET)]: WRITTEN starts at OTHER's element OFFSET. When it
+     * would run past OTHER's end, both move into one block that holds them (OTHER's data copied),
+     * so that no pointer of the call reaches outside memory of the test. */
+    if (ok && json_get(cs, "alias") != NULL) {
+        const json_value *alias = json_get(cs, "alias");
+        slot *slots = backward ? c.bwd : c.fwd;
+        size_t count = backward ? c.num_bwd : c.num_fwd;
+        slot *w = find_slot(slots, count, alias->items[0].string);
+        slot *o = find_slot(slots, count, alias->items[1].string);
+        size_t offset = alias->count > 2 ? (size_t)alias->items[2].number : 0;
+        if (w == NULL || o == NULL || w->is_int32 != o->is_int32) {
+            snprintf(why, why_size, "alias names an unknown buffer, or buffers of two element types");
+            ok = 0;
+        } else if (offset + w->len <= o->len) {
+            w->ptr = (char *)o->ptr + offset * (o->is_int32 ? sizeof(int32_t) : real_size(&c));
+        } else {
+            size_t size = o->is_int32 ? sizeof(int32_t) : real_size(&c);
+            c.spill = xcalloc(offset + w->len, size);
+            memcpy(c.spill, o->ptr, o->len * size);
+            o->ptr = c.spill;
+            w->ptr = (char *)c.spill + offset * size;
         }
     }
     if (!ok) {

@@ -253,7 +253,7 @@ pub fn soft_rank_backward_f32(
                 rr::read("ranks", &ranks[..]),
                 rr::read("permutation", &permutation[..]),
                 rr::read("cotangent_ranks", &cotangent_ranks[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_ranks"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -326,7 +326,7 @@ pub fn soft_rank_vjp_f32(
             &[
                 rr::read("values", &values[..]),
                 rr::read("cotangent_ranks", &cotangent_ranks[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_ranks"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -553,7 +553,7 @@ pub fn soft_rank_backward_f64(
                 rr::read("ranks", &ranks[..]),
                 rr::read("permutation", &permutation[..]),
                 rr::read("cotangent_ranks", &cotangent_ranks[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_ranks"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -626,7 +626,7 @@ pub fn soft_rank_vjp_f64(
             &[
                 rr::read("values", &values[..]),
                 rr::read("cotangent_ranks", &cotangent_ranks[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_ranks"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],

@@ -246,7 +246,7 @@ pub fn soft_sort_backward_f32(
                 rr::read("values", &values[..]),
                 rr::read("permutation", &permutation[..]),
                 rr::read("cotangent_sorted", &cotangent_sorted[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_sorted"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -318,7 +318,7 @@ pub fn soft_sort_vjp_f32(
             &[
                 rr::read("values", &values[..]),
                 rr::read("cotangent_sorted", &cotangent_sorted[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_sorted"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -541,7 +541,7 @@ pub fn soft_sort_backward_f64(
                 rr::read("values", &values[..]),
                 rr::read("permutation", &permutation[..]),
                 rr::read("cotangent_sorted", &cotangent_sorted[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_sorted"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -613,7 +613,7 @@ pub fn soft_sort_vjp_f64(
             &[
                 rr::read("values", &values[..]),
                 rr::read("cotangent_sorted", &cotangent_sorted[..]),
-                rr::write("grad_values", &grad_values[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_sorted"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],

@@ -1,6 +1,7 @@
 # The shared bad-input matrix (testdata/bad-input.json; format in testdata/README.md): every case
 # tagged "julia", once per dtype it lists, through the public API (the op itself for pass
-# "forward"; `<op>_forward` then `<op>_pullback` with the cotangent for pass "backward").
+# "forward"; `<op>_forward` then `<op>_pullback` with the cotangent for pass "backward"; the `!`
+# forms for a case with an `alias`, see `bi_alias_call`).
 #
 # Julia layout: the matrix's row-major [d0, d1, …] tensors are Julia arrays of size (…, d1, d0) with
 # the same memory, so [B][n] rows become the columns of an n × B matrix (and the core's messages,
@@ -97,6 +98,51 @@ function bi_call(meta, pass::String, inputs, kw, cot)
     return out, meta.pullback(tape, cot)
 end
 
+"""
+A case with an `alias` [WRITTEN, OTHER, OFFSET?] (C ABI names) through the `!` forms, which hand the
+caller's arrays to the library as they are. Pass "forward": `<op>_forward!(tape, inputs…)` of a
+tape of the same inputs, with the input OTHER replaced by the tape's array WRITTEN (the op's output:
+the two of one size, OFFSET 0). Pass "backward": `<op>_pullback!(grads…, tape, cotangent)` with the
+gradient WRITTEN (`grad_<input>`) an Array over the memory of OTHER (an input, `cotangent_<output>`
+or another gradient) from its element OFFSET: OTHER itself when OFFSET is 0 and the sizes agree,
+else `unsafe_wrap`s of one block that holds both (OTHER's values copied in).
+"""
+function bi_alias_call(meta, pass::String, inputs, kw, cot, alias, ::Type{T}) where {T}
+    written, other = String(alias[1]), String(alias[2])
+    offset = length(alias) > 2 ? Int(alias[3]) : 0
+    out, tape = meta.forward(inputs...; kw...)
+    if pass == "forward"
+        k = findfirst(==(Symbol(other)), meta.inputs)
+        (k === nothing || Symbol(written) != meta.output || offset != 0) &&
+            error("bad-input: alias ", alias, " is not an output over an input")
+        args = Any[inputs...]
+        args[k] = getproperty(tape, meta.output)
+        size(args[k]) == size(inputs[k]) || error("bad-input: alias ", alias, ": the output is not the input's size")
+        return meta.forward_into(tape, args...; kw...)[1], nothing
+    end
+    arrays = Dict{String,Any}(String(name) => x for (name, x) in zip(meta.inputs, inputs))
+    arrays[string("cotangent_", meta.output)] = cot
+    grads = [string("grad_", name) for name in meta.differentiable]
+    for (g, name) in zip(grads, meta.differentiable)
+        arrays[g] = Array{T}(undef, size(arrays[String(name)]))
+    end
+    (haskey(arrays, written) && haskey(arrays, other)) || error("bad-input: alias ", alias, " names an unknown buffer")
+    w, o = arrays[written], arrays[other]
+    block = T[]
+    if offset == 0 && size(w) == size(o)
+        arrays[written] = o
+    else
+        block = zeros(T, max(length(o), offset + length(w)))
+        copyto!(block, 1, o, 1, length(o))
+        arrays[other] = unsafe_wrap(Array, pointer(block), size(o))
+        arrays[written] = unsafe_wrap(Array, pointer(block, offset + 1), size(w))
+    end
+    GC.@preserve block begin
+        result = meta.pullback_into((arrays[g] for g in grads)..., tape, arrays[string("cotangent_", meta.output)])
+        return out, map(copy, result)
+    end
+end
+
 as_array(x) = x isa AbstractArray ? x : [x]  # a loss of a Vector input is a number
 
 function bi_close(got, want, tol)
@@ -153,10 +199,12 @@ function bi_run(case::Dict, dtype::String)
         end
     end
 
+    call() = haskey(case, "alias") ? bi_alias_call(meta, pass, inputs, kw, cot, case["alias"], T) :
+        bi_call(meta, pass, inputs, kw, cot)
     if haskey(expect, "error")
         err = expect["error"]
         e = try
-            bi_call(meta, pass, inputs, kw, cot)
+            call()
             nothing
         catch ex
             ex
@@ -181,7 +229,7 @@ function bi_run(case::Dict, dtype::String)
 
     expect["ok"] == true || return "unknown expectation"
     out, grads = try
-        bi_call(meta, pass, inputs, kw, cot)
+        call()
     catch ex
         return string("threw ", sprint(showerror, ex))
     end

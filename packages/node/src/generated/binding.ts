@@ -16,6 +16,33 @@ export const ABI_VERSION = 1;
  */
 export const ABI_HASH = '0xbc707b71ffd54320';
 
+// The `code` of the errors the addon and the API throw: the C ABI's status names.
+/**
+ * A value in a buffer is unusable: NaN, ±inf, a negative relevance, a corrupt residual.
+ */
+export const RR_ERR_INVALID_VALUE = 'RR_ERR_INVALID_VALUE';
+
+/**
+ * A parameter is out of range (ε ≤ 0, an unknown enum code, too few items per row), or a buffer is
+ * misaligned or overlaps a written one.
+ */
+export const RR_ERR_INVALID_ARGUMENT = 'RR_ERR_INVALID_ARGUMENT';
+
+/**
+ * A buffer length does not match the shape, or batch × n overflows.
+ */
+export const RR_ERR_SHAPE_MISMATCH = 'RR_ERR_SHAPE_MISMATCH';
+
+/**
+ * A pointer is NULL although its buffer has elements.
+ */
+export const RR_ERR_NULL_POINTER = 'RR_ERR_NULL_POINTER';
+
+/**
+ * An internal error (a Rust panic, caught at the boundary). Please report it.
+ */
+export const RR_ERR_PANIC = 'RR_ERR_PANIC';
+
 /**
  * The op entry points of the addon. Buffers are flat and row-major; the caller allocates every
  * written array. Use the typed API (softRank, …), which checks every argument first.
