@@ -16,6 +16,10 @@
 //! - succeeds with a NaN in any output, residual-derived value or gradient;
 //! - succeeds on input it should have refused (a NaN or infinite value, ε ≤ 0).
 //!
+//! The ops, their params by type and their buffers in C argument order come from `generated.rs`
+//! (rank-relax-codegen, from the spec), so an op added to the spec is fuzzed without a change
+//! here. The op is the second byte of an input modulo the number of ops, in name order.
+//!
 //! Panics inside the library itself abort the fuzzer through libfuzzer's panic hook even when
 //! `catch_unwind` would have caught them. With `RR_FUZZ_DEBUG` set, every buffer of a call is
 //! printed after it (to see what a reproducer does).
@@ -24,11 +28,10 @@
 
 use std::ffi::CStr;
 
-use rank_relax_c::generated::ndcg_loss::*;
-use rank_relax_c::generated::sigmoid_rank::*;
-use rank_relax_c::generated::soft_rank::*;
-use rank_relax_c::generated::soft_sort::*;
-use rank_relax_c::generated::spearman_loss::*;
+mod generated;
+
+use generated::{Args, Op, ParamKind, MAX_BUFFERS, OPS};
+
 use rank_relax_c::generated::{RR_ERR_NULL_POINTER, RR_OK};
 use rank_relax_c::plumbing::rr_last_error;
 
@@ -195,109 +198,6 @@ fn code(bytes: &mut Bytes) -> i32 {
     }
 }
 
-const OPS: [&str; 5] = [
-    "soft_rank",
-    "soft_sort",
-    "sigmoid_rank",
-    "spearman_loss",
-    "ndcg_loss",
-];
-
-/// The forward's buffers of `op`, in C argument order: (name, int, per_row, written).
-fn forward_bufs(op: &str) -> &'static [(&'static str, bool, bool, bool)] {
-    match op {
-        "soft_rank" => &[
-            ("values", false, false, false),
-            ("ranks", false, false, true),
-            ("permutation", true, false, true),
-        ],
-        "soft_sort" => &[
-            ("values", false, false, false),
-            ("sorted", false, false, true),
-            ("permutation", true, false, true),
-        ],
-        "sigmoid_rank" => &[
-            ("values", false, false, false),
-            ("ranks", false, false, true),
-        ],
-        "spearman_loss" => &[
-            ("predictions", false, false, false),
-            ("targets", false, false, false),
-            ("loss", false, true, true),
-            ("prediction_ranks", false, false, true),
-            ("prediction_permutation", true, false, true),
-            ("target_ranks", false, false, true),
-            ("target_permutation", true, false, true),
-        ],
-        _ => &[
-            ("scores", false, false, false),
-            ("relevance", false, false, false),
-            ("loss", false, true, true),
-            ("ranks", false, false, true),
-            ("permutation", true, false, true),
-        ],
-    }
-}
-
-/// The backward's buffers: the forward's by name, then cotangent, gradients, ε-gradient.
-fn backward_bufs(
-    op: &str,
-) -> (
-    &'static [&'static str],
-    &'static [(&'static str, bool, bool)],
-) {
-    match op {
-        "soft_rank" => (
-            &["values", "ranks", "permutation"],
-            &[
-                ("cotangent_ranks", false, false),
-                ("grad_values", false, true),
-                ("grad_regularization_strength", true, true),
-            ],
-        ),
-        "soft_sort" => (
-            &["values", "permutation"],
-            &[
-                ("cotangent_sorted", false, false),
-                ("grad_values", false, true),
-                ("grad_regularization_strength", true, true),
-            ],
-        ),
-        "sigmoid_rank" => (
-            &["values"],
-            &[
-                ("cotangent_ranks", false, false),
-                ("grad_values", false, true),
-                ("grad_regularization_strength", true, true),
-            ],
-        ),
-        "spearman_loss" => (
-            &[
-                "predictions",
-                "targets",
-                "prediction_ranks",
-                "prediction_permutation",
-                "target_ranks",
-                "target_permutation",
-            ],
-            &[
-                ("cotangent_loss", true, false),
-                ("grad_predictions", false, true),
-                ("grad_targets", false, true),
-                ("grad_regularization_strength", true, true),
-            ],
-        ),
-        _ => (
-            &["scores", "relevance", "ranks", "permutation"],
-            &[
-                ("cotangent_loss", true, false),
-                ("grad_scores", false, true),
-                ("grad_regularization_strength", true, true),
-            ],
-        ),
-    }
-}
-
 /// The pointers of a call's buffers, after the pointer games.
 fn pointers(bufs: &mut [Buf]) -> Vec<*mut u8> {
     let base: Vec<*mut u8> = bufs
@@ -320,107 +220,39 @@ fn pointers(bufs: &mut [Buf]) -> Vec<*mut u8> {
         .collect()
 }
 
-unsafe fn call_forward<T: Elem>(
-    op: &str,
+/// The op's forward or backward entry point in `T`.
+unsafe fn call<T: Elem>(
+    op: &Op,
+    backward: bool,
     batch: usize,
     n: usize,
-    eps: T,
-    c: [i32; 2],
+    args: &Args,
     p: &[*mut u8],
 ) -> i32 {
-    let e32 = eps.to_f64() as f32;
-    let e64 = eps.to_f64();
+    let kernel = match (backward, T::F32) {
+        (false, true) => op.forward_f32,
+        (false, false) => op.forward_f64,
+        (true, true) => op.backward_f32,
+        (true, false) => op.backward_f64,
+    };
     // SAFETY: the harness's pointers are valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (which the library refuses).
-    unsafe {
-        match op {
-            "soft_rank" if T::F32 => {
-                rr_soft_rank_forward_f32(batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
-            }
-            "soft_rank" => {
-                rr_soft_rank_forward_f64(batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
-            }
-            "soft_sort" if T::F32 => {
-                rr_soft_sort_forward_f32(batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
-            }
-            "soft_sort" => {
-                rr_soft_sort_forward_f64(batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _)
-            }
-            "sigmoid_rank" if T::F32 => {
-                rr_sigmoid_rank_forward_f32(batch, n, e32, c[1], p[0] as _, p[1] as _)
-            }
-            "sigmoid_rank" => {
-                rr_sigmoid_rank_forward_f64(batch, n, e64, c[1], p[0] as _, p[1] as _)
-            }
-            "spearman_loss" if T::F32 => rr_spearman_loss_forward_f32(
-                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _, p[6] as _,
-            ),
-            "spearman_loss" => rr_spearman_loss_forward_f64(
-                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _, p[6] as _,
-            ),
-            _ if T::F32 => rr_ndcg_loss_forward_f32(
-                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-            ),
-            _ => rr_ndcg_loss_forward_f64(
-                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-            ),
-        }
-    }
+    unsafe { kernel(batch, n, args, p) }
 }
 
-unsafe fn call_backward<T: Elem>(
-    op: &str,
-    batch: usize,
-    n: usize,
-    eps: T,
-    c: [i32; 2],
-    p: &[*mut u8],
-) -> i32 {
-    let e32 = eps.to_f64() as f32;
-    let e64 = eps.to_f64();
-    // SAFETY: as in `call_forward`.
-    unsafe {
-        match op {
-            "soft_rank" if T::F32 => rr_soft_rank_backward_f32(
-                batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _,
-            ),
-            "soft_rank" => rr_soft_rank_backward_f64(
-                batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _,
-            ),
-            "soft_sort" if T::F32 => rr_soft_sort_backward_f32(
-                batch, n, e32, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-            ),
-            "soft_sort" => rr_soft_sort_backward_f64(
-                batch, n, e64, c[0], c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-            ),
-            "sigmoid_rank" if T::F32 => rr_sigmoid_rank_backward_f32(
-                batch, n, e32, c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
-            ),
-            "sigmoid_rank" => rr_sigmoid_rank_backward_f64(
-                batch, n, e64, c[1], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
-            ),
-            "spearman_loss" if T::F32 => rr_spearman_loss_backward_f32(
-                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _,
-            ),
-            "spearman_loss" => rr_spearman_loss_backward_f64(
-                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _,
-            ),
-            _ if T::F32 => rr_ndcg_loss_backward_f32(
-                batch, n, e32, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _, p[6] as _,
-            ),
-            _ => rr_ndcg_loss_backward_f64(
-                batch, n, e64, c[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
-                p[5] as _, p[6] as _,
-            ),
+/// The params of a call: every real param gets `eps`, the enum params take `codes` in argument
+/// order (more are drawn if an op has more), bools are drawn.
+fn args_of(bytes: &mut Bytes, op: &Op, eps: f64, codes: [i32; 2]) -> Args {
+    let mut args = Args::default();
+    let mut more = codes.into_iter();
+    for kind in op.params {
+        match kind {
+            ParamKind::Real => args.reals.push(eps),
+            ParamKind::Enum => args.codes.push(more.next().unwrap_or_else(|| code(bytes))),
+            ParamKind::Bool => args.flags.push(bytes.below(2) == 1),
         }
     }
+    args
 }
 
 fn last_error() -> String {
@@ -525,9 +357,11 @@ pub fn run(data: &[u8]) {
 }
 
 fn run_typed<T: Elem>(bytes: &mut Bytes) {
-    let op = OPS[bytes.below(OPS.len())];
+    let spec = &OPS[bytes.below(OPS.len())];
+    let op = spec.name;
     let eps = T::from_f64(epsilon(bytes));
     let codes = [code(bytes), code(bytes)];
+    let args = args_of(bytes, spec, eps.to_f64(), codes);
     if std::env::var_os("RR_FUZZ_DEBUG").is_some() {
         eprintln!(
             "{op} {} ε = {:e}, codes {codes:?}",
@@ -542,20 +376,10 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
             bytes.u64() as usize >> bytes.below(64),
             bytes.u64() as usize >> bytes.below(64),
         );
-        let count = if bytes.below(2) == 0 {
-            forward_bufs(op).len()
-        } else {
-            11
-        };
-        let p = vec![std::ptr::null_mut(); count.max(11)];
+        let backward = bytes.below(2) != 0;
+        let p = vec![std::ptr::null_mut(); MAX_BUFFERS];
         // SAFETY: NULL pointers; the library may not dereference them unless batch × n = 0.
-        let status = unsafe {
-            if count == 11 {
-                call_backward::<T>(op, batch, n, eps, codes, &p)
-            } else {
-                call_forward::<T>(op, batch, n, eps, codes, &p)
-            }
-        };
+        let status = unsafe { call::<T>(spec, backward, batch, n, &args, &p) };
         assert!(
             (RR_OK..=RR_ERR_NULL_POINTER).contains(&status),
             "{op} {batch}×{n}: status {status}"
@@ -572,21 +396,22 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
 
     let batch = bytes.below(MAX_BATCH + 1);
     let n = bytes.below(MAX_N + 1);
-    let mut fwd: Vec<Buf> = forward_bufs(op)
+    let mut fwd: Vec<Buf> = spec
+        .forward
         .iter()
-        .map(|&(name, int, per_row, written)| {
+        .map(|b| {
             Buf::new(
-                name,
-                int,
-                per_row,
-                written,
-                if per_row { batch } else { batch * n },
+                b.name,
+                b.int,
+                b.per_row,
+                b.written,
+                if b.per_row { batch } else { batch * n },
             )
         })
         .collect();
     let mut refuse = false;
-    for b in fwd.iter_mut().filter(|b| !b.written) {
-        let nonneg = b.name == "relevance";
+    for (b, layout) in fwd.iter_mut().zip(spec.forward).filter(|(b, _)| !b.written) {
+        let nonneg = layout.nonnegative;
         for i in 0..b.len {
             let v = value(bytes, nonneg);
             let stored = T::from_f64(v).to_f64();
@@ -607,7 +432,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     let p = pointers(&mut fwd);
     // SAFETY: every pointer is valid for `len` elements of its type, or a deliberate NULL,
     // alias or misalignment inside a valid allocation.
-    let status = unsafe { call_forward::<T>(op, batch, n, eps, codes, &p) };
+    let status = unsafe { call::<T>(spec, false, batch, n, &args, &p) };
     check_outcome::<T>(op, "forward", status, &fwd, &before, games);
     if status == RR_OK && refuse && !games && batch * n > 0 {
         panic!("{op}: forward accepted a non-finite value, negative relevance or ε = {e:e}");
@@ -617,7 +442,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     }
 
     // The backward, on the forward's buffers (sometimes corrupted) and a fresh cotangent.
-    let (saved, extra) = backward_bufs(op);
+    let saved = spec.saved;
     let mut bwd: Vec<Buf> = saved
         .iter()
         .map(|name| {
@@ -636,13 +461,14 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
         })
         .collect();
     let mut refuse = false;
-    for &(name, per_row, written) in extra {
+    for layout in spec.backward {
+        let written = layout.written;
         let mut b = Buf::new(
-            name,
-            false,
-            per_row,
+            layout.name,
+            layout.int,
+            layout.per_row,
             written,
-            if per_row { batch } else { batch * n },
+            if layout.per_row { batch } else { batch * n },
         );
         for i in 0..b.len {
             let v = if written { 7.25 } else { value(bytes, false) };
@@ -675,7 +501,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     let before: Vec<Vec<u64>> = bwd.iter().map(|b| b.data.clone()).collect();
     let p = pointers(&mut bwd);
     // SAFETY: as for the forward.
-    let status = unsafe { call_backward::<T>(op, batch, n, eps, codes, &p) };
+    let status = unsafe { call::<T>(spec, true, batch, n, &args, &p) };
     check_outcome::<T>(op, "backward", status, &bwd, &before, games);
     if status == RR_OK && refuse && !games {
         panic!("{op}: backward accepted a non-finite cotangent");

@@ -18,28 +18,42 @@ impl P {
     }
 }
 
-/// Every op of the spec.
-pub const OPS: [&str; 5] = [
-    "soft_rank",
-    "soft_sort",
-    "sigmoid_rank",
-    "spearman_loss",
-    "ndcg_loss",
-];
+/// The spec as data (rank-relax-codegen's `core` target).
+pub mod generated;
 
-/// The input names of an op, in spec order, and whether each is differentiable.
-pub fn inputs_of(op: &str) -> &'static [(&'static str, bool)] {
-    match op {
-        "soft_rank" | "soft_sort" | "sigmoid_rank" => &[("values", true)],
-        "spearman_loss" => &[("predictions", true), ("targets", true)],
-        "ndcg_loss" => &[("scores", true), ("relevance", false)],
-        _ => panic!("unknown op {op}"),
+use generated::Dim;
+
+/// Every op of the spec, sorted by name.
+pub const OPS: [&str; generated::OPS.len()] = {
+    let mut names = [""; generated::OPS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = generated::OPS[i].name;
+        i += 1;
     }
+    names
+};
+
+/// The spec's entry of an op.
+pub fn spec_of(op: &str) -> &'static generated::Op {
+    generated::OPS
+        .iter()
+        .find(|o| o.name == op)
+        .unwrap_or_else(|| panic!("unknown op {op}"))
 }
 
-/// Whether the op's output is one value per row.
+/// The input names of an op, in spec order, and whether each is differentiable.
+pub fn inputs_of(op: &str) -> Vec<(&'static str, bool)> {
+    spec_of(op)
+        .inputs
+        .iter()
+        .map(|i| (i.name, i.differentiable))
+        .collect()
+}
+
+/// Whether the op's output is one value per row (shape `[batch]`).
 pub fn is_loss(op: &str) -> bool {
-    op.ends_with("_loss")
+    spec_of(op).outputs.iter().all(|t| t.dims == [Dim::Batch])
 }
 
 /// What a forward + backward produced, widened to f64.

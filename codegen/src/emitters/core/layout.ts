@@ -1,0 +1,117 @@
+// The rustfmt layout (default config: max_width 100, fn_call_width and array_width 60,
+// struct_lit_width 18, short_array_element_width_threshold 10) of the few constructs the generated tables use, so they pass
+// `cargo fmt --check` as emitted. A value is a tree: an atom (one-line text), a struct literal or
+// an array; `render` gives its lines, the first without indentation (the caller places it).
+const MAX_WIDTH = 100;
+const CALL_WIDTH = 60;
+const ARRAY_WIDTH = 60;
+const STRUCT_LIT_WIDTH = 18;
+const SHORT_ITEM_WIDTH = 10;
+
+export type RustValue = string | RustStruct | RustArray;
+export interface RustStruct {
+  readonly struct: string;
+  readonly fields: readonly (readonly [string, RustValue])[];
+}
+export interface RustArray {
+  readonly array: readonly RustValue[];
+}
+
+export function pad(indent: number): string {
+  return ' '.repeat(indent);
+}
+
+/** `Name { field: value, … }` */
+export function struct(name: string, fields: readonly (readonly [string, RustValue])[]): RustStruct {
+  return { struct: name, fields };
+}
+
+/** `&[a, b]` */
+export function array(items: readonly RustValue[]): RustArray {
+  return { array: items };
+}
+
+/** The lines of `value` placed at column `indent` after `lead` (text already on its first line). */
+export function render(value: RustValue, indent: number, lead = ''): string[] {
+  if (typeof value === 'string') return [value];
+  if ('struct' in value) {
+    const atoms = value.fields.every(([, v]) => typeof v === 'string');
+    const body = value.fields.map(([k, v]) => `${k}: ${String(v)}`).join(', ');
+    const one = value.fields.length === 0 ? `${value.struct} {}` : `${value.struct} { ${body} }`;
+    if (value.fields.length === 0 || (atoms && body.length <= STRUCT_LIT_WIDTH && indent + lead.length + one.length <= MAX_WIDTH)) {
+      return [one];
+    }
+    const lines = [`${value.struct} {`];
+    for (const [k, v] of value.fields) {
+      const inner = render(v, indent + 4, `${k}: `);
+      lines.push(`${pad(indent + 4)}${k}: ${inner[0]}`, ...inner.slice(1));
+      lines[lines.length - 1] += ',';
+    }
+    lines.push(`${pad(indent)}}`);
+    return lines;
+  }
+  const items = value.array;
+  const flat = items.map((item) => {
+    const r = render(item, indent + 4);
+    return r.length === 1 ? (r[0] as string) : null;
+  });
+  if (flat.every((f) => f !== null)) {
+    const inline = flat.join(', ');
+    const one = `&[${inline}]`;
+    if (inline.length <= ARRAY_WIDTH && indent + lead.length + one.length + 1 <= MAX_WIDTH) return [one];
+  }
+  if (items.length === 1 && typeof items[0] !== 'string') {
+    // One struct literal: rustfmt overflows it (`&[Name {` … `}]`).
+    const inner = render(items[0] as RustValue, indent, `${lead}&[`);
+    if (inner.length > 1) return [`&[${inner[0]}`, ...inner.slice(1, -1), `${inner[inner.length - 1]}]`];
+  }
+  const lines = ['&['];
+  for (const item of items) {
+    const inner = render(item, indent + 4);
+    lines.push(`${pad(indent + 4)}${inner[0]}`, ...inner.slice(1));
+    lines[lines.length - 1] += ',';
+  }
+  lines.push(`${pad(indent)}]`);
+  return lines;
+}
+
+/**
+ * `head(a, b)tail` on one line if it fits; else, when every argument is short (the callers pass
+ * only simple expressions: names, `a.x[0]`, `p[0] as _`), as many per line as fit; else one per line.
+ */
+export function rustCall(indent: number, head: string, args: readonly string[], tail: string): string[] {
+  const inline = args.join(', ');
+  const one = `${pad(indent)}${head}(${inline})${tail}`;
+  if (inline.length <= CALL_WIDTH && one.length <= MAX_WIDTH) return [one];
+  if (args.length > 1 && args.every((a) => a.length <= SHORT_ITEM_WIDTH)) {
+    const lines: string[] = [];
+    let line = '';
+    for (const [i, a] of args.entries()) {
+      // An item's separator counts (`a, `), except after the last one (`a,`).
+      const room = MAX_WIDTH - (i + 1 < args.length ? 1 : 0);
+      if (line !== '' && indent + 4 + line.length + 1 + a.length + 1 <= room) line += ` ${a},`;
+      else {
+        if (line !== '') lines.push(`${pad(indent + 4)}${line}`);
+        line = `${a},`;
+      }
+    }
+    lines.push(`${pad(indent + 4)}${line}`);
+    return [`${pad(indent)}${head}(`, ...lines, `${pad(indent)})${tail}`];
+  }
+  return [`${pad(indent)}${head}(`, ...args.map((a) => `${pad(indent + 4)}${a},`), `${pad(indent)})${tail}`];
+}
+
+/** `unsafe { call }` on one line if the call is one line and it fits, else a block. */
+export function rustUnsafeCall(indent: number, head: string, args: readonly string[]): string[] {
+  const inner = rustCall(indent + 4, head, args, '');
+  const one = `${pad(indent)}unsafe { ${inner[0]?.trim()} }`;
+  if (inner.length === 1 && one.length <= MAX_WIDTH) return [one];
+  return [`${pad(indent)}unsafe {`, ...inner, `${pad(indent)}}`];
+}
+
+/** A fn signature up to the opening brace: params on one line if it fits, else one per line. */
+export function rustFnSignature(indent: number, head: string, params: readonly string[], ret: string): string[] {
+  const one = `${pad(indent)}${head}(${params.join(', ')})${ret} {`;
+  if (one.length <= MAX_WIDTH) return [one];
+  return [`${pad(indent)}${head}(`, ...params.map((p) => `${pad(indent + 4)}${p},`), `${pad(indent)})${ret} {`];
+}

@@ -1,0 +1,254 @@
+// crates/rank-relax/tests/common/generated.rs: the spec as data for the core's tests. Every op
+// with its params (and their defaults), inputs, outputs and residuals; every enum with its codes;
+// each op's `Params` written from the spec's defaults next to the core's `Params::default()`, and
+// each core enum seen through its API. The hand-written tests/common/mod.rs takes its op list and
+// input names from it; tests/spec_mirror.rs fails when the core disagrees with it.
+import { file, join } from '../../emit/code.ts';
+import { banner, commentLines } from '../../emit/text.ts';
+import type { Dim, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import { array, render, struct, type RustValue } from './layout.ts';
+
+export const CORE_TABLE = 'crates/rank-relax/tests/common/generated.rs';
+
+function str(s: string): string {
+  return JSON.stringify(s);
+}
+
+function dims(shape: ShapeIR): RustValue {
+  const names: Record<Dim, string> = { batch: 'Dim::Batch', n: 'Dim::N' };
+  return array(shape.dims.map((d) => names[d]));
+}
+
+function specValue(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return `Value::Real(${p.defaultLiteral.rust})`;
+    case 'enum':
+      return `Value::Enum(${str(p.default.name.spec)}, ${p.default.code})`;
+    case 'bool':
+      return `Value::Bool(${p.default})`;
+  }
+}
+
+function tensor(t: TensorIR): RustValue {
+  return struct('Tensor', [
+    ['name', str(t.name.spec)],
+    ['dims', dims(t.shape)],
+    ['int32', String(t.elem === 'int32')],
+  ]);
+}
+
+function opValue(op: OpIR): RustValue {
+  return struct('Op', [
+    ['name', str(op.name.spec)],
+    ['min_n', String(op.minN)],
+    [
+      'params',
+      array(op.params.map((p) => struct('Param', [['name', str(p.name.spec)], ['default', specValue(p)], ['grad', String(p.grad)]]))),
+    ],
+    [
+      'inputs',
+      array(
+        op.inputs.map((x) =>
+          struct('Input', [
+            ['name', str(x.name.spec)],
+            ['dims', dims(x.shape)],
+            ['differentiable', String(x.differentiable)],
+            ['constraint', str(x.constraint)],
+          ]),
+        ),
+      ),
+    ],
+    ['outputs', array(op.outputs.map(tensor))],
+    ['residuals', array(op.residuals.map(tensor))],
+  ]);
+}
+
+function enumValue(e: EnumIR): RustValue {
+  return struct('Enum', [
+    ['name', str(e.name.spec)],
+    ['values', array(e.values.map((v) => `(${str(v.name.spec)}, ${v.code})`))],
+  ]);
+}
+
+/** The `Params` the spec's defaults give, in the core's syntax: `T::from_f64(1.0)`, `rank_relax::Direction::Ascending`. */
+function coreDefault(p: ParamIR): string {
+  switch (p.type) {
+    case 'real':
+      return `T::from_f64(${p.defaultLiteral.rust})`;
+    case 'enum':
+      return `rank_relax::${p.default.literal.rust}`;
+    case 'bool':
+      return String(p.default);
+  }
+}
+
+function renderDefaults(ops: readonly OpIR[]): string[] {
+  const lines = [
+    '/// Every op\'s `Params::<T>::default()` next to the `Params` the spec\'s defaults give.',
+    'pub fn default_params<T: Real>() -> Vec<DefaultParams> {',
+    '    let mut all = Vec::new();',
+  ];
+  for (const op of ops) {
+    const spec = struct(`ops::${op.name.rust}::Params`, op.params.map((p) => [p.name.rust, coreDefault(p)] as const));
+    const value = render(spec, 4, 'let spec = ');
+    lines.push(
+      `    let spec = ${value[0]}`,
+      ...value.slice(1),
+    );
+    lines[lines.length - 1] += ';';
+    lines.push(`    let core = ops::${op.name.rust}::Params::default();`, `    all.push(compare(${str(op.name.spec)}, core, spec));`);
+  }
+  lines.push('    all', '}');
+  return lines;
+}
+
+function renderCoreEnums(enums: readonly EnumIR[]): string[] {
+  const calls = enums.map((e) => `core_enum!(${str(e.name.spec)}, ${e.rustType})`);
+  const inline = `    vec![${calls.join(', ')}]`;
+  const body = calls.join(', ').length <= 60 && inline.length <= 100 ? [inline] : ['    vec![', ...calls.map((c) => `        ${c},`), '    ]'];
+  return [
+    '/// Every enum of the core, by its spec name.',
+    'pub fn core_enums() -> Vec<CoreEnum> {',
+    ...(enums.length === 0 ? ['    Vec::new()'] : body),
+    '}',
+  ];
+}
+
+const TYPES = `
+/// A dimension of a shape: \`batch\` rows of \`n\` items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    Batch,
+    N,
+}
+
+/// A param's default in the spec.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    Real(f64),
+    /// An enum value: its name and code.
+    Enum(&'static str, i32),
+    Bool(bool),
+}
+
+/// A param of an op, in argument order.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    /// The spec's default.
+    pub default: Value,
+    /// The backward returns its gradient, one value per row.
+    pub grad: bool,
+}
+
+/// An input of an op, in argument order.
+#[derive(Clone, Copy, Debug)]
+pub struct Input {
+    pub name: &'static str,
+    pub dims: &'static [Dim],
+    /// The backward returns its gradient.
+    pub differentiable: bool,
+    /// \`finite\` or \`nonnegative\`.
+    pub constraint: &'static str,
+}
+
+/// An output or residual of an op, in argument order.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor {
+    pub name: &'static str,
+    pub dims: &'static [Dim],
+    /// Elements are \`i32\` (else the op's real type).
+    pub int32: bool,
+}
+
+/// An op of the spec.
+#[derive(Clone, Copy, Debug)]
+pub struct Op {
+    pub name: &'static str,
+    /// Fewest items per row.
+    pub min_n: usize,
+    pub params: &'static [Param],
+    pub inputs: &'static [Input],
+    pub outputs: &'static [Tensor],
+    pub residuals: &'static [Tensor],
+}
+
+/// An enum of the spec: its values as (name, code), in code order.
+#[derive(Clone, Copy, Debug)]
+pub struct Enum {
+    pub name: &'static str,
+    pub values: &'static [(&'static str, i32)],
+}
+`;
+
+const CHECKS = `
+/// One op's \`Params::<T>::default()\` next to the \`Params\` the spec's defaults give.
+#[derive(Clone, Debug)]
+pub struct DefaultParams {
+    pub op: &'static str,
+    pub agree: bool,
+    /// \`Params::default()\`, as \`{:?}\`.
+    pub core: String,
+    /// The spec's defaults, as \`{:?}\`.
+    pub spec: String,
+}
+
+fn compare<P: PartialEq + Debug>(op: &'static str, core: P, spec: P) -> DefaultParams {
+    DefaultParams {
+        op,
+        agree: core == spec,
+        core: format!("{core:?}"),
+        spec: format!("{spec:?}"),
+    }
+}
+
+/// An enum of the core seen through its API, each value as (\`as_str()\`, \`code()\`).
+pub struct CoreEnum {
+    /// The spec name it is listed under here.
+    pub name: &'static str,
+    /// \`ALL\`.
+    pub all: Vec<(&'static str, i32)>,
+    pub parse: fn(&str) -> Result<(&'static str, i32), Error>,
+    pub from_code: fn(i32) -> Result<(&'static str, i32), Error>,
+}
+
+macro_rules! core_enum {
+    ($name:literal, $ty:ident) => {
+        CoreEnum {
+            name: $name,
+            all: rank_relax::$ty::ALL
+                .iter()
+                .map(|v| (v.as_str(), v.code()))
+                .collect(),
+            parse: |s| rank_relax::$ty::parse(s).map(|v| (v.as_str(), v.code())),
+            from_code: |c| rank_relax::$ty::from_code(c).map(|v| (v.as_str(), v.code())),
+        }
+    };
+}
+`;
+
+export function renderCoreTable(ir: IR): string {
+  return file(
+    banner(ir, 'slash'),
+    ...commentLines(
+      'The spec as data for the core\'s tests: every op with its params (and their defaults), inputs, outputs and residuals, every enum with its codes; each op\'s `Params` from the spec\'s defaults next to `Params::default()`, and each enum of the core seen through its API. `mod.rs` takes its op table from here; `tests/spec_mirror.rs` fails when the core disagrees with the spec.',
+      '//! ',
+      100,
+    ),
+    '',
+    'use std::fmt::Debug;',
+    '',
+    'use rank_relax::{ops, Error, Real};',
+    TYPES,
+    '/// Every op of the spec, sorted by name.',
+    `pub const OPS: &[Op] = ${render(array(ir.ops.map(opValue)), 0, 'pub const OPS: &[Op] = ').join('\n')};`,
+    '',
+    '/// Every enum of the spec, sorted by name.',
+    `pub const ENUMS: &[Enum] = ${render(array(ir.enums.map(enumValue)), 0, 'pub const ENUMS: &[Enum] = ').join('\n')};`,
+    CHECKS,
+    join(renderDefaults(ir.ops), '\n'),
+    '',
+    join(renderCoreEnums(ir.enums), '\n'),
+  );
+}
