@@ -4,13 +4,16 @@
 //! `DCG = Σ G_i / log2(1 + r_i)`, `IDCG = Σ_j G_(j) / log2(1 + j)` (gains sorted decreasingly),
 //! `loss = 1 − DCG/IDCG`, or 0 (with zero gradient) when `IDCG = 0`. Relevance receives no
 //! gradient.
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVP of the scores
+//! (the relevance has no tangent).
 
 use std::f64::consts::LN_2;
 use std::sync::Arc;
 
 use super::soft_rank::{row_work, tangent_checks, Ranker};
 use crate::check::{scan_rows_min, Check};
-use crate::num::ln_table;
+use crate::num::{dot4, ln_table};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -263,20 +266,17 @@ pub fn jvp<T: Real>(
                         *tl.at(i) = T::from_f64(0.0);
                         continue;
                     }
+                    // h_i = G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²), as the backward's
+                    // (G_i / IDCG ≤ 1 first), written over the gains.
+                    for (hk, rk) in gains.iter_mut().zip(r) {
+                        let rk = rk.to_f64();
+                        let l = rk.ln_1p();
+                        *hk = LN_2 * (*hk / idcg) / ((1.0 + rk) * l * l);
+                    }
                     let d = take(&mut sc.row.f1, n);
                     ndcg.ranker
                         .jvp_row(x.row(i), r, p.row(i), t.row(i), k, &mut *d);
-                    // As the backward's h: G_i / IDCG ≤ 1 first.
-                    let dl: f64 = gains
-                        .iter()
-                        .zip(r)
-                        .zip(d.iter())
-                        .map(|((g, rk), dk)| {
-                            let rk = rk.to_f64();
-                            let l = rk.ln_1p();
-                            LN_2 * (g / idcg) / ((1.0 + rk) * l * l) * dk
-                        })
-                        .sum();
+                    let dl = dot4(gains, d);
                     *tl.at(i) = T::from_f64(dl);
                 }
             })

@@ -6,6 +6,9 @@
 //! [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) naming the op, `n` and the
 //! limit) rather than running for hours: see [`DEFAULT_MAX_PAIRS`] and [`set_max_pairs`]
 //! (re-exported as `rank_relax::set_sigmoid_rank_max_pairs`).
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP; the Jacobian is symmetric, so both are the same
+//! pairwise pass (the JVP's tangent taking the cotangent's place).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};

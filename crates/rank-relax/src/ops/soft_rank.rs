@@ -7,6 +7,11 @@
 //!
 //! As ε → 0 the ranks are the hard ranks, tied values sharing the mean of theirs. Every l2 rank
 //! lies in `[1, n]` and a row's l2 ranks sum to `n(n+1)/2`.
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP (forward mode), both O(n) per row from the saved
+//! `permutation` residual: the Jacobian is block-diagonal in sorted order, `c·(I − Pᵀ B P)` for
+//! l2 (`c = sign/ε`, `B` the block averaging) and `c·diag(ranks)·(I − 1·softmax(s_B)ᵀ)` per block
+//! for kl.
 
 use std::sync::Arc;
 

@@ -6,6 +6,9 @@
 //! - kl: `v = PAV_kl(w, s)`, `sorted = sign·(w − v)`.
 //!
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
+//!
+//! [`backward`] is the VJP (`g[σ] = M(u)`) and [`jvp`] the JVP, its transpose (`M(t[σ])`, in
+//! sorted order), both O(n) per row from the saved `permutation` residual.
 
 use super::{cotangent_row, CotangentGrad};
 use crate::check::{scan_rows, Check};

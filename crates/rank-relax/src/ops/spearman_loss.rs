@@ -3,9 +3,13 @@
 //! Per row: `a = soft_rank(predictions)`, `b = soft_rank(targets)` (ascending), `ā, b̄` their
 //! centred copies; `loss = 1 − ⟨ā, b̄⟩/(‖ā‖‖b̄‖)`, or 1 (with zero gradient) when
 //! `‖ā‖‖b̄‖ = 0`. Rows need `n ≥ 2`.
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVPs of both
+//! inputs into the correlation's derivative.
 
 use super::soft_rank::{row_work, Ranker};
 use crate::check::{scan_rows, scan_rows_min, Check};
+use crate::num::dot4;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -311,25 +315,22 @@ pub fn jvp<T: Real>(
                         *tl.at(i) = T::from_f64(0.0);
                         continue;
                     };
+                    // ∂c/∂a = b̄/(‖ā‖‖b̄‖) − c·ā/‖ā‖², and symmetrically for b, written over the
+                    // centred ranks as in the backward.
                     let inv_ab = 1.0 / (corr.norm_a * corr.norm_b);
                     let ca = corr.c / (corr.norm_a * corr.norm_a);
                     let cb = corr.c / (corr.norm_b * corr.norm_b);
+                    for (ak, bk) in a.iter_mut().zip(b.iter_mut()) {
+                        let (abar, bbar) = (*ak, *bk);
+                        *ak = bbar * inv_ab - ca * abar;
+                        *bk = abar * inv_ab - cb * bbar;
+                    }
                     // One rank tangent at a time in the row scratch.
                     let d = take(&mut sc.row.f1, n);
                     ranker.jvp_row(x.row(i), xr.row(i), xp.row(i), tx.row(i), k, &mut *d);
-                    let mut dc: f64 = a
-                        .iter()
-                        .zip(b.iter())
-                        .zip(d.iter())
-                        .map(|((abar, bbar), dk)| (bbar * inv_ab - ca * abar) * dk)
-                        .sum();
+                    let mut dc = dot4(a, d);
                     ranker.jvp_row(y.row(i), yr.row(i), yp.row(i), ty.row(i), k, &mut *d);
-                    dc += a
-                        .iter()
-                        .zip(b.iter())
-                        .zip(d.iter())
-                        .map(|((abar, bbar), dk)| (abar * inv_ab - cb * bbar) * dk)
-                        .sum::<f64>();
+                    dc += dot4(b, d);
                     *tl.at(i) = T::from_f64(-dc);
                 }
             })
