@@ -532,12 +532,25 @@ fn bad_outputs_and_residuals_are_clear_errors() {
 /// is taken relative to each block).
 #[test]
 fn edge_shapes_and_extreme_values() {
-    for op in ["soft_rank", "soft_sort", "sigmoid_rank"] {
+    for op in OPS {
         for shape in [Shape { batch: 0, n: 4 }, Shape { batch: 3, n: 0 }] {
             let len = shape.batch * shape.n;
             let p = P::new(1.0, Regularization::Kl, Direction::Ascending);
-            let got = jvp::<f64>(op, p, shape, &[vec![0.0; len]], &[vec![1.0; len]], 1.0);
-            assert_eq!(got.expect(op).len(), 0);
+            let x = vec![vec![0.0; len]; inputs_of(op).len()];
+            let t = vec![vec![1.0; len]; x.len()];
+            let got = jvp::<f64>(op, p, shape, &x, &t, 1.0);
+            if op == "spearman_loss" && shape.n == 0 {
+                let e = got.expect_err(op).to_string();
+                assert_eq!(e, "spearman_loss: needs n >= 2 items per row, got n = 0");
+                continue;
+            }
+            // A loss row with no items has loss 0 and tangent 0.
+            let want = if is_loss(op) {
+                vec![0.0; shape.batch]
+            } else {
+                vec![]
+            };
+            assert_eq!(got.expect(op), want, "{op} {shape:?}");
         }
     }
     // Ties at 1e300 with ε = 1e-3: one block, the ε part exactly zero.
@@ -551,4 +564,72 @@ fn edge_shapes_and_extreme_values() {
             assert!(got.iter().all(|v| v.is_finite()), "{op} {reg}: {got:?}");
         }
     }
+}
+
+/// Values spanning 1e-300…1e300 (with ties and zeros) and ε from 1e-8 to 1e8 give finite
+/// tangents for every op, with and without an ε-tangent — or the documented `… overflows` error.
+/// Never a NaN, an infinity or a panic.
+#[test]
+fn extreme_values_give_finite_tangents_or_the_overflow_error() {
+    let shape = Shape { batch: 2, n: 9 };
+    let len = shape.batch * shape.n;
+    let mut rng = data::rng(77);
+    let u = data::uniform(&mut rng, 2 * len, 0.0, 1.0);
+    let spanning = |lo: f64, hi: f64| -> Vec<f64> {
+        let (a, b) = (lo.log10(), hi.log10());
+        (0..len)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => hi,
+                2 => -hi,
+                3 => lo,
+                _ => {
+                    let m = 10f64.powf(a + (b - a) * u[2 * i]);
+                    if u[2 * i + 1] < 0.5 {
+                        -m
+                    } else {
+                        m
+                    }
+                }
+            })
+            .collect()
+    };
+    let rows = [
+        spanning(1e-300, 1e300),
+        spanning(1e-3, 1e3),
+        vec![1e300; len],
+    ];
+    let (mut finite, mut refused) = (0, 0);
+    for op in OPS {
+        for (reg, dir) in variants(op) {
+            for eps in [1e-8, 1e-4, 1.0, 1e4, 1e8] {
+                for values in &rows {
+                    let x: Vec<Vec<f64>> = inputs_of(op)
+                        .iter()
+                        .map(|(name, _)| match *name {
+                            "relevance" => (0..len).map(|i| (i % 4) as f64).collect(),
+                            "targets" => values.iter().rev().copied().collect(),
+                            _ => values.clone(),
+                        })
+                        .collect();
+                    let t = tangents(op, shape, 9);
+                    for t_eps in [0.0, 1.0] {
+                        let p = P::new(eps, reg, dir);
+                        let what = format!("{op} {reg} {dir} ε={eps:e} t_ε={t_eps}");
+                        match jvp::<f64>(op, p, shape, &x, &t, t_eps) {
+                            Ok(v) => {
+                                assert!(v.iter().all(|a| a.is_finite()), "{what}: {v:?}");
+                                finite += 1;
+                            }
+                            Err(e) => {
+                                assert!(e.message.contains("overflows"), "{what}: {e}");
+                                refused += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(finite > 5 * refused, "{finite} finite, {refused} refused");
 }
