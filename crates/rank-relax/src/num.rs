@@ -39,22 +39,3 @@ pub(crate) fn sum4<I: Copy>(items: &[I], f: impl Fn(I) -> f64) -> f64 {
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
-
-/// `⟨a, b⟩` in [`sum4`]'s four lanes (over the shorter length).
-#[inline(always)]
-pub(crate) fn dot4(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
-        acc[l] += x * y;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
-}

@@ -11,9 +11,9 @@
 use std::f64::consts::LN_2;
 use std::sync::Arc;
 
-use super::soft_rank::{row_work, tangent_checks, Ranker};
+use super::soft_rank::{row_work, tangent_checks, Ranker, Weighed};
 use crate::check::{scan_rows_min, Check};
-use crate::num::{dot4, ln_table};
+use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -273,11 +273,10 @@ pub fn jvp<T: Real>(
                         let l = rk.ln_1p();
                         *hk = LN_2 * (*hk / idcg) / ((1.0 + rk) * l * l);
                     }
-                    let d = take(&mut sc.row.f1, n);
+                    let mut dl = Weighed { w: gains, sum: 0.0 };
                     ndcg.ranker
-                        .jvp_row(x.row(i), r, p.row(i), t.row(i), k, &mut *d);
-                    let dl = dot4(gains, d);
-                    *tl.at(i) = T::from_f64(dl);
+                        .jvp_row(x.row(i), r, p.row(i), t.row(i), k, &mut dl);
+                    *tl.at(i) = T::from_f64(dl.sum);
                 }
             })
         },

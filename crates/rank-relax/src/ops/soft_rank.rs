@@ -345,6 +345,42 @@ pub(crate) fn row_work(n: usize) -> usize {
     n * (usize::BITS - n.leading_zeros() + 4) as usize
 }
 
+/// Where [`Ranker::jvp_row`] puts the rank tangents of each block: a row of the output, or a
+/// loss's weighed sum of them.
+pub(crate) trait RankTangents {
+    /// Takes the tangent `f(i)` of the rank in column `i`, for each column `i` of `block` (its
+    /// packed residual entries).
+    fn put_block(&mut self, block: &[i32], f: impl Fn(usize) -> f64);
+}
+
+impl<V: Real> RankTangents for [V] {
+    #[inline(always)]
+    fn put_block(&mut self, block: &[i32], f: impl Fn(usize) -> f64) {
+        for &p in block {
+            let i = column(p);
+            self[i] = V::from_f64(f(i));
+        }
+    }
+}
+
+/// `Σ_i w_i · dr_i`, summed block by block in four lanes: a loss's tangent straight from the
+/// rank tangents, which are never stored.
+pub(crate) struct Weighed<'a> {
+    pub w: &'a [f64],
+    pub sum: f64,
+}
+
+impl RankTangents for Weighed<'_> {
+    #[inline(always)]
+    fn put_block(&mut self, block: &[i32], f: impl Fn(usize) -> f64) {
+        let w = self.w;
+        self.sum += sum4(block, |p| {
+            let i = column(p);
+            w[i] * f(i)
+        });
+    }
+}
+
 /// The soft_rank row kernels with their parameters resolved; the losses use them too.
 pub(crate) struct Ranker {
     eps: f64,
@@ -445,25 +481,25 @@ impl Ranker {
         mark_blocks(perm, &pav.starts[..nb]);
     }
 
-    /// One row of the JVP with tangent `t` and `k = t_ε/ε`; writes the rank tangent `dr`.
+    /// One row of the JVP with tangent `t` and `k = t_ε/ε`: puts each rank tangent into `dr`
+    /// (a row, or a loss's weighed sum).
     ///
     /// Walks the residual block by block like [`Ranker::backward_row`] (singletons get 0, a
     /// larger block is gathered twice). The ε part enters as `−k·(x − x_first)` per block:
     /// pooled values lie close together, so this stays finite and accurate at any `|x|`.
-    pub fn jvp_row<T: Real, U: Real, V: Real>(
+    pub fn jvp_row<T: Real, U: Real, S: RankTangents + ?Sized>(
         &self,
         x: &[T],
         ranks: &[T],
         perm: &[i32],
         t: &[U],
         k: f64,
-        dr: &mut [V],
+        dr: &mut S,
     ) {
         let c = self.scale();
-        let zero = V::from_f64(0.0);
         for_each_block(perm, |_, block| {
             if block.len() == 1 {
-                dr[column(block[0])] = zero;
+                dr.put_block(block, |_| 0.0);
                 return;
             }
             let x0 = x[column(block[0])].to_f64();
@@ -473,21 +509,17 @@ impl Ranker {
                 Regularization::L2 => {
                     // d ranks = c·(ds − M_l2(ds)).
                     let mean = sum4(block, |p| ds(column(p))) / block.len() as f64;
-                    for &p in block {
-                        let i = column(p);
-                        dr[i] = V::from_f64(c * (ds(i) - mean));
-                    }
+                    dr.put_block(block, |i| c * (ds(i) - mean));
                 }
                 Regularization::Kl => {
                     // d ranks = c·ranks ∘ (ds − ⟨softmax(s_B), ds⟩), softmax(s_B) = ranks/Σ_B ranks.
                     let sum_rd = sum4(block, |p| ranks[column(p)].to_f64() * ds(column(p)));
                     let sum_r = sum4(block, |p| ranks[column(p)].to_f64());
                     let f = sum_rd / sum_r;
-                    for &p in block {
-                        let i = column(p);
+                    dr.put_block(block, |i| {
                         let r = ranks[i].to_f64();
-                        dr[i] = V::from_f64(c * (r * ds(i) - r * f));
-                    }
+                        c * (r * ds(i) - r * f)
+                    });
                 }
             }
         });

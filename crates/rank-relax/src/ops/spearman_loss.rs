@@ -7,9 +7,8 @@
 //! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVPs of both
 //! inputs into the correlation's derivative.
 
-use super::soft_rank::{row_work, Ranker};
+use super::soft_rank::{row_work, Ranker, Weighed};
 use crate::check::{scan_rows, scan_rows_min, Check};
-use crate::num::dot4;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -325,13 +324,12 @@ pub fn jvp<T: Real>(
                         *ak = bbar * inv_ab - ca * abar;
                         *bk = abar * inv_ab - cb * bbar;
                     }
-                    // One rank tangent at a time in the row scratch.
-                    let d = take(&mut sc.row.f1, n);
-                    ranker.jvp_row(x.row(i), xr.row(i), xp.row(i), tx.row(i), k, &mut *d);
-                    let mut dc = dot4(a, d);
-                    ranker.jvp_row(y.row(i), yr.row(i), yp.row(i), ty.row(i), k, &mut *d);
-                    dc += dot4(b, d);
-                    *tl.at(i) = T::from_f64(-dc);
+                    // The rank tangents go straight into their weighed sums.
+                    let mut da = Weighed { w: a, sum: 0.0 };
+                    ranker.jvp_row(x.row(i), xr.row(i), xp.row(i), tx.row(i), k, &mut da);
+                    let mut db = Weighed { w: b, sum: 0.0 };
+                    ranker.jvp_row(y.row(i), yr.row(i), yp.row(i), ty.row(i), k, &mut db);
+                    *tl.at(i) = T::from_f64(-(da.sum + db.sum));
                 }
             })
         },
