@@ -7,7 +7,7 @@
 //!
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
 //!
-//! [`backward`] is the VJP (`g[σ] = M(u)`) and [`jvp`] the JVP, its transpose (`M(t[σ])`, in
+//! [`backward`] is the VJP (`g[σ] = M(u)`) and [`jvp`] the JVP, its transpose (`Mᵀ(t[σ])`, in
 //! sorted order), both O(n) per row from the saved `permutation` residual.
 
 use super::{cotangent_row, CotangentGrad};
@@ -228,8 +228,7 @@ fn backward_impl<T: Real>(
 /// ∂sorted/∂ε · tangent_regularization_strength`, in sorted order like `sorted`. `values` and
 /// `permutation` are the forward's; O(n) per row, no sort.
 ///
-/// The transpose of the VJP (`g[σ] = M(u)`): `tangent_sorted = M(t[σ])` with `M` the block
-/// reduction taken the other way, per block `B`:
+/// The transpose of the VJP (`g[σ] = M(u)`): `tangent_sorted = Mᵀ(t[σ])`, per block `B`:
 /// - l2: the mean of `t[σ]` over `B`;
 /// - kl: `Σ_B softmax(s_B)_j t[σ_j]` (the softmax over the sorted values, as in the VJP);
 ///
