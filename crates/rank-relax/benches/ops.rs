@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort|sigmoid_rank]]`
 //!
+//! `-- jvp` (also part of the default run) times every op's JVP (with an ε-tangent) next to its
+//! VJP at 128×1000 in f64 and prints the ratio.
+//!
 //! With `BENCH_OUT` set (a folder), also appends one JSON line per soft_rank/soft_sort table row
 //! to `$BENCH_OUT/core.jsonl`.
 
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rank_relax::ops::{sigmoid_rank, soft_rank, soft_sort};
+use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, spearman_loss};
 use rank_relax::{num_threads, set_num_threads, Direction, Real, Regularization, Shape};
 use rayon::prelude::*;
 
@@ -316,7 +319,7 @@ fn main() {
         .into_iter()
         .filter(|d| has(d) || !(has("f64") || has("f32")))
         .collect();
-    let any_op = has("soft_rank") || has("soft_sort") || has("sigmoid_rank");
+    let any_op = has("soft_rank") || has("soft_sort") || has("sigmoid_rank") || has("jvp");
     let ops: Vec<&str> = ["soft_rank", "soft_sort"]
         .into_iter()
         .filter(|o| has(o) || !any_op)
@@ -380,6 +383,176 @@ fn main() {
     }
     if has("sigmoid_rank") || !any_op {
         sigmoid_table(&dtypes, default_threads);
+    }
+    if has("jvp") || !any_op {
+        jvp_table(default_threads);
+    }
+}
+
+/// Seconds per call of every op's VJP and JVP (f64, ε = 0.1, ε-tangent 0.5), from the same
+/// forward's saves.
+fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f64, f64) {
+    let len = shape.batch * shape.n;
+    let (_, x, u) = inputs::<f64>(len);
+    let (_, y, t) = inputs::<f64>(len);
+    let (x, u, y, t) = (&x[0], &u[0], &y[0], &t[0]);
+    let (b, eps, t_eps) = (shape.batch, 0.1, 0.5);
+    let rel: Vec<f64> = y.iter().map(|v| (v * 2.0 + 2.0).floor()).collect();
+    let (mut out, mut perm) = (vec![0.0; len], vec![0i32; len]);
+    let (mut out2, mut perm2) = (vec![0.0; len], vec![0i32; len]);
+    let (mut g, mut g2, mut ge) = (vec![0.0; len], vec![0.0; len], vec![0.0; b]);
+    let (mut loss, mut dl, mut dout) = (vec![0.0; b], vec![0.0; b], vec![0.0; len]);
+    let cot = &u[..b];
+    set_num_threads(threads);
+    let times = match op {
+        "soft_rank" => {
+            let p = soft_rank::Params {
+                regularization_strength: eps,
+                regularization: reg,
+                ..Default::default()
+            };
+            soft_rank::forward(shape, &p, x, &mut out, &mut perm).unwrap();
+            let (r, pm) = (&out, &perm);
+            (
+                time(|| {
+                    soft_rank::backward(shape, &p, x, r, pm, black_box(u), &mut g, &mut ge).unwrap()
+                }),
+                time(|| {
+                    soft_rank::jvp(shape, &p, x, r, pm, black_box(t), t_eps, &mut dout).unwrap()
+                }),
+            )
+        }
+        "soft_sort" => {
+            let p = soft_sort::Params {
+                regularization_strength: eps,
+                regularization: reg,
+                ..Default::default()
+            };
+            soft_sort::forward(shape, &p, x, &mut out, &mut perm).unwrap();
+            let pm = &perm;
+            (
+                time(|| {
+                    soft_sort::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
+                }),
+                time(|| soft_sort::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
+            )
+        }
+        "sigmoid_rank" => {
+            let p = sigmoid_rank::Params {
+                regularization_strength: eps,
+                direction: Direction::Ascending,
+            };
+            (
+                time(|| {
+                    sigmoid_rank::backward(shape, &p, x, black_box(u), &mut g, &mut ge).unwrap()
+                }),
+                time(|| sigmoid_rank::jvp(shape, &p, x, black_box(t), t_eps, &mut dout).unwrap()),
+            )
+        }
+        "spearman_loss" => {
+            let p = spearman_loss::Params {
+                regularization_strength: eps,
+                regularization: reg,
+            };
+            spearman_loss::forward(
+                shape, &p, x, y, &mut loss, &mut out, &mut perm, &mut out2, &mut perm2,
+            )
+            .unwrap();
+            let (xr, xp, yr, yp) = (&out, &perm, &out2, &perm2);
+            (
+                time(|| {
+                    spearman_loss::backward(
+                        shape,
+                        &p,
+                        x,
+                        y,
+                        xr,
+                        xp,
+                        yr,
+                        yp,
+                        black_box(cot),
+                        &mut g,
+                        &mut g2,
+                        &mut ge,
+                    )
+                    .unwrap()
+                }),
+                time(|| {
+                    spearman_loss::jvp(
+                        shape,
+                        &p,
+                        x,
+                        y,
+                        xr,
+                        xp,
+                        yr,
+                        yp,
+                        black_box(t),
+                        u,
+                        t_eps,
+                        &mut dl,
+                    )
+                    .unwrap()
+                }),
+            )
+        }
+        _ => {
+            let p = ndcg_loss::Params {
+                regularization_strength: eps,
+                regularization: reg,
+            };
+            ndcg_loss::forward(shape, &p, x, &rel, &mut loss, &mut out, &mut perm).unwrap();
+            let (r, pm, rel) = (&out, &perm, &rel);
+            (
+                time(|| {
+                    ndcg_loss::backward(shape, &p, x, rel, r, pm, black_box(cot), &mut g, &mut ge)
+                        .unwrap()
+                }),
+                time(|| {
+                    ndcg_loss::jvp(shape, &p, x, rel, r, pm, black_box(t), t_eps, &mut dl).unwrap()
+                }),
+            )
+        }
+    };
+    set_num_threads(0);
+    times
+}
+
+/// Every op's JVP against its VJP at 128×1000 f64 (the target: JVP ≤ 1.2× VJP).
+fn jvp_table(default_threads: usize) {
+    let (batch, n) = (128, 1000);
+    println!("\nJVP vs VJP, f64, {batch}×{n}, ε = 0.1, ε-tangent 0.5, values uniform in [-1, 1)\n");
+    println!("| op | regularization | threads | vjp ms | jvp ms | jvp/vjp |");
+    println!("|---|---|---|---|---|---|");
+    let cases = [
+        ("soft_rank", Regularization::L2),
+        ("soft_rank", Regularization::Kl),
+        ("soft_sort", Regularization::L2),
+        ("soft_sort", Regularization::Kl),
+        ("sigmoid_rank", Regularization::L2),
+        ("spearman_loss", Regularization::L2),
+        ("spearman_loss", Regularization::Kl),
+        ("ndcg_loss", Regularization::L2),
+        ("ndcg_loss", Regularization::Kl),
+    ];
+    for (op, reg) in cases {
+        for threads in [1, default_threads] {
+            let (vjp, jvp) = bench_jvp(op, reg, Shape { batch, n }, threads);
+            let reg = if op == "sigmoid_rank" {
+                "-"
+            } else {
+                reg.as_str()
+            };
+            println!(
+                "| {op} | {reg} | {threads} | {:.3} | {:.3} | {:.2} |",
+                vjp * 1e3,
+                jvp * 1e3,
+                jvp / vjp
+            );
+            if default_threads == 1 {
+                break;
+            }
+        }
     }
 }
 

@@ -269,6 +269,18 @@ impl Check {
         )
     }
 
+    /// A scalar argument that is not a param (a JVP's `tangent_regularization_strength`) is
+    /// finite; returns it as `f64`.
+    pub fn finite_scalar<T: Real>(self, name: &str, v: T) -> Result<f64, Error> {
+        if !v.is_finite() {
+            return Err(Error::invalid_value(
+                self.op,
+                format_args!("{name} is {}", Num(v)),
+            ));
+        }
+        Ok(v.to_f64())
+    }
+
     /// For `[batch]` buffers: every element finite; returns the largest magnitude.
     pub fn finite_vector<T: Real>(self, name: &str, data: &[T]) -> Result<f64, Error> {
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {

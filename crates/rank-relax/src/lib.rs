@@ -5,7 +5,10 @@
 //! - `Params<T>`: one public field per spec param, named as in the spec;
 //! - `forward(shape, &params, inputs…, outputs…, residuals…)`;
 //! - `backward(shape, &params, saves…, residuals…, cotangents…, grads…,
-//!   grad_regularization_strength)`.
+//!   grad_regularization_strength)`;
+//! - `jvp(shape, &params, saves…, residuals…, input tangents…, tangent_regularization_strength,
+//!   output tangents…)`: the Jacobian-vector product, adjoint to `backward` (core only so far,
+//!   not yet in the spec).
 //!
 //! Buffers are flat row-major `[batch, n]` (or `[batch]` for a loss) of `f32` or `f64`
 //! ([`Real`]); residuals are `i32`. Every length, value and parameter is checked first and bad

@@ -1,5 +1,5 @@
 //! One module per op of the spec, each with `Params`, `forward` and `backward` in the kernel
-//! convention (see the crate docs).
+//! convention (see the crate docs), and `jvp`, the forward-mode product (core only so far).
 
 pub mod ndcg_loss;
 pub mod sigmoid_rank;

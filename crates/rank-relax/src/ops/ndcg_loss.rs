@@ -4,11 +4,14 @@
 //! `DCG = Σ G_i / log2(1 + r_i)`, `IDCG = Σ_j G_(j) / log2(1 + j)` (gains sorted decreasingly),
 //! `loss = 1 − DCG/IDCG`, or 0 (with zero gradient) when `IDCG = 0`. Relevance receives no
 //! gradient.
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVP of the scores
+//! (the relevance has no tangent).
 
 use std::f64::consts::LN_2;
 use std::sync::Arc;
 
-use super::soft_rank::{row_work, Ranker};
+use super::soft_rank::{row_work, tangent_checks, Ranker, Weighed};
 use crate::check::{scan_rows_min, Check};
 use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
@@ -187,6 +190,93 @@ pub fn backward<T: Real>(
                     }
                     let dot = ndcg.ranker.backward_row(x, r, p.row(i), &*h, g);
                     *ge.at(i) = T::from_f64(-dot / eps);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Jacobian-vector product of `ndcg_loss`: per row `tangent_loss = Σ_i h_i · dr_i` with `dr` the
+/// JVP of the soft ranks (`tangent_scores` and the ε-tangent `tangent_regularization_strength`)
+/// and `h_i = G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²)` (the VJP's `h` for `g = 1`). The
+/// relevance has no tangent. 0 where `IDCG = 0`. O(n) per row in the scores (no sort of them;
+/// the ideal DCG sorts the positive gains, as in the backward).
+#[allow(clippy::too_many_arguments)]
+pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    tangent_scores: &[T],
+    tangent_regularization_strength: T,
+    tangent_loss: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("scores", scores.len())?;
+    check.matrix("relevance", relevance.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("tangent_scores", tangent_scores.len())?;
+    check.vector("tangent_loss", tangent_loss.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The value and range checks in one parallel pass, their errors taken in argument order.
+    let [ss, srel, sr, st] = scan_rows_min(shape, [scores, relevance, ranks, tangent_scores]);
+    let max_abs = check.finite_scanned("scores", scores, ss.scan)?;
+    check.no_overflow("scores", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    check.nonnegative_scanned("relevance", relevance, srel)?;
+    // The tangent divides by ln(1 + rank)²: saved ranks must be soft ranks (≥ 1).
+    check.soft_ranks_scanned("ranks", ranks, sr)?;
+    check.permutation("permutation", permutation)?;
+    let max_t = check.finite_scanned("tangent_scores", tangent_scores, st.scan)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    tangent_checks(check, eps, "tangent_scores", max_t, t_eps)?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let ndcg = Ndcg::new(eps, params.regularization, n);
+    let k = t_eps / eps;
+    let bufs = (
+        In::new(scores, n),
+        In::new(relevance, n),
+        In::new(ranks, n),
+        In::new(permutation, n),
+        In::new(tangent_scores, n),
+        Out::new(tangent_loss, 1),
+    );
+    run_rows(
+        shape.batch,
+        row_work(n),
+        bufs,
+        |rows, (x, rel, r, p, t, mut tl)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let r = r.row(i);
+                    let gains = take(&mut sc.loss1, n);
+                    let idcg = ndcg.ideal_dcg(rel.row(i), gains, &mut sc.loss2);
+                    if idcg == 0.0 {
+                        *tl.at(i) = T::from_f64(0.0);
+                        continue;
+                    }
+                    // h_i = G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²), as the backward's
+                    // (G_i / IDCG ≤ 1 first), written over the gains.
+                    for (hk, rk) in gains.iter_mut().zip(r) {
+                        let rk = rk.to_f64();
+                        let l = rk.ln_1p();
+                        *hk = LN_2 * (*hk / idcg) / ((1.0 + rk) * l * l);
+                    }
+                    let mut dl = Weighed { w: gains, sum: 0.0 };
+                    ndcg.ranker
+                        .jvp_row(x.row(i), r, p.row(i), t.row(i), k, &mut dl);
+                    *tl.at(i) = T::from_f64(dl.sum);
                 }
             })
         },

@@ -6,6 +6,9 @@
 //! [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) naming the op, `n` and the
 //! limit) rather than running for hours: see [`DEFAULT_MAX_PAIRS`] and [`set_max_pairs`]
 //! (re-exported as `rank_relax::set_sigmoid_rank_max_pairs`).
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP; the Jacobian is symmetric, so both are the same
+//! pairwise pass (the JVP's tangent taking the cotangent's place).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -180,6 +183,75 @@ pub fn backward<T: Real>(
             backward_rows::<T, f32>(isa(), (c, eps), rows, xu, g)
         } else {
             backward_rows::<T, f64>(isa(), (c, eps), rows, xu, g)
+        }
+    });
+    Ok(())
+}
+
+/// Jacobian-vector product of `sigmoid_rank`: `tangent_ranks = ∂ranks/∂values · tangent_values
+/// + ∂ranks/∂ε · tangent_regularization_strength`.
+///
+/// The Jacobian `c·(D − S)` (`c = sign/ε`, `S_ij = sigmoid'(t_ij)`, `D` its row sums) is
+/// symmetric, so the JVP is the VJP's pairwise loop with the tangent in place of the cotangent:
+/// `dr_i = c·Σ_{j≠i} sigmoid'(t_ij)·(t'_i − t'_j)`. The ranks depend on `x/ε` only, so the
+/// ε-tangent enters as `t' = t − (t_ε/ε)·(x − x_0)` (`x_0` the row's first value: only
+/// differences count). One O(n²) pass, like the VJP. The ε-tangent is one scalar for the call,
+/// like ε itself: `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ + t_ε · Σ_rows grad_regularization_strength`.
+pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_ranks: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("tangent_ranks", tangent_ranks.len())?;
+    check_work(shape)?;
+    let eps = check.strength(params.regularization_strength)?;
+    let max_x = check.finite("values", values)?;
+    let max_t = check.finite("tangent_values", tangent_values)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // The tangents scale like |t'|·n/ε with |t'| ≤ |t| + |t_ε|/ε · 2 max |x|: refuse what would
+    // overflow f64 rather than return ±∞ or NaN.
+    let n = shape.n as f64;
+    check.no_overflow("tangent_values", max_t, eps, max_t * n / eps)?;
+    let max_u = if t_eps == 0.0 {
+        max_t
+    } else {
+        max_t + t_eps.abs() / eps * 2.0 * max_x
+    };
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        max_u * n / eps,
+    )?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let c = scale(eps, params.direction);
+    let k = t_eps / eps;
+    // f32 lanes only where t' is far inside their range.
+    let f32_lanes = lanes_f32::<T>(c) && max_u < 1e30;
+    let bufs = (
+        In::new(values, n),
+        In::new(tangent_values, n),
+        Out::new(tangent_ranks, n),
+    );
+    run_rows(shape.batch, n * n, bufs, |rows, (x, t, mut dr)| {
+        if f32_lanes {
+            jvp_rows::<T, f32>(isa(), (c, k), rows, (&x, &t), &mut dr)
+        } else {
+            jvp_rows::<T, f64>(isa(), (c, k), rows, (&x, &t), &mut dr)
         }
     });
     Ok(())
@@ -694,6 +766,39 @@ fn backward_rows<T: Real, F: Kernel>(
                 *gi = T::from_f64(c * a);
             }
             *ge.at(i) = T::from_f64(-dot / eps);
+        }
+    })
+}
+
+/// The JVP of `rows` rows, computed in the lane type `F`: the backward's pairs with the
+/// tangent `t' = t − k·(x − x_0)` (`k = t_ε/ε`) as the cotangent; writes `c·Σ_j sigmoid'·(t'_i −
+/// t'_j)`.
+fn jvp_rows<T: Real, F: Kernel>(
+    isa: Isa,
+    (c, k): (f64, f64),
+    rows: usize,
+    (x, t): (&In<'_, T>, &In<'_, T>),
+    dr: &mut Out<'_, T>,
+) {
+    let (cf, pad) = lane_scale::<F>(c);
+    F::with_bufs(|b| {
+        for i in 0..rows {
+            let (x, t, dr) = (x.row(i), t.row(i), dr.row(i));
+            let xs = load(&mut b.x, x, pad);
+            let us = take(&mut b.u, x.len() + PAD);
+            let x0 = x.first().map_or(0.0, |v| v.to_f64());
+            for ((u, tv), xv) in us.iter_mut().zip(t).zip(x) {
+                *u = F::from_f64(tv.to_f64() - k * (xv.to_f64() - x0));
+            }
+            us[x.len()..].fill(F::ZERO);
+            let part = take(&mut b.part, x.len() + PAD);
+            part.fill(F::ZERO);
+            let acc = take(&mut b.acc, x.len());
+            acc.fill(0.0);
+            F::backward_pairs(isa, cf, xs, us, part, acc);
+            for (d, a) in dr.iter_mut().zip(acc.iter()) {
+                *d = T::from_f64(c * a);
+            }
         }
     })
 }

@@ -7,6 +7,11 @@
 //!
 //! As ε → 0 the ranks are the hard ranks, tied values sharing the mean of theirs. Every l2 rank
 //! lies in `[1, n]` and a row's l2 ranks sum to `n(n+1)/2`.
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP (forward mode), both O(n) per row from the saved
+//! `permutation` residual: the Jacobian is block-diagonal in sorted order, `c·(I − Pᵀ B P)` for
+//! l2 (`c = sign/ε`, `B` the block averaging) and `c·diag(ranks)·(I − 1·softmax(s_B)ᵀ)` per block
+//! for kl.
 
 use std::sync::Arc;
 
@@ -234,9 +239,146 @@ fn backward_impl<T: Real>(
     Ok(())
 }
 
+/// Jacobian-vector product of `soft_rank`: `tangent_ranks = ∂ranks/∂values · tangent_values +
+/// ∂ranks/∂ε · tangent_regularization_strength`. `values`, `ranks` and `permutation` are the
+/// forward's; O(n) per row, no sort.
+///
+/// The Jacobian has the VJP's block structure. With `c = sign/ε`, `k = tangent_ε/ε` and, in
+/// sorted order, `ds = c·(t[σ] − k·(x[σ] − x_B))` (`x_B` the block's first value: the ranks
+/// depend on `x/ε` only, and a constant per block cancels in the projection), per block `B`:
+/// - l2: `d ranks = ds − mean_B ds` (the Jacobian `c·(I − Pᵀ B P)` is symmetric);
+/// - kl: `d ranks = ranks ∘ (ds − Σ_B softmax(s_B) ds)`, with `softmax(s_B) = ranks_B/Σ_B ranks`.
+///
+/// Singleton blocks have zero tangent. The ε-tangent is one scalar for the call, like ε itself
+/// (the per-row `grad_regularization_strength` of [`backward`] is what wrappers sum over rows):
+/// `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ + t_ε · Σ_rows grad_regularization_strength`.
+#[allow(clippy::too_many_arguments)]
+pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_ranks: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("tangent_ranks", tangent_ranks.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The finite checks in one parallel pass, their errors taken below in argument order.
+    let kl = params.regularization == Regularization::Kl;
+    let [sv, sr, st] = if kl {
+        scan_rows_min(shape, [values, ranks, tangent_values])
+    } else {
+        scan_rows(shape, [values, ranks, tangent_values]).map(RangeScan::without_min)
+    };
+    let max_abs = check.finite_scanned("values", values, sv.scan)?;
+    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    if kl {
+        // The kl JVP divides by block sums of the ranks (which its forward makes > 0).
+        check.soft_ranks_scanned("ranks", ranks, sr)?;
+    } else {
+        check.finite_scanned("ranks", ranks, sr.scan)?;
+    }
+    check.permutation("permutation", permutation)?;
+    let max_t = check.finite_scanned("tangent_values", tangent_values, st.scan)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    tangent_checks(check, eps, "tangent_values", max_t, t_eps)?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, params.direction, n);
+    let k = t_eps / eps;
+    let bufs = (
+        In::new(values, n),
+        In::new(ranks, n),
+        In::new(permutation, n),
+        In::new(tangent_values, n),
+        Out::new(tangent_ranks, n),
+    );
+    run_rows(
+        shape.batch,
+        row_work(n),
+        bufs,
+        |rows, (x, r, p, t, mut dr)| {
+            for i in 0..rows {
+                ranker.jvp_row(x.row(i), r.row(i), p.row(i), t.row(i), k, dr.row(i));
+            }
+        },
+    );
+    Ok(())
+}
+
+/// The overflow checks of a soft-rank JVP's tangents (soft_rank and the losses, `name` the input
+/// tangent with largest magnitude `max_t`): the rank tangents scale like `(|t| + |t_ε|)·n/ε` (a
+/// block spans at most `n` in `x/ε`).
+pub(crate) fn tangent_checks(
+    check: Check,
+    eps: f64,
+    name: &str,
+    max_t: f64,
+    t_eps: f64,
+) -> Result<(), Error> {
+    let n = check.shape.n as f64;
+    check.no_overflow(name, max_t, eps, max_t * n / eps)?;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        (max_t + t_eps.abs()) * n / eps,
+    )
+}
+
 /// Estimated cost of one row in element operations, for the parallel threshold.
 pub(crate) fn row_work(n: usize) -> usize {
     n * (usize::BITS - n.leading_zeros() + 4) as usize
+}
+
+/// Where [`Ranker::jvp_row`] puts the rank tangents of each block: a row of the output, or a
+/// loss's weighed sum of them.
+pub(crate) trait RankTangents {
+    /// Takes the tangent `f(i)` of the rank in column `i`, for each column `i` of `block` (its
+    /// packed residual entries).
+    fn put_block(&mut self, block: &[i32], f: impl Fn(usize) -> f64);
+}
+
+impl<V: Real> RankTangents for [V] {
+    #[inline(always)]
+    fn put_block(&mut self, block: &[i32], f: impl Fn(usize) -> f64) {
+        for &p in block {
+            let i = column(p);
+            self[i] = V::from_f64(f(i));
+        }
+    }
+}
+
+/// `Σ_i w_i · dr_i`, summed block by block in four lanes: a loss's tangent straight from the
+/// rank tangents, which are never stored.
+pub(crate) struct Weighed<'a> {
+    pub w: &'a [f64],
+    pub sum: f64,
+}
+
+impl RankTangents for Weighed<'_> {
+    #[inline(always)]
+    fn put_block(&mut self, block: &[i32], f: impl Fn(usize) -> f64) {
+        let w = self.w;
+        self.sum += sum4(block, |p| {
+            let i = column(p);
+            w[i] * f(i)
+        });
+    }
 }
 
 /// The soft_rank row kernels with their parameters resolved; the losses use them too.
@@ -337,6 +479,50 @@ impl Ranker {
             }
         };
         mark_blocks(perm, &pav.starts[..nb]);
+    }
+
+    /// One row of the JVP with tangent `t` and `k = t_ε/ε`: puts each rank tangent into `dr`
+    /// (a row, or a loss's weighed sum).
+    ///
+    /// Walks the residual block by block like [`Ranker::backward_row`] (singletons get 0, a
+    /// larger block is gathered twice). The ε part enters as `−k·(x − x_first)` per block:
+    /// pooled values lie close together, so this stays finite and accurate at any `|x|`.
+    pub fn jvp_row<T: Real, U: Real, S: RankTangents + ?Sized>(
+        &self,
+        x: &[T],
+        ranks: &[T],
+        perm: &[i32],
+        t: &[U],
+        k: f64,
+        dr: &mut S,
+    ) {
+        let c = self.scale();
+        for_each_block(perm, |_, block| {
+            if block.len() == 1 {
+                dr.put_block(block, |_| 0.0);
+                return;
+            }
+            let x0 = x[column(block[0])].to_f64();
+            // ds / c: the tangent of the sorted θ, less a constant per block.
+            let ds = |i: usize| t[i].to_f64() - k * (x[i].to_f64() - x0);
+            match self.regularization {
+                Regularization::L2 => {
+                    // d ranks = c·(ds − M_l2(ds)).
+                    let mean = sum4(block, |p| ds(column(p))) / block.len() as f64;
+                    dr.put_block(block, |i| c * (ds(i) - mean));
+                }
+                Regularization::Kl => {
+                    // d ranks = c·ranks ∘ (ds − ⟨softmax(s_B), ds⟩), softmax(s_B) = ranks/Σ_B ranks.
+                    let sum_rd = sum4(block, |p| ranks[column(p)].to_f64() * ds(column(p)));
+                    let sum_r = sum4(block, |p| ranks[column(p)].to_f64());
+                    let f = sum_rd / sum_r;
+                    dr.put_block(block, |i| {
+                        let r = ranks[i].to_f64();
+                        c * (r * ds(i) - r * f)
+                    });
+                }
+            }
+        });
     }
 
     /// One row of the backward with cotangent `u`; writes `g` and returns `⟨g, x⟩` (for the

@@ -6,6 +6,9 @@
 //! - kl: `v = PAV_kl(w, s)`, `sorted = sign·(w − v)`.
 //!
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
+//!
+//! [`backward`] is the VJP (`g[σ] = M(u)`) and [`jvp`] the JVP, its transpose (`Mᵀ(t[σ])`, in
+//! sorted order), both O(n) per row from the saved `permutation` residual.
 
 use super::{cotangent_row, CotangentGrad};
 use crate::check::{scan_rows, Check};
@@ -221,6 +224,77 @@ fn backward_impl<T: Real>(
     Ok(())
 }
 
+/// Jacobian-vector product of `soft_sort`: `tangent_sorted = ∂sorted/∂values · tangent_values +
+/// ∂sorted/∂ε · tangent_regularization_strength`, in sorted order like `sorted`. `values` and
+/// `permutation` are the forward's; O(n) per row, no sort.
+///
+/// The transpose of the VJP (`g[σ] = M(u)`): `tangent_sorted = Mᵀ(t[σ])`, per block `B`:
+/// - l2: the mean of `t[σ]` over `B`;
+/// - kl: `Σ_B softmax(s_B)_j t[σ_j]` (the softmax over the sorted values, as in the VJP);
+///
+/// plus the ε part from `w = (n, …, 1)/ε`, `dw = −w·t_ε/ε`: `−sign·t_ε/ε · (w_k − Σ_B π_j w_j)`
+/// with `π` uniform (l2) or `softmax(w_B)` (kl), i.e. `−sign·t_ε/ε² · (μ_B − (k − a))` for
+/// position `k` of a block starting at `a`, `μ_B` the mean offset `j` under `π`. The ε-tangent
+/// is one scalar for the call, like ε itself: `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ +
+/// t_ε · Σ_rows grad_regularization_strength`.
+#[allow(clippy::too_many_arguments)]
+pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_sorted: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("tangent_sorted", tangent_sorted.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The finite checks in one parallel pass, their errors taken below in argument order.
+    let [sv, st] = scan_rows(shape, [values, tangent_values]);
+    let max_abs = check.finite_scanned("values", values, sv)?;
+    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    check.permutation("permutation", permutation)?;
+    let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // The tangents are block averages of `t` plus the ε part, up to `|t_ε|·n/ε²`.
+    check.no_overflow("tangent_values", max_t, eps, max_t)?;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        max_t + t_eps.abs() * shape.n as f64 / eps / eps,
+    )?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let sorter = Sorter::new(eps, params);
+    let bufs = (
+        In::new(values, n),
+        In::new(permutation, n),
+        In::new(tangent_values, n),
+        Out::new(tangent_sorted, n),
+    );
+    let work = super::soft_rank::row_work(n);
+    run_rows(shape.batch, work, bufs, |rows, (x, p, t, mut out)| {
+        with_scratch(|sc| {
+            for i in 0..rows {
+                sorter.jvp_row(&mut sc.row, x.row(i), p.row(i), t.row(i), t_eps, out.row(i));
+            }
+        })
+    });
+    Ok(())
+}
+
 /// The soft_sort row kernels with their parameters resolved.
 struct Sorter {
     eps: f64,
@@ -294,6 +368,70 @@ impl Sorter {
         mark_blocks(perm, &pav.starts[..nb]);
     }
 
+    /// One row of the JVP with tangent `t` and ε-tangent `t_eps`; writes `out` (sorted order).
+    fn jvp_row<T: Real, U: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        perm: &[i32],
+        t: &[U],
+        t_eps: f64,
+        out: &mut [T],
+    ) {
+        let n = x.len();
+        let sign = self.sign();
+        let inv_eps = 1.0 / self.eps;
+        // d out_k = M(t[σ])_k − ke·(μ_B − (k − a)).
+        let ke = sign * t_eps * inv_eps * inv_eps;
+        match self.regularization {
+            Regularization::L2 => {
+                for_each_block(perm, |a, block| {
+                    let out = &mut out[a..a + block.len()];
+                    if block.len() == 1 {
+                        out[0] = T::from_f64(t[column(block[0])].to_f64());
+                        return;
+                    }
+                    let mean = sum4(block, |p| t[column(p)].to_f64()) / block.len() as f64;
+                    // μ_B of the uniform weights: the middle offset.
+                    let mu = (block.len() - 1) as f64 / 2.0;
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = T::from_f64(mean - ke * (mu - j as f64));
+                    }
+                });
+            }
+            Regularization::Kl => {
+                let e = take(&mut sc.f1, n);
+                // exp(−1/ε): the ratio of consecutive softmax(w_B) weights.
+                let q = (-inv_eps).exp();
+                for_each_block(perm, |a, block| {
+                    let out = &mut out[a..a + block.len()];
+                    if block.len() == 1 {
+                        out[0] = T::from_f64(t[column(block[0])].to_f64());
+                        return;
+                    }
+                    let e = &mut e[..block.len()];
+                    let z = block_softmax(sign, x, block, e);
+                    let mut sum_et = 0.0;
+                    for (&ej, &p) in e.iter().zip(block) {
+                        sum_et += ej * t[column(p)].to_f64();
+                    }
+                    let m = sum_et / z;
+                    // μ_B = Σ_j j·q^j / Σ_j q^j, the mean offset under softmax(w_B).
+                    let (mut wt, mut zw, mut mj) = (1.0, 0.0, 0.0);
+                    for j in 0..block.len() {
+                        zw += wt;
+                        mj += wt * j as f64;
+                        wt *= q;
+                    }
+                    let mu = mj / zw;
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = T::from_f64(m - ke * (mu - j as f64));
+                    }
+                });
+            }
+        }
+    }
+
     /// One row of the backward; writes `g` and returns the ε-gradient of the row.
     fn backward_row<T: Real, U: Real>(
         &self,
@@ -340,16 +478,7 @@ impl Sorter {
                         return;
                     }
                     let e = &mut e[..block.len()];
-                    let mut max = f64::NEG_INFINITY;
-                    for (ej, &p) in e.iter_mut().zip(block) {
-                        *ej = sign * x[column(p)].to_f64();
-                        max = max.max(*ej);
-                    }
-                    let mut z = 0.0;
-                    for ej in e.iter_mut() {
-                        *ej = (*ej - max).exp();
-                        z += *ej;
-                    }
+                    let z = block_softmax(sign, x, block, e);
                     let (mut sum_u, mut sum_uw) = (0.0, 0.0);
                     for (j, uj) in u.iter().enumerate() {
                         let uj = uj.to_f64();
@@ -372,4 +501,20 @@ impl Sorter {
         }
         -self.sign() * inv_eps * eps_dot
     }
+}
+
+/// The unnormalised `softmax(s_B)` of a block (`s = sign·x[σ]`, relative to the block's largest)
+/// into `e`; returns its sum. The VJP's `M_kl` and the JVP's transpose both weigh by it.
+fn block_softmax<T: Real>(sign: f64, x: &[T], block: &[i32], e: &mut [f64]) -> f64 {
+    let mut max = f64::NEG_INFINITY;
+    for (ej, &p) in e.iter_mut().zip(block) {
+        *ej = sign * x[column(p)].to_f64();
+        max = max.max(*ej);
+    }
+    let mut z = 0.0;
+    for ej in e.iter_mut() {
+        *ej = (*ej - max).exp();
+        z += *ej;
+    }
+    z
 }

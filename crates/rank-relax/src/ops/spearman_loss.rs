@@ -3,8 +3,11 @@
 //! Per row: `a = soft_rank(predictions)`, `b = soft_rank(targets)` (ascending), `ā, b̄` their
 //! centred copies; `loss = 1 − ⟨ā, b̄⟩/(‖ā‖‖b̄‖)`, or 1 (with zero gradient) when
 //! `‖ā‖‖b̄‖ = 0`. Rows need `n ≥ 2`.
+//!
+//! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVPs of both
+//! inputs into the correlation's derivative.
 
-use super::soft_rank::{row_work, Ranker};
+use super::soft_rank::{row_work, Ranker, Weighed};
 use crate::check::{scan_rows, scan_rows_min, Check};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
@@ -204,6 +207,129 @@ pub fn backward<T: Real>(
                     let dot_x = ranker.backward_row(x.row(i), xr.row(i), xp.row(i), &*a, gx.row(i));
                     let dot_y = ranker.backward_row(y.row(i), yr.row(i), yp.row(i), &*b, gy.row(i));
                     *ge.at(i) = T::from_f64(-(dot_x + dot_y) / eps);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Jacobian-vector product of `spearman_loss`: per row `tangent_loss = ⟨∂loss/∂a, da⟩ +
+/// ⟨∂loss/∂b, db⟩` with `da`, `db` the JVPs of the two soft ranks (`tangent_predictions`,
+/// `tangent_targets` and the one ε-tangent `tangent_regularization_strength` shared by both)
+/// and `∂loss/∂a = −(b̄/(‖ā‖‖b̄‖) − c·ā/‖ā‖²)`, symmetrically for b. 0 where `‖ā‖‖b̄‖ = 0`.
+/// The saves and residuals are the forward's; O(n) per row, no sort.
+#[allow(clippy::too_many_arguments)]
+pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    prediction_ranks: &[T],
+    prediction_permutation: &[i32],
+    target_ranks: &[T],
+    target_permutation: &[i32],
+    tangent_predictions: &[T],
+    tangent_targets: &[T],
+    tangent_regularization_strength: T,
+    tangent_loss: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?.min_n(2)?;
+    check.matrix("predictions", predictions.len())?;
+    check.matrix("targets", targets.len())?;
+    check.matrix("prediction_ranks", prediction_ranks.len())?;
+    check.matrix("prediction_permutation", prediction_permutation.len())?;
+    check.matrix("target_ranks", target_ranks.len())?;
+    check.matrix("target_permutation", target_permutation.len())?;
+    check.matrix("tangent_predictions", tangent_predictions.len())?;
+    check.matrix("tangent_targets", tangent_targets.len())?;
+    check.vector("tangent_loss", tangent_loss.len())?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The value and range checks in one parallel pass, their errors taken in argument order.
+    let [sx, sy, sxr, syr, stx, sty] = scan_rows_min(
+        shape,
+        [
+            predictions,
+            targets,
+            prediction_ranks,
+            target_ranks,
+            tangent_predictions,
+            tangent_targets,
+        ],
+    );
+    let max_abs = check.finite_scanned("predictions", predictions, sx.scan)?;
+    check.no_overflow("predictions", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    let max_abs = check.finite_scanned("targets", targets, sy.scan)?;
+    check.no_overflow("targets", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    check.soft_ranks_scanned("prediction_ranks", prediction_ranks, sxr)?;
+    check.permutation("prediction_permutation", prediction_permutation)?;
+    check.soft_ranks_scanned("target_ranks", target_ranks, syr)?;
+    check.permutation("target_permutation", target_permutation)?;
+    let max_tx = check.finite_scanned("tangent_predictions", tangent_predictions, stx.scan)?;
+    let max_ty = check.finite_scanned("tangent_targets", tangent_targets, sty.scan)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // The rank tangents scale like (|t| + |t_ε|)·n/ε and ranks ≥ 1/2 that are not all equal
+    // have ‖ā‖ ≥ 2^-54: refuse what could overflow f64.
+    let f = shape.n as f64 / eps * 2f64.powi(56);
+    check.no_overflow("tangent_predictions", max_tx, eps, max_tx * f)?;
+    check.no_overflow("tangent_targets", max_ty, eps, max_ty * f)?;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        (max_tx + max_ty + t_eps.abs()) * f,
+    )?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, Direction::Ascending, n);
+    let k = t_eps / eps;
+    let bufs = (
+        In::new(predictions, n),
+        In::new(targets, n),
+        In::new(prediction_ranks, n),
+        In::new(prediction_permutation, n),
+        In::new(target_ranks, n),
+        In::new(target_permutation, n),
+        In::new(tangent_predictions, n),
+        In::new(tangent_targets, n),
+        Out::new(tangent_loss, 1),
+    );
+    run_rows(
+        shape.batch,
+        2 * row_work(n),
+        bufs,
+        |rows, (x, y, xr, xp, yr, yp, tx, ty, mut tl)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let a = take(&mut sc.loss1, n);
+                    let b = take(&mut sc.loss2, n);
+                    let Some(corr) = Correlation::new(xr.row(i), yr.row(i), a, b) else {
+                        *tl.at(i) = T::from_f64(0.0);
+                        continue;
+                    };
+                    // ∂c/∂a = b̄/(‖ā‖‖b̄‖) − c·ā/‖ā‖², and symmetrically for b, written over the
+                    // centred ranks as in the backward.
+                    let inv_ab = 1.0 / (corr.norm_a * corr.norm_b);
+                    let ca = corr.c / (corr.norm_a * corr.norm_a);
+                    let cb = corr.c / (corr.norm_b * corr.norm_b);
+                    for (ak, bk) in a.iter_mut().zip(b.iter_mut()) {
+                        let (abar, bbar) = (*ak, *bk);
+                        *ak = bbar * inv_ab - ca * abar;
+                        *bk = abar * inv_ab - cb * bbar;
+                    }
+                    // The rank tangents go straight into their weighed sums.
+                    let mut da = Weighed { w: a, sum: 0.0 };
+                    ranker.jvp_row(x.row(i), xr.row(i), xp.row(i), tx.row(i), k, &mut da);
+                    let mut db = Weighed { w: b, sum: 0.0 };
+                    ranker.jvp_row(y.row(i), yr.row(i), yp.row(i), ty.row(i), k, &mut db);
+                    *tl.at(i) = T::from_f64(-(da.sum + db.sum));
                 }
             })
         },
