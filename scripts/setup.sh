@@ -20,6 +20,8 @@ source "$ROOT/scripts/env.sh"
 source "$ROOT/scripts/lib/common.sh"
 # shellcheck source=scripts/lib/julia.sh
 source "$ROOT/scripts/lib/julia.sh"
+# shellcheck source=scripts/lib/julia_dev.sh
+source "$ROOT/scripts/lib/julia_dev.sh"
 
 # pnpm: the version in package.json's "packageManager" wins; this is the fallback.
 PNPM_VERSION_DEFAULT="10.34.9"
@@ -284,6 +286,8 @@ printf 'rank-relax setup in %s (steps: %s)\n' "$ROOT" "${STEPS[*]}"
 for s in "${STEPS[@]}"; do
   CURRENT_STEP="$s"
   "setup_$s"
+  # the julia step also installs Julia's C headers and libclang for jlrs (scripts/lib/julia_dev.sh)
+  if [ "$s" = julia ]; then setup_julia_dev; fi
 done
 CURRENT_STEP="done"
 printf '\nsetup.sh: done in %ss. Use the tools with:  source scripts/env.sh\n' "$SECONDS"

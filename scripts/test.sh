@@ -22,6 +22,7 @@ run_step "rust: cargo test (core + crates)" cargo test --workspace --locked
 run_step "c: header + reference + errors" bash scripts/test-c.sh
 run_step "node: addon + package + tests" bash scripts/test-node.sh
 run_step "julia: RankRelax.jl tests" bash scripts/test-julia.sh
+run_step "julia: jlrs check against the core" bash scripts/test-julia-check.sh
 run_step "python: wheel + numpy/torch/jax tests" bash scripts/test-python.sh
 run_step "docs: every example runs" bash scripts/check-docs.sh
 run_step "release: dist/ artifacts installed fresh" bash -c 'bash scripts/release-build.sh && bash scripts/test-release.sh'

@@ -1,0 +1,174 @@
+//! Julia embedded through jlrs 0.8, with `RankRelax` loaded from the checkout.
+//!
+//! Julia runs on the thread that started it, once per process: the test and the bench are
+//! `harness = false` binaries that do everything on their main thread.
+
+use std::path::PathBuf;
+
+use jlrs::error::{JlrsError, JlrsResult};
+use jlrs::prelude::*;
+use jlrs::traits::cast::Cast;
+use jlrs::traits::into_julia::IntoJulia;
+use jlrs::traits::julia_type::JuliaType;
+use rank_relax::Real;
+
+use crate::session_paths::{BINDIR, IMAGE};
+
+/// An element type both the core and Julia know (`f32` = `Float32`, `f64` = `Float64`).
+pub trait Elem:
+    Real + IntoJulia + JuliaType + ValidLayout + for<'f, 'd> Cast<'f, 'd, Output = Self>
+{
+    /// The bits, for bit-for-bit comparisons.
+    fn bits(self) -> u64;
+    /// A NaN with a payload no computation produces: the guard and "not written" marker.
+    fn sentinel() -> Self;
+}
+
+impl Elem for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+    fn sentinel() -> Self {
+        f64::from_bits(0x7ff8_dead_beef_0001)
+    }
+}
+
+impl Elem for f32 {
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+    fn sentinel() -> Self {
+        f32::from_bits(0x7fc0_beef)
+    }
+}
+
+/// An error of this check (not a Julia exception) as a jlrs error.
+pub fn fail<T>(msg: impl Into<String>) -> JlrsResult<T> {
+    Err(Box::new(JlrsError::Exception(msg.into())))
+}
+
+/// The embedded Julia with `RankRelax` loaded.
+pub struct Session {
+    /// The runtime.
+    pub julia: Julia,
+    /// `RankRelax.library_path()`: the C library the package loaded.
+    pub library: String,
+}
+
+/// Test-only helpers, defined in `Main.RankRelaxJuliaCheck`: addresses of arrays, fields of
+/// exceptions. They read; they call nothing of RankRelax.
+const HELPERS: &str = r#"
+module RankRelaxJuliaCheck
+addr(a::Array) = UInt64(UInt(pointer(a)))
+field_addr(t, name::String) = addr(getfield(t, Symbol(name)))
+exception_message(e) = e isa ArgumentError ? e.msg : sprint(showerror, e)
+exception_type(e) = string(nameof(typeof(e)))
+same(a, b) = a === b
+# times `calls` calls of f() (nanoseconds per call, best of `reps` rounds)
+function time_calls(f, calls::Int, reps::Int)
+    f()
+    best = typemax(Float64)
+    for _ in 1:reps
+        t = time_ns()
+        for _ in 1:calls
+            f()
+        end
+        best = min(best, (time_ns() - t) / calls)
+    end
+    return best
+end
+end
+"#;
+
+impl Session {
+    /// Starts Julia (the private 1.5.3 under `RANK_RELAX_JULIA_ROOT`) and loads `RankRelax` from
+    /// `packages/julia/RankRelax` of the checkout. Call once per process.
+    pub fn start() -> Result<Session, String> {
+        let root = PathBuf::from(
+            std::env::var_os("RANK_RELAX_JULIA_ROOT").ok_or("RANK_RELAX_JULIA_ROOT is not set")?,
+        );
+        // Debian's multiarch layout defeats Julia::init's default image path.
+        let mut julia = unsafe {
+            Julia::init_with_image(1 << 16, root.join(BINDIR), root.join(IMAGE))
+                .map_err(|e| format!("starting Julia from {}: {e}", root.display()))?
+        };
+        let package = crate::repo_root().join("packages/julia/RankRelax");
+        let package = package
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", package.display()))?;
+        let code = format!(
+            "push!(LOAD_PATH, {:?}); using RankRelax; {HELPERS}; RankRelax.library_path()",
+            package.display().to_string()
+        );
+        let library = julia
+            .dynamic_frame(|global, frame| match Value::eval_string(frame, &code)? {
+                Ok(v) => v.cast::<String>(),
+                Err(exc) => fail(format!(
+                    "loading RankRelax from {}: {}",
+                    package.display(),
+                    describe_exception(global, frame, exc)?
+                )),
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Session { julia, library })
+    }
+}
+
+/// `Type: message` of a Julia exception.
+pub fn describe_exception<'f, F: Frame<'f>>(
+    global: Global<'_>,
+    frame: &mut F,
+    exc: Value<'_, '_>,
+) -> JlrsResult<String> {
+    let (ty, msg) = exception_parts(global, frame, exc)?;
+    Ok(format!("{ty}: {msg}"))
+}
+
+/// The type name and the message (`msg` of an `ArgumentError`, else `showerror`'s text).
+pub fn exception_parts<'f, F: Frame<'f>>(
+    global: Global<'_>,
+    frame: &mut F,
+    exc: Value<'_, '_>,
+) -> JlrsResult<(String, String)> {
+    frame.dynamic_frame(|frame| {
+        let ty = helper(global, "exception_type")?.call1(frame, exc)?;
+        let msg = helper(global, "exception_message")?.call1(frame, exc)?;
+        match (ty, msg) {
+            (Ok(t), Ok(m)) => Ok((t.cast::<String>()?, m.cast::<String>()?)),
+            _ => fail("cannot describe a Julia exception"),
+        }
+    })
+}
+
+/// A function of `Main.RankRelaxJuliaCheck`.
+pub fn helper<'b>(global: Global<'b>, name: &str) -> JlrsResult<Value<'b, 'static>> {
+    Module::main(global)
+        .submodule("RankRelaxJuliaCheck")?
+        .function(name)
+}
+
+/// A public function of `RankRelax`.
+pub fn api<'b>(global: Global<'b>, name: &str) -> JlrsResult<Value<'b, 'static>> {
+    Module::main(global).submodule("RankRelax")?.function(name)
+}
+
+/// The elements of a Julia array of `T`, with its dimensions.
+pub fn array_data<T: Elem>(v: Value<'_, '_>) -> JlrsResult<(Vec<T>, Vec<usize>)> {
+    let a = v.cast::<Array>()?;
+    let copied = a.copy_inline_data::<T>()?;
+    let dims = copied.dimensions().as_slice().to_vec();
+    let (data, _) = copied.splat();
+    Ok((data, dims))
+}
+
+/// The address of a Julia array's data (`pointer(a)`).
+pub fn address<'f, F: Frame<'f>>(
+    global: Global<'_>,
+    frame: &mut F,
+    v: Value<'_, '_>,
+) -> JlrsResult<u64> {
+    match helper(global, "addr")?.call1(frame, v)? {
+        Ok(a) => a.cast::<u64>(),
+        Err(_) => fail("pointer() failed"),
+    }
+}
