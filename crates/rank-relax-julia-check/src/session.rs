@@ -63,7 +63,34 @@ addr(a::Array) = UInt64(UInt(pointer(a)))
 field_addr(t, name::String) = addr(getfield(t, Symbol(name)))
 exception_message(e) = e isa ArgumentError ? e.msg : sprint(showerror, e)
 exception_type(e) = string(nameof(typeof(e)))
+type_and_message(e) = string(exception_type(e), "\n", exception_message(e))
 same(a, b) = a === b
+# the bad-input matrix: a lent buffer reshaped (same memory), then viewed or cast as
+# RankRelax.jl's runner does (test/bad_input.jl), then converted to `to` if given
+function prepare(a::Vector, d::Vector{Int64}, view::String, cast::String, to::String)
+    x = reshape(a, Tuple(d))
+    if !isempty(cast)
+        x = cast == "int32" ? map(v -> Int32(trunc(v)), x) :
+            cast == "int64" ? map(v -> Int64(trunc(v)), x) :
+            cast == "bool" ? map(v -> v != 0, x) :
+            cast == "complex128" ? map(ComplexF64, x) :
+            cast == "float16" ? map(Float16, x) : error("unknown cast ", cast)
+    elseif !isempty(view)
+        n, b = size(x)
+        x = view == "transpose" ? transpose(collect(transpose(x))) :
+            view == "reverse" ? Base.view(x[n:-1:1, :], n:-1:1, :) :
+            view == "step" ? Base.view((s = zeros(eltype(x), 2n, b); s[1:2:2n, :] = x; s), 1:2:2n, :) :
+            error("unknown view ", view)
+    end
+    isempty(to) || (x = convert(Array{to == "float32" ? Float32 : Float64}, x))
+    return x
+end
+as_array(x) = x isa AbstractArray ? x : [x]
+ones_like(out) = out isa AbstractArray ? ones(eltype(out), size(out)) : one(out)
+join_results(out, g) = (out, g[1:end-1]...)
+flat64(x) = Float64.(vec(as_array(x)))
+dims_of(x) = Int64[size(as_array(x))...]
+eltype_name(x) = string(eltype(as_array(x)))
 # times `calls` calls of f() (nanoseconds per call, best of `reps` rounds)
 function time_calls(f, calls::Int, reps::Int)
     f()
@@ -125,19 +152,22 @@ pub fn describe_exception<'f, F: Frame<'f>>(
 }
 
 /// The type name and the message (`msg` of an `ArgumentError`, else `showerror`'s text).
+///
+/// One Julia call, which roots the exception while it runs: the exception jlrs hands back is not
+/// protected by the frame, so it must not live across another call.
 pub fn exception_parts<'f, F: Frame<'f>>(
     global: Global<'_>,
     frame: &mut F,
     exc: Value<'_, '_>,
 ) -> JlrsResult<(String, String)> {
-    frame.dynamic_frame(|frame| {
-        let ty = helper(global, "exception_type")?.call1(frame, exc)?;
-        let msg = helper(global, "exception_message")?.call1(frame, exc)?;
-        match (ty, msg) {
-            (Ok(t), Ok(m)) => Ok((t.cast::<String>()?, m.cast::<String>()?)),
-            _ => fail("cannot describe a Julia exception"),
-        }
-    })
+    let text = match helper(global, "type_and_message")?.call1(frame, exc)? {
+        Ok(t) => t.cast::<String>()?,
+        Err(_) => return fail("cannot describe a Julia exception"),
+    };
+    match text.split_once('\n') {
+        Some((t, m)) => Ok((t.to_string(), m.to_string())),
+        None => fail(format!("cannot describe a Julia exception: {text}")),
+    }
 }
 
 /// A function of `Main.RankRelaxJuliaCheck`.
@@ -159,6 +189,11 @@ pub fn array_data<T: Elem>(v: Value<'_, '_>) -> JlrsResult<(Vec<T>, Vec<usize>)>
     let dims = copied.dimensions().as_slice().to_vec();
     let (data, _) = copied.splat();
     Ok((data, dims))
+}
+
+/// The elements of a Julia `Vector{Int64}`.
+pub fn array_data_i64(v: Value<'_, '_>) -> JlrsResult<Vec<i64>> {
+    Ok(v.cast::<Array>()?.copy_inline_data::<i64>()?.splat().0)
 }
 
 /// The address of a Julia array's data (`pointer(a)`).

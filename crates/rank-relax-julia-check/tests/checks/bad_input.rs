@@ -1,6 +1,522 @@
-//! The bad-input matrix's `julia` cases.
-use rank_relax_julia_check::session::Session;
+//! The bad-input matrix (`RANK_RELAX_BAD_INPUT`, default `testdata/bad-input.json`): every case
+//! tagged `julia`, once per dtype, through RankRelax's public API called from Rust, with the inputs
+//! lent from Rust-owned buffers (row-major `[d0, d1, …]` as a Julia array of size `(…, d1, d0)`).
+//! An expected error must reach Rust as the documented Julia exception (`ArgumentError` with the
+//! core's message, or a `MethodError` of the op for `InvalidType`), never a crash or a
+//! `RankRelaxError`; `ok` cases must return without NaN and with the listed results — the same
+//! rules as RankRelax.jl's own runner (`test/bad_input.jl`). Views and casts are made in Julia
+//! from the lent array (`Main.RankRelaxJuliaCheck`); `alias` cases (memory shared between a
+//! written and another buffer) are left to that runner: lending overlapping Rust slices is not
+//! expressible with jlrs's `&mut` borrows.
 
-pub fn run(_s: &mut Session) -> (usize, usize) {
-    (0, 0)
+use std::path::PathBuf;
+
+use jlrs::error::JlrsResult;
+use jlrs::prelude::*;
+use rank_relax_julia_check::reference::{op_info, OpInfo};
+use rank_relax_julia_check::session::{api, exception_parts, fail, helper, Elem, Session};
+use serde_json::Value as Json;
+
+use super::Lent;
+
+fn path() -> PathBuf {
+    match std::env::var_os("RANK_RELAX_BAD_INPUT") {
+        Some(p) => PathBuf::from(p),
+        None => rank_relax_julia_check::repo_root().join("testdata/bad-input.json"),
+    }
+}
+
+fn number(v: &Json) -> Result<f64, String> {
+    match v {
+        Json::String(s) if s == "nan" => Ok(f64::NAN),
+        Json::String(s) if s == "inf" => Ok(f64::INFINITY),
+        Json::String(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
+        v => v.as_f64().ok_or_else(|| format!("not a number: {v}")),
+    }
+}
+
+/// A TENSOR: row-major data and its shape.
+fn tensor(t: &Json) -> Result<(Vec<f64>, Vec<usize>), String> {
+    match t {
+        Json::Object(o) => {
+            let shape: Vec<usize> = o["shape"]
+                .as_array()
+                .ok_or("shape")?
+                .iter()
+                .map(|d| d.as_u64().map(|d| d as usize).ok_or("shape"))
+                .collect::<Result<_, _>>()?;
+            let len: usize = shape.iter().product();
+            let fill = &o["fill"];
+            let mut data = (0..len)
+                .map(|i| match fill.as_str() {
+                    Some("ramp") => Ok(((7 * i + 3) % 11) as f64 / 4.0 - 1.0),
+                    Some("grades") => Ok(((3 * i + 1) % 4) as f64),
+                    _ => number(fill),
+                })
+                .collect::<Result<Vec<f64>, String>>()?;
+            for s in o.get("set").and_then(Json::as_array).into_iter().flatten() {
+                let at = s["at"].as_array().ok_or("set.at")?;
+                let mut k = 0;
+                for (d, i) in shape.iter().zip(at) {
+                    k = k * d + i.as_u64().ok_or("set.at")? as usize;
+                }
+                data[k] = number(&s["value"])?;
+            }
+            Ok((data, shape))
+        }
+        Json::Array(rows) if rows.first().is_some_and(Json::is_array) => {
+            let n = rows[0].as_array().map_or(0, Vec::len);
+            let mut data = vec![];
+            for r in rows {
+                for x in r.as_array().ok_or("ragged tensor")? {
+                    data.push(number(x)?);
+                }
+            }
+            Ok((data, vec![rows.len(), n]))
+        }
+        Json::Array(xs) => Ok((
+            xs.iter().map(number).collect::<Result<_, _>>()?,
+            vec![xs.len()],
+        )),
+        x => Ok((vec![number(x)?], vec![])),
+    }
+}
+
+/// What a call returned, widened to Float64 (a number is a 1-element array, as in the Julia
+/// runner), or the exception's type and message.
+type Outcome = Result<(Vec<f64>, Vec<usize>, Vec<Vec<f64>>, String), (String, String)>;
+
+struct Run<'a> {
+    case: &'a Json,
+    op: &'static OpInfo,
+    pass: String,
+    expect: &'a Json,
+}
+
+/// A lent input: the Rust buffer, its Julia dims (reversed shape), view and cast to apply.
+struct Input<T> {
+    buf: Lent<T>,
+    dims: Vec<i64>,
+    view: String,
+    cast: String,
+}
+
+fn widen<'f, F: Frame<'f>>(
+    global: Global<'_>,
+    frame: &mut F,
+    x: Value<'_, '_>,
+) -> JlrsResult<(Vec<f64>, Vec<usize>)> {
+    let flat = match helper(global, "flat64")?.call1(frame, x)? {
+        Ok(v) => rank_relax_julia_check::session::array_data::<f64>(v)?.0,
+        Err(_) => return fail("flat64 failed"),
+    };
+    let dims = match helper(global, "dims_of")?.call1(frame, x)? {
+        Ok(v) => rank_relax_julia_check::session::array_data_i64(v)?,
+        Err(_) => return fail("dims_of failed"),
+    };
+    Ok((flat, dims.iter().rev().map(|&d| d as usize).collect()))
+}
+
+/// Calls the case: `op(inputs…; kw…)` (pass forward) or `op_forward` then `op_pullback` (pass
+/// backward), with the inputs made by `prepare(a, dims, view, cast)` from the lent buffers, or
+/// converted to `to` first (for `same_as_dtype`).
+fn call<T: Elem>(
+    s: &mut Session,
+    r: &Run,
+    inputs: &mut [Input<T>],
+    cot: &mut Option<(Lent<T>, Vec<i64>)>,
+    contiguous: bool,
+    to: &str,
+) -> Result<Outcome, String> {
+    let op = r.op;
+    s.julia
+        .dynamic_frame(|global, frame| {
+            let mut args = vec![];
+            for inp in inputs.iter_mut() {
+                let (len, nd) = (inp.buf.data().len(), inp.dims.len());
+                let a = Value::borrow_array(frame, inp.buf.data_mut(), len)?;
+                let d = Value::borrow_array(frame, &mut inp.dims[..], nd)?;
+                let (view, cast) = if contiguous {
+                    (String::new(), String::new())
+                } else {
+                    (inp.view.clone(), inp.cast.clone())
+                };
+                let v = Value::new(frame, view)?;
+                let c = Value::new(frame, cast)?;
+                let t = Value::new(frame, to.to_string())?;
+                match helper(global, "prepare")?.call(frame, &mut [a, d, v, c, t])? {
+                    Ok(x) => args.push(x),
+                    Err(_) => return fail("prepare failed"),
+                }
+            }
+            let params: Vec<(String, Json)> = r
+                .case
+                .get("params")
+                .and_then(Json::as_object)
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            let mut names: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
+            let mut vals = vec![];
+            for (k, v) in &params {
+                vals.push(match v {
+                    Json::String(s) if k != "regularization_strength" => {
+                        Value::new(frame, s.clone())?
+                    }
+                    v => {
+                        let x = match number(v) {
+                            Ok(x) => x,
+                            Err(e) => return fail(e),
+                        };
+                        if to == "float64" || (to.is_empty() && T::DTYPE == "f64") {
+                            Value::new(frame, x)?
+                        } else {
+                            Value::new(frame, x as f32)?
+                        }
+                    }
+                });
+            }
+            let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
+            let result = if r.pass == "forward" {
+                api(global, op.name)?
+                    .with_keywords(kw)
+                    .call(frame, &mut args)?
+            } else {
+                match api(global, &format!("{}_forward", op.name))?
+                    .with_keywords(kw)
+                    .call(frame, &mut args)?
+                {
+                    Err(e) => Err(e),
+                    Ok(ft) => {
+                        let tape = ft.get_nth_field(frame, 1)?;
+                        let c = match cot.as_mut() {
+                            Some((buf, dims)) => {
+                                let (len, nd) = (buf.data().len(), dims.len());
+                                let a = Value::borrow_array(frame, buf.data_mut(), len)?;
+                                let d = Value::borrow_array(frame, &mut dims[..], nd)?;
+                                let e = Value::new(frame, String::new())?;
+                                let t = Value::new(frame, to.to_string())?;
+                                match helper(global, "prepare")?
+                                    .call(frame, &mut [a, d, e, e, t])?
+                                {
+                                    Ok(x) => x,
+                                    Err(_) => return fail("prepare failed"),
+                                }
+                            }
+                            None => {
+                                // ones of the output's shape
+                                let out = ft.get_nth_field(frame, 0)?;
+                                match helper(global, "ones_like")?.call1(frame, out)? {
+                                    Ok(x) => x,
+                                    Err(_) => return fail("ones_like failed"),
+                                }
+                            }
+                        };
+                        match api(global, &format!("{}_pullback", op.name))?
+                            .call2(frame, tape, c)?
+                        {
+                            Err(e) => Err(e),
+                            Ok(g) => {
+                                // (output, gradients…) as one tuple
+                                let out = ft.get_nth_field(frame, 0)?;
+                                match helper(global, "join_results")?.call2(frame, out, g)? {
+                                    Ok(x) => Ok(x),
+                                    Err(_) => return fail("join_results failed"),
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            match result {
+                Err(e) => Ok(Err(exception_parts(global, frame, e)?)),
+                Ok(x) => {
+                    let (out, grads) = if r.pass == "forward" {
+                        (x, vec![])
+                    } else {
+                        let out = x.get_nth_field(frame, 0)?;
+                        let ndiff = op.inputs.iter().filter(|(_, d)| *d).count();
+                        let mut grads = vec![];
+                        for i in 0..ndiff {
+                            let g = x.get_nth_field(frame, 1 + i)?;
+                            grads.push(widen(global, frame, g)?.0);
+                        }
+                        (out, grads)
+                    };
+                    let (flat, dims) = widen(global, frame, out)?;
+                    let eltype = match helper(global, "eltype_name")?.call1(frame, out)? {
+                        Ok(v) => v.cast::<String>()?,
+                        Err(_) => return fail("eltype_name failed"),
+                    };
+                    Ok(Ok((flat, dims, grads, eltype)))
+                }
+            }
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn close(what: &str, got: &[f64], got_dims: &[usize], want: &Json, tol: f64) -> Result<(), String> {
+    let (w, wdims) = tensor(want)?;
+    let wdims = if wdims.is_empty() { vec![1] } else { wdims };
+    if got_dims != wdims.as_slice() && !(got_dims.is_empty() && wdims == [1]) {
+        return Err(format!("{what}: shape {got_dims:?} ≠ {wdims:?}"));
+    }
+    if got.len() != w.len() {
+        return Err(format!("{what}: {} values ≠ {}", got.len(), w.len()));
+    }
+    for (i, (g, w)) in got.iter().zip(&w).enumerate() {
+        if (g - w).abs() > tol * (1.0 + w.abs()) {
+            return Err(format!("{what}: element {i}: got {g}, want {w}"));
+        }
+    }
+    Ok(())
+}
+
+fn same(a: &Outcome, b: &Outcome) -> bool {
+    match (a, b) {
+        (Ok((o1, _, g1, _)), Ok((o2, _, g2, _))) => {
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            bits(o1) == bits(o2)
+                && g1.len() == g2.len()
+                && g1.iter().zip(g2).all(|(x, y)| bits(x) == bits(y))
+        }
+        _ => false,
+    }
+}
+
+/// One case in `T`: `Ok` when it behaved as the matrix says.
+fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
+    let names: Vec<&str> = r.op.inputs.iter().map(|(n, _)| *n).collect();
+    let mut inputs = vec![];
+    for name in &names {
+        let t = r.case["inputs"]
+            .get(*name)
+            .ok_or_else(|| format!("no input {name}"))?;
+        let (data, shape) = tensor(t)?;
+        let data: Vec<T> = data.iter().map(|&x| T::from_f64(x)).collect();
+        let get = |k: &str| {
+            r.case
+                .get(k)
+                .and_then(|m| m.get(*name))
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        inputs.push(Input {
+            buf: Lent::new(&data),
+            dims: shape.iter().rev().map(|&d| d as i64).collect(),
+            view: get("view"),
+            cast: get("cast"),
+        });
+    }
+    let lent: Vec<Vec<T>> = inputs.iter().map(|i| i.buf.data().to_vec()).collect();
+    let mut cot = match r.case.get("cotangent") {
+        Some(c) if r.pass == "backward" => {
+            let (data, shape) = tensor(c)?;
+            let data: Vec<T> = data.iter().map(|&x| T::from_f64(x)).collect();
+            Some((
+                Lent::new(&data),
+                shape.iter().rev().map(|&d| d as i64).collect(),
+            ))
+        }
+        _ => None,
+    };
+    let got = call(s, r, &mut inputs, &mut cot, false, "")?;
+
+    // the lent buffers are read only: unchanged, guards included
+    for (i, inp) in inputs.iter().enumerate() {
+        super::same_bits(
+            &format!("input {} after the call", names[i]),
+            inp.buf.data(),
+            &lent[i],
+        )?;
+        if !inp.buf.guards_intact() {
+            return Err(format!("a write next to input {}", names[i]));
+        }
+    }
+
+    if let Some(err) = r.expect.get("error") {
+        let (ty, msg) = match &got {
+            Ok(_) => return Err("no exception thrown".into()),
+            Err(e) => e.clone(),
+        };
+        if ty == "RankRelaxError" {
+            return Err(format!("RankRelaxError: {msg}"));
+        }
+        let kind = err["kind"].as_str().unwrap_or("");
+        if kind == "InvalidType" && ty == "MethodError" {
+            return if msg.contains(r.op.name) {
+                Ok(())
+            } else {
+                Err(format!("MethodError not of {}: {msg}", r.op.name))
+            };
+        }
+        if ty != "ArgumentError" {
+            return Err(format!("expected ArgumentError, got {ty}: {msg}"));
+        }
+        if let Some(want) = err.get("message").and_then(Json::as_str) {
+            if msg != want {
+                return Err(format!("message {msg:?} ≠ {want:?}"));
+            }
+        }
+        for frag in err
+            .get("contains")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let frag = frag.as_str().unwrap_or("");
+            if !msg.contains(frag) {
+                return Err(format!("message {msg:?} lacks {frag:?}"));
+            }
+        }
+        return Ok(());
+    }
+
+    if r.expect.get("ok") != Some(&Json::Bool(true)) {
+        return Err("unknown expectation".into());
+    }
+    let (out, dims, grads, eltype) = match &got {
+        Ok(o) => o.clone(),
+        Err((t, m)) => return Err(format!("threw {t}: {m}")),
+    };
+    let all: Vec<f64> = out.iter().chain(grads.iter().flatten()).copied().collect();
+    if all.iter().any(|x| x.is_nan()) {
+        return Err("NaN in the output or gradients".into());
+    }
+    if r.expect.get("finite") == Some(&Json::Bool(true)) && !all.iter().all(|x| x.is_finite()) {
+        return Err("non-finite output or gradient".into());
+    }
+    let tol = if T::DTYPE == "f64" { 1e-9 } else { 1e-5 };
+    if let Some(want) = r.expect.get("output") {
+        close("output", &out, &dims, want, tol)?;
+    }
+    if let Some(vjp) = r.expect.get("vjp").and_then(Json::as_object) {
+        if grads.is_empty() {
+            return Err("vjp expected for a forward pass".into());
+        }
+        let diff: Vec<&str> =
+            r.op.inputs
+                .iter()
+                .filter(|(_, d)| *d)
+                .map(|(n, _)| *n)
+                .collect();
+        for (name, want) in vjp {
+            let k = diff
+                .iter()
+                .position(|d| d == name)
+                .ok_or_else(|| format!("no gradient for {name}"))?;
+            let (_, shape) = tensor(want)?;
+            close(&format!("vjp {name}"), &grads[k], &shape, want, tol)?;
+        }
+    }
+    if r.expect.get("same_as_contiguous") == Some(&Json::Bool(true)) {
+        let again = call(s, r, &mut inputs, &mut cot, true, "")?;
+        if !same(&got, &again) {
+            return Err("differs from the contiguous call".into());
+        }
+    }
+    if let Some(to) = r.expect.get("same_as_dtype").and_then(Json::as_str) {
+        let again = call(s, r, &mut inputs, &mut cot, false, to)?;
+        if !same(&got, &again) {
+            return Err(format!("differs from the call in {to}"));
+        }
+        let want = if to == "float32" {
+            "Float32"
+        } else {
+            "Float64"
+        };
+        if eltype != want {
+            return Err(format!("output is {eltype}, not {want}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs every `julia` case: (passed, failed) runs.
+pub fn run(s: &mut Session) -> (usize, usize) {
+    let path = path();
+    let doc: Json = match std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "FAIL bad-input: cannot read {} ({e}); set RANK_RELAX_BAD_INPUT",
+                path.display()
+            );
+            return (0, 1);
+        }
+    };
+    if doc["format"] != "rank-relax bad-input matrix v1" {
+        eprintln!("FAIL bad-input: {}: unknown format", path.display());
+        return (0, 1);
+    }
+    let all_bindings = doc["bindings"].clone();
+    let (mut cases, mut passed, mut failed, mut aliased) = (0, 0, 0, 0);
+    for case in doc["cases"].as_array().into_iter().flatten() {
+        let bindings = case.get("bindings").unwrap_or(&all_bindings);
+        if !bindings
+            .as_array()
+            .is_some_and(|b| b.iter().any(|x| x == "julia"))
+        {
+            continue;
+        }
+        let id = case["id"].as_str().unwrap_or("?");
+        if case.get("alias").is_some() {
+            aliased += 1;
+            continue;
+        }
+        cases += 1;
+        let op = match op_info(case["op"].as_str().unwrap_or("")) {
+            Ok(op) => op,
+            Err(e) => {
+                eprintln!("FAIL bad-input {id}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let expect = case
+            .get("overrides")
+            .and_then(|o| o.get("julia"))
+            .unwrap_or(&case["expect"]);
+        let r = Run {
+            case,
+            op,
+            pass: case["pass"].as_str().unwrap_or("forward").to_string(),
+            expect,
+        };
+        let dtypes: Vec<String> = case
+            .get("dtypes")
+            .and_then(Json::as_array)
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec!["float64".into(), "float32".into()]);
+        for dtype in dtypes {
+            let res = if dtype == "float32" {
+                run_case::<f32>(s, &r)
+            } else {
+                run_case::<f64>(s, &r)
+            };
+            match res {
+                Ok(()) => passed += 1,
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("FAIL bad-input {id} [{dtype}]: {e}");
+                }
+            }
+        }
+    }
+    println!(
+        "bad-input ({}): {cases} julia cases, {} runs: {passed} passed, {failed} failed ({aliased} alias cases left to RankRelax.jl's runner)",
+        path.display(),
+        passed + failed
+    );
+    if cases == 0 {
+        return (passed, failed + 1);
+    }
+    (passed, failed)
 }
