@@ -13,6 +13,9 @@
 #   python   packages/python/bench/*.py, if present      rank_relax.torch / jax vs torchsort (skipped
 #                                                        when rank_relax does not import)
 #   julia    packages/julia/RankRelax/bench/*.jl          the Julia API vs raw ccall (skipped without julia)
+#   jlrs     cargo bench -p rank-relax-julia-check        the Julia API driven from Rust (jlrs, one
+#            --features julia --bench overhead            process) vs the core called from Rust, 1×1000
+#                                                         and 128×1000 (skipped without Julia's headers)
 #
 # Results go to $BENCH_OUT (default target/bench): each suite's printed output in <suite>.log and,
 # for the suites that write them, JSON lines in <suite>.jsonl ({"bench": ..., ...} per row); the
@@ -31,7 +34,7 @@ cd "$ROOT" || exit 1
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
-ALL=(core threads memory node python julia)
+ALL=(core threads memory node python julia jlrs)
 WAIT_QUIET=0
 REPORT=1
 SUITES=()
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --wait-quiet) WAIT_QUIET="${2:?--wait-quiet needs seconds}"; shift 2 ;;
     --no-report) REPORT=0; shift ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     *) SUITES+=("$1"); shift ;;
   esac
@@ -206,6 +209,30 @@ suite_julia() {
     echo "--- $f"
     DETAIL=$f run julia julia --project=packages/julia/RankRelax "$f"
   done
+}
+
+suite_jlrs() {
+  local why
+  # shellcheck source=scripts/lib/common.sh
+  source scripts/lib/common.sh
+  # shellcheck source=scripts/lib/julia.sh
+  source scripts/lib/julia.sh
+  # shellcheck source=scripts/lib/julia_dev.sh
+  source scripts/lib/julia_dev.sh
+  why="$(rr_julia_dev_missing)"
+  if [ -n "$why" ]; then
+    not_run jlrs "$why"
+    return
+  fi
+  echo "    building the C library and the bench (cargo build --release -p rank-relax-ffi; --features julia)"
+  if ! (rr_julia_dev_env && cargo build --release -p rank-relax-ffi &&
+    cargo bench --no-run -p rank-relax-julia-check --features julia --bench overhead) >"$BENCH_OUT/jlrs-build.log" 2>&1; then
+    record jlrs failed "build failed (see jlrs-build.log)" "$(loadavg)" 0
+    FAILED=1
+    return
+  fi
+  run jlrs bash -c 'source scripts/lib/common.sh && source scripts/lib/julia.sh && source scripts/lib/julia_dev.sh &&
+    rr_julia_dev_env && cargo bench -q -p rank-relax-julia-check --features julia --bench overhead'
 }
 
 have_cmd() { command -v "$1" >/dev/null 2>&1; }

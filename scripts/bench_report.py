@@ -273,6 +273,7 @@ class Report:
         self.threads = read_jsonl(results / "threads.jsonl")
         self.memory = read_jsonl(results / "memory.jsonl")
         self.node = read_jsonl(results / "node.jsonl")
+        self.jlrs = read_jsonl(results / "jlrs.jsonl")
         self.julia_title, self.julia, self.julia_overhead = parse_julia(
             read_text(results / "julia.log")
         )
@@ -400,6 +401,22 @@ class Report:
                 ("met" if jl_in <= 1.03 else "not met") if jl_in is not None else "–",
             ]
         )
+        for shape_ in ([1, 1000], [128, 1000]):
+            jr = find(self.jlrs, shape=shape_)
+            rows.append(
+                [
+                    (
+                        f"Julia via jlrs (issue 19): soft_rank forward! + pullback! at "
+                        f"{shape_[0]}×{shape_[1]} within 3 % of the core called from Rust"
+                    ),
+                    f"{pct(jr['inplace_vs_core'])} (median of {jr['rounds']} rounds)"
+                    if jr
+                    else self.status("jlrs"),
+                    ("met" if jr["inplace_vs_core"] <= 1.03 else "not met")
+                    if jr
+                    else "–",
+                ]
+            )
         overheads = known(
             [
                 (
@@ -740,6 +757,46 @@ class Report:
             + ("\n\nAs it prints them:\n\n" + notes if notes else "")
         )
 
+    def jlrs_section(self) -> str:
+        if not self.jlrs:
+            return self.not_run_note("jlrs")
+        rows = [
+            [
+                shape(r),
+                r["dtype"],
+                r["threads"],
+                r["calls"],
+                f2(r["core_us"]),
+                f2(r["inplace_us"]),
+                pct(r["inplace_vs_core"]),
+                f2(r["alloc_us"]),
+                pct(r["alloc_vs_core"]),
+            ]
+            for r in self.jlrs
+        ]
+        return (
+            "`cargo bench -p rank-relax-julia-check --features julia --bench overhead`: RankRelax.jl "
+            "driven from Rust through jlrs in one process (Julia 1.5.3 embedded), soft_rank forward + "
+            "pullback (ε = 1, l2) on Rust-owned buffers lent to Julia, against the core called "
+            "directly from Rust; one thread on both sides; µs per forward + pullback (medians over "
+            "the rounds), and the median over rounds of the per-round ratio.\n\n"
+            + table(
+                [
+                    "shape",
+                    "dtype",
+                    "threads",
+                    "calls/round",
+                    "core µs",
+                    "Julia in place µs",
+                    "in place vs core",
+                    "Julia allocating µs",
+                    "allocating vs core",
+                ],
+                rows,
+                "llrrrrrrr",
+            )
+        )
+
     def suites_section(self) -> str:
         rows = [
             [
@@ -820,6 +877,10 @@ class Report:
             "## Julia",
             "",
             self.julia_section(),
+            "",
+            "## Julia from Rust (jlrs)",
+            "",
+            self.jlrs_section(),
             "",
             "## Suites",
             "",

@@ -47,7 +47,12 @@ pub fn fail<T>(msg: impl Into<String>) -> JlrsResult<T> {
     Err(Box::new(JlrsError::Exception(msg.into())))
 }
 
-/// The embedded Julia with `RankRelax` loaded.
+/// The embedded Julia with `RankRelax` loaded, its garbage collector off.
+///
+/// With jlrs 0.8 and this Julia 1.5.3, a collection while jlrs frames held values (lent arrays,
+/// results) crashed the next call (a segfault in method dispatch), even with every held value
+/// also rooted in a Julia global. So the GC is off (`GC.enable(false)`) while the Rust side holds
+/// values, and [`Session::collect_garbage`] runs it between cases, when no frame holds anything.
 pub struct Session {
     /// The runtime.
     pub julia: Julia,
@@ -59,6 +64,8 @@ pub struct Session {
 /// exceptions. They read; they call nothing of RankRelax.
 const HELPERS: &str = r#"
 module RankRelaxJuliaCheck
+# a collection while no Rust frame holds a value; the GC stays off otherwise (see Session)
+collect_garbage() = (GC.enable(true); GC.gc(); GC.enable(false); nothing)
 addr(a::Array) = UInt64(UInt(pointer(a)))
 field_addr(t, name::String) = addr(getfield(t, Symbol(name)))
 exception_message(e) = e isa ArgumentError ? e.msg : sprint(showerror, e)
@@ -124,7 +131,8 @@ impl Session {
             .canonicalize()
             .map_err(|e| format!("{}: {e}", package.display()))?;
         let code = format!(
-            "push!(LOAD_PATH, {:?}); using RankRelax; {HELPERS}; RankRelax.library_path()",
+            "push!(LOAD_PATH, {:?}); using RankRelax; {HELPERS}; GC.enable(false); \
+             RankRelax.library_path()",
             package.display().to_string()
         );
         let library = julia
@@ -138,6 +146,19 @@ impl Session {
             })
             .map_err(|e| e.to_string())?;
         Ok(Session { julia, library })
+    }
+
+    /// A full garbage collection, with the GC on only for it. Call it between cases, outside
+    /// any frame that holds a value: the GC is off otherwise (see the type's docs).
+    pub fn collect_garbage(&mut self) -> Result<(), String> {
+        self.julia
+            .dynamic_frame(|global, frame| {
+                match helper(global, "collect_garbage")?.call0(frame)? {
+                    Ok(_) => Ok(()),
+                    Err(_) => fail("GC.gc() failed"),
+                }
+            })
+            .map_err(|e| e.to_string())
     }
 }
 

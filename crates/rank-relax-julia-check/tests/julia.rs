@@ -453,6 +453,12 @@ mod checks {
         };
         let (mut passed, mut failed, mut checks) = (0usize, 0usize, 0usize);
         for case in &cases {
+            if case.index % 16 == 0 {
+                if let Err(e) = s.collect_garbage() {
+                    eprintln!("rank-relax-julia-check: {e}");
+                    std::process::exit(1);
+                }
+            }
             for r in [
                 check_case::<f64>(&mut s, case, &mut checks),
                 check_case::<f32>(&mut s, case, &mut checks),

@@ -463,6 +463,12 @@ pub fn run(s: &mut Session) -> (usize, usize) {
             continue;
         }
         let id = case["id"].as_str().unwrap_or("?");
+        if cases % 32 == 0 {
+            if let Err(e) = s.collect_garbage() {
+                eprintln!("FAIL bad-input: {e}");
+                return (passed, failed + 1);
+            }
+        }
         if case.get("alias").is_some() {
             aliased += 1;
             continue;
