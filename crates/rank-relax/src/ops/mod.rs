@@ -3,6 +3,7 @@
 
 pub mod ndcg_loss;
 pub mod sigmoid_rank;
+pub mod soft_quantile;
 pub mod soft_rank;
 pub mod soft_sort;
 pub mod soft_topk;

@@ -104,7 +104,11 @@ pub fn forward<T: Real>(
     }
     let n = shape.n;
     let topk = Topk::new(eps, k, params);
-    let bufs = (In::new(values, n), Out::new(mask, n), Out::new(permutation, n));
+    let bufs = (
+        In::new(values, n),
+        Out::new(mask, n),
+        Out::new(permutation, n),
+    );
     run_rows(
         shape.batch,
         super::soft_rank::row_work(n),
@@ -208,7 +212,8 @@ fn backward_impl<T: Real>(
             run_rows(shape.batch, work, bufs, |rows, (x, p, u, mut g, mut ge)| {
                 with_scratch(|sc| {
                     for i in 0..rows {
-                        let d = topk.backward_row(&mut sc.row, x.row(i), p.row(i), u.row(i), g.row(i));
+                        let d =
+                            topk.backward_row(&mut sc.row, x.row(i), p.row(i), u.row(i), g.row(i));
                         *ge.at(i) = T::from_f64(d);
                     }
                 })
@@ -603,7 +608,10 @@ mod tests {
             let t: f64 = cubic_root(m, m2, m3, w);
             let f = m * t * t * t + 3.0 * m2 * t + (w - m3);
             let scale = (m * t.abs().powi(3)) + 3.0 * m2 * t.abs() + w + m3.abs();
-            assert!(f.abs() <= 1e-14 * scale, "{m} {m2} {m3} {w}: t = {t}, f = {f}");
+            assert!(
+                f.abs() <= 1e-14 * scale,
+                "{m} {m2} {m3} {w}: t = {t}, f = {f}"
+            );
         }
     }
 }
