@@ -4,6 +4,8 @@
 //! ε-gradients and JVPs against central finite differences, JVP adjoint to VJP; the mask's
 //! properties; bad input; threads.
 
+#![allow(clippy::needless_range_loop)]
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 

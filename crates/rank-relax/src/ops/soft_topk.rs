@@ -425,6 +425,7 @@ impl Topk {
     /// `e_j = (s_j − v)/ε`, clamped to `[0, 1]` (where it lies but for rounding), of a block of
     /// `e.len()` sorted values `s(j)` with `ones` of them in the top k; `e` is the output.
     /// Power sums about the block's mean, in units of ε, then the block value.
+    #[allow(clippy::manual_clamp)]
     fn block_e(&self, s: impl Fn(usize) -> f64, ones: f64, e: &mut [f64]) {
         let m = e.len() as f64;
         let inv = 1.0 / self.eps;
