@@ -83,6 +83,7 @@ impl P {
     }
 }
 
+#[derive(Debug)]
 struct Outcome {
     output: Vec<f64>,
     grad: Vec<f64>,
@@ -934,4 +935,61 @@ fn bad_input_is_a_clear_error() {
         .message,
         "soft_quantile: cotangent_result[1, 0] is NaN"
     );
+}
+
+/// Values spanning 1e-300…1e300 (with ties and zeros) and ε from 1e-8 to 1e8: finite outputs,
+/// gradients and tangents, or the documented `… overflows` error; never a NaN or a panic.
+#[test]
+fn extreme_values_give_finite_results_or_the_overflow_error() {
+    let shape = Shape { batch: 3, n: 9 };
+    let len = shape.batch * shape.n;
+    let mut r = rng(77);
+    let spanning = |r: &mut StdRng, lo: f64, hi: f64| -> Vec<f64> {
+        (0..len)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => hi,
+                2 => -hi,
+                3 => lo,
+                _ => {
+                    let m = 10f64.powf(r.random_range(lo.log10()..hi.log10()));
+                    if r.random_range(0.0..1.0) < 0.5 {
+                        -m
+                    } else {
+                        m
+                    }
+                }
+            })
+            .collect()
+    };
+    let inputs = [
+        spanning(&mut r, 1e-300, 1e300),
+        spanning(&mut r, 1e-3, 1e3),
+        vec![1e300; len],
+        vec![-1e-300; len],
+    ];
+    let (mut finite, mut refused) = (0, 0);
+    for eps in [1e-8, 1e-4, 1.0, 1e4, 1e8] {
+        for p in variants(9, eps, 3).into_iter().chain(variants(9, eps, 4)) {
+            for x in &inputs {
+                let u = uniform(&mut rng(5), shape.batch * p.width(9), -1.0, 1.0);
+                let t = uniform(&mut rng(6), len, -1.0, 1.0);
+                let what = format!("{p:?}");
+                let res = run::<f64>(&p, shape, x, Some(&u))
+                    .and_then(|o| jvp::<f64>(&p, shape, x, &t, 1.0).map(|dt| (o, dt)));
+                match res {
+                    Ok((o, dt)) => {
+                        let all = o.output.iter().chain(&o.grad).chain(&o.grad_eps).chain(&dt);
+                        assert!(all.clone().all(|v| v.is_finite()), "{what}: {o:?}");
+                        finite += 1;
+                    }
+                    Err(e) => {
+                        assert!(e.message.contains("overflows"), "{what}: {e}");
+                        refused += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(finite > 3 * refused, "{finite} finite, {refused} refused");
 }
