@@ -629,7 +629,7 @@ fn hard_quantiles_as_eps_goes_to_zero() {
 #[test]
 fn p43_accuracy_at_large_magnitudes() {
     let mut r = rng(4);
-    let mut shifted_rows = 0;
+    let (mut shifted_rows, mut blocks_checked) = (0, 0);
     for (n, spread, eps) in [
         (8usize, 1.0, 0.3),
         (50, 0.01, 1e-3),
@@ -659,11 +659,31 @@ fn p43_accuracy_at_large_magnitudes() {
                     }
                     let sum: f64 = b.iter().sum();
                     assert!((sum - k as f64).abs() <= 1e-9 * k as f64);
+                    // Optimality: on the block, x − ε·y (l2) or x − ε·∛y (p43) is one value, v.
+                    let dual: Vec<f64> = base
+                        .iter()
+                        .zip(&b)
+                        .filter(|(_, &y)| y > 1e-6 && y < 1.0 - 1e-6)
+                        .map(|(&x, &y)| match reg {
+                            TopkRegularization::L2 => x - eps * y,
+                            TopkRegularization::P43 => x - eps * y.cbrt(),
+                        })
+                        .collect();
+                    let (lo, hi) = dual
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                    blocks_checked += (dual.len() >= 2) as usize;
+                    assert!(
+                        dual.is_empty() || hi - lo <= 1e-9 * eps,
+                        "{reg} n={n} k={k} shift={shift:e}: block values spread {:e}",
+                        hi - lo
+                    );
                 }
             }
         }
     }
     assert!(shifted_rows >= 8, "{shifted_rows}");
+    assert!(blocks_checked >= 20, "{blocks_checked}");
     // Scale invariance: the mask depends on x/ε only (powers of two scale exactly).
     let x: Vec<f64> = (0..64).map(|i| ((i * 37) % 64) as f64 / 64.0).collect();
     for &reg in TopkRegularization::ALL {
