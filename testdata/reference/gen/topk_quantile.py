@@ -271,14 +271,17 @@ def rows(rng, b, n, eps, ties):
 
 def topk_cases(rng, stats):
     cases = []
-    for reg in ["l2", "p43"]:
-        for direction in ["descending", "ascending"]:
+    for ri, reg in enumerate(["l2", "p43"]):
+        for di, direction in enumerate(["descending", "ascending"]):
             for n in NS:
-                ks = sorted({0, n, 1 % (n + 1), n // 2, max(n - 1, 0), int(rng.integers(0, n + 1))})
+                # k = 0 and k = n once each, every k in between twice.
+                inner = sorted({1, n // 2, n - 1, int(rng.integers(1, n + 1))} - {0, n})
+                ks = [0, n] + inner * 2
                 for ci, eps in enumerate(EPS):
                     if n >= 64 and ci % 2 == 1:
                         continue
-                    k = ks[ci % len(ks)]
+                    # Every k of the list in turn, shifted per variant and n.
+                    k = ks[(ci + n + 2 * ri + di) % len(ks)]
                     ties = (ci + n) % 3 == 0
                     b = 2 if n >= 64 else 3
                     x = rows(rng, b, n, eps, ties)
