@@ -7,6 +7,9 @@
 //! `-- jvp` (also part of the default run) times every op's JVP (with an ε-tangent) next to its
 //! VJP at 128×1000 in f64 and prints the ratio.
 //!
+//! `-- topk` (also part of the default run) times soft_topk's forward + backward (l2 and p43,
+//! several k) at 128×1000 f64 on one thread, as a ratio to soft_rank's (l2) on the same batch.
+//!
 //! With `BENCH_OUT` set (a folder), also appends one JSON line per soft_rank/soft_sort table row
 //! to `$BENCH_OUT/core.jsonl`.
 
@@ -16,8 +19,10 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, spearman_loss};
-use rank_relax::{num_threads, set_num_threads, Direction, Real, Regularization, Shape};
+use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, soft_topk, spearman_loss};
+use rank_relax::{
+    num_threads, set_num_threads, Direction, Real, Regularization, Shape, TopkRegularization,
+};
 use rayon::prelude::*;
 
 const SHAPES: [(usize, usize); 4] = [(1, 1000), (128, 1000), (16, 10000), (1024, 100)];
@@ -319,7 +324,8 @@ fn main() {
         .into_iter()
         .filter(|d| has(d) || !(has("f64") || has("f32")))
         .collect();
-    let any_op = has("soft_rank") || has("soft_sort") || has("sigmoid_rank") || has("jvp");
+    let any_op =
+        has("soft_rank") || has("soft_sort") || has("sigmoid_rank") || has("jvp") || has("topk");
     let ops: Vec<&str> = ["soft_rank", "soft_sort"]
         .into_iter()
         .filter(|o| has(o) || !any_op)
@@ -387,6 +393,66 @@ fn main() {
     if has("jvp") || !any_op {
         jvp_table(default_threads);
     }
+    if has("topk") || !any_op {
+        topk_table();
+    }
+}
+
+/// soft_topk forward + backward against soft_rank's (l2, same ε) at 128×1000 f64, one thread
+/// (the target: ≤ 1.2×).
+fn topk_table() {
+    let shape = Shape {
+        batch: 128,
+        n: 1000,
+    };
+    let len = shape.batch * shape.n;
+    let (sets, x, u) = inputs::<f64>(len);
+    let eps = 0.1;
+    let (mut out, mut perm) = (vec![0.0; len], vec![0i32; len]);
+    let (mut g, mut ge) = (vec![0.0; len], vec![0.0; shape.batch]);
+    set_num_threads(1);
+    let mut i = 0;
+    let mut next = || {
+        i = (i + 1) % sets;
+        i
+    };
+    let rp = soft_rank::Params {
+        regularization_strength: eps,
+        ..Default::default()
+    };
+    let rank = time(|| {
+        let k = next();
+        soft_rank::forward(shape, &rp, black_box(&x[k]), &mut out, &mut perm).unwrap();
+        soft_rank::backward(shape, &rp, &x[k], &out, &perm, &u[k], &mut g, &mut ge).unwrap();
+    });
+    println!(
+        "\nsoft_topk vs soft_rank (l2), forward + backward, f64, 128×1000, 1 thread, ε = {eps}, \
+         values uniform in [-1, 1)\n"
+    );
+    println!("| op | regularization | k | fwd+bwd ms | / soft_rank |");
+    println!("|---|---|---|---|---|");
+    println!("| soft_rank | l2 | - | {:.3} | 1.00 |", rank * 1e3);
+    for &reg in TopkRegularization::ALL {
+        for k in [10, 100, 500] {
+            let p = soft_topk::Params {
+                k,
+                regularization_strength: eps,
+                regularization: reg,
+                direction: Direction::Descending,
+            };
+            let t = time(|| {
+                let s = next();
+                soft_topk::forward(shape, &p, black_box(&x[s]), &mut out, &mut perm).unwrap();
+                soft_topk::backward(shape, &p, &x[s], &perm, &u[s], &mut g, &mut ge).unwrap();
+            });
+            println!(
+                "| soft_topk | {reg} | {k} | {:.3} | {:.2} |",
+                t * 1e3,
+                t / rank
+            );
+        }
+    }
+    set_num_threads(0);
 }
 
 /// Seconds per call of every op's VJP and JVP (f64, ε = 0.1, ε-tangent 0.5), from the same

@@ -101,6 +101,17 @@ spec_enum! {
     }
 }
 
+spec_enum! {
+    /// Regularization of `soft_topk` (Sander et al. 2023): the penalty Ω of the mask.
+    TopkRegularization, "regularization" {
+        /// Ω = ½‖y‖²: the mask is a clipped, shifted copy of `values/ε`; piecewise linear.
+        #[default]
+        L2 = 0, "l2";
+        /// Ω = ¾ Σ y^{4/3}: the mask is continuously differentiable in `values`.
+        P43 = 1, "p43";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +126,11 @@ mod tests {
             assert_eq!(Direction::from_code(d.code()), Ok(d));
             assert_eq!(d.as_str().parse::<Direction>(), Ok(d));
         }
+        for &r in TopkRegularization::ALL {
+            assert_eq!(TopkRegularization::from_code(r.code()), Ok(r));
+            assert_eq!(TopkRegularization::parse(r.as_str()), Ok(r));
+        }
+        assert_eq!(TopkRegularization::default(), TopkRegularization::L2);
         assert_eq!(Regularization::default(), Regularization::L2);
         assert_eq!(Direction::default(), Direction::Ascending);
     }
@@ -130,6 +146,14 @@ mod tests {
         assert_eq!(
             Direction::from_code(2).unwrap_err().message,
             "direction must be one of 0 (ascending), 1 (descending), got 2"
+        );
+        assert_eq!(
+            TopkRegularization::parse("kl").unwrap_err().message,
+            r#"regularization must be one of "l2", "p43", got "kl""#
+        );
+        assert_eq!(
+            TopkRegularization::from_code(2).unwrap_err().message,
+            "regularization must be one of 0 (l2), 1 (p43), got 2"
         );
         assert_eq!(
             Direction::parse("").unwrap_err().message,

@@ -52,7 +52,7 @@ mod scratch;
 mod sort;
 mod threads;
 
-pub use enums::{Direction, Regularization};
+pub use enums::{Direction, Regularization, TopkRegularization};
 pub use error::{Error, ErrorKind};
 pub use ops::sigmoid_rank::set_max_pairs as set_sigmoid_rank_max_pairs;
 pub use real::Real;

@@ -3,8 +3,10 @@
 
 pub mod ndcg_loss;
 pub mod sigmoid_rank;
+pub mod soft_quantile;
 pub mod soft_rank;
 pub mod soft_sort;
+pub mod soft_topk;
 pub mod spearman_loss;
 
 /// The cotangent and the gradient of a backward: two arrays, or one array that holds the

@@ -295,8 +295,8 @@ pub fn jvp<T: Real>(
     Ok(())
 }
 
-/// The soft_sort row kernels with their parameters resolved.
-struct Sorter {
+/// The soft_sort row kernels with their parameters resolved (soft_quantile uses them too).
+pub(crate) struct Sorter {
     eps: f64,
     /// Sort `x` decreasingly (`sign = +1`, descending direction).
     descending: bool,
@@ -304,7 +304,7 @@ struct Sorter {
 }
 
 impl Sorter {
-    fn new<T: Real>(eps: f64, params: &Params<T>) -> Self {
+    pub(crate) fn new<T: Real>(eps: f64, params: &Params<T>) -> Self {
         Sorter {
             eps,
             descending: params.direction == Direction::Descending,
@@ -320,7 +320,15 @@ impl Sorter {
         }
     }
 
-    fn forward_row<T: Real>(&self, sc: &mut RowScratch, x: &[T], out: &mut [T], perm: &mut [i32]) {
+    /// One row of the forward: the soft-sorted row into `out` (of any float type), the packed
+    /// residual into `perm`.
+    pub(crate) fn forward_row<T: Real, V: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        out: &mut [V],
+        perm: &mut [i32],
+    ) {
         let n = x.len();
         let sign = self.sign();
         let s = take(&mut sc.f1, n);
@@ -343,7 +351,7 @@ impl Sorter {
             let (a, b) = (pav.starts[j] as usize, pav.starts[j + 1] as usize);
             if b - a == 1 {
                 // w − (w − s) is s: the hard-sorted value, written exactly.
-                out[a] = T::from_f64(sign * s[a]);
+                out[a] = V::from_f64(sign * s[a]);
                 continue;
             }
             // w − v, arranged so the large w = ρ/ε cancels exactly: w_k − w_a = −(k − a)/ε.
@@ -353,14 +361,14 @@ impl Sorter {
                     let mean_s = s[a] + sum4(&s[a..b], |t| t - s[a]) / (b - a) as f64;
                     let mid = (a + b - 1) as f64 / 2.0;
                     for k in a..b {
-                        out[k] = T::from_f64(sign * ((mid - k as f64) / self.eps + mean_s));
+                        out[k] = V::from_f64(sign * ((mid - k as f64) / self.eps + mean_s));
                     }
                 }
                 Regularization::Kl => {
                     // v = w_a − s_a + ln(Σ_B exp(w − w_a) / Σ_B exp(s − s_a)).
                     let c = s[a] - (pav.a[j] / pav.b[j]).ln();
                     for k in a..b {
-                        out[k] = T::from_f64(sign * (c - (k - a) as f64 / self.eps));
+                        out[k] = V::from_f64(sign * (c - (k - a) as f64 / self.eps));
                     }
                 }
             }
@@ -369,14 +377,14 @@ impl Sorter {
     }
 
     /// One row of the JVP with tangent `t` and ε-tangent `t_eps`; writes `out` (sorted order).
-    fn jvp_row<T: Real, U: Real>(
+    pub(crate) fn jvp_row<T: Real, U: Real, V: Real>(
         &self,
         sc: &mut RowScratch,
         x: &[T],
         perm: &[i32],
         t: &[U],
         t_eps: f64,
-        out: &mut [T],
+        out: &mut [V],
     ) {
         let n = x.len();
         let sign = self.sign();
@@ -388,14 +396,14 @@ impl Sorter {
                 for_each_block(perm, |a, block| {
                     let out = &mut out[a..a + block.len()];
                     if block.len() == 1 {
-                        out[0] = T::from_f64(t[column(block[0])].to_f64());
+                        out[0] = V::from_f64(t[column(block[0])].to_f64());
                         return;
                     }
                     let mean = sum4(block, |p| t[column(p)].to_f64()) / block.len() as f64;
                     // μ_B of the uniform weights: the middle offset.
                     let mu = (block.len() - 1) as f64 / 2.0;
                     for (j, o) in out.iter_mut().enumerate() {
-                        *o = T::from_f64(mean - ke * (mu - j as f64));
+                        *o = V::from_f64(mean - ke * (mu - j as f64));
                     }
                 });
             }
@@ -406,7 +414,7 @@ impl Sorter {
                 for_each_block(perm, |a, block| {
                     let out = &mut out[a..a + block.len()];
                     if block.len() == 1 {
-                        out[0] = T::from_f64(t[column(block[0])].to_f64());
+                        out[0] = V::from_f64(t[column(block[0])].to_f64());
                         return;
                     }
                     let e = &mut e[..block.len()];
@@ -425,7 +433,7 @@ impl Sorter {
                     }
                     let mu = mj / zw;
                     for (j, o) in out.iter_mut().enumerate() {
-                        *o = T::from_f64(m - ke * (mu - j as f64));
+                        *o = V::from_f64(m - ke * (mu - j as f64));
                     }
                 });
             }
@@ -433,7 +441,7 @@ impl Sorter {
     }
 
     /// One row of the backward; writes `g` and returns the ε-gradient of the row.
-    fn backward_row<T: Real, U: Real>(
+    pub(crate) fn backward_row<T: Real, U: Real>(
         &self,
         sc: &mut RowScratch,
         x: &[T],
