@@ -2,6 +2,8 @@
 //! convention (see the crate docs), and `jvp`, the forward-mode product (core only so far).
 
 pub mod ndcg_loss;
+pub mod neural_sort;
+pub mod neural_sort_apply;
 pub mod sigmoid_rank;
 pub mod soft_rank;
 pub mod soft_sort;
