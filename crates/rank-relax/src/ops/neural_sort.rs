@@ -800,15 +800,25 @@ fn apply_jvp_impl<const FMA: bool>(
     lane_sum(s)
 }
 
-/// Whether the AVX2 + FMA loops can run here (detected once by the standard library).
+/// The instruction set the loops run with: 0 the baseline, 1 AVX2 + FMA, 2 AVX-512 (one
+/// 512-bit register holds a chunk of `L` lanes), detected once.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn avx2_fma() -> bool {
-    !cfg!(miri) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+fn isa() -> u8 {
+    static ISA: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        if cfg!(miri) || !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            0
+        } else if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
+            2
+        } else {
+            1
+        }
+    })
 }
 
-/// `$name(args)` runs `$imp::<FMA>` compiled for AVX2 + FMA where the CPU has them, else for
-/// the baseline (fused multiply-adds only where the target always has them).
+/// `$name(args)` runs `$imp::<FMA>` compiled for AVX-512 or AVX2 + FMA where the CPU has them,
+/// else for the baseline (fused multiply-adds only where the target always has them).
 macro_rules! dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $r:ty = $imp:ident;) => {
         $(#[$m])*
@@ -818,12 +828,20 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn fast($($a: $t),*) -> $r {
+                unsafe fn avx2($($a: $t),*) -> $r {
                     $imp::<true>($($a),*)
                 }
-                if avx2_fma() {
-                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                    return unsafe { fast($($a),*) };
+                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($a: $t),*) -> $r {
+                    $imp::<true>($($a),*)
+                }
+                match isa() {
+                    // SAFETY: `isa` found the CPU to have these features.
+                    2 => return unsafe { avx512($($a),*) },
+                    // SAFETY: as above.
+                    1 => return unsafe { avx2($($a),*) },
+                    _ => {}
                 }
             }
             $imp::<{ cfg!(any(target_arch = "aarch64", target_feature = "fma")) }>($($a),*)
@@ -879,4 +897,78 @@ dispatch! {
         rows: (&[f64], &[f64], &[f64], &[f64]),
         tangents: (&[f64], &[f64], &[f64]),
     ) -> f64 = apply_jvp_impl;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row loop as dispatched (AVX-512 or AVX2 where the CPU has them) against the same
+    /// loop compiled for the baseline without fused multiply-adds, on rows of every remainder.
+    #[test]
+    fn dispatched_loops_match_the_baseline() {
+        let close = |what: &str, a: f64, b: f64| {
+            assert!(
+                (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0),
+                "{what}: {a:e} vs {b:e}"
+            );
+        };
+        let closev = |what: &str, a: &[f64], b: &[f64]| {
+            for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                close(&format!("{what}[{k}]"), *x, *y);
+            }
+        };
+        for n in [1usize, 2, 7, 8, 9, 16, 31, 100] {
+            let wave = |k: usize, f: f64| ((k as f64 * f).sin() * 2.0 * 1e3).round() / 1e3;
+            let x: Vec<f64> = (0..n).map(|k| wave(k, 1.7)).collect();
+            let v: Vec<f64> = (0..n).map(|k| wave(k, 0.9)).collect();
+            let mut prep = Prep::default();
+            prep.prepare(&x, -1.0);
+            let (z, b) = (prep.z(), prep.b());
+            let (dz, db) = (v.clone(), x.clone());
+            for ii in 0..n {
+                let r = prep.row(ii, 3.0);
+                let (mut e1, mut e2) = (vec![0.0; n], vec![0.0; n]);
+                let s1 = exp_row_dot(r, z, b, &v, &mut e1);
+                let s2 = exp_row_dot_impl::<false>(r, z, b, &v, &mut e2);
+                close("exp sum", s1.0, s2.0);
+                close("exp dot", s1.1, s2.1);
+                closev("exp", &e1, &e2);
+                close("exp_row", exp_row(r, z, b, &mut e2), s1.0);
+                close("exp_dot", exp_dot(r, z, b, &v).1, s1.1);
+
+                let acc = || (vec![0.5; n], vec![0.25; n], vec![-1.0; n]);
+                let ((mut a1, mut c1, mut r1), (mut a2, mut c2, mut r2)) = (acc(), acc());
+                let args = (0.3, 0.7, 0.1);
+                let t1 = apply_backward(r, args, (z, b, &v, &e1), &mut a1, &mut c1, &mut r1);
+                let t2 = apply_backward_impl::<false>(
+                    r,
+                    args,
+                    (z, b, &v, &e1),
+                    &mut a2,
+                    &mut c2,
+                    &mut r2,
+                );
+                close("apply_backward", t1, t2);
+                closev("a", &a1, &a2);
+                closev("c", &c1, &c2);
+                closev("r", &r1, &r2);
+                let j1 = apply_jvp(r, (0.4, 0.1), (z, b, &v, &e1), (&dz, &db, &x));
+                let j2 = apply_jvp_impl::<false>(r, (0.4, 0.1), (z, b, &v, &e1), (&dz, &db, &x));
+                close("apply_jvp", j1, j2);
+
+                let p: Vec<f64> = e1.iter().map(|e| e / s1.0).collect();
+                let (mut c1, mut r1, mut c2, mut r2) = (c1.clone(), r1.clone(), c2, r2);
+                let t1 = nsort_backward(r, z, b, &p, &v, &mut c1, &mut r1);
+                let t2 = nsort_backward_impl::<false>(r, z, b, &p, &v, &mut c2, &mut r2);
+                close("nsort_backward", t1, t2);
+                closev("c", &c1, &c2);
+                closev("r", &r1, &r2);
+                let (mut q, mut o1, mut o2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+                nsort_jvp(r, 0.4, (z, b), (&dz, &db), &p, &mut q, &mut o1);
+                nsort_jvp_impl::<false>(r, 0.4, (z, b), (&dz, &db), &p, &mut q, &mut o2);
+                closev("nsort_jvp", &o1, &o2);
+            }
+        }
+    }
 }
