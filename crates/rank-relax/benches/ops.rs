@@ -9,6 +9,9 @@
 //!
 //! `-- topk` (also part of the default run) times soft_topk's forward + backward (l2 and p43,
 //! several k) at 128×1000 f64 on one thread, as a ratio to soft_rank's (l2) on the same batch.
+//! `-- neural_sort` (also part of the default run) times neural_sort_apply against neural_sort
+//! then a matmul (`P·payload`, and for the backward `U = v·payloadᵀ` then neural_sort's VJP and
+//! `Pᵀv`) at n = 100, 1000, 4000 in f64 on one thread, with the bytes each holds.
 //!
 //! With `BENCH_OUT` set (a folder), also appends one JSON line per soft_rank/soft_sort table row
 //! to `$BENCH_OUT/core.jsonl`.
@@ -19,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, soft_topk, spearman_loss};
+use rank_relax::ops::{
+    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_rank, soft_sort, soft_topk,
+    spearman_loss,
+};
 use rank_relax::{
     num_threads, set_num_threads, Direction, Real, Regularization, Shape, TopkRegularization,
 };
@@ -324,8 +330,12 @@ fn main() {
         .into_iter()
         .filter(|d| has(d) || !(has("f64") || has("f32")))
         .collect();
-    let any_op =
-        has("soft_rank") || has("soft_sort") || has("sigmoid_rank") || has("jvp") || has("topk");
+    let any_op = has("soft_rank")
+        || has("soft_sort")
+        || has("sigmoid_rank")
+        || has("jvp")
+        || has("topk")
+        || has("neural_sort");
     let ops: Vec<&str> = ["soft_rank", "soft_sort"]
         .into_iter()
         .filter(|o| has(o) || !any_op)
@@ -396,6 +406,9 @@ fn main() {
     if has("topk") || !any_op {
         topk_table();
     }
+    if has("neural_sort") || !any_op {
+        neural_sort_table();
+    }
 }
 
 /// soft_topk forward + backward against soft_rank's (l2, same ε) at 128×1000 f64, one thread
@@ -453,6 +466,121 @@ fn topk_table() {
         }
     }
     set_num_threads(0);
+}
+
+/// `out_i = Σ_j P_ij·y_j` for each `n × n` matrix of `p` (eight lanes, so it vectorises).
+fn matmul(p: &[f64], y: &[f64], n: usize, out: &mut [f64]) {
+    for ((pm, y), out) in p.chunks(n * n).zip(y.chunks(n)).zip(out.chunks_mut(n)) {
+        for (row, o) in pm.chunks(n).zip(out.iter_mut()) {
+            let mut acc = [0.0; 8];
+            let (rc, yc) = (row.chunks_exact(8), y.chunks_exact(8));
+            let (rr, yr) = (rc.remainder(), yc.remainder());
+            for (a, b) in rc.zip(yc) {
+                for k in 0..8 {
+                    acc[k] += a[k] * b[k];
+                }
+            }
+            for (a, b) in rr.iter().zip(yr) {
+                acc[0] += a * b;
+            }
+            *o = acc.iter().sum();
+        }
+    }
+}
+
+/// `g_j = Σ_i v_i·P_ij` and `U = v·yᵀ` for each row.
+fn matmul_backward(p: &[f64], y: &[f64], v: &[f64], n: usize, g: &mut [f64], u: &mut [f64]) {
+    let rows = p.chunks(n * n).zip(y.chunks(n)).zip(v.chunks(n));
+    for (((pm, y), v), (g, u)) in rows.zip(g.chunks_mut(n).zip(u.chunks_mut(n * n))) {
+        g.fill(0.0);
+        for ((row, &vi), urow) in pm.chunks(n).zip(v).zip(u.chunks_mut(n)) {
+            for (gj, pij) in g.iter_mut().zip(row) {
+                *gj += vi * pij;
+            }
+            for (uj, yj) in urow.iter_mut().zip(y) {
+                *uj = vi * yj;
+            }
+        }
+    }
+}
+
+/// neural_sort_apply against neural_sort then a matmul, f64, one thread, τ = 0.1.
+fn neural_sort_table() {
+    println!(
+        "\nneural_sort_apply vs neural_sort + matmul, f64, 1 thread, τ = 0.1, values and payload \
+         uniform in [-1, 1)\n"
+    );
+    println!(
+        "| B×n | apply fwd ms | apply fwd+bwd ms | sort+matmul fwd ms | sort+matmul fwd+bwd ms \
+         | fwd speedup | fwd+bwd speedup | apply bytes | sort+matmul bytes |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    set_num_threads(1);
+    for (b, n) in [(64, 100), (8, 1000), (2, 4000)] {
+        let shape = Shape { batch: b, n };
+        let len = b * n;
+        let (_, x, v) = inputs::<f64>(len);
+        let (_, y, _) = inputs::<f64>(len);
+        let (x, y, v) = (&x[0], &y[0], &v[0]);
+        let params = neural_sort::Params {
+            regularization_strength: 0.1,
+            direction: Direction::Descending,
+        };
+        let (mut out, mut gx, mut gy, mut ge) =
+            (vec![0.0; len], vec![0.0; len], vec![0.0; len], vec![0.0; b]);
+        let apply_fwd =
+            time(|| neural_sort_apply::forward(shape, &params, black_box(x), y, &mut out).unwrap());
+        let apply_bwd = time(|| {
+            neural_sort_apply::backward(
+                shape,
+                &params,
+                x,
+                y,
+                black_box(v),
+                &mut gx,
+                &mut gy,
+                &mut ge,
+            )
+            .unwrap()
+        });
+        let (mut p, mut u) = (vec![0.0; len * n], vec![0.0; len * n]);
+        let sort_fwd = time(|| {
+            neural_sort::forward(shape, &params, black_box(x), &mut p).unwrap();
+            matmul(&p, y, n, &mut out);
+        });
+        let sort_bwd = time(|| {
+            matmul_backward(&p, y, black_box(v), n, &mut gy, &mut u);
+            neural_sort::backward(shape, &params, x, &p, &u, &mut gx, &mut ge).unwrap();
+        });
+        // Held across forward + backward: apply keeps its inputs, output and gradients (plus
+        // ~12 row-length buffers per thread); the matmul route adds P and U, n² each per row.
+        let row_bytes = 8 * len;
+        let apply_bytes = 5 * row_bytes + 12 * 8 * n;
+        let sort_bytes = apply_bytes + 2 * 8 * len * n;
+        println!(
+            "| {b}×{n} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {} | {} |",
+            apply_fwd * 1e3,
+            (apply_fwd + apply_bwd) * 1e3,
+            sort_fwd * 1e3,
+            (sort_fwd + sort_bwd) * 1e3,
+            sort_fwd / apply_fwd,
+            (sort_fwd + sort_bwd) / (apply_fwd + apply_bwd),
+            human(apply_bytes),
+            human(sort_bytes),
+        );
+    }
+    set_num_threads(0);
+}
+
+fn human(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
+    }
 }
 
 /// Seconds per call of every op's VJP and JVP (f64, ε = 0.1, ε-tangent 0.5), from the same

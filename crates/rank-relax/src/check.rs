@@ -82,6 +82,67 @@ impl Check {
         Ok(())
     }
 
+    /// A `[batch, n, n]` buffer (one `n × n` matrix per row) has `batch × n × n` elements.
+    pub fn cube(self, name: &str, len: usize) -> Result<(), Error> {
+        let Shape { batch, n } = self.shape;
+        let Some(want) = batch.checked_mul(n).and_then(|bn| bn.checked_mul(n)) else {
+            return Err(Error::shape_mismatch(
+                self.op,
+                format_args!("{name}: batch × n × n = {batch} × {n} × {n} overflows"),
+            ));
+        };
+        if len != want {
+            return Err(Error::shape_mismatch(
+                self.op,
+                format_args!(
+                    "{name} has {len} elements, expected batch × n × n = {batch} × {n} × {n} = {want}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every element of a `[batch, n, n]` buffer (length already checked) is finite; returns
+    /// the largest magnitude. The error names the element as `name[row, i, j]`.
+    pub fn finite_cube<T: Real>(self, name: &str, data: &[T]) -> Result<f64, Error> {
+        let (finite, max_abs) = T::scan(data);
+        if !finite {
+            let k = data.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            return Err(self.cube_error(name, k, format_args!("is {}", Num(data[k]))));
+        }
+        Ok(max_abs)
+    }
+
+    /// A saved `[batch, n, n]` matrix of probabilities: finite, every entry in `[0, 1]` (the
+    /// backward multiplies by them, so a corrupted entry would overflow).
+    pub fn probabilities<T: Real>(self, name: &str, data: &[T]) -> Result<(), Error> {
+        self.finite_cube(name, data)?;
+        if let Some(k) = data.iter().position(|v| !(0.0..=1.0).contains(&v.to_f64())) {
+            return Err(self.cube_error(
+                name,
+                k,
+                format_args!(
+                    "= {} is not a probability (entries of P lie in [0, 1])",
+                    Num(data[k])
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn cube_error(self, name: &str, flat: usize, what: fmt::Arguments<'_>) -> Error {
+        let n = self.shape.n.max(1);
+        Error::invalid_value(
+            self.op,
+            format_args!(
+                "{name}[{}, {}, {}] {what}",
+                flat / (n * n),
+                flat / n % n,
+                flat % n
+            ),
+        )
+    }
+
     /// A `[batch]` buffer has `batch` elements.
     pub fn vector(self, name: &str, len: usize) -> Result<(), Error> {
         let batch = self.shape.batch;
