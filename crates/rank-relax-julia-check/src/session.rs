@@ -92,6 +92,10 @@ function prepare(a::Vector, d::Vector{Int64}, view::String, cast::String, to::St
     isempty(to) || (x = convert(Array{to == "float32" ? Float32 : Float64}, x))
     return x
 end
+# alias cases: a tape's field by name; an Array over a lent block from element `offset` (0-based)
+field(t, name::String) = getfield(t, Symbol(name))
+wrap(block::Vector, offset::Int64, d::Vector{Int64}) =
+    unsafe_wrap(Array, pointer(block, offset + 1), Tuple(d))
 as_array(x) = x isa AbstractArray ? x : [x]
 ones_like(out) = out isa AbstractArray ? ones(eltype(out), size(out)) : one(out)
 join_results(out, g) = (out, g[1:end-1]...)
