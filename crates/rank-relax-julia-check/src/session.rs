@@ -49,9 +49,9 @@ pub fn fail<T>(msg: impl Into<String>) -> JlrsResult<T> {
 
 /// The embedded Julia with `RankRelax` loaded, its garbage collector off.
 ///
-/// With jlrs 0.8 and this Julia 1.5.3, a collection while jlrs frames held values (lent arrays,
-/// results) crashed the next call (a segfault in method dispatch), even with every held value
-/// also rooted in a Julia global. So the GC is off (`GC.enable(false)`) while the Rust side holds
+/// With jlrs 0.8.2 and this Julia 1.5.3, a collection while a jlrs frame held the result of a call
+/// lost it (a tape held in the frame came back as an `Array{Any,1}`; using it crashed in method
+/// dispatch), even with the held values also rooted in a Julia global. So the GC is off (`GC.enable(false)`) while the Rust side holds
 /// values, and [`Session::collect_garbage`] runs it between cases, when no frame holds anything.
 pub struct Session {
     /// The runtime.
