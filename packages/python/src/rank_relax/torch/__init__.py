@@ -9,8 +9,12 @@ changing the import: ``rank_relax.torch.soft_rank(x, regularization_strength=0.1
 
 from __future__ import annotations
 
-from . import _generated
+from . import _generated, _sharding
 from ._generated import *  # noqa: F403
+
+# DTensor sharding rules for the custom ops: now if torch.distributed.tensor is loaded, else when
+# it is (importing it here would slow the import by about half a second).
+_sharding.register_on_import()
 
 __all__: list[str] = []
 __all__ += _generated.__all__

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import _sharding
+
 __all__ = [
     "as_tensor",
     "compiling",
@@ -122,6 +124,8 @@ def eager(*tensors: Tensor) -> bool:
         return False
     for t in tensors:
         if type(t) is not Tensor and type(t) is not _Parameter:
+            if not _sharding._REGISTERED:  # a DTensor needs the ops' sharding rules
+                _sharding.register_if_loaded()
             return False
     if _dispatch_stack_len is None or _functorch_active is None:  # pragma: no cover
         return False
@@ -219,7 +223,12 @@ def param_grad(needed: bool, per_row: Tensor, param: Tensor) -> Tensor | None:
     """A real param's gradient, if asked for: the sum of the kernel's per-row values."""
     if not needed:
         return None
-    return per_row.sum().to(device=param.device, dtype=param.dtype).reshape(param.shape)
+    total = per_row.sum()
+    if type(total) is not type(param) and hasattr(total, "full_tensor"):
+        # Rows that are DTensor shards and a plain ε: the gradient summed over every process,
+        # as a plain tensor like ε (not a DTensor partial sum).
+        total = total.full_tensor()
+    return total.to(device=param.device, dtype=param.dtype).reshape(param.shape)
 
 
 def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
