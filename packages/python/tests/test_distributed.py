@@ -9,6 +9,7 @@ batch in the same worker. The workers are killed if they outlive :data:`TIMEOUT`
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -86,6 +87,17 @@ def _reference(op: str) -> list[Any]:
     return trained
 
 
+@functools.cache
+def _mesh() -> Any:
+    """The one device mesh of a worker. (torch 2.15: compiling a DTensor function on a second
+    mesh over the same ranks, after eager DTensor calls on the first, can fail in AOTAutograd's
+    partitioner with "Node tangents_2 was invalid, but is output" — with torch.sort and softmax
+    alone too.)"""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    return init_device_mesh("cpu", (WORLD,))
+
+
 def _local(tensor: Any, rank: int) -> Any:
     """This process's rows of the global batch (equal halves)."""
     return tensor.chunk(WORLD)[rank]
@@ -129,10 +141,9 @@ def _ddp(rank: int, op: str, compiled: str = "") -> dict[str, Any]:
 
 
 def _fsdp2(rank: int, op: str) -> dict[str, Any]:
-    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    mesh = init_device_mesh("cpu", (WORLD,))
+    mesh = _mesh()
     model = _model()
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
@@ -205,13 +216,12 @@ def _dtensor(rank: int) -> dict[str, Any]:
     """Every op of the spec on DTensors sharded on the batch dim: outputs and gradients equal the
     plain-tensor ones bit for bit, and the outputs stay sharded on the batch dim. Sharded on the
     item dim, the inputs are redistributed and the results still equal the plain ones."""
-    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Replicate, Shard, distribute_tensor
 
     import rank_relax.torch as rr
     from _spec import OPS
 
-    mesh = init_device_mesh("cpu", (WORLD,))
+    mesh = _mesh()
     checked: list[str] = []
     for op, spec in OPS.items():
         g = torch.Generator().manual_seed(5)
@@ -261,12 +271,11 @@ def _dtensor(rank: int) -> dict[str, Any]:
 def _dtensor_compiled(rank: int) -> dict[str, Any]:
     """``torch.compile(fullgraph=True)`` of rank-relax calls on batch-sharded DTensors: the same
     results and gradients as the eager plain-tensor calls, the output still sharded."""
-    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
     import rank_relax.torch as rr
 
-    mesh = init_device_mesh("cpu", (WORLD,))
+    mesh = _mesh()
     g = torch.Generator().manual_seed(9)
     x = torch.randn(BATCH, ITEMS, generator=g, dtype=torch.float64)
     y = torch.randn(BATCH, ITEMS, generator=g, dtype=torch.float64)
@@ -289,12 +298,8 @@ def _dtensor_compiled(rank: int) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, Callable[[int], dict[str, Any]]] = {
-    # First, in a fresh process: after eager batch-sharded DTensor calls of soft_sort (or of the
-    # losses) in the same process, compiling this one fails in AOTAutograd's partitioner with a
-    # cold inductor cache ("Node tangents_2 was invalid, but is output"; torch 2.15), a failure
-    # not yet understood (docs/guides/distributed.md).
-    "dtensor_compiled": _dtensor_compiled,
     "dtensor": _dtensor,
+    "dtensor_compiled": _dtensor_compiled,
     "ddp_spearman_loss": lambda rank: _ddp(rank, "spearman_loss"),
     "ddp_ndcg_loss": lambda rank: _ddp(rank, "ndcg_loss"),
     "fsdp2_spearman_loss": lambda rank: _fsdp2(rank, "spearman_loss"),
