@@ -52,7 +52,7 @@ describe('rank-relax-codegen', () => {
       stdout: '',
       stderr:
         'bad.yaml: 2 errors in the spec:\n' +
-        '  ops.soft_rank.inputs[0].shape: expected one of [batch, n] | [batch], got ["n","batch"]\n' +
+        '  ops.soft_rank.inputs[0].shape: expected a list of dimensions with batch first and only there: [batch], [batch, n], [batch, n, n], …, got ["n","batch"]\n' +
         '  params.direction.default: expected one of ascending | descending, got "up"\n',
     });
   });

@@ -1,9 +1,12 @@
 // C in the reference: the kernels' signatures and argument tables (the ABI, see
 // docs/architecture.md), parameter spellings, and a complete example program.
 import { realLiterals } from '../../ir/names.ts';
-import type { ArgIR, IR, OpIR, ParamIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { ArgIR, IR, OpIR, ParamIR, ShapeIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import type { ExampleData } from './example.ts';
 import { table } from './markdown.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 function declaration(a: VariantArgIR): string {
   return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${a.type.c} *${a.name.c}` : `${a.type.c} ${a.name.c}`;
@@ -38,7 +41,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   if (variant === undefined) return '';
   const real = variant.dtype.c;
   const { batch, n } = data;
-  const len = (a: { shape: { perRow: boolean } }) => (a.shape.perRow ? batch : batch * n);
+  const len = (a: { shape: ShapeIR }) => (isPerRow(a.shape) ? batch : batch * n);
   const declared = new Set<string>();
   const decls: string[] = [];
   const printed: { name: string; len: number }[] = [];
@@ -50,7 +53,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     }
     if (!declared.has(a.name.c)) {
       declared.add(a.name.c);
-      const type = a.elem === 'int32' ? 'int32_t' : real;
+      const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('docs', 'bool buffers') });
       const input = data.inputs.find((i) => i.input.name.spec === a.name.spec);
       if (a.role === 'input' && input !== undefined) {
         decls.push(`const ${type} ${a.name.c}[${len(a)}] = {${input.rows.flat().map(num).join(', ')}};`);

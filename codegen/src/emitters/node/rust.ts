@@ -8,6 +8,11 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
 
 const WIDTH = 100;
 /** rustfmt's `fn_call_width` (60% of max_width): longer argument lists go one per line. */
@@ -76,7 +81,7 @@ export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
 }
 
 function elemType(b: Buffer): string {
-  return b.elem === 'real' ? 'T' : 'i32';
+  return matchElem(b.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('node', 'bool buffers') });
 }
 
 /** `rr_params`: the core's params from the JS arguments (enum names parsed by the core). */
@@ -89,9 +94,14 @@ function renderParams(op: OpIR): string {
         return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`], 8, '?,');
       case 'bool':
         return `${p.name.rust},`;
+      case 'int':
+      case 'list':
+        return unsupported('node', `${p.type} params`);
+      default:
+        return assertNever(p, 'param type');
     }
   };
-  const argType = (p: ParamIR) => (p.type === 'enum' ? '&str' : rustParamType(p));
+  const argType = (p: ParamIR) => matchParam(p, { enum: () => '&str', real: rustParamType, bool: rustParamType, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
   const sig = rsFn('fn rr_params<T: Real>', op.params.map((p) => `${p.name.rust}: ${argType(p)}`), ' -> Result<rr_op::Params<T>, Failure>');
   return code`
     /// The core's params from the JS arguments; an unknown enum name is the core's error.
@@ -111,7 +121,7 @@ const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
 
 /** `let mut ranks = rr::scratch::<T>(…)` for buffers the entry keeps inside the addon. */
 function scratchLine(b: Buffer, firstInput: Buffer): string {
-  return rsCall(`let mut ${b.name.rust} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${b.shape.perRow}`, `${firstInput.name.rust}.len()`], 4, ';');
+  return rsCall(`let mut ${b.name.rust} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${isPerRow(b.shape)}`, `${firstInput.name.rust}.len()`], 4, ';');
 }
 
 /** The generic bodies of `call` (residuals in scratch) and `vjp` (forward into scratch, backward). */
@@ -275,7 +285,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   ];
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
   const indent = isAsync ? 12 : 8;
-  const paramArgs = op.params.map((p) => (p.type === 'enum' ? `&${p.name.rust}` : p.name.rust));
+  const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${p.name.rust}`, real: () => p.name.rust, bool: () => p.name.rust, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
   const slices = written.map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`);
   const bufferArgs = buffers.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`));
   const call =
