@@ -64,11 +64,11 @@ function dimWhy(d: DimIR): string {
   switch (d.kind) {
     case 'batch':
     case 'n':
-      return d.name.spec;
+      return `${d.name.spec} is a dimension`;
     case 'param':
-      return `${d.name.spec}, the value of param ${d.param}`;
+      return `${d.name.spec} is the value of param ${d.param}`;
     case 'length':
-      return `${d.name.spec}, the length of param ${d.param}`;
+      return `${d.name.spec} is the length of param ${d.param}`;
     default:
       return assertNever(d, 'dim kind');
   }
@@ -77,11 +77,12 @@ function dimWhy(d: DimIR): string {
 /** Why a target cannot take a shape, or null when it can. */
 function shapeProblem(shape: ShapeIR, caps: Capabilities): string | null {
   const why: string[] = [];
-  if (rowRank(shape) > caps.maxRowRank) why.push(`at most ${plural(caps.maxRowRank, 'dim')} after batch`);
+  const rank = rowRank(shape);
+  if (rank > caps.maxRowRank) why.push(`${plural(rank, 'dim')} after batch, at most ${caps.maxRowRank}`);
   const kinds = rowDimKinds(shape).filter((k) => k !== 'batch' && !caps.dimKinds.includes(k));
-  const odd = shape.row.filter((d) => kinds.includes(d.kind));
-  if (odd.length > 0) why.push(`dim ${[...new Set(odd.map(dimWhy))].join('; ')}`);
-  return why.length === 0 ? null : `shape ${shape.text} (${why.join('; ')})`;
+  const odd = [...new Set(shape.row.filter((d) => kinds.includes(d.kind)).map(dimWhy))];
+  why.push(...odd);
+  return why.length === 0 ? null : why.join('; ');
 }
 
 function opFindings(op: OpIR, target: Capable): Finding[] {
@@ -89,28 +90,30 @@ function opFindings(op: OpIR, target: Capable): Finding[] {
   const at = (...parts: (string | number)[]) =>
     parts.reduce<string>((p, x) => (typeof x === 'number' ? `${p}[${x}]` : `${p}.${x}`), `ops.${op.name.spec}`);
   const out: Finding[] = [];
-  const add = (path: string, what: string) => out.push({ path, target: target.name, text: `the ${target.name} target does not support ${what} yet` });
+  const add = (path: string, what: string, why?: string) =>
+    out.push({ path, target: target.name, text: `the ${target.name} target does not support ${what} yet${why === undefined ? '' : `: ${why}`}` });
+  const shape = (path: string, s: ShapeIR) => {
+    const why = shapeProblem(s, caps);
+    if (why !== null) add(path, `shape ${s.text}`, why);
+    return why === null;
+  };
 
   op.params.forEach((p, i) => {
     if (p.type === 'enum' && p.narrowed && !caps.enumSubsets) add(at('params', i), 'narrowing an enum param for one op (values, default)');
   });
   op.inputs.forEach((x, i) => {
-    const problem = shapeProblem(x.shape, caps);
-    if (problem !== null) add(at('inputs', i, 'shape'), problem);
-    else if (rowRank(x.shape) === 0 && !caps.perRowInputs) add(at('inputs', i, 'shape'), 'inputs of shape [batch]');
+    if (shape(at('inputs', i, 'shape'), x.shape) && rowRank(x.shape) === 0 && !caps.perRowInputs) add(at('inputs', i, 'shape'), 'inputs of shape [batch]');
     if (!caps.inputDtypes.includes(x.elem)) add(at('inputs', i, 'dtype'), `${x.elem} inputs`);
     if (x.optional && !caps.optionalInputs) add(at('inputs', i, 'optional'), 'optional inputs');
   });
   if (op.outputs.length > caps.maxOutputs) add(at('outputs'), plural(op.outputs.length, 'output'));
   op.outputs.forEach((x, i) => {
-    const problem = shapeProblem(x.shape, caps);
-    if (problem !== null) add(at('outputs', i, 'shape'), problem);
+    shape(at('outputs', i, 'shape'), x.shape);
     if (!caps.outputDtypes.includes(x.elem)) add(at('outputs', i, 'dtype'), `${x.elem} outputs`);
     if (!x.differentiable && !caps.nonDifferentiableOutputs) add(at('outputs', i, 'differentiable'), 'non-differentiable outputs');
   });
   op.residuals.forEach((x, i) => {
-    const problem = shapeProblem(x.shape, caps);
-    if (problem !== null) add(at('residuals', i, 'shape'), problem);
+    shape(at('residuals', i, 'shape'), x.shape);
   });
   return out;
 }

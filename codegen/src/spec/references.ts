@@ -206,7 +206,8 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     if (def === undefined) report(at, oneOf([...params.keys()]), pname);
     else if (opParams.includes(pname)) report(at, 'a param not listed before in this op', pname);
     else {
-      claim(pname, `param "${pname}"`, at);
+      // A dim bound to an int param may share its name: `k: { param: k }` is one value.
+      if (!(dims.includes(pname) && isRecord(op.dims) && isRecord(op.dims[pname]) && op.dims[pname].param === pname)) claim(pname, `param "${pname}"`, at);
       if (isRecord(p)) checkParamUse([...path, 'params', i], p, pname, def, enumValues, report);
     }
     opParams.push(pname);
