@@ -200,8 +200,11 @@ export interface ParamArgIR extends ArgBase {
   readonly role: 'param';
   readonly param: ParamIR;
 }
+/** The roles of buffer arguments. */
+export type BufferRole = Exclude<ArgRole, 'dim' | 'param'>;
 export interface BufferArgIR extends ArgBase {
   readonly kind: 'buffer';
+  readonly role: BufferRole;
   readonly elem: ElemType;
   readonly shape: ShapeIR;
   /** Written by the kernel (pointer to mutable). */

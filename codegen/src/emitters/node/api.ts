@@ -391,9 +391,20 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     const saved = op.saves.map((s) => `const rr_${s.name.ts} = ${s.source === 'input' ? `(${s.name.ts} as ${arr})` : s.name.ts}.slice();`);
     const fwdArg = (b: BufferArgIR) => (b.mutable ? b.name.ts : `${b.name.ts} as ${arr}`);
     const bwdArg = (b: BufferArgIR) => {
-      if (b.role === 'save') return `rr_${b.name.ts}`;
-      if (b.role === 'cotangent') return 'cotangent';
-      return b.name.ts;
+      switch (b.role) {
+        case 'save':
+          return `rr_${b.name.ts}`;
+        case 'cotangent':
+          return 'cotangent';
+        case 'input':
+        case 'output':
+        case 'residual':
+        case 'grad':
+        case 'param_grad':
+          return b.name.ts;
+        default:
+          return assertNever(b.role, 'buffer role');
+      }
     };
     return code`
       ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}

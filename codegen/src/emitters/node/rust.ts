@@ -80,6 +80,24 @@ export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
   }
 }
 
+/** A backward argument of the VJP entry: outputs and residuals computed in the entry are borrowed. */
+function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
+  switch (b.role) {
+    case 'save':
+      return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
+    case 'residual':
+      return `&${b.name.rust}`;
+    case 'input':
+    case 'output':
+    case 'cotangent':
+    case 'grad':
+    case 'param_grad':
+      return b.name.rust;
+    default:
+      return assertNever(b.role, 'buffer role');
+  }
+}
+
 function elemType(b: Buffer): string {
   return matchElem(b.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('node', 'bool buffers') });
 }
@@ -134,11 +152,7 @@ function renderBodies(op: OpIR): string {
   const outputs = fwd.filter((b) => b.role === 'output');
   const callArgs = fwd.map((b) => (b.role === 'residual' ? `&mut ${b.name.rust}` : b.name.rust));
   const vjpForward = fwd.map((b) => (b.role === 'input' ? b.name.rust : `&mut ${b.name.rust}`));
-  const vjpBackward = bwd.map((b) => {
-    if (b.role === 'save') return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
-    if (b.role === 'residual') return `&${b.name.rust}`;
-    return b.name.rust;
-  });
+  const vjpBackward = bwd.map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
   return code`
     ${op.inPlaceVjp === null ? null : renderInPlaceBodies(op, op.inPlaceVjp)}
@@ -187,11 +201,7 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
   const backwardArgs = op.backward.args
     .filter(isBuffer)
     .filter(notCotangent)
-    .map((b) => {
-      if (b.role === 'save') return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
-      if (b.role === 'residual') return `&${b.name.rust}`;
-      return b.name.rust;
-    });
+    .map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
   const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
   return code`
