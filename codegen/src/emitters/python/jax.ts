@@ -36,6 +36,11 @@ function tuple(items: readonly string[]): string {
   return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
 }
 
+/** Whether JAX sees a param as a static argument (hashable, not traced): all but the reals. */
+function isStatic(p: ParamIR): boolean {
+  return matchParam(p, { real: () => false, enum: () => true, bool: () => true, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+}
+
 /** A param's annotation in a kernel function: real params are traced arrays, the rest static. */
 function kernelParamType(p: ParamIR): string {
   return matchParam(p, { real: () => 'jax.Array', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
@@ -68,8 +73,8 @@ function renderVjp(op: OpIR): string[] {
   const inputs = op.inputs.map((i) => i.name.python);
   const ps = op.params.map((p) => p.name.python);
   const argNames = [...inputs, ...ps];
-  const staticIdx = op.params.map((p, k) => (p.type === 'real' ? -1 : inputs.length + k)).filter((k) => k >= 0);
-  const staticNames = op.params.filter((p) => p.type !== 'real').map((p) => p.name.python);
+  const staticIdx = op.params.map((p, k) => (isStatic(p) ? inputs.length + k : -1)).filter((k) => k >= 0);
+  const staticNames = op.params.filter(isStatic).map((p) => p.name.python);
   const reals = op.params.filter((p) => p.type === 'real').map((p) => p.name.python);
   const fwdOuts = writes(op.forward).map((b) => b.name.python);
   const outputs = op.outputs.map((o) => o.name.python);
