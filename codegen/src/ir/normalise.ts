@@ -13,9 +13,9 @@ import type {
   DimIR,
   EnumIR,
   EnumParamIR,
-  IntBoundIR,
   ExampleIR,
   InputIR,
+  IntBoundIR,
   IR,
   KernelIR,
   OpIR,
@@ -93,7 +93,7 @@ const PER_ROW: ShapeIR = { dims: [BATCH], row: [], text: '[batch]' };
 function intBound(b: number | string | undefined): IntBoundIR | null {
   if (b === undefined) return null;
   if (typeof b === 'number') return { kind: 'value', value: b };
-  if (b === 'batch' || b === 'n') return { kind: 'dim', dim: b };
+  if (b === 'n') return { kind: 'dim', dim: b };
   throw new Error(`unchecked int bound ${b}`);
 }
 
