@@ -282,6 +282,15 @@ describe('bad syntax of the op model', () => {
     ['a differentiable int32 output', 'argsort', (s) => { s.ops.soft_sort_with_indices.outputs[1].differentiable = true; }, [
       'ops.soft_sort_with_indices.outputs[1].differentiable: expected false for a int32 output (it has no cotangent), got true',
     ]],
+    ['a params entry that is neither a name nor a map', 'top-k', (s) => { s.ops.soft_top_k.params[1] = 3; }, [
+      'ops.soft_top_k.params[1]: expected a string or a map, got 3',
+    ]],
+    ['an int bound that is neither an integer nor a name', 'top-k', (s) => { s.params.k.min = 0.5; }, [
+      'params.k.min: expected an integer or a string, got 0.5',
+    ]],
+    ['a dimension symbol that is not snake_case', 'pairwise', (s) => { s.ops.pairwise_sigmoid.outputs[0].shape = ['batch', 'N', 'n']; }, [
+      'ops.pairwise_sigmoid.outputs[0].shape[1]: expected a dimension symbol (snake_case), got "N"',
+    ]],
     ['an unknown input dtype', 'masked', (s) => { s.ops.masked_soft_rank.inputs[1].dtype = 'int64'; }, [
       'ops.masked_soft_rank.inputs[1].dtype: expected one of real | bool | int32, got "int64"',
     ]],
