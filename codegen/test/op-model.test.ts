@@ -258,6 +258,9 @@ describe('bad syntax of the op model', () => {
     ['an int default that is not an integer', 'top-k', (s) => { s.params.k.default = 1.5; }, [
       'params.k.default: expected an integer, got 1.5',
     ]],
+    ['an example k above the example\'s n', 'top-k', (s) => { s.ops.soft_top_k.example.params.k = 4; }, [
+      'ops.soft_top_k.example.params.k: expected an integer in [0, 3], got 4',
+    ]],
     ['a list param with an empty default', 'quantiles', (s) => { s.params.quantiles.default = []; }, [
       'params.quantiles.default: expected a list of at least 1 number (min_length 1), got an empty list',
     ]],

@@ -355,6 +355,10 @@ function checkExample(
     const name = str(x.name);
     if (name !== undefined && x.optional !== true && !(name in example)) report([...path, name], 'a value for every required input of the op', undefined);
   });
+  const rowsOf = (x: Raw) => { const n = str(x.name); return n === undefined ? undefined : example[n]; };
+  const withN = inputs.find((x) => list(x.shape).includes('n') && rowsOf(x) !== undefined);
+  const firstRow = withN === undefined ? undefined : list(rowsOf(withN))[0];
+  const exampleN = Array.isArray(firstRow) && firstRow.length > 0 ? firstRow.length : null;
   const given = example.params;
   if (given === undefined) return;
   if (!isRecord(given)) { report([...path, 'params'], 'a map from param name to value', given); return; }
@@ -379,8 +383,10 @@ function checkExample(
         break;
       }
       case 'int': {
-        const min = intOrNull(def.min);
-        const max = intOrNull(def.max);
+        // A bound of n is the example's row length (the rows of its first input that has n).
+        const bound = (b: unknown) => (b === 'n' ? exampleN : intOrNull(b));
+        const min = bound(def.min);
+        const max = bound(def.max);
         if (typeof value !== 'number' || !Number.isInteger(value) || !inRange(value, min, max)) report(at, `an integer in ${describeRange(min, max)}`, value);
         break;
       }
