@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { main } from '../src/cli.ts';
+import { emitters } from '../src/emit/registry.ts';
 import { editedSpec, ROOT, SPEC_PATH } from './helpers.ts';
 
 async function run(...argv: string[]) {
@@ -52,8 +53,27 @@ describe('rank-relax-codegen', () => {
       stdout: '',
       stderr:
         'bad.yaml: 2 errors in the spec:\n' +
-        '  ops.soft_rank.inputs[0].shape: expected one of [batch, n] | [batch], got ["n","batch"]\n' +
+        '  ops.soft_rank.inputs[0].shape: expected a list of dimensions with batch first and only there: [batch], [batch, n], [batch, n, n], …, got ["n","batch"]\n' +
         '  params.direction.default: expected one of ascending | descending, got "up"\n',
+    });
+  });
+
+  it('a spec a target cannot bind: every unsupported feature, exit 1, nothing written', async () => {
+    writeFileSync(join(root, 'model.yaml'), editedSpec((s) => {
+      s.ops.soft_sort.outputs.push({ name: 'indices', shape: ['batch', 'n'], dtype: 'int32', differentiable: false, doc: 'Hard sort indices.' });
+      delete s.ops.soft_sort.in_place_vjp; // needs one output
+    }));
+    const result = await run('generate', '--root', root, '--spec', 'model.yaml');
+    const lines = [
+      'ops.soft_sort.outputs: the julia target does not support 2 outputs yet',
+      'ops.soft_sort.outputs: the node target does not support 2 outputs yet',
+      ...emitters.map((e) => `ops.soft_sort.outputs[1].differentiable: the ${e.name} target does not support non-differentiable outputs yet`),
+      ...emitters.map((e) => `ops.soft_sort.outputs[1].dtype: the ${e.name} target does not support int32 outputs yet`),
+    ];
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `model.yaml: ${lines.length} features of the spec are not supported by every target:\n${lines.map((l) => `  ${l}\n`).join('')}`,
     });
   });
 

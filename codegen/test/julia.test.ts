@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { unsupportedFeatures } from '../src/emit/capabilities.ts';
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
 import { juliaString, juliaSymbol, packed } from '../src/emitters/julia/syntax.ts';
 import { enumLiterals, ident } from '../src/ir/names.ts';
@@ -99,15 +100,15 @@ describe('julia emitter helpers', () => {
     expect(out.replace(/\n\s*/g, ' ')).toBe(`f(${items.join(', ')})`);
   });
 
-  it('refuses an op it cannot bind, naming it', () => {
+  it('declares what it cannot bind, so the capability check refuses the spec before it runs', () => {
     const text = editedSpec((spec) => {
-      spec.ops.soft_rank.inputs[0].shape = ['batch'];
-      delete spec.ops.soft_rank.in_place_vjp; // needs a [batch, n] input
+      spec.ops.sigmoid_rank.inputs.push({ name: 'weights', shape: ['batch'], differentiable: false, doc: 'One weight per row.' });
+      delete spec.ops.sigmoid_rank.example;
     });
     const ir = irFromText(text, 'edited.yaml');
-    expect(() => juliaEmitter.emit(ir)).toThrow(
-      'julia emitter: op soft_rank: input values has shape [batch]; only [batch, n] inputs are supported',
-    );
+    expect(unsupportedFeatures(ir, [juliaEmitter])).toEqual([
+      'ops.sigmoid_rank.inputs[1].shape: the julia target does not support inputs of shape [batch] yet',
+    ]);
   });
 
   it('emits a rule per public method: two for an op with a param gradient', () => {

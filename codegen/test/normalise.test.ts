@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ident } from '../src/ir/names.ts';
+import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
 import { irFromText } from '../src/pipeline.ts';
 import { editedSpec, specIr } from './helpers.ts';
@@ -88,6 +89,15 @@ describe('normalise', () => {
     ['residual types resolve per dtype', {
       given: () => op('spearman_loss').variants.map((v) => v.forward.args.filter((a) => a.role === 'residual').map((a) => a.type.c)),
       want: [['float', 'int32_t', 'float', 'int32_t'], ['double', 'int32_t', 'double', 'int32_t']],
+    }],
+    ['shapes are dim lists with the extent of a row', {
+      given: () => [op('soft_rank').inputs[0], op('spearman_loss').outputs[0]].map((t) =>
+        t && [t.shape.text, t.shape.dims.map((d) => d.kind), rowExtent(t.shape, 'c'), extent(t.shape, 'rust'), isPerRow(t.shape)]),
+      want: [['[batch, n]', ['batch', 'n'], 'n', 'batch * n', false], ['[batch]', ['batch'], '1', 'batch', true]],
+    }],
+    ['every op has the dims batch and n, and no other in this spec', {
+      given: () => ir.ops.map((o) => o.dims.map((d) => d.name.spec).join(' ')),
+      want: ir.ops.map(() => 'batch n'),
     }],
     ['param grads are per row and mutable', {
       given: () => op('soft_sort').backward.args.filter((a) => a.kind === 'buffer' && a.role === 'param_grad').map((a) => a.kind === 'buffer' && [a.shape.text, a.mutable, a.of]),

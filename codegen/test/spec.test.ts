@@ -17,23 +17,27 @@ const cases: [string, { given: Edit; want: string[] }][] = [
     given: (s) => { delete s.ops.soft_rank.summary; },
     want: ['ops.soft_rank.summary: expected a string, got nothing'],
   }],
-  ['a shape that is not [batch, n] or [batch]', {
+  ['a shape that does not start with batch', {
     given: (s) => { s.ops.soft_rank.inputs[0].shape = ['n']; },
-    want: ['ops.soft_rank.inputs[0].shape: expected one of [batch, n] | [batch], got ["n"]'],
+    want: ['ops.soft_rank.inputs[0].shape: expected a list of dimensions with batch first and only there: [batch], [batch, n], [batch, n, n], …, got ["n"]'],
+  }],
+  ['batch after the first dimension', {
+    given: (s) => { s.ops.soft_rank.outputs[0].shape = ['batch', 'n', 'batch']; },
+    want: ['ops.soft_rank.outputs[0].shape: expected a list of dimensions with batch first and only there: [batch], [batch, n], [batch, n, n], …, got ["batch","n","batch"]'],
   }],
   ['an unknown dimension', {
     given: (s) => { s.ops.soft_rank.outputs[0].shape = ['batch', 'm']; },
     want: [
-      'ops.soft_rank.outputs[0].shape[1]: expected one of batch | n, got "m"',
+      'ops.soft_rank.outputs[0].shape[1]: expected a dimension of the op (n), got "m"',
     ],
   }],
   ['an unknown param type', {
     given: (s) => { s.params.regularization.type = 'float'; },
-    want: ['params.regularization.type: expected one of real | enum | bool, got "float"'],
+    want: ['params.regularization.type: expected one of real | enum | bool | int | list, got "float"'],
   }],
   ['an unknown key', {
     given: (s) => { s.ops.soft_rank.foo = 1; },
-    want: ['ops.soft_rank: expected only the keys doc | example | in_place_vjp | inputs | min_n | outputs | params | residuals | saves | summary, got "foo"'],
+    want: ['ops.soft_rank: expected only the keys dims | doc | example | in_place_vjp | inputs | min_n | outputs | params | residuals | saves | summary, got "foo"'],
   }],
   ['an in-place VJP on an op whose gradients cannot take the cotangent\'s place', {
     given: (s) => { s.ops.spearman_loss.in_place_vjp = true; },
@@ -102,7 +106,7 @@ const cases: [string, { given: Edit; want: string[] }][] = [
     want: [
       'ops.soft_rank.example.params.strength: expected one of direction | regularization | regularization_strength, got "strength"',
       'ops.soft_rank.example.value: expected one of values | params, got "value"',
-      'ops.soft_rank.example.values: expected a value for every input of the op, got nothing',
+      'ops.soft_rank.example.values: expected a value for every required input of the op, got nothing',
     ],
   }],
   ['an example with ragged rows and a bad enum value', {

@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 
 import { CodegenError } from '../spec/errors.ts';
 import type { IR } from '../ir/types.ts';
+import { checkCapabilities } from './capabilities.ts';
 import type { Emitter, GeneratedFile } from './types.ts';
 
 export interface Producer {
@@ -20,7 +21,9 @@ export interface Plan {
   readonly owned: readonly string[];
 }
 
+/** Every emitter's files, once the IR is within every emitter's capabilities (else a CodegenError). */
 export function runEmitters(ir: IR, emitters: readonly Emitter[]): Producer[] {
+  checkCapabilities(ir, emitters);
   return emitters.map((e) => ({ name: e.name, owns: e.owns, files: e.emit(ir) }));
 }
 

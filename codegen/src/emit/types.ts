@@ -1,4 +1,5 @@
 import type { IR } from '../ir/types.ts';
+import type { Capabilities } from './capabilities.ts';
 
 /** One file an emitter produces: a repository-relative POSIX path and its complete text. */
 export interface GeneratedFile {
@@ -16,5 +17,10 @@ export interface Emitter {
   readonly name: string;
   readonly description: string;
   readonly owns: readonly string[];
+  /**
+   * What of the spec model it can bind. `checkCapabilities` holds every spec against every
+   * registered emitter before any runs, so `emit` only ever sees IR within these.
+   */
+  readonly capabilities: Capabilities;
   emit(ir: IR): readonly GeneratedFile[];
 }

@@ -3,7 +3,8 @@
 // Docs, defaults and examples are not part of it: changing them does not break a built library.
 import { createHash } from 'node:crypto';
 
-import type { EnumIR, OpIR, StatusIR } from './types.ts';
+import { assertNever } from '../util/never.ts';
+import type { ArgIR, EnumIR, OpIR, StatusIR } from './types.ts';
 
 /** JSON with object keys sorted at every level; arrays keep their order. */
 export function canonicalJson(value: unknown): string {
@@ -17,6 +18,23 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
+/**
+ * What besides name, kind and C type fixes an argument's ABI. Features added after ABI 1 (optional
+ * buffers, list params) only add entries when used, so the hash of a spec without them is unchanged.
+ */
+function argLayout(a: ArgIR): unknown {
+  switch (a.kind) {
+    case 'dim':
+      return null;
+    case 'param':
+      return a.param.type === 'list' ? ['list'] : null;
+    case 'buffer':
+      return a.optional ? [a.shape.text, a.mutable, 'optional'] : [a.shape.text, a.mutable];
+    default:
+      return assertNever(a, 'argument kind');
+  }
+}
+
 export function abiSurface(abiVersion: number, enums: readonly EnumIR[], ops: readonly OpIR[], status: readonly StatusIR[]): unknown {
   return {
     abi_version: abiVersion,
@@ -26,7 +44,7 @@ export function abiSurface(abiVersion: number, enums: readonly EnumIR[], ops: re
       op.variants.flatMap((v) =>
         [v.forward, v.backward].map((k) => ({
           symbol: k.cSymbol,
-          args: k.args.map((a) => [a.name.spec, a.kind, a.type.c, a.kind === 'buffer' ? [a.shape.text, a.mutable] : null]),
+          args: k.args.map((a) => [a.name.spec, a.kind, a.type.c, argLayout(a)]),
         })),
       ),
     ),

@@ -173,3 +173,15 @@ export function enumLiterals(enumName: string, value: string): Literals {
     ts: `'${value}'`,
   };
 }
+
+/** An integer in every language (the same text everywhere). */
+export function intLiterals(x: number): Literals {
+  const t = String(x);
+  return { c: t, rust: t, python: t, julia: t, ts: t };
+}
+
+/** A list of floats: a C initializer, a Rust slice, a Python tuple, a Julia vector, a TS array. */
+export function realListLiterals(xs: readonly number[]): Literals {
+  const each = (target: keyof Literals) => xs.map((x) => realLiterals(x)[target]).join(', ');
+  return { c: `{${each('c')}}`, rust: `&[${each('rust')}]`, python: `(${each('python')}${xs.length === 1 ? ',' : ''})`, julia: `[${each('julia')}]`, ts: `[${each('ts')}]` };
+}

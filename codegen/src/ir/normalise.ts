@@ -1,20 +1,25 @@
 // Spec → IR: fill defaults, sort maps, resolve references and shapes, derive the backward's
 // arguments, spell every name (names.ts), build one record per (op, dtype), hash the ABI, freeze.
-import type { Spec, SpecEnum, SpecOp, SpecParam, SpecShape } from '../spec/schema.ts';
+import type { Spec, SpecEnum, SpecOp, SpecOpParam, SpecParam, SpecShape } from '../spec/schema.ts';
+import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { boolLiterals, cKernelSymbol, enumLiterals, ident, opApi, pascalCase, realLiterals, TYPES } from './names.ts';
+import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, opApi, pascalCase, realListLiterals, realLiterals, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
   DerivedIR,
+  DimIR,
   EnumIR,
+  EnumParamIR,
   ExampleIR,
   InputIR,
+  IntBoundIR,
   IR,
   KernelIR,
   OpIR,
+  OutputIR,
   ParamIR,
   RealParamIR,
   SaveIR,
@@ -38,11 +43,59 @@ function sortedEntries<V>(record: Readonly<Record<string, V>>): [string, V][] {
     .map((k) => [k, record[k] as V]);
 }
 
-function shape(dims: SpecShape): ShapeIR {
-  return { dims: [...dims], text: `[${dims.join(', ')}]`, perRow: dims.length === 1 };
+/** A dim whose value is spelled the same in every target (`batch`, `n`). */
+function builtinDim(kind: 'batch' | 'n'): DimIR {
+  return { kind, name: ident(kind), value: { c: kind, rust: kind, python: kind, julia: kind, ts: kind } };
+}
+const BATCH = builtinDim('batch');
+const N = builtinDim('n');
+
+/** The op's own dims, bound to its params; `spec` is validated, so every reference resolves. */
+function opDims(opName: string, raw: SpecOp['dims'], params: readonly ParamIR[]): DimIR[] {
+  const find = (p: string) => {
+    const param = params.find((x) => x.name.spec === p);
+    if (param === undefined) throw new Error(`unchecked reference in ops.${opName}.dims`);
+    return param.name;
+  };
+  return Object.keys(raw ?? {})
+    .sort()
+    .map((name): DimIR => {
+      const def = raw?.[name];
+      if (def?.param !== undefined) {
+        const p = find(def.param);
+        // Rust needs the i32 param as a usize extent; `as` binds tighter than `*`.
+        return { kind: 'param', name: ident(name), param: p.spec, value: { c: p.c, rust: `${p.rust} as usize`, python: p.python, julia: p.julia, ts: p.ts } };
+      }
+      if (def?.length_of !== undefined) {
+        const p = find(def.length_of);
+        return {
+          kind: 'length',
+          name: ident(name),
+          param: p.spec,
+          value: { c: `${p.c}_len`, rust: `${p.rust}.len()`, python: `len(${p.python})`, julia: `length(${p.julia})`, ts: `${p.ts}.length` },
+        };
+      }
+      throw new Error(`unchecked dim ops.${opName}.dims.${name}`);
+    });
 }
 
-const PER_ROW = shape(['batch']);
+function shape(dims: SpecShape, known: ReadonlyMap<string, DimIR>): ShapeIR {
+  const resolved = dims.map((d) => {
+    const dim = known.get(d);
+    if (dim === undefined) throw new Error(`unchecked dimension ${d}`);
+    return dim;
+  });
+  return { dims: resolved, row: resolved.slice(1), text: `[${dims.join(', ')}]` };
+}
+
+const PER_ROW: ShapeIR = { dims: [BATCH], row: [], text: '[batch]' };
+
+function intBound(b: number | string | undefined): IntBoundIR | null {
+  if (b === undefined) return null;
+  if (typeof b === 'number') return { kind: 'value', value: b };
+  if (b === 'n') return { kind: 'dim', dim: b };
+  throw new Error(`unchecked int bound ${b}`);
+}
 
 function normaliseEnum(name: string, def: SpecEnum): EnumIR {
   return {
@@ -69,17 +122,67 @@ function normaliseParam(name: string, def: SpecParam, enums: ReadonlyMap<string,
       const e = enums.get(def.enum);
       const value = e?.values.find((v) => v.name.spec === def.default);
       if (e === undefined || value === undefined) throw new Error(`unchecked reference in params.${name}`);
-      return { type: 'enum', name: ident(name), doc: def.doc, grad: false, enum: e, default: value, defaultLiteral: value.literal };
+      return {
+        type: 'enum',
+        name: ident(name),
+        doc: def.doc,
+        grad: false,
+        enum: e,
+        values: e.values,
+        narrowed: false,
+        default: value,
+        defaultLiteral: value.literal,
+      };
     }
     case 'bool':
       return { type: 'bool', name: ident(name), doc: def.doc, grad: false, default: def.default, defaultLiteral: boolLiterals(def.default) };
+    case 'int':
+      return {
+        type: 'int',
+        name: ident(name),
+        doc: def.doc,
+        grad: false,
+        default: def.default,
+        defaultLiteral: intLiterals(def.default),
+        min: intBound(def.min),
+        max: intBound(def.max),
+      };
+    case 'list':
+      return {
+        type: 'list',
+        name: ident(name),
+        doc: def.doc,
+        grad: false,
+        of: def.of,
+        default: def.default,
+        defaultLiteral: realListLiterals(def.default),
+        minLength: def.min_length ?? 1,
+        min: def.min ?? null,
+        max: def.max ?? null,
+      };
+    default:
+      return assertNever(def, 'param type');
   }
+}
+
+/** An op's use of a param: the shared definition, or an enum narrowed to a subset and/or another default. */
+function opParam(opName: string, use: SpecOpParam, params: ReadonlyMap<string, ParamIR>): ParamIR {
+  const name = typeof use === 'string' ? use : use.name;
+  const param = params.get(name);
+  if (param === undefined) throw new Error(`unchecked reference in ops.${opName}.params`);
+  if (typeof use === 'string' || (use.values === undefined && use.default === undefined)) return param;
+  if (param.type !== 'enum') throw new Error(`unchecked override of ops.${opName}.params.${name}`);
+  const values = use.values === undefined ? param.values : param.enum.values.filter((v) => use.values?.includes(v.name.spec));
+  const def = values.find((v) => v.name.spec === (use.default ?? param.default.name.spec));
+  if (def === undefined) throw new Error(`unchecked default of ops.${opName}.params.${name}`);
+  const narrowed: EnumParamIR = { ...param, values, narrowed: true, default: def, defaultLiteral: def.literal };
+  return narrowed;
 }
 
 function dimArgs(): ArgIR[] {
   return [
-    { kind: 'dim', role: 'dim', dim: 'batch', name: ident('batch'), doc: 'Number of rows.' },
-    { kind: 'dim', role: 'dim', dim: 'n', name: ident('n'), doc: 'Items per row (length of the last axis).' },
+    { kind: 'dim', role: 'dim', dim: 'batch', name: BATCH.name, doc: 'Number of rows.' },
+    { kind: 'dim', role: 'dim', dim: 'n', name: N.name, doc: 'Items per row (length of the last axis).' },
   ];
 }
 
@@ -87,27 +190,40 @@ function paramArgs(params: readonly ParamIR[]): ArgIR[] {
   return params.map((param) => ({ kind: 'param', role: 'param', name: param.name, param, doc: param.doc }));
 }
 
-function buffer(role: BufferArgIR['role'], name: string, t: Pick<TensorIR, 'elem' | 'shape'>, mutable: boolean, of: string | null, doc: string): BufferArgIR {
-  return { kind: 'buffer', role, name: ident(name), elem: t.elem, shape: t.shape, mutable, of, doc };
+function buffer(
+  role: BufferArgIR['role'],
+  name: string,
+  t: Pick<TensorIR, 'elem' | 'shape'>,
+  mutable: boolean,
+  of: string | null,
+  doc: string,
+  optional = false,
+): BufferArgIR {
+  return { kind: 'buffer', role, name: ident(name), elem: t.elem, shape: t.shape, mutable, optional, of, doc };
 }
 
 function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, ParamIR>): OpIR {
   const opName = ident(name);
+  const opParams = op.params.map((p) => opParam(name, p, params));
+  const dims = [BATCH, N, ...opDims(name, op.dims, opParams)];
+  const known = new Map(dims.map((d) => [d.name.spec, d]));
   const inputs: InputIR[] = op.inputs.map((x) => ({
     name: ident(x.name),
     doc: x.doc,
-    shape: shape(x.shape),
-    elem: 'real',
+    shape: shape(x.shape, known),
+    elem: x.dtype ?? 'real',
     differentiable: x.differentiable,
+    optional: x.optional ?? false,
     constraint: x.constraint ?? 'finite',
   }));
-  const opParams = op.params.map((p) => {
-    const param = params.get(p);
-    if (param === undefined) throw new Error(`unchecked reference in ops.${name}.params`);
-    return param;
-  });
-  const outputs: TensorIR[] = op.outputs.map((x) => ({ name: ident(x.name), doc: x.doc, shape: shape(x.shape), elem: 'real' }));
-  const residuals: TensorIR[] = op.residuals.map((x) => ({ name: ident(x.name), doc: x.doc, shape: shape(x.shape), elem: x.dtype }));
+  const outputs: OutputIR[] = op.outputs.map((x) => ({
+    name: ident(x.name),
+    doc: x.doc,
+    shape: shape(x.shape, known),
+    elem: x.dtype ?? 'real',
+    differentiable: x.differentiable ?? (x.dtype ?? 'real') === 'real',
+  }));
+  const residuals: TensorIR[] = op.residuals.map((x) => ({ name: ident(x.name), doc: x.doc, shape: shape(x.shape, known), elem: x.dtype }));
   const saves: SaveIR[] = op.saves.map((s) => {
     const input = inputs.find((x) => x.name.spec === s);
     const output = outputs.find((x) => x.name.spec === s);
@@ -115,7 +231,8 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     if (tensor === undefined) throw new Error(`unchecked reference in ops.${name}.saves`);
     return { name: tensor.name, source: input ? 'input' : 'output', tensor };
   });
-  const cotangents: DerivedIR<TensorIR>[] = outputs.map((of) => ({ name: ident(`cotangent_${of.name.spec}`), of }));
+  const optional = (spec: string) => inputs.some((x) => x.name.spec === spec && x.optional);
+  const cotangents: DerivedIR<OutputIR>[] = outputs.filter((x) => x.differentiable).map((of) => ({ name: ident(`cotangent_${of.name.spec}`), of }));
   const grads: DerivedIR<InputIR>[] = inputs.filter((x) => x.differentiable).map((of) => ({ name: ident(`grad_${of.name.spec}`), of }));
   const paramGrads: DerivedIR<RealParamIR>[] = opParams
     .filter((p): p is RealParamIR => p.type === 'real' && p.grad)
@@ -127,7 +244,7 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     args: [
       ...dimArgs(),
       ...paramArgs(opParams),
-      ...inputs.map((x) => buffer('input', x.name.spec, x, false, null, x.doc)),
+      ...inputs.map((x) => buffer('input', x.name.spec, x, false, null, x.doc, x.optional)),
       ...outputs.map((x) => buffer('output', x.name.spec, x, true, null, x.doc)),
       ...residuals.map((x) => buffer('residual', x.name.spec, x, true, null, `Residual for the backward: ${x.doc}`)),
     ],
@@ -138,10 +255,10 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     args: [
       ...dimArgs(),
       ...paramArgs(opParams),
-      ...saves.map((s) => buffer('save', s.name.spec, s.tensor, false, s.name.spec, `The forward's ${s.source} \`${s.name.spec}\`.`)),
+      ...saves.map((s) => buffer('save', s.name.spec, s.tensor, false, s.name.spec, `The forward's ${s.source} \`${s.name.spec}\`.`, optional(s.name.spec))),
       ...residuals.map((x) => buffer('residual', x.name.spec, x, false, x.name.spec, `The forward's residual \`${x.name.spec}\`.`)),
       ...cotangents.map((c) => buffer('cotangent', c.name.spec, c.of, false, c.of.name.spec, `Cotangent of \`${c.of.name.spec}\`.`)),
-      ...grads.map((g) => buffer('grad', g.name.spec, g.of, true, g.of.name.spec, `Receives the gradient with respect to \`${g.of.name.spec}\`.`)),
+      ...grads.map((g) => buffer('grad', g.name.spec, g.of, true, g.of.name.spec, `Receives the gradient with respect to \`${g.of.name.spec}\`.`, g.of.optional)),
       ...paramGrads.map((g) =>
         buffer('param_grad', g.name.spec, { elem: 'real', shape: PER_ROW }, true, g.of.name.spec, `Receives, per row, the gradient with respect to \`${g.of.name.spec}\`.`),
       ),
@@ -154,6 +271,7 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     summary: op.summary,
     doc: op.doc,
     minN: op.min_n ?? 1,
+    dims,
     inputs,
     params: opParams,
     outputs,
@@ -173,14 +291,45 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
   };
 }
 
+function elemType(elem: TensorIR['elem'], dtype: TypeNames): TypeNames {
+  switch (elem) {
+    case 'real':
+      return dtype;
+    case 'int32':
+      return TYPES.i32;
+    case 'bool':
+      return TYPES.bool;
+    default:
+      return assertNever(elem, 'element type');
+  }
+}
+
+/** The scalar a param is passed as (a list: its element type, behind a pointer and a length). */
+export function paramType(param: ParamIR, dtype: TypeNames): TypeNames {
+  switch (param.type) {
+    case 'real':
+    case 'list':
+      return dtype;
+    case 'enum':
+    case 'int':
+      return TYPES.i32;
+    case 'bool':
+      return TYPES.bool;
+    default:
+      return assertNever(param, 'param type');
+  }
+}
+
 function resolveArg(arg: ArgIR, dtype: TypeNames): VariantArgIR {
   switch (arg.kind) {
     case 'dim':
       return { ...arg, type: TYPES.size };
     case 'param':
-      return { ...arg, type: arg.param.type === 'real' ? dtype : arg.param.type === 'enum' ? TYPES.i32 : TYPES.bool };
+      return { ...arg, type: paramType(arg.param, dtype) };
     case 'buffer':
-      return { ...arg, type: arg.elem === 'real' ? dtype : TYPES.i32 };
+      return { ...arg, type: elemType(arg.elem, dtype) };
+    default:
+      return assertNever(arg, 'argument kind');
   }
 }
 
@@ -193,21 +342,32 @@ function variant(op: string, dtype: TypeNames, forward: KernelIR, backward: Kern
   return { dtype, forward: kernel(forward), backward: kernel(backward) };
 }
 
+function exampleParam(param: ParamIR, v: unknown): ExampleIR['params'][number] {
+  switch (param.type) {
+    case 'enum': {
+      const value = param.values.find((e) => e.name.spec === (v ?? param.default.name.spec));
+      if (value === undefined) throw new Error(`unchecked example value for ${param.name.spec}`);
+      return { param, value: value.name.spec, literal: value.literal };
+    }
+    case 'bool':
+      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as boolean, literal: boolLiterals(v as boolean) };
+    case 'real':
+      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as number, literal: realLiterals(v as number) };
+    case 'int':
+      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as number, literal: intLiterals(v as number) };
+    case 'list':
+      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as number[], literal: realListLiterals(v as number[]) };
+    default:
+      return assertNever(param, 'param type');
+  }
+}
+
 function example(raw: Record<string, unknown>, inputs: readonly InputIR[], params: readonly ParamIR[]): ExampleIR {
   const given = (raw.params ?? {}) as Record<string, unknown>;
   return {
-    inputs: inputs.map((x) => ({ name: x.name, rows: raw[x.name.spec] as number[][] })),
-    params: params.map((param) => {
-      const v = given[param.name.spec];
-      if (v === undefined) return { param, value: param.type === 'enum' ? param.default.name.spec : param.default, literal: param.defaultLiteral };
-      if (param.type === 'enum') {
-        const value = param.enum.values.find((e) => e.name.spec === v);
-        if (value === undefined) throw new Error(`unchecked example value for ${param.name.spec}`);
-        return { param, value: value.name.spec, literal: value.literal };
-      }
-      if (param.type === 'bool') return { param, value: v as boolean, literal: boolLiterals(v as boolean) };
-      return { param, value: v as number, literal: realLiterals(v as number) };
-    }),
+    // Optional inputs appear when the example gives them.
+    inputs: inputs.filter((x) => raw[x.name.spec] !== undefined).map((x) => ({ name: x.name, rows: raw[x.name.spec] as number[][] })),
+    params: params.map((param) => exampleParam(param, given[param.name.spec])),
   };
 }
 

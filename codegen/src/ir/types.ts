@@ -41,18 +41,48 @@ export interface TypeNames {
   readonly tsArray: string | null;
 }
 
+/**
+ * What a dimension symbol stands for: `batch` (rows, always the leading dim), `n` (items per row,
+ * read from the inputs), `param` (the value of an int param: `k`), `length` (the length of a list
+ * param: `m`).
+ */
+export type DimKind = 'batch' | 'n' | 'param' | 'length';
+/** The dims every op has; they are the `dim` arguments of every kernel. */
 export type Dim = 'batch' | 'n';
 /** `real` is the dtype of the variant (f32 or f64). */
-export type ElemType = 'real' | 'int32';
+export type ElemType = 'real' | 'int32' | 'bool';
 export type Constraint = 'finite' | 'positive' | 'nonnegative';
 
+interface DimBase {
+  readonly name: Ident;
+  /** How a call spells the dim's value where the kernel's arguments are in scope: `n`, `k`, `quantiles_len` (C), `quantiles.len()` (Rust). */
+  readonly value: Literals;
+}
+export interface BatchDimIR extends DimBase { readonly kind: 'batch' }
+export interface ItemsDimIR extends DimBase { readonly kind: 'n' }
+export interface ParamDimIR extends DimBase {
+  readonly kind: 'param';
+  /** Spec name of the int param whose value the dim is. */
+  readonly param: string;
+}
+export interface LengthDimIR extends DimBase {
+  readonly kind: 'length';
+  /** Spec name of the list param whose length the dim is. */
+  readonly param: string;
+}
+export type DimIR = BatchDimIR | ItemsDimIR | ParamDimIR | LengthDimIR;
+
+/**
+ * A buffer's shape as an expression of the call's dims. Row-major; `dims[0]` is always batch. The
+ * buffer holds `batch × product(row)` elements; helpers that read it live in shape.ts.
+ */
 export interface ShapeIR {
-  /** Row-major dims: `['batch', 'n']` or `['batch']`. */
-  readonly dims: readonly Dim[];
+  /** Every dim, batch first: `[batch, n, n]`. */
+  readonly dims: readonly DimIR[];
+  /** The dims after batch, whose product is the extent of one row (none: one value per row). */
+  readonly row: readonly DimIR[];
   /** `[batch, n]` */
   readonly text: string;
-  /** True for `[batch]`: one value per row. */
-  readonly perRow: boolean;
 }
 
 export interface EnumValueIR {
@@ -88,6 +118,10 @@ export interface RealParamIR extends ParamBase {
 export interface EnumParamIR extends ParamBase {
   readonly type: 'enum';
   readonly enum: EnumIR;
+  /** The values this param accepts, in the enum's order: all of them, or an op's subset. */
+  readonly values: readonly EnumValueIR[];
+  /** True when an op narrowed `values` or changed the default (spec: an entry `{ name, values, default }` in the op's params). */
+  readonly narrowed: boolean;
   readonly default: EnumValueIR;
   readonly grad: false;
 }
@@ -96,7 +130,30 @@ export interface BoolParamIR extends ParamBase {
   readonly default: boolean;
   readonly grad: false;
 }
-export type ParamIR = RealParamIR | EnumParamIR | BoolParamIR;
+/** An integer bound: a number, or a dim of the call (`n`). */
+export type IntBoundIR = { readonly kind: 'value'; readonly value: number } | { readonly kind: 'dim'; readonly dim: Dim };
+export interface IntParamIR extends ParamBase {
+  readonly type: 'int';
+  readonly default: number;
+  readonly grad: false;
+  /** Inclusive bounds, null when unbounded on that side. */
+  readonly min: IntBoundIR | null;
+  readonly max: IntBoundIR | null;
+}
+export interface ListParamIR extends ParamBase {
+  readonly type: 'list';
+  /** The element type (`real`: the op's dtype). */
+  readonly of: 'real';
+  readonly default: readonly number[];
+  readonly grad: false;
+  /** Fewest elements (≥ 1). */
+  readonly minLength: number;
+  /** Inclusive bounds of every element (elements are always finite), null when unbounded. */
+  readonly min: number | null;
+  readonly max: number | null;
+}
+export type ParamIR = RealParamIR | EnumParamIR | BoolParamIR | IntParamIR | ListParamIR;
+export type ParamType = ParamIR['type'];
 
 export interface TensorIR {
   readonly name: Ident;
@@ -106,7 +163,13 @@ export interface TensorIR {
 }
 export interface InputIR extends TensorIR {
   readonly differentiable: boolean;
+  /** Absent by default: a caller may omit it (the C ABI then takes a null pointer). */
+  readonly optional: boolean;
   readonly constraint: Constraint;
+}
+export interface OutputIR extends TensorIR {
+  /** False: no cotangent in the backward (integer outputs never have one). */
+  readonly differentiable: boolean;
 }
 
 /** What an argument of a kernel is. */
@@ -137,12 +200,17 @@ export interface ParamArgIR extends ArgBase {
   readonly role: 'param';
   readonly param: ParamIR;
 }
+/** The roles of buffer arguments. */
+export type BufferRole = Exclude<ArgRole, 'dim' | 'param'>;
 export interface BufferArgIR extends ArgBase {
   readonly kind: 'buffer';
+  readonly role: BufferRole;
   readonly elem: ElemType;
   readonly shape: ShapeIR;
   /** Written by the kernel (pointer to mutable). */
   readonly mutable: boolean;
+  /** May be absent (a null pointer in the C ABI): optional inputs and their saves. */
+  readonly optional: boolean;
   /** For save/cotangent/grad/param_grad/residual: the tensor or param this refers to (spec name). */
   readonly of: string | null;
 }
@@ -190,7 +258,7 @@ export interface ExampleIR {
   /** Input spec name → rows. */
   readonly inputs: readonly { readonly name: Ident; readonly rows: readonly (readonly number[])[] }[];
   /** Every op param with its value (spec defaults filled in). */
-  readonly params: readonly { readonly param: ParamIR; readonly value: number | string | boolean; readonly literal: Literals }[];
+  readonly params: readonly { readonly param: ParamIR; readonly value: number | string | boolean | readonly number[]; readonly literal: Literals }[];
 }
 
 /** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
@@ -253,12 +321,15 @@ export interface OpIR {
   readonly doc: string;
   /** Fewest items per row. */
   readonly minN: number;
+  /** batch, n, then the op's own dims sorted by name. */
+  readonly dims: readonly DimIR[];
   readonly inputs: readonly InputIR[];
   readonly params: readonly ParamIR[];
-  readonly outputs: readonly TensorIR[];
+  readonly outputs: readonly OutputIR[];
   readonly residuals: readonly TensorIR[];
   readonly saves: readonly SaveIR[];
-  readonly cotangents: readonly DerivedIR<TensorIR>[];
+  /** One per differentiable output. */
+  readonly cotangents: readonly DerivedIR<OutputIR>[];
   readonly grads: readonly DerivedIR<InputIR>[];
   readonly paramGrads: readonly DerivedIR<RealParamIR>[];
   readonly forward: KernelIR;

@@ -109,7 +109,16 @@ function fromZodIssue(issue: z.core.$ZodIssue, root: unknown): SpecIssue[] {
         const options = (issue as { options?: unknown[] }).options ?? [];
         return [{ path, expected: `one of ${joinValues(options)}`, got: valueAt(root, issue.path) }];
       }
-      return issue.errors.flatMap((branch) => fromZodIssues(branch, root)).slice(0, 1);
+      // Branch paths are relative to the union. Report the branch the value's kind matched (a map
+      // given to `string | {…}` gets the map's errors); if none matched, the kinds expected.
+      const rebased = issue.errors.map((branch) => branch.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
+      const matched = rebased.find((branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === issue.path.length));
+      if (matched !== undefined) return fromZodIssues(matched, root);
+      const kinds = issue.errors.map((branch) => {
+        const first = branch[0];
+        return first?.code === 'invalid_type' ? (TYPE_WORDS[first.expected] ?? first.expected) : 'a value';
+      });
+      return [{ path, expected: [...new Set(kinds)].join(' or '), got: input }];
     }
     default:
       return [{ path, expected: issue.message, got: input }];

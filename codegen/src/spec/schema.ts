@@ -26,14 +26,33 @@ function record<T extends z.ZodRawShape>(shape: T) {
   });
 }
 
-export const Dim = z.enum(['batch', 'n']);
-export const Shape = z
-  .array(Dim)
-  .refine((dims) => dims.length >= 1 && dims.length <= 2 && dims[0] === 'batch' && (dims.length === 1 || dims[1] === 'n'), {
-    error: 'one of [batch, n] | [batch]',
-  })
-  .meta({ description: 'Shape in symbols: [batch, n] (one row per sample) or [batch] (one value per row).' });
+/** The dims every op has: `batch` leads every shape, `n` is the length of the inputs' rows. */
+export const BUILTIN_DIMS = ['batch', 'n'] as const;
 
+export const Shape = z
+  .array(z.string().regex(NAME_PATTERN, { error: 'a dimension symbol (snake_case)' }))
+  .refine((dims) => dims[0] === 'batch' && !dims.slice(1).includes('batch'), {
+    error: 'a list of dimensions with batch first and only there: [batch], [batch, n], [batch, n, n], …',
+  })
+  .meta({
+    description:
+      'Shape in dimension symbols, row-major, `batch` first: [batch] (one value per row), [batch, n] (one row of the ' +
+      "op's n items), any rank and any dim of the op: [batch, n, n], [batch, k]. Besides batch and n, a symbol must be " +
+      'declared under the op\'s `dims`. The buffer holds batch × (product of the other dims) elements.',
+  });
+
+export const DimDef = record({
+  param: name.optional().meta({ description: 'The value of an `int` param of the op: `k: { param: k }`.' }),
+  length_of: name.optional().meta({ description: 'The length of a `list` param of the op: `m: { length_of: quantiles }`.' }),
+})
+  .refine((d) => (d.param === undefined) !== (d.length_of === undefined), { error: 'exactly one of the keys length_of | param' })
+  .meta({ description: 'A dimension symbol bound to a param of the op: its value (`param`) or its length (`length_of`).' });
+
+/** Element type of an input. */
+export const InputDtype = z.enum(['real', 'bool', 'int32']).meta({
+  description: '`real` is the op dtype (float32 or float64); `bool` a mask; `int32` a 32-bit signed integer. Default real.',
+});
+/** Element type of an output or a residual. */
 export const ElemType = z.enum(['real', 'int32']).meta({
   description: '`real` is the op dtype (float32 or float64); `int32` a 32-bit signed integer.',
 });
@@ -69,24 +88,71 @@ const EnumParam = record({
   doc,
 });
 const BoolParam = record({ type: z.literal('bool'), default: z.boolean(), doc });
-export const ParamDef = z.discriminatedUnion('type', [RealParam, EnumParam, BoolParam]);
+
+const IntBound = z
+  .union([z.int(), z.string()])
+  .meta({ description: 'An integer, or the dimension `n` (the bound then holds per call: `max: n` means k ≤ n).' });
+const IntParam = record({
+  type: z.literal('int'),
+  default: z.int(),
+  min: IntBound.optional().meta({ description: 'Inclusive lower bound: an integer or `n`.' }),
+  max: IntBound.optional().meta({ description: 'Inclusive upper bound: an integer or `n`.' }),
+  doc,
+});
+const ListParam = record({
+  type: z.literal('list'),
+  of: z.literal('real').meta({ description: 'Element type: `real` (the op dtype).' }),
+  default: z.array(z.number()).meta({ description: 'At least `min_length` elements, each within [min, max].' }),
+  min_length: z.int().min(1).optional().meta({ description: 'Fewest elements (default 1).' }),
+  min: z.number().optional().meta({ description: 'Inclusive lower bound of every element (elements are always finite).' }),
+  max: z.number().optional().meta({ description: 'Inclusive upper bound of every element.' }),
+  doc,
+});
+export const ParamDef = z.discriminatedUnion('type', [RealParam, EnumParam, BoolParam, IntParam, ListParam]);
+
+/** An op's use of a param: its name, or for an enum param the subset of values and the default this op has. */
+export const OpParam = z
+  .union([
+    z.string(),
+    record({
+      name,
+      values: z.array(z.string()).min(1).optional().meta({ description: 'The enum values this op accepts (a subset, any order).' }),
+      default: z.string().optional().meta({ description: "This op's default (one of `values`)." }),
+    }),
+  ])
+  .meta({ description: 'A name from the top-level `params`, or `{ name, values, default }` to narrow an enum param for this op.' });
 
 export const Input = record({
   name,
   shape: Shape,
-  differentiable: z.boolean(),
+  dtype: InputDtype.optional(),
+  differentiable: z.boolean().meta({ description: 'Gets a gradient; only real inputs can.' }),
+  optional: z.boolean().optional().meta({ description: 'May be omitted by the caller (absent by default; default false).' }),
   constraint: Constraint.optional(),
   doc,
 });
-export const Output = record({ name, shape: Shape, doc });
+export const Output = record({
+  name,
+  shape: Shape,
+  dtype: ElemType.optional(),
+  differentiable: z
+    .boolean()
+    .optional()
+    .meta({ description: 'Has a cotangent in the backward (default: true for real outputs; int32 outputs never do).' }),
+  doc,
+});
 export const Residual = record({ name, dtype: ElemType, shape: Shape, doc });
 
 export const Op = record({
   summary: z.string().min(1).meta({ description: 'One line.' }),
   doc,
   min_n: z.int().min(1).optional().meta({ description: 'Fewest items per row the op accepts (default 1).' }),
+  dims: z
+    .record(z.string(), DimDef)
+    .optional()
+    .meta({ description: 'Dimension symbols of this op besides batch and n, each bound to a param: `{ k: { param: k }, m: { length_of: quantiles } }`.' }),
   inputs: z.array(Input).min(1),
-  params: z.array(z.string()).meta({ description: 'Names from the top-level `params`, in argument order.' }),
+  params: z.array(OpParam).meta({ description: 'Params from the top-level `params`, in argument order.' }),
   outputs: z.array(Output).min(1),
   residuals: z.array(Residual),
   saves: z.array(z.string()).meta({ description: 'Inputs and outputs (by name) the backward receives, in order.' }),
@@ -123,5 +189,6 @@ export type SpecOp = z.infer<typeof Op>;
 export type SpecParam = z.infer<typeof ParamDef>;
 export type SpecEnum = z.infer<typeof EnumDef>;
 export type SpecShape = z.infer<typeof Shape>;
+export type SpecOpParam = z.infer<typeof OpParam>;
 export type SpecElemType = z.infer<typeof ElemType>;
 export type SpecConstraint = z.infer<typeof Constraint>;

@@ -1,5 +1,7 @@
 // C spellings shared by the header and the test table.
 import type { OpIR, ParamIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 export const INCLUDE_DIR = 'crates/rank-relax-ffi/include';
 export const RUST_DIR = 'crates/rank-relax-ffi/src/generated';
@@ -26,6 +28,11 @@ export function paramNote(param: ParamIR): string {
       return `One of ${param.enum.values.map((v) => v.literal.c).join(', ')}; default ${param.default.literal.c}.`;
     case 'bool':
       return `Default ${param.defaultLiteral.c}.`;
+    case 'int':
+    case 'list':
+      return unsupported('c', `${param.type} params`);
+    default:
+      return assertNever(param, 'param type');
   }
 }
 

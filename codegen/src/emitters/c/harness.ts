@@ -4,6 +4,11 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR, TensorIR, TypeNames, VariantKernelIR } from '../../ir/types.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
 
 function cString(s: string): string {
   return JSON.stringify(s);
@@ -114,11 +119,17 @@ function paramRow(p: ParamIR): string {
       return `{${name}, RRT_ENUM, NULL, false, {0.0, ${p.default.literal.c}, false}, rrt_enum_${p.enum.name.snake}, ${p.enum.values.length}},`;
     case 'bool':
       return `{${name}, RRT_BOOL, NULL, false, {0.0, 0, ${p.defaultLiteral.c}}, NULL, 0},`;
+    case 'int':
+    case 'list':
+      return unsupported('c', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 
 function tensorRow(t: TensorIR, differentiable = false, constraint: string | null = null): string {
-  return `{${cString(t.name.spec)}, ${t.shape.perRow}, ${t.elem === 'int32'}, ${differentiable}, ${constraint === null ? 'NULL' : cString(constraint)}},`;
+  const isInt = matchElem(t.elem, { real: () => false, int32: () => true, bool: () => unsupported('c', 'bool buffers') });
+  return `{${cString(t.name.spec)}, ${isPerRow(t.shape)}, ${isInt}, ${differentiable}, ${constraint === null ? 'NULL' : cString(constraint)}},`;
 }
 
 /** A static array, or nothing when empty (C99 has no empty arrays; the table then holds NULL). */
@@ -147,8 +158,12 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
     if (a.kind === 'dim') return a.name.c;
     if (a.kind === 'param') {
       const i = next('p');
-      if (a.param.type === 'real') return dtype.id === 'f64' ? `p[${i}].real` : `(float)p[${i}].real`;
-      return a.param.type === 'enum' ? `p[${i}].code` : `p[${i}].flag`;
+      return matchParam(a.param, {
+        real: () => (dtype.id === 'f64' ? `p[${i}].real` : `(float)p[${i}].real`),
+        enum: () => `p[${i}].code`,
+        bool: () => `p[${i}].flag`,
+        int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
+      });
     }
     const group = { input: 'in', output: 'out', residual: 'res', save: 'saves', cotangent: 'cot', grad: 'grads', param_grad: 'pgrads' }[a.role as string] ?? 'x';
     const i = next(group);

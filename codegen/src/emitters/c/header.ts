@@ -3,6 +3,8 @@ import { code, file } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 const WIDTH = 100;
 
@@ -20,7 +22,7 @@ function docBlock(paragraphs: readonly (string | readonly string[])[]): string {
 /** `@param[in] values [batch, n] Values to rank …`, wrapped with a hanging indent. */
 function paramLine(arg: VariantArgIR): string[] {
   let text = arg.doc;
-  if (arg.kind === 'buffer') text = `${arg.shape.text}${arg.elem === 'int32' ? ' int32' : ''}: ${text}`;
+  if (arg.kind === 'buffer') text = `${arg.shape.text}${matchElem(arg.elem, { real: () => '', int32: () => ' int32', bool: () => unsupported('c', 'bool buffers') })}: ${text}`;
   if (arg.kind === 'param') text = `${text} ${paramNote(arg.param)}`;
   const head = `@param${direction(arg)} ${arg.name.c} `;
   const [first = '', ...rest] = commentLines(text, '', WIDTH - 3 - head.length);

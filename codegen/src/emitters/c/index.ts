@@ -5,11 +5,14 @@ import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
 import { renderTestTable } from './harness.ts';
 import { renderHeader } from './header.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
+import { BASELINE } from '../../emit/capabilities.ts';
 
 export const cEmitter: Emitter = {
   name: 'c',
   description: 'C ABI: include/rank_relax.h, the rank-relax-ffi glue, the C test table',
   owns: [`${INCLUDE_DIR}/`, `${RUST_DIR}/`, `${TEST_DIR}/`],
+  // Generic over the kernel's arguments, so any number of outputs; shapes and dtypes as before.
+  capabilities: BASELINE,
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },

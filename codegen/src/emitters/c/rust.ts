@@ -5,6 +5,11 @@ import { code, file, join } from '../../emit/code.ts';
 import { rustArrayCall, rustCall, rustFnSignature, rustLetCall, rustUnsafeCall } from './rustfmt.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 const WIDTH = 100;
 
@@ -18,11 +23,13 @@ function genericArg(arg: KernelIR['args'][number]): string {
     case 'dim':
       return `${arg.name.rust}: usize`;
     case 'param':
-      return `${arg.name.rust}: ${arg.param.type === 'real' ? 'T' : arg.param.type === 'enum' ? 'i32' : 'bool'}`;
+      return `${arg.name.rust}: ${matchParam(arg.param, { real: () => 'T', enum: () => 'i32', bool: () => 'bool', int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params') })}`;
     case 'buffer': {
-      const elem = arg.elem === 'real' ? 'T' : 'i32';
+      const elem = matchElem(arg.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('c', 'bool buffers') });
       return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${elem}`;
     }
+    default:
+      return assertNever(arg, 'argument kind');
   }
 }
 
@@ -32,15 +39,19 @@ function externArg(arg: VariantArgIR): string {
 }
 
 function paramField(param: ParamIR): string {
-  if (param.type !== 'enum') return `${param.name.rust},`;
-  const e = param.enum;
-  return `${param.name.rust}: rank_relax::${e.rustType}::from_code(${param.name.rust})?,`;
+  const plain = () => `${param.name.rust},`;
+  return matchParam(param, {
+    real: plain,
+    bool: plain,
+    enum: (p) => `${p.name.rust}: rank_relax::${p.enum.rustType}::from_code(${p.name.rust})?,`,
+    int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
+  });
 }
 
 function bufferLines(kernel: KernelIR): string[] {
   return kernel.args.flatMap((arg) => {
     if (arg.kind !== 'buffer') return [];
-    const len = arg.shape.perRow ? 'rr_shape.rows' : 'rr_shape.elems';
+    const len = isPerRow(arg.shape) ? 'rr_shape.rows' : 'rr_shape.elems';
     const kind = arg.mutable ? 'Out' : 'In';
     return rustLetCall(8, arg.name.rust, `rr_ffi::${kind}::new`, [`"${arg.name.spec}"`, arg.name.rust, len], '?;');
   });

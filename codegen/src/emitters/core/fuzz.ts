@@ -3,7 +3,11 @@
 // order, and its four entry points behind one signature, so the harness drives any op of the spec.
 import { file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
-import type { Dim, IR, OpIR, VariantKernelIR } from '../../ir/types.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { matchElem, matchParam } from '../../ir/match.ts';
+import { assertNever } from '../../util/never.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import type { ElemType, IR, OpIR, ParamIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
 import { array, render, rustFnSignature, rustUnsafeCall, struct, type RustValue } from './layout.ts';
 
 export const FUZZ_TABLE = 'crates/rank-relax-ffi/tests/fuzz_harness/generated.rs';
@@ -12,12 +16,17 @@ function str(s: string): string {
   return JSON.stringify(s);
 }
 
-/** `per_row`: one value per row, shape `[batch]` (no `n` among the dims). */
-function buffer(name: string, int: boolean, dims: readonly Dim[], written: boolean, nonnegative: boolean): RustValue {
+function isInt(elem: ElemType): boolean {
+  return matchElem(elem, { real: () => false, int32: () => true, bool: () => unsupported('core', 'bool buffers') });
+}
+
+/** `per_row`: one value per row, shape `[batch]`. */
+function buffer(name: string, t: Pick<TensorIR, 'elem' | 'shape'> | 'param_grad', written: boolean, nonnegative: boolean): RustValue {
+  const [int, perRow] = t === 'param_grad' ? [false, true] : [isInt(t.elem), isPerRow(t.shape)];
   return struct('Buffer', [
     ['name', str(name)],
     ['int', String(int)],
-    ['per_row', String(!dims.includes('n'))],
+    ['per_row', String(perRow)],
     ['written', String(written)],
     ['nonnegative', String(nonnegative)],
   ]);
@@ -27,17 +36,32 @@ function kernelName(k: VariantKernelIR): string {
   return k.cSymbol.replace(/^rr_/, '');
 }
 
+/** The harness's kind of a param, which also names the `Args` field it is drawn from. */
+type Kind = 'real' | 'enum' | 'bool';
+function kindOf(p: ParamIR): Kind {
+  return matchParam<Kind>(p, {
+    real: () => 'real',
+    enum: () => 'enum',
+    bool: () => 'bool',
+    int: () => unsupported('core', 'int params'),
+    list: () => unsupported('core', 'list params'),
+  });
+}
+
+function paramKind(p: ParamIR): string {
+  return { real: 'ParamKind::Real', enum: 'ParamKind::Enum', bool: 'ParamKind::Bool' }[kindOf(p)];
+}
+
 function opValue(op: OpIR): RustValue {
-  const kinds = { real: 'ParamKind::Real', enum: 'ParamKind::Enum', bool: 'ParamKind::Bool' } as const;
   const forward = [
-    ...op.inputs.map((x) => buffer(x.name.spec, false, x.shape.dims, false, x.constraint === 'nonnegative')),
-    ...op.outputs.map((x) => buffer(x.name.spec, false, x.shape.dims, true, false)),
-    ...op.residuals.map((x) => buffer(x.name.spec, x.elem === 'int32', x.shape.dims, true, false)),
+    ...op.inputs.map((x) => buffer(x.name.spec, x, false, x.constraint === 'nonnegative')),
+    ...op.outputs.map((x) => buffer(x.name.spec, x, true, false)),
+    ...op.residuals.map((x) => buffer(x.name.spec, x, true, false)),
   ];
   const backward = [
-    ...op.cotangents.map((c) => buffer(c.name.spec, false, c.of.shape.dims, false, false)),
-    ...op.grads.map((g) => buffer(g.name.spec, false, g.of.shape.dims, true, false)),
-    ...op.paramGrads.map((g) => buffer(g.name.spec, false, ['batch'], true, false)),
+    ...op.cotangents.map((c) => buffer(c.name.spec, c.of, false, false)),
+    ...op.grads.map((g) => buffer(g.name.spec, g.of, true, false)),
+    ...op.paramGrads.map((g) => buffer(g.name.spec, 'param_grad', true, false)),
   ];
   const variant = (dtype: 'f32' | 'f64') => op.variants.find((v) => v.dtype.id === dtype);
   const fns = (['forward', 'backward'] as const).flatMap((pass) =>
@@ -49,7 +73,7 @@ function opValue(op: OpIR): RustValue {
   );
   return struct('Op', [
     ['name', str(op.name.spec)],
-    ['params', array(op.params.map((p) => kinds[p.type]))],
+    ['params', array(op.params.map(paramKind))],
     ['forward', array(forward)],
     ['saved', array([...op.saves.map((s) => str(s.name.spec)), ...op.residuals.map((r) => str(r.name.spec))])],
     ['backward', array(backward)],
@@ -63,9 +87,18 @@ function renderAdapter(op: OpIR, k: VariantKernelIR): string {
   const callArgs = k.args.map((a) => {
     if (a.kind === 'dim') return a.name.rust;
     if (a.kind === 'param') {
-      const i = counters[a.param.type]++;
-      if (a.param.type === 'real') return a.type.id === 'f64' ? `a.reals[${i}]` : `a.reals[${i}] as f32`;
-      return a.param.type === 'enum' ? `a.codes[${i}]` : `a.flags[${i}]`;
+      const kind = kindOf(a.param);
+      const i = counters[kind]++;
+      switch (kind) {
+        case 'real':
+          return a.type.id === 'f64' ? `a.reals[${i}]` : `a.reals[${i}] as f32`;
+        case 'enum':
+          return `a.codes[${i}]`;
+        case 'bool':
+          return `a.flags[${i}]`;
+        default:
+          return assertNever(kind, 'param kind');
+      }
     }
     return `p[${counters.buffer++}] as _`;
   });

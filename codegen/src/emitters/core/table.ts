@@ -5,7 +5,10 @@
 // input names from it; tests/spec_mirror.rs fails when the core disagrees with it.
 import { file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
-import type { Dim, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { matchElem } from '../../ir/match.ts';
+import type { DimIR, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import { assertNever } from '../../util/never.ts';
 import { array, render, struct, type RustValue } from './layout.ts';
 
 export const CORE_TABLE = 'crates/rank-relax/tests/common/generated.rs';
@@ -14,9 +17,22 @@ function str(s: string): string {
   return JSON.stringify(s);
 }
 
+function dimName(d: DimIR): string {
+  switch (d.kind) {
+    case 'batch':
+      return 'Dim::Batch';
+    case 'n':
+      return 'Dim::N';
+    case 'param':
+    case 'length':
+      return unsupported('core', `the dim ${d.name.spec}`);
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
 function dims(shape: ShapeIR): RustValue {
-  const names: Record<Dim, string> = { batch: 'Dim::Batch', n: 'Dim::N' };
-  return array(shape.dims.map((d) => names[d]));
+  return array(shape.dims.map(dimName));
 }
 
 function specValue(p: ParamIR): string {
@@ -27,6 +43,11 @@ function specValue(p: ParamIR): string {
       return `Value::Enum(${str(p.default.name.spec)}, ${p.default.code})`;
     case 'bool':
       return `Value::Bool(${p.default})`;
+    case 'int':
+    case 'list':
+      return unsupported('core', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 
@@ -34,7 +55,7 @@ function tensor(t: TensorIR): RustValue {
   return struct('Tensor', [
     ['name', str(t.name.spec)],
     ['dims', dims(t.shape)],
-    ['int32', String(t.elem === 'int32')],
+    ['int32', String(matchElem(t.elem, { real: () => false, int32: () => true, bool: () => unsupported('core', 'bool buffers') }))],
   ]);
 }
 
@@ -80,6 +101,11 @@ function coreDefault(p: ParamIR): string {
       return `rank_relax::${p.default.literal.rust}`;
     case 'bool':
       return String(p.default);
+    case 'int':
+    case 'list':
+      return unsupported('core', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 

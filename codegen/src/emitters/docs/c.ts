@@ -1,9 +1,13 @@
 // C in the reference: the kernels' signatures and argument tables (the ABI, see
 // docs/architecture.md), parameter spellings, and a complete example program.
 import { realLiterals } from '../../ir/names.ts';
-import type { ArgIR, IR, OpIR, ParamIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { ArgIR, Dim, IR, OpIR, ParamIR, ShapeIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import type { ExampleData } from './example.ts';
 import { table } from './markdown.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 function declaration(a: VariantArgIR): string {
   return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${a.type.c} *${a.name.c}` : `${a.type.c} ${a.name.c}`;
@@ -38,7 +42,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   if (variant === undefined) return '';
   const real = variant.dtype.c;
   const { batch, n } = data;
-  const len = (a: { shape: { perRow: boolean } }) => (a.shape.perRow ? batch : batch * n);
+  const len = (a: { shape: ShapeIR }) => (isPerRow(a.shape) ? batch : batch * n);
   const declared = new Set<string>();
   const decls: string[] = [];
   const printed: { name: string; len: number }[] = [];
@@ -50,15 +54,32 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     }
     if (!declared.has(a.name.c)) {
       declared.add(a.name.c);
-      const type = a.elem === 'int32' ? 'int32_t' : real;
+      const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('docs', 'bool buffers') });
       const input = data.inputs.find((i) => i.input.name.spec === a.name.spec);
-      if (a.role === 'input' && input !== undefined) {
-        decls.push(`const ${type} ${a.name.c}[${len(a)}] = {${input.rows.flat().map(num).join(', ')}};`);
-      } else if (a.role === 'cotangent') {
-        decls.push(`const ${type} ${a.name.c}[${len(a)}] = {${Array.from({ length: len(a) }, () => '1.0').join(', ')}};`);
-      } else {
+      const filled = (values: readonly (number | string)[]) => decls.push(`const ${type} ${a.name.c}[${len(a)}] = {${values.join(', ')}};`);
+      const empty = (print: boolean) => {
         decls.push(`${type} ${a.name.c}[${len(a)}];`);
-        if (a.role === 'output' || a.role === 'grad' || a.role === 'param_grad') printed.push({ name: a.name.c, len: len(a) });
+        if (print) printed.push({ name: a.name.c, len: len(a) });
+      };
+      switch (a.role) {
+        case 'input':
+          if (input !== undefined) filled(input.rows.flat().map(num));
+          else empty(false);
+          break;
+        case 'cotangent':
+          filled(Array.from({ length: len(a) }, () => '1.0'));
+          break;
+        case 'output':
+        case 'grad':
+        case 'param_grad':
+          empty(true);
+          break;
+        case 'residual':
+        case 'save':
+          empty(false);
+          break;
+        default:
+          assertNever(a, 'buffer role');
       }
     }
     return a.name.c;
@@ -70,7 +91,17 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   };
   const forward = call(variant.forward);
   const backward = call(variant.backward);
-  const dims = variant.forward.args.filter((a) => a.kind === 'dim').map((a) => `${a.name.c} = ${a.dim === 'batch' ? batch : n}`);
+  const dimValue = (dim: Dim): number => {
+    switch (dim) {
+      case 'batch':
+        return batch;
+      case 'n':
+        return n;
+      default:
+        return assertNever(dim, 'dim');
+    }
+  };
+  const dims = variant.forward.args.flatMap((a) => (a.kind === 'dim' ? [`${a.name.c} = ${dimValue(a.dim)}`] : []));
   const ok = ir.status.find((s) => s.code === 0)?.c ?? '0';
   return [
     '#include <stdio.h>',

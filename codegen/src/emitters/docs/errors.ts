@@ -5,6 +5,8 @@
 import type { IR, OpIR, StatusIR } from '../../ir/types.ts';
 import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
 import { tick } from './markdown.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 /** The core's `ErrorKind`, or `null` for a wrong type that a binding refuses before the core. */
 export type CoreKind = 'InvalidValue' | 'InvalidArgument' | 'ShapeMismatch' | null;
@@ -68,34 +70,47 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
 
   for (const p of op.params) {
     const name = p.name.spec;
-    if (p.type === 'real' && p.constraint === 'positive') {
-      cases.push({
-        ...base,
-        condition: `${tick(name)} ≤ 0 or not finite`,
-        message: `${opName}: ${name} must be finite and > 0, got 0`,
-        kind: 'InvalidArgument',
-        trigger: { inputs: data.inputs, param: { name: p.name.python, python: '0.0' }, integers: false },
-      });
-    } else if (p.type === 'real') {
-      const bad = p.constraint === 'nonnegative' ? '-1.0' : 'float("inf")';
-      cases.push({
-        ...base,
-        condition: `${tick(name)} ${p.constraint === 'nonnegative' ? '< 0 or not finite' : 'not finite'}`,
-        message: null,
-        kind: 'InvalidArgument',
-        trigger: { inputs: data.inputs, param: { name: p.name.python, python: bad }, integers: false },
-      });
-    } else if (p.type === 'enum') {
-      const values = p.enum.values.map((v) => v.name.spec);
-      const bad = unknownValue(values);
-      cases.push({
-        ...base,
-        node: 'TypeError',
-        condition: `an unknown ${tick(name)}`,
-        message: `${opName}: ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(bad)}`,
-        kind: 'InvalidArgument',
-        trigger: { inputs: data.inputs, param: { name: p.name.python, python: JSON.stringify(bad) }, integers: false },
-      });
+    switch (p.type) {
+      case 'real':
+        if (p.constraint === 'positive') {
+          cases.push({
+            ...base,
+            condition: `${tick(name)} ≤ 0 or not finite`,
+            message: `${opName}: ${name} must be finite and > 0, got 0`,
+            kind: 'InvalidArgument',
+            trigger: { inputs: data.inputs, param: { name: p.name.python, python: '0.0' }, integers: false },
+          });
+        } else {
+          const bad = p.constraint === 'nonnegative' ? '-1.0' : 'float("inf")';
+          cases.push({
+            ...base,
+            condition: `${tick(name)} ${p.constraint === 'nonnegative' ? '< 0 or not finite' : 'not finite'}`,
+            message: null,
+            kind: 'InvalidArgument',
+            trigger: { inputs: data.inputs, param: { name: p.name.python, python: bad }, integers: false },
+          });
+        }
+        break;
+      case 'enum': {
+        const values = p.enum.values.map((v) => v.name.spec);
+        const bad = unknownValue(values);
+        cases.push({
+          ...base,
+          node: 'TypeError',
+          condition: `an unknown ${tick(name)}`,
+          message: `${opName}: ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(bad)}`,
+          kind: 'InvalidArgument',
+          trigger: { inputs: data.inputs, param: { name: p.name.python, python: JSON.stringify(bad) }, integers: false },
+        });
+        break;
+      }
+      case 'bool':
+        break; // any value is valid
+      case 'int':
+      case 'list':
+        return unsupported('docs', `${p.type} params`);
+      default:
+        return assertNever(p, 'param type');
     }
   }
 

@@ -5,6 +5,7 @@
 import type { Emitter } from '../../emit/types.ts';
 import { renderIndex } from './index-page.ts';
 import { renderOpPage } from './op-page.ts';
+import { BASELINE } from '../../emit/capabilities.ts';
 
 export const DOCS_DIR = 'docs/api';
 
@@ -12,6 +13,7 @@ export const docsEmitter: Emitter = {
   name: 'docs',
   description: 'API reference in Markdown: docs/api/',
   owns: [`${DOCS_DIR}/`],
+  capabilities: BASELINE,
   emit: (ir) => [
     { path: `${DOCS_DIR}/README.md`, contents: renderIndex(ir) },
     ...ir.ops.map((op) => ({ path: `${DOCS_DIR}/${op.name.snake}.md`, contents: renderOpPage(ir, op) })),

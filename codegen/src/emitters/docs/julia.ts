@@ -4,6 +4,8 @@ import { realLiterals } from '../../ir/names.ts';
 import type { EnumValueIR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
 import type { ExampleData } from './example.ts';
 import { JULIA_MODULE } from './names.ts';
+import { matchParam } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 /** An enum value as RankRelax.jl writes it: the Symbol `:l2` (it takes the string `"l2"` too). */
 function juliaSymbol(v: EnumValueIR): string {
@@ -12,9 +14,16 @@ function juliaSymbol(v: EnumValueIR): string {
 
 /** A param's value in Julia: enums as Symbols, else the IR's Julia literal. */
 export function juliaValue(p: ParamIR, literal: Literals): string {
-  if (p.type !== 'enum') return literal.julia;
-  const v = p.enum.values.find((e) => e.literal.julia === literal.julia);
-  return v === undefined ? literal.julia : juliaSymbol(v);
+  const plain = () => literal.julia;
+  return matchParam(p, {
+    real: plain,
+    bool: plain,
+    enum: (e) => {
+      const v = e.enum.values.find((x) => x.literal.julia === literal.julia);
+      return v === undefined ? literal.julia : juliaSymbol(v);
+    },
+    int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
+  });
 }
 
 /** `regularization_strength = 1.0` */

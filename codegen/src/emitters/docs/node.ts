@@ -4,6 +4,8 @@ import { realLiterals } from '../../ir/names.ts';
 import type { OpIR, ParamIR } from '../../ir/types.ts';
 import type { ExampleData } from './example.ts';
 import { NODE_PACKAGE, NODE_ROW_OPTION } from './names.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 function tsType(p: ParamIR): string {
   switch (p.type) {
@@ -13,6 +15,11 @@ function tsType(p: ParamIR): string {
       return p.enum.values.map((v) => v.literal.ts).join(' | ');
     case 'bool':
       return 'boolean';
+    case 'int':
+    case 'list':
+      return unsupported('docs', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 

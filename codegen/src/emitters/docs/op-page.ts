@@ -12,6 +12,10 @@ import { fence, listText, table, tick } from './markdown.ts';
 import { NODE_ROW_OPTION, PY_MODULES, type PyFlavour } from './names.ts';
 import { nodeExample, nodeParam, nodeSignature } from './node.ts';
 import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
 
 function namesTable(op: OpIR): string {
   const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
@@ -39,6 +43,11 @@ function paramKind(p: ParamIR): string {
       return `one of ${p.enum.values.map((v) => tick(v.name.spec)).join(', ')}`;
     case 'bool':
       return 'boolean';
+    case 'int':
+    case 'list':
+      return unsupported('docs', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 
@@ -53,8 +62,12 @@ function paramsSection(op: OpIR): string {
   ]);
   const docs = op.params.map((p) => {
     const head = `- ${tick(p.name.spec)} (${paramKind(p)}): ${p.doc}`;
-    if (p.type !== 'enum') return head;
-    return [head, ...p.enum.values.map((v) => `  - ${tick(v.name.spec)} (C ${tick(v.literal.c)}): ${v.doc}`)].join('\n');
+    return matchParam(p, {
+      real: () => head,
+      bool: () => head,
+      enum: (e) => [head, ...e.enum.values.map((v) => `  - ${tick(v.name.spec)} (C ${tick(v.literal.c)}): ${v.doc}`)].join('\n'),
+      int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
+    });
   });
   return code`
     Every binding spells them after the spec, with the same defaults; C takes every argument.
@@ -67,16 +80,16 @@ function paramsSection(op: OpIR): string {
 
 function shapeRow(op: OpIR, t: TensorIR, role: string): string[] {
   const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
-  const c = arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${t.shape.perRow ? '`batch`' : '`batch * n`'} values`;
+  const c = arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
   if (role === 'residual') return [tick(t.name.spec), role, tick(t.shape.text), c, 'kept inside', 'kept in the tape', 'kept inside'];
   return [
     tick(t.name.spec),
     role,
     tick(t.shape.text),
     c,
-    t.shape.perRow ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row',
-    t.shape.perRow ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`',
-    t.shape.perRow ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`,
+    isPerRow(t.shape) ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row',
+    isPerRow(t.shape) ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`',
+    isPerRow(t.shape) ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`,
   ];
 }
 

@@ -6,6 +6,8 @@ import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import type { ErrorCase } from './errors.ts';
 import type { ExampleData, ExampleInput } from './example.ts';
 import { PY_MODULES, type PyFlavour } from './names.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 const TYPES: Record<PyFlavour, { readonly input: string; readonly output: string; readonly real: string }> = {
   numpy: { input: 'ArrayLike', output: 'NDArray', real: 'float' },
@@ -21,6 +23,11 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
       return `Literal[${p.enum.values.map((v) => v.literal.python).join(', ')}]`;
     case 'bool':
       return 'bool';
+    case 'int':
+    case 'list':
+      return unsupported('docs', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 

@@ -6,6 +6,11 @@ import { code, join } from '../../emit/code.ts';
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, publicDoc, pullbackDoc, pullbackIntoDoc, tapeDoc } from './docs.ts';
 import { call, docstring, forwardKeyword, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
 
 const TAPE = 'tape';
 
@@ -19,6 +24,11 @@ function convertParam(op: OpIR, param: ParamIR): string {
       return `${local(param.name.spec)} = Bool(${name})`;
     case 'enum':
       return `${local(param.name.spec)} = ${P}code_${param.enum.name.snake}(${juliaString(op.name.spec)}, ${juliaString(param.name.spec)}, ${name})`;
+    case 'int':
+    case 'list':
+      return unsupported('julia', `${param.type} params`);
+    default:
+      return assertNever(param, 'param type');
   }
 }
 
@@ -29,8 +39,8 @@ function unsavedOutputs(op: OpIR): TensorIR[] {
 
 /** The type of a tape field: inputs and [batch, n] outputs keep their array; the rest are flat. */
 function fieldType(t: TensorIR, source: 'input' | 'output' | 'residual'): string {
-  const elem = t.elem === 'int32' ? 'Int32' : 'T';
-  return source !== 'residual' && !t.shape.perRow ? `Array{${elem},N}` : `Vector{${elem}}`;
+  const elem = matchElem(t.elem, { real: () => 'T', int32: () => 'Int32', bool: () => unsupported('julia', 'bool buffers') });
+  return source !== 'residual' && !isPerRow(t.shape) ? `Array{${elem},N}` : `Vector{${elem}}`;
 }
 
 /** The buffers `_rr_<op>_run` writes: outputs then residuals. */
@@ -51,7 +61,7 @@ function renderTape(op: OpIR): string {
     `${P}size::NTuple{N,Int}`,
     `${P}batch::Int`,
     `${P}n::Int`,
-    ...op.params.map((p) => `${p.name.julia}::${p.type === 'real' ? 'T' : p.type === 'enum' ? 'Int32' : 'Bool'}`),
+    ...op.params.map((p) => `${p.name.julia}::${matchParam(p, { real: () => 'T', enum: () => 'Int32', bool: () => 'Bool', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') })}`),
     ...op.saves.map((s) => `${s.name.julia}::${fieldType(s.tensor, s.source)}`),
     ...unsavedOutputs(op).map((t) => `${t.name.julia}::${fieldType(t, 'output')}`),
     ...op.residuals.map((r) => `${r.name.julia}::${fieldType(r, 'residual')}`),
@@ -85,7 +95,7 @@ function renderRun(op: OpIR): string {
     ...unsavedOutputs(op).map((t) => t.name.julia),
     ...op.residuals.map((r) => r.name.julia),
   ];
-  const result = output.shape.perRow ? `${P}per_row(${output.name.julia}, ${firstLocal})` : output.name.julia;
+  const result = isPerRow(output.shape) ? `${P}per_row(${output.name.julia}, ${firstLocal})` : output.name.julia;
   return code`
     ${packed(`function ${n.run}(`, args, `) where {${P}T}`, 8)}
         ${op.inputs.map((x) => `${local(x.name.spec)} = ${P}dense(${P}T, ${x.name.julia})`)}
@@ -101,9 +111,9 @@ function renderRun(op: OpIR): string {
 
 /** A new buffer the allocating forward passes to `_rr_<op>_run`. */
 function allocate(t: TensorIR, first: string, isOutput: boolean): string {
-  const elem = t.elem === 'int32' ? 'Int32' : `${P}T`;
-  if (isOutput && !t.shape.perRow) return `${local(t.name.spec)} = Array{${elem}}(undef, size(${first}))`;
-  return `${local(t.name.spec)} = Vector{${elem}}(undef, ${t.shape.perRow ? `${P}batch` : `${P}batch * ${P}n`})`;
+  const elem = matchElem(t.elem, { real: () => `${P}T`, int32: () => 'Int32', bool: () => unsupported('julia', 'bool buffers') });
+  if (isOutput && !isPerRow(t.shape)) return `${local(t.name.spec)} = Array{${elem}}(undef, size(${first}))`;
+  return `${local(t.name.spec)} = Vector{${elem}}(undef, ${isPerRow(t.shape) ? `${P}batch` : `${P}batch * ${P}n`})`;
 }
 
 function renderForward(op: OpIR): string {
@@ -195,7 +205,7 @@ function renderPullbackInto(op: OpIR): string {
     packed(`${P}check_grad(`, [juliaString(n.pullbackInto), juliaString(g.name.spec), g.name.julia, 'T', `${TAPE}.${P}size`], ')', 4, 4),
   );
   const cotangents = op.cotangents.map((c) => {
-    const helper = c.of.shape.perRow ? `${P}cotangent_rows` : `${P}cotangent`;
+    const helper = isPerRow(c.of.shape) ? `${P}cotangent_rows` : `${P}cotangent`;
     return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), c.name.julia, `${TAPE}.${P}size`], ')', 4, 4);
   });
   const paramGrads = op.paramGrads.map((g) => `${local(g.name.spec)} = Vector{T}(undef, ${TAPE}.${P}batch)`);

@@ -3,6 +3,10 @@
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { realLiterals } from '../../ir/names.ts';
 import { call, defaultValue, item, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
 
 /** The shape convention, said once per function. */
 function shapeNote(op: OpIR): string[] {
@@ -29,12 +33,17 @@ function paramItem(param: ParamIR): string[] {
         ...item(head, `${param.doc} A \`Symbol\` or a string:`),
         ...param.enum.values.flatMap((v) => item(`\`${juliaSymbol(v)}\`: `, v.doc).map((l) => `  ${l}`)),
       ];
+    case 'int':
+    case 'list':
+      return unsupported('julia', `${param.type} params`);
+    default:
+      return assertNever(param, 'param type');
   }
 }
 
 /** What an output is in Julia: the input's shape, or one number per sample. */
 function outputShape(t: TensorIR): string {
-  return t.shape.perRow
+  return isPerRow(t.shape)
     ? 'A number for a `Vector` input; for a `Matrix`, a `Vector` of length `B` (one per column).'
     : 'An array of the size of the input.';
 }
@@ -63,15 +72,18 @@ function exampleLines(op: OpIR): string[] {
     const n = rows[0]?.length ?? 0;
     return `[${Array.from({ length: n }, (_, i) => rows.map((r) => lit(r[i] ?? 0)).join(' ')).join('; ')}]`;
   });
-  const keywords = ex.params.flatMap(({ param, value }) => {
-    if (param.type === 'enum') {
-      if (value === param.default.name.spec) return [];
-      const v = param.enum.values.find((e) => e.name.spec === value);
-      return v === undefined ? [] : [`${param.name.julia} = ${juliaSymbol(v)}`];
-    }
-    if (value === param.default) return [];
-    return [`${param.name.julia} = ${param.type === 'real' ? realLiterals(value as number).julia : String(value)}`];
-  });
+  const keywords = ex.params.flatMap(({ param, value }) =>
+    matchParam(param, {
+      enum: (p) => {
+        if (value === p.default.name.spec) return [];
+        const v = p.enum.values.find((e) => e.name.spec === value);
+        return v === undefined ? [] : [`${p.name.julia} = ${juliaSymbol(v)}`];
+      },
+      real: (p) => (value === p.default ? [] : [`${p.name.julia} = ${realLiterals(value as number).julia}`]),
+      bool: (p) => (value === p.default ? [] : [`${p.name.julia} = ${String(value)}`]),
+      int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
+    }),
+  );
   return ['# Example', '```julia', call(opNames(op).fn, args, keywords), '```'];
 }
 
@@ -167,7 +179,7 @@ export function pullbackDoc(op: OpIR): string[] {
     ...op.cotangents.flatMap((c) =>
       item(
         `\`${c.name.julia}\`: `,
-        `Cotangent of \`${c.of.name.julia}\`: ${c.of.shape.perRow ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${c.of.name.julia}\`.`}`,
+        `Cotangent of \`${c.of.name.julia}\`: ${isPerRow(c.of.shape) ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${c.of.name.julia}\`.`}`,
       ),
     ),
     '',

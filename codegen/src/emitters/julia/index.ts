@@ -5,19 +5,18 @@ import { file } from '../../emit/code.ts';
 import type { Emitter } from '../../emit/types.ts';
 import type { IR, OpIR } from '../../ir/types.ts';
 import { renderApi } from './api.ts';
-import { checkSupported } from './checks.ts';
 import { renderKernels } from './kernels.ts';
 import { renderEnum, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
 import { renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
 import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
+import { BASELINE } from '../../emit/capabilities.ts';
 
 function rule(title: string): string {
   return `# ${'-'.repeat(3)} ${title} ${'-'.repeat(Math.max(3, 100 - 7 - title.length))}`;
 }
 
 function renderOp(op: OpIR): string[] {
-  checkSupported(op);
   return [rule(op.name.spec), '', ...renderKernels(op), ...renderApi(op)];
 }
 
@@ -45,6 +44,8 @@ export const juliaEmitter: Emitter = {
   name: 'julia',
   description: 'Julia: RankRelax.jl ccall layer, API, pullbacks (src/generated.jl) and the ChainRulesCore extension',
   owns: [GENERATED_PATH, `${EXT_DIR}/`],
+  // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from each).
+  capabilities: { ...BASELINE, maxOutputs: 1, perRowInputs: false },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

@@ -3,6 +3,7 @@
 import { code } from '../../emit/code.ts';
 import type { EnumIR, IR, OpIR } from '../../ir/types.ts';
 import { comment, juliaString, juliaSymbol, opNames, P, PC } from './syntax.ts';
+import { isPerRow } from '../../ir/shape.ts';
 
 export function renderEnum(e: EnumIR): string {
   const expected = e.values.map((v) => `"${v.name.spec}"`).join(', ');
@@ -43,7 +44,7 @@ function opEntry(op: OpIR): string {
             ${enums}
         ),
         output = :${output?.name.julia ?? ''},
-        per_row = ${output?.shape.perRow ? 'true' : 'false'},
+        per_row = ${output !== undefined && isPerRow(output.shape) ? 'true' : 'false'},
         min_n = ${op.minN},
     ),
   `;

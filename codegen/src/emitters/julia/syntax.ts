@@ -2,6 +2,8 @@
 // Every name the generated Julia uses beyond the IR's idents and `op.api.julia` is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
 import type { EnumValueIR, JuliaApiIR, OpIR, ParamIR } from '../../ir/types.ts';
+import { matchParam } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 export const WIDTH = 100;
 export const PACKAGE_DIR = 'packages/julia/RankRelax';
@@ -49,12 +51,12 @@ export function juliaSymbol(value: EnumValueIR): string {
 
 /** The default of a param as written in a Julia signature. */
 export function defaultValue(param: ParamIR): string {
-  return param.type === 'enum' ? juliaSymbol(param.default) : param.defaultLiteral.julia;
+  return matchParam(param, { enum: (p) => juliaSymbol(p.default), real: (p) => p.defaultLiteral.julia, bool: (p) => p.defaultLiteral.julia, int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
 }
 
 /** `regularization = :l2` */
 export function keywordWithDefault(param: ParamIR): string {
-  const type = param.type === 'real' ? '::Real' : param.type === 'bool' ? '::Bool' : '';
+  const type = matchParam(param, { real: () => '::Real', bool: () => '::Bool', enum: () => '', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
   return `${param.name.julia}${type} = ${defaultValue(param)}`;
 }
 

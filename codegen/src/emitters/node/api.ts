@@ -4,16 +4,19 @@
 // Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
 import { nativeName, tsArrayOf, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
 import { entryBuffers } from './rust.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
 
 /** Names the API reserves for its own arguments; a spec input may not use them. */
 const RESERVED = new Set(['options', 'cotangent']);
 
 function check(op: OpIR): void {
-  if (op.outputs.length !== 1) throw new Error(`node: op ${op.name.spec} has ${op.outputs.length} outputs; the Node API supports exactly one`);
   for (const x of op.inputs) if (RESERVED.has(x.name.ts)) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
 }
 
@@ -38,7 +41,7 @@ function inPlaceInput(op: OpIR): InputIR | null {
 }
 
 function paramDefault(p: ParamIR): string {
-  return p.type === 'enum' ? p.default.literal.ts : literal(p);
+  return matchParam(p, { enum: (e) => e.default.literal.ts, real: literal, bool: literal, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,6 +144,11 @@ function renderArgs(op: OpIR, n: TsNames): string {
         return `${p.name.ts}: rr.enumOption(${args}),`;
       case 'bool':
         return `${p.name.ts}: rr.boolOption(${args}),`;
+      case 'int':
+      case 'list':
+        return unsupported('node', `${p.type} params`);
+      default:
+        return assertNever(p, 'param type');
     }
   };
   return code`
@@ -167,8 +175,8 @@ function renderArgs(op: OpIR, n: TsNames): string {
 // ---------------------------------------------------------------------------------------------
 // Functions
 
-function lengthOf(b: { readonly shape: { readonly perRow: boolean } }): string {
-  return b.shape.perRow ? 'rr_a.batch' : 'rr_a.batch * rr_a.n';
+function lengthOf(b: { readonly shape: ShapeIR }): string {
+  return isPerRow(b.shape) ? 'rr_a.batch' : 'rr_a.batch * rr_a.n';
 }
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
@@ -187,7 +195,7 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
  * arrays before it; a new array when not given.
  */
 function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
-  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(b.shape.perRow), `{ ${reads.join(', ')} }`];
+  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(isPerRow(b.shape)), `{ ${reads.join(', ')} }`];
   if (itself !== undefined) args.push(`'${itself}'`);
   return `const ${b.name.ts} = rr.outputArray(${args.join(', ')});`;
 }
@@ -297,7 +305,7 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
   if (ex === null) return [];
   const arrays = ex.inputs.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
   const rows = ex.inputs[0]?.rows ?? [];
-  const given = ex.params.filter((p) => p.value !== (p.param.type === 'enum' ? p.param.default.name.spec : p.param.default));
+  const given = ex.params.filter((p) => p.value !== matchParam<unknown>(p.param, { enum: (e) => e.default.name.spec, real: (r) => r.default, bool: (b) => b.default, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
   const opts = [
     ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
     ...given.map((p) => `${p.param.name.ts}: ${p.literal.ts}`),
@@ -383,9 +391,20 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     const saved = op.saves.map((s) => `const rr_${s.name.ts} = ${s.source === 'input' ? `(${s.name.ts} as ${arr})` : s.name.ts}.slice();`);
     const fwdArg = (b: BufferArgIR) => (b.mutable ? b.name.ts : `${b.name.ts} as ${arr}`);
     const bwdArg = (b: BufferArgIR) => {
-      if (b.role === 'save') return `rr_${b.name.ts}`;
-      if (b.role === 'cotangent') return 'cotangent';
-      return b.name.ts;
+      switch (b.role) {
+        case 'save':
+          return `rr_${b.name.ts}`;
+        case 'cotangent':
+          return 'cotangent';
+        case 'input':
+        case 'output':
+        case 'residual':
+        case 'grad':
+        case 'param_grad':
+          return b.name.ts;
+        default:
+          return assertNever(b.role, 'buffer role');
+      }
     };
     return code`
       ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}

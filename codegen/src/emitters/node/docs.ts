@@ -1,5 +1,6 @@
 // TSDoc comments: the spec's doc text as `/** … */` blocks, tags with hanging indents.
 import { commentLines } from '../../emit/text.ts';
+import { isPerRow } from '../../ir/shape.ts';
 import type { ShapeIR } from '../../ir/types.ts';
 
 const WIDTH = 100;
@@ -36,5 +37,5 @@ export function tag(name: string, text: string): DocPart {
 
 /** How many values an array of this shape holds, in words. */
 export function shapeWords(shape: ShapeIR): string {
-  return shape.perRow ? 'B values, one per row' : 'B × n values, row-major';
+  return isPerRow(shape) ? 'B values, one per row' : 'B × n values, row-major';
 }

@@ -6,6 +6,7 @@ import { renderEnums, renderIndex, renderOp } from './api.ts';
 import { renderBinding } from './binding.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
+import { BASELINE } from '../../emit/capabilities.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
 
@@ -13,6 +14,8 @@ export const nodeEmitter: Emitter = {
   name: 'node',
   description: 'Node: the rank-relax-node napi-rs glue, the @rank-relax/node typed API',
   owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
+  // One output: the API returns it and `out` names one array.
+  capabilities: { ...BASELINE, maxOutputs: 1 },
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

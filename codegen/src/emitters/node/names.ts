@@ -2,6 +2,10 @@
 // files go, the name of every native entry point, the JS type of every argument.
 import { pascalCase } from '../../ir/names.ts';
 import type { ArgIR, Ident, NodeApiIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
 
 export const CRATE_DIR = 'crates/rank-relax-node';
 export const RUST_DIR = `${CRATE_DIR}/src/generated`;
@@ -66,22 +70,27 @@ export function tsParamType(p: ParamIR): string {
       return tsEnumType(p.enum);
     case 'bool':
       return 'boolean';
+    case 'int':
+    case 'list':
+      return unsupported('node', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 
 /** TypeScript type of a param as the binding takes it (enums by name). */
 export function bindingParamType(p: ParamIR): string {
-  return p.type === 'real' ? 'number' : p.type === 'enum' ? 'string' : 'boolean';
+  return matchParam(p, { real: () => 'number', enum: () => 'string', bool: () => 'boolean', int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
 }
 
 /** Rust type of a param as the `#[napi]` function takes it. */
 export function rustParamType(p: ParamIR): string {
-  return p.type === 'real' ? 'f64' : p.type === 'enum' ? 'String' : 'bool';
+  return matchParam(p, { real: () => 'f64', enum: () => 'String', bool: () => 'bool', int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
 }
 
 /** The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`. */
 export function tsArrayOf(arg: ArgIR & { readonly kind: 'buffer' }, dtype: TypeNames, types: Readonly<Record<string, TypeNames>>): string {
-  const t = arg.elem === 'real' ? dtype : types.i32;
+  const t = matchElem(arg.elem, { real: () => dtype, int32: () => types.i32, bool: () => unsupported('node', 'bool buffers') });
   if (t === undefined || t.tsArray === null) throw new Error(`no typed array for ${arg.name.spec}`);
   return t.tsArray;
 }

@@ -8,6 +8,11 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
 
 const WIDTH = 100;
 /** rustfmt's `fn_call_width` (60% of max_width): longer argument lists go one per line. */
@@ -75,8 +80,26 @@ export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
   }
 }
 
+/** A backward argument of the VJP entry: outputs and residuals computed in the entry are borrowed. */
+function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
+  switch (b.role) {
+    case 'save':
+      return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
+    case 'residual':
+      return `&${b.name.rust}`;
+    case 'input':
+    case 'output':
+    case 'cotangent':
+    case 'grad':
+    case 'param_grad':
+      return b.name.rust;
+    default:
+      return assertNever(b.role, 'buffer role');
+  }
+}
+
 function elemType(b: Buffer): string {
-  return b.elem === 'real' ? 'T' : 'i32';
+  return matchElem(b.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('node', 'bool buffers') });
 }
 
 /** `rr_params`: the core's params from the JS arguments (enum names parsed by the core). */
@@ -89,9 +112,14 @@ function renderParams(op: OpIR): string {
         return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`], 8, '?,');
       case 'bool':
         return `${p.name.rust},`;
+      case 'int':
+      case 'list':
+        return unsupported('node', `${p.type} params`);
+      default:
+        return assertNever(p, 'param type');
     }
   };
-  const argType = (p: ParamIR) => (p.type === 'enum' ? '&str' : rustParamType(p));
+  const argType = (p: ParamIR) => matchParam(p, { enum: () => '&str', real: rustParamType, bool: rustParamType, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
   const sig = rsFn('fn rr_params<T: Real>', op.params.map((p) => `${p.name.rust}: ${argType(p)}`), ' -> Result<rr_op::Params<T>, Failure>');
   return code`
     /// The core's params from the JS arguments; an unknown enum name is the core's error.
@@ -111,7 +139,7 @@ const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
 
 /** `let mut ranks = rr::scratch::<T>(…)` for buffers the entry keeps inside the addon. */
 function scratchLine(b: Buffer, firstInput: Buffer): string {
-  return rsCall(`let mut ${b.name.rust} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${b.shape.perRow}`, `${firstInput.name.rust}.len()`], 4, ';');
+  return rsCall(`let mut ${b.name.rust} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${isPerRow(b.shape)}`, `${firstInput.name.rust}.len()`], 4, ';');
 }
 
 /** The generic bodies of `call` (residuals in scratch) and `vjp` (forward into scratch, backward). */
@@ -124,11 +152,7 @@ function renderBodies(op: OpIR): string {
   const outputs = fwd.filter((b) => b.role === 'output');
   const callArgs = fwd.map((b) => (b.role === 'residual' ? `&mut ${b.name.rust}` : b.name.rust));
   const vjpForward = fwd.map((b) => (b.role === 'input' ? b.name.rust : `&mut ${b.name.rust}`));
-  const vjpBackward = bwd.map((b) => {
-    if (b.role === 'save') return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
-    if (b.role === 'residual') return `&${b.name.rust}`;
-    return b.name.rust;
-  });
+  const vjpBackward = bwd.map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
   return code`
     ${op.inPlaceVjp === null ? null : renderInPlaceBodies(op, op.inPlaceVjp)}
@@ -177,11 +201,7 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
   const backwardArgs = op.backward.args
     .filter(isBuffer)
     .filter(notCotangent)
-    .map((b) => {
-      if (b.role === 'save') return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
-      if (b.role === 'residual') return `&${b.name.rust}`;
-      return b.name.rust;
-    });
+    .map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
   const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
   return code`
@@ -275,7 +295,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   ];
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
   const indent = isAsync ? 12 : 8;
-  const paramArgs = op.params.map((p) => (p.type === 'enum' ? `&${p.name.rust}` : p.name.rust));
+  const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${p.name.rust}`, real: () => p.name.rust, bool: () => p.name.rust, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
   const slices = written.map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`);
   const bufferArgs = buffers.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`));
   const call =

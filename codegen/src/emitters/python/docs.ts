@@ -2,6 +2,9 @@
 // PyTorch, JAX): same sections, with the framework's words for arrays and gradients.
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from './py.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 export interface Flavour {
   /** `array`, `tensor` */
@@ -18,7 +21,7 @@ export interface Flavour {
 }
 
 function shapeText(t: TensorIR): string {
-  return t.shape.perRow ? '``[...]`` (one value per row)' : '``[..., n]``';
+  return isPerRow(t.shape) ? '``[...]`` (one value per row)' : '``[..., n]``';
 }
 
 function paramDoc(p: ParamIR, flavour: Flavour): string {
@@ -29,6 +32,11 @@ function paramDoc(p: ParamIR, flavour: Flavour): string {
       return `${p.doc} One of ${p.enum.values.map((v) => `\`\`${v.literal.python}\`\``).join(', ')}; default \`\`${p.default.literal.python}\`\`.`;
     case 'bool':
       return `${p.doc} Default \`\`${p.defaultLiteral.python}\`\`.`;
+    case 'int':
+    case 'list':
+      return unsupported('python', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 

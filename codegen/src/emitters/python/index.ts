@@ -11,6 +11,7 @@ import { renderStub } from './stub.ts';
 import { renderTestTable } from './table.ts';
 import { renderTorch } from './torch.ts';
 import { renderXlaGlue } from './xla.ts';
+import { BASELINE } from '../../emit/capabilities.ts';
 
 const FILES = {
   rust: RUST_GLUE,
@@ -27,6 +28,7 @@ export const pythonEmitter: Emitter = {
   name: 'python',
   description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, stub, test table',
   owns: Object.values(FILES),
+  capabilities: BASELINE,
   emit: (ir) => [
     { path: FILES.rust, contents: renderRustGlue(ir) },
     { path: FILES.xla, contents: renderXlaGlue(ir) },

@@ -3,12 +3,16 @@
 // forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
 // public function. Real params (ε) are differentiable arguments; enum and bool params are static.
 import { banner } from '../../emit/text.ts';
-import type { IR, KernelIR, OpIR } from '../../ir/types.ts';
+import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 const FLAVOUR: Flavour = {
   array: 'array',
@@ -32,15 +36,25 @@ function tuple(items: readonly string[]): string {
   return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
 }
 
+/** Whether JAX sees a param as a static argument (hashable, not traced): all but the reals. */
+function isStatic(p: ParamIR): boolean {
+  return matchParam(p, { real: () => false, enum: () => true, bool: () => true, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+}
+
+/** A param's annotation in a kernel function: real params are traced arrays, the rest static. */
+function kernelParamType(p: ParamIR): string {
+  return matchParam(p, { real: () => 'jax.Array', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+}
+
 function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const ps = kernelParams(kernel);
-  const like = rd.find((b) => !b.shape.perRow)?.name.python ?? '';
+  const like = rd.find((b) => !isPerRow(b.shape))?.name.python ?? '';
   const results = writes(kernel).map((b) => {
-    if (b.shape.perRow) return `${PRIVATE}.rows_like(${like})`;
-    return b.elem === 'int32' ? `${PRIVATE}.like(${like}, jnp.int32)` : `${PRIVATE}.like(${like})`;
+    if (isPerRow(b.shape)) return `${PRIVATE}.rows_like(${like})`;
+    return matchElem(b.elem, { real: () => `${PRIVATE}.like(${like})`, int32: () => `${PRIVATE}.like(${like}, jnp.int32)`, bool: () => unsupported('python', 'bool buffers') });
   });
-  const args = [...rd.map((b) => `${b.name.python}: jax.Array`), ...ps.map((p) => `${p.name.python}: ${p.type === 'real' ? 'jax.Array' : p.type === 'enum' ? 'str' : 'bool'}`)];
+  const args = [...rd.map((b) => `${b.name.python}: jax.Array`), ...ps.map((p) => `${p.name.python}: ${kernelParamType(p)}`)];
   const folded = [
     pyStr(kernelKey(op, kernel.pass)),
     pyTuple(8, rd.map((b) => b.name.python)),
@@ -59,8 +73,8 @@ function renderVjp(op: OpIR): string[] {
   const inputs = op.inputs.map((i) => i.name.python);
   const ps = op.params.map((p) => p.name.python);
   const argNames = [...inputs, ...ps];
-  const staticIdx = op.params.map((p, k) => (p.type === 'real' ? -1 : inputs.length + k)).filter((k) => k >= 0);
-  const staticNames = op.params.filter((p) => p.type !== 'real').map((p) => p.name.python);
+  const staticIdx = op.params.map((p, k) => (isStatic(p) ? inputs.length + k : -1)).filter((k) => k >= 0);
+  const staticNames = op.params.filter(isStatic).map((p) => p.name.python);
   const reals = op.params.filter((p) => p.type === 'real').map((p) => p.name.python);
   const fwdOuts = writes(op.forward).map((b) => b.name.python);
   const outputs = op.outputs.map((o) => o.name.python);
@@ -70,7 +84,7 @@ function renderVjp(op: OpIR): string[] {
   const primal = outputs.length === 1 ? outputs[0] ?? '' : `(${outputs.join(', ')})`;
   const typed = (n: string) => {
     const p = op.params.find((x) => x.name.python === n);
-    return `${n}: ${p === undefined || p.type === 'real' ? 'jax.Array' : p.type === 'enum' ? 'str' : 'bool'}`;
+    return `${n}: ${p === undefined ? 'jax.Array' : kernelParamType(p)}`;
   };
   const bwdArgs = [...reads(op.backward).map((b) => b.name.python), ...kernelParams(op.backward).map((p) => p.name.python)];
   const bwdOuts = writes(op.backward).map((b) => b.name.python);
@@ -117,7 +131,7 @@ function renderPublic(op: OpIR): string[] {
   const args = [
     ...op.inputs.map((i) => `${i.name.python}: ArrayLike`),
     ...op.params.map((p) => {
-      const t = p.type === 'real' ? 'ArrayLike' : p.type === 'enum' ? (enumAlias(p) ?? 'str') : 'bool';
+      const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
       return `${p.name.python}: ${t} = ${p.defaultLiteral.python}`;
     }),
   ];
@@ -127,9 +141,19 @@ function renderPublic(op: OpIR): string[] {
   const views = op.inputs.map((i) => local(i.name.snake));
   const reals = op.params.filter((p) => p.type === 'real');
   const checkArgs = op.params.map((p) =>
-    p.type === 'real' ? `${PRIVATE}.concrete(${p.name.python}, ${p.defaultLiteral.python})` : p.type === 'bool' ? `bool(${p.name.python})` : p.name.python,
+    matchParam(p, {
+      real: () => `${PRIVATE}.concrete(${p.name.python}, ${p.defaultLiteral.python})`,
+      bool: () => `bool(${p.name.python})`,
+      enum: () => p.name.python,
+      int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+    }),
   );
-  const callArgs = [...views, ...op.params.map((p) => (p.type === 'real' ? local(p.name.snake) : p.type === 'bool' ? `bool(${p.name.python})` : p.name.python))];
+  const callArgs = [
+    ...views,
+    ...op.params.map((p) =>
+      matchParam(p, { real: () => local(p.name.snake), bool: () => `bool(${p.name.python})`, enum: () => p.name.python, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
+    ),
+  ];
   const first = views[0] ?? '';
   const body =
     outs.length === 1

@@ -1,6 +1,7 @@
 // Where the Python target's files live, and the few spellings only this target uses. Every
 // identifier comes from the IR (`ident.python`, `ident.rust`); this file only composes them.
 import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import { matchParam } from '../../ir/match.ts';
 
 /** The pyo3 glue, beside the hand-written lib.rs and plumbing.rs. */
 export const RUST_GLUE = 'crates/rank-relax-python/src/generated.rs';
@@ -34,7 +35,8 @@ export function checkName(op: OpIR): string {
 
 /** A Python type alias of an enum: `Regularization`. */
 export function enumAlias(param: ParamIR): string | null {
-  return param.type === 'enum' ? param.enum.name.pascal : null;
+  const none = () => null;
+  return matchParam<string | null>(param, { enum: (p) => p.enum.name.pascal, real: none, bool: none, int: none, list: none });
 }
 
 /** The readable buffers of the backward, in call order: saves, residuals, cotangents. */

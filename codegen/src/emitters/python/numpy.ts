@@ -7,6 +7,9 @@ import { opDocstring, type Flavour } from './docs.ts';
 import { checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
 import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from './py.ts';
 import { reads, writes } from './rust.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 const FLAVOUR: Flavour = {
   array: 'array',
@@ -29,6 +32,11 @@ function paramArg(p: ParamIR): string {
       return `${p.name.python}: ${enumAlias(p)} = ${p.defaultLiteral.python}`;
     case 'bool':
       return `${p.name.python}: bool = ${p.defaultLiteral.python}`;
+    case 'int':
+    case 'list':
+      return unsupported('python', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 
@@ -41,6 +49,11 @@ export function paramValue(p: ParamIR): string {
       return p.name.python;
     case 'bool':
       return `bool(${p.name.python})`;
+    case 'int':
+    case 'list':
+      return unsupported('python', `${p.type} params`);
+    default:
+      return assertNever(p, 'param type');
   }
 }
 
@@ -77,7 +90,7 @@ function renderFunction(op: OpIR): string[] {
   const args = [...op.inputs.map((i) => `${i.name.python}: ArrayLike`), ...op.params.map(paramArg)];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
-  const values = outs.map((o) => result(op, o.name.snake, o.shape.perRow));
+  const values = outs.map((o) => result(op, o.name.snake, isPerRow(o.shape)));
   return [
     ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
@@ -132,7 +145,7 @@ function renderVjp(op: OpIR): string[] {
       pyCall(4, `${local(c.name.snake)} = ${local('call')}.cotangent`, [
         pyStr(c.name.spec),
         c.name.python,
-        `per_row=${c.of.shape.perRow ? 'True' : 'False'}`,
+        `per_row=${isPerRow(c.of.shape) ? 'True' : 'False'}`,
       ]),
     ),
     ...pyUnpack(4, bwdOuts, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'backward'))}])`, bwdArgs),

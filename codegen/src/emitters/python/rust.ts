@@ -10,6 +10,10 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 export const WIDTH = 100;
 export const CALL_WIDTH = 60;
@@ -39,19 +43,19 @@ export function writes(kernel: KernelIR): BufferArgIR[] {
 }
 
 function elem(b: BufferArgIR, t: string): string {
-  return b.elem === 'real' ? t : 'i32';
+  return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => unsupported('python', 'bool buffers') });
 }
 
 function readType(b: BufferArgIR, t: string): string {
-  return `PyReadonlyArray${b.shape.perRow ? 1 : 2}<'py, ${elem(b, t)}>`;
+  return `PyReadonlyArray${isPerRow(b.shape) ? 1 : 2}<'py, ${elem(b, t)}>`;
 }
 
 function resultType(b: BufferArgIR, t: string): string {
-  return `Bound<'py, PyArray${b.shape.perRow ? 1 : 2}<${elem(b, t)}>>`;
+  return `Bound<'py, PyArray${isPerRow(b.shape) ? 1 : 2}<${elem(b, t)}>>`;
 }
 
 function paramType(p: ParamIR, t: string): string {
-  return p.type === 'real' ? t : p.type === 'enum' ? "&Bound<'_, PyAny>" : 'bool';
+  return matchParam(p, { real: () => t, enum: () => "&Bound<'_, PyAny>", bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
 }
 
 /** `Forward` / `Backward`: the alias of a pass's result tuple. */
@@ -112,9 +116,16 @@ function renderAliases(op: OpIR): string[] {
 function renderParams(op: OpIR): string[] {
   const ps = params(op.forward);
   const fields = ps.map((p) => {
-    if (p.type !== 'enum') return `${p.name.rust},`;
-    const args = ['OP', `"${p.name.spec}"`, p.name.rust, `rank_relax::${p.enum.rustType}::parse`];
-    return call(8, `${p.name.rust}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
+    const plain = () => `${p.name.rust},`;
+    return matchParam(p, {
+      real: plain,
+      bool: plain,
+      enum: (e) => {
+        const args = ['OP', `"${e.name.spec}"`, e.name.rust, `rank_relax::${e.enum.rustType}::parse`];
+        return call(8, `${e.name.rust}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
+      },
+      int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+    });
   });
   return [
     `/// The core's params of \`${op.name.spec}\`, enums parsed with the core's messages.`,
@@ -129,7 +140,7 @@ function renderParams(op: OpIR): string[] {
 function renderGeneric(kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const wr = writes(kernel);
-  const matrices = rd.filter((b) => !b.shape.perRow);
+  const matrices = rd.filter((b) => !isPerRow(b.shape));
   const [first, ...others] = matrices;
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const kernelArgs = ['rr_shape', '&rr_params', ...rd.map((b) => `&${b.name.rust}`), ...wr.map((b) => `&mut ${b.name.rust}`)];
@@ -139,7 +150,7 @@ function renderGeneric(kernel: KernelIR): string[] {
       ? ['    rr_python', `        .detach(|| ${kernelCall[0]?.trim()})`, '        .map_err(rr_py::error)?;']
       : ['    rr_python', '        .detach(|| {', ...kernelCall, '        })', '        .map_err(rr_py::error)?;'];
   const results = wr.map((b) =>
-    b.shape.perRow ? `rr_py::rows(rr_python, ${b.name.rust})` : `rr_py::matrix(rr_python, rr_shape, ${b.name.rust})`,
+    isPerRow(b.shape) ? `rr_py::rows(rr_python, ${b.name.rust})` : `rr_py::matrix(rr_python, rr_shape, ${b.name.rust})`,
   );
   const tuple = results.length === 1 ? `(${results[0]},)` : `(${results.join(', ')})`;
   const ok =
@@ -156,7 +167,7 @@ function renderGeneric(kernel: KernelIR): string[] {
       call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${b.name.rust}.shape()`], '?;'),
     ),
     ...rd.map((b) => `    let ${b.name.rust} = rr_py::read(&${b.name.rust});`),
-    ...wr.map((b) => `    let mut ${b.name.rust} = rr_py::${b.shape.perRow ? 'rows_buf' : 'matrix_buf'}::<${elem(b, 'T')}>(rr_shape);`),
+    ...wr.map((b) => `    let mut ${b.name.rust} = rr_py::${isPerRow(b.shape) ? 'rows_buf' : 'matrix_buf'}::<${elem(b, 'T')}>(rr_shape);`),
     ...compute,
     ...ok,
     '}',
@@ -222,7 +233,7 @@ function renderOp(ir: IR, op: OpIR): string {
 function numpyImports(ir: IR): string {
   const all = ir.ops.flatMap((op) => [...buffers(op.forward), ...buffers(op.backward)]);
   const names = new Set(['PyUntypedArrayMethods']);
-  for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${b.shape.perRow ? 1 : 2}`);
+  for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${isPerRow(b.shape) ? 1 : 2}`);
   const sorted = [...names].sort();
   const line = `use numpy::{${sorted.join(', ')}};`;
   if (line.length <= WIDTH) return line;

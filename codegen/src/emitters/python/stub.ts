@@ -7,13 +7,16 @@ import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../
 import { checkName, nativeName, PY_WIDTH } from './layout.ts';
 import { pyDef, pyFile } from './py.ts';
 import { params, reads, writes } from './rust.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 function arrayType(b: BufferArgIR, dtype: TypeNames): string {
-  return b.elem === 'real' ? `_${dtype.id.toUpperCase()}` : '_I32';
+  return matchElem(b.elem, { real: () => `_${dtype.id.toUpperCase()}`, int32: () => '_I32', bool: () => unsupported('python', 'bool buffers') });
 }
 
 function paramType(p: ParamIR): string {
-  return p.type === 'real' ? 'float' : p.type === 'enum' ? 'str' : 'bool';
+  return matchParam(p, { real: () => 'float', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
 }
 
 function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {

@@ -4,16 +4,29 @@
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR } from '../../ir/types.ts';
 import { pyDisplay, pyDocstring, pyFile, pyFloat, pyStr } from './py.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchParam } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 function list(items: readonly string[]): string {
   return `[${items.map(pyStr).join(', ')}]`;
 }
 
 function renderOp(op: OpIR): string {
-  const enums = op.params.flatMap((p) => (p.type === 'enum' ? [`${pyStr(p.name.spec)}: ${list(p.enum.values.map((v) => v.name.spec))}`] : []));
-  const reals = op.params.flatMap((p) => (p.type === 'real' ? [`${pyStr(p.name.spec)}: ${pyFloat(p.default)}`] : []));
-  const bools = op.params.flatMap((p) => (p.type === 'bool' ? [`${pyStr(p.name.spec)}: ${p.default ? 'True' : 'False'}`] : []));
-  const outputs = op.outputs.map((o) => `${pyStr(o.name.spec)}: ${pyStr(o.shape.perRow ? 'rows' : 'matrix')}`);
+  // Every param lands in the table of its type, so the tests cannot miss one.
+  const enums: string[] = [];
+  const reals: string[] = [];
+  const bools: string[] = [];
+  for (const param of op.params) {
+    matchParam(param, {
+      enum: (p) => enums.push(`${pyStr(p.name.spec)}: ${list(p.enum.values.map((v) => v.name.spec))}`),
+      real: (p) => reals.push(`${pyStr(p.name.spec)}: ${pyFloat(p.default)}`),
+      bool: (p) => bools.push(`${pyStr(p.name.spec)}: ${p.default ? 'True' : 'False'}`),
+      int: () => unsupported('python', 'int params'),
+      list: () => unsupported('python', 'list params'),
+    });
+  }
+  const outputs = op.outputs.map((o) => `${pyStr(o.name.spec)}: ${pyStr(isPerRow(o.shape) ? 'rows' : 'matrix')}`);
   // A field at column 8 of the file: exploded, as ruff format would, when it is too long.
   const field = (key: string, items: readonly string[]) =>
     pyDisplay(8, `${pyStr(key)}: `, '[', items.map(pyStr), ']')

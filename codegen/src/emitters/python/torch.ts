@@ -19,6 +19,10 @@ import { enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layo
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 const FLAVOUR: Flavour = {
   array: 'tensor',
@@ -47,16 +51,16 @@ function kernelOf(op: OpIR, pass: Pass): KernelIR {
 
 /** The custom op's schema type of a param. */
 function schemaType(p: ParamIR): string {
-  return p.type === 'real' ? 'Tensor' : p.type === 'enum' ? 'str' : 'bool';
+  return matchParam(p, { real: () => 'Tensor', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
 }
 
 /** Annotation of a param of a kernel function: the eager path passes a real param as a float. */
 function implAnnotation(p: ParamIR): string {
-  return p.type === 'real' ? 'Tensor | float' : p.type === 'enum' ? 'str' : 'bool';
+  return matchParam(p, { real: () => 'Tensor | float', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
 }
 
 function publicAnnotation(p: ParamIR): string {
-  return p.type === 'real' ? 'float | Tensor' : p.type === 'enum' ? (enumAlias(p) ?? 'str') : 'bool';
+  return matchParam(p, { real: () => 'float | Tensor', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
 }
 
 function schemaOf(kernel: KernelIR): string {
@@ -113,10 +117,10 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   const kernel = kernelOf(op, pass);
   const name = `${local(op.name.snake)}_${pass}`;
   const rd = reads(kernel);
-  const like = rd.find((r) => !r.shape.perRow)?.name.python ?? '';
+  const like = rd.find((r) => !isPerRow(r.shape))?.name.python ?? '';
   const fakes = writes(kernel).map((b) => {
-    if (b.shape.perRow) return `${PRIVATE}.fake_rows(${like})`;
-    return b.elem === 'int32' ? `${PRIVATE}.fake_matrix(${like}, torch.int32)` : `${PRIVATE}.fake_matrix(${like})`;
+    if (isPerRow(b.shape)) return `${PRIVATE}.fake_rows(${like})`;
+    return matchElem(b.elem, { real: () => `${PRIVATE}.fake_matrix(${like})`, int32: () => `${PRIVATE}.fake_matrix(${like}, torch.int32)`, bool: () => unsupported('python', 'bool buffers') });
   });
   return [
     ...pyCall(0, `${name} = torch.library.custom_op`, [
@@ -276,13 +280,16 @@ function renderPublic(op: OpIR): string[] {
   const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
   const views = op.inputs.map((i) => local(i.name.snake));
   const reals = op.params.filter((p) => p.type === 'real');
-  const paramValue = (p: ParamIR, tensor: boolean) => {
-    if (p.type === 'real') return tensor ? `${PRIVATE}.as_tensor(${local(p.name.snake)})` : local(p.name.snake);
-    return p.type === 'bool' ? `bool(${p.name.python})` : p.name.python;
-  };
+  const paramValue = (p: ParamIR, tensor: boolean) =>
+    matchParam(p, {
+      real: () => (tensor ? `${PRIVATE}.as_tensor(${local(p.name.snake)})` : local(p.name.snake)),
+      bool: () => `bool(${p.name.python})`,
+      enum: () => p.name.python,
+      int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+    });
   const fwdOuts = writes(op.forward).map((b) => local(b.name.snake));
   const results = outs.map(
-    (o) => `${PRIVATE}.${o.shape.perRow ? 'rows_result' : 'matrix'}(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`,
+    (o) => `${PRIVATE}.${isPerRow(o.shape) ? 'rows_result' : 'matrix'}(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`,
   );
   const outNames = outs.map((o) => local(o.name.snake));
   const fwdTargets = fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`));

@@ -12,12 +12,16 @@ import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { nativeName } from './layout.ts';
 import { call, docComment, ITEM_WIDTH, letCall, params, reads, signature, writes } from './rust.ts';
+import { isPerRow } from '../../ir/shape.ts';
+import { matchParam } from '../../ir/match.ts';
+import { matchElem } from '../../ir/match.ts';
+import { unsupported } from '../../emit/capabilities.ts';
 
 /** rustfmt's struct_lit_width: a struct literal whose fields fit in this many columns stays on one line. */
 const STRUCT_LIT_WIDTH = 18;
 
 function elem(b: BufferArgIR, t: string): string {
-  return b.elem === 'real' ? t : 'i32';
+  return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => unsupported('python', 'bool buffers') });
 }
 
 function reals(kernel: KernelIR): ParamIR[] {
@@ -28,7 +32,7 @@ function reals(kernel: KernelIR): ParamIR[] {
 function renderParams(indent: number, kernel: KernelIR): string[] {
   const pad = ' '.repeat(indent);
   const fields = params(kernel).map((p) =>
-    p.type === 'real' ? `${p.name.rust}: rr_part.real(&${p.name.rust})` : p.name.rust,
+    matchParam(p, { real: () => `${p.name.rust}: rr_part.real(&${p.name.rust})`, enum: () => p.name.rust, bool: () => p.name.rust, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
   );
   const inner = fields.join(', ');
   const line = `${pad}let rr_params = rr_op::Params { ${inner} };`;
@@ -41,7 +45,7 @@ function renderBody(kernel: KernelIR): string[] {
   const wr = writes(kernel);
   const real = reals(kernel);
   const attrs = params(kernel).filter((p) => p.type !== 'real');
-  const first = rd.find((b) => !b.shape.perRow);
+  const first = rd.find((b) => !isPerRow(b.shape));
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const what = [
     `arguments ${[...rd.map((b) => `\`${b.name.spec}\``), ...real.map((p) => `\`${p.name.spec}\``)].join(', ')}`,
@@ -53,17 +57,20 @@ function renderBody(kernel: KernelIR): string[] {
     ...real.map((p, i) => letCall(4, p.name.rust, 'rr_frame.arg::<T>', [String(rd.length + i), `"${p.name.spec}"`], '?;')),
     ...wr.map((b, i) => letCall(4, `mut ${b.name.rust}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...attrs.map((p) =>
-      p.type === 'enum'
-        ? letCall(4, p.name.rust, 'rr_frame.enum_attr', [`"${p.name.spec}"`, `rank_relax::${p.enum.rustType}::parse`], '?;')
-        : letCall(4, p.name.rust, 'rr_frame.bool_attr', [`"${p.name.spec}"`], '?;'),
+      matchParam(p, {
+        enum: (e) => letCall(4, e.name.rust, 'rr_frame.enum_attr', [`"${e.name.spec}"`, `rank_relax::${e.enum.rustType}::parse`], '?;'),
+        bool: (b) => letCall(4, b.name.rust, 'rr_frame.bool_attr', [`"${b.name.spec}"`], '?;'),
+        real: () => unsupported('python', 'a real param as an XLA attribute'),
+        int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+      }),
     ),
   ].flat();
   const realRefs = `&[${real.map((p) => `&${p.name.rust}`).join(', ')}]`;
   const kernelArgs = [
     'rr_part.shape',
     '&rr_params',
-    ...rd.map((b) => `rr_part.${b.shape.perRow ? 'per_row' : 'matrix'}(&${b.name.rust})`),
-    ...wr.map((b) => `rr_part.${b.shape.perRow ? 'per_row_mut' : 'matrix_mut'}(&mut ${b.name.rust})`),
+    ...rd.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row' : 'matrix'}(&${b.name.rust})`),
+    ...wr.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row_mut' : 'matrix_mut'}(&mut ${b.name.rust})`),
   ];
   return [
     ...docComment(`\`${kernel.pass}\` on an XLA call frame: ${what.join('; ')}.`),
