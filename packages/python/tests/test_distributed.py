@@ -422,27 +422,30 @@ def test_sharding_rules_cover_every_op() -> None:
     assert names == {f"rank_relax::{op}_{p}" for op in OPS for p in ("forward", "backward")}
     strategies = DTensor._op_dispatcher.sharding_propagator.op_strategy_funcs
     assert all(o in strategies for o in overloads)
+    # Meta arguments for each op: [5, 3] float64 tensors, except ε (0-d), the permutation (int32)
+    # and the cotangent of a "rows" output ([5]); params of other types by their schema type.
+    outputs = {
+        f"cotangent_{name}": kind for spec in OPS.values() for name, kind in spec["outputs"].items()
+    }
+    enums = {name: values[0] for spec in OPS.values() for name, values in spec["enums"].items()}
+    scalars = {torch.FloatType: 0.5, torch.IntType: 1, torch.BoolType: False}
     for overload in overloads:
-        args = [
-            torch.empty(5, 3, device="meta", dtype=torch.float64)
-            if isinstance(a.type, torch.TensorType)
-            else None
-            for a in overload._schema.arguments
-        ]
-        name = overload.name()
-        tensor_names = [a.name for a in overload._schema.arguments]
-        for i, a in enumerate(overload._schema.arguments):
+        args: list[Any] = []
+        for a in overload._schema.arguments:
+            kind = type(a.type)
             if a.name == "regularization_strength":
-                args[i] = torch.empty((), device="meta", dtype=torch.float64)
-            elif a.name == "permutation":
-                args[i] = torch.empty(5, 3, device="meta", dtype=torch.int32)
-            elif a.name.startswith("cotangent") and "loss" in a.name:
-                args[i] = torch.empty(5, device="meta", dtype=torch.float64)
-            elif args[i] is None:
-                args[i] = "l2" if a.name == "regularization" else "ascending"
+                args.append(torch.empty((), device="meta", dtype=torch.float64))
+            elif kind is torch.TensorType:
+                rows = outputs.get(a.name) == "rows"
+                dtype = torch.int32 if a.name == "permutation" else torch.float64
+                args.append(torch.empty((5,) if rows else (5, 3), device="meta", dtype=dtype))
+            elif kind is torch.StringType:
+                args.append(enums[a.name])
+            else:
+                args.append(scalars[kind])
         out = overload(*args)
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        assert all(o.dim() >= 1 and o.shape[0] == 5 for o in outs), (name, tensor_names)
+        assert all(o.dim() >= 1 and o.shape[0] == 5 for o in outs), overload.name()
 
 
 def test_sharding_rules_registered_on_import() -> None:
