@@ -150,8 +150,7 @@ pub fn forward<T: Real>(
     check.matrix("permutation", permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
     let [scanned] = scan_rows(shape, [values]);
-    let max_abs = check.finite_scanned("values", values, scanned)?;
-    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    soft_sort::check_values(check, eps, values, scanned)?;
 
     if shape.batch == 0 {
         return Ok(());
@@ -219,8 +218,7 @@ pub fn backward<T: Real>(
     )?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv] = scan_rows(shape, [values]);
-    let max_abs = check.finite_scanned("values", values, sv)?;
-    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    soft_sort::check_values(check, eps, values, sv)?;
     check.permutation("permutation", permutation)?;
     let max_u = finite_wide("cotangent_result", cotangent_result, m)?;
     // The spread cotangent is at most m·max|u| per item; soft_sort's bound from there.
@@ -293,8 +291,7 @@ pub fn jvp<T: Real>(
     check_wide(check, "tangent_result", tangent_result.len(), m)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
-    let max_abs = check.finite_scanned("values", values, sv)?;
-    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    soft_sort::check_values(check, eps, values, sv)?;
     check.permutation("permutation", permutation)?;
     let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
     let t_eps = check.finite_scalar(

@@ -167,16 +167,7 @@ fn backward_impl<T: Real>(
     } else {
         scan_rows(shape, [values, ranks, cotangent_ranks]).map(RangeScan::without_min)
     };
-    // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite_scanned("values", values, sv.scan)?;
-    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    if kl {
-        // The kl backward divides by block sums of the ranks (which its forward makes > 0).
-        check.soft_ranks_scanned("ranks", ranks, sr)?;
-    } else {
-        check.finite_scanned("ranks", ranks, sr.scan)?;
-    }
-    check.permutation("permutation", permutation)?;
+    check_saves(check, eps, kl, (values, sv), (ranks, sr), permutation)?;
     let max_u = check.finite_scanned("cotangent_ranks", cotangent_ranks, su.scan)?;
     // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
     // would overflow f64 rather than return ±∞ or NaN.
@@ -239,6 +230,29 @@ fn backward_impl<T: Real>(
     Ok(())
 }
 
+/// The forward's `values`, `ranks` and `permutation` as the backward and the JVP check them,
+/// from one scan (`kl`: `sr` with its smallest value), errors in argument order.
+fn check_saves<T: Real>(
+    check: Check,
+    eps: f64,
+    kl: bool,
+    (values, sv): (&[T], RangeScan),
+    (ranks, sr): (&[T], RangeScan),
+    permutation: &[i32],
+) -> Result<(), Error> {
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite_scanned("values", values, sv.scan)?;
+    check.no_overflow("values", max_abs, eps, max_abs / eps + check.shape.n as f64)?;
+    if kl {
+        // The kl backward and JVP divide by block sums of the ranks (which the forward makes
+        // > 0).
+        check.soft_ranks_scanned("ranks", ranks, sr)?;
+    } else {
+        check.finite_scanned("ranks", ranks, sr.scan)?;
+    }
+    check.permutation("permutation", permutation)
+}
+
 /// Jacobian-vector product of `soft_rank`: `tangent_ranks = ∂ranks/∂values · tangent_values +
 /// ∂ranks/∂ε · tangent_regularization_strength`. `values`, `ranks` and `permutation` are the
 /// forward's; O(n) per row, no sort.
@@ -277,15 +291,7 @@ pub fn jvp<T: Real>(
     } else {
         scan_rows(shape, [values, ranks, tangent_values]).map(RangeScan::without_min)
     };
-    let max_abs = check.finite_scanned("values", values, sv.scan)?;
-    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    if kl {
-        // The kl JVP divides by block sums of the ranks (which its forward makes > 0).
-        check.soft_ranks_scanned("ranks", ranks, sr)?;
-    } else {
-        check.finite_scanned("ranks", ranks, sr.scan)?;
-    }
-    check.permutation("permutation", permutation)?;
+    check_saves(check, eps, kl, (values, sv), (ranks, sr), permutation)?;
     let max_t = check.finite_scanned("tangent_values", tangent_values, st.scan)?;
     let t_eps = check.finite_scalar(
         "tangent_regularization_strength",

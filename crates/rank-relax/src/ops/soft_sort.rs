@@ -43,6 +43,19 @@ impl<T: Real> Default for Params<T> {
     }
 }
 
+/// `values` as the forward checks them, and the backward and the JVP again (the sorted values
+/// and the ε-gradient scale like `(max|x| + n)/ε`), from their [`scan_rows`] result.
+pub(crate) fn check_values<T: Real>(
+    check: Check,
+    eps: f64,
+    values: &[T],
+    scanned: (bool, f64),
+) -> Result<(), Error> {
+    let max_abs = check.finite_scanned("values", values, scanned)?;
+    let n = check.shape.n as f64;
+    check.no_overflow("values", max_abs, eps, (max_abs + n) / eps)
+}
+
 /// Soft-sorted rows of `values` (`[batch, n]`, row-major) into `sorted`, and the packed sort +
 /// PAV residual into `permutation` (both `[batch, n]`).
 pub fn forward<T: Real>(
@@ -58,8 +71,7 @@ pub fn forward<T: Real>(
     check.matrix("permutation", permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
     let [scanned] = scan_rows(shape, [values]);
-    let max_abs = check.finite_scanned("values", values, scanned)?;
-    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    check_values(check, eps, values, scanned)?;
 
     if shape.batch == 0 || shape.n == 0 {
         // Nothing to compute (and a batch of empty rows needs no memory: do not walk it).
@@ -160,9 +172,7 @@ fn backward_impl<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     // The finite checks in one parallel pass, their errors taken below in argument order.
     let [sv, su] = scan_rows(shape, [values, cotangent_sorted]);
-    // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite_scanned("values", values, sv)?;
-    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    check_values(check, eps, values, sv)?;
     check.permutation("permutation", permutation)?;
     let max_u = check.finite_scanned("cotangent_sorted", cotangent_sorted, su)?;
     // The gradients scale like |u|·n/ε (soft_sort's ε-gradient like |u|·n²/ε²): refuse what
@@ -255,8 +265,7 @@ pub fn jvp<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     // The finite checks in one parallel pass, their errors taken below in argument order.
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
-    let max_abs = check.finite_scanned("values", values, sv)?;
-    check.no_overflow("values", max_abs, eps, (max_abs + shape.n as f64) / eps)?;
+    check_values(check, eps, values, sv)?;
     check.permutation("permutation", permutation)?;
     let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
     let t_eps = check.finite_scalar(

@@ -8,7 +8,7 @@
 //! inputs into the correlation's derivative.
 
 use super::soft_rank::{row_work, Ranker, Weighed};
-use crate::check::{scan_rows, scan_rows_min, Check};
+use crate::check::{scan_rows, scan_rows_min, Check, RangeScan};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -140,16 +140,13 @@ pub fn backward<T: Real>(
         shape,
         [predictions, targets, prediction_ranks, target_ranks],
     );
-    // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite_scanned("predictions", predictions, sx.scan)?;
-    check.no_overflow("predictions", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite_scanned("targets", targets, sy.scan)?;
-    check.no_overflow("targets", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    check.soft_ranks_scanned("prediction_ranks", prediction_ranks, sxr)?;
-    check.permutation("prediction_permutation", prediction_permutation)?;
-    check.soft_ranks_scanned("target_ranks", target_ranks, syr)?;
-    check.permutation("target_permutation", target_permutation)?;
+    check_saves(
+        check,
+        eps,
+        [(predictions, sx), (targets, sy)],
+        [(prediction_ranks, sxr), (target_ranks, syr)],
+        [prediction_permutation, target_permutation],
+    )?;
     let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
     // The gradients scale like |g|/‖ā‖ · n/ε, and ranks ≥ 1/2 that are not all equal have
     // ‖ā‖ ≥ 2^-54: refuse what could overflow f64.
@@ -214,6 +211,27 @@ pub fn backward<T: Real>(
     Ok(())
 }
 
+/// The forward's inputs and saves as the backward and the JVP check them, from one scan,
+/// errors in argument order.
+fn check_saves<T: Real>(
+    check: Check,
+    eps: f64,
+    [(predictions, sx), (targets, sy)]: [(&[T], RangeScan); 2],
+    [(prediction_ranks, sxr), (target_ranks, syr)]: [(&[T], RangeScan); 2],
+    [prediction_permutation, target_permutation]: [&[i32]; 2],
+) -> Result<(), Error> {
+    let n = check.shape.n as f64;
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite_scanned("predictions", predictions, sx.scan)?;
+    check.no_overflow("predictions", max_abs, eps, max_abs / eps + n)?;
+    let max_abs = check.finite_scanned("targets", targets, sy.scan)?;
+    check.no_overflow("targets", max_abs, eps, max_abs / eps + n)?;
+    check.soft_ranks_scanned("prediction_ranks", prediction_ranks, sxr)?;
+    check.permutation("prediction_permutation", prediction_permutation)?;
+    check.soft_ranks_scanned("target_ranks", target_ranks, syr)?;
+    check.permutation("target_permutation", target_permutation)
+}
+
 /// Jacobian-vector product of `spearman_loss`: per row `tangent_loss = ⟨∂loss/∂a, da⟩ +
 /// ⟨∂loss/∂b, db⟩` with `da`, `db` the JVPs of the two soft ranks (`tangent_predictions`,
 /// `tangent_targets` and the one ε-tangent `tangent_regularization_strength` shared by both)
@@ -257,14 +275,13 @@ pub fn jvp<T: Real>(
             tangent_targets,
         ],
     );
-    let max_abs = check.finite_scanned("predictions", predictions, sx.scan)?;
-    check.no_overflow("predictions", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    let max_abs = check.finite_scanned("targets", targets, sy.scan)?;
-    check.no_overflow("targets", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    check.soft_ranks_scanned("prediction_ranks", prediction_ranks, sxr)?;
-    check.permutation("prediction_permutation", prediction_permutation)?;
-    check.soft_ranks_scanned("target_ranks", target_ranks, syr)?;
-    check.permutation("target_permutation", target_permutation)?;
+    check_saves(
+        check,
+        eps,
+        [(predictions, sx), (targets, sy)],
+        [(prediction_ranks, sxr), (target_ranks, syr)],
+        [prediction_permutation, target_permutation],
+    )?;
     let max_tx = check.finite_scanned("tangent_predictions", tangent_predictions, stx.scan)?;
     let max_ty = check.finite_scanned("tangent_targets", tangent_targets, sty.scan)?;
     let t_eps = check.finite_scalar(
