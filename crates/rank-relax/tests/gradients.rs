@@ -2,41 +2,8 @@
 
 mod common;
 
-use common::{data, inputs_of, is_loss, run, OPS, P};
+use common::{data, inputs_of, is_loss, random_inputs as inputs, run, variants, OPS, P};
 use rank_relax::{Direction, Regularization, Shape};
-
-/// Every (regularization, direction) an op distinguishes.
-fn variants(op: &str) -> Vec<(Regularization, Direction)> {
-    let regs: &[Regularization] = if op == "sigmoid_rank" {
-        &[Regularization::L2]
-    } else {
-        Regularization::ALL
-    };
-    let dirs: &[Direction] = if is_loss(op) {
-        &[Direction::Ascending]
-    } else {
-        Direction::ALL
-    };
-    regs.iter()
-        .flat_map(|&r| dirs.iter().map(move |&d| (r, d)))
-        .collect()
-}
-
-/// Random inputs for an op (relevance as grades).
-fn inputs(op: &str, shape: Shape, seed: u64) -> Vec<Vec<f64>> {
-    let mut rng = data::rng(seed);
-    let len = shape.batch * shape.n;
-    inputs_of(op)
-        .iter()
-        .map(|(name, _)| {
-            if *name == "relevance" {
-                data::grades(&mut rng, len)
-            } else {
-                data::uniform(&mut rng, len, -2.0, 2.0)
-            }
-        })
-        .collect()
-}
 
 /// `⟨u, op(inputs)⟩` per row.
 fn objective(op: &str, p: P, shape: Shape, inputs: &[Vec<f64>], u: &[f64]) -> Vec<f64> {

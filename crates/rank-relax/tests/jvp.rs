@@ -6,24 +6,14 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{data, inputs_of, is_loss, run, OPS, P};
+use common::{
+    cast, data, inputs_of, is_loss, random_inputs as inputs, run, variants, widen, zeros, OPS, P,
+};
 use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, spearman_loss};
 use rank_relax::{set_num_threads, Direction, Error, Real, Regularization, Shape};
 
 /// Serialises the tests that set the process-wide thread count.
 static THREADS: Mutex<()> = Mutex::new(());
-
-fn zeros<T: Real>(len: usize) -> Vec<T> {
-    vec![T::from_f64(0.0); len]
-}
-
-fn widen<T: Real>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
-}
-
-fn cast<T: Real>(v: &[f64]) -> Vec<T> {
-    v.iter().map(|&x| T::from_f64(x)).collect()
-}
 
 /// Runs the op's forward, then its JVP with one tangent per differentiable input (in spec
 /// order) and the ε-tangent; returns the output tangent, widened.
@@ -144,39 +134,6 @@ fn jvp<T: Real>(
         _ => panic!("unknown op {op}"),
     };
     Ok(widen(&out))
-}
-
-/// Every (regularization, direction) an op distinguishes.
-fn variants(op: &str) -> Vec<(Regularization, Direction)> {
-    let regs: &[Regularization] = if op == "sigmoid_rank" {
-        &[Regularization::L2]
-    } else {
-        Regularization::ALL
-    };
-    let dirs: &[Direction] = if is_loss(op) {
-        &[Direction::Ascending]
-    } else {
-        Direction::ALL
-    };
-    regs.iter()
-        .flat_map(|&r| dirs.iter().map(move |&d| (r, d)))
-        .collect()
-}
-
-/// Random inputs for an op (relevance as grades).
-fn inputs(op: &str, shape: Shape, seed: u64) -> Vec<Vec<f64>> {
-    let mut rng = data::rng(seed);
-    let len = shape.batch * shape.n;
-    inputs_of(op)
-        .iter()
-        .map(|(name, _)| {
-            if *name == "relevance" {
-                data::grades(&mut rng, len)
-            } else {
-                data::uniform(&mut rng, len, -2.0, 2.0)
-            }
-        })
-        .collect()
 }
 
 /// Random tangents, one per differentiable input.
@@ -573,27 +530,7 @@ fn edge_shapes_and_extreme_values() {
 fn extreme_values_give_finite_tangents_or_the_overflow_error() {
     let shape = Shape { batch: 2, n: 9 };
     let len = shape.batch * shape.n;
-    let mut rng = data::rng(77);
-    let u = data::uniform(&mut rng, 2 * len, 0.0, 1.0);
-    let spanning = |lo: f64, hi: f64| -> Vec<f64> {
-        let (a, b) = (lo.log10(), hi.log10());
-        (0..len)
-            .map(|i| match i % 7 {
-                0 => 0.0,
-                1 => hi,
-                2 => -hi,
-                3 => lo,
-                _ => {
-                    let m = 10f64.powf(a + (b - a) * u[2 * i]);
-                    if u[2 * i + 1] < 0.5 {
-                        -m
-                    } else {
-                        m
-                    }
-                }
-            })
-            .collect()
-    };
+    let spanning = |lo: f64, hi: f64| data::spanning(shape, lo, hi, 77);
     let rows = [
         spanning(1e-300, 1e300),
         spanning(1e-3, 1e3),

@@ -6,28 +6,16 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 
-use common::data;
+use common::reference::{assert_close, assert_close_rows};
+use common::{cast, data, widen, zeros};
 use rank_relax::ops::{neural_sort, neural_sort_apply};
 use rank_relax::{set_num_threads, Direction, Error, ErrorKind, Real, Shape};
 use serde_json::Value;
 
 /// Serialises the tests that set the process-wide thread count.
 static THREADS: Mutex<()> = Mutex::new(());
-
-fn zeros<T: Real>(len: usize) -> Vec<T> {
-    vec![T::from_f64(0.0); len]
-}
-
-fn widen<T: Real>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
-}
-
-fn cast<T: Real>(v: &[f64]) -> Vec<T> {
-    v.iter().map(|&x| T::from_f64(x)).collect()
-}
 
 fn params<T: Real>(tau: f64, dir: Direction) -> neural_sort::Params<T> {
     neural_sort::Params {
@@ -144,14 +132,6 @@ fn inputs(op: &str, shape: Shape, seed: u64) -> Vec<Vec<f64>> {
 
 // ---- the reference file ---------------------------------------------------------------------
 
-fn reference_path() -> PathBuf {
-    match std::env::var_os("RANK_RELAX_REFERENCE_NEURAL_SORT") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../testdata/reference/wave2-neural-sort.json"),
-    }
-}
-
 /// Nested arrays flattened in row-major order.
 fn flat(v: &Value, out: &mut Vec<f64>) {
     match v {
@@ -179,70 +159,37 @@ struct Case {
 }
 
 fn load() -> Vec<Case> {
-    let path = reference_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {} ({e})", path.display()));
-    let doc: Value = serde_json::from_str(&text).expect("JSON");
-    assert_eq!(doc["format"], "rank-relax reference vectors v1");
-    assert_eq!(doc["dtype"], "float64");
-    let cases: Vec<Case> = doc["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            let op = c["op"].as_str().expect("op").to_string();
-            let names: &[&str] = if op == "neural_sort" {
-                &["values"]
-            } else {
-                &["values", "payload"]
-            };
-            let rows = c["inputs"]["values"].as_array().expect("rows");
-            let shape = Shape {
-                batch: rows.len(),
-                n: rows[0].as_array().expect("row").len(),
-            };
-            Case {
-                tau: c["params"]["regularization_strength"].as_f64().expect("τ"),
-                dir: Direction::parse(c["params"]["direction"].as_str().expect("direction"))
-                    .expect("direction"),
-                shape,
-                inputs: names.iter().map(|k| flatten(&c["inputs"][*k])).collect(),
-                output: flatten(&c["output"]),
-                cotangent: flatten(&c["cotangent"]),
-                vjp: names.iter().map(|k| flatten(&c["vjp"][*k])).collect(),
-                grad_tau: flatten(&c["grad_regularization_strength"]),
-                op,
-            }
-        })
-        .collect();
+    let cases: Vec<Case> =
+        common::reference::cases("RANK_RELAX_REFERENCE_NEURAL_SORT", "wave2-neural-sort.json")
+            .iter()
+            .map(|c| {
+                let op = c["op"].as_str().expect("op").to_string();
+                let names: &[&str] = if op == "neural_sort" {
+                    &["values"]
+                } else {
+                    &["values", "payload"]
+                };
+                let rows = c["inputs"]["values"].as_array().expect("rows");
+                let shape = Shape {
+                    batch: rows.len(),
+                    n: rows[0].as_array().expect("row").len(),
+                };
+                Case {
+                    tau: c["params"]["regularization_strength"].as_f64().expect("τ"),
+                    dir: Direction::parse(c["params"]["direction"].as_str().expect("direction"))
+                        .expect("direction"),
+                    shape,
+                    inputs: names.iter().map(|k| flatten(&c["inputs"][*k])).collect(),
+                    output: flatten(&c["output"]),
+                    cotangent: flatten(&c["cotangent"]),
+                    vjp: names.iter().map(|k| flatten(&c["vjp"][*k])).collect(),
+                    grad_tau: flatten(&c["grad_regularization_strength"]),
+                    op,
+                }
+            })
+            .collect();
     assert!(!cases.is_empty());
     cases
-}
-
-fn assert_close(what: &str, got: &[f64], want: &[f64], abs: f64, rel: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= abs + rel * w.abs(),
-            "{what}[{k}]: got {g:e}, want {w:e} (diff {:e})",
-            (g - w).abs()
-        );
-    }
-}
-
-/// Within `tol` of each row's largest magnitude (`width` values per row).
-fn assert_close_rows(what: &str, got: &[f64], want: &[f64], width: usize, tol: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let w = width.max(1);
-    for (r, (g, x)) in got.chunks(w).zip(want.chunks(w)).enumerate() {
-        let scale = x.iter().fold(1e-8f64, |m, v| m.max(v.abs()));
-        for (k, (a, b)) in g.iter().zip(x).enumerate() {
-            assert!(
-                (a - b).abs() <= tol * scale,
-                "{what}[{r}, {k}]: {a:e} vs {b:e} (row scale {scale:e})"
-            );
-        }
-    }
 }
 
 #[test]
@@ -303,9 +250,10 @@ fn reference_cases_f32() {
             &want.output,
             w,
             1e-4,
+            1e-8,
         );
         for (k, (g, x)) in got.grads.iter().zip(&want.grads).enumerate() {
-            assert_close_rows(&format!("{what} vjp[{k}]"), g, x, c.shape.n, 1e-4);
+            assert_close_rows(&format!("{what} vjp[{k}]"), g, x, c.shape.n, 1e-4, 1e-8);
         }
         assert_close_rows(
             &format!("{what} τ-grad"),
@@ -313,6 +261,7 @@ fn reference_cases_f32() {
             &want.grad_tau,
             1,
             1e-4,
+            1e-8,
         );
     }
 }
@@ -424,7 +373,7 @@ fn jvp_f32_matches_f64() {
             let p = (tau as f32 as f64, Direction::Descending);
             let want = jvp::<f64>(op, shape, p, &w64(&x32), &w64(&t32), 0.25).unwrap();
             let got = jvp::<f32>(op, shape, p, &x32, &t32, 0.25).unwrap();
-            assert_close_rows(op, &got, &want, width(op, 20), 1e-4);
+            assert_close_rows(op, &got, &want, width(op, 20), 1e-4, 1e-8);
         }
     }
 }

@@ -4,36 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
+use common::reference::{assert_close, assert_close_rows};
 use common::{inputs_of, run, Outcome, P};
 use rank_relax::{Direction, Regularization, Shape};
 use serde_json::Value;
-
-fn reference_path() -> PathBuf {
-    match std::env::var_os("RANK_RELAX_REFERENCE") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/reference/ops-v1.json")
-        }
-    }
-}
-
-fn load() -> Vec<Value> {
-    let path = reference_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the reference file {} ({e}); set RANK_RELAX_REFERENCE",
-            path.display()
-        )
-    });
-    let doc: Value = serde_json::from_str(&text).expect("reference file is JSON");
-    assert_eq!(doc["format"], "rank-relax reference vectors v1");
-    assert_eq!(doc["dtype"], "float64");
-    let cases = doc["cases"].as_array().expect("cases").clone();
-    assert!(!cases.is_empty());
-    cases
-}
 
 /// `[B][n]` (or `[B]`) as a flat vector, with its shape.
 fn matrix(v: &Value) -> (Vec<f64>, usize, usize) {
@@ -110,41 +84,15 @@ fn parse(c: &Value) -> Case {
     }
 }
 
+fn load() -> Vec<Value> {
+    common::reference::cases("RANK_RELAX_REFERENCE", "ops-v1.json")
+}
+
 fn describe(i: usize, c: &Case) -> String {
     format!(
         "case {i} ({} ε={} {:?} {:?}, {}×{})",
         c.op, c.p.eps, c.p.reg, c.p.dir, c.shape.batch, c.shape.n
     )
-}
-
-fn assert_close(what: &str, got: &[f64], want: &[f64], abs: f64, rel: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= abs + rel * w.abs(),
-            "{what}[{k}]: got {g:e}, want {w:e} (diff {:e})\n got: {got:?}\nwant: {want:?}",
-            (g - w).abs()
-        );
-    }
-}
-
-/// f32 against f64 within `tol` of each row's largest magnitude (`width` values per row), and
-/// at least of `floor` (a loss lies in [0, 2]: its scale is 1 even where it is 0).
-fn assert_close_rows(what: &str, got: &[f64], want: &[f64], width: usize, tol: f64, floor: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (r, (g, w)) in got
-        .chunks(width.max(1))
-        .zip(want.chunks(width.max(1)))
-        .enumerate()
-    {
-        let scale = w.iter().fold(floor, |m, x| m.max(x.abs()));
-        for (k, (a, b)) in g.iter().zip(w).enumerate() {
-            assert!(
-                (a - b).abs() <= tol * scale,
-                "{what}[{r}, {k}]: f32 {a:e} vs f64 {b:e} (row scale {scale:e})"
-            );
-        }
-    }
 }
 
 #[test]

@@ -18,29 +18,6 @@ fn all_finite(o: &Outcome) -> bool {
         .all(|v| v.is_finite())
 }
 
-/// Rows whose magnitudes span `lo..=hi` (both signs, with ties and zeros).
-fn spanning(shape: Shape, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
-    let mut rng = data::rng(seed);
-    let (a, b) = (lo.log10(), hi.log10());
-    let u = data::uniform(&mut rng, 2 * shape.batch * shape.n, 0.0, 1.0);
-    (0..shape.batch * shape.n)
-        .map(|i| match i % 7 {
-            0 => 0.0,
-            1 => hi,
-            2 => -hi,
-            3 => lo,
-            _ => {
-                let m = 10f64.powf(a + (b - a) * u[2 * i]);
-                if u[2 * i + 1] < 0.5 {
-                    -m
-                } else {
-                    m
-                }
-            }
-        })
-        .collect()
-}
-
 /// Runs `op` forward + backward and checks the outcome: finite, or the overflow error where the
 /// scaled values cannot be summed in f64.
 fn check(op: &str, p: P, shape: Shape, inputs: &[Vec<f64>], what: &str) {
@@ -97,7 +74,7 @@ fn magnitudes_from_1e_300_to_1e300_at_every_eps() {
         (1.0, 1e300),
         (1e200, 1e300),
     ] {
-        let values = spanning(shape, lo, hi, 3);
+        let values = data::spanning(shape, lo, hi, 3);
         for op in OPS {
             let x = inputs_for(op, &values, shape);
             for (reg, dir) in params() {
@@ -121,7 +98,7 @@ fn largest_magnitudes_that_fit_are_computed_not_refused() {
     let shape = Shape { batch: 2, n: 16 };
     for eps in EPS {
         let hi = 1e300 * eps.min(1.0);
-        let values = spanning(shape, 1e-300, hi, 7);
+        let values = data::spanning(shape, 1e-300, hi, 7);
         for op in OPS {
             let x = inputs_for(op, &values, shape);
             for (reg, dir) in params() {
@@ -209,7 +186,7 @@ fn f32_saturates_only_where_documented() {
     // ε in [1e-8, 1e8] and values anywhere in f32's range: outputs and gradients are finite.
     let shape = Shape { batch: 2, n: 16 };
     for (lo, hi) in [(1e-38, 1e38), (1e-38, 1.0), (1.0, 1e38)] {
-        let values = spanning(shape, lo, hi, 9);
+        let values = data::spanning(shape, lo, hi, 9);
         for op in OPS {
             for (reg, dir) in params() {
                 for eps in EPS {
@@ -224,7 +201,7 @@ fn f32_saturates_only_where_documented() {
     // Far below that range gradients leave f32 (they are computed in f64 and rounded): the
     // ε-gradient of soft_sort grows like n²/ε² on pooled rows, every gradient like 1/ε. They
     // become ±inf, never NaN, and outputs stay finite.
-    let values = spanning(shape, 1.0, 1e38, 4);
+    let values = data::spanning(shape, 1.0, 1e38, 4);
     for (op, reg, eps) in [
         ("soft_sort", Regularization::L2, 1e-20),
         ("soft_sort", Regularization::Kl, 1e-20),

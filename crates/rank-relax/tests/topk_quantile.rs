@@ -6,11 +6,14 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Mutex;
 
+use common::data::{rng, uniform};
+use common::{cast, widen, zeros};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rank_relax::ops::{soft_quantile, soft_topk};
 use rank_relax::{
     set_num_threads, Direction, Error, ErrorKind, Real, Regularization, Shape, TopkRegularization,
@@ -90,18 +93,6 @@ struct Outcome {
     grad_eps: Vec<f64>,
 }
 
-fn widen<T: Real>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|x| x.to_f64()).collect()
-}
-
-fn cast<T: Real>(v: &[f64]) -> Vec<T> {
-    v.iter().map(|&x| T::from_f64(x)).collect()
-}
-
-fn zeros<T: Real>(len: usize) -> Vec<T> {
-    vec![T::from_f64(0.0); len]
-}
-
 /// Forward and, with a cotangent, backward.
 fn run<T: Real>(p: &P, shape: Shape, x: &[T], u: Option<&[T]>) -> Result<Outcome, Error> {
     let (b, n) = (shape.batch, shape.n);
@@ -152,23 +143,7 @@ fn jvp<T: Real>(p: &P, shape: Shape, x: &[T], t: &[T], t_eps: T) -> Result<Vec<f
     Ok(widen(&dt))
 }
 
-fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
-}
-
-fn uniform(rng: &mut StdRng, len: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..len).map(|_| rng.random_range(lo..hi)).collect()
-}
-
 // ------------------------------------------------------------------ the reference file
-
-fn reference_path() -> PathBuf {
-    match std::env::var_os("RANK_RELAX_REFERENCE_WAVE2") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../testdata/reference/wave2-topk-quantile.json"),
-    }
-}
 
 struct Case {
     p: P,
@@ -194,52 +169,45 @@ fn flat(v: &Value) -> (Vec<f64>, usize) {
 }
 
 fn load() -> Vec<Case> {
-    let path = reference_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {} ({e})", path.display()));
-    let doc: Value = serde_json::from_str(&text).expect("JSON");
-    assert_eq!(doc["format"], "rank-relax reference vectors v1");
-    assert_eq!(doc["dtype"], "float64");
-    let cases: Vec<Case> = doc["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            let pr = &c["params"];
-            let eps = pr["regularization_strength"].as_f64().expect("ε");
-            let p = match c["op"].as_str().expect("op") {
-                "soft_topk" => P::Topk {
-                    k: pr["k"].as_i64().expect("k"),
-                    eps,
-                    reg: TopkRegularization::parse(pr["regularization"].as_str().unwrap())
-                        .expect("reg"),
-                    dir: Direction::parse(pr["direction"].as_str().unwrap()).expect("dir"),
-                },
-                "soft_quantile" => P::Quantile {
-                    q: pr["quantiles"]
-                        .as_array()
-                        .expect("quantiles")
-                        .iter()
-                        .map(|v| v.as_f64().unwrap())
-                        .collect(),
-                    eps,
-                    reg: Regularization::parse(pr["regularization"].as_str().unwrap())
-                        .expect("reg"),
-                },
-                op => panic!("unexpected op {op}"),
-            };
-            let (x, batch) = flat(&c["inputs"]["values"]);
-            let n = x.len() / batch;
-            Case {
-                p,
-                shape: Shape { batch, n },
-                x,
-                output: flat(&c["output"]).0,
-                cotangent: c.get("cotangent").map(|v| flat(v).0),
-                vjp: c.get("vjp").map(|v| flat(&v["values"]).0),
-            }
-        })
-        .collect();
+    let cases: Vec<Case> =
+        common::reference::cases("RANK_RELAX_REFERENCE_WAVE2", "wave2-topk-quantile.json")
+            .iter()
+            .map(|c| {
+                let pr = &c["params"];
+                let eps = pr["regularization_strength"].as_f64().expect("ε");
+                let p = match c["op"].as_str().expect("op") {
+                    "soft_topk" => P::Topk {
+                        k: pr["k"].as_i64().expect("k"),
+                        eps,
+                        reg: TopkRegularization::parse(pr["regularization"].as_str().unwrap())
+                            .expect("reg"),
+                        dir: Direction::parse(pr["direction"].as_str().unwrap()).expect("dir"),
+                    },
+                    "soft_quantile" => P::Quantile {
+                        q: pr["quantiles"]
+                            .as_array()
+                            .expect("quantiles")
+                            .iter()
+                            .map(|v| v.as_f64().unwrap())
+                            .collect(),
+                        eps,
+                        reg: Regularization::parse(pr["regularization"].as_str().unwrap())
+                            .expect("reg"),
+                    },
+                    op => panic!("unexpected op {op}"),
+                };
+                let (x, batch) = flat(&c["inputs"]["values"]);
+                let n = x.len() / batch;
+                Case {
+                    p,
+                    shape: Shape { batch, n },
+                    x,
+                    output: flat(&c["output"]).0,
+                    cotangent: c.get("cotangent").map(|v| flat(v).0),
+                    vjp: c.get("vjp").map(|v| flat(&v["values"]).0),
+                }
+            })
+            .collect();
     assert!(!cases.is_empty());
     cases
 }

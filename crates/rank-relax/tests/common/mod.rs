@@ -67,12 +67,52 @@ pub struct Outcome {
     pub grad_eps: Vec<f64>,
 }
 
-fn widen<T: Real>(v: &[T]) -> Vec<f64> {
+/// `v` widened to f64.
+pub fn widen<T: Real>(v: &[T]) -> Vec<f64> {
     v.iter().map(|x| x.to_f64()).collect()
 }
 
-fn zeros<T: Real>(len: usize) -> Vec<T> {
+/// `v` rounded to `T`.
+pub fn cast<T: Real>(v: &[f64]) -> Vec<T> {
+    v.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+/// `len` zeros.
+pub fn zeros<T: Real>(len: usize) -> Vec<T> {
     vec![T::from_f64(0.0); len]
+}
+
+/// Every (regularization, direction) an op distinguishes.
+pub fn variants(op: &str) -> Vec<(Regularization, Direction)> {
+    let regs: &[Regularization] = if op == "sigmoid_rank" {
+        &[Regularization::L2]
+    } else {
+        Regularization::ALL
+    };
+    let dirs: &[Direction] = if is_loss(op) {
+        &[Direction::Ascending]
+    } else {
+        Direction::ALL
+    };
+    regs.iter()
+        .flat_map(|&r| dirs.iter().map(move |&d| (r, d)))
+        .collect()
+}
+
+/// Random inputs for an op of the spec, in spec order (relevance as grades).
+pub fn random_inputs(op: &str, shape: Shape, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = data::rng(seed);
+    let len = shape.batch * shape.n;
+    inputs_of(op)
+        .iter()
+        .map(|(name, _)| {
+            if *name == "relevance" {
+                data::grades(&mut rng, len)
+            } else {
+                data::uniform(&mut rng, len, -2.0, 2.0)
+            }
+        })
+        .collect()
 }
 
 /// Runs the op's forward and, with a cotangent, its backward.
@@ -201,6 +241,7 @@ pub fn run_sized<T: Real>(
 pub mod data {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+    use rank_relax::Shape;
 
     pub fn rng(seed: u64) -> StdRng {
         StdRng::seed_from_u64(seed)
@@ -214,5 +255,96 @@ pub mod data {
     /// `len` relevance grades in `{0, 1, 2, 3}`.
     pub fn grades(rng: &mut StdRng, len: usize) -> Vec<f64> {
         (0..len).map(|_| rng.random_range(0..4) as f64).collect()
+    }
+
+    /// Rows whose magnitudes span `lo..=hi` (both signs, with ties and zeros).
+    pub fn spanning(shape: Shape, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
+        let mut rng = rng(seed);
+        let (a, b) = (lo.log10(), hi.log10());
+        let u = uniform(&mut rng, 2 * shape.batch * shape.n, 0.0, 1.0);
+        (0..shape.batch * shape.n)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => hi,
+                2 => -hi,
+                3 => lo,
+                _ => {
+                    let m = 10f64.powf(a + (b - a) * u[2 * i]);
+                    if u[2 * i + 1] < 0.5 {
+                        -m
+                    } else {
+                        m
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reference-vector files (`testdata/reference/`) and the tolerances their tests compare with.
+pub mod reference {
+    use std::path::PathBuf;
+
+    use serde_json::Value;
+
+    /// The cases of a reference file: the one the environment variable `var` names, else
+    /// `testdata/reference/<file>`; its format and dtype checked, at least one case.
+    pub fn cases(var: &str, file: &str) -> Vec<Value> {
+        let path = match std::env::var_os(var) {
+            Some(p) => PathBuf::from(p),
+            None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata/reference")
+                .join(file),
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot read the reference file {} ({e}); set {var}",
+                path.display()
+            )
+        });
+        let doc: Value = serde_json::from_str(&text).expect("reference file is JSON");
+        assert_eq!(doc["format"], "rank-relax reference vectors v1");
+        assert_eq!(doc["dtype"], "float64");
+        let cases = doc["cases"].as_array().expect("cases").clone();
+        assert!(!cases.is_empty());
+        cases
+    }
+
+    /// Element-wise within `abs + rel·|want|`.
+    pub fn assert_close(what: &str, got: &[f64], want: &[f64], abs: f64, rel: f64) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= abs + rel * w.abs(),
+                "{what}[{k}]: got {g:e}, want {w:e} (diff {:e})\n got: {got:?}\nwant: {want:?}",
+                (g - w).abs()
+            );
+        }
+    }
+
+    /// f32 against f64 within `tol` of each row's largest magnitude (`width` values per row),
+    /// and at least of `floor`.
+    pub fn assert_close_rows(
+        what: &str,
+        got: &[f64],
+        want: &[f64],
+        width: usize,
+        tol: f64,
+        floor: f64,
+    ) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (r, (g, w)) in got
+            .chunks(width.max(1))
+            .zip(want.chunks(width.max(1)))
+            .enumerate()
+        {
+            let scale = w.iter().fold(floor, |m, x| m.max(x.abs()));
+            for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                assert!(
+                    (a - b).abs() <= tol * scale,
+                    "{what}[{r}, {k}]: f32 {a:e} vs f64 {b:e} (row scale {scale:e})"
+                );
+            }
+        }
     }
 }
