@@ -61,9 +61,7 @@ pub fn forward<T: Real>(
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.cube("p", p.len())?;
-    let tau = check.strength(params.regularization_strength)?;
-    let max_x = check.finite("values", values)?;
-    values_in_range(check, max_x)?;
+    let tau = tau_and_values(check, params, values)?;
 
     let n = shape.n;
     if shape.batch == 0 || n == 0 {
@@ -117,9 +115,7 @@ pub fn backward<T: Real>(
         "grad_regularization_strength",
         grad_regularization_strength.len(),
     )?;
-    let tau = check.strength(params.regularization_strength)?;
-    let max_x = check.finite("values", values)?;
-    values_in_range(check, max_x)?;
+    let tau = tau_and_values(check, params, values)?;
     check.probabilities("p", p)?;
     let max_u = check.finite_cube("cotangent_p", cotangent_p)?;
     // |dz| ≤ 8n²·max|U|/τ, |τ-gradient| ≤ 2000n·max|U|/τ (the logits are clamped at −1000).
@@ -171,12 +167,7 @@ pub fn backward<T: Real>(
                         let row = prep.row(ii, inv_tau);
                         dt += nsort_backward(row, prep.z(), prep.b(), pf, uf, c, rr);
                     }
-                    let sc = take(f4, n);
-                    prep.signed_sums(c, sc);
-                    for j in 0..n {
-                        let dz = (rr[j] - (c[j] * prep.cnt()[j] + sc[j])) * inv_tau;
-                        g[j] = T::from_f64(sign * dz);
-                    }
+                    prep.grad_values((c, rr), take(f4, n), (sign, inv_tau), g);
                     *ge.at(r) = T::from_f64(-dt * inv_tau);
                 }
             })
@@ -203,9 +194,7 @@ pub fn jvp<T: Real>(
     check.cube("p", p.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
     check.cube("tangent_p", tangent_p.len())?;
-    let tau = check.strength(params.regularization_strength)?;
-    let max_x = check.finite("values", values)?;
-    values_in_range(check, max_x)?;
+    let tau = tau_and_values(check, params, values)?;
     check.probabilities("p", p)?;
     let max_t = check.finite("tangent_values", tangent_values)?;
     let t_tau = check.finite_scalar(
@@ -258,6 +247,19 @@ pub(crate) fn sign(direction: Direction) -> f64 {
         Direction::Ascending => -1.0,
         Direction::Descending => 1.0,
     }
+}
+
+/// τ and `values` as every kernel of `neural_sort` and `neural_sort_apply` checks them (τ
+/// first, then `values` finite, then [`values_in_range`]); returns τ.
+pub(crate) fn tau_and_values<T: Real>(
+    check: Check,
+    params: &Params<T>,
+    values: &[T],
+) -> Result<f64, Error> {
+    let tau = check.strength(params.regularization_strength)?;
+    let max_x = check.finite("values", values)?;
+    values_in_range(check, max_x)?;
+    Ok(tau)
 }
 
 /// The logits' numerators `(n + 1 − 2i)·z_j − B_j` are at most `6n·max|x|` in magnitude: refuse
@@ -394,6 +396,24 @@ impl Prep {
     /// `out_j = Σ_k sgn(z_j − z_k)·a_k` (O(n) from the sorted order).
     pub fn signed_sums(&self, a: &[f64], out: &mut [f64]) {
         signed_sums(&self.order[..self.n], self.z(), a, out)
+    }
+
+    /// A row's `grad_values = sign·dz` from `c_j = Σ_i D_ij` and `rr_j = Σ_i (n + 1 − 2i)·D_ij`:
+    /// `dz_j = (rr_j − Σ_k (c_j + c_k)·sgn(z_j − z_k))/τ`, the sgn term from the sorted order
+    /// (`sc` its scratch).
+    pub fn grad_values<T: Real>(
+        &self,
+        (c, rr): (&[f64], &[f64]),
+        sc: &mut [f64],
+        (sign, inv_tau): (f64, f64),
+        g: &mut [T],
+    ) {
+        self.signed_sums(c, sc);
+        let cnt = self.cnt();
+        for j in 0..self.n {
+            let dz = (rr[j] - (c[j] * cnt[j] + sc[j])) * inv_tau;
+            g[j] = T::from_f64(sign * dz);
+        }
     }
 
     /// The tangents of `z` (`sign·t`) and of `B` (`dB_j = Σ_k sgn(z_j − z_k)(dz_j − dz_k)`) in

@@ -15,7 +15,7 @@
 //!   tangent; adjoint to [`backward`].
 
 use super::neural_sort::{
-    apply_backward, apply_jvp, exp_dot, exp_row_dot, sign, tangent_in_range, values_in_range,
+    apply_backward, apply_jvp, exp_dot, exp_row_dot, sign, tangent_in_range, tau_and_values,
     widen_into, with_bufs,
 };
 use crate::check::Check;
@@ -39,9 +39,7 @@ pub fn forward<T: Real>(
     check.matrix("values", values.len())?;
     check.matrix("payload", payload.len())?;
     check.matrix("output", output.len())?;
-    let tau = check.strength(params.regularization_strength)?;
-    let max_x = check.finite("values", values)?;
-    values_in_range(check, max_x)?;
+    let tau = tau_and_values(check, params, values)?;
     check.finite("payload", payload)?;
 
     let n = shape.n;
@@ -93,9 +91,7 @@ pub fn backward<T: Real>(
         "grad_regularization_strength",
         grad_regularization_strength.len(),
     )?;
-    let tau = check.strength(params.regularization_strength)?;
-    let max_x = check.finite("values", values)?;
-    values_in_range(check, max_x)?;
+    let tau = tau_and_values(check, params, values)?;
     let max_y = check.finite("payload", payload)?;
     let max_v = check.finite("cotangent_output", cotangent_output)?;
     // neural_sort's bound with the cotangent of P, v_i·y_j: |dz| ≤ 8n²·max|v|·max|y|/τ.
@@ -163,13 +159,9 @@ pub fn backward<T: Real>(
                             rr,
                         );
                     }
-                    let sc = take(f5, n);
-                    prep.signed_sums(c, sc);
-                    let (gx, gy) = (gx.row(r), gy.row(r));
-                    for j in 0..n {
-                        let dz = (rr[j] - (c[j] * prep.cnt()[j] + sc[j])) * inv_tau;
-                        gx[j] = T::from_f64(sign * dz);
-                        gy[j] = T::from_f64(a[j]);
+                    prep.grad_values((c, rr), take(f5, n), (sign, inv_tau), gx.row(r));
+                    for (gy, a) in gy.row(r).iter_mut().zip(a.iter()) {
+                        *gy = T::from_f64(*a);
                     }
                     *ge.at(r) = T::from_f64(-dt * inv_tau);
                 }
@@ -201,9 +193,7 @@ pub fn jvp<T: Real>(
     check.matrix("tangent_values", tangent_values.len())?;
     check.matrix("tangent_payload", tangent_payload.len())?;
     check.matrix("tangent_output", tangent_output.len())?;
-    let tau = check.strength(params.regularization_strength)?;
-    let max_x = check.finite("values", values)?;
-    values_in_range(check, max_x)?;
+    let tau = tau_and_values(check, params, values)?;
     let max_y = check.finite("payload", payload)?;
     let max_t = check.finite("tangent_values", tangent_values)?;
     check.finite("tangent_payload", tangent_payload)?;
