@@ -253,6 +253,45 @@ pub struct CoreParams<T> {
     pub dir: Direction,
 }
 
+impl<T: Real> CoreParams<T> {
+    fn soft_rank(self) -> soft_rank::Params<T> {
+        soft_rank::Params {
+            regularization_strength: self.eps,
+            regularization: self.reg,
+            direction: self.dir,
+        }
+    }
+
+    fn soft_sort(self) -> soft_sort::Params<T> {
+        soft_sort::Params {
+            regularization_strength: self.eps,
+            regularization: self.reg,
+            direction: self.dir,
+        }
+    }
+
+    fn sigmoid_rank(self) -> sigmoid_rank::Params<T> {
+        sigmoid_rank::Params {
+            regularization_strength: self.eps,
+            direction: self.dir,
+        }
+    }
+
+    fn spearman_loss(self) -> spearman_loss::Params<T> {
+        spearman_loss::Params {
+            regularization_strength: self.eps,
+            regularization: self.reg,
+        }
+    }
+
+    fn ndcg_loss(self) -> ndcg_loss::Params<T> {
+        ndcg_loss::Params {
+            regularization_strength: self.eps,
+            regularization: self.reg,
+        }
+    }
+}
+
 /// A forward's output and residuals, in the caller's element type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forward<T> {
@@ -285,14 +324,9 @@ pub fn forward<T: Real>(
     inputs: &[&[T]],
 ) -> Result<Forward<T>, Error> {
     let len = shape.batch * shape.n;
-    let eps = p.eps;
     Ok(match op {
         "soft_rank" => {
-            let params = soft_rank::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
+            let params = p.soft_rank();
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
             soft_rank::forward(shape, &params, inputs[0], &mut r, &mut perm)?;
             Forward {
@@ -302,11 +336,7 @@ pub fn forward<T: Real>(
             }
         }
         "soft_sort" => {
-            let params = soft_sort::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
+            let params = p.soft_sort();
             let (mut s, mut perm) = (zeros::<T>(len), vec![0i32; len]);
             soft_sort::forward(shape, &params, inputs[0], &mut s, &mut perm)?;
             Forward {
@@ -316,10 +346,7 @@ pub fn forward<T: Real>(
             }
         }
         "sigmoid_rank" => {
-            let params = sigmoid_rank::Params {
-                regularization_strength: eps,
-                direction: p.dir,
-            };
+            let params = p.sigmoid_rank();
             let mut r = zeros::<T>(len);
             sigmoid_rank::forward(shape, &params, inputs[0], &mut r)?;
             Forward {
@@ -329,10 +356,7 @@ pub fn forward<T: Real>(
             }
         }
         "spearman_loss" => {
-            let params = spearman_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
+            let params = p.spearman_loss();
             let mut loss = zeros::<T>(shape.batch);
             let (mut ar, mut ap) = (zeros::<T>(len), vec![0i32; len]);
             let (mut br, mut bp) = (zeros::<T>(len), vec![0i32; len]);
@@ -346,10 +370,7 @@ pub fn forward<T: Real>(
             }
         }
         "ndcg_loss" => {
-            let params = ndcg_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
+            let params = p.ndcg_loss();
             let mut loss = zeros::<T>(shape.batch);
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
             ndcg_loss::forward(
@@ -375,15 +396,10 @@ pub fn backward<T: Real>(
     cotangent: &[T],
 ) -> Result<Backward<T>, Error> {
     let len = shape.batch * shape.n;
-    let eps = p.eps;
     let mut ge = zeros::<T>(shape.batch);
     let grads = match op {
         "soft_rank" => {
-            let params = soft_rank::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
+            let params = p.soft_rank();
             let mut g = zeros::<T>(len);
             soft_rank::backward(
                 shape,
@@ -398,11 +414,7 @@ pub fn backward<T: Real>(
             vec![g]
         }
         "soft_sort" => {
-            let params = soft_sort::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
+            let params = p.soft_sort();
             let mut g = zeros::<T>(len);
             soft_sort::backward(
                 shape,
@@ -416,19 +428,13 @@ pub fn backward<T: Real>(
             vec![g]
         }
         "sigmoid_rank" => {
-            let params = sigmoid_rank::Params {
-                regularization_strength: eps,
-                direction: p.dir,
-            };
+            let params = p.sigmoid_rank();
             let mut g = zeros::<T>(len);
             sigmoid_rank::backward(shape, &params, inputs[0], cotangent, &mut g, &mut ge)?;
             vec![g]
         }
         "spearman_loss" => {
-            let params = spearman_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
+            let params = p.spearman_loss();
             let (mut ga, mut gb) = (zeros::<T>(len), zeros::<T>(len));
             spearman_loss::backward(
                 shape,
@@ -447,10 +453,7 @@ pub fn backward<T: Real>(
             vec![ga, gb]
         }
         "ndcg_loss" => {
-            let params = ndcg_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
+            let params = p.ndcg_loss();
             let mut g = zeros::<T>(len);
             ndcg_loss::backward(
                 shape,
