@@ -40,3 +40,60 @@ impl<T> CotangentGrad<'_, T> {
         }
     }
 }
+
+/// The row kernel of a backward that reads a row of `values` and of the forward's packed
+/// permutation (soft_sort, soft_topk): writes the row's gradient from its cotangent (in the
+/// call's element type, or as f64 when copied out of an in-place buffer) and returns the row's
+/// ε-gradient.
+pub(crate) trait PermutationBackward: Sync {
+    fn row<T: crate::Real, U: crate::Real>(
+        &self,
+        sc: &mut crate::scratch::RowScratch,
+        x: &[T],
+        perm: &[i32],
+        u: &[U],
+        g: &mut [T],
+    ) -> f64;
+}
+
+/// Every row of such a backward, from separate cotangent and gradient buffers or in place
+/// (`work`: a row's cost for [`run_rows`](crate::threads::run_rows)).
+pub(crate) fn permutation_backward_rows<T: crate::Real, K: PermutationBackward>(
+    kernel: &K,
+    (batch, n, work): (usize, usize, usize),
+    values: &[T],
+    permutation: &[i32],
+    cg: CotangentGrad<'_, T>,
+    grad_regularization_strength: &mut [T],
+) {
+    use crate::scratch::with_scratch;
+    use crate::threads::{run_rows, In, Out};
+    let (x, p) = (In::new(values, n), In::new(permutation, n));
+    let ge = Out::new(grad_regularization_strength, 1);
+    match cg {
+        CotangentGrad::Separate(u, g) => {
+            let bufs = (x, p, In::new(u, n), Out::new(g, n), ge);
+            run_rows(batch, work, bufs, |rows, (x, p, u, mut g, mut ge)| {
+                with_scratch(|sc| {
+                    for i in 0..rows {
+                        let d = kernel.row(&mut sc.row, x.row(i), p.row(i), u.row(i), g.row(i));
+                        *ge.at(i) = T::from_f64(d);
+                    }
+                })
+            });
+        }
+        CotangentGrad::InPlace(buf) => {
+            let bufs = (x, p, Out::new(buf, n), ge);
+            run_rows(batch, work, bufs, |rows, (x, p, mut ug, mut ge)| {
+                with_scratch(|sc| {
+                    for i in 0..rows {
+                        let g = ug.row(i);
+                        let u = cotangent_row(&mut sc.loss1, g);
+                        let d = kernel.row(&mut sc.row, x.row(i), p.row(i), u, g);
+                        *ge.at(i) = T::from_f64(d);
+                    }
+                })
+            });
+        }
+    }
+}

@@ -10,7 +10,7 @@
 //! [`backward`] is the VJP (`g[σ] = M(u)`) and [`jvp`] the JVP, its transpose (`Mᵀ(t[σ])`, in
 //! sorted order), both O(n) per row from the saved `permutation` residual.
 
-use super::{cotangent_row, CotangentGrad};
+use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
 use crate::check::{scan_rows, Check};
 use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
@@ -190,47 +190,15 @@ fn backward_impl<T: Real>(
     }
     let n = shape.n;
     let sorter = Sorter::new(eps, params);
-    let (x, p) = (In::new(values, n), In::new(permutation, n));
-    let ge = Out::new(grad_regularization_strength, 1);
     let work = super::soft_rank::row_work(n);
-    match cg {
-        CotangentGrad::Separate(cotangent_sorted, grad_values) => {
-            let bufs = (
-                x,
-                p,
-                In::new(cotangent_sorted, n),
-                Out::new(grad_values, n),
-                ge,
-            );
-            run_rows(shape.batch, work, bufs, |rows, (x, p, u, mut g, mut ge)| {
-                with_scratch(|sc| {
-                    for i in 0..rows {
-                        let row = sorter.backward_row(
-                            &mut sc.row,
-                            x.row(i),
-                            p.row(i),
-                            u.row(i),
-                            g.row(i),
-                        );
-                        *ge.at(i) = T::from_f64(row);
-                    }
-                })
-            });
-        }
-        CotangentGrad::InPlace(buf) => {
-            let bufs = (x, p, Out::new(buf, n), ge);
-            run_rows(shape.batch, work, bufs, |rows, (x, p, mut ug, mut ge)| {
-                with_scratch(|sc| {
-                    for i in 0..rows {
-                        let g = ug.row(i);
-                        let u = cotangent_row(&mut sc.loss1, g);
-                        let row = sorter.backward_row(&mut sc.row, x.row(i), p.row(i), u, g);
-                        *ge.at(i) = T::from_f64(row);
-                    }
-                })
-            });
-        }
-    }
+    permutation_backward_rows(
+        &sorter,
+        (shape.batch, n, work),
+        values,
+        permutation,
+        cg,
+        grad_regularization_strength,
+    );
     Ok(())
 }
 
@@ -310,6 +278,20 @@ pub(crate) struct Sorter {
     /// Sort `x` decreasingly (`sign = +1`, descending direction).
     descending: bool,
     regularization: Regularization,
+}
+
+impl PermutationBackward for Sorter {
+    #[inline]
+    fn row<T: Real, U: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        perm: &[i32],
+        u: &[U],
+        g: &mut [T],
+    ) -> f64 {
+        self.backward_row(sc, x, perm, u, g)
+    }
 }
 
 impl Sorter {

@@ -31,7 +31,7 @@
 //! `c = e²` (p43), and zero outside the block. The mask depends on `x/ε` only, so the
 //! ε-gradient is `−⟨g, x⟩/ε`, taken as `−⟨g_s, e⟩` (the block's value cancels).
 
-use super::{cotangent_row, CotangentGrad};
+use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
 use crate::check::{scan_rows, Check};
 use crate::error::Error;
 use crate::pav::{column, for_each_block};
@@ -203,36 +203,14 @@ fn backward_impl<T: Real>(
     }
     let n = shape.n;
     let topk = Topk::new(eps, k, params);
-    let (x, p) = (In::new(values, n), In::new(permutation, n));
-    let ge = Out::new(grad_regularization_strength, 1);
-    let work = n * 4;
-    match cg {
-        CotangentGrad::Separate(u, g) => {
-            let bufs = (x, p, In::new(u, n), Out::new(g, n), ge);
-            run_rows(shape.batch, work, bufs, |rows, (x, p, u, mut g, mut ge)| {
-                with_scratch(|sc| {
-                    for i in 0..rows {
-                        let d =
-                            topk.backward_row(&mut sc.row, x.row(i), p.row(i), u.row(i), g.row(i));
-                        *ge.at(i) = T::from_f64(d);
-                    }
-                })
-            });
-        }
-        CotangentGrad::InPlace(buf) => {
-            let bufs = (x, p, Out::new(buf, n), ge);
-            run_rows(shape.batch, work, bufs, |rows, (x, p, mut ug, mut ge)| {
-                with_scratch(|sc| {
-                    for i in 0..rows {
-                        let g = ug.row(i);
-                        let u = cotangent_row(&mut sc.loss1, g);
-                        let d = topk.backward_row(&mut sc.row, x.row(i), p.row(i), u, g);
-                        *ge.at(i) = T::from_f64(d);
-                    }
-                })
-            });
-        }
-    }
+    permutation_backward_rows(
+        &topk,
+        (shape.batch, n, n * 4),
+        values,
+        permutation,
+        cg,
+        grad_regularization_strength,
+    );
     Ok(())
 }
 
@@ -355,6 +333,20 @@ struct Topk {
     k: usize,
     descending: bool,
     p43: bool,
+}
+
+impl PermutationBackward for Topk {
+    #[inline]
+    fn row<T: Real, U: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        perm: &[i32],
+        u: &[U],
+        g: &mut [T],
+    ) -> f64 {
+        self.backward_row(sc, x, perm, u, g)
+    }
 }
 
 impl Topk {
