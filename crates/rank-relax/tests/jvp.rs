@@ -7,7 +7,8 @@ mod common;
 use std::sync::Mutex;
 
 use common::{
-    cast, data, inputs_of, is_loss, random_inputs as inputs, run, variants, widen, zeros, OPS, P,
+    cast, data, forward, inputs_of, is_loss, random_inputs as inputs, run, variants, widen, zeros,
+    OPS, P,
 };
 use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, spearman_loss};
 use rank_relax::{set_num_threads, Direction, Error, Real, Regularization, Shape};
@@ -25,115 +26,52 @@ fn jvp<T: Real>(
     tangents: &[Vec<T>],
     t_eps: T,
 ) -> Result<Vec<f64>, Error> {
-    let (b, n) = (shape.batch, shape.n);
-    let eps = T::from_f64(p.eps);
-    let out = match op {
+    let saved = forward(op, p, shape, inputs)?;
+    let (x, t, r, i) = (inputs, tangents, &saved.real, &saved.int);
+    let mut d = zeros::<T>(saved.output.len());
+    match op {
         "soft_rank" => {
-            let params = soft_rank::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
-            let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_rank::forward(shape, &params, &inputs[0], &mut r, &mut perm)?;
-            let mut dr = zeros::<T>(b * n);
-            soft_rank::jvp(
-                shape,
-                &params,
-                &inputs[0],
-                &r,
-                &perm,
-                &tangents[0],
-                t_eps,
-                &mut dr,
-            )?;
-            dr
+            let params = p.soft_rank();
+            soft_rank::jvp(shape, &params, &x[0], &r[0], &i[0], &t[0], t_eps, &mut d)?;
         }
         "soft_sort" => {
-            let params = soft_sort::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
-            let (mut s, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_sort::forward(shape, &params, &inputs[0], &mut s, &mut perm)?;
-            let mut ds = zeros::<T>(b * n);
-            soft_sort::jvp(
-                shape,
-                &params,
-                &inputs[0],
-                &perm,
-                &tangents[0],
-                t_eps,
-                &mut ds,
-            )?;
-            ds
+            soft_sort::jvp(shape, &p.soft_sort(), &x[0], &i[0], &t[0], t_eps, &mut d)?;
         }
         "sigmoid_rank" => {
-            let params = sigmoid_rank::Params {
-                regularization_strength: eps,
-                direction: p.dir,
-            };
-            let mut dr = zeros::<T>(b * n);
-            sigmoid_rank::jvp(shape, &params, &inputs[0], &tangents[0], t_eps, &mut dr)?;
-            dr
+            sigmoid_rank::jvp(shape, &p.sigmoid_rank(), &x[0], &t[0], t_eps, &mut d)?;
         }
         "spearman_loss" => {
-            let params = spearman_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
-            let mut loss = zeros::<T>(b);
-            let (mut ar, mut ap) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            let (mut br, mut bp) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            spearman_loss::forward(
-                shape, &params, &inputs[0], &inputs[1], &mut loss, &mut ar, &mut ap, &mut br,
-                &mut bp,
-            )?;
-            let mut dl = zeros::<T>(b);
             spearman_loss::jvp(
                 shape,
-                &params,
-                &inputs[0],
-                &inputs[1],
-                &ar,
-                &ap,
-                &br,
-                &bp,
-                &tangents[0],
-                &tangents[1],
+                &p.spearman_loss(),
+                &x[0],
+                &x[1],
+                &r[0],
+                &i[0],
+                &r[1],
+                &i[1],
+                &t[0],
+                &t[1],
                 t_eps,
-                &mut dl,
+                &mut d,
             )?;
-            dl
         }
         "ndcg_loss" => {
-            let params = ndcg_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
-            let mut loss = zeros::<T>(b);
-            let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            ndcg_loss::forward(
-                shape, &params, &inputs[0], &inputs[1], &mut loss, &mut r, &mut perm,
-            )?;
-            let mut dl = zeros::<T>(b);
             ndcg_loss::jvp(
                 shape,
-                &params,
-                &inputs[0],
-                &inputs[1],
-                &r,
-                &perm,
-                &tangents[0],
+                &p.ndcg_loss(),
+                &x[0],
+                &x[1],
+                &r[0],
+                &i[0],
+                &t[0],
                 t_eps,
-                &mut dl,
+                &mut d,
             )?;
-            dl
         }
         _ => panic!("unknown op {op}"),
-    };
-    Ok(widen(&out))
+    }
+    Ok(widen(&d))
 }
 
 /// Random tangents, one per differentiable input.

@@ -115,6 +115,145 @@ pub fn random_inputs(op: &str, shape: Shape, seed: u64) -> Vec<Vec<f64>> {
         .collect()
 }
 
+impl P {
+    pub fn soft_rank<T: Real>(self) -> soft_rank::Params<T> {
+        soft_rank::Params {
+            regularization_strength: T::from_f64(self.eps),
+            regularization: self.reg,
+            direction: self.dir,
+        }
+    }
+
+    pub fn soft_sort<T: Real>(self) -> soft_sort::Params<T> {
+        soft_sort::Params {
+            regularization_strength: T::from_f64(self.eps),
+            regularization: self.reg,
+            direction: self.dir,
+        }
+    }
+
+    pub fn sigmoid_rank<T: Real>(self) -> sigmoid_rank::Params<T> {
+        sigmoid_rank::Params {
+            regularization_strength: T::from_f64(self.eps),
+            direction: self.dir,
+        }
+    }
+
+    pub fn spearman_loss<T: Real>(self) -> spearman_loss::Params<T> {
+        spearman_loss::Params {
+            regularization_strength: T::from_f64(self.eps),
+            regularization: self.reg,
+        }
+    }
+
+    pub fn ndcg_loss<T: Real>(self) -> ndcg_loss::Params<T> {
+        ndcg_loss::Params {
+            regularization_strength: T::from_f64(self.eps),
+            regularization: self.reg,
+        }
+    }
+}
+
+/// A forward's output and the residuals its backward and JVP take, in argument order.
+pub struct Saved<T> {
+    /// `[batch, n]`, or `[batch]` for a loss.
+    pub output: Vec<T>,
+    /// Real residuals.
+    pub real: Vec<Vec<T>>,
+    /// Integer residuals.
+    pub int: Vec<Vec<i32>>,
+}
+
+/// Runs the op's forward with its output and residual buffers sized for `rows` rows of `width`
+/// items (see [`run_sized`]).
+pub fn forward_sized<T: Real>(
+    op: &str,
+    p: P,
+    shape: Shape,
+    (b, n): (usize, usize),
+    inputs: &[Vec<T>],
+) -> Result<Saved<T>, Error> {
+    Ok(match op {
+        "soft_rank" => {
+            let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            soft_rank::forward(shape, &p.soft_rank(), &inputs[0], &mut r, &mut perm)?;
+            Saved {
+                output: r.clone(),
+                real: vec![r],
+                int: vec![perm],
+            }
+        }
+        "soft_sort" => {
+            let (mut s, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            soft_sort::forward(shape, &p.soft_sort(), &inputs[0], &mut s, &mut perm)?;
+            Saved {
+                output: s,
+                real: vec![],
+                int: vec![perm],
+            }
+        }
+        "sigmoid_rank" => {
+            let mut r = zeros::<T>(b * n);
+            sigmoid_rank::forward(shape, &p.sigmoid_rank(), &inputs[0], &mut r)?;
+            Saved {
+                output: r,
+                real: vec![],
+                int: vec![],
+            }
+        }
+        "spearman_loss" => {
+            let mut loss = zeros::<T>(b);
+            let (mut ar, mut ap) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            let (mut br, mut bp) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            spearman_loss::forward(
+                shape,
+                &p.spearman_loss(),
+                &inputs[0],
+                &inputs[1],
+                &mut loss,
+                &mut ar,
+                &mut ap,
+                &mut br,
+                &mut bp,
+            )?;
+            Saved {
+                output: loss,
+                real: vec![ar, br],
+                int: vec![ap, bp],
+            }
+        }
+        "ndcg_loss" => {
+            let mut loss = zeros::<T>(b);
+            let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            ndcg_loss::forward(
+                shape,
+                &p.ndcg_loss(),
+                &inputs[0],
+                &inputs[1],
+                &mut loss,
+                &mut r,
+                &mut perm,
+            )?;
+            Saved {
+                output: loss,
+                real: vec![r],
+                int: vec![perm],
+            }
+        }
+        _ => panic!("unknown op {op}"),
+    })
+}
+
+/// [`forward_sized`] for the call's shape.
+pub fn forward<T: Real>(
+    op: &str,
+    p: P,
+    shape: Shape,
+    inputs: &[Vec<T>],
+) -> Result<Saved<T>, Error> {
+    forward_sized(op, p, shape, (shape.batch, shape.n), inputs)
+}
+
 /// Runs the op's forward and, with a cotangent, its backward.
 pub fn run<T: Real>(
     op: &str,
@@ -136,104 +275,67 @@ pub fn run_sized<T: Real>(
     inputs: &[Vec<T>],
     cotangent: Option<&[T]>,
 ) -> Result<Outcome, Error> {
-    let eps = T::from_f64(p.eps);
+    let saved = forward_sized(op, p, shape, (b, n), inputs)?;
     let mut out = Outcome {
-        output: vec![],
+        output: widen(&saved.output),
         grads: vec![],
         grad_eps: vec![],
     };
+    let Some(u) = cotangent else {
+        return Ok(out);
+    };
+    let (x, r, i) = (inputs, &saved.real, &saved.int);
     let mut ge = zeros::<T>(b);
-    match op {
+    let mut g = zeros::<T>(b * n);
+    out.grads = match op {
         "soft_rank" => {
-            let params = soft_rank::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
-            let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_rank::forward(shape, &params, &inputs[0], &mut r, &mut perm)?;
-            out.output = widen(&r);
-            if let Some(u) = cotangent {
-                let mut g = zeros::<T>(b * n);
-                soft_rank::backward(shape, &params, &inputs[0], &r, &perm, u, &mut g, &mut ge)?;
-                out.grads = vec![widen(&g)];
-            }
+            let params = p.soft_rank();
+            soft_rank::backward(shape, &params, &x[0], &r[0], &i[0], u, &mut g, &mut ge)?;
+            vec![widen(&g)]
         }
         "soft_sort" => {
-            let params = soft_sort::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-                direction: p.dir,
-            };
-            let (mut s, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_sort::forward(shape, &params, &inputs[0], &mut s, &mut perm)?;
-            out.output = widen(&s);
-            if let Some(u) = cotangent {
-                let mut g = zeros::<T>(b * n);
-                soft_sort::backward(shape, &params, &inputs[0], &perm, u, &mut g, &mut ge)?;
-                out.grads = vec![widen(&g)];
-            }
+            soft_sort::backward(shape, &p.soft_sort(), &x[0], &i[0], u, &mut g, &mut ge)?;
+            vec![widen(&g)]
         }
         "sigmoid_rank" => {
-            let params = sigmoid_rank::Params {
-                regularization_strength: eps,
-                direction: p.dir,
-            };
-            let mut r = zeros::<T>(b * n);
-            sigmoid_rank::forward(shape, &params, &inputs[0], &mut r)?;
-            out.output = widen(&r);
-            if let Some(u) = cotangent {
-                let mut g = zeros::<T>(b * n);
-                sigmoid_rank::backward(shape, &params, &inputs[0], u, &mut g, &mut ge)?;
-                out.grads = vec![widen(&g)];
-            }
+            sigmoid_rank::backward(shape, &p.sigmoid_rank(), &x[0], u, &mut g, &mut ge)?;
+            vec![widen(&g)]
         }
         "spearman_loss" => {
-            let params = spearman_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
-            let mut loss = zeros::<T>(b);
-            let (mut ar, mut ap) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            let (mut br, mut bp) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            spearman_loss::forward(
-                shape, &params, &inputs[0], &inputs[1], &mut loss, &mut ar, &mut ap, &mut br,
-                &mut bp,
+            let mut gb = zeros::<T>(b * n);
+            spearman_loss::backward(
+                shape,
+                &p.spearman_loss(),
+                &x[0],
+                &x[1],
+                &r[0],
+                &i[0],
+                &r[1],
+                &i[1],
+                u,
+                &mut g,
+                &mut gb,
+                &mut ge,
             )?;
-            out.output = widen(&loss);
-            if let Some(u) = cotangent {
-                let (mut ga, mut gb) = (zeros::<T>(b * n), zeros::<T>(b * n));
-                spearman_loss::backward(
-                    shape, &params, &inputs[0], &inputs[1], &ar, &ap, &br, &bp, u, &mut ga,
-                    &mut gb, &mut ge,
-                )?;
-                out.grads = vec![widen(&ga), widen(&gb)];
-            }
+            vec![widen(&g), widen(&gb)]
         }
         "ndcg_loss" => {
-            let params = ndcg_loss::Params {
-                regularization_strength: eps,
-                regularization: p.reg,
-            };
-            let mut loss = zeros::<T>(b);
-            let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            ndcg_loss::forward(
-                shape, &params, &inputs[0], &inputs[1], &mut loss, &mut r, &mut perm,
+            ndcg_loss::backward(
+                shape,
+                &p.ndcg_loss(),
+                &x[0],
+                &x[1],
+                &r[0],
+                &i[0],
+                u,
+                &mut g,
+                &mut ge,
             )?;
-            out.output = widen(&loss);
-            if let Some(u) = cotangent {
-                let mut g = zeros::<T>(b * n);
-                ndcg_loss::backward(
-                    shape, &params, &inputs[0], &inputs[1], &r, &perm, u, &mut g, &mut ge,
-                )?;
-                out.grads = vec![widen(&g)];
-            }
+            vec![widen(&g)]
         }
         _ => panic!("unknown op {op}"),
-    }
-    if cotangent.is_some() {
-        out.grad_eps = widen(&ge);
-    }
+    };
+    out.grad_eps = widen(&ge);
     Ok(out)
 }
 
