@@ -291,20 +291,13 @@ pub fn jvp<T: Real>(
     check_wide(check, "tangent_result", tangent_result.len(), m)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
-    soft_sort::check_values(check, eps, values, sv)?;
-    check.permutation("permutation", permutation)?;
-    let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
-    let t_eps = check.finite_scalar(
-        "tangent_regularization_strength",
-        tangent_regularization_strength,
-    )?;
-    // As soft_sort's JVP: block averages of `t` plus the ε part, up to `|t_ε|·n/ε²`.
-    check.no_overflow("tangent_values", max_t, eps, max_t)?;
-    check.no_overflow(
-        "tangent_regularization_strength",
-        t_eps.abs(),
+    let t_eps = soft_sort::check_jvp_inputs(
+        check,
         eps,
-        max_t + t_eps.abs() * shape.n as f64 / eps / eps,
+        (values, sv),
+        permutation,
+        (tangent_values, st),
+        tangent_regularization_strength,
     )?;
 
     if shape.batch == 0 {

@@ -56,6 +56,35 @@ pub(crate) fn check_values<T: Real>(
     check.no_overflow("values", max_abs, eps, (max_abs + n) / eps)
 }
 
+/// The JVP's inputs past the lengths, as soft_sort's and soft_quantile's JVPs check them (from
+/// one [`scan_rows`] of `values` and `tangent_values`); returns the ε-tangent.
+pub(crate) fn check_jvp_inputs<T: Real>(
+    check: Check,
+    eps: f64,
+    (values, sv): (&[T], (bool, f64)),
+    permutation: &[i32],
+    (tangent_values, st): (&[T], (bool, f64)),
+    tangent_regularization_strength: T,
+) -> Result<f64, Error> {
+    check_values(check, eps, values, sv)?;
+    check.permutation("permutation", permutation)?;
+    let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // The tangents are block averages of `t` plus the ε part, up to `|t_ε|·n/ε²`.
+    check.no_overflow("tangent_values", max_t, eps, max_t)?;
+    let n = check.shape.n as f64;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        max_t + t_eps.abs() * n / eps / eps,
+    )?;
+    Ok(t_eps)
+}
+
 /// Soft-sorted rows of `values` (`[batch, n]`, row-major) into `sorted`, and the packed sort +
 /// PAV residual into `permutation` (both `[batch, n]`).
 pub fn forward<T: Real>(
@@ -233,20 +262,13 @@ pub fn jvp<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     // The finite checks in one parallel pass, their errors taken below in argument order.
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
-    check_values(check, eps, values, sv)?;
-    check.permutation("permutation", permutation)?;
-    let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
-    let t_eps = check.finite_scalar(
-        "tangent_regularization_strength",
-        tangent_regularization_strength,
-    )?;
-    // The tangents are block averages of `t` plus the ε part, up to `|t_ε|·n/ε²`.
-    check.no_overflow("tangent_values", max_t, eps, max_t)?;
-    check.no_overflow(
-        "tangent_regularization_strength",
-        t_eps.abs(),
+    let t_eps = check_jvp_inputs(
+        check,
         eps,
-        max_t + t_eps.abs() * shape.n as f64 / eps / eps,
+        (values, sv),
+        permutation,
+        (tangent_values, st),
+        tangent_regularization_strength,
     )?;
 
     if shape.batch == 0 {
