@@ -12,7 +12,7 @@ use std::f64::consts::LN_2;
 use std::sync::Arc;
 
 use super::soft_rank::{row_work, tangent_checks, Ranker, Weighed};
-use crate::check::{scan_rows_min, Check};
+use crate::check::{scan_rows_min, Check, RangeScan};
 use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
@@ -138,13 +138,12 @@ pub fn backward<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     // The value and range checks in one parallel pass, their errors taken in argument order.
     let [ss, srel, sr] = scan_rows_min(shape, [scores, relevance, ranks]);
-    // As the forward checked: the ε-gradient sums values relative to their block.
-    let max_abs = check.finite_scanned("scores", scores, ss.scan)?;
-    check.no_overflow("scores", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    check.nonnegative_scanned("relevance", relevance, srel)?;
-    // The gradient divides by ln(1 + rank)²: saved ranks must be soft ranks (≥ 1).
-    check.soft_ranks_scanned("ranks", ranks, sr)?;
-    check.permutation("permutation", permutation)?;
+    check_saves(
+        check,
+        eps,
+        [(scores, ss), (relevance, srel), (ranks, sr)],
+        permutation,
+    )?;
     let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
     // The gradients scale like |g|·n/ε: refuse what would overflow f64.
     check.no_overflow("cotangent_loss", max_g, eps, max_g * shape.n as f64 / eps)?;
@@ -197,6 +196,25 @@ pub fn backward<T: Real>(
     Ok(())
 }
 
+/// The forward's inputs and saves as the backward and the JVP check them, from one scan,
+/// errors in argument order.
+fn check_saves<T: Real>(
+    check: Check,
+    eps: f64,
+    [(scores, ss), (relevance, srel), (ranks, sr)]: [(&[T], RangeScan); 3],
+    permutation: &[i32],
+) -> Result<(), Error> {
+    // As the forward checked: the ε-gradient sums values relative to their block.
+    let max_abs = check.finite_scanned("scores", scores, ss.scan)?;
+    let n = check.shape.n as f64;
+    check.no_overflow("scores", max_abs, eps, max_abs / eps + n)?;
+    check.nonnegative_scanned("relevance", relevance, srel)?;
+    // The gradient and the tangent divide by ln(1 + rank)²: saved ranks must be soft ranks
+    // (≥ 1).
+    check.soft_ranks_scanned("ranks", ranks, sr)?;
+    check.permutation("permutation", permutation)
+}
+
 /// Jacobian-vector product of `ndcg_loss`: per row `tangent_loss = Σ_i h_i · dr_i` with `dr` the
 /// JVP of the soft ranks (`tangent_scores` and the ε-tangent `tangent_regularization_strength`)
 /// and `h_i = G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²)` (the VJP's `h` for `g = 1`). The
@@ -224,12 +242,12 @@ pub fn jvp<T: Real>(
     let eps = check.strength(params.regularization_strength)?;
     // The value and range checks in one parallel pass, their errors taken in argument order.
     let [ss, srel, sr, st] = scan_rows_min(shape, [scores, relevance, ranks, tangent_scores]);
-    let max_abs = check.finite_scanned("scores", scores, ss.scan)?;
-    check.no_overflow("scores", max_abs, eps, max_abs / eps + shape.n as f64)?;
-    check.nonnegative_scanned("relevance", relevance, srel)?;
-    // The tangent divides by ln(1 + rank)²: saved ranks must be soft ranks (≥ 1).
-    check.soft_ranks_scanned("ranks", ranks, sr)?;
-    check.permutation("permutation", permutation)?;
+    check_saves(
+        check,
+        eps,
+        [(scores, ss), (relevance, srel), (ranks, sr)],
+        permutation,
+    )?;
     let max_t = check.finite_scanned("tangent_scores", tangent_scores, st.scan)?;
     let t_eps = check.finite_scalar(
         "tangent_regularization_strength",
