@@ -9,7 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem } from '../../ir/match.ts';
 import type { DimIR, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
-import { array, render, struct, type RustValue } from './layout.ts';
+import { array, render, struct, type RustValue } from '../../emit/rust.ts';
 
 export const CORE_TABLE = 'crates/rank-relax/tests/common/generated.rs';
 

@@ -1,7 +1,7 @@
 // The docstring of a public function, from the spec's text, in each of the three flavours (NumPy,
 // PyTorch, JAX): same sections, with the framework's words for arrays and gradients.
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { pyDocstring, pyFloat, type DocSection } from './py.ts';
+import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';

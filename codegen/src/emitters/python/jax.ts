@@ -7,7 +7,7 @@ import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
+import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';

@@ -15,8 +15,7 @@ export const TEST_TABLE = 'packages/python/tests/_spec.py';
 export const TORCH_NAMESPACE = 'rank_relax';
 /** Prefix of every private name in generated Python, so a spec name can never collide. */
 export const PRIVATE = '_rr';
-/** Line width of generated Python (pyproject.toml: ruff line-length). */
-export const PY_WIDTH = 100;
+export { PY_WIDTH } from '../../emit/python.ts';
 
 /** The native function of one kernel: `soft_rank_forward_f64`. */
 export function nativeName(op: OpIR, pass: KernelIR['pass'], dtype: TypeNames): string {

@@ -5,7 +5,7 @@ import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
-import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from './py.ts';
+import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';

@@ -5,7 +5,7 @@
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName, PY_WIDTH } from './layout.ts';
-import { pyDef, pyFile } from './py.ts';
+import { pyDef, pyFile } from '../../emit/python.ts';
 import { params, reads, writes } from './rust.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
