@@ -12,16 +12,18 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { cEmitter } from '../src/emitters/c/index.ts';
-import { docsEmitter } from '../src/emitters/docs/index.ts';
 import { errorCases } from '../src/emitters/docs/errors.ts';
-import { juliaSignature } from '../src/emitters/docs/julia.ts';
-import { NO_RUN } from '../src/emitters/docs/markdown.ts';
+import { juliaSignature } from '../src/emitters/julia/describe.ts';
+import { emitters } from '../src/emit/registry.ts';
+import { NO_RUN } from '../src/emit/markdown.ts';
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
 import { nodeEmitter } from '../src/emitters/node/index.ts';
 import { pythonEmitter } from '../src/emitters/python/index.ts';
 import type { Emitter } from '../src/emit/types.ts';
 import type { IR } from '../src/ir/types.ts';
 import { FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
+
+const docsEmitter = emitters.find((e) => e.name === 'docs') as Emitter;
 
 const scratch = mkdtempSync(join(tmpdir(), 'rank-relax-docs-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -23,4 +23,33 @@ export interface Emitter {
    */
   readonly capabilities: Capabilities;
   emit(ir: IR): readonly GeneratedFile[];
+  /**
+   * What the API reference (the docs emitter) says of this target, in the target's own words: the
+   * docs emitter lays out its pages from these and spells nothing of the language itself.
+   */
+  describe?(ir: IR): TargetDocs;
+}
+
+/** One op as a target's reference shows it. */
+export interface OpDocs {
+  /** The op's main function: `soft_rank`, `softRank`. */
+  readonly fn: string;
+  /** Every public name of the op, for the names table. */
+  readonly names: readonly string[];
+  /** Each param of the op (in `op.params` order) as the language passes it with its default: `regularization = :l2`. */
+  readonly params: readonly string[];
+  /** The op's section of "Signatures and examples", Markdown from its `###` heading on. */
+  readonly section: string;
+}
+
+/** What one target says of its API for the reference. */
+export interface TargetDocs {
+  /** The column and section title: `Julia`. */
+  readonly language: string;
+  /** Where the names come from: `RankRelax`. */
+  readonly module: string;
+  /** By op spec name. */
+  readonly ops: Readonly<Record<string, OpDocs>>;
+  /** Every enum value as the API takes it, by enum and value spec name: `:l2`. */
+  readonly enumValues: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }

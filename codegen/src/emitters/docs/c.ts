@@ -2,8 +2,8 @@
 // docs/architecture.md), parameter spellings, and a complete example program.
 import { realLiterals } from '../../ir/names.ts';
 import type { ArgIR, Dim, IR, OpIR, ParamIR, ShapeIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
-import type { ExampleData } from './example.ts';
-import { table } from './markdown.ts';
+import type { ExampleData } from '../../emit/example.ts';
+import { table } from '../../emit/markdown.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';

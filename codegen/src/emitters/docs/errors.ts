@@ -3,8 +3,8 @@
 // of the wrong type; each with the core's message (where the core words it, as
 // docs/architecture.md "Errors" lists) and the error type every binding maps it to.
 import type { IR, OpIR, StatusIR } from '../../ir/types.ts';
-import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
-import { tick } from './markdown.ts';
+import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from '../../emit/example.ts';
+import { tick } from '../../emit/markdown.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 

@@ -1,31 +1,31 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR } from '../../ir/types.ts';
-import { juliaValue } from './julia.ts';
-import { table, tick } from './markdown.ts';
-import { JULIA_MODULE, NODE_PACKAGE, PY_MODULES } from './names.ts';
+import type { Described } from './index.ts';
+import { table, tick } from '../../emit/markdown.ts';
+import { NODE_PACKAGE, PY_MODULES } from './names.ts';
 
 function runtimeRow(f: RuntimeFnIR): string[] {
   const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
   return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
 }
 
-export function renderIndex(ir: IR): string {
+export function renderIndex(ir: IR, docs: Described): string {
+  const jl = docs.julia;
   const ops = ir.ops.map((op) => [
     `[${tick(op.name.spec)}](${op.name.snake}.md)`,
     op.summary,
     tick(op.api.python.fn),
-    tick(op.api.julia.fn),
+    tick(jl.ops[op.name.spec]?.fn ?? ''),
     tick(op.api.node.fn),
   ]);
   const enums = ir.enums.map((e) => {
     const rows = e.values.map((v) => {
-      const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
       return [
         tick(v.name.spec),
         `${tick(v.literal.c)} = ${v.code}`,
         tick(v.literal.python),
-        tick(param === undefined ? v.literal.julia : juliaValue(param, v.literal)),
+        tick(jl.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
         tick(v.literal.ts),
         v.doc,
       ];
@@ -35,7 +35,7 @@ export function renderIndex(ir: IR): string {
 
       ${e.doc}
 
-      ${table(['value', 'C', 'Python', 'Julia', 'Node', 'meaning'], rows)}
+      ${table(['value', 'C', 'Python', jl.language, 'Node', 'meaning'], rows)}
     `;
   });
   const kinds = ir.status
@@ -54,7 +54,7 @@ export function renderIndex(ir: IR): string {
 
       ## Ops
 
-      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `Julia (${JULIA_MODULE})`, `Node (${NODE_PACKAGE})`], ops)}
+      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `${jl.language} (${jl.module})`, `Node (${NODE_PACKAGE})`], ops)}
 
       Every op takes rows of \`n\` items and has a forward and a backward (vector-Jacobian product):
 

@@ -5,8 +5,7 @@
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
 export type PyFlavour = keyof typeof PY_MODULES;
 
-/** The Julia package and the Node package. */
-export const JULIA_MODULE = 'RankRelax';
+/** The Node package. */
 export const NODE_PACKAGE = '@rank-relax/node';
 /** The Node option holding the row length (every op has it). */
 export const NODE_ROW_OPTION = 'n';

@@ -2,7 +2,7 @@
 // row-major typed arrays), and the example, in TypeScript.
 import { realLiterals } from '../../ir/names.ts';
 import type { OpIR, ParamIR } from '../../ir/types.ts';
-import type { ExampleData } from './example.ts';
+import type { ExampleData } from '../../emit/example.ts';
 import { NODE_PACKAGE, NODE_ROW_OPTION } from './names.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';

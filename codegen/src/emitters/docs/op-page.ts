@@ -6,9 +6,9 @@ import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { cArgTable, cExample, cParam, cSignature } from './c.ts';
 import { cStatus, errorCases, type ErrorCase } from './errors.ts';
-import { exampleData, type ExampleData } from './example.ts';
-import { juliaExample, juliaParam, juliaSignature } from './julia.ts';
-import { fence, listText, table, tick } from './markdown.ts';
+import { exampleData, type ExampleData } from '../../emit/example.ts';
+import type { Described } from './index.ts';
+import { fence, listText, table, tick } from '../../emit/markdown.ts';
 import { NODE_ROW_OPTION, PY_MODULES, type PyFlavour } from './names.ts';
 import { nodeExample, nodeParam, nodeSignature } from './node.ts';
 import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
@@ -17,10 +17,10 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 
-function namesTable(op: OpIR): string {
+function namesTable(op: OpIR, docs: Described): string {
   const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
   const py = op.api.python;
-  const jl = op.api.julia;
+  const jl = docs.julia;
   const nd = op.api.node;
   return table(
     ['language', 'names'],
@@ -29,7 +29,7 @@ function namesTable(op: OpIR): string {
       ['NumPy', [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`].map(tick).join(', ')],
       ['PyTorch', tick(`${PY_MODULES.torch}.${py.fn}`)],
       ['JAX', tick(`${PY_MODULES.jax}.${py.fn}`)],
-      ['Julia', [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto].map(tick).join(', ')],
+      [jl.language, (jl.ops[op.name.spec]?.names ?? []).map(tick).join(', ')],
       ['Node', [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp].map(tick).join(', ')],
     ],
   );
@@ -51,13 +51,14 @@ function paramKind(p: ParamIR): string {
   }
 }
 
-function paramsSection(op: OpIR): string {
+function paramsSection(op: OpIR, described: Described): string {
   if (op.params.length === 0) return 'None.';
-  const rows = op.params.map((p) => [
+  const julia = described.julia.ops[op.name.spec]?.params ?? [];
+  const rows = op.params.map((p, i) => [
     tick(p.name.spec),
     `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`,
     tick(pythonParam(p)),
-    tick(juliaParam(p)),
+    tick(julia[i] ?? ''),
     tick(nodeParam(p)),
   ]);
   const docs = op.params.map((p) => {
@@ -72,7 +73,7 @@ function paramsSection(op: OpIR): string {
   return code`
     Every binding spells them after the spec, with the same defaults; C takes every argument.
 
-    ${table(['param', 'C', 'NumPy / PyTorch / JAX', 'Julia (keyword)', 'Node (option)'], rows)}
+    ${table(['param', 'C', 'NumPy / PyTorch / JAX', `${described.julia.language} (keyword)`, 'Node (option)'], rows)}
 
     ${docs}
   `;
@@ -139,9 +140,8 @@ const FLAVOURS: readonly [PyFlavour, string][] = [
   ['jax', 'JAX'],
 ];
 
-function languagesSection(ir: IR, op: OpIR, data: ExampleData): string {
+function languagesSection(ir: IR, op: OpIR, data: ExampleData, docs: Described): string {
   const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
-  const jl = op.api.julia;
   const nd = op.api.node;
   const c =
     f64 === undefined
@@ -180,18 +180,7 @@ function languagesSection(ir: IR, op: OpIR, data: ExampleData): string {
     [
       c,
       ...python,
-      code`
-        ### Julia
-
-        ${fence('julia', juliaSignature(op), false)}
-
-        ${tick(jl.pullback)} returns the gradient of each differentiable input, then the gradient of each
-        differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
-        reuse the arrays of an earlier tape. With ChainRulesCore loaded, an ${tick('rrule')} makes
-        ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
-
-        ${fence('julia', juliaExample(op, data), true)}
-      `,
+      docs.julia.ops[op.name.spec]?.section ?? '',
       code`
         ### Node
 
@@ -208,7 +197,7 @@ function languagesSection(ir: IR, op: OpIR, data: ExampleData): string {
   );
 }
 
-export function renderOpPage(ir: IR, op: OpIR): string {
+export function renderOpPage(ir: IR, op: OpIR, docs: Described): string {
   const data = exampleData(op);
   const cases = errorCases(op, data);
   return file(
@@ -220,11 +209,11 @@ export function renderOpPage(ir: IR, op: OpIR): string {
 
       ${op.doc}
 
-      ${namesTable(op)}
+      ${namesTable(op, docs)}
 
       ## Parameters
 
-      ${paramsSection(op)}
+      ${paramsSection(op, docs)}
 
       ## Shapes
 
@@ -238,7 +227,7 @@ export function renderOpPage(ir: IR, op: OpIR): string {
 
       ${op.example === null ? 'The spec has no example for this op; these use a small row per input.' : `Each example runs the spec's example (${listText(data.inputs.map((i) => `${tick(i.input.name.spec)} = ${tick(JSON.stringify(i.rows).replace(/,/g, ', '))}`))}${data.params.length > 0 ? `, ${listText(data.params.map((p) => tick(`${p.param.name.spec} = ${p.literal.python}`)))}` : ''}) forward and backward; \`scripts/check-docs.sh\` runs every one.`}
 
-      ${languagesSection(ir, op, data)}
+      ${languagesSection(ir, op, data, docs)}
     `,
   );
 }

@@ -4,7 +4,7 @@
 import { realLiterals } from '../../ir/names.ts';
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import type { ErrorCase } from './errors.ts';
-import type { ExampleData, ExampleInput } from './example.ts';
+import type { ExampleData, ExampleInput } from '../../emit/example.ts';
 import { PY_MODULES, type PyFlavour } from './names.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';

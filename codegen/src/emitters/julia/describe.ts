@@ -1,16 +1,14 @@
-// Julia in the reference (RankRelax.jl): signatures, keyword spellings, shapes (a column is one
-// sample), and the example.
+// What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
+// signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
+import { code } from '../../emit/code.ts';
+import { exampleData, type ExampleData } from '../../emit/example.ts';
+import { fence, tick } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { EnumValueIR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
-import type { ExampleData } from './example.ts';
-import { JULIA_MODULE } from './names.ts';
+import type { IR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
-
-/** An enum value as RankRelax.jl writes it: the Symbol `:l2` (it takes the string `"l2"` too). */
-function juliaSymbol(v: EnumValueIR): string {
-  return v.name.julia === v.name.spec ? `:${v.name.julia}` : `Symbol(${v.literal.julia})`;
-}
+import { juliaSymbol, MODULE } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, else the IR's Julia literal. */
 export function juliaValue(p: ParamIR, literal: Literals): string {
@@ -22,7 +20,7 @@ export function juliaValue(p: ParamIR, literal: Literals): string {
       const v = e.enum.values.find((x) => x.literal.julia === literal.julia);
       return v === undefined ? literal.julia : juliaSymbol(v);
     },
-    int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
+    int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
   });
 }
 
@@ -79,7 +77,7 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
   const outputs = op.outputs.map((o) => o.name.julia);
   const grads = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
   return [
-    `using ${JULIA_MODULE}`,
+    `using ${MODULE}`,
     '',
     ...data.inputs.map((i) => `${i.input.name.julia} = ${juliaArray(i.rows)}`),
     `${tuple(outputs)} = ${call(n.fn, inputs)}`,
@@ -88,4 +86,44 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
     `${grads.join(', ')} = ${n.pullback}(tape, ${op.cotangents.map((c) => `one.(${c.of.name.julia})`).join(', ')})`,
     ...grads.map((g) => `println(${g})`),
   ].join('\n');
+}
+
+function section(op: OpIR, data: ExampleData): string {
+  const jl = op.api.julia;
+  return code`
+    ### Julia
+
+    ${fence('julia', juliaSignature(op), false)}
+
+    ${tick(jl.pullback)} returns the gradient of each differentiable input, then the gradient of each
+    differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
+    reuse the arrays of an earlier tape. With ChainRulesCore loaded, an ${tick('rrule')} makes
+    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
+
+    ${fence('julia', juliaExample(op, data), true)}
+  `;
+}
+
+function opDocs(op: OpIR): OpDocs {
+  const jl = op.api.julia;
+  return {
+    fn: jl.fn,
+    names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto],
+    params: op.params.map(juliaParam),
+    section: section(op, exampleData(op)),
+  };
+}
+
+export function describeJulia(ir: IR): TargetDocs {
+  return {
+    language: 'Julia',
+    module: MODULE,
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    enumValues: Object.fromEntries(
+      ir.enums.map((e) => {
+        const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
+        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, param === undefined ? v.literal.julia : juliaValue(param, v.literal)]))];
+      }),
+    ),
+  };
 }
