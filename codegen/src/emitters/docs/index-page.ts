@@ -3,7 +3,7 @@ import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR } from '../../ir/types.ts';
 import type { Described } from './index.ts';
 import { table, tick } from '../../emit/markdown.ts';
-import { NODE_PACKAGE, PY_MODULES } from './names.ts';
+import { PY_MODULES } from './names.ts';
 
 function runtimeRow(f: RuntimeFnIR): string[] {
   const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
@@ -12,12 +12,13 @@ function runtimeRow(f: RuntimeFnIR): string[] {
 
 export function renderIndex(ir: IR, docs: Described): string {
   const jl = docs.julia;
+  const nd = docs.node;
   const ops = ir.ops.map((op) => [
     `[${tick(op.name.spec)}](${op.name.snake}.md)`,
     op.summary,
     tick(op.api.python.fn),
     tick(jl.ops[op.name.spec]?.fn ?? ''),
-    tick(op.api.node.fn),
+    tick(nd.ops[op.name.spec]?.fn ?? ''),
   ]);
   const enums = ir.enums.map((e) => {
     const rows = e.values.map((v) => {
@@ -26,7 +27,7 @@ export function renderIndex(ir: IR, docs: Described): string {
         `${tick(v.literal.c)} = ${v.code}`,
         tick(v.literal.python),
         tick(jl.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
-        tick(v.literal.ts),
+        tick(nd.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
         v.doc,
       ];
     });
@@ -35,7 +36,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       ${e.doc}
 
-      ${table(['value', 'C', 'Python', jl.language, 'Node', 'meaning'], rows)}
+      ${table(['value', 'C', 'Python', jl.language, nd.language, 'meaning'], rows)}
     `;
   });
   const kinds = ir.status
@@ -54,7 +55,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       ## Ops
 
-      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `${jl.language} (${jl.module})`, `Node (${NODE_PACKAGE})`], ops)}
+      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `${jl.language} (${jl.module})`, `${nd.language} (${nd.module})`], ops)}
 
       Every op takes rows of \`n\` items and has a forward and a backward (vector-Jacobian product):
 

@@ -13,6 +13,7 @@ export const DOCS_DIR = 'docs/api';
 /** What the targets say of themselves (`Emitter.describe`), by target name. */
 export interface Described {
   readonly julia: TargetDocs;
+  readonly node: TargetDocs;
 }
 
 function describe(ir: IR, targets: readonly Emitter[], name: string): TargetDocs {
@@ -29,7 +30,7 @@ export function docsEmitter(targets: readonly Emitter[]): Emitter {
     owns: [`${DOCS_DIR}/`],
     capabilities: BASELINE,
     emit: (ir) => {
-      const described: Described = { julia: describe(ir, targets, 'julia') };
+      const described: Described = { julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node') };
       return [
         { path: `${DOCS_DIR}/README.md`, contents: renderIndex(ir, described) },
         ...ir.ops.map((op) => ({ path: `${DOCS_DIR}/${op.name.snake}.md`, contents: renderOpPage(ir, op, described) })),

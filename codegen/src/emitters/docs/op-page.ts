@@ -10,7 +10,6 @@ import { exampleData, type ExampleData } from '../../emit/example.ts';
 import type { Described } from './index.ts';
 import { fence, listText, table, tick } from '../../emit/markdown.ts';
 import { NODE_ROW_OPTION, PY_MODULES, type PyFlavour } from './names.ts';
-import { nodeExample, nodeParam, nodeSignature } from './node.ts';
 import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -21,7 +20,7 @@ function namesTable(op: OpIR, docs: Described): string {
   const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
   const py = op.api.python;
   const jl = docs.julia;
-  const nd = op.api.node;
+  const nd = docs.node;
   return table(
     ['language', 'names'],
     [
@@ -30,7 +29,7 @@ function namesTable(op: OpIR, docs: Described): string {
       ['PyTorch', tick(`${PY_MODULES.torch}.${py.fn}`)],
       ['JAX', tick(`${PY_MODULES.jax}.${py.fn}`)],
       [jl.language, (jl.ops[op.name.spec]?.names ?? []).map(tick).join(', ')],
-      ['Node', [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp].map(tick).join(', ')],
+      [nd.language, (nd.ops[op.name.spec]?.names ?? []).map(tick).join(', ')],
     ],
   );
 }
@@ -54,12 +53,13 @@ function paramKind(p: ParamIR): string {
 function paramsSection(op: OpIR, described: Described): string {
   if (op.params.length === 0) return 'None.';
   const julia = described.julia.ops[op.name.spec]?.params ?? [];
+  const node = described.node.ops[op.name.spec]?.params ?? [];
   const rows = op.params.map((p, i) => [
     tick(p.name.spec),
     `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`,
     tick(pythonParam(p)),
     tick(julia[i] ?? ''),
-    tick(nodeParam(p)),
+    tick(node[i] ?? ''),
   ]);
   const docs = op.params.map((p) => {
     const head = `- ${tick(p.name.spec)} (${paramKind(p)}): ${p.doc}`;
@@ -73,7 +73,7 @@ function paramsSection(op: OpIR, described: Described): string {
   return code`
     Every binding spells them after the spec, with the same defaults; C takes every argument.
 
-    ${table(['param', 'C', 'NumPy / PyTorch / JAX', `${described.julia.language} (keyword)`, 'Node (option)'], rows)}
+    ${table(['param', 'C', 'NumPy / PyTorch / JAX', `${described.julia.language} (keyword)`, `${described.node.language} (option)`], rows)}
 
     ${docs}
   `;
@@ -142,8 +142,7 @@ const FLAVOURS: readonly [PyFlavour, string][] = [
 
 function languagesSection(ir: IR, op: OpIR, data: ExampleData, docs: Described): string {
   const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
-  const nd = op.api.node;
-  const c =
+    const c =
     f64 === undefined
       ? null
       : code`
@@ -181,17 +180,7 @@ function languagesSection(ir: IR, op: OpIR, data: ExampleData, docs: Described):
       c,
       ...python,
       docs.julia.ops[op.name.spec]?.section ?? '',
-      code`
-        ### Node
-
-        ${fence('ts', nodeSignature(op), false)}
-
-        ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
-        needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
-        thread pool.
-
-        ${fence('ts', nodeExample(op, data), true)}
-      `,
+      docs.node.ops[op.name.spec]?.section ?? '',
     ],
     '\n\n',
   );

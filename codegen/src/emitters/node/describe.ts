@@ -1,11 +1,18 @@
-// Node in the reference (@rank-relax/node): TypeScript signatures, option spellings, shapes (flat
-// row-major typed arrays), and the example, in TypeScript.
+// What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
+// option spellings, enum values and the example, in TypeScript.
+import { code } from '../../emit/code.ts';
+import { exampleData, type ExampleData } from '../../emit/example.ts';
+import { fence, tick } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { OpIR, ParamIR } from '../../ir/types.ts';
-import type { ExampleData } from '../../emit/example.ts';
-import { NODE_PACKAGE, NODE_ROW_OPTION } from './names.ts';
+import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
+
+/** The package the API is imported from. */
+export const NODE_PACKAGE = '@rank-relax/node';
+/** The option holding the row length (every op has it). */
+export const NODE_ROW_OPTION = 'n';
 
 function tsType(p: ParamIR): string {
   switch (p.type) {
@@ -17,7 +24,7 @@ function tsType(p: ParamIR): string {
       return 'boolean';
     case 'int':
     case 'list':
-      return unsupported('docs', `${p.type} params`);
+      return unsupported('node', `${p.type} params`);
     default:
       return assertNever(p, 'param type');
   }
@@ -83,4 +90,38 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
     `const grads = ${n.vjp}(${[...inputs, ...cotangents, ...options].join(', ')});`,
     `console.log(${[...op.grads.map((g) => `grads.${g.of.name.ts}`), ...op.paramGrads.map((g) => `grads.${g.of.name.ts}`)].join(', ')});`,
   ].join('\n');
+}
+
+function section(op: OpIR, data: ExampleData): string {
+  const nd = op.api.node;
+  return code`
+    ### Node
+
+    ${fence('ts', nodeSignature(op), false)}
+
+    ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
+    needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
+    thread pool.
+
+    ${fence('ts', nodeExample(op, data), true)}
+  `;
+}
+
+function opDocs(op: OpIR): OpDocs {
+  const nd = op.api.node;
+  return {
+    fn: nd.fn,
+    names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp],
+    params: op.params.map(nodeParam),
+    section: section(op, exampleData(op)),
+  };
+}
+
+export function describeNode(ir: IR): TargetDocs {
+  return {
+    language: 'Node',
+    module: NODE_PACKAGE,
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, v.literal.ts]))])),
+  };
 }
