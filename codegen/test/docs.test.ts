@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { cEmitter } from '../src/emitters/c/index.ts';
-import { errorCases } from '../src/emitters/docs/errors.ts';
+import { errorCases } from '../src/emit/error-cases.ts';
 import { juliaSignature } from '../src/emitters/julia/describe.ts';
 import { emitters } from '../src/emit/registry.ts';
 import { NO_RUN } from '../src/emit/markdown.ts';

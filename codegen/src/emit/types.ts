@@ -34,18 +34,22 @@ export interface Emitter {
 export interface OpDocs {
   /** The op's main function: `soft_rank`, `softRank`. */
   readonly fn: string;
-  /** Every public name of the op, for the names table. */
-  readonly names: readonly string[];
+  /** Every public name of the op, for the names table: one row per flavour of the API (`NumPy`, `PyTorch`, …). */
+  readonly names: readonly { readonly label: string; readonly names: readonly string[] }[];
   /** Each param of the op (in `op.params` order) as the language passes it with its default: `regularization = :l2`. */
   readonly params: readonly string[];
-  /** The op's section of "Signatures and examples", Markdown from its `###` heading on. */
+  /** The op's sections of "Signatures and examples", Markdown from the first `###` heading on. */
   readonly section: string;
+  /** A runnable program that raises every error of the op's errors table and checks each message. */
+  readonly errorCheck?: { readonly label: string; readonly markdown: string };
 }
 
 /** What one target says of its API for the reference. */
 export interface TargetDocs {
-  /** The column and section title: `Julia`. */
+  /** The language, as the index's columns name it: `Julia`, `Python`. */
   readonly language: string;
+  /** The column title on an op's page: `Julia`, `NumPy / PyTorch / JAX`. */
+  readonly column: string;
   /** Where the names come from: `RankRelax`. */
   readonly module: string;
   /** By op spec name. */

@@ -2,8 +2,8 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR } from '../../ir/types.ts';
 import type { Described } from './index.ts';
-import { table, tick } from '../../emit/markdown.ts';
 import { PY_MODULES } from './names.ts';
+import { table, tick } from '../../emit/markdown.ts';
 
 function runtimeRow(f: RuntimeFnIR): string[] {
   const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
@@ -13,10 +13,11 @@ function runtimeRow(f: RuntimeFnIR): string[] {
 export function renderIndex(ir: IR, docs: Described): string {
   const jl = docs.julia;
   const nd = docs.node;
+  const py = docs.python;
   const ops = ir.ops.map((op) => [
     `[${tick(op.name.spec)}](${op.name.snake}.md)`,
     op.summary,
-    tick(op.api.python.fn),
+    tick(py.ops[op.name.spec]?.fn ?? ''),
     tick(jl.ops[op.name.spec]?.fn ?? ''),
     tick(nd.ops[op.name.spec]?.fn ?? ''),
   ]);
@@ -25,7 +26,7 @@ export function renderIndex(ir: IR, docs: Described): string {
       return [
         tick(v.name.spec),
         `${tick(v.literal.c)} = ${v.code}`,
-        tick(v.literal.python),
+        tick(py.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
         tick(jl.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
         tick(nd.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
         v.doc,
@@ -36,7 +37,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       ${e.doc}
 
-      ${table(['value', 'C', 'Python', jl.language, nd.language, 'meaning'], rows)}
+      ${table(['value', 'C', py.language, jl.language, nd.language, 'meaning'], rows)}
     `;
   });
   const kinds = ir.status
@@ -55,7 +56,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       ## Ops
 
-      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `${jl.language} (${jl.module})`, `${nd.language} (${nd.module})`], ops)}
+      ${table(['op', 'summary', `${py.language} (${py.module})`, `${jl.language} (${jl.module})`, `${nd.language} (${nd.module})`], ops)}
 
       Every op takes rows of \`n\` items and has a forward and a backward (vector-Jacobian product):
 

@@ -14,6 +14,7 @@ export const DOCS_DIR = 'docs/api';
 export interface Described {
   readonly julia: TargetDocs;
   readonly node: TargetDocs;
+  readonly python: TargetDocs;
 }
 
 function describe(ir: IR, targets: readonly Emitter[], name: string): TargetDocs {
@@ -30,7 +31,7 @@ export function docsEmitter(targets: readonly Emitter[]): Emitter {
     owns: [`${DOCS_DIR}/`],
     capabilities: BASELINE,
     emit: (ir) => {
-      const described: Described = { julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node') };
+      const described: Described = { julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node'), python: describe(ir, targets, 'python') };
       return [
         { path: `${DOCS_DIR}/README.md`, contents: renderIndex(ir, described) },
         ...ir.ops.map((op) => ({ path: `${DOCS_DIR}/${op.name.snake}.md`, contents: renderOpPage(ir, op, described) })),

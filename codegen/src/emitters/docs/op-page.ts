@@ -5,12 +5,11 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { cArgTable, cExample, cParam, cSignature } from './c.ts';
-import { cStatus, errorCases, type ErrorCase } from './errors.ts';
+import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import type { Described } from './index.ts';
 import { fence, listText, table, tick } from '../../emit/markdown.ts';
-import { NODE_ROW_OPTION, PY_MODULES, type PyFlavour } from './names.ts';
-import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
+import { NODE_ROW_OPTION } from './names.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -18,20 +17,8 @@ import { matchParam } from '../../ir/match.ts';
 
 function namesTable(op: OpIR, docs: Described): string {
   const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
-  const py = op.api.python;
-  const jl = docs.julia;
-  const nd = docs.node;
-  return table(
-    ['language', 'names'],
-    [
-      ['C', c.map(tick).join(', ')],
-      ['NumPy', [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`].map(tick).join(', ')],
-      ['PyTorch', tick(`${PY_MODULES.torch}.${py.fn}`)],
-      ['JAX', tick(`${PY_MODULES.jax}.${py.fn}`)],
-      [jl.language, (jl.ops[op.name.spec]?.names ?? []).map(tick).join(', ')],
-      [nd.language, (nd.ops[op.name.spec]?.names ?? []).map(tick).join(', ')],
-    ],
-  );
+  const rows = [docs.python, docs.julia, docs.node].flatMap((t) => (t.ops[op.name.spec]?.names ?? []).map((r) => [r.label, r.names.map(tick).join(', ')]));
+  return table(['language', 'names'], [['C', c.map(tick).join(', ')], ...rows]);
 }
 
 function paramKind(p: ParamIR): string {
@@ -52,12 +39,13 @@ function paramKind(p: ParamIR): string {
 
 function paramsSection(op: OpIR, described: Described): string {
   if (op.params.length === 0) return 'None.';
+  const python = described.python.ops[op.name.spec]?.params ?? [];
   const julia = described.julia.ops[op.name.spec]?.params ?? [];
   const node = described.node.ops[op.name.spec]?.params ?? [];
   const rows = op.params.map((p, i) => [
     tick(p.name.spec),
     `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`,
-    tick(pythonParam(p)),
+    tick(python[i] ?? ''),
     tick(julia[i] ?? ''),
     tick(node[i] ?? ''),
   ]);
@@ -73,7 +61,7 @@ function paramsSection(op: OpIR, described: Described): string {
   return code`
     Every binding spells them after the spec, with the same defaults; C takes every argument.
 
-    ${table(['param', 'C', 'NumPy / PyTorch / JAX', `${described.julia.language} (keyword)`, `${described.node.language} (option)`], rows)}
+    ${table(['param', 'C', described.python.column, `${described.julia.column} (keyword)`, `${described.node.column} (option)`], rows)}
 
     ${docs}
   `;
@@ -108,7 +96,11 @@ function shapesSection(op: OpIR): string {
   `;
 }
 
-function errorsSection(ir: IR, op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
+function errorsSection(ir: IR, op: OpIR, cases: readonly ErrorCase[], docs: Described): string {
+  const errorChecks = [docs.python, docs.julia, docs.node].flatMap((t) => {
+    const check = t.ops[op.name.spec]?.errorCheck;
+    return check === undefined ? [] : [`<details><summary>Every message above, checked (${check.label})</summary>\n\n${check.markdown}\n\n</details>`];
+  });
   const rows = cases.map((c) => {
     const status = cStatus(ir, c.kind);
     return [c.condition, c.message === null ? '' : tick(c.message), status === null ? '— (typed pointers)' : tick(status.c), tick(c.python), tick(c.julia), tick(c.node)];
@@ -126,19 +118,9 @@ function errorsSection(ir: IR, op: OpIR, data: ExampleData, cases: readonly Erro
     - Node sees flat arrays, so inputs of different shapes are reported by length; every error has
       ${tick('error.code')}, the C status name.
 
-    <details><summary>Every message above, checked (NumPy)</summary>
-
-    ${fence('python', pythonErrorCheck(op, data, cases), true)}
-
-    </details>
+    ${errorChecks}
   `;
 }
-
-const FLAVOURS: readonly [PyFlavour, string][] = [
-  ['numpy', 'NumPy'],
-  ['torch', 'PyTorch'],
-  ['jax', 'JAX'],
-];
 
 function languagesSection(ir: IR, op: OpIR, data: ExampleData, docs: Described): string {
   const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
@@ -164,21 +146,10 @@ function languagesSection(ir: IR, op: OpIR, data: ExampleData, docs: Described):
 
           ${fence('c', cExample(ir, op, data), true)}
         `;
-  const python = FLAVOURS.map(
-    ([flavour, title]) => code`
-      ### ${title}
-
-      ${fence('python', pythonSignature(op, flavour), false)}
-
-      ${pythonGradientNote(op, flavour)}
-
-      ${fence('python', pythonExample(op, data, flavour), true)}
-    `,
-  );
   return join(
     [
       c,
-      ...python,
+      docs.python.ops[op.name.spec]?.section ?? '',
       docs.julia.ops[op.name.spec]?.section ?? '',
       docs.node.ops[op.name.spec]?.section ?? '',
     ],
@@ -210,7 +181,7 @@ export function renderOpPage(ir: IR, op: OpIR, docs: Described): string {
 
       ## Errors
 
-      ${errorsSection(ir, op, data, cases)}
+      ${errorsSection(ir, op, cases, docs)}
 
       ## Signatures and examples
 

@@ -108,7 +108,7 @@ function opDocs(op: OpIR): OpDocs {
   const jl = op.api.julia;
   return {
     fn: jl.fn,
-    names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto],
+    names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],
     params: op.params.map(juliaParam),
     section: section(op, exampleData(op)),
   };
@@ -117,6 +117,7 @@ function opDocs(op: OpIR): OpDocs {
 export function describeJulia(ir: IR): TargetDocs {
   return {
     language: 'Julia',
+    column: 'Julia',
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     enumValues: Object.fromEntries(

@@ -111,7 +111,7 @@ function opDocs(op: OpIR): OpDocs {
   const nd = op.api.node;
   return {
     fn: nd.fn,
-    names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp],
+    names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],
     params: op.params.map(nodeParam),
     section: section(op, exampleData(op)),
   };
@@ -120,6 +120,7 @@ function opDocs(op: OpIR): OpDocs {
 export function describeNode(ir: IR): TargetDocs {
   return {
     language: 'Node',
+    column: 'Node',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, v.literal.ts]))])),

@@ -1,12 +1,13 @@
 // The errors an op raises, derived from its spec: a non-finite value in any input, each real
 // param's constraint, each enum param, min_n, nonnegative inputs, mismatched inputs, and an array
 // of the wrong type; each with the core's message (where the core words it, as
-// docs/architecture.md "Errors" lists) and the error type every binding maps it to.
-import type { IR, OpIR, StatusIR } from '../../ir/types.ts';
-import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from '../../emit/example.ts';
-import { tick } from '../../emit/markdown.ts';
-import { unsupported } from '../../emit/capabilities.ts';
-import { assertNever } from '../../util/never.ts';
+// docs/architecture.md "Errors" lists) and the error type every binding maps it to. Shared by the
+// docs emitter (the errors table) and the targets' `describe` hooks (their checked examples).
+import type { IR, OpIR, StatusIR } from '../ir/types.ts';
+import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
+import { tick } from './markdown.ts';
+import { unsupported } from './capabilities.ts';
+import { assertNever } from '../util/never.ts';
 
 /** The core's `ErrorKind`, or `null` for a wrong type that a binding refuses before the core. */
 export type CoreKind = 'InvalidValue' | 'InvalidArgument' | 'ShapeMismatch' | null;

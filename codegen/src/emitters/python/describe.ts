@@ -1,13 +1,19 @@
-// Python in the reference: the NumPy API (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX
-// (`rank_relax.jax`) signatures, parameter spellings, shapes, examples, and the check of every
-// error message of an op.
+// What the API reference says of the Python package (the `describe` hook): the NumPy API
+// (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
+// spellings, enum values, examples, and the check of every error message of an op.
+import { code, join } from '../../emit/code.ts';
+import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
+import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
+import { fence } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import type { ErrorCase } from './errors.ts';
-import type { ExampleData, ExampleInput } from '../../emit/example.ts';
-import { PY_MODULES, type PyFlavour } from './names.ts';
+import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
+
+/** Python modules: the NumPy API and the two framework modules. */
+export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
+export type PyFlavour = keyof typeof PY_MODULES;
 
 const TYPES: Record<PyFlavour, { readonly input: string; readonly output: string; readonly real: string }> = {
   numpy: { input: 'ArrayLike', output: 'NDArray', real: 'float' },
@@ -25,7 +31,7 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
       return 'bool';
     case 'int':
     case 'list':
-      return unsupported('docs', `${p.type} params`);
+      return unsupported('python', `${p.type} params`);
     default:
       return assertNever(p, 'param type');
   }
@@ -172,4 +178,49 @@ export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly Er
     `print(len(cases), "errors as documented")`,
   );
   return lines.join('\n');
+}
+
+const FLAVOURS: readonly [PyFlavour, string][] = [
+  ['numpy', 'NumPy'],
+  ['torch', 'PyTorch'],
+  ['jax', 'JAX'],
+];
+
+function opDocs(op: OpIR): OpDocs {
+  const py = op.api.python;
+  const data = exampleData(op);
+  return {
+    fn: py.fn,
+    names: [
+      { label: 'NumPy', names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`] },
+      { label: 'PyTorch', names: [`${PY_MODULES.torch}.${py.fn}`] },
+      { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },
+    ],
+    params: op.params.map(pythonParam),
+    section: join(
+      FLAVOURS.map(
+        ([flavour, title]) => code`
+          ### ${title}
+
+          ${fence('python', pythonSignature(op, flavour), false)}
+
+          ${pythonGradientNote(op, flavour)}
+
+          ${fence('python', pythonExample(op, data, flavour), true)}
+        `,
+      ),
+      '\n\n',
+    ),
+    errorCheck: { label: 'NumPy', markdown: fence('python', pythonErrorCheck(op, data, errorCases(op, data)), true) },
+  };
+}
+
+export function describePython(ir: IR): TargetDocs {
+  return {
+    language: 'Python',
+    column: FLAVOURS.map(([, title]) => title).join(' / '),
+    module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, v.literal.python]))])),
+  };
 }
