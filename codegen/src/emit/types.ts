@@ -36,7 +36,7 @@ export interface OpDocs {
   readonly fn: string;
   /** Every public name of the op, for the names table: one row per flavour of the API (`NumPy`, `PyTorch`, …). */
   readonly names: readonly { readonly label: string; readonly names: readonly string[] }[];
-  /** Each param of the op (in `op.params` order) as the language passes it with its default: `regularization = :l2`. */
+  /** Each param of the op (in `op.params` order) as the language passes it with its default, a Markdown table cell: `` `regularization = :l2` ``. */
   readonly params: readonly string[];
   /** The op's sections of "Signatures and examples", Markdown from the first `###` heading on. */
   readonly section: string;
@@ -54,6 +54,6 @@ export interface TargetDocs {
   readonly module: string;
   /** By op spec name. */
   readonly ops: Readonly<Record<string, OpDocs>>;
-  /** Every enum value as the API takes it, by enum and value spec name: `:l2`. */
+  /** Every enum value as the API takes it, by enum and value spec name, a Markdown table cell: `` `:l2` ``. */
   readonly enumValues: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }

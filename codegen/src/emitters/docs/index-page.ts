@@ -14,6 +14,7 @@ export function renderIndex(ir: IR, docs: Described): string {
   const jl = docs.julia;
   const nd = docs.node;
   const py = docs.python;
+  const c = docs.c;
   const ops = ir.ops.map((op) => [
     `[${tick(op.name.spec)}](${op.name.snake}.md)`,
     op.summary,
@@ -25,10 +26,10 @@ export function renderIndex(ir: IR, docs: Described): string {
     const rows = e.values.map((v) => {
       return [
         tick(v.name.spec),
-        `${tick(v.literal.c)} = ${v.code}`,
-        tick(py.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
-        tick(jl.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
-        tick(nd.enumValues[e.name.spec]?.[v.name.spec] ?? ''),
+        c.enumValues[e.name.spec]?.[v.name.spec] ?? '',
+        py.enumValues[e.name.spec]?.[v.name.spec] ?? '',
+        jl.enumValues[e.name.spec]?.[v.name.spec] ?? '',
+        nd.enumValues[e.name.spec]?.[v.name.spec] ?? '',
         v.doc,
       ];
     });
@@ -37,7 +38,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       ${e.doc}
 
-      ${table(['value', 'C', py.language, jl.language, nd.language, 'meaning'], rows)}
+      ${table(['value', c.language, py.language, jl.language, nd.language, 'meaning'], rows)}
     `;
   });
   const kinds = ir.status

@@ -12,6 +12,7 @@ export const DOCS_DIR = 'docs/api';
 
 /** What the targets say of themselves (`Emitter.describe`), by target name. */
 export interface Described {
+  readonly c: TargetDocs;
   readonly julia: TargetDocs;
   readonly node: TargetDocs;
   readonly python: TargetDocs;
@@ -31,7 +32,7 @@ export function docsEmitter(targets: readonly Emitter[]): Emitter {
     owns: [`${DOCS_DIR}/`],
     capabilities: BASELINE,
     emit: (ir) => {
-      const described: Described = { julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node'), python: describe(ir, targets, 'python') };
+      const described: Described = { c: describe(ir, targets, 'c'), julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node'), python: describe(ir, targets, 'python') };
       return [
         { path: `${DOCS_DIR}/README.md`, contents: renderIndex(ir, described) },
         ...ir.ops.map((op) => ({ path: `${DOCS_DIR}/${op.name.snake}.md`, contents: renderOpPage(ir, op, described) })),

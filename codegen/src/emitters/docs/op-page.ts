@@ -4,11 +4,10 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { cArgTable, cExample, cParam, cSignature } from './c.ts';
 import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
-import { exampleData, type ExampleData } from '../../emit/example.ts';
+import { exampleData } from '../../emit/example.ts';
 import type { Described } from './index.ts';
-import { fence, listText, table, tick } from '../../emit/markdown.ts';
+import { listText, table, tick } from '../../emit/markdown.ts';
 import { NODE_ROW_OPTION } from './names.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -16,9 +15,8 @@ import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 
 function namesTable(op: OpIR, docs: Described): string {
-  const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
-  const rows = [docs.python, docs.julia, docs.node].flatMap((t) => (t.ops[op.name.spec]?.names ?? []).map((r) => [r.label, r.names.map(tick).join(', ')]));
-  return table(['language', 'names'], [['C', c.map(tick).join(', ')], ...rows]);
+  const rows = [docs.c, docs.python, docs.julia, docs.node].flatMap((t) => (t.ops[op.name.spec]?.names ?? []).map((r) => [r.label, r.names.map(tick).join(', ')]));
+  return table(['language', 'names'], rows);
 }
 
 function paramKind(p: ParamIR): string {
@@ -39,15 +37,16 @@ function paramKind(p: ParamIR): string {
 
 function paramsSection(op: OpIR, described: Described): string {
   if (op.params.length === 0) return 'None.';
+  const c = described.c.ops[op.name.spec]?.params ?? [];
   const python = described.python.ops[op.name.spec]?.params ?? [];
   const julia = described.julia.ops[op.name.spec]?.params ?? [];
   const node = described.node.ops[op.name.spec]?.params ?? [];
   const rows = op.params.map((p, i) => [
     tick(p.name.spec),
-    `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`,
-    tick(python[i] ?? ''),
-    tick(julia[i] ?? ''),
-    tick(node[i] ?? ''),
+    c[i] ?? '',
+    python[i] ?? '',
+    julia[i] ?? '',
+    node[i] ?? '',
   ]);
   const docs = op.params.map((p) => {
     const head = `- ${tick(p.name.spec)} (${paramKind(p)}): ${p.doc}`;
@@ -61,7 +60,7 @@ function paramsSection(op: OpIR, described: Described): string {
   return code`
     Every binding spells them after the spec, with the same defaults; C takes every argument.
 
-    ${table(['param', 'C', described.python.column, `${described.julia.column} (keyword)`, `${described.node.column} (option)`], rows)}
+    ${table(['param', described.c.column, described.python.column, `${described.julia.column} (keyword)`, `${described.node.column} (option)`], rows)}
 
     ${docs}
   `;
@@ -122,33 +121,10 @@ function errorsSection(ir: IR, op: OpIR, cases: readonly ErrorCase[], docs: Desc
   `;
 }
 
-function languagesSection(ir: IR, op: OpIR, data: ExampleData, docs: Described): string {
-  const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
-    const c =
-    f64 === undefined
-      ? null
-      : code`
-          ### C
-
-          ${fence('c', `${cSignature(f64.forward)}\n\n${cSignature(f64.backward)}`, false)}
-
-          The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
-          outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
-          output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(g.of.name.c)}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(g.of.name.c)}`)])}.
-
-          Forward:
-
-          ${cArgTable(op.forward.args)}
-
-          Backward:
-
-          ${cArgTable(op.backward.args)}
-
-          ${fence('c', cExample(ir, op, data), true)}
-        `;
+function languagesSection(op: OpIR, docs: Described): string {
   return join(
     [
-      c,
+      docs.c.ops[op.name.spec]?.section ?? '',
       docs.python.ops[op.name.spec]?.section ?? '',
       docs.julia.ops[op.name.spec]?.section ?? '',
       docs.node.ops[op.name.spec]?.section ?? '',
@@ -187,7 +163,7 @@ export function renderOpPage(ir: IR, op: OpIR, docs: Described): string {
 
       ${op.example === null ? 'The spec has no example for this op; these use a small row per input.' : `Each example runs the spec's example (${listText(data.inputs.map((i) => `${tick(i.input.name.spec)} = ${tick(JSON.stringify(i.rows).replace(/,/g, ', '))}`))}${data.params.length > 0 ? `, ${listText(data.params.map((p) => tick(`${p.param.name.spec} = ${p.literal.python}`)))}` : ''}) forward and backward; \`scripts/check-docs.sh\` runs every one.`}
 
-      ${languagesSection(ir, op, data, docs)}
+      ${languagesSection(op, docs)}
     `,
   );
 }

@@ -109,7 +109,7 @@ function opDocs(op: OpIR): OpDocs {
   return {
     fn: jl.fn,
     names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],
-    params: op.params.map(juliaParam),
+    params: op.params.map((p) => tick(juliaParam(p))),
     section: section(op, exampleData(op)),
   };
 }
@@ -123,7 +123,7 @@ export function describeJulia(ir: IR): TargetDocs {
     enumValues: Object.fromEntries(
       ir.enums.map((e) => {
         const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
-        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, param === undefined ? v.literal.julia : juliaValue(param, v.literal)]))];
+        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(param === undefined ? v.literal.julia : juliaValue(param, v.literal))]))];
       }),
     ),
   };

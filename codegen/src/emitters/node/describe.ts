@@ -112,7 +112,7 @@ function opDocs(op: OpIR): OpDocs {
   return {
     fn: nd.fn,
     names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],
-    params: op.params.map(nodeParam),
+    params: op.params.map((p) => tick(nodeParam(p))),
     section: section(op, exampleData(op)),
   };
 }
@@ -123,6 +123,6 @@ export function describeNode(ir: IR): TargetDocs {
     column: 'Node',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
-    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, v.literal.ts]))])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.ts)]))])),
   };
 }

@@ -4,7 +4,7 @@
 import { code, join } from '../../emit/code.ts';
 import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
-import { fence } from '../../emit/markdown.ts';
+import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
@@ -196,7 +196,7 @@ function opDocs(op: OpIR): OpDocs {
       { label: 'PyTorch', names: [`${PY_MODULES.torch}.${py.fn}`] },
       { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },
     ],
-    params: op.params.map(pythonParam),
+    params: op.params.map((p) => tick(pythonParam(p))),
     section: join(
       FLAVOURS.map(
         ([flavour, title]) => code`
@@ -221,6 +221,6 @@ export function describePython(ir: IR): TargetDocs {
     column: FLAVOURS.map(([, title]) => title).join(' / '),
     module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
-    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, v.literal.python]))])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.python)]))])),
   };
 }
