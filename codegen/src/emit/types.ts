@@ -1,5 +1,6 @@
 import type { IR } from '../ir/types.ts';
 import type { Capabilities } from './capabilities.ts';
+import type { ErrorCause } from './error-cases.ts';
 
 /** One file an emitter produces: a repository-relative POSIX path and its complete text. */
 export interface GeneratedFile {
@@ -54,6 +55,8 @@ export interface TargetDocs {
   readonly module: string;
   /** By op spec name. */
   readonly ops: Readonly<Record<string, OpDocs>>;
+  /** The error type the API raises for each cause (`ValueError`); none where errors are status codes (C). */
+  readonly errorTypes?: Readonly<Record<ErrorCause, string>>;
   /** Every enum value as the API takes it, by enum and value spec name, a Markdown table cell: `` `:l2` ``. */
   readonly enumValues: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }

@@ -1,6 +1,7 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR } from '../../ir/types.ts';
+import type { TargetDocs } from '../../emit/types.ts';
 import type { Described } from './index.ts';
 import { PY_MODULES } from './names.ts';
 import { table, tick } from '../../emit/markdown.ts';
@@ -8,6 +9,13 @@ import { table, tick } from '../../emit/markdown.ts';
 function runtimeRow(f: RuntimeFnIR): string[] {
   const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
   return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
+}
+
+/** What a binding raises for a core error: its value error type, and its enum error type where that differs (an argument may be an enum). */
+function raised(t: TargetDocs, argument: boolean): string {
+  const value = t.errorTypes?.value ?? '';
+  const enumType = t.errorTypes?.enum ?? value;
+  return argument && enumType !== value ? `${tick(value)}; ${tick(enumType)} for an unknown enum value` : tick(value);
 }
 
 export function renderIndex(ir: IR, docs: Described): string {
@@ -43,7 +51,7 @@ export function renderIndex(ir: IR, docs: Described): string {
   });
   const kinds = ir.status
     .filter((s) => s.coreKind !== null)
-    .map((s) => [tick(s.coreKind ?? ''), tick(s.c), '`ValueError`', '`ArgumentError`', s.coreKind === 'InvalidArgument' ? '`RangeError`; `TypeError` for an unknown enum value' : '`RangeError`']);
+    .map((s) => [tick(s.coreKind ?? ''), tick(s.c), ...[py, jl, nd].map((t) => raised(t, s.coreKind === 'InvalidArgument'))]);
   const { lastError, version, abiVersion, abiHash, setNumThreads } = ir.runtime;
   return file(
     banner(ir, 'html'),
@@ -77,7 +85,7 @@ export function renderIndex(ir: IR, docs: Described): string {
       The core has three kinds of error; each binding raises its language's type with the core's message,
       which starts with the op name:
 
-      ${table(['core kind', 'C status', 'Python', 'Julia', 'Node'], kinds)}
+      ${table(['core kind', 'C status', py.language, jl.language, nd.language], kinds)}
 
       Python raises \`TypeError\` for an argument of the wrong type (an integer array, a number for an enum); Julia
       raises \`MethodError\` for an array whose elements are not \`Real\`. The C API returns one of these statuses,

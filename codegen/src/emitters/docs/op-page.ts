@@ -102,13 +102,13 @@ function errorsSection(ir: IR, op: OpIR, cases: readonly ErrorCase[], docs: Desc
   });
   const rows = cases.map((c) => {
     const status = cStatus(ir, c.kind);
-    return [c.condition, c.message === null ? '' : tick(c.message), status === null ? '— (typed pointers)' : tick(status.c), tick(c.python), tick(c.julia), tick(c.node)];
+    return [c.condition, c.message === null ? '' : tick(c.message), status === null ? '— (typed pointers)' : tick(status.c), ...[docs.python, docs.julia, docs.node].map((t) => tick(t.errorTypes?.[c.raises] ?? ''))];
   });
   return code`
     The message is the same in every language; it names the op, the argument and, for a value, its
     (row, column) in the core's row-major order.
 
-    ${table(['condition', 'message', 'C status', 'NumPy / PyTorch / JAX', 'Julia', 'Node'], rows)}
+    ${table(['condition', 'message', 'C status', docs.python.column, docs.julia.column, docs.node.column], rows)}
 
     - C returns the status and ${tick(`${ir.runtime.lastError.cSymbol}()`)} gives the message; an unknown enum code
       is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).

@@ -104,6 +104,9 @@ function section(op: OpIR, data: ExampleData): string {
   `;
 }
 
+/** What the API raises for each cause of error. */
+export const ERROR_TYPES = { value: 'ArgumentError', enum: 'ArgumentError', type: 'MethodError' } as const;
+
 function opDocs(op: OpIR): OpDocs {
   const jl = op.api.julia;
   return {
@@ -120,6 +123,7 @@ export function describeJulia(ir: IR): TargetDocs {
     column: 'Julia',
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    errorTypes: ERROR_TYPES,
     enumValues: Object.fromEntries(
       ir.enums.map((e) => {
         const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);

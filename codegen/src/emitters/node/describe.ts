@@ -107,6 +107,9 @@ function section(op: OpIR, data: ExampleData): string {
   `;
 }
 
+/** What the API raises for each cause of error. */
+export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError' } as const;
+
 function opDocs(op: OpIR): OpDocs {
   const nd = op.api.node;
   return {
@@ -123,6 +126,7 @@ export function describeNode(ir: IR): TargetDocs {
     column: 'Node',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    errorTypes: ERROR_TYPES,
     enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.ts)]))])),
   };
 }

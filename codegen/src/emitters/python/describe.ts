@@ -164,7 +164,7 @@ export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly Er
   lines.push(...data.inputs.map((i) => `${i.input.name.python} = np.array(${rowsText(i.rows)})`));
   lines.push('cases = [');
   for (const c of cases) {
-    lines.push(`    (${c.python}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);
+    lines.push(`    (${ERROR_TYPES[c.raises]}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);
   }
   lines.push(']');
   lines.push(
@@ -185,6 +185,9 @@ const FLAVOURS: readonly [PyFlavour, string][] = [
   ['torch', 'PyTorch'],
   ['jax', 'JAX'],
 ];
+
+/** What the API raises for each cause of error. */
+export const ERROR_TYPES = { value: 'ValueError', enum: 'ValueError', type: 'TypeError' } as const;
 
 function opDocs(op: OpIR): OpDocs {
   const py = op.api.python;
@@ -221,6 +224,7 @@ export function describePython(ir: IR): TargetDocs {
     column: FLAVOURS.map(([, title]) => title).join(' / '),
     module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    errorTypes: ERROR_TYPES,
     enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.python)]))])),
   };
 }
