@@ -41,6 +41,8 @@ export interface OpDocs {
   readonly params: readonly string[];
   /** The op's sections of "Signatures and examples", Markdown from the first `###` heading on. */
   readonly section: string;
+  /** Each tensor (inputs, outputs, residuals; by spec name) as this API holds it, a Markdown table cell. */
+  readonly shapes: Readonly<Record<string, string>>;
   /** A runnable program that raises every error of the op's errors table and checks each message. */
   readonly errorCheck?: { readonly label: string; readonly markdown: string };
 }
@@ -51,6 +53,12 @@ export interface TargetDocs {
   readonly language: string;
   /** The column title on an op's page: `Julia`, `NumPy / PyTorch / JAX`. */
   readonly column: string;
+  /** The column title of the shapes table: `Julia (column = sample)`. */
+  readonly shapesColumn: string;
+  /** Each floating dtype (by id: `f64`) as the API names it, Markdown: `` Julia `Float64` ``. */
+  readonly dtypes: Readonly<Record<string, string>>;
+  /** The index's bullet on how the API takes arrays, Markdown (may span lines). */
+  readonly overview: string;
   /** Where the names come from: `RankRelax`. */
   readonly module: string;
   /** By op spec name. */

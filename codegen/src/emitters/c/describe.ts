@@ -6,7 +6,7 @@ import { exampleData } from '../../emit/example.ts';
 import { fence, listText, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { ArgIR, Dim, IR, OpIR, ParamIR, ShapeIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { ArgIR, Dim, IR, OpIR, ParamIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import type { ExampleData } from '../../emit/example.ts';
 import { table } from '../../emit/markdown.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -158,12 +158,19 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
   `;
 }
 
+/** `` `const double *values`: `batch * n` values `` */
+function shapeCell(op: OpIR, t: TensorIR): string {
+  const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
+  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
+}
+
 function opDocs(ir: IR, op: OpIR): OpDocs {
   return {
     fn: op.variants.at(-1)?.forward.cSymbol ?? '',
     names: [{ label: 'C', names: op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]) }],
     params: op.params.map((p) => `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`),
     section: section(ir, op, exampleData(op)),
+    shapes: Object.fromEntries([...op.inputs, ...op.outputs, ...op.residuals].map((t) => [t.name.spec, shapeCell(op, t)])),
   };
 }
 
@@ -171,6 +178,9 @@ export function describeC(ir: IR): TargetDocs {
   return {
     language: 'C',
     column: 'C',
+    shapesColumn: 'C (row-major)',
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}`])),
+    overview: '- **C**: flat row-major buffers, `[batch, n]` holds `batch * n` values; `_f32` and `_f64` entry points.',
     module: ir.native.header,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(ir, op)])),
     enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `${tick(v.literal.c)} = ${v.code}`]))])),

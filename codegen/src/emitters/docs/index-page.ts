@@ -3,7 +3,6 @@ import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR } from '../../ir/types.ts';
 import type { TargetDocs } from '../../emit/types.ts';
 import type { Described } from './index.ts';
-import { PY_MODULES } from './names.ts';
 import { table, tick } from '../../emit/markdown.ts';
 
 function runtimeRow(f: RuntimeFnIR): string[] {
@@ -69,12 +68,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       Every op takes rows of \`n\` items and has a forward and a backward (vector-Jacobian product):
 
-      - **C**: flat row-major buffers, \`[batch, n]\` holds \`batch * n\` values; \`_f32\` and \`_f64\` entry points.
-      - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
-        (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
-      - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
-        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.
-      - **Node**: \`Float64Array\` or \`Float32Array\`, flat and row-major, with the option \`n\` items per row.
+      ${[c, py, jl, nd].map((t) => t.overview)}
 
       ## Enums
 

@@ -8,8 +8,6 @@ import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData } from '../../emit/example.ts';
 import type { Described } from './index.ts';
 import { listText, table, tick } from '../../emit/markdown.ts';
-import { NODE_ROW_OPTION } from './names.ts';
-import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -66,32 +64,22 @@ function paramsSection(op: OpIR, described: Described): string {
   `;
 }
 
-function shapeRow(op: OpIR, t: TensorIR, role: string): string[] {
-  const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
-  const c = arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
-  if (role === 'residual') return [tick(t.name.spec), role, tick(t.shape.text), c, 'kept inside', 'kept in the tape', 'kept inside'];
-  return [
-    tick(t.name.spec),
-    role,
-    tick(t.shape.text),
-    c,
-    isPerRow(t.shape) ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row',
-    isPerRow(t.shape) ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`',
-    isPerRow(t.shape) ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`,
-  ];
+function shapeRow(op: OpIR, t: TensorIR, role: string, docs: Described): string[] {
+  const cells = [docs.c, docs.python, docs.julia, docs.node].map((d) => d.ops[op.name.spec]?.shapes[t.name.spec] ?? '');
+  return [tick(t.name.spec), role, tick(t.shape.text), ...cells];
 }
 
-function shapesSection(op: OpIR): string {
+function shapesSection(op: OpIR, docs: Described): string {
   const rows = [
-    ...op.inputs.map((i) => shapeRow(op, i, i.differentiable ? 'input' : 'input (no gradient)')),
-    ...op.outputs.map((o) => shapeRow(op, o, 'output')),
-    ...op.residuals.map((r) => shapeRow(op, r, 'residual')),
+    ...op.inputs.map((i) => shapeRow(op, i, i.differentiable ? 'input' : 'input (no gradient)', docs)),
+    ...op.outputs.map((o) => shapeRow(op, o, 'output', docs)),
+    ...op.residuals.map((r) => shapeRow(op, r, 'residual', docs)),
   ];
   const dtypes = op.variants.map((v) => v.dtype);
   return code`
-    ${table(['tensor', 'role', 'core', 'C (row-major)', 'NumPy / PyTorch / JAX', 'Julia (column = sample)', 'Node (flat)'], rows)}
+    ${table(['tensor', 'role', 'core', ...[docs.c, docs.python, docs.julia, docs.node].map((d) => d.shapesColumn)], rows)}
 
-    Rows are independent. Element types: ${listText(dtypes.map((t) => `${tick(t.numpy ?? t.id)} (C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}; Julia ${tick(t.julia)}; Node ${tick(t.tsArray ?? t.ts)})`))}; outputs and gradients have the input's type and shape${op.paramGrads.length > 0 ? `, and the gradient of ${listText(op.paramGrads.map((g) => tick(g.of.name.spec)))} is per row in C and summed over the rows elsewhere` : ''}.
+    Rows are independent. Element types: ${listText(dtypes.map((t) => `${docs.python.dtypes[t.id] ?? ''} (${[docs.c, docs.julia, docs.node].map((d) => d.dtypes[t.id] ?? '').join('; ')})`))}; outputs and gradients have the input's type and shape${op.paramGrads.length > 0 ? `, and the gradient of ${listText(op.paramGrads.map((g) => tick(g.of.name.spec)))} is per row in C and summed over the rows elsewhere` : ''}.
   `;
 }
 
@@ -153,7 +141,7 @@ export function renderOpPage(ir: IR, op: OpIR, docs: Described): string {
 
       ## Shapes
 
-      ${shapesSection(op)}
+      ${shapesSection(op, docs)}
 
       ## Errors
 

@@ -8,6 +8,7 @@ import { realLiterals } from '../../ir/names.ts';
 import type { IR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { isPerRow } from '../../ir/shape.ts';
 import { juliaSymbol, MODULE } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, else the IR's Julia literal. */
@@ -113,6 +114,10 @@ function opDocs(op: OpIR): OpDocs {
     fn: jl.fn,
     names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],
     params: op.params.map((p) => tick(juliaParam(p))),
+    shapes: Object.fromEntries([
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`']),
+      ...op.residuals.map((t) => [t.name.spec, 'kept in the tape']),
+    ]),
     section: section(op, exampleData(op)),
   };
 }
@@ -121,6 +126,12 @@ export function describeJulia(ir: IR): TargetDocs {
   return {
     language: 'Julia',
     column: 'Julia',
+    shapesColumn: 'Julia (column = sample)',
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Julia ${tick(t.julia)}`])),
+    overview: code`
+      - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
+        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.
+    `,
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,

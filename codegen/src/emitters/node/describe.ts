@@ -7,6 +7,7 @@ import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
 import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** The package the API is imported from. */
@@ -116,6 +117,10 @@ function opDocs(op: OpIR): OpDocs {
     fn: nd.fn,
     names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],
     params: op.params.map((p) => tick(nodeParam(p))),
+    shapes: Object.fromEntries([
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`]),
+      ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
+    ]),
     section: section(op, exampleData(op)),
   };
 }
@@ -124,6 +129,9 @@ export function describeNode(ir: IR): TargetDocs {
   return {
     language: 'Node',
     column: 'Node',
+    shapesColumn: 'Node (flat)',
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(t.tsArray ?? t.ts)}`])),
+    overview: '- **Node**: `Float64Array` or `Float32Array`, flat and row-major, with the option `n` items per row.',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,

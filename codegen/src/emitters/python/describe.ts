@@ -9,6 +9,7 @@ import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
@@ -200,6 +201,10 @@ function opDocs(op: OpIR): OpDocs {
       { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },
     ],
     params: op.params.map((p) => tick(pythonParam(p))),
+    shapes: Object.fromEntries([
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row']),
+      ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
+    ]),
     section: join(
       FLAVOURS.map(
         ([flavour, title]) => code`
@@ -222,6 +227,12 @@ export function describePython(ir: IR): TargetDocs {
   return {
     language: 'Python',
     column: FLAVOURS.map(([, title]) => title).join(' / '),
+    shapesColumn: FLAVOURS.map(([, title]) => title).join(' / '),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, tick(t.numpy ?? t.id)])),
+    overview: code`
+      - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
+        (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
+    `,
     module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,
