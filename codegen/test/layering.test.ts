@@ -103,3 +103,25 @@ describe('a target-neutral IR', () => {
     expect(targetFields()).toEqual(REMAINING_TARGET_FIELDS);
   });
 });
+
+describe('the docs emitter lays out what the targets describe', () => {
+  const docsFiles = files(join(SRC, 'emitters', 'docs'));
+
+  it('imports no target-specific spelling: only the shared layers and the hooks they pass it', () => {
+    // ir/names.ts spells literals per target (realLiterals(x).julia …): a docs page that used it
+    // would speak a language itself.
+    const bad = docsFiles.flatMap((f) => imports(f).filter((i) => i === 'ir/names.ts').map((i) => `${relative(SRC, f)} → ${i}`));
+    expect(bad).toEqual([]);
+  });
+
+  it('has no module of its own per language', () => {
+    const names = docsFiles.map((f) => relative(join(SRC, 'emitters', 'docs'), f)).sort();
+    expect(names).toEqual(['index-page.ts', 'index.ts', 'op-page.ts']);
+  });
+
+  it('every language target that the reference documents implements describe', async () => {
+    const { emitters } = await import('../src/emit/registry.ts');
+    const described = emitters.filter((e) => e.describe !== undefined).map((e) => e.name);
+    expect(described).toEqual(['c', 'julia', 'node', 'python']);
+  });
+});
