@@ -1,6 +1,9 @@
 // Normalisation: defaults filled, maps sorted, names spelled per target, backward order, ABI hash.
 import { describe, expect, it } from 'vitest';
 
+import { juliaApi } from '../src/emitters/julia/names.ts';
+import { nodeApi } from '../src/emitters/node/names.ts';
+import { pythonApi } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
@@ -48,8 +51,8 @@ describe('normalise', () => {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },
       want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
     }],
-    ['public names per binding', {
-      given: () => op('soft_rank').api,
+    ['public names per binding (each target spells its own, in its names.ts)', {
+      given: () => { const o = op('soft_rank'); return { python: pythonApi(o), julia: juliaApi(o), node: nodeApi(o) }; },
       want: {
         python: { fn: 'soft_rank', vjp: 'soft_rank_vjp' },
         julia: {

@@ -1,7 +1,7 @@
 // Every identifier and literal of every target is spelled here, once, when the IR is built.
 // Templates never compute a name: they read `ident.c`, `ident.python`, `types.f32.julia`, …
 
-import type { Ident, Literals, OpApiIR, TypeId, TypeNames } from './types.ts';
+import type { Ident, Literals, TypeId, TypeNames } from './types.ts';
 
 /** Prefix of every C symbol and constant; also the reserved prefix of generated helpers. */
 export const C_PREFIX = 'rr_';
@@ -93,34 +93,6 @@ export function ident(spec: string): Ident {
     python: escapeWith(spec, PYTHON_RESERVED),
     julia: escapeWith(spec, JULIA_RESERVED),
     ts: escapeWith(camel, TS_RESERVED),
-  };
-}
-
-/** The public names of an op (`soft_rank`) in every binding. */
-export function opApi(op: Ident): OpApiIR {
-  return {
-    python: { fn: op.python, vjp: `${op.python}_vjp` },
-    julia: {
-      fn: op.julia,
-      forward: `${op.snake}_forward`,
-      pullback: `${op.snake}_pullback`,
-      forwardInto: `${op.snake}_forward!`,
-      pullbackInto: `${op.snake}_pullback!`,
-      tape: `${op.pascal}Tape`,
-    },
-    node: {
-      fn: op.ts,
-      fnAsync: `${op.camel}Async`,
-      vjp: `${op.camel}Vjp`,
-      vjpAsync: `${op.camel}VjpAsync`,
-      withVjp: `${op.camel}WithVjp`,
-      options: `${op.pascal}Options`,
-      outOptions: `${op.pascal}OutOptions`,
-      vjpOptions: `${op.pascal}VjpOptions`,
-      gradientsOut: `${op.pascal}GradientsOut`,
-      gradients: `${op.pascal}Gradients`,
-      withVjpResult: `${op.pascal}WithVjp`,
-    },
   };
 }
 

@@ -5,7 +5,7 @@ import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, opApi, pascalCase, realListLiterals, realLiterals, TYPES } from './names.ts';
+import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, pascalCase, realListLiterals, realLiterals, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
@@ -267,7 +267,6 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
 
   return {
     name: opName,
-    api: opApi(opName),
     summary: op.summary,
     doc: op.doc,
     minN: op.min_n ?? 1,

@@ -1,5 +1,6 @@
 // What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
 // signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
+import { juliaApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
@@ -35,7 +36,7 @@ function tuple(names: readonly string[]): string {
 }
 
 export function juliaSignature(op: OpIR): string {
-  const n = op.api.julia;
+  const n = juliaApi(op);
   const inputs = op.inputs.map((i) => i.name.julia);
   const keywords = op.params.map(juliaParam);
   const call = (head: string, positional: readonly string[], kw: readonly string[]) =>
@@ -71,7 +72,7 @@ export function juliaArray(rows: readonly (readonly number[])[]): string {
 }
 
 export function juliaExample(op: OpIR, data: ExampleData): string {
-  const n = op.api.julia;
+  const n = juliaApi(op);
   const inputs = data.inputs.map((i) => i.input.name.julia);
   const kw = data.params.map((p) => `${p.param.name.julia} = ${juliaValue(p.param, p.literal)}`);
   const call = (head: string, positional: readonly string[]) => `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
@@ -90,7 +91,7 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
 }
 
 function section(op: OpIR, data: ExampleData): string {
-  const jl = op.api.julia;
+  const jl = juliaApi(op);
   return code`
     ### Julia
 
@@ -109,7 +110,7 @@ function section(op: OpIR, data: ExampleData): string {
 export const ERROR_TYPES = { value: 'ArgumentError', enum: 'ArgumentError', type: 'MethodError' } as const;
 
 function opDocs(op: OpIR): OpDocs {
-  const jl = op.api.julia;
+  const jl = juliaApi(op);
   return {
     fn: jl.fn,
     names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],

@@ -1,5 +1,6 @@
 // What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
 // option spellings, enum values and the example, in TypeScript.
+import { nodeApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
@@ -41,7 +42,7 @@ function cotangentParams(op: OpIR): string[] {
 }
 
 export function nodeSignature(op: OpIR): string {
-  const n = op.api.node;
+  const n = nodeApi(op);
   const inputs = op.inputs.map((i) => `${i.name.ts}: A`);
   const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${o.name.ts}: A`).join('; ')} }`;
   const withVjp = `{ ${[...op.outputs.map((o) => `${o.name.ts}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
@@ -72,7 +73,7 @@ function typedArray(rows: readonly (readonly number[])[]): string {
 }
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
-  const n = op.api.node;
+  const n = nodeApi(op);
   const inputs = data.inputs.map((i) => i.input.name.ts);
   const entries = [
     ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),
@@ -94,7 +95,7 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
 }
 
 function section(op: OpIR, data: ExampleData): string {
-  const nd = op.api.node;
+  const nd = nodeApi(op);
   return code`
     ### Node
 
@@ -112,7 +113,7 @@ function section(op: OpIR, data: ExampleData): string {
 export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError' } as const;
 
 function opDocs(op: OpIR): OpDocs {
-  const nd = op.api.node;
+  const nd = nodeApi(op);
   return {
     fn: nd.fn,
     names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],

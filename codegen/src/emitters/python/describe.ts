@@ -1,6 +1,7 @@
 // What the API reference says of the Python package (the `describe` hook): the NumPy API
 // (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
 // spellings, enum values, examples, and the check of every error message of an op.
+import { pythonApi } from './names.ts';
 import { code, join } from '../../emit/code.ts';
 import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
@@ -53,7 +54,7 @@ function def(head: string, args: readonly string[], ret: string): string {
 
 export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
-  const names = op.api.python;
+  const names = pythonApi(op);
   const inputs = op.inputs.map((i) => `${i.name.python}: ${t.input}`);
   const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${p.defaultLiteral.python}`);
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
@@ -70,7 +71,7 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
   switch (flavour) {
     case 'numpy':
       return (
-        `\`${op.api.python.vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
+        `\`${pythonApi(op).vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
         `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.`
       );
     case 'torch':
@@ -122,7 +123,7 @@ const IMPORTS: Record<PyFlavour, readonly string[]> = {
 };
 
 export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): string {
-  const fn = `${PY_MODULES[flavour]}.${op.api.python.fn}`;
+  const fn = `${PY_MODULES[flavour]}.${pythonApi(op).fn}`;
   const inputNames = data.inputs.map((i) => i.input.name.python);
   const outNames = op.outputs.map((o) => o.name.python);
   const lines: string[] = [...IMPORTS[flavour], ''];
@@ -130,7 +131,7 @@ export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): 
   const call = `${fn}(${callArgs(inputNames, data)})`;
   const gradNames = op.grads.map((g) => g.name.python);
   if (flavour === 'numpy') {
-    const vjp = `${PY_MODULES.numpy}.${op.api.python.vjp}`;
+    const vjp = `${PY_MODULES.numpy}.${pythonApi(op).vjp}`;
     const cotangents = op.outputs.map((o) => `np.ones_like(${o.name.python})`);
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
     lines.push(assign(gradNames, `${vjp}(${callArgs([...inputNames, ...cotangents], data)})`), ...gradNames.map((g) => `print(${g})`));
@@ -156,7 +157,7 @@ function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): str
     return same ? i.input.name.python : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
   });
   const param = c.trigger.param === null ? [] : [`${c.trigger.param.name}=${c.trigger.param.python}`];
-  return `lambda: ${PY_MODULES.numpy}.${op.api.python.fn}(${[...args, ...param].join(', ')})`;
+  return `lambda: ${PY_MODULES.numpy}.${pythonApi(op).fn}(${[...args, ...param].join(', ')})`;
 }
 
 /** A NumPy program that makes every error of the table happen and checks its type and message. */
@@ -191,7 +192,7 @@ const FLAVOURS: readonly [PyFlavour, string][] = [
 export const ERROR_TYPES = { value: 'ValueError', enum: 'ValueError', type: 'TypeError' } as const;
 
 function opDocs(op: OpIR): OpDocs {
-  const py = op.api.python;
+  const py = pythonApi(op);
   const data = exampleData(op);
   return {
     fn: py.fn,

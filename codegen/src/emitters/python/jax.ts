@@ -2,6 +2,7 @@
 // (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
 // forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
 // public function. Real params (ε) are differentiable arguments; enum and bool params are static.
+import { pythonApi } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
@@ -163,7 +164,7 @@ function renderPublic(op: OpIR): string[] {
           `    return ${outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('dtype')})`).join(', ')}`,
         ];
   return [
-    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
+    ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>

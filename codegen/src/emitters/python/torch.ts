@@ -12,6 +12,7 @@
 // - every path refuses what no kernel computes yet: forward mode raises in `jvp`, and the backward
 //   kernels run through `_plumbing.first_order`, so differentiating a gradient raises too;
 // - the public function with torchsort-style keyword arguments.
+import { pythonApi } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
@@ -298,7 +299,7 @@ function renderPublic(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor))])
       : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor))]);
   return [
-    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
+    ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('lead'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>

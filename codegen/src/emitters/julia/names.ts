@@ -1,0 +1,31 @@
+// Julia spellings that the Julia target owns: the public names RankRelax.jl exports for an op (the
+// emitter defines them, the describe hook shows them).
+import type { OpIR } from '../../ir/types.ts';
+
+/** An op's exports from RankRelax.jl. */
+export interface JuliaApi {
+  /** `soft_rank` */
+  readonly fn: string;
+  /** `soft_rank_forward`: the forward that also returns the tape. */
+  readonly forward: string;
+  /** `soft_rank_pullback`: the plain pullback function. */
+  readonly pullback: string;
+  /** `soft_rank_forward!`: the forward into the buffers of an earlier tape. */
+  readonly forwardInto: string;
+  /** `soft_rank_pullback!`: the pullback into caller-provided gradient arrays. */
+  readonly pullbackInto: string;
+  /** `SoftRankTape`: what the forward keeps for the pullback. */
+  readonly tape: string;
+}
+
+export function juliaApi(op: OpIR): JuliaApi {
+  const { julia, snake, pascal } = op.name;
+  return {
+    fn: julia,
+    forward: `${snake}_forward`,
+    pullback: `${snake}_pullback`,
+    forwardInto: `${snake}_forward!`,
+    pullbackInto: `${snake}_pullback!`,
+    tape: `${pascal}Tape`,
+  };
+}

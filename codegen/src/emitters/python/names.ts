@@ -1,0 +1,15 @@
+// Python spellings that the Python target owns: the public names of an op in `rank_relax`,
+// `rank_relax.torch` and `rank_relax.jax` (the emitter defines them, the describe hook shows them).
+import type { OpIR } from '../../ir/types.ts';
+
+/** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
+export interface PythonApi {
+  /** `soft_rank` */
+  readonly fn: string;
+  /** `soft_rank_vjp` (NumPy only). */
+  readonly vjp: string;
+}
+
+export function pythonApi(op: OpIR): PythonApi {
+  return { fn: op.name.python, vjp: `${op.name.python}_vjp` };
+}
