@@ -5,6 +5,9 @@
 //
 // A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
 // lines, the first without indentation (the caller places it).
+import { ident } from '../ir/names.ts';
+import type { DimIR } from '../ir/types.ts';
+import { assertNever } from '../util/never.ts';
 import { commentLines } from './text.ts';
 
 /** max_width: the line width of every generated Rust file. */
@@ -150,4 +153,19 @@ export function rustFnSignature(indent: number, head: string, params: readonly s
   const one = `${pad(indent)}${head}(${params.join(', ')})${ret} {`;
   if (one.length <= MAX_WIDTH) return [one];
   return [`${pad(indent)}${head}(`, ...params.map((p) => `${pad(indent + 4)}${p},`), `${pad(indent)})${ret} {`];
+}
+
+/** A dim's value in Rust, where the kernel's arguments are in scope: `n`, `k as usize` (the i32 param as an extent; `as` binds tighter than `*`), `quantiles.len()`. */
+export function rustDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return `${ident(dim.param).rust} as usize`;
+    case 'length':
+      return `${ident(dim.param).rust}.len()`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
 }

@@ -43,9 +43,9 @@ function sortedEntries<V>(record: Readonly<Record<string, V>>): [string, V][] {
     .map((k) => [k, record[k] as V]);
 }
 
-/** A dim whose value is spelled the same in every target (`batch`, `n`). */
+/** The dims every op has (`batch`, `n`). */
 function builtinDim(kind: 'batch' | 'n'): DimIR {
-  return { kind, name: ident(kind), value: { c: kind, rust: kind, python: kind, julia: kind, ts: kind } };
+  return { kind, name: ident(kind) };
 }
 const BATCH = builtinDim('batch');
 const N = builtinDim('n');
@@ -63,17 +63,11 @@ function opDims(opName: string, raw: SpecOp['dims'], params: readonly ParamIR[])
       const def = raw?.[name];
       if (def?.param !== undefined) {
         const p = find(def.param);
-        // Rust needs the i32 param as a usize extent; `as` binds tighter than `*`.
-        return { kind: 'param', name: ident(name), param: p.spec, value: { c: p.c, rust: `${p.rust} as usize`, python: p.python, julia: p.julia, ts: p.ts } };
+        return { kind: 'param', name: ident(name), param: p.spec };
       }
       if (def?.length_of !== undefined) {
         const p = find(def.length_of);
-        return {
-          kind: 'length',
-          name: ident(name),
-          param: p.spec,
-          value: { c: `${p.c}_len`, rust: `${p.rust}.len()`, python: `len(${p.python})`, julia: `length(${p.julia})`, ts: `${p.ts}.length` },
-        };
+        return { kind: 'length', name: ident(name), param: p.spec };
       }
       throw new Error(`unchecked dim ops.${opName}.dims.${name}`);
     });

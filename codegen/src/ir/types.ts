@@ -54,9 +54,8 @@ export type ElemType = 'real' | 'int32' | 'bool';
 export type Constraint = 'finite' | 'positive' | 'nonnegative';
 
 interface DimBase {
+  /** `batch`, `n`, or the op's own dim (`k`); each target spells its value (`cDim`, `rustDim`, … in its names.ts). */
   readonly name: Ident;
-  /** How a call spells the dim's value where the kernel's arguments are in scope: `n`, `k`, `quantiles_len` (C), `quantiles.len()` (Rust). */
-  readonly value: Literals;
 }
 export interface BatchDimIR extends DimBase { readonly kind: 'batch' }
 export interface ItemsDimIR extends DimBase { readonly kind: 'n' }

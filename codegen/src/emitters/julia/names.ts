@@ -1,6 +1,8 @@
 // Julia spellings that the Julia target owns: the public names RankRelax.jl exports for an op (the
 // emitter defines them, the describe hook shows them).
-import type { OpIR } from '../../ir/types.ts';
+import { ident } from '../../ir/names.ts';
+import type { DimIR, OpIR } from '../../ir/types.ts';
+import { assertNever } from '../../util/never.ts';
 
 /** An op's exports from RankRelax.jl. */
 export interface JuliaApi {
@@ -28,4 +30,19 @@ export function juliaApi(op: OpIR): JuliaApi {
     pullbackInto: `${snake}_pullback!`,
     tape: `${pascal}Tape`,
   };
+}
+
+/** A dim's value in Julia: `n`, `k`, `length(quantiles)`. */
+export function juliaDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return ident(dim.param).julia;
+    case 'length':
+      return `length(${ident(dim.param).julia})`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
 }

@@ -1,7 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
-import { pascalCase } from '../../ir/names.ts';
-import type { ArgIR, Ident, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { ident, pascalCase } from '../../ir/names.ts';
+import type { ArgIR, DimIR, Ident, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -134,4 +134,19 @@ export function tsArrayOf(arg: ArgIR & { readonly kind: 'buffer' }, dtype: TypeN
 /** napi-rs type of a buffer: borrowed (`Float64ArraySlice`) for sync calls, referenced for jobs. */
 export function napiArray(tsArray: string, borrowed: boolean): string {
   return borrowed ? `${tsArray}Slice` : tsArray;
+}
+
+/** A dim's value in TypeScript: `n`, `k`, `quantiles.length`. */
+export function tsDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return ident(dim.param).ts;
+    case 'length':
+      return `${ident(dim.param).ts}.length`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
 }

@@ -1,6 +1,8 @@
 // Python spellings that the Python target owns: the public names of an op in `rank_relax`,
 // `rank_relax.torch` and `rank_relax.jax` (the emitter defines them, the describe hook shows them).
-import type { OpIR } from '../../ir/types.ts';
+import { ident } from '../../ir/names.ts';
+import type { DimIR, OpIR } from '../../ir/types.ts';
+import { assertNever } from '../../util/never.ts';
 
 /** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
 export interface PythonApi {
@@ -12,4 +14,19 @@ export interface PythonApi {
 
 export function pythonApi(op: OpIR): PythonApi {
   return { fn: op.name.python, vjp: `${op.name.python}_vjp` };
+}
+
+/** A dim's value in Python: `n`, `k`, `len(quantiles)`. */
+export function pythonDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return ident(dim.param).python;
+    case 'length':
+      return `len(${ident(dim.param).python})`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
 }
