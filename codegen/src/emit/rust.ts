@@ -5,8 +5,8 @@
 //
 // A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
 // lines, the first without indentation (the caller places it).
-import { ident } from '../ir/names.ts';
-import type { DimIR } from '../ir/types.ts';
+import { ident, pascalCase } from '../ir/names.ts';
+import type { DimIR, EnumIR } from '../ir/types.ts';
 import { assertNever } from '../util/never.ts';
 import { commentLines } from './text.ts';
 
@@ -168,4 +168,9 @@ export function rustDim(dim: DimIR): string {
     default:
       return assertNever(dim, 'dim kind');
   }
+}
+
+/** The core's Rust type of an enum: `Regularization`. */
+export function rustEnumType(e: EnumIR): string {
+  return pascalCase(e.name.spec);
 }

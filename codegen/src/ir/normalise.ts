@@ -5,7 +5,7 @@ import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, pascalCase, realListLiterals, realLiterals, TYPES } from './names.ts';
+import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, realListLiterals, realLiterals, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
@@ -95,7 +95,6 @@ function normaliseEnum(name: string, def: SpecEnum): EnumIR {
   return {
     name: ident(name),
     doc: def.doc,
-    rustType: pascalCase(name),
     values: def.values.map((v, code) => ({ name: ident(v.name), code, doc: v.doc, literal: enumLiterals(name, v.name) })),
   };
 }

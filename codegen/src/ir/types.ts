@@ -97,8 +97,6 @@ export interface EnumIR {
   readonly name: Ident;
   readonly doc: string;
   readonly values: readonly EnumValueIR[];
-  /** The core's Rust type: `Regularization`. */
-  readonly rustType: string;
 }
 
 interface ParamBase {

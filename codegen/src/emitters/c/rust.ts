@@ -2,7 +2,7 @@
 // entry points over the core's kernel convention, and mod.rs with the ABI constants. Buffer and
 // panic handling is in the hand-written src/plumbing.rs (imported as `rr_ffi`).
 import { code, file, join } from '../../emit/code.ts';
-import { rustArrayCall, rustCall, rustDoc, rustFnSignature, rustLetCall, rustUnsafeCall } from '../../emit/rust.ts';
+import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustLetCall, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -39,7 +39,7 @@ function paramField(param: ParamIR): string {
   return matchParam(param, {
     real: plain,
     bool: plain,
-    enum: (p) => `${p.name.rust}: rank_relax::${p.enum.rustType}::from_code(${p.name.rust})?,`,
+    enum: (p) => `${p.name.rust}: rank_relax::${rustEnumType(p.enum)}::from_code(${p.name.rust})?,`,
     int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
   });
 }

@@ -9,7 +9,7 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc } from '../../emit/rust.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType } from '../../emit/rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -108,7 +108,7 @@ function renderParams(op: OpIR): string {
       case 'real':
         return `${p.name.rust}: rr::real(${p.name.rust}),`;
       case 'enum':
-        return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`], 8, '?,');
+        return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${rustEnumType(p.enum)}::parse(${p.name.rust})`], 8, '?,');
       case 'bool':
         return `${p.name.rust},`;
       case 'int':

@@ -10,7 +10,7 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc } from '../../emit/rust.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType } from '../../emit/rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -120,7 +120,7 @@ function renderParams(op: OpIR): string[] {
       real: plain,
       bool: plain,
       enum: (e) => {
-        const args = ['OP', `"${e.name.spec}"`, e.name.rust, `rank_relax::${e.enum.rustType}::parse`];
+        const args = ['OP', `"${e.name.spec}"`, e.name.rust, `rank_relax::${rustEnumType(e.enum)}::parse`];
         return call(8, `${e.name.rust}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
       },
       int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
