@@ -88,10 +88,8 @@ const REMAINING_TARGET_FIELDS = [
   'Literals.ts',
   'TypeNames.c',
   'TypeNames.julia',
-  'TypeNames.numpy',
   'TypeNames.rust',
   'TypeNames.ts',
-  'TypeNames.tsArray',
 ].sort();
 
 describe('a target-neutral IR', () => {

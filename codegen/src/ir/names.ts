@@ -113,14 +113,14 @@ export function cConstant(...parts: string[]): string {
 
 /** Names of the scalar types in every target. `rust` and `julia` are the FFI-level types. */
 export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
-  f32: { id: 'f32', c: 'float', rust: 'f32', julia: 'Float32', numpy: 'float32', ts: 'number', tsArray: 'Float32Array' },
-  f64: { id: 'f64', c: 'double', rust: 'f64', julia: 'Float64', numpy: 'float64', ts: 'number', tsArray: 'Float64Array' },
-  i32: { id: 'i32', c: 'int32_t', rust: 'i32', julia: 'Int32', numpy: 'int32', ts: 'number', tsArray: 'Int32Array' },
-  u32: { id: 'u32', c: 'uint32_t', rust: 'u32', julia: 'UInt32', numpy: 'uint32', ts: 'number', tsArray: 'Uint32Array' },
-  u64: { id: 'u64', c: 'uint64_t', rust: 'u64', julia: 'UInt64', numpy: 'uint64', ts: 'bigint', tsArray: 'BigUint64Array' },
-  bool: { id: 'bool', c: 'bool', rust: 'bool', julia: 'Bool', numpy: 'bool_', ts: 'boolean', tsArray: null },
-  size: { id: 'size', c: 'size_t', rust: 'usize', julia: 'Csize_t', numpy: 'uintp', ts: 'number', tsArray: null },
-  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char', julia: 'Cstring', numpy: null, ts: 'string', tsArray: null },
+  f32: { id: 'f32', c: 'float', rust: 'f32', julia: 'Float32', ts: 'number' },
+  f64: { id: 'f64', c: 'double', rust: 'f64', julia: 'Float64', ts: 'number' },
+  i32: { id: 'i32', c: 'int32_t', rust: 'i32', julia: 'Int32', ts: 'number' },
+  u32: { id: 'u32', c: 'uint32_t', rust: 'u32', julia: 'UInt32', ts: 'number' },
+  u64: { id: 'u64', c: 'uint64_t', rust: 'u64', julia: 'UInt64', ts: 'bigint' },
+  bool: { id: 'bool', c: 'bool', rust: 'bool', julia: 'Bool', ts: 'boolean' },
+  size: { id: 'size', c: 'size_t', rust: 'usize', julia: 'Csize_t', ts: 'number' },
+  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char', julia: 'Cstring', ts: 'string' },
 };
 
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */

@@ -36,9 +36,7 @@ export interface TypeNames {
   readonly c: string;
   readonly rust: string;
   readonly julia: string;
-  readonly numpy: string | null;
   readonly ts: string;
-  readonly tsArray: string | null;
 }
 
 /**

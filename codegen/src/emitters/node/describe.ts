@@ -1,5 +1,6 @@
 // What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
 // option spellings, enum values and the example, in TypeScript.
+import { tsArrayType } from './names.ts';
 import { nodeApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
@@ -131,7 +132,7 @@ export function describeNode(ir: IR): TargetDocs {
     language: 'Node',
     column: 'Node',
     shapesColumn: 'Node (flat)',
-    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(t.tsArray ?? t.ts)}`])),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(tsArrayType(t) ?? t.ts)}`])),
     overview: '- **Node**: `Float64Array` or `Float32Array`, flat and row-major, with the option `n` items per row.',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),

@@ -1,7 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
 import { ident, pascalCase } from '../../ir/names.ts';
-import type { ArgIR, DimIR, Ident, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import type { ArgIR, DimIR, Ident, OpIR, ParamIR, TypeId, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -127,8 +127,9 @@ export function rustParamType(p: ParamIR): string {
 /** The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`. */
 export function tsArrayOf(arg: ArgIR & { readonly kind: 'buffer' }, dtype: TypeNames, types: Readonly<Record<string, TypeNames>>): string {
   const t = matchElem(arg.elem, { real: () => dtype, int32: () => types.i32, bool: () => unsupported('node', 'bool buffers') });
-  if (t === undefined || t.tsArray === null) throw new Error(`no typed array for ${arg.name.spec}`);
-  return t.tsArray;
+  const array = t === undefined ? null : tsArrayType(t);
+  if (array === null) throw new Error(`no typed array for ${arg.name.spec}`);
+  return array;
 }
 
 /** napi-rs type of a buffer: borrowed (`Float64ArraySlice`) for sync calls, referenced for jobs. */
@@ -149,4 +150,13 @@ export function tsDim(dim: DimIR): string {
     default:
       return assertNever(dim, 'dim kind');
   }
+}
+
+/** The typed array of each scalar type: `Float64Array`; null where JS has none. */
+const TYPED_ARRAYS: Readonly<Record<TypeId, string | null>> = {
+  f32: 'Float32Array', f64: 'Float64Array', i32: 'Int32Array', u32: 'Uint32Array', u64: 'BigUint64Array', bool: null, size: null, cstr: null,
+};
+
+export function tsArrayType(t: { readonly id: TypeId }): string | null {
+  return TYPED_ARRAYS[t.id];
 }

@@ -1,6 +1,7 @@
 // What the API reference says of the Python package (the `describe` hook): the NumPy API
 // (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
 // spellings, enum values, examples, and the check of every error message of an op.
+import { numpyDtype } from './names.ts';
 import { pythonApi } from './names.ts';
 import { code, join } from '../../emit/code.ts';
 import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
@@ -229,7 +230,7 @@ export function describePython(ir: IR): TargetDocs {
     language: 'Python',
     column: FLAVOURS.map(([, title]) => title).join(' / '),
     shapesColumn: FLAVOURS.map(([, title]) => title).join(' / '),
-    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, tick(t.numpy ?? t.id)])),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, tick(numpyDtype(t) ?? t.id)])),
     overview: code`
       - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
         (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.

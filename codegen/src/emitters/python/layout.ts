@@ -1,5 +1,6 @@
 // Where the Python target's files live, and the few spellings only this target uses. Every
 // identifier comes from the IR (`ident.python`, `ident.rust`); this file only composes them.
+import { numpyDtype } from './names.ts';
 import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
 
@@ -49,5 +50,5 @@ export function backwardReads(op: OpIR): { name: string; tensor: TensorIR; role:
 
 /** The floating dtypes, f32 then f64, as `[numpy name, type names]`. */
 export function dtypes(ir: IR): { numpy: string; type: TypeNames }[] {
-  return ir.dtypes.map((t) => ({ numpy: t.numpy ?? t.id, type: t }));
+  return ir.dtypes.map((t) => ({ numpy: numpyDtype(t) ?? t.id, type: t }));
 }

@@ -1,7 +1,7 @@
 // Python spellings that the Python target owns: the public names of an op in `rank_relax`,
 // `rank_relax.torch` and `rank_relax.jax` (the emitter defines them, the describe hook shows them).
 import { ident } from '../../ir/names.ts';
-import type { DimIR, OpIR } from '../../ir/types.ts';
+import type { DimIR, OpIR, TypeId } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
@@ -29,4 +29,13 @@ export function pythonDim(dim: DimIR): string {
     default:
       return assertNever(dim, 'dim kind');
   }
+}
+
+/** NumPy's name of each scalar type: `float64`; null where NumPy has no array of it. */
+const NUMPY: Readonly<Record<TypeId, string | null>> = {
+  f32: 'float32', f64: 'float64', i32: 'int32', u32: 'uint32', u64: 'uint64', bool: 'bool_', size: 'uintp', cstr: null,
+};
+
+export function numpyDtype(t: { readonly id: TypeId }): string | null {
+  return NUMPY[t.id];
 }
