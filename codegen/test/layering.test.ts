@@ -87,7 +87,6 @@ const REMAINING_TARGET_FIELDS = [
   'Literals.rust',
   'Literals.ts',
   'TypeNames.c',
-  'TypeNames.julia',
   'TypeNames.rust',
   'TypeNames.ts',
 ].sort();

@@ -1,5 +1,6 @@
 // What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
 // signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
+import { juliaType } from './names.ts';
 import { juliaApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
@@ -128,7 +129,7 @@ export function describeJulia(ir: IR): TargetDocs {
     language: 'Julia',
     column: 'Julia',
     shapesColumn: 'Julia (column = sample)',
-    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Julia ${tick(t.julia)}`])),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Julia ${tick(juliaType(t))}`])),
     overview: code`
       - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
         as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.

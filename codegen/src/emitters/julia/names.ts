@@ -1,7 +1,7 @@
 // Julia spellings that the Julia target owns: the public names RankRelax.jl exports for an op (the
 // emitter defines them, the describe hook shows them).
 import { ident } from '../../ir/names.ts';
-import type { DimIR, OpIR } from '../../ir/types.ts';
+import type { DimIR, OpIR, TypeId } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** An op's exports from RankRelax.jl. */
@@ -45,4 +45,13 @@ export function juliaDim(dim: DimIR): string {
     default:
       return assertNever(dim, 'dim kind');
   }
+}
+
+/** The Julia (ccall-level) type of each scalar type: `Float64`, `Csize_t`, `Cstring`. */
+const JULIA_TYPES: Readonly<Record<TypeId, string>> = {
+  f32: 'Float32', f64: 'Float64', i32: 'Int32', u32: 'UInt32', u64: 'UInt64', bool: 'Bool', size: 'Csize_t', cstr: 'Cstring',
+};
+
+export function juliaType(t: { readonly id: TypeId }): string {
+  return JULIA_TYPES[t.id];
 }
