@@ -111,16 +111,16 @@ export function cConstant(...parts: string[]): string {
   return [C_PREFIX, ...parts].map((p) => p.replace(/_$/, '')).join('_').toUpperCase();
 }
 
-/** Names of the scalar types: C and Rust (the FFI-level types), TS scalars. */
+/** Names of the scalar types in the C ABI: C and Rust (the FFI-level types). */
 export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
-  f32: { id: 'f32', c: 'float', rust: 'f32', ts: 'number' },
-  f64: { id: 'f64', c: 'double', rust: 'f64', ts: 'number' },
-  i32: { id: 'i32', c: 'int32_t', rust: 'i32', ts: 'number' },
-  u32: { id: 'u32', c: 'uint32_t', rust: 'u32', ts: 'number' },
-  u64: { id: 'u64', c: 'uint64_t', rust: 'u64', ts: 'bigint' },
-  bool: { id: 'bool', c: 'bool', rust: 'bool', ts: 'boolean' },
-  size: { id: 'size', c: 'size_t', rust: 'usize', ts: 'number' },
-  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char', ts: 'string' },
+  f32: { id: 'f32', c: 'float', rust: 'f32' },
+  f64: { id: 'f64', c: 'double', rust: 'f64' },
+  i32: { id: 'i32', c: 'int32_t', rust: 'i32' },
+  u32: { id: 'u32', c: 'uint32_t', rust: 'u32' },
+  u64: { id: 'u64', c: 'uint64_t', rust: 'u64' },
+  bool: { id: 'bool', c: 'bool', rust: 'bool' },
+  size: { id: 'size', c: 'size_t', rust: 'usize' },
+  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char' },
 };
 
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */

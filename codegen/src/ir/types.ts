@@ -35,7 +35,6 @@ export interface TypeNames {
   readonly id: TypeId;
   readonly c: string;
   readonly rust: string;
-  readonly ts: string;
 }
 
 /**

@@ -132,7 +132,7 @@ export function describeNode(ir: IR): TargetDocs {
     language: 'Node',
     column: 'Node',
     shapesColumn: 'Node (flat)',
-    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(tsArrayType(t) ?? t.ts)}`])),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(tsArrayType(t) ?? t.id)}`])),
     overview: '- **Node**: `Float64Array` or `Float32Array`, flat and row-major, with the option `n` items per row.',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
