@@ -59,6 +59,8 @@ export interface TargetDocs {
   readonly dtypes: Readonly<Record<string, string>>;
   /** The index's bullet on how the API takes arrays, Markdown (may span lines). */
   readonly overview: string;
+  /** Sections the target adds at the end of the index (`## The C library`), Markdown from the `##` heading on. */
+  readonly indexSections?: readonly string[];
   /** Where the names come from: `RankRelax`. */
   readonly module: string;
   /** By op spec name. */

@@ -6,7 +6,7 @@ import { exampleData } from '../../emit/example.ts';
 import { fence, listText, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { ArgIR, Dim, IR, OpIR, ParamIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { ArgIR, Dim, IR, OpIR, ParamIR, RuntimeFnIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import type { ExampleData } from '../../emit/example.ts';
 import { table } from '../../emit/markdown.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -174,10 +174,29 @@ function opDocs(ir: IR, op: OpIR): OpDocs {
   };
 }
 
+function runtimeRow(f: RuntimeFnIR): string[] {
+  const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
+  return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
+}
+
+/** The index's section on the library itself: its name, header, ABI, and the functions besides the kernels. */
+function librarySection(ir: IR): string {
+  const { lastError, version, abiVersion, abiHash, setNumThreads } = ir.runtime;
+  return code`
+    ## The C library
+
+    \`lib${ir.native.libName}\` (the \`${ir.native.crate}\` crate), header \`${ir.native.header}\`; ABI version ${ir.package.abiVersion},
+    ABI hash \`${ir.package.abiHash}\`. Besides the kernels:
+
+    ${table(['function', 'what'], [lastError, version, abiVersion, abiHash, setNumThreads].map(runtimeRow))}
+  `;
+}
+
 export function describeC(ir: IR): TargetDocs {
   return {
     language: 'C',
     column: 'C',
+    indexSections: [librarySection(ir)],
     shapesColumn: 'C (row-major)',
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}`])),
     overview: '- **C**: flat row-major buffers, `[batch, n]` holds `batch * n` values; `_f32` and `_f64` entry points.',

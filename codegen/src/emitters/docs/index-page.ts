@@ -1,14 +1,9 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, RuntimeFnIR } from '../../ir/types.ts';
+import type { IR } from '../../ir/types.ts';
 import type { TargetDocs } from '../../emit/types.ts';
 import type { Described } from './index.ts';
 import { table, tick } from '../../emit/markdown.ts';
-
-function runtimeRow(f: RuntimeFnIR): string[] {
-  const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
-  return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
-}
 
 /** What a binding raises for a core error: its value error type, and its enum error type where that differs (an argument may be an enum). */
 function raised(t: TargetDocs, argument: boolean): string {
@@ -51,7 +46,7 @@ export function renderIndex(ir: IR, docs: Described): string {
   const kinds = ir.status
     .filter((s) => s.coreKind !== null)
     .map((s) => [tick(s.coreKind ?? ''), tick(s.c), ...[py, jl, nd].map((t) => raised(t, s.coreKind === 'InvalidArgument'))]);
-  const { lastError, version, abiVersion, abiHash, setNumThreads } = ir.runtime;
+  const { lastError } = ir.runtime;
   return file(
     banner(ir, 'html'),
     code`
@@ -87,12 +82,7 @@ export function renderIndex(ir: IR, docs: Described): string {
 
       ${table(['C status', 'code', 'core kind', 'meaning'], ir.status.map((s) => [tick(s.c), String(s.code), s.coreKind === null ? '' : tick(s.coreKind), s.doc]))}
 
-      ## The C library
-
-      \`lib${ir.native.libName}\` (the \`${ir.native.crate}\` crate), header \`${ir.native.header}\`; ABI version ${ir.package.abiVersion},
-      ABI hash \`${ir.package.abiHash}\`. Besides the kernels:
-
-      ${table(['function', 'what'], [lastError, version, abiVersion, abiHash, setNumThreads].map(runtimeRow))}
+      ${[c, py, jl, nd].flatMap((t) => t.indexSections ?? []).join('\n\n')}
     `,
   );
 }
