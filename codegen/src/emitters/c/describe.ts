@@ -197,6 +197,7 @@ export function describeC(ir: IR): TargetDocs {
     language: 'C',
     column: 'C',
     indexSections: [librarySection(ir)],
+    enumNotes: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `C ${tick(v.literal.c)}`]))])),
     shapesColumn: 'C (row-major)',
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}`])),
     overview: '- **C**: flat row-major buffers, `[batch, n]` holds `batch * n` values; `_f32` and `_f64` entry points.',

@@ -3,7 +3,7 @@
 // scripts/check-docs.sh runs.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import type { EnumValueIR, IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData } from '../../emit/example.ts';
 import type { Described } from './index.ts';
@@ -51,7 +51,10 @@ function paramsSection(op: OpIR, described: Described): string {
     return matchParam(p, {
       real: () => head,
       bool: () => head,
-      enum: (e) => [head, ...e.enum.values.map((v) => `  - ${tick(v.name.spec)} (C ${tick(v.literal.c)}): ${v.doc}`)].join('\n'),
+      enum: (e) => {
+        const notes = (v: EnumValueIR) => [described.c, described.python, described.julia, described.node].flatMap((t) => t.enumNotes?.[e.enum.name.spec]?.[v.name.spec] ?? []);
+        return [head, ...e.enum.values.map((v) => `  - ${tick(v.name.spec)}${notes(v).length > 0 ? ` (${notes(v).join('; ')})` : ''}: ${v.doc}`)].join('\n');
+      },
       int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
     });
   });
