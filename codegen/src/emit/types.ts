@@ -59,6 +59,8 @@ export interface TargetDocs {
   readonly dtypes: Readonly<Record<string, string>>;
   /** The index's bullet on how the API takes arrays, Markdown (may span lines). */
   readonly overview: string;
+  /** Bullets after an op's errors table on how this API reports errors, Markdown (`- C returns …`). */
+  readonly errorNotes?: readonly string[];
   /** A note after each enum value in an op's param docs, by enum and value spec name (`` C `RR_REGULARIZATION_L2` ``). */
   readonly enumNotes?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Sections the target adds at the end of the index (`## The C library`), Markdown from the `##` heading on. */

@@ -197,6 +197,12 @@ export function describeC(ir: IR): TargetDocs {
     language: 'C',
     column: 'C',
     indexSections: [librarySection(ir)],
+    errorNotes: [
+      code`
+        - C returns the status and ${tick(`${ir.runtime.lastError.cSymbol}()`)} gives the message; an unknown enum code
+          is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).
+      `,
+    ],
     enumNotes: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `C ${tick(v.literal.c)}`]))])),
     shapesColumn: 'C (row-major)',
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}`])),

@@ -101,12 +101,7 @@ function errorsSection(ir: IR, op: OpIR, cases: readonly ErrorCase[], docs: Desc
 
     ${table(['condition', 'message', 'C status', docs.python.column, docs.julia.column, docs.node.column], rows)}
 
-    - C returns the status and ${tick(`${ir.runtime.lastError.cSymbol}()`)} gives the message; an unknown enum code
-      is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).
-    - JAX checks params when it traces; inside ${tick('jax.jit')}, a value checked when the kernel runs (an input's
-      values, a traced ε) raises ${tick('jax.errors.JaxRuntimeError')} carrying the same message.
-    - Node sees flat arrays, so inputs of different shapes are reported by length; every error has
-      ${tick('error.code')}, the C status name.
+    ${[docs.c, docs.python, docs.julia, docs.node].flatMap((t) => t.errorNotes ?? [])}
 
     ${errorChecks}
   `;

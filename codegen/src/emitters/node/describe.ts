@@ -133,6 +133,12 @@ export function describeNode(ir: IR): TargetDocs {
     column: 'Node',
     shapesColumn: 'Node (flat)',
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(tsArrayType(t) ?? t.id)}`])),
+    errorNotes: [
+      code`
+        - Node sees flat arrays, so inputs of different shapes are reported by length; every error has
+          ${tick('error.code')}, the C status name.
+      `,
+    ],
     overview: '- **Node**: `Float64Array` or `Float32Array`, flat and row-major, with the option `n` items per row.',
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),

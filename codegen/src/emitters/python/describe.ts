@@ -231,6 +231,12 @@ export function describePython(ir: IR): TargetDocs {
     column: FLAVOURS.map(([, title]) => title).join(' / '),
     shapesColumn: FLAVOURS.map(([, title]) => title).join(' / '),
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, tick(numpyDtype(t) ?? t.id)])),
+    errorNotes: [
+      code`
+        - JAX checks params when it traces; inside ${tick('jax.jit')}, a value checked when the kernel runs (an input's
+          values, a traced ε) raises ${tick('jax.errors.JaxRuntimeError')} carrying the same message.
+      `,
+    ],
     overview: code`
       - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
         (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
