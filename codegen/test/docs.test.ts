@@ -12,16 +12,21 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { cEmitter } from '../src/emitters/c/index.ts';
-import { docsEmitter } from '../src/emitters/docs/index.ts';
-import { errorCases } from '../src/emitters/docs/errors.ts';
-import { juliaSignature } from '../src/emitters/docs/julia.ts';
-import { NO_RUN } from '../src/emitters/docs/markdown.ts';
+import { errorCases } from '../src/emit/error-cases.ts';
+import { juliaSignature } from '../src/emitters/julia/describe.ts';
+import { emitters } from '../src/emit/registry.ts';
+import { juliaApi } from '../src/emitters/julia/names.ts';
+import { nodeApi } from '../src/emitters/node/names.ts';
+import { pythonApi } from '../src/emitters/python/names.ts';
+import { NO_RUN } from '../src/emit/markdown.ts';
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
 import { nodeEmitter } from '../src/emitters/node/index.ts';
 import { pythonEmitter } from '../src/emitters/python/index.ts';
 import type { Emitter } from '../src/emit/types.ts';
 import type { IR } from '../src/ir/types.ts';
 import { FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
+
+const docsEmitter = emitters.find((e) => e.name === 'docs') as Emitter;
 
 const scratch = mkdtempSync(join(tmpdir(), 'rank-relax-docs-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -63,7 +68,7 @@ describe.each(cases)('%s', (name, ir) => {
 
   describe.each(ir.ops.map((op) => [op.name.spec, op] as const))('op %s', (_, op) => {
     it('has the Python names of the IR in the NumPy, PyTorch and JAX modules', () => {
-      const n = op.api.python;
+      const n = pythonApi(op);
       const module = (sub: string) => text(pythonEmitter, ir, new RegExp(`/rank_relax/${sub}_generated\\.py$`));
       expect(module('')).toContain(`def ${n.fn}(`);
       expect(module('')).toContain(`def ${n.vjp}(`);
@@ -72,7 +77,7 @@ describe.each(cases)('%s', (name, ir) => {
 
     it('has the Julia names of the IR in RankRelax.jl, and its docstring signatures', () => {
       const jl = text(juliaEmitter, ir);
-      const n = op.api.julia;
+      const n = juliaApi(op);
       for (const fn of [n.fn, n.forward, n.pullback, n.forwardInto, n.pullbackInto]) expect(jl).toContain(`function ${fn}(`);
       expect(jl).toContain(`struct ${n.tape}{`);
       const [keywords, positional] = juliaSignature(op).split('\n');
@@ -82,7 +87,7 @@ describe.each(cases)('%s', (name, ir) => {
 
     it('has the Node names of the IR in @rank-relax/node', () => {
       const ts = text(nodeEmitter, ir, /\.ts$/);
-      const n = op.api.node;
+      const n = nodeApi(op);
       for (const fn of [n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp]) expect(ts).toMatch(new RegExp(`export (async )?function ${fn}\\(`));
       for (const t of [n.options, n.outOptions, n.vjpOptions, n.gradientsOut, n.gradients, n.withVjpResult]) {
         expect(ts).toMatch(new RegExp(`export interface ${t}\\b`));

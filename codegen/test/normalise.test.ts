@@ -1,7 +1,12 @@
 // Normalisation: defaults filled, maps sorted, names spelled per target, backward order, ABI hash.
 import { describe, expect, it } from 'vitest';
 
+import { juliaApi } from '../src/emitters/julia/names.ts';
+import { nodeApi } from '../src/emitters/node/names.ts';
+import { pythonApi } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
+import { cDim } from '../src/emitters/c/names.ts';
+import { rustDim } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
 import { irFromText } from '../src/pipeline.ts';
@@ -48,8 +53,8 @@ describe('normalise', () => {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },
       want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
     }],
-    ['public names per binding', {
-      given: () => op('soft_rank').api,
+    ['public names per binding (each target spells its own, in its names.ts)', {
+      given: () => { const o = op('soft_rank'); return { python: pythonApi(o), julia: juliaApi(o), node: nodeApi(o) }; },
       want: {
         python: { fn: 'soft_rank', vjp: 'soft_rank_vjp' },
         julia: {
@@ -92,7 +97,7 @@ describe('normalise', () => {
     }],
     ['shapes are dim lists with the extent of a row', {
       given: () => [op('soft_rank').inputs[0], op('spearman_loss').outputs[0]].map((t) =>
-        t && [t.shape.text, t.shape.dims.map((d) => d.kind), rowExtent(t.shape, 'c'), extent(t.shape, 'rust'), isPerRow(t.shape)]),
+        t && [t.shape.text, t.shape.dims.map((d) => d.kind), rowExtent(t.shape, cDim), extent(t.shape, rustDim), isPerRow(t.shape)]),
       want: [['[batch, n]', ['batch', 'n'], 'n', 'batch * n', false], ['[batch]', ['batch'], '1', 'batch', true]],
     }],
     ['every op has the dims batch and n, and no other in this spec', {

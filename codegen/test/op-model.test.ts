@@ -8,6 +8,11 @@ import { parseDocument, stringify } from 'yaml';
 import { BASELINE, checkCapabilities, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
 import { emitters } from '../src/emit/registry.ts';
 import type { Emitter } from '../src/emit/types.ts';
+import { cDim } from '../src/emitters/c/names.ts';
+import { juliaDim } from '../src/emitters/julia/names.ts';
+import { tsDim } from '../src/emitters/node/names.ts';
+import { pythonDim } from '../src/emitters/python/names.ts';
+import { rustDim } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent, rowRank } from '../src/ir/shape.ts';
 import type { IR, OpIR } from '../src/ir/types.ts';
 import { irFromText, planFor } from '../src/pipeline.ts';
@@ -51,7 +56,7 @@ describe('normalise', () => {
     expect([out.shape.text, out.shape.dims.map((d) => d.kind), rowRank(out.shape), isPerRow(out.shape)]).toEqual([
       '[batch, n, n]', ['batch', 'n', 'n'], 2, false,
     ]);
-    expect([rowExtent(out.shape, 'c'), extent(out.shape, 'c'), extent(out.shape, 'rust'), extent(out.shape, 'python')]).toEqual([
+    expect([rowExtent(out.shape, cDim), extent(out.shape, cDim), extent(out.shape, rustDim), extent(out.shape, pythonDim)]).toEqual([
       'n * n', 'batch * n * n', 'batch * n * n', 'batch * n * n',
     ]);
     const fwd = onlyOp(modelIr('pairwise')).forward.args.find((a) => a.name.spec === 'comparisons');
@@ -64,7 +69,7 @@ describe('normalise', () => {
     expect(op.dims.map((d) => [d.name.spec, d.kind])).toEqual([['batch', 'batch'], ['n', 'n'], ['k', 'param']]);
     const top = op.outputs[0];
     if (top === undefined) throw new Error('no output');
-    expect([top.shape.text, rowExtent(top.shape, 'c'), rowExtent(top.shape, 'rust'), extent(top.shape, 'c'), extent(top.shape, 'julia')]).toEqual([
+    expect([top.shape.text, rowExtent(top.shape, cDim), rowExtent(top.shape, rustDim), extent(top.shape, cDim), extent(top.shape, juliaDim)]).toEqual([
       '[batch, k]', 'k', 'k as usize', 'batch * k', 'batch * k',
     ]);
     const k = op.params[0];
@@ -90,10 +95,10 @@ describe('normalise', () => {
     const levels = op.outputs[0];
     if (levels === undefined) throw new Error('no output');
     expect(op.dims.map((d) => (d.kind === 'length' ? [d.name.spec, d.param] : d.name.spec))).toEqual(['batch', 'n', ['m', 'quantiles']]);
-    expect((['c', 'rust', 'python', 'julia', 'ts'] as const).map((t) => rowExtent(levels.shape, t))).toEqual([
+    expect([cDim, rustDim, pythonDim, juliaDim, tsDim].map((t) => rowExtent(levels.shape, t))).toEqual([
       'quantiles_len', 'quantiles.len()', 'len(quantiles)', 'length(quantiles)', 'quantiles.length',
     ]);
-    expect(extent(levels.shape, 'c')).toBe('batch * quantiles_len');
+    expect(extent(levels.shape, cDim)).toBe('batch * quantiles_len');
     const q = op.params[0];
     expect(q?.type === 'list' && [q.of, q.default, q.min, q.max, q.minLength, q.defaultLiteral.python, q.defaultLiteral.c]).toEqual([
       'real', [0.25, 0.5, 0.75], 0, 1, 1, '(0.25, 0.5, 0.75)', '{0.25, 0.5, 0.75}',
@@ -189,7 +194,7 @@ describe('a target that declares a capability', () => {
     capabilities,
     emit: (ir) => [{
       path: 'fake/extents.txt',
-      contents: ir.ops.flatMap((op) => op.forward.args.flatMap((a) => (a.kind === 'buffer' ? [`${a.name.spec}: ${extent(a.shape, 'c')}`] : []))).join('\n') + '\n',
+      contents: ir.ops.flatMap((op) => op.forward.args.flatMap((a) => (a.kind === 'buffer' ? [`${a.name.spec}: ${extent(a.shape, cDim)}`] : []))).join('\n') + '\n',
     }],
   });
 

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { pythonEmitter } from '../src/emitters/python/index.ts';
 import { checkName, kernelKey, nativeName } from '../src/emitters/python/layout.ts';
-import { pyCall, pyDisplay } from '../src/emitters/python/py.ts';
+import { pyCall, pyDisplay } from '../src/emit/python.ts';
 import { FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'rank-relax-python-'));

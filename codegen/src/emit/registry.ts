@@ -8,10 +8,13 @@ import { nodeEmitter } from '../emitters/node/index.ts';
 import { pythonEmitter } from '../emitters/python/index.ts';
 import type { Emitter } from './types.ts';
 
+/** The language targets; the docs emitter documents them from their `describe` hooks. */
+const targets: readonly Emitter[] = [cEmitter, coreEmitter, juliaEmitter, nodeEmitter, pythonEmitter];
+
 export const emitters: readonly Emitter[] = [
   cEmitter,
   coreEmitter,
-  docsEmitter,
+  docsEmitter(targets),
   juliaEmitter,
   nodeEmitter,
   pythonEmitter,

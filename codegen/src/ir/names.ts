@@ -1,7 +1,7 @@
 // Every identifier and literal of every target is spelled here, once, when the IR is built.
 // Templates never compute a name: they read `ident.c`, `ident.python`, `types.f32.julia`, …
 
-import type { Ident, Literals, OpApiIR, TypeId, TypeNames } from './types.ts';
+import type { Ident, Literals, TypeId, TypeNames } from './types.ts';
 
 /** Prefix of every C symbol and constant; also the reserved prefix of generated helpers. */
 export const C_PREFIX = 'rr_';
@@ -96,34 +96,6 @@ export function ident(spec: string): Ident {
   };
 }
 
-/** The public names of an op (`soft_rank`) in every binding. */
-export function opApi(op: Ident): OpApiIR {
-  return {
-    python: { fn: op.python, vjp: `${op.python}_vjp` },
-    julia: {
-      fn: op.julia,
-      forward: `${op.snake}_forward`,
-      pullback: `${op.snake}_pullback`,
-      forwardInto: `${op.snake}_forward!`,
-      pullbackInto: `${op.snake}_pullback!`,
-      tape: `${op.pascal}Tape`,
-    },
-    node: {
-      fn: op.ts,
-      fnAsync: `${op.camel}Async`,
-      vjp: `${op.camel}Vjp`,
-      vjpAsync: `${op.camel}VjpAsync`,
-      withVjp: `${op.camel}WithVjp`,
-      options: `${op.pascal}Options`,
-      outOptions: `${op.pascal}OutOptions`,
-      vjpOptions: `${op.pascal}VjpOptions`,
-      gradientsOut: `${op.pascal}GradientsOut`,
-      gradients: `${op.pascal}Gradients`,
-      withVjpResult: `${op.pascal}WithVjp`,
-    },
-  };
-}
-
 /** C entry point of one kernel: `rr_soft_rank_forward_f64`. */
 export function cKernelSymbol(op: string, pass: 'forward' | 'backward', dtype: 'f32' | 'f64'): string {
   return `${C_PREFIX}${op}_${pass}_${dtype}`;
@@ -139,16 +111,16 @@ export function cConstant(...parts: string[]): string {
   return [C_PREFIX, ...parts].map((p) => p.replace(/_$/, '')).join('_').toUpperCase();
 }
 
-/** Names of the scalar types in every target. `rust` and `julia` are the FFI-level types. */
+/** Names of the scalar types in the C ABI: C and Rust (the FFI-level types). */
 export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
-  f32: { id: 'f32', c: 'float', rust: 'f32', julia: 'Float32', numpy: 'float32', ts: 'number', tsArray: 'Float32Array' },
-  f64: { id: 'f64', c: 'double', rust: 'f64', julia: 'Float64', numpy: 'float64', ts: 'number', tsArray: 'Float64Array' },
-  i32: { id: 'i32', c: 'int32_t', rust: 'i32', julia: 'Int32', numpy: 'int32', ts: 'number', tsArray: 'Int32Array' },
-  u32: { id: 'u32', c: 'uint32_t', rust: 'u32', julia: 'UInt32', numpy: 'uint32', ts: 'number', tsArray: 'Uint32Array' },
-  u64: { id: 'u64', c: 'uint64_t', rust: 'u64', julia: 'UInt64', numpy: 'uint64', ts: 'bigint', tsArray: 'BigUint64Array' },
-  bool: { id: 'bool', c: 'bool', rust: 'bool', julia: 'Bool', numpy: 'bool_', ts: 'boolean', tsArray: null },
-  size: { id: 'size', c: 'size_t', rust: 'usize', julia: 'Csize_t', numpy: 'uintp', ts: 'number', tsArray: null },
-  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char', julia: 'Cstring', numpy: null, ts: 'string', tsArray: null },
+  f32: { id: 'f32', c: 'float', rust: 'f32' },
+  f64: { id: 'f64', c: 'double', rust: 'f64' },
+  i32: { id: 'i32', c: 'int32_t', rust: 'i32' },
+  u32: { id: 'u32', c: 'uint32_t', rust: 'u32' },
+  u64: { id: 'u64', c: 'uint64_t', rust: 'u64' },
+  bool: { id: 'bool', c: 'bool', rust: 'bool' },
+  size: { id: 'size', c: 'size_t', rust: 'usize' },
+  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char' },
 };
 
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */

@@ -5,7 +5,7 @@ import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, opApi, pascalCase, realListLiterals, realLiterals, TYPES } from './names.ts';
+import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, realListLiterals, realLiterals, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
@@ -43,9 +43,9 @@ function sortedEntries<V>(record: Readonly<Record<string, V>>): [string, V][] {
     .map((k) => [k, record[k] as V]);
 }
 
-/** A dim whose value is spelled the same in every target (`batch`, `n`). */
+/** The dims every op has (`batch`, `n`). */
 function builtinDim(kind: 'batch' | 'n'): DimIR {
-  return { kind, name: ident(kind), value: { c: kind, rust: kind, python: kind, julia: kind, ts: kind } };
+  return { kind, name: ident(kind) };
 }
 const BATCH = builtinDim('batch');
 const N = builtinDim('n');
@@ -63,17 +63,11 @@ function opDims(opName: string, raw: SpecOp['dims'], params: readonly ParamIR[])
       const def = raw?.[name];
       if (def?.param !== undefined) {
         const p = find(def.param);
-        // Rust needs the i32 param as a usize extent; `as` binds tighter than `*`.
-        return { kind: 'param', name: ident(name), param: p.spec, value: { c: p.c, rust: `${p.rust} as usize`, python: p.python, julia: p.julia, ts: p.ts } };
+        return { kind: 'param', name: ident(name), param: p.spec };
       }
       if (def?.length_of !== undefined) {
         const p = find(def.length_of);
-        return {
-          kind: 'length',
-          name: ident(name),
-          param: p.spec,
-          value: { c: `${p.c}_len`, rust: `${p.rust}.len()`, python: `len(${p.python})`, julia: `length(${p.julia})`, ts: `${p.ts}.length` },
-        };
+        return { kind: 'length', name: ident(name), param: p.spec };
       }
       throw new Error(`unchecked dim ops.${opName}.dims.${name}`);
     });
@@ -101,7 +95,6 @@ function normaliseEnum(name: string, def: SpecEnum): EnumIR {
   return {
     name: ident(name),
     doc: def.doc,
-    rustType: pascalCase(name),
     values: def.values.map((v, code) => ({ name: ident(v.name), code, doc: v.doc, literal: enumLiterals(name, v.name) })),
   };
 }
@@ -267,7 +260,6 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
 
   return {
     name: opName,
-    api: opApi(opName),
     summary: op.summary,
     doc: op.doc,
     minN: op.min_n ?? 1,

@@ -35,10 +35,6 @@ export interface TypeNames {
   readonly id: TypeId;
   readonly c: string;
   readonly rust: string;
-  readonly julia: string;
-  readonly numpy: string | null;
-  readonly ts: string;
-  readonly tsArray: string | null;
 }
 
 /**
@@ -54,9 +50,8 @@ export type ElemType = 'real' | 'int32' | 'bool';
 export type Constraint = 'finite' | 'positive' | 'nonnegative';
 
 interface DimBase {
+  /** `batch`, `n`, or the op's own dim (`k`); each target spells its value (`cDim`, `rustDim`, … in its names.ts). */
   readonly name: Ident;
-  /** How a call spells the dim's value where the kernel's arguments are in scope: `n`, `k`, `quantiles_len` (C), `quantiles.len()` (Rust). */
-  readonly value: Literals;
 }
 export interface BatchDimIR extends DimBase { readonly kind: 'batch' }
 export interface ItemsDimIR extends DimBase { readonly kind: 'n' }
@@ -98,8 +93,6 @@ export interface EnumIR {
   readonly name: Ident;
   readonly doc: string;
   readonly values: readonly EnumValueIR[];
-  /** The core's Rust type: `Regularization`. */
-  readonly rustType: string;
 }
 
 interface ParamBase {
@@ -261,62 +254,8 @@ export interface ExampleIR {
   readonly params: readonly { readonly param: ParamIR; readonly value: number | string | boolean | readonly number[]; readonly literal: Literals }[];
 }
 
-/** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
-export interface PythonApiIR {
-  /** `soft_rank` */
-  readonly fn: string;
-  /** `soft_rank_vjp` (NumPy only). */
-  readonly vjp: string;
-}
-
-/** An op's exports from RankRelax.jl. */
-export interface JuliaApiIR {
-  /** `soft_rank` */
-  readonly fn: string;
-  /** `soft_rank_forward`: the forward that also returns the tape. */
-  readonly forward: string;
-  /** `soft_rank_pullback`: the plain pullback function. */
-  readonly pullback: string;
-  /** `soft_rank_forward!`: the forward into the buffers of an earlier tape. */
-  readonly forwardInto: string;
-  /** `soft_rank_pullback!`: the pullback into caller-provided gradient arrays. */
-  readonly pullbackInto: string;
-  /** `SoftRankTape`: what the forward keeps for the pullback. */
-  readonly tape: string;
-}
-
-/** An op's exports from @rank-relax/node: its functions (`softRank`, …) and their types (`SoftRankOptions`, …). */
-export interface NodeApiIR {
-  readonly fn: string;
-  readonly fnAsync: string;
-  readonly vjp: string;
-  readonly vjpAsync: string;
-  readonly withVjp: string;
-  readonly options: string;
-  /** Options of the sync call: the op's options and `out` (an output array). */
-  readonly outOptions: string;
-  /** Options of the sync VJP: the op's options and `out` (gradient arrays). */
-  readonly vjpOptions: string;
-  /** The `out` of the sync VJP: one optional array per differentiable input. */
-  readonly gradientsOut: string;
-  readonly gradients: string;
-  /** What `withVjp` returns. */
-  readonly withVjpResult: string;
-}
-
-/**
- * The public names each binding gives an op. Its emitter defines them and the reference shows them,
- * so both read them here.
- */
-export interface OpApiIR {
-  readonly python: PythonApiIR;
-  readonly julia: JuliaApiIR;
-  readonly node: NodeApiIR;
-}
-
 export interface OpIR {
   readonly name: Ident;
-  readonly api: OpApiIR;
   readonly summary: string;
   readonly doc: string;
   /** Fewest items per row. */

@@ -1,6 +1,7 @@
 // The C target: the header, the Rust glue of the rank-relax-ffi crate, and the op table of its C
 // test program. Hand-written parts of the crate (plumbing.rs, lib.rs, tests, demo) are not owned.
 import type { Emitter } from '../../emit/types.ts';
+import { describeC } from './describe.ts';
 import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
 import { renderTestTable } from './harness.ts';
 import { renderHeader } from './header.ts';
@@ -19,4 +20,5 @@ export const cEmitter: Emitter = {
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),
     { path: `${TEST_DIR}/rr_ops_table.h`, contents: renderTestTable(ir) },
   ],
+  describe: describeC,
 };

@@ -2,8 +2,8 @@
 // entry points over the core's kernel convention, and mod.rs with the ABI constants. Buffer and
 // panic handling is in the hand-written src/plumbing.rs (imported as `rr_ffi`).
 import { code, file, join } from '../../emit/code.ts';
-import { rustArrayCall, rustCall, rustFnSignature, rustLetCall, rustUnsafeCall } from './rustfmt.ts';
-import { banner, commentLines } from '../../emit/text.ts';
+import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustLetCall, rustUnsafeCall } from '../../emit/rust.ts';
+import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -11,11 +11,7 @@ import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 
-const WIDTH = 100;
-
-function docComment(text: string, prefix = '/// '): string[] {
-  return commentLines(text, prefix, WIDTH);
-}
+const docComment = rustDoc;
 
 /** Argument list of the generic kernel: `T` for real, `*const T` for read buffers. */
 function genericArg(arg: KernelIR['args'][number]): string {
@@ -43,7 +39,7 @@ function paramField(param: ParamIR): string {
   return matchParam(param, {
     real: plain,
     bool: plain,
-    enum: (p) => `${p.name.rust}: rank_relax::${p.enum.rustType}::from_code(${p.name.rust})?,`,
+    enum: (p) => `${p.name.rust}: rank_relax::${rustEnumType(p.enum)}::from_code(${p.name.rust})?,`,
     int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
   });
 }

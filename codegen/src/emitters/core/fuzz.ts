@@ -8,7 +8,7 @@ import { matchElem, matchParam } from '../../ir/match.ts';
 import { assertNever } from '../../util/never.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import type { ElemType, IR, OpIR, ParamIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
-import { array, render, rustFnSignature, rustUnsafeCall, struct, type RustValue } from './layout.ts';
+import { array, render, rustFnSignature, rustUnsafeCall, struct, type RustValue } from '../../emit/rust.ts';
 
 export const FUZZ_TABLE = 'crates/rank-relax-ffi/tests/fuzz_harness/generated.rs';
 
@@ -106,7 +106,7 @@ function renderAdapter(op: OpIR, k: VariantKernelIR): string {
     ...rustFnSignature(0, `unsafe fn ${kernelName(k)}`, ['batch: usize', 'n: usize', 'a: &Args', 'p: &[*mut u8]'], ' -> i32'),
     '    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or',
     '    // deliberately aliased/misaligned inside valid allocations (see mod.rs).',
-    ...rustUnsafeCall(4, `rr::${op.name.rust}::${k.cSymbol}`, callArgs),
+    ...rustUnsafeCall(4, `rr::${op.name.rust}::${k.cSymbol}`, callArgs, { packShort: true }),
     '}',
   ].join('\n');
 }

@@ -9,7 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem } from '../../ir/match.ts';
 import type { DimIR, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
-import { array, render, struct, type RustValue } from './layout.ts';
+import { array, render, rustEnumType, struct, type RustValue } from '../../emit/rust.ts';
 
 export const CORE_TABLE = 'crates/rank-relax/tests/common/generated.rs';
 
@@ -130,7 +130,7 @@ function renderDefaults(ops: readonly OpIR[]): string[] {
 }
 
 function renderCoreEnums(enums: readonly EnumIR[]): string[] {
-  const calls = enums.map((e) => `core_enum!(${str(e.name.spec)}, ${e.rustType})`);
+  const calls = enums.map((e) => `core_enum!(${str(e.name.spec)}, ${rustEnumType(e)})`);
   const inline = `    vec![${calls.join(', ')}]`;
   const body = calls.join(', ').length <= 60 && inline.length <= 100 ? [inline] : ['    vec![', ...calls.map((c) => `        ${c},`), '    ]'];
   return [

@@ -1,32 +1,37 @@
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, RuntimeFnIR } from '../../ir/types.ts';
-import { juliaValue } from './julia.ts';
-import { table, tick } from './markdown.ts';
-import { JULIA_MODULE, NODE_PACKAGE, PY_MODULES } from './names.ts';
+import type { IR } from '../../ir/types.ts';
+import type { TargetDocs } from '../../emit/types.ts';
+import type { Described } from './index.ts';
+import { table, tick } from '../../emit/markdown.ts';
 
-function runtimeRow(f: RuntimeFnIR): string[] {
-  const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
-  return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
+/** What a binding raises for a core error: its value error type, and its enum error type where that differs (an argument may be an enum). */
+function raised(t: TargetDocs, argument: boolean): string {
+  const value = t.errorTypes?.value ?? '';
+  const enumType = t.errorTypes?.enum ?? value;
+  return argument && enumType !== value ? `${tick(value)}; ${tick(enumType)} for an unknown enum value` : tick(value);
 }
 
-export function renderIndex(ir: IR): string {
+export function renderIndex(ir: IR, docs: Described): string {
+  const jl = docs.julia;
+  const nd = docs.node;
+  const py = docs.python;
+  const c = docs.c;
   const ops = ir.ops.map((op) => [
     `[${tick(op.name.spec)}](${op.name.snake}.md)`,
     op.summary,
-    tick(op.api.python.fn),
-    tick(op.api.julia.fn),
-    tick(op.api.node.fn),
+    tick(py.ops[op.name.spec]?.fn ?? ''),
+    tick(jl.ops[op.name.spec]?.fn ?? ''),
+    tick(nd.ops[op.name.spec]?.fn ?? ''),
   ]);
   const enums = ir.enums.map((e) => {
     const rows = e.values.map((v) => {
-      const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
       return [
         tick(v.name.spec),
-        `${tick(v.literal.c)} = ${v.code}`,
-        tick(v.literal.python),
-        tick(param === undefined ? v.literal.julia : juliaValue(param, v.literal)),
-        tick(v.literal.ts),
+        c.enumValues[e.name.spec]?.[v.name.spec] ?? '',
+        py.enumValues[e.name.spec]?.[v.name.spec] ?? '',
+        jl.enumValues[e.name.spec]?.[v.name.spec] ?? '',
+        nd.enumValues[e.name.spec]?.[v.name.spec] ?? '',
         v.doc,
       ];
     });
@@ -35,13 +40,13 @@ export function renderIndex(ir: IR): string {
 
       ${e.doc}
 
-      ${table(['value', 'C', 'Python', 'Julia', 'Node', 'meaning'], rows)}
+      ${table(['value', c.language, py.language, jl.language, nd.language, 'meaning'], rows)}
     `;
   });
   const kinds = ir.status
     .filter((s) => s.coreKind !== null)
-    .map((s) => [tick(s.coreKind ?? ''), tick(s.c), '`ValueError`', '`ArgumentError`', s.coreKind === 'InvalidArgument' ? '`RangeError`; `TypeError` for an unknown enum value' : '`RangeError`']);
-  const { lastError, version, abiVersion, abiHash, setNumThreads } = ir.runtime;
+    .map((s) => [tick(s.coreKind ?? ''), tick(s.c), ...[py, jl, nd].map((t) => raised(t, s.coreKind === 'InvalidArgument'))]);
+  const { lastError } = ir.runtime;
   return file(
     banner(ir, 'html'),
     code`
@@ -54,16 +59,11 @@ export function renderIndex(ir: IR): string {
 
       ## Ops
 
-      ${table(['op', 'summary', `Python (${PY_MODULES.numpy}, ${PY_MODULES.torch}, ${PY_MODULES.jax})`, `Julia (${JULIA_MODULE})`, `Node (${NODE_PACKAGE})`], ops)}
+      ${table(['op', 'summary', `${py.language} (${py.module})`, `${jl.language} (${jl.module})`, `${nd.language} (${nd.module})`], ops)}
 
       Every op takes rows of \`n\` items and has a forward and a backward (vector-Jacobian product):
 
-      - **C**: flat row-major buffers, \`[batch, n]\` holds \`batch * n\` values; \`_f32\` and \`_f64\` entry points.
-      - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
-        (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
-      - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
-        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.
-      - **Node**: \`Float64Array\` or \`Float32Array\`, flat and row-major, with the option \`n\` items per row.
+      ${[c, py, jl, nd].map((t) => t.overview)}
 
       ## Enums
 
@@ -74,7 +74,7 @@ export function renderIndex(ir: IR): string {
       The core has three kinds of error; each binding raises its language's type with the core's message,
       which starts with the op name:
 
-      ${table(['core kind', 'C status', 'Python', 'Julia', 'Node'], kinds)}
+      ${table(['core kind', 'C status', py.language, jl.language, nd.language], kinds)}
 
       Python raises \`TypeError\` for an argument of the wrong type (an integer array, a number for an enum); Julia
       raises \`MethodError\` for an array whose elements are not \`Real\`. The C API returns one of these statuses,
@@ -82,12 +82,7 @@ export function renderIndex(ir: IR): string {
 
       ${table(['C status', 'code', 'core kind', 'meaning'], ir.status.map((s) => [tick(s.c), String(s.code), s.coreKind === null ? '' : tick(s.coreKind), s.doc]))}
 
-      ## The C library
-
-      \`lib${ir.native.libName}\` (the \`${ir.native.crate}\` crate), header \`${ir.native.header}\`; ABI version ${ir.package.abiVersion},
-      ABI hash \`${ir.package.abiHash}\`. Besides the kernels:
-
-      ${table(['function', 'what'], [lastError, version, abiVersion, abiHash, setNumThreads].map(runtimeRow))}
+      ${[c, py, jl, nd].flatMap((t) => t.indexSections ?? []).join('\n\n')}
     `,
   );
 }

@@ -3,36 +3,18 @@
 // scripts/check-docs.sh runs.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { cArgTable, cExample, cParam, cSignature } from './c.ts';
-import { cStatus, errorCases, type ErrorCase } from './errors.ts';
-import { exampleData, type ExampleData } from './example.ts';
-import { juliaExample, juliaParam, juliaSignature } from './julia.ts';
-import { fence, listText, table, tick } from './markdown.ts';
-import { NODE_ROW_OPTION, PY_MODULES, type PyFlavour } from './names.ts';
-import { nodeExample, nodeParam, nodeSignature } from './node.ts';
-import { pythonErrorCheck, pythonExample, pythonGradientNote, pythonParam, pythonSignature } from './python.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import type { EnumValueIR, IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
+import { exampleData } from '../../emit/example.ts';
+import type { Described } from './index.ts';
+import { listText, table, tick } from '../../emit/markdown.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 
-function namesTable(op: OpIR): string {
-  const c = op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]);
-  const py = op.api.python;
-  const jl = op.api.julia;
-  const nd = op.api.node;
-  return table(
-    ['language', 'names'],
-    [
-      ['C', c.map(tick).join(', ')],
-      ['NumPy', [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`].map(tick).join(', ')],
-      ['PyTorch', tick(`${PY_MODULES.torch}.${py.fn}`)],
-      ['JAX', tick(`${PY_MODULES.jax}.${py.fn}`)],
-      ['Julia', [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto].map(tick).join(', ')],
-      ['Node', [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp].map(tick).join(', ')],
-    ],
-  );
+function namesTable(op: OpIR, docs: Described): string {
+  const rows = [docs.c, docs.python, docs.julia, docs.node].flatMap((t) => (t.ops[op.name.spec]?.names ?? []).map((r) => [r.label, r.names.map(tick).join(', ')]));
+  return table(['language', 'names'], rows);
 }
 
 function paramKind(p: ParamIR): string {
@@ -51,164 +33,93 @@ function paramKind(p: ParamIR): string {
   }
 }
 
-function paramsSection(op: OpIR): string {
+function paramsSection(op: OpIR, described: Described): string {
   if (op.params.length === 0) return 'None.';
-  const rows = op.params.map((p) => [
+  const c = described.c.ops[op.name.spec]?.params ?? [];
+  const python = described.python.ops[op.name.spec]?.params ?? [];
+  const julia = described.julia.ops[op.name.spec]?.params ?? [];
+  const node = described.node.ops[op.name.spec]?.params ?? [];
+  const rows = op.params.map((p, i) => [
     tick(p.name.spec),
-    `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`,
-    tick(pythonParam(p)),
-    tick(juliaParam(p)),
-    tick(nodeParam(p)),
+    c[i] ?? '',
+    python[i] ?? '',
+    julia[i] ?? '',
+    node[i] ?? '',
   ]);
   const docs = op.params.map((p) => {
     const head = `- ${tick(p.name.spec)} (${paramKind(p)}): ${p.doc}`;
     return matchParam(p, {
       real: () => head,
       bool: () => head,
-      enum: (e) => [head, ...e.enum.values.map((v) => `  - ${tick(v.name.spec)} (C ${tick(v.literal.c)}): ${v.doc}`)].join('\n'),
+      enum: (e) => {
+        const notes = (v: EnumValueIR) => [described.c, described.python, described.julia, described.node].flatMap((t) => t.enumNotes?.[e.enum.name.spec]?.[v.name.spec] ?? []);
+        return [head, ...e.enum.values.map((v) => `  - ${tick(v.name.spec)}${notes(v).length > 0 ? ` (${notes(v).join('; ')})` : ''}: ${v.doc}`)].join('\n');
+      },
       int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
     });
   });
   return code`
     Every binding spells them after the spec, with the same defaults; C takes every argument.
 
-    ${table(['param', 'C', 'NumPy / PyTorch / JAX', 'Julia (keyword)', 'Node (option)'], rows)}
+    ${table(['param', described.c.column, described.python.column, `${described.julia.column} (keyword)`, `${described.node.column} (option)`], rows)}
 
     ${docs}
   `;
 }
 
-function shapeRow(op: OpIR, t: TensorIR, role: string): string[] {
-  const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
-  const c = arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
-  if (role === 'residual') return [tick(t.name.spec), role, tick(t.shape.text), c, 'kept inside', 'kept in the tape', 'kept inside'];
-  return [
-    tick(t.name.spec),
-    role,
-    tick(t.shape.text),
-    c,
-    isPerRow(t.shape) ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row',
-    isPerRow(t.shape) ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`',
-    isPerRow(t.shape) ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`,
-  ];
+function shapeRow(op: OpIR, t: TensorIR, role: string, docs: Described): string[] {
+  const cells = [docs.c, docs.python, docs.julia, docs.node].map((d) => d.ops[op.name.spec]?.shapes[t.name.spec] ?? '');
+  return [tick(t.name.spec), role, tick(t.shape.text), ...cells];
 }
 
-function shapesSection(op: OpIR): string {
+function shapesSection(op: OpIR, docs: Described): string {
   const rows = [
-    ...op.inputs.map((i) => shapeRow(op, i, i.differentiable ? 'input' : 'input (no gradient)')),
-    ...op.outputs.map((o) => shapeRow(op, o, 'output')),
-    ...op.residuals.map((r) => shapeRow(op, r, 'residual')),
+    ...op.inputs.map((i) => shapeRow(op, i, i.differentiable ? 'input' : 'input (no gradient)', docs)),
+    ...op.outputs.map((o) => shapeRow(op, o, 'output', docs)),
+    ...op.residuals.map((r) => shapeRow(op, r, 'residual', docs)),
   ];
   const dtypes = op.variants.map((v) => v.dtype);
   return code`
-    ${table(['tensor', 'role', 'core', 'C (row-major)', 'NumPy / PyTorch / JAX', 'Julia (column = sample)', 'Node (flat)'], rows)}
+    ${table(['tensor', 'role', 'core', ...[docs.c, docs.python, docs.julia, docs.node].map((d) => d.shapesColumn)], rows)}
 
-    Rows are independent. Element types: ${listText(dtypes.map((t) => `${tick(t.numpy ?? t.id)} (C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}; Julia ${tick(t.julia)}; Node ${tick(t.tsArray ?? t.ts)})`))}; outputs and gradients have the input's type and shape${op.paramGrads.length > 0 ? `, and the gradient of ${listText(op.paramGrads.map((g) => tick(g.of.name.spec)))} is per row in C and summed over the rows elsewhere` : ''}.
+    Rows are independent. Element types: ${listText(dtypes.map((t) => `${docs.python.dtypes[t.id] ?? ''} (${[docs.c, docs.julia, docs.node].map((d) => d.dtypes[t.id] ?? '').join('; ')})`))}; outputs and gradients have the input's type and shape${op.paramGrads.length > 0 ? `, and the gradient of ${listText(op.paramGrads.map((g) => tick(g.of.name.spec)))} is per row in C and summed over the rows elsewhere` : ''}.
   `;
 }
 
-function errorsSection(ir: IR, op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
+function errorsSection(ir: IR, op: OpIR, cases: readonly ErrorCase[], docs: Described): string {
+  const errorChecks = [docs.python, docs.julia, docs.node].flatMap((t) => {
+    const check = t.ops[op.name.spec]?.errorCheck;
+    return check === undefined ? [] : [`<details><summary>Every message above, checked (${check.label})</summary>\n\n${check.markdown}\n\n</details>`];
+  });
   const rows = cases.map((c) => {
     const status = cStatus(ir, c.kind);
-    return [c.condition, c.message === null ? '' : tick(c.message), status === null ? '— (typed pointers)' : tick(status.c), tick(c.python), tick(c.julia), tick(c.node)];
+    return [c.condition, c.message === null ? '' : tick(c.message), status === null ? '— (typed pointers)' : tick(status.c), ...[docs.python, docs.julia, docs.node].map((t) => tick(t.errorTypes?.[c.raises] ?? ''))];
   });
   return code`
     The message is the same in every language; it names the op, the argument and, for a value, its
     (row, column) in the core's row-major order.
 
-    ${table(['condition', 'message', 'C status', 'NumPy / PyTorch / JAX', 'Julia', 'Node'], rows)}
+    ${table(['condition', 'message', 'C status', docs.python.column, docs.julia.column, docs.node.column], rows)}
 
-    - C returns the status and ${tick(`${ir.runtime.lastError.cSymbol}()`)} gives the message; an unknown enum code
-      is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).
-    - JAX checks params when it traces; inside ${tick('jax.jit')}, a value checked when the kernel runs (an input's
-      values, a traced ε) raises ${tick('jax.errors.JaxRuntimeError')} carrying the same message.
-    - Node sees flat arrays, so inputs of different shapes are reported by length; every error has
-      ${tick('error.code')}, the C status name.
+    ${[docs.c, docs.python, docs.julia, docs.node].flatMap((t) => t.errorNotes ?? [])}
 
-    <details><summary>Every message above, checked (NumPy)</summary>
-
-    ${fence('python', pythonErrorCheck(op, data, cases), true)}
-
-    </details>
+    ${errorChecks}
   `;
 }
 
-const FLAVOURS: readonly [PyFlavour, string][] = [
-  ['numpy', 'NumPy'],
-  ['torch', 'PyTorch'],
-  ['jax', 'JAX'],
-];
-
-function languagesSection(ir: IR, op: OpIR, data: ExampleData): string {
-  const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
-  const jl = op.api.julia;
-  const nd = op.api.node;
-  const c =
-    f64 === undefined
-      ? null
-      : code`
-          ### C
-
-          ${fence('c', `${cSignature(f64.forward)}\n\n${cSignature(f64.backward)}`, false)}
-
-          The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
-          outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
-          output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(g.of.name.c)}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(g.of.name.c)}`)])}.
-
-          Forward:
-
-          ${cArgTable(op.forward.args)}
-
-          Backward:
-
-          ${cArgTable(op.backward.args)}
-
-          ${fence('c', cExample(ir, op, data), true)}
-        `;
-  const python = FLAVOURS.map(
-    ([flavour, title]) => code`
-      ### ${title}
-
-      ${fence('python', pythonSignature(op, flavour), false)}
-
-      ${pythonGradientNote(op, flavour)}
-
-      ${fence('python', pythonExample(op, data, flavour), true)}
-    `,
-  );
+function languagesSection(op: OpIR, docs: Described): string {
   return join(
     [
-      c,
-      ...python,
-      code`
-        ### Julia
-
-        ${fence('julia', juliaSignature(op), false)}
-
-        ${tick(jl.pullback)} returns the gradient of each differentiable input, then the gradient of each
-        differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
-        reuse the arrays of an earlier tape. With ChainRulesCore loaded, an ${tick('rrule')} makes
-        ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
-
-        ${fence('julia', juliaExample(op, data), true)}
-      `,
-      code`
-        ### Node
-
-        ${fence('ts', nodeSignature(op), false)}
-
-        ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
-        needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
-        thread pool.
-
-        ${fence('ts', nodeExample(op, data), true)}
-      `,
+      docs.c.ops[op.name.spec]?.section ?? '',
+      docs.python.ops[op.name.spec]?.section ?? '',
+      docs.julia.ops[op.name.spec]?.section ?? '',
+      docs.node.ops[op.name.spec]?.section ?? '',
     ],
     '\n\n',
   );
 }
 
-export function renderOpPage(ir: IR, op: OpIR): string {
+export function renderOpPage(ir: IR, op: OpIR, docs: Described): string {
   const data = exampleData(op);
   const cases = errorCases(op, data);
   return file(
@@ -220,25 +131,25 @@ export function renderOpPage(ir: IR, op: OpIR): string {
 
       ${op.doc}
 
-      ${namesTable(op)}
+      ${namesTable(op, docs)}
 
       ## Parameters
 
-      ${paramsSection(op)}
+      ${paramsSection(op, docs)}
 
       ## Shapes
 
-      ${shapesSection(op)}
+      ${shapesSection(op, docs)}
 
       ## Errors
 
-      ${errorsSection(ir, op, data, cases)}
+      ${errorsSection(ir, op, cases, docs)}
 
       ## Signatures and examples
 
       ${op.example === null ? 'The spec has no example for this op; these use a small row per input.' : `Each example runs the spec's example (${listText(data.inputs.map((i) => `${tick(i.input.name.spec)} = ${tick(JSON.stringify(i.rows).replace(/,/g, ', '))}`))}${data.params.length > 0 ? `, ${listText(data.params.map((p) => tick(`${p.param.name.spec} = ${p.literal.python}`)))}` : ''}) forward and backward; \`scripts/check-docs.sh\` runs every one.`}
 
-      ${languagesSection(ir, op, data)}
+      ${languagesSection(op, docs)}
     `,
   );
 }

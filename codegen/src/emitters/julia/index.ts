@@ -5,6 +5,7 @@ import { file } from '../../emit/code.ts';
 import type { Emitter } from '../../emit/types.ts';
 import type { IR, OpIR } from '../../ir/types.ts';
 import { renderApi } from './api.ts';
+import { describeJulia } from './describe.ts';
 import { renderKernels } from './kernels.ts';
 import { renderEnum, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
@@ -50,4 +51,5 @@ export const juliaEmitter: Emitter = {
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },
   ],
+  describe: describeJulia,
 };

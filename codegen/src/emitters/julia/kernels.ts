@@ -1,6 +1,7 @@
 // The ccall layer: `_rr_<op>_<pass>!(args…)`, one method per dtype, taking the C ABI's arguments in
 // its order (dims as Int, params as their C types, buffers as Arrays, passed without a copy) and
 // turning a failed status into an exception.
+import { juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import type { OpIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { opNames, P, packed, PC } from './syntax.ts';
@@ -11,15 +12,15 @@ function juliaParamType(arg: VariantArgIR): string {
     case 'dim':
       return 'Int';
     case 'param':
-      return arg.type.julia;
+      return juliaType(arg.type);
     case 'buffer':
-      return `Array{${arg.type.julia}}`;
+      return `Array{${juliaType(arg.type)}}`;
   }
 }
 
 /** The ccall argument type. */
 function ccallType(arg: VariantArgIR): string {
-  return arg.kind === 'buffer' ? `Ptr{${arg.type.julia}}` : arg.type.julia;
+  return arg.kind === 'buffer' ? `Ptr{${juliaType(arg.type)}}` : juliaType(arg.type);
 }
 
 function renderKernel(name: string, kernel: VariantKernelIR): string {

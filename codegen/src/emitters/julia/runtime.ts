@@ -1,5 +1,6 @@
 // The top of src/generated.jl: banner, exports, the ABI constants the loader checks, the tables of
 // C entry points it binds, the runtime functions (rr_last_error, …) and the status → exception map.
+import { juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR, TypeNames } from '../../ir/types.ts';
@@ -53,7 +54,7 @@ export function renderTables(ir: IR): string {
 }
 
 function ccallType(t: TypeNames): string {
-  return t.julia;
+  return juliaType(t);
 }
 
 function renderRuntimeFn(fn: RuntimeFnIR): string {

@@ -1,7 +1,8 @@
 // Julia spelling shared by the Julia emitter's files: paths, derived names, literals, call layout.
-// Every name the generated Julia uses beyond the IR's idents and `op.api.julia` is derived here, once.
+// Every name the generated Julia uses beyond the IR's idents and `juliaApi(op)` (names.ts) is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
-import type { EnumValueIR, JuliaApiIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
+import { juliaApi, type JuliaApi } from './names.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 
@@ -19,7 +20,7 @@ export const P = '_rr_';
 export const PC = '_RR_';
 
 /** The names one op gets in Julia: its exports (from the IR) and the private helpers of this emitter. */
-export interface OpNames extends JuliaApiIR {
+export interface OpNames extends JuliaApi {
   /** `_rr_soft_rank_run`: the forward on given buffers, shared by the two forwards. */
   readonly run: string;
   /** `_rr_soft_rank_forward!`: the ccall wrapper of one pass (one method per dtype). */
@@ -28,7 +29,7 @@ export interface OpNames extends JuliaApiIR {
 
 export function opNames(op: OpIR): OpNames {
   return {
-    ...op.api.julia,
+    ...juliaApi(op),
     run: `${P}${op.name.snake}_run`,
     kernel: (pass) => `${P}${op.name.snake}_${pass}!`,
   };

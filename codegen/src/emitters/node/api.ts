@@ -6,7 +6,7 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { nativeName, tsArrayOf, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
+import { nativeName, tsArrayOf, tsArrayType, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -279,7 +279,7 @@ function overloads(op: OpIR, name: string, sig: Signature, isAsync: boolean): st
   // The last overload takes either type, but the same for every array (`A` is inferred from the
   // first and checked against the others).
   return [
-    ...op.variants.map((v) => v.dtype.tsArray ?? '').map((a) => `export function ${name}(${sig.params(a)}): ${wrap(sig.returns(a))};`),
+    ...op.variants.map((v) => tsArrayType(v.dtype) ?? '').map((a) => `export function ${name}(${sig.params(a)}): ${wrap(sig.returns(a))};`),
     `export function ${name}<A extends RealArray>(${sig.params('A')}): ${wrap(sig.returns('RealArray'))};`,
   ];
 }
@@ -387,7 +387,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const body = (d: TypeNames) => {
     const fwd = entryBuffers(op, 'forward');
     const bwd = entryBuffers(op, 'backward');
-    const arr = d.tsArray ?? '';
+    const arr = tsArrayType(d) ?? '';
     const saved = op.saves.map((s) => `const rr_${s.name.ts} = ${s.source === 'input' ? `(${s.name.ts} as ${arr})` : s.name.ts}.slice();`);
     const fwdArg = (b: BufferArgIR) => (b.mutable ? b.name.ts : `${b.name.ts} as ${arr}`);
     const bwdArg = (b: BufferArgIR) => {

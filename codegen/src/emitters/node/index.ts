@@ -4,6 +4,7 @@
 import type { Emitter } from '../../emit/types.ts';
 import { renderEnums, renderIndex, renderOp } from './api.ts';
 import { renderBinding } from './binding.ts';
+import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
 import { BASELINE } from '../../emit/capabilities.ts';
@@ -24,4 +25,5 @@ export const nodeEmitter: Emitter = {
     ...ir.ops.map((op) => ({ path: `${TS_DIR}/${opFile(op).replace(/\.js$/, '.ts')}`, contents: renderOp(ir, op) })),
     { path: `${TS_DIR}/index.ts`, contents: renderIndex(ir, opFile) },
   ],
+  describe: describeNode,
 };

@@ -1,7 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
-import { pascalCase } from '../../ir/names.ts';
-import type { ArgIR, Ident, NodeApiIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { ident, pascalCase } from '../../ir/names.ts';
+import type { ArgIR, DimIR, Ident, OpIR, ParamIR, TypeId, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -34,8 +34,44 @@ export function rustName(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: bool
   return `${op.name.snake}${pass}_${dtype.id}${isAsync ? '_async' : ''}`;
 }
 
+/** An op's exports from @rank-relax/node: its functions (`softRank`, …) and their types (`SoftRankOptions`, …). */
+export interface NodeApi {
+  readonly fn: string;
+  readonly fnAsync: string;
+  readonly vjp: string;
+  readonly vjpAsync: string;
+  readonly withVjp: string;
+  readonly options: string;
+  /** Options of the sync call: the op's options and `out` (an output array). */
+  readonly outOptions: string;
+  /** Options of the sync VJP: the op's options and `out` (gradient arrays). */
+  readonly vjpOptions: string;
+  /** The `out` of the sync VJP: one optional array per differentiable input. */
+  readonly gradientsOut: string;
+  readonly gradients: string;
+  /** What `withVjp` returns. */
+  readonly withVjpResult: string;
+}
+
+export function nodeApi(op: OpIR): NodeApi {
+  const { ts, camel, pascal } = op.name;
+  return {
+    fn: ts,
+    fnAsync: `${camel}Async`,
+    vjp: `${camel}Vjp`,
+    vjpAsync: `${camel}VjpAsync`,
+    withVjp: `${camel}WithVjp`,
+    options: `${pascal}Options`,
+    outOptions: `${pascal}OutOptions`,
+    vjpOptions: `${pascal}VjpOptions`,
+    gradientsOut: `${pascal}GradientsOut`,
+    gradients: `${pascal}Gradients`,
+    withVjpResult: `${pascal}WithVjp`,
+  };
+}
+
 /** The names of an op's module: its exports (from the IR) and its private helpers. */
-export interface TsNames extends NodeApiIR {
+export interface TsNames extends NodeApi {
   /** Private helper that validates the arguments (reserved `rr_` prefix). */
   readonly args: string;
   /** Private list of the accepted option names. */
@@ -48,7 +84,7 @@ export interface TsNames extends NodeApiIR {
 
 export function tsNames(op: OpIR): TsNames {
   return {
-    ...op.api.node,
+    ...nodeApi(op),
     args: `rr_${op.name.camel}Args`,
     optionNames: `rr_${op.name.screaming}_OPTIONS`,
     outOptionNames: `rr_${op.name.screaming}_OUT_OPTIONS`,
@@ -91,11 +127,36 @@ export function rustParamType(p: ParamIR): string {
 /** The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`. */
 export function tsArrayOf(arg: ArgIR & { readonly kind: 'buffer' }, dtype: TypeNames, types: Readonly<Record<string, TypeNames>>): string {
   const t = matchElem(arg.elem, { real: () => dtype, int32: () => types.i32, bool: () => unsupported('node', 'bool buffers') });
-  if (t === undefined || t.tsArray === null) throw new Error(`no typed array for ${arg.name.spec}`);
-  return t.tsArray;
+  const array = t === undefined ? null : tsArrayType(t);
+  if (array === null) throw new Error(`no typed array for ${arg.name.spec}`);
+  return array;
 }
 
 /** napi-rs type of a buffer: borrowed (`Float64ArraySlice`) for sync calls, referenced for jobs. */
 export function napiArray(tsArray: string, borrowed: boolean): string {
   return borrowed ? `${tsArray}Slice` : tsArray;
+}
+
+/** A dim's value in TypeScript: `n`, `k`, `quantiles.length`. */
+export function tsDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return ident(dim.param).ts;
+    case 'length':
+      return `${ident(dim.param).ts}.length`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** The typed array of each scalar type: `Float64Array`; null where JS has none. */
+const TYPED_ARRAYS: Readonly<Record<TypeId, string | null>> = {
+  f32: 'Float32Array', f64: 'Float64Array', i32: 'Int32Array', u32: 'Uint32Array', u64: 'BigUint64Array', bool: null, size: null, cstr: null,
+};
+
+export function tsArrayType(t: { readonly id: TypeId }): string | null {
+  return TYPED_ARRAYS[t.id];
 }

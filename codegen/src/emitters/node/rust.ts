@@ -9,14 +9,15 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { isPerRow } from '../../ir/shape.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType } from '../../emit/rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 
-const WIDTH = 100;
+const WIDTH = RUST_WIDTH;
 /** rustfmt's `fn_call_width` (60% of max_width): longer argument lists go one per line. */
-const CALL_WIDTH = 60;
+const CALL_WIDTH = RUST_CALL_WIDTH;
 
 /**
  * A call as rustfmt lays it out: on one line when the arguments fit `CALL_WIDTH` and the line fits
@@ -54,9 +55,7 @@ function rsUse(path: string, items: readonly string[]): string {
   return [`use ${path}::{`, ...lines, '};'].join('\n');
 }
 
-function docComment(text: string, prefix = '/// '): string[] {
-  return commentLines(text, prefix, WIDTH);
-}
+const docComment = rustDoc;
 
 type Buffer = BufferArgIR;
 
@@ -109,7 +108,7 @@ function renderParams(op: OpIR): string {
       case 'real':
         return `${p.name.rust}: rr::real(${p.name.rust}),`;
       case 'enum':
-        return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${p.enum.rustType}::parse(${p.name.rust})`], 8, '?,');
+        return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${rustEnumType(p.enum)}::parse(${p.name.rust})`], 8, '?,');
       case 'bool':
         return `${p.name.rust},`;
       case 'int':

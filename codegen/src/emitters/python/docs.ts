@@ -1,7 +1,8 @@
 // The docstring of a public function, from the spec's text, in each of the three flavours (NumPy,
 // PyTorch, JAX): same sections, with the framework's words for arrays and gradients.
+import { pythonApi } from './names.ts';
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { pyDocstring, pyFloat, type DocSection } from './py.ts';
+import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -53,7 +54,7 @@ function example(op: OpIR, flavour: Flavour): string | null {
       .filter((p) => p.literal.python !== p.param.defaultLiteral.python)
       .map((p) => `${p.param.name.python}=${p.literal.python}`),
   ];
-  return `\`\`${flavour.module}.${op.api.python.fn}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
+  return `\`\`${flavour.module}.${pythonApi(op).fn}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
 }
 
 export const COMMON_NOTE =

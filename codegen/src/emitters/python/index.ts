@@ -3,6 +3,7 @@
 // module's stub, the ABI constants) plus the op table of its test suite. Hand-written files beside
 // them (lib.rs, plumbing.rs, __init__.py, _plumbing.py, …) are not owned.
 import type { Emitter } from '../../emit/types.ts';
+import { describePython } from './describe.ts';
 import { PACKAGE_DIR, RUST_GLUE, TEST_TABLE, XLA_GLUE } from './layout.ts';
 import { renderAbi, renderNumpy } from './numpy.ts';
 import { renderJax } from './jax.ts';
@@ -39,5 +40,5 @@ export const pythonEmitter: Emitter = {
     { path: FILES.jax, contents: renderJax(ir) },
     { path: FILES.table, contents: renderTestTable(ir) },
   ],
+  describe: describePython,
 };
-

@@ -2,12 +2,13 @@
 // (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
 // forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
 // public function. Real params (ε) are differentiable arguments; enum and bool params are static.
+import { pythonApi } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from './py.ts';
+import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -163,7 +164,7 @@ function renderPublic(op: OpIR): string[] {
           `    return ${outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('dtype')})`).join(', ')}`,
         ];
   return [
-    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
+    ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>

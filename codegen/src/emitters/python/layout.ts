@@ -1,5 +1,6 @@
 // Where the Python target's files live, and the few spellings only this target uses. Every
 // identifier comes from the IR (`ident.python`, `ident.rust`); this file only composes them.
+import { numpyDtype } from './names.ts';
 import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
 
@@ -15,8 +16,7 @@ export const TEST_TABLE = 'packages/python/tests/_spec.py';
 export const TORCH_NAMESPACE = 'rank_relax';
 /** Prefix of every private name in generated Python, so a spec name can never collide. */
 export const PRIVATE = '_rr';
-/** Line width of generated Python (pyproject.toml: ruff line-length). */
-export const PY_WIDTH = 100;
+export { PY_WIDTH } from '../../emit/python.ts';
 
 /** The native function of one kernel: `soft_rank_forward_f64`. */
 export function nativeName(op: OpIR, pass: KernelIR['pass'], dtype: TypeNames): string {
@@ -50,5 +50,5 @@ export function backwardReads(op: OpIR): { name: string; tensor: TensorIR; role:
 
 /** The floating dtypes, f32 then f64, as `[numpy name, type names]`. */
 export function dtypes(ir: IR): { numpy: string; type: TypeNames }[] {
-  return ir.dtypes.map((t) => ({ numpy: t.numpy ?? t.id, type: t }));
+  return ir.dtypes.map((t) => ({ numpy: numpyDtype(t) ?? t.id, type: t }));
 }

@@ -1,11 +1,12 @@
 // rank_relax/_generated.py: the NumPy API (one function per op and its VJP), the table of native
 // kernels the torch and JAX modules share, and the enum aliases; rank_relax/_abi.py: the ABI
 // constants `__init__.py` compares with the native module's before importing anything else.
+import { pythonApi } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
-import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from './py.ts';
+import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -92,7 +93,7 @@ function renderFunction(op: OpIR): string[] {
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const values = outs.map((o) => result(op, o.name.snake, isPerRow(o.shape)));
   return [
-    ...pyDef(0, `def ${op.api.python.fn}`, args, ret),
+    ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...forwardLines(op),
     outs.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
@@ -111,27 +112,27 @@ function renderVjp(op: OpIR): string[] {
   const bwdArgs = [...reads(op.backward).map((b) => local(b.name.snake)), ...op.params.map(paramValue)];
   const values = grads.map((g) => result(op, g.name.snake, false));
   const gradNames = grads.map((g) => `\`\`${g.of.name.python}\`\``).join(' and ');
-  const summary = `Vector-Jacobian product of :func:\`${op.api.python.fn}\`.`;
+  const summary = `Vector-Jacobian product of :func:\`${pythonApi(op).fn}\`.`;
   const cotangentDocs = op.cotangents.map(
     (c) => [c.name.python, `Cotangent of \`\`${c.of.name.python}\`\` (its shape).`] as const,
   );
   return [
-    ...pyDef(0, `def ${op.api.python.vjp}`, args, ret),
+    ...pyDef(0, `def ${pythonApi(op).vjp}`, args, ret),
     ...pyDocstring(
       4,
       summary,
       [
         `The gradient with respect to ${gradNames} of \`\`sum(${op.cotangents.map((c) => `${c.name.python} * ${c.of.name.python}`).join(' + ')})\`\` ` +
-          `for the outputs of \`\`${op.api.python.fn}(...)\`\`, for NumPy users with their own autodiff. ` +
+          `for the outputs of \`\`${pythonApi(op).fn}(...)\`\`, for NumPy users with their own autodiff. ` +
           'Runs the forward kernel, then the backward kernel (analytical, O(n) per row for the isotonic ops).',
       ],
       [
         {
           title: 'Args',
           entries: [
-            [op.inputs.map((i) => i.name.python).join(', '), `As for :func:\`${op.api.python.fn}\`.`],
+            [op.inputs.map((i) => i.name.python).join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
             ...cotangentDocs,
-            ['regularization_strength, ...', `As for :func:\`${op.api.python.fn}\`.`],
+            ['regularization_strength, ...', `As for :func:\`${pythonApi(op).fn}\`.`],
           ],
         },
         {
@@ -185,11 +186,11 @@ function renderKernels(ir: IR): string[] {
 }
 
 export function publicNames(ir: IR): string[] {
-  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => op.api.python.fn)].sort();
+  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => pythonApi(op).fn)].sort();
 }
 
 export function renderNumpy(ir: IR): string {
-  const exported = [...publicNames(ir), ...ir.ops.map((op) => op.api.python.vjp)].sort();
+  const exported = [...publicNames(ir), ...ir.ops.map((op) => pythonApi(op).vjp)].sort();
   return pyFile(
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op and its vector-Jacobian product.', [

@@ -7,22 +7,21 @@
 // fits in 100 columns and, for calls, its arguments take at most 60 (rustfmt's fn_call_width);
 // otherwise one argument per line. Return types are aliases so signatures stay short.
 import { code, file, join } from '../../emit/code.ts';
-import { banner, commentLines } from '../../emit/text.ts';
+import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType } from '../../emit/rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 
-export const WIDTH = 100;
-export const CALL_WIDTH = 60;
+export const WIDTH = RUST_WIDTH;
+export const CALL_WIDTH = RUST_CALL_WIDTH;
 /** Items of an op's module are rendered from column 0 and indented by 4 inside `pub mod`. */
 export const ITEM_WIDTH = WIDTH - 4;
 
-export function docComment(text: string, prefix = '/// '): string[] {
-  return commentLines(text, prefix, WIDTH);
-}
+export const docComment = rustDoc;
 
 export function buffers(kernel: KernelIR): BufferArgIR[] {
   return kernel.args.filter((a): a is BufferArgIR => a.kind === 'buffer');
@@ -121,7 +120,7 @@ function renderParams(op: OpIR): string[] {
       real: plain,
       bool: plain,
       enum: (e) => {
-        const args = ['OP', `"${e.name.spec}"`, e.name.rust, `rank_relax::${e.enum.rustType}::parse`];
+        const args = ['OP', `"${e.name.spec}"`, e.name.rust, `rank_relax::${rustEnumType(e.enum)}::parse`];
         return call(8, `${e.name.rust}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
       },
       int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),

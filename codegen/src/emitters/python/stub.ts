@@ -2,10 +2,11 @@
 // kernels (`soft_rank_forward_f64(values, regularization_strength, regularization, direction) ->
 // (ranks, permutation)`), the params checkers, the ABI constants, the thread cap and the XLA FFI
 // handlers (`xla_handlers`).
+import { numpyDtype } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName, PY_WIDTH } from './layout.ts';
-import { pyDef, pyFile } from './py.ts';
+import { pyDef, pyFile } from '../../emit/python.ts';
 import { params, reads, writes } from './rust.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -53,7 +54,7 @@ export function renderStub(ir: IR): string {
     'ABI_HASH: int',
     'XLA_HEADER_API_VERSION: tuple[int, int]',
     '',
-    ...ir.dtypes.map((d) => `_${d.id.toUpperCase()} = NDArray[np.${d.numpy}]`),
+    ...ir.dtypes.map((d) => `_${d.id.toUpperCase()} = NDArray[np.${numpyDtype(d) ?? d.id}]`),
     '_I32 = NDArray[np.int32]',
     '',
     'def set_num_threads(num_threads: int) -> None: ...',

@@ -3,7 +3,7 @@
 // the spec is tested without editing the tests.
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR } from '../../ir/types.ts';
-import { pyDisplay, pyDocstring, pyFile, pyFloat, pyStr } from './py.ts';
+import { pyDisplay, pyDocstring, pyFile, pyFloat, pyStr } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';

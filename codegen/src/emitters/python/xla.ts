@@ -7,6 +7,7 @@
 // the metadata probe and the split are in the hand-written src/xla.rs (`rr_xla`).
 //
 // Same layout rules as rust.ts: what rustfmt (default config) prints.
+import { rustEnumType } from '../../emit/rust.ts';
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
@@ -58,7 +59,7 @@ function renderBody(kernel: KernelIR): string[] {
     ...wr.map((b, i) => letCall(4, `mut ${b.name.rust}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...attrs.map((p) =>
       matchParam(p, {
-        enum: (e) => letCall(4, e.name.rust, 'rr_frame.enum_attr', [`"${e.name.spec}"`, `rank_relax::${e.enum.rustType}::parse`], '?;'),
+        enum: (e) => letCall(4, e.name.rust, 'rr_frame.enum_attr', [`"${e.name.spec}"`, `rank_relax::${rustEnumType(e.enum)}::parse`], '?;'),
         bool: (b) => letCall(4, b.name.rust, 'rr_frame.bool_attr', [`"${b.name.spec}"`], '?;'),
         real: () => unsupported('python', 'a real param as an XLA attribute'),
         int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),

@@ -1,13 +1,22 @@
-// Python in the reference: the NumPy API (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX
-// (`rank_relax.jax`) signatures, parameter spellings, shapes, examples, and the check of every
-// error message of an op.
+// What the API reference says of the Python package (the `describe` hook): the NumPy API
+// (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
+// spellings, enum values, examples, and the check of every error message of an op.
+import { numpyDtype } from './names.ts';
+import { pythonApi } from './names.ts';
+import { code, join } from '../../emit/code.ts';
+import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
+import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
+import { fence, tick } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import type { ErrorCase } from './errors.ts';
-import type { ExampleData, ExampleInput } from './example.ts';
-import { PY_MODULES, type PyFlavour } from './names.ts';
+import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
+
+/** Python modules: the NumPy API and the two framework modules. */
+export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
+export type PyFlavour = keyof typeof PY_MODULES;
 
 const TYPES: Record<PyFlavour, { readonly input: string; readonly output: string; readonly real: string }> = {
   numpy: { input: 'ArrayLike', output: 'NDArray', real: 'float' },
@@ -25,7 +34,7 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
       return 'bool';
     case 'int':
     case 'list':
-      return unsupported('docs', `${p.type} params`);
+      return unsupported('python', `${p.type} params`);
     default:
       return assertNever(p, 'param type');
   }
@@ -46,7 +55,7 @@ function def(head: string, args: readonly string[], ret: string): string {
 
 export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
-  const names = op.api.python;
+  const names = pythonApi(op);
   const inputs = op.inputs.map((i) => `${i.name.python}: ${t.input}`);
   const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${p.defaultLiteral.python}`);
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
@@ -63,7 +72,7 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
   switch (flavour) {
     case 'numpy':
       return (
-        `\`${op.api.python.vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
+        `\`${pythonApi(op).vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
         `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.`
       );
     case 'torch':
@@ -115,7 +124,7 @@ const IMPORTS: Record<PyFlavour, readonly string[]> = {
 };
 
 export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): string {
-  const fn = `${PY_MODULES[flavour]}.${op.api.python.fn}`;
+  const fn = `${PY_MODULES[flavour]}.${pythonApi(op).fn}`;
   const inputNames = data.inputs.map((i) => i.input.name.python);
   const outNames = op.outputs.map((o) => o.name.python);
   const lines: string[] = [...IMPORTS[flavour], ''];
@@ -123,7 +132,7 @@ export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): 
   const call = `${fn}(${callArgs(inputNames, data)})`;
   const gradNames = op.grads.map((g) => g.name.python);
   if (flavour === 'numpy') {
-    const vjp = `${PY_MODULES.numpy}.${op.api.python.vjp}`;
+    const vjp = `${PY_MODULES.numpy}.${pythonApi(op).vjp}`;
     const cotangents = op.outputs.map((o) => `np.ones_like(${o.name.python})`);
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
     lines.push(assign(gradNames, `${vjp}(${callArgs([...inputNames, ...cotangents], data)})`), ...gradNames.map((g) => `print(${g})`));
@@ -149,7 +158,7 @@ function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): str
     return same ? i.input.name.python : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
   });
   const param = c.trigger.param === null ? [] : [`${c.trigger.param.name}=${c.trigger.param.python}`];
-  return `lambda: ${PY_MODULES.numpy}.${op.api.python.fn}(${[...args, ...param].join(', ')})`;
+  return `lambda: ${PY_MODULES.numpy}.${pythonApi(op).fn}(${[...args, ...param].join(', ')})`;
 }
 
 /** A NumPy program that makes every error of the table happen and checks its type and message. */
@@ -158,7 +167,7 @@ export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly Er
   lines.push(...data.inputs.map((i) => `${i.input.name.python} = np.array(${rowsText(i.rows)})`));
   lines.push('cases = [');
   for (const c of cases) {
-    lines.push(`    (${c.python}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);
+    lines.push(`    (${ERROR_TYPES[c.raises]}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);
   }
   lines.push(']');
   lines.push(
@@ -172,4 +181,69 @@ export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly Er
     `print(len(cases), "errors as documented")`,
   );
   return lines.join('\n');
+}
+
+const FLAVOURS: readonly [PyFlavour, string][] = [
+  ['numpy', 'NumPy'],
+  ['torch', 'PyTorch'],
+  ['jax', 'JAX'],
+];
+
+/** What the API raises for each cause of error. */
+export const ERROR_TYPES = { value: 'ValueError', enum: 'ValueError', type: 'TypeError' } as const;
+
+function opDocs(op: OpIR): OpDocs {
+  const py = pythonApi(op);
+  const data = exampleData(op);
+  return {
+    fn: py.fn,
+    names: [
+      { label: 'NumPy', names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`] },
+      { label: 'PyTorch', names: [`${PY_MODULES.torch}.${py.fn}`] },
+      { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },
+    ],
+    params: op.params.map((p) => tick(pythonParam(p))),
+    shapes: Object.fromEntries([
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row']),
+      ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
+    ]),
+    section: join(
+      FLAVOURS.map(
+        ([flavour, title]) => code`
+          ### ${title}
+
+          ${fence('python', pythonSignature(op, flavour), false)}
+
+          ${pythonGradientNote(op, flavour)}
+
+          ${fence('python', pythonExample(op, data, flavour), true)}
+        `,
+      ),
+      '\n\n',
+    ),
+    errorCheck: { label: 'NumPy', markdown: fence('python', pythonErrorCheck(op, data, errorCases(op, data)), true) },
+  };
+}
+
+export function describePython(ir: IR): TargetDocs {
+  return {
+    language: 'Python',
+    column: FLAVOURS.map(([, title]) => title).join(' / '),
+    shapesColumn: FLAVOURS.map(([, title]) => title).join(' / '),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, tick(numpyDtype(t) ?? t.id)])),
+    errorNotes: [
+      code`
+        - JAX checks params when it traces; inside ${tick('jax.jit')}, a value checked when the kernel runs (an input's
+          values, a traced ε) raises ${tick('jax.errors.JaxRuntimeError')} carrying the same message.
+      `,
+    ],
+    overview: code`
+      - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
+        (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
+    `,
+    module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    errorTypes: ERROR_TYPES,
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.python)]))])),
+  };
 }

@@ -1,11 +1,21 @@
-// Node in the reference (@rank-relax/node): TypeScript signatures, option spellings, shapes (flat
-// row-major typed arrays), and the example, in TypeScript.
+// What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
+// option spellings, enum values and the example, in TypeScript.
+import { tsArrayType } from './names.ts';
+import { nodeApi } from './names.ts';
+import { code } from '../../emit/code.ts';
+import { exampleData, type ExampleData } from '../../emit/example.ts';
+import { fence, tick } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { OpIR, ParamIR } from '../../ir/types.ts';
-import type { ExampleData } from './example.ts';
-import { NODE_PACKAGE, NODE_ROW_OPTION } from './names.ts';
+import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
+
+/** The package the API is imported from. */
+export const NODE_PACKAGE = '@rank-relax/node';
+/** The option holding the row length (every op has it). */
+export const NODE_ROW_OPTION = 'n';
 
 function tsType(p: ParamIR): string {
   switch (p.type) {
@@ -17,7 +27,7 @@ function tsType(p: ParamIR): string {
       return 'boolean';
     case 'int':
     case 'list':
-      return unsupported('docs', `${p.type} params`);
+      return unsupported('node', `${p.type} params`);
     default:
       return assertNever(p, 'param type');
   }
@@ -33,7 +43,7 @@ function cotangentParams(op: OpIR): string[] {
 }
 
 export function nodeSignature(op: OpIR): string {
-  const n = op.api.node;
+  const n = nodeApi(op);
   const inputs = op.inputs.map((i) => `${i.name.ts}: A`);
   const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${o.name.ts}: A`).join('; ')} }`;
   const withVjp = `{ ${[...op.outputs.map((o) => `${o.name.ts}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
@@ -64,7 +74,7 @@ function typedArray(rows: readonly (readonly number[])[]): string {
 }
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
-  const n = op.api.node;
+  const n = nodeApi(op);
   const inputs = data.inputs.map((i) => i.input.name.ts);
   const entries = [
     ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),
@@ -83,4 +93,56 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
     `const grads = ${n.vjp}(${[...inputs, ...cotangents, ...options].join(', ')});`,
     `console.log(${[...op.grads.map((g) => `grads.${g.of.name.ts}`), ...op.paramGrads.map((g) => `grads.${g.of.name.ts}`)].join(', ')});`,
   ].join('\n');
+}
+
+function section(op: OpIR, data: ExampleData): string {
+  const nd = nodeApi(op);
+  return code`
+    ### Node
+
+    ${fence('ts', nodeSignature(op), false)}
+
+    ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
+    needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
+    thread pool.
+
+    ${fence('ts', nodeExample(op, data), true)}
+  `;
+}
+
+/** What the API raises for each cause of error. */
+export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError' } as const;
+
+function opDocs(op: OpIR): OpDocs {
+  const nd = nodeApi(op);
+  return {
+    fn: nd.fn,
+    names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],
+    params: op.params.map((p) => tick(nodeParam(p))),
+    shapes: Object.fromEntries([
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`]),
+      ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
+    ]),
+    section: section(op, exampleData(op)),
+  };
+}
+
+export function describeNode(ir: IR): TargetDocs {
+  return {
+    language: 'Node',
+    column: 'Node',
+    shapesColumn: 'Node (flat)',
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Node ${tick(tsArrayType(t) ?? t.id)}`])),
+    errorNotes: [
+      code`
+        - Node sees flat arrays, so inputs of different shapes are reported by length; every error has
+          ${tick('error.code')}, the C status name.
+      `,
+    ],
+    overview: '- **Node**: `Float64Array` or `Float32Array`, flat and row-major, with the option `n` items per row.',
+    module: NODE_PACKAGE,
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    errorTypes: ERROR_TYPES,
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.ts)]))])),
+  };
 }

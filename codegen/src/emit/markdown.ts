@@ -1,4 +1,7 @@
-// Markdown helpers for the docs emitter: tables, inline code, fenced blocks.
+// Markdown helpers for the reference: the docs emitter lays out pages with them, and each target
+// that describes itself to the docs (`Emitter.describe`) writes its sections with them.
+//
+// Tables, inline code, fenced blocks.
 //
 // A fenced block tagged with a language that scripts/check-docs.sh runs (python, sh, julia, js,
 // ts, c) is an example it runs; a block that only shows something (a signature) is preceded by

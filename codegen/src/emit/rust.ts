@@ -1,9 +1,21 @@
 // The rustfmt layout (default config: max_width 100, fn_call_width and array_width 60,
-// struct_lit_width 18, short_array_element_width_threshold 10) of the few constructs the generated tables use, so they pass
-// `cargo fmt --check` as emitted. A value is a tree: an atom (one-line text), a struct literal or
-// an array; `render` gives its lines, the first without indentation (the caller places it).
-const MAX_WIDTH = 100;
-const CALL_WIDTH = 60;
+// struct_lit_width 18, short_array_element_width_threshold 10) of the few constructs the generated
+// Rust uses (the C ABI glue, the core's test tables, the fuzz table), so every generated Rust file
+// passes `cargo fmt --check` as emitted. Shared by every emitter that writes Rust.
+//
+// A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
+// lines, the first without indentation (the caller places it).
+import { ident, pascalCase } from '../ir/names.ts';
+import type { DimIR, EnumIR } from '../ir/types.ts';
+import { assertNever } from '../util/never.ts';
+import { commentLines } from './text.ts';
+
+/** max_width: the line width of every generated Rust file. */
+export const RUST_WIDTH = 100;
+/** fn_call_width. */
+export const RUST_CALL_WIDTH = 60;
+const MAX_WIDTH = RUST_WIDTH;
+const CALL_WIDTH = RUST_CALL_WIDTH;
 const ARRAY_WIDTH = 60;
 const STRUCT_LIT_WIDTH = 18;
 const SHORT_ITEM_WIDTH = 10;
@@ -15,6 +27,20 @@ export interface RustStruct {
 }
 export interface RustArray {
   readonly array: readonly RustValue[];
+}
+
+/** How a call that does not fit on one line breaks. */
+export interface CallLayout {
+  /**
+   * When every argument is short (≤ 10 columns: names, `a.x[0]`, `p[0] as _`), put as many per
+   * line as fit instead of one per line.
+   */
+  readonly packShort?: boolean;
+}
+
+/** A doc or line comment wrapped to the Rust width: `/// text`, `//! text`, `// text`. */
+export function rustDoc(text: string, prefix = '/// ', width = RUST_WIDTH): string[] {
+  return commentLines(text, prefix, width);
 }
 
 export function pad(indent: number): string {
@@ -75,15 +101,12 @@ export function render(value: RustValue, indent: number, lead = ''): string[] {
   return lines;
 }
 
-/**
- * `head(a, b)tail` on one line if it fits; else, when every argument is short (the callers pass
- * only simple expressions: names, `a.x[0]`, `p[0] as _`), as many per line as fit; else one per line.
- */
-export function rustCall(indent: number, head: string, args: readonly string[], tail: string): string[] {
+/** `head(a, b)tail` on one line if it fits, else one argument per line (or packed: `layout`). */
+export function rustCall(indent: number, head: string, args: readonly string[], tail: string, layout: CallLayout = {}): string[] {
   const inline = args.join(', ');
   const one = `${pad(indent)}${head}(${inline})${tail}`;
   if (inline.length <= CALL_WIDTH && one.length <= MAX_WIDTH) return [one];
-  if (args.length > 1 && args.every((a) => a.length <= SHORT_ITEM_WIDTH)) {
+  if (layout.packShort === true && args.length > 1 && args.every((a) => a.length <= SHORT_ITEM_WIDTH)) {
     const lines: string[] = [];
     let line = '';
     for (const [i, a] of args.entries()) {
@@ -101,9 +124,25 @@ export function rustCall(indent: number, head: string, args: readonly string[], 
   return [`${pad(indent)}${head}(`, ...args.map((a) => `${pad(indent + 4)}${a},`), `${pad(indent)})${tail}`];
 }
 
+/** `let name = head(args)tail`, breaking after `=` when that keeps the call on one line. */
+export function rustLetCall(indent: number, name: string, head: string, args: readonly string[], tail: string): string[] {
+  const same = rustCall(indent, `let ${name} = ${head}`, args, tail);
+  if (same.length === 1) return same;
+  const next = rustCall(indent + 4, head, args, tail);
+  return next.length === 1 ? [`${pad(indent)}let ${name} =`, ...next] : same;
+}
+
+/** `head(&[a, b])tail`: a call whose one argument is an array literal. */
+export function rustArrayCall(indent: number, head: string, items: readonly string[], tail: string): string[] {
+  const inline = items.join(', ');
+  const one = `${pad(indent)}${head}(&[${inline}])${tail}`;
+  if (inline.length <= CALL_WIDTH && one.length <= MAX_WIDTH) return [one];
+  return [`${pad(indent)}${head}(&[`, ...items.map((a) => `${pad(indent + 4)}${a},`), `${pad(indent)}])${tail}`];
+}
+
 /** `unsafe { call }` on one line if the call is one line and it fits, else a block. */
-export function rustUnsafeCall(indent: number, head: string, args: readonly string[]): string[] {
-  const inner = rustCall(indent + 4, head, args, '');
+export function rustUnsafeCall(indent: number, head: string, args: readonly string[], layout: CallLayout = {}): string[] {
+  const inner = rustCall(indent + 4, head, args, '', layout);
   const one = `${pad(indent)}unsafe { ${inner[0]?.trim()} }`;
   if (inner.length === 1 && one.length <= MAX_WIDTH) return [one];
   return [`${pad(indent)}unsafe {`, ...inner, `${pad(indent)}}`];
@@ -114,4 +153,24 @@ export function rustFnSignature(indent: number, head: string, params: readonly s
   const one = `${pad(indent)}${head}(${params.join(', ')})${ret} {`;
   if (one.length <= MAX_WIDTH) return [one];
   return [`${pad(indent)}${head}(`, ...params.map((p) => `${pad(indent + 4)}${p},`), `${pad(indent)})${ret} {`];
+}
+
+/** A dim's value in Rust, where the kernel's arguments are in scope: `n`, `k as usize` (the i32 param as an extent; `as` binds tighter than `*`), `quantiles.len()`. */
+export function rustDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return `${ident(dim.param).rust} as usize`;
+    case 'length':
+      return `${ident(dim.param).rust}.len()`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** The core's Rust type of an enum: `Regularization`. */
+export function rustEnumType(e: EnumIR): string {
+  return pascalCase(e.name.spec);
 }

@@ -1,9 +1,14 @@
-// C in the reference: the kernels' signatures and argument tables (the ABI, see
-// docs/architecture.md), parameter spellings, and a complete example program.
+// What the API reference says of the C API (the `describe` hook): the kernels' signatures and
+// argument tables (the ABI, see docs/architecture.md), parameter spellings, enum constants, and a
+// complete example program.
+import { code } from '../../emit/code.ts';
+import { exampleData } from '../../emit/example.ts';
+import { fence, listText, tick } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { ArgIR, Dim, IR, OpIR, ParamIR, ShapeIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
-import type { ExampleData } from './example.ts';
-import { table } from './markdown.ts';
+import type { ArgIR, Dim, IR, OpIR, ParamIR, RuntimeFnIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { ExampleData } from '../../emit/example.ts';
+import { table } from '../../emit/markdown.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -54,7 +59,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     }
     if (!declared.has(a.name.c)) {
       declared.add(a.name.c);
-      const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('docs', 'bool buffers') });
+      const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('c', 'bool buffers') });
       const input = data.inputs.find((i) => i.input.name.spec === a.name.spec);
       const filled = (values: readonly (number | string)[]) => decls.push(`const ${type} ${a.name.c}[${len(a)}] = {${values.join(', ')}};`);
       const empty = (print: boolean) => {
@@ -127,4 +132,83 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     '    return 0;',
     '}',
   ].join('\n');
+}
+
+function section(ir: IR, op: OpIR, data: ExampleData): string {
+  const f64 = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
+  if (f64 === undefined) return '';
+  return code`
+    ### C
+
+    ${fence('c', `${cSignature(f64.forward)}\n\n${cSignature(f64.backward)}`, false)}
+
+    The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
+    outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
+    output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(g.of.name.c)}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(g.of.name.c)}`)])}.
+
+    Forward:
+
+    ${cArgTable(op.forward.args)}
+
+    Backward:
+
+    ${cArgTable(op.backward.args)}
+
+    ${fence('c', cExample(ir, op, data), true)}
+  `;
+}
+
+/** `` `const double *values`: `batch * n` values `` */
+function shapeCell(op: OpIR, t: TensorIR): string {
+  const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
+  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
+}
+
+function opDocs(ir: IR, op: OpIR): OpDocs {
+  return {
+    fn: op.variants.at(-1)?.forward.cSymbol ?? '',
+    names: [{ label: 'C', names: op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]) }],
+    params: op.params.map((p) => `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`),
+    section: section(ir, op, exampleData(op)),
+    shapes: Object.fromEntries([...op.inputs, ...op.outputs, ...op.residuals].map((t) => [t.name.spec, shapeCell(op, t)])),
+  };
+}
+
+function runtimeRow(f: RuntimeFnIR): string[] {
+  const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
+  return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
+}
+
+/** The index's section on the library itself: its name, header, ABI, and the functions besides the kernels. */
+function librarySection(ir: IR): string {
+  const { lastError, version, abiVersion, abiHash, setNumThreads } = ir.runtime;
+  return code`
+    ## The C library
+
+    \`lib${ir.native.libName}\` (the \`${ir.native.crate}\` crate), header \`${ir.native.header}\`; ABI version ${ir.package.abiVersion},
+    ABI hash \`${ir.package.abiHash}\`. Besides the kernels:
+
+    ${table(['function', 'what'], [lastError, version, abiVersion, abiHash, setNumThreads].map(runtimeRow))}
+  `;
+}
+
+export function describeC(ir: IR): TargetDocs {
+  return {
+    language: 'C',
+    column: 'C',
+    indexSections: [librarySection(ir)],
+    errorNotes: [
+      code`
+        - C returns the status and ${tick(`${ir.runtime.lastError.cSymbol}()`)} gives the message; an unknown enum code
+          is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).
+      `,
+    ],
+    enumNotes: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `C ${tick(v.literal.c)}`]))])),
+    shapesColumn: 'C (row-major)',
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}`])),
+    overview: '- **C**: flat row-major buffers, `[batch, n]` holds `batch * n` values; `_f32` and `_f64` entry points.',
+    module: ir.native.header,
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(ir, op)])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `${tick(v.literal.c)} = ${v.code}`]))])),
+  };
 }

@@ -1,8 +1,10 @@
 // Python text helpers: layout that `ruff format` leaves as it is (a call, signature or display on
 // one line when it fits in the line width, otherwise one item per line with a trailing comma,
 // which ruff keeps exploded), string literals, and Google-style docstrings.
-import { wrap } from '../../emit/text.ts';
-import { PY_WIDTH } from './layout.ts';
+import { wrap } from './text.ts';
+
+/** Line width of generated Python (pyproject.toml: ruff line-length). */
+export const PY_WIDTH = 100;
 
 function pad(indent: number): string {
   return ' '.repeat(indent);

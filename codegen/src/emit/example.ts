@@ -1,7 +1,8 @@
+// Shared by the docs emitter and every target that describes itself to it (`Emitter.describe`).
 // The data every language's example of an op is built from: the spec's `example` (inputs as rows,
 // the params it sets), or, for an op without one, a small row per input that satisfies every
 // constraint of the spec (n ≥ min_n, values ≥ 0).
-import type { InputIR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
+import type { InputIR, Literals, OpIR, ParamIR } from '../ir/types.ts';
 
 export interface ExampleInput {
   readonly input: InputIR;

@@ -1,16 +1,17 @@
-// Julia in the reference (RankRelax.jl): signatures, keyword spellings, shapes (a column is one
-// sample), and the example.
+// What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
+// signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
+import { juliaType } from './names.ts';
+import { juliaApi } from './names.ts';
+import { code } from '../../emit/code.ts';
+import { exampleData, type ExampleData } from '../../emit/example.ts';
+import { fence, tick } from '../../emit/markdown.ts';
+import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import { realLiterals } from '../../ir/names.ts';
-import type { EnumValueIR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
-import type { ExampleData } from './example.ts';
-import { JULIA_MODULE } from './names.ts';
+import type { IR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
-
-/** An enum value as RankRelax.jl writes it: the Symbol `:l2` (it takes the string `"l2"` too). */
-function juliaSymbol(v: EnumValueIR): string {
-  return v.name.julia === v.name.spec ? `:${v.name.julia}` : `Symbol(${v.literal.julia})`;
-}
+import { isPerRow } from '../../ir/shape.ts';
+import { juliaSymbol, MODULE } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, else the IR's Julia literal. */
 export function juliaValue(p: ParamIR, literal: Literals): string {
@@ -22,7 +23,7 @@ export function juliaValue(p: ParamIR, literal: Literals): string {
       const v = e.enum.values.find((x) => x.literal.julia === literal.julia);
       return v === undefined ? literal.julia : juliaSymbol(v);
     },
-    int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
+    int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
   });
 }
 
@@ -36,7 +37,7 @@ function tuple(names: readonly string[]): string {
 }
 
 export function juliaSignature(op: OpIR): string {
-  const n = op.api.julia;
+  const n = juliaApi(op);
   const inputs = op.inputs.map((i) => i.name.julia);
   const keywords = op.params.map(juliaParam);
   const call = (head: string, positional: readonly string[], kw: readonly string[]) =>
@@ -72,14 +73,14 @@ export function juliaArray(rows: readonly (readonly number[])[]): string {
 }
 
 export function juliaExample(op: OpIR, data: ExampleData): string {
-  const n = op.api.julia;
+  const n = juliaApi(op);
   const inputs = data.inputs.map((i) => i.input.name.julia);
   const kw = data.params.map((p) => `${p.param.name.julia} = ${juliaValue(p.param, p.literal)}`);
   const call = (head: string, positional: readonly string[]) => `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
   const outputs = op.outputs.map((o) => o.name.julia);
   const grads = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
   return [
-    `using ${JULIA_MODULE}`,
+    `using ${MODULE}`,
     '',
     ...data.inputs.map((i) => `${i.input.name.julia} = ${juliaArray(i.rows)}`),
     `${tuple(outputs)} = ${call(n.fn, inputs)}`,
@@ -88,4 +89,59 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
     `${grads.join(', ')} = ${n.pullback}(tape, ${op.cotangents.map((c) => `one.(${c.of.name.julia})`).join(', ')})`,
     ...grads.map((g) => `println(${g})`),
   ].join('\n');
+}
+
+function section(op: OpIR, data: ExampleData): string {
+  const jl = juliaApi(op);
+  return code`
+    ### Julia
+
+    ${fence('julia', juliaSignature(op), false)}
+
+    ${tick(jl.pullback)} returns the gradient of each differentiable input, then the gradient of each
+    differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
+    reuse the arrays of an earlier tape. With ChainRulesCore loaded, an ${tick('rrule')} makes
+    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
+
+    ${fence('julia', juliaExample(op, data), true)}
+  `;
+}
+
+/** What the API raises for each cause of error. */
+export const ERROR_TYPES = { value: 'ArgumentError', enum: 'ArgumentError', type: 'MethodError' } as const;
+
+function opDocs(op: OpIR): OpDocs {
+  const jl = juliaApi(op);
+  return {
+    fn: jl.fn,
+    names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],
+    params: op.params.map((p) => tick(juliaParam(p))),
+    shapes: Object.fromEntries([
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`']),
+      ...op.residuals.map((t) => [t.name.spec, 'kept in the tape']),
+    ]),
+    section: section(op, exampleData(op)),
+  };
+}
+
+export function describeJulia(ir: IR): TargetDocs {
+  return {
+    language: 'Julia',
+    column: 'Julia',
+    shapesColumn: 'Julia (column = sample)',
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Julia ${tick(juliaType(t))}`])),
+    overview: code`
+      - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
+        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.
+    `,
+    module: MODULE,
+    ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
+    errorTypes: ERROR_TYPES,
+    enumValues: Object.fromEntries(
+      ir.enums.map((e) => {
+        const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
+        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(param === undefined ? v.literal.julia : juliaValue(param, v.literal))]))];
+      }),
+    ),
+  };
 }

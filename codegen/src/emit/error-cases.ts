@@ -1,12 +1,14 @@
 // The errors an op raises, derived from its spec: a non-finite value in any input, each real
 // param's constraint, each enum param, min_n, nonnegative inputs, mismatched inputs, and an array
 // of the wrong type; each with the core's message (where the core words it, as
-// docs/architecture.md "Errors" lists) and the error type every binding maps it to.
-import type { IR, OpIR, StatusIR } from '../../ir/types.ts';
+// docs/architecture.md "Errors" lists) and the cause every binding
+// maps to its own error type. Shared by the
+// docs emitter (the errors table) and the targets' `describe` hooks (their checked examples).
+import type { IR, OpIR, StatusIR } from '../ir/types.ts';
 import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
 import { tick } from './markdown.ts';
-import { unsupported } from '../../emit/capabilities.ts';
-import { assertNever } from '../../util/never.ts';
+import { unsupported } from './capabilities.ts';
+import { assertNever } from '../util/never.ts';
 
 /** The core's `ErrorKind`, or `null` for a wrong type that a binding refuses before the core. */
 export type CoreKind = 'InvalidValue' | 'InvalidArgument' | 'ShapeMismatch' | null;
@@ -20,15 +22,20 @@ export interface Trigger {
   readonly integers: boolean;
 }
 
+/**
+ * The cause of an error as the bindings tell causes apart: a bad value or argument, an unknown enum
+ * value, or an argument of the wrong type (refused before the core).
+ */
+export type ErrorCause = 'value' | 'enum' | 'type';
+
 export interface ErrorCase {
   /** Markdown. */
   readonly condition: string;
   /** The message of the NumPy, PyTorch, JAX and Julia APIs, when the core words it alone. */
   readonly message: string | null;
   readonly kind: CoreKind;
-  readonly python: 'ValueError' | 'TypeError';
-  readonly julia: 'ArgumentError' | 'MethodError';
-  readonly node: 'RangeError' | 'TypeError';
+  /** What the bindings raise it as: each target names the type (`TargetDocs.errorTypes`). */
+  readonly raises: ErrorCause;
   readonly trigger: Trigger;
 }
 
@@ -46,7 +53,7 @@ function shapeText(rows: readonly (readonly number[])[]): string {
 export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): ErrorCase[] {
   const cases: ErrorCase[] = [];
   const opName = op.name.spec;
-  const base = { python: 'ValueError', julia: 'ArgumentError', node: 'RangeError' } as const;
+  const base = { raises: 'value' } as const;
 
   for (const { input, rows } of data.inputs) {
     const name = input.name.spec;
@@ -95,8 +102,7 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
         const values = p.enum.values.map((v) => v.name.spec);
         const bad = unknownValue(values);
         cases.push({
-          ...base,
-          node: 'TypeError',
+          raises: 'enum',
           condition: `an unknown ${tick(name)}`,
           message: `${opName}: ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(bad)}`,
           kind: 'InvalidArgument',
@@ -142,9 +148,7 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
     condition: 'an input that is not an array of floating-point numbers',
     message: null,
     kind: null,
-    python: 'TypeError',
-    julia: 'MethodError',
-    node: 'TypeError',
+    raises: 'type',
     trigger: { inputs: data.inputs, param: null, integers: true },
   });
   return cases;

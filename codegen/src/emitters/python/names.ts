@@ -1,0 +1,41 @@
+// Python spellings that the Python target owns: the public names of an op in `rank_relax`,
+// `rank_relax.torch` and `rank_relax.jax` (the emitter defines them, the describe hook shows them).
+import { ident } from '../../ir/names.ts';
+import type { DimIR, OpIR, TypeId } from '../../ir/types.ts';
+import { assertNever } from '../../util/never.ts';
+
+/** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
+export interface PythonApi {
+  /** `soft_rank` */
+  readonly fn: string;
+  /** `soft_rank_vjp` (NumPy only). */
+  readonly vjp: string;
+}
+
+export function pythonApi(op: OpIR): PythonApi {
+  return { fn: op.name.python, vjp: `${op.name.python}_vjp` };
+}
+
+/** A dim's value in Python: `n`, `k`, `len(quantiles)`. */
+export function pythonDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'param':
+      return ident(dim.param).python;
+    case 'length':
+      return `len(${ident(dim.param).python})`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** NumPy's name of each scalar type: `float64`; null where NumPy has no array of it. */
+const NUMPY: Readonly<Record<TypeId, string | null>> = {
+  f32: 'float32', f64: 'float64', i32: 'int32', u32: 'uint32', u64: 'uint64', bool: 'bool_', size: 'uintp', cstr: null,
+};
+
+export function numpyDtype(t: { readonly id: TypeId }): string | null {
+  return NUMPY[t.id];
+}
