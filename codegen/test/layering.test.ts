@@ -75,8 +75,7 @@ const REMAINING_TARGET_FIELDS = [
   'RuntimeFnIR.cSymbol',
   'StatusIR.c',
   'VariantKernelIR.cSymbol',
-  // Spellings still to move out (TypeNames.c and .rust are the C ABI's types, which the ABI hash
-  // covers: they move through the C names module with the hash unchanged).
+  // Spellings still to move out.
   'Ident.c',
   'Ident.julia',
   'Ident.python',
@@ -87,8 +86,6 @@ const REMAINING_TARGET_FIELDS = [
   'Literals.python',
   'Literals.rust',
   'Literals.ts',
-  'TypeNames.c',
-  'TypeNames.rust',
 ].sort();
 
 describe('a target-neutral IR', () => {

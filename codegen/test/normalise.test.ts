@@ -5,7 +5,7 @@ import { juliaApi } from '../src/emitters/julia/names.ts';
 import { nodeApi } from '../src/emitters/node/names.ts';
 import { pythonApi } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
-import { cDim } from '../src/emitters/c/names.ts';
+import { cDim, cType } from '../src/emitters/c/names.ts';
 import { rustDim } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
@@ -92,7 +92,7 @@ describe('normalise', () => {
       want: ['grad_scores'],
     }],
     ['residual types resolve per dtype', {
-      given: () => op('spearman_loss').variants.map((v) => v.forward.args.filter((a) => a.role === 'residual').map((a) => a.type.c)),
+      given: () => op('spearman_loss').variants.map((v) => v.forward.args.filter((a) => a.role === 'residual').map((a) => cType(a.type))),
       want: [['float', 'int32_t', 'float', 'int32_t'], ['double', 'int32_t', 'double', 'int32_t']],
     }],
     ['shapes are dim lists with the extent of a row', {

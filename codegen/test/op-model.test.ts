@@ -8,18 +8,20 @@ import { parseDocument, stringify } from 'yaml';
 import { BASELINE, checkCapabilities, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
 import { emitters } from '../src/emit/registry.ts';
 import type { Emitter } from '../src/emit/types.ts';
-import { cDim } from '../src/emitters/c/names.ts';
+import { cDim, cType } from '../src/emitters/c/names.ts';
 import { juliaDim } from '../src/emitters/julia/names.ts';
 import { tsDim } from '../src/emitters/node/names.ts';
 import { pythonDim } from '../src/emitters/python/names.ts';
 import { rustDim } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent, rowRank } from '../src/ir/shape.ts';
-import type { IR, OpIR } from '../src/ir/types.ts';
+import type { IR, OpIR, TypeId } from '../src/ir/types.ts';
 import { irFromText, planFor } from '../src/pipeline.ts';
 import { CodegenError } from '../src/spec/errors.ts';
 import { parseYaml } from '../src/spec/load.ts';
 import { validateSpec } from '../src/spec/validate.ts';
 import { editedSpec, readRepo, shuffleKeys } from './helpers.ts';
+
+const cTypeOf = (a: { readonly type: { readonly id: TypeId } } | undefined) => (a === undefined ? undefined : cType(a.type));
 
 const MODEL = ['pairwise', 'top-k', 'quantiles', 'masked', 'argsort'] as const;
 type Model = (typeof MODEL)[number];
@@ -77,7 +79,7 @@ describe('normalise', () => {
       1, { kind: 'value', value: 0 }, { kind: 'dim', dim: 'n' }, '1',
     ]);
     // int params are int32_t in the C ABI, in both dtypes.
-    expect(op.variants.map((v) => v.forward.args.find((a) => a.name.spec === 'k')?.type.c)).toEqual(['int32_t', 'int32_t']);
+    expect(op.variants.map((v) => cTypeOf(v.forward.args.find((a) => a.name.spec === 'k')))).toEqual(['int32_t', 'int32_t']);
     expect(op.example?.params.map((p) => [p.param.name.spec, p.value])).toEqual([['k', 2], ['regularization', 'l2']]);
   });
 
@@ -104,7 +106,7 @@ describe('normalise', () => {
       'real', [0.25, 0.5, 0.75], 0, 1, 1, '(0.25, 0.5, 0.75)', '{0.25, 0.5, 0.75}',
     ]);
     // A list of reals is passed in the op's dtype.
-    expect(op.variants.map((v) => v.forward.args.find((a) => a.name.spec === 'quantiles')?.type.c)).toEqual(['float', 'double']);
+    expect(op.variants.map((v) => cTypeOf(v.forward.args.find((a) => a.name.spec === 'quantiles')))).toEqual(['float', 'double']);
   });
 
   it('an optional bool input: no gradient, an optional buffer of bool', () => {
@@ -115,7 +117,7 @@ describe('normalise', () => {
     const f64 = op.variants[1];
     const arg = (k: 'forward' | 'backward') => {
       const a = f64?.[k].args.find((x) => x.name.spec === 'mask');
-      return a?.kind === 'buffer' ? [a.role, a.type.c, a.optional] : null;
+      return a?.kind === 'buffer' ? [a.role, cType(a.type), a.optional] : null;
     };
     expect([arg('forward'), arg('backward')]).toEqual([['input', 'bool', true], ['save', 'bool', true]]);
     // Optional inputs need no example.
@@ -129,7 +131,7 @@ describe('normalise', () => {
     expect(op.backward.args.map((a) => a.name.spec)).toEqual([
       'batch', 'n', 'regularization_strength', 'values', 'cotangent_sorted', 'grad_values', 'grad_regularization_strength',
     ]);
-    expect(op.variants.map((v) => v.forward.args.filter((a) => a.role === 'output').map((a) => a.type.c))).toEqual([
+    expect(op.variants.map((v) => v.forward.args.filter((a) => a.role === 'output').map((a) => cType(a.type)))).toEqual([
       ['float', 'int32_t'], ['double', 'int32_t'],
     ]);
   });

@@ -6,7 +6,7 @@
 // A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
 // lines, the first without indentation (the caller places it).
 import { ident, pascalCase } from '../ir/names.ts';
-import type { DimIR, EnumIR } from '../ir/types.ts';
+import type { DimIR, EnumIR, TypeId } from '../ir/types.ts';
 import { assertNever } from '../util/never.ts';
 import { commentLines } from './text.ts';
 
@@ -173,4 +173,13 @@ export function rustDim(dim: DimIR): string {
 /** The core's Rust type of an enum: `Regularization`. */
 export function rustEnumType(e: EnumIR): string {
   return pascalCase(e.name.spec);
+}
+
+/** The Rust (FFI-level) name of each scalar type of the C ABI: `f64`, `usize`, `*const std::ffi::c_char`. */
+const RUST_TYPES: Readonly<Record<TypeId, string>> = {
+  f32: 'f32', f64: 'f64', i32: 'i32', u32: 'u32', u64: 'u64', bool: 'bool', size: 'usize', cstr: '*const std::ffi::c_char',
+};
+
+export function rustType(t: { readonly id: TypeId }): string {
+  return RUST_TYPES[t.id];
 }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 
 import { assertNever } from '../util/never.ts';
 import type { ArgIR, EnumIR, OpIR, StatusIR } from './types.ts';
+import { cType } from './names.ts';
 
 /** JSON with object keys sorted at every level; arrays keep their order. */
 export function canonicalJson(value: unknown): string {
@@ -44,7 +45,7 @@ export function abiSurface(abiVersion: number, enums: readonly EnumIR[], ops: re
       op.variants.flatMap((v) =>
         [v.forward, v.backward].map((k) => ({
           symbol: k.cSymbol,
-          args: k.args.map((a) => [a.name.spec, a.kind, a.type.c, argLayout(a)]),
+          args: k.args.map((a) => [a.name.spec, a.kind, cType(a.type), argLayout(a)]),
         })),
       ),
     ),

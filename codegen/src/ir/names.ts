@@ -111,17 +111,26 @@ export function cConstant(...parts: string[]): string {
   return [C_PREFIX, ...parts].map((p) => p.replace(/_$/, '')).join('_').toUpperCase();
 }
 
-/** Names of the scalar types in the C ABI: C and Rust (the FFI-level types). */
+/** The scalar types of the C ABI. */
 export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
-  f32: { id: 'f32', c: 'float', rust: 'f32' },
-  f64: { id: 'f64', c: 'double', rust: 'f64' },
-  i32: { id: 'i32', c: 'int32_t', rust: 'i32' },
-  u32: { id: 'u32', c: 'uint32_t', rust: 'u32' },
-  u64: { id: 'u64', c: 'uint64_t', rust: 'u64' },
-  bool: { id: 'bool', c: 'bool', rust: 'bool' },
-  size: { id: 'size', c: 'size_t', rust: 'usize' },
-  cstr: { id: 'cstr', c: 'const char *', rust: '*const std::ffi::c_char' },
+  f32: { id: 'f32' },
+  f64: { id: 'f64' },
+  i32: { id: 'i32' },
+  u32: { id: 'u32' },
+  u64: { id: 'u64' },
+  bool: { id: 'bool' },
+  size: { id: 'size' },
+  cstr: { id: 'cstr' },
 };
+
+/** The C name of each scalar type of the C ABI (the ABI hash covers them): `double`, `size_t`. */
+const C_TYPES: Readonly<Record<TypeId, string>> = {
+  f32: 'float', f64: 'double', i32: 'int32_t', u32: 'uint32_t', u64: 'uint64_t', bool: 'bool', size: 'size_t', cstr: 'const char *',
+};
+
+export function cType(t: { readonly id: TypeId }): string {
+  return C_TYPES[t.id];
+}
 
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */
 export function realLiterals(x: number): Literals {

@@ -30,11 +30,12 @@ export interface Literals {
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';
 
-/** A scalar type in every target: C, Rust FFI, Julia ccall, NumPy dtype, TS scalar and typed array. */
+/**
+ * A scalar type of the C ABI. Each target spells it: `cType` (ir/names.ts, the C ABI's own, which the
+ * ABI hash covers), `rustType` (emit/rust.ts), `juliaType`, `numpyDtype`, `tsArrayType`.
+ */
 export interface TypeNames {
   readonly id: TypeId;
-  readonly c: string;
-  readonly rust: string;
 }
 
 /**

@@ -13,9 +13,10 @@ import { isPerRow } from '../../ir/shape.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
+import { cType } from './names.ts';
 
 function declaration(a: VariantArgIR): string {
-  return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${a.type.c} *${a.name.c}` : `${a.type.c} ${a.name.c}`;
+  return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${cType(a.type)} *${a.name.c}` : `${cType(a.type)} ${a.name.c}`;
 }
 
 export function cSignature(k: VariantKernelIR): string {
@@ -45,7 +46,7 @@ function num(x: number): string {
 export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   const variant = op.variants.find((v) => v.dtype.id === 'f64') ?? op.variants[0];
   if (variant === undefined) return '';
-  const real = variant.dtype.c;
+  const real = cType(variant.dtype);
   const { batch, n } = data;
   const len = (a: { shape: ShapeIR }) => (isPerRow(a.shape) ? batch : batch * n);
   const declared = new Set<string>();
@@ -161,7 +162,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
 /** `` `const double *values`: `batch * n` values `` */
 function shapeCell(op: OpIR, t: TensorIR): string {
   const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
-  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${arg.type.c} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
+  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${cType(arg.type)} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
 }
 
 function opDocs(ir: IR, op: OpIR): OpDocs {
@@ -175,8 +176,8 @@ function opDocs(ir: IR, op: OpIR): OpDocs {
 }
 
 function runtimeRow(f: RuntimeFnIR): string[] {
-  const args = f.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
-  return [tick(`${f.returns.c} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
+  const args = f.args.map((a) => `${cType(a.type)} ${a.name.c}`).join(', ');
+  return [tick(`${cType(f.returns)} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
 }
 
 /** The index's section on the library itself: its name, header, ABI, and the functions besides the kernels. */
@@ -205,7 +206,7 @@ export function describeC(ir: IR): TargetDocs {
     ],
     enumNotes: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `C ${tick(v.literal.c)}`]))])),
     shapesColumn: 'C (row-major)',
-    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(t.c)}, suffix ${tick(`_${t.id}`)}`])),
+    dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(cType(t))}, suffix ${tick(`_${t.id}`)}`])),
     overview: '- **C**: flat row-major buffers, `[batch, n]` holds `batch * n` values; `_f32` and `_f64` entry points.',
     module: ir.native.header,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(ir, op)])),

@@ -9,6 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
+import { cType } from './names.ts';
 
 function cString(s: string): string {
   return JSON.stringify(s);
@@ -167,7 +168,7 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
     }
     const group = { input: 'in', output: 'out', residual: 'res', save: 'saves', cotangent: 'cot', grad: 'grads', param_grad: 'pgrads' }[a.role as string] ?? 'x';
     const i = next(group);
-    if (group === 'res') return `(${a.mutable ? '' : 'const '}${a.type.c} *)res[${i}]`;
+    if (group === 'res') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)res[${i}]`;
     return `${group}[${i}]`;
   });
   const used = new Set(counters.keys());
@@ -182,7 +183,7 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
 function renderAdapters(op: OpIR): string {
   return join(
     op.variants.map((v) => {
-      const t = v.dtype.c;
+      const t = cType(v.dtype);
       return code`
         static int32_t rrt_${op.name.snake}_forward_${v.dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
             const ${t} *const *in, ${t} *const *out, void *const *res)

@@ -5,6 +5,7 @@ import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKern
 import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { cType } from './names.ts';
 
 const WIDTH = 100;
 
@@ -103,8 +104,8 @@ function renderEnum(e: EnumIR): string {
 }
 
 function renderRuntimeFn(fn: RuntimeFnIR): string {
-  const args = fn.args.length === 0 ? 'void' : fn.args.map((a) => `${a.type.c} ${a.name.c}`).join(', ');
-  const returns = fn.returns.c.endsWith('*') ? fn.returns.c : `${fn.returns.c} `;
+  const args = fn.args.length === 0 ? 'void' : fn.args.map((a) => `${cType(a.type)} ${a.name.c}`).join(', ');
+  const returns = cType(fn.returns).endsWith('*') ? cType(fn.returns) : `${cType(fn.returns)} `;
   return code`
     ${docBlock([fn.doc])}
     ${returns}${fn.cSymbol}(${args});

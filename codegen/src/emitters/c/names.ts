@@ -17,3 +17,6 @@ export function cDim(dim: DimIR): string {
       return assertNever(dim, 'dim kind');
   }
 }
+
+/** The C name of a scalar type: the C ABI's own (ir/names.ts), which the ABI hash covers. */
+export { cType } from '../../ir/names.ts';

@@ -2,7 +2,7 @@
 // entry points over the core's kernel convention, and mod.rs with the ABI constants. Buffer and
 // panic handling is in the hand-written src/plumbing.rs (imported as `rr_ffi`).
 import { code, file, join } from '../../emit/code.ts';
-import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustLetCall, rustUnsafeCall } from '../../emit/rust.ts';
+import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustLetCall, rustUnsafeCall, rustType } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -30,8 +30,8 @@ function genericArg(arg: KernelIR['args'][number]): string {
 }
 
 function externArg(arg: VariantArgIR): string {
-  if (arg.kind === 'buffer') return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${arg.type.rust}`;
-  return `${arg.name.rust}: ${arg.type.rust}`;
+  if (arg.kind === 'buffer') return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${rustType(arg.type)}`;
+  return `${arg.name.rust}: ${rustType(arg.type)}`;
 }
 
 function paramField(param: ParamIR): string {
@@ -109,7 +109,7 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
 function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): string {
   const what = kernel.pass === 'forward' ? 'Forward' : 'Backward (VJP)';
   return [
-    ...docComment(`${what} of \`${op.name.spec}\` in ${dtype.rust}: see \`${kernel.cSymbol}\` in include/rank_relax.h.`),
+    ...docComment(`${what} of \`${op.name.spec}\` in ${rustType(dtype)}: see \`${kernel.cSymbol}\` in include/rank_relax.h.`),
     '///',
     '/// # Safety',
     '///',

@@ -9,7 +9,7 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType } from '../../emit/rust.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustType } from '../../emit/rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -278,7 +278,7 @@ function entryDoc(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): s
     vjp: 'VJP: forward and backward in one call, residuals kept inside the addon',
   };
   const how = isAsync ? ', as a job on the libuv pool (resolves once the outputs are written)' : '';
-  return docComment(`${what[entry]}, of \`${op.name.spec}\` in ${dtype.rust}${how}.`);
+  return docComment(`${what[entry]}, of \`${op.name.spec}\` in ${rustType(dtype)}${how}.`);
 }
 
 function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
@@ -307,7 +307,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   const inPlace = inPlaceOf(op, entry, isAsync);
   const prelude = code`
     let rr_shape = rr::shape(batch, n);
-    ${rsCall(`let rr_params = rr_params::<${dtype.rust}>`, paramArgs, 8, '?;')}
+    ${rsCall(`let rr_params = rr_params::<${rustType(dtype)}>`, paramArgs, 8, '?;')}
     ${inPlace === null ? null : renderInPlaceBranch(entry, buffers, inPlace)}
     ${checkDisjoint(buffers, 8, inPlace)}
   `;

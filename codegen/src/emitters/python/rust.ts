@@ -10,7 +10,7 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType } from '../../emit/rust.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustType } from '../../emit/rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -174,7 +174,7 @@ function renderGeneric(kernel: KernelIR): string[] {
 }
 
 function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
-  const t = dtype.rust;
+  const t = rustType(dtype);
   const name = nativeName(op, kernel.pass, dtype);
   const sig = [...reads(kernel).map((b) => b.name.rust), ...params(kernel).map((p) => p.name.rust)];
   const out = writes(kernel).map((b) => b.name.spec);

@@ -7,7 +7,7 @@
 // the metadata probe and the split are in the hand-written src/xla.rs (`rr_xla`).
 //
 // Same layout rules as rust.ts: what rustfmt (default config) prints.
-import { rustEnumType } from '../../emit/rust.ts';
+import { rustEnumType, rustType } from '../../emit/rust.ts';
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
@@ -90,12 +90,12 @@ function renderBody(kernel: KernelIR): string[] {
 function renderHandler(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
   const what = kernel.pass === 'forward' ? 'forward' : 'backward (VJP)';
   return [
-    ...docComment(`XLA FFI handler of the ${what} of \`${op.name.spec}\` in ${dtype.rust}.`),
+    ...docComment(`XLA FFI handler of the ${what} of \`${op.name.spec}\` in ${rustType(dtype)}.`),
     '///',
     '/// # Safety',
     '/// XLA calls it with a valid call frame.',
     ...signature(0, `pub unsafe extern "C" fn ${kernel.pass}_${dtype.id}`, ['rr_frame: *mut rr_xla::CallFrame'], '*mut rr_xla::XlaError'),
-    `    unsafe { rr_xla::handle(rr_frame, OP, ${kernel.pass}::<${dtype.rust}>) }`,
+    `    unsafe { rr_xla::handle(rr_frame, OP, ${kernel.pass}::<${rustType(dtype)}>) }`,
     '}',
   ];
 }
