@@ -6,7 +6,7 @@ import { nodeApi } from '../src/emitters/node/names.ts';
 import { pythonApi } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
 import { cDim, cType } from '../src/emitters/c/names.ts';
-import { rustDim } from '../src/emit/rust.ts';
+import { rustDim, rustEnumValue, rustReal } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
 import { irFromText } from '../src/pipeline.ts';
@@ -42,12 +42,16 @@ describe('normalise', () => {
       want: [['direction', false], ['regularization', false], ['regularization_strength', true]],
     }],
     ['defaults are literals in every target', {
-      given: () => [op('soft_rank').params.map((p) => p.defaultLiteral)],
+      given: () => {
+        const params = op('soft_rank').params;
+        const rust = params.map((p) => (p.type === 'real' ? rustReal(p.default) : p.type === 'enum' ? rustEnumValue(p.enum, p.default) : null));
+        return [params.map((p) => p.defaultLiteral), rust];
+      },
       want: [[
-        { c: '1.0', rust: '1.0', python: '1.0', julia: '1.0', ts: '1' },
-        { c: 'RR_REGULARIZATION_L2', rust: 'Regularization::L2', python: '"l2"', julia: '"l2"', ts: "'l2'" },
-        { c: 'RR_DIRECTION_ASCENDING', rust: 'Direction::Ascending', python: '"ascending"', julia: '"ascending"', ts: "'ascending'" },
-      ]],
+        { c: '1.0', python: '1.0', julia: '1.0', ts: '1' },
+        { c: 'RR_REGULARIZATION_L2', python: '"l2"', julia: '"l2"', ts: "'l2'" },
+        { c: 'RR_DIRECTION_ASCENDING', python: '"ascending"', julia: '"ascending"', ts: "'ascending'" },
+      ], ['1.0', 'Regularization::L2', 'Direction::Ascending']],
     }],
     ['op names per target', {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },

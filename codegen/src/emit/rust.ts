@@ -5,8 +5,8 @@
 //
 // A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
 // lines, the first without indentation (the caller places it).
-import { ident, pascalCase } from '../ir/names.ts';
-import type { DimIR, EnumIR, TypeId } from '../ir/types.ts';
+import { ident, pascalCase, realText } from '../ir/names.ts';
+import type { DimIR, EnumIR, EnumValueIR, TypeId } from '../ir/types.ts';
 import { assertNever } from '../util/never.ts';
 import { commentLines } from './text.ts';
 
@@ -173,6 +173,16 @@ export function rustDim(dim: DimIR): string {
 /** The core's Rust type of an enum: `Regularization`. */
 export function rustEnumType(e: EnumIR): string {
   return pascalCase(e.name.spec);
+}
+
+/** A float literal in Rust: `1.0`, `1e-3`. */
+export function rustReal(x: number): string {
+  return realText(x);
+}
+
+/** An enum value in Rust, from the enum's module: `Regularization::L2`. */
+export function rustEnumValue(e: EnumIR, v: EnumValueIR): string {
+  return `${rustEnumType(e)}::${v.name.pascal}`;
 }
 
 /** The Rust (FFI-level) name of each scalar type of the C ABI: `f64`, `usize`, `*const std::ffi::c_char`. */

@@ -132,23 +132,27 @@ export function cType(t: { readonly id: TypeId }): string {
   return C_TYPES[t.id];
 }
 
+/** A float with a decimal point or exponent (`1.0`, `1e-3`): the literal of C, Rust, Python and Julia. */
+export function realText(x: number): string {
+  const text = String(x);
+  return !/[.eE]/.test(text) && Number.isFinite(x) ? `${text}.0` : text;
+}
+
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */
 export function realLiterals(x: number): Literals {
-  let text = String(x);
-  if (!/[.eE]/.test(text) && Number.isFinite(x)) text += '.0';
-  return { c: text, rust: text, python: text, julia: text, ts: String(x) };
+  const text = realText(x);
+  return { c: text, python: text, julia: text, ts: String(x) };
 }
 
 export function boolLiterals(x: boolean): Literals {
   const t = x ? 'true' : 'false';
-  return { c: t, rust: t, python: x ? 'True' : 'False', julia: t, ts: t };
+  return { c: t, python: x ? 'True' : 'False', julia: t, ts: t };
 }
 
 /** An enum value as each language's public API spells it (Python/TS/Julia take the string). */
 export function enumLiterals(enumName: string, value: string): Literals {
   return {
     c: cConstant(enumName, value),
-    rust: `${pascalCase(enumName)}::${pascalCase(value)}`,
     python: JSON.stringify(value),
     julia: JSON.stringify(value),
     ts: `'${value}'`,
@@ -158,11 +162,11 @@ export function enumLiterals(enumName: string, value: string): Literals {
 /** An integer in every language (the same text everywhere). */
 export function intLiterals(x: number): Literals {
   const t = String(x);
-  return { c: t, rust: t, python: t, julia: t, ts: t };
+  return { c: t, python: t, julia: t, ts: t };
 }
 
-/** A list of floats: a C initializer, a Rust slice, a Python tuple, a Julia vector, a TS array. */
+/** A list of floats: a C initializer, a Python tuple, a Julia vector, a TS array. */
 export function realListLiterals(xs: readonly number[]): Literals {
   const each = (target: keyof Literals) => xs.map((x) => realLiterals(x)[target]).join(', ');
-  return { c: `{${each('c')}}`, rust: `&[${each('rust')}]`, python: `(${each('python')}${xs.length === 1 ? ',' : ''})`, julia: `[${each('julia')}]`, ts: `[${each('ts')}]` };
+  return { c: `{${each('c')}}`, python: `(${each('python')}${xs.length === 1 ? ',' : ''})`, julia: `[${each('julia')}]`, ts: `[${each('ts')}]` };
 }

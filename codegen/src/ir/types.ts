@@ -22,7 +22,6 @@ export interface Ident {
 /** A literal in each target's syntax. */
 export interface Literals {
   readonly c: string;
-  readonly rust: string;
   readonly python: string;
   readonly julia: string;
   readonly ts: string;
@@ -86,7 +85,7 @@ export interface EnumValueIR {
   /** Index in the spec's list; the `int32_t` the C ABI takes. */
   readonly code: number;
   readonly doc: string;
-  /** `RR_REGULARIZATION_L2`, `Regularization::L2`, `"l2"`, … */
+  /** `RR_REGULARIZATION_L2`, `"l2"`, … */
   readonly literal: Literals;
 }
 

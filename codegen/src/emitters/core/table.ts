@@ -9,7 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem } from '../../ir/match.ts';
 import type { DimIR, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
-import { array, render, rustEnumType, struct, type RustValue } from '../../emit/rust.ts';
+import { array, render, rustEnumType, rustEnumValue, rustReal, struct, type RustValue } from '../../emit/rust.ts';
 
 export const CORE_TABLE = 'crates/rank-relax/tests/common/generated.rs';
 
@@ -38,7 +38,7 @@ function dims(shape: ShapeIR): RustValue {
 function specValue(p: ParamIR): string {
   switch (p.type) {
     case 'real':
-      return `Value::Real(${p.defaultLiteral.rust})`;
+      return `Value::Real(${rustReal(p.default)})`;
     case 'enum':
       return `Value::Enum(${str(p.default.name.spec)}, ${p.default.code})`;
     case 'bool':
@@ -96,9 +96,9 @@ function enumValue(e: EnumIR): RustValue {
 function coreDefault(p: ParamIR): string {
   switch (p.type) {
     case 'real':
-      return `T::from_f64(${p.defaultLiteral.rust})`;
+      return `T::from_f64(${rustReal(p.default)})`;
     case 'enum':
-      return `rank_relax::${p.default.literal.rust}`;
+      return `rank_relax::${rustEnumValue(p.enum, p.default)}`;
     case 'bool':
       return String(p.default);
     case 'int':
