@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { juliaApi } from '../src/emitters/julia/names.ts';
-import { nodeApi } from '../src/emitters/node/names.ts';
+import { nodeApi, tsDefault } from '../src/emitters/node/names.ts';
 import { pythonApi } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
 import { cDim, cType } from '../src/emitters/c/names.ts';
@@ -45,13 +45,13 @@ describe('normalise', () => {
       given: () => {
         const params = op('soft_rank').params;
         const rust = params.map((p) => (p.type === 'real' ? rustReal(p.default) : p.type === 'enum' ? rustEnumValue(p.enum, p.default) : null));
-        return [params.map((p) => p.defaultLiteral), rust];
+        return [params.map((p) => p.defaultLiteral), rust, params.map(tsDefault)];
       },
       want: [[
-        { c: '1.0', python: '1.0', julia: '1.0', ts: '1' },
-        { c: 'RR_REGULARIZATION_L2', python: '"l2"', julia: '"l2"', ts: "'l2'" },
-        { c: 'RR_DIRECTION_ASCENDING', python: '"ascending"', julia: '"ascending"', ts: "'ascending'" },
-      ], ['1.0', 'Regularization::L2', 'Direction::Ascending']],
+        { c: '1.0', python: '1.0', julia: '1.0' },
+        { c: 'RR_REGULARIZATION_L2', python: '"l2"', julia: '"l2"' },
+        { c: 'RR_DIRECTION_ASCENDING', python: '"ascending"', julia: '"ascending"' },
+      ], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },

@@ -2,7 +2,7 @@
 // used to chain ternaries: every case must be given, so a new param type or dtype fails to compile
 // until each call site handles it (an unsupported one with `unsupported(…)` from emit/capabilities.ts).
 import { assertNever } from '../util/never.ts';
-import type { ElemType, ParamIR, ParamType } from './types.ts';
+import type { ElemType, ParamIR, ParamType, ParamValue } from './types.ts';
 
 export type ParamCases<R> = { readonly [K in ParamType]: (p: Extract<ParamIR, { type: K }>) => R };
 
@@ -21,6 +21,11 @@ export function matchParam<R>(p: ParamIR, cases: ParamCases<R>): R {
     default:
       return assertNever(p, 'param type');
   }
+}
+
+/** A param's default as a value (an enum value by its spec name). */
+export function defaultValue(p: ParamIR): ParamValue {
+  return p.type === 'enum' ? p.default.name.spec : p.default;
 }
 
 export type ElemCases<R> = { readonly [K in ElemType]: () => R };

@@ -24,7 +24,6 @@ export interface Literals {
   readonly c: string;
   readonly python: string;
   readonly julia: string;
-  readonly ts: string;
 }
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';
@@ -247,11 +246,14 @@ export interface DerivedIR<Of> {
   readonly of: Of;
 }
 
+/** A param's value: a number, an enum value's spec name, a boolean, a list of numbers. */
+export type ParamValue = number | string | boolean | readonly number[];
+
 export interface ExampleIR {
   /** Input spec name → rows. */
   readonly inputs: readonly { readonly name: Ident; readonly rows: readonly (readonly number[])[] }[];
   /** Every op param with its value (spec defaults filled in). */
-  readonly params: readonly { readonly param: ParamIR; readonly value: number | string | boolean | readonly number[]; readonly literal: Literals }[];
+  readonly params: readonly { readonly param: ParamIR; readonly value: ParamValue; readonly literal: Literals }[];
 }
 
 export interface OpIR {

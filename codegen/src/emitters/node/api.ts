@@ -6,7 +6,7 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { nativeName, tsArrayOf, tsArrayType, tsEnumType, tsNames, tsParamType, type TsNames } from './names.ts';
+import { nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsLiteral, tsNames, tsParamType, type TsNames } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -27,7 +27,7 @@ function output(op: OpIR): TensorIR {
 }
 
 function literal(p: ParamIR): string {
-  return p.defaultLiteral.ts;
+  return tsDefault(p);
 }
 
 /**
@@ -41,7 +41,7 @@ function inPlaceInput(op: OpIR): InputIR | null {
 }
 
 function paramDefault(p: ParamIR): string {
-  return matchParam(p, { enum: (e) => e.default.literal.ts, real: literal, bool: literal, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
+  return matchParam(p, { enum: (e) => tsEnumValue(e.default), real: literal, bool: literal, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
   const given = ex.params.filter((p) => p.value !== matchParam<unknown>(p.param, { enum: (e) => e.default.name.spec, real: (r) => r.default, bool: (b) => b.default, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
   const opts = [
     ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
-    ...given.map((p) => `${p.param.name.ts}: ${p.literal.ts}`),
+    ...given.map((p) => `${p.param.name.ts}: ${tsLiteral(p.param, p.value)}`),
   ];
   const args = [...arrays, ...(opts.length > 0 ? [`{ ${opts.join(', ')} }`] : [])];
   return [{ lines: ['@example', '```ts', `const out = ${call}(${args.join(', ')});`, '```'] }];
@@ -481,7 +481,7 @@ export function renderEnums(ir: IR): string {
       ir.enums.map((e) =>
         code`
           ${tsDoc([e.doc, { lines: e.values.map((v) => `- \`'${v.name.spec}'\`: ${v.doc}`) }])}
-          export type ${tsEnumType(e)} = ${e.values.map((v) => v.literal.ts).join(' | ')};
+          export type ${tsEnumType(e)} = ${e.values.map(tsEnumValue).join(' | ')};
         `,
       ),
       '\n\n',

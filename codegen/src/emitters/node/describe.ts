@@ -1,12 +1,11 @@
 // What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
 // option spellings, enum values and the example, in TypeScript.
-import { tsArrayType } from './names.ts';
+import { tsArrayType, tsDefault, tsEnumValue, tsLiteral, tsReal } from './names.ts';
 import { nodeApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import { realLiterals } from '../../ir/names.ts';
 import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -22,7 +21,7 @@ function tsType(p: ParamIR): string {
     case 'real':
       return 'number';
     case 'enum':
-      return p.enum.values.map((v) => v.literal.ts).join(' | ');
+      return p.enum.values.map(tsEnumValue).join(' | ');
     case 'bool':
       return 'boolean';
     case 'int':
@@ -35,7 +34,7 @@ function tsType(p: ParamIR): string {
 
 /** `regularizationStrength: 1` */
 export function nodeParam(p: ParamIR): string {
-  return `${p.name.ts}: ${p.defaultLiteral.ts}`;
+  return `${p.name.ts}: ${tsDefault(p)}`;
 }
 
 function cotangentParams(op: OpIR): string[] {
@@ -60,7 +59,7 @@ export function nodeSignature(op: OpIR): string {
     '',
     `interface ${n.options} {`,
     `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
-    ...op.params.map((p) => `  ${p.name.ts}?: ${tsType(p)}; // default ${p.defaultLiteral.ts}`),
+    ...op.params.map((p) => `  ${p.name.ts}?: ${tsType(p)}; // default ${tsDefault(p)}`),
     '}',
     `interface ${n.gradients}<A> {`,
     ...op.grads.map((g) => `  ${g.of.name.ts}: A;`),
@@ -70,7 +69,7 @@ export function nodeSignature(op: OpIR): string {
 }
 
 function typedArray(rows: readonly (readonly number[])[]): string {
-  return `new Float64Array([${rows.flat().map((x) => realLiterals(x).ts).join(', ')}])`;
+  return `new Float64Array([${rows.flat().map((x) => tsReal(x)).join(', ')}])`;
 }
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
@@ -78,7 +77,7 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
   const inputs = data.inputs.map((i) => i.input.name.ts);
   const entries = [
     ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),
-    ...data.params.map((p) => `${p.param.name.ts}: ${p.literal.ts}`),
+    ...data.params.map((p) => `${p.param.name.ts}: ${tsLiteral(p.param, p.value)}`),
   ];
   const options = entries.length === 0 ? [] : [`{ ${entries.join(', ')} }`];
   const outputs = op.outputs.map((o) => o.name.ts);
@@ -143,6 +142,6 @@ export function describeNode(ir: IR): TargetDocs {
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,
-    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.ts)]))])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(tsEnumValue(v))]))])),
   };
 }

@@ -1,10 +1,10 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
 import { ident, pascalCase } from '../../ir/names.ts';
-import type { ArgIR, DimIR, Ident, OpIR, ParamIR, TypeId, TypeNames } from '../../ir/types.ts';
+import type { ArgIR, DimIR, EnumValueIR, Ident, OpIR, ParamIR, ParamValue, TypeId, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { matchParam } from '../../ir/match.ts';
+import { defaultValue, matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 
 export const CRATE_DIR = 'crates/rank-relax-node';
@@ -159,4 +159,25 @@ const TYPED_ARRAYS: Readonly<Record<TypeId, string | null>> = {
 
 export function tsArrayType(t: { readonly id: TypeId }): string | null {
   return TYPED_ARRAYS[t.id];
+}
+
+/** A number as a TypeScript literal: `1`, `0.5`. */
+export function tsReal(x: number): string {
+  return String(x);
+}
+
+/** An enum value as the TypeScript API takes it: `'l2'`. */
+export function tsEnumValue(v: EnumValueIR): string {
+  return `'${v.name.spec}'`;
+}
+
+/** A param's value as a TypeScript literal: `1`, `'l2'`, `true`, `[0.25, 0.5]`. */
+export function tsLiteral(p: ParamIR, value: ParamValue): string {
+  if (p.type === 'enum') return `'${String(value)}'`;
+  return Array.isArray(value) ? `[${value.map(tsReal).join(', ')}]` : String(value);
+}
+
+/** A param's default as a TypeScript literal. */
+export function tsDefault(p: ParamIR): string {
+  return tsLiteral(p, defaultValue(p));
 }
