@@ -82,7 +82,6 @@ const REMAINING_TARGET_FIELDS = [
   'Ident.rust',
   'Ident.ts',
   'Literals.c',
-  'Literals.julia',
   'Literals.python',
 ].sort();
 
@@ -96,7 +95,7 @@ describe('the docs emitter lays out what the targets describe', () => {
   const docsFiles = files(join(SRC, 'emitters', 'docs'));
 
   it('imports no target-specific spelling: only the shared layers and the hooks they pass it', () => {
-    // ir/names.ts spells literals per target (realLiterals(x).julia …): a docs page that used it
+    // ir/names.ts spells literals per target (realLiterals(x).python …): a docs page that used it
     // would speak a language itself.
     const bad = docsFiles.flatMap((f) => imports(f).filter((i) => i === 'ir/names.ts').map((i) => `${relative(SRC, f)} → ${i}`));
     expect(bad).toEqual([]);

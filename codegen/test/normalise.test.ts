@@ -48,9 +48,9 @@ describe('normalise', () => {
         return [params.map((p) => p.defaultLiteral), rust, params.map(tsDefault)];
       },
       want: [[
-        { c: '1.0', python: '1.0', julia: '1.0' },
-        { c: 'RR_REGULARIZATION_L2', python: '"l2"', julia: '"l2"' },
-        { c: 'RR_DIRECTION_ASCENDING', python: '"ascending"', julia: '"ascending"' },
+        { c: '1.0', python: '1.0' },
+        { c: 'RR_REGULARIZATION_L2', python: '"l2"' },
+        { c: 'RR_DIRECTION_ASCENDING', python: '"ascending"' },
       ], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {

@@ -141,31 +141,30 @@ export function realText(x: number): string {
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */
 export function realLiterals(x: number): Literals {
   const text = realText(x);
-  return { c: text, python: text, julia: text };
+  return { c: text, python: text };
 }
 
 export function boolLiterals(x: boolean): Literals {
   const t = x ? 'true' : 'false';
-  return { c: t, python: x ? 'True' : 'False', julia: t };
+  return { c: t, python: x ? 'True' : 'False' };
 }
 
-/** An enum value as each language's public API spells it (Python/TS/Julia take the string). */
+/** An enum value as each language's public API spells it (Python takes the string). */
 export function enumLiterals(enumName: string, value: string): Literals {
   return {
     c: cConstant(enumName, value),
     python: JSON.stringify(value),
-    julia: JSON.stringify(value),
   };
 }
 
 /** An integer in every language (the same text everywhere). */
 export function intLiterals(x: number): Literals {
   const t = String(x);
-  return { c: t, python: t, julia: t };
+  return { c: t, python: t };
 }
 
-/** A list of floats: a C initializer, a Python tuple, a Julia vector. */
+/** A list of floats: a C initializer, a Python tuple. */
 export function realListLiterals(xs: readonly number[]): Literals {
   const each = (target: keyof Literals) => xs.map((x) => realLiterals(x)[target]).join(', ');
-  return { c: `{${each('c')}}`, python: `(${each('python')}${xs.length === 1 ? ',' : ''})`, julia: `[${each('julia')}]` };
+  return { c: `{${each('c')}}`, python: `(${each('python')}${xs.length === 1 ? ',' : ''})` };
 }

@@ -23,7 +23,6 @@ export interface Ident {
 export interface Literals {
   readonly c: string;
   readonly python: string;
-  readonly julia: string;
 }
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';

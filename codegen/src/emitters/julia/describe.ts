@@ -1,27 +1,24 @@
 // What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
 // signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
-import { juliaType } from './names.ts';
-import { juliaApi } from './names.ts';
+import { juliaApi, juliaReal, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import { realLiterals } from '../../ir/names.ts';
-import type { IR, Literals, OpIR, ParamIR } from '../../ir/types.ts';
-import { matchParam } from '../../ir/match.ts';
+import type { IR, OpIR, ParamIR, ParamValue } from '../../ir/types.ts';
+import { defaultValue, matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { juliaSymbol, MODULE } from './syntax.ts';
+import { juliaString, juliaSymbol, MODULE } from './syntax.ts';
 
-/** A param's value in Julia: enums as Symbols, else the IR's Julia literal. */
-export function juliaValue(p: ParamIR, literal: Literals): string {
-  const plain = () => literal.julia;
+/** A param's value in Julia: enums as Symbols, reals with a decimal point. */
+export function juliaValue(p: ParamIR, value: ParamValue): string {
   return matchParam(p, {
-    real: plain,
-    bool: plain,
+    real: () => juliaReal(value as number),
+    bool: () => String(value),
     enum: (e) => {
-      const v = e.enum.values.find((x) => x.literal.julia === literal.julia);
-      return v === undefined ? literal.julia : juliaSymbol(v);
+      const v = e.enum.values.find((x) => x.name.spec === value);
+      return v === undefined ? juliaString(String(value)) : juliaSymbol(v);
     },
     int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
   });
@@ -29,7 +26,7 @@ export function juliaValue(p: ParamIR, literal: Literals): string {
 
 /** `regularization_strength = 1.0` */
 export function juliaParam(p: ParamIR): string {
-  return `${p.name.julia} = ${juliaValue(p, p.defaultLiteral)}`;
+  return `${p.name.julia} = ${juliaValue(p, defaultValue(p))}`;
 }
 
 function tuple(names: readonly string[]): string {
@@ -61,7 +58,7 @@ export function juliaSignature(op: OpIR): string {
 }
 
 function num(x: number): string {
-  return realLiterals(x).julia;
+  return juliaReal(x);
 }
 
 /** One sample is a Vector; several are an n × B Matrix, one column per sample (the rows of the spec). */
@@ -75,7 +72,7 @@ export function juliaArray(rows: readonly (readonly number[])[]): string {
 export function juliaExample(op: OpIR, data: ExampleData): string {
   const n = juliaApi(op);
   const inputs = data.inputs.map((i) => i.input.name.julia);
-  const kw = data.params.map((p) => `${p.param.name.julia} = ${juliaValue(p.param, p.literal)}`);
+  const kw = data.params.map((p) => `${p.param.name.julia} = ${juliaValue(p.param, p.value)}`);
   const call = (head: string, positional: readonly string[]) => `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
   const outputs = op.outputs.map((o) => o.name.julia);
   const grads = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
@@ -140,7 +137,7 @@ export function describeJulia(ir: IR): TargetDocs {
     enumValues: Object.fromEntries(
       ir.enums.map((e) => {
         const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
-        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(param === undefined ? v.literal.julia : juliaValue(param, v.literal))]))];
+        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(param === undefined ? juliaString(v.name.spec) : juliaValue(param, v.name.spec))]))];
       }),
     ),
   };

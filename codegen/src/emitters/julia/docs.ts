@@ -1,7 +1,7 @@
 // Docstrings of the public API, from the spec's text: the op's summary and doc, one item per
 // argument, what it returns, an example call.
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { realLiterals } from '../../ir/names.ts';
+import { juliaReal } from './names.ts';
 import { call, defaultValue, item, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -66,7 +66,7 @@ function exampleLines(op: OpIR): string[] {
   const ex = op.example;
   if (ex === null) return [];
   const args = ex.inputs.map(({ rows }) => {
-    const lit = (x: number) => realLiterals(x).julia;
+    const lit = juliaReal;
     const [only] = rows;
     if (rows.length === 1 && only !== undefined) return `[${only.map(lit).join(', ')}]`;
     const n = rows[0]?.length ?? 0;
@@ -79,7 +79,7 @@ function exampleLines(op: OpIR): string[] {
         const v = p.enum.values.find((e) => e.name.spec === value);
         return v === undefined ? [] : [`${p.name.julia} = ${juliaSymbol(v)}`];
       },
-      real: (p) => (value === p.default ? [] : [`${p.name.julia} = ${realLiterals(value as number).julia}`]),
+      real: (p) => (value === p.default ? [] : [`${p.name.julia} = ${juliaReal(value as number)}`]),
       bool: (p) => (value === p.default ? [] : [`${p.name.julia} = ${String(value)}`]),
       int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
     }),

@@ -1,6 +1,6 @@
 // Julia spellings that the Julia target owns: the public names RankRelax.jl exports for an op (the
 // emitter defines them, the describe hook shows them).
-import { ident } from '../../ir/names.ts';
+import { ident, realText } from '../../ir/names.ts';
 import type { DimIR, OpIR, TypeId } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 
@@ -54,4 +54,9 @@ const JULIA_TYPES: Readonly<Record<TypeId, string>> = {
 
 export function juliaType(t: { readonly id: TypeId }): string {
   return JULIA_TYPES[t.id];
+}
+
+/** A float as a Julia literal: `1.0`, `1e-3`. */
+export function juliaReal(x: number): string {
+  return realText(x);
 }

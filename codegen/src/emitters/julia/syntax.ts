@@ -2,7 +2,7 @@
 // Every name the generated Julia uses beyond the IR's idents and `juliaApi(op)` (names.ts) is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
 import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
-import { juliaApi, type JuliaApi } from './names.ts';
+import { juliaApi, juliaReal, type JuliaApi } from './names.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 
@@ -52,7 +52,7 @@ export function juliaSymbol(value: EnumValueIR): string {
 
 /** The default of a param as written in a Julia signature. */
 export function defaultValue(param: ParamIR): string {
-  return matchParam(param, { enum: (p) => juliaSymbol(p.default), real: (p) => p.defaultLiteral.julia, bool: (p) => p.defaultLiteral.julia, int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
+  return matchParam(param, { enum: (p) => juliaSymbol(p.default), real: (p) => juliaReal(p.default), bool: (p) => String(p.default), int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
 }
 
 /** `regularization = :l2` */
