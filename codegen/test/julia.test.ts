@@ -85,7 +85,7 @@ describe('julia emitter helpers', () => {
   });
 
   it('enum values are Symbols, reserved words spelled Symbol("…")', () => {
-    const value = (name: string) => ({ name: ident(name), code: 0, doc: '', literal: enumLiterals('e', name) });
+    const value = (name: string) => ({ name: ident(name), code: 0, doc: '', literal: enumLiterals(name) });
     expect(juliaSymbol(value('l2'))).toBe(':l2');
     expect(juliaSymbol(value('end'))).toBe('Symbol("end")');
   });

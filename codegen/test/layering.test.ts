@@ -81,7 +81,6 @@ const REMAINING_TARGET_FIELDS = [
   'Ident.python',
   'Ident.rust',
   'Ident.ts',
-  'Literals.c',
   'Literals.python',
 ].sort();
 

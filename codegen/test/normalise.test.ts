@@ -5,7 +5,7 @@ import { juliaApi } from '../src/emitters/julia/names.ts';
 import { nodeApi, tsDefault } from '../src/emitters/node/names.ts';
 import { pythonApi } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
-import { cDim, cType } from '../src/emitters/c/names.ts';
+import { cDefault, cDim, cEnumConstant, cType } from '../src/emitters/c/names.ts';
 import { rustDim, rustEnumValue, rustReal } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
@@ -27,7 +27,7 @@ describe('normalise', () => {
       want: ['ndcg_loss', 'sigmoid_rank', 'soft_rank', 'soft_sort', 'spearman_loss'],
     }],
     ['enums are sorted and coded by list position', {
-      given: () => ir.enums.map((e) => [e.name.spec, e.values.map((v) => [v.name.spec, v.code, v.literal.c])]),
+      given: () => ir.enums.map((e) => [e.name.spec, e.values.map((v) => [v.name.spec, v.code, cEnumConstant(e, v)])]),
       want: [
         ['direction', [['ascending', 0, 'RR_DIRECTION_ASCENDING'], ['descending', 1, 'RR_DIRECTION_DESCENDING']]],
         ['regularization', [['l2', 0, 'RR_REGULARIZATION_L2'], ['kl', 1, 'RR_REGULARIZATION_KL']]],
@@ -45,13 +45,13 @@ describe('normalise', () => {
       given: () => {
         const params = op('soft_rank').params;
         const rust = params.map((p) => (p.type === 'real' ? rustReal(p.default) : p.type === 'enum' ? rustEnumValue(p.enum, p.default) : null));
-        return [params.map((p) => p.defaultLiteral), rust, params.map(tsDefault)];
+        return [params.map((p) => p.defaultLiteral), params.map(cDefault), rust, params.map(tsDefault)];
       },
       want: [[
-        { c: '1.0', python: '1.0' },
-        { c: 'RR_REGULARIZATION_L2', python: '"l2"' },
-        { c: 'RR_DIRECTION_ASCENDING', python: '"ascending"' },
-      ], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
+        { python: '1.0' },
+        { python: '"l2"' },
+        { python: '"ascending"' },
+      ], ['1.0', 'RR_REGULARIZATION_L2', 'RR_DIRECTION_ASCENDING'], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },

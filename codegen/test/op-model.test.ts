@@ -8,7 +8,7 @@ import { parseDocument, stringify } from 'yaml';
 import { BASELINE, checkCapabilities, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
 import { emitters } from '../src/emit/registry.ts';
 import type { Emitter } from '../src/emit/types.ts';
-import { cDim, cType } from '../src/emitters/c/names.ts';
+import { cDefault, cDim, cType } from '../src/emitters/c/names.ts';
 import { juliaDim } from '../src/emitters/julia/names.ts';
 import { tsDim } from '../src/emitters/node/names.ts';
 import { pythonDim } from '../src/emitters/python/names.ts';
@@ -87,7 +87,7 @@ describe('normalise', () => {
     const ir = modelIr('top-k');
     const narrowed = onlyOp(ir).params[1];
     const shared = ir.params.find((p) => p.name.spec === 'regularization');
-    expect(narrowed?.type === 'enum' && [narrowed.narrowed, narrowed.values.map((v) => v.name.spec), narrowed.default.name.spec, narrowed.defaultLiteral.c])
+    expect(narrowed?.type === 'enum' && [narrowed.narrowed, narrowed.values.map((v) => v.name.spec), narrowed.default.name.spec, cDefault(narrowed)])
       .toEqual([true, ['l2'], 'l2', 'RR_REGULARIZATION_L2']);
     expect(shared?.type === 'enum' && [shared.narrowed, shared.values.map((v) => v.name.spec), shared.default.name.spec]).toEqual([false, ['l2', 'kl'], 'kl']);
   });
@@ -102,7 +102,7 @@ describe('normalise', () => {
     ]);
     expect(extent(levels.shape, cDim)).toBe('batch * quantiles_len');
     const q = op.params[0];
-    expect(q?.type === 'list' && [q.of, q.default, q.min, q.max, q.minLength, q.defaultLiteral.python, q.defaultLiteral.c]).toEqual([
+    expect(q?.type === 'list' && [q.of, q.default, q.min, q.max, q.minLength, q.defaultLiteral.python, cDefault(q)]).toEqual([
       'real', [0.25, 0.5, 0.75], 0, 1, 1, '(0.25, 0.5, 0.75)', '{0.25, 0.5, 0.75}',
     ]);
     // A list of reals is passed in the op's dtype.

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 
 import { assertNever } from '../util/never.ts';
 import type { ArgIR, EnumIR, OpIR, StatusIR } from './types.ts';
-import { cType } from './names.ts';
+import { cEnumConstant, cType } from './names.ts';
 
 /** JSON with object keys sorted at every level; arrays keep their order. */
 export function canonicalJson(value: unknown): string {
@@ -39,7 +39,7 @@ function argLayout(a: ArgIR): unknown {
 export function abiSurface(abiVersion: number, enums: readonly EnumIR[], ops: readonly OpIR[], status: readonly StatusIR[]): unknown {
   return {
     abi_version: abiVersion,
-    enums: enums.map((e) => ({ name: e.name.spec, values: e.values.map((v) => [v.literal.c, v.code]) })),
+    enums: enums.map((e) => ({ name: e.name.spec, values: e.values.map((v) => [cEnumConstant(e, v), v.code]) })),
     status: status.map((s) => [s.c, s.code]),
     functions: ops.flatMap((op) =>
       op.variants.flatMap((v) =>

@@ -123,6 +123,11 @@ export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
   cstr: { id: 'cstr' },
 };
 
+/** The C constant of an enum value (the ABI hash covers it): `RR_REGULARIZATION_L2`. */
+export function cEnumConstant(e: { readonly name: Ident }, v: { readonly name: Ident }): string {
+  return cConstant(e.name.spec, v.name.spec);
+}
+
 /** The C name of each scalar type of the C ABI (the ABI hash covers them): `double`, `size_t`. */
 const C_TYPES: Readonly<Record<TypeId, string>> = {
   f32: 'float', f64: 'double', i32: 'int32_t', u32: 'uint32_t', u64: 'uint64_t', bool: 'bool', size: 'size_t', cstr: 'const char *',
@@ -141,30 +146,26 @@ export function realText(x: number): string {
 /** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */
 export function realLiterals(x: number): Literals {
   const text = realText(x);
-  return { c: text, python: text };
+  return { python: text };
 }
 
 export function boolLiterals(x: boolean): Literals {
-  const t = x ? 'true' : 'false';
-  return { c: t, python: x ? 'True' : 'False' };
+  return { python: x ? 'True' : 'False' };
 }
 
 /** An enum value as each language's public API spells it (Python takes the string). */
-export function enumLiterals(enumName: string, value: string): Literals {
-  return {
-    c: cConstant(enumName, value),
-    python: JSON.stringify(value),
-  };
+export function enumLiterals(value: string): Literals {
+  return { python: JSON.stringify(value) };
 }
 
 /** An integer in every language (the same text everywhere). */
 export function intLiterals(x: number): Literals {
   const t = String(x);
-  return { c: t, python: t };
+  return { python: t };
 }
 
-/** A list of floats: a C initializer, a Python tuple. */
+/** A list of floats: a Python tuple. */
 export function realListLiterals(xs: readonly number[]): Literals {
   const each = (target: keyof Literals) => xs.map((x) => realLiterals(x)[target]).join(', ');
-  return { c: `{${each('c')}}`, python: `(${each('python')}${xs.length === 1 ? ',' : ''})` };
+  return { python: `(${each('python')}${xs.length === 1 ? ',' : ''})` };
 }

@@ -95,7 +95,7 @@ function normaliseEnum(name: string, def: SpecEnum): EnumIR {
   return {
     name: ident(name),
     doc: def.doc,
-    values: def.values.map((v, code) => ({ name: ident(v.name), code, doc: v.doc, literal: enumLiterals(name, v.name) })),
+    values: def.values.map((v, code) => ({ name: ident(v.name), code, doc: v.doc, literal: enumLiterals(v.name) })),
   };
 }
 

@@ -21,7 +21,6 @@ export interface Ident {
 
 /** A literal in each target's syntax. */
 export interface Literals {
-  readonly c: string;
   readonly python: string;
 }
 
@@ -83,7 +82,7 @@ export interface EnumValueIR {
   /** Index in the spec's list; the `int32_t` the C ABI takes. */
   readonly code: number;
   readonly doc: string;
-  /** `RR_REGULARIZATION_L2`, `"l2"`, … */
+  /** `"l2"` */
   readonly literal: Literals;
 }
 

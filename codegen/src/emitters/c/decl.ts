@@ -2,7 +2,7 @@
 import type { OpIR, ParamIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { cType } from './names.ts';
+import { cDefault, cEnumConstant, cType } from './names.ts';
 
 export const INCLUDE_DIR = 'crates/rank-relax-ffi/include';
 export const RUST_DIR = 'crates/rank-relax-ffi/src/generated';
@@ -24,11 +24,11 @@ export function cPrototype(kernel: VariantKernelIR): string {
 export function paramNote(param: ParamIR): string {
   switch (param.type) {
     case 'real':
-      return `Default ${param.defaultLiteral.c}.`;
+      return `Default ${cDefault(param)}.`;
     case 'enum':
-      return `One of ${param.enum.values.map((v) => v.literal.c).join(', ')}; default ${param.default.literal.c}.`;
+      return `One of ${param.enum.values.map((v) => cEnumConstant(param.enum, v)).join(', ')}; default ${cEnumConstant(param.enum, param.default)}.`;
     case 'bool':
-      return `Default ${param.defaultLiteral.c}.`;
+      return `Default ${cDefault(param)}.`;
     case 'int':
     case 'list':
       return unsupported('c', `${param.type} params`);

@@ -5,7 +5,6 @@ import { code } from '../../emit/code.ts';
 import { exampleData } from '../../emit/example.ts';
 import { fence, listText, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import { realLiterals } from '../../ir/names.ts';
 import type { ArgIR, Dim, IR, OpIR, ParamIR, RuntimeFnIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import type { ExampleData } from '../../emit/example.ts';
 import { table } from '../../emit/markdown.ts';
@@ -13,7 +12,7 @@ import { isPerRow } from '../../ir/shape.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { cType } from './names.ts';
+import { cDefault, cEnumConstant, cLiteral, cReal, cType } from './names.ts';
 
 function declaration(a: VariantArgIR): string {
   return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${cType(a.type)} *${a.name.c}` : `${cType(a.type)} ${a.name.c}`;
@@ -39,7 +38,7 @@ export function cArgTable(args: readonly ArgIR[]): string {
 }
 
 function num(x: number): string {
-  return realLiterals(x).c;
+  return cReal(x);
 }
 
 /** A complete C99 program: the forward of the example, then the backward with cotangents of 1. */
@@ -56,7 +55,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     if (a.kind === 'dim') return a.name.c;
     if (a.kind === 'param') {
       const set = data.params.find((p) => p.param.name.spec === a.param.name.spec);
-      return (set?.literal ?? a.param.defaultLiteral).c;
+      return set === undefined ? cDefault(a.param) : cLiteral(a.param, set.value);
     }
     if (!declared.has(a.name.c)) {
       declared.add(a.name.c);
@@ -169,7 +168,7 @@ function opDocs(ir: IR, op: OpIR): OpDocs {
   return {
     fn: op.variants.at(-1)?.forward.cSymbol ?? '',
     names: [{ label: 'C', names: op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]) }],
-    params: op.params.map((p) => `${tick(cParam(op, p))}, default ${tick(p.defaultLiteral.c)}`),
+    params: op.params.map((p) => `${tick(cParam(op, p))}, default ${tick(cDefault(p))}`),
     section: section(ir, op, exampleData(op)),
     shapes: Object.fromEntries([...op.inputs, ...op.outputs, ...op.residuals].map((t) => [t.name.spec, shapeCell(op, t)])),
   };
@@ -204,12 +203,12 @@ export function describeC(ir: IR): TargetDocs {
           is reported with the codes (${tick('… must be one of 0 (…), 1 (…), got 7')}).
       `,
     ],
-    enumNotes: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `C ${tick(v.literal.c)}`]))])),
+    enumNotes: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `C ${tick(cEnumConstant(e, v))}`]))])),
     shapesColumn: 'C (row-major)',
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `C ${tick(cType(t))}, suffix ${tick(`_${t.id}`)}`])),
     overview: '- **C**: flat row-major buffers, `[batch, n]` holds `batch * n` values; `_f32` and `_f64` entry points.',
     module: ir.native.header,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(ir, op)])),
-    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `${tick(v.literal.c)} = ${v.code}`]))])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, `${tick(cEnumConstant(e, v))} = ${v.code}`]))])),
   };
 }

@@ -9,7 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
-import { cType } from './names.ts';
+import { cDefault, cEnumConstant, cType } from './names.ts';
 
 function cString(s: string): string {
   return JSON.stringify(s);
@@ -106,7 +106,7 @@ function renderTypes(): string {
 function renderEnumTable(e: EnumIR): string {
   return code`
     static const rrt_enum_value rrt_enum_${e.name.snake}[] = {
-        ${e.values.map((v) => `{${cString(v.name.spec)}, ${v.literal.c}},`)}
+        ${e.values.map((v) => `{${cString(v.name.spec)}, ${cEnumConstant(e, v)}},`)}
     };
   `;
 }
@@ -115,11 +115,11 @@ function paramRow(p: ParamIR): string {
   const name = cString(p.name.spec);
   switch (p.type) {
     case 'real':
-      return `{${name}, RRT_REAL, ${cString(p.constraint)}, ${p.grad}, {${p.defaultLiteral.c}, 0, false}, NULL, 0},`;
+      return `{${name}, RRT_REAL, ${cString(p.constraint)}, ${p.grad}, {${cDefault(p)}, 0, false}, NULL, 0},`;
     case 'enum':
-      return `{${name}, RRT_ENUM, NULL, false, {0.0, ${p.default.literal.c}, false}, rrt_enum_${p.enum.name.snake}, ${p.enum.values.length}},`;
+      return `{${name}, RRT_ENUM, NULL, false, {0.0, ${cEnumConstant(p.enum, p.default)}, false}, rrt_enum_${p.enum.name.snake}, ${p.enum.values.length}},`;
     case 'bool':
-      return `{${name}, RRT_BOOL, NULL, false, {0.0, 0, ${p.defaultLiteral.c}}, NULL, 0},`;
+      return `{${name}, RRT_BOOL, NULL, false, {0.0, 0, ${cDefault(p)}}, NULL, 0},`;
     case 'int':
     case 'list':
       return unsupported('c', `${p.type} params`);

@@ -5,7 +5,7 @@ import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKern
 import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
-import { cType } from './names.ts';
+import { cEnumConstant, cType } from './names.ts';
 
 const WIDTH = 100;
 
@@ -98,7 +98,7 @@ function renderEnum(e: EnumIR): string {
 
     ${e.values.map((v) => code`
       ${shortDoc(`${e.name.spec} = "${v.name.spec}": ${v.doc}`)}
-      #define ${v.literal.c} ${v.code}
+      #define ${cEnumConstant(e, v)} ${v.code}
     `)}
   `;
 }

@@ -1,6 +1,7 @@
 // C spellings the C target owns, computed from the neutral IR.
-import { ident } from '../../ir/names.ts';
-import type { DimIR } from '../../ir/types.ts';
+import { defaultValue } from '../../ir/match.ts';
+import { cConstant, ident, realText } from '../../ir/names.ts';
+import type { DimIR, ParamIR, ParamValue } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** A dim's value in C, where the kernel's arguments are in scope: `n`, `k`, `quantiles_len`. */
@@ -20,3 +21,23 @@ export function cDim(dim: DimIR): string {
 
 /** The C name of a scalar type: the C ABI's own (ir/names.ts), which the ABI hash covers. */
 export { cType } from '../../ir/names.ts';
+
+/** The C constant of an enum value, the C ABI's own (ir/names.ts): `RR_REGULARIZATION_L2`. */
+export { cEnumConstant } from '../../ir/names.ts';
+
+/** A float as a C literal: `1.0`, `1e-3`. */
+export function cReal(x: number): string {
+  return realText(x);
+}
+
+/** A param's value as a C literal: `1.0`, `RR_REGULARIZATION_L2`, `true`, `{0.25, 0.5}`. */
+export function cLiteral(p: ParamIR, value: ParamValue): string {
+  if (p.type === 'enum') return cConstant(p.enum.name.spec, String(value));
+  if (Array.isArray(value)) return `{${value.map(cReal).join(', ')}}`;
+  return typeof value === 'number' && p.type === 'real' ? cReal(value) : String(value);
+}
+
+/** A param's default as a C literal. */
+export function cDefault(p: ParamIR): string {
+  return cLiteral(p, defaultValue(p));
+}
