@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { unsupportedFeatures } from '../src/emit/capabilities.ts';
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
 import { juliaString, juliaSymbol, packed } from '../src/emitters/julia/syntax.ts';
-import { enumLiterals, ident } from '../src/ir/names.ts';
+import { ident } from '../src/ir/names.ts';
 import { irFromText } from '../src/pipeline.ts';
 import { editedSpec, FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
 
@@ -85,7 +85,7 @@ describe('julia emitter helpers', () => {
   });
 
   it('enum values are Symbols, reserved words spelled Symbol("…")', () => {
-    const value = (name: string) => ({ name: ident(name), code: 0, doc: '', literal: enumLiterals(name) });
+    const value = (name: string) => ({ name: ident(name), code: 0, doc: '' });
     expect(juliaSymbol(value('l2'))).toBe(':l2');
     expect(juliaSymbol(value('end'))).toBe('Symbol("end")');
   });

@@ -81,7 +81,6 @@ const REMAINING_TARGET_FIELDS = [
   'Ident.python',
   'Ident.rust',
   'Ident.ts',
-  'Literals.python',
 ].sort();
 
 describe('a target-neutral IR', () => {
@@ -94,7 +93,7 @@ describe('the docs emitter lays out what the targets describe', () => {
   const docsFiles = files(join(SRC, 'emitters', 'docs'));
 
   it('imports no target-specific spelling: only the shared layers and the hooks they pass it', () => {
-    // ir/names.ts spells literals per target (realLiterals(x).python …): a docs page that used it
+    // ir/names.ts spells identifiers per target (`ident(x).python` …): a docs page that used it
     // would speak a language itself.
     const bad = docsFiles.flatMap((f) => imports(f).filter((i) => i === 'ir/names.ts').map((i) => `${relative(SRC, f)} → ${i}`));
     expect(bad).toEqual([]);

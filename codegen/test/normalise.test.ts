@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { juliaApi } from '../src/emitters/julia/names.ts';
 import { nodeApi, tsDefault } from '../src/emitters/node/names.ts';
-import { pythonApi } from '../src/emitters/python/names.ts';
+import { pythonApi, pythonDefault } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
 import { cDefault, cDim, cEnumConstant, cType } from '../src/emitters/c/names.ts';
 import { rustDim, rustEnumValue, rustReal } from '../src/emit/rust.ts';
@@ -45,13 +45,9 @@ describe('normalise', () => {
       given: () => {
         const params = op('soft_rank').params;
         const rust = params.map((p) => (p.type === 'real' ? rustReal(p.default) : p.type === 'enum' ? rustEnumValue(p.enum, p.default) : null));
-        return [params.map((p) => p.defaultLiteral), params.map(cDefault), rust, params.map(tsDefault)];
+        return [params.map(pythonDefault), params.map(cDefault), rust, params.map(tsDefault)];
       },
-      want: [[
-        { python: '1.0' },
-        { python: '"l2"' },
-        { python: '"ascending"' },
-      ], ['1.0', 'RR_REGULARIZATION_L2', 'RR_DIRECTION_ASCENDING'], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
+      want: [['1.0', '"l2"', '"ascending"'], ['1.0', 'RR_REGULARIZATION_L2', 'RR_DIRECTION_ASCENDING'], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {
       given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },

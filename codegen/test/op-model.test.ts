@@ -11,7 +11,7 @@ import type { Emitter } from '../src/emit/types.ts';
 import { cDefault, cDim, cType } from '../src/emitters/c/names.ts';
 import { juliaDim } from '../src/emitters/julia/names.ts';
 import { tsDim } from '../src/emitters/node/names.ts';
-import { pythonDim } from '../src/emitters/python/names.ts';
+import { pythonDefault, pythonDim } from '../src/emitters/python/names.ts';
 import { rustDim } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent, rowRank } from '../src/ir/shape.ts';
 import type { IR, OpIR, TypeId } from '../src/ir/types.ts';
@@ -75,7 +75,7 @@ describe('normalise', () => {
       '[batch, k]', 'k', 'k as usize', 'batch * k', 'batch * k',
     ]);
     const k = op.params[0];
-    expect(k?.type === 'int' && [k.default, k.min, k.max, k.defaultLiteral.python]).toEqual([
+    expect(k?.type === 'int' && [k.default, k.min, k.max, pythonDefault(k)]).toEqual([
       1, { kind: 'value', value: 0 }, { kind: 'dim', dim: 'n' }, '1',
     ]);
     // int params are int32_t in the C ABI, in both dtypes.
@@ -102,7 +102,7 @@ describe('normalise', () => {
     ]);
     expect(extent(levels.shape, cDim)).toBe('batch * quantiles_len');
     const q = op.params[0];
-    expect(q?.type === 'list' && [q.of, q.default, q.min, q.max, q.minLength, q.defaultLiteral.python, cDefault(q)]).toEqual([
+    expect(q?.type === 'list' && [q.of, q.default, q.min, q.max, q.minLength, pythonDefault(q), cDefault(q)]).toEqual([
       'real', [0.25, 0.5, 0.75], 0, 1, 1, '(0.25, 0.5, 0.75)', '{0.25, 0.5, 0.75}',
     ]);
     // A list of reals is passed in the op's dtype.

@@ -2,7 +2,9 @@
 // The data every language's example of an op is built from: the spec's `example` (inputs as rows,
 // the params it sets), or, for an op without one, a small row per input that satisfies every
 // constraint of the spec (n ≥ min_n, values ≥ 0).
-import type { InputIR, Literals, OpIR, ParamIR, ParamValue } from '../ir/types.ts';
+import { defaultValue } from '../ir/match.ts';
+import type { InputIR, OpIR, ParamIR, ParamValue } from '../ir/types.ts';
+import { pyLiteral } from './python.ts';
 
 export interface ExampleInput {
   readonly input: InputIR;
@@ -13,7 +15,7 @@ export interface ExampleInput {
 export interface ExampleData {
   readonly inputs: readonly ExampleInput[];
   /** The params the example sets to something other than their default. */
-  readonly params: readonly { readonly param: ParamIR; readonly value: ParamValue; readonly literal: Literals }[];
+  readonly params: readonly { readonly param: ParamIR; readonly value: ParamValue }[];
   readonly batch: number;
   readonly n: number;
 }
@@ -33,7 +35,7 @@ export function exampleData(op: OpIR): ExampleData {
     const first = inputs[0]?.rows ?? [];
     return {
       inputs,
-      params: example.params.filter((p) => p.literal.python !== p.param.defaultLiteral.python).map((p) => ({ param: p.param, value: p.value, literal: p.literal })),
+      params: example.params.filter((p) => pyLiteral(p.param, p.value) !== pyLiteral(p.param, defaultValue(p.param))).map((p) => ({ param: p.param, value: p.value })),
       batch: first.length,
       n: first[0]?.length ?? 0,
     };

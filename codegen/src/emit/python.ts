@@ -1,6 +1,7 @@
 // Python text helpers: layout that `ruff format` leaves as it is (a call, signature or display on
 // one line when it fits in the line width, otherwise one item per line with a trailing comma,
 // which ruff keeps exploded), string literals, and Google-style docstrings.
+import type { ParamType, ParamValue } from '../ir/types.ts';
 import { wrap } from './text.ts';
 
 /** Line width of generated Python (pyproject.toml: ruff line-length). */
@@ -107,6 +108,21 @@ export function pyFile(...parts: readonly (string | readonly string[])[]): strin
 export function pyFloat(x: number): string {
   const text = String(x);
   return /[.eE]/.test(text) || !Number.isFinite(x) ? text : `${text}.0`;
+}
+
+/** A param's value as a Python literal: `1.0`, `"l2"`, `True`, `3`, `(0.25, 0.5)`. */
+export function pyLiteral(p: { readonly type: ParamType }, value: ParamValue): string {
+  if (Array.isArray(value)) return `(${value.map(pyFloat).join(', ')}${value.length === 1 ? ',' : ''})`;
+  switch (p.type) {
+    case 'real':
+      return pyFloat(value as number);
+    case 'enum':
+      return pyStr(String(value));
+    case 'bool':
+      return value === true ? 'True' : 'False';
+    default:
+      return String(value);
+  }
 }
 
 /** A hexadecimal literal as ruff format writes it (upper-case digits). */

@@ -1,7 +1,8 @@
-// Every identifier and literal of every target is spelled here, once, when the IR is built.
-// Templates never compute a name: they read `ident.c`, `ident.python`, `types.f32.julia`, …
+// The case forms of a spec identifier, the C ABI's symbols, constants and scalar types (which the
+// ABI hash covers), and the identifier escapes not yet moved to the targets (`ident.c`, …).
+// Literals are each target's own (`cDefault`, `pythonDefault`, … in its names.ts).
 
-import type { Ident, Literals, TypeId, TypeNames } from './types.ts';
+import type { Ident, TypeId, TypeNames } from './types.ts';
 
 /** Prefix of every C symbol and constant; also the reserved prefix of generated helpers. */
 export const C_PREFIX = 'rr_';
@@ -141,31 +142,4 @@ export function cType(t: { readonly id: TypeId }): string {
 export function realText(x: number): string {
   const text = String(x);
   return !/[.eE]/.test(text) && Number.isFinite(x) ? `${text}.0` : text;
-}
-
-/** A float in each language's literal syntax (always with a decimal point or exponent where it matters). */
-export function realLiterals(x: number): Literals {
-  const text = realText(x);
-  return { python: text };
-}
-
-export function boolLiterals(x: boolean): Literals {
-  return { python: x ? 'True' : 'False' };
-}
-
-/** An enum value as each language's public API spells it (Python takes the string). */
-export function enumLiterals(value: string): Literals {
-  return { python: JSON.stringify(value) };
-}
-
-/** An integer in every language (the same text everywhere). */
-export function intLiterals(x: number): Literals {
-  const t = String(x);
-  return { python: t };
-}
-
-/** A list of floats: a Python tuple. */
-export function realListLiterals(xs: readonly number[]): Literals {
-  const each = (target: keyof Literals) => xs.map((x) => realLiterals(x)[target]).join(', ');
-  return { python: `(${each('python')}${xs.length === 1 ? ',' : ''})` };
 }

@@ -5,7 +5,7 @@ import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { boolLiterals, cKernelSymbol, enumLiterals, ident, intLiterals, realListLiterals, realLiterals, TYPES } from './names.ts';
+import { cKernelSymbol, ident, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
@@ -95,7 +95,7 @@ function normaliseEnum(name: string, def: SpecEnum): EnumIR {
   return {
     name: ident(name),
     doc: def.doc,
-    values: def.values.map((v, code) => ({ name: ident(v.name), code, doc: v.doc, literal: enumLiterals(v.name) })),
+    values: def.values.map((v, code) => ({ name: ident(v.name), code, doc: v.doc })),
   };
 }
 
@@ -108,7 +108,6 @@ function normaliseParam(name: string, def: SpecParam, enums: ReadonlyMap<string,
         doc: def.doc,
         grad: def.grad ?? false,
         default: def.default,
-        defaultLiteral: realLiterals(def.default),
         constraint: def.constraint ?? 'finite',
       };
     case 'enum': {
@@ -124,11 +123,10 @@ function normaliseParam(name: string, def: SpecParam, enums: ReadonlyMap<string,
         values: e.values,
         narrowed: false,
         default: value,
-        defaultLiteral: value.literal,
       };
     }
     case 'bool':
-      return { type: 'bool', name: ident(name), doc: def.doc, grad: false, default: def.default, defaultLiteral: boolLiterals(def.default) };
+      return { type: 'bool', name: ident(name), doc: def.doc, grad: false, default: def.default };
     case 'int':
       return {
         type: 'int',
@@ -136,7 +134,6 @@ function normaliseParam(name: string, def: SpecParam, enums: ReadonlyMap<string,
         doc: def.doc,
         grad: false,
         default: def.default,
-        defaultLiteral: intLiterals(def.default),
         min: intBound(def.min),
         max: intBound(def.max),
       };
@@ -148,7 +145,6 @@ function normaliseParam(name: string, def: SpecParam, enums: ReadonlyMap<string,
         grad: false,
         of: def.of,
         default: def.default,
-        defaultLiteral: realListLiterals(def.default),
         minLength: def.min_length ?? 1,
         min: def.min ?? null,
         max: def.max ?? null,
@@ -168,7 +164,7 @@ function opParam(opName: string, use: SpecOpParam, params: ReadonlyMap<string, P
   const values = use.values === undefined ? param.values : param.enum.values.filter((v) => use.values?.includes(v.name.spec));
   const def = values.find((v) => v.name.spec === (use.default ?? param.default.name.spec));
   if (def === undefined) throw new Error(`unchecked default of ops.${opName}.params.${name}`);
-  const narrowed: EnumParamIR = { ...param, values, narrowed: true, default: def, defaultLiteral: def.literal };
+  const narrowed: EnumParamIR = { ...param, values, narrowed: true, default: def };
   return narrowed;
 }
 
@@ -339,16 +335,16 @@ function exampleParam(param: ParamIR, v: unknown): ExampleIR['params'][number] {
     case 'enum': {
       const value = param.values.find((e) => e.name.spec === (v ?? param.default.name.spec));
       if (value === undefined) throw new Error(`unchecked example value for ${param.name.spec}`);
-      return { param, value: value.name.spec, literal: value.literal };
+      return { param, value: value.name.spec };
     }
     case 'bool':
-      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as boolean, literal: boolLiterals(v as boolean) };
+      return { param, value: v === undefined ? param.default : (v as boolean) };
     case 'real':
-      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as number, literal: realLiterals(v as number) };
+      return { param, value: v === undefined ? param.default : (v as number) };
     case 'int':
-      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as number, literal: intLiterals(v as number) };
+      return { param, value: v === undefined ? param.default : (v as number) };
     case 'list':
-      return v === undefined ? { param, value: param.default, literal: param.defaultLiteral } : { param, value: v as number[], literal: realListLiterals(v as number[]) };
+      return { param, value: v === undefined ? param.default : (v as number[]) };
     default:
       return assertNever(param, 'param type');
   }

@@ -19,11 +19,6 @@ export interface Ident {
   readonly ts: string;
 }
 
-/** A literal in each target's syntax. */
-export interface Literals {
-  readonly python: string;
-}
-
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';
 
 /**
@@ -82,8 +77,6 @@ export interface EnumValueIR {
   /** Index in the spec's list; the `int32_t` the C ABI takes. */
   readonly code: number;
   readonly doc: string;
-  /** `"l2"` */
-  readonly literal: Literals;
 }
 
 export interface EnumIR {
@@ -97,8 +90,6 @@ interface ParamBase {
   readonly doc: string;
   /** True when the backward returns d⟨cotangent, output⟩/dparam, one value per row. */
   readonly grad: boolean;
-  /** The default in each target's syntax. */
-  readonly defaultLiteral: Literals;
 }
 export interface RealParamIR extends ParamBase {
   readonly type: 'real';
@@ -251,7 +242,7 @@ export interface ExampleIR {
   /** Input spec name → rows. */
   readonly inputs: readonly { readonly name: Ident; readonly rows: readonly (readonly number[])[] }[];
   /** Every op param with its value (spec defaults filled in). */
-  readonly params: readonly { readonly param: ParamIR; readonly value: ParamValue; readonly literal: Literals }[];
+  readonly params: readonly { readonly param: ParamIR; readonly value: ParamValue }[];
 }
 
 export interface OpIR {

@@ -6,6 +6,7 @@ import { banner } from '../../emit/text.ts';
 import type { EnumValueIR, IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData } from '../../emit/example.ts';
+import { pyLiteral } from '../../emit/python.ts';
 import type { Described } from './index.ts';
 import { listText, table, tick } from '../../emit/markdown.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -147,7 +148,7 @@ export function renderOpPage(ir: IR, op: OpIR, docs: Described): string {
 
       ## Signatures and examples
 
-      ${op.example === null ? 'The spec has no example for this op; these use a small row per input.' : `Each example runs the spec's example (${listText(data.inputs.map((i) => `${tick(i.input.name.spec)} = ${tick(JSON.stringify(i.rows).replace(/,/g, ', '))}`))}${data.params.length > 0 ? `, ${listText(data.params.map((p) => tick(`${p.param.name.spec} = ${p.literal.python}`)))}` : ''}) forward and backward; \`scripts/check-docs.sh\` runs every one.`}
+      ${op.example === null ? 'The spec has no example for this op; these use a small row per input.' : `Each example runs the spec's example (${listText(data.inputs.map((i) => `${tick(i.input.name.spec)} = ${tick(JSON.stringify(i.rows).replace(/,/g, ', '))}`))}${data.params.length > 0 ? `, ${listText(data.params.map((p) => tick(`${p.param.name.spec} = ${pyLiteral(p.param, p.value)}`)))}` : ''}) forward and backward; \`scripts/check-docs.sh\` runs every one.`}
 
       ${languagesSection(op, docs)}
     `,

@@ -1,14 +1,13 @@
 // What the API reference says of the Python package (the `describe` hook): the NumPy API
 // (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
 // spellings, enum values, examples, and the check of every error message of an op.
-import { numpyDtype } from './names.ts';
-import { pythonApi } from './names.ts';
+import { numpyDtype, pythonApi, pythonDefault, pythonEnumValue, pythonLiteral } from './names.ts';
 import { code, join } from '../../emit/code.ts';
 import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
+import { pyFloat } from '../../emit/python.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import { realLiterals } from '../../ir/names.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -29,7 +28,7 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
     case 'real':
       return TYPES[flavour].real;
     case 'enum':
-      return `Literal[${p.enum.values.map((v) => v.literal.python).join(', ')}]`;
+      return `Literal[${p.enum.values.map((v) => pythonEnumValue(v)).join(', ')}]`;
     case 'bool':
       return 'bool';
     case 'int':
@@ -42,7 +41,7 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
 
 /** `regularization_strength=1.0`, as a call or the parameter table spells it. */
 export function pythonParam(p: ParamIR): string {
-  return `${p.name.python}=${p.defaultLiteral.python}`;
+  return `${p.name.python}=${pythonDefault(p)}`;
 }
 
 function returns(tensors: readonly TensorIR[], type: string): string {
@@ -57,7 +56,7 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
   const names = pythonApi(op);
   const inputs = op.inputs.map((i) => `${i.name.python}: ${t.input}`);
-  const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${p.defaultLiteral.python}`);
+  const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${pythonDefault(p)}`);
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
   if (flavour !== 'numpy') return fn;
   const cotangents = op.cotangents.map((c) => `${c.name.python}: ${t.input}`);
@@ -91,7 +90,7 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
 }
 
 function pyNumber(x: number): string {
-  return Number.isNaN(x) ? 'np.nan' : realLiterals(x).python;
+  return Number.isNaN(x) ? 'np.nan' : pyFloat(x);
 }
 
 function rowsText(rows: readonly (readonly number[])[], integers = false): string {
@@ -110,7 +109,7 @@ function construct(flavour: PyFlavour, rows: readonly (readonly number[])[], gra
 }
 
 function callArgs(inputs: readonly string[], data: ExampleData): string {
-  return [...inputs, ...data.params.map((p) => `${p.param.name.python}=${p.literal.python}`)].join(', ');
+  return [...inputs, ...data.params.map((p) => `${p.param.name.python}=${pythonLiteral(p.param, p.value)}`)].join(', ');
 }
 
 function assign(names: readonly string[], value: string): string {
@@ -244,6 +243,6 @@ export function describePython(ir: IR): TargetDocs {
     module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,
-    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(v.literal.python)]))])),
+    enumValues: Object.fromEntries(ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(pythonEnumValue(v))]))])),
   };
 }

@@ -6,6 +6,7 @@ import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
+import { pythonDefault, pythonEnumValue, pythonLiteral } from './names.ts';
 
 export interface Flavour {
   /** `array`, `tensor` */
@@ -28,11 +29,11 @@ function shapeText(t: TensorIR): string {
 function paramDoc(p: ParamIR, flavour: Flavour): string {
   switch (p.type) {
     case 'real':
-      return `${p.doc} Default \`\`${p.defaultLiteral.python}\`\`.${p.grad && flavour.paramGrad ? ` ${flavour.paramGrad}` : ''}`;
+      return `${p.doc} Default \`\`${pythonDefault(p)}\`\`.${p.grad && flavour.paramGrad ? ` ${flavour.paramGrad}` : ''}`;
     case 'enum':
-      return `${p.doc} One of ${p.enum.values.map((v) => `\`\`${v.literal.python}\`\``).join(', ')}; default \`\`${p.default.literal.python}\`\`.`;
+      return `${p.doc} One of ${p.enum.values.map((v) => `\`\`${pythonEnumValue(v)}\`\``).join(', ')}; default \`\`${pythonEnumValue(p.default)}\`\`.`;
     case 'bool':
-      return `${p.doc} Default \`\`${p.defaultLiteral.python}\`\`.`;
+      return `${p.doc} Default \`\`${pythonDefault(p)}\`\`.`;
     case 'int':
     case 'list':
       return unsupported('python', `${p.type} params`);
@@ -51,8 +52,8 @@ function example(op: OpIR, flavour: Flavour): string | null {
   const args = [
     ...op.example.inputs.map((i) => `${flavour.construct}([${i.rows.map((r) => `[${r.map(pyFloat).join(', ')}]`).join(', ')}])`),
     ...op.example.params
-      .filter((p) => p.literal.python !== p.param.defaultLiteral.python)
-      .map((p) => `${p.param.name.python}=${p.literal.python}`),
+      .filter((p) => pythonLiteral(p.param, p.value) !== pythonDefault(p.param))
+      .map((p) => `${p.param.name.python}=${pythonLiteral(p.param, p.value)}`),
   ];
   return `\`\`${flavour.module}.${pythonApi(op).fn}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
 }

@@ -14,6 +14,7 @@ import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { pythonDefault } from './names.ts';
 
 const FLAVOUR: Flavour = {
   array: 'array',
@@ -133,7 +134,7 @@ function renderPublic(op: OpIR): string[] {
     ...op.inputs.map((i) => `${i.name.python}: ArrayLike`),
     ...op.params.map((p) => {
       const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
-      return `${p.name.python}: ${t} = ${p.defaultLiteral.python}`;
+      return `${p.name.python}: ${t} = ${pythonDefault(p)}`;
     }),
   ];
   const outs = op.outputs;
@@ -143,7 +144,7 @@ function renderPublic(op: OpIR): string[] {
   const reals = op.params.filter((p) => p.type === 'real');
   const checkArgs = op.params.map((p) =>
     matchParam(p, {
-      real: () => `${PRIVATE}.concrete(${p.name.python}, ${p.defaultLiteral.python})`,
+      real: () => `${PRIVATE}.concrete(${p.name.python}, ${pythonDefault(p)})`,
       bool: () => `bool(${p.name.python})`,
       enum: () => p.name.python,
       int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),

@@ -1,7 +1,9 @@
 // Python spellings that the Python target owns: the public names of an op in `rank_relax`,
 // `rank_relax.torch` and `rank_relax.jax` (the emitter defines them, the describe hook shows them).
+import { pyLiteral, pyStr } from '../../emit/python.ts';
+import { defaultValue } from '../../ir/match.ts';
 import { ident } from '../../ir/names.ts';
-import type { DimIR, OpIR, TypeId } from '../../ir/types.ts';
+import type { DimIR, EnumValueIR, OpIR, ParamIR, ParamValue, TypeId } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
@@ -38,4 +40,19 @@ const NUMPY: Readonly<Record<TypeId, string | null>> = {
 
 export function numpyDtype(t: { readonly id: TypeId }): string | null {
   return NUMPY[t.id];
+}
+
+/** A param's value as a Python literal: `1.0`, `"l2"`, `True`, `(0.25, 0.5)` (emit/python.ts, which the docs' example line shares). */
+export function pythonLiteral(p: ParamIR, value: ParamValue): string {
+  return pyLiteral(p, value);
+}
+
+/** A param's default as a Python literal. */
+export function pythonDefault(p: ParamIR): string {
+  return pythonLiteral(p, defaultValue(p));
+}
+
+/** An enum value as the Python API takes it: `"l2"`. */
+export function pythonEnumValue(v: EnumValueIR): string {
+  return pyStr(v.name.spec);
 }

@@ -11,6 +11,7 @@ import { reads, writes } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
+import { pythonDefault, pythonEnumValue } from './names.ts';
 
 const FLAVOUR: Flavour = {
   array: 'array',
@@ -28,11 +29,11 @@ const FLAVOUR: Flavour = {
 function paramArg(p: ParamIR): string {
   switch (p.type) {
     case 'real':
-      return `${p.name.python}: float = ${p.defaultLiteral.python}`;
+      return `${p.name.python}: float = ${pythonDefault(p)}`;
     case 'enum':
-      return `${p.name.python}: ${enumAlias(p)} = ${p.defaultLiteral.python}`;
+      return `${p.name.python}: ${enumAlias(p)} = ${pythonDefault(p)}`;
     case 'bool':
-      return `${p.name.python}: bool = ${p.defaultLiteral.python}`;
+      return `${p.name.python}: bool = ${pythonDefault(p)}`;
     case 'int':
     case 'list':
       return unsupported('python', `${p.type} params`);
@@ -156,9 +157,9 @@ function renderVjp(op: OpIR): string[] {
 
 function renderEnum(e: EnumIR): string[] {
   return [
-    `${e.name.pascal} = Literal[${e.values.map((v) => v.literal.python).join(', ')}]`,
+    `${e.name.pascal} = Literal[${e.values.map((v) => pythonEnumValue(v)).join(', ')}]`,
     ...pyDocstring(0, e.doc, [], [
-      { title: 'Values', entries: e.values.map((v) => [`\`\`${v.literal.python}\`\``, v.doc] as const) },
+      { title: 'Values', entries: e.values.map((v) => [`\`\`${pythonEnumValue(v)}\`\``, v.doc] as const) },
     ]),
   ];
 }

@@ -24,6 +24,7 @@ import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { pythonDefault } from './names.ts';
 
 const FLAVOUR: Flavour = {
   array: 'tensor',
@@ -274,7 +275,7 @@ function renderPublic(op: OpIR): string[] {
   const name = local(op.name.snake);
   const args = [
     ...op.inputs.map((i) => `${i.name.python}: Tensor`),
-    ...op.params.map((p) => `${p.name.python}: ${publicAnnotation(p)} = ${p.defaultLiteral.python}`),
+    ...op.params.map((p) => `${p.name.python}: ${publicAnnotation(p)} = ${pythonDefault(p)}`),
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
