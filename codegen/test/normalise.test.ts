@@ -5,7 +5,7 @@ import { juliaApi } from '../src/emitters/julia/names.ts';
 import { nodeApi, tsDefault } from '../src/emitters/node/names.ts';
 import { pythonApi, pythonDefault } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
-import { cDefault, cDim, cEnumConstant, cType } from '../src/emitters/c/names.ts';
+import { cDefault, cDim, cEnumConstant, cIdent, cName, cType } from '../src/emitters/c/names.ts';
 import { rustDim, rustEnumValue, rustReal } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
@@ -50,7 +50,7 @@ describe('normalise', () => {
       want: [['1.0', '"l2"', '"ascending"'], ['1.0', 'RR_REGULARIZATION_L2', 'RR_DIRECTION_ASCENDING'], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {
-      given: () => { const n = op('soft_rank').name; return [n.c, n.rust, n.python, n.julia, n.ts, n.pascal]; },
+      given: () => { const n = op('soft_rank').name; return [cName(n), n.rust, n.python, n.julia, n.ts, n.pascal]; },
       want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
     }],
     ['public names per binding (each target spells its own, in its names.ts)', {
@@ -138,7 +138,9 @@ describe('normalise', () => {
 });
 
 describe('names', () => {
-  const cases: [string, { given: string; want: Partial<ReturnType<typeof ident>> }][] = [
+  // Each target's escapes: the IR's (`ident`) and the C target's (`cIdent`, as `c`).
+  const spelled = (spec: string) => ({ ...ident(spec), c: cIdent(spec) });
+  const cases: [string, { given: string; want: Partial<ReturnType<typeof spelled>> }][] = [
     ['plain', { given: 'regularization_strength', want: { c: 'regularization_strength', ts: 'regularizationStrength', pascal: 'RegularizationStrength', screaming: 'REGULARIZATION_STRENGTH' } }],
     ['a Rust keyword becomes a raw identifier', { given: 'type', want: { rust: 'r#type', python: 'type_', julia: 'type_', ts: 'type_', c: 'type' } }],
     ['a C and TS keyword', { given: 'default', want: { c: 'default_', ts: 'default_', rust: 'default', python: 'default' } }],
@@ -147,7 +149,7 @@ describe('names', () => {
     ['digits', { given: 'l2', want: { pascal: 'L2', camel: 'l2', screaming: 'L2' } }],
   ];
   it.each(cases)('%s', (_, { given, want }) => {
-    expect(ident(given)).toMatchObject(want);
+    expect(spelled(given)).toMatchObject(want);
   });
 });
 
@@ -187,8 +189,8 @@ describe('in-place VJP', () => {
   const named = (name: string) => ir.ops.find((o) => o.name.spec === name);
   it('names the cotangent and the gradient that may be one buffer', () => {
     const inPlace = named('soft_rank')?.inPlaceVjp;
-    expect([inPlace?.cotangent.c, inPlace?.grad.c]).toEqual(['cotangent_ranks', 'grad_values']);
-    expect(named('soft_sort')?.inPlaceVjp?.cotangent.c).toBe('cotangent_sorted');
+    expect([inPlace?.cotangent.spec, inPlace?.grad.spec].map((s) => (s === undefined ? s : cIdent(s)))).toEqual(['cotangent_ranks', 'grad_values']);
+    expect(cIdent(named('soft_sort')?.inPlaceVjp?.cotangent.spec ?? '')).toBe('cotangent_sorted');
   });
   it('is absent where the spec does not ask for it', () => {
     expect(['sigmoid_rank', 'spearman_loss', 'ndcg_loss'].map((n) => named(n)?.inPlaceVjp)).toEqual([null, null, null]);

@@ -7,16 +7,6 @@ import type { Ident, TypeId, TypeNames } from './types.ts';
 /** Prefix of every C symbol and constant; also the reserved prefix of generated helpers. */
 export const C_PREFIX = 'rr_';
 
-const C_RESERVED = new Set([
-  'auto', 'bool', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum',
-  'extern', 'false', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long', 'register', 'restrict', 'return',
-  'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'true', 'typedef', 'union', 'unsigned', 'void',
-  'volatile', 'while', 'alignas', 'alignof', 'complex', 'imaginary', 'noreturn', 'static_assert', 'thread_local',
-  // C++ keywords, since the header is also included from C++.
-  'class', 'delete', 'explicit', 'friend', 'mutable', 'namespace', 'new', 'operator', 'private', 'protected',
-  'public', 'template', 'this', 'throw', 'try', 'catch', 'typename', 'using', 'virtual',
-]);
-
 const RUST_RESERVED = new Set([
   'as', 'async', 'await', 'break', 'const', 'continue', 'crate', 'dyn', 'else', 'enum', 'extern', 'false', 'fn',
   'for', 'gen', 'if', 'impl', 'in', 'let', 'loop', 'match', 'mod', 'move', 'mut', 'pub', 'ref', 'return', 'static',
@@ -71,7 +61,7 @@ export function screamingCase(snake: string): string {
   return snake.toUpperCase();
 }
 
-function escapeWith(name: string, reserved: ReadonlySet<string>): string {
+export function escapeWith(name: string, reserved: ReadonlySet<string>): string {
   return reserved.has(name) ? `${name}_` : name;
 }
 
@@ -89,7 +79,6 @@ export function ident(spec: string): Ident {
     camel,
     pascal: pascalCase(spec),
     screaming: screamingCase(spec),
-    c: escapeWith(spec, C_RESERVED),
     rust: rustIdent(spec),
     python: escapeWith(spec, PYTHON_RESERVED),
     julia: escapeWith(spec, JULIA_RESERVED),

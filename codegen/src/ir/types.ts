@@ -10,7 +10,6 @@ export interface Ident {
   readonly camel: string;
   readonly pascal: string;
   readonly screaming: string;
-  readonly c: string;
   /** May be a raw identifier (`r#type`). */
   readonly rust: string;
   readonly python: string;

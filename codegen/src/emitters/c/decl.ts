@@ -2,7 +2,7 @@
 import type { OpIR, ParamIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { cDefault, cEnumConstant, cType } from './names.ts';
+import { cDefault, cEnumConstant, cName, cType } from './names.ts';
 
 export const INCLUDE_DIR = 'crates/rank-relax-ffi/include';
 export const RUST_DIR = 'crates/rank-relax-ffi/src/generated';
@@ -10,8 +10,8 @@ export const TEST_DIR = 'crates/rank-relax-ffi/tests/c/generated';
 
 /** `const double *values`, `int32_t regularization`, `size_t n` */
 export function cArg(arg: VariantArgIR): string {
-  if (arg.kind === 'buffer') return `${arg.mutable ? '' : 'const '}${cType(arg.type)} *${arg.name.c}`;
-  return `${cType(arg.type)} ${arg.name.c}`;
+  if (arg.kind === 'buffer') return `${arg.mutable ? '' : 'const '}${cType(arg.type)} *${cName(arg.name)}`;
+  return `${cType(arg.type)} ${cName(arg.name)}`;
 }
 
 /** The declaration, one argument per line. */

@@ -12,10 +12,10 @@ import { isPerRow } from '../../ir/shape.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { cDefault, cEnumConstant, cLiteral, cReal, cType } from './names.ts';
+import { cDefault, cEnumConstant, cLiteral, cName, cReal, cType } from './names.ts';
 
 function declaration(a: VariantArgIR): string {
-  return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${cType(a.type)} *${a.name.c}` : `${cType(a.type)} ${a.name.c}`;
+  return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${cType(a.type)} *${cName(a.name)}` : `${cType(a.type)} ${cName(a.name)}`;
 }
 
 export function cSignature(k: VariantKernelIR): string {
@@ -25,14 +25,14 @@ export function cSignature(k: VariantKernelIR): string {
 /** `double regularization_strength` */
 export function cParam(op: OpIR, p: ParamIR): string {
   const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'param' && a.param.name.spec === p.name.spec);
-  return arg === undefined ? p.name.c : declaration(arg);
+  return arg === undefined ? cName(p.name) : declaration(arg);
 }
 
 export function cArgTable(args: readonly ArgIR[]): string {
   return table(
     ['argument', 'role', 'shape', 'dtype', 'access', 'doc'],
     args.flatMap((a) =>
-      a.kind === 'buffer' ? [[`\`${a.name.c}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', a.doc]] : [],
+      a.kind === 'buffer' ? [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', a.doc]] : [],
     ),
   );
 }
@@ -52,19 +52,19 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   const decls: string[] = [];
   const printed: { name: string; len: number }[] = [];
   const value = (a: VariantArgIR): string => {
-    if (a.kind === 'dim') return a.name.c;
+    if (a.kind === 'dim') return cName(a.name);
     if (a.kind === 'param') {
       const set = data.params.find((p) => p.param.name.spec === a.param.name.spec);
       return set === undefined ? cDefault(a.param) : cLiteral(a.param, set.value);
     }
-    if (!declared.has(a.name.c)) {
-      declared.add(a.name.c);
+    if (!declared.has(cName(a.name))) {
+      declared.add(cName(a.name));
       const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('c', 'bool buffers') });
       const input = data.inputs.find((i) => i.input.name.spec === a.name.spec);
-      const filled = (values: readonly (number | string)[]) => decls.push(`const ${type} ${a.name.c}[${len(a)}] = {${values.join(', ')}};`);
+      const filled = (values: readonly (number | string)[]) => decls.push(`const ${type} ${cName(a.name)}[${len(a)}] = {${values.join(', ')}};`);
       const empty = (print: boolean) => {
-        decls.push(`${type} ${a.name.c}[${len(a)}];`);
-        if (print) printed.push({ name: a.name.c, len: len(a) });
+        decls.push(`${type} ${cName(a.name)}[${len(a)}];`);
+        if (print) printed.push({ name: cName(a.name), len: len(a) });
       };
       switch (a.role) {
         case 'input':
@@ -87,7 +87,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
           assertNever(a, 'buffer role');
       }
     }
-    return a.name.c;
+    return cName(a.name);
   };
   const call = (k: VariantKernelIR) => {
     const scalars = k.args.filter((a) => a.kind !== 'buffer').map(value);
@@ -106,7 +106,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
         return assertNever(dim, 'dim');
     }
   };
-  const dims = variant.forward.args.flatMap((a) => (a.kind === 'dim' ? [`${a.name.c} = ${dimValue(a.dim)}`] : []));
+  const dims = variant.forward.args.flatMap((a) => (a.kind === 'dim' ? [`${cName(a.name)} = ${dimValue(a.dim)}`] : []));
   const ok = ir.status.find((s) => s.code === 0)?.c ?? '0';
   return [
     '#include <stdio.h>',
@@ -144,7 +144,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
 
     The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
     outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
-    output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(g.of.name.c)}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(g.of.name.c)}`)])}.
+    output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(cName(g.of.name))}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(cName(g.of.name))}`)])}.
 
     Forward:
 
@@ -161,7 +161,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
 /** `` `const double *values`: `batch * n` values `` */
 function shapeCell(op: OpIR, t: TensorIR): string {
   const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
-  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${cType(arg.type)} *${arg.name.c}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
+  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${cType(arg.type)} *${cName(arg.name)}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
 }
 
 function opDocs(ir: IR, op: OpIR): OpDocs {
@@ -175,7 +175,7 @@ function opDocs(ir: IR, op: OpIR): OpDocs {
 }
 
 function runtimeRow(f: RuntimeFnIR): string[] {
-  const args = f.args.map((a) => `${cType(a.type)} ${a.name.c}`).join(', ');
+  const args = f.args.map((a) => `${cType(a.type)} ${cName(a.name)}`).join(', ');
   return [tick(`${cType(f.returns)} ${f.cSymbol}(${args === '' ? 'void' : args})`), f.doc];
 }
 

@@ -9,7 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
-import { cDefault, cEnumConstant, cType } from './names.ts';
+import { cDefault, cEnumConstant, cName, cType } from './names.ts';
 
 function cString(s: string): string {
   return JSON.stringify(s);
@@ -156,7 +156,7 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
     return i;
   };
   const args = k.args.map((a) => {
-    if (a.kind === 'dim') return a.name.c;
+    if (a.kind === 'dim') return cName(a.name);
     if (a.kind === 'param') {
       const i = next('p');
       return matchParam(a.param, {

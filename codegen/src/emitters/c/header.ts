@@ -5,7 +5,7 @@ import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKern
 import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
-import { cEnumConstant, cType } from './names.ts';
+import { cEnumConstant, cName, cType } from './names.ts';
 
 const WIDTH = 100;
 
@@ -25,7 +25,7 @@ function paramLine(arg: VariantArgIR): string[] {
   let text = arg.doc;
   if (arg.kind === 'buffer') text = `${arg.shape.text}${matchElem(arg.elem, { real: () => '', int32: () => ' int32', bool: () => unsupported('c', 'bool buffers') })}: ${text}`;
   if (arg.kind === 'param') text = `${text} ${paramNote(arg.param)}`;
-  const head = `@param${direction(arg)} ${arg.name.c} `;
+  const head = `@param${direction(arg)} ${cName(arg.name)} `;
   const [first = '', ...rest] = commentLines(text, '', WIDTH - 3 - head.length);
   const body = rest.join(' ');
   const hanging = commentLines(body, ' *     ', WIDTH);
@@ -104,7 +104,7 @@ function renderEnum(e: EnumIR): string {
 }
 
 function renderRuntimeFn(fn: RuntimeFnIR): string {
-  const args = fn.args.length === 0 ? 'void' : fn.args.map((a) => `${cType(a.type)} ${a.name.c}`).join(', ');
+  const args = fn.args.length === 0 ? 'void' : fn.args.map((a) => `${cType(a.type)} ${cName(a.name)}`).join(', ');
   const returns = cType(fn.returns).endsWith('*') ? cType(fn.returns) : `${cType(fn.returns)} `;
   return code`
     ${docBlock([fn.doc])}
@@ -127,7 +127,7 @@ function kernelDoc(op: OpIR, kernel: VariantKernelIR): string {
     ...(inPlace === null
       ? []
       : [
-          `${inPlace.grad.c} may be ${inPlace.cotangent.c} itself: the gradient is then written over the cotangent ` +
+          `${cName(inPlace.grad)} may be ${cName(inPlace.cotangent)} itself: the gradient is then written over the cotangent ` +
             '(one [batch, n] buffer less at the peak of a forward + backward, the same result). Any other overlap ' +
             'of a written buffer is an error.',
         ]),

@@ -1,8 +1,29 @@
 // C spellings the C target owns, computed from the neutral IR.
 import { defaultValue } from '../../ir/match.ts';
-import { cConstant, ident, realText } from '../../ir/names.ts';
-import type { DimIR, ParamIR, ParamValue } from '../../ir/types.ts';
+import { cConstant, escapeWith, realText } from '../../ir/names.ts';
+import type { DimIR, Ident, ParamIR, ParamValue } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
+
+const C_RESERVED = new Set([
+  'auto', 'bool', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum',
+  'extern', 'false', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long', 'register', 'restrict', 'return',
+  'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'true', 'typedef', 'union', 'unsigned', 'void',
+  'volatile', 'while', 'alignas', 'alignof', 'complex', 'imaginary', 'noreturn', 'static_assert', 'thread_local',
+  // C++ keywords, since the header is also included from C++.
+  'class', 'delete', 'explicit', 'friend', 'mutable', 'namespace', 'new', 'operator', 'private', 'protected',
+  'public', 'template', 'this', 'throw', 'try', 'catch', 'typename', 'using', 'virtual',
+]);
+
+
+/** A spec identifier as a C identifier (C and C++ keywords get a trailing `_`): `default_`. */
+export function cIdent(spec: string): string {
+  return escapeWith(spec, C_RESERVED);
+}
+
+/** An identifier of the IR as a C identifier. */
+export function cName(name: Ident): string {
+  return cIdent(name.spec);
+}
 
 /** A dim's value in C, where the kernel's arguments are in scope: `n`, `k`, `quantiles_len`. */
 export function cDim(dim: DimIR): string {
@@ -11,9 +32,9 @@ export function cDim(dim: DimIR): string {
     case 'n':
       return dim.name.spec;
     case 'param':
-      return ident(dim.param).c;
+      return cIdent(dim.param);
     case 'length':
-      return `${ident(dim.param).c}_len`;
+      return `${cIdent(dim.param)}_len`;
     default:
       return assertNever(dim, 'dim kind');
   }
