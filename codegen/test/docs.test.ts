@@ -16,7 +16,7 @@ import { errorCases } from '../src/emit/error-cases.ts';
 import { juliaSignature } from '../src/emitters/julia/describe.ts';
 import { emitters } from '../src/emit/registry.ts';
 import { juliaApi } from '../src/emitters/julia/names.ts';
-import { nodeApi } from '../src/emitters/node/names.ts';
+import { nodeApi, tsName } from '../src/emitters/node/names.ts';
 import { pythonApi } from '../src/emitters/python/names.ts';
 import { NO_RUN } from '../src/emit/markdown.ts';
 import { juliaEmitter } from '../src/emitters/julia/index.ts';
@@ -92,7 +92,7 @@ describe.each(cases)('%s', (name, ir) => {
       for (const t of [n.options, n.outOptions, n.vjpOptions, n.gradientsOut, n.gradients, n.withVjpResult]) {
         expect(ts).toMatch(new RegExp(`export interface ${t}\\b`));
       }
-      for (const p of op.params) expect(ts).toContain(`readonly ${p.name.ts}?:`);
+      for (const p of op.params) expect(ts).toContain(`readonly ${tsName(p.name)}?:`);
     });
 
     it('shows the C symbols of the header', () => {

@@ -79,7 +79,6 @@ const REMAINING_TARGET_FIELDS = [
   'Ident.julia',
   'Ident.python',
   'Ident.rust',
-  'Ident.ts',
 ].sort();
 
 describe('a target-neutral IR', () => {

@@ -31,15 +31,6 @@ const JULIA_RESERVED = new Set([
   'outer', 'public',
 ]);
 
-const TS_RESERVED = new Set([
-  'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum',
-  'export', 'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'null',
-  'return', 'super', 'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'as',
-  'implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield', 'any',
-  'boolean', 'constructor', 'declare', 'get', 'module', 'require', 'number', 'set', 'string', 'symbol', 'type',
-  'from', 'of', 'await', 'async', 'arguments', 'eval', 'undefined',
-]);
-
 function words(snake: string): string[] {
   return snake.split('_').filter((w) => w !== '');
 }
@@ -82,7 +73,6 @@ export function ident(spec: string): Ident {
     rust: rustIdent(spec),
     python: escapeWith(spec, PYTHON_RESERVED),
     julia: escapeWith(spec, JULIA_RESERVED),
-    ts: escapeWith(camel, TS_RESERVED),
   };
 }
 

@@ -14,8 +14,6 @@ export interface Ident {
   readonly rust: string;
   readonly python: string;
   readonly julia: string;
-  /** camelCase. */
-  readonly ts: string;
 }
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';

@@ -6,7 +6,7 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsLiteral, tsNames, tsParamType, type TsNames } from './names.ts';
+import { nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -17,7 +17,7 @@ import { matchParam } from '../../ir/match.ts';
 const RESERVED = new Set(['options', 'cotangent']);
 
 function check(op: OpIR): void {
-  for (const x of op.inputs) if (RESERVED.has(x.name.ts)) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
+  for (const x of op.inputs) if (RESERVED.has(tsName(x.name))) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
 }
 
 function output(op: OpIR): TensorIR {
@@ -52,7 +52,7 @@ function renderOptions(op: OpIR, n: TsNames): string {
     join(
       [
         tsDoc([p.doc, tag('defaultValue', paramDefault(p))]),
-        `readonly ${p.name.ts}?: ${tsParamType(p)} | undefined;`,
+        `readonly ${tsName(p.name)}?: ${tsParamType(p)} | undefined;`,
       ],
       '\n',
     ),
@@ -67,7 +67,7 @@ function renderOptions(op: OpIR, n: TsNames): string {
     ${tsDoc([`Options of {@link ${n.fn}}: those of every ${n.fn} function, and \`out\`.`])}
     export interface ${n.outOptions}<A extends RealArray = RealArray> extends ${n.options} {
       ${tsDoc([
-        `An array to write \`${out.name.ts}\` into and return, instead of a new one: of the input's type, with the output's length (${shapeWords(out.shape)}), and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
+        `An array to write \`${tsName(out.name)}\` into and return, instead of a new one: of the input's type, with the output's length (${shapeWords(out.shape)}), and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
         tag('defaultValue', 'a new array'),
       ])}
       readonly out?: A | undefined;
@@ -77,15 +77,15 @@ function renderOptions(op: OpIR, n: TsNames): string {
 
 function renderGradients(op: OpIR, n: TsNames): string {
   const fields = [
-    ...op.grads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\` (same shape).`])}\nreadonly ${g.of.name.ts}: A;`),
-    ...op.paramGrads.map((g) => `${tsDoc([`Gradient with respect to \`${g.of.name.ts}\`, summed over the rows.`])}\nreadonly ${g.of.name.ts}: number;`),
+    ...op.grads.map((g) => `${tsDoc([`Gradient with respect to \`${tsName(g.of.name)}\` (same shape).`])}\nreadonly ${tsName(g.of.name)}: A;`),
+    ...op.paramGrads.map((g) => `${tsDoc([`Gradient with respect to \`${tsName(g.of.name)}\`, summed over the rows.`])}\nreadonly ${tsName(g.of.name)}: number;`),
   ];
   const inPlace = inPlaceInput(op);
   const outDoc = (x: InputIR) =>
     x === inPlace
-      ? `Where to write the gradient with respect to \`${x.name.ts}\`. May be the cotangent itself (the same array, or a view of exactly its memory): the gradient is then written over the cotangent, which holds it on return, and no gradient array is allocated. Any partial overlap with the cotangent is refused.`
-      : `Where to write the gradient with respect to \`${x.name.ts}\`.`;
-  const outFields = op.grads.map((g) => `${tsDoc([outDoc(g.of)])}\nreadonly ${g.of.name.ts}?: A | undefined;`);
+      ? `Where to write the gradient with respect to \`${tsName(x.name)}\`. May be the cotangent itself (the same array, or a view of exactly its memory): the gradient is then written over the cotangent, which holds it on return, and no gradient array is allocated. Any partial overlap with the cotangent is refused.`
+      : `Where to write the gradient with respect to \`${tsName(x.name)}\`.`;
+  const outFields = op.grads.map((g) => `${tsDoc([outDoc(g.of)])}\nreadonly ${tsName(g.of.name)}?: A | undefined;`);
   return code`
     ${tsDoc([`Gradients from {@link ${n.vjp}}: one per differentiable input, and one per param that has a gradient.`])}
     export interface ${n.gradients}<A extends RealArray = RealArray> {
@@ -102,7 +102,7 @@ function renderGradients(op: OpIR, n: TsNames): string {
       ${tsDoc([
         inPlace === null
           ? `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them. Their contents are overwritten. Only the sync function takes it.`
-          : `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them, except that \`out.${inPlace.name.ts}\` may be the cotangent itself: the gradient is then written over the cotangent (one array fewer at the peak). Their contents are overwritten. Only the sync function takes it.`,
+          : `Arrays to write the gradients into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, the cotangent or another of them, except that \`out.${tsName(inPlace.name)}\` may be the cotangent itself: the gradient is then written over the cotangent (one array fewer at the peak). Their contents are overwritten. Only the sync function takes it.`,
         tag('defaultValue', 'new arrays'),
       ])}
       readonly out?: ${n.gradientsOut}<A> | undefined;
@@ -116,11 +116,11 @@ function renderWithVjpResult(op: OpIR, n: TsNames): string {
     ${tsDoc([`The result of {@link ${n.withVjp}}: the output, and the VJP at that point.`])}
     export interface ${n.withVjpResult}<A extends RealArray = RealArray> {
       ${tsDoc([`${out.doc} ${shapeWords(out.shape)}.`])}
-      readonly ${out.name.ts}: A;
+      readonly ${tsName(out.name)}: A;
 
       ${tsDoc([
-        `Gradients from the cotangent of \`${out.name.ts}\` (same shape as it), without recomputing the forward.`,
-        tag('param', `cotangent - Cotangent of \`${out.name.ts}\`, of the input's type.`),
+        `Gradients from the cotangent of \`${tsName(out.name)}\` (same shape as it), without recomputing the forward.`,
+        tag('param', `cotangent - Cotangent of \`${tsName(out.name)}\`, of the input's type.`),
       ])}
       vjp(cotangent: A): ${n.gradients}<A>;
     }
@@ -134,16 +134,16 @@ function renderArgs(op: OpIR, n: TsNames): string {
   const opName = `'${op.name.spec}'`;
   const [first, ...others] = op.inputs;
   if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
-  const names = ['n', ...op.params.map((p) => p.name.ts)];
+  const names = ['n', ...op.params.map((p) => tsName(p.name))];
   const paramLine = (p: ParamIR) => {
-    const args = `${opName}, '${p.name.ts}', rr_o.${p.name.ts}, ${paramDefault(p)}`;
+    const args = `${opName}, '${tsName(p.name)}', rr_o.${tsName(p.name)}, ${paramDefault(p)}`;
     switch (p.type) {
       case 'real':
-        return `${p.name.ts}: rr.realOption(${args}),`;
+        return `${tsName(p.name)}: rr.realOption(${args}),`;
       case 'enum':
-        return `${p.name.ts}: rr.enumOption(${args}),`;
+        return `${tsName(p.name)}: rr.enumOption(${args}),`;
       case 'bool':
-        return `${p.name.ts}: rr.boolOption(${args}),`;
+        return `${tsName(p.name)}: rr.boolOption(${args}),`;
       case 'int':
       case 'list':
         return unsupported('node', `${p.type} params`);
@@ -154,18 +154,18 @@ function renderArgs(op: OpIR, n: TsNames): string {
   return code`
     const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
     const ${n.outOptionNames}: readonly string[] = [...${n.optionNames}, 'out'];
-    const ${n.gradientNames}: readonly string[] = [${op.grads.map((g) => `'${g.of.name.ts}'`).join(', ')}];
+    const ${n.gradientNames}: readonly string[] = [${op.grads.map((g) => `'${tsName(g.of.name)}'`).join(', ')}];
 
     /** Checks the arguments every ${n.fn} function shares; the dtype, shape and params for the addon. */
-    function ${n.args}(${op.inputs.map((x) => `${x.name.ts}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
+    function ${n.args}(${op.inputs.map((x) => `${tsName(x.name)}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
       const rr_o: ${n.options} = rr.options(${opName}, options, known);
-      const rr_dtype = rr.dtypeOf(${opName}, '${first.name.ts}', ${first.name.ts});
-      ${others.map((x) => `rr.sameDtype(${opName}, '${x.name.ts}', ${x.name.ts}, rr_dtype);`)}
-      const rr_n = rr.rowLength(${opName}, ${first.name.ts} as RealArray, rr_o.n);
+      const rr_dtype = rr.dtypeOf(${opName}, '${tsName(first.name)}', ${tsName(first.name)});
+      ${others.map((x) => `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`)}
+      const rr_n = rr.rowLength(${opName}, ${tsName(first.name)} as RealArray, rr_o.n);
       return {
         dtype: rr_dtype,
         n: rr_n,
-        batch: rr.rowCount(${first.name.ts} as RealArray, rr_n),
+        batch: rr.rowCount(${tsName(first.name)} as RealArray, rr_n),
         ${op.params.map(paramLine)}
       };
     }
@@ -181,12 +181,12 @@ function lengthOf(b: { readonly shape: ShapeIR }): string {
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
 function nativeCall(op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
-  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map((p) => `rr_a.${p.name.ts}`), ...entryBuffers(op, entry).map(arg)];
+  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map((p) => `rr_a.${tsName(p.name)}`), ...entryBuffers(op, entry).map(arg)];
   return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
 }
 
 function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
-  return `const ${b.name.ts} = new ${tsArrayOf(b, dtype, ir.types)}(${lengthOf(b)});`;
+  return `const ${tsName(b.name)} = new ${tsArrayOf(b, dtype, ir.types)}(${lengthOf(b)});`;
 }
 
 /**
@@ -197,12 +197,12 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
 function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
   const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(isPerRow(b.shape)), `{ ${reads.join(', ')} }`];
   if (itself !== undefined) args.push(`'${itself}'`);
-  return `const ${b.name.ts} = rr.outputArray(${args.join(', ')});`;
+  return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
 
 /** The written buffers of a sync call or VJP: the caller's `out` where it gives one. */
 function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): string[] {
-  const inputs = op.inputs.map((x) => x.name.ts);
+  const inputs = op.inputs.map((x) => tsName(x.name));
   if (entry === 'call') {
     return entryBuffers(op, entry)
       .filter((b) => b.mutable)
@@ -217,27 +217,27 @@ function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): s
       // The gradient the addon may write over the cotangent (the core's backward_in_place).
       const itself = op.inPlaceVjp?.grad.spec === b.name.spec ? 'cotangent' : undefined;
       const reads = [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)];
-      const line = outArray(ir, op, b, dtype, `rr_out.${grad.of.name.ts}`, `out.${grad.of.name.ts}`, reads, itself);
-      done.push(grad.of.name.ts);
+      const line = outArray(ir, op, b, dtype, `rr_out.${tsName(grad.of.name)}`, `out.${tsName(grad.of.name)}`, reads, itself);
+      done.push(tsName(grad.of.name));
       return line;
     });
 }
 
 function gradLocal(op: OpIR, input: string): string {
-  const g = op.grads.find((x) => x.of.name.ts === input);
+  const g = op.grads.find((x) => tsName(x.of.name) === input);
   if (g === undefined) throw new Error(`node: no gradient of ${op.name.spec}.${input}`);
-  return g.name.ts;
+  return tsName(g.name);
 }
 
 /** Allocates the written buffers of an entry, calls it, and gives the expression to return. */
 function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsync: boolean): string {
   const buffers = entryBuffers(op, entry);
   const inputArg = (b: BufferArgIR) => {
-    if (b.mutable) return b.name.ts;
+    if (b.mutable) return tsName(b.name);
     if (b.role === 'cotangent') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
-    return `${b.name.ts} as ${tsArrayOf(b, dtype, ir.types)}`;
+    return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
   };
-  const result = entry === 'call' ? output(op).name.ts : gradientsObject(op, (g) => g);
+  const result = entry === 'call' ? tsName(output(op).name) : gradientsObject(op, (g) => g);
   return code`
     ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype)) : outArrays(ir, op, entry, dtype)}
     ${nativeCall(op, entry, dtype, isAsync, inputArg)}
@@ -248,8 +248,8 @@ function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsy
 /** `{ values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) }` */
 function gradientsObject(op: OpIR, local: (name: string) => string): string {
   const fields = [
-    ...op.grads.map((g) => `${g.of.name.ts}: ${local(g.name.ts)}`),
-    ...op.paramGrads.map((g) => `${g.of.name.ts}: rr.sum(${local(g.name.ts)})`),
+    ...op.grads.map((g) => `${tsName(g.of.name)}: ${local(tsName(g.name))}`),
+    ...op.paramGrads.map((g) => `${tsName(g.of.name)}: rr.sum(${local(tsName(g.name))})`),
   ];
   return `{ ${fields.join(', ')} }`;
 }
@@ -285,11 +285,11 @@ function overloads(op: OpIR, name: string, sig: Signature, isAsync: boolean): st
 }
 
 function inputsDoc(op: OpIR): DocPart[] {
-  return op.inputs.map((x) => tag('param', `${x.name.ts} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === op.inputs[0] ? '' : ' (the same type as the first input)'}.`));
+  return op.inputs.map((x) => tag('param', `${tsName(x.name)} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === op.inputs[0] ? '' : ' (the same type as the first input)'}.`));
 }
 
 function throwsDoc(withOut = false, inPlace: InputIR | null = null): DocPart[] {
-  const except = inPlace === null ? '' : ` (other than \`out.${inPlace.name.ts}\` being the cotangent itself)`;
+  const except = inPlace === null ? '' : ` (other than \`out.${tsName(inPlace.name)}\` being the cotangent itself)`;
   return [
     withOut
       ? tag('throws', `TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, an enum option an unknown value, or an \`out\` array shares memory with another array of the call${except}.`)
@@ -308,7 +308,7 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
   const given = ex.params.filter((p) => p.value !== matchParam<unknown>(p.param, { enum: (e) => e.default.name.spec, real: (r) => r.default, bool: (b) => b.default, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
   const opts = [
     ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
-    ...given.map((p) => `${p.param.name.ts}: ${tsLiteral(p.param, p.value)}`),
+    ...given.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
   ];
   const args = [...arrays, ...(opts.length > 0 ? [`{ ${opts.join(', ')} }`] : [])];
   return [{ lines: ['@example', '```ts', `const out = ${call}(${args.join(', ')});`, '```'] }];
@@ -318,7 +318,7 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
   const name = isAsync ? n.fnAsync : n.fn;
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
+    params: (a) => `${op.inputs.map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
     returns: (a) => a,
   };
   const doc = tsDoc([
@@ -336,7 +336,7 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ${doc}
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
+      const rr_a = ${n.args}(${op.inputs.map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
       ${dispatch(op, (d) => branch(ir, op, 'call', d, isAsync))}
     }
   `;
@@ -347,7 +347,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const inPlace = inPlaceInput(op);
   const name = isAsync ? n.vjpAsync : n.vjp;
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
+    params: (a) => `${op.inputs.map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
     returns: (a) => `${n.gradients}<${a}>`,
   };
   const doc = tsDoc([
@@ -357,8 +357,8 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ...inputsDoc(op),
     tag(
       'param',
-      `cotangent - Cotangent of \`${out.name.ts}\`: ${shapeWords(out.shape)}, of the input's type.` +
-        (isAsync || inPlace === null ? '' : ` It may also be given as \`options.out.${inPlace.name.ts}\`: the gradient is then written over it.`),
+      `cotangent - Cotangent of \`${tsName(out.name)}\`: ${shapeWords(out.shape)}, of the input's type.` +
+        (isAsync || inPlace === null ? '' : ` It may also be given as \`options.out.${tsName(inPlace.name)}\`: the gradient is then written over it.`),
     ),
     isAsync
       ? tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`)
@@ -370,7 +370,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ${doc}
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.gradients}>` : n.gradients} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
+      const rr_a = ${n.args}(${op.inputs.map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
       rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, rr_a.dtype);
       ${isAsync ? null : `const rr_out: ${n.gradientsOut} = rr.outFields('${op.name.spec}', options?.out, ${n.gradientNames});`}
       ${dispatch(op, (d) => branch(ir, op, 'vjp', d, isAsync))}
@@ -381,19 +381,19 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const out = output(op);
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${x.name.ts}: ${a}`).join(', ')}, options?: ${n.options}`,
+    params: (a) => `${op.inputs.map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${n.options}`,
     returns: (a) => `${n.withVjpResult}<${a}>`,
   };
   const body = (d: TypeNames) => {
     const fwd = entryBuffers(op, 'forward');
     const bwd = entryBuffers(op, 'backward');
     const arr = tsArrayType(d) ?? '';
-    const saved = op.saves.map((s) => `const rr_${s.name.ts} = ${s.source === 'input' ? `(${s.name.ts} as ${arr})` : s.name.ts}.slice();`);
-    const fwdArg = (b: BufferArgIR) => (b.mutable ? b.name.ts : `${b.name.ts} as ${arr}`);
+    const saved = op.saves.map((s) => `const rr_${tsName(s.name)} = ${s.source === 'input' ? `(${tsName(s.name)} as ${arr})` : tsName(s.name)}.slice();`);
+    const fwdArg = (b: BufferArgIR) => (b.mutable ? tsName(b.name) : `${tsName(b.name)} as ${arr}`);
     const bwdArg = (b: BufferArgIR) => {
       switch (b.role) {
         case 'save':
-          return `rr_${b.name.ts}`;
+          return `rr_${tsName(b.name)}`;
         case 'cotangent':
           return 'cotangent';
         case 'input':
@@ -401,7 +401,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         case 'residual':
         case 'grad':
         case 'param_grad':
-          return b.name.ts;
+          return tsName(b.name);
         default:
           return assertNever(b.role, 'buffer role');
       }
@@ -412,7 +412,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
       // Copies: the caller may change its arrays before it calls vjp.
       ${saved}
       return {
-        ${out.name.ts},
+        ${tsName(out.name)},
         vjp: (cotangent: ${arr}) => {
           rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, '${d.id}');
           ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
@@ -426,14 +426,14 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` costs O(n) per row — the pattern of an autodiff library's custom gradient.`,
     ...inputsDoc(op),
     tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`),
-    tag('returns', `\`${out.name.ts}\` and \`vjp\`.`),
+    tag('returns', `\`${tsName(out.name)}\` and \`vjp\`.`),
     ...throwsDoc(),
   ]);
   return code`
     ${doc}
     ${overloads(op, n.withVjp, sig, false)}
     export function ${n.withVjp}(${sig.params('RealArray')}): ${n.withVjpResult} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => x.name.ts).join(', ')}, options);
+      const rr_a = ${n.args}(${op.inputs.map((x) => tsName(x.name)).join(', ')}, options);
       ${dispatch(op, body)}
     }
   `;

@@ -5,7 +5,7 @@ import { code, file } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, TypeNames } from '../../ir/types.ts';
 import { tsDoc } from './docs.ts';
-import { ASYNC_ENTRIES, bindingParamType, ENTRIES, nativeName, tsArrayOf, type Entry } from './names.ts';
+import { ASYNC_ENTRIES, bindingParamType, ENTRIES, type Entry, nativeName, tsArrayOf, tsName } from './names.ts';
 import { entryBuffers, inPlaceOf } from './rust.ts';
 
 const WHAT: Record<Entry, string> = {
@@ -19,8 +19,8 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   const args = [
     'batch: number',
     'n: number',
-    ...op.params.map((p) => `${p.name.ts}: ${bindingParamType(p)}`),
-    ...entryBuffers(op, entry).map((b) => `${b.name.ts}: ${tsArrayOf(b, dtype, ir.types)}`),
+    ...op.params.map((p) => `${tsName(p.name)}: ${bindingParamType(p)}`),
+    ...entryBuffers(op, entry).map((b) => `${tsName(b.name)}: ${tsArrayOf(b, dtype, ir.types)}`),
   ];
   const doc = `${WHAT[entry]}, of \`${op.name.spec}\` in ${dtype.id}${isAsync ? ' on the libuv pool' : ''}; writes the output arrays.`;
   const inPlace = inPlaceOf(op, entry, isAsync);
@@ -28,7 +28,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     inPlace === null
       ? `/** ${doc} */`
       : tsDoc([
-          `${doc} \`${inPlace.grad.ts}\` may be \`${inPlace.cotangent.ts}\` itself (the same memory): the gradient is then written over the cotangent (the core's \`backward_in_place\`). Any other overlap of a written array with another array throws a TypeError.`,
+          `${doc} \`${tsName(inPlace.grad)}\` may be \`${tsName(inPlace.cotangent)}\` itself (the same memory): the gradient is then written over the cotangent (the core's \`backward_in_place\`). Any other overlap of a written array with another array throws a TypeError.`,
         ]);
   return code`
     ${docBlock}

@@ -1,6 +1,6 @@
 // What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
 // option spellings, enum values and the example, in TypeScript.
-import { tsArrayType, tsDefault, tsEnumValue, tsLiteral, tsReal } from './names.ts';
+import { tsArrayType, tsDefault, tsEnumValue, tsLiteral, tsName, tsReal } from './names.ts';
 import { nodeApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
@@ -34,18 +34,18 @@ function tsType(p: ParamIR): string {
 
 /** `regularizationStrength: 1` */
 export function nodeParam(p: ParamIR): string {
-  return `${p.name.ts}: ${tsDefault(p)}`;
+  return `${tsName(p.name)}: ${tsDefault(p)}`;
 }
 
 function cotangentParams(op: OpIR): string[] {
-  return op.cotangents.length === 1 ? ['cotangent: A'] : op.cotangents.map((c) => `${c.name.ts}: A`);
+  return op.cotangents.length === 1 ? ['cotangent: A'] : op.cotangents.map((c) => `${tsName(c.name)}: A`);
 }
 
 export function nodeSignature(op: OpIR): string {
   const n = nodeApi(op);
-  const inputs = op.inputs.map((i) => `${i.name.ts}: A`);
-  const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${o.name.ts}: A`).join('; ')} }`;
-  const withVjp = `{ ${[...op.outputs.map((o) => `${o.name.ts}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
+  const inputs = op.inputs.map((i) => `${tsName(i.name)}: A`);
+  const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${tsName(o.name)}: A`).join('; ')} }`;
+  const withVjp = `{ ${[...op.outputs.map((o) => `${tsName(o.name)}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
   const opts = `options?: ${n.options}`;
   return [
     `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp].join(', ')} } from '${NODE_PACKAGE}';`,
@@ -59,11 +59,11 @@ export function nodeSignature(op: OpIR): string {
     '',
     `interface ${n.options} {`,
     `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
-    ...op.params.map((p) => `  ${p.name.ts}?: ${tsType(p)}; // default ${tsDefault(p)}`),
+    ...op.params.map((p) => `  ${tsName(p.name)}?: ${tsType(p)}; // default ${tsDefault(p)}`),
     '}',
     `interface ${n.gradients}<A> {`,
-    ...op.grads.map((g) => `  ${g.of.name.ts}: A;`),
-    ...op.paramGrads.map((g) => `  ${g.of.name.ts}: number; // summed over the rows`),
+    ...op.grads.map((g) => `  ${tsName(g.of.name)}: A;`),
+    ...op.paramGrads.map((g) => `  ${tsName(g.of.name)}: number; // summed over the rows`),
     '}',
   ].join('\n');
 }
@@ -74,23 +74,23 @@ function typedArray(rows: readonly (readonly number[])[]): string {
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
   const n = nodeApi(op);
-  const inputs = data.inputs.map((i) => i.input.name.ts);
+  const inputs = data.inputs.map((i) => tsName(i.input.name));
   const entries = [
     ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),
-    ...data.params.map((p) => `${p.param.name.ts}: ${tsLiteral(p.param, p.value)}`),
+    ...data.params.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
   ];
   const options = entries.length === 0 ? [] : [`{ ${entries.join(', ')} }`];
-  const outputs = op.outputs.map((o) => o.name.ts);
+  const outputs = op.outputs.map((o) => tsName(o.name));
   const call = op.outputs.length === 1 ? `const ${outputs[0]} = ` : `const { ${outputs.join(', ')} } = `;
-  const cotangents = op.outputs.map((o) => `new Float64Array(${o.name.ts}.length).fill(1)`);
+  const cotangents = op.outputs.map((o) => `new Float64Array(${tsName(o.name)}.length).fill(1)`);
   return [
     `import { ${n.fn}, ${n.vjp} } from '${NODE_PACKAGE}';`,
     '',
-    ...data.inputs.map((i) => `const ${i.input.name.ts} = ${typedArray(i.rows)};`),
+    ...data.inputs.map((i) => `const ${tsName(i.input.name)} = ${typedArray(i.rows)};`),
     `${call}${n.fn}(${[...inputs, ...options].join(', ')});`,
     ...outputs.map((o) => `console.log(${o});`),
     `const grads = ${n.vjp}(${[...inputs, ...cotangents, ...options].join(', ')});`,
-    `console.log(${[...op.grads.map((g) => `grads.${g.of.name.ts}`), ...op.paramGrads.map((g) => `grads.${g.of.name.ts}`)].join(', ')});`,
+    `console.log(${[...op.grads.map((g) => `grads.${tsName(g.of.name)}`), ...op.paramGrads.map((g) => `grads.${tsName(g.of.name)}`)].join(', ')});`,
   ].join('\n');
 }
 

@@ -1,6 +1,6 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
-import { ident, pascalCase } from '../../ir/names.ts';
+import { camelCase, escapeWith, pascalCase } from '../../ir/names.ts';
 import type { ArgIR, DimIR, EnumValueIR, Ident, OpIR, ParamIR, ParamValue, TypeId, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -18,6 +18,26 @@ export type Entry = 'call' | 'forward' | 'backward' | 'vjp';
 /** The entry points each (op, dtype) gets, and which of them also come as an async job. */
 export const ENTRIES: readonly Entry[] = ['call', 'forward', 'backward', 'vjp'];
 export const ASYNC_ENTRIES: readonly Entry[] = ['call', 'vjp'];
+
+const TS_RESERVED = new Set([
+  'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum',
+  'export', 'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'null',
+  'return', 'super', 'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'as',
+  'implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield', 'any',
+  'boolean', 'constructor', 'declare', 'get', 'module', 'require', 'number', 'set', 'string', 'symbol', 'type',
+  'from', 'of', 'await', 'async', 'arguments', 'eval', 'undefined',
+]);
+
+
+/** A spec identifier as a TypeScript identifier: camelCase, reserved words with a trailing `_`. */
+export function tsIdent(spec: string): string {
+  return escapeWith(camelCase(spec), TS_RESERVED);
+}
+
+/** An identifier of the IR as a TypeScript identifier: `regularizationStrength`. */
+export function tsName(name: Ident): string {
+  return tsIdent(name.spec);
+}
 
 /**
  * JS name of a native entry point: `softRankF64`, `softRankForwardF64`, `softRankVjpF32Async`.
@@ -54,9 +74,9 @@ export interface NodeApi {
 }
 
 export function nodeApi(op: OpIR): NodeApi {
-  const { ts, camel, pascal } = op.name;
+  const { camel, pascal } = op.name;
   return {
-    fn: ts,
+    fn: tsName(op.name),
     fnAsync: `${camel}Async`,
     vjp: `${camel}Vjp`,
     vjpAsync: `${camel}VjpAsync`,
@@ -144,9 +164,9 @@ export function tsDim(dim: DimIR): string {
     case 'n':
       return dim.name.spec;
     case 'param':
-      return ident(dim.param).ts;
+      return tsIdent(dim.param);
     case 'length':
-      return `${ident(dim.param).ts}.length`;
+      return `${tsIdent(dim.param)}.length`;
     default:
       return assertNever(dim, 'dim kind');
   }
