@@ -76,7 +76,6 @@ const REMAINING_TARGET_FIELDS = [
   'StatusIR.c',
   'VariantKernelIR.cSymbol',
   // Spellings still to move out.
-  'Ident.julia',
   'Ident.python',
   'Ident.rust',
 ].sort();

@@ -1,7 +1,7 @@
 // Normalisation: defaults filled, maps sorted, names spelled per target, backward order, ABI hash.
 import { describe, expect, it } from 'vitest';
 
-import { juliaApi } from '../src/emitters/julia/names.ts';
+import { juliaApi, juliaIdent, juliaName } from '../src/emitters/julia/names.ts';
 import { nodeApi, tsDefault, tsIdent, tsName } from '../src/emitters/node/names.ts';
 import { pythonApi, pythonDefault } from '../src/emitters/python/names.ts';
 import { ident } from '../src/ir/names.ts';
@@ -50,7 +50,7 @@ describe('normalise', () => {
       want: [['1.0', '"l2"', '"ascending"'], ['1.0', 'RR_REGULARIZATION_L2', 'RR_DIRECTION_ASCENDING'], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {
-      given: () => { const n = op('soft_rank').name; return [cName(n), n.rust, n.python, n.julia, tsName(n), n.pascal]; },
+      given: () => { const n = op('soft_rank').name; return [cName(n), n.rust, n.python, juliaName(n), tsName(n), n.pascal]; },
       want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
     }],
     ['public names per binding (each target spells its own, in its names.ts)', {
@@ -138,8 +138,8 @@ describe('normalise', () => {
 });
 
 describe('names', () => {
-  // Each target's escapes: the IR's (`ident`), the C and Node targets' (`cIdent`, `tsIdent`).
-  const spelled = (spec: string) => ({ ...ident(spec), c: cIdent(spec), ts: tsIdent(spec) });
+  // Each target's escapes: the IR's (`ident`), the C, Julia and Node targets' (`cIdent`, `juliaIdent`, `tsIdent`).
+  const spelled = (spec: string) => ({ ...ident(spec), c: cIdent(spec), julia: juliaIdent(spec), ts: tsIdent(spec) });
   const cases: [string, { given: string; want: Partial<ReturnType<typeof spelled>> }][] = [
     ['plain', { given: 'regularization_strength', want: { c: 'regularization_strength', ts: 'regularizationStrength', pascal: 'RegularizationStrength', screaming: 'REGULARIZATION_STRENGTH' } }],
     ['a Rust keyword becomes a raw identifier', { given: 'type', want: { rust: 'r#type', python: 'type_', julia: 'type_', ts: 'type_', c: 'type' } }],

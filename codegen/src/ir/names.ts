@@ -24,13 +24,6 @@ const PYTHON_RESERVED = new Set([
   'input', 'len', 'min', 'max', 'sum', 'abs', 'range', 'float', 'int', 'bool', 'object',
 ]);
 
-const JULIA_RESERVED = new Set([
-  'baremodule', 'begin', 'break', 'catch', 'const', 'continue', 'do', 'else', 'elseif', 'end', 'export', 'false',
-  'finally', 'for', 'function', 'global', 'if', 'import', 'let', 'local', 'macro', 'module', 'quote', 'return',
-  'struct', 'true', 'try', 'using', 'while', 'abstract', 'mutable', 'primitive', 'type', 'where', 'in', 'isa',
-  'outer', 'public',
-]);
-
 function words(snake: string): string[] {
   return snake.split('_').filter((w) => w !== '');
 }
@@ -72,7 +65,6 @@ export function ident(spec: string): Ident {
     screaming: screamingCase(spec),
     rust: rustIdent(spec),
     python: escapeWith(spec, PYTHON_RESERVED),
-    julia: escapeWith(spec, JULIA_RESERVED),
   };
 }
 

@@ -13,7 +13,6 @@ export interface Ident {
   /** May be a raw identifier (`r#type`). */
   readonly rust: string;
   readonly python: string;
-  readonly julia: string;
 }
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';

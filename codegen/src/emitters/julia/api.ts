@@ -11,12 +11,13 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
+import { juliaName } from './names.ts';
 
 const TAPE = 'tape';
 
 /** Converts a param to what the ccall wrapper takes. */
 function convertParam(op: OpIR, param: ParamIR): string {
-  const name = param.name.julia;
+  const name = juliaName(param.name);
   switch (param.type) {
     case 'real':
       return `${local(param.name.spec)} = convert(${P}T, ${name})`;
@@ -61,10 +62,10 @@ function renderTape(op: OpIR): string {
     `${P}size::NTuple{N,Int}`,
     `${P}batch::Int`,
     `${P}n::Int`,
-    ...op.params.map((p) => `${p.name.julia}::${matchParam(p, { real: () => 'T', enum: () => 'Int32', bool: () => 'Bool', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') })}`),
-    ...op.saves.map((s) => `${s.name.julia}::${fieldType(s.tensor, s.source)}`),
-    ...unsavedOutputs(op).map((t) => `${t.name.julia}::${fieldType(t, 'output')}`),
-    ...op.residuals.map((r) => `${r.name.julia}::${fieldType(r, 'residual')}`),
+    ...op.params.map((p) => `${juliaName(p.name)}::${matchParam(p, { real: () => 'T', enum: () => 'Int32', bool: () => 'Bool', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') })}`),
+    ...op.saves.map((s) => `${juliaName(s.name)}::${fieldType(s.tensor, s.source)}`),
+    ...unsavedOutputs(op).map((t) => `${juliaName(t.name)}::${fieldType(t, 'output')}`),
+    ...op.residuals.map((r) => `${juliaName(r.name)}::${fieldType(r, 'residual')}`),
   ];
   return code`
     ${docstring(tapeDoc(op))}
@@ -80,25 +81,25 @@ function renderRun(op: OpIR): string {
   const { first, output } = firstInput(op);
   const rest = op.inputs.slice(1);
   const firstLocal = local(first.name.spec);
-  const args = [`::Type{${P}T}`, ...op.inputs.map((x) => x.name.julia), ...written(op).map((t) => t.name.julia), ...op.params.map((p) => p.name.julia)];
+  const args = [`::Type{${P}T}`, ...op.inputs.map((x) => juliaName(x.name)), ...written(op).map((t) => juliaName(t.name)), ...op.params.map((p) => juliaName(p.name))];
   const kernelArgs = op.forward.args.map((a) => {
     if (a.kind === 'dim') return `${P}${a.dim}`;
     if (a.role === 'input' || a.role === 'param') return local(a.name.spec);
-    return a.name.julia; // outputs and residuals: the given buffers
+    return juliaName(a.name); // outputs and residuals: the given buffers
   });
   const tapeArgs = [
     `size(${firstLocal})`,
     `${P}batch`,
     `${P}n`,
     ...op.params.map((p) => local(p.name.spec)),
-    ...op.saves.map((s) => (s.source === 'input' ? local(s.name.spec) : s.name.julia)),
-    ...unsavedOutputs(op).map((t) => t.name.julia),
-    ...op.residuals.map((r) => r.name.julia),
+    ...op.saves.map((s) => (s.source === 'input' ? local(s.name.spec) : juliaName(s.name))),
+    ...unsavedOutputs(op).map((t) => juliaName(t.name)),
+    ...op.residuals.map((r) => juliaName(r.name)),
   ];
-  const result = isPerRow(output.shape) ? `${P}per_row(${output.name.julia}, ${firstLocal})` : output.name.julia;
+  const result = isPerRow(output.shape) ? `${P}per_row(${juliaName(output.name)}, ${firstLocal})` : juliaName(output.name);
   return code`
     ${packed(`function ${n.run}(`, args, `) where {${P}T}`, 8)}
-        ${op.inputs.map((x) => `${local(x.name.spec)} = ${P}dense(${P}T, ${x.name.julia})`)}
+        ${op.inputs.map((x) => `${local(x.name.spec)} = ${P}dense(${P}T, ${juliaName(x.name)})`)}
         ${rest.map((x) => packed(`${P}check_same_size(`, [juliaString(op.name.spec), juliaString(first.name.spec), firstLocal, juliaString(x.name.spec), local(x.name.spec)], ')', 4, 4))}
         ${P}batch, ${P}n = ${P}rows(${firstLocal})
         ${op.params.map((p) => convertParam(op, p))}
@@ -119,15 +120,15 @@ function allocate(t: TensorIR, first: string, isOutput: boolean): string {
 function renderForward(op: OpIR): string {
   const n = opNames(op);
   const { first } = firstInput(op);
-  const inputs = op.inputs.map((x) => x.name.julia);
-  const runArgs = [`${P}T`, ...inputs, ...written(op).map((t) => local(t.name.spec)), ...op.params.map((p) => p.name.julia)];
+  const inputs = op.inputs.map((x) => juliaName(x.name));
+  const runArgs = [`${P}T`, ...inputs, ...written(op).map((t) => local(t.name.spec)), ...op.params.map((p) => juliaName(p.name))];
   return code`
     ${docstring(forwardDoc(op))}
-    ${call(`function ${n.forward}`, op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`), op.params.map(keywordWithDefault))}
+    ${call(`function ${n.forward}`, op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`), op.params.map(keywordWithDefault))}
         ${P}T = ${P}float_type(${join(inputs, ', ')})
-        ${P}batch, ${P}n = ${P}rows(${first.name.julia})
-        ${op.outputs.map((t) => allocate(t, first.name.julia, true))}
-        ${op.residuals.map((t) => allocate(t, first.name.julia, false))}
+        ${P}batch, ${P}n = ${P}rows(${juliaName(first.name)})
+        ${op.outputs.map((t) => allocate(t, juliaName(first.name), true))}
+        ${op.residuals.map((t) => allocate(t, juliaName(first.name), false))}
         ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
     end
   `;
@@ -135,20 +136,20 @@ function renderForward(op: OpIR): string {
 
 function renderForwardInto(op: OpIR): string {
   const n = opNames(op);
-  const inputs = op.inputs.map((x) => x.name.julia);
+  const inputs = op.inputs.map((x) => juliaName(x.name));
   const checks = packed(
     `${P}check_tape(`,
-    [juliaString(n.forwardInto), 'T', `${TAPE}.${P}size`, `${P}float_type(${inputs.join(', ')})`, ...op.inputs.map((x) => `${juliaString(x.name.spec)} => ${x.name.julia}`)],
+    [juliaString(n.forwardInto), 'T', `${TAPE}.${P}size`, `${P}float_type(${inputs.join(', ')})`, ...op.inputs.map((x) => `${juliaString(x.name.spec)} => ${juliaName(x.name)}`)],
     ')',
     4,
     4,
   );
-  const runArgs = ['T', ...inputs, ...written(op).map((t) => `${TAPE}.${t.name.julia}`), ...op.params.map((p) => p.name.julia)];
+  const runArgs = ['T', ...inputs, ...written(op).map((t) => `${TAPE}.${juliaName(t.name)}`), ...op.params.map((p) => juliaName(p.name))];
   return code`
     ${docstring(forwardIntoDoc(op))}
     ${call(
       `function ${n.forwardInto}`,
-      [`${TAPE}::${n.tape}{T,N}`, ...op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`)],
+      [`${TAPE}::${n.tape}{T,N}`, ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`)],
       op.params.map(keywordWithDefault),
       ' where {T,N}',
     )}
@@ -160,10 +161,10 @@ function renderForwardInto(op: OpIR): string {
 
 function renderPublic(op: OpIR): string {
   const n = opNames(op);
-  const inputs = op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`);
+  const inputs = op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`);
   const keywords = op.params.map(keywordWithDefault);
   const pass = op.params.map(forwardKeyword);
-  const body = packedCall(`return first(${n.forward}`, op.inputs.map((x) => x.name.julia), pass, ')', 4, 4);
+  const body = packedCall(`return first(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), pass, ')', 4, 4);
   const grads = op.paramGrads.map((g) => g.of);
   const positional =
     grads.length === 0
@@ -172,7 +173,7 @@ function renderPublic(op: OpIR): string {
 
           ${call(
             `function ${n.fn}`,
-            [...inputs, ...grads.map((p) => `${p.name.julia}::Real`)],
+            [...inputs, ...grads.map((p) => `${juliaName(p.name)}::Real`)],
             op.params.filter((p) => !grads.includes(p as never)).map(keywordWithDefault),
           )}
               ${body}
@@ -188,7 +189,7 @@ function renderPublic(op: OpIR): string {
 
 function renderPullback(op: OpIR): string {
   const n = opNames(op);
-  const cotangents = op.cotangents.map((c) => c.name.julia);
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
   const fresh = op.grads.map(() => `Array{T,N}(undef, ${TAPE}.${P}size)`);
   return code`
     ${docstring(pullbackDoc(op))}
@@ -200,13 +201,13 @@ function renderPullback(op: OpIR): string {
 
 function renderPullbackInto(op: OpIR): string {
   const n = opNames(op);
-  const grads = op.grads.map((g) => g.name.julia);
+  const grads = op.grads.map((g) => juliaName(g.name));
   const checks = op.grads.map((g) =>
-    packed(`${P}check_grad(`, [juliaString(n.pullbackInto), juliaString(g.name.spec), g.name.julia, 'T', `${TAPE}.${P}size`], ')', 4, 4),
+    packed(`${P}check_grad(`, [juliaString(n.pullbackInto), juliaString(g.name.spec), juliaName(g.name), 'T', `${TAPE}.${P}size`], ')', 4, 4),
   );
   const cotangents = op.cotangents.map((c) => {
     const helper = isPerRow(c.of.shape) ? `${P}cotangent_rows` : `${P}cotangent`;
-    return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), c.name.julia, `${TAPE}.${P}size`], ')', 4, 4);
+    return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), juliaName(c.name), `${TAPE}.${P}size`], ')', 4, 4);
   });
   const paramGrads = op.paramGrads.map((g) => `${local(g.name.spec)} = Vector{T}(undef, ${TAPE}.${P}batch)`);
   const backwardArgs = op.backward.args.map((a) => {
@@ -216,9 +217,9 @@ function renderPullbackInto(op: OpIR): string {
       case 'param':
       case 'save':
       case 'residual':
-        return `${TAPE}.${a.name.julia}`;
+        return `${TAPE}.${juliaName(a.name)}`;
       case 'grad':
-        return a.name.julia;
+        return juliaName(a.name);
       default:
         return local(a.name.spec);
     }
@@ -226,7 +227,7 @@ function renderPullbackInto(op: OpIR): string {
   const results = [...grads, ...op.paramGrads.map((g) => `sum(${local(g.name.spec)})`)];
   return code`
     ${docstring(pullbackIntoDoc(op))}
-    ${call(`function ${n.pullbackInto}`, [...grads, `${TAPE}::${n.tape}{T,N}`, ...op.cotangents.map((c) => c.name.julia)], [], ' where {T,N}')}
+    ${call(`function ${n.pullbackInto}`, [...grads, `${TAPE}::${n.tape}{T,N}`, ...op.cotangents.map((c) => juliaName(c.name))], [], ' where {T,N}')}
         ${checks}
         ${cotangents}
         ${paramGrads}

@@ -1,6 +1,6 @@
 // What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
 // signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
-import { juliaApi, juliaReal, juliaType } from './names.ts';
+import { juliaApi, juliaName, juliaReal, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
@@ -26,7 +26,7 @@ export function juliaValue(p: ParamIR, value: ParamValue): string {
 
 /** `regularization_strength = 1.0` */
 export function juliaParam(p: ParamIR): string {
-  return `${p.name.julia} = ${juliaValue(p, defaultValue(p))}`;
+  return `${juliaName(p.name)} = ${juliaValue(p, defaultValue(p))}`;
 }
 
 function tuple(names: readonly string[]): string {
@@ -35,24 +35,24 @@ function tuple(names: readonly string[]): string {
 
 export function juliaSignature(op: OpIR): string {
   const n = juliaApi(op);
-  const inputs = op.inputs.map((i) => i.name.julia);
+  const inputs = op.inputs.map((i) => juliaName(i.name));
   const keywords = op.params.map(juliaParam);
   const call = (head: string, positional: readonly string[], kw: readonly string[]) =>
     `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
-  const outputs = op.outputs.map((o) => o.name.julia);
-  const grads = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
+  const outputs = op.outputs.map((o) => juliaName(o.name));
+  const grads = [...op.grads.map((g) => juliaName(g.name)), ...op.paramGrads.map((g) => juliaName(g.name))];
   const lines = [`${call(n.fn, inputs, keywords)} -> ${tuple(outputs)}`];
   // A param with a gradient also comes positional, so ChainRules can differentiate it.
   const positional = op.params.filter((p) => p.grad);
   if (positional.length > 0) {
     const rest = op.params.filter((p) => !p.grad).map(juliaParam);
-    lines.push(`${call(n.fn, [...inputs, ...positional.map((p) => p.name.julia)], rest)} -> ${tuple(outputs)}`);
+    lines.push(`${call(n.fn, [...inputs, ...positional.map((p) => juliaName(p.name))], rest)} -> ${tuple(outputs)}`);
   }
   lines.push(
-    `${call(n.forward, inputs, op.params.map((p) => p.name.julia))} -> (${[...outputs, 'tape::' + n.tape].join(', ')})`,
-    `${call(n.pullback, ['tape::' + n.tape, ...op.cotangents.map((c) => c.name.julia)], [])} -> (${grads.join(', ')})`,
-    `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], op.params.map((p) => p.name.julia))} -> (${[...outputs, 'tape'].join(', ')})`,
-    `${call(n.pullbackInto, [...op.grads.map((g) => g.name.julia), 'tape::' + n.tape, ...op.cotangents.map((c) => c.name.julia)], [])}`,
+    `${call(n.forward, inputs, op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape::' + n.tape].join(', ')})`,
+    `${call(n.pullback, ['tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])} -> (${grads.join(', ')})`,
+    `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape'].join(', ')})`,
+    `${call(n.pullbackInto, [...op.grads.map((g) => juliaName(g.name)), 'tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])}`,
   );
   return lines.join('\n');
 }
@@ -71,19 +71,19 @@ export function juliaArray(rows: readonly (readonly number[])[]): string {
 
 export function juliaExample(op: OpIR, data: ExampleData): string {
   const n = juliaApi(op);
-  const inputs = data.inputs.map((i) => i.input.name.julia);
-  const kw = data.params.map((p) => `${p.param.name.julia} = ${juliaValue(p.param, p.value)}`);
+  const inputs = data.inputs.map((i) => juliaName(i.input.name));
+  const kw = data.params.map((p) => `${juliaName(p.param.name)} = ${juliaValue(p.param, p.value)}`);
   const call = (head: string, positional: readonly string[]) => `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
-  const outputs = op.outputs.map((o) => o.name.julia);
-  const grads = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
+  const outputs = op.outputs.map((o) => juliaName(o.name));
+  const grads = [...op.grads.map((g) => juliaName(g.name)), ...op.paramGrads.map((g) => juliaName(g.name))];
   return [
     `using ${MODULE}`,
     '',
-    ...data.inputs.map((i) => `${i.input.name.julia} = ${juliaArray(i.rows)}`),
+    ...data.inputs.map((i) => `${juliaName(i.input.name)} = ${juliaArray(i.rows)}`),
     `${tuple(outputs)} = ${call(n.fn, inputs)}`,
     ...outputs.map((o) => `println(${o})`),
     `${[...outputs, 'tape'].join(', ')} = ${call(n.forward, inputs)}`,
-    `${grads.join(', ')} = ${n.pullback}(tape, ${op.cotangents.map((c) => `one.(${c.of.name.julia})`).join(', ')})`,
+    `${grads.join(', ')} = ${n.pullback}(tape, ${op.cotangents.map((c) => `one.(${juliaName(c.of.name)})`).join(', ')})`,
     ...grads.map((g) => `println(${g})`),
   ].join('\n');
 }

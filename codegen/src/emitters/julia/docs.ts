@@ -1,7 +1,7 @@
 // Docstrings of the public API, from the spec's text: the op's summary and doc, one item per
 // argument, what it returns, an example call.
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { juliaReal } from './names.ts';
+import { juliaName, juliaReal } from './names.ts';
 import { call, defaultValue, item, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -10,7 +10,7 @@ import { matchParam } from '../../ir/match.ts';
 
 /** The shape convention, said once per function. */
 function shapeNote(op: OpIR): string[] {
-  const names = op.inputs.map((x) => `\`${x.name.julia}\``);
+  const names = op.inputs.map((x) => `\`${juliaName(x.name)}\``);
   const which = names.length === 1 ? `${names[0]} is` : `${names.join(' and ')} are each`;
   const same = names.length === 1 ? '' : ', all of the same size';
   return para(
@@ -22,7 +22,7 @@ function shapeNote(op: OpIR): string[] {
 }
 
 function paramItem(param: ParamIR): string[] {
-  const head = `\`${param.name.julia} = ${defaultValue(param)}\`: `;
+  const head = `\`${juliaName(param.name)} = ${defaultValue(param)}\`: `;
   switch (param.type) {
     case 'real':
       return item(head, param.doc);
@@ -51,12 +51,12 @@ function outputShape(t: TensorIR): string {
 /** The public signatures: keywords, and (when a param has a gradient) the positional form. */
 export function signatures(op: OpIR): string[] {
   const n = opNames(op);
-  const inputs = op.inputs.map((x) => x.name.julia);
-  const keywords = op.params.map((p) => `${p.name.julia} = ${defaultValue(p)}`);
+  const inputs = op.inputs.map((x) => juliaName(x.name));
+  const keywords = op.params.map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`);
   const lines = [`    ${n.fn}(${inputs.join(', ')}; ${keywords.join(', ')})`];
   if (op.paramGrads.length > 0) {
-    const grads = op.paramGrads.map((g) => g.of.name.julia);
-    const rest = op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${p.name.julia} = ${defaultValue(p)}`);
+    const grads = op.paramGrads.map((g) => juliaName(g.of.name));
+    const rest = op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`);
     lines.push(`    ${n.fn}(${[...inputs, ...grads].join(', ')}${rest.length > 0 ? `; ${rest.join(', ')}` : ''})`);
   }
   return lines;
@@ -77,10 +77,10 @@ function exampleLines(op: OpIR): string[] {
       enum: (p) => {
         if (value === p.default.name.spec) return [];
         const v = p.enum.values.find((e) => e.name.spec === value);
-        return v === undefined ? [] : [`${p.name.julia} = ${juliaSymbol(v)}`];
+        return v === undefined ? [] : [`${juliaName(p.name)} = ${juliaSymbol(v)}`];
       },
-      real: (p) => (value === p.default ? [] : [`${p.name.julia} = ${juliaReal(value as number)}`]),
-      bool: (p) => (value === p.default ? [] : [`${p.name.julia} = ${String(value)}`]),
+      real: (p) => (value === p.default ? [] : [`${juliaName(p.name)} = ${juliaReal(value as number)}`]),
+      bool: (p) => (value === p.default ? [] : [`${juliaName(p.name)} = ${String(value)}`]),
       int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
     }),
   );
@@ -94,7 +94,7 @@ export function publicDoc(op: OpIR): string[] {
   const positional =
     op.paramGrads.length > 0
       ? para(
-          `The second form takes ${op.paramGrads.map((g) => `\`${g.of.name.julia}\``).join(', ')} positionally, so ` +
+          `The second form takes ${op.paramGrads.map((g) => `\`${juliaName(g.of.name)}\``).join(', ')} positionally, so ` +
             'that its gradient flows through a ChainRules `rrule` (keyword arguments get none). ' +
             `[\`${n.pullback}\`](@ref) gives every gradient without AD.`,
         )
@@ -109,11 +109,11 @@ export function publicDoc(op: OpIR): string[] {
     ...shapeNote(op),
     '',
     '# Arguments',
-    ...op.inputs.flatMap((x) => item(`\`${x.name.julia}\`: `, x.doc)),
+    ...op.inputs.flatMap((x) => item(`\`${juliaName(x.name)}\`: `, x.doc)),
     ...op.params.flatMap(paramItem),
     '',
     '# Returns',
-    ...item(`\`${output.name.julia}\`: `, `${output.doc} ${outputShape(output)}`),
+    ...item(`\`${juliaName(output.name)}\`: `, `${output.doc} ${outputShape(output)}`),
     '',
     ...(positional.length > 0 ? [...positional, ''] : []),
     ...para(
@@ -128,16 +128,16 @@ export function forwardDoc(op: OpIR): string[] {
   const n = opNames(op);
   const [output] = op.outputs;
   const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
-  const residuals = op.residuals.map((r) => `\`${r.name.julia}\``);
+  const residuals = op.residuals.map((r) => `\`${juliaName(r.name)}\``);
   const head = `    ${n.forward}`;
   return [
-    ...packedCall(head, op.inputs.map((x) => x.name.julia), keywords, '', head.length + 1).split('\n'),
-    `        -> (${output?.name.julia ?? 'output'}, tape::${n.tape})`,
+    ...packedCall(head, op.inputs.map((x) => juliaName(x.name)), keywords, '', head.length + 1).split('\n'),
+    `        -> (${output === undefined ? 'output' : juliaName(output.name)}, tape::${n.tape})`,
     '',
     ...para(
       `[\`${n.fn}\`](@ref), also returning the [\`${n.tape}\`](@ref) that [\`${n.pullback}\`](@ref) needs. Same ` +
         'arguments and result as `' + n.fn + '`. The tape holds the saves of the forward' +
-        (op.saves.length > 0 ? ` (${op.saves.map((s) => `\`${s.name.julia}\``).join(', ')}; inputs are not copied)` : '') +
+        (op.saves.length > 0 ? ` (${op.saves.map((s) => `\`${juliaName(s.name)}\``).join(', ')}; inputs are not copied)` : '') +
         ', the params' +
         (residuals.length > 0 ? ` and the residuals of the library's forward (${residuals.join(', ')})` : '') +
         `. Do not modify the saved arrays before calling the pullback. [\`${n.forwardInto}\`](@ref) reuses ` +
@@ -161,9 +161,9 @@ export function tapeDoc(op: OpIR): string[] {
 
 export function pullbackDoc(op: OpIR): string[] {
   const n = opNames(op);
-  const returns = [...op.grads.map((g) => g.name.julia), ...op.paramGrads.map((g) => g.name.julia)];
-  const cotangents = op.cotangents.map((c) => c.name.julia);
-  const nonDiff = op.inputs.filter((x) => !x.differentiable).map((x) => `\`${x.name.julia}\``);
+  const returns = [...op.grads.map((g) => juliaName(g.name)), ...op.paramGrads.map((g) => juliaName(g.name))];
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
+  const nonDiff = op.inputs.filter((x) => !x.differentiable).map((x) => `\`${juliaName(x.name)}\``);
   return [
     `    ${n.pullback}(tape::${n.tape}, ${cotangents.join(', ')})`,
     `        -> (${returns.join(', ')})`,
@@ -178,15 +178,15 @@ export function pullbackDoc(op: OpIR): string[] {
     ...item('`tape`: ', `From [\`${n.forward}\`](@ref).`),
     ...op.cotangents.flatMap((c) =>
       item(
-        `\`${c.name.julia}\`: `,
-        `Cotangent of \`${c.of.name.julia}\`: ${isPerRow(c.of.shape) ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${c.of.name.julia}\`.`}`,
+        `\`${juliaName(c.name)}\`: `,
+        `Cotangent of \`${juliaName(c.of.name)}\`: ${isPerRow(c.of.shape) ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${juliaName(c.of.name)}\`.`}`,
       ),
     ),
     '',
     '# Returns',
-    ...op.grads.flatMap((g) => item(`\`${g.name.julia}\`: `, `The gradient with respect to \`${g.of.name.julia}\`, an \`Array\` of its size.`)),
+    ...op.grads.flatMap((g) => item(`\`${juliaName(g.name)}\`: `, `The gradient with respect to \`${juliaName(g.of.name)}\`, an \`Array\` of its size.`)),
     ...op.paramGrads.flatMap((g) =>
-      item(`\`${g.name.julia}\`: `, `The gradient with respect to \`${g.of.name.julia}\`, a number (summed over the samples).`),
+      item(`\`${juliaName(g.name)}\`: `, `The gradient with respect to \`${juliaName(g.of.name)}\`, a number (summed over the samples).`),
     ),
     ...(nonDiff.length > 0 ? ['', ...para(`${nonDiff.join(', ')} ${nonDiff.length === 1 ? 'receives' : 'receive'} no gradient.`)] : []),
   ];
@@ -198,8 +198,8 @@ export function forwardIntoDoc(op: OpIR): string[] {
   const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
   const head = `    ${n.forwardInto}`;
   return [
-    ...packedCall(head, ['tape', ...op.inputs.map((x) => x.name.julia)], keywords, '', head.length + 1).split('\n'),
-    `        -> (${output?.name.julia ?? 'output'}, tape::${n.tape})`,
+    ...packedCall(head, ['tape', ...op.inputs.map((x) => juliaName(x.name))], keywords, '', head.length + 1).split('\n'),
+    `        -> (${output === undefined ? 'output' : juliaName(output.name)}, tape::${n.tape})`,
     '',
     ...para(
       `[\`${n.forward}\`](@ref) into the arrays of an earlier \`tape\` of the same size and element type: ` +
@@ -212,9 +212,9 @@ export function forwardIntoDoc(op: OpIR): string[] {
 
 export function pullbackIntoDoc(op: OpIR): string[] {
   const n = opNames(op);
-  const grads = op.grads.map((g) => g.name.julia);
-  const returns = [...grads, ...op.paramGrads.map((g) => g.name.julia)];
-  const cotangents = op.cotangents.map((c) => c.name.julia);
+  const grads = op.grads.map((g) => juliaName(g.name));
+  const returns = [...grads, ...op.paramGrads.map((g) => juliaName(g.name))];
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
   return [
     `    ${n.pullbackInto}(${[...grads, 'tape', ...cotangents].join(', ')})`,
     `        -> (${returns.join(', ')})`,
@@ -225,7 +225,7 @@ export function pullbackIntoDoc(op: OpIR): string[] {
         'array of the call' +
         (op.inPlaceVjp === null
           ? '. '
-          : ` except that \`${op.inPlaceVjp.grad.julia}\` may be \`${op.inPlaceVjp.cotangent.julia}\` itself: the gradient is ` +
+          : ` except that \`${juliaName(op.inPlaceVjp.grad)}\` may be \`${juliaName(op.inPlaceVjp.cotangent)}\` itself: the gradient is ` +
             'then written over the cotangent (one array less, the same result). ') +
         'Returns them, then the param gradients.',
     ),

@@ -1,7 +1,7 @@
 // The ccall layer: `_rr_<op>_<pass>!(args…)`, one method per dtype, taking the C ABI's arguments in
 // its order (dims as Int, params as their C types, buffers as Arrays, passed without a copy) and
 // turning a failed status into an exception.
-import { juliaType } from './names.ts';
+import { juliaName, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import type { OpIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { opNames, P, packed, PC } from './syntax.ts';
@@ -24,9 +24,9 @@ function ccallType(arg: VariantArgIR): string {
 }
 
 function renderKernel(name: string, kernel: VariantKernelIR): string {
-  const signature = packed(`function ${name}(`, kernel.args.map((a) => `${a.name.julia}::${juliaParamType(a)}`), ')', 8);
+  const signature = packed(`function ${name}(`, kernel.args.map((a) => `${juliaName(a.name)}::${juliaParamType(a)}`), ')', 8);
   const types = packed('(', kernel.args.map(ccallType), kernel.args.length === 1 ? ',),' : '),', 1, 8);
-  const args = packed('', kernel.args.map((a) => a.name.julia), ')', 0, 8);
+  const args = packed('', kernel.args.map((a) => juliaName(a.name)), ')', 0, 8);
   return code`
     ${signature}
         ${P}status = ccall(${PC}KERNEL_FNS.${kernel.cSymbol}[], Int32,

@@ -4,6 +4,7 @@ import { code } from '../../emit/code.ts';
 import type { EnumIR, IR, OpIR } from '../../ir/types.ts';
 import { comment, juliaString, juliaSymbol, opNames, P, PC } from './syntax.ts';
 import { isPerRow } from '../../ir/shape.ts';
+import { juliaName } from './names.ts';
 
 export function renderEnum(e: EnumIR): string {
   const expected = e.values.map((v) => `"${v.name.spec}"`).join(', ');
@@ -27,23 +28,23 @@ function opEntry(op: OpIR): string {
   const n = opNames(op);
   const [output] = op.outputs;
   const enums = op.params.flatMap((p) =>
-    p.type === 'enum' ? [`${p.name.julia} = (${p.enum.values.map(juliaSymbol).join(', ')}${p.enum.values.length === 1 ? ',' : ''}),`] : [],
+    p.type === 'enum' ? [`${juliaName(p.name)} = (${p.enum.values.map(juliaSymbol).join(', ')}${p.enum.values.length === 1 ? ',' : ''}),`] : [],
   );
   return code`
-    ${op.name.julia} = (
+    ${juliaName(op.name)} = (
         fn = ${n.fn},
         forward = ${n.forward},
         forward_into = ${n.forwardInto},
         pullback = ${n.pullback},
         pullback_into = ${n.pullbackInto},
-        inputs = ${names(op.inputs.map((x) => x.name.julia))},
-        differentiable = ${names(op.grads.map((g) => g.of.name.julia))},
-        params = ${names(op.params.map((p) => p.name.julia))},
-        param_grads = ${names(op.paramGrads.map((g) => g.of.name.julia))},
+        inputs = ${names(op.inputs.map((x) => juliaName(x.name)))},
+        differentiable = ${names(op.grads.map((g) => juliaName(g.of.name)))},
+        params = ${names(op.params.map((p) => juliaName(p.name)))},
+        param_grads = ${names(op.paramGrads.map((g) => juliaName(g.of.name)))},
         enums = (
             ${enums}
         ),
-        output = :${output?.name.julia ?? ''},
+        output = :${output === undefined ? '' : juliaName(output.name)},
         per_row = ${output !== undefined && isPerRow(output.shape) ? 'true' : 'false'},
         min_n = ${op.minN},
     ),

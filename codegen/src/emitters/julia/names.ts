@@ -1,8 +1,26 @@
 // Julia spellings that the Julia target owns: the public names RankRelax.jl exports for an op (the
 // emitter defines them, the describe hook shows them).
-import { ident, realText } from '../../ir/names.ts';
-import type { DimIR, OpIR, TypeId } from '../../ir/types.ts';
+import { escapeWith, realText } from '../../ir/names.ts';
+import type { DimIR, Ident, OpIR, TypeId } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
+
+const JULIA_RESERVED = new Set([
+  'baremodule', 'begin', 'break', 'catch', 'const', 'continue', 'do', 'else', 'elseif', 'end', 'export', 'false',
+  'finally', 'for', 'function', 'global', 'if', 'import', 'let', 'local', 'macro', 'module', 'quote', 'return',
+  'struct', 'true', 'try', 'using', 'while', 'abstract', 'mutable', 'primitive', 'type', 'where', 'in', 'isa',
+  'outer', 'public',
+]);
+
+
+/** A spec identifier as a Julia identifier (keywords get a trailing `_`): `end_`. */
+export function juliaIdent(spec: string): string {
+  return escapeWith(spec, JULIA_RESERVED);
+}
+
+/** An identifier of the IR as a Julia identifier. */
+export function juliaName(name: Ident): string {
+  return juliaIdent(name.spec);
+}
 
 /** An op's exports from RankRelax.jl. */
 export interface JuliaApi {
@@ -21,9 +39,9 @@ export interface JuliaApi {
 }
 
 export function juliaApi(op: OpIR): JuliaApi {
-  const { julia, snake, pascal } = op.name;
+  const { snake, pascal } = op.name;
   return {
-    fn: julia,
+    fn: juliaName(op.name),
     forward: `${snake}_forward`,
     pullback: `${snake}_pullback`,
     forwardInto: `${snake}_forward!`,
@@ -39,9 +57,9 @@ export function juliaDim(dim: DimIR): string {
     case 'n':
       return dim.name.spec;
     case 'param':
-      return ident(dim.param).julia;
+      return juliaIdent(dim.param);
     case 'length':
-      return `length(${ident(dim.param).julia})`;
+      return `length(${juliaIdent(dim.param)})`;
     default:
       return assertNever(dim, 'dim kind');
   }

@@ -5,6 +5,7 @@ import { code, file } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { call, comment, EXT_MODULE, forwardKeyword, keywordWithDefault, local, MODULE, opNames, P, packed, packedCall } from './syntax.ts';
+import { juliaName } from './names.ts';
 
 /** The names the extension uses from ChainRulesCore (the test stub provides exactly these). */
 export const CHAINRULES_NAMES = ['AbstractZero', 'NoTangent', 'ZeroTangent', 'unthunk'] as const;
@@ -20,12 +21,12 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
   const keywords = op.params.filter((p) => !positional.includes(p));
   const signature = call(
     'function ChainRulesCore.rrule',
-    [`::typeof(${MODULE}.${n.fn})`, ...op.inputs.map((x) => `${x.name.julia}::AbstractVecOrMat{<:Real}`), ...positional.map((p) => `${p.name.julia}::Real`)],
+    [`::typeof(${MODULE}.${n.fn})`, ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
     keywords.map(keywordWithDefault),
   );
   const forward = packedCall(
     `${local(output.name.spec)}, ${P}tape = ${MODULE}.${n.forward}`,
-    op.inputs.map((x) => x.name.julia),
+    op.inputs.map((x) => juliaName(x.name)),
     op.params.map(forwardKeyword),
     '',
     4,

@@ -1,6 +1,6 @@
 // The top of src/generated.jl: banner, exports, the ABI constants the loader checks, the tables of
 // C entry points it binds, the runtime functions (rr_last_error, …) and the status → exception map.
-import { juliaType } from './names.ts';
+import { juliaName, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, RuntimeFnIR, TypeNames } from '../../ir/types.ts';
@@ -58,9 +58,9 @@ function ccallType(t: TypeNames): string {
 }
 
 function renderRuntimeFn(fn: RuntimeFnIR): string {
-  const params = fn.args.map((a) => `${a.name.julia}::Integer`);
+  const params = fn.args.map((a) => `${juliaName(a.name)}::Integer`);
   const types = tuple(fn.args.map((a) => ccallType(a.type)));
-  const ccall = `ccall(${[`${PC}RUNTIME_FNS.${fn.cSymbol}[]`, ccallType(fn.returns), types, ...fn.args.map((a) => a.name.julia)].join(', ')})`;
+  const ccall = `ccall(${[`${PC}RUNTIME_FNS.${fn.cSymbol}[]`, ccallType(fn.returns), types, ...fn.args.map((a) => juliaName(a.name))].join(', ')})`;
   const body = fn.returns.id === 'cstr' ? `unsafe_string(${ccall})` : ccall;
   const head = `${P}${fn.name.snake}(${params.join(', ')}) =`;
   return code`
@@ -78,14 +78,14 @@ export function renderRuntime(ir: IR): string {
     ${fns.map((fn) => renderRuntimeFn(fn))}
 
     ${docstring([
-      `    ${threads.name.julia}(${arg.name.julia}::Integer)`,
+      `    ${juliaName(threads.name)}(${juliaName(arg.name)}::Integer)`,
       '',
       ...para(threads.doc.replace(/ Returns a status\.$/, '')),
       '',
       'Throws `ArgumentError` with the library\'s message if the value is refused.',
     ])}
-    function ${threads.name.julia}(${arg.name.julia}::Integer)
-        ${P}status = ${P}${threads.name.snake}(${arg.name.julia})
+    function ${juliaName(threads.name)}(${juliaName(arg.name)}::Integer)
+        ${P}status = ${P}${threads.name.snake}(${juliaName(arg.name)})
         ${P}status == Int32(0) || ${P}throw(${P}status)
         return nothing
     end

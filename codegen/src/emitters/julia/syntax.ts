@@ -2,7 +2,7 @@
 // Every name the generated Julia uses beyond the IR's idents and `juliaApi(op)` (names.ts) is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
 import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
-import { juliaApi, juliaReal, type JuliaApi } from './names.ts';
+import { juliaApi, type JuliaApi, juliaName, juliaReal } from './names.ts';
 import { matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 
@@ -47,7 +47,7 @@ export function juliaString(s: string): string {
 
 /** An enum value as the public API takes it: `:l2` (or `Symbol("end")` where `:end` would not parse). */
 export function juliaSymbol(value: EnumValueIR): string {
-  return value.name.julia === value.name.spec ? `:${value.name.spec}` : `Symbol(${juliaString(value.name.spec)})`;
+  return juliaName(value.name) === value.name.spec ? `:${value.name.spec}` : `Symbol(${juliaString(value.name.spec)})`;
 }
 
 /** The default of a param as written in a Julia signature. */
@@ -58,12 +58,12 @@ export function defaultValue(param: ParamIR): string {
 /** `regularization = :l2` */
 export function keywordWithDefault(param: ParamIR): string {
   const type = matchParam(param, { real: () => '::Real', bool: () => '::Bool', enum: () => '', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
-  return `${param.name.julia}${type} = ${defaultValue(param)}`;
+  return `${juliaName(param.name)}${type} = ${defaultValue(param)}`;
 }
 
 /** `regularization = regularization`: passing a keyword on. */
 export function forwardKeyword(param: ParamIR): string {
-  return `${param.name.julia} = ${param.name.julia}`;
+  return `${juliaName(param.name)} = ${juliaName(param.name)}`;
 }
 
 /** Text inside a `"""` docstring: backslashes and `$` escaped. */
