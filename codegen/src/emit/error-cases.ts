@@ -7,6 +7,7 @@
 import type { IR, OpIR, StatusIR } from '../ir/types.ts';
 import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
 import { tick } from './markdown.ts';
+import { pyName } from './python.ts';
 import { unsupported } from './capabilities.ts';
 import { assertNever } from '../util/never.ts';
 
@@ -85,7 +86,7 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
             condition: `${tick(name)} ≤ 0 or not finite`,
             message: `${opName}: ${name} must be finite and > 0, got 0`,
             kind: 'InvalidArgument',
-            trigger: { inputs: data.inputs, param: { name: p.name.python, python: '0.0' }, integers: false },
+            trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: '0.0' }, integers: false },
           });
         } else {
           const bad = p.constraint === 'nonnegative' ? '-1.0' : 'float("inf")';
@@ -94,7 +95,7 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
             condition: `${tick(name)} ${p.constraint === 'nonnegative' ? '< 0 or not finite' : 'not finite'}`,
             message: null,
             kind: 'InvalidArgument',
-            trigger: { inputs: data.inputs, param: { name: p.name.python, python: bad }, integers: false },
+            trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: bad }, integers: false },
           });
         }
         break;
@@ -106,7 +107,7 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
           condition: `an unknown ${tick(name)}`,
           message: `${opName}: ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(bad)}`,
           kind: 'InvalidArgument',
-          trigger: { inputs: data.inputs, param: { name: p.name.python, python: JSON.stringify(bad) }, integers: false },
+          trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: JSON.stringify(bad) }, integers: false },
         });
         break;
       }

@@ -1,8 +1,28 @@
 // Python text helpers: layout that `ruff format` leaves as it is (a call, signature or display on
 // one line when it fits in the line width, otherwise one item per line with a trailing comma,
 // which ruff keeps exploded), string literals, and Google-style docstrings.
-import type { ParamType, ParamValue } from '../ir/types.ts';
+import { escapeWith } from '../ir/names.ts';
+import type { Ident, ParamType, ParamValue } from '../ir/types.ts';
 import { wrap } from './text.ts';
+
+const PYTHON_RESERVED = new Set([
+  'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del',
+  'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal',
+  'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield', 'match', 'case', 'type',
+  // Builtins a wrapper needs unshadowed.
+  'input', 'len', 'min', 'max', 'sum', 'abs', 'range', 'float', 'int', 'bool', 'object',
+]);
+
+
+/** A spec identifier as a Python identifier (keywords and the builtins a wrapper needs get a trailing `_`): `input_`. */
+export function pyIdent(spec: string): string {
+  return escapeWith(spec, PYTHON_RESERVED);
+}
+
+/** An identifier of the IR as a Python identifier. */
+export function pyName(name: Ident): string {
+  return pyIdent(name.spec);
+}
 
 /** Line width of generated Python (pyproject.toml: ruff line-length). */
 export const PY_WIDTH = 100;

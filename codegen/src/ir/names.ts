@@ -16,14 +16,6 @@ const RUST_RESERVED = new Set([
 /** Rust keywords that cannot be raw identifiers. */
 const RUST_NOT_RAW = new Set(['crate', 'self', 'super', 'Self']);
 
-const PYTHON_RESERVED = new Set([
-  'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del',
-  'elif', 'else', 'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal',
-  'not', 'or', 'pass', 'raise', 'return', 'try', 'while', 'with', 'yield', 'match', 'case', 'type',
-  // Builtins a wrapper needs unshadowed.
-  'input', 'len', 'min', 'max', 'sum', 'abs', 'range', 'float', 'int', 'bool', 'object',
-]);
-
 function words(snake: string): string[] {
   return snake.split('_').filter((w) => w !== '');
 }
@@ -64,7 +56,6 @@ export function ident(spec: string): Ident {
     pascal: pascalCase(spec),
     screaming: screamingCase(spec),
     rust: rustIdent(spec),
-    python: escapeWith(spec, PYTHON_RESERVED),
   };
 }
 

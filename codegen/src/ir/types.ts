@@ -12,7 +12,6 @@ export interface Ident {
   readonly screaming: string;
   /** May be a raw identifier (`r#type`). */
   readonly rust: string;
-  readonly python: string;
 }
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';

@@ -1,7 +1,7 @@
 // What the API reference says of the Python package (the `describe` hook): the NumPy API
 // (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
 // spellings, enum values, examples, and the check of every error message of an op.
-import { numpyDtype, pythonApi, pythonDefault, pythonEnumValue, pythonLiteral } from './names.ts';
+import { numpyDtype, pythonApi, pythonDefault, pythonEnumValue, pythonLiteral, pythonName } from './names.ts';
 import { code, join } from '../../emit/code.ts';
 import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
@@ -41,7 +41,7 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
 
 /** `regularization_strength=1.0`, as a call or the parameter table spells it. */
 export function pythonParam(p: ParamIR): string {
-  return `${p.name.python}=${pythonDefault(p)}`;
+  return `${pythonName(p.name)}=${pythonDefault(p)}`;
 }
 
 function returns(tensors: readonly TensorIR[], type: string): string {
@@ -55,19 +55,19 @@ function def(head: string, args: readonly string[], ret: string): string {
 export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
   const names = pythonApi(op);
-  const inputs = op.inputs.map((i) => `${i.name.python}: ${t.input}`);
-  const params = op.params.map((p) => `${p.name.python}: ${paramType(p, flavour)} = ${pythonDefault(p)}`);
+  const inputs = op.inputs.map((i) => `${pythonName(i.name)}: ${t.input}`);
+  const params = op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`);
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
   if (flavour !== 'numpy') return fn;
-  const cotangents = op.cotangents.map((c) => `${c.name.python}: ${t.input}`);
+  const cotangents = op.cotangents.map((c) => `${pythonName(c.name)}: ${t.input}`);
   const grads = op.grads.map((g) => g.of);
   return `${fn}\n\n${def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output))}`;
 }
 
 /** How each framework is said to compute gradients, after the signature. */
 export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
-  const grads = op.grads.map((g) => `\`${g.of.name.python}\``).join(', ');
-  const eps = op.paramGrads.map((g) => `\`${g.of.name.python}\``).join(', ');
+  const grads = op.grads.map((g) => `\`${pythonName(g.of.name)}\``).join(', ');
+  const eps = op.paramGrads.map((g) => `\`${pythonName(g.of.name)}\``).join(', ');
   switch (flavour) {
     case 'numpy':
       return (
@@ -109,7 +109,7 @@ function construct(flavour: PyFlavour, rows: readonly (readonly number[])[], gra
 }
 
 function callArgs(inputs: readonly string[], data: ExampleData): string {
-  return [...inputs, ...data.params.map((p) => `${p.param.name.python}=${pythonLiteral(p.param, p.value)}`)].join(', ');
+  return [...inputs, ...data.params.map((p) => `${pythonName(p.param.name)}=${pythonLiteral(p.param, p.value)}`)].join(', ');
 }
 
 function assign(names: readonly string[], value: string): string {
@@ -124,23 +124,23 @@ const IMPORTS: Record<PyFlavour, readonly string[]> = {
 
 export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): string {
   const fn = `${PY_MODULES[flavour]}.${pythonApi(op).fn}`;
-  const inputNames = data.inputs.map((i) => i.input.name.python);
-  const outNames = op.outputs.map((o) => o.name.python);
+  const inputNames = data.inputs.map((i) => pythonName(i.input.name));
+  const outNames = op.outputs.map((o) => pythonName(o.name));
   const lines: string[] = [...IMPORTS[flavour], ''];
-  lines.push(...data.inputs.map((i) => `${i.input.name.python} = ${construct(flavour, i.rows, i.input.differentiable)}`));
+  lines.push(...data.inputs.map((i) => `${pythonName(i.input.name)} = ${construct(flavour, i.rows, i.input.differentiable)}`));
   const call = `${fn}(${callArgs(inputNames, data)})`;
-  const gradNames = op.grads.map((g) => g.name.python);
+  const gradNames = op.grads.map((g) => pythonName(g.name));
   if (flavour === 'numpy') {
     const vjp = `${PY_MODULES.numpy}.${pythonApi(op).vjp}`;
-    const cotangents = op.outputs.map((o) => `np.ones_like(${o.name.python})`);
+    const cotangents = op.outputs.map((o) => `np.ones_like(${pythonName(o.name)})`);
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
     lines.push(assign(gradNames, `${vjp}(${callArgs([...inputNames, ...cotangents], data)})`), ...gradNames.map((g) => `print(${g})`));
   } else if (flavour === 'torch') {
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
-    lines.push(`${op.outputs.map((o) => `${o.name.python}.sum()`).join(' + ')}.backward()`);
-    lines.push(...op.grads.map((g) => `print(${g.of.name.python}.grad)`));
+    lines.push(`${op.outputs.map((o) => `${pythonName(o.name)}.sum()`).join(' + ')}.backward()`);
+    lines.push(...op.grads.map((g) => `print(${pythonName(g.of.name)}.grad)`));
   } else {
-    const diff = data.inputs.filter((i) => i.input.differentiable).map((i) => i.input.name.python);
+    const diff = data.inputs.filter((i) => i.input.differentiable).map((i) => pythonName(i.input.name));
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`), '');
     lines.push(`def total(${diff.join(', ')}):`);
     lines.push(`    return ${op.outputs.map((_, k) => `${fn}(${callArgs(inputNames, data)})${op.outputs.length > 1 ? `[${k}]` : ''}.sum()`).join(' + ')}`);
@@ -154,7 +154,7 @@ export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): 
 function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): string {
   const args = c.trigger.inputs.map((i, k) => {
     const same = shared[k]?.rows === i.rows && !c.trigger.integers;
-    return same ? i.input.name.python : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
+    return same ? pythonName(i.input.name) : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
   });
   const param = c.trigger.param === null ? [] : [`${c.trigger.param.name}=${c.trigger.param.python}`];
   return `lambda: ${PY_MODULES.numpy}.${pythonApi(op).fn}(${[...args, ...param].join(', ')})`;
@@ -163,7 +163,7 @@ function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): str
 /** A NumPy program that makes every error of the table happen and checks its type and message. */
 export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
   const lines = [...IMPORTS.numpy, ''];
-  lines.push(...data.inputs.map((i) => `${i.input.name.python} = np.array(${rowsText(i.rows)})`));
+  lines.push(...data.inputs.map((i) => `${pythonName(i.input.name)} = np.array(${rowsText(i.rows)})`));
   lines.push('cases = [');
   for (const c of cases) {
     lines.push(`    (${ERROR_TYPES[c.raises]}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);

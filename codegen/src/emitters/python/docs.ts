@@ -1,6 +1,6 @@
 // The docstring of a public function, from the spec's text, in each of the three flavours (NumPy,
 // PyTorch, JAX): same sections, with the framework's words for arrays and gradients.
-import { pythonApi } from './names.ts';
+import { pythonApi, pythonName } from './names.ts';
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -53,7 +53,7 @@ function example(op: OpIR, flavour: Flavour): string | null {
     ...op.example.inputs.map((i) => `${flavour.construct}([${i.rows.map((r) => `[${r.map(pyFloat).join(', ')}]`).join(', ')}])`),
     ...op.example.params
       .filter((p) => pythonLiteral(p.param, p.value) !== pythonDefault(p.param))
-      .map((p) => `${p.param.name.python}=${pythonLiteral(p.param, p.value)}`),
+      .map((p) => `${pythonName(p.param.name)}=${pythonLiteral(p.param, p.value)}`),
   ];
   return `\`\`${flavour.module}.${pythonApi(op).fn}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
 }
@@ -67,13 +67,13 @@ export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns:
     {
       title: 'Args',
       entries: [
-        ...op.inputs.map((i) => [i.name.python, inputDoc(i, flavour)] as const),
-        ...op.params.map((p) => [p.name.python, paramDoc(p, flavour)] as const),
+        ...op.inputs.map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
+        ...op.params.map((p) => [pythonName(p.name), paramDoc(p, flavour)] as const),
       ],
     },
     {
       title: 'Returns',
-      entries: returns.map((o) => [null, `${returns.length > 1 ? `${o.name.python}: ` : ''}${o.doc} Shape ${shapeText(o)}.`] as const),
+      entries: returns.map((o) => [null, `${returns.length > 1 ? `${pythonName(o.name)}: ` : ''}${o.doc} Shape ${shapeText(o)}.`] as const),
     },
     {
       title: 'Raises',

@@ -2,7 +2,7 @@
 // (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
 // forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
 // public function. Real params (ε) are differentiable arguments; enum and bool params are static.
-import { pythonApi } from './names.ts';
+import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
@@ -51,57 +51,58 @@ function kernelParamType(p: ParamIR): string {
 function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const ps = kernelParams(kernel);
-  const like = rd.find((b) => !isPerRow(b.shape))?.name.python ?? '';
+  const likeBuffer = rd.find((b) => !isPerRow(b.shape));
+  const like = likeBuffer === undefined ? '' : pythonName(likeBuffer.name);
   const results = writes(kernel).map((b) => {
     if (isPerRow(b.shape)) return `${PRIVATE}.rows_like(${like})`;
     return matchElem(b.elem, { real: () => `${PRIVATE}.like(${like})`, int32: () => `${PRIVATE}.like(${like}, jnp.int32)`, bool: () => unsupported('python', 'bool buffers') });
   });
-  const args = [...rd.map((b) => `${b.name.python}: jax.Array`), ...ps.map((p) => `${p.name.python}: ${kernelParamType(p)}`)];
+  const args = [...rd.map((b) => `${pythonName(b.name)}: jax.Array`), ...ps.map((p) => `${pythonName(p.name)}: ${kernelParamType(p)}`)];
   const folded = [
     pyStr(kernelKey(op, kernel.pass)),
-    pyTuple(8, rd.map((b) => b.name.python)),
-    pyDict(8, ps.map((p) => [pyStr(p.name.spec), p.name.python] as const)),
+    pyTuple(8, rd.map((b) => pythonName(b.name))),
+    pyDict(8, ps.map((p) => [pyStr(p.name.spec), pythonName(p.name)] as const)),
     pyTuple(8, results),
   ];
   return [
     ...pyDef(0, `def ${local(op.name.snake)}_${kernel.pass}`, args, 'tuple[jax.Array, ...]'),
-    `    """The ${kernel.pass} kernel of \`\`${op.name.python}\`\`."""`,
+    `    """The ${kernel.pass} kernel of \`\`${pythonName(op.name)}\`\`."""`,
     ...pyCall(4, `return ${PRIVATE}.call`, folded),
   ];
 }
 
 function renderVjp(op: OpIR): string[] {
   const name = local(op.name.snake);
-  const inputs = op.inputs.map((i) => i.name.python);
-  const ps = op.params.map((p) => p.name.python);
+  const inputs = op.inputs.map((i) => pythonName(i.name));
+  const ps = op.params.map((p) => pythonName(p.name));
   const argNames = [...inputs, ...ps];
   const staticIdx = op.params.map((p, k) => (isStatic(p) ? inputs.length + k : -1)).filter((k) => k >= 0);
-  const staticNames = op.params.filter(isStatic).map((p) => p.name.python);
-  const reals = op.params.filter((p) => p.type === 'real').map((p) => p.name.python);
-  const fwdOuts = writes(op.forward).map((b) => b.name.python);
-  const outputs = op.outputs.map((o) => o.name.python);
+  const staticNames = op.params.filter(isStatic).map((p) => pythonName(p.name));
+  const reals = op.params.filter((p) => p.type === 'real').map((p) => pythonName(p.name));
+  const fwdOuts = writes(op.forward).map((b) => pythonName(b.name));
+  const outputs = op.outputs.map((o) => pythonName(o.name));
   const usedOuts = fwdOuts.map((o) => (outputs.includes(o) ? o : `_${o}`));
-  const residuals = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python), ...reals];
+  const residuals = [...op.saves.map((s) => pythonName(s.name)), ...op.residuals.map((r) => pythonName(r.name)), ...reals];
   const fwdResidualOuts = fwdOuts.map((o) => (outputs.includes(o) || residuals.includes(o) ? o : `_${o}`));
   const primal = outputs.length === 1 ? outputs[0] ?? '' : `(${outputs.join(', ')})`;
   const typed = (n: string) => {
-    const p = op.params.find((x) => x.name.python === n);
+    const p = op.params.find((x) => pythonName(x.name) === n);
     return `${n}: ${p === undefined ? 'jax.Array' : kernelParamType(p)}`;
   };
-  const bwdArgs = [...reads(op.backward).map((b) => b.name.python), ...kernelParams(op.backward).map((p) => p.name.python)];
-  const bwdOuts = writes(op.backward).map((b) => b.name.python);
-  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, g.name.python]));
-  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, g.name.python]));
+  const bwdArgs = [...reads(op.backward).map((b) => pythonName(b.name)), ...kernelParams(op.backward).map((p) => pythonName(p.name))];
+  const bwdOuts = writes(op.backward).map((b) => pythonName(b.name));
+  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, pythonName(g.name)]));
+  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, pythonName(g.name)]));
   const cotangentsOut = [
-    ...op.inputs.map((i) => gradOf.get(i.name.spec) ?? `${PRIVATE}.zeros_like(${i.name.python})`),
+    ...op.inputs.map((i) => gradOf.get(i.name.spec) ?? `${PRIVATE}.zeros_like(${pythonName(i.name)})`),
     ...op.params
       .filter((p) => p.type === 'real')
       .map((p) => {
         const g = paramGradOf.get(p.name.spec);
-        return g === undefined ? `${PRIVATE}.zeros_like(${p.name.python})` : `${PRIVATE}.param_grad(${g}, ${p.name.python})`;
+        return g === undefined ? `${PRIVATE}.zeros_like(${pythonName(p.name)})` : `${PRIVATE}.param_grad(${g}, ${pythonName(p.name)})`;
       }),
   ];
-  const cotangentIn = op.cotangents.length === 1 ? op.cotangents[0]?.name.python ?? '' : 'cotangents';
+  const cotangentIn = op.cotangents.length === 1 ? (op.cotangents[0] === undefined ? '' : pythonName(op.cotangents[0].name)) : 'cotangents';
   return [
     `@functools.partial(jax.custom_vjp, nondiff_argnums=${tuple(staticIdx.map(String))})`,
     ...pyDef(0, `def ${name}`, argNames.map(typed), outputs.length === 1 ? 'jax.Array' : 'tuple[jax.Array, ...]'),
@@ -118,7 +119,7 @@ function renderVjp(op: OpIR): string[] {
     '',
     ...pyDef(0, `def ${name}_bwd`, [...staticNames.map(typed), 'residuals: tuple[jax.Array, ...]', `${cotangentIn}: Any`], 'tuple[jax.Array, ...]'),
     ...pyAssign(4, residuals, 'residuals'),
-    ...(op.cotangents.length > 1 ? pyAssign(4, op.cotangents.map((c) => c.name.python), 'cotangents') : []),
+    ...(op.cotangents.length > 1 ? pyAssign(4, op.cotangents.map((c) => pythonName(c.name)), 'cotangents') : []),
     ...pyUnpack(4, bwdOuts.map((o) => (cotangentsOut.some((c) => c === o || c.includes(`(${o},`)) ? o : `_${o}`)), `${name}_backward`, bwdArgs),
     ...pyDisplay(4, 'return ', '(', cotangentsOut, ')').map((l, _i, all) =>
       cotangentsOut.length === 1 && all.length === 1 ? l.replace(/\)$/, ',)') : l,
@@ -131,29 +132,29 @@ function renderVjp(op: OpIR): string[] {
 
 function renderPublic(op: OpIR): string[] {
   const args = [
-    ...op.inputs.map((i) => `${i.name.python}: ArrayLike`),
+    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
     ...op.params.map((p) => {
       const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
-      return `${p.name.python}: ${t} = ${pythonDefault(p)}`;
+      return `${pythonName(p.name)}: ${t} = ${pythonDefault(p)}`;
     }),
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'jax.Array' : `tuple[${outs.map(() => 'jax.Array').join(', ')}]`;
-  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
+  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const views = op.inputs.map((i) => local(i.name.snake));
   const reals = op.params.filter((p) => p.type === 'real');
   const checkArgs = op.params.map((p) =>
     matchParam(p, {
-      real: () => `${PRIVATE}.concrete(${p.name.python}, ${pythonDefault(p)})`,
-      bool: () => `bool(${p.name.python})`,
-      enum: () => p.name.python,
+      real: () => `${PRIVATE}.concrete(${pythonName(p.name)}, ${pythonDefault(p)})`,
+      bool: () => `bool(${pythonName(p.name)})`,
+      enum: () => pythonName(p.name),
       int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
     }),
   );
   const callArgs = [
     ...views,
     ...op.params.map((p) =>
-      matchParam(p, { real: () => local(p.name.snake), bool: () => `bool(${p.name.python})`, enum: () => p.name.python, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
+      matchParam(p, { real: () => local(p.name.snake), bool: () => `bool(${pythonName(p.name)})`, enum: () => pythonName(p.name), int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
     ),
   ];
   const first = views[0] ?? '';
@@ -169,7 +170,7 @@ function renderPublic(op: OpIR): string[] {
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>
-      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), p.name.python, `${first}.dtype`]),
+      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name), `${first}.dtype`]),
     ),
     ...pyCall(4, `CHECK_PARAMS[${pyStr(op.name.spec)}]`, checkArgs),
     ...body,

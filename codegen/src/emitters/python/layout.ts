@@ -1,6 +1,6 @@
 // Where the Python target's files live, and the few spellings only this target uses. Every
-// identifier comes from the IR (`ident.python`, `ident.rust`); this file only composes them.
-import { numpyDtype } from './names.ts';
+// identifier comes from names.ts (`pythonName`) and the IR (`ident.rust`); this file only composes them.
+import { numpyDtype, pythonName } from './names.ts';
 import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
 
@@ -42,9 +42,9 @@ export function enumAlias(param: ParamIR): string | null {
 /** The readable buffers of the backward, in call order: saves, residuals, cotangents. */
 export function backwardReads(op: OpIR): { name: string; tensor: TensorIR; role: 'save' | 'residual' | 'cotangent' }[] {
   return [
-    ...op.saves.map((s) => ({ name: s.name.python, tensor: s.tensor, role: 'save' as const })),
-    ...op.residuals.map((r) => ({ name: r.name.python, tensor: r, role: 'residual' as const })),
-    ...op.cotangents.map((c: DerivedIR<TensorIR>) => ({ name: c.name.python, tensor: c.of, role: 'cotangent' as const })),
+    ...op.saves.map((s) => ({ name: pythonName(s.name), tensor: s.tensor, role: 'save' as const })),
+    ...op.residuals.map((r) => ({ name: pythonName(r.name), tensor: r, role: 'residual' as const })),
+    ...op.cotangents.map((c: DerivedIR<TensorIR>) => ({ name: pythonName(c.name), tensor: c.of, role: 'cotangent' as const })),
   ];
 }
 

@@ -1,10 +1,19 @@
 // Python spellings that the Python target owns: the public names of an op in `rank_relax`,
 // `rank_relax.torch` and `rank_relax.jax` (the emitter defines them, the describe hook shows them).
-import { pyLiteral, pyStr } from '../../emit/python.ts';
+import { pyIdent, pyLiteral, pyName, pyStr } from '../../emit/python.ts';
 import { defaultValue } from '../../ir/match.ts';
-import { ident } from '../../ir/names.ts';
-import type { DimIR, EnumValueIR, OpIR, ParamIR, ParamValue, TypeId } from '../../ir/types.ts';
+import type { DimIR, EnumValueIR, Ident, OpIR, ParamIR, ParamValue, TypeId } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
+
+/** A spec identifier as a Python identifier (emit/python.ts, which the shared error cases use too): `input_`. */
+export function pythonIdent(spec: string): string {
+  return pyIdent(spec);
+}
+
+/** An identifier of the IR as a Python identifier. */
+export function pythonName(name: Ident): string {
+  return pyName(name);
+}
 
 /** An op's Python API: `rank_relax.soft_rank`, the same name in `.torch` and `.jax`, and the NumPy VJP. */
 export interface PythonApi {
@@ -15,7 +24,7 @@ export interface PythonApi {
 }
 
 export function pythonApi(op: OpIR): PythonApi {
-  return { fn: op.name.python, vjp: `${op.name.python}_vjp` };
+  return { fn: pythonName(op.name), vjp: `${pythonName(op.name)}_vjp` };
 }
 
 /** A dim's value in Python: `n`, `k`, `len(quantiles)`. */
@@ -25,9 +34,9 @@ export function pythonDim(dim: DimIR): string {
     case 'n':
       return dim.name.spec;
     case 'param':
-      return ident(dim.param).python;
+      return pythonIdent(dim.param);
     case 'length':
-      return `len(${ident(dim.param).python})`;
+      return `len(${pythonIdent(dim.param)})`;
     default:
       return assertNever(dim, 'dim kind');
   }

@@ -1,7 +1,7 @@
 // rank_relax/_generated.py: the NumPy API (one function per op and its VJP), the table of native
 // kernels the torch and JAX modules share, and the enum aliases; rank_relax/_abi.py: the ABI
 // constants `__init__.py` compares with the native module's before importing anything else.
-import { pythonApi } from './names.ts';
+import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
@@ -29,11 +29,11 @@ const FLAVOUR: Flavour = {
 function paramArg(p: ParamIR): string {
   switch (p.type) {
     case 'real':
-      return `${p.name.python}: float = ${pythonDefault(p)}`;
+      return `${pythonName(p.name)}: float = ${pythonDefault(p)}`;
     case 'enum':
-      return `${p.name.python}: ${enumAlias(p)} = ${pythonDefault(p)}`;
+      return `${pythonName(p.name)}: ${enumAlias(p)} = ${pythonDefault(p)}`;
     case 'bool':
-      return `${p.name.python}: bool = ${pythonDefault(p)}`;
+      return `${pythonName(p.name)}: bool = ${pythonDefault(p)}`;
     case 'int':
     case 'list':
       return unsupported('python', `${p.type} params`);
@@ -48,9 +48,9 @@ export function paramValue(p: ParamIR): string {
     case 'real':
       return `${PRIVATE}_${p.name.snake}`;
     case 'enum':
-      return p.name.python;
+      return pythonName(p.name);
     case 'bool':
-      return `bool(${p.name.python})`;
+      return `bool(${pythonName(p.name)})`;
     case 'int':
     case 'list':
       return unsupported('python', `${p.type} params`);
@@ -65,7 +65,7 @@ function local(name: string): string {
 
 /** The body lines shared by the function and its VJP: checks, conversions, the forward kernel. */
 function forwardLines(op: OpIR): string[] {
-  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
+  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const reals = op.params.filter((p) => p.type === 'real');
   const outs = writes(op.forward).map((b) => local(b.name.snake));
   return [
@@ -74,7 +74,7 @@ function forwardLines(op: OpIR): string[] {
       ? [`    (${local(op.inputs[0]?.name.snake ?? '')},) = ${local('call')}.arrays`]
       : [`    ${op.inputs.map((i) => local(i.name.snake)).join(', ')} = ${local('call')}.arrays`]),
     ...reals.flatMap((p) =>
-      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(p.name.spec), p.name.python]),
+      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)]),
     ),
     ...pyUnpack(4, outs, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'forward'))}])`, [
       ...op.inputs.map((i) => local(i.name.snake)),
@@ -89,7 +89,7 @@ function result(op: OpIR, name: string, perRow: boolean): string {
 }
 
 function renderFunction(op: OpIR): string[] {
-  const args = [...op.inputs.map((i) => `${i.name.python}: ArrayLike`), ...op.params.map(paramArg)];
+  const args = [...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`), ...op.params.map(paramArg)];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const values = outs.map((o) => result(op, o.name.snake, isPerRow(o.shape)));
@@ -104,18 +104,18 @@ function renderFunction(op: OpIR): string[] {
 function renderVjp(op: OpIR): string[] {
   const grads = op.grads;
   const args = [
-    ...op.inputs.map((i) => `${i.name.python}: ArrayLike`),
-    ...op.cotangents.map((c) => `${c.name.python}: ArrayLike`),
+    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
+    ...op.cotangents.map((c) => `${pythonName(c.name)}: ArrayLike`),
     ...op.params.map(paramArg),
   ];
   const ret = grads.length === 1 ? 'NDArray[Any]' : `tuple[${grads.map(() => 'NDArray[Any]').join(', ')}]`;
   const bwdOuts = writes(op.backward).map((b) => local(b.name.snake));
   const bwdArgs = [...reads(op.backward).map((b) => local(b.name.snake)), ...op.params.map(paramValue)];
   const values = grads.map((g) => result(op, g.name.snake, false));
-  const gradNames = grads.map((g) => `\`\`${g.of.name.python}\`\``).join(' and ');
+  const gradNames = grads.map((g) => `\`\`${pythonName(g.of.name)}\`\``).join(' and ');
   const summary = `Vector-Jacobian product of :func:\`${pythonApi(op).fn}\`.`;
   const cotangentDocs = op.cotangents.map(
-    (c) => [c.name.python, `Cotangent of \`\`${c.of.name.python}\`\` (its shape).`] as const,
+    (c) => [pythonName(c.name), `Cotangent of \`\`${pythonName(c.of.name)}\`\` (its shape).`] as const,
   );
   return [
     ...pyDef(0, `def ${pythonApi(op).vjp}`, args, ret),
@@ -123,7 +123,7 @@ function renderVjp(op: OpIR): string[] {
       4,
       summary,
       [
-        `The gradient with respect to ${gradNames} of \`\`sum(${op.cotangents.map((c) => `${c.name.python} * ${c.of.name.python}`).join(' + ')})\`\` ` +
+        `The gradient with respect to ${gradNames} of \`\`sum(${op.cotangents.map((c) => `${pythonName(c.name)} * ${pythonName(c.of.name)}`).join(' + ')})\`\` ` +
           `for the outputs of \`\`${pythonApi(op).fn}(...)\`\`, for NumPy users with their own autodiff. ` +
           'Runs the forward kernel, then the backward kernel (analytical, O(n) per row for the isotonic ops).',
       ],
@@ -131,7 +131,7 @@ function renderVjp(op: OpIR): string[] {
         {
           title: 'Args',
           entries: [
-            [op.inputs.map((i) => i.name.python).join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
+            [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
             ...cotangentDocs,
             ['regularization_strength, ...', `As for :func:\`${pythonApi(op).fn}\`.`],
           ],
@@ -146,7 +146,7 @@ function renderVjp(op: OpIR): string[] {
     ...op.cotangents.flatMap((c) =>
       pyCall(4, `${local(c.name.snake)} = ${local('call')}.cotangent`, [
         pyStr(c.name.spec),
-        c.name.python,
+        pythonName(c.name),
         `per_row=${isPerRow(c.of.shape) ? 'True' : 'False'}`,
       ]),
     ),

@@ -2,7 +2,7 @@
 // kernels (`soft_rank_forward_f64(values, regularization_strength, regularization, direction) ->
 // (ranks, permutation)`), the params checkers, the ABI constants, the thread cap and the XLA FFI
 // handlers (`xla_handlers`).
-import { numpyDtype } from './names.ts';
+import { numpyDtype, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName, PY_WIDTH } from './layout.ts';
@@ -22,8 +22,8 @@ function paramType(p: ParamIR): string {
 
 function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
   const args = [
-    ...reads(kernel).map((b) => `${b.name.python}: ${arrayType(b, dtype)}`),
-    ...params(kernel).map((p) => `${p.name.python}: ${paramType(p)}`),
+    ...reads(kernel).map((b) => `${pythonName(b.name)}: ${arrayType(b, dtype)}`),
+    ...params(kernel).map((p) => `${pythonName(p.name)}: ${paramType(p)}`),
   ];
   const outs = writes(kernel).map((b) => arrayType(b, dtype));
   const ret = `tuple[${outs.join(', ')}${outs.length === 1 ? ',' : ''}]`;
@@ -36,7 +36,7 @@ function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
 }
 
 function renderCheck(op: OpIR): string[] {
-  const lines = pyDef(0, `def ${checkName(op)}`, params(op.forward).map((p) => `${p.name.python}: ${paramType(p)}`), 'None');
+  const lines = pyDef(0, `def ${checkName(op)}`, params(op.forward).map((p) => `${pythonName(p.name)}: ${paramType(p)}`), 'None');
   const last = lines.length - 1;
   return lines.map((l, i) => (i === last ? `${l} ...` : l));
 }

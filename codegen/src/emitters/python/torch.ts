@@ -12,7 +12,7 @@
 // - every path refuses what no kernel computes yet: forward mode raises in `jvp`, and the backward
 //   kernels run through `_plumbing.first_order`, so differentiating a gradient raises too;
 // - the public function with torchsort-style keyword arguments.
-import { pythonApi } from './names.ts';
+import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
@@ -67,8 +67,8 @@ function publicAnnotation(p: ParamIR): string {
 
 function schemaOf(kernel: KernelIR): string {
   const args = [
-    ...reads(kernel).map((b) => `Tensor ${b.name.python}`),
-    ...kernelParams(kernel).map((p) => `${schemaType(p)} ${p.name.python}`),
+    ...reads(kernel).map((b) => `Tensor ${pythonName(b.name)}`),
+    ...kernelParams(kernel).map((p) => `${schemaType(p)} ${pythonName(p.name)}`),
   ];
   const outs = writes(kernel);
   const ret = outs.length === 1 ? 'Tensor' : `(${outs.map(() => 'Tensor').join(', ')})`;
@@ -92,7 +92,7 @@ function schemaLiteral(schema: string, indent: number): string {
 }
 
 function kernelArgs(kernel: KernelIR, params: (p: ParamIR) => string): string[] {
-  return [...reads(kernel).map((b) => `${b.name.python}: Tensor`), ...kernelParams(kernel).map((p) => `${p.name.python}: ${params(p)}`)];
+  return [...reads(kernel).map((b) => `${pythonName(b.name)}: Tensor`), ...kernelParams(kernel).map((p) => `${pythonName(p.name)}: ${params(p)}`)];
 }
 
 function returnType(kernel: KernelIR): string {
@@ -105,12 +105,12 @@ function renderImpl(op: OpIR, pass: Pass): string[] {
   const outs = writes(kernel);
   const runArgs = [
     `KERNELS[${pyStr(kernelKey(op, pass))}]`,
-    pyTuple(8, kernelParams(kernel).map((p) => p.name.python)),
-    ...reads(kernel).map((b) => b.name.python),
+    pyTuple(8, kernelParams(kernel).map((p) => pythonName(p.name))),
+    ...reads(kernel).map((b) => pythonName(b.name)),
   ];
   return [
     ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation), outs.length === 1 ? 'Tensor' : 'tuple[Tensor, ...]'),
-    `    """The ${pass} kernel of \`\`${op.name.python}\`\` on tensors."""`,
+    `    """The ${pass} kernel of \`\`${pythonName(op.name)}\`\` on tensors."""`,
     ...pyCall(4, `return ${PRIVATE}.run`, runArgs, outs.length === 1 ? '[0]' : ''),
   ];
 }
@@ -119,7 +119,8 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   const kernel = kernelOf(op, pass);
   const name = `${local(op.name.snake)}_${pass}`;
   const rd = reads(kernel);
-  const like = rd.find((r) => !isPerRow(r.shape))?.name.python ?? '';
+  const likeBuffer = rd.find((r) => !isPerRow(r.shape));
+  const like = likeBuffer === undefined ? '' : pythonName(likeBuffer.name);
   const fakes = writes(kernel).map((b) => {
     if (isPerRow(b.shape)) return `${PRIVATE}.fake_rows(${like})`;
     return matchElem(b.elem, { real: () => `${PRIVATE}.fake_matrix(${like})`, int32: () => `${PRIVATE}.fake_matrix(${like}, torch.int32)`, bool: () => unsupported('python', 'bool buffers') });
@@ -145,18 +146,18 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
 /** The custom ops' autograd: setup_context and the backward rule over the backward op. */
 function renderAutograd(op: OpIR): string[] {
   const name = local(op.name.snake);
-  const inputs = op.inputs.map((i) => i.name.python);
-  const ps = op.params.map((p) => p.name.python);
-  const outs = writes(op.forward).map((b) => b.name.python);
-  const tensors = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python)];
+  const inputs = op.inputs.map((i) => pythonName(i.name));
+  const ps = op.params.map((p) => pythonName(p.name));
+  const outs = writes(op.forward).map((b) => pythonName(b.name));
+  const tensors = [...op.saves.map((s) => pythonName(s.name)), ...op.residuals.map((r) => pythonName(r.name))];
   const outTargets = outs.map((o) => (tensors.includes(o) ? o : `_${o}`));
-  const cotangents = op.cotangents.map((c) => c.name.python);
-  const bwdArgs = [...reads(op.backward).map((b) => b.name.python), ...kernelParams(op.backward).map((p) => p.name.python)];
-  const bwdOuts = writes(op.backward).map((b) => b.name.python);
+  const cotangents = op.cotangents.map((c) => pythonName(c.name));
+  const bwdArgs = [...reads(op.backward).map((b) => pythonName(b.name)), ...kernelParams(op.backward).map((p) => pythonName(p.name))];
+  const bwdOuts = writes(op.backward).map((b) => pythonName(b.name));
   const needs = local('needs');
   return [
     ...pyDef(0, `def ${name}_setup_context`, ['ctx: Any', 'inputs: tuple[Any, ...]', 'output: Any'], 'None'),
-    `    """Saves what the backward of \`\`${op.name.python}\`\` reads."""`,
+    `    """Saves what the backward of \`\`${pythonName(op.name)}\`\` reads."""`,
     ...pyAssign(4, [...inputs, ...ps], 'inputs'),
     ...(outs.length === 1 ? (tensors.includes(outs[0] ?? '') ? [`    ${outs[0]} = output`] : []) : pyAssign(4, outTargets, 'output')),
     ...pyCall(4, `${PRIVATE}.save`, ['ctx', pyTuple(8, tensors), pyTuple(8, ps)]),
@@ -177,8 +178,8 @@ function renderAutograd(op: OpIR): string[] {
 
 /** What the backward returns: a gradient (or None) per argument of the forward, in order. */
 function gradients(op: OpIR, needs: string, indent: number, param: (k: number) => string): string[] {
-  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, g.name.python]));
-  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, g.name.python]));
+  const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, pythonName(g.name)]));
+  const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, pythonName(g.name)]));
   const argNames = [...op.inputs.map((i) => i.name.spec), ...op.params.map((p) => p.name.spec)];
   return argNames.map((arg, k) => {
     const grad = gradOf.get(arg);
@@ -192,17 +193,17 @@ function gradients(op: OpIR, needs: string, indent: number, param: (k: number) =
 /** The eager path: both passes call the kernels directly, one Python frame each, since every
  * frame between the kernel and autograd costs time twice over (cold caches after a large call). */
 function renderFunction(op: OpIR): string[] {
-  const cotangents = op.cotangents.map((c) => c.name.python);
+  const cotangents = op.cotangents.map((c) => pythonName(c.name));
   const fwdArgs = kernelArgs(op.forward, implAnnotation);
-  const outputs = op.outputs.map((o) => o.name.python);
-  const ps = op.params.map((p) => p.name.python);
+  const outputs = op.outputs.map((o) => pythonName(o.name));
+  const ps = op.params.map((p) => pythonName(p.name));
   const params = local('params');
   const needs = local('needs');
-  const tensors = [...op.saves.map((s) => s.name.python), ...op.residuals.map((r) => r.name.python)];
-  const fwdOuts = writes(op.forward).map((b) => b.name.python);
+  const tensors = [...op.saves.map((s) => pythonName(s.name)), ...op.residuals.map((r) => pythonName(r.name))];
+  const fwdOuts = writes(op.forward).map((b) => pythonName(b.name));
   const fwdTargets = fwdOuts.map((o) => (tensors.includes(o) || outputs.includes(o) ? o : `_${o}`));
-  const bwdReads = reads(op.backward).map((b) => b.name.python);
-  const bwdOuts = writes(op.backward).map((b) => b.name.python);
+  const bwdReads = reads(op.backward).map((b) => pythonName(b.name));
+  const bwdOuts = writes(op.backward).map((b) => pythonName(b.name));
   const kernel = (pass: Pass) => `KERNELS[${pyStr(kernelKey(op, pass))}]`;
   // Both kernels take exactly the op's params, in order (ir/normalise.ts), so one tuple serves.
   const call = (indent: number, targets: readonly string[], pass: Pass, args: readonly string[]) => {
@@ -215,7 +216,7 @@ function renderFunction(op: OpIR): string[] {
   const returned = outputs.length === 1 ? (outputs[0] ?? '') : `${outputs.join(', ')}`;
   return [
     `class ${local(op.name.pascal)}(torch.autograd.Function):`,
-    `    """The eager path of \`\`${op.name.python}\`\`: its kernels and rules without the op dispatcher.`,
+    `    """The eager path of \`\`${pythonName(op.name)}\`\`: its kernels and rules without the op dispatcher.`,
     '',
     '    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments',
     '    with ``inspect``; this path is never used under torch.func) and returns only the outputs',
@@ -226,7 +227,7 @@ function renderFunction(op: OpIR): string[] {
     '    @staticmethod',
     ...pyDef(4, 'def forward', ['ctx: Any', ...fwdArgs], outputs.length === 1 ? 'Tensor' : `tuple[${outputs.map(() => 'Tensor').join(', ')}]`),
     `        ${params} = ${pyTuple(8, ps)}`,
-    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => b.name.python)),
+    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => pythonName(b.name))),
     ...pyCall(8, `${PRIVATE}.save`, ['ctx', pyTuple(12, tensors), params]),
     `        return ${returned}`,
     '',
@@ -256,7 +257,7 @@ function renderTransforms(op: OpIR): string[] {
   const name = local(op.name.snake);
   return [
     `class ${local(op.name.pascal)}Transforms(torch.autograd.Function):`,
-    `    """\`\`${op.name.python}\`\` under torch.func transforms and forward-mode AD, outside the compiler.`,
+    `    """\`\`${pythonName(op.name)}\`\` under torch.func transforms and forward-mode AD, outside the compiler.`,
     '',
     '    The custom ops and their rules in a Function with ``setup_context``, the form functorch',
     '    transforms; a vmap runs the forward custom op under its own batching rule.',
@@ -274,19 +275,19 @@ function renderTransforms(op: OpIR): string[] {
 function renderPublic(op: OpIR): string[] {
   const name = local(op.name.snake);
   const args = [
-    ...op.inputs.map((i) => `${i.name.python}: Tensor`),
-    ...op.params.map((p) => `${p.name.python}: ${publicAnnotation(p)} = ${pythonDefault(p)}`),
+    ...op.inputs.map((i) => `${pythonName(i.name)}: Tensor`),
+    ...op.params.map((p) => `${pythonName(p.name)}: ${publicAnnotation(p)} = ${pythonDefault(p)}`),
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
-  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${i.name.python})`);
+  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const views = op.inputs.map((i) => local(i.name.snake));
   const reals = op.params.filter((p) => p.type === 'real');
   const paramValue = (p: ParamIR, tensor: boolean) =>
     matchParam(p, {
       real: () => (tensor ? `${PRIVATE}.as_tensor(${local(p.name.snake)})` : local(p.name.snake)),
-      bool: () => `bool(${p.name.python})`,
-      enum: () => p.name.python,
+      bool: () => `bool(${pythonName(p.name)})`,
+      enum: () => pythonName(p.name),
       int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
     });
   const fwdOuts = writes(op.forward).map((b) => local(b.name.snake));
@@ -304,7 +305,7 @@ function renderPublic(op: OpIR): string[] {
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('lead'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
     ...reals.flatMap((p) =>
-      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), p.name.python]),
+      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)]),
     ),
     `    if ${PRIVATE}.eager(${views.join(', ')}):`,
     ...forward(8, `${local(op.name.pascal)}.apply`, false, outNames),
