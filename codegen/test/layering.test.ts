@@ -75,8 +75,6 @@ const REMAINING_TARGET_FIELDS = [
   'RuntimeFnIR.cSymbol',
   'StatusIR.c',
   'VariantKernelIR.cSymbol',
-  // Spellings still to move out.
-  'Ident.rust',
 ].sort();
 
 describe('a target-neutral IR', () => {
@@ -89,7 +87,7 @@ describe('the docs emitter lays out what the targets describe', () => {
   const docsFiles = files(join(SRC, 'emitters', 'docs'));
 
   it('imports no target-specific spelling: only the shared layers and the hooks they pass it', () => {
-    // ir/names.ts spells identifiers per target (`ident(x).rust` …): a docs page that used it
+    // ir/names.ts spells identifiers per target (`rustIdent(x)` …): a docs page that used it
     // would speak a language itself.
     const bad = docsFiles.flatMap((f) => imports(f).filter((i) => i === 'ir/names.ts').map((i) => `${relative(SRC, f)} → ${i}`));
     expect(bad).toEqual([]);

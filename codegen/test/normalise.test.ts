@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { juliaApi, juliaIdent, juliaName } from '../src/emitters/julia/names.ts';
 import { nodeApi, tsDefault, tsIdent, tsName } from '../src/emitters/node/names.ts';
 import { pythonApi, pythonDefault, pythonIdent, pythonName } from '../src/emitters/python/names.ts';
-import { ident } from '../src/ir/names.ts';
+import { ident, rustIdent } from '../src/ir/names.ts';
 import { cDefault, cDim, cEnumConstant, cIdent, cName, cType } from '../src/emitters/c/names.ts';
-import { rustDim, rustEnumValue, rustReal } from '../src/emit/rust.ts';
+import { rustDim, rustEnumValue, rustIdentifier, rustReal } from '../src/emit/rust.ts';
 import { extent, isPerRow, rowExtent } from '../src/ir/shape.ts';
 import type { OpIR } from '../src/ir/types.ts';
 import { irFromText } from '../src/pipeline.ts';
@@ -50,7 +50,7 @@ describe('normalise', () => {
       want: [['1.0', '"l2"', '"ascending"'], ['1.0', 'RR_REGULARIZATION_L2', 'RR_DIRECTION_ASCENDING'], ['1.0', 'Regularization::L2', 'Direction::Ascending'], ['1', "'l2'", "'ascending'"]],
     }],
     ['op names per target', {
-      given: () => { const n = op('soft_rank').name; return [cName(n), n.rust, pythonName(n), juliaName(n), tsName(n), n.pascal]; },
+      given: () => { const n = op('soft_rank').name; return [cName(n), rustIdentifier(n), pythonName(n), juliaName(n), tsName(n), n.pascal]; },
       want: ['soft_rank', 'soft_rank', 'soft_rank', 'soft_rank', 'softRank', 'SoftRank'],
     }],
     ['public names per binding (each target spells its own, in its names.ts)', {
@@ -138,8 +138,8 @@ describe('normalise', () => {
 });
 
 describe('names', () => {
-  // Each target's escapes: the IR's (`ident`), the C, Python, Julia and Node targets' (`cIdent`, `pythonIdent`, `juliaIdent`, `tsIdent`).
-  const spelled = (spec: string) => ({ ...ident(spec), c: cIdent(spec), python: pythonIdent(spec), julia: juliaIdent(spec), ts: tsIdent(spec) });
+  // Each target's escapes: `cIdent`, `rustIdent` (ir/names.ts: the core's paths use it too), `pythonIdent`, `juliaIdent`, `tsIdent`.
+  const spelled = (spec: string) => ({ ...ident(spec), c: cIdent(spec), rust: rustIdent(spec), python: pythonIdent(spec), julia: juliaIdent(spec), ts: tsIdent(spec) });
   const cases: [string, { given: string; want: Partial<ReturnType<typeof spelled>> }][] = [
     ['plain', { given: 'regularization_strength', want: { c: 'regularization_strength', ts: 'regularizationStrength', pascal: 'RegularizationStrength', screaming: 'REGULARIZATION_STRENGTH' } }],
     ['a Rust keyword becomes a raw identifier', { given: 'type', want: { rust: 'r#type', python: 'type_', julia: 'type_', ts: 'type_', c: 'type' } }],

@@ -5,8 +5,8 @@
 //
 // A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
 // lines, the first without indentation (the caller places it).
-import { ident, pascalCase, realText } from '../ir/names.ts';
-import type { DimIR, EnumIR, EnumValueIR, TypeId } from '../ir/types.ts';
+import { pascalCase, realText, rustIdent } from '../ir/names.ts';
+import type { DimIR, EnumIR, EnumValueIR, Ident, TypeId } from '../ir/types.ts';
 import { assertNever } from '../util/never.ts';
 import { commentLines } from './text.ts';
 
@@ -162,9 +162,9 @@ export function rustDim(dim: DimIR): string {
     case 'n':
       return dim.name.spec;
     case 'param':
-      return `${ident(dim.param).rust} as usize`;
+      return `${rustIdent(dim.param)} as usize`;
     case 'length':
-      return `${ident(dim.param).rust}.len()`;
+      return `${rustIdent(dim.param)}.len()`;
     default:
       return assertNever(dim, 'dim kind');
   }
@@ -192,4 +192,9 @@ const RUST_TYPES: Readonly<Record<TypeId, string>> = {
 
 export function rustType(t: { readonly id: TypeId }): string {
   return RUST_TYPES[t.id];
+}
+
+/** An identifier of the IR as a Rust identifier (keywords raw: `r#type`). */
+export function rustIdentifier(name: Ident): string {
+  return rustIdent(name.spec);
 }

@@ -1,6 +1,6 @@
 // The case forms of a spec identifier, the C ABI's symbols, constants and scalar types (which the
-// ABI hash covers), and the identifier escapes not yet moved to the targets (`ident.c`, …).
-// Literals are each target's own (`cDefault`, `pythonDefault`, … in its names.ts).
+// ABI hash covers), and the Rust identifier escape the core's paths share with the Rust-emitting
+// targets. Every other spelling is a target's own (`cName`, `pythonDefault`, … in its names.ts).
 
 import type { Ident, TypeId, TypeNames } from './types.ts';
 
@@ -41,7 +41,8 @@ export function escapeWith(name: string, reserved: ReadonlySet<string>): string 
   return reserved.has(name) ? `${name}_` : name;
 }
 
-function rustIdent(name: string): string {
+/** A spec identifier as a Rust identifier (keywords raw, `r#type`): the core's op modules (`corePath`) and every Rust-emitting target (`rustName` in emit/rust.ts). */
+export function rustIdent(name: string): string {
   if (!RUST_RESERVED.has(name)) return name;
   return RUST_NOT_RAW.has(name) ? `${name}_` : `r#${name}`;
 }
@@ -55,7 +56,6 @@ export function ident(spec: string): Ident {
     camel,
     pascal: pascalCase(spec),
     screaming: screamingCase(spec),
-    rust: rustIdent(spec),
   };
 }
 

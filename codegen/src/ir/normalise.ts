@@ -5,7 +5,7 @@ import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
-import { cKernelSymbol, ident, TYPES } from './names.ts';
+import { cKernelSymbol, ident, rustIdent, TYPES } from './names.ts';
 import type {
   ArgIR,
   BufferArgIR,
@@ -229,7 +229,7 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
 
   const forward: KernelIR = {
     pass: 'forward',
-    corePath: `rank_relax::ops::${opName.rust}::forward`,
+    corePath: `rank_relax::ops::${rustIdent(opName.spec)}::forward`,
     args: [
       ...dimArgs(),
       ...paramArgs(opParams),
@@ -240,7 +240,7 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
   };
   const backward: KernelIR = {
     pass: 'backward',
-    corePath: `rank_relax::ops::${opName.rust}::backward`,
+    corePath: `rank_relax::ops::${rustIdent(opName.spec)}::backward`,
     args: [
       ...dimArgs(),
       ...paramArgs(opParams),

@@ -1,8 +1,9 @@
 // The normalised IR: what every emitter sees. Built once by `normalise`, deeply frozen, never
-// mutated. Every default is filled, lists are in argument order, maps are sorted, and every name
-// and type is spelled for every target (see names.ts), so an emitter only formats.
+// mutated. Every default is filled, lists are in argument order, maps are sorted. It is
+// target-neutral (ADR 0015): each target spells names, types and literals in its own names.ts;
+// only the C ABI's symbols, which every target shares, are here.
 
-/** One spec identifier in every spelling. Target fields are safe identifiers (reserved words escaped). */
+/** One spec identifier in its case forms (each target escapes its reserved words: `cName`, `rustIdentifier`, …). */
 export interface Ident {
   /** As written in the spec: snake_case. */
   readonly spec: string;
@@ -10,8 +11,6 @@ export interface Ident {
   readonly camel: string;
   readonly pascal: string;
   readonly screaming: string;
-  /** May be a raw identifier (`r#type`). */
-  readonly rust: string;
 }
 
 export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';

@@ -2,7 +2,7 @@
 // entry points over the core's kernel convention, and mod.rs with the ABI constants. Buffer and
 // panic handling is in the hand-written src/plumbing.rs (imported as `rr_ffi`).
 import { code, file, join } from '../../emit/code.ts';
-import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustLetCall, rustUnsafeCall, rustType } from '../../emit/rust.ts';
+import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
@@ -17,12 +17,12 @@ const docComment = rustDoc;
 function genericArg(arg: KernelIR['args'][number]): string {
   switch (arg.kind) {
     case 'dim':
-      return `${arg.name.rust}: usize`;
+      return `${rustIdentifier(arg.name)}: usize`;
     case 'param':
-      return `${arg.name.rust}: ${matchParam(arg.param, { real: () => 'T', enum: () => 'i32', bool: () => 'bool', int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params') })}`;
+      return `${rustIdentifier(arg.name)}: ${matchParam(arg.param, { real: () => 'T', enum: () => 'i32', bool: () => 'bool', int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params') })}`;
     case 'buffer': {
       const elem = matchElem(arg.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('c', 'bool buffers') });
-      return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${elem}`;
+      return `${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${elem}`;
     }
     default:
       return assertNever(arg, 'argument kind');
@@ -30,16 +30,16 @@ function genericArg(arg: KernelIR['args'][number]): string {
 }
 
 function externArg(arg: VariantArgIR): string {
-  if (arg.kind === 'buffer') return `${arg.name.rust}: ${arg.mutable ? '*mut' : '*const'} ${rustType(arg.type)}`;
-  return `${arg.name.rust}: ${rustType(arg.type)}`;
+  if (arg.kind === 'buffer') return `${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${rustType(arg.type)}`;
+  return `${rustIdentifier(arg.name)}: ${rustType(arg.type)}`;
 }
 
 function paramField(param: ParamIR): string {
-  const plain = () => `${param.name.rust},`;
+  const plain = () => `${rustIdentifier(param.name)},`;
   return matchParam(param, {
     real: plain,
     bool: plain,
-    enum: (p) => `${p.name.rust}: rank_relax::${rustEnumType(p.enum)}::from_code(${p.name.rust})?,`,
+    enum: (p) => `${rustIdentifier(p.name)}: rank_relax::${rustEnumType(p.enum)}::from_code(${rustIdentifier(p.name)})?,`,
     int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
   });
 }
@@ -49,7 +49,7 @@ function bufferLines(kernel: KernelIR): string[] {
     if (arg.kind !== 'buffer') return [];
     const len = isPerRow(arg.shape) ? 'rr_shape.rows' : 'rr_shape.elems';
     const kind = arg.mutable ? 'Out' : 'In';
-    return rustLetCall(8, arg.name.rust, `rr_ffi::${kind}::new`, [`"${arg.name.spec}"`, arg.name.rust, len], '?;');
+    return rustLetCall(8, rustIdentifier(arg.name), `rr_ffi::${kind}::new`, [`"${arg.name.spec}"`, rustIdentifier(arg.name), len], '?;');
   });
 }
 
@@ -57,14 +57,14 @@ function bufferLines(kernel: KernelIR): string[] {
  * `backward_in_place` (any other overlap stays an error). */
 function inPlaceLines(kernel: KernelIR, inPlace: NonNullable<OpIR['inPlaceVjp']>): string[] {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
-  const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
-  const others = buffers.filter((b) => b.name.rust !== cotangent);
-  const callArgs = ['rr_shape.shape', '&rr_params', ...others.map((b) => `${b.name.rust}.slice()`)];
+  const [grad, cotangent] = [rustIdentifier(inPlace.grad), rustIdentifier(inPlace.cotangent)];
+  const others = buffers.filter((b) => rustIdentifier(b.name) !== cotangent);
+  const callArgs = ['rr_shape.shape', '&rr_params', ...others.map((b) => `${rustIdentifier(b.name)}.slice()`)];
   return [
     `        // ${grad} may be ${cotangent} itself (include/rank_relax.h): the gradient is then`,
     '        // written over the cotangent.',
     `        if ${grad}.is(&${cotangent}) {`,
-    ...rustArrayCall(12, 'rr_ffi::check_disjoint', others.map((b) => `${b.name.rust}.region()`), '?;'),
+    ...rustArrayCall(12, 'rr_ffi::check_disjoint', others.map((b) => `${rustIdentifier(b.name)}.region()`), '?;'),
     '            // SAFETY: as below, with the one buffer read as the cotangent and written as the',
     '            // gradient passed once, as a mutable slice.',
     '            unsafe {',
@@ -78,12 +78,12 @@ function inPlaceLines(kernel: KernelIR, inPlace: NonNullable<OpIR['inPlaceVjp']>
 /** A buffer's region for `check_disjoint`; an in-place backward's gradient may be its cotangent
  * (that case took the branch above), so an overlap of the two is reported as a partial one. */
 function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
-  return inPlace !== null && name === inPlace.grad.rust ? `${name}.region_may_be(&${inPlace.cotangent.rust})` : `${name}.region()`;
+  return inPlace !== null && name === rustIdentifier(inPlace.grad) ? `${name}.region_may_be(&${rustIdentifier(inPlace.cotangent)})` : `${name}.region()`;
 }
 
 function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
-  const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${b.name.rust}.slice()`)];
+  const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${rustIdentifier(b.name)}.slice()`)];
   const params = kernel.args.filter((a) => a.kind === 'param');
   const fields = params.map((a) => (a.kind === 'param' ? `            ${paramField(a.param)}` : ''));
   return [
@@ -93,7 +93,7 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
     ...bufferLines(kernel),
     ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
-    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(b.name.rust, kernel.pass === 'backward' ? inPlace : null)), '?;'),
+    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), kernel.pass === 'backward' ? inPlace : null)), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
     '        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no',
     '        // written buffer overlaps another.',
@@ -117,7 +117,7 @@ function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): stri
     '#[no_mangle]',
     ...rustFnSignature(0, `pub unsafe extern "C" fn ${kernel.cSymbol}`, kernel.args.map(externArg), ' -> i32'),
     "    // SAFETY: this function's contract is the kernel's.",
-    ...rustUnsafeCall(4, kernel.pass, kernel.args.map((a) => a.name.rust)),
+    ...rustUnsafeCall(4, kernel.pass, kernel.args.map((a) => rustIdentifier(a.name))),
     '}',
   ].join('\n');
 }
@@ -130,7 +130,7 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     '',
     '#![allow(clippy::too_many_arguments)]',
     '',
-    `use rank_relax::ops::${op.name.rust} as rr_op;`,
+    `use rank_relax::ops::${rustIdentifier(op.name)} as rr_op;`,
     'use rank_relax::Real;',
     '',
     'use crate::plumbing as rr_ffi;',
@@ -150,7 +150,7 @@ export function renderRustMod(ir: IR): string {
     banner(ir, 'slash'),
     '//! The C ABI generated from the spec: one module per op, the ABI constants, the status codes.',
     '',
-    ...ir.ops.map((op) => `pub mod ${op.name.rust};`),
+    ...ir.ops.map((op) => `pub mod ${rustIdentifier(op.name)};`),
     '',
     `/// Library version (the spec's package version).`,
     `pub const VERSION: &str = "${ir.package.version}";`,

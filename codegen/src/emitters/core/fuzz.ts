@@ -8,7 +8,7 @@ import { matchElem, matchParam } from '../../ir/match.ts';
 import { assertNever } from '../../util/never.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import type { ElemType, IR, OpIR, ParamIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
-import { array, render, rustFnSignature, rustUnsafeCall, struct, type RustValue } from '../../emit/rust.ts';
+import { array, render, rustFnSignature, rustIdentifier, rustUnsafeCall, type RustValue, struct } from '../../emit/rust.ts';
 
 export const FUZZ_TABLE = 'crates/rank-relax-ffi/tests/fuzz_harness/generated.rs';
 
@@ -85,7 +85,7 @@ function opValue(op: OpIR): RustValue {
 function renderAdapter(op: OpIR, k: VariantKernelIR): string {
   const counters = { real: 0, enum: 0, bool: 0, buffer: 0 };
   const callArgs = k.args.map((a) => {
-    if (a.kind === 'dim') return a.name.rust;
+    if (a.kind === 'dim') return rustIdentifier(a.name);
     if (a.kind === 'param') {
       const kind = kindOf(a.param);
       const i = counters[kind]++;
@@ -106,7 +106,7 @@ function renderAdapter(op: OpIR, k: VariantKernelIR): string {
     ...rustFnSignature(0, `unsafe fn ${kernelName(k)}`, ['batch: usize', 'n: usize', 'a: &Args', 'p: &[*mut u8]'], ' -> i32'),
     '    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or',
     '    // deliberately aliased/misaligned inside valid allocations (see mod.rs).',
-    ...rustUnsafeCall(4, `rr::${op.name.rust}::${k.cSymbol}`, callArgs, { packShort: true }),
+    ...rustUnsafeCall(4, `rr::${rustIdentifier(op.name)}::${k.cSymbol}`, callArgs, { packShort: true }),
     '}',
   ].join('\n');
 }

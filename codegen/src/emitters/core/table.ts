@@ -9,7 +9,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem } from '../../ir/match.ts';
 import type { DimIR, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
-import { array, render, rustEnumType, rustEnumValue, rustReal, struct, type RustValue } from '../../emit/rust.ts';
+import { array, render, rustEnumType, rustEnumValue, rustIdentifier, rustReal, type RustValue, struct } from '../../emit/rust.ts';
 
 export const CORE_TABLE = 'crates/rank-relax/tests/common/generated.rs';
 
@@ -116,14 +116,14 @@ function renderDefaults(ops: readonly OpIR[]): string[] {
     '    let mut all = Vec::new();',
   ];
   for (const op of ops) {
-    const spec = struct(`ops::${op.name.rust}::Params`, op.params.map((p) => [p.name.rust, coreDefault(p)] as const));
+    const spec = struct(`ops::${rustIdentifier(op.name)}::Params`, op.params.map((p) => [rustIdentifier(p.name), coreDefault(p)] as const));
     const value = render(spec, 4, 'let spec = ');
     lines.push(
       `    let spec = ${value[0]}`,
       ...value.slice(1),
     );
     lines[lines.length - 1] += ';';
-    lines.push(`    let core = ops::${op.name.rust}::Params::default();`, `    all.push(compare(${str(op.name.spec)}, core, spec));`);
+    lines.push(`    let core = ops::${rustIdentifier(op.name)}::Params::default();`, `    all.push(compare(${str(op.name.spec)}, core, spec));`);
   }
   lines.push('    all', '}');
   return lines;

@@ -9,7 +9,7 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustType } from '../../emit/rust.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -83,15 +83,15 @@ export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
 function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
   switch (b.role) {
     case 'save':
-      return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${b.name.rust}` : b.name.rust;
+      return fwd.find((f) => f.name.spec === b.of && f.role === 'output') ? `&${rustIdentifier(b.name)}` : rustIdentifier(b.name);
     case 'residual':
-      return `&${b.name.rust}`;
+      return `&${rustIdentifier(b.name)}`;
     case 'input':
     case 'output':
     case 'cotangent':
     case 'grad':
     case 'param_grad':
-      return b.name.rust;
+      return rustIdentifier(b.name);
     default:
       return assertNever(b.role, 'buffer role');
   }
@@ -106,11 +106,11 @@ function renderParams(op: OpIR): string {
   const field = (p: ParamIR) => {
     switch (p.type) {
       case 'real':
-        return `${p.name.rust}: rr::real(${p.name.rust}),`;
+        return `${rustIdentifier(p.name)}: rr::real(${rustIdentifier(p.name)}),`;
       case 'enum':
-        return rsCall(`${p.name.rust}: rr::enum_param`, ['RR_OP', `rank_relax::${rustEnumType(p.enum)}::parse(${p.name.rust})`], 8, '?,');
+        return rsCall(`${rustIdentifier(p.name)}: rr::enum_param`, ['RR_OP', `rank_relax::${rustEnumType(p.enum)}::parse(${rustIdentifier(p.name)})`], 8, '?,');
       case 'bool':
-        return `${p.name.rust},`;
+        return `${rustIdentifier(p.name)},`;
       case 'int':
       case 'list':
         return unsupported('node', `${p.type} params`);
@@ -119,7 +119,7 @@ function renderParams(op: OpIR): string {
     }
   };
   const argType = (p: ParamIR) => matchParam(p, { enum: () => '&str', real: rustParamType, bool: rustParamType, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
-  const sig = rsFn('fn rr_params<T: Real>', op.params.map((p) => `${p.name.rust}: ${argType(p)}`), ' -> Result<rr_op::Params<T>, Failure>');
+  const sig = rsFn('fn rr_params<T: Real>', op.params.map((p) => `${rustIdentifier(p.name)}: ${argType(p)}`), ' -> Result<rr_op::Params<T>, Failure>');
   return code`
     /// The core's params from the JS arguments; an unknown enum name is the core's error.
     ${sig}
@@ -131,14 +131,14 @@ function renderParams(op: OpIR): string {
 }
 
 function sliceParam(b: Buffer): string {
-  return `${b.name.rust}: ${b.mutable ? '&mut ' : '&'}[${elemType(b)}]`;
+  return `${rustIdentifier(b.name)}: ${b.mutable ? '&mut ' : '&'}[${elemType(b)}]`;
 }
 
 const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
 
 /** `let mut ranks = rr::scratch::<T>(…)` for buffers the entry keeps inside the addon. */
 function scratchLine(b: Buffer, firstInput: Buffer): string {
-  return rsCall(`let mut ${b.name.rust} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${isPerRow(b.shape)}`, `${firstInput.name.rust}.len()`], 4, ';');
+  return rsCall(`let mut ${rustIdentifier(b.name)} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${isPerRow(b.shape)}`, `${rustIdentifier(firstInput.name)}.len()`], 4, ';');
 }
 
 /** The generic bodies of `call` (residuals in scratch) and `vjp` (forward into scratch, backward). */
@@ -149,8 +149,8 @@ function renderBodies(op: OpIR): string {
   if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
   const residuals = fwd.filter((b) => b.role === 'residual');
   const outputs = fwd.filter((b) => b.role === 'output');
-  const callArgs = fwd.map((b) => (b.role === 'residual' ? `&mut ${b.name.rust}` : b.name.rust));
-  const vjpForward = fwd.map((b) => (b.role === 'input' ? b.name.rust : `&mut ${b.name.rust}`));
+  const callArgs = fwd.map((b) => (b.role === 'residual' ? `&mut ${rustIdentifier(b.name)}` : rustIdentifier(b.name)));
+  const vjpForward = fwd.map((b) => (b.role === 'input' ? rustIdentifier(b.name) : `&mut ${rustIdentifier(b.name)}`));
   const vjpBackward = bwd.map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
   return code`
@@ -195,14 +195,14 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
   if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
   const outputs = fwd.filter((b) => b.role === 'output');
   const residuals = fwd.filter((b) => b.role === 'residual');
-  const vjpForward = fwd.map((b) => (b.role === 'input' ? b.name.rust : `&mut ${b.name.rust}`));
+  const vjpForward = fwd.map((b) => (b.role === 'input' ? rustIdentifier(b.name) : `&mut ${rustIdentifier(b.name)}`));
   const notCotangent = (b: Buffer) => b.name.spec !== inPlace.cotangent.spec;
   const backwardArgs = op.backward.args
     .filter(isBuffer)
     .filter(notCotangent)
     .map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
-  const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
+  const [grad, cotangent] = [rustIdentifier(inPlace.grad), rustIdentifier(inPlace.cotangent)];
   return code`
     ${docComment(`Whether \`${grad}\` is \`${cotangent}\` itself (the same start and length, not empty): the core's \`backward_in_place\` then writes the gradient over the cotangent. Any other overlap of a written array stays an error.`)}
     fn rr_in_place<T>(grad: &[T], cotangent: &[T]) -> bool {
@@ -230,8 +230,8 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
 function checkDisjoint(buffers: readonly Buffer[], indent: number, inPlace: OpIR['inPlaceVjp'] = null): string {
   const regions = buffers.map((b) =>
     inPlace !== null && b.name.spec === inPlace.grad.spec
-      ? rsCall('rr::write_may_be', [`"${b.name.spec}"`, `&${b.name.rust}[..]`, `"${inPlace.cotangent.spec}"`], indent + 8, ',')
-      : rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${b.name.rust}[..]`], indent + 8, ','),
+      ? rsCall('rr::write_may_be', [`"${b.name.spec}"`, `&${rustIdentifier(b.name)}[..]`, `"${inPlace.cotangent.spec}"`], indent + 8, ',')
+      : rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${rustIdentifier(b.name)}[..]`], indent + 8, ','),
   );
   return code`
     rr::check_disjoint(
@@ -248,9 +248,9 @@ function checkDisjoint(buffers: readonly Buffer[], indent: number, inPlace: OpIR
  * array itself: the other buffers checked against it, then the core's `backward_in_place`.
  */
 function renderInPlaceBranch(entry: Entry, buffers: readonly Buffer[], inPlace: NonNullable<OpIR['inPlaceVjp']>): string {
-  const [grad, cotangent] = [inPlace.grad.rust, inPlace.cotangent.rust];
+  const [grad, cotangent] = [rustIdentifier(inPlace.grad), rustIdentifier(inPlace.cotangent)];
   const others = buffers.filter((b) => b.name.spec !== inPlace.cotangent.spec);
-  const args = ['rr_shape', '&rr_params', ...others.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`))];
+  const args = ['rr_shape', '&rr_params', ...others.map((b) => (b.mutable ? rustIdentifier(b.name) : `&${rustIdentifier(b.name)}`))];
   const call =
     entry === 'vjp'
       ? rsCall('return rr_vjp_in_place', args, 12, ';')
@@ -264,7 +264,7 @@ function renderInPlaceBranch(entry: Entry, buffers: readonly Buffer[], inPlace: 
         ${checkDisjoint(others, 12)}
         // SAFETY: as below; the one array that holds the cotangent and receives the gradient is
         // borrowed once, mutably.
-        ${others.filter((b) => b.mutable).map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`)}
+        ${others.filter((b) => b.mutable).map((b) => `let ${rustIdentifier(b.name)} = unsafe { ${rustIdentifier(b.name)}.as_mut() };`)}
         ${call}
     }
   `;
@@ -289,14 +289,14 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     'env: &Env',
     'batch: u32',
     'n: u32',
-    ...op.params.map((p) => `${p.name.rust}: ${rustParamType(p)}`),
-    ...buffers.map((b) => `${b.mutable ? 'mut ' : ''}${b.name.rust}: ${napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable)}`),
+    ...op.params.map((p) => `${rustIdentifier(p.name)}: ${rustParamType(p)}`),
+    ...buffers.map((b) => `${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}: ${napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable)}`),
   ];
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
   const indent = isAsync ? 12 : 8;
-  const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${p.name.rust}`, real: () => p.name.rust, bool: () => p.name.rust, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
-  const slices = written.map((b) => `let ${b.name.rust} = unsafe { ${b.name.rust}.as_mut() };`);
-  const bufferArgs = buffers.map((b) => (b.mutable ? b.name.rust : `&${b.name.rust}`));
+  const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${rustIdentifier(p.name)}`, real: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
+  const slices = written.map((b) => `let ${rustIdentifier(b.name)} = unsafe { ${rustIdentifier(b.name)}.as_mut() };`);
+  const bufferArgs = buffers.map((b) => (b.mutable ? rustIdentifier(b.name) : `&${rustIdentifier(b.name)}`));
   const call =
     entry === 'call' || entry === 'vjp'
       ? rsCall(`rr_${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent)
@@ -315,7 +315,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     ? code`
         ${prelude}
         // Copied: the caller may change its arrays while the job runs.
-        ${read.map((b) => `let ${b.name.rust} = ${b.name.rust}.to_vec();`)}
+        ${read.map((b) => `let ${rustIdentifier(b.name)} = ${rustIdentifier(b.name)}.to_vec();`)}
         Ok(rr::job(RR_OP, move || {
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
@@ -371,7 +371,7 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     rsUse('napi::bindgen_prelude', napiImports(ir, op)),
     'use napi::Env;',
     'use napi_derive::napi;',
-    `use rank_relax::ops::${op.name.rust} as rr_op;`,
+    `use rank_relax::ops::${rustIdentifier(op.name)} as rr_op;`,
     'use rank_relax::{Real, Shape};',
     '',
     'use crate::plumbing::{self as rr, Failure, Job};',
@@ -393,7 +393,7 @@ export function renderRustMod(ir: IR): string {
     '//! The addon\'s entry points generated from the spec: one module per op, the ABI constants,',
     '//! the error codes (the C ABI\'s status names, set as `code` on every JS error).',
     '',
-    ...ir.ops.map((op) => `pub mod ${op.name.rust};`),
+    ...ir.ops.map((op) => `pub mod ${rustIdentifier(op.name)};`),
     '',
     `/// Library version (the spec's package version).`,
     `pub const VERSION: &str = "${ir.package.version}";`,

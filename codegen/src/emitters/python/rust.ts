@@ -10,7 +10,7 @@ import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustType } from '../../emit/rust.ts';
+import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -100,8 +100,8 @@ function tupleAlias(indent: number, head: string, items: readonly string[]): str
 
 function pyArgs(kernel: KernelIR, t: string): string[] {
   return [
-    ...reads(kernel).map((b) => `${b.name.rust}: ${readType(b, t)}`),
-    ...params(kernel).map((p) => `${p.name.rust}: ${paramType(p, t)}`),
+    ...reads(kernel).map((b) => `${rustIdentifier(b.name)}: ${readType(b, t)}`),
+    ...params(kernel).map((p) => `${rustIdentifier(p.name)}: ${paramType(p, t)}`),
   ];
 }
 
@@ -115,20 +115,20 @@ function renderAliases(op: OpIR): string[] {
 function renderParams(op: OpIR): string[] {
   const ps = params(op.forward);
   const fields = ps.map((p) => {
-    const plain = () => `${p.name.rust},`;
+    const plain = () => `${rustIdentifier(p.name)},`;
     return matchParam(p, {
       real: plain,
       bool: plain,
       enum: (e) => {
-        const args = ['OP', `"${e.name.spec}"`, e.name.rust, `rank_relax::${rustEnumType(e.enum)}::parse`];
-        return call(8, `${e.name.rust}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
+        const args = ['OP', `"${e.name.spec}"`, rustIdentifier(e.name), `rank_relax::${rustEnumType(e.enum)}::parse`];
+        return call(8, `${rustIdentifier(e.name)}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
       },
       int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
     });
   });
   return [
     `/// The core's params of \`${op.name.spec}\`, enums parsed with the core's messages.`,
-    ...signature(0, `fn params<T>`, ps.map((p) => `${p.name.rust}: ${paramType(p, 'T')}`), 'PyResult<rr_op::Params<T>>'),
+    ...signature(0, `fn params<T>`, ps.map((p) => `${rustIdentifier(p.name)}: ${paramType(p, 'T')}`), 'PyResult<rr_op::Params<T>>'),
     '    Ok(rr_op::Params {',
     ...fields.map((f) => `        ${f}`),
     '    })',
@@ -142,14 +142,14 @@ function renderGeneric(kernel: KernelIR): string[] {
   const matrices = rd.filter((b) => !isPerRow(b.shape));
   const [first, ...others] = matrices;
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
-  const kernelArgs = ['rr_shape', '&rr_params', ...rd.map((b) => `&${b.name.rust}`), ...wr.map((b) => `&mut ${b.name.rust}`)];
+  const kernelArgs = ['rr_shape', '&rr_params', ...rd.map((b) => `&${rustIdentifier(b.name)}`), ...wr.map((b) => `&mut ${rustIdentifier(b.name)}`)];
   const kernelCall = call(12, `rr_op::${kernel.pass}`, kernelArgs, '');
   const compute =
     kernelCall.length === 1
       ? ['    rr_python', `        .detach(|| ${kernelCall[0]?.trim()})`, '        .map_err(rr_py::error)?;']
       : ['    rr_python', '        .detach(|| {', ...kernelCall, '        })', '        .map_err(rr_py::error)?;'];
   const results = wr.map((b) =>
-    isPerRow(b.shape) ? `rr_py::rows(rr_python, ${b.name.rust})` : `rr_py::matrix(rr_python, rr_shape, ${b.name.rust})`,
+    isPerRow(b.shape) ? `rr_py::rows(rr_python, ${rustIdentifier(b.name)})` : `rr_py::matrix(rr_python, rr_shape, ${rustIdentifier(b.name)})`,
   );
   const tuple = results.length === 1 ? `(${results[0]},)` : `(${results.join(', ')})`;
   const ok =
@@ -160,13 +160,13 @@ function renderGeneric(kernel: KernelIR): string[] {
     `/// \`${kernel.pass}\` for either dtype: checks shapes, reads without copying, computes without the GIL.`,
     '#[allow(clippy::too_many_arguments)]',
     ...signature(0, `fn ${kernel.pass}<'py, T: rr_py::Float>`, ["rr_python: Python<'py>", ...pyArgs(kernel, 'T')], `PyResult<${alias(kernel)}<'py, T>>`),
-    ...call(4, 'let rr_params = params', params(kernel).map((p) => p.name.rust), '?;'),
-    `    let rr_shape = rr_py::shape(${first.name.rust}.shape());`,
+    ...call(4, 'let rr_params = params', params(kernel).map((p) => rustIdentifier(p.name)), '?;'),
+    `    let rr_shape = rr_py::shape(${rustIdentifier(first.name)}.shape());`,
     ...others.flatMap((b) =>
-      call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${b.name.rust}.shape()`], '?;'),
+      call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`], '?;'),
     ),
-    ...rd.map((b) => `    let ${b.name.rust} = rr_py::read(&${b.name.rust});`),
-    ...wr.map((b) => `    let mut ${b.name.rust} = rr_py::${isPerRow(b.shape) ? 'rows_buf' : 'matrix_buf'}::<${elem(b, 'T')}>(rr_shape);`),
+    ...rd.map((b) => `    let ${rustIdentifier(b.name)} = rr_py::read(&${rustIdentifier(b.name)});`),
+    ...wr.map((b) => `    let mut ${rustIdentifier(b.name)} = rr_py::${isPerRow(b.shape) ? 'rows_buf' : 'matrix_buf'}::<${elem(b, 'T')}>(rr_shape);`),
     ...compute,
     ...ok,
     '}',
@@ -176,7 +176,7 @@ function renderGeneric(kernel: KernelIR): string[] {
 function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
   const t = rustType(dtype);
   const name = nativeName(op, kernel.pass, dtype);
-  const sig = [...reads(kernel).map((b) => b.name.rust), ...params(kernel).map((p) => p.name.rust)];
+  const sig = [...reads(kernel).map((b) => rustIdentifier(b.name)), ...params(kernel).map((p) => rustIdentifier(p.name))];
   const out = writes(kernel).map((b) => b.name.spec);
   const what = kernel.pass === 'forward' ? 'Forward' : 'Backward (VJP)';
   return [
@@ -196,9 +196,9 @@ function renderCheck(op: OpIR): string[] {
   return [
     ...docComment(`Checks the params of \`${op.name.spec}\` as its kernels do (the core's messages), computing nothing.`),
     '#[pyfunction]',
-    `#[pyo3(name = "${checkName(op)}", signature = (${ps.map((p) => p.name.rust).join(', ')}))]`,
-    ...signature(0, 'pub fn check_params', ps.map((p) => `${p.name.rust}: ${paramType(p, 'f64')}`), 'PyResult<()>'),
-    ...call(4, 'let rr_params = params', ps.map((p) => p.name.rust), '?;'),
+    `#[pyo3(name = "${checkName(op)}", signature = (${ps.map((p) => rustIdentifier(p.name)).join(', ')}))]`,
+    ...signature(0, 'pub fn check_params', ps.map((p) => `${rustIdentifier(p.name)}: ${paramType(p, 'f64')}`), 'PyResult<()>'),
+    ...call(4, 'let rr_params = params', ps.map((p) => rustIdentifier(p.name)), '?;'),
     '    // An empty batch: the core checks the params, then has no row to compute.',
     ...call(4, 'let rr_status = rr_op::forward::<f64>', args, ';'),
     '    rr_status.map_err(rr_py::error)',
@@ -217,9 +217,9 @@ function renderOp(ir: IR, op: OpIR): string {
   ];
   return code`
     ${docComment(`\`${op.name.spec}\`: ${op.summary}`)}
-    pub mod ${op.name.rust} {
+    pub mod ${rustIdentifier(op.name)} {
         use super::*;
-        use rank_relax::ops::${op.name.rust} as rr_op;
+        use rank_relax::ops::${rustIdentifier(op.name)} as rr_op;
 
         const OP: &str = "${op.name.spec}";
 
@@ -254,9 +254,9 @@ function numpyImports(ir: IR): string {
 function registerLines(ir: IR): string[] {
   return ir.ops.flatMap((op) => [
     ...ir.dtypes.flatMap((d) =>
-      (['forward', 'backward'] as const).map((p) => `    m.add_function(wrap_pyfunction!(${op.name.rust}::${p}_${d.id}, m)?)?;`),
+      (['forward', 'backward'] as const).map((p) => `    m.add_function(wrap_pyfunction!(${rustIdentifier(op.name)}::${p}_${d.id}, m)?)?;`),
     ),
-    `    m.add_function(wrap_pyfunction!(${op.name.rust}::check_params, m)?)?;`,
+    `    m.add_function(wrap_pyfunction!(${rustIdentifier(op.name)}::check_params, m)?)?;`,
   ]);
 }
 

@@ -7,7 +7,7 @@
 // the metadata probe and the split are in the hand-written src/xla.rs (`rr_xla`).
 //
 // Same layout rules as rust.ts: what rustfmt (default config) prints.
-import { rustEnumType, rustType } from '../../emit/rust.ts';
+import { rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
@@ -33,7 +33,7 @@ function reals(kernel: KernelIR): ParamIR[] {
 function renderParams(indent: number, kernel: KernelIR): string[] {
   const pad = ' '.repeat(indent);
   const fields = params(kernel).map((p) =>
-    matchParam(p, { real: () => `${p.name.rust}: rr_part.real(&${p.name.rust})`, enum: () => p.name.rust, bool: () => p.name.rust, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
+    matchParam(p, { real: () => `${rustIdentifier(p.name)}: rr_part.real(&${rustIdentifier(p.name)})`, enum: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
   );
   const inner = fields.join(', ');
   const line = `${pad}let rr_params = rr_op::Params { ${inner} };`;
@@ -54,30 +54,30 @@ function renderBody(kernel: KernelIR): string[] {
     ...(attrs.length > 0 ? [`attributes ${attrs.map((p) => `\`${p.name.spec}\``).join(', ')}`] : []),
   ];
   const args = [
-    ...rd.map((b, i) => letCall(4, b.name.rust, `rr_frame.arg::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
-    ...real.map((p, i) => letCall(4, p.name.rust, 'rr_frame.arg::<T>', [String(rd.length + i), `"${p.name.spec}"`], '?;')),
-    ...wr.map((b, i) => letCall(4, `mut ${b.name.rust}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
+    ...rd.map((b, i) => letCall(4, rustIdentifier(b.name), `rr_frame.arg::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
+    ...real.map((p, i) => letCall(4, rustIdentifier(p.name), 'rr_frame.arg::<T>', [String(rd.length + i), `"${p.name.spec}"`], '?;')),
+    ...wr.map((b, i) => letCall(4, `mut ${rustIdentifier(b.name)}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...attrs.map((p) =>
       matchParam(p, {
-        enum: (e) => letCall(4, e.name.rust, 'rr_frame.enum_attr', [`"${e.name.spec}"`, `rank_relax::${rustEnumType(e.enum)}::parse`], '?;'),
-        bool: (b) => letCall(4, b.name.rust, 'rr_frame.bool_attr', [`"${b.name.spec}"`], '?;'),
+        enum: (e) => letCall(4, rustIdentifier(e.name), 'rr_frame.enum_attr', [`"${e.name.spec}"`, `rank_relax::${rustEnumType(e.enum)}::parse`], '?;'),
+        bool: (b) => letCall(4, rustIdentifier(b.name), 'rr_frame.bool_attr', [`"${b.name.spec}"`], '?;'),
         real: () => unsupported('python', 'a real param as an XLA attribute'),
         int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
       }),
     ),
   ].flat();
-  const realRefs = `&[${real.map((p) => `&${p.name.rust}`).join(', ')}]`;
+  const realRefs = `&[${real.map((p) => `&${rustIdentifier(p.name)}`).join(', ')}]`;
   const kernelArgs = [
     'rr_part.shape',
     '&rr_params',
-    ...rd.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row' : 'matrix'}(&${b.name.rust})`),
-    ...wr.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row_mut' : 'matrix_mut'}(&mut ${b.name.rust})`),
+    ...rd.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row' : 'matrix'}(&${rustIdentifier(b.name)})`),
+    ...wr.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row_mut' : 'matrix_mut'}(&mut ${rustIdentifier(b.name)})`),
   ];
   return [
     ...docComment(`\`${kernel.pass}\` on an XLA call frame: ${what.join('; ')}.`),
     ...signature(0, `fn ${kernel.pass}<T: rr_xla::Float>`, ["rr_frame: &rr_xla::Frame<'_>"], 'rr_xla::Result'),
     ...args,
-    ...letCall(4, 'rr_split', 'rr_xla::Split::new', ['OP', `&${first.name.rust}`, realRefs], '?;'),
+    ...letCall(4, 'rr_split', 'rr_xla::Split::new', ['OP', `&${rustIdentifier(first.name)}`, realRefs], '?;'),
     '    for rr_part in rr_split.parts() {',
     ...renderParams(8, kernel),
     ...call(8, `rr_op::${kernel.pass}`, kernelArgs, '?;'),
@@ -108,9 +108,9 @@ function renderOp(ir: IR, op: OpIR): string {
   ];
   return code`
     ${docComment(`\`${op.name.spec}\`: ${op.summary}`)}
-    pub mod ${op.name.rust} {
+    pub mod ${rustIdentifier(op.name)} {
         use super::*;
-        use rank_relax::ops::${op.name.rust} as rr_op;
+        use rank_relax::ops::${rustIdentifier(op.name)} as rr_op;
 
         const OP: &str = "${op.name.spec}";
 
@@ -123,8 +123,8 @@ function renderTable(ir: IR): string[] {
   const entries = ir.ops.flatMap((op) =>
     ir.dtypes.flatMap((d) =>
       (['forward', 'backward'] as const).map((p) => {
-        const entry = `("${nativeName(op, p, d)}", ${op.name.rust}::${p}_${d.id}),`;
-        return `    ${entry}`.length <= 100 ? [`    ${entry}`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${op.name.rust}::${p}_${d.id},`, '    ),'];
+        const entry = `("${nativeName(op, p, d)}", ${rustIdentifier(op.name)}::${p}_${d.id}),`;
+        return `    ${entry}`.length <= 100 ? [`    ${entry}`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${rustIdentifier(op.name)}::${p}_${d.id},`, '    ),'];
       }),
     ),
   );
