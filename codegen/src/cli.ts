@@ -2,13 +2,15 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { emitters as registered } from './emit/registry.ts';
+import type { Emitter } from './emit/types.ts';
 import { DEFAULT_SPEC, loadIr, planFor } from './pipeline.ts';
 import { CodegenError } from './spec/errors.ts';
 import { jsonSchema } from './spec/json-schema.ts';
 import { canonicalJson } from './ir/abi-hash.ts';
 import { diff, write } from './write/writer.ts';
 
-const USAGE = `usage: rank-relax-codegen <command> [--root DIR] [--spec FILE]
+const USAGE = `usage: rank-relax-codegen <command> [--root DIR] [--spec FILE] [--target NAME]...
 
 commands:
   generate   write every generated file; remove generated files no longer produced
@@ -18,24 +20,30 @@ commands:
 
 options:
   --root DIR    repository root (default: the folder above codegen/)
-  --spec FILE   spec, relative to the root (default: ${DEFAULT_SPEC})`;
+  --spec FILE   spec, relative to the root (default: ${DEFAULT_SPEC})
+  --target NAME generate or check only this target's files (repeatable; one of ${registered.map((e) => e.name).join(', ')}):
+                the capability check then holds the spec against these targets alone, and only
+                their folders are written or searched for orphans (the schema is always included)`;
 
 interface Options {
   command: string;
   root: string;
   spec: string;
+  targets: string[];
 }
 
 function parseArgs(argv: readonly string[]): Options | string {
   const defaultRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const options: Options = { command: '', root: defaultRoot, spec: DEFAULT_SPEC };
+  const options: Options = { command: '', root: defaultRoot, spec: DEFAULT_SPEC, targets: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
-    if (arg === '--root' || arg === '--spec') {
+    if (arg === '--root' || arg === '--spec' || arg === '--target') {
       const value = argv[++i];
       if (value === undefined) return `${arg} needs a value`;
       if (arg === '--root') options.root = resolve(value);
-      else options.spec = value;
+      else if (arg === '--spec') options.spec = value;
+      else if (!registered.some((e) => e.name === value)) return `unknown target ${JSON.stringify(value)}`;
+      else options.targets.push(value);
     } else if (arg === '-h' || arg === '--help') {
       return '';
     } else if (options.command === '' && !arg.startsWith('-')) {
@@ -45,6 +53,10 @@ function parseArgs(argv: readonly string[]): Options | string {
     }
   }
   return options.command === '' ? 'no command given' : options;
+}
+
+function selected(options: Options): readonly Emitter[] {
+  return options.targets.length === 0 ? registered : registered.filter((e) => options.targets.includes(e.name));
 }
 
 async function run(options: Options, out: (s: string) => void, err: (s: string) => void): Promise<number> {
@@ -58,7 +70,7 @@ async function run(options: Options, out: (s: string) => void, err: (s: string) 
       return 0;
     }
     case 'generate': {
-      const plan = planFor(await loadIr(options.root, options.spec));
+      const plan = planFor(await loadIr(options.root, options.spec), selected(options));
       const result = await write(options.root, plan);
       for (const p of result.written) out(`wrote   ${p}\n`);
       for (const p of result.removed) out(`removed ${p}\n`);
@@ -66,7 +78,7 @@ async function run(options: Options, out: (s: string) => void, err: (s: string) 
       return 0;
     }
     case 'check': {
-      const plan = planFor(await loadIr(options.root, options.spec));
+      const plan = planFor(await loadIr(options.root, options.spec), selected(options));
       const drift = await diff(options.root, plan);
       const problems = [
         ...drift.stale.map((p) => `stale     ${p}`),

@@ -154,17 +154,22 @@ function normaliseParam(name: string, def: SpecParam, enums: ReadonlyMap<string,
   }
 }
 
-/** An op's use of a param: the shared definition, or an enum narrowed to a subset and/or another default. */
-function opParam(opName: string, use: SpecOpParam, params: ReadonlyMap<string, ParamIR>): ParamIR {
+/**
+ * An op's use of a param: the shared definition, or an enum param narrowed to a subset, with
+ * another default, or over another enum (whose codes it then takes).
+ */
+function opParam(opName: string, use: SpecOpParam, params: ReadonlyMap<string, ParamIR>, enums: ReadonlyMap<string, EnumIR>): ParamIR {
   const name = typeof use === 'string' ? use : use.name;
   const param = params.get(name);
   if (param === undefined) throw new Error(`unchecked reference in ops.${opName}.params`);
-  if (typeof use === 'string' || (use.values === undefined && use.default === undefined)) return param;
+  if (typeof use === 'string' || (use.values === undefined && use.default === undefined && use.enum === undefined)) return param;
   if (param.type !== 'enum') throw new Error(`unchecked override of ops.${opName}.params.${name}`);
-  const values = use.values === undefined ? param.values : param.enum.values.filter((v) => use.values?.includes(v.name.spec));
+  const e = use.enum === undefined ? param.enum : enums.get(use.enum);
+  if (e === undefined) throw new Error(`unchecked enum of ops.${opName}.params.${name}`);
+  const values = use.values === undefined ? e.values : e.values.filter((v) => use.values?.includes(v.name.spec));
   const def = values.find((v) => v.name.spec === (use.default ?? param.default.name.spec));
   if (def === undefined) throw new Error(`unchecked default of ops.${opName}.params.${name}`);
-  const narrowed: EnumParamIR = { ...param, values, narrowed: true, default: def };
+  const narrowed: EnumParamIR = { ...param, enum: e, values, narrowed: true, default: def };
   return narrowed;
 }
 
@@ -191,9 +196,9 @@ function buffer(
   return { kind: 'buffer', role, name: ident(name), elem: t.elem, shape: t.shape, mutable, optional, of, doc };
 }
 
-function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, ParamIR>): OpIR {
+function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, ParamIR>, enums: ReadonlyMap<string, EnumIR>): OpIR {
   const opName = ident(name);
-  const opParams = op.params.map((p) => opParam(name, p, params));
+  const opParams = op.params.map((p) => opParam(name, p, params, enums));
   const dims = [BATCH, N, ...opDims(name, op.dims, opParams)];
   const known = new Map(dims.map((d) => [d.name.spec, d]));
   const inputs: InputIR[] = op.inputs.map((x) => ({
@@ -368,7 +373,7 @@ export function normalise(spec: Spec, source: string): IR {
   const enumsByName = new Map(enums.map((e) => [e.name.spec, e]));
   const params = sortedEntries(spec.params).map(([name, def]) => normaliseParam(name, def, enumsByName));
   const paramsByName = new Map(params.map((p) => [p.name.spec, p]));
-  const ops = sortedEntries(spec.ops).map(([name, op]) => normaliseOp(name, op, paramsByName));
+  const ops = sortedEntries(spec.ops).map(([name, op]) => normaliseOp(name, op, paramsByName, enumsByName));
   const status = statusCodes();
   const ir: IR = {
     source,

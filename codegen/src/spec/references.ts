@@ -306,13 +306,18 @@ function checkDims(path: Path, raw: unknown, listed: readonly string[], params: 
   return dims.sort();
 }
 
-/** `{ name, values, default }` in an op's params: narrows an enum param for this op. */
+/** `{ name, enum, values, default }` in an op's params: narrows an enum param (or swaps its enum) for this op. */
 function checkParamUse(path: Path, use: Raw, name: string, def: Raw, enumValues: Map<string, string[]>, report: Report): void {
   if (def.type !== 'enum') {
-    report(path, `the plain name ${name} (only enum params take values and default here)`, use);
+    report(path, `the plain name ${name} (only enum params take enum, values and default here)`, use);
     return;
   }
-  const all = enumValues.get(str(def.enum) ?? '');
+  const own = str(use.enum);
+  if (own !== undefined && !enumValues.has(own)) {
+    report([...path, 'enum'], oneOf([...enumValues.keys()]), own);
+    return;
+  }
+  const all = enumValues.get(own ?? str(def.enum) ?? '');
   if (all === undefined) return; // reported at the param
   const subset: string[] = [];
   list(use.values).forEach((v, i) => {
@@ -323,10 +328,10 @@ function checkParamUse(path: Path, use: Raw, name: string, def: Raw, enumValues:
   });
   const accepted = Array.isArray(use.values) ? subset : all;
   if (accepted.length === 0) return;
-  const own = str(use.default);
-  if (own !== undefined && !accepted.includes(own)) report([...path, 'default'], `one of ${accepted.join(' | ')}`, own);
+  const ownDefault = str(use.default);
+  if (ownDefault !== undefined && !accepted.includes(ownDefault)) report([...path, 'default'], `one of ${accepted.join(' | ')}`, ownDefault);
   const inherited = str(def.default);
-  if (own === undefined && inherited !== undefined && !accepted.includes(inherited)) {
+  if (ownDefault === undefined && inherited !== undefined && !accepted.includes(inherited)) {
     report([...path, 'default'], `one of ${accepted.join(' | ')} (the param's default "${inherited}" is not among values)`, undefined);
   }
 }
@@ -378,7 +383,8 @@ function checkExample(
       case 'enum': {
         const use = list(uses).find((u) => isRecord(u) && u.name === key);
         const narrowed = isRecord(use) && Array.isArray(use.values) ? use.values.filter((v): v is string => typeof v === 'string') : null;
-        const values = narrowed ?? enumValues.get(str(def.enum) ?? '') ?? [];
+        const swapped = isRecord(use) ? str(use.enum) : undefined;
+        const values = narrowed ?? enumValues.get(swapped ?? str(def.enum) ?? '') ?? [];
         if (typeof value !== 'string' || !values.includes(value)) report(at, `one of ${values.join(' | ')}`, value);
         break;
       }

@@ -116,11 +116,16 @@ export const OpParam = z
     z.string(),
     record({
       name,
+      enum: name.optional().meta({
+        description: "Another enum for this op's values of the param (a top-level `enums` name); its codes are that enum's.",
+      }),
       values: z.array(z.string()).min(1).optional().meta({ description: 'The enum values this op accepts (a subset, any order).' }),
       default: z.string().optional().meta({ description: "This op's default (one of `values`)." }),
     }),
   ])
-  .meta({ description: 'A name from the top-level `params`, or `{ name, values, default }` to narrow an enum param for this op.' });
+  .meta({
+    description: 'A name from the top-level `params`, or `{ name, enum, values, default }` to narrow an enum param (or give it another enum) for this op.',
+  });
 
 export const Input = record({
   name,

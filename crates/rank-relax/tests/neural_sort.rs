@@ -656,7 +656,7 @@ fn bad_input_is_a_clear_error() {
         msg(neural_sort::forward(shape, &p, &x, &mut short)),
         (
             ErrorKind::ShapeMismatch,
-            "neural_sort: p has 7 elements, expected batch × n × n = 2 × 2 × 2 = 8".into()
+            "neural_sort: permutation_matrix has 7 elements, expected batch × n × n = 2 × 2 × 2 = 8".into()
         )
     );
     assert_eq!(
@@ -698,7 +698,7 @@ fn bad_input_is_a_clear_error() {
         )),
         (
             ErrorKind::InvalidValue,
-            "neural_sort: p[1, 0, 1] = 1.5 is not a probability (entries of P lie in [0, 1])"
+            "neural_sort: permutation_matrix[1, 0, 1] = 1.5 is not a probability (entries of P lie in [0, 1])"
                 .into()
         )
     );
@@ -710,7 +710,7 @@ fn bad_input_is_a_clear_error() {
         )),
         (
             ErrorKind::InvalidValue,
-            "neural_sort: cotangent_p[1, 1, 0] is -inf".into()
+            "neural_sort: cotangent_permutation_matrix[1, 1, 0] is -inf".into()
         )
     );
     assert_eq!(

@@ -50,17 +50,17 @@ impl<T: Real> Default for Params<T> {
     }
 }
 
-/// The relaxed permutation matrix of each row of `values` (`[batch, n]`) into `p`
+/// The relaxed permutation matrix of each row of `values` (`[batch, n]`) into `permutation_matrix`
 /// (`[batch, n, n]`).
 pub fn forward<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
-    p: &mut [T],
+    permutation_matrix: &mut [T],
 ) -> Result<(), Error> {
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
-    check.cube("p", p.len())?;
+    check.cube("permutation_matrix", permutation_matrix.len())?;
     let tau = tau_and_values(check, params, values)?;
 
     let n = shape.n;
@@ -72,7 +72,7 @@ pub fn forward<T: Real>(
     run_rows(
         shape.batch,
         n * n,
-        (In::new(values, n), Out::new(p, n * n)),
+        (In::new(values, n), Out::new(permutation_matrix, n * n)),
         |rows, (x, mut p)| {
             with_bufs(|bf| {
                 for r in 0..rows {
@@ -95,33 +95,33 @@ pub fn forward<T: Real>(
     Ok(())
 }
 
-/// Vector-Jacobian product of `neural_sort` from the saved `values` and `p` (the forward's
+/// Vector-Jacobian product of `neural_sort` from the saved `values` and `permutation_matrix` (the forward's
 /// output); per row also the τ-gradient into `grad_regularization_strength` (`[batch]`).
 pub fn backward<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
-    p: &[T],
-    cotangent_p: &[T],
+    permutation_matrix: &[T],
+    cotangent_permutation_matrix: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
-    check.cube("p", p.len())?;
-    check.cube("cotangent_p", cotangent_p.len())?;
+    check.cube("permutation_matrix", permutation_matrix.len())?;
+    check.cube("cotangent_permutation_matrix", cotangent_permutation_matrix.len())?;
     check.matrix("grad_values", grad_values.len())?;
     check.vector(
         "grad_regularization_strength",
         grad_regularization_strength.len(),
     )?;
     let tau = tau_and_values(check, params, values)?;
-    check.probabilities("p", p)?;
-    let max_u = check.finite_cube("cotangent_p", cotangent_p)?;
+    check.probabilities("permutation_matrix", permutation_matrix)?;
+    let max_u = check.finite_cube("cotangent_permutation_matrix", cotangent_permutation_matrix)?;
     // |dz| ≤ 8n²·max|U|/τ, |τ-gradient| ≤ 2000n·max|U|/τ (the logits are clamped at −1000).
     let nf = shape.n as f64;
     check.no_overflow(
-        "cotangent_p",
+        "cotangent_permutation_matrix",
         max_u,
         tau,
         max_u * (8.0 * nf).max(2000.0) / tau,
@@ -139,8 +139,8 @@ pub fn backward<T: Real>(
     let inv_tau = 1.0 / tau;
     let bufs = (
         In::new(values, n),
-        In::new(p, n * n),
-        In::new(cotangent_p, n * n),
+        In::new(permutation_matrix, n * n),
+        In::new(cotangent_permutation_matrix, n * n),
         Out::new(grad_values, n),
         Out::new(grad_regularization_strength, 1),
     );
@@ -176,26 +176,26 @@ pub fn backward<T: Real>(
     Ok(())
 }
 
-/// Jacobian-vector product of `neural_sort`: `tangent_p = ∂P/∂values · tangent_values +
-/// ∂P/∂τ · tangent_regularization_strength`, from the saved `values` and `p`. The τ-tangent is
+/// Jacobian-vector product of `neural_sort`: `tangent_permutation_matrix = ∂P/∂values · tangent_values +
+/// ∂P/∂τ · tangent_regularization_strength`, from the saved `values` and `permutation_matrix`. The τ-tangent is
 /// one scalar for the call, like τ itself: `⟨U, jvp(t, t_τ)⟩ = ⟨backward(U), t⟩ + t_τ ·
 /// Σ_rows grad_regularization_strength`.
 pub fn jvp<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
-    p: &[T],
+    permutation_matrix: &[T],
     tangent_values: &[T],
     tangent_regularization_strength: T,
-    tangent_p: &mut [T],
+    tangent_permutation_matrix: &mut [T],
 ) -> Result<(), Error> {
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
-    check.cube("p", p.len())?;
+    check.cube("permutation_matrix", permutation_matrix.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
-    check.cube("tangent_p", tangent_p.len())?;
+    check.cube("tangent_permutation_matrix", tangent_permutation_matrix.len())?;
     let tau = tau_and_values(check, params, values)?;
-    check.probabilities("p", p)?;
+    check.probabilities("permutation_matrix", permutation_matrix)?;
     let max_t = check.finite("tangent_values", tangent_values)?;
     let t_tau = check.finite_scalar(
         "tangent_regularization_strength",
@@ -211,9 +211,9 @@ pub fn jvp<T: Real>(
     let inv_tau = 1.0 / tau;
     let bufs = (
         In::new(values, n),
-        In::new(p, n * n),
+        In::new(permutation_matrix, n * n),
         In::new(tangent_values, n),
-        Out::new(tangent_p, n * n),
+        Out::new(tangent_permutation_matrix, n * n),
     );
     run_rows(shape.batch, 2 * n * n, bufs, |rows, (x, p, t, mut dp)| {
         with_bufs(|bf| {
