@@ -24,13 +24,14 @@ describe('normalise', () => {
   const facts: [string, { given: () => unknown; want: unknown }][] = [
     ['ops are sorted by name', {
       given: () => ir.ops.map((o) => o.name.spec),
-      want: ['ndcg_loss', 'sigmoid_rank', 'soft_rank', 'soft_sort', 'spearman_loss'],
+      want: ['ndcg_loss', 'neural_sort', 'neural_sort_apply', 'sigmoid_rank', 'soft_quantile', 'soft_rank', 'soft_sort', 'soft_topk', 'spearman_loss'],
     }],
     ['enums are sorted and coded by list position', {
       given: () => ir.enums.map((e) => [e.name.spec, e.values.map((v) => [v.name.spec, v.code, cEnumConstant(e, v)])]),
       want: [
         ['direction', [['ascending', 0, 'RR_DIRECTION_ASCENDING'], ['descending', 1, 'RR_DIRECTION_DESCENDING']]],
         ['regularization', [['l2', 0, 'RR_REGULARIZATION_L2'], ['kl', 1, 'RR_REGULARIZATION_KL']]],
+        ['topk_regularization', [['l2', 0, 'RR_TOPK_REGULARIZATION_L2'], ['p43', 1, 'RR_TOPK_REGULARIZATION_P43']]],
       ],
     }],
     ['omitted constraint is finite, omitted min_n is 1', {
@@ -39,7 +40,7 @@ describe('normalise', () => {
     }],
     ['omitted grad is false', {
       given: () => ir.params.map((p) => [p.name.spec, p.grad]),
-      want: [['direction', false], ['regularization', false], ['regularization_strength', true]],
+      want: [['direction', false], ['k', false], ['quantiles', false], ['regularization', false], ['regularization_strength', true]],
     }],
     ['defaults are literals in every target', {
       given: () => {
@@ -100,9 +101,9 @@ describe('normalise', () => {
         t && [t.shape.text, t.shape.dims.map((d) => d.kind), rowExtent(t.shape, cDim), extent(t.shape, rustDim), isPerRow(t.shape)]),
       want: [['[batch, n]', ['batch', 'n'], 'n', 'batch * n', false], ['[batch]', ['batch'], '1', 'batch', true]],
     }],
-    ['every op has the dims batch and n, and no other in this spec', {
-      given: () => ir.ops.map((o) => o.dims.map((d) => d.name.spec).join(' ')),
-      want: ir.ops.map(() => 'batch n'),
+    ['every op has the dims batch and n; soft_quantile also m, the number of its quantiles', {
+      given: () => ir.ops.map((o) => [o.name.spec, o.dims.map((d) => (d.kind === 'length' ? `${d.name.spec}=len(${d.param})` : d.name.spec)).join(' ')]),
+      want: ir.ops.map((o) => [o.name.spec, o.name.spec === 'soft_quantile' ? 'batch n m=len(quantiles)' : 'batch n']),
     }],
     ['param grads are per row and mutable', {
       given: () => op('soft_sort').backward.args.filter((a) => a.kind === 'buffer' && a.role === 'param_grad').map((a) => a.kind === 'buffer' && [a.shape.text, a.mutable, a.of]),
@@ -126,6 +127,18 @@ describe('normalise', () => {
   ];
   it.each(facts)('%s', (_, { given, want }) => {
     expect(given()).toEqual(want);
+  });
+
+  it("gives an op's own enum its codes, values, default and doc, under the shared param's name", () => {
+    const [k, eps, reg, dir] = op('soft_topk').params;
+    expect([k?.type, eps?.type, reg?.name.spec, dir?.name.spec]).toEqual(['int', 'real', 'regularization', 'direction']);
+    if (reg?.type !== 'enum' || dir?.type !== 'enum') throw new Error('enum params expected');
+    expect(reg.enum.name.spec).toBe('topk_regularization');
+    expect(reg.values.map((v) => [v.name.spec, v.code])).toEqual([['l2', 0], ['p43', 1]]);
+    expect([reg.narrowed, reg.default.name.spec, reg.doc]).toEqual([true, 'l2', reg.enum.doc]);
+    expect([dir.narrowed, dir.default.name.spec, dir.values.length]).toEqual([true, 'descending', 2]);
+    const shared = op('soft_rank').params.find((p) => p.name.spec === 'regularization');
+    expect(shared?.type === 'enum' && [shared.narrowed, shared.enum.name.spec]).toEqual([false, 'regularization']);
   });
 
   it('is deeply frozen', () => {

@@ -281,10 +281,19 @@ describe('bad syntax of the op model', () => {
       'ops.soft_top_k.params[1].default: expected one of l2 (the param\'s default "kl" is not among values), got nothing',
     ]],
     ['values on a param that is not an enum', 'top-k', (s) => { s.ops.soft_top_k.params[0] = { name: 'k', values: ['1'] }; }, [
-      'ops.soft_top_k.params[0]: expected the plain name k (only enum params take values and default here), got a map',
+      'ops.soft_top_k.params[0]: expected the plain name k (only enum params take enum, values and default here), got a map',
     ]],
     ['an unknown key in a param entry', 'top-k', (s) => { s.ops.soft_top_k.params[1].value = 'l2'; }, [
-      'ops.soft_top_k.params[1]: expected only the keys default | name | values, got "value"',
+      'ops.soft_top_k.params[1]: expected only the keys default | enum | name | values, got "value"',
+    ]],
+    ['an op\'s own enum that is not defined', 'top-k', (s) => { s.ops.soft_top_k.params[1] = { name: 'regularization', enum: 'penalty' }; }, [
+      'ops.soft_top_k.params[1].enum: expected one of regularization, got "penalty"',
+    ]],
+    ['an op\'s own enum without the param\'s default', 'top-k', (s) => {
+      s.enums.penalty = { doc: 'Penalties.', values: [{ name: 'p43', doc: 'Three-halves.' }] };
+      s.ops.soft_top_k.params[1] = { name: 'regularization', enum: 'penalty' };
+    }, [
+      'ops.soft_top_k.params[1].default: expected one of p43 (the param\'s default "kl" is not among values), got nothing',
     ]],
     ['a differentiable bool input', 'masked', (s) => { s.ops.masked_soft_rank.inputs[1].differentiable = true; }, [
       'ops.masked_soft_rank.inputs[1].differentiable: expected false for a bool input (only real inputs have gradients), got true',

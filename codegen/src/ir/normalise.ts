@@ -169,7 +169,9 @@ function opParam(opName: string, use: SpecOpParam, params: ReadonlyMap<string, P
   const values = use.values === undefined ? e.values : e.values.filter((v) => use.values?.includes(v.name.spec));
   const def = values.find((v) => v.name.spec === (use.default ?? param.default.name.spec));
   if (def === undefined) throw new Error(`unchecked default of ops.${opName}.params.${name}`);
-  const narrowed: EnumParamIR = { ...param, enum: e, values, narrowed: true, default: def };
+  // Another enum brings its own doc: the shared param's names values the op does not take.
+  const doc = use.enum === undefined ? param.doc : e.doc;
+  const narrowed: EnumParamIR = { ...param, doc, enum: e, values, narrowed: true, default: def };
   return narrowed;
 }
 
