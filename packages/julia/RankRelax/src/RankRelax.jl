@@ -86,6 +86,47 @@ function _rr_check_grad(fn::String, name::String, g::AbstractArray, ::Type{T}, s
         ", got ", typeof(g), " of shape ", _rr_shape_text(size(g)))))
 end
 
+# The Julia size of an output of core shape [batch, d1, …, dk] for inputs of size `sz`, given
+# `row` = (dk, …, d1): the core's row-major dims reversed (the items axis first, the same memory),
+# then B for a matrix input (none for a vector).
+_rr_size(::Tuple{Int}, row::Int...) = row
+_rr_size(sz::Tuple{Int,Int}, row::Int...) = (row..., sz[2])
+
+# An int param as the library takes it (`I`): an Integer that is not a Bool (a Bool would mean a
+# mistake, not 0 or 1) and fits `I`; the library checks its range.
+function _rr_integer(::Type{I}, op::String, argument::String, value) where {I<:Integer}
+    if !(value isa Integer) || value isa Bool
+        throw(ArgumentError(string(op, ": ", argument, " must be an integer, got ", repr(value), " of type ",
+            typeof(value))))
+    end
+    typemin(I) <= value <= typemax(I) ||
+        throw(ArgumentError(string(op, ": ", argument, " = ", value, " is out of range")))
+    return I(value)
+end
+
+# The number of elements of a list-of-reals param, after checking that it is one: a vector whose
+# elements are real numbers (Bools are refused, as for int params).
+function _rr_list_length(op::String, argument::String, value)
+    if !(value isa AbstractVector) || !all(x -> x isa Real && !(x isa Bool), value)
+        got = value isa AbstractVector ? string(typeof(value)) : string(repr(value), " of type ", typeof(value))
+        throw(ArgumentError(string(op, ": ", argument, " must be a vector of real numbers, got ", got)))
+    end
+    return length(value)
+end
+
+# A list-of-reals param as the library takes it: a Vector of the call's float type (the library
+# checks the values: empty, NaN, out of range).
+function _rr_real_list(::Type{T}, op::String, argument::String, value) where {T}
+    _rr_list_length(op, argument, value)
+    return T[convert(T, x) for x in value]
+end
+
+# A list param of a `_forward!` call keeps the length the tape's arrays were made for.
+function _rr_check_tape_length(fn::String, op::String, argument::String, value, len::Int)
+    _rr_list_length(op, argument, value) == len && return nothing
+    throw(ArgumentError(string(fn, ": ", argument, " has ", length(value), " elements but the tape is for ", len)))
+end
+
 # A per-row output for the caller: a number for a vector input, the vector of B values for a matrix.
 _rr_per_row(buffer::Vector, ::AbstractVector) = buffer[1]
 _rr_per_row(buffer::Vector, ::AbstractMatrix) = buffer
