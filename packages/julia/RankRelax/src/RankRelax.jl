@@ -124,7 +124,8 @@ end
 # A list param of a `_forward!` call keeps the length the tape's arrays were made for.
 function _rr_check_tape_length(fn::String, op::String, argument::String, value, len::Int)
     _rr_list_length(op, argument, value) == len && return nothing
-    throw(ArgumentError(string(fn, ": ", argument, " has ", length(value), " elements but the tape is for ", len)))
+    count = length(value) == 1 ? "1 element" : string(length(value), " elements")
+    throw(ArgumentError(string(fn, ": ", argument, " has ", count, " but the tape is for ", len)))
 end
 
 # A per-row output for the caller: a number for a vector input, the vector of B values for a matrix.

@@ -20,6 +20,7 @@ try
         include("gradients.jl")
         include("memory.jl")
         include("errors.jl")
+        include("layout.jl")
         include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")
