@@ -1,11 +1,13 @@
 """
     RankRelax
 
-Differentiable sorting and ranking (soft rank, soft sort, Spearman and NDCG losses) with analytical
-gradients, over the rank-relax C library (`librank_relax_c`).
+Differentiable sorting and ranking (soft rank, soft sort, Spearman and NDCG losses, soft top-k,
+soft quantiles, NeuralSort) with analytical gradients, over the rank-relax C library
+(`librank_relax_c`).
 
 Arrays are `n × B`: each column is one sample (the same memory as the core's row-major `[B, n]`,
-passed without a copy); a `Vector` is one sample. Every op has a function (`soft_rank`), a forward
+passed without a copy); a `Vector` is one sample. Outputs of other shapes reverse the core's dims
+the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). Every op has a function (`soft_rank`), a forward
 that also returns a tape (`soft_rank_forward`) and a plain pullback function
 (`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
 `RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
