@@ -51,8 +51,8 @@ function shapeText(shape: ShapeIR): string {
   if (isPerRow(shape)) return 'a number (`Vector` input) or a `B`-`Vector`';
   if (isItemRow(shape)) return 'a `Vector` (one sample) or an `n × B` `Matrix`';
   const dims = juliaDimsText(shape);
-  const one = shape.row.length === 1 ? `a \`Vector\` of length \`${dims}\`` : `an \`${dims}\` \`Matrix\``;
-  return `${one} (one sample) or an \`${dims} × B\` array`;
+  if (shape.row.length === 1) return `a \`Vector\` of \`${dims}\` values (one sample) or a \`${dims} × B\` \`Matrix\``;
+  return `an \`${dims}\` \`Matrix\` (one sample) or an \`${dims} × B\` array`;
 }
 
 /** `regularization_strength = 1.0` */
@@ -152,6 +152,29 @@ function opDocs(op: OpIR): OpDocs {
   };
 }
 
+/**
+ * A note where some op has int or list params: a wrong type there is an ArgumentError naming the op
+ * and the argument, unlike the MethodError of an input that is not an array of reals.
+ */
+function typeErrorNotes(ir: IR): Pick<TargetDocs, 'errorNotes'> {
+  const params = ir.ops.flatMap((op) => op.params);
+  const int = params.find((p) => p.type === 'int');
+  const list = params.find((p) => p.type === 'list');
+  const examples = [
+    ...(int === undefined ? [] : [`${juliaName(int.name)} = 2.5`, `${juliaName(int.name)} = true`]),
+    ...(list === undefined ? [] : [`${juliaName(list.name)} = "0.5"`]),
+  ];
+  if (examples.length === 0) return {};
+  return {
+    errorNotes: [
+      code`
+        - Julia's ${tick('MethodError')} is for an input that is not an array of reals; an int or list param of
+          the wrong type (${examples.map(tick).join(', ')}) raises ${tick('ArgumentError')} naming the op and the argument.
+      `,
+    ],
+  };
+}
+
 export function describeJulia(ir: IR): TargetDocs {
   return {
     language: 'Julia',
@@ -165,6 +188,7 @@ export function describeJulia(ir: IR): TargetDocs {
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,
+    ...typeErrorNotes(ir),
     enumValues: Object.fromEntries(
       ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(juliaSymbol(v))]))]),
     ),
