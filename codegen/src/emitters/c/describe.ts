@@ -72,7 +72,10 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
       const v = paramValue(a.param);
       if (a.param.type !== 'list' || !Array.isArray(v)) return cLiteral(a.param, v);
       // A list is an array and its length.
-      decls.push(`const ${real} ${cName(a.name)}[${v.length}] = ${cLiteral(a.param, v)};`);
+      if (!declared.has(cName(a.name))) {
+        declared.add(cName(a.name));
+        decls.push(`const ${real} ${cName(a.name)}[${v.length}] = ${cLiteral(a.param, v)};`);
+      }
       return `${cName(a.name)}, ${v.length}`;
     }
     if (!declared.has(cName(a.name))) {
