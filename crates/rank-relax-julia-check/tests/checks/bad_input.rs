@@ -116,7 +116,11 @@ fn param<'f, F: Frame<'f>>(
             if f64_ {
                 Value::move_array(frame, xs, len)
             } else {
-                Value::move_array(frame, xs.iter().map(|&x| x as f32).collect::<Vec<f32>>(), len)
+                Value::move_array(
+                    frame,
+                    xs.iter().map(|&x| x as f32).collect::<Vec<f32>>(),
+                    len,
+                )
             }
         }
         v => match number(v) {
