@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use jlrs::error::JlrsResult;
 use jlrs::prelude::*;
-use rank_relax_julia_check::reference::{op_info, OpInfo};
+use rank_relax_julia_check::reference::{op_info, OpInfo, Output};
 use rank_relax_julia_check::session::{api, exception_parts, fail, helper, Elem, Session};
 use serde_json::Value as Json;
 
@@ -314,7 +314,8 @@ fn call_alias<T: Elem>(
     let len0 = inputs[0].buf.data().len();
     // the cotangent: the case's, else ones of the output's shape
     if cot.is_none() {
-        let dims = if op.loss {
+        // (alias cases are of ops whose output is per row or of the input's shape)
+        let dims = if op.output == Output::PerRow {
             vec![*dims0.last().unwrap_or(&1)]
         } else {
             dims0.clone()
