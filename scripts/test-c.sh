@@ -2,17 +2,21 @@
 # The C checks of the rank-relax-ffi library: builds it (cargo build --release -p rank-relax-ffi),
 # compiles include/rank_relax.h on its own as C99, C11 and C++ with every warning an error, then
 # builds the C test programs against the shared library and runs them:
-#   reference_test  every case of the reference file (RANK_RELAX_REFERENCE, default
-#                   testdata/reference/ops-v1.json from the repository root) in f64 and f32, and
-#                   the error paths of every op;
+#   reference_test  every case of the reference files (RANK_RELAX_REFERENCE, default
+#                   testdata/reference/ops-v1.json from the repository root, then
+#                   testdata/reference/wave2-*.json) in f64 and f32, and the error paths of
+#                   every op;
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);
 #   threads_test    every op from 8 threads at once, bit-identical to sequential calls, with
 #                   rr_last_error() thread-local;
-#   in_place_test   soft_rank and soft_sort backward with grad_values = the cotangent buffer,
-#                   bit-identical to a separate gradient; partial overlaps refused.
+#   in_place_test   soft_rank, soft_sort and soft_topk backward with grad_values = the cotangent
+#                   buffer, bit-identical to a separate gradient; partial overlaps refused;
+#   params_test     int, list and op-specific enum params (k out of range, NULL, empty and
+#                   out-of-range quantiles, soft_topk's regularization code 2), and every element
+#                   of [batch, m] and [batch, n, n] buffers written, nothing past them.
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
-# over all four.
+# over all five.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -44,12 +48,13 @@ build reference_test "$FFI/tests/c/reference_test.c" "$FFI/tests/c/json.c" "$FFI
 build bad_input_test "$FFI/tests/c/bad_input_test.c" "$FFI/tests/c/json.c" "$FFI/tests/c/harness.c"
 build threads_test "$FFI/tests/c/threads_test.c" "$FFI/tests/c/harness.c" -pthread
 build in_place_test "$FFI/tests/c/in_place_test.c" "$FFI/tests/c/harness.c"
+build params_test "$FFI/tests/c/params_test.c" "$FFI/tests/c/harness.c"
 
 # Run every program even when one fails; each ends with `N passed, N failed`, summed here.
 total_passed=0
 total_failed=0
 status=0
-for program in reference_test bad_input_test threads_test in_place_test; do
+for program in reference_test bad_input_test threads_test in_place_test params_test; do
   echo "== $program"
   log="$OUT/$program.log"
   rc=0

@@ -112,6 +112,41 @@ describe('julia emitter helpers', () => {
     ]);
   });
 
+  it('refuses dims that are an int param\'s value ([batch, k]), which it does not bind', () => {
+    const text = editedSpec((spec) => {
+      spec.ops.soft_topk.dims = { kk: { param: 'k' } };
+      spec.ops.soft_topk.outputs[0].shape = ['batch', 'kk'];
+      delete spec.ops.soft_topk.in_place_vjp;
+    });
+    const ir = irFromText(text, 'edited.yaml');
+    expect(unsupportedFeatures(ir, [juliaEmitter])).toEqual([
+      'ops.soft_topk.outputs[0].shape: the julia target does not support shape [batch, kk] yet: kk is the value of param k',
+    ]);
+  });
+
+  it('gives an op that takes some of an enum\'s values its own parser, listing only those', () => {
+    const text = editedSpec((spec) => {
+      spec.ops.soft_rank.params[2] = { name: 'direction', values: ['descending'], default: 'descending' };
+    });
+    const generated = juliaEmitter.emit(irFromText(text, 'edited.yaml')).find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    const parser = generated.slice(generated.indexOf('function _rr_code_soft_rank_direction('));
+    expect(parser.slice(0, parser.indexOf('\nend\n'))).toContain('name == "descending" && return Int32(1)');
+    expect(parser.slice(0, parser.indexOf('\nend\n'))).not.toContain('"ascending"');
+    expect(generated).toContain('_rr_direction = _rr_code_soft_rank_direction("soft_rank", "direction", direction)');
+    expect(generated).toContain('direction = (:descending,),');
+    // soft_topk's regularization is its own enum with all its values: the enum's parser
+    expect(generated).toContain('_rr_regularization = _rr_code_topk_regularization("soft_topk", "regularization", regularization)');
+  });
+
+  it('passes a list param to the library as a pointer and a length, and sizes [batch, m] and [batch, n, n] outputs from the shape', () => {
+    const generated = juliaEmitter.emit(specIr()).find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    expect(generated).toMatch(/\(Csize_t, Csize_t, Ptr\{Float64\}, Csize_t, Float64, Int32,/);
+    expect(generated).toContain('batch, n, quantiles, length(quantiles), regularization_strength');
+    expect(generated).toContain('_rr_result = Array{_rr_T}(undef, _rr_size(size(values), _rr_m))');
+    expect(generated).toContain('_rr_permutation_matrix = Array{_rr_T}(undef, _rr_size(size(values), _rr_n, _rr_n))');
+    expect(generated).toContain('_rr_k = _rr_integer(Int64, "soft_topk", "k", k)');
+  });
+
   it('emits a rule per public method: two for an op with a param gradient', () => {
     const ext = juliaEmitter.emit(specIr()).find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'));
     const rules = ext?.contents.match(/^function ChainRulesCore\.rrule\(/gm) ?? [];

@@ -187,7 +187,7 @@ export function rustEnumValue(e: EnumIR, v: EnumValueIR): string {
 
 /** The Rust (FFI-level) name of each scalar type of the C ABI: `f64`, `usize`, `*const std::ffi::c_char`. */
 const RUST_TYPES: Readonly<Record<TypeId, string>> = {
-  f32: 'f32', f64: 'f64', i32: 'i32', u32: 'u32', u64: 'u64', bool: 'bool', size: 'usize', cstr: '*const std::ffi::c_char',
+  f32: 'f32', f64: 'f64', i32: 'i32', i64: 'i64', u32: 'u32', u64: 'u64', bool: 'bool', size: 'usize', cstr: '*const std::ffi::c_char',
 };
 
 export function rustType(t: { readonly id: TypeId }): string {

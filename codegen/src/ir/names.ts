@@ -79,6 +79,7 @@ export const TYPES: Readonly<Record<TypeId, TypeNames>> = {
   f32: { id: 'f32' },
   f64: { id: 'f64' },
   i32: { id: 'i32' },
+  i64: { id: 'i64' },
   u32: { id: 'u32' },
   u64: { id: 'u64' },
   bool: { id: 'bool' },
@@ -93,7 +94,7 @@ export function cEnumConstant(e: { readonly name: Ident }, v: { readonly name: I
 
 /** The C name of each scalar type of the C ABI (the ABI hash covers them): `double`, `size_t`. */
 const C_TYPES: Readonly<Record<TypeId, string>> = {
-  f32: 'float', f64: 'double', i32: 'int32_t', u32: 'uint32_t', u64: 'uint64_t', bool: 'bool', size: 'size_t', cstr: 'const char *',
+  f32: 'float', f64: 'double', i32: 'int32_t', i64: 'int64_t', u32: 'uint32_t', u64: 'uint64_t', bool: 'bool', size: 'size_t', cstr: 'const char *',
 };
 
 export function cType(t: { readonly id: TypeId }): string {

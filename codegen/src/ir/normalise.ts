@@ -306,8 +306,10 @@ export function paramType(param: ParamIR, dtype: TypeNames): TypeNames {
     case 'list':
       return dtype;
     case 'enum':
-    case 'int':
       return TYPES.i32;
+    case 'int':
+      // The core's k is an i64; int64_t leaves no value the core could take unrepresentable.
+      return TYPES.i64;
     case 'bool':
       return TYPES.bool;
     default:

@@ -13,7 +13,7 @@ export interface Ident {
   readonly screaming: string;
 }
 
-export type TypeId = 'f32' | 'f64' | 'i32' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';
+export type TypeId = 'f32' | 'f64' | 'i32' | 'i64' | 'u32' | 'u64' | 'bool' | 'size' | 'cstr';
 
 /**
  * A scalar type of the C ABI. Each target spells it: `cType` (ir/names.ts, the C ABI's own, which the

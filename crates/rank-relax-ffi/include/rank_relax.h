@@ -11,8 +11,11 @@
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
+ *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n.
  * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as
- *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool.
+ *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool, int params as int64_t, list
+ *    params as a pointer and a length (`const double *quantiles, size_t quantiles_len`; the
+ *    values are copied, and the pointer may be NULL only when the length is 0).
  * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves
  *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),
  *    one gradient per differentiable input, then one value per row for each param that has a
@@ -39,7 +42,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 1
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0xbc707b71ffd54320)
+#define RR_ABI_HASH UINT64_C(0xb6e9bcc466a0eeb8)
 
 /* Status codes returned by every kernel. */
 
@@ -82,6 +85,19 @@ extern "C" {
  * positive.
  */
 #define RR_REGULARIZATION_KL 1
+
+/* topk_regularization: Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the mask. */
+
+/**
+ * topk_regularization = "l2": Ω = ½‖y‖², the mask is a clipped, shifted copy of values / ε;
+ * piecewise linear.
+ */
+#define RR_TOPK_REGULARIZATION_L2 0
+/**
+ * topk_regularization = "p43": Ω = ¾ Σ y^{4/3}; the mask is continuously differentiable in the
+ * values.
+ */
+#define RR_TOPK_REGULARIZATION_P43 1
 
 /* Library */
 
@@ -219,6 +235,196 @@ int32_t rr_ndcg_loss_backward_f32(
     float *grad_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* neural_sort */
+
+/**
+ * neural_sort: Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per
+ * row.
+ *
+ * P[i, :] = softmax(((n + 1 − 2i)·s − A·1) / τ) with A[j, k] = |s_j − s_k| and τ the regularization
+ * strength: a unimodal row-stochastic matrix whose row i softly picks the i-th value in the chosen
+ * direction. As τ → 0 it is the hard permutation matrix. P @ values is a soft sort;
+ * neural_sort_apply computes P @ payload without the n × n matrix.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: Scores to sort along the last axis.
+ * @param[out] permutation_matrix [batch, n, n] (batch * n * n elements): Row-stochastic relaxed
+ *     permutation matrices; row i softly selects the i-th item.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_forward_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    double *permutation_matrix);
+
+/**
+ * As rr_neural_sort_forward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_forward_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    float *permutation_matrix);
+
+/**
+ * Backward (vector-Jacobian product) of neural_sort: from the cotangents of the outputs, writes the
+ * gradient of each differentiable input and, per row, of each param that has a gradient. Takes the
+ * saves and residuals of the matching rr_neural_sort_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation_matrix [batch, n, n] (batch * n * n elements): The forward's output
+ *     `permutation_matrix`.
+ * @param[in] cotangent_permutation_matrix [batch, n, n] (batch * n * n elements): Cotangent of
+ *     `permutation_matrix`.
+ * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
+ * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
+ *     `regularization_strength`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_backward_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *permutation_matrix,
+    const double *cotangent_permutation_matrix,
+    double *grad_values,
+    double *grad_regularization_strength);
+
+/**
+ * As rr_neural_sort_backward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_backward_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *permutation_matrix,
+    const float *cotangent_permutation_matrix,
+    float *grad_values,
+    float *grad_regularization_strength);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* neural_sort_apply */
+
+/**
+ * neural_sort_apply: The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
+ *
+ * neural_sort(values) @ payload per row, streaming each row of P instead of holding n² numbers
+ * (forward and backward): a soft sort of the payload by the values. With payload = values it is the
+ * NeuralSort soft sort; with payload = gains it gives the soft DCG terms of NeuralNDCG.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: Scores that define the order.
+ * @param[in] payload [batch, n]: Values carried into sorted order.
+ * @param[out] output [batch, n]: P·payload per row; position i holds the soft i-th payload in the
+ *     chosen direction.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_apply_forward_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *payload,
+    double *output);
+
+/**
+ * As rr_neural_sort_apply_forward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_apply_forward_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *payload,
+    float *output);
+
+/**
+ * Backward (vector-Jacobian product) of neural_sort_apply: from the cotangents of the outputs,
+ * writes the gradient of each differentiable input and, per row, of each param that has a gradient.
+ * Takes the saves and residuals of the matching rr_neural_sort_apply_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] payload [batch, n]: The forward's input `payload`.
+ * @param[in] cotangent_output [batch, n]: Cotangent of `output`.
+ * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
+ * @param[out] grad_payload [batch, n]: Receives the gradient with respect to `payload`.
+ * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
+ *     `regularization_strength`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_apply_backward_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *payload,
+    const double *cotangent_output,
+    double *grad_values,
+    double *grad_payload,
+    double *grad_regularization_strength);
+
+/**
+ * As rr_neural_sort_apply_backward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_apply_backward_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *payload,
+    const float *cotangent_output,
+    float *grad_values,
+    float *grad_payload,
+    float *grad_regularization_strength);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* sigmoid_rank */
 
 /**
@@ -300,6 +506,117 @@ int32_t rr_sigmoid_rank_backward_f32(
     int32_t direction,
     const float *values,
     const float *cotangent_ranks,
+    float *grad_values,
+    float *grad_regularization_strength);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* soft_quantile */
+
+/**
+ * soft_quantile: Differentiable quantiles of each row (linear interpolation of the soft-sorted
+ * row).
+ *
+ * For each level q the value at position q·(n − 1) of the ascending soft_sort of the row,
+ * interpolated linearly between its neighbours (NumPy's default "linear" method). As ε → 0 it is
+ * numpy.quantile of the row. Rows need at least one item.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] quantiles Quantile levels, at least one, each finite and in [0, 1]; the output has one
+ *     column per level. quantiles_len values (at least 1), each finite and in [0.0, 1.0]; default
+ *     {0.5}.
+ * @param[in] quantiles_len Number of values in quantiles.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] values [batch, n]: Values whose quantiles are taken along the last axis.
+ * @param[out] result [batch, m] (batch * quantiles_len elements): One value per quantile level, in
+ *     the order of `quantiles`.
+ * @param[out] permutation [batch, n] int32: Residual for the backward: soft_sort residual of the
+ *     row.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_quantile_forward_f64(
+    size_t batch,
+    size_t n,
+    const double *quantiles,
+    size_t quantiles_len,
+    double regularization_strength,
+    int32_t regularization,
+    const double *values,
+    double *result,
+    int32_t *permutation);
+
+/**
+ * As rr_soft_quantile_forward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_quantile_forward_f32(
+    size_t batch,
+    size_t n,
+    const float *quantiles,
+    size_t quantiles_len,
+    float regularization_strength,
+    int32_t regularization,
+    const float *values,
+    float *result,
+    int32_t *permutation);
+
+/**
+ * Backward (vector-Jacobian product) of soft_quantile: from the cotangents of the outputs, writes
+ * the gradient of each differentiable input and, per row, of each param that has a gradient. Takes
+ * the saves and residuals of the matching rr_soft_quantile_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] quantiles Quantile levels, at least one, each finite and in [0, 1]; the output has one
+ *     column per level. quantiles_len values (at least 1), each finite and in [0.0, 1.0]; default
+ *     {0.5}.
+ * @param[in] quantiles_len Number of values in quantiles.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_result [batch, m] (batch * quantiles_len elements): Cotangent of `result`.
+ * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
+ * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
+ *     `regularization_strength`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_quantile_backward_f64(
+    size_t batch,
+    size_t n,
+    const double *quantiles,
+    size_t quantiles_len,
+    double regularization_strength,
+    int32_t regularization,
+    const double *values,
+    const int32_t *permutation,
+    const double *cotangent_result,
+    double *grad_values,
+    double *grad_regularization_strength);
+
+/**
+ * As rr_soft_quantile_backward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_quantile_backward_f32(
+    size_t batch,
+    size_t n,
+    const float *quantiles,
+    size_t quantiles_len,
+    float regularization_strength,
+    int32_t regularization,
+    const float *values,
+    const int32_t *permutation,
+    const float *cotangent_result,
     float *grad_values,
     float *grad_regularization_strength);
 
@@ -514,6 +831,119 @@ int32_t rr_soft_sort_backward_f32(
     const float *values,
     const int32_t *permutation,
     const float *cotangent_sorted,
+    float *grad_values,
+    float *grad_regularization_strength);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* soft_topk */
+
+/**
+ * soft_topk: Differentiable top-k mask of each row (sparse; rows sum to k).
+ *
+ * The solution of max ⟨values, y⟩ − ε·Ω(y) over 0 ≤ y ≤ 1, Σ y = k (Sander et al. 2023): a mask in
+ * [0, 1] that is exactly 1 on the clear winners, exactly 0 outside the top-k region and sums to k
+ * on each row. As ε → 0 it is the hard top-k indicator. l2 is piecewise linear in the values, p43
+ * continuously differentiable; both cost O(n log n) per row (O(n) for the VJP).
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default RR_TOPK_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: Scores to select from along the last axis.
+ * @param[out] mask [batch, n]: Soft selection in [0, 1], in the positions of the input; each row
+ *     sums to k.
+ * @param[out] permutation [batch, n] int32: Residual for the backward: Sorting permutation with the
+ *     block starts folded in (as soft_sort's).
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_topk_forward_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    double *mask,
+    int32_t *permutation);
+
+/**
+ * As rr_soft_topk_forward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_topk_forward_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    float *mask,
+    int32_t *permutation);
+
+/**
+ * Backward (vector-Jacobian product) of soft_topk: from the cotangents of the outputs, writes the
+ * gradient of each differentiable input and, per row, of each param that has a gradient. Takes the
+ * saves and residuals of the matching rr_soft_topk_forward_f64 call.
+ *
+ * grad_values may be cotangent_mask itself: the gradient is then written over the cotangent (one
+ * [batch, n] buffer less at the peak of a forward + backward, the same result). Any other overlap
+ * of a written buffer is an error.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default RR_TOPK_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_mask [batch, n]: Cotangent of `mask`.
+ * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
+ * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
+ *     `regularization_strength`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_topk_backward_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const int32_t *permutation,
+    const double *cotangent_mask,
+    double *grad_values,
+    double *grad_regularization_strength);
+
+/**
+ * As rr_soft_topk_backward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_topk_backward_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const int32_t *permutation,
+    const float *cotangent_mask,
     float *grad_values,
     float *grad_regularization_strength);
 

@@ -95,6 +95,24 @@ impl Dims {
             elems,
         })
     }
+
+    /// Length of a `[batch, …row]` buffer of other dims (`[batch, n, n]`, `[batch, m]`), checked
+    /// for overflow.
+    pub fn extent(&self, name: &str, row: &[usize]) -> Result<usize, FfiError> {
+        let batch = self.shape.batch;
+        row.iter()
+            .try_fold(batch, |len, &dim| len.checked_mul(dim))
+            .ok_or_else(|| {
+                let dims: Vec<String> = row.iter().map(usize::to_string).collect();
+                FfiError::new(
+                    RR_ERR_SHAPE_MISMATCH,
+                    format!(
+                        "{name} has {batch} × {} elements, which overflows",
+                        dims.join(" × ")
+                    ),
+                )
+            })
+    }
 }
 
 /// Null, size and alignment checks of one buffer of `len` elements of `T`.
@@ -224,6 +242,36 @@ impl<T> Out<T> {
     }
 }
 
+/// A list param passed as a pointer and a length, copied into the core's params. The pointer may
+/// be NULL only when the length is 0.
+///
+/// # Safety
+///
+/// `ptr` must be valid for reads of `len` elements.
+pub unsafe fn list<T: Copy>(
+    name: &'static str,
+    ptr: *const T,
+    len: usize,
+) -> Result<Vec<T>, FfiError> {
+    let list = In::new(name, ptr, len)?;
+    // SAFETY: checked non-null unless empty and aligned; valid by the caller's contract, and
+    // copied before the call returns.
+    Ok(unsafe { list.slice() }.to_vec())
+}
+
+/// The code of an enum param that an op narrows to some of its enum's values: one of `accepted`,
+/// else `expected, got <code>` (`expected` is `direction must be one of 1 (descending)`).
+pub fn accept_code(code: i32, accepted: &[i32], expected: &str) -> Result<i32, FfiError> {
+    if accepted.contains(&code) {
+        Ok(code)
+    } else {
+        Err(FfiError::new(
+            RR_ERR_INVALID_ARGUMENT,
+            format!("{expected}, got {code}"),
+        ))
+    }
+}
+
 /// A written buffer must not overlap any other buffer of the call (Rust's `&mut` rule; also
 /// what the kernels assume). Empty buffers overlap nothing. The message is
 /// `rank_relax_glue::Overlap`'s (`ranks overlaps values; …`); [`call`] prefixes the op.
@@ -310,6 +358,42 @@ mod tests {
             In::<f64>::new("x", misaligned, 1).err().unwrap().status,
             RR_ERR_INVALID_ARGUMENT
         );
+    }
+
+    #[test]
+    fn extents_are_checked() {
+        let dims = Dims::new(3, 4).unwrap();
+        assert_eq!(dims.extent("m", &[4, 4]).unwrap(), 48);
+        assert_eq!(dims.extent("m", &[0]).unwrap(), 0);
+        let err = dims.extent("m", &[usize::MAX, 2]).unwrap_err();
+        assert_eq!(err.status, RR_ERR_SHAPE_MISMATCH);
+        assert_eq!(
+            err.message,
+            format!("m has 3 × {} × 2 elements, which overflows", usize::MAX)
+        );
+    }
+
+    #[test]
+    fn lists_are_copied_and_checked() {
+        let values = [0.25f64, 0.5];
+        assert_eq!(
+            unsafe { list("q", values.as_ptr(), 2) }.unwrap(),
+            vec![0.25, 0.5]
+        );
+        assert!(unsafe { list::<f64>("q", std::ptr::null(), 0) }
+            .unwrap()
+            .is_empty());
+        let err = unsafe { list::<f64>("q", std::ptr::null(), 2) }.unwrap_err();
+        assert_eq!(err.status, RR_ERR_NULL_POINTER);
+        assert_eq!(err.message, "q is NULL but has 2 elements");
+    }
+
+    #[test]
+    fn narrowed_enum_codes_are_checked() {
+        assert_eq!(accept_code(1, &[1], "d must be one of 1 (x)").unwrap(), 1);
+        let err = accept_code(0, &[1], "d must be one of 1 (x)").unwrap_err();
+        assert_eq!(err.status, RR_ERR_INVALID_ARGUMENT);
+        assert_eq!(err.message, "d must be one of 1 (x), got 0");
     }
 
     #[test]

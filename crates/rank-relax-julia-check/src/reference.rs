@@ -1,22 +1,37 @@
-//! The reference cases (`RANK_RELAX_REFERENCE`, default `testdata/reference/ops-v1.json`) and the
-//! core called directly on them, in the caller's buffers.
+//! The reference cases (`RANK_RELAX_REFERENCE`, default `testdata/reference/ops-v1.json`, and the
+//! `wave2-*.json` files beside it) and the core called directly on them, in the caller's buffers.
 
 use std::path::PathBuf;
 
-use rank_relax::ops::{ndcg_loss, sigmoid_rank, soft_rank, soft_sort, spearman_loss};
-use rank_relax::{Direction, Error, Real, Regularization, Shape};
+use rank_relax::ops::{
+    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank, soft_sort,
+    soft_topk, spearman_loss,
+};
+use rank_relax::{Direction, Error, Real, Regularization, Shape, TopkRegularization};
 use serde_json::Value;
 
-/// An op the check knows: its inputs in spec order (name, differentiable) and whether its output
-/// is one value per row.
+/// The dims of an op's output after batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// `[batch]`: one value per row (a loss).
+    PerRow,
+    /// `[batch, n]`: the input's shape.
+    Items,
+    /// `[batch, m]`, m the number of quantile levels.
+    Levels,
+    /// `[batch, n, n]`.
+    Matrix,
+}
+
+/// An op the check knows: its inputs in spec order (name, differentiable) and its output's dims.
 #[derive(Clone, Copy, Debug)]
 pub struct OpInfo {
     /// The spec name.
     pub name: &'static str,
     /// Inputs in argument order, with whether the pullback returns their gradient.
     pub inputs: &'static [(&'static str, bool)],
-    /// The output is `[batch]` (a loss) rather than `[batch, n]`.
-    pub loss: bool,
+    /// The output's dims after batch.
+    pub output: Output,
     /// `op_pullback!(grad, tape, cotangent)` may take the cotangent as the gradient array
     /// (documented per op; elsewhere an overlap is an `ArgumentError`).
     pub grad_may_alias_cotangent: bool,
@@ -28,31 +43,55 @@ pub const OPS: &[OpInfo] = &[
     OpInfo {
         name: "soft_rank",
         inputs: &[("values", true)],
-        loss: false,
+        output: Output::Items,
         grad_may_alias_cotangent: true,
     },
     OpInfo {
         name: "soft_sort",
         inputs: &[("values", true)],
-        loss: false,
+        output: Output::Items,
         grad_may_alias_cotangent: true,
     },
     OpInfo {
         name: "sigmoid_rank",
         inputs: &[("values", true)],
-        loss: false,
+        output: Output::Items,
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "spearman_loss",
         inputs: &[("predictions", true), ("targets", true)],
-        loss: true,
+        output: Output::PerRow,
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "ndcg_loss",
         inputs: &[("scores", true), ("relevance", false)],
-        loss: true,
+        output: Output::PerRow,
+        grad_may_alias_cotangent: false,
+    },
+    OpInfo {
+        name: "soft_topk",
+        inputs: &[("values", true)],
+        output: Output::Items,
+        grad_may_alias_cotangent: true,
+    },
+    OpInfo {
+        name: "soft_quantile",
+        inputs: &[("values", true)],
+        output: Output::Levels,
+        grad_may_alias_cotangent: false,
+    },
+    OpInfo {
+        name: "neural_sort",
+        inputs: &[("values", true)],
+        output: Output::Matrix,
+        grad_may_alias_cotangent: false,
+    },
+    OpInfo {
+        name: "neural_sort_apply",
+        inputs: &[("values", true), ("payload", true)],
+        output: Output::Items,
         grad_may_alias_cotangent: false,
     },
 ];
@@ -71,6 +110,10 @@ pub enum ParamValue {
     Real(f64),
     /// An enum value by name.
     Name(String),
+    /// An integer (k).
+    Int(i64),
+    /// A list of reals (quantiles).
+    List(Vec<f64>),
 }
 
 /// One case of the reference file.
@@ -78,12 +121,16 @@ pub enum ParamValue {
 pub struct Case {
     /// Position in the file.
     pub index: usize,
+    /// The file's name.
+    pub file: String,
     /// The op.
     pub op: &'static OpInfo,
     /// The params by spec name, in the file's order.
     pub params: Vec<(String, ParamValue)>,
     /// Rows and items per row.
     pub shape: Shape,
+    /// The number of quantile levels (0 for an op without them).
+    pub m: usize,
     /// Row-major `[batch, n]` inputs, in [`OpInfo::inputs`] order.
     pub inputs: Vec<Vec<f64>>,
     /// The case's cotangent, or a deterministic one when the case has none.
@@ -99,10 +146,13 @@ impl Case {
             .map(|(k, v)| match v {
                 ParamValue::Real(x) => format!("{k}={x}"),
                 ParamValue::Name(s) => format!("{k}={s}"),
+                ParamValue::Int(i) => format!("{k}={i}"),
+                ParamValue::List(xs) => format!("{k}={xs:?}"),
             })
             .collect();
         format!(
-            "case {} ({} {}, {}×{})",
+            "{} case {} ({} {}, {}×{})",
+            self.file,
             self.index,
             self.op.name,
             params.join(" "),
@@ -129,28 +179,62 @@ impl Case {
         })
     }
 
-    /// The core's params of the case in `T`.
+    /// The core's params of the case in `T` (an op's params it does not list take the op's
+    /// defaults: soft_topk's direction is descending).
     pub fn core_params<T: Real>(&self) -> Result<CoreParams<T>, Error> {
+        let topk = self.op.name == "soft_topk";
+        let reg = self.name_param("regularization");
         Ok(CoreParams {
             eps: T::from_f64(self.eps()),
-            reg: match self.name_param("regularization") {
-                Some(s) => Regularization::parse(s)?,
-                None => Regularization::L2,
+            reg: match reg {
+                Some(s) if !topk => Regularization::parse(s)?,
+                _ => Regularization::L2,
+            },
+            topk_reg: match reg {
+                Some(s) if topk => TopkRegularization::parse(s)?,
+                _ => TopkRegularization::L2,
             },
             dir: match self.name_param("direction") {
                 Some(s) => Direction::parse(s)?,
+                None if topk => Direction::Descending,
                 None => Direction::Ascending,
             },
+            k: self
+                .params
+                .iter()
+                .find_map(|(k, v)| match (k.as_str(), v) {
+                    ("k", ParamValue::Int(i)) => Some(*i),
+                    _ => None,
+                })
+                .unwrap_or(1),
+            quantiles: self
+                .params
+                .iter()
+                .find_map(|(k, v)| match (k.as_str(), v) {
+                    ("quantiles", ParamValue::List(xs)) => {
+                        Some(xs.iter().map(|&x| T::from_f64(x)).collect())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| vec![T::from_f64(0.5)]),
         })
     }
 
-    /// The length of the output (`batch × n`, or `batch` for a loss).
-    pub fn output_len(&self) -> usize {
-        if self.op.loss {
-            self.shape.batch
-        } else {
-            self.shape.batch * self.shape.n
+    /// The output's dims as Julia sees them: the core's row-major dims reversed (`n × B`,
+    /// `m × B`, `n × n × B`; `B` for a loss).
+    pub fn output_dims(&self) -> Vec<usize> {
+        let Shape { batch: b, n } = self.shape;
+        match self.op.output {
+            Output::PerRow => vec![b],
+            Output::Items => vec![n, b],
+            Output::Levels => vec![self.m, b],
+            Output::Matrix => vec![n, n, b],
         }
+    }
+
+    /// The length of the output.
+    pub fn output_len(&self) -> usize {
+        self.output_dims().iter().product()
     }
 }
 
@@ -162,28 +246,44 @@ pub fn reference_path() -> PathBuf {
     }
 }
 
+/// Every reference file: [`reference_path`], then the later ops' files beside it.
+pub fn reference_paths() -> Vec<PathBuf> {
+    let first = reference_path();
+    let dir = first.parent().map(PathBuf::from).unwrap_or_default();
+    let mut paths = vec![first];
+    for f in ["wave2-topk-quantile.json", "wave2-neural-sort.json"] {
+        paths.push(dir.join(f));
+    }
+    paths
+}
+
+/// Nested lists (`[B][n]`, `[B][m]`, `[B][n][n]`) flattened row-major, with the lengths of the
+/// first two levels.
 fn matrix(v: &Value) -> Result<(Vec<f64>, usize, usize), String> {
-    let rows = v.as_array().ok_or("not an array")?;
-    let mut flat = vec![];
-    let mut n = 0;
-    for row in rows {
-        match row {
-            Value::Array(items) => {
-                n = items.len();
-                for x in items {
-                    flat.push(x.as_f64().ok_or("not a number")?);
-                }
-            }
-            x => flat.push(x.as_f64().ok_or("not a number")?),
+    fn flatten(v: &Value, out: &mut Vec<f64>) -> Result<(), String> {
+        match v {
+            Value::Array(xs) => xs.iter().try_for_each(|x| flatten(x, out)),
+            x => x.as_f64().map(|x| out.push(x)).ok_or("not a number".into()),
         }
     }
+    let rows = v.as_array().ok_or("not an array")?;
+    let n = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
+    let mut flat = vec![];
+    flatten(v, &mut flat)?;
     Ok((flat, rows.len(), n))
 }
 
-/// Every case of the reference file. Fails on a missing file, another format, or an unknown op.
+/// Every case of the reference files. Fails on a missing file, another format, or an unknown op.
 pub fn load() -> Result<Vec<Case>, String> {
-    let path = reference_path();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let mut out = vec![];
+    for path in reference_paths() {
+        load_file(&path, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn load_file(path: &std::path::Path, out: &mut Vec<Case>) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "cannot read the reference file {} ({e}); set RANK_RELAX_REFERENCE",
             path.display()
@@ -193,14 +293,24 @@ pub fn load() -> Result<Vec<Case>, String> {
     if doc["format"] != "rank-relax reference vectors v1" || doc["dtype"] != "float64" {
         return Err(format!("{}: unknown format/dtype", path.display()));
     }
+    let file = path
+        .file_name()
+        .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
     let cases = doc["cases"].as_array().ok_or("no cases")?;
-    let mut out = vec![];
     for (index, c) in cases.iter().enumerate() {
         let op = op_info(c["op"].as_str().ok_or("case without op")?)?;
         let mut params = vec![];
         for (k, v) in c["params"].as_object().ok_or("case without params")? {
             let v = match v {
                 Value::String(s) => ParamValue::Name(s.clone()),
+                Value::Number(i) if i.is_i64() && k != "regularization_strength" => {
+                    ParamValue::Int(i.as_i64().unwrap_or(0))
+                }
+                Value::Array(xs) => ParamValue::List(
+                    xs.iter()
+                        .map(|x| x.as_f64().ok_or("a list param of non-numbers"))
+                        .collect::<Result<_, _>>()?,
+                ),
                 v => ParamValue::Real(v.as_f64().ok_or("param neither string nor number")?),
             };
             params.push((k.clone(), v));
@@ -209,52 +319,65 @@ pub fn load() -> Result<Vec<Case>, String> {
         let mut inputs = vec![];
         for (name, _) in op.inputs {
             let (flat, batch, n) = matrix(&c["inputs"][*name])
-                .map_err(|e| format!("case {index}: input {name}: {e}"))?;
+                .map_err(|e| format!("{file} case {index}: input {name}: {e}"))?;
             shape = Shape { batch, n };
             inputs.push(flat);
         }
-        let out_len = if op.loss {
-            shape.batch
-        } else {
-            shape.batch * shape.n
-        };
-        let cotangent = match c.get("cotangent") {
-            Some(v) => {
-                matrix(v)
-                    .map_err(|e| format!("case {index}: cotangent: {e}"))?
-                    .0
-            }
-            // a deterministic cotangent, so that every case checks a pullback
-            None => (0..out_len).map(|k| (k % 7) as f64 * 0.25 - 0.75).collect(),
-        };
-        out.push(Case {
+        let m = params
+            .iter()
+            .find_map(|(k, v)| match (k.as_str(), v) {
+                ("quantiles", ParamValue::List(xs)) => Some(xs.len()),
+                _ => None,
+            })
+            .unwrap_or(if op.output == Output::Levels { 1 } else { 0 });
+        let mut case = Case {
             index,
+            file: file.clone(),
             op,
             params,
             shape,
+            m,
             inputs,
-            cotangent,
-        });
+            cotangent: vec![],
+        };
+        case.cotangent = match c.get("cotangent") {
+            Some(v) => {
+                matrix(v)
+                    .map_err(|e| format!("{file} case {index}: cotangent: {e}"))?
+                    .0
+            }
+            // a deterministic cotangent, so that every case checks a pullback
+            None => (0..case.output_len())
+                .map(|k| (k % 7) as f64 * 0.25 - 0.75)
+                .collect(),
+        };
+        out.push(case);
     }
-    if out.is_empty() {
+    if cases.is_empty() {
         return Err(format!("{}: no cases", path.display()));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The params of any op in `T` (those an op does not have are ignored).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CoreParams<T> {
     /// ε.
     pub eps: T,
     /// The regularization.
     pub reg: Regularization,
+    /// soft_topk's regularization.
+    pub topk_reg: TopkRegularization,
     /// The direction.
     pub dir: Direction,
+    /// soft_topk's k.
+    pub k: i64,
+    /// soft_quantile's levels.
+    pub quantiles: Vec<T>,
 }
 
 impl<T: Real> CoreParams<T> {
-    fn soft_rank(self) -> soft_rank::Params<T> {
+    fn soft_rank(&self) -> soft_rank::Params<T> {
         soft_rank::Params {
             regularization_strength: self.eps,
             regularization: self.reg,
@@ -262,7 +385,7 @@ impl<T: Real> CoreParams<T> {
         }
     }
 
-    fn soft_sort(self) -> soft_sort::Params<T> {
+    fn soft_sort(&self) -> soft_sort::Params<T> {
         soft_sort::Params {
             regularization_strength: self.eps,
             regularization: self.reg,
@@ -270,24 +393,48 @@ impl<T: Real> CoreParams<T> {
         }
     }
 
-    fn sigmoid_rank(self) -> sigmoid_rank::Params<T> {
+    fn sigmoid_rank(&self) -> sigmoid_rank::Params<T> {
         sigmoid_rank::Params {
             regularization_strength: self.eps,
             direction: self.dir,
         }
     }
 
-    fn spearman_loss(self) -> spearman_loss::Params<T> {
+    fn spearman_loss(&self) -> spearman_loss::Params<T> {
         spearman_loss::Params {
             regularization_strength: self.eps,
             regularization: self.reg,
         }
     }
 
-    fn ndcg_loss(self) -> ndcg_loss::Params<T> {
+    fn ndcg_loss(&self) -> ndcg_loss::Params<T> {
         ndcg_loss::Params {
             regularization_strength: self.eps,
             regularization: self.reg,
+        }
+    }
+
+    fn soft_topk(&self) -> soft_topk::Params<T> {
+        soft_topk::Params {
+            k: self.k,
+            regularization_strength: self.eps,
+            regularization: self.topk_reg,
+            direction: self.dir,
+        }
+    }
+
+    fn soft_quantile(&self) -> soft_quantile::Params<T> {
+        soft_quantile::Params {
+            quantiles: self.quantiles.clone(),
+            regularization_strength: self.eps,
+            regularization: self.reg,
+        }
+    }
+
+    fn neural_sort(&self) -> neural_sort::Params<T> {
+        neural_sort::Params {
+            regularization_strength: self.eps,
+            direction: self.dir,
         }
     }
 }
@@ -295,7 +442,7 @@ impl<T: Real> CoreParams<T> {
 /// A forward's output and residuals, in the caller's element type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forward<T> {
-    /// `[batch, n]`, or `[batch]` for a loss.
+    /// Row-major, of the op's output shape.
     pub output: Vec<T>,
     /// Real residuals, in argument order.
     pub real: Vec<Vec<T>>,
@@ -320,7 +467,7 @@ fn zeros<T: Real>(len: usize) -> Vec<T> {
 pub fn forward<T: Real>(
     op: &str,
     shape: Shape,
-    p: CoreParams<T>,
+    p: &CoreParams<T>,
     inputs: &[&[T]],
 ) -> Result<Forward<T>, Error> {
     let len = shape.batch * shape.n;
@@ -382,6 +529,47 @@ pub fn forward<T: Real>(
                 int: vec![perm],
             }
         }
+        "soft_topk" => {
+            let params = p.soft_topk();
+            let (mut mask, mut perm) = (zeros::<T>(len), vec![0i32; len]);
+            soft_topk::forward(shape, &params, inputs[0], &mut mask, &mut perm)?;
+            Forward {
+                output: mask,
+                real: vec![],
+                int: vec![perm],
+            }
+        }
+        "soft_quantile" => {
+            let params = p.soft_quantile();
+            let mut result = zeros::<T>(shape.batch * params.quantiles.len());
+            let mut perm = vec![0i32; len];
+            soft_quantile::forward(shape, &params, inputs[0], &mut result, &mut perm)?;
+            Forward {
+                output: result,
+                real: vec![],
+                int: vec![perm],
+            }
+        }
+        "neural_sort" => {
+            let params = p.neural_sort();
+            let mut pm = zeros::<T>(len * shape.n);
+            neural_sort::forward(shape, &params, inputs[0], &mut pm)?;
+            Forward {
+                output: pm.clone(),
+                real: vec![pm],
+                int: vec![],
+            }
+        }
+        "neural_sort_apply" => {
+            let params = p.neural_sort();
+            let mut o = zeros::<T>(len);
+            neural_sort_apply::forward(shape, &params, inputs[0], inputs[1], &mut o)?;
+            Forward {
+                output: o,
+                real: vec![],
+                int: vec![],
+            }
+        }
         _ => panic!("unknown op {op}"),
     })
 }
@@ -390,7 +578,7 @@ pub fn forward<T: Real>(
 pub fn backward<T: Real>(
     op: &str,
     shape: Shape,
-    p: CoreParams<T>,
+    p: &CoreParams<T>,
     inputs: &[&[T]],
     fwd: &Forward<T>,
     cotangent: &[T],
@@ -467,6 +655,56 @@ pub fn backward<T: Real>(
                 &mut ge,
             )?;
             vec![g]
+        }
+        "soft_topk" => {
+            let params = p.soft_topk();
+            let mut g = zeros::<T>(len);
+            soft_topk::backward(
+                shape,
+                &params,
+                inputs[0],
+                &fwd.int[0],
+                cotangent,
+                &mut g,
+                &mut ge,
+            )?;
+            vec![g]
+        }
+        "soft_quantile" => {
+            let params = p.soft_quantile();
+            let mut g = zeros::<T>(len);
+            soft_quantile::backward(
+                shape,
+                &params,
+                inputs[0],
+                &fwd.int[0],
+                cotangent,
+                &mut g,
+                &mut ge,
+            )?;
+            vec![g]
+        }
+        "neural_sort" => {
+            let params = p.neural_sort();
+            let mut g = zeros::<T>(len);
+            neural_sort::backward(
+                shape,
+                &params,
+                inputs[0],
+                &fwd.real[0],
+                cotangent,
+                &mut g,
+                &mut ge,
+            )?;
+            vec![g]
+        }
+        "neural_sort_apply" => {
+            let params = p.neural_sort();
+            let (mut gv, mut gp) = (zeros::<T>(len), zeros::<T>(len));
+            neural_sort_apply::backward(
+                shape, &params, inputs[0], inputs[1], cotangent, &mut gv, &mut gp, &mut ge,
+            )?;
+            vec![gv, gp]
         }
         _ => panic!("unknown op {op}"),
     };

@@ -1,5 +1,5 @@
 //! RankRelax.jl driven from Rust through jlrs, against the core called directly on the same
-//! buffers: every case of the reference file in Float64 and Float32, the bad-input matrix's
+//! buffers: every case of the reference files in Float64 and Float32, the bad-input matrix's
 //! `julia` cases. `harness = false`: Julia lives on the main thread, started once.
 //!
 //! Run by `scripts/test-julia-check.sh` (`cargo test --release -p rank-relax-julia-check
@@ -21,7 +21,7 @@ mod checks {
     use jlrs::error::JlrsResult;
     use jlrs::prelude::*;
     use rank_relax::Shape;
-    use rank_relax_julia_check::reference::{self, Case, ParamValue};
+    use rank_relax_julia_check::reference::{self, Case, Output, ParamValue};
     use rank_relax_julia_check::session::{
         address, api, array_data, describe_exception, exception_parts, fail, helper, Elem, Session,
     };
@@ -126,7 +126,8 @@ mod checks {
         }
     }
 
-    /// The keyword arguments of a case: ε as the file's Float64, enum values as `Symbol`s.
+    /// The keyword arguments of a case: ε as the file's Float64, enum values as `Symbol`s, k as an
+    /// `Int64`, quantiles as a `Vector{Float64}`.
     pub(crate) fn keywords<'f, F: Frame<'f>>(
         global: Global<'_>,
         frame: &mut F,
@@ -138,6 +139,8 @@ mod checks {
             vals.push(match v {
                 ParamValue::Real(x) => Value::new(frame, *x)?,
                 ParamValue::Name(s) => Symbol::new(global, s).as_value(),
+                ParamValue::Int(i) => Value::new(frame, *i)?,
+                ParamValue::List(xs) => Value::move_array(frame, xs.clone(), xs.len())?,
             });
         }
         let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
@@ -160,9 +163,9 @@ mod checks {
         // the core, directly, on the same buffers
         let p = case.core_params::<T>().map_err(|e| what(&e.to_string()))?;
         let slices: Vec<&[T]> = inputs.iter().map(|l| l.data()).collect();
-        let fwd = reference::forward(op.name, case.shape, p, &slices)
+        let fwd = reference::forward(op.name, case.shape, &p, &slices)
             .map_err(|e| what(&format!("core forward: {e}")))?;
-        let bwd = reference::backward(op.name, case.shape, p, &slices, &fwd, cot.data())
+        let bwd = reference::backward(op.name, case.shape, &p, &slices, &fwd, cot.data())
             .map_err(|e| what(&format!("core backward: {e}")))?;
         drop(slices);
 
@@ -170,7 +173,9 @@ mod checks {
         let mut grads: Vec<Lent<T>> = (0..ndiff)
             .map(|_| Lent::new(&vec![T::sentinel(); len]))
             .collect();
-        let mut aliased = (!op.loss).then(|| Lent::new(cot.data()));
+        // `pullback!(c, tape, c)`: one gradient, of the cotangent's shape
+        let mut aliased = (op.output == Output::Items && ndiff == 1).then(|| Lent::new(cot.data()));
+        let out_dims = case.output_dims();
         let mut core_ge = bwd.grad_eps.clone();
         let input_addrs: Vec<u64> = inputs.iter().map(Lent::addr).collect();
         let grad_addrs: Vec<u64> = grads.iter().map(Lent::addr).collect();
@@ -183,11 +188,7 @@ mod checks {
                 for l in inputs.iter_mut() {
                     args.push(Value::borrow_array(frame, l.data_mut(), (n, b))?);
                 }
-                let cot_jl = if op.loss {
-                    Value::borrow_array(frame, cot.data_mut(), b)?
-                } else {
-                    Value::borrow_array(frame, cot.data_mut(), (n, b))?
-                };
+                let cot_jl = Value::borrow_array(frame, cot.data_mut(), &out_dims[..])?;
                 let kw = keywords(global, frame, &case.params)?;
 
                 let r = call_api(
@@ -310,7 +311,7 @@ mod checks {
                 errors.push(e);
             }
         };
-        let want_dims = if op.loss { vec![b] } else { vec![n, b] };
+        let want_dims = out_dims.clone();
         check(if got.forward.1 == want_dims {
             Ok(())
         } else {
@@ -476,7 +477,11 @@ mod checks {
         }
         println!(
             "reference ({}): {} cases × Float64/Float32: {passed} passed, {failed} failed ({checks} bit-for-bit and buffer checks)",
-            reference::reference_path().display(),
+            reference::reference_paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             cases.len()
         );
         let (bp, bf) = bad_input::run(&mut s);

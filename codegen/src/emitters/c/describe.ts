@@ -5,27 +5,24 @@ import { code } from '../../emit/code.ts';
 import { exampleData } from '../../emit/example.ts';
 import { fence, listText, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import type { ArgIR, Dim, IR, OpIR, ParamIR, RuntimeFnIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { ArgIR, Dim, DimIR, IR, OpIR, ParamIR, ParamValue, RuntimeFnIR, ShapeIR, TensorIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import type { ExampleData } from '../../emit/example.ts';
 import { table } from '../../emit/markdown.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import { matchElem } from '../../ir/match.ts';
+import { extent } from '../../ir/shape.ts';
+import { defaultValue, matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { cDefault, cEnumConstant, cLiteral, cName, cReal, cType } from './names.ts';
-
-function declaration(a: VariantArgIR): string {
-  return a.kind === 'buffer' ? `${a.mutable ? '' : 'const '}${cType(a.type)} *${cName(a.name)}` : `${cType(a.type)} ${cName(a.name)}`;
-}
+import { cArgs } from './decl.ts';
+import { cDefault, cDim, cEnumConstant, cLiteral, cName, cReal, cType } from './names.ts';
 
 export function cSignature(k: VariantKernelIR): string {
-  return `int32_t ${k.cSymbol}(\n${k.args.map((a) => `    ${declaration(a)}`).join(',\n')});`;
+  return `int32_t ${k.cSymbol}(\n${k.args.flatMap(cArgs).map((a) => `    ${a}`).join(',\n')});`;
 }
 
-/** `double regularization_strength` */
+/** `double regularization_strength`; a list param: `const double *quantiles, size_t quantiles_len` */
 export function cParam(op: OpIR, p: ParamIR): string {
   const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'param' && a.param.name.spec === p.name.spec);
-  return arg === undefined ? cName(p.name) : declaration(arg);
+  return arg === undefined ? cName(p.name) : cArgs(arg).join(', ');
 }
 
 export function cArgTable(args: readonly ArgIR[]): string {
@@ -47,15 +44,39 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   if (variant === undefined) return '';
   const real = cType(variant.dtype);
   const { batch, n } = data;
-  const len = (a: { shape: ShapeIR }) => (isPerRow(a.shape) ? batch : batch * n);
+  const paramValue = (p: ParamIR): ParamValue => data.params.find((x) => x.param.name.spec === p.name.spec)?.value ?? defaultValue(p);
+  const dimSize = (d: DimIR): number => {
+    switch (d.kind) {
+      case 'batch':
+        return batch;
+      case 'n':
+        return n;
+      case 'length': {
+        const list = op.params.find((p) => p.name.spec === d.param);
+        const value = list === undefined ? [] : paramValue(list);
+        return Array.isArray(value) ? value.length : 0;
+      }
+      case 'param':
+        return unsupported('c', 'dims that are the value of an int param');
+      default:
+        return assertNever(d, 'dim kind');
+    }
+  };
+  const len = (a: { shape: ShapeIR }) => a.shape.dims.reduce((size, d) => size * dimSize(d), 1);
   const declared = new Set<string>();
   const decls: string[] = [];
   const printed: { name: string; len: number }[] = [];
   const value = (a: VariantArgIR): string => {
     if (a.kind === 'dim') return cName(a.name);
     if (a.kind === 'param') {
-      const set = data.params.find((p) => p.param.name.spec === a.param.name.spec);
-      return set === undefined ? cDefault(a.param) : cLiteral(a.param, set.value);
+      const v = paramValue(a.param);
+      if (a.param.type !== 'list' || !Array.isArray(v)) return cLiteral(a.param, v);
+      // A list is an array and its length.
+      if (!declared.has(cName(a.name))) {
+        declared.add(cName(a.name));
+        decls.push(`const ${real} ${cName(a.name)}[${v.length}] = ${cLiteral(a.param, v)};`);
+      }
+      return `${cName(a.name)}, ${v.length}`;
     }
     if (!declared.has(cName(a.name))) {
       declared.add(cName(a.name));
@@ -161,7 +182,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
 /** `` `const double *values`: `batch * n` values `` */
 function shapeCell(op: OpIR, t: TensorIR): string {
   const arg = op.variants.at(-1)?.forward.args.find((a) => a.kind === 'buffer' && a.name.spec === t.name.spec);
-  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(`${arg.mutable ? '' : 'const '}${cType(arg.type)} *${cName(arg.name)}`)}: ${isPerRow(t.shape) ? '`batch`' : '`batch * n`'} values`;
+  return arg === undefined || arg.kind !== 'buffer' ? '' : `${tick(cArgs(arg).join(', '))}: ${tick(extent(t.shape, cDim))} values`;
 }
 
 function opDocs(ir: IR, op: OpIR): OpDocs {

@@ -3,33 +3,53 @@
 // op added to the spec later) without knowing its arguments.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { EnumIR, IR, OpIR, ParamIR, TensorIR, TypeNames, VariantKernelIR } from '../../ir/types.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import type { DimIR, EnumIR, EnumParamIR, IntBoundIR, IR, ListParamIR, OpIR, ParamIR, TensorIR, TypeNames, VariantKernelIR } from '../../ir/types.ts';
+import { rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
-import { cDefault, cEnumConstant, cName, cType } from './names.ts';
+import { cDefault, cEnumConstant, cName, cReal, cType } from './names.ts';
 
 function cString(s: string): string {
   return JSON.stringify(s);
 }
 
-function renderTypes(): string {
-  return code`
-    typedef enum { RRT_REAL, RRT_ENUM, RRT_BOOL } rrt_param_type;
+/** The most dims after batch of any tensor (at least 1, so the row array is never empty). */
+function maxRowRank(ir: IR): number {
+  const ranks = ir.ops.flatMap((op) => [...op.inputs, ...op.outputs, ...op.residuals].map((t) => rowRank(t.shape)));
+  return Math.max(1, ...ranks);
+}
 
-    /** A param value: \`real\` for real params, \`code\` for enums, \`flag\` for bools. */
+function renderTypes(ir: IR): string {
+  return code`
+    typedef enum { RRT_REAL, RRT_ENUM, RRT_BOOL, RRT_INT, RRT_LIST } rrt_param_type;
+
+    /**
+     * A param value: \`real\` for real params, \`code\` for enums, \`flag\` for bools, \`integer\`
+     * for ints; a list is \`list_len\` values at \`list\` (f64 kernels) and \`list_f32\` (f32 kernels).
+     */
     typedef struct {
         double real;
         int32_t code;
         bool flag;
+        int64_t integer;
+        const double *list;
+        const float *list_f32;
+        size_t list_len;
     } rrt_param_value;
 
     typedef struct {
         const char *name;
         int32_t code;
     } rrt_enum_value;
+
+    /** An inclusive bound: none (\`set\` false), a number, or the call's n. */
+    typedef struct {
+        bool set;
+        bool is_n;
+        double value;
+    } rrt_bound;
 
     typedef struct {
         const char *name;
@@ -38,14 +58,30 @@ function renderTypes(): string {
         const char *constraint;
         bool grad;
         rrt_param_value default_value;
+        /** Enum params: the values the op accepts. */
         const rrt_enum_value *values;
         size_t num_values;
+        /** Int params: the bounds of the value; list params: the bounds of every element. */
+        rrt_bound min, max;
+        /** List params: the fewest elements. */
+        size_t min_length;
     } rrt_param;
+
+    /** A dim after batch: n, or the length of a list param (\`param\`: its index in the op's params). */
+    typedef enum { RRT_DIM_N, RRT_DIM_LENGTH } rrt_dim_kind;
+
+    typedef struct {
+        rrt_dim_kind kind;
+        size_t param;
+    } rrt_dim;
+
+    #define RRT_MAX_ROW_RANK ${maxRowRank(ir)}
 
     typedef struct {
         const char *name;
-        /** Shape [batch] (else [batch, n]). */
-        bool per_row;
+        /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
+        size_t rank;
+        rrt_dim row[RRT_MAX_ROW_RANK];
         /** Element type int32 (else the op's real type). */
         bool is_int32;
         /** For inputs: receives a gradient. */
@@ -111,26 +147,87 @@ function renderEnumTable(e: EnumIR): string {
   `;
 }
 
-function paramRow(p: ParamIR): string {
-  const name = cString(p.name.spec);
-  switch (p.type) {
-    case 'real':
-      return `{${name}, RRT_REAL, ${cString(p.constraint)}, ${p.grad}, {${cDefault(p)}, 0, false}, NULL, 0},`;
-    case 'enum':
-      return `{${name}, RRT_ENUM, NULL, false, {0.0, ${cEnumConstant(p.enum, p.default)}, false}, rrt_enum_${p.enum.name.snake}, ${p.enum.values.length}},`;
-    case 'bool':
-      return `{${name}, RRT_BOOL, NULL, false, {0.0, 0, ${cDefault(p)}}, NULL, 0},`;
-    case 'int':
-    case 'list':
-      return unsupported('c', `${p.type} params`);
+/** The table of the values an enum param accepts: its enum's, or the op's subset. */
+function enumValuesName(op: OpIR, p: EnumParamIR): string {
+  return p.values.length === p.enum.values.length ? `rrt_enum_${p.enum.name.snake}` : `rrt_${op.name.snake}_${p.name.snake}_values`;
+}
+
+/** `rrt_soft_quantile_quantiles_default`, and `…_f32`. */
+function listDefaultName(op: OpIR, p: ListParamIR, f32: boolean): string {
+  return `rrt_${op.name.snake}_${p.name.snake}_default${f32 ? '_f32' : ''}`;
+}
+
+/** What a param row needs besides itself: an enum subset's values, a list default's arrays. */
+function paramData(op: OpIR, p: ParamIR): string {
+  return matchParam(p, {
+    real: () => '',
+    bool: () => '',
+    int: () => '',
+    enum: (e) =>
+      e.values.length === e.enum.values.length
+        ? ''
+        : code`
+            static const rrt_enum_value ${enumValuesName(op, e)}[] = {
+                ${e.values.map((v) => `{${cString(v.name.spec)}, ${cEnumConstant(e.enum, v)}},`)}
+            };
+          `,
+    list: (l) => code`
+      static const double ${listDefaultName(op, l, false)}[] = {${l.default.map(cReal).join(', ')}};
+      static const float ${listDefaultName(op, l, true)}[] = {${l.default.map((x) => `${cReal(x)}f`).join(', ')}};
+    `,
+  });
+}
+
+/** An `rrt_bound`: an int param's bound (a number or the dim n) or a list element's, null when unbounded. */
+function bound(b: IntBoundIR | number | null): string {
+  if (b === null) return '{false, false, 0.0}';
+  if (typeof b === 'number') return `{true, false, ${cReal(b)}}`;
+  switch (b.kind) {
+    case 'value':
+      return `{true, false, ${cReal(b.value)}}`;
+    case 'dim':
+      if (b.dim !== 'n') return unsupported('c', `an int bound of the dim ${b.dim}`);
+      return '{true, true, 0.0}';
     default:
-      return assertNever(p, 'param type');
+      return assertNever(b, 'int bound');
   }
 }
 
-function tensorRow(t: TensorIR, differentiable = false, constraint: string | null = null): string {
+function paramRow(op: OpIR, p: ParamIR): string {
+  const head = `.name = ${cString(p.name.spec)}`;
+  return matchParam(p, {
+    real: (r) => `{${head}, .type = RRT_REAL, .constraint = ${cString(r.constraint)}, .grad = ${r.grad}, .default_value = {.real = ${cDefault(r)}}},`,
+    enum: (e) =>
+      `{${head}, .type = RRT_ENUM, .default_value = {.code = ${cEnumConstant(e.enum, e.default)}}, .values = ${enumValuesName(op, e)}, .num_values = ${e.values.length}},`,
+    bool: (b) => `{${head}, .type = RRT_BOOL, .default_value = {.flag = ${cDefault(b)}}},`,
+    int: (i) => `{${head}, .type = RRT_INT, .default_value = {.integer = ${i.default}}, .min = ${bound(i.min)}, .max = ${bound(i.max)}},`,
+    list: (l) =>
+      `{${head}, .type = RRT_LIST, .default_value = {.list = ${listDefaultName(op, l, false)}, .list_f32 = ${listDefaultName(op, l, true)}, ` +
+      `.list_len = ${l.default.length}}, .min = ${bound(l.min)}, .max = ${bound(l.max)}, .min_length = ${l.minLength}},`,
+  });
+}
+
+function dimRow(op: OpIR, d: DimIR): string {
+  switch (d.kind) {
+    case 'n':
+      return '{RRT_DIM_N, 0}';
+    case 'length':
+      return `{RRT_DIM_LENGTH, ${op.params.findIndex((p) => p.name.spec === d.param)}}`;
+    case 'batch':
+    case 'param':
+      return unsupported('c', `a dim of kind ${d.kind} after batch`);
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+function tensorRow(op: OpIR, t: TensorIR, differentiable = false, constraint: string | null = null): string {
   const isInt = matchElem(t.elem, { real: () => false, int32: () => true, bool: () => unsupported('c', 'bool buffers') });
-  return `{${cString(t.name.spec)}, ${isPerRow(t.shape)}, ${isInt}, ${differentiable}, ${constraint === null ? 'NULL' : cString(constraint)}},`;
+  const row = t.shape.row.length === 0 ? '' : `, .row = {${t.shape.row.map((d) => dimRow(op, d)).join(', ')}}`;
+  return (
+    `{.name = ${cString(t.name.spec)}, .rank = ${rowRank(t.shape)}${row}, .is_int32 = ${isInt}, ` +
+    `.differentiable = ${differentiable}, .constraint = ${constraint === null ? 'NULL' : cString(constraint)}},`
+  );
 }
 
 /** A static array, or nothing when empty (C99 has no empty arrays; the table then holds NULL). */
@@ -163,7 +260,8 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
         real: () => (dtype.id === 'f64' ? `p[${i}].real` : `(float)p[${i}].real`),
         enum: () => `p[${i}].code`,
         bool: () => `p[${i}].flag`,
-        int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
+        int: () => `p[${i}].integer`,
+        list: () => (dtype.id === 'f64' ? `p[${i}].list, p[${i}].list_len` : `p[${i}].list_f32, p[${i}].list_len`),
       });
     }
     const group = { input: 'in', output: 'out', residual: 'res', save: 'saves', cotangent: 'cot', grad: 'grads', param_grad: 'pgrads' }[a.role as string] ?? 'x';
@@ -210,10 +308,11 @@ function renderOpTables(op: OpIR): string {
   return join(
     [
       `/* ${op.name.spec} */`,
-      array('rrt_param', `${s}_params`, op.params.map(paramRow)),
-      array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(x, x.differentiable, x.constraint))),
-      array('rrt_tensor', `${s}_outputs`, op.outputs.map((x) => tensorRow(x))),
-      array('rrt_tensor', `${s}_residuals`, op.residuals.map((x) => tensorRow(x))),
+      ...op.params.map((p) => paramData(op, p)).filter((x) => x !== ''),
+      array('rrt_param', `${s}_params`, op.params.map((p) => paramRow(op, p))),
+      array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(op, x, x.differentiable, x.constraint))),
+      array('rrt_tensor', `${s}_outputs`, op.outputs.map((x) => tensorRow(op, x))),
+      array('rrt_tensor', `${s}_residuals`, op.residuals.map((x) => tensorRow(op, x))),
       array('rrt_save', `${s}_saves`, op.saves.map((x) => {
         const list = x.source === 'input' ? op.inputs : op.outputs;
         return `{${cString(x.name.spec)}, ${x.source === 'output'}, ${list.findIndex((t) => t.name.spec === x.name.spec)}},`;
@@ -256,7 +355,7 @@ export function renderTestTable(ir: IR): string {
     '',
     `#include "${ir.native.header}"`,
     '',
-    renderTypes(),
+    renderTypes(ir),
     '',
     join(ir.enums.map(renderEnumTable), '\n\n'),
     '',

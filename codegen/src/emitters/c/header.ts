@@ -4,8 +4,9 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
 import { matchElem } from '../../ir/match.ts';
+import { extent, isItemRow, isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
-import { cEnumConstant, cName, cType } from './names.ts';
+import { cDim, cEnumConstant, cListLength, cName, cType } from './names.ts';
 
 const WIDTH = 100;
 
@@ -20,16 +21,31 @@ function docBlock(paragraphs: readonly (string | readonly string[])[]): string {
   return lines.join('\n');
 }
 
-/** `@param[in] values [batch, n] Values to rank …`, wrapped with a hanging indent. */
-function paramLine(arg: VariantArgIR): string[] {
-  let text = arg.doc;
-  if (arg.kind === 'buffer') text = `${arg.shape.text}${matchElem(arg.elem, { real: () => '', int32: () => ' int32', bool: () => unsupported('c', 'bool buffers') })}: ${text}`;
-  if (arg.kind === 'param') text = `${text} ${paramNote(arg.param)}`;
-  const head = `@param${direction(arg)} ${cName(arg.name)} `;
+/** `[batch, n]`; a shape of other dims with its extent: `[batch, m] (batch * quantiles_len elements)`. */
+function shapeText(arg: VariantArgIR & { kind: 'buffer' }): string {
+  if (isPerRow(arg.shape) || isItemRow(arg.shape)) return arg.shape.text;
+  return `${arg.shape.text} (${extent(arg.shape, cDim)} elements)`;
+}
+
+/** `@param[in] name text`, wrapped with a hanging indent. */
+function docParam(dir: string, name: string, text: string): string[] {
+  const head = `@param${dir} ${name} `;
   const [first = '', ...rest] = commentLines(text, '', WIDTH - 3 - head.length);
   const body = rest.join(' ');
   const hanging = commentLines(body, ' *     ', WIDTH);
   return [` * ${head}${first}`, ...(body === '' ? [] : hanging)];
+}
+
+/** `@param[in] values [batch, n] Values to rank …`; a list param also gets a line for its length. */
+function paramLine(arg: VariantArgIR): string[] {
+  let text = arg.doc;
+  if (arg.kind === 'buffer') text = `${shapeText(arg)}${matchElem(arg.elem, { real: () => '', int32: () => ' int32', bool: () => unsupported('c', 'bool buffers') })}: ${text}`;
+  if (arg.kind === 'param') text = `${text} ${paramNote(arg.param)}`;
+  const lines = docParam(direction(arg), cName(arg.name), text);
+  if (arg.kind === 'param' && arg.param.type === 'list') {
+    lines.push(...docParam(direction(arg), cListLength(arg.param.name.spec), `Number of values in ${cName(arg.name)}.`));
+  }
+  return lines;
 }
 
 function renderPrelude(ir: IR): string {
@@ -43,8 +59,11 @@ function renderPrelude(ir: IR): string {
       [
         ' * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer',
         ' *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.',
+        " *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n.",
         " * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as",
-        ' *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool.',
+        ' *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool, int params as int64_t, list',
+        ' *    params as a pointer and a length (`const double *quantiles, size_t quantiles_len`; the',
+        ' *    values are copied, and the pointer may be NULL only when the length is 0).',
         ' * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves',
         ' *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),',
         ' *    one gradient per differentiable input, then one value per row for each param that has a',

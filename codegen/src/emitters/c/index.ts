@@ -12,8 +12,16 @@ export const cEmitter: Emitter = {
   name: 'c',
   description: 'C ABI: include/rank_relax.h, the rank-relax-ffi glue, the C test table',
   owns: [`${INCLUDE_DIR}/`, `${RUST_DIR}/`, `${TEST_DIR}/`],
-  // Generic over the kernel's arguments, so any number of outputs; shapes and dtypes as before.
-  capabilities: BASELINE,
+  // Generic over the kernel's arguments, so any number of outputs. A shape's extent is a product of
+  // arguments (n, a list's length); a dim that is an int param's value would need the value
+  // checked before it sizes a buffer, so it is not bound yet.
+  capabilities: {
+    ...BASELINE,
+    maxRowRank: 2,
+    dimKinds: ['n', 'length'],
+    paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
+    enumSubsets: true,
+  },
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },

@@ -25,6 +25,11 @@ export function cName(name: Ident): string {
   return cIdent(name.spec);
 }
 
+/** The C argument that carries a list param's length: `quantiles_len`. */
+export function cListLength(param: string): string {
+  return cIdent(`${param}_len`);
+}
+
 /** A dim's value in C, where the kernel's arguments are in scope: `n`, `k`, `quantiles_len`. */
 export function cDim(dim: DimIR): string {
   switch (dim.kind) {
@@ -34,7 +39,7 @@ export function cDim(dim: DimIR): string {
     case 'param':
       return cIdent(dim.param);
     case 'length':
-      return `${cIdent(dim.param)}_len`;
+      return cListLength(dim.param);
     default:
       return assertNever(dim, 'dim kind');
   }

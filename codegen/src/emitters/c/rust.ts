@@ -4,34 +4,98 @@
 import { code, file, join } from '../../emit/code.ts';
 import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, KernelIR, OpIR, ParamIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { rustIdent } from '../../ir/names.ts';
 import { assertNever } from '../../util/never.ts';
 
 const docComment = rustDoc;
 
-/** Argument list of the generic kernel: `T` for real, `*const T` for read buffers. */
-function genericArg(arg: KernelIR['args'][number]): string {
+/** The argument that carries a list param's length: `quantiles_len`. */
+function lengthArg(param: string): string {
+  return rustIdent(`${param}_len`);
+}
+
+/** A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`. */
+function glueDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return dim.name.spec;
+    case 'length':
+      return lengthArg(dim.param);
+    case 'param':
+      return unsupported('c', 'dims that are the value of an int param');
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** Argument list of the generic kernel: `T` for real, `*const T` for read buffers; a list param is a pointer and a length. */
+function genericArgs(arg: KernelIR['args'][number]): string[] {
   switch (arg.kind) {
     case 'dim':
-      return `${rustIdentifier(arg.name)}: usize`;
-    case 'param':
-      return `${rustIdentifier(arg.name)}: ${matchParam(arg.param, { real: () => 'T', enum: () => 'i32', bool: () => 'bool', int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params') })}`;
+      return [`${rustIdentifier(arg.name)}: usize`];
+    case 'param': {
+      const name = rustIdentifier(arg.name);
+      return matchParam(arg.param, {
+        real: () => [`${name}: T`],
+        enum: () => [`${name}: i32`],
+        bool: () => [`${name}: bool`],
+        int: () => [`${name}: i64`],
+        list: (p) => [`${name}: *const T`, `${lengthArg(p.name.spec)}: usize`],
+      });
+    }
     case 'buffer': {
       const elem = matchElem(arg.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('c', 'bool buffers') });
-      return `${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${elem}`;
+      return [`${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${elem}`];
     }
     default:
       return assertNever(arg, 'argument kind');
   }
 }
 
-function externArg(arg: VariantArgIR): string {
-  if (arg.kind === 'buffer') return `${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${rustType(arg.type)}`;
-  return `${rustIdentifier(arg.name)}: ${rustType(arg.type)}`;
+/** The names a kernel's argument passes on: a list param's pointer and length. */
+function argNames(arg: KernelIR['args'][number]): string[] {
+  return arg.kind === 'param' && arg.param.type === 'list' ? [rustIdentifier(arg.name), lengthArg(arg.param.name.spec)] : [rustIdentifier(arg.name)];
+}
+
+function externArgs(arg: VariantArgIR): string[] {
+  if (arg.kind === 'buffer') return [`${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${rustType(arg.type)}`];
+  if (arg.kind === 'param' && arg.param.type === 'list') {
+    return [`${rustIdentifier(arg.name)}: *const ${rustType(arg.type)}`, `${lengthArg(arg.param.name.spec)}: usize`];
+  }
+  return [`${rustIdentifier(arg.name)}: ${rustType(arg.type)}`];
+}
+
+/** An enum param an op narrows to some of its enum's values: refuse the others before `from_code`. */
+function acceptLines(p: EnumParamIR): string[] {
+  if (p.values.length === p.enum.values.length) return [];
+  const name = rustIdentifier(p.name);
+  const expected = `${p.name.spec} must be one of ${p.values.map((v) => `${v.code} (${v.name.spec})`).join(', ')}`;
+  return rustLetCall(8, name, 'rr_ffi::accept_code', [name, `&[${p.values.map((v) => v.code).join(', ')}]`, `"${expected}"`], '?;');
+}
+
+/** Statements before the params struct: list params copied out of C memory, narrowed enum codes checked. */
+function paramPrelude(param: ParamIR): string[] {
+  const none = (): string[] => [];
+  return matchParam(param, {
+    real: none,
+    bool: none,
+    int: none,
+    enum: acceptLines,
+    list: (p) => {
+      const name = rustIdentifier(p.name);
+      return [
+        `        // SAFETY: the caller guarantees ${name} is valid for ${lengthArg(p.name.spec)} reads`,
+        '        // (include/rank_relax.h).',
+        ...rustLetCall(8, name, 'unsafe { rr_ffi::list', [`"${p.name.spec}"`, name, lengthArg(p.name.spec)], ' }?;'),
+      ];
+    },
+  });
 }
 
 function paramField(param: ParamIR): string {
@@ -39,16 +103,24 @@ function paramField(param: ParamIR): string {
   return matchParam(param, {
     real: plain,
     bool: plain,
+    int: plain,
+    list: plain,
     enum: (p) => `${rustIdentifier(p.name)}: rank_relax::${rustEnumType(p.enum)}::from_code(${rustIdentifier(p.name)})?,`,
-    int: () => unsupported('c', 'int params'), list: () => unsupported('c', 'list params'),
   });
+}
+
+/** A buffer's length: `rr_shape.rows`, `rr_shape.elems`, or its extent checked for overflow. */
+function bufferLength(name: string, shape: ShapeIR): string {
+  if (isPerRow(shape)) return 'rr_shape.rows';
+  if (isItemRow(shape)) return 'rr_shape.elems';
+  return `rr_shape.extent("${name}", &[${shape.row.map(glueDim).join(', ')}])?`;
 }
 
 function bufferLines(kernel: KernelIR): string[] {
   return kernel.args.flatMap((arg) => {
     if (arg.kind !== 'buffer') return [];
-    const len = isPerRow(arg.shape) ? 'rr_shape.rows' : 'rr_shape.elems';
     const kind = arg.mutable ? 'Out' : 'In';
+    const len = bufferLength(arg.name.spec, arg.shape);
     return rustLetCall(8, rustIdentifier(arg.name), `rr_ffi::${kind}::new`, [`"${arg.name.spec}"`, rustIdentifier(arg.name), len], '?;');
   });
 }
@@ -84,12 +156,13 @@ function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
 function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
   const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${rustIdentifier(b.name)}.slice()`)];
-  const params = kernel.args.filter((a) => a.kind === 'param');
-  const fields = params.map((a) => (a.kind === 'param' ? `            ${paramField(a.param)}` : ''));
+  const params = kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
+  const fields = params.map((p) => `            ${paramField(p)}`);
   return [
-    ...rustFnSignature(0, `unsafe fn ${kernel.pass}<T: Real>`, kernel.args.map(genericArg), ' -> i32'),
+    ...rustFnSignature(0, `unsafe fn ${kernel.pass}<T: Real>`, kernel.args.flatMap(genericArgs), ' -> i32'),
     '    rr_ffi::call(RR_OP, || {',
     '        let rr_shape = rr_ffi::Dims::new(batch, n)?;',
+    ...params.flatMap(paramPrelude),
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
     ...bufferLines(kernel),
     ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
@@ -115,9 +188,9 @@ function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): stri
     '///',
     '/// Each pointer must be valid for its buffer\'s length (see include/rank_relax.h).',
     '#[no_mangle]',
-    ...rustFnSignature(0, `pub unsafe extern "C" fn ${kernel.cSymbol}`, kernel.args.map(externArg), ' -> i32'),
+    ...rustFnSignature(0, `pub unsafe extern "C" fn ${kernel.cSymbol}`, kernel.args.flatMap(externArgs), ' -> i32'),
     "    // SAFETY: this function's contract is the kernel's.",
-    ...rustUnsafeCall(4, kernel.pass, kernel.args.map((a) => rustIdentifier(a.name))),
+    ...rustUnsafeCall(4, kernel.pass, kernel.args.flatMap(argNames)),
     '}',
   ].join('\n');
 }

@@ -3,15 +3,16 @@
 // buffers of an earlier tape; the tape struct; `<op>_pullback` and `<op>_pullback!` (into given
 // gradient arrays). Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
 import { code, join } from '../../emit/code.ts';
-import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import type { DimIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, publicDoc, pullbackDoc, pullbackIntoDoc, tapeDoc } from './docs.ts';
 import { call, docstring, forwardKeyword, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
-import { juliaName } from './names.ts';
+import { juliaIdent, juliaName, juliaType } from './names.ts';
+import { enumCodeFunction } from './meta.ts';
 
 const TAPE = 'tape';
 
@@ -24,13 +25,70 @@ function convertParam(op: OpIR, param: ParamIR): string {
     case 'bool':
       return `${local(param.name.spec)} = Bool(${name})`;
     case 'enum':
-      return `${local(param.name.spec)} = ${P}code_${param.enum.name.snake}(${juliaString(op.name.spec)}, ${juliaString(param.name.spec)}, ${name})`;
+      return `${local(param.name.spec)} = ${enumCodeFunction(op, param)}(${juliaString(op.name.spec)}, ${juliaString(param.name.spec)}, ${name})`;
     case 'int':
+      return `${local(param.name.spec)} = ${P}integer(${intType(op, param)}, ${juliaString(op.name.spec)}, ${juliaString(param.name.spec)}, ${name})`;
     case 'list':
-      return unsupported('julia', `${param.type} params`);
+      return `${local(param.name.spec)} = ${P}real_list(${P}T, ${juliaString(op.name.spec)}, ${juliaString(param.name.spec)}, ${name})`;
     default:
       return assertNever(param, 'param type');
   }
+}
+
+/** The Julia type the C ABI takes an int param as (`Int32`, `Int64`): the type of its kernel argument. */
+function intType(op: OpIR, param: ParamIR): string {
+  const arg = op.variants[0]?.forward.args.find((a) => a.kind === 'param' && a.param.name.spec === param.name.spec);
+  if (arg === undefined) throw new Error(`julia emitter: op ${op.name.spec} passes no param ${param.name.spec} to its forward`);
+  return juliaType(arg.type);
+}
+
+/** The type of a param's field in the tape (its value as converted for the library). */
+function paramFieldType(op: OpIR, param: ParamIR): string {
+  return matchParam(param, { real: () => 'T', enum: () => 'Int32', bool: () => 'Bool', int: (p) => intType(op, p), list: () => 'Vector{T}' });
+}
+
+/**
+ * The Julia size of a buffer of shape `shape` (not [batch]) for inputs of size `inputSize`: the
+ * core's row-major dims reversed (the items axis first, the same memory), then `B` for a `Matrix`
+ * input; `dim` spells each dim's value. [batch, n] is the input's own size.
+ */
+function juliaSize(shape: ShapeIR, inputSize: string, dim: (d: DimIR) => string): string {
+  if (isItemRow(shape)) return inputSize;
+  return `${P}size(${[inputSize, ...[...shape.row].reverse().map(dim)].join(', ')})`;
+}
+
+/** A dim's value where the call's converted locals are in scope: `_rr_n`, `_rr_m`. */
+function localDim(d: DimIR): string {
+  switch (d.kind) {
+    case 'batch':
+    case 'n':
+    case 'length':
+      return local(d.name.spec);
+    case 'param':
+      return unsupported('julia', 'dims that are the value of an int param');
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** A dim's value from a tape: `tape._rr_n`, `length(tape.quantiles)`. */
+function tapeDim(d: DimIR): string {
+  switch (d.kind) {
+    case 'batch':
+    case 'n':
+      return `${TAPE}.${P}${d.name.spec}`;
+    case 'length':
+      return `length(${TAPE}.${juliaIdent(d.param)})`;
+    case 'param':
+      return unsupported('julia', 'dims that are the value of an int param');
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** The op's dims that are the length of a list param (`m`). */
+function lengthDims(op: OpIR) {
+  return op.dims.flatMap((d) => (d.kind === 'length' ? [d] : []));
 }
 
 /** The outputs that the tape holds beside the saves (so that `_forward!` can reuse them). */
@@ -38,10 +96,14 @@ function unsavedOutputs(op: OpIR): TensorIR[] {
   return op.outputs.filter((t) => !op.saves.some((s) => s.name.spec === t.name.spec));
 }
 
-/** The type of a tape field: inputs and [batch, n] outputs keep their array; the rest are flat. */
+/**
+ * The type of a tape field: inputs and outputs keep their array (`N` dims for a row of one dim, one
+ * more per further dim: `Array{T}`); [batch] outputs and residuals are flat.
+ */
 function fieldType(t: TensorIR, source: 'input' | 'output' | 'residual'): string {
   const elem = matchElem(t.elem, { real: () => 'T', int32: () => 'Int32', bool: () => unsupported('julia', 'bool buffers') });
-  return source !== 'residual' && !isPerRow(t.shape) ? `Array{${elem},N}` : `Vector{${elem}}`;
+  if (source === 'residual' || isPerRow(t.shape)) return `Vector{${elem}}`;
+  return rowRank(t.shape) === 1 ? `Array{${elem},N}` : `Array{${elem}}`;
 }
 
 /** The buffers `_rr_<op>_run` writes: outputs then residuals. */
@@ -53,6 +115,9 @@ function firstInput(op: OpIR) {
   const [first] = op.inputs;
   const [output] = op.outputs;
   if (first === undefined || output === undefined) throw new Error(`julia emitter: op ${op.name.spec} needs an input and an output`);
+  // A call reads B and n from its inputs, each a Vector or an n × B Matrix.
+  const other = op.inputs.find((x) => !isItemRow(x.shape));
+  if (other !== undefined) throw new Error(`julia emitter: op ${op.name.spec}: input ${other.name.spec} has shape ${other.shape.text}; inputs are [batch, n]`);
   return { first, output };
 }
 
@@ -62,7 +127,7 @@ function renderTape(op: OpIR): string {
     `${P}size::NTuple{N,Int}`,
     `${P}batch::Int`,
     `${P}n::Int`,
-    ...op.params.map((p) => `${juliaName(p.name)}::${matchParam(p, { real: () => 'T', enum: () => 'Int32', bool: () => 'Bool', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') })}`),
+    ...op.params.map((p) => `${juliaName(p.name)}::${paramFieldType(op, p)}`),
     ...op.saves.map((s) => `${juliaName(s.name)}::${fieldType(s.tensor, s.source)}`),
     ...unsavedOutputs(op).map((t) => `${juliaName(t.name)}::${fieldType(t, 'output')}`),
     ...op.residuals.map((r) => `${juliaName(r.name)}::${fieldType(r, 'residual')}`),
@@ -110,11 +175,11 @@ function renderRun(op: OpIR): string {
   `;
 }
 
-/** A new buffer the allocating forward passes to `_rr_<op>_run`. */
+/** A new buffer the allocating forward passes to `_rr_<op>_run`: outputs in the caller's layout, the rest flat. */
 function allocate(t: TensorIR, first: string, isOutput: boolean): string {
   const elem = matchElem(t.elem, { real: () => `${P}T`, int32: () => 'Int32', bool: () => unsupported('julia', 'bool buffers') });
-  if (isOutput && !isPerRow(t.shape)) return `${local(t.name.spec)} = Array{${elem}}(undef, size(${first}))`;
-  return `${local(t.name.spec)} = Vector{${elem}}(undef, ${isPerRow(t.shape) ? `${P}batch` : `${P}batch * ${P}n`})`;
+  if (isOutput && !isPerRow(t.shape)) return `${local(t.name.spec)} = Array{${elem}}(undef, ${juliaSize(t.shape, `size(${first})`, localDim)})`;
+  return `${local(t.name.spec)} = Vector{${elem}}(undef, ${extent(t.shape, localDim)})`;
 }
 
 function renderForward(op: OpIR): string {
@@ -127,6 +192,7 @@ function renderForward(op: OpIR): string {
     ${call(`function ${n.forward}`, op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`), op.params.map(keywordWithDefault))}
         ${P}T = ${P}float_type(${join(inputs, ', ')})
         ${P}batch, ${P}n = ${P}rows(${juliaName(first.name)})
+        ${lengthDims(op).map((d) => `${localDim(d)} = ${P}list_length(${juliaString(op.name.spec)}, ${juliaString(d.param)}, ${juliaIdent(d.param)})`)}
         ${op.outputs.map((t) => allocate(t, juliaName(first.name), true))}
         ${op.residuals.map((t) => allocate(t, juliaName(first.name), false))}
         ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
@@ -144,6 +210,16 @@ function renderForwardInto(op: OpIR): string {
     4,
     4,
   );
+  // The written buffers have the tape's extents: a list param must keep its length.
+  const lengths = lengthDims(op).map((d) =>
+    packed(
+      `${P}check_tape_length(`,
+      [juliaString(n.forwardInto), juliaString(op.name.spec), juliaString(d.param), juliaIdent(d.param), tapeDim(d)],
+      ')',
+      4,
+      4,
+    ),
+  );
   const runArgs = ['T', ...inputs, ...written(op).map((t) => `${TAPE}.${juliaName(t.name)}`), ...op.params.map((p) => juliaName(p.name))];
   return code`
     ${docstring(forwardIntoDoc(op))}
@@ -154,6 +230,7 @@ function renderForwardInto(op: OpIR): string {
       ' where {T,N}',
     )}
         ${checks}
+        ${lengths}
         ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
     end
   `;
@@ -207,7 +284,8 @@ function renderPullbackInto(op: OpIR): string {
   );
   const cotangents = op.cotangents.map((c) => {
     const helper = isPerRow(c.of.shape) ? `${P}cotangent_rows` : `${P}cotangent`;
-    return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), juliaName(c.name), `${TAPE}.${P}size`], ')', 4, 4);
+    const size = isPerRow(c.of.shape) ? `${TAPE}.${P}size` : juliaSize(c.of.shape, `${TAPE}.${P}size`, tapeDim);
+    return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), juliaName(c.name), size], ')', 4, 4);
   });
   const paramGrads = op.paramGrads.map((g) => `${local(g.name.spec)} = Vector{T}(undef, ${TAPE}.${P}batch)`);
   const backwardArgs = op.backward.args.map((a) => {

@@ -1,15 +1,15 @@
 // What the API reference says of RankRelax.jl (the `describe` hook): its names, keyword spellings,
 // signatures, enum values and an example per op, in the same spellings the Julia emitter writes.
-import { juliaApi, juliaName, juliaReal, juliaType } from './names.ts';
+import { juliaApi, juliaIdent, juliaName, juliaReal, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import type { IR, OpIR, ParamIR, ParamValue } from '../../ir/types.ts';
+import type { DimIR, IR, OpIR, ParamIR, ParamValue, ShapeIR } from '../../ir/types.ts';
 import { defaultValue, matchParam } from '../../ir/match.ts';
-import { unsupported } from '../../emit/capabilities.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import { juliaString, juliaSymbol, MODULE } from './syntax.ts';
+import { isItemRow, isPerRow } from '../../ir/shape.ts';
+import { assertNever } from '../../util/never.ts';
+import { juliaRealVector, juliaString, juliaSymbol, MODULE } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, reals with a decimal point. */
 export function juliaValue(p: ParamIR, value: ParamValue): string {
@@ -20,8 +20,39 @@ export function juliaValue(p: ParamIR, value: ParamValue): string {
       const v = e.enum.values.find((x) => x.name.spec === value);
       return v === undefined ? juliaString(String(value)) : juliaSymbol(v);
     },
-    int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
+    int: () => String(value),
+    list: () => juliaRealVector(value as readonly number[]),
   });
+}
+
+/** A dim of a Julia array as the docs name it: `n`, `length(quantiles)`. */
+function dimText(d: DimIR): string {
+  switch (d.kind) {
+    case 'batch':
+      return 'B';
+    case 'n':
+      return 'n';
+    case 'param':
+      return juliaIdent(d.param);
+    case 'length':
+      return `length(${juliaIdent(d.param)})`;
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** The dims of one sample of a buffer in Julia's order (the core's reversed): `n × n`, `length(quantiles)`. */
+export function juliaDimsText(shape: ShapeIR): string {
+  return [...shape.row].reverse().map(dimText).join(' × ');
+}
+
+/** What a tensor is in Julia, for the docs' shapes table. */
+function shapeText(shape: ShapeIR): string {
+  if (isPerRow(shape)) return 'a number (`Vector` input) or a `B`-`Vector`';
+  if (isItemRow(shape)) return 'a `Vector` (one sample) or an `n × B` `Matrix`';
+  const dims = juliaDimsText(shape);
+  if (shape.row.length === 1) return `a \`Vector\` of \`${dims}\` values (one sample) or a \`${dims} × B\` \`Matrix\``;
+  return `an \`${dims}\` \`Matrix\` (one sample) or an \`${dims} × B\` array`;
 }
 
 /** `regularization_strength = 1.0` */
@@ -114,10 +145,33 @@ function opDocs(op: OpIR): OpDocs {
     names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],
     params: op.params.map((p) => tick(juliaParam(p))),
     shapes: Object.fromEntries([
-      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? 'a number (`Vector` input) or a `B`-`Vector`' : 'a `Vector` (one sample) or an `n × B` `Matrix`']),
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),
       ...op.residuals.map((t) => [t.name.spec, 'kept in the tape']),
     ]),
     section: section(op, exampleData(op)),
+  };
+}
+
+/**
+ * A note where some op has int or list params: a wrong type there is an ArgumentError naming the op
+ * and the argument, unlike the MethodError of an input that is not an array of reals.
+ */
+function typeErrorNotes(ir: IR): Pick<TargetDocs, 'errorNotes'> {
+  const params = ir.ops.flatMap((op) => op.params);
+  const int = params.find((p) => p.type === 'int');
+  const list = params.find((p) => p.type === 'list');
+  const examples = [
+    ...(int === undefined ? [] : [`${juliaName(int.name)} = 2.5`, `${juliaName(int.name)} = true`]),
+    ...(list === undefined ? [] : [`${juliaName(list.name)} = "0.5"`]),
+  ];
+  if (examples.length === 0) return {};
+  return {
+    errorNotes: [
+      code`
+        - Julia's ${tick('MethodError')} is for an input that is not an array of reals; an int or list param of
+          the wrong type (${examples.map(tick).join(', ')}) raises ${tick('ArgumentError')} naming the op and the argument.
+      `,
+    ],
   };
 }
 
@@ -134,11 +188,9 @@ export function describeJulia(ir: IR): TargetDocs {
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,
+    ...typeErrorNotes(ir),
     enumValues: Object.fromEntries(
-      ir.enums.map((e) => {
-        const param = ir.params.find((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec);
-        return [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(param === undefined ? juliaString(v.name.spec) : juliaValue(param, v.name.spec))]))];
-      }),
+      ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(juliaSymbol(v))]))]),
     ),
   };
 }

@@ -2,11 +2,11 @@
 // argument, what it returns, an example call.
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { juliaName, juliaReal } from './names.ts';
-import { call, defaultValue, item, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import { unsupported } from '../../emit/capabilities.ts';
+import { call, defaultValue, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
+import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
+import { juliaDimsText } from './describe.ts';
 
 /** The shape convention, said once per function. */
 function shapeNote(op: OpIR): string[] {
@@ -34,18 +34,46 @@ function paramItem(param: ParamIR): string[] {
         ...param.enum.values.flatMap((v) => item(`\`${juliaSymbol(v)}\`: `, v.doc).map((l) => `  ${l}`)),
       ];
     case 'int':
+      return item(head, `${param.doc} An \`Integer\` (not a \`Bool\`).`);
     case 'list':
-      return unsupported('julia', `${param.type} params`);
+      return item(head, `${param.doc} A \`Vector\` of real numbers.`);
     default:
       return assertNever(param, 'param type');
   }
 }
 
-/** What an output is in Julia: the input's shape, or one number per sample. */
+/** What an output is in Julia: the input's shape, one number per sample, or its own dims then B. */
 function outputShape(t: TensorIR): string {
-  return isPerRow(t.shape)
-    ? 'A number for a `Vector` input; for a `Matrix`, a `Vector` of length `B` (one per column).'
-    : 'An array of the size of the input.';
+  if (isPerRow(t.shape)) return 'A number for a `Vector` input; for a `Matrix`, a `Vector` of length `B` (one per column).';
+  if (isItemRow(t.shape)) return 'An array of the size of the input.';
+  const dims = juliaDimsText(t.shape);
+  if (t.shape.row.length === 1) {
+    return `For a \`Vector\` input a \`Vector\` of \`${dims}\` values; for a \`Matrix\`, a \`${dims} × B\` \`Matrix\`, one column per sample.`;
+  }
+  // The core's row-major [b, i, j] is Julia's [j, i, b]: the same memory, the dims reversed.
+  const letters = t.shape.row.map((_, i) => 'ijkl'[i] ?? `i${i}`);
+  const core = ['b', ...letters].join(', ');
+  const julia = [...letters].reverse().concat('b').join(', ');
+  return (
+    `For a \`Vector\` input an \`${dims}\` \`Matrix\`; for a \`Matrix\`, an \`${dims} × B\` array, one slice per sample. ` +
+    `The dims are the core's \`${t.shape.text}\` reversed (the same memory): element \`[${julia}]\` is the core's \`[${core}]\`.`
+  );
+}
+
+/** The causes of an ArgumentError beyond those every op shares: an int or list param of the wrong kind or out of range. */
+function paramErrors(op: OpIR): string {
+  return op.params
+    .flatMap((p) =>
+      matchParam(p, {
+        real: () => [],
+        enum: () => [],
+        bool: () => [],
+        int: (q) => [`\`${juliaName(q.name)}\` not an \`Integer\` or out of range`],
+        list: (q) => [`\`${juliaName(q.name)}\` not a vector of reals, too short or with a value out of range`],
+      }),
+    )
+    .map((x) => `, ${x}`)
+    .join('');
 }
 
 /** The public signatures: keywords, and (when a param has a gradient) the positional form. */
@@ -81,7 +109,11 @@ function exampleLines(op: OpIR): string[] {
       },
       real: (p) => (value === p.default ? [] : [`${juliaName(p.name)} = ${juliaReal(value as number)}`]),
       bool: (p) => (value === p.default ? [] : [`${juliaName(p.name)} = ${String(value)}`]),
-      int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params'),
+      int: (p) => (value === p.default ? [] : [`${juliaName(p.name)} = ${String(value)}`]),
+      list: (p) => {
+        const xs = value as readonly number[];
+        return xs.length === p.default.length && xs.every((x, i) => x === p.default[i]) ? [] : [`${juliaName(p.name)} = ${juliaRealVector(xs)}`];
+      },
     }),
   );
   return ['# Example', '```julia', call(opNames(op).fn, args, keywords), '```'];
@@ -118,7 +150,7 @@ export function publicDoc(op: OpIR): string[] {
     ...(positional.length > 0 ? [...positional, ''] : []),
     ...para(
       'Bad input throws `ArgumentError` with the library\'s message (a NaN or infinite value, ε ≤ 0, an unknown ' +
-        `\`Symbol\`, inputs of different sizes${op.minN > 1 ? `, fewer than ${op.minN} items per sample` : ''}).`,
+        `\`Symbol\`, inputs of different sizes${op.minN > 1 ? `, fewer than ${op.minN} items per sample` : ''}${paramErrors(op)}).`,
     ),
     ...(op.example === null ? [] : ['', ...exampleLines(op)]),
   ];

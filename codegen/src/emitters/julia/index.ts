@@ -7,7 +7,7 @@ import type { IR, OpIR } from '../../ir/types.ts';
 import { renderApi } from './api.ts';
 import { describeJulia } from './describe.ts';
 import { renderKernels } from './kernels.ts';
-import { renderEnum, renderOpsTable } from './meta.ts';
+import { renderEnum, renderEnumSubsets, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
 import { renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
 import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
@@ -18,7 +18,7 @@ function rule(title: string): string {
 }
 
 function renderOp(op: OpIR): string[] {
-  return [rule(op.name.spec), '', ...renderKernels(op), ...renderApi(op)];
+  return [rule(op.name.spec), '', ...renderKernels(op), ...renderEnumSubsets(op), ...renderApi(op)];
 }
 
 export function renderGenerated(ir: IR): string {
@@ -45,8 +45,17 @@ export const juliaEmitter: Emitter = {
   name: 'julia',
   description: 'Julia: RankRelax.jl ccall layer, API, pullbacks (src/generated.jl) and the ChainRulesCore extension',
   owns: [GENERATED_PATH, `${EXT_DIR}/`],
-  // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from each).
-  capabilities: { ...BASELINE, maxOutputs: 1, perRowInputs: false },
+  // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from
+  // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n].
+  capabilities: {
+    ...BASELINE,
+    maxOutputs: 1,
+    perRowInputs: false,
+    maxRowRank: 2,
+    dimKinds: ['n', 'length'],
+    paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
+    enumSubsets: true,
+  },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

@@ -6,31 +6,44 @@ import { code } from '../../emit/code.ts';
 import type { OpIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { opNames, P, packed, PC } from './syntax.ts';
 
+/** Whether the C ABI takes the argument as a pointer and a length (a list param). */
+function isList(arg: VariantArgIR): boolean {
+  return arg.kind === 'param' && arg.param.type === 'list';
+}
+
 /** The Julia type of a wrapper argument. */
 function juliaParamType(arg: VariantArgIR): string {
   switch (arg.kind) {
     case 'dim':
       return 'Int';
     case 'param':
-      return juliaType(arg.type);
+      return isList(arg) ? `Vector{${juliaType(arg.type)}}` : juliaType(arg.type);
     case 'buffer':
       return `Array{${juliaType(arg.type)}}`;
   }
 }
 
-/** The ccall argument type. */
-function ccallType(arg: VariantArgIR): string {
-  return arg.kind === 'buffer' ? `Ptr{${juliaType(arg.type)}}` : juliaType(arg.type);
+/** The ccall argument types of a wrapper argument (a list: the pointer, then its length). */
+function ccallTypes(arg: VariantArgIR): string[] {
+  if (isList(arg)) return [`Ptr{${juliaType(arg.type)}}`, 'Csize_t'];
+  return [arg.kind === 'buffer' ? `Ptr{${juliaType(arg.type)}}` : juliaType(arg.type)];
+}
+
+/** The values ccall passes for a wrapper argument. */
+function ccallArgs(arg: VariantArgIR): string[] {
+  const name = juliaName(arg.name);
+  return isList(arg) ? [name, `length(${name})`] : [name];
 }
 
 function renderKernel(name: string, kernel: VariantKernelIR): string {
   const signature = packed(`function ${name}(`, kernel.args.map((a) => `${juliaName(a.name)}::${juliaParamType(a)}`), ')', 8);
-  const types = packed('(', kernel.args.map(ccallType), kernel.args.length === 1 ? ',),' : '),', 1, 8);
-  const args = packed('', kernel.args.map((a) => juliaName(a.name)), ')', 0, 8);
+  const types = kernel.args.flatMap(ccallTypes);
+  const typeTuple = packed('(', types, types.length === 1 ? ',),' : '),', 1, 8);
+  const args = packed('', kernel.args.flatMap(ccallArgs), ')', 0, 8);
   return code`
     ${signature}
         ${P}status = ccall(${PC}KERNEL_FNS.${kernel.cSymbol}[], Int32,
-            ${types}
+            ${typeTuple}
             ${args}
         ${P}status == Int32(0) || ${P}throw(${P}status)
         return nothing

@@ -1,23 +1,46 @@
 // Enum parsing (Symbol or string → the C code) and `_RR_OPS`, a table of every op's functions and
 // argument names that the tests (and tools) iterate over instead of naming ops one by one.
 import { code } from '../../emit/code.ts';
-import type { EnumIR, IR, OpIR } from '../../ir/types.ts';
+import type { EnumIR, EnumParamIR, EnumValueIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { comment, juliaString, juliaSymbol, opNames, P, PC } from './syntax.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { juliaName } from './names.ts';
 
-export function renderEnum(e: EnumIR): string {
-  const expected = e.values.map((v) => `"${v.name.spec}"`).join(', ');
+/** Whether an op takes only some of its enum param's values (then it has its own parser). */
+function isSubset(param: EnumParamIR): boolean {
+  return param.values.length < param.enum.values.length;
+}
+
+/** The function that parses an enum param of an op: its enum's, or the op's own for a subset. */
+export function enumCodeFunction(op: OpIR, param: EnumParamIR): string {
+  return isSubset(param) ? `${P}code_${op.name.snake}_${param.name.snake}` : `${P}code_${param.enum.name.snake}`;
+}
+
+function renderParser(fn: string, what: string, values: readonly EnumValueIR[]): string {
+  const expected = values.map((v) => `"${v.name.spec}"`).join(', ');
   return code`
-    ${comment(`${e.name.spec}: ${e.doc} A Symbol or string → its code in the C ABI.`)}
-    function ${P}code_${e.name.snake}(op::String, argument::String, value)
+    ${comment(`${what} A Symbol or string → its code in the C ABI.`)}
+    function ${fn}(op::String, argument::String, value)
         name = value isa Union{Symbol,AbstractString} ? String(value) : nothing
-        ${e.values.map((v) => `name == ${juliaString(v.name.spec)} && return Int32(${v.code})`)}
+        ${values.map((v) => `name == ${juliaString(v.name.spec)} && return Int32(${v.code})`)}
         got = name === nothing ? repr(value) : repr(name)
         expected = ${juliaString(expected)}
         throw(ArgumentError(string(op, ": ", argument, " must be one of ", expected, ", got ", got)))
     end
   `;
+}
+
+export function renderEnum(e: EnumIR): string {
+  return renderParser(`${P}code_${e.name.snake}`, `${e.name.spec}: ${e.doc}`, e.values);
+}
+
+/** The parsers of the enum params an op narrows to a subset of their values. */
+export function renderEnumSubsets(op: OpIR): string[] {
+  return op.params.flatMap((p: ParamIR) =>
+    p.type === 'enum' && isSubset(p)
+      ? [renderParser(enumCodeFunction(op, p), `${op.name.spec}'s ${p.name.spec}: the values of ${p.enum.name.spec} it takes.`, p.values), '']
+      : [],
+  );
 }
 
 function names(items: readonly string[]): string {
@@ -28,7 +51,7 @@ function opEntry(op: OpIR): string {
   const n = opNames(op);
   const [output] = op.outputs;
   const enums = op.params.flatMap((p) =>
-    p.type === 'enum' ? [`${juliaName(p.name)} = (${p.enum.values.map(juliaSymbol).join(', ')}${p.enum.values.length === 1 ? ',' : ''}),`] : [],
+    p.type === 'enum' ? [`${juliaName(p.name)} = (${p.values.map(juliaSymbol).join(', ')}${p.values.length === 1 ? ',' : ''}),`] : [],
   );
   return code`
     ${juliaName(op.name)} = (

@@ -67,7 +67,7 @@ export function juliaDim(dim: DimIR): string {
 
 /** The Julia (ccall-level) type of each scalar type: `Float64`, `Csize_t`, `Cstring`. */
 const JULIA_TYPES: Readonly<Record<TypeId, string>> = {
-  f32: 'Float32', f64: 'Float64', i32: 'Int32', u32: 'UInt32', u64: 'UInt64', bool: 'Bool', size: 'Csize_t', cstr: 'Cstring',
+  f32: 'Float32', f64: 'Float64', i32: 'Int32', i64: 'Int64', u32: 'UInt32', u64: 'UInt64', bool: 'Bool', size: 'Csize_t', cstr: 'Cstring',
 };
 
 export function juliaType(t: { readonly id: TypeId }): string {

@@ -4,7 +4,6 @@ import { commentLines, wrap } from '../../emit/text.ts';
 import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { juliaApi, type JuliaApi, juliaName, juliaReal } from './names.ts';
 import { matchParam } from '../../ir/match.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 
 export const WIDTH = 100;
 export const PACKAGE_DIR = 'packages/julia/RankRelax';
@@ -50,14 +49,29 @@ export function juliaSymbol(value: EnumValueIR): string {
   return juliaName(value.name) === value.name.spec ? `:${value.name.spec}` : `Symbol(${juliaString(value.name.spec)})`;
 }
 
-/** The default of a param as written in a Julia signature. */
-export function defaultValue(param: ParamIR): string {
-  return matchParam(param, { enum: (p) => juliaSymbol(p.default), real: (p) => juliaReal(p.default), bool: (p) => String(p.default), int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
+/** A list of reals as a Julia vector literal: `[0.25, 0.5]`. */
+export function juliaRealVector(xs: readonly number[]): string {
+  return `[${xs.map(juliaReal).join(', ')}]`;
 }
 
-/** `regularization = :l2` */
+/** The default of a param as written in a Julia signature. */
+export function defaultValue(param: ParamIR): string {
+  return matchParam(param, {
+    enum: (p) => juliaSymbol(p.default),
+    real: (p) => juliaReal(p.default),
+    bool: (p) => String(p.default),
+    int: (p) => String(p.default),
+    list: (p) => juliaRealVector(p.default),
+  });
+}
+
+/**
+ * `regularization = :l2`. Int and list params are untyped, like enums: the call checks them and
+ * throws an ArgumentError naming the op and the argument (a type assertion would throw a TypeError
+ * that names neither, and `::Integer` would take a Bool).
+ */
 export function keywordWithDefault(param: ParamIR): string {
-  const type = matchParam(param, { real: () => '::Real', bool: () => '::Bool', enum: () => '', int: () => unsupported('julia', 'int params'), list: () => unsupported('julia', 'list params') });
+  const type = matchParam(param, { real: () => '::Real', bool: () => '::Bool', enum: () => '', int: () => '', list: () => '' });
   return `${juliaName(param.name)}${type} = ${defaultValue(param)}`;
 }
 

@@ -174,7 +174,7 @@ export function tsDim(dim: DimIR): string {
 
 /** The typed array of each scalar type: `Float64Array`; null where JS has none. */
 const TYPED_ARRAYS: Readonly<Record<TypeId, string | null>> = {
-  f32: 'Float32Array', f64: 'Float64Array', i32: 'Int32Array', u32: 'Uint32Array', u64: 'BigUint64Array', bool: null, size: null, cstr: null,
+  f32: 'Float32Array', f64: 'Float64Array', i32: 'Int32Array', i64: 'BigInt64Array', u32: 'Uint32Array', u64: 'BigUint64Array', bool: null, size: null, cstr: null,
 };
 
 export function tsArrayType(t: { readonly id: TypeId }): string | null {

@@ -44,7 +44,7 @@ export function pythonDim(dim: DimIR): string {
 
 /** NumPy's name of each scalar type: `float64`; null where NumPy has no array of it. */
 const NUMPY: Readonly<Record<TypeId, string | null>> = {
-  f32: 'float32', f64: 'float64', i32: 'int32', u32: 'uint32', u64: 'uint64', bool: 'bool_', size: 'uintp', cstr: null,
+  f32: 'float32', f64: 'float64', i32: 'int32', i64: 'int64', u32: 'uint32', u64: 'uint64', bool: 'bool_', size: 'uintp', cstr: null,
 };
 
 export function numpyDtype(t: { readonly id: TypeId }): string | null {

@@ -2,9 +2,13 @@
 //! The C ABI generated from the spec: one module per op, the ABI constants, the status codes.
 
 pub mod ndcg_loss;
+pub mod neural_sort;
+pub mod neural_sort_apply;
 pub mod sigmoid_rank;
+pub mod soft_quantile;
 pub mod soft_rank;
 pub mod soft_sort;
+pub mod soft_topk;
 pub mod spearman_loss;
 
 /// Library version (the spec's package version).
@@ -12,7 +16,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits.
-pub const ABI_HASH: u64 = 0xbc70_7b71_ffd5_4320;
+pub const ABI_HASH: u64 = 0xb6e9_bcc4_66a0_eeb8;
 
 /// Success.
 pub const RR_OK: i32 = 0;

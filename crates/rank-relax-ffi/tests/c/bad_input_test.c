@@ -3,8 +3,11 @@
  * Every case of testdata/bad-input.json (env RANK_RELAX_BAD_INPUT, default
  * testdata/bad-input.json relative to the working directory, i.e. the repository root) tagged
  * "c" goes through the public C API, in each of its dtypes: errors must give the expected status
- * and rr_last_error() text, valid cases the expected output, gradients and finiteness. The C
- * modifiers of a case ("c": {"null" | "misalign"}), "alias" and "call_shape" are applied here;
+ * and rr_last_error() text, valid cases the expected output, gradients and finiteness. Params are
+ * numbers, enum names (or {"code": N}), booleans, integers and lists of numbers; tensors are
+ * nested lists of any rank ([B][n], [B][m], [B][n][n]). The C modifiers of a case ("c": {"null" |
+ * "misalign"}; "null" may name a list param, whose length stays), "alias" and "call_shape" are
+ * applied here;
  * the format is in testdata/README.md. Ops come from the generated table, so a new op is covered
  * as soon as the matrix has cases for it. Prints `N passed, N failed`. */
 #include <math.h>
@@ -17,6 +20,7 @@
 #include "harness.h"
 #include "json.h"
 #include "rank_relax.h"
+#include "shapes.h"
 
 #define MAX_ARGS 12
 #define DEFAULT_MATRIX "testdata/bad-input.json"
@@ -56,7 +60,26 @@ static int number(const json_value *v, double *out)
     return 0;
 }
 
-/* A nested list [B][n] or [n], a scalar, or a generator {"shape", "fill", "set"}. */
+/* Copies the numbers of the nested list `v` at `depth` of `t`'s shape into `t->data`. */
+static int fill_nested(const json_value *v, tensor *t, size_t depth, size_t *filled)
+{
+    size_t i;
+    if (depth == t->rank) {
+        return *filled < t->len && number(v, &t->data[(*filled)++]);
+    }
+    if (v->type != JSON_ARRAY || v->count != t->shape[depth]) {
+        return 0;
+    }
+    for (i = 0; i < v->count; i++) {
+        if (!fill_nested(&v->items[i], t, depth + 1, filled)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A nested list of any rank up to 4 ([B][n], [B][n][n], [n]), a scalar, or a generator
+ * {"shape", "fill", "set"}. */
 static int read_tensor(const json_value *v, tensor *t)
 {
     size_t i, j;
@@ -106,30 +129,20 @@ static int read_tensor(const json_value *v, tensor *t)
         return 1;
     }
     if (v->type == JSON_ARRAY) {
-        int nested = v->count > 0 && v->items[0].type == JSON_ARRAY;
-        size_t width = nested ? v->items[0].count : 1;
-        t->rank = nested ? 2 : 1;
-        t->shape[0] = v->count;
-        t->shape[1] = width;
-        t->len = v->count * width;
-        t->data = xcalloc(t->len, sizeof(double));
-        for (i = 0; i < v->count; i++) {
-            if (!nested) {
-                if (!number(&v->items[i], &t->data[i])) {
-                    return 0;
-                }
-                continue;
-            }
-            if (v->items[i].type != JSON_ARRAY || v->items[i].count != width) {
-                return 0;
-            }
-            for (j = 0; j < width; j++) {
-                if (!number(&v->items[i].items[j], &t->data[i * width + j])) {
-                    return 0;
-                }
+        /* The shape from the first element at each depth; every other element must match it. */
+        const json_value *first = v;
+        size_t filled = 0;
+        t->len = 1;
+        while (first->type == JSON_ARRAY && t->rank < 4) {
+            t->shape[t->rank++] = first->count;
+            t->len *= first->count;
+            first = first->count > 0 ? &first->items[0] : first;
+            if (t->len == 0) {
+                break;
             }
         }
-        return 1;
+        t->data = xcalloc(t->len, sizeof(double));
+        return fill_nested(v, t, 0, &filled) && filled == t->len;
     }
     t->data = xcalloc(1, sizeof(double));
     t->len = 1;
@@ -150,6 +163,8 @@ typedef struct {
     size_t batch, n;
     int f32;
     rrt_param_value params[MAX_ARGS];
+    double *lists[MAX_ARGS]; /* the values of list params, */
+    float *lists_f32[MAX_ARGS]; /* and as floats for the f32 kernels */
     void *inputs[MAX_ARGS], *outputs[MAX_ARGS], *residuals[MAX_ARGS];
     void *cotangents[MAX_ARGS], *grads[MAX_ARGS], *param_grads[MAX_ARGS];
     char names[4][MAX_ARGS][96]; /* cotangent_*, grad_*, grad_<param> */
@@ -158,9 +173,9 @@ typedef struct {
     void *spill; /* the block an "alias" with an offset places two buffers in */
 } call;
 
-static size_t tensor_len(const rrt_tensor *t, size_t batch, size_t n)
+static size_t tensor_len(const call *c, const rrt_tensor *t)
 {
-    return t->per_row ? batch : batch * n;
+    return shape_len(t, c->batch, c->n, c->params);
 }
 
 static size_t real_size(const call *c)
@@ -191,8 +206,8 @@ static void add_slot(slot *slots, size_t *count, const char *name, void *ptr, si
     (*count)++;
 }
 
-/* Allocates every buffer of a call and lists them in each pass's argument order. */
-static void call_alloc(call *c, const rrt_op *op, size_t batch, size_t n, int f32)
+/* A call of `op` with the default params and no buffers yet. */
+static void call_init(call *c, const rrt_op *op, size_t batch, size_t n, int f32)
 {
     size_t i;
     memset(c, 0, sizeof *c);
@@ -203,19 +218,28 @@ static void call_alloc(call *c, const rrt_op *op, size_t batch, size_t n, int f3
     for (i = 0; i < op->num_params; i++) {
         c->params[i] = op->params[i].default_value;
     }
+}
+
+/* Allocates every buffer of a call, sized from its shape and params, and lists them in each
+ * pass's argument order. */
+static void call_alloc(call *c)
+{
+    const rrt_op *op = c->op;
+    size_t batch = c->batch;
+    size_t i;
     for (i = 0; i < op->num_inputs; i++) {
-        size_t len = tensor_len(&op->inputs[i], batch, n);
+        size_t len = tensor_len(c, &op->inputs[i]);
         c->inputs[i] = xcalloc(len, real_size(c));
         add_slot(c->fwd, &c->num_fwd, op->inputs[i].name, c->inputs[i], len, 0);
     }
     for (i = 0; i < op->num_outputs; i++) {
-        size_t len = tensor_len(&op->outputs[i], batch, n);
+        size_t len = tensor_len(c, &op->outputs[i]);
         c->outputs[i] = xcalloc(len, real_size(c));
         c->cotangents[i] = xcalloc(len, real_size(c));
         add_slot(c->fwd, &c->num_fwd, op->outputs[i].name, c->outputs[i], len, 0);
     }
     for (i = 0; i < op->num_residuals; i++) {
-        size_t len = tensor_len(&op->residuals[i], batch, n);
+        size_t len = tensor_len(c, &op->residuals[i]);
         int is_int32 = op->residuals[i].is_int32;
         c->residuals[i] = xcalloc(len, is_int32 ? sizeof(int32_t) : real_size(c));
         add_slot(c->fwd, &c->num_fwd, op->residuals[i].name, c->residuals[i], len, is_int32);
@@ -224,21 +248,21 @@ static void call_alloc(call *c, const rrt_op *op, size_t batch, size_t n, int f3
         const rrt_save *s = &op->saves[i];
         const rrt_tensor *t = s->from_output ? &op->outputs[s->index] : &op->inputs[s->index];
         add_slot(c->bwd, &c->num_bwd, s->name, s->from_output ? c->outputs[s->index] : c->inputs[s->index],
-                 tensor_len(t, batch, n), 0);
+                 tensor_len(c, t), 0);
     }
     for (i = 0; i < op->num_residuals; i++) {
-        add_slot(c->bwd, &c->num_bwd, op->residuals[i].name, c->residuals[i],
-                 tensor_len(&op->residuals[i], batch, n), op->residuals[i].is_int32);
+        add_slot(c->bwd, &c->num_bwd, op->residuals[i].name, c->residuals[i], tensor_len(c, &op->residuals[i]),
+                 op->residuals[i].is_int32);
     }
     for (i = 0; i < op->num_outputs; i++) {
         snprintf(c->names[0][i], sizeof c->names[0][i], "cotangent_%s", op->outputs[i].name);
-        add_slot(c->bwd, &c->num_bwd, c->names[0][i], c->cotangents[i], tensor_len(&op->outputs[i], batch, n), 0);
+        add_slot(c->bwd, &c->num_bwd, c->names[0][i], c->cotangents[i], tensor_len(c, &op->outputs[i]), 0);
     }
     for (i = 0; i < op->num_grads; i++) {
         const rrt_tensor *t = &op->inputs[op->grads[i]];
-        c->grads[i] = xcalloc(tensor_len(t, batch, n), real_size(c));
+        c->grads[i] = xcalloc(tensor_len(c, t), real_size(c));
         snprintf(c->names[1][i], sizeof c->names[1][i], "grad_%s", t->name);
-        add_slot(c->bwd, &c->num_bwd, c->names[1][i], c->grads[i], tensor_len(t, batch, n), 0);
+        add_slot(c->bwd, &c->num_bwd, c->names[1][i], c->grads[i], tensor_len(c, t), 0);
     }
     for (i = 0; i < op->num_param_grads; i++) {
         c->param_grads[i] = xcalloc(batch, real_size(c));
@@ -251,6 +275,8 @@ static void call_free(call *c)
 {
     size_t i;
     for (i = 0; i < MAX_ARGS; i++) {
+        free(c->lists[i]);
+        free(c->lists_f32[i]);
         free(c->inputs[i]);
         free(c->outputs[i]);
         free(c->residuals[i]);
@@ -324,6 +350,18 @@ static slot *find_slot(slot *slots, size_t count, const char *name)
     return NULL;
 }
 
+/* The value of the list param `name`, or NULL if the op has none of that name. */
+static rrt_param_value *list_param(call *c, const char *name)
+{
+    size_t i;
+    for (i = 0; i < c->op->num_params; i++) {
+        if (c->op->params[i].type == RRT_LIST && strcmp(c->op->params[i].name, name) == 0) {
+            return &c->params[i];
+        }
+    }
+    return NULL;
+}
+
 /* ---- one case ---------------------------------------------------------------------------- */
 
 static const rrt_op *find_op(const char *name)
@@ -378,6 +416,27 @@ static int read_params(call *c, const json_value *params, char *why, size_t why_
         if (p->type == RRT_BOOL && (v->type == JSON_TRUE || v->type == JSON_FALSE)) {
             c->params[k].flag = v->type == JSON_TRUE;
             continue;
+        }
+        if (p->type == RRT_INT && v->type == JSON_NUMBER && v->number == floor(v->number) &&
+            fabs(v->number) < 9007199254740992.0) {
+            c->params[k].integer = (int64_t)v->number;
+            continue;
+        }
+        if (p->type == RRT_LIST && v->type == JSON_ARRAY) {
+            size_t e;
+            free(c->lists[k]);
+            free(c->lists_f32[k]);
+            c->lists[k] = xcalloc(v->count, sizeof(double));
+            c->lists_f32[k] = xcalloc(v->count, sizeof(float));
+            for (e = 0; e < v->count && number(&v->items[e], &c->lists[k][e]); e++) {
+                c->lists_f32[k][e] = (float)c->lists[k][e];
+            }
+            if (e == v->count) {
+                c->params[k].list = c->lists[k];
+                c->params[k].list_f32 = c->lists_f32[k];
+                c->params[k].list_len = v->count;
+                continue;
+            }
         }
         if (p->type == RRT_ENUM && v->type == JSON_OBJECT && json_get(v, "code") != NULL) {
             c->params[k].code = (int32_t)json_get(v, "code")->number;
@@ -453,7 +512,12 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
             snprintf(why, why_size, "call_shape does not fit size_t");
             return 0;
         }
-        call_alloc(&c, op, 0, 0, f32);
+        call_init(&c, op, 0, 0, f32);
+        if (!read_params(&c, json_get(cs, "params"), why, why_size)) {
+            call_free(&c);
+            return 0;
+        }
+        call_alloc(&c);
         c.batch = (size_t)b;
         c.n = (size_t)m;
         for (i = 0; i < c.num_fwd; i++) {
@@ -468,11 +532,16 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
         batch = t.shape[0];
         n = t.shape[1];
         free(t.data);
-        call_alloc(&c, op, batch, n, f32);
+        call_init(&c, op, batch, n, f32);
+        if (!read_params(&c, json_get(cs, "params"), why, why_size)) {
+            call_free(&c);
+            return 0;
+        }
+        call_alloc(&c);
         for (i = 0; i < op->num_inputs; i++) {
             size_t j;
             if (!read_tensor(json_get(json_get(cs, "inputs"), op->inputs[i].name), &t) ||
-                t.len != tensor_len(&op->inputs[i], batch, n)) {
+                t.len != tensor_len(&c, &op->inputs[i])) {
                 snprintf(why, why_size, "input %s does not have the first input's shape", op->inputs[i].name);
                 free(t.data);
                 call_free(&c);
@@ -484,7 +553,7 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
             free(t.data);
         }
         if (json_get(cs, "cotangent") != NULL) {
-            size_t j, len = tensor_len(&op->outputs[0], batch, n);
+            size_t j, len = tensor_len(&c, &op->outputs[0]);
             if (!read_tensor(json_get(cs, "cotangent"), &t) || t.len != len) {
                 snprintf(why, why_size, "cotangent does not have the output's shape");
                 free(t.data);
@@ -496,16 +565,11 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
             }
             free(t.data);
         } else {
-            for (i = 0; i < tensor_len(&op->outputs[0], batch, n); i++) {
+            for (i = 0; i < tensor_len(&c, &op->outputs[0]); i++) {
                 set(&c, c.cotangents[0], i, 1.0);
             }
         }
     }
-    if (!read_params(&c, json_get(cs, "params"), why, why_size)) {
-        call_free(&c);
-        return 0;
-    }
-
     if (backward) {
         status = call_forward(&c);
         if (status != RR_OK) {
@@ -524,6 +588,10 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
             for (i = 0; i < count; i++) {
                 slots[i].ptr = NULL;
             }
+        } else if (null != NULL && list_param(&c, null->string) != NULL) {
+            rrt_param_value *list = list_param(&c, null->string);
+            list->list = NULL;
+            list->list_f32 = NULL;
         } else if (null != NULL) {
             slot *s = find_slot(slots, count, null->string);
             if (s == NULL) {
@@ -600,20 +668,20 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
         return 0;
     }
     if (json_get(expect, "output") != NULL) {
-        ok = matches(&c, c.outputs[0], tensor_len(&op->outputs[0], c.batch, c.n), json_get(expect, "output"), why,
+        ok = matches(&c, c.outputs[0], tensor_len(&c, &op->outputs[0]), json_get(expect, "output"), why,
                      why_size, op->outputs[0].name);
     }
     for (i = 0; ok && i < op->num_grads; i++) {
         const rrt_tensor *in = &op->inputs[op->grads[i]];
         const json_value *want = json_get(json_get(expect, "vjp"), in->name);
         if (want != NULL && backward) {
-            ok = matches(&c, c.grads[i], tensor_len(in, c.batch, c.n), want, why, why_size, c.names[1][i]);
+            ok = matches(&c, c.grads[i], tensor_len(&c, in), want, why, why_size, c.names[1][i]);
         }
     }
     if (ok && json_get(expect, "finite") != NULL && json_get(expect, "finite")->type == JSON_TRUE) {
-        ok = is_finite_buffer(&c, c.outputs[0], tensor_len(&op->outputs[0], c.batch, c.n));
+        ok = is_finite_buffer(&c, c.outputs[0], tensor_len(&c, &op->outputs[0]));
         for (i = 0; ok && backward && i < op->num_grads; i++) {
-            ok = is_finite_buffer(&c, c.grads[i], tensor_len(&op->inputs[op->grads[i]], c.batch, c.n));
+            ok = is_finite_buffer(&c, c.grads[i], tensor_len(&c, &op->inputs[op->grads[i]]));
         }
         for (i = 0; ok && backward && i < op->num_param_grads; i++) {
             ok = is_finite_buffer(&c, c.param_grads[i], c.batch);

@@ -1,5 +1,5 @@
-/* The in-place backward of soft_rank and soft_sort through the C API: grad_values may be the
- * cotangent buffer itself, and the gradient written over it is bit for bit the one written to a
+/* The in-place backward of soft_rank, soft_sort and soft_topk through the C API: grad_values may
+ * be the cotangent buffer itself, and the gradient written over it is bit for bit the one written to a
  * separate buffer; a gradient that overlaps the cotangent only in part is refused, and so is one
  * that is another read buffer. Prints `N passed, N failed`. */
 #include <math.h>
@@ -88,6 +88,47 @@ static void soft_sort_f32(int32_t reg, int32_t dir, unsigned seed)
           "soft_sort: a NaN cotangent in place is refused (%s)", rr_last_error());
 }
 
+static void soft_topk_f64(int64_t k, int32_t reg, int32_t dir, unsigned seed)
+{
+    double x[LEN], mask[LEN], u[LEN], g[LEN], ge[BATCH], ug[LEN + 1], ge2[BATCH];
+    int32_t perm[LEN];
+    size_t i;
+    int nonzero = 0;
+    for (i = 0; i < LEN; i++) {
+        x[i] = value(i, seed);
+        u[i] = cotangent(i);
+    }
+    check(rr_soft_topk_forward_f64(BATCH, N, k, 0.3, reg, dir, x, mask, perm) == RR_OK, "soft_topk forward: %s",
+          rr_last_error());
+    check(rr_soft_topk_backward_f64(BATCH, N, k, 0.3, reg, dir, x, perm, u, g, ge) == RR_OK,
+          "soft_topk backward: %s", rr_last_error());
+    for (i = 0; i < LEN; i++) {
+        nonzero = nonzero || g[i] != 0.0;
+    }
+    check(nonzero, "soft_topk f64 (k %d, reg %d, dir %d): some gradient is non-zero", (int)k, reg, dir);
+    memcpy(ug, u, sizeof u);
+    check(rr_soft_topk_backward_f64(BATCH, N, k, 0.3, reg, dir, x, perm, ug, ug, ge2) == RR_OK,
+          "soft_topk backward in place: %s", rr_last_error());
+    check(memcmp(ug, g, sizeof g) == 0, "soft_topk f64 (k %d, reg %d, dir %d): in place != separate", (int)k, reg,
+          dir);
+    check(memcmp(ge2, ge, sizeof ge) == 0, "soft_topk f64: the eps-gradient differs in place");
+
+    memcpy(ug, u, sizeof u);
+    ug[LEN] = 0.0;
+    check(rr_soft_topk_backward_f64(BATCH, N, k, 0.3, reg, dir, x, perm, ug, ug + 1, ge2)
+              == RR_ERR_INVALID_ARGUMENT &&
+              strstr(rr_last_error(), "overlap") != NULL,
+          "soft_topk: a partly overlapping gradient is refused (%s)", rr_last_error());
+    check(memcmp(ug, u, sizeof u) == 0, "soft_topk: the refused call wrote nothing");
+    /* k is checked in place as it is otherwise, and nothing is written. */
+    memcpy(ug, u, sizeof u);
+    check(rr_soft_topk_backward_f64(BATCH, N, N + 1, 0.3, reg, dir, x, perm, ug, ug, ge2)
+              == RR_ERR_INVALID_ARGUMENT &&
+              strstr(rr_last_error(), "soft_topk: k must be in [0, n]") != NULL,
+          "soft_topk: k > n in place is refused (%s)", rr_last_error());
+    check(memcmp(ug, u, sizeof u) == 0, "soft_topk: the refused in-place call wrote nothing");
+}
+
 int main(void)
 {
     int32_t reg, dir;
@@ -96,6 +137,13 @@ int main(void)
         for (dir = RR_DIRECTION_ASCENDING; dir <= RR_DIRECTION_DESCENDING; dir++) {
             soft_rank_f64(reg, dir, seed);
             soft_sort_f32(reg, dir, seed);
+            seed++;
+        }
+    }
+    for (reg = RR_TOPK_REGULARIZATION_L2; reg <= RR_TOPK_REGULARIZATION_P43; reg++) {
+        for (dir = RR_DIRECTION_ASCENDING; dir <= RR_DIRECTION_DESCENDING; dir++) {
+            soft_topk_f64(1, reg, dir, seed);
+            soft_topk_f64(N / 2, reg, dir, seed);
             seed++;
         }
     }

@@ -1,14 +1,17 @@
 /* The C API replays the reference vectors and checks its error paths.
  *
- * Every case of the reference file (env RANK_RELAX_REFERENCE, default
- * testdata/reference/ops-v1.json relative to the working directory, i.e. the repository root)
- * goes through the public C API:
- *   - f64: forward output to 1e-9 (absolute + relative), VJP to 1e-7 absolute + 1e-9 relative;
- *   - f32: forward and VJP against the f64 API on the same f32-rounded inputs (params and
- *     cotangents rounded too), to 1e-4 of the row's largest magnitude (+1e-6 absolute, so that a
- *     row of zeros compares sanely).
- * Then, for every op: bad params, NaN and out-of-domain inputs, NULL and overlapping buffers,
- * overflowing shapes, too-short rows, empty batches; the status and rr_last_error() naming the op.
+ * Every case of the reference files goes through the public C API: RANK_RELAX_REFERENCE (paths
+ * separated by ':'; default testdata/reference/ops-v1.json relative to the working directory, i.e.
+ * the repository root), then testdata/reference/wave2-topk-quantile.json and
+ * wave2-neural-sort.json unless a path of RANK_RELAX_REFERENCE has their file name:
+ *   - f64: forward output to 1e-9 (absolute + relative), VJP and the per-row gradient of a param
+ *     (where the file gives it) to 1e-7 absolute + 1e-9 relative;
+ *   - f32: forward, VJP and param gradients against the f64 API on the same f32-rounded inputs
+ *     (params, lists and cotangents rounded too), to 1e-4 of the row's largest magnitude (+1e-6
+ *     absolute, so that a row of zeros compares sanely).
+ * Then, for every op: bad params (out of range, unknown enum codes, NULL, empty and out-of-range
+ * lists), NaN and out-of-domain inputs, NULL and overlapping buffers, overflowing shapes,
+ * too-short rows, empty batches; the status and rr_last_error() naming the op.
  *
  * Ops are driven through the generated table (generated/rr_ops_table.h), so a new op in the spec
  * is covered without changes here. Prints `N passed, N failed`; exits non-zero on any failure. */
@@ -22,14 +25,16 @@
 #include "harness.h"
 #include "json.h"
 #include "rank_relax.h"
+#include "shapes.h"
 
 #define MAX_ARGS 8
 #define DEFAULT_REFERENCE "testdata/reference/ops-v1.json"
 
-static size_t tensor_len(const rrt_tensor *t, size_t batch, size_t n)
-{
-    return t->per_row ? batch : batch * n;
-}
+/* Replayed besides RANK_RELAX_REFERENCE: the reference vectors of the ops added after ops-v1. */
+static const char *const more_references[] = {
+    "testdata/reference/wave2-topk-quantile.json",
+    "testdata/reference/wave2-neural-sort.json",
+};
 
 static size_t elem_size(const rrt_tensor *t, int f32)
 {
@@ -43,6 +48,9 @@ typedef struct {
     size_t batch, n;
     int f32;
     rrt_param_value params[MAX_ARGS];
+    /* The call's own copies of its list params (both precisions). */
+    double *lists[MAX_ARGS];
+    float *lists_f32[MAX_ARGS];
     void *inputs[MAX_ARGS];
     void *outputs[MAX_ARGS];
     void *residuals[MAX_ARGS];
@@ -51,9 +59,17 @@ typedef struct {
     void *param_grads[MAX_ARGS];
 } call_buffers;
 
-static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_t n, int f32)
+static size_t tensor_len(const call_buffers *b, const rrt_tensor *t)
 {
-    size_t i;
+    return shape_len(t, b->batch, b->n, b->params);
+}
+
+/* Every buffer of a call, sized from its shape with `params` (NULL: the defaults), whose lists are
+ * copied (each value also as a float for the f32 kernels). */
+static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_t n, int f32,
+                          const rrt_param_value *params)
+{
+    size_t i, j;
     size_t real = f32 ? sizeof(float) : sizeof(double);
     memset(b, 0, sizeof *b);
     b->op = op;
@@ -61,20 +77,31 @@ static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_
     b->n = n;
     b->f32 = f32;
     for (i = 0; i < op->num_params; i++) {
-        b->params[i] = op->params[i].default_value;
+        b->params[i] = params != NULL ? params[i] : op->params[i].default_value;
+        if (op->params[i].type == RRT_LIST) {
+            size_t len = b->params[i].list_len;
+            b->lists[i] = xcalloc(len, sizeof(double));
+            b->lists_f32[i] = xcalloc(len, sizeof(float));
+            for (j = 0; j < len; j++) {
+                b->lists[i][j] = b->params[i].list[j];
+                b->lists_f32[i][j] = (float)b->params[i].list[j];
+            }
+            b->params[i].list = b->lists[i];
+            b->params[i].list_f32 = b->lists_f32[i];
+        }
     }
     for (i = 0; i < op->num_inputs; i++) {
-        b->inputs[i] = xcalloc(tensor_len(&op->inputs[i], batch, n), real);
+        b->inputs[i] = xcalloc(tensor_len(b, &op->inputs[i]), real);
     }
     for (i = 0; i < op->num_outputs; i++) {
-        b->outputs[i] = xcalloc(tensor_len(&op->outputs[i], batch, n), real);
-        b->cotangents[i] = xcalloc(tensor_len(&op->outputs[i], batch, n), real);
+        b->outputs[i] = xcalloc(tensor_len(b, &op->outputs[i]), real);
+        b->cotangents[i] = xcalloc(tensor_len(b, &op->outputs[i]), real);
     }
     for (i = 0; i < op->num_residuals; i++) {
-        b->residuals[i] = xcalloc(tensor_len(&op->residuals[i], batch, n), elem_size(&op->residuals[i], f32));
+        b->residuals[i] = xcalloc(tensor_len(b, &op->residuals[i]), elem_size(&op->residuals[i], f32));
     }
     for (i = 0; i < op->num_grads; i++) {
-        b->grads[i] = xcalloc(tensor_len(&op->inputs[op->grads[i]], batch, n), real);
+        b->grads[i] = xcalloc(tensor_len(b, &op->inputs[op->grads[i]]), real);
     }
     for (i = 0; i < op->num_param_grads; i++) {
         b->param_grads[i] = xcalloc(batch, real);
@@ -85,6 +112,8 @@ static void buffers_free(call_buffers *b)
 {
     size_t i;
     for (i = 0; i < MAX_ARGS; i++) {
+        free(b->lists[i]);
+        free(b->lists_f32[i]);
         free(b->inputs[i]);
         free(b->outputs[i]);
         free(b->residuals[i]);
@@ -138,45 +167,63 @@ static void set(const call_buffers *b, void *buffer, size_t i, double v)
 
 /* ---- reading a case -------------------------------------------------------------------- */
 
-/* Copies a [B][n] (or, per_row, [B]) JSON array into `dst`; 0 if the shape is wrong. */
-static int read_tensor(const json_value *v, int per_row, size_t batch, size_t n, double *dst)
+/* Copies a nested JSON array of shape dims[0] x ... x dims[rank - 1] into `dst`, row-major; 0 if
+ * the shape is wrong. */
+static int read_nested(const json_value *v, const size_t *dims, size_t rank, double *dst)
 {
-    size_t i, j;
-    if (v == NULL || v->type != JSON_ARRAY || v->count != batch) {
+    size_t i, stride = 1;
+    if (v == NULL) {
         return 0;
     }
-    for (i = 0; i < batch; i++) {
-        const json_value *row = &v->items[i];
-        if (per_row) {
-            if (row->type != JSON_NUMBER) {
-                return 0;
-            }
-            dst[i] = row->number;
-            continue;
-        }
-        if (row->type != JSON_ARRAY || row->count != n) {
+    if (rank == 0) {
+        *dst = v->number;
+        return v->type == JSON_NUMBER;
+    }
+    if (v->type != JSON_ARRAY || v->count != dims[0]) {
+        return 0;
+    }
+    for (i = 1; i < rank; i++) {
+        stride *= dims[i];
+    }
+    for (i = 0; i < dims[0]; i++) {
+        if (!read_nested(&v->items[i], dims + 1, rank - 1, dst + i * stride)) {
             return 0;
-        }
-        for (j = 0; j < n; j++) {
-            if (row->items[j].type != JSON_NUMBER) {
-                return 0;
-            }
-            dst[i * n + j] = row->items[j].number;
         }
     }
     return 1;
 }
 
+/* Copies the JSON array of tensor `t` ([B], [B][n], [B][m], [B][n][n]) into `dst`; 0 if the shape
+ * is wrong. */
+static int read_tensor(const json_value *v, const rrt_tensor *t, size_t batch, size_t n,
+                       const rrt_param_value *params, double *dst)
+{
+    size_t dims[1 + RRT_MAX_ROW_RANK], i;
+    dims[0] = batch;
+    for (i = 0; i < t->rank; i++) {
+        dims[1 + i] = shape_dim(t->row[i], n, params);
+    }
+    return read_nested(v, dims, 1 + t->rank, dst);
+}
+
 typedef struct {
+    const char *file;
     size_t index;
     const rrt_op *op;
     size_t batch, n;
     rrt_param_value params[MAX_ARGS];
+    double *lists[MAX_ARGS];    /* the values of list params */
     double *inputs[MAX_ARGS];
     double *output;
     double *cotangent;          /* NULL when the case checks no VJP */
     double *vjp[MAX_ARGS];      /* by gradient index; NULL if the file gives none */
+    double *param_grads[MAX_ARGS]; /* by param gradient index, [B]; NULL if the file gives none */
 } ref_case;
+
+static size_t case_len(const ref_case *c, const rrt_tensor *t)
+{
+    return shape_len(t, c->batch, c->n, c->params);
+}
 
 static const rrt_op *find_op(const char *name)
 {
@@ -193,15 +240,17 @@ static void free_case(ref_case *c)
 {
     size_t i;
     for (i = 0; i < MAX_ARGS; i++) {
+        free(c->lists[i]);
         free(c->inputs[i]);
         free(c->vjp[i]);
+        free(c->param_grads[i]);
     }
     free(c->output);
     free(c->cotangent);
 }
 
 /* Fills `c` from the JSON case; on a malformed case returns 0 with `why` set. */
-static int load_case(const json_value *json, size_t index, ref_case *c, char *why, size_t why_size)
+static int load_case(const json_value *json, const char *file, size_t index, ref_case *c, char *why, size_t why_size)
 {
     const json_value *op_name = json_get(json, "op");
     const json_value *params = json_get(json, "params");
@@ -211,6 +260,7 @@ static int load_case(const json_value *json, size_t index, ref_case *c, char *wh
     size_t i, k;
 
     memset(c, 0, sizeof *c);
+    c->file = file;
     c->index = index;
     if (op_name == NULL || op_name->type != JSON_STRING) {
         snprintf(why, why_size, "no op");
@@ -245,6 +295,21 @@ static int load_case(const json_value *json, size_t index, ref_case *c, char *wh
             c->params[i].real = v->number;
         } else if (p->type == RRT_BOOL && (v->type == JSON_TRUE || v->type == JSON_FALSE)) {
             c->params[i].flag = v->type == JSON_TRUE;
+        } else if (p->type == RRT_INT && v->type == JSON_NUMBER && v->number == floor(v->number) &&
+                   fabs(v->number) < 9007199254740992.0) {
+            c->params[i].integer = (int64_t)v->number;
+        } else if (p->type == RRT_LIST && v->type == JSON_ARRAY) {
+            c->lists[i] = xcalloc(v->count, sizeof(double));
+            for (k = 0; k < v->count; k++) {
+                if (v->items[k].type != JSON_NUMBER) {
+                    snprintf(why, why_size, "%s: %s[%lu] is not a number", op->name, p->name, (unsigned long)k);
+                    return 0;
+                }
+                c->lists[i][k] = v->items[k].number;
+            }
+            c->params[i].list = c->lists[i];
+            c->params[i].list_f32 = NULL;
+            c->params[i].list_len = v->count;
         } else if (p->type == RRT_ENUM && v->type == JSON_STRING) {
             for (k = 0; k < p->num_values && strcmp(p->values[k].name, v->string) != 0; k++) {
             }
@@ -260,21 +325,21 @@ static int load_case(const json_value *json, size_t index, ref_case *c, char *wh
     }
     for (i = 0; i < op->num_inputs; i++) {
         const rrt_tensor *t = &op->inputs[i];
-        c->inputs[i] = xcalloc(tensor_len(t, c->batch, c->n), sizeof(double));
-        if (!read_tensor(json_get(inputs, t->name), t->per_row, c->batch, c->n, c->inputs[i])) {
+        c->inputs[i] = xcalloc(case_len(c, t), sizeof(double));
+        if (!read_tensor(json_get(inputs, t->name), t, c->batch, c->n, c->params, c->inputs[i])) {
             snprintf(why, why_size, "%s: input %s has the wrong shape", op->name, t->name);
             return 0;
         }
     }
-    c->output = xcalloc(tensor_len(&op->outputs[0], c->batch, c->n), sizeof(double));
-    if (!read_tensor(json_get(json, "output"), op->outputs[0].per_row, c->batch, c->n, c->output)) {
+    c->output = xcalloc(case_len(c, &op->outputs[0]), sizeof(double));
+    if (!read_tensor(json_get(json, "output"), &op->outputs[0], c->batch, c->n, c->params, c->output)) {
         snprintf(why, why_size, "%s: output has the wrong shape", op->name);
         return 0;
     }
     if (json_get(json, "cotangent") != NULL) {
         const json_value *vjp = json_get(json, "vjp");
-        c->cotangent = xcalloc(tensor_len(&op->outputs[0], c->batch, c->n), sizeof(double));
-        if (!read_tensor(json_get(json, "cotangent"), op->outputs[0].per_row, c->batch, c->n, c->cotangent)) {
+        c->cotangent = xcalloc(case_len(c, &op->outputs[0]), sizeof(double));
+        if (!read_tensor(json_get(json, "cotangent"), &op->outputs[0], c->batch, c->n, c->params, c->cotangent)) {
             snprintf(why, why_size, "%s: cotangent has the wrong shape", op->name);
             return 0;
         }
@@ -292,9 +357,26 @@ static int load_case(const json_value *json, size_t index, ref_case *c, char *wh
             if (g == NULL) {
                 continue;
             }
-            c->vjp[i] = xcalloc(tensor_len(t, c->batch, c->n), sizeof(double));
-            if (!read_tensor(g, t->per_row, c->batch, c->n, c->vjp[i])) {
+            c->vjp[i] = xcalloc(case_len(c, t), sizeof(double));
+            if (!read_tensor(g, t, c->batch, c->n, c->params, c->vjp[i])) {
                 snprintf(why, why_size, "%s: vjp %s has the wrong shape", op->name, t->name);
+                return 0;
+            }
+        }
+        /* The per-row gradient of a param: "grad_<param>": [B]. */
+        for (i = 0; i < op->num_param_grads; i++) {
+            char key[128];
+            const json_value *g;
+            size_t batch_dim[1];
+            snprintf(key, sizeof key, "grad_%s", op->params[op->param_grads[i]].name);
+            g = json_get(json, key);
+            if (g == NULL) {
+                continue;
+            }
+            batch_dim[0] = c->batch;
+            c->param_grads[i] = xcalloc(c->batch, sizeof(double));
+            if (!read_nested(g, batch_dim, 1, c->param_grads[i])) {
+                snprintf(why, why_size, "%s: %s is not [B]", op->name, key);
                 return 0;
             }
         }
@@ -361,10 +443,9 @@ static void run_case_f64(const ref_case *c)
     size_t i;
     const rrt_tensor *out = &op->outputs[0];
 
-    buffers_alloc(&b, op, c->batch, c->n, 0);
-    memcpy(b.params, c->params, sizeof b.params);
+    buffers_alloc(&b, op, c->batch, c->n, 0, c->params);
     for (i = 0; i < op->num_inputs; i++) {
-        memcpy(b.inputs[i], c->inputs[i], tensor_len(&op->inputs[i], c->batch, c->n) * sizeof(double));
+        memcpy(b.inputs[i], c->inputs[i], case_len(c, &op->inputs[i]) * sizeof(double));
     }
     status = call_forward(&b);
     if (status != RR_OK) {
@@ -372,11 +453,11 @@ static void run_case_f64(const ref_case *c)
         ok = 0;
     }
     if (ok) {
-        ok = compare_abs_rel(&b, b.outputs[0], c->output, tensor_len(out, c->batch, c->n), out->per_row ? 1 : c->n,
+        ok = compare_abs_rel(&b, b.outputs[0], c->output, case_len(c, out), shape_row_len(out, c->n, c->params),
                              1e-9, 1e-9, out->name, why, sizeof why);
     }
     if (ok && c->cotangent != NULL) {
-        memcpy(b.cotangents[0], c->cotangent, tensor_len(out, c->batch, c->n) * sizeof(double));
+        memcpy(b.cotangents[0], c->cotangent, case_len(c, out) * sizeof(double));
         status = call_backward(&b);
         if (status != RR_OK) {
             snprintf(why, sizeof why, "backward returned %d: %s", (int)status, last_error());
@@ -387,12 +468,19 @@ static void run_case_f64(const ref_case *c)
             if (c->vjp[i] != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", t->name);
-                ok = compare_abs_rel(&b, b.grads[i], c->vjp[i], tensor_len(t, c->batch, c->n), t->per_row ? 1 : c->n,
+                ok = compare_abs_rel(&b, b.grads[i], c->vjp[i], case_len(c, t), shape_row_len(t, c->n, c->params),
                                      1e-7, 1e-9, what, why, sizeof why);
             }
         }
         for (i = 0; ok && i < op->num_param_grads; i++) {
             size_t r;
+            if (c->param_grads[i] != NULL) {
+                char what[128];
+                snprintf(what, sizeof what, "grad_%s", op->params[op->param_grads[i]].name);
+                ok = compare_abs_rel(&b, b.param_grads[i], c->param_grads[i], c->batch, 1, 1e-7, 1e-9, what, why,
+                                     sizeof why);
+                continue;
+            }
             for (r = 0; r < c->batch; r++) {
                 if (!isfinite(((double *)b.param_grads[i])[r])) {
                     snprintf(why, sizeof why, "grad_%s[%lu] is not finite", op->params[op->param_grads[i]].name,
@@ -402,8 +490,8 @@ static void run_case_f64(const ref_case *c)
             }
         }
     }
-    check(ok, "case %lu (%s, f64, %lu x %lu)%s%s", (unsigned long)c->index, op->name, (unsigned long)c->batch,
-          (unsigned long)c->n, ok ? "" : ": ", why);
+    check(ok, "%s case %lu (%s, f64, %lu x %lu)%s%s", c->file, (unsigned long)c->index, op->name,
+          (unsigned long)c->batch, (unsigned long)c->n, ok ? "" : ": ", why);
     buffers_free(&b);
 }
 
@@ -416,18 +504,21 @@ static void run_case_f32(const ref_case *c)
     int32_t s32, s64;
     size_t i, j;
     const rrt_tensor *out = &op->outputs[0];
-    size_t out_len = tensor_len(out, c->batch, c->n);
-    size_t out_width = out->per_row ? 1 : c->n;
+    size_t out_len = case_len(c, out);
+    size_t out_width = shape_row_len(out, c->n, c->params);
 
-    buffers_alloc(&b32, op, c->batch, c->n, 1);
-    buffers_alloc(&b64, op, c->batch, c->n, 0);
+    buffers_alloc(&b32, op, c->batch, c->n, 1, c->params);
+    buffers_alloc(&b64, op, c->batch, c->n, 0, c->params);
+    /* Both calls take the f32-rounded params. */
     for (i = 0; i < op->num_params; i++) {
-        b32.params[i] = c->params[i];
         b32.params[i].real = (double)(float)c->params[i].real;
-        b64.params[i] = b32.params[i];
+        b64.params[i].real = b32.params[i].real;
+        for (j = 0; op->params[i].type == RRT_LIST && j < c->params[i].list_len; j++) {
+            b64.lists[i][j] = (double)b64.lists_f32[i][j];
+        }
     }
     for (i = 0; i < op->num_inputs; i++) {
-        for (j = 0; j < tensor_len(&op->inputs[i], c->batch, c->n); j++) {
+        for (j = 0; j < case_len(c, &op->inputs[i]); j++) {
             float x = (float)c->inputs[i][j];
             ((float *)b32.inputs[i])[j] = x;
             ((double *)b64.inputs[i])[j] = (double)x;
@@ -464,13 +555,21 @@ static void run_case_f32(const ref_case *c)
             if (c->vjp[i] != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", t->name);
-                ok = compare_rowwise(&b32, b32.grads[i], &b64, b64.grads[i], t->per_row ? c->batch : c->batch,
-                                     t->per_row ? 1 : c->n, what, why, sizeof why);
+                ok = compare_rowwise(&b32, b32.grads[i], &b64, b64.grads[i], c->batch,
+                                     shape_row_len(t, c->n, c->params), what, why, sizeof why);
+            }
+        }
+        for (i = 0; ok && i < op->num_param_grads; i++) {
+            if (c->param_grads[i] != NULL) {
+                char what[128];
+                snprintf(what, sizeof what, "grad_%s", op->params[op->param_grads[i]].name);
+                ok = compare_rowwise(&b32, b32.param_grads[i], &b64, b64.param_grads[i], c->batch, 1, what, why,
+                                     sizeof why);
             }
         }
     }
-    check(ok, "case %lu (%s, f32, %lu x %lu)%s%s", (unsigned long)c->index, op->name, (unsigned long)c->batch,
-          (unsigned long)c->n, ok ? "" : ": ", why);
+    check(ok, "%s case %lu (%s, f32, %lu x %lu)%s%s", c->file, (unsigned long)c->index, op->name,
+          (unsigned long)c->batch, (unsigned long)c->n, ok ? "" : ": ", why);
     buffers_free(&b32);
     buffers_free(&b64);
 }
@@ -501,8 +600,8 @@ static int run_reference(const char *path)
     for (i = 0; cases != NULL && cases->type == JSON_ARRAY && i < cases->count; i++) {
         ref_case c;
         char why[256] = "";
-        if (!load_case(&cases->items[i], i, &c, why, sizeof why)) {
-            check(0, "case %lu: %s", (unsigned long)i, why);
+        if (!load_case(&cases->items[i], path, i, &c, why, sizeof why)) {
+            check(0, "%s case %lu: %s", path, (unsigned long)i, why);
         } else {
             run_case_f64(&c);
             run_case_f32(&c);
@@ -525,19 +624,19 @@ static int mentions(const char *message, const char *a, const char *b)
 static void valid_call(call_buffers *b, const rrt_op *op, size_t batch, size_t n, int f32)
 {
     size_t i, j;
-    buffers_alloc(b, op, batch, n, f32);
+    buffers_alloc(b, op, batch, n, f32, NULL);
     for (i = 0; i < op->num_params; i++) {
         if (op->params[i].type == RRT_REAL) {
             b->params[i].real = 0.5;
         }
     }
     for (i = 0; i < op->num_inputs; i++) {
-        for (j = 0; j < tensor_len(&op->inputs[i], batch, n); j++) {
+        for (j = 0; j < tensor_len(b, &op->inputs[i]); j++) {
             set(b, b->inputs[i], j, (double)((j * 7 + i * 3) % 11) * 0.25 + 0.1);
         }
     }
     for (i = 0; i < op->num_outputs; i++) {
-        for (j = 0; j < tensor_len(&op->outputs[i], batch, n); j++) {
+        for (j = 0; j < tensor_len(b, &op->outputs[i]); j++) {
             set(b, b->cotangents[i], j, 1.0 - 0.1 * (double)j);
         }
     }
@@ -556,6 +655,60 @@ static void expect_forward(call_buffers *b, int32_t want, const char *word, cons
     check(status == want && mentions(message, b->op->name, word), "%s %s: %s -> status %d naming %s%s%s (got %d: %s)",
           b->op->name, b->f32 ? "f32" : "f64", what, (int)want, b->op->name, word ? " and " : "", word ? word : "",
           (int)status, message);
+}
+
+/* An int param just outside each of its bounds. */
+static void int_param_errors(call_buffers *b, size_t i)
+{
+    const rrt_param *p = &b->op->params[i];
+    if (p->min.set) {
+        b->params[i].integer = (p->min.is_n ? (int64_t)b->n : (int64_t)p->min.value) - 1;
+        expect_forward(b, RR_ERR_INVALID_ARGUMENT, p->name, "int param below its minimum");
+    }
+    if (p->max.set) {
+        b->params[i].integer = (p->max.is_n ? (int64_t)b->n : (int64_t)p->max.value) + 1;
+        expect_forward(b, RR_ERR_INVALID_ARGUMENT, p->name, "int param above its maximum");
+    }
+    b->params[i].integer = INT64_MIN;
+    expect_forward(b, p->min.set ? RR_ERR_INVALID_ARGUMENT : RR_OK, p->name, "int param INT64_MIN");
+    b->params[i].integer = p->default_value.integer;
+}
+
+/* A list param: NULL with a length, too short, and with a NaN, an infinite or an out-of-range
+ * element; the output keeps the extent the length gives it. */
+static void list_param_errors(call_buffers *b, size_t i)
+{
+    const rrt_param *p = &b->op->params[i];
+    rrt_param_value old = b->params[i];
+    double list[2] = {0.5, 0.5};
+    float list_f32[2] = {0.5f, 0.5f};
+    size_t k;
+    if (old.list_len < 1) {
+        return;
+    }
+    b->params[i].list = NULL;
+    b->params[i].list_f32 = NULL;
+    expect_forward(b, RR_ERR_NULL_POINTER, p->name, "NULL list with a length");
+    b->params[i] = old;
+    if (p->min_length > 0) {
+        b->params[i].list_len = 0;
+        expect_forward(b, RR_ERR_INVALID_ARGUMENT, p->name, "list shorter than its minimum");
+        b->params[i] = old;
+    }
+    b->params[i].list = list;
+    b->params[i].list_f32 = list_f32;
+    b->params[i].list_len = 1;
+    for (k = 0; k < 4; k++) {
+        double v = k == 0 ? NAN : k == 1 ? INFINITY : k == 2 ? p->max.value + 0.5 : p->min.value - 0.5;
+        if ((k == 2 && !p->max.set) || (k == 3 && !p->min.set)) {
+            continue;
+        }
+        list[0] = v;
+        list_f32[0] = (float)v;
+        expect_forward(b, RR_ERR_INVALID_ARGUMENT, p->name,
+                       k == 0 ? "NaN list element" : k == 1 ? "infinite list element" : "list element out of range");
+    }
+    b->params[i] = old;
 }
 
 static void error_paths(const rrt_op *op)
@@ -604,6 +757,12 @@ static void error_paths(const rrt_op *op)
                 expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "unknown enum code 99");
                 b.params[i].code = -1;
                 expect_forward(&b, RR_ERR_INVALID_ARGUMENT, p->name, "unknown enum code -1");
+            }
+            if (p->type == RRT_INT) {
+                int_param_errors(&b, i);
+            }
+            if (p->type == RRT_LIST) {
+                list_param_errors(&b, i);
             }
             b.params[i] = old;
         }
@@ -680,7 +839,7 @@ static void threads_test(const rrt_op *op)
     check(call_forward(&one) == RR_OK, "%s: forward with 1 thread", op->name);
     check(rr_set_num_threads(0) == RR_OK, "rr_set_num_threads(0)");
     check(call_forward(&many) == RR_OK, "%s: forward with the default threads", op->name);
-    for (i = 0; i < tensor_len(&op->outputs[0], batch, n); i++) {
+    for (i = 0; i < tensor_len(&one, &op->outputs[0]); i++) {
         same = same && ((double *)one.outputs[0])[i] == ((double *)many.outputs[0])[i];
     }
     check(same, "%s: 1 thread and the default give the same bits", op->name);
@@ -690,11 +849,12 @@ static void threads_test(const rrt_op *op)
 
 int main(int argc, char **argv)
 {
-    const char *path = getenv("RANK_RELAX_REFERENCE");
+    const char *paths = getenv("RANK_RELAX_REFERENCE");
+    char *list, *path;
     size_t i;
     harness_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
-    if (path == NULL || path[0] == '\0') {
-        path = DEFAULT_REFERENCE;
+    if (paths == NULL || paths[0] == '\0') {
+        paths = DEFAULT_REFERENCE;
     }
 
     check(rr_abi_version() == RR_ABI_VERSION, "rr_abi_version() == RR_ABI_VERSION (%u)", (unsigned)RR_ABI_VERSION);
@@ -702,7 +862,21 @@ int main(int argc, char **argv)
     check(strcmp(rr_version(), RR_VERSION) == 0, "rr_version() == RR_VERSION (%s, got %s)", RR_VERSION, rr_version());
     check(strcmp(rr_last_error(), "") == 0, "rr_last_error() is empty before any failure");
 
-    run_reference(path);
+    list = xcalloc(strlen(paths) + 1, 1);
+    memcpy(list, paths, strlen(paths));
+    for (path = strtok(list, ":"); path != NULL; path = strtok(NULL, ":")) {
+        run_reference(path);
+    }
+    free(list);
+    for (i = 0; i < sizeof more_references / sizeof more_references[0]; i++) {
+        const char *name = strrchr(more_references[i], '/') + 1;
+        const char *at = strstr(paths, name);
+        /* Replayed above when a path of the list ends with this file name. */
+        if (at == NULL || (at != paths && at[-1] != '/' && at[-1] != ':') ||
+            (at[strlen(name)] != '\0' && at[strlen(name)] != ':')) {
+            run_reference(more_references[i]);
+        }
+    }
     for (i = 0; i < RRT_NUM_OPS; i++) {
         error_paths(&rrt_ops[i]);
     }

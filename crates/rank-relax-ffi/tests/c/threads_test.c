@@ -16,6 +16,7 @@
 #include "generated/rr_ops_table.h"
 #include "harness.h"
 #include "rank_relax.h"
+#include "shapes.h"
 
 #define MAX_ARGS 8
 #define THREADS 8
@@ -23,11 +24,6 @@
 #define INPUTS 3
 #define BATCH 96
 #define N 48
-
-static size_t tensor_len(const rrt_tensor *t)
-{
-    return t->per_row ? BATCH : (size_t)BATCH * N;
-}
 
 /* One forward + backward of one op in one dtype on one input: every buffer. */
 typedef struct {
@@ -37,6 +33,11 @@ typedef struct {
     void *inputs[MAX_ARGS], *outputs[MAX_ARGS], *residuals[MAX_ARGS];
     void *cotangents[MAX_ARGS], *grads[MAX_ARGS], *param_grads[MAX_ARGS];
 } run;
+
+static size_t tensor_len(const run *r, const rrt_tensor *t)
+{
+    return shape_len(t, BATCH, N, r->params);
+}
 
 static size_t elem(const run *r, const rrt_tensor *t)
 {
@@ -56,8 +57,8 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
         }
     }
     for (i = 0; i < op->num_inputs; i++) {
-        r->inputs[i] = xcalloc(tensor_len(&op->inputs[i]), elem(r, &op->inputs[i]));
-        for (j = 0; j < tensor_len(&op->inputs[i]); j++) {
+        r->inputs[i] = xcalloc(tensor_len(r, &op->inputs[i]), elem(r, &op->inputs[i]));
+        for (j = 0; j < tensor_len(r, &op->inputs[i]); j++) {
             /* Deterministic values with ties: a small LCG, quantised to 1/16. */
             unsigned v = (unsigned)(j * 2654435761u + seed * 40503u + i * 977u) >> 7;
             double x = (double)(v % 64) / 16.0 - 2.0;
@@ -72,9 +73,9 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
         }
     }
     for (i = 0; i < op->num_outputs; i++) {
-        r->outputs[i] = xcalloc(tensor_len(&op->outputs[i]), elem(r, &op->outputs[i]));
-        r->cotangents[i] = xcalloc(tensor_len(&op->outputs[i]), elem(r, &op->outputs[i]));
-        for (j = 0; j < tensor_len(&op->outputs[i]); j++) {
+        r->outputs[i] = xcalloc(tensor_len(r, &op->outputs[i]), elem(r, &op->outputs[i]));
+        r->cotangents[i] = xcalloc(tensor_len(r, &op->outputs[i]), elem(r, &op->outputs[i]));
+        for (j = 0; j < tensor_len(r, &op->outputs[i]); j++) {
             double u = (double)((j * 7 + seed) % 13) / 8.0 - 0.75;
             if (f32) {
                 ((float *)r->cotangents[i])[j] = (float)u;
@@ -84,10 +85,10 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
         }
     }
     for (i = 0; i < op->num_residuals; i++) {
-        r->residuals[i] = xcalloc(tensor_len(&op->residuals[i]), elem(r, &op->residuals[i]));
+        r->residuals[i] = xcalloc(tensor_len(r, &op->residuals[i]), elem(r, &op->residuals[i]));
     }
     for (i = 0; i < op->num_grads; i++) {
-        r->grads[i] = xcalloc(tensor_len(&op->inputs[op->grads[i]]), elem(r, &op->inputs[op->grads[i]]));
+        r->grads[i] = xcalloc(tensor_len(r, &op->inputs[op->grads[i]]), elem(r, &op->inputs[op->grads[i]]));
     }
     for (i = 0; i < op->num_param_grads; i++) {
         r->param_grads[i] = xcalloc(BATCH, f32 ? sizeof(float) : sizeof(double));
@@ -139,19 +140,19 @@ static int same_bits(const run *a, const run *b)
     const rrt_op *op = a->op;
     size_t i;
     for (i = 0; i < op->num_outputs; i++) {
-        if (memcmp(a->outputs[i], b->outputs[i], tensor_len(&op->outputs[i]) * elem(a, &op->outputs[i])) != 0) {
+        if (memcmp(a->outputs[i], b->outputs[i], tensor_len(a, &op->outputs[i]) * elem(a, &op->outputs[i])) != 0) {
             return 0;
         }
     }
     for (i = 0; i < op->num_residuals; i++) {
-        if (memcmp(a->residuals[i], b->residuals[i], tensor_len(&op->residuals[i]) * elem(a, &op->residuals[i])) !=
+        if (memcmp(a->residuals[i], b->residuals[i], tensor_len(a, &op->residuals[i]) * elem(a, &op->residuals[i])) !=
             0) {
             return 0;
         }
     }
     for (i = 0; i < op->num_grads; i++) {
         const rrt_tensor *t = &op->inputs[op->grads[i]];
-        if (memcmp(a->grads[i], b->grads[i], tensor_len(t) * elem(a, t)) != 0) {
+        if (memcmp(a->grads[i], b->grads[i], tensor_len(a, t) * elem(a, t)) != 0) {
             return 0;
         }
     }

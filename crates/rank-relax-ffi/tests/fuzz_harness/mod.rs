@@ -288,7 +288,8 @@ fn sized_args(bytes: &mut Bytes, op: &Op, args: &mut Args, n: usize) {
             ParamKind::Int => args.ints.push(int(bytes, n)),
             ParamKind::List => {
                 let levels = list(bytes);
-                args.lists_f32.push(levels.iter().map(|&v| v as f32).collect());
+                args.lists_f32
+                    .push(levels.iter().map(|&v| v as f32).collect());
                 args.lists.push(levels);
             }
             ParamKind::Real | ParamKind::Enum | ParamKind::Bool => {}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use jlrs::error::JlrsResult;
 use jlrs::prelude::*;
-use rank_relax_julia_check::reference::{op_info, OpInfo};
+use rank_relax_julia_check::reference::{op_info, OpInfo, Output};
 use rank_relax_julia_check::session::{api, exception_parts, fail, helper, Elem, Session};
 use serde_json::Value as Json;
 
@@ -65,21 +65,69 @@ fn tensor(t: &Json) -> Result<(Vec<f64>, Vec<usize>), String> {
             }
             Ok((data, shape))
         }
-        Json::Array(rows) if rows.first().is_some_and(Json::is_array) => {
-            let n = rows[0].as_array().map_or(0, Vec::len);
-            let mut data = vec![];
-            for r in rows {
-                for x in r.as_array().ok_or("ragged tensor")? {
-                    data.push(number(x)?);
+        Json::Array(_) => {
+            // nested lists, row-major: [B][n], [B][n][n], or a flat [L]
+            let mut shape = vec![];
+            let mut x = t;
+            while let Json::Array(xs) = x {
+                shape.push(xs.len());
+                match xs.first() {
+                    Some(first) => x = first,
+                    None => break,
                 }
             }
-            Ok((data, vec![rows.len(), n]))
+            fn flatten(x: &Json, out: &mut Vec<f64>) -> Result<(), String> {
+                match x {
+                    Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, out)),
+                    y => number(y).map(|v| out.push(v)),
+                }
+            }
+            let mut data = vec![];
+            flatten(t, &mut data)?;
+            if data.len() != shape.iter().product::<usize>() {
+                return Err("ragged tensor".into());
+            }
+            Ok((data, shape))
         }
-        Json::Array(xs) => Ok((
-            xs.iter().map(number).collect::<Result<_, _>>()?,
-            vec![xs.len()],
-        )),
         x => Ok((vec![number(x)?], vec![])),
+    }
+}
+
+/// A param of the case as the Julia runner passes it (test/bad_input.jl): enum names as strings;
+/// ε, and any other float, in the run's dtype (`f64` or not); JSON integers as `Int64` (int
+/// params), booleans as `Bool`, lists of NUMBERs as a `Vector` of the run's dtype.
+fn param<'f, F: Frame<'f>>(
+    frame: &mut F,
+    name: &str,
+    v: &Json,
+    f64_: bool,
+) -> JlrsResult<Value<'f, 'static>> {
+    let real = name == "regularization_strength";
+    match v {
+        Json::String(s) if !real => Value::new(frame, s.clone()),
+        Json::Bool(b) => Value::new(frame, *b),
+        Json::Number(n) if !real && n.is_i64() => Value::new(frame, n.as_i64().unwrap_or(0)),
+        Json::Array(xs) => {
+            let xs = match xs.iter().map(number).collect::<Result<Vec<f64>, _>>() {
+                Ok(xs) => xs,
+                Err(e) => return fail(e),
+            };
+            let len = xs.len();
+            if f64_ {
+                Value::move_array(frame, xs, len)
+            } else {
+                Value::move_array(
+                    frame,
+                    xs.iter().map(|&x| x as f32).collect::<Vec<f32>>(),
+                    len,
+                )
+            }
+        }
+        v => match number(v) {
+            Ok(x) if f64_ => Value::new(frame, x),
+            Ok(x) => Value::new(frame, x as f32),
+            Err(e) => fail(e),
+        },
     }
 }
 
@@ -158,23 +206,9 @@ fn call<T: Elem>(
                 .unwrap_or_default();
             let mut names: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
             let mut vals = vec![];
+            let f64_ = to == "float64" || (to.is_empty() && T::DTYPE == "f64");
             for (k, v) in &params {
-                vals.push(match v {
-                    Json::String(s) if k != "regularization_strength" => {
-                        Value::new(frame, s.clone())?
-                    }
-                    v => {
-                        let x = match number(v) {
-                            Ok(x) => x,
-                            Err(e) => return fail(e),
-                        };
-                        if to == "float64" || (to.is_empty() && T::DTYPE == "f64") {
-                            Value::new(frame, x)?
-                        } else {
-                            Value::new(frame, x as f32)?
-                        }
-                    }
-                });
+                vals.push(param(frame, k, v, f64_)?);
             }
             let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
             let result = if r.pass == "forward" {
@@ -280,7 +314,8 @@ fn call_alias<T: Elem>(
     let len0 = inputs[0].buf.data().len();
     // the cotangent: the case's, else ones of the output's shape
     if cot.is_none() {
-        let dims = if op.loss {
+        // (alias cases are of ops whose output is per row or of the input's shape)
+        let dims = if op.output == Output::PerRow {
             vec![*dims0.last().unwrap_or(&1)]
         } else {
             dims0.clone()
@@ -350,14 +385,7 @@ fn call_alias<T: Elem>(
             .flatten()
         {
             names.push(k.clone());
-            vals.push(match v {
-                Json::String(s) if k != "regularization_strength" => Value::new(frame, s.clone())?,
-                v => match number(v) {
-                    Ok(x) if T::DTYPE == "f64" => Value::new(frame, x)?,
-                    Ok(x) => Value::new(frame, x as f32)?,
-                    Err(e) => return fail(e),
-                },
-            });
+            vals.push(param(frame, k, v, T::DTYPE == "f64")?);
         }
         let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
         let ft = match api(global, &format!("{}_forward", op.name))?

@@ -52,6 +52,88 @@ function ChainRulesCore.rrule(
     return _rr_loss, ndcg_loss_pullback
 end
 
+# neural_sort
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.neural_sort),
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
+        regularization_strength = regularization_strength, direction = direction)
+    function neural_sort_pullback(_rr_cotangent)
+        _rr_cotangent_permutation_matrix = unthunk(_rr_cotangent)
+        if _rr_cotangent_permutation_matrix isa AbstractZero
+            return (NoTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.neural_sort_pullback(_rr_tape, _rr_cotangent_permutation_matrix)
+        return (NoTangent(), _rr_grads[1])
+    end
+    return _rr_permutation_matrix, neural_sort_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.neural_sort),
+    values::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+)
+    _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
+        regularization_strength = regularization_strength, direction = direction)
+    function neural_sort_pullback(_rr_cotangent)
+        _rr_cotangent_permutation_matrix = unthunk(_rr_cotangent)
+        if _rr_cotangent_permutation_matrix isa AbstractZero
+            return (NoTangent(), ZeroTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.neural_sort_pullback(_rr_tape, _rr_cotangent_permutation_matrix)
+        return (NoTangent(), _rr_grads[1], _rr_grads[2])
+    end
+    return _rr_permutation_matrix, neural_sort_pullback
+end
+
+# neural_sort_apply
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.neural_sort_apply),
+    values::AbstractVecOrMat{<:Real},
+    payload::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction)
+    function neural_sort_apply_pullback(_rr_cotangent)
+        _rr_cotangent_output = unthunk(_rr_cotangent)
+        if _rr_cotangent_output isa AbstractZero
+            return (NoTangent(), ZeroTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.neural_sort_apply_pullback(_rr_tape, _rr_cotangent_output)
+        return (NoTangent(), _rr_grads[1], _rr_grads[2])
+    end
+    return _rr_output, neural_sort_apply_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.neural_sort_apply),
+    values::AbstractVecOrMat{<:Real},
+    payload::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+)
+    _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction)
+    function neural_sort_apply_pullback(_rr_cotangent)
+        _rr_cotangent_output = unthunk(_rr_cotangent)
+        if _rr_cotangent_output isa AbstractZero
+            return (NoTangent(), ZeroTangent(), ZeroTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.neural_sort_apply_pullback(_rr_tape, _rr_cotangent_output)
+        return (NoTangent(), _rr_grads[1], _rr_grads[2], _rr_grads[3])
+    end
+    return _rr_output, neural_sort_apply_pullback
+end
+
 # sigmoid_rank
 
 function ChainRulesCore.rrule(
@@ -90,6 +172,48 @@ function ChainRulesCore.rrule(
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_ranks, sigmoid_rank_pullback
+end
+
+# soft_quantile
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_quantile),
+    values::AbstractVecOrMat{<:Real};
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+)
+    _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization)
+    function soft_quantile_pullback(_rr_cotangent)
+        _rr_cotangent_result = unthunk(_rr_cotangent)
+        if _rr_cotangent_result isa AbstractZero
+            return (NoTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.soft_quantile_pullback(_rr_tape, _rr_cotangent_result)
+        return (NoTangent(), _rr_grads[1])
+    end
+    return _rr_result, soft_quantile_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_quantile),
+    values::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    quantiles = [0.5],
+    regularization = :l2,
+)
+    _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization)
+    function soft_quantile_pullback(_rr_cotangent)
+        _rr_cotangent_result = unthunk(_rr_cotangent)
+        if _rr_cotangent_result isa AbstractZero
+            return (NoTangent(), ZeroTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.soft_quantile_pullback(_rr_tape, _rr_cotangent_result)
+        return (NoTangent(), _rr_grads[1], _rr_grads[2])
+    end
+    return _rr_result, soft_quantile_pullback
 end
 
 # soft_rank
@@ -178,6 +302,52 @@ function ChainRulesCore.rrule(
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_sorted, soft_sort_pullback
+end
+
+# soft_topk
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_topk),
+    values::AbstractVecOrMat{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+)
+    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
+    function soft_topk_pullback(_rr_cotangent)
+        _rr_cotangent_mask = unthunk(_rr_cotangent)
+        if _rr_cotangent_mask isa AbstractZero
+            return (NoTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_mask)
+        return (NoTangent(), _rr_grads[1])
+    end
+    return _rr_mask, soft_topk_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_topk),
+    values::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    k = 1,
+    regularization = :l2,
+    direction = :descending,
+)
+    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
+    function soft_topk_pullback(_rr_cotangent)
+        _rr_cotangent_mask = unthunk(_rr_cotangent)
+        if _rr_cotangent_mask isa AbstractZero
+            return (NoTangent(), ZeroTangent(), ZeroTangent())
+        end
+        _rr_grads = RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_mask)
+        return (NoTangent(), _rr_grads[1], _rr_grads[2])
+    end
+    return _rr_mask, soft_topk_pullback
 end
 
 # spearman_loss

@@ -1,11 +1,13 @@
 """
     RankRelax
 
-Differentiable sorting and ranking (soft rank, soft sort, Spearman and NDCG losses) with analytical
-gradients, over the rank-relax C library (`librank_relax_c`).
+Differentiable sorting and ranking (soft rank, soft sort, Spearman and NDCG losses, soft top-k,
+soft quantiles, NeuralSort) with analytical gradients, over the rank-relax C library
+(`librank_relax_c`).
 
 Arrays are `n × B`: each column is one sample (the same memory as the core's row-major `[B, n]`,
-passed without a copy); a `Vector` is one sample. Every op has a function (`soft_rank`), a forward
+passed without a copy); a `Vector` is one sample. Outputs of other shapes reverse the core's dims
+the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). Every op has a function (`soft_rank`), a forward
 that also returns a tape (`soft_rank_forward`) and a plain pullback function
 (`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
 `RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
@@ -84,6 +86,48 @@ function _rr_check_grad(fn::String, name::String, g::AbstractArray, ::Type{T}, s
     g isa Array{T} && size(g) == sz && return nothing
     throw(ArgumentError(string(fn, ": ", name, " must be an Array{", T, "} of shape ", _rr_shape_text(sz),
         ", got ", typeof(g), " of shape ", _rr_shape_text(size(g)))))
+end
+
+# The Julia size of an output of core shape [batch, d1, …, dk] for inputs of size `sz`, given
+# `row` = (dk, …, d1): the core's row-major dims reversed (the items axis first, the same memory),
+# then B for a matrix input (none for a vector).
+_rr_size(::Tuple{Int}, row::Int...) = row
+_rr_size(sz::Tuple{Int,Int}, row::Int...) = (row..., sz[2])
+
+# An int param as the library takes it (`I`): an Integer that is not a Bool (a Bool would mean a
+# mistake, not 0 or 1) and fits `I`; the library checks its range.
+function _rr_integer(::Type{I}, op::String, argument::String, value) where {I<:Integer}
+    if !(value isa Integer) || value isa Bool
+        throw(ArgumentError(string(op, ": ", argument, " must be an integer, got ", repr(value), " of type ",
+            typeof(value))))
+    end
+    typemin(I) <= value <= typemax(I) ||
+        throw(ArgumentError(string(op, ": ", argument, " = ", value, " is out of range")))
+    return I(value)
+end
+
+# The number of elements of a list-of-reals param, after checking that it is one: a vector whose
+# elements are real numbers (Bools are refused, as for int params).
+function _rr_list_length(op::String, argument::String, value)
+    if !(value isa AbstractVector) || !all(x -> x isa Real && !(x isa Bool), value)
+        got = value isa AbstractVector ? string(typeof(value)) : string(repr(value), " of type ", typeof(value))
+        throw(ArgumentError(string(op, ": ", argument, " must be a vector of real numbers, got ", got)))
+    end
+    return length(value)
+end
+
+# A list-of-reals param as the library takes it: a Vector of the call's float type (the library
+# checks the values: empty, NaN, out of range).
+function _rr_real_list(::Type{T}, op::String, argument::String, value) where {T}
+    _rr_list_length(op, argument, value)
+    return T[convert(T, x) for x in value]
+end
+
+# A list param of a `_forward!` call keeps the length the tape's arrays were made for.
+function _rr_check_tape_length(fn::String, op::String, argument::String, value, len::Int)
+    _rr_list_length(op, argument, value) == len && return nothing
+    count = length(value) == 1 ? "1 element" : string(length(value), " elements")
+    throw(ArgumentError(string(fn, ": ", argument, " has ", count, " but the tape is for ", len)))
 end
 
 # A per-row output for the caller: a number for a vector input, the vector of B values for a matrix.

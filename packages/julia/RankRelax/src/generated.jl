@@ -6,12 +6,20 @@
 
 export ndcg_loss, ndcg_loss_forward, ndcg_loss_forward!, ndcg_loss_pullback, ndcg_loss_pullback!,
     NdcgLossTape
+export neural_sort, neural_sort_forward, neural_sort_forward!, neural_sort_pullback,
+    neural_sort_pullback!, NeuralSortTape
+export neural_sort_apply, neural_sort_apply_forward, neural_sort_apply_forward!,
+    neural_sort_apply_pullback, neural_sort_apply_pullback!, NeuralSortApplyTape
 export sigmoid_rank, sigmoid_rank_forward, sigmoid_rank_forward!, sigmoid_rank_pullback,
     sigmoid_rank_pullback!, SigmoidRankTape
+export soft_quantile, soft_quantile_forward, soft_quantile_forward!, soft_quantile_pullback,
+    soft_quantile_pullback!, SoftQuantileTape
 export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
     SoftRankTape
 export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
     SoftSortTape
+export soft_topk, soft_topk_forward, soft_topk_forward!, soft_topk_pullback, soft_topk_pullback!,
+    SoftTopkTape
 export spearman_loss, spearman_loss_forward, spearman_loss_forward!, spearman_loss_pullback,
     spearman_loss_pullback!, SpearmanLossTape
 
@@ -21,7 +29,7 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
 const _RR_ABI_VERSION = UInt32(1)
-const _RR_ABI_HASH = 0xbc707b71ffd54320
+const _RR_ABI_HASH = 0xb6e9bcc466a0eeb8
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -39,10 +47,22 @@ const _RR_KERNEL_FNS = (
     rr_ndcg_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -51,6 +71,10 @@ const _RR_KERNEL_FNS = (
     rr_soft_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -117,6 +141,17 @@ function _rr_code_regularization(op::String, argument::String, value)
     name == "kl" && return Int32(1)
     got = name === nothing ? repr(value) : repr(name)
     expected = "\"l2\", \"kl\""
+    throw(ArgumentError(string(op, ": ", argument, " must be one of ", expected, ", got ", got)))
+end
+
+# topk_regularization: Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the mask.
+# A Symbol or string → its code in the C ABI.
+function _rr_code_topk_regularization(op::String, argument::String, value)
+    name = value isa Union{Symbol,AbstractString} ? String(value) : nothing
+    name == "l2" && return Int32(0)
+    name == "p43" && return Int32(1)
+    got = name === nothing ? repr(value) : repr(name)
+    expected = "\"l2\", \"p43\""
     throw(ArgumentError(string(op, ": ", argument, " must be one of ", expected, ", got ", got)))
 end
 
@@ -360,6 +395,472 @@ function ndcg_loss_pullback!(grad_scores, tape::NdcgLossTape{T,N}, cotangent_los
     return grad_scores, sum(_rr_grad_regularization_strength)
 end
 
+# --- neural_sort ----------------------------------------------------------------------------------
+
+function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_forward_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, permutation_matrix)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_backward!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32},
+        cotangent_permutation_matrix::Array{Float32}, grad_values::Array{Float32},
+        grad_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_backward_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, permutation_matrix,
+        cotangent_permutation_matrix, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_forward_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, permutation_matrix)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_backward!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64},
+        cotangent_permutation_matrix::Array{Float64}, grad_values::Array{Float64},
+        grad_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_backward_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, permutation_matrix,
+        cotangent_permutation_matrix, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+"""
+    NeuralSortTape{T,N}
+
+What [`neural_sort_forward`](@ref) keeps for [`neural_sort_pullback`](@ref): the shape, the params,
+the saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`),
+`N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+"""
+struct NeuralSortTape{T<:Union{Float32,Float64},N}
+    _rr_size::NTuple{N,Int}
+    _rr_batch::Int
+    _rr_n::Int
+    regularization_strength::T
+    direction::Int32
+    values::Array{T,N}
+    permutation_matrix::Array{T}
+end
+
+function _rr_neural_sort_run(::Type{_rr_T}, values, permutation_matrix, regularization_strength,
+        direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_direction = _rr_code_direction("neural_sort", "direction", direction)
+    _rr_neural_sort_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
+        _rr_values, permutation_matrix)
+    _rr_tape = NeuralSortTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_direction, _rr_values, permutation_matrix)
+    return permutation_matrix, _rr_tape
+end
+
+"""
+    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending)
+        -> (permutation_matrix, tape::NeuralSortTape)
+
+[`neural_sort`](@ref), also returning the [`NeuralSortTape`](@ref) that
+[`neural_sort_pullback`](@ref) needs. Same arguments and result as `neural_sort`. The tape holds the
+saves of the forward (`values`, `permutation_matrix`; inputs are not copied), the params. Do not
+modify the saved arrays before calling the pullback. [`neural_sort_forward!`](@ref) reuses the
+arrays of a tape.
+"""
+function neural_sort_forward(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_permutation_matrix = Array{_rr_T}(undef, _rr_size(size(values), _rr_n, _rr_n))
+    return _rr_neural_sort_run(_rr_T, values, _rr_permutation_matrix, regularization_strength,
+        direction)
+end
+
+"""
+    neural_sort_forward!(tape, values; regularization_strength = 1.0, direction = :ascending)
+        -> (permutation_matrix, tape::NeuralSortTape)
+
+[`neural_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
+type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
+that the earlier call returned included) and a new tape over them is returned; use it, not the old
+one, for the pullback. For loops over batches of one shape.
+"""
+function neural_sort_forward!(
+    tape::NeuralSortTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("neural_sort_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_neural_sort_run(T, values, tape.permutation_matrix, regularization_strength,
+        direction)
+end
+
+"""
+    neural_sort(values; regularization_strength = 1.0, direction = :ascending)
+    neural_sort(values, regularization_strength; direction = :ascending)
+
+Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
+
+P[i, :] = softmax(((n + 1 − 2i)·s − A·1) / τ) with A[j, k] = |s_j − s_k| and τ the regularization
+strength: a unimodal row-stochastic matrix whose row i softly picks the i-th value in the chosen
+direction. As τ → 0 it is the hard permutation matrix. P @ values is a soft sort; neural_sort_apply
+computes P @ payload without the n × n matrix.
+
+`values` is a `Vector` (one sample) or an `n × B` `Matrix` (one sample per column: the same memory
+as the core's row-major `[B, n]`). An `Array` of `Float32` or `Float64` goes to the library without
+a copy; any other array (a view, a range, integers) is first copied into one. The computation runs
+in `Float32` when every input is `Float32`, else in `Float64`.
+
+# Arguments
+- `values`: Scores to sort along the last axis.
+- `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
+- `direction = :ascending`: Ranking direction, `ascending` (smallest value first) or `descending`. A
+  `Symbol` or a string:
+  - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
+  - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+
+# Returns
+- `permutation_matrix`: Row-stochastic relaxed permutation matrices; row i softly selects the i-th
+  item. For a `Vector` input an `n × n` `Matrix`; for a `Matrix`, an `n × n × B` array, one slice
+  per sample. The dims are the core's `[batch, n, n]` reversed (the same memory): element `[j, i,
+  b]` is the core's `[b, i, j]`.
+
+The second form takes `regularization_strength` positionally, so that its gradient flows through a
+ChainRules `rrule` (keyword arguments get none). [`neural_sort_pullback`](@ref) gives every gradient
+without AD.
+
+Bad input throws `ArgumentError` with the library's message (a NaN or infinite value, ε ≤ 0, an
+unknown `Symbol`, inputs of different sizes).
+
+# Example
+```julia
+neural_sort([3.0, 1.0, 2.0]; regularization_strength = 0.1)
+```
+"""
+function neural_sort(
+    values::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    return first(neural_sort_forward(values; regularization_strength = regularization_strength,
+        direction = direction))
+end
+function neural_sort(
+    values::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+)
+    return first(neural_sort_forward(values; regularization_strength = regularization_strength,
+        direction = direction))
+end
+
+"""
+    neural_sort_pullback(tape::NeuralSortTape, cotangent_permutation_matrix)
+        -> (grad_values, grad_regularization_strength)
+
+Backward pass (vector-Jacobian product) of [`neural_sort`](@ref): from the cotangent of the output,
+the gradient of each differentiable input and of each param that has one. Analytical, computed by
+the library from the tape, without sorting again. [`neural_sort_pullback!`](@ref) writes into given
+arrays.
+
+# Arguments
+- `tape`: From [`neural_sort_forward`](@ref).
+- `cotangent_permutation_matrix`: Cotangent of `permutation_matrix`: an array of the size of
+  `permutation_matrix`.
+
+# Returns
+- `grad_values`: The gradient with respect to `values`, an `Array` of its size.
+- `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
+  (summed over the samples).
+"""
+function neural_sort_pullback(tape::NeuralSortTape{T,N}, cotangent_permutation_matrix) where {T,N}
+    return neural_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape,
+        cotangent_permutation_matrix)
+end
+
+"""
+    neural_sort_pullback!(grad_values, tape, cotangent_permutation_matrix)
+        -> (grad_values, grad_regularization_strength)
+
+[`neural_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
+the tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function neural_sort_pullback!(
+    grad_values,
+    tape::NeuralSortTape{T,N},
+    cotangent_permutation_matrix,
+) where {T,N}
+    _rr_check_grad("neural_sort_pullback!", "grad_values", grad_values, T, tape._rr_size)
+    _rr_cotangent_permutation_matrix = _rr_cotangent(T, "neural_sort", "permutation_matrix",
+        cotangent_permutation_matrix, _rr_size(tape._rr_size, tape._rr_n, tape._rr_n))
+    _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_neural_sort_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.direction, tape.values, tape.permutation_matrix, _rr_cotangent_permutation_matrix,
+        grad_values, _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
+end
+
+# --- neural_sort_apply ----------------------------------------------------------------------------
+
+function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, payload::Array{Float32}, output::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_forward_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, output)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_apply_backward!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, payload::Array{Float32},
+        cotangent_output::Array{Float32}, grad_values::Array{Float32}, grad_payload::Array{Float32},
+        grad_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_backward_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, cotangent_output,
+        grad_values, grad_payload, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, payload::Array{Float64}, output::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_forward_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, output)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_apply_backward!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, payload::Array{Float64},
+        cotangent_output::Array{Float64}, grad_values::Array{Float64}, grad_payload::Array{Float64},
+        grad_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_backward_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, cotangent_output,
+        grad_values, grad_payload, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+"""
+    NeuralSortApplyTape{T,N}
+
+What [`neural_sort_apply_forward`](@ref) keeps for [`neural_sort_apply_pullback`](@ref): the shape,
+the params, the saves and the residuals of one forward call. `T` is the element type (`Float32` or
+`Float64`), `N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+"""
+struct NeuralSortApplyTape{T<:Union{Float32,Float64},N}
+    _rr_size::NTuple{N,Int}
+    _rr_batch::Int
+    _rr_n::Int
+    regularization_strength::T
+    direction::Int32
+    values::Array{T,N}
+    payload::Array{T,N}
+    output::Array{T,N}
+end
+
+function _rr_neural_sort_apply_run(::Type{_rr_T}, values, payload, output, regularization_strength,
+        direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_payload = _rr_dense(_rr_T, payload)
+    _rr_check_same_size("neural_sort_apply", "values", _rr_values, "payload", _rr_payload)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_direction = _rr_code_direction("neural_sort_apply", "direction", direction)
+    _rr_neural_sort_apply_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
+        _rr_values, _rr_payload, output)
+    _rr_tape = NeuralSortApplyTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_direction, _rr_values, _rr_payload, output)
+    return output, _rr_tape
+end
+
+"""
+    neural_sort_apply_forward(values, payload; regularization_strength = 1.0,
+                              direction = :ascending)
+        -> (output, tape::NeuralSortApplyTape)
+
+[`neural_sort_apply`](@ref), also returning the [`NeuralSortApplyTape`](@ref) that
+[`neural_sort_apply_pullback`](@ref) needs. Same arguments and result as `neural_sort_apply`. The
+tape holds the saves of the forward (`values`, `payload`; inputs are not copied), the params. Do not
+modify the saved arrays before calling the pullback. [`neural_sort_apply_forward!`](@ref) reuses the
+arrays of a tape.
+"""
+function neural_sort_apply_forward(
+    values::AbstractVecOrMat{<:Real},
+    payload::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    _rr_T = _rr_float_type(values, payload)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_output = Array{_rr_T}(undef, size(values))
+    return _rr_neural_sort_apply_run(_rr_T, values, payload, _rr_output, regularization_strength,
+        direction)
+end
+
+"""
+    neural_sort_apply_forward!(tape, values, payload; regularization_strength = 1.0,
+                               direction = :ascending)
+        -> (output, tape::NeuralSortApplyTape)
+
+[`neural_sort_apply_forward`](@ref) into the arrays of an earlier `tape` of the same size and
+element type: no array is allocated. The output and residual arrays of `tape` are overwritten (the
+output that the earlier call returned included) and a new tape over them is returned; use it, not
+the old one, for the pullback. For loops over batches of one shape.
+"""
+function neural_sort_apply_forward!(
+    tape::NeuralSortApplyTape{T,N},
+    values::AbstractVecOrMat{<:Real},
+    payload::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+) where {T,N}
+    _rr_check_tape("neural_sort_apply_forward!", T, tape._rr_size, _rr_float_type(values, payload),
+        "values" => values, "payload" => payload)
+    return _rr_neural_sort_apply_run(T, values, payload, tape.output, regularization_strength,
+        direction)
+end
+
+"""
+    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending)
+    neural_sort_apply(values, payload, regularization_strength; direction = :ascending)
+
+The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
+
+neural_sort(values) @ payload per row, streaming each row of P instead of holding n² numbers
+(forward and backward): a soft sort of the payload by the values. With payload = values it is the
+NeuralSort soft sort; with payload = gains it gives the soft DCG terms of NeuralNDCG.
+
+`values` and `payload` are each a `Vector` (one sample) or an `n × B` `Matrix` (one sample per
+column: the same memory as the core's row-major `[B, n]`), all of the same size. An `Array` of
+`Float32` or `Float64` goes to the library without a copy; any other array (a view, a range,
+integers) is first copied into one. The computation runs in `Float32` when every input is `Float32`,
+else in `Float64`.
+
+# Arguments
+- `values`: Scores that define the order.
+- `payload`: Values carried into sorted order.
+- `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
+- `direction = :ascending`: Ranking direction, `ascending` (smallest value first) or `descending`. A
+  `Symbol` or a string:
+  - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
+  - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+
+# Returns
+- `output`: P·payload per row; position i holds the soft i-th payload in the chosen direction. An
+  array of the size of the input.
+
+The second form takes `regularization_strength` positionally, so that its gradient flows through a
+ChainRules `rrule` (keyword arguments get none). [`neural_sort_apply_pullback`](@ref) gives every
+gradient without AD.
+
+Bad input throws `ArgumentError` with the library's message (a NaN or infinite value, ε ≤ 0, an
+unknown `Symbol`, inputs of different sizes).
+
+# Example
+```julia
+neural_sort_apply([3.0, 1.0, 2.0], [30.0, 10.0, 20.0]; regularization_strength = 0.1)
+```
+"""
+function neural_sort_apply(
+    values::AbstractVecOrMat{<:Real},
+    payload::AbstractVecOrMat{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+)
+    return first(neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction))
+end
+function neural_sort_apply(
+    values::AbstractVecOrMat{<:Real},
+    payload::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+)
+    return first(neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction))
+end
+
+"""
+    neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output)
+        -> (grad_values, grad_payload, grad_regularization_strength)
+
+Backward pass (vector-Jacobian product) of [`neural_sort_apply`](@ref): from the cotangent of the
+output, the gradient of each differentiable input and of each param that has one. Analytical,
+computed by the library from the tape, without sorting again. [`neural_sort_apply_pullback!`](@ref)
+writes into given arrays.
+
+# Arguments
+- `tape`: From [`neural_sort_apply_forward`](@ref).
+- `cotangent_output`: Cotangent of `output`: an array of the size of `output`.
+
+# Returns
+- `grad_values`: The gradient with respect to `values`, an `Array` of its size.
+- `grad_payload`: The gradient with respect to `payload`, an `Array` of its size.
+- `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
+  (summed over the samples).
+"""
+function neural_sort_apply_pullback(tape::NeuralSortApplyTape{T,N}, cotangent_output) where {T,N}
+    return neural_sort_apply_pullback!(Array{T,N}(undef, tape._rr_size),
+        Array{T,N}(undef, tape._rr_size), tape, cotangent_output)
+end
+
+"""
+    neural_sort_apply_pullback!(grad_values, grad_payload, tape, cotangent_output)
+        -> (grad_values, grad_payload, grad_regularization_strength)
+
+[`neural_sort_apply_pullback`](@ref) writing the input gradients into `grad_values`, `grad_payload`:
+each an `Array` of the tape's element type and of the size of the input, distinct from every other
+array of the call. Returns them, then the param gradients.
+"""
+function neural_sort_apply_pullback!(
+    grad_values,
+    grad_payload,
+    tape::NeuralSortApplyTape{T,N},
+    cotangent_output,
+) where {T,N}
+    _rr_check_grad("neural_sort_apply_pullback!", "grad_values", grad_values, T, tape._rr_size)
+    _rr_check_grad("neural_sort_apply_pullback!", "grad_payload", grad_payload, T, tape._rr_size)
+    _rr_cotangent_output = _rr_cotangent(T, "neural_sort_apply", "output", cotangent_output,
+        tape._rr_size)
+    _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_neural_sort_apply_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.direction, tape.values, tape.payload, _rr_cotangent_output, grad_values, grad_payload,
+        _rr_grad_regularization_strength)
+    return grad_values, grad_payload, sum(_rr_grad_regularization_strength)
+end
+
 # --- sigmoid_rank ---------------------------------------------------------------------------------
 
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -570,6 +1071,252 @@ function sigmoid_rank_pullback!(
     _rr_sigmoid_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
         tape.direction, tape.values, _rr_cotangent_ranks, grad_values,
         _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
+end
+
+# --- soft_quantile --------------------------------------------------------------------------------
+
+function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float32},
+        regularization_strength::Float32, regularization::Int32, values::Array{Float32},
+        result::Array{Float32}, permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_forward_f32[], Int32,
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32},
+         Ptr{Int32}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        result, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_quantile_backward!(batch::Int, n::Int, quantiles::Vector{Float32},
+        regularization_strength::Float32, regularization::Int32, values::Array{Float32},
+        permutation::Array{Int32}, cotangent_result::Array{Float32}, grad_values::Array{Float32},
+        grad_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_backward_f32[], Int32,
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        permutation, cotangent_result, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float64},
+        regularization_strength::Float64, regularization::Int32, values::Array{Float64},
+        result::Array{Float64}, permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_forward_f64[], Int32,
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64},
+         Ptr{Int32}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        result, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_quantile_backward!(batch::Int, n::Int, quantiles::Vector{Float64},
+        regularization_strength::Float64, regularization::Int32, values::Array{Float64},
+        permutation::Array{Int32}, cotangent_result::Array{Float64}, grad_values::Array{Float64},
+        grad_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_backward_f64[], Int32,
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        permutation, cotangent_result, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+"""
+    SoftQuantileTape{T,N}
+
+What [`soft_quantile_forward`](@ref) keeps for [`soft_quantile_pullback`](@ref): the shape, the
+params, the saves and the residuals of one forward call. `T` is the element type (`Float32` or
+`Float64`), `N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+"""
+struct SoftQuantileTape{T<:Union{Float32,Float64},N}
+    _rr_size::NTuple{N,Int}
+    _rr_batch::Int
+    _rr_n::Int
+    quantiles::Vector{T}
+    regularization_strength::T
+    regularization::Int32
+    values::Array{T,N}
+    result::Array{T,N}
+    permutation::Vector{Int32}
+end
+
+function _rr_soft_quantile_run(::Type{_rr_T}, values, result, permutation, quantiles,
+        regularization_strength, regularization) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_quantiles = _rr_real_list(_rr_T, "soft_quantile", "quantiles", quantiles)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("soft_quantile", "regularization", regularization)
+    _rr_soft_quantile_forward!(_rr_batch, _rr_n, _rr_quantiles, _rr_regularization_strength,
+        _rr_regularization, _rr_values, result, permutation)
+    _rr_tape = SoftQuantileTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_quantiles, _rr_regularization_strength, _rr_regularization, _rr_values, result,
+        permutation)
+    return result, _rr_tape
+end
+
+"""
+    soft_quantile_forward(values; quantiles = [0.5], regularization_strength = 1.0,
+                          regularization = :l2)
+        -> (result, tape::SoftQuantileTape)
+
+[`soft_quantile`](@ref), also returning the [`SoftQuantileTape`](@ref) that
+[`soft_quantile_pullback`](@ref) needs. Same arguments and result as `soft_quantile`. The tape holds
+the saves of the forward (`values`; inputs are not copied), the params and the residuals of the
+library's forward (`permutation`). Do not modify the saved arrays before calling the pullback.
+[`soft_quantile_forward!`](@ref) reuses the arrays of a tape.
+"""
+function soft_quantile_forward(
+    values::AbstractVecOrMat{<:Real};
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_m = _rr_list_length("soft_quantile", "quantiles", quantiles)
+    _rr_result = Array{_rr_T}(undef, _rr_size(size(values), _rr_m))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_quantile_run(_rr_T, values, _rr_result, _rr_permutation, quantiles,
+        regularization_strength, regularization)
+end
+
+"""
+    soft_quantile_forward!(tape, values; quantiles = [0.5], regularization_strength = 1.0,
+                           regularization = :l2)
+        -> (result, tape::SoftQuantileTape)
+
+[`soft_quantile_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
+type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
+that the earlier call returned included) and a new tape over them is returned; use it, not the old
+one, for the pullback. For loops over batches of one shape.
+"""
+function soft_quantile_forward!(
+    tape::SoftQuantileTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+) where {T,N}
+    _rr_check_tape("soft_quantile_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    _rr_check_tape_length("soft_quantile_forward!", "soft_quantile", "quantiles", quantiles,
+        length(tape.quantiles))
+    return _rr_soft_quantile_run(T, values, tape.result, tape.permutation, quantiles,
+        regularization_strength, regularization)
+end
+
+"""
+    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2)
+    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2)
+
+Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
+
+For each level q the value at position q·(n − 1) of the ascending soft_sort of the row, interpolated
+linearly between its neighbours (NumPy's default "linear" method). As ε → 0 it is numpy.quantile of
+the row. Rows need at least one item.
+
+`values` is a `Vector` (one sample) or an `n × B` `Matrix` (one sample per column: the same memory
+as the core's row-major `[B, n]`). An `Array` of `Float32` or `Float64` goes to the library without
+a copy; any other array (a view, a range, integers) is first copied into one. The computation runs
+in `Float32` when every input is `Float32`, else in `Float64`.
+
+# Arguments
+- `values`: Values whose quantiles are taken along the last axis.
+- `quantiles = [0.5]`: Quantile levels, at least one, each finite and in [0, 1]; the output has one
+  column per level. A `Vector` of real numbers.
+- `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
+- `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
+  - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
+  - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+
+# Returns
+- `result`: One value per quantile level, in the order of `quantiles`. For a `Vector` input a
+  `Vector` of `length(quantiles)` values; for a `Matrix`, a `length(quantiles) × B` `Matrix`, one
+  column per sample.
+
+The second form takes `regularization_strength` positionally, so that its gradient flows through a
+ChainRules `rrule` (keyword arguments get none). [`soft_quantile_pullback`](@ref) gives every
+gradient without AD.
+
+Bad input throws `ArgumentError` with the library's message (a NaN or infinite value, ε ≤ 0, an
+unknown `Symbol`, inputs of different sizes, `quantiles` not a vector of reals, too short or with a
+value out of range).
+
+# Example
+```julia
+soft_quantile([3.0, 1.0, 2.0, 5.0]; quantiles = [0.25, 0.5], regularization_strength = 0.1)
+```
+"""
+function soft_quantile(
+    values::AbstractVecOrMat{<:Real};
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+)
+    return first(soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization))
+end
+function soft_quantile(
+    values::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    quantiles = [0.5],
+    regularization = :l2,
+)
+    return first(soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization))
+end
+
+"""
+    soft_quantile_pullback(tape::SoftQuantileTape, cotangent_result)
+        -> (grad_values, grad_regularization_strength)
+
+Backward pass (vector-Jacobian product) of [`soft_quantile`](@ref): from the cotangent of the
+output, the gradient of each differentiable input and of each param that has one. Analytical,
+computed by the library from the tape, without sorting again. [`soft_quantile_pullback!`](@ref)
+writes into given arrays.
+
+# Arguments
+- `tape`: From [`soft_quantile_forward`](@ref).
+- `cotangent_result`: Cotangent of `result`: an array of the size of `result`.
+
+# Returns
+- `grad_values`: The gradient with respect to `values`, an `Array` of its size.
+- `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
+  (summed over the samples).
+"""
+function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result) where {T,N}
+    return soft_quantile_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_result)
+end
+
+"""
+    soft_quantile_pullback!(grad_values, tape, cotangent_result)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_quantile_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
+the tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients.
+"""
+function soft_quantile_pullback!(
+    grad_values,
+    tape::SoftQuantileTape{T,N},
+    cotangent_result,
+) where {T,N}
+    _rr_check_grad("soft_quantile_pullback!", "grad_values", grad_values, T, tape._rr_size)
+    _rr_cotangent_result = _rr_cotangent(T, "soft_quantile", "result", cotangent_result,
+        _rr_size(tape._rr_size, length(tape.quantiles)))
+    _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_quantile_backward!(tape._rr_batch, tape._rr_n, tape.quantiles,
+        tape.regularization_strength, tape.regularization, tape.values, tape.permutation,
+        _rr_cotangent_result, grad_values, _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
@@ -1042,6 +1789,249 @@ function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sor
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+# --- soft_topk ------------------------------------------------------------------------------------
+
+function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, mask::Array{Float32},
+        permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_forward_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32}),
+        batch, n, k, regularization_strength, regularization, direction, values, mask, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_topk_backward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        cotangent_mask::Array{Float32}, grad_values::Array{Float32},
+        grad_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_backward_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values, permutation,
+        cotangent_mask, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, mask::Array{Float64},
+        permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_forward_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
+        batch, n, k, regularization_strength, regularization, direction, values, mask, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_topk_backward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        cotangent_mask::Array{Float64}, grad_values::Array{Float64},
+        grad_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_backward_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values, permutation,
+        cotangent_mask, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+"""
+    SoftTopkTape{T,N}
+
+What [`soft_topk_forward`](@ref) keeps for [`soft_topk_pullback`](@ref): the shape, the params, the
+saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N`
+the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+"""
+struct SoftTopkTape{T<:Union{Float32,Float64},N}
+    _rr_size::NTuple{N,Int}
+    _rr_batch::Int
+    _rr_n::Int
+    k::Int64
+    regularization_strength::T
+    regularization::Int32
+    direction::Int32
+    values::Array{T,N}
+    mask::Array{T,N}
+    permutation::Vector{Int32}
+end
+
+function _rr_soft_topk_run(::Type{_rr_T}, values, mask, permutation, k, regularization_strength,
+        regularization, direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_k = _rr_integer(Int64, "soft_topk", "k", k)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_topk_regularization("soft_topk", "regularization", regularization)
+    _rr_direction = _rr_code_direction("soft_topk", "direction", direction)
+    _rr_soft_topk_forward!(_rr_batch, _rr_n, _rr_k, _rr_regularization_strength, _rr_regularization,
+        _rr_direction, _rr_values, mask, permutation)
+    _rr_tape = SoftTopkTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n, _rr_k,
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, mask,
+        permutation)
+    return mask, _rr_tape
+end
+
+"""
+    soft_topk_forward(values; k = 1, regularization_strength = 1.0, regularization = :l2,
+                      direction = :descending)
+        -> (mask, tape::SoftTopkTape)
+
+[`soft_topk`](@ref), also returning the [`SoftTopkTape`](@ref) that [`soft_topk_pullback`](@ref)
+needs. Same arguments and result as `soft_topk`. The tape holds the saves of the forward (`values`;
+inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
+not modify the saved arrays before calling the pullback. [`soft_topk_forward!`](@ref) reuses the
+arrays of a tape.
+"""
+function soft_topk_forward(
+    values::AbstractVecOrMat{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_mask = Array{_rr_T}(undef, size(values))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_topk_run(_rr_T, values, _rr_mask, _rr_permutation, k, regularization_strength,
+        regularization, direction)
+end
+
+"""
+    soft_topk_forward!(tape, values; k = 1, regularization_strength = 1.0, regularization = :l2,
+                       direction = :descending)
+        -> (mask, tape::SoftTopkTape)
+
+[`soft_topk_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
+no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
+earlier call returned included) and a new tape over them is returned; use it, not the old one, for
+the pullback. For loops over batches of one shape.
+"""
+function soft_topk_forward!(
+    tape::SoftTopkTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+) where {T,N}
+    _rr_check_tape("soft_topk_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    return _rr_soft_topk_run(T, values, tape.mask, tape.permutation, k, regularization_strength,
+        regularization, direction)
+end
+
+"""
+    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending)
+    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending)
+
+Differentiable top-k mask of each row (sparse; rows sum to k).
+
+The solution of max ⟨values, y⟩ − ε·Ω(y) over 0 ≤ y ≤ 1, Σ y = k (Sander et al. 2023): a mask in [0,
+1] that is exactly 1 on the clear winners, exactly 0 outside the top-k region and sums to k on each
+row. As ε → 0 it is the hard top-k indicator. l2 is piecewise linear in the values, p43 continuously
+differentiable; both cost O(n log n) per row (O(n) for the VJP).
+
+`values` is a `Vector` (one sample) or an `n × B` `Matrix` (one sample per column: the same memory
+as the core's row-major `[B, n]`). An `Array` of `Float32` or `Float64` goes to the library without
+a copy; any other array (a view, a range, integers) is first copied into one. The computation runs
+in `Float32` when every input is `Float32`, else in `Float64`.
+
+# Arguments
+- `values`: Scores to select from along the last axis.
+- `k = 1`: How many items soft_topk selects, 0 ≤ k ≤ n. An `Integer` (not a `Bool`).
+- `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
+- `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
+  - `:l2`: Ω = ½‖y‖², the mask is a clipped, shifted copy of values / ε; piecewise linear.
+  - `:p43`: Ω = ¾ Σ y^{4/3}; the mask is continuously differentiable in the values.
+- `direction = :descending`: Ranking direction, `ascending` (smallest value first) or `descending`.
+  A `Symbol` or a string:
+  - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
+  - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+
+# Returns
+- `mask`: Soft selection in [0, 1], in the positions of the input; each row sums to k. An array of
+  the size of the input.
+
+The second form takes `regularization_strength` positionally, so that its gradient flows through a
+ChainRules `rrule` (keyword arguments get none). [`soft_topk_pullback`](@ref) gives every gradient
+without AD.
+
+Bad input throws `ArgumentError` with the library's message (a NaN or infinite value, ε ≤ 0, an
+unknown `Symbol`, inputs of different sizes, `k` not an `Integer` or out of range).
+
+# Example
+```julia
+soft_topk([3.0, 1.0, 2.0, 0.5]; k = 2, regularization_strength = 0.1)
+```
+"""
+function soft_topk(
+    values::AbstractVecOrMat{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+)
+    return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction))
+end
+function soft_topk(
+    values::AbstractVecOrMat{<:Real},
+    regularization_strength::Real;
+    k = 1,
+    regularization = :l2,
+    direction = :descending,
+)
+    return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction))
+end
+
+"""
+    soft_topk_pullback(tape::SoftTopkTape, cotangent_mask)
+        -> (grad_values, grad_regularization_strength)
+
+Backward pass (vector-Jacobian product) of [`soft_topk`](@ref): from the cotangent of the output,
+the gradient of each differentiable input and of each param that has one. Analytical, computed by
+the library from the tape, without sorting again. [`soft_topk_pullback!`](@ref) writes into given
+arrays.
+
+# Arguments
+- `tape`: From [`soft_topk_forward`](@ref).
+- `cotangent_mask`: Cotangent of `mask`: an array of the size of `mask`.
+
+# Returns
+- `grad_values`: The gradient with respect to `values`, an `Array` of its size.
+- `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
+  (summed over the samples).
+"""
+function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
+    return soft_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_mask)
+end
+
+"""
+    soft_topk_pullback!(grad_values, tape, cotangent_mask)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_topk_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
+tape's element type and of the size of the input, distinct from every other array of the call except
+that `grad_values` may be `cotangent_mask` itself: the gradient is then written over the cotangent
+(one array less, the same result). Returns them, then the param gradients.
+"""
+function soft_topk_pullback!(grad_values, tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
+    _rr_check_grad("soft_topk_pullback!", "grad_values", grad_values, T, tape._rr_size)
+    _rr_cotangent_mask = _rr_cotangent(T, "soft_topk", "mask", cotangent_mask, tape._rr_size)
+    _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_topk_backward!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_mask,
+        grad_values, _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
+end
+
 # --- spearman_loss --------------------------------------------------------------------------------
 
 function _rr_spearman_loss_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -1334,6 +2324,40 @@ const _RR_OPS = (
         per_row = true,
         min_n = 1,
     ),
+    neural_sort = (
+        fn = neural_sort,
+        forward = neural_sort_forward,
+        forward_into = neural_sort_forward!,
+        pullback = neural_sort_pullback,
+        pullback_into = neural_sort_pullback!,
+        inputs = (:values,),
+        differentiable = (:values,),
+        params = (:regularization_strength, :direction),
+        param_grads = (:regularization_strength,),
+        enums = (
+            direction = (:ascending, :descending),
+        ),
+        output = :permutation_matrix,
+        per_row = false,
+        min_n = 1,
+    ),
+    neural_sort_apply = (
+        fn = neural_sort_apply,
+        forward = neural_sort_apply_forward,
+        forward_into = neural_sort_apply_forward!,
+        pullback = neural_sort_apply_pullback,
+        pullback_into = neural_sort_apply_pullback!,
+        inputs = (:values, :payload),
+        differentiable = (:values, :payload),
+        params = (:regularization_strength, :direction),
+        param_grads = (:regularization_strength,),
+        enums = (
+            direction = (:ascending, :descending),
+        ),
+        output = :output,
+        per_row = false,
+        min_n = 1,
+    ),
     sigmoid_rank = (
         fn = sigmoid_rank,
         forward = sigmoid_rank_forward,
@@ -1348,6 +2372,23 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :ranks,
+        per_row = false,
+        min_n = 1,
+    ),
+    soft_quantile = (
+        fn = soft_quantile,
+        forward = soft_quantile_forward,
+        forward_into = soft_quantile_forward!,
+        pullback = soft_quantile_pullback,
+        pullback_into = soft_quantile_pullback!,
+        inputs = (:values,),
+        differentiable = (:values,),
+        params = (:quantiles, :regularization_strength, :regularization),
+        param_grads = (:regularization_strength,),
+        enums = (
+            regularization = (:l2, :kl),
+        ),
+        output = :result,
         per_row = false,
         min_n = 1,
     ),
@@ -1384,6 +2425,24 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :sorted,
+        per_row = false,
+        min_n = 1,
+    ),
+    soft_topk = (
+        fn = soft_topk,
+        forward = soft_topk_forward,
+        forward_into = soft_topk_forward!,
+        pullback = soft_topk_pullback,
+        pullback_into = soft_topk_pullback!,
+        inputs = (:values,),
+        differentiable = (:values,),
+        params = (:k, :regularization_strength, :regularization, :direction),
+        param_grads = (:regularization_strength,),
+        enums = (
+            regularization = (:l2, :p43),
+            direction = (:ascending, :descending),
+        ),
+        output = :mask,
         per_row = false,
         min_n = 1,
     ),

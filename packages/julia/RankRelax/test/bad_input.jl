@@ -30,6 +30,18 @@ function bi_number(x)
     error("bad-input: not a number: ", repr(x))
 end
 
+"""
+A param as the case gives it, rounded to `T` where it is real: a float (or "nan", …) → `T`; a list
+of NUMBERs → `Vector{T}`; integers (int params), enum names, and values of a wrong type as they are.
+"""
+function bi_param(v, ::Type{T}) where {T}
+    is_number(x) = (x isa Real && !(x isa Bool)) || x in ("nan", "inf", "-inf")
+    v isa AbstractFloat && return T(v)
+    v isa AbstractString && is_number(v) && return T(bi_number(v))
+    v isa Vector && all(is_number, v) && return T[T(bi_number(x)) for x in v]
+    return v
+end
+
 """Element i (0-based, flat row-major) of a FILL, computed in integers then converted."""
 function bi_fill(fill, i::Int)
     fill == "ramp" && return (mod(7i + 3, 11) - 4) / 4
@@ -37,7 +49,7 @@ function bi_fill(fill, i::Int)
     return bi_number(fill)
 end
 
-"""A TENSOR as a Float64 Julia array (dims reversed: [B][n] → n × B, [L] → Vector, number → 0-d)."""
+"""A TENSOR as a Float64 Julia array (dims reversed: [B][n] → n × B, [B][n][n] → n × n × B, [L] → Vector, number → 0-d)."""
 function bi_tensor(t)
     if t isa Dict
         shape = Int.(t["shape"])
@@ -51,14 +63,17 @@ function bi_tensor(t)
         end
         return a
     elseif t isa Vector
-        isempty(t) && return Float64[]
-        t[1] isa Vector || return Float64[bi_number(x) for x in t]
-        n = length(t[1])
-        m = Matrix{Float64}(undef, n, length(t))
-        for (j, row) in enumerate(t)
-            m[:, j] = [bi_number(x) for x in row]
+        # nested lists, row-major: the same memory order as the reversed dims
+        dims = Int[]
+        x = t
+        while x isa Vector
+            push!(dims, length(x))
+            x = isempty(x) ? nothing : x[1]
         end
-        return m
+        flat = Float64[]
+        flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, bi_number(v))
+        flatten!(t)
+        return reshape(flat, reverse(dims)...)
     else
         return fill(bi_number(t))  # a 0-d array
     end
@@ -89,13 +104,17 @@ function bi_cast(a::AbstractArray, to::String)
     error("bad-input: unknown cast ", to)
 end
 
-"""Calls the case through the public API: (output, gradients or nothing)."""
+"""The default cotangent: ones of the output's shape (a number for a per-row output of a Vector)."""
+ones_like(out::Real) = one(out)
+ones_like(out::AbstractArray) = ones(eltype(out), size(out))
+
+"""Calls the case through the public API: (output, gradients or nothing); `cot` nothing = ones."""
 function bi_call(meta, pass::String, inputs, kw, cot)
     if pass == "forward"
         return meta.fn(inputs...; kw...), nothing
     end
     out, tape = meta.forward(inputs...; kw...)
-    return out, meta.pullback(tape, cot)
+    return out, meta.pullback(tape, cot === nothing ? ones_like(out) : cot)
 end
 
 """
@@ -111,6 +130,7 @@ function bi_alias_call(meta, pass::String, inputs, kw, cot, alias, ::Type{T}) wh
     written, other = String(alias[1]), String(alias[2])
     offset = length(alias) > 2 ? Int(alias[3]) : 0
     out, tape = meta.forward(inputs...; kw...)
+    cot === nothing && (cot = ones_like(out))
     if pass == "forward"
         k = findfirst(==(Symbol(other)), meta.inputs)
         (k === nothing || Symbol(written) != meta.output || offset != 0) &&
@@ -186,18 +206,10 @@ function bi_run(case::Dict, dtype::String)
     end
     kw = Dict{Symbol,Any}()
     for (k, v) in get(case, "params", Dict{String,Any}())
-        kw[Symbol(k)] = k == "regularization_strength" ? T(bi_number(v)) : v  # enum names as given
+        kw[Symbol(k)] = bi_param(v, T)
     end
-    cot = nothing
-    if pass == "backward"
-        if haskey(case, "cotangent")
-            cot = convert(Array{T}, bi_tensor(case["cotangent"]))
-        else
-            # ones of the output's shape
-            x = contiguous[1]
-            cot = meta.per_row ? (x isa AbstractVector ? one(T) : ones(T, size(x, 2))) : ones(T, size(x))
-        end
-    end
+    # a cotangent of ones of the output's shape unless the case gives one (the calls make it)
+    cot = pass == "backward" && haskey(case, "cotangent") ? convert(Array{T}, bi_tensor(case["cotangent"])) : nothing
 
     call() = haskey(case, "alias") ? bi_alias_call(meta, pass, inputs, kw, cot, case["alias"], T) :
         bi_call(meta, pass, inputs, kw, cot)

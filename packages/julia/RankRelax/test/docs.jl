@@ -33,7 +33,7 @@ end
         @test m !== nothing
         if m !== nothing
             result = Core.eval(Main, Meta.parse(string("let; using RankRelax; ", m.captures[1], "; end")))
-            @test result isa (meta.per_row ? Real : AbstractVector)
+            @test result isa (meta.per_row ? Real : AbstractArray)
         end
     end
 end

@@ -44,6 +44,46 @@ end
     @test thrown(() -> ndcg_loss([1.0, 2.0], [0.0, -1.0])) == "ndcg_loss: relevance[0, 1] is negative (-1)"
     @test thrown(() -> ndcg_loss([1.0, 2.0], [0.0, NaN])) == "ndcg_loss: relevance[0, 1] is NaN"
 
+    # int params: an Integer (not a Bool) that the core checks against n
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; k = 2.5)) ==
+          "soft_topk: k must be an integer, got 2.5 of type Float64"
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; k = true)) ==
+          "soft_topk: k must be an integer, got true of type Bool"
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; k = 2.0)) ==
+          "soft_topk: k must be an integer, got 2.0 of type Float64"
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; k = "2")) ==
+          "soft_topk: k must be an integer, got \"2\" of type String"
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; k = big(2)^70)) ==
+          "soft_topk: k = 1180591620717411303424 is out of range"
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; k = 5)) == "soft_topk: k must be in [0, n] = [0, 3], got 5"
+    @test thrown(() -> soft_topk(rand(3, 2); k = -1)) == "soft_topk: k must be in [0, n] = [0, 3], got -1"
+    @test soft_topk([3.0, 1.0, 2.0]; k = Int32(2)) == soft_topk([3.0, 1.0, 2.0]; k = 2)
+    @test soft_topk([3.0, 1.0, 2.0]; k = UInt8(2)) == soft_topk([3.0, 1.0, 2.0]; k = 2)
+    # an op's own enum: soft_topk's regularization is l2 or p43, not soft_rank's kl
+    @test thrown(() -> soft_topk([3.0, 1.0, 2.0]; regularization = :kl)) ==
+          "soft_topk: regularization must be one of \"l2\", \"p43\", got \"kl\""
+    # list params: a vector of reals, which the core checks
+    @test thrown(() -> soft_quantile([3.0, 1.0, 2.0]; quantiles = Float64[])) ==
+          "soft_quantile: quantiles is empty; needs at least one quantile"
+    @test thrown(() -> soft_quantile([3.0, 1.0, 2.0]; quantiles = [])) ==
+          "soft_quantile: quantiles is empty; needs at least one quantile"
+    @test thrown(() -> soft_quantile(Float32[3, 1, 2]; quantiles = [0.5, NaN])) == "soft_quantile: quantiles[1] is NaN"
+    @test thrown(() -> soft_quantile([3.0, 1.0, 2.0]; quantiles = [1.5])) ==
+          "soft_quantile: quantiles[0] = 1.5 is not in [0, 1]"
+    @test thrown(() -> soft_quantile([3.0, 1.0, 2.0]; quantiles = "0.5")) ==
+          "soft_quantile: quantiles must be a vector of real numbers, got \"0.5\" of type String"
+    @test thrown(() -> soft_quantile([3.0, 1.0, 2.0]; quantiles = 0.5)) ==
+          "soft_quantile: quantiles must be a vector of real numbers, got 0.5 of type Float64"
+    @test occursin(r"^soft_quantile: quantiles must be a vector of real numbers, got .*Bool",
+        thrown(() -> soft_quantile([3.0, 1.0, 2.0]; quantiles = [true])))
+    @test soft_quantile([3.0, 1.0, 2.0]; quantiles = Any[0, 1]) == soft_quantile([3.0, 1.0, 2.0]; quantiles = [0.0, 1.0])
+    @test soft_quantile([3.0, 1.0, 2.0]; quantiles = 0:1) == soft_quantile([3.0, 1.0, 2.0]; quantiles = [0.0, 1.0])
+    @test thrown(() -> soft_quantile(zeros(0))) == "soft_quantile: needs n >= 1 items per row, got n = 0"
+    @test thrown(() -> neural_sort([3.0, 1.0]; regularization_strength = 0)) ==
+          "neural_sort: regularization_strength must be finite and > 0, got 0"
+    @test thrown(() -> neural_sort_apply(rand(3, 2), rand(2, 3))) ==
+          "neural_sort_apply: values has shape [2, 3] but payload has shape [3, 2]"
+
     # cotangents of the wrong shape
     _, tape = soft_rank_forward(rand(3, 2))
     @test thrown(() -> soft_rank_pullback(tape, rand(2, 3))) ==
@@ -54,6 +94,12 @@ end
     _, tape = spearman_loss_forward(rand(3), rand(3))
     @test occursin("must be a number for a vector input", thrown(() -> spearman_loss_pullback(tape, rand(3))))
     @test spearman_loss_pullback(tape, 1.0) == spearman_loss_pullback(tape, [1.0])
+    _, tape = soft_quantile_forward(rand(4, 3); quantiles = [0.1, 0.9])
+    @test thrown(() -> soft_quantile_pullback(tape, rand(4, 3))) ==
+          "soft_quantile: the cotangent of result must be a real array of shape [3, 2], got shape [3, 4]"
+    _, tape = neural_sort_forward(rand(4))
+    @test thrown(() -> neural_sort_pullback(tape, rand(4))) ==
+          "neural_sort: the cotangent of permutation_matrix must be a real array of shape [4, 4], got shape [4]"
 
     # not real numbers: no method
     @test_throws MethodError soft_rank(["a", "b"])

@@ -1,7 +1,7 @@
 # Central finite differences of every pullback, every op, every enum combination, Float64:
 # for L(x) = ⟨cotangent, f(x)⟩, ∂L/∂x_k ≈ (L(x + h e_k) − L(x − h e_k)) / 2h for every element of
 # every differentiable input, and the same for ε against the summed ε-gradient. Random inputs
-# (no ties), n = 5 items, B = 3 samples.
+# (no ties), n = 5 items, B = 3 samples; int and list params from TEST_PARAMS.
 
 """Every combination of the op's enum values, as keyword Dicts."""
 function enum_combinations(meta)
@@ -25,14 +25,14 @@ dotc(c, y) = sum(c .* y)
     h = 1e-6
     for (op, meta) in pairs(OPS)
         for combo in enum_combinations(meta), ε in (0.3, 1.0)
-            kw = merge(combo, Dict{Symbol,Any}(:regularization_strength => ε))
+            kw = merge(combo, test_params(meta), Dict{Symbol,Any}(:regularization_strength => ε))
             n, B = 5, 3
             inputs = random_inputs(rng, meta, n, B)
             if op == :ndcg_loss
                 inputs[2][1, :] .= 3.0  # every sample has some relevance (IDCG > 0)
             end
             out, tape = meta.forward(inputs...; kw...)
-            cot = meta.per_row ? randn(rng, B) : randn(rng, n, B)
+            cot = random_cotangent(rng, out)
             grads = meta.pullback(tape, cot)
             @test length(grads) == length(meta.differentiable) + length(meta.param_grads)
             L(xs, kws) = dotc(cot, meta.fn(xs...; kws...))
@@ -53,7 +53,7 @@ dotc(c, y) = sum(c .* y)
                 fd = (L(inputs, up) - L(inputs, down)) / 2h
                 @test close_to([g], [fd]; atol = 1e-6, rtol = 1e-5, what = string(op, " ", kw, " d/d", name))
                 # the positional form computes the same thing
-                @test meta.fn(inputs..., kw[name]; combo...) == out
+                @test meta.fn(inputs..., kw[name]; merge(combo, test_params(meta))...) == out
             end
         end
     end

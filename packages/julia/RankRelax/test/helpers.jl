@@ -1,32 +1,56 @@
-# Shared by the test files: the reference file, conversions between its [B][n] rows and Julia's
-# n × B matrices, calling any op through the `_RR_OPS` table, and tolerant comparisons.
+# Shared by the test files: the reference files, conversions between their row-major nested lists
+# ([B][n], [B][m], [B][n][n]) and Julia's arrays with the dims reversed (n × B, m × B, n × n × B),
+# calling any op through the `_RR_OPS` table, and tolerant comparisons.
 
 const OPS = RankRelax._RR_OPS
 const REPO_ROOT = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
 const REFERENCE_PATH = let p = get(ENV, "RANK_RELAX_REFERENCE", "")
     isempty(p) ? normpath(joinpath(REPO_ROOT, "testdata", "reference", "ops-v1.json")) : p
 end
+# The reference files: RANK_RELAX_REFERENCE (the first ops) and the later ops' files beside it.
+const REFERENCE_PATHS = [REFERENCE_PATH;
+    [joinpath(dirname(REFERENCE_PATH), f) for f in ("wave2-topk-quantile.json", "wave2-neural-sort.json")]]
 
-"""rows [B][n] → n × B Matrix{Float64} (column j = row j); [B] → Vector."""
+"""
+Nested lists, row-major [d1][d2]…[dk] → a Float64 Array of size (dk, …, d2, d1), the same memory
+order: [B][n] rows become the columns of an n × B Matrix, [B][n][n] an n × n × B array whose
+[j, i, b] is the list's [b][i][j]; [B] → Vector.
+"""
 function to_julia(rows::Vector)
     isempty(rows) && return zeros(0)
-    rows[1] isa Vector || return Float64.(rows)
-    n = length(rows[1])
-    m = Matrix{Float64}(undef, n, length(rows))
-    for (j, r) in enumerate(rows)
-        m[:, j] = Float64.(r)
+    dims = Int[]
+    x = rows
+    while x isa Vector
+        push!(dims, length(x))
+        x = isempty(x) ? nothing : x[1]
     end
-    return m
+    flat = Float64[]
+    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, Float64(v))
+    flatten!(rows)
+    return reshape(flat, reverse(dims)...)
 end
 
-"""The case's params as keyword arguments (enum values as Symbols)."""
+"""The case's params as keyword arguments (enum values as Symbols, lists as Vector{Float64})."""
 function kwargs_of(params::Dict)
     kw = Dict{Symbol,Any}()
     for (k, v) in params
-        kw[Symbol(k)] = v isa AbstractString ? Symbol(v) : v
+        kw[Symbol(k)] = v isa AbstractString ? Symbol(v) : v isa Vector ? Float64.(v) : v
     end
     return kw
 end
+
+"""The values of int and list params in tests that pick their own (the other params keep their defaults)."""
+const TEST_PARAMS = Dict{Symbol,Any}(:k => 2, :quantiles => [0.1, 0.5, 0.75])
+
+"""The TEST_PARAMS of `meta`'s params."""
+test_params(meta) = Dict{Symbol,Any}(p => v for (p, v) in TEST_PARAMS if p in meta.params)
+
+"""A random cotangent of an output: a number for a per-row output of a Vector input, else an array of its size."""
+random_cotangent(rng, out::Real) = randn(rng, typeof(out))
+random_cotangent(rng, out::AbstractArray) = randn(rng, eltype(out), size(out)...)
+
+"""Sample `j` of an output: its last dim (a number for a per-row output)."""
+sample(out, j, per_row::Bool) = per_row ? out[j] : collect(selectdim(out, ndims(out), j))
 
 """Every input of a case, in the op's argument order, converted with `f`."""
 inputs_of(op::Symbol, case::Dict, f = identity) = [f(to_julia(case["inputs"][String(x)])) for x in OPS[op].inputs]
@@ -63,7 +87,7 @@ Float32 agreement: per sample, |got - want| ≤ tol · (largest |want| of that s
 """
 function close_per_sample(got, want; tol, per_row::Bool, floor = 0.0, what = "")
     size(got) == size(want) || (println("  ", what, ": size ", size(got), " ≠ ", size(want)); return false)
-    as_columns(x) = per_row ? reshape(Float64.(collect(x)), 1, :) : reshape(Float64.(collect(x)), size(x, 1), :)
+    as_columns(x) = per_row ? reshape(Float64.(collect(x)), 1, :) : reshape(Float64.(collect(x)), :, ndims(x) == 1 ? 1 : size(x, ndims(x)))
     g, w = as_columns(got), as_columns(want)
     ok = true
     for j in 1:size(w, 2)

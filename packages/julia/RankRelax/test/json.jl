@@ -1,6 +1,6 @@
 # A small JSON reader for the reference file (no registry here, so no JSON.jl): objects become
-# Dict{String,Any}, arrays Vector{Any}, numbers Float64 (integers too), plus strings, true, false,
-# nothing. Enough for RFC 8259 documents; not fast, not streaming.
+# Dict{String,Any}, arrays Vector{Any}, integers (no fraction, no exponent) Int and other numbers
+# Float64, plus strings, true, false, nothing: int params (`k`) keep their type. Enough for RFC 8259 documents; not fast, not streaming.
 module MiniJSON
 
 export parse_json
@@ -39,6 +39,10 @@ function parse_number(s::String, i::Int)
         j += 1
     end
     j == i && fail(s, i, "a value")
+    if !any(c -> c in ".eE", s[i:j-1])
+        n = tryparse(Int, s[i:j-1])
+        n === nothing || return n, j
+    end
     x = tryparse(Float64, s[i:j-1])
     x === nothing && fail(s, i, "a number")
     return x, j

@@ -98,12 +98,13 @@ end
     for (op, meta) in pairs(OPS), T in (Float32, Float64), shape in ((7,), (7, 4))
         mk() = [name in meta.differentiable ? randn(rng, T, shape...) : T.(rand(rng, 0:3, shape...)) for name in meta.inputs]
         a, b = mk(), mk()
-        cot = meta.per_row ? (length(shape) == 1 ? randn(rng, T) : randn(rng, T, shape[2])) : randn(rng, T, shape...)
-        out_a, tape = meta.forward(a...)
-        out_b, tape_b = meta.forward(b...)
+        kw = test_params(meta)
+        out_a, tape = meta.forward(a...; kw...)
+        out_b, tape_b = meta.forward(b...; kw...)
+        cot = random_cotangent(rng, out_b)
         want = meta.pullback(tape_b, cot)
         # forward! into the arrays of the tape of `a`, on `b`: the same as the allocating forward on `b`
-        out, tape2 = meta.forward_into(tape, b...)
+        out, tape2 = meta.forward_into(tape, b...; kw...)
         @test out == out_b
         @test typeof(tape2) == typeof(tape)
         if !meta.per_row

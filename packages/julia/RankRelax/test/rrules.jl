@@ -19,14 +19,14 @@ popfirst!(LOAD_PATH)
 
     rng = MersenneTwister(7)
     for (op, meta) in pairs(OPS), shape in ((6,), (6, 3))
-        kw = Dict{Symbol,Any}(:regularization_strength => 0.7)
+        kw = merge(test_params(meta), Dict{Symbol,Any}(:regularization_strength => 0.7))
         for (name, values) in pairs(meta.enums)
             kw[name] = last(values)
         end
         inputs = [name in meta.differentiable ? randn(rng, shape...) : Float64.(rand(rng, 0:3, shape...))
                   for name in meta.inputs]
-        cot = meta.per_row ? (length(shape) == 1 ? randn(rng) : randn(rng, shape[2])) : randn(rng, shape...)
         want_out, tape = meta.forward(inputs...; kw...)
+        cot = random_cotangent(rng, want_out)
         want = meta.pullback(tape, cot)
         ndiff = length(meta.differentiable)
 

@@ -5,19 +5,33 @@
 
 #include "rank_relax.h"
 
-typedef enum { RRT_REAL, RRT_ENUM, RRT_BOOL } rrt_param_type;
+typedef enum { RRT_REAL, RRT_ENUM, RRT_BOOL, RRT_INT, RRT_LIST } rrt_param_type;
 
-/** A param value: `real` for real params, `code` for enums, `flag` for bools. */
+/**
+ * A param value: `real` for real params, `code` for enums, `flag` for bools, `integer`
+ * for ints; a list is `list_len` values at `list` (f64 kernels) and `list_f32` (f32 kernels).
+ */
 typedef struct {
     double real;
     int32_t code;
     bool flag;
+    int64_t integer;
+    const double *list;
+    const float *list_f32;
+    size_t list_len;
 } rrt_param_value;
 
 typedef struct {
     const char *name;
     int32_t code;
 } rrt_enum_value;
+
+/** An inclusive bound: none (`set` false), a number, or the call's n. */
+typedef struct {
+    bool set;
+    bool is_n;
+    double value;
+} rrt_bound;
 
 typedef struct {
     const char *name;
@@ -26,14 +40,30 @@ typedef struct {
     const char *constraint;
     bool grad;
     rrt_param_value default_value;
+    /** Enum params: the values the op accepts. */
     const rrt_enum_value *values;
     size_t num_values;
+    /** Int params: the bounds of the value; list params: the bounds of every element. */
+    rrt_bound min, max;
+    /** List params: the fewest elements. */
+    size_t min_length;
 } rrt_param;
+
+/** A dim after batch: n, or the length of a list param (`param`: its index in the op's params). */
+typedef enum { RRT_DIM_N, RRT_DIM_LENGTH } rrt_dim_kind;
+
+typedef struct {
+    rrt_dim_kind kind;
+    size_t param;
+} rrt_dim;
+
+#define RRT_MAX_ROW_RANK 2
 
 typedef struct {
     const char *name;
-    /** Shape [batch] (else [batch, n]). */
-    bool per_row;
+    /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
+    size_t rank;
+    rrt_dim row[RRT_MAX_ROW_RANK];
     /** Element type int32 (else the op's real type). */
     bool is_int32;
     /** For inputs: receives a gradient. */
@@ -99,25 +129,30 @@ static const rrt_enum_value rrt_enum_regularization[] = {
     {"kl", RR_REGULARIZATION_KL},
 };
 
+static const rrt_enum_value rrt_enum_topk_regularization[] = {
+    {"l2", RR_TOPK_REGULARIZATION_L2},
+    {"p43", RR_TOPK_REGULARIZATION_P43},
+};
+
 /* ndcg_loss */
 
 static const rrt_param rrt_ndcg_loss_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"regularization", RRT_ENUM, NULL, false, {0.0, RR_REGULARIZATION_L2, false}, rrt_enum_regularization, 2},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
 };
 
 static const rrt_tensor rrt_ndcg_loss_inputs[] = {
-    {"scores", false, false, true, "finite"},
-    {"relevance", false, false, false, "nonnegative"},
+    {.name = "scores", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "relevance", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = "nonnegative"},
 };
 
 static const rrt_tensor rrt_ndcg_loss_outputs[] = {
-    {"loss", true, false, false, NULL},
+    {.name = "loss", .rank = 0, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_ndcg_loss_residuals[] = {
-    {"ranks", false, false, false, NULL},
-    {"permutation", false, true, false, NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_ndcg_loss_saves[] = {
@@ -159,19 +194,137 @@ static int32_t rrt_ndcg_loss_backward_f64(size_t batch, size_t n, const rrt_para
     return rr_ndcg_loss_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
 }
 
+/* neural_sort */
+
+static const rrt_param rrt_neural_sort_params[] = {
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
+};
+
+static const rrt_tensor rrt_neural_sort_inputs[] = {
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+};
+
+static const rrt_tensor rrt_neural_sort_outputs[] = {
+    {.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_save rrt_neural_sort_saves[] = {
+    {"values", false, 0},
+    {"permutation_matrix", true, 0},
+};
+
+static const size_t rrt_neural_sort_grads[] = {
+    0,
+};
+
+static const size_t rrt_neural_sort_param_grads[] = {
+    0,
+};
+
+static int32_t rrt_neural_sort_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *in, float *const *out, void *const *res)
+{
+    (void)res;
+    return rr_neural_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], out[0]);
+}
+
+static int32_t rrt_neural_sort_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    float *const *pgrads)
+{
+    (void)res;
+    return rr_neural_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_neural_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *in, double *const *out, void *const *res)
+{
+    (void)res;
+    return rr_neural_sort_forward_f64(batch, n, p[0].real, p[1].code, in[0], out[0]);
+}
+
+static int32_t rrt_neural_sort_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    double *const *pgrads)
+{
+    (void)res;
+    return rr_neural_sort_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], pgrads[0]);
+}
+
+/* neural_sort_apply */
+
+static const rrt_param rrt_neural_sort_apply_params[] = {
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
+};
+
+static const rrt_tensor rrt_neural_sort_apply_inputs[] = {
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "payload", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+};
+
+static const rrt_tensor rrt_neural_sort_apply_outputs[] = {
+    {.name = "output", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_save rrt_neural_sort_apply_saves[] = {
+    {"values", false, 0},
+    {"payload", false, 1},
+};
+
+static const size_t rrt_neural_sort_apply_grads[] = {
+    0,
+    1,
+};
+
+static const size_t rrt_neural_sort_apply_param_grads[] = {
+    0,
+};
+
+static int32_t rrt_neural_sort_apply_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *in, float *const *out, void *const *res)
+{
+    (void)res;
+    return rr_neural_sort_apply_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], in[1], out[0]);
+}
+
+static int32_t rrt_neural_sort_apply_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    float *const *pgrads)
+{
+    (void)res;
+    return rr_neural_sort_apply_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], grads[1], pgrads[0]);
+}
+
+static int32_t rrt_neural_sort_apply_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *in, double *const *out, void *const *res)
+{
+    (void)res;
+    return rr_neural_sort_apply_forward_f64(batch, n, p[0].real, p[1].code, in[0], in[1], out[0]);
+}
+
+static int32_t rrt_neural_sort_apply_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    double *const *pgrads)
+{
+    (void)res;
+    return rr_neural_sort_apply_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], grads[1], pgrads[0]);
+}
+
 /* sigmoid_rank */
 
 static const rrt_param rrt_sigmoid_rank_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"direction", RRT_ENUM, NULL, false, {0.0, RR_DIRECTION_ASCENDING, false}, rrt_enum_direction, 2},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
 };
 
 static const rrt_tensor rrt_sigmoid_rank_inputs[] = {
-    {"values", false, false, true, "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
 };
 
 static const rrt_tensor rrt_sigmoid_rank_outputs[] = {
-    {"ranks", false, false, false, NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_sigmoid_rank_saves[] = {
@@ -216,24 +369,85 @@ static int32_t rrt_sigmoid_rank_backward_f64(size_t batch, size_t n, const rrt_p
     return rr_sigmoid_rank_backward_f64(batch, n, p[0].real, p[1].code, saves[0], cot[0], grads[0], pgrads[0]);
 }
 
+/* soft_quantile */
+
+static const double rrt_soft_quantile_quantiles_default[] = {0.5};
+static const float rrt_soft_quantile_quantiles_default_f32[] = {0.5f};
+
+static const rrt_param rrt_soft_quantile_params[] = {
+    {.name = "quantiles", .type = RRT_LIST, .default_value = {.list = rrt_soft_quantile_quantiles_default, .list_f32 = rrt_soft_quantile_quantiles_default_f32, .list_len = 1}, .min = {true, false, 0.0}, .max = {true, false, 1.0}, .min_length = 1},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
+};
+
+static const rrt_tensor rrt_soft_quantile_inputs[] = {
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+};
+
+static const rrt_tensor rrt_soft_quantile_outputs[] = {
+    {.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_tensor rrt_soft_quantile_residuals[] = {
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_save rrt_soft_quantile_saves[] = {
+    {"values", false, 0},
+};
+
+static const size_t rrt_soft_quantile_grads[] = {
+    0,
+};
+
+static const size_t rrt_soft_quantile_param_grads[] = {
+    1,
+};
+
+static int32_t rrt_soft_quantile_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *in, float *const *out, void *const *res)
+{
+    return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, in[0], out[0], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_quantile_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    float *const *pgrads)
+{
+    return rr_soft_quantile_backward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_quantile_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *in, double *const *out, void *const *res)
+{
+    return rr_soft_quantile_forward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, in[0], out[0], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_quantile_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    double *const *pgrads)
+{
+    return rr_soft_quantile_backward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
 /* soft_rank */
 
 static const rrt_param rrt_soft_rank_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"regularization", RRT_ENUM, NULL, false, {0.0, RR_REGULARIZATION_L2, false}, rrt_enum_regularization, 2},
-    {"direction", RRT_ENUM, NULL, false, {0.0, RR_DIRECTION_ASCENDING, false}, rrt_enum_direction, 2},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
 };
 
 static const rrt_tensor rrt_soft_rank_inputs[] = {
-    {"values", false, false, true, "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
-    {"ranks", false, false, false, NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_rank_residuals[] = {
-    {"permutation", false, true, false, NULL},
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_soft_rank_saves[] = {
@@ -278,21 +492,21 @@ static int32_t rrt_soft_rank_backward_f64(size_t batch, size_t n, const rrt_para
 /* soft_sort */
 
 static const rrt_param rrt_soft_sort_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"regularization", RRT_ENUM, NULL, false, {0.0, RR_REGULARIZATION_L2, false}, rrt_enum_regularization, 2},
-    {"direction", RRT_ENUM, NULL, false, {0.0, RR_DIRECTION_ASCENDING, false}, rrt_enum_direction, 2},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
 };
 
 static const rrt_tensor rrt_soft_sort_inputs[] = {
-    {"values", false, false, true, "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
 };
 
 static const rrt_tensor rrt_soft_sort_outputs[] = {
-    {"sorted", false, false, false, NULL},
+    {.name = "sorted", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_sort_residuals[] = {
-    {"permutation", false, true, false, NULL},
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_soft_sort_saves[] = {
@@ -333,27 +547,86 @@ static int32_t rrt_soft_sort_backward_f64(size_t batch, size_t n, const rrt_para
     return rr_soft_sort_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
+/* soft_topk */
+
+static const rrt_param rrt_soft_topk_params[] = {
+    {.name = "k", .type = RRT_INT, .default_value = {.integer = 1}, .min = {true, false, 0.0}, .max = {true, true, 0.0}},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_TOPK_REGULARIZATION_L2}, .values = rrt_enum_topk_regularization, .num_values = 2},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_DESCENDING}, .values = rrt_enum_direction, .num_values = 2},
+};
+
+static const rrt_tensor rrt_soft_topk_inputs[] = {
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+};
+
+static const rrt_tensor rrt_soft_topk_outputs[] = {
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_tensor rrt_soft_topk_residuals[] = {
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_save rrt_soft_topk_saves[] = {
+    {"values", false, 0},
+};
+
+static const size_t rrt_soft_topk_grads[] = {
+    0,
+};
+
+static const size_t rrt_soft_topk_param_grads[] = {
+    1,
+};
+
+static int32_t rrt_soft_topk_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *in, float *const *out, void *const *res)
+{
+    return rr_soft_topk_forward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, in[0], out[0], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_topk_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    float *const *pgrads)
+{
+    return rr_soft_topk_backward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_topk_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *in, double *const *out, void *const *res)
+{
+    return rr_soft_topk_forward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, in[0], out[0], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_topk_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    double *const *pgrads)
+{
+    return rr_soft_topk_backward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
 /* spearman_loss */
 
 static const rrt_param rrt_spearman_loss_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"regularization", RRT_ENUM, NULL, false, {0.0, RR_REGULARIZATION_L2, false}, rrt_enum_regularization, 2},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
 };
 
 static const rrt_tensor rrt_spearman_loss_inputs[] = {
-    {"predictions", false, false, true, "finite"},
-    {"targets", false, false, true, "finite"},
+    {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "targets", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
 };
 
 static const rrt_tensor rrt_spearman_loss_outputs[] = {
-    {"loss", true, false, false, NULL},
+    {.name = "loss", .rank = 0, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_spearman_loss_residuals[] = {
-    {"prediction_ranks", false, false, false, NULL},
-    {"prediction_permutation", false, true, false, NULL},
-    {"target_ranks", false, false, false, NULL},
-    {"target_permutation", false, true, false, NULL},
+    {.name = "prediction_ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "prediction_permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
+    {.name = "target_ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "target_permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_spearman_loss_saves[] = {
@@ -396,7 +669,7 @@ static int32_t rrt_spearman_loss_backward_f64(size_t batch, size_t n, const rrt_
     return rr_spearman_loss_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
-#define RRT_NUM_OPS 5
+#define RRT_NUM_OPS 9
 
 static const rrt_op rrt_ops[RRT_NUM_OPS] = {
     {
@@ -415,6 +688,36 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_ndcg_loss_backward_f64,
     },
     {
+        "neural_sort",
+        1,
+        rrt_neural_sort_params, 2,
+        rrt_neural_sort_inputs, 1,
+        rrt_neural_sort_outputs, 1,
+        NULL, 0,
+        rrt_neural_sort_saves, 2,
+        rrt_neural_sort_grads, 1,
+        rrt_neural_sort_param_grads, 1,
+        rrt_neural_sort_forward_f32,
+        rrt_neural_sort_forward_f64,
+        rrt_neural_sort_backward_f32,
+        rrt_neural_sort_backward_f64,
+    },
+    {
+        "neural_sort_apply",
+        1,
+        rrt_neural_sort_apply_params, 2,
+        rrt_neural_sort_apply_inputs, 2,
+        rrt_neural_sort_apply_outputs, 1,
+        NULL, 0,
+        rrt_neural_sort_apply_saves, 2,
+        rrt_neural_sort_apply_grads, 2,
+        rrt_neural_sort_apply_param_grads, 1,
+        rrt_neural_sort_apply_forward_f32,
+        rrt_neural_sort_apply_forward_f64,
+        rrt_neural_sort_apply_backward_f32,
+        rrt_neural_sort_apply_backward_f64,
+    },
+    {
         "sigmoid_rank",
         1,
         rrt_sigmoid_rank_params, 2,
@@ -428,6 +731,21 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_sigmoid_rank_forward_f64,
         rrt_sigmoid_rank_backward_f32,
         rrt_sigmoid_rank_backward_f64,
+    },
+    {
+        "soft_quantile",
+        1,
+        rrt_soft_quantile_params, 3,
+        rrt_soft_quantile_inputs, 1,
+        rrt_soft_quantile_outputs, 1,
+        rrt_soft_quantile_residuals, 1,
+        rrt_soft_quantile_saves, 1,
+        rrt_soft_quantile_grads, 1,
+        rrt_soft_quantile_param_grads, 1,
+        rrt_soft_quantile_forward_f32,
+        rrt_soft_quantile_forward_f64,
+        rrt_soft_quantile_backward_f32,
+        rrt_soft_quantile_backward_f64,
     },
     {
         "soft_rank",
@@ -458,6 +776,21 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_sort_forward_f64,
         rrt_soft_sort_backward_f32,
         rrt_soft_sort_backward_f64,
+    },
+    {
+        "soft_topk",
+        1,
+        rrt_soft_topk_params, 4,
+        rrt_soft_topk_inputs, 1,
+        rrt_soft_topk_outputs, 1,
+        rrt_soft_topk_residuals, 1,
+        rrt_soft_topk_saves, 1,
+        rrt_soft_topk_grads, 1,
+        rrt_soft_topk_param_grads, 1,
+        rrt_soft_topk_forward_f32,
+        rrt_soft_topk_forward_f64,
+        rrt_soft_topk_backward_f32,
+        rrt_soft_topk_backward_f64,
     },
     {
         "spearman_loss",

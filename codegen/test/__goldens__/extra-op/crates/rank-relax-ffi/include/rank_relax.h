@@ -11,8 +11,11 @@
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
+ *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n.
  * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as
- *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool.
+ *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool, int params as int64_t, list
+ *    params as a pointer and a length (`const double *quantiles, size_t quantiles_len`; the
+ *    values are copied, and the pointer may be NULL only when the length is 0).
  * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves
  *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),
  *    one gradient per differentiable input, then one value per row for each param that has a

@@ -5,19 +5,33 @@
 
 #include "rank_relax.h"
 
-typedef enum { RRT_REAL, RRT_ENUM, RRT_BOOL } rrt_param_type;
+typedef enum { RRT_REAL, RRT_ENUM, RRT_BOOL, RRT_INT, RRT_LIST } rrt_param_type;
 
-/** A param value: `real` for real params, `code` for enums, `flag` for bools. */
+/**
+ * A param value: `real` for real params, `code` for enums, `flag` for bools, `integer`
+ * for ints; a list is `list_len` values at `list` (f64 kernels) and `list_f32` (f32 kernels).
+ */
 typedef struct {
     double real;
     int32_t code;
     bool flag;
+    int64_t integer;
+    const double *list;
+    const float *list_f32;
+    size_t list_len;
 } rrt_param_value;
 
 typedef struct {
     const char *name;
     int32_t code;
 } rrt_enum_value;
+
+/** An inclusive bound: none (`set` false), a number, or the call's n. */
+typedef struct {
+    bool set;
+    bool is_n;
+    double value;
+} rrt_bound;
 
 typedef struct {
     const char *name;
@@ -26,14 +40,30 @@ typedef struct {
     const char *constraint;
     bool grad;
     rrt_param_value default_value;
+    /** Enum params: the values the op accepts. */
     const rrt_enum_value *values;
     size_t num_values;
+    /** Int params: the bounds of the value; list params: the bounds of every element. */
+    rrt_bound min, max;
+    /** List params: the fewest elements. */
+    size_t min_length;
 } rrt_param;
+
+/** A dim after batch: n, or the length of a list param (`param`: its index in the op's params). */
+typedef enum { RRT_DIM_N, RRT_DIM_LENGTH } rrt_dim_kind;
+
+typedef struct {
+    rrt_dim_kind kind;
+    size_t param;
+} rrt_dim;
+
+#define RRT_MAX_ROW_RANK 1
 
 typedef struct {
     const char *name;
-    /** Shape [batch] (else [batch, n]). */
-    bool per_row;
+    /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
+    size_t rank;
+    rrt_dim row[RRT_MAX_ROW_RANK];
     /** Element type int32 (else the op's real type). */
     bool is_int32;
     /** For inputs: receives a gradient. */
@@ -97,17 +127,17 @@ static const rrt_enum_value rrt_enum_direction[] = {
 /* pair_loss */
 
 static const rrt_param rrt_pair_loss_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"normalize", RRT_BOOL, NULL, false, {0.0, 0, false}, NULL, 0},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "normalize", .type = RRT_BOOL, .default_value = {.flag = false}},
 };
 
 static const rrt_tensor rrt_pair_loss_inputs[] = {
-    {"predictions", false, false, true, "finite"},
-    {"weights", false, false, false, "nonnegative"},
+    {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "weights", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = "nonnegative"},
 };
 
 static const rrt_tensor rrt_pair_loss_outputs[] = {
-    {"loss", true, false, false, NULL},
+    {.name = "loss", .rank = 0, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_pair_loss_saves[] = {
@@ -157,20 +187,20 @@ static int32_t rrt_pair_loss_backward_f64(size_t batch, size_t n, const rrt_para
 /* soft_rank */
 
 static const rrt_param rrt_soft_rank_params[] = {
-    {"regularization_strength", RRT_REAL, "positive", true, {1.0, 0, false}, NULL, 0},
-    {"direction", RRT_ENUM, NULL, false, {0.0, RR_DIRECTION_ASCENDING, false}, rrt_enum_direction, 2},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
 };
 
 static const rrt_tensor rrt_soft_rank_inputs[] = {
-    {"values", false, false, true, "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
-    {"ranks", false, false, false, NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_rank_residuals[] = {
-    {"permutation", false, true, false, NULL},
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_soft_rank_saves[] = {
