@@ -852,8 +852,9 @@ int32_t rr_soft_sort_backward_f32(
  *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
  *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
  *     1 / (largest gap). Default 1.0.
- * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
- *     RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default RR_TOPK_REGULARIZATION_L2.
+ * @param[in] regularization Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+ *     mask. One of RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default
+ *     RR_TOPK_REGULARIZATION_L2.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
  * @param[in] values [batch, n]: Scores to select from along the last axis.
@@ -905,8 +906,9 @@ int32_t rr_soft_topk_forward_f32(
  *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
  *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
  *     1 / (largest gap). Default 1.0.
- * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
- *     RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default RR_TOPK_REGULARIZATION_L2.
+ * @param[in] regularization Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+ *     mask. One of RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default
+ *     RR_TOPK_REGULARIZATION_L2.
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
