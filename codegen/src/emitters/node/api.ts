@@ -4,20 +4,56 @@
 // Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
+import { LIST_TYPE, nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import { extent } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { matchParam } from '../../ir/match.ts';
+import { defaultValue, matchParam } from '../../ir/match.ts';
 
 /** Names the API reserves for its own arguments; a spec input may not use them. */
 const RESERVED = new Set(['options', 'cotangent']);
 
+/** The fields of the checked arguments (`rr_a`) besides the params: the dtype and every dim. */
+const ARG_FIELDS = new Set(['dtype', 'batch', 'n']);
+
 function check(op: OpIR): void {
   for (const x of op.inputs) if (RESERVED.has(tsName(x.name))) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
+  for (const d of ownDims(op)) {
+    if (ARG_FIELDS.has(d.name.spec) || op.params.some((p) => tsName(p.name) === d.name.spec)) throw new Error(`node: dim ${op.name.spec}.${d.name.spec} collides with another argument`);
+  }
+}
+
+/** The op's own dims (`m`), which the checked arguments carry next to `batch` and `n`. */
+function ownDims(op: OpIR): readonly DimIR[] {
+  return op.dims.filter((d) => d.kind !== 'batch' && d.kind !== 'n');
+}
+
+/** A dim's value from the checked arguments: `rr_a.batch`, `rr_a.n`, `rr_a.m`. */
+function argDim(d: DimIR): string {
+  return `rr_a.${d.name.spec}`;
+}
+
+/** The value of an op's own dim from the checked params: `rr_quantiles.length`. */
+function dimValue(d: DimIR): string {
+  switch (d.kind) {
+    case 'length':
+      return `rr_${tsIdent(d.param)}.length`;
+    case 'param':
+      return unsupported('node', 'dims bound to an int param');
+    case 'batch':
+    case 'n':
+      throw new Error(`node: ${d.name.spec} is not an op's own dim`);
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** The values an enum param accepts when the op narrowed them to a subset of the enum's (else null: the core's parse checks). */
+function enumSubset(p: EnumParamIR): readonly string[] | null {
+  return p.values.length < p.enum.values.length ? p.values.map((v) => v.name.spec) : null;
 }
 
 function output(op: OpIR): TensorIR {
@@ -41,7 +77,7 @@ function inPlaceInput(op: OpIR): InputIR | null {
 }
 
 function paramDefault(p: ParamIR): string {
-  return matchParam(p, { enum: (e) => tsEnumValue(e.default), real: literal, bool: literal, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
+  return matchParam(p, { enum: (e) => tsEnumValue(e.default), real: literal, bool: literal, int: literal, list: literal });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,17 +176,22 @@ function renderArgs(op: OpIR, n: TsNames): string {
     switch (p.type) {
       case 'real':
         return `${tsName(p.name)}: rr.realOption(${args}),`;
-      case 'enum':
-        return `${tsName(p.name)}: rr.enumOption(${args}),`;
+      case 'enum': {
+        const subset = enumSubset(p);
+        return `${tsName(p.name)}: rr.enumOption(${args}${subset === null ? '' : `, [${subset.map((v) => `'${v}'`).join(', ')}]`}),`;
+      }
       case 'bool':
         return `${tsName(p.name)}: rr.boolOption(${args}),`;
       case 'int':
+        return `${tsName(p.name)}: rr.intOption(${args}),`;
       case 'list':
-        return unsupported('node', `${p.type} params`);
+        return `${tsName(p.name)}: rr_${tsName(p.name)},`;
       default:
         return assertNever(p, 'param type');
     }
   };
+  // A list is converted to the call's dtype first: an own dim may be its length.
+  const lists = op.params.flatMap((p) => (p.type === 'list' ? [`const rr_${tsName(p.name)} = rr.listOption(${opName}, '${tsName(p.name)}', rr_o.${tsName(p.name)}, ${paramDefault(p)}, rr_dtype);`] : []));
   return code`
     const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
     const ${n.outOptionNames}: readonly string[] = [...${n.optionNames}, 'out'];
@@ -162,10 +203,12 @@ function renderArgs(op: OpIR, n: TsNames): string {
       const rr_dtype = rr.dtypeOf(${opName}, '${tsName(first.name)}', ${tsName(first.name)});
       ${others.map((x) => `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`)}
       const rr_n = rr.rowLength(${opName}, ${tsName(first.name)} as RealArray, rr_o.n);
+      ${lists}
       return {
         dtype: rr_dtype,
         n: rr_n,
         batch: rr.rowCount(${tsName(first.name)} as RealArray, rr_n),
+        ${ownDims(op).map((d) => `${d.name.spec}: ${dimValue(d)},`)}
         ${op.params.map(paramLine)}
       };
     }
@@ -175,13 +218,15 @@ function renderArgs(op: OpIR, n: TsNames): string {
 // ---------------------------------------------------------------------------------------------
 // Functions
 
+/** The number of elements of a buffer: `rr_a.batch * rr_a.n * rr_a.n`. */
 function lengthOf(b: { readonly shape: ShapeIR }): string {
-  return isPerRow(b.shape) ? 'rr_a.batch' : 'rr_a.batch * rr_a.n';
+  return extent(b.shape, argDim);
 }
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
 function nativeCall(op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
-  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map((p) => `rr_a.${tsName(p.name)}`), ...entryBuffers(op, entry).map(arg)];
+  const param = (p: ParamIR) => `rr_a.${tsName(p.name)}${p.type === 'list' ? ` as ${tsArrayType(dtype) ?? ''}` : ''}`;
+  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map(param), ...entryBuffers(op, entry).map(arg)];
   return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
 }
 
@@ -195,7 +240,8 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
  * arrays before it; a new array when not given.
  */
 function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
-  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(isPerRow(b.shape)), `{ ${reads.join(', ')} }`];
+  const row = `[${b.shape.row.map((d) => `'${d.name.spec}'`).join(', ')}]`;
+  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', row, `{ ${reads.join(', ')} }`];
   if (itself !== undefined) args.push(`'${itself}'`);
   return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
@@ -305,7 +351,7 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
   if (ex === null) return [];
   const arrays = ex.inputs.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
   const rows = ex.inputs[0]?.rows ?? [];
-  const given = ex.params.filter((p) => p.value !== matchParam<unknown>(p.param, { enum: (e) => e.default.name.spec, real: (r) => r.default, bool: (b) => b.default, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
+  const given = ex.params.filter((p) => JSON.stringify(p.value) !== JSON.stringify(defaultValue(p.param)));
   const opts = [
     ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
     ...given.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
@@ -449,7 +495,7 @@ export function renderOp(ir: IR, op: OpIR): string {
     '',
     "import { native } from '../../native.js';",
     "import * as rr from '../../runtime.js';",
-    "import type { RealArray, RowOptions } from '../../runtime.js';",
+    `import type { ${['RealArray', ...(op.params.some((p) => p.type === 'list') ? [LIST_TYPE] : []), 'RowOptions'].join(', ')} } from '../../runtime.js';`,
     enums.length > 0 ? `import type { ${enums.join(', ')} } from '../enums.js';` : null,
     '',
     renderOptions(op, n),

@@ -151,11 +151,11 @@ export function ndcgLoss<A extends RealArray>(scores: A, relevance: A, options?:
 export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: NdcgLossOutOptions<RealArray>): RealArray {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, true, { scores, relevance });
+    const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, [], { scores, relevance });
     native.ndcgLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss);
     return loss;
   }
-  const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, true, { scores, relevance });
+  const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, [], { scores, relevance });
   native.ndcgLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss);
   return loss;
 }
@@ -220,12 +220,12 @@ export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: 
   rr.sameDtype('ndcg_loss', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: NdcgLossGradientsOut = rr.outFields('ndcg_loss', options?.out, rr_NDCG_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, false, { scores, relevance, cotangent });
+    const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, ['n'], { scores, relevance, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.ndcgLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, cotangent as Float32Array, gradScores, gradRegularizationStrength);
     return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, false, { scores, relevance, cotangent });
+  const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, ['n'], { scores, relevance, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.ndcgLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };

@@ -147,11 +147,11 @@ export function sigmoidRank<A extends RealArray>(values: A, options?: SigmoidRan
 export function sigmoidRank(values: RealArray, options?: SigmoidRankOutOptions<RealArray>): RealArray {
   const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, false, { values });
+    const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
     native.sigmoidRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, false, { values });
+  const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
   native.sigmoidRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -212,12 +212,12 @@ export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?
   rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SigmoidRankGradientsOut = rr.outFields('sigmoid_rank', options?.out, rr_SIGMOID_RANK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
+    const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.sigmoidRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
+  const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.sigmoidRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };

@@ -161,11 +161,11 @@ export function softRank<A extends RealArray>(values: A, options?: SoftRankOutOp
 export function softRank(values: RealArray, options?: SoftRankOutOptions<RealArray>): RealArray {
   const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, false, { values });
+    const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
     native.softRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, false, { values });
+  const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
   native.softRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -227,12 +227,12 @@ export function softRankVjp(values: RealArray, cotangent: RealArray, options?: S
   rr.sameDtype('soft_rank', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SoftRankGradientsOut = rr.outFields('soft_rank', options?.out, rr_SOFT_RANK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent }, 'cotangent');
+    const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.softRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent }, 'cotangent');
+  const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.softRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };

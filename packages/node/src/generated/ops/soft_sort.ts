@@ -160,11 +160,11 @@ export function softSort<A extends RealArray>(values: A, options?: SoftSortOutOp
 export function softSort(values: RealArray, options?: SoftSortOutOptions<RealArray>): RealArray {
   const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, false, { values });
+    const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
     native.softSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted);
     return sorted;
   }
-  const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, false, { values });
+  const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
   native.softSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted);
   return sorted;
 }
@@ -225,12 +225,12 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SoftSortGradientsOut = rr.outFields('soft_sort', options?.out, rr_SOFT_SORT_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent }, 'cotangent');
+    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.softSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent }, 'cotangent');
+  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.softSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };

@@ -160,11 +160,11 @@ export function spearmanLoss<A extends RealArray>(predictions: A, targets: A, op
 export function spearmanLoss(predictions: RealArray, targets: RealArray, options?: SpearmanLossOutOptions<RealArray>): RealArray {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, true, { predictions, targets });
+    const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, targets });
     native.spearmanLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss);
     return loss;
   }
-  const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, true, { predictions, targets });
+  const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets });
   native.spearmanLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss);
   return loss;
 }
@@ -227,14 +227,14 @@ export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cota
   rr.sameDtype('spearman_loss', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SpearmanLossGradientsOut = rr.outFields('spearman_loss', options?.out, rr_SPEARMAN_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, false, { predictions, targets, cotangent });
-    const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, false, { predictions, targets, cotangent, 'out.predictions': gradPredictions });
+    const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, targets, cotangent });
+    const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, ['n'], { predictions, targets, cotangent, 'out.predictions': gradPredictions });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.spearmanLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
     return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, false, { predictions, targets, cotangent });
-  const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, false, { predictions, targets, cotangent, 'out.predictions': gradPredictions });
+  const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, targets, cotangent });
+  const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, ['n'], { predictions, targets, cotangent, 'out.predictions': gradPredictions });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.spearmanLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };

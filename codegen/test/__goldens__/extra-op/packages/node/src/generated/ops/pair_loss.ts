@@ -140,11 +140,11 @@ export function pairLoss<A extends RealArray>(predictions: A, weights: A, option
 export function pairLoss(predictions: RealArray, weights: RealArray, options?: PairLossOutOptions<RealArray>): RealArray {
   const rr_a = rr_pairLossArgs(predictions, weights, options, rr_PAIR_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = rr.outputArray('pair_loss', 'out', options?.out, Float32Array, rr_a, true, { predictions, weights });
+    const loss = rr.outputArray('pair_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, weights });
     native.pairLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, loss);
     return loss;
   }
-  const loss = rr.outputArray('pair_loss', 'out', options?.out, Float64Array, rr_a, true, { predictions, weights });
+  const loss = rr.outputArray('pair_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, weights });
   native.pairLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, loss);
   return loss;
 }
@@ -206,12 +206,12 @@ export function pairLossVjp(predictions: RealArray, weights: RealArray, cotangen
   rr.sameDtype('pair_loss', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: PairLossGradientsOut = rr.outFields('pair_loss', options?.out, rr_PAIR_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, false, { predictions, weights, cotangent });
+    const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, weights, cotangent });
     const gradRegularizationStrength = new Float32Array(rr_a.batch);
     native.pairLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, cotangent as Float32Array, gradPredictions, gradRegularizationStrength);
     return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, false, { predictions, weights, cotangent });
+  const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, weights, cotangent });
   const gradRegularizationStrength = new Float64Array(rr_a.batch);
   native.pairLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, cotangent as Float64Array, gradPredictions, gradRegularizationStrength);
   return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
