@@ -121,13 +121,15 @@ export function enumOption(op: string, name: string, value: unknown, fallback: s
 }
 
 /**
- * An int param: a safe integer (`true`, `'2'` are TypeErrors; 2.5, NaN, ±Infinity and integers
- * beyond ±(2⁵³ − 1) RangeErrors). The core checks its range (`k must be in [0, n] = …`).
+ * An int param: an integer number (`true`, `'2'`, 2.5, NaN and ±Infinity are TypeErrors, as a
+ * float is for an int parameter elsewhere), and a safe one (beyond ±(2⁵³ − 1) is a RangeError).
+ * The core checks its range (`k must be in [0, n] = …`).
  */
 export function intOption(op: string, name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw typeError(`${op}: ${name} must be an integer (a number), got ${describe(value)}`);
-  if (!Number.isSafeInteger(value)) throw rangeError(`${op}: ${name} must be a safe integer, got ${value}`);
+  if (typeof value !== 'number') throw typeError(`${op}: ${name} must be an integer, got ${describe(value)}`);
+  if (!Number.isInteger(value)) throw typeError(`${op}: ${name} must be an integer, got ${value}`);
+  if (!Number.isSafeInteger(value)) throw rangeError(`${op}: ${name} must be a safe integer (|${name}| ≤ 2^53 − 1), got ${value}`);
   return value;
 }
 
