@@ -469,7 +469,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     `;
   };
   const doc = tsDoc([
-    `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` costs O(n) per row — the pattern of an autodiff library's custom gradient.`,
+    `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` runs only the backward — the pattern of an autodiff library's custom gradient.`,
     ...inputsDoc(op),
     tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`),
     tag('returns', `\`${tsName(out.name)}\` and \`vjp\`.`),

@@ -103,7 +103,7 @@ function section(op: OpIR, data: ExampleData): string {
     ${fence('ts', nodeSignature(op), false)}
 
     ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
-    needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
+    needs, so each ${tick('vjp(cotangent)')} runs only the backward. The ${tick('Async')} functions run on the libuv
     thread pool.
 
     ${fence('ts', nodeExample(op, data), true)}

@@ -267,8 +267,8 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
 
 /**
  * {@link ndcgLoss} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param scores - Predicted scores; the highest score is ranked first. B × n values, row-major: a
  *   Float64Array or Float32Array.

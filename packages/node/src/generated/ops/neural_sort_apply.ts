@@ -282,8 +282,8 @@ export async function neuralSortApplyVjpAsync(values: RealArray, payload: RealAr
 
 /**
  * {@link neuralSortApply} and its VJP at that point: the forward runs once and saves what the
- * backward needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs
- * O(n) per row — the pattern of an autodiff library's custom gradient.
+ * backward needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only
+ * the backward — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Scores that define the order. B × n values, row-major: a Float64Array or
  *   Float32Array.

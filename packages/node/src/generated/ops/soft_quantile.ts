@@ -271,8 +271,8 @@ export async function softQuantileVjpAsync(values: RealArray, cotangent: RealArr
 
 /**
  * {@link softQuantile} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.

@@ -277,8 +277,8 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
 
 /**
  * {@link spearmanLoss} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array

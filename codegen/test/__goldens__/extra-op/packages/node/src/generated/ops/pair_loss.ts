@@ -252,8 +252,8 @@ export async function pairLossVjpAsync(predictions: RealArray, weights: RealArra
 
 /**
  * {@link pairLoss} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param weights - Weight of each item (≥ 0). B × n values, row-major: a Float64Array or

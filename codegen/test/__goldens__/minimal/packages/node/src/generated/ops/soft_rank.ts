@@ -248,8 +248,8 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
 
 /**
  * {@link softRank} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Values to rank. B × n values, row-major: a Float64Array or Float32Array.
  * @param options - The row length `n` and the params; see {@link SoftRankOptions}.
