@@ -187,7 +187,7 @@ describe('int and list params, an op’s own enum, shapes beyond [batch, n]', ()
     expect(ts).toContain('m: rr_quantiles.length,');
     expect(ts).toContain('readonly quantiles?: RealList | undefined;');
     expect(count(ts, "rr.outputArray('soft_quantile', 'out', options?.out, Float64Array, rr_a, ['m'], { values });")).toBe(1);
-    expect(count(ts, 'new Float32Array(rr_a.batch * rr_a.m);')).toBe(2); // the async call and withVjp
+    expect(count(ts, "rr.allocate('soft_quantile', 'result', Float32Array, rr_a, ['m']);")).toBe(2); // the async call and withVjp
     expect(ts).toContain('native.softQuantileF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength');
     expect(text('/binding.ts')).toMatch(/softQuantileF32\(\n(?:.*\n)*? {4}quantiles: Float32Array,/);
     const rust = text('/generated/soft_quantile.rs');
@@ -199,7 +199,7 @@ describe('int and list params, an op’s own enum, shapes beyond [batch, n]', ()
   it('neural_sort: the output [batch, n, n]', () => {
     const ts = text('/ops/neural_sort.ts');
     expect(count(ts, "rr_a, ['n', 'n'], { values });")).toBe(2);
-    expect(count(ts, 'new Float64Array(rr_a.batch * rr_a.n * rr_a.n);')).toBe(2);
+    expect(count(ts, "rr.allocate('neural_sort', 'permutation_matrix', Float64Array, rr_a, ['n', 'n']);")).toBe(2);
     expect(ts.replace(/\n\s*\*\s*/g, ' ')).toContain('B × n × n values, row-major');
     expect(text('/generated/neural_sort.rs')).toContain('rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n * rr_shape.n, values.len())?;');
   });

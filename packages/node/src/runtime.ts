@@ -168,6 +168,11 @@ export interface RealArrayType<A extends RealArray> {
   readonly name: string;
 }
 
+/** A constructor of a buffer a call writes: a float array, or `Int32Array` for a residual. */
+export interface ArrayType<A> {
+  new (length: number): A;
+}
+
 /** The dims of a call (`batch`, `n`, and an op's own such as `m`), by name, with its other arguments. */
 export interface CallDims {
   readonly batch: number;
@@ -185,6 +190,21 @@ export function extentOf(shape: CallDims, row: readonly string[]): { readonly le
   const length = sizes.reduce((a, b) => a * b, shape.batch);
   if (row.length === 0) return { length, text: `batch = ${shape.batch}` };
   return { length, text: `batch × ${row.join(' × ')} = ${[shape.batch, ...sizes].join(' × ')} = ${length}` };
+}
+
+/**
+ * A new array for the buffer `name` of a call, of `batch` times the product of the `row` dims. A
+ * length JS cannot allocate (neural_sort's n × n per row at a large n) is a RangeError that names
+ * the op, the buffer and its extent.
+ */
+export function allocate<A>(op: string, name: string, Type: ArrayType<A>, shape: CallDims, row: readonly string[]): A {
+  const { length, text } = extentOf(shape, row);
+  try {
+    return new Type(length);
+  } catch (e) {
+    if (e instanceof RangeError) throw rangeError(`${op}: ${name} of ${text} elements cannot be allocated (${e.message})`);
+    throw e;
+  }
 }
 
 /**
@@ -209,8 +229,8 @@ export function outputArray<A extends RealArray>(
   reads: Readonly<Record<string, RealArray>>,
   _itself?: string,
 ): A {
+  if (given === undefined) return allocate(op, name.startsWith('out.') ? `the gradient of ${name.slice(4)}` : 'the output', Type, shape, row);
   const { length, text } = extentOf(shape, row);
-  if (given === undefined) return new Type(length);
   if (!(given instanceof Type)) throw typeError(`${op}: ${name} must be a ${Type.name} like the first input, got ${describe(given)}`);
   const first = Object.values(reads)[0];
   if (given.length !== length && (first === undefined || first.length === shape.batch * shape.n)) {

@@ -92,6 +92,20 @@ describe('errors, async (rejections of the same class and text)', () => {
   }
 });
 
+describe('an output JS cannot allocate (n × n per row at a large n)', () => {
+  const check = (e, name) => {
+    assert.ok(e instanceof RangeError, `expected RangeError, got ${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.code, 'RR_ERR_INVALID_ARGUMENT');
+    assert.ok(e.message.startsWith(`neural_sort: ${name} of batch × n × n = 1 × 100000 × 100000 = 10000000000 elements cannot be allocated (`), e.message);
+    return true;
+  };
+  it('sync', () => assert.throws(() => rr.neuralSort(new Float64Array(100000)), (e) => check(e, 'the output')));
+  it('async (a rejection)', async () => {
+    await assert.rejects(() => rr.neuralSortAsync(new Float32Array(100000)), (e) => check(e, 'permutation_matrix'));
+  });
+  it('withVjp', () => assert.throws(() => rr.neuralSortWithVjp(new Float64Array(100000)), (e) => check(e, 'permutation_matrix')));
+});
+
 describe('errors of out (sync calls and VJPs only), before anything is written', () => {
   const big = new Float64Array(12);
   const v = big.subarray(0, 6);

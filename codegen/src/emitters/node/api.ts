@@ -8,7 +8,6 @@ import type { BufferArgIR, DimIR, EnumParamIR, InputIR, IR, OpIR, ParamIR, Shape
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
 import { LIST_TYPE, nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
-import { extent } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { defaultValue, matchParam } from '../../ir/match.ts';
@@ -29,11 +28,6 @@ function check(op: OpIR): void {
 /** The op's own dims (`m`), which the checked arguments carry next to `batch` and `n`. */
 function ownDims(op: OpIR): readonly DimIR[] {
   return op.dims.filter((d) => d.kind !== 'batch' && d.kind !== 'n');
-}
-
-/** A dim's value from the checked arguments: `rr_a.batch`, `rr_a.n`, `rr_a.m`. */
-function argDim(d: DimIR): string {
-  return `rr_a.${d.name.spec}`;
 }
 
 /** The value of an op's own dim from the checked params: `rr_quantiles.length`. */
@@ -218,9 +212,9 @@ function renderArgs(op: OpIR, n: TsNames): string {
 // ---------------------------------------------------------------------------------------------
 // Functions
 
-/** The number of elements of a buffer: `rr_a.batch * rr_a.n * rr_a.n`. */
-function lengthOf(b: { readonly shape: ShapeIR }): string {
-  return extent(b.shape, argDim);
+/** The row dims of a buffer for the runtime, which reads them from the checked arguments: `['n', 'n']`. */
+function rowDims(shape: ShapeIR): string {
+  return `[${shape.row.map((d) => `'${d.name.spec}'`).join(', ')}]`;
 }
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
@@ -230,8 +224,9 @@ function nativeCall(op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dt
   return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
 }
 
-function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
-  return `const ${tsName(b.name)} = new ${tsArrayOf(b, dtype, ir.types)}(${lengthOf(b)});`;
+/** A new array for a written buffer, of its shape's extent (a size JS cannot allocate is a RangeError naming the op). */
+function alloc(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames): string {
+  return `const ${tsName(b.name)} = rr.allocate('${op.name.spec}', '${b.name.spec}', ${tsArrayOf(b, dtype, ir.types)}, rr_a, ${rowDims(b.shape)});`;
 }
 
 /**
@@ -240,8 +235,7 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
  * arrays before it; a new array when not given.
  */
 function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
-  const row = `[${b.shape.row.map((d) => `'${d.name.spec}'`).join(', ')}]`;
-  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', row, `{ ${reads.join(', ')} }`];
+  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', rowDims(b.shape), `{ ${reads.join(', ')} }`];
   if (itself !== undefined) args.push(`'${itself}'`);
   return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
@@ -252,14 +246,14 @@ function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): s
   if (entry === 'call') {
     return entryBuffers(op, entry)
       .filter((b) => b.mutable)
-      .map((b) => (b.role === 'output' ? outArray(ir, op, b, dtype, 'options?.out', 'out', inputs) : alloc(ir, b, dtype)));
+      .map((b) => (b.role === 'output' ? outArray(ir, op, b, dtype, 'options?.out', 'out', inputs) : alloc(ir, op, b, dtype)));
   }
   const done: string[] = [];
   return entryBuffers(op, entry)
     .filter((b) => b.mutable)
     .map((b) => {
       const grad = b.role === 'grad' ? op.grads.find((g) => g.name.spec === b.name.spec) : undefined;
-      if (grad === undefined) return alloc(ir, b, dtype);
+      if (grad === undefined) return alloc(ir, op, b, dtype);
       // The gradient the addon may write over the cotangent (the core's backward_in_place).
       const itself = op.inPlaceVjp?.grad.spec === b.name.spec ? 'cotangent' : undefined;
       const reads = [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)];
@@ -285,7 +279,7 @@ function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsy
   };
   const result = entry === 'call' ? tsName(output(op).name) : gradientsObject(op, (g) => g);
   return code`
-    ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype)) : outArrays(ir, op, entry, dtype)}
+    ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, op, b, dtype)) : outArrays(ir, op, entry, dtype)}
     ${nativeCall(op, entry, dtype, isAsync, inputArg)}
     return ${result};
   `;
@@ -453,7 +447,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
       }
     };
     return code`
-      ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
+      ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, op, b, d))}
       ${nativeCall(op, 'forward', d, false, fwdArg)}
       // Copies: the caller may change its arrays before it calls vjp.
       ${saved}
@@ -461,7 +455,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         ${tsName(out.name)},
         vjp: (cotangent: ${arr}) => {
           rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, '${d.id}');
-          ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
+          ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, op, b, d))}
           ${nativeCall(op, 'backward', d, false, bwdArg)}
           return ${gradientsObject(op, (g) => g)};
         },

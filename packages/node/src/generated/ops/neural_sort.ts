@@ -181,11 +181,11 @@ export function neuralSortAsync<A extends RealArray>(values: A, options?: Neural
 export async function neuralSortAsync(values: RealArray, options?: NeuralSortOptions): Promise<RealArray> {
   const rr_a = rr_neuralSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const permutationMatrix = new Float32Array(rr_a.batch * rr_a.n * rr_a.n);
+    const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float32Array, rr_a, ['n', 'n']);
     await native.neuralSortF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, permutationMatrix);
     return permutationMatrix;
   }
-  const permutationMatrix = new Float64Array(rr_a.batch * rr_a.n * rr_a.n);
+  const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float64Array, rr_a, ['n', 'n']);
   await native.neuralSortF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, permutationMatrix);
   return permutationMatrix;
 }
@@ -218,12 +218,12 @@ export function neuralSortVjp(values: RealArray, cotangent: RealArray, options?:
   const rr_out: NeuralSortGradientsOut = rr.outFields('neural_sort', options?.out, rr_NEURAL_SORT_GRADIENTS);
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.neuralSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.neuralSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -250,13 +250,13 @@ export async function neuralSortVjpAsync(values: RealArray, cotangent: RealArray
   const rr_a = rr_neuralSortArgs(values, options);
   rr.sameDtype('neural_sort', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('neural_sort', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.neuralSortVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('neural_sort', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.neuralSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -281,7 +281,7 @@ export function neuralSortWithVjp<A extends RealArray>(values: A, options?: Neur
 export function neuralSortWithVjp(values: RealArray, options?: NeuralSortOptions): NeuralSortWithVjp {
   const rr_a = rr_neuralSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const permutationMatrix = new Float32Array(rr_a.batch * rr_a.n * rr_a.n);
+    const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float32Array, rr_a, ['n', 'n']);
     native.neuralSortForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, permutationMatrix);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -290,14 +290,14 @@ export function neuralSortWithVjp(values: RealArray, options?: NeuralSortOptions
       permutationMatrix,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('neural_sort', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('neural_sort', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.neuralSortBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_permutationMatrix, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const permutationMatrix = new Float64Array(rr_a.batch * rr_a.n * rr_a.n);
+  const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float64Array, rr_a, ['n', 'n']);
   native.neuralSortForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, permutationMatrix);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -306,8 +306,8 @@ export function neuralSortWithVjp(values: RealArray, options?: NeuralSortOptions
     permutationMatrix,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('neural_sort', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('neural_sort', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.neuralSortBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_permutationMatrix, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

@@ -194,11 +194,11 @@ export function neuralSortApplyAsync<A extends RealArray>(values: A, payload: A,
 export async function neuralSortApplyAsync(values: RealArray, payload: RealArray, options?: NeuralSortApplyOptions): Promise<RealArray> {
   const rr_a = rr_neuralSortApplyArgs(values, payload, options);
   if (rr_a.dtype === 'f32') {
-    const output = new Float32Array(rr_a.batch * rr_a.n);
+    const output = rr.allocate('neural_sort_apply', 'output', Float32Array, rr_a, ['n']);
     await native.neuralSortApplyF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, output);
     return output;
   }
-  const output = new Float64Array(rr_a.batch * rr_a.n);
+  const output = rr.allocate('neural_sort_apply', 'output', Float64Array, rr_a, ['n']);
   await native.neuralSortApplyF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, output);
   return output;
 }
@@ -233,13 +233,13 @@ export function neuralSortApplyVjp(values: RealArray, payload: RealArray, cotang
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, payload, cotangent });
     const gradPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float32Array, rr_a, ['n'], { values, payload, cotangent, 'out.values': gradValues });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.neuralSortApplyVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, cotangent as Float32Array, gradValues, gradPayload, gradRegularizationStrength);
     return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, payload, cotangent });
   const gradPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float64Array, rr_a, ['n'], { values, payload, cotangent, 'out.values': gradValues });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.neuralSortApplyVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
   return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -267,15 +267,15 @@ export async function neuralSortApplyVjpAsync(values: RealArray, payload: RealAr
   const rr_a = rr_neuralSortApplyArgs(values, payload, options);
   rr.sameDtype('neural_sort_apply', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradPayload = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.neuralSortApplyVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, cotangent as Float32Array, gradValues, gradPayload, gradRegularizationStrength);
     return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradPayload = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.neuralSortApplyVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
   return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -302,7 +302,7 @@ export function neuralSortApplyWithVjp<A extends RealArray>(values: A, payload: 
 export function neuralSortApplyWithVjp(values: RealArray, payload: RealArray, options?: NeuralSortApplyOptions): NeuralSortApplyWithVjp {
   const rr_a = rr_neuralSortApplyArgs(values, payload, options);
   if (rr_a.dtype === 'f32') {
-    const output = new Float32Array(rr_a.batch * rr_a.n);
+    const output = rr.allocate('neural_sort_apply', 'output', Float32Array, rr_a, ['n']);
     native.neuralSortApplyForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, output);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -311,15 +311,15 @@ export function neuralSortApplyWithVjp(values: RealArray, payload: RealArray, op
       output,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('neural_sort_apply', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradPayload = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.neuralSortApplyBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_payload, cotangent, gradValues, gradPayload, gradRegularizationStrength);
         return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const output = new Float64Array(rr_a.batch * rr_a.n);
+  const output = rr.allocate('neural_sort_apply', 'output', Float64Array, rr_a, ['n']);
   native.neuralSortApplyForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, output);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -328,9 +328,9 @@ export function neuralSortApplyWithVjp(values: RealArray, payload: RealArray, op
     output,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('neural_sort_apply', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradPayload = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.neuralSortApplyBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_payload, cotangent, gradValues, gradPayload, gradRegularizationStrength);
       return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

@@ -189,11 +189,11 @@ export function softQuantileAsync<A extends RealArray>(values: A, options?: Soft
 export async function softQuantileAsync(values: RealArray, options?: SoftQuantileOptions): Promise<RealArray> {
   const rr_a = rr_softQuantileArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const result = new Float32Array(rr_a.batch * rr_a.m);
+    const result = rr.allocate('soft_quantile', 'result', Float32Array, rr_a, ['m']);
     await native.softQuantileF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, result);
     return result;
   }
-  const result = new Float64Array(rr_a.batch * rr_a.m);
+  const result = rr.allocate('soft_quantile', 'result', Float64Array, rr_a, ['m']);
   await native.softQuantileF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, result);
   return result;
 }
@@ -226,12 +226,12 @@ export function softQuantileVjp(values: RealArray, cotangent: RealArray, options
   const rr_out: SoftQuantileGradientsOut = rr.outFields('soft_quantile', options?.out, rr_SOFT_QUANTILE_GRADIENTS);
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.softQuantileVjpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.softQuantileVjpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -258,13 +258,13 @@ export async function softQuantileVjpAsync(values: RealArray, cotangent: RealArr
   const rr_a = rr_softQuantileArgs(values, options);
   rr.sameDtype('soft_quantile', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('soft_quantile', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.softQuantileVjpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('soft_quantile', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softQuantileVjpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -289,8 +289,8 @@ export function softQuantileWithVjp<A extends RealArray>(values: A, options?: So
 export function softQuantileWithVjp(values: RealArray, options?: SoftQuantileOptions): SoftQuantileWithVjp {
   const rr_a = rr_softQuantileArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const result = new Float32Array(rr_a.batch * rr_a.m);
-    const permutation = new Int32Array(rr_a.batch * rr_a.n);
+    const result = rr.allocate('soft_quantile', 'result', Float32Array, rr_a, ['m']);
+    const permutation = rr.allocate('soft_quantile', 'permutation', Int32Array, rr_a, ['n']);
     native.softQuantileForwardF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, result, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -298,15 +298,15 @@ export function softQuantileWithVjp(values: RealArray, options?: SoftQuantileOpt
       result,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_quantile', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('soft_quantile', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.softQuantileBackwardF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const result = new Float64Array(rr_a.batch * rr_a.m);
-  const permutation = new Int32Array(rr_a.batch * rr_a.n);
+  const result = rr.allocate('soft_quantile', 'result', Float64Array, rr_a, ['m']);
+  const permutation = rr.allocate('soft_quantile', 'permutation', Int32Array, rr_a, ['n']);
   native.softQuantileForwardF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, result, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -314,8 +314,8 @@ export function softQuantileWithVjp(values: RealArray, options?: SoftQuantileOpt
     result,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_quantile', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('soft_quantile', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.softQuantileBackwardF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

@@ -200,11 +200,11 @@ export function softTopkAsync<A extends RealArray>(values: A, options?: SoftTopk
 export async function softTopkAsync(values: RealArray, options?: SoftTopkOptions): Promise<RealArray> {
   const rr_a = rr_softTopkArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const mask = new Float32Array(rr_a.batch * rr_a.n);
+    const mask = rr.allocate('soft_topk', 'mask', Float32Array, rr_a, ['n']);
     await native.softTopkF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, mask);
     return mask;
   }
-  const mask = new Float64Array(rr_a.batch * rr_a.n);
+  const mask = rr.allocate('soft_topk', 'mask', Float64Array, rr_a, ['n']);
   await native.softTopkF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, mask);
   return mask;
 }
@@ -237,12 +237,12 @@ export function softTopkVjp(values: RealArray, cotangent: RealArray, options?: S
   const rr_out: SoftTopkGradientsOut = rr.outFields('soft_topk', options?.out, rr_SOFT_TOPK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.softTopkVjpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.softTopkVjpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -268,13 +268,13 @@ export async function softTopkVjpAsync(values: RealArray, cotangent: RealArray, 
   const rr_a = rr_softTopkArgs(values, options);
   rr.sameDtype('soft_topk', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('soft_topk', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.softTopkVjpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('soft_topk', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softTopkVjpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -299,8 +299,8 @@ export function softTopkWithVjp<A extends RealArray>(values: A, options?: SoftTo
 export function softTopkWithVjp(values: RealArray, options?: SoftTopkOptions): SoftTopkWithVjp {
   const rr_a = rr_softTopkArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const mask = new Float32Array(rr_a.batch * rr_a.n);
-    const permutation = new Int32Array(rr_a.batch * rr_a.n);
+    const mask = rr.allocate('soft_topk', 'mask', Float32Array, rr_a, ['n']);
+    const permutation = rr.allocate('soft_topk', 'permutation', Int32Array, rr_a, ['n']);
     native.softTopkForwardF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, mask, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -308,15 +308,15 @@ export function softTopkWithVjp(values: RealArray, options?: SoftTopkOptions): S
       mask,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_topk', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('soft_topk', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.softTopkBackwardF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const mask = new Float64Array(rr_a.batch * rr_a.n);
-  const permutation = new Int32Array(rr_a.batch * rr_a.n);
+  const mask = rr.allocate('soft_topk', 'mask', Float64Array, rr_a, ['n']);
+  const permutation = rr.allocate('soft_topk', 'permutation', Int32Array, rr_a, ['n']);
   native.softTopkForwardF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, mask, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -324,8 +324,8 @@ export function softTopkWithVjp(values: RealArray, options?: SoftTopkOptions): S
     mask,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_topk', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('soft_topk', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.softTopkBackwardF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
