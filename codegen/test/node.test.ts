@@ -22,7 +22,16 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** The hand-written files of packages/node/src the generated ones import. */
 const HAND_WRITTEN = ['index.ts', 'native.ts', 'runtime.ts'];
 
-const cases = [...FIXTURES.map((f) => [f, fixtureIr(f)] as const), ['spec', specIr()] as const];
+/** The spec with soft_sort's regularization narrowed to one value (an enum subset). */
+const narrowedSpec = () =>
+  irFromText(
+    editedSpec((s: any) => {
+      s.ops.soft_sort.params = s.ops.soft_sort.params.map((p: unknown) => (p === 'regularization' ? { name: 'regularization', values: ['kl'], default: 'kl' } : p));
+    }),
+    'edited.yaml',
+  );
+
+const cases = [...FIXTURES.map((f) => [f, fixtureIr(f)] as const), ['spec', specIr()] as const, ['narrowed', narrowedSpec()] as const];
 
 describe.each(cases)('%s', (name, ir) => {
   const files = nodeEmitter.emit(ir);
@@ -205,14 +214,10 @@ describe('int and list params, an op’s own enum, shapes beyond [batch, n]', ()
   });
 
   it('an enum narrowed to a subset is checked by the API (follows the spec, not the op names)', () => {
-    const edited = irFromText(
-      editedSpec((s: any) => {
-        s.ops.soft_sort.params = s.ops.soft_sort.params.map((p: unknown) => (p === 'regularization' ? { name: 'regularization', values: ['kl'], default: 'kl' } : p));
-      }),
-      'edited.yaml',
-    );
-    const ts = nodeEmitter.emit(edited).find((f) => f.path.endsWith('/ops/soft_sort.ts'))?.contents ?? '';
+    const ts = nodeEmitter.emit(narrowedSpec()).find((f) => f.path.endsWith('/ops/soft_sort.ts'))?.contents ?? '';
     expect(ts).toContain("regularization: rr.enumOption('soft_sort', 'regularization', rr_o.regularization, 'kl', ['kl']),");
+    expect(ts).toContain("readonly regularization?: 'kl' | undefined;");
+    expect(ts).toContain("import type { Direction } from '../enums.js';");
     expect(text('/ops/soft_sort.ts')).toContain("regularization: rr.enumOption('soft_sort', 'regularization', rr_o.regularization, 'l2'),");
   });
 

@@ -482,7 +482,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
 export function renderOp(ir: IR, op: OpIR): string {
   check(op);
   const n = tsNames(op);
-  const enums = [...new Set(op.params.flatMap((p) => (p.type === 'enum' ? [tsEnumType(p.enum)] : [])))].sort();
+  const enums = [...new Set(op.params.flatMap((p) => (p.type === 'enum' && enumSubset(p) === null ? [tsEnumType(p.enum)] : [])))].sort();
   return file(
     banner(ir, 'slash'),
     `// ${op.name.spec}: ${op.summary}`,

@@ -21,7 +21,7 @@ function tsType(p: ParamIR): string {
     case 'real':
       return 'number';
     case 'enum':
-      return p.enum.values.map(tsEnumValue).join(' | ');
+      return p.values.map(tsEnumValue).join(' | ');
     case 'bool':
       return 'boolean';
     case 'int':

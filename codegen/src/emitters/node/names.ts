@@ -123,7 +123,8 @@ export function tsParamType(p: ParamIR): string {
     case 'real':
       return 'number';
     case 'enum':
-      return tsEnumType(p.enum);
+      // An op that accepts only some of the enum's values takes the union of those.
+      return p.values.length < p.enum.values.length ? p.values.map(tsEnumValue).join(' | ') : tsEnumType(p.enum);
     case 'bool':
       return 'boolean';
     case 'int':
