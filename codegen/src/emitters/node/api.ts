@@ -97,7 +97,7 @@ function renderOptions(op: OpIR, n: TsNames): string {
     ${tsDoc([`Options of {@link ${n.fn}}: those of every ${n.fn} function, and \`out\`.`])}
     export interface ${n.outOptions}<A extends RealArray = RealArray> extends ${n.options} {
       ${tsDoc([
-        `An array to write \`${tsName(out.name)}\` into and return, instead of a new one: of the input's type, with the output's length (${shapeWords(out.shape)}), and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
+        `An array to write \`${tsName(out.name)}\` into and return, instead of a new one: of the input's type, holding the output's ${shapeWords(out.shape)}, and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
         tag('defaultValue', 'a new array'),
       ])}
       readonly out?: A | undefined;

@@ -55,5 +55,5 @@ export function dimWords(d: DimIR): string | null {
 export function shapeWords(shape: ShapeIR): string {
   if (isPerRow(shape)) return 'B values, one per row';
   const own = [...new Set(shape.row.map(dimWords).filter((w) => w !== null))];
-  return `B × ${shape.row.map((d) => d.name.spec).join(' × ')} values, row-major${own.length === 0 ? '' : ` (${own.join(', ')})`}`;
+  return `B × ${shape.row.map((d) => d.name.spec).join(' × ')} values${own.length === 0 ? '' : ` (${own.join(', ')})`}, row-major`;
 }

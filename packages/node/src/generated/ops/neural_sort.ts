@@ -33,7 +33,7 @@ export interface NeuralSortOptions extends RowOptions {
 export interface NeuralSortOutOptions<A extends RealArray = RealArray> extends NeuralSortOptions {
   /**
    * An array to write `permutationMatrix` into and return, instead of a new one: of the input's type,
-   * with the output's length (B × n × n values, row-major), and sharing no memory with an input. Its
+   * holding the output's B × n × n values, row-major, and sharing no memory with an input. Its
    * contents are overwritten. Reusing one array across calls saves allocating, and first touching, a
    * fresh output per call. Only the sync function takes it.
    *

@@ -32,8 +32,8 @@ export interface NeuralSortApplyOptions extends RowOptions {
  */
 export interface NeuralSortApplyOutOptions<A extends RealArray = RealArray> extends NeuralSortApplyOptions {
   /**
-   * An array to write `output` into and return, instead of a new one: of the input's type, with the
-   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * An array to write `output` into and return, instead of a new one: of the input's type, holding
+   * the output's B × n values, row-major, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *

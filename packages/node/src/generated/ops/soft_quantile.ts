@@ -39,9 +39,9 @@ export interface SoftQuantileOptions extends RowOptions {
  */
 export interface SoftQuantileOutOptions<A extends RealArray = RealArray> extends SoftQuantileOptions {
   /**
-   * An array to write `result` into and return, instead of a new one: of the input's type, with the
-   * output's length (B × m values, row-major (m = quantiles.length)), and sharing no memory with an
-   * input. Its contents are overwritten. Reusing one array across calls saves allocating, and first
+   * An array to write `result` into and return, instead of a new one: of the input's type, holding
+   * the output's B × m values (m = quantiles.length), row-major, and sharing no memory with an input.
+   * Its contents are overwritten. Reusing one array across calls saves allocating, and first
    * touching, a fresh output per call. Only the sync function takes it.
    *
    * @defaultValue a new array
@@ -95,8 +95,8 @@ export interface SoftQuantileVjpOptions<A extends RealArray = RealArray> extends
  */
 export interface SoftQuantileWithVjp<A extends RealArray = RealArray> {
   /**
-   * One value per quantile level, in the order of `quantiles`. B × m values, row-major (m =
-   * quantiles.length).
+   * One value per quantile level, in the order of `quantiles`. B × m values (m = quantiles.length),
+   * row-major.
    */
   readonly result: A;
 
@@ -140,8 +140,8 @@ function rr_softQuantileArgs(values: unknown, options: SoftQuantileOptions | und
  *   Float64Array or Float32Array.
  * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
  *   see {@link SoftQuantileOutOptions}.
- * @returns One value per quantile level, in the order of `quantiles`. B × m values, row-major (m =
- *   quantiles.length), of the input's type: `options.out` if given, else a new array.
+ * @returns One value per quantile level, in the order of `quantiles`. B × m values (m =
+ *   quantiles.length), row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
  *   memory with another array of the call.
@@ -177,7 +177,7 @@ export function softQuantile(values: RealArray, options?: SoftQuantileOutOptions
  * @param options - The row length `n` (default: the whole array is one row) and the params; see
  *   {@link SoftQuantileOptions}.
  * @returns A promise of the output: One value per quantile level, in the order of `quantiles`. B ×
- *   m values, row-major (m = quantiles.length), of the input's type.
+ *   m values (m = quantiles.length), row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
  *   type), an option has the wrong type, or an enum option an unknown value.
  * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
@@ -205,7 +205,7 @@ export async function softQuantileAsync(values: RealArray, options?: SoftQuantil
  *
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param cotangent - Cotangent of `result`: B × m values, row-major (m = quantiles.length), of the
+ * @param cotangent - Cotangent of `result`: B × m values (m = quantiles.length), row-major, of the
  *   input's type.
  * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
  *   SoftQuantileVjpOptions}.
@@ -241,7 +241,7 @@ export function softQuantileVjp(values: RealArray, cotangent: RealArray, options
  *
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param cotangent - Cotangent of `result`: B × m values, row-major (m = quantiles.length), of the
+ * @param cotangent - Cotangent of `result`: B × m values (m = quantiles.length), row-major, of the
  *   input's type.
  * @param options - The row length `n` and the params; see {@link SoftQuantileOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number

@@ -39,8 +39,8 @@ export interface SoftSortOptions extends RowOptions {
  */
 export interface SoftSortOutOptions<A extends RealArray = RealArray> extends SoftSortOptions {
   /**
-   * An array to write `sorted` into and return, instead of a new one: of the input's type, with the
-   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * An array to write `sorted` into and return, instead of a new one: of the input's type, holding
+   * the output's B × n values, row-major, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *

@@ -32,8 +32,8 @@ export interface SpearmanLossOptions extends RowOptions {
  */
 export interface SpearmanLossOutOptions<A extends RealArray = RealArray> extends SpearmanLossOptions {
   /**
-   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
-   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * An array to write `loss` into and return, instead of a new one: of the input's type, holding the
+   * output's B values, one per row, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
