@@ -22,7 +22,16 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** The hand-written files of packages/node/src the generated ones import. */
 const HAND_WRITTEN = ['index.ts', 'native.ts', 'runtime.ts'];
 
-const cases = [...FIXTURES.map((f) => [f, fixtureIr(f)] as const), ['spec', specIr()] as const];
+/** The spec with soft_sort's regularization narrowed to one value (an enum subset). */
+const narrowedSpec = () =>
+  irFromText(
+    editedSpec((s: any) => {
+      s.ops.soft_sort.params = s.ops.soft_sort.params.map((p: unknown) => (p === 'regularization' ? { name: 'regularization', values: ['kl'], default: 'kl' } : p));
+    }),
+    'edited.yaml',
+  );
+
+const cases = [...FIXTURES.map((f) => [f, fixtureIr(f)] as const), ['spec', specIr()] as const, ['narrowed', narrowedSpec()] as const];
 
 describe.each(cases)('%s', (name, ir) => {
   const files = nodeEmitter.emit(ir);
@@ -92,7 +101,7 @@ describe('in_place_vjp: the gradient array may be the cotangent array (backward_
   const count = (text: string, what: string) => text.split(what).length - 1;
   const ir = specIr();
 
-  it.each(['soft_rank', 'soft_sort'])('%s: the sync backward and vjp of each dtype route the alias to backward_in_place', (op) => {
+  it.each(['soft_rank', 'soft_sort', 'soft_topk'])('%s: the sync backward and vjp of each dtype route the alias to backward_in_place', (op) => {
     const rust = rustOf(ir, op);
     // backward and vjp, f32 and f64; the async vjp jobs keep refusing it.
     expect(count(rust, 'if rr_in_place(&grad_values, &cotangent_')).toBe(4);
@@ -103,7 +112,7 @@ describe('in_place_vjp: the gradient array may be the cotangent array (backward_
     expect(asyncVjp.slice(0, asyncVjp.indexOf('\n}\n'))).not.toContain('in_place');
     // The public VJP lets out.values be the cotangent itself, and says so.
     const ts = tsOf(ir, op);
-    expect(count(ts, "false, { values, cotangent }, 'cotangent');")).toBe(2);
+    expect(count(ts, "['n'], { values, cotangent }, 'cotangent');")).toBe(2);
     // The doc comments, unwrapped.
     const docs = ts.replace(/\n\s*\*\s*/g, ' ');
     expect(docs).toContain('Where to write the gradient with respect to `values`. May be the cotangent itself');
@@ -111,7 +120,7 @@ describe('in_place_vjp: the gradient array may be the cotangent array (backward_
     expect(docs).toContain('It may also be given as `options.out.values`: the gradient is then written over it.');
   });
 
-  it.each(['sigmoid_rank', 'spearman_loss', 'ndcg_loss'])('%s (no in_place_vjp): every alias refused', (op) => {
+  it.each(['sigmoid_rank', 'spearman_loss', 'ndcg_loss', 'soft_quantile', 'neural_sort', 'neural_sort_apply'])('%s (no in_place_vjp): every alias refused', (op) => {
     expect(rustOf(ir, op)).not.toContain('in_place');
     expect(tsOf(ir, op)).not.toContain("'cotangent');");
     expect(tsOf(ir, op)).not.toContain('cotangent itself');
@@ -162,3 +171,61 @@ describe('specs the Node API refuses, with the reason', () => {
     expect(() => nodeEmitter.emit(ir)).toThrow("node: input soft_sort.options collides with the API's own argument");
   });
 });
+
+describe('int and list params, an op’s own enum, shapes beyond [batch, n]', () => {
+  const ir = specIr();
+  const files = nodeEmitter.emit(ir);
+  const text = (suffix: string) => files.find((f) => f.path.endsWith(suffix))?.contents ?? '';
+
+  it('soft_topk: k a safe integer (i64 in the addon), its own enum and default direction', () => {
+    const ts = text('/ops/soft_topk.ts');
+    expect(ts).toContain("k: rr.intOption('soft_topk', 'k', rr_o.k, 1),");
+    expect(ts).toContain("regularization: rr.enumOption('soft_topk', 'regularization', rr_o.regularization, 'l2'),");
+    expect(ts).toContain("direction: rr.enumOption('soft_topk', 'direction', rr_o.direction, 'descending'),");
+    expect(ts).toContain("import type { Direction, TopkRegularization } from '../enums.js';");
+    expect(ts).toContain('readonly regularization?: TopkRegularization | undefined;');
+    expect(text('/enums.ts')).toContain("export type TopkRegularization = 'l2' | 'p43';");
+    const rust = text('/generated/soft_topk.rs');
+    expect(rust).toContain('    k: i64,\n');
+    expect(rust).toContain('rank_relax::TopkRegularization::parse(regularization)');
+  });
+
+  it('soft_quantile: quantiles in the call’s dtype, the output [batch, m] from its length', () => {
+    const ts = text('/ops/soft_quantile.ts');
+    expect(ts).toContain("const rr_quantiles = rr.listOption('soft_quantile', 'quantiles', rr_o.quantiles, [0.5], rr_dtype);");
+    expect(ts).toContain('m: rr_quantiles.length,');
+    expect(ts).toContain('readonly quantiles?: RealList | undefined;');
+    expect(count(ts, "rr.outputArray('soft_quantile', 'out', options?.out, Float64Array, rr_a, ['m'], { values });")).toBe(1);
+    expect(count(ts, "rr.allocate('soft_quantile', 'result', Float32Array, rr_a, ['m']);")).toBe(2); // the async call and withVjp
+    expect(ts).toContain('native.softQuantileF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength');
+    expect(text('/binding.ts')).toMatch(/softQuantileF32\(\n(?:.*\n)*? {4}quantiles: Float32Array,/);
+    const rust = text('/generated/soft_quantile.rs');
+    expect(rust).toContain('quantiles: Float64ArraySlice,');
+    expect(rust).toContain('quantiles: quantiles.to_vec(),');
+    expect(rust).toContain('rr::scratch::<T>(RR_OP, rr_shape, rr_params.quantiles.len(), values.len())?;');
+  });
+
+  it('neural_sort: the output [batch, n, n]', () => {
+    const ts = text('/ops/neural_sort.ts');
+    expect(count(ts, "rr_a, ['n', 'n'], { values });")).toBe(2);
+    expect(count(ts, "rr.allocate('neural_sort', 'permutation_matrix', Float64Array, rr_a, ['n', 'n']);")).toBe(2);
+    expect(ts.replace(/\n\s*\*\s*/g, ' ')).toContain('B × n × n values, row-major');
+    expect(text('/generated/neural_sort.rs')).toContain('rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n * rr_shape.n, values.len())?;');
+  });
+
+  it('an enum narrowed to a subset is checked by the API (follows the spec, not the op names)', () => {
+    const ts = nodeEmitter.emit(narrowedSpec()).find((f) => f.path.endsWith('/ops/soft_sort.ts'))?.contents ?? '';
+    expect(ts).toContain("regularization: rr.enumOption('soft_sort', 'regularization', rr_o.regularization, 'kl', ['kl']),");
+    expect(ts).toContain("readonly regularization?: 'kl' | undefined;");
+    expect(ts).toContain("import type { Direction } from '../enums.js';");
+    expect(text('/ops/soft_sort.ts')).toContain("regularization: rr.enumOption('soft_sort', 'regularization', rr_o.regularization, 'l2'),");
+  });
+
+  it('declares what it binds: the spec needs nothing the Node target lacks', () => {
+    expect(unsupportedFeatures(ir, [nodeEmitter])).toEqual([]);
+  });
+});
+
+function count(text: string, what: string): number {
+  return text.split(what).length - 1;
+}

@@ -160,14 +160,32 @@ impl Elem for i32 {
 }
 
 /// A zeroed buffer the entry point keeps inside the addon (a residual, or an output the VJP
-/// needs): `[batch]` or `[batch, n]`. Empty when the first input's length already disagrees with
-/// the shape, so that bad input costs no allocation (the core then reports that input).
-pub fn scratch<E: Elem>(shape: Shape, per_row: bool, first_input_len: usize) -> Vec<E> {
-    let elems = shape.batch.saturating_mul(shape.n);
-    if first_input_len != elems {
-        return Vec::new();
+/// needs) of `row` elements per row: `1` for `[batch]`, `n` for `[batch, n]`, `n * n`, the number
+/// of quantiles. Empty when the first input's length already disagrees with the shape, so that
+/// bad input costs no allocation (the core then reports that input); a size that cannot be
+/// allocated is a `RangeError` rather than an abort.
+pub fn scratch<E: Elem>(
+    op: &str,
+    shape: Shape,
+    row: usize,
+    first_input_len: usize,
+) -> Result<Vec<E>, Failure> {
+    if Some(first_input_len) != shape.batch.checked_mul(shape.n) {
+        return Ok(Vec::new());
     }
-    vec![E::ZERO; if per_row { shape.batch } else { elems }]
+    let too_big = || Failure {
+        class: Class::Range,
+        code: RR_ERR_INVALID_ARGUMENT,
+        message: format!(
+            "{op}: a work buffer of batch × {row} = {} × {row} elements cannot be allocated",
+            shape.batch
+        ),
+    };
+    let elems = shape.batch.checked_mul(row).ok_or_else(too_big)?;
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(elems).map_err(|_| too_big())?;
+    buffer.resize(elems, E::ZERO);
+    Ok(buffer)
 }
 
 /// The work of an async entry point: a closure over owned inputs (copied on the JS thread) and

@@ -8,6 +8,12 @@ import { RR_ERR_INVALID_ARGUMENT, RR_ERR_SHAPE_MISMATCH } from './generated/bind
 /** A buffer of real values: float64 or float32. An op returns the type it was given. */
 export type RealArray = Float64Array | Float32Array;
 
+/**
+ * A list of reals (a list param such as `quantiles`): an array of numbers or a typed array. A call
+ * converts it to its own float type.
+ */
+export type RealList = readonly number[] | Float64Array | Float32Array;
+
 /** The dtype of a call, as the addon's entry points name it. */
 export type Dtype = 'f32' | 'f64';
 
@@ -100,11 +106,53 @@ export function realOption(op: string, name: string, value: unknown, fallback: n
   return value;
 }
 
-/** An enum param, by name; the core parses it (an unknown name is its message, as a TypeError). */
-export function enumOption(op: string, name: string, value: unknown, fallback: string): string {
+/**
+ * An enum param, by name; the core parses it (an unknown name is its message, as a TypeError). An op
+ * that accepts only some of the enum's values lists them (`values`), and another name is refused
+ * here, in the core's words.
+ */
+export function enumOption(op: string, name: string, value: unknown, fallback: string, values?: readonly string[]): string {
   if (value === undefined) return fallback;
   if (typeof value !== 'string') throw typeError(`${op}: ${name} must be a string, got ${describe(value)}`);
+  if (values !== undefined && !values.includes(value)) {
+    throw typeError(`${op}: ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
+  }
   return value;
+}
+
+/**
+ * An int param: an integer number (`true`, `'2'`, 2.5, NaN and ±Infinity are TypeErrors, as a
+ * float is for an int parameter elsewhere), and a safe one (beyond ±(2⁵³ − 1) is a RangeError).
+ * The core checks its range (`k must be in [0, n] = …`).
+ */
+export function intOption(op: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw typeError(`${op}: ${name} must be an integer, got ${describe(value)}`);
+  if (!Number.isInteger(value)) throw typeError(`${op}: ${name} must be an integer, got ${value}`);
+  if (!Number.isSafeInteger(value)) throw rangeError(`${op}: ${name} must be a safe integer (|${name}| ≤ 2^53 − 1), got ${value}`);
+  return value;
+}
+
+/**
+ * A list-of-reals param as an array of the call's float type (a copy: the caller may change its
+ * list while an async call runs). It must be an array of numbers or a Float64Array/Float32Array;
+ * the core checks its length and elements (empty, NaN, out of range: its message, a RangeError).
+ */
+export function listOption(op: string, name: string, value: unknown, fallback: readonly number[], dtype: Dtype): RealArray {
+  const Type = dtype === 'f64' ? Float64Array : Float32Array;
+  if (value === undefined) return Type.from(fallback);
+  if (value instanceof Float64Array || value instanceof Float32Array) return Type.from(value);
+  if (!Array.isArray(value)) {
+    throw typeError(`${op}: ${name} must be an array of numbers, a Float64Array or a Float32Array, got ${describe(value)}`);
+  }
+  const list: readonly unknown[] = value;
+  const out = new Type(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i];
+    if (typeof x !== 'number') throw typeError(`${op}: ${name}[${i}] must be a number, got ${describe(x)}`);
+    out[i] = x;
+  }
+  return out;
 }
 
 /** A bool param. */
@@ -120,11 +168,50 @@ export interface RealArrayType<A extends RealArray> {
   readonly name: string;
 }
 
+/** A constructor of a buffer a call writes: a float array, or `Int32Array` for a residual. */
+export interface ArrayType<A> {
+  new (length: number): A;
+}
+
+/** The dims of a call (`batch`, `n`, and an op's own such as `m`), by name, with its other arguments. */
+export interface CallDims {
+  readonly batch: number;
+  readonly n: number;
+  readonly [dim: string]: unknown;
+}
+
+/** The number of elements of `[batch, ...row]` and the text of that product (`batch × n × n = 2 × 3 × 3 = 18`). */
+export function extentOf(shape: CallDims, row: readonly string[]): { readonly length: number; readonly text: string } {
+  const sizes = row.map((d) => {
+    const size = shape[d];
+    if (typeof size !== 'number') throw new Error(`rank-relax: the call has no dim ${d}`);
+    return size;
+  });
+  const length = sizes.reduce((a, b) => a * b, shape.batch);
+  if (row.length === 0) return { length, text: `batch = ${shape.batch}` };
+  return { length, text: `batch × ${row.join(' × ')} = ${[shape.batch, ...sizes].join(' × ')} = ${length}` };
+}
+
+/**
+ * A new array for the buffer `name` of a call, of `batch` times the product of the `row` dims. A
+ * length JS cannot allocate (neural_sort's n × n per row at a large n) is a RangeError that names
+ * the op, the buffer and its extent.
+ */
+export function allocate<A>(op: string, name: string, Type: ArrayType<A>, shape: CallDims, row: readonly string[]): A {
+  const { length, text } = extentOf(shape, row);
+  try {
+    return new Type(length);
+  } catch (e) {
+    if (e instanceof RangeError) throw rangeError(`${op}: ${name} of ${text} elements cannot be allocated (${e.message})`);
+    throw e;
+  }
+}
+
 /**
  * The array an output (or a gradient) of a sync call is written into: the caller's `given` (the
  * `out` option), checked, else a new one. `given` must be a `Type` (the input's type; a
- * TypeError) and hold the output's number of elements (`batch`, one per row, or `batch × n`; a
- * RangeError). `reads` (the arrays the call reads, and the `out` arrays checked before it) starts
+ * TypeError) and hold the output's number of elements, `batch` times the product of the `row`
+ * dims (`[]`: one per row; `['n']`; `['n', 'n']`; `['m']`), a RangeError otherwise. `reads` (the arrays the call reads, and the `out` arrays checked before it) starts
  * with the first input: when its length is not `batch × n` the length of `given` is not checked,
  * and the core reports the input. That `given` shares no memory with another array of the call is
  * checked by the addon, which sees every array of the call under its spec name and throws a
@@ -137,18 +224,17 @@ export function outputArray<A extends RealArray>(
   name: string,
   given: unknown,
   Type: RealArrayType<A>,
-  shape: { readonly batch: number; readonly n: number },
-  perRow: boolean,
+  shape: CallDims,
+  row: readonly string[],
   reads: Readonly<Record<string, RealArray>>,
   _itself?: string,
 ): A {
-  const length = perRow ? shape.batch : shape.batch * shape.n;
-  if (given === undefined) return new Type(length);
+  if (given === undefined) return allocate(op, name.startsWith('out.') ? `the gradient of ${name.slice(4)}` : 'the output', Type, shape, row);
+  const { length, text } = extentOf(shape, row);
   if (!(given instanceof Type)) throw typeError(`${op}: ${name} must be a ${Type.name} like the first input, got ${describe(given)}`);
   const first = Object.values(reads)[0];
   if (given.length !== length && (first === undefined || first.length === shape.batch * shape.n)) {
-    const expected = perRow ? `batch = ${shape.batch}` : `batch × n = ${shape.batch} × ${shape.n} = ${length}`;
-    throw shapeError(`${op}: ${name} has ${given.length} elements, expected ${expected}`);
+    throw shapeError(`${op}: ${name} has ${given.length} elements, expected ${text}`);
   }
   return given;
 }

@@ -61,6 +61,12 @@ describe('gradients against central finite differences', () => {
     ['sigmoidRank', [randoms(12, 6)], { n: 6, regularizationStrength: 0.2 }],
     ['spearmanLoss', [randoms(12, 8), randoms(12, 9)], { n: 6, regularizationStrength: 0.4 }],
     ['ndcgLoss', [randoms(12, 10), Float64Array.from(randoms(12, 11), (v) => Math.round(3 * (v + 0.5)))], { n: 6, regularizationStrength: 0.3 }],
+    ['softTopk', [randoms(12, 12)], { n: 6, k: 2, regularizationStrength: 0.4, regularization: 'p43' }],
+    ['softTopk', [randoms(12, 13)], { n: 6, k: 4, regularizationStrength: 0.5, direction: 'ascending' }],
+    ['softQuantile', [randoms(12, 14)], { n: 6, quantiles: [0.1, 0.5, 0.75, 1], regularizationStrength: 0.3 }],
+    ['softQuantile', [randoms(12, 15)], { n: 6, quantiles: new Float64Array([0, 0.3]), regularizationStrength: 0.2, regularization: 'kl' }],
+    ['neuralSort', [randoms(12, 16)], { n: 6, regularizationStrength: 0.3 }],
+    ['neuralSortApply', [randoms(12, 17), randoms(12, 18)], { n: 6, regularizationStrength: 0.25, direction: 'descending' }],
   ];
   for (const [name, inputs, options] of ops) {
     it(`${name} ${JSON.stringify(options)}`, () => {
@@ -99,6 +105,10 @@ describe('out: caller-provided output and gradient arrays', () => {
     ['sigmoidRank', (T) => [randoms(40, 34, T)], { n: 8, regularizationStrength: 0.2 }],
     ['spearmanLoss', (T) => [randoms(40, 35, T), randoms(40, 36, T)], { n: 8, regularizationStrength: 0.4 }],
     ['ndcgLoss', (T) => [randoms(40, 37, T), T.from(relevance(40, 38))], { n: 8, regularizationStrength: 0.3 }],
+    ['softTopk', (T) => [randoms(40, 42, T)], { n: 8, k: 3, regularizationStrength: 0.3 }],
+    ['softQuantile', (T) => [randoms(40, 43, T)], { n: 8, quantiles: [0.2, 0.5, 0.9], regularizationStrength: 0.3 }],
+    ['neuralSort', (T) => [randoms(40, 44, T)], { n: 8, regularizationStrength: 0.3 }],
+    ['neuralSortApply', (T) => [randoms(40, 45, T), randoms(40, 46, T)], { n: 8, regularizationStrength: 0.3 }],
   ];
   for (const [name, make, options] of ops) {
     for (const T of [Float64Array, Float32Array]) {
@@ -153,6 +163,67 @@ describe('out: caller-provided output and gradient arrays', () => {
   });
 });
 
+describe('int and list params, an op’s own enum, outputs of shape [B, m] and [B, n, n]', () => {
+  const x = new Float64Array([3, 1, 2, 0.5, -1, 4]);
+
+  it('soft_topk: k = 1, descending and l2 by default; k and direction select', () => {
+    const hard = { n: 3, regularizationStrength: 1e-3 };
+    assert.deepEqual(Array.from(rr.softTopk(x, hard)), [1, 0, 0, 0, 0, 1]);
+    assertSameArray(rr.softTopk(x, { ...hard, k: 1, direction: 'descending', regularization: 'l2' }), rr.softTopk(x, hard), 'explicit defaults');
+    assert.deepEqual(Array.from(rr.softTopk(x, { ...hard, k: 2 })), [1, 0, 1, 1, 0, 1]);
+    assert.deepEqual(Array.from(rr.softTopk(x, { ...hard, k: 2, direction: 'ascending' })), [0, 1, 1, 1, 1, 0]);
+    // Every row sums to k, for either regularization.
+    for (const regularization of ['l2', 'p43']) {
+      const mask = rr.softTopk(x, { n: 3, k: 2, regularizationStrength: 5, regularization });
+      assert.ok(Math.abs(mask[0] + mask[1] + mask[2] - 2) < 1e-12 && Math.abs(mask[3] + mask[4] + mask[5] - 2) < 1e-12, `${regularization}: rows sum to k`);
+    }
+  });
+
+  it('soft_quantile: [B, m] from the quantiles given (an array or a typed array), the median by default', () => {
+    const hard = { n: 3, regularizationStrength: 1e-3 };
+    assert.deepEqual(Array.from(rr.softQuantile(x, hard)), [2, 0.5]);
+    const q = rr.softQuantile(x, { ...hard, quantiles: [0, 0.25, 1] });
+    assert.deepEqual(Array.from(q), [1, 1.5, 3, -1, -0.25, 4]);
+    assertSameArray(rr.softQuantile(x, { ...hard, quantiles: new Float32Array([0, 0.25, 1]) }), q, 'Float32Array quantiles');
+  });
+
+  it('soft_quantile: quantiles in the call’s float type', () => {
+    const x32 = Float32Array.from(x);
+    const options = { n: 3, regularizationStrength: 0.5 };
+    const rounded = rr.softQuantile(x32, { ...options, quantiles: [Math.fround(0.1), Math.fround(0.7)] });
+    assert.ok(rounded instanceof Float32Array);
+    assertSameArray(rr.softQuantile(x32, { ...options, quantiles: [0.1, 0.7] }), rounded, 'an array of doubles, rounded');
+    assertSameArray(rr.softQuantile(x32, { ...options, quantiles: new Float64Array([0.1, 0.7]) }), rounded, 'a Float64Array, rounded');
+  });
+
+  it('soft_quantile: the quantiles are copied (changing them while a job runs changes nothing)', async () => {
+    const values = randoms(500 * 40, 61);
+    const quantiles = [0.1, 0.5, 0.9];
+    const want = rr.softQuantile(values, { n: 40, quantiles });
+    const pending = rr.softQuantileAsync(values, { n: 40, quantiles });
+    quantiles.fill(0);
+    assertSameArray(await pending, want, 'result');
+  });
+
+  it('neural_sort: [B, n, n], rows of P that sum to 1; P·values is neural_sort_apply(values, values)', () => {
+    const n = 3;
+    const p = rr.neuralSort(x, { n, regularizationStrength: 0.7 });
+    assert.equal(p.length, 2 * n * n);
+    for (let r = 0; r < 2 * n; r++) {
+      const sum = p.subarray(r * n, (r + 1) * n).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-12, `row ${r} of P sums to ${sum}`);
+    }
+    const applied = rr.neuralSortApply(x, x, { n, regularizationStrength: 0.7 });
+    for (let b = 0; b < 2; b++) {
+      for (let i = 0; i < n; i++) {
+        let dot = 0;
+        for (let j = 0; j < n; j++) dot += p[(b * n + i) * n + j] * x[b * n + j];
+        assert.ok(Math.abs(dot - applied[b * n + i]) < 1e-12, `row ${b}, position ${i}: ${dot} vs ${applied[b * n + i]}`);
+      }
+    }
+  });
+});
+
 describe('withVjp', () => {
   it('keeps its own copies of the saved arrays', () => {
     const x = randoms(10, 21);
@@ -162,6 +233,19 @@ describe('withVjp', () => {
     x.fill(0);
     ranks.fill(0);
     assertSameArray(vjp(cot).values, expected.values, 'gradient after the caller changed its arrays');
+  });
+
+  it('keeps its own copy of a saved output of [B, n, n] (neural_sort saves P)', () => {
+    const x = randoms(12, 23);
+    const cot = randoms(2 * 6 * 6, 24);
+    const expected = rr.neuralSortVjp(x, cot, { n: 6, regularizationStrength: 0.3 });
+    const { permutationMatrix, vjp } = rr.neuralSortWithVjp(x, { n: 6, regularizationStrength: 0.3 });
+    assert.equal(permutationMatrix.length, 72);
+    x.fill(0);
+    permutationMatrix.fill(0);
+    const got = vjp(cot);
+    assertSameArray(got.values, expected.values, 'gradient after the caller changed its arrays');
+    assert.equal(got.regularizationStrength, expected.regularizationStrength);
   });
 });
 

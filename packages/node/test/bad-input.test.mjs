@@ -5,7 +5,9 @@
 //
 // Node layout: every TENSOR is a flat row-major Float64Array / Float32Array with the `n` option (the
 // case's `n`, else the last dimension of the first input; a 1-D input is one row). A 0-d input is the
-// bare number. Casts: int32 → Int32Array (truncated like NumPy's astype).
+// bare number. Casts: int32 → Int32Array (truncated like NumPy's astype). Params go as the JSON has
+// them (an int as a number, a list as an array of numbers, a wrong type as given), real ones and
+// list elements with "nan"/"inf" read as numbers and regularization_strength rounded to the dtype.
 // Expectations: InvalidType → TypeError; InvalidValue / ShapeMismatch → RangeError; InvalidArgument →
 // RangeError or TypeError; each with `code` RR_ERR_<KIND> (InvalidType: RR_ERR_INVALID_ARGUMENT) and
 // the core's exact message, or every `contains` fragment. `ok` → no exception, no NaN anywhere, and
@@ -23,14 +25,33 @@ import { REPO_ROOT, camel } from './helpers.mjs';
 
 const PATH = process.env.RANK_RELAX_BAD_INPUT || join(REPO_ROOT, 'testdata', 'bad-input.json');
 
-// The spec's ops: inputs in order, the name of the output (one value per row for a loss).
+// The spec's ops: inputs in order, the output's name and the dims of one row of it (`[]`: one value
+// per row; `m`: the number of quantiles).
 const OPS = {
-  soft_rank: { inputs: ['values'], output: 'ranks' },
-  soft_sort: { inputs: ['values'], output: 'sorted' },
-  sigmoid_rank: { inputs: ['values'], output: 'ranks' },
-  spearman_loss: { inputs: ['predictions', 'targets'], output: 'loss', perRow: true },
-  ndcg_loss: { inputs: ['scores', 'relevance'], output: 'loss', perRow: true },
+  soft_rank: { inputs: ['values'], output: 'ranks', row: ['n'] },
+  soft_sort: { inputs: ['values'], output: 'sorted', row: ['n'] },
+  sigmoid_rank: { inputs: ['values'], output: 'ranks', row: ['n'] },
+  spearman_loss: { inputs: ['predictions', 'targets'], output: 'loss', row: [] },
+  ndcg_loss: { inputs: ['scores', 'relevance'], output: 'loss', row: [] },
+  soft_topk: { inputs: ['values'], output: 'mask', row: ['n'] },
+  soft_quantile: { inputs: ['values'], output: 'result', row: ['m'] },
+  neural_sort: { inputs: ['values'], output: 'permutation_matrix', row: ['n', 'n'] },
+  neural_sort_apply: { inputs: ['values', 'payload'], output: 'output', row: ['n'] },
 };
+
+/** The output's number of elements: batch × the row dims (m = the quantiles given, else the spec's one). */
+function outputLength(op, batch, options) {
+  const dims = { n: options.n, m: options.quantiles?.length ?? 1 };
+  return op.row.reduce((len, d) => len * dims[d], batch);
+}
+
+/** A param from the JSON: a real one as a number, a list's numeric elements as numbers, anything else as given. */
+function param(name, value, Type) {
+  const numeric = (x) => typeof x === 'number' || x === 'nan' || x === 'inf' || x === '-inf';
+  if (name === 'regularization_strength') return Type === Float32Array ? Math.fround(number(value)) : number(value);
+  if (Array.isArray(value)) return value.map((x) => (numeric(x) ? number(x) : x));
+  return value;
+}
 
 /**
  * Applies a case's `alias` [WRITTEN, OTHER, OFFSET?] (C ABI names) to the arrays of a call:
@@ -83,8 +104,10 @@ function fillAt(fill, i) {
 /** A TENSOR as { shape, data: number[] } (row-major). */
 function tensor(t) {
   if (Array.isArray(t)) {
-    if (t.length > 0 && Array.isArray(t[0])) return { shape: [t.length, t[0].length], data: t.flat().map(number) };
-    return { shape: [t.length], data: t.map(number) };
+    // Any rank: [L], [B][n], [B][n][n].
+    const shape = [];
+    for (let a = t; Array.isArray(a); a = a[0]) shape.push(a.length);
+    return { shape, data: t.flat(Infinity).map(number) };
   }
   if (t !== null && typeof t === 'object') {
     const shape = t.shape;
@@ -119,9 +142,7 @@ function call(c, Type) {
   });
   const options = {};
   options.n = c.n ?? (first.shape.length >= 1 ? first.shape[first.shape.length - 1] : 1);
-  for (const [k, v] of Object.entries(c.params ?? {})) {
-    options[camel(k)] = k === 'regularization_strength' ? (Type === Float32Array ? Math.fround(number(v)) : number(v)) : v;
-  }
+  for (const [k, v] of Object.entries(c.params ?? {})) options[camel(k)] = param(k, v, Type);
   const forward = (c.pass ?? 'forward') === 'forward';
   if (c.alias !== undefined) {
     const n = options.n;
@@ -129,9 +150,9 @@ function call(c, Type) {
     const arrays = Object.fromEntries(op.inputs.map((name, i) => [name, inputs[i]]));
     const lengths = {};
     if (forward) {
-      lengths[op.output] = op.perRow ? batch : batch * n;
+      lengths[op.output] = outputLength(op, batch, options);
     } else {
-      const outLength = op.perRow ? batch : batch * n;
+      const outLength = outputLength(op, batch, options);
       arrays[`cotangent_${op.output}`] = c.cotangent !== undefined ? Type.from(tensor(c.cotangent).data) : new Type(outLength).fill(1);
       // Every input that has a gradient may be given an out array; the ones an alias names are.
       for (const name of op.inputs) lengths[`grad_${name}`] = arrays[name].length;
@@ -146,7 +167,7 @@ function call(c, Type) {
     return { output, grads: rr[`${fn}Vjp`](...args, arrays[`cotangent_${op.output}`], { ...options, out }) };
   }
   if (forward) return { output: rr[fn](...inputs, options) };
-  const { [op.output]: output, vjp } = rr[`${fn}WithVjp`](...inputs, options);
+  const { [camel(op.output)]: output, vjp } = rr[`${fn}WithVjp`](...inputs, options);
   let cot;
   if (c.cotangent !== undefined) cot = Type.from(tensor(c.cotangent).data);
   else cot = new Type(output.length).fill(1);

@@ -17,26 +17,31 @@ function randoms(length, seed, Type) {
 }
 const grades = (length, seed, Type) => Type.from(randoms(length, seed, Float64Array), (x) => Math.floor((x + 2)));
 
+// [function, inputs, the regularizations to run, the other options]
 const OPS = [
-  ['softRank', ['values'], { regularization: ['l2', 'kl'], direction: 'descending' }, false],
-  ['softSort', ['values'], { regularization: ['l2', 'kl'], direction: 'ascending' }, false],
-  ['sigmoidRank', ['values'], { direction: 'descending' }, false],
-  ['spearmanLoss', ['predictions', 'targets'], { regularization: ['l2', 'kl'] }, true],
-  ['ndcgLoss', ['scores', 'relevance'], { regularization: ['l2', 'kl'] }, true],
+  ['softRank', ['values'], ['l2', 'kl'], { direction: 'descending' }],
+  ['softSort', ['values'], ['l2', 'kl'], { direction: 'ascending' }],
+  ['sigmoidRank', ['values'], [undefined], { direction: 'descending' }],
+  ['spearmanLoss', ['predictions', 'targets'], ['l2', 'kl'], {}],
+  ['ndcgLoss', ['scores', 'relevance'], ['l2', 'kl'], {}],
+  ['softTopk', ['values'], ['l2', 'p43'], { k: 5, direction: 'ascending' }],
+  ['softQuantile', ['values'], ['l2', 'kl'], { quantiles: [0, 0.25, 0.5, 0.9] }],
+  ['neuralSort', ['values'], [undefined], { direction: 'descending' }],
+  ['neuralSortApply', ['values', 'payload'], [undefined], { direction: 'ascending' }],
 ];
 
 function jobs() {
   const out = [];
   let seed = 1;
   for (const Type of [Float64Array, Float32Array]) {
-    for (const [name, inputs, params, perRow] of OPS) {
-      for (const regularization of params.regularization ?? [undefined]) {
+    for (const [name, inputs, regularizations, params] of OPS) {
+      for (const regularization of regularizations) {
         for (const [batch, n] of [[3, 17], [200, 64], [40, 160]]) {
-          const options = { n, regularizationStrength: 0.3 };
+          const options = { n, regularizationStrength: 0.3, ...params };
           if (regularization) options.regularization = regularization;
-          if (params.direction) options.direction = params.direction;
           const xs = inputs.map((input) => (input === 'relevance' ? grades : randoms)(batch * n, seed++, Type));
-          const cot = randoms(perRow ? batch : batch * n, seed++, Type);
+          // The cotangent has the output's shape: [batch], [batch, n], [batch, m], [batch, n, n].
+          const cot = randoms(rr[name](...xs, options).length, seed++, Type);
           out.push({ name, xs, cot, options, label: `${name} ${Type.name} ${regularization ?? ''} ${batch}x${n}` });
         }
       }

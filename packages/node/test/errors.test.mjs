@@ -39,6 +39,30 @@ const CASES = [
   ['n < 2 for a loss', () => rr.spearmanLoss(new Float64Array([1]), new Float64Array([1])), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: needs n >= 2 items per row, got n = 1'],
   ['negative relevance', () => rr.ndcgLoss(x, new Float64Array([0, -1, 2])), RangeError, 'RR_ERR_INVALID_VALUE', 'ndcg_loss: relevance[0, 1] is negative (-1)'],
   ['NaN cotangent', () => rr.softRankVjp(x, new Float64Array([0, NaN, 0])), RangeError, 'RR_ERR_INVALID_VALUE', 'soft_rank: cotangent_ranks[0, 1] is NaN'],
+  // An int param: an integer number, in the core's range.
+  ['k not an integer', () => rr.softTopk(x, { k: 2.5 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got 2.5'],
+  ['k NaN', () => rr.softTopk(x, { k: NaN }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got NaN'],
+  ['k a boolean', () => rr.softTopk(x, { k: true }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got boolean'],
+  ['k a string', () => rr.softTopk(x, { k: '2' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got string'],
+  ['k beyond the safe integers', () => rr.softTopk(x, { k: 2 ** 53 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be a safe integer (|k| ≤ 2^53 − 1), got 9007199254740992'],
+  ['k > n', () => rr.softTopk(x, { k: 4 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be in [0, n] = [0, 3], got 4'],
+  ['k < 0', () => rr.softTopk(x, { k: -1 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be in [0, n] = [0, 3], got -1'],
+  // soft_topk's own enum: kl is soft_rank's, not soft_topk's.
+  ['regularization of another op', () => rr.softTopk(x, { regularization: 'kl' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: regularization must be one of "l2", "p43", got "kl"'],
+  // A list param: an array of numbers or a float typed array; the core checks its elements.
+  ['quantiles empty', () => rr.softQuantile(x, { quantiles: [] }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles is empty; needs at least one quantile'],
+  ['quantiles NaN', () => rr.softQuantile(x, { quantiles: [NaN] }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[0] is NaN'],
+  ['quantile out of [0, 1]', () => rr.softQuantile(x, { quantiles: [0.5, 1.5] }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[1] = 1.5 is not in [0, 1]'],
+  ['quantile out of [0, 1], float32', () => rr.softQuantile(new Float32Array(3), { quantiles: new Float64Array([-0.25]) }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[0] = -0.25 is not in [0, 1]'],
+  ['quantiles a string', () => rr.softQuantile(x, { quantiles: '0.5' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles must be an array of numbers, a Float64Array or a Float32Array, got string'],
+  ['quantiles an Int32Array', () => rr.softQuantile(x, { quantiles: new Int32Array(2) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles must be an array of numbers, a Float64Array or a Float32Array, got Int32Array'],
+  ['a quantile not a number', () => rr.softQuantile(x, { quantiles: [0.5, '1'] }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[1] must be a number, got string'],
+  ['n = 0 for soft_quantile', () => rr.softQuantile(new Float64Array(0), { n: 0 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: needs n >= 1 items per row, got n = 0'],
+  ['cotangent of [batch, m] of another length', () => rr.softQuantileVjp(x, new Float64Array(3), { quantiles: [0.1, 0.9] }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_quantile: cotangent_result has 3 elements, expected batch × m = 1 × 2 = 2 (m = the number of quantiles)'],
+  ['cotangent of [batch, n, n] of another length', () => rr.neuralSortVjp(x, new Float64Array(3)), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort: cotangent_permutation_matrix has 3 elements, expected batch × n × n = 1 × 3 × 3 = 9'],
+  ['τ = 0', () => rr.neuralSort(x, { regularizationStrength: 0 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort: regularization_strength must be finite and > 0, got 0'],
+  ['payload of another length', () => rr.neuralSortApply(x, new Float64Array(4)), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort_apply: payload has 4 elements, expected batch × n = 1 × 3 = 3'],
+  ['payload of another type', () => rr.neuralSortApply(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort_apply: payload must be a Float64Array like the first input, got Float32Array'],
 ];
 
 /** `message` is a string, or `{ sync, async }` where the two differ; `mode` picks one. */
@@ -68,6 +92,20 @@ describe('errors, async (rejections of the same class and text)', () => {
   }
 });
 
+describe('an output JS cannot allocate (n × n per row at a large n)', () => {
+  const check = (e, name) => {
+    assert.ok(e instanceof RangeError, `expected RangeError, got ${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.code, 'RR_ERR_INVALID_ARGUMENT');
+    assert.ok(e.message.startsWith(`neural_sort: ${name} of batch × n × n = 1 × 100000 × 100000 = 10000000000 elements cannot be allocated (`), e.message);
+    return true;
+  };
+  it('sync', () => assert.throws(() => rr.neuralSort(new Float64Array(100000)), (e) => check(e, 'the output')));
+  it('async (a rejection)', async () => {
+    await assert.rejects(() => rr.neuralSortAsync(new Float32Array(100000)), (e) => check(e, 'permutation_matrix'));
+  });
+  it('withVjp', () => assert.throws(() => rr.neuralSortWithVjp(new Float64Array(100000)), (e) => check(e, 'permutation_matrix')));
+});
+
 describe('errors of out (sync calls and VJPs only), before anything is written', () => {
   const big = new Float64Array(12);
   const v = big.subarray(0, 6);
@@ -88,6 +126,11 @@ describe('errors of out (sync calls and VJPs only), before anything is written',
     // soft_rank and soft_sort write the gradient over the cotangent instead (in-place.test.mjs).
     ['gradient out is the cotangent', () => { const c = new Float64Array(3); return rr.sigmoidRankVjp(x, c, { out: { values: c } }); }, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: grad_values overlaps cotangent_ranks; a written buffer must not share memory with another buffer of the call'],
     ['gradient out overlaps the cotangent in part', () => rr.softRankVjp(x, big.subarray(0, 3), { out: { values: big.subarray(1, 4) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: grad_values overlaps cotangent_ranks; a written buffer must not share memory with another buffer of the call (grad_values may be cotangent_ranks itself, but not overlap it in part)'],
+    ['out of [batch, n, n] too short', () => rr.neuralSort(x, { out: new Float64Array(3) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort: out has 3 elements, expected batch × n × n = 1 × 3 × 3 = 9'],
+    ['out of [batch, m] too long', () => rr.softQuantile(x, { quantiles: [0.1, 0.9], out: new Float64Array(3) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_quantile: out has 3 elements, expected batch × m = 1 × 2 = 2'],
+    ['out of [batch, n, n] overlaps the input', () => rr.neuralSort(big.subarray(0, 3), { out: big.subarray(2, 11) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort: permutation_matrix overlaps values; a written buffer must not share memory with another buffer of the call'],
+    ['gradient out of the second input of another length', () => rr.neuralSortApplyVjp(x, x.slice(), x.slice(), { out: { payload: new Float64Array(2) } }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort_apply: out.payload has 2 elements, expected batch × n = 1 × 3 = 3'],
+    ['gradient out overlaps the cotangent of soft_topk in part', () => rr.softTopkVjp(x, big.subarray(0, 3), { out: { values: big.subarray(1, 4) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: grad_values overlaps cotangent_mask; a written buffer must not share memory with another buffer of the call (grad_values may be cotangent_mask itself, but not overlap it in part)'],
     ['two gradient outs overlap', () => rr.spearmanLossVjp(x, x.slice(), new Float64Array(1), { out: { predictions: big.subarray(0, 3), targets: big.subarray(2, 5) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: grad_predictions overlaps grad_targets; a written buffer must not share memory with another buffer of the call'],
   ];
 

@@ -9,12 +9,29 @@ export const REPO_ROOT = resolve(PACKAGE_DIR, '..', '..');
 
 /** `RANK_RELAX_REFERENCE`, else the repository's testdata/reference/ops-v1.json. */
 export function referencePath() {
-  const env = process.env.RANK_RELAX_REFERENCE;
-  return env !== undefined && env !== '' ? env : join(REPO_ROOT, 'testdata', 'reference', 'ops-v1.json');
+  return fromEnv('RANK_RELAX_REFERENCE', 'ops-v1.json');
 }
 
-export function loadReference() {
-  const data = JSON.parse(readFileSync(referencePath(), 'utf8'));
+function fromEnv(name, file) {
+  const env = process.env[name];
+  return env !== undefined && env !== '' ? env : join(REPO_ROOT, 'testdata', 'reference', file);
+}
+
+/**
+ * Every reference file the package replays: ops-v1.json (`RANK_RELAX_REFERENCE`), and those of the
+ * later ops, wave2-topk-quantile.json (`RANK_RELAX_REFERENCE_WAVE2`) and wave2-neural-sort.json
+ * (`RANK_RELAX_REFERENCE_NEURAL_SORT`), the variables the core's readers take.
+ */
+export function referencePaths() {
+  return [
+    referencePath(),
+    fromEnv('RANK_RELAX_REFERENCE_WAVE2', 'wave2-topk-quantile.json'),
+    fromEnv('RANK_RELAX_REFERENCE_NEURAL_SORT', 'wave2-neural-sort.json'),
+  ];
+}
+
+export function loadReference(path = referencePath()) {
+  const data = JSON.parse(readFileSync(path, 'utf8'));
   assert.equal(data.format, 'rank-relax reference vectors v1');
   return data.cases;
 }
@@ -24,8 +41,9 @@ export function camel(snake) {
   return snake.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 }
 
+/** Nested rows (`[B][n]`, `[B][n][n]`, `[B]`) as one flat row-major array. */
 export function flat(rows, Type = Float64Array) {
-  return Type.from(rows.flat());
+  return Type.from([rows].flat(Infinity));
 }
 
 /** Options of a reference case: its params in camelCase, and the row length. */

@@ -1,4 +1,4 @@
-// The in-place VJP of soft_rank and soft_sort (spec `in_place_vjp`, ADR 0011): a gradient array
+// The in-place VJP of soft_rank, soft_sort and soft_topk (spec `in_place_vjp`, ADR 0011): a gradient array
 // that is the cotangent array itself is written over it by the core's `backward_in_place`, bit for
 // bit what a separate gradient array gets, through the public API's `out` and the raw binding. Any
 // other overlap (a partial one, the gradient over an input) is still refused, and so is the alias
@@ -32,22 +32,39 @@ function assertSameBits(got, want, what) {
   assert.deepEqual(bytes(got), bytes(want), what);
 }
 
+const CONFIGS = [
+  { regularization: 'l2', direction: 'ascending', regularizationStrength: 0.3 },
+  { regularization: 'kl', direction: 'descending', regularizationStrength: 0.7 },
+];
+/** The params of the raw binding of soft_rank and soft_sort: ε, regularization, direction. */
+const rawParams = ({ regularizationStrength, regularization, direction }) => [regularizationStrength, regularization, direction];
+
 /**
  * [name in messages, function prefix, name of the cotangent in the core, the arrays of the raw
- * backward before the cotangent (from the input and the forward's output and permutation)]
+ * backward before the cotangent (from the input and the forward's output and permutation), the
+ * configurations to test, the raw binding's params of one]
  */
 const OPS = [
-  ['soft_rank', 'softRank', 'cotangent_ranks', (x, out, perm) => [x, out, perm]],
-  ['soft_sort', 'softSort', 'cotangent_sorted', (x, _out, perm) => [x, perm]],
+  ['soft_rank', 'softRank', 'cotangent_ranks', (x, out, perm) => [x, out, perm], CONFIGS, rawParams],
+  ['soft_sort', 'softSort', 'cotangent_sorted', (x, _out, perm) => [x, perm], CONFIGS, rawParams],
+  [
+    'soft_topk',
+    'softTopk',
+    'cotangent_mask',
+    (x, _out, perm) => [x, perm],
+    [
+      { k: 2, regularization: 'l2', direction: 'descending', regularizationStrength: 0.3 },
+      { k: 3, regularization: 'p43', direction: 'ascending', regularizationStrength: 0.7 },
+    ],
+    ({ k, regularizationStrength, regularization, direction }) => [k, regularizationStrength, regularization, direction],
+  ],
 ];
 const TYPES = [
   [Float64Array, 'F64'],
   [Float32Array, 'F32'],
 ];
-const CONFIGS = [
-  { regularization: 'l2', direction: 'ascending', regularizationStrength: 0.3 },
-  { regularization: 'kl', direction: 'descending', regularizationStrength: 0.7 },
-];
+/** The raw params of a call with ε = 1, l2, ascending (and k = 2). */
+const plain = (params) => params({ k: 2, regularizationStrength: 1, regularization: 'l2', direction: 'ascending' });
 
 /** The addon's one overlap message (the C ABI's): `written` shares memory with `other`. */
 const overlapError = (op, written, other, inPart = false) => (e) => {
@@ -61,9 +78,9 @@ const overlapError = (op, written, other, inPart = false) => (e) => {
 describe('in-place VJP through the public API (out.values is the cotangent)', () => {
   const n = 37;
   const batch = 24;
-  for (const [op, fn, cotangentName, saves] of OPS) {
+  for (const [op, fn, cotangentName, saves, configs] of OPS) {
     for (const [T] of TYPES) {
-      for (const config of CONFIGS) {
+      for (const config of configs) {
         it(`${fn}Vjp ${T.name} ${config.regularization} ${config.direction}: the gradient over the cotangent, bit for bit the separate one`, () => {
           const x = values(batch * n, 11, T);
           const cot = values(batch * n, 12, T);
@@ -135,13 +152,13 @@ describe('in-place VJP through the public API (out.values is the cotangent)', ()
 describe('in-place VJP through the raw binding (grad_values is cotangent_*)', () => {
   const n = 9;
   const batch = 5;
-  for (const [op, fn, cotangentName, saves] of OPS) {
+  for (const [op, fn, cotangentName, saves, configs, params] of OPS) {
     for (const [T, suffix] of TYPES) {
-      for (const { regularization, direction, regularizationStrength: eps } of CONFIGS) {
-        it(`${fn}Vjp${suffix} and ${fn}Backward${suffix}, ${regularization} ${direction}`, () => {
+      for (const config of configs) {
+        it(`${fn}Vjp${suffix} and ${fn}Backward${suffix}, ${config.regularization} ${config.direction}`, () => {
           const x = values(batch * n, 21, T);
           const cot = values(batch * n, 22, T);
-          const args = [batch, n, eps, regularization, direction];
+          const args = [batch, n, ...params(config)];
 
           // vjp: forward and backward in one call.
           const grad = new T(batch * n);
@@ -175,7 +192,8 @@ describe('in-place VJP through the raw binding (grad_values is cotangent_*)', ()
 describe('any other overlap is still refused', () => {
   const x = new Float64Array([3, 1, 2]);
 
-  for (const [op, fn, cotangentName, saves] of OPS) {
+  for (const [op, fn, cotangentName, saves, , params] of OPS) {
+    const p = plain(params);
     it(`${fn}Vjp: out.values overlapping the cotangent in part`, () => {
       const big = new Float64Array([0.5, -1, 2, 0.25]);
       const c = big.subarray(0, 3);
@@ -203,31 +221,31 @@ describe('any other overlap is still refused', () => {
       const c = big.subarray(0, 3);
       const before = Array.from(big);
       // grad_values one element past the cotangent: the same length, another start.
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, 1, 'l2', 'ascending', x, c, big.subarray(1, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, c, big.subarray(1, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
       // The same start, a longer array (the core would see another length): not the cotangent.
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, 1, 'l2', 'ascending', x, c, big.subarray(0, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, c, big.subarray(0, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
       assert.deepEqual(Array.from(big), before, 'nothing written');
 
       // In place, but over an input, or with the other gradient inside it.
       const v = new Float64Array([3, 1, 2]);
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, 1, 'l2', 'ascending', v, v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, v, v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
       const cg = new Float64Array([0.5, -1, 2]);
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, 1, 'l2', 'ascending', x, cg, cg, cg.subarray(2, 3)), overlapError(op, 'grad_values', 'grad_regularization_strength'));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, cg, cg, cg.subarray(2, 3)), overlapError(op, 'grad_values', 'grad_regularization_strength'));
       assert.deepEqual(Array.from(cg), [0.5, -1, 2], 'nothing written');
       const out = new Float64Array(3);
       const perm = new Int32Array(3);
-      native[`${fn}ForwardF64`](1, 3, 1, 'l2', 'ascending', v, out, perm);
-      assert.throws(() => native[`${fn}BackwardF64`](1, 3, 1, 'l2', 'ascending', ...saves(v, out, perm), v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
+      native[`${fn}ForwardF64`](1, 3, ...p, v, out, perm);
+      assert.throws(() => native[`${fn}BackwardF64`](1, 3, ...p, ...saves(v, out, perm), v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
       if (op === 'soft_rank') {
         // The saved output (ranks) as the cotangent and the gradient.
-        assert.throws(() => native[`${fn}BackwardF64`](1, 3, 1, 'l2', 'ascending', ...saves(v, out, perm), out, out, new Float64Array(1)), overlapError(op, 'grad_values', 'ranks'));
+        assert.throws(() => native[`${fn}BackwardF64`](1, 3, ...p, ...saves(v, out, perm), out, out, new Float64Array(1)), overlapError(op, 'grad_values', 'ranks'));
       }
       assert.deepEqual(Array.from(v), [3, 1, 2], 'nothing written');
     });
 
     it(`raw ${fn}VjpF64Async: a job refuses the alias (it writes while the caller runs)`, async () => {
       const c = new Float64Array([0.5, -1, 2]);
-      assert.throws(() => native[`${fn}VjpF64Async`](1, 3, 1, 'l2', 'ascending', x, c, c, new Float64Array(1)), overlapError(op, 'grad_values', cotangentName));
+      assert.throws(() => native[`${fn}VjpF64Async`](1, 3, ...p, x, c, c, new Float64Array(1)), overlapError(op, 'grad_values', cotangentName));
     });
   }
 

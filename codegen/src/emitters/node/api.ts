@@ -4,20 +4,50 @@
 // Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
+import { LIST_TYPE, nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { matchParam } from '../../ir/match.ts';
+import { defaultValue, matchParam } from '../../ir/match.ts';
 
 /** Names the API reserves for its own arguments; a spec input may not use them. */
 const RESERVED = new Set(['options', 'cotangent']);
 
+/** The fields of the checked arguments (`rr_a`) besides the params: the dtype and every dim. */
+const ARG_FIELDS = new Set(['dtype', 'batch', 'n']);
+
 function check(op: OpIR): void {
   for (const x of op.inputs) if (RESERVED.has(tsName(x.name))) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
+  for (const d of ownDims(op)) {
+    if (ARG_FIELDS.has(d.name.spec) || op.params.some((p) => tsName(p.name) === d.name.spec)) throw new Error(`node: dim ${op.name.spec}.${d.name.spec} collides with another argument`);
+  }
+}
+
+/** The op's own dims (`m`), which the checked arguments carry next to `batch` and `n`. */
+function ownDims(op: OpIR): readonly DimIR[] {
+  return op.dims.filter((d) => d.kind !== 'batch' && d.kind !== 'n');
+}
+
+/** The value of an op's own dim from the checked params: `rr_quantiles.length`. */
+function dimValue(d: DimIR): string {
+  switch (d.kind) {
+    case 'length':
+      return `rr_${tsIdent(d.param)}.length`;
+    case 'param':
+      return unsupported('node', 'dims bound to an int param');
+    case 'batch':
+    case 'n':
+      throw new Error(`node: ${d.name.spec} is not an op's own dim`);
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** The values an enum param accepts when the op narrowed them to a subset of the enum's (else null: the core's parse checks). */
+function enumSubset(p: EnumParamIR): readonly string[] | null {
+  return p.values.length < p.enum.values.length ? p.values.map((v) => v.name.spec) : null;
 }
 
 function output(op: OpIR): TensorIR {
@@ -41,7 +71,7 @@ function inPlaceInput(op: OpIR): InputIR | null {
 }
 
 function paramDefault(p: ParamIR): string {
-  return matchParam(p, { enum: (e) => tsEnumValue(e.default), real: literal, bool: literal, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
+  return matchParam(p, { enum: (e) => tsEnumValue(e.default), real: literal, bool: literal, int: literal, list: literal });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,7 +97,7 @@ function renderOptions(op: OpIR, n: TsNames): string {
     ${tsDoc([`Options of {@link ${n.fn}}: those of every ${n.fn} function, and \`out\`.`])}
     export interface ${n.outOptions}<A extends RealArray = RealArray> extends ${n.options} {
       ${tsDoc([
-        `An array to write \`${tsName(out.name)}\` into and return, instead of a new one: of the input's type, with the output's length (${shapeWords(out.shape)}), and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
+        `An array to write \`${tsName(out.name)}\` into and return, instead of a new one: of the input's type, holding the output's ${shapeWords(out.shape)}, and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
         tag('defaultValue', 'a new array'),
       ])}
       readonly out?: A | undefined;
@@ -140,17 +170,22 @@ function renderArgs(op: OpIR, n: TsNames): string {
     switch (p.type) {
       case 'real':
         return `${tsName(p.name)}: rr.realOption(${args}),`;
-      case 'enum':
-        return `${tsName(p.name)}: rr.enumOption(${args}),`;
+      case 'enum': {
+        const subset = enumSubset(p);
+        return `${tsName(p.name)}: rr.enumOption(${args}${subset === null ? '' : `, [${subset.map((v) => `'${v}'`).join(', ')}]`}),`;
+      }
       case 'bool':
         return `${tsName(p.name)}: rr.boolOption(${args}),`;
       case 'int':
+        return `${tsName(p.name)}: rr.intOption(${args}),`;
       case 'list':
-        return unsupported('node', `${p.type} params`);
+        return `${tsName(p.name)}: rr_${tsName(p.name)},`;
       default:
         return assertNever(p, 'param type');
     }
   };
+  // A list is converted to the call's dtype first: an own dim may be its length.
+  const lists = op.params.flatMap((p) => (p.type === 'list' ? [`const rr_${tsName(p.name)} = rr.listOption(${opName}, '${tsName(p.name)}', rr_o.${tsName(p.name)}, ${paramDefault(p)}, rr_dtype);`] : []));
   return code`
     const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
     const ${n.outOptionNames}: readonly string[] = [...${n.optionNames}, 'out'];
@@ -162,10 +197,12 @@ function renderArgs(op: OpIR, n: TsNames): string {
       const rr_dtype = rr.dtypeOf(${opName}, '${tsName(first.name)}', ${tsName(first.name)});
       ${others.map((x) => `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`)}
       const rr_n = rr.rowLength(${opName}, ${tsName(first.name)} as RealArray, rr_o.n);
+      ${lists}
       return {
         dtype: rr_dtype,
         n: rr_n,
         batch: rr.rowCount(${tsName(first.name)} as RealArray, rr_n),
+        ${ownDims(op).map((d) => `${d.name.spec}: ${dimValue(d)},`)}
         ${op.params.map(paramLine)}
       };
     }
@@ -175,18 +212,21 @@ function renderArgs(op: OpIR, n: TsNames): string {
 // ---------------------------------------------------------------------------------------------
 // Functions
 
-function lengthOf(b: { readonly shape: ShapeIR }): string {
-  return isPerRow(b.shape) ? 'rr_a.batch' : 'rr_a.batch * rr_a.n';
+/** The row dims of a buffer for the runtime, which reads them from the checked arguments: `['n', 'n']`. */
+function rowDims(shape: ShapeIR): string {
+  return `[${shape.row.map((d) => `'${d.name.spec}'`).join(', ')}]`;
 }
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
 function nativeCall(op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
-  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map((p) => `rr_a.${tsName(p.name)}`), ...entryBuffers(op, entry).map(arg)];
+  const param = (p: ParamIR) => `rr_a.${tsName(p.name)}${p.type === 'list' ? ` as ${tsArrayType(dtype) ?? ''}` : ''}`;
+  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map(param), ...entryBuffers(op, entry).map(arg)];
   return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
 }
 
-function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
-  return `const ${tsName(b.name)} = new ${tsArrayOf(b, dtype, ir.types)}(${lengthOf(b)});`;
+/** A new array for a written buffer, of its shape's extent (a size JS cannot allocate is a RangeError naming the op). */
+function alloc(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames): string {
+  return `const ${tsName(b.name)} = rr.allocate('${op.name.spec}', '${b.name.spec}', ${tsArrayOf(b, dtype, ir.types)}, rr_a, ${rowDims(b.shape)});`;
 }
 
 /**
@@ -195,7 +235,7 @@ function alloc(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
  * arrays before it; a new array when not given.
  */
 function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
-  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', String(isPerRow(b.shape)), `{ ${reads.join(', ')} }`];
+  const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', rowDims(b.shape), `{ ${reads.join(', ')} }`];
   if (itself !== undefined) args.push(`'${itself}'`);
   return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
@@ -206,14 +246,14 @@ function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): s
   if (entry === 'call') {
     return entryBuffers(op, entry)
       .filter((b) => b.mutable)
-      .map((b) => (b.role === 'output' ? outArray(ir, op, b, dtype, 'options?.out', 'out', inputs) : alloc(ir, b, dtype)));
+      .map((b) => (b.role === 'output' ? outArray(ir, op, b, dtype, 'options?.out', 'out', inputs) : alloc(ir, op, b, dtype)));
   }
   const done: string[] = [];
   return entryBuffers(op, entry)
     .filter((b) => b.mutable)
     .map((b) => {
       const grad = b.role === 'grad' ? op.grads.find((g) => g.name.spec === b.name.spec) : undefined;
-      if (grad === undefined) return alloc(ir, b, dtype);
+      if (grad === undefined) return alloc(ir, op, b, dtype);
       // The gradient the addon may write over the cotangent (the core's backward_in_place).
       const itself = op.inPlaceVjp?.grad.spec === b.name.spec ? 'cotangent' : undefined;
       const reads = [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)];
@@ -239,7 +279,7 @@ function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsy
   };
   const result = entry === 'call' ? tsName(output(op).name) : gradientsObject(op, (g) => g);
   return code`
-    ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, b, dtype)) : outArrays(ir, op, entry, dtype)}
+    ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, op, b, dtype)) : outArrays(ir, op, entry, dtype)}
     ${nativeCall(op, entry, dtype, isAsync, inputArg)}
     return ${result};
   `;
@@ -305,7 +345,7 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
   if (ex === null) return [];
   const arrays = ex.inputs.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
   const rows = ex.inputs[0]?.rows ?? [];
-  const given = ex.params.filter((p) => p.value !== matchParam<unknown>(p.param, { enum: (e) => e.default.name.spec, real: (r) => r.default, bool: (b) => b.default, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
+  const given = ex.params.filter((p) => JSON.stringify(p.value) !== JSON.stringify(defaultValue(p.param)));
   const opts = [
     ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
     ...given.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
@@ -407,7 +447,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
       }
     };
     return code`
-      ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
+      ${fwd.filter((b) => b.mutable).map((b) => alloc(ir, op, b, d))}
       ${nativeCall(op, 'forward', d, false, fwdArg)}
       // Copies: the caller may change its arrays before it calls vjp.
       ${saved}
@@ -415,7 +455,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         ${tsName(out.name)},
         vjp: (cotangent: ${arr}) => {
           rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, '${d.id}');
-          ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, b, d))}
+          ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, op, b, d))}
           ${nativeCall(op, 'backward', d, false, bwdArg)}
           return ${gradientsObject(op, (g) => g)};
         },
@@ -423,7 +463,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     `;
   };
   const doc = tsDoc([
-    `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` costs O(n) per row — the pattern of an autodiff library's custom gradient.`,
+    `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` runs only the backward — the pattern of an autodiff library's custom gradient.`,
     ...inputsDoc(op),
     tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`),
     tag('returns', `\`${tsName(out.name)}\` and \`vjp\`.`),
@@ -442,14 +482,14 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
 export function renderOp(ir: IR, op: OpIR): string {
   check(op);
   const n = tsNames(op);
-  const enums = [...new Set(op.params.flatMap((p) => (p.type === 'enum' ? [tsEnumType(p.enum)] : [])))].sort();
+  const enums = [...new Set(op.params.flatMap((p) => (p.type === 'enum' && enumSubset(p) === null ? [tsEnumType(p.enum)] : [])))].sort();
   return file(
     banner(ir, 'slash'),
     `// ${op.name.spec}: ${op.summary}`,
     '',
     "import { native } from '../../native.js';",
     "import * as rr from '../../runtime.js';",
-    "import type { RealArray, RowOptions } from '../../runtime.js';",
+    `import type { ${['RealArray', ...(op.params.some((p) => p.type === 'list') ? [LIST_TYPE] : []), 'RowOptions'].join(', ')} } from '../../runtime.js';`,
     enums.length > 0 ? `import type { ${enums.join(', ')} } from '../enums.js';` : null,
     '',
     renderOptions(op, n),

@@ -19,7 +19,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   const args = [
     'batch: number',
     'n: number',
-    ...op.params.map((p) => `${tsName(p.name)}: ${bindingParamType(p)}`),
+    ...op.params.map((p) => `${tsName(p.name)}: ${bindingParamType(p, dtype)}`),
     ...entryBuffers(op, entry).map((b) => `${tsName(b.name)}: ${tsArrayOf(b, dtype, ir.types)}`),
   ];
   const doc = `${WHAT[entry]}, of \`${op.name.spec}\` in ${dtype.id}${isAsync ? ' on the libuv pool' : ''}; writes the output arrays.`;

@@ -6,9 +6,9 @@ import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
-import { unsupported } from '../../emit/capabilities.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import type { IR, OpIR, ParamIR, ShapeIR } from '../../ir/types.ts';
+import { isItemRow, isPerRow } from '../../ir/shape.ts';
+import { dimWords } from './docs.ts';
 import { assertNever } from '../../util/never.ts';
 
 /** The package the API is imported from. */
@@ -21,12 +21,13 @@ function tsType(p: ParamIR): string {
     case 'real':
       return 'number';
     case 'enum':
-      return p.enum.values.map(tsEnumValue).join(' | ');
+      return p.values.map(tsEnumValue).join(' | ');
     case 'bool':
       return 'boolean';
     case 'int':
+      return 'number';
     case 'list':
-      return unsupported('node', `${p.type} params`);
+      return 'number[] | Float64Array | Float32Array';
     default:
       return assertNever(p, 'param type');
   }
@@ -102,7 +103,7 @@ function section(op: OpIR, data: ExampleData): string {
     ${fence('ts', nodeSignature(op), false)}
 
     ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
-    needs, so each ${tick('vjp(cotangent)')} is O(n) per row. The ${tick('Async')} functions run on the libuv
+    needs, so each ${tick('vjp(cotangent)')} runs only the backward. The ${tick('Async')} functions run on the libuv
     thread pool.
 
     ${fence('ts', nodeExample(op, data), true)}
@@ -112,6 +113,14 @@ function section(op: OpIR, data: ExampleData): string {
 /** What the API raises for each cause of error. */
 export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError' } as const;
 
+/** A flat array of this shape, in words: `` `B × n` values, row-major (option `n`) ``. */
+function shapeText(shape: ShapeIR): string {
+  if (isPerRow(shape)) return '`B` values';
+  if (isItemRow(shape)) return `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`;
+  const own = [...new Set(shape.row.map(dimWords).filter((w) => w !== null))].map((w) => tick(w));
+  return `${tick(`B × ${shape.row.map((d) => d.name.spec).join(' × ')}`)} values, row-major (${[`option ${tick(NODE_ROW_OPTION)}`, ...own].join(', ')})`;
+}
+
 function opDocs(op: OpIR): OpDocs {
   const nd = nodeApi(op);
   return {
@@ -119,7 +128,7 @@ function opDocs(op: OpIR): OpDocs {
     names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],
     params: op.params.map((p) => tick(nodeParam(p))),
     shapes: Object.fromEntries([
-      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? '`B` values' : `\`B × n\` values, row-major (option ${tick(NODE_ROW_OPTION)})`]),
+      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),
       ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
     ]),
     section: section(op, exampleData(op)),

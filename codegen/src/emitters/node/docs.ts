@@ -1,7 +1,9 @@
 // TSDoc comments: the spec's doc text as `/** … */` blocks, tags with hanging indents.
 import { commentLines } from '../../emit/text.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import type { ShapeIR } from '../../ir/types.ts';
+import type { DimIR, ShapeIR } from '../../ir/types.ts';
+import { assertNever } from '../../util/never.ts';
+import { tsDim } from './names.ts';
 
 const WIDTH = 100;
 
@@ -35,7 +37,23 @@ export function tag(name: string, text: string): DocPart {
   return { tag: name, text };
 }
 
-/** How many values an array of this shape holds, in words. */
+/** What an op's own dim stands for, in words (`m = quantiles.length`); null for batch and n. */
+export function dimWords(d: DimIR): string | null {
+  switch (d.kind) {
+    case 'batch':
+    case 'n':
+      return null;
+    case 'param':
+    case 'length':
+      return `${d.name.spec} = ${tsDim(d)}`;
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** How many values an array of this shape holds, in words: `B × n × n values, row-major`. */
 export function shapeWords(shape: ShapeIR): string {
-  return isPerRow(shape) ? 'B values, one per row' : 'B × n values, row-major';
+  if (isPerRow(shape)) return 'B values, one per row';
+  const own = [...new Set(shape.row.map(dimWords).filter((w) => w !== null))];
+  return `B × ${shape.row.map((d) => d.name.spec).join(' × ')} values${own.length === 0 ? '' : ` (${own.join(', ')})`}, row-major`;
 }

@@ -15,8 +15,9 @@ export const nodeEmitter: Emitter = {
   name: 'node',
   description: 'Node: the rank-relax-node napi-rs glue, the @rank-relax/node typed API',
   owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
-  // One output: the API returns it and `out` names one array.
-  capabilities: { ...BASELINE, maxOutputs: 1 },
+  // One output: the API returns it and `out` names one array. Row dims n and a list's length (the
+  // checked arguments carry each dim; buffers are allocated and checked from their shapes).
+  capabilities: { ...BASELINE, maxOutputs: 1, maxRowRank: 2, dimKinds: ['n', 'length'], paramTypes: ['real', 'enum', 'bool', 'int', 'list'], enumSubsets: true },
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

@@ -123,25 +123,40 @@ export function tsParamType(p: ParamIR): string {
     case 'real':
       return 'number';
     case 'enum':
-      return tsEnumType(p.enum);
+      // An op that accepts only some of the enum's values takes the union of those.
+      return p.values.length < p.enum.values.length ? p.values.map(tsEnumValue).join(' | ') : tsEnumType(p.enum);
     case 'bool':
       return 'boolean';
     case 'int':
+      return 'number';
     case 'list':
-      return unsupported('node', `${p.type} params`);
+      return LIST_TYPE;
     default:
       return assertNever(p, 'param type');
   }
 }
 
-/** TypeScript type of a param as the binding takes it (enums by name). */
-export function bindingParamType(p: ParamIR): string {
-  return matchParam(p, { real: () => 'number', enum: () => 'string', bool: () => 'boolean', int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
+/** What a list param (of reals) accepts: an array of numbers or a typed array (runtime.ts). */
+export const LIST_TYPE = 'RealList';
+
+/** The float typed array of a dtype: `Float64Array`. */
+function realArray(dtype: TypeNames): string {
+  const array = tsArrayType(dtype);
+  if (array === null) throw new Error(`no typed array for ${dtype.id}`);
+  return array;
 }
 
-/** Rust type of a param as the `#[napi]` function takes it. */
-export function rustParamType(p: ParamIR): string {
-  return matchParam(p, { real: () => 'f64', enum: () => 'String', bool: () => 'bool', int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
+/**
+ * TypeScript type of a param as the binding takes it in one dtype: enums by name, an int as a
+ * (safe-integer) number, a list as a typed array of the dtype.
+ */
+export function bindingParamType(p: ParamIR, dtype: TypeNames): string {
+  return matchParam(p, { real: () => 'number', enum: () => 'string', bool: () => 'boolean', int: () => 'number', list: () => realArray(dtype) });
+}
+
+/** Rust type of a param as the `#[napi]` function takes it in one dtype (a list borrowed: it is copied into the params). */
+export function rustParamType(p: ParamIR, dtype: TypeNames): string {
+  return matchParam(p, { real: () => 'f64', enum: () => 'String', bool: () => 'bool', int: () => 'i64', list: () => napiArray(realArray(dtype), true) });
 }
 
 /** The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`. */

@@ -6,10 +6,11 @@
 // buffer checks and the job are in the hand-written src/plumbing.rs (imported as `rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
-import type { ArgIR, BufferArgIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import type { ArgIR, BufferArgIR, DimIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import { rowExtent } from '../../ir/shape.ts';
 import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
+import { rustIdent } from '../../ir/names.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -110,18 +111,21 @@ function renderParams(op: OpIR): string {
       case 'enum':
         return rsCall(`${rustIdentifier(p.name)}: rr::enum_param`, ['RR_OP', `rank_relax::${rustEnumType(p.enum)}::parse(${rustIdentifier(p.name)})`], 8, '?,');
       case 'bool':
-        return `${rustIdentifier(p.name)},`;
       case 'int':
+        return `${rustIdentifier(p.name)},`;
       case 'list':
-        return unsupported('node', `${p.type} params`);
+        return `${rustIdentifier(p.name)}: ${rustIdentifier(p.name)}.to_vec(),`;
       default:
         return assertNever(p, 'param type');
     }
   };
-  const argType = (p: ParamIR) => matchParam(p, { enum: () => '&str', real: rustParamType, bool: rustParamType, int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') });
+  const argType = (p: ParamIR) => matchParam(p, { enum: () => '&str', real: () => 'f64', bool: () => 'bool', int: () => 'i64', list: () => '&[T]' });
   const sig = rsFn('fn rr_params<T: Real>', op.params.map((p) => `${rustIdentifier(p.name)}: ${argType(p)}`), ' -> Result<rr_op::Params<T>, Failure>');
+  const doc = op.params.some((p) => p.type === 'list')
+    ? "The core's params from the JS arguments (a list copied, in the call's dtype); an unknown enum name is the core's error."
+    : "The core's params from the JS arguments; an unknown enum name is the core's error.";
   return code`
-    /// The core's params from the JS arguments; an unknown enum name is the core's error.
+    ${docComment(doc)}
     ${sig}
         Ok(rr_op::Params {
             ${op.params.map(field)}
@@ -136,9 +140,33 @@ function sliceParam(b: Buffer): string {
 
 const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
 
-/** `let mut ranks = rr::scratch::<T>(…)` for buffers the entry keeps inside the addon. */
+/** A dim's value in the generic bodies, where `rr_shape` and `rr_params` are in scope. */
+function bodyDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+    case 'n':
+      return `rr_shape.${dim.name.spec}`;
+    case 'length':
+      return `rr_params.${rustIdent(dim.param)}.len()`;
+    case 'param':
+      return unsupported('node', 'dims bound to an int param');
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/**
+ * `let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?` for buffers the
+ * entry keeps inside the addon: the row extent is the shape's (`1` for `[batch]`,
+ * `rr_shape.n * rr_shape.n`, `rr_params.quantiles.len()`).
+ */
 function scratchLine(b: Buffer, firstInput: Buffer): string {
-  return rsCall(`let mut ${rustIdentifier(b.name)} = rr::scratch::<${elemType(b)}>`, ['rr_shape', `${isPerRow(b.shape)}`, `${rustIdentifier(firstInput.name)}.len()`], 4, ';');
+  const args = ['RR_OP', 'rr_shape', rowExtent(b.shape, bodyDim), `${rustIdentifier(firstInput.name)}.len()`];
+  const lhs = `let mut ${rustIdentifier(b.name)} =`;
+  const rhs = `rr::scratch::<${elemType(b)}>(${args.join(', ')})?;`;
+  // rustfmt moves a right-hand side that fits on the next line there rather than break the call.
+  if (4 + lhs.length + 1 + rhs.length > WIDTH && 8 + rhs.length <= WIDTH && args.join(', ').length <= CALL_WIDTH) return `${lhs}\n    ${rhs}`;
+  return rsCall(`${lhs} rr::scratch::<${elemType(b)}>`, args, 4, '?;');
 }
 
 /** The generic bodies of `call` (residuals in scratch) and `vjp` (forward into scratch, backward). */
@@ -289,12 +317,12 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     'env: &Env',
     'batch: u32',
     'n: u32',
-    ...op.params.map((p) => `${rustIdentifier(p.name)}: ${rustParamType(p)}`),
+    ...op.params.map((p) => `${rustIdentifier(p.name)}: ${rustParamType(p, dtype)}`),
     ...buffers.map((b) => `${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}: ${napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable)}`),
   ];
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
   const indent = isAsync ? 12 : 8;
-  const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${rustIdentifier(p.name)}`, real: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => unsupported('node', 'int params'), list: () => unsupported('node', 'list params') }));
+  const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${rustIdentifier(p.name)}`, real: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => rustIdentifier(p.name), list: () => `&${rustIdentifier(p.name)}` }));
   const slices = written.map((b) => `let ${rustIdentifier(b.name)} = unsafe { ${rustIdentifier(b.name)}.as_mut() };`);
   const bufferArgs = buffers.map((b) => (b.mutable ? rustIdentifier(b.name) : `&${rustIdentifier(b.name)}`));
   const call =
@@ -351,6 +379,7 @@ function napiImports(ir: IR, op: OpIR): string[] {
         for (const b of entryBuffers(op, entry)) names.add(napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable));
       }
     }
+    for (const p of op.params) if (p.type === 'list') names.add(rustParamType(p, dtype));
   }
   return ['AsyncTask', ...[...names].sort()];
 }

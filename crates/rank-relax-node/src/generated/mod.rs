@@ -3,9 +3,13 @@
 //! the error codes (the C ABI's status names, set as `code` on every JS error).
 
 pub mod ndcg_loss;
+pub mod neural_sort;
+pub mod neural_sort_apply;
 pub mod sigmoid_rank;
+pub mod soft_quantile;
 pub mod soft_rank;
 pub mod soft_sort;
+pub mod soft_topk;
 pub mod spearman_loss;
 
 /// Library version (the spec's package version).
@@ -13,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits; the package checks it.
-pub const ABI_HASH: &str = "0xbc707b71ffd54320";
+pub const ABI_HASH: &str = "0x4e5e80e99c0e7596";
 
 /// A value in a buffer is unusable: NaN, ±inf, a negative relevance, a corrupt residual.
 pub const RR_ERR_INVALID_VALUE: &str = "RR_ERR_INVALID_VALUE";

@@ -35,8 +35,8 @@ fn rr_call<T: Real + rr::Elem>(
     relevance: &[T],
     loss: &mut [T],
 ) -> Result<(), Failure> {
-    let mut ranks = rr::scratch::<T>(rr_shape, false, scores.len());
-    let mut permutation = rr::scratch::<i32>(rr_shape, false, scores.len());
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
     rr_op::forward(
         rr_shape,
         rr_params,
@@ -59,9 +59,9 @@ fn rr_vjp<T: Real + rr::Elem>(
     grad_scores: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut loss = rr::scratch::<T>(rr_shape, true, scores.len());
-    let mut ranks = rr::scratch::<T>(rr_shape, false, scores.len());
-    let mut permutation = rr::scratch::<i32>(rr_shape, false, scores.len());
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, scores.len())?;
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
     rr_op::forward(
         rr_shape,
         rr_params,

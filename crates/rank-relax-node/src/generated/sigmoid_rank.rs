@@ -47,7 +47,7 @@ fn rr_vjp<T: Real + rr::Elem>(
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut ranks = rr::scratch::<T>(rr_shape, false, values.len());
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     rr_op::forward(rr_shape, rr_params, values, &mut ranks)?;
     rr_op::backward(
         rr_shape,

@@ -47,8 +47,8 @@ fn rr_vjp_in_place<T: Real + rr::Elem>(
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut ranks = rr::scratch::<T>(rr_shape, false, values.len());
-    let mut permutation = rr::scratch::<i32>(rr_shape, false, values.len());
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
     rr_op::backward_in_place(
         rr_shape,
@@ -69,7 +69,7 @@ fn rr_call<T: Real + rr::Elem>(
     values: &[T],
     ranks: &mut [T],
 ) -> Result<(), Failure> {
-    let mut permutation = rr::scratch::<i32>(rr_shape, false, values.len());
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     rr_op::forward(rr_shape, rr_params, values, ranks, &mut permutation)?;
     Ok(())
 }
@@ -83,8 +83,8 @@ fn rr_vjp<T: Real + rr::Elem>(
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut ranks = rr::scratch::<T>(rr_shape, false, values.len());
-    let mut permutation = rr::scratch::<i32>(rr_shape, false, values.len());
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
     rr_op::backward(
         rr_shape,

@@ -35,10 +35,12 @@ fn rr_call<T: Real + rr::Elem>(
     targets: &[T],
     loss: &mut [T],
 ) -> Result<(), Failure> {
-    let mut prediction_ranks = rr::scratch::<T>(rr_shape, false, predictions.len());
-    let mut prediction_permutation = rr::scratch::<i32>(rr_shape, false, predictions.len());
-    let mut target_ranks = rr::scratch::<T>(rr_shape, false, predictions.len());
-    let mut target_permutation = rr::scratch::<i32>(rr_shape, false, predictions.len());
+    let mut prediction_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut prediction_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
     rr_op::forward(
         rr_shape,
         rr_params,
@@ -64,11 +66,13 @@ fn rr_vjp<T: Real + rr::Elem>(
     grad_targets: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut loss = rr::scratch::<T>(rr_shape, true, predictions.len());
-    let mut prediction_ranks = rr::scratch::<T>(rr_shape, false, predictions.len());
-    let mut prediction_permutation = rr::scratch::<i32>(rr_shape, false, predictions.len());
-    let mut target_ranks = rr::scratch::<T>(rr_shape, false, predictions.len());
-    let mut target_permutation = rr::scratch::<i32>(rr_shape, false, predictions.len());
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, predictions.len())?;
+    let mut prediction_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut prediction_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
     rr_op::forward(
         rr_shape,
         rr_params,

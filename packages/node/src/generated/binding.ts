@@ -14,7 +14,7 @@ export const ABI_VERSION = 1;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0xbc707b71ffd54320';
+export const ABI_HASH = '0x4e5e80e99c0e7596';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -188,6 +188,266 @@ export interface OpBinding {
     gradScores: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `neural_sort` in f32; writes the output arrays. */
+  neuralSortF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    permutationMatrix: Float32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `neural_sort` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    permutationMatrix: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `neural_sort` in f32; writes the output arrays. */
+  neuralSortForwardF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    permutationMatrix: Float32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort` in f32; writes the output arrays. */
+  neuralSortBackwardF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    permutationMatrix: Float32Array,
+    cotangentPermutationMatrix: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort` in f32; writes the output arrays. */
+  neuralSortVjpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    cotangentPermutationMatrix: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortVjpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    cotangentPermutationMatrix: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `neural_sort` in f64; writes the output arrays. */
+  neuralSortF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    permutationMatrix: Float64Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `neural_sort` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    permutationMatrix: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `neural_sort` in f64; writes the output arrays. */
+  neuralSortForwardF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    permutationMatrix: Float64Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort` in f64; writes the output arrays. */
+  neuralSortBackwardF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    permutationMatrix: Float64Array,
+    cotangentPermutationMatrix: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort` in f64; writes the output arrays. */
+  neuralSortVjpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    cotangentPermutationMatrix: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortVjpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    cotangentPermutationMatrix: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f32; writes the output arrays. */
+  neuralSortApplyF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    payload: Float32Array,
+    output: Float32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortApplyF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    payload: Float32Array,
+    output: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `neural_sort_apply` in f32; writes the output arrays. */
+  neuralSortApplyForwardF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    payload: Float32Array,
+    output: Float32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort_apply` in f32; writes the output arrays. */
+  neuralSortApplyBackwardF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    payload: Float32Array,
+    cotangentOutput: Float32Array,
+    gradValues: Float32Array,
+    gradPayload: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort_apply` in f32; writes the output arrays. */
+  neuralSortApplyVjpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    payload: Float32Array,
+    cotangentOutput: Float32Array,
+    gradValues: Float32Array,
+    gradPayload: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort_apply` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortApplyVjpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float32Array,
+    payload: Float32Array,
+    cotangentOutput: Float32Array,
+    gradValues: Float32Array,
+    gradPayload: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f64; writes the output arrays. */
+  neuralSortApplyF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    payload: Float64Array,
+    output: Float64Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortApplyF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    payload: Float64Array,
+    output: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `neural_sort_apply` in f64; writes the output arrays. */
+  neuralSortApplyForwardF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    payload: Float64Array,
+    output: Float64Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort_apply` in f64; writes the output arrays. */
+  neuralSortApplyBackwardF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    payload: Float64Array,
+    cotangentOutput: Float64Array,
+    gradValues: Float64Array,
+    gradPayload: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort_apply` in f64; writes the output arrays. */
+  neuralSortApplyVjpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    payload: Float64Array,
+    cotangentOutput: Float64Array,
+    gradValues: Float64Array,
+    gradPayload: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `neural_sort_apply` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortApplyVjpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    values: Float64Array,
+    payload: Float64Array,
+    cotangentOutput: Float64Array,
+    gradValues: Float64Array,
+    gradPayload: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f32; writes the output arrays. */
   sigmoidRankF32(
     batch: number,
@@ -305,6 +565,142 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     cotangentRanks: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_quantile` in f32; writes the output arrays. */
+  softQuantileF32(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float32Array,
+    result: Float32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_quantile` in f32 on the libuv pool; writes the output arrays. */
+  softQuantileF32Async(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float32Array,
+    result: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_quantile` in f32; writes the output arrays. */
+  softQuantileForwardF32(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float32Array,
+    result: Float32Array,
+    permutation: Int32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `soft_quantile` in f32; writes the output arrays. */
+  softQuantileBackwardF32(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float32Array,
+    permutation: Int32Array,
+    cotangentResult: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_quantile` in f32; writes the output arrays. */
+  softQuantileVjpF32(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float32Array,
+    cotangentResult: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_quantile` in f32 on the libuv pool; writes the output arrays. */
+  softQuantileVjpF32Async(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float32Array,
+    cotangentResult: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_quantile` in f64; writes the output arrays. */
+  softQuantileF64(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float64Array,
+    result: Float64Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_quantile` in f64 on the libuv pool; writes the output arrays. */
+  softQuantileF64Async(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float64Array,
+    result: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_quantile` in f64; writes the output arrays. */
+  softQuantileForwardF64(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float64Array,
+    result: Float64Array,
+    permutation: Int32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `soft_quantile` in f64; writes the output arrays. */
+  softQuantileBackwardF64(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float64Array,
+    permutation: Int32Array,
+    cotangentResult: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_quantile` in f64; writes the output arrays. */
+  softQuantileVjpF64(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float64Array,
+    cotangentResult: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_quantile` in f64 on the libuv pool; writes the output arrays. */
+  softQuantileVjpF64Async(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    values: Float64Array,
+    cotangentResult: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
@@ -619,6 +1015,174 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     cotangentSorted: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_topk` in f32; writes the output arrays. */
+  softTopkF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Float32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_topk` in f32 on the libuv pool; writes the output arrays. */
+  softTopkF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_topk` in f32; writes the output arrays. */
+  softTopkForwardF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Float32Array,
+    permutation: Int32Array,
+  ): void;
+  /**
+   * Backward (VJP) from the saves and residuals of a forward, of `soft_topk` in f32; writes the
+   * output arrays. `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then
+   * written over the cotangent (the core's `backward_in_place`). Any other overlap of a written array
+   * with another array throws a TypeError.
+   */
+  softTopkBackwardF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    permutation: Int32Array,
+    cotangentMask: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /**
+   * VJP: forward and backward in one call, of `soft_topk` in f32; writes the output arrays.
+   * `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then written over
+   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
+   * array throws a TypeError.
+   */
+  softTopkVjpF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    cotangentMask: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_topk` in f32 on the libuv pool; writes the output arrays. */
+  softTopkVjpF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    cotangentMask: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_topk` in f64; writes the output arrays. */
+  softTopkF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Float64Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_topk` in f64 on the libuv pool; writes the output arrays. */
+  softTopkF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_topk` in f64; writes the output arrays. */
+  softTopkForwardF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Float64Array,
+    permutation: Int32Array,
+  ): void;
+  /**
+   * Backward (VJP) from the saves and residuals of a forward, of `soft_topk` in f64; writes the
+   * output arrays. `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then
+   * written over the cotangent (the core's `backward_in_place`). Any other overlap of a written array
+   * with another array throws a TypeError.
+   */
+  softTopkBackwardF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    permutation: Int32Array,
+    cotangentMask: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /**
+   * VJP: forward and backward in one call, of `soft_topk` in f64; writes the output arrays.
+   * `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then written over
+   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
+   * array throws a TypeError.
+   */
+  softTopkVjpF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    cotangentMask: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_topk` in f64 on the libuv pool; writes the output arrays. */
+  softTopkVjpF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    cotangentMask: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;

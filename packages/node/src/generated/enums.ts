@@ -16,3 +16,11 @@ export type Direction = 'ascending' | 'descending';
  * - `'kl'`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
  */
 export type Regularization = 'l2' | 'kl';
+
+/**
+ * Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the mask.
+ *
+ * - `'l2'`: Ω = ½‖y‖², the mask is a clipped, shifted copy of values / ε; piecewise linear.
+ * - `'p43'`: Ω = ¾ Σ y^{4/3}; the mask is continuously differentiable in the values.
+ */
+export type TopkRegularization = 'l2' | 'p43';

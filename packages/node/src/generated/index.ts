@@ -3,7 +3,11 @@
 
 export * from './enums.js';
 export * from './ops/ndcg_loss.js';
+export * from './ops/neural_sort.js';
+export * from './ops/neural_sort_apply.js';
 export * from './ops/sigmoid_rank.js';
+export * from './ops/soft_quantile.js';
 export * from './ops/soft_rank.js';
 export * from './ops/soft_sort.js';
+export * from './ops/soft_topk.js';
 export * from './ops/spearman_loss.js';

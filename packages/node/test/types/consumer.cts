@@ -4,7 +4,10 @@ import rr = require('@rank-relax/node');
 const ranks: Float32Array = rr.softRank(new Float32Array([3, 1, 2]), { regularizationStrength: 0.1 });
 const loss: Float64Array = rr.ndcgLoss(new Float64Array([0.2, 1.5]), new Float64Array([0, 2]));
 const grad: Float64Array = rr.spearmanLossVjp(new Float64Array(4), new Float64Array(4), new Float64Array(1)).predictions;
+const quantiles: Float64Array = rr.softQuantile(new Float64Array([3, 1, 2]), { quantiles: [0.1, 0.9] });
 // @ts-expect-error an unknown direction
 rr.softSort(new Float64Array(3), { direction: 'up' });
+// @ts-expect-error k is a number
+rr.softTopk(new Float64Array(3), { k: '1' });
 
-export = [ranks, loss, grad];
+export = [ranks, loss, grad, quantiles];

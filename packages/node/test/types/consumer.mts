@@ -2,6 +2,16 @@
 // .d.mts/.d.ts (test-node.sh runs it). Lines marked @ts-expect-error must NOT compile.
 import {
   ABI_HASH,
+  neuralSort,
+  neuralSortApply,
+  neuralSortApplyAsync,
+  neuralSortApplyVjp,
+  neuralSortApplyVjpAsync,
+  neuralSortApplyWithVjp,
+  neuralSortAsync,
+  neuralSortVjp,
+  neuralSortVjpAsync,
+  neuralSortWithVjp,
   ndcgLoss,
   ndcgLossAsync,
   ndcgLossVjp,
@@ -24,6 +34,16 @@ import {
   softSortVjp,
   softSortVjpAsync,
   softSortWithVjp,
+  softQuantile,
+  softQuantileAsync,
+  softQuantileVjp,
+  softQuantileVjpAsync,
+  softQuantileWithVjp,
+  softTopk,
+  softTopkAsync,
+  softTopkVjp,
+  softTopkVjpAsync,
+  softTopkWithVjp,
   spearmanLoss,
   spearmanLossAsync,
   spearmanLossVjp,
@@ -31,7 +51,11 @@ import {
   spearmanLossWithVjp,
   type Direction,
   type RealArray,
+  type RealList,
   type Regularization,
+  type SoftQuantileOptions,
+  type SoftTopkOptions,
+  type TopkRegularization,
   type SoftRankGradients,
   type SoftRankOptions,
   type SpearmanLossWithVjp,
@@ -111,8 +135,54 @@ async function run(): Promise<void> {
   const v3: number = (await sigmoidRankVjpAsync(x64, x64)).regularizationStrength;
   const v4: Float64Array = (await spearmanLossVjpAsync(x64, x64, x64)).targets;
   const v5: Float64Array = (await ndcgLossVjpAsync(x64, x64, x64)).scores;
-  void [a64, a32, a3, a4, a5, v1, v2, v3, v4, v5];
+  const a6: Float32Array = await softTopkAsync(x32, { k: 2 });
+  const a7: Float64Array = await softQuantileAsync(x64, { quantiles: [0.5] });
+  const a8: Float64Array = await neuralSortAsync(x64);
+  const a9: Float32Array = await neuralSortApplyAsync(x32, x32);
+  const v6: Float32Array = (await softTopkVjpAsync(x32, x32)).values;
+  const v7: number = (await softQuantileVjpAsync(x64, x64)).regularizationStrength;
+  const v8: Float64Array = (await neuralSortVjpAsync(x64, x64)).values;
+  const v9: Float64Array = (await neuralSortApplyVjpAsync(x64, x64, x64)).payload;
+  void [a64, a32, a3, a4, a5, v1, v2, v3, v4, v5, a6, a7, a8, a9, v6, v7, v8, v9];
 }
+
+// soft_topk: k a number, its own regularization enum (l2 or p43), descending by default.
+const t64: Float64Array = softTopk(x64, { k: 2, regularization: 'p43', direction: 'ascending' });
+const t32: Float32Array = softTopk(x32, { n: 2, k: 1, out: new Float32Array(4) });
+const tg: Float64Array = softTopkVjp(x64, x64, { k: 2, out: { values: x64 } }).values;
+const tw: Float32Array = softTopkWithVjp(x32, { k: 3 }).vjp(x32).values;
+const topkReg: TopkRegularization = 'p43';
+// @ts-expect-error kl is soft_rank's regularization, not soft_topk's
+softTopk(x64, { regularization: 'kl' });
+// @ts-expect-error k is a number
+softTopk(x64, { k: '2' });
+// @ts-expect-error k is a number, not a boolean
+softTopk(x64, { k: true });
+// soft_quantile: quantiles an array of numbers or a float typed array; the output [B, m].
+const q64: Float64Array = softQuantile(x64, { quantiles: [0.25, 0.75] });
+const q32: Float32Array = softQuantile(x32, { quantiles: new Float64Array([0.5]), regularization: 'kl' });
+const qg: Float64Array = softQuantileVjp(x64, new Float64Array(2), { quantiles: new Float32Array([0.1, 0.9]) }).values;
+const qw: number = softQuantileWithVjp(x64, { quantiles: [0.5] }).vjp(new Float64Array(1)).regularizationStrength;
+const list: RealList = [0, 1];
+const qOptions: SoftQuantileOptions = { quantiles: list };
+// @ts-expect-error quantiles is a list, not a number
+softQuantile(x64, { quantiles: 0.5 });
+// @ts-expect-error quantiles holds numbers
+softQuantile(x64, { quantiles: ['0.5'] });
+// @ts-expect-error soft_quantile has no direction
+softQuantile(x64, { direction: 'ascending' });
+// neural_sort: [B, n, n]; neural_sort_apply: a gradient for the payload too.
+const p64: Float64Array = neuralSort(x64, { regularizationStrength: 0.5, direction: 'descending' });
+const pm: Float32Array = neuralSortWithVjp(x32).permutationMatrix;
+const pv: number = neuralSortVjp(x64, new Float64Array(16)).regularizationStrength;
+const na: Float64Array = neuralSortApply(x64, x64, { out: new Float64Array(4) });
+const nag = neuralSortApplyVjp(x32, x32, x32, { out: { payload: new Float32Array(4) } });
+const nagp: Float32Array = nag.payload;
+const nagv: Float32Array = nag.values;
+const naw: Float64Array = neuralSortApplyWithVjp(x64, x64).vjp(x64).payload;
+// @ts-expect-error values and payload of different types
+neuralSortApply(x64, x32);
+const tOptions: SoftTopkOptions = { k: 2, regularization: topkReg };
 
 const options: SoftRankOptions = { n: 2, regularizationStrength: undefined };
 const reg: Regularization = 'l2';
@@ -121,4 +191,5 @@ setNumThreads(2);
 const threads: number = numThreads();
 const hash: string = ABI_HASH;
 
+void [t64, t32, tg, tw, q64, q32, qg, qw, qOptions, p64, pm, pv, na, nagp, nagv, naw, tOptions];
 void [r64, r32, rAny, wrong, o64, o32, og, ogs, s64, s32, g64, l64, l32, gv, ge, sg32, sig, spp, spt, nds, prr, prg, ps, pg, pl, pn, options, reg, dir, threads, hash, run];

@@ -32,8 +32,8 @@ export interface NdcgLossOptions extends RowOptions {
  */
 export interface NdcgLossOutOptions<A extends RealArray = RealArray> extends NdcgLossOptions {
   /**
-   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
-   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * An array to write `loss` into and return, instead of a new one: of the input's type, holding the
+   * output's B values, one per row, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -151,11 +151,11 @@ export function ndcgLoss<A extends RealArray>(scores: A, relevance: A, options?:
 export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: NdcgLossOutOptions<RealArray>): RealArray {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, true, { scores, relevance });
+    const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, [], { scores, relevance });
     native.ndcgLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss);
     return loss;
   }
-  const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, true, { scores, relevance });
+  const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, [], { scores, relevance });
   native.ndcgLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss);
   return loss;
 }
@@ -183,11 +183,11 @@ export function ndcgLossAsync<A extends RealArray>(scores: A, relevance: A, opti
 export async function ndcgLossAsync(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): Promise<RealArray> {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.allocate('ndcg_loss', 'loss', Float32Array, rr_a, []);
     await native.ndcgLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss);
     return loss;
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.allocate('ndcg_loss', 'loss', Float64Array, rr_a, []);
   await native.ndcgLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss);
   return loss;
 }
@@ -220,13 +220,13 @@ export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: 
   rr.sameDtype('ndcg_loss', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: NdcgLossGradientsOut = rr.outFields('ndcg_loss', options?.out, rr_NDCG_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, false, { scores, relevance, cotangent });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, ['n'], { scores, relevance, cotangent });
+    const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.ndcgLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, cotangent as Float32Array, gradScores, gradRegularizationStrength);
     return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, false, { scores, relevance, cotangent });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, ['n'], { scores, relevance, cotangent });
+  const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.ndcgLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -254,21 +254,21 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   rr.sameDtype('ndcg_loss', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradScores = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.ndcgLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, cotangent as Float32Array, gradScores, gradRegularizationStrength);
     return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradScores = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.ndcgLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
 /**
  * {@link ndcgLoss} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param scores - Predicted scores; the highest score is ranked first. B × n values, row-major: a
  *   Float64Array or Float32Array.
@@ -287,9 +287,9 @@ export function ndcgLossWithVjp<A extends RealArray>(scores: A, relevance: A, op
 export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options?: NdcgLossOptions): NdcgLossWithVjp {
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
-    const permutation = new Int32Array(rr_a.batch * rr_a.n);
+    const loss = rr.allocate('ndcg_loss', 'loss', Float32Array, rr_a, []);
+    const ranks = rr.allocate('ndcg_loss', 'ranks', Float32Array, rr_a, ['n']);
+    const permutation = rr.allocate('ndcg_loss', 'permutation', Int32Array, rr_a, ['n']);
     native.ndcgLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss, ranks, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_scores = (scores as Float32Array).slice();
@@ -298,16 +298,16 @@ export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options
       loss,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('ndcg_loss', 'cotangent', cotangent, 'f32');
-        const gradScores = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.ndcgLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_scores, rr_relevance, ranks, permutation, cotangent, gradScores, gradRegularizationStrength);
         return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const loss = new Float64Array(rr_a.batch);
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
-  const permutation = new Int32Array(rr_a.batch * rr_a.n);
+  const loss = rr.allocate('ndcg_loss', 'loss', Float64Array, rr_a, []);
+  const ranks = rr.allocate('ndcg_loss', 'ranks', Float64Array, rr_a, ['n']);
+  const permutation = rr.allocate('ndcg_loss', 'permutation', Int32Array, rr_a, ['n']);
   native.ndcgLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss, ranks, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_scores = (scores as Float64Array).slice();
@@ -316,8 +316,8 @@ export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options
     loss,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('ndcg_loss', 'cotangent', cotangent, 'f64');
-      const gradScores = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.ndcgLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_scores, rr_relevance, ranks, permutation, cotangent, gradScores, gradRegularizationStrength);
       return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

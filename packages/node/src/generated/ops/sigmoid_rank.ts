@@ -32,8 +32,8 @@ export interface SigmoidRankOptions extends RowOptions {
  */
 export interface SigmoidRankOutOptions<A extends RealArray = RealArray> extends SigmoidRankOptions {
   /**
-   * An array to write `ranks` into and return, instead of a new one: of the input's type, with the
-   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * An array to write `ranks` into and return, instead of a new one: of the input's type, holding the
+   * output's B × n values, row-major, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -147,11 +147,11 @@ export function sigmoidRank<A extends RealArray>(values: A, options?: SigmoidRan
 export function sigmoidRank(values: RealArray, options?: SigmoidRankOutOptions<RealArray>): RealArray {
   const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, false, { values });
+    const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
     native.sigmoidRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, false, { values });
+  const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
   native.sigmoidRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -177,11 +177,11 @@ export function sigmoidRankAsync<A extends RealArray>(values: A, options?: Sigmo
 export async function sigmoidRankAsync(values: RealArray, options?: SigmoidRankOptions): Promise<RealArray> {
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
+    const ranks = rr.allocate('sigmoid_rank', 'ranks', Float32Array, rr_a, ['n']);
     await native.sigmoidRankF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
+  const ranks = rr.allocate('sigmoid_rank', 'ranks', Float64Array, rr_a, ['n']);
   await native.sigmoidRankF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -212,13 +212,13 @@ export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?
   rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SigmoidRankGradientsOut = rr.outFields('sigmoid_rank', options?.out, rr_SIGMOID_RANK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
+    const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.sigmoidRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
+  const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.sigmoidRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -244,21 +244,21 @@ export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArra
   const rr_a = rr_sigmoidRankArgs(values, options);
   rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.sigmoidRankVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.sigmoidRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
 /**
  * {@link sigmoidRank} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
@@ -275,7 +275,7 @@ export function sigmoidRankWithVjp<A extends RealArray>(values: A, options?: Sig
 export function sigmoidRankWithVjp(values: RealArray, options?: SigmoidRankOptions): SigmoidRankWithVjp {
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
+    const ranks = rr.allocate('sigmoid_rank', 'ranks', Float32Array, rr_a, ['n']);
     native.sigmoidRankForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -283,14 +283,14 @@ export function sigmoidRankWithVjp(values: RealArray, options?: SigmoidRankOptio
       ranks,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.sigmoidRankBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
+  const ranks = rr.allocate('sigmoid_rank', 'ranks', Float64Array, rr_a, ['n']);
   native.sigmoidRankForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -298,8 +298,8 @@ export function sigmoidRankWithVjp(values: RealArray, options?: SigmoidRankOptio
     ranks,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.sigmoidRankBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

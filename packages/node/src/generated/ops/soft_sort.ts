@@ -39,8 +39,8 @@ export interface SoftSortOptions extends RowOptions {
  */
 export interface SoftSortOutOptions<A extends RealArray = RealArray> extends SoftSortOptions {
   /**
-   * An array to write `sorted` into and return, instead of a new one: of the input's type, with the
-   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * An array to write `sorted` into and return, instead of a new one: of the input's type, holding
+   * the output's B × n values, row-major, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -160,11 +160,11 @@ export function softSort<A extends RealArray>(values: A, options?: SoftSortOutOp
 export function softSort(values: RealArray, options?: SoftSortOutOptions<RealArray>): RealArray {
   const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, false, { values });
+    const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
     native.softSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted);
     return sorted;
   }
-  const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, false, { values });
+  const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
   native.softSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted);
   return sorted;
 }
@@ -189,11 +189,11 @@ export function softSortAsync<A extends RealArray>(values: A, options?: SoftSort
 export async function softSortAsync(values: RealArray, options?: SoftSortOptions): Promise<RealArray> {
   const rr_a = rr_softSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const sorted = new Float32Array(rr_a.batch * rr_a.n);
+    const sorted = rr.allocate('soft_sort', 'sorted', Float32Array, rr_a, ['n']);
     await native.softSortF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted);
     return sorted;
   }
-  const sorted = new Float64Array(rr_a.batch * rr_a.n);
+  const sorted = rr.allocate('soft_sort', 'sorted', Float64Array, rr_a, ['n']);
   await native.softSortF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted);
   return sorted;
 }
@@ -225,13 +225,13 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SoftSortGradientsOut = rr.outFields('soft_sort', options?.out, rr_SOFT_SORT_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent }, 'cotangent');
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
+    const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.softSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent }, 'cotangent');
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
+  const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.softSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -257,21 +257,21 @@ export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, 
   const rr_a = rr_softSortArgs(values, options);
   rr.sameDtype('soft_sort', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('soft_sort', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.softSortVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('soft_sort', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
 /**
  * {@link softSort} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
@@ -288,8 +288,8 @@ export function softSortWithVjp<A extends RealArray>(values: A, options?: SoftSo
 export function softSortWithVjp(values: RealArray, options?: SoftSortOptions): SoftSortWithVjp {
   const rr_a = rr_softSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const sorted = new Float32Array(rr_a.batch * rr_a.n);
-    const permutation = new Int32Array(rr_a.batch * rr_a.n);
+    const sorted = rr.allocate('soft_sort', 'sorted', Float32Array, rr_a, ['n']);
+    const permutation = rr.allocate('soft_sort', 'permutation', Int32Array, rr_a, ['n']);
     native.softSortForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -297,15 +297,15 @@ export function softSortWithVjp(values: RealArray, options?: SoftSortOptions): S
       sorted,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_sort', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('soft_sort', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.softSortBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const sorted = new Float64Array(rr_a.batch * rr_a.n);
-  const permutation = new Int32Array(rr_a.batch * rr_a.n);
+  const sorted = rr.allocate('soft_sort', 'sorted', Float64Array, rr_a, ['n']);
+  const permutation = rr.allocate('soft_sort', 'permutation', Int32Array, rr_a, ['n']);
   native.softSortForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -313,8 +313,8 @@ export function softSortWithVjp(values: RealArray, options?: SoftSortOptions): S
     sorted,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_sort', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('soft_sort', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.softSortBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

@@ -32,8 +32,8 @@ export interface SpearmanLossOptions extends RowOptions {
  */
 export interface SpearmanLossOutOptions<A extends RealArray = RealArray> extends SpearmanLossOptions {
   /**
-   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
-   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * An array to write `loss` into and return, instead of a new one: of the input's type, holding the
+   * output's B values, one per row, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -160,11 +160,11 @@ export function spearmanLoss<A extends RealArray>(predictions: A, targets: A, op
 export function spearmanLoss(predictions: RealArray, targets: RealArray, options?: SpearmanLossOutOptions<RealArray>): RealArray {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, true, { predictions, targets });
+    const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, targets });
     native.spearmanLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss);
     return loss;
   }
-  const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, true, { predictions, targets });
+  const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets });
   native.spearmanLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss);
   return loss;
 }
@@ -191,11 +191,11 @@ export function spearmanLossAsync<A extends RealArray>(predictions: A, targets: 
 export async function spearmanLossAsync(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): Promise<RealArray> {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.allocate('spearman_loss', 'loss', Float32Array, rr_a, []);
     await native.spearmanLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss);
     return loss;
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.allocate('spearman_loss', 'loss', Float64Array, rr_a, []);
   await native.spearmanLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss);
   return loss;
 }
@@ -227,15 +227,15 @@ export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cota
   rr.sameDtype('spearman_loss', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SpearmanLossGradientsOut = rr.outFields('spearman_loss', options?.out, rr_SPEARMAN_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, false, { predictions, targets, cotangent });
-    const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, false, { predictions, targets, cotangent, 'out.predictions': gradPredictions });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, targets, cotangent });
+    const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, ['n'], { predictions, targets, cotangent, 'out.predictions': gradPredictions });
+    const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.spearmanLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
     return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, false, { predictions, targets, cotangent });
-  const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, false, { predictions, targets, cotangent, 'out.predictions': gradPredictions });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, targets, cotangent });
+  const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, ['n'], { predictions, targets, cotangent, 'out.predictions': gradPredictions });
+  const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.spearmanLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -262,23 +262,23 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   rr.sameDtype('spearman_loss', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = new Float32Array(rr_a.batch * rr_a.n);
-    const gradTargets = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float32Array, rr_a, ['n']);
+    const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.spearmanLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
     return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = new Float64Array(rr_a.batch * rr_a.n);
-  const gradTargets = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float64Array, rr_a, ['n']);
+  const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.spearmanLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
 /**
  * {@link spearmanLoss} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
@@ -296,11 +296,11 @@ export function spearmanLossWithVjp<A extends RealArray>(predictions: A, targets
 export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, options?: SpearmanLossOptions): SpearmanLossWithVjp {
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
-    const predictionRanks = new Float32Array(rr_a.batch * rr_a.n);
-    const predictionPermutation = new Int32Array(rr_a.batch * rr_a.n);
-    const targetRanks = new Float32Array(rr_a.batch * rr_a.n);
-    const targetPermutation = new Int32Array(rr_a.batch * rr_a.n);
+    const loss = rr.allocate('spearman_loss', 'loss', Float32Array, rr_a, []);
+    const predictionRanks = rr.allocate('spearman_loss', 'prediction_ranks', Float32Array, rr_a, ['n']);
+    const predictionPermutation = rr.allocate('spearman_loss', 'prediction_permutation', Int32Array, rr_a, ['n']);
+    const targetRanks = rr.allocate('spearman_loss', 'target_ranks', Float32Array, rr_a, ['n']);
+    const targetPermutation = rr.allocate('spearman_loss', 'target_permutation', Int32Array, rr_a, ['n']);
     native.spearmanLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss, predictionRanks, predictionPermutation, targetRanks, targetPermutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_predictions = (predictions as Float32Array).slice();
@@ -309,19 +309,19 @@ export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, 
       loss,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('spearman_loss', 'cotangent', cotangent, 'f32');
-        const gradPredictions = new Float32Array(rr_a.batch * rr_a.n);
-        const gradTargets = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float32Array, rr_a, ['n']);
+        const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.spearmanLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_predictions, rr_targets, predictionRanks, predictionPermutation, targetRanks, targetPermutation, cotangent, gradPredictions, gradTargets, gradRegularizationStrength);
         return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const loss = new Float64Array(rr_a.batch);
-  const predictionRanks = new Float64Array(rr_a.batch * rr_a.n);
-  const predictionPermutation = new Int32Array(rr_a.batch * rr_a.n);
-  const targetRanks = new Float64Array(rr_a.batch * rr_a.n);
-  const targetPermutation = new Int32Array(rr_a.batch * rr_a.n);
+  const loss = rr.allocate('spearman_loss', 'loss', Float64Array, rr_a, []);
+  const predictionRanks = rr.allocate('spearman_loss', 'prediction_ranks', Float64Array, rr_a, ['n']);
+  const predictionPermutation = rr.allocate('spearman_loss', 'prediction_permutation', Int32Array, rr_a, ['n']);
+  const targetRanks = rr.allocate('spearman_loss', 'target_ranks', Float64Array, rr_a, ['n']);
+  const targetPermutation = rr.allocate('spearman_loss', 'target_permutation', Int32Array, rr_a, ['n']);
   native.spearmanLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss, predictionRanks, predictionPermutation, targetRanks, targetPermutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_predictions = (predictions as Float64Array).slice();
@@ -330,9 +330,9 @@ export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, 
     loss,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('spearman_loss', 'cotangent', cotangent, 'f64');
-      const gradPredictions = new Float64Array(rr_a.batch * rr_a.n);
-      const gradTargets = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float64Array, rr_a, ['n']);
+      const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.spearmanLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_predictions, rr_targets, predictionRanks, predictionPermutation, targetRanks, targetPermutation, cotangent, gradPredictions, gradTargets, gradRegularizationStrength);
       return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

@@ -48,7 +48,7 @@ fn rr_vjp<T: Real + rr::Elem>(
     grad_predictions: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut loss = rr::scratch::<T>(rr_shape, true, predictions.len());
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, predictions.len())?;
     rr_op::forward(rr_shape, rr_params, predictions, weights, &mut loss)?;
     rr_op::backward(
         rr_shape,

@@ -29,8 +29,8 @@ export interface PairLossOptions extends RowOptions {
  */
 export interface PairLossOutOptions<A extends RealArray = RealArray> extends PairLossOptions {
   /**
-   * An array to write `loss` into and return, instead of a new one: of the input's type, with the
-   * output's length (B values, one per row), and sharing no memory with an input. Its contents are
+   * An array to write `loss` into and return, instead of a new one: of the input's type, holding the
+   * output's B values, one per row, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -140,11 +140,11 @@ export function pairLoss<A extends RealArray>(predictions: A, weights: A, option
 export function pairLoss(predictions: RealArray, weights: RealArray, options?: PairLossOutOptions<RealArray>): RealArray {
   const rr_a = rr_pairLossArgs(predictions, weights, options, rr_PAIR_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const loss = rr.outputArray('pair_loss', 'out', options?.out, Float32Array, rr_a, true, { predictions, weights });
+    const loss = rr.outputArray('pair_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, weights });
     native.pairLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, loss);
     return loss;
   }
-  const loss = rr.outputArray('pair_loss', 'out', options?.out, Float64Array, rr_a, true, { predictions, weights });
+  const loss = rr.outputArray('pair_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, weights });
   native.pairLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, loss);
   return loss;
 }
@@ -170,11 +170,11 @@ export function pairLossAsync<A extends RealArray>(predictions: A, weights: A, o
 export async function pairLossAsync(predictions: RealArray, weights: RealArray, options?: PairLossOptions): Promise<RealArray> {
   const rr_a = rr_pairLossArgs(predictions, weights, options);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.allocate('pair_loss', 'loss', Float32Array, rr_a, []);
     await native.pairLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, loss);
     return loss;
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.allocate('pair_loss', 'loss', Float64Array, rr_a, []);
   await native.pairLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, loss);
   return loss;
 }
@@ -206,13 +206,13 @@ export function pairLossVjp(predictions: RealArray, weights: RealArray, cotangen
   rr.sameDtype('pair_loss', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: PairLossGradientsOut = rr.outFields('pair_loss', options?.out, rr_PAIR_LOSS_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, false, { predictions, weights, cotangent });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, weights, cotangent });
+    const gradRegularizationStrength = rr.allocate('pair_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.pairLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, cotangent as Float32Array, gradPredictions, gradRegularizationStrength);
     return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, false, { predictions, weights, cotangent });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradPredictions = rr.outputArray('pair_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, weights, cotangent });
+  const gradRegularizationStrength = rr.allocate('pair_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.pairLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, cotangent as Float64Array, gradPredictions, gradRegularizationStrength);
   return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -239,21 +239,21 @@ export async function pairLossVjpAsync(predictions: RealArray, weights: RealArra
   const rr_a = rr_pairLossArgs(predictions, weights, options);
   rr.sameDtype('pair_loss', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradPredictions = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradPredictions = rr.allocate('pair_loss', 'grad_predictions', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('pair_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.pairLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, cotangent as Float32Array, gradPredictions, gradRegularizationStrength);
     return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradPredictions = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradPredictions = rr.allocate('pair_loss', 'grad_predictions', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('pair_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.pairLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, cotangent as Float64Array, gradPredictions, gradRegularizationStrength);
   return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
 /**
  * {@link pairLoss} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param weights - Weight of each item (≥ 0). B × n values, row-major: a Float64Array or
@@ -271,7 +271,7 @@ export function pairLossWithVjp<A extends RealArray>(predictions: A, weights: A,
 export function pairLossWithVjp(predictions: RealArray, weights: RealArray, options?: PairLossOptions): PairLossWithVjp {
   const rr_a = rr_pairLossArgs(predictions, weights, options);
   if (rr_a.dtype === 'f32') {
-    const loss = new Float32Array(rr_a.batch);
+    const loss = rr.allocate('pair_loss', 'loss', Float32Array, rr_a, []);
     native.pairLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float32Array, weights as Float32Array, loss);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_predictions = (predictions as Float32Array).slice();
@@ -281,14 +281,14 @@ export function pairLossWithVjp(predictions: RealArray, weights: RealArray, opti
       loss,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('pair_loss', 'cotangent', cotangent, 'f32');
-        const gradPredictions = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradPredictions = rr.allocate('pair_loss', 'grad_predictions', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('pair_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.pairLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, rr_predictions, rr_weights, rr_loss, cotangent, gradPredictions, gradRegularizationStrength);
         return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const loss = new Float64Array(rr_a.batch);
+  const loss = rr.allocate('pair_loss', 'loss', Float64Array, rr_a, []);
   native.pairLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, predictions as Float64Array, weights as Float64Array, loss);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_predictions = (predictions as Float64Array).slice();
@@ -298,8 +298,8 @@ export function pairLossWithVjp(predictions: RealArray, weights: RealArray, opti
     loss,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('pair_loss', 'cotangent', cotangent, 'f64');
-      const gradPredictions = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradPredictions = rr.allocate('pair_loss', 'grad_predictions', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('pair_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.pairLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.normalize, rr_predictions, rr_weights, rr_loss, cotangent, gradPredictions, gradRegularizationStrength);
       return { predictions: gradPredictions, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },

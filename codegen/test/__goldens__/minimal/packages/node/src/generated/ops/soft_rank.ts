@@ -30,8 +30,8 @@ export interface SoftRankOptions extends RowOptions {
  */
 export interface SoftRankOutOptions<A extends RealArray = RealArray> extends SoftRankOptions {
   /**
-   * An array to write `ranks` into and return, instead of a new one: of the input's type, with the
-   * output's length (B × n values, row-major), and sharing no memory with an input. Its contents are
+   * An array to write `ranks` into and return, instead of a new one: of the input's type, holding the
+   * output's B × n values, row-major, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -143,11 +143,11 @@ export function softRank<A extends RealArray>(values: A, options?: SoftRankOutOp
 export function softRank(values: RealArray, options?: SoftRankOutOptions<RealArray>): RealArray {
   const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, false, { values });
+    const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
     native.softRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, false, { values });
+  const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
   native.softRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -170,11 +170,11 @@ export function softRankAsync<A extends RealArray>(values: A, options?: SoftRank
 export async function softRankAsync(values: RealArray, options?: SoftRankOptions): Promise<RealArray> {
   const rr_a = rr_softRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
+    const ranks = rr.allocate('soft_rank', 'ranks', Float32Array, rr_a, ['n']);
     await native.softRankF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
     return ranks;
   }
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
+  const ranks = rr.allocate('soft_rank', 'ranks', Float64Array, rr_a, ['n']);
   await native.softRankF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
   return ranks;
 }
@@ -204,13 +204,13 @@ export function softRankVjp(values: RealArray, cotangent: RealArray, options?: S
   rr.sameDtype('soft_rank', 'cotangent', cotangent, rr_a.dtype);
   const rr_out: SoftRankGradientsOut = rr.outFields('soft_rank', options?.out, rr_SOFT_RANK_GRADIENTS);
   if (rr_a.dtype === 'f32') {
-    const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, false, { values, cotangent });
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
+    const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
     native.softRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, false, { values, cotangent });
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
+  const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
   native.softRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
@@ -235,21 +235,21 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
   const rr_a = rr_softRankArgs(values, options);
   rr.sameDtype('soft_rank', 'cotangent', cotangent, rr_a.dtype);
   if (rr_a.dtype === 'f32') {
-    const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-    const gradRegularizationStrength = new Float32Array(rr_a.batch);
+    const gradValues = rr.allocate('soft_rank', 'grad_values', Float32Array, rr_a, ['n']);
+    const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
     await native.softRankVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
-  const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-  const gradRegularizationStrength = new Float64Array(rr_a.batch);
+  const gradValues = rr.allocate('soft_rank', 'grad_values', Float64Array, rr_a, ['n']);
+  const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
 /**
  * {@link softRank} and its VJP at that point: the forward runs once and saves what the backward
- * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` costs O(n) per row
- * — the pattern of an autodiff library's custom gradient.
+ * needs (copies of the saved arrays and the residuals), so each `vjp(cotangent)` runs only the
+ * backward — the pattern of an autodiff library's custom gradient.
  *
  * @param values - Values to rank. B × n values, row-major: a Float64Array or Float32Array.
  * @param options - The row length `n` and the params; see {@link SoftRankOptions}.
@@ -265,8 +265,8 @@ export function softRankWithVjp<A extends RealArray>(values: A, options?: SoftRa
 export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): SoftRankWithVjp {
   const rr_a = rr_softRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const ranks = new Float32Array(rr_a.batch * rr_a.n);
-    const permutation = new Int32Array(rr_a.batch * rr_a.n);
+    const ranks = rr.allocate('soft_rank', 'ranks', Float32Array, rr_a, ['n']);
+    const permutation = rr.allocate('soft_rank', 'permutation', Int32Array, rr_a, ['n']);
     native.softRankForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
@@ -275,15 +275,15 @@ export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): S
       ranks,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_rank', 'cotangent', cotangent, 'f32');
-        const gradValues = new Float32Array(rr_a.batch * rr_a.n);
-        const gradRegularizationStrength = new Float32Array(rr_a.batch);
+        const gradValues = rr.allocate('soft_rank', 'grad_values', Float32Array, rr_a, ['n']);
+        const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
         native.softRankBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_ranks, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const ranks = new Float64Array(rr_a.batch * rr_a.n);
-  const permutation = new Int32Array(rr_a.batch * rr_a.n);
+  const ranks = rr.allocate('soft_rank', 'ranks', Float64Array, rr_a, ['n']);
+  const permutation = rr.allocate('soft_rank', 'permutation', Int32Array, rr_a, ['n']);
   native.softRankForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
@@ -292,8 +292,8 @@ export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): S
     ranks,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_rank', 'cotangent', cotangent, 'f64');
-      const gradValues = new Float64Array(rr_a.batch * rr_a.n);
-      const gradRegularizationStrength = new Float64Array(rr_a.batch);
+      const gradValues = rr.allocate('soft_rank', 'grad_values', Float64Array, rr_a, ['n']);
+      const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
       native.softRankBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_ranks, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
