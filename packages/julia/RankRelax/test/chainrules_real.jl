@@ -51,6 +51,27 @@ else
                     check_inferred = false, tol...)
                 test_rrule(ndcg_loss, s, rel ⊢ NoTangent(), ε; fkwargs = (regularization = reg,), check_inferred = false, tol...)
             end
+            for reg in (:l2, :p43), dir in (:ascending, :descending)
+                x = distinct(T, shape...)
+                test_rrule(soft_topk, x; fkwargs = (k = 2, regularization_strength = ε, regularization = reg, direction = dir),
+                    check_inferred = false, tol...)
+                test_rrule(soft_topk, x, ε; fkwargs = (k = 2, regularization = reg, direction = dir), check_inferred = false, tol...)
+            end
+            for reg in (:l2, :kl)
+                x = distinct(T, shape...)
+                q = [0.1, 0.5, 0.75]
+                test_rrule(soft_quantile, x; fkwargs = (quantiles = q, regularization_strength = ε, regularization = reg),
+                    check_inferred = false, tol...)
+                test_rrule(soft_quantile, x, ε; fkwargs = (quantiles = q, regularization = reg), check_inferred = false, tol...)
+            end
+            for dir in (:ascending, :descending)
+                x, y = distinct(T, shape...), distinct(T, shape...)
+                test_rrule(neural_sort, x; fkwargs = (regularization_strength = ε, direction = dir), check_inferred = false, tol...)
+                test_rrule(neural_sort, x, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
+                test_rrule(neural_sort_apply, x, y; fkwargs = (regularization_strength = ε, direction = dir),
+                    check_inferred = false, tol...)
+                test_rrule(neural_sort_apply, x, y, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
+            end
         end
     end
     end)

@@ -138,11 +138,12 @@ end
     @test_throws ArgumentError sigmoid_rank_pullback!(small, sigmoid_tape, small)
 end
 
-# soft_rank and soft_sort accept the cotangent as the gradient buffer: the C library then writes
-# the gradient over it (one array less), with the same result as into a separate array.
+# soft_rank, soft_sort and soft_topk accept the cotangent as the gradient buffer: the C library
+# then writes the gradient over it (one array less), with the same result as into a separate array.
 @testset "pullback! in place" begin
     for T in (Float64, Float32), (forward, pullback!) in
-            ((soft_rank_forward, soft_rank_pullback!), (soft_sort_forward, soft_sort_pullback!))
+            ((soft_rank_forward, soft_rank_pullback!), (soft_sort_forward, soft_sort_pullback!),
+             (soft_topk_forward, soft_topk_pullback!))
         x = T.(round.(randn(MersenneTwister(3), 40, 6) .* 4) ./ 4)  # ties: PAV blocks
         c = randn(MersenneTwister(4), T, 40, 6)
         _, tape = forward(x; regularization_strength=0.3)
