@@ -1946,7 +1946,8 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
   (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
   gap).
-- `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
+- `regularization = :l2`: Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+  mask. A `Symbol` or a string:
   - `:l2`: Ω = ½‖y‖², the mask is a clipped, shifted copy of values / ε; piecewise linear.
   - `:p43`: Ω = ¾ Σ y^{4/3}; the mask is continuously differentiable in the values.
 - `direction = :descending`: Ranking direction, `ascending` (smallest value first) or `descending`.

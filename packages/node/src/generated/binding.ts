@@ -14,7 +14,7 @@ export const ABI_VERSION = 1;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0x4e5e80e99c0e7596';
+export const ABI_HASH = '0xb6e9bcc466a0eeb8';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**

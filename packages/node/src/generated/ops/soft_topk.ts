@@ -27,7 +27,7 @@ export interface SoftTopkOptions extends RowOptions {
   readonly regularizationStrength?: number | undefined;
 
   /**
-   * Regularization of the projection, `l2` or `kl`.
+   * Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the mask.
    *
    * @defaultValue 'l2'
    */
