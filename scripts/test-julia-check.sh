@@ -2,7 +2,8 @@
 # crates/rank-relax-julia-check: RankRelax.jl driven from Rust through jlrs 0.8 (Julia 1.5.3
 # embedded), against the core called directly on the same Rust-owned buffers. Builds the C library
 # (cargo build --release -p rank-relax-ffi), lints the crate with its `julia` feature, then runs
-# its test: every reference case (RANK_RELAX_REFERENCE) in Float64 and Float32, bit for bit, the
+# its test: every reference case (RANK_RELAX_REFERENCE, and testdata/reference/wave2-*.json for
+# soft_topk, soft_quantile, neural_sort and neural_sort_apply) in Float64 and Float32, bit for bit, the
 # in-place forms and where they write, the bad-input matrix's `julia` cases. Last line:
 # `rank-relax-julia-check: N passed, M failed`.
 #
