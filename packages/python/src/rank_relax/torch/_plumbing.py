@@ -185,7 +185,7 @@ def result(value: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
 
 def run(
     table: Mapping[str, Callable[..., tuple[Any, ...]]],
-    params: tuple[Tensor | float | str | bool, ...],
+    params: tuple[Tensor | float | str | bool | list[float], ...],
     *tensors: Tensor,
 ) -> tuple[Tensor, ...]:
     """Runs the native kernel of ``table`` for the tensors' dtype; results on their device.
@@ -232,9 +232,10 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
     def rule(info: Any, in_dims: tuple[int | None, ...], *args: Any) -> tuple[Any, Any]:
         size = info.batch_size
         tensors, params = args[:n_tensors], args[n_tensors:]
-        if any(d is not None for d in in_dims[n_tensors:]):
+        # A param that is a list (quantiles) has a list of Nones as its in_dim: only ints map.
+        if any(isinstance(d, int) for d in in_dims[n_tensors:]):
             samples = [
-                op(*(a if d is None else a.select(d, i) for a, d in zip(args, in_dims)))
+                op(*(a.select(d, i) if isinstance(d, int) else a for a, d in zip(args, in_dims)))
                 for i in range(size)
             ]
             first = samples[0]
