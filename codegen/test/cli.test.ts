@@ -93,6 +93,27 @@ describe('rank-relax-codegen', () => {
     expect(Object.keys(schema.properties).sort()).toEqual(['enums', 'ops', 'package', 'params']);
   });
 
+  it('--target: the capability check, the files and the orphans of those targets alone', async () => {
+    writeFileSync(join(root, 'model.yaml'), editedSpec((s) => {
+      s.ops.soft_sort.outputs.push({ name: 'spread', shape: ['batch', 'n'], doc: 'A second output.' });
+      delete s.ops.soft_sort.in_place_vjp; // needs one output
+    }));
+    const all = await run('check', '--root', root, '--spec', 'model.yaml');
+    expect(all.code).toBe(1);
+    expect(all.stderr).toContain('ops.soft_sort.outputs: the julia target does not support 2 outputs yet');
+    writeFileSync(join(root, 'crates/rank-relax-ffi/src/generated/stray.rs'), '');
+    const core = await run('generate', '--root', root, '--spec', 'model.yaml', '--target', 'core');
+    expect(core.code).toBe(0);
+    expect(core.stdout).toContain('wrote   crates/rank-relax/tests/common/generated.rs');
+    expect(core.stdout).not.toContain('stray.rs');
+    expect(await run('check', '--root', root, '--spec', 'model.yaml', '--target', 'core')).toMatchObject({ code: 0, stderr: '' });
+    expect((await run('check', '--root', root, '--target', 'c')).stderr).toBe(
+      'orphaned  crates/rank-relax-ffi/src/generated/stray.rs\ncheck: 1 generated file is out of date; run `pnpm generate`\n',
+    );
+    expect((await run('check', '--root', root, '--target', 'nope')).stderr).toMatch(/^unknown target "nope"\nusage:/);
+    expect(await run('generate', '--root', root)).toMatchObject({ code: 0 });
+  });
+
   it('usage errors', async () => {
     expect((await run()).code).toBe(2);
     expect((await run('frobnicate')).stderr).toMatch(/^unknown command "frobnicate"\nusage:/);

@@ -51,7 +51,7 @@ const cases: [string, { given: Edit; want: string[] }][] = [
   }],
   ['an op param that is not defined', {
     given: (s) => { s.ops.soft_rank.params[1] = 'regularisation'; },
-    want: ['ops.soft_rank.params[1]: expected one of direction | regularization | regularization_strength, got "regularisation"'],
+    want: ['ops.soft_rank.params[1]: expected one of direction | k | quantiles | regularization | regularization_strength, got "regularisation"'],
   }],
   ['a param listed twice', {
     given: (s) => { s.ops.sigmoid_rank.params.push('direction'); },
@@ -99,7 +99,7 @@ const cases: [string, { given: Edit; want: string[] }][] = [
   }],
   ['an enum param naming no enum', {
     given: (s) => { s.params.direction.enum = 'directions'; },
-    want: ['params.direction.enum: expected one of direction | regularization, got "directions"'],
+    want: ['params.direction.enum: expected one of direction | regularization | topk_regularization, got "directions"'],
   }],
   ['an example naming an unknown input and param', {
     given: (s) => { s.ops.soft_rank.example = { value: [[1]], params: { strength: 1 } }; },

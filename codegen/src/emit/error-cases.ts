@@ -4,11 +4,10 @@
 // docs/architecture.md "Errors" lists) and the cause every binding
 // maps to its own error type. Shared by the
 // docs emitter (the errors table) and the targets' `describe` hooks (their checked examples).
-import type { IR, OpIR, StatusIR } from '../ir/types.ts';
+import type { IntBoundIR, IR, OpIR, StatusIR } from '../ir/types.ts';
 import { exampleData, setElement, truncate, withInput, type ExampleData, type ExampleInput } from './example.ts';
 import { tick } from './markdown.ts';
 import { pyName } from './python.ts';
-import { unsupported } from './capabilities.ts';
 import { assertNever } from '../util/never.ts';
 
 /** The core's `ErrorKind`, or `null` for a wrong type that a binding refuses before the core. */
@@ -113,9 +112,53 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
       }
       case 'bool':
         break; // any value is valid
-      case 'int':
+      case 'int': {
+        // The core's wording of a range with both ends, the upper one possibly the row length.
+        const [lo, hi] = [p.min, p.max];
+        if (lo !== null && hi !== null) {
+          const bound = (b: IntBoundIR) => (b.kind === 'value' ? b.value : data.n);
+          const range = (b: IntBoundIR) => (b.kind === 'value' ? String(b.value) : b.dim);
+          const symbolic = `[${range(lo)}, ${range(hi)}]`;
+          const numeric = `[${bound(lo)}, ${bound(hi)}]`;
+          const bad = bound(hi) + 1;
+          cases.push({
+            ...base,
+            condition: `${tick(name)} outside ${symbolic}`,
+            message: `${opName}: ${name} must be in ${symbolic}${symbolic === numeric ? '' : ` = ${numeric}`}, got ${bad}`,
+            kind: 'InvalidArgument',
+            trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: String(bad) }, integers: false },
+          });
+        }
+        cases.push({
+          raises: 'type',
+          condition: `${tick(name)} not an integer (a float or a bool)`,
+          message: null,
+          kind: null,
+          trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: '2.5' }, integers: false },
+        });
+        break;
+      }
       case 'list':
-        return unsupported('docs', `${p.type} params`);
+        if (p.minLength >= 1) {
+          cases.push({
+            ...base,
+            condition: `an empty ${tick(name)}`,
+            message: `${opName}: ${name} is empty; needs at least ${p.minLength === 1 ? 'one' : String(p.minLength)} ${p.minLength === 1 ? name.replace(/s$/, '') : name}`,
+            kind: 'InvalidArgument',
+            trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: '[]' }, integers: false },
+          });
+        }
+        if (p.min !== null && p.max !== null) {
+          const bad = p.max + 0.5;
+          cases.push({
+            ...base,
+            condition: `an element of ${tick(name)} outside [${p.min}, ${p.max}] or not finite`,
+            message: `${opName}: ${name}[0] = ${bad} is not in [${p.min}, ${p.max}]`,
+            kind: 'InvalidArgument',
+            trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: `[${bad}]` }, integers: false },
+          });
+        }
+        break;
       default:
         return assertNever(p, 'param type');
     }

@@ -2,7 +2,7 @@
 // sections, name clashes inside an op, the example call. Works on the raw (unvalidated) data and
 // skips anything whose shape zod already reports, so both run on every spec and all errors of a
 // bad spec come out together.
-import { BUILTIN_DIMS, NAME_EXPECTED, NAME_PATTERN } from './schema.ts';
+import { BUILTIN_DIMS, NAME_EXPECTED, NAME_PATTERN, PARAM_TYPES } from './schema.ts';
 import type { SpecIssue } from './errors.ts';
 
 type Path = readonly (string | number)[];
@@ -308,6 +308,7 @@ function checkDims(path: Path, raw: unknown, listed: readonly string[], params: 
 
 /** `{ name, enum, values, default }` in an op's params: narrows an enum param (or swaps its enum) for this op. */
 function checkParamUse(path: Path, use: Raw, name: string, def: Raw, enumValues: Map<string, string[]>, report: Report): void {
+  if (!PARAM_TYPES.includes(str(def.type) ?? '')) return; // zod reports the param's type
   if (def.type !== 'enum') {
     report(path, `the plain name ${name} (only enum params take enum, values and default here)`, use);
     return;

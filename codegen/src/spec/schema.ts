@@ -109,6 +109,8 @@ const ListParam = record({
   doc,
 });
 export const ParamDef = z.discriminatedUnion('type', [RealParam, EnumParam, BoolParam, IntParam, ListParam]);
+/** Every param `type`, as the union above lists them. */
+export const PARAM_TYPES: readonly string[] = ParamDef.options.map((o) => o.shape.type.value);
 
 /** An op's use of a param: its name, or for an enum param the subset of values and the default this op has. */
 export const OpParam = z

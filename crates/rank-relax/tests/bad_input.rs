@@ -7,8 +7,10 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{inputs_of, is_loss, run_sized, Outcome, P};
-use rank_relax::{Direction, Error, ErrorKind, Real, Regularization, Shape};
+use common::generated::Dim;
+use common::{inputs_of, is_loss, run_sized, spec_of, widen, zeros, Outcome, OWN_TESTS, P};
+use rank_relax::ops::{neural_sort, neural_sort_apply, soft_quantile, soft_topk};
+use rank_relax::{Direction, Error, ErrorKind, Real, Regularization, Shape, TopkRegularization};
 use serde_json::Value;
 
 const FORMAT: &str = "rank-relax bad-input matrix v1";
@@ -136,10 +138,156 @@ fn kind_name(kind: ErrorKind) -> &'static str {
     }
 }
 
+/// The ops outside the common harness: their params from a case (defaults where absent).
+struct OwnParams {
+    eps: f64,
+    k: i64,
+    quantiles: Vec<f64>,
+    reg: Value,
+    dir: Option<Value>,
+}
+
+fn own_params(v: &Value) -> OwnParams {
+    OwnParams {
+        eps: v.get("regularization_strength").map_or(1.0, number),
+        k: v.get("k")
+            .map_or(1, |k| k.as_i64().expect("k is an integer")),
+        quantiles: v.get("quantiles").map_or(vec![0.5], |q| {
+            q.as_array()
+                .expect("quantiles is a list")
+                .iter()
+                .map(number)
+                .collect()
+        }),
+        reg: v
+            .get("regularization")
+            .cloned()
+            .unwrap_or(Value::String("l2".into())),
+        dir: v.get("direction").cloned(),
+    }
+}
+
+/// Forward (and, with a cotangent, backward) of an op of `OWN_TESTS` on `inputs` of `shape`.
+fn run_own<T: Real>(
+    op: &str,
+    v: &OwnParams,
+    shape: Shape,
+    inputs: &[Vec<T>],
+    cotangent: Option<&[T]>,
+) -> Result<Outcome, Error> {
+    let eps = T::from_f64(v.eps);
+    let (b, n) = (shape.batch, shape.n);
+    let dir = |default| match &v.dir {
+        Some(d) => enum_value(op, d, Direction::parse, Direction::from_code),
+        None => Ok(default),
+    };
+    let mut ge = zeros::<T>(b);
+    let mut g = zeros::<T>(b * n);
+    let (output, grads) = match op {
+        "soft_topk" => {
+            let params = soft_topk::Params {
+                k: v.k,
+                regularization_strength: eps,
+                regularization: enum_value(
+                    op,
+                    &v.reg,
+                    TopkRegularization::parse,
+                    TopkRegularization::from_code,
+                )?,
+                direction: dir(Direction::Descending)?,
+            };
+            let (mut mask, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            soft_topk::forward(shape, &params, &inputs[0], &mut mask, &mut perm)?;
+            if let Some(u) = cotangent {
+                soft_topk::backward(shape, &params, &inputs[0], &perm, u, &mut g, &mut ge)?;
+            }
+            (mask, vec![g])
+        }
+        "soft_quantile" => {
+            let params = soft_quantile::Params {
+                quantiles: v.quantiles.iter().map(|&q| T::from_f64(q)).collect(),
+                regularization_strength: eps,
+                regularization: enum_value(
+                    op,
+                    &v.reg,
+                    Regularization::parse,
+                    Regularization::from_code,
+                )?,
+            };
+            let m = v.quantiles.len();
+            let (mut out, mut perm) = (zeros::<T>(b * m), vec![0i32; b * n]);
+            soft_quantile::forward(shape, &params, &inputs[0], &mut out, &mut perm)?;
+            if let Some(u) = cotangent {
+                soft_quantile::backward(shape, &params, &inputs[0], &perm, u, &mut g, &mut ge)?;
+            }
+            (out, vec![g])
+        }
+        "neural_sort" => {
+            let params = neural_sort::Params {
+                regularization_strength: eps,
+                direction: dir(Direction::Ascending)?,
+            };
+            let mut pm = zeros::<T>(b * n * n);
+            neural_sort::forward(shape, &params, &inputs[0], &mut pm)?;
+            if let Some(u) = cotangent {
+                neural_sort::backward(shape, &params, &inputs[0], &pm, u, &mut g, &mut ge)?;
+            }
+            (pm, vec![g])
+        }
+        "neural_sort_apply" => {
+            let params = neural_sort::Params {
+                regularization_strength: eps,
+                direction: dir(Direction::Ascending)?,
+            };
+            let mut out = zeros::<T>(b * n);
+            let (x, y) = (&inputs[0], &inputs[1]);
+            neural_sort_apply::forward(shape, &params, x, y, &mut out)?;
+            let mut gy = zeros::<T>(b * n);
+            if let Some(u) = cotangent {
+                neural_sort_apply::backward(shape, &params, x, y, u, &mut g, &mut gy, &mut ge)?;
+            }
+            (out, vec![g, gy])
+        }
+        _ => panic!("{op} is not one of OWN_TESTS"),
+    };
+    Ok(Outcome {
+        output: widen(&output),
+        grads: if cotangent.is_some() {
+            grads.iter().map(|g| widen(g)).collect()
+        } else {
+            vec![]
+        },
+        grad_eps: if cotangent.is_some() {
+            widen(&ge)
+        } else {
+            vec![]
+        },
+    })
+}
+
+/// Elements of an op's first output for a call of `shape` (the spec's dims; `m` from the params).
+fn output_len(op: &str, shape: Shape, quantiles: usize) -> usize {
+    spec_of(op).outputs[0].dims.iter().fold(1, |len, d| {
+        len * match d {
+            Dim::Batch => shape.batch,
+            Dim::N => shape.n,
+            Dim::Length(_) => quantiles,
+            Dim::Param(p) => panic!("no case sizes an output by the int param {p}"),
+        }
+    })
+}
+
 /// Runs one case in dtype `T`: its outcome, or the core's error.
 fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
     let op = case["op"].as_str().expect("op");
-    let p = params(op, case.get("params").unwrap_or(&Value::Null))?;
+    let own = OWN_TESTS.iter().any(|(o, _)| *o == op);
+    let raw = case.get("params").unwrap_or(&Value::Null);
+    let own_params = own_params(raw);
+    let p = if own {
+        P::new(1.0, Regularization::L2, Direction::Ascending)
+    } else {
+        params(op, raw)?
+    };
     let names = inputs_of(op);
     let convert = |flat: Vec<f64>| flat.into_iter().map(T::from_f64).collect::<Vec<T>>();
     if let Some(cs) = case.get("call_shape") {
@@ -147,6 +295,9 @@ fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
         let dim = |k: &str| usize::try_from(cs[k].as_u64().expect("dimension")).expect("usize");
         let shape = Shape::new(dim("batch"), dim("n"));
         let empty: Vec<Vec<T>> = names.iter().map(|_| vec![]).collect();
+        if own {
+            return run_own(op, &own_params, shape, &empty, None);
+        }
         return run_sized(op, p, shape, (0, 0), &empty, None);
     }
     let mut inputs = vec![];
@@ -171,7 +322,9 @@ fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
     let backward = case.get("pass").and_then(Value::as_str) == Some("backward");
     let cotangent = if backward {
         Some(cotangent.unwrap_or_else(|| {
-            let len = if is_loss(op) {
+            let len = if own {
+                output_len(op, shape, own_params.quantiles.len())
+            } else if is_loss(op) {
                 shape.batch
             } else {
                 shape.batch * shape.n
@@ -181,6 +334,9 @@ fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
     } else {
         None
     };
+    if own {
+        return run_own(op, &own_params, shape, &inputs, cotangent.as_deref());
+    }
     run_sized(
         op,
         p,

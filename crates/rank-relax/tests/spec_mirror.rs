@@ -63,7 +63,11 @@ fn enums_are_the_spec_enums() {
             assert_eq!(err.kind, ErrorKind::InvalidArgument);
             assert_eq!(
                 err.message,
-                format!("{name} must be one of {}, got {bad:?}", quoted.join(", ")),
+                format!(
+                    "{} must be one of {}, got {bad:?}",
+                    s.arg,
+                    quoted.join(", ")
+                ),
             );
         }
         for bad in [-1, s.values.len() as i32, i32::MAX] {
@@ -71,7 +75,11 @@ fn enums_are_the_spec_enums() {
             assert_eq!(err.kind, ErrorKind::InvalidArgument);
             assert_eq!(
                 err.message,
-                format!("{name} must be one of {}, got {bad}", numbered.join(", ")),
+                format!(
+                    "{} must be one of {}, got {bad}",
+                    s.arg,
+                    numbered.join(", ")
+                ),
             );
         }
     }
@@ -91,4 +99,26 @@ fn enum_param_defaults_are_values_of_their_enum() {
             }
         }
     }
+}
+
+#[test]
+fn every_op_of_the_spec_is_tested() {
+    let spec: Vec<&str> = OPS.iter().map(|o| o.name).collect();
+    let mut covered: Vec<&str> = common::OPS.to_vec();
+    for (op, file) in common::OWN_TESTS {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{op}: {file}: {e}"));
+        assert!(
+            text.contains(&format!("{op}::")),
+            "{op}: {file} never calls it"
+        );
+        covered.push(op);
+    }
+    covered.sort_unstable();
+    assert_eq!(
+        covered, spec,
+        "every op of the spec, in the harness or with its own tests"
+    );
 }

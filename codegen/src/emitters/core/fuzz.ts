@@ -6,8 +6,7 @@ import { banner, commentLines } from '../../emit/text.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
 import { assertNever } from '../../util/never.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import type { ElemType, IR, OpIR, ParamIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
+import type { DimIR, ElemType, IR, OpIR, ParamIR, ShapeIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
 import { array, render, rustFnSignature, rustIdentifier, rustUnsafeCall, type RustValue, struct } from '../../emit/rust.ts';
 
 export const FUZZ_TABLE = 'crates/rank-relax-ffi/tests/fuzz_harness/generated.rs';
@@ -20,13 +19,31 @@ function isInt(elem: ElemType): boolean {
   return matchElem(elem, { real: () => false, int32: () => true, bool: () => unsupported('core', 'bool buffers') });
 }
 
-/** `per_row`: one value per row, shape `[batch]`. */
-function buffer(name: string, t: Pick<TensorIR, 'elem' | 'shape'> | 'param_grad', written: boolean, nonnegative: boolean): RustValue {
-  const [int, perRow] = t === 'param_grad' ? [false, true] : [isInt(t.elem), isPerRow(t.shape)];
+/** The harness's spelling of a dim after batch: `Dim::N`, or the index of the int/list param that gives it among the op's params of that kind. */
+function rowDim(op: OpIR, d: DimIR): string {
+  const index = (name: string, type: 'int' | 'list') => op.params.filter((p) => p.type === type).findIndex((p) => p.name.spec === name);
+  switch (d.kind) {
+    case 'batch':
+      throw new Error(`fuzz table: op ${op.name.spec}: batch after the first dim`);
+    case 'n':
+      return 'Dim::N';
+    case 'param':
+      return `Dim::Int(${index(d.param, 'int')})`;
+    case 'length':
+      return `Dim::Length(${index(d.param, 'list')})`;
+    default:
+      return assertNever(d, 'dim kind');
+  }
+}
+
+/** `row`: the dims after batch (none: one value per row). */
+function buffer(op: OpIR, name: string, t: Pick<TensorIR, 'elem' | 'shape'> | 'param_grad', written: boolean, nonnegative: boolean): RustValue {
+  const [int, shape] = t === 'param_grad' ? [false, null] : [isInt(t.elem), t.shape];
+  const row = (s: ShapeIR | null) => array((s?.row ?? []).map((d) => rowDim(op, d)));
   return struct('Buffer', [
     ['name', str(name)],
     ['int', String(int)],
-    ['per_row', String(perRow)],
+    ['row', row(shape)],
     ['written', String(written)],
     ['nonnegative', String(nonnegative)],
   ]);
@@ -37,31 +54,26 @@ function kernelName(k: VariantKernelIR): string {
 }
 
 /** The harness's kind of a param, which also names the `Args` field it is drawn from. */
-type Kind = 'real' | 'enum' | 'bool';
+type Kind = 'real' | 'enum' | 'bool' | 'int' | 'list';
 function kindOf(p: ParamIR): Kind {
-  return matchParam<Kind>(p, {
-    real: () => 'real',
-    enum: () => 'enum',
-    bool: () => 'bool',
-    int: () => unsupported('core', 'int params'),
-    list: () => unsupported('core', 'list params'),
-  });
+  return matchParam<Kind>(p, { real: () => 'real', enum: () => 'enum', bool: () => 'bool', int: () => 'int', list: () => 'list' });
 }
 
 function paramKind(p: ParamIR): string {
-  return { real: 'ParamKind::Real', enum: 'ParamKind::Enum', bool: 'ParamKind::Bool' }[kindOf(p)];
+  const kind = kindOf(p);
+  return `ParamKind::${kind[0]?.toUpperCase()}${kind.slice(1)}`;
 }
 
 function opValue(op: OpIR): RustValue {
   const forward = [
-    ...op.inputs.map((x) => buffer(x.name.spec, x, false, x.constraint === 'nonnegative')),
-    ...op.outputs.map((x) => buffer(x.name.spec, x, true, false)),
-    ...op.residuals.map((x) => buffer(x.name.spec, x, true, false)),
+    ...op.inputs.map((x) => buffer(op, x.name.spec, x, false, x.constraint === 'nonnegative')),
+    ...op.outputs.map((x) => buffer(op, x.name.spec, x, true, false)),
+    ...op.residuals.map((x) => buffer(op, x.name.spec, x, true, false)),
   ];
   const backward = [
-    ...op.cotangents.map((c) => buffer(c.name.spec, c.of, false, false)),
-    ...op.grads.map((g) => buffer(g.name.spec, g.of, true, false)),
-    ...op.paramGrads.map((g) => buffer(g.name.spec, 'param_grad', true, false)),
+    ...op.cotangents.map((c) => buffer(op, c.name.spec, c.of, false, false)),
+    ...op.grads.map((g) => buffer(op, g.name.spec, g.of, true, false)),
+    ...op.paramGrads.map((g) => buffer(op, g.name.spec, 'param_grad', true, false)),
   ];
   const variant = (dtype: 'f32' | 'f64') => op.variants.find((v) => v.dtype.id === dtype);
   const fns = (['forward', 'backward'] as const).flatMap((pass) =>
@@ -83,24 +95,31 @@ function opValue(op: OpIR): RustValue {
 
 /** One adapter: `args` by type in argument order, every buffer pointer from `p` in C order. */
 function renderAdapter(op: OpIR, k: VariantKernelIR): string {
-  const counters = { real: 0, enum: 0, bool: 0, buffer: 0 };
-  const callArgs = k.args.map((a) => {
-    if (a.kind === 'dim') return rustIdentifier(a.name);
+  const counters = { real: 0, enum: 0, bool: 0, int: 0, list: 0, buffer: 0 };
+  const callArgs = k.args.flatMap((a) => {
+    if (a.kind === 'dim') return [rustIdentifier(a.name)];
     if (a.kind === 'param') {
       const kind = kindOf(a.param);
       const i = counters[kind]++;
       switch (kind) {
         case 'real':
-          return a.type.id === 'f64' ? `a.reals[${i}]` : `a.reals[${i}] as f32`;
+          return [a.type.id === 'f64' ? `a.reals[${i}]` : `a.reals[${i}] as f32`];
         case 'enum':
-          return `a.codes[${i}]`;
+          return [`a.codes[${i}]`];
         case 'bool':
-          return `a.flags[${i}]`;
+          return [`a.flags[${i}]`];
+        case 'int':
+          return [`a.ints[${i}]`];
+        case 'list': {
+          // A list is a pointer and a length in the C ABI; the f32 entry point takes its own copy.
+          const list = a.type.id === 'f64' ? `a.lists[${i}]` : `a.lists_f32[${i}]`;
+          return [`${list}.as_ptr()`, `${list}.len()`];
+        }
         default:
           return assertNever(kind, 'param kind');
       }
     }
-    return `p[${counters.buffer++}] as _`;
+    return [`p[${counters.buffer++}] as _`];
   });
   return [
     ...rustFnSignature(0, `unsafe fn ${kernelName(k)}`, ['batch: usize', 'n: usize', 'a: &Args', 'p: &[*mut u8]'], ' -> i32'),
@@ -118,6 +137,19 @@ pub enum ParamKind {
     Real,
     Enum,
     Bool,
+    Int,
+    List,
+}
+
+/// A dim of a buffer's shape after \`batch\`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// Items per row.
+    N,
+    /// The value of the op's i-th int param.
+    Int(usize),
+    /// The length of the op's i-th list param.
+    Length(usize),
 }
 
 /// A buffer of a call, in C argument order.
@@ -126,8 +158,8 @@ pub struct Buffer {
     pub name: &'static str,
     /// Elements are \`int32_t\` (else the call's real type).
     pub int: bool,
-    /// Shape \`[batch]\` (else \`[batch, n]\`).
-    pub per_row: bool,
+    /// Its dims after \`batch\` (none: one value per row).
+    pub row: &'static [Dim],
     /// Written by the call.
     pub written: bool,
     /// An input that must be ≥ 0.
@@ -135,12 +167,15 @@ pub struct Buffer {
 }
 
 /// The params of a call by type, each list in argument order: reals as f64 (an f32 entry point
-/// gets them rounded), enums as codes, bools.
+/// gets them rounded), enums as codes, bools, ints, lists (with their f32 rounding beside them).
 #[derive(Clone, Debug, Default)]
 pub struct Args {
     pub reals: Vec<f64>,
     pub codes: Vec<i32>,
     pub flags: Vec<bool>,
+    pub ints: Vec<i64>,
+    pub lists: Vec<Vec<f64>>,
+    pub lists_f32: Vec<Vec<f32>>,
 }
 
 /// An entry point behind one signature: \`(batch, n, params, every buffer in C order)\`.

@@ -11,7 +11,13 @@ export const coreEmitter: Emitter = {
   name: 'core',
   description: "Rust test tables: the core's spec mirror (tests/common/generated.rs), the C ABI fuzz harness's op table",
   owns: [CORE_TABLE, FUZZ_TABLE],
-  capabilities: BASELINE,
+  capabilities: {
+    ...BASELINE,
+    maxRowRank: 2,
+    dimKinds: ['n', 'param', 'length'],
+    paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
+    enumSubsets: true,
+  },
   emit: (ir) => [
     { path: CORE_TABLE, contents: renderCoreTable(ir) },
     { path: FUZZ_TABLE, contents: renderFuzzTable(ir) },

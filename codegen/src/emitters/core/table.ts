@@ -24,8 +24,9 @@ function dimName(d: DimIR): string {
     case 'n':
       return 'Dim::N';
     case 'param':
+      return `Dim::Param(${str(d.param)})`;
     case 'length':
-      return unsupported('core', `the dim ${d.name.spec}`);
+      return `Dim::Length(${str(d.param)})`;
     default:
       return assertNever(d, 'dim kind');
   }
@@ -44,8 +45,9 @@ function specValue(p: ParamIR): string {
     case 'bool':
       return `Value::Bool(${p.default})`;
     case 'int':
+      return `Value::Int(${p.default})`;
     case 'list':
-      return unsupported('core', `${p.type} params`);
+      return `Value::List(&[${p.default.map(rustReal).join(', ')}])`;
     default:
       return assertNever(p, 'param type');
   }
@@ -85,9 +87,17 @@ function opValue(op: OpIR): RustValue {
   ]);
 }
 
-function enumValue(e: EnumIR): RustValue {
+/** The argument an enum's values are passed as: the one param that takes it (in any op), else its own name. */
+function enumArg(ir: IR, e: EnumIR): string {
+  const uses = new Set(ir.ops.flatMap((op) => op.params.filter((p) => p.type === 'enum' && p.enum.name.spec === e.name.spec).map((p) => p.name.spec)));
+  const [only] = uses;
+  return uses.size === 1 && only !== undefined ? only : e.name.spec;
+}
+
+function enumValue(ir: IR, e: EnumIR): RustValue {
   return struct('Enum', [
     ['name', str(e.name.spec)],
+    ['arg', str(enumArg(ir, e))],
     ['values', array(e.values.map((v) => `(${str(v.name.spec)}, ${v.code})`))],
   ]);
 }
@@ -102,8 +112,9 @@ function coreDefault(p: ParamIR): string {
     case 'bool':
       return String(p.default);
     case 'int':
+      return String(p.default);
     case 'list':
-      return unsupported('core', `${p.type} params`);
+      return `vec![${p.default.map((v) => `T::from_f64(${rustReal(v)})`).join(', ')}]`;
     default:
       return assertNever(p, 'param type');
   }
@@ -142,11 +153,15 @@ function renderCoreEnums(enums: readonly EnumIR[]): string[] {
 }
 
 const TYPES = `
-/// A dimension of a shape: \`batch\` rows of \`n\` items.
+/// A dimension of a shape: \`batch\` rows of \`n\` items, or an extent an op's params give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dim {
     Batch,
     N,
+    /// The value of this int param.
+    Param(&'static str),
+    /// The length of this list param.
+    Length(&'static str),
 }
 
 /// A param's default in the spec.
@@ -156,6 +171,8 @@ pub enum Value {
     /// An enum value: its name and code.
     Enum(&'static str, i32),
     Bool(bool),
+    Int(i64),
+    List(&'static [f64]),
 }
 
 /// A param of an op, in argument order.
@@ -204,6 +221,8 @@ pub struct Op {
 #[derive(Clone, Copy, Debug)]
 pub struct Enum {
     pub name: &'static str,
+    /// The argument its messages name: the param that takes it.
+    pub arg: &'static str,
     pub values: &'static [(&'static str, i32)],
 }
 `;
@@ -271,7 +290,7 @@ export function renderCoreTable(ir: IR): string {
     `pub const OPS: &[Op] = ${render(array(ir.ops.map(opValue)), 0, 'pub const OPS: &[Op] = ').join('\n')};`,
     '',
     '/// Every enum of the spec, sorted by name.',
-    `pub const ENUMS: &[Enum] = ${render(array(ir.enums.map(enumValue)), 0, 'pub const ENUMS: &[Enum] = ').join('\n')};`,
+    `pub const ENUMS: &[Enum] = ${render(array(ir.enums.map((e) => enumValue(ir, e))), 0, 'pub const ENUMS: &[Enum] = ').join('\n')};`,
     CHECKS,
     join(renderDefaults(ir.ops), '\n'),
     '',

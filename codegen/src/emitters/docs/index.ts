@@ -30,7 +30,13 @@ export function docsEmitter(targets: readonly Emitter[]): Emitter {
     name: 'docs',
     description: 'API reference in Markdown: docs/api/',
     owns: [`${DOCS_DIR}/`],
-    capabilities: BASELINE,
+    capabilities: {
+      ...BASELINE,
+      maxRowRank: 2,
+      dimKinds: ['n', 'param', 'length'],
+      paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
+      enumSubsets: true,
+    },
     emit: (ir) => {
       const described: Described = { c: describe(ir, targets, 'c'), julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node'), python: describe(ir, targets, 'python') };
       return [

@@ -3,13 +3,12 @@
 // scripts/check-docs.sh runs.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { EnumValueIR, IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import type { EnumValueIR, IntBoundIR, IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { cStatus, errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData } from '../../emit/example.ts';
 import { pyLiteral } from '../../emit/python.ts';
 import type { Described } from './index.ts';
 import { listText, table, tick } from '../../emit/markdown.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 
@@ -23,12 +22,16 @@ function paramKind(p: ParamIR): string {
     case 'real':
       return `real${p.constraint === 'positive' ? ', > 0' : p.constraint === 'nonnegative' ? ', ≥ 0' : ''}${p.grad ? '; differentiable' : ''}`;
     case 'enum':
-      return `one of ${p.enum.values.map((v) => tick(v.name.spec)).join(', ')}`;
+      return `one of ${p.values.map((v) => tick(v.name.spec)).join(', ')}`;
     case 'bool':
       return 'boolean';
-    case 'int':
+    case 'int': {
+      const bound = (b: IntBoundIR) => (b.kind === 'value' ? String(b.value) : b.dim);
+      const range = [p.min === null ? null : `${bound(p.min)} ≤`, tick(p.name.spec), p.max === null ? null : `≤ ${bound(p.max)}`];
+      return `integer${p.min === null && p.max === null ? '' : `, ${range.filter((x) => x !== null).join(' ')}`}`;
+    }
     case 'list':
-      return unsupported('docs', `${p.type} params`);
+      return `list of reals${p.min !== null && p.max !== null ? `, each in [${p.min}, ${p.max}]` : ''}, at least ${p.minLength}`;
     default:
       return assertNever(p, 'param type');
   }
@@ -52,11 +55,12 @@ function paramsSection(op: OpIR, described: Described): string {
     return matchParam(p, {
       real: () => head,
       bool: () => head,
+      int: () => head,
+      list: () => head,
       enum: (e) => {
         const notes = (v: EnumValueIR) => [described.c, described.python, described.julia, described.node].flatMap((t) => t.enumNotes?.[e.enum.name.spec]?.[v.name.spec] ?? []);
-        return [head, ...e.enum.values.map((v) => `  - ${tick(v.name.spec)}${notes(v).length > 0 ? ` (${notes(v).join('; ')})` : ''}: ${v.doc}`)].join('\n');
+        return [head, ...e.values.map((v) => `  - ${tick(v.name.spec)}${notes(v).length > 0 ? ` (${notes(v).join('; ')})` : ''}: ${v.doc}`)].join('\n');
       },
-      int: () => unsupported('docs', 'int params'), list: () => unsupported('docs', 'list params'),
     });
   });
   return code`

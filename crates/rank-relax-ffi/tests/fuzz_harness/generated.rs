@@ -10,6 +10,19 @@ pub enum ParamKind {
     Real,
     Enum,
     Bool,
+    Int,
+    List,
+}
+
+/// A dim of a buffer's shape after `batch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// Items per row.
+    N,
+    /// The value of the op's i-th int param.
+    Int(usize),
+    /// The length of the op's i-th list param.
+    Length(usize),
 }
 
 /// A buffer of a call, in C argument order.
@@ -18,8 +31,8 @@ pub struct Buffer {
     pub name: &'static str,
     /// Elements are `int32_t` (else the call's real type).
     pub int: bool,
-    /// Shape `[batch]` (else `[batch, n]`).
-    pub per_row: bool,
+    /// Its dims after `batch` (none: one value per row).
+    pub row: &'static [Dim],
     /// Written by the call.
     pub written: bool,
     /// An input that must be ≥ 0.
@@ -27,12 +40,15 @@ pub struct Buffer {
 }
 
 /// The params of a call by type, each list in argument order: reals as f64 (an f32 entry point
-/// gets them rounded), enums as codes, bools.
+/// gets them rounded), enums as codes, bools, ints, lists (with their f32 rounding beside them).
 #[derive(Clone, Debug, Default)]
 pub struct Args {
     pub reals: Vec<f64>,
     pub codes: Vec<i32>,
     pub flags: Vec<bool>,
+    pub ints: Vec<i64>,
+    pub lists: Vec<Vec<f64>>,
+    pub lists_f32: Vec<Vec<f32>>,
 }
 
 /// An entry point behind one signature: `(batch, n, params, every buffer in C order)`.
@@ -68,35 +84,35 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "scores",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "relevance",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: true,
             },
             Buffer {
                 name: "loss",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
                 int: true,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
@@ -106,21 +122,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_loss",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_scores",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -131,20 +147,130 @@ pub const OPS: &[Op] = &[
         backward_f64: ndcg_loss_backward_f64,
     },
     Op {
+        name: "neural_sort",
+        params: &[ParamKind::Real, ParamKind::Enum],
+        forward: &[
+            Buffer {
+                name: "values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "permutation_matrix",
+                int: false,
+                row: &[Dim::N, Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        saved: &["values", "permutation_matrix"],
+        backward: &[
+            Buffer {
+                name: "cotangent_permutation_matrix",
+                int: false,
+                row: &[Dim::N, Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_values",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_regularization_strength",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        forward_f32: neural_sort_forward_f32,
+        forward_f64: neural_sort_forward_f64,
+        backward_f32: neural_sort_backward_f32,
+        backward_f64: neural_sort_backward_f64,
+    },
+    Op {
+        name: "neural_sort_apply",
+        params: &[ParamKind::Real, ParamKind::Enum],
+        forward: &[
+            Buffer {
+                name: "values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "payload",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "output",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        saved: &["values", "payload"],
+        backward: &[
+            Buffer {
+                name: "cotangent_output",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_values",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_payload",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_regularization_strength",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        forward_f32: neural_sort_apply_forward_f32,
+        forward_f64: neural_sort_apply_forward_f64,
+        backward_f32: neural_sort_apply_backward_f32,
+        backward_f64: neural_sort_apply_backward_f64,
+    },
+    Op {
         name: "sigmoid_rank",
         params: &[ParamKind::Real, ParamKind::Enum],
         forward: &[
             Buffer {
                 name: "values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
@@ -154,21 +280,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -179,27 +305,82 @@ pub const OPS: &[Op] = &[
         backward_f64: sigmoid_rank_backward_f64,
     },
     Op {
-        name: "soft_rank",
-        params: &[ParamKind::Real, ParamKind::Enum, ParamKind::Enum],
+        name: "soft_quantile",
+        params: &[ParamKind::List, ParamKind::Real, ParamKind::Enum],
         forward: &[
             Buffer {
                 name: "values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
-                name: "ranks",
+                name: "result",
                 int: false,
-                per_row: false,
+                row: &[Dim::Length(0)],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
                 int: true,
-                per_row: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        saved: &["values", "permutation"],
+        backward: &[
+            Buffer {
+                name: "cotangent_result",
+                int: false,
+                row: &[Dim::Length(0)],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_values",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_regularization_strength",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        forward_f32: soft_quantile_forward_f32,
+        forward_f64: soft_quantile_forward_f64,
+        backward_f32: soft_quantile_backward_f32,
+        backward_f64: soft_quantile_backward_f64,
+    },
+    Op {
+        name: "soft_rank",
+        params: &[ParamKind::Real, ParamKind::Enum, ParamKind::Enum],
+        forward: &[
+            Buffer {
+                name: "values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "ranks",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "permutation",
+                int: true,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
@@ -209,21 +390,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -240,21 +421,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "sorted",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
                 int: true,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
@@ -264,21 +445,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_sorted",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -289,55 +470,115 @@ pub const OPS: &[Op] = &[
         backward_f64: soft_sort_backward_f64,
     },
     Op {
+        name: "soft_topk",
+        params: &[
+            ParamKind::Int,
+            ParamKind::Real,
+            ParamKind::Enum,
+            ParamKind::Enum,
+        ],
+        forward: &[
+            Buffer {
+                name: "values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "permutation",
+                int: true,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        saved: &["values", "permutation"],
+        backward: &[
+            Buffer {
+                name: "cotangent_mask",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_values",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_regularization_strength",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        forward_f32: soft_topk_forward_f32,
+        forward_f64: soft_topk_forward_f64,
+        backward_f32: soft_topk_backward_f32,
+        backward_f64: soft_topk_backward_f64,
+    },
+    Op {
         name: "spearman_loss",
         params: &[ParamKind::Real, ParamKind::Enum],
         forward: &[
             Buffer {
                 name: "predictions",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "targets",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "loss",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "prediction_ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "prediction_permutation",
                 int: true,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "target_ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "target_permutation",
                 int: true,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
@@ -354,28 +595,28 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_loss",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_predictions",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_targets",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -446,6 +687,115 @@ unsafe fn ndcg_loss_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     }
 }
 
+unsafe fn neural_sort_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_forward_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_forward_f64(
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_backward_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_backward_f64(
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_apply_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_forward_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_apply_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_forward_f64(
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_apply_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_backward_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_apply_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_backward_f64(
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+            p[4] as _, p[5] as _,
+        )
+    }
+}
+
 unsafe fn sigmoid_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -494,6 +844,82 @@ unsafe fn sigmoid_rank_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
     unsafe {
         rr::sigmoid_rank::rr_sigmoid_rank_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+        )
+    }
+}
+
+unsafe fn soft_quantile_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_forward_f32(
+            batch,
+            n,
+            a.lists_f32[0].as_ptr(),
+            a.lists_f32[0].len(),
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+        )
+    }
+}
+
+unsafe fn soft_quantile_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_forward_f64(
+            batch,
+            n,
+            a.lists[0].as_ptr(),
+            a.lists[0].len(),
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+        )
+    }
+}
+
+unsafe fn soft_quantile_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_backward_f32(
+            batch,
+            n,
+            a.lists_f32[0].as_ptr(),
+            a.lists_f32[0].len(),
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_quantile_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_backward_f64(
+            batch,
+            n,
+            a.lists[0].as_ptr(),
+            a.lists[0].len(),
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
         )
     }
 }
@@ -609,6 +1035,66 @@ unsafe fn soft_sort_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
         rr::soft_sort::rr_soft_sort_backward_f64(
             batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
             p[3] as _, p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_forward_f32(
+            batch,
+            n,
+            a.ints[0],
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_forward_f64(
+            batch, n, a.ints[0], a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _,
+            p[2] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_backward_f32(
+            batch,
+            n,
+            a.ints[0],
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_backward_f64(
+            batch, n, a.ints[0], a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _,
+            p[2] as _, p[3] as _, p[4] as _,
         )
     }
 }

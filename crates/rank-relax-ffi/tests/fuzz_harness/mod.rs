@@ -30,7 +30,7 @@ use std::ffi::CStr;
 
 mod generated;
 
-use generated::{Args, Op, ParamKind, MAX_BUFFERS, OPS};
+use generated::{Args, Dim, Op, ParamKind, MAX_BUFFERS, OPS};
 
 use rank_relax_c::generated::{RR_ERR_NULL_POINTER, RR_OK};
 use rank_relax_c::plumbing::rr_last_error;
@@ -71,7 +71,6 @@ impl Bytes<'_> {
 struct Buf {
     name: &'static str,
     int: bool,
-    per_row: bool,
     written: bool,
     len: usize,
     data: Vec<u64>,
@@ -84,11 +83,10 @@ struct Buf {
 }
 
 impl Buf {
-    fn new(name: &'static str, int: bool, per_row: bool, written: bool, len: usize) -> Self {
+    fn new(name: &'static str, int: bool, written: bool, len: usize) -> Self {
         Buf {
             name,
             int,
-            per_row,
             written,
             len,
             data: vec![0; len + 2],
@@ -240,8 +238,34 @@ unsafe fn call<T: Elem>(
     unsafe { kernel(batch, n, args, p) }
 }
 
+/// An int param for rows of `n` items: mostly in `0..=n`, now and then anything.
+fn int(bytes: &mut Bytes, n: usize) -> i64 {
+    match bytes.below(8) {
+        0 => bytes.u64() as i64,
+        1 => -1,
+        2 => n as i64 + 1,
+        _ => bytes.below(n + 1) as i64,
+    }
+}
+
+/// A list param: mostly 1 to 4 levels in [0, 1], now and then empty or with a special value.
+fn list(bytes: &mut Bytes) -> Vec<f64> {
+    const ODD: [f64; 5] = [f64::NAN, f64::INFINITY, -0.5, 1.5, -0.0];
+    let len = match bytes.below(8) {
+        0 => 0,
+        k => 1 + k % 4,
+    };
+    (0..len)
+        .map(|_| match bytes.below(8) {
+            0 => ODD[bytes.below(ODD.len())],
+            k => (k - 1) as f64 / 6.0,
+        })
+        .collect()
+}
+
 /// The params of a call: every real param gets `eps`, the enum params take `codes` in argument
-/// order (more are drawn if an op has more), bools are drawn.
+/// order (more are drawn if an op has more), bools are drawn. Ints and lists come with the shape
+/// ([`sized_args`]).
 fn args_of(bytes: &mut Bytes, op: &Op, eps: f64, codes: [i32; 2]) -> Args {
     let mut args = Args::default();
     let mut more = codes.into_iter();
@@ -250,9 +274,38 @@ fn args_of(bytes: &mut Bytes, op: &Op, eps: f64, codes: [i32; 2]) -> Args {
             ParamKind::Real => args.reals.push(eps),
             ParamKind::Enum => args.codes.push(more.next().unwrap_or_else(|| code(bytes))),
             ParamKind::Bool => args.flags.push(bytes.below(2) == 1),
+            ParamKind::Int | ParamKind::List => {}
         }
     }
     args
+}
+
+/// Draws the int and list params, in argument order, for rows of `n` items. Drawn after the shape
+/// so that the bytes of an op without them mean what they meant before ints and lists existed.
+fn sized_args(bytes: &mut Bytes, op: &Op, args: &mut Args, n: usize) {
+    for kind in op.params {
+        match kind {
+            ParamKind::Int => args.ints.push(int(bytes, n)),
+            ParamKind::List => {
+                let levels = list(bytes);
+                args.lists_f32.push(levels.iter().map(|&v| v as f32).collect());
+                args.lists.push(levels);
+            }
+            ParamKind::Real | ParamKind::Enum | ParamKind::Bool => {}
+        }
+    }
+}
+
+/// Elements of a buffer whose dims after `batch` are `row` (an out-of-range int param gives an
+/// empty dim: the call refuses it before touching the buffer).
+fn extent(row: &[Dim], batch: usize, n: usize, args: &Args) -> usize {
+    row.iter().fold(batch, |len, d| {
+        len * match *d {
+            Dim::N => n,
+            Dim::Int(i) => usize::try_from(args.ints[i]).map_or(0, |k| k.min(n)),
+            Dim::Length(i) => args.lists[i].len(),
+        }
+    })
 }
 
 fn last_error() -> String {
@@ -361,7 +414,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     let op = spec.name;
     let eps = T::from_f64(epsilon(bytes));
     let codes = [code(bytes), code(bytes)];
-    let args = args_of(bytes, spec, eps.to_f64(), codes);
+    let mut args = args_of(bytes, spec, eps.to_f64(), codes);
     if std::env::var_os("RR_FUZZ_DEBUG").is_some() {
         eprintln!(
             "{op} {} ε = {:e}, codes {codes:?}",
@@ -377,6 +430,7 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
             bytes.u64() as usize >> bytes.below(64),
         );
         let backward = bytes.below(2) != 0;
+        sized_args(bytes, spec, &mut args, MAX_N);
         let p = vec![std::ptr::null_mut(); MAX_BUFFERS];
         // SAFETY: NULL pointers; the library may not dereference them unless batch × n = 0.
         let status = unsafe { call::<T>(spec, backward, batch, n, &args, &p) };
@@ -396,18 +450,11 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
 
     let batch = bytes.below(MAX_BATCH + 1);
     let n = bytes.below(MAX_N + 1);
+    sized_args(bytes, spec, &mut args, n);
     let mut fwd: Vec<Buf> = spec
         .forward
         .iter()
-        .map(|b| {
-            Buf::new(
-                b.name,
-                b.int,
-                b.per_row,
-                b.written,
-                if b.per_row { batch } else { batch * n },
-            )
-        })
+        .map(|b| Buf::new(b.name, b.int, b.written, extent(b.row, batch, n, &args)))
         .collect();
     let mut refuse = false;
     for (b, layout) in fwd.iter_mut().zip(spec.forward).filter(|(b, _)| !b.written) {
@@ -450,7 +497,6 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
             Buf {
                 name: src.name,
                 int: src.int,
-                per_row: src.per_row,
                 written: false,
                 len: src.len,
                 data: src.data.clone(),
@@ -463,13 +509,8 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     let mut refuse = false;
     for layout in spec.backward {
         let written = layout.written;
-        let mut b = Buf::new(
-            layout.name,
-            layout.int,
-            layout.per_row,
-            written,
-            if layout.per_row { batch } else { batch * n },
-        );
+        let len = extent(layout.row, batch, n, &args);
+        let mut b = Buf::new(layout.name, layout.int, written, len);
         for i in 0..b.len {
             let v = if written { 7.25 } else { value(bytes, false) };
             set::<T>(&mut b, i, v);

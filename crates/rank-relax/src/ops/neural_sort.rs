@@ -109,7 +109,10 @@ pub fn backward<T: Real>(
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.cube("permutation_matrix", permutation_matrix.len())?;
-    check.cube("cotangent_permutation_matrix", cotangent_permutation_matrix.len())?;
+    check.cube(
+        "cotangent_permutation_matrix",
+        cotangent_permutation_matrix.len(),
+    )?;
     check.matrix("grad_values", grad_values.len())?;
     check.vector(
         "grad_regularization_strength",
@@ -193,7 +196,10 @@ pub fn jvp<T: Real>(
     check.matrix("values", values.len())?;
     check.cube("permutation_matrix", permutation_matrix.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
-    check.cube("tangent_permutation_matrix", tangent_permutation_matrix.len())?;
+    check.cube(
+        "tangent_permutation_matrix",
+        tangent_permutation_matrix.len(),
+    )?;
     let tau = tau_and_values(check, params, values)?;
     check.probabilities("permutation_matrix", permutation_matrix)?;
     let max_t = check.finite("tangent_values", tangent_values)?;

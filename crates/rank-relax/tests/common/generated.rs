@@ -8,11 +8,15 @@ use std::fmt::Debug;
 
 use rank_relax::{ops, Error, Real};
 
-/// A dimension of a shape: `batch` rows of `n` items.
+/// A dimension of a shape: `batch` rows of `n` items, or an extent an op's params give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dim {
     Batch,
     N,
+    /// The value of this int param.
+    Param(&'static str),
+    /// The length of this list param.
+    Length(&'static str),
 }
 
 /// A param's default in the spec.
@@ -22,6 +26,8 @@ pub enum Value {
     /// An enum value: its name and code.
     Enum(&'static str, i32),
     Bool(bool),
+    Int(i64),
+    List(&'static [f64]),
 }
 
 /// A param of an op, in argument order.
@@ -70,6 +76,8 @@ pub struct Op {
 #[derive(Clone, Copy, Debug)]
 pub struct Enum {
     pub name: &'static str,
+    /// The argument its messages name: the param that takes it.
+    pub arg: &'static str,
     pub values: &'static [(&'static str, i32)],
 }
 
@@ -123,6 +131,70 @@ pub const OPS: &[Op] = &[
         ],
     },
     Op {
+        name: "neural_sort",
+        min_n: 1,
+        params: &[
+            Param {
+                name: "regularization_strength",
+                default: Value::Real(1.0),
+                grad: true,
+            },
+            Param {
+                name: "direction",
+                default: Value::Enum("ascending", 0),
+                grad: false,
+            },
+        ],
+        inputs: &[Input {
+            name: "values",
+            dims: &[Dim::Batch, Dim::N],
+            differentiable: true,
+            constraint: "finite",
+        }],
+        outputs: &[Tensor {
+            name: "permutation_matrix",
+            dims: &[Dim::Batch, Dim::N, Dim::N],
+            int32: false,
+        }],
+        residuals: &[],
+    },
+    Op {
+        name: "neural_sort_apply",
+        min_n: 1,
+        params: &[
+            Param {
+                name: "regularization_strength",
+                default: Value::Real(1.0),
+                grad: true,
+            },
+            Param {
+                name: "direction",
+                default: Value::Enum("ascending", 0),
+                grad: false,
+            },
+        ],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "payload",
+                dims: &[Dim::Batch, Dim::N],
+                differentiable: true,
+                constraint: "finite",
+            },
+        ],
+        outputs: &[Tensor {
+            name: "output",
+            dims: &[Dim::Batch, Dim::N],
+            int32: false,
+        }],
+        residuals: &[],
+    },
+    Op {
         name: "sigmoid_rank",
         min_n: 1,
         params: &[
@@ -149,6 +221,43 @@ pub const OPS: &[Op] = &[
             int32: false,
         }],
         residuals: &[],
+    },
+    Op {
+        name: "soft_quantile",
+        min_n: 1,
+        params: &[
+            Param {
+                name: "quantiles",
+                default: Value::List(&[0.5]),
+                grad: false,
+            },
+            Param {
+                name: "regularization_strength",
+                default: Value::Real(1.0),
+                grad: true,
+            },
+            Param {
+                name: "regularization",
+                default: Value::Enum("l2", 0),
+                grad: false,
+            },
+        ],
+        inputs: &[Input {
+            name: "values",
+            dims: &[Dim::Batch, Dim::N],
+            differentiable: true,
+            constraint: "finite",
+        }],
+        outputs: &[Tensor {
+            name: "result",
+            dims: &[Dim::Batch, Dim::Length("quantiles")],
+            int32: false,
+        }],
+        residuals: &[Tensor {
+            name: "permutation",
+            dims: &[Dim::Batch, Dim::N],
+            int32: true,
+        }],
     },
     Op {
         name: "soft_rank",
@@ -225,6 +334,48 @@ pub const OPS: &[Op] = &[
         }],
     },
     Op {
+        name: "soft_topk",
+        min_n: 1,
+        params: &[
+            Param {
+                name: "k",
+                default: Value::Int(1),
+                grad: false,
+            },
+            Param {
+                name: "regularization_strength",
+                default: Value::Real(1.0),
+                grad: true,
+            },
+            Param {
+                name: "regularization",
+                default: Value::Enum("l2", 0),
+                grad: false,
+            },
+            Param {
+                name: "direction",
+                default: Value::Enum("descending", 1),
+                grad: false,
+            },
+        ],
+        inputs: &[Input {
+            name: "values",
+            dims: &[Dim::Batch, Dim::N],
+            differentiable: true,
+            constraint: "finite",
+        }],
+        outputs: &[Tensor {
+            name: "mask",
+            dims: &[Dim::Batch, Dim::N],
+            int32: false,
+        }],
+        residuals: &[Tensor {
+            name: "permutation",
+            dims: &[Dim::Batch, Dim::N],
+            int32: true,
+        }],
+    },
+    Op {
         name: "spearman_loss",
         min_n: 2,
         params: &[
@@ -287,11 +438,18 @@ pub const OPS: &[Op] = &[
 pub const ENUMS: &[Enum] = &[
     Enum {
         name: "direction",
+        arg: "direction",
         values: &[("ascending", 0), ("descending", 1)],
     },
     Enum {
         name: "regularization",
+        arg: "regularization",
         values: &[("l2", 0), ("kl", 1)],
+    },
+    Enum {
+        name: "topk_regularization",
+        arg: "regularization",
+        values: &[("l2", 0), ("p43", 1)],
     },
 ];
 
@@ -348,12 +506,31 @@ pub fn default_params<T: Real>() -> Vec<DefaultParams> {
     };
     let core = ops::ndcg_loss::Params::default();
     all.push(compare("ndcg_loss", core, spec));
+    let spec = ops::neural_sort::Params {
+        regularization_strength: T::from_f64(1.0),
+        direction: rank_relax::Direction::Ascending,
+    };
+    let core = ops::neural_sort::Params::default();
+    all.push(compare("neural_sort", core, spec));
+    let spec = ops::neural_sort_apply::Params {
+        regularization_strength: T::from_f64(1.0),
+        direction: rank_relax::Direction::Ascending,
+    };
+    let core = ops::neural_sort_apply::Params::default();
+    all.push(compare("neural_sort_apply", core, spec));
     let spec = ops::sigmoid_rank::Params {
         regularization_strength: T::from_f64(1.0),
         direction: rank_relax::Direction::Ascending,
     };
     let core = ops::sigmoid_rank::Params::default();
     all.push(compare("sigmoid_rank", core, spec));
+    let spec = ops::soft_quantile::Params {
+        quantiles: vec![T::from_f64(0.5)],
+        regularization_strength: T::from_f64(1.0),
+        regularization: rank_relax::Regularization::L2,
+    };
+    let core = ops::soft_quantile::Params::default();
+    all.push(compare("soft_quantile", core, spec));
     let spec = ops::soft_rank::Params {
         regularization_strength: T::from_f64(1.0),
         regularization: rank_relax::Regularization::L2,
@@ -368,6 +545,14 @@ pub fn default_params<T: Real>() -> Vec<DefaultParams> {
     };
     let core = ops::soft_sort::Params::default();
     all.push(compare("soft_sort", core, spec));
+    let spec = ops::soft_topk::Params {
+        k: 1,
+        regularization_strength: T::from_f64(1.0),
+        regularization: rank_relax::TopkRegularization::L2,
+        direction: rank_relax::Direction::Descending,
+    };
+    let core = ops::soft_topk::Params::default();
+    all.push(compare("soft_topk", core, spec));
     let spec = ops::spearman_loss::Params {
         regularization_strength: T::from_f64(1.0),
         regularization: rank_relax::Regularization::L2,
@@ -382,5 +567,6 @@ pub fn core_enums() -> Vec<CoreEnum> {
     vec![
         core_enum!("direction", Direction),
         core_enum!("regularization", Regularization),
+        core_enum!("topk_regularization", TopkRegularization),
     ]
 }
