@@ -32,7 +32,9 @@ function paramDoc(p: ParamIR, flavour: Flavour): string {
     case 'real':
       return `${p.doc} Default \`\`${pythonDefault(p)}\`\`.${p.grad && flavour.paramGrad ? ` ${flavour.paramGrad}` : ''}`;
     case 'enum':
-      return `${p.doc} One of ${p.values.map((v) => `\`\`${pythonEnumValue(v)}\`\``).join(', ')}; default \`\`${pythonEnumValue(p.default)}\`\`.`;
+      // An op that gives the param its own enum or values is described by that enum (the param's
+      // text names the shared values).
+      return `${p.narrowed ? p.enum.doc : p.doc} One of ${p.values.map((v) => `\`\`${pythonEnumValue(v)}\`\``).join(', ')}; default \`\`${pythonEnumValue(p.default)}\`\`.`;
     case 'bool':
       return `${p.doc} Default \`\`${pythonDefault(p)}\`\`.`;
     case 'int':

@@ -2151,10 +2151,10 @@ def soft_topk(
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
             receives a gradient.
-        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
-            ``"p43"``; default ``"l2"``.
-        direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
-            ``"ascending"``, ``"descending"``; default ``"descending"``.
+        regularization: Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+            mask. One of ``"l2"``, ``"p43"``; default ``"l2"``.
+        direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
+            ``"descending"``.
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
