@@ -185,6 +185,17 @@ function staticParamCheck(op: OpIR, p: ParamIR, n: string): string[] {
   });
 }
 
+/** The JAX flavour, with a note on the op's int and list params: static, not traced. */
+function flavourOf(op: OpIR): Flavour {
+  const fixed = op.params.filter((p) => matchParam(p, { real: () => false, enum: () => false, bool: () => false, int: () => true, list: () => true }));
+  if (fixed.length === 0) return FLAVOUR;
+  const names = fixed.map((p) => `\`\`${pythonName(p.name)}\`\``).join(' and ');
+  const note =
+    `${names} ${fixed.length === 1 ? 'is static: a Python value' : 'are static: Python values'} fixed when the function is traced ` +
+    '(under ``jit`` each value compiles its own call; a traced value is refused).';
+  return { ...FLAVOUR, notes: [...FLAVOUR.notes, note] };
+}
+
 function renderPublic(op: OpIR): string[] {
   const args = [
     ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
@@ -225,7 +236,7 @@ function renderPublic(op: OpIR): string[] {
         ];
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
-    ...opDocstring(4, op, FLAVOUR, outs),
+    ...opDocstring(4, op, flavourOf(op), outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
     ...op.params.flatMap((p) => staticParamCheck(op, p, n)),
     ...reals.flatMap((p) =>

@@ -705,6 +705,9 @@ def soft_quantile(
     run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
     unavailable); float64 needs ``jax_enable_x64``.
 
+    ``quantiles`` is static: a Python value fixed when the function is traced (under ``jit`` each
+    value compiles its own call; a traced value is refused).
+
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
         quantiles: Quantile levels, at least one, each finite and in [0, 1]; the output has one
@@ -1189,6 +1192,9 @@ def soft_topk(
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
     run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
     unavailable); float64 needs ``jax_enable_x64``.
+
+    ``k`` is static: a Python value fixed when the function is traced (under ``jit`` each value
+    compiles its own call; a traced value is refused).
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
