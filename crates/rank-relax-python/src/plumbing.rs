@@ -103,8 +103,9 @@ pub fn real_list_arg<T: Float>(op: &str, name: &str, value: &Bound<'_, PyAny>) -
     let mut out = Vec::new();
     for (i, item) in items.enumerate() {
         let item = item?;
+        // A real number has `__float__`; a bool (Python's or NumPy's, both named `bool`) is
+        // refused although it converts, and a str never converts.
         let number = !item.is_instance_of::<PyBool>()
-            && !item.is_instance_of::<PyString>()
             && item.get_type().name()?.to_cow()? != "bool"
             && item.hasattr("__float__")?;
         match item.extract::<f64>() {
