@@ -1,10 +1,11 @@
 // crates/rank-relax-python/src/xla_generated.rs: the XLA FFI handlers `rank_relax.jax` calls
 // through `jax.ffi.ffi_call`. Per op, a module with one generic body per pass that decodes the call
-// frame (arguments: the kernel's reads, then its real params as operands; results: its writes;
-// attributes: its enum, bool, int and list params by name), runs the core's kernel on XLA's buffers in place,
-// once per part of the row split (`vmap` over ε), and one `unsafe extern "C"` handler per dtype;
-// then `HANDLERS`, the table the module hands to Python as capsules. Call-frame decoding, errors,
-// the metadata probe and the split are in the hand-written src/xla.rs (`rr_xla`).
+// frame (arguments: the kernel's reads, then its real params as operands; results: its writes, with
+// the extents of their shapes; attributes: its enum, bool, int and list params by name), runs the
+// core's kernel on XLA's buffers in place, once per part of the row split (`vmap` over ε), and one
+// `unsafe extern "C"` handler per dtype; then `HANDLERS`, the table the module hands to Python as
+// capsules. Call-frame decoding, errors, the metadata probe and the split are in the hand-written
+// src/xla.rs (`rr_xla`).
 //
 // Same layout rules as rust.ts: what rustfmt (default config) prints.
 import { rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
