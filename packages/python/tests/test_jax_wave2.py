@@ -8,6 +8,9 @@ with errors, never a crash."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -294,6 +297,35 @@ def test_topk_mask_sums_to_k_and_quantiles_follow_numpy() -> None:
     np.testing.assert_allclose(
         jax.jit(rj.neural_sort_apply)(x, y, 0.7), (rj.neural_sort(x, 0.7) @ y[..., None])[..., 0]
     )
+
+
+def test_float32_without_x64() -> None:
+    """With jax_enable_x64 off, the list attribute is float32 like the call, and jit, grad and
+    the eager kernels agree."""
+    code = textwrap.dedent(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        import rank_relax.jax as rj
+        assert not jax.config.jax_enable_x64
+        x = np.random.default_rng(0).standard_normal((3, 5))
+        calls = [
+            lambda v: rj.soft_topk(v, 2, 0.3, "p43"),
+            lambda v: rj.soft_quantile(v, [0.2, 0.8], 0.3, "kl"),
+            lambda v: rj.neural_sort(v, 0.3),
+            lambda v: rj.neural_sort_apply(v, 2 * v, 0.3),
+        ]
+        for f in calls:
+            out = jax.jit(f)(x)
+            g = jax.jit(jax.grad(lambda v: jnp.sum(f(v) ** 2)))(x)
+            assert out.dtype == g.dtype == jnp.float32, (out.dtype, g.dtype)
+            np.testing.assert_array_equal(out, f(x))
+            np.testing.assert_array_equal(g, jax.grad(lambda v: jnp.sum(f(v) ** 2))(x))
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
 
 
 # ------------------------------------------------------------------------------------------------
