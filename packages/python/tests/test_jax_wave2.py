@@ -336,7 +336,14 @@ X = jnp.array([[0.3, -1.2, 2.0], [1.0, 0.5, -0.5]])
 BAD_PARAMS = [
     ("soft_topk", {"k": 2.5}, TypeError, r"^soft_topk: k must be an int, got float"),
     ("soft_topk", {"k": 2.0}, TypeError, r"^soft_topk: k must be an int, got float"),
-    ("soft_topk", {"k": True}, TypeError, r"^soft_topk: k must be a static Python int, got bool"),
+    ("soft_topk", {"k": True}, TypeError, r"^soft_topk: k must be an int, got bool"),
+    (
+        "soft_topk",
+        {"k": np.bool_(True)},
+        TypeError,
+        r"^soft_topk: k must be an int, got numpy.bool",
+    ),
+    ("soft_topk", {"k": 2**70}, ValueError, r"^soft_topk: k = 1180591620717411303424 does not fit"),
     ("soft_topk", {"k": "2"}, TypeError, r"^soft_topk: k must be an int, got str"),
     ("soft_topk", {"k": -1}, ValueError, r"^soft_topk: k must be in \[0, n\] = \[0, 3\], got -1"),
     ("soft_topk", {"k": 4}, ValueError, r"^soft_topk: k must be in \[0, n\] = \[0, 3\], got 4"),
@@ -356,10 +363,17 @@ BAD_PARAMS = [
         r"^soft_quantile: quantiles\[0\] = 1.5 is not in \[0, 1\]",
     ),
     ("soft_quantile", {"quantiles": "0.5"}, TypeError, r"^soft_quantile: quantiles must be a seq"),
-    ("soft_quantile", {"quantiles": 0.5}, TypeError, r"^soft_quantile: quantiles must be a seq"),
-    ("soft_quantile", {"quantiles": [[0.5]]}, TypeError, r"^soft_quantile: quantiles must be a s"),
-    ("soft_quantile", {"quantiles": [0.5, None]}, TypeError, r"^soft_quantile: quantiles must b"),
-    ("soft_quantile", {"quantiles": [True]}, TypeError, r"^soft_quantile: quantiles must be a s"),
+    ("soft_quantile", {"quantiles": 0.5}, TypeError, r"quantiles must be a sequence .*, got float"),
+    ("soft_quantile", {"quantiles": [[0.5]]}, TypeError, r"quantiles\[0\] must be a real .* list"),
+    (
+        "soft_quantile",
+        {"quantiles": np.array([[0.5]])},
+        ValueError,
+        r"^soft_quantile: quantiles must be a 1-D sequence .* shape \[1, 1\]",
+    ),
+    ("soft_quantile", {"quantiles": [0.5, None]}, TypeError, r"quantiles\[1\] must be a real num"),
+    ("soft_quantile", {"quantiles": [True]}, TypeError, r"quantiles\[0\] must be a real .* bool"),
+    ("soft_quantile", {"quantiles": ["0.5"]}, TypeError, r"quantiles\[0\] must be a real .* str"),
     ("soft_quantile", {"regularization": "p43"}, ValueError, r"^soft_quantile: regularization"),
     (
         "neural_sort",
@@ -396,10 +410,12 @@ def test_bad_params(op: str, params: dict[str, Any], error: type, match: str, ji
 
 
 def test_traced_static_params_are_refused() -> None:
-    with pytest.raises(TypeError, match=r"^soft_topk: k must be a static Python int, got a traced"):
+    with pytest.raises(TypeError, match=r"^soft_topk: k must be a static int, got a traced value"):
         jax.jit(lambda k: rj.soft_topk(X, k))(2)
-    with pytest.raises(TypeError, match=r"^soft_quantile: quantiles must be a sequence .* traced"):
+    with pytest.raises(TypeError, match=r"^soft_quantile: quantiles must be a static sequence"):
         jax.jit(lambda q: rj.soft_quantile(X, q))(jnp.array([0.5]))
+    with pytest.raises(TypeError, match=r"^soft_quantile: quantiles\[1\] must be a static real"):
+        jax.jit(lambda q: rj.soft_quantile(X, [0.1, q]))(0.5)
 
 
 def test_static_params_accept_numpy_values() -> None:
@@ -409,6 +425,8 @@ def test_static_params_accept_numpy_values() -> None:
     want = rj.soft_quantile(X, (0.25, 0.75))
     np.testing.assert_array_equal(rj.soft_quantile(X, np.array([0.25, 0.75])), want)
     np.testing.assert_array_equal(rj.soft_quantile(X, [0.25, 0.75]), want)
+    np.testing.assert_array_equal(rj.soft_quantile(X, jnp.array([0.25, 0.75])), want)
+    np.testing.assert_array_equal(rj.soft_quantile(X, (q for q in (0.25, 0.75))), want)
     np.testing.assert_array_equal(jax.jit(lambda v: rj.soft_quantile(v, [0.25, 0.75]))(X), want)
 
 

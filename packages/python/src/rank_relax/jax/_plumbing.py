@@ -118,16 +118,30 @@ def _bound_text(bound: IntBound) -> tuple[str, str]:
     return str(bound), str(bound)
 
 
+def _type_name(value: object) -> str:
+    """``float``, ``numpy.float32``: the type as the NumPy API's messages name it."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _is_bool(value: object) -> bool:
+    """A Python or NumPy bool, or a 0-d bool array: refused where a number is wanted."""
+    return isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
+
+
 def int_param(op: str, name: str, value: Any, low: IntBound, high: IntBound) -> int:
-    """An int param (``k``) as a Python int within its bounds: a static argument, so a traced
-    value, a bool or a float (even ``2.0``) is refused rather than truncated."""
-    if isinstance(value, (bool, np.bool_)) or _is_traced(value):
-        what = "a traced value" if _is_traced(value) else type(value).__name__
-        raise TypeError(f"{op}: {name} must be a static Python int, got {what}")
+    """An int param (``k``) as a Python int within its bounds, with the NumPy API's messages. It
+    is static: a traced value is refused, as are a bool and a float (even ``2.0``)."""
+    if _is_traced(value):
+        raise TypeError(f"{op}: {name} must be a static int, got a traced value")
+    if _is_bool(value) or not hasattr(value, "__index__"):
+        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}")
     try:
         number = operator.index(value)
     except TypeError:
-        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}") from None
+        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}") from None
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(f"{op}: {name} = {number} does not fit in 64 bits")
     low_value = low[1] if isinstance(low, tuple) else low
     high_value = high[1] if isinstance(high, tuple) else high
     if (low_value is not None and number < low_value) or (
@@ -147,25 +161,35 @@ def int_param(op: str, name: str, value: Any, low: IntBound, high: IntBound) -> 
 
 
 def real_list(op: str, name: str, value: Any) -> tuple[float, ...]:
-    """A list-of-reals param (``quantiles``) as a tuple of floats: a static argument, hashable,
-    from a sequence or a concrete 1-D array of real numbers. Its values (empty, NaN, out of range)
-    are the core's to check, with its messages."""
-    wrong = f"{op}: {name} must be a sequence of real numbers"
-    if isinstance(value, (str, bytes)) or _is_traced(value):
-        what = "a traced value" if _is_traced(value) else type(value).__name__
-        raise TypeError(f"{wrong} (a static value), got {what}")
+    """A list-of-reals param (``quantiles``) as a tuple of floats (static, hashable), from a
+    sequence of real numbers or a 1-D array, with the NumPy API's messages. Its values (empty,
+    NaN, out of range) are the core's to check."""
+    if _is_traced(value):
+        raise TypeError(
+            f"{op}: {name} must be a static sequence of real numbers, got a traced value"
+        )
+    not_sequence = TypeError(
+        f"{op}: {name} must be a sequence of real numbers, got {_type_name(value)}"
+    )
+    if isinstance(value, (str, bytes)):
+        raise not_sequence
+    if isinstance(value, (np.ndarray, jax.Array)) and value.ndim != 1:
+        raise ValueError(
+            f"{op}: {name} must be a 1-D sequence of real numbers, got an array of shape "
+            f"{list(value.shape)}"
+        )
     try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{wrong}, got {type(value).__name__}") from None
-    if array.ndim != 1:
-        got = type(value).__name__ if array.ndim == 0 else f"shape {list(array.shape)}"
-        raise TypeError(f"{wrong}, got {got}")
-    if array.size and not (
-        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-    ):
-        raise TypeError(f"{wrong}, got elements of dtype {array.dtype}")
-    return tuple(float(x) for x in array)
+        items = list(value)
+    except TypeError:
+        raise not_sequence from None
+    out = []
+    for i, item in enumerate(items):
+        if _is_traced(item):
+            raise TypeError(f"{op}: {name}[{i}] must be a static real number, got a traced value")
+        if _is_bool(item) or isinstance(item, (str, bytes)) or not hasattr(item, "__float__"):
+            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {_type_name(item)}")
+        out.append(float(item))
+    return tuple(out)
 
 
 def concrete(value: Any, default: float) -> float:
