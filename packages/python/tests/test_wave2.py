@@ -476,3 +476,23 @@ def test_forward_mode_and_second_order_raise(op: str, path: str) -> None:
     (g,) = torch.autograd.grad(f(v).square().sum(), [v], create_graph=True)
     with pytest.raises(NotImplementedError, match=f"^{op}: second-order derivatives"):
         torch.autograd.grad(g.square().sum(), [v])
+
+
+def test_export() -> None:
+    """torch.export keeps the custom ops, with k and quantiles in the graph as constants."""
+    torch = pytest.importorskip("torch")
+    import rank_relax.torch as rt
+
+    class Model(torch.nn.Module):
+        def forward(self, x: Any, y: Any) -> Any:
+            mask = rt.soft_topk(x, k=2, regularization_strength=0.5, regularization="p43")
+            q = rt.soft_quantile(x, quantiles=[0.25, 0.75], regularization_strength=0.5)
+            p = rt.neural_sort(x, regularization_strength=0.5)
+            return mask.sum(-1) + q.sum(-1) + p.sum((-2, -1)) + rt.neural_sort_apply(x, y).sum(-1)
+
+    x, y = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+    program = torch.export.export(Model(), (x, y))
+    code = program.graph_module.code
+    for op in NEW_OPS:
+        assert f"rank_relax.{op}_forward" in code, op
+    torch.testing.assert_close(program.module()(x, y), Model()(x, y), rtol=0, atol=0)
