@@ -100,3 +100,28 @@ describe('names and layout', () => {
     expect(given).toEqual(want);
   });
 });
+
+describe('JAX functions and XLA FFI handlers of the spec', () => {
+  const files = pythonEmitter.emit(specIr());
+  const text = (suffix: string) => files.find((f) => f.path.endsWith(suffix))?.contents ?? '';
+  const xla = text('xla_generated.rs');
+  const jax = text('jax/_generated.py');
+
+  it('decodes int and list params as attributes, an op-own enum with its enum, and sizes rows from the shapes', () => {
+    expect(xla).toContain('let k = rr_frame.int_attr("k")?;');
+    expect(xla).toContain('let quantiles = rr_frame.real_list_attr::<T>("quantiles")?;');
+    expect(xla).toContain('rr_frame.enum_attr("regularization", rank_relax::TopkRegularization::parse)?;');
+    expect(xla).toContain('rr_part.rows_mut(&mut result, quantiles.len())');
+    expect(xla).toContain('rr_part.rows_mut(&mut permutation_matrix, rr_part.shape.n * rr_part.shape.n)');
+    expect(xla).toContain('quantiles: quantiles.clone(),');
+  });
+
+  it('takes int and list params as static values, checked before the core, and shapes results from them', () => {
+    expect(jax).toContain('_rr_k = _rr.int_param("soft_topk", "k", k, 0, ("n", _rr_values.shape[-1]))');
+    expect(jax).toContain('_rr_quantiles = _rr.real_list("soft_quantile", "quantiles", quantiles)');
+    expect(jax).toContain('(_rr.shaped(values, (len(quantiles),)), _rr.like(values, jnp.int32))');
+    expect(jax).toContain('(_rr.shaped(values, (values.shape[-1], values.shape[-1])),)');
+    expect(jax).toMatch(/nondiff_argnums=\(1, 3\)\)\ndef _rr_soft_quantile\(/);
+    expect(jax).toMatch(/nondiff_argnums=\(1, 3, 4\)\)\ndef _rr_soft_topk\(/);
+  });
+});

@@ -4,11 +4,12 @@
 
 use std::borrow::Cow;
 
-use numpy::ndarray::{Array1, Array2, Dimension};
-use numpy::{Element, PyArray1, PyArray2, PyReadonlyArray};
+use numpy::ndarray::{Array, Array1, Array2, Dimension, IntoDimension};
+use numpy::PyUntypedArrayMethods;
+use numpy::{Element, PyArray, PyArray1, PyArray2, PyReadonlyArray, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBool, PyBytes, PyString};
 use rank_relax::{Error, Real, Shape};
 
 /// The element types of the kernels: `f32` and `f64`.
@@ -41,6 +42,90 @@ pub fn enum_arg<E>(
     parse(&text.to_cow()?).map_err(|e| error(e.with_op(op)))
 }
 
+/// The type name of a Python object, for messages (`float`, `numpy.float64`).
+fn type_name(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let ty = value.get_type();
+    let module = ty.module()?.to_cow()?.into_owned();
+    let name = ty.name()?.to_cow()?.into_owned();
+    Ok(if module == "builtins" {
+        name
+    } else {
+        format!("{module}.{name}")
+    })
+}
+
+/// An int argument (`k`): a Python `int` or anything that is an integer by `__index__` (a NumPy
+/// integer). A `bool`, a float (even integral: `2.0`) or a str is a `TypeError`
+/// (`soft_topk: k must be an int, got float`); the core checks the range.
+pub fn int_arg(op: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let refused = || -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
+            "{op}: {name} must be an int, got {}",
+            type_name(value)?
+        )))
+    };
+    if value.is_instance_of::<PyBool>() || !value.hasattr("__index__")? {
+        return Err(refused()?);
+    }
+    let Ok(index) = value.call_method0("__index__") else {
+        return Err(refused()?);
+    };
+    index.extract::<i64>().map_err(|_| {
+        PyValueError::new_err(format!("{op}: {name} = {index} does not fit in 64 bits"))
+    })
+}
+
+/// A list-of-reals argument (`quantiles`): a sequence of real numbers (a list, a tuple, a 1-D
+/// NumPy array), converted to the kernel's float type; the core checks the length and the range.
+/// A str, a non-iterable, a bool or non-number element is a `TypeError`, an array of more than one
+/// dimension a `ValueError`.
+pub fn real_list_arg<T: Float>(op: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<T>> {
+    let not_sequence = || -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
+            "{op}: {name} must be a sequence of real numbers, got {}",
+            type_name(value)?
+        )))
+    };
+    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
+        return Err(not_sequence()?);
+    }
+    if let Ok(array) = value.cast::<PyUntypedArray>() {
+        if array.ndim() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "{op}: {name} must be a 1-D sequence of real numbers, got an array of shape {:?}",
+                array.shape()
+            )));
+        }
+    }
+    let Ok(items) = value.try_iter() else {
+        return Err(not_sequence()?);
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.enumerate() {
+        let item = item?;
+        // A real number has `__float__`; a bool (Python's or NumPy's, both named `bool`) is
+        // refused although it converts, and a str never converts.
+        let number = !item.is_instance_of::<PyBool>()
+            && item.get_type().name()?.to_cow()? != "bool"
+            && item.hasattr("__float__")?;
+        match item.extract::<f64>() {
+            Ok(x) if number => out.push(T::from_f64(x)),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "{op}: {name}[{i}] must be a real number, got {}",
+                    type_name(&item)?
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The longest row a kernel takes (`n` fits the `int32` residual): the `n` a params check assumes
+/// when the caller has no row yet, so bounds that depend on `n` (`k ≤ n`) pass for any value some
+/// row allows.
+pub const ANY_N: usize = i32::MAX as usize;
+
 /// The shape of a call from its first `[batch, n]` array (pyo3 has checked it is 2-D).
 pub fn shape(dims: &[usize]) -> Shape {
     Shape::new(dims[0], dims[1])
@@ -55,6 +140,17 @@ pub fn same_shape(op: &str, first: &str, shape: Shape, name: &str, dims: &[usize
     Err(PyValueError::new_err(format!(
         "{op}: {first} has shape [{}, {}] but {name} has shape {dims:?}",
         shape.batch, shape.n
+    )))
+}
+
+/// An array of another shape (`[batch, n, n]`, `[batch, m]`) has exactly the extents the call
+/// gives it: `neural_sort: cotangent_permutation_matrix has shape [2, 3, 4] but must be [2, 3, 3]`.
+pub fn extents(op: &str, name: &str, dims: &[usize], want: &[usize]) -> PyResult<()> {
+    if dims == want {
+        return Ok(());
+    }
+    Err(PyValueError::new_err(format!(
+        "{op}: {name} has shape {dims:?} but must be {want:?}"
     )))
 }
 
@@ -82,6 +178,24 @@ pub fn matrix_buf<T: Copy + Default>(shape: Shape) -> Vec<T> {
 /// A zeroed buffer for a `[batch]` result (one value per row).
 pub fn rows_buf<T: Copy + Default>(shape: Shape) -> Vec<T> {
     vec![T::default(); shape.batch]
+}
+
+/// A zeroed buffer for a result of the given extents (`[batch, n, n]`, `[batch, m]`); empty when
+/// their product overflows, which the core reports before it writes anything.
+pub fn buffer<T: Copy + Default>(dims: &[usize]) -> Vec<T> {
+    let len = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    vec![T::default(); len.unwrap_or(0)]
+}
+
+/// A result of the given extents handed to NumPy without a copy.
+pub fn array<T: Element, D: Dimension>(
+    py: Python<'_>,
+    dims: impl IntoDimension<Dim = D>,
+    data: Vec<T>,
+) -> Bound<'_, PyArray<T, D>> {
+    let array = Array::from_shape_vec(dims.into_dimension(), data)
+        .expect("the core filled a buffer of the product of its extents");
+    PyArray::from_owned_array(py, array)
 }
 
 /// A `[batch, n]` result handed to NumPy without a copy.

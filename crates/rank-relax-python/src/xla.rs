@@ -116,13 +116,14 @@ struct Api {
     error_create: Option<ErrorCreate>,
 }
 
-/// `XLA_FFI_DataType`s of the buffers the kernels read and write.
+/// `XLA_FFI_DataType`s of the buffers the kernels read and write, and of int and list attributes.
 const DTYPE_S32: c_int = 4;
+const DTYPE_S64: c_int = 5;
 const DTYPE_F32: c_int = 11;
 const DTYPE_F64: c_int = 12;
 
 /// `XLA_FFI_AttrType`s.
-#[allow(dead_code)]
+const ATTR_ARRAY: c_int = 1;
 const ATTR_SCALAR: c_int = 3;
 const ATTR_STRING: c_int = 4;
 /// `XLA_FFI_DataType_PRED`: a bool attribute.
@@ -158,11 +159,18 @@ struct ByteSpan {
 }
 
 /// `XLA_FFI_Scalar`.
-#[allow(dead_code)]
 #[repr(C)]
 struct Scalar {
     dtype: c_int,
     value: *const c_void,
+}
+
+/// `XLA_FFI_Array`: a dense 1-D attribute (a NumPy array passed to `ffi_call`).
+#[repr(C)]
+struct Array {
+    dtype: c_int,
+    size: usize,
+    data: *const c_void,
 }
 
 /// `XLA_FFI_Attrs`: sorted by name.
@@ -413,22 +421,78 @@ impl<'a> Frame<'a> {
         parse(&text).map_err(|e| Failure::from(e.with_op(self.op)))
     }
 
+    /// The scalar attribute `name`, if it is one.
+    fn scalar(&self, name: &str) -> Result<Option<&'a Scalar>> {
+        let (kind, value) = self.attr(name)?;
+        // SAFETY: a scalar attribute is an `XLA_FFI_Scalar`, alive for the call.
+        let scalar = (kind == ATTR_SCALAR && !value.is_null())
+            .then(|| unsafe { &*value.cast::<Scalar>() })
+            .filter(|s| !s.value.is_null());
+        Ok(scalar)
+    }
+
     /// A bool attribute (a bool param; the spec has none today).
     #[allow(dead_code)]
     pub fn bool_attr(&self, name: &str) -> Result<bool> {
-        let (kind, value) = self.attr(name)?;
-        // SAFETY: a scalar attribute is an `XLA_FFI_Scalar`; a PRED scalar is one byte.
-        let scalar = (kind == ATTR_SCALAR && !value.is_null())
-            .then(|| unsafe { &*value.cast::<Scalar>() })
-            .filter(|s| s.dtype == DTYPE_PRED && !s.value.is_null());
-        match scalar {
-            // SAFETY: as above.
+        match self.scalar(name)?.filter(|s| s.dtype == DTYPE_PRED) {
+            // SAFETY: a PRED scalar is one byte.
             Some(s) => Ok(unsafe { *s.value.cast::<u8>() } != 0),
             None => Err(Failure::internal(
                 self.op,
                 format_args!("attribute {name} is not a bool"),
             )),
         }
+    }
+
+    /// An int attribute (an int param: `k`), an int64 scalar (int32 is widened).
+    pub fn int_attr(&self, name: &str) -> Result<i64> {
+        let scalar = self.scalar(name)?;
+        // SAFETY: the scalar's value holds one element of its dtype; XLA does not promise
+        // alignment for attribute storage, hence the unaligned reads.
+        match scalar.map(|s| (s.dtype, s.value)) {
+            Some((DTYPE_S64, v)) => Ok(unsafe { v.cast::<i64>().read_unaligned() }),
+            Some((DTYPE_S32, v)) => Ok(i64::from(unsafe { v.cast::<i32>().read_unaligned() })),
+            _ => Err(Failure::internal(
+                self.op,
+                format_args!("attribute {name} is not an int32 or int64 scalar"),
+            )),
+        }
+    }
+
+    /// A list-of-reals attribute (a list param: `quantiles`), a float32 or float64 array, in the
+    /// call's element type. Its values are the core's to check (empty, NaN, out of range).
+    pub fn real_list_attr<T: Float>(&self, name: &str) -> Result<Vec<T>> {
+        let (kind, value) = self.attr(name)?;
+        let not_a_list = || {
+            Failure::internal(
+                self.op,
+                format_args!("attribute {name} is not a float32 or float64 array"),
+            )
+        };
+        if kind != ATTR_ARRAY || value.is_null() {
+            return Err(not_a_list());
+        }
+        // SAFETY: an array attribute is an `XLA_FFI_Array`, alive for the call.
+        let array = unsafe { &*value.cast::<Array>() };
+        if array.size == 0 {
+            return Ok(Vec::new());
+        }
+        if array.data.is_null() {
+            return Err(not_a_list());
+        }
+        let read = |i: usize| -> Option<f64> {
+            // SAFETY: `data` holds `size` elements of `dtype` (read unaligned, as above).
+            match array.dtype {
+                DTYPE_F64 => Some(unsafe { array.data.cast::<f64>().add(i).read_unaligned() }),
+                DTYPE_F32 => Some(f64::from(unsafe {
+                    array.data.cast::<f32>().add(i).read_unaligned()
+                })),
+                _ => None,
+            }
+        };
+        (0..array.size)
+            .map(|i| read(i).map(T::from_f64).ok_or_else(not_a_list))
+            .collect()
     }
 }
 
@@ -508,7 +572,7 @@ impl Part {
     }
 
     fn range(&self, len: usize, width: usize) -> Option<Range<usize>> {
-        let range = self.rows.start * width..self.rows.end * width;
+        let range = self.rows.start.checked_mul(width)?..self.rows.end.checked_mul(width)?;
         (range.end <= len).then_some(range)
     }
 
@@ -531,6 +595,16 @@ impl Part {
     /// This part's values of a `[...]` result (one value per row).
     pub fn per_row_mut<'b, T>(&self, buffer: &'b mut Out<'_, T>) -> &'b mut [T] {
         self.slice_mut(buffer.data, 1)
+    }
+
+    /// This part's rows of an argument whose rows hold `width` elements (`[..., n, n]`: n²).
+    pub fn rows<'b, T>(&self, buffer: &'b In<'_, T>, width: usize) -> &'b [T] {
+        self.slice(buffer.data, width)
+    }
+
+    /// This part's rows of a result whose rows hold `width` elements (`[..., m]`: m).
+    pub fn rows_mut<'b, T>(&self, buffer: &'b mut Out<'_, T>, width: usize) -> &'b mut [T] {
+        self.slice_mut(buffer.data, width)
     }
 
     fn slice<'b, T>(&self, data: &'b [T], width: usize) -> &'b [T] {

@@ -44,3 +44,22 @@ def load_reference() -> dict[str, Any]:
         pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE)")
     with path.open() as f:
         return json.load(f)
+
+
+#: The reference files of the ops added after ops-v1.json, by the variable that overrides each path.
+WAVE2 = {
+    "RANK_RELAX_REFERENCE_WAVE2": "wave2-topk-quantile.json",
+    "RANK_RELAX_REFERENCE_NEURAL_SORT": "wave2-neural-sort.json",
+}
+
+
+def load_wave2() -> list[dict[str, Any]]:
+    """The cases of both wave2 files (soft_topk, soft_quantile; neural_sort, neural_sort_apply)."""
+    cases = []
+    for env, name in WAVE2.items():
+        path = Path(os.environ.get(env) or REPO / "testdata" / "reference" / name)
+        if not path.is_file():
+            pytest.fail(f"reference vectors not found at {path} (set {env})")
+        with path.open() as f:
+            cases += json.load(f)["cases"]
+    return cases

@@ -30,3 +30,17 @@ def param_combinations(op: str) -> list[dict[str, str]]:
     for name, values in OPS[op]["enums"].items():
         combos = [c | {name: v} for c in combos for v in values]
     return combos
+
+
+def output_shape(
+    op: str, output: str, lead: tuple[int, ...], n: int, params: dict[str, object] | None = None
+) -> tuple[int, ...]:
+    """The shape of an op's output for inputs of shape ``lead + (n,)``: the leading dims, then the
+    output's own dims (``n``, ``len(quantiles)``) evaluated with ``params`` over the defaults."""
+    scope: dict[str, object] = {"n": n, **OPS[op]["ints"], **OPS[op]["lists"], **(params or {})}
+    dims = OPS[op]["outputs"][output]
+    return (*lead, *(int(eval(d, {"len": len}, scope)) for d in dims))
+
+
+def first_output(op: str) -> str:
+    return next(iter(OPS[op]["outputs"]))

@@ -104,11 +104,11 @@ def prepare(case: dict[str, Any], dtype: str) -> tuple[dict[str, np.ndarray], di
         inputs[name] = view(inputs[name], how)
     params = {}
     for name, value in case.get("params", {}).items():
-        params[name] = (
-            float(np.asarray(number(value), dtype=dtype))
-            if name in OPS[case["op"]]["reals"]
-            else value
-        )
+        if name in OPS[case["op"]]["reals"]:
+            value = float(np.asarray(number(value), dtype=dtype))
+        elif name in OPS[case["op"]]["lists"] and isinstance(value, list):
+            value = [float(np.asarray(number(x), dtype=dtype)) for x in value]
+        params[name] = value  # an int as given; a value of the wrong type too, to be refused
     return inputs, params
 
 

@@ -422,25 +422,32 @@ def test_sharding_rules_cover_every_op() -> None:
     assert names == {f"rank_relax::{op}_{p}" for op in OPS for p in ("forward", "backward")}
     strategies = DTensor._op_dispatcher.sharding_propagator.op_strategy_funcs
     assert all(o in strategies for o in overloads)
-    # Meta arguments for each op: [5, 3] float64 tensors, except ε (0-d), the permutation (int32)
-    # and the cotangent of a "rows" output ([5]); params of other types by their schema type.
-    outputs = {
-        f"cotangent_{name}": kind for spec in OPS.values() for name, kind in spec["outputs"].items()
-    }
+    # Meta arguments for each op: a batch of 5 rows of 3 items, every tensor of its own shape (an
+    # output's and its cotangent's dims from the op table, [5, 3] otherwise; ε 0-d, the
+    # permutation int32); params of other types by their schema type.
+    from inputs import output_shape
+
     enums = {name: values[0] for spec in OPS.values() for name, values in spec["enums"].items()}
     scalars = {torch.FloatType: 0.5, torch.IntType: 1, torch.BoolType: False}
     for overload in overloads:
+        op = overload.name().split("::")[1].rsplit("_", 1)[0]
+        shapes = {
+            name: output_shape(op, out, (5,), 3)
+            for out in OPS[op]["outputs"]
+            for name in (out, f"cotangent_{out}")
+        }
         args: list[Any] = []
         for a in overload._schema.arguments:
             kind = type(a.type)
             if a.name == "regularization_strength":
                 args.append(torch.empty((), device="meta", dtype=torch.float64))
             elif kind is torch.TensorType:
-                rows = outputs.get(a.name) == "rows"
                 dtype = torch.int32 if a.name == "permutation" else torch.float64
-                args.append(torch.empty((5,) if rows else (5, 3), device="meta", dtype=dtype))
+                args.append(torch.empty(shapes.get(a.name, (5, 3)), device="meta", dtype=dtype))
             elif kind is torch.StringType:
                 args.append(enums[a.name])
+            elif kind is torch.ListType:
+                args.append(OPS[op]["lists"][a.name])
             else:
                 args.append(scalars[kind])
         out = overload(*args)

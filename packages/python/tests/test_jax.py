@@ -99,16 +99,25 @@ def test_vmap_matches_loop_and_batch_dims(op: str) -> None:
     inputs = arrays(op, (3, 4, 5), seed=3)
     names = OPS[op]["inputs"]
     fn = getattr(rj, op)
-    batched = fn(*(inputs[n] for n in names), 0.4)
-    mapped = jax.vmap(lambda *a: fn(*a, 0.4))(*(inputs[n] for n in names))
-    looped = jnp.stack([fn(*(inputs[n][i] for n in names), 0.4) for i in range(3)])
+    batched = fn(*(inputs[n] for n in names), regularization_strength=0.4)
+    mapped = jax.vmap(lambda *a: fn(*a, regularization_strength=0.4))(*(inputs[n] for n in names))
+    looped = jnp.stack(
+        [fn(*(inputs[n][i] for n in names), regularization_strength=0.4) for i in range(3)]
+    )
     np.testing.assert_allclose(mapped, batched, rtol=1e-12)
     np.testing.assert_allclose(looped, batched, rtol=1e-12)
     # One input mapped, the others shared (vmap_method="broadcast_all" broadcasts them).
     if len(names) > 1:
         shared = {n: inputs[n][0] for n in names[1:]}
-        got = jax.vmap(lambda a: fn(a, *shared.values(), 0.4))(inputs[names[0]])
-        want = jnp.stack([fn(inputs[names[0]][i], *shared.values(), 0.4) for i in range(3)])
+        got = jax.vmap(lambda a: fn(a, *shared.values(), regularization_strength=0.4))(
+            inputs[names[0]]
+        )
+        want = jnp.stack(
+            [
+                fn(inputs[names[0]][i], *shared.values(), regularization_strength=0.4)
+                for i in range(3)
+            ]
+        )
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -137,7 +146,7 @@ def test_regularization_strength_gradient() -> None:
 def test_dtypes(op: str, dtype: Any) -> None:
     inputs = {k: v.astype(dtype) for k, v in arrays(op, (2, 5)).items()}
     fn = getattr(rj, op)
-    out = fn(*(inputs[n] for n in OPS[op]["inputs"]), 0.5)
+    out = fn(*(inputs[n] for n in OPS[op]["inputs"]), regularization_strength=0.5)
     assert out.dtype == dtype
     f, diff = differentiable_fn(op, inputs)
     grads = jax.grad(lambda *a: jnp.sum(f(*a).astype(jnp.float32)), argnums=0)(*diff, 0.5)

@@ -12,7 +12,7 @@ import pytest
 
 import rank_relax
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import first_output, make_inputs, output_shape, param_combinations
 from rank_relax import _plumbing
 
 OP_NAMES = sorted(OPS)
@@ -22,22 +22,20 @@ def call(op: str, inputs: dict[str, np.ndarray], **params: object) -> np.ndarray
     return getattr(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
 
 
-def per_row(op: str) -> bool:
-    return next(iter(OPS[op]["outputs"].values())) == "rows"
-
-
 @pytest.mark.parametrize("op", OP_NAMES)
 def test_leading_dims_and_1d(op: str) -> None:
     inputs = make_inputs(op, (2, 3, 5))
     out = call(op, inputs)
-    assert out.shape == ((2, 3) if per_row(op) else (2, 3, 5))
+    name = first_output(op)
+    assert out.shape == output_shape(op, name, (2, 3), 5)
     flat = call(op, {k: v.reshape(6, 5) for k, v in inputs.items()})
+    assert flat.shape == output_shape(op, name, (6,), 5)
     np.testing.assert_array_equal(out.reshape(flat.shape), flat)
     one = call(op, {k: v[1, 2] for k, v in inputs.items()})
-    assert one.shape == (() if per_row(op) else (5,))
+    assert one.shape == output_shape(op, name, (), 5)
     np.testing.assert_array_equal(one, out[1, 2])
     empty = call(op, {k: v[:0] for k, v in inputs.items()})
-    assert empty.shape == ((0, 3) if per_row(op) else (0, 3, 5))
+    assert empty.shape == output_shape(op, name, (0, 3), 5)
 
 
 @pytest.mark.parametrize("op", OP_NAMES)

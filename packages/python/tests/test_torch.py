@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import first_output, make_inputs, output_shape, param_combinations
 
 torch = pytest.importorskip("torch")
 
@@ -97,11 +97,22 @@ def test_paths_agree(case: tuple[str, dict[str, str]]) -> None:
         assert torch.equal(x, y)
 
 
+def param_value(op: str, name: str) -> Any:
+    """A value of a param of the op as its custom ops take it (a real param as a 0-d tensor)."""
+    spec = OPS[op]
+    if name in spec["reals"]:
+        return torch.tensor(0.5, dtype=torch.float64)
+    if name in spec["enums"]:
+        return spec["enums"][name][0]
+    if name in spec["bools"]:
+        return spec["bools"][name]
+    return {**spec["ints"], **spec["lists"]}[name]
+
+
 def _op_args(op: str, pass_: str) -> tuple[Any, ...]:
     """Arguments of the custom op ``<op>_<pass_>``: random inputs, or a forward run's results."""
     inputs = tensors(op, (3, 5), seed=3)
-    params = [torch.tensor(0.5, dtype=torch.float64)]
-    params += [values[0] for values in OPS[op]["enums"].values()]
+    params = [param_value(op, p) for p in OPS[op]["params"]]
     if pass_ == "forward":
         return (*(inputs[n] for n in OPS[op]["inputs"]), *params)
     known = {n: t.detach() for n, t in inputs.items()}
@@ -182,12 +193,13 @@ def test_dtypes(op: str, dtype: Any, path: str) -> None:
 def test_batch_dims_and_1d(op: str, path: str) -> None:
     inputs = tensors(op, (2, 3, 5))
     out = apply(op, inputs)
-    per_row = OPS[op]["outputs"][next(iter(OPS[op]["outputs"]))] == "rows"
-    assert out.shape == ((2, 3) if per_row else (2, 3, 5))
+    name = first_output(op)
+    assert out.shape == output_shape(op, name, (2, 3), 5)
     flat = apply(op, {k: v.reshape(6, 5) for k, v in inputs.items()})
+    assert flat.shape == output_shape(op, name, (6,), 5)
     torch.testing.assert_close(out.reshape(flat.shape), flat)
     one = apply(op, {k: v[1, 2] for k, v in inputs.items()})
-    assert one.shape == (() if per_row else (5,))
+    assert one.shape == output_shape(op, name, (), 5)
     torch.testing.assert_close(one, out[1, 2])
 
 

@@ -1,7 +1,7 @@
 // What the API reference says of the Python package (the `describe` hook): the NumPy API
 // (`rank_relax`), PyTorch (`rank_relax.torch`) and JAX (`rank_relax.jax`) signatures, parameter
 // spellings, enum values, examples, and the check of every error message of an op.
-import { numpyDtype, pythonApi, pythonDefault, pythonEnumValue, pythonLiteral, pythonName } from './names.ts';
+import { numpyDtype, pythonApi, pythonDefault, pythonDim, pythonEnumValue, pythonLiteral, pythonName } from './names.ts';
 import { code, join } from '../../emit/code.ts';
 import { errorCases, type ErrorCase } from '../../emit/error-cases.ts';
 import { exampleData, type ExampleData, type ExampleInput } from '../../emit/example.ts';
@@ -9,7 +9,6 @@ import { fence, tick } from '../../emit/markdown.ts';
 import { pyFloat } from '../../emit/python.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 
@@ -28,12 +27,13 @@ function paramType(p: ParamIR, flavour: PyFlavour): string {
     case 'real':
       return TYPES[flavour].real;
     case 'enum':
-      return `Literal[${p.enum.values.map((v) => pythonEnumValue(v)).join(', ')}]`;
+      return `Literal[${p.values.map((v) => pythonEnumValue(v)).join(', ')}]`;
     case 'bool':
       return 'bool';
     case 'int':
+      return 'int';
     case 'list':
-      return unsupported('python', `${p.type} params`);
+      return 'Sequence[float]';
     default:
       return assertNever(p, 'param type');
   }
@@ -203,7 +203,10 @@ function opDocs(op: OpIR): OpDocs {
     ],
     params: op.params.map((p) => tick(pythonParam(p))),
     shapes: Object.fromEntries([
-      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, isPerRow(t.shape) ? '`[...]`: one value per row' : '`[..., n]`; 1-D is one row']),
+      ...[...op.inputs, ...op.outputs].map((t) => [
+        t.name.spec,
+        isPerRow(t.shape) ? '`[...]`: one value per row' : `\`[..., ${t.shape.row.map(pythonDim).join(', ')}]\`; 1-D is one row`,
+      ]),
       ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
     ]),
     section: join(

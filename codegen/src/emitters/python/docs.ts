@@ -4,9 +4,8 @@ import { pythonApi, pythonName } from './names.ts';
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { pythonDefault, pythonEnumValue, pythonLiteral } from './names.ts';
+import { pythonDefault, pythonDim, pythonEnumValue, pythonLiteral } from './names.ts';
 
 export interface Flavour {
   /** `array`, `tensor` */
@@ -22,8 +21,10 @@ export interface Flavour {
   readonly construct: string;
 }
 
-function shapeText(t: TensorIR): string {
-  return isPerRow(t.shape) ? '``[...]`` (one value per row)' : '``[..., n]``';
+/** `[..., n]`, `[..., n, n]`, `[..., len(quantiles)]`; `[...]` (one value per row). */
+export function shapeText(t: TensorIR): string {
+  if (isPerRow(t.shape)) return '``[...]`` (one value per row)';
+  return `\`\`[..., ${t.shape.row.map(pythonDim).join(', ')}]\`\``;
 }
 
 function paramDoc(p: ParamIR, flavour: Flavour): string {
@@ -31,12 +32,15 @@ function paramDoc(p: ParamIR, flavour: Flavour): string {
     case 'real':
       return `${p.doc} Default \`\`${pythonDefault(p)}\`\`.${p.grad && flavour.paramGrad ? ` ${flavour.paramGrad}` : ''}`;
     case 'enum':
-      return `${p.doc} One of ${p.enum.values.map((v) => `\`\`${pythonEnumValue(v)}\`\``).join(', ')}; default \`\`${pythonEnumValue(p.default)}\`\`.`;
+      // An op that gives the param its own enum or values is described by that enum (the param's
+      // text names the shared values).
+      return `${p.narrowed ? p.enum.doc : p.doc} One of ${p.values.map((v) => `\`\`${pythonEnumValue(v)}\`\``).join(', ')}; default \`\`${pythonEnumValue(p.default)}\`\`.`;
     case 'bool':
       return `${p.doc} Default \`\`${pythonDefault(p)}\`\`.`;
     case 'int':
+      return `${p.doc} An \`\`int\`\`; default \`\`${pythonDefault(p)}\`\`.`;
     case 'list':
-      return unsupported('python', `${p.type} params`);
+      return `${p.doc} A sequence of floats (a list, a tuple, a 1-D array); default \`\`${pythonDefault(p)}\`\`.`;
     default:
       return assertNever(p, 'param type');
   }

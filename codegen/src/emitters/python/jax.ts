@@ -1,19 +1,21 @@
 // rank_relax/jax/_generated.py: per op, the forward and backward kernels as JAX computations
 // (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
 // forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
-// public function. Real params (ε) are differentiable arguments; enum and bool params are static.
-import { pythonApi, pythonName } from './names.ts';
+// public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
+// static (hashable Python values: a list is a tuple of floats).
+import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IntBoundIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 import { pythonDefault } from './names.ts';
 
 const FLAVOUR: Flavour = {
@@ -40,23 +42,49 @@ function tuple(items: readonly string[]): string {
 
 /** Whether JAX sees a param as a static argument (hashable, not traced): all but the reals. */
 function isStatic(p: ParamIR): boolean {
-  return matchParam(p, { real: () => false, enum: () => true, bool: () => true, int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  return matchParam(p, { real: () => false, enum: () => true, bool: () => true, int: () => true, list: () => true });
 }
 
 /** A param's annotation in a kernel function: real params are traced arrays, the rest static. */
 function kernelParamType(p: ParamIR): string {
-  return matchParam(p, { real: () => 'jax.Array', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  return matchParam(p, { real: () => 'jax.Array', enum: () => 'str', bool: () => 'bool', int: () => 'int', list: () => 'tuple[float, ...]' });
+}
+
+/** A row dim's extent where a kernel's arguments are in scope: `values.shape[-1]`, `len(quantiles)`. */
+function kernelDim(dim: DimIR, like: string): string {
+  switch (dim.kind) {
+    case 'batch':
+      throw new Error(`batch is not a dim of a row (the shape of ${like})`);
+    case 'n':
+      return `${like}.shape[-1]`;
+    case 'param':
+      return pythonIdent(dim.param);
+    case 'length':
+      return `len(${pythonIdent(dim.param)})`;
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** The result shape of a buffer a kernel writes, with the leading dims of the `[..., n]` buffer `like`. */
+function resultShape(b: BufferArgIR, like: string): string {
+  const dtype = matchElem(b.elem, { real: () => null, int32: () => 'jnp.int32', bool: () => unsupported('python', 'bool buffers') });
+  if (isPerRow(b.shape)) {
+    if (dtype !== null) return unsupported('python', `a [batch] buffer of ${b.elem}`);
+    return `${PRIVATE}.rows_like(${like})`;
+  }
+  if (isItemRow(b.shape)) return `${PRIVATE}.like(${[like, ...(dtype === null ? [] : [dtype])].join(', ')})`;
+  const row = tuple(b.shape.row.map((d) => kernelDim(d, like)));
+  return `${PRIVATE}.shaped(${[like, row, ...(dtype === null ? [] : [dtype])].join(', ')})`;
 }
 
 function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const ps = kernelParams(kernel);
-  const likeBuffer = rd.find((b) => !isPerRow(b.shape));
-  const like = likeBuffer === undefined ? '' : pythonName(likeBuffer.name);
-  const results = writes(kernel).map((b) => {
-    if (isPerRow(b.shape)) return `${PRIVATE}.rows_like(${like})`;
-    return matchElem(b.elem, { real: () => `${PRIVATE}.like(${like})`, int32: () => `${PRIVATE}.like(${like}, jnp.int32)`, bool: () => unsupported('python', 'bool buffers') });
-  });
+  const likeBuffer = rd.find((b) => isItemRow(b.shape));
+  if (likeBuffer === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
+  const like = pythonName(likeBuffer.name);
+  const results = writes(kernel).map((b) => resultShape(b, like));
   const args = [...rd.map((b) => `${pythonName(b.name)}: jax.Array`), ...ps.map((p) => `${pythonName(p.name)}: ${kernelParamType(p)}`)];
   const folded = [
     pyStr(kernelKey(op, kernel.pass)),
@@ -130,11 +158,49 @@ function renderVjp(op: OpIR): string[] {
   ];
 }
 
+/** An int param's bound as the check takes it: `None`, `0`, or `("n", n)` for a dim of the call. */
+function intBound(b: IntBoundIR | null, n: string): string {
+  if (b === null) return 'None';
+  switch (b.kind) {
+    case 'value':
+      return String(b.value);
+    case 'dim':
+      if (b.dim !== 'n') throw new Error(`an int param bounded by ${b.dim}`);
+      return `(${pyStr(b.dim)}, ${n})`;
+    default:
+      return assertNever(b, 'int bound');
+  }
+}
+
+/** `_rr_k = _rr.int_param(...)`: a static param checked and normalised (a Python int, a tuple of floats) before the core sees it. */
+function staticParamCheck(op: OpIR, p: ParamIR, n: string): string[] {
+  const head = (fn: string) => `${local(p.name.snake)} = ${PRIVATE}.${fn}`;
+  const named = [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)];
+  return matchParam(p, {
+    real: () => [],
+    enum: () => [],
+    bool: () => [],
+    int: (q) => pyCall(4, head('int_param'), [...named, intBound(q.min, n), intBound(q.max, n)]),
+    list: () => pyCall(4, head('real_list'), named),
+  });
+}
+
+/** The JAX flavour, with a note on the op's int and list params: static, not traced. */
+function flavourOf(op: OpIR): Flavour {
+  const fixed = op.params.filter((p) => matchParam(p, { real: () => false, enum: () => false, bool: () => false, int: () => true, list: () => true }));
+  if (fixed.length === 0) return FLAVOUR;
+  const names = fixed.map((p) => `\`\`${pythonName(p.name)}\`\``).join(' and ');
+  const note =
+    `${names} ${fixed.length === 1 ? 'is static: a Python value' : 'are static: Python values'} fixed when the function is traced ` +
+    '(under ``jit`` each value compiles its own call; a traced value is refused).';
+  return { ...FLAVOUR, notes: [...FLAVOUR.notes, note] };
+}
+
 function renderPublic(op: OpIR): string[] {
   const args = [
     ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
     ...op.params.map((p) => {
-      const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+      const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => 'int', list: () => 'Sequence[float]' });
       return `${pythonName(p.name)}: ${t} = ${pythonDefault(p)}`;
     }),
   ];
@@ -148,16 +214,19 @@ function renderPublic(op: OpIR): string[] {
       real: () => `${PRIVATE}.concrete(${pythonName(p.name)}, ${pythonDefault(p)})`,
       bool: () => `bool(${pythonName(p.name)})`,
       enum: () => pythonName(p.name),
-      int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+      int: () => local(p.name.snake),
+      list: () => local(p.name.snake),
     }),
   );
   const callArgs = [
     ...views,
     ...op.params.map((p) =>
-      matchParam(p, { real: () => local(p.name.snake), bool: () => `bool(${pythonName(p.name)})`, enum: () => pythonName(p.name), int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
+      matchParam(p, { real: () => local(p.name.snake), bool: () => `bool(${pythonName(p.name)})`, enum: () => pythonName(p.name), int: () => local(p.name.snake), list: () => local(p.name.snake) }),
     ),
   ];
   const first = views[0] ?? '';
+  const itemRow = op.inputs.find((i) => isItemRow(i.shape));
+  const n = itemRow === undefined ? 'None' : `${local(itemRow.name.snake)}.shape[-1]`;
   const body =
     outs.length === 1
       ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), local('dtype')])
@@ -167,8 +236,9 @@ function renderPublic(op: OpIR): string[] {
         ];
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
-    ...opDocstring(4, op, FLAVOUR, outs),
+    ...opDocstring(4, op, flavourOf(op), outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
+    ...op.params.flatMap((p) => staticParamCheck(op, p, n)),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name), `${first}.dtype`]),
     ),
@@ -209,6 +279,7 @@ export function renderJax(ir: IR): string {
     'from __future__ import annotations',
     '',
     'import functools',
+    ...(ir.ops.some((op) => op.params.some((p) => p.type === 'list')) ? ['from collections.abc import Sequence'] : []),
     'from typing import Any',
     '',
     'import jax',

@@ -8,8 +8,6 @@ import { opDocstring, type Flavour } from './docs.ts';
 import { checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
 import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault, pythonEnumValue } from './names.ts';
 
@@ -35,8 +33,9 @@ function paramArg(p: ParamIR): string {
     case 'bool':
       return `${pythonName(p.name)}: bool = ${pythonDefault(p)}`;
     case 'int':
+      return `${pythonName(p.name)}: int = ${pythonDefault(p)}`;
     case 'list':
-      return unsupported('python', `${p.type} params`);
+      return `${pythonName(p.name)}: Sequence[float] | NDArray[Any] = ${pythonDefault(p)}`;
     default:
       return assertNever(p, 'param type');
   }
@@ -53,7 +52,8 @@ export function paramValue(p: ParamIR): string {
       return `bool(${pythonName(p.name)})`;
     case 'int':
     case 'list':
-      return unsupported('python', `${p.type} params`);
+      // Converted and checked by the native module, with the op and argument in its messages.
+      return pythonName(p.name);
     default:
       return assertNever(p, 'param type');
   }
@@ -83,16 +83,16 @@ function forwardLines(op: OpIR): string[] {
   ];
 }
 
-function result(op: OpIR, name: string, perRow: boolean): string {
-  void op;
-  return `${local('call')}.${perRow ? 'rows' : 'matrix'}(${local(name)})`;
+/** A result of the kernel with the caller's leading dims, in the inputs' dtype. */
+function result(name: string): string {
+  return `${local('call')}.result(${local(name)})`;
 }
 
 function renderFunction(op: OpIR): string[] {
   const args = [...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`), ...op.params.map(paramArg)];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
-  const values = outs.map((o) => result(op, o.name.snake, isPerRow(o.shape)));
+  const values = outs.map((o) => result(o.name.snake));
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
@@ -111,7 +111,7 @@ function renderVjp(op: OpIR): string[] {
   const ret = grads.length === 1 ? 'NDArray[Any]' : `tuple[${grads.map(() => 'NDArray[Any]').join(', ')}]`;
   const bwdOuts = writes(op.backward).map((b) => local(b.name.snake));
   const bwdArgs = [...reads(op.backward).map((b) => local(b.name.snake)), ...op.params.map(paramValue)];
-  const values = grads.map((g) => result(op, g.name.snake, false));
+  const values = grads.map((g) => result(g.name.snake));
   const gradNames = grads.map((g) => `\`\`${pythonName(g.of.name)}\`\``).join(' and ');
   const summary = `Vector-Jacobian product of :func:\`${pythonApi(op).fn}\`.`;
   const cotangentDocs = op.cotangents.map(
@@ -147,7 +147,7 @@ function renderVjp(op: OpIR): string[] {
       pyCall(4, `${local(c.name.snake)} = ${local('call')}.cotangent`, [
         pyStr(c.name.spec),
         pythonName(c.name),
-        `per_row=${isPerRow(c.of.shape) ? 'True' : 'False'}`,
+        local(c.of.name.snake),
       ]),
     ),
     ...pyUnpack(4, bwdOuts, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'backward'))}])`, bwdArgs),
@@ -200,7 +200,7 @@ export function renderNumpy(ir: IR): string {
     '',
     'from __future__ import annotations',
     '',
-    'from collections.abc import Callable',
+    `from collections.abc import Callable${ir.params.some((p) => p.type === 'list') ? ', Sequence' : ''}`,
     'from typing import Any, Literal',
     '',
     'from numpy.typing import ArrayLike, NDArray',

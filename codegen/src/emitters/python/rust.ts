@@ -8,13 +8,14 @@
 // otherwise one argument per line. Return types are aliases so signatures stay short.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName } from './layout.ts';
 import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import { matchParam } from '../../ir/match.ts';
-import { matchElem } from '../../ir/match.ts';
+import { rustIdent } from '../../ir/names.ts';
+import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
+import { matchElem, matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 export const WIDTH = RUST_WIDTH;
 export const CALL_WIDTH = RUST_CALL_WIDTH;
@@ -45,16 +46,54 @@ function elem(b: BufferArgIR, t: string): string {
   return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => unsupported('python', 'bool buffers') });
 }
 
+/** NumPy's array rank of a buffer: batch and its row dims. */
+function ndim(shape: ShapeIR): number {
+  return 1 + rowRank(shape);
+}
+
 function readType(b: BufferArgIR, t: string): string {
-  return `PyReadonlyArray${isPerRow(b.shape) ? 1 : 2}<'py, ${elem(b, t)}>`;
+  return `PyReadonlyArray${ndim(b.shape)}<'py, ${elem(b, t)}>`;
 }
 
 function resultType(b: BufferArgIR, t: string): string {
-  return `Bound<'py, PyArray${isPerRow(b.shape) ? 1 : 2}<${elem(b, t)}>>`;
+  return `Bound<'py, PyArray${ndim(b.shape)}<${elem(b, t)}>>`;
 }
 
+/** A dim's value inside a generic pass, where the call's shape and params are in scope. */
+function glueDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+      return 'rr_shape.batch';
+    case 'n':
+      return 'rr_shape.n';
+    case 'length':
+      return `rr_params.${rustIdent(dim.param)}.len()`;
+    case 'param':
+      return unsupported('python', 'dims that are the value of an int param');
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** The extents of a buffer's dims: `[rr_shape.batch, rr_shape.n, rr_shape.n]`. */
+function extents(shape: ShapeIR): string {
+  return `[${shape.dims.map(glueDim).join(', ')}]`;
+}
+
+/** The local holding a buffer's extents (only for shapes other than [batch] and [batch, n]). */
+function dimsLocal(b: BufferArgIR): string {
+  return `rr_${b.name.snake}_dims`;
+}
+
+/** Python objects the plumbing converts with the op's messages: enums, ints, lists. */
 function paramType(p: ParamIR, t: string): string {
-  return matchParam(p, { real: () => t, enum: () => "&Bound<'_, PyAny>", bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  const any = () => "&Bound<'_, PyAny>";
+  return matchParam(p, { real: () => t, enum: any, bool: () => 'bool', int: any, list: any });
+}
+
+/** Whether the params of an op need the kernel's float type (a list of reals is converted to it). */
+function paramsNeedFloat(ps: readonly ParamIR[]): boolean {
+  return ps.some((p) => p.type === 'list');
 }
 
 /** `Forward` / `Backward`: the alias of a pass's result tuple. */
@@ -116,19 +155,22 @@ function renderParams(op: OpIR): string[] {
   const ps = params(op.forward);
   const fields = ps.map((p) => {
     const plain = () => `${rustIdentifier(p.name)},`;
+    const converted = (fn: string, ...extra: string[]) =>
+      call(8, `${rustIdentifier(p.name)}: rr_py::${fn}`, ['OP', `"${p.name.spec}"`, rustIdentifier(p.name), ...extra], '?,')
+        .map((l) => l.slice(8))
+        .join('\n        ');
     return matchParam(p, {
       real: plain,
       bool: plain,
-      enum: (e) => {
-        const args = ['OP', `"${e.name.spec}"`, rustIdentifier(e.name), `rank_relax::${rustEnumType(e.enum)}::parse`];
-        return call(8, `${rustIdentifier(e.name)}: rr_py::enum_arg`, args, '?,').map((l) => l.slice(8)).join('\n        ');
-      },
-      int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+      enum: (e) => converted('enum_arg', `rank_relax::${rustEnumType(e.enum)}::parse`),
+      int: () => converted('int_arg'),
+      list: () => converted('real_list_arg'),
     });
   });
+  const generic = paramsNeedFloat(ps) ? 'T: rr_py::Float' : 'T';
   return [
     `/// The core's params of \`${op.name.spec}\`, enums parsed with the core's messages.`,
-    ...signature(0, `fn params<T>`, ps.map((p) => `${rustIdentifier(p.name)}: ${paramType(p, 'T')}`), 'PyResult<rr_op::Params<T>>'),
+    ...signature(0, `fn params<${generic}>`, ps.map((p) => `${rustIdentifier(p.name)}: ${paramType(p, 'T')}`), 'PyResult<rr_op::Params<T>>'),
     '    Ok(rr_op::Params {',
     ...fields.map((f) => `        ${f}`),
     '    })',
@@ -139,18 +181,23 @@ function renderParams(op: OpIR): string[] {
 function renderGeneric(kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const wr = writes(kernel);
-  const matrices = rd.filter((b) => !isPerRow(b.shape));
-  const [first, ...others] = matrices;
+  const [first, ...others] = rd.filter((b) => isItemRow(b.shape));
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
+  // Buffers of other shapes ([batch, m], [batch, n, n]) are checked dim by dim against their extents.
+  const wide = rd.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
+  const wideOut = wr.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
   const kernelArgs = ['rr_shape', '&rr_params', ...rd.map((b) => `&${rustIdentifier(b.name)}`), ...wr.map((b) => `&mut ${rustIdentifier(b.name)}`)];
   const kernelCall = call(12, `rr_op::${kernel.pass}`, kernelArgs, '');
   const compute =
     kernelCall.length === 1
       ? ['    rr_python', `        .detach(|| ${kernelCall[0]?.trim()})`, '        .map_err(rr_py::error)?;']
       : ['    rr_python', '        .detach(|| {', ...kernelCall, '        })', '        .map_err(rr_py::error)?;'];
-  const results = wr.map((b) =>
-    isPerRow(b.shape) ? `rr_py::rows(rr_python, ${rustIdentifier(b.name)})` : `rr_py::matrix(rr_python, rr_shape, ${rustIdentifier(b.name)})`,
-  );
+  const results = wr.map((b) => {
+    const name = rustIdentifier(b.name);
+    if (isPerRow(b.shape)) return `rr_py::rows(rr_python, ${name})`;
+    if (isItemRow(b.shape)) return `rr_py::matrix(rr_python, rr_shape, ${name})`;
+    return name;
+  });
   const tuple = results.length === 1 ? `(${results[0]},)` : `(${results.join(', ')})`;
   const ok =
     tuple.length <= CALL_WIDTH && `    Ok(${tuple})`.length <= ITEM_WIDTH
@@ -165,9 +212,20 @@ function renderGeneric(kernel: KernelIR): string[] {
     ...others.flatMap((b) =>
       call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`], '?;'),
     ),
+    ...[...wide, ...wideOut].map((b) => `    let ${dimsLocal(b)} = ${extents(b.shape)};`),
+    ...wide.flatMap((b) =>
+      call(4, 'rr_py::extents', ['OP', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`, `&${dimsLocal(b)}`], '?;'),
+    ),
     ...rd.map((b) => `    let ${rustIdentifier(b.name)} = rr_py::read(&${rustIdentifier(b.name)});`),
-    ...wr.map((b) => `    let mut ${rustIdentifier(b.name)} = rr_py::${isPerRow(b.shape) ? 'rows_buf' : 'matrix_buf'}::<${elem(b, 'T')}>(rr_shape);`),
+    ...wr.flatMap((b) => {
+      const name = rustIdentifier(b.name);
+      if (isPerRow(b.shape)) return [`    let mut ${name} = rr_py::rows_buf::<${elem(b, 'T')}>(rr_shape);`];
+      if (isItemRow(b.shape)) return [`    let mut ${name} = rr_py::matrix_buf::<${elem(b, 'T')}>(rr_shape);`];
+      return [`    let mut ${name} = rr_py::buffer::<${elem(b, 'T')}>(&${dimsLocal(b)});`];
+    }),
     ...compute,
+    // Results of other shapes become arrays of their extents first, so the tuple below stays short.
+    ...wideOut.flatMap((b) => letCall(4, rustIdentifier(b.name), 'rr_py::array', ['rr_python', dimsLocal(b), rustIdentifier(b.name)], ';')),
     ...ok,
     '}',
   ];
@@ -192,12 +250,15 @@ function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
 
 function renderCheck(op: OpIR): string[] {
   const ps = params(op.forward);
-  const args = [`Shape::new(0, ${op.minN})`, '&rr_params', ...buffers(op.forward).map((b) => (b.mutable ? '&mut []' : '&[]'))];
+  const args = [`Shape::new(0, n.unwrap_or(rr_py::ANY_N))`, '&rr_params', ...buffers(op.forward).map((b) => (b.mutable ? '&mut []' : '&[]'))];
   return [
-    ...docComment(`Checks the params of \`${op.name.spec}\` as its kernels do (the core's messages), computing nothing.`),
+    ...docComment(
+      `Checks the params of \`${op.name.spec}\` as its kernels do (the core's messages), computing nothing; ` +
+        'with `n`, also the bounds that depend on the row length.',
+    ),
     '#[pyfunction]',
-    `#[pyo3(name = "${checkName(op)}", signature = (${ps.map((p) => rustIdentifier(p.name)).join(', ')}))]`,
-    ...signature(0, 'pub fn check_params', ps.map((p) => `${rustIdentifier(p.name)}: ${paramType(p, 'f64')}`), 'PyResult<()>'),
+    `#[pyo3(name = "${checkName(op)}", signature = (${[...ps.map((p) => rustIdentifier(p.name)), 'n = None'].join(', ')}))]`,
+    ...signature(0, 'pub fn check_params', [...ps.map((p) => `${rustIdentifier(p.name)}: ${paramType(p, 'f64')}`), 'n: Option<usize>'], 'PyResult<()>'),
     ...call(4, 'let rr_params = params', ps.map((p) => rustIdentifier(p.name)), '?;'),
     '    // An empty batch: the core checks the params, then has no row to compute.',
     ...call(4, 'let rr_status = rr_op::forward::<f64>', args, ';'),
@@ -232,7 +293,7 @@ function renderOp(ir: IR, op: OpIR): string {
 function numpyImports(ir: IR): string {
   const all = ir.ops.flatMap((op) => [...buffers(op.forward), ...buffers(op.backward)]);
   const names = new Set(['PyUntypedArrayMethods']);
-  for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${isPerRow(b.shape) ? 1 : 2}`);
+  for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${ndim(b.shape)}`);
   const sorted = [...names].sort();
   const line = `use numpy::{${sorted.join(', ')}};`;
   if (line.length <= WIDTH) return line;
@@ -265,8 +326,8 @@ export function renderRustGlue(ir: IR): string {
   return file(
     banner(ir, 'slash'),
     "//! The functions of `rank_relax._native`, one per (op, pass, dtype), over the core's kernels.",
-    '//! Each takes C-contiguous NumPy arrays of its dtype (`[batch, n]`, or `[batch]` for one value',
-    '//! per row), releases the GIL while the core computes, and returns new arrays.',
+    '//! Each takes C-contiguous NumPy arrays of its dtype (`[batch, n]`, `[batch]` for one value per',
+    '//! row, `[batch, n, n]`, …), releases the GIL while the core computes, and returns new arrays.',
     '',
     numpyImports(ir),
     'use pyo3::prelude::*;',

@@ -17,7 +17,7 @@ function arrayType(b: BufferArgIR, dtype: TypeNames): string {
 }
 
 function paramType(p: ParamIR): string {
-  return matchParam(p, { real: () => 'float', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  return matchParam(p, { real: () => 'float', enum: () => 'str', bool: () => 'bool', int: () => 'int', list: () => 'Sequence[float] | NDArray[np.floating[Any]]' });
 }
 
 function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
@@ -36,7 +36,8 @@ function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
 }
 
 function renderCheck(op: OpIR): string[] {
-  const lines = pyDef(0, `def ${checkName(op)}`, params(op.forward).map((p) => `${pythonName(p.name)}: ${paramType(p)}`), 'None');
+  const args = [...params(op.forward).map((p) => `${pythonName(p.name)}: ${paramType(p)}`), 'n: int | None = None'];
+  const lines = pyDef(0, `def ${checkName(op)}`, args, 'None');
   const last = lines.length - 1;
   return lines.map((l, i) => (i === last ? `${l} ...` : l));
 }
@@ -44,8 +45,9 @@ function renderCheck(op: OpIR): string[] {
 export function renderStub(ir: IR): string {
   return pyFile(
     banner(ir, 'hash'),
-    '"""The extension module: kernels over C-contiguous ``[batch, n]`` arrays of their dtype."""',
+    '"""The extension module: kernels over C-contiguous ``[batch, ...]`` arrays of their dtype."""',
     '',
+    ...(ir.params.some((p) => p.type === 'list') ? ['from collections.abc import Sequence', 'from typing import Any', ''] : []),
     'import numpy as np',
     'from numpy.typing import NDArray',
     '',

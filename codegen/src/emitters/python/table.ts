@@ -4,9 +4,8 @@
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR } from '../../ir/types.ts';
 import { pyDisplay, pyDocstring, pyFile, pyFloat, pyStr } from '../../emit/python.ts';
-import { isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
-import { unsupported } from '../../emit/capabilities.ts';
+import { pythonDim } from './names.ts';
 
 function list(items: readonly string[]): string {
   return `[${items.map(pyStr).join(', ')}]`;
@@ -17,16 +16,19 @@ function renderOp(op: OpIR): string {
   const enums: string[] = [];
   const reals: string[] = [];
   const bools: string[] = [];
+  const ints: string[] = [];
+  const lists: string[] = [];
   for (const param of op.params) {
     matchParam(param, {
-      enum: (p) => enums.push(`${pyStr(p.name.spec)}: ${list(p.enum.values.map((v) => v.name.spec))}`),
+      enum: (p) => enums.push(`${pyStr(p.name.spec)}: ${list(p.values.map((v) => v.name.spec))}`),
       real: (p) => reals.push(`${pyStr(p.name.spec)}: ${pyFloat(p.default)}`),
       bool: (p) => bools.push(`${pyStr(p.name.spec)}: ${p.default ? 'True' : 'False'}`),
-      int: () => unsupported('python', 'int params'),
-      list: () => unsupported('python', 'list params'),
+      int: (p) => ints.push(`${pyStr(p.name.spec)}: ${p.default}`),
+      list: (p) => lists.push(`${pyStr(p.name.spec)}: [${p.default.map(pyFloat).join(', ')}]`),
     });
   }
-  const outputs = op.outputs.map((o) => `${pyStr(o.name.spec)}: ${pyStr(isPerRow(o.shape) ? 'rows' : 'matrix')}`);
+  // An output's dims after batch, each as an expression of `n` and the params (`len(quantiles)`).
+  const outputs = op.outputs.map((o) => `${pyStr(o.name.spec)}: [${o.shape.row.map((d) => pyStr(pythonDim(d))).join(', ')}]`);
   // A field at column 8 of the file: exploded, as ruff format would, when it is too long.
   const field = (key: string, items: readonly string[]) =>
     pyDisplay(8, `${pyStr(key)}: `, '[', items.map(pyStr), ']')
@@ -40,6 +42,8 @@ function renderOp(op: OpIR): string {
     `"enums": {${enums.join(', ')}}`,
     `"reals": {${reals.join(', ')}}`,
     `"bools": {${bools.join(', ')}}`,
+    `"ints": {${ints.join(', ')}}`,
+    `"lists": {${lists.join(', ')}}`,
     field('grad_params', op.paramGrads.map((g) => g.of.name.spec)),
     `"outputs": {${outputs.join(', ')}}`,
     field('residuals', op.residuals.map((r) => r.name.spec)),
@@ -56,7 +60,9 @@ export function renderTestTable(ir: IR): string {
     ...pyDocstring(0, 'The ops of the spec as data: what the test suite is parametrised over.', [
       'inputs: argument order; differentiable/nonnegative: inputs with that property; params: argument ' +
         'order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: ' +
-        'real params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row); ' +
+        'real params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of ' +
+        'each output after the leading ones, as Python expressions of n and the params ([] for one value per ' +
+        'row, ["n"], ["len(quantiles)"], ["n", "n"]); ' +
         'residuals: what the forward kernel returns after the outputs.',
     ], []),
     '',

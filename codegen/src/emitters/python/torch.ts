@@ -14,17 +14,17 @@
 // - the public function with torchsort-style keyword arguments.
 import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
-import type { IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
-import { matchParam } from '../../ir/match.ts';
-import { matchElem } from '../../ir/match.ts';
+import { isItemRow } from '../../ir/shape.ts';
+import { matchElem, matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
-import { pythonDefault } from './names.ts';
+import { assertNever } from '../../util/never.ts';
+import { pythonDefault, pythonIdent } from './names.ts';
 
 const FLAVOUR: Flavour = {
   array: 'tensor',
@@ -53,16 +53,44 @@ function kernelOf(op: OpIR, pass: Pass): KernelIR {
 
 /** The custom op's schema type of a param. */
 function schemaType(p: ParamIR): string {
-  return matchParam(p, { real: () => 'Tensor', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  return matchParam(p, { real: () => 'Tensor', enum: () => 'str', bool: () => 'bool', int: () => 'int', list: () => 'float[]' });
+}
+
+/** The Python annotation of a schema type, for the fake implementations' signatures. */
+function fakeAnnotation(p: ParamIR): string {
+  return matchParam(p, { real: () => 'Tensor', enum: () => 'str', bool: () => 'bool', int: () => 'int', list: () => 'list[float]' });
 }
 
 /** Annotation of a param of a kernel function: the eager path passes a real param as a float. */
 function implAnnotation(p: ParamIR): string {
-  return matchParam(p, { real: () => 'Tensor | float', enum: () => 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  return matchParam(p, { real: () => 'Tensor | float', enum: () => 'str', bool: () => 'bool', int: () => 'int', list: () => 'list[float]' });
 }
 
 function publicAnnotation(p: ParamIR): string {
-  return matchParam(p, { real: () => 'float | Tensor', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') });
+  return matchParam(p, { real: () => 'float | Tensor', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => 'int', list: () => 'Sequence[float]' });
+}
+
+/** A dim's value in a fake implementation, from the first [batch, n] tensor and the params. */
+function fakeDim(like: string, dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+      return `${like}.shape[0]`;
+    case 'n':
+      return `${like}.shape[1]`;
+    case 'length':
+      return `len(${pythonIdent(dim.param)})`;
+    case 'param':
+      return unsupported('python', 'dims that are the value of an int param');
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** The fake (meta) result of a kernel's output: an empty tensor of the output's extents and dtype. */
+function fakeOutput(like: string, b: BufferArgIR): string {
+  const dims = b.shape.dims.map((d) => fakeDim(like, d));
+  const dtype = matchElem(b.elem, { real: () => [], int32: () => ['torch.int32'], bool: () => unsupported('python', 'bool buffers') });
+  return `${PRIVATE}.fake(${[like, `(${dims.join(', ')}${dims.length === 1 ? ',' : ''})`, ...dtype].join(', ')})`;
 }
 
 function schemaOf(kernel: KernelIR): string {
@@ -77,6 +105,9 @@ function schemaOf(kernel: KernelIR): string {
 
 /** The schema as implicitly concatenated literals, each piece short enough for its line. */
 function schemaLiteral(schema: string, indent: number): string {
+  if (`${' '.repeat(indent)}schema=${pyStr(schema)},`.length <= PY_WIDTH) return pyStr(schema);
+  // Too long for the `schema=` line: in parentheses, on one line if it fits there (as ruff joins it).
+  if (`${' '.repeat(indent + 4)}${pyStr(schema)}`.length <= PY_WIDTH) return ['(', `    ${pyStr(schema)}`, ')'].join('\n');
   const room = PY_WIDTH - indent - 4;
   const pieces: string[] = [];
   let rest = schema;
@@ -119,12 +150,10 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   const kernel = kernelOf(op, pass);
   const name = `${local(op.name.snake)}_${pass}`;
   const rd = reads(kernel);
-  const likeBuffer = rd.find((r) => !isPerRow(r.shape));
-  const like = likeBuffer === undefined ? '' : pythonName(likeBuffer.name);
-  const fakes = writes(kernel).map((b) => {
-    if (isPerRow(b.shape)) return `${PRIVATE}.fake_rows(${like})`;
-    return matchElem(b.elem, { real: () => `${PRIVATE}.fake_matrix(${like})`, int32: () => `${PRIVATE}.fake_matrix(${like}, torch.int32)`, bool: () => unsupported('python', 'bool buffers') });
-  });
+  const likeBuffer = rd.find((r) => isItemRow(r.shape));
+  if (likeBuffer === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
+  const like = pythonName(likeBuffer.name);
+  const fakes = writes(kernel).map((b) => fakeOutput(like, b));
   return [
     ...pyCall(0, `${name} = torch.library.custom_op`, [
       pyStr(`${TORCH_NAMESPACE}::${kernelKey(op, pass)}`),
@@ -138,7 +167,7 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
     '',
     '',
     `@${name}.register_fake`,
-    ...pyDef(0, `def ${name}_fake`, kernelArgs(kernel, schemaType), returnType(kernel)),
+    ...pyDef(0, `def ${name}_fake`, kernelArgs(kernel, fakeAnnotation), returnType(kernel)),
     ...(fakes.length === 1 ? [`    return ${fakes[0]}`] : pyDisplay(4, 'return ', '(', fakes, ')')),
   ];
 }
@@ -282,18 +311,23 @@ function renderPublic(op: OpIR): string[] {
   const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
   const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const views = op.inputs.map((i) => local(i.name.snake));
-  const reals = op.params.filter((p) => p.type === 'real');
   const paramValue = (p: ParamIR, tensor: boolean) =>
     matchParam(p, {
       real: () => (tensor ? `${PRIVATE}.as_tensor(${local(p.name.snake)})` : local(p.name.snake)),
       bool: () => `bool(${pythonName(p.name)})`,
       enum: () => pythonName(p.name),
-      int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+      int: () => local(p.name.snake),
+      list: () => local(p.name.snake),
     });
+  // Real, int and list params are checked and converted once, before any path: the custom ops'
+  // schemas would refuse a wrong type without naming the op.
+  const converted = op.params.flatMap((p) =>
+    matchParam(p, { real: () => ['real_param'], int: () => ['int_param'], list: () => ['list_param'], enum: () => [], bool: () => [] }).map(
+      (fn) => pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.${fn}`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)]),
+    ),
+  ).flat();
   const fwdOuts = writes(op.forward).map((b) => local(b.name.snake));
-  const results = outs.map(
-    (o) => `${PRIVATE}.${isPerRow(o.shape) ? 'rows_result' : 'matrix'}(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`,
-  );
+  const results = outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`);
   const outNames = outs.map((o) => local(o.name.snake));
   const fwdTargets = fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`));
   const forward = (indent: number, head: string, tensor: boolean, targets: readonly string[]) =>
@@ -304,9 +338,7 @@ function renderPublic(op: OpIR): string[] {
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...pyUnpack(4, [local('lead'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
-    ...reals.flatMap((p) =>
-      pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)]),
-    ),
+    ...converted,
     `    if ${PRIVATE}.eager(${views.join(', ')}):`,
     ...forward(8, `${local(op.name.pascal)}.apply`, false, outNames),
     `    elif ${PRIVATE}.compiling():`,
@@ -355,6 +387,7 @@ export function renderTorch(ir: IR): string {
     '',
     'from __future__ import annotations',
     '',
+    ...(ir.params.some((p) => p.type === 'list') ? ['from collections.abc import Sequence'] : []),
     'from typing import Any',
     '',
     'import torch',

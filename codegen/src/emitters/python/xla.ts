@@ -1,22 +1,25 @@
 // crates/rank-relax-python/src/xla_generated.rs: the XLA FFI handlers `rank_relax.jax` calls
 // through `jax.ffi.ffi_call`. Per op, a module with one generic body per pass that decodes the call
-// frame (arguments: the kernel's reads, then its real params as operands; results: its writes;
-// attributes: its enum and bool params by name), runs the core's kernel on XLA's buffers in place,
-// once per part of the row split (`vmap` over ε), and one `unsafe extern "C"` handler per dtype;
-// then `HANDLERS`, the table the module hands to Python as capsules. Call-frame decoding, errors,
-// the metadata probe and the split are in the hand-written src/xla.rs (`rr_xla`).
+// frame (arguments: the kernel's reads, then its real params as operands; results: its writes, with
+// the extents of their shapes; attributes: its enum, bool, int and list params by name), runs the
+// core's kernel on XLA's buffers in place, once per part of the row split (`vmap` over ε), and one
+// `unsafe extern "C"` handler per dtype; then `HANDLERS`, the table the module hands to Python as
+// capsules. Call-frame decoding, errors, the metadata probe and the split are in the hand-written
+// src/xla.rs (`rr_xla`).
 //
 // Same layout rules as rust.ts: what rustfmt (default config) prints.
 import { rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
+import { rustIdent } from '../../ir/names.ts';
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { nativeName } from './layout.ts';
-import { call, docComment, ITEM_WIDTH, letCall, params, reads, signature, writes } from './rust.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import { call, CALL_WIDTH, docComment, ITEM_WIDTH, letCall, params, reads, signature, WIDTH, writes } from './rust.ts';
+import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
+import { assertNever } from '../../util/never.ts';
 
 /** rustfmt's struct_lit_width: a struct literal whose fields fit in this many columns stays on one line. */
 const STRUCT_LIT_WIDTH = 18;
@@ -32,13 +35,51 @@ function reals(kernel: KernelIR): ParamIR[] {
 /** The struct literal of the core's params, one field per line unless it is tiny. */
 function renderParams(indent: number, kernel: KernelIR): string[] {
   const pad = ' '.repeat(indent);
-  const fields = params(kernel).map((p) =>
-    matchParam(p, { real: () => `${rustIdentifier(p.name)}: rr_part.real(&${rustIdentifier(p.name)})`, enum: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params') }),
-  );
+  const fields = params(kernel).map((p) => {
+    const plain = () => rustIdentifier(p.name);
+    return matchParam(p, {
+      real: () => `${rustIdentifier(p.name)}: rr_part.real(&${rustIdentifier(p.name)})`,
+      enum: plain,
+      bool: plain,
+      int: plain,
+      // The core's params own their list (not Copy): one copy per part.
+      list: () => `${rustIdentifier(p.name)}: ${rustIdentifier(p.name)}.clone()`,
+    });
+  });
   const inner = fields.join(', ');
   const line = `${pad}let rr_params = rr_op::Params { ${inner} };`;
   if (inner.length <= STRUCT_LIT_WIDTH && line.length <= ITEM_WIDTH) return [line];
   return [`${pad}let rr_params = rr_op::Params {`, ...fields.map((f) => `${pad}    ${f},`), `${pad}};`];
+}
+
+/** A row dim's extent inside the loop over parts: `rr_part.shape.n`, `quantiles.len()`. */
+function partDim(dim: DimIR): string {
+  switch (dim.kind) {
+    case 'batch':
+      throw new Error('batch is not a dim of a row');
+    case 'n':
+      return 'rr_part.shape.n';
+    case 'length':
+      return `${rustIdent(dim.param)}.len()`;
+    case 'param':
+      return unsupported('python', `a dim that is the value of param ${dim.param}`);
+    default:
+      return assertNever(dim, 'dim kind');
+  }
+}
+
+/** Column of the kernel call's arguments in a handler body (the call is at 8, inside the loop). */
+const KERNEL_ARG_INDENT = 12;
+
+/** This part's rows of a buffer, as an argument of the kernel call (lines after the first
+ * indented from column 0): `rr_part.matrix(&values)`, `rr_part.rows_mut(&mut result, quantiles.len())`. */
+function partRows(b: BufferArgIR): string {
+  const mutable = b.mutable ? '_mut' : '';
+  const ref = `&${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}`;
+  if (isPerRow(b.shape)) return `rr_part.per_row${mutable}(${ref})`;
+  if (isItemRow(b.shape)) return `rr_part.matrix${mutable}(${ref})`;
+  const lines = call(KERNEL_ARG_INDENT, `rr_part.rows${mutable}`, [ref, b.shape.row.map(partDim).join(' * ')], ',');
+  return lines.map((l, i) => (i === 0 ? l.slice(KERNEL_ARG_INDENT) : l)).join('\n').replace(/,$/, '');
 }
 
 function renderBody(kernel: KernelIR): string[] {
@@ -46,7 +87,7 @@ function renderBody(kernel: KernelIR): string[] {
   const wr = writes(kernel);
   const real = reals(kernel);
   const attrs = params(kernel).filter((p) => p.type !== 'real');
-  const first = rd.find((b) => !isPerRow(b.shape));
+  const first = rd.find((b) => isItemRow(b.shape));
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const what = [
     `arguments ${[...rd.map((b) => `\`${b.name.spec}\``), ...real.map((p) => `\`${p.name.spec}\``)].join(', ')}`,
@@ -62,7 +103,8 @@ function renderBody(kernel: KernelIR): string[] {
         enum: (e) => letCall(4, rustIdentifier(e.name), 'rr_frame.enum_attr', [`"${e.name.spec}"`, `rank_relax::${rustEnumType(e.enum)}::parse`], '?;'),
         bool: (b) => letCall(4, rustIdentifier(b.name), 'rr_frame.bool_attr', [`"${b.name.spec}"`], '?;'),
         real: () => unsupported('python', 'a real param as an XLA attribute'),
-        int: () => unsupported('python', 'int params'), list: () => unsupported('python', 'list params'),
+        int: (i) => letCall(4, rustIdentifier(i.name), 'rr_frame.int_attr', [`"${i.name.spec}"`], '?;'),
+        list: (l) => letCall(4, rustIdentifier(l.name), 'rr_frame.real_list_attr::<T>', [`"${l.name.spec}"`], '?;'),
       }),
     ),
   ].flat();
@@ -70,8 +112,8 @@ function renderBody(kernel: KernelIR): string[] {
   const kernelArgs = [
     'rr_part.shape',
     '&rr_params',
-    ...rd.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row' : 'matrix'}(&${rustIdentifier(b.name)})`),
-    ...wr.map((b) => `rr_part.${isPerRow(b.shape) ? 'per_row_mut' : 'matrix_mut'}(&mut ${rustIdentifier(b.name)})`),
+    ...rd.map(partRows),
+    ...wr.map(partRows),
   ];
   return [
     ...docComment(`\`${kernel.pass}\` on an XLA call frame: ${what.join('; ')}.`),
@@ -123,8 +165,9 @@ function renderTable(ir: IR): string[] {
   const entries = ir.ops.flatMap((op) =>
     ir.dtypes.flatMap((d) =>
       (['forward', 'backward'] as const).map((p) => {
-        const entry = `("${nativeName(op, p, d)}", ${rustIdentifier(op.name)}::${p}_${d.id}),`;
-        return `    ${entry}`.length <= 100 ? [`    ${entry}`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${rustIdentifier(op.name)}::${p}_${d.id},`, '    ),'];
+        const inner = `"${nativeName(op, p, d)}", ${rustIdentifier(op.name)}::${p}_${d.id}`;
+        // rustfmt keeps a tuple on one line when its items fit in fn_call_width.
+        return inner.length <= CALL_WIDTH && `    (${inner}),`.length <= WIDTH ? [`    (${inner}),`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${rustIdentifier(op.name)}::${p}_${d.id},`, '    ),'];
       }),
     ),
   );
@@ -141,7 +184,7 @@ export function renderXlaGlue(ir: IR): string {
     banner(ir, 'slash'),
     '//! The XLA FFI handlers of `rank_relax.jax`, one per (op, pass, dtype), over the core\'s kernels.',
     '//! Each reads XLA\'s buffers and writes its results in place (no copy, no Python); the real',
-    '//! params are operands (traced, differentiable), enums and bools attributes.',
+    '//! params are operands (traced, differentiable); enums, bools, ints and lists are attributes.',
     '',
     'use crate::xla as rr_xla;',
     '',

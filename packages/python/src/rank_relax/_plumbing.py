@@ -3,19 +3,21 @@
 The generated functions in ``_generated.py`` go through :class:`Call`: it checks the inputs of one
 call (types, dimensions, matching shapes), views each as a C-contiguous ``[batch, n]`` array of
 the kernel's dtype (no copy when the input already is one), and gives results back the caller's
-leading dimensions and dtype.
+leading dimensions and dtype. Int and list params (``k``, ``quantiles``) go to the native module as
+they are: it converts them with the op's messages.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Call", "compute_dtype", "float_param"]
+__all__ = ["Call", "compute_dtype", "float_param", "int_param", "list_param"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -46,6 +48,48 @@ def float_param(op: str, name: str, value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as e:  # a multi-element array
         raise TypeError(f"{op}: {name} must be a real number, got {value!r}") from e
+
+
+def _type_name(value: object) -> str:
+    """A value's type as messages name it: ``float``, ``numpy.float64``."""
+    t = type(value)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def int_param(op: str, name: str, value: object) -> int:
+    """An int param (``k``) as a Python int: an ``int`` or an integer by ``__index__`` (a NumPy
+    integer); a bool, a float (even ``2.0``) or a str is a ``TypeError``. The same checks and
+    messages as the native module's; the kernels check the range."""
+    if _is_bool(value) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}")
+    index = operator.index(value)  # type: ignore[arg-type]
+    if not -(2**63) <= index < 2**63:
+        raise ValueError(f"{op}: {name} = {index} does not fit in 64 bits")
+    return index
+
+
+def list_param(op: str, name: str, value: object) -> list[float]:
+    """A list-of-reals param (``quantiles``) as a list of floats: a sequence of real numbers (a
+    list, a tuple, a 1-D array). The same checks and messages as the native module's; the kernels
+    check the length and the range."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{op}: {name} must be a sequence of real numbers, got {_type_name(value)}")
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) != 1:
+        raise ValueError(
+            f"{op}: {name} must be a 1-D sequence of real numbers, got an array of shape "
+            f"{list(shape)}"
+        )
+    result = []
+    for i, item in enumerate(value):  # type: ignore[attr-defined]
+        if _is_bool(item) or isinstance(item, (str, bytes)) or not hasattr(item, "__float__"):
+            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {_type_name(item)}")
+        result.append(float(item))
+    return result
 
 
 class Call:
@@ -86,24 +130,22 @@ class Call:
         """The kernel of ``table`` (dtype name → native function) for this call's dtype."""
         return table[_DTYPE_NAMES[self.arrays[0].dtype]]
 
-    def matrix(self, result: NDArray[Any]) -> NDArray[Any]:
-        """A ``[batch, n]`` result as ``[..., n]`` in the inputs' dtype."""
-        return result.reshape((*self.lead, self.n)).astype(self.dtype, copy=False)
+    def result(self, result: NDArray[Any]) -> NDArray[Any]:
+        """A ``[batch, ...]`` result as ``[..., ...]`` (the caller's leading dims, then the result's
+        own: ``[..., n]``, ``[..., n, n]``, ``[..., m]``, none for one value per row) in the inputs'
+        dtype."""
+        return result.reshape((*self.lead, *result.shape[1:])).astype(self.dtype, copy=False)
 
-    def rows(self, result: NDArray[Any]) -> NDArray[Any]:
-        """A ``[batch]`` result (one value per row) as ``[...]`` in the inputs' dtype."""
-        return result.reshape(self.lead).astype(self.dtype, copy=False)
-
-    def cotangent(self, name: str, value: ArrayLike, per_row: bool) -> NDArray[Any]:
-        """A cotangent of an output, checked against the output's shape, as the kernel reads it."""
+    def cotangent(self, name: str, value: ArrayLike, output: NDArray[Any]) -> NDArray[Any]:
+        """A cotangent of an output (``output`` as the kernel returned it, ``[batch, ...]``),
+        checked against the output's shape, as the kernel reads it."""
         array = np.asarray(value)
         compute_dtype(self.op, name, array.dtype)
-        want = self.lead if per_row else (*self.lead, self.n)
+        want = (*self.lead, *output.shape[1:])
         if array.shape != want:
             raise ValueError(
                 f"{self.op}: {name} has shape {list(array.shape)} but the output has shape "
                 f"{list(want)}"
             )
-        batch = math.prod(self.lead)
-        flat = array.reshape(batch) if per_row else array.reshape(batch, self.n)
+        flat = array.reshape(output.shape)
         return np.ascontiguousarray(flat, dtype=self.arrays[0].dtype)

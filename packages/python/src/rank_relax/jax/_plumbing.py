@@ -23,6 +23,7 @@ default backend when the handlers register; ``ffi``: FFI or an error; ``callback
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -40,13 +41,16 @@ __all__ = [
     "call",
     "concrete",
     "inputs",
+    "int_param",
     "kernel_call",
     "like",
     "param_grad",
+    "real_list",
     "real_param",
     "result",
     "rows_like",
     "set_kernel_call",
+    "shaped",
     "zeros_like",
 ]
 
@@ -103,6 +107,91 @@ def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
     return array.reshape(()).astype(dtype)
 
 
+IntBound = int | tuple[str, int] | None
+"""An int param's inclusive bound: a number, a dim of the call by name and value (``("n", 5)``),
+or none."""
+
+
+def _bound_text(bound: IntBound) -> tuple[str, str]:
+    if isinstance(bound, tuple):
+        return bound[0], str(bound[1])
+    return str(bound), str(bound)
+
+
+def _type_name(value: object) -> str:
+    """``float``, ``numpy.float32``: the type as the NumPy API's messages name it."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _is_bool(value: object) -> bool:
+    """A Python or NumPy bool, or a 0-d bool array: refused where a number is wanted."""
+    return isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
+
+
+def int_param(op: str, name: str, value: Any, low: IntBound, high: IntBound) -> int:
+    """An int param (``k``) as a Python int within its bounds, with the NumPy API's messages. It
+    is static: a traced value is refused, as are a bool and a float (even ``2.0``)."""
+    if _is_traced(value):
+        raise TypeError(f"{op}: {name} must be a static int, got a traced value")
+    if _is_bool(value) or not hasattr(value, "__index__"):
+        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}") from None
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(f"{op}: {name} = {number} does not fit in 64 bits")
+    low_value = low[1] if isinstance(low, tuple) else low
+    high_value = high[1] if isinstance(high, tuple) else high
+    if (low_value is not None and number < low_value) or (
+        high_value is not None and number > high_value
+    ):
+        (low_name, low_num), (high_name, high_num) = _bound_text(low), _bound_text(high)
+        if low is None:
+            rule = f"must be ≤ {high_name}"
+        elif high is None:
+            rule = f"must be ≥ {low_name}"
+        else:
+            rule = f"must be in [{low_name}, {high_name}]"
+            if (low_name, high_name) != (low_num, high_num):
+                rule += f" = [{low_num}, {high_num}]"
+        raise ValueError(f"{op}: {name} {rule}, got {number}")
+    return number
+
+
+def real_list(op: str, name: str, value: Any) -> tuple[float, ...]:
+    """A list-of-reals param (``quantiles``) as a tuple of floats (static, hashable), from a
+    sequence of real numbers or a 1-D array, with the NumPy API's messages. Its values (empty,
+    NaN, out of range) are the core's to check."""
+    if _is_traced(value):
+        raise TypeError(
+            f"{op}: {name} must be a static sequence of real numbers, got a traced value"
+        )
+    not_sequence = TypeError(
+        f"{op}: {name} must be a sequence of real numbers, got {_type_name(value)}"
+    )
+    if isinstance(value, (str, bytes)):
+        raise not_sequence
+    if isinstance(value, (np.ndarray, jax.Array)) and value.ndim != 1:
+        raise ValueError(
+            f"{op}: {name} must be a 1-D sequence of real numbers, got an array of shape "
+            f"{list(value.shape)}"
+        )
+    try:
+        items = list(value)
+    except TypeError:
+        raise not_sequence from None
+    out = []
+    for i, item in enumerate(items):
+        if _is_traced(item):
+            raise TypeError(f"{op}: {name}[{i}] must be a static real number, got a traced value")
+        if _is_bool(item) or isinstance(item, (str, bytes)) or not hasattr(item, "__float__"):
+            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {_type_name(item)}")
+        out.append(float(item))
+    return tuple(out)
+
+
 def concrete(value: Any, default: float) -> float:
     """A real param's value when it is known now (not traced), else ``default``: what the eager
     params check can see."""
@@ -117,6 +206,12 @@ def result(value: jax.Array, dtype: Any) -> jax.Array:
 def like(array: jax.Array, dtype: Any = None) -> jax.ShapeDtypeStruct:
     """The result shape of a ``[..., n]`` output."""
     return jax.ShapeDtypeStruct(array.shape, array.dtype if dtype is None else dtype)
+
+
+def shaped(array: jax.Array, row: tuple[int, ...], dtype: Any = None) -> jax.ShapeDtypeStruct:
+    """The result shape of an output whose rows have extents ``row`` (``(n, n)``, ``(m,)``),
+    with the leading dims of the ``[..., n]`` array ``array``."""
+    return jax.ShapeDtypeStruct((*array.shape[:-1], *row), array.dtype if dtype is None else dtype)
 
 
 def rows_like(array: jax.Array) -> jax.ShapeDtypeStruct:
@@ -134,21 +229,21 @@ def param_grad(per_row: jax.Array, param: jax.Array) -> jax.Array:
     return jnp.sum(per_row).astype(param.dtype).reshape(param.shape)
 
 
+def _is_operand(param: Any) -> bool:
+    """A real param, passed as an array (an operand); the others are static values."""
+    return isinstance(param, (jax.Array, np.ndarray, np.generic))
+
+
 def _run_once(
     kernel: Kernel, arrays: Sequence[np.ndarray], params: Sequence[Any]
 ) -> list[np.ndarray]:
-    """One kernel call over ``[..., n]`` (or ``[...]``) arrays; results keep the leading dims."""
-    shape = arrays[0].shape
-    lead, n = shape[:-1], shape[-1]
+    """One kernel call; the first array is ``[..., n]`` and gives the leading dims, which every
+    array and result shares (``[...]``, ``[..., n]``, ``[..., n, n]``, ``[..., m]``)."""
+    lead = arrays[0].shape[:-1]
     batch = math.prod(lead)
-    flat = [
-        np.ascontiguousarray(a.reshape(batch, n) if a.ndim == len(shape) else a.reshape(batch))
-        for a in arrays
-    ]
-    values = [p if isinstance(p, (str, bool)) else float(p) for p in params]
-    return [
-        r.reshape((*lead, n)) if r.ndim == 2 else r.reshape(lead) for r in kernel(*flat, *values)
-    ]
+    flat = [np.ascontiguousarray(a.reshape((batch, *a.shape[len(lead) :]))) for a in arrays]
+    values = [float(p) if _is_operand(p) else p for p in params]
+    return [r.reshape((*lead, *r.shape[1:])) for r in kernel(*flat, *values)]
 
 
 def _run(kernel: Kernel, arrays: Sequence[np.ndarray], params: Sequence[Any]) -> list[np.ndarray]:
@@ -285,17 +380,17 @@ def call(
     """Runs the kernel ``kernel`` (``"soft_rank_forward"``) for the arrays' dtype.
 
     ``params`` are the kernel's params by name, in its order: real params are arrays (operands:
-    traced and differentiable), enum and bool params static (attributes of the FFI call). Under a
-    transform the kernel runs as an XLA FFI custom call or in ``jax.pure_callback``
-    (:func:`kernel_call`); on concrete arrays it runs directly (and its errors are raised as they
-    are).
+    traced and differentiable); enum, bool, int and list params static (attributes of the FFI
+    call: a string, a bool, an int64 scalar, an array of the call's dtype). Under a transform the
+    kernel runs as an XLA FFI custom call or in ``jax.pure_callback`` (:func:`kernel_call`); on
+    concrete arrays it runs directly (and its errors are raised as they are).
     """
     dtype = np.dtype(arrays[0].dtype).name
-    reals = [v for v in params.values() if not isinstance(v, (str, bool))]
+    reals = [v for v in params.values() if _is_operand(v)]
     operands = (*arrays, *reals)
     if any(_is_traced(x) for x in operands) and kernel_call() == "ffi":
         targets = _register() or {}
-        attrs = {k: v for k, v in params.items() if isinstance(v, (str, bool))}
+        attrs = {k: _attribute(v, dtype) for k, v in params.items() if not _is_operand(v)}
         name = f"{kernel}_{_DTYPE_IDS[dtype]}"
         ffi = jax.ffi.ffi_call(targets[name], tuple(results), vmap_method="broadcast_all")
         out: Any = ffi(*operands, **attrs)
@@ -303,7 +398,7 @@ def call(
 
     native = KERNELS[kernel][dtype]
     order = list(params.values())
-    dynamic = [i for i, p in enumerate(order) if not isinstance(p, (str, bool))]
+    dynamic = [i for i, p in enumerate(order) if _is_operand(p)]
     count = len(arrays)
 
     def host(*values: Any) -> tuple[np.ndarray, ...]:
@@ -316,6 +411,18 @@ def call(
     if not any(_is_traced(x) for x in operands):
         return tuple(jnp.asarray(r) for r in host(*operands))
     return tuple(jax.pure_callback(host, tuple(results), *operands, vmap_method="broadcast_all"))
+
+
+def _attribute(value: Any, dtype: str) -> Any:
+    """A static param as an XLA FFI attribute: an int as an int64 scalar, a list of reals as a
+    dense array of the call's dtype; strings and bools as they are."""
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return np.int64(value)
+    if isinstance(value, tuple):
+        return np.asarray(value, dtype=dtype)
+    raise TypeError(f"rank_relax.jax: no XLA FFI attribute for a param of type {type(value)}")
 
 
 _DTYPE_IDS = {"float32": "f32", "float64": "f64"}

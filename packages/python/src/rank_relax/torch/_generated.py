@@ -10,21 +10,27 @@ eager calls use when nothing needs the custom op.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .._generated import KERNELS, Direction, Regularization
+from .._generated import KERNELS, Direction, Regularization, TopkRegularization
 from . import _plumbing as _rr
 
 __all__ = [
     "Direction",
     "Regularization",
+    "TopkRegularization",
     "ndcg_loss",
+    "neural_sort",
+    "neural_sort_apply",
     "sigmoid_rank",
+    "soft_quantile",
     "soft_rank",
     "soft_sort",
+    "soft_topk",
     "spearman_loss",
 ]
 
@@ -90,7 +96,11 @@ def _rr_ndcg_loss_forward_fake(
     regularization_strength: Tensor,
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    return (_rr.fake_rows(scores), _rr.fake_matrix(scores), _rr.fake_matrix(scores, torch.int32))
+    return (
+        _rr.fake(scores, (scores.shape[0],)),
+        _rr.fake(scores, (scores.shape[0], scores.shape[1])),
+        _rr.fake(scores, (scores.shape[0], scores.shape[1]), torch.int32),
+    )
 
 
 _rr_ndcg_loss_backward = torch.library.custom_op(
@@ -117,7 +127,10 @@ def _rr_ndcg_loss_backward_fake(
     regularization_strength: Tensor,
     regularization: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(scores), _rr.fake_rows(scores))
+    return (
+        _rr.fake(scores, (scores.shape[0], scores.shape[1])),
+        _rr.fake(scores, (scores.shape[0],)),
+    )
 
 
 def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -313,7 +326,527 @@ def ndcg_loss(
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
-    return _rr.rows_result(_rr_loss, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_loss, _rr_lead, _rr_dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# neural_sort
+
+
+def _rr_neural_sort_forward_impl(
+    values: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+) -> Tensor:
+    """The forward kernel of ``neural_sort`` on tensors."""
+    return _rr.run(KERNELS["neural_sort_forward"], (regularization_strength, direction), values)[0]
+
+
+def _rr_neural_sort_backward_impl(
+    values: Tensor,
+    permutation_matrix: Tensor,
+    cotangent_permutation_matrix: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The backward kernel of ``neural_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_backward"],
+        (regularization_strength, direction),
+        values,
+        permutation_matrix,
+        cotangent_permutation_matrix,
+    )
+
+
+_rr_neural_sort_forward = torch.library.custom_op(
+    "rank_relax::neural_sort_forward",
+    _rr_neural_sort_forward_impl,
+    mutates_args=(),
+    schema="(Tensor values, Tensor regularization_strength, str direction) -> Tensor",
+)
+
+
+_rr_neural_sort_forward.register_vmap(_rr.vmap_rule(_rr_neural_sort_forward, 1))
+
+
+@_rr_neural_sort_forward.register_fake
+def _rr_neural_sort_forward_fake(
+    values: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1], values.shape[1]))
+
+
+_rr_neural_sort_backward = torch.library.custom_op(
+    "rank_relax::neural_sort_backward",
+    _rr_neural_sort_backward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation_matrix, Tensor cotangent_permutation_matrix,"
+        " Tensor regularization_strength, str direction) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_neural_sort_backward.register_vmap(_rr.vmap_rule(_rr_neural_sort_backward, 3))
+
+
+@_rr_neural_sort_backward.register_fake
+def _rr_neural_sort_backward_fake(
+    values: Tensor,
+    permutation_matrix: Tensor,
+    cotangent_permutation_matrix: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+def _rr_neural_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``neural_sort`` reads."""
+    values, regularization_strength, direction = inputs
+    permutation_matrix = output
+    _rr.save(ctx, (values, permutation_matrix), (regularization_strength, direction))
+
+
+def _rr_neural_sort_backward_rule(
+    ctx: Any,
+    cotangent_permutation_matrix: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, permutation_matrix = _rr_tensors
+    regularization_strength, direction = _rr_params
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "neural_sort",
+        _rr_neural_sort_backward,
+        values,
+        permutation_matrix,
+        cotangent_permutation_matrix,
+        regularization_strength,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+    )
+
+
+_rr_neural_sort_forward.register_autograd(
+    _rr_neural_sort_backward_rule,
+    setup_context=_rr_neural_sort_setup_context,
+)
+
+
+class _rr_NeuralSort(torch.autograd.Function):
+    """The eager path of ``neural_sort``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        regularization_strength: Tensor | float,
+        direction: str,
+    ) -> Tensor:
+        _rr_params = (regularization_strength, direction)
+        permutation_matrix = _rr.run(KERNELS["neural_sort_forward"], _rr_params, values)[0]
+        _rr.save(ctx, (values, permutation_matrix), _rr_params)
+        return permutation_matrix
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_permutation_matrix: Tensor) -> tuple[Any, ...]:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation_matrix = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "neural_sort",
+            _rr_neural_sort_backward_impl,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
+            *_rr_params,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("neural_sort")
+
+
+class _rr_NeuralSortTransforms(torch.autograd.Function):
+    """``neural_sort`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_neural_sort_forward)
+    setup_context = staticmethod(_rr_neural_sort_setup_context)
+    backward = staticmethod(_rr_neural_sort_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("neural_sort")
+
+
+def neural_sort(
+    values: Tensor,
+    regularization_strength: float | Tensor = 1.0,
+    direction: Direction = "ascending",
+) -> Tensor:
+    """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
+
+    P[i, :] = softmax(((n + 1 − 2i)·s − A·1) / τ) with A[j, k] = |s_j − s_k| and τ the
+    regularization strength: a unimodal row-stochastic matrix whose row i softly picks the i-th
+    value in the chosen direction. As τ → 0 it is the hard permutation matrix. P @ values is a soft
+    sort; neural_sort_apply computes P @ payload without the n × n matrix.
+
+    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
+    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
+    dtype of the input.
+
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
+
+    Args:
+        values: Scores to sort along the last axis. Shape ``[..., n]``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
+            receives a gradient.
+        direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
+            ``"ascending"``, ``"descending"``; default ``"ascending"``.
+
+    Returns:
+        Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
+        ``[..., n, n]``.
+
+    Raises:
+        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
+            range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.torch.neural_sort(torch.tensor([[3.0, 1.0, 2.0]]),
+        regularization_strength=0.1)``
+    """
+    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("neural_sort", ("values", values))
+    _rr_regularization_strength = _rr.real_param(
+        "neural_sort",
+        "regularization_strength",
+        regularization_strength,
+    )
+    if _rr.eager(_rr_values):
+        _rr_permutation_matrix = _rr_NeuralSort.apply(
+            _rr_values,
+            _rr_regularization_strength,
+            direction,
+        )
+    elif _rr.compiling():
+        _rr_permutation_matrix = _rr_neural_sort_forward(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
+    else:
+        _rr_permutation_matrix = _rr_NeuralSortTransforms.apply(
+            _rr_values,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
+    return _rr.result(_rr_permutation_matrix, _rr_lead, _rr_dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# neural_sort_apply
+
+
+def _rr_neural_sort_apply_forward_impl(
+    values: Tensor,
+    payload: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+) -> Tensor:
+    """The forward kernel of ``neural_sort_apply`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_apply_forward"],
+        (regularization_strength, direction),
+        values,
+        payload,
+    )[0]
+
+
+def _rr_neural_sort_apply_backward_impl(
+    values: Tensor,
+    payload: Tensor,
+    cotangent_output: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The backward kernel of ``neural_sort_apply`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_apply_backward"],
+        (regularization_strength, direction),
+        values,
+        payload,
+        cotangent_output,
+    )
+
+
+_rr_neural_sort_apply_forward = torch.library.custom_op(
+    "rank_relax::neural_sort_apply_forward",
+    _rr_neural_sort_apply_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor payload, Tensor regularization_strength, str direction) -> Tensor"
+    ),
+)
+
+
+_rr_neural_sort_apply_forward.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_forward, 2))
+
+
+@_rr_neural_sort_apply_forward.register_fake
+def _rr_neural_sort_apply_forward_fake(
+    values: Tensor,
+    payload: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_neural_sort_apply_backward = torch.library.custom_op(
+    "rank_relax::neural_sort_apply_backward",
+    _rr_neural_sort_apply_backward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor payload, Tensor cotangent_output, Tensor regularization_strength,"
+        " str direction) -> (Tensor, Tensor, Tensor)"
+    ),
+)
+
+
+_rr_neural_sort_apply_backward.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_backward, 3))
+
+
+@_rr_neural_sort_apply_backward.register_fake
+def _rr_neural_sort_apply_backward_fake(
+    values: Tensor,
+    payload: Tensor,
+    cotangent_output: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+def _rr_neural_sort_apply_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``neural_sort_apply`` reads."""
+    values, payload, regularization_strength, direction = inputs
+    _rr.save(ctx, (values, payload), (regularization_strength, direction))
+
+
+def _rr_neural_sort_apply_backward_rule(
+    ctx: Any,
+    cotangent_output: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, payload = _rr_tensors
+    regularization_strength, direction = _rr_params
+    grad_values, grad_payload, grad_regularization_strength = _rr.first_order(
+        "neural_sort_apply",
+        _rr_neural_sort_apply_backward,
+        values,
+        payload,
+        cotangent_output,
+        regularization_strength,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        grad_payload if _rr_needs[1] else None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+    )
+
+
+_rr_neural_sort_apply_forward.register_autograd(
+    _rr_neural_sort_apply_backward_rule,
+    setup_context=_rr_neural_sort_apply_setup_context,
+)
+
+
+class _rr_NeuralSortApply(torch.autograd.Function):
+    """The eager path of ``neural_sort_apply``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        payload: Tensor,
+        regularization_strength: Tensor | float,
+        direction: str,
+    ) -> Tensor:
+        _rr_params = (regularization_strength, direction)
+        output = _rr.run(KERNELS["neural_sort_apply_forward"], _rr_params, values, payload)[0]
+        _rr.save(ctx, (values, payload), _rr_params)
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_output: Tensor) -> tuple[Any, ...]:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, payload = _rr_tensors
+        grad_values, grad_payload, grad_regularization_strength = _rr.first_order(
+            "neural_sort_apply",
+            _rr_neural_sort_apply_backward_impl,
+            values,
+            payload,
+            cotangent_output,
+            *_rr_params,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            grad_payload if _rr_needs[1] else None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("neural_sort_apply")
+
+
+class _rr_NeuralSortApplyTransforms(torch.autograd.Function):
+    """``neural_sort_apply`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_neural_sort_apply_forward)
+    setup_context = staticmethod(_rr_neural_sort_apply_setup_context)
+    backward = staticmethod(_rr_neural_sort_apply_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("neural_sort_apply")
+
+
+def neural_sort_apply(
+    values: Tensor,
+    payload: Tensor,
+    regularization_strength: float | Tensor = 1.0,
+    direction: Direction = "ascending",
+) -> Tensor:
+    """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
+
+    neural_sort(values) @ payload per row, streaming each row of P instead of holding n² numbers
+    (forward and backward): a soft sort of the payload by the values. With payload = values it is
+    the NeuralSort soft sort; with payload = gains it gives the soft DCG terms of NeuralNDCG.
+
+    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
+    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
+    dtype of the input.
+
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
+
+    Args:
+        values: Scores that define the order. Shape ``[..., n]``.
+        payload: Values carried into sorted order. Shape ``[..., n]``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
+            receives a gradient.
+        direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
+            ``"ascending"``, ``"descending"``; default ``"ascending"``.
+
+    Returns:
+        P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
+        ``[..., n]``.
+
+    Raises:
+        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
+            range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.torch.neural_sort_apply(torch.tensor([[3.0, 1.0, 2.0]]),
+        torch.tensor([[30.0, 10.0, 20.0]]), regularization_strength=0.1)``
+    """
+    _rr_lead, _rr_dtype, (_rr_values, _rr_payload) = _rr.rows(
+        "neural_sort_apply",
+        ("values", values),
+        ("payload", payload),
+    )
+    _rr_regularization_strength = _rr.real_param(
+        "neural_sort_apply",
+        "regularization_strength",
+        regularization_strength,
+    )
+    if _rr.eager(_rr_values, _rr_payload):
+        _rr_output = _rr_NeuralSortApply.apply(
+            _rr_values,
+            _rr_payload,
+            _rr_regularization_strength,
+            direction,
+        )
+    elif _rr.compiling():
+        _rr_output = _rr_neural_sort_apply_forward(
+            _rr_values,
+            _rr_payload,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
+    else:
+        _rr_output = _rr_NeuralSortApplyTransforms.apply(
+            _rr_values,
+            _rr_payload,
+            _rr.as_tensor(_rr_regularization_strength),
+            direction,
+        )
+    return _rr.result(_rr_output, _rr_lead, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -361,7 +894,7 @@ def _rr_sigmoid_rank_forward_fake(
     regularization_strength: Tensor,
     direction: str,
 ) -> Tensor:
-    return _rr.fake_matrix(values)
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
 _rr_sigmoid_rank_backward = torch.library.custom_op(
@@ -385,7 +918,10 @@ def _rr_sigmoid_rank_backward_fake(
     regularization_strength: Tensor,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_rows(values))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
 
 
 def _rr_sigmoid_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -547,7 +1083,282 @@ def sigmoid_rank(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.matrix(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_quantile
+
+
+def _rr_soft_quantile_forward_impl(
+    values: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor | float,
+    regularization: str,
+) -> tuple[Tensor, ...]:
+    """The forward kernel of ``soft_quantile`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_quantile_forward"],
+        (quantiles, regularization_strength, regularization),
+        values,
+    )
+
+
+def _rr_soft_quantile_backward_impl(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_result: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor | float,
+    regularization: str,
+) -> tuple[Tensor, ...]:
+    """The backward kernel of ``soft_quantile`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_quantile_backward"],
+        (quantiles, regularization_strength, regularization),
+        values,
+        permutation,
+        cotangent_result,
+    )
+
+
+_rr_soft_quantile_forward = torch.library.custom_op(
+    "rank_relax::soft_quantile_forward",
+    _rr_soft_quantile_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, float[] quantiles, Tensor regularization_strength,"
+        " str regularization) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_quantile_forward.register_vmap(_rr.vmap_rule(_rr_soft_quantile_forward, 1))
+
+
+@_rr_soft_quantile_forward.register_fake
+def _rr_soft_quantile_forward_fake(
+    values: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor,
+    regularization: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], len(quantiles))),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
+
+
+_rr_soft_quantile_backward = torch.library.custom_op(
+    "rank_relax::soft_quantile_backward",
+    _rr_soft_quantile_backward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor cotangent_result, float[] quantiles,"
+        " Tensor regularization_strength, str regularization) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_quantile_backward.register_vmap(_rr.vmap_rule(_rr_soft_quantile_backward, 3))
+
+
+@_rr_soft_quantile_backward.register_fake
+def _rr_soft_quantile_backward_fake(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_result: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor,
+    regularization: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+def _rr_soft_quantile_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``soft_quantile`` reads."""
+    values, quantiles, regularization_strength, regularization = inputs
+    _result, permutation = output
+    _rr.save(ctx, (values, permutation), (quantiles, regularization_strength, regularization))
+
+
+def _rr_soft_quantile_backward_rule(
+    ctx: Any,
+    cotangent_result: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, permutation = _rr_tensors
+    quantiles, regularization_strength, regularization = _rr_params
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "soft_quantile",
+        _rr_soft_quantile_backward,
+        values,
+        permutation,
+        cotangent_result,
+        quantiles,
+        regularization_strength,
+        regularization,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+    )
+
+
+_rr_soft_quantile_forward.register_autograd(
+    _rr_soft_quantile_backward_rule,
+    setup_context=_rr_soft_quantile_setup_context,
+)
+
+
+class _rr_SoftQuantile(torch.autograd.Function):
+    """The eager path of ``soft_quantile``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        quantiles: list[float],
+        regularization_strength: Tensor | float,
+        regularization: str,
+    ) -> Tensor:
+        _rr_params = (quantiles, regularization_strength, regularization)
+        result, permutation = _rr.run(KERNELS["soft_quantile_forward"], _rr_params, values)
+        _rr.save(ctx, (values, permutation), _rr_params)
+        return result
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_result: Tensor) -> tuple[Any, ...]:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "soft_quantile",
+            _rr_soft_quantile_backward_impl,
+            values,
+            permutation,
+            cotangent_result,
+            *_rr_params,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[1]),
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_quantile")
+
+
+class _rr_SoftQuantileTransforms(torch.autograd.Function):
+    """``soft_quantile`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_quantile_forward)
+    setup_context = staticmethod(_rr_soft_quantile_setup_context)
+    backward = staticmethod(_rr_soft_quantile_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_quantile")
+
+
+def soft_quantile(
+    values: Tensor,
+    quantiles: Sequence[float] = (0.5,),
+    regularization_strength: float | Tensor = 1.0,
+    regularization: Regularization = "l2",
+) -> Tensor:
+    """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
+
+    For each level q the value at position q·(n − 1) of the ascending soft_sort of the row,
+    interpolated linearly between its neighbours (NumPy's default "linear" method). As ε → 0 it is
+    numpy.quantile of the row. Rows need at least one item.
+
+    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
+    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
+    dtype of the input.
+
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
+
+    Args:
+        values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
+        quantiles: Quantile levels, at least one, each finite and in [0, 1]; the output has one
+            column per level. A sequence of floats (a list, a tuple, a 1-D array); default
+            ``(0.5,)``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
+            receives a gradient.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+
+    Returns:
+        One value per quantile level, in the order of `quantiles`. Shape ``[...,
+        len(quantiles)]``.
+
+    Raises:
+        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
+            range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.torch.soft_quantile(torch.tensor([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25,
+        0.5), regularization_strength=0.1)``
+    """
+    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_quantile", ("values", values))
+    _rr_quantiles = _rr.list_param("soft_quantile", "quantiles", quantiles)
+    _rr_regularization_strength = _rr.real_param(
+        "soft_quantile",
+        "regularization_strength",
+        regularization_strength,
+    )
+    if _rr.eager(_rr_values):
+        _rr_result = _rr_SoftQuantile.apply(
+            _rr_values,
+            _rr_quantiles,
+            _rr_regularization_strength,
+            regularization,
+        )
+    elif _rr.compiling():
+        _rr_result, _rr_permutation = _rr_soft_quantile_forward(
+            _rr_values,
+            _rr_quantiles,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+        )
+    else:
+        _rr_result, _rr_permutation = _rr_SoftQuantileTransforms.apply(
+            _rr_values,
+            _rr_quantiles,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+        )
+    return _rr.result(_rr_result, _rr_lead, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -609,7 +1420,10 @@ def _rr_soft_rank_forward_fake(
     regularization: str,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_matrix(values, torch.int32))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
 
 
 _rr_soft_rank_backward = torch.library.custom_op(
@@ -636,7 +1450,10 @@ def _rr_soft_rank_backward_fake(
     regularization: str,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_rows(values))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -823,7 +1640,7 @@ def soft_rank(
             regularization,
             direction,
         )
-    return _rr.matrix(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -883,7 +1700,10 @@ def _rr_soft_sort_forward_fake(
     regularization: str,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_matrix(values, torch.int32))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
 
 
 _rr_soft_sort_backward = torch.library.custom_op(
@@ -909,7 +1729,10 @@ def _rr_soft_sort_backward_fake(
     regularization: str,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_rows(values))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
 
 
 def _rr_soft_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -1089,7 +1912,295 @@ def soft_sort(
             regularization,
             direction,
         )
-    return _rr.matrix(_rr_sorted, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_sorted, _rr_lead, _rr_dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_topk
+
+
+def _rr_soft_topk_forward_impl(
+    values: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The forward kernel of ``soft_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_topk_forward"],
+        (k, regularization_strength, regularization, direction),
+        values,
+    )
+
+
+def _rr_soft_topk_backward_impl(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_mask: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The backward kernel of ``soft_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_topk_backward"],
+        (k, regularization_strength, regularization, direction),
+        values,
+        permutation,
+        cotangent_mask,
+    )
+
+
+_rr_soft_topk_forward = torch.library.custom_op(
+    "rank_relax::soft_topk_forward",
+    _rr_soft_topk_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, int k, Tensor regularization_strength, str regularization,"
+        " str direction) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_topk_forward.register_vmap(_rr.vmap_rule(_rr_soft_topk_forward, 1))
+
+
+@_rr_soft_topk_forward.register_fake
+def _rr_soft_topk_forward_fake(
+    values: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
+
+
+_rr_soft_topk_backward = torch.library.custom_op(
+    "rank_relax::soft_topk_backward",
+    _rr_soft_topk_backward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor cotangent_mask, int k,"
+        " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_topk_backward.register_vmap(_rr.vmap_rule(_rr_soft_topk_backward, 3))
+
+
+@_rr_soft_topk_backward.register_fake
+def _rr_soft_topk_backward_fake(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_mask: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+def _rr_soft_topk_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``soft_topk`` reads."""
+    values, k, regularization_strength, regularization, direction = inputs
+    _mask, permutation = output
+    _rr.save(ctx, (values, permutation), (k, regularization_strength, regularization, direction))
+
+
+def _rr_soft_topk_backward_rule(
+    ctx: Any,
+    cotangent_mask: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, permutation = _rr_tensors
+    k, regularization_strength, regularization, direction = _rr_params
+    grad_values, grad_regularization_strength = _rr.first_order(
+        "soft_topk",
+        _rr_soft_topk_backward,
+        values,
+        permutation,
+        cotangent_mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_needs = ctx.needs_input_grad
+    return (
+        grad_values if _rr_needs[0] else None,
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+        None,
+    )
+
+
+_rr_soft_topk_forward.register_autograd(
+    _rr_soft_topk_backward_rule,
+    setup_context=_rr_soft_topk_setup_context,
+)
+
+
+class _rr_SoftTopk(torch.autograd.Function):
+    """The eager path of ``soft_topk``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        k: int,
+        regularization_strength: Tensor | float,
+        regularization: str,
+        direction: str,
+    ) -> Tensor:
+        _rr_params = (k, regularization_strength, regularization, direction)
+        mask, permutation = _rr.run(KERNELS["soft_topk_forward"], _rr_params, values)
+        _rr.save(ctx, (values, permutation), _rr_params)
+        return mask
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_mask: Tensor) -> tuple[Any, ...]:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        grad_values, grad_regularization_strength = _rr.first_order(
+            "soft_topk",
+            _rr_soft_topk_backward_impl,
+            values,
+            permutation,
+            cotangent_mask,
+            *_rr_params,
+        )
+        _rr_needs = ctx.needs_input_grad
+        return (
+            grad_values if _rr_needs[0] else None,
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[1]),
+            None,
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_topk")
+
+
+class _rr_SoftTopkTransforms(torch.autograd.Function):
+    """``soft_topk`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_topk_forward)
+    setup_context = staticmethod(_rr_soft_topk_setup_context)
+    backward = staticmethod(_rr_soft_topk_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise _rr.forward_mode_error("soft_topk")
+
+
+def soft_topk(
+    values: Tensor,
+    k: int = 1,
+    regularization_strength: float | Tensor = 1.0,
+    regularization: TopkRegularization = "l2",
+    direction: Direction = "descending",
+) -> Tensor:
+    """Differentiable top-k mask of each row (sparse; rows sum to k).
+
+    The solution of max ⟨values, y⟩ − ε·Ω(y) over 0 ≤ y ≤ 1, Σ y = k (Sander et al. 2023): a mask in
+    [0, 1] that is exactly 1 on the clear winners, exactly 0 outside the top-k region and sums to k
+    on each row. As ε → 0 it is the hard top-k indicator. l2 is piecewise linear in the values, p43
+    continuously differentiable; both cost O(n log n) per row (O(n) for the VJP).
+
+    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
+    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
+    dtype of the input.
+
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
+    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
+    another device (CUDA) are computed on the CPU and the results returned on their device.
+
+    Args:
+        values: Scores to select from along the last axis. Shape ``[..., n]``.
+        k: How many items soft_topk selects, 0 ≤ k ≤ n. An ``int``; default ``1``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
+            receives a gradient.
+        regularization: Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+            mask. One of ``"l2"``, ``"p43"``; default ``"l2"``.
+        direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
+            ``"descending"``.
+
+    Returns:
+        Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
+        ``[..., n]``.
+
+    Raises:
+        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
+            range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.torch.soft_topk(torch.tensor([[3.0, 1.0, 2.0, 0.5]]), k=2,
+        regularization_strength=0.1)``
+    """
+    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_topk", ("values", values))
+    _rr_k = _rr.int_param("soft_topk", "k", k)
+    _rr_regularization_strength = _rr.real_param(
+        "soft_topk",
+        "regularization_strength",
+        regularization_strength,
+    )
+    if _rr.eager(_rr_values):
+        _rr_mask = _rr_SoftTopk.apply(
+            _rr_values,
+            _rr_k,
+            _rr_regularization_strength,
+            regularization,
+            direction,
+        )
+    elif _rr.compiling():
+        _rr_mask, _rr_permutation = _rr_soft_topk_forward(
+            _rr_values,
+            _rr_k,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    else:
+        _rr_mask, _rr_permutation = _rr_SoftTopkTransforms.apply(
+            _rr_values,
+            _rr_k,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    return _rr.result(_rr_mask, _rr_lead, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1158,11 +2269,11 @@ def _rr_spearman_loss_forward_fake(
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     return (
-        _rr.fake_rows(predictions),
-        _rr.fake_matrix(predictions),
-        _rr.fake_matrix(predictions, torch.int32),
-        _rr.fake_matrix(predictions),
-        _rr.fake_matrix(predictions, torch.int32),
+        _rr.fake(predictions, (predictions.shape[0],)),
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1]), torch.int32),
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1]), torch.int32),
     )
 
 
@@ -1194,7 +2305,11 @@ def _rr_spearman_loss_backward_fake(
     regularization_strength: Tensor,
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    return (_rr.fake_matrix(predictions), _rr.fake_matrix(predictions), _rr.fake_rows(predictions))
+    return (
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0],)),
+    )
 
 
 def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -1437,4 +2552,4 @@ def spearman_loss(
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
-    return _rr.rows_result(_rr_loss, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_loss, _rr_lead, _rr_dtype)

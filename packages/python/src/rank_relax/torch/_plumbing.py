@@ -18,21 +18,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._plumbing import int_param, list_param
 from . import _sharding
 
 __all__ = [
     "as_tensor",
     "compiling",
     "eager",
-    "fake_matrix",
-    "fake_rows",
+    "fake",
     "first_order",
     "forward_mode_error",
-    "matrix",
+    "int_param",
+    "list_param",
     "param_grad",
     "real_param",
+    "result",
     "rows",
-    "rows_result",
     "run",
     "save",
     "saved",
@@ -174,21 +175,17 @@ def saved(ctx: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
     return values[: ctx.rr_count], tuple(next(rest) if p is _SAVED else p for p in params)
 
 
-def matrix(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    """A ``[batch, n]`` result as ``[..., n]`` in the inputs' dtype."""
+def result(value: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """A ``[batch, ...]`` result with the caller's leading dims, then its own (``[..., n]``,
+    ``[..., n, n]``, ``[..., m]``; none for one value per row), in the inputs' dtype."""
     if len(lead) != 1:
-        result = result.reshape((*lead, result.shape[-1]))
-    return result if result.dtype == dtype else result.to(dtype)
-
-
-def rows_result(result: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    """A ``[batch]`` result (one value per row) as ``[...]`` in the inputs' dtype."""
-    return result.reshape(lead).to(dtype)
+        value = value.reshape((*lead, *value.shape[1:]))
+    return value if value.dtype == dtype else value.to(dtype)
 
 
 def run(
     table: Mapping[str, Callable[..., tuple[Any, ...]]],
-    params: tuple[Tensor | float | str | bool, ...],
+    params: tuple[Tensor | float | str | bool | list[float], ...],
     *tensors: Tensor,
 ) -> tuple[Tensor, ...]:
     """Runs the native kernel of ``table`` for the tensors' dtype; results on their device.
@@ -209,14 +206,10 @@ def run(
     return tuple(torch.from_numpy(r).to(first.device) for r in results)
 
 
-def fake_matrix(like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    """The fake (meta) result of a ``[batch, n]`` output."""
-    return like.new_empty(like.shape, dtype=like.dtype if dtype is None else dtype)
-
-
-def fake_rows(like: Tensor) -> Tensor:
-    """The fake (meta) result of a ``[batch]`` output."""
-    return like.new_empty(like.shape[:1])
+def fake(like: Tensor, shape: tuple[Any, ...], dtype: torch.dtype | None = None) -> Tensor:
+    """The fake (meta) result of an output of ``shape`` (its extents, from ``like``: the call's
+    first ``[batch, n]`` tensor, and the params), in ``like``'s dtype unless given."""
+    return like.new_empty(shape, dtype=like.dtype if dtype is None else dtype)
 
 
 def param_grad(needed: bool, per_row: Tensor, param: Tensor) -> Tensor | None:
@@ -239,9 +232,10 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
     def rule(info: Any, in_dims: tuple[int | None, ...], *args: Any) -> tuple[Any, Any]:
         size = info.batch_size
         tensors, params = args[:n_tensors], args[n_tensors:]
-        if any(d is not None for d in in_dims[n_tensors:]):
+        # A param that is a list (quantiles) has a list of Nones as its in_dim: only ints map.
+        if any(isinstance(d, int) for d in in_dims[n_tensors:]):
             samples = [
-                op(*(a if d is None else a.select(d, i) for a, d in zip(args, in_dims)))
+                op(*(a.select(d, i) if isinstance(d, int) else a for a, d in zip(args, in_dims)))
                 for i in range(size)
             ]
             first = samples[0]

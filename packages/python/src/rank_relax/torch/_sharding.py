@@ -1,18 +1,21 @@
 """DTensor sharding rules for the custom ops of ``rank_relax.torch``.
 
-Every op ranks along the last axis of ``[batch, n]`` tensors, rows independently, so a tensor
-sharded on the batch dim (``Shard(0)``) can be computed shard by shard: each process runs the
-kernels on its own rows and the results stay sharded the same way. The item dim (dim 1) must be
-whole: a caller who shards it (or passes a ``Partial`` tensor) gets it redistributed by DTensor
-before the kernel runs — to batch-sharded rows or to a replicated tensor, whichever DTensor finds
-cheaper — never a result computed on part of a row.
+Every op computes on the rows of ``[batch, n]`` tensors independently, so a tensor sharded on the
+batch dim (``Shard(0)``) can be computed shard by shard: each process runs the kernels on its own
+rows and the results stay sharded the same way. The dims after the batch (the items, a row's
+``n × n`` matrix, its ``m`` quantiles) must be whole: a caller who shards one (or passes a
+``Partial`` tensor) gets it redistributed by DTensor before the kernel runs — to batch-sharded rows
+or to a replicated tensor, whichever DTensor finds cheaper — never a result computed on part of a
+row.
 
 The rules, for each ``torch.ops.rank_relax.<op>_forward`` / ``<op>_backward``:
 
-- batch-sharded: every tensor argument with at least one dim (the ``[batch, n]`` views and the
-  ``[batch]`` cotangents of the losses) is ``Shard(0)``, a 0-d tensor (``regularization_strength``)
-  is ``Replicate()``, and every output (``[batch, n]`` or ``[batch]``: the batch is dim 0 of each,
-  as the ops' fake implementations say) is ``Shard(0)``;
+- batch-sharded: every tensor argument with at least one dim (the ``[batch, n]`` views, the
+  ``[batch]`` cotangents of the losses, the ``[batch, n, n]`` and ``[batch, m]`` outputs and
+  cotangents) is ``Shard(0)``, a 0-d tensor (``regularization_strength``) is ``Replicate()``, a
+  param that is not a tensor (``k``, ``quantiles``, an enum) has no placement, and every output
+  (``[batch, ...]``: the batch is dim 0 of each, as the ops' fake implementations say) is
+  ``Shard(0)``;
 - replicated: everything ``Replicate()``.
 
 The ops come from the kernel table of the generated NumPy module (``KERNELS``: one entry per op

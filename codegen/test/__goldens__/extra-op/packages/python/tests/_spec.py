@@ -3,8 +3,10 @@
 
 inputs: argument order; differentiable/nonnegative: inputs with that property; params: argument
 order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: real
-params with a gradient; outputs: "matrix" ([..., n]) or "rows" (one value per row); residuals: what
-the forward kernel returns after the outputs.
+params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of each
+output after the leading ones, as Python expressions of n and the params ([] for one value per row,
+["n"], ["len(quantiles)"], ["n", "n"]); residuals: what the forward kernel returns after the
+outputs.
 """
 
 from typing import Any
@@ -18,8 +20,10 @@ OPS: dict[str, dict[str, Any]] = {
         "enums": {},
         "reals": {"regularization_strength": 1.0},
         "bools": {"normalize": False},
+        "ints": {},
+        "lists": {},
         "grad_params": ["regularization_strength"],
-        "outputs": {"loss": "rows"},
+        "outputs": {"loss": []},
         "residuals": [],
         "min_n": 2,
     },
@@ -31,8 +35,10 @@ OPS: dict[str, dict[str, Any]] = {
         "enums": {"direction": ["ascending", "descending"]},
         "reals": {"regularization_strength": 1.0},
         "bools": {},
+        "ints": {},
+        "lists": {},
         "grad_params": ["regularization_strength"],
-        "outputs": {"ranks": "matrix"},
+        "outputs": {"ranks": ["n"]},
         "residuals": ["permutation"],
         "min_n": 1,
     },

@@ -96,7 +96,7 @@ def pair_loss(
         _rr_regularization_strength,
         bool(normalize),
     )
-    return _rr_call.rows(_rr_loss)
+    return _rr_call.result(_rr_loss)
 
 
 def pair_loss_vjp(
@@ -133,7 +133,7 @@ def pair_loss_vjp(
         _rr_regularization_strength,
         bool(normalize),
     )
-    _rr_cotangent_loss = _rr_call.cotangent("cotangent_loss", cotangent_loss, per_row=True)
+    _rr_cotangent_loss = _rr_call.cotangent("cotangent_loss", cotangent_loss, _rr_loss)
     (
         _rr_grad_predictions,
         _rr_grad_regularization_strength,
@@ -145,7 +145,7 @@ def pair_loss_vjp(
         _rr_regularization_strength,
         bool(normalize),
     )
-    return _rr_call.matrix(_rr_grad_predictions)
+    return _rr_call.result(_rr_grad_predictions)
 
 
 def soft_rank(
@@ -193,7 +193,7 @@ def soft_rank(
         _rr_regularization_strength,
         direction,
     )
-    return _rr_call.matrix(_rr_ranks)
+    return _rr_call.result(_rr_ranks)
 
 
 def soft_rank_vjp(
@@ -228,7 +228,7 @@ def soft_rank_vjp(
         _rr_regularization_strength,
         direction,
     )
-    _rr_cotangent_ranks = _rr_call.cotangent("cotangent_ranks", cotangent_ranks, per_row=False)
+    _rr_cotangent_ranks = _rr_call.cotangent("cotangent_ranks", cotangent_ranks, _rr_ranks)
     (
         _rr_grad_values,
         _rr_grad_regularization_strength,
@@ -240,4 +240,4 @@ def soft_rank_vjp(
         _rr_regularization_strength,
         direction,
     )
-    return _rr_call.matrix(_rr_grad_values)
+    return _rr_call.result(_rr_grad_values)

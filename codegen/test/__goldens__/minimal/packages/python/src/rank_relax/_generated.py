@@ -86,7 +86,7 @@ def soft_rank(
         _rr_regularization_strength,
         direction,
     )
-    return _rr_call.matrix(_rr_ranks)
+    return _rr_call.result(_rr_ranks)
 
 
 def soft_rank_vjp(
@@ -121,7 +121,7 @@ def soft_rank_vjp(
         _rr_regularization_strength,
         direction,
     )
-    _rr_cotangent_ranks = _rr_call.cotangent("cotangent_ranks", cotangent_ranks, per_row=False)
+    _rr_cotangent_ranks = _rr_call.cotangent("cotangent_ranks", cotangent_ranks, _rr_ranks)
     (
         _rr_grad_values,
         _rr_grad_regularization_strength,
@@ -133,4 +133,4 @@ def soft_rank_vjp(
         _rr_regularization_strength,
         direction,
     )
-    return _rr_call.matrix(_rr_grad_values)
+    return _rr_call.result(_rr_grad_values)

@@ -80,7 +80,7 @@ def _rr_pair_loss_forward_fake(
     regularization_strength: Tensor,
     normalize: bool,
 ) -> Tensor:
-    return _rr.fake_rows(predictions)
+    return _rr.fake(predictions, (predictions.shape[0],))
 
 
 _rr_pair_loss_backward = torch.library.custom_op(
@@ -106,7 +106,10 @@ def _rr_pair_loss_backward_fake(
     regularization_strength: Tensor,
     normalize: bool,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(predictions), _rr.fake_rows(predictions))
+    return (
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0],)),
+    )
 
 
 def _rr_pair_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -280,7 +283,7 @@ def pair_loss(
             _rr.as_tensor(_rr_regularization_strength),
             bool(normalize),
         )
-    return _rr.rows_result(_rr_loss, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_loss, _rr_lead, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -332,7 +335,10 @@ def _rr_soft_rank_forward_fake(
     regularization_strength: Tensor,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_matrix(values, torch.int32))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
 
 
 _rr_soft_rank_backward = torch.library.custom_op(
@@ -358,7 +364,10 @@ def _rr_soft_rank_backward_fake(
     regularization_strength: Tensor,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_rows(values))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -521,4 +530,4 @@ def soft_rank(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.matrix(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)

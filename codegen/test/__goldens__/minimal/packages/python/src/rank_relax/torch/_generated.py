@@ -70,7 +70,10 @@ def _rr_soft_rank_forward_fake(
     regularization_strength: Tensor,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_matrix(values, torch.int32))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
 
 
 _rr_soft_rank_backward = torch.library.custom_op(
@@ -96,7 +99,10 @@ def _rr_soft_rank_backward_fake(
     regularization_strength: Tensor,
     direction: str,
 ) -> tuple[Tensor, Tensor]:
-    return (_rr.fake_matrix(values), _rr.fake_rows(values))
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
 
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -259,4 +265,4 @@ def soft_rank(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.matrix(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)
