@@ -24,9 +24,10 @@ export interface Trigger {
 
 /**
  * The cause of an error as the bindings tell causes apart: a bad value or argument, an unknown enum
- * value, or an argument of the wrong type (refused before the core).
+ * value, an input that is not an array of reals, or an int or list param of the wrong type (the
+ * last two refused before the core).
  */
-export type ErrorCause = 'value' | 'enum' | 'type';
+export type ErrorCause = 'value' | 'enum' | 'type' | 'param';
 
 export interface ErrorCase {
   /** Markdown. */
@@ -130,7 +131,7 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
           });
         }
         cases.push({
-          raises: 'type',
+          raises: 'param',
           condition: `${tick(name)} not an integer (a float or a bool)`,
           message: null,
           kind: null,
@@ -148,6 +149,13 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
             trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: '[]' }, integers: false },
           });
         }
+        cases.push({
+          raises: 'param',
+          condition: `${tick(name)} not a list of numbers`,
+          message: null,
+          kind: null,
+          trigger: { inputs: data.inputs, param: { name: pyName(p.name), python: '"0.5"' }, integers: false },
+        });
         if (p.min !== null && p.max !== null) {
           const bad = p.max + 0.5;
           cases.push({

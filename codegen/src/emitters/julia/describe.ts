@@ -136,7 +136,7 @@ function section(op: OpIR, data: ExampleData): string {
 }
 
 /** What the API raises for each cause of error. */
-export const ERROR_TYPES = { value: 'ArgumentError', enum: 'ArgumentError', type: 'MethodError' } as const;
+export const ERROR_TYPES = { value: 'ArgumentError', enum: 'ArgumentError', type: 'MethodError', param: 'ArgumentError' } as const;
 
 function opDocs(op: OpIR): OpDocs {
   const jl = juliaApi(op);
@@ -149,29 +149,6 @@ function opDocs(op: OpIR): OpDocs {
       ...op.residuals.map((t) => [t.name.spec, 'kept in the tape']),
     ]),
     section: section(op, exampleData(op)),
-  };
-}
-
-/**
- * A note where some op has int or list params: a wrong type there is an ArgumentError naming the op
- * and the argument, unlike the MethodError of an input that is not an array of reals.
- */
-function typeErrorNotes(ir: IR): Pick<TargetDocs, 'errorNotes'> {
-  const params = ir.ops.flatMap((op) => op.params);
-  const int = params.find((p) => p.type === 'int');
-  const list = params.find((p) => p.type === 'list');
-  const examples = [
-    ...(int === undefined ? [] : [`${juliaName(int.name)} = 2.5`, `${juliaName(int.name)} = true`]),
-    ...(list === undefined ? [] : [`${juliaName(list.name)} = "0.5"`]),
-  ];
-  if (examples.length === 0) return {};
-  return {
-    errorNotes: [
-      code`
-        - Julia's ${tick('MethodError')} is for an input that is not an array of reals; an int or list param of
-          the wrong type (${examples.map(tick).join(', ')}) raises ${tick('ArgumentError')} naming the op and the argument.
-      `,
-    ],
   };
 }
 
@@ -188,7 +165,6 @@ export function describeJulia(ir: IR): TargetDocs {
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,
-    ...typeErrorNotes(ir),
     enumValues: Object.fromEntries(
       ir.enums.map((e) => [e.name.spec, Object.fromEntries(e.values.map((v) => [v.name.spec, tick(juliaSymbol(v))]))]),
     ),

@@ -111,7 +111,7 @@ function section(op: OpIR, data: ExampleData): string {
 }
 
 /** What the API raises for each cause of error. */
-export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError' } as const;
+export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError', param: 'TypeError' } as const;
 
 /** A flat array of this shape, in words: `` `B × n` values, row-major (option `n`) ``. */
 function shapeText(shape: ShapeIR): string {

@@ -189,7 +189,7 @@ const FLAVOURS: readonly [PyFlavour, string][] = [
 ];
 
 /** What the API raises for each cause of error. */
-export const ERROR_TYPES = { value: 'ValueError', enum: 'ValueError', type: 'TypeError' } as const;
+export const ERROR_TYPES = { value: 'ValueError', enum: 'ValueError', type: 'TypeError', param: 'TypeError' } as const;
 
 function opDocs(op: OpIR): OpDocs {
   const py = pythonApi(op);
