@@ -76,7 +76,7 @@ describe('core: tests/common/generated.rs', () => {
   });
 
   it('lists every enum with its values and codes', () => {
-    expect(table).toContain('pub const ENUMS: &[Enum] = &[Enum {\n    name: "direction",\n    values: &[("ascending", 0), ("descending", 1)],\n}];');
+    expect(table).toContain('pub const ENUMS: &[Enum] = &[Enum {\n    name: "direction",\n    arg: "direction",\n    values: &[("ascending", 0), ("descending", 1)],\n}];');
     expect(table).toContain('core_enum!("direction", Direction)');
   });
 
@@ -126,8 +126,8 @@ describe('core: the fuzz harness table', () => {
     expect(names(forward)).toEqual(['predictions', 'weights', 'loss']);
     expect(pair).toContain('saved: &["predictions", "weights", "loss"],');
     expect(names(backward)).toEqual(['cotangent_loss', 'grad_predictions', 'grad_regularization_strength']);
-    expect(forward).toContain('name: "weights",\n                int: false,\n                per_row: false,\n                written: false,\n                nonnegative: true,');
-    expect(forward).toContain('name: "loss",\n                int: false,\n                per_row: true,\n                written: true,');
+    expect(forward).toContain('name: "weights",\n                int: false,\n                row: &[Dim::N],\n                written: false,\n                nonnegative: true,');
+    expect(forward).toContain('name: "loss",\n                int: false,\n                row: &[],\n                written: true,');
     expect(entry(table, 'soft_rank')).toContain('name: "permutation",\n                int: true,');
     expect(table).toContain('pub const MAX_BUFFERS: usize = 6;');
   });
@@ -149,6 +149,32 @@ describe('core: the fuzz harness table', () => {
       ].join('\n'),
     );
     expect(table).toContain('rr::soft_rank::rr_soft_rank_forward_f64(');
+  });
+});
+
+describe('core: int and list params, extents other than [batch, n]', () => {
+  const ir = specIr();
+  const table = emitted(ir, CORE_TABLE);
+  const fuzz = emitted(ir, FUZZ_TABLE);
+
+  it('mirrors their defaults and dims', () => {
+    expect(entry(table, 'soft_topk')).toContain('name: "k",\n                default: Value::Int(1),');
+    expect(entry(table, 'soft_quantile')).toContain('default: Value::List(&[0.5]),');
+    expect(entry(table, 'soft_quantile')).toContain('dims: &[Dim::Batch, Dim::Length("quantiles")],');
+    expect(entry(table, 'neural_sort')).toContain('dims: &[Dim::Batch, Dim::N, Dim::N],');
+    expect(table).toContain('quantiles: vec![T::from_f64(0.5)],');
+    expect(table).toContain('regularization: rank_relax::TopkRegularization::L2,');
+    // An op's own enum is listed with the argument its messages name.
+    expect(table).toContain('name: "topk_regularization",\n        arg: "regularization",');
+  });
+
+  it('draws them by kind and passes a list as a pointer and a length, in the entry point\'s dtype', () => {
+    expect(entry(fuzz, 'soft_quantile')).toContain('params: &[ParamKind::List, ParamKind::Real, ParamKind::Enum],');
+    expect(entry(fuzz, 'soft_quantile')).toContain('name: "result",\n                int: false,\n                row: &[Dim::Length(0)],');
+    expect(entry(fuzz, 'neural_sort')).toContain('row: &[Dim::N, Dim::N],');
+    expect(fuzz).toContain('            a.lists_f32[0].as_ptr(),\n            a.lists_f32[0].len(),\n');
+    expect(fuzz).toContain('            a.lists[0].as_ptr(),\n            a.lists[0].len(),\n');
+    expect(fuzz).toContain('            a.ints[0],\n');
   });
 });
 

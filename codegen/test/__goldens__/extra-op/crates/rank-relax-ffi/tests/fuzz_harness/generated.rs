@@ -10,6 +10,19 @@ pub enum ParamKind {
     Real,
     Enum,
     Bool,
+    Int,
+    List,
+}
+
+/// A dim of a buffer's shape after `batch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    /// Items per row.
+    N,
+    /// The value of the op's i-th int param.
+    Int(usize),
+    /// The length of the op's i-th list param.
+    Length(usize),
 }
 
 /// A buffer of a call, in C argument order.
@@ -18,8 +31,8 @@ pub struct Buffer {
     pub name: &'static str,
     /// Elements are `int32_t` (else the call's real type).
     pub int: bool,
-    /// Shape `[batch]` (else `[batch, n]`).
-    pub per_row: bool,
+    /// Its dims after `batch` (none: one value per row).
+    pub row: &'static [Dim],
     /// Written by the call.
     pub written: bool,
     /// An input that must be ≥ 0.
@@ -27,12 +40,15 @@ pub struct Buffer {
 }
 
 /// The params of a call by type, each list in argument order: reals as f64 (an f32 entry point
-/// gets them rounded), enums as codes, bools.
+/// gets them rounded), enums as codes, bools, ints, lists (with their f32 rounding beside them).
 #[derive(Clone, Debug, Default)]
 pub struct Args {
     pub reals: Vec<f64>,
     pub codes: Vec<i32>,
     pub flags: Vec<bool>,
+    pub ints: Vec<i64>,
+    pub lists: Vec<Vec<f64>>,
+    pub lists_f32: Vec<Vec<f32>>,
 }
 
 /// An entry point behind one signature: `(batch, n, params, every buffer in C order)`.
@@ -68,21 +84,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "predictions",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "weights",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: true,
             },
             Buffer {
                 name: "loss",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -92,21 +108,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_loss",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_predictions",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },
@@ -123,21 +139,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
                 int: true,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
@@ -147,21 +163,21 @@ pub const OPS: &[Op] = &[
             Buffer {
                 name: "cotangent_ranks",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
                 int: false,
-                per_row: false,
+                row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
                 int: false,
-                per_row: true,
+                row: &[],
                 written: true,
                 nonnegative: false,
             },

@@ -8,11 +8,15 @@ use std::fmt::Debug;
 
 use rank_relax::{ops, Error, Real};
 
-/// A dimension of a shape: `batch` rows of `n` items.
+/// A dimension of a shape: `batch` rows of `n` items, or an extent an op's params give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dim {
     Batch,
     N,
+    /// The value of this int param.
+    Param(&'static str),
+    /// The length of this list param.
+    Length(&'static str),
 }
 
 /// A param's default in the spec.
@@ -22,6 +26,8 @@ pub enum Value {
     /// An enum value: its name and code.
     Enum(&'static str, i32),
     Bool(bool),
+    Int(i64),
+    List(&'static [f64]),
 }
 
 /// A param of an op, in argument order.
@@ -70,6 +76,8 @@ pub struct Op {
 #[derive(Clone, Copy, Debug)]
 pub struct Enum {
     pub name: &'static str,
+    /// The argument its messages name: the param that takes it.
+    pub arg: &'static str,
     pub values: &'static [(&'static str, i32)],
 }
 
@@ -110,6 +118,7 @@ pub const OPS: &[Op] = &[Op {
 /// Every enum of the spec, sorted by name.
 pub const ENUMS: &[Enum] = &[Enum {
     name: "direction",
+    arg: "direction",
     values: &[("ascending", 0), ("descending", 1)],
 }];
 
