@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python demo: trains a small MLP scorer on synthetic queries with spearman_loss, once with
 # rank_relax.torch (autograd, Adam) and once with rank_relax.jax (jit + grad), printing the
-# held-out Spearman correlation rising well above its start. Builds and installs the wheel into
+# held-out Spearman correlation rising well above its start; then learns to select the k best items
+# of each query with soft_topk (PyTorch), printing the held-out precision@k rising from chance. Builds and installs the wheel into
 # .venv first (maturin build --release; REBUILD=0 keeps an installed one). Under a minute.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -21,3 +22,4 @@ fi
 cd "$PKG/examples"
 "$PY" train_torch.py
 "$PY" train_jax.py
+"$PY" select_topk_torch.py
