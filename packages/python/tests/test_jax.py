@@ -187,5 +187,8 @@ def test_errors_eager_and_under_jit() -> None:
         jax.jit(lambda v: rj.soft_rank(v, -1.0))(bad)
     with pytest.raises(ValueError, match=r'^soft_sort: direction must be one of "ascending"'):
         jax.jit(lambda v: rj.soft_sort(v, direction="up"))(bad)
+    # So is what depends on the row length: shapes are known when tracing.
+    with pytest.raises(ValueError, match=r"^spearman_loss: needs n >= 2 items per row, got n = 1"):
+        jax.jit(rj.spearman_loss)(jnp.ones((2, 1)), jnp.ones((2, 1)))
     with pytest.raises(Exception, match="soft_rank: regularization_strength must be finite"):
         jax.jit(rj.soft_rank)(jnp.ones((2, 3)), jnp.array(-1.0)).block_until_ready()

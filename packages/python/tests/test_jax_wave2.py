@@ -437,6 +437,12 @@ def test_bad_inputs() -> None:
         rj.neural_sort_apply(X, jnp.ones((2, 4)))
     with pytest.raises(TypeError, match=r"^neural_sort_apply: payload must be a floating-point"):
         rj.neural_sort_apply(X, jnp.ones((2, 3), jnp.int32))
+    # The row length is known when the function is traced, so what depends on it is checked
+    # then, even where XLA drops the kernel call (a gradient that needs no forward value).
+    with pytest.raises(ValueError, match=r"^soft_quantile: needs n >= 1 items per row, got n = 0"):
+        jax.jit(jax.grad(lambda v: rj.soft_quantile(v).sum()))(jnp.zeros((3, 0)))
+    with pytest.raises(ValueError, match=r"^soft_topk: k must be in \[0, n\] = \[0, 0\], got 1"):
+        jax.jit(jax.grad(lambda v: rj.soft_topk(v).sum()))(jnp.zeros((3, 0)))
     bad = X.at[1, 2].set(jnp.nan)
     for op in NEW_OPS:
         fn = getattr(rj, op)

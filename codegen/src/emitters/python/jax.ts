@@ -5,7 +5,7 @@
 // static (hashable Python values: a list is a tuple of floats).
 import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, IntBoundIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
@@ -158,29 +158,16 @@ function renderVjp(op: OpIR): string[] {
   ];
 }
 
-/** An int param's bound as the check takes it: `None`, `0`, or `("n", n)` for a dim of the call. */
-function intBound(b: IntBoundIR | null, n: string): string {
-  if (b === null) return 'None';
-  switch (b.kind) {
-    case 'value':
-      return String(b.value);
-    case 'dim':
-      if (b.dim !== 'n') throw new Error(`an int param bounded by ${b.dim}`);
-      return `(${pyStr(b.dim)}, ${n})`;
-    default:
-      return assertNever(b, 'int bound');
-  }
-}
-
-/** `_rr_k = _rr.int_param(...)`: a static param checked and normalised (a Python int, a tuple of floats) before the core sees it. */
-function staticParamCheck(op: OpIR, p: ParamIR, n: string): string[] {
+/** `_rr_k = _rr.int_param(...)`: a static param's type checked and the value normalised (a Python
+ * int, a tuple of floats); the core checks its range. */
+function staticParamCheck(op: OpIR, p: ParamIR): string[] {
   const head = (fn: string) => `${local(p.name.snake)} = ${PRIVATE}.${fn}`;
   const named = [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)];
   return matchParam(p, {
     real: () => [],
     enum: () => [],
     bool: () => [],
-    int: (q) => pyCall(4, head('int_param'), [...named, intBound(q.min, n), intBound(q.max, n)]),
+    int: () => pyCall(4, head('int_param'), named),
     list: () => pyCall(4, head('real_list'), named),
   });
 }
@@ -225,8 +212,10 @@ function renderPublic(op: OpIR): string[] {
     ),
   ];
   const first = views[0] ?? '';
+  // The row length is known when the function is traced: the core checks what depends on it
+  // (n ≥ min_n, k ≤ n) then, under jit too.
   const itemRow = op.inputs.find((i) => isItemRow(i.shape));
-  const n = itemRow === undefined ? 'None' : `${local(itemRow.name.snake)}.shape[-1]`;
+  const n = itemRow === undefined ? [] : [`n=${local(itemRow.name.snake)}.shape[-1]`];
   const body =
     outs.length === 1
       ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), local('dtype')])
@@ -238,11 +227,11 @@ function renderPublic(op: OpIR): string[] {
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavourOf(op), outs),
     ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
-    ...op.params.flatMap((p) => staticParamCheck(op, p, n)),
+    ...op.params.flatMap((p) => staticParamCheck(op, p)),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name), `${first}.dtype`]),
     ),
-    ...pyCall(4, `CHECK_PARAMS[${pyStr(op.name.spec)}]`, checkArgs),
+    ...pyCall(4, `CHECK_PARAMS[${pyStr(op.name.spec)}]`, [...checkArgs, ...n]),
     ...body,
   ];
 }

@@ -184,7 +184,11 @@ def ndcg_loss(
         regularization_strength,
         _rr_scores.dtype,
     )
-    CHECK_PARAMS["ndcg_loss"](_rr.concrete(regularization_strength, 1.0), regularization)
+    CHECK_PARAMS["ndcg_loss"](
+        _rr.concrete(regularization_strength, 1.0),
+        regularization,
+        n=_rr_scores.shape[-1],
+    )
     return _rr.result(
         _rr_ndcg_loss(_rr_scores, _rr_relevance, _rr_regularization_strength, regularization),
         _rr_dtype,
@@ -314,7 +318,11 @@ def neural_sort(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["neural_sort"](_rr.concrete(regularization_strength, 1.0), direction)
+    CHECK_PARAMS["neural_sort"](
+        _rr.concrete(regularization_strength, 1.0),
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(
         _rr_neural_sort(_rr_values, _rr_regularization_strength, direction),
         _rr_dtype,
@@ -456,7 +464,11 @@ def neural_sort_apply(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["neural_sort_apply"](_rr.concrete(regularization_strength, 1.0), direction)
+    CHECK_PARAMS["neural_sort_apply"](
+        _rr.concrete(regularization_strength, 1.0),
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(
         _rr_neural_sort_apply(_rr_values, _rr_payload, _rr_regularization_strength, direction),
         _rr_dtype,
@@ -581,7 +593,11 @@ def sigmoid_rank(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["sigmoid_rank"](_rr.concrete(regularization_strength, 1.0), direction)
+    CHECK_PARAMS["sigmoid_rank"](
+        _rr.concrete(regularization_strength, 1.0),
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(
         _rr_sigmoid_rank(_rr_values, _rr_regularization_strength, direction),
         _rr_dtype,
@@ -746,6 +762,7 @@ def soft_quantile(
         _rr_quantiles,
         _rr.concrete(regularization_strength, 1.0),
         regularization,
+        n=_rr_values.shape[-1],
     )
     return _rr.result(
         _rr_soft_quantile(_rr_values, _rr_quantiles, _rr_regularization_strength, regularization),
@@ -903,7 +920,12 @@ def soft_rank(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["soft_rank"](_rr.concrete(regularization_strength, 1.0), regularization, direction)
+    CHECK_PARAMS["soft_rank"](
+        _rr.concrete(regularization_strength, 1.0),
+        regularization,
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(
         _rr_soft_rank(_rr_values, _rr_regularization_strength, regularization, direction),
         _rr_dtype,
@@ -1057,7 +1079,12 @@ def soft_sort(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["soft_sort"](_rr.concrete(regularization_strength, 1.0), regularization, direction)
+    CHECK_PARAMS["soft_sort"](
+        _rr.concrete(regularization_strength, 1.0),
+        regularization,
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(
         _rr_soft_sort(_rr_values, _rr_regularization_strength, regularization, direction),
         _rr_dtype,
@@ -1223,7 +1250,7 @@ def soft_topk(
         regularization_strength=0.1)``
     """
     _rr_dtype, (_rr_values,) = _rr.inputs("soft_topk", ("values", values))
-    _rr_k = _rr.int_param("soft_topk", "k", k, 0, ("n", _rr_values.shape[-1]))
+    _rr_k = _rr.int_param("soft_topk", "k", k)
     _rr_regularization_strength = _rr.real_param(
         "soft_topk",
         "regularization_strength",
@@ -1235,6 +1262,7 @@ def soft_topk(
         _rr.concrete(regularization_strength, 1.0),
         regularization,
         direction,
+        n=_rr_values.shape[-1],
     )
     return _rr.result(
         _rr_soft_topk(_rr_values, _rr_k, _rr_regularization_strength, regularization, direction),
@@ -1426,7 +1454,11 @@ def spearman_loss(
         regularization_strength,
         _rr_predictions.dtype,
     )
-    CHECK_PARAMS["spearman_loss"](_rr.concrete(regularization_strength, 1.0), regularization)
+    CHECK_PARAMS["spearman_loss"](
+        _rr.concrete(regularization_strength, 1.0),
+        regularization,
+        n=_rr_predictions.shape[-1],
+    )
     return _rr.result(
         _rr_spearman_loss(
             _rr_predictions,

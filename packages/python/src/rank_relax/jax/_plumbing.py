@@ -107,17 +107,6 @@ def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
     return array.reshape(()).astype(dtype)
 
 
-IntBound = int | tuple[str, int] | None
-"""An int param's inclusive bound: a number, a dim of the call by name and value (``("n", 5)``),
-or none."""
-
-
-def _bound_text(bound: IntBound) -> tuple[str, str]:
-    if isinstance(bound, tuple):
-        return bound[0], str(bound[1])
-    return str(bound), str(bound)
-
-
 def _type_name(value: object) -> str:
     """``float``, ``numpy.float32``: the type as the NumPy API's messages name it."""
     kind = type(value)
@@ -129,9 +118,9 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
 
 
-def int_param(op: str, name: str, value: Any, low: IntBound, high: IntBound) -> int:
-    """An int param (``k``) as a Python int within its bounds, with the NumPy API's messages. It
-    is static: a traced value is refused, as are a bool and a float (even ``2.0``)."""
+def int_param(op: str, name: str, value: Any) -> int:
+    """An int param (``k``) as a Python int, with the NumPy API's messages; the core checks its
+    range. It is static: a traced value is refused, as are a bool and a float (even ``2.0``)."""
     if _is_traced(value):
         raise TypeError(f"{op}: {name} must be a static int, got a traced value")
     if _is_bool(value) or not hasattr(value, "__index__"):
@@ -142,21 +131,6 @@ def int_param(op: str, name: str, value: Any, low: IntBound, high: IntBound) -> 
         raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}") from None
     if not -(2**63) <= number < 2**63:
         raise ValueError(f"{op}: {name} = {number} does not fit in 64 bits")
-    low_value = low[1] if isinstance(low, tuple) else low
-    high_value = high[1] if isinstance(high, tuple) else high
-    if (low_value is not None and number < low_value) or (
-        high_value is not None and number > high_value
-    ):
-        (low_name, low_num), (high_name, high_num) = _bound_text(low), _bound_text(high)
-        if low is None:
-            rule = f"must be ≤ {high_name}"
-        elif high is None:
-            rule = f"must be ≥ {low_name}"
-        else:
-            rule = f"must be in [{low_name}, {high_name}]"
-            if (low_name, high_name) != (low_num, high_num):
-                rule += f" = [{low_num}, {high_num}]"
-        raise ValueError(f"{op}: {name} {rule}, got {number}")
     return number
 
 

@@ -147,7 +147,11 @@ def pair_loss(
         regularization_strength,
         _rr_predictions.dtype,
     )
-    CHECK_PARAMS["pair_loss"](_rr.concrete(regularization_strength, 1.0), bool(normalize))
+    CHECK_PARAMS["pair_loss"](
+        _rr.concrete(regularization_strength, 1.0),
+        bool(normalize),
+        n=_rr_predictions.shape[-1],
+    )
     return _rr.result(
         _rr_pair_loss(_rr_predictions, _rr_weights, _rr_regularization_strength, bool(normalize)),
         _rr_dtype,
@@ -271,5 +275,9 @@ def soft_rank(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["soft_rank"](_rr.concrete(regularization_strength, 1.0), direction)
+    CHECK_PARAMS["soft_rank"](
+        _rr.concrete(regularization_strength, 1.0),
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(_rr_soft_rank(_rr_values, _rr_regularization_strength, direction), _rr_dtype)

@@ -138,5 +138,9 @@ def soft_rank(
         regularization_strength,
         _rr_values.dtype,
     )
-    CHECK_PARAMS["soft_rank"](_rr.concrete(regularization_strength, 1.0), direction)
+    CHECK_PARAMS["soft_rank"](
+        _rr.concrete(regularization_strength, 1.0),
+        direction,
+        n=_rr_values.shape[-1],
+    )
     return _rr.result(_rr_soft_rank(_rr_values, _rr_regularization_strength, direction), _rr_dtype)
