@@ -56,3 +56,13 @@ if [ -z "${RANK_RELAX_REFERENCE:-}" ]; then
   RANK_RELAX_REFERENCE="$RANK_RELAX_ROOT/testdata/reference/ops-v1.json"
 fi
 export RANK_RELAX_REFERENCE
+# The reference vectors of the later ops (testdata/README.md), for readers that run outside the
+# repository (the release test's copies of the binding tests).
+if [ -z "${RANK_RELAX_REFERENCE_WAVE2:-}" ]; then
+  RANK_RELAX_REFERENCE_WAVE2="$RANK_RELAX_ROOT/testdata/reference/wave2-topk-quantile.json"
+fi
+export RANK_RELAX_REFERENCE_WAVE2
+if [ -z "${RANK_RELAX_REFERENCE_NEURAL_SORT:-}" ]; then
+  RANK_RELAX_REFERENCE_NEURAL_SORT="$RANK_RELAX_ROOT/testdata/reference/wave2-neural-sort.json"
+fi
+export RANK_RELAX_REFERENCE_NEURAL_SORT
