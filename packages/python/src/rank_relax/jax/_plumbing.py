@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import _native
 from .._generated import KERNELS
+from . import _sharding
 
 __all__ = [
     "call",
@@ -85,7 +86,7 @@ def inputs(op: str, *named: tuple[str, Any]) -> tuple[Any, tuple[jax.Array, ...]
             )
     dtype = jnp.result_type(*arrays)
     kernel = dtype if np.dtype(dtype) in _KERNEL_DTYPES else jnp.float32
-    return dtype, tuple(a.astype(kernel) for a in arrays)
+    return dtype, _sharding.reshard_inputs(op, [a.astype(kernel) for a in arrays])
 
 
 def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
@@ -130,8 +131,14 @@ def zeros_like(array: jax.Array) -> jax.Array:
 
 
 def param_grad(per_row: jax.Array, param: jax.Array) -> jax.Array:
-    """The cotangent of a real param: the sum of the kernel's per-row values."""
-    return jnp.sum(per_row).astype(param.dtype).reshape(param.shape)
+    """The cotangent of a real param: the sum of the kernel's per-row values. Inside
+    ``shard_map``, a param that does not vary over a manual axis the rows vary over gets the sum
+    over that axis too (the transpose of the implicit ``pvary``, as for any JAX op)."""
+    total = jnp.sum(per_row)
+    extra = jax.typeof(total).manual_axis_type.varying - jax.typeof(param).manual_axis_type.varying
+    if extra:
+        total = jax.lax.psum(total, tuple(sorted(extra)))
+    return total.astype(param.dtype).reshape(param.shape)
 
 
 def _run_once(
@@ -297,9 +304,7 @@ def call(
         targets = _register() or {}
         attrs = {k: v for k, v in params.items() if isinstance(v, (str, bool))}
         name = f"{kernel}_{_DTYPE_IDS[dtype]}"
-        ffi = jax.ffi.ffi_call(targets[name], tuple(results), vmap_method="broadcast_all")
-        out: Any = ffi(*operands, **attrs)
-        return tuple(out)
+        return _sharding.ffi_kernel(kernel, targets[name], attrs, results)(*operands)
 
     native = KERNELS[kernel][dtype]
     order = list(params.values())
