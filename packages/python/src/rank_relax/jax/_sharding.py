@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +47,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ._sharding_table import CALLS, Buffer, Call
 
-__all__ = ["batch_spec", "ffi_kernel", "reshard_inputs", "sharding_rule"]
+__all__ = ["batch_spec", "ffi_kernel", "prepare_inputs", "sharding_rule"]
 
 #: Per result: the dims after its leading dims and its dtype (what does not change under
 #: sharding or ``vmap``).
@@ -83,12 +83,14 @@ def _ffi_kernel(
         lead = _lead_shape(call, operands)
         shapes = [(*lead, *row) for row, _ in rows]
         operands, manual = _varying(operands)
-        spec = _explicit_spec(call, operands)
+        layout = _explicit_spec(call, operands)
         shardings: list[NamedSharding | None] = [None] * len(shapes)
-        if spec is not None or manual is not None:
+        if layout is not None or manual is not None:
             # The results' types carry what the operands' do: explicit mesh axes, manual axes.
-            mesh = jax.typeof(operands[0]).sharding.mesh
-            specs = _specs(call.results, [len(s) for s in shapes], spec or ())
+            mesh = jax.typeof(operands[0]).sharding.mesh if layout is None else layout.mesh
+            specs = _specs(
+                call.results, [len(s) for s in shapes], () if layout is None else layout.spec
+            )
             shardings = [NamedSharding(mesh, s) for s in specs]
         results = [
             jax.ShapeDtypeStruct(shape, dtype, sharding=sharding, manual_axis_type=manual)
@@ -118,9 +120,9 @@ def _ffi_kernel(
 
     @jax.custom_batching.custom_vmap
     def batched(*operands: jax.Array) -> tuple[jax.Array, ...]:
-        spec = _explicit_spec(call, operands)
-        if spec is not None:
-            operands = tuple(_reshard(call, operands, spec))
+        layout = _explicit_spec(call, operands)
+        if layout is not None:
+            operands = tuple(_reshard(call, operands, layout))
         return tuple(partitioned(*operands))
 
     @batched.def_vmap
@@ -153,13 +155,15 @@ def _varying(
     return out, jax.sharding.ManualAxisType(varying=varying)
 
 
-def reshard_inputs(op: str, arrays: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
-    """An op's inputs as its calls shard them, under explicit sharding (else unchanged): done
-    before its ``custom_vjp`` too, since a gradient has the type, sharding included, of its
-    input."""
+def prepare_inputs(op: str, arrays: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
+    """An op's inputs as its calls take them, before its ``custom_vjp`` (whose backward must
+    give each input a gradient of the input's type): under explicit sharding, resharded to the
+    rule; inside ``shard_map``, all varying over the same manual axes (``pcast``, whose
+    transpose sums the gradient of an input that did not vary, as for any JAX op)."""
     call = CALLS[f"{op}_forward"]
-    spec = _explicit_spec(call, arrays)
-    return tuple(arrays) if spec is None else tuple(_reshard(call, arrays, spec))
+    arrays, _ = _varying(arrays)
+    layout = _explicit_spec(call, arrays)
+    return tuple(arrays) if layout is None else tuple(_reshard(call, arrays, layout))
 
 
 def _lead_count(buffer: Buffer, ndim: int) -> int:
@@ -219,8 +223,7 @@ def batch_spec(call: Call, mesh: Any, arg_shapes: Sequence[Any]) -> tuple[Any, .
     counts = [_lead_count(b, len(s.shape)) for b, s in zip(call.operands, arg_shapes)]
     best = max(range(len(arg_shapes)), key=lambda i: counts[i])
     shape, sharding = arg_shapes[best].shape, arg_shapes[best].sharding
-    spec = tuple(sharding.spec) if isinstance(sharding, NamedSharding) else ()
-    spec = (*spec, *(None,) * (len(shape) - len(spec)))
+    spec = _padded(sharding.spec if isinstance(sharding, NamedSharding) else (), len(shape))
     return tuple(
         axes if axes is not None and shape[i] % _axis_size(mesh, axes) == 0 else None
         for i, axes in enumerate(spec[: counts[best]])
@@ -245,33 +248,45 @@ def _shardings(
     return [NamedSharding(mesh, s) for s in specs]
 
 
-def _explicit_spec(call: Call, operands: Sequence[Any]) -> tuple[Any, ...] | None:
-    """Under explicit sharding (the operands' types carry mesh axes of ``AxisType.Explicit``),
-    the mesh axes of each leading dim, from the operand with the most leading dims; else None."""
+class _Explicit(NamedTuple):
+    """A call's layout under explicit sharding: the mesh and the axes of each leading dim."""
+
+    mesh: Any
+    spec: tuple[Any, ...]
+
+
+def _explicit_spec(call: Call, operands: Sequence[Any]) -> _Explicit | None:
+    """Under explicit sharding (operand types that carry mesh axes of ``AxisType.Explicit``),
+    the mesh and the axes of each leading dim, from the operand with the most leading dims among
+    those typed with the mesh (a broadcast constant has none); else None."""
     types = [jax.typeof(x) for x in operands]
-    sharding = getattr(types[0], "sharding", None)
-    mesh = getattr(sharding, "mesh", None)
-    if (
-        mesh is None
-        or mesh.empty
-        or not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types)
-    ):
+    typed = [
+        i
+        for i, t in enumerate(types)
+        if not t.sharding.mesh.empty
+        and any(a == jax.sharding.AxisType.Explicit for a in t.sharding.mesh.axis_types)
+    ]
+    if not typed:
         return None
     counts = [_lead_count(b, len(t.shape)) for b, t in zip(call.operands, types)]
-    best = max(range(len(types)), key=lambda i: counts[i])
-    spec = tuple(types[best].sharding.spec)
-    spec = (*spec, *(None,) * (len(types[best].shape) - len(spec)))
-    return spec[: counts[best]]
+    best = max(typed, key=lambda i: counts[i])
+    spec = _padded(types[best].sharding.spec, len(types[best].shape))
+    return _Explicit(types[best].sharding.mesh, spec[: counts[best]])
 
 
-def _reshard(call: Call, operands: Sequence[jax.Array], spec: tuple[Any, ...]) -> list[jax.Array]:
+def _padded(spec: Any, ndim: int) -> tuple[Any, ...]:
+    """A partition spec with one entry per dim."""
+    return (*spec, *(None,) * (ndim - len(spec)))
+
+
+def _reshard(call: Call, operands: Sequence[jax.Array], layout: _Explicit) -> list[jax.Array]:
     """The operands with the call's shardings (explicit sharding): a sharded row dim is
-    all-gathered, leading dims follow ``spec``."""
-    wanted = _specs(call.operands, [jnp.ndim(x) for x in operands], spec)
+    all-gathered, leading dims follow the layout."""
+    wanted = _specs(call.operands, [jnp.ndim(x) for x in operands], layout.spec)
     out = []
     for x, s in zip(operands, wanted):
-        have = tuple(jax.typeof(x).sharding.spec)
-        have = (*have, *(None,) * (jnp.ndim(x) - len(have)))
-        mesh = jax.typeof(x).sharding.mesh
-        out.append(x if have == tuple(s) else jax.sharding.reshard(x, NamedSharding(mesh, s)))
+        have = jax.typeof(x).sharding
+        if have.mesh.empty or _padded(have.spec, jnp.ndim(x)) != tuple(s):
+            x = jax.sharding.reshard(x, NamedSharding(layout.mesh, s))
+        out.append(x)
     return out
