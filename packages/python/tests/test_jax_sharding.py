@@ -1,5 +1,6 @@
-"""rank_relax.jax on several devices: sharded ``jit`` (auto and explicit mesh axes), ``shard_map``,
-``pmap``, and the global-ranking recipe of docs/guides/distributed.md.
+"""rank_relax.jax on several devices: sharded ``jit`` (auto mesh axes with Shardy and GSPMD,
+explicit axes), ``vmap`` in it, ``shard_map``, ``pmap``, and the global-ranking recipe of
+docs/guides/distributed.md.
 
 A subprocess with 4 host CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``,
 set before JAX starts) runs every scenario of :data:`SCENARIOS` once and writes what each found
@@ -122,7 +123,8 @@ def _sharded_jit(axis_type: str) -> dict[str, Any]:
             _compare(where, got, want)
             hlo = run.lower(put, eps, cot_s).compile().as_text()
             if batch_sharded:
-                assert "all-gather" not in hlo, f"{where}: the program gathers:\n{hlo}"
+                gathers = [line for line in hlo.splitlines() if "all-gather" in line]
+                assert not gathers, f"{where}: the program gathers:\n" + "\n".join(gathers)
                 out_spec = _padded(got[0].sharding.spec, got[0].ndim)
                 assert out_spec[: len(lead)] == tuple(lead), f"{where}: output {out_spec}"
                 for g in got[1]:
@@ -247,8 +249,20 @@ def _global_spearman() -> dict[str, Any]:
     return {"grad_diff": float(np.max(np.abs(np.asarray(grad) - np.asarray(want_grad))))}
 
 
+def _gspmd() -> dict[str, Any]:
+    """Auto axes with the GSPMD partitioner instead of Shardy (``infer_sharding_from_operands``
+    instead of the Shardy rule)."""
+    previous = jax.config.jax_use_shardy_partitioner
+    jax.config.update("jax_use_shardy_partitioner", False)
+    try:
+        return _sharded_jit("Auto")
+    finally:
+        jax.config.update("jax_use_shardy_partitioner", previous)
+
+
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "jit_auto": lambda: _sharded_jit("Auto"),
+    "jit_auto_gspmd": _gspmd,
     "jit_explicit": lambda: _sharded_jit("Explicit"),
     "vmap_in_sharded_jit": _vmap_in_sharded_jit,
     "shard_map": _shard_map,
