@@ -86,7 +86,8 @@ def inputs(op: str, *named: tuple[str, Any]) -> tuple[Any, tuple[jax.Array, ...]
             )
     dtype = jnp.result_type(*arrays)
     kernel = dtype if np.dtype(dtype) in _KERNEL_DTYPES else jnp.float32
-    return dtype, _sharding.prepare_inputs(op, [a.astype(kernel) for a in arrays])
+    names = [name for name, _ in named]
+    return dtype, _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays])
 
 
 def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:

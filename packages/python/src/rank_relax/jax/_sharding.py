@@ -25,7 +25,10 @@ kernel, each operand's and result's dims after the batch dims), with no per-op c
   sharded row dim) and the results typed with it.
 
 With one device, inside ``shard_map`` (every mesh axis manual) and under ``pmap``, the call is
-lowered as it is: each device already holds its own rows.
+lowered as it is: each device already holds its own rows. Inside a ``shard_map`` that is manual
+over some mesh axes only, the partitioner proposes shardings with no mesh to name their axes by
+(``GSPMDSharding``): the call then runs replicated over the other axes (gathered: right, not
+split).
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ def ffi_kernel(
     its operands, with the sharding rules and the ``vmap`` rule of this module. ``results`` are
     the results' shapes for the operands it will be called with."""
     call = CALLS[kernel]
+    if len(results) != len(call.results):
+        raise RuntimeError(
+            f"rank_relax.jax: {kernel} has {len(results)} results but its sharding table lists "
+            f"{len(call.results)} (_sharding_table.py is out of date: regenerate it)"
+        )
     rows = tuple(
         (tuple(r.shape[len(r.shape) - len(b.row) :]), r.dtype)
         for r, b in zip(results, call.results)
@@ -80,10 +88,15 @@ def _ffi_kernel(
     call = CALLS[kernel]
 
     def ffi(*operands: jax.Array) -> tuple[jax.Array, ...]:
-        lead = _lead_shape(call, operands)
+        if len(operands) != len(call.operands):
+            raise RuntimeError(
+                f"rank_relax.jax: {kernel} has {len(operands)} operands but its sharding table "
+                f"lists {len(call.operands)} (_sharding_table.py is out of date: regenerate it)"
+            )
+        lead = _lead_shape(call.operands, operands)
         shapes = [(*lead, *row) for row, _ in rows]
         operands, manual = _varying(operands)
-        layout = _explicit_spec(call, operands)
+        layout = _explicit_spec(call.operands, operands)
         shardings: list[NamedSharding | None] = [None] * len(shapes)
         if layout is not None or manual is not None:
             # The results' types carry what the operands' do: explicit mesh axes, manual axes.
@@ -120,9 +133,9 @@ def _ffi_kernel(
 
     @jax.custom_batching.custom_vmap
     def batched(*operands: jax.Array) -> tuple[jax.Array, ...]:
-        layout = _explicit_spec(call, operands)
+        layout = _explicit_spec(call.operands, operands)
         if layout is not None:
-            operands = tuple(_reshard(call, operands, layout))
+            operands = tuple(_reshard(call.operands, operands, layout))
         return tuple(partitioned(*operands))
 
     @batched.def_vmap
@@ -155,26 +168,30 @@ def _varying(
     return out, jax.sharding.ManualAxisType(varying=varying)
 
 
-def prepare_inputs(op: str, arrays: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
-    """An op's inputs as its calls take them, before its ``custom_vjp`` (whose backward must
-    give each input a gradient of the input's type): under explicit sharding, resharded to the
-    rule; inside ``shard_map``, all varying over the same manual axes (``pcast``, whose
-    transpose sums the gradient of an input that did not vary, as for any JAX op)."""
-    call = CALLS[f"{op}_forward"]
+def prepare_inputs(
+    op: str, names: Sequence[str], arrays: Sequence[jax.Array]
+) -> tuple[jax.Array, ...]:
+    """An op's inputs (by spec name) as its calls take them, before its ``custom_vjp`` (whose
+    backward must give each input a gradient of the input's type): under explicit sharding,
+    resharded to the rule; inside ``shard_map``, all varying over the same manual axes
+    (``pcast``, whose transpose sums the gradient of an input that did not vary, as for any JAX
+    op)."""
+    by_name = {b.name: b for b in CALLS[f"{op}_forward"].operands}
+    buffers = [by_name[n] for n in names]
     arrays, _ = _varying(arrays)
-    layout = _explicit_spec(call, arrays)
-    return tuple(arrays) if layout is None else tuple(_reshard(call, arrays, layout))
+    layout = _explicit_spec(buffers, arrays)
+    return tuple(arrays) if layout is None else tuple(_reshard(buffers, arrays, layout))
 
 
 def _lead_count(buffer: Buffer, ndim: int) -> int:
     return ndim - len(buffer.row)
 
 
-def _lead_shape(call: Call, operands: Sequence[Any]) -> tuple[int, ...]:
+def _lead_shape(buffers: Sequence[Buffer], operands: Sequence[Any]) -> tuple[int, ...]:
     """The leading (batch) dims of a call: those of the operand with the most (a real param has
     none, or the ``vmap`` dims in front of the others)."""
     shapes = [tuple(jnp.shape(x)) for x in operands]
-    counts = [_lead_count(b, len(s)) for b, s in zip(call.operands, shapes)]
+    counts = [_lead_count(b, len(s)) for b, s in zip(buffers, shapes)]
     best = max(range(len(shapes)), key=lambda i: counts[i])
     return shapes[best][: counts[best]]
 
@@ -255,7 +272,7 @@ class _Explicit(NamedTuple):
     spec: tuple[Any, ...]
 
 
-def _explicit_spec(call: Call, operands: Sequence[Any]) -> _Explicit | None:
+def _explicit_spec(buffers: Sequence[Buffer], operands: Sequence[Any]) -> _Explicit | None:
     """Under explicit sharding (operand types that carry mesh axes of ``AxisType.Explicit``),
     the mesh and the axes of each leading dim, from the operand with the most leading dims among
     those typed with the mesh (a broadcast constant has none); else None."""
@@ -268,7 +285,7 @@ def _explicit_spec(call: Call, operands: Sequence[Any]) -> _Explicit | None:
     ]
     if not typed:
         return None
-    counts = [_lead_count(b, len(t.shape)) for b, t in zip(call.operands, types)]
+    counts = [_lead_count(b, len(t.shape)) for b, t in zip(buffers, types)]
     best = max(typed, key=lambda i: counts[i])
     spec = _padded(types[best].sharding.spec, len(types[best].shape))
     return _Explicit(types[best].sharding.mesh, spec[: counts[best]])
@@ -279,10 +296,12 @@ def _padded(spec: Any, ndim: int) -> tuple[Any, ...]:
     return (*spec, *(None,) * (ndim - len(spec)))
 
 
-def _reshard(call: Call, operands: Sequence[jax.Array], layout: _Explicit) -> list[jax.Array]:
+def _reshard(
+    buffers: Sequence[Buffer], operands: Sequence[jax.Array], layout: _Explicit
+) -> list[jax.Array]:
     """The operands with the call's shardings (explicit sharding): a sharded row dim is
     all-gathered, leading dims follow the layout."""
-    wanted = _specs(call.operands, [jnp.ndim(x) for x in operands], layout.spec)
+    wanted = _specs(buffers, [jnp.ndim(x) for x in operands], layout.spec)
     out = []
     for x, s in zip(operands, wanted):
         have = jax.typeof(x).sharding
