@@ -249,6 +249,36 @@ def _global_spearman() -> dict[str, Any]:
     return {"grad_diff": float(np.max(np.abs(np.asarray(grad) - np.asarray(want_grad))))}
 
 
+def _shard_map_partial() -> dict[str, Any]:
+    """A ``shard_map`` manual over one axis of a 2-D mesh, the batch sharded over both: the
+    calls run replicated over the other axis, with the one-device results."""
+    from jax.sharding import AxisType, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    checked = []
+    for kind in (AxisType.Auto, AxisType.Explicit):
+        mesh = jax.make_mesh((2, 2), ("a", "b"), axis_types=(kind, kind))
+        for op in OPS:
+            inputs, eps, cot = _case(op, (BATCH, ITEMS), seed=19)
+            run = _value_and_grads(op)
+            want = jax.jit(run)(inputs, eps, cot)
+            mapped = jax.jit(
+                jax.shard_map(
+                    run,
+                    mesh=mesh,
+                    in_specs=({n: P("a") for n in inputs}, P(), P("a")),
+                    out_specs=(P("a"), P("a"), P()),
+                    axis_names={"a"},
+                )
+            )
+            rows = NamedSharding(mesh, P(("a", "b")))
+            put = {n: jax.device_put(v, rows) for n, v in inputs.items()}
+            where = f"{op} partial shard_map ({kind})"
+            _compare(where, mapped(put, eps, jax.device_put(cot, rows)), want)
+            checked.append(where)
+    return {"checked": checked}
+
+
 def _gspmd() -> dict[str, Any]:
     """Auto axes with the GSPMD partitioner instead of Shardy (``infer_sharding_from_operands``
     instead of the Shardy rule)."""
@@ -266,6 +296,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "jit_explicit": lambda: _sharded_jit("Explicit"),
     "vmap_in_sharded_jit": _vmap_in_sharded_jit,
     "shard_map": _shard_map,
+    "shard_map_partial": _shard_map_partial,
     "pmap": _pmap,
     "global_spearman": _global_spearman,
 }
@@ -362,3 +393,31 @@ def test_rule_of_other_shapes() -> None:
     assert rule.operand_mappings == (("batch0", "batch1", "n"), ())
     assert rule.result_mappings == (("batch0", "batch1", "n", "n_2"), ("batch0", "batch1", "k"))
     assert set(rule.need_replication_factors) == {"n", "n_2", "k"}
+
+
+def test_a_stale_table_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call whose operands the table does not list (a table not regenerated after the FFI
+    glue changed) is refused by name, not partitioned with a wrong rule."""
+    import jax.numpy as jnp
+
+    import rank_relax.jax as rj
+    from rank_relax.jax import _plumbing, _sharding
+
+    if _plumbing._register() is None:
+        pytest.skip(f"XLA FFI handlers unavailable: {_plumbing._ffi_error}")
+    previous = rj.set_kernel_call("ffi")
+    stale = _sharding.CALLS["soft_rank_forward"]
+    monkeypatch.setitem(
+        _sharding.CALLS, "soft_rank_forward", stale._replace(operands=stale.operands[:1])
+    )
+    _sharding._ffi_kernel.cache_clear()
+    jax.clear_caches()
+    try:
+        want = "soft_rank_forward has 2 operands but its sharding table lists 1"
+        with pytest.raises(RuntimeError, match=want):
+            jax.jit(lambda v: rj.soft_rank(v, 0.5))(jnp.ones((2, 3)))
+    finally:
+        monkeypatch.undo()
+        _sharding._ffi_kernel.cache_clear()
+        rj.set_kernel_call(previous)
+        jax.clear_caches()
