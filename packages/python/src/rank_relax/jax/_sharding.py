@@ -45,7 +45,6 @@ from jax.experimental.custom_partitioning import (
     SdyShardingRule,
     custom_partitioning,
 )
-from jax.extend.mlir import ir
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._sharding_table import CALLS, Buffer, Call
@@ -213,6 +212,8 @@ def sharding_rule(
     """The Shardy rule of a call: leading dim ``i`` of every buffer is factor ``batch<i>``
     (passthrough: may be sharded, the same way everywhere); the row dims are factors that need
     replication."""
+    from jax.extend.mlir import ir  # only when a sharded program is compiled (15 ms to import)
+
     del mesh
     row_factors: set[str] = set()
 
