@@ -34,6 +34,7 @@ DEVICES = 4
 TIMEOUT = 300.0  # seconds for the whole subprocess
 BATCH, ITEMS = 8, 8  # both divisible by DEVICES: a row or the item axis can be split evenly
 EPS_RTOL = 1e-13
+EPS_NAME = "regularization_strength"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -41,10 +42,13 @@ EPS_RTOL = 1e-13
 
 
 def _value_and_grads(op: str) -> Callable[..., Any]:
-    """``(inputs, ε, cotangent) -> (output, (grad of each differentiable input, grad of ε))``."""
+    """``(inputs, ε, cotangents) -> (outputs, (grad of each differentiable input), grad of ε)``:
+    ε passed by name where the op has it (else its gradient is 0); the outputs and cotangents as
+    the op returns them (one array, or a tuple)."""
     import rank_relax.jax as rj
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
+    takes_eps = EPS_NAME in OPS[op]["reals"]
     fn = getattr(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, cot: Any) -> Any:
@@ -52,7 +56,7 @@ def _value_and_grads(op: str) -> Callable[..., Any]:
 
         def f(eps: Any, *args: Any) -> Any:
             given = fixed | dict(zip(diff, args))
-            return fn(*(given[n] for n in names), eps)
+            return fn(*(given[n] for n in names), **({EPS_NAME: eps} if takes_eps else {}))
 
         out, pullback = jax.vjp(f, eps, *(inputs[n] for n in diff))
         grads = pullback(cot)
@@ -64,9 +68,10 @@ def _value_and_grads(op: str) -> Callable[..., Any]:
 def _compare(where: str, got: Any, want: Any) -> None:
     """Outputs and input gradients bit for bit, the gradient of ε to :data:`EPS_RTOL`."""
     (out, grads, eps_grad), (w_out, w_grads, w_eps_grad) = got, want
-    assert np.asarray(out).dtype == np.asarray(w_out).dtype, where
-    np.testing.assert_array_equal(np.asarray(out), np.asarray(w_out), err_msg=f"{where}: output")
-    for i, (a, b) in enumerate(zip(grads, w_grads)):
+    for i, (a, b) in enumerate(zip(jax.tree.leaves(out), jax.tree.leaves(w_out), strict=True)):
+        assert np.asarray(a).dtype == np.asarray(b).dtype, f"{where}: output {i} dtype"
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{where}: output {i}")
+    for i, (a, b) in enumerate(zip(grads, w_grads, strict=True)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{where}: grad {i}")
     np.testing.assert_allclose(
         np.asarray(eps_grad), np.asarray(w_eps_grad), rtol=EPS_RTOL, err_msg=f"{where}: ε grad"
@@ -79,13 +84,39 @@ def _padded(spec: Any, ndim: int) -> tuple[Any, ...]:
 
 
 def _case(op: str, shape: tuple[int, ...], seed: int) -> tuple[dict[str, Any], Any, Any]:
+    """Inputs of ``shape``, ε, and a cotangent for each output (random for a real one, float0
+    zeros for an integer one, which has no gradient)."""
     import jax.numpy as jnp
 
+    import rank_relax.jax as rj
+
     inputs = {n: jnp.asarray(v) for n, v in make_inputs(op, shape, seed=seed).items()}
-    (kind,) = OPS[op]["outputs"].values()
-    out_shape = shape[:-1] if kind == "rows" else shape
-    cot = jnp.asarray(np.random.default_rng(seed + 1).standard_normal(out_shape))
-    return inputs, jnp.asarray(0.5), cot
+    eps = jnp.asarray(0.5)
+    given = {EPS_NAME: eps} if EPS_NAME in OPS[op]["reals"] else {}
+    args = [inputs[n] for n in OPS[op]["inputs"]]
+    outs = jax.eval_shape(lambda: getattr(rj, op)(*args, **given))
+    rng = np.random.default_rng(seed + 1)
+
+    def cotangent(out: Any) -> Any:
+        if jnp.issubdtype(out.dtype, jnp.floating):
+            return jnp.asarray(rng.standard_normal(out.shape), out.dtype)
+        return np.zeros(out.shape, jax.dtypes.float0)
+
+    return inputs, eps, jax.tree.map(cotangent, outs)
+
+
+def _put_cotangent(cot: Any, mesh: Any, lead: Any) -> Any:
+    """The cotangents with the outputs' sharding: their leading dims (those of the inputs) as
+    ``lead``, the rest whole; float0 ones stay on the host."""
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    def put(c: Any) -> Any:
+        if c.dtype == jax.dtypes.float0:
+            return c
+        return jax.device_put(c, NamedSharding(mesh, P(*_padded(lead, c.ndim)[: c.ndim])))
+
+    return jax.tree.map(put, cot)
 
 
 def _sharded_jit(axis_type: str) -> dict[str, Any]:
@@ -114,10 +145,9 @@ def _sharded_jit(axis_type: str) -> dict[str, Any]:
             want = run(inputs, eps, cot)
             lead = P(*spec[: len(shape) - 1])
             put = {n: jax.device_put(v, NamedSharding(mesh, spec)) for n, v in inputs.items()}
-            # The cotangent has the output's sharding: batch-sharded, or replicated where the
+            # The cotangents have the outputs' sharding: batch-sharded, or replicated where the
             # item axis was gathered.
-            cot_spec = (lead if cot.ndim < len(shape) else spec) if batch_sharded else P()
-            cot_s = jax.device_put(cot, NamedSharding(mesh, cot_spec))
+            cot_s = _put_cotangent(cot, mesh, tuple(lead) if batch_sharded else ())
             where = f"{op} {list(shape)} {spec} ({axis_type})"
             got = run(put, eps, cot_s)
             _compare(where, got, want)
@@ -125,8 +155,9 @@ def _sharded_jit(axis_type: str) -> dict[str, Any]:
             if batch_sharded:
                 gathers = [line for line in hlo.splitlines() if "all-gather" in line]
                 assert not gathers, f"{where}: the program gathers:\n" + "\n".join(gathers)
-                out_spec = _padded(got[0].sharding.spec, got[0].ndim)
-                assert out_spec[: len(lead)] == tuple(lead), f"{where}: output {out_spec}"
+                for out in jax.tree.leaves(got[0]):
+                    out_spec = _padded(out.sharding.spec, out.ndim)
+                    assert out_spec[: len(lead)] == tuple(lead), f"{where}: output {out_spec}"
                 for g in got[1]:
                     assert _padded(g.sharding.spec, g.ndim) == tuple(spec), f"{where}: grad"
             else:
@@ -187,7 +218,7 @@ def _shard_map() -> dict[str, Any]:
         )
         rows = NamedSharding(mesh, P("x"))
         put = {n: jax.device_put(v, rows) for n, v in inputs.items()}
-        _compare(f"{op} shard_map", mapped(put, eps, jax.device_put(cot, rows)), want)
+        _compare(f"{op} shard_map", mapped(put, eps, _put_cotangent(cot, mesh, ("x",))), want)
         checked.append(op)
     return {"checked": checked}
 
@@ -195,7 +226,7 @@ def _shard_map() -> dict[str, Any]:
 def _pmap() -> dict[str, Any]:
     """Every op under ``pmap`` (one block of rows per device), value and gradients; ε's
     gradient is per device, and sums to the one-device gradient."""
-    mapped_checked = []
+    checked = []
     for op in OPS:
         inputs, eps, cot = _case(op, (BATCH, ITEMS), seed=13)
         run = _value_and_grads(op)
@@ -205,16 +236,16 @@ def _pmap() -> dict[str, Any]:
             return a.reshape(DEVICES, -1, *a.shape[1:])
 
         out, grads, eps_grads = jax.pmap(run, in_axes=(0, None, 0))(
-            {n: split(v) for n, v in inputs.items()}, eps, split(cot)
+            {n: split(v) for n, v in inputs.items()}, eps, jax.tree.map(split, cot)
         )
         got = (
-            np.asarray(out).reshape(np.shape(want[0])),
+            jax.tree.map(lambda o, w: np.asarray(o).reshape(np.shape(w)), out, want[0]),
             [np.asarray(g).reshape(np.shape(w)) for g, w in zip(grads, want[1])],
             np.sum(np.asarray(eps_grads)),
         )
         _compare(f"{op} pmap", got, want)
-        mapped_checked.append(op)
-    return {"checked": mapped_checked}
+        checked.append(op)
+    return {"checked": checked}
 
 
 def _global_spearman() -> dict[str, Any]:
@@ -274,7 +305,7 @@ def _shard_map_partial() -> dict[str, Any]:
             rows = NamedSharding(mesh, P(("a", "b")))
             put = {n: jax.device_put(v, rows) for n, v in inputs.items()}
             where = f"{op} partial shard_map ({kind})"
-            _compare(where, mapped(put, eps, jax.device_put(cot, rows)), want)
+            _compare(where, mapped(put, eps, _put_cotangent(cot, mesh, (("a", "b"),))), want)
             checked.append(where)
     return {"checked": checked}
 
@@ -370,7 +401,7 @@ def test_rules_cover_every_kernel() -> None:
         assert names == [*spec["inputs"], *spec["reals"]], op
         results = {b.name: b.row for b in forward.results}
         for name, kind in spec["outputs"].items():
-            assert results[name] == (() if kind == "rows" else ("n",)), (op, name)
+            assert (results[name] == ()) == (kind == "rows"), (op, name, results[name])
 
 
 def test_rule_of_other_shapes() -> None:
