@@ -12,8 +12,10 @@ kernels through :func:`call`. Under a transform (``jit``, ``grad``, ``vmap``) a 
   (another XLA FFI API major version, a GPU default backend).
 
 Both use ``vmap_method="broadcast_all"``: the kernels take any leading batch dims, so a ``vmap``
-is one kernel call over the whole batch, never a per-row loop. On concrete arrays (no transform)
-the kernel runs directly, and its errors are ``ValueError``s as in NumPy.
+is one kernel call over the whole batch, never a per-row loop. The FFI calls have sharding rules
+(``_sharding.py``): under a sharded ``jit`` each device runs the kernels on its own rows. On
+concrete arrays (no transform) the kernel runs directly, and its errors are ``ValueError``s as in
+NumPy.
 
 Which one traced calls use: ``RANK_RELAX_JAX_KERNEL_CALL`` (``auto``, the default: FFI on a CPU
 default backend when the handlers register; ``ffi``: FFI or an error; ``callback``), or
