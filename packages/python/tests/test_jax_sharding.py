@@ -153,7 +153,7 @@ def _sharded_jit(axis_type: str) -> dict[str, Any]:
             _compare(where, got, want)
             hlo = run.lower(put, eps, cot_s).compile().as_text()
             if batch_sharded:
-                gathers = [line for line in hlo.splitlines() if "all-gather" in line]
+                gathers = [text for text in hlo.splitlines() if "all-gather" in text]
                 assert not gathers, f"{where}: the program gathers:\n" + "\n".join(gathers)
                 for out in jax.tree.leaves(got[0]):
                     out_spec = _padded(out.sharding.spec, out.ndim)
