@@ -10,8 +10,9 @@
 #   threads  cargo bench -p rank-relax --bench threads   1 thread vs 2, tiny to large batches
 #   memory   cargo bench -p rank-relax --bench memory    peak RSS of soft_rank fwd+bwd, 4096×4096 f32
 #   node     packages/node/bench/soft-rank.mjs           the Node API (fresh arrays and `out`) vs the core
-#   python   packages/python/bench/*.py, if present      rank_relax.torch / jax vs torchsort (skipped
-#                                                        when rank_relax does not import)
+#   python   packages/python/bench/*.py, if present      rank_relax.torch / jax vs torchsort, JAX batch-
+#                                                        sharded on 2 host devices vs 1 (skipped when
+#                                                        rank_relax does not import)
 #   julia    packages/julia/RankRelax/bench/*.jl          the Julia API vs raw ccall (skipped without julia)
 #   jlrs     cargo bench -p rank-relax-julia-check        the Julia API driven from Rust (jlrs, one
 #            --features julia --bench overhead            process) vs the core called from Rust, 1×1000
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --wait-quiet) WAIT_QUIET="${2:?--wait-quiet needs seconds}"; shift 2 ;;
     --no-report) REPORT=0; shift ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     *) SUITES+=("$1"); shift ;;
   esac

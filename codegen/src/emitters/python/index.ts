@@ -7,6 +7,7 @@ import { describePython } from './describe.ts';
 import { PACKAGE_DIR, RUST_GLUE, TEST_TABLE, XLA_GLUE } from './layout.ts';
 import { renderAbi, renderNumpy } from './numpy.ts';
 import { renderJax } from './jax.ts';
+import { JAX_SHARDING_TABLE, renderJaxShardingTable } from './jax-sharding.ts';
 import { renderRustGlue } from './rust.ts';
 import { renderStub } from './stub.ts';
 import { renderTestTable } from './table.ts';
@@ -22,6 +23,7 @@ const FILES = {
   stub: `${PACKAGE_DIR}/_native.pyi`,
   torch: `${PACKAGE_DIR}/torch/_generated.py`,
   jax: `${PACKAGE_DIR}/jax/_generated.py`,
+  jaxSharding: JAX_SHARDING_TABLE,
   table: TEST_TABLE,
 } as const;
 
@@ -36,7 +38,7 @@ const CAPABILITIES: Capabilities = {
 
 export const pythonEmitter: Emitter = {
   name: 'python',
-  description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, stub, test table',
+  description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, JAX sharding table, stub, test table',
   owns: Object.values(FILES),
   capabilities: CAPABILITIES,
   emit: (ir) => [
@@ -47,6 +49,7 @@ export const pythonEmitter: Emitter = {
     { path: FILES.stub, contents: renderStub(ir) },
     { path: FILES.torch, contents: renderTorch(ir) },
     { path: FILES.jax, contents: renderJax(ir) },
+    { path: FILES.jaxSharding, contents: renderJaxShardingTable(ir) },
     { path: FILES.table, contents: renderTestTable(ir) },
   ],
   describe: describePython,

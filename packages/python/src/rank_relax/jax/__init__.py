@@ -5,7 +5,9 @@ the residuals its analytical backward needs, and works under ``jit``, ``grad``, 
 compositions. Under a transform the kernels run as XLA FFI custom calls on the CPU (XLA hands them
 its buffers: no copy, no Python), or through ``jax.pure_callback`` where the FFI handlers cannot be
 registered; :func:`set_kernel_call` (or ``RANK_RELAX_JAX_KERNEL_CALL``) picks one. Results are
-float32 unless ``jax_enable_x64`` is on and the input is float64.
+float32 unless ``jax_enable_x64`` is on and the input is float64. The FFI calls have sharding
+rules: under a ``jit`` with batch-sharded inputs each device computes its own rows, and they work
+inside ``shard_map`` and ``pmap`` (docs/guides/distributed.md).
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ kernels through :func:`call`. Under a transform (``jit``, ``grad``, ``vmap``) a 
   (another XLA FFI API major version, a GPU default backend).
 
 Both use ``vmap_method="broadcast_all"``: the kernels take any leading batch dims, so a ``vmap``
-is one kernel call over the whole batch, never a per-row loop. On concrete arrays (no transform)
-the kernel runs directly, and its errors are ``ValueError``s as in NumPy.
+is one kernel call over the whole batch, never a per-row loop. The FFI calls have sharding rules
+(``_sharding.py``): under a sharded ``jit`` each device runs the kernels on its own rows. On
+concrete arrays (no transform) the kernel runs directly, and its errors are ``ValueError``s as in
+NumPy.
 
 Which one traced calls use: ``RANK_RELAX_JAX_KERNEL_CALL`` (``auto``, the default: FFI on a CPU
 default backend when the handlers register; ``ffi``: FFI or an error; ``callback``), or
@@ -36,6 +38,7 @@ import numpy as np
 
 from .. import _native
 from .._generated import KERNELS
+from . import _sharding
 
 __all__ = [
     "call",
@@ -89,7 +92,8 @@ def inputs(op: str, *named: tuple[str, Any]) -> tuple[Any, tuple[jax.Array, ...]
             )
     dtype = jnp.result_type(*arrays)
     kernel = dtype if np.dtype(dtype) in _KERNEL_DTYPES else jnp.float32
-    return dtype, tuple(a.astype(kernel) for a in arrays)
+    names = [name for name, _ in named]
+    return dtype, _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays])
 
 
 def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
@@ -199,8 +203,14 @@ def zeros_like(array: jax.Array) -> jax.Array:
 
 
 def param_grad(per_row: jax.Array, param: jax.Array) -> jax.Array:
-    """The cotangent of a real param: the sum of the kernel's per-row values."""
-    return jnp.sum(per_row).astype(param.dtype).reshape(param.shape)
+    """The cotangent of a real param: the sum of the kernel's per-row values. Inside
+    ``shard_map``, a param that does not vary over a manual axis the rows vary over gets the sum
+    over that axis too (the transpose of the implicit ``pvary``, as for any JAX op)."""
+    total = jnp.sum(per_row)
+    extra = jax.typeof(total).manual_axis_type.varying - jax.typeof(param).manual_axis_type.varying
+    if extra:
+        total = jax.lax.psum(total, tuple(sorted(extra)))
+    return total.astype(param.dtype).reshape(param.shape)
 
 
 def _is_operand(param: Any) -> bool:
@@ -366,9 +376,7 @@ def call(
         targets = _register() or {}
         attrs = {k: _attribute(v, dtype) for k, v in params.items() if not _is_operand(v)}
         name = f"{kernel}_{_DTYPE_IDS[dtype]}"
-        ffi = jax.ffi.ffi_call(targets[name], tuple(results), vmap_method="broadcast_all")
-        out: Any = ffi(*operands, **attrs)
-        return tuple(out)
+        return _sharding.ffi_kernel(kernel, targets[name], attrs, results)(*operands)
 
     native = KERNELS[kernel][dtype]
     order = list(params.values())
