@@ -56,6 +56,43 @@ CALLS: dict[str, Call] = {
             Buffer("grad_regularization_strength", (), "real"),
         ),
     ),
+    "neural_sort_forward": Call(
+        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        results=(Buffer("permutation_matrix", ("n", "n"), "real"),),
+    ),
+    "neural_sort_backward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation_matrix", ("n", "n"), "real"),
+            Buffer("cotangent_permutation_matrix", ("n", "n"), "real"),
+            Buffer("regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("grad_values", ("n",), "real"),
+            Buffer("grad_regularization_strength", (), "real"),
+        ),
+    ),
+    "neural_sort_apply_forward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("payload", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+        ),
+        results=(Buffer("output", ("n",), "real"),),
+    ),
+    "neural_sort_apply_backward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("payload", ("n",), "real"),
+            Buffer("cotangent_output", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("grad_values", ("n",), "real"),
+            Buffer("grad_payload", ("n",), "real"),
+            Buffer("grad_regularization_strength", (), "real"),
+        ),
+    ),
     "sigmoid_rank_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
         results=(Buffer("ranks", ("n",), "real"),),
@@ -64,6 +101,22 @@ CALLS: dict[str, Call] = {
         operands=(
             Buffer("values", ("n",), "real"),
             Buffer("cotangent_ranks", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("grad_values", ("n",), "real"),
+            Buffer("grad_regularization_strength", (), "real"),
+        ),
+    ),
+    "soft_quantile_forward": Call(
+        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        results=(Buffer("result", ("m",), "real"), Buffer("permutation", ("n",), "int32")),
+    ),
+    "soft_quantile_backward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_result", ("m",), "real"),
             Buffer("regularization_strength", (), "real"),
         ),
         results=(
@@ -97,6 +150,22 @@ CALLS: dict[str, Call] = {
             Buffer("values", ("n",), "real"),
             Buffer("permutation", ("n",), "int32"),
             Buffer("cotangent_sorted", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("grad_values", ("n",), "real"),
+            Buffer("grad_regularization_strength", (), "real"),
+        ),
+    ),
+    "soft_topk_forward": Call(
+        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        results=(Buffer("mask", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
+    ),
+    "soft_topk_backward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_mask", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
         ),
         results=(
