@@ -36,10 +36,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental.custom_partitioning import (
     ArrayMapping,
     SdyShardingRule,
@@ -54,13 +55,36 @@ __all__ = ["batch_spec", "ffi_kernel", "prepare_inputs", "sharding_rule"]
 #: Per result: the dims after its leading dims and its dtype (what does not change under
 #: sharding or ``vmap``).
 _ResultRows = tuple[tuple[tuple[int, ...], Any], ...]
-_Attrs = tuple[tuple[str, str | bool], ...]
+_Attrs = tuple[tuple[str, "_Attr"], ...]
+
+
+class _ArrayAttr(NamedTuple):
+    """A dense array attribute (a list param) in a hashable form: its dtype and values."""
+
+    dtype: str
+    values: tuple[float, ...]
+
+
+#: An attribute of an FFI call: an enum's name, a bool, an int param, a list param.
+_Attr = Union[str, bool, int, _ArrayAttr]
+
+
+def _hashable(value: str | bool | int | np.ndarray) -> _Attr:
+    if isinstance(value, np.ndarray):
+        return _ArrayAttr(value.dtype.str, tuple(value.tolist()))
+    return value
+
+
+def _attribute(value: _Attr) -> str | bool | int | np.ndarray:
+    if isinstance(value, _ArrayAttr):
+        return np.asarray(value.values, dtype=np.dtype(value.dtype))
+    return value
 
 
 def ffi_kernel(
     kernel: str,
     target: str,
-    attrs: Mapping[str, str | bool],
+    attrs: Mapping[str, str | bool | int | np.ndarray],
     results: Sequence[jax.ShapeDtypeStruct],
 ) -> Callable[..., tuple[jax.Array, ...]]:
     """The XLA FFI call of ``kernel`` (``"soft_rank_forward"``) to ``target``, as a function of
@@ -76,7 +100,8 @@ def ffi_kernel(
         (tuple(r.shape[len(r.shape) - len(b.row) :]), r.dtype)
         for r, b in zip(results, call.results)
     )
-    return _ffi_kernel(kernel, target, tuple(sorted(attrs.items())), rows)
+    hashable = tuple(sorted((k, _hashable(v)) for k, v in attrs.items()))
+    return _ffi_kernel(kernel, target, hashable, rows)
 
 
 @functools.cache
@@ -109,7 +134,7 @@ def _ffi_kernel(
             for shape, (_, dtype), sharding in zip(shapes, rows, shardings)
         ]
         out = jax.ffi.ffi_call(target, tuple(results), vmap_method="broadcast_all")
-        return tuple(out(*operands, **dict(attrs)))
+        return tuple(out(*operands, **{k: _attribute(v) for k, v in attrs}))
 
     def partition(
         mesh: Any, arg_shapes: Sequence[Any], result_shape: Sequence[Any]
@@ -215,18 +240,19 @@ def sharding_rule(
     from jax.extend.mlir import ir  # only when a sharded program is compiled (15 ms to import)
 
     del mesh
-    row_factors: set[str] = set()
+    # In order of first use: Shardy numbers factors that way and wants special ones in order.
+    row_factors: dict[str, None] = {}
 
     def mapping(buffer: Buffer, type_: Any) -> ArrayMapping:
         rank = ir.ShapedType(type_).rank
         row = _row_factors(buffer.row)
-        row_factors.update(row)
+        row_factors.update(dict.fromkeys(row))
         lead = [f"batch{i}" for i in range(_lead_count(buffer, rank))]
         return ArrayMapping(*lead, *row)
 
     operands = tuple(mapping(b, t) for b, t in zip(call.operands, operand_types))
     results = tuple(mapping(b, t) for b, t in zip(call.results, result_types))
-    return SdyShardingRule(operands, results, need_replication_factors=tuple(sorted(row_factors)))
+    return SdyShardingRule(operands, results, need_replication_factors=tuple(row_factors))
 
 
 def _axis_size(mesh: Any, axes: Any) -> int:
