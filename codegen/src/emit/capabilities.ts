@@ -44,6 +44,22 @@ export const BASELINE: Capabilities = {
   nonDifferentiableOutputs: false,
 };
 
+/**
+ * What the bindings bind since the wave-2 ops (ADR 0016): rows of n items, [batch, n, n] and
+ * [batch, m] with m a list param's length; int and list params; an op's own enum values and
+ * default. A target spreads it and narrows what it lacks (Julia and Node: one output).
+ */
+export const BINDINGS: Capabilities = {
+  ...BASELINE,
+  maxRowRank: 2,
+  dimKinds: ['n', 'length'],
+  paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
+  enumSubsets: true,
+};
+
+/** The Rust test tables and the docs only describe shapes, so they also take a dim that is an int param's value. */
+export const DESCRIPTIONS: Capabilities = { ...BINDINGS, dimKinds: [...BINDINGS.dimKinds, 'param'] };
+
 /** A target as the check sees it (an `Emitter` is one). */
 export interface Capable {
   readonly name: string;

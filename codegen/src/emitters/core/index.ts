@@ -2,7 +2,7 @@
 // with each op's `Params` from the spec's defaults (tests/common/generated.rs; tests/spec_mirror.rs
 // fails when the core's `Params::default()` or enums disagree), and the C ABI fuzz harness's op
 // table. The core itself (params structs, enums.rs) stays hand-written.
-import { BASELINE } from '../../emit/capabilities.ts';
+import { DESCRIPTIONS } from '../../emit/capabilities.ts';
 import type { Emitter } from '../../emit/types.ts';
 import { FUZZ_TABLE, renderFuzzTable } from './fuzz.ts';
 import { CORE_TABLE, renderCoreTable } from './table.ts';
@@ -11,13 +11,7 @@ export const coreEmitter: Emitter = {
   name: 'core',
   description: "Rust test tables: the core's spec mirror (tests/common/generated.rs), the C ABI fuzz harness's op table",
   owns: [CORE_TABLE, FUZZ_TABLE],
-  capabilities: {
-    ...BASELINE,
-    maxRowRank: 2,
-    dimKinds: ['n', 'param', 'length'],
-    paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
-    enumSubsets: true,
-  },
+  capabilities: DESCRIPTIONS,
   emit: (ir) => [
     { path: CORE_TABLE, contents: renderCoreTable(ir) },
     { path: FUZZ_TABLE, contents: renderFuzzTable(ir) },

@@ -6,7 +6,7 @@ import type { Emitter, TargetDocs } from '../../emit/types.ts';
 import type { IR } from '../../ir/types.ts';
 import { renderIndex } from './index-page.ts';
 import { renderOpPage } from './op-page.ts';
-import { BASELINE } from '../../emit/capabilities.ts';
+import { DESCRIPTIONS } from '../../emit/capabilities.ts';
 
 export const DOCS_DIR = 'docs/api';
 
@@ -30,13 +30,7 @@ export function docsEmitter(targets: readonly Emitter[]): Emitter {
     name: 'docs',
     description: 'API reference in Markdown: docs/api/',
     owns: [`${DOCS_DIR}/`],
-    capabilities: {
-      ...BASELINE,
-      maxRowRank: 2,
-      dimKinds: ['n', 'param', 'length'],
-      paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
-      enumSubsets: true,
-    },
+    capabilities: DESCRIPTIONS,
     emit: (ir) => {
       const described: Described = { c: describe(ir, targets, 'c'), julia: describe(ir, targets, 'julia'), node: describe(ir, targets, 'node'), python: describe(ir, targets, 'python') };
       return [

@@ -11,7 +11,7 @@ import { renderEnum, renderEnumSubsets, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
 import { renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
 import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
-import { BASELINE } from '../../emit/capabilities.ts';
+import { BINDINGS } from '../../emit/capabilities.ts';
 
 function rule(title: string): string {
   return `# ${'-'.repeat(3)} ${title} ${'-'.repeat(Math.max(3, 100 - 7 - title.length))}`;
@@ -47,15 +47,7 @@ export const juliaEmitter: Emitter = {
   owns: [GENERATED_PATH, `${EXT_DIR}/`],
   // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from
   // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n].
-  capabilities: {
-    ...BASELINE,
-    maxOutputs: 1,
-    perRowInputs: false,
-    maxRowRank: 2,
-    dimKinds: ['n', 'length'],
-    paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
-    enumSubsets: true,
-  },
+  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

@@ -7,7 +7,7 @@ import { renderBinding } from './binding.ts';
 import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { BASELINE } from '../../emit/capabilities.ts';
+import { BINDINGS } from '../../emit/capabilities.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
 
@@ -17,7 +17,7 @@ export const nodeEmitter: Emitter = {
   owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
   // One output: the API returns it and `out` names one array. Row dims n and a list's length (the
   // checked arguments carry each dim; buffers are allocated and checked from their shapes).
-  capabilities: { ...BASELINE, maxOutputs: 1, maxRowRank: 2, dimKinds: ['n', 'length'], paramTypes: ['real', 'enum', 'bool', 'int', 'list'], enumSubsets: true },
+  capabilities: { ...BINDINGS, maxOutputs: 1 },
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

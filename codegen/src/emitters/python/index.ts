@@ -13,7 +13,7 @@ import { renderStub } from './stub.ts';
 import { renderTestTable } from './table.ts';
 import { renderTorch } from './torch.ts';
 import { renderXlaGlue } from './xla.ts';
-import { BASELINE, type Capabilities } from '../../emit/capabilities.ts';
+import { BINDINGS } from '../../emit/capabilities.ts';
 
 const FILES = {
   rust: RUST_GLUE,
@@ -27,20 +27,11 @@ const FILES = {
   table: TEST_TABLE,
 } as const;
 
-/** Rows of n items, [batch, n, n] matrices and [batch, m] with m a list param's length; int and list params; an op's own enum values and default. */
-const CAPABILITIES: Capabilities = {
-  ...BASELINE,
-  maxRowRank: 2,
-  dimKinds: ['n', 'length'],
-  paramTypes: ['real', 'enum', 'bool', 'int', 'list'],
-  enumSubsets: true,
-};
-
 export const pythonEmitter: Emitter = {
   name: 'python',
   description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, JAX sharding table, stub, test table',
   owns: Object.values(FILES),
-  capabilities: CAPABILITIES,
+  capabilities: BINDINGS,
   emit: (ir) => [
     { path: FILES.rust, contents: renderRustGlue(ir) },
     { path: FILES.xla, contents: renderXlaGlue(ir) },
