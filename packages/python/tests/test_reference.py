@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from compare import assert_close, assert_close_rows
 from conftest import load_reference
 from frameworks import NAMES, api
 
@@ -28,26 +29,6 @@ def case_id(index: int) -> str:
 
 def inputs_of(case: dict[str, Any], dtype: type) -> dict[str, np.ndarray]:
     return {name: np.asarray(rows, dtype=dtype) for name, rows in case["inputs"].items()}
-
-
-def assert_close(what: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> None:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
-    bad = np.abs(got - want) > atol + rtol * np.abs(want)
-    assert not bad.any(), f"{what}: {got[bad][:5]} vs {want[bad][:5]} at {np.argwhere(bad)[:5]}"
-
-
-def assert_close_rows(
-    what: str, got: np.ndarray, want: np.ndarray, per_row: bool, tol: float, floor: float
-) -> None:
-    """|got − want| ≤ tol × the row's largest |want| (at least ``floor``)."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
-    rows_want = want.reshape(-1, 1) if per_row else want.reshape(want.shape[0], -1)
-    rows_got = got.reshape(rows_want.shape)
-    scale = np.maximum(np.abs(rows_want).max(axis=1, keepdims=True), floor)
-    bad = np.abs(rows_got - rows_want) > tol * scale
-    assert not bad.any(), f"{what}: f32 {rows_got[bad][:5]} vs f64 {rows_want[bad][:5]}"
 
 
 def test_reference_file_is_v1() -> None:
@@ -87,7 +68,7 @@ def test_float32(name: str, index: int) -> None:
     out32 = fw.call(op, inputs32, params)
     assert out32.dtype == np.float32
     want = fw.call(op, inputs64, params)
-    assert_close_rows(f"{op} output", out32, want, per_row, 1e-4, 1.0 if per_row else 0.0)
+    assert_close_rows(f"{op} output", out32, want, 1e-4, 1.0 if per_row else 0.0, per_row=per_row)
     if "cotangent" in case:
         cot32 = np.asarray(case["cotangent"], np.float32)
         got = fw.vjp(op, inputs32, params, cot32)
@@ -95,4 +76,4 @@ def test_float32(name: str, index: int) -> None:
         for input_name, g in got.items():
             assert g.dtype == np.float32
             want_g = want_grads[input_name]
-            assert_close_rows(f"{op} vjp[{input_name}]", g, want_g, False, 1e-4, 1e-8)
+            assert_close_rows(f"{op} vjp[{input_name}]", g, want_g, 1e-4, 1e-8)

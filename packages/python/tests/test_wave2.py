@@ -18,6 +18,7 @@ import pytest
 
 import rank_relax
 from _spec import OPS
+from compare import assert_close, assert_close_rows
 from conftest import load_wave2
 from frameworks import api
 from inputs import make_inputs
@@ -35,25 +36,6 @@ def case_id(index: int) -> str:
 
 def inputs_of(case: dict[str, Any], dtype: type) -> dict[str, np.ndarray]:
     return {name: np.asarray(rows, dtype=dtype) for name, rows in case["inputs"].items()}
-
-
-def assert_close(what: str, got: Any, want: Any, atol: float, rtol: float) -> None:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
-    bad = np.abs(got - want) > atol + rtol * np.abs(want)
-    assert not bad.any(), f"{what}: {got[bad][:5]} vs {want[bad][:5]} at {np.argwhere(bad)[:5]}"
-
-
-def assert_close_rows(what: str, got: Any, want: Any, tol: float, floor: float) -> None:
-    """|got − want| ≤ tol × the row's largest |want| (at least ``floor``); a row is everything
-    after the batch dim (a quantile row, an n × n matrix)."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
-    rows_want = want.reshape(want.shape[0], -1)
-    rows_got = got.reshape(rows_want.shape)
-    scale = np.maximum(np.abs(rows_want).max(axis=1, keepdims=True), floor)
-    bad = np.abs(rows_got - rows_want) > tol * scale
-    assert not bad.any(), f"{what}: f32 {rows_got[bad][:5]} vs f64 {rows_want[bad][:5]}"
 
 
 def eps_gradient(op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cot: Any) -> Any:
