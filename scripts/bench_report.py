@@ -701,8 +701,8 @@ class Report:
     def python_section(self) -> str:
         if self.python_tables and self.ran("python"):
             intro = (
-                "`python packages/python/bench/bench.py` (written by the Python binding's "
-                "engineer), its tables as it prints them:"
+                "The scripts of `packages/python/bench/` (`bench.py`, `neural_sort.py`, "
+                "`jax_sharding.py`), their tables as they print them:"
             )
             parts = [intro]
             for title, rows in self.python_tables:
