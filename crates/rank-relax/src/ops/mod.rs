@@ -1,7 +1,6 @@
 //! One module per op of the spec, each with `Params`, `forward` and `backward` in the kernel
-//! convention (see the crate docs), and `jvp`, the forward-mode product (core only so far).
+//! convention (see the crate docs), and `jvp`, the forward-mode product (not yet in the spec).
 //!
-//! [`neural_sort`] and [`neural_sort_apply`] are core only so far (not yet in the spec).
 
 pub mod ndcg_loss;
 pub mod neural_sort;
