@@ -1,6 +1,5 @@
 //! One module per op of the spec, each with `Params`, `forward` and `backward` in the kernel
 //! convention (see the crate docs), and `jvp`, the forward-mode product (not yet in the spec).
-//!
 
 pub mod ndcg_loss;
 pub mod neural_sort;
