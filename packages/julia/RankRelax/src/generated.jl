@@ -254,11 +254,15 @@ needs. Same arguments and result as `ndcg_loss`. The tape holds the saves of the
 [`ndcg_loss_forward!`](@ref) reuses the arrays of a tape.
 """
 function ndcg_loss_forward(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real};
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
+    _rr_items_first(dims, scores, relevance) || return _rr_forward_along(ndcg_loss_forward,
+        "ndcg_loss", ("scores", "relevance"), (scores, relevance), dims, 0;
+        regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(scores, relevance)
     _rr_batch, _rr_n = _rr_rows(scores)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
@@ -334,22 +338,26 @@ ndcg_loss([0.2, 1.5, 0.3], [0.0, 2.0, 1.0]; regularization_strength = 0.1)
 ```
 """
 function ndcg_loss(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real};
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     return first(ndcg_loss_forward(scores, relevance;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 function ndcg_loss(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real},
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    dims = 1,
 )
     return first(ndcg_loss_forward(scores, relevance;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 
 """
@@ -375,6 +383,9 @@ arrays.
 """
 function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
     return ndcg_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+function ndcg_loss_pullback(tape::AxisTape{<:NdcgLossTape}, cotangent_loss)
+    return _rr_pullback_along(ndcg_loss_pullback, "ndcg_loss", "loss", tape, cotangent_loss)
 end
 
 """
@@ -482,10 +493,14 @@ modify the saved arrays before calling the pullback. [`neural_sort_forward!`](@r
 arrays of a tape.
 """
 function neural_sort_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(neural_sort_forward, "neural_sort",
+        ("values",), (values,), dims, 2; regularization_strength = regularization_strength,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_permutation_matrix = Array{_rr_T}(undef, _rr_size(size(values), _rr_n, _rr_n))
@@ -560,20 +575,22 @@ neural_sort([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
 """
 function neural_sort(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 function neural_sort(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 
 """
@@ -597,6 +614,10 @@ arrays.
 """
 function neural_sort_pullback(tape::NeuralSortTape{T,N}, cotangent_permutation_matrix) where {T,N}
     return neural_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape,
+        cotangent_permutation_matrix)
+end
+function neural_sort_pullback(tape::AxisTape{<:NeuralSortTape}, cotangent_permutation_matrix)
+    return _rr_pullback_along(neural_sort_pullback, "neural_sort", "permutation_matrix", tape,
         cotangent_permutation_matrix)
 end
 
@@ -714,11 +735,15 @@ modify the saved arrays before calling the pullback. [`neural_sort_apply_forward
 arrays of a tape.
 """
 function neural_sort_apply_forward(
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values, payload) || return _rr_forward_along(neural_sort_apply_forward,
+        "neural_sort_apply", ("values", "payload"), (values, payload), dims, 1;
+        regularization_strength = regularization_strength, direction = direction)
     _rr_T = _rr_float_type(values, payload)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_output = Array{_rr_T}(undef, size(values))
@@ -794,22 +819,24 @@ neural_sort_apply([3.0, 1.0, 2.0], [30.0, 10.0, 20.0]; regularization_strength =
 ```
 """
 function neural_sort_apply(
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction))
+        regularization_strength = regularization_strength, direction = direction, dims = dims))
 end
 function neural_sort_apply(
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction))
+        regularization_strength = regularization_strength, direction = direction, dims = dims))
 end
 
 """
@@ -834,6 +861,10 @@ writes into given arrays.
 function neural_sort_apply_pullback(tape::NeuralSortApplyTape{T,N}, cotangent_output) where {T,N}
     return neural_sort_apply_pullback!(Array{T,N}(undef, tape._rr_size),
         Array{T,N}(undef, tape._rr_size), tape, cotangent_output)
+end
+function neural_sort_apply_pullback(tape::AxisTape{<:NeuralSortApplyTape}, cotangent_output)
+    return _rr_pullback_along(neural_sort_apply_pullback, "neural_sort_apply", "output", tape,
+        cotangent_output)
 end
 
 """
@@ -943,10 +974,14 @@ the saves of the forward (`values`; inputs are not copied), the params. Do not m
 arrays before calling the pullback. [`sigmoid_rank_forward!`](@ref) reuses the arrays of a tape.
 """
 function sigmoid_rank_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(sigmoid_rank_forward, "sigmoid_rank",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
@@ -1014,20 +1049,22 @@ sigmoid_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
 """
 function sigmoid_rank(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 function sigmoid_rank(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 
 """
@@ -1050,6 +1087,9 @@ arrays.
 """
 function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks) where {T,N}
     return sigmoid_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+function sigmoid_rank_pullback(tape::AxisTape{<:SigmoidRankTape}, cotangent_ranks)
+    return _rr_pullback_along(sigmoid_rank_pullback, "sigmoid_rank", "ranks", tape, cotangent_ranks)
 end
 
 """
@@ -1172,11 +1212,15 @@ library's forward (`permutation`). Do not modify the saved arrays before calling
 [`soft_quantile_forward!`](@ref) reuses the arrays of a tape.
 """
 function soft_quantile_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_quantile_forward,
+        "soft_quantile", ("values",), (values,), dims, 1; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_m = _rr_list_length("soft_quantile", "quantiles", quantiles)
@@ -1257,22 +1301,26 @@ soft_quantile([3.0, 1.0, 2.0, 5.0]; quantiles = [0.25, 0.5], regularization_stre
 ```
 """
 function soft_quantile(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     return first(soft_quantile_forward(values; quantiles = quantiles,
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 function soft_quantile(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     quantiles = [0.5],
     regularization = :l2,
+    dims = 1,
 )
     return first(soft_quantile_forward(values; quantiles = quantiles,
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 
 """
@@ -1295,6 +1343,10 @@ writes into given arrays.
 """
 function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result) where {T,N}
     return soft_quantile_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_result)
+end
+function soft_quantile_pullback(tape::AxisTape{<:SoftQuantileTape}, cotangent_result)
+    return _rr_pullback_along(soft_quantile_pullback, "soft_quantile", "result", tape,
+        cotangent_result)
 end
 
 """
@@ -1414,11 +1466,15 @@ needs. Same arguments and result as `soft_rank`. The tape holds the saves of the
 [`soft_rank_forward!`](@ref) reuses the arrays of a tape.
 """
 function soft_rank_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_rank_forward, "soft_rank",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
@@ -1496,22 +1552,24 @@ soft_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
 """
 function soft_rank(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 function soft_rank(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 
 """
@@ -1534,6 +1592,9 @@ arrays.
 """
 function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
     return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks)
+    return _rr_pullback_along(soft_rank_pullback, "soft_rank", "ranks", tape, cotangent_ranks)
 end
 
 """
@@ -1649,11 +1710,15 @@ not modify the saved arrays before calling the pullback. [`soft_sort_forward!`](
 arrays of a tape.
 """
 function soft_sort_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_sort_forward, "soft_sort",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_sorted = Array{_rr_T}(undef, size(values))
@@ -1730,22 +1795,24 @@ soft_sort([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
 """
 function soft_sort(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 function soft_sort(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 
 """
@@ -1768,6 +1835,9 @@ arrays.
 """
 function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
     return soft_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_sorted)
+end
+function soft_sort_pullback(tape::AxisTape{<:SoftSortTape}, cotangent_sorted)
+    return _rr_pullback_along(soft_sort_pullback, "soft_sort", "sorted", tape, cotangent_sorted)
 end
 
 """
@@ -1885,12 +1955,16 @@ not modify the saved arrays before calling the pullback. [`soft_topk_forward!`](
 arrays of a tape.
 """
 function soft_topk_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     k = 1,
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_topk_forward, "soft_topk",
+        ("values",), (values,), dims, 1; k = k, regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_mask = Array{_rr_T}(undef, size(values))
@@ -1972,24 +2046,26 @@ soft_topk([3.0, 1.0, 2.0, 0.5]; k = 2, regularization_strength = 0.1)
 ```
 """
 function soft_topk(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     k = 1,
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 function soft_topk(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     k = 1,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 
 """
@@ -2012,6 +2088,9 @@ arrays.
 """
 function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
     return soft_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_mask)
+end
+function soft_topk_pullback(tape::AxisTape{<:SoftTopkTape}, cotangent_mask)
+    return _rr_pullback_along(soft_topk_pullback, "soft_topk", "mask", tape, cotangent_mask)
 end
 
 """
@@ -2147,11 +2226,15 @@ residuals of the library's forward (`prediction_ranks`, `prediction_permutation`
 [`spearman_loss_forward!`](@ref) reuses the arrays of a tape.
 """
 function spearman_loss_forward(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
+    _rr_items_first(dims, predictions, targets) || return _rr_forward_along(spearman_loss_forward,
+        "spearman_loss", ("predictions", "targets"), (predictions, targets), dims, 0;
+        regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(predictions, targets)
     _rr_batch, _rr_n = _rr_rows(predictions)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
@@ -2232,22 +2315,26 @@ spearman_loss([0.1, 0.4, 0.3, 0.9], [1.0, 2.0, 3.0, 4.0]; regularization_strengt
 ```
 """
 function spearman_loss(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     return first(spearman_loss_forward(predictions, targets;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 function spearman_loss(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real},
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    dims = 1,
 )
     return first(spearman_loss_forward(predictions, targets;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 
 """
@@ -2273,6 +2360,9 @@ writes into given arrays.
 function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss) where {T,N}
     return spearman_loss_pullback!(Array{T,N}(undef, tape._rr_size),
         Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+function spearman_loss_pullback(tape::AxisTape{<:SpearmanLossTape}, cotangent_loss)
+    return _rr_pullback_along(spearman_loss_pullback, "spearman_loss", "loss", tape, cotangent_loss)
 end
 
 """
@@ -2306,7 +2396,8 @@ end
 
 # Every op: its functions, its inputs (and which are differentiable, in the order the pullback
 # returns their gradients), its params (those with a gradient, and the values of the enum ones), its
-# output. The tests iterate over this table.
+# output (and the number of item or level dims of one sample of it). The tests iterate over this
+# table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -2323,6 +2414,7 @@ const _RR_OPS = (
         ),
         output = :loss,
         per_row = true,
+        output_rank = 0,
         min_n = 1,
     ),
     neural_sort = (
@@ -2340,6 +2432,7 @@ const _RR_OPS = (
         ),
         output = :permutation_matrix,
         per_row = false,
+        output_rank = 2,
         min_n = 1,
     ),
     neural_sort_apply = (
@@ -2357,6 +2450,7 @@ const _RR_OPS = (
         ),
         output = :output,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     sigmoid_rank = (
@@ -2374,6 +2468,7 @@ const _RR_OPS = (
         ),
         output = :ranks,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_quantile = (
@@ -2391,6 +2486,7 @@ const _RR_OPS = (
         ),
         output = :result,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_rank = (
@@ -2409,6 +2505,7 @@ const _RR_OPS = (
         ),
         output = :ranks,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_sort = (
@@ -2427,6 +2524,7 @@ const _RR_OPS = (
         ),
         output = :sorted,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_topk = (
@@ -2445,6 +2543,7 @@ const _RR_OPS = (
         ),
         output = :mask,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     spearman_loss = (
@@ -2462,6 +2561,7 @@ const _RR_OPS = (
         ),
         output = :loss,
         per_row = true,
+        output_rank = 0,
         min_n = 2,
     ),
 )
