@@ -244,14 +244,17 @@ function _rr_ndcg_loss_run(::Type{_rr_T}, scores, relevance, loss, ranks, permut
 end
 
 """
-    ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2)
+    ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2,
+                      dims = 1)
         -> (loss, tape::NdcgLossTape)
 
 [`ndcg_loss`](@ref), also returning the [`NdcgLossTape`](@ref) that [`ndcg_loss_pullback`](@ref)
 needs. Same arguments and result as `ndcg_loss`. The tape holds the saves of the forward (`scores`,
 `relevance`; inputs are not copied), the params and the residuals of the library's forward (`ranks`,
 `permutation`). Do not modify the saved arrays before calling the pullback.
-[`ndcg_loss_forward!`](@ref) reuses the arrays of a tape.
+[`ndcg_loss_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`NdcgLossTape` of the `n × B` call, and [`ndcg_loss_pullback`](@ref) takes it.
 """
 function ndcg_loss_forward(
     scores::AbstractArray{<:Real},
@@ -279,7 +282,8 @@ end
 [`ndcg_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function ndcg_loss_forward!(
     tape::NdcgLossTape{T,N},
@@ -295,8 +299,8 @@ function ndcg_loss_forward!(
 end
 
 """
-    ndcg_loss(scores, relevance; regularization_strength = 1.0, regularization = :l2)
-    ndcg_loss(scores, relevance, regularization_strength; regularization = :l2)
+    ndcg_loss(scores, relevance; regularization_strength = 1.0, regularization = :l2, dims = 1)
+    ndcg_loss(scores, relevance, regularization_strength; regularization = :l2, dims = 1)
 
 One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -320,6 +324,11 @@ else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output drops that axis:
+  one value per sample, an array of the other axes (a `Vector` of length `B` for a `B × n` `Matrix`
+  with `dims = 2`). Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `loss`: One loss value per row. A number for a `Vector` input; for a `Matrix`, a `Vector` of
@@ -335,6 +344,11 @@ unknown `Symbol`, inputs of different sizes).
 # Example
 ```julia
 ndcg_loss([0.2, 1.5, 0.3], [0.0, 2.0, 1.0]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+ndcg_loss([0.2 1.5 0.3], [0.0 2.0 1.0]; regularization_strength = 0.1, dims = 2)
 ```
 """
 function ndcg_loss(
@@ -370,7 +384,9 @@ the library from the tape, without sorting again. [`ndcg_loss_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`ndcg_loss_forward`](@ref).
+- `tape`: From [`ndcg_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
 
@@ -394,7 +410,7 @@ end
 
 [`ndcg_loss_pullback`](@ref) writing the input gradients into `grad_scores`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function ndcg_loss_pullback!(grad_scores, tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
     _rr_check_grad("ndcg_loss_pullback!", "grad_scores", grad_scores, T, tape._rr_size)
@@ -483,14 +499,16 @@ function _rr_neural_sort_run(::Type{_rr_T}, values, permutation_matrix, regulari
 end
 
 """
-    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending)
+    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
         -> (permutation_matrix, tape::NeuralSortTape)
 
 [`neural_sort`](@ref), also returning the [`NeuralSortTape`](@ref) that
 [`neural_sort_pullback`](@ref) needs. Same arguments and result as `neural_sort`. The tape holds the
 saves of the forward (`values`, `permutation_matrix`; inputs are not copied), the params. Do not
 modify the saved arrays before calling the pullback. [`neural_sort_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `NeuralSortTape` of the `n × B` call, and
+[`neural_sort_pullback`](@ref) takes it.
 """
 function neural_sort_forward(
     values::AbstractArray{<:Real};
@@ -515,7 +533,8 @@ end
 [`neural_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function neural_sort_forward!(
     tape::NeuralSortTape{T,N},
@@ -530,8 +549,8 @@ function neural_sort_forward!(
 end
 
 """
-    neural_sort(values; regularization_strength = 1.0, direction = :ascending)
-    neural_sort(values, regularization_strength; direction = :ascending)
+    neural_sort(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    neural_sort(values, regularization_strength; direction = :ascending, dims = 1)
 
 Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -555,6 +574,12 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. Each sample of the output has
+  more than one axis, so only `dims = 1` is allowed (another value is an `ArgumentError`): the items
+  along the first axis of an array of any number of dims, the output's `n × n` first, then the
+  input's other axes. Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `permutation_matrix`: Row-stochastic relaxed permutation matrices; row i softly selects the i-th
@@ -603,7 +628,9 @@ the library from the tape, without sorting again. [`neural_sort_pullback!`](@ref
 arrays.
 
 # Arguments
-- `tape`: From [`neural_sort_forward`](@ref).
+- `tape`: From [`neural_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_permutation_matrix`: Cotangent of `permutation_matrix`: an array of the size of
   `permutation_matrix`.
 
@@ -627,7 +654,7 @@ end
 
 [`neural_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function neural_sort_pullback!(
     grad_values,
@@ -725,14 +752,16 @@ end
 
 """
     neural_sort_apply_forward(values, payload; regularization_strength = 1.0,
-                              direction = :ascending)
+                              direction = :ascending, dims = 1)
         -> (output, tape::NeuralSortApplyTape)
 
 [`neural_sort_apply`](@ref), also returning the [`NeuralSortApplyTape`](@ref) that
 [`neural_sort_apply_pullback`](@ref) needs. Same arguments and result as `neural_sort_apply`. The
 tape holds the saves of the forward (`values`, `payload`; inputs are not copied), the params. Do not
 modify the saved arrays before calling the pullback. [`neural_sort_apply_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `NeuralSortApplyTape` of the `n × B` call, and
+[`neural_sort_apply_pullback`](@ref) takes it.
 """
 function neural_sort_apply_forward(
     values::AbstractArray{<:Real},
@@ -759,7 +788,8 @@ end
 [`neural_sort_apply_forward`](@ref) into the arrays of an earlier `tape` of the same size and
 element type: no array is allocated. The output and residual arrays of `tape` are overwritten (the
 output that the earlier call returned included) and a new tape over them is returned; use it, not
-the old one, for the pullback. For loops over batches of one shape.
+the old one, for the pullback. For loops over batches of one shape. Items along the first axis only
+(`dims = 1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function neural_sort_apply_forward!(
     tape::NeuralSortApplyTape{T,N},
@@ -775,8 +805,8 @@ function neural_sort_apply_forward!(
 end
 
 """
-    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending)
-    neural_sort_apply(values, payload, regularization_strength; direction = :ascending)
+    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    neural_sort_apply(values, payload, regularization_strength; direction = :ascending, dims = 1)
 
 The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -801,6 +831,11 @@ else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `output`: P·payload per row; position i holds the soft i-th payload in the chosen direction. An
@@ -816,6 +851,11 @@ unknown `Symbol`, inputs of different sizes).
 # Example
 ```julia
 neural_sort_apply([3.0, 1.0, 2.0], [30.0, 10.0, 20.0]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+neural_sort_apply([3.0 1.0 2.0], [30.0 10.0 20.0]; regularization_strength = 0.1, dims = 2)
 ```
 """
 function neural_sort_apply(
@@ -849,7 +889,9 @@ computed by the library from the tape, without sorting again. [`neural_sort_appl
 writes into given arrays.
 
 # Arguments
-- `tape`: From [`neural_sort_apply_forward`](@ref).
+- `tape`: From [`neural_sort_apply_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_output`: Cotangent of `output`: an array of the size of `output`.
 
 # Returns
@@ -873,7 +915,8 @@ end
 
 [`neural_sort_apply_pullback`](@ref) writing the input gradients into `grad_values`, `grad_payload`:
 each an `Array` of the tape's element type and of the size of the input, distinct from every other
-array of the call. Returns them, then the param gradients.
+array of the call. Returns them, then the param gradients. Only for a tape of the `n × B` layout,
+not an `AxisTape`.
 """
 function neural_sort_apply_pullback!(
     grad_values,
@@ -965,13 +1008,16 @@ function _rr_sigmoid_rank_run(::Type{_rr_T}, values, ranks, regularization_stren
 end
 
 """
-    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
+    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
         -> (ranks, tape::SigmoidRankTape)
 
 [`sigmoid_rank`](@ref), also returning the [`SigmoidRankTape`](@ref) that
 [`sigmoid_rank_pullback`](@ref) needs. Same arguments and result as `sigmoid_rank`. The tape holds
 the saves of the forward (`values`; inputs are not copied), the params. Do not modify the saved
 arrays before calling the pullback. [`sigmoid_rank_forward!`](@ref) reuses the arrays of a tape.
+With items along another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
+[`RankRelax.AxisTape`](@ref) around the `SigmoidRankTape` of the `n × B` call, and
+[`sigmoid_rank_pullback`](@ref) takes it.
 """
 function sigmoid_rank_forward(
     values::AbstractArray{<:Real};
@@ -995,7 +1041,8 @@ end
 [`sigmoid_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function sigmoid_rank_forward!(
     tape::SigmoidRankTape{T,N},
@@ -1009,8 +1056,8 @@ function sigmoid_rank_forward!(
 end
 
 """
-    sigmoid_rank(values; regularization_strength = 1.0, direction = :ascending)
-    sigmoid_rank(values, regularization_strength; direction = :ascending)
+    sigmoid_rank(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    sigmoid_rank(values, regularization_strength; direction = :ascending, dims = 1)
 
 Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -1032,6 +1079,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `ranks`: Soft ranks, in the positions of the input. An array of the size of the input.
@@ -1046,6 +1098,11 @@ unknown `Symbol`, inputs of different sizes).
 # Example
 ```julia
 sigmoid_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+sigmoid_rank([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
 ```
 """
 function sigmoid_rank(
@@ -1077,7 +1134,9 @@ the library from the tape, without sorting again. [`sigmoid_rank_pullback!`](@re
 arrays.
 
 # Arguments
-- `tape`: From [`sigmoid_rank_forward`](@ref).
+- `tape`: From [`sigmoid_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
 
 # Returns
@@ -1098,7 +1157,7 @@ end
 
 [`sigmoid_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function sigmoid_rank_pullback!(
     grad_values,
@@ -1202,14 +1261,16 @@ end
 
 """
     soft_quantile_forward(values; quantiles = [0.5], regularization_strength = 1.0,
-                          regularization = :l2)
+                          regularization = :l2, dims = 1)
         -> (result, tape::SoftQuantileTape)
 
 [`soft_quantile`](@ref), also returning the [`SoftQuantileTape`](@ref) that
 [`soft_quantile_pullback`](@ref) needs. Same arguments and result as `soft_quantile`. The tape holds
 the saves of the forward (`values`; inputs are not copied), the params and the residuals of the
 library's forward (`permutation`). Do not modify the saved arrays before calling the pullback.
-[`soft_quantile_forward!`](@ref) reuses the arrays of a tape.
+[`soft_quantile_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftQuantileTape` of the `n × B` call, and [`soft_quantile_pullback`](@ref) takes it.
 """
 function soft_quantile_forward(
     values::AbstractArray{<:Real};
@@ -1238,7 +1299,8 @@ end
 [`soft_quantile_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_quantile_forward!(
     tape::SoftQuantileTape{T,N},
@@ -1256,8 +1318,8 @@ function soft_quantile_forward!(
 end
 
 """
-    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2)
-    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2)
+    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2, dims = 1)
+    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2, dims = 1)
 
 Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -1281,6 +1343,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's
+  `length(quantiles)` values of each sample lie along `dims` too, the other axes as in the input.
+  Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `result`: One value per quantile level, in the order of `quantiles`. For a `Vector` input a
@@ -1298,6 +1365,11 @@ value out of range).
 # Example
 ```julia
 soft_quantile([3.0, 1.0, 2.0, 5.0]; quantiles = [0.25, 0.5], regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_quantile([3.0 1.0 2.0 5.0]; quantiles = [0.25, 0.5], regularization_strength = 0.1, dims = 2)
 ```
 """
 function soft_quantile(
@@ -1333,7 +1405,9 @@ computed by the library from the tape, without sorting again. [`soft_quantile_pu
 writes into given arrays.
 
 # Arguments
-- `tape`: From [`soft_quantile_forward`](@ref).
+- `tape`: From [`soft_quantile_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_result`: Cotangent of `result`: an array of the size of `result`.
 
 # Returns
@@ -1355,7 +1429,7 @@ end
 
 [`soft_quantile_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function soft_quantile_pullback!(
     grad_values,
@@ -1456,14 +1530,16 @@ end
 
 """
     soft_rank_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending)
+                      direction = :ascending, dims = 1)
         -> (ranks, tape::SoftRankTape)
 
 [`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
 needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
 `ranks`; inputs are not copied), the params and the residuals of the library's forward
 (`permutation`). Do not modify the saved arrays before calling the pullback.
-[`soft_rank_forward!`](@ref) reuses the arrays of a tape.
+[`soft_rank_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftRankTape` of the `n × B` call, and [`soft_rank_pullback`](@ref) takes it.
 """
 function soft_rank_forward(
     values::AbstractArray{<:Real};
@@ -1491,7 +1567,8 @@ end
 [`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_rank_forward!(
     tape::SoftRankTape{T,N},
@@ -1507,8 +1584,8 @@ function soft_rank_forward!(
 end
 
 """
-    soft_rank(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending)
-    soft_rank(values, regularization_strength; regularization = :l2, direction = :ascending)
+    soft_rank(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, dims = 1)
+    soft_rank(values, regularization_strength; regularization = :l2, direction = :ascending, dims = 1)
 
 Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -1535,6 +1612,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `ranks`: Soft ranks, in the positions of the input. An array of the size of the input.
@@ -1549,6 +1631,11 @@ unknown `Symbol`, inputs of different sizes).
 # Example
 ```julia
 soft_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_rank([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
 ```
 """
 function soft_rank(
@@ -1582,7 +1669,9 @@ the library from the tape, without sorting again. [`soft_rank_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_rank_forward`](@ref).
+- `tape`: From [`soft_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
 
 # Returns
@@ -1604,7 +1693,8 @@ end
 [`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
 that `grad_values` may be `cotangent_ranks` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients.
+(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
+× B` layout, not an `AxisTape`.
 """
 function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
     _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -1700,14 +1790,16 @@ end
 
 """
     soft_sort_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending)
+                      direction = :ascending, dims = 1)
         -> (sorted, tape::SoftSortTape)
 
 [`soft_sort`](@ref), also returning the [`SoftSortTape`](@ref) that [`soft_sort_pullback`](@ref)
 needs. Same arguments and result as `soft_sort`. The tape holds the saves of the forward (`values`;
 inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
 not modify the saved arrays before calling the pullback. [`soft_sort_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `SoftSortTape` of the `n × B` call, and
+[`soft_sort_pullback`](@ref) takes it.
 """
 function soft_sort_forward(
     values::AbstractArray{<:Real};
@@ -1735,7 +1827,8 @@ end
 [`soft_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_sort_forward!(
     tape::SoftSortTape{T,N},
@@ -1751,8 +1844,8 @@ function soft_sort_forward!(
 end
 
 """
-    soft_sort(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending)
-    soft_sort(values, regularization_strength; regularization = :l2, direction = :ascending)
+    soft_sort(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, dims = 1)
+    soft_sort(values, regularization_strength; regularization = :l2, direction = :ascending, dims = 1)
 
 Differentiable sorted values of each row.
 
@@ -1777,6 +1870,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `sorted`: Soft-sorted values; position i holds the i-th value in the chosen direction. An array of
@@ -1792,6 +1890,11 @@ unknown `Symbol`, inputs of different sizes).
 # Example
 ```julia
 soft_sort([3.0, 1.0, 2.0]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_sort([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
 ```
 """
 function soft_sort(
@@ -1825,7 +1928,9 @@ the library from the tape, without sorting again. [`soft_sort_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_sort_forward`](@ref).
+- `tape`: From [`soft_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_sorted`: Cotangent of `sorted`: an array of the size of `sorted`.
 
 # Returns
@@ -1847,7 +1952,8 @@ end
 [`soft_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
 that `grad_values` may be `cotangent_sorted` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients.
+(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
+× B` layout, not an `AxisTape`.
 """
 function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
     _rr_check_grad("soft_sort_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -1945,14 +2051,16 @@ end
 
 """
     soft_topk_forward(values; k = 1, regularization_strength = 1.0, regularization = :l2,
-                      direction = :descending)
+                      direction = :descending, dims = 1)
         -> (mask, tape::SoftTopkTape)
 
 [`soft_topk`](@ref), also returning the [`SoftTopkTape`](@ref) that [`soft_topk_pullback`](@ref)
 needs. Same arguments and result as `soft_topk`. The tape holds the saves of the forward (`values`;
 inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
 not modify the saved arrays before calling the pullback. [`soft_topk_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `SoftTopkTape` of the `n × B` call, and
+[`soft_topk_pullback`](@ref) takes it.
 """
 function soft_topk_forward(
     values::AbstractArray{<:Real};
@@ -1981,7 +2089,8 @@ end
 [`soft_topk_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_topk_forward!(
     tape::SoftTopkTape{T,N},
@@ -1998,8 +2107,8 @@ function soft_topk_forward!(
 end
 
 """
-    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending)
-    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending)
+    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending, dims = 1)
+    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending, dims = 1)
 
 Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -2028,6 +2137,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   A `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `mask`: Soft selection in [0, 1], in the positions of the input; each row sums to k. An array of
@@ -2043,6 +2157,11 @@ unknown `Symbol`, inputs of different sizes, `k` not an `Integer` or out of rang
 # Example
 ```julia
 soft_topk([3.0, 1.0, 2.0, 0.5]; k = 2, regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_topk([3.0 1.0 2.0 0.5]; k = 2, regularization_strength = 0.1, dims = 2)
 ```
 """
 function soft_topk(
@@ -2078,7 +2197,9 @@ the library from the tape, without sorting again. [`soft_topk_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_topk_forward`](@ref).
+- `tape`: From [`soft_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_mask`: Cotangent of `mask`: an array of the size of `mask`.
 
 # Returns
@@ -2100,7 +2221,8 @@ end
 [`soft_topk_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
 that `grad_values` may be `cotangent_mask` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients.
+(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
+× B` layout, not an `AxisTape`.
 """
 function soft_topk_pullback!(grad_values, tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
     _rr_check_grad("soft_topk_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -2215,7 +2337,8 @@ function _rr_spearman_loss_run(::Type{_rr_T}, predictions, targets, loss, predic
 end
 
 """
-    spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2)
+    spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2,
+                          dims = 1)
         -> (loss, tape::SpearmanLossTape)
 
 [`spearman_loss`](@ref), also returning the [`SpearmanLossTape`](@ref) that
@@ -2223,7 +2346,9 @@ end
 the saves of the forward (`predictions`, `targets`; inputs are not copied), the params and the
 residuals of the library's forward (`prediction_ranks`, `prediction_permutation`, `target_ranks`,
 `target_permutation`). Do not modify the saved arrays before calling the pullback.
-[`spearman_loss_forward!`](@ref) reuses the arrays of a tape.
+[`spearman_loss_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SpearmanLossTape` of the `n × B` call, and [`spearman_loss_pullback`](@ref) takes it.
 """
 function spearman_loss_forward(
     predictions::AbstractArray{<:Real},
@@ -2255,7 +2380,8 @@ end
 [`spearman_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function spearman_loss_forward!(
     tape::SpearmanLossTape{T,N},
@@ -2272,8 +2398,8 @@ function spearman_loss_forward!(
 end
 
 """
-    spearman_loss(predictions, targets; regularization_strength = 1.0, regularization = :l2)
-    spearman_loss(predictions, targets, regularization_strength; regularization = :l2)
+    spearman_loss(predictions, targets; regularization_strength = 1.0, regularization = :l2, dims = 1)
+    spearman_loss(predictions, targets, regularization_strength; regularization = :l2, dims = 1)
 
 One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -2297,6 +2423,11 @@ else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output drops that axis:
+  one value per sample, an array of the other axes (a `Vector` of length `B` for a `B × n` `Matrix`
+  with `dims = 2`). Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `loss`: One loss value per row. A number for a `Vector` input; for a `Matrix`, a `Vector` of
@@ -2312,6 +2443,11 @@ unknown `Symbol`, inputs of different sizes, fewer than 2 items per sample).
 # Example
 ```julia
 spearman_loss([0.1, 0.4, 0.3, 0.9], [1.0, 2.0, 3.0, 4.0]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+spearman_loss([0.1 0.4 0.3 0.9], [1.0 2.0 3.0 4.0]; regularization_strength = 0.1, dims = 2)
 ```
 """
 function spearman_loss(
@@ -2347,7 +2483,9 @@ computed by the library from the tape, without sorting again. [`spearman_loss_pu
 writes into given arrays.
 
 # Arguments
-- `tape`: From [`spearman_loss_forward`](@ref).
+- `tape`: From [`spearman_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
 
@@ -2371,7 +2509,8 @@ end
 
 [`spearman_loss_pullback`](@ref) writing the input gradients into `grad_predictions`,
 `grad_targets`: each an `Array` of the tape's element type and of the size of the input, distinct
-from every other array of the call. Returns them, then the param gradients.
+from every other array of the call. Returns them, then the param gradients. Only for a tape of the
+`n × B` layout, not an `AxisTape`.
 """
 function spearman_loss_pullback!(
     grad_predictions,
