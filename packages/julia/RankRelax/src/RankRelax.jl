@@ -41,22 +41,6 @@ function Base.showerror(io::IO, e::RankRelaxError)
     print(io, "RankRelaxError: ", e.message, " (status ", e.status, ")")
 end
 
-"""
-    RankRelax.AxisTape{P,N,M}
-
-The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first
-axis of a `Vector` or `Matrix`): the op's own tape `tape` of the `n × B` matrix the call ran on (the
-items axis first, the other axes flattened into `B`), `dims`, the caller's input size `size` and
-output size `output_size`. The op's `_pullback` takes it and returns gradients in the caller's
-layout; the `!` forms do not.
-"""
-struct AxisTape{P,N,M}
-    tape::P
-    dims::Int
-    size::NTuple{N,Int}
-    output_size::NTuple{M,Int}
-end
-
 include("generated.jl")
 
 # ------------------------------------------------------------------------------------------------
@@ -179,7 +163,7 @@ function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{
 end
 
 # ------------------------------------------------------------------------------------------------
-# Items along any axis (`dims`). The library takes items along the first axis of an `n × B` matrix;
+# Items along any axis (`dims`; the tape type `AxisTape` is in generated.jl). The library takes items along the first axis of an `n × B` matrix;
 # a call with another axis, or an array of more dimensions, runs on that matrix (the items axis
 # moved first by a copy, the other axes flattened into B) and puts the outputs back.
 

@@ -112,6 +112,22 @@ function set_num_threads(num_threads::Integer)
     return nothing
 end
 
+"""
+    RankRelax.AxisTape{P,N,M}
+
+The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first
+axis of a `Vector` or `Matrix`): the op's own tape `tape` of the `n × B` matrix the call ran on (the
+items axis first, the other axes flattened into `B`), `dims`, the caller's input size `size` and
+output size `output_size`. The op's `_pullback` takes it and returns gradients in the caller's
+layout; the `!` forms do not.
+"""
+struct AxisTape{P,N,M}
+    tape::P
+    dims::Int
+    size::NTuple{N,Int}
+    output_size::NTuple{M,Int}
+end
+
 # The exception for a failed call: the core's error kinds (invalid_value, invalid_argument,
 # shape_mismatch) become ArgumentError, the others (null_pointer, panic) RankRelaxError; the message
 # is the library's (rr_last_error()).
