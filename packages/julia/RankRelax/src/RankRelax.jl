@@ -7,7 +7,8 @@ soft quantiles, NeuralSort) with analytical gradients, over the rank-relax C lib
 
 Arrays are `n × B`: each column is one sample (the same memory as the core's row-major `[B, n]`,
 passed without a copy); a `Vector` is one sample. Outputs of other shapes reverse the core's dims
-the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). Every op has a function (`soft_rank`), a forward
+the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). The `dims` keyword puts the items along
+any axis of an array of any number of dims (`dims = 2`: one sample per row). Every op has a function (`soft_rank`), a forward
 that also returns a tape (`soft_rank_forward`) and a plain pullback function
 (`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
 `RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
