@@ -283,10 +283,12 @@ function renderPullback(op: OpIR): string {
   const alongArgs = [n.pullback, juliaString(op.name.spec), juliaString(cotangent.of.name.spec), TAPE, juliaName(cotangent.name)];
   return code`
     ${docstring(pullbackDoc(op))}
-    ${call(`function ${n.pullback}`, [`${TAPE}::${n.tape}{T,N}`, ...cotangents], [], ' where {T,N}')}
+    ${call(`function ${n.pullback}`, [`${TAPE}::${n.tape}{T,N}`, ...cotangents], [DIMS_KEYWORD], ' where {T,N}')}
+        ${P}check_tape_dims(${juliaString(n.pullback)}, 1, dims)
         ${packed(`return ${n.pullbackInto}(`, [...fresh, TAPE, ...cotangents], ')', 4, 4)}
     end
-    ${call(`function ${n.pullback}`, [`${TAPE}::AxisTape{<:${n.tape}}`, ...cotangents])}
+    ${call(`function ${n.pullback}`, [`${TAPE}::AxisTape{<:${n.tape}}`, ...cotangents], [`dims = ${TAPE}.dims`])}
+        ${P}check_tape_dims(${juliaString(n.pullback)}, ${TAPE}.dims, dims)
         ${packed(`return ${P}pullback_along(`, alongArgs, ')', 4, 4)}
     end
   `;

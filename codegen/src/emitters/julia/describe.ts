@@ -81,7 +81,7 @@ export function juliaSignature(op: OpIR): string {
   }
   lines.push(
     `${call(n.forward, inputs, [...op.params.map((p) => juliaName(p.name)), 'dims'])} -> (${[...outputs, `tape::${n.tape} or AxisTape`].join(', ')})`,
-    `${call(n.pullback, [`tape::${n.tape} or AxisTape`, ...op.cotangents.map((c) => juliaName(c.name))], [])} -> (${grads.join(', ')})`,
+    `${call(n.pullback, [`tape::${n.tape} or AxisTape`, ...op.cotangents.map((c) => juliaName(c.name))], ['dims'])} -> (${grads.join(', ')})`,
     `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape'].join(', ')})`,
     `${call(n.pullbackInto, [...op.grads.map((g) => juliaName(g.name)), 'tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])}`,
   );

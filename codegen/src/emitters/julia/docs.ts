@@ -230,7 +230,8 @@ export function pullbackDoc(op: OpIR): string[] {
   const cotangents = op.cotangents.map((c) => juliaName(c.name));
   const nonDiff = op.inputs.filter((x) => !x.differentiable).map((x) => `\`${juliaName(x.name)}\``);
   return [
-    `    ${n.pullback}(tape::${n.tape}, ${cotangents.join(', ')})`,
+    `    ${n.pullback}(tape::${n.tape}, ${cotangents.join(', ')}; dims = 1)`,
+    `    ${n.pullback}(tape::RankRelax.AxisTape, ${cotangents.join(', ')}; dims = tape.dims)`,
     `        -> (${returns.join(', ')})`,
     '',
     ...para(
@@ -251,6 +252,7 @@ export function pullbackDoc(op: OpIR): string[] {
         `Cotangent of \`${juliaName(c.of.name)}\`: ${isPerRow(c.of.shape) ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${juliaName(c.of.name)}\`.`}`,
       ),
     ),
+    ...item('`dims`: ', 'Optional: the `dims` of the forward call; another value is an `ArgumentError`.'),
     '',
     '# Returns',
     ...op.grads.flatMap((g) => item(`\`${juliaName(g.name)}\`: `, `The gradient with respect to \`${juliaName(g.of.name)}\`, an \`Array\` of its size.`)),

@@ -182,6 +182,12 @@ function _rr_check_dims(op::String, dims, N::Int)
     return Int(dims)
 end
 
+# The `dims` of a pullback call: optional, but when given, the one of the forward call (the tape's).
+function _rr_check_tape_dims(fn::String, tape_dims::Int, dims)
+    dims isa Integer && !(dims isa Bool) && dims == tape_dims && return nothing
+    throw(ArgumentError(string(fn, ": dims = ", repr(dims), " but the tape is of a call with dims = ", tape_dims)))
+end
+
 # The permutation that moves axis d first, its inverse, and a size without axis d.
 _rr_axis_first(d::Int, N::Int) = ntuple(i -> i == 1 ? d : (i <= d ? i - 1 : i), N)
 _rr_axis_back(d::Int, N::Int) = ntuple(i -> i < d ? i + 1 : (i == d ? 1 : i), N)

@@ -391,7 +391,8 @@ function ndcg_loss(
 end
 
 """
-    ndcg_loss_pullback(tape::NdcgLossTape, cotangent_loss)
+    ndcg_loss_pullback(tape::NdcgLossTape, cotangent_loss; dims = 1)
+    ndcg_loss_pullback(tape::RankRelax.AxisTape, cotangent_loss; dims = tape.dims)
         -> (grad_scores, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`ndcg_loss`](@ref): from the cotangent of the output,
@@ -405,6 +406,7 @@ arrays.
   sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_scores`: The gradient with respect to `scores`, an `Array` of its size.
@@ -413,10 +415,12 @@ arrays.
 
 `relevance` receives no gradient.
 """
-function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
+function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
+    _rr_check_tape_dims("ndcg_loss_pullback", 1, dims)
     return ndcg_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
 end
-function ndcg_loss_pullback(tape::AxisTape{<:NdcgLossTape}, cotangent_loss)
+function ndcg_loss_pullback(tape::AxisTape{<:NdcgLossTape}, cotangent_loss; dims = tape.dims)
+    _rr_check_tape_dims("ndcg_loss_pullback", tape.dims, dims)
     return _rr_pullback_along(ndcg_loss_pullback, "ndcg_loss", "loss", tape, cotangent_loss)
 end
 
@@ -635,7 +639,8 @@ function neural_sort(
 end
 
 """
-    neural_sort_pullback(tape::NeuralSortTape, cotangent_permutation_matrix)
+    neural_sort_pullback(tape::NeuralSortTape, cotangent_permutation_matrix; dims = 1)
+    neural_sort_pullback(tape::RankRelax.AxisTape, cotangent_permutation_matrix; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`neural_sort`](@ref): from the cotangent of the output,
@@ -649,17 +654,28 @@ arrays.
   inputs' sizes.
 - `cotangent_permutation_matrix`: Cotangent of `permutation_matrix`: an array of the size of
   `permutation_matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function neural_sort_pullback(tape::NeuralSortTape{T,N}, cotangent_permutation_matrix) where {T,N}
+function neural_sort_pullback(
+    tape::NeuralSortTape{T,N},
+    cotangent_permutation_matrix;
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_pullback", 1, dims)
     return neural_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape,
         cotangent_permutation_matrix)
 end
-function neural_sort_pullback(tape::AxisTape{<:NeuralSortTape}, cotangent_permutation_matrix)
+function neural_sort_pullback(
+    tape::AxisTape{<:NeuralSortTape},
+    cotangent_permutation_matrix;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_pullback", tape.dims, dims)
     return _rr_pullback_along(neural_sort_pullback, "neural_sort", "permutation_matrix", tape,
         cotangent_permutation_matrix)
 end
@@ -896,7 +912,8 @@ function neural_sort_apply(
 end
 
 """
-    neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output)
+    neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output; dims = 1)
+    neural_sort_apply_pullback(tape::RankRelax.AxisTape, cotangent_output; dims = tape.dims)
         -> (grad_values, grad_payload, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`neural_sort_apply`](@ref): from the cotangent of the
@@ -909,6 +926,7 @@ writes into given arrays.
   `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
   inputs' sizes.
 - `cotangent_output`: Cotangent of `output`: an array of the size of `output`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
@@ -916,11 +934,21 @@ writes into given arrays.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function neural_sort_apply_pullback(tape::NeuralSortApplyTape{T,N}, cotangent_output) where {T,N}
+function neural_sort_apply_pullback(
+    tape::NeuralSortApplyTape{T,N},
+    cotangent_output;
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_apply_pullback", 1, dims)
     return neural_sort_apply_pullback!(Array{T,N}(undef, tape._rr_size),
         Array{T,N}(undef, tape._rr_size), tape, cotangent_output)
 end
-function neural_sort_apply_pullback(tape::AxisTape{<:NeuralSortApplyTape}, cotangent_output)
+function neural_sort_apply_pullback(
+    tape::AxisTape{<:NeuralSortApplyTape},
+    cotangent_output;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_apply_pullback", tape.dims, dims)
     return _rr_pullback_along(neural_sort_apply_pullback, "neural_sort_apply", "output", tape,
         cotangent_output)
 end
@@ -1141,7 +1169,8 @@ function sigmoid_rank(
 end
 
 """
-    sigmoid_rank_pullback(tape::SigmoidRankTape, cotangent_ranks)
+    sigmoid_rank_pullback(tape::SigmoidRankTape, cotangent_ranks; dims = 1)
+    sigmoid_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`sigmoid_rank`](@ref): from the cotangent of the output,
@@ -1154,16 +1183,19 @@ arrays.
   `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
   inputs' sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks) where {T,N}
+function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
+    _rr_check_tape_dims("sigmoid_rank_pullback", 1, dims)
     return sigmoid_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
 end
-function sigmoid_rank_pullback(tape::AxisTape{<:SigmoidRankTape}, cotangent_ranks)
+function sigmoid_rank_pullback(tape::AxisTape{<:SigmoidRankTape}, cotangent_ranks; dims = tape.dims)
+    _rr_check_tape_dims("sigmoid_rank_pullback", tape.dims, dims)
     return _rr_pullback_along(sigmoid_rank_pullback, "sigmoid_rank", "ranks", tape, cotangent_ranks)
 end
 
@@ -1412,7 +1444,8 @@ function soft_quantile(
 end
 
 """
-    soft_quantile_pullback(tape::SoftQuantileTape, cotangent_result)
+    soft_quantile_pullback(tape::SoftQuantileTape, cotangent_result; dims = 1)
+    soft_quantile_pullback(tape::RankRelax.AxisTape, cotangent_result; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_quantile`](@ref): from the cotangent of the
@@ -1425,16 +1458,23 @@ writes into given arrays.
   `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
   inputs' sizes.
 - `cotangent_result`: Cotangent of `result`: an array of the size of `result`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result) where {T,N}
+function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_quantile_pullback", 1, dims)
     return soft_quantile_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_result)
 end
-function soft_quantile_pullback(tape::AxisTape{<:SoftQuantileTape}, cotangent_result)
+function soft_quantile_pullback(
+    tape::AxisTape{<:SoftQuantileTape},
+    cotangent_result;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_quantile_pullback", tape.dims, dims)
     return _rr_pullback_along(soft_quantile_pullback, "soft_quantile", "result", tape,
         cotangent_result)
 end
@@ -1676,7 +1716,8 @@ function soft_rank(
 end
 
 """
-    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks)
+    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks; dims = 1)
+    soft_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
@@ -1689,16 +1730,19 @@ arrays.
   the cotangent and the gradients are in the layout of that call: the output's and the inputs'
   sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_rank_pullback", 1, dims)
     return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
 end
-function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks)
+function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks; dims = tape.dims)
+    _rr_check_tape_dims("soft_rank_pullback", tape.dims, dims)
     return _rr_pullback_along(soft_rank_pullback, "soft_rank", "ranks", tape, cotangent_ranks)
 end
 
@@ -1935,7 +1979,8 @@ function soft_sort(
 end
 
 """
-    soft_sort_pullback(tape::SoftSortTape, cotangent_sorted)
+    soft_sort_pullback(tape::SoftSortTape, cotangent_sorted; dims = 1)
+    soft_sort_pullback(tape::RankRelax.AxisTape, cotangent_sorted; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_sort`](@ref): from the cotangent of the output,
@@ -1948,16 +1993,19 @@ arrays.
   the cotangent and the gradients are in the layout of that call: the output's and the inputs'
   sizes.
 - `cotangent_sorted`: Cotangent of `sorted`: an array of the size of `sorted`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
+function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_sort_pullback", 1, dims)
     return soft_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_sorted)
 end
-function soft_sort_pullback(tape::AxisTape{<:SoftSortTape}, cotangent_sorted)
+function soft_sort_pullback(tape::AxisTape{<:SoftSortTape}, cotangent_sorted; dims = tape.dims)
+    _rr_check_tape_dims("soft_sort_pullback", tape.dims, dims)
     return _rr_pullback_along(soft_sort_pullback, "soft_sort", "sorted", tape, cotangent_sorted)
 end
 
@@ -2204,7 +2252,8 @@ function soft_topk(
 end
 
 """
-    soft_topk_pullback(tape::SoftTopkTape, cotangent_mask)
+    soft_topk_pullback(tape::SoftTopkTape, cotangent_mask; dims = 1)
+    soft_topk_pullback(tape::RankRelax.AxisTape, cotangent_mask; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_topk`](@ref): from the cotangent of the output,
@@ -2217,16 +2266,19 @@ arrays.
   the cotangent and the gradients are in the layout of that call: the output's and the inputs'
   sizes.
 - `cotangent_mask`: Cotangent of `mask`: an array of the size of `mask`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
+function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_topk_pullback", 1, dims)
     return soft_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_mask)
 end
-function soft_topk_pullback(tape::AxisTape{<:SoftTopkTape}, cotangent_mask)
+function soft_topk_pullback(tape::AxisTape{<:SoftTopkTape}, cotangent_mask; dims = tape.dims)
+    _rr_check_tape_dims("soft_topk_pullback", tape.dims, dims)
     return _rr_pullback_along(soft_topk_pullback, "soft_topk", "mask", tape, cotangent_mask)
 end
 
@@ -2490,7 +2542,8 @@ function spearman_loss(
 end
 
 """
-    spearman_loss_pullback(tape::SpearmanLossTape, cotangent_loss)
+    spearman_loss_pullback(tape::SpearmanLossTape, cotangent_loss; dims = 1)
+    spearman_loss_pullback(tape::RankRelax.AxisTape, cotangent_loss; dims = tape.dims)
         -> (grad_predictions, grad_targets, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`spearman_loss`](@ref): from the cotangent of the
@@ -2504,6 +2557,7 @@ writes into given arrays.
   inputs' sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_predictions`: The gradient with respect to `predictions`, an `Array` of its size.
@@ -2511,11 +2565,17 @@ writes into given arrays.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss) where {T,N}
+function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
+    _rr_check_tape_dims("spearman_loss_pullback", 1, dims)
     return spearman_loss_pullback!(Array{T,N}(undef, tape._rr_size),
         Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
 end
-function spearman_loss_pullback(tape::AxisTape{<:SpearmanLossTape}, cotangent_loss)
+function spearman_loss_pullback(
+    tape::AxisTape{<:SpearmanLossTape},
+    cotangent_loss;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("spearman_loss_pullback", tape.dims, dims)
     return _rr_pullback_along(spearman_loss_pullback, "spearman_loss", "loss", tape, cotangent_loss)
 end
 

@@ -62,6 +62,15 @@ allocated_by(f, xs, kw) = (f(xs...; kw...); @allocated f(xs...; kw...))
                 @test g == axis_back(w, 1, d)
             end
             @test all(g -> !(g isa AbstractArray) || size(g) == sz, grads)
+            # dims on the pullback: optional, the forward's
+            @test meta.pullback(tape, cot; dims = d) == grads
+            err = try
+                meta.pullback(tape, cot; dims = d + 1)
+                nothing
+            catch e
+                e
+            end
+            @test err isa ArgumentError && occursin(string(nameof(meta.pullback), ": dims = ", d + 1), err.msg)
             # the pullback refuses a cotangent in the wrong layout
             wrong = randn(rng, (size(cot) .+ 1)...)
             @test_throws ArgumentError meta.pullback(tape, wrong)
@@ -81,6 +90,9 @@ allocated_by(f, xs, kw) = (f(xs...; kw...); @allocated f(xs...; kw...))
             got, tape = meta.forward(xs...; kw..., dims = 1)
             @test got == want
             @test typeof(tape) == typeof(want_tape) && !(tape isa RankRelax.AxisTape)
+            c = random_cotangent(rng, got)
+            @test meta.pullback(tape, c; dims = 1) == meta.pullback(tape, c)
+            @test_throws ArgumentError meta.pullback(tape, c; dims = 2)
             @test meta.fn(xs...; kw..., dims = Int32(1)) == want
             # the inputs saved in the tape are the caller's arrays, not copies
             for f in fieldnames(typeof(tape)), x in xs

@@ -296,7 +296,8 @@ function pair_loss(
 end
 
 """
-    pair_loss_pullback(tape::PairLossTape, cotangent_loss)
+    pair_loss_pullback(tape::PairLossTape, cotangent_loss; dims = 1)
+    pair_loss_pullback(tape::RankRelax.AxisTape, cotangent_loss; dims = tape.dims)
         -> (grad_predictions, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`pair_loss`](@ref): from the cotangent of the output,
@@ -310,6 +311,7 @@ arrays.
   sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_predictions`: The gradient with respect to `predictions`, an `Array` of its size.
@@ -318,10 +320,12 @@ arrays.
 
 `weights` receives no gradient.
 """
-function pair_loss_pullback(tape::PairLossTape{T,N}, cotangent_loss) where {T,N}
+function pair_loss_pullback(tape::PairLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
+    _rr_check_tape_dims("pair_loss_pullback", 1, dims)
     return pair_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
 end
-function pair_loss_pullback(tape::AxisTape{<:PairLossTape}, cotangent_loss)
+function pair_loss_pullback(tape::AxisTape{<:PairLossTape}, cotangent_loss; dims = tape.dims)
+    _rr_check_tape_dims("pair_loss_pullback", tape.dims, dims)
     return _rr_pullback_along(pair_loss_pullback, "pair_loss", "loss", tape, cotangent_loss)
 end
 
@@ -536,7 +540,8 @@ function soft_rank(
 end
 
 """
-    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks)
+    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks; dims = 1)
+    soft_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
@@ -549,16 +554,19 @@ arrays.
   the cotangent and the gradients are in the layout of that call: the output's and the inputs'
   sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_rank_pullback", 1, dims)
     return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
 end
-function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks)
+function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks; dims = tape.dims)
+    _rr_check_tape_dims("soft_rank_pullback", tape.dims, dims)
     return _rr_pullback_along(soft_rank_pullback, "soft_rank", "ranks", tape, cotangent_ranks)
 end
 
