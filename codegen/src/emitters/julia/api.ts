@@ -5,7 +5,7 @@
 import { code, join } from '../../emit/code.ts';
 import type { DimIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, publicDoc, pullbackDoc, pullbackIntoDoc, tapeDoc } from './docs.ts';
-import { call, docstring, forwardKeyword, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
+import { call, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -15,6 +15,7 @@ import { juliaIdent, juliaName, juliaType } from './names.ts';
 import { enumCodeFunction } from './meta.ts';
 
 const TAPE = 'tape';
+
 
 /** Converts a param to what the ccall wrapper takes. */
 function convertParam(op: OpIR, param: ParamIR): string {
@@ -182,14 +183,23 @@ function allocate(t: TensorIR, first: string, isOutput: boolean): string {
   return `${local(t.name.spec)} = Vector{${elem}}(undef, ${extent(t.shape, localDim)})`;
 }
 
+/** A Julia tuple literal on one line: `(a,)`, `(a, b)`. */
+function tupleOf(items: readonly string[]): string {
+  return `(${items.join(', ')}${items.length === 1 ? ',' : ''})`;
+}
+
 function renderForward(op: OpIR): string {
   const n = opNames(op);
-  const { first } = firstInput(op);
+  const { first, output } = firstInput(op);
   const inputs = op.inputs.map((x) => juliaName(x.name));
   const runArgs = [`${P}T`, ...inputs, ...written(op).map((t) => local(t.name.spec)), ...op.params.map((p) => juliaName(p.name))];
+  // Items along another axis, or arrays of more dims: the same call on the n × B matrix, through the runtime.
+  const alongArgs = [n.forward, juliaString(op.name.spec), tupleOf(op.inputs.map((x) => juliaString(x.name.spec))), tupleOf(inputs), 'dims', String(rowRank(output.shape))];
+  const along = packedCall(`${P}items_first(dims, ${inputs.join(', ')}) || return ${P}forward_along`, alongArgs, op.params.map(forwardKeyword), '', 4, 4);
   return code`
     ${docstring(forwardDoc(op))}
-    ${call(`function ${n.forward}`, op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`), op.params.map(keywordWithDefault))}
+    ${call(`function ${n.forward}`, op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), [...op.params.map(keywordWithDefault), DIMS_KEYWORD])}
+        ${along}
         ${P}T = ${P}float_type(${join(inputs, ', ')})
         ${P}batch, ${P}n = ${P}rows(${juliaName(first.name)})
         ${lengthDims(op).map((d) => `${localDim(d)} = ${P}list_length(${juliaString(op.name.spec)}, ${juliaString(d.param)}, ${juliaIdent(d.param)})`)}
@@ -238,9 +248,9 @@ function renderForwardInto(op: OpIR): string {
 
 function renderPublic(op: OpIR): string {
   const n = opNames(op);
-  const inputs = op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`);
-  const keywords = op.params.map(keywordWithDefault);
-  const pass = op.params.map(forwardKeyword);
+  const inputs = op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`);
+  const keywords = [...op.params.map(keywordWithDefault), DIMS_KEYWORD];
+  const pass = [...op.params.map(forwardKeyword), PASS_DIMS];
   const body = packedCall(`return first(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), pass, ')', 4, 4);
   const grads = op.paramGrads.map((g) => g.of);
   const positional =
@@ -251,7 +261,7 @@ function renderPublic(op: OpIR): string {
           ${call(
             `function ${n.fn}`,
             [...inputs, ...grads.map((p) => `${juliaName(p.name)}::Real`)],
-            op.params.filter((p) => !grads.includes(p as never)).map(keywordWithDefault),
+            [...op.params.filter((p) => !grads.includes(p as never)).map(keywordWithDefault), DIMS_KEYWORD],
           )}
               ${body}
           end
@@ -268,10 +278,18 @@ function renderPullback(op: OpIR): string {
   const n = opNames(op);
   const cotangents = op.cotangents.map((c) => juliaName(c.name));
   const fresh = op.grads.map(() => `Array{T,N}(undef, ${TAPE}.${P}size)`);
+  const [cotangent, ...more] = op.cotangents;
+  if (cotangent === undefined || more.length > 0) throw new Error(`julia emitter: op ${op.name.spec} needs one cotangent`);
+  const alongArgs = [n.pullback, juliaString(op.name.spec), juliaString(cotangent.of.name.spec), TAPE, juliaName(cotangent.name)];
   return code`
     ${docstring(pullbackDoc(op))}
-    ${call(`function ${n.pullback}`, [`${TAPE}::${n.tape}{T,N}`, ...cotangents], [], ' where {T,N}')}
+    ${call(`function ${n.pullback}`, [`${TAPE}::${n.tape}{T,N}`, ...cotangents], [DIMS_KEYWORD], ' where {T,N}')}
+        ${P}check_tape_dims(${juliaString(n.pullback)}, 1, dims)
         ${packed(`return ${n.pullbackInto}(`, [...fresh, TAPE, ...cotangents], ')', 4, 4)}
+    end
+    ${call(`function ${n.pullback}`, [`${TAPE}::AxisTape{<:${n.tape}}`, ...cotangents], [`dims = ${TAPE}.dims`])}
+        ${P}check_tape_dims(${juliaString(n.pullback)}, ${TAPE}.dims, dims)
+        ${packed(`return ${P}pullback_along(`, alongArgs, ')', 4, 4)}
     end
   `;
 }

@@ -9,7 +9,7 @@ import type { DimIR, IR, OpIR, ParamIR, ParamValue, ShapeIR } from '../../ir/typ
 import { defaultValue, matchParam } from '../../ir/match.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
-import { juliaRealVector, juliaString, juliaSymbol, MODULE } from './syntax.ts';
+import { DIMS_KEYWORD, juliaRealVector, juliaString, juliaSymbol, MODULE } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, reals with a decimal point. */
 export function juliaValue(p: ParamIR, value: ParamValue): string {
@@ -67,7 +67,7 @@ function tuple(names: readonly string[]): string {
 export function juliaSignature(op: OpIR): string {
   const n = juliaApi(op);
   const inputs = op.inputs.map((i) => juliaName(i.name));
-  const keywords = op.params.map(juliaParam);
+  const keywords = [...op.params.map(juliaParam), DIMS_KEYWORD];
   const call = (head: string, positional: readonly string[], kw: readonly string[]) =>
     `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
   const outputs = op.outputs.map((o) => juliaName(o.name));
@@ -76,12 +76,12 @@ export function juliaSignature(op: OpIR): string {
   // A param with a gradient also comes positional, so ChainRules can differentiate it.
   const positional = op.params.filter((p) => p.grad);
   if (positional.length > 0) {
-    const rest = op.params.filter((p) => !p.grad).map(juliaParam);
+    const rest = [...op.params.filter((p) => !p.grad).map(juliaParam), DIMS_KEYWORD];
     lines.push(`${call(n.fn, [...inputs, ...positional.map((p) => juliaName(p.name))], rest)} -> ${tuple(outputs)}`);
   }
   lines.push(
-    `${call(n.forward, inputs, op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape::' + n.tape].join(', ')})`,
-    `${call(n.pullback, ['tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])} -> (${grads.join(', ')})`,
+    `${call(n.forward, inputs, [...op.params.map((p) => juliaName(p.name)), 'dims'])} -> (${[...outputs, `tape::${n.tape} or AxisTape`].join(', ')})`,
+    `${call(n.pullback, [`tape::${n.tape} or AxisTape`, ...op.cotangents.map((c) => juliaName(c.name))], ['dims'])} -> (${grads.join(', ')})`,
     `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape'].join(', ')})`,
     `${call(n.pullbackInto, [...op.grads.map((g) => juliaName(g.name)), 'tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])}`,
   );
@@ -128,7 +128,8 @@ function section(op: OpIR, data: ExampleData): string {
 
     ${tick(jl.pullback)} returns the gradient of each differentiable input, then the gradient of each
     differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
-    reuse the arrays of an earlier tape. With ChainRulesCore loaded, an ${tick('rrule')} makes
+    reuse the arrays of an earlier tape (items along the first axis only). ${tick('dims')} puts the items along any axis of
+    an array of any number of dims, as in ${tick('sort(x; dims)')}. With ChainRulesCore loaded, an ${tick('rrule')} makes
     ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
 
     ${fence('julia', juliaExample(op, data), true)}
@@ -160,7 +161,8 @@ export function describeJulia(ir: IR): TargetDocs {
     dtypes: Object.fromEntries(ir.dtypes.map((t) => [t.id, `Julia ${tick(juliaType(t))}`])),
     overview: code`
       - **Julia**: a \`Vector\` is one sample; an \`n × B\` \`Matrix\` holds one sample per column (the same memory
-        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`.
+        as the core's \`[B, n]\`); \`Float32\` or \`Float64\`. The \`dims\` keyword puts the items along any axis of an
+        array of any number of dims (\`dims = 2\`: one sample per row), a copy with that axis moved first.
     `,
     module: MODULE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),

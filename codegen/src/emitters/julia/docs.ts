@@ -2,8 +2,8 @@
 // argument, what it returns, an example call.
 import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { juliaName, juliaReal } from './names.ts';
-import { call, defaultValue, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
-import { isItemRow, isPerRow } from '../../ir/shape.ts';
+import { call, defaultValue, DIMS_KEYWORD, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
+import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { juliaDimsText } from './describe.ts';
@@ -18,6 +18,29 @@ function shapeNote(op: OpIR): string[] {
       `the core's row-major \`[B, n]\`)${same}. An \`Array\` of \`Float32\` or \`Float64\` goes to the library ` +
       'without a copy; any other array (a view, a range, integers) is first copied into one. The computation ' +
       'runs in `Float32` when every input is `Float32`, else in `Float64`.',
+  );
+}
+
+/** The `dims` keyword: what it does to the inputs and to this op's output. */
+function dimsItem(op: OpIR): string[] {
+  const [output] = op.outputs;
+  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  const rank = rowRank(output.shape);
+  const what = isItemRow(output.shape) ? 'items' : `\`${juliaDimsText(output.shape)}\` values of each sample`;
+  const out =
+    rank === 0
+      ? 'The output drops that axis: one value per sample, an array of the other axes (a `Vector` of length `B` for a `B × n` `Matrix` with `dims = 2`).'
+      : rank === 1
+        ? `The output's ${what} lie along \`dims\` too, the other axes as in the input.`
+        : 'Each sample of the output has more than one axis, so only `dims = 1` is allowed (another value is an ' +
+          '`ArgumentError`): the items along the first axis of an array of any number of dims, the output\'s ' +
+          `\`${juliaDimsText(output.shape)}\` first, then the input's other axes.`;
+  return item(
+    `\`${DIMS_KEYWORD}\`: `,
+    'The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims (each slice along ' +
+      '`dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above, without a copy; another ' +
+      `axis copies the inputs with it moved first. ${out} Not an integer or not an axis of the input: ` +
+      'an `ArgumentError`.',
   );
 }
 
@@ -80,11 +103,11 @@ function paramErrors(op: OpIR): string {
 export function signatures(op: OpIR): string[] {
   const n = opNames(op);
   const inputs = op.inputs.map((x) => juliaName(x.name));
-  const keywords = op.params.map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`);
+  const keywords = [...op.params.map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`), DIMS_KEYWORD];
   const lines = [`    ${n.fn}(${inputs.join(', ')}; ${keywords.join(', ')})`];
   if (op.paramGrads.length > 0) {
     const grads = op.paramGrads.map((g) => juliaName(g.of.name));
-    const rest = op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`);
+    const rest = [...op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`), DIMS_KEYWORD];
     lines.push(`    ${n.fn}(${[...inputs, ...grads].join(', ')}${rest.length > 0 ? `; ${rest.join(', ')}` : ''})`);
   }
   return lines;
@@ -116,7 +139,14 @@ function exampleLines(op: OpIR): string[] {
       },
     }),
   );
-  return ['# Example', '```julia', call(opNames(op).fn, args, keywords), '```'];
+  // The same samples as the rows of a matrix (items along dims = 2), for outputs that can take another axis.
+  const [output] = op.outputs;
+  const rows = ex.inputs.map(({ rows: r }) => `[${r.map((row) => row.map(juliaReal).join(' ')).join('; ')}]`);
+  const alongRows =
+    output === undefined || rowRank(output.shape) >= 2
+      ? []
+      : ['', 'The same samples as the rows of a matrix (items along `dims = 2`):', '```julia', call(opNames(op).fn, rows, [...keywords, 'dims = 2']), '```'];
+  return ['# Example', '```julia', call(opNames(op).fn, args, keywords), '```', ...alongRows];
 }
 
 export function publicDoc(op: OpIR): string[] {
@@ -143,6 +173,7 @@ export function publicDoc(op: OpIR): string[] {
     '# Arguments',
     ...op.inputs.flatMap((x) => item(`\`${juliaName(x.name)}\`: `, x.doc)),
     ...op.params.flatMap(paramItem),
+    ...dimsItem(op),
     '',
     '# Returns',
     ...item(`\`${juliaName(output.name)}\`: `, `${output.doc} ${outputShape(output)}`),
@@ -159,7 +190,7 @@ export function publicDoc(op: OpIR): string[] {
 export function forwardDoc(op: OpIR): string[] {
   const n = opNames(op);
   const [output] = op.outputs;
-  const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
+  const keywords = [...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')), DIMS_KEYWORD];
   const residuals = op.residuals.map((r) => `\`${juliaName(r.name)}\``);
   const head = `    ${n.forward}`;
   return [
@@ -173,7 +204,9 @@ export function forwardDoc(op: OpIR): string[] {
         ', the params' +
         (residuals.length > 0 ? ` and the residuals of the library's forward (${residuals.join(', ')})` : '') +
         `. Do not modify the saved arrays before calling the pullback. [\`${n.forwardInto}\`](@ref) reuses ` +
-        'the arrays of a tape.',
+        'the arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`), ' +
+        `the tape is a [\`RankRelax.AxisTape\`](@ref) around the \`${n.tape}\` of the \`n × B\` call, and ` +
+        `[\`${n.pullback}\`](@ref) takes it.`,
     ),
   ];
 }
@@ -197,7 +230,8 @@ export function pullbackDoc(op: OpIR): string[] {
   const cotangents = op.cotangents.map((c) => juliaName(c.name));
   const nonDiff = op.inputs.filter((x) => !x.differentiable).map((x) => `\`${juliaName(x.name)}\``);
   return [
-    `    ${n.pullback}(tape::${n.tape}, ${cotangents.join(', ')})`,
+    `    ${n.pullback}(tape::${n.tape}, ${cotangents.join(', ')}; dims = 1)`,
+    `    ${n.pullback}(tape::RankRelax.AxisTape, ${cotangents.join(', ')}; dims = tape.dims)`,
     `        -> (${returns.join(', ')})`,
     '',
     ...para(
@@ -207,13 +241,18 @@ export function pullbackDoc(op: OpIR): string[] {
     ),
     '',
     '# Arguments',
-    ...item('`tape`: ', `From [\`${n.forward}\`](@ref).`),
+    ...item(
+      '`tape`: ',
+      `From [\`${n.forward}\`](@ref). For a [\`RankRelax.AxisTape\`](@ref) (a call with \`dims\`), the cotangent and ` +
+        'the gradients are in the layout of that call: the output\'s and the inputs\' sizes.',
+    ),
     ...op.cotangents.flatMap((c) =>
       item(
         `\`${juliaName(c.name)}\`: `,
         `Cotangent of \`${juliaName(c.of.name)}\`: ${isPerRow(c.of.shape) ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`.' : `an array of the size of \`${juliaName(c.of.name)}\`.`}`,
       ),
     ),
+    ...item('`dims`: ', 'Optional: the `dims` of the forward call; another value is an `ArgumentError`.'),
     '',
     '# Returns',
     ...op.grads.flatMap((g) => item(`\`${juliaName(g.name)}\`: `, `The gradient with respect to \`${juliaName(g.of.name)}\`, an \`Array\` of its size.`)),
@@ -237,7 +276,8 @@ export function forwardIntoDoc(op: OpIR): string[] {
       `[\`${n.forward}\`](@ref) into the arrays of an earlier \`tape\` of the same size and element type: ` +
         'no array is allocated. The output and residual arrays of `tape` are overwritten (the output that ' +
         'the earlier call returned included) and a new tape over them is returned; use it, not the old one, ' +
-        'for the pullback. For loops over batches of one shape.',
+        'for the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a ' +
+        '`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.',
     ),
   ];
 }
@@ -259,7 +299,7 @@ export function pullbackIntoDoc(op: OpIR): string[] {
           ? '. '
           : ` except that \`${juliaName(op.inPlaceVjp.grad)}\` may be \`${juliaName(op.inPlaceVjp.cotangent)}\` itself: the gradient is ` +
             'then written over the cotangent (one array less, the same result). ') +
-        'Returns them, then the param gradients.',
+        'Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.',
     ),
   ];
 }

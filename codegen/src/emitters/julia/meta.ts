@@ -3,7 +3,7 @@
 import { code } from '../../emit/code.ts';
 import type { EnumIR, EnumParamIR, EnumValueIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { comment, juliaString, juliaSymbol, opNames, P, PC } from './syntax.ts';
-import { isPerRow } from '../../ir/shape.ts';
+import { isPerRow, rowRank } from '../../ir/shape.ts';
 import { juliaName } from './names.ts';
 
 /** Whether an op takes only some of its enum param's values (then it has its own parser). */
@@ -69,6 +69,7 @@ function opEntry(op: OpIR): string {
         ),
         output = :${output === undefined ? '' : juliaName(output.name)},
         per_row = ${output !== undefined && isPerRow(output.shape) ? 'true' : 'false'},
+        output_rank = ${output === undefined ? 0 : rowRank(output.shape)},
         min_n = ${op.minN},
     ),
   `;
@@ -78,7 +79,8 @@ export function renderOpsTable(ir: IR): string {
   return code`
     ${comment(
       'Every op: its functions, its inputs (and which are differentiable, in the order the pullback returns ' +
-        'their gradients), its params (those with a gradient, and the values of the enum ones), its output. ' +
+        'their gradients), its params (those with a gradient, and the values of the enum ones), its output (and ' +
+        'the number of item or level dims of one sample of it). ' +
         'The tests iterate over this table.',
     )}
     const ${PC}OPS = (

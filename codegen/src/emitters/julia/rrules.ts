@@ -4,7 +4,7 @@
 import { code, file } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
-import { call, comment, EXT_MODULE, forwardKeyword, keywordWithDefault, local, MODULE, opNames, P, packed, packedCall } from './syntax.ts';
+import { call, comment, DIMS_KEYWORD, PASS_DIMS, EXT_MODULE, forwardKeyword, keywordWithDefault, local, MODULE, opNames, P, packed, packedCall } from './syntax.ts';
 import { juliaName } from './names.ts';
 
 /** The names the extension uses from ChainRulesCore (the test stub provides exactly these). */
@@ -21,13 +21,13 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
   const keywords = op.params.filter((p) => !positional.includes(p));
   const signature = call(
     'function ChainRulesCore.rrule',
-    [`::typeof(${MODULE}.${n.fn})`, ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
-    keywords.map(keywordWithDefault),
+    [`::typeof(${MODULE}.${n.fn})`, ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
+    [...keywords.map(keywordWithDefault), DIMS_KEYWORD],
   );
   const forward = packedCall(
     `${local(output.name.spec)}, ${P}tape = ${MODULE}.${n.forward}`,
     op.inputs.map((x) => juliaName(x.name)),
-    op.params.map(forwardKeyword),
+    [...op.params.map(forwardKeyword), PASS_DIMS],
     '',
     4,
     4,

@@ -69,6 +69,19 @@ function renderRuntimeFn(fn: RuntimeFnIR): string {
   `;
 }
 
+/** The tape of a call with items along another axis: every op's `_pullback` has a method for it. */
+const AXIS_TAPE_DOC = [
+  '    RankRelax.AxisTape{P,N,M}',
+  '',
+  ...para(
+    'The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first axis ' +
+      'of a `Vector` or `Matrix`): the op\'s own tape `tape` of the `n × B` matrix the call ran on (the items ' +
+      'axis first, the other axes flattened into `B`), `dims`, the caller\'s input size `size` and output size ' +
+      '`output_size`. The op\'s `_pullback` takes it and returns gradients in the caller\'s layout; the `!` ' +
+      'forms do not.',
+  ),
+];
+
 export function renderRuntime(ir: IR): string {
   const fns = Object.values(ir.runtime);
   const threads = ir.runtime.setNumThreads;
@@ -88,6 +101,14 @@ export function renderRuntime(ir: IR): string {
         ${P}status = ${P}${threads.name.snake}(${juliaName(arg.name)})
         ${P}status == Int32(0) || ${P}throw(${P}status)
         return nothing
+    end
+
+    ${docstring(AXIS_TAPE_DOC)}
+    struct AxisTape{P,N,M}
+        tape::P
+        dims::Int
+        size::NTuple{N,Int}
+        output_size::NTuple{M,Int}
     end
   `;
 }

@@ -75,6 +75,11 @@ export function keywordWithDefault(param: ParamIR): string {
   return `${juliaName(param.name)}${type} = ${defaultValue(param)}`;
 }
 
+/** The keyword that says along which axis the items lie (`sort`'s spelling); 1 is the library's layout. */
+export const DIMS_KEYWORD = 'dims = 1';
+/** Passing `dims` on. */
+export const PASS_DIMS = 'dims = dims';
+
 /** `regularization = regularization`: passing a keyword on. */
 export function forwardKeyword(param: ParamIR): string {
   return `${juliaName(param.name)} = ${juliaName(param.name)}`;

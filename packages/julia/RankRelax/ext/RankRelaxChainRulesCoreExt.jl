@@ -14,13 +14,15 @@ using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unth
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.ndcg_loss),
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real};
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
-        regularization_strength = regularization_strength, regularization = regularization)
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
     function ndcg_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -34,13 +36,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.ndcg_loss),
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real},
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
-        regularization_strength = regularization_strength, regularization = regularization)
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
     function ndcg_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -56,12 +60,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.neural_sort),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function neural_sort_pullback(_rr_cotangent)
         _rr_cotangent_permutation_matrix = unthunk(_rr_cotangent)
         if _rr_cotangent_permutation_matrix isa AbstractZero
@@ -75,12 +80,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.neural_sort),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function neural_sort_pullback(_rr_cotangent)
         _rr_cotangent_permutation_matrix = unthunk(_rr_cotangent)
         if _rr_cotangent_permutation_matrix isa AbstractZero
@@ -96,13 +102,14 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.neural_sort_apply),
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function neural_sort_apply_pullback(_rr_cotangent)
         _rr_cotangent_output = unthunk(_rr_cotangent)
         if _rr_cotangent_output isa AbstractZero
@@ -116,13 +123,14 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.neural_sort_apply),
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function neural_sort_apply_pullback(_rr_cotangent)
         _rr_cotangent_output = unthunk(_rr_cotangent)
         if _rr_cotangent_output isa AbstractZero
@@ -138,12 +146,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.sigmoid_rank),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function sigmoid_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -157,12 +166,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.sigmoid_rank),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function sigmoid_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -178,13 +188,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_quantile),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
-        regularization_strength = regularization_strength, regularization = regularization)
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
     function soft_quantile_pullback(_rr_cotangent)
         _rr_cotangent_result = unthunk(_rr_cotangent)
         if _rr_cotangent_result isa AbstractZero
@@ -198,13 +210,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_quantile),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     quantiles = [0.5],
     regularization = :l2,
+    dims = 1,
 )
     _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
-        regularization_strength = regularization_strength, regularization = regularization)
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
     function soft_quantile_pullback(_rr_cotangent)
         _rr_cotangent_result = unthunk(_rr_cotangent)
         if _rr_cotangent_result isa AbstractZero
@@ -220,14 +234,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction)
+        direction = direction, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -241,14 +256,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction)
+        direction = direction, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -264,14 +280,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_sort),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction)
+        direction = direction, dims = dims)
     function soft_sort_pullback(_rr_cotangent)
         _rr_cotangent_sorted = unthunk(_rr_cotangent)
         if _rr_cotangent_sorted isa AbstractZero
@@ -285,14 +302,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_sort),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction)
+        direction = direction, dims = dims)
     function soft_sort_pullback(_rr_cotangent)
         _rr_cotangent_sorted = unthunk(_rr_cotangent)
         if _rr_cotangent_sorted isa AbstractZero
@@ -308,15 +326,16 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_topk),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     k = 1,
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
     _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction)
+        direction = direction, dims = dims)
     function soft_topk_pullback(_rr_cotangent)
         _rr_cotangent_mask = unthunk(_rr_cotangent)
         if _rr_cotangent_mask isa AbstractZero
@@ -330,15 +349,16 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_topk),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     k = 1,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
     _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction)
+        direction = direction, dims = dims)
     function soft_topk_pullback(_rr_cotangent)
         _rr_cotangent_mask = unthunk(_rr_cotangent)
         if _rr_cotangent_mask isa AbstractZero
@@ -354,13 +374,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.spearman_loss),
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
-        regularization_strength = regularization_strength, regularization = regularization)
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
     function spearman_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -374,13 +396,15 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.spearman_loss),
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real},
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
-        regularization_strength = regularization_strength, regularization = regularization)
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
     function spearman_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero

@@ -7,7 +7,8 @@ soft quantiles, NeuralSort) with analytical gradients, over the rank-relax C lib
 
 Arrays are `n × B`: each column is one sample (the same memory as the core's row-major `[B, n]`,
 passed without a copy); a `Vector` is one sample. Outputs of other shapes reverse the core's dims
-the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). Every op has a function (`soft_rank`), a forward
+the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). The `dims` keyword puts the items along
+any axis of an array of any number of dims (`dims = 2`: one sample per row). Every op has a function (`soft_rank`), a forward
 that also returns a tape (`soft_rank_forward`) and a plain pullback function
 (`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
 `RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
@@ -160,6 +161,82 @@ function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{
             " (one per column), got ", got)))
     end
     return _rr_dense(T, c)
+end
+
+# ------------------------------------------------------------------------------------------------
+# Items along any axis (`dims`; the tape type `AxisTape` is in generated.jl). The library takes items along the first axis of an `n × B` matrix;
+# a call with another axis, or an array of more dimensions, runs on that matrix (the items axis
+# moved first by a copy, the other axes flattened into B) and puts the outputs back.
+
+# Whether a call takes today's path: items along the first axis of Vectors or Matrices.
+_rr_items_first(dims, ::AbstractVecOrMat...) = dims isa Integer && !(dims isa Bool) && dims == 1
+_rr_items_first(dims, ::AbstractArray...) = false
+
+# `dims` as an Int, after checking it is an axis of an array of `N` dimensions.
+function _rr_check_dims(op::String, dims, N::Int)
+    if !(dims isa Integer) || dims isa Bool
+        throw(ArgumentError(string(op, ": dims must be an integer, got ", repr(dims), " of type ", typeof(dims))))
+    end
+    1 <= dims <= N || throw(ArgumentError(string(op, ": dims = ", dims, " is out of range for an array of ", N,
+        N == 1 ? " dimension" : " dimensions")))
+    return Int(dims)
+end
+
+# The `dims` of a pullback call: optional, but when given, the one of the forward call (the tape's).
+function _rr_check_tape_dims(fn::String, tape_dims::Int, dims)
+    dims isa Integer && !(dims isa Bool) && dims == tape_dims && return nothing
+    throw(ArgumentError(string(fn, ": dims = ", repr(dims), " but the tape is of a call with dims = ", tape_dims)))
+end
+
+# The permutation that moves axis d first, its inverse, and a size without axis d.
+_rr_axis_first(d::Int, N::Int) = ntuple(i -> i == 1 ? d : (i <= d ? i - 1 : i), N)
+_rr_axis_back(d::Int, N::Int) = ntuple(i -> i < d ? i + 1 : (i == d ? 1 : i), N)
+_rr_drop(sz::Tuple, d::Int) = ntuple(i -> sz[i < d ? i : i + 1], length(sz) - 1)
+
+# An array in the library's layout: its first `rank` axes kept (axis d moved first; no copy when
+# d = 1), the others flattened into B. Rank 0 is a Vector of B.
+function _rr_to_items(x::AbstractArray, rank::Int, d::Int)
+    rank == 0 && return reshape(x, :)
+    y = d == 1 ? x : permutedims(x, _rr_axis_first(d, ndims(x)))
+    return reshape(y, size(y)[1:rank]..., :)
+end
+
+# The inverse: an array of the library's layout (its `rank` axes, then B) with B unflattened into
+# `outer` and, for one axis, that axis put back at d.
+function _rr_from_items(x::AbstractArray, rank::Int, d::Int, outer::Tuple)
+    y = reshape(x, size(x)[1:rank]..., outer...)
+    (rank == 0 || d == 1) && return y
+    return permutedims(y, _rr_axis_back(d, ndims(y)))
+end
+
+# `forward(inputs…; kw…)` with the items of every input along `dims`; `rank` is the number of
+# item/level dims of one sample of the output (0 for a loss: that axis is dropped).
+function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, dims, rank::Int; kw...)
+    x = first(inputs)
+    d = _rr_check_dims(op, dims, ndims(x))
+    for (name, y) in zip(Base.tail(names), Base.tail(inputs))
+        _rr_check_same_size(op, first(names), x, name, y)
+    end
+    if rank >= 2 && d != 1
+        throw(ArgumentError(string(op, ": dims = ", d, " is not supported: each sample of its output has ", rank,
+            " item dims, so their place along another axis would be ambiguous; use dims = 1")))
+    end
+    out, tape = forward(map(y -> _rr_to_items(y, 1, d), inputs)...; kw...)
+    y = _rr_from_items(out, rank, d, _rr_drop(size(x), d))
+    return y, AxisTape(tape, d, size(x), size(y))
+end
+
+# `pullback(tape.tape, cotangent)` with the cotangent and the gradients in the caller's layout.
+function _rr_pullback_along(pullback, op::String, output::String, t::AxisTape{P,N,M}, c) where {P,N,M}
+    if !(c isa AbstractArray{<:Real}) || size(c) != t.output_size
+        got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
+        throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a real array of shape ",
+            _rr_shape_text(t.output_size), ", got ", got)))
+    end
+    rank = M - N + 1
+    outer = _rr_drop(t.size, t.dims)
+    grads = pullback(t.tape, _rr_to_items(c, rank, t.dims))
+    return map(g -> g isa AbstractArray ? _rr_from_items(g, 1, t.dims, outer) : g, grads)
 end
 
 # ------------------------------------------------------------------------------------------------

@@ -112,6 +112,22 @@ function set_num_threads(num_threads::Integer)
     return nothing
 end
 
+"""
+    RankRelax.AxisTape{P,N,M}
+
+The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first
+axis of a `Vector` or `Matrix`): the op's own tape `tape` of the `n × B` matrix the call ran on (the
+items axis first, the other axes flattened into `B`), `dims`, the caller's input size `size` and
+output size `output_size`. The op's `_pullback` takes it and returns gradients in the caller's
+layout; the `!` forms do not.
+"""
+struct AxisTape{P,N,M}
+    tape::P
+    dims::Int
+    size::NTuple{N,Int}
+    output_size::NTuple{M,Int}
+end
+
 # The exception for a failed call: the core's error kinds (invalid_value, invalid_argument,
 # shape_mismatch) become ArgumentError, the others (null_pointer, panic) RankRelaxError; the message
 # is the library's (rr_last_error()).
@@ -244,21 +260,28 @@ function _rr_ndcg_loss_run(::Type{_rr_T}, scores, relevance, loss, ranks, permut
 end
 
 """
-    ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2)
+    ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2,
+                      dims = 1)
         -> (loss, tape::NdcgLossTape)
 
 [`ndcg_loss`](@ref), also returning the [`NdcgLossTape`](@ref) that [`ndcg_loss_pullback`](@ref)
 needs. Same arguments and result as `ndcg_loss`. The tape holds the saves of the forward (`scores`,
 `relevance`; inputs are not copied), the params and the residuals of the library's forward (`ranks`,
 `permutation`). Do not modify the saved arrays before calling the pullback.
-[`ndcg_loss_forward!`](@ref) reuses the arrays of a tape.
+[`ndcg_loss_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`NdcgLossTape` of the `n × B` call, and [`ndcg_loss_pullback`](@ref) takes it.
 """
 function ndcg_loss_forward(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real};
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
+    _rr_items_first(dims, scores, relevance) || return _rr_forward_along(ndcg_loss_forward,
+        "ndcg_loss", ("scores", "relevance"), (scores, relevance), dims, 0;
+        regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(scores, relevance)
     _rr_batch, _rr_n = _rr_rows(scores)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
@@ -275,7 +298,8 @@ end
 [`ndcg_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function ndcg_loss_forward!(
     tape::NdcgLossTape{T,N},
@@ -291,8 +315,8 @@ function ndcg_loss_forward!(
 end
 
 """
-    ndcg_loss(scores, relevance; regularization_strength = 1.0, regularization = :l2)
-    ndcg_loss(scores, relevance, regularization_strength; regularization = :l2)
+    ndcg_loss(scores, relevance; regularization_strength = 1.0, regularization = :l2, dims = 1)
+    ndcg_loss(scores, relevance, regularization_strength; regularization = :l2, dims = 1)
 
 One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -316,6 +340,11 @@ else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output drops that axis:
+  one value per sample, an array of the other axes (a `Vector` of length `B` for a `B × n` `Matrix`
+  with `dims = 2`). Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `loss`: One loss value per row. A number for a `Vector` input; for a `Matrix`, a `Vector` of
@@ -332,28 +361,38 @@ unknown `Symbol`, inputs of different sizes).
 ```julia
 ndcg_loss([0.2, 1.5, 0.3], [0.0, 2.0, 1.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+ndcg_loss([0.2 1.5 0.3], [0.0 2.0 1.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function ndcg_loss(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real};
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     return first(ndcg_loss_forward(scores, relevance;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 function ndcg_loss(
-    scores::AbstractVecOrMat{<:Real},
-    relevance::AbstractVecOrMat{<:Real},
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    dims = 1,
 )
     return first(ndcg_loss_forward(scores, relevance;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 
 """
-    ndcg_loss_pullback(tape::NdcgLossTape, cotangent_loss)
+    ndcg_loss_pullback(tape::NdcgLossTape, cotangent_loss; dims = 1)
+    ndcg_loss_pullback(tape::RankRelax.AxisTape, cotangent_loss; dims = tape.dims)
         -> (grad_scores, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`ndcg_loss`](@ref): from the cotangent of the output,
@@ -362,9 +401,12 @@ the library from the tape, without sorting again. [`ndcg_loss_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`ndcg_loss_forward`](@ref).
+- `tape`: From [`ndcg_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_scores`: The gradient with respect to `scores`, an `Array` of its size.
@@ -373,8 +415,13 @@ arrays.
 
 `relevance` receives no gradient.
 """
-function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
+function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
+    _rr_check_tape_dims("ndcg_loss_pullback", 1, dims)
     return ndcg_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+function ndcg_loss_pullback(tape::AxisTape{<:NdcgLossTape}, cotangent_loss; dims = tape.dims)
+    _rr_check_tape_dims("ndcg_loss_pullback", tape.dims, dims)
+    return _rr_pullback_along(ndcg_loss_pullback, "ndcg_loss", "loss", tape, cotangent_loss)
 end
 
 """
@@ -383,7 +430,7 @@ end
 
 [`ndcg_loss_pullback`](@ref) writing the input gradients into `grad_scores`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function ndcg_loss_pullback!(grad_scores, tape::NdcgLossTape{T,N}, cotangent_loss) where {T,N}
     _rr_check_grad("ndcg_loss_pullback!", "grad_scores", grad_scores, T, tape._rr_size)
@@ -472,20 +519,26 @@ function _rr_neural_sort_run(::Type{_rr_T}, values, permutation_matrix, regulari
 end
 
 """
-    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending)
+    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
         -> (permutation_matrix, tape::NeuralSortTape)
 
 [`neural_sort`](@ref), also returning the [`NeuralSortTape`](@ref) that
 [`neural_sort_pullback`](@ref) needs. Same arguments and result as `neural_sort`. The tape holds the
 saves of the forward (`values`, `permutation_matrix`; inputs are not copied), the params. Do not
 modify the saved arrays before calling the pullback. [`neural_sort_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `NeuralSortTape` of the `n × B` call, and
+[`neural_sort_pullback`](@ref) takes it.
 """
 function neural_sort_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(neural_sort_forward, "neural_sort",
+        ("values",), (values,), dims, 2; regularization_strength = regularization_strength,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_permutation_matrix = Array{_rr_T}(undef, _rr_size(size(values), _rr_n, _rr_n))
@@ -500,7 +553,8 @@ end
 [`neural_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function neural_sort_forward!(
     tape::NeuralSortTape{T,N},
@@ -515,8 +569,8 @@ function neural_sort_forward!(
 end
 
 """
-    neural_sort(values; regularization_strength = 1.0, direction = :ascending)
-    neural_sort(values, regularization_strength; direction = :ascending)
+    neural_sort(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    neural_sort(values, regularization_strength; direction = :ascending, dims = 1)
 
 Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -540,6 +594,12 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. Each sample of the output has
+  more than one axis, so only `dims = 1` is allowed (another value is an `ArgumentError`): the items
+  along the first axis of an array of any number of dims, the output's `n × n` first, then the
+  input's other axes. Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `permutation_matrix`: Row-stochastic relaxed permutation matrices; row i softly selects the i-th
@@ -560,24 +620,27 @@ neural_sort([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
 """
 function neural_sort(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 function neural_sort(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 
 """
-    neural_sort_pullback(tape::NeuralSortTape, cotangent_permutation_matrix)
+    neural_sort_pullback(tape::NeuralSortTape, cotangent_permutation_matrix; dims = 1)
+    neural_sort_pullback(tape::RankRelax.AxisTape, cotangent_permutation_matrix; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`neural_sort`](@ref): from the cotangent of the output,
@@ -586,17 +649,34 @@ the library from the tape, without sorting again. [`neural_sort_pullback!`](@ref
 arrays.
 
 # Arguments
-- `tape`: From [`neural_sort_forward`](@ref).
+- `tape`: From [`neural_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_permutation_matrix`: Cotangent of `permutation_matrix`: an array of the size of
   `permutation_matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function neural_sort_pullback(tape::NeuralSortTape{T,N}, cotangent_permutation_matrix) where {T,N}
+function neural_sort_pullback(
+    tape::NeuralSortTape{T,N},
+    cotangent_permutation_matrix;
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_pullback", 1, dims)
     return neural_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape,
+        cotangent_permutation_matrix)
+end
+function neural_sort_pullback(
+    tape::AxisTape{<:NeuralSortTape},
+    cotangent_permutation_matrix;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_pullback", tape.dims, dims)
+    return _rr_pullback_along(neural_sort_pullback, "neural_sort", "permutation_matrix", tape,
         cotangent_permutation_matrix)
 end
 
@@ -606,7 +686,7 @@ end
 
 [`neural_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function neural_sort_pullback!(
     grad_values,
@@ -704,21 +784,27 @@ end
 
 """
     neural_sort_apply_forward(values, payload; regularization_strength = 1.0,
-                              direction = :ascending)
+                              direction = :ascending, dims = 1)
         -> (output, tape::NeuralSortApplyTape)
 
 [`neural_sort_apply`](@ref), also returning the [`NeuralSortApplyTape`](@ref) that
 [`neural_sort_apply_pullback`](@ref) needs. Same arguments and result as `neural_sort_apply`. The
 tape holds the saves of the forward (`values`, `payload`; inputs are not copied), the params. Do not
 modify the saved arrays before calling the pullback. [`neural_sort_apply_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `NeuralSortApplyTape` of the `n × B` call, and
+[`neural_sort_apply_pullback`](@ref) takes it.
 """
 function neural_sort_apply_forward(
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values, payload) || return _rr_forward_along(neural_sort_apply_forward,
+        "neural_sort_apply", ("values", "payload"), (values, payload), dims, 1;
+        regularization_strength = regularization_strength, direction = direction)
     _rr_T = _rr_float_type(values, payload)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_output = Array{_rr_T}(undef, size(values))
@@ -734,7 +820,8 @@ end
 [`neural_sort_apply_forward`](@ref) into the arrays of an earlier `tape` of the same size and
 element type: no array is allocated. The output and residual arrays of `tape` are overwritten (the
 output that the earlier call returned included) and a new tape over them is returned; use it, not
-the old one, for the pullback. For loops over batches of one shape.
+the old one, for the pullback. For loops over batches of one shape. Items along the first axis only
+(`dims = 1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function neural_sort_apply_forward!(
     tape::NeuralSortApplyTape{T,N},
@@ -750,8 +837,8 @@ function neural_sort_apply_forward!(
 end
 
 """
-    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending)
-    neural_sort_apply(values, payload, regularization_strength; direction = :ascending)
+    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    neural_sort_apply(values, payload, regularization_strength; direction = :ascending, dims = 1)
 
 The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -776,6 +863,11 @@ else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `output`: P·payload per row; position i holds the soft i-th payload in the chosen direction. An
@@ -792,28 +884,36 @@ unknown `Symbol`, inputs of different sizes).
 ```julia
 neural_sort_apply([3.0, 1.0, 2.0], [30.0, 10.0, 20.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+neural_sort_apply([3.0 1.0 2.0], [30.0 10.0 20.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function neural_sort_apply(
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction))
+        regularization_strength = regularization_strength, direction = direction, dims = dims))
 end
 function neural_sort_apply(
-    values::AbstractVecOrMat{<:Real},
-    payload::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction))
+        regularization_strength = regularization_strength, direction = direction, dims = dims))
 end
 
 """
-    neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output)
+    neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output; dims = 1)
+    neural_sort_apply_pullback(tape::RankRelax.AxisTape, cotangent_output; dims = tape.dims)
         -> (grad_values, grad_payload, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`neural_sort_apply`](@ref): from the cotangent of the
@@ -822,8 +922,11 @@ computed by the library from the tape, without sorting again. [`neural_sort_appl
 writes into given arrays.
 
 # Arguments
-- `tape`: From [`neural_sort_apply_forward`](@ref).
+- `tape`: From [`neural_sort_apply_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_output`: Cotangent of `output`: an array of the size of `output`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
@@ -831,9 +934,23 @@ writes into given arrays.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function neural_sort_apply_pullback(tape::NeuralSortApplyTape{T,N}, cotangent_output) where {T,N}
+function neural_sort_apply_pullback(
+    tape::NeuralSortApplyTape{T,N},
+    cotangent_output;
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_apply_pullback", 1, dims)
     return neural_sort_apply_pullback!(Array{T,N}(undef, tape._rr_size),
         Array{T,N}(undef, tape._rr_size), tape, cotangent_output)
+end
+function neural_sort_apply_pullback(
+    tape::AxisTape{<:NeuralSortApplyTape},
+    cotangent_output;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_apply_pullback", tape.dims, dims)
+    return _rr_pullback_along(neural_sort_apply_pullback, "neural_sort_apply", "output", tape,
+        cotangent_output)
 end
 
 """
@@ -842,7 +959,8 @@ end
 
 [`neural_sort_apply_pullback`](@ref) writing the input gradients into `grad_values`, `grad_payload`:
 each an `Array` of the tape's element type and of the size of the input, distinct from every other
-array of the call. Returns them, then the param gradients.
+array of the call. Returns them, then the param gradients. Only for a tape of the `n × B` layout,
+not an `AxisTape`.
 """
 function neural_sort_apply_pullback!(
     grad_values,
@@ -934,19 +1052,26 @@ function _rr_sigmoid_rank_run(::Type{_rr_T}, values, ranks, regularization_stren
 end
 
 """
-    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
+    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
         -> (ranks, tape::SigmoidRankTape)
 
 [`sigmoid_rank`](@ref), also returning the [`SigmoidRankTape`](@ref) that
 [`sigmoid_rank_pullback`](@ref) needs. Same arguments and result as `sigmoid_rank`. The tape holds
 the saves of the forward (`values`; inputs are not copied), the params. Do not modify the saved
 arrays before calling the pullback. [`sigmoid_rank_forward!`](@ref) reuses the arrays of a tape.
+With items along another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
+[`RankRelax.AxisTape`](@ref) around the `SigmoidRankTape` of the `n × B` call, and
+[`sigmoid_rank_pullback`](@ref) takes it.
 """
 function sigmoid_rank_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(sigmoid_rank_forward, "sigmoid_rank",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
@@ -960,7 +1085,8 @@ end
 [`sigmoid_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function sigmoid_rank_forward!(
     tape::SigmoidRankTape{T,N},
@@ -974,8 +1100,8 @@ function sigmoid_rank_forward!(
 end
 
 """
-    sigmoid_rank(values; regularization_strength = 1.0, direction = :ascending)
-    sigmoid_rank(values, regularization_strength; direction = :ascending)
+    sigmoid_rank(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    sigmoid_rank(values, regularization_strength; direction = :ascending, dims = 1)
 
 Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -997,6 +1123,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `ranks`: Soft ranks, in the positions of the input. An array of the size of the input.
@@ -1012,26 +1143,34 @@ unknown `Symbol`, inputs of different sizes).
 ```julia
 sigmoid_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+sigmoid_rank([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function sigmoid_rank(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 function sigmoid_rank(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 
 """
-    sigmoid_rank_pullback(tape::SigmoidRankTape, cotangent_ranks)
+    sigmoid_rank_pullback(tape::SigmoidRankTape, cotangent_ranks; dims = 1)
+    sigmoid_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`sigmoid_rank`](@ref): from the cotangent of the output,
@@ -1040,16 +1179,24 @@ the library from the tape, without sorting again. [`sigmoid_rank_pullback!`](@re
 arrays.
 
 # Arguments
-- `tape`: From [`sigmoid_rank_forward`](@ref).
+- `tape`: From [`sigmoid_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks) where {T,N}
+function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
+    _rr_check_tape_dims("sigmoid_rank_pullback", 1, dims)
     return sigmoid_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+function sigmoid_rank_pullback(tape::AxisTape{<:SigmoidRankTape}, cotangent_ranks; dims = tape.dims)
+    _rr_check_tape_dims("sigmoid_rank_pullback", tape.dims, dims)
+    return _rr_pullback_along(sigmoid_rank_pullback, "sigmoid_rank", "ranks", tape, cotangent_ranks)
 end
 
 """
@@ -1058,7 +1205,7 @@ end
 
 [`sigmoid_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function sigmoid_rank_pullback!(
     grad_values,
@@ -1162,21 +1309,27 @@ end
 
 """
     soft_quantile_forward(values; quantiles = [0.5], regularization_strength = 1.0,
-                          regularization = :l2)
+                          regularization = :l2, dims = 1)
         -> (result, tape::SoftQuantileTape)
 
 [`soft_quantile`](@ref), also returning the [`SoftQuantileTape`](@ref) that
 [`soft_quantile_pullback`](@ref) needs. Same arguments and result as `soft_quantile`. The tape holds
 the saves of the forward (`values`; inputs are not copied), the params and the residuals of the
 library's forward (`permutation`). Do not modify the saved arrays before calling the pullback.
-[`soft_quantile_forward!`](@ref) reuses the arrays of a tape.
+[`soft_quantile_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftQuantileTape` of the `n × B` call, and [`soft_quantile_pullback`](@ref) takes it.
 """
 function soft_quantile_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_quantile_forward,
+        "soft_quantile", ("values",), (values,), dims, 1; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_m = _rr_list_length("soft_quantile", "quantiles", quantiles)
@@ -1194,7 +1347,8 @@ end
 [`soft_quantile_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_quantile_forward!(
     tape::SoftQuantileTape{T,N},
@@ -1212,8 +1366,8 @@ function soft_quantile_forward!(
 end
 
 """
-    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2)
-    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2)
+    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2, dims = 1)
+    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2, dims = 1)
 
 Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -1237,6 +1391,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's
+  `length(quantiles)` values of each sample lie along `dims` too, the other axes as in the input.
+  Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `result`: One value per quantile level, in the order of `quantiles`. For a `Vector` input a
@@ -1255,28 +1414,38 @@ value out of range).
 ```julia
 soft_quantile([3.0, 1.0, 2.0, 5.0]; quantiles = [0.25, 0.5], regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_quantile([3.0 1.0 2.0 5.0]; quantiles = [0.25, 0.5], regularization_strength = 0.1, dims = 2)
+```
 """
 function soft_quantile(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     return first(soft_quantile_forward(values; quantiles = quantiles,
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 function soft_quantile(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     quantiles = [0.5],
     regularization = :l2,
+    dims = 1,
 )
     return first(soft_quantile_forward(values; quantiles = quantiles,
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 
 """
-    soft_quantile_pullback(tape::SoftQuantileTape, cotangent_result)
+    soft_quantile_pullback(tape::SoftQuantileTape, cotangent_result; dims = 1)
+    soft_quantile_pullback(tape::RankRelax.AxisTape, cotangent_result; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_quantile`](@ref): from the cotangent of the
@@ -1285,16 +1454,29 @@ computed by the library from the tape, without sorting again. [`soft_quantile_pu
 writes into given arrays.
 
 # Arguments
-- `tape`: From [`soft_quantile_forward`](@ref).
+- `tape`: From [`soft_quantile_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_result`: Cotangent of `result`: an array of the size of `result`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result) where {T,N}
+function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_quantile_pullback", 1, dims)
     return soft_quantile_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_result)
+end
+function soft_quantile_pullback(
+    tape::AxisTape{<:SoftQuantileTape},
+    cotangent_result;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_quantile_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_quantile_pullback, "soft_quantile", "result", tape,
+        cotangent_result)
 end
 
 """
@@ -1303,7 +1485,7 @@ end
 
 [`soft_quantile_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function soft_quantile_pullback!(
     grad_values,
@@ -1404,21 +1586,27 @@ end
 
 """
     soft_rank_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending)
+                      direction = :ascending, dims = 1)
         -> (ranks, tape::SoftRankTape)
 
 [`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
 needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
 `ranks`; inputs are not copied), the params and the residuals of the library's forward
 (`permutation`). Do not modify the saved arrays before calling the pullback.
-[`soft_rank_forward!`](@ref) reuses the arrays of a tape.
+[`soft_rank_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftRankTape` of the `n × B` call, and [`soft_rank_pullback`](@ref) takes it.
 """
 function soft_rank_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_rank_forward, "soft_rank",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
@@ -1435,7 +1623,8 @@ end
 [`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_rank_forward!(
     tape::SoftRankTape{T,N},
@@ -1451,8 +1640,8 @@ function soft_rank_forward!(
 end
 
 """
-    soft_rank(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending)
-    soft_rank(values, regularization_strength; regularization = :l2, direction = :ascending)
+    soft_rank(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, dims = 1)
+    soft_rank(values, regularization_strength; regularization = :l2, direction = :ascending, dims = 1)
 
 Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -1479,6 +1668,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `ranks`: Soft ranks, in the positions of the input. An array of the size of the input.
@@ -1494,28 +1688,36 @@ unknown `Symbol`, inputs of different sizes).
 ```julia
 soft_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_rank([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function soft_rank(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 function soft_rank(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 
 """
-    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks)
+    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks; dims = 1)
+    soft_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
@@ -1524,16 +1726,24 @@ the library from the tape, without sorting again. [`soft_rank_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_rank_forward`](@ref).
+- `tape`: From [`soft_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_rank_pullback", 1, dims)
     return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks; dims = tape.dims)
+    _rr_check_tape_dims("soft_rank_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_rank_pullback, "soft_rank", "ranks", tape, cotangent_ranks)
 end
 
 """
@@ -1543,7 +1753,8 @@ end
 [`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
 that `grad_values` may be `cotangent_ranks` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients.
+(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
+× B` layout, not an `AxisTape`.
 """
 function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
     _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -1639,21 +1850,27 @@ end
 
 """
     soft_sort_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending)
+                      direction = :ascending, dims = 1)
         -> (sorted, tape::SoftSortTape)
 
 [`soft_sort`](@ref), also returning the [`SoftSortTape`](@ref) that [`soft_sort_pullback`](@ref)
 needs. Same arguments and result as `soft_sort`. The tape holds the saves of the forward (`values`;
 inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
 not modify the saved arrays before calling the pullback. [`soft_sort_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `SoftSortTape` of the `n × B` call, and
+[`soft_sort_pullback`](@ref) takes it.
 """
 function soft_sort_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_sort_forward, "soft_sort",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_sorted = Array{_rr_T}(undef, size(values))
@@ -1670,7 +1887,8 @@ end
 [`soft_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_sort_forward!(
     tape::SoftSortTape{T,N},
@@ -1686,8 +1904,8 @@ function soft_sort_forward!(
 end
 
 """
-    soft_sort(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending)
-    soft_sort(values, regularization_strength; regularization = :l2, direction = :ascending)
+    soft_sort(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, dims = 1)
+    soft_sort(values, regularization_strength; regularization = :l2, direction = :ascending, dims = 1)
 
 Differentiable sorted values of each row.
 
@@ -1712,6 +1930,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `sorted`: Soft-sorted values; position i holds the i-th value in the chosen direction. An array of
@@ -1728,28 +1951,36 @@ unknown `Symbol`, inputs of different sizes).
 ```julia
 soft_sort([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_sort([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function soft_sort(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 function soft_sort(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 
 """
-    soft_sort_pullback(tape::SoftSortTape, cotangent_sorted)
+    soft_sort_pullback(tape::SoftSortTape, cotangent_sorted; dims = 1)
+    soft_sort_pullback(tape::RankRelax.AxisTape, cotangent_sorted; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_sort`](@ref): from the cotangent of the output,
@@ -1758,16 +1989,24 @@ the library from the tape, without sorting again. [`soft_sort_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_sort_forward`](@ref).
+- `tape`: From [`soft_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_sorted`: Cotangent of `sorted`: an array of the size of `sorted`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
+function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_sort_pullback", 1, dims)
     return soft_sort_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_sorted)
+end
+function soft_sort_pullback(tape::AxisTape{<:SoftSortTape}, cotangent_sorted; dims = tape.dims)
+    _rr_check_tape_dims("soft_sort_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_sort_pullback, "soft_sort", "sorted", tape, cotangent_sorted)
 end
 
 """
@@ -1777,7 +2016,8 @@ end
 [`soft_sort_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
 that `grad_values` may be `cotangent_sorted` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients.
+(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
+× B` layout, not an `AxisTape`.
 """
 function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sorted) where {T,N}
     _rr_check_grad("soft_sort_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -1875,22 +2115,28 @@ end
 
 """
     soft_topk_forward(values; k = 1, regularization_strength = 1.0, regularization = :l2,
-                      direction = :descending)
+                      direction = :descending, dims = 1)
         -> (mask, tape::SoftTopkTape)
 
 [`soft_topk`](@ref), also returning the [`SoftTopkTape`](@ref) that [`soft_topk_pullback`](@ref)
 needs. Same arguments and result as `soft_topk`. The tape holds the saves of the forward (`values`;
 inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
 not modify the saved arrays before calling the pullback. [`soft_topk_forward!`](@ref) reuses the
-arrays of a tape.
+arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
+the tape is a [`RankRelax.AxisTape`](@ref) around the `SoftTopkTape` of the `n × B` call, and
+[`soft_topk_pullback`](@ref) takes it.
 """
 function soft_topk_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     k = 1,
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_topk_forward, "soft_topk",
+        ("values",), (values,), dims, 1; k = k, regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_mask = Array{_rr_T}(undef, size(values))
@@ -1907,7 +2153,8 @@ end
 [`soft_topk_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_topk_forward!(
     tape::SoftTopkTape{T,N},
@@ -1924,8 +2171,8 @@ function soft_topk_forward!(
 end
 
 """
-    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending)
-    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending)
+    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending, dims = 1)
+    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending, dims = 1)
 
 Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -1954,6 +2201,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   A `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `mask`: Soft selection in [0, 1], in the positions of the input; each row sums to k. An array of
@@ -1970,30 +2222,38 @@ unknown `Symbol`, inputs of different sizes, `k` not an `Integer` or out of rang
 ```julia
 soft_topk([3.0, 1.0, 2.0, 0.5]; k = 2, regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_topk([3.0 1.0 2.0 0.5]; k = 2, regularization_strength = 0.1, dims = 2)
+```
 """
 function soft_topk(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     k = 1,
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 function soft_topk(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     k = 1,
     regularization = :l2,
     direction = :descending,
+    dims = 1,
 )
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction))
+        regularization = regularization, direction = direction, dims = dims))
 end
 
 """
-    soft_topk_pullback(tape::SoftTopkTape, cotangent_mask)
+    soft_topk_pullback(tape::SoftTopkTape, cotangent_mask; dims = 1)
+    soft_topk_pullback(tape::RankRelax.AxisTape, cotangent_mask; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_topk`](@ref): from the cotangent of the output,
@@ -2002,16 +2262,24 @@ the library from the tape, without sorting again. [`soft_topk_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_topk_forward`](@ref).
+- `tape`: From [`soft_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_mask`: Cotangent of `mask`: an array of the size of `mask`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
+function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_topk_pullback", 1, dims)
     return soft_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_mask)
+end
+function soft_topk_pullback(tape::AxisTape{<:SoftTopkTape}, cotangent_mask; dims = tape.dims)
+    _rr_check_tape_dims("soft_topk_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_topk_pullback, "soft_topk", "mask", tape, cotangent_mask)
 end
 
 """
@@ -2021,7 +2289,8 @@ end
 [`soft_topk_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
 that `grad_values` may be `cotangent_mask` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients.
+(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
+× B` layout, not an `AxisTape`.
 """
 function soft_topk_pullback!(grad_values, tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
     _rr_check_grad("soft_topk_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -2136,7 +2405,8 @@ function _rr_spearman_loss_run(::Type{_rr_T}, predictions, targets, loss, predic
 end
 
 """
-    spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2)
+    spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2,
+                          dims = 1)
         -> (loss, tape::SpearmanLossTape)
 
 [`spearman_loss`](@ref), also returning the [`SpearmanLossTape`](@ref) that
@@ -2144,14 +2414,20 @@ end
 the saves of the forward (`predictions`, `targets`; inputs are not copied), the params and the
 residuals of the library's forward (`prediction_ranks`, `prediction_permutation`, `target_ranks`,
 `target_permutation`). Do not modify the saved arrays before calling the pullback.
-[`spearman_loss_forward!`](@ref) reuses the arrays of a tape.
+[`spearman_loss_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SpearmanLossTape` of the `n × B` call, and [`spearman_loss_pullback`](@ref) takes it.
 """
 function spearman_loss_forward(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
+    _rr_items_first(dims, predictions, targets) || return _rr_forward_along(spearman_loss_forward,
+        "spearman_loss", ("predictions", "targets"), (predictions, targets), dims, 0;
+        regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(predictions, targets)
     _rr_batch, _rr_n = _rr_rows(predictions)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
@@ -2172,7 +2448,8 @@ end
 [`spearman_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
 type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
 that the earlier call returned included) and a new tape over them is returned; use it, not the old
-one, for the pullback. For loops over batches of one shape.
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function spearman_loss_forward!(
     tape::SpearmanLossTape{T,N},
@@ -2189,8 +2466,8 @@ function spearman_loss_forward!(
 end
 
 """
-    spearman_loss(predictions, targets; regularization_strength = 1.0, regularization = :l2)
-    spearman_loss(predictions, targets, regularization_strength; regularization = :l2)
+    spearman_loss(predictions, targets; regularization_strength = 1.0, regularization = :l2, dims = 1)
+    spearman_loss(predictions, targets, regularization_strength; regularization = :l2, dims = 1)
 
 One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -2214,6 +2491,11 @@ else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output drops that axis:
+  one value per sample, an array of the other axes (a `Vector` of length `B` for a `B × n` `Matrix`
+  with `dims = 2`). Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `loss`: One loss value per row. A number for a `Vector` input; for a `Matrix`, a `Vector` of
@@ -2230,28 +2512,38 @@ unknown `Symbol`, inputs of different sizes, fewer than 2 items per sample).
 ```julia
 spearman_loss([0.1, 0.4, 0.3, 0.9], [1.0, 2.0, 3.0, 4.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+spearman_loss([0.1 0.4 0.3 0.9], [1.0 2.0 3.0 4.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function spearman_loss(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    dims = 1,
 )
     return first(spearman_loss_forward(predictions, targets;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 function spearman_loss(
-    predictions::AbstractVecOrMat{<:Real},
-    targets::AbstractVecOrMat{<:Real},
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    dims = 1,
 )
     return first(spearman_loss_forward(predictions, targets;
-        regularization_strength = regularization_strength, regularization = regularization))
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
 end
 
 """
-    spearman_loss_pullback(tape::SpearmanLossTape, cotangent_loss)
+    spearman_loss_pullback(tape::SpearmanLossTape, cotangent_loss; dims = 1)
+    spearman_loss_pullback(tape::RankRelax.AxisTape, cotangent_loss; dims = tape.dims)
         -> (grad_predictions, grad_targets, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`spearman_loss`](@ref): from the cotangent of the
@@ -2260,9 +2552,12 @@ computed by the library from the tape, without sorting again. [`spearman_loss_pu
 writes into given arrays.
 
 # Arguments
-- `tape`: From [`spearman_loss_forward`](@ref).
+- `tape`: From [`spearman_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_predictions`: The gradient with respect to `predictions`, an `Array` of its size.
@@ -2270,9 +2565,18 @@ writes into given arrays.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss) where {T,N}
+function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
+    _rr_check_tape_dims("spearman_loss_pullback", 1, dims)
     return spearman_loss_pullback!(Array{T,N}(undef, tape._rr_size),
         Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+function spearman_loss_pullback(
+    tape::AxisTape{<:SpearmanLossTape},
+    cotangent_loss;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("spearman_loss_pullback", tape.dims, dims)
+    return _rr_pullback_along(spearman_loss_pullback, "spearman_loss", "loss", tape, cotangent_loss)
 end
 
 """
@@ -2281,7 +2585,8 @@ end
 
 [`spearman_loss_pullback`](@ref) writing the input gradients into `grad_predictions`,
 `grad_targets`: each an `Array` of the tape's element type and of the size of the input, distinct
-from every other array of the call. Returns them, then the param gradients.
+from every other array of the call. Returns them, then the param gradients. Only for a tape of the
+`n × B` layout, not an `AxisTape`.
 """
 function spearman_loss_pullback!(
     grad_predictions,
@@ -2306,7 +2611,8 @@ end
 
 # Every op: its functions, its inputs (and which are differentiable, in the order the pullback
 # returns their gradients), its params (those with a gradient, and the values of the enum ones), its
-# output. The tests iterate over this table.
+# output (and the number of item or level dims of one sample of it). The tests iterate over this
+# table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -2323,6 +2629,7 @@ const _RR_OPS = (
         ),
         output = :loss,
         per_row = true,
+        output_rank = 0,
         min_n = 1,
     ),
     neural_sort = (
@@ -2340,6 +2647,7 @@ const _RR_OPS = (
         ),
         output = :permutation_matrix,
         per_row = false,
+        output_rank = 2,
         min_n = 1,
     ),
     neural_sort_apply = (
@@ -2357,6 +2665,7 @@ const _RR_OPS = (
         ),
         output = :output,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     sigmoid_rank = (
@@ -2374,6 +2683,7 @@ const _RR_OPS = (
         ),
         output = :ranks,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_quantile = (
@@ -2391,6 +2701,7 @@ const _RR_OPS = (
         ),
         output = :result,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_rank = (
@@ -2409,6 +2720,7 @@ const _RR_OPS = (
         ),
         output = :ranks,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_sort = (
@@ -2427,6 +2739,7 @@ const _RR_OPS = (
         ),
         output = :sorted,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     soft_topk = (
@@ -2445,6 +2758,7 @@ const _RR_OPS = (
         ),
         output = :mask,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
     spearman_loss = (
@@ -2462,6 +2776,7 @@ const _RR_OPS = (
         ),
         output = :loss,
         per_row = true,
+        output_rank = 0,
         min_n = 2,
     ),
 )

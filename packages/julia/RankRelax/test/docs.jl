@@ -35,5 +35,13 @@ end
             result = Core.eval(Main, Meta.parse(string("let; using RankRelax; ", m.captures[1], "; end")))
             @test result isa (meta.per_row ? Real : AbstractArray)
         end
+        # the dims = 2 example (the samples as rows), for outputs that may lie along another axis
+        blocks = [m.captures[1] for m in eachmatch(r"```julia\n(.*?)\n```"s, text)]
+        @test length(blocks) == (meta.output_rank >= 2 ? 1 : 2)
+        if length(blocks) == 2
+            @test occursin("dims = 2", blocks[2])
+            along = Core.eval(Main, Meta.parse(string("let; using RankRelax; ", blocks[2], "; end")))
+            @test along isa AbstractArray && ndims(along) == (meta.per_row ? 1 : 2)
+        end
     end
 end

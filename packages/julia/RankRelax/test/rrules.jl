@@ -61,6 +61,20 @@ popfirst!(LOAD_PATH)
         @test t[2:end-1] == back(cot)[2:end-1]
         @test rrule(meta.fn, inputs..., grads_params...; rest...)[2](ZeroTangent())[end] === ZeroTangent()
     end
+    # items along dims = 2: the rule passes dims on and its pullback gives the caller's layout
+    for (op, meta) in pairs(OPS)
+        meta.output_rank >= 2 && continue
+        kw = merge(test_params(meta), Dict{Symbol,Any}(:regularization_strength => 0.7))
+        inputs = [name in meta.differentiable ? randn(rng, 3, 6) : Float64.(rand(rng, 0:3, 3, 6)) for name in meta.inputs]
+        want_out, tape = meta.forward(inputs...; kw..., dims = 2)
+        out, back = rrule(meta.fn, inputs...; kw..., dims = 2)
+        @test out == want_out
+        cot = random_cotangent(rng, out)
+        want = meta.pullback(tape, cot)
+        t = back(cot)
+        k = findfirst(==(first(meta.differentiable)), meta.inputs)
+        @test t[1+k] == want[1] && size(t[1+k]) == (3, 6)
+    end
     # no rule for something else
     @test rrule(sum, [1.0]) === nothing
 end

@@ -21,6 +21,7 @@ try
         include("memory.jl")
         include("errors.jl")
         include("layout.jl")
+        include("dims.jl")
         include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")

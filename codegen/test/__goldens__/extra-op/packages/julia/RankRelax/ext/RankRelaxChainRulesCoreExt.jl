@@ -14,13 +14,14 @@ using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unth
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.pair_loss),
-    predictions::AbstractVecOrMat{<:Real},
-    weights::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    weights::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     normalize::Bool = false,
+    dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.pair_loss_forward(predictions, weights;
-        regularization_strength = regularization_strength, normalize = normalize)
+        regularization_strength = regularization_strength, normalize = normalize, dims = dims)
     function pair_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -34,13 +35,14 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.pair_loss),
-    predictions::AbstractVecOrMat{<:Real},
-    weights::AbstractVecOrMat{<:Real},
+    predictions::AbstractArray{<:Real},
+    weights::AbstractArray{<:Real},
     regularization_strength::Real;
     normalize::Bool = false,
+    dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.pair_loss_forward(predictions, weights;
-        regularization_strength = regularization_strength, normalize = normalize)
+        regularization_strength = regularization_strength, normalize = normalize, dims = dims)
     function pair_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -56,12 +58,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -75,12 +78,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero

@@ -70,6 +70,22 @@ function set_num_threads(num_threads::Integer)
     return nothing
 end
 
+"""
+    RankRelax.AxisTape{P,N,M}
+
+The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first
+axis of a `Vector` or `Matrix`): the op's own tape `tape` of the `n × B` matrix the call ran on (the
+items axis first, the other axes flattened into `B`), `dims`, the caller's input size `size` and
+output size `output_size`. The op's `_pullback` takes it and returns gradients in the caller's
+layout; the `!` forms do not.
+"""
+struct AxisTape{P,N,M}
+    tape::P
+    dims::Int
+    size::NTuple{N,Int}
+    output_size::NTuple{M,Int}
+end
+
 # The exception for a failed call: the core's error kinds (invalid_value, invalid_argument,
 # shape_mismatch) become ArgumentError, the others (null_pointer, panic) RankRelaxError; the message
 # is the library's (rr_last_error()).
@@ -171,20 +187,28 @@ function _rr_pair_loss_run(::Type{_rr_T}, predictions, weights, loss, regulariza
 end
 
 """
-    pair_loss_forward(predictions, weights; regularization_strength = 1.0, normalize = false)
+    pair_loss_forward(predictions, weights; regularization_strength = 1.0, normalize = false,
+                      dims = 1)
         -> (loss, tape::PairLossTape)
 
 [`pair_loss`](@ref), also returning the [`PairLossTape`](@ref) that [`pair_loss_pullback`](@ref)
 needs. Same arguments and result as `pair_loss`. The tape holds the saves of the forward
 (`predictions`, `weights`, `loss`; inputs are not copied), the params. Do not modify the saved
-arrays before calling the pullback. [`pair_loss_forward!`](@ref) reuses the arrays of a tape.
+arrays before calling the pullback. [`pair_loss_forward!`](@ref) reuses the arrays of a tape. With
+items along another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
+[`RankRelax.AxisTape`](@ref) around the `PairLossTape` of the `n × B` call, and
+[`pair_loss_pullback`](@ref) takes it.
 """
 function pair_loss_forward(
-    predictions::AbstractVecOrMat{<:Real},
-    weights::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    weights::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     normalize::Bool = false,
+    dims = 1,
 )
+    _rr_items_first(dims, predictions, weights) || return _rr_forward_along(pair_loss_forward,
+        "pair_loss", ("predictions", "weights"), (predictions, weights), dims, 0;
+        regularization_strength = regularization_strength, normalize = normalize)
     _rr_T = _rr_float_type(predictions, weights)
     _rr_batch, _rr_n = _rr_rows(predictions)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
@@ -199,7 +223,8 @@ end
 [`pair_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function pair_loss_forward!(
     tape::PairLossTape{T,N},
@@ -214,8 +239,8 @@ function pair_loss_forward!(
 end
 
 """
-    pair_loss(predictions, weights; regularization_strength = 1.0, normalize = false)
-    pair_loss(predictions, weights, regularization_strength; normalize = false)
+    pair_loss(predictions, weights; regularization_strength = 1.0, normalize = false, dims = 1)
+    pair_loss(predictions, weights, regularization_strength; normalize = false, dims = 1)
 
 A loss over two rows of scores.
 
@@ -232,6 +257,11 @@ else in `Float64`.
 - `weights`: Weight of each item (≥ 0).
 - `regularization_strength = 1.0`: Regularization strength ε, finite and > 0.
 - `normalize = false`: Divide each row's loss by n.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output drops that axis:
+  one value per sample, an array of the other axes (a `Vector` of length `B` for a `B × n` `Matrix`
+  with `dims = 2`). Not an integer or not an axis of the input: an `ArgumentError`.
 
 # Returns
 - `loss`: One loss value per row. A number for a `Vector` input; for a `Matrix`, a `Vector` of
@@ -245,26 +275,29 @@ Bad input throws `ArgumentError` with the library's message (a NaN or infinite v
 unknown `Symbol`, inputs of different sizes, fewer than 2 items per sample).
 """
 function pair_loss(
-    predictions::AbstractVecOrMat{<:Real},
-    weights::AbstractVecOrMat{<:Real};
+    predictions::AbstractArray{<:Real},
+    weights::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     normalize::Bool = false,
+    dims = 1,
 )
     return first(pair_loss_forward(predictions, weights;
-        regularization_strength = regularization_strength, normalize = normalize))
+        regularization_strength = regularization_strength, normalize = normalize, dims = dims))
 end
 function pair_loss(
-    predictions::AbstractVecOrMat{<:Real},
-    weights::AbstractVecOrMat{<:Real},
+    predictions::AbstractArray{<:Real},
+    weights::AbstractArray{<:Real},
     regularization_strength::Real;
     normalize::Bool = false,
+    dims = 1,
 )
     return first(pair_loss_forward(predictions, weights;
-        regularization_strength = regularization_strength, normalize = normalize))
+        regularization_strength = regularization_strength, normalize = normalize, dims = dims))
 end
 
 """
-    pair_loss_pullback(tape::PairLossTape, cotangent_loss)
+    pair_loss_pullback(tape::PairLossTape, cotangent_loss; dims = 1)
+    pair_loss_pullback(tape::RankRelax.AxisTape, cotangent_loss; dims = tape.dims)
         -> (grad_predictions, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`pair_loss`](@ref): from the cotangent of the output,
@@ -273,9 +306,12 @@ the library from the tape, without sorting again. [`pair_loss_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`pair_loss_forward`](@ref).
+- `tape`: From [`pair_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_loss`: Cotangent of `loss`: a number for a `Vector` input, a `Vector` of length `B` for
   a `Matrix`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_predictions`: The gradient with respect to `predictions`, an `Array` of its size.
@@ -284,8 +320,13 @@ arrays.
 
 `weights` receives no gradient.
 """
-function pair_loss_pullback(tape::PairLossTape{T,N}, cotangent_loss) where {T,N}
+function pair_loss_pullback(tape::PairLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
+    _rr_check_tape_dims("pair_loss_pullback", 1, dims)
     return pair_loss_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_loss)
+end
+function pair_loss_pullback(tape::AxisTape{<:PairLossTape}, cotangent_loss; dims = tape.dims)
+    _rr_check_tape_dims("pair_loss_pullback", tape.dims, dims)
+    return _rr_pullback_along(pair_loss_pullback, "pair_loss", "loss", tape, cotangent_loss)
 end
 
 """
@@ -294,7 +335,7 @@ end
 
 [`pair_loss_pullback`](@ref) writing the input gradients into `grad_predictions`: each an `Array` of
 the tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function pair_loss_pullback!(grad_predictions, tape::PairLossTape{T,N}, cotangent_loss) where {T,N}
     _rr_check_grad("pair_loss_pullback!", "grad_predictions", grad_predictions, T, tape._rr_size)
@@ -384,20 +425,26 @@ function _rr_soft_rank_run(::Type{_rr_T}, values, ranks, permutation, regulariza
 end
 
 """
-    soft_rank_forward(values; regularization_strength = 1.0, direction = :ascending)
+    soft_rank_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
         -> (ranks, tape::SoftRankTape)
 
 [`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
 needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
 `ranks`; inputs are not copied), the params and the residuals of the library's forward
 (`permutation`). Do not modify the saved arrays before calling the pullback.
-[`soft_rank_forward!`](@ref) reuses the arrays of a tape.
+[`soft_rank_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftRankTape` of the `n × B` call, and [`soft_rank_pullback`](@ref) takes it.
 """
 function soft_rank_forward(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_rank_forward, "soft_rank",
+        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
@@ -413,7 +460,8 @@ end
 [`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
 earlier call returned included) and a new tape over them is returned; use it, not the old one, for
-the pullback. For loops over batches of one shape.
+the pullback. For loops over batches of one shape. Items along the first axis only (`dims = 1` of a
+`Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
 """
 function soft_rank_forward!(
     tape::SoftRankTape{T,N},
@@ -428,8 +476,8 @@ function soft_rank_forward!(
 end
 
 """
-    soft_rank(values; regularization_strength = 1.0, direction = :ascending)
-    soft_rank(values, regularization_strength; direction = :ascending)
+    soft_rank(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    soft_rank(values, regularization_strength; direction = :ascending, dims = 1)
 
 Differentiable ranks of each row.
 
@@ -446,6 +494,11 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 - `direction = :ascending`: Ranking direction. A `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1.
   - `:descending`: The largest value gets rank 1.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
 
 # Returns
 - `ranks`: Soft ranks. An array of the size of the input.
@@ -461,26 +514,34 @@ unknown `Symbol`, inputs of different sizes).
 ```julia
 soft_rank([3.0, 1.0, 2.0]; regularization_strength = 0.1)
 ```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_rank([3.0 1.0 2.0]; regularization_strength = 0.1, dims = 2)
+```
 """
 function soft_rank(
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 function soft_rank(
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction))
+        direction = direction, dims = dims))
 end
 
 """
-    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks)
+    soft_rank_pullback(tape::SoftRankTape, cotangent_ranks; dims = 1)
+    soft_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_rank`](@ref): from the cotangent of the output,
@@ -489,16 +550,24 @@ the library from the tape, without sorting again. [`soft_rank_pullback!`](@ref) 
 arrays.
 
 # Arguments
-- `tape`: From [`soft_rank_forward`](@ref).
+- `tape`: From [`soft_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent and the gradients are in the layout of that call: the output's and the inputs'
+  sizes.
 - `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 """
-function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
+function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
+    _rr_check_tape_dims("soft_rank_pullback", 1, dims)
     return soft_rank_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+function soft_rank_pullback(tape::AxisTape{<:SoftRankTape}, cotangent_ranks; dims = tape.dims)
+    _rr_check_tape_dims("soft_rank_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_rank_pullback, "soft_rank", "ranks", tape, cotangent_ranks)
 end
 
 """
@@ -507,7 +576,7 @@ end
 
 [`soft_rank_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call.
-Returns them, then the param gradients.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
 """
 function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ranks) where {T,N}
     _rr_check_grad("soft_rank_pullback!", "grad_values", grad_values, T, tape._rr_size)
@@ -523,7 +592,8 @@ end
 
 # Every op: its functions, its inputs (and which are differentiable, in the order the pullback
 # returns their gradients), its params (those with a gradient, and the values of the enum ones), its
-# output. The tests iterate over this table.
+# output (and the number of item or level dims of one sample of it). The tests iterate over this
+# table.
 const _RR_OPS = (
     pair_loss = (
         fn = pair_loss,
@@ -539,6 +609,7 @@ const _RR_OPS = (
         ),
         output = :loss,
         per_row = true,
+        output_rank = 0,
         min_n = 2,
     ),
     soft_rank = (
@@ -556,6 +627,7 @@ const _RR_OPS = (
         ),
         output = :ranks,
         per_row = false,
+        output_rank = 1,
         min_n = 1,
     ),
 )

@@ -14,12 +14,13 @@ using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unth
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
-    values::AbstractVecOrMat{<:Real};
+    values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -33,12 +34,13 @@ end
 
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
-    values::AbstractVecOrMat{<:Real},
+    values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction)
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
