@@ -135,7 +135,8 @@ def test_numpy_last_axis_reads_the_input_in_place(axis: int) -> None:
 def test_numpy_other_axis_copies_once_and_returns_the_callers_layout() -> None:
     x = make_inputs("soft_rank", (N, 3))["values"]
     call = rank_relax._plumbing.Call("soft_rank", ("values", x), axis=0)
-    assert call.arrays[0].flags.c_contiguous and call.arrays[0].shape == (3, N)
+    assert call.arrays[0].flags.c_contiguous
+    assert call.arrays[0].shape == (3, N)
     assert call.axis == -2
     out = rank_relax.soft_rank(x, axis=0)
     assert out.shape == (N, 3)
@@ -149,7 +150,9 @@ def test_torch_last_dim_rows_are_views() -> None:
     x = torch.randn(2, 3, N, dtype=torch.float64)
     for dim in (-1, 2):
         _, back, _, (view,) = _plumbing.rows("soft_rank", ("values", x), axis=dim)
-        assert back == -1 and view.data_ptr() == x.data_ptr() and view.shape == (6, N)
+        assert back == -1
+        assert view.data_ptr() == x.data_ptr()
+        assert view.shape == (6, N)
     x2 = torch.randn(3, N, dtype=torch.float64)
     _, _, _, (same,) = _plumbing.rows("soft_rank", ("values", x2))
     assert same is x2

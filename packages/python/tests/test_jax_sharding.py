@@ -347,7 +347,7 @@ def _items_on_axis_0() -> dict[str, Any]:
         names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
         inputs = {n: v.T for n, v in make_inputs(op, (BATCH, ITEMS), seed=23).items()}
 
-        def loss(args: Any, fixed: Any, op: str = op) -> Any:
+        def loss(args: Any, fixed: Any, op: str = op, names: Any = names, diff: Any = diff) -> Any:
             given = fixed | dict(zip(diff, args))
             out = getattr(rj, op)(*(given[n] for n in names), axis=0)
             return (jnp.sin(out) * jnp.arange(out.size).reshape(out.shape)).sum()

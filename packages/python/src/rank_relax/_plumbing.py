@@ -180,8 +180,7 @@ class Call:
             shown.insert(len(shown) + self.axis, shown.pop())
         if array.shape != tuple(shown):
             raise ValueError(
-                f"{self.op}: {name} has shape {list(array.shape)} but the output has shape "
-                f"{shown}"
+                f"{self.op}: {name} has shape {list(array.shape)} but the output has shape {shown}"
             )
         if output.ndim == 2:
             array = np.moveaxis(array, self.axis, -1)
