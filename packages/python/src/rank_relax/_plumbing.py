@@ -102,7 +102,7 @@ def items_axis(op: str, name: str, axis: object, ndim: int, matrix: bool = False
     """
     if _is_bool(axis) or not hasattr(type(axis), "__index__"):
         raise TypeError(f"{op}: {name} must be an int, got {_type_name(axis)}")
-    index = operator.index(axis)  # type: ignore[call-overload]
+    index = operator.index(axis)  # type: ignore[arg-type]
     if not -ndim <= index < ndim:
         raise ValueError(
             f"{op}: {name} = {index} is out of range for an input with {ndim} dimension"
