@@ -328,6 +328,48 @@ def _sharded_error() -> dict[str, Any]:
     return {"error": str(caught.value)}
 
 
+def _items_on_axis_0() -> dict[str, Any]:
+    """Every op with its items on axis 0 (``axis=0``) and the batch, now dim 1, sharded: the
+    moves to and from the last axis keep the batch sharded (no all-gather), and the outputs and
+    gradients are those of one device (the loss, a sum over devices, to 1e-13). An
+    ``[..., n, n]`` output takes only the last axis, so those ops are not run."""
+    import jax.numpy as jnp
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    import rank_relax.jax as rj
+
+    mesh = jax.make_mesh((DEVICES,), ("x",))
+    checked = []
+    for op in OPS:
+        if any(len(dims) > 1 for dims in OPS[op]["outputs"].values()):
+            continue
+        names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
+        inputs = {n: v.T for n, v in make_inputs(op, (BATCH, ITEMS), seed=23).items()}
+
+        def loss(args: Any, fixed: Any, op: str = op, names: Any = names, diff: Any = diff) -> Any:
+            given = fixed | dict(zip(diff, args))
+            out = getattr(rj, op)(*(given[n] for n in names), axis=0)
+            return (jnp.sin(out) * jnp.arange(out.size).reshape(out.shape)).sum()
+
+        run = jax.jit(jax.value_and_grad(loss))
+        fixed = {n: jnp.asarray(v) for n, v in inputs.items() if n not in diff}
+        want = run([jnp.asarray(inputs[n]) for n in diff], fixed)
+        cols = NamedSharding(mesh, P(None, "x"))
+        put = [jax.device_put(inputs[n], cols) for n in diff]
+        fixed_s = {n: jax.device_put(v, cols) for n, v in fixed.items()}
+        got = run(put, fixed_s)
+        np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=EPS_RTOL, err_msg=op)
+        for g, w in zip(got[1], want[1], strict=True):
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w), err_msg=op)
+            assert _padded(g.sharding.spec, g.ndim) == (None, "x"), f"{op}: grad {g.sharding}"
+        hlo = run.lower(put, fixed_s).compile().as_text()
+        gathers = [text for text in hlo.splitlines() if "all-gather" in text]
+        assert not gathers, f"{op}: the program gathers:\n" + "\n".join(gathers)
+        checked.append(op)
+    return {"checked": checked}
+
+
 def _gspmd() -> dict[str, Any]:
     """Auto axes with the GSPMD partitioner instead of Shardy (``infer_sharding_from_operands``
     instead of the Shardy rule)."""
@@ -349,6 +391,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "pmap": _pmap,
     "global_spearman": _global_spearman,
     "sharded_error": _sharded_error,
+    "items_on_axis_0": _items_on_axis_0,
 }
 
 

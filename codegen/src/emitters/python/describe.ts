@@ -56,7 +56,10 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
   const names = pythonApi(op);
   const inputs = op.inputs.map((i) => `${pythonName(i.name)}: ${t.input}`);
-  const params = op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`);
+  const params = [
+    ...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`),
+    `${flavour === 'torch' ? 'dim' : 'axis'}: int = -1`,
+  ];
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
   if (flavour !== 'numpy') return fn;
   const cotangents = op.cotangents.map((c) => `${pythonName(c.name)}: ${t.input}`);
@@ -242,6 +245,8 @@ export function describePython(ir: IR): TargetDocs {
     overview: code`
       - **Python**: arrays of shape \`[..., n]\` (leading axes are rows; a 1-D array is one row), float32 or float64
         (float16 and bfloat16 are computed in float32); \`${PY_MODULES.torch}\` and \`${PY_MODULES.jax}\` are differentiable.
+        \`axis=\` (\`dim=\` in PyTorch, default -1) puts the items on another axis of every input; an output's item dim is
+        then at that axis and a one-value-per-row output drops it; an \`[..., n, n]\` output allows only the last axis.
     `,
     module: [PY_MODULES.numpy, PY_MODULES.torch, PY_MODULES.jax].join(', '),
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),

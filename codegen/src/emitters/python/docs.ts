@@ -4,6 +4,7 @@ import { pythonApi, pythonName } from './names.ts';
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
+import { hasMatrixOutput } from './layout.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault, pythonDim, pythonEnumValue, pythonLiteral } from './names.ts';
 
@@ -19,6 +20,8 @@ export interface Flavour {
   /** The import and call of the example: `rank_relax.torch`, `torch.tensor`. */
   readonly module: string;
   readonly construct: string;
+  /** The items-axis argument: `axis` (NumPy, JAX) or `dim` (torch). */
+  readonly axis: 'axis' | 'dim';
 }
 
 /** `[..., n]`, `[..., n, n]`, `[..., len(quantiles)]`; `[...]` (one value per row). */
@@ -62,8 +65,24 @@ function example(op: OpIR, flavour: Flavour): string | null {
   return `\`\`${flavour.module}.${pythonApi(op).fn}(${args.join(', ').replace(/,(?=\S)/g, ', ')})\`\``;
 }
 
+/** The doc of the items-axis argument, from the op's output shapes. */
+export function axisDoc(op: OpIR): string {
+  if (hasMatrixOutput(op)) {
+    return (
+      'The axis the items lie along; only the last (``-1``) is accepted: the output\'s two item dims ' +
+      '``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.'
+    );
+  }
+  return (
+    'The axis the items lie along in every input (negative counts from the end). The outputs have ' +
+    'their item dim at that axis; a one-value-per-row output drops it. Default ``-1``, the last ' +
+    'axis (no copy).'
+  );
+}
+
 export const COMMON_NOTE =
-  'Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row. ' +
+  'Ranks along the last axis by default (the axis argument picks another): the other axes are ' +
+  'independent rows, and a 1-D input is one row. ' +
   'float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the dtype of the input.';
 
 export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns: readonly TensorIR[]): string[] {
@@ -73,6 +92,7 @@ export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns:
       entries: [
         ...op.inputs.map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
         ...op.params.map((p) => [pythonName(p.name), paramDoc(p, flavour)] as const),
+        [flavour.axis, axisDoc(op)] as const,
       ],
     },
     {
@@ -85,8 +105,8 @@ export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns:
         ['TypeError', `An input is not a floating-point ${flavour.array}, or a param has the wrong type.`],
         [
           'ValueError',
-          'A NaN or infinite value, mismatched shapes, a 0-d input, a param out of range or an unknown ' +
-            'enum value; the message names the op and the argument.',
+          'A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis out of range or an ' +
+            'unknown enum value; the message names the op and the argument.',
         ],
       ],
     },

@@ -5,13 +5,13 @@
 // static (hashable Python values: a list is a tuple of floats).
 import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, OutputIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { enumAlias, kernelKey, PRIVATE } from './layout.ts';
+import { axisArgs, enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
-import { isItemRow, isPerRow } from '../../ir/shape.ts';
+import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -30,6 +30,7 @@ const FLAVOUR: Flavour = {
   noGrad: 'Receives no gradient.',
   module: 'rank_relax.jax',
   construct: 'jnp.array',
+  axis: 'axis',
 };
 
 function local(name: string): string {
@@ -190,6 +191,7 @@ function renderPublic(op: OpIR): string[] {
       const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => 'int', list: () => 'Sequence[float]' });
       return `${pythonName(p.name)}: ${t} = ${pythonDefault(p)}`;
     }),
+    'axis: int = -1',
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'jax.Array' : `tuple[${outs.map(() => 'jax.Array').join(', ')}]`;
@@ -216,17 +218,21 @@ function renderPublic(op: OpIR): string[] {
   // (n ≥ min_n, k ≤ n) then, under jit too.
   const itemRow = op.inputs.find((i) => isItemRow(i.shape));
   const n = itemRow === undefined ? [] : [`n=${local(itemRow.name.snake)}.shape[-1]`];
+  // An output with one row dim goes back to the items axis; a per-row one has none, and a
+  // matrix output only exists with the items last.
+  const placed = (o: OutputIR) => [local('dtype'), ...(rowRank(o.shape) === 1 ? [local('axis')] : [])];
+  const only = outs.length === 1 ? outs[0] : undefined;
   const body =
-    outs.length === 1
-      ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), local('dtype')])
+    only !== undefined
+      ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), ...placed(only)])
       : [
           ...pyUnpack(4, outs.map((o) => local(o.name.snake)), local(op.name.snake), callArgs),
-          `    return ${outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('dtype')})`).join(', ')}`,
+          `    return ${outs.map((o) => `${PRIVATE}.result(${[local(o.name.snake), ...placed(o)].join(', ')})`).join(', ')}`,
         ];
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavourOf(op), outs),
-    ...pyUnpack(4, [local('dtype'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs]),
+    ...pyUnpack(4, [local('dtype'), local('axis'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'axis')]),
     ...op.params.flatMap((p) => staticParamCheck(op, p)),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name), `${first}.dtype`]),

@@ -3,6 +3,7 @@
 import { numpyDtype, pythonName } from './names.ts';
 import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { matchParam } from '../../ir/match.ts';
+import { rowRank } from '../../ir/shape.ts';
 
 /** The pyo3 glue, beside the hand-written lib.rs and plumbing.rs. */
 export const RUST_GLUE = 'crates/rank-relax-python/src/generated.rs';
@@ -51,4 +52,17 @@ export function backwardReads(op: OpIR): { name: string; tensor: TensorIR; role:
 /** The floating dtypes, f32 then f64, as `[numpy name, type names]`. */
 export function dtypes(ir: IR): { numpy: string; type: TypeNames }[] {
   return ir.dtypes.map((t) => ({ numpy: numpyDtype(t) ?? t.id, type: t }));
+}
+
+/**
+ * Whether an output of the op has two row dims (`[batch, n, n]`): the items axis may then only be
+ * the last, since either order of the two dims elsewhere would be a guess.
+ */
+export function hasMatrixOutput(op: OpIR): boolean {
+  return op.outputs.some((o) => rowRank(o.shape) > 1);
+}
+
+/** The Python arguments that pass the items axis to the plumbing: `axis=axis, matrix=True`. */
+export function axisArgs(op: OpIR, name: 'axis' | 'dim'): string[] {
+  return [`axis=${name}`, ...(hasMatrixOutput(op) ? ['matrix=True'] : [])];
 }

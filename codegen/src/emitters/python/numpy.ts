@@ -5,7 +5,7 @@ import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
+import { axisArgs, checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
 import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
 import { assertNever } from '../../util/never.ts';
@@ -21,6 +21,7 @@ const FLAVOUR: Flavour = {
   noGrad: null,
   module: 'rank_relax',
   construct: 'np.array',
+  axis: 'axis',
 };
 
 /** `name: Type = default` of a param in the NumPy API. */
@@ -69,7 +70,7 @@ function forwardLines(op: OpIR): string[] {
   const reals = op.params.filter((p) => p.type === 'real');
   const outs = writes(op.forward).map((b) => local(b.name.snake));
   return [
-    ...pyCall(4, `${local('call')} = ${PRIVATE}.Call`, [pyStr(op.name.spec), ...inputs]),
+    ...pyCall(4, `${local('call')} = ${PRIVATE}.Call`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'axis')]),
     ...(op.inputs.length === 1
       ? [`    (${local(op.inputs[0]?.name.snake ?? '')},) = ${local('call')}.arrays`]
       : [`    ${op.inputs.map((i) => local(i.name.snake)).join(', ')} = ${local('call')}.arrays`]),
@@ -89,7 +90,7 @@ function result(name: string): string {
 }
 
 function renderFunction(op: OpIR): string[] {
-  const args = [...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`), ...op.params.map(paramArg)];
+  const args = [...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`), ...op.params.map(paramArg), 'axis: int = -1'];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const values = outs.map((o) => result(o.name.snake));
@@ -107,6 +108,7 @@ function renderVjp(op: OpIR): string[] {
     ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
     ...op.cotangents.map((c) => `${pythonName(c.name)}: ArrayLike`),
     ...op.params.map(paramArg),
+    'axis: int = -1',
   ];
   const ret = grads.length === 1 ? 'NDArray[Any]' : `tuple[${grads.map(() => 'NDArray[Any]').join(', ')}]`;
   const bwdOuts = writes(op.backward).map((b) => local(b.name.snake));
@@ -133,7 +135,7 @@ function renderVjp(op: OpIR): string[] {
           entries: [
             [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
             ...cotangentDocs,
-            ['regularization_strength, ...', `As for :func:\`${pythonApi(op).fn}\`.`],
+            ['regularization_strength, ..., axis', `As for :func:\`${pythonApi(op).fn}\`.`],
           ],
         },
         {

@@ -16,7 +16,7 @@ import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
+import { axisArgs, enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
@@ -39,6 +39,7 @@ const FLAVOUR: Flavour = {
   noGrad: 'Receives no gradient.',
   module: 'rank_relax.torch',
   construct: 'torch.tensor',
+  axis: 'dim',
 };
 
 type Pass = KernelIR['pass'];
@@ -306,6 +307,7 @@ function renderPublic(op: OpIR): string[] {
   const args = [
     ...op.inputs.map((i) => `${pythonName(i.name)}: Tensor`),
     ...op.params.map((p) => `${pythonName(p.name)}: ${publicAnnotation(p)} = ${pythonDefault(p)}`),
+    'dim: int = -1',
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
@@ -327,7 +329,7 @@ function renderPublic(op: OpIR): string[] {
     ),
   ).flat();
   const fwdOuts = writes(op.forward).map((b) => local(b.name.snake));
-  const results = outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')})`);
+  const results = outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')}, ${local('axis')})`);
   const outNames = outs.map((o) => local(o.name.snake));
   const fwdTargets = fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`));
   const forward = (indent: number, head: string, tensor: boolean, targets: readonly string[]) =>
@@ -337,7 +339,7 @@ function renderPublic(op: OpIR): string[] {
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, FLAVOUR, outs),
-    ...pyUnpack(4, [local('lead'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs]),
+    ...pyUnpack(4, [local('lead'), local('axis'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'dim')]),
     ...converted,
     `    if ${PRIVATE}.eager(${views.join(', ')}):`,
     ...forward(8, `${local(op.name.pascal)}.apply`, false, outNames),

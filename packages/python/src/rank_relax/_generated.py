@@ -159,6 +159,7 @@ def ndcg_loss(
     relevance: ArrayLike,
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -166,9 +167,9 @@ def ndcg_loss(
     r_i), loss = 1 − DCG / IDCG per row; 0 (with zero gradient) when every relevance is 0. Relevance
     must be finite and ≥ 0 and receives no gradient.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -182,20 +183,23 @@ def ndcg_loss(
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.ndcg_loss(np.array([[0.2, 1.5, 0.3]]), np.array([[0.0, 2.0, 1.0]]),
         regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("ndcg_loss", ("scores", scores), ("relevance", relevance))
+    _rr_call = _rr.Call("ndcg_loss", ("scores", scores), ("relevance", relevance), axis=axis)
     _rr_scores, _rr_relevance = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "ndcg_loss",
@@ -217,6 +221,7 @@ def ndcg_loss_vjp(
     cotangent_loss: ArrayLike,
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`ndcg_loss`.
 
@@ -227,12 +232,12 @@ def ndcg_loss_vjp(
     Args:
         scores, relevance: As for :func:`ndcg_loss`.
         cotangent_loss: Cotangent of ``loss`` (its shape).
-        regularization_strength, ...: As for :func:`ndcg_loss`.
+        regularization_strength, ..., axis: As for :func:`ndcg_loss`.
 
     Returns:
         The gradient with respect to ``scores``.
     """
-    _rr_call = _rr.Call("ndcg_loss", ("scores", scores), ("relevance", relevance))
+    _rr_call = _rr.Call("ndcg_loss", ("scores", scores), ("relevance", relevance), axis=axis)
     _rr_scores, _rr_relevance = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "ndcg_loss",
@@ -265,6 +270,7 @@ def neural_sort(
     values: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -273,9 +279,9 @@ def neural_sort(
     value in the chosen direction. As τ → 0 it is the hard permutation matrix. P @ values is a soft
     sort; neural_sort_apply computes P @ payload without the n × n matrix.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -288,6 +294,8 @@ def neural_sort(
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along; only the last (``-1``) is accepted: the output's two
+            item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
@@ -295,13 +303,13 @@ def neural_sort(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.neural_sort(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("neural_sort", ("values", values))
+    _rr_call = _rr.Call("neural_sort", ("values", values), axis=axis, matrix=True)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort",
@@ -321,6 +329,7 @@ def neural_sort_vjp(
     cotangent_permutation_matrix: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`neural_sort`.
 
@@ -332,12 +341,12 @@ def neural_sort_vjp(
     Args:
         values: As for :func:`neural_sort`.
         cotangent_permutation_matrix: Cotangent of ``permutation_matrix`` (its shape).
-        regularization_strength, ...: As for :func:`neural_sort`.
+        regularization_strength, ..., axis: As for :func:`neural_sort`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("neural_sort", ("values", values))
+    _rr_call = _rr.Call("neural_sort", ("values", values), axis=axis, matrix=True)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort",
@@ -372,6 +381,7 @@ def neural_sort_apply(
     payload: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -379,9 +389,9 @@ def neural_sort_apply(
     (forward and backward): a soft sort of the payload by the values. With payload = values it is
     the NeuralSort soft sort; with payload = gains it gives the soft DCG terms of NeuralNDCG.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -395,6 +405,9 @@ def neural_sort_apply(
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
@@ -402,14 +415,14 @@ def neural_sort_apply(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.neural_sort_apply(np.array([[3.0, 1.0, 2.0]]), np.array([[30.0, 10.0,
         20.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("neural_sort_apply", ("values", values), ("payload", payload))
+    _rr_call = _rr.Call("neural_sort_apply", ("values", values), ("payload", payload), axis=axis)
     _rr_values, _rr_payload = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort_apply",
@@ -431,6 +444,7 @@ def neural_sort_apply_vjp(
     cotangent_output: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Vector-Jacobian product of :func:`neural_sort_apply`.
 
@@ -441,12 +455,12 @@ def neural_sort_apply_vjp(
     Args:
         values, payload: As for :func:`neural_sort_apply`.
         cotangent_output: Cotangent of ``output`` (its shape).
-        regularization_strength, ...: As for :func:`neural_sort_apply`.
+        regularization_strength, ..., axis: As for :func:`neural_sort_apply`.
 
     Returns:
         The gradient with respect to ``values`` and ``payload``, in that order.
     """
-    _rr_call = _rr.Call("neural_sort_apply", ("values", values), ("payload", payload))
+    _rr_call = _rr.Call("neural_sort_apply", ("values", values), ("payload", payload), axis=axis)
     _rr_values, _rr_payload = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort_apply",
@@ -478,15 +492,16 @@ def sigmoid_rank(
     values: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
     r_i = 1 + Σ_{j≠i} sigmoid(sign·(x_i − x_j)/ε), with sign = +1 for ascending and −1 for
     descending. Smooth everywhere; costs O(n²) per row, so it suits short rows.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -499,19 +514,22 @@ def sigmoid_rank(
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.sigmoid_rank(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("sigmoid_rank", ("values", values))
+    _rr_call = _rr.Call("sigmoid_rank", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "sigmoid_rank",
@@ -531,6 +549,7 @@ def sigmoid_rank_vjp(
     cotangent_ranks: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`sigmoid_rank`.
 
@@ -541,12 +560,12 @@ def sigmoid_rank_vjp(
     Args:
         values: As for :func:`sigmoid_rank`.
         cotangent_ranks: Cotangent of ``ranks`` (its shape).
-        regularization_strength, ...: As for :func:`sigmoid_rank`.
+        regularization_strength, ..., axis: As for :func:`sigmoid_rank`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("sigmoid_rank", ("values", values))
+    _rr_call = _rr.Call("sigmoid_rank", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "sigmoid_rank",
@@ -576,6 +595,7 @@ def soft_quantile(
     quantiles: Sequence[float] | NDArray[Any] = (0.5,),
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -583,9 +603,9 @@ def soft_quantile(
     interpolated linearly between its neighbours (NumPy's default "linear" method). As ε → 0 it is
     numpy.quantile of the row. Rows need at least one item.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -601,6 +621,9 @@ def soft_quantile(
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
@@ -608,14 +631,14 @@ def soft_quantile(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_quantile(np.array([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25, 0.5),
         regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_quantile", ("values", values))
+    _rr_call = _rr.Call("soft_quantile", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_quantile",
@@ -637,6 +660,7 @@ def soft_quantile_vjp(
     quantiles: Sequence[float] | NDArray[Any] = (0.5,),
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_quantile`.
 
@@ -647,12 +671,12 @@ def soft_quantile_vjp(
     Args:
         values: As for :func:`soft_quantile`.
         cotangent_result: Cotangent of ``result`` (its shape).
-        regularization_strength, ...: As for :func:`soft_quantile`.
+        regularization_strength, ..., axis: As for :func:`soft_quantile`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_quantile", ("values", values))
+    _rr_call = _rr.Call("soft_quantile", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_quantile",
@@ -685,6 +709,7 @@ def soft_rank(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -693,9 +718,9 @@ def soft_rank(
     tied values sharing the mean of their ranks. Every l2 rank lies in [1, n] and each row's l2
     ranks sum to n(n+1)/2.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -710,19 +735,22 @@ def soft_rank(
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_rank(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_rank", ("values", values))
+    _rr_call = _rr.Call("soft_rank", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
@@ -744,6 +772,7 @@ def soft_rank_vjp(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_rank`.
 
@@ -754,12 +783,12 @@ def soft_rank_vjp(
     Args:
         values: As for :func:`soft_rank`.
         cotangent_ranks: Cotangent of ``ranks`` (its shape).
-        regularization_strength, ...: As for :func:`soft_rank`.
+        regularization_strength, ..., axis: As for :func:`soft_rank`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_rank", ("values", values))
+    _rr_call = _rr.Call("soft_rank", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
@@ -793,15 +822,16 @@ def soft_sort(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Differentiable sorted values of each row.
 
     The values of each row in sorted order, relaxed by a projection onto the permutahedron of the
     values. As ε → 0 the result is the hard sort. The output is monotone along the row.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -816,6 +846,9 @@ def soft_sort(
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
@@ -823,13 +856,13 @@ def soft_sort(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_sort(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_sort", ("values", values))
+    _rr_call = _rr.Call("soft_sort", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_sort",
@@ -851,6 +884,7 @@ def soft_sort_vjp(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_sort`.
 
@@ -861,12 +895,12 @@ def soft_sort_vjp(
     Args:
         values: As for :func:`soft_sort`.
         cotangent_sorted: Cotangent of ``sorted`` (its shape).
-        regularization_strength, ...: As for :func:`soft_sort`.
+        regularization_strength, ..., axis: As for :func:`soft_sort`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_sort", ("values", values))
+    _rr_call = _rr.Call("soft_sort", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_sort",
@@ -900,6 +934,7 @@ def soft_topk(
     regularization_strength: float = 1.0,
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -908,9 +943,9 @@ def soft_topk(
     on each row. As ε → 0 it is the hard top-k indicator. l2 is piecewise linear in the values, p43
     continuously differentiable; both cost O(n log n) per row (O(n) for the VJP).
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -926,6 +961,9 @@ def soft_topk(
             mask. One of ``"l2"``, ``"p43"``; default ``"l2"``.
         direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
             ``"descending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
@@ -933,14 +971,14 @@ def soft_topk(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_topk(np.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_topk", ("values", values))
+    _rr_call = _rr.Call("soft_topk", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_topk",
@@ -964,6 +1002,7 @@ def soft_topk_vjp(
     regularization_strength: float = 1.0,
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_topk`.
 
@@ -974,12 +1013,12 @@ def soft_topk_vjp(
     Args:
         values: As for :func:`soft_topk`.
         cotangent_mask: Cotangent of ``mask`` (its shape).
-        regularization_strength, ...: As for :func:`soft_topk`.
+        regularization_strength, ..., axis: As for :func:`soft_topk`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_topk", ("values", values))
+    _rr_call = _rr.Call("soft_topk", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_topk",
@@ -1014,6 +1053,7 @@ def spearman_loss(
     targets: ArrayLike,
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -1021,9 +1061,9 @@ def spearman_loss(
     perfectly correlated ranks, 2 for reversed ones, 1 (with zero gradient) when either row's ranks
     are constant. Rows need at least two items.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -1037,20 +1077,28 @@ def spearman_loss(
             nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.spearman_loss(np.array([[0.1, 0.4, 0.3, 0.9]]), np.array([[1.0, 2.0, 3.0,
         4.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("spearman_loss", ("predictions", predictions), ("targets", targets))
+    _rr_call = _rr.Call(
+        "spearman_loss",
+        ("predictions", predictions),
+        ("targets", targets),
+        axis=axis,
+    )
     _rr_predictions, _rr_targets = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "spearman_loss",
@@ -1078,6 +1126,7 @@ def spearman_loss_vjp(
     cotangent_loss: ArrayLike,
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Vector-Jacobian product of :func:`spearman_loss`.
 
@@ -1088,12 +1137,17 @@ def spearman_loss_vjp(
     Args:
         predictions, targets: As for :func:`spearman_loss`.
         cotangent_loss: Cotangent of ``loss`` (its shape).
-        regularization_strength, ...: As for :func:`spearman_loss`.
+        regularization_strength, ..., axis: As for :func:`spearman_loss`.
 
     Returns:
         The gradient with respect to ``predictions`` and ``targets``, in that order.
     """
-    _rr_call = _rr.Call("spearman_loss", ("predictions", predictions), ("targets", targets))
+    _rr_call = _rr.Call(
+        "spearman_loss",
+        ("predictions", predictions),
+        ("targets", targets),
+        axis=axis,
+    )
     _rr_predictions, _rr_targets = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "spearman_loss",

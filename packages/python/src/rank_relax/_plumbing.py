@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Call", "compute_dtype", "float_param", "int_param", "list_param"]
+__all__ = ["Call", "compute_dtype", "float_param", "int_param", "items_axis", "list_param"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -92,12 +92,40 @@ def list_param(op: str, name: str, value: object) -> list[float]:
     return result
 
 
+def items_axis(op: str, name: str, axis: object, ndim: int, matrix: bool = False) -> int:
+    """The items axis ``axis`` (``dim`` in torch) of an ``ndim``-dimensional input, counted from
+    the end: -1 is the last axis. Negative values count from the end, as NumPy and torch do.
+
+    ``matrix``: an output of the op has two item dims (``[..., n, n]``). They go where the items
+    were only when that is the last axis: elsewhere either order of the two would be a guess, so
+    any other axis is refused.
+    """
+    if _is_bool(axis) or not hasattr(type(axis), "__index__"):
+        raise TypeError(f"{op}: {name} must be an int, got {_type_name(axis)}")
+    index = operator.index(axis)  # type: ignore[arg-type]
+    if not -ndim <= index < ndim:
+        raise ValueError(
+            f"{op}: {name} = {index} is out of range for an input with {ndim} dimension"
+            f"{'' if ndim == 1 else 's'}"
+        )
+    back = index - ndim if index >= 0 else index
+    if matrix and back != -1:
+        raise ValueError(
+            f"{op}: {name} = {index} is not the last axis, and the output's two item dims "
+            f"([..., n, n]) have no unambiguous place elsewhere; move the items to the last axis "
+            f"first"
+        )
+    return back
+
+
 class Call:
     """One call of an op: its inputs checked and viewed as ``[batch, n]`` arrays."""
 
-    __slots__ = ("arrays", "dtype", "lead", "n", "op")
+    __slots__ = ("arrays", "axis", "dtype", "lead", "n", "op")
 
-    def __init__(self, op: str, *inputs: tuple[str, ArrayLike]) -> None:
+    def __init__(
+        self, op: str, *inputs: tuple[str, ArrayLike], axis: object = -1, matrix: bool = False
+    ) -> None:
         self.op = op
         arrays = []
         for name, value in inputs:
@@ -109,6 +137,8 @@ class Call:
                 )
             arrays.append((name, array, compute_dtype(op, name, array.dtype)))
         first, shape = arrays[0][0], arrays[0][1].shape
+        #: The items axis, counted from the end (-1: the last axis, the zero-copy case).
+        self.axis = items_axis(op, "axis", axis, len(shape), matrix)
         for name, array, _ in arrays[1:]:
             if array.shape != shape:
                 raise ValueError(
@@ -118,6 +148,9 @@ class Call:
         #: The dtype results are returned in: the inputs' common dtype.
         self.dtype: np.dtype[Any] = np.result_type(*(a for _, a, _ in arrays))
         kernel = max((c for _, _, c in arrays), key=lambda c: c.itemsize)
+        if self.axis != -1:  # a view with the items last; the copy below makes it contiguous
+            arrays = [(name, np.moveaxis(a, self.axis, -1), c) for name, a, c in arrays]
+            shape = arrays[0][1].shape
         self.lead: tuple[int, ...] = shape[:-1]
         self.n: int = shape[-1]
         batch = math.prod(self.lead)
@@ -133,19 +166,23 @@ class Call:
     def result(self, result: NDArray[Any]) -> NDArray[Any]:
         """A ``[batch, ...]`` result as ``[..., ...]`` (the caller's leading dims, then the result's
         own: ``[..., n]``, ``[..., n, n]``, ``[..., m]``, none for one value per row) in the inputs'
-        dtype."""
-        return result.reshape((*self.lead, *result.shape[1:])).astype(self.dtype, copy=False)
+        dtype. A result with one row dim has it where the items axis was."""
+        value = result.reshape((*self.lead, *result.shape[1:])).astype(self.dtype, copy=False)
+        return np.moveaxis(value, -1, self.axis) if result.ndim == 2 else value
 
     def cotangent(self, name: str, value: ArrayLike, output: NDArray[Any]) -> NDArray[Any]:
         """A cotangent of an output (``output`` as the kernel returned it, ``[batch, ...]``),
         checked against the output's shape, as the kernel reads it."""
         array = np.asarray(value)
         compute_dtype(self.op, name, array.dtype)
-        want = (*self.lead, *output.shape[1:])
-        if array.shape != want:
+        shown = [*self.lead, *output.shape[1:]]
+        if output.ndim == 2:  # the caller sees a one-row-dim output with it at the items axis
+            shown.insert(len(shown) + self.axis, shown.pop())
+        if array.shape != tuple(shown):
             raise ValueError(
-                f"{self.op}: {name} has shape {list(array.shape)} but the output has shape "
-                f"{list(want)}"
+                f"{self.op}: {name} has shape {list(array.shape)} but the output has shape {shown}"
             )
+        if output.ndim == 2:
+            array = np.moveaxis(array, self.axis, -1)
         flat = array.reshape(output.shape)
         return np.ascontiguousarray(flat, dtype=self.arrays[0].dtype)

@@ -133,6 +133,7 @@ def ndcg_loss(
     relevance: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> jax.Array:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -140,9 +141,9 @@ def ndcg_loss(
     r_i), loss = 1 − DCG / IDCG per row; 0 (with zero gradient) when every relevance is 0. Relevance
     must be finite and ≥ 0 and receives no gradient.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -160,23 +161,27 @@ def ndcg_loss(
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.ndcg_loss(jnp.array([[0.2, 1.5, 0.3]]), jnp.array([[0.0, 2.0, 1.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_scores, _rr_relevance) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_scores, _rr_relevance) = _rr.inputs(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
+        axis=axis,
     )
     _rr_regularization_strength = _rr.real_param(
         "ndcg_loss",
@@ -271,6 +276,7 @@ def neural_sort(
     values: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> jax.Array:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -279,9 +285,9 @@ def neural_sort(
     value in the chosen direction. As τ → 0 it is the hard permutation matrix. P @ values is a soft
     sort; neural_sort_apply computes P @ payload without the n × n matrix.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -297,6 +303,8 @@ def neural_sort(
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along; only the last (``-1``) is accepted: the output's two
+            item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
@@ -304,14 +312,19 @@ def neural_sort(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.neural_sort(jnp.array([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("neural_sort", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs(
+        "neural_sort",
+        ("values", values),
+        axis=axis,
+        matrix=True,
+    )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort",
         "regularization_strength",
@@ -413,6 +426,7 @@ def neural_sort_apply(
     payload: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> jax.Array:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -420,9 +434,9 @@ def neural_sort_apply(
     (forward and backward): a soft sort of the payload by the values. With payload = values it is
     the NeuralSort soft sort; with payload = gains it gives the soft DCG terms of NeuralNDCG.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -439,6 +453,9 @@ def neural_sort_apply(
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
@@ -446,17 +463,18 @@ def neural_sort_apply(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.neural_sort_apply(jnp.array([[3.0, 1.0, 2.0]]), jnp.array([[30.0, 10.0,
         20.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values, _rr_payload) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_values, _rr_payload) = _rr.inputs(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
+        axis=axis,
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort_apply",
@@ -472,6 +490,7 @@ def neural_sort_apply(
     return _rr.result(
         _rr_neural_sort_apply(_rr_values, _rr_payload, _rr_regularization_strength, direction),
         _rr_dtype,
+        _rr_axis,
     )
 
 
@@ -549,15 +568,16 @@ def sigmoid_rank(
     values: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> jax.Array:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
     r_i = 1 + Σ_{j≠i} sigmoid(sign·(x_i − x_j)/ε), with sign = +1 for ascending and −1 for
     descending. Smooth everywhere; costs O(n²) per row, so it suits short rows.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -573,20 +593,23 @@ def sigmoid_rank(
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.sigmoid_rank(jnp.array([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("sigmoid_rank", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("sigmoid_rank", ("values", values), axis=axis)
     _rr_regularization_strength = _rr.real_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -601,6 +624,7 @@ def sigmoid_rank(
     return _rr.result(
         _rr_sigmoid_rank(_rr_values, _rr_regularization_strength, direction),
         _rr_dtype,
+        _rr_axis,
     )
 
 
@@ -705,6 +729,7 @@ def soft_quantile(
     quantiles: Sequence[float] = (0.5,),
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> jax.Array:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -712,9 +737,9 @@ def soft_quantile(
     interpolated linearly between its neighbours (NumPy's default "linear" method). As ε → 0 it is
     numpy.quantile of the row. Rows need at least one item.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -736,6 +761,9 @@ def soft_quantile(
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
@@ -743,14 +771,14 @@ def soft_quantile(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_quantile(jnp.array([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25, 0.5),
         regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("soft_quantile", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_quantile", ("values", values), axis=axis)
     _rr_quantiles = _rr.real_list("soft_quantile", "quantiles", quantiles)
     _rr_regularization_strength = _rr.real_param(
         "soft_quantile",
@@ -767,6 +795,7 @@ def soft_quantile(
     return _rr.result(
         _rr_soft_quantile(_rr_values, _rr_quantiles, _rr_regularization_strength, regularization),
         _rr_dtype,
+        _rr_axis,
     )
 
 
@@ -873,6 +902,7 @@ def soft_rank(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> jax.Array:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -881,9 +911,9 @@ def soft_rank(
     tied values sharing the mean of their ranks. Every l2 rank lies in [1, n] and each row's l2
     ranks sum to n(n+1)/2.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -901,19 +931,22 @@ def soft_rank(
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_rank(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("soft_rank", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_rank", ("values", values), axis=axis)
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
@@ -929,6 +962,7 @@ def soft_rank(
     return _rr.result(
         _rr_soft_rank(_rr_values, _rr_regularization_strength, regularization, direction),
         _rr_dtype,
+        _rr_axis,
     )
 
 
@@ -1033,15 +1067,16 @@ def soft_sort(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> jax.Array:
     """Differentiable sorted values of each row.
 
     The values of each row in sorted order, relaxed by a projection onto the permutahedron of the
     values. As ε → 0 the result is the hard sort. The output is monotone along the row.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -1059,6 +1094,9 @@ def soft_sort(
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
@@ -1066,13 +1104,13 @@ def soft_sort(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_sort(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("soft_sort", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_sort", ("values", values), axis=axis)
     _rr_regularization_strength = _rr.real_param(
         "soft_sort",
         "regularization_strength",
@@ -1088,6 +1126,7 @@ def soft_sort(
     return _rr.result(
         _rr_soft_sort(_rr_values, _rr_regularization_strength, regularization, direction),
         _rr_dtype,
+        _rr_axis,
     )
 
 
@@ -1203,6 +1242,7 @@ def soft_topk(
     regularization_strength: ArrayLike = 1.0,
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
+    axis: int = -1,
 ) -> jax.Array:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -1211,9 +1251,9 @@ def soft_topk(
     on each row. As ε → 0 it is the hard top-k indicator. l2 is piecewise linear in the values, p43
     continuously differentiable; both cost O(n log n) per row (O(n) for the VJP).
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -1235,6 +1275,9 @@ def soft_topk(
             mask. One of ``"l2"``, ``"p43"``; default ``"l2"``.
         direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
             ``"descending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
@@ -1242,14 +1285,14 @@ def soft_topk(
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_topk(jnp.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("soft_topk", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_topk", ("values", values), axis=axis)
     _rr_k = _rr.int_param("soft_topk", "k", k)
     _rr_regularization_strength = _rr.real_param(
         "soft_topk",
@@ -1267,6 +1310,7 @@ def soft_topk(
     return _rr.result(
         _rr_soft_topk(_rr_values, _rr_k, _rr_regularization_strength, regularization, direction),
         _rr_dtype,
+        _rr_axis,
     )
 
 
@@ -1404,6 +1448,7 @@ def spearman_loss(
     targets: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
+    axis: int = -1,
 ) -> jax.Array:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -1411,9 +1456,9 @@ def spearman_loss(
     perfectly correlated ranks, 2 for reversed ones, 1 (with zero gradient) when either row's ranks
     are constant. Rows need at least two items.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -1430,23 +1475,27 @@ def spearman_loss(
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.spearman_loss(jnp.array([[0.1, 0.4, 0.3, 0.9]]), jnp.array([[1.0, 2.0,
         3.0, 4.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_predictions, _rr_targets) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_predictions, _rr_targets) = _rr.inputs(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        axis=axis,
     )
     _rr_regularization_strength = _rr.real_param(
         "spearman_loss",

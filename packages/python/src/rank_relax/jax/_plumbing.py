@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import _native
 from .._generated import KERNELS
+from .._plumbing import items_axis
 from . import _sharding
 
 __all__ = [
@@ -66,9 +67,12 @@ def _is_traced(value: object) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
-def inputs(op: str, *named: tuple[str, Any]) -> tuple[Any, tuple[jax.Array, ...]]:
-    """Checks the inputs of one call; returns the results' dtype and the inputs as arrays of the
-    kernel's dtype (float16 and bfloat16 are computed in float32)."""
+def inputs(
+    op: str, *named: tuple[str, Any], axis: object = -1, matrix: bool = False
+) -> tuple[Any, int, tuple[jax.Array, ...]]:
+    """Checks the inputs of one call; returns the results' dtype, the items axis counted from the
+    end (``matrix``: see ``items_axis``) and the inputs as arrays of the kernel's dtype with the
+    items last (float16 and bfloat16 are computed in float32)."""
     arrays = []
     for name, value in named:
         array = jnp.asarray(value)
@@ -90,10 +94,13 @@ def inputs(op: str, *named: tuple[str, Any]) -> tuple[Any, tuple[jax.Array, ...]
                 f"{op}: {first} has shape {list(arrays[0].shape)} but {name} has shape "
                 f"{list(array.shape)}"
             )
+    back = items_axis(op, "axis", axis, arrays[0].ndim, matrix)
+    if back != -1:  # before the sharding rules, which see the items last as the kernels do
+        arrays = [jnp.moveaxis(a, back, -1) for a in arrays]
     dtype = jnp.result_type(*arrays)
     kernel = dtype if np.dtype(dtype) in _KERNEL_DTYPES else jnp.float32
     names = [name for name, _ in named]
-    return dtype, _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays])
+    return dtype, back, _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays])
 
 
 def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
@@ -176,9 +183,11 @@ def concrete(value: Any, default: float) -> float:
     return default if _is_traced(value) else float(value)
 
 
-def result(value: jax.Array, dtype: Any) -> jax.Array:
-    """A result in the inputs' dtype."""
-    return value.astype(dtype)
+def result(value: jax.Array, dtype: Any, axis: int = -1) -> jax.Array:
+    """A result in the inputs' dtype; ``axis``: where a result with one row dim has it (counted
+    from the end), the items axis of the inputs."""
+    value = value.astype(dtype)
+    return value if axis == -1 else jnp.moveaxis(value, -1, axis)
 
 
 def like(array: jax.Array, dtype: Any = None) -> jax.ShapeDtypeStruct:

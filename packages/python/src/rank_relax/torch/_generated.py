@@ -254,6 +254,7 @@ def ndcg_loss(
     relevance: Tensor,
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
+    dim: int = -1,
 ) -> Tensor:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -261,9 +262,9 @@ def ndcg_loss(
     r_i), loss = 1 − DCG / IDCG per row; 0 (with zero gradient) when every relevance is 0. Relevance
     must be finite and ≥ 0 and receives no gradient.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -282,23 +283,27 @@ def ndcg_loss(
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.ndcg_loss(torch.tensor([[0.2, 1.5, 0.3]]), torch.tensor([[0.0, 2.0,
         1.0]]), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_scores, _rr_relevance) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_scores, _rr_relevance) = _rr.rows(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
+        axis=dim,
     )
     _rr_regularization_strength = _rr.real_param(
         "ndcg_loss",
@@ -326,7 +331,7 @@ def ndcg_loss(
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
-    return _rr.result(_rr_loss, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_loss, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -511,6 +516,7 @@ def neural_sort(
     values: Tensor,
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
+    dim: int = -1,
 ) -> Tensor:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -519,9 +525,9 @@ def neural_sort(
     value in the chosen direction. As τ → 0 it is the hard permutation matrix. P @ values is a soft
     sort; neural_sort_apply computes P @ payload without the n × n matrix.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -538,6 +544,8 @@ def neural_sort(
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        dim: The axis the items lie along; only the last (``-1``) is accepted: the output's two
+            item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
@@ -545,14 +553,19 @@ def neural_sort(
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.neural_sort(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("neural_sort", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "neural_sort",
+        ("values", values),
+        axis=dim,
+        matrix=True,
+    )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort",
         "regularization_strength",
@@ -576,7 +589,7 @@ def neural_sort(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.result(_rr_permutation_matrix, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_permutation_matrix, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -774,6 +787,7 @@ def neural_sort_apply(
     payload: Tensor,
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
+    dim: int = -1,
 ) -> Tensor:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -781,9 +795,9 @@ def neural_sort_apply(
     (forward and backward): a soft sort of the payload by the values. With payload = values it is
     the NeuralSort soft sort; with payload = gains it gives the soft DCG terms of NeuralNDCG.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -801,6 +815,9 @@ def neural_sort_apply(
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
@@ -808,17 +825,18 @@ def neural_sort_apply(
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.neural_sort_apply(torch.tensor([[3.0, 1.0, 2.0]]),
         torch.tensor([[30.0, 10.0, 20.0]]), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values, _rr_payload) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_payload) = _rr.rows(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
+        axis=dim,
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort_apply",
@@ -846,7 +864,7 @@ def neural_sort_apply(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.result(_rr_output, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_output, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1025,15 +1043,16 @@ def sigmoid_rank(
     values: Tensor,
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
+    dim: int = -1,
 ) -> Tensor:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
     r_i = 1 + Σ_{j≠i} sigmoid(sign·(x_i − x_j)/ε), with sign = +1 for ascending and −1 for
     descending. Smooth everywhere; costs O(n²) per row, so it suits short rows.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -1050,20 +1069,27 @@ def sigmoid_rank(
             receives a gradient.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.sigmoid_rank(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("sigmoid_rank", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "sigmoid_rank",
+        ("values", values),
+        axis=dim,
+    )
     _rr_regularization_strength = _rr.real_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -1083,7 +1109,7 @@ def sigmoid_rank(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1287,6 +1313,7 @@ def soft_quantile(
     quantiles: Sequence[float] = (0.5,),
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
+    dim: int = -1,
 ) -> Tensor:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -1294,9 +1321,9 @@ def soft_quantile(
     interpolated linearly between its neighbours (NumPy's default "linear" method). As ε → 0 it is
     numpy.quantile of the row. Rows need at least one item.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -1316,6 +1343,9 @@ def soft_quantile(
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
@@ -1323,14 +1353,18 @@ def soft_quantile(
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.soft_quantile(torch.tensor([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25,
         0.5), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_quantile", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "soft_quantile",
+        ("values", values),
+        axis=dim,
+    )
     _rr_quantiles = _rr.list_param("soft_quantile", "quantiles", quantiles)
     _rr_regularization_strength = _rr.real_param(
         "soft_quantile",
@@ -1358,7 +1392,7 @@ def soft_quantile(
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
-    return _rr.result(_rr_result, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_result, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1571,6 +1605,7 @@ def soft_rank(
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    dim: int = -1,
 ) -> Tensor:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -1579,9 +1614,9 @@ def soft_rank(
     tied values sharing the mean of their ranks. Every l2 rank lies in [1, n] and each row's l2
     ranks sum to n(n+1)/2.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -1600,20 +1635,27 @@ def soft_rank(
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.soft_rank(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_rank", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "soft_rank",
+        ("values", values),
+        axis=dim,
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
@@ -1640,7 +1682,7 @@ def soft_rank(
             regularization,
             direction,
         )
-    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1844,15 +1886,16 @@ def soft_sort(
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
+    dim: int = -1,
 ) -> Tensor:
     """Differentiable sorted values of each row.
 
     The values of each row in sorted order, relaxed by a projection onto the permutahedron of the
     values. As ε → 0 the result is the hard sort. The output is monotone along the row.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -1871,6 +1914,9 @@ def soft_sort(
             ``"kl"``; default ``"l2"``.
         direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
@@ -1878,14 +1924,18 @@ def soft_sort(
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.soft_sort(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_sort", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "soft_sort",
+        ("values", values),
+        axis=dim,
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_sort",
         "regularization_strength",
@@ -1912,7 +1962,7 @@ def soft_sort(
             regularization,
             direction,
         )
-    return _rr.result(_rr_sorted, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_sorted, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -2125,6 +2175,7 @@ def soft_topk(
     regularization_strength: float | Tensor = 1.0,
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
+    dim: int = -1,
 ) -> Tensor:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -2133,9 +2184,9 @@ def soft_topk(
     on each row. As ε → 0 it is the hard top-k indicator. l2 is piecewise linear in the values, p43
     continuously differentiable; both cost O(n log n) per row (O(n) for the VJP).
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -2155,6 +2206,9 @@ def soft_topk(
             mask. One of ``"l2"``, ``"p43"``; default ``"l2"``.
         direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
             ``"descending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
@@ -2162,14 +2216,18 @@ def soft_topk(
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.soft_topk(torch.tensor([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_topk", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "soft_topk",
+        ("values", values),
+        axis=dim,
+    )
     _rr_k = _rr.int_param("soft_topk", "k", k)
     _rr_regularization_strength = _rr.real_param(
         "soft_topk",
@@ -2200,7 +2258,7 @@ def soft_topk(
             regularization,
             direction,
         )
-    return _rr.result(_rr_mask, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_mask, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -2469,6 +2527,7 @@ def spearman_loss(
     targets: Tensor,
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
+    dim: int = -1,
 ) -> Tensor:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -2476,9 +2535,9 @@ def spearman_loss(
     perfectly correlated ranks, 2 for reversed ones, 1 (with zero gradient) when either row's ranks
     are constant. Rows need at least two items.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -2496,23 +2555,27 @@ def spearman_loss(
             receives a gradient.
         regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
             ``"kl"``; default ``"l2"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.spearman_loss(torch.tensor([[0.1, 0.4, 0.3, 0.9]]),
         torch.tensor([[1.0, 2.0, 3.0, 4.0]]), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_predictions, _rr_targets) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_predictions, _rr_targets) = _rr.rows(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        axis=dim,
     )
     _rr_regularization_strength = _rr.real_param(
         "spearman_loss",
@@ -2552,4 +2615,4 @@ def spearman_loss(
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
-    return _rr.result(_rr_loss, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_loss, _rr_lead, _rr_dtype, _rr_axis)

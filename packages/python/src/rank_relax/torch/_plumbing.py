@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._plumbing import int_param, list_param
+from .._plumbing import int_param, items_axis, list_param
 from . import _sharding
 
 __all__ = [
@@ -47,17 +47,19 @@ _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 
 
 def rows(
-    op: str, *inputs: tuple[str, Any]
-) -> tuple[tuple[int, ...], torch.dtype, tuple[Tensor, ...]]:
-    """Checks the inputs of one call and views each as ``[batch, n]`` in the kernel's dtype.
+    op: str, *inputs: tuple[str, Any], axis: object = -1, matrix: bool = False
+) -> tuple[tuple[int, ...], int, torch.dtype, tuple[Tensor, ...]]:
+    """Checks the inputs of one call and views each as ``[batch, n]`` in the kernel's dtype, the
+    items taken along ``axis`` (the ``dim`` argument; ``matrix``: see ``items_axis``).
 
-    Returns the leading dims, the dtype of the results (the inputs' promoted dtype) and the views.
-    float16 and bfloat16 are computed in float32.
+    Returns the leading dims (the other axes), the items axis counted from the end, the dtype of
+    the results (the inputs' promoted dtype) and the views. float16 and bfloat16 are computed in
+    float32.
     """
-    if len(inputs) == 1:  # the common case, checked with the fewest calls
-        value = inputs[0][1]
+    if len(inputs) == 1 and type(axis) is int and axis in (-1, 1):
+        value = inputs[0][1]  # the common case, checked with the fewest calls
         if isinstance(value, Tensor) and value.dtype in _KERNEL_DTYPES and value.dim() == 2:
-            return (value.shape[0],), value.dtype, (value,)
+            return (value.shape[0],), -1, value.dtype, (value,)
     for name, value in inputs:
         if not isinstance(value, Tensor):
             raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
@@ -80,10 +82,13 @@ def rows(
                 f"{list(value.shape)}"
             )
         dtype = torch.promote_types(dtype, value.dtype)
+    back = items_axis(op, "dim", axis, first.dim(), matrix)
     kernel = dtype if dtype in _KERNEL_DTYPES else torch.float32
-    lead = tuple(first.shape[:-1])
-    views = tuple(_as_rows(v).to(kernel) for _, v in inputs)
-    return lead, dtype, views
+    # movedim is a view autograd differentiates; the flatten copies only when it must.
+    moved = [v if back == -1 else v.movedim(back, -1) for _, v in inputs]
+    lead = tuple(moved[0].shape[:-1])
+    views = tuple(_as_rows(v).to(kernel) for v in moved)
+    return lead, back, dtype, views
 
 
 def _as_rows(value: Tensor) -> Tensor:
@@ -175,11 +180,15 @@ def saved(ctx: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
     return values[: ctx.rr_count], tuple(next(rest) if p is _SAVED else p for p in params)
 
 
-def result(value: Tensor, lead: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+def result(value: Tensor, lead: tuple[int, ...], dtype: torch.dtype, axis: int = -1) -> Tensor:
     """A ``[batch, ...]`` result with the caller's leading dims, then its own (``[..., n]``,
-    ``[..., n, n]``, ``[..., m]``; none for one value per row), in the inputs' dtype."""
+    ``[..., n, n]``, ``[..., m]``; none for one value per row), in the inputs' dtype. A result
+    with one row dim has it at ``axis`` (counted from the end), where the items were."""
+    own = value.dim() - 1
     if len(lead) != 1:
         value = value.reshape((*lead, *value.shape[1:]))
+    if own == 1 and axis != -1:
+        value = value.movedim(-1, axis)
     return value if value.dtype == dtype else value.to(dtype)
 
 

@@ -45,14 +45,15 @@ def soft_rank(
     values: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Differentiable ranks of each row.
 
     Ranks that tend to the hard ranks as ε → 0.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
     copy, and the GIL is released while the kernel runs.
@@ -62,19 +63,22 @@ def soft_rank(
         regularization_strength: Regularization strength ε, finite and > 0. Default ``1.0``.
         direction: Ranking direction. One of ``"ascending"``, ``"descending"``; default
             ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_rank(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_rank", ("values", values))
+    _rr_call = _rr.Call("soft_rank", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
@@ -94,6 +98,7 @@ def soft_rank_vjp(
     cotangent_ranks: ArrayLike,
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_rank`.
 
@@ -104,12 +109,12 @@ def soft_rank_vjp(
     Args:
         values: As for :func:`soft_rank`.
         cotangent_ranks: Cotangent of ``ranks`` (its shape).
-        regularization_strength, ...: As for :func:`soft_rank`.
+        regularization_strength, ..., axis: As for :func:`soft_rank`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_rank", ("values", values))
+    _rr_call = _rr.Call("soft_rank", ("values", values), axis=axis)
     (_rr_values,) = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",

@@ -107,14 +107,15 @@ def pair_loss(
     weights: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     normalize: bool = False,
+    axis: int = -1,
 ) -> jax.Array:
     """A loss over two rows of scores.
 
     One value per row; only `predictions` receives a gradient.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -127,19 +128,23 @@ def pair_loss(
         regularization_strength: Regularization strength ε, finite and > 0. Default ``1.0``. A
             JAX array (or a traced value) receives a gradient.
         normalize: Divide each row's loss by n. Default ``False``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
     """
-    _rr_dtype, (_rr_predictions, _rr_weights) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_predictions, _rr_weights) = _rr.inputs(
         "pair_loss",
         ("predictions", predictions),
         ("weights", weights),
+        axis=axis,
     )
     _rr_regularization_strength = _rr.real_param(
         "pair_loss",
@@ -236,14 +241,15 @@ def soft_rank(
     values: ArrayLike,
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
+    axis: int = -1,
 ) -> jax.Array:
     """Differentiable ranks of each row.
 
     Ranks that tend to the hard ranks as ε → 0.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable and composable: a ``jax.custom_vjp`` whose backward is the analytical VJP,
     working under ``jit``, ``grad``, ``vmap`` and their compositions. Under a transform the kernels
@@ -256,19 +262,22 @@ def soft_rank(
             JAX array (or a traced value) receives a gradient.
         direction: Ranking direction. One of ``"ascending"``, ``"descending"``; default
             ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point array, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_rank(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, (_rr_values,) = _rr.inputs("soft_rank", ("values", values))
+    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_rank", ("values", values), axis=axis)
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
@@ -280,4 +289,8 @@ def soft_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(_rr_soft_rank(_rr_values, _rr_regularization_strength, direction), _rr_dtype)
+    return _rr.result(
+        _rr_soft_rank(_rr_values, _rr_regularization_strength, direction),
+        _rr_dtype,
+        _rr_axis,
+    )

@@ -222,14 +222,15 @@ def pair_loss(
     weights: Tensor,
     regularization_strength: float | Tensor = 1.0,
     normalize: bool = False,
+    dim: int = -1,
 ) -> Tensor:
     """A loss over two rows of scores.
 
     One value per row; only `predictions` receives a gradient.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -243,19 +244,23 @@ def pair_loss(
         regularization_strength: Regularization strength ε, finite and > 0. Default ``1.0``. A
             tensor that requires grad receives a gradient.
         normalize: Divide each row's loss by n. Default ``False``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
     """
-    _rr_lead, _rr_dtype, (_rr_predictions, _rr_weights) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_predictions, _rr_weights) = _rr.rows(
         "pair_loss",
         ("predictions", predictions),
         ("weights", weights),
+        axis=dim,
     )
     _rr_regularization_strength = _rr.real_param(
         "pair_loss",
@@ -283,7 +288,7 @@ def pair_loss(
             _rr.as_tensor(_rr_regularization_strength),
             bool(normalize),
         )
-    return _rr.result(_rr_loss, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_loss, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -476,14 +481,15 @@ def soft_rank(
     values: Tensor,
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
+    dim: int = -1,
 ) -> Tensor:
     """Differentiable ranks of each row.
 
     Ranks that tend to the hard ranks as ε → 0.
 
-    Ranks along the last axis: leading axes are independent rows, and a 1-D input is one row.
-    float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the
-    dtype of the input.
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
@@ -497,20 +503,27 @@ def soft_rank(
             tensor that requires grad receives a gradient.
         direction: Ranking direction. One of ``"ascending"``, ``"descending"``; default
             ``"ascending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
 
     Returns:
         Soft ranks. Shape ``[..., n]``.
 
     Raises:
         TypeError: An input is not a floating-point tensor, or a param has the wrong type.
-        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param out of
-            range or an unknown enum value; the message names the op and the argument.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.torch.soft_rank(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_dtype, (_rr_values,) = _rr.rows("soft_rank", ("values", values))
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+        "soft_rank",
+        ("values", values),
+        axis=dim,
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
@@ -530,4 +543,4 @@ def soft_rank(
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
-    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype)
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype, _rr_axis)
