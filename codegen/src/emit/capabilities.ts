@@ -28,6 +28,8 @@ export interface Capabilities {
   readonly outputDtypes: readonly ElemType[];
   /** Whether an output may have `differentiable: false` (no cotangent). */
   readonly nonDifferentiableOutputs: boolean;
+  /** Whether the target binds an op's JVP kernel (spec `jvp`: forward mode). */
+  readonly jvp: boolean;
 }
 
 /** What every target supported before the op model grew: shapes [batch, n] and [batch], real inputs and outputs. */
@@ -42,6 +44,7 @@ export const BASELINE: Capabilities = {
   maxOutputs: Number.POSITIVE_INFINITY,
   outputDtypes: ['real'],
   nonDifferentiableOutputs: false,
+  jvp: false,
 };
 
 /**
@@ -58,7 +61,7 @@ export const BINDINGS: Capabilities = {
 };
 
 /** The Rust test tables and the docs only describe shapes, so they also take a dim that is an int param's value. */
-export const DESCRIPTIONS: Capabilities = { ...BINDINGS, dimKinds: [...BINDINGS.dimKinds, 'param'] };
+export const DESCRIPTIONS: Capabilities = { ...BINDINGS, dimKinds: [...BINDINGS.dimKinds, 'param'], jvp: true };
 
 /** A target as the check sees it (an `Emitter` is one). */
 export interface Capable {
@@ -131,6 +134,7 @@ function opFindings(op: OpIR, target: Capable): Finding[] {
   op.residuals.forEach((x, i) => {
     shape(at('residuals', i, 'shape'), x.shape);
   });
+  if (op.jvp !== null && !caps.jvp) add(at('jvp'), 'JVP kernels (forward mode)');
   return out;
 }
 

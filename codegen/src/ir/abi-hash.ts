@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { assertNever } from '../util/never.ts';
 import type { ArgIR, EnumIR, OpIR, StatusIR } from './types.ts';
 import { cEnumConstant, cType } from './names.ts';
+import { kernelsOf } from './kernels.ts';
 
 /** JSON with object keys sorted at every level; arrays keep their order. */
 export function canonicalJson(value: unknown): string {
@@ -26,6 +27,7 @@ export function canonicalJson(value: unknown): string {
 function argLayout(a: ArgIR): unknown {
   switch (a.kind) {
     case 'dim':
+    case 'scalar':
       return null;
     case 'param':
       return a.param.type === 'list' ? ['list'] : null;
@@ -43,7 +45,7 @@ export function abiSurface(abiVersion: number, enums: readonly EnumIR[], ops: re
     status: status.map((s) => [s.c, s.code]),
     functions: ops.flatMap((op) =>
       op.variants.flatMap((v) =>
-        [v.forward, v.backward].map((k) => ({
+        kernelsOf(v).map((k) => ({
           symbol: k.cSymbol,
           args: k.args.map((a) => [a.name.spec, a.kind, cType(a.type), argLayout(a)]),
         })),

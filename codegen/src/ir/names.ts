@@ -2,7 +2,7 @@
 // ABI hash covers), and the Rust identifier escape the core's paths share with the Rust-emitting
 // targets. Every other spelling is a target's own (`cName`, `pythonDefault`, … in its names.ts).
 
-import type { Ident, TypeId, TypeNames } from './types.ts';
+import type { Ident, Pass, TypeId, TypeNames } from './types.ts';
 
 /** Prefix of every C symbol and constant; also the reserved prefix of generated helpers. */
 export const C_PREFIX = 'rr_';
@@ -60,7 +60,7 @@ export function ident(spec: string): Ident {
 }
 
 /** C entry point of one kernel: `rr_soft_rank_forward_f64`. */
-export function cKernelSymbol(op: string, pass: 'forward' | 'backward', dtype: 'f32' | 'f64'): string {
+export function cKernelSymbol(op: string, pass: Pass, dtype: 'f32' | 'f64'): string {
   return `${C_PREFIX}${op}_${pass}_${dtype}`;
 }
 

@@ -22,6 +22,7 @@ import type {
   OutputIR,
   ParamIR,
   RealParamIR,
+  ScalarArgIR,
   SaveIR,
   ShapeIR,
   TensorIR,
@@ -233,6 +234,9 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
   const paramGrads: DerivedIR<RealParamIR>[] = opParams
     .filter((p): p is RealParamIR => p.type === 'real' && p.grad)
     .map((of) => ({ name: ident(`grad_${of.name.spec}`), of }));
+  const tangents: DerivedIR<InputIR>[] = grads.map((g) => ({ name: ident(`tangent_${g.of.name.spec}`), of: g.of }));
+  const paramTangents: DerivedIR<RealParamIR>[] = paramGrads.map((g) => ({ name: ident(`tangent_${g.of.name.spec}`), of: g.of }));
+  const outputTangents: DerivedIR<OutputIR>[] = cotangents.map((c) => ({ name: ident(`tangent_${c.of.name.spec}`), of: c.of }));
 
   const forward: KernelIR = {
     pass: 'forward',
@@ -260,6 +264,30 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
       ),
     ],
   };
+  const jvp: KernelIR | null =
+    op.jvp === true
+      ? {
+          pass: 'jvp',
+          corePath: `rank_relax::ops::${rustIdent(opName.spec)}::jvp`,
+          args: [
+            ...dimArgs(),
+            ...paramArgs(opParams),
+            ...saves.map((s) => buffer('save', s.name.spec, s.tensor, false, s.name.spec, `The forward's ${s.source} \`${s.name.spec}\`.`, optional(s.name.spec))),
+            ...residuals.map((x) => buffer('residual', x.name.spec, x, false, x.name.spec, `The forward's residual \`${x.name.spec}\`.`)),
+            ...tangents.map((t) => buffer('tangent', t.name.spec, t.of, false, t.of.name.spec, `Tangent of \`${t.of.name.spec}\`.`, t.of.optional)),
+            ...paramTangents.map(
+              (t): ScalarArgIR => ({
+                kind: 'scalar',
+                role: 'param_tangent',
+                name: t.name,
+                of: t.of.name.spec,
+                doc: `Tangent of \`${t.of.name.spec}\` (one value for the call, like the param).`,
+              }),
+            ),
+            ...outputTangents.map((t) => buffer('output_tangent', t.name.spec, t.of, true, t.of.name.spec, `Receives the tangent of \`${t.of.name.spec}\`.`)),
+          ],
+        }
+      : null;
 
   return {
     name: opName,
@@ -275,13 +303,17 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     cotangents,
     grads,
     paramGrads,
+    tangents,
+    paramTangents,
+    outputTangents,
     forward,
     backward,
+    jvp,
     inPlaceVjp:
       op.in_place_vjp === true && cotangents[0] !== undefined && grads[0] !== undefined
         ? { cotangent: cotangents[0].name, grad: grads[0].name }
         : null,
-    variants: [TYPES.f32, TYPES.f64].map((dtype) => variant(name, dtype, forward, backward)),
+    variants: [TYPES.f32, TYPES.f64].map((dtype) => variant(name, dtype, forward, backward, jvp)),
     example: op.example === undefined ? null : example(op.example, inputs, opParams),
   };
 }
@@ -323,6 +355,8 @@ function resolveArg(arg: ArgIR, dtype: TypeNames): VariantArgIR {
       return { ...arg, type: TYPES.size };
     case 'param':
       return { ...arg, type: paramType(arg.param, dtype) };
+    case 'scalar':
+      return { ...arg, type: dtype };
     case 'buffer':
       return { ...arg, type: elemType(arg.elem, dtype) };
     default:
@@ -330,13 +364,13 @@ function resolveArg(arg: ArgIR, dtype: TypeNames): VariantArgIR {
   }
 }
 
-function variant(op: string, dtype: TypeNames, forward: KernelIR, backward: KernelIR): VariantIR {
+function variant(op: string, dtype: TypeNames, forward: KernelIR, backward: KernelIR, jvp: KernelIR | null): VariantIR {
   const kernel = (k: KernelIR): VariantKernelIR => ({
     pass: k.pass,
     cSymbol: cKernelSymbol(op, k.pass, dtype.id as 'f32' | 'f64'),
     args: k.args.map((a) => resolveArg(a, dtype)),
   });
-  return { dtype, forward: kernel(forward), backward: kernel(backward) };
+  return { dtype, forward: kernel(forward), backward: kernel(backward), jvp: jvp === null ? null : kernel(jvp) };
 }
 
 function exampleParam(param: ParamIR, v: unknown): ExampleIR['params'][number] {

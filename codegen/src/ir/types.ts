@@ -157,7 +157,10 @@ export type ArgRole =
   | 'save' // backward: an input or output, read
   | 'cotangent' // backward: one per output, read
   | 'grad' // backward: one per differentiable input, written
-  | 'param_grad'; // backward: one per param with grad, [batch], written
+  | 'param_grad' // backward: one per param with grad, [batch], written
+  | 'tangent' // jvp: one per differentiable input, read
+  | 'param_tangent' // jvp: one scalar per param with grad, read
+  | 'output_tangent'; // jvp: one per differentiable output, written
 
 interface ArgBase {
   readonly name: Ident;
@@ -175,8 +178,15 @@ export interface ParamArgIR extends ArgBase {
   readonly role: 'param';
   readonly param: ParamIR;
 }
+/** A scalar of the variant's dtype that is not a param: the JVP's tangent of a param with grad. */
+export interface ScalarArgIR extends ArgBase {
+  readonly kind: 'scalar';
+  readonly role: 'param_tangent';
+  /** Spec name of the param this is the tangent of. */
+  readonly of: string;
+}
 /** The roles of buffer arguments. */
-export type BufferRole = Exclude<ArgRole, 'dim' | 'param'>;
+export type BufferRole = Exclude<ArgRole, 'dim' | 'param' | 'param_tangent'>;
 export interface BufferArgIR extends ArgBase {
   readonly kind: 'buffer';
   readonly role: BufferRole;
@@ -186,17 +196,23 @@ export interface BufferArgIR extends ArgBase {
   readonly mutable: boolean;
   /** May be absent (a null pointer in the C ABI): optional inputs and their saves. */
   readonly optional: boolean;
-  /** For save/cotangent/grad/param_grad/residual: the tensor or param this refers to (spec name). */
+  /** For save/cotangent/grad/param_grad/residual/tangent/output_tangent: the tensor or param this refers to (spec name). */
   readonly of: string | null;
 }
-export type ArgIR = DimArgIR | ParamArgIR | BufferArgIR;
+export type ArgIR = DimArgIR | ParamArgIR | ScalarArgIR | BufferArgIR;
 
 /** An argument resolved for one dtype: `type` is the scalar (element type for buffers). */
 export type VariantArgIR = ArgIR & { readonly type: TypeNames };
 
+/**
+ * The kernels of an op: `forward`, `backward` (the VJP) and, where the spec declares it, `jvp`
+ * (forward mode: the saves and residuals, one tangent per differentiable input and per param with
+ * grad, writing one tangent per differentiable output).
+ */
+export type Pass = 'forward' | 'backward' | 'jvp';
+
 export interface KernelIR {
-  /** `forward` | `backward` */
-  readonly pass: 'forward' | 'backward';
+  readonly pass: Pass;
   /** Path of the core function: `rank_relax::ops::soft_rank::forward`. */
   readonly corePath: string;
   /** In ABI order: batch, n, params, then buffers (see docs/architecture.md). */
@@ -204,7 +220,7 @@ export interface KernelIR {
 }
 
 export interface VariantKernelIR {
-  readonly pass: 'forward' | 'backward';
+  readonly pass: Pass;
   /** `rr_soft_rank_forward_f64` */
   readonly cSymbol: string;
   readonly args: readonly VariantArgIR[];
@@ -215,6 +231,8 @@ export interface VariantIR {
   readonly dtype: TypeNames;
   readonly forward: VariantKernelIR;
   readonly backward: VariantKernelIR;
+  /** Null when the op has no JVP kernel. */
+  readonly jvp: VariantKernelIR | null;
 }
 
 export interface SaveIR {
@@ -256,8 +274,16 @@ export interface OpIR {
   readonly cotangents: readonly DerivedIR<OutputIR>[];
   readonly grads: readonly DerivedIR<InputIR>[];
   readonly paramGrads: readonly DerivedIR<RealParamIR>[];
+  /** The JVP's inputs: one per differentiable input (`tangent_values`). */
+  readonly tangents: readonly DerivedIR<InputIR>[];
+  /** One scalar per param with grad (`tangent_regularization_strength`): a call's param is one value. */
+  readonly paramTangents: readonly DerivedIR<RealParamIR>[];
+  /** The JVP's outputs: one per differentiable output (`tangent_ranks`). */
+  readonly outputTangents: readonly DerivedIR<OutputIR>[];
   readonly forward: KernelIR;
   readonly backward: KernelIR;
+  /** The forward-mode kernel (spec `jvp`), or null. */
+  readonly jvp: KernelIR | null;
   /**
    * Set where the core's `backward_in_place` writes the gradient over the cotangent: the buffers
    * that may then be one (spec `in_place_vjp`).

@@ -171,6 +171,14 @@ export const Op = record({
         'The core has `<op>::backward_in_place`, which writes the gradient over the cotangent; the C ABI then accepts ' +
         'the gradient buffer being the cotangent buffer. Needs exactly one output and one differentiable input, both [batch, n].',
     }),
+  jvp: z
+    .boolean()
+    .optional()
+    .meta({
+      description:
+        'The core has `<op>::jvp`, the forward-mode derivative: it receives the saves, the residuals, one tangent per ' +
+        'differentiable input and one scalar tangent per param with grad, and writes one tangent per differentiable output.',
+    }),
   example: z
     .record(z.string(), z.unknown())
     .optional()

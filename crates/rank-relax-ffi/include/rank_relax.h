@@ -7,7 +7,7 @@
  *
  * Link with -lrank_relax_c (librank_relax_c.so, .dylib or .a; rank_relax_c.dll).
  *
- * Every kernel is `int32_t rr_<op>_<forward|backward>_<f32|f64>(...)` and takes, in this order:
+ * Every kernel is `int32_t rr_<op>_<forward|backward|jvp>_<f32|f64>(...)` and takes, in this order:
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
@@ -19,7 +19,9 @@
  * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves
  *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),
  *    one gradient per differentiable input, then one value per row for each param that has a
- *    gradient.
+ *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent
+ *    per differentiable input (const), one scalar tangent (float or double) per param that has
+ *    a gradient, then one tangent per output.
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
  * pointer may be NULL only when its buffer has no elements; buffers must be aligned for their type,
@@ -42,7 +44,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 1
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0xb6e9bcc466a0eeb8)
+#define RR_ABI_HASH UINT64_C(0x6cce901703468885)
 
 /* Status codes returned by every kernel. */
 
@@ -234,6 +236,60 @@ int32_t rr_ndcg_loss_backward_f32(
     float *grad_scores,
     float *grad_regularization_strength);
 
+/**
+ * Forward-mode derivative (Jacobian-vector product) of ndcg_loss: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_ndcg_loss_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] scores [batch, n]: The forward's input `scores`.
+ * @param[in] relevance [batch, n]: The forward's input `relevance`.
+ * @param[in] ranks [batch, n]: The forward's residual `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_scores [batch, n]: Tangent of `scores`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_loss [batch]: Receives the tangent of `loss`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_ndcg_loss_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    const double *scores,
+    const double *relevance,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *tangent_scores,
+    double tangent_regularization_strength,
+    double *tangent_loss);
+
+/**
+ * As rr_ndcg_loss_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_ndcg_loss_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    const float *scores,
+    const float *relevance,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *tangent_scores,
+    float tangent_regularization_strength,
+    float *tangent_loss);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* neural_sort */
 
@@ -327,6 +383,56 @@ int32_t rr_neural_sort_backward_f32(
     const float *cotangent_permutation_matrix,
     float *grad_values,
     float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of neural_sort: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_neural_sort_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation_matrix [batch, n, n] (batch * n * n elements): The forward's output
+ *     `permutation_matrix`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_permutation_matrix [batch, n, n] (batch * n * n elements): Receives the
+ *     tangent of `permutation_matrix`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *permutation_matrix,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_permutation_matrix);
+
+/**
+ * As rr_neural_sort_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *permutation_matrix,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_permutation_matrix);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* neural_sort_apply */
@@ -424,6 +530,57 @@ int32_t rr_neural_sort_apply_backward_f32(
     float *grad_payload,
     float *grad_regularization_strength);
 
+/**
+ * Forward-mode derivative (Jacobian-vector product) of neural_sort_apply: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_neural_sort_apply_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] payload [batch, n]: The forward's input `payload`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_payload [batch, n]: Tangent of `payload`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_output [batch, n]: Receives the tangent of `output`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_apply_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *payload,
+    const double *tangent_values,
+    const double *tangent_payload,
+    double tangent_regularization_strength,
+    double *tangent_output);
+
+/**
+ * As rr_neural_sort_apply_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_apply_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *payload,
+    const float *tangent_values,
+    const float *tangent_payload,
+    float tangent_regularization_strength,
+    float *tangent_output);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* sigmoid_rank */
 
@@ -508,6 +665,51 @@ int32_t rr_sigmoid_rank_backward_f32(
     const float *cotangent_ranks,
     float *grad_values,
     float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of sigmoid_rank: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_sigmoid_rank_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_ranks [batch, n]: Receives the tangent of `ranks`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_sigmoid_rank_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_ranks);
+
+/**
+ * As rr_sigmoid_rank_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_sigmoid_rank_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_ranks);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_quantile */
@@ -620,6 +822,63 @@ int32_t rr_soft_quantile_backward_f32(
     float *grad_values,
     float *grad_regularization_strength);
 
+/**
+ * Forward-mode derivative (Jacobian-vector product) of soft_quantile: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_soft_quantile_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] quantiles Quantile levels, at least one, each finite and in [0, 1]; the output has one
+ *     column per level. quantiles_len values (at least 1), each finite and in [0.0, 1.0]; default
+ *     {0.5}.
+ * @param[in] quantiles_len Number of values in quantiles.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_result [batch, m] (batch * quantiles_len elements): Receives the tangent of
+ *     `result`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_quantile_jvp_f64(
+    size_t batch,
+    size_t n,
+    const double *quantiles,
+    size_t quantiles_len,
+    double regularization_strength,
+    int32_t regularization,
+    const double *values,
+    const int32_t *permutation,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_result);
+
+/**
+ * As rr_soft_quantile_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_quantile_jvp_f32(
+    size_t batch,
+    size_t n,
+    const float *quantiles,
+    size_t quantiles_len,
+    float regularization_strength,
+    int32_t regularization,
+    const float *values,
+    const int32_t *permutation,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_result);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_rank */
 
@@ -729,6 +988,61 @@ int32_t rr_soft_rank_backward_f32(
     float *grad_values,
     float *grad_regularization_strength);
 
+/**
+ * Forward-mode derivative (Jacobian-vector product) of soft_rank: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_soft_rank_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] ranks [batch, n]: The forward's output `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_ranks [batch, n]: Receives the tangent of `ranks`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_rank_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_ranks);
+
+/**
+ * As rr_soft_rank_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_rank_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_ranks);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_sort */
 
@@ -833,6 +1147,58 @@ int32_t rr_soft_sort_backward_f32(
     const float *cotangent_sorted,
     float *grad_values,
     float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of soft_sort: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_soft_sort_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_sorted [batch, n]: Receives the tangent of `sorted`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_sort_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const int32_t *permutation,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_sorted);
+
+/**
+ * As rr_soft_sort_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_sort_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const int32_t *permutation,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_sorted);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_topk */
@@ -948,6 +1314,62 @@ int32_t rr_soft_topk_backward_f32(
     const float *cotangent_mask,
     float *grad_values,
     float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of soft_topk: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_soft_topk_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+ *     mask. One of RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default
+ *     RR_TOPK_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_mask [batch, n]: Receives the tangent of `mask`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_topk_jvp_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const int32_t *permutation,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_mask);
+
+/**
+ * As rr_soft_topk_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_topk_jvp_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const int32_t *permutation,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_mask);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* spearman_loss */
@@ -1071,6 +1493,70 @@ int32_t rr_spearman_loss_backward_f32(
     float *grad_predictions,
     float *grad_targets,
     float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of spearman_loss: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_spearman_loss_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] predictions [batch, n]: The forward's input `predictions`.
+ * @param[in] targets [batch, n]: The forward's input `targets`.
+ * @param[in] prediction_ranks [batch, n]: The forward's residual `prediction_ranks`.
+ * @param[in] prediction_permutation [batch, n] int32: The forward's residual
+ *     `prediction_permutation`.
+ * @param[in] target_ranks [batch, n]: The forward's residual `target_ranks`.
+ * @param[in] target_permutation [batch, n] int32: The forward's residual `target_permutation`.
+ * @param[in] tangent_predictions [batch, n]: Tangent of `predictions`.
+ * @param[in] tangent_targets [batch, n]: Tangent of `targets`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_loss [batch]: Receives the tangent of `loss`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_spearman_loss_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    const double *predictions,
+    const double *targets,
+    const double *prediction_ranks,
+    const int32_t *prediction_permutation,
+    const double *target_ranks,
+    const int32_t *target_permutation,
+    const double *tangent_predictions,
+    const double *tangent_targets,
+    double tangent_regularization_strength,
+    double *tangent_loss);
+
+/**
+ * As rr_spearman_loss_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_spearman_loss_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    const float *predictions,
+    const float *targets,
+    const float *prediction_ranks,
+    const int32_t *prediction_permutation,
+    const float *target_ranks,
+    const int32_t *target_permutation,
+    const float *tangent_predictions,
+    const float *tangent_targets,
+    float tangent_regularization_strength,
+    float *tangent_loss);
 
 #ifdef __cplusplus
 } /* extern "C" */

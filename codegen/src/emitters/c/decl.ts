@@ -17,6 +17,7 @@ export function cArgs(arg: VariantArgIR): string[] {
     case 'buffer':
       return [`${arg.mutable ? '' : 'const '}${cType(arg.type)} *${cName(arg.name)}`];
     case 'dim':
+    case 'scalar':
       return [`${cType(arg.type)} ${cName(arg.name)}`];
     case 'param': {
       const plain = () => [`${cType(arg.type)} ${cName(arg.name)}`];

@@ -9,6 +9,7 @@ import type { ArgIR, Dim, DimIR, IR, OpIR, ParamIR, ParamValue, RuntimeFnIR, Sha
 import type { ExampleData } from '../../emit/example.ts';
 import { table } from '../../emit/markdown.ts';
 import { extent } from '../../ir/shape.ts';
+import { kernelsOf } from '../../ir/kernels.ts';
 import { defaultValue, matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -28,9 +29,10 @@ export function cParam(op: OpIR, p: ParamIR): string {
 export function cArgTable(args: readonly ArgIR[]): string {
   return table(
     ['argument', 'role', 'shape', 'dtype', 'access', 'doc'],
-    args.flatMap((a) =>
-      a.kind === 'buffer' ? [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', a.doc]] : [],
-    ),
+    args.flatMap((a) => {
+      if (a.kind === 'scalar') return [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), 'scalar', 'real', 'read', a.doc]];
+      return a.kind === 'buffer' ? [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', a.doc]] : [];
+    }),
   );
 }
 
@@ -78,6 +80,8 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
       }
       return `${cName(a.name)}, ${v.length}`;
     }
+    // The example's JVP moves the inputs only.
+    if (a.kind === 'scalar') return real === 'float' ? '0.0f' : '0.0';
     if (!declared.has(cName(a.name))) {
       declared.add(cName(a.name));
       const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('c', 'bool buffers') });
@@ -93,11 +97,13 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
           else empty(false);
           break;
         case 'cotangent':
+        case 'tangent':
           filled(Array.from({ length: len(a) }, () => '1.0'));
           break;
         case 'output':
         case 'grad':
         case 'param_grad':
+        case 'output_tangent':
           empty(true);
           break;
         case 'residual':
@@ -117,6 +123,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   };
   const forward = call(variant.forward);
   const backward = call(variant.backward);
+  const jvp = variant.jvp === null ? null : call(variant.jvp);
   const dimValue = (dim: Dim): number => {
     switch (dim) {
       case 'batch':
@@ -145,7 +152,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     `    const size_t ${dims.join(', ')};`,
     ...decls.map((d) => `    ${d}`),
     `    if (${forward} != ${ok}`,
-    `        || ${backward} != ${ok}) {`,
+    ...(jvp === null ? [`        || ${backward} != ${ok}) {`] : [`        || ${backward} != ${ok}`, `        || ${jvp} != ${ok}) {`]),
     `        fprintf(stderr, "%s\\n", ${ir.runtime.lastError.cSymbol}());`,
     '        return 1;',
     '    }',
@@ -161,7 +168,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
   return code`
     ### C
 
-    ${fence('c', `${cSignature(f64.forward)}\n\n${cSignature(f64.backward)}`, false)}
+    ${fence('c', kernelsOf(f64).map(cSignature).join('\n\n'), false)}
 
     The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
     outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
@@ -174,8 +181,22 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
     Backward:
 
     ${cArgTable(op.backward.args)}
+    ${jvpSection(op)}
 
     ${fence('c', cExample(ir, op, data), true)}
+  `;
+}
+
+/** The JVP's paragraph and argument table, or nothing for an op without one. */
+function jvpSection(op: OpIR): string {
+  if (op.jvp === null) return '';
+  const tangents = [...op.tangents.map((t) => `a tangent of ${tick(cName(t.of.name))}`), ...op.paramTangents.map((t) => `one scalar tangent of ${tick(cName(t.of.name))}`)];
+  return code`
+
+    JVP (forward mode): reads the saves and residuals, ${listText(tangents)}, and writes
+    ${listText(op.outputTangents.map((t) => `the tangent of ${tick(cName(t.of.name))}`))}:
+
+    ${cArgTable(op.jvp.args)}
   `;
 }
 
@@ -188,7 +209,7 @@ function shapeCell(op: OpIR, t: TensorIR): string {
 function opDocs(ir: IR, op: OpIR): OpDocs {
   return {
     fn: op.variants.at(-1)?.forward.cSymbol ?? '',
-    names: [{ label: 'C', names: op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]) }],
+    names: [{ label: 'C', names: op.variants.flatMap((v) => kernelsOf(v).map((k) => k.cSymbol)) }],
     params: op.params.map((p) => `${tick(cParam(op, p))}, default ${tick(cDefault(p))}`),
     section: section(ir, op, exampleData(op)),
     shapes: Object.fromEntries([...op.inputs, ...op.outputs, ...op.residuals].map((t) => [t.name.spec, shapeCell(op, t)])),

@@ -3,7 +3,7 @@
 // op added to the spec later) without knowing its arguments.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { DimIR, EnumIR, EnumParamIR, IntBoundIR, IR, ListParamIR, OpIR, ParamIR, TensorIR, TypeNames, VariantKernelIR } from '../../ir/types.ts';
+import type { DimIR, EnumIR, EnumParamIR, IntBoundIR, IR, ListParamIR, OpIR, ParamIR, Pass, TensorIR, TypeNames, VariantKernelIR } from '../../ir/types.ts';
 import { rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -111,6 +111,15 @@ function renderTypes(ir: IR): string {
                                         const float *const *saves, const void *const *residuals,
                                         const float *const *cotangents, float *const *grads,
                                         float *const *param_grads);
+    /** The JVP: \`param_tangents\` holds one scalar per param with grad (the order of \`param_grads\`). */
+    typedef int32_t (*rrt_jvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
+                                   const double *const *saves, const void *const *residuals,
+                                   const double *const *tangents, const double *param_tangents,
+                                   double *const *output_tangents);
+    typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
+                                   const float *const *saves, const void *const *residuals,
+                                   const float *const *tangents, const float *param_tangents,
+                                   float *const *output_tangents);
 
     typedef struct {
         const char *name;
@@ -135,6 +144,9 @@ function renderTypes(ir: IR): string {
         rrt_forward_f64 forward_f64;
         rrt_backward_f32 backward_f32;
         rrt_backward_f64 backward_f64;
+        /** NULL when the op has no JVP. */
+        rrt_jvp_f32 jvp_f32;
+        rrt_jvp_f64 jvp_f64;
     } rrt_op;
   `;
 }
@@ -244,6 +256,13 @@ function ref(name: string, count: number): string {
   return count === 0 ? 'NULL, 0' : `${name}, ${count}`;
 }
 
+/** The array arguments of each pass's adapter. */
+const ADAPTER_GROUPS: Readonly<Record<Pass, readonly string[]>> = {
+  forward: ['p', 'in', 'out', 'res'],
+  backward: ['p', 'saves', 'res', 'cot', 'grads', 'pgrads'],
+  jvp: ['p', 'saves', 'res', 'tan', 'ptan', 'otan'],
+};
+
 /** `p[0].real`, `in[1]`, `(int32_t *)res[0]` … for one kernel argument list. */
 function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
   const counters = new Map<string, number>();
@@ -264,17 +283,41 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
         list: () => (dtype.id === 'f64' ? `p[${i}].list, p[${i}].list_len` : `p[${i}].list_f32, p[${i}].list_len`),
       });
     }
-    const group = { input: 'in', output: 'out', residual: 'res', save: 'saves', cotangent: 'cot', grad: 'grads', param_grad: 'pgrads' }[a.role as string] ?? 'x';
+    if (a.kind === 'scalar') return `ptan[${next('ptan')}]`;
+    const group = {
+      input: 'in',
+      output: 'out',
+      residual: 'res',
+      save: 'saves',
+      cotangent: 'cot',
+      grad: 'grads',
+      param_grad: 'pgrads',
+      tangent: 'tan',
+      output_tangent: 'otan',
+    }[a.role];
     const i = next(group);
     if (group === 'res') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)res[${i}]`;
     return `${group}[${i}]`;
   });
   const used = new Set(counters.keys());
-  const groups = k.pass === 'forward' ? ['p', 'in', 'out', 'res'] : ['p', 'saves', 'res', 'cot', 'grads', 'pgrads'];
+  const groups = ADAPTER_GROUPS[k.pass];
   const unused = groups.filter((g) => !used.has(g)).map((g) => `(void)${g};`);
   return code`
     ${unused}
     return ${k.cSymbol}(${join(args, ', ')});
+  `;
+}
+
+function jvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
+  const t = cType(dtype);
+  return code`
+
+    static int32_t rrt_${op.name.snake}_jvp_${dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
+        const ${t} *const *saves, const void *const *res, const ${t} *const *tan, const ${t} *ptan,
+        ${t} *const *otan)
+    {
+        ${adapterCall(k, dtype)}
+    }
   `;
 }
 
@@ -295,6 +338,7 @@ function renderAdapters(op: OpIR): string {
         {
             ${adapterCall(v.backward, v.dtype)}
         }
+        ${v.jvp === null ? '' : jvpAdapter(op, v.jvp, v.dtype)}
       `;
     }),
     '\n\n',
@@ -342,6 +386,8 @@ function renderOpRow(op: OpIR): string {
         ${s}_forward_f64,
         ${s}_backward_f32,
         ${s}_backward_f64,
+        ${op.jvp === null ? 'NULL' : `${s}_jvp_f32`},
+        ${op.jvp === null ? 'NULL' : `${s}_jvp_f64`},
     },
   `;
 }

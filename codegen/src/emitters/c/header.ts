@@ -7,6 +7,7 @@ import { matchElem } from '../../ir/match.ts';
 import { extent, isItemRow, isPerRow } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { cDim, cEnumConstant, cListLength, cName, cType } from './names.ts';
+import { assertNever } from '../../util/never.ts';
 
 const WIDTH = 100;
 
@@ -55,7 +56,7 @@ function renderPrelude(ir: IR): string {
       [` * @file ${ir.native.header}`, ` * @brief C API of ${ir.package.name} ${ir.package.version}.`],
       ir.package.description,
       `Link with -l${ir.native.libName} (lib${ir.native.libName}.so, .dylib or .a; ${ir.native.libName}.dll).`,
-      'Every kernel is `int32_t rr_<op>_<forward|backward>_<f32|f64>(...)` and takes, in this order:',
+      'Every kernel is `int32_t rr_<op>_<forward|backward|jvp>_<f32|f64>(...)` and takes, in this order:',
       [
         ' * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer',
         ' *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.',
@@ -67,7 +68,9 @@ function renderPrelude(ir: IR): string {
         ' * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves',
         ' *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),',
         ' *    one gradient per differentiable input, then one value per row for each param that has a',
-        ' *    gradient.',
+        ' *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent',
+        ' *    per differentiable input (const), one scalar tangent (float or double) per param that has',
+        ' *    a gradient, then one tangent per output.',
       ],
       'A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. ' +
         'A pointer may be NULL only when its buffer has no elements; buffers must be aligned for their ' +
@@ -131,15 +134,31 @@ function renderRuntimeFn(fn: RuntimeFnIR): string {
   `;
 }
 
+function kernelIntro(op: OpIR, kernel: VariantKernelIR): string[] {
+  const forward = kernel.cSymbol.replace(`_${kernel.pass}_`, '_forward_');
+  switch (kernel.pass) {
+    case 'forward':
+      return [`${op.name.spec}: ${op.summary}`, op.doc];
+    case 'backward':
+      return [
+        `Backward (vector-Jacobian product) of ${op.name.spec}: from the cotangents of the outputs, ` +
+          'writes the gradient of each differentiable input and, per row, of each param that has a ' +
+          `gradient. Takes the saves and residuals of the matching ${forward} call.`,
+      ];
+    case 'jvp':
+      return [
+        `Forward-mode derivative (Jacobian-vector product) of ${op.name.spec}: from a tangent of each ` +
+          'differentiable input and one scalar tangent of each param that has a gradient, writes the tangent ' +
+          `of each differentiable output. Takes the saves and residuals of the matching ${forward} call; ` +
+          'the tangents may not overlap a written buffer.',
+      ];
+    default:
+      return assertNever(kernel.pass, 'pass');
+  }
+}
+
 function kernelDoc(op: OpIR, kernel: VariantKernelIR): string {
-  const intro =
-    kernel.pass === 'forward'
-      ? [`${op.name.spec}: ${op.summary}`, op.doc]
-      : [
-          `Backward (vector-Jacobian product) of ${op.name.spec}: from the cotangents of the outputs, ` +
-            'writes the gradient of each differentiable input and, per row, of each param that has a ' +
-            `gradient. Takes the saves and residuals of the matching ${kernel.cSymbol.replace('_backward_', '_forward_')} call.`,
-        ];
+  const intro = kernelIntro(op, kernel);
   const inPlace = kernel.pass === 'backward' ? op.inPlaceVjp : null;
   return docBlock([
     ...intro,
@@ -173,6 +192,7 @@ function renderOp(op: OpIR): string {
     ${cPrototype(f64.backward)}
 
     ${single(f32.backward, f64.backward)}
+    ${f64.jvp === null || f32.jvp === null ? '' : `\n${kernelDoc(op, f64.jvp)}\n${cPrototype(f64.jvp)}\n\n${single(f32.jvp, f64.jvp)}`}
   `;
 }
 

@@ -4,7 +4,8 @@
 import { code, file, join } from '../../emit/code.ts';
 import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
-import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, Pass, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { kernelsOf } from '../../ir/kernels.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -49,6 +50,8 @@ function genericArgs(arg: KernelIR['args'][number]): string[] {
         list: (p) => [`${name}: *const T`, `${lengthArg(p.name.spec)}: usize`],
       });
     }
+    case 'scalar':
+      return [`${rustIdentifier(arg.name)}: T`];
     case 'buffer': {
       const elem = matchElem(arg.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('c', 'bool buffers') });
       return [`${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${elem}`];
@@ -153,9 +156,26 @@ function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
   return inPlace !== null && name === rustIdentifier(inPlace.grad) ? `${name}.region_may_be(&${rustIdentifier(inPlace.cotangent)})` : `${name}.region()`;
 }
 
+/** The core kernel's arguments after the shape and params: buffers as slices, scalars as they are. */
+function coreArgs(kernel: KernelIR): string[] {
+  return kernel.args.flatMap((a) => {
+    switch (a.kind) {
+      case 'dim':
+      case 'param':
+        return [];
+      case 'scalar':
+        return [rustIdentifier(a.name)];
+      case 'buffer':
+        return [`${rustIdentifier(a.name)}.slice()`];
+      default:
+        return assertNever(a, 'argument kind');
+    }
+  });
+}
+
 function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
-  const callArgs = ['rr_shape.shape', '&rr_params', ...buffers.map((b) => `${rustIdentifier(b.name)}.slice()`)];
+  const callArgs = ['rr_shape.shape', '&rr_params', ...coreArgs(kernel)];
   const params = kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
   const fields = params.map((p) => `            ${paramField(p)}`);
   return [
@@ -179,8 +199,22 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   ].join('\n');
 }
 
+/** How the docs name a pass. */
+export function passTitle(pass: Pass): string {
+  switch (pass) {
+    case 'forward':
+      return 'Forward';
+    case 'backward':
+      return 'Backward (VJP)';
+    case 'jvp':
+      return 'Forward-mode derivative (JVP)';
+    default:
+      return assertNever(pass, 'pass');
+  }
+}
+
 function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): string {
-  const what = kernel.pass === 'forward' ? 'Forward' : 'Backward (VJP)';
+  const what = passTitle(kernel.pass);
   return [
     ...docComment(`${what} of \`${op.name.spec}\` in ${rustType(dtype)}: see \`${kernel.cSymbol}\` in include/rank_relax.h.`),
     '///',
@@ -196,7 +230,7 @@ function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): stri
 }
 
 export function renderRustOp(ir: IR, op: OpIR): string {
-  const externs = op.variants.flatMap((v) => [v.forward, v.backward].map((k) => renderExtern(op, v.dtype, k)));
+  const externs = op.variants.flatMap((v) => kernelsOf(v).map((k) => renderExtern(op, v.dtype, k)));
   return file(
     banner(ir, 'slash'),
     ...docComment(`C entry points of \`${op.name.spec}\`: ${op.summary}`, '//! '),
@@ -214,6 +248,7 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     '',
     renderKernel(op.backward, op.inPlaceVjp),
     '',
+    ...(op.jvp === null ? [] : [renderKernel(op.jvp, null), '']),
     join(externs, '\n\n'),
   );
 }

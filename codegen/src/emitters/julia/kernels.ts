@@ -16,6 +16,8 @@ function juliaParamType(arg: VariantArgIR): string {
   switch (arg.kind) {
     case 'dim':
       return 'Int';
+    case 'scalar':
+      return juliaType(arg.type);
     case 'param':
       return isList(arg) ? `Vector{${juliaType(arg.type)}}` : juliaType(arg.type);
     case 'buffer':

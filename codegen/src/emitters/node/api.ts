@@ -441,6 +441,8 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         case 'residual':
         case 'grad':
         case 'param_grad':
+        case 'tangent':
+        case 'output_tangent':
           return tsName(b.name);
         default:
           return assertNever(b.role, 'buffer role');

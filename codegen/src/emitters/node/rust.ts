@@ -92,6 +92,8 @@ function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
     case 'cotangent':
     case 'grad':
     case 'param_grad':
+    case 'tangent':
+    case 'output_tangent':
       return rustIdentifier(b.name);
     default:
       return assertNever(b.role, 'buffer role');

@@ -117,6 +117,59 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    regularization: i32,
+    scores: *const T,
+    relevance: *const T,
+    ranks: *const T,
+    permutation: *const i32,
+    tangent_scores: *const T,
+    tangent_regularization_strength: T,
+    tangent_loss: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+        };
+        let scores = rr_ffi::In::new("scores", scores, rr_shape.elems)?;
+        let relevance = rr_ffi::In::new("relevance", relevance, rr_shape.elems)?;
+        let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let tangent_scores = rr_ffi::In::new("tangent_scores", tangent_scores, rr_shape.elems)?;
+        let tangent_loss = rr_ffi::Out::new("tangent_loss", tangent_loss, rr_shape.rows)?;
+        rr_ffi::check_disjoint(&[
+            scores.region(),
+            relevance.region(),
+            ranks.region(),
+            permutation.region(),
+            tangent_scores.region(),
+            tangent_loss.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                scores.slice(),
+                relevance.slice(),
+                ranks.slice(),
+                permutation.slice(),
+                tangent_scores.slice(),
+                tangent_regularization_strength,
+                tangent_loss.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `ndcg_loss` in f32: see `rr_ndcg_loss_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -187,6 +240,44 @@ pub unsafe extern "C" fn rr_ndcg_loss_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `ndcg_loss` in f32: see `rr_ndcg_loss_jvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_ndcg_loss_jvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    scores: *const f32,
+    relevance: *const f32,
+    ranks: *const f32,
+    permutation: *const i32,
+    tangent_scores: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_loss: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            tangent_regularization_strength,
+            tangent_loss,
+        )
+    }
+}
+
 /// Forward of `ndcg_loss` in f64: see `rr_ndcg_loss_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -253,6 +344,44 @@ pub unsafe extern "C" fn rr_ndcg_loss_backward_f64(
             cotangent_loss,
             grad_scores,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `ndcg_loss` in f64: see `rr_ndcg_loss_jvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_ndcg_loss_jvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    scores: *const f64,
+    relevance: *const f64,
+    ranks: *const f64,
+    permutation: *const i32,
+    tangent_scores: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_loss: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            tangent_regularization_strength,
+            tangent_loss,
         )
     }
 }

@@ -106,6 +106,59 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    direction: i32,
+    values: *const T,
+    permutation_matrix: *const T,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    tangent_permutation_matrix: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let permutation_matrix = rr_ffi::In::new(
+            "permutation_matrix",
+            permutation_matrix,
+            rr_shape.extent("permutation_matrix", &[n, n])?,
+        )?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let tangent_permutation_matrix = rr_ffi::Out::new(
+            "tangent_permutation_matrix",
+            tangent_permutation_matrix,
+            rr_shape.extent("tangent_permutation_matrix", &[n, n])?,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            permutation_matrix.region(),
+            tangent_values.region(),
+            tangent_permutation_matrix.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                permutation_matrix.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                tangent_permutation_matrix.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `neural_sort` in f32: see `rr_neural_sort_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -167,6 +220,40 @@ pub unsafe extern "C" fn rr_neural_sort_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `neural_sort` in f32: see `rr_neural_sort_jvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_jvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    direction: i32,
+    values: *const f32,
+    permutation_matrix: *const f32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_permutation_matrix: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            permutation_matrix,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_permutation_matrix,
+        )
+    }
+}
+
 /// Forward of `neural_sort` in f64: see `rr_neural_sort_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -224,6 +311,40 @@ pub unsafe extern "C" fn rr_neural_sort_backward_f64(
             cotangent_permutation_matrix,
             grad_values,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `neural_sort` in f64: see `rr_neural_sort_jvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_jvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    direction: i32,
+    values: *const f64,
+    permutation_matrix: *const f64,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_permutation_matrix: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            permutation_matrix,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_permutation_matrix,
         )
     }
 }

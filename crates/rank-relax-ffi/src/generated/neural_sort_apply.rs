@@ -102,6 +102,55 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    direction: i32,
+    values: *const T,
+    payload: *const T,
+    tangent_values: *const T,
+    tangent_payload: *const T,
+    tangent_regularization_strength: T,
+    tangent_output: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let payload = rr_ffi::In::new("payload", payload, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let tangent_payload = rr_ffi::In::new("tangent_payload", tangent_payload, rr_shape.elems)?;
+        let tangent_output = rr_ffi::Out::new("tangent_output", tangent_output, rr_shape.elems)?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            payload.region(),
+            tangent_values.region(),
+            tangent_payload.region(),
+            tangent_output.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                payload.slice(),
+                tangent_values.slice(),
+                tangent_payload.slice(),
+                tangent_regularization_strength,
+                tangent_output.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `neural_sort_apply` in f32: see `rr_neural_sort_apply_forward_f32` in
 /// include/rank_relax.h.
 ///
@@ -168,6 +217,42 @@ pub unsafe extern "C" fn rr_neural_sort_apply_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `neural_sort_apply` in f32: see `rr_neural_sort_apply_jvp_f32`
+/// in include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    direction: i32,
+    values: *const f32,
+    payload: *const f32,
+    tangent_values: *const f32,
+    tangent_payload: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_output: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            tangent_regularization_strength,
+            tangent_output,
+        )
+    }
+}
+
 /// Forward of `neural_sort_apply` in f64: see `rr_neural_sort_apply_forward_f64` in
 /// include/rank_relax.h.
 ///
@@ -230,6 +315,42 @@ pub unsafe extern "C" fn rr_neural_sort_apply_backward_f64(
             grad_values,
             grad_payload,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `neural_sort_apply` in f64: see `rr_neural_sort_apply_jvp_f64`
+/// in include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    direction: i32,
+    values: *const f64,
+    payload: *const f64,
+    tangent_values: *const f64,
+    tangent_payload: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_output: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            tangent_regularization_strength,
+            tangent_output,
         )
     }
 }

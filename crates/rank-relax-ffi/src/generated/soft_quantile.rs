@@ -117,6 +117,61 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    quantiles: *const T,
+    quantiles_len: usize,
+    regularization_strength: T,
+    regularization: i32,
+    values: *const T,
+    permutation: *const i32,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    tangent_result: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        // SAFETY: the caller guarantees quantiles is valid for quantiles_len reads
+        // (include/rank_relax.h).
+        let quantiles = unsafe { rr_ffi::list("quantiles", quantiles, quantiles_len) }?;
+        let rr_params = rr_op::Params {
+            quantiles,
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let tangent_result = rr_ffi::Out::new(
+            "tangent_result",
+            tangent_result,
+            rr_shape.extent("tangent_result", &[quantiles_len])?,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            permutation.region(),
+            tangent_values.region(),
+            tangent_result.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                permutation.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                tangent_result.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `soft_quantile` in f32: see `rr_soft_quantile_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -188,6 +243,44 @@ pub unsafe extern "C" fn rr_soft_quantile_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `soft_quantile` in f32: see `rr_soft_quantile_jvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_quantile_jvp_f32(
+    batch: usize,
+    n: usize,
+    quantiles: *const f32,
+    quantiles_len: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    values: *const f32,
+    permutation: *const i32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_result: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            quantiles,
+            quantiles_len,
+            regularization_strength,
+            regularization,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_result,
+        )
+    }
+}
+
 /// Forward of `soft_quantile` in f64: see `rr_soft_quantile_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -255,6 +348,44 @@ pub unsafe extern "C" fn rr_soft_quantile_backward_f64(
             cotangent_result,
             grad_values,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `soft_quantile` in f64: see `rr_soft_quantile_jvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_quantile_jvp_f64(
+    batch: usize,
+    n: usize,
+    quantiles: *const f64,
+    quantiles_len: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    values: *const f64,
+    permutation: *const i32,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_result: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            quantiles,
+            quantiles_len,
+            regularization_strength,
+            regularization,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_result,
         )
     }
 }

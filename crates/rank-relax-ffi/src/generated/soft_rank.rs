@@ -130,6 +130,57 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    regularization: i32,
+    direction: i32,
+    values: *const T,
+    ranks: *const T,
+    permutation: *const i32,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    tangent_ranks: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let tangent_ranks = rr_ffi::Out::new("tangent_ranks", tangent_ranks, rr_shape.elems)?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            ranks.region(),
+            permutation.region(),
+            tangent_values.region(),
+            tangent_ranks.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                ranks.slice(),
+                permutation.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                tangent_ranks.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `soft_rank` in f32: see `rr_soft_rank_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -198,6 +249,44 @@ pub unsafe extern "C" fn rr_soft_rank_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `soft_rank` in f32: see `rr_soft_rank_jvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_rank_jvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    direction: i32,
+    values: *const f32,
+    ranks: *const f32,
+    permutation: *const i32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_ranks: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_ranks,
+        )
+    }
+}
+
 /// Forward of `soft_rank` in f64: see `rr_soft_rank_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -262,6 +351,44 @@ pub unsafe extern "C" fn rr_soft_rank_backward_f64(
             cotangent_ranks,
             grad_values,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `soft_rank` in f64: see `rr_soft_rank_jvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_rank_jvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    direction: i32,
+    values: *const f64,
+    ranks: *const f64,
+    permutation: *const i32,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_ranks: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_ranks,
         )
     }
 }

@@ -127,6 +127,55 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    k: i64,
+    regularization_strength: T,
+    regularization: i32,
+    direction: i32,
+    values: *const T,
+    permutation: *const i32,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    tangent_mask: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            k,
+            regularization_strength,
+            regularization: rank_relax::TopkRegularization::from_code(regularization)?,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let tangent_mask = rr_ffi::Out::new("tangent_mask", tangent_mask, rr_shape.elems)?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            permutation.region(),
+            tangent_values.region(),
+            tangent_mask.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                permutation.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                tangent_mask.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `soft_topk` in f32: see `rr_soft_topk_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -197,6 +246,44 @@ pub unsafe extern "C" fn rr_soft_topk_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `soft_topk` in f32: see `rr_soft_topk_jvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_topk_jvp_f32(
+    batch: usize,
+    n: usize,
+    k: i64,
+    regularization_strength: f32,
+    regularization: i32,
+    direction: i32,
+    values: *const f32,
+    permutation: *const i32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_mask: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_mask,
+        )
+    }
+}
+
 /// Forward of `soft_topk` in f64: see `rr_soft_topk_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -263,6 +350,44 @@ pub unsafe extern "C" fn rr_soft_topk_backward_f64(
             cotangent_mask,
             grad_values,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `soft_topk` in f64: see `rr_soft_topk_jvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_topk_jvp_f64(
+    batch: usize,
+    n: usize,
+    k: i64,
+    regularization_strength: f64,
+    regularization: i32,
+    direction: i32,
+    values: *const f64,
+    permutation: *const i32,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_mask: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_mask,
         )
     }
 }

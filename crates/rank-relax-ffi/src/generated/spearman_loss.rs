@@ -150,6 +150,78 @@ unsafe fn backward<T: Real>(
     })
 }
 
+unsafe fn jvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    regularization: i32,
+    predictions: *const T,
+    targets: *const T,
+    prediction_ranks: *const T,
+    prediction_permutation: *const i32,
+    target_ranks: *const T,
+    target_permutation: *const i32,
+    tangent_predictions: *const T,
+    tangent_targets: *const T,
+    tangent_regularization_strength: T,
+    tangent_loss: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+        };
+        let predictions = rr_ffi::In::new("predictions", predictions, rr_shape.elems)?;
+        let targets = rr_ffi::In::new("targets", targets, rr_shape.elems)?;
+        let prediction_ranks =
+            rr_ffi::In::new("prediction_ranks", prediction_ranks, rr_shape.elems)?;
+        let prediction_permutation = rr_ffi::In::new(
+            "prediction_permutation",
+            prediction_permutation,
+            rr_shape.elems,
+        )?;
+        let target_ranks = rr_ffi::In::new("target_ranks", target_ranks, rr_shape.elems)?;
+        let target_permutation =
+            rr_ffi::In::new("target_permutation", target_permutation, rr_shape.elems)?;
+        let tangent_predictions =
+            rr_ffi::In::new("tangent_predictions", tangent_predictions, rr_shape.elems)?;
+        let tangent_targets = rr_ffi::In::new("tangent_targets", tangent_targets, rr_shape.elems)?;
+        let tangent_loss = rr_ffi::Out::new("tangent_loss", tangent_loss, rr_shape.rows)?;
+        rr_ffi::check_disjoint(&[
+            predictions.region(),
+            targets.region(),
+            prediction_ranks.region(),
+            prediction_permutation.region(),
+            target_ranks.region(),
+            target_permutation.region(),
+            tangent_predictions.region(),
+            tangent_targets.region(),
+            tangent_loss.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::jvp(
+                rr_shape.shape,
+                &rr_params,
+                predictions.slice(),
+                targets.slice(),
+                prediction_ranks.slice(),
+                prediction_permutation.slice(),
+                target_ranks.slice(),
+                target_permutation.slice(),
+                tangent_predictions.slice(),
+                tangent_targets.slice(),
+                tangent_regularization_strength,
+                tangent_loss.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `spearman_loss` in f32: see `rr_spearman_loss_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -231,6 +303,50 @@ pub unsafe extern "C" fn rr_spearman_loss_backward_f32(
     }
 }
 
+/// Forward-mode derivative (JVP) of `spearman_loss` in f32: see `rr_spearman_loss_jvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_spearman_loss_jvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    predictions: *const f32,
+    targets: *const f32,
+    prediction_ranks: *const f32,
+    prediction_permutation: *const i32,
+    target_ranks: *const f32,
+    target_permutation: *const i32,
+    tangent_predictions: *const f32,
+    tangent_targets: *const f32,
+    tangent_regularization_strength: f32,
+    tangent_loss: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            tangent_regularization_strength,
+            tangent_loss,
+        )
+    }
+}
+
 /// Forward of `spearman_loss` in f64: see `rr_spearman_loss_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -308,6 +424,50 @@ pub unsafe extern "C" fn rr_spearman_loss_backward_f64(
             grad_predictions,
             grad_targets,
             grad_regularization_strength,
+        )
+    }
+}
+
+/// Forward-mode derivative (JVP) of `spearman_loss` in f64: see `rr_spearman_loss_jvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_spearman_loss_jvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    predictions: *const f64,
+    targets: *const f64,
+    prediction_ranks: *const f64,
+    prediction_permutation: *const i32,
+    target_ranks: *const f64,
+    target_permutation: *const i32,
+    tangent_predictions: *const f64,
+    tangent_targets: *const f64,
+    tangent_regularization_strength: f64,
+    tangent_loss: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        jvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            tangent_regularization_strength,
+            tangent_loss,
         )
     }
 }

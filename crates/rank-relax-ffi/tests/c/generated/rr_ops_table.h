@@ -93,6 +93,15 @@ typedef int32_t (*rrt_backward_f32)(size_t batch, size_t n, const rrt_param_valu
                                     const float *const *saves, const void *const *residuals,
                                     const float *const *cotangents, float *const *grads,
                                     float *const *param_grads);
+/** The JVP: `param_tangents` holds one scalar per param with grad (the order of `param_grads`). */
+typedef int32_t (*rrt_jvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
+                               const double *const *saves, const void *const *residuals,
+                               const double *const *tangents, const double *param_tangents,
+                               double *const *output_tangents);
+typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
+                               const float *const *saves, const void *const *residuals,
+                               const float *const *tangents, const float *param_tangents,
+                               float *const *output_tangents);
 
 typedef struct {
     const char *name;
@@ -117,6 +126,9 @@ typedef struct {
     rrt_forward_f64 forward_f64;
     rrt_backward_f32 backward_f32;
     rrt_backward_f64 backward_f64;
+    /** NULL when the op has no JVP. */
+    rrt_jvp_f32 jvp_f32;
+    rrt_jvp_f64 jvp_f64;
 } rrt_op;
 
 static const rrt_enum_value rrt_enum_direction[] = {
@@ -181,6 +193,13 @@ static int32_t rrt_ndcg_loss_backward_f32(size_t batch, size_t n, const rrt_para
     return rr_ndcg_loss_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_ndcg_loss_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_ndcg_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_ndcg_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -192,6 +211,13 @@ static int32_t rrt_ndcg_loss_backward_f64(size_t batch, size_t n, const rrt_para
     double *const *pgrads)
 {
     return rr_ndcg_loss_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_ndcg_loss_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_ndcg_loss_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
 }
 
 /* neural_sort */
@@ -237,6 +263,14 @@ static int32_t rrt_neural_sort_backward_f32(size_t batch, size_t n, const rrt_pa
     return rr_neural_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_neural_sort_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    (void)res;
+    return rr_neural_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_neural_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -250,6 +284,14 @@ static int32_t rrt_neural_sort_backward_f64(size_t batch, size_t n, const rrt_pa
 {
     (void)res;
     return rr_neural_sort_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_neural_sort_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    (void)res;
+    return rr_neural_sort_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], tan[0], ptan[0], otan[0]);
 }
 
 /* neural_sort_apply */
@@ -297,6 +339,14 @@ static int32_t rrt_neural_sort_apply_backward_f32(size_t batch, size_t n, const 
     return rr_neural_sort_apply_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
+static int32_t rrt_neural_sort_apply_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    (void)res;
+    return rr_neural_sort_apply_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], tan[0], tan[1], ptan[0], otan[0]);
+}
+
 static int32_t rrt_neural_sort_apply_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -310,6 +360,14 @@ static int32_t rrt_neural_sort_apply_backward_f64(size_t batch, size_t n, const 
 {
     (void)res;
     return rr_neural_sort_apply_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], grads[1], pgrads[0]);
+}
+
+static int32_t rrt_neural_sort_apply_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    (void)res;
+    return rr_neural_sort_apply_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], tan[0], tan[1], ptan[0], otan[0]);
 }
 
 /* sigmoid_rank */
@@ -354,6 +412,14 @@ static int32_t rrt_sigmoid_rank_backward_f32(size_t batch, size_t n, const rrt_p
     return rr_sigmoid_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_sigmoid_rank_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    (void)res;
+    return rr_sigmoid_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_sigmoid_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -367,6 +433,14 @@ static int32_t rrt_sigmoid_rank_backward_f64(size_t batch, size_t n, const rrt_p
 {
     (void)res;
     return rr_sigmoid_rank_backward_f64(batch, n, p[0].real, p[1].code, saves[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_sigmoid_rank_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    (void)res;
+    return rr_sigmoid_rank_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], tan[0], ptan[0], otan[0]);
 }
 
 /* soft_quantile */
@@ -417,6 +491,13 @@ static int32_t rrt_soft_quantile_backward_f32(size_t batch, size_t n, const rrt_
     return rr_soft_quantile_backward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_soft_quantile_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_soft_quantile_jvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_soft_quantile_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -428,6 +509,13 @@ static int32_t rrt_soft_quantile_backward_f64(size_t batch, size_t n, const rrt_
     double *const *pgrads)
 {
     return rr_soft_quantile_backward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_quantile_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_soft_quantile_jvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 /* soft_rank */
@@ -476,6 +564,13 @@ static int32_t rrt_soft_rank_backward_f32(size_t batch, size_t n, const rrt_para
     return rr_soft_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_soft_rank_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_soft_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_soft_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -487,6 +582,13 @@ static int32_t rrt_soft_rank_backward_f64(size_t batch, size_t n, const rrt_para
     double *const *pgrads)
 {
     return rr_soft_rank_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_rank_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_soft_rank_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 /* soft_sort */
@@ -534,6 +636,13 @@ static int32_t rrt_soft_sort_backward_f32(size_t batch, size_t n, const rrt_para
     return rr_soft_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_soft_sort_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_soft_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_soft_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -545,6 +654,13 @@ static int32_t rrt_soft_sort_backward_f64(size_t batch, size_t n, const rrt_para
     double *const *pgrads)
 {
     return rr_soft_sort_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_sort_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_soft_sort_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 /* soft_topk */
@@ -593,6 +709,13 @@ static int32_t rrt_soft_topk_backward_f32(size_t batch, size_t n, const rrt_para
     return rr_soft_topk_backward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
+static int32_t rrt_soft_topk_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_soft_topk_jvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
 static int32_t rrt_soft_topk_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -604,6 +727,13 @@ static int32_t rrt_soft_topk_backward_f64(size_t batch, size_t n, const rrt_para
     double *const *pgrads)
 {
     return rr_soft_topk_backward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_topk_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_soft_topk_jvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 /* spearman_loss */
@@ -656,6 +786,13 @@ static int32_t rrt_spearman_loss_backward_f32(size_t batch, size_t n, const rrt_
     return rr_spearman_loss_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
+static int32_t rrt_spearman_loss_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_spearman_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
+}
+
 static int32_t rrt_spearman_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -667,6 +804,13 @@ static int32_t rrt_spearman_loss_backward_f64(size_t batch, size_t n, const rrt_
     double *const *pgrads)
 {
     return rr_spearman_loss_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
+}
+
+static int32_t rrt_spearman_loss_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_spearman_loss_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
 }
 
 #define RRT_NUM_OPS 9
@@ -686,6 +830,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_ndcg_loss_forward_f64,
         rrt_ndcg_loss_backward_f32,
         rrt_ndcg_loss_backward_f64,
+        rrt_ndcg_loss_jvp_f32,
+        rrt_ndcg_loss_jvp_f64,
     },
     {
         "neural_sort",
@@ -701,6 +847,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_neural_sort_forward_f64,
         rrt_neural_sort_backward_f32,
         rrt_neural_sort_backward_f64,
+        rrt_neural_sort_jvp_f32,
+        rrt_neural_sort_jvp_f64,
     },
     {
         "neural_sort_apply",
@@ -716,6 +864,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_neural_sort_apply_forward_f64,
         rrt_neural_sort_apply_backward_f32,
         rrt_neural_sort_apply_backward_f64,
+        rrt_neural_sort_apply_jvp_f32,
+        rrt_neural_sort_apply_jvp_f64,
     },
     {
         "sigmoid_rank",
@@ -731,6 +881,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_sigmoid_rank_forward_f64,
         rrt_sigmoid_rank_backward_f32,
         rrt_sigmoid_rank_backward_f64,
+        rrt_sigmoid_rank_jvp_f32,
+        rrt_sigmoid_rank_jvp_f64,
     },
     {
         "soft_quantile",
@@ -746,6 +898,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_quantile_forward_f64,
         rrt_soft_quantile_backward_f32,
         rrt_soft_quantile_backward_f64,
+        rrt_soft_quantile_jvp_f32,
+        rrt_soft_quantile_jvp_f64,
     },
     {
         "soft_rank",
@@ -761,6 +915,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_rank_forward_f64,
         rrt_soft_rank_backward_f32,
         rrt_soft_rank_backward_f64,
+        rrt_soft_rank_jvp_f32,
+        rrt_soft_rank_jvp_f64,
     },
     {
         "soft_sort",
@@ -776,6 +932,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_sort_forward_f64,
         rrt_soft_sort_backward_f32,
         rrt_soft_sort_backward_f64,
+        rrt_soft_sort_jvp_f32,
+        rrt_soft_sort_jvp_f64,
     },
     {
         "soft_topk",
@@ -791,6 +949,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_topk_forward_f64,
         rrt_soft_topk_backward_f32,
         rrt_soft_topk_backward_f64,
+        rrt_soft_topk_jvp_f32,
+        rrt_soft_topk_jvp_f64,
     },
     {
         "spearman_loss",
@@ -806,6 +966,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_spearman_loss_forward_f64,
         rrt_spearman_loss_backward_f32,
         rrt_spearman_loss_backward_f64,
+        rrt_spearman_loss_jvp_f32,
+        rrt_spearman_loss_jvp_f64,
     },
 };
 
