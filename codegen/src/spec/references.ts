@@ -227,6 +227,21 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     const pname = opParamName(p);
     if (pname !== undefined && params.get(pname)?.grad === true) claim(`grad_${pname}`, `the gradient of "${pname}"`, [...path, 'params', i]);
   });
+  // The JVP's arguments: a tangent of each differentiable input, grad param and differentiable output.
+  if (op.jvp === true) {
+    inputs.forEach((x, i) => {
+      const n = str(x.name);
+      if (n && x.differentiable === true) claim(`tangent_${n}`, `the tangent of "${n}"`, [...path, 'inputs', i, 'name']);
+    });
+    list(op.params).forEach((p, i) => {
+      const pname = opParamName(p);
+      if (pname !== undefined && params.get(pname)?.grad === true) claim(`tangent_${pname}`, `the tangent of "${pname}"`, [...path, 'params', i]);
+    });
+    outputs.forEach((x, i) => {
+      const n = str(x.name);
+      if (n && outputDifferentiable(x)) claim(`tangent_${n}`, `the tangent of "${n}"`, [...path, 'outputs', i, 'name']);
+    });
+  }
 
   // Shapes: every symbol after batch is n or a dim of the op (zod reports the rest).
   const known = ['n', ...dims];
@@ -282,7 +297,27 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     }
   }
 
+  if (isRecord(op.piecewise_linear)) checkPiecewiseLinear([...path, 'piecewise_linear'], op.piecewise_linear, list(op.params), params, enumValues, report);
+
   if (isRecord(op.example)) checkExample([...path, 'example'], op.example, inputs, opParams, params, op.params, enumValues, report);
+}
+
+/** `piecewise_linear`: each key an enum param of the op, each value one the op accepts. */
+function checkPiecewiseLinear(path: Path, raw: Raw, uses: unknown[], params: Map<string, Raw>, enumValues: Map<string, string[]>, report: Report): void {
+  for (const [name, values] of entries(raw)) {
+    const use = uses.find((u) => opParamName(u) === name);
+    const def = params.get(name);
+    if (use === undefined || def === undefined || def.type !== 'enum') {
+      const enums = uses.map(opParamName).filter((n): n is string => n !== undefined && params.get(n)?.type === 'enum');
+      report([...path, name], `an enum param listed in the op's params (${enums.length === 0 ? 'there are none' : enums.join(' | ')})`, name);
+      continue;
+    }
+    const enumName = (isRecord(use) ? str(use.enum) : undefined) ?? str(def.enum);
+    const accepted = (isRecord(use) && Array.isArray(use.values) ? use.values.map(String) : undefined) ?? enumValues.get(enumName ?? '') ?? [];
+    list(values).forEach((v, i) => {
+      if (typeof v === 'string' && !accepted.includes(v)) report([...path, name, i], oneOf(accepted), v);
+    });
+  }
 }
 
 /** The op's own dims: names, and what each is bound to (an int param's value, a list param's length). */

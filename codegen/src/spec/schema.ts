@@ -179,6 +179,15 @@ export const Op = record({
         'The core has `<op>::jvp`, the forward-mode derivative: it receives the saves, the residuals, one tangent per ' +
         'differentiable input and one scalar tangent per param with grad, and writes one tangent per differentiable output.',
     }),
+  piecewise_linear: z
+    .record(z.string(), z.array(z.string()).min(1))
+    .optional()
+    .meta({
+      description:
+        'For a fixed value of every real param, the op is piecewise linear in its differentiable inputs when each listed ' +
+        'enum param takes one of the listed values (`{}`: always), so its second derivative in them is zero wherever it ' +
+        'is defined: the derivative of its backward is the JVP in the cotangent and zero in the inputs.',
+    }),
   example: z
     .record(z.string(), z.unknown())
     .optional()
