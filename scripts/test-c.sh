@@ -14,9 +14,11 @@
 #                   buffer, bit-identical to a separate gradient; partial overlaps refused;
 #   params_test     int, list and op-specific enum params (k out of range, NULL, empty and
 #                   out-of-range quantiles, soft_topk's regularization code 2), and every element
-#                   of [batch, m] and [batch, n, n] buffers written, nothing past them.
+#                   of [batch, m] and [batch, n, n] buffers written, nothing past them;
+#   jvp_test        every op's JVP against central differences, adjoint to its backward, f32
+#                   against f64, NaN tangents refused (driven by the generated op table).
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
-# over all five.
+# over all six.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -49,12 +51,13 @@ build bad_input_test "$FFI/tests/c/bad_input_test.c" "$FFI/tests/c/json.c" "$FFI
 build threads_test "$FFI/tests/c/threads_test.c" "$FFI/tests/c/harness.c" -pthread
 build in_place_test "$FFI/tests/c/in_place_test.c" "$FFI/tests/c/harness.c"
 build params_test "$FFI/tests/c/params_test.c" "$FFI/tests/c/harness.c"
+build jvp_test "$FFI/tests/c/jvp_test.c" "$FFI/tests/c/harness.c"
 
 # Run every program even when one fails; each ends with `N passed, N failed`, summed here.
 total_passed=0
 total_failed=0
 status=0
-for program in reference_test bad_input_test threads_test in_place_test params_test; do
+for program in reference_test bad_input_test threads_test in_place_test params_test jvp_test; do
   echo "== $program"
   log="$OUT/$program.log"
   rc=0

@@ -117,8 +117,10 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     return cName(a.name);
   };
   const call = (k: VariantKernelIR) => {
-    const scalars = k.args.filter((a) => a.kind !== 'buffer').map(value);
-    const buffers = k.args.filter((a) => a.kind === 'buffer').map(value);
+    // The dims and params on the first line; the rest (buffers, a JVP's scalar tangents) in ABI order on the next.
+    const first = k.args.findIndex((a) => a.kind === 'buffer');
+    const scalars = k.args.slice(0, first).map(value);
+    const buffers = k.args.slice(first).map(value);
     return `${k.cSymbol}(${scalars.join(', ')},\n            ${buffers.join(', ')})`;
   };
   const forward = call(variant.forward);
