@@ -209,3 +209,41 @@ describe('in-place VJP', () => {
     expect(['sigmoid_rank', 'spearman_loss', 'ndcg_loss'].map((n) => named(n)?.inPlaceVjp)).toEqual([null, null, null]);
   });
 });
+
+describe('the JVP kernel', () => {
+  const jvpArgs = (name: string) => op(name).jvp?.args.map((a) => [a.name.spec, a.role, a.kind === 'buffer' ? a.mutable : null]);
+  it('takes the saves and residuals of the backward, a tangent per differentiable input and param with grad, and writes the output tangents', () => {
+    expect(jvpArgs('spearman_loss')).toEqual([
+      ['batch', 'dim', null],
+      ['n', 'dim', null],
+      ['regularization_strength', 'param', null],
+      ['regularization', 'param', null],
+      ['predictions', 'save', false],
+      ['targets', 'save', false],
+      ['prediction_ranks', 'residual', false],
+      ['prediction_permutation', 'residual', false],
+      ['target_ranks', 'residual', false],
+      ['target_permutation', 'residual', false],
+      ['tangent_predictions', 'tangent', false],
+      ['tangent_targets', 'tangent', false],
+      ['tangent_regularization_strength', 'param_tangent', null],
+      ['tangent_loss', 'output_tangent', true],
+    ]);
+  });
+  it('skips inputs without a gradient and gives the ε tangent the dtype of the variant', () => {
+    expect(op('ndcg_loss').tangents.map((t) => t.name.spec)).toEqual(['tangent_scores']);
+    const f32 = op('soft_rank').variants.find((v) => v.dtype.id === 'f32')?.jvp;
+    expect(f32?.cSymbol).toBe('rr_soft_rank_jvp_f32');
+    expect(f32?.args.filter((a) => a.kind === 'scalar').map((a) => [a.name.spec, a.type.id])).toEqual([['tangent_regularization_strength', 'f32']]);
+  });
+  it('is part of the ABI hash', () => {
+    const without = irFromText(editedSpec((s) => { delete s.ops.soft_rank.jvp; }), 'spec.yaml');
+    expect(without.ops.find((o) => o.name.spec === 'soft_rank')?.jvp).toBeNull();
+    expect(without.package.abiHash).not.toBe(ir.package.abiHash);
+  });
+  it('marks where the op is piecewise linear', () => {
+    const pl = (name: string) => op(name).piecewiseLinear?.map((c) => [c.param.name.spec, c.values.map((v) => v.name.spec)]) ?? null;
+    expect(['soft_rank', 'soft_sort', 'soft_topk', 'soft_quantile'].map(pl)).toEqual(Array(4).fill([['regularization', ['l2']]]));
+    expect(['sigmoid_rank', 'spearman_loss', 'ndcg_loss', 'neural_sort', 'neural_sort_apply'].map(pl)).toEqual(Array(5).fill(null));
+  });
+});

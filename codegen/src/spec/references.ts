@@ -237,9 +237,11 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
       const pname = opParamName(p);
       if (pname !== undefined && params.get(pname)?.grad === true) claim(`tangent_${pname}`, `the tangent of "${pname}"`, [...path, 'params', i]);
     });
+    // An output named like an input is reported above; its tangent's clash would be its echo.
+    const inputNames = inputs.map((x) => str(x.name));
     outputs.forEach((x, i) => {
       const n = str(x.name);
-      if (n && outputDifferentiable(x)) claim(`tangent_${n}`, `the tangent of "${n}"`, [...path, 'outputs', i, 'name']);
+      if (n && outputDifferentiable(x) && !inputNames.includes(n)) claim(`tangent_${n}`, `the tangent of "${n}"`, [...path, 'outputs', i, 'name']);
     });
   }
 
@@ -304,9 +306,12 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
 
 /** `piecewise_linear`: each key an enum param of the op, each value one the op accepts. */
 function checkPiecewiseLinear(path: Path, raw: Raw, uses: unknown[], params: Map<string, Raw>, enumValues: Map<string, string[]>, report: Report): void {
+  // An undefined or mistyped param of the op is reported where it is; its consequences here are not.
+  if (uses.some((u) => !params.has(opParamName(u) ?? ''))) return;
   for (const [name, values] of entries(raw)) {
     const use = uses.find((u) => opParamName(u) === name);
     const def = params.get(name);
+    if (def !== undefined && !PARAM_TYPES.includes(String(def.type))) continue;
     if (use === undefined || def === undefined || def.type !== 'enum') {
       const enums = uses.map(opParamName).filter((n): n is string => n !== undefined && params.get(n)?.type === 'enum');
       report([...path, name], `an enum param listed in the op's params (${enums.length === 0 ? 'there are none' : enums.join(' | ')})`, name);

@@ -5,7 +5,9 @@
 //! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort|sigmoid_rank]]`
 //!
 //! `-- jvp` (also part of the default run) times every op's JVP (with an ε-tangent) next to its
-//! VJP at 128×1000 in f64 and prints the ratio.
+//! VJP at 128×1000 in f64 and prints the ratio; for the piecewise-linear ops (l2 soft_rank,
+//! soft_sort, soft_topk, soft_quantile) also a Hessian-vector product's cost (one JVP and one VJP)
+//! as a ratio to one forward + backward.
 //!
 //! `-- topk` (also part of the default run) times soft_topk's forward + backward (l2 and p43,
 //! several k) at 128×1000 f64 on one thread, as a ratio to soft_rank's (l2) on the same batch.
@@ -23,8 +25,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rank_relax::ops::{
-    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_rank, soft_sort, soft_topk,
-    spearman_loss,
+    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank, soft_sort,
+    soft_topk, spearman_loss,
 };
 use rank_relax::{
     num_threads, set_num_threads, Direction, Real, Regularization, Shape, TopkRegularization,
@@ -583,9 +585,9 @@ fn human(bytes: usize) -> String {
     }
 }
 
-/// Seconds per call of every op's VJP and JVP (f64, ε = 0.1, ε-tangent 0.5), from the same
-/// forward's saves.
-fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f64, f64) {
+/// Seconds per call of an op's forward, VJP and JVP (f64, ε = 0.1, ε-tangent 0.5), the VJP and
+/// JVP from the same forward's saves. `reg` is the op's regularization by name (`-` for none).
+fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f64) {
     let len = shape.batch * shape.n;
     let (_, x, u) = inputs::<f64>(len);
     let (_, y, t) = inputs::<f64>(len);
@@ -597,17 +599,24 @@ fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f6
     let (mut g, mut g2, mut ge) = (vec![0.0; len], vec![0.0; len], vec![0.0; b]);
     let (mut loss, mut dl, mut dout) = (vec![0.0; b], vec![0.0; b], vec![0.0; len]);
     let cot = &u[..b];
+    let regularization = if reg == "kl" {
+        Regularization::Kl
+    } else {
+        Regularization::L2
+    };
     set_num_threads(threads);
     let times = match op {
         "soft_rank" => {
             let p = soft_rank::Params {
                 regularization_strength: eps,
-                regularization: reg,
+                regularization,
                 ..Default::default()
             };
-            soft_rank::forward(shape, &p, x, &mut out, &mut perm).unwrap();
+            let fwd =
+                time(|| soft_rank::forward(shape, &p, black_box(x), &mut out, &mut perm).unwrap());
             let (r, pm) = (&out, &perm);
             (
+                fwd,
                 time(|| {
                     soft_rank::backward(shape, &p, x, r, pm, black_box(u), &mut g, &mut ge).unwrap()
                 }),
@@ -619,16 +628,91 @@ fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f6
         "soft_sort" => {
             let p = soft_sort::Params {
                 regularization_strength: eps,
-                regularization: reg,
+                regularization,
                 ..Default::default()
             };
-            soft_sort::forward(shape, &p, x, &mut out, &mut perm).unwrap();
+            let fwd =
+                time(|| soft_sort::forward(shape, &p, black_box(x), &mut out, &mut perm).unwrap());
             let pm = &perm;
             (
+                fwd,
                 time(|| {
                     soft_sort::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
                 }),
                 time(|| soft_sort::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
+            )
+        }
+        "soft_topk" => {
+            let p = soft_topk::Params {
+                k: (shape.n / 10) as i64,
+                regularization_strength: eps,
+                regularization: if reg == "p43" {
+                    TopkRegularization::P43
+                } else {
+                    TopkRegularization::L2
+                },
+                direction: Direction::Descending,
+            };
+            let fwd =
+                time(|| soft_topk::forward(shape, &p, black_box(x), &mut out, &mut perm).unwrap());
+            let pm = &perm;
+            (
+                fwd,
+                time(|| {
+                    soft_topk::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
+                }),
+                time(|| soft_topk::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
+            )
+        }
+        "soft_quantile" => {
+            let p = soft_quantile::Params {
+                quantiles: vec![0.1, 0.25, 0.5, 0.75, 0.9],
+                regularization_strength: eps,
+                regularization,
+            };
+            let m = p.quantiles.len();
+            let (mut res, mut dres) = (vec![0.0; b * m], vec![0.0; b * m]);
+            let fwd = time(|| {
+                soft_quantile::forward(shape, &p, black_box(x), &mut res, &mut perm).unwrap()
+            });
+            let (pm, cot) = (&perm, &u[..b * m]);
+            (
+                fwd,
+                time(|| {
+                    soft_quantile::backward(shape, &p, x, pm, black_box(cot), &mut g, &mut ge)
+                        .unwrap()
+                }),
+                time(|| {
+                    soft_quantile::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dres).unwrap()
+                }),
+            )
+        }
+        "neural_sort_apply" => {
+            let p = neural_sort::Params {
+                regularization_strength: 1.0,
+                direction: Direction::Ascending,
+            };
+            let fwd =
+                time(|| neural_sort_apply::forward(shape, &p, black_box(x), y, &mut out).unwrap());
+            (
+                fwd,
+                time(|| {
+                    neural_sort_apply::backward(
+                        shape,
+                        &p,
+                        x,
+                        y,
+                        black_box(u),
+                        &mut g,
+                        &mut g2,
+                        &mut ge,
+                    )
+                    .unwrap()
+                }),
+                time(|| {
+                    neural_sort_apply::jvp(shape, &p, x, y, black_box(t), u, t_eps, &mut dout)
+                        .unwrap()
+                }),
             )
         }
         "sigmoid_rank" => {
@@ -637,6 +721,7 @@ fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f6
                 direction: Direction::Ascending,
             };
             (
+                time(|| sigmoid_rank::forward(shape, &p, black_box(x), &mut out).unwrap()),
                 time(|| {
                     sigmoid_rank::backward(shape, &p, x, black_box(u), &mut g, &mut ge).unwrap()
                 }),
@@ -646,14 +731,25 @@ fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f6
         "spearman_loss" => {
             let p = spearman_loss::Params {
                 regularization_strength: eps,
-                regularization: reg,
+                regularization,
             };
-            spearman_loss::forward(
-                shape, &p, x, y, &mut loss, &mut out, &mut perm, &mut out2, &mut perm2,
-            )
-            .unwrap();
+            let fwd = time(|| {
+                spearman_loss::forward(
+                    shape,
+                    &p,
+                    black_box(x),
+                    y,
+                    &mut loss,
+                    &mut out,
+                    &mut perm,
+                    &mut out2,
+                    &mut perm2,
+                )
+                .unwrap()
+            });
             let (xr, xp, yr, yp) = (&out, &perm, &out2, &perm2);
             (
+                fwd,
                 time(|| {
                     spearman_loss::backward(
                         shape,
@@ -693,11 +789,23 @@ fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f6
         _ => {
             let p = ndcg_loss::Params {
                 regularization_strength: eps,
-                regularization: reg,
+                regularization,
             };
-            ndcg_loss::forward(shape, &p, x, &rel, &mut loss, &mut out, &mut perm).unwrap();
+            let fwd = time(|| {
+                ndcg_loss::forward(
+                    shape,
+                    &p,
+                    black_box(x),
+                    &rel,
+                    &mut loss,
+                    &mut out,
+                    &mut perm,
+                )
+                .unwrap()
+            });
             let (r, pm, rel) = (&out, &perm, &rel);
             (
+                fwd,
                 time(|| {
                     ndcg_loss::backward(shape, &p, x, rel, r, pm, black_box(cot), &mut g, &mut ge)
                         .unwrap()
@@ -712,33 +820,42 @@ fn bench_jvp(op: &str, reg: Regularization, shape: Shape, threads: usize) -> (f6
     times
 }
 
-/// Every op's JVP against its VJP at 128×1000 f64 (the target: JVP ≤ 1.2× VJP).
+/// Every op's JVP against its VJP at 128×1000 f64 (the target: JVP ≤ 1.2× VJP), and where the op
+/// is piecewise linear (the spec's `piecewise_linear`: its second derivative in the inputs is zero)
+/// the cost of a Hessian-vector product through it, one JVP and one VJP, against one forward and
+/// one backward. Elsewhere there is no second-order kernel yet ("-").
 fn jvp_table(default_threads: usize) {
     let (batch, n) = (128, 1000);
-    println!("\nJVP vs VJP, f64, {batch}×{n}, ε = 0.1, ε-tangent 0.5, values uniform in [-1, 1)\n");
-    println!("| op | regularization | threads | vjp ms | jvp ms | jvp/vjp |");
-    println!("|---|---|---|---|---|---|");
+    println!("\nJVP vs VJP, f64, {batch}×{n}, ε = 0.1, ε-tangent 0.5, values uniform in [-1, 1); soft_topk k = n/10, soft_quantile 5 levels, neural_sort_apply τ = 1\n");
+    println!("| op | regularization | threads | fwd ms | vjp ms | jvp ms | jvp/vjp | hvp (jvp+vjp) / (fwd+vjp) |");
+    println!("|---|---|---|---|---|---|---|---|");
     let cases = [
-        ("soft_rank", Regularization::L2),
-        ("soft_rank", Regularization::Kl),
-        ("soft_sort", Regularization::L2),
-        ("soft_sort", Regularization::Kl),
-        ("sigmoid_rank", Regularization::L2),
-        ("spearman_loss", Regularization::L2),
-        ("spearman_loss", Regularization::Kl),
-        ("ndcg_loss", Regularization::L2),
-        ("ndcg_loss", Regularization::Kl),
+        ("soft_rank", "l2", true),
+        ("soft_rank", "kl", false),
+        ("soft_sort", "l2", true),
+        ("soft_sort", "kl", false),
+        ("soft_topk", "l2", true),
+        ("soft_topk", "p43", false),
+        ("soft_quantile", "l2", true),
+        ("soft_quantile", "kl", false),
+        ("sigmoid_rank", "-", false),
+        ("spearman_loss", "l2", false),
+        ("spearman_loss", "kl", false),
+        ("ndcg_loss", "l2", false),
+        ("ndcg_loss", "kl", false),
+        ("neural_sort_apply", "-", false),
     ];
-    for (op, reg) in cases {
+    for (op, reg, piecewise_linear) in cases {
         for threads in [1, default_threads] {
-            let (vjp, jvp) = bench_jvp(op, reg, Shape { batch, n }, threads);
-            let reg = if op == "sigmoid_rank" {
-                "-"
+            let (fwd, vjp, jvp) = bench_jvp(op, reg, Shape { batch, n }, threads);
+            let hvp = if piecewise_linear {
+                format!("{:.2}", (jvp + vjp) / (fwd + vjp))
             } else {
-                reg.as_str()
+                "-".to_string()
             };
             println!(
-                "| {op} | {reg} | {threads} | {:.3} | {:.3} | {:.2} |",
+                "| {op} | {reg} | {threads} | {:.3} | {:.3} | {:.3} | {:.2} | {hvp} |",
+                fwd * 1e3,
                 vjp * 1e3,
                 jvp * 1e3,
                 jvp / vjp
