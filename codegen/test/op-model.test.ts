@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument, stringify } from 'yaml';
 
-import { BASELINE, checkCapabilities, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
+import { BASELINE, BINDINGS, checkCapabilities, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
 import { emitters } from '../src/emit/registry.ts';
 import type { Emitter } from '../src/emit/types.ts';
 import { cDefault, cDim, cType } from '../src/emitters/c/names.ts';
@@ -215,6 +215,13 @@ describe('a target that declares a capability', () => {
     expect(unsupportedFeatures(ir, [fake({ ...BASELINE, dimKinds: ['n', 'param'], paramTypes: [...BASELINE.paramTypes, 'int'] })])).toEqual([
       'ops.soft_top_k.params[1]: the fake target does not support narrowing an enum param for one op (values, default) yet',
     ]);
+  });
+
+  it('reports every op whose JVP a target does not bind, and nothing once it declares jvp', () => {
+    const ir = irFromText(readRepo('bindings-spec/rank-relax.yaml'), 'bindings-spec/rank-relax.yaml');
+    const open: Capabilities = { ...BINDINGS, dimKinds: ['n', 'length', 'param'] };
+    expect(unsupportedFeatures(ir, [fake(open)])).toEqual(ir.ops.map((o) => `ops.${o.name.spec}.jvp: the fake target does not support JVP kernels (forward mode) yet`));
+    expect(unsupportedFeatures(ir, [fake({ ...open, jvp: true })])).toEqual([]);
   });
 
   it('gets optional bool inputs, int32 and non-differentiable outputs through', () => {
