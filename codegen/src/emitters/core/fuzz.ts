@@ -7,6 +7,7 @@ import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
 import { assertNever } from '../../util/never.ts';
 import type { DimIR, ElemType, IR, OpIR, ParamIR, ShapeIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
+import { kernelsOf } from '../../ir/kernels.ts';
 import { array, render, rustFnSignature, rustIdentifier, rustUnsafeCall, type RustValue, struct } from '../../emit/rust.ts';
 
 export const FUZZ_TABLE = 'crates/rank-relax-ffi/tests/fuzz_harness/generated.rs';
@@ -75,29 +76,44 @@ function opValue(op: OpIR): RustValue {
     ...op.grads.map((g) => buffer(op, g.name.spec, g.of, true, false)),
     ...op.paramGrads.map((g) => buffer(op, g.name.spec, 'param_grad', true, false)),
   ];
-  const variant = (dtype: 'f32' | 'f64') => op.variants.find((v) => v.dtype.id === dtype);
+  const jvp = [
+    ...op.tangents.map((t) => buffer(op, t.name.spec, t.of, false, false)),
+    ...op.outputTangents.map((t) => buffer(op, t.name.spec, t.of, true, false)),
+  ];
+  const variant = (dtype: 'f32' | 'f64') => {
+    const v = op.variants.find((x) => x.dtype.id === dtype);
+    if (v === undefined) throw new Error(`op ${op.name.spec} has no ${dtype} variant`);
+    return v;
+  };
   const fns = (['forward', 'backward'] as const).flatMap((pass) =>
-    (['f32', 'f64'] as const).map((d) => {
-      const v = variant(d);
-      if (v === undefined) throw new Error(`op ${op.name.spec} has no ${d} variant`);
-      return [`${pass}_${d}`, kernelName(v[pass])] as const;
-    }),
+    (['f32', 'f64'] as const).map((d) => [`${pass}_${d}`, kernelName(variant(d)[pass])] as const),
   );
+  const jvpFns = (['f32', 'f64'] as const).map((d) => {
+    const k = variant(d).jvp;
+    return [`jvp_${d}`, k === null ? 'None' : `Some(${kernelName(k)})`] as const;
+  });
   return struct('Op', [
     ['name', str(op.name.spec)],
     ['params', array(op.params.map(paramKind))],
     ['forward', array(forward)],
     ['saved', array([...op.saves.map((s) => str(s.name.spec)), ...op.residuals.map((r) => str(r.name.spec))])],
     ['backward', array(backward)],
+    ['jvp', array(jvp)],
+    ['param_tangents', String(op.paramTangents.length)],
     ...fns,
+    ...jvpFns,
   ]);
 }
 
 /** One adapter: `args` by type in argument order, every buffer pointer from `p` in C order. */
 function renderAdapter(op: OpIR, k: VariantKernelIR): string {
-  const counters = { real: 0, enum: 0, bool: 0, int: 0, list: 0, buffer: 0 };
+  const counters = { real: 0, enum: 0, bool: 0, int: 0, list: 0, buffer: 0, scalar: 0 };
   const callArgs = k.args.flatMap((a) => {
     if (a.kind === 'dim') return [rustIdentifier(a.name)];
+    if (a.kind === 'scalar') {
+      const i = counters.scalar++;
+      return [a.type.id === 'f64' ? `a.scalars[${i}]` : `a.scalars[${i}] as f32`];
+    }
     if (a.kind === 'param') {
       const kind = kindOf(a.param);
       const i = counters[kind]++;
@@ -176,6 +192,8 @@ pub struct Args {
     pub ints: Vec<i64>,
     pub lists: Vec<Vec<f64>>,
     pub lists_f32: Vec<Vec<f32>>,
+    /// The JVP's scalar tangents (of the params with a gradient), as f64.
+    pub scalars: Vec<f64>,
 }
 
 /// An entry point behind one signature: \`(batch, n, params, every buffer in C order)\`.
@@ -193,18 +211,26 @@ pub struct Op {
     pub saved: &'static [&'static str],
     /// The backward's other buffers: cotangents, gradients, per-row param gradients.
     pub backward: &'static [Buffer],
+    /// The JVP's buffers after the saved ones: input tangents, then output tangents.
+    pub jvp: &'static [Buffer],
+    /// How many scalar tangents (of params with a gradient) the JVP takes.
+    pub param_tangents: usize,
     pub forward_f32: Kernel,
     pub forward_f64: Kernel,
     pub backward_f32: Kernel,
     pub backward_f64: Kernel,
+    /// None for an op without a JVP.
+    pub jvp_f32: Option<Kernel>,
+    pub jvp_f64: Option<Kernel>,
 }
 `;
 
 export function renderFuzzTable(ir: IR): string {
-  const counts = ir.ops.flatMap((op) => op.variants.flatMap((v) => [v.forward, v.backward].map((k) => k.args.filter((a) => a.kind === 'buffer').length)));
-  const adapters = ir.ops.flatMap((op) =>
-    (['forward', 'backward'] as const).flatMap((pass) => op.variants.map((v) => renderAdapter(op, v[pass]))),
-  );
+  const counts = ir.ops.flatMap((op) => op.variants.flatMap((v) => kernelsOf(v).map((k) => k.args.filter((a) => a.kind === 'buffer').length)));
+  const adapters = ir.ops.flatMap((op) => (['forward', 'backward', 'jvp'] as const).flatMap((pass) => op.variants.flatMap((v) => {
+    const k = v[pass];
+    return k === null ? [] : [renderAdapter(op, k)];
+  })));
   return file(
     banner(ir, 'slash'),
     ...commentLines(

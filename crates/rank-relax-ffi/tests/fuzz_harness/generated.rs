@@ -49,6 +49,8 @@ pub struct Args {
     pub ints: Vec<i64>,
     pub lists: Vec<Vec<f64>>,
     pub lists_f32: Vec<Vec<f32>>,
+    /// The JVP's scalar tangents (of the params with a gradient), as f64.
+    pub scalars: Vec<f64>,
 }
 
 /// An entry point behind one signature: `(batch, n, params, every buffer in C order)`.
@@ -66,10 +68,17 @@ pub struct Op {
     pub saved: &'static [&'static str],
     /// The backward's other buffers: cotangents, gradients, per-row param gradients.
     pub backward: &'static [Buffer],
+    /// The JVP's buffers after the saved ones: input tangents, then output tangents.
+    pub jvp: &'static [Buffer],
+    /// How many scalar tangents (of params with a gradient) the JVP takes.
+    pub param_tangents: usize,
     pub forward_f32: Kernel,
     pub forward_f64: Kernel,
     pub backward_f32: Kernel,
     pub backward_f64: Kernel,
+    /// None for an op without a JVP.
+    pub jvp_f32: Option<Kernel>,
+    pub jvp_f64: Option<Kernel>,
 }
 
 /// The most buffers a call of any op takes.
@@ -141,10 +150,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_scores",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_loss",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: ndcg_loss_forward_f32,
         forward_f64: ndcg_loss_forward_f64,
         backward_f32: ndcg_loss_backward_f32,
         backward_f64: ndcg_loss_backward_f64,
+        jvp_f32: Some(ndcg_loss_jvp_f32),
+        jvp_f64: Some(ndcg_loss_jvp_f64),
     },
     Op {
         name: "neural_sort",
@@ -189,10 +217,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_permutation_matrix",
+                int: false,
+                row: &[Dim::N, Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: neural_sort_forward_f32,
         forward_f64: neural_sort_forward_f64,
         backward_f32: neural_sort_backward_f32,
         backward_f64: neural_sort_backward_f64,
+        jvp_f32: Some(neural_sort_jvp_f32),
+        jvp_f64: Some(neural_sort_jvp_f64),
     },
     Op {
         name: "neural_sort_apply",
@@ -251,10 +298,36 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_payload",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_output",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: neural_sort_apply_forward_f32,
         forward_f64: neural_sort_apply_forward_f64,
         backward_f32: neural_sort_apply_backward_f32,
         backward_f64: neural_sort_apply_backward_f64,
+        jvp_f32: Some(neural_sort_apply_jvp_f32),
+        jvp_f64: Some(neural_sort_apply_jvp_f64),
     },
     Op {
         name: "sigmoid_rank",
@@ -299,10 +372,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_ranks",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: sigmoid_rank_forward_f32,
         forward_f64: sigmoid_rank_forward_f64,
         backward_f32: sigmoid_rank_backward_f32,
         backward_f64: sigmoid_rank_backward_f64,
+        jvp_f32: Some(sigmoid_rank_jvp_f32),
+        jvp_f64: Some(sigmoid_rank_jvp_f64),
     },
     Op {
         name: "soft_quantile",
@@ -354,10 +446,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_result",
+                int: false,
+                row: &[Dim::Length(0)],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: soft_quantile_forward_f32,
         forward_f64: soft_quantile_forward_f64,
         backward_f32: soft_quantile_backward_f32,
         backward_f64: soft_quantile_backward_f64,
+        jvp_f32: Some(soft_quantile_jvp_f32),
+        jvp_f64: Some(soft_quantile_jvp_f64),
     },
     Op {
         name: "soft_rank",
@@ -409,10 +520,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_ranks",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: soft_rank_forward_f32,
         forward_f64: soft_rank_forward_f64,
         backward_f32: soft_rank_backward_f32,
         backward_f64: soft_rank_backward_f64,
+        jvp_f32: Some(soft_rank_jvp_f32),
+        jvp_f64: Some(soft_rank_jvp_f64),
     },
     Op {
         name: "soft_sort",
@@ -464,10 +594,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_sorted",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: soft_sort_forward_f32,
         forward_f64: soft_sort_forward_f64,
         backward_f32: soft_sort_backward_f32,
         backward_f64: soft_sort_backward_f64,
+        jvp_f32: Some(soft_sort_jvp_f32),
+        jvp_f64: Some(soft_sort_jvp_f64),
     },
     Op {
         name: "soft_topk",
@@ -524,10 +673,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_mask",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: soft_topk_forward_f32,
         forward_f64: soft_topk_forward_f64,
         backward_f32: soft_topk_backward_f32,
         backward_f64: soft_topk_backward_f64,
+        jvp_f32: Some(soft_topk_jvp_f32),
+        jvp_f64: Some(soft_topk_jvp_f64),
     },
     Op {
         name: "spearman_loss",
@@ -621,10 +789,36 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_predictions",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_targets",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_loss",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: spearman_loss_forward_f32,
         forward_f64: spearman_loss_forward_f64,
         backward_f32: spearman_loss_backward_f32,
         backward_f64: spearman_loss_backward_f64,
+        jvp_f32: Some(spearman_loss_jvp_f32),
+        jvp_f64: Some(spearman_loss_jvp_f64),
     },
 ];
 
@@ -687,6 +881,46 @@ unsafe fn ndcg_loss_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     }
 }
 
+unsafe fn ndcg_loss_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::ndcg_loss::rr_ndcg_loss_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0] as f32,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn ndcg_loss_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::ndcg_loss::rr_ndcg_loss_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0],
+            p[5] as _,
+        )
+    }
+}
+
 unsafe fn neural_sort_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -736,6 +970,42 @@ unsafe fn neural_sort_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u
     unsafe {
         rr::neural_sort::rr_neural_sort_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0] as f32,
+            p[3] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0],
+            p[3] as _,
         )
     }
 }
@@ -796,6 +1066,44 @@ unsafe fn neural_sort_apply_backward_f64(batch: usize, n: usize, a: &Args, p: &[
     }
 }
 
+unsafe fn neural_sort_apply_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_apply_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0],
+            p[4] as _,
+        )
+    }
+}
+
 unsafe fn sigmoid_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -844,6 +1152,40 @@ unsafe fn sigmoid_rank_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
     unsafe {
         rr::sigmoid_rank::rr_sigmoid_rank_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+        )
+    }
+}
+
+unsafe fn sigmoid_rank_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::sigmoid_rank::rr_sigmoid_rank_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            a.scalars[0] as f32,
+            p[2] as _,
+        )
+    }
+}
+
+unsafe fn sigmoid_rank_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::sigmoid_rank::rr_sigmoid_rank_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            a.scalars[0],
+            p[2] as _,
         )
     }
 }
@@ -924,6 +1266,46 @@ unsafe fn soft_quantile_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut
     }
 }
 
+unsafe fn soft_quantile_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_jvp_f32(
+            batch,
+            n,
+            a.lists_f32[0].as_ptr(),
+            a.lists_f32[0].len(),
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0] as f32,
+            p[3] as _,
+        )
+    }
+}
+
+unsafe fn soft_quantile_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_jvp_f64(
+            batch,
+            n,
+            a.lists[0].as_ptr(),
+            a.lists[0].len(),
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0],
+            p[3] as _,
+        )
+    }
+}
+
 unsafe fn soft_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -978,6 +1360,46 @@ unsafe fn soft_rank_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
         rr::soft_rank::rr_soft_rank_backward_f64(
             batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
             p[3] as _, p[4] as _, p[5] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank::rr_soft_rank_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank::rr_soft_rank_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0],
+            p[4] as _,
         )
     }
 }
@@ -1039,6 +1461,44 @@ unsafe fn soft_sort_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     }
 }
 
+unsafe fn soft_sort_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_sort::rr_soft_sort_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0] as f32,
+            p[3] as _,
+        )
+    }
+}
+
+unsafe fn soft_sort_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_sort::rr_soft_sort_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0],
+            p[3] as _,
+        )
+    }
+}
+
 unsafe fn soft_topk_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -1095,6 +1555,46 @@ unsafe fn soft_topk_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
         rr::soft_topk::rr_soft_topk_backward_f64(
             batch, n, a.ints[0], a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _,
             p[2] as _, p[3] as _, p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_jvp_f32(
+            batch,
+            n,
+            a.ints[0],
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0] as f32,
+            p[3] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_jvp_f64(
+            batch,
+            n,
+            a.ints[0],
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0],
+            p[3] as _,
         )
     }
 }
@@ -1160,6 +1660,52 @@ unsafe fn spearman_loss_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut
         rr::spearman_loss::rr_spearman_loss_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
             p[4] as _, p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _,
+        )
+    }
+}
+
+unsafe fn spearman_loss_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::spearman_loss::rr_spearman_loss_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            p[6] as _,
+            p[7] as _,
+            a.scalars[0] as f32,
+            p[8] as _,
+        )
+    }
+}
+
+unsafe fn spearman_loss_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::spearman_loss::rr_spearman_loss_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            p[6] as _,
+            p[7] as _,
+            a.scalars[0],
+            p[8] as _,
         )
     }
 }

@@ -2,7 +2,7 @@
 //! nightly) and the stable regression test (`tests/fuzz_regressions.rs`), which replays every
 //! reproducer the fuzzer found.
 //!
-//! [`run`] turns arbitrary bytes into one call (or a forward then a backward) of one entry point
+//! [`run`] turns arbitrary bytes into one call (or a forward then a backward or a JVP) of one entry point
 //! of the C ABI, through the rlib's `extern "C"` functions, with a bounded shape, arbitrary params
 //! (ε from raw bits, any enum code), values drawn from special floats or raw bits, and pointer
 //! games (NULL, aliasing, misalignment, a shape far larger than the buffers — then every pointer
@@ -14,7 +14,7 @@
 //! - fails without a message that starts with the op name;
 //! - fails after writing to an output buffer (errors are reported before any row is computed);
 //! - succeeds with a NaN in any output, residual-derived value or gradient;
-//! - succeeds on input it should have refused (a NaN or infinite value, ε ≤ 0).
+//! - succeeds on input it should have refused (a NaN or infinite value or tangent, ε ≤ 0).
 //!
 //! The ops, their params by type and their buffers in C argument order come from `generated.rs`
 //! (rank-relax-codegen, from the spec), so an op added to the spec is fuzzed without a change
@@ -400,6 +400,78 @@ fn check_outcome<T: Elem>(
     }
 }
 
+/// The saved buffers of a backward or JVP: copies of the forward's, by name.
+fn saved_copies(spec: &Op, fwd: &[Buf]) -> Vec<Buf> {
+    spec.saved
+        .iter()
+        .map(|name| {
+            let src = fwd.iter().find(|b| b.name == *name).unwrap();
+            Buf {
+                name: src.name,
+                int: src.int,
+                written: false,
+                len: src.len,
+                data: src.data.clone(),
+                offset: 0,
+                null: false,
+                alias: None,
+            }
+        })
+        .collect()
+}
+
+/// The JVP on the forward's saved buffers, with drawn tangents (special floats among them) and
+/// a drawn scalar tangent of each param with a gradient.
+fn run_jvp<T: Elem>(
+    bytes: &mut Bytes,
+    spec: &Op,
+    fwd: &[Buf],
+    batch: usize,
+    n: usize,
+    args: &mut Args,
+) {
+    let op = spec.name;
+    let Some(kernel) = (if T::F32 { spec.jvp_f32 } else { spec.jvp_f64 }) else {
+        return;
+    };
+    let mut bufs = saved_copies(spec, fwd);
+    let mut refuse = false;
+    for layout in spec.jvp {
+        let written = layout.written;
+        let mut b = Buf::new(
+            layout.name,
+            layout.int,
+            written,
+            extent(layout.row, batch, n, args),
+        );
+        for i in 0..b.len {
+            let v = if written { 7.25 } else { value(bytes, false) };
+            set::<T>(&mut b, i, v);
+            refuse |= !written && !get::<T>(&b, i).is_finite();
+        }
+        bufs.push(b);
+    }
+    args.scalars.clear();
+    for _ in 0..spec.param_tangents {
+        let t = if bytes.below(4) == 0 {
+            value(bytes, false)
+        } else {
+            0.0
+        };
+        refuse |= !T::from_f64(t).to_f64().is_finite();
+        args.scalars.push(t);
+    }
+    let games = pointer_games::<T>(bytes, &mut bufs, true);
+    let before: Vec<Vec<u64>> = bufs.iter().map(|b| b.data.clone()).collect();
+    let p = pointers(&mut bufs);
+    // SAFETY: as for the forward.
+    let status = unsafe { kernel(batch, n, args, &p) };
+    check_outcome::<T>(op, "jvp", status, &bufs, &before, games);
+    if status == RR_OK && refuse && !games && batch * n > 0 {
+        panic!("{op}: jvp accepted a non-finite tangent");
+    }
+}
+
 /// One fuzz input: see the module docs.
 pub fn run(data: &[u8]) {
     let mut bytes = Bytes(data);
@@ -485,28 +557,21 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     if status == RR_OK && refuse && !games && batch * n > 0 {
         panic!("{op}: forward accepted a non-finite value, negative relevance or ε = {e:e}");
     }
-    if status != RR_OK || games || bytes.below(2) == 0 {
+    if status != RR_OK || games {
+        return;
+    }
+    if bytes.below(2) == 0 {
+        // Drawn only here, so the bytes of a reproducer that stopped after the forward keep their
+        // meaning (they run out, and zeros mean no JVP).
+        if bytes.below(2) == 1 {
+            run_jvp::<T>(bytes, spec, &fwd, batch, n, &mut args);
+        }
         return;
     }
 
     // The backward, on the forward's buffers (sometimes corrupted) and a fresh cotangent.
     let saved = spec.saved;
-    let mut bwd: Vec<Buf> = saved
-        .iter()
-        .map(|name| {
-            let src = fwd.iter().find(|b| b.name == *name).unwrap();
-            Buf {
-                name: src.name,
-                int: src.int,
-                written: false,
-                len: src.len,
-                data: src.data.clone(),
-                offset: 0,
-                null: false,
-                alias: None,
-            }
-        })
-        .collect();
+    let mut bwd = saved_copies(spec, &fwd);
     let mut refuse = false;
     for layout in spec.backward {
         let written = layout.written;
