@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the C ABI for a bounded time: the cargo-fuzz target crates/rank-relax-ffi/fuzz (c_abi,
-# libFuzzer) drives every rr_<op>_<forward|backward|jvp>_<f32|f64> entry point through the rlib with
+# libFuzzer) drives every rr_<op>_<forward|backward|jvp|hvp>_<f32|f64> entry point through the rlib with
 # arbitrary shapes, params, values and pointers (see crates/rank-relax-ffi/tests/fuzz_harness).
 # A panic (even one caught at the boundary), an unknown status, a NaN after RR_OK, a write on
 # error, an accepted bad value or an input running over 10 s is a finding.

@@ -30,6 +30,8 @@ export interface Capabilities {
   readonly nonDifferentiableOutputs: boolean;
   /** Whether the target binds an op's JVP kernel (spec `jvp`: forward mode). */
   readonly jvp: boolean;
+  /** Whether the target binds an op's HVP kernel (spec `hvp`: second order). */
+  readonly hvp: boolean;
 }
 
 /** What every target supported before the op model grew: shapes [batch, n] and [batch], real inputs and outputs. */
@@ -45,6 +47,7 @@ export const BASELINE: Capabilities = {
   outputDtypes: ['real'],
   nonDifferentiableOutputs: false,
   jvp: false,
+  hvp: false,
 };
 
 /**
@@ -61,7 +64,7 @@ export const BINDINGS: Capabilities = {
 };
 
 /** The Rust test tables and the docs only describe shapes, so they also take a dim that is an int param's value. */
-export const DESCRIPTIONS: Capabilities = { ...BINDINGS, dimKinds: [...BINDINGS.dimKinds, 'param'], jvp: true };
+export const DESCRIPTIONS: Capabilities = { ...BINDINGS, dimKinds: [...BINDINGS.dimKinds, 'param'], jvp: true, hvp: true };
 
 /** A target as the check sees it (an `Emitter` is one). */
 export interface Capable {
@@ -135,6 +138,7 @@ function opFindings(op: OpIR, target: Capable): Finding[] {
     shape(at('residuals', i, 'shape'), x.shape);
   });
   if (op.jvp !== null && !caps.jvp) add(at('jvp'), 'JVP kernels (forward mode)');
+  if (op.hvp !== null && !caps.hvp) add(at('hvp'), 'HVP kernels (second order)');
   return out;
 }
 

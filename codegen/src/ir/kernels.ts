@@ -1,12 +1,12 @@
-// The kernels an op has: forward and backward always, the JVP where the spec declares it.
+// The kernels an op has: forward and backward always, the JVP and the HVP where the spec declares them.
 import type { KernelIR, OpIR, VariantIR, VariantKernelIR } from './types.ts';
 
-/** An op's kernels in ABI order: forward, backward, then the JVP if it has one. */
+/** An op's kernels in ABI order: forward, backward, then the JVP and the HVP if it has them. */
 export function opKernels(op: OpIR): KernelIR[] {
-  return [op.forward, op.backward, ...(op.jvp === null ? [] : [op.jvp])];
+  return [op.forward, op.backward, op.jvp, op.hvp].filter((k): k is KernelIR => k !== null);
 }
 
 /** A variant's kernels in ABI order, as `opKernels`. */
 export function kernelsOf(v: VariantIR): VariantKernelIR[] {
-  return [v.forward, v.backward, ...(v.jvp === null ? [] : [v.jvp])];
+  return [v.forward, v.backward, v.jvp, v.hvp].filter((k): k is VariantKernelIR => k !== null);
 }

@@ -237,6 +237,23 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
   const tangents: DerivedIR<InputIR>[] = grads.map((g) => ({ name: ident(`tangent_${g.of.name.spec}`), of: g.of }));
   const paramTangents: DerivedIR<RealParamIR>[] = paramGrads.map((g) => ({ name: ident(`tangent_${g.of.name.spec}`), of: g.of }));
   const outputTangents: DerivedIR<OutputIR>[] = cotangents.map((c) => ({ name: ident(`tangent_${c.of.name.spec}`), of: c.of }));
+  const hvps: DerivedIR<InputIR>[] = grads.map((g) => ({ name: ident(`hvp_${g.of.name.spec}`), of: g.of }));
+  const paramHvps: DerivedIR<RealParamIR>[] = paramGrads.map((g) => ({ name: ident(`hvp_${g.of.name.spec}`), of: g.of }));
+  const saveArgs = () =>
+    saves.map((s) => buffer('save', s.name.spec, s.tensor, false, s.name.spec, `The forward's ${s.source} \`${s.name.spec}\`.`, optional(s.name.spec)));
+  const residualArgs = () => residuals.map((x) => buffer('residual', x.name.spec, x, false, x.name.spec, `The forward's residual \`${x.name.spec}\`.`));
+  const tangentArgs = () => [
+    ...tangents.map((t) => buffer('tangent', t.name.spec, t.of, false, t.of.name.spec, `Tangent of \`${t.of.name.spec}\`.`, t.of.optional)),
+    ...paramTangents.map(
+      (t): ScalarArgIR => ({
+        kind: 'scalar',
+        role: 'param_tangent',
+        name: t.name,
+        of: t.of.name.spec,
+        doc: `Tangent of \`${t.of.name.spec}\` (one value for the call, like the param).`,
+      }),
+    ),
+  ];
 
   const forward: KernelIR = {
     pass: 'forward',
@@ -272,19 +289,38 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
           args: [
             ...dimArgs(),
             ...paramArgs(opParams),
-            ...saves.map((s) => buffer('save', s.name.spec, s.tensor, false, s.name.spec, `The forward's ${s.source} \`${s.name.spec}\`.`, optional(s.name.spec))),
-            ...residuals.map((x) => buffer('residual', x.name.spec, x, false, x.name.spec, `The forward's residual \`${x.name.spec}\`.`)),
-            ...tangents.map((t) => buffer('tangent', t.name.spec, t.of, false, t.of.name.spec, `Tangent of \`${t.of.name.spec}\`.`, t.of.optional)),
-            ...paramTangents.map(
-              (t): ScalarArgIR => ({
-                kind: 'scalar',
-                role: 'param_tangent',
-                name: t.name,
-                of: t.of.name.spec,
-                doc: `Tangent of \`${t.of.name.spec}\` (one value for the call, like the param).`,
-              }),
-            ),
+            ...saveArgs(),
+            ...residualArgs(),
+            ...tangentArgs(),
             ...outputTangents.map((t) => buffer('output_tangent', t.name.spec, t.of, true, t.of.name.spec, `Receives the tangent of \`${t.of.name.spec}\`.`)),
+          ],
+        }
+      : null;
+  const hvp: KernelIR | null =
+    op.hvp === true
+      ? {
+          pass: 'hvp',
+          corePath: `rank_relax::ops::${rustIdent(opName.spec)}::hvp`,
+          args: [
+            ...dimArgs(),
+            ...paramArgs(opParams),
+            ...saveArgs(),
+            ...residualArgs(),
+            ...cotangents.map((c) => buffer('cotangent', c.name.spec, c.of, false, c.of.name.spec, `Cotangent of \`${c.of.name.spec}\`.`)),
+            ...tangentArgs(),
+            ...hvps.map((h) =>
+              buffer('hvp', h.name.spec, h.of, true, h.of.name.spec, `Receives the derivative of \`grad_${h.of.name.spec}\` along the tangents.`, h.of.optional),
+            ),
+            ...paramHvps.map((h) =>
+              buffer(
+                'param_hvp',
+                h.name.spec,
+                { elem: 'real', shape: PER_ROW },
+                true,
+                h.of.name.spec,
+                `Receives, per row, the derivative of \`grad_${h.of.name.spec}\` along the tangents.`,
+              ),
+            ),
           ],
         }
       : null;
@@ -309,12 +345,15 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     forward,
     backward,
     jvp,
+    hvps,
+    paramHvps,
+    hvp,
     piecewiseLinear: piecewiseLinear(name, op.piecewise_linear, opParams),
     inPlaceVjp:
       op.in_place_vjp === true && cotangents[0] !== undefined && grads[0] !== undefined
         ? { cotangent: cotangents[0].name, grad: grads[0].name }
         : null,
-    variants: [TYPES.f32, TYPES.f64].map((dtype) => variant(name, dtype, forward, backward, jvp)),
+    variants: [TYPES.f32, TYPES.f64].map((dtype) => variant(name, dtype, forward, backward, jvp, hvp)),
     example: op.example === undefined ? null : example(op.example, inputs, opParams),
   };
 }
@@ -374,13 +413,13 @@ function resolveArg(arg: ArgIR, dtype: TypeNames): VariantArgIR {
   }
 }
 
-function variant(op: string, dtype: TypeNames, forward: KernelIR, backward: KernelIR, jvp: KernelIR | null): VariantIR {
+function variant(op: string, dtype: TypeNames, forward: KernelIR, backward: KernelIR, jvp: KernelIR | null, hvp: KernelIR | null): VariantIR {
   const kernel = (k: KernelIR): VariantKernelIR => ({
     pass: k.pass,
     cSymbol: cKernelSymbol(op, k.pass, dtype.id as 'f32' | 'f64'),
     args: k.args.map((a) => resolveArg(a, dtype)),
   });
-  return { dtype, forward: kernel(forward), backward: kernel(backward), jvp: jvp === null ? null : kernel(jvp) };
+  return { dtype, forward: kernel(forward), backward: kernel(backward), jvp: jvp === null ? null : kernel(jvp), hvp: hvp === null ? null : kernel(hvp) };
 }
 
 function exampleParam(param: ParamIR, v: unknown): ExampleIR['params'][number] {

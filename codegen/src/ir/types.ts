@@ -160,7 +160,9 @@ export type ArgRole =
   | 'param_grad' // backward: one per param with grad, [batch], written
   | 'tangent' // jvp: one per differentiable input, read
   | 'param_tangent' // jvp: one scalar per param with grad, read
-  | 'output_tangent'; // jvp: one per differentiable output, written
+  | 'output_tangent' // jvp: one per differentiable output, written
+  | 'hvp' // hvp: one per differentiable input, written
+  | 'param_hvp'; // hvp: one per param with grad, [batch], written
 
 interface ArgBase {
   readonly name: Ident;
@@ -178,7 +180,7 @@ export interface ParamArgIR extends ArgBase {
   readonly role: 'param';
   readonly param: ParamIR;
 }
-/** A scalar of the variant's dtype that is not a param: the JVP's tangent of a param with grad. */
+/** A scalar of the variant's dtype that is not a param: the tangent of a param with grad (JVP, HVP). */
 export interface ScalarArgIR extends ArgBase {
   readonly kind: 'scalar';
   readonly role: 'param_tangent';
@@ -207,9 +209,10 @@ export type VariantArgIR = ArgIR & { readonly type: TypeNames };
 /**
  * The kernels of an op: `forward`, `backward` (the VJP) and, where the spec declares it, `jvp`
  * (forward mode: the saves and residuals, one tangent per differentiable input and per param with
- * grad, writing one tangent per differentiable output).
+ * grad, writing one tangent per differentiable output) and `hvp` (the derivative of the backward
+ * along the tangents at fixed cotangents: the Hessian of ⟨cotangent, output⟩ applied to them).
  */
-export type Pass = 'forward' | 'backward' | 'jvp';
+export type Pass = 'forward' | 'backward' | 'jvp' | 'hvp';
 
 export interface KernelIR {
   readonly pass: Pass;
@@ -233,6 +236,8 @@ export interface VariantIR {
   readonly backward: VariantKernelIR;
   /** Null when the op has no JVP kernel. */
   readonly jvp: VariantKernelIR | null;
+  /** Null when the op has no HVP kernel. */
+  readonly hvp: VariantKernelIR | null;
 }
 
 export interface SaveIR {
@@ -284,6 +289,15 @@ export interface OpIR {
   readonly backward: KernelIR;
   /** The forward-mode kernel (spec `jvp`), or null. */
   readonly jvp: KernelIR | null;
+  /** What the HVP writes: one per differentiable input (`hvp_values`). */
+  readonly hvps: readonly DerivedIR<InputIR>[];
+  /** One per param with grad, per row (`hvp_regularization_strength`). */
+  readonly paramHvps: readonly DerivedIR<RealParamIR>[];
+  /**
+   * The second-order kernel (spec `hvp`), or null: the saves, the residuals, one cotangent per
+   * output, the JVP's tangents; writes the derivative of each gradient the backward writes.
+   */
+  readonly hvp: KernelIR | null;
   /**
    * Where the op is piecewise linear in its differentiable inputs (spec `piecewise_linear`): for each
    * listed enum param, the values under which it is (all must hold; empty: always). Null: never.

@@ -227,8 +227,19 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     const pname = opParamName(p);
     if (pname !== undefined && params.get(pname)?.grad === true) claim(`grad_${pname}`, `the gradient of "${pname}"`, [...path, 'params', i]);
   });
-  // The JVP's arguments: a tangent of each differentiable input, grad param and differentiable output.
-  if (op.jvp === true) {
+  // The HVP's outputs: one per differentiable input and grad param.
+  if (op.hvp === true) {
+    inputs.forEach((x, i) => {
+      const n = str(x.name);
+      if (n && x.differentiable === true) claim(`hvp_${n}`, `the HVP of "${n}"`, [...path, 'inputs', i, 'name']);
+    });
+    list(op.params).forEach((p, i) => {
+      const pname = opParamName(p);
+      if (pname !== undefined && params.get(pname)?.grad === true) claim(`hvp_${pname}`, `the HVP of "${pname}"`, [...path, 'params', i]);
+    });
+  }
+  // The JVP's arguments (the HVP takes the same tangents): a tangent of each differentiable input, grad param and differentiable output.
+  if (op.jvp === true || op.hvp === true) {
     inputs.forEach((x, i) => {
       const n = str(x.name);
       if (n && x.differentiable === true) claim(`tangent_${n}`, `the tangent of "${n}"`, [...path, 'inputs', i, 'name']);

@@ -179,6 +179,15 @@ export const Op = record({
         'The core has `<op>::jvp`, the forward-mode derivative: it receives the saves, the residuals, one tangent per ' +
         'differentiable input and one scalar tangent per param with grad, and writes one tangent per differentiable output.',
     }),
+  hvp: z
+    .boolean()
+    .optional()
+    .meta({
+      description:
+        'The core has `<op>::hvp`, the derivative of the backward at a fixed cotangent: it receives what the backward ' +
+        'does, then the JVP\'s tangents, and writes `hvp_<input>` per differentiable input and `hvp_<param>` per row ' +
+        'per param with grad (the Hessian of ⟨cotangent, output⟩ applied to the tangents).',
+    }),
   piecewise_linear: z
     .record(z.string(), z.array(z.string()).min(1))
     .optional()

@@ -104,6 +104,8 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
         case 'grad':
         case 'param_grad':
         case 'output_tangent':
+        case 'hvp':
+        case 'param_hvp':
           empty(true);
           break;
         case 'residual':
@@ -184,6 +186,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
 
     ${cArgTable(op.backward.args)}
     ${jvpSection(op)}
+    ${hvpSection(op)}
 
     ${fence('c', cExample(ir, op, data), true)}
   `;
@@ -199,6 +202,19 @@ function jvpSection(op: OpIR): string {
     ${listText(op.outputTangents.map((t) => `the tangent of ${tick(cName(t.of.name))}`))}:
 
     ${cArgTable(op.jvp.args)}
+  `;
+}
+
+/** The HVP's paragraph and argument table, or nothing for an op without one. */
+function hvpSection(op: OpIR): string {
+  if (op.hvp === null) return '';
+  return code`
+
+    HVP (second order): reads what the backward reads and the JVP's tangents, and writes the derivative
+    of each gradient the backward writes along the tangents, at the same cotangents (the Hessian of
+    ${tick('<cotangent, output>')} applied to the tangents):
+
+    ${cArgTable(op.hvp.args)}
   `;
 }
 

@@ -120,6 +120,15 @@ function renderTypes(ir: IR): string {
                                    const float *const *saves, const void *const *residuals,
                                    const float *const *tangents, const float *param_tangents,
                                    float *const *output_tangents);
+    /** The HVP: writes the derivative of each gradient of the backward (and, per row, of each param gradient). */
+    typedef int32_t (*rrt_hvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
+                                   const double *const *saves, const void *const *residuals,
+                                   const double *const *cotangents, const double *const *tangents,
+                                   const double *param_tangents, double *const *hvps, double *const *param_hvps);
+    typedef int32_t (*rrt_hvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
+                                   const float *const *saves, const void *const *residuals,
+                                   const float *const *cotangents, const float *const *tangents,
+                                   const float *param_tangents, float *const *hvps, float *const *param_hvps);
 
     typedef struct {
         const char *name;
@@ -147,6 +156,9 @@ function renderTypes(ir: IR): string {
         /** NULL when the op has no JVP. */
         rrt_jvp_f32 jvp_f32;
         rrt_jvp_f64 jvp_f64;
+        /** NULL when the op has no HVP. */
+        rrt_hvp_f32 hvp_f32;
+        rrt_hvp_f64 hvp_f64;
     } rrt_op;
   `;
 }
@@ -261,6 +273,7 @@ const ADAPTER_GROUPS: Readonly<Record<Pass, readonly string[]>> = {
   forward: ['p', 'in', 'out', 'res'],
   backward: ['p', 'saves', 'res', 'cot', 'grads', 'pgrads'],
   jvp: ['p', 'saves', 'res', 'tan', 'ptan', 'otan'],
+  hvp: ['p', 'saves', 'res', 'cot', 'tan', 'ptan', 'hvp', 'phvp'],
 };
 
 /** `p[0].real`, `in[1]`, `(int32_t *)res[0]` … for one kernel argument list. */
@@ -294,6 +307,8 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
       param_grad: 'pgrads',
       tangent: 'tan',
       output_tangent: 'otan',
+      hvp: 'hvp',
+      param_hvp: 'phvp',
     }[a.role];
     const i = next(group);
     if (group === 'res') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)res[${i}]`;
@@ -321,6 +336,19 @@ function jvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
   `;
 }
 
+function hvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
+  const t = cType(dtype);
+  return code`
+
+    static int32_t rrt_${op.name.snake}_hvp_${dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
+        const ${t} *const *saves, const void *const *res, const ${t} *const *cot, const ${t} *const *tan,
+        const ${t} *ptan, ${t} *const *hvp, ${t} *const *phvp)
+    {
+        ${adapterCall(k, dtype)}
+    }
+  `;
+}
+
 function renderAdapters(op: OpIR): string {
   return join(
     op.variants.map((v) => {
@@ -339,6 +367,7 @@ function renderAdapters(op: OpIR): string {
             ${adapterCall(v.backward, v.dtype)}
         }
         ${v.jvp === null ? '' : jvpAdapter(op, v.jvp, v.dtype)}
+        ${v.hvp === null ? '' : hvpAdapter(op, v.hvp, v.dtype)}
       `;
     }),
     '\n\n',
@@ -388,6 +417,8 @@ function renderOpRow(op: OpIR): string {
         ${s}_backward_f64,
         ${op.jvp === null ? 'NULL' : `${s}_jvp_f32`},
         ${op.jvp === null ? 'NULL' : `${s}_jvp_f64`},
+        ${op.hvp === null ? 'NULL' : `${s}_hvp_f32`},
+        ${op.hvp === null ? 'NULL' : `${s}_hvp_f64`},
     },
   `;
 }

@@ -56,7 +56,7 @@ function renderPrelude(ir: IR): string {
       [` * @file ${ir.native.header}`, ` * @brief C API of ${ir.package.name} ${ir.package.version}.`],
       ir.package.description,
       `Link with -l${ir.native.libName} (lib${ir.native.libName}.so, .dylib or .a; ${ir.native.libName}.dll).`,
-      'Every kernel is `int32_t rr_<op>_<forward|backward|jvp>_<f32|f64>(...)` and takes, in this order:',
+      'Every kernel is `int32_t rr_<op>_<forward|backward|jvp|hvp>_<f32|f64>(...)` and takes, in this order:',
       [
         ' * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer',
         ' *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.',
@@ -70,7 +70,9 @@ function renderPrelude(ir: IR): string {
         ' *    one gradient per differentiable input, then one value per row for each param that has a',
         ' *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent',
         ' *    per differentiable input (const), one scalar tangent (float or double) per param that has',
-        ' *    a gradient, then one tangent per output.',
+        ' *    a gradient, then one tangent per output. hvp (second order): the backward\'s saves,',
+        ' *    residuals and cotangents, the JVP\'s tangents, then one buffer per differentiable input and',
+        ' *    one value per row for each param that has a gradient (the derivative of each gradient).',
       ],
       'A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. ' +
         'A pointer may be NULL only when its buffer has no elements; buffers must be aligned for their ' +
@@ -152,6 +154,14 @@ function kernelIntro(op: OpIR, kernel: VariantKernelIR): string[] {
           `of each differentiable output. Takes the saves and residuals of the matching ${forward} call; ` +
           'the tangents may not overlap a written buffer.',
       ];
+    case 'hvp':
+      return [
+        `Second-order kernel (Hessian-vector product) of ${op.name.spec}: the derivative of what the matching ` +
+          `${kernel.cSymbol.replace('_hvp_', '_backward_')} writes, at the same cotangents, along a tangent of each ` +
+          'differentiable input and one scalar tangent of each param that has a gradient: the Hessian of ' +
+          '<cotangent, output> applied to the tangents. Takes the saves and residuals of the matching ' +
+          `${forward} call.`,
+      ];
     default:
       return assertNever(kernel.pass, 'pass');
   }
@@ -192,7 +202,7 @@ function renderOp(op: OpIR): string {
     ${cPrototype(f64.backward)}
 
     ${single(f32.backward, f64.backward)}
-    ${f64.jvp === null || f32.jvp === null ? '' : `\n${kernelDoc(op, f64.jvp)}\n${cPrototype(f64.jvp)}\n\n${single(f32.jvp, f64.jvp)}`}
+    ${[[f64.jvp, f32.jvp], [f64.hvp, f32.hvp]].map(([d, f]) => (d === null || d === undefined || f === null || f === undefined ? '' : `\n${kernelDoc(op, d)}\n${cPrototype(d)}\n\n${single(f, d)}`)).join('')}
   `;
 }
 

@@ -208,6 +208,8 @@ export function passTitle(pass: Pass): string {
       return 'Backward (VJP)';
     case 'jvp':
       return 'Forward-mode derivative (JVP)';
+    case 'hvp':
+      return 'Second-order derivative (HVP)';
     default:
       return assertNever(pass, 'pass');
   }

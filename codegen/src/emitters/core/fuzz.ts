@@ -88,10 +88,17 @@ function opValue(op: OpIR): RustValue {
   const fns = (['forward', 'backward'] as const).flatMap((pass) =>
     (['f32', 'f64'] as const).map((d) => [`${pass}_${d}`, kernelName(variant(d)[pass])] as const),
   );
-  const jvpFns = (['f32', 'f64'] as const).map((d) => {
-    const k = variant(d).jvp;
-    return [`jvp_${d}`, k === null ? 'None' : `Some(${kernelName(k)})`] as const;
-  });
+  const hvp = [
+    ...op.cotangents.map((c) => buffer(op, c.name.spec, c.of, false, false)),
+    ...op.tangents.map((t) => buffer(op, t.name.spec, t.of, false, false)),
+    ...op.hvps.map((h) => buffer(op, h.name.spec, h.of, true, false)),
+    ...op.paramHvps.map((h) => buffer(op, h.name.spec, 'param_grad', true, false)),
+  ];
+  const optional = (pass: 'jvp' | 'hvp') =>
+    (['f32', 'f64'] as const).map((d) => {
+      const k = variant(d)[pass];
+      return [`${pass}_${d}`, k === null ? 'None' : `Some(${kernelName(k)})`] as const;
+    });
   return struct('Op', [
     ['name', str(op.name.spec)],
     ['params', array(op.params.map(paramKind))],
@@ -100,8 +107,10 @@ function opValue(op: OpIR): RustValue {
     ['backward', array(backward)],
     ['jvp', array(jvp)],
     ['param_tangents', String(op.paramTangents.length)],
+    ['hvp', array(hvp)],
     ...fns,
-    ...jvpFns,
+    ...optional('jvp'),
+    ...optional('hvp'),
   ]);
 }
 
@@ -213,8 +222,10 @@ pub struct Op {
     pub backward: &'static [Buffer],
     /// The JVP's buffers after the saved ones: input tangents, then output tangents.
     pub jvp: &'static [Buffer],
-    /// How many scalar tangents (of params with a gradient) the JVP takes.
+    /// How many scalar tangents (of params with a gradient) the JVP and the HVP take.
     pub param_tangents: usize,
+    /// The HVP's buffers after the saved ones: cotangents, input tangents, then what it writes.
+    pub hvp: &'static [Buffer],
     pub forward_f32: Kernel,
     pub forward_f64: Kernel,
     pub backward_f32: Kernel,
@@ -222,12 +233,15 @@ pub struct Op {
     /// None for an op without a JVP.
     pub jvp_f32: Option<Kernel>,
     pub jvp_f64: Option<Kernel>,
+    /// None for an op without an HVP.
+    pub hvp_f32: Option<Kernel>,
+    pub hvp_f64: Option<Kernel>,
 }
 `;
 
 export function renderFuzzTable(ir: IR): string {
   const counts = ir.ops.flatMap((op) => op.variants.flatMap((v) => kernelsOf(v).map((k) => k.args.filter((a) => a.kind === 'buffer').length)));
-  const adapters = ir.ops.flatMap((op) => (['forward', 'backward', 'jvp'] as const).flatMap((pass) => op.variants.flatMap((v) => {
+  const adapters = ir.ops.flatMap((op) => (['forward', 'backward', 'jvp', 'hvp'] as const).flatMap((pass) => op.variants.flatMap((v) => {
     const k = v[pass];
     return k === null ? [] : [renderAdapter(op, k)];
   })));

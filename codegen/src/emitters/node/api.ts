@@ -443,6 +443,8 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         case 'param_grad':
         case 'tangent':
         case 'output_tangent':
+        case 'hvp':
+        case 'param_hvp':
           return tsName(b.name);
         default:
           return assertNever(b.role, 'buffer role');

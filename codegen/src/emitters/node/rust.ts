@@ -94,6 +94,8 @@ function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
     case 'param_grad':
     case 'tangent':
     case 'output_tangent':
+    case 'hvp':
+    case 'param_hvp':
       return rustIdentifier(b.name);
     default:
       return assertNever(b.role, 'buffer role');

@@ -2,12 +2,12 @@
 //! nightly) and the stable regression test (`tests/fuzz_regressions.rs`), which replays every
 //! reproducer the fuzzer found.
 //!
-//! [`run`] turns arbitrary bytes into one call (or a forward then a backward or a JVP) of one entry point
-//! of the C ABI, through the rlib's `extern "C"` functions, with a bounded shape, arbitrary params
-//! (ε from raw bits, any enum code), values drawn from special floats or raw bits, and pointer
-//! games (NULL, aliasing, misalignment, a shape far larger than the buffers — then every pointer
-//! is NULL, since a C caller who lies about valid pointers is outside the contract). It panics
-//! (a finding) when the library
+//! [`run`] turns arbitrary bytes into one call (or a forward then a backward, a JVP or an HVP) of
+//! one entry point of the C ABI, through the rlib's `extern "C"` functions, with a bounded shape,
+//! arbitrary params (ε from raw bits, any enum code), values drawn from special floats or raw
+//! bits, and pointer games (NULL, aliasing, misalignment, a shape far larger than the buffers —
+//! then every pointer is NULL, since a C caller who lies about valid pointers is outside the
+//! contract). It panics (a finding) when the library
 //!
 //! - returns a status outside `RR_OK ..= RR_ERR_NULL_POINTER` (`RR_ERR_PANIC` means a panic was
 //!   caught at the boundary: a bug);
@@ -420,23 +420,43 @@ fn saved_copies(spec: &Op, fwd: &[Buf]) -> Vec<Buf> {
         .collect()
 }
 
-/// The JVP on the forward's saved buffers, with drawn tangents (special floats among them) and
-/// a drawn scalar tangent of each param with a gradient.
-fn run_jvp<T: Elem>(
+/// The forward-mode kernel or the second-order one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Derivative {
+    Jvp,
+    Hvp,
+}
+
+/// The JVP or the HVP on the forward's saved buffers, with drawn cotangents and tangents (special
+/// floats among them) and a drawn scalar tangent of each param with a gradient.
+fn run_derivative<T: Elem>(
     bytes: &mut Bytes,
     spec: &Op,
+    which: Derivative,
     fwd: &[Buf],
     batch: usize,
     n: usize,
     args: &mut Args,
 ) {
     let op = spec.name;
-    let Some(kernel) = (if T::F32 { spec.jvp_f32 } else { spec.jvp_f64 }) else {
+    let (kernel, layouts, what) = match which {
+        Derivative::Jvp => (
+            if T::F32 { spec.jvp_f32 } else { spec.jvp_f64 },
+            spec.jvp,
+            "jvp",
+        ),
+        Derivative::Hvp => (
+            if T::F32 { spec.hvp_f32 } else { spec.hvp_f64 },
+            spec.hvp,
+            "hvp",
+        ),
+    };
+    let Some(kernel) = kernel else {
         return;
     };
     let mut bufs = saved_copies(spec, fwd);
     let mut refuse = false;
-    for layout in spec.jvp {
+    for layout in layouts {
         let written = layout.written;
         let mut b = Buf::new(
             layout.name,
@@ -466,9 +486,9 @@ fn run_jvp<T: Elem>(
     let p = pointers(&mut bufs);
     // SAFETY: as for the forward.
     let status = unsafe { kernel(batch, n, args, &p) };
-    check_outcome::<T>(op, "jvp", status, &bufs, &before, games);
+    check_outcome::<T>(op, what, status, &bufs, &before, games);
     if status == RR_OK && refuse && !games && batch * n > 0 {
-        panic!("{op}: jvp accepted a non-finite tangent");
+        panic!("{op}: {what} accepted a non-finite tangent or cotangent");
     }
 }
 
@@ -563,8 +583,10 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     if bytes.below(2) == 0 {
         // Drawn only here, so the bytes of a reproducer that stopped after the forward keep their
         // meaning (they run out, and zeros mean no JVP).
-        if bytes.below(2) == 1 {
-            run_jvp::<T>(bytes, spec, &fwd, batch, n, &mut args);
+        match bytes.below(4) {
+            1 => run_derivative::<T>(bytes, spec, Derivative::Jvp, &fwd, batch, n, &mut args),
+            2 => run_derivative::<T>(bytes, spec, Derivative::Hvp, &fwd, batch, n, &mut args),
+            _ => {}
         }
         return;
     }
