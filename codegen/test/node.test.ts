@@ -230,6 +230,45 @@ describe('int and list params, an op’s own enum, shapes beyond [batch, n]', ()
   });
 });
 
+describe('jvp: the JVP entry points and functions follow the spec flag', () => {
+  const emitted = (ir: ReturnType<typeof specIr>, suffix: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(suffix))?.contents ?? '';
+  const ir = specIr();
+
+  it('spearman_loss: the forward and the core jvp kernel in one native call, a tangent per differentiable input', () => {
+    const rust = emitted(ir, '/generated/spearman_loss.rs');
+    expect(rust).toContain('fn rr_jvp<T: Real + rr::Elem>(');
+    expect(count(rust, 'rr_op::jvp(')).toBe(1);
+    // Sync and async, f32 and f64; the param tangent a JS number in the call's dtype.
+    expect(count(rust, '    tangent_regularization_strength: f64,\n')).toBe(4);
+    expect(count(rust, 'rr::real(tangent_regularization_strength),')).toBe(4);
+    const ts = emitted(ir, '/ops/spearman_loss.ts');
+    expect(ts).toContain(
+      'export function spearmanLossJvp(predictions: RealArray, targets: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossJvpOutOptions<RealArray>): RealArray {',
+    );
+    expect(ts).toContain("rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });");
+    expect(count(ts, "rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);")).toBe(2);
+  });
+
+  it('ndcg_loss: no tangent for relevance (not differentiable)', () => {
+    const ts = emitted(ir, '/ops/ndcg_loss.ts');
+    expect(ts).toContain('export function ndcgLossJvp(scores: RealArray, relevance: RealArray, tangentScores: RealArray, options?: NdcgLossJvpOutOptions<RealArray>): RealArray {');
+    expect(ts).not.toContain('tangentRelevance');
+  });
+
+  it('an op without jvp gets no JVP entry point or function', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        delete s.ops.soft_rank.jvp;
+      }),
+      'edited.yaml',
+    );
+    expect(emitted(edited, '/generated/soft_rank.rs')).not.toMatch(/jvp/i);
+    expect(emitted(edited, '/ops/soft_rank.ts')).not.toMatch(/jvp/i);
+    expect(emitted(edited, '/binding.ts')).not.toContain('softRankJvp');
+    expect(emitted(edited, '/binding.ts')).toContain('softSortJvpF64Async(');
+  });
+});
+
 function count(text: string, what: string): number {
   return text.split(what).length - 1;
 }
