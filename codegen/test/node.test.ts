@@ -22,10 +22,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** The hand-written files of packages/node/src the generated ones import. */
 const HAND_WRITTEN = ['index.ts', 'native.ts', 'runtime.ts'];
 
-/** The spec with soft_sort's regularization narrowed to one value (an enum subset). */
+/** The spec with soft_sort's regularization narrowed to one value (an enum subset; l2, where it is piecewise linear, is gone). */
 const narrowedSpec = () =>
   irFromText(
     editedSpec((s: any) => {
+      delete s.ops.soft_sort.piecewise_linear;
       s.ops.soft_sort.params = s.ops.soft_sort.params.map((p: unknown) => (p === 'regularization' ? { name: 'regularization', values: ['kl'], default: 'kl' } : p));
     }),
     'edited.yaml',
@@ -61,7 +62,8 @@ describe.each(cases)('%s', (name, ir) => {
     const declared = [...binding.matchAll(/^ {2}(\w+)\($/gm)].map((m) => m[1]).sort();
     const rust = files.filter((f) => f.path.endsWith('.rs')).map((f) => f.contents).join('\n');
     const exported = [...rust.matchAll(/#\[napi\(js_name = "(\w+)"\)\]/g)].map((m) => m[1]).sort();
-    expect(declared.length).toBe(ir.ops.length * 2 * 6);
+    // Per dtype: call, forward, backward, vjp, and async call and vjp; jvp and its job where the op has a JVP kernel.
+    expect(declared.length).toBe(ir.ops.reduce((k, op) => k + 2 * (op.jvp === null ? 6 : 8), 0));
     expect(exported).toEqual(declared);
   });
 
@@ -84,6 +86,8 @@ describe('names', () => {
     ['forward', false, 'softRankForwardF64', 'soft_rank_forward_f64'],
     ['backward', false, 'softRankBackwardF64', 'soft_rank_backward_f64'],
     ['vjp', true, 'softRankVjpF64Async', 'soft_rank_vjp_f64_async'],
+    ['jvp', false, 'softRankJvpF64', 'soft_rank_jvp_f64'],
+    ['jvp', true, 'softRankJvpF64Async', 'soft_rank_jvp_f64_async'],
   ] as const)('%s (async: %s) → %s', (entry, isAsync, js, rust) => {
     if (op === undefined || f64 === undefined) throw new Error('no soft_rank');
     expect(nativeName(op, entry, f64, isAsync)).toBe(js);
@@ -223,6 +227,45 @@ describe('int and list params, an op’s own enum, shapes beyond [batch, n]', ()
 
   it('declares what it binds: the spec needs nothing the Node target lacks', () => {
     expect(unsupportedFeatures(ir, [nodeEmitter])).toEqual([]);
+  });
+});
+
+describe('jvp: the JVP entry points and functions follow the spec flag', () => {
+  const emitted = (ir: ReturnType<typeof specIr>, suffix: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(suffix))?.contents ?? '';
+  const ir = specIr();
+
+  it('spearman_loss: the forward and the core jvp kernel in one native call, a tangent per differentiable input', () => {
+    const rust = emitted(ir, '/generated/spearman_loss.rs');
+    expect(rust).toContain('fn rr_jvp<T: Real + rr::Elem>(');
+    expect(count(rust, 'rr_op::jvp(')).toBe(1);
+    // Sync and async, f32 and f64; the param tangent a JS number in the call's dtype.
+    expect(count(rust, '    tangent_regularization_strength: f64,\n')).toBe(4);
+    expect(count(rust, 'rr::real(tangent_regularization_strength),')).toBe(4);
+    const ts = emitted(ir, '/ops/spearman_loss.ts');
+    expect(ts).toContain(
+      'export function spearmanLossJvp(predictions: RealArray, targets: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossJvpOutOptions<RealArray>): RealArray {',
+    );
+    expect(ts).toContain("rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });");
+    expect(count(ts, "rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);")).toBe(2);
+  });
+
+  it('ndcg_loss: no tangent for relevance (not differentiable)', () => {
+    const ts = emitted(ir, '/ops/ndcg_loss.ts');
+    expect(ts).toContain('export function ndcgLossJvp(scores: RealArray, relevance: RealArray, tangentScores: RealArray, options?: NdcgLossJvpOutOptions<RealArray>): RealArray {');
+    expect(ts).not.toContain('tangentRelevance');
+  });
+
+  it('an op without jvp gets no JVP entry point or function', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        delete s.ops.soft_rank.jvp;
+      }),
+      'edited.yaml',
+    );
+    expect(emitted(edited, '/generated/soft_rank.rs')).not.toMatch(/jvp/i);
+    expect(emitted(edited, '/ops/soft_rank.ts')).not.toMatch(/jvp/i);
+    expect(emitted(edited, '/binding.ts')).not.toContain('softRankJvp');
+    expect(emitted(edited, '/binding.ts')).toContain('softSortJvpF64Async(');
   });
 });
 

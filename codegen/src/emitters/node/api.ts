@@ -1,12 +1,13 @@
 // src/generated/ops/<op>.ts: the public TypeScript API of one op. For an op `soft_rank`:
-// softRank, softRankAsync, softRankVjp, softRankVjpAsync, softRankWithVjp, with their options,
+// softRank, softRankAsync, softRankVjp, softRankVjpAsync, softRankWithVjp, and where the op has a
+// JVP kernel softRankJvp and softRankJvpAsync, with their options,
 // gradients and result types; overloads map Float64Array → Float64Array and Float32Array →
 // Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, EnumParamIR, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, Ident, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { LIST_TYPE, nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
+import { type Entry, entryScalars, LIST_TYPE, nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -20,6 +21,12 @@ const ARG_FIELDS = new Set(['dtype', 'batch', 'n']);
 
 function check(op: OpIR): void {
   for (const x of op.inputs) if (RESERVED.has(tsName(x.name))) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
+  // The JVP takes the inputs, then their tangents, then the options (the param tangents among them).
+  const jvpArgs = [...op.inputs, ...op.tangents].map((x) => tsName(x.name));
+  const jvpOptions = [...op.params, ...op.paramTangents].map((p) => tsName(p.name));
+  for (const x of [...jvpArgs, ...jvpOptions]) {
+    if (RESERVED.has(x) || [...jvpArgs, ...jvpOptions, 'n', 'out'].filter((y) => y === x).length > 1) throw new Error(`node: ${op.name.spec}.${x} collides with another argument of the JVP`);
+  }
   for (const d of ownDims(op)) {
     if (ARG_FIELDS.has(d.name.spec) || op.params.some((p) => tsName(p.name) === d.name.spec)) throw new Error(`node: dim ${op.name.spec}.${d.name.spec} collides with another argument`);
   }
@@ -54,6 +61,13 @@ function output(op: OpIR): TensorIR {
   const o = op.outputs[0];
   if (o === undefined) throw new Error(`node: op ${op.name.spec} has no output`);
   return o;
+}
+
+/** The JVP's output tangent (`tangent_ranks`): the one output's. */
+function outputTangent(op: OpIR): { readonly name: Ident } {
+  const t = op.outputTangents[0];
+  if (t === undefined) throw new Error(`node: op ${op.name.spec} has no output tangent`);
+  return t;
 }
 
 function literal(p: ParamIR): string {
@@ -140,6 +154,33 @@ function renderGradients(op: OpIR, n: TsNames): string {
   `;
 }
 
+function renderJvpOptions(op: OpIR, n: TsNames): string {
+  const fields = op.paramTangents.map((t) =>
+    join(
+      [
+        tsDoc([`Tangent of \`${tsName(t.of.name)}\`: the JVP adds the derivative along it (the same for every row).`, tag('defaultValue', '0')]),
+        `readonly ${tsName(t.name)}?: number | undefined;`,
+      ],
+      '\n',
+    ),
+  );
+  return code`
+    ${tsDoc([`Options of {@link ${n.jvpAsync}}: those of every ${n.fn} function, and the tangent of each param with a gradient.`])}
+    export interface ${n.jvpOptions} extends ${n.options} {
+      ${join(fields, '\n\n')}
+    }
+
+    ${tsDoc([`Options of {@link ${n.jvp}}: those of {@link ${n.jvpAsync}}, and \`out\`.`])}
+    export interface ${n.jvpOutOptions}<A extends RealArray = RealArray> extends ${n.jvpOptions} {
+      ${tsDoc([
+        `An array to write the output tangent into and return, instead of a new one: of the input's type and the output's length, sharing no memory with an input or a tangent. Its contents are overwritten. Only the sync function takes it.`,
+        tag('defaultValue', 'a new array'),
+      ])}
+      readonly out?: A | undefined;
+    }
+  `;
+}
+
 function renderWithVjpResult(op: OpIR, n: TsNames): string {
   const out = output(op);
   return code`
@@ -190,6 +231,10 @@ function renderArgs(op: OpIR, n: TsNames): string {
     const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
     const ${n.outOptionNames}: readonly string[] = [...${n.optionNames}, 'out'];
     const ${n.gradientNames}: readonly string[] = [${op.grads.map((g) => `'${tsName(g.of.name)}'`).join(', ')}];
+    ${op.jvp === null ? null : code`
+      const ${n.jvpOptionNames}: readonly string[] = [...${n.optionNames}${op.paramTangents.map((t) => `, '${tsName(t.name)}'`).join('')}];
+      const ${n.jvpOutOptionNames}: readonly string[] = [...${n.jvpOptionNames}, 'out'];
+    `}
 
     /** Checks the arguments every ${n.fn} function shares; the dtype, shape and params for the addon. */
     function ${n.args}(${op.inputs.map((x) => `${tsName(x.name)}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
@@ -218,9 +263,11 @@ function rowDims(shape: ShapeIR): string {
 }
 
 /** The native call of one entry: `native.softRankF64(rr_a.batch, …, values as Float64Array, ranks)`. */
-function nativeCall(op: OpIR, entry: 'call' | 'forward' | 'backward' | 'vjp', dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
+function nativeCall(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean, arg: (b: BufferArgIR) => string): string {
   const param = (p: ParamIR) => `rr_a.${tsName(p.name)}${p.type === 'list' ? ` as ${tsArrayType(dtype) ?? ''}` : ''}`;
-  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map(param), ...entryBuffers(op, entry).map(arg)];
+  // A param tangent is checked into a local of its name (`rr_tangentRegularizationStrength`).
+  const scalars = entryScalars(op, entry).map((a) => `rr_${tsName(a.name)}`);
+  const args = ['rr_a.batch', 'rr_a.n', ...op.params.map(param), ...scalars, ...entryBuffers(op, entry).map(arg)];
   return `${isAsync ? 'await ' : ''}native.${nativeName(op, entry, dtype, isAsync)}(${args.join(', ')});`;
 }
 
@@ -240,9 +287,15 @@ function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: str
   return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
 
-/** The written buffers of a sync call or VJP: the caller's `out` where it gives one. */
-function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames): string[] {
+/** The written buffers of a sync call, VJP or JVP: the caller's `out` where it gives one. */
+function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp' | 'jvp', dtype: TypeNames): string[] {
   const inputs = op.inputs.map((x) => tsName(x.name));
+  if (entry === 'jvp') {
+    const reads = [...inputs, ...op.tangents.map((t) => tsName(t.name))];
+    return entryBuffers(op, entry)
+      .filter((b) => b.mutable)
+      .map((b) => (b.role === 'output_tangent' ? outArray(ir, op, b, dtype, 'options?.out', 'out', reads) : alloc(ir, op, b, dtype)));
+  }
   if (entry === 'call') {
     return entryBuffers(op, entry)
       .filter((b) => b.mutable)
@@ -270,14 +323,14 @@ function gradLocal(op: OpIR, input: string): string {
 }
 
 /** Allocates the written buffers of an entry, calls it, and gives the expression to return. */
-function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp', dtype: TypeNames, isAsync: boolean): string {
+function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp' | 'jvp', dtype: TypeNames, isAsync: boolean): string {
   const buffers = entryBuffers(op, entry);
   const inputArg = (b: BufferArgIR) => {
     if (b.mutable) return tsName(b.name);
     if (b.role === 'cotangent') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
     return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
   };
-  const result = entry === 'call' ? tsName(output(op).name) : gradientsObject(op, (g) => g);
+  const result = entry === 'call' ? tsName(output(op).name) : entry === 'jvp' ? tsName(outputTangent(op).name) : gradientsObject(op, (g) => g);
   return code`
     ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, op, b, dtype)) : outArrays(ir, op, entry, dtype)}
     ${nativeCall(op, entry, dtype, isAsync, inputArg)}
@@ -418,6 +471,50 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   `;
 }
 
+function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
+  const out = output(op);
+  const name = isAsync ? n.jvpAsync : n.jvp;
+  const inputs = op.inputs.map((x) => tsName(x.name));
+  const tangents = op.tangents.map((t) => tsName(t.name));
+  const sig: Signature = {
+    params: (a) => `${[...inputs, ...tangents].map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.jvpOptions : `${n.jvpOutOptions}<${a}>`}`,
+    returns: (a) => a,
+  };
+  const along = [
+    ...op.tangents.map((t) => `\`${tsName(t.name)}\` for \`${tsName(t.of.name)}\``),
+    ...op.paramTangents.map((t) => `\`options.${tsName(t.name)}\` (default 0) for \`${tsName(t.of.name)}\``),
+  ];
+  const doc = tsDoc([
+    isAsync
+      ? `{@link ${n.jvp}} on the libuv thread pool.`
+      : `Jacobian-vector product of {@link ${n.fn}} (forward mode): the derivative of ${n.fn}(…) along the tangents, ${along.join(' and ')}. Runs the forward and the derivative in one call inside the addon.`,
+    ...inputsDoc(op),
+    ...op.tangents.map((t) => tag('param', `${tsName(t.name)} - Tangent of \`${tsName(t.of.name)}\`: ${shapeWords(t.of.shape)}, of the input's type.`)),
+    isAsync
+      ? tag('param', `options - The row length \`n\`, the params and their tangents; see {@link ${n.jvpOptions}}.`)
+      : tag('param', `options - The row length \`n\`, the params, their tangents and \`out\`; see {@link ${n.jvpOutOptions}}.`),
+    tag(
+      'returns',
+      `${isAsync ? 'A promise of the' : 'The'} tangent of \`${tsName(out.name)}\`: ${shapeWords(out.shape)}, of the input's type${isAsync ? '' : ': `options.out` if given, else a new array'}.`,
+    ),
+    ...throwsDoc(!isAsync),
+  ]);
+  const scalars = entryScalars(op, 'jvp').map((a) => {
+    const opt = tsName(a.name);
+    return `const rr_${opt} = rr.realOption('${op.name.spec}', '${opt}', options?.${opt}, 0);`;
+  });
+  return code`
+    ${doc}
+    ${overloads(op, name, sig, isAsync)}
+    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
+      const rr_a = ${n.args}(${inputs.join(', ')}, options, ${isAsync ? n.jvpOptionNames : n.jvpOutOptionNames});
+      ${tangents.map((t) => `rr.sameDtype('${op.name.spec}', '${t}', ${t}, rr_a.dtype);`)}
+      ${scalars}
+      ${dispatch(op, (d) => branch(ir, op, 'jvp', d, isAsync))}
+    }
+  `;
+}
+
 function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const out = output(op);
   const sig: Signature = {
@@ -502,6 +599,7 @@ export function renderOp(ir: IR, op: OpIR): string {
     '',
     renderWithVjpResult(op, n),
     '',
+    ...(op.jvp === null ? [] : [renderJvpOptions(op, n), '']),
     renderArgs(op, n),
     '',
     renderCall(ir, op, n, false),
@@ -512,6 +610,7 @@ export function renderOp(ir: IR, op: OpIR): string {
     '',
     renderVjp(ir, op, n, true),
     '',
+    ...(op.jvp === null ? [] : [renderJvp(ir, op, n, false), '', renderJvp(ir, op, n, true), '']),
     renderWithVjp(ir, op, n),
   );
 }

@@ -5,7 +5,7 @@ import { code, file } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, TypeNames } from '../../ir/types.ts';
 import { tsDoc } from './docs.ts';
-import { ASYNC_ENTRIES, bindingParamType, ENTRIES, type Entry, nativeName, tsArrayOf, tsName } from './names.ts';
+import { ASYNC_ENTRIES, bindingParamType, type Entry, entryScalars, nativeName, opEntries, tsArrayOf, tsName } from './names.ts';
 import { entryBuffers, inPlaceOf } from './rust.ts';
 
 const WHAT: Record<Entry, string> = {
@@ -13,6 +13,7 @@ const WHAT: Record<Entry, string> = {
   forward: 'Forward, residuals written for a later backward',
   backward: 'Backward (VJP) from the saves and residuals of a forward',
   vjp: 'VJP: forward and backward in one call',
+  jvp: 'JVP: forward and forward-mode derivative in one call',
 };
 
 function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
@@ -20,6 +21,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     'batch: number',
     'n: number',
     ...op.params.map((p) => `${tsName(p.name)}: ${bindingParamType(p, dtype)}`),
+    ...entryScalars(op, entry).map((s) => `${tsName(s.name)}: number`),
     ...entryBuffers(op, entry).map((b) => `${tsName(b.name)}: ${tsArrayOf(b, dtype, ir.types)}`),
   ];
   const doc = `${WHAT[entry]}, of \`${op.name.spec}\` in ${dtype.id}${isAsync ? ' on the libuv pool' : ''}; writes the output arrays.`;
@@ -41,7 +43,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
 export function renderBinding(ir: IR): string {
   const entries = ir.ops.flatMap((op) =>
     op.variants.flatMap((v) =>
-      ENTRIES.flatMap((entry) => [
+      opEntries(op).flatMap((entry) => [
         renderEntry(ir, op, entry, v.dtype, false),
         ...(ASYNC_ENTRIES.includes(entry) ? [renderEntry(ir, op, entry, v.dtype, true)] : []),
       ]),

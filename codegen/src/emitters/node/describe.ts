@@ -42,14 +42,30 @@ function cotangentParams(op: OpIR): string[] {
   return op.cotangents.length === 1 ? ['cotangent: A'] : op.cotangents.map((c) => `${tsName(c.name)}: A`);
 }
 
+/** The JVP's functions, where the op has a JVP kernel. */
+function jvpFns(op: OpIR): string[] {
+  const n = nodeApi(op);
+  return op.jvp === null ? [] : [n.jvp, n.jvpAsync];
+}
+
 export function nodeSignature(op: OpIR): string {
   const n = nodeApi(op);
   const inputs = op.inputs.map((i) => `${tsName(i.name)}: A`);
+  const tangents = op.tangents.map((t) => `${tsName(t.name)}: A`);
+  const paramTangents = op.paramTangents.map((t) => `${tsName(t.name)}?: number`);
+  const jvpOpts = (fields: readonly string[]) => (fields.length === 0 ? `options?: ${n.options}` : `options?: ${n.options} & { ${fields.join('; ')} }`);
+  const jvp =
+    op.jvp === null
+      ? []
+      : [
+          `function ${n.jvp}(${[...inputs, ...tangents, jvpOpts([...paramTangents, 'out?: A'])].join(', ')}): A;`,
+          `function ${n.jvpAsync}(${[...inputs, ...tangents, jvpOpts(paramTangents)].join(', ')}): Promise<A>;`,
+        ];
   const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${tsName(o.name)}: A`).join('; ')} }`;
   const withVjp = `{ ${[...op.outputs.map((o) => `${tsName(o.name)}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
   const opts = `options?: ${n.options}`;
   return [
-    `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp].join(', ')} } from '${NODE_PACKAGE}';`,
+    `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp, ...jvpFns(op)].join(', ')} } from '${NODE_PACKAGE}';`,
     '',
     '// A is Float64Array or Float32Array (one overload each): outputs have the input\'s type.',
     `function ${n.fn}(${[...inputs, `${opts} & { out?: A }`].join(', ')}): ${result};`,
@@ -57,6 +73,7 @@ export function nodeSignature(op: OpIR): string {
     `function ${n.vjp}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): ${n.gradients}<A>;`,
     `function ${n.vjpAsync}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): Promise<${n.gradients}<A>>;`,
     `function ${n.withVjp}(${[...inputs, opts].join(', ')}): ${withVjp};`,
+    ...jvp,
     '',
     `interface ${n.options} {`,
     `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
@@ -95,6 +112,15 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
   ].join('\n');
 }
 
+/** What the section says of the JVP, where the op has one. */
+function jvpText(op: OpIR): string | null {
+  if (op.jvp === null) return null;
+  const nd = nodeApi(op);
+  const tangents = op.tangents.map((t) => tick(tsName(t.name)));
+  const params = op.paramTangents.map((t) => `the option ${tick(tsName(t.name))} (default 0)`);
+  return `${tick(nd.jvp)} is the forward-mode derivative (JVP): the tangent of the output along ${[...tangents, ...params].join(' and ')}, forward and derivative in one call.`;
+}
+
 function section(op: OpIR, data: ExampleData): string {
   const nd = nodeApi(op);
   return code`
@@ -105,6 +131,8 @@ function section(op: OpIR, data: ExampleData): string {
     ${tick(nd.vjp)} runs the forward again inside the addon; ${tick(nd.withVjp)} keeps what the backward
     needs, so each ${tick('vjp(cotangent)')} runs only the backward. The ${tick('Async')} functions run on the libuv
     thread pool.
+
+    ${jvpText(op)}
 
     ${fence('ts', nodeExample(op, data), true)}
   `;
@@ -125,7 +153,7 @@ function opDocs(op: OpIR): OpDocs {
   const nd = nodeApi(op);
   return {
     fn: nd.fn,
-    names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp] }],
+    names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp, ...jvpFns(op)] }],
     params: op.params.map((p) => tick(nodeParam(p))),
     shapes: Object.fromEntries([
       ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),

@@ -1,7 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
 import { camelCase, escapeWith, pascalCase } from '../../ir/names.ts';
-import type { ArgIR, DimIR, EnumValueIR, Ident, OpIR, ParamIR, ParamValue, TypeId, TypeNames } from '../../ir/types.ts';
+import type { ArgIR, DimIR, EnumValueIR, Ident, OpIR, ParamIR, ParamValue, ScalarArgIR, TypeId, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { defaultValue, matchParam } from '../../ir/match.ts';
@@ -13,11 +13,25 @@ export const PACKAGE_DIR = 'packages/node';
 export const TS_DIR = `${PACKAGE_DIR}/src/generated`;
 
 /** What a native entry point does. */
-export type Entry = 'call' | 'forward' | 'backward' | 'vjp';
+export type Entry = 'call' | 'forward' | 'backward' | 'vjp' | 'jvp';
 
-/** The entry points each (op, dtype) gets, and which of them also come as an async job. */
-export const ENTRIES: readonly Entry[] = ['call', 'forward', 'backward', 'vjp'];
-export const ASYNC_ENTRIES: readonly Entry[] = ['call', 'vjp'];
+/** The entry points an (op, dtype) may get, and which of them also come as an async job. */
+export const ENTRIES: readonly Entry[] = ['call', 'forward', 'backward', 'vjp', 'jvp'];
+export const ASYNC_ENTRIES: readonly Entry[] = ['call', 'vjp', 'jvp'];
+
+/** The entry points of an op: `jvp` only where the op has a JVP kernel. */
+export function opEntries(op: OpIR): readonly Entry[] {
+  return ENTRIES.filter((e) => e !== 'jvp' || op.jvp !== null);
+}
+
+/**
+ * The scalar arguments of an entry point, which it takes after the params: the JVP's tangent of each
+ * param with grad (`tangent_regularization_strength`), a JS number.
+ */
+export function entryScalars(op: OpIR, entry: Entry): readonly ScalarArgIR[] {
+  if (entry !== 'jvp' || op.jvp === null) return [];
+  return op.jvp.args.filter((a): a is ScalarArgIR => a.kind === 'scalar');
+}
 
 const TS_RESERVED = new Set([
   'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum',
@@ -60,12 +74,18 @@ export interface NodeApi {
   readonly fnAsync: string;
   readonly vjp: string;
   readonly vjpAsync: string;
+  readonly jvp: string;
+  readonly jvpAsync: string;
   readonly withVjp: string;
   readonly options: string;
   /** Options of the sync call: the op's options and `out` (an output array). */
   readonly outOptions: string;
   /** Options of the sync VJP: the op's options and `out` (gradient arrays). */
   readonly vjpOptions: string;
+  /** Options of the JVP: the op's options and the tangent of each param with a gradient. */
+  readonly jvpOptions: string;
+  /** Options of the sync JVP: those and `out` (an output tangent array). */
+  readonly jvpOutOptions: string;
   /** The `out` of the sync VJP: one optional array per differentiable input. */
   readonly gradientsOut: string;
   readonly gradients: string;
@@ -80,10 +100,14 @@ export function nodeApi(op: OpIR): NodeApi {
     fnAsync: `${camel}Async`,
     vjp: `${camel}Vjp`,
     vjpAsync: `${camel}VjpAsync`,
+    jvp: `${camel}Jvp`,
+    jvpAsync: `${camel}JvpAsync`,
     withVjp: `${camel}WithVjp`,
     options: `${pascal}Options`,
     outOptions: `${pascal}OutOptions`,
     vjpOptions: `${pascal}VjpOptions`,
+    jvpOptions: `${pascal}JvpOptions`,
+    jvpOutOptions: `${pascal}JvpOutOptions`,
     gradientsOut: `${pascal}GradientsOut`,
     gradients: `${pascal}Gradients`,
     withVjpResult: `${pascal}WithVjp`,
@@ -100,6 +124,9 @@ export interface TsNames extends NodeApi {
   readonly outOptionNames: string;
   /** Private list of the fields of the VJP's `out`. */
   readonly gradientNames: string;
+  /** Private lists of the option names of the async JVP (the op's and the param tangents) and the sync one (those and `out`). */
+  readonly jvpOptionNames: string;
+  readonly jvpOutOptionNames: string;
 }
 
 export function tsNames(op: OpIR): TsNames {
@@ -109,6 +136,8 @@ export function tsNames(op: OpIR): TsNames {
     optionNames: `rr_${op.name.screaming}_OPTIONS`,
     outOptionNames: `rr_${op.name.screaming}_OUT_OPTIONS`,
     gradientNames: `rr_${op.name.screaming}_GRADIENTS`,
+    jvpOptionNames: `rr_${op.name.screaming}_JVP_OPTIONS`,
+    jvpOutOptionNames: `rr_${op.name.screaming}_JVP_OUT_OPTIONS`,
   };
 }
 

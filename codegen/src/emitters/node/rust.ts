@@ -1,13 +1,13 @@
 // crates/rank-relax-node/src/generated/*.rs: the Rust side of the addon. One module per op with,
 // for each dtype, its `#[napi]` entry points (see names.ts: `call`, `forward`, `backward`, `vjp`,
-// and async jobs of `call` and `vjp`) over the core's kernel convention; for an op with
+// `jvp` where the op has a JVP kernel, and async jobs of `call`, `vjp` and `jvp`) over the core's kernel convention; for an op with
 // `inPlaceVjp`, the sync `backward` and `vjp` take a gradient array that is the cotangent array to
 // the core's `backward_in_place`. mod.rs has the ABI constants and the error codes. Error mapping,
 // buffer checks and the job are in the hand-written src/plumbing.rs (imported as `rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
-import type { ArgIR, BufferArgIR, DimIR, IR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
-import { ASYNC_ENTRIES, ENTRIES, napiArray, nativeName, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
+import type { ArgIR, BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import { ASYNC_ENTRIES, entryScalars, napiArray, nativeName, opEntries, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { rowExtent } from '../../ir/shape.ts';
 import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
@@ -77,7 +77,37 @@ export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
       return bwd;
     case 'vjp':
       return [...fwd.filter((b) => b.role === 'input'), ...bwd.filter((b) => b.role === 'cotangent' || b.role === 'grad' || b.role === 'param_grad')];
+    case 'jvp': {
+      const jvp = (op.jvp?.args ?? []).filter(isBuffer);
+      return [...fwd.filter((b) => b.role === 'input'), ...jvp.filter((b) => b.role === 'tangent' || b.role === 'output_tangent')];
+    }
   }
+}
+
+/** The jvp kernel of an op, which has one (the caller checked). */
+function jvpKernel(op: OpIR): KernelIR {
+  if (op.jvp === null) throw new Error(`node: op ${op.name.spec} has no JVP kernel`);
+  return op.jvp;
+}
+
+/**
+ * The core jvp kernel's arguments after the shape and params, in the JVP entry's body: outputs and
+ * residuals of the forward borrowed, the param tangents as the body's own scalars.
+ */
+function jvpKernelArgs(kernel: KernelIR, fwd: readonly Buffer[]): string[] {
+  return kernel.args.flatMap((a) => {
+    switch (a.kind) {
+      case 'dim':
+      case 'param':
+        return [];
+      case 'scalar':
+        return [rustIdentifier(a.name)];
+      case 'buffer':
+        return [backwardArg(a, fwd)];
+      default:
+        return assertNever(a, 'argument kind');
+    }
+  });
 }
 
 /** A backward argument of the VJP entry: outputs and residuals computed in the entry are borrowed. */
@@ -173,7 +203,10 @@ function scratchLine(b: Buffer, firstInput: Buffer): string {
   return rsCall(`${lhs} rr::scratch::<${elemType(b)}>`, args, 4, '?;');
 }
 
-/** The generic bodies of `call` (residuals in scratch) and `vjp` (forward into scratch, backward). */
+/**
+ * The generic bodies of `call` (residuals in scratch), `vjp` (forward into scratch, backward) and
+ * `jvp` (forward into scratch, jvp kernel).
+ */
 function renderBodies(op: OpIR): string {
   const fwd = op.forward.args.filter(isBuffer);
   const bwd = op.backward.args.filter(isBuffer);
@@ -185,6 +218,17 @@ function renderBodies(op: OpIR): string {
   const vjpForward = fwd.map((b) => (b.role === 'input' ? rustIdentifier(b.name) : `&mut ${rustIdentifier(b.name)}`));
   const vjpBackward = bwd.map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
+  const jvp = op.jvp === null
+    ? null
+    : code`
+        /// The JVP: the forward into scratch buffers, then the jvp kernel.
+        ${rsFn('fn rr_jvp<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryScalars(op, 'jvp').map((a) => `${rustIdentifier(a.name)}: T`), ...entryBuffers(op, 'jvp').map(sliceParam)], ret)}
+            ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+            ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
+            ${rsCall('rr_op::jvp', ['rr_shape', 'rr_params', ...jvpKernelArgs(jvpKernel(op), fwd)], 4, '?;')}
+            Ok(())
+        }
+      `;
   return code`
     ${op.inPlaceVjp === null ? null : renderInPlaceBodies(op, op.inPlaceVjp)}
 
@@ -202,6 +246,8 @@ function renderBodies(op: OpIR): string {
         ${rsCall('rr_op::backward', ['rr_shape', 'rr_params', ...vjpBackward], 4, '?;')}
         Ok(())
     }
+
+    ${jvp}
   `;
 }
 
@@ -308,6 +354,7 @@ function entryDoc(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): s
     forward: 'Forward, residuals written for a later backward',
     backward: 'Backward (VJP) from the saves and residuals of a forward',
     vjp: 'VJP: forward and backward in one call, residuals kept inside the addon',
+    jvp: 'JVP: forward and forward-mode derivative in one call, residuals kept inside the addon',
   };
   const how = isAsync ? ', as a job on the libuv pool (resolves once the outputs are written)' : '';
   return docComment(`${what[entry]}, of \`${op.name.spec}\` in ${rustType(dtype)}${how}.`);
@@ -315,6 +362,7 @@ function entryDoc(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): s
 
 function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {
   const buffers = entryBuffers(op, entry);
+  const scalars = entryScalars(op, entry);
   const written = buffers.filter((b) => b.mutable);
   const read = buffers.filter((b) => !b.mutable);
   const args = [
@@ -322,6 +370,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     'batch: u32',
     'n: u32',
     ...op.params.map((p) => `${rustIdentifier(p.name)}: ${rustParamType(p, dtype)}`),
+    ...scalars.map((a) => `${rustIdentifier(a.name)}: f64`),
     ...buffers.map((b) => `${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}: ${napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable)}`),
   ];
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
@@ -329,9 +378,11 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${rustIdentifier(p.name)}`, real: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => rustIdentifier(p.name), list: () => `&${rustIdentifier(p.name)}` }));
   const slices = written.map((b) => `let ${rustIdentifier(b.name)} = unsafe { ${rustIdentifier(b.name)}.as_mut() };`);
   const bufferArgs = buffers.map((b) => (b.mutable ? rustIdentifier(b.name) : `&${rustIdentifier(b.name)}`));
+  // A param tangent is a JS number, in the call's dtype like the params.
+  const scalarArgs = scalars.map((a) => `rr::real(${rustIdentifier(a.name)})`);
   const call =
-    entry === 'call' || entry === 'vjp'
-      ? rsCall(`rr_${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent)
+    entry === 'call' || entry === 'vjp' || entry === 'jvp'
+      ? rsCall(`rr_${entry}`, ['rr_shape', '&rr_params', ...scalarArgs, ...bufferArgs], indent)
       : code`
           ${rsCall(`rr_op::${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent, '?;')}
           Ok(())
@@ -377,7 +428,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
 function napiImports(ir: IR, op: OpIR): string[] {
   const names = new Set<string>();
   for (const dtype of op.variants.map((v) => v.dtype)) {
-    for (const entry of ENTRIES) {
+    for (const entry of opEntries(op)) {
       for (const isAsync of [false, true]) {
         if (isAsync && !ASYNC_ENTRIES.includes(entry)) continue;
         for (const b of entryBuffers(op, entry)) names.add(napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable));
@@ -390,7 +441,7 @@ function napiImports(ir: IR, op: OpIR): string[] {
 
 export function renderRustOp(ir: IR, op: OpIR): string {
   const entries = op.variants.flatMap((v) =>
-    ENTRIES.flatMap((entry) => [
+    opEntries(op).flatMap((entry) => [
       renderEntry(ir, op, entry, v.dtype, false),
       ...(ASYNC_ENTRIES.includes(entry) ? [renderEntry(ir, op, entry, v.dtype, true)] : []),
     ]),

@@ -85,6 +85,42 @@ fn rr_vjp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The JVP: the forward into scratch buffers, then the jvp kernel.
+fn rr_jvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    scores: &[T],
+    relevance: &[T],
+    tangent_scores: &[T],
+    tangent_loss: &mut [T],
+) -> Result<(), Failure> {
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, scores.len())?;
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        scores,
+        relevance,
+        &mut loss,
+        &mut ranks,
+        &mut permutation,
+    )?;
+    rr_op::jvp(
+        rr_shape,
+        rr_params,
+        scores,
+        relevance,
+        &ranks,
+        &permutation,
+        tangent_scores,
+        tangent_regularization_strength,
+        tangent_loss,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `ndcg_loss` in f32.
 #[napi(js_name = "ndcgLossF32")]
 pub fn ndcg_loss_f32(
@@ -350,6 +386,97 @@ pub fn ndcg_loss_vjp_f32_async(
     })
 }
 
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `ndcg_loss` in f32.
+#[napi(js_name = "ndcgLossJvpF32")]
+pub fn ndcg_loss_jvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float32ArraySlice,
+    relevance: Float32ArraySlice,
+    tangent_scores: Float32ArraySlice,
+    mut tangent_loss: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_loss = unsafe { tangent_loss.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &scores,
+            &relevance,
+            &tangent_scores,
+            tangent_loss,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `ndcg_loss` in f32, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "ndcgLossJvpF32Async")]
+pub fn ndcg_loss_jvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float32ArraySlice,
+    relevance: Float32ArraySlice,
+    tangent_scores: Float32ArraySlice,
+    mut tangent_loss: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let scores = scores.to_vec();
+        let relevance = relevance.to_vec();
+        let tangent_scores = tangent_scores.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_loss = unsafe { tangent_loss.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &scores,
+                &relevance,
+                &tangent_scores,
+                tangent_loss,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `ndcg_loss` in f64.
 #[napi(js_name = "ndcgLossF64")]
 pub fn ndcg_loss_f64(
@@ -610,6 +737,97 @@ pub fn ndcg_loss_vjp_f64_async(
                 &cotangent_loss,
                 grad_scores,
                 grad_regularization_strength,
+            )
+        }))
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `ndcg_loss` in f64.
+#[napi(js_name = "ndcgLossJvpF64")]
+pub fn ndcg_loss_jvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float64ArraySlice,
+    relevance: Float64ArraySlice,
+    tangent_scores: Float64ArraySlice,
+    mut tangent_loss: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_loss = unsafe { tangent_loss.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &scores,
+            &relevance,
+            &tangent_scores,
+            tangent_loss,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `ndcg_loss` in f64, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "ndcgLossJvpF64Async")]
+pub fn ndcg_loss_jvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float64ArraySlice,
+    relevance: Float64ArraySlice,
+    tangent_scores: Float64ArraySlice,
+    mut tangent_loss: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let scores = scores.to_vec();
+        let relevance = relevance.to_vec();
+        let tangent_scores = tangent_scores.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_loss = unsafe { tangent_loss.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &scores,
+                &relevance,
+                &tangent_scores,
+                tangent_loss,
             )
         }))
     })

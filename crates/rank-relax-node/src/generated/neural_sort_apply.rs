@@ -65,6 +65,32 @@ fn rr_vjp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The JVP: the forward into scratch buffers, then the jvp kernel.
+fn rr_jvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    values: &[T],
+    payload: &[T],
+    tangent_values: &[T],
+    tangent_payload: &[T],
+    tangent_output: &mut [T],
+) -> Result<(), Failure> {
+    let mut output = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    rr_op::forward(rr_shape, rr_params, values, payload, &mut output)?;
+    rr_op::jvp(
+        rr_shape,
+        rr_params,
+        values,
+        payload,
+        tangent_values,
+        tangent_payload,
+        tangent_regularization_strength,
+        tangent_output,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `neural_sort_apply` in f32.
 #[napi(js_name = "neuralSortApplyF32")]
 pub fn neural_sort_apply_f32(
@@ -323,6 +349,104 @@ pub fn neural_sort_apply_vjp_f32_async(
     })
 }
 
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `neural_sort_apply` in f32.
+#[napi(js_name = "neuralSortApplyJvpF32")]
+pub fn neural_sort_apply_jvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    payload: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    tangent_payload: Float32ArraySlice,
+    mut tangent_output: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("tangent_output", &tangent_output[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_output = unsafe { tangent_output.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &payload,
+            &tangent_values,
+            &tangent_payload,
+            tangent_output,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `neural_sort_apply` in f32, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "neuralSortApplyJvpF32Async")]
+pub fn neural_sort_apply_jvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    payload: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    tangent_payload: Float32ArraySlice,
+    mut tangent_output: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("tangent_output", &tangent_output[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let payload = payload.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        let tangent_payload = tangent_payload.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_output = unsafe { tangent_output.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &payload,
+                &tangent_values,
+                &tangent_payload,
+                tangent_output,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `neural_sort_apply` in f64.
 #[napi(js_name = "neuralSortApplyF64")]
 pub fn neural_sort_apply_f64(
@@ -576,6 +700,104 @@ pub fn neural_sort_apply_vjp_f64_async(
                 grad_values,
                 grad_payload,
                 grad_regularization_strength,
+            )
+        }))
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `neural_sort_apply` in f64.
+#[napi(js_name = "neuralSortApplyJvpF64")]
+pub fn neural_sort_apply_jvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    payload: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    tangent_payload: Float64ArraySlice,
+    mut tangent_output: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("tangent_output", &tangent_output[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_output = unsafe { tangent_output.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &payload,
+            &tangent_values,
+            &tangent_payload,
+            tangent_output,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `neural_sort_apply` in f64, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "neuralSortApplyJvpF64Async")]
+pub fn neural_sort_apply_jvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    payload: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    tangent_payload: Float64ArraySlice,
+    mut tangent_output: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("tangent_output", &tangent_output[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let payload = payload.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        let tangent_payload = tangent_payload.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_output = unsafe { tangent_output.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &payload,
+                &tangent_values,
+                &tangent_payload,
+                tangent_output,
             )
         }))
     })

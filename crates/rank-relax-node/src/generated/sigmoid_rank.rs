@@ -60,6 +60,28 @@ fn rr_vjp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The JVP: the forward into scratch buffers, then the jvp kernel.
+fn rr_jvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    values: &[T],
+    tangent_values: &[T],
+    tangent_ranks: &mut [T],
+) -> Result<(), Failure> {
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    rr_op::forward(rr_shape, rr_params, values, &mut ranks)?;
+    rr_op::jvp(
+        rr_shape,
+        rr_params,
+        values,
+        tangent_values,
+        tangent_regularization_strength,
+        tangent_ranks,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `sigmoid_rank` in f32.
 #[napi(js_name = "sigmoidRankF32")]
 pub fn sigmoid_rank_f32(
@@ -289,6 +311,90 @@ pub fn sigmoid_rank_vjp_f32_async(
     })
 }
 
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `sigmoid_rank` in f32.
+#[napi(js_name = "sigmoidRankJvpF32")]
+pub fn sigmoid_rank_jvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut tangent_ranks: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_ranks", &tangent_ranks[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_ranks = unsafe { tangent_ranks.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &tangent_values,
+            tangent_ranks,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `sigmoid_rank` in f32, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "sigmoidRankJvpF32Async")]
+pub fn sigmoid_rank_jvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut tangent_ranks: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_ranks", &tangent_ranks[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_ranks = unsafe { tangent_ranks.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &tangent_values,
+                tangent_ranks,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `sigmoid_rank` in f64.
 #[napi(js_name = "sigmoidRankF64")]
 pub fn sigmoid_rank_f64(
@@ -513,6 +619,90 @@ pub fn sigmoid_rank_vjp_f64_async(
                 &cotangent_ranks,
                 grad_values,
                 grad_regularization_strength,
+            )
+        }))
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `sigmoid_rank` in f64.
+#[napi(js_name = "sigmoidRankJvpF64")]
+pub fn sigmoid_rank_jvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut tangent_ranks: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_ranks", &tangent_ranks[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_ranks = unsafe { tangent_ranks.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &tangent_values,
+            tangent_ranks,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `sigmoid_rank` in f64, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "sigmoidRankJvpF64Async")]
+pub fn sigmoid_rank_jvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut tangent_ranks: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_ranks", &tangent_ranks[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_ranks = unsafe { tangent_ranks.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &tangent_values,
+                tangent_ranks,
             )
         }))
     })

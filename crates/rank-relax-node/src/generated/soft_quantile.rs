@@ -66,6 +66,30 @@ fn rr_vjp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The JVP: the forward into scratch buffers, then the jvp kernel.
+fn rr_jvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    values: &[T],
+    tangent_values: &[T],
+    tangent_result: &mut [T],
+) -> Result<(), Failure> {
+    let mut result = rr::scratch::<T>(RR_OP, rr_shape, rr_params.quantiles.len(), values.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    rr_op::forward(rr_shape, rr_params, values, &mut result, &mut permutation)?;
+    rr_op::jvp(
+        rr_shape,
+        rr_params,
+        values,
+        &permutation,
+        tangent_values,
+        tangent_regularization_strength,
+        tangent_result,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `soft_quantile` in f32.
 #[napi(js_name = "softQuantileF32")]
 pub fn soft_quantile_f32(
@@ -307,6 +331,92 @@ pub fn soft_quantile_vjp_f32_async(
     })
 }
 
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_quantile` in f32.
+#[napi(js_name = "softQuantileJvpF32")]
+pub fn soft_quantile_jvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    quantiles: Float32ArraySlice,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut tangent_result: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_result", &tangent_result[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_result = unsafe { tangent_result.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &tangent_values,
+            tangent_result,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_quantile` in f32, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "softQuantileJvpF32Async")]
+pub fn soft_quantile_jvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    quantiles: Float32ArraySlice,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut tangent_result: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_result", &tangent_result[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_result = unsafe { tangent_result.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &tangent_values,
+                tangent_result,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `soft_quantile` in f64.
 #[napi(js_name = "softQuantileF64")]
 pub fn soft_quantile_f64(
@@ -543,6 +653,92 @@ pub fn soft_quantile_vjp_f64_async(
                 &cotangent_result,
                 grad_values,
                 grad_regularization_strength,
+            )
+        }))
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_quantile` in f64.
+#[napi(js_name = "softQuantileJvpF64")]
+pub fn soft_quantile_jvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    quantiles: Float64ArraySlice,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut tangent_result: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_result", &tangent_result[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_result = unsafe { tangent_result.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &tangent_values,
+            tangent_result,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_quantile` in f64, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "softQuantileJvpF64Async")]
+pub fn soft_quantile_jvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    quantiles: Float64ArraySlice,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut tangent_result: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_result", &tangent_result[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_result = unsafe { tangent_result.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &tangent_values,
+                tangent_result,
             )
         }))
     })

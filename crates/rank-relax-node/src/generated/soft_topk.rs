@@ -101,6 +101,30 @@ fn rr_vjp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The JVP: the forward into scratch buffers, then the jvp kernel.
+fn rr_jvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    values: &[T],
+    tangent_values: &[T],
+    tangent_mask: &mut [T],
+) -> Result<(), Failure> {
+    let mut mask = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    rr_op::forward(rr_shape, rr_params, values, &mut mask, &mut permutation)?;
+    rr_op::jvp(
+        rr_shape,
+        rr_params,
+        values,
+        &permutation,
+        tangent_values,
+        tangent_regularization_strength,
+        tangent_mask,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `soft_topk` in f32.
 #[napi(js_name = "softTopkF32")]
 pub fn soft_topk_f32(
@@ -402,6 +426,94 @@ pub fn soft_topk_vjp_f32_async(
     })
 }
 
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_topk` in f32.
+#[napi(js_name = "softTopkJvpF32")]
+pub fn soft_topk_jvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    k: i64,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut tangent_mask: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_mask", &tangent_mask[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_mask = unsafe { tangent_mask.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &tangent_values,
+            tangent_mask,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_topk` in f32, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "softTopkJvpF32Async")]
+pub fn soft_topk_jvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    k: i64,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut tangent_mask: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_mask", &tangent_mask[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_mask = unsafe { tangent_mask.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &tangent_values,
+                tangent_mask,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `soft_topk` in f64.
 #[napi(js_name = "softTopkF64")]
 pub fn soft_topk_f64(
@@ -698,6 +810,94 @@ pub fn soft_topk_vjp_f64_async(
                 &cotangent_mask,
                 grad_values,
                 grad_regularization_strength,
+            )
+        }))
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_topk` in f64.
+#[napi(js_name = "softTopkJvpF64")]
+pub fn soft_topk_jvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    k: i64,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut tangent_mask: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_mask", &tangent_mask[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_mask = unsafe { tangent_mask.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &tangent_values,
+            tangent_mask,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `soft_topk` in f64, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "softTopkJvpF64Async")]
+pub fn soft_topk_jvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    k: i64,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut tangent_mask: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("tangent_mask", &tangent_mask[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_mask = unsafe { tangent_mask.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &tangent_values,
+                tangent_mask,
             )
         }))
     })

@@ -101,6 +101,52 @@ fn rr_vjp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The JVP: the forward into scratch buffers, then the jvp kernel.
+fn rr_jvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    predictions: &[T],
+    targets: &[T],
+    tangent_predictions: &[T],
+    tangent_targets: &[T],
+    tangent_loss: &mut [T],
+) -> Result<(), Failure> {
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, predictions.len())?;
+    let mut prediction_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut prediction_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        predictions,
+        targets,
+        &mut loss,
+        &mut prediction_ranks,
+        &mut prediction_permutation,
+        &mut target_ranks,
+        &mut target_permutation,
+    )?;
+    rr_op::jvp(
+        rr_shape,
+        rr_params,
+        predictions,
+        targets,
+        &prediction_ranks,
+        &prediction_permutation,
+        &target_ranks,
+        &target_permutation,
+        tangent_predictions,
+        tangent_targets,
+        tangent_regularization_strength,
+        tangent_loss,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `spearman_loss` in f32.
 #[napi(js_name = "spearmanLossF32")]
 pub fn spearman_loss_f32(
@@ -393,6 +439,104 @@ pub fn spearman_loss_vjp_f32_async(
     })
 }
 
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `spearman_loss` in f32.
+#[napi(js_name = "spearmanLossJvpF32")]
+pub fn spearman_loss_jvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float32ArraySlice,
+    targets: Float32ArraySlice,
+    tangent_predictions: Float32ArraySlice,
+    tangent_targets: Float32ArraySlice,
+    mut tangent_loss: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_loss = unsafe { tangent_loss.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &predictions,
+            &targets,
+            &tangent_predictions,
+            &tangent_targets,
+            tangent_loss,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `spearman_loss` in f32, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "spearmanLossJvpF32Async")]
+pub fn spearman_loss_jvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float32ArraySlice,
+    targets: Float32ArraySlice,
+    tangent_predictions: Float32ArraySlice,
+    tangent_targets: Float32ArraySlice,
+    mut tangent_loss: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let predictions = predictions.to_vec();
+        let targets = targets.to_vec();
+        let tangent_predictions = tangent_predictions.to_vec();
+        let tangent_targets = tangent_targets.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_loss = unsafe { tangent_loss.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &predictions,
+                &targets,
+                &tangent_predictions,
+                &tangent_targets,
+                tangent_loss,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `spearman_loss` in f64.
 #[napi(js_name = "spearmanLossF64")]
 pub fn spearman_loss_f64(
@@ -680,6 +824,104 @@ pub fn spearman_loss_vjp_f64_async(
                 grad_predictions,
                 grad_targets,
                 grad_regularization_strength,
+            )
+        }))
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `spearman_loss` in f64.
+#[napi(js_name = "spearmanLossJvpF64")]
+pub fn spearman_loss_jvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float64ArraySlice,
+    targets: Float64ArraySlice,
+    tangent_predictions: Float64ArraySlice,
+    tangent_targets: Float64ArraySlice,
+    mut tangent_loss: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let tangent_loss = unsafe { tangent_loss.as_mut() };
+        rr_jvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &predictions,
+            &targets,
+            &tangent_predictions,
+            &tangent_targets,
+            tangent_loss,
+        )
+    })
+}
+
+/// JVP: forward and forward-mode derivative in one call, residuals kept inside the addon, of
+/// `spearman_loss` in f64, as a job on the libuv pool (resolves once the outputs are written).
+#[napi(js_name = "spearmanLossJvpF64Async")]
+pub fn spearman_loss_jvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float64ArraySlice,
+    targets: Float64ArraySlice,
+    tangent_predictions: Float64ArraySlice,
+    tangent_targets: Float64ArraySlice,
+    mut tangent_loss: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("tangent_loss", &tangent_loss[..]),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let predictions = predictions.to_vec();
+        let targets = targets.to_vec();
+        let tangent_predictions = tangent_predictions.to_vec();
+        let tangent_targets = tangent_targets.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let tangent_loss = unsafe { tangent_loss.as_mut() };
+            rr_jvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &predictions,
+                &targets,
+                &tangent_predictions,
+                &tangent_targets,
+                tangent_loss,
             )
         }))
     })

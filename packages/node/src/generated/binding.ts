@@ -14,7 +14,7 @@ export const ABI_VERSION = 1;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0xb6e9bcc466a0eeb8';
+export const ABI_HASH = '0x6cce901703468885';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -118,6 +118,30 @@ export interface OpBinding {
     gradScores: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `ndcg_loss` in f32; writes the output arrays. */
+  ndcgLossJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float32Array,
+    relevance: Float32Array,
+    tangentScores: Float32Array,
+    tangentLoss: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `ndcg_loss` in f32 on the libuv pool; writes the output arrays. */
+  ndcgLossJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float32Array,
+    relevance: Float32Array,
+    tangentScores: Float32Array,
+    tangentLoss: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `ndcg_loss` in f64; writes the output arrays. */
   ndcgLossF64(
     batch: number,
@@ -188,6 +212,30 @@ export interface OpBinding {
     gradScores: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `ndcg_loss` in f64; writes the output arrays. */
+  ndcgLossJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float64Array,
+    relevance: Float64Array,
+    tangentScores: Float64Array,
+    tangentLoss: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `ndcg_loss` in f64 on the libuv pool; writes the output arrays. */
+  ndcgLossJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float64Array,
+    relevance: Float64Array,
+    tangentScores: Float64Array,
+    tangentLoss: Float64Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort` in f32; writes the output arrays. */
   neuralSortF32(
     batch: number,
@@ -249,6 +297,28 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort` in f32; writes the output arrays. */
+  neuralSortJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentPermutationMatrix: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentPermutationMatrix: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort` in f64; writes the output arrays. */
   neuralSortF64(
     batch: number,
@@ -309,6 +379,28 @@ export interface OpBinding {
     cotangentPermutationMatrix: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort` in f64; writes the output arrays. */
+  neuralSortJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentPermutationMatrix: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentPermutationMatrix: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f32; writes the output arrays. */
   neuralSortApplyF32(
@@ -379,6 +471,32 @@ export interface OpBinding {
     gradPayload: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort_apply` in f32; writes the output arrays. */
+  neuralSortApplyJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    payload: Float32Array,
+    tangentValues: Float32Array,
+    tangentPayload: Float32Array,
+    tangentOutput: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort_apply` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortApplyJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    payload: Float32Array,
+    tangentValues: Float32Array,
+    tangentPayload: Float32Array,
+    tangentOutput: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f64; writes the output arrays. */
   neuralSortApplyF64(
     batch: number,
@@ -448,6 +566,32 @@ export interface OpBinding {
     gradPayload: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort_apply` in f64; writes the output arrays. */
+  neuralSortApplyJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    payload: Float64Array,
+    tangentValues: Float64Array,
+    tangentPayload: Float64Array,
+    tangentOutput: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `neural_sort_apply` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortApplyJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    payload: Float64Array,
+    tangentValues: Float64Array,
+    tangentPayload: Float64Array,
+    tangentOutput: Float64Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f32; writes the output arrays. */
   sigmoidRankF32(
     batch: number,
@@ -508,6 +652,28 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `sigmoid_rank` in f32; writes the output arrays. */
+  sigmoidRankJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentRanks: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `sigmoid_rank` in f32 on the libuv pool; writes the output arrays. */
+  sigmoidRankJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentRanks: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f64; writes the output arrays. */
   sigmoidRankF64(
     batch: number,
@@ -567,6 +733,28 @@ export interface OpBinding {
     cotangentRanks: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `sigmoid_rank` in f64; writes the output arrays. */
+  sigmoidRankJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentRanks: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `sigmoid_rank` in f64 on the libuv pool; writes the output arrays. */
+  sigmoidRankJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentRanks: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_quantile` in f32; writes the output arrays. */
   softQuantileF32(
@@ -636,6 +824,30 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_quantile` in f32; writes the output arrays. */
+  softQuantileJvpF32(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentResult: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_quantile` in f32 on the libuv pool; writes the output arrays. */
+  softQuantileJvpF32Async(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentResult: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_quantile` in f64; writes the output arrays. */
   softQuantileF64(
     batch: number,
@@ -703,6 +915,30 @@ export interface OpBinding {
     cotangentResult: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_quantile` in f64; writes the output arrays. */
+  softQuantileJvpF64(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentResult: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_quantile` in f64 on the libuv pool; writes the output arrays. */
+  softQuantileJvpF64Async(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentResult: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_rank` in f32; writes the output arrays. */
   softRankF32(
@@ -783,6 +1019,30 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank` in f32; writes the output arrays. */
+  softRankJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentRanks: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank` in f32 on the libuv pool; writes the output arrays. */
+  softRankJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentRanks: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_rank` in f64; writes the output arrays. */
   softRankF64(
     batch: number,
@@ -862,6 +1122,30 @@ export interface OpBinding {
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank` in f64; writes the output arrays. */
+  softRankJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentRanks: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank` in f64 on the libuv pool; writes the output arrays. */
+  softRankJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentRanks: Float64Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_sort` in f32; writes the output arrays. */
   softSortF32(
     batch: number,
@@ -940,6 +1224,30 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort` in f32; writes the output arrays. */
+  softSortJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentSorted: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort` in f32 on the libuv pool; writes the output arrays. */
+  softSortJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentSorted: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_sort` in f64; writes the output arrays. */
   softSortF64(
     batch: number,
@@ -1017,6 +1325,30 @@ export interface OpBinding {
     cotangentSorted: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort` in f64; writes the output arrays. */
+  softSortJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentSorted: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort` in f64 on the libuv pool; writes the output arrays. */
+  softSortJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentSorted: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_topk` in f32; writes the output arrays. */
   softTopkF32(
@@ -1102,6 +1434,32 @@ export interface OpBinding {
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_topk` in f32; writes the output arrays. */
+  softTopkJvpF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentMask: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_topk` in f32 on the libuv pool; writes the output arrays. */
+  softTopkJvpF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    tangentValues: Float32Array,
+    tangentMask: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_topk` in f64; writes the output arrays. */
   softTopkF64(
     batch: number,
@@ -1186,6 +1544,32 @@ export interface OpBinding {
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_topk` in f64; writes the output arrays. */
+  softTopkJvpF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentMask: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_topk` in f64 on the libuv pool; writes the output arrays. */
+  softTopkJvpF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    tangentValues: Float64Array,
+    tangentMask: Float64Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `spearman_loss` in f32; writes the output arrays. */
   spearmanLossF32(
     batch: number,
@@ -1263,6 +1647,32 @@ export interface OpBinding {
     gradTargets: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `spearman_loss` in f32; writes the output arrays. */
+  spearmanLossJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float32Array,
+    targets: Float32Array,
+    tangentPredictions: Float32Array,
+    tangentTargets: Float32Array,
+    tangentLoss: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `spearman_loss` in f32 on the libuv pool; writes the output arrays. */
+  spearmanLossJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float32Array,
+    targets: Float32Array,
+    tangentPredictions: Float32Array,
+    tangentTargets: Float32Array,
+    tangentLoss: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `spearman_loss` in f64; writes the output arrays. */
   spearmanLossF64(
     batch: number,
@@ -1339,5 +1749,31 @@ export interface OpBinding {
     gradPredictions: Float64Array,
     gradTargets: Float64Array,
     gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `spearman_loss` in f64; writes the output arrays. */
+  spearmanLossJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float64Array,
+    targets: Float64Array,
+    tangentPredictions: Float64Array,
+    tangentTargets: Float64Array,
+    tangentLoss: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `spearman_loss` in f64 on the libuv pool; writes the output arrays. */
+  spearmanLossJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float64Array,
+    targets: Float64Array,
+    tangentPredictions: Float64Array,
+    tangentTargets: Float64Array,
+    tangentLoss: Float64Array,
   ): Promise<void>;
 }

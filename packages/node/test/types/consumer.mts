@@ -26,6 +26,8 @@ import {
   sigmoidRankWithVjp,
   softRank,
   softRankAsync,
+  softRankJvp,
+  softRankJvpAsync,
   softRankVjp,
   softRankVjpAsync,
   softRankWithVjp,
@@ -46,6 +48,10 @@ import {
   softTopkWithVjp,
   spearmanLoss,
   spearmanLossAsync,
+  spearmanLossJvp,
+  ndcgLossJvp,
+  neuralSortApplyJvp,
+  softQuantileJvpAsync,
   spearmanLossVjp,
   spearmanLossVjpAsync,
   spearmanLossWithVjp,
@@ -57,6 +63,7 @@ import {
   type SoftTopkOptions,
   type TopkRegularization,
   type SoftRankGradients,
+  type SoftRankJvpOptions,
   type SoftRankOptions,
   type SpearmanLossWithVjp,
 } from '@rank-relax/node';
@@ -183,6 +190,27 @@ const naw: Float64Array = neuralSortApplyWithVjp(x64, x64).vjp(x64).payload;
 // @ts-expect-error values and payload of different types
 neuralSortApply(x64, x32);
 const tOptions: SoftTopkOptions = { k: 2, regularization: topkReg };
+
+// JVPs: the inputs, one tangent per differentiable input, the output tangent of the input's type.
+const j64: Float64Array = softRankJvp(x64, x64, { tangentRegularizationStrength: 1, regularization: 'kl' });
+const j32: Float32Array = softRankJvp(x32, x32, { n: 2, out: new Float32Array(4) });
+const js: Float64Array = spearmanLossJvp(x64, x64, x64, x64, { n: 2 });
+const jn: Float32Array = ndcgLossJvp(x32, x32, x32);
+const ja: Float64Array = neuralSortApplyJvp(x64, x64, x64, x64, { direction: 'descending' });
+const jOptions: SoftRankJvpOptions = { tangentRegularizationStrength: 0.5 };
+async function runJvp(): Promise<Float32Array> {
+  const q: Float32Array = await softQuantileJvpAsync(x32, x32, { quantiles: [0.5], tangentRegularizationStrength: 1 });
+  return (await softRankJvpAsync(x32, q)).subarray(0);
+}
+// @ts-expect-error a tangent of another type than the input
+softRankJvp(x64, x32);
+// @ts-expect-error relevance has no tangent: ndcgLossJvp takes three arrays
+ndcgLossJvp(x64, x64, x64, x64);
+// @ts-expect-error the ε tangent is a number
+softRankJvp(x64, x64, { tangentRegularizationStrength: '1' });
+// @ts-expect-error async functions take no out
+softRankJvpAsync(x64, x64, { out: new Float64Array(4) });
+void [j64, j32, js, jn, ja, jOptions, runJvp];
 
 const options: SoftRankOptions = { n: 2, regularizationStrength: undefined };
 const reg: Regularization = 'l2';

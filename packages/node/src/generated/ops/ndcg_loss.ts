@@ -100,9 +100,39 @@ export interface NdcgLossWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): NdcgLossGradients<A>;
 }
 
+/**
+ * Options of {@link ndcgLossJvpAsync}: those of every ndcgLoss function, and the tangent of each
+ * param with a gradient.
+ */
+export interface NdcgLossJvpOptions extends NdcgLossOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link ndcgLossJvp}: those of {@link ndcgLossJvpAsync}, and `out`.
+ */
+export interface NdcgLossJvpOutOptions<A extends RealArray = RealArray> extends NdcgLossJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_NDCG_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
 const rr_NDCG_LOSS_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'out'];
 const rr_NDCG_LOSS_GRADIENTS: readonly string[] = ['scores'];
+const rr_NDCG_LOSS_JVP_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'tangentRegularizationStrength'];
+const rr_NDCG_LOSS_JVP_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every ndcgLoss function shares; the dtype, shape and params for the addon. */
 function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossOptions | undefined, known: readonly string[] = rr_NDCG_LOSS_OPTIONS) {
@@ -263,6 +293,77 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
   const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.ndcgLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link ndcgLoss} (forward mode): the derivative of ndcgLoss(…) along
+ * the tangents, `tangentScores` for `scores` and `options.tangentRegularizationStrength` (default
+ * 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside the
+ * addon.
+ *
+ * @param scores - Predicted scores; the highest score is ranked first. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   NdcgLossJvpOutOptions}.
+ * @returns The tangent of `loss`: B values, one per row, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function ndcgLossJvp(scores: Float32Array, relevance: Float32Array, tangentScores: Float32Array, options?: NdcgLossJvpOutOptions<Float32Array>): Float32Array;
+export function ndcgLossJvp(scores: Float64Array, relevance: Float64Array, tangentScores: Float64Array, options?: NdcgLossJvpOutOptions<Float64Array>): Float64Array;
+export function ndcgLossJvp<A extends RealArray>(scores: A, relevance: A, tangentScores: A, options?: NdcgLossJvpOutOptions<A>): RealArray;
+export function ndcgLossJvp(scores: RealArray, relevance: RealArray, tangentScores: RealArray, options?: NdcgLossJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_JVP_OUT_OPTIONS);
+  rr.sameDtype('ndcg_loss', 'tangentScores', tangentScores, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('ndcg_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentLoss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, [], { scores, relevance, tangentScores });
+    native.ndcgLossJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, tangentScores as Float32Array, tangentLoss);
+    return tangentLoss;
+  }
+  const tangentLoss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, [], { scores, relevance, tangentScores });
+  native.ndcgLossJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, tangentScores as Float64Array, tangentLoss);
+  return tangentLoss;
+}
+
+/**
+ * {@link ndcgLossJvp} on the libuv thread pool.
+ *
+ * @param scores - Predicted scores; the highest score is ranked first. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   NdcgLossJvpOptions}.
+ * @returns A promise of the tangent of `loss`: B values, one per row, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function ndcgLossJvpAsync(scores: Float32Array, relevance: Float32Array, tangentScores: Float32Array, options?: NdcgLossJvpOptions): Promise<Float32Array>;
+export function ndcgLossJvpAsync(scores: Float64Array, relevance: Float64Array, tangentScores: Float64Array, options?: NdcgLossJvpOptions): Promise<Float64Array>;
+export function ndcgLossJvpAsync<A extends RealArray>(scores: A, relevance: A, tangentScores: A, options?: NdcgLossJvpOptions): Promise<RealArray>;
+export async function ndcgLossJvpAsync(scores: RealArray, relevance: RealArray, tangentScores: RealArray, options?: NdcgLossJvpOptions): Promise<RealArray> {
+  const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_JVP_OPTIONS);
+  rr.sameDtype('ndcg_loss', 'tangentScores', tangentScores, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('ndcg_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentLoss = rr.allocate('ndcg_loss', 'tangent_loss', Float32Array, rr_a, []);
+    await native.ndcgLossJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, tangentScores as Float32Array, tangentLoss);
+    return tangentLoss;
+  }
+  const tangentLoss = rr.allocate('ndcg_loss', 'tangent_loss', Float64Array, rr_a, []);
+  await native.ndcgLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, tangentScores as Float64Array, tangentLoss);
+  return tangentLoss;
 }
 
 /**

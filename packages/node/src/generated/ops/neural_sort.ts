@@ -102,9 +102,39 @@ export interface NeuralSortWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): NeuralSortGradients<A>;
 }
 
+/**
+ * Options of {@link neuralSortJvpAsync}: those of every neuralSort function, and the tangent of
+ * each param with a gradient.
+ */
+export interface NeuralSortJvpOptions extends NeuralSortOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link neuralSortJvp}: those of {@link neuralSortJvpAsync}, and `out`.
+ */
+export interface NeuralSortJvpOutOptions<A extends RealArray = RealArray> extends NeuralSortJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_NEURAL_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
 const rr_NEURAL_SORT_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'out'];
 const rr_NEURAL_SORT_GRADIENTS: readonly string[] = ['values'];
+const rr_NEURAL_SORT_JVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'tangentRegularizationStrength'];
+const rr_NEURAL_SORT_JVP_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every neuralSort function shares; the dtype, shape and params for the addon. */
 function rr_neuralSortArgs(values: unknown, options: NeuralSortOptions | undefined, known: readonly string[] = rr_NEURAL_SORT_OPTIONS) {
@@ -259,6 +289,74 @@ export async function neuralSortVjpAsync(values: RealArray, cotangent: RealArray
   const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.neuralSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link neuralSort} (forward mode): the derivative of neuralSort(…)
+ * along the tangents, `tangentValues` for `values` and `options.tangentRegularizationStrength`
+ * (default 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside
+ * the addon.
+ *
+ * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   NeuralSortJvpOutOptions}.
+ * @returns The tangent of `permutationMatrix`: B × n × n values, row-major, of the input's type:
+ *   `options.out` if given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function neuralSortJvp(values: Float32Array, tangentValues: Float32Array, options?: NeuralSortJvpOutOptions<Float32Array>): Float32Array;
+export function neuralSortJvp(values: Float64Array, tangentValues: Float64Array, options?: NeuralSortJvpOutOptions<Float64Array>): Float64Array;
+export function neuralSortJvp<A extends RealArray>(values: A, tangentValues: A, options?: NeuralSortJvpOutOptions<A>): RealArray;
+export function neuralSortJvp(values: RealArray, tangentValues: RealArray, options?: NeuralSortJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_neuralSortArgs(values, options, rr_NEURAL_SORT_JVP_OUT_OPTIONS);
+  rr.sameDtype('neural_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentPermutationMatrix = rr.outputArray('neural_sort', 'out', options?.out, Float32Array, rr_a, ['n', 'n'], { values, tangentValues });
+    native.neuralSortJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentPermutationMatrix);
+    return tangentPermutationMatrix;
+  }
+  const tangentPermutationMatrix = rr.outputArray('neural_sort', 'out', options?.out, Float64Array, rr_a, ['n', 'n'], { values, tangentValues });
+  native.neuralSortJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentPermutationMatrix);
+  return tangentPermutationMatrix;
+}
+
+/**
+ * {@link neuralSortJvp} on the libuv thread pool.
+ *
+ * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   NeuralSortJvpOptions}.
+ * @returns A promise of the tangent of `permutationMatrix`: B × n × n values, row-major, of the
+ *   input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function neuralSortJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: NeuralSortJvpOptions): Promise<Float32Array>;
+export function neuralSortJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: NeuralSortJvpOptions): Promise<Float64Array>;
+export function neuralSortJvpAsync<A extends RealArray>(values: A, tangentValues: A, options?: NeuralSortJvpOptions): Promise<RealArray>;
+export async function neuralSortJvpAsync(values: RealArray, tangentValues: RealArray, options?: NeuralSortJvpOptions): Promise<RealArray> {
+  const rr_a = rr_neuralSortArgs(values, options, rr_NEURAL_SORT_JVP_OPTIONS);
+  rr.sameDtype('neural_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentPermutationMatrix = rr.allocate('neural_sort', 'tangent_permutation_matrix', Float32Array, rr_a, ['n', 'n']);
+    await native.neuralSortJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentPermutationMatrix);
+    return tangentPermutationMatrix;
+  }
+  const tangentPermutationMatrix = rr.allocate('neural_sort', 'tangent_permutation_matrix', Float64Array, rr_a, ['n', 'n']);
+  await native.neuralSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentPermutationMatrix);
+  return tangentPermutationMatrix;
 }
 
 /**

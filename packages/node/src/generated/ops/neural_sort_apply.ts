@@ -111,9 +111,39 @@ export interface NeuralSortApplyWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): NeuralSortApplyGradients<A>;
 }
 
+/**
+ * Options of {@link neuralSortApplyJvpAsync}: those of every neuralSortApply function, and the
+ * tangent of each param with a gradient.
+ */
+export interface NeuralSortApplyJvpOptions extends NeuralSortApplyOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link neuralSortApplyJvp}: those of {@link neuralSortApplyJvpAsync}, and `out`.
+ */
+export interface NeuralSortApplyJvpOutOptions<A extends RealArray = RealArray> extends NeuralSortApplyJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_NEURAL_SORT_APPLY_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
 const rr_NEURAL_SORT_APPLY_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'out'];
 const rr_NEURAL_SORT_APPLY_GRADIENTS: readonly string[] = ['values', 'payload'];
+const rr_NEURAL_SORT_APPLY_JVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'tangentRegularizationStrength'];
+const rr_NEURAL_SORT_APPLY_JVP_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every neuralSortApply function shares; the dtype, shape and params for the addon. */
 function rr_neuralSortApplyArgs(values: unknown, payload: unknown, options: NeuralSortApplyOptions | undefined, known: readonly string[] = rr_NEURAL_SORT_APPLY_OPTIONS) {
@@ -278,6 +308,81 @@ export async function neuralSortApplyVjpAsync(values: RealArray, payload: RealAr
   const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.neuralSortApplyVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
   return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link neuralSortApply} (forward mode): the derivative of
+ * neuralSortApply(…) along the tangents, `tangentValues` for `values` and `tangentPayload` for
+ * `payload` and `options.tangentRegularizationStrength` (default 0) for `regularizationStrength`.
+ * Runs the forward and the derivative in one call inside the addon.
+ *
+ * @param values - Scores that define the order. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
+ *   Float32Array (the same type as the first input).
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   NeuralSortApplyJvpOutOptions}.
+ * @returns The tangent of `output`: B × n values, row-major, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function neuralSortApplyJvp(values: Float32Array, payload: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyJvpOutOptions<Float32Array>): Float32Array;
+export function neuralSortApplyJvp(values: Float64Array, payload: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyJvpOutOptions<Float64Array>): Float64Array;
+export function neuralSortApplyJvp<A extends RealArray>(values: A, payload: A, tangentValues: A, tangentPayload: A, options?: NeuralSortApplyJvpOutOptions<A>): RealArray;
+export function neuralSortApplyJvp(values: RealArray, payload: RealArray, tangentValues: RealArray, tangentPayload: RealArray, options?: NeuralSortApplyJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_neuralSortApplyArgs(values, payload, options, rr_NEURAL_SORT_APPLY_JVP_OUT_OPTIONS);
+  rr.sameDtype('neural_sort_apply', 'tangentValues', tangentValues, rr_a.dtype);
+  rr.sameDtype('neural_sort_apply', 'tangentPayload', tangentPayload, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentOutput = rr.outputArray('neural_sort_apply', 'out', options?.out, Float32Array, rr_a, ['n'], { values, payload, tangentValues, tangentPayload });
+    native.neuralSortApplyJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, tangentOutput);
+    return tangentOutput;
+  }
+  const tangentOutput = rr.outputArray('neural_sort_apply', 'out', options?.out, Float64Array, rr_a, ['n'], { values, payload, tangentValues, tangentPayload });
+  native.neuralSortApplyJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
+  return tangentOutput;
+}
+
+/**
+ * {@link neuralSortApplyJvp} on the libuv thread pool.
+ *
+ * @param values - Scores that define the order. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
+ *   Float32Array (the same type as the first input).
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   NeuralSortApplyJvpOptions}.
+ * @returns A promise of the tangent of `output`: B × n values, row-major, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function neuralSortApplyJvpAsync(values: Float32Array, payload: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyJvpOptions): Promise<Float32Array>;
+export function neuralSortApplyJvpAsync(values: Float64Array, payload: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyJvpOptions): Promise<Float64Array>;
+export function neuralSortApplyJvpAsync<A extends RealArray>(values: A, payload: A, tangentValues: A, tangentPayload: A, options?: NeuralSortApplyJvpOptions): Promise<RealArray>;
+export async function neuralSortApplyJvpAsync(values: RealArray, payload: RealArray, tangentValues: RealArray, tangentPayload: RealArray, options?: NeuralSortApplyJvpOptions): Promise<RealArray> {
+  const rr_a = rr_neuralSortApplyArgs(values, payload, options, rr_NEURAL_SORT_APPLY_JVP_OPTIONS);
+  rr.sameDtype('neural_sort_apply', 'tangentValues', tangentValues, rr_a.dtype);
+  rr.sameDtype('neural_sort_apply', 'tangentPayload', tangentPayload, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentOutput = rr.allocate('neural_sort_apply', 'tangent_output', Float32Array, rr_a, ['n']);
+    await native.neuralSortApplyJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, tangentOutput);
+    return tangentOutput;
+  }
+  const tangentOutput = rr.allocate('neural_sort_apply', 'tangent_output', Float64Array, rr_a, ['n']);
+  await native.neuralSortApplyJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
+  return tangentOutput;
 }
 
 /**

@@ -100,9 +100,39 @@ export interface SigmoidRankWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): SigmoidRankGradients<A>;
 }
 
+/**
+ * Options of {@link sigmoidRankJvpAsync}: those of every sigmoidRank function, and the tangent of
+ * each param with a gradient.
+ */
+export interface SigmoidRankJvpOptions extends SigmoidRankOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link sigmoidRankJvp}: those of {@link sigmoidRankJvpAsync}, and `out`.
+ */
+export interface SigmoidRankJvpOutOptions<A extends RealArray = RealArray> extends SigmoidRankJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_SIGMOID_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
 const rr_SIGMOID_RANK_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'out'];
 const rr_SIGMOID_RANK_GRADIENTS: readonly string[] = ['values'];
+const rr_SIGMOID_RANK_JVP_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SIGMOID_RANK_JVP_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every sigmoidRank function shares; the dtype, shape and params for the addon. */
 function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undefined, known: readonly string[] = rr_SIGMOID_RANK_OPTIONS) {
@@ -253,6 +283,73 @@ export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArra
   const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.sigmoidRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link sigmoidRank} (forward mode): the derivative of sigmoidRank(…)
+ * along the tangents, `tangentValues` for `values` and `options.tangentRegularizationStrength`
+ * (default 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside
+ * the addon.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   SigmoidRankJvpOutOptions}.
+ * @returns The tangent of `ranks`: B × n values, row-major, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function sigmoidRankJvp(values: Float32Array, tangentValues: Float32Array, options?: SigmoidRankJvpOutOptions<Float32Array>): Float32Array;
+export function sigmoidRankJvp(values: Float64Array, tangentValues: Float64Array, options?: SigmoidRankJvpOutOptions<Float64Array>): Float64Array;
+export function sigmoidRankJvp<A extends RealArray>(values: A, tangentValues: A, options?: SigmoidRankJvpOutOptions<A>): RealArray;
+export function sigmoidRankJvp(values: RealArray, tangentValues: RealArray, options?: SigmoidRankJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_JVP_OUT_OPTIONS);
+  rr.sameDtype('sigmoid_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('sigmoid_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentRanks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
+    native.sigmoidRankJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    return tangentRanks;
+  }
+  const tangentRanks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
+  native.sigmoidRankJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  return tangentRanks;
+}
+
+/**
+ * {@link sigmoidRankJvp} on the libuv thread pool.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SigmoidRankJvpOptions}.
+ * @returns A promise of the tangent of `ranks`: B × n values, row-major, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function sigmoidRankJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SigmoidRankJvpOptions): Promise<Float32Array>;
+export function sigmoidRankJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SigmoidRankJvpOptions): Promise<Float64Array>;
+export function sigmoidRankJvpAsync<A extends RealArray>(values: A, tangentValues: A, options?: SigmoidRankJvpOptions): Promise<RealArray>;
+export async function sigmoidRankJvpAsync(values: RealArray, tangentValues: RealArray, options?: SigmoidRankJvpOptions): Promise<RealArray> {
+  const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_JVP_OPTIONS);
+  rr.sameDtype('sigmoid_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('sigmoid_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentRanks = rr.allocate('sigmoid_rank', 'tangent_ranks', Float32Array, rr_a, ['n']);
+    await native.sigmoidRankJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    return tangentRanks;
+  }
+  const tangentRanks = rr.allocate('sigmoid_rank', 'tangent_ranks', Float64Array, rr_a, ['n']);
+  await native.sigmoidRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  return tangentRanks;
 }
 
 /**

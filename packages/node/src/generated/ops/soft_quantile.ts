@@ -108,9 +108,39 @@ export interface SoftQuantileWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): SoftQuantileGradients<A>;
 }
 
+/**
+ * Options of {@link softQuantileJvpAsync}: those of every softQuantile function, and the tangent of
+ * each param with a gradient.
+ */
+export interface SoftQuantileJvpOptions extends SoftQuantileOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softQuantileJvp}: those of {@link softQuantileJvpAsync}, and `out`.
+ */
+export interface SoftQuantileJvpOutOptions<A extends RealArray = RealArray> extends SoftQuantileJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_SOFT_QUANTILE_OPTIONS: readonly string[] = ['n', 'quantiles', 'regularizationStrength', 'regularization'];
 const rr_SOFT_QUANTILE_OUT_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'out'];
 const rr_SOFT_QUANTILE_GRADIENTS: readonly string[] = ['values'];
+const rr_SOFT_QUANTILE_JVP_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_QUANTILE_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every softQuantile function shares; the dtype, shape and params for the addon. */
 function rr_softQuantileArgs(values: unknown, options: SoftQuantileOptions | undefined, known: readonly string[] = rr_SOFT_QUANTILE_OPTIONS) {
@@ -267,6 +297,74 @@ export async function softQuantileVjpAsync(values: RealArray, cotangent: RealArr
   const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softQuantileVjpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link softQuantile} (forward mode): the derivative of softQuantile(…)
+ * along the tangents, `tangentValues` for `values` and `options.tangentRegularizationStrength`
+ * (default 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside
+ * the addon.
+ *
+ * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   SoftQuantileJvpOutOptions}.
+ * @returns The tangent of `result`: B × m values (m = quantiles.length), row-major, of the input's
+ *   type: `options.out` if given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softQuantileJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftQuantileJvpOutOptions<Float32Array>): Float32Array;
+export function softQuantileJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftQuantileJvpOutOptions<Float64Array>): Float64Array;
+export function softQuantileJvp<A extends RealArray>(values: A, tangentValues: A, options?: SoftQuantileJvpOutOptions<A>): RealArray;
+export function softQuantileJvp(values: RealArray, tangentValues: RealArray, options?: SoftQuantileJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_softQuantileArgs(values, options, rr_SOFT_QUANTILE_JVP_OUT_OPTIONS);
+  rr.sameDtype('soft_quantile', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_quantile', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentResult = rr.outputArray('soft_quantile', 'out', options?.out, Float32Array, rr_a, ['m'], { values, tangentValues });
+    native.softQuantileJvpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentResult);
+    return tangentResult;
+  }
+  const tangentResult = rr.outputArray('soft_quantile', 'out', options?.out, Float64Array, rr_a, ['m'], { values, tangentValues });
+  native.softQuantileJvpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentResult);
+  return tangentResult;
+}
+
+/**
+ * {@link softQuantileJvp} on the libuv thread pool.
+ *
+ * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftQuantileJvpOptions}.
+ * @returns A promise of the tangent of `result`: B × m values (m = quantiles.length), row-major, of
+ *   the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softQuantileJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftQuantileJvpOptions): Promise<Float32Array>;
+export function softQuantileJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftQuantileJvpOptions): Promise<Float64Array>;
+export function softQuantileJvpAsync<A extends RealArray>(values: A, tangentValues: A, options?: SoftQuantileJvpOptions): Promise<RealArray>;
+export async function softQuantileJvpAsync(values: RealArray, tangentValues: RealArray, options?: SoftQuantileJvpOptions): Promise<RealArray> {
+  const rr_a = rr_softQuantileArgs(values, options, rr_SOFT_QUANTILE_JVP_OPTIONS);
+  rr.sameDtype('soft_quantile', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_quantile', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentResult = rr.allocate('soft_quantile', 'tangent_result', Float32Array, rr_a, ['m']);
+    await native.softQuantileJvpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentResult);
+    return tangentResult;
+  }
+  const tangentResult = rr.allocate('soft_quantile', 'tangent_result', Float64Array, rr_a, ['m']);
+  await native.softQuantileJvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentResult);
+  return tangentResult;
 }
 
 /**

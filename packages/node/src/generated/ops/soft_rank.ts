@@ -111,9 +111,39 @@ export interface SoftRankWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): SoftRankGradients<A>;
 }
 
+/**
+ * Options of {@link softRankJvpAsync}: those of every softRank function, and the tangent of each
+ * param with a gradient.
+ */
+export interface SoftRankJvpOptions extends SoftRankOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softRankJvp}: those of {@link softRankJvpAsync}, and `out`.
+ */
+export interface SoftRankJvpOutOptions<A extends RealArray = RealArray> extends SoftRankJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_SOFT_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_RANK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'out'];
 const rr_SOFT_RANK_GRADIENTS: readonly string[] = ['values'];
+const rr_SOFT_RANK_JVP_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_RANK_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every softRank function shares; the dtype, shape and params for the addon. */
 function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined, known: readonly string[] = rr_SOFT_RANK_OPTIONS) {
@@ -268,6 +298,73 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
   const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link softRank} (forward mode): the derivative of softRank(…) along
+ * the tangents, `tangentValues` for `values` and `options.tangentRegularizationStrength` (default
+ * 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside the
+ * addon.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   SoftRankJvpOutOptions}.
+ * @returns The tangent of `ranks`: B × n values, row-major, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softRankJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftRankJvpOutOptions<Float32Array>): Float32Array;
+export function softRankJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftRankJvpOutOptions<Float64Array>): Float64Array;
+export function softRankJvp<A extends RealArray>(values: A, tangentValues: A, options?: SoftRankJvpOutOptions<A>): RealArray;
+export function softRankJvp(values: RealArray, tangentValues: RealArray, options?: SoftRankJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_JVP_OUT_OPTIONS);
+  rr.sameDtype('soft_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentRanks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
+    native.softRankJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    return tangentRanks;
+  }
+  const tangentRanks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
+  native.softRankJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  return tangentRanks;
+}
+
+/**
+ * {@link softRankJvp} on the libuv thread pool.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftRankJvpOptions}.
+ * @returns A promise of the tangent of `ranks`: B × n values, row-major, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softRankJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftRankJvpOptions): Promise<Float32Array>;
+export function softRankJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftRankJvpOptions): Promise<Float64Array>;
+export function softRankJvpAsync<A extends RealArray>(values: A, tangentValues: A, options?: SoftRankJvpOptions): Promise<RealArray>;
+export async function softRankJvpAsync(values: RealArray, tangentValues: RealArray, options?: SoftRankJvpOptions): Promise<RealArray> {
+  const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_JVP_OPTIONS);
+  rr.sameDtype('soft_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentRanks = rr.allocate('soft_rank', 'tangent_ranks', Float32Array, rr_a, ['n']);
+    await native.softRankJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    return tangentRanks;
+  }
+  const tangentRanks = rr.allocate('soft_rank', 'tangent_ranks', Float64Array, rr_a, ['n']);
+  await native.softRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  return tangentRanks;
 }
 
 /**

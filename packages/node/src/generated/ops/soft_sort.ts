@@ -112,9 +112,39 @@ export interface SoftSortWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): SoftSortGradients<A>;
 }
 
+/**
+ * Options of {@link softSortJvpAsync}: those of every softSort function, and the tangent of each
+ * param with a gradient.
+ */
+export interface SoftSortJvpOptions extends SoftSortOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softSortJvp}: those of {@link softSortJvpAsync}, and `out`.
+ */
+export interface SoftSortJvpOutOptions<A extends RealArray = RealArray> extends SoftSortJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_SOFT_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_SORT_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'out'];
 const rr_SOFT_SORT_GRADIENTS: readonly string[] = ['values'];
+const rr_SOFT_SORT_JVP_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_SORT_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every softSort function shares; the dtype, shape and params for the addon. */
 function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined, known: readonly string[] = rr_SOFT_SORT_OPTIONS) {
@@ -266,6 +296,73 @@ export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, 
   const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link softSort} (forward mode): the derivative of softSort(…) along
+ * the tangents, `tangentValues` for `values` and `options.tangentRegularizationStrength` (default
+ * 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside the
+ * addon.
+ *
+ * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   SoftSortJvpOutOptions}.
+ * @returns The tangent of `sorted`: B × n values, row-major, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softSortJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftSortJvpOutOptions<Float32Array>): Float32Array;
+export function softSortJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftSortJvpOutOptions<Float64Array>): Float64Array;
+export function softSortJvp<A extends RealArray>(values: A, tangentValues: A, options?: SoftSortJvpOutOptions<A>): RealArray;
+export function softSortJvp(values: RealArray, tangentValues: RealArray, options?: SoftSortJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_JVP_OUT_OPTIONS);
+  rr.sameDtype('soft_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentSorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
+    native.softSortJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentSorted);
+    return tangentSorted;
+  }
+  const tangentSorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
+  native.softSortJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentSorted);
+  return tangentSorted;
+}
+
+/**
+ * {@link softSortJvp} on the libuv thread pool.
+ *
+ * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftSortJvpOptions}.
+ * @returns A promise of the tangent of `sorted`: B × n values, row-major, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softSortJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftSortJvpOptions): Promise<Float32Array>;
+export function softSortJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftSortJvpOptions): Promise<Float64Array>;
+export function softSortJvpAsync<A extends RealArray>(values: A, tangentValues: A, options?: SoftSortJvpOptions): Promise<RealArray>;
+export async function softSortJvpAsync(values: RealArray, tangentValues: RealArray, options?: SoftSortJvpOptions): Promise<RealArray> {
+  const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_JVP_OPTIONS);
+  rr.sameDtype('soft_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentSorted = rr.allocate('soft_sort', 'tangent_sorted', Float32Array, rr_a, ['n']);
+    await native.softSortJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentSorted);
+    return tangentSorted;
+  }
+  const tangentSorted = rr.allocate('soft_sort', 'tangent_sorted', Float64Array, rr_a, ['n']);
+  await native.softSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentSorted);
+  return tangentSorted;
 }
 
 /**

@@ -119,9 +119,39 @@ export interface SoftTopkWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): SoftTopkGradients<A>;
 }
 
+/**
+ * Options of {@link softTopkJvpAsync}: those of every softTopk function, and the tangent of each
+ * param with a gradient.
+ */
+export interface SoftTopkJvpOptions extends SoftTopkOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softTopkJvp}: those of {@link softTopkJvpAsync}, and `out`.
+ */
+export interface SoftTopkJvpOutOptions<A extends RealArray = RealArray> extends SoftTopkJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_SOFT_TOPK_OPTIONS: readonly string[] = ['n', 'k', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_TOPK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'out'];
 const rr_SOFT_TOPK_GRADIENTS: readonly string[] = ['values'];
+const rr_SOFT_TOPK_JVP_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_TOPK_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every softTopk function shares; the dtype, shape and params for the addon. */
 function rr_softTopkArgs(values: unknown, options: SoftTopkOptions | undefined, known: readonly string[] = rr_SOFT_TOPK_OPTIONS) {
@@ -277,6 +307,73 @@ export async function softTopkVjpAsync(values: RealArray, cotangent: RealArray, 
   const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.softTopkVjpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link softTopk} (forward mode): the derivative of softTopk(…) along
+ * the tangents, `tangentValues` for `values` and `options.tangentRegularizationStrength` (default
+ * 0) for `regularizationStrength`. Runs the forward and the derivative in one call inside the
+ * addon.
+ *
+ * @param values - Scores to select from along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   SoftTopkJvpOutOptions}.
+ * @returns The tangent of `mask`: B × n values, row-major, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softTopkJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftTopkJvpOutOptions<Float32Array>): Float32Array;
+export function softTopkJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftTopkJvpOutOptions<Float64Array>): Float64Array;
+export function softTopkJvp<A extends RealArray>(values: A, tangentValues: A, options?: SoftTopkJvpOutOptions<A>): RealArray;
+export function softTopkJvp(values: RealArray, tangentValues: RealArray, options?: SoftTopkJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_JVP_OUT_OPTIONS);
+  rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentMask = rr.outputArray('soft_topk', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
+    native.softTopkJvpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentMask);
+    return tangentMask;
+  }
+  const tangentMask = rr.outputArray('soft_topk', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
+  native.softTopkJvpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentMask);
+  return tangentMask;
+}
+
+/**
+ * {@link softTopkJvp} on the libuv thread pool.
+ *
+ * @param values - Scores to select from along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftTopkJvpOptions}.
+ * @returns A promise of the tangent of `mask`: B × n values, row-major, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softTopkJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftTopkJvpOptions): Promise<Float32Array>;
+export function softTopkJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftTopkJvpOptions): Promise<Float64Array>;
+export function softTopkJvpAsync<A extends RealArray>(values: A, tangentValues: A, options?: SoftTopkJvpOptions): Promise<RealArray>;
+export async function softTopkJvpAsync(values: RealArray, tangentValues: RealArray, options?: SoftTopkJvpOptions): Promise<RealArray> {
+  const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_JVP_OPTIONS);
+  rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentMask = rr.allocate('soft_topk', 'tangent_mask', Float32Array, rr_a, ['n']);
+    await native.softTopkJvpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentMask);
+    return tangentMask;
+  }
+  const tangentMask = rr.allocate('soft_topk', 'tangent_mask', Float64Array, rr_a, ['n']);
+  await native.softTopkJvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentMask);
+  return tangentMask;
 }
 
 /**

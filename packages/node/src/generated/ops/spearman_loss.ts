@@ -110,9 +110,39 @@ export interface SpearmanLossWithVjp<A extends RealArray = RealArray> {
   vjp(cotangent: A): SpearmanLossGradients<A>;
 }
 
+/**
+ * Options of {@link spearmanLossJvpAsync}: those of every spearmanLoss function, and the tangent of
+ * each param with a gradient.
+ */
+export interface SpearmanLossJvpOptions extends SpearmanLossOptions {
+  /**
+   * Tangent of `regularizationStrength`: the JVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link spearmanLossJvp}: those of {@link spearmanLossJvpAsync}, and `out`.
+ */
+export interface SpearmanLossJvpOutOptions<A extends RealArray = RealArray> extends SpearmanLossJvpOptions {
+  /**
+   * An array to write the output tangent into and return, instead of a new one: of the input's type
+   * and the output's length, sharing no memory with an input or a tangent. Its contents are
+   * overwritten. Only the sync function takes it.
+   *
+   * @defaultValue a new array
+   */
+  readonly out?: A | undefined;
+}
+
 const rr_SPEARMAN_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
 const rr_SPEARMAN_LOSS_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'out'];
 const rr_SPEARMAN_LOSS_GRADIENTS: readonly string[] = ['predictions', 'targets'];
+const rr_SPEARMAN_LOSS_JVP_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SPEARMAN_LOSS_JVP_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_JVP_OPTIONS, 'out'];
 
 /** Checks the arguments every spearmanLoss function shares; the dtype, shape and params for the addon. */
 function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: SpearmanLossOptions | undefined, known: readonly string[] = rr_SPEARMAN_LOSS_OPTIONS) {
@@ -273,6 +303,81 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
   const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
   await native.spearmanLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
+}
+
+/**
+ * Jacobian-vector product of {@link spearmanLoss} (forward mode): the derivative of spearmanLoss(…)
+ * along the tangents, `tangentPredictions` for `predictions` and `tangentTargets` for `targets` and
+ * `options.tangentRegularizationStrength` (default 0) for `regularizationStrength`. Runs the
+ * forward and the derivative in one call inside the addon.
+ *
+ * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
+ * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
+ *   type.
+ * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ *   SpearmanLossJvpOutOptions}.
+ * @returns The tangent of `loss`: B values, one per row, of the input's type: `options.out` if
+ *   given, else a new array.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function spearmanLossJvp(predictions: Float32Array, targets: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossJvpOutOptions<Float32Array>): Float32Array;
+export function spearmanLossJvp(predictions: Float64Array, targets: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossJvpOutOptions<Float64Array>): Float64Array;
+export function spearmanLossJvp<A extends RealArray>(predictions: A, targets: A, tangentPredictions: A, tangentTargets: A, options?: SpearmanLossJvpOutOptions<A>): RealArray;
+export function spearmanLossJvp(predictions: RealArray, targets: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossJvpOutOptions<RealArray>): RealArray {
+  const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_JVP_OUT_OPTIONS);
+  rr.sameDtype('spearman_loss', 'tangentPredictions', tangentPredictions, rr_a.dtype);
+  rr.sameDtype('spearman_loss', 'tangentTargets', tangentTargets, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentLoss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });
+    native.spearmanLossJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, tangentLoss);
+    return tangentLoss;
+  }
+  const tangentLoss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });
+  native.spearmanLossJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
+  return tangentLoss;
+}
+
+/**
+ * {@link spearmanLossJvp} on the libuv thread pool.
+ *
+ * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
+ * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
+ *   type.
+ * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SpearmanLossJvpOptions}.
+ * @returns A promise of the tangent of `loss`: B values, one per row, of the input's type.
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function spearmanLossJvpAsync(predictions: Float32Array, targets: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossJvpOptions): Promise<Float32Array>;
+export function spearmanLossJvpAsync(predictions: Float64Array, targets: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossJvpOptions): Promise<Float64Array>;
+export function spearmanLossJvpAsync<A extends RealArray>(predictions: A, targets: A, tangentPredictions: A, tangentTargets: A, options?: SpearmanLossJvpOptions): Promise<RealArray>;
+export async function spearmanLossJvpAsync(predictions: RealArray, targets: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossJvpOptions): Promise<RealArray> {
+  const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_JVP_OPTIONS);
+  rr.sameDtype('spearman_loss', 'tangentPredictions', tangentPredictions, rr_a.dtype);
+  rr.sameDtype('spearman_loss', 'tangentTargets', tangentTargets, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const tangentLoss = rr.allocate('spearman_loss', 'tangent_loss', Float32Array, rr_a, []);
+    await native.spearmanLossJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, tangentLoss);
+    return tangentLoss;
+  }
+  const tangentLoss = rr.allocate('spearman_loss', 'tangent_loss', Float64Array, rr_a, []);
+  await native.spearmanLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
+  return tangentLoss;
 }
 
 /**
