@@ -9,6 +9,10 @@
 //! [`backward`] spreads the cotangent onto `S` (`(1 − f)·g` at `i`, `f·g` at `i + 1`) and applies
 //! soft_sort's VJP, ε-gradient included; [`jvp`] takes soft_sort's JVP and interpolates it. Both
 //! are O(n + m) per row from the saved `permutation` residual (soft_sort's), no sort.
+//! [`hvp`], the derivative of the backward along `(t, t_ε)` at a fixed cotangent, is soft_sort's
+//! HVP at the spread cotangent (the interpolation is linear and does not depend on `x` or ε):
+//! `H_xx = 0` for l2, `(H_xx t)[σ_j] = −U_B·p_j·(t[σ_j] − Σ_B p_i t[σ_i])` for kl (ascending:
+//! `sign = −1`), `H_εε` as in soft_sort, `H_xε = 0`.
 
 use super::soft_sort::{self, Sorter};
 use crate::check::{scan_rows, Check, Num};
@@ -192,6 +196,20 @@ fn interpolate<T: Real>(lv: &[Level], s: &[f64], out: &mut [T]) {
     }
 }
 
+/// The cotangent `u` of a row's quantiles spread onto its sorted row `us` (`(1 − f)·u` at `i`,
+/// `f·u` at `i + 1`), the transpose of [`interpolate`].
+fn spread<'a, T: Real>(lv: &[Level], u: &[T], us: &'a mut [f64]) -> &'a [f64] {
+    us.fill(0.0);
+    for (l, &uj) in lv.iter().zip(u) {
+        let uj = uj.to_f64();
+        us[l.i] += (1.0 - l.f) * uj;
+        if l.f != 0.0 {
+            us[l.i + 1] += l.f * uj;
+        }
+    }
+    us
+}
+
 /// Vector-Jacobian product of `soft_quantile`: `grad_values = cotangent_resultᵀ ·
 /// ∂result/∂values` and per row `grad_regularization_strength = ⟨cotangent_result,
 /// ∂result/∂ε⟩`. `values` and `permutation` are the forward's; O(n + m) per row, no sort.
@@ -250,15 +268,7 @@ pub fn backward<T: Real>(
         |rows, (x, p, u, mut g, mut ge)| {
             with_scratch(|sc| {
                 for i in 0..rows {
-                    let us = take(&mut sc.loss1, n);
-                    us.fill(0.0);
-                    for (l, &uj) in lv.iter().zip(u.row(i)) {
-                        let uj = uj.to_f64();
-                        us[l.i] += (1.0 - l.f) * uj;
-                        if l.f != 0.0 {
-                            us[l.i + 1] += l.f * uj;
-                        }
-                    }
+                    let us = spread(&lv, u.row(i), take(&mut sc.loss1, n));
                     let d = sorter.backward_row(&mut sc.row, x.row(i), p.row(i), us, g.row(i));
                     *ge.at(i) = T::from_f64(d);
                 }
@@ -322,6 +332,88 @@ pub fn jvp<T: Real>(
                     let ds = take(&mut sc.loss1, n);
                     sorter.jvp_row(&mut sc.row, x.row(i), p.row(i), t.row(i), t_eps, ds);
                     interpolate(&lv, ds, out.row(i));
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Hessian-vector product of `soft_quantile`: the derivative of [`backward`] at the fixed
+/// cotangent `cotangent_result` along `tangent_values` and the ε-tangent
+/// `tangent_regularization_strength` (one scalar for the call), written to `hvp_values`
+/// (`[batch, n]`) and `hvp_regularization_strength` (`[batch]`). It is soft_sort's HVP with the
+/// cotangent spread onto the sorted row like the backward spreads it. O(n + m) per row, no sort.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_result: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?.min_n(1)?;
+    let q = check_quantiles(&params.quantiles)?;
+    let m = q.len();
+    check.matrix("values", values.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check_wide(check, "cotangent_result", cotangent_result.len(), m)?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    let [sv, st] = scan_rows(shape, [values, tangent_values]);
+    soft_sort::check_values(check, eps, values, sv)?;
+    check.permutation("permutation", permutation)?;
+    let max_u = finite_wide("cotangent_result", cotangent_result, m)?;
+    // The spread cotangent is at most m·max|u| per item; soft_sort's bounds from there.
+    let max_s = max_u * m as f64;
+    check.no_overflow(
+        "cotangent_result",
+        max_u,
+        eps,
+        max_s * shape.n as f64 / eps / eps,
+    )?;
+    let t_eps = soft_sort::check_hvp_tangents(
+        check,
+        eps,
+        (tangent_values, st),
+        tangent_regularization_strength,
+        max_s,
+    )?;
+
+    if shape.batch == 0 {
+        return Ok(());
+    }
+    let n = shape.n;
+    let sorter = sorter(eps, params);
+    let lv = levels(n, &q);
+    let bufs = (
+        In::new(values, n),
+        In::new(permutation, n),
+        In::new(cotangent_result, m),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        super::soft_rank::row_work(n),
+        bufs,
+        |rows, (x, p, u, t, mut h, mut he)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let us = spread(&lv, u.row(i), take(&mut sc.loss1, n));
+                    let (x, p, t) = (x.row(i), p.row(i), t.row(i));
+                    let d = sorter.hvp_row(&mut sc.row, x, p, us, t, t_eps, h.row(i));
+                    *he.at(i) = T::from_f64(d);
                 }
             })
         },

@@ -8,7 +8,16 @@
 //! The output is in sorted order and monotone along the row; as ε → 0 it is the hard sort.
 //!
 //! [`backward`] is the VJP (`g[σ] = M(u)`) and [`jvp`] the JVP, its transpose (`Mᵀ(t[σ])`, in
-//! sorted order), both O(n) per row from the saved `permutation` residual.
+//! sorted order), both O(n) per row from the saved `permutation` residual. [`hvp`] is the
+//! derivative of the backward along `(t, t_ε)` at a fixed cotangent `u` (the Hessian of
+//! `⟨u, sorted⟩` applied to `(t, t_ε)`), O(n) per row as well. On each block `B` of the
+//! forward the gradient in `x` does not depend on ε, so `H_xε = 0`; with `U_B = Σ_B u`:
+//! - l2: `H_xx = 0` (piecewise linear);
+//! - kl: `(H_xx t)[σ_j] = sign·U_B·p_j·(t[σ_j] − Σ_B p_i t[σ_i])`, `p = softmax(s_B)`;
+//! - both: `H_εε = sign/ε³ · (2C − Σ_B U_B·Var_B / ε)`, `C = Σ_B Σ_j u_{a+j}(μ_B − j)`, where
+//!   `μ_B`, `Var_B` are the mean and variance of the offset `j` in the block (starting at `a`)
+//!   under `π = softmax(w_B)`, uniform for l2 (`Var_B` drops out: `π` is then fixed); the
+//!   ε-gradient is `−sign·C/ε²`.
 
 use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
 use crate::check::{scan_rows, Check};
@@ -81,6 +90,36 @@ pub(crate) fn check_jvp_inputs<T: Real>(
         t_eps.abs(),
         eps,
         max_t + t_eps.abs() * n / eps / eps,
+    )?;
+    Ok(t_eps)
+}
+
+/// The HVP's tangents, as soft_sort's and soft_quantile's HVPs check them after the saves,
+/// the residual and the cotangent (`max_u`: the largest magnitude of the cotangent spread onto
+/// the sorted row); returns the ε-tangent.
+pub(crate) fn check_hvp_tangents<T: Real>(
+    check: Check,
+    eps: f64,
+    (tangent_values, st): (&[T], (bool, f64)),
+    tangent_regularization_strength: T,
+    max_u: f64,
+) -> Result<f64, Error> {
+    let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    let n = check.shape.n as f64;
+    // kl's `H_xx t` is at most n·|u|·2|t| an element.
+    check.no_overflow("tangent_values", max_t, eps, 2.0 * n * max_u * max_t)?;
+    // |C| ≤ n²|u|, and Var_B/ε⁴ ≤ n²/4 + 40 for every ε (it falls like e^(−1/ε)/ε⁴ as ε → 0);
+    // the products start from |t_ε|·|u|, so a zero tangent never meets a large 1/ε³.
+    let a = t_eps.abs() * max_u;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        a * 2.0 * n / eps / eps / eps + a * (n * n / 4.0 + 40.0),
     )?;
     Ok(t_eps)
 }
@@ -294,6 +333,87 @@ pub fn jvp<T: Real>(
     Ok(())
 }
 
+/// Hessian-vector product of `soft_sort`: the derivative of [`backward`] at the fixed cotangent
+/// `cotangent_sorted` along `tangent_values` and the ε-tangent `tangent_regularization_strength`
+/// (one scalar for the call). Per row, with `φ = ⟨cotangent_sorted, sorted⟩`:
+/// `hvp_values = H_xx·tangent_values + H_xε·t_ε` and `hvp_regularization_strength = H_εx·
+/// tangent_values + H_εε·t_ε`, the formulas in the module docs (`H_xε = H_εx = 0`, and
+/// `H_xx = 0` for l2). `values` and `permutation` are the forward's; O(n) per row, no sort. At
+/// ties (a kink) it is the derivative on the piece the forward chose.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_sorted: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("cotangent_sorted", cotangent_sorted.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The finite checks in one parallel pass, their errors taken below in argument order.
+    let [sv, su, st] = scan_rows(shape, [values, cotangent_sorted, tangent_values]);
+    check_values(check, eps, values, sv)?;
+    check.permutation("permutation", permutation)?;
+    let max_u = check.finite_scanned("cotangent_sorted", cotangent_sorted, su)?;
+    check.no_overflow(
+        "cotangent_sorted",
+        max_u,
+        eps,
+        max_u * shape.n as f64 / eps / eps,
+    )?;
+    let t_eps = check_hvp_tangents(
+        check,
+        eps,
+        (tangent_values, st),
+        tangent_regularization_strength,
+        max_u,
+    )?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let sorter = Sorter::new(eps, params);
+    let bufs = (
+        In::new(values, n),
+        In::new(permutation, n),
+        In::new(cotangent_sorted, n),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    let work = super::soft_rank::row_work(n);
+    run_rows(
+        shape.batch,
+        work,
+        bufs,
+        |rows, (x, p, u, t, mut h, mut he)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let (x, p, u, t) = (x.row(i), p.row(i), u.row(i), t.row(i));
+                    *he.at(i) =
+                        T::from_f64(sorter.hvp_row(&mut sc.row, x, p, u, t, t_eps, h.row(i)));
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
 /// The soft_sort row kernels with their parameters resolved (soft_quantile uses them too).
 pub(crate) struct Sorter {
     eps: f64,
@@ -451,6 +571,82 @@ impl Sorter {
                 });
             }
         }
+    }
+
+    /// One row of the HVP at cotangent `u` (sorted order) along `(t, t_eps)`: writes `H_xx t`
+    /// into `h` (input order) and returns `H_εε t_eps` (`H_xε = H_εx = 0`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn hvp_row<T: Real, U: Real, V: Real>(
+        &self,
+        sc: &mut RowScratch,
+        x: &[T],
+        perm: &[i32],
+        u: &[U],
+        t: &[V],
+        t_eps: f64,
+        h: &mut [T],
+    ) -> f64 {
+        let n = x.len();
+        let sign = self.sign();
+        let inv_eps = 1.0 / self.eps;
+        // C = Σ_B Σ_j u_{a+j}(μ_B − j) and Σ_B U_B·Var_B, offsets j within each block.
+        let (mut c, mut uv) = (0.0, 0.0);
+        match self.regularization {
+            Regularization::L2 => {
+                for_each_block(perm, |a, block| {
+                    for &p in block {
+                        h[column(p)] = T::from_f64(0.0);
+                    }
+                    let mu = (block.len() - 1) as f64 / 2.0;
+                    for (j, uj) in u[a..a + block.len()].iter().enumerate() {
+                        c += uj.to_f64() * (mu - j as f64);
+                    }
+                });
+            }
+            Regularization::Kl => {
+                let e = take(&mut sc.f1, n);
+                // exp(−1/ε): the ratio of consecutive softmax(w_B) weights.
+                let q = (-inv_eps).exp();
+                for_each_block(perm, |a, block| {
+                    if block.len() == 1 {
+                        h[column(block[0])] = T::from_f64(0.0);
+                        return;
+                    }
+                    let u = &u[a..a + block.len()];
+                    let e = &mut e[..block.len()];
+                    let z = block_softmax(sign, x, block, e);
+                    let sum_u = sum4(u, |v| v.to_f64());
+                    let mut sum_et = 0.0;
+                    for (&ej, &p) in e.iter().zip(block) {
+                        sum_et += ej * t[column(p)].to_f64();
+                    }
+                    let pt = sum_et / z;
+                    let k = sign * sum_u / z;
+                    for (&ej, &p) in e.iter().zip(block) {
+                        h[column(p)] = T::from_f64(k * ej * (t[column(p)].to_f64() - pt));
+                    }
+                    // μ_B and Var_B of the offset under π_j ∝ q^j, the variance in a second
+                    // pass (it is ≈ q, far below μ_B², as ε → 0).
+                    let (mut wt, mut zw, mut mj) = (1.0, 0.0, 0.0);
+                    for j in 0..block.len() {
+                        zw += wt;
+                        mj += wt * j as f64;
+                        wt *= q;
+                    }
+                    let mu = mj / zw;
+                    let (mut wt, mut vj) = (1.0, 0.0);
+                    for (j, uj) in u.iter().enumerate() {
+                        let d = mu - j as f64;
+                        vj += wt * d * d;
+                        wt *= q;
+                        c += uj.to_f64() * d;
+                    }
+                    uv += sum_u * (vj / zw);
+                });
+            }
+        }
+        // t_ε·sign/ε³·(2C − Σ U_B Var_B/ε), multiplied from t_ε up so a zero stays zero.
+        t_eps * sign * (2.0 * c - uv * inv_eps) * inv_eps * inv_eps * inv_eps
     }
 
     /// One row of the backward; writes `g` and returns the ε-gradient of the row.
