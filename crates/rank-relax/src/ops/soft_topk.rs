@@ -30,9 +30,15 @@
 //! block, the Jacobian of `y` in `s/ε` is `I − 11ᵀ/|B|` (l2) or `diag(3e²)(I − 1cᵀ/Σc)` with
 //! `c = e²` (p43), and zero outside the block. The mask depends on `x/ε` only, so the
 //! ε-gradient is `−⟨g, x⟩/ε`, taken as `−⟨g_s, e⟩` (the block's value cancels).
+//!
+//! [`hvp`], the derivative of the backward (the Hessian of `⟨u, mask⟩` in `(x, ε)` applied to a
+//! tangent), is O(n) per row from the same residual. l2's mask is linear in `x/ε` on each
+//! piece, so `H_xx = 0` and only the terms in ε remain; p43 differentiates the block equation
+//! `Σ_B e³ = ones` twice, which gives `d²v = 2ε·Σ_B e·de·de′ / Σ_B e²` and the formulas at
+//! [`hvp`]. Outside the block the mask is constant, and so is the backward.
 
 use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
-use crate::check::{scan_rows, Check};
+use crate::check::{scan_rows, Check, Num};
 use crate::error::Error;
 use crate::pav::{column, for_each_block};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -274,6 +280,109 @@ pub fn jvp<T: Real>(
             }
         })
     });
+    Ok(())
+}
+
+/// Hessian-vector product of `soft_topk`: the derivative of [`backward`] (at a fixed
+/// `cotangent_mask` `u`) along `(tangent_values, tangent_regularization_strength)` = `(t, τ)`.
+/// Per row, with `φ = ⟨u, mask⟩`: `hvp_values = H_xx t + H_xε τ` and
+/// `hvp_regularization_strength = H_εx t + H_εε τ`. `values` and `permutation` are the
+/// forward's; O(n) per row, no sort.
+///
+/// On the boundary block, in sorted order, with `t_s = sign·t[σ]`, `g_s` the backward's gradient
+/// there and `g_ε` its ε-gradient (`hvp_values = sign·h_s[σ⁻¹]`, 0 outside the block):
+/// - l2 (the mask is linear in `x/ε` on each piece, so `H_xx = 0`):
+///   `h_s = −τ·g_s/ε`, `hvp_ε = −⟨g_s, t_s⟩/ε − 2τ·g_ε/ε`;
+/// - p43 (`Σ_B e³ = ones` differentiated twice): with `c = e²`, `ũ = u_s − Σcu/Σc`,
+///   `de = (q − Σcq/Σc)/ε` the JVP's (`q = t_s − τ·e`), `a = 6·ũ∘e∘de` and
+///   `b = (a − c·Σa/Σc)/ε`: `h_s = b − τ·g_s/ε`, `hvp_ε = −⟨b, e⟩ − ⟨g_s, t_s⟩/ε − 2τ·g_ε/ε`.
+///
+/// The Hessian is symmetric: `⟨(w, ω), hvp(t, τ)⟩ = ⟨(t, τ), hvp(w, ω)⟩` summed over rows.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_mask: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("cotangent_mask", cotangent_mask.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let k = check_k(check, params.k)?;
+    let eps = check.strength(params.regularization_strength)?;
+    let [sv, su, st] = scan_rows(shape, [values, cotangent_mask, tangent_values]);
+    check.finite_scanned("values", values, sv)?;
+    check.permutation("permutation", permutation)?;
+    let max_u = check.finite_scanned("cotangent_mask", cotangent_mask, su)?;
+    let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // As the backward and the JVP: |g_s| ≤ 6|u|/ε, |de| ≤ 2(|t| + |τ|)/ε per item.
+    check.no_overflow("cotangent_mask", max_u, eps, 6.0 * max_u / eps)?;
+    check.no_overflow("tangent_values", max_t, eps, 6.0 * max_t / eps)?;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        6.0 * (max_t + t_eps.abs()) / eps,
+    )?;
+    // |a| ≤ 24|u|(|t| + |τ|)/ε, |b| ≤ (n + 1)·|a|/ε, and the ε-entry sums n of them.
+    let n = shape.n as f64;
+    let bound = (max_u / eps) * ((max_t + t_eps.abs()) / eps) * 48.0 * (n + 1.0) * n;
+    if !bound.is_finite() {
+        return Err(Error::invalid_argument(
+            OP,
+            format_args!(
+                "cotangent_mask × tangent / regularization_strength² overflows (max |cotangent_mask| = {}, max |tangent_values| = {}, |tangent_regularization_strength| = {}, regularization_strength = {})",
+                Num(max_u),
+                Num(max_t),
+                Num(t_eps.abs()),
+                Num(eps)
+            ),
+        ));
+    }
+
+    if shape.batch == 0 {
+        return Ok(());
+    }
+    let n = shape.n;
+    let topk = Topk::new(eps, k, params);
+    let bufs = (
+        In::new(values, n),
+        In::new(permutation, n),
+        In::new(cotangent_mask, n),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        n * 4,
+        bufs,
+        |rows, (x, p, u, t, mut out, mut he)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let row = (x.row(i), p.row(i), u.row(i), t.row(i));
+                    let d = topk.hvp_row(&mut sc.row, row, t_eps, out.row(i));
+                    *he.at(i) = T::from_f64(d);
+                }
+            })
+        },
+    );
     Ok(())
 }
 
@@ -581,6 +690,76 @@ impl Topk {
                 }
             }
         });
+    }
+
+    /// One row of the HVP with cotangent `u`, tangent `t` and ε-tangent `t_eps`; writes `out`
+    /// (input order) and returns the row's ε-entry. Cotangent and tangents enter scaled by 1/ε,
+    /// so every intermediate is within the checked bound on `|u|/ε · (|t| + |τ|)/ε`.
+    fn hvp_row<T: Real>(
+        &self,
+        sc: &mut RowScratch,
+        (x, perm, u, t): (&[T], &[i32], &[T], &[T]),
+        t_eps: f64,
+        out: &mut [T],
+    ) -> f64 {
+        let sign = self.sign();
+        let inv = 1.0 / self.eps;
+        let ti = t_eps * inv;
+        let p43 = self.p43;
+        out.fill(T::from_f64(0.0));
+        let mut he = 0.0;
+        self.for_each_pooled(sc, x, perm, |block, e| {
+            let ui = |j: usize| inv * u[column(block[j])].to_f64();
+            // q/ε = (t_s − τ·e)/ε.
+            let tsi = |j: usize| sign * inv * t[column(block[j])].to_f64();
+            let qi = |j: usize| tsi(j) - ti * e[j];
+            // Σ g_s·e and Σ g_s·t_s/ε, for the ε-entry.
+            let (mut ge, mut gt) = (0.0, 0.0);
+            if p43 {
+                let (mut sc_, mut scu, mut scq) = (0.0, 0.0, 0.0);
+                for (j, &ej) in e.iter().enumerate() {
+                    let c = ej * ej;
+                    sc_ += c;
+                    scu += c * ui(j);
+                    scq += c * qi(j);
+                }
+                let (fu, fq) = if sc_ > 0.0 {
+                    (scu / sc_, scq / sc_)
+                } else {
+                    (0.0, 0.0)
+                };
+                // ũ/ε and de (the JVP's); a/ε = 6·(ũ/ε)∘e∘de.
+                let a = |j: usize| 6.0 * (ui(j) - fu) * e[j] * (qi(j) - fq);
+                let mut sa = 0.0;
+                for (j, &ej) in e.iter().enumerate() {
+                    sa += a(j);
+                    let gs = 3.0 * (ej * ej) * (ui(j) - fu);
+                    ge += gs * ej;
+                    gt += gs * tsi(j);
+                }
+                let fa = if sc_ > 0.0 { sa / sc_ } else { 0.0 };
+                let mut be = 0.0;
+                for (j, &ej) in e.iter().enumerate() {
+                    let c = ej * ej;
+                    let b = a(j) - c * fa;
+                    let gs = 3.0 * c * (ui(j) - fu);
+                    be += b * ej;
+                    out[column(block[j])] = T::from_f64(sign * (b - ti * gs));
+                }
+                he -= be;
+            } else {
+                let mean = (0..e.len()).map(ui).sum::<f64>() / e.len() as f64;
+                for (j, &ej) in e.iter().enumerate() {
+                    let gs = ui(j) - mean;
+                    ge += gs * ej;
+                    gt += gs * tsi(j);
+                    out[column(block[j])] = T::from_f64(sign * (-ti * gs));
+                }
+            }
+            // With g_ε = −Σ g_s·e: −⟨g_s, t_s⟩/ε − 2τ·g_ε/ε.
+            he += 2.0 * ti * ge - gt;
+        });
+        he
     }
 }
 
