@@ -47,7 +47,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 1
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0x6cce901703468885)
+#define RR_ABI_HASH UINT64_C(0x85c633ef96b4b602)
 
 /* Status codes returned by every kernel. */
 
@@ -881,6 +881,69 @@ int32_t rr_soft_quantile_jvp_f32(
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_result);
+/**
+ * Second-order kernel (Hessian-vector product) of soft_quantile: the derivative of what the
+ * matching rr_soft_quantile_backward_f64 writes, at the same cotangents, along a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient: the Hessian of
+ * <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_soft_quantile_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] quantiles Quantile levels, at least one, each finite and in [0, 1]; the output has one
+ *     column per level. quantiles_len values (at least 1), each finite and in [0.0, 1.0]; default
+ *     {0.5}.
+ * @param[in] quantiles_len Number of values in quantiles.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_result [batch, m] (batch * quantiles_len elements): Cotangent of `result`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_quantile_hvp_f64(
+    size_t batch,
+    size_t n,
+    const double *quantiles,
+    size_t quantiles_len,
+    double regularization_strength,
+    int32_t regularization,
+    const double *values,
+    const int32_t *permutation,
+    const double *cotangent_result,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_soft_quantile_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_quantile_hvp_f32(
+    size_t batch,
+    size_t n,
+    const float *quantiles,
+    size_t quantiles_len,
+    float regularization_strength,
+    int32_t regularization,
+    const float *values,
+    const int32_t *permutation,
+    const float *cotangent_result,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_rank */
@@ -1202,6 +1265,65 @@ int32_t rr_soft_sort_jvp_f32(
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_sorted);
+/**
+ * Second-order kernel (Hessian-vector product) of soft_sort: the derivative of what the matching
+ * rr_soft_sort_backward_f64 writes, at the same cotangents, along a tangent of each differentiable
+ * input and one scalar tangent of each param that has a gradient: the Hessian of <cotangent,
+ * output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_soft_sort_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_sorted [batch, n]: Cotangent of `sorted`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_sort_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const int32_t *permutation,
+    const double *cotangent_sorted,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_soft_sort_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_sort_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const int32_t *permutation,
+    const float *cotangent_sorted,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_topk */
@@ -1373,6 +1495,69 @@ int32_t rr_soft_topk_jvp_f32(
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_mask);
+/**
+ * Second-order kernel (Hessian-vector product) of soft_topk: the derivative of what the matching
+ * rr_soft_topk_backward_f64 writes, at the same cotangents, along a tangent of each differentiable
+ * input and one scalar tangent of each param that has a gradient: the Hessian of <cotangent,
+ * output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_soft_topk_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of soft_topk (Sander et al. 2023), the penalty Ω of the
+ *     mask. One of RR_TOPK_REGULARIZATION_L2, RR_TOPK_REGULARIZATION_P43; default
+ *     RR_TOPK_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_mask [batch, n]: Cotangent of `mask`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_topk_hvp_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const int32_t *permutation,
+    const double *cotangent_mask,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_soft_topk_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_topk_hvp_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const int32_t *permutation,
+    const float *cotangent_mask,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* spearman_loss */

@@ -15,7 +15,7 @@ export const cEmitter: Emitter = {
   // Generic over the kernel's arguments, so any number of outputs. A shape's extent is a product of
   // arguments (n, a list's length); a dim that is an int param's value would need the value
   // checked before it sizes a buffer, so it is not bound yet.
-  capabilities: { ...BINDINGS, jvp: true },
+  capabilities: { ...BINDINGS, jvp: true, hvp: true },
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },

@@ -250,7 +250,7 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     '',
     renderKernel(op.backward, op.inPlaceVjp),
     '',
-    ...(op.jvp === null ? [] : [renderKernel(op.jvp, null), '']),
+    ...[op.jvp, op.hvp].flatMap((k) => (k === null ? [] : [renderKernel(k, null), ''])),
     join(externs, '\n\n'),
   );
 }

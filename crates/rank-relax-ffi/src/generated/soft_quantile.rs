@@ -172,6 +172,73 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    quantiles: *const T,
+    quantiles_len: usize,
+    regularization_strength: T,
+    regularization: i32,
+    values: *const T,
+    permutation: *const i32,
+    cotangent_result: *const T,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    hvp_values: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        // SAFETY: the caller guarantees quantiles is valid for quantiles_len reads
+        // (include/rank_relax.h).
+        let quantiles = unsafe { rr_ffi::list("quantiles", quantiles, quantiles_len) }?;
+        let rr_params = rr_op::Params {
+            quantiles,
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let cotangent_result = rr_ffi::In::new(
+            "cotangent_result",
+            cotangent_result,
+            rr_shape.extent("cotangent_result", &[quantiles_len])?,
+        )?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            permutation.region(),
+            cotangent_result.region(),
+            tangent_values.region(),
+            hvp_values.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                permutation.slice(),
+                cotangent_result.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                hvp_values.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `soft_quantile` in f32: see `rr_soft_quantile_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -281,6 +348,48 @@ pub unsafe extern "C" fn rr_soft_quantile_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `soft_quantile` in f32: see `rr_soft_quantile_hvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_quantile_hvp_f32(
+    batch: usize,
+    n: usize,
+    quantiles: *const f32,
+    quantiles_len: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    values: *const f32,
+    permutation: *const i32,
+    cotangent_result: *const f32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_values: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            quantiles,
+            quantiles_len,
+            regularization_strength,
+            regularization,
+            values,
+            permutation,
+            cotangent_result,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `soft_quantile` in f64: see `rr_soft_quantile_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -386,6 +495,48 @@ pub unsafe extern "C" fn rr_soft_quantile_jvp_f64(
             tangent_values,
             tangent_regularization_strength,
             tangent_result,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `soft_quantile` in f64: see `rr_soft_quantile_hvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_quantile_hvp_f64(
+    batch: usize,
+    n: usize,
+    quantiles: *const f64,
+    quantiles_len: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    values: *const f64,
+    permutation: *const i32,
+    cotangent_result: *const f64,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_values: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            quantiles,
+            quantiles_len,
+            regularization_strength,
+            regularization,
+            values,
+            permutation,
+            cotangent_result,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
         )
     }
 }

@@ -176,6 +176,67 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    k: i64,
+    regularization_strength: T,
+    regularization: i32,
+    direction: i32,
+    values: *const T,
+    permutation: *const i32,
+    cotangent_mask: *const T,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    hvp_values: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            k,
+            regularization_strength,
+            regularization: rank_relax::TopkRegularization::from_code(regularization)?,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let cotangent_mask = rr_ffi::In::new("cotangent_mask", cotangent_mask, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            permutation.region(),
+            cotangent_mask.region(),
+            tangent_values.region(),
+            hvp_values.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                permutation.slice(),
+                cotangent_mask.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                hvp_values.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `soft_topk` in f32: see `rr_soft_topk_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -284,6 +345,48 @@ pub unsafe extern "C" fn rr_soft_topk_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `soft_topk` in f32: see `rr_soft_topk_hvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_topk_hvp_f32(
+    batch: usize,
+    n: usize,
+    k: i64,
+    regularization_strength: f32,
+    regularization: i32,
+    direction: i32,
+    values: *const f32,
+    permutation: *const i32,
+    cotangent_mask: *const f32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_values: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            permutation,
+            cotangent_mask,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `soft_topk` in f64: see `rr_soft_topk_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -388,6 +491,48 @@ pub unsafe extern "C" fn rr_soft_topk_jvp_f64(
             tangent_values,
             tangent_regularization_strength,
             tangent_mask,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `soft_topk` in f64: see `rr_soft_topk_hvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_topk_hvp_f64(
+    batch: usize,
+    n: usize,
+    k: i64,
+    regularization_strength: f64,
+    regularization: i32,
+    direction: i32,
+    values: *const f64,
+    permutation: *const i32,
+    cotangent_mask: *const f64,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_values: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            permutation,
+            cotangent_mask,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
         )
     }
 }

@@ -123,6 +123,10 @@ size_t call_eps_param(const rrt_op *op)
     return op->num_param_grads > 0 ? op->param_grads[0] : op->num_params;
 }
 
+/* Levels off the middle: a single median of a block symmetric about it has a zero ε-derivative. */
+static const double levels[2] = {0.3, 0.8};
+static const float levels32[2] = {0.3f, 0.8f};
+
 void call_params(const rrt_op *op, rrt_param_value *p)
 {
     size_t i;
@@ -131,6 +135,11 @@ void call_params(const rrt_op *op, rrt_param_value *p)
         p[i] = q->default_value;
         if (q->type == RRT_REAL && q->grad) p[i].real = 0.7;
         if (q->type == RRT_INT && q->max.set && q->max.is_n) p[i].integer = CALL_N / 2;
+        if (q->type == RRT_LIST) {
+            p[i].list = levels;
+            p[i].list_f32 = levels32;
+            p[i].list_len = 2;
+        }
     }
 }
 

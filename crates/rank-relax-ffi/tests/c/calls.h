@@ -48,7 +48,7 @@ void call_tangents32(const rrt_op *op, float *const *tan, const float **out);
 /* The index of the param with a gradient (ε), or num_params. */
 size_t call_eps_param(const rrt_op *op);
 
-/* The params of a test call: defaults, ε = 0.7, an int bounded by n at n / 2. */
+/* The params of a test call: defaults, ε = 0.7, an int bounded by n at n / 2, a list {0.3, 0.8}. */
 void call_params(const rrt_op *op, rrt_param_value *p);
 
 /* Calls `fn(op, p, label)` for every combination of the op's enum params (at most two). */

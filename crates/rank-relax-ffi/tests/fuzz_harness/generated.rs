@@ -646,8 +646,8 @@ pub const OPS: &[Op] = &[
         backward_f64: soft_quantile_backward_f64,
         jvp_f32: Some(soft_quantile_jvp_f32),
         jvp_f64: Some(soft_quantile_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(soft_quantile_hvp_f32),
+        hvp_f64: Some(soft_quantile_hvp_f64),
     },
     Op {
         name: "soft_rank",
@@ -858,8 +858,8 @@ pub const OPS: &[Op] = &[
         backward_f64: soft_sort_backward_f64,
         jvp_f32: Some(soft_sort_jvp_f32),
         jvp_f64: Some(soft_sort_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(soft_sort_hvp_f32),
+        hvp_f64: Some(soft_sort_hvp_f64),
     },
     Op {
         name: "soft_topk",
@@ -969,8 +969,8 @@ pub const OPS: &[Op] = &[
         backward_f64: soft_topk_backward_f64,
         jvp_f32: Some(soft_topk_jvp_f32),
         jvp_f64: Some(soft_topk_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(soft_topk_hvp_f32),
+        hvp_f64: Some(soft_topk_hvp_f64),
     },
     Op {
         name: "spearman_loss",
@@ -1627,6 +1627,50 @@ unsafe fn soft_quantile_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
     }
 }
 
+unsafe fn soft_quantile_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_hvp_f32(
+            batch,
+            n,
+            a.lists_f32[0].as_ptr(),
+            a.lists_f32[0].len(),
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn soft_quantile_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_quantile::rr_soft_quantile_hvp_f64(
+            batch,
+            n,
+            a.lists[0].as_ptr(),
+            a.lists[0].len(),
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0],
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
 unsafe fn soft_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -1820,6 +1864,48 @@ unsafe fn soft_sort_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
     }
 }
 
+unsafe fn soft_sort_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_sort::rr_soft_sort_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn soft_sort_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_sort::rr_soft_sort_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0],
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
 unsafe fn soft_topk_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -1916,6 +2002,50 @@ unsafe fn soft_topk_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[2] as _,
             a.scalars[0],
             p[3] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_hvp_f32(
+            batch,
+            n,
+            a.ints[0],
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn soft_topk_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_topk::rr_soft_topk_hvp_f64(
+            batch,
+            n,
+            a.ints[0],
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0],
+            p[4] as _,
+            p[5] as _,
         )
     }
 }

@@ -510,6 +510,13 @@ static int32_t rrt_soft_quantile_jvp_f32(size_t batch, size_t n, const rrt_param
     return rr_soft_quantile_jvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_soft_quantile_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_soft_quantile_hvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_soft_quantile_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -528,6 +535,13 @@ static int32_t rrt_soft_quantile_jvp_f64(size_t batch, size_t n, const rrt_param
     double *const *otan)
 {
     return rr_soft_quantile_jvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_quantile_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_soft_quantile_hvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_rank */
@@ -655,6 +669,13 @@ static int32_t rrt_soft_sort_jvp_f32(size_t batch, size_t n, const rrt_param_val
     return rr_soft_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_soft_sort_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_soft_sort_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_soft_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -673,6 +694,13 @@ static int32_t rrt_soft_sort_jvp_f64(size_t batch, size_t n, const rrt_param_val
     double *const *otan)
 {
     return rr_soft_sort_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_sort_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_soft_sort_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_topk */
@@ -728,6 +756,13 @@ static int32_t rrt_soft_topk_jvp_f32(size_t batch, size_t n, const rrt_param_val
     return rr_soft_topk_jvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_soft_topk_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_soft_topk_hvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_soft_topk_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -746,6 +781,13 @@ static int32_t rrt_soft_topk_jvp_f64(size_t batch, size_t n, const rrt_param_val
     double *const *otan)
 {
     return rr_soft_topk_jvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_topk_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_soft_topk_hvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* spearman_loss */
@@ -920,8 +962,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_quantile_backward_f64,
         rrt_soft_quantile_jvp_f32,
         rrt_soft_quantile_jvp_f64,
-        NULL,
-        NULL,
+        rrt_soft_quantile_hvp_f32,
+        rrt_soft_quantile_hvp_f64,
     },
     {
         "soft_rank",
@@ -958,8 +1000,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_sort_backward_f64,
         rrt_soft_sort_jvp_f32,
         rrt_soft_sort_jvp_f64,
-        NULL,
-        NULL,
+        rrt_soft_sort_hvp_f32,
+        rrt_soft_sort_hvp_f64,
     },
     {
         "soft_topk",
@@ -977,8 +1019,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_topk_backward_f64,
         rrt_soft_topk_jvp_f32,
         rrt_soft_topk_jvp_f64,
-        NULL,
-        NULL,
+        rrt_soft_topk_hvp_f32,
+        rrt_soft_topk_hvp_f64,
     },
     {
         "spearman_loss",
