@@ -5,23 +5,24 @@
 # calls).
 
 export ndcg_loss, ndcg_loss_forward, ndcg_loss_forward!, ndcg_loss_pullback, ndcg_loss_pullback!,
-    NdcgLossTape
+    ndcg_loss_jvp, ndcg_loss_pushforward, NdcgLossTape
 export neural_sort, neural_sort_forward, neural_sort_forward!, neural_sort_pullback,
-    neural_sort_pullback!, NeuralSortTape
+    neural_sort_pullback!, neural_sort_jvp, neural_sort_pushforward, NeuralSortTape
 export neural_sort_apply, neural_sort_apply_forward, neural_sort_apply_forward!,
-    neural_sort_apply_pullback, neural_sort_apply_pullback!, NeuralSortApplyTape
+    neural_sort_apply_pullback, neural_sort_apply_pullback!, neural_sort_apply_jvp,
+    neural_sort_apply_pushforward, NeuralSortApplyTape
 export sigmoid_rank, sigmoid_rank_forward, sigmoid_rank_forward!, sigmoid_rank_pullback,
-    sigmoid_rank_pullback!, SigmoidRankTape
+    sigmoid_rank_pullback!, sigmoid_rank_jvp, sigmoid_rank_pushforward, SigmoidRankTape
 export soft_quantile, soft_quantile_forward, soft_quantile_forward!, soft_quantile_pullback,
-    soft_quantile_pullback!, SoftQuantileTape
+    soft_quantile_pullback!, soft_quantile_jvp, soft_quantile_pushforward, SoftQuantileTape
 export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
-    SoftRankTape
+    soft_rank_jvp, soft_rank_pushforward, SoftRankTape
 export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
-    SoftSortTape
+    soft_sort_jvp, soft_sort_pushforward, SoftSortTape
 export soft_topk, soft_topk_forward, soft_topk_forward!, soft_topk_pullback, soft_topk_pullback!,
-    SoftTopkTape
+    soft_topk_jvp, soft_topk_pushforward, SoftTopkTape
 export spearman_loss, spearman_loss_forward, spearman_loss_forward!, spearman_loss_pullback,
-    spearman_loss_pullback!, SpearmanLossTape
+    spearman_loss_pullback!, spearman_loss_jvp, spearman_loss_pushforward, SpearmanLossTape
 
 """
 Version of rank-relax these bindings were generated for (the spec's `package.version`).
@@ -29,7 +30,7 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
 const _RR_ABI_VERSION = UInt32(1)
-const _RR_ABI_HASH = 0xb6e9bcc466a0eeb8
+const _RR_ABI_HASH = 0x6cce901703468885
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -45,40 +46,58 @@ const _RR_RUNTIME_FNS = (
 const _RR_KERNEL_FNS = (
     rr_ndcg_loss_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_ndcg_loss_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_ndcg_loss_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_sigmoid_rank_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_sigmoid_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_spearman_loss_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_spearman_loss_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
 )
 
 # --- runtime --------------------------------------------------------------------------------------
@@ -198,6 +217,19 @@ function _rr_ndcg_loss_backward!(batch::Int, n::Int, regularization_strength::Fl
     return nothing
 end
 
+function _rr_ndcg_loss_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, scores::Array{Float32}, relevance::Array{Float32},
+        ranks::Array{Float32}, permutation::Array{Int32}, tangent_scores::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_loss::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
+        tangent_scores, tangent_regularization_strength, tangent_loss)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_ndcg_loss_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
         loss::Array{Float64}, ranks::Array{Float64}, permutation::Array{Int32})
@@ -219,6 +251,19 @@ function _rr_ndcg_loss_backward!(batch::Int, n::Int, regularization_strength::Fl
          Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
         batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
         cotangent_loss, grad_scores, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_ndcg_loss_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
+        ranks::Array{Float64}, permutation::Array{Int32}, tangent_scores::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_loss::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
+        tangent_scores, tangent_regularization_strength, tangent_loss)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -442,6 +487,101 @@ function ndcg_loss_pullback!(grad_scores, tape::NdcgLossTape{T,N}, cotangent_los
     return grad_scores, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    ndcg_loss_pushforward(tape::NdcgLossTape, tangent_scores; tangent_regularization_strength = 0.0,
+                          dims = 1)
+    ndcg_loss_pushforward(tape::RankRelax.AxisTape, tangent_scores;
+                          tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_loss
+
+Forward-mode derivative (Jacobian-vector product) of [`ndcg_loss`](@ref) at the inputs of the tape's
+call: the tangent of the output from a tangent of each differentiable input and of each param that
+has a gradient. Analytical, computed by the library from the tape, without sorting again; it is the
+adjoint of [`ndcg_loss_pullback`](@ref). [`ndcg_loss_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`ndcg_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_scores`: Tangent of `scores`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_loss`: The tangent of `loss` (its directional derivative), a number for a `Vector` input,
+  a `Vector` of length `B` for a `Matrix`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument. `relevance` takes no tangent.
+"""
+function ndcg_loss_pushforward(
+    tape::NdcgLossTape{T,N},
+    tangent_scores;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("ndcg_loss_pushforward", 1, dims)
+    _rr_tangent_scores = _rr_tangent(T, "ndcg_loss", "tangent_scores", "scores", tangent_scores,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_loss = Vector{T}(undef, tape._rr_batch)
+    _rr_ndcg_loss_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.scores, tape.relevance, tape.ranks, tape.permutation,
+        _rr_tangent_scores, _rr_tangent_regularization_strength, _rr_tangent_loss)
+    return _rr_per_row(_rr_tangent_loss, tape._rr_size)
+end
+function ndcg_loss_pushforward(
+    tape::AxisTape{<:NdcgLossTape},
+    tangent_scores;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("ndcg_loss_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(ndcg_loss_pushforward, "ndcg_loss", ("tangent_scores",),
+        ("scores",), tape, (tangent_scores,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    ndcg_loss_jvp(scores, relevance, tangent_scores; regularization_strength = 1.0,
+                  regularization = :l2, tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_loss
+
+Jacobian-vector product (forward mode) of [`ndcg_loss`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`ndcg_loss_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of `ndcg_loss`,
+with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`ndcg_loss`](@ref).
+- `tangent_scores`: Tangent of `scores`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_loss`: The tangent of `loss` (its directional derivative), a number for a `Vector` input,
+  a `Vector` of length `B` for a `Matrix`.
+
+Bad input throws `ArgumentError` as for `ndcg_loss`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function ndcg_loss_jvp(
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real},
+    tangent_scores;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(ndcg_loss_forward(scores, relevance;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
+    return ndcg_loss_pushforward(_rr_tape, tangent_scores;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- neural_sort ----------------------------------------------------------------------------------
 
 function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -466,6 +606,19 @@ function _rr_neural_sort_backward!(batch::Int, n::Int, regularization_strength::
     return nothing
 end
 
+function _rr_neural_sort_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_permutation_matrix::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32,
+         Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, permutation_matrix, tangent_values,
+        tangent_regularization_strength, tangent_permutation_matrix)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_forward_f64[], Int32,
@@ -484,6 +637,19 @@ function _rr_neural_sort_backward!(batch::Int, n::Int, regularization_strength::
          Ptr{Float64}),
         batch, n, regularization_strength, direction, values, permutation_matrix,
         cotangent_permutation_matrix, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_permutation_matrix::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64,
+         Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, permutation_matrix, tangent_values,
+        tangent_regularization_strength, tangent_permutation_matrix)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -703,6 +869,100 @@ function neural_sort_pullback!(
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    neural_sort_pushforward(tape::NeuralSortTape, tangent_values;
+                            tangent_regularization_strength = 0.0, dims = 1)
+    neural_sort_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                            tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_permutation_matrix
+
+Forward-mode derivative (Jacobian-vector product) of [`neural_sort`](@ref) at the inputs of the
+tape's call: the tangent of the output from a tangent of each differentiable input and of each param
+that has a gradient. Analytical, computed by the library from the tape, without sorting again; it is
+the adjoint of [`neural_sort_pullback`](@ref). [`neural_sort_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`neural_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_permutation_matrix`: The tangent of `permutation_matrix` (its directional derivative), an
+  array of the size of `permutation_matrix`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function neural_sort_pushforward(
+    tape::NeuralSortTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "neural_sort", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_permutation_matrix =
+        Array{T}(undef, _rr_size(tape._rr_size, tape._rr_n, tape._rr_n))
+    _rr_neural_sort_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
+        tape.values, tape.permutation_matrix, _rr_tangent_values,
+        _rr_tangent_regularization_strength, _rr_tangent_permutation_matrix)
+    return _rr_tangent_permutation_matrix
+end
+function neural_sort_pushforward(
+    tape::AxisTape{<:NeuralSortTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(neural_sort_pushforward, "neural_sort", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    neural_sort_jvp(values, tangent_values; regularization_strength = 1.0, direction = :ascending,
+                    tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_permutation_matrix
+
+Jacobian-vector product (forward mode) of [`neural_sort`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`neural_sort_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`neural_sort`, with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`neural_sort`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_permutation_matrix`: The tangent of `permutation_matrix` (its directional derivative), an
+  array of the size of `permutation_matrix`.
+
+Bad input throws `ArgumentError` as for `neural_sort`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function neural_sort_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(neural_sort_forward(values; regularization_strength = regularization_strength,
+        direction = direction, dims = dims))
+    return neural_sort_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- neural_sort_apply ----------------------------------------------------------------------------
 
 function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -727,6 +987,19 @@ function _rr_neural_sort_apply_backward!(batch::Int, n::Int, regularization_stre
     return nothing
 end
 
+function _rr_neural_sort_apply_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, payload::Array{Float32},
+        tangent_values::Array{Float32}, tangent_payload::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_output::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
+         Float32, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, tangent_values,
+        tangent_payload, tangent_regularization_strength, tangent_output)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, payload::Array{Float64}, output::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_forward_f64[], Int32,
@@ -745,6 +1018,19 @@ function _rr_neural_sort_apply_backward!(batch::Int, n::Int, regularization_stre
          Ptr{Float64}, Ptr{Float64}),
         batch, n, regularization_strength, direction, values, payload, cotangent_output,
         grad_values, grad_payload, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_apply_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, payload::Array{Float64},
+        tangent_values::Array{Float64}, tangent_payload::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_output::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
+         Float64, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, tangent_values,
+        tangent_payload, tangent_regularization_strength, tangent_output)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -979,6 +1265,110 @@ function neural_sort_apply_pullback!(
     return grad_values, grad_payload, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    neural_sort_apply_pushforward(tape::NeuralSortApplyTape, tangent_values, tangent_payload;
+                                  tangent_regularization_strength = 0.0, dims = 1)
+    neural_sort_apply_pushforward(tape::RankRelax.AxisTape, tangent_values, tangent_payload;
+                                  tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_output
+
+Forward-mode derivative (Jacobian-vector product) of [`neural_sort_apply`](@ref) at the inputs of
+the tape's call: the tangent of the output from a tangent of each differentiable input and of each
+param that has a gradient. Analytical, computed by the library from the tape, without sorting again;
+it is the adjoint of [`neural_sort_apply_pullback`](@ref). [`neural_sort_apply_jvp`](@ref) runs the
+forward too. A ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`neural_sort_apply_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_payload`: Tangent of `payload`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_output`: The tangent of `output` (its directional derivative), an array of the size of
+  `output`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function neural_sort_apply_pushforward(
+    tape::NeuralSortApplyTape{T,N},
+    tangent_values,
+    tangent_payload;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_apply_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "neural_sort_apply", "tangent_values", "values",
+        tangent_values, tape._rr_size)
+    _rr_tangent_payload = _rr_tangent(T, "neural_sort_apply", "tangent_payload", "payload",
+        tangent_payload, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_output = Array{T}(undef, tape._rr_size)
+    _rr_neural_sort_apply_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.direction, tape.values, tape.payload, _rr_tangent_values, _rr_tangent_payload,
+        _rr_tangent_regularization_strength, _rr_tangent_output)
+    return _rr_tangent_output
+end
+function neural_sort_apply_pushforward(
+    tape::AxisTape{<:NeuralSortApplyTape},
+    tangent_values,
+    tangent_payload;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_apply_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(neural_sort_apply_pushforward, "neural_sort_apply",
+        ("tangent_values", "tangent_payload"), ("values", "payload"), tape,
+        (tangent_values, tangent_payload);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    neural_sort_apply_jvp(values, payload, tangent_values, tangent_payload;
+                          regularization_strength = 1.0, direction = :ascending,
+                          tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_output
+
+Jacobian-vector product (forward mode) of [`neural_sort_apply`](@ref): the tangent of its output at
+the given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`neural_sort_apply_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`neural_sort_apply`, with the same checks. The tangents are converted to the element type of the
+call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`neural_sort_apply`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_payload`: Tangent of `payload`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_output`: The tangent of `output` (its directional derivative), an array of the size of
+  `output`.
+
+Bad input throws `ArgumentError` as for `neural_sort_apply`; a tangent of the wrong size, or a NaN
+or infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function neural_sort_apply_jvp(
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real},
+    tangent_values,
+    tangent_payload;
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction, dims = dims))
+    return neural_sort_apply_pushforward(_rr_tape, tangent_values, tangent_payload;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- sigmoid_rank ---------------------------------------------------------------------------------
 
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -1001,6 +1391,17 @@ function _rr_sigmoid_rank_backward!(batch::Int, n::Int, regularization_strength:
     return nothing
 end
 
+function _rr_sigmoid_rank_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_ranks::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, tangent_values,
+        tangent_regularization_strength, tangent_ranks)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, ranks::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_forward_f64[], Int32,
@@ -1017,6 +1418,17 @@ function _rr_sigmoid_rank_backward!(batch::Int, n::Int, regularization_strength:
         (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
         batch, n, regularization_strength, direction, values, cotangent_ranks, grad_values,
         grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_sigmoid_rank_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_ranks::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, tangent_values,
+        tangent_regularization_strength, tangent_ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1221,6 +1633,98 @@ function sigmoid_rank_pullback!(
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    sigmoid_rank_pushforward(tape::SigmoidRankTape, tangent_values;
+                             tangent_regularization_strength = 0.0, dims = 1)
+    sigmoid_rank_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                             tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_ranks
+
+Forward-mode derivative (Jacobian-vector product) of [`sigmoid_rank`](@ref) at the inputs of the
+tape's call: the tangent of the output from a tangent of each differentiable input and of each param
+that has a gradient. Analytical, computed by the library from the tape, without sorting again; it is
+the adjoint of [`sigmoid_rank_pullback`](@ref). [`sigmoid_rank_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`sigmoid_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_ranks`: The tangent of `ranks` (its directional derivative), an array of the size of
+  `ranks`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function sigmoid_rank_pushforward(
+    tape::SigmoidRankTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("sigmoid_rank_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "sigmoid_rank", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_ranks = Array{T}(undef, tape._rr_size)
+    _rr_sigmoid_rank_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
+        tape.values, _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_ranks)
+    return _rr_tangent_ranks
+end
+function sigmoid_rank_pushforward(
+    tape::AxisTape{<:SigmoidRankTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("sigmoid_rank_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(sigmoid_rank_pushforward, "sigmoid_rank", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    sigmoid_rank_jvp(values, tangent_values; regularization_strength = 1.0, direction = :ascending,
+                     tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_ranks
+
+Jacobian-vector product (forward mode) of [`sigmoid_rank`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`sigmoid_rank_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`sigmoid_rank`, with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`sigmoid_rank`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_ranks`: The tangent of `ranks` (its directional derivative), an array of the size of
+  `ranks`.
+
+Bad input throws `ArgumentError` as for `sigmoid_rank`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function sigmoid_rank_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
+        direction = direction, dims = dims))
+    return sigmoid_rank_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_quantile --------------------------------------------------------------------------------
 
 function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float32},
@@ -1248,6 +1752,19 @@ function _rr_soft_quantile_backward!(batch::Int, n::Int, quantiles::Vector{Float
     return nothing
 end
 
+function _rr_soft_quantile_jvp!(batch::Int, n::Int, quantiles::Vector{Float32},
+        regularization_strength::Float32, regularization::Int32, values::Array{Float32},
+        permutation::Array{Int32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_result::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        permutation, tangent_values, tangent_regularization_strength, tangent_result)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float64},
         regularization_strength::Float64, regularization::Int32, values::Array{Float64},
         result::Array{Float64}, permutation::Array{Int32})
@@ -1269,6 +1786,19 @@ function _rr_soft_quantile_backward!(batch::Int, n::Int, quantiles::Vector{Float
          Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
         permutation, cotangent_result, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_quantile_jvp!(batch::Int, n::Int, quantiles::Vector{Float64},
+        regularization_strength::Float64, regularization::Int32, values::Array{Float64},
+        permutation::Array{Int32}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_result::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        permutation, tangent_values, tangent_regularization_strength, tangent_result)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1502,6 +2032,101 @@ function soft_quantile_pullback!(
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    soft_quantile_pushforward(tape::SoftQuantileTape, tangent_values;
+                              tangent_regularization_strength = 0.0, dims = 1)
+    soft_quantile_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                              tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_result
+
+Forward-mode derivative (Jacobian-vector product) of [`soft_quantile`](@ref) at the inputs of the
+tape's call: the tangent of the output from a tangent of each differentiable input and of each param
+that has a gradient. Analytical, computed by the library from the tape, without sorting again; it is
+the adjoint of [`soft_quantile_pullback`](@ref). [`soft_quantile_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`soft_quantile_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_result`: The tangent of `result` (its directional derivative), an array of the size of
+  `result`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function soft_quantile_pushforward(
+    tape::SoftQuantileTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_quantile_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "soft_quantile", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_result = Array{T}(undef, _rr_size(tape._rr_size, length(tape.quantiles)))
+    _rr_soft_quantile_jvp!(tape._rr_batch, tape._rr_n, tape.quantiles, tape.regularization_strength,
+        tape.regularization, tape.values, tape.permutation, _rr_tangent_values,
+        _rr_tangent_regularization_strength, _rr_tangent_result)
+    return _rr_tangent_result
+end
+function soft_quantile_pushforward(
+    tape::AxisTape{<:SoftQuantileTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_quantile_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(soft_quantile_pushforward, "soft_quantile", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_quantile_jvp(values, tangent_values; quantiles = [0.5], regularization_strength = 1.0,
+                      regularization = :l2, tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_result
+
+Jacobian-vector product (forward mode) of [`soft_quantile`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`soft_quantile_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_quantile`, with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_quantile`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_result`: The tangent of `result` (its directional derivative), an array of the size of
+  `result`.
+
+Bad input throws `ArgumentError` as for `soft_quantile`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_quantile_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
+    return soft_quantile_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_rank ------------------------------------------------------------------------------------
 
 function _rr_soft_rank_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -1527,6 +2152,19 @@ function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Fl
     return nothing
 end
 
+function _rr_soft_rank_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, ranks::Array{Float32},
+        permutation::Array{Int32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_ranks::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
+        tangent_values, tangent_regularization_strength, tangent_ranks)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_rank_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
         permutation::Array{Int32})
@@ -1546,6 +2184,19 @@ function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Fl
          Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
         batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
         cotangent_ranks, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
+        permutation::Array{Int32}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_ranks::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
+        tangent_values, tangent_regularization_strength, tangent_ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1766,6 +2417,100 @@ function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ran
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    soft_rank_pushforward(tape::SoftRankTape, tangent_values; tangent_regularization_strength = 0.0,
+                          dims = 1)
+    soft_rank_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                          tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_ranks
+
+Forward-mode derivative (Jacobian-vector product) of [`soft_rank`](@ref) at the inputs of the tape's
+call: the tangent of the output from a tangent of each differentiable input and of each param that
+has a gradient. Analytical, computed by the library from the tape, without sorting again; it is the
+adjoint of [`soft_rank_pullback`](@ref). [`soft_rank_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`soft_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_ranks`: The tangent of `ranks` (its directional derivative), an array of the size of
+  `ranks`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function soft_rank_pushforward(
+    tape::SoftRankTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_rank_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "soft_rank", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_ranks = Array{T}(undef, tape._rr_size)
+    _rr_soft_rank_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.ranks, tape.permutation,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_ranks)
+    return _rr_tangent_ranks
+end
+function soft_rank_pushforward(
+    tape::AxisTape{<:SoftRankTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_rank_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(soft_rank_pushforward, "soft_rank", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_rank_jvp(values, tangent_values; regularization_strength = 1.0, regularization = :l2,
+                  direction = :ascending, tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_ranks
+
+Jacobian-vector product (forward mode) of [`soft_rank`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`soft_rank_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of `soft_rank`,
+with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_rank`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_ranks`: The tangent of `ranks` (its directional derivative), an array of the size of
+  `ranks`.
+
+Bad input throws `ArgumentError` as for `soft_rank`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_rank_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_rank_forward(values; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction, dims = dims))
+    return soft_rank_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_sort ------------------------------------------------------------------------------------
 
 function _rr_soft_sort_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -1791,6 +2536,19 @@ function _rr_soft_sort_backward!(batch::Int, n::Int, regularization_strength::Fl
     return nothing
 end
 
+function _rr_soft_sort_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_sorted::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Float32,
+         Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values, permutation,
+        tangent_values, tangent_regularization_strength, tangent_sorted)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, direction::Int32, values::Array{Float64}, sorted::Array{Float64},
         permutation::Array{Int32})
@@ -1810,6 +2568,19 @@ function _rr_soft_sort_backward!(batch::Int, n::Int, regularization_strength::Fl
          Ptr{Float64}, Ptr{Float64}),
         batch, n, regularization_strength, regularization, direction, values, permutation,
         cotangent_sorted, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_sorted::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Float64,
+         Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values, permutation,
+        tangent_values, tangent_regularization_strength, tangent_sorted)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -2029,6 +2800,100 @@ function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sor
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    soft_sort_pushforward(tape::SoftSortTape, tangent_values; tangent_regularization_strength = 0.0,
+                          dims = 1)
+    soft_sort_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                          tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_sorted
+
+Forward-mode derivative (Jacobian-vector product) of [`soft_sort`](@ref) at the inputs of the tape's
+call: the tangent of the output from a tangent of each differentiable input and of each param that
+has a gradient. Analytical, computed by the library from the tape, without sorting again; it is the
+adjoint of [`soft_sort_pullback`](@ref). [`soft_sort_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`soft_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_sorted`: The tangent of `sorted` (its directional derivative), an array of the size of
+  `sorted`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function soft_sort_pushforward(
+    tape::SoftSortTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_sort_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "soft_sort", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_sorted = Array{T}(undef, tape._rr_size)
+    _rr_soft_sort_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_tangent_values,
+        _rr_tangent_regularization_strength, _rr_tangent_sorted)
+    return _rr_tangent_sorted
+end
+function soft_sort_pushforward(
+    tape::AxisTape{<:SoftSortTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_sort_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(soft_sort_pushforward, "soft_sort", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_sort_jvp(values, tangent_values; regularization_strength = 1.0, regularization = :l2,
+                  direction = :ascending, tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_sorted
+
+Jacobian-vector product (forward mode) of [`soft_sort`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`soft_sort_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of `soft_sort`,
+with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_sort`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_sorted`: The tangent of `sorted` (its directional derivative), an array of the size of
+  `sorted`.
+
+Bad input throws `ArgumentError` as for `soft_sort`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_sort_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_sort_forward(values; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction, dims = dims))
+    return soft_sort_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_topk ------------------------------------------------------------------------------------
 
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
@@ -2054,6 +2919,19 @@ function _rr_soft_topk_backward!(batch::Int, n::Int, k::Int64, regularization_st
     return nothing
 end
 
+function _rr_soft_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_mask::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
+         Float32, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values, permutation,
+        tangent_values, tangent_regularization_strength, tangent_mask)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
         regularization::Int32, direction::Int32, values::Array{Float64}, mask::Array{Float64},
         permutation::Array{Int32})
@@ -2073,6 +2951,19 @@ function _rr_soft_topk_backward!(batch::Int, n::Int, k::Int64, regularization_st
          Ptr{Float64}, Ptr{Float64}),
         batch, n, k, regularization_strength, regularization, direction, values, permutation,
         cotangent_mask, grad_values, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_mask::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
+         Float64, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values, permutation,
+        tangent_values, tangent_regularization_strength, tangent_mask)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -2302,6 +3193,103 @@ function soft_topk_pullback!(grad_values, tape::SoftTopkTape{T,N}, cotangent_mas
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    soft_topk_pushforward(tape::SoftTopkTape, tangent_values; tangent_regularization_strength = 0.0,
+                          dims = 1)
+    soft_topk_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                          tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_mask
+
+Forward-mode derivative (Jacobian-vector product) of [`soft_topk`](@ref) at the inputs of the tape's
+call: the tangent of the output from a tangent of each differentiable input and of each param that
+has a gradient. Analytical, computed by the library from the tape, without sorting again; it is the
+adjoint of [`soft_topk_pullback`](@ref). [`soft_topk_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`soft_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_mask`: The tangent of `mask` (its directional derivative), an array of the size of
+  `mask`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function soft_topk_pushforward(
+    tape::SoftTopkTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_topk_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "soft_topk", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_mask = Array{T}(undef, tape._rr_size)
+    _rr_soft_topk_jvp!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_tangent_values,
+        _rr_tangent_regularization_strength, _rr_tangent_mask)
+    return _rr_tangent_mask
+end
+function soft_topk_pushforward(
+    tape::AxisTape{<:SoftTopkTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_topk_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(soft_topk_pushforward, "soft_topk", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_topk_jvp(values, tangent_values; k = 1, regularization_strength = 1.0,
+                  regularization = :l2, direction = :descending,
+                  tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_mask
+
+Jacobian-vector product (forward mode) of [`soft_topk`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`soft_topk_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of `soft_topk`,
+with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_topk`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_mask`: The tangent of `mask` (its directional derivative), an array of the size of
+  `mask`.
+
+Bad input throws `ArgumentError` as for `soft_topk`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_topk_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims))
+    return soft_topk_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- spearman_loss --------------------------------------------------------------------------------
 
 function _rr_spearman_loss_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -2334,6 +3322,22 @@ function _rr_spearman_loss_backward!(batch::Int, n::Int, regularization_strength
     return nothing
 end
 
+function _rr_spearman_loss_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, predictions::Array{Float32}, targets::Array{Float32},
+        prediction_ranks::Array{Float32}, prediction_permutation::Array{Int32},
+        target_ranks::Array{Float32}, target_permutation::Array{Int32},
+        tangent_predictions::Array{Float32}, tangent_targets::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_loss::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
+        prediction_permutation, target_ranks, target_permutation, tangent_predictions,
+        tangent_targets, tangent_regularization_strength, tangent_loss)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_spearman_loss_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
         loss::Array{Float64}, prediction_ranks::Array{Float64},
@@ -2360,6 +3364,22 @@ function _rr_spearman_loss_backward!(batch::Int, n::Int, regularization_strength
         batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
         prediction_permutation, target_ranks, target_permutation, cotangent_loss, grad_predictions,
         grad_targets, grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_spearman_loss_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
+        prediction_ranks::Array{Float64}, prediction_permutation::Array{Int32},
+        target_ranks::Array{Float64}, target_permutation::Array{Int32},
+        tangent_predictions::Array{Float64}, tangent_targets::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_loss::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
+        prediction_permutation, target_ranks, target_permutation, tangent_predictions,
+        tangent_targets, tangent_regularization_strength, tangent_loss)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -2607,12 +3627,118 @@ function spearman_loss_pullback!(
     return grad_predictions, grad_targets, sum(_rr_grad_regularization_strength)
 end
 
+"""
+    spearman_loss_pushforward(tape::SpearmanLossTape, tangent_predictions, tangent_targets;
+                              tangent_regularization_strength = 0.0, dims = 1)
+    spearman_loss_pushforward(tape::RankRelax.AxisTape, tangent_predictions, tangent_targets;
+                              tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_loss
+
+Forward-mode derivative (Jacobian-vector product) of [`spearman_loss`](@ref) at the inputs of the
+tape's call: the tangent of the output from a tangent of each differentiable input and of each param
+that has a gradient. Analytical, computed by the library from the tape, without sorting again; it is
+the adjoint of [`spearman_loss_pullback`](@ref). [`spearman_loss_jvp`](@ref) runs the forward too. A
+ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`spearman_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_predictions`: Tangent of `predictions`: an array of its size.
+- `tangent_targets`: Tangent of `targets`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_loss`: The tangent of `loss` (its directional derivative), a number for a `Vector` input,
+  a `Vector` of length `B` for a `Matrix`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument.
+"""
+function spearman_loss_pushforward(
+    tape::SpearmanLossTape{T,N},
+    tangent_predictions,
+    tangent_targets;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("spearman_loss_pushforward", 1, dims)
+    _rr_tangent_predictions = _rr_tangent(T, "spearman_loss", "tangent_predictions", "predictions",
+        tangent_predictions, tape._rr_size)
+    _rr_tangent_targets = _rr_tangent(T, "spearman_loss", "tangent_targets", "targets",
+        tangent_targets, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_loss = Vector{T}(undef, tape._rr_batch)
+    _rr_spearman_loss_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.predictions, tape.targets, tape.prediction_ranks,
+        tape.prediction_permutation, tape.target_ranks, tape.target_permutation,
+        _rr_tangent_predictions, _rr_tangent_targets, _rr_tangent_regularization_strength,
+        _rr_tangent_loss)
+    return _rr_per_row(_rr_tangent_loss, tape._rr_size)
+end
+function spearman_loss_pushforward(
+    tape::AxisTape{<:SpearmanLossTape},
+    tangent_predictions,
+    tangent_targets;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("spearman_loss_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(spearman_loss_pushforward, "spearman_loss",
+        ("tangent_predictions", "tangent_targets"), ("predictions", "targets"), tape,
+        (tangent_predictions, tangent_targets);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    spearman_loss_jvp(predictions, targets, tangent_predictions, tangent_targets;
+                      regularization_strength = 1.0, regularization = :l2,
+                      tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_loss
+
+Jacobian-vector product (forward mode) of [`spearman_loss`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`spearman_loss_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`spearman_loss`, with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`spearman_loss`](@ref).
+- `tangent_predictions`: Tangent of `predictions`: an array of its size.
+- `tangent_targets`: Tangent of `targets`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_loss`: The tangent of `loss` (its directional derivative), a number for a `Vector` input,
+  a `Vector` of length `B` for a `Matrix`.
+
+Bad input throws `ArgumentError` as for `spearman_loss`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function spearman_loss_jvp(
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real},
+    tangent_predictions,
+    tangent_targets;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(spearman_loss_forward(predictions, targets;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
+    return spearman_loss_pushforward(_rr_tape, tangent_predictions, tangent_targets;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- every op -------------------------------------------------------------------------------------
 
-# Every op: its functions, its inputs (and which are differentiable, in the order the pullback
-# returns their gradients), its params (those with a gradient, and the values of the enum ones), its
-# output (and the number of item or level dims of one sample of it). The tests iterate over this
-# table.
+# Every op: its functions (`nothing` for the JVP ones of an op without a JVP kernel), its inputs
+# (and which are differentiable, in the order the pullback returns their gradients), its params
+# (those with a gradient, and the values of the enum ones), its output (and the number of item or
+# level dims of one sample of it). The tests iterate over this table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -2620,6 +3746,8 @@ const _RR_OPS = (
         forward_into = ndcg_loss_forward!,
         pullback = ndcg_loss_pullback,
         pullback_into = ndcg_loss_pullback!,
+        jvp = ndcg_loss_jvp,
+        pushforward = ndcg_loss_pushforward,
         inputs = (:scores, :relevance),
         differentiable = (:scores,),
         params = (:regularization_strength, :regularization),
@@ -2638,6 +3766,8 @@ const _RR_OPS = (
         forward_into = neural_sort_forward!,
         pullback = neural_sort_pullback,
         pullback_into = neural_sort_pullback!,
+        jvp = neural_sort_jvp,
+        pushforward = neural_sort_pushforward,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
@@ -2656,6 +3786,8 @@ const _RR_OPS = (
         forward_into = neural_sort_apply_forward!,
         pullback = neural_sort_apply_pullback,
         pullback_into = neural_sort_apply_pullback!,
+        jvp = neural_sort_apply_jvp,
+        pushforward = neural_sort_apply_pushforward,
         inputs = (:values, :payload),
         differentiable = (:values, :payload),
         params = (:regularization_strength, :direction),
@@ -2674,6 +3806,8 @@ const _RR_OPS = (
         forward_into = sigmoid_rank_forward!,
         pullback = sigmoid_rank_pullback,
         pullback_into = sigmoid_rank_pullback!,
+        jvp = sigmoid_rank_jvp,
+        pushforward = sigmoid_rank_pushforward,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
@@ -2692,6 +3826,8 @@ const _RR_OPS = (
         forward_into = soft_quantile_forward!,
         pullback = soft_quantile_pullback,
         pullback_into = soft_quantile_pullback!,
+        jvp = soft_quantile_jvp,
+        pushforward = soft_quantile_pushforward,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:quantiles, :regularization_strength, :regularization),
@@ -2710,6 +3846,8 @@ const _RR_OPS = (
         forward_into = soft_rank_forward!,
         pullback = soft_rank_pullback,
         pullback_into = soft_rank_pullback!,
+        jvp = soft_rank_jvp,
+        pushforward = soft_rank_pushforward,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -2729,6 +3867,8 @@ const _RR_OPS = (
         forward_into = soft_sort_forward!,
         pullback = soft_sort_pullback,
         pullback_into = soft_sort_pullback!,
+        jvp = soft_sort_jvp,
+        pushforward = soft_sort_pushforward,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -2748,6 +3888,8 @@ const _RR_OPS = (
         forward_into = soft_topk_forward!,
         pullback = soft_topk_pullback,
         pullback_into = soft_topk_pullback!,
+        jvp = soft_topk_jvp,
+        pushforward = soft_topk_pushforward,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:k, :regularization_strength, :regularization, :direction),
@@ -2767,6 +3909,8 @@ const _RR_OPS = (
         forward_into = spearman_loss_forward!,
         pullback = spearman_loss_pullback,
         pullback_into = spearman_loss_pullback!,
+        jvp = spearman_loss_jvp,
+        pushforward = spearman_loss_pushforward,
         inputs = (:predictions, :targets),
         differentiable = (:predictions, :targets),
         params = (:regularization_strength, :regularization),
