@@ -132,9 +132,11 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
 function jvpText(op: OpIR): string {
   if (op.jvp === null) return '';
   const jl = juliaApi(op);
+  const params = op.paramTangents.map((t) => tick(juliaName(t.of.name)));
   return (
     `; ${tick(jl.jvp)} is its Jacobian-vector product (forward mode: the output's tangent from a tangent of each ` +
-    `differentiable input and of ε), ${tick(jl.pushforward)} the same from a tape, and an ${tick('frule')} calls it`
+    `differentiable input${params.length > 0 ? ` and of ${params.join(', ')}` : ''}), ${tick(jl.pushforward)} the same from a tape ` +
+    `(what the ${tick('frule')} calls)`
   );
 }
 

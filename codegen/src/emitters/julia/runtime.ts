@@ -17,7 +17,7 @@ export function renderPrelude(ir: IR): string {
     ${banner(ir, 'hash')}
     #
     ${comment(
-      'The ccall layer, public API and pullbacks of RankRelax, included by src/RankRelax.jl (hand-written: ' +
+      'The ccall layer, public API, pullbacks and pushforwards of RankRelax, included by src/RankRelax.jl (hand-written: ' +
         'the library loader and ABI check, RankRelaxError, the array helpers this file calls).',
     )}
 
