@@ -217,7 +217,9 @@ export function tapeDoc(op: OpIR): string[] {
     `    ${n.tape}{T,N}`,
     '',
     ...para(
-      `What [\`${n.forward}\`](@ref) keeps for [\`${n.pullback}\`](@ref): the shape, the params, the saves and ` +
+      `What [\`${n.forward}\`](@ref) keeps for [\`${n.pullback}\`](@ref)` +
+        (op.jvp === null ? '' : ` and [\`${n.pushforward}\`](@ref)`) +
+        ': the shape, the params, the saves and ' +
         'the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of ' +
         'dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).',
     ),

@@ -271,9 +271,10 @@ end
 """
     NdcgLossTape{T,N}
 
-What [`ndcg_loss_forward`](@ref) keeps for [`ndcg_loss_pullback`](@ref): the shape, the params, the
-saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N`
-the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`ndcg_loss_forward`](@ref) keeps for [`ndcg_loss_pullback`](@ref) and
+[`ndcg_loss_pushforward`](@ref): the shape, the params, the saves and the residuals of one forward
+call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the inputs
+(1 for a `Vector`, 2 for a `Matrix`).
 """
 struct NdcgLossTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -657,9 +658,10 @@ end
 """
     NeuralSortTape{T,N}
 
-What [`neural_sort_forward`](@ref) keeps for [`neural_sort_pullback`](@ref): the shape, the params,
-the saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`),
-`N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`neural_sort_forward`](@ref) keeps for [`neural_sort_pullback`](@ref) and
+[`neural_sort_pushforward`](@ref): the shape, the params, the saves and the residuals of one forward
+call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the inputs
+(1 for a `Vector`, 2 for a `Matrix`).
 """
 struct NeuralSortTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -1038,9 +1040,10 @@ end
 """
     NeuralSortApplyTape{T,N}
 
-What [`neural_sort_apply_forward`](@ref) keeps for [`neural_sort_apply_pullback`](@ref): the shape,
-the params, the saves and the residuals of one forward call. `T` is the element type (`Float32` or
-`Float64`), `N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`neural_sort_apply_forward`](@ref) keeps for [`neural_sort_apply_pullback`](@ref) and
+[`neural_sort_apply_pushforward`](@ref): the shape, the params, the saves and the residuals of one
+forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the
+inputs (1 for a `Vector`, 2 for a `Matrix`).
 """
 struct NeuralSortApplyTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -1436,9 +1439,10 @@ end
 """
     SigmoidRankTape{T,N}
 
-What [`sigmoid_rank_forward`](@ref) keeps for [`sigmoid_rank_pullback`](@ref): the shape, the
-params, the saves and the residuals of one forward call. `T` is the element type (`Float32` or
-`Float64`), `N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`sigmoid_rank_forward`](@ref) keeps for [`sigmoid_rank_pullback`](@ref) and
+[`sigmoid_rank_pushforward`](@ref): the shape, the params, the saves and the residuals of one
+forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the
+inputs (1 for a `Vector`, 2 for a `Matrix`).
 """
 struct SigmoidRankTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -1806,9 +1810,10 @@ end
 """
     SoftQuantileTape{T,N}
 
-What [`soft_quantile_forward`](@ref) keeps for [`soft_quantile_pullback`](@ref): the shape, the
-params, the saves and the residuals of one forward call. `T` is the element type (`Float32` or
-`Float64`), `N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`soft_quantile_forward`](@ref) keeps for [`soft_quantile_pullback`](@ref) and
+[`soft_quantile_pushforward`](@ref): the shape, the params, the saves and the residuals of one
+forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the
+inputs (1 for a `Vector`, 2 for a `Matrix`).
 """
 struct SoftQuantileTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -2204,9 +2209,10 @@ end
 """
     SoftRankTape{T,N}
 
-What [`soft_rank_forward`](@ref) keeps for [`soft_rank_pullback`](@ref): the shape, the params, the
-saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N`
-the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`soft_rank_forward`](@ref) keeps for [`soft_rank_pullback`](@ref) and
+[`soft_rank_pushforward`](@ref): the shape, the params, the saves and the residuals of one forward
+call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the inputs
+(1 for a `Vector`, 2 for a `Matrix`).
 """
 struct SoftRankTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -2588,9 +2594,10 @@ end
 """
     SoftSortTape{T,N}
 
-What [`soft_sort_forward`](@ref) keeps for [`soft_sort_pullback`](@ref): the shape, the params, the
-saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N`
-the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`soft_sort_forward`](@ref) keeps for [`soft_sort_pullback`](@ref) and
+[`soft_sort_pushforward`](@ref): the shape, the params, the saves and the residuals of one forward
+call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the inputs
+(1 for a `Vector`, 2 for a `Matrix`).
 """
 struct SoftSortTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -2971,9 +2978,10 @@ end
 """
     SoftTopkTape{T,N}
 
-What [`soft_topk_forward`](@ref) keeps for [`soft_topk_pullback`](@ref): the shape, the params, the
-saves and the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N`
-the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`soft_topk_forward`](@ref) keeps for [`soft_topk_pullback`](@ref) and
+[`soft_topk_pushforward`](@ref): the shape, the params, the saves and the residuals of one forward
+call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the inputs
+(1 for a `Vector`, 2 for a `Matrix`).
 """
 struct SoftTopkTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
@@ -3387,9 +3395,10 @@ end
 """
     SpearmanLossTape{T,N}
 
-What [`spearman_loss_forward`](@ref) keeps for [`spearman_loss_pullback`](@ref): the shape, the
-params, the saves and the residuals of one forward call. `T` is the element type (`Float32` or
-`Float64`), `N` the number of dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).
+What [`spearman_loss_forward`](@ref) keeps for [`spearman_loss_pullback`](@ref) and
+[`spearman_loss_pushforward`](@ref): the shape, the params, the saves and the residuals of one
+forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the
+inputs (1 for a `Vector`, 2 for a `Matrix`).
 """
 struct SpearmanLossTape{T<:Union{Float32,Float64},N}
     _rr_size::NTuple{N,Int}
