@@ -151,5 +151,20 @@ describe('julia emitter helpers', () => {
     const ext = juliaEmitter.emit(specIr()).find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'));
     const rules = ext?.contents.match(/^function ChainRulesCore\.rrule\(/gm) ?? [];
     expect(rules.length).toBe(specIr().ops.reduce((k, op) => k + (op.paramGrads.length > 0 ? 2 : 1), 0));
+    const frules = ext?.contents.match(/^function ChainRulesCore\.frule\(/gm) ?? [];
+    expect(frules.length).toBe(rules.length);
+  });
+
+  it('binds the JVP kernel: a ccall wrapper taking the ε tangent by value, <op>_jvp and <op>_pushforward exported', () => {
+    const ir = specIr();
+    expect(unsupportedFeatures(ir, [juliaEmitter])).toEqual([]);
+    const generated = juliaEmitter.emit(ir).find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    expect(generated).toContain('rr_soft_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),');
+    expect(generated).toMatch(/ccall\(_RR_KERNEL_FNS\.rr_soft_rank_jvp_f32\[\], Int32,\s+\(Csize_t, Csize_t, Float32, Int32, Int32, Ptr\{Float32\}, Ptr\{Float32\}, Ptr\{Int32\},\s+Ptr\{Float32\}, Float32, Ptr\{Float32\}\)/);
+    expect(generated).toContain('soft_rank_jvp, soft_rank_pushforward, SoftRankTape');
+    // the ε tangent is converted to the tape's type; a per-row tangent is a number for a Vector
+    expect(generated).toContain('_rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)');
+    expect(generated).toContain('return _rr_per_row(_rr_tangent_loss, tape._rr_size)');
+    expect(generated).toContain('_rr_tangent_values = _rr_tangent(T, "soft_rank", "tangent_values", "values", tangent_values,');
   });
 });

@@ -3,9 +3,9 @@
 // buffers of an earlier tape; the tape struct; `<op>_pullback` and `<op>_pullback!` (into given
 // gradient arrays). Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
 import { code, join } from '../../emit/code.ts';
-import type { DimIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
-import { forwardDoc, forwardIntoDoc, publicDoc, pullbackDoc, pullbackIntoDoc, tapeDoc } from './docs.ts';
-import { call, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
+import type { DimIR, KernelIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import { forwardDoc, forwardIntoDoc, jvpDoc, publicDoc, pullbackDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
+import { call, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -333,6 +333,112 @@ function renderPullbackInto(op: OpIR): string {
   `;
 }
 
+/** The keyword of a param tangent, with its default: `tangent_regularization_strength::Real = 0.0`. */
+function paramTangentKeyword(name: string): string {
+  return `${name}::Real = 0.0`;
+}
+
+/** The one tangent a JVP writes (the tangent of the one output). */
+function outputTangent(op: OpIR) {
+  const [tangent, ...more] = op.outputTangents;
+  if (tangent === undefined || more.length > 0) throw new Error(`julia emitter: op ${op.name.spec} needs one output tangent`);
+  return tangent;
+}
+
+/**
+ * `<op>_pushforward(tape, tangents…; tangent_<param> = 0.0)`: the JVP kernel on the saves and
+ * residuals of a tape (the forward-mode counterpart of `<op>_pullback`), and its method for an AxisTape.
+ */
+function renderPushforward(op: OpIR, jvp: KernelIR): string {
+  const n = opNames(op);
+  const output = outputTangent(op);
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
+  const keywords = paramTangents.map(paramTangentKeyword);
+  const pass = paramTangents.map((t) => `${t} = ${t}`);
+  const converted = [
+    ...op.tangents.map((t) =>
+      packed(
+        `${local(t.name.spec)} = ${P}tangent(`,
+        ['T', juliaString(op.name.spec), juliaString(t.name.spec), juliaString(t.of.name.spec), juliaName(t.name), `${TAPE}.${P}size`],
+        ')',
+        4,
+        4,
+      ),
+    ),
+    ...op.paramTangents.map((t) => `${local(t.name.spec)} = convert(T, ${juliaName(t.name)})`),
+  ];
+  const shape = output.of.shape;
+  const written = local(output.name.spec);
+  const array = isPerRow(shape) ? `Vector{T}(undef, ${extent(shape, tapeDim)})` : `Array{T}(undef, ${juliaSize(shape, `${TAPE}.${P}size`, tapeDim)})`;
+  const allocation = 4 + written.length + 3 + array.length <= WIDTH ? `${written} = ${array}` : `${written} =\n    ${array}`;
+  const jvpArgs = jvp.args.map((a) => {
+    switch (a.role) {
+      case 'dim':
+        return `${TAPE}.${P}${a.name.spec}`;
+      case 'param':
+      case 'save':
+      case 'residual':
+        return `${TAPE}.${juliaName(a.name)}`;
+      case 'tangent':
+      case 'param_tangent':
+      case 'output_tangent':
+        return local(a.name.spec);
+      case 'input':
+      case 'output':
+      case 'cotangent':
+      case 'grad':
+      case 'param_grad':
+        throw new Error(`julia emitter: op ${op.name.spec}: the JVP kernel takes no ${a.role} argument (${a.name.spec})`);
+      default:
+        return assertNever(a, 'argument role');
+    }
+  });
+  const result = isPerRow(shape) ? `${P}per_row(${written}, ${TAPE}.${P}size)` : written;
+  const alongArgs = [
+    n.pushforward,
+    juliaString(op.name.spec),
+    tupleOf(op.tangents.map((t) => juliaString(t.name.spec))),
+    tupleOf(op.tangents.map((t) => juliaString(t.of.name.spec))),
+    TAPE,
+    tupleOf(tangents),
+  ];
+  return code`
+    ${docstring(pushforwardDoc(op))}
+    ${call(`function ${n.pushforward}`, [`${TAPE}::${n.tape}{T,N}`, ...tangents], [...keywords, DIMS_KEYWORD], ' where {T,N}')}
+        ${P}check_tape_dims(${juliaString(n.pushforward)}, 1, dims)
+        ${converted}
+        ${allocation}
+        ${packed(`${n.kernel('jvp')}(`, jvpArgs, ')', 4, 4)}
+        return ${result}
+    end
+    ${call(`function ${n.pushforward}`, [`${TAPE}::AxisTape{<:${n.tape}}`, ...tangents], [...keywords, `dims = ${TAPE}.dims`])}
+        ${P}check_tape_dims(${juliaString(n.pushforward)}, ${TAPE}.dims, dims)
+        ${packedCall(`return ${P}pushforward_along`, alongArgs, pass, '', 4, 4)}
+    end
+  `;
+}
+
+/** `<op>_jvp(inputs…, tangents…; params…, tangent_<param> = 0.0, dims = 1)`: the forward, then the pushforward. */
+function renderJvp(op: OpIR): string {
+  const n = opNames(op);
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
+  const forward = packedCall(`${P}tape = last(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), [...op.params.map(forwardKeyword), PASS_DIMS], ')', 4, 4);
+  const push = packedCall(`return ${n.pushforward}`, [P + 'tape', ...tangents], paramTangents.map((t) => `${t} = ${t}`), '', 4, 4);
+  return code`
+    ${docstring(jvpDoc(op))}
+    ${call(
+      `function ${n.jvp}`,
+      [...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...tangents],
+      [...op.params.map(keywordWithDefault), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
+    )}
+        ${forward}
+        ${push}
+    end
+  `;
+}
+
 export function renderApi(op: OpIR): string[] {
   return [
     renderTape(op),
@@ -349,5 +455,6 @@ export function renderApi(op: OpIR): string[] {
     '',
     renderPullbackInto(op),
     '',
+    ...(op.jvp === null ? [] : [renderPushforward(op, op.jvp), '', renderJvp(op), '']),
   ];
 }

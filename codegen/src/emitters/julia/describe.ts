@@ -85,6 +85,15 @@ export function juliaSignature(op: OpIR): string {
     `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape'].join(', ')})`,
     `${call(n.pullbackInto, [...op.grads.map((g) => juliaName(g.name)), 'tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])}`,
   );
+  if (op.jvp !== null) {
+    const tangents = op.tangents.map((t) => juliaName(t.name));
+    const paramTangents = op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`);
+    const outputTangents = tuple(op.outputTangents.map((t) => juliaName(t.name)));
+    lines.push(
+      `${call(n.jvp, [...inputs, ...tangents], [...op.params.map(juliaParam), ...paramTangents, DIMS_KEYWORD])} -> ${outputTangents}`,
+      `${call(n.pushforward, [`tape::${n.tape} or AxisTape`, ...tangents], [...op.paramTangents.map((t) => juliaName(t.name)), 'dims'])} -> ${outputTangents}`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -119,6 +128,18 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
   ].join('\n');
 }
 
+/** The forward mode, where the op has it: the JVP function, the pushforward, the frule. */
+function jvpText(op: OpIR): string {
+  if (op.jvp === null) return '';
+  const jl = juliaApi(op);
+  const params = op.paramTangents.map((t) => tick(juliaName(t.of.name)));
+  return (
+    `; ${tick(jl.jvp)} is its Jacobian-vector product (forward mode: the output's tangent from a tangent of each ` +
+    `differentiable input${params.length > 0 ? ` and of ${params.join(', ')}` : ''}), ${tick(jl.pushforward)} the same from a tape ` +
+    `(what the ${tick('frule')} calls)`
+  );
+}
+
 function section(op: OpIR, data: ExampleData): string {
   const jl = juliaApi(op);
   return code`
@@ -130,7 +151,7 @@ function section(op: OpIR, data: ExampleData): string {
     differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
     reuse the arrays of an earlier tape (items along the first axis only). ${tick('dims')} puts the items along any axis of
     an array of any number of dims, as in ${tick('sort(x; dims)')}. With ChainRulesCore loaded, an ${tick('rrule')} makes
-    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form).
+    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form)${jvpText(op)}.
 
     ${fence('julia', juliaExample(op, data), true)}
   `;
@@ -143,7 +164,7 @@ function opDocs(op: OpIR): OpDocs {
   const jl = juliaApi(op);
   return {
     fn: jl.fn,
-    names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto] }],
+    names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto, ...(op.jvp === null ? [] : [jl.jvp, jl.pushforward])] }],
     params: op.params.map((p) => tick(juliaParam(p))),
     shapes: Object.fromEntries([
       ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),

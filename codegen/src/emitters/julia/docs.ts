@@ -217,7 +217,9 @@ export function tapeDoc(op: OpIR): string[] {
     `    ${n.tape}{T,N}`,
     '',
     ...para(
-      `What [\`${n.forward}\`](@ref) keeps for [\`${n.pullback}\`](@ref): the shape, the params, the saves and ` +
+      `What [\`${n.forward}\`](@ref) keeps for [\`${n.pullback}\`](@ref)` +
+        (op.jvp === null ? '' : ` and [\`${n.pushforward}\`](@ref)`) +
+        ': the shape, the params, the saves and ' +
         'the residuals of one forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of ' +
         'dimensions of the inputs (1 for a `Vector`, 2 for a `Matrix`).',
     ),
@@ -300,6 +302,104 @@ export function pullbackIntoDoc(op: OpIR): string[] {
           : ` except that \`${juliaName(op.inPlaceVjp.grad)}\` may be \`${juliaName(op.inPlaceVjp.cotangent)}\` itself: the gradient is ` +
             'then written over the cotangent (one array less, the same result). ') +
         'Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.',
+    ),
+  ];
+}
+
+/** What a tangent or output tangent is, in the words of the array it goes with. */
+function tangentShape(t: TensorIR): string {
+  return isPerRow(t.shape)
+    ? 'a number for a `Vector` input, a `Vector` of length `B` for a `Matrix`'
+    : `an array of the size of \`${juliaName(t.name)}\``;
+}
+
+/** The Returns item of a JVP: the tangent of the output. */
+function outputTangentItem(op: OpIR): string[] {
+  return op.outputTangents.flatMap((t) =>
+    item(`\`${juliaName(t.name)}\`: `, `The tangent of \`${juliaName(t.of.name)}\` (its directional derivative), ${tangentShape(t.of)}.`),
+  );
+}
+
+function tangentItems(op: OpIR): string[] {
+  return [
+    ...op.tangents.flatMap((t) => item(`\`${juliaName(t.name)}\`: `, `Tangent of \`${juliaName(t.of.name)}\`: an array of its size.`)),
+    ...op.paramTangents.flatMap((t) =>
+      item(
+        `\`${juliaName(t.name)} = 0.0\`: `,
+        `Tangent of \`${juliaName(t.of.name)}\`: one number for the call, like \`${juliaName(t.of.name)}\` itself; finite.`,
+      ),
+    ),
+  ];
+}
+
+export function pushforwardDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const keywords = op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`);
+  const nonDiff = op.inputs.filter((x) => !x.differentiable).map((x) => `\`${juliaName(x.name)}\``);
+  const head = `    ${n.pushforward}`;
+  const sig = (tape: string, dims: string) => packedCall(head, [tape, ...tangents], [...keywords, dims], '', head.length + 1);
+  return [
+    ...sig(`tape::${n.tape}`, 'dims = 1').split('\n'),
+    ...sig('tape::RankRelax.AxisTape', 'dims = tape.dims').split('\n'),
+    `        -> ${op.outputTangents.map((t) => juliaName(t.name)).join(', ')}`,
+    '',
+    ...para(
+      `Forward-mode derivative (Jacobian-vector product) of [\`${n.fn}\`](@ref) at the inputs of the tape's call: ` +
+        'the tangent of the output from a tangent of each differentiable input and of each param that has ' +
+        'a gradient. Analytical, computed by the library from the tape, without sorting again; it is the adjoint of ' +
+        `[\`${n.pullback}\`](@ref). [\`${n.jvp}\`](@ref) runs the forward too. A ChainRulesCore \`frule\` calls it.`,
+    ),
+    '',
+    '# Arguments',
+    ...item(
+      '`tape`: ',
+      `From [\`${n.forward}\`](@ref). For a [\`RankRelax.AxisTape\`](@ref) (a call with \`dims\`), the tangents ` +
+        'are in the layout of that call: the inputs\' and the output\'s sizes.',
+    ),
+    ...tangentItems(op),
+    ...item('`dims`: ', 'Optional: the `dims` of the forward call; another value is an `ArgumentError`.'),
+    '',
+    '# Returns',
+    ...outputTangentItem(op),
+    '',
+    ...para(
+      `A tangent of the wrong size, or a NaN or infinite tangent, throws \`ArgumentError\` naming the op and the argument.` +
+        (nonDiff.length > 0 ? ` ${nonDiff.join(', ')} ${nonDiff.length === 1 ? 'takes' : 'take'} no tangent.` : ''),
+    ),
+  ];
+}
+
+export function jvpDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const keywords = [
+    ...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')),
+    ...op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`),
+    DIMS_KEYWORD,
+  ];
+  const head = `    ${n.jvp}`;
+  const positional = [...op.inputs.map((x) => juliaName(x.name)), ...op.tangents.map((t) => juliaName(t.name))];
+  return [
+    ...packedCall(head, positional, keywords, '', head.length + 1).split('\n'),
+    `        -> ${op.outputTangents.map((t) => juliaName(t.name)).join(', ')}`,
+    '',
+    ...para(
+      `Jacobian-vector product (forward mode) of [\`${n.fn}\`](@ref): the tangent of its output at the given ` +
+        'inputs and params, in the direction of the given tangents. Runs the forward, then ' +
+        `[\`${n.pushforward}\`](@ref) on its tape; the inputs, params and \`dims\` are those of \`${n.fn}\`, with ` +
+        'the same checks. The tangents are converted to the element type of the call.',
+    ),
+    '',
+    '# Arguments',
+    ...item('Inputs, params and `dims`: ', `As for [\`${n.fn}\`](@ref).`),
+    ...tangentItems(op),
+    '',
+    '# Returns',
+    ...outputTangentItem(op),
+    '',
+    ...para(
+      `Bad input throws \`ArgumentError\` as for \`${n.fn}\`; a tangent of the wrong size, or a NaN or infinite tangent, ` +
+        'throws `ArgumentError` naming the op and the argument.',
     ),
   ];
 }

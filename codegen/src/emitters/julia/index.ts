@@ -43,11 +43,12 @@ export function renderGenerated(ir: IR): string {
 
 export const juliaEmitter: Emitter = {
   name: 'julia',
-  description: 'Julia: RankRelax.jl ccall layer, API, pullbacks (src/generated.jl) and the ChainRulesCore extension',
+  description: 'Julia: RankRelax.jl ccall layer, API, pullbacks and pushforwards (src/generated.jl) and the ChainRulesCore extension',
   owns: [GENERATED_PATH, `${EXT_DIR}/`],
   // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from
-  // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n].
-  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false },
+  // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n];
+  // the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`).
+  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false, jvp: true },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

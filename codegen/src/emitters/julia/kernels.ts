@@ -4,6 +4,7 @@
 import { juliaName, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import type { OpIR, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { kernelsOf } from '../../ir/kernels.ts';
 import { opNames, P, packed, PC } from './syntax.ts';
 
 /** Whether the C ABI takes the argument as a pointer and a length (a list param). */
@@ -55,5 +56,5 @@ function renderKernel(name: string, kernel: VariantKernelIR): string {
 
 export function renderKernels(op: OpIR): string[] {
   const names = opNames(op);
-  return op.variants.flatMap((v) => [renderKernel(names.kernel('forward'), v.forward), '', renderKernel(names.kernel('backward'), v.backward), '']);
+  return op.variants.flatMap((v) => kernelsOf(v).flatMap((k) => [renderKernel(names.kernel(k.pass), k), '']));
 }

@@ -36,6 +36,10 @@ export interface JuliaApi {
   readonly pullbackInto: string;
   /** `SoftRankTape`: what the forward keeps for the pullback. */
   readonly tape: string;
+  /** `soft_rank_jvp`: the forward-mode derivative (Jacobian-vector product) at the op's inputs. */
+  readonly jvp: string;
+  /** `soft_rank_pushforward`: the plain JVP from a tape (the forward-mode counterpart of the pullback). */
+  readonly pushforward: string;
 }
 
 export function juliaApi(op: OpIR): JuliaApi {
@@ -47,6 +51,8 @@ export function juliaApi(op: OpIR): JuliaApi {
     forwardInto: `${snake}_forward!`,
     pullbackInto: `${snake}_pullback!`,
     tape: `${pascal}Tape`,
+    jvp: `${snake}_jvp`,
+    pushforward: `${snake}_pushforward`,
   };
 }
 

@@ -3,19 +3,21 @@
 import { juliaName, juliaType } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
+import { kernelsOf } from '../../ir/kernels.ts';
 import type { IR, RuntimeFnIR, TypeNames } from '../../ir/types.ts';
 import { comment, docstring, opNames, P, packed, para, PC, tuple, WIDTH } from './syntax.ts';
 
 export function renderPrelude(ir: IR): string {
   const exports = ir.ops.map((op) => {
     const n = opNames(op);
-    return packed('export ', [n.fn, n.forward, n.forwardInto, n.pullback, n.pullbackInto, n.tape], '', 4);
+    const jvp = op.jvp === null ? [] : [n.jvp, n.pushforward];
+    return packed('export ', [n.fn, n.forward, n.forwardInto, n.pullback, n.pullbackInto, ...jvp, n.tape], '', 4);
   });
   return code`
     ${banner(ir, 'hash')}
     #
     ${comment(
-      'The ccall layer, public API and pullbacks of RankRelax, included by src/RankRelax.jl (hand-written: ' +
+      'The ccall layer, public API, pullbacks and pushforwards of RankRelax, included by src/RankRelax.jl (hand-written: ' +
         'the library loader and ABI check, RankRelaxError, the array helpers this file calls).',
     )}
 
@@ -42,7 +44,7 @@ function fptrTable(name: string, symbols: readonly string[]): string {
 /** The two tables of function pointers the loader fills with `dlsym`: runtime first, then kernels. */
 export function renderTables(ir: IR): string {
   const runtime = Object.values(ir.runtime).map((fn) => fn.cSymbol);
-  const kernels = ir.ops.flatMap((op) => op.variants.flatMap((v) => [v.forward.cSymbol, v.backward.cSymbol]));
+  const kernels = ir.ops.flatMap((op) => op.variants.flatMap((v) => kernelsOf(v).map((k) => k.cSymbol)));
   return code`
     ${comment(
       'Addresses of the C functions, by symbol, filled by the loader (src/RankRelax.jl) with dlsym: ' +

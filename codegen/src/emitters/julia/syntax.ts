@@ -1,7 +1,7 @@
 // Julia spelling shared by the Julia emitter's files: paths, derived names, literals, call layout.
 // Every name the generated Julia uses beyond the IR's idents and `juliaApi(op)` (names.ts) is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
-import type { EnumValueIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { EnumValueIR, OpIR, ParamIR, Pass } from '../../ir/types.ts';
 import { juliaApi, type JuliaApi, juliaName, juliaReal } from './names.ts';
 import { matchParam } from '../../ir/match.ts';
 
@@ -23,7 +23,7 @@ export interface OpNames extends JuliaApi {
   /** `_rr_soft_rank_run`: the forward on given buffers, shared by the two forwards. */
   readonly run: string;
   /** `_rr_soft_rank_forward!`: the ccall wrapper of one pass (one method per dtype). */
-  readonly kernel: (pass: 'forward' | 'backward') => string;
+  readonly kernel: (pass: Pass) => string;
 }
 
 export function opNames(op: OpIR): OpNames {

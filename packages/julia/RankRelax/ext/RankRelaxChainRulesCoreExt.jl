@@ -4,11 +4,18 @@
 # is in the environment (Julia 1.5 to 1.8 never load it). Each rrule runs the op's `_forward` and
 # returns a named pullback that calls the op's plain `_pullback` function; the function itself and
 # non-differentiable arguments get NoTangent(). Keyword arguments get no tangent; the positional
-# form of a param with a gradient (ε) gets one.
+# form of a param with a gradient (ε) gets one. Each frule runs the `_forward` and the op's plain
+# `_pushforward` on its tape, for the same methods: the tangents of non-differentiable arguments and
+# of keywords are ignored.
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
 using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unthunk
+
+# A zero tangent (ZeroTangent, NoTangent) of an input as zeros of its size, of ε as 0, for the
+# pushforward.
+_rr_zeros_if_zero(t, x::AbstractArray) = t isa AbstractZero ? zeros(size(x)) : t
+_rr_zero_if_zero(t) = t isa AbstractZero ? 0.0 : t
 
 # ndcg_loss
 
@@ -56,6 +63,49 @@ function ChainRulesCore.rrule(
     return _rr_loss, ndcg_loss_pullback
 end
 
+function ChainRulesCore.frule(
+    (_, Δscores, _)::Tuple,
+    ::typeof(RankRelax.ndcg_loss),
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    dims = 1,
+)
+    _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
+    _rr_tangent_scores = unthunk(Δscores)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_scores,))
+        return _rr_loss, ZeroTangent()
+    end
+    return _rr_loss, RankRelax.ndcg_loss_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_scores, scores))
+end
+
+function ChainRulesCore.frule(
+    (_, Δscores, _, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.ndcg_loss),
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real},
+    regularization_strength::Real;
+    regularization = :l2,
+    dims = 1,
+)
+    _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
+    _rr_tangent_scores = unthunk(Δscores)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_scores,
+            _rr_tangent_regularization_strength))
+        return _rr_loss, ZeroTangent()
+    end
+    return _rr_loss, RankRelax.ndcg_loss_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_scores, scores);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
 # neural_sort
 
 function ChainRulesCore.rrule(
@@ -96,6 +146,45 @@ function ChainRulesCore.rrule(
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_permutation_matrix, neural_sort_pullback
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.neural_sort),
+    values::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_permutation_matrix, ZeroTangent()
+    end
+    return _rr_permutation_matrix, RankRelax.neural_sort_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.neural_sort),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_permutation_matrix, ZeroTangent()
+    end
+    return _rr_permutation_matrix, RankRelax.neural_sort_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
 end
 
 # neural_sort_apply
@@ -142,6 +231,51 @@ function ChainRulesCore.rrule(
     return _rr_output, neural_sort_apply_pullback
 end
 
+function ChainRulesCore.frule(
+    (_, Δvalues, Δpayload)::Tuple,
+    ::typeof(RankRelax.neural_sort_apply),
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_payload = unthunk(Δpayload)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values, _rr_tangent_payload))
+        return _rr_output, ZeroTangent()
+    end
+    return _rr_output, RankRelax.neural_sort_apply_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values),
+        _rr_zeros_if_zero(_rr_tangent_payload, payload))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δpayload, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.neural_sort_apply),
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_payload = unthunk(Δpayload)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values, _rr_tangent_payload,
+            _rr_tangent_regularization_strength))
+        return _rr_output, ZeroTangent()
+    end
+    return _rr_output, RankRelax.neural_sort_apply_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values),
+        _rr_zeros_if_zero(_rr_tangent_payload, payload);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
 # sigmoid_rank
 
 function ChainRulesCore.rrule(
@@ -182,6 +316,45 @@ function ChainRulesCore.rrule(
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_ranks, sigmoid_rank_pullback
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.sigmoid_rank),
+    values::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_ranks, ZeroTangent()
+    end
+    return _rr_ranks, RankRelax.sigmoid_rank_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.sigmoid_rank),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
+        regularization_strength = regularization_strength, direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_ranks, ZeroTangent()
+    end
+    return _rr_ranks, RankRelax.sigmoid_rank_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
 end
 
 # soft_quantile
@@ -230,6 +403,49 @@ function ChainRulesCore.rrule(
     return _rr_result, soft_quantile_pullback
 end
 
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.soft_quantile),
+    values::AbstractArray{<:Real};
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    dims = 1,
+)
+    _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_result, ZeroTangent()
+    end
+    return _rr_result, RankRelax.soft_quantile_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.soft_quantile),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    quantiles = [0.5],
+    regularization = :l2,
+    dims = 1,
+)
+    _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_result, ZeroTangent()
+    end
+    return _rr_result, RankRelax.soft_quantile_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
 # soft_rank
 
 function ChainRulesCore.rrule(
@@ -276,6 +492,49 @@ function ChainRulesCore.rrule(
     return _rr_ranks, soft_rank_pullback
 end
 
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.soft_rank),
+    values::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_ranks, ZeroTangent()
+    end
+    return _rr_ranks, RankRelax.soft_rank_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.soft_rank),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    regularization = :l2,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_ranks, ZeroTangent()
+    end
+    return _rr_ranks, RankRelax.soft_rank_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
 # soft_sort
 
 function ChainRulesCore.rrule(
@@ -320,6 +579,49 @@ function ChainRulesCore.rrule(
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_sorted, soft_sort_pullback
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.soft_sort),
+    values::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_sorted, ZeroTangent()
+    end
+    return _rr_sorted, RankRelax.soft_sort_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.soft_sort),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    regularization = :l2,
+    direction = :ascending,
+    dims = 1,
+)
+    _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_sorted, ZeroTangent()
+    end
+    return _rr_sorted, RankRelax.soft_sort_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
 end
 
 # soft_topk
@@ -370,6 +672,51 @@ function ChainRulesCore.rrule(
     return _rr_mask, soft_topk_pullback
 end
 
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.soft_topk),
+    values::AbstractArray{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    dims = 1,
+)
+    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_mask, ZeroTangent()
+    end
+    return _rr_mask, RankRelax.soft_topk_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.soft_topk),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    k = 1,
+    regularization = :l2,
+    direction = :descending,
+    dims = 1,
+)
+    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_mask, ZeroTangent()
+    end
+    return _rr_mask, RankRelax.soft_topk_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
 # spearman_loss
 
 function ChainRulesCore.rrule(
@@ -414,6 +761,53 @@ function ChainRulesCore.rrule(
         return (NoTangent(), _rr_grads[1], _rr_grads[2], _rr_grads[3])
     end
     return _rr_loss, spearman_loss_pullback
+end
+
+function ChainRulesCore.frule(
+    (_, Δpredictions, Δtargets)::Tuple,
+    ::typeof(RankRelax.spearman_loss),
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    dims = 1,
+)
+    _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
+    _rr_tangent_predictions = unthunk(Δpredictions)
+    _rr_tangent_targets = unthunk(Δtargets)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_predictions, _rr_tangent_targets))
+        return _rr_loss, ZeroTangent()
+    end
+    return _rr_loss, RankRelax.spearman_loss_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_predictions, predictions),
+        _rr_zeros_if_zero(_rr_tangent_targets, targets))
+end
+
+function ChainRulesCore.frule(
+    (_, Δpredictions, Δtargets, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.spearman_loss),
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real},
+    regularization_strength::Real;
+    regularization = :l2,
+    dims = 1,
+)
+    _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims)
+    _rr_tangent_predictions = unthunk(Δpredictions)
+    _rr_tangent_targets = unthunk(Δtargets)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_predictions, _rr_tangent_targets,
+            _rr_tangent_regularization_strength))
+        return _rr_loss, ZeroTangent()
+    end
+    return _rr_loss, RankRelax.spearman_loss_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_predictions, predictions),
+        _rr_zeros_if_zero(_rr_tangent_targets, targets);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
 end
 
 end # module RankRelaxChainRulesCoreExt

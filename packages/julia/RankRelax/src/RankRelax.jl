@@ -9,9 +9,11 @@ Arrays are `n × B`: each column is one sample (the same memory as the core's ro
 passed without a copy); a `Vector` is one sample. Outputs of other shapes reverse the core's dims
 the same way (`[B, m]` is `m × B`, `[B, n, n]` is `n × n × B`). The `dims` keyword puts the items along
 any axis of an array of any number of dims (`dims = 2`: one sample per row). Every op has a function (`soft_rank`), a forward
-that also returns a tape (`soft_rank_forward`) and a plain pullback function
-(`soft_rank_pullback`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
-`RankRelaxChainRulesCoreExt` defines `rrule`s so Zygote and friends differentiate through them.
+that also returns a tape (`soft_rank_forward`), a plain pullback function (`soft_rank_pullback`),
+and forward mode: the Jacobian-vector product (`soft_rank_jvp`) and its plain form on a tape
+(`soft_rank_pushforward`); with Julia ≥ 1.9 and ChainRulesCore installed, the extension
+`RankRelaxChainRulesCoreExt` defines `rrule`s and `frule`s so Zygote, Diffractor and friends
+differentiate through them.
 
 The library is found at load time: the path in `ENV["RANK_RELAX_LIB"]` if set, else the copy bundled
 in the package's `deps/` (release tarballs), else the cargo build output of the repository this
@@ -145,6 +147,25 @@ function _rr_cotangent(::Type{T}, op::String, output::String, c, sz::Tuple) wher
     return _rr_dense(T, c)
 end
 
+# The same from a tape's input size: a number for a vector, the B values for a matrix.
+_rr_per_row(buffer::Vector, ::Tuple{Int}) = buffer[1]
+_rr_per_row(buffer::Vector, ::Tuple{Int,Int}) = buffer
+
+# A tangent `name` of input `input` (size `sz`) has that size: the library reads exactly the
+# input's number of elements, so any other size is refused here.
+function _rr_check_tangent(op::String, name::String, input::String, t, sz::Tuple)
+    t isa AbstractArray{<:Real} && size(t) == sz && return nothing
+    got = t isa AbstractArray ? string("shape ", _rr_shape_text(size(t))) : string(typeof(t))
+    throw(ArgumentError(string(op, ": ", name, " must be a real array of the shape of ", input, ", ",
+        _rr_shape_text(sz), ", got ", got)))
+end
+
+# The tangent as the library takes it: checked, then dense.
+function _rr_tangent(::Type{T}, op::String, name::String, input::String, t, sz::Tuple) where {T}
+    _rr_check_tangent(op, name, input, t, sz)
+    return _rr_dense(T, t)
+end
+
 # The cotangent of a per-row output: a number for a vector input, B numbers for a matrix.
 function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{Int}) where {T}
     c isa Real && return T[c]
@@ -237,6 +258,17 @@ function _rr_pullback_along(pullback, op::String, output::String, t::AxisTape{P,
     outer = _rr_drop(t.size, t.dims)
     grads = pullback(t.tape, _rr_to_items(c, rank, t.dims))
     return map(g -> g isa AbstractArray ? _rr_from_items(g, 1, t.dims, outer) : g, grads)
+end
+
+# `pushforward(tape.tape, tangents…; kw…)` with the tangents (of the inputs `inputs`) and the
+# output tangent in the caller's layout.
+function _rr_pushforward_along(pushforward, op::String, names::Tuple, inputs::Tuple, t::AxisTape{P,N,M},
+        tangents::Tuple; kw...) where {P,N,M}
+    for (name, input, x) in zip(names, inputs, tangents)
+        _rr_check_tangent(op, name, input, x, t.size)
+    end
+    out = pushforward(t.tape, map(x -> _rr_to_items(x, 1, t.dims), tangents)...; kw...)
+    return _rr_from_items(out, M - N + 1, t.dims, _rr_drop(t.size, t.dims))
 end
 
 # ------------------------------------------------------------------------------------------------

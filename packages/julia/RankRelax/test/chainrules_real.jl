@@ -1,5 +1,5 @@
 # The ChainRulesCore extension against the real ChainRulesCore + ChainRulesTestUtils (finite
-# differences of every rrule, tangent types, thunks): for CI on Julia ≥ 1.9, where package extensions
+# differences of every rrule and frule, tangent types, thunks): for CI on Julia ≥ 1.9, where package extensions
 # load. Not part of runtests.jl (no registry here, and Julia 1.5 has no extensions). Run it in an
 # environment that has RankRelax dev'ed from the checkout plus ChainRulesCore, ChainRulesTestUtils
 # and Test, e.g. (.github/workflows/ci.yml):
@@ -15,7 +15,9 @@ else
     # expand the macros below, and expanding them needs the packages loaded first.
     Core.eval(Main, :(using Test, Random, RankRelax, ChainRulesCore, ChainRulesTestUtils))
     Core.eval(Main, quote
-    @testset "rrules against the real ChainRulesCore (ChainRulesTestUtils)" begin
+    # every rule of a call: the rrule (reverse mode) and the frule (forward mode)
+    test_rules(args...; kwargs...) = (test_rrule(args...; kwargs...); test_frule(args...; kwargs...))
+    @testset "rrules and frules against the real ChainRulesCore (ChainRulesTestUtils)" begin
         @test Base.get_extension(RankRelax, :RankRelaxChainRulesCoreExt) !== nothing
         rng = MersenneTwister(3)
         # distinct values (ties are kinks of the l2 projection), spaced so finite differences of
@@ -28,49 +30,49 @@ else
             ε = T(0.7)
             for reg in (:l2, :kl), dir in (:ascending, :descending)
                 x = distinct(T, shape...)
-                test_rrule(soft_rank, x; fkwargs = (regularization_strength = ε, regularization = reg, direction = dir),
+                test_rules(soft_rank, x; fkwargs = (regularization_strength = ε, regularization = reg, direction = dir),
                     check_inferred = false, tol...)
-                test_rrule(soft_rank, x, ε; fkwargs = (regularization = reg, direction = dir), check_inferred = false, tol...)
-                test_rrule(soft_sort, x; fkwargs = (regularization_strength = ε, regularization = reg, direction = dir),
+                test_rules(soft_rank, x, ε; fkwargs = (regularization = reg, direction = dir), check_inferred = false, tol...)
+                test_rules(soft_sort, x; fkwargs = (regularization_strength = ε, regularization = reg, direction = dir),
                     check_inferred = false, tol...)
-                test_rrule(soft_sort, x, ε; fkwargs = (regularization = reg, direction = dir), check_inferred = false, tol...)
+                test_rules(soft_sort, x, ε; fkwargs = (regularization = reg, direction = dir), check_inferred = false, tol...)
             end
             for dir in (:ascending, :descending)
                 x = distinct(T, shape...)
-                test_rrule(sigmoid_rank, x; fkwargs = (regularization_strength = ε, direction = dir), check_inferred = false, tol...)
-                test_rrule(sigmoid_rank, x, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
+                test_rules(sigmoid_rank, x; fkwargs = (regularization_strength = ε, direction = dir), check_inferred = false, tol...)
+                test_rules(sigmoid_rank, x, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
             end
             for reg in (:l2, :kl)
                 p, t = distinct(T, shape...), distinct(T, shape...)
-                test_rrule(spearman_loss, p, t; fkwargs = (regularization_strength = ε, regularization = reg),
+                test_rules(spearman_loss, p, t; fkwargs = (regularization_strength = ε, regularization = reg),
                     check_inferred = false, tol...)
-                test_rrule(spearman_loss, p, t, ε; fkwargs = (regularization = reg,), check_inferred = false, tol...)
+                test_rules(spearman_loss, p, t, ε; fkwargs = (regularization = reg,), check_inferred = false, tol...)
                 s, rel = distinct(T, shape...), grades(T, shape...)
                 # relevance is not differentiable: its tangent must be NoTangent, not checked by FD
-                test_rrule(ndcg_loss, s, rel ⊢ NoTangent(); fkwargs = (regularization_strength = ε, regularization = reg),
+                test_rules(ndcg_loss, s, rel ⊢ NoTangent(); fkwargs = (regularization_strength = ε, regularization = reg),
                     check_inferred = false, tol...)
-                test_rrule(ndcg_loss, s, rel ⊢ NoTangent(), ε; fkwargs = (regularization = reg,), check_inferred = false, tol...)
+                test_rules(ndcg_loss, s, rel ⊢ NoTangent(), ε; fkwargs = (regularization = reg,), check_inferred = false, tol...)
             end
             for reg in (:l2, :p43), dir in (:ascending, :descending)
                 x = distinct(T, shape...)
-                test_rrule(soft_topk, x; fkwargs = (k = 2, regularization_strength = ε, regularization = reg, direction = dir),
+                test_rules(soft_topk, x; fkwargs = (k = 2, regularization_strength = ε, regularization = reg, direction = dir),
                     check_inferred = false, tol...)
-                test_rrule(soft_topk, x, ε; fkwargs = (k = 2, regularization = reg, direction = dir), check_inferred = false, tol...)
+                test_rules(soft_topk, x, ε; fkwargs = (k = 2, regularization = reg, direction = dir), check_inferred = false, tol...)
             end
             for reg in (:l2, :kl)
                 x = distinct(T, shape...)
                 q = [0.1, 0.5, 0.75]
-                test_rrule(soft_quantile, x; fkwargs = (quantiles = q, regularization_strength = ε, regularization = reg),
+                test_rules(soft_quantile, x; fkwargs = (quantiles = q, regularization_strength = ε, regularization = reg),
                     check_inferred = false, tol...)
-                test_rrule(soft_quantile, x, ε; fkwargs = (quantiles = q, regularization = reg), check_inferred = false, tol...)
+                test_rules(soft_quantile, x, ε; fkwargs = (quantiles = q, regularization = reg), check_inferred = false, tol...)
             end
             for dir in (:ascending, :descending)
                 x, y = distinct(T, shape...), distinct(T, shape...)
-                test_rrule(neural_sort, x; fkwargs = (regularization_strength = ε, direction = dir), check_inferred = false, tol...)
-                test_rrule(neural_sort, x, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
-                test_rrule(neural_sort_apply, x, y; fkwargs = (regularization_strength = ε, direction = dir),
+                test_rules(neural_sort, x; fkwargs = (regularization_strength = ε, direction = dir), check_inferred = false, tol...)
+                test_rules(neural_sort, x, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
+                test_rules(neural_sort_apply, x, y; fkwargs = (regularization_strength = ε, direction = dir),
                     check_inferred = false, tol...)
-                test_rrule(neural_sort_apply, x, y, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
+                test_rules(neural_sort_apply, x, y, ε; fkwargs = (direction = dir,), check_inferred = false, tol...)
             end
         end
     end

@@ -25,8 +25,16 @@ end
             @test occursin(string("`", x, "`"), text) && occursin(string("`", p, " = "), text)
         end
         @test occursin("n × B", text)
-        for f in (meta.forward, meta.pullback)
+        for f in (meta.forward, meta.pullback, meta.jvp, meta.pushforward)
             @test occursin(string(nameof(f)), doc_text(RankRelax, nameof(f)))
+        end
+        # the JVP's signature: the inputs, a tangent per differentiable input, the ε tangent
+        jvp_text = doc_text(RankRelax, nameof(meta.jvp))
+        tangents = join([string("tangent_", x) for x in meta.differentiable], ", ")
+        @test occursin(string("    ", nameof(meta.jvp), "(", join(meta.inputs, ", "), ", ", tangents), jvp_text)
+        for p in meta.param_grads
+            @test occursin(string("tangent_", p, " = 0.0"), jvp_text)
+            @test occursin(string("`tangent_", p, " = 0.0`"), doc_text(RankRelax, nameof(meta.pushforward)))
         end
         # the example runs and gives the op's output type
         m = match(r"```julia\n(.*?)\n```"s, text)

@@ -1,8 +1,8 @@
 # The generated ChainRulesCore extension, loaded (the file itself, unchanged) against the test-only
 # stand-in in test/stubs/ChainRulesCore: no registry is reachable here, so this checks the glue (the
 # signatures, NoTangent for the function and non-differentiable arguments, the ε tangent of the
-# positional form, unthunking, zero cotangents) and that each rrule matches the plain pullback, not
-# the real ChainRulesCore or Zygote.
+# positional form, unthunking, zero cotangents) and that each rrule matches the plain pullback and
+# each frule the plain pushforward, not the real ChainRulesCore or Zygote.
 
 pushfirst!(LOAD_PATH, joinpath(@__DIR__, "stubs"))
 using ChainRulesCore
@@ -11,7 +11,7 @@ include(EXT_FILE)
 popfirst!(LOAD_PATH)
 
 @testset "rrules (against the test stub of ChainRulesCore)" begin
-    @test !isdefined(ChainRulesCore, :frule)  # the stub (the real package has frule), so this is the glue only
+    @test !isdefined(ChainRulesCore, :rrule_via_ad)  # the stub (the real package has it), so this is the glue only
     @test Base.PkgId(ChainRulesCore).uuid == Base.UUID("d360d2e6-b24c-11e9-a2a3-2a2ae2dbcce4")
     @test parentmodule(RankRelaxChainRulesCoreExt) === Main
     nrules = sum(1 + (isempty(meta.param_grads) ? 0 : 1) for meta in values(OPS))
@@ -77,4 +77,69 @@ popfirst!(LOAD_PATH)
     end
     # no rule for something else
     @test rrule(sum, [1.0]) === nothing
+end
+
+@testset "frules (against the test stub of ChainRulesCore)" begin
+    nrules = sum(1 + (isempty(meta.param_grads) ? 0 : 1) for meta in values(OPS))
+    @test length(methods(ChainRulesCore.frule)) == 1 + nrules  # the stub's fallback + the extension's
+
+    rng = MersenneTwister(11)
+    for (op, meta) in pairs(OPS), shape in ((6,), (6, 3))
+        kw = merge(test_params(meta), Dict{Symbol,Any}(:regularization_strength => 0.7))
+        for (name, values) in pairs(meta.enums)
+            kw[name] = last(values)
+        end
+        inputs = [name in meta.differentiable ? randn(rng, shape...) : Float64.(rand(rng, 0:3, shape...))
+                  for name in meta.inputs]
+        op == :ndcg_loss && (inputs[2][1, :] .= 3.0)
+        want_out, tape = meta.forward(inputs...; kw...)
+        # a tangent per argument: the differentiable inputs' are used, the others' ignored
+        given = [randn(rng, shape...) for _ in meta.inputs]
+        tangents = [given[findfirst(==(name), meta.inputs)] for name in meta.differentiable]
+        want = meta.pushforward(tape, tangents...)
+
+        # keyword form
+        out, ẏ = frule((NoTangent(), given...), meta.fn, inputs...; kw...)
+        @test out == want_out && ẏ == want
+        @test frule((NoTangent(), map(t -> Thunk(() -> t), given)...), meta.fn, inputs...; kw...) == (out, ẏ)
+        nodiff = [name in meta.differentiable ? t : NoTangent() for (name, t) in zip(meta.inputs, given)]
+        @test frule((NoTangent(), nodiff...), meta.fn, inputs...; kw...) == (out, ẏ)
+        # every tangent zero: ZeroTangent, without a call to the library
+        @test frule((NoTangent(), map(_ -> ZeroTangent(), given)...), meta.fn, inputs...; kw...) == (out, ZeroTangent())
+        # a zero tangent beside a given one is zeros
+        if length(meta.differentiable) == 2
+            first_only = [name == meta.differentiable[1] ? t : ZeroTangent() for (name, t) in zip(meta.inputs, given)]
+            @test frule((NoTangent(), first_only...), meta.fn, inputs...; kw...)[2] ==
+                  meta.pushforward(tape, tangents[1], zero(tangents[2]))
+        end
+
+        # positional form: the tangent of each param with a gradient
+        isempty(meta.param_grads) && continue
+        rest = Dict{Symbol,Any}(k => v for (k, v) in kw if !(k in meta.param_grads))
+        params = [kw[p] for p in meta.param_grads]
+        tε = [randn(rng) for _ in meta.param_grads]
+        out, ẏ = frule((NoTangent(), given..., tε...), meta.fn, inputs..., params...; rest...)
+        @test out == want_out
+        @test ẏ == meta.pushforward(tape, tangents...; param_tangents(meta, tε)...)
+        zε = map(_ -> ZeroTangent(), tε)
+        @test frule((NoTangent(), given..., zε...), meta.fn, inputs..., params...; rest...)[2] == want
+        only_ε = frule((NoTangent(), map(_ -> ZeroTangent(), given)..., tε...), meta.fn, inputs..., params...; rest...)[2]
+        @test only_ε == meta.pushforward(tape, map(zero, tangents)...; param_tangents(meta, tε)...)
+        @test frule((NoTangent(), map(_ -> NoTangent(), given)..., zε...), meta.fn, inputs..., params...; rest...) ==
+              (out, ZeroTangent())
+    end
+    # items along dims = 2: the rule passes dims on and its tangent is in the caller's layout
+    for (op, meta) in pairs(OPS)
+        meta.output_rank >= 2 && continue
+        kw = merge(test_params(meta), Dict{Symbol,Any}(:regularization_strength => 0.7))
+        inputs = [name in meta.differentiable ? randn(rng, 3, 6) : Float64.(rand(rng, 0:3, 3, 6)) for name in meta.inputs]
+        op == :ndcg_loss && (inputs[2][:, 1] .= 3.0)
+        given = [randn(rng, 3, 6) for _ in meta.inputs]
+        out, ẏ = frule((NoTangent(), given...), meta.fn, inputs...; kw..., dims = 2)
+        want_out, tape = meta.forward(inputs...; kw..., dims = 2)
+        tangents = [given[findfirst(==(name), meta.inputs)] for name in meta.differentiable]
+        @test out == want_out && ẏ == meta.pushforward(tape, tangents...)
+        @test size(ẏ) == size(out)
+    end
+    @test frule((NoTangent(), [1.0]), sum, [1.0]) === nothing
 end

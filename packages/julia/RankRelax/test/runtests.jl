@@ -22,6 +22,7 @@ try
         include("errors.jl")
         include("layout.jl")
         include("dims.jl")
+        include("jvp.jl")
         include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")

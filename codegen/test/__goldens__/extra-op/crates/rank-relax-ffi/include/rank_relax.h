@@ -7,7 +7,7 @@
  *
  * Link with -lrank_relax_c (librank_relax_c.so, .dylib or .a; rank_relax_c.dll).
  *
- * Every kernel is `int32_t rr_<op>_<forward|backward>_<f32|f64>(...)` and takes, in this order:
+ * Every kernel is `int32_t rr_<op>_<forward|backward|jvp>_<f32|f64>(...)` and takes, in this order:
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
@@ -19,7 +19,9 @@
  * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves
  *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),
  *    one gradient per differentiable input, then one value per row for each param that has a
- *    gradient.
+ *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent
+ *    per differentiable input (const), one scalar tangent (float or double) per param that has
+ *    a gradient, then one tangent per output.
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
  * pointer may be NULL only when its buffer has no elements; buffers must be aligned for their type,

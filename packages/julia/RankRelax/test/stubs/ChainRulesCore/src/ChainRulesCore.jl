@@ -1,11 +1,11 @@
-# Test-only stand-in for ChainRulesCore: the names RankRelaxChainRulesCoreExt uses (rrule,
-# NoTangent, ZeroTangent, AbstractZero, unthunk) plus a Thunk to check that cotangents are unthunked.
+# Test-only stand-in for ChainRulesCore: the names RankRelaxChainRulesCoreExt uses (rrule, frule,
+# NoTangent, ZeroTangent, AbstractZero, unthunk) plus a Thunk to check that (co)tangents are unthunked.
 # Same meaning as in ChainRulesCore 1.x, none of its machinery.
 __precompile__(false)
 
 module ChainRulesCore
 
-export rrule, NoTangent, ZeroTangent, AbstractZero, unthunk, Thunk
+export rrule, frule, NoTangent, ZeroTangent, AbstractZero, unthunk, Thunk
 
 abstract type AbstractTangent end
 abstract type AbstractZero <: AbstractTangent end
@@ -20,5 +20,8 @@ unthunk(t::Thunk) = t.f()
 
 """`rrule(f, args...; kwargs...)`: `nothing` unless a rule is defined, as in ChainRulesCore."""
 rrule(::Any, ::Vararg{Any}; kwargs...) = nothing
+
+"""`frule((Δf, Δx...), f, x...; kwargs...)`: `nothing` unless a rule is defined, as in ChainRulesCore."""
+frule(::Any, ::Any, ::Vararg{Any}; kwargs...) = nothing
 
 end # module

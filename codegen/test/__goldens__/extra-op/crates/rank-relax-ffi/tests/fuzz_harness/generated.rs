@@ -49,6 +49,8 @@ pub struct Args {
     pub ints: Vec<i64>,
     pub lists: Vec<Vec<f64>>,
     pub lists_f32: Vec<Vec<f32>>,
+    /// The JVP's scalar tangents (of the params with a gradient), as f64.
+    pub scalars: Vec<f64>,
 }
 
 /// An entry point behind one signature: `(batch, n, params, every buffer in C order)`.
@@ -66,10 +68,17 @@ pub struct Op {
     pub saved: &'static [&'static str],
     /// The backward's other buffers: cotangents, gradients, per-row param gradients.
     pub backward: &'static [Buffer],
+    /// The JVP's buffers after the saved ones: input tangents, then output tangents.
+    pub jvp: &'static [Buffer],
+    /// How many scalar tangents (of params with a gradient) the JVP takes.
+    pub param_tangents: usize,
     pub forward_f32: Kernel,
     pub forward_f64: Kernel,
     pub backward_f32: Kernel,
     pub backward_f64: Kernel,
+    /// None for an op without a JVP.
+    pub jvp_f32: Option<Kernel>,
+    pub jvp_f64: Option<Kernel>,
 }
 
 /// The most buffers a call of any op takes.
@@ -127,10 +136,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_predictions",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_loss",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: pair_loss_forward_f32,
         forward_f64: pair_loss_forward_f64,
         backward_f32: pair_loss_backward_f32,
         backward_f64: pair_loss_backward_f64,
+        jvp_f32: None,
+        jvp_f64: None,
     },
     Op {
         name: "soft_rank",
@@ -182,10 +210,29 @@ pub const OPS: &[Op] = &[
                 nonnegative: false,
             },
         ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_ranks",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
         forward_f32: soft_rank_forward_f32,
         forward_f64: soft_rank_forward_f64,
         backward_f32: soft_rank_backward_f32,
         backward_f64: soft_rank_backward_f64,
+        jvp_f32: None,
+        jvp_f64: None,
     },
 ];
 

@@ -4,11 +4,18 @@
 # is in the environment (Julia 1.5 to 1.8 never load it). Each rrule runs the op's `_forward` and
 # returns a named pullback that calls the op's plain `_pullback` function; the function itself and
 # non-differentiable arguments get NoTangent(). Keyword arguments get no tangent; the positional
-# form of a param with a gradient (ε) gets one.
+# form of a param with a gradient (ε) gets one. Each frule runs the `_forward` and the op's plain
+# `_pushforward` on its tape, for the same methods: the tangents of non-differentiable arguments and
+# of keywords are ignored.
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
 using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unthunk
+
+# A zero tangent (ZeroTangent, NoTangent) of an input as zeros of its size, of ε as 0, for the
+# pushforward.
+_rr_zeros_if_zero(t, x::AbstractArray) = t isa AbstractZero ? zeros(size(x)) : t
+_rr_zero_if_zero(t) = t isa AbstractZero ? 0.0 : t
 
 # soft_rank
 

@@ -93,6 +93,15 @@ typedef int32_t (*rrt_backward_f32)(size_t batch, size_t n, const rrt_param_valu
                                     const float *const *saves, const void *const *residuals,
                                     const float *const *cotangents, float *const *grads,
                                     float *const *param_grads);
+/** The JVP: `param_tangents` holds one scalar per param with grad (the order of `param_grads`). */
+typedef int32_t (*rrt_jvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
+                               const double *const *saves, const void *const *residuals,
+                               const double *const *tangents, const double *param_tangents,
+                               double *const *output_tangents);
+typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
+                               const float *const *saves, const void *const *residuals,
+                               const float *const *tangents, const float *param_tangents,
+                               float *const *output_tangents);
 
 typedef struct {
     const char *name;
@@ -117,6 +126,9 @@ typedef struct {
     rrt_forward_f64 forward_f64;
     rrt_backward_f32 backward_f32;
     rrt_backward_f64 backward_f64;
+    /** NULL when the op has no JVP. */
+    rrt_jvp_f32 jvp_f32;
+    rrt_jvp_f64 jvp_f64;
 } rrt_op;
 
 static const rrt_enum_value rrt_enum_direction[] = {
@@ -259,6 +271,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_pair_loss_forward_f64,
         rrt_pair_loss_backward_f32,
         rrt_pair_loss_backward_f64,
+        NULL,
+        NULL,
     },
     {
         "soft_rank",
@@ -274,6 +288,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_rank_forward_f64,
         rrt_soft_rank_backward_f32,
         rrt_soft_rank_backward_f64,
+        NULL,
+        NULL,
     },
 };
 
