@@ -8,7 +8,12 @@
 //! (re-exported as `rank_relax::set_sigmoid_rank_max_pairs`).
 //!
 //! [`backward`] is the VJP and [`jvp`] the JVP; the Jacobian is symmetric, so both are the same
-//! pairwise pass (the JVP's tangent taking the cotangent's place).
+//! pairwise pass (the JVP's tangent taking the cotangent's place). [`hvp`] is the derivative of
+//! the backward along `(t, s)` in `(values, ε)`, one more pass over the pairs: with `a_ij = u_i −
+//! u_j`, `t_ij = c·(x_i − x_j)` (`c = sign/ε`), `dt_ij = c·(t_i − t_j) − k·t_ij` (`k = s/ε`):
+//! `hvp_values_i = c·Σ_{j≠i} a_ij·(sigmoid''(t_ij)·dt_ij − k·sigmoid'(t_ij))` and
+//! `hvp_regularization_strength = Σ_{i<j} a_ij·(k·sigmoid'·t_ij − (sigmoid''·t_ij +
+//! sigmoid')·dt_ij)/ε`.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,6 +260,157 @@ pub fn jvp<T: Real>(
         }
     });
     Ok(())
+}
+
+/// Hessian-vector product of `sigmoid_rank`: the derivative of [`backward`] (at the fixed
+/// cotangent `u`) along `(tangent_values, tangent_regularization_strength)`.
+///
+/// Per row, with `φ = ⟨u, ranks⟩ = Σ_{i<j} a_ij·sigmoid(t_ij) + const`, `a_ij = u_i − u_j`,
+/// `t_ij = c·(x_i − x_j)` (`c = sign/ε`), along `(t, s)` each pair's argument moves by
+/// `dt_ij = c·(t_i − t_j) − k·t_ij` (`k = s/ε`), and
+///
+/// - `hvp_values_i = c·Σ_{j≠i} a_ij·(sigmoid''(t_ij)·dt_ij − k·sigmoid'(t_ij))`,
+/// - `hvp_regularization_strength = Σ_{i<j} a_ij·(k·sigmoid'(t_ij)·t_ij − (sigmoid''(t_ij)·t_ij +
+///   sigmoid'(t_ij))·dt_ij)/ε`,
+///
+/// with `sigmoid'' = sigmoid'·(1 − 2·sigmoid)`. One O(n²) pass over the pairs, like the VJP (in
+/// f64 for both dtypes). Symmetric: `⟨(w, c_ε), hvp(t, s)⟩ = ⟨(t, s), hvp(w, c_ε)⟩` summed
+/// over the rows.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("cotangent_ranks", cotangent_ranks.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    check_work(shape)?;
+    let eps = check.strength(params.regularization_strength)?;
+    check.finite("values", values)?;
+    let max_u = check.finite("cotangent_ranks", cotangent_ranks)?;
+    let max_t = check.finite("tangent_values", tangent_values)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // |a|/ε ≤ 2 max|u|/ε, and each pair's factor is below 2 max|t|/ε + 2|k| (|sigmoid''| < 0.1,
+    // |t·sigmoid''| < 0.16, |t·sigmoid'| < 0.23, |t²·sigmoid''| < 0.38): the terms, and the
+    // n² of the ε-sum, stay finite when this bound does.
+    let n = shape.n as f64;
+    check.no_overflow("cotangent_ranks", max_u, eps, max_u * n / eps)?;
+    check.no_overflow("tangent_values", max_t, eps, max_t * n / eps)?;
+    let k_abs = t_eps.abs() / eps;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        k_abs * n,
+    )?;
+    let per_pair = 2.0 * max_u / eps * (2.0 * max_t / eps + 2.0 * k_abs);
+    let name = if max_t / eps >= k_abs {
+        "tangent_values"
+    } else {
+        "tangent_regularization_strength"
+    };
+    check.no_overflow(name, max_t.max(t_eps.abs()), eps, per_pair * n * n.max(1.0))?;
+
+    if shape.batch == 0 {
+        return Ok(());
+    }
+    let n = shape.n;
+    let c = scale(eps, params.direction);
+    let bufs = (
+        In::new(values, n),
+        In::new(cotangent_ranks, n),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        n * n,
+        bufs,
+        |rows, (x, u, t, mut h, mut he)| {
+            for i in 0..rows {
+                *he.at(i) = T::from_f64(hvp_row(
+                    (c, eps, t_eps),
+                    (x.row(i), u.row(i), t.row(i)),
+                    h.row(i),
+                ));
+            }
+        },
+    );
+    Ok(())
+}
+
+/// One row of [`hvp`]: writes `hvp_values` into `h`, returns `hvp_regularization_strength`.
+fn hvp_row<T: Real>(
+    (c, eps, t_eps): (f64, f64, f64),
+    (x, u, t): (&[T], &[T], &[T]),
+    h: &mut [T],
+) -> f64 {
+    let n = x.len();
+    let k = t_eps / eps;
+    let mut fresh = Vec::new();
+    let row = |acc: &mut Vec<f64>| {
+        let acc = take(acc, n);
+        acc.fill(0.0);
+        let mut he = 0.0;
+        for i in 0..n {
+            let (xi, ui, ti) = (x[i].to_f64(), u[i].to_f64(), t[i].to_f64());
+            let mut hi = 0.0;
+            for j in i + 1..n {
+                let tij = c * (xi - x[j].to_f64());
+                let e = (-tij.abs()).exp();
+                if e == 0.0 {
+                    // Every term is below f64's range (and t_ij may be infinite).
+                    continue;
+                }
+                let d = 1.0 / (1.0 + e);
+                let s1 = e * d * d;
+                // sigmoid'' = −sgn(t)·e(1 − e)/(1 + e)³.
+                let s2 = -(s1 * (1.0 - e) * d).copysign(tij);
+                let a = ui - u[j].to_f64();
+                let dt = c * (ti - t[j].to_f64()) - k * tij;
+                let term = a * (s2 * dt - k * s1);
+                hi += term;
+                acc[j] -= term;
+                he += a * (k * s1 * tij - (s2 * tij + s1) * dt);
+            }
+            acc[i] += hi;
+        }
+        for (hv, a) in h.iter_mut().zip(acc.iter()) {
+            *hv = T::from_f64(c * a);
+        }
+        he / eps
+    };
+    // This thread's accumulator (a fresh one only where it is in use or gone).
+    let mut row = Some(row);
+    let done = HVP_ACC.try_with(|cell| {
+        let mut acc = cell.try_borrow_mut().ok()?;
+        Some((row.take().expect("called once"))(&mut acc))
+    });
+    match done {
+        Ok(Some(v)) => v,
+        _ => (row.take().expect("not yet called"))(&mut fresh),
+    }
+}
+
+thread_local! {
+    /// [`hvp_row`]'s accumulator, one per thread (so a warm thread never allocates).
+    static HVP_ACC: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `sign/ε`.
