@@ -318,8 +318,10 @@ fn zeros_like(t: &[Vec<f64>]) -> Vec<Vec<f64>> {
 fn hvp_matches_finite_differences_of_the_backward() {
     for op in OPS {
         for direction in DIRECTIONS {
-            for (k, eps) in [0.3, 1.0, 4.0].into_iter().enumerate() {
-                let shape = Shape { batch: 3, n: 6 };
+            // Short rows, and rows with full chunks of the vectorised loops and a remainder.
+            let shapes = [(0.3, 6), (1.0, 6), (4.0, 6), (0.15, 19), (1.0, 21)];
+            for (k, (eps, n)) in shapes.into_iter().enumerate() {
+                let shape = Shape { batch: 3, n };
                 let c = Case::new(op, shape, direction, eps, 1 + k as u64);
                 let t = c.tangents(9 + k as u64);
                 let mut directions = vec![
@@ -368,8 +370,11 @@ fn pairing(t: &[Vec<f64>], s: f64, h: &(Vec<Vec<f64>>, Vec<f64>)) -> f64 {
 fn hvp_is_symmetric() {
     for op in OPS {
         for direction in DIRECTIONS {
-            for (k, eps) in [0.2, 1.5].into_iter().enumerate() {
-                let c = Case::new(op, Shape { batch: 4, n: 7 }, direction, eps, 20 + k as u64);
+            for (k, (eps, n)) in [(0.2, 7), (1.5, 7), (0.05, 20), (0.7, 35)]
+                .into_iter()
+                .enumerate()
+            {
+                let c = Case::new(op, Shape { batch: 4, n }, direction, eps, 20 + k as u64);
                 let (t, w) = (c.tangents(30 + k as u64), c.tangents(40 + k as u64));
                 for (s, sw) in [(0.6, -1.3), (0.0, 0.8), (-0.4, 0.0)] {
                     let a = pairing(&w, sw, &hvp::<f64>(&c, &t, s));

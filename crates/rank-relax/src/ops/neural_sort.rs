@@ -944,37 +944,80 @@ fn apply_hvp_impl<const FMA: bool>(
 ) -> f64 {
     let n = z.len();
     let m = row_max::<FMA>(r, z, b);
+    let full = n - n % L;
     let (y0, dy0, q0) = (
         y[r.at],
         dy[r.at],
         q_of::<FMA>(r, m, t_tau, (z[r.at], b[r.at]), (dz[r.at], db[r.at])),
     );
-    let (mut sq, mut sdy) = (0.0, 0.0);
-    for j in 0..n {
+    // Σ e·q, Σ e·(dy − dy_at), Σ e·q·ỹ, Σ e·ỹ (≈ 0: it corrects γ for q's offset).
+    let (mut sq, mut sdy, mut g1, mut g2) = ([0.0; L], [0.0; L], [0.0; L], [0.0; L]);
+    for j in (0..full).step_by(L) {
+        let (zc, bc, yc, ec) = (chunk(z, j), chunk(b, j), chunk(y, j), chunk(e, j));
+        let (dzc, dbc, dyc) = (chunk(dz, j), chunk(db, j), chunk(dy, j));
+        let mut qv = [0.0; L];
+        for k in 0..L {
+            qv[k] = q_of::<FMA>(r, m, t_tau, (zc[k], bc[k]), (dzc[k], dbc[k])) - q0;
+            let yt = (yc[k] - y0) - o;
+            sq[k] += ec[k] * qv[k];
+            sdy[k] += ec[k] * (dyc[k] - dy0);
+            g1[k] += ec[k] * qv[k] * yt;
+            g2[k] += ec[k] * yt;
+        }
+        *chunk_mut(q, j) = qv;
+    }
+    for j in full..n {
         q[j] = q_of::<FMA>(r, m, t_tau, (z[j], b[j]), (dz[j], db[j])) - q0;
-        sq += e[j] * q[j];
-        sdy += e[j] * (dy[j] - dy0);
+        let yt = (y[j] - y0) - o;
+        let k = j - full;
+        sq[k] += e[j] * q[j];
+        sdy[k] += e[j] * (dy[j] - dy0);
+        g1[k] += e[j] * q[j] * yt;
+        g2[k] += e[j] * yt;
     }
-    let (sq, sdy) = (sq * inv_s, sdy * inv_s);
-    let mut gamma = 0.0;
-    for j in 0..n {
-        gamma += e[j] * (q[j] - sq) * ((y[j] - y0) - o);
-    }
-    let gamma = gamma * inv_s;
+    let (sq, sdy) = (lane_sum(sq) * inv_s, lane_sum(sdy) * inv_s);
+    let gamma = (lane_sum(g1) - sq * lane_sum(g2)) * inv_s;
     let k = t_tau * r.inv_tau;
     let vs = v * inv_s;
-    let mut acc = 0.0;
-    for j in 0..n {
+    let shift = sdy + gamma;
+    let mut acc = [0.0; L];
+    for j in (0..full).step_by(L) {
+        let (zc, bc, yc, ec) = (chunk(z, j), chunk(b, j), chunk(y, j), chunk(e, j));
+        let (dyc, qc) = (chunk(dy, j), chunk(q, j));
+        let (mut qt, mut dd) = ([0.0; L], [0.0; L]);
+        for l in 0..L {
+            let pv = vs * ec[l];
+            let yt = (yc[l] - y0) - o;
+            qt[l] = pv * (qc[l] - sq);
+            let d = pv * yt;
+            dd[l] = qt[l] * yt + pv * ((dyc[l] - dy0) - shift) - k * d;
+            acc[l] += dd[l] * logit::<FMA>(r, m, zc[l], bc[l]) + d * qc[l];
+        }
+        let ac = chunk_mut(a, j);
+        for l in 0..L {
+            ac[l] += qt[l];
+        }
+        let cc = chunk_mut(c, j);
+        for l in 0..L {
+            cc[l] += dd[l];
+        }
+        let rc = chunk_mut(rr, j);
+        for l in 0..L {
+            rc[l] = f64::madd::<FMA>(r.w, dd[l], rc[l]);
+        }
+    }
+    for j in full..n {
         let pv = vs * e[j];
-        let (yt, qt) = ((y[j] - y0) - o, q[j] - sq);
+        let yt = (y[j] - y0) - o;
+        let qt = pv * (q[j] - sq);
         let d = pv * yt;
-        let dd = pv * (qt * yt + ((dy[j] - dy0) - sdy - gamma)) - k * d;
-        a[j] += pv * qt;
+        let dd = qt * yt + pv * ((dy[j] - dy0) - shift) - k * d;
+        acc[j - full] += dd * logit::<FMA>(r, m, z[j], b[j]) + d * q[j];
+        a[j] += qt;
         c[j] += dd;
         rr[j] = f64::madd::<FMA>(r.w, dd, rr[j]);
-        acc += dd * logit::<FMA>(r, m, z[j], b[j]) + d * q[j];
     }
-    acc
+    lane_sum(acc)
 }
 
 /// One row `i` of the neural_sort_apply backward (`e` the row's exps, `inv_s` 1/their sum, `v`

@@ -338,79 +338,114 @@ pub fn hvp<T: Real>(
         Out::new(hvp_values, n),
         Out::new(hvp_regularization_strength, 1),
     );
+    let isa = isa();
     run_rows(
         shape.batch,
         n * n,
         bufs,
         |rows, (x, u, t, mut h, mut he)| {
-            for i in 0..rows {
-                *he.at(i) = T::from_f64(hvp_row(
-                    (c, eps, t_eps),
-                    (x.row(i), u.row(i), t.row(i)),
-                    h.row(i),
-                ));
-            }
+            <f64 as Kernel>::with_bufs(|b| {
+                for i in 0..rows {
+                    let (x, u, t, h) = (x.row(i), u.row(i), t.row(i), h.row(i));
+                    let xs = load(&mut b.x, x, 0.0);
+                    let us = load(&mut b.u, u, 0.0);
+                    let ts = load(&mut b.part, t, 0.0);
+                    let acc = take(&mut b.acc, x.len());
+                    acc.fill(0.0);
+                    let he_row = hvp_pairs_for(isa, (c, t_eps / eps), (xs, us, ts), acc);
+                    for (hv, a) in h.iter_mut().zip(acc.iter()) {
+                        *hv = T::from_f64(c * a);
+                    }
+                    *he.at(i) = T::from_f64(he_row / eps);
+                }
+            })
         },
     );
     Ok(())
 }
 
-/// One row of [`hvp`]: writes `hvp_values` into `h`, returns `hvp_regularization_strength`.
-fn hvp_row<T: Real>(
-    (c, eps, t_eps): (f64, f64, f64),
-    (x, u, t): (&[T], &[T], &[T]),
-    h: &mut [T],
-) -> f64 {
-    let n = x.len();
-    let k = t_eps / eps;
-    let mut fresh = Vec::new();
-    let row = |acc: &mut Vec<f64>| {
-        let acc = take(acc, n);
-        acc.fill(0.0);
-        let mut he = 0.0;
-        for i in 0..n {
-            let (xi, ui, ti) = (x[i].to_f64(), u[i].to_f64(), t[i].to_f64());
-            let mut hi = 0.0;
-            for j in i + 1..n {
-                let tij = c * (xi - x[j].to_f64());
-                let e = (-tij.abs()).exp();
-                if e == 0.0 {
-                    // Every term is below f64's range (and t_ij may be infinite).
-                    continue;
-                }
-                let d = 1.0 / (1.0 + e);
-                let s1 = e * d * d;
-                // sigmoid'' = −sgn(t)·e(1 − e)/(1 + e)³.
-                let s2 = -(s1 * (1.0 - e) * d).copysign(tij);
-                let a = ui - u[j].to_f64();
-                let dt = c * (ti - t[j].to_f64()) - k * tij;
-                let term = a * (s2 * dt - k * s1);
-                hi += term;
-                acc[j] -= term;
-                he += a * (k * s1 * tij - (s2 * tij + s1) * dt);
-            }
-            acc[i] += hi;
-        }
-        for (hv, a) in h.iter_mut().zip(acc.iter()) {
-            *hv = T::from_f64(c * a);
-        }
-        he / eps
-    };
-    // This thread's accumulator (a fresh one only where it is in use or gone).
-    let mut row = Some(row);
-    let done = HVP_ACC.try_with(|cell| {
-        let mut acc = cell.try_borrow_mut().ok()?;
-        Some((row.take().expect("called once"))(&mut acc))
-    });
-    match done {
-        Ok(Some(v)) => v,
-        _ => (row.take().expect("not yet called"))(&mut fresh),
-    }
+/// One pair's terms of [`hvp`] (`dx = x_i − x_j`, `du = u_i − u_j`, `dv = t_i − t_j`): its
+/// `hvp_values_i/c` (and minus that of `j`) and its `ε·hvp_regularization_strength`.
+///
+/// Branch-free: `t_ij` is clamped to ±800, where `exp(−|t|)` is exactly 0 already, so an
+/// infinite `c·dx` gives zero terms rather than `0·∞`.
+#[inline(always)]
+fn hvp_pair<const FMA: bool>((c, k): (f64, f64), dx: f64, du: f64, dv: f64) -> (f64, f64) {
+    let t = (c * dx).clamp(-800.0, 800.0);
+    let e = f64::exp_nonpositive::<FMA>(-t.abs());
+    let d = (1.0 + e).recip();
+    let s1 = e * d * d;
+    // sigmoid'' = −sgn(t)·e(1 − e)/(1 + e)³.
+    let s2 = -(s1 * (1.0 - e) * d).copysign(t);
+    let dt = c * dv - k * t;
+    let term = du * (s2 * dt - k * s1);
+    let term_eps = du * (k * s1 * t - (s2 * t + s1) * dt);
+    (term, term_eps)
 }
 
-thread_local! {
-    /// [`hvp_row`]'s accumulator, one per thread (so a warm thread never allocates).
-    static HVP_ACC: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+/// The pairs of one row of [`hvp`] (`x`, `u`, `t` the row in f64, padded by [`PAD`]): adds
+/// `Σ_{j≠i} term_ij` into `acc[i]` and returns `Σ_{i<j} term_eps_ij` (see [`hvp_pair`]).
+#[inline(always)]
+fn hvp_pairs<const FMA: bool>(
+    ck: (f64, f64),
+    (x, u, t): (&[f64], &[f64], &[f64]),
+    acc: &mut [f64],
+) -> f64 {
+    const W: usize = 8;
+    let n = acc.len();
+    let mut he = 0.0;
+    for i in 0..n {
+        let (xi, ui, ti) = (x[i], u[i], t[i]);
+        let (mut sh, mut se) = ([0.0; W], [0.0; W]);
+        let mut j = i + 1;
+        while j + W <= n {
+            let (xc, uc, tc) = (
+                lanes::<f64, W>(&x[j..]),
+                lanes::<f64, W>(&u[j..]),
+                lanes::<f64, W>(&t[j..]),
+            );
+            let ac = lanes_mut::<f64, W>(&mut acc[j..]);
+            for l in 0..W {
+                let (h, e) = hvp_pair::<FMA>(ck, xi - xc[l], ui - uc[l], ti - tc[l]);
+                sh[l] += h;
+                se[l] += e;
+                ac[l] -= h;
+            }
+            j += W;
+        }
+        for (l, j) in (j..n).enumerate() {
+            let (h, e) = hvp_pair::<FMA>(ck, xi - x[j], ui - u[j], ti - t[j]);
+            sh[l] += h;
+            se[l] += e;
+            acc[j] -= h;
+        }
+        acc[i] += lane_sum(sh);
+        he += lane_sum(se);
+    }
+    he
+}
+
+/// [`hvp_pairs`] compiled for `isa`.
+fn hvp_pairs_for(isa: Isa, ck: (f64, f64), xut: (&[f64], &[f64], &[f64]), acc: &mut [f64]) -> f64 {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(ck: (f64, f64), xut: (&[f64], &[f64], &[f64]), acc: &mut [f64]) -> f64 {
+            hvp_pairs::<true>(ck, xut, acc)
+        }
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        unsafe fn avx512(ck: (f64, f64), xut: (&[f64], &[f64], &[f64]), acc: &mut [f64]) -> f64 {
+            hvp_pairs::<true>(ck, xut, acc)
+        }
+        match isa {
+            // SAFETY: each x86 Isa is only made where the CPU was found to have its features.
+            Isa::Avx512Fma => return unsafe { avx512(ck, xut, acc) },
+            // SAFETY: as above.
+            Isa::Avx2Fma => return unsafe { avx2(ck, xut, acc) },
+            Isa::Portable => {}
+        }
+    }
+    hvp_pairs::<{ cfg!(any(target_arch = "aarch64", target_feature = "fma")) }>(ck, xut, acc)
 }
 
 /// `sign/ε`.
