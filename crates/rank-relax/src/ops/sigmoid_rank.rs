@@ -1172,6 +1172,77 @@ mod tests {
         }
     }
 
+    /// The HVP's pair loops on every instruction set against a scalar loop with `f64::exp`:
+    /// rows of every remainder, ties, and arguments that underflow or overflow.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn hvp_pairs_match_the_scalar_reference() {
+        fn reference((c, k): (f64, f64), x: &[f64], u: &[f64], t: &[f64]) -> (Vec<f64>, f64) {
+            let n = x.len();
+            let (mut acc, mut he) = (vec![0.0; n], 0.0);
+            for i in 0..n {
+                for j in i + 1..n {
+                    let tij = c * (x[i] - x[j]);
+                    let e = (-tij.abs()).exp();
+                    if e < f64::MIN_POSITIVE {
+                        continue;
+                    }
+                    let sig = if tij >= 0.0 {
+                        1.0 / (1.0 + e)
+                    } else {
+                        e / (1.0 + e)
+                    };
+                    let s1 = sig * (1.0 - sig);
+                    let s2 = s1 * (1.0 - 2.0 * sig);
+                    let (a, dt) = (u[i] - u[j], c * (t[i] - t[j]) - k * tij);
+                    let term = a * (s2 * dt - k * s1);
+                    acc[i] += term;
+                    acc[j] -= term;
+                    he += a * (k * s1 * tij - (s2 * tij + s1) * dt);
+                }
+            }
+            (acc, he)
+        }
+        let pad = |v: &[f64]| {
+            let mut p = v.to_vec();
+            p.resize(v.len() + PAD, 0.0);
+            p
+        };
+        let extreme = [
+            1e300, -1e300, 0.0, 1e-300, 3.0, -1e300, 1e300, 2.0, 1e10, -7e299, 1e308, -1e308,
+        ];
+        let mut rows: Vec<Vec<f64>> = [0, 1, 2, 7, 8, 9, 17, 33, 100]
+            .iter()
+            .map(|&n| uniform(n as u64 + 300, n))
+            .collect();
+        rows.push(rows[7].iter().map(|v| (v * 4.0).round() / 4.0).collect());
+        rows.push(extreme.to_vec());
+        for (r, x) in rows.iter().enumerate() {
+            let n = x.len();
+            let (u, t) = (uniform(r as u64 + 400, n), uniform(r as u64 + 500, n));
+            for eps in [1e-3, 0.3, 1.0, 50.0] {
+                for c in [1.0 / eps, -1.0 / eps] {
+                    let ck = (c, 0.7 / eps);
+                    let (want, want_e) = reference(ck, x, &u, &t);
+                    for isa in isas() {
+                        let mut acc = vec![0.0; n];
+                        let got_e = hvp_pairs_for(isa, ck, (&pad(x), &pad(&u), &pad(&t)), &mut acc);
+                        let at = format!("row {r} n={n} c={c:e} {isa:?}");
+                        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                        for (g, w) in acc.iter().zip(&want) {
+                            assert!((g - w).abs() <= 1e-11 * scale, "{at}: {g:e} vs {w:e}");
+                        }
+                        let tol = 1e-11 * want_e.abs().max(scale);
+                        assert!(
+                            (got_e - want_e).abs() <= tol,
+                            "{at}: {got_e:e} vs {want_e:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn ties_rank_exactly_at_the_middle() {
         for isa in isas() {
