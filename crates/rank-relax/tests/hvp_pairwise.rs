@@ -630,6 +630,27 @@ fn edge_shapes_and_extreme_values() {
             h.iter().flatten().chain(&he).all(|v| v.is_finite()),
             "{op:?}"
         );
+        // Far temperatures: one-hot rows (logits clamped) and flat ones; f32 too.
+        for eps in [1e-6, 1e6] {
+            let c = Case::new(
+                op,
+                Shape { batch: 2, n: 12 },
+                Direction::Descending,
+                eps,
+                106,
+            );
+            let t = c.tangents(107);
+            let (h, he) = hvp::<f64>(&c, &t, 0.3 * eps);
+            assert!(
+                h.iter().flatten().chain(&he).all(|v| v.is_finite()),
+                "{op:?} ε={eps}"
+            );
+            let (h, he) = hvp::<f32>(&c.rounded32(), &t, 0.3 * eps);
+            assert!(
+                h.iter().flatten().chain(&he).all(|v| v.is_finite()),
+                "{op:?} ε={eps}"
+            );
+        }
     }
     // sigmoid_rank: |t| from 0 to ∞ (exp(−|t|) underflows, t itself overflows).
     let x = vec![
