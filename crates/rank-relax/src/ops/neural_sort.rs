@@ -17,6 +17,11 @@
 //!   equal `−⟨g, x⟩/τ` can overflow).
 //! - [`jvp`]: `dP_ij = P_ij·(q_ij − Σ_k P_ik q_ik)` with `q_ij = ((n + 1 − 2i)·dz_j − dB_j −
 //!   ℓ_ij·t_τ)/τ`, `dB_j = Σ_k sgn(z_j − z_k)(dz_j − dz_k)`; adjoint to [`backward`].
+//! - [`hvp`]: the derivative of [`backward`] along `(t, t_τ)`. `B` is linear between ties, so
+//!   only the softmax and τ bend: with `Ũ_ij = U_ij − Σ_k P_ik U_ik`, `q̃_ij = q_ij − Σ_k P_ik
+//!   q_ik`, `γ_i = Σ_j P_ij·q̃_ij·Ũ_ij`, `k = t_τ/τ`: `D'_ij = P_ij·(q̃_ij·Ũ_ij − γ_i) − k·D_ij`,
+//!   `hvp_values` the backward's map applied to `D'`, and `hvp_regularization_strength =
+//!   −(Σ_ij D'_ij·ℓ_ij + Σ_ij D_ij·q_ij)/τ`. O(n²) per row, O(n) scratch.
 //!
 //! For `P·payload` without forming P (O(n) memory per row) see
 //! [`neural_sort_apply`](super::neural_sort_apply).
@@ -244,6 +249,109 @@ pub fn jvp<T: Real>(
     Ok(())
 }
 
+/// Hessian-vector product of `neural_sort`: the derivative of [`backward`] (at the fixed
+/// cotangent `U`) along `(tangent_values, tangent_regularization_strength)`, from the saved
+/// `values` and `permutation_matrix`.
+///
+/// The logits `L = N(z)/τ` are linear in `z` between ties (`B` is piecewise linear), so the
+/// curvature is the softmax's and τ's. Per row `i` of P, with the logit tangent `q` of [`jvp`],
+/// `Ũ_ij = U_ij − Σ_k P_ik U_ik`, `D_ij = P_ij·Ũ_ij` (the backward's), `q̃_ij = q_ij − Σ_k P_ik
+/// q_ik`, `γ_i = Σ_j P_ij·q̃_ij·Ũ_ij` and `k = t_τ/τ`:
+///
+/// - `D'_ij = P_ij·(q̃_ij·Ũ_ij − γ_i) − k·D_ij` (the derivative of `D`, and of the backward's
+///   `1/τ`);
+/// - `hvp_values` is the backward's map applied to `D'`: `c'_j = Σ_i D'_ij`, `r'_j = Σ_i (n + 1
+///   − 2i)·D'_ij`, `dz'_j = (r'_j − Σ_k (c'_j + c'_k)·sgn(z_j − z_k))/τ`, times `sign`;
+/// - `hvp_regularization_strength = −(Σ_ij D'_ij·ℓ_ij + Σ_ij D_ij·q_ij)/τ`.
+///
+/// O(n²) per row with O(n) scratch, like the backward. Symmetric: `⟨(w, c), hvp(t, s)⟩ = ⟨(t,
+/// s), hvp(w, c)⟩` summed over the rows.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation_matrix: &[T],
+    cotangent_permutation_matrix: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.cube("permutation_matrix", permutation_matrix.len())?;
+    check.cube(
+        "cotangent_permutation_matrix",
+        cotangent_permutation_matrix.len(),
+    )?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let tau = tau_and_values(check, params, values)?;
+    check.probabilities("permutation_matrix", permutation_matrix)?;
+    let max_u = check.finite_cube("cotangent_permutation_matrix", cotangent_permutation_matrix)?;
+    let max_t = check.finite("tangent_values", tangent_values)?;
+    let t_tau = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    hvp_in_range(check, tau, max_u, (max_t, t_tau))?;
+
+    let n = shape.n;
+    if shape.batch == 0 {
+        return Ok(());
+    }
+    if n == 0 {
+        hvp_regularization_strength.fill(T::from_f64(0.0));
+        return Ok(());
+    }
+    let sign = sign(params.direction);
+    let inv_tau = 1.0 / tau;
+    let bufs = (
+        In::new(values, n),
+        In::new(permutation_matrix, n * n),
+        In::new(cotangent_permutation_matrix, n * n),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        3 * n * n,
+        bufs,
+        |rows, (x, p, u, t, mut h, mut he)| {
+            with_bufs(|bf| {
+                for r in 0..rows {
+                    let (x, p, u, t) = (x.row(r), p.row(r), u.row(r), t.row(r));
+                    let prep = &mut bf.prep;
+                    prep.prepare(x, sign);
+                    let [f0, f1, f2, f3, f4, f5, f6, f7, ..] = &mut bf.f;
+                    let (dz, db) = prep.tangents(t, sign, f0, f1);
+                    let (c, rr) = (take(f2, n), take(f3, n));
+                    c.fill(0.0);
+                    rr.fill(0.0);
+                    let (pf, uf, q) = (take(f4, n), take(f5, n), take(f6, n));
+                    let mut acc = 0.0;
+                    for ii in 0..n {
+                        widen_into(pf, &p[ii * n..(ii + 1) * n]);
+                        widen_into(uf, &u[ii * n..(ii + 1) * n]);
+                        let row = prep.row(ii, inv_tau);
+                        let zb = (prep.z(), prep.b());
+                        acc += nsort_hvp(row, t_tau, zb, (dz, db), (pf, uf), q, (c, rr));
+                    }
+                    prep.grad_values((c, rr), take(f7, n), (sign, inv_tau), h.row(r));
+                    *he.at(r) = T::from_f64(-acc * inv_tau);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared with `neural_sort_apply`.
 
@@ -302,6 +410,40 @@ pub(crate) fn tangent_in_range(
         tau,
         2.0 * max_q * scale,
     )
+}
+
+/// The HVP's terms are the JVP's logit tangents times the backward's cotangent: with
+/// `max|q| ≤ (3n·max|t| + 1000·|t_τ|)/τ` (see [`tangent_in_range`]), `|D'_ij| ≤ P_ij·max|U|·(8
+/// max|q| + 2|t_τ|/τ)`; refuse what the backward's bound would overflow with that in place of
+/// `max|U|` (and the tangents' own bounds, as the JVP).
+pub(crate) fn hvp_in_range(
+    check: Check,
+    tau: f64,
+    max_u: f64,
+    (max_t, t_tau): (f64, f64),
+) -> Result<(), Error> {
+    let n = check.shape.n as f64;
+    let name = check_name_cotangent(check.op);
+    check.no_overflow(name, max_u, tau, max_u * (8.0 * n).max(2000.0) / tau)?;
+    tangent_in_range(check, tau, (max_t, t_tau), 1.0)?;
+    let max_q = (3.0 * n * max_t + 1000.0 * t_tau.abs()) / tau;
+    let max_d = max_u * (8.0 * max_q + 2.0 * t_tau.abs() / tau);
+    let bound = (max_d * (8.0 * n).max(2000.0) + 2.0 * max_u * max_q * n) / tau;
+    let (name, max) = if 3.0 * n * max_t >= 1000.0 * t_tau.abs() {
+        ("tangent_values", max_t)
+    } else {
+        ("tangent_regularization_strength", t_tau.abs())
+    };
+    check.no_overflow(name, max, tau, bound)
+}
+
+/// The cotangent's name in each op's messages.
+fn check_name_cotangent(op: &str) -> &'static str {
+    if op == OP {
+        "cotangent_permutation_matrix"
+    } else {
+        "cotangent_output"
+    }
 }
 
 /// One row of P: its weight `w = n + 1 − 2i`, the position `at` of its largest logit (the
@@ -505,7 +647,7 @@ pub(crate) fn widen_into<T: Real>(dst: &mut [f64], src: &[T]) {
 #[derive(Default)]
 pub(crate) struct Bufs {
     pub prep: Prep,
-    pub f: [Vec<f64>; 8],
+    pub f: [Vec<f64>; 9],
 }
 
 /// Runs `f` with this thread's buffers (fresh ones if they are in use, which only a re-entrant
@@ -742,6 +884,142 @@ fn nsort_jvp_impl<const FMA: bool>(
     s
 }
 
+/// One row `i` of the neural_sort HVP (`q` scratch): `D'_j = P_j·(q̃_j·Ũ_j − γ) − k·D_j` added
+/// into `c_j` and `w·D'_j` into `r_j` (`Ũ`, `q̃` measured from the row's `at`, see [`Row`]);
+/// returns `Σ_j D'_j·ℓ_j + D_j·q_j`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn nsort_hvp_impl<const FMA: bool>(
+    r: Row,
+    t_tau: f64,
+    (z, b): (&[f64], &[f64]),
+    (dz, db): (&[f64], &[f64]),
+    (p, u): (&[f64], &[f64]),
+    q: &mut [f64],
+    (c, rr): (&mut [f64], &mut [f64]),
+) -> f64 {
+    let n = z.len();
+    let m = row_max::<FMA>(r, z, b);
+    let (u0, q0) = (
+        u[r.at],
+        q_of::<FMA>(r, m, t_tau, (z[r.at], b[r.at]), (dz[r.at], db[r.at])),
+    );
+    let (mut su, mut sq) = (0.0, 0.0);
+    for j in 0..n {
+        q[j] = q_of::<FMA>(r, m, t_tau, (z[j], b[j]), (dz[j], db[j])) - q0;
+        su += p[j] * (u[j] - u0);
+        sq += p[j] * q[j];
+    }
+    let mut gamma = 0.0;
+    for j in 0..n {
+        gamma += p[j] * (q[j] - sq) * ((u[j] - u0) - su);
+    }
+    let k = t_tau * r.inv_tau;
+    let mut acc = 0.0;
+    for j in 0..n {
+        let ut = (u[j] - u0) - su;
+        let d = p[j] * ut;
+        let dd = p[j] * ((q[j] - sq) * ut - gamma) - k * d;
+        c[j] += dd;
+        rr[j] = f64::madd::<FMA>(r.w, dd, rr[j]);
+        acc += dd * logit::<FMA>(r, m, z[j], b[j]) + d * q[j];
+    }
+    acc
+}
+
+/// One row `i` of the neural_sort_apply HVP (`e` the row's exps, `inv_s` 1/their sum, `v` the
+/// cotangent of output `i`, `o` output `i` less `y_at`, `q` scratch): with `ỹ_j = y_j −
+/// output_i`, `γ = Σ_j P_j·q̃_j·ỹ_j` and `dout` the JVP's output tangent, adds `v·P_j·q̃_j` into
+/// `a_j` and `D'_j = v·P_j·(q̃_j·ỹ_j + dy_j − dout) − k·D_j` (`D_j = v·P_j·ỹ_j`, the backward's)
+/// into `c_j`, `w·D'_j` into `r_j`; returns `Σ_j D'_j·ℓ_j + D_j·q_j`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn apply_hvp_impl<const FMA: bool>(
+    r: Row,
+    (t_tau, v, inv_s, o): (f64, f64, f64, f64),
+    (z, b, y, e): (&[f64], &[f64], &[f64], &[f64]),
+    (dz, db, dy): (&[f64], &[f64], &[f64]),
+    q: &mut [f64],
+    (a, c, rr): (&mut [f64], &mut [f64], &mut [f64]),
+) -> f64 {
+    let n = z.len();
+    let m = row_max::<FMA>(r, z, b);
+    let full = n - n % L;
+    let (y0, dy0, q0) = (
+        y[r.at],
+        dy[r.at],
+        q_of::<FMA>(r, m, t_tau, (z[r.at], b[r.at]), (dz[r.at], db[r.at])),
+    );
+    // Σ e·q, Σ e·(dy − dy_at), Σ e·q·ỹ, Σ e·ỹ (≈ 0: it corrects γ for q's offset).
+    let (mut sq, mut sdy, mut g1, mut g2) = ([0.0; L], [0.0; L], [0.0; L], [0.0; L]);
+    for j in (0..full).step_by(L) {
+        let (zc, bc, yc, ec) = (chunk(z, j), chunk(b, j), chunk(y, j), chunk(e, j));
+        let (dzc, dbc, dyc) = (chunk(dz, j), chunk(db, j), chunk(dy, j));
+        let mut qv = [0.0; L];
+        for k in 0..L {
+            qv[k] = q_of::<FMA>(r, m, t_tau, (zc[k], bc[k]), (dzc[k], dbc[k])) - q0;
+            let yt = (yc[k] - y0) - o;
+            sq[k] += ec[k] * qv[k];
+            sdy[k] += ec[k] * (dyc[k] - dy0);
+            g1[k] += ec[k] * qv[k] * yt;
+            g2[k] += ec[k] * yt;
+        }
+        *chunk_mut(q, j) = qv;
+    }
+    for j in full..n {
+        q[j] = q_of::<FMA>(r, m, t_tau, (z[j], b[j]), (dz[j], db[j])) - q0;
+        let yt = (y[j] - y0) - o;
+        let k = j - full;
+        sq[k] += e[j] * q[j];
+        sdy[k] += e[j] * (dy[j] - dy0);
+        g1[k] += e[j] * q[j] * yt;
+        g2[k] += e[j] * yt;
+    }
+    let (sq, sdy) = (lane_sum(sq) * inv_s, lane_sum(sdy) * inv_s);
+    let gamma = (lane_sum(g1) - sq * lane_sum(g2)) * inv_s;
+    let k = t_tau * r.inv_tau;
+    let vs = v * inv_s;
+    let shift = sdy + gamma;
+    let mut acc = [0.0; L];
+    for j in (0..full).step_by(L) {
+        let (zc, bc, yc, ec) = (chunk(z, j), chunk(b, j), chunk(y, j), chunk(e, j));
+        let (dyc, qc) = (chunk(dy, j), chunk(q, j));
+        let (mut qt, mut dd) = ([0.0; L], [0.0; L]);
+        for l in 0..L {
+            let pv = vs * ec[l];
+            let yt = (yc[l] - y0) - o;
+            qt[l] = pv * (qc[l] - sq);
+            let d = pv * yt;
+            dd[l] = qt[l] * yt + pv * ((dyc[l] - dy0) - shift) - k * d;
+            acc[l] += dd[l] * logit::<FMA>(r, m, zc[l], bc[l]) + d * qc[l];
+        }
+        let ac = chunk_mut(a, j);
+        for l in 0..L {
+            ac[l] += qt[l];
+        }
+        let cc = chunk_mut(c, j);
+        for l in 0..L {
+            cc[l] += dd[l];
+        }
+        let rc = chunk_mut(rr, j);
+        for l in 0..L {
+            rc[l] = f64::madd::<FMA>(r.w, dd[l], rc[l]);
+        }
+    }
+    for j in full..n {
+        let pv = vs * e[j];
+        let yt = (y[j] - y0) - o;
+        let qt = pv * (q[j] - sq);
+        let d = pv * yt;
+        let dd = qt * yt + pv * ((dy[j] - dy0) - shift) - k * d;
+        acc[j - full] += dd * logit::<FMA>(r, m, z[j], b[j]) + d * q[j];
+        a[j] += qt;
+        c[j] += dd;
+        rr[j] = f64::madd::<FMA>(r.w, dd, rr[j]);
+    }
+    lane_sum(acc)
+}
+
 /// One row `i` of the neural_sort_apply backward (`e` the row's exps, `inv_s` 1/their sum, `v`
 /// the cotangent of output `i`, `o` output `i` less `y_at`): with `q = v·P_ij`, adds `q` into
 /// `a_j`, `d = q·(y_j − output_i)` into `c_j` and `w·d` into `r_j`; returns `Σ_j d·ℓ_ij`.
@@ -903,6 +1181,28 @@ dispatch! {
         q: &mut [f64],
         out: &mut [f64],
     ) -> f64 = nsort_jvp_impl;
+}
+dispatch! {
+    fn nsort_hvp(
+        r: Row,
+        t_tau: f64,
+        zb: (&[f64], &[f64]),
+        dzb: (&[f64], &[f64]),
+        pu: (&[f64], &[f64]),
+        q: &mut [f64],
+        crr: (&mut [f64], &mut [f64]),
+    ) -> f64 = nsort_hvp_impl;
+}
+dispatch! {
+    /// See [`apply_hvp_impl`].
+    pub(crate) fn apply_hvp(
+        r: Row,
+        s: (f64, f64, f64, f64),
+        rows: (&[f64], &[f64], &[f64], &[f64]),
+        tangents: (&[f64], &[f64], &[f64]),
+        q: &mut [f64],
+        acc: (&mut [f64], &mut [f64], &mut [f64]),
+    ) -> f64 = apply_hvp_impl;
 }
 dispatch! {
     /// See [`apply_backward_impl`].

@@ -13,10 +13,17 @@
 //!   order); the τ-gradient `−Σ_ij D_ij·ℓ_ij/τ`.
 //! - [`jvp`]: `d output_i = Σ_j P_ij·(dy_j + q_ij·(y_j − output_i))`, `q` neural_sort's logit
 //!   tangent; adjoint to [`backward`].
+//! - [`hvp`]: the derivative of [`backward`] along `(tangent_values, tangent_payload,
+//!   tangent_regularization_strength)`. With neural_sort's `q̃_ij = q_ij − Σ_k P_ik q_ik`, `ỹ_ij
+//!   = y_j − output_i`, `k = t_τ/τ` and `dout` the JVP's output tangent: `hvp_payload_j = Σ_i
+//!   v_i·P_ij·q̃_ij` (the payload enters linearly: no payload-payload term); `D'_ij =
+//!   v_i·P_ij·(q̃_ij·ỹ_ij + dy_j − dout_i) − k·D_ij` and `hvp_values` is the backward's map
+//!   applied to `D'`; `hvp_regularization_strength = −(Σ_ij D'_ij·ℓ_ij + Σ_ij D_ij·q_ij)/τ`.
+//!   Streamed like the backward: O(n) memory per row.
 
 use super::neural_sort::{
-    apply_backward, apply_jvp, exp_dot, exp_row_dot, sign, tangent_in_range, tau_and_values,
-    widen_into, with_bufs,
+    apply_backward, apply_hvp, apply_jvp, exp_dot, exp_row_dot, hvp_in_range, sign,
+    tangent_in_range, tau_and_values, widen_into, with_bufs,
 };
 use crate::check::Check;
 use crate::scratch::take;
@@ -243,6 +250,132 @@ pub fn jvp<T: Real>(
                             apply_jvp(row, (t_tau, o), (prep.z(), prep.b(), yf, e), (dz, db, dy));
                         *d = T::from_f64(acc * inv_s);
                     }
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Hessian-vector product of `neural_sort_apply`: the derivative of [`backward`] (at the fixed
+/// cotangent `v`) along `(tangent_values, tangent_payload, tangent_regularization_strength)`,
+/// from the saved `values` and `payload` (formulas in the module docs). Symmetric:
+/// `⟨(w, w_y, c), hvp(t, t_y, s)⟩ = ⟨(t, t_y, s), hvp(w, w_y, c)⟩` summed over the rows.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    payload: &[T],
+    cotangent_output: &[T],
+    tangent_values: &[T],
+    tangent_payload: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_payload: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("payload", payload.len())?;
+    check.matrix("cotangent_output", cotangent_output.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("tangent_payload", tangent_payload.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.matrix("hvp_payload", hvp_payload.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let tau = tau_and_values(check, params, values)?;
+    let max_y = check.finite("payload", payload)?;
+    let max_v = check.finite("cotangent_output", cotangent_output)?;
+    let max_t = check.finite("tangent_values", tangent_values)?;
+    let max_ty = check.finite("tangent_payload", tangent_payload)?;
+    let t_tau = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // neural_sort's bounds with the cotangent of P, v_i·(y_j + dy_j): the tangent of the payload
+    // enters D' as the payload enters D.
+    let nf = shape.n as f64;
+    check.no_overflow(
+        "tangent_payload",
+        max_ty,
+        tau,
+        max_v * max_ty * (8.0 * nf).max(2000.0) / tau,
+    )?;
+    hvp_in_range(
+        check,
+        tau,
+        max_v * (max_y + max_ty).max(1.0),
+        (max_t, t_tau),
+    )?;
+
+    let n = shape.n;
+    if shape.batch == 0 {
+        return Ok(());
+    }
+    if n == 0 {
+        hvp_regularization_strength.fill(T::from_f64(0.0));
+        return Ok(());
+    }
+    let sign = sign(params.direction);
+    let inv_tau = 1.0 / tau;
+    let bufs = (
+        In::new(values, n),
+        In::new(payload, n),
+        In::new(cotangent_output, n),
+        In::new(tangent_values, n),
+        In::new(tangent_payload, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_payload, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        3 * n * n,
+        bufs,
+        |rows, (x, y, v, t, ty, mut hx, mut hy, mut he)| {
+            with_bufs(|bf| {
+                for r in 0..rows {
+                    let (x, y, v, t, ty) = (x.row(r), y.row(r), v.row(r), t.row(r), ty.row(r));
+                    let prep = &mut bf.prep;
+                    prep.prepare(x, sign);
+                    let [f0, f1, f2, f3, f4, f5, f6, f7, f8] = &mut bf.f;
+                    let (dz, db) = prep.tangents(t, sign, f0, f1);
+                    let (yf, dy, e) = (take(f2, n), take(f3, n), take(f4, n));
+                    widen_into(yf, y);
+                    widen_into(dy, ty);
+                    let (a, c, rr) = (take(f5, n), take(f6, n), take(f7, n));
+                    a.fill(0.0);
+                    c.fill(0.0);
+                    rr.fill(0.0);
+                    let q = take(f8, n);
+                    let mut acc = 0.0;
+                    for (ii, vi) in v.iter().enumerate() {
+                        let vi = vi.to_f64();
+                        if vi == 0.0 {
+                            // Every term of this row is exactly 0.
+                            continue;
+                        }
+                        let row = prep.row(ii, inv_tau);
+                        let (s, sd) = exp_row_dot(row, prep.z(), prep.b(), yf, e);
+                        let inv_s = 1.0 / s;
+                        acc += apply_hvp(
+                            row,
+                            (t_tau, vi, inv_s, sd * inv_s),
+                            (prep.z(), prep.b(), yf, e),
+                            (dz, db, dy),
+                            q,
+                            (a, c, rr),
+                        );
+                    }
+                    prep.grad_values((c, rr), q, (sign, inv_tau), hx.row(r));
+                    for (h, a) in hy.row(r).iter_mut().zip(a.iter()) {
+                        *h = T::from_f64(*a);
+                    }
+                    *he.at(r) = T::from_f64(-acc * inv_tau);
                 }
             })
         },

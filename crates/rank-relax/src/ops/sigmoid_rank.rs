@@ -8,7 +8,12 @@
 //! (re-exported as `rank_relax::set_sigmoid_rank_max_pairs`).
 //!
 //! [`backward`] is the VJP and [`jvp`] the JVP; the Jacobian is symmetric, so both are the same
-//! pairwise pass (the JVP's tangent taking the cotangent's place).
+//! pairwise pass (the JVP's tangent taking the cotangent's place). [`hvp`] is the derivative of
+//! the backward along `(t, s)` in `(values, ε)`, one more pass over the pairs: with `a_ij = u_i −
+//! u_j`, `t_ij = c·(x_i − x_j)` (`c = sign/ε`), `dt_ij = c·(t_i − t_j) − k·t_ij` (`k = s/ε`):
+//! `hvp_values_i = c·Σ_{j≠i} a_ij·(sigmoid''(t_ij)·dt_ij − k·sigmoid'(t_ij))` and
+//! `hvp_regularization_strength = Σ_{i<j} a_ij·(k·sigmoid'·t_ij − (sigmoid''·t_ij +
+//! sigmoid')·dt_ij)/ε`.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,6 +260,192 @@ pub fn jvp<T: Real>(
         }
     });
     Ok(())
+}
+
+/// Hessian-vector product of `sigmoid_rank`: the derivative of [`backward`] (at the fixed
+/// cotangent `u`) along `(tangent_values, tangent_regularization_strength)`.
+///
+/// Per row, with `φ = ⟨u, ranks⟩ = Σ_{i<j} a_ij·sigmoid(t_ij) + const`, `a_ij = u_i − u_j`,
+/// `t_ij = c·(x_i − x_j)` (`c = sign/ε`), along `(t, s)` each pair's argument moves by
+/// `dt_ij = c·(t_i − t_j) − k·t_ij` (`k = s/ε`), and
+///
+/// - `hvp_values_i = c·Σ_{j≠i} a_ij·(sigmoid''(t_ij)·dt_ij − k·sigmoid'(t_ij))`,
+/// - `hvp_regularization_strength = Σ_{i<j} a_ij·(k·sigmoid'(t_ij)·t_ij − (sigmoid''(t_ij)·t_ij +
+///   sigmoid'(t_ij))·dt_ij)/ε`,
+///
+/// with `sigmoid'' = sigmoid'·(1 − 2·sigmoid)`. One O(n²) pass over the pairs, like the VJP (in
+/// f64 for both dtypes). Symmetric: `⟨(w, c_ε), hvp(t, s)⟩ = ⟨(t, s), hvp(w, c_ε)⟩` summed
+/// over the rows.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("cotangent_ranks", cotangent_ranks.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    check_work(shape)?;
+    let eps = check.strength(params.regularization_strength)?;
+    check.finite("values", values)?;
+    let max_u = check.finite("cotangent_ranks", cotangent_ranks)?;
+    let max_t = check.finite("tangent_values", tangent_values)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    // |a|/ε ≤ 2 max|u|/ε, and each pair's factor is below 2 max|t|/ε + 2|k| (|sigmoid''| < 0.1,
+    // |t·sigmoid''| < 0.16, |t·sigmoid'| < 0.23, |t²·sigmoid''| < 0.38): the terms, and the
+    // n² of the ε-sum, stay finite when this bound does.
+    let n = shape.n as f64;
+    check.no_overflow("cotangent_ranks", max_u, eps, max_u * n / eps)?;
+    check.no_overflow("tangent_values", max_t, eps, max_t * n / eps)?;
+    let k_abs = t_eps.abs() / eps;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        k_abs * n,
+    )?;
+    let per_pair = 2.0 * max_u / eps * (2.0 * max_t / eps + 2.0 * k_abs);
+    let name = if max_t / eps >= k_abs {
+        "tangent_values"
+    } else {
+        "tangent_regularization_strength"
+    };
+    check.no_overflow(name, max_t.max(t_eps.abs()), eps, per_pair * n * n.max(1.0))?;
+
+    if shape.batch == 0 {
+        return Ok(());
+    }
+    let n = shape.n;
+    let c = scale(eps, params.direction);
+    let bufs = (
+        In::new(values, n),
+        In::new(cotangent_ranks, n),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    let isa = isa();
+    run_rows(
+        shape.batch,
+        n * n,
+        bufs,
+        |rows, (x, u, t, mut h, mut he)| {
+            <f64 as Kernel>::with_bufs(|b| {
+                for i in 0..rows {
+                    let (x, u, t, h) = (x.row(i), u.row(i), t.row(i), h.row(i));
+                    let xs = load(&mut b.x, x, 0.0);
+                    let us = load(&mut b.u, u, 0.0);
+                    let ts = load(&mut b.part, t, 0.0);
+                    let acc = take(&mut b.acc, x.len());
+                    acc.fill(0.0);
+                    let he_row = hvp_pairs_for(isa, (c, t_eps / eps), (xs, us, ts), acc);
+                    for (hv, a) in h.iter_mut().zip(acc.iter()) {
+                        *hv = T::from_f64(c * a);
+                    }
+                    *he.at(i) = T::from_f64(he_row / eps);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// One pair's terms of [`hvp`] (`dx = x_i − x_j`, `du = u_i − u_j`, `dv = t_i − t_j`): its
+/// `hvp_values_i/c` (and minus that of `j`) and its `ε·hvp_regularization_strength`.
+///
+/// Branch-free: `t_ij` is clamped to ±800, where `exp(−|t|)` is exactly 0 already, so an
+/// infinite `c·dx` gives zero terms rather than `0·∞`.
+#[inline(always)]
+fn hvp_pair<const FMA: bool>((c, k): (f64, f64), dx: f64, du: f64, dv: f64) -> (f64, f64) {
+    let t = (c * dx).clamp(-800.0, 800.0);
+    let e = f64::exp_nonpositive::<FMA>(-t.abs());
+    let d = (1.0 + e).recip();
+    let s1 = e * d * d;
+    // sigmoid'' = −sgn(t)·e(1 − e)/(1 + e)³.
+    let s2 = -(s1 * (1.0 - e) * d).copysign(t);
+    let dt = c * dv - k * t;
+    let term = du * (s2 * dt - k * s1);
+    let term_eps = du * (k * s1 * t - (s2 * t + s1) * dt);
+    (term, term_eps)
+}
+
+/// The pairs of one row of [`hvp`] (`x`, `u`, `t` the row in f64, padded by [`PAD`]): adds
+/// `Σ_{j≠i} term_ij` into `acc[i]` and returns `Σ_{i<j} term_eps_ij` (see [`hvp_pair`]).
+#[inline(always)]
+fn hvp_pairs<const FMA: bool>(
+    ck: (f64, f64),
+    (x, u, t): (&[f64], &[f64], &[f64]),
+    acc: &mut [f64],
+) -> f64 {
+    const W: usize = 8;
+    let n = acc.len();
+    let mut he = 0.0;
+    for i in 0..n {
+        let (xi, ui, ti) = (x[i], u[i], t[i]);
+        let (mut sh, mut se) = ([0.0; W], [0.0; W]);
+        let mut j = i + 1;
+        while j + W <= n {
+            let (xc, uc, tc) = (
+                lanes::<f64, W>(&x[j..]),
+                lanes::<f64, W>(&u[j..]),
+                lanes::<f64, W>(&t[j..]),
+            );
+            let ac = lanes_mut::<f64, W>(&mut acc[j..]);
+            for l in 0..W {
+                let (h, e) = hvp_pair::<FMA>(ck, xi - xc[l], ui - uc[l], ti - tc[l]);
+                sh[l] += h;
+                se[l] += e;
+                ac[l] -= h;
+            }
+            j += W;
+        }
+        for (l, j) in (j..n).enumerate() {
+            let (h, e) = hvp_pair::<FMA>(ck, xi - x[j], ui - u[j], ti - t[j]);
+            sh[l] += h;
+            se[l] += e;
+            acc[j] -= h;
+        }
+        acc[i] += lane_sum(sh);
+        he += lane_sum(se);
+    }
+    he
+}
+
+/// [`hvp_pairs`] compiled for `isa`.
+fn hvp_pairs_for(isa: Isa, ck: (f64, f64), xut: (&[f64], &[f64], &[f64]), acc: &mut [f64]) -> f64 {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(ck: (f64, f64), xut: (&[f64], &[f64], &[f64]), acc: &mut [f64]) -> f64 {
+            hvp_pairs::<true>(ck, xut, acc)
+        }
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        unsafe fn avx512(ck: (f64, f64), xut: (&[f64], &[f64], &[f64]), acc: &mut [f64]) -> f64 {
+            hvp_pairs::<true>(ck, xut, acc)
+        }
+        match isa {
+            // SAFETY: each x86 Isa is only made where the CPU was found to have its features.
+            Isa::Avx512Fma => return unsafe { avx512(ck, xut, acc) },
+            // SAFETY: as above.
+            Isa::Avx2Fma => return unsafe { avx2(ck, xut, acc) },
+            Isa::Portable => {}
+        }
+    }
+    hvp_pairs::<{ cfg!(any(target_arch = "aarch64", target_feature = "fma")) }>(ck, xut, acc)
 }
 
 /// `sign/ε`.
@@ -978,6 +1169,77 @@ mod tests {
         let u = round32(&uniform(10, 40));
         for (eps, seed) in [(1e-40, 8), (1e38, 9)] {
             check::<f32>("far eps", eps, &round32(&uniform(seed, 40)), &u, 1e-5);
+        }
+    }
+
+    /// The HVP's pair loops on every instruction set against a scalar loop with `f64::exp`:
+    /// rows of every remainder, ties, and arguments that underflow or overflow.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn hvp_pairs_match_the_scalar_reference() {
+        fn reference((c, k): (f64, f64), x: &[f64], u: &[f64], t: &[f64]) -> (Vec<f64>, f64) {
+            let n = x.len();
+            let (mut acc, mut he) = (vec![0.0; n], 0.0);
+            for i in 0..n {
+                for j in i + 1..n {
+                    let tij = c * (x[i] - x[j]);
+                    let e = (-tij.abs()).exp();
+                    if e < f64::MIN_POSITIVE {
+                        continue;
+                    }
+                    let sig = if tij >= 0.0 {
+                        1.0 / (1.0 + e)
+                    } else {
+                        e / (1.0 + e)
+                    };
+                    let s1 = sig * (1.0 - sig);
+                    let s2 = s1 * (1.0 - 2.0 * sig);
+                    let (a, dt) = (u[i] - u[j], c * (t[i] - t[j]) - k * tij);
+                    let term = a * (s2 * dt - k * s1);
+                    acc[i] += term;
+                    acc[j] -= term;
+                    he += a * (k * s1 * tij - (s2 * tij + s1) * dt);
+                }
+            }
+            (acc, he)
+        }
+        let pad = |v: &[f64]| {
+            let mut p = v.to_vec();
+            p.resize(v.len() + PAD, 0.0);
+            p
+        };
+        let extreme = [
+            1e300, -1e300, 0.0, 1e-300, 3.0, -1e300, 1e300, 2.0, 1e10, -7e299, 1e308, -1e308,
+        ];
+        let mut rows: Vec<Vec<f64>> = [0, 1, 2, 7, 8, 9, 17, 33, 100]
+            .iter()
+            .map(|&n| uniform(n as u64 + 300, n))
+            .collect();
+        rows.push(rows[7].iter().map(|v| (v * 4.0).round() / 4.0).collect());
+        rows.push(extreme.to_vec());
+        for (r, x) in rows.iter().enumerate() {
+            let n = x.len();
+            let (u, t) = (uniform(r as u64 + 400, n), uniform(r as u64 + 500, n));
+            for eps in [1e-3, 0.3, 1.0, 50.0] {
+                for c in [1.0 / eps, -1.0 / eps] {
+                    let ck = (c, 0.7 / eps);
+                    let (want, want_e) = reference(ck, x, &u, &t);
+                    for isa in isas() {
+                        let mut acc = vec![0.0; n];
+                        let got_e = hvp_pairs_for(isa, ck, (&pad(x), &pad(&u), &pad(&t)), &mut acc);
+                        let at = format!("row {r} n={n} c={c:e} {isa:?}");
+                        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                        for (g, w) in acc.iter().zip(&want) {
+                            assert!((g - w).abs() <= 1e-11 * scale, "{at}: {g:e} vs {w:e}");
+                        }
+                        let tol = 1e-11 * want_e.abs().max(scale);
+                        assert!(
+                            (got_e - want_e).abs() <= tol,
+                            "{at}: {got_e:e} vs {want_e:e}"
+                        );
+                    }
+                }
+            }
         }
     }
 
