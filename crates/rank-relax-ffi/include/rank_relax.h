@@ -47,7 +47,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 1
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0x85c633ef96b4b602)
+#define RR_ABI_HASH UINT64_C(0xb4871f149de80e67)
 
 /* Status codes returned by every kernel. */
 
@@ -436,6 +436,63 @@ int32_t rr_neural_sort_jvp_f32(
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_permutation_matrix);
+/**
+ * Second-order kernel (Hessian-vector product) of neural_sort: the derivative of what the matching
+ * rr_neural_sort_backward_f64 writes, at the same cotangents, along a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient: the Hessian of
+ * <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_neural_sort_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] permutation_matrix [batch, n, n] (batch * n * n elements): The forward's output
+ *     `permutation_matrix`.
+ * @param[in] cotangent_permutation_matrix [batch, n, n] (batch * n * n elements): Cotangent of
+ *     `permutation_matrix`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *permutation_matrix,
+    const double *cotangent_permutation_matrix,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_neural_sort_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *permutation_matrix,
+    const float *cotangent_permutation_matrix,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* neural_sort_apply */
@@ -583,6 +640,67 @@ int32_t rr_neural_sort_apply_jvp_f32(
     const float *tangent_payload,
     float tangent_regularization_strength,
     float *tangent_output);
+/**
+ * Second-order kernel (Hessian-vector product) of neural_sort_apply: the derivative of what the
+ * matching rr_neural_sort_apply_backward_f64 writes, at the same cotangents, along a tangent of
+ * each differentiable input and one scalar tangent of each param that has a gradient: the Hessian
+ * of <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_neural_sort_apply_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] payload [batch, n]: The forward's input `payload`.
+ * @param[in] cotangent_output [batch, n]: Cotangent of `output`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_payload [batch, n]: Tangent of `payload`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_payload [batch, n]: Receives the derivative of `grad_payload` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_neural_sort_apply_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *payload,
+    const double *cotangent_output,
+    const double *tangent_values,
+    const double *tangent_payload,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_payload,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_neural_sort_apply_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_neural_sort_apply_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *payload,
+    const float *cotangent_output,
+    const float *tangent_values,
+    const float *tangent_payload,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_payload,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* sigmoid_rank */
@@ -713,6 +831,58 @@ int32_t rr_sigmoid_rank_jvp_f32(
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_ranks);
+/**
+ * Second-order kernel (Hessian-vector product) of sigmoid_rank: the derivative of what the matching
+ * rr_sigmoid_rank_backward_f64 writes, at the same cotangents, along a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient: the Hessian of
+ * <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_sigmoid_rank_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_sigmoid_rank_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t direction,
+    const double *values,
+    const double *cotangent_ranks,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_sigmoid_rank_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_sigmoid_rank_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t direction,
+    const float *values,
+    const float *cotangent_ranks,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_quantile */

@@ -159,6 +159,71 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    direction: i32,
+    values: *const T,
+    permutation_matrix: *const T,
+    cotangent_permutation_matrix: *const T,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    hvp_values: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let permutation_matrix = rr_ffi::In::new(
+            "permutation_matrix",
+            permutation_matrix,
+            rr_shape.extent("permutation_matrix", &[n, n])?,
+        )?;
+        let cotangent_permutation_matrix = rr_ffi::In::new(
+            "cotangent_permutation_matrix",
+            cotangent_permutation_matrix,
+            rr_shape.extent("cotangent_permutation_matrix", &[n, n])?,
+        )?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            permutation_matrix.region(),
+            cotangent_permutation_matrix.region(),
+            tangent_values.region(),
+            hvp_values.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                permutation_matrix.slice(),
+                cotangent_permutation_matrix.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                hvp_values.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `neural_sort` in f32: see `rr_neural_sort_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -254,6 +319,44 @@ pub unsafe extern "C" fn rr_neural_sort_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `neural_sort` in f32: see `rr_neural_sort_hvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_hvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    direction: i32,
+    values: *const f32,
+    permutation_matrix: *const f32,
+    cotangent_permutation_matrix: *const f32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_values: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `neural_sort` in f64: see `rr_neural_sort_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -345,6 +448,44 @@ pub unsafe extern "C" fn rr_neural_sort_jvp_f64(
             tangent_values,
             tangent_regularization_strength,
             tangent_permutation_matrix,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `neural_sort` in f64: see `rr_neural_sort_hvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_hvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    direction: i32,
+    values: *const f64,
+    permutation_matrix: *const f64,
+    cotangent_permutation_matrix: *const f64,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_values: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
         )
     }
 }

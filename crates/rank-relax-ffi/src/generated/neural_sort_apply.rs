@@ -151,6 +151,72 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    direction: i32,
+    values: *const T,
+    payload: *const T,
+    cotangent_output: *const T,
+    tangent_values: *const T,
+    tangent_payload: *const T,
+    tangent_regularization_strength: T,
+    hvp_values: *mut T,
+    hvp_payload: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let payload = rr_ffi::In::new("payload", payload, rr_shape.elems)?;
+        let cotangent_output =
+            rr_ffi::In::new("cotangent_output", cotangent_output, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let tangent_payload = rr_ffi::In::new("tangent_payload", tangent_payload, rr_shape.elems)?;
+        let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
+        let hvp_payload = rr_ffi::Out::new("hvp_payload", hvp_payload, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            payload.region(),
+            cotangent_output.region(),
+            tangent_values.region(),
+            tangent_payload.region(),
+            hvp_values.region(),
+            hvp_payload.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                payload.slice(),
+                cotangent_output.slice(),
+                tangent_values.slice(),
+                tangent_payload.slice(),
+                tangent_regularization_strength,
+                hvp_values.slice(),
+                hvp_payload.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `neural_sort_apply` in f32: see `rr_neural_sort_apply_forward_f32` in
 /// include/rank_relax.h.
 ///
@@ -253,6 +319,48 @@ pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `neural_sort_apply` in f32: see `rr_neural_sort_apply_hvp_f32`
+/// in include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_apply_hvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    direction: i32,
+    values: *const f32,
+    payload: *const f32,
+    cotangent_output: *const f32,
+    tangent_values: *const f32,
+    tangent_payload: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_values: *mut f32,
+    hvp_payload: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            payload,
+            cotangent_output,
+            tangent_values,
+            tangent_payload,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_payload,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `neural_sort_apply` in f64: see `rr_neural_sort_apply_forward_f64` in
 /// include/rank_relax.h.
 ///
@@ -351,6 +459,48 @@ pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f64(
             tangent_payload,
             tangent_regularization_strength,
             tangent_output,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `neural_sort_apply` in f64: see `rr_neural_sort_apply_hvp_f64`
+/// in include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_neural_sort_apply_hvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    direction: i32,
+    values: *const f64,
+    payload: *const f64,
+    cotangent_output: *const f64,
+    tangent_values: *const f64,
+    tangent_payload: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_values: *mut f64,
+    hvp_payload: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            payload,
+            cotangent_output,
+            tangent_values,
+            tangent_payload,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_payload,
+            hvp_regularization_strength,
         )
     }
 }

@@ -307,8 +307,8 @@ pub const OPS: &[Op] = &[
         backward_f64: neural_sort_backward_f64,
         jvp_f32: Some(neural_sort_jvp_f32),
         jvp_f64: Some(neural_sort_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(neural_sort_hvp_f32),
+        hvp_f64: Some(neural_sort_hvp_f64),
     },
     Op {
         name: "neural_sort_apply",
@@ -441,8 +441,8 @@ pub const OPS: &[Op] = &[
         backward_f64: neural_sort_apply_backward_f64,
         jvp_f32: Some(neural_sort_apply_jvp_f32),
         jvp_f64: Some(neural_sort_apply_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(neural_sort_apply_hvp_f32),
+        hvp_f64: Some(neural_sort_apply_hvp_f64),
     },
     Op {
         name: "sigmoid_rank",
@@ -540,8 +540,8 @@ pub const OPS: &[Op] = &[
         backward_f64: sigmoid_rank_backward_f64,
         jvp_f32: Some(sigmoid_rank_jvp_f32),
         jvp_f64: Some(sigmoid_rank_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(sigmoid_rank_hvp_f32),
+        hvp_f64: Some(sigmoid_rank_hvp_f64),
     },
     Op {
         name: "soft_quantile",
@@ -1331,6 +1331,46 @@ unsafe fn neural_sort_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -
     }
 }
 
+unsafe fn neural_sort_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort::rr_neural_sort_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            a.scalars[0],
+            p[4] as _,
+            p[5] as _,
+        )
+    }
+}
+
 unsafe fn neural_sort_apply_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -1425,6 +1465,50 @@ unsafe fn neural_sort_apply_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
     }
 }
 
+unsafe fn neural_sort_apply_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0] as f32,
+            p[5] as _,
+            p[6] as _,
+            p[7] as _,
+        )
+    }
+}
+
+unsafe fn neural_sort_apply_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::neural_sort_apply::rr_neural_sort_apply_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0],
+            p[5] as _,
+            p[6] as _,
+            p[7] as _,
+        )
+    }
+}
+
 unsafe fn sigmoid_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -1507,6 +1591,44 @@ unsafe fn sigmoid_rank_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) 
             p[1] as _,
             a.scalars[0],
             p[2] as _,
+        )
+    }
+}
+
+unsafe fn sigmoid_rank_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::sigmoid_rank::rr_sigmoid_rank_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0] as f32,
+            p[3] as _,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn sigmoid_rank_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::sigmoid_rank::rr_sigmoid_rank_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            a.scalars[0],
+            p[3] as _,
+            p[4] as _,
         )
     }
 }

@@ -283,6 +283,14 @@ static int32_t rrt_neural_sort_jvp_f32(size_t batch, size_t n, const rrt_param_v
     return rr_neural_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_neural_sort_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    (void)res;
+    return rr_neural_sort_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_neural_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -304,6 +312,14 @@ static int32_t rrt_neural_sort_jvp_f64(size_t batch, size_t n, const rrt_param_v
 {
     (void)res;
     return rr_neural_sort_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_neural_sort_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    (void)res;
+    return rr_neural_sort_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* neural_sort_apply */
@@ -359,6 +375,14 @@ static int32_t rrt_neural_sort_apply_jvp_f32(size_t batch, size_t n, const rrt_p
     return rr_neural_sort_apply_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], tan[0], tan[1], ptan[0], otan[0]);
 }
 
+static int32_t rrt_neural_sort_apply_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    (void)res;
+    return rr_neural_sort_apply_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
+}
+
 static int32_t rrt_neural_sort_apply_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -380,6 +404,14 @@ static int32_t rrt_neural_sort_apply_jvp_f64(size_t batch, size_t n, const rrt_p
 {
     (void)res;
     return rr_neural_sort_apply_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], tan[0], tan[1], ptan[0], otan[0]);
+}
+
+static int32_t rrt_neural_sort_apply_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    (void)res;
+    return rr_neural_sort_apply_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
 /* sigmoid_rank */
@@ -432,6 +464,14 @@ static int32_t rrt_sigmoid_rank_jvp_f32(size_t batch, size_t n, const rrt_param_
     return rr_sigmoid_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_sigmoid_rank_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    (void)res;
+    return rr_sigmoid_rank_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_sigmoid_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -453,6 +493,14 @@ static int32_t rrt_sigmoid_rank_jvp_f64(size_t batch, size_t n, const rrt_param_
 {
     (void)res;
     return rr_sigmoid_rank_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_sigmoid_rank_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    (void)res;
+    return rr_sigmoid_rank_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_quantile */
@@ -905,8 +953,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_neural_sort_backward_f64,
         rrt_neural_sort_jvp_f32,
         rrt_neural_sort_jvp_f64,
-        NULL,
-        NULL,
+        rrt_neural_sort_hvp_f32,
+        rrt_neural_sort_hvp_f64,
     },
     {
         "neural_sort_apply",
@@ -924,8 +972,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_neural_sort_apply_backward_f64,
         rrt_neural_sort_apply_jvp_f32,
         rrt_neural_sort_apply_jvp_f64,
-        NULL,
-        NULL,
+        rrt_neural_sort_apply_hvp_f32,
+        rrt_neural_sort_apply_hvp_f64,
     },
     {
         "sigmoid_rank",
@@ -943,8 +991,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_sigmoid_rank_backward_f64,
         rrt_sigmoid_rank_jvp_f32,
         rrt_sigmoid_rank_jvp_f64,
-        NULL,
-        NULL,
+        rrt_sigmoid_rank_hvp_f32,
+        rrt_sigmoid_rank_hvp_f64,
     },
     {
         "soft_quantile",
