@@ -7,7 +7,7 @@ mod common;
 use std::sync::Mutex;
 
 use common::{cast, forward, random_inputs, run, variants, widen, zeros, P};
-use rank_relax::ops::soft_rank;
+use rank_relax::ops::{ndcg_loss, soft_rank, spearman_loss};
 use rank_relax::{set_num_threads, Direction, Error, ErrorKind, Real, Regularization, Shape};
 
 /// Serialises the tests that set the process-wide thread count.
@@ -16,7 +16,7 @@ static THREADS: Mutex<()> = Mutex::new(());
 /// A bad-input case: an edit of the valid arguments, the error kind and the name it reports.
 type Case<A> = (Box<dyn Fn(&mut A)>, ErrorKind, &'static str);
 
-const OPS: [&str; 1] = ["soft_rank"];
+const OPS: [&str; 3] = ["ndcg_loss", "soft_rank", "spearman_loss"];
 
 /// What a Hessian-vector product wrote, widened: one buffer per differentiable input and the
 /// ε entry per row.
@@ -56,6 +56,41 @@ fn hvp<T: Real>(
             let params = p.soft_rank();
             soft_rank::hvp(
                 shape, &params, &x[0], &r[0], &i[0], u, &t[0], t_eps, &mut h[0], &mut he,
+            )?;
+        }
+        "spearman_loss" => {
+            let (h0, h1) = h.split_at_mut(1);
+            spearman_loss::hvp(
+                shape,
+                &p.spearman_loss(),
+                &x[0],
+                &x[1],
+                &r[0],
+                &i[0],
+                &r[1],
+                &i[1],
+                u,
+                &t[0],
+                &t[1],
+                t_eps,
+                &mut h0[0],
+                &mut h1[0],
+                &mut he,
+            )?;
+        }
+        "ndcg_loss" => {
+            ndcg_loss::hvp(
+                shape,
+                &p.ndcg_loss(),
+                &x[0],
+                &x[1],
+                &r[0],
+                &i[0],
+                u,
+                &t[0],
+                t_eps,
+                &mut h[0],
+                &mut he,
             )?;
         }
         _ => panic!("unknown op {op}"),
@@ -446,8 +481,243 @@ fn soft_rank_bad_input() {
 }
 
 #[test]
+fn spearman_loss_bad_input() {
+    let shape = Shape { batch: 2, n: 4 };
+    let x = random_inputs("spearman_loss", shape, 1);
+    let (u, t) = directions("spearman_loss", shape, 2);
+    let p = P::new(1.0, Regularization::L2, Direction::Ascending);
+    let saved = forward::<f64>("spearman_loss", p, shape, &x).unwrap();
+    let params = p.spearman_loss::<f64>();
+    // (cotangent, tangents, t_ε, hvp buffers, permutations)
+    type Args = (Vec<f64>, Vec<Vec<f64>>, f64, Vec<Vec<f64>>, Vec<Vec<i32>>);
+    let base: Args = (
+        u,
+        t,
+        0.5,
+        vec![zeros(8), zeros(8), zeros(2)],
+        saved.int.clone(),
+    );
+    let call = |a: Args| {
+        let (u, t, s, mut h, perm) = a;
+        let (h0, rest) = h.split_at_mut(1);
+        let (h1, he) = rest.split_at_mut(1);
+        spearman_loss::hvp(
+            shape,
+            &params,
+            &x[0],
+            &x[1],
+            &saved.real[0],
+            &perm[0],
+            &saved.real[1],
+            &perm[1],
+            &u,
+            &t[0],
+            &t[1],
+            s,
+            &mut h0[0],
+            &mut h1[0],
+            &mut he[0],
+        )
+    };
+    call(base.clone()).unwrap();
+    let cases: Vec<Case<Args>> = vec![
+        (
+            Box::new(|a| a.3[0].pop().map(drop).unwrap()),
+            ErrorKind::ShapeMismatch,
+            "hvp_predictions",
+        ),
+        (
+            Box::new(|a| a.3[1].push(0.0)),
+            ErrorKind::ShapeMismatch,
+            "hvp_targets",
+        ),
+        (
+            Box::new(|a| a.3[2].push(0.0)),
+            ErrorKind::ShapeMismatch,
+            "hvp_regularization_strength",
+        ),
+        (
+            Box::new(|a| a.1[1].push(0.0)),
+            ErrorKind::ShapeMismatch,
+            "tangent_targets",
+        ),
+        (
+            Box::new(|a| a.0.push(0.0)),
+            ErrorKind::ShapeMismatch,
+            "cotangent_loss",
+        ),
+        (
+            Box::new(|a| a.0[1] = f64::NAN),
+            ErrorKind::InvalidValue,
+            "cotangent_loss[1]",
+        ),
+        (
+            Box::new(|a| a.1[0][0] = f64::NAN),
+            ErrorKind::InvalidValue,
+            "tangent_predictions[0, 0]",
+        ),
+        (
+            Box::new(|a| a.1[1][7] = f64::NAN),
+            ErrorKind::InvalidValue,
+            "tangent_targets[1, 3]",
+        ),
+        (
+            Box::new(|a| a.2 = f64::INFINITY),
+            ErrorKind::InvalidValue,
+            "tangent_regularization_strength",
+        ),
+        (
+            Box::new(|a| a.4[1][4] = 9),
+            ErrorKind::InvalidValue,
+            "target_permutation[1, 0]",
+        ),
+    ];
+    for (edit, kind, name) in cases {
+        let mut a = base.clone();
+        edit(&mut a);
+        let e = call(a).expect_err(name);
+        assert_eq!(e.kind, kind, "{name}: {e}");
+        assert!(e.message.starts_with("spearman_loss: "), "{e}");
+        assert!(e.message.contains(name), "{name}: {e}");
+    }
+    // n = 1 is refused as by the forward.
+    let one = Shape { batch: 1, n: 1 };
+    let e = spearman_loss::hvp(
+        one,
+        &params,
+        &[0.0],
+        &[0.0],
+        &[1.0],
+        &[-1],
+        &[1.0],
+        &[-1],
+        &[1.0],
+        &[0.0],
+        &[0.0],
+        0.0,
+        &mut [0.0],
+        &mut [0.0],
+        &mut [0.0],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
+}
+
+#[test]
+fn ndcg_loss_bad_input() {
+    let shape = Shape { batch: 2, n: 4 };
+    let x = random_inputs("ndcg_loss", shape, 1);
+    let (u, t) = directions("ndcg_loss", shape, 2);
+    let p = P::new(1.0, Regularization::Kl, Direction::Ascending);
+    let saved = forward::<f64>("ndcg_loss", p, shape, &x).unwrap();
+    let params = p.ndcg_loss::<f64>();
+    // (relevance, cotangent, tangent, t_ε, hvp_scores, hvp ε, ranks)
+    type Args = (
+        Vec<f64>,
+        Vec<f64>,
+        Vec<f64>,
+        f64,
+        Vec<f64>,
+        Vec<f64>,
+        Vec<f64>,
+    );
+    let base: Args = (
+        x[1].clone(),
+        u,
+        t[0].clone(),
+        -0.5,
+        zeros(8),
+        zeros(2),
+        saved.real[0].clone(),
+    );
+    let call = |a: Args| {
+        let (rel, u, t, s, mut h, mut he, r) = a;
+        ndcg_loss::hvp(
+            shape,
+            &params,
+            &x[0],
+            &rel,
+            &r,
+            &saved.int[0],
+            &u,
+            &t,
+            s,
+            &mut h,
+            &mut he,
+        )
+    };
+    call(base.clone()).unwrap();
+    let cases: Vec<Case<Args>> = vec![
+        (
+            Box::new(|a| a.4.push(0.0)),
+            ErrorKind::ShapeMismatch,
+            "hvp_scores",
+        ),
+        (
+            Box::new(|a| a.5.clear()),
+            ErrorKind::ShapeMismatch,
+            "hvp_regularization_strength",
+        ),
+        (
+            Box::new(|a| a.2.push(0.0)),
+            ErrorKind::ShapeMismatch,
+            "tangent_scores",
+        ),
+        (
+            Box::new(|a| a.0[6] = -1.0),
+            ErrorKind::InvalidValue,
+            "relevance[1, 2]",
+        ),
+        (
+            Box::new(|a| a.1[0] = f64::NAN),
+            ErrorKind::InvalidValue,
+            "cotangent_loss[0]",
+        ),
+        (
+            Box::new(|a| a.2[3] = f64::NAN),
+            ErrorKind::InvalidValue,
+            "tangent_scores[0, 3]",
+        ),
+        (
+            Box::new(|a| a.3 = f64::NAN),
+            ErrorKind::InvalidValue,
+            "tangent_regularization_strength",
+        ),
+        (
+            Box::new(|a| a.6[1] = 100.0),
+            ErrorKind::InvalidValue,
+            "ranks[0, 1]",
+        ),
+    ];
+    for (edit, kind, name) in cases {
+        let mut a = base.clone();
+        edit(&mut a);
+        let e = call(a).expect_err(name);
+        assert_eq!(e.kind, kind, "{name}: {e}");
+        assert!(e.message.starts_with("ndcg_loss: "), "{e}");
+        assert!(e.message.contains(name), "{name}: {e}");
+    }
+}
+
+/// An empty batch writes nothing and succeeds.
+#[test]
 fn empty_batch() {
     let shape = Shape { batch: 0, n: 5 };
     let p = soft_rank::Params::<f64>::default();
     soft_rank::hvp(shape, &p, &[], &[], &[], &[], &[], 1.0, &mut [], &mut []).unwrap();
+    let p = ndcg_loss::Params::<f64>::default();
+    ndcg_loss::hvp(
+        shape,
+        &p,
+        &[],
+        &[],
+        &[],
+        &[],
+        &[],
+        &[],
+        1.0,
+        &mut [],
+        &mut [],
+    )
+    .unwrap();
 }

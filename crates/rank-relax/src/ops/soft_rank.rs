@@ -532,6 +532,15 @@ impl HvpDots {
         self.gx += g * dx;
     }
 
+    /// The dots of two inputs of one row (a loss of two soft ranks).
+    pub fn plus(self, o: HvpDots) -> HvpDots {
+        HvpDots {
+            hx: self.hx + o.hx,
+            gt: self.gt + o.gt,
+            gx: self.gx + o.gx,
+        }
+    }
+
     /// The row's ε entry, the derivative of `∂φ/∂ε = −⟨g, x⟩/ε` (φ depends on `x/ε` only):
     /// `−(⟨h, x⟩ + ⟨g, t⟩)/ε + k·⟨g, x⟩/ε`.
     pub fn eps_entry(self, eps: f64, k: f64) -> f64 {
