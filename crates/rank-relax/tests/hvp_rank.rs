@@ -697,6 +697,26 @@ fn ndcg_loss_bad_input() {
         assert!(e.message.starts_with("ndcg_loss: "), "{e}");
         assert!(e.message.contains(name), "{name}: {e}");
     }
+    // A corrupt residual.
+    let mut perm = saved.int[0].clone();
+    perm[5] = 4;
+    let (mut h, mut he) = (zeros(8), zeros(2));
+    let e = ndcg_loss::hvp(
+        shape,
+        &params,
+        &x[0],
+        &x[1],
+        &saved.real[0],
+        &perm,
+        &base.1,
+        &base.2,
+        0.0,
+        &mut h,
+        &mut he,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidValue, "{e}");
+    assert!(e.message.starts_with("ndcg_loss: permutation[1, 1]"), "{e}");
 }
 
 /// An empty batch writes nothing and succeeds.

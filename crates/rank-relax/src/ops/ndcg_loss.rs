@@ -405,15 +405,16 @@ pub fn hvp<T: Real>(
                     }
                     let dr = take(&mut sc.row.f1, n);
                     ndcg.ranker.jvp_row(x, r, p, t, k, dr);
-                    let (h, dr) = (&*h, &*dr);
                     let g = gl.row(i)[0].to_f64();
-                    let w = |j: usize| {
-                        let rj = r[j].to_f64();
-                        -g * h[j] * (1.0 + 2.0 / rj.ln_1p()) / (1.0 + rj) * dr[j]
-                    };
-                    let dots = ndcg
-                        .ranker
-                        .hvp_row(x, r, p, |j| g * h[j], w, t, k, hs.row(i));
+                    // The second cotangent g·∂²loss/∂r² ∘ dr, written over dr.
+                    for ((wj, hj), rj) in dr.iter_mut().zip(&*h).zip(r) {
+                        let rj = rj.to_f64();
+                        *wj *= -g * hj * (1.0 + 2.0 / rj.ln_1p()) / (1.0 + rj);
+                    }
+                    let (h, w) = (&*h, &*dr);
+                    let dots =
+                        ndcg.ranker
+                            .hvp_row(x, r, p, |j| g * h[j], |j| w[j], t, k, hs.row(i));
                     *he.at(i) = T::from_f64(dots.eps_entry(eps, k));
                 }
             })

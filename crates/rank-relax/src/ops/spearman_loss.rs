@@ -512,7 +512,6 @@ pub fn hvp<T: Real>(
                     let db = take(&mut sc.row.f2, n);
                     ranker.jvp_row(y, yr, yp, ty, k, db);
                     centre_in_place(db);
-                    let (a, b, da, db) = (&*a, &*b, &*da, &*db);
                     let (na, nb, c) = (corr.norm_a, corr.norm_b, corr.c);
                     let dot =
                         |p: &[f64], q: &[f64]| -> f64 { p.iter().zip(q).map(|(p, q)| p * q).sum() };
@@ -520,20 +519,28 @@ pub fn hvp<T: Real>(
                     let beta = dot(b, db) / nb;
                     let dc = (dot(b, da) / nb - c * alpha) / na + (dot(a, db) / na - c * beta) / nb;
                     let g = gl.row(i)[0].to_f64();
-                    // ∂c/∂a, ∂c/∂b and their derivatives along the tangents, per entry.
-                    let ca = |j: usize| (b[j] / nb - c * a[j] / na) / na;
-                    let cb = |j: usize| (a[j] / na - c * b[j] / nb) / nb;
-                    let dhat_a = |j: usize| (da[j] - alpha * a[j] / na) / na;
-                    let dhat_b = |j: usize| (db[j] - beta * b[j] / nb) / nb;
-                    let wa = |j: usize| {
-                        -g * ((dhat_b(j) - dc * a[j] / na - c * dhat_a(j)) / na
-                            - alpha * ca(j) / na)
-                    };
-                    let wb = |j: usize| {
-                        -g * ((dhat_a(j) - dc * b[j] / nb - c * dhat_b(j)) / nb - beta * cb(j) / nb)
-                    };
-                    let dots_x = ranker.hvp_row(x, xr, xp, |j| -g * ca(j), wa, tx, k, hx.row(i));
-                    let dots_y = ranker.hvp_row(y, yr, yp, |j| -g * cb(j), wb, ty, k, hy.row(i));
+                    // Per entry, written over the four rows (each entry reads only its own):
+                    // the first cotangents −g·∂c/∂a, −g·∂c/∂b over ā, b̄ and the second ones
+                    // −g·wa, −g·wb over δā, δb̄.
+                    for (((aj, bj), daj), dbj) in a
+                        .iter_mut()
+                        .zip(b.iter_mut())
+                        .zip(da.iter_mut())
+                        .zip(db.iter_mut())
+                    {
+                        let (ha, hb) = (*aj / na, *bj / nb);
+                        let ca = (hb - c * ha) / na;
+                        let cb = (ha - c * hb) / nb;
+                        let dhat_a = (*daj - alpha * ha) / na;
+                        let dhat_b = (*dbj - beta * hb) / nb;
+                        *daj = -g * ((dhat_b - dc * ha - c * dhat_a) / na - alpha * ca / na);
+                        *dbj = -g * ((dhat_a - dc * hb - c * dhat_b) / nb - beta * cb / nb);
+                        *aj = -g * ca;
+                        *bj = -g * cb;
+                    }
+                    let (ua, ub, wa, wb) = (&*a, &*b, &*da, &*db);
+                    let dots_x = ranker.hvp_row(x, xr, xp, |j| ua[j], |j| wa[j], tx, k, hx.row(i));
+                    let dots_y = ranker.hvp_row(y, yr, yp, |j| ub[j], |j| wb[j], ty, k, hy.row(i));
                     *he.at(i) = T::from_f64(dots_x.plus(dots_y).eps_entry(eps, k));
                 }
             })
