@@ -6,12 +6,12 @@
 //! gradient.
 //!
 //! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVP of the scores
-//! (the relevance has no tangent).
+//! (the relevance has no tangent); [`hvp`] is the derivative of the backward.
 
 use std::f64::consts::LN_2;
 use std::sync::Arc;
 
-use super::soft_rank::{row_work, tangent_checks, Ranker, Weighed};
+use super::soft_rank::{hvp_checks, row_work, tangent_checks, Ranker, Weighed};
 use crate::check::{scan_rows_min, Check, RangeScan};
 use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
@@ -295,6 +295,127 @@ pub fn jvp<T: Real>(
                     ndcg.ranker
                         .jvp_row(x.row(i), r, p.row(i), t.row(i), k, &mut dl);
                     *tl.at(i) = T::from_f64(dl.sum);
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Hessian-vector product of `ndcg_loss`: the derivative of [`backward`] (at fixed
+/// `cotangent_loss` = `g`) along `tangent_scores` and the ε-tangent
+/// `tangent_regularization_strength`: `hvp_scores` and per row `hvp_regularization_strength`,
+/// the Hessian of `g·loss` in (scores, ε) applied to the tangents. The relevance has no tangent.
+/// 0 where `IDCG = 0`. O(n) per row in the scores, like the backward.
+///
+/// The loss is a sum over ranks, `∂loss/∂r_i = h_i` (the backward's `h` for `g = 1`) and
+/// `∂²loss/∂r_i² = −h_i · (1 + 2/ln(1 + r_i))/(1 + r_i)`, so with `dr` the soft ranks' JVP the
+/// product is the soft-rank Hessian-vector product with cotangent `u = g·h` and second cotangent
+/// `g·∂²loss/∂r² ∘ dr` (see [`soft_rank::hvp`](super::soft_rank::hvp)):
+/// `hvp_scores = H_z d/ε² + backward(g·∂²loss/∂r² ∘ dr − k·u)` and
+/// `hvp_regularization_strength = −(⟨hvp_scores, scores⟩ + ⟨grad_scores, tangent_scores⟩)/ε −
+/// k·grad_regularization_strength` (`k = t_ε/ε`).
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_loss: &[T],
+    tangent_scores: &[T],
+    tangent_regularization_strength: T,
+    hvp_scores: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("scores", scores.len())?;
+    check.matrix("relevance", relevance.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.vector("cotangent_loss", cotangent_loss.len())?;
+    check.matrix("tangent_scores", tangent_scores.len())?;
+    check.matrix("hvp_scores", hvp_scores.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The value and range checks in one parallel pass, their errors taken in argument order.
+    let [ss, srel, sr, st] = scan_rows_min(shape, [scores, relevance, ranks, tangent_scores]);
+    check_saves(
+        check,
+        eps,
+        [(scores, ss), (relevance, srel), (ranks, sr)],
+        permutation,
+    )?;
+    let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
+    check.no_overflow("cotangent_loss", max_g, eps, max_g * shape.n as f64 / eps)?;
+    let max_t = check.finite_scanned("tangent_scores", tangent_scores, st.scan)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    tangent_checks(check, eps, "tangent_scores", max_t, t_eps)?;
+    // h ≤ 1/(2 ln² 2) and its derivative in r is at most 3/ln 2 times h.
+    let tangents = [
+        ("tangent_scores", max_t),
+        ("tangent_regularization_strength", t_eps.abs()),
+    ];
+    hvp_checks(check, eps, max_g * 8.0, &tangents)?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let ndcg = Ndcg::new(eps, params.regularization, n);
+    let k = t_eps / eps;
+    let bufs = (
+        In::new(scores, n),
+        In::new(relevance, n),
+        In::new(ranks, n),
+        In::new(permutation, n),
+        In::new(cotangent_loss, 1),
+        In::new(tangent_scores, n),
+        Out::new(hvp_scores, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        2 * row_work(n),
+        bufs,
+        |rows, (x, rel, r, p, gl, t, mut hs, mut he)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let (x, r, p, t) = (x.row(i), r.row(i), p.row(i), t.row(i));
+                    let h = take(&mut sc.loss1, n);
+                    let idcg = ndcg.ideal_dcg(rel.row(i), h, &mut sc.loss2);
+                    if idcg == 0.0 {
+                        hs.row(i).fill(T::from_f64(0.0));
+                        *he.at(i) = T::from_f64(0.0);
+                        continue;
+                    }
+                    // h_i = G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²), as the backward's.
+                    for (hk, rk) in h.iter_mut().zip(r) {
+                        let rk = rk.to_f64();
+                        let l = rk.ln_1p();
+                        *hk = LN_2 * (*hk / idcg) / ((1.0 + rk) * l * l);
+                    }
+                    let dr = take(&mut sc.row.f1, n);
+                    ndcg.ranker.jvp_row(x, r, p, t, k, dr);
+                    let g = gl.row(i)[0].to_f64();
+                    // The second cotangent g·∂²loss/∂r² ∘ dr, written over dr.
+                    for ((wj, hj), rj) in dr.iter_mut().zip(&*h).zip(r) {
+                        let rj = rj.to_f64();
+                        *wj *= -g * hj * (1.0 + 2.0 / rj.ln_1p()) / (1.0 + rj);
+                    }
+                    let (h, w) = (&*h, &*dr);
+                    let dots =
+                        ndcg.ranker
+                            .hvp_row(x, r, p, |j| g * h[j], |j| w[j], t, k, hs.row(i));
+                    *he.at(i) = T::from_f64(dots.eps_entry(eps, k));
                 }
             })
         },

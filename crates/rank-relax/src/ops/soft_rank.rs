@@ -11,7 +11,8 @@
 //! [`backward`] is the VJP and [`jvp`] the JVP (forward mode), both O(n) per row from the saved
 //! `permutation` residual: the Jacobian is block-diagonal in sorted order, `c·(I − Pᵀ B P)` for
 //! l2 (`c = sign/ε`, `B` the block averaging) and `c·diag(ranks)·(I − 1·softmax(s_B)ᵀ)` per block
-//! for kl.
+//! for kl. [`hvp`] is the derivative of the backward (the Hessian of `⟨u, ranks⟩` in values and
+//! ε), O(n) per row too.
 
 use std::sync::Arc;
 
@@ -326,6 +327,132 @@ pub fn jvp<T: Real>(
     Ok(())
 }
 
+/// Hessian-vector product of `soft_rank`: the derivative of [`backward`] (at fixed
+/// `cotangent_ranks` = `u`) along `tangent_values` = `t` and the one ε-tangent
+/// `tangent_regularization_strength` = `t_ε`. With `φ = ⟨u, ranks⟩` per row,
+/// `hvp_values = ∂²φ/∂x² · t + ∂²φ/∂x∂ε · t_ε` and per row `hvp_regularization_strength =
+/// ∂²φ/∂ε∂x · t + ∂²φ/∂ε² · t_ε`. `values`, `ranks` and `permutation` are the forward's; O(n)
+/// per row, no sort.
+///
+/// The ranks depend on `z = x/ε` only, so with `g` the backward's gradient, `k = t_ε/ε` and, per
+/// block `B` in sorted order, `d = t − k·(x − x_B)` (as in [`jvp`]):
+/// - `hvp_values = H_z d/ε² − k·g`, where `H_z` (the Hessian of `⟨u, ranks⟩` in `z`) is 0 for
+///   l2 (piecewise linear) and, for kl, with `p = softmax(s_B) = ranks_B/Σ_B ranks`,
+///   `ū = ⟨p, u⟩`, `δ = d − ⟨p, d⟩`, `v = δ ∘ (u − ū)`: `H_z d = ranks ∘ (v − ⟨p, v⟩)`;
+/// - `hvp_regularization_strength = −(⟨hvp_values, x⟩ + ⟨g, t⟩)/ε + k·⟨g, x⟩/ε` (the derivative
+///   of `∂φ/∂ε = −⟨g, x⟩/ε`), each `⟨·, x⟩` taken relative to the block's first value.
+///
+/// Singleton blocks get 0. The result is symmetric: `⟨(t', t'_ε), hvp(t, t_ε)⟩ =
+/// ⟨(t, t_ε), hvp(t', t'_ε)⟩`, the ε parts summed over rows.
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?;
+    check.matrix("values", values.len())?;
+    check.matrix("ranks", ranks.len())?;
+    check.matrix("permutation", permutation.len())?;
+    check.matrix("cotangent_ranks", cotangent_ranks.len())?;
+    check.matrix("tangent_values", tangent_values.len())?;
+    check.matrix("hvp_values", hvp_values.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The finite checks in one parallel pass, their errors taken below in argument order.
+    let kl = params.regularization == Regularization::Kl;
+    let bufs = [values, ranks, cotangent_ranks, tangent_values];
+    let [sv, sr, su, st] = if kl {
+        scan_rows_min(shape, bufs)
+    } else {
+        scan_rows(shape, bufs).map(RangeScan::without_min)
+    };
+    check_saves(check, eps, kl, (values, sv), (ranks, sr), permutation)?;
+    let max_u = check.finite_scanned("cotangent_ranks", cotangent_ranks, su.scan)?;
+    check.no_overflow("cotangent_ranks", max_u, eps, max_u * shape.n as f64 / eps)?;
+    let max_t = check.finite_scanned("tangent_values", tangent_values, st.scan)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    tangent_checks(check, eps, "tangent_values", max_t, t_eps)?;
+    let tangents = [
+        ("tangent_values", max_t),
+        ("tangent_regularization_strength", t_eps.abs()),
+    ];
+    hvp_checks(check, eps, max_u, &tangents)?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, params.direction, n);
+    let k = t_eps / eps;
+    let bufs = (
+        In::new(values, n),
+        In::new(ranks, n),
+        In::new(permutation, n),
+        In::new(cotangent_ranks, n),
+        In::new(tangent_values, n),
+        Out::new(hvp_values, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        row_work(n),
+        bufs,
+        |rows, (x, r, p, u, t, mut h, mut he)| {
+            for i in 0..rows {
+                let u = u.row(i);
+                let dots = ranker.hvp_row(
+                    x.row(i),
+                    r.row(i),
+                    p.row(i),
+                    |j| u[j].to_f64(),
+                    |_| 0.0,
+                    t.row(i),
+                    k,
+                    h.row(i),
+                );
+                *he.at(i) = T::from_f64(dots.eps_entry(eps, k));
+            }
+        },
+    );
+    Ok(())
+}
+
+/// The overflow check of a Hessian-vector product (soft_rank and the losses): with `u` the
+/// largest first-order cotangent of the ranks times the largest factor the loss puts on it, and
+/// `tangents` each tangent's name and largest magnitude, the entries scale like
+/// `u·Σ|t|·n³/ε²` (ranks ≤ n, a block spans at most about `n` in `x/ε`). Refused under the
+/// largest tangent's name.
+pub(crate) fn hvp_checks(
+    check: Check,
+    eps: f64,
+    u: f64,
+    tangents: &[(&str, f64)],
+) -> Result<(), Error> {
+    let n = check.shape.n as f64;
+    let sum: f64 = tangents.iter().map(|t| t.1).sum();
+    let (name, max) = tangents
+        .iter()
+        .copied()
+        .fold(("", 0.0), |a, t| if t.1 > a.1 { t } else { a });
+    let bound = u * (sum * n / eps) * (n * n / eps);
+    check.no_overflow(name, max, eps, bound)
+}
+
 /// The overflow checks of a soft-rank JVP's tangents (soft_rank and the losses, `name` the input
 /// tangent with largest magnitude `max_t`): the rank tangents scale like `(|t| + |t_ε|)·n/ε` (a
 /// block spans at most `n` in `x/ε`).
@@ -384,6 +511,40 @@ impl RankTangents for Weighed<'_> {
             let i = column(p);
             w[i] * f(i)
         });
+    }
+}
+
+/// What a row of a Hessian-vector product sums besides its input entries: `⟨h, x⟩`, `⟨g, t⟩`
+/// and `⟨g, x⟩` (`g` the backward's gradient, `h` the product's entries, each `⟨·, x⟩` relative
+/// to the block's first value), over every input of the row.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HvpDots {
+    hx: f64,
+    gt: f64,
+    gx: f64,
+}
+
+impl HvpDots {
+    #[inline(always)]
+    fn add(&mut self, g: f64, h: f64, dx: f64, t: f64) {
+        self.hx += h * dx;
+        self.gt += g * t;
+        self.gx += g * dx;
+    }
+
+    /// The dots of two inputs of one row (a loss of two soft ranks).
+    pub fn plus(self, o: HvpDots) -> HvpDots {
+        HvpDots {
+            hx: self.hx + o.hx,
+            gt: self.gt + o.gt,
+            gx: self.gx + o.gx,
+        }
+    }
+
+    /// The row's ε entry, the derivative of `∂φ/∂ε = −⟨g, x⟩/ε` (φ depends on `x/ε` only):
+    /// `−(⟨h, x⟩ + ⟨g, t⟩)/ε + k·⟨g, x⟩/ε`.
+    pub fn eps_entry(self, eps: f64, k: f64) -> f64 {
+        (k * self.gx - (self.hx + self.gt)) / eps
     }
 }
 
@@ -529,6 +690,73 @@ impl Ranker {
                 }
             }
         });
+    }
+
+    /// One row of the Hessian-vector product of `φ = L(ranks)` with `u = ∂L/∂ranks` and
+    /// `w = ∇²L · d ranks` (0 for soft_rank alone), along the input tangent `t` and `k = t_ε/ε`:
+    /// writes `h` (the derivative of the backward's gradient) and returns the dots that make the
+    /// row's ε entry.
+    ///
+    /// Per block: `h = H_z d/ε² + backward(w − k·u)`, with `d = t − k·(x − x_B)` and `H_z d` the
+    /// kl term `ranks ∘ (v − ⟨p, v⟩)` (`v = (d − ⟨p, d⟩) ∘ (u − ⟨p, u⟩)`, `p = ranks_B/Σ_B ranks`),
+    /// 0 for l2. The backward is linear in its cotangent, so one pass writes both terms.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_row<T: Real, V: Real>(
+        &self,
+        x: &[T],
+        ranks: &[T],
+        perm: &[i32],
+        u: impl Fn(usize) -> f64,
+        w: impl Fn(usize) -> f64,
+        t: &[V],
+        k: f64,
+        h: &mut [T],
+    ) -> HvpDots {
+        let c = self.scale();
+        let mut dots = HvpDots::default();
+        for_each_block(perm, |_, block| {
+            if block.len() == 1 {
+                h[column(block[0])] = T::from_f64(0.0);
+                return;
+            }
+            let x0 = x[column(block[0])].to_f64();
+            let mut acc = dots;
+            match self.regularization {
+                Regularization::L2 => {
+                    let m = block.len() as f64;
+                    let mean_u = sum4(block, |p| u(column(p))) / m;
+                    let mean_w = sum4(block, |p| w(column(p))) / m;
+                    for &p in block {
+                        let i = column(p);
+                        let g = c * (u(i) - mean_u);
+                        let hi = c * (w(i) - mean_w) - k * g;
+                        h[i] = T::from_f64(hi);
+                        acc.add(g, hi, x[i].to_f64() - x0, t[i].to_f64());
+                    }
+                }
+                Regularization::Kl => {
+                    let r = |i: usize| ranks[i].to_f64();
+                    let d = |i: usize| t[i].to_f64() - k * (x[i].to_f64() - x0);
+                    let sum_r = sum4(block, |p| r(column(p)));
+                    let mean_u = sum4(block, |p| r(column(p)) * u(column(p))) / sum_r;
+                    let mean_d = sum4(block, |p| r(column(p)) * d(column(p))) / sum_r;
+                    let mean_w = sum4(block, |p| r(column(p)) * w(column(p))) / sum_r;
+                    let v = |i: usize| (d(i) - mean_d) * (u(i) - mean_u);
+                    let mean_v = sum4(block, |p| r(column(p)) * v(column(p))) / sum_r;
+                    for &p in block {
+                        let i = column(p);
+                        let ri = r(i);
+                        let g = c * (ri * (u(i) - mean_u));
+                        let hi =
+                            c * c * (ri * (v(i) - mean_v)) + c * (ri * (w(i) - mean_w)) - k * g;
+                        h[i] = T::from_f64(hi);
+                        acc.add(g, hi, x[i].to_f64() - x0, t[i].to_f64());
+                    }
+                }
+            }
+            dots = acc;
+        });
+        dots
     }
 
     /// One row of the backward with cotangent `u`; writes `g` and returns `⟨g, x⟩` (for the

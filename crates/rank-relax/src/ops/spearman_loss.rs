@@ -5,9 +5,11 @@
 //! `‖ā‖‖b̄‖ = 0`. Rows need `n ≥ 2`.
 //!
 //! [`backward`] is the VJP and [`jvp`] the JVP, which chains the soft ranks' JVPs of both
-//! inputs into the correlation's derivative.
+//! inputs into the correlation's derivative; [`hvp`] is the derivative of the backward (the
+//! correlation's Hessian through the soft ranks' Jacobians, plus the soft ranks' own second
+//! order with the backward's cotangents).
 
-use super::soft_rank::{row_work, Ranker, Weighed};
+use super::soft_rank::{hvp_checks, row_work, Ranker, Weighed};
 use crate::check::{scan_rows, scan_rows_min, Check, RangeScan};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
@@ -352,6 +354,205 @@ pub fn jvp<T: Real>(
         },
     );
     Ok(())
+}
+
+/// Hessian-vector product of `spearman_loss`: the derivative of [`backward`] (at fixed
+/// `cotangent_loss` = `g`) along `tangent_predictions`, `tangent_targets` and the one ε-tangent
+/// `tangent_regularization_strength` (shared by both soft ranks): `hvp_predictions`,
+/// `hvp_targets` and per row `hvp_regularization_strength`, the Hessian of `g·loss` in
+/// (predictions, targets, ε) applied to the tangents. The saves and residuals are the
+/// forward's; O(n) per row, no sort. 0 where `‖ā‖‖b̄‖ = 0` (as the backward).
+///
+/// With `â = ā/‖ā‖`, `b̂ = b̄/‖b̄‖`, `c = ⟨â, b̂⟩` and `δā`, `δb̄` the centred JVPs of the two soft
+/// ranks, `α = ⟨â, δā⟩`, `β = ⟨b̂, δb̄⟩`, `dc = (⟨b̂, δā⟩ − cα)/‖ā‖ + (⟨â, δb̄⟩ − cβ)/‖b̄‖`,
+/// `dâ = (δā − αâ)/‖ā‖`, `db̂ = (δb̄ − βb̂)/‖b̄‖`, the derivative of `∂c/∂a = (b̂ − câ)/‖ā‖` is
+/// `wa = (db̂ − dc·â − c·dâ)/‖ā‖ − α·(b̂ − câ)/‖ā‖²` (and symmetrically `wb`). Each input then gets
+/// the soft-rank Hessian-vector product of its ranks with cotangent `u = −g·∂c/∂a` and second
+/// cotangent `−g·wa` (see [`soft_rank::hvp`](super::soft_rank::hvp)): `H_z d/ε² +
+/// backward(−g·wa − k·u)`, and `hvp_regularization_strength = −(⟨hvp_predictions, predictions⟩ +
+/// ⟨hvp_targets, targets⟩ + ⟨grad_predictions, tangent_predictions⟩ + ⟨grad_targets,
+/// tangent_targets⟩)/ε − k·grad_regularization_strength` (`k = t_ε/ε`).
+#[allow(clippy::too_many_arguments)]
+pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    prediction_ranks: &[T],
+    prediction_permutation: &[i32],
+    target_ranks: &[T],
+    target_permutation: &[i32],
+    cotangent_loss: &[T],
+    tangent_predictions: &[T],
+    tangent_targets: &[T],
+    tangent_regularization_strength: T,
+    hvp_predictions: &mut [T],
+    hvp_targets: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let check = Check::new(OP, shape)?.min_n(2)?;
+    check.matrix("predictions", predictions.len())?;
+    check.matrix("targets", targets.len())?;
+    check.matrix("prediction_ranks", prediction_ranks.len())?;
+    check.matrix("prediction_permutation", prediction_permutation.len())?;
+    check.matrix("target_ranks", target_ranks.len())?;
+    check.matrix("target_permutation", target_permutation.len())?;
+    check.vector("cotangent_loss", cotangent_loss.len())?;
+    check.matrix("tangent_predictions", tangent_predictions.len())?;
+    check.matrix("tangent_targets", tangent_targets.len())?;
+    check.matrix("hvp_predictions", hvp_predictions.len())?;
+    check.matrix("hvp_targets", hvp_targets.len())?;
+    check.vector(
+        "hvp_regularization_strength",
+        hvp_regularization_strength.len(),
+    )?;
+    let eps = check.strength(params.regularization_strength)?;
+    // The value and range checks in one parallel pass, their errors taken in argument order.
+    let [sx, sy, sxr, syr, stx, sty] = scan_rows_min(
+        shape,
+        [
+            predictions,
+            targets,
+            prediction_ranks,
+            target_ranks,
+            tangent_predictions,
+            tangent_targets,
+        ],
+    );
+    check_saves(
+        check,
+        eps,
+        [(predictions, sx), (targets, sy)],
+        [(prediction_ranks, sxr), (target_ranks, syr)],
+        [prediction_permutation, target_permutation],
+    )?;
+    let max_g = check.finite_vector("cotangent_loss", cotangent_loss)?;
+    // As the backward: ranks ≥ 1/2 that are not all equal have ‖ā‖ ≥ 2^-54.
+    let n = shape.n as f64;
+    check.no_overflow(
+        "cotangent_loss",
+        max_g,
+        eps,
+        max_g * n / eps * 2f64.powi(56),
+    )?;
+    let max_tx = check.finite_scanned("tangent_predictions", tangent_predictions, stx.scan)?;
+    let max_ty = check.finite_scanned("tangent_targets", tangent_targets, sty.scan)?;
+    let t_eps = check.finite_scalar(
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )?;
+    let f = n / eps * 2f64.powi(56);
+    check.no_overflow("tangent_predictions", max_tx, eps, max_tx * f)?;
+    check.no_overflow("tangent_targets", max_ty, eps, max_ty * f)?;
+    check.no_overflow(
+        "tangent_regularization_strength",
+        t_eps.abs(),
+        eps,
+        (max_tx + max_ty + t_eps.abs()) * f,
+    )?;
+    // The second derivative of the correlation divides by ‖ā‖² (and ‖ā‖‖b̄‖).
+    let tangents = [
+        ("tangent_predictions", max_tx),
+        ("tangent_targets", max_ty),
+        ("tangent_regularization_strength", t_eps.abs()),
+    ];
+    hvp_checks(check, eps, max_g * 2f64.powi(112), &tangents)?;
+
+    if shape.batch == 0 {
+        // Nothing to compute; never size tables by n for an empty batch.
+        return Ok(());
+    }
+    let n = shape.n;
+    let ranker = Ranker::new(eps, params.regularization, Direction::Ascending, n);
+    let k = t_eps / eps;
+    let bufs = (
+        (
+            In::new(predictions, n),
+            In::new(targets, n),
+            In::new(prediction_ranks, n),
+            In::new(prediction_permutation, n),
+            In::new(target_ranks, n),
+            In::new(target_permutation, n),
+        ),
+        In::new(cotangent_loss, 1),
+        In::new(tangent_predictions, n),
+        In::new(tangent_targets, n),
+        Out::new(hvp_predictions, n),
+        Out::new(hvp_targets, n),
+        Out::new(hvp_regularization_strength, 1),
+    );
+    run_rows(
+        shape.batch,
+        3 * row_work(n),
+        bufs,
+        |rows, ((x, y, xr, xp, yr, yp), gl, tx, ty, mut hx, mut hy, mut he)| {
+            with_scratch(|sc| {
+                for i in 0..rows {
+                    let a = take(&mut sc.loss1, n);
+                    let b = take(&mut sc.loss2, n);
+                    let Some(corr) = Correlation::new(xr.row(i), yr.row(i), a, b) else {
+                        hx.row(i).fill(T::from_f64(0.0));
+                        hy.row(i).fill(T::from_f64(0.0));
+                        *he.at(i) = T::from_f64(0.0);
+                        continue;
+                    };
+                    let (x, y, xr, xp, yr, yp) = (
+                        x.row(i),
+                        y.row(i),
+                        xr.row(i),
+                        xp.row(i),
+                        yr.row(i),
+                        yp.row(i),
+                    );
+                    let (tx, ty) = (tx.row(i), ty.row(i));
+                    // The rank tangents, centred (the loss sees the centred ranks).
+                    let da = take(&mut sc.row.f1, n);
+                    ranker.jvp_row(x, xr, xp, tx, k, da);
+                    centre_in_place(da);
+                    let db = take(&mut sc.row.f2, n);
+                    ranker.jvp_row(y, yr, yp, ty, k, db);
+                    centre_in_place(db);
+                    let (na, nb, c) = (corr.norm_a, corr.norm_b, corr.c);
+                    let dot =
+                        |p: &[f64], q: &[f64]| -> f64 { p.iter().zip(q).map(|(p, q)| p * q).sum() };
+                    let alpha = dot(a, da) / na;
+                    let beta = dot(b, db) / nb;
+                    let dc = (dot(b, da) / nb - c * alpha) / na + (dot(a, db) / na - c * beta) / nb;
+                    let g = gl.row(i)[0].to_f64();
+                    // Per entry, written over the four rows (each entry reads only its own):
+                    // the first cotangents −g·∂c/∂a, −g·∂c/∂b over ā, b̄ and the second ones
+                    // −g·wa, −g·wb over δā, δb̄.
+                    for (((aj, bj), daj), dbj) in a
+                        .iter_mut()
+                        .zip(b.iter_mut())
+                        .zip(da.iter_mut())
+                        .zip(db.iter_mut())
+                    {
+                        let (ha, hb) = (*aj / na, *bj / nb);
+                        let ca = (hb - c * ha) / na;
+                        let cb = (ha - c * hb) / nb;
+                        let dhat_a = (*daj - alpha * ha) / na;
+                        let dhat_b = (*dbj - beta * hb) / nb;
+                        *daj = -g * ((dhat_b - dc * ha - c * dhat_a) / na - alpha * ca / na);
+                        *dbj = -g * ((dhat_a - dc * hb - c * dhat_b) / nb - beta * cb / nb);
+                        *aj = -g * ca;
+                        *bj = -g * cb;
+                    }
+                    let (ua, ub, wa, wb) = (&*a, &*b, &*da, &*db);
+                    let dots_x = ranker.hvp_row(x, xr, xp, |j| ua[j], |j| wa[j], tx, k, hx.row(i));
+                    let dots_y = ranker.hvp_row(y, yr, yp, |j| ub[j], |j| wb[j], ty, k, hy.row(i));
+                    *he.at(i) = T::from_f64(dots_x.plus(dots_y).eps_entry(eps, k));
+                }
+            })
+        },
+    );
+    Ok(())
+}
+
+/// Subtracts a row's mean from it.
+fn centre_in_place(v: &mut [f64]) {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter_mut().for_each(|e| *e -= mean);
 }
 
 /// The correlation of two rows of ranks.
