@@ -47,7 +47,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 1
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0xb4871f149de80e67)
+#define RR_ABI_HASH UINT64_C(0x82be6618599e65f8)
 
 /* Status codes returned by every kernel. */
 
@@ -292,6 +292,67 @@ int32_t rr_ndcg_loss_jvp_f32(
     const float *tangent_scores,
     float tangent_regularization_strength,
     float *tangent_loss);
+/**
+ * Second-order kernel (Hessian-vector product) of ndcg_loss: the derivative of what the matching
+ * rr_ndcg_loss_backward_f64 writes, at the same cotangents, along a tangent of each differentiable
+ * input and one scalar tangent of each param that has a gradient: the Hessian of <cotangent,
+ * output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_ndcg_loss_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] scores [batch, n]: The forward's input `scores`.
+ * @param[in] relevance [batch, n]: The forward's input `relevance`.
+ * @param[in] ranks [batch, n]: The forward's residual `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_loss [batch]: Cotangent of `loss`.
+ * @param[in] tangent_scores [batch, n]: Tangent of `scores`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_scores [batch, n]: Receives the derivative of `grad_scores` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_ndcg_loss_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    const double *scores,
+    const double *relevance,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *cotangent_loss,
+    const double *tangent_scores,
+    double tangent_regularization_strength,
+    double *hvp_scores,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_ndcg_loss_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_ndcg_loss_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    const float *scores,
+    const float *relevance,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *cotangent_loss,
+    const float *tangent_scores,
+    float tangent_regularization_strength,
+    float *hvp_scores,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* neural_sort */
@@ -1278,6 +1339,68 @@ int32_t rr_soft_rank_jvp_f32(
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_ranks);
+/**
+ * Second-order kernel (Hessian-vector product) of soft_rank: the derivative of what the matching
+ * rr_soft_rank_backward_f64 writes, at the same cotangents, along a tangent of each differentiable
+ * input and one scalar tangent of each param that has a gradient: the Hessian of <cotangent,
+ * output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_soft_rank_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] ranks [batch, n]: The forward's output `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_rank_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *cotangent_ranks,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_soft_rank_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_rank_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *cotangent_ranks,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* soft_sort */
@@ -1915,6 +2038,81 @@ int32_t rr_spearman_loss_jvp_f32(
     const float *tangent_targets,
     float tangent_regularization_strength,
     float *tangent_loss);
+/**
+ * Second-order kernel (Hessian-vector product) of spearman_loss: the derivative of what the
+ * matching rr_spearman_loss_backward_f64 writes, at the same cotangents, along a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient: the Hessian of
+ * <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_spearman_loss_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] predictions [batch, n]: The forward's input `predictions`.
+ * @param[in] targets [batch, n]: The forward's input `targets`.
+ * @param[in] prediction_ranks [batch, n]: The forward's residual `prediction_ranks`.
+ * @param[in] prediction_permutation [batch, n] int32: The forward's residual
+ *     `prediction_permutation`.
+ * @param[in] target_ranks [batch, n]: The forward's residual `target_ranks`.
+ * @param[in] target_permutation [batch, n] int32: The forward's residual `target_permutation`.
+ * @param[in] cotangent_loss [batch]: Cotangent of `loss`.
+ * @param[in] tangent_predictions [batch, n]: Tangent of `predictions`.
+ * @param[in] tangent_targets [batch, n]: Tangent of `targets`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_predictions [batch, n]: Receives the derivative of `grad_predictions` along the
+ *     tangents.
+ * @param[out] hvp_targets [batch, n]: Receives the derivative of `grad_targets` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_spearman_loss_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    const double *predictions,
+    const double *targets,
+    const double *prediction_ranks,
+    const int32_t *prediction_permutation,
+    const double *target_ranks,
+    const int32_t *target_permutation,
+    const double *cotangent_loss,
+    const double *tangent_predictions,
+    const double *tangent_targets,
+    double tangent_regularization_strength,
+    double *hvp_predictions,
+    double *hvp_targets,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_spearman_loss_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_spearman_loss_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    const float *predictions,
+    const float *targets,
+    const float *prediction_ranks,
+    const int32_t *prediction_permutation,
+    const float *target_ranks,
+    const int32_t *target_permutation,
+    const float *cotangent_loss,
+    const float *tangent_predictions,
+    const float *tangent_targets,
+    float tangent_regularization_strength,
+    float *hvp_predictions,
+    float *hvp_targets,
+    float *hvp_regularization_strength);
 
 #ifdef __cplusplus
 } /* extern "C" */

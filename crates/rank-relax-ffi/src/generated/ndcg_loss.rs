@@ -170,6 +170,71 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    regularization: i32,
+    scores: *const T,
+    relevance: *const T,
+    ranks: *const T,
+    permutation: *const i32,
+    cotangent_loss: *const T,
+    tangent_scores: *const T,
+    tangent_regularization_strength: T,
+    hvp_scores: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+        };
+        let scores = rr_ffi::In::new("scores", scores, rr_shape.elems)?;
+        let relevance = rr_ffi::In::new("relevance", relevance, rr_shape.elems)?;
+        let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let cotangent_loss = rr_ffi::In::new("cotangent_loss", cotangent_loss, rr_shape.rows)?;
+        let tangent_scores = rr_ffi::In::new("tangent_scores", tangent_scores, rr_shape.elems)?;
+        let hvp_scores = rr_ffi::Out::new("hvp_scores", hvp_scores, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            scores.region(),
+            relevance.region(),
+            ranks.region(),
+            permutation.region(),
+            cotangent_loss.region(),
+            tangent_scores.region(),
+            hvp_scores.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                scores.slice(),
+                relevance.slice(),
+                ranks.slice(),
+                permutation.slice(),
+                cotangent_loss.slice(),
+                tangent_scores.slice(),
+                tangent_regularization_strength,
+                hvp_scores.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `ndcg_loss` in f32: see `rr_ndcg_loss_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -278,6 +343,48 @@ pub unsafe extern "C" fn rr_ndcg_loss_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `ndcg_loss` in f32: see `rr_ndcg_loss_hvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_ndcg_loss_hvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    scores: *const f32,
+    relevance: *const f32,
+    ranks: *const f32,
+    permutation: *const i32,
+    cotangent_loss: *const f32,
+    tangent_scores: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_scores: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
+            tangent_scores,
+            tangent_regularization_strength,
+            hvp_scores,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `ndcg_loss` in f64: see `rr_ndcg_loss_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -382,6 +489,48 @@ pub unsafe extern "C" fn rr_ndcg_loss_jvp_f64(
             tangent_scores,
             tangent_regularization_strength,
             tangent_loss,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `ndcg_loss` in f64: see `rr_ndcg_loss_hvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_ndcg_loss_hvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    scores: *const f64,
+    relevance: *const f64,
+    ranks: *const f64,
+    permutation: *const i32,
+    cotangent_loss: *const f64,
+    tangent_scores: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_scores: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
+            tangent_scores,
+            tangent_regularization_strength,
+            hvp_scores,
+            hvp_regularization_strength,
         )
     }
 }

@@ -181,6 +181,69 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    regularization: i32,
+    direction: i32,
+    values: *const T,
+    ranks: *const T,
+    permutation: *const i32,
+    cotangent_ranks: *const T,
+    tangent_values: *const T,
+    tangent_regularization_strength: T,
+    hvp_values: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+            direction: rank_relax::Direction::from_code(direction)?,
+        };
+        let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
+        let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
+        let cotangent_ranks = rr_ffi::In::new("cotangent_ranks", cotangent_ranks, rr_shape.elems)?;
+        let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
+        let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            ranks.region(),
+            permutation.region(),
+            cotangent_ranks.region(),
+            tangent_values.region(),
+            hvp_values.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                ranks.slice(),
+                permutation.slice(),
+                cotangent_ranks.slice(),
+                tangent_values.slice(),
+                tangent_regularization_strength,
+                hvp_values.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `soft_rank` in f32: see `rr_soft_rank_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -287,6 +350,48 @@ pub unsafe extern "C" fn rr_soft_rank_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `soft_rank` in f32: see `rr_soft_rank_hvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_rank_hvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    direction: i32,
+    values: *const f32,
+    ranks: *const f32,
+    permutation: *const i32,
+    cotangent_ranks: *const f32,
+    tangent_values: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_values: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `soft_rank` in f64: see `rr_soft_rank_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -389,6 +494,48 @@ pub unsafe extern "C" fn rr_soft_rank_jvp_f64(
             tangent_values,
             tangent_regularization_strength,
             tangent_ranks,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `soft_rank` in f64: see `rr_soft_rank_hvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_soft_rank_hvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    direction: i32,
+    values: *const f64,
+    ranks: *const f64,
+    permutation: *const i32,
+    cotangent_ranks: *const f64,
+    tangent_values: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_values: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            direction,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
         )
     }
 }

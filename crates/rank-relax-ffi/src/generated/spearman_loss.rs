@@ -222,6 +222,94 @@ unsafe fn jvp<T: Real>(
     })
 }
 
+unsafe fn hvp<T: Real>(
+    batch: usize,
+    n: usize,
+    regularization_strength: T,
+    regularization: i32,
+    predictions: *const T,
+    targets: *const T,
+    prediction_ranks: *const T,
+    prediction_permutation: *const i32,
+    target_ranks: *const T,
+    target_permutation: *const i32,
+    cotangent_loss: *const T,
+    tangent_predictions: *const T,
+    tangent_targets: *const T,
+    tangent_regularization_strength: T,
+    hvp_predictions: *mut T,
+    hvp_targets: *mut T,
+    hvp_regularization_strength: *mut T,
+) -> i32 {
+    rr_ffi::call(RR_OP, || {
+        let rr_shape = rr_ffi::Dims::new(batch, n)?;
+        let rr_params = rr_op::Params {
+            regularization_strength,
+            regularization: rank_relax::Regularization::from_code(regularization)?,
+        };
+        let predictions = rr_ffi::In::new("predictions", predictions, rr_shape.elems)?;
+        let targets = rr_ffi::In::new("targets", targets, rr_shape.elems)?;
+        let prediction_ranks =
+            rr_ffi::In::new("prediction_ranks", prediction_ranks, rr_shape.elems)?;
+        let prediction_permutation = rr_ffi::In::new(
+            "prediction_permutation",
+            prediction_permutation,
+            rr_shape.elems,
+        )?;
+        let target_ranks = rr_ffi::In::new("target_ranks", target_ranks, rr_shape.elems)?;
+        let target_permutation =
+            rr_ffi::In::new("target_permutation", target_permutation, rr_shape.elems)?;
+        let cotangent_loss = rr_ffi::In::new("cotangent_loss", cotangent_loss, rr_shape.rows)?;
+        let tangent_predictions =
+            rr_ffi::In::new("tangent_predictions", tangent_predictions, rr_shape.elems)?;
+        let tangent_targets = rr_ffi::In::new("tangent_targets", tangent_targets, rr_shape.elems)?;
+        let hvp_predictions = rr_ffi::Out::new("hvp_predictions", hvp_predictions, rr_shape.elems)?;
+        let hvp_targets = rr_ffi::Out::new("hvp_targets", hvp_targets, rr_shape.elems)?;
+        let hvp_regularization_strength = rr_ffi::Out::new(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            rr_shape.rows,
+        )?;
+        rr_ffi::check_disjoint(&[
+            predictions.region(),
+            targets.region(),
+            prediction_ranks.region(),
+            prediction_permutation.region(),
+            target_ranks.region(),
+            target_permutation.region(),
+            cotangent_loss.region(),
+            tangent_predictions.region(),
+            tangent_targets.region(),
+            hvp_predictions.region(),
+            hvp_targets.region(),
+            hvp_regularization_strength.region(),
+        ])?;
+        // SAFETY: the caller guarantees each pointer is valid for its buffer's length
+        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
+        // written buffer overlaps another.
+        unsafe {
+            rr_op::hvp(
+                rr_shape.shape,
+                &rr_params,
+                predictions.slice(),
+                targets.slice(),
+                prediction_ranks.slice(),
+                prediction_permutation.slice(),
+                target_ranks.slice(),
+                target_permutation.slice(),
+                cotangent_loss.slice(),
+                tangent_predictions.slice(),
+                tangent_targets.slice(),
+                tangent_regularization_strength,
+                hvp_predictions.slice(),
+                hvp_targets.slice(),
+                hvp_regularization_strength.slice(),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Forward of `spearman_loss` in f32: see `rr_spearman_loss_forward_f32` in include/rank_relax.h.
 ///
 /// # Safety
@@ -347,6 +435,56 @@ pub unsafe extern "C" fn rr_spearman_loss_jvp_f32(
     }
 }
 
+/// Second-order derivative (HVP) of `spearman_loss` in f32: see `rr_spearman_loss_hvp_f32` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_spearman_loss_hvp_f32(
+    batch: usize,
+    n: usize,
+    regularization_strength: f32,
+    regularization: i32,
+    predictions: *const f32,
+    targets: *const f32,
+    prediction_ranks: *const f32,
+    prediction_permutation: *const i32,
+    target_ranks: *const f32,
+    target_permutation: *const i32,
+    cotangent_loss: *const f32,
+    tangent_predictions: *const f32,
+    tangent_targets: *const f32,
+    tangent_regularization_strength: f32,
+    hvp_predictions: *mut f32,
+    hvp_targets: *mut f32,
+    hvp_regularization_strength: *mut f32,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+            tangent_predictions,
+            tangent_targets,
+            tangent_regularization_strength,
+            hvp_predictions,
+            hvp_targets,
+            hvp_regularization_strength,
+        )
+    }
+}
+
 /// Forward of `spearman_loss` in f64: see `rr_spearman_loss_forward_f64` in include/rank_relax.h.
 ///
 /// # Safety
@@ -468,6 +606,56 @@ pub unsafe extern "C" fn rr_spearman_loss_jvp_f64(
             tangent_targets,
             tangent_regularization_strength,
             tangent_loss,
+        )
+    }
+}
+
+/// Second-order derivative (HVP) of `spearman_loss` in f64: see `rr_spearman_loss_hvp_f64` in
+/// include/rank_relax.h.
+///
+/// # Safety
+///
+/// Each pointer must be valid for its buffer's length (see include/rank_relax.h).
+#[no_mangle]
+pub unsafe extern "C" fn rr_spearman_loss_hvp_f64(
+    batch: usize,
+    n: usize,
+    regularization_strength: f64,
+    regularization: i32,
+    predictions: *const f64,
+    targets: *const f64,
+    prediction_ranks: *const f64,
+    prediction_permutation: *const i32,
+    target_ranks: *const f64,
+    target_permutation: *const i32,
+    cotangent_loss: *const f64,
+    tangent_predictions: *const f64,
+    tangent_targets: *const f64,
+    tangent_regularization_strength: f64,
+    hvp_predictions: *mut f64,
+    hvp_targets: *mut f64,
+    hvp_regularization_strength: *mut f64,
+) -> i32 {
+    // SAFETY: this function's contract is the kernel's.
+    unsafe {
+        hvp(
+            batch,
+            n,
+            regularization_strength,
+            regularization,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+            tangent_predictions,
+            tangent_targets,
+            tangent_regularization_strength,
+            hvp_predictions,
+            hvp_targets,
+            hvp_regularization_strength,
         )
     }
 }

@@ -87,7 +87,7 @@ pub struct Op {
 }
 
 /// The most buffers a call of any op takes.
-pub const MAX_BUFFERS: usize = 10;
+pub const MAX_BUFFERS: usize = 12;
 
 /// Every op, sorted by name.
 pub const OPS: &[Op] = &[
@@ -208,8 +208,8 @@ pub const OPS: &[Op] = &[
         backward_f64: ndcg_loss_backward_f64,
         jvp_f32: Some(ndcg_loss_jvp_f32),
         jvp_f64: Some(ndcg_loss_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(ndcg_loss_hvp_f32),
+        hvp_f64: Some(ndcg_loss_hvp_f64),
     },
     Op {
         name: "neural_sort",
@@ -752,8 +752,8 @@ pub const OPS: &[Op] = &[
         backward_f64: soft_rank_backward_f64,
         jvp_f32: Some(soft_rank_jvp_f32),
         jvp_f64: Some(soft_rank_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(soft_rank_hvp_f32),
+        hvp_f64: Some(soft_rank_hvp_f64),
     },
     Op {
         name: "soft_sort",
@@ -1138,8 +1138,8 @@ pub const OPS: &[Op] = &[
         backward_f64: spearman_loss_backward_f64,
         jvp_f32: Some(spearman_loss_jvp_f32),
         jvp_f64: Some(spearman_loss_jvp_f64),
-        hvp_f32: None,
-        hvp_f64: None,
+        hvp_f32: Some(spearman_loss_hvp_f32),
+        hvp_f64: Some(spearman_loss_hvp_f64),
     },
 ];
 
@@ -1238,6 +1238,50 @@ unsafe fn ndcg_loss_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[4] as _,
             a.scalars[0],
             p[5] as _,
+        )
+    }
+}
+
+unsafe fn ndcg_loss_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::ndcg_loss::rr_ndcg_loss_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            a.scalars[0] as f32,
+            p[6] as _,
+            p[7] as _,
+        )
+    }
+}
+
+unsafe fn ndcg_loss_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::ndcg_loss::rr_ndcg_loss_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            a.scalars[0],
+            p[6] as _,
+            p[7] as _,
         )
     }
 }
@@ -1891,6 +1935,50 @@ unsafe fn soft_rank_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
     }
 }
 
+unsafe fn soft_rank_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank::rr_soft_rank_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0] as f32,
+            p[5] as _,
+            p[6] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank::rr_soft_rank_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0],
+            p[5] as _,
+            p[6] as _,
+        )
+    }
+}
+
 unsafe fn soft_sort_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
     // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
@@ -2279,6 +2367,58 @@ unsafe fn spearman_loss_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[7] as _,
             a.scalars[0],
             p[8] as _,
+        )
+    }
+}
+
+unsafe fn spearman_loss_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::spearman_loss::rr_spearman_loss_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            p[6] as _,
+            p[7] as _,
+            p[8] as _,
+            a.scalars[0] as f32,
+            p[9] as _,
+            p[10] as _,
+            p[11] as _,
+        )
+    }
+}
+
+unsafe fn spearman_loss_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::spearman_loss::rr_spearman_loss_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            p[6] as _,
+            p[7] as _,
+            p[8] as _,
+            a.scalars[0],
+            p[9] as _,
+            p[10] as _,
+            p[11] as _,
         )
     }
 }

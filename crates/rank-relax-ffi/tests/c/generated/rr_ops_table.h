@@ -212,6 +212,13 @@ static int32_t rrt_ndcg_loss_jvp_f32(size_t batch, size_t n, const rrt_param_val
     return rr_ndcg_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_ndcg_loss_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_ndcg_loss_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_ndcg_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -230,6 +237,13 @@ static int32_t rrt_ndcg_loss_jvp_f64(size_t batch, size_t n, const rrt_param_val
     double *const *otan)
 {
     return rr_ndcg_loss_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_ndcg_loss_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_ndcg_loss_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* neural_sort */
@@ -645,6 +659,13 @@ static int32_t rrt_soft_rank_jvp_f32(size_t batch, size_t n, const rrt_param_val
     return rr_soft_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
+static int32_t rrt_soft_rank_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_soft_rank_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 static int32_t rrt_soft_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -663,6 +684,13 @@ static int32_t rrt_soft_rank_jvp_f64(size_t batch, size_t n, const rrt_param_val
     double *const *otan)
 {
     return rr_soft_rank_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_rank_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_soft_rank_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_sort */
@@ -895,6 +923,13 @@ static int32_t rrt_spearman_loss_jvp_f32(size_t batch, size_t n, const rrt_param
     return rr_spearman_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
 }
 
+static int32_t rrt_spearman_loss_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_spearman_loss_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
+}
+
 static int32_t rrt_spearman_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
     const double *const *in, double *const *out, void *const *res)
 {
@@ -913,6 +948,13 @@ static int32_t rrt_spearman_loss_jvp_f64(size_t batch, size_t n, const rrt_param
     double *const *otan)
 {
     return rr_spearman_loss_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
+}
+
+static int32_t rrt_spearman_loss_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_spearman_loss_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
 #define RRT_NUM_OPS 9
@@ -934,8 +976,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_ndcg_loss_backward_f64,
         rrt_ndcg_loss_jvp_f32,
         rrt_ndcg_loss_jvp_f64,
-        NULL,
-        NULL,
+        rrt_ndcg_loss_hvp_f32,
+        rrt_ndcg_loss_hvp_f64,
     },
     {
         "neural_sort",
@@ -1029,8 +1071,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_rank_backward_f64,
         rrt_soft_rank_jvp_f32,
         rrt_soft_rank_jvp_f64,
-        NULL,
-        NULL,
+        rrt_soft_rank_hvp_f32,
+        rrt_soft_rank_hvp_f64,
     },
     {
         "soft_sort",
@@ -1086,8 +1128,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_spearman_loss_backward_f64,
         rrt_spearman_loss_jvp_f32,
         rrt_spearman_loss_jvp_f64,
-        NULL,
-        NULL,
+        rrt_spearman_loss_hvp_f32,
+        rrt_spearman_loss_hvp_f64,
     },
 };
 
