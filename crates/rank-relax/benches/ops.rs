@@ -5,9 +5,8 @@
 //! `cargo bench -p rank-relax --bench ops [-- [kl] [f64|f32] [soft_rank|soft_sort|sigmoid_rank]]`
 //!
 //! `-- jvp` (also part of the default run) times every op's JVP (with an ε-tangent) next to its
-//! VJP at 128×1000 in f64 and prints the ratio; for the piecewise-linear ops (l2 soft_rank,
-//! soft_sort, soft_topk, soft_quantile) also a Hessian-vector product's cost (one JVP and one VJP)
-//! as a ratio to one forward + backward.
+//! VJP at 128×1000 in f64 and prints the ratio, and its HVP (the second-order kernel) as a ratio
+//! to one forward + backward.
 //!
 //! `-- topk` (also part of the default run) times soft_topk's forward + backward (l2 and p43,
 //! several k) at 128×1000 f64 on one thread, as a ratio to soft_rank's (l2) on the same batch.
@@ -585,9 +584,9 @@ fn human(bytes: usize) -> String {
     }
 }
 
-/// Seconds per call of an op's forward, VJP and JVP (f64, ε = 0.1, ε-tangent 0.5), the VJP and
-/// JVP from the same forward's saves. `reg` is the op's regularization by name (`-` for none).
-fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f64) {
+/// Seconds per call of an op's forward, VJP, JVP and HVP (f64, ε = 0.1, ε-tangent 0.5), the
+/// others from the same forward's saves. `reg` is the op's regularization by name (`-` for none).
+fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f64, f64) {
     let len = shape.batch * shape.n;
     let (_, x, u) = inputs::<f64>(len);
     let (_, y, t) = inputs::<f64>(len);
@@ -598,6 +597,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
     let (mut out2, mut perm2) = (vec![0.0; len], vec![0i32; len]);
     let (mut g, mut g2, mut ge) = (vec![0.0; len], vec![0.0; len], vec![0.0; b]);
     let (mut loss, mut dl, mut dout) = (vec![0.0; b], vec![0.0; b], vec![0.0; len]);
+    let (mut h, mut h2, mut he) = (vec![0.0; len], vec![0.0; len], vec![0.0; b]);
     let cot = &u[..b];
     let regularization = if reg == "kl" {
         Regularization::Kl
@@ -623,6 +623,10 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 time(|| {
                     soft_rank::jvp(shape, &p, x, r, pm, black_box(t), t_eps, &mut dout).unwrap()
                 }),
+                time(|| {
+                    soft_rank::hvp(shape, &p, x, r, pm, u, black_box(t), t_eps, &mut h, &mut he)
+                        .unwrap()
+                }),
             )
         }
         "soft_sort" => {
@@ -640,6 +644,10 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     soft_sort::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
                 }),
                 time(|| soft_sort::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
+                time(|| {
+                    soft_sort::hvp(shape, &p, x, pm, u, black_box(t), t_eps, &mut h, &mut he)
+                        .unwrap()
+                }),
             )
         }
         "soft_topk" => {
@@ -662,6 +670,10 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     soft_topk::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
                 }),
                 time(|| soft_topk::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
+                time(|| {
+                    soft_topk::hvp(shape, &p, x, pm, u, black_box(t), t_eps, &mut h, &mut he)
+                        .unwrap()
+                }),
             )
         }
         "soft_quantile" => {
@@ -684,6 +696,10 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 }),
                 time(|| {
                     soft_quantile::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dres).unwrap()
+                }),
+                time(|| {
+                    soft_quantile::hvp(shape, &p, x, pm, cot, black_box(t), t_eps, &mut h, &mut he)
+                        .unwrap()
                 }),
             )
         }
@@ -713,6 +729,22 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     neural_sort_apply::jvp(shape, &p, x, y, black_box(t), u, t_eps, &mut dout)
                         .unwrap()
                 }),
+                time(|| {
+                    neural_sort_apply::hvp(
+                        shape,
+                        &p,
+                        x,
+                        y,
+                        u,
+                        black_box(t),
+                        u,
+                        t_eps,
+                        &mut h,
+                        &mut h2,
+                        &mut he,
+                    )
+                    .unwrap()
+                }),
             )
         }
         "sigmoid_rank" => {
@@ -726,6 +758,10 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     sigmoid_rank::backward(shape, &p, x, black_box(u), &mut g, &mut ge).unwrap()
                 }),
                 time(|| sigmoid_rank::jvp(shape, &p, x, black_box(t), t_eps, &mut dout).unwrap()),
+                time(|| {
+                    sigmoid_rank::hvp(shape, &p, x, u, black_box(t), t_eps, &mut h, &mut he)
+                        .unwrap()
+                }),
             )
         }
         "spearman_loss" => {
@@ -784,6 +820,26 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     )
                     .unwrap()
                 }),
+                time(|| {
+                    spearman_loss::hvp(
+                        shape,
+                        &p,
+                        x,
+                        y,
+                        xr,
+                        xp,
+                        yr,
+                        yp,
+                        cot,
+                        black_box(t),
+                        u,
+                        t_eps,
+                        &mut h,
+                        &mut h2,
+                        &mut he,
+                    )
+                    .unwrap()
+                }),
             )
         }
         _ => {
@@ -813,6 +869,22 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 time(|| {
                     ndcg_loss::jvp(shape, &p, x, rel, r, pm, black_box(t), t_eps, &mut dl).unwrap()
                 }),
+                time(|| {
+                    ndcg_loss::hvp(
+                        shape,
+                        &p,
+                        x,
+                        rel,
+                        r,
+                        pm,
+                        cot,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
+                }),
             )
         }
     };
@@ -820,45 +892,46 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
     times
 }
 
-/// Every op's JVP against its VJP at 128×1000 f64 (the target: JVP ≤ 1.2× VJP), and where the op
-/// is piecewise linear (the spec's `piecewise_linear`: its second derivative in the inputs is zero)
-/// the cost of a Hessian-vector product through it, one JVP and one VJP, against one forward and
-/// one backward. Elsewhere there is no second-order kernel yet ("-").
+/// Every op's JVP against its VJP at 128×1000 f64 (the target: JVP ≤ 1.2× VJP), and its HVP (the
+/// derivative of the backward along a tangent, the second-order kernel) against one forward and
+/// one backward.
 fn jvp_table(default_threads: usize) {
     let (batch, n) = (128, 1000);
-    println!("\nJVP vs VJP, f64, {batch}×{n}, ε = 0.1, ε-tangent 0.5, values uniform in [-1, 1); soft_topk k = n/10, soft_quantile 5 levels, neural_sort_apply τ = 1\n");
-    println!("| op | regularization | threads | fwd ms | vjp ms | jvp ms | jvp/vjp | hvp (jvp+vjp) / (fwd+vjp) |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "\nJVP and HVP vs VJP, f64, {batch}×{n}, ε = 0.1, ε-tangent 0.5, values uniform in [-1, 1); \
+         soft_topk k = n/10, soft_quantile 5 levels, neural_sort_apply τ = 1\n"
+    );
+    println!(
+        "| op | regularization | threads | fwd ms | vjp ms | jvp ms | hvp ms | jvp/vjp | hvp/(fwd+vjp) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     let cases = [
-        ("soft_rank", "l2", true),
-        ("soft_rank", "kl", false),
-        ("soft_sort", "l2", true),
-        ("soft_sort", "kl", false),
-        ("soft_topk", "l2", true),
-        ("soft_topk", "p43", false),
-        ("soft_quantile", "l2", true),
-        ("soft_quantile", "kl", false),
-        ("sigmoid_rank", "-", false),
-        ("spearman_loss", "l2", false),
-        ("spearman_loss", "kl", false),
-        ("ndcg_loss", "l2", false),
-        ("ndcg_loss", "kl", false),
-        ("neural_sort_apply", "-", false),
+        ("soft_rank", "l2"),
+        ("soft_rank", "kl"),
+        ("soft_sort", "l2"),
+        ("soft_sort", "kl"),
+        ("soft_topk", "l2"),
+        ("soft_topk", "p43"),
+        ("soft_quantile", "l2"),
+        ("soft_quantile", "kl"),
+        ("sigmoid_rank", "-"),
+        ("spearman_loss", "l2"),
+        ("spearman_loss", "kl"),
+        ("ndcg_loss", "l2"),
+        ("ndcg_loss", "kl"),
+        ("neural_sort_apply", "-"),
     ];
-    for (op, reg, piecewise_linear) in cases {
+    for (op, reg) in cases {
         for threads in [1, default_threads] {
-            let (fwd, vjp, jvp) = bench_jvp(op, reg, Shape { batch, n }, threads);
-            let hvp = if piecewise_linear {
-                format!("{:.2}", (jvp + vjp) / (fwd + vjp))
-            } else {
-                "-".to_string()
-            };
+            let (fwd, vjp, jvp, hvp) = bench_jvp(op, reg, Shape { batch, n }, threads);
             println!(
-                "| {op} | {reg} | {threads} | {:.3} | {:.3} | {:.3} | {:.2} | {hvp} |",
+                "| {op} | {reg} | {threads} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} |",
                 fwd * 1e3,
                 vjp * 1e3,
                 jvp * 1e3,
-                jvp / vjp
+                hvp * 1e3,
+                jvp / vjp,
+                hvp / (fwd + vjp)
             );
             if default_threads == 1 {
                 break;
