@@ -62,8 +62,8 @@ describe.each(cases)('%s', (name, ir) => {
     const declared = [...binding.matchAll(/^ {2}(\w+)\($/gm)].map((m) => m[1]).sort();
     const rust = files.filter((f) => f.path.endsWith('.rs')).map((f) => f.contents).join('\n');
     const exported = [...rust.matchAll(/#\[napi\(js_name = "(\w+)"\)\]/g)].map((m) => m[1]).sort();
-    // Per dtype: call, forward, backward, vjp, and async call and vjp; jvp and its job where the op has a JVP kernel.
-    expect(declared.length).toBe(ir.ops.reduce((k, op) => k + 2 * (op.jvp === null ? 6 : 8), 0));
+    // Per dtype: call, forward, backward, vjp, and async call and vjp; jvp, hvp and their jobs where the op has those kernels.
+    expect(declared.length).toBe(ir.ops.reduce((k, op) => k + 2 * (6 + (op.jvp === null ? 0 : 2) + (op.hvp === null ? 0 : 2)), 0));
     expect(exported).toEqual(declared);
   });
 
@@ -88,6 +88,8 @@ describe('names', () => {
     ['vjp', true, 'softRankVjpF64Async', 'soft_rank_vjp_f64_async'],
     ['jvp', false, 'softRankJvpF64', 'soft_rank_jvp_f64'],
     ['jvp', true, 'softRankJvpF64Async', 'soft_rank_jvp_f64_async'],
+    ['hvp', false, 'softRankHvpF64', 'soft_rank_hvp_f64'],
+    ['hvp', true, 'softRankHvpF64Async', 'soft_rank_hvp_f64_async'],
   ] as const)('%s (async: %s) → %s', (entry, isAsync, js, rust) => {
     if (op === undefined || f64 === undefined) throw new Error('no soft_rank');
     expect(nativeName(op, entry, f64, isAsync)).toBe(js);
@@ -266,6 +268,59 @@ describe('jvp: the JVP entry points and functions follow the spec flag', () => {
     expect(emitted(edited, '/ops/soft_rank.ts')).not.toMatch(/jvp/i);
     expect(emitted(edited, '/binding.ts')).not.toContain('softRankJvp');
     expect(emitted(edited, '/binding.ts')).toContain('softSortJvpF64Async(');
+  });
+});
+
+describe('hvp: the HVP entry points and functions follow the spec flag', () => {
+  const emitted = (ir: ReturnType<typeof specIr>, suffix: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(suffix))?.contents ?? '';
+  const ir = specIr();
+
+  it('neural_sort_apply: the forward and the core hvp kernel in one native call, a cotangent, a tangent and a product per differentiable input', () => {
+    const rust = emitted(ir, '/generated/neural_sort_apply.rs');
+    expect(rust).toContain('fn rr_hvp<T: Real + rr::Elem>(');
+    expect(count(rust, 'rr_op::hvp(')).toBe(1);
+    // Sync and async, f32 and f64; the param tangent a JS number in the call's dtype.
+    expect(count(rust, '#[napi(js_name = "neuralSortApplyHvp')).toBe(4);
+    expect(count(rust, 'rr::real(tangent_regularization_strength),')).toBe(8);
+    expect(rust).toContain('rr::write("hvp_payload", &hvp_payload[..]),');
+    const ts = emitted(ir, '/ops/neural_sort_apply.ts');
+    expect(ts).toContain(
+      'export function neuralSortApplyHvp(values: RealArray, payload: RealArray, cotangentOutput: RealArray, tangentValues: RealArray, tangentPayload: RealArray, options?: NeuralSortApplyHvpOutOptions<RealArray>): NeuralSortApplyHvp {',
+    );
+    // Shaped as the VJP's gradients: an array per differentiable input, ε's entry summed over the rows.
+    expect(ts).toContain('return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };');
+    expect(ts).toContain(
+      "rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float64Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload, 'out.values': hvpValues });",
+    );
+    // The JVP's and the HVP's, sync and async.
+    expect(count(ts, "rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);")).toBe(4);
+  });
+
+  it('an op without hvp gets no HVP entry point or function', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        delete s.ops.soft_sort.hvp;
+      }),
+      'edited.yaml',
+    );
+    expect(emitted(edited, '/generated/soft_sort.rs')).not.toMatch(/hvp/i);
+    expect(emitted(edited, '/ops/soft_sort.ts')).not.toMatch(/hvp/i);
+    expect(emitted(edited, '/binding.ts')).not.toContain('softSortHvp');
+    expect(emitted(edited, '/binding.ts')).toContain('softTopkHvpF64Async(');
+  });
+
+  it('an op that gains hvp gets it by regeneration alone', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        s.ops.spearman_loss.hvp = true;
+      }),
+      'edited.yaml',
+    );
+    const ts = emitted(edited, '/ops/spearman_loss.ts');
+    expect(ts).toContain(
+      'export function spearmanLossHvp(predictions: RealArray, targets: RealArray, cotangentLoss: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossHvpOutOptions<RealArray>): SpearmanLossHvp {',
+    );
+    expect(count(emitted(edited, '/generated/spearman_loss.rs'), 'rr_op::hvp(')).toBe(1);
   });
 });
 

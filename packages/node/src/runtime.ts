@@ -62,7 +62,7 @@ export function options<T extends object>(op: string, given: T | undefined, know
   }
   for (const key of Object.keys(given)) {
     if (!known.includes(key)) {
-      const why = key === 'out' ? ' (only the sync call, its VJP and its JVP take out)' : '';
+      const why = key === 'out' ? ' (only the sync call, its VJP, its JVP and its HVP take out)' : '';
       throw typeError(`${op}: unknown option "${key}"${why}; the options are ${known.join(', ')}`);
     }
   }

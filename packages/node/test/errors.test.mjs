@@ -152,7 +152,7 @@ describe('errors of out (sync calls and VJPs only), before anything is written',
   });
 
   it('async functions and withVjp refuse out', async () => {
-    const message = 'soft_rank: unknown option "out" (only the sync call, its VJP and its JVP take out); the options are n, regularizationStrength, regularization, direction';
+    const message = 'soft_rank: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, regularizationStrength, regularization, direction';
     await assert.rejects(() => rr.softRankAsync(x, { out: new Float64Array(3) }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
     await assert.rejects(() => rr.softRankVjpAsync(x, x, { out: {} }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
     assert.throws(() => rr.softRankWithVjp(x, { out: new Float64Array(3) }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));

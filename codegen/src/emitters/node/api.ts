@@ -1,6 +1,7 @@
 // src/generated/ops/<op>.ts: the public TypeScript API of one op. For an op `soft_rank`:
 // softRank, softRankAsync, softRankVjp, softRankVjpAsync, softRankWithVjp, and where the op has a
-// JVP kernel softRankJvp and softRankJvpAsync, with their options,
+// JVP kernel softRankJvp and softRankJvpAsync, where it has an HVP kernel softRankHvp and
+// softRankHvpAsync, with their options,
 // gradients and result types; overloads map Float64Array → Float64Array and Float32Array →
 // Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
@@ -26,6 +27,11 @@ function check(op: OpIR): void {
   const jvpOptions = [...op.params, ...op.paramTangents].map((p) => tsName(p.name));
   for (const x of [...jvpArgs, ...jvpOptions]) {
     if (RESERVED.has(x) || [...jvpArgs, ...jvpOptions, 'n', 'out'].filter((y) => y === x).length > 1) throw new Error(`node: ${op.name.spec}.${x} collides with another argument of the JVP`);
+  }
+  // The HVP takes the inputs, the cotangents, the tangents, then the options.
+  const hvpArgs = [...op.inputs, ...op.cotangents, ...op.tangents].map((x) => tsName(x.name));
+  for (const x of [...hvpArgs, ...jvpOptions]) {
+    if (RESERVED.has(x) || [...hvpArgs, ...jvpOptions, 'n', 'out'].filter((y) => y === x).length > 1) throw new Error(`node: ${op.name.spec}.${x} collides with another argument of the HVP`);
   }
   for (const d of ownDims(op)) {
     if (ARG_FIELDS.has(d.name.spec) || op.params.some((p) => tsName(p.name) === d.name.spec)) throw new Error(`node: dim ${op.name.spec}.${d.name.spec} collides with another argument`);
@@ -181,6 +187,48 @@ function renderJvpOptions(op: OpIR, n: TsNames): string {
   `;
 }
 
+function renderHvpTypes(op: OpIR, n: TsNames): string {
+  const fields = [
+    ...op.hvps.map((h) => `${tsDoc([`Derivative along the tangents of the gradient with respect to \`${tsName(h.of.name)}\` (same shape).`])}\nreadonly ${tsName(h.of.name)}: A;`),
+    ...op.paramHvps.map((h) => `${tsDoc([`Derivative along the tangents of the gradient with respect to \`${tsName(h.of.name)}\`, summed over the rows.`])}\nreadonly ${tsName(h.of.name)}: number;`),
+  ];
+  const outFields = op.hvps.map((h) => `${tsDoc([`Where to write the product for \`${tsName(h.of.name)}\`.`])}\nreadonly ${tsName(h.of.name)}?: A | undefined;`);
+  const paramFields = op.paramTangents.map((t) =>
+    join(
+      [
+        tsDoc([`Tangent of \`${tsName(t.of.name)}\`: the HVP adds the derivative along it (the same for every row).`, tag('defaultValue', '0')]),
+        `readonly ${tsName(t.name)}?: number | undefined;`,
+      ],
+      '\n',
+    ),
+  );
+  return code`
+    ${tsDoc([`Hessian-vector products from {@link ${n.hvp}}, shaped as the gradients of {@link ${n.vjp}}: one per differentiable input, and one per param that has a gradient.`])}
+    export interface ${n.hvpResult}<A extends RealArray = RealArray> {
+      ${join(fields, '\n\n')}
+    }
+
+    ${tsDoc([`Arrays {@link ${n.hvp}} writes its products into (the \`out\` option), by input; an input left out gets a new array.`])}
+    export interface ${n.hvpOut}<A extends RealArray = RealArray> {
+      ${join(outFields, '\n\n')}
+    }
+
+    ${tsDoc([`Options of {@link ${n.hvpAsync}}: those of every ${n.fn} function, and the tangent of each param with a gradient.`])}
+    export interface ${n.hvpOptions} extends ${n.options} {
+      ${join(paramFields, '\n\n')}
+    }
+
+    ${tsDoc([`Options of {@link ${n.hvp}}: those of {@link ${n.hvpAsync}}, and \`out\`.`])}
+    export interface ${n.hvpOutOptions}<A extends RealArray = RealArray> extends ${n.hvpOptions} {
+      ${tsDoc([
+        `Arrays to write the products into and return, instead of new ones: each of the input's type and length, sharing no memory with an input, a cotangent, a tangent or another of them. Their contents are overwritten. Only the sync function takes it.`,
+        tag('defaultValue', 'new arrays'),
+      ])}
+      readonly out?: ${n.hvpOut}<A> | undefined;
+    }
+  `;
+}
+
 function renderWithVjpResult(op: OpIR, n: TsNames): string {
   const out = output(op);
   return code`
@@ -235,6 +283,11 @@ function renderArgs(op: OpIR, n: TsNames): string {
       const ${n.jvpOptionNames}: readonly string[] = [...${n.optionNames}${op.paramTangents.map((t) => `, '${tsName(t.name)}'`).join('')}];
       const ${n.jvpOutOptionNames}: readonly string[] = [...${n.jvpOptionNames}, 'out'];
     `}
+    ${op.hvp === null ? null : code`
+      const ${n.hvpOptionNames}: readonly string[] = [...${n.optionNames}${op.paramTangents.map((t) => `, '${tsName(t.name)}'`).join('')}];
+      const ${n.hvpOutOptionNames}: readonly string[] = [...${n.hvpOptionNames}, 'out'];
+      const ${n.hvpOutNames}: readonly string[] = [${op.hvps.map((h) => `'${tsName(h.of.name)}'`).join(', ')}];
+    `}
 
     /** Checks the arguments every ${n.fn} function shares; the dtype, shape and params for the addon. */
     function ${n.args}(${op.inputs.map((x) => `${tsName(x.name)}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
@@ -287,9 +340,22 @@ function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: str
   return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
 
-/** The written buffers of a sync call, VJP or JVP: the caller's `out` where it gives one. */
-function outArrays(ir: IR, op: OpIR, entry: 'call' | 'vjp' | 'jvp', dtype: TypeNames): string[] {
+/** The written buffers of a sync call, VJP, JVP or HVP: the caller's `out` where it gives one. */
+function outArrays(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames): string[] {
   const inputs = op.inputs.map((x) => tsName(x.name));
+  if (entry === 'hvp') {
+    const reads = [...inputs, ...op.cotangents.map((c) => tsName(c.name)), ...op.tangents.map((t) => tsName(t.name))];
+    return entryBuffers(op, entry)
+      .filter((b) => b.mutable)
+      .map((b) => {
+        const h = b.role === 'hvp' ? op.hvps.find((x) => x.name.spec === b.name.spec) : undefined;
+        if (h === undefined) return alloc(ir, op, b, dtype);
+        const input = tsName(h.of.name);
+        const line = outArray(ir, op, b, dtype, `rr_out.${input}`, `out.${input}`, reads);
+        reads.push(`'out.${input}': ${tsName(b.name)}`);
+        return line;
+      });
+  }
   if (entry === 'jvp') {
     const reads = [...inputs, ...op.tangents.map((t) => tsName(t.name))];
     return entryBuffers(op, entry)
@@ -322,20 +388,48 @@ function gradLocal(op: OpIR, input: string): string {
   return tsName(g.name);
 }
 
+/** The entry points the public functions call (each also as a job). */
+type ApiEntry = 'call' | 'vjp' | 'jvp' | 'hvp';
+
+/** What a function returns from the arrays its entry wrote. */
+function result(op: OpIR, entry: ApiEntry): string {
+  switch (entry) {
+    case 'call':
+      return tsName(output(op).name);
+    case 'vjp':
+      return gradientsObject(op, (g) => g);
+    case 'jvp':
+      return tsName(outputTangent(op).name);
+    case 'hvp':
+      return hvpObject(op);
+    default:
+      return assertNever(entry, 'entry');
+  }
+}
+
 /** Allocates the written buffers of an entry, calls it, and gives the expression to return. */
-function branch(ir: IR, op: OpIR, entry: 'call' | 'vjp' | 'jvp', dtype: TypeNames, isAsync: boolean): string {
+function branch(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames, isAsync: boolean): string {
   const buffers = entryBuffers(op, entry);
   const inputArg = (b: BufferArgIR) => {
     if (b.mutable) return tsName(b.name);
-    if (b.role === 'cotangent') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
+    // The VJP takes its one cotangent as `cotangent`; the HVP takes each by its name.
+    if (b.role === 'cotangent' && entry === 'vjp') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
     return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
   };
-  const result = entry === 'call' ? tsName(output(op).name) : entry === 'jvp' ? tsName(outputTangent(op).name) : gradientsObject(op, (g) => g);
   return code`
     ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, op, b, dtype)) : outArrays(ir, op, entry, dtype)}
     ${nativeCall(op, entry, dtype, isAsync, inputArg)}
-    return ${result};
+    return ${result(op, entry)};
   `;
+}
+
+/** `{ values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) }`: the VJP's shape. */
+function hvpObject(op: OpIR): string {
+  const fields = [
+    ...op.hvps.map((h) => `${tsName(h.of.name)}: ${tsName(h.name)}`),
+    ...op.paramHvps.map((h) => `${tsName(h.of.name)}: rr.sum(${tsName(h.name)})`),
+  ];
+  return `{ ${fields.join(', ')} }`;
 }
 
 /** `{ values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) }` */
@@ -515,6 +609,50 @@ function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   `;
 }
 
+function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
+  const name = isAsync ? n.hvpAsync : n.hvp;
+  const inputs = op.inputs.map((x) => tsName(x.name));
+  const cotangents = op.cotangents.map((c) => tsName(c.name));
+  const tangents = op.tangents.map((t) => tsName(t.name));
+  const arrays = [...inputs, ...cotangents, ...tangents];
+  const sig: Signature = {
+    params: (a) => `${arrays.map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.hvpOptions : `${n.hvpOutOptions}<${a}>`}`,
+    returns: (a) => `${n.hvpResult}<${a}>`,
+  };
+  const along = [
+    ...op.tangents.map((t) => `\`${tsName(t.name)}\` for \`${tsName(t.of.name)}\``),
+    ...op.paramTangents.map((t) => `\`options.${tsName(t.name)}\` (default 0) for \`${tsName(t.of.name)}\``),
+  ];
+  const doc = tsDoc([
+    isAsync
+      ? `{@link ${n.hvp}} on the libuv thread pool.`
+      : `Hessian-vector product of {@link ${n.fn}} (second order): the derivative of the gradients {@link ${n.vjp}} returns, at fixed cotangents, along the tangents, ${along.join(' and ')} — the Hessian of ⟨cotangent, ${n.fn}(…)⟩ applied to them. Runs the forward and the product in one call inside the addon.`,
+    ...inputsDoc(op),
+    ...op.cotangents.map((c) => tag('param', `${tsName(c.name)} - Cotangent of \`${tsName(c.of.name)}\`: ${shapeWords(c.of.shape)}, of the input's type.`)),
+    ...op.tangents.map((t) => tag('param', `${tsName(t.name)} - Tangent of \`${tsName(t.of.name)}\`: ${shapeWords(t.of.shape)}, of the input's type.`)),
+    isAsync
+      ? tag('param', `options - The row length \`n\`, the params and their tangents; see {@link ${n.hvpOptions}}.`)
+      : tag('param', `options - The row length \`n\`, the params, their tangents and \`out\` (arrays for the products); see {@link ${n.hvpOutOptions}}.`),
+    tag('returns', `${isAsync ? 'A promise of the' : 'The'} products, shaped as the gradients: one array per differentiable input (same shape${isAsync ? '' : '; the `out` array where given'}) and a number per param with a gradient (summed over the rows).`),
+    ...throwsDoc(!isAsync),
+  ]);
+  const scalars = entryScalars(op, 'hvp').map((a) => {
+    const opt = tsName(a.name);
+    return `const rr_${opt} = rr.realOption('${op.name.spec}', '${opt}', options?.${opt}, 0);`;
+  });
+  return code`
+    ${doc}
+    ${overloads(op, name, sig, isAsync)}
+    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.hvpResult}>` : n.hvpResult} {
+      const rr_a = ${n.args}(${inputs.join(', ')}, options, ${isAsync ? n.hvpOptionNames : n.hvpOutOptionNames});
+      ${[...cotangents, ...tangents].map((t) => `rr.sameDtype('${op.name.spec}', '${t}', ${t}, rr_a.dtype);`)}
+      ${scalars}
+      ${isAsync ? null : `const rr_out: ${n.hvpOut} = rr.outFields('${op.name.spec}', options?.out, ${n.hvpOutNames});`}
+      ${dispatch(op, (d) => branch(ir, op, 'hvp', d, isAsync))}
+    }
+  `;
+}
+
 function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const out = output(op);
   const sig: Signature = {
@@ -600,6 +738,7 @@ export function renderOp(ir: IR, op: OpIR): string {
     renderWithVjpResult(op, n),
     '',
     ...(op.jvp === null ? [] : [renderJvpOptions(op, n), '']),
+    ...(op.hvp === null ? [] : [renderHvpTypes(op, n), '']),
     renderArgs(op, n),
     '',
     renderCall(ir, op, n, false),
@@ -611,6 +750,7 @@ export function renderOp(ir: IR, op: OpIR): string {
     renderVjp(ir, op, n, true),
     '',
     ...(op.jvp === null ? [] : [renderJvp(ir, op, n, false), '', renderJvp(ir, op, n, true), '']),
+    ...(op.hvp === null ? [] : [renderHvp(ir, op, n, false), '', renderHvp(ir, op, n, true), '']),
     renderWithVjp(ir, op, n),
   );
 }

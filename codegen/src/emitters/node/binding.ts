@@ -14,6 +14,7 @@ const WHAT: Record<Entry, string> = {
   backward: 'Backward (VJP) from the saves and residuals of a forward',
   vjp: 'VJP: forward and backward in one call',
   jvp: 'JVP: forward and forward-mode derivative in one call',
+  hvp: 'HVP: forward and the derivative of the VJP along tangents in one call',
 };
 
 function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): string {

@@ -42,10 +42,10 @@ function cotangentParams(op: OpIR): string[] {
   return op.cotangents.length === 1 ? ['cotangent: A'] : op.cotangents.map((c) => `${tsName(c.name)}: A`);
 }
 
-/** The JVP's functions, where the op has a JVP kernel. */
-function jvpFns(op: OpIR): string[] {
+/** The JVP's and the HVP's functions, where the op has those kernels. */
+function derivativeFns(op: OpIR): string[] {
   const n = nodeApi(op);
-  return op.jvp === null ? [] : [n.jvp, n.jvpAsync];
+  return [...(op.jvp === null ? [] : [n.jvp, n.jvpAsync]), ...(op.hvp === null ? [] : [n.hvp, n.hvpAsync])];
 }
 
 export function nodeSignature(op: OpIR): string {
@@ -61,11 +61,20 @@ export function nodeSignature(op: OpIR): string {
           `function ${n.jvp}(${[...inputs, ...tangents, jvpOpts([...paramTangents, 'out?: A'])].join(', ')}): A;`,
           `function ${n.jvpAsync}(${[...inputs, ...tangents, jvpOpts(paramTangents)].join(', ')}): Promise<A>;`,
         ];
+  const cotangents = op.cotangents.map((c) => `${tsName(c.name)}: A`);
+  const hvpResult = `{ ${[...op.hvps.map((h) => `${tsName(h.of.name)}: A`), ...op.paramHvps.map((h) => `${tsName(h.of.name)}: number`)].join('; ')} }`;
+  const hvp =
+    op.hvp === null
+      ? []
+      : [
+          `function ${n.hvp}(${[...inputs, ...cotangents, ...tangents, jvpOpts([...paramTangents, `out?: { ${op.hvps.map((h) => `${tsName(h.of.name)}?: A`).join('; ')} }`])].join(', ')}): ${hvpResult};`,
+          `function ${n.hvpAsync}(${[...inputs, ...cotangents, ...tangents, jvpOpts(paramTangents)].join(', ')}): Promise<${hvpResult}>;`,
+        ];
   const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${tsName(o.name)}: A`).join('; ')} }`;
   const withVjp = `{ ${[...op.outputs.map((o) => `${tsName(o.name)}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
   const opts = `options?: ${n.options}`;
   return [
-    `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp, ...jvpFns(op)].join(', ')} } from '${NODE_PACKAGE}';`,
+    `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp, ...derivativeFns(op)].join(', ')} } from '${NODE_PACKAGE}';`,
     '',
     '// A is Float64Array or Float32Array (one overload each): outputs have the input\'s type.',
     `function ${n.fn}(${[...inputs, `${opts} & { out?: A }`].join(', ')}): ${result};`,
@@ -74,6 +83,7 @@ export function nodeSignature(op: OpIR): string {
     `function ${n.vjpAsync}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): Promise<${n.gradients}<A>>;`,
     `function ${n.withVjp}(${[...inputs, opts].join(', ')}): ${withVjp};`,
     ...jvp,
+    ...hvp,
     '',
     `interface ${n.options} {`,
     `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
@@ -121,6 +131,16 @@ function jvpText(op: OpIR): string | null {
   return `${tick(nd.jvp)} is the forward-mode derivative (JVP): the tangent of the output along ${[...tangents, ...params].join(' and ')}, forward and derivative in one call.`;
 }
 
+/** What the section says of the HVP, where the op has one. */
+function hvpText(op: OpIR): string | null {
+  if (op.hvp === null) return null;
+  const nd = nodeApi(op);
+  const tangents = op.tangents.map((t) => tick(tsName(t.name)));
+  const params = op.paramTangents.map((t) => `the option ${tick(tsName(t.name))} (default 0)`);
+  const summed = op.paramHvps.length === 0 ? '' : ` (the ${op.paramHvps.map((h) => tick(tsName(h.of.name))).join(' and ')} entry summed over the rows)`;
+  return `${tick(nd.hvp)} is the Hessian-vector product (second order): the derivative of the gradients ${tick(nd.vjp)} returns, at fixed ${op.cotangents.map((c) => tick(tsName(c.name))).join(' and ')}, along ${[...tangents, ...params].join(' and ')}, shaped as those gradients${summed}.`;
+}
+
 function section(op: OpIR, data: ExampleData): string {
   const nd = nodeApi(op);
   return code`
@@ -133,6 +153,8 @@ function section(op: OpIR, data: ExampleData): string {
     thread pool.
 
     ${jvpText(op)}
+
+    ${hvpText(op)}
 
     ${fence('ts', nodeExample(op, data), true)}
   `;
@@ -153,7 +175,7 @@ function opDocs(op: OpIR): OpDocs {
   const nd = nodeApi(op);
   return {
     fn: nd.fn,
-    names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp, ...jvpFns(op)] }],
+    names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp, ...derivativeFns(op)] }],
     params: op.params.map((p) => tick(nodeParam(p))),
     shapes: Object.fromEntries([
       ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),

@@ -17,7 +17,7 @@ export const nodeEmitter: Emitter = {
   owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
   // One output: the API returns it and `out` names one array. Row dims n and a list's length (the
   // checked arguments carry each dim; buffers are allocated and checked from their shapes).
-  capabilities: { ...BINDINGS, maxOutputs: 1, jvp: true },
+  capabilities: { ...BINDINGS, maxOutputs: 1, jvp: true, hvp: true },
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

@@ -1,7 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
 import { camelCase, escapeWith, pascalCase } from '../../ir/names.ts';
-import type { ArgIR, DimIR, EnumValueIR, Ident, OpIR, ParamIR, ParamValue, ScalarArgIR, TypeId, TypeNames } from '../../ir/types.ts';
+import type { ArgIR, DimIR, EnumValueIR, Ident, KernelIR, OpIR, ParamIR, ParamValue, ScalarArgIR, TypeId, TypeNames } from '../../ir/types.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { defaultValue, matchParam } from '../../ir/match.ts';
@@ -13,24 +13,40 @@ export const PACKAGE_DIR = 'packages/node';
 export const TS_DIR = `${PACKAGE_DIR}/src/generated`;
 
 /** What a native entry point does. */
-export type Entry = 'call' | 'forward' | 'backward' | 'vjp' | 'jvp';
+export type Entry = 'call' | 'forward' | 'backward' | 'vjp' | 'jvp' | 'hvp';
 
 /** The entry points an (op, dtype) may get, and which of them also come as an async job. */
-export const ENTRIES: readonly Entry[] = ['call', 'forward', 'backward', 'vjp', 'jvp'];
-export const ASYNC_ENTRIES: readonly Entry[] = ['call', 'vjp', 'jvp'];
+export const ENTRIES: readonly Entry[] = ['call', 'forward', 'backward', 'vjp', 'jvp', 'hvp'];
+export const ASYNC_ENTRIES: readonly Entry[] = ['call', 'vjp', 'jvp', 'hvp'];
 
-/** The entry points of an op: `jvp` only where the op has a JVP kernel. */
+/** The kernel behind a derivative entry point (`jvp`, `hvp`), null where the op has none or the entry is another. */
+export function entryKernel(op: OpIR, entry: Entry): KernelIR | null {
+  switch (entry) {
+    case 'jvp':
+      return op.jvp;
+    case 'hvp':
+      return op.hvp;
+    case 'call':
+    case 'forward':
+    case 'backward':
+    case 'vjp':
+      return null;
+    default:
+      return assertNever(entry, 'entry');
+  }
+}
+
+/** The entry points of an op: `jvp` and `hvp` only where the op has that kernel. */
 export function opEntries(op: OpIR): readonly Entry[] {
-  return ENTRIES.filter((e) => e !== 'jvp' || op.jvp !== null);
+  return ENTRIES.filter((e) => (e !== 'jvp' && e !== 'hvp') || entryKernel(op, e) !== null);
 }
 
 /**
- * The scalar arguments of an entry point, which it takes after the params: the JVP's tangent of each
- * param with grad (`tangent_regularization_strength`), a JS number.
+ * The scalar arguments of an entry point, which it takes after the params: the JVP's and the HVP's
+ * tangent of each param with grad (`tangent_regularization_strength`), a JS number.
  */
 export function entryScalars(op: OpIR, entry: Entry): readonly ScalarArgIR[] {
-  if (entry !== 'jvp' || op.jvp === null) return [];
-  return op.jvp.args.filter((a): a is ScalarArgIR => a.kind === 'scalar');
+  return (entryKernel(op, entry)?.args ?? []).filter((a): a is ScalarArgIR => a.kind === 'scalar');
 }
 
 const TS_RESERVED = new Set([
@@ -76,6 +92,8 @@ export interface NodeApi {
   readonly vjpAsync: string;
   readonly jvp: string;
   readonly jvpAsync: string;
+  readonly hvp: string;
+  readonly hvpAsync: string;
   readonly withVjp: string;
   readonly options: string;
   /** Options of the sync call: the op's options and `out` (an output array). */
@@ -86,6 +104,14 @@ export interface NodeApi {
   readonly jvpOptions: string;
   /** Options of the sync JVP: those and `out` (an output tangent array). */
   readonly jvpOutOptions: string;
+  /** Options of the HVP: the op's options and the tangent of each param with a gradient. */
+  readonly hvpOptions: string;
+  /** Options of the sync HVP: those and `out` (arrays for the products, by input). */
+  readonly hvpOutOptions: string;
+  /** What the HVP returns: one array per differentiable input, a number per param with a gradient. */
+  readonly hvpResult: string;
+  /** The `out` of the sync HVP: one optional array per differentiable input. */
+  readonly hvpOut: string;
   /** The `out` of the sync VJP: one optional array per differentiable input. */
   readonly gradientsOut: string;
   readonly gradients: string;
@@ -102,12 +128,18 @@ export function nodeApi(op: OpIR): NodeApi {
     vjpAsync: `${camel}VjpAsync`,
     jvp: `${camel}Jvp`,
     jvpAsync: `${camel}JvpAsync`,
+    hvp: `${camel}Hvp`,
+    hvpAsync: `${camel}HvpAsync`,
     withVjp: `${camel}WithVjp`,
     options: `${pascal}Options`,
     outOptions: `${pascal}OutOptions`,
     vjpOptions: `${pascal}VjpOptions`,
     jvpOptions: `${pascal}JvpOptions`,
     jvpOutOptions: `${pascal}JvpOutOptions`,
+    hvpOptions: `${pascal}HvpOptions`,
+    hvpOutOptions: `${pascal}HvpOutOptions`,
+    hvpResult: `${pascal}Hvp`,
+    hvpOut: `${pascal}HvpOut`,
     gradientsOut: `${pascal}GradientsOut`,
     gradients: `${pascal}Gradients`,
     withVjpResult: `${pascal}WithVjp`,
@@ -127,6 +159,10 @@ export interface TsNames extends NodeApi {
   /** Private lists of the option names of the async JVP (the op's and the param tangents) and the sync one (those and `out`). */
   readonly jvpOptionNames: string;
   readonly jvpOutOptionNames: string;
+  /** The same for the HVP, and the fields of its `out`. */
+  readonly hvpOptionNames: string;
+  readonly hvpOutOptionNames: string;
+  readonly hvpOutNames: string;
 }
 
 export function tsNames(op: OpIR): TsNames {
@@ -138,6 +174,9 @@ export function tsNames(op: OpIR): TsNames {
     gradientNames: `rr_${op.name.screaming}_GRADIENTS`,
     jvpOptionNames: `rr_${op.name.screaming}_JVP_OPTIONS`,
     jvpOutOptionNames: `rr_${op.name.screaming}_JVP_OUT_OPTIONS`,
+    hvpOptionNames: `rr_${op.name.screaming}_HVP_OPTIONS`,
+    hvpOutOptionNames: `rr_${op.name.screaming}_HVP_OUT_OPTIONS`,
+    hvpOutNames: `rr_${op.name.screaming}_HVP_OUT`,
   };
 }
 

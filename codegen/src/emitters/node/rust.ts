@@ -1,13 +1,14 @@
 // crates/rank-relax-node/src/generated/*.rs: the Rust side of the addon. One module per op with,
 // for each dtype, its `#[napi]` entry points (see names.ts: `call`, `forward`, `backward`, `vjp`,
-// `jvp` where the op has a JVP kernel, and async jobs of `call`, `vjp` and `jvp`) over the core's kernel convention; for an op with
+// `jvp` and `hvp` where the op has those kernels, and async jobs of `call`, `vjp`, `jvp` and `hvp`)
+// over the core's kernel convention; for an op with
 // `inPlaceVjp`, the sync `backward` and `vjp` take a gradient array that is the cotangent array to
 // the core's `backward_in_place`. mod.rs has the ABI constants and the error codes. Error mapping,
 // buffer checks and the job are in the hand-written src/plumbing.rs (imported as `rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
-import { ASYNC_ENTRIES, entryScalars, napiArray, nativeName, opEntries, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
+import { ASYNC_ENTRIES, entryKernel, entryScalars, napiArray, nativeName, opEntries, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { rowExtent } from '../../ir/shape.ts';
 import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
@@ -81,20 +82,28 @@ export function entryBuffers(op: OpIR, entry: Entry): readonly Buffer[] {
       const jvp = (op.jvp?.args ?? []).filter(isBuffer);
       return [...fwd.filter((b) => b.role === 'input'), ...jvp.filter((b) => b.role === 'tangent' || b.role === 'output_tangent')];
     }
+    case 'hvp': {
+      // The cotangents and tangents it reads, the products it writes; saves and residuals come from the forward.
+      const hvp = (op.hvp?.args ?? []).filter(isBuffer);
+      return [...fwd.filter((b) => b.role === 'input'), ...hvp.filter((b) => b.role !== 'save' && b.role !== 'residual')];
+    }
+    default:
+      return assertNever(entry, 'entry');
   }
 }
 
-/** The jvp kernel of an op, which has one (the caller checked). */
-function jvpKernel(op: OpIR): KernelIR {
-  if (op.jvp === null) throw new Error(`node: op ${op.name.spec} has no JVP kernel`);
-  return op.jvp;
+/** The kernel behind a derivative entry point, which the op has (the caller checked). */
+function derivativeKernel(op: OpIR, entry: 'jvp' | 'hvp'): KernelIR {
+  const kernel = entryKernel(op, entry);
+  if (kernel === null) throw new Error(`node: op ${op.name.spec} has no ${entry} kernel`);
+  return kernel;
 }
 
 /**
- * The core jvp kernel's arguments after the shape and params, in the JVP entry's body: outputs and
- * residuals of the forward borrowed, the param tangents as the body's own scalars.
+ * The arguments of a core jvp or hvp kernel after the shape and params, in the entry's body: outputs
+ * and residuals of the forward borrowed, the param tangents as the body's own scalars.
  */
-function jvpKernelArgs(kernel: KernelIR, fwd: readonly Buffer[]): string[] {
+function derivativeKernelArgs(kernel: KernelIR, fwd: readonly Buffer[]): string[] {
   return kernel.args.flatMap((a) => {
     switch (a.kind) {
       case 'dim':
@@ -205,7 +214,7 @@ function scratchLine(b: Buffer, firstInput: Buffer): string {
 
 /**
  * The generic bodies of `call` (residuals in scratch), `vjp` (forward into scratch, backward) and
- * `jvp` (forward into scratch, jvp kernel).
+ * `jvp` and `hvp` (forward into scratch, then their kernel).
  */
 function renderBodies(op: OpIR): string {
   const fwd = op.forward.args.filter(isBuffer);
@@ -218,17 +227,19 @@ function renderBodies(op: OpIR): string {
   const vjpForward = fwd.map((b) => (b.role === 'input' ? rustIdentifier(b.name) : `&mut ${rustIdentifier(b.name)}`));
   const vjpBackward = bwd.map((b) => backwardArg(b, fwd));
   const ret = ' -> Result<(), Failure>';
-  const jvp = op.jvp === null
-    ? null
-    : code`
-        /// The JVP: the forward into scratch buffers, then the jvp kernel.
-        ${rsFn('fn rr_jvp<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryScalars(op, 'jvp').map((a) => `${rustIdentifier(a.name)}: T`), ...entryBuffers(op, 'jvp').map(sliceParam)], ret)}
-            ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
-            ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
-            ${rsCall('rr_op::jvp', ['rr_shape', 'rr_params', ...jvpKernelArgs(jvpKernel(op), fwd)], 4, '?;')}
-            Ok(())
-        }
-      `;
+  // The JVP and the HVP: the forward into scratch buffers, then their kernel.
+  const derivative = (entry: 'jvp' | 'hvp', doc: string) =>
+    entryKernel(op, entry) === null
+      ? null
+      : code`
+          /// ${doc}
+          ${rsFn(`fn rr_${entry}<T: Real + rr::Elem>`, [...BODY_PARAMS, ...entryScalars(op, entry).map((a) => `${rustIdentifier(a.name)}: T`), ...entryBuffers(op, entry).map(sliceParam)], ret)}
+              ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+              ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
+              ${rsCall(`rr_op::${entry}`, ['rr_shape', 'rr_params', ...derivativeKernelArgs(derivativeKernel(op, entry), fwd)], 4, '?;')}
+              Ok(())
+          }
+        `;
   return code`
     ${op.inPlaceVjp === null ? null : renderInPlaceBodies(op, op.inPlaceVjp)}
 
@@ -247,7 +258,9 @@ function renderBodies(op: OpIR): string {
         Ok(())
     }
 
-    ${jvp}
+    ${derivative('jvp', 'The JVP: the forward into scratch buffers, then the jvp kernel.')}
+
+    ${derivative('hvp', 'The HVP: the forward into scratch buffers, then the hvp kernel at the given cotangents.')}
   `;
 }
 
@@ -355,6 +368,7 @@ function entryDoc(op: OpIR, entry: Entry, dtype: TypeNames, isAsync: boolean): s
     backward: 'Backward (VJP) from the saves and residuals of a forward',
     vjp: 'VJP: forward and backward in one call, residuals kept inside the addon',
     jvp: 'JVP: forward and forward-mode derivative in one call, residuals kept inside the addon',
+    hvp: 'HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the addon',
   };
   const how = isAsync ? ', as a job on the libuv pool (resolves once the outputs are written)' : '';
   return docComment(`${what[entry]}, of \`${op.name.spec}\` in ${rustType(dtype)}${how}.`);
@@ -381,7 +395,7 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   // A param tangent is a JS number, in the call's dtype like the params.
   const scalarArgs = scalars.map((a) => `rr::real(${rustIdentifier(a.name)})`);
   const call =
-    entry === 'call' || entry === 'vjp' || entry === 'jvp'
+    entry === 'call' || entry === 'vjp' || entry === 'jvp' || entry === 'hvp'
       ? rsCall(`rr_${entry}`, ['rr_shape', '&rr_params', ...scalarArgs, ...bufferArgs], indent)
       : code`
           ${rsCall(`rr_op::${entry}`, ['rr_shape', '&rr_params', ...bufferArgs], indent, '?;')}

@@ -91,6 +91,38 @@ fn rr_jvp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The HVP: the forward into scratch buffers, then the hvp kernel at the given cotangents.
+fn rr_hvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    values: &[T],
+    payload: &[T],
+    cotangent_output: &[T],
+    tangent_values: &[T],
+    tangent_payload: &[T],
+    hvp_values: &mut [T],
+    hvp_payload: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Failure> {
+    let mut output = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    rr_op::forward(rr_shape, rr_params, values, payload, &mut output)?;
+    rr_op::hvp(
+        rr_shape,
+        rr_params,
+        values,
+        payload,
+        cotangent_output,
+        tangent_values,
+        tangent_payload,
+        tangent_regularization_strength,
+        hvp_values,
+        hvp_payload,
+        hvp_regularization_strength,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `neural_sort_apply` in f32.
 #[napi(js_name = "neuralSortApplyF32")]
 pub fn neural_sort_apply_f32(
@@ -447,6 +479,134 @@ pub fn neural_sort_apply_jvp_f32_async(
     })
 }
 
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `neural_sort_apply` in f32.
+#[napi(js_name = "neuralSortApplyHvpF32")]
+pub fn neural_sort_apply_hvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    payload: Float32ArraySlice,
+    cotangent_output: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    tangent_payload: Float32ArraySlice,
+    mut hvp_values: Float32ArraySlice,
+    mut hvp_payload: Float32ArraySlice,
+    mut hvp_regularization_strength: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("cotangent_output", &cotangent_output[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write("hvp_payload", &hvp_payload[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_values = unsafe { hvp_values.as_mut() };
+        let hvp_payload = unsafe { hvp_payload.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &payload,
+            &cotangent_output,
+            &tangent_values,
+            &tangent_payload,
+            hvp_values,
+            hvp_payload,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `neural_sort_apply` in f32, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "neuralSortApplyHvpF32Async")]
+pub fn neural_sort_apply_hvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    payload: Float32ArraySlice,
+    cotangent_output: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    tangent_payload: Float32ArraySlice,
+    mut hvp_values: Float32Array,
+    mut hvp_payload: Float32Array,
+    mut hvp_regularization_strength: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("cotangent_output", &cotangent_output[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write("hvp_payload", &hvp_payload[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let payload = payload.to_vec();
+        let cotangent_output = cotangent_output.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        let tangent_payload = tangent_payload.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_values = unsafe { hvp_values.as_mut() };
+            let hvp_payload = unsafe { hvp_payload.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &payload,
+                &cotangent_output,
+                &tangent_values,
+                &tangent_payload,
+                hvp_values,
+                hvp_payload,
+                hvp_regularization_strength,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `neural_sort_apply` in f64.
 #[napi(js_name = "neuralSortApplyF64")]
 pub fn neural_sort_apply_f64(
@@ -798,6 +958,134 @@ pub fn neural_sort_apply_jvp_f64_async(
                 &tangent_values,
                 &tangent_payload,
                 tangent_output,
+            )
+        }))
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `neural_sort_apply` in f64.
+#[napi(js_name = "neuralSortApplyHvpF64")]
+pub fn neural_sort_apply_hvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    payload: Float64ArraySlice,
+    cotangent_output: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    tangent_payload: Float64ArraySlice,
+    mut hvp_values: Float64ArraySlice,
+    mut hvp_payload: Float64ArraySlice,
+    mut hvp_regularization_strength: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("cotangent_output", &cotangent_output[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write("hvp_payload", &hvp_payload[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_values = unsafe { hvp_values.as_mut() };
+        let hvp_payload = unsafe { hvp_payload.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &payload,
+            &cotangent_output,
+            &tangent_values,
+            &tangent_payload,
+            hvp_values,
+            hvp_payload,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `neural_sort_apply` in f64, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "neuralSortApplyHvpF64Async")]
+pub fn neural_sort_apply_hvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    payload: Float64ArraySlice,
+    cotangent_output: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    tangent_payload: Float64ArraySlice,
+    mut hvp_values: Float64Array,
+    mut hvp_payload: Float64Array,
+    mut hvp_regularization_strength: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("payload", &payload[..]),
+                rr::read("cotangent_output", &cotangent_output[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::read("tangent_payload", &tangent_payload[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write("hvp_payload", &hvp_payload[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let payload = payload.to_vec();
+        let cotangent_output = cotangent_output.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        let tangent_payload = tangent_payload.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_values = unsafe { hvp_values.as_mut() };
+            let hvp_payload = unsafe { hvp_payload.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &payload,
+                &cotangent_output,
+                &tangent_values,
+                &tangent_payload,
+                hvp_values,
+                hvp_payload,
+                hvp_regularization_strength,
             )
         }))
     })

@@ -14,7 +14,7 @@ export const ABI_VERSION = 1;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0x6cce901703468885';
+export const ABI_HASH = '0xb4871f149de80e67';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -319,6 +319,32 @@ export interface OpBinding {
     tangentValues: Float32Array,
     tangentPermutationMatrix: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort` in f32; writes the output arrays. */
+  neuralSortHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentPermutationMatrix: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentPermutationMatrix: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort` in f64; writes the output arrays. */
   neuralSortF64(
     batch: number,
@@ -401,6 +427,32 @@ export interface OpBinding {
     values: Float64Array,
     tangentValues: Float64Array,
     tangentPermutationMatrix: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort` in f64; writes the output arrays. */
+  neuralSortHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentPermutationMatrix: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentPermutationMatrix: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f32; writes the output arrays. */
   neuralSortApplyF32(
@@ -497,6 +549,38 @@ export interface OpBinding {
     tangentPayload: Float32Array,
     tangentOutput: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort_apply` in f32; writes the output arrays. */
+  neuralSortApplyHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    payload: Float32Array,
+    cotangentOutput: Float32Array,
+    tangentValues: Float32Array,
+    tangentPayload: Float32Array,
+    hvpValues: Float32Array,
+    hvpPayload: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort_apply` in f32 on the libuv pool; writes the output arrays. */
+  neuralSortApplyHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    payload: Float32Array,
+    cotangentOutput: Float32Array,
+    tangentValues: Float32Array,
+    tangentPayload: Float32Array,
+    hvpValues: Float32Array,
+    hvpPayload: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f64; writes the output arrays. */
   neuralSortApplyF64(
     batch: number,
@@ -592,6 +676,38 @@ export interface OpBinding {
     tangentPayload: Float64Array,
     tangentOutput: Float64Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort_apply` in f64; writes the output arrays. */
+  neuralSortApplyHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    payload: Float64Array,
+    cotangentOutput: Float64Array,
+    tangentValues: Float64Array,
+    tangentPayload: Float64Array,
+    hvpValues: Float64Array,
+    hvpPayload: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `neural_sort_apply` in f64 on the libuv pool; writes the output arrays. */
+  neuralSortApplyHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    payload: Float64Array,
+    cotangentOutput: Float64Array,
+    tangentValues: Float64Array,
+    tangentPayload: Float64Array,
+    hvpValues: Float64Array,
+    hvpPayload: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f32; writes the output arrays. */
   sigmoidRankF32(
     batch: number,
@@ -674,6 +790,32 @@ export interface OpBinding {
     tangentValues: Float32Array,
     tangentRanks: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `sigmoid_rank` in f32; writes the output arrays. */
+  sigmoidRankHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentRanks: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `sigmoid_rank` in f32 on the libuv pool; writes the output arrays. */
+  sigmoidRankHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentRanks: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f64; writes the output arrays. */
   sigmoidRankF64(
     batch: number,
@@ -755,6 +897,32 @@ export interface OpBinding {
     values: Float64Array,
     tangentValues: Float64Array,
     tangentRanks: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `sigmoid_rank` in f64; writes the output arrays. */
+  sigmoidRankHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentRanks: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `sigmoid_rank` in f64 on the libuv pool; writes the output arrays. */
+  sigmoidRankHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentRanks: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_quantile` in f32; writes the output arrays. */
   softQuantileF32(
@@ -848,6 +1016,34 @@ export interface OpBinding {
     tangentValues: Float32Array,
     tangentResult: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_quantile` in f32; writes the output arrays. */
+  softQuantileHvpF32(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentResult: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_quantile` in f32 on the libuv pool; writes the output arrays. */
+  softQuantileHvpF32Async(
+    batch: number,
+    n: number,
+    quantiles: Float32Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentResult: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_quantile` in f64; writes the output arrays. */
   softQuantileF64(
     batch: number,
@@ -939,6 +1135,34 @@ export interface OpBinding {
     values: Float64Array,
     tangentValues: Float64Array,
     tangentResult: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_quantile` in f64; writes the output arrays. */
+  softQuantileHvpF64(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentResult: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_quantile` in f64 on the libuv pool; writes the output arrays. */
+  softQuantileHvpF64Async(
+    batch: number,
+    n: number,
+    quantiles: Float64Array,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentResult: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_rank` in f32; writes the output arrays. */
   softRankF32(
@@ -1248,6 +1472,34 @@ export interface OpBinding {
     tangentValues: Float32Array,
     tangentSorted: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort` in f32; writes the output arrays. */
+  softSortHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentSorted: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort` in f32 on the libuv pool; writes the output arrays. */
+  softSortHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentSorted: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_sort` in f64; writes the output arrays. */
   softSortF64(
     batch: number,
@@ -1349,6 +1601,34 @@ export interface OpBinding {
     values: Float64Array,
     tangentValues: Float64Array,
     tangentSorted: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort` in f64; writes the output arrays. */
+  softSortHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentSorted: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort` in f64 on the libuv pool; writes the output arrays. */
+  softSortHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentSorted: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_topk` in f32; writes the output arrays. */
   softTopkF32(
@@ -1460,6 +1740,36 @@ export interface OpBinding {
     tangentValues: Float32Array,
     tangentMask: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_topk` in f32; writes the output arrays. */
+  softTopkHvpF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentMask: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_topk` in f32 on the libuv pool; writes the output arrays. */
+  softTopkHvpF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentMask: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_topk` in f64; writes the output arrays. */
   softTopkF64(
     batch: number,
@@ -1569,6 +1879,36 @@ export interface OpBinding {
     values: Float64Array,
     tangentValues: Float64Array,
     tangentMask: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_topk` in f64; writes the output arrays. */
+  softTopkHvpF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentMask: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_topk` in f64 on the libuv pool; writes the output arrays. */
+  softTopkHvpF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentMask: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `spearman_loss` in f32; writes the output arrays. */
   spearmanLossF32(

@@ -52,6 +52,9 @@ import {
   ndcgLossJvp,
   neuralSortApplyJvp,
   softQuantileJvpAsync,
+  softSortHvp,
+  softSortHvpAsync,
+  neuralSortApplyHvp,
   spearmanLossVjp,
   spearmanLossVjpAsync,
   spearmanLossWithVjp,
@@ -65,6 +68,8 @@ import {
   type SoftRankGradients,
   type SoftRankJvpOptions,
   type SoftRankOptions,
+  type SoftSortHvp,
+  type SoftSortHvpOptions,
   type SpearmanLossWithVjp,
 } from '@rank-relax/node';
 
@@ -211,6 +216,21 @@ softRankJvp(x64, x64, { tangentRegularizationStrength: '1' });
 // @ts-expect-error async functions take no out
 softRankJvpAsync(x64, x64, { out: new Float64Array(4) });
 void [j64, j32, js, jn, ja, jOptions, runJvp];
+
+// HVPs: the inputs, the cotangent, one tangent per differentiable input; shaped as the gradients.
+const h64: SoftSortHvp<Float64Array> = softSortHvp(x64, x64, x64, { tangentRegularizationStrength: 1, out: { values: new Float64Array(4) } });
+const h32: Float32Array = softSortHvp(x32, x32, x32, { n: 2 }).values;
+const hEps: number = h64.regularizationStrength;
+const ha: { values: Float64Array; payload: Float64Array } = neuralSortApplyHvp(x64, x64, x64, x64, x64);
+const hOptions: SoftSortHvpOptions = { tangentRegularizationStrength: 0.5 };
+async function runHvp(): Promise<Float32Array> {
+  return (await softSortHvpAsync(x32, x32, x32, hOptions)).values;
+}
+// @ts-expect-error a cotangent of another type than the input
+softSortHvp(x64, x32, x64);
+// @ts-expect-error async functions take no out
+softSortHvpAsync(x64, x64, x64, { out: {} });
+void [h64, h32, hEps, ha, runHvp];
 
 const options: SoftRankOptions = { n: 2, regularizationStrength: undefined };
 const reg: Regularization = 'l2';

@@ -130,11 +130,70 @@ export interface NeuralSortJvpOutOptions<A extends RealArray = RealArray> extend
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link neuralSortHvp}, shaped as the gradients of {@link
+ * neuralSortVjp}: one per differentiable input, and one per param that has a gradient.
+ */
+export interface NeuralSortHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link neuralSortHvp} writes its products into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface NeuralSortHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link neuralSortHvpAsync}: those of every neuralSort function, and the tangent of
+ * each param with a gradient.
+ */
+export interface NeuralSortHvpOptions extends NeuralSortOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link neuralSortHvp}: those of {@link neuralSortHvpAsync}, and `out`.
+ */
+export interface NeuralSortHvpOutOptions<A extends RealArray = RealArray> extends NeuralSortHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: NeuralSortHvpOut<A> | undefined;
+}
+
 const rr_NEURAL_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
 const rr_NEURAL_SORT_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'out'];
 const rr_NEURAL_SORT_GRADIENTS: readonly string[] = ['values'];
 const rr_NEURAL_SORT_JVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'tangentRegularizationStrength'];
 const rr_NEURAL_SORT_JVP_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_JVP_OPTIONS, 'out'];
+const rr_NEURAL_SORT_HVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'tangentRegularizationStrength'];
+const rr_NEURAL_SORT_HVP_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_HVP_OPTIONS, 'out'];
+const rr_NEURAL_SORT_HVP_OUT: readonly string[] = ['values'];
 
 /** Checks the arguments every neuralSort function shares; the dtype, shape and params for the addon. */
 function rr_neuralSortArgs(values: unknown, options: NeuralSortOptions | undefined, known: readonly string[] = rr_NEURAL_SORT_OPTIONS) {
@@ -357,6 +416,86 @@ export async function neuralSortJvpAsync(values: RealArray, tangentValues: RealA
   const tangentPermutationMatrix = rr.allocate('neural_sort', 'tangent_permutation_matrix', Float64Array, rr_a, ['n', 'n']);
   await native.neuralSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentPermutationMatrix);
   return tangentPermutationMatrix;
+}
+
+/**
+ * Hessian-vector product of {@link neuralSort} (second order): the derivative of the gradients
+ * {@link neuralSortVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for
+ * `values` and `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` —
+ * the Hessian of ⟨cotangent, neuralSort(…)⟩ applied to them. Runs the forward and the product in
+ * one call inside the addon.
+ *
+ * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentPermutationMatrix - Cotangent of `permutationMatrix`: B × n × n values,
+ *   row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link NeuralSortHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function neuralSortHvp(values: Float32Array, cotangentPermutationMatrix: Float32Array, tangentValues: Float32Array, options?: NeuralSortHvpOutOptions<Float32Array>): NeuralSortHvp<Float32Array>;
+export function neuralSortHvp(values: Float64Array, cotangentPermutationMatrix: Float64Array, tangentValues: Float64Array, options?: NeuralSortHvpOutOptions<Float64Array>): NeuralSortHvp<Float64Array>;
+export function neuralSortHvp<A extends RealArray>(values: A, cotangentPermutationMatrix: A, tangentValues: A, options?: NeuralSortHvpOutOptions<A>): NeuralSortHvp<RealArray>;
+export function neuralSortHvp(values: RealArray, cotangentPermutationMatrix: RealArray, tangentValues: RealArray, options?: NeuralSortHvpOutOptions<RealArray>): NeuralSortHvp {
+  const rr_a = rr_neuralSortArgs(values, options, rr_NEURAL_SORT_HVP_OUT_OPTIONS);
+  rr.sameDtype('neural_sort', 'cotangentPermutationMatrix', cotangentPermutationMatrix, rr_a.dtype);
+  rr.sameDtype('neural_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: NeuralSortHvpOut = rr.outFields('neural_sort', options?.out, rr_NEURAL_SORT_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentPermutationMatrix, tangentValues });
+    const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.neuralSortHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentPermutationMatrix as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentPermutationMatrix, tangentValues });
+  const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.neuralSortHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentPermutationMatrix as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link neuralSortHvp} on the libuv thread pool.
+ *
+ * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentPermutationMatrix - Cotangent of `permutationMatrix`: B × n × n values,
+ *   row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   NeuralSortHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function neuralSortHvpAsync(values: Float32Array, cotangentPermutationMatrix: Float32Array, tangentValues: Float32Array, options?: NeuralSortHvpOptions): Promise<NeuralSortHvp<Float32Array>>;
+export function neuralSortHvpAsync(values: Float64Array, cotangentPermutationMatrix: Float64Array, tangentValues: Float64Array, options?: NeuralSortHvpOptions): Promise<NeuralSortHvp<Float64Array>>;
+export function neuralSortHvpAsync<A extends RealArray>(values: A, cotangentPermutationMatrix: A, tangentValues: A, options?: NeuralSortHvpOptions): Promise<NeuralSortHvp<RealArray>>;
+export async function neuralSortHvpAsync(values: RealArray, cotangentPermutationMatrix: RealArray, tangentValues: RealArray, options?: NeuralSortHvpOptions): Promise<NeuralSortHvp> {
+  const rr_a = rr_neuralSortArgs(values, options, rr_NEURAL_SORT_HVP_OPTIONS);
+  rr.sameDtype('neural_sort', 'cotangentPermutationMatrix', cotangentPermutationMatrix, rr_a.dtype);
+  rr.sameDtype('neural_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('neural_sort', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.neuralSortHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentPermutationMatrix as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('neural_sort', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.neuralSortHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentPermutationMatrix as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

@@ -139,11 +139,80 @@ export interface NeuralSortApplyJvpOutOptions<A extends RealArray = RealArray> e
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link neuralSortApplyHvp}, shaped as the gradients of {@link
+ * neuralSortApplyVjp}: one per differentiable input, and one per param that has a gradient.
+ */
+export interface NeuralSortApplyHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `payload` (same shape).
+   */
+  readonly payload: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link neuralSortApplyHvp} writes its products into (the `out` option), by input; an input
+ * left out gets a new array.
+ */
+export interface NeuralSortApplyHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+
+  /**
+   * Where to write the product for `payload`.
+   */
+  readonly payload?: A | undefined;
+}
+
+/**
+ * Options of {@link neuralSortApplyHvpAsync}: those of every neuralSortApply function, and the
+ * tangent of each param with a gradient.
+ */
+export interface NeuralSortApplyHvpOptions extends NeuralSortApplyOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link neuralSortApplyHvp}: those of {@link neuralSortApplyHvpAsync}, and `out`.
+ */
+export interface NeuralSortApplyHvpOutOptions<A extends RealArray = RealArray> extends NeuralSortApplyHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: NeuralSortApplyHvpOut<A> | undefined;
+}
+
 const rr_NEURAL_SORT_APPLY_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
 const rr_NEURAL_SORT_APPLY_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'out'];
 const rr_NEURAL_SORT_APPLY_GRADIENTS: readonly string[] = ['values', 'payload'];
 const rr_NEURAL_SORT_APPLY_JVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'tangentRegularizationStrength'];
 const rr_NEURAL_SORT_APPLY_JVP_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_JVP_OPTIONS, 'out'];
+const rr_NEURAL_SORT_APPLY_HVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'tangentRegularizationStrength'];
+const rr_NEURAL_SORT_APPLY_HVP_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_HVP_OPTIONS, 'out'];
+const rr_NEURAL_SORT_APPLY_HVP_OUT: readonly string[] = ['values', 'payload'];
 
 /** Checks the arguments every neuralSortApply function shares; the dtype, shape and params for the addon. */
 function rr_neuralSortApplyArgs(values: unknown, payload: unknown, options: NeuralSortApplyOptions | undefined, known: readonly string[] = rr_NEURAL_SORT_APPLY_OPTIONS) {
@@ -383,6 +452,96 @@ export async function neuralSortApplyJvpAsync(values: RealArray, payload: RealAr
   const tangentOutput = rr.allocate('neural_sort_apply', 'tangent_output', Float64Array, rr_a, ['n']);
   await native.neuralSortApplyJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
   return tangentOutput;
+}
+
+/**
+ * Hessian-vector product of {@link neuralSortApply} (second order): the derivative of the gradients
+ * {@link neuralSortApplyVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for
+ * `values` and `tangentPayload` for `payload` and `options.tangentRegularizationStrength` (default
+ * 0) for `regularizationStrength` — the Hessian of ⟨cotangent, neuralSortApply(…)⟩ applied to them.
+ * Runs the forward and the product in one call inside the addon.
+ *
+ * @param values - Scores that define the order. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
+ *   Float32Array (the same type as the first input).
+ * @param cotangentOutput - Cotangent of `output`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link NeuralSortApplyHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function neuralSortApplyHvp(values: Float32Array, payload: Float32Array, cotangentOutput: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyHvpOutOptions<Float32Array>): NeuralSortApplyHvp<Float32Array>;
+export function neuralSortApplyHvp(values: Float64Array, payload: Float64Array, cotangentOutput: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyHvpOutOptions<Float64Array>): NeuralSortApplyHvp<Float64Array>;
+export function neuralSortApplyHvp<A extends RealArray>(values: A, payload: A, cotangentOutput: A, tangentValues: A, tangentPayload: A, options?: NeuralSortApplyHvpOutOptions<A>): NeuralSortApplyHvp<RealArray>;
+export function neuralSortApplyHvp(values: RealArray, payload: RealArray, cotangentOutput: RealArray, tangentValues: RealArray, tangentPayload: RealArray, options?: NeuralSortApplyHvpOutOptions<RealArray>): NeuralSortApplyHvp {
+  const rr_a = rr_neuralSortApplyArgs(values, payload, options, rr_NEURAL_SORT_APPLY_HVP_OUT_OPTIONS);
+  rr.sameDtype('neural_sort_apply', 'cotangentOutput', cotangentOutput, rr_a.dtype);
+  rr.sameDtype('neural_sort_apply', 'tangentValues', tangentValues, rr_a.dtype);
+  rr.sameDtype('neural_sort_apply', 'tangentPayload', tangentPayload, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: NeuralSortApplyHvpOut = rr.outFields('neural_sort_apply', options?.out, rr_NEURAL_SORT_APPLY_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload });
+    const hvpPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float32Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload, 'out.values': hvpValues });
+    const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.neuralSortApplyHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, cotangentOutput as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+    return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload });
+  const hvpPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float64Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload, 'out.values': hvpValues });
+  const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.neuralSortApplyHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, cotangentOutput as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+  return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link neuralSortApplyHvp} on the libuv thread pool.
+ *
+ * @param values - Scores that define the order. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
+ *   Float32Array (the same type as the first input).
+ * @param cotangentOutput - Cotangent of `output`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   NeuralSortApplyHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function neuralSortApplyHvpAsync(values: Float32Array, payload: Float32Array, cotangentOutput: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyHvpOptions): Promise<NeuralSortApplyHvp<Float32Array>>;
+export function neuralSortApplyHvpAsync(values: Float64Array, payload: Float64Array, cotangentOutput: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyHvpOptions): Promise<NeuralSortApplyHvp<Float64Array>>;
+export function neuralSortApplyHvpAsync<A extends RealArray>(values: A, payload: A, cotangentOutput: A, tangentValues: A, tangentPayload: A, options?: NeuralSortApplyHvpOptions): Promise<NeuralSortApplyHvp<RealArray>>;
+export async function neuralSortApplyHvpAsync(values: RealArray, payload: RealArray, cotangentOutput: RealArray, tangentValues: RealArray, tangentPayload: RealArray, options?: NeuralSortApplyHvpOptions): Promise<NeuralSortApplyHvp> {
+  const rr_a = rr_neuralSortApplyArgs(values, payload, options, rr_NEURAL_SORT_APPLY_HVP_OPTIONS);
+  rr.sameDtype('neural_sort_apply', 'cotangentOutput', cotangentOutput, rr_a.dtype);
+  rr.sameDtype('neural_sort_apply', 'tangentValues', tangentValues, rr_a.dtype);
+  rr.sameDtype('neural_sort_apply', 'tangentPayload', tangentPayload, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('neural_sort_apply', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpPayload = rr.allocate('neural_sort_apply', 'hvp_payload', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.neuralSortApplyHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, cotangentOutput as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+    return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('neural_sort_apply', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpPayload = rr.allocate('neural_sort_apply', 'hvp_payload', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.neuralSortApplyHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, cotangentOutput as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+  return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

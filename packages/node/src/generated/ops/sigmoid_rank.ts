@@ -128,11 +128,70 @@ export interface SigmoidRankJvpOutOptions<A extends RealArray = RealArray> exten
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link sigmoidRankHvp}, shaped as the gradients of {@link
+ * sigmoidRankVjp}: one per differentiable input, and one per param that has a gradient.
+ */
+export interface SigmoidRankHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link sigmoidRankHvp} writes its products into (the `out` option), by input; an input
+ * left out gets a new array.
+ */
+export interface SigmoidRankHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link sigmoidRankHvpAsync}: those of every sigmoidRank function, and the tangent of
+ * each param with a gradient.
+ */
+export interface SigmoidRankHvpOptions extends SigmoidRankOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link sigmoidRankHvp}: those of {@link sigmoidRankHvpAsync}, and `out`.
+ */
+export interface SigmoidRankHvpOutOptions<A extends RealArray = RealArray> extends SigmoidRankHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SigmoidRankHvpOut<A> | undefined;
+}
+
 const rr_SIGMOID_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
 const rr_SIGMOID_RANK_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'out'];
 const rr_SIGMOID_RANK_GRADIENTS: readonly string[] = ['values'];
 const rr_SIGMOID_RANK_JVP_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'tangentRegularizationStrength'];
 const rr_SIGMOID_RANK_JVP_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_JVP_OPTIONS, 'out'];
+const rr_SIGMOID_RANK_HVP_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SIGMOID_RANK_HVP_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_HVP_OPTIONS, 'out'];
+const rr_SIGMOID_RANK_HVP_OUT: readonly string[] = ['values'];
 
 /** Checks the arguments every sigmoidRank function shares; the dtype, shape and params for the addon. */
 function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undefined, known: readonly string[] = rr_SIGMOID_RANK_OPTIONS) {
@@ -350,6 +409,84 @@ export async function sigmoidRankJvpAsync(values: RealArray, tangentValues: Real
   const tangentRanks = rr.allocate('sigmoid_rank', 'tangent_ranks', Float64Array, rr_a, ['n']);
   await native.sigmoidRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
   return tangentRanks;
+}
+
+/**
+ * Hessian-vector product of {@link sigmoidRank} (second order): the derivative of the gradients
+ * {@link sigmoidRankVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for
+ * `values` and `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` —
+ * the Hessian of ⟨cotangent, sigmoidRank(…)⟩ applied to them. Runs the forward and the product in
+ * one call inside the addon.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link SigmoidRankHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function sigmoidRankHvp(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SigmoidRankHvpOutOptions<Float32Array>): SigmoidRankHvp<Float32Array>;
+export function sigmoidRankHvp(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SigmoidRankHvpOutOptions<Float64Array>): SigmoidRankHvp<Float64Array>;
+export function sigmoidRankHvp<A extends RealArray>(values: A, cotangentRanks: A, tangentValues: A, options?: SigmoidRankHvpOutOptions<A>): SigmoidRankHvp<RealArray>;
+export function sigmoidRankHvp(values: RealArray, cotangentRanks: RealArray, tangentValues: RealArray, options?: SigmoidRankHvpOutOptions<RealArray>): SigmoidRankHvp {
+  const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_HVP_OUT_OPTIONS);
+  rr.sameDtype('sigmoid_rank', 'cotangentRanks', cotangentRanks, rr_a.dtype);
+  rr.sameDtype('sigmoid_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('sigmoid_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: SigmoidRankHvpOut = rr.outFields('sigmoid_rank', options?.out, rr_SIGMOID_RANK_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
+    const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.sigmoidRankHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
+  const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.sigmoidRankHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link sigmoidRankHvp} on the libuv thread pool.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SigmoidRankHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function sigmoidRankHvpAsync(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SigmoidRankHvpOptions): Promise<SigmoidRankHvp<Float32Array>>;
+export function sigmoidRankHvpAsync(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SigmoidRankHvpOptions): Promise<SigmoidRankHvp<Float64Array>>;
+export function sigmoidRankHvpAsync<A extends RealArray>(values: A, cotangentRanks: A, tangentValues: A, options?: SigmoidRankHvpOptions): Promise<SigmoidRankHvp<RealArray>>;
+export async function sigmoidRankHvpAsync(values: RealArray, cotangentRanks: RealArray, tangentValues: RealArray, options?: SigmoidRankHvpOptions): Promise<SigmoidRankHvp> {
+  const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_HVP_OPTIONS);
+  rr.sameDtype('sigmoid_rank', 'cotangentRanks', cotangentRanks, rr_a.dtype);
+  rr.sameDtype('sigmoid_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('sigmoid_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('sigmoid_rank', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.sigmoidRankHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('sigmoid_rank', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.sigmoidRankHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

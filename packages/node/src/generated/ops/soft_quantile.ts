@@ -136,11 +136,70 @@ export interface SoftQuantileJvpOutOptions<A extends RealArray = RealArray> exte
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link softQuantileHvp}, shaped as the gradients of {@link
+ * softQuantileVjp}: one per differentiable input, and one per param that has a gradient.
+ */
+export interface SoftQuantileHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link softQuantileHvp} writes its products into (the `out` option), by input; an input
+ * left out gets a new array.
+ */
+export interface SoftQuantileHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link softQuantileHvpAsync}: those of every softQuantile function, and the tangent of
+ * each param with a gradient.
+ */
+export interface SoftQuantileHvpOptions extends SoftQuantileOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softQuantileHvp}: those of {@link softQuantileHvpAsync}, and `out`.
+ */
+export interface SoftQuantileHvpOutOptions<A extends RealArray = RealArray> extends SoftQuantileHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SoftQuantileHvpOut<A> | undefined;
+}
+
 const rr_SOFT_QUANTILE_OPTIONS: readonly string[] = ['n', 'quantiles', 'regularizationStrength', 'regularization'];
 const rr_SOFT_QUANTILE_OUT_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'out'];
 const rr_SOFT_QUANTILE_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_QUANTILE_JVP_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'tangentRegularizationStrength'];
 const rr_SOFT_QUANTILE_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_JVP_OPTIONS, 'out'];
+const rr_SOFT_QUANTILE_HVP_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_QUANTILE_HVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_HVP_OPTIONS, 'out'];
+const rr_SOFT_QUANTILE_HVP_OUT: readonly string[] = ['values'];
 
 /** Checks the arguments every softQuantile function shares; the dtype, shape and params for the addon. */
 function rr_softQuantileArgs(values: unknown, options: SoftQuantileOptions | undefined, known: readonly string[] = rr_SOFT_QUANTILE_OPTIONS) {
@@ -365,6 +424,86 @@ export async function softQuantileJvpAsync(values: RealArray, tangentValues: Rea
   const tangentResult = rr.allocate('soft_quantile', 'tangent_result', Float64Array, rr_a, ['m']);
   await native.softQuantileJvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentResult);
   return tangentResult;
+}
+
+/**
+ * Hessian-vector product of {@link softQuantile} (second order): the derivative of the gradients
+ * {@link softQuantileVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for
+ * `values` and `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` —
+ * the Hessian of ⟨cotangent, softQuantile(…)⟩ applied to them. Runs the forward and the product in
+ * one call inside the addon.
+ *
+ * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param cotangentResult - Cotangent of `result`: B × m values (m = quantiles.length), row-major,
+ *   of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link SoftQuantileHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softQuantileHvp(values: Float32Array, cotangentResult: Float32Array, tangentValues: Float32Array, options?: SoftQuantileHvpOutOptions<Float32Array>): SoftQuantileHvp<Float32Array>;
+export function softQuantileHvp(values: Float64Array, cotangentResult: Float64Array, tangentValues: Float64Array, options?: SoftQuantileHvpOutOptions<Float64Array>): SoftQuantileHvp<Float64Array>;
+export function softQuantileHvp<A extends RealArray>(values: A, cotangentResult: A, tangentValues: A, options?: SoftQuantileHvpOutOptions<A>): SoftQuantileHvp<RealArray>;
+export function softQuantileHvp(values: RealArray, cotangentResult: RealArray, tangentValues: RealArray, options?: SoftQuantileHvpOutOptions<RealArray>): SoftQuantileHvp {
+  const rr_a = rr_softQuantileArgs(values, options, rr_SOFT_QUANTILE_HVP_OUT_OPTIONS);
+  rr.sameDtype('soft_quantile', 'cotangentResult', cotangentResult, rr_a.dtype);
+  rr.sameDtype('soft_quantile', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_quantile', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: SoftQuantileHvpOut = rr.outFields('soft_quantile', options?.out, rr_SOFT_QUANTILE_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentResult, tangentValues });
+    const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.softQuantileHvpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, cotangentResult as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentResult, tangentValues });
+  const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.softQuantileHvpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, cotangentResult as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link softQuantileHvp} on the libuv thread pool.
+ *
+ * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param cotangentResult - Cotangent of `result`: B × m values (m = quantiles.length), row-major,
+ *   of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftQuantileHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softQuantileHvpAsync(values: Float32Array, cotangentResult: Float32Array, tangentValues: Float32Array, options?: SoftQuantileHvpOptions): Promise<SoftQuantileHvp<Float32Array>>;
+export function softQuantileHvpAsync(values: Float64Array, cotangentResult: Float64Array, tangentValues: Float64Array, options?: SoftQuantileHvpOptions): Promise<SoftQuantileHvp<Float64Array>>;
+export function softQuantileHvpAsync<A extends RealArray>(values: A, cotangentResult: A, tangentValues: A, options?: SoftQuantileHvpOptions): Promise<SoftQuantileHvp<RealArray>>;
+export async function softQuantileHvpAsync(values: RealArray, cotangentResult: RealArray, tangentValues: RealArray, options?: SoftQuantileHvpOptions): Promise<SoftQuantileHvp> {
+  const rr_a = rr_softQuantileArgs(values, options, rr_SOFT_QUANTILE_HVP_OPTIONS);
+  rr.sameDtype('soft_quantile', 'cotangentResult', cotangentResult, rr_a.dtype);
+  rr.sameDtype('soft_quantile', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_quantile', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('soft_quantile', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.softQuantileHvpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, cotangentResult as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('soft_quantile', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.softQuantileHvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, cotangentResult as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

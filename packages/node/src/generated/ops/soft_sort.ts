@@ -140,11 +140,70 @@ export interface SoftSortJvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link softSortHvp}, shaped as the gradients of {@link softSortVjp}:
+ * one per differentiable input, and one per param that has a gradient.
+ */
+export interface SoftSortHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link softSortHvp} writes its products into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface SoftSortHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link softSortHvpAsync}: those of every softSort function, and the tangent of each
+ * param with a gradient.
+ */
+export interface SoftSortHvpOptions extends SoftSortOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softSortHvp}: those of {@link softSortHvpAsync}, and `out`.
+ */
+export interface SoftSortHvpOutOptions<A extends RealArray = RealArray> extends SoftSortHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SoftSortHvpOut<A> | undefined;
+}
+
 const rr_SOFT_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_SORT_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'out'];
 const rr_SOFT_SORT_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_SORT_JVP_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'tangentRegularizationStrength'];
 const rr_SOFT_SORT_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_JVP_OPTIONS, 'out'];
+const rr_SOFT_SORT_HVP_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_SORT_HVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_HVP_OPTIONS, 'out'];
+const rr_SOFT_SORT_HVP_OUT: readonly string[] = ['values'];
 
 /** Checks the arguments every softSort function shares; the dtype, shape and params for the addon. */
 function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined, known: readonly string[] = rr_SOFT_SORT_OPTIONS) {
@@ -363,6 +422,84 @@ export async function softSortJvpAsync(values: RealArray, tangentValues: RealArr
   const tangentSorted = rr.allocate('soft_sort', 'tangent_sorted', Float64Array, rr_a, ['n']);
   await native.softSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentSorted);
   return tangentSorted;
+}
+
+/**
+ * Hessian-vector product of {@link softSort} (second order): the derivative of the gradients {@link
+ * softSortVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for `values` and
+ * `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` — the Hessian of
+ * ⟨cotangent, softSort(…)⟩ applied to them. Runs the forward and the product in one call inside the
+ * addon.
+ *
+ * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentSorted - Cotangent of `sorted`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link SoftSortHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softSortHvp(values: Float32Array, cotangentSorted: Float32Array, tangentValues: Float32Array, options?: SoftSortHvpOutOptions<Float32Array>): SoftSortHvp<Float32Array>;
+export function softSortHvp(values: Float64Array, cotangentSorted: Float64Array, tangentValues: Float64Array, options?: SoftSortHvpOutOptions<Float64Array>): SoftSortHvp<Float64Array>;
+export function softSortHvp<A extends RealArray>(values: A, cotangentSorted: A, tangentValues: A, options?: SoftSortHvpOutOptions<A>): SoftSortHvp<RealArray>;
+export function softSortHvp(values: RealArray, cotangentSorted: RealArray, tangentValues: RealArray, options?: SoftSortHvpOutOptions<RealArray>): SoftSortHvp {
+  const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_HVP_OUT_OPTIONS);
+  rr.sameDtype('soft_sort', 'cotangentSorted', cotangentSorted, rr_a.dtype);
+  rr.sameDtype('soft_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: SoftSortHvpOut = rr.outFields('soft_sort', options?.out, rr_SOFT_SORT_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentSorted, tangentValues });
+    const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.softSortHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentSorted as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentSorted, tangentValues });
+  const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.softSortHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentSorted as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link softSortHvp} on the libuv thread pool.
+ *
+ * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentSorted - Cotangent of `sorted`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftSortHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softSortHvpAsync(values: Float32Array, cotangentSorted: Float32Array, tangentValues: Float32Array, options?: SoftSortHvpOptions): Promise<SoftSortHvp<Float32Array>>;
+export function softSortHvpAsync(values: Float64Array, cotangentSorted: Float64Array, tangentValues: Float64Array, options?: SoftSortHvpOptions): Promise<SoftSortHvp<Float64Array>>;
+export function softSortHvpAsync<A extends RealArray>(values: A, cotangentSorted: A, tangentValues: A, options?: SoftSortHvpOptions): Promise<SoftSortHvp<RealArray>>;
+export async function softSortHvpAsync(values: RealArray, cotangentSorted: RealArray, tangentValues: RealArray, options?: SoftSortHvpOptions): Promise<SoftSortHvp> {
+  const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_HVP_OPTIONS);
+  rr.sameDtype('soft_sort', 'cotangentSorted', cotangentSorted, rr_a.dtype);
+  rr.sameDtype('soft_sort', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('soft_sort', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.softSortHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentSorted as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('soft_sort', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.softSortHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentSorted as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

@@ -147,11 +147,70 @@ export interface SoftTopkJvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link softTopkHvp}, shaped as the gradients of {@link softTopkVjp}:
+ * one per differentiable input, and one per param that has a gradient.
+ */
+export interface SoftTopkHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link softTopkHvp} writes its products into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface SoftTopkHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link softTopkHvpAsync}: those of every softTopk function, and the tangent of each
+ * param with a gradient.
+ */
+export interface SoftTopkHvpOptions extends SoftTopkOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softTopkHvp}: those of {@link softTopkHvpAsync}, and `out`.
+ */
+export interface SoftTopkHvpOutOptions<A extends RealArray = RealArray> extends SoftTopkHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SoftTopkHvpOut<A> | undefined;
+}
+
 const rr_SOFT_TOPK_OPTIONS: readonly string[] = ['n', 'k', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_TOPK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'out'];
 const rr_SOFT_TOPK_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_TOPK_JVP_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'tangentRegularizationStrength'];
 const rr_SOFT_TOPK_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_JVP_OPTIONS, 'out'];
+const rr_SOFT_TOPK_HVP_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_TOPK_HVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_HVP_OPTIONS, 'out'];
+const rr_SOFT_TOPK_HVP_OUT: readonly string[] = ['values'];
 
 /** Checks the arguments every softTopk function shares; the dtype, shape and params for the addon. */
 function rr_softTopkArgs(values: unknown, options: SoftTopkOptions | undefined, known: readonly string[] = rr_SOFT_TOPK_OPTIONS) {
@@ -374,6 +433,84 @@ export async function softTopkJvpAsync(values: RealArray, tangentValues: RealArr
   const tangentMask = rr.allocate('soft_topk', 'tangent_mask', Float64Array, rr_a, ['n']);
   await native.softTopkJvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentMask);
   return tangentMask;
+}
+
+/**
+ * Hessian-vector product of {@link softTopk} (second order): the derivative of the gradients {@link
+ * softTopkVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for `values` and
+ * `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` — the Hessian of
+ * ⟨cotangent, softTopk(…)⟩ applied to them. Runs the forward and the product in one call inside the
+ * addon.
+ *
+ * @param values - Scores to select from along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param cotangentMask - Cotangent of `mask`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link SoftTopkHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softTopkHvp(values: Float32Array, cotangentMask: Float32Array, tangentValues: Float32Array, options?: SoftTopkHvpOutOptions<Float32Array>): SoftTopkHvp<Float32Array>;
+export function softTopkHvp(values: Float64Array, cotangentMask: Float64Array, tangentValues: Float64Array, options?: SoftTopkHvpOutOptions<Float64Array>): SoftTopkHvp<Float64Array>;
+export function softTopkHvp<A extends RealArray>(values: A, cotangentMask: A, tangentValues: A, options?: SoftTopkHvpOutOptions<A>): SoftTopkHvp<RealArray>;
+export function softTopkHvp(values: RealArray, cotangentMask: RealArray, tangentValues: RealArray, options?: SoftTopkHvpOutOptions<RealArray>): SoftTopkHvp {
+  const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_HVP_OUT_OPTIONS);
+  rr.sameDtype('soft_topk', 'cotangentMask', cotangentMask, rr_a.dtype);
+  rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: SoftTopkHvpOut = rr.outFields('soft_topk', options?.out, rr_SOFT_TOPK_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentMask, tangentValues });
+    const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.softTopkHvpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentMask as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentMask, tangentValues });
+  const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.softTopkHvpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentMask as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link softTopkHvp} on the libuv thread pool.
+ *
+ * @param values - Scores to select from along the last axis. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param cotangentMask - Cotangent of `mask`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftTopkHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softTopkHvpAsync(values: Float32Array, cotangentMask: Float32Array, tangentValues: Float32Array, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<Float32Array>>;
+export function softTopkHvpAsync(values: Float64Array, cotangentMask: Float64Array, tangentValues: Float64Array, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<Float64Array>>;
+export function softTopkHvpAsync<A extends RealArray>(values: A, cotangentMask: A, tangentValues: A, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<RealArray>>;
+export async function softTopkHvpAsync(values: RealArray, cotangentMask: RealArray, tangentValues: RealArray, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp> {
+  const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_HVP_OPTIONS);
+  rr.sameDtype('soft_topk', 'cotangentMask', cotangentMask, rr_a.dtype);
+  rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('soft_topk', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.softTopkHvpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentMask as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('soft_topk', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.softTopkHvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentMask as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**
