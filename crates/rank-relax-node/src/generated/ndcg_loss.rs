@@ -121,6 +121,46 @@ fn rr_jvp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The HVP: the forward into scratch buffers, then the hvp kernel at the given cotangents.
+fn rr_hvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    scores: &[T],
+    relevance: &[T],
+    cotangent_loss: &[T],
+    tangent_scores: &[T],
+    hvp_scores: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Failure> {
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, scores.len())?;
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        scores,
+        relevance,
+        &mut loss,
+        &mut ranks,
+        &mut permutation,
+    )?;
+    rr_op::hvp(
+        rr_shape,
+        rr_params,
+        scores,
+        relevance,
+        &ranks,
+        &permutation,
+        cotangent_loss,
+        tangent_scores,
+        tangent_regularization_strength,
+        hvp_scores,
+        hvp_regularization_strength,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `ndcg_loss` in f32.
 #[napi(js_name = "ndcgLossF32")]
 pub fn ndcg_loss_f32(
@@ -477,6 +517,119 @@ pub fn ndcg_loss_jvp_f32_async(
     })
 }
 
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `ndcg_loss` in f32.
+#[napi(js_name = "ndcgLossHvpF32")]
+pub fn ndcg_loss_hvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float32ArraySlice,
+    relevance: Float32ArraySlice,
+    cotangent_loss: Float32ArraySlice,
+    tangent_scores: Float32ArraySlice,
+    mut hvp_scores: Float32ArraySlice,
+    mut hvp_regularization_strength: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("hvp_scores", &hvp_scores[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_scores = unsafe { hvp_scores.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &scores,
+            &relevance,
+            &cotangent_loss,
+            &tangent_scores,
+            hvp_scores,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `ndcg_loss` in f32, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "ndcgLossHvpF32Async")]
+pub fn ndcg_loss_hvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float32ArraySlice,
+    relevance: Float32ArraySlice,
+    cotangent_loss: Float32ArraySlice,
+    tangent_scores: Float32ArraySlice,
+    mut hvp_scores: Float32Array,
+    mut hvp_regularization_strength: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("hvp_scores", &hvp_scores[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let scores = scores.to_vec();
+        let relevance = relevance.to_vec();
+        let cotangent_loss = cotangent_loss.to_vec();
+        let tangent_scores = tangent_scores.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_scores = unsafe { hvp_scores.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &scores,
+                &relevance,
+                &cotangent_loss,
+                &tangent_scores,
+                hvp_scores,
+                hvp_regularization_strength,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `ndcg_loss` in f64.
 #[napi(js_name = "ndcgLossF64")]
 pub fn ndcg_loss_f64(
@@ -828,6 +981,119 @@ pub fn ndcg_loss_jvp_f64_async(
                 &relevance,
                 &tangent_scores,
                 tangent_loss,
+            )
+        }))
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `ndcg_loss` in f64.
+#[napi(js_name = "ndcgLossHvpF64")]
+pub fn ndcg_loss_hvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float64ArraySlice,
+    relevance: Float64ArraySlice,
+    cotangent_loss: Float64ArraySlice,
+    tangent_scores: Float64ArraySlice,
+    mut hvp_scores: Float64ArraySlice,
+    mut hvp_regularization_strength: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("hvp_scores", &hvp_scores[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_scores = unsafe { hvp_scores.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &scores,
+            &relevance,
+            &cotangent_loss,
+            &tangent_scores,
+            hvp_scores,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `ndcg_loss` in f64, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "ndcgLossHvpF64Async")]
+pub fn ndcg_loss_hvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    scores: Float64ArraySlice,
+    relevance: Float64ArraySlice,
+    cotangent_loss: Float64ArraySlice,
+    tangent_scores: Float64ArraySlice,
+    mut hvp_scores: Float64Array,
+    mut hvp_regularization_strength: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("scores", &scores[..]),
+                rr::read("relevance", &relevance[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_scores", &tangent_scores[..]),
+                rr::write("hvp_scores", &hvp_scores[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let scores = scores.to_vec();
+        let relevance = relevance.to_vec();
+        let cotangent_loss = cotangent_loss.to_vec();
+        let tangent_scores = tangent_scores.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_scores = unsafe { hvp_scores.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &scores,
+                &relevance,
+                &cotangent_loss,
+                &tangent_scores,
+                hvp_scores,
+                hvp_regularization_strength,
             )
         }))
     })

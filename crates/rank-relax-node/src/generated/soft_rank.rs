@@ -124,6 +124,35 @@ fn rr_jvp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The HVP: the forward into scratch buffers, then the hvp kernel at the given cotangents.
+fn rr_hvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    values: &[T],
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Failure> {
+    let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
+    rr_op::hvp(
+        rr_shape,
+        rr_params,
+        values,
+        &ranks,
+        &permutation,
+        cotangent_ranks,
+        tangent_values,
+        tangent_regularization_strength,
+        hvp_values,
+        hvp_regularization_strength,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `soft_rank` in f32.
 #[napi(js_name = "softRankF32")]
 pub fn soft_rank_f32(
@@ -510,6 +539,114 @@ pub fn soft_rank_jvp_f32_async(
     })
 }
 
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `soft_rank` in f32.
+#[napi(js_name = "softRankHvpF32")]
+pub fn soft_rank_hvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    cotangent_ranks: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut hvp_values: Float32ArraySlice,
+    mut hvp_regularization_strength: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("cotangent_ranks", &cotangent_ranks[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_values = unsafe { hvp_values.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &cotangent_ranks,
+            &tangent_values,
+            hvp_values,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `soft_rank` in f32, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "softRankHvpF32Async")]
+pub fn soft_rank_hvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float32ArraySlice,
+    cotangent_ranks: Float32ArraySlice,
+    tangent_values: Float32ArraySlice,
+    mut hvp_values: Float32Array,
+    mut hvp_regularization_strength: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("cotangent_ranks", &cotangent_ranks[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let cotangent_ranks = cotangent_ranks.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_values = unsafe { hvp_values.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &cotangent_ranks,
+                &tangent_values,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `soft_rank` in f64.
 #[napi(js_name = "softRankF64")]
 pub fn soft_rank_f64(
@@ -891,6 +1028,114 @@ pub fn soft_rank_jvp_f64_async(
                 &values,
                 &tangent_values,
                 tangent_ranks,
+            )
+        }))
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `soft_rank` in f64.
+#[napi(js_name = "softRankHvpF64")]
+pub fn soft_rank_hvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    cotangent_ranks: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut hvp_values: Float64ArraySlice,
+    mut hvp_regularization_strength: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("cotangent_ranks", &cotangent_ranks[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_values = unsafe { hvp_values.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &values,
+            &cotangent_ranks,
+            &tangent_values,
+            hvp_values,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `soft_rank` in f64, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "softRankHvpF64Async")]
+pub fn soft_rank_hvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    direction: String,
+    tangent_regularization_strength: f64,
+    values: Float64ArraySlice,
+    cotangent_ranks: Float64ArraySlice,
+    tangent_values: Float64ArraySlice,
+    mut hvp_values: Float64Array,
+    mut hvp_regularization_strength: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("values", &values[..]),
+                rr::read("cotangent_ranks", &cotangent_ranks[..]),
+                rr::read("tangent_values", &tangent_values[..]),
+                rr::write("hvp_values", &hvp_values[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let values = values.to_vec();
+        let cotangent_ranks = cotangent_ranks.to_vec();
+        let tangent_values = tangent_values.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_values = unsafe { hvp_values.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &values,
+                &cotangent_ranks,
+                &tangent_values,
+                hvp_values,
+                hvp_regularization_strength,
             )
         }))
     })

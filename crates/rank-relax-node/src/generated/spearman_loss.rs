@@ -147,6 +147,58 @@ fn rr_jvp<T: Real + rr::Elem>(
     Ok(())
 }
 
+/// The HVP: the forward into scratch buffers, then the hvp kernel at the given cotangents.
+fn rr_hvp<T: Real + rr::Elem>(
+    rr_shape: Shape,
+    rr_params: &rr_op::Params<T>,
+    tangent_regularization_strength: T,
+    predictions: &[T],
+    targets: &[T],
+    cotangent_loss: &[T],
+    tangent_predictions: &[T],
+    tangent_targets: &[T],
+    hvp_predictions: &mut [T],
+    hvp_targets: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Failure> {
+    let mut loss = rr::scratch::<T>(RR_OP, rr_shape, 1, predictions.len())?;
+    let mut prediction_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut prediction_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    let mut target_permutation =
+        rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        predictions,
+        targets,
+        &mut loss,
+        &mut prediction_ranks,
+        &mut prediction_permutation,
+        &mut target_ranks,
+        &mut target_permutation,
+    )?;
+    rr_op::hvp(
+        rr_shape,
+        rr_params,
+        predictions,
+        targets,
+        &prediction_ranks,
+        &prediction_permutation,
+        &target_ranks,
+        &target_permutation,
+        cotangent_loss,
+        tangent_predictions,
+        tangent_targets,
+        tangent_regularization_strength,
+        hvp_predictions,
+        hvp_targets,
+        hvp_regularization_strength,
+    )?;
+    Ok(())
+}
+
 /// Forward, residuals kept inside the addon, of `spearman_loss` in f32.
 #[napi(js_name = "spearmanLossF32")]
 pub fn spearman_loss_f32(
@@ -537,6 +589,134 @@ pub fn spearman_loss_jvp_f32_async(
     })
 }
 
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `spearman_loss` in f32.
+#[napi(js_name = "spearmanLossHvpF32")]
+pub fn spearman_loss_hvp_f32(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float32ArraySlice,
+    targets: Float32ArraySlice,
+    cotangent_loss: Float32ArraySlice,
+    tangent_predictions: Float32ArraySlice,
+    tangent_targets: Float32ArraySlice,
+    mut hvp_predictions: Float32ArraySlice,
+    mut hvp_targets: Float32ArraySlice,
+    mut hvp_regularization_strength: Float32ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("hvp_predictions", &hvp_predictions[..]),
+                rr::write("hvp_targets", &hvp_targets[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_predictions = unsafe { hvp_predictions.as_mut() };
+        let hvp_targets = unsafe { hvp_targets.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &predictions,
+            &targets,
+            &cotangent_loss,
+            &tangent_predictions,
+            &tangent_targets,
+            hvp_predictions,
+            hvp_targets,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `spearman_loss` in f32, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "spearmanLossHvpF32Async")]
+pub fn spearman_loss_hvp_f32_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float32ArraySlice,
+    targets: Float32ArraySlice,
+    cotangent_loss: Float32ArraySlice,
+    tangent_predictions: Float32ArraySlice,
+    tangent_targets: Float32ArraySlice,
+    mut hvp_predictions: Float32Array,
+    mut hvp_targets: Float32Array,
+    mut hvp_regularization_strength: Float32Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("hvp_predictions", &hvp_predictions[..]),
+                rr::write("hvp_targets", &hvp_targets[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let predictions = predictions.to_vec();
+        let targets = targets.to_vec();
+        let cotangent_loss = cotangent_loss.to_vec();
+        let tangent_predictions = tangent_predictions.to_vec();
+        let tangent_targets = tangent_targets.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_predictions = unsafe { hvp_predictions.as_mut() };
+            let hvp_targets = unsafe { hvp_targets.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &predictions,
+                &targets,
+                &cotangent_loss,
+                &tangent_predictions,
+                &tangent_targets,
+                hvp_predictions,
+                hvp_targets,
+                hvp_regularization_strength,
+            )
+        }))
+    })
+}
+
 /// Forward, residuals kept inside the addon, of `spearman_loss` in f64.
 #[napi(js_name = "spearmanLossF64")]
 pub fn spearman_loss_f64(
@@ -922,6 +1102,134 @@ pub fn spearman_loss_jvp_f64_async(
                 &tangent_predictions,
                 &tangent_targets,
                 tangent_loss,
+            )
+        }))
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `spearman_loss` in f64.
+#[napi(js_name = "spearmanLossHvpF64")]
+pub fn spearman_loss_hvp_f64(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float64ArraySlice,
+    targets: Float64ArraySlice,
+    cotangent_loss: Float64ArraySlice,
+    tangent_predictions: Float64ArraySlice,
+    tangent_targets: Float64ArraySlice,
+    mut hvp_predictions: Float64ArraySlice,
+    mut hvp_targets: Float64ArraySlice,
+    mut hvp_regularization_strength: Float64ArraySlice,
+) -> napi::Result<()> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("hvp_predictions", &hvp_predictions[..]),
+                rr::write("hvp_targets", &hvp_targets[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
+        // overlaps another buffer (checked above).
+        let hvp_predictions = unsafe { hvp_predictions.as_mut() };
+        let hvp_targets = unsafe { hvp_targets.as_mut() };
+        let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+        rr_hvp(
+            rr_shape,
+            &rr_params,
+            rr::real(tangent_regularization_strength),
+            &predictions,
+            &targets,
+            &cotangent_loss,
+            &tangent_predictions,
+            &tangent_targets,
+            hvp_predictions,
+            hvp_targets,
+            hvp_regularization_strength,
+        )
+    })
+}
+
+/// HVP: forward and the derivative of the VJP along tangents in one call, residuals kept inside the
+/// addon, of `spearman_loss` in f64, as a job on the libuv pool (resolves once the outputs are
+/// written).
+#[napi(js_name = "spearmanLossHvpF64Async")]
+pub fn spearman_loss_hvp_f64_async(
+    env: &Env,
+    batch: u32,
+    n: u32,
+    regularization_strength: f64,
+    regularization: String,
+    tangent_regularization_strength: f64,
+    predictions: Float64ArraySlice,
+    targets: Float64ArraySlice,
+    cotangent_loss: Float64ArraySlice,
+    tangent_predictions: Float64ArraySlice,
+    tangent_targets: Float64ArraySlice,
+    mut hvp_predictions: Float64Array,
+    mut hvp_targets: Float64Array,
+    mut hvp_regularization_strength: Float64Array,
+) -> napi::Result<AsyncTask<Job>> {
+    rr::run(env, RR_OP, || {
+        let rr_shape = rr::shape(batch, n);
+        let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        rr::check_disjoint(
+            RR_OP,
+            &[
+                rr::read("predictions", &predictions[..]),
+                rr::read("targets", &targets[..]),
+                rr::read("cotangent_loss", &cotangent_loss[..]),
+                rr::read("tangent_predictions", &tangent_predictions[..]),
+                rr::read("tangent_targets", &tangent_targets[..]),
+                rr::write("hvp_predictions", &hvp_predictions[..]),
+                rr::write("hvp_targets", &hvp_targets[..]),
+                rr::write(
+                    "hvp_regularization_strength",
+                    &hvp_regularization_strength[..],
+                ),
+            ],
+        )?;
+        // Copied: the caller may change its arrays while the job runs.
+        let predictions = predictions.to_vec();
+        let targets = targets.to_vec();
+        let cotangent_loss = cotangent_loss.to_vec();
+        let tangent_predictions = tangent_predictions.to_vec();
+        let tangent_targets = tangent_targets.to_vec();
+        Ok(rr::job(RR_OP, move || {
+            // SAFETY: the TypeScript API allocated each written array for this call and hands it
+            // to the caller only once the job has settled; the job keeps a reference to each (so
+            // none is collected), and none overlaps another (checked above).
+            let hvp_predictions = unsafe { hvp_predictions.as_mut() };
+            let hvp_targets = unsafe { hvp_targets.as_mut() };
+            let hvp_regularization_strength = unsafe { hvp_regularization_strength.as_mut() };
+            rr_hvp(
+                rr_shape,
+                &rr_params,
+                rr::real(tangent_regularization_strength),
+                &predictions,
+                &targets,
+                &cotangent_loss,
+                &tangent_predictions,
+                &tangent_targets,
+                hvp_predictions,
+                hvp_targets,
+                hvp_regularization_strength,
             )
         }))
     })

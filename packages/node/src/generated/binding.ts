@@ -14,7 +14,7 @@ export const ABI_VERSION = 1;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0xb4871f149de80e67';
+export const ABI_HASH = '0x82be6618599e65f8';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -142,6 +142,34 @@ export interface OpBinding {
     tangentScores: Float32Array,
     tangentLoss: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `ndcg_loss` in f32; writes the output arrays. */
+  ndcgLossHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float32Array,
+    relevance: Float32Array,
+    cotangentLoss: Float32Array,
+    tangentScores: Float32Array,
+    hvpScores: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `ndcg_loss` in f32 on the libuv pool; writes the output arrays. */
+  ndcgLossHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float32Array,
+    relevance: Float32Array,
+    cotangentLoss: Float32Array,
+    tangentScores: Float32Array,
+    hvpScores: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `ndcg_loss` in f64; writes the output arrays. */
   ndcgLossF64(
     batch: number,
@@ -235,6 +263,34 @@ export interface OpBinding {
     relevance: Float64Array,
     tangentScores: Float64Array,
     tangentLoss: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `ndcg_loss` in f64; writes the output arrays. */
+  ndcgLossHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float64Array,
+    relevance: Float64Array,
+    cotangentLoss: Float64Array,
+    tangentScores: Float64Array,
+    hvpScores: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `ndcg_loss` in f64 on the libuv pool; writes the output arrays. */
+  ndcgLossHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    scores: Float64Array,
+    relevance: Float64Array,
+    cotangentLoss: Float64Array,
+    tangentScores: Float64Array,
+    hvpScores: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `neural_sort` in f32; writes the output arrays. */
   neuralSortF32(
@@ -1267,6 +1323,34 @@ export interface OpBinding {
     tangentValues: Float32Array,
     tangentRanks: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank` in f32; writes the output arrays. */
+  softRankHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentRanks: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank` in f32 on the libuv pool; writes the output arrays. */
+  softRankHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    cotangentRanks: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_rank` in f64; writes the output arrays. */
   softRankF64(
     batch: number,
@@ -1369,6 +1453,34 @@ export interface OpBinding {
     values: Float64Array,
     tangentValues: Float64Array,
     tangentRanks: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank` in f64; writes the output arrays. */
+  softRankHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentRanks: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank` in f64 on the libuv pool; writes the output arrays. */
+  softRankHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    cotangentRanks: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `soft_sort` in f32; writes the output arrays. */
   softSortF32(
@@ -2013,6 +2125,38 @@ export interface OpBinding {
     tangentTargets: Float32Array,
     tangentLoss: Float32Array,
   ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `spearman_loss` in f32; writes the output arrays. */
+  spearmanLossHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float32Array,
+    targets: Float32Array,
+    cotangentLoss: Float32Array,
+    tangentPredictions: Float32Array,
+    tangentTargets: Float32Array,
+    hvpPredictions: Float32Array,
+    hvpTargets: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `spearman_loss` in f32 on the libuv pool; writes the output arrays. */
+  spearmanLossHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float32Array,
+    targets: Float32Array,
+    cotangentLoss: Float32Array,
+    tangentPredictions: Float32Array,
+    tangentTargets: Float32Array,
+    hvpPredictions: Float32Array,
+    hvpTargets: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
   /** Forward, residuals kept inside the addon, of `spearman_loss` in f64; writes the output arrays. */
   spearmanLossF64(
     batch: number,
@@ -2115,5 +2259,37 @@ export interface OpBinding {
     tangentPredictions: Float64Array,
     tangentTargets: Float64Array,
     tangentLoss: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `spearman_loss` in f64; writes the output arrays. */
+  spearmanLossHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float64Array,
+    targets: Float64Array,
+    cotangentLoss: Float64Array,
+    tangentPredictions: Float64Array,
+    tangentTargets: Float64Array,
+    hvpPredictions: Float64Array,
+    hvpTargets: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `spearman_loss` in f64 on the libuv pool; writes the output arrays. */
+  spearmanLossHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    tangentRegularizationStrength: number,
+    predictions: Float64Array,
+    targets: Float64Array,
+    cotangentLoss: Float64Array,
+    tangentPredictions: Float64Array,
+    tangentTargets: Float64Array,
+    hvpPredictions: Float64Array,
+    hvpTargets: Float64Array,
+    hvpRegularizationStrength: Float64Array,
   ): Promise<void>;
 }

@@ -128,11 +128,70 @@ export interface NdcgLossJvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link ndcgLossHvp}, shaped as the gradients of {@link ndcgLossVjp}:
+ * one per differentiable input, and one per param that has a gradient.
+ */
+export interface NdcgLossHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `scores` (same shape).
+   */
+  readonly scores: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link ndcgLossHvp} writes its products into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface NdcgLossHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `scores`.
+   */
+  readonly scores?: A | undefined;
+}
+
+/**
+ * Options of {@link ndcgLossHvpAsync}: those of every ndcgLoss function, and the tangent of each
+ * param with a gradient.
+ */
+export interface NdcgLossHvpOptions extends NdcgLossOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link ndcgLossHvp}: those of {@link ndcgLossHvpAsync}, and `out`.
+ */
+export interface NdcgLossHvpOutOptions<A extends RealArray = RealArray> extends NdcgLossHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: NdcgLossHvpOut<A> | undefined;
+}
+
 const rr_NDCG_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
 const rr_NDCG_LOSS_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'out'];
 const rr_NDCG_LOSS_GRADIENTS: readonly string[] = ['scores'];
 const rr_NDCG_LOSS_JVP_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'tangentRegularizationStrength'];
 const rr_NDCG_LOSS_JVP_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_JVP_OPTIONS, 'out'];
+const rr_NDCG_LOSS_HVP_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'tangentRegularizationStrength'];
+const rr_NDCG_LOSS_HVP_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_HVP_OPTIONS, 'out'];
+const rr_NDCG_LOSS_HVP_OUT: readonly string[] = ['scores'];
 
 /** Checks the arguments every ndcgLoss function shares; the dtype, shape and params for the addon. */
 function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossOptions | undefined, known: readonly string[] = rr_NDCG_LOSS_OPTIONS) {
@@ -364,6 +423,88 @@ export async function ndcgLossJvpAsync(scores: RealArray, relevance: RealArray, 
   const tangentLoss = rr.allocate('ndcg_loss', 'tangent_loss', Float64Array, rr_a, []);
   await native.ndcgLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, tangentScores as Float64Array, tangentLoss);
   return tangentLoss;
+}
+
+/**
+ * Hessian-vector product of {@link ndcgLoss} (second order): the derivative of the gradients {@link
+ * ndcgLossVjp} returns, at fixed cotangents, along the tangents, `tangentScores` for `scores` and
+ * `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` — the Hessian of
+ * ⟨cotangent, ndcgLoss(…)⟩ applied to them. Runs the forward and the product in one call inside the
+ * addon.
+ *
+ * @param scores - Predicted scores; the highest score is ranked first. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param cotangentLoss - Cotangent of `loss`: B values, one per row, of the input's type.
+ * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link NdcgLossHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function ndcgLossHvp(scores: Float32Array, relevance: Float32Array, cotangentLoss: Float32Array, tangentScores: Float32Array, options?: NdcgLossHvpOutOptions<Float32Array>): NdcgLossHvp<Float32Array>;
+export function ndcgLossHvp(scores: Float64Array, relevance: Float64Array, cotangentLoss: Float64Array, tangentScores: Float64Array, options?: NdcgLossHvpOutOptions<Float64Array>): NdcgLossHvp<Float64Array>;
+export function ndcgLossHvp<A extends RealArray>(scores: A, relevance: A, cotangentLoss: A, tangentScores: A, options?: NdcgLossHvpOutOptions<A>): NdcgLossHvp<RealArray>;
+export function ndcgLossHvp(scores: RealArray, relevance: RealArray, cotangentLoss: RealArray, tangentScores: RealArray, options?: NdcgLossHvpOutOptions<RealArray>): NdcgLossHvp {
+  const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_HVP_OUT_OPTIONS);
+  rr.sameDtype('ndcg_loss', 'cotangentLoss', cotangentLoss, rr_a.dtype);
+  rr.sameDtype('ndcg_loss', 'tangentScores', tangentScores, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('ndcg_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: NdcgLossHvpOut = rr.outFields('ndcg_loss', options?.out, rr_NDCG_LOSS_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, ['n'], { scores, relevance, cotangentLoss, tangentScores });
+    const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.ndcgLossHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, cotangentLoss as Float32Array, tangentScores as Float32Array, hvpScores, hvpRegularizationStrength);
+    return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, ['n'], { scores, relevance, cotangentLoss, tangentScores });
+  const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.ndcgLossHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, cotangentLoss as Float64Array, tangentScores as Float64Array, hvpScores, hvpRegularizationStrength);
+  return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link ndcgLossHvp} on the libuv thread pool.
+ *
+ * @param scores - Predicted scores; the highest score is ranked first. B × n values, row-major: a
+ *   Float64Array or Float32Array.
+ * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param cotangentLoss - Cotangent of `loss`: B values, one per row, of the input's type.
+ * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   NdcgLossHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function ndcgLossHvpAsync(scores: Float32Array, relevance: Float32Array, cotangentLoss: Float32Array, tangentScores: Float32Array, options?: NdcgLossHvpOptions): Promise<NdcgLossHvp<Float32Array>>;
+export function ndcgLossHvpAsync(scores: Float64Array, relevance: Float64Array, cotangentLoss: Float64Array, tangentScores: Float64Array, options?: NdcgLossHvpOptions): Promise<NdcgLossHvp<Float64Array>>;
+export function ndcgLossHvpAsync<A extends RealArray>(scores: A, relevance: A, cotangentLoss: A, tangentScores: A, options?: NdcgLossHvpOptions): Promise<NdcgLossHvp<RealArray>>;
+export async function ndcgLossHvpAsync(scores: RealArray, relevance: RealArray, cotangentLoss: RealArray, tangentScores: RealArray, options?: NdcgLossHvpOptions): Promise<NdcgLossHvp> {
+  const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_HVP_OPTIONS);
+  rr.sameDtype('ndcg_loss', 'cotangentLoss', cotangentLoss, rr_a.dtype);
+  rr.sameDtype('ndcg_loss', 'tangentScores', tangentScores, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('ndcg_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpScores = rr.allocate('ndcg_loss', 'hvp_scores', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.ndcgLossHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, cotangentLoss as Float32Array, tangentScores as Float32Array, hvpScores, hvpRegularizationStrength);
+    return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpScores = rr.allocate('ndcg_loss', 'hvp_scores', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.ndcgLossHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, cotangentLoss as Float64Array, tangentScores as Float64Array, hvpScores, hvpRegularizationStrength);
+  return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

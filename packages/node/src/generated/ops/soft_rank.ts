@@ -139,11 +139,70 @@ export interface SoftRankJvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link softRankHvp}, shaped as the gradients of {@link softRankVjp}:
+ * one per differentiable input, and one per param that has a gradient.
+ */
+export interface SoftRankHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `values` (same shape).
+   */
+  readonly values: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link softRankHvp} writes its products into (the `out` option), by input; an input left
+ * out gets a new array.
+ */
+export interface SoftRankHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `values`.
+   */
+  readonly values?: A | undefined;
+}
+
+/**
+ * Options of {@link softRankHvpAsync}: those of every softRank function, and the tangent of each
+ * param with a gradient.
+ */
+export interface SoftRankHvpOptions extends SoftRankOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link softRankHvp}: those of {@link softRankHvpAsync}, and `out`.
+ */
+export interface SoftRankHvpOutOptions<A extends RealArray = RealArray> extends SoftRankHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SoftRankHvpOut<A> | undefined;
+}
+
 const rr_SOFT_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_RANK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'out'];
 const rr_SOFT_RANK_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_RANK_JVP_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'tangentRegularizationStrength'];
 const rr_SOFT_RANK_JVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_JVP_OPTIONS, 'out'];
+const rr_SOFT_RANK_HVP_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SOFT_RANK_HVP_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_HVP_OPTIONS, 'out'];
+const rr_SOFT_RANK_HVP_OUT: readonly string[] = ['values'];
 
 /** Checks the arguments every softRank function shares; the dtype, shape and params for the addon. */
 function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined, known: readonly string[] = rr_SOFT_RANK_OPTIONS) {
@@ -365,6 +424,84 @@ export async function softRankJvpAsync(values: RealArray, tangentValues: RealArr
   const tangentRanks = rr.allocate('soft_rank', 'tangent_ranks', Float64Array, rr_a, ['n']);
   await native.softRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
   return tangentRanks;
+}
+
+/**
+ * Hessian-vector product of {@link softRank} (second order): the derivative of the gradients {@link
+ * softRankVjp} returns, at fixed cotangents, along the tangents, `tangentValues` for `values` and
+ * `options.tangentRegularizationStrength` (default 0) for `regularizationStrength` — the Hessian of
+ * ⟨cotangent, softRank(…)⟩ applied to them. Runs the forward and the product in one call inside the
+ * addon.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link SoftRankHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function softRankHvp(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SoftRankHvpOutOptions<Float32Array>): SoftRankHvp<Float32Array>;
+export function softRankHvp(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SoftRankHvpOutOptions<Float64Array>): SoftRankHvp<Float64Array>;
+export function softRankHvp<A extends RealArray>(values: A, cotangentRanks: A, tangentValues: A, options?: SoftRankHvpOutOptions<A>): SoftRankHvp<RealArray>;
+export function softRankHvp(values: RealArray, cotangentRanks: RealArray, tangentValues: RealArray, options?: SoftRankHvpOutOptions<RealArray>): SoftRankHvp {
+  const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_HVP_OUT_OPTIONS);
+  rr.sameDtype('soft_rank', 'cotangentRanks', cotangentRanks, rr_a.dtype);
+  rr.sameDtype('soft_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: SoftRankHvpOut = rr.outFields('soft_rank', options?.out, rr_SOFT_RANK_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
+    const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.softRankHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
+  const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.softRankHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link softRankHvp} on the libuv thread pool.
+ *
+ * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
+ *   Float32Array.
+ * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
+ * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SoftRankHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function softRankHvpAsync(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SoftRankHvpOptions): Promise<SoftRankHvp<Float32Array>>;
+export function softRankHvpAsync(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SoftRankHvpOptions): Promise<SoftRankHvp<Float64Array>>;
+export function softRankHvpAsync<A extends RealArray>(values: A, cotangentRanks: A, tangentValues: A, options?: SoftRankHvpOptions): Promise<SoftRankHvp<RealArray>>;
+export async function softRankHvpAsync(values: RealArray, cotangentRanks: RealArray, tangentValues: RealArray, options?: SoftRankHvpOptions): Promise<SoftRankHvp> {
+  const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_HVP_OPTIONS);
+  rr.sameDtype('soft_rank', 'cotangentRanks', cotangentRanks, rr_a.dtype);
+  rr.sameDtype('soft_rank', 'tangentValues', tangentValues, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('soft_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpValues = rr.allocate('soft_rank', 'hvp_values', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.softRankHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpValues = rr.allocate('soft_rank', 'hvp_values', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.softRankHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**

@@ -138,11 +138,80 @@ export interface SpearmanLossJvpOutOptions<A extends RealArray = RealArray> exte
   readonly out?: A | undefined;
 }
 
+/**
+ * Hessian-vector products from {@link spearmanLossHvp}, shaped as the gradients of {@link
+ * spearmanLossVjp}: one per differentiable input, and one per param that has a gradient.
+ */
+export interface SpearmanLossHvp<A extends RealArray = RealArray> {
+  /**
+   * Derivative along the tangents of the gradient with respect to `predictions` (same shape).
+   */
+  readonly predictions: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `targets` (same shape).
+   */
+  readonly targets: A;
+
+  /**
+   * Derivative along the tangents of the gradient with respect to `regularizationStrength`, summed
+   * over the rows.
+   */
+  readonly regularizationStrength: number;
+}
+
+/**
+ * Arrays {@link spearmanLossHvp} writes its products into (the `out` option), by input; an input
+ * left out gets a new array.
+ */
+export interface SpearmanLossHvpOut<A extends RealArray = RealArray> {
+  /**
+   * Where to write the product for `predictions`.
+   */
+  readonly predictions?: A | undefined;
+
+  /**
+   * Where to write the product for `targets`.
+   */
+  readonly targets?: A | undefined;
+}
+
+/**
+ * Options of {@link spearmanLossHvpAsync}: those of every spearmanLoss function, and the tangent of
+ * each param with a gradient.
+ */
+export interface SpearmanLossHvpOptions extends SpearmanLossOptions {
+  /**
+   * Tangent of `regularizationStrength`: the HVP adds the derivative along it (the same for every
+   * row).
+   *
+   * @defaultValue 0
+   */
+  readonly tangentRegularizationStrength?: number | undefined;
+}
+
+/**
+ * Options of {@link spearmanLossHvp}: those of {@link spearmanLossHvpAsync}, and `out`.
+ */
+export interface SpearmanLossHvpOutOptions<A extends RealArray = RealArray> extends SpearmanLossHvpOptions {
+  /**
+   * Arrays to write the products into and return, instead of new ones: each of the input's type and
+   * length, sharing no memory with an input, a cotangent, a tangent or another of them. Their
+   * contents are overwritten. Only the sync function takes it.
+   *
+   * @defaultValue new arrays
+   */
+  readonly out?: SpearmanLossHvpOut<A> | undefined;
+}
+
 const rr_SPEARMAN_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
 const rr_SPEARMAN_LOSS_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'out'];
 const rr_SPEARMAN_LOSS_GRADIENTS: readonly string[] = ['predictions', 'targets'];
 const rr_SPEARMAN_LOSS_JVP_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'tangentRegularizationStrength'];
 const rr_SPEARMAN_LOSS_JVP_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_JVP_OPTIONS, 'out'];
+const rr_SPEARMAN_LOSS_HVP_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'tangentRegularizationStrength'];
+const rr_SPEARMAN_LOSS_HVP_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_HVP_OPTIONS, 'out'];
+const rr_SPEARMAN_LOSS_HVP_OUT: readonly string[] = ['predictions', 'targets'];
 
 /** Checks the arguments every spearmanLoss function shares; the dtype, shape and params for the addon. */
 function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: SpearmanLossOptions | undefined, known: readonly string[] = rr_SPEARMAN_LOSS_OPTIONS) {
@@ -378,6 +447,96 @@ export async function spearmanLossJvpAsync(predictions: RealArray, targets: Real
   const tangentLoss = rr.allocate('spearman_loss', 'tangent_loss', Float64Array, rr_a, []);
   await native.spearmanLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
   return tangentLoss;
+}
+
+/**
+ * Hessian-vector product of {@link spearmanLoss} (second order): the derivative of the gradients
+ * {@link spearmanLossVjp} returns, at fixed cotangents, along the tangents, `tangentPredictions`
+ * for `predictions` and `tangentTargets` for `targets` and `options.tangentRegularizationStrength`
+ * (default 0) for `regularizationStrength` — the Hessian of ⟨cotangent, spearmanLoss(…)⟩ applied to
+ * them. Runs the forward and the product in one call inside the addon.
+ *
+ * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
+ * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param cotangentLoss - Cotangent of `loss`: B values, one per row, of the input's type.
+ * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
+ *   type.
+ * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ *   products); see {@link SpearmanLossHvpOutOptions}.
+ * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
+ *   the `out` array where given) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
+ *   memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
+ *   is out of range (the core's message), or an `out` array has the wrong length.
+ */
+export function spearmanLossHvp(predictions: Float32Array, targets: Float32Array, cotangentLoss: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossHvpOutOptions<Float32Array>): SpearmanLossHvp<Float32Array>;
+export function spearmanLossHvp(predictions: Float64Array, targets: Float64Array, cotangentLoss: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossHvpOutOptions<Float64Array>): SpearmanLossHvp<Float64Array>;
+export function spearmanLossHvp<A extends RealArray>(predictions: A, targets: A, cotangentLoss: A, tangentPredictions: A, tangentTargets: A, options?: SpearmanLossHvpOutOptions<A>): SpearmanLossHvp<RealArray>;
+export function spearmanLossHvp(predictions: RealArray, targets: RealArray, cotangentLoss: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossHvpOutOptions<RealArray>): SpearmanLossHvp {
+  const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_HVP_OUT_OPTIONS);
+  rr.sameDtype('spearman_loss', 'cotangentLoss', cotangentLoss, rr_a.dtype);
+  rr.sameDtype('spearman_loss', 'tangentPredictions', tangentPredictions, rr_a.dtype);
+  rr.sameDtype('spearman_loss', 'tangentTargets', tangentTargets, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  const rr_out: SpearmanLossHvpOut = rr.outFields('spearman_loss', options?.out, rr_SPEARMAN_LOSS_HVP_OUT);
+  if (rr_a.dtype === 'f32') {
+    const hvpPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets });
+    const hvpTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets, 'out.predictions': hvpPredictions });
+    const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    native.spearmanLossHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, cotangentLoss as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+    return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets });
+  const hvpTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets, 'out.predictions': hvpPredictions });
+  const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  native.spearmanLossHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, cotangentLoss as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+  return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+}
+
+/**
+ * {@link spearmanLossHvp} on the libuv thread pool.
+ *
+ * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
+ * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
+ *   or Float32Array (the same type as the first input).
+ * @param cotangentLoss - Cotangent of `loss`: B values, one per row, of the input's type.
+ * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
+ *   type.
+ * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, the params and their tangents; see {@link
+ *   SpearmanLossHvpOptions}.
+ * @returns A promise of the products, shaped as the gradients: one array per differentiable input
+ *   (same shape) and a number per param with a gradient (summed over the rows).
+ * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
+ *   type), an option has the wrong type, or an enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
+ *   param is out of range (the core's message).
+ */
+export function spearmanLossHvpAsync(predictions: Float32Array, targets: Float32Array, cotangentLoss: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossHvpOptions): Promise<SpearmanLossHvp<Float32Array>>;
+export function spearmanLossHvpAsync(predictions: Float64Array, targets: Float64Array, cotangentLoss: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossHvpOptions): Promise<SpearmanLossHvp<Float64Array>>;
+export function spearmanLossHvpAsync<A extends RealArray>(predictions: A, targets: A, cotangentLoss: A, tangentPredictions: A, tangentTargets: A, options?: SpearmanLossHvpOptions): Promise<SpearmanLossHvp<RealArray>>;
+export async function spearmanLossHvpAsync(predictions: RealArray, targets: RealArray, cotangentLoss: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossHvpOptions): Promise<SpearmanLossHvp> {
+  const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_HVP_OPTIONS);
+  rr.sameDtype('spearman_loss', 'cotangentLoss', cotangentLoss, rr_a.dtype);
+  rr.sameDtype('spearman_loss', 'tangentPredictions', tangentPredictions, rr_a.dtype);
+  rr.sameDtype('spearman_loss', 'tangentTargets', tangentTargets, rr_a.dtype);
+  const rr_tangentRegularizationStrength = rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
+  if (rr_a.dtype === 'f32') {
+    const hvpPredictions = rr.allocate('spearman_loss', 'hvp_predictions', Float32Array, rr_a, ['n']);
+    const hvpTargets = rr.allocate('spearman_loss', 'hvp_targets', Float32Array, rr_a, ['n']);
+    const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
+    await native.spearmanLossHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, cotangentLoss as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+    return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
+  }
+  const hvpPredictions = rr.allocate('spearman_loss', 'hvp_predictions', Float64Array, rr_a, ['n']);
+  const hvpTargets = rr.allocate('spearman_loss', 'hvp_targets', Float64Array, rr_a, ['n']);
+  const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
+  await native.spearmanLossHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, cotangentLoss as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+  return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
 /**
