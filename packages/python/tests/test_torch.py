@@ -323,27 +323,6 @@ def test_jacrev_of_soft_rank_is_exact() -> None:
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
-def test_forward_mode_raises_never_zeros(op: str, path: str) -> None:
-    """No JVP kernel yet: every forward-mode entry point raises, naming the op."""
-    x, f = _diff_and_fn(op)
-    message = f"^{op}: forward-mode derivatives"
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.jvp(f, (x,), (torch.ones_like(x),))
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.jacfwd(f)(x)
-    with pytest.raises(NotImplementedError, match=message), torch.autograd.forward_ad.dual_level():
-        f(torch.autograd.forward_ad.make_dual(x, torch.ones_like(x)))
-    # A tangent on ε alone is forward mode too.
-    inputs = {n: t.detach() for n, t in tensors(op, (3, 5)).items()}
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.jvp(
-            lambda e: apply(op, inputs, regularization_strength=e),
-            (torch.tensor(0.6, dtype=torch.float64),),
-            (torch.tensor(1.0, dtype=torch.float64),),
-        )
-
-
-@pytest.mark.parametrize("op", OP_NAMES)
 def test_second_order_raises_never_detached(op: str, path: str) -> None:
     """No second-order kernel yet: a gradient taken with create_graph=True keeps the graph (and
     its values), and differentiating it raises, naming the op, in every way a user can ask."""
@@ -366,7 +345,7 @@ def test_second_order_raises_never_detached(op: str, path: str) -> None:
         torch.autograd.grad(ge, [eps])
     with pytest.raises(NotImplementedError, match=message):
         torch.func.grad(lambda a: torch.func.grad(lambda b: f(b).square().sum())(a).sum())(x)
-    with pytest.raises(NotImplementedError, match=f"^{op}: (second-order|forward-mode)"):
+    with pytest.raises(NotImplementedError, match=message):
         torch.func.hessian(lambda a: f(a).square().sum())(x)
     with pytest.raises(NotImplementedError, match=message):
         torch.autograd.gradgradcheck(lambda a: f(a).square().sum(), [v])

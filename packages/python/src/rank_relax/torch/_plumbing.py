@@ -5,9 +5,11 @@ The public functions (generated, in ``_generated.py``) check their inputs and vi
 custom ops run a native kernel on those tensors with :func:`run` (opaque to the compiler: it is
 the op's implementation). Tensors on another device are computed on the CPU and moved back.
 
-Derivatives are exact or refused: no op has a forward-mode (JVP) kernel or a second-order kernel
-yet, so a forward-mode transform raises :func:`forward_mode_error` and differentiating a gradient
-raises :func:`second_order_error`, never a zero tangent or a gradient detached from the graph.
+Derivatives are exact or refused: reverse mode runs each op's backward kernel and forward mode its
+JVP kernel (on the tensors :func:`save` keeps for both, with :func:`tangent` and
+:func:`param_tangent` standing in for a missing tangent); no op has a second-order kernel yet, so
+differentiating a gradient or a tangent raises :func:`second_order_error`, never a zero or a
+tensor detached from the graph.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ __all__ = [
     "forward_mode_error",
     "int_param",
     "list_param",
+    "op_params",
     "param_grad",
+    "param_tangent",
     "real_param",
     "result",
     "rows",
@@ -38,6 +42,7 @@ __all__ = [
     "save",
     "saved",
     "second_order_error",
+    "tangent",
     "vmap_rule",
 ]
 
@@ -121,6 +126,12 @@ def as_tensor(value: Tensor | float) -> Tensor:
     return torch.tensor(value, dtype=torch.float64)
 
 
+def op_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Params as the custom ops take them: a real param that the eager path kept as a float, as a
+    0-d tensor (ints, strings and lists as they are)."""
+    return tuple(as_tensor(p) if type(p) is float else p for p in params)
+
+
 def eager(*tensors: Tensor) -> bool:
     """Whether a call can take the eager path (the ``torch.autograd.Function``) rather than the
     custom ops: not while compiling or exporting, and only for plain tensors with no dispatch mode
@@ -158,15 +169,20 @@ _SAVED = object()
 
 
 def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
-    """Saves the tensors the backward reads, and the params (tensor params with the tensors)."""
+    """Saves the tensors the backward and the JVP read (the same: saves and residuals), and the
+    params (tensor params with the tensors). Autograd drops the forward-mode copy once the forward
+    has run, so it costs nothing outside forward mode."""
     for p in params:
         if isinstance(p, Tensor):
             break
     else:  # the common case: no tensor param
         ctx.save_for_backward(*tensors)
+        ctx.save_for_forward(*tensors)
         ctx.rr_params = params
         return
-    ctx.save_for_backward(*tensors, *(p for p in params if isinstance(p, Tensor)))
+    everything = (*tensors, *(p for p in params if isinstance(p, Tensor)))
+    ctx.save_for_backward(*everything)
+    ctx.save_for_forward(*everything)
     ctx.rr_params = tuple(_SAVED if isinstance(p, Tensor) else p for p in params)
     ctx.rr_count = len(tensors)
 
@@ -266,10 +282,10 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
 
 
 def forward_mode_error(op: str) -> NotImplementedError:
-    """What a forward-mode derivative of ``op`` raises (it has no JVP kernel yet)."""
+    """What a forward-mode derivative of ``op`` raises where the op has no JVP kernel."""
     return NotImplementedError(
         f"{op}: forward-mode derivatives (torch.func.jvp, torch.func.jacfwd, torch.func.hessian, "
-        "torch.autograd.forward_ad) are not implemented yet; use reverse mode (backward, "
+        "torch.autograd.forward_ad) are not implemented for this op; use reverse mode (backward, "
         "torch.autograd.grad, torch.func.grad, torch.func.vjp, torch.func.jacrev)"
     )
 
@@ -294,8 +310,8 @@ class _FirstOrder(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(op: str, kernel: Callable[..., Any], *args: Any) -> Any:  # type: ignore[override]
-        return kernel(*args)
+    def forward(op: str, call: _Call, *tensors: Tensor) -> Any:  # type: ignore[override]
+        return call(tensors)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -310,9 +326,37 @@ class _FirstOrder(torch.autograd.Function):
         raise second_order_error(ctx.rr_op)
 
 
+def tangent(value: Tensor | None, like: Tensor) -> Tensor:
+    """An input's tangent as the JVP kernel reads it: zeros (of the ``[batch, n]`` ``like``) where
+    the input has none, since autograd passes None for an input it does not differentiate."""
+    return torch.zeros_like(like) if value is None else value
+
+
+def param_tangent(value: Tensor | None, like: Tensor) -> Tensor:
+    """A real param's tangent (the ε tangent) as a 0-d tensor: 0 where ε is a number or a tensor
+    without a tangent."""
+    return like.new_zeros(()) if value is None else value.reshape(())
+
+
+class _Call:
+    """A kernel and its arguments other than tensors, which the tensors fill in: one opaque value,
+    so a generated vmap rule sees only the tensors (not a param list's items)."""
+
+    __slots__ = ("args", "kernel")
+
+    def __init__(self, kernel: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.kernel = kernel
+        self.args = tuple(_SAVED if isinstance(a, Tensor) else a for a in args)
+
+    def __call__(self, tensors: tuple[Tensor, ...]) -> Any:
+        rest = iter(tensors)
+        return self.kernel(*(next(rest) if a is _SAVED else a for a in self.args))
+
+
 def first_order(op: str, kernel: Callable[..., Any], *args: Any) -> Any:
-    """Runs ``op``'s backward ``kernel`` on ``args`` (its tensors and params); while autograd
-    records, through :class:`_FirstOrder`, so a derivative of the gradient raises."""
+    """Runs ``op``'s backward or JVP ``kernel`` on ``args`` (its tensors and params); while autograd
+    records, through :class:`_FirstOrder`, so a derivative of the result raises."""
     if not torch.is_grad_enabled():
         return kernel(*args)
-    return _FirstOrder.apply(op, kernel, *args)
+    tensors = tuple(a for a in args if isinstance(a, Tensor))
+    return _FirstOrder.apply(op, _Call(kernel, args), *tensors)

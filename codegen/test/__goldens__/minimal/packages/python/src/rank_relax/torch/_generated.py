@@ -2,10 +2,10 @@
 """The PyTorch API of rank-relax: differentiable custom ops, one public function per op.
 
 Generated from codegen/test/fixtures/minimal.yaml; the plumbing the functions share is in the
-hand-written ``_plumbing.py``. Each op is two ``torch.library`` custom ops,
-``torch.ops.rank_relax.<op>_forward`` and ``<op>_backward``, with fake implementations and an
-autograd registration; the same kernels and rules also form a ``torch.autograd.Function``, which
-eager calls use when nothing needs the custom op.
+hand-written ``_plumbing.py``. Each op is ``torch.library`` custom ops,
+``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with a JVP kernel,
+``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules
+also form a ``torch.autograd.Function``, which eager calls use when nothing needs the custom op.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ class _rr_SoftRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) raises: the op has no JVP kernel.
     """
 
     @staticmethod
