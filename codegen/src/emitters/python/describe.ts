@@ -11,6 +11,7 @@ import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
+import { secondOrderNote } from './torch.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
@@ -94,7 +95,7 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
           ? 'Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`) and differentiating the gradient ' +
             '(`create_graph=True`) raise `NotImplementedError` naming the op. '
           : 'Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`, a tangent of ε included) is exact: ' +
-            'a JVP kernel. Differentiating the gradient (`create_graph=True`) raises `NotImplementedError` naming the op. ') +
+            `a JVP kernel. ${secondOrderNote(op, '`')} `) +
         'CUDA tensors are computed on the CPU and returned on their device.'
       );
     case 'jax':

@@ -11,8 +11,10 @@
 //   the path outside the compiler when the eager one can't be taken: functorch transforms need a
 //   Function of that form, which the custom op's own autograd registration is not;
 // - forward mode in both Functions' `jvp`: the JVP kernel on the saved tensors, the input tangents
-//   and the ε tangent; the backward and JVP kernels run through `_plumbing.first_order`, so
-//   differentiating a gradient or a tangent raises rather than coming back zero;
+//   and the ε tangent, through `_plumbing.first_order` (differentiating a tangent raises);
+// - second order by `_plumbing.backward` and the op's `_plumbing.SecondOrder` rule: where the op is
+//   piecewise linear (spec `piecewise_linear`) and ε a constant, the backward is differentiable
+//   exactly (the JVP kernel in the cotangent, zero elsewhere); anywhere else it raises, saying why;
 // - the public function with torchsort-style keyword arguments.
 import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
@@ -20,13 +22,27 @@ import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/t
 import { opDocstring, type Flavour } from './docs.ts';
 import { axisArgs, enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
+import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, scalars, writes } from './rust.ts';
 import { isItemRow } from '../../ir/shape.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { pythonDefault, pythonIdent } from './names.ts';
+import { pythonDefault, pythonEnumValue, pythonIdent } from './names.ts';
+
+/** What differentiating the gradient does, in an op's docs (`tick`: the code quote). */
+export function secondOrderNote(op: OpIR, tick: string): string {
+  const code = (t: string) => `${tick}${t}${tick}`;
+  if (op.piecewiseLinear === null || op.jvp === null) {
+    return `Differentiating the gradient (${code('create_graph=True')}) raises ${code('NotImplementedError')}.`;
+  }
+  const where = op.piecewiseLinear.map((w) => w.values.map((v) => code(`${pythonName(w.param.name)}="${v.name.spec}"`)).join(' or ')).join(' and ');
+  return (
+    `Second order (${code('create_graph=True')}, ${code('torch.func.hessian')}, ${code('gradgradcheck')}) is exact with ${where} ` +
+    'and a constant ε, where the op is piecewise linear; otherwise (or differentiating with respect to ε) it raises ' +
+    `${code('NotImplementedError')} saying why.`
+  );
+}
 
 /** How the PyTorch functions differ from the NumPy ones, in an op's docstring. */
 function flavour(op: OpIR): Flavour {
@@ -35,7 +51,7 @@ function flavour(op: OpIR): Flavour {
       ? 'Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and differentiating the ' +
         'gradient (``create_graph=True``) raise ``NotImplementedError``.'
       : 'Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too: a JVP kernel, ' +
-        'also a custom op. Differentiating the gradient (``create_graph=True``) raises ``NotImplementedError``.';
+        `also a custom op. ${secondOrderNote(op, '``')}`;
   return {
     array: 'tensor',
     notes: [
@@ -206,6 +222,32 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   ];
 }
 
+/** How the backward is differentiated (`_plumbing.SecondOrder`): where the op is piecewise linear
+ * (spec `piecewise_linear`), exactly through its JVP kernel; elsewhere it raises, saying why. */
+function renderSecondOrder(op: OpIR): string[] {
+  const name = local(op.name.snake);
+  // `linear=` is the call's argument, four columns in, after the `linear=`.
+  const linear =
+    op.piecewiseLinear === null
+      ? 'None'
+      : pyDict(
+          4 + 'linear='.length,
+          op.piecewiseLinear.map((w) => [pyStr(pythonName(w.param.name)), pyTuple(8, w.values.map((v) => pythonEnumValue(v)))] as const),
+        );
+  return pyCall(0, `${name}_second_order = ${PRIVATE}.SecondOrder`, [
+    pyStr(op.name.spec),
+    `backward=${name}_backward`,
+    `jvp=${op.jvp === null ? 'None' : `${name}_jvp`}`,
+    `inputs=${op.inputs.length}`,
+    `params=${pyTuple(8, op.params.map((p) => pyStr(pythonName(p.name))))}`,
+    `grad_params=${pyTuple(8, op.paramGrads.map((g) => pyStr(pythonName(g.of.name))))}`,
+    `linear=${linear}`,
+    `state=${op.saves.length + op.residuals.length}`,
+    `cotangents=${op.cotangents.length}`,
+    `grads=${op.grads.length}`,
+  ]);
+}
+
 /** The custom ops' autograd: setup_context and the backward rule over the backward op. */
 function renderAutograd(op: OpIR): string[] {
   const name = local(op.name.snake);
@@ -234,8 +276,8 @@ function renderAutograd(op: OpIR): string[] {
     `    ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(4, tensors, local('tensors')),
     ...pyAssign(4, ps, local('params')),
-    ...pyUnpack(4, bwdOuts, `${PRIVATE}.first_order`, [pyStr(op.name.spec), `${name}_backward`, ...bwdArgs]),
     `    ${needs} = ctx.needs_input_grad`,
+    ...pyUnpack(4, bwdOuts, `${PRIVATE}.backward`, [`${name}_second_order`, needs, `${name}_backward`, ...bwdArgs]),
     ...pyDisplay(4, 'return ', '(', gradients(op, needs, 8, (k) => ps[k] ?? ''), ')'),
     '',
     '',
@@ -279,7 +321,7 @@ function renderFunction(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${PRIVATE}.run`, items, '[0]')
       : pyUnpack(indent, targets, `${PRIVATE}.run`, items);
   };
-  const backward = [pyStr(op.name.spec), `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
+  const backward = [`${local(op.name.snake)}_second_order`, needs, `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
   const returned = outputs.length === 1 ? (outputs[0] ?? '') : `${outputs.join(', ')}`;
   return [
     `class ${local(op.name.pascal)}(torch.autograd.Function):`,
@@ -304,8 +346,8 @@ function renderFunction(op: OpIR): string[] {
     ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
     `        ${local('tensors')}, ${params} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(8, tensors, local('tensors')),
-    ...pyUnpack(8, bwdOuts, `${PRIVATE}.first_order`, backward),
     `        ${needs} = ctx.needs_input_grad`,
+    ...pyUnpack(8, bwdOuts, `${PRIVATE}.backward`, backward),
     ...pyDisplay(8, 'return ', '(', gradients(op, needs, 12, (k) => `${params}[${k}]`), ')'),
     '',
     ...(op.jvp === null ? jvpRefused(op) : jvpRule(op, op.outputs.map((o) => o.name.spec))),
@@ -346,6 +388,7 @@ function jvpRule(op: OpIR, returned: readonly string[]): string[] {
   const outOf = new Map(writes(jvp).map((b) => [b.of ?? '', pythonName(b.name)]));
   const args = [
     pyStr(op.name.spec),
+    `${PRIVATE}.OF_JVP`,
     `${local(op.name.snake)}_jvp`,
     ...reads(jvp).map((b) => pythonName(b.name)),
     `*${PRIVATE}.op_params(${local('params')})`,
@@ -455,6 +498,8 @@ function renderOp(op: OpIR): string[] {
     ...renderCustomOp(op, 'backward'),
     ...blank,
     ...(op.jvp === null ? [] : [...renderCustomOp(op, 'jvp'), ...blank]),
+    ...renderSecondOrder(op),
+    ...blank,
     ...renderAutograd(op),
     ...blank,
     ...renderFunction(op),

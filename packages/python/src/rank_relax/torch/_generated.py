@@ -2,7 +2,7 @@
 """The PyTorch API of rank-relax: differentiable custom ops, one public function per op.
 
 Generated from bindings-spec/rank-relax.yaml; the plumbing the functions share is in the
-hand-written ``_plumbing.py``. Each op is ``torch.library`` custom ops,
+hand-written ``_plumbing.py``. Each op has ``torch.library`` custom ops,
 ``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with a JVP kernel,
 ``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules
 also form a ``torch.autograd.Function``, which eager calls use when nothing needs the custom op.
@@ -184,6 +184,20 @@ def _rr_ndcg_loss_jvp_fake(
     return _rr.fake(scores, (scores.shape[0],))
 
 
+_rr_ndcg_loss_second_order = _rr.SecondOrder(
+    "ndcg_loss",
+    backward=_rr_ndcg_loss_backward,
+    jvp=_rr_ndcg_loss_jvp,
+    inputs=2,
+    params=("regularization_strength", "regularization"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=4,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``ndcg_loss`` reads."""
     scores, relevance, regularization_strength, regularization = inputs
@@ -204,8 +218,10 @@ def _rr_ndcg_loss_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     scores, relevance, ranks, permutation = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_scores, grad_regularization_strength = _rr.first_order(
-        "ndcg_loss",
+    _rr_needs = ctx.needs_input_grad
+    grad_scores, grad_regularization_strength = _rr.backward(
+        _rr_ndcg_loss_second_order,
+        _rr_needs,
         _rr_ndcg_loss_backward,
         scores,
         relevance,
@@ -215,7 +231,6 @@ def _rr_ndcg_loss_backward_rule(
         regularization_strength,
         regularization,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_scores if _rr_needs[0] else None,
         None,
@@ -261,8 +276,10 @@ class _rr_NdcgLoss(torch.autograd.Function):
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         scores, relevance, ranks, permutation = _rr_tensors
-        grad_scores, grad_regularization_strength = _rr.first_order(
-            "ndcg_loss",
+        _rr_needs = ctx.needs_input_grad
+        grad_scores, grad_regularization_strength = _rr.backward(
+            _rr_ndcg_loss_second_order,
+            _rr_needs,
             _rr_ndcg_loss_backward_impl,
             scores,
             relevance,
@@ -271,7 +288,6 @@ class _rr_NdcgLoss(torch.autograd.Function):
             cotangent_loss,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_scores if _rr_needs[0] else None,
             None,
@@ -287,6 +303,7 @@ class _rr_NdcgLoss(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], scores)
         tangent_loss = _rr.first_order(
             "ndcg_loss",
+            _rr.OF_JVP,
             _rr_ndcg_loss_jvp,
             scores,
             relevance,
@@ -319,6 +336,7 @@ class _rr_NdcgLossTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], scores)
         tangent_loss = _rr.first_order(
             "ndcg_loss",
+            _rr.OF_JVP,
             _rr_ndcg_loss_jvp,
             scores,
             relevance,
@@ -540,6 +558,20 @@ def _rr_neural_sort_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1], values.shape[1]))
 
 
+_rr_neural_sort_second_order = _rr.SecondOrder(
+    "neural_sort",
+    backward=_rr_neural_sort_backward,
+    jvp=_rr_neural_sort_jvp,
+    inputs=1,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_neural_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``neural_sort`` reads."""
     values, regularization_strength, direction = inputs
@@ -555,8 +587,10 @@ def _rr_neural_sort_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation_matrix = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "neural_sort",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_neural_sort_second_order,
+        _rr_needs,
         _rr_neural_sort_backward,
         values,
         permutation_matrix,
@@ -564,7 +598,6 @@ def _rr_neural_sort_backward_rule(
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -603,15 +636,16 @@ class _rr_NeuralSort(torch.autograd.Function):
     def backward(ctx: Any, cotangent_permutation_matrix: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation_matrix = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "neural_sort",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_neural_sort_second_order,
+            _rr_needs,
             _rr_neural_sort_backward_impl,
             values,
             permutation_matrix,
             cotangent_permutation_matrix,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -626,6 +660,7 @@ class _rr_NeuralSort(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_permutation_matrix = _rr.first_order(
             "neural_sort",
+            _rr.OF_JVP,
             _rr_neural_sort_jvp,
             values,
             permutation_matrix,
@@ -656,6 +691,7 @@ class _rr_NeuralSortTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_permutation_matrix = _rr.first_order(
             "neural_sort",
+            _rr.OF_JVP,
             _rr_neural_sort_jvp,
             values,
             permutation_matrix,
@@ -883,6 +919,20 @@ def _rr_neural_sort_apply_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_neural_sort_apply_second_order = _rr.SecondOrder(
+    "neural_sort_apply",
+    backward=_rr_neural_sort_apply_backward,
+    jvp=_rr_neural_sort_apply_jvp,
+    inputs=2,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=2,
+    cotangents=1,
+    grads=2,
+)
+
+
 def _rr_neural_sort_apply_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``neural_sort_apply`` reads."""
     values, payload, regularization_strength, direction = inputs
@@ -897,8 +947,10 @@ def _rr_neural_sort_apply_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, payload = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_payload, grad_regularization_strength = _rr.first_order(
-        "neural_sort_apply",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_payload, grad_regularization_strength = _rr.backward(
+        _rr_neural_sort_apply_second_order,
+        _rr_needs,
         _rr_neural_sort_apply_backward,
         values,
         payload,
@@ -906,7 +958,6 @@ def _rr_neural_sort_apply_backward_rule(
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         grad_payload if _rr_needs[1] else None,
@@ -947,15 +998,16 @@ class _rr_NeuralSortApply(torch.autograd.Function):
     def backward(ctx: Any, cotangent_output: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, payload = _rr_tensors
-        grad_values, grad_payload, grad_regularization_strength = _rr.first_order(
-            "neural_sort_apply",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_payload, grad_regularization_strength = _rr.backward(
+            _rr_neural_sort_apply_second_order,
+            _rr_needs,
             _rr_neural_sort_apply_backward_impl,
             values,
             payload,
             cotangent_output,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             grad_payload if _rr_needs[1] else None,
@@ -972,6 +1024,7 @@ class _rr_NeuralSortApply(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_output = _rr.first_order(
             "neural_sort_apply",
+            _rr.OF_JVP,
             _rr_neural_sort_apply_jvp,
             values,
             payload,
@@ -1004,6 +1057,7 @@ class _rr_NeuralSortApplyTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_output = _rr.first_order(
             "neural_sort_apply",
+            _rr.OF_JVP,
             _rr_neural_sort_apply_jvp,
             values,
             payload,
@@ -1217,6 +1271,20 @@ def _rr_sigmoid_rank_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_sigmoid_rank_second_order = _rr.SecondOrder(
+    "sigmoid_rank",
+    backward=_rr_sigmoid_rank_backward,
+    jvp=_rr_sigmoid_rank_jvp,
+    inputs=1,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=1,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_sigmoid_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``sigmoid_rank`` reads."""
     values, regularization_strength, direction = inputs
@@ -1231,15 +1299,16 @@ def _rr_sigmoid_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     (values,) = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "sigmoid_rank",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_sigmoid_rank_second_order,
+        _rr_needs,
         _rr_sigmoid_rank_backward,
         values,
         cotangent_ranks,
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -1278,14 +1347,15 @@ class _rr_SigmoidRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         (values,) = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "sigmoid_rank",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_sigmoid_rank_second_order,
+            _rr_needs,
             _rr_sigmoid_rank_backward_impl,
             values,
             cotangent_ranks,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -1300,6 +1370,7 @@ class _rr_SigmoidRank(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_ranks = _rr.first_order(
             "sigmoid_rank",
+            _rr.OF_JVP,
             _rr_sigmoid_rank_jvp,
             values,
             tangent_values,
@@ -1329,6 +1400,7 @@ class _rr_SigmoidRankTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_ranks = _rr.first_order(
             "sigmoid_rank",
+            _rr.OF_JVP,
             _rr_sigmoid_rank_jvp,
             values,
             tangent_values,
@@ -1551,6 +1623,20 @@ def _rr_soft_quantile_jvp_fake(
     return _rr.fake(values, (values.shape[0], len(quantiles)))
 
 
+_rr_soft_quantile_second_order = _rr.SecondOrder(
+    "soft_quantile",
+    backward=_rr_soft_quantile_backward,
+    jvp=_rr_soft_quantile_jvp,
+    inputs=1,
+    params=("quantiles", "regularization_strength", "regularization"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_quantile_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_quantile`` reads."""
     values, quantiles, regularization_strength, regularization = inputs
@@ -1566,8 +1652,10 @@ def _rr_soft_quantile_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     quantiles, regularization_strength, regularization = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_quantile",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_quantile_second_order,
+        _rr_needs,
         _rr_soft_quantile_backward,
         values,
         permutation,
@@ -1576,7 +1664,6 @@ def _rr_soft_quantile_backward_rule(
         regularization_strength,
         regularization,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         None,
@@ -1617,15 +1704,16 @@ class _rr_SoftQuantile(torch.autograd.Function):
     def backward(ctx: Any, cotangent_result: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_quantile",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_quantile_second_order,
+            _rr_needs,
             _rr_soft_quantile_backward_impl,
             values,
             permutation,
             cotangent_result,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             None,
@@ -1641,6 +1729,7 @@ class _rr_SoftQuantile(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_result = _rr.first_order(
             "soft_quantile",
+            _rr.OF_JVP,
             _rr_soft_quantile_jvp,
             values,
             permutation,
@@ -1671,6 +1760,7 @@ class _rr_SoftQuantileTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_result = _rr.first_order(
             "soft_quantile",
+            _rr.OF_JVP,
             _rr_soft_quantile_jvp,
             values,
             permutation,
@@ -1701,9 +1791,11 @@ def soft_quantile(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
@@ -1914,6 +2006,20 @@ def _rr_soft_rank_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_soft_rank_second_order = _rr.SecondOrder(
+    "soft_rank",
+    backward=_rr_soft_rank_backward,
+    jvp=_rr_soft_rank_jvp,
+    inputs=1,
+    params=("regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=3,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_rank`` reads."""
     values, regularization_strength, regularization, direction = inputs
@@ -1933,8 +2039,10 @@ def _rr_soft_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, ranks, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_rank",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_rank_second_order,
+        _rr_needs,
         _rr_soft_rank_backward,
         values,
         ranks,
@@ -1944,7 +2052,6 @@ def _rr_soft_rank_backward_rule(
         regularization,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -1985,8 +2092,10 @@ class _rr_SoftRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, ranks, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_rank",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_rank_second_order,
+            _rr_needs,
             _rr_soft_rank_backward_impl,
             values,
             ranks,
@@ -1994,7 +2103,6 @@ class _rr_SoftRank(torch.autograd.Function):
             cotangent_ranks,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -2010,6 +2118,7 @@ class _rr_SoftRank(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_ranks = _rr.first_order(
             "soft_rank",
+            _rr.OF_JVP,
             _rr_soft_rank_jvp,
             values,
             ranks,
@@ -2041,6 +2150,7 @@ class _rr_SoftRankTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_ranks = _rr.first_order(
             "soft_rank",
+            _rr.OF_JVP,
             _rr_soft_rank_jvp,
             values,
             ranks,
@@ -2073,9 +2183,11 @@ def soft_rank(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -2276,6 +2388,20 @@ def _rr_soft_sort_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_soft_sort_second_order = _rr.SecondOrder(
+    "soft_sort",
+    backward=_rr_soft_sort_backward,
+    jvp=_rr_soft_sort_jvp,
+    inputs=1,
+    params=("regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_sort`` reads."""
     values, regularization_strength, regularization, direction = inputs
@@ -2291,8 +2417,10 @@ def _rr_soft_sort_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_sort",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_sort_second_order,
+        _rr_needs,
         _rr_soft_sort_backward,
         values,
         permutation,
@@ -2301,7 +2429,6 @@ def _rr_soft_sort_backward_rule(
         regularization,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -2342,15 +2469,16 @@ class _rr_SoftSort(torch.autograd.Function):
     def backward(ctx: Any, cotangent_sorted: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_sort",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_sort_second_order,
+            _rr_needs,
             _rr_soft_sort_backward_impl,
             values,
             permutation,
             cotangent_sorted,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -2366,6 +2494,7 @@ class _rr_SoftSort(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_sorted = _rr.first_order(
             "soft_sort",
+            _rr.OF_JVP,
             _rr_soft_sort_jvp,
             values,
             permutation,
@@ -2396,6 +2525,7 @@ class _rr_SoftSortTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
         tangent_sorted = _rr.first_order(
             "soft_sort",
+            _rr.OF_JVP,
             _rr_soft_sort_jvp,
             values,
             permutation,
@@ -2425,9 +2555,11 @@ def soft_sort(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -2636,6 +2768,20 @@ def _rr_soft_topk_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_soft_topk_second_order = _rr.SecondOrder(
+    "soft_topk",
+    backward=_rr_soft_topk_backward,
+    jvp=_rr_soft_topk_jvp,
+    inputs=1,
+    params=("k", "regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_topk_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_topk`` reads."""
     values, k, regularization_strength, regularization, direction = inputs
@@ -2651,8 +2797,10 @@ def _rr_soft_topk_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     k, regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_topk",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_topk_second_order,
+        _rr_needs,
         _rr_soft_topk_backward,
         values,
         permutation,
@@ -2662,7 +2810,6 @@ def _rr_soft_topk_backward_rule(
         regularization,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         None,
@@ -2705,15 +2852,16 @@ class _rr_SoftTopk(torch.autograd.Function):
     def backward(ctx: Any, cotangent_mask: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_topk",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_topk_second_order,
+            _rr_needs,
             _rr_soft_topk_backward_impl,
             values,
             permutation,
             cotangent_mask,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             None,
@@ -2730,6 +2878,7 @@ class _rr_SoftTopk(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_mask = _rr.first_order(
             "soft_topk",
+            _rr.OF_JVP,
             _rr_soft_topk_jvp,
             values,
             permutation,
@@ -2760,6 +2909,7 @@ class _rr_SoftTopkTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_mask = _rr.first_order(
             "soft_topk",
+            _rr.OF_JVP,
             _rr_soft_topk_jvp,
             values,
             permutation,
@@ -2792,9 +2942,11 @@ def soft_topk(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
@@ -3033,6 +3185,20 @@ def _rr_spearman_loss_jvp_fake(
     return _rr.fake(predictions, (predictions.shape[0],))
 
 
+_rr_spearman_loss_second_order = _rr.SecondOrder(
+    "spearman_loss",
+    backward=_rr_spearman_loss_backward,
+    jvp=_rr_spearman_loss_jvp,
+    inputs=2,
+    params=("regularization_strength", "regularization"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=6,
+    cotangents=1,
+    grads=2,
+)
+
+
 def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``spearman_loss`` reads."""
     predictions, targets, regularization_strength, regularization = inputs
@@ -3067,8 +3233,10 @@ def _rr_spearman_loss_backward_rule(
         target_permutation,
     ) = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_predictions, grad_targets, grad_regularization_strength = _rr.first_order(
-        "spearman_loss",
+    _rr_needs = ctx.needs_input_grad
+    grad_predictions, grad_targets, grad_regularization_strength = _rr.backward(
+        _rr_spearman_loss_second_order,
+        _rr_needs,
         _rr_spearman_loss_backward,
         predictions,
         targets,
@@ -3080,7 +3248,6 @@ def _rr_spearman_loss_backward_rule(
         regularization_strength,
         regularization,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_predictions if _rr_needs[0] else None,
         grad_targets if _rr_needs[1] else None,
@@ -3144,8 +3311,10 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             target_ranks,
             target_permutation,
         ) = _rr_tensors
-        grad_predictions, grad_targets, grad_regularization_strength = _rr.first_order(
-            "spearman_loss",
+        _rr_needs = ctx.needs_input_grad
+        grad_predictions, grad_targets, grad_regularization_strength = _rr.backward(
+            _rr_spearman_loss_second_order,
+            _rr_needs,
             _rr_spearman_loss_backward_impl,
             predictions,
             targets,
@@ -3156,7 +3325,6 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             cotangent_loss,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_predictions if _rr_needs[0] else None,
             grad_targets if _rr_needs[1] else None,
@@ -3180,6 +3348,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], predictions)
         tangent_loss = _rr.first_order(
             "spearman_loss",
+            _rr.OF_JVP,
             _rr_spearman_loss_jvp,
             predictions,
             targets,
@@ -3223,6 +3392,7 @@ class _rr_SpearmanLossTransforms(torch.autograd.Function):
         tangent_regularization_strength = _rr.param_tangent(tangents[2], predictions)
         tangent_loss = _rr.first_order(
             "spearman_loss",
+            _rr.OF_JVP,
             _rr_spearman_loss_jvp,
             predictions,
             targets,
