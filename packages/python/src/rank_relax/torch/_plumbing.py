@@ -498,11 +498,10 @@ def _varies(param: Any) -> bool:
     return torch.autograd.forward_ad.unpack_dual(param).tangent is not None
 
 
-_is_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-if _is_wrapped is None:  # pragma: no cover - an internal that moved: every tensor param may vary
-
-    def _is_wrapped(tensor: Tensor) -> bool:
-        return True
+# An internal that may move; without it every tensor param may vary (a tensor ε then raises).
+_is_wrapped: Callable[[Tensor], bool] = getattr(
+    torch._C._functorch, "is_functorch_wrapped_tensor", lambda tensor: True
+)
 
 
 class _Linear:
@@ -541,6 +540,7 @@ class _PiecewiseLinearBackward(torch.autograd.Function):
         # param gradients meet a constant); the JVP kernel gives the cotangents' gradients.
         zero = tuple(state[0].new_zeros(()) for _ in rule.grad_params)
         args = (*state, *grads[: rule.grads], *op_params(call.params), *zero)
+        assert rule.jvp is not None  # `why_not` takes this path only for an op with a JVP kernel
         out = first_order(rule.op, THIRD_ORDER, rule.jvp, *args)
         out = (out,) if isinstance(out, Tensor) else tuple(out)
         return (None, *(None for _ in state), *out)
