@@ -201,8 +201,7 @@ function renderJvp(op: OpIR): string[] {
         `The directional derivative of ${outNames} of \`\`${fn}(...)\`\` along ` +
           `${op.tangents.map((t) => `\`\`${pythonName(t.name)}\`\``).join(' and ')}` +
           `${op.paramTangents.map((t) => ` and \`\`${pythonName(t.name)}\`\``).join('')}, for NumPy users with their own autodiff: ` +
-          `the adjoint of :func:\`${pythonApi(op).vjp}\`. Runs the forward kernel, then the JVP kernel (exact, ` +
-          'one pass over each row).',
+          `the adjoint of :func:\`${pythonApi(op).vjp}\`. Runs the forward kernel, then the JVP kernel (exact).`,
       ],
       [
         {

@@ -312,8 +312,7 @@ def ndcg_loss_jvp(
 
     The directional derivative of ``loss`` of ``ndcg_loss(...)`` along ``tangent_scores`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
-    :func:`ndcg_loss_vjp`. Runs the forward kernel, then the JVP kernel (exact, one pass over each
-    row).
+    :func:`ndcg_loss_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
     Args:
         scores, relevance: As for :func:`ndcg_loss`.
@@ -491,7 +490,7 @@ def neural_sort_jvp(
     The directional derivative of ``permutation_matrix`` of ``neural_sort(...)`` along
     ``tangent_values`` and ``tangent_regularization_strength``, for NumPy users with their own
     autodiff: the adjoint of :func:`neural_sort_vjp`. Runs the forward kernel, then the JVP kernel
-    (exact, one pass over each row).
+    (exact).
 
     Args:
         values: As for :func:`neural_sort`.
@@ -670,7 +669,7 @@ def neural_sort_apply_jvp(
     The directional derivative of ``output`` of ``neural_sort_apply(...)`` along ``tangent_values``
     and ``tangent_payload`` and ``tangent_regularization_strength``, for NumPy users with their own
     autodiff: the adjoint of :func:`neural_sort_apply_vjp`. Runs the forward kernel, then the JVP
-    kernel (exact, one pass over each row).
+    kernel (exact).
 
     Args:
         values, payload: As for :func:`neural_sort_apply`.
@@ -840,8 +839,7 @@ def sigmoid_rank_jvp(
 
     The directional derivative of ``ranks`` of ``sigmoid_rank(...)`` along ``tangent_values`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
-    :func:`sigmoid_rank_vjp`. Runs the forward kernel, then the JVP kernel (exact, one pass over
-    each row).
+    :func:`sigmoid_rank_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
     Args:
         values: As for :func:`sigmoid_rank`.
@@ -1018,8 +1016,7 @@ def soft_quantile_jvp(
 
     The directional derivative of ``result`` of ``soft_quantile(...)`` along ``tangent_values`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
-    :func:`soft_quantile_vjp`. Runs the forward kernel, then the JVP kernel (exact, one pass over
-    each row).
+    :func:`soft_quantile_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
     Args:
         values: As for :func:`soft_quantile`.
@@ -1198,8 +1195,7 @@ def soft_rank_jvp(
 
     The directional derivative of ``ranks`` of ``soft_rank(...)`` along ``tangent_values`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
-    :func:`soft_rank_vjp`. Runs the forward kernel, then the JVP kernel (exact, one pass over each
-    row).
+    :func:`soft_rank_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
     Args:
         values: As for :func:`soft_rank`.
@@ -1377,8 +1373,7 @@ def soft_sort_jvp(
 
     The directional derivative of ``sorted`` of ``soft_sort(...)`` along ``tangent_values`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
-    :func:`soft_sort_vjp`. Runs the forward kernel, then the JVP kernel (exact, one pass over each
-    row).
+    :func:`soft_sort_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
     Args:
         values: As for :func:`soft_sort`.
@@ -1565,8 +1560,7 @@ def soft_topk_jvp(
 
     The directional derivative of ``mask`` of ``soft_topk(...)`` along ``tangent_values`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
-    :func:`soft_topk_vjp`. Runs the forward kernel, then the JVP kernel (exact, one pass over each
-    row).
+    :func:`soft_topk_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
     Args:
         values: As for :func:`soft_topk`.
@@ -1773,7 +1767,7 @@ def spearman_loss_jvp(
     The directional derivative of ``loss`` of ``spearman_loss(...)`` along ``tangent_predictions``
     and ``tangent_targets`` and ``tangent_regularization_strength``, for NumPy users with their own
     autodiff: the adjoint of :func:`spearman_loss_vjp`. Runs the forward kernel, then the JVP kernel
-    (exact, one pass over each row).
+    (exact).
 
     Args:
         predictions, targets: As for :func:`spearman_loss`.
