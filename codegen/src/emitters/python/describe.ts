@@ -11,6 +11,7 @@ import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
+import { secondOrderNote } from './torch.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
@@ -64,7 +65,12 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   if (flavour !== 'numpy') return fn;
   const cotangents = op.cotangents.map((c) => `${pythonName(c.name)}: ${t.input}`);
   const grads = op.grads.map((g) => g.of);
-  return `${fn}\n\n${def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output))}`;
+  const vjp = def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output));
+  if (op.jvp === null) return `${fn}\n\n${vjp}`;
+  const tangents = op.tangents.map((x) => `${pythonName(x.name)}: ${t.input}`);
+  const jvpParams = [...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`), ...op.paramTangents.map((x) => `${pythonName(x.name)}: float = 0.0`), 'axis: int = -1'];
+  const jvp = def(`${PY_MODULES.numpy}.${names.jvp}`, [...inputs, ...tangents, ...jvpParams], returns(op.outputTangents.map((x) => x.of), t.output));
+  return `${fn}\n\n${vjp}\n\n${jvp}`;
 }
 
 /** How each framework is said to compute gradients, after the signature. */
@@ -75,14 +81,22 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
     case 'numpy':
       return (
         `\`${pythonApi(op).vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
-        `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.`
+        `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.` +
+        (op.jvp === null
+          ? ''
+          : ` \`${pythonApi(op).jvp}\` returns the directional derivative of the output along one tangent per differentiable input ` +
+            `(and \`tangent_regularization_strength\`, the tangent of ε, default 0): forward mode, exact, the adjoint of the VJP.`)
       );
     case 'torch':
       return (
         `Differentiable with \`torch.autograd\` with respect to ${grads}${eps === '' ? '' : ` and ${eps} (pass a tensor with \`requires_grad=True\`)`}; ` +
-        'works under `torch.compile(fullgraph=True)` and `torch.func` `grad`, `vjp`, `jacrev` and `vmap`. Forward mode ' +
-          '(`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`) and differentiating the gradient (`create_graph=True`) ' +
-          'raise `NotImplementedError` naming the op. CUDA tensors are computed on the CPU and returned on their device.'
+        'works under `torch.compile(fullgraph=True)` and `torch.func` `grad`, `vjp`, `jacrev` and `vmap`. ' +
+        (op.jvp === null
+          ? 'Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`) and differentiating the gradient ' +
+            '(`create_graph=True`) raise `NotImplementedError` naming the op. '
+          : 'Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`, a tangent of ε included) is exact: ' +
+            `a JVP kernel. ${secondOrderNote(op, '`')} `) +
+        'CUDA tensors are computed on the CPU and returned on their device.'
       );
     case 'jax':
       return (
@@ -200,7 +214,10 @@ function opDocs(op: OpIR): OpDocs {
   return {
     fn: py.fn,
     names: [
-      { label: 'NumPy', names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`] },
+      {
+        label: 'NumPy',
+        names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`, ...(op.jvp === null ? [] : [`${PY_MODULES.numpy}.${py.jvp}`])],
+      },
       { label: 'PyTorch', names: [`${PY_MODULES.torch}.${py.fn}`] },
       { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },
     ],
