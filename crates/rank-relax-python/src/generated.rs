@@ -17,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0xb6e9_bcc4_66a0_eeb8;
+pub const ABI_HASH: u64 = 0x6cce_9017_0346_8885;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {

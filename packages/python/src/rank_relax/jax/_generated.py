@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from .._generated import CHECK_PARAMS, Direction, Regularization, TopkRegularization
+from . import _derivatives as _rr_derivatives
 from . import _plumbing as _rr
 
 __all__ = [
@@ -72,60 +73,102 @@ def _rr_ndcg_loss_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _rr_ndcg_loss_jvp(
+    scores: jax.Array,
+    relevance: jax.Array,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    tangent_scores: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``ndcg_loss``."""
+    return _rr.call(
+        "ndcg_loss_jvp",
+        (scores, relevance, ranks, permutation, tangent_scores),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.rows_like(scores),),
+    )
+
+
+_rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
+    "ndcg_loss",
+    jvp=_rr_ndcg_loss_jvp,
+    jvp_operands=(
+        ("scores", "save", "scores"),
+        ("relevance", "save", "relevance"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("tangent_scores", "tangent", "scores"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_loss", "output_tangent", "loss"),),
+    backward=_rr_ndcg_loss_backward,
+    backward_operands=(
+        ("scores", "save", "scores"),
+        ("relevance", "save", "relevance"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_loss", "cotangent", "loss"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_scores", "grad", "scores"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear=None,
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_ndcg_loss(
     scores: jax.Array,
     relevance: jax.Array,
     regularization_strength: jax.Array,
     regularization: str,
-) -> jax.Array:
-    loss, _ranks, _permutation = _rr_ndcg_loss_forward(
-        scores,
-        relevance,
-        regularization_strength,
-        regularization,
-    )
-    return loss
-
-
-def _rr_ndcg_loss_fwd(
-    scores: jax.Array,
-    relevance: jax.Array,
-    regularization_strength: jax.Array,
-    regularization: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    loss, ranks, permutation = _rr_ndcg_loss_forward(
-        scores,
-        relevance,
-        regularization_strength,
-        regularization,
-    )
-    return loss, (scores, relevance, ranks, permutation, regularization_strength)
-
-
-def _rr_ndcg_loss_bwd(
-    regularization: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_loss: Any,
 ) -> tuple[jax.Array, ...]:
-    scores, relevance, ranks, permutation, regularization_strength = residuals
-    grad_scores, grad_regularization_strength = _rr_ndcg_loss_backward(
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_ndcg_loss_forward(scores, relevance, regularization_strength, regularization)
+
+
+def _rr_ndcg_loss_jvp_rule(
+    regularization: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    scores, relevance, regularization_strength = primals
+    tangent_scores, _tangent_relevance, tangent_regularization_strength = tangents
+    loss, ranks, permutation = _rr_ndcg_loss(
         scores,
         relevance,
-        ranks,
-        permutation,
-        cotangent_loss,
         regularization_strength,
         regularization,
+    )
+    (tangent_loss,) = _rr_ndcg_loss_derivatives.jvp(
+        (
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        regularization=regularization,
     )
     return (
-        grad_scores,
-        _rr.zeros_like(relevance),
-        _rr.param_grad(grad_regularization_strength, regularization_strength),
+        (loss, ranks, permutation),
+        (tangent_loss, _rr_derivatives.no_tangent(ranks), _rr_derivatives.no_tangent(permutation)),
     )
 
 
-_rr_ndcg_loss.defvjp(_rr_ndcg_loss_fwd, _rr_ndcg_loss_bwd)
+_rr_ndcg_loss.defjvp(_rr_ndcg_loss_jvp_rule, symbolic_zeros=True)
 
 
 def ndcg_loss(
@@ -194,10 +237,13 @@ def ndcg_loss(
         regularization,
         n=_rr_scores.shape[-1],
     )
-    return _rr.result(
-        _rr_ndcg_loss(_rr_scores, _rr_relevance, _rr_regularization_strength, regularization),
-        _rr_dtype,
+    _rr_loss, _, _ = _rr_ndcg_loss(
+        _rr_scores,
+        _rr_relevance,
+        _rr_regularization_strength,
+        regularization,
     )
+    return _rr.result(_rr_loss, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,42 +280,85 @@ def _rr_neural_sort_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _rr_neural_sort_jvp(
+    values: jax.Array,
+    permutation_matrix: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``neural_sort``."""
+    return _rr.call(
+        "neural_sort_jvp",
+        (values, permutation_matrix, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.shaped(values, (values.shape[-1], values.shape[-1])),),
+    )
+
+
+_rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
+    "neural_sort",
+    jvp=_rr_neural_sort_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("permutation_matrix", "save", "permutation_matrix"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_permutation_matrix", "output_tangent", "permutation_matrix"),),
+    backward=_rr_neural_sort_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("permutation_matrix", "save", "permutation_matrix"),
+        ("cotangent_permutation_matrix", "cotangent", "permutation_matrix"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear=None,
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _rr_neural_sort(
     values: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
-) -> jax.Array:
-    (permutation_matrix,) = _rr_neural_sort_forward(values, regularization_strength, direction)
-    return permutation_matrix
-
-
-def _rr_neural_sort_fwd(
-    values: jax.Array,
-    regularization_strength: jax.Array,
-    direction: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    (permutation_matrix,) = _rr_neural_sort_forward(values, regularization_strength, direction)
-    return permutation_matrix, (values, permutation_matrix, regularization_strength)
-
-
-def _rr_neural_sort_bwd(
-    direction: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_permutation_matrix: Any,
 ) -> tuple[jax.Array, ...]:
-    values, permutation_matrix, regularization_strength = residuals
-    grad_values, grad_regularization_strength = _rr_neural_sort_backward(
-        values,
-        permutation_matrix,
-        cotangent_permutation_matrix,
-        regularization_strength,
-        direction,
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_neural_sort_forward(values, regularization_strength, direction)
+
+
+def _rr_neural_sort_jvp_rule(
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, regularization_strength = primals
+    tangent_values, tangent_regularization_strength = tangents
+    (permutation_matrix,) = _rr_neural_sort(values, regularization_strength, direction)
+    (tangent_permutation_matrix,) = _rr_neural_sort_derivatives.jvp(
+        (
+            values,
+            permutation_matrix,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        direction=direction,
     )
-    return (grad_values, _rr.param_grad(grad_regularization_strength, regularization_strength))
+    return ((permutation_matrix,), (tangent_permutation_matrix,))
 
 
-_rr_neural_sort.defvjp(_rr_neural_sort_fwd, _rr_neural_sort_bwd)
+_rr_neural_sort.defjvp(_rr_neural_sort_jvp_rule, symbolic_zeros=True)
 
 
 def neural_sort(
@@ -336,10 +425,8 @@ def neural_sort(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_neural_sort(_rr_values, _rr_regularization_strength, direction),
-        _rr_dtype,
-    )
+    (_rr_permutation_matrix,) = _rr_neural_sort(_rr_values, _rr_regularization_strength, direction)
+    return _rr.result(_rr_permutation_matrix, _rr_dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -377,48 +464,90 @@ def _rr_neural_sort_apply_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _rr_neural_sort_apply_jvp(
+    values: jax.Array,
+    payload: jax.Array,
+    tangent_values: jax.Array,
+    tangent_payload: jax.Array,
+    regularization_strength: jax.Array,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``neural_sort_apply``."""
+    return _rr.call(
+        "neural_sort_apply_jvp",
+        (values, payload, tangent_values, tangent_payload),
+        {
+            "regularization_strength": regularization_strength,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values),),
+    )
+
+
+_rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
+    "neural_sort_apply",
+    jvp=_rr_neural_sort_apply_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("payload", "save", "payload"),
+        ("tangent_values", "tangent", "values"),
+        ("tangent_payload", "tangent", "payload"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_output", "output_tangent", "output"),),
+    backward=_rr_neural_sort_apply_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("payload", "save", "payload"),
+        ("cotangent_output", "cotangent", "output"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_payload", "grad", "payload"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear=None,
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_neural_sort_apply(
     values: jax.Array,
     payload: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
-) -> jax.Array:
-    (output,) = _rr_neural_sort_apply_forward(values, payload, regularization_strength, direction)
-    return output
-
-
-def _rr_neural_sort_apply_fwd(
-    values: jax.Array,
-    payload: jax.Array,
-    regularization_strength: jax.Array,
-    direction: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    (output,) = _rr_neural_sort_apply_forward(values, payload, regularization_strength, direction)
-    return output, (values, payload, regularization_strength)
-
-
-def _rr_neural_sort_apply_bwd(
-    direction: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_output: Any,
 ) -> tuple[jax.Array, ...]:
-    values, payload, regularization_strength = residuals
-    grad_values, grad_payload, grad_regularization_strength = _rr_neural_sort_apply_backward(
-        values,
-        payload,
-        cotangent_output,
-        regularization_strength,
-        direction,
-    )
-    return (
-        grad_values,
-        grad_payload,
-        _rr.param_grad(grad_regularization_strength, regularization_strength),
-    )
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_neural_sort_apply_forward(values, payload, regularization_strength, direction)
 
 
-_rr_neural_sort_apply.defvjp(_rr_neural_sort_apply_fwd, _rr_neural_sort_apply_bwd)
+def _rr_neural_sort_apply_jvp_rule(
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, payload, regularization_strength = primals
+    tangent_values, tangent_payload, tangent_regularization_strength = tangents
+    (output,) = _rr_neural_sort_apply(values, payload, regularization_strength, direction)
+    (tangent_output,) = _rr_neural_sort_apply_derivatives.jvp(
+        (
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        direction=direction,
+    )
+    return ((output,), (tangent_output,))
+
+
+_rr_neural_sort_apply.defjvp(_rr_neural_sort_apply_jvp_rule, symbolic_zeros=True)
 
 
 def neural_sort_apply(
@@ -487,11 +616,13 @@ def neural_sort_apply(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_neural_sort_apply(_rr_values, _rr_payload, _rr_regularization_strength, direction),
-        _rr_dtype,
-        _rr_axis,
+    (_rr_output,) = _rr_neural_sort_apply(
+        _rr_values,
+        _rr_payload,
+        _rr_regularization_strength,
+        direction,
     )
+    return _rr.result(_rr_output, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -527,41 +658,76 @@ def _rr_sigmoid_rank_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _rr_sigmoid_rank_jvp(
+    values: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``sigmoid_rank``."""
+    return _rr.call(
+        "sigmoid_rank_jvp",
+        (values, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values),),
+    )
+
+
+_rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
+    "sigmoid_rank",
+    jvp=_rr_sigmoid_rank_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_ranks", "output_tangent", "ranks"),),
+    backward=_rr_sigmoid_rank_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("cotangent_ranks", "cotangent", "ranks"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear=None,
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _rr_sigmoid_rank(
     values: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
-) -> jax.Array:
-    (ranks,) = _rr_sigmoid_rank_forward(values, regularization_strength, direction)
-    return ranks
-
-
-def _rr_sigmoid_rank_fwd(
-    values: jax.Array,
-    regularization_strength: jax.Array,
-    direction: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    (ranks,) = _rr_sigmoid_rank_forward(values, regularization_strength, direction)
-    return ranks, (values, regularization_strength)
-
-
-def _rr_sigmoid_rank_bwd(
-    direction: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_ranks: Any,
 ) -> tuple[jax.Array, ...]:
-    values, regularization_strength = residuals
-    grad_values, grad_regularization_strength = _rr_sigmoid_rank_backward(
-        values,
-        cotangent_ranks,
-        regularization_strength,
-        direction,
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_sigmoid_rank_forward(values, regularization_strength, direction)
+
+
+def _rr_sigmoid_rank_jvp_rule(
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, regularization_strength = primals
+    tangent_values, tangent_regularization_strength = tangents
+    (ranks,) = _rr_sigmoid_rank(values, regularization_strength, direction)
+    (tangent_ranks,) = _rr_sigmoid_rank_derivatives.jvp(
+        (values, tangent_values, regularization_strength, tangent_regularization_strength),
+        direction=direction,
     )
-    return (grad_values, _rr.param_grad(grad_regularization_strength, regularization_strength))
+    return ((ranks,), (tangent_ranks,))
 
 
-_rr_sigmoid_rank.defvjp(_rr_sigmoid_rank_fwd, _rr_sigmoid_rank_bwd)
+_rr_sigmoid_rank.defjvp(_rr_sigmoid_rank_jvp_rule, symbolic_zeros=True)
 
 
 def sigmoid_rank(
@@ -621,11 +787,8 @@ def sigmoid_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_sigmoid_rank(_rr_values, _rr_regularization_strength, direction),
-        _rr_dtype,
-        _rr_axis,
-    )
+    (_rr_ranks,) = _rr_sigmoid_rank(_rr_values, _rr_regularization_strength, direction)
+    return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -672,56 +835,95 @@ def _rr_soft_quantile_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 3))
+def _rr_soft_quantile_jvp(
+    values: jax.Array,
+    permutation: jax.Array,
+    tangent_values: jax.Array,
+    quantiles: tuple[float, ...],
+    regularization_strength: jax.Array,
+    regularization: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``soft_quantile``."""
+    return _rr.call(
+        "soft_quantile_jvp",
+        (values, permutation, tangent_values),
+        {
+            "quantiles": quantiles,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.shaped(values, (len(quantiles),)),),
+    )
+
+
+_rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
+    "soft_quantile",
+    jvp=_rr_soft_quantile_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_result", "output_tangent", "result"),),
+    backward=_rr_soft_quantile_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_result", "cotangent", "result"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear={"regularization": ("l2",)},
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
 def _rr_soft_quantile(
     values: jax.Array,
     quantiles: tuple[float, ...],
     regularization_strength: jax.Array,
     regularization: str,
-) -> jax.Array:
-    result, _permutation = _rr_soft_quantile_forward(
-        values,
-        quantiles,
-        regularization_strength,
-        regularization,
-    )
-    return result
-
-
-def _rr_soft_quantile_fwd(
-    values: jax.Array,
-    quantiles: tuple[float, ...],
-    regularization_strength: jax.Array,
-    regularization: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    result, permutation = _rr_soft_quantile_forward(
-        values,
-        quantiles,
-        regularization_strength,
-        regularization,
-    )
-    return result, (values, permutation, regularization_strength)
-
-
-def _rr_soft_quantile_bwd(
-    quantiles: tuple[float, ...],
-    regularization: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_result: Any,
 ) -> tuple[jax.Array, ...]:
-    values, permutation, regularization_strength = residuals
-    grad_values, grad_regularization_strength = _rr_soft_quantile_backward(
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_soft_quantile_forward(values, quantiles, regularization_strength, regularization)
+
+
+def _rr_soft_quantile_jvp_rule(
+    quantiles: tuple[float, ...],
+    regularization: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, regularization_strength = primals
+    tangent_values, tangent_regularization_strength = tangents
+    result, permutation = _rr_soft_quantile(
         values,
-        permutation,
-        cotangent_result,
         quantiles,
         regularization_strength,
         regularization,
     )
-    return (grad_values, _rr.param_grad(grad_regularization_strength, regularization_strength))
+    (tangent_result,) = _rr_soft_quantile_derivatives.jvp(
+        (
+            values,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        quantiles=quantiles,
+        regularization=regularization,
+    )
+    return ((result, permutation), (tangent_result, _rr_derivatives.no_tangent(permutation)))
 
 
-_rr_soft_quantile.defvjp(_rr_soft_quantile_fwd, _rr_soft_quantile_bwd)
+_rr_soft_quantile.defjvp(_rr_soft_quantile_jvp_rule, symbolic_zeros=True)
 
 
 def soft_quantile(
@@ -792,11 +994,13 @@ def soft_quantile(
         regularization,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_soft_quantile(_rr_values, _rr_quantiles, _rr_regularization_strength, regularization),
-        _rr_dtype,
-        _rr_axis,
+    _rr_result, _ = _rr_soft_quantile(
+        _rr_values,
+        _rr_quantiles,
+        _rr_regularization_strength,
+        regularization,
     )
+    return _rr.result(_rr_result, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -844,57 +1048,94 @@ def _rr_soft_rank_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _rr_soft_rank_jvp(
+    values: jax.Array,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``soft_rank``."""
+    return _rr.call(
+        "soft_rank_jvp",
+        (values, ranks, permutation, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values),),
+    )
+
+
+_rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
+    "soft_rank",
+    jvp=_rr_soft_rank_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_ranks", "output_tangent", "ranks"),),
+    backward=_rr_soft_rank_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_ranks", "cotangent", "ranks"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear={"regularization": ("l2",)},
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _rr_soft_rank(
     values: jax.Array,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
-) -> jax.Array:
-    ranks, _permutation = _rr_soft_rank_forward(
-        values,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return ranks
-
-
-def _rr_soft_rank_fwd(
-    values: jax.Array,
-    regularization_strength: jax.Array,
-    regularization: str,
-    direction: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    ranks, permutation = _rr_soft_rank_forward(
-        values,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return ranks, (values, ranks, permutation, regularization_strength)
-
-
-def _rr_soft_rank_bwd(
-    regularization: str,
-    direction: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_ranks: Any,
 ) -> tuple[jax.Array, ...]:
-    values, ranks, permutation, regularization_strength = residuals
-    grad_values, grad_regularization_strength = _rr_soft_rank_backward(
-        values,
-        ranks,
-        permutation,
-        cotangent_ranks,
-        regularization_strength,
-        regularization,
-        direction,
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_soft_rank_forward(values, regularization_strength, regularization, direction)
+
+
+def _rr_soft_rank_jvp_rule(
+    regularization: str,
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, regularization_strength = primals
+    tangent_values, tangent_regularization_strength = tangents
+    ranks, permutation = _rr_soft_rank(values, regularization_strength, regularization, direction)
+    (tangent_ranks,) = _rr_soft_rank_derivatives.jvp(
+        (
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        regularization=regularization,
+        direction=direction,
     )
-    return (grad_values, _rr.param_grad(grad_regularization_strength, regularization_strength))
+    return ((ranks, permutation), (tangent_ranks, _rr_derivatives.no_tangent(permutation)))
 
 
-_rr_soft_rank.defvjp(_rr_soft_rank_fwd, _rr_soft_rank_bwd)
+_rr_soft_rank.defjvp(_rr_soft_rank_jvp_rule, symbolic_zeros=True)
 
 
 def soft_rank(
@@ -959,11 +1200,8 @@ def soft_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_soft_rank(_rr_values, _rr_regularization_strength, regularization, direction),
-        _rr_dtype,
-        _rr_axis,
-    )
+    _rr_ranks, _ = _rr_soft_rank(_rr_values, _rr_regularization_strength, regularization, direction)
+    return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1010,56 +1248,90 @@ def _rr_soft_sort_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _rr_soft_sort_jvp(
+    values: jax.Array,
+    permutation: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``soft_sort``."""
+    return _rr.call(
+        "soft_sort_jvp",
+        (values, permutation, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values),),
+    )
+
+
+_rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
+    "soft_sort",
+    jvp=_rr_soft_sort_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_sorted", "output_tangent", "sorted"),),
+    backward=_rr_soft_sort_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_sorted", "cotangent", "sorted"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear={"regularization": ("l2",)},
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _rr_soft_sort(
     values: jax.Array,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
-) -> jax.Array:
-    sorted, _permutation = _rr_soft_sort_forward(
-        values,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return sorted
-
-
-def _rr_soft_sort_fwd(
-    values: jax.Array,
-    regularization_strength: jax.Array,
-    regularization: str,
-    direction: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    sorted, permutation = _rr_soft_sort_forward(
-        values,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return sorted, (values, permutation, regularization_strength)
-
-
-def _rr_soft_sort_bwd(
-    regularization: str,
-    direction: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_sorted: Any,
 ) -> tuple[jax.Array, ...]:
-    values, permutation, regularization_strength = residuals
-    grad_values, grad_regularization_strength = _rr_soft_sort_backward(
-        values,
-        permutation,
-        cotangent_sorted,
-        regularization_strength,
-        regularization,
-        direction,
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_soft_sort_forward(values, regularization_strength, regularization, direction)
+
+
+def _rr_soft_sort_jvp_rule(
+    regularization: str,
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, regularization_strength = primals
+    tangent_values, tangent_regularization_strength = tangents
+    sorted, permutation = _rr_soft_sort(values, regularization_strength, regularization, direction)
+    (tangent_sorted,) = _rr_soft_sort_derivatives.jvp(
+        (
+            values,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        regularization=regularization,
+        direction=direction,
     )
-    return (grad_values, _rr.param_grad(grad_regularization_strength, regularization_strength))
+    return ((sorted, permutation), (tangent_sorted, _rr_derivatives.no_tangent(permutation)))
 
 
-_rr_soft_sort.defvjp(_rr_soft_sort_fwd, _rr_soft_sort_bwd)
+_rr_soft_sort.defjvp(_rr_soft_sort_jvp_rule, symbolic_zeros=True)
 
 
 def soft_sort(
@@ -1123,11 +1395,13 @@ def soft_sort(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_soft_sort(_rr_values, _rr_regularization_strength, regularization, direction),
-        _rr_dtype,
-        _rr_axis,
+    _rr_sorted, _ = _rr_soft_sort(
+        _rr_values,
+        _rr_regularization_strength,
+        regularization,
+        direction,
     )
+    return _rr.result(_rr_sorted, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1178,62 +1452,95 @@ def _rr_soft_topk_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 3, 4))
+def _rr_soft_topk_jvp(
+    values: jax.Array,
+    permutation: jax.Array,
+    tangent_values: jax.Array,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``soft_topk``."""
+    return _rr.call(
+        "soft_topk_jvp",
+        (values, permutation, tangent_values),
+        {
+            "k": k,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values),),
+    )
+
+
+_rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
+    "soft_topk",
+    jvp=_rr_soft_topk_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_mask", "output_tangent", "mask"),),
+    backward=_rr_soft_topk_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_mask", "cotangent", "mask"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear={"regularization": ("l2",)},
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3, 4))
 def _rr_soft_topk(
     values: jax.Array,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
-) -> jax.Array:
-    mask, _permutation = _rr_soft_topk_forward(
-        values,
-        k,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return mask
-
-
-def _rr_soft_topk_fwd(
-    values: jax.Array,
-    k: int,
-    regularization_strength: jax.Array,
-    regularization: str,
-    direction: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    mask, permutation = _rr_soft_topk_forward(
-        values,
-        k,
-        regularization_strength,
-        regularization,
-        direction,
-    )
-    return mask, (values, permutation, regularization_strength)
-
-
-def _rr_soft_topk_bwd(
-    k: int,
-    regularization: str,
-    direction: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_mask: Any,
 ) -> tuple[jax.Array, ...]:
-    values, permutation, regularization_strength = residuals
-    grad_values, grad_regularization_strength = _rr_soft_topk_backward(
-        values,
-        permutation,
-        cotangent_mask,
-        k,
-        regularization_strength,
-        regularization,
-        direction,
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_soft_topk_forward(values, k, regularization_strength, regularization, direction)
+
+
+def _rr_soft_topk_jvp_rule(
+    k: int,
+    regularization: str,
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, regularization_strength = primals
+    tangent_values, tangent_regularization_strength = tangents
+    mask, permutation = _rr_soft_topk(values, k, regularization_strength, regularization, direction)
+    (tangent_mask,) = _rr_soft_topk_derivatives.jvp(
+        (
+            values,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        k=k,
+        regularization=regularization,
+        direction=direction,
     )
-    return (grad_values, _rr.param_grad(grad_regularization_strength, regularization_strength))
+    return ((mask, permutation), (tangent_mask, _rr_derivatives.no_tangent(permutation)))
 
 
-_rr_soft_topk.defvjp(_rr_soft_topk_fwd, _rr_soft_topk_bwd)
+_rr_soft_topk.defjvp(_rr_soft_topk_jvp_rule, symbolic_zeros=True)
 
 
 def soft_topk(
@@ -1307,11 +1614,14 @@ def soft_topk(
         direction,
         n=_rr_values.shape[-1],
     )
-    return _rr.result(
-        _rr_soft_topk(_rr_values, _rr_k, _rr_regularization_strength, regularization, direction),
-        _rr_dtype,
-        _rr_axis,
+    _rr_mask, _ = _rr_soft_topk(
+        _rr_values,
+        _rr_k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
     )
+    return _rr.result(_rr_mask, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1367,80 +1677,130 @@ def _rr_spearman_loss_backward(
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _rr_spearman_loss_jvp(
+    predictions: jax.Array,
+    targets: jax.Array,
+    prediction_ranks: jax.Array,
+    prediction_permutation: jax.Array,
+    target_ranks: jax.Array,
+    target_permutation: jax.Array,
+    tangent_predictions: jax.Array,
+    tangent_targets: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``spearman_loss``."""
+    return _rr.call(
+        "spearman_loss_jvp",
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+        ),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.rows_like(predictions),),
+    )
+
+
+_rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
+    "spearman_loss",
+    jvp=_rr_spearman_loss_jvp,
+    jvp_operands=(
+        ("predictions", "save", "predictions"),
+        ("targets", "save", "targets"),
+        ("prediction_ranks", "save", "prediction_ranks"),
+        ("prediction_permutation", "save", "prediction_permutation"),
+        ("target_ranks", "save", "target_ranks"),
+        ("target_permutation", "save", "target_permutation"),
+        ("tangent_predictions", "tangent", "predictions"),
+        ("tangent_targets", "tangent", "targets"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_loss", "output_tangent", "loss"),),
+    backward=_rr_spearman_loss_backward,
+    backward_operands=(
+        ("predictions", "save", "predictions"),
+        ("targets", "save", "targets"),
+        ("prediction_ranks", "save", "prediction_ranks"),
+        ("prediction_permutation", "save", "prediction_permutation"),
+        ("target_ranks", "save", "target_ranks"),
+        ("target_permutation", "save", "target_permutation"),
+        ("cotangent_loss", "cotangent", "loss"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_predictions", "grad", "predictions"),
+        ("grad_targets", "grad", "targets"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    piecewise_linear=None,
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_spearman_loss(
     predictions: jax.Array,
     targets: jax.Array,
     regularization_strength: jax.Array,
     regularization: str,
-) -> jax.Array:
-    (
-        loss,
-        _prediction_ranks,
-        _prediction_permutation,
-        _target_ranks,
-        _target_permutation,
-    ) = _rr_spearman_loss_forward(predictions, targets, regularization_strength, regularization)
-    return loss
-
-
-def _rr_spearman_loss_fwd(
-    predictions: jax.Array,
-    targets: jax.Array,
-    regularization_strength: jax.Array,
-    regularization: str,
-) -> tuple[Any, tuple[jax.Array, ...]]:
-    (
-        loss,
-        prediction_ranks,
-        prediction_permutation,
-        target_ranks,
-        target_permutation,
-    ) = _rr_spearman_loss_forward(predictions, targets, regularization_strength, regularization)
-    return loss, (
-        predictions,
-        targets,
-        prediction_ranks,
-        prediction_permutation,
-        target_ranks,
-        target_permutation,
-        regularization_strength,
-    )
-
-
-def _rr_spearman_loss_bwd(
-    regularization: str,
-    residuals: tuple[jax.Array, ...],
-    cotangent_loss: Any,
 ) -> tuple[jax.Array, ...]:
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_spearman_loss_forward(predictions, targets, regularization_strength, regularization)
+
+
+def _rr_spearman_loss_jvp_rule(
+    regularization: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    predictions, targets, regularization_strength = primals
+    tangent_predictions, tangent_targets, tangent_regularization_strength = tangents
     (
-        predictions,
-        targets,
+        loss,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
         target_permutation,
-        regularization_strength,
-    ) = residuals
-    grad_predictions, grad_targets, grad_regularization_strength = _rr_spearman_loss_backward(
-        predictions,
-        targets,
-        prediction_ranks,
-        prediction_permutation,
-        target_ranks,
-        target_permutation,
-        cotangent_loss,
-        regularization_strength,
-        regularization,
+    ) = _rr_spearman_loss(predictions, targets, regularization_strength, regularization)
+    (tangent_loss,) = _rr_spearman_loss_derivatives.jvp(
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        regularization=regularization,
     )
     return (
-        grad_predictions,
-        grad_targets,
-        _rr.param_grad(grad_regularization_strength, regularization_strength),
+        (loss, prediction_ranks, prediction_permutation, target_ranks, target_permutation),
+        (
+            tangent_loss,
+            _rr_derivatives.no_tangent(prediction_ranks),
+            _rr_derivatives.no_tangent(prediction_permutation),
+            _rr_derivatives.no_tangent(target_ranks),
+            _rr_derivatives.no_tangent(target_permutation),
+        ),
     )
 
 
-_rr_spearman_loss.defvjp(_rr_spearman_loss_fwd, _rr_spearman_loss_bwd)
+_rr_spearman_loss.defjvp(_rr_spearman_loss_jvp_rule, symbolic_zeros=True)
 
 
 def spearman_loss(
@@ -1508,12 +1868,10 @@ def spearman_loss(
         regularization,
         n=_rr_predictions.shape[-1],
     )
-    return _rr.result(
-        _rr_spearman_loss(
-            _rr_predictions,
-            _rr_targets,
-            _rr_regularization_strength,
-            regularization,
-        ),
-        _rr_dtype,
+    _rr_loss, _, _, _, _ = _rr_spearman_loss(
+        _rr_predictions,
+        _rr_targets,
+        _rr_regularization_strength,
+        regularization,
     )
+    return _rr.result(_rr_loss, _rr_dtype)

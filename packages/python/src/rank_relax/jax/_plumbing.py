@@ -387,12 +387,13 @@ def call(
         name = f"{kernel}_{_DTYPE_IDS[dtype]}"
         return _sharding.ffi_kernel(kernel, targets[name], attrs, results)(*operands)
 
-    native = KERNELS[kernel][dtype]
     order = list(params.values())
     dynamic = [i for i, p in enumerate(order) if _is_operand(p)]
     count = len(arrays)
 
     def host(*values: Any) -> tuple[np.ndarray, ...]:
+        # Looked up here, not when traced: tracing (abstract evaluation) needs no kernel.
+        native = KERNELS[kernel][dtype]
         full = list(order)
         for i, v in zip(dynamic, values[count:]):
             full[i] = np.asarray(v)
