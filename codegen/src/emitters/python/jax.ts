@@ -1,7 +1,8 @@
-// rank_relax/jax/_generated.py: per op, the forward and backward kernels as JAX computations
-// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
-// forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
-// public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
+// rank_relax/jax/_generated.py: per op, the forward, backward and JVP kernels as JAX computations
+// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform); the op's linear JVP and
+// VJP primitives (`_derivatives.Derivatives`: each the other's transpose); a `jax.custom_jvp` over
+// the forward (outputs and residuals) whose tangent map is the JVP primitive (an op without a JVP
+// kernel: a `jax.custom_vjp` whose backward runs the backward kernel); and the public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
 // static (hashable Python values: a list is a tuple of floats).
 import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
@@ -17,6 +18,7 @@ import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault } from './names.ts';
+import { jaxSecondOrder } from './describe.ts';
 import { scalars } from './xla.ts';
 
 const FLAVOUR: Flavour = {
@@ -33,6 +35,14 @@ const FLAVOUR: Flavour = {
   construct: 'jnp.array',
   axis: 'axis',
 };
+
+/** The note of an op with a JVP kernel, in place of FLAVOUR's. */
+const JVP_NOTE =
+  'Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel ' +
+  '(``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``, ' +
+  '``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform ' +
+  "the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` " +
+  'where those are unavailable); float64 needs ``jax_enable_x64``.';
 
 function local(name: string): string {
   return `${PRIVATE}_${name}`;
@@ -305,13 +315,14 @@ function staticParamCheck(op: OpIR, p: ParamIR): string[] {
 
 /** The JAX flavour, with a note on the op's int and list params: static, not traced. */
 function flavourOf(op: OpIR): Flavour {
+  const base: Flavour = op.jvp === null ? FLAVOUR : { ...FLAVOUR, notes: [JVP_NOTE, jaxSecondOrder(op).replace(/`/g, '``')] };
   const fixed = op.params.filter((p) => matchParam(p, { real: () => false, enum: () => false, bool: () => false, int: () => true, list: () => true }));
-  if (fixed.length === 0) return FLAVOUR;
+  if (fixed.length === 0) return base;
   const names = fixed.map((p) => `\`\`${pythonName(p.name)}\`\``).join(' and ');
   const note =
     `${names} ${fixed.length === 1 ? 'is static: a Python value' : 'are static: Python values'} fixed when the function is traced ` +
     '(under ``jit`` each value compiles its own call; a traced value is refused).';
-  return { ...FLAVOUR, notes: [...FLAVOUR.notes, note] };
+  return { ...base, notes: [...base.notes, note] };
 }
 
 function renderPublic(op: OpIR): string[] {
@@ -402,14 +413,21 @@ function renderOp(op: OpIR): string[] {
   ];
 }
 
+/** What the ops are: custom_jvp functions where they have a JVP kernel, else custom_vjp ones. */
+function customKind(ir: IR): string {
+  const jvp = ir.ops.filter((op) => op.jvp !== null).length;
+  if (jvp === ir.ops.length) return '``jax.custom_jvp``';
+  return jvp === 0 ? '``jax.custom_vjp``' : '``jax.custom_jvp`` (or ``jax.custom_vjp``)';
+}
+
 export function renderJax(ir: IR): string {
   const names = publicNames(ir);
   return pyFile(
     banner(ir, 'hash'),
-    ...pyDocstring(0, 'The JAX API of rank-relax: one ``jax.custom_vjp`` function per op.', [
+    ...pyDocstring(0, `The JAX API of rank-relax: one ${customKind(ir)} function per op.`, [
       `Generated from ${ir.source}; the plumbing the functions share is in the hand-written ` +
-        '``_plumbing.py``. Each op\'s forward returns the residuals its backward needs (the sorting ' +
-        'permutation and PAV blocks), so the backward never sorts again.',
+        '``_plumbing.py`` (and ``_derivatives.py``). Each op\'s forward returns the residuals its backward ' +
+        'and JVP need (the sorting permutation and PAV blocks), so they never sort again.',
     ], []),
     '',
     'from __future__ import annotations',

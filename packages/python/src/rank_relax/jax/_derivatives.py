@@ -233,7 +233,7 @@ class Derivatives:
         if any(
             role == "param_grad" and type(c) is not ad.Zero for (_, role, _), c in zip(kept, cts)
         ):
-            self._refuse(f"a derivative of the gradient of {self._param_names()}")
+            self._refuse(f"of the gradient of {self._param_names()} are not implemented")
         grads = {of: c for (_, role, of), c in zip(kept, cts) if role == "grad"}
         if all(type(c) is ad.Zero for c in grads.values()):
             return [None] * len(args)
@@ -256,7 +256,7 @@ class Derivatives:
     def _point(self, by_name: Mapping[str, Any], name: str) -> Any:
         value = by_name[name]
         if ad.is_undefined_primal(value):
-            self._refuse(f"a derivative with respect to {name} inside its derivative")
+            self._refuse(f"through {name} are not implemented")
         return value
 
     # --------------------------------------------------------------------------------------------
@@ -278,14 +278,12 @@ class Derivatives:
         out = prim.bind(*primals, with_params=with_params, **static)
         for (name, role, _), t in zip(operands, tangents):
             if role == "param" and _moves(t):
-                self._refuse(f"a second derivative with respect to {name}")
+                self._refuse(f"with respect to {name} are not implemented")
         if any(role == "save" and _moves(t) for (_, role, _), t in zip(operands, tangents)):
             if not self._is_piecewise_linear(static):
                 self._refuse(self._why_not_linear(static))
             if with_params:
-                self._refuse(
-                    f"the derivative of the {self._param_names()} derivative in the inputs"
-                )
+                self._refuse(f"mixing {self._param_names()} and the inputs are not implemented")
         linear = [role in _LINEAR and _moves(t) for (_, role, _), t in zip(operands, tangents)]
         if not any(linear):
             return out, [ad.Zero(jax.typeof(o).to_tangent_aval()) for o in out]
@@ -307,12 +305,15 @@ class Derivatives:
 
     def _why_not_linear(self, static: Mapping[str, Any]) -> str:
         if self.piecewise_linear is None:
-            return "a second derivative in its inputs"
+            return "are not implemented"
         where = ", ".join(f"{p}={static[p]!r}" for p in self.piecewise_linear)
         exact = ", ".join(
-            f"{p} in ({', '.join(repr(v) for v in vs)})" for p, vs in self.piecewise_linear.items()
+            f"{p}={' or '.join(repr(v) for v in vs)}" for p, vs in self.piecewise_linear.items()
         )
-        return f"a second derivative in its inputs with {where} (exact only with {exact})"
+        return (
+            f"are not implemented for {where}; they are exact for {exact}, where {self.op} is "
+            f"piecewise linear in its inputs"
+        )
 
     def _param_names(self) -> str:
         names = [n for n, role, _ in self.jvp_operands if role == "param"]
@@ -320,6 +321,6 @@ class Derivatives:
 
     def _refuse(self, what: str) -> None:
         raise NotImplementedError(
-            f"{self.op}: second-order derivatives (double backward, jvp of grad, hessian) are "
-            f"not implemented for {what}; first-order jvp, grad, jacfwd and jacrev are exact"
+            f"{self.op}: second-order derivatives (hessian, a derivative of jvp or grad) {what}; "
+            f"first-order jvp, grad, jacfwd and jacrev are exact"
         )
