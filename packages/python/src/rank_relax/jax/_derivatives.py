@@ -157,8 +157,8 @@ class Derivatives:
 
         prim = Primitive(name)
         prim.multiple_results = True
-        # Outside a trace: the kernel under jit, as the lowering runs it.
-        prim.def_impl(lambda *args, **params: jax.jit(functools.partial(run, **params))(*args))
+        # Outside a trace: compiled (once per params) and run as its lowering runs it.
+        prim.def_impl(functools.partial(dispatch.apply_primitive, prim))
 
         def abstract(*avals: Any, **params: Any) -> list[Any]:
             info = api_util.debug_info(name, run, avals, params)
