@@ -167,6 +167,31 @@ def test_against_numpy_jvp(case: tuple[str, dict[str, str]]) -> None:
     np.testing.assert_allclose(np.asarray(want), got, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_ffi_and_callback_agree(case: tuple[str, dict[str, str]]) -> None:
+    """The JVP under jit through the XLA FFI handler and through pure_callback (the NumPy
+    kernel): the same bits."""
+    from rank_relax._generated import KERNELS
+
+    op, params = case
+    if f"{op}_jvp" not in KERNELS:
+        pytest.skip(f"the NumPy kernel {op}_jvp is not in this build")
+    f, diff = differentiable_fn(op, arrays(op, (3, 6), seed=21), **params)
+    tangents = random_like(diff, seed=22)
+    run = lambda: jax.jit(jax.jvp, static_argnums=0)(  # noqa: E731
+        f, (*diff, jnp.asarray(EPS)), (*tangents, jnp.asarray(0.4))
+    )
+    got = {}
+    for mode in ("ffi", "callback"):
+        previous = rj.set_kernel_call(mode)
+        try:
+            got[mode] = jax.tree.map(np.asarray, run())
+        finally:
+            rj.set_kernel_call(previous)
+    for a, b in zip(jax.tree.leaves(got["ffi"]), jax.tree.leaves(got["callback"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_float32_against_float64() -> None:
     """float32 computes in float32: close to float64 on the rounded inputs."""
     for op, params in CASES:
