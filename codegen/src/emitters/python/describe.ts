@@ -99,11 +99,30 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
         'CUDA tensors are computed on the CPU and returned on their device.'
       );
     case 'jax':
+      if (op.jvp === null) {
+        return (
+          `A \`jax.custom_vjp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} under \`jax.grad\`, \`jax.jit\` and \`jax.vmap\`. ` +
+          'float64 needs `jax.config.update("jax_enable_x64", True)`; otherwise arrays are float32.'
+        );
+      }
       return (
-        `A \`jax.custom_vjp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} under \`jax.grad\`, \`jax.jit\` and \`jax.vmap\`. ` +
+        `A \`jax.custom_jvp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} in forward mode (\`jax.jvp\`, \`jax.jacfwd\`: the JVP kernel) ` +
+        'and reverse mode (`jax.grad`, `jax.vjp`, `jax.jacrev`: the analytical backward, the transpose of the JVP), under `jax.jit` and `jax.vmap`. ' +
+        `${jaxSecondOrder(op)} ` +
         'float64 needs `jax.config.update("jax_enable_x64", True)`; otherwise arrays are float32.'
       );
   }
+}
+
+/** Where second derivatives (`jax.hessian`) are exact and where they raise. */
+export function jaxSecondOrder(op: OpIR): string {
+  const refused = 'raise `NotImplementedError` naming the op';
+  if (op.piecewiseLinear === null) return `Second derivatives (\`jax.hessian\`, a derivative of the gradient) ${refused}.`;
+  const where = op.piecewiseLinear.map((w) => `${w.param.name.spec}=${w.values.map((v) => `"${v.name.spec}"`).join(' or ')}`).join(', ');
+  return (
+    `With ${where} it is piecewise linear in its inputs, so second derivatives in them (\`jax.hessian\`) are exact; ` +
+    `otherwise, and with respect to ${op.paramGrads.map((g) => `\`${pythonName(g.of.name)}\``).join(', ') || 'its params'}, they ${refused}.`
+  );
 }
 
 function pyNumber(x: number): string {
