@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { pythonEmitter } from '../src/emitters/python/index.ts';
 import { checkName, kernelKey, nativeName } from '../src/emitters/python/layout.ts';
 import { pyCall, pyDisplay } from '../src/emit/python.ts';
+import { opKernels } from '../src/ir/kernels.ts';
 import { FIXTURES, fixtureIr, ROOT, specIr } from './helpers.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'rank-relax-python-'));
@@ -56,7 +57,7 @@ describe.each(cases)('%s', (name, ir) => {
     const stub = files.find((f) => f.path.endsWith('_native.pyi'))?.contents ?? '';
     const registered = [...glue.matchAll(/#\[pyo3\(name = "(\w+)"/g)].map((m) => m[1]).sort();
     const declared = [...stub.matchAll(/^def (\w+)\(/gm)].map((m) => m[1]).filter((n) => !n?.includes('threads') && n !== 'xla_handlers');
-    expect(registered.length).toBe(ir.ops.length * (ir.dtypes.length * 2 + 1));
+    expect(registered.length).toBe(ir.ops.reduce((sum, op) => sum + ir.dtypes.length * opKernels(op).length + 1, 0));
     expect(declared.sort()).toEqual(registered);
   });
 
@@ -64,7 +65,7 @@ describe.each(cases)('%s', (name, ir) => {
     const numpy = files.find((f) => f.path.endsWith('rank_relax/_generated.py'))?.contents ?? '';
     const torch = files.find((f) => f.path.endsWith('torch/_generated.py'))?.contents ?? '';
     for (const op of ir.ops) {
-      for (const pass of ['forward', 'backward'] as const) {
+      for (const { pass } of opKernels(op)) {
         for (const d of ir.dtypes) expect(numpy).toContain(`_native.${nativeName(op, pass, d)}`);
         expect(torch).toContain(`"rank_relax::${kernelKey(op, pass)}"`);
       }

@@ -17,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0xb6e9_bcc4_66a0_eeb8;
+pub const ABI_HASH: u64 = 0x6cce_9017_0346_8885;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {
@@ -34,6 +34,8 @@ pub mod ndcg_loss {
     );
     /// What `backward` returns: `grad_scores`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_loss`.
+    type Jvp<'py, T> = (Bound<'py, PyArray1<T>>,);
 
     /// The core's params of `ndcg_loss`, enums parsed with the core's messages.
     fn params<T>(
@@ -133,6 +135,55 @@ pub mod ndcg_loss {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        scores: PyReadonlyArray2<'py, T>,
+        relevance: PyReadonlyArray2<'py, T>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_scores: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization)?;
+        let rr_shape = rr_py::shape(scores.shape());
+        rr_py::same_shape(OP, "scores", rr_shape, "relevance", relevance.shape())?;
+        rr_py::same_shape(OP, "scores", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "scores", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "scores",
+            rr_shape,
+            "tangent_scores",
+            tangent_scores.shape(),
+        )?;
+        let scores = rr_py::read(&scores);
+        let relevance = rr_py::read(&relevance);
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let tangent_scores = rr_py::read(&tangent_scores);
+        let mut tangent_loss = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &scores,
+                    &relevance,
+                    &ranks,
+                    &permutation,
+                    &tangent_scores,
+                    tangent_regularization_strength,
+                    &mut tangent_loss,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::rows(rr_python, tangent_loss),))
+    }
+
     /// Forward of `ndcg_loss` in f32: `(scores, relevance, regularization_strength, regularization) ->
     /// (loss, ranks, permutation)`.
     #[pyfunction]
@@ -178,6 +229,36 @@ pub mod ndcg_loss {
             cotangent_loss,
             regularization_strength,
             regularization,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `ndcg_loss` in f32: `(scores, relevance, ranks, permutation,
+    /// tangent_scores, regularization_strength, regularization, tangent_regularization_strength) ->
+    /// (tangent_loss)`.
+    #[pyfunction]
+    #[pyo3(name = "ndcg_loss_jvp_f32", signature = (scores, relevance, ranks, permutation, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        scores: PyReadonlyArray2<'py, f32>,
+        relevance: PyReadonlyArray2<'py, f32>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_scores: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
         )
     }
 
@@ -229,6 +310,36 @@ pub mod ndcg_loss {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `ndcg_loss` in f64: `(scores, relevance, ranks, permutation,
+    /// tangent_scores, regularization_strength, regularization, tangent_regularization_strength) ->
+    /// (tangent_loss)`.
+    #[pyfunction]
+    #[pyo3(name = "ndcg_loss_jvp_f64", signature = (scores, relevance, ranks, permutation, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        scores: PyReadonlyArray2<'py, f64>,
+        relevance: PyReadonlyArray2<'py, f64>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_scores: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `ndcg_loss` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -265,6 +376,8 @@ pub mod neural_sort {
     type Forward<'py, T> = (Bound<'py, PyArray3<T>>,);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_permutation_matrix`.
+    type Jvp<'py, T> = (Bound<'py, PyArray3<T>>,);
 
     /// The core's params of `neural_sort`, enums parsed with the core's messages.
     fn params<T>(
@@ -348,6 +461,60 @@ pub mod neural_sort {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation_matrix: PyReadonlyArray3<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let rr_permutation_matrix_dims = [rr_shape.batch, rr_shape.n, rr_shape.n];
+        let rr_tangent_permutation_matrix_dims = [rr_shape.batch, rr_shape.n, rr_shape.n];
+        rr_py::extents(
+            OP,
+            "permutation_matrix",
+            permutation_matrix.shape(),
+            &rr_permutation_matrix_dims,
+        )?;
+        let values = rr_py::read(&values);
+        let permutation_matrix = rr_py::read(&permutation_matrix);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_permutation_matrix =
+            rr_py::buffer::<T>(&rr_tangent_permutation_matrix_dims);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation_matrix,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_permutation_matrix,
+                )
+            })
+            .map_err(rr_py::error)?;
+        let tangent_permutation_matrix = rr_py::array(
+            rr_python,
+            rr_tangent_permutation_matrix_dims,
+            tangent_permutation_matrix,
+        );
+        Ok((tangent_permutation_matrix,))
+    }
+
     /// Forward of `neural_sort` in f32: `(values, regularization_strength, direction) ->
     /// (permutation_matrix)`.
     #[pyfunction]
@@ -383,6 +550,32 @@ pub mod neural_sort {
             cotangent_permutation_matrix,
             regularization_strength,
             direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `neural_sort` in f32: `(values, permutation_matrix,
+    /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
+    /// (tangent_permutation_matrix)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_jvp_f32", signature = (values, permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation_matrix: PyReadonlyArray3<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            permutation_matrix,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
         )
     }
 
@@ -424,6 +617,32 @@ pub mod neural_sort {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `neural_sort` in f64: `(values, permutation_matrix,
+    /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
+    /// (tangent_permutation_matrix)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_jvp_f64", signature = (values, permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation_matrix: PyReadonlyArray3<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            permutation_matrix,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `neural_sort` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -461,6 +680,8 @@ pub mod neural_sort_apply {
         Bound<'py, PyArray2<T>>,
         Bound<'py, PyArray1<T>>,
     );
+    /// What `jvp` returns: `tangent_output`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
 
     /// The core's params of `neural_sort_apply`, enums parsed with the core's messages.
     fn params<T>(
@@ -541,6 +762,57 @@ pub mod neural_sort_apply {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        payload: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        tangent_payload: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "payload", payload.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_payload",
+            tangent_payload.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let payload = rr_py::read(&payload);
+        let tangent_values = rr_py::read(&tangent_values);
+        let tangent_payload = rr_py::read(&tangent_payload);
+        let mut tangent_output = rr_py::matrix_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &payload,
+                    &tangent_values,
+                    &tangent_payload,
+                    tangent_regularization_strength,
+                    &mut tangent_output,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_output),))
+    }
+
     /// Forward of `neural_sort_apply` in f32: `(values, payload, regularization_strength, direction) ->
     /// (output)`.
     #[pyfunction]
@@ -583,6 +855,34 @@ pub mod neural_sort_apply {
             cotangent_output,
             regularization_strength,
             direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `neural_sort_apply` in f32: `(values, payload, tangent_values,
+    /// tangent_payload, regularization_strength, direction, tangent_regularization_strength) ->
+    /// (tangent_output)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_apply_jvp_f32", signature = (values, payload, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        payload: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        tangent_payload: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
         )
     }
 
@@ -631,6 +931,34 @@ pub mod neural_sort_apply {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `neural_sort_apply` in f64: `(values, payload, tangent_values,
+    /// tangent_payload, regularization_strength, direction, tangent_regularization_strength) ->
+    /// (tangent_output)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_apply_jvp_f64", signature = (values, payload, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        payload: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        tangent_payload: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `neural_sort_apply` as its kernels do (the core's messages), computing
     /// nothing; with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -664,6 +992,8 @@ pub mod sigmoid_rank {
     type Forward<'py, T> = (Bound<'py, PyArray2<T>>,);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_ranks`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
 
     /// The core's params of `sigmoid_rank`, enums parsed with the core's messages.
     fn params<T>(
@@ -734,6 +1064,43 @@ pub mod sigmoid_rank {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_ranks = rr_py::matrix_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_ranks,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_ranks),))
+    }
+
     /// Forward of `sigmoid_rank` in f32: `(values, regularization_strength, direction) -> (ranks)`.
     #[pyfunction]
     #[pyo3(name = "sigmoid_rank_forward_f32", signature = (values, regularization_strength, direction))]
@@ -765,6 +1132,29 @@ pub mod sigmoid_rank {
             cotangent_ranks,
             regularization_strength,
             direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `sigmoid_rank` in f32: `(values, tangent_values,
+    /// regularization_strength, direction, tangent_regularization_strength) -> (tangent_ranks)`.
+    #[pyfunction]
+    #[pyo3(name = "sigmoid_rank_jvp_f32", signature = (values, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
         )
     }
 
@@ -802,6 +1192,29 @@ pub mod sigmoid_rank {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `sigmoid_rank` in f64: `(values, tangent_values,
+    /// regularization_strength, direction, tangent_regularization_strength) -> (tangent_ranks)`.
+    #[pyfunction]
+    #[pyo3(name = "sigmoid_rank_jvp_f64", signature = (values, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `sigmoid_rank` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -835,6 +1248,8 @@ pub mod soft_quantile {
     type Forward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<i32>>);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_result`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
 
     /// The core's params of `soft_quantile`, enums parsed with the core's messages.
     fn params<T: rr_py::Float>(
@@ -921,6 +1336,50 @@ pub mod soft_quantile {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        quantiles: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(quantiles, regularization_strength, regularization)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let rr_tangent_result_dims = [rr_shape.batch, rr_params.quantiles.len()];
+        let values = rr_py::read(&values);
+        let permutation = rr_py::read(&permutation);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_result = rr_py::buffer::<T>(&rr_tangent_result_dims);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_result,
+                )
+            })
+            .map_err(rr_py::error)?;
+        let tangent_result = rr_py::array(rr_python, rr_tangent_result_dims, tangent_result);
+        Ok((tangent_result,))
+    }
+
     /// Forward of `soft_quantile` in f32: `(values, quantiles, regularization_strength, regularization)
     /// -> (result, permutation)`.
     #[pyfunction]
@@ -964,6 +1423,34 @@ pub mod soft_quantile {
             quantiles,
             regularization_strength,
             regularization,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_quantile` in f32: `(values, permutation, tangent_values,
+    /// quantiles, regularization_strength, regularization, tangent_regularization_strength) ->
+    /// (tangent_result)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_quantile_jvp_f32", signature = (values, permutation, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        quantiles: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            permutation,
+            tangent_values,
+            quantiles,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
         )
     }
 
@@ -1013,6 +1500,34 @@ pub mod soft_quantile {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `soft_quantile` in f64: `(values, permutation, tangent_values,
+    /// quantiles, regularization_strength, regularization, tangent_regularization_strength) ->
+    /// (tangent_result)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_quantile_jvp_f64", signature = (values, permutation, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        quantiles: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            permutation,
+            tangent_values,
+            quantiles,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_quantile` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1047,6 +1562,8 @@ pub mod soft_rank {
     type Forward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<i32>>);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_ranks`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
 
     /// The core's params of `soft_rank`, enums parsed with the core's messages.
     fn params<T>(
@@ -1138,6 +1655,52 @@ pub mod soft_rank {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_ranks = rr_py::matrix_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &ranks,
+                    &permutation,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_ranks,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_ranks),))
+    }
+
     /// Forward of `soft_rank` in f32: `(values, regularization_strength, regularization, direction) ->
     /// (ranks, permutation)`.
     #[pyfunction]
@@ -1184,6 +1747,36 @@ pub mod soft_rank {
             regularization_strength,
             regularization,
             direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_rank` in f32: `(values, ranks, permutation,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_ranks)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_jvp_f32", signature = (values, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
         )
     }
 
@@ -1236,6 +1829,36 @@ pub mod soft_rank {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `soft_rank` in f64: `(values, ranks, permutation,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_ranks)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_jvp_f64", signature = (values, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_rank` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1270,6 +1893,8 @@ pub mod soft_sort {
     type Forward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<i32>>);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_sorted`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
 
     /// The core's params of `soft_sort`, enums parsed with the core's messages.
     fn params<T>(
@@ -1357,6 +1982,48 @@ pub mod soft_sort {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let permutation = rr_py::read(&permutation);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_sorted = rr_py::matrix_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_sorted,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_sorted),))
+    }
+
     /// Forward of `soft_sort` in f32: `(values, regularization_strength, regularization, direction) ->
     /// (sorted, permutation)`.
     #[pyfunction]
@@ -1401,6 +2068,34 @@ pub mod soft_sort {
             regularization_strength,
             regularization,
             direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_sort` in f32: `(values, permutation, tangent_values,
+    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
+    /// (tangent_sorted)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_jvp_f32", signature = (values, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
         )
     }
 
@@ -1451,6 +2146,34 @@ pub mod soft_sort {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `soft_sort` in f64: `(values, permutation, tangent_values,
+    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
+    /// (tangent_sorted)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_jvp_f64", signature = (values, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_sort` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1485,6 +2208,8 @@ pub mod soft_topk {
     type Forward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<i32>>);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_mask`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
 
     /// The core's params of `soft_topk`, enums parsed with the core's messages.
     fn params<T>(
@@ -1576,6 +2301,49 @@ pub mod soft_topk {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let permutation = rr_py::read(&permutation);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_mask = rr_py::matrix_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_mask,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_mask),))
+    }
+
     /// Forward of `soft_topk` in f32: `(values, k, regularization_strength, regularization, direction)
     /// -> (mask, permutation)`.
     #[pyfunction]
@@ -1624,6 +2392,36 @@ pub mod soft_topk {
             regularization_strength,
             regularization,
             direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_topk` in f32: `(values, permutation, tangent_values, k,
+    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
+    /// (tangent_mask)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_topk_jvp_f32", signature = (values, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            permutation,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
         )
     }
 
@@ -1678,6 +2476,36 @@ pub mod soft_topk {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `soft_topk` in f64: `(values, permutation, tangent_values, k,
+    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
+    /// (tangent_mask)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_topk_jvp_f64", signature = (values, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            permutation,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_topk` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1724,6 +2552,8 @@ pub mod spearman_loss {
         Bound<'py, PyArray2<T>>,
         Bound<'py, PyArray1<T>>,
     );
+    /// What `jvp` returns: `tangent_loss`.
+    type Jvp<'py, T> = (Bound<'py, PyArray1<T>>,);
 
     /// The core's params of `spearman_loss`, enums parsed with the core's messages.
     fn params<T>(
@@ -1864,6 +2694,97 @@ pub mod spearman_loss {
         ))
     }
 
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        predictions: PyReadonlyArray2<'py, T>,
+        targets: PyReadonlyArray2<'py, T>,
+        prediction_ranks: PyReadonlyArray2<'py, T>,
+        prediction_permutation: PyReadonlyArray2<'py, i32>,
+        target_ranks: PyReadonlyArray2<'py, T>,
+        target_permutation: PyReadonlyArray2<'py, i32>,
+        tangent_predictions: PyReadonlyArray2<'py, T>,
+        tangent_targets: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization)?;
+        let rr_shape = rr_py::shape(predictions.shape());
+        rr_py::same_shape(OP, "predictions", rr_shape, "targets", targets.shape())?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "prediction_ranks",
+            prediction_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "prediction_permutation",
+            prediction_permutation.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "target_ranks",
+            target_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "target_permutation",
+            target_permutation.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "tangent_predictions",
+            tangent_predictions.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "tangent_targets",
+            tangent_targets.shape(),
+        )?;
+        let predictions = rr_py::read(&predictions);
+        let targets = rr_py::read(&targets);
+        let prediction_ranks = rr_py::read(&prediction_ranks);
+        let prediction_permutation = rr_py::read(&prediction_permutation);
+        let target_ranks = rr_py::read(&target_ranks);
+        let target_permutation = rr_py::read(&target_permutation);
+        let tangent_predictions = rr_py::read(&tangent_predictions);
+        let tangent_targets = rr_py::read(&tangent_targets);
+        let mut tangent_loss = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &predictions,
+                    &targets,
+                    &prediction_ranks,
+                    &prediction_permutation,
+                    &target_ranks,
+                    &target_permutation,
+                    &tangent_predictions,
+                    &tangent_targets,
+                    tangent_regularization_strength,
+                    &mut tangent_loss,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::rows(rr_python, tangent_loss),))
+    }
+
     /// Forward of `spearman_loss` in f32: `(predictions, targets, regularization_strength,
     /// regularization) -> (loss, prediction_ranks, prediction_permutation, target_ranks,
     /// target_permutation)`.
@@ -1916,6 +2837,43 @@ pub mod spearman_loss {
             cotangent_loss,
             regularization_strength,
             regularization,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `spearman_loss` in f32: `(predictions, targets,
+    /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions,
+    /// tangent_targets, regularization_strength, regularization, tangent_regularization_strength) ->
+    /// (tangent_loss)`.
+    #[pyfunction]
+    #[pyo3(name = "spearman_loss_jvp_f32", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        predictions: PyReadonlyArray2<'py, f32>,
+        targets: PyReadonlyArray2<'py, f32>,
+        prediction_ranks: PyReadonlyArray2<'py, f32>,
+        prediction_permutation: PyReadonlyArray2<'py, i32>,
+        target_ranks: PyReadonlyArray2<'py, f32>,
+        target_permutation: PyReadonlyArray2<'py, i32>,
+        tangent_predictions: PyReadonlyArray2<'py, f32>,
+        tangent_targets: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
         )
     }
 
@@ -1974,6 +2932,43 @@ pub mod spearman_loss {
         )
     }
 
+    /// Forward-mode derivative (JVP) of `spearman_loss` in f64: `(predictions, targets,
+    /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions,
+    /// tangent_targets, regularization_strength, regularization, tangent_regularization_strength) ->
+    /// (tangent_loss)`.
+    #[pyfunction]
+    #[pyo3(name = "spearman_loss_jvp_f64", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        predictions: PyReadonlyArray2<'py, f64>,
+        targets: PyReadonlyArray2<'py, f64>,
+        prediction_ranks: PyReadonlyArray2<'py, f64>,
+        prediction_permutation: PyReadonlyArray2<'py, i32>,
+        target_ranks: PyReadonlyArray2<'py, f64>,
+        target_permutation: PyReadonlyArray2<'py, i32>,
+        tangent_predictions: PyReadonlyArray2<'py, f64>,
+        tangent_targets: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `spearman_loss` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -2004,48 +2999,66 @@ pub mod spearman_loss {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ndcg_loss::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(ndcg_loss::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(ndcg_loss::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort_apply::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort_apply::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_rank::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_rank::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_quantile::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_quantile::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_topk::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_topk::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(spearman_loss::jvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(spearman_loss::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::check_params, m)?)?;
     Ok(())
 }

@@ -78,6 +78,46 @@ pub mod ndcg_loss {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `scores`, `relevance`, `ranks`, `permutation`,
+    /// `tangent_scores`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `tangent_loss`; attributes `regularization`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let scores = rr_frame.arg::<T>(0, "scores")?;
+        let relevance = rr_frame.arg::<T>(1, "relevance")?;
+        let ranks = rr_frame.arg::<T>(2, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(3, "permutation")?;
+        let tangent_scores = rr_frame.arg::<T>(4, "tangent_scores")?;
+        let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mut tangent_loss = rr_frame.ret::<T>(0, "tangent_loss")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &scores,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&scores),
+                rr_part.matrix(&relevance),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_scores),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.per_row_mut(&mut tangent_loss),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `ndcg_loss` in f32.
     ///
     /// # Safety
@@ -98,6 +138,14 @@ pub mod ndcg_loss {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `ndcg_loss` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `ndcg_loss` in f64.
     ///
     /// # Safety
@@ -116,6 +164,14 @@ pub mod ndcg_loss {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `ndcg_loss` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -184,6 +240,44 @@ pub mod neural_sort {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `permutation_matrix`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results
+    /// `tangent_permutation_matrix`; attributes `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation_matrix = rr_frame.arg::<T>(1, "permutation_matrix")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mut tangent_permutation_matrix = rr_frame.ret::<T>(0, "tangent_permutation_matrix")?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.rows(&permutation_matrix, rr_part.shape.n * rr_part.shape.n),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.rows_mut(
+                    &mut tangent_permutation_matrix,
+                    rr_part.shape.n * rr_part.shape.n,
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `neural_sort` in f32.
     ///
     /// # Safety
@@ -204,6 +298,14 @@ pub mod neural_sort {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `neural_sort` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `neural_sort` in f64.
     ///
     /// # Safety
@@ -222,6 +324,14 @@ pub mod neural_sort {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `neural_sort` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -291,6 +401,43 @@ pub mod neural_sort_apply {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `payload`, `tangent_values`, `tangent_payload`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_output`;
+    /// attributes `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let payload = rr_frame.arg::<T>(1, "payload")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let tangent_payload = rr_frame.arg::<T>(3, "tangent_payload")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mut tangent_output = rr_frame.ret::<T>(0, "tangent_output")?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&payload),
+                rr_part.matrix(&tangent_values),
+                rr_part.matrix(&tangent_payload),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut tangent_output),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `neural_sort_apply` in f32.
     ///
     /// # Safety
@@ -311,6 +458,14 @@ pub mod neural_sort_apply {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `neural_sort_apply` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `neural_sort_apply` in f64.
     ///
     /// # Safety
@@ -329,6 +484,14 @@ pub mod neural_sort_apply {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `neural_sort_apply` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -391,6 +554,38 @@ pub mod sigmoid_rank {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `tangent_values`, `regularization_strength`,
+    /// `tangent_regularization_strength`; results `tangent_ranks`; attributes `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let tangent_values = rr_frame.arg::<T>(1, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(3, "tangent_regularization_strength")?;
+        let mut tangent_ranks = rr_frame.ret::<T>(0, "tangent_ranks")?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut tangent_ranks),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `sigmoid_rank` in f32.
     ///
     /// # Safety
@@ -411,6 +606,14 @@ pub mod sigmoid_rank {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `sigmoid_rank` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `sigmoid_rank` in f64.
     ///
     /// # Safety
@@ -429,6 +632,14 @@ pub mod sigmoid_rank {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `sigmoid_rank` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -502,6 +713,44 @@ pub mod soft_quantile {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_result`;
+    /// attributes `quantiles`, `regularization`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mut tangent_result = rr_frame.ret::<T>(0, "tangent_result")?;
+        let quantiles = rr_frame.real_list_attr::<T>("quantiles")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                quantiles: quantiles.clone(),
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.rows_mut(&mut tangent_result, quantiles.len()),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_quantile` in f32.
     ///
     /// # Safety
@@ -522,6 +771,14 @@ pub mod soft_quantile {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_quantile` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_quantile` in f64.
     ///
     /// # Safety
@@ -540,6 +797,14 @@ pub mod soft_quantile {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_quantile` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -614,6 +879,46 @@ pub mod soft_rank {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_ranks`;
+    /// attributes `regularization`, `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let ranks = rr_frame.arg::<T>(1, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(2, "permutation")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mut tangent_ranks = rr_frame.ret::<T>(0, "tangent_ranks")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut tangent_ranks),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_rank` in f32.
     ///
     /// # Safety
@@ -634,6 +939,14 @@ pub mod soft_rank {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_rank` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_rank` in f64.
     ///
     /// # Safety
@@ -652,6 +965,14 @@ pub mod soft_rank {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_rank` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -724,6 +1045,44 @@ pub mod soft_sort {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_sorted`;
+    /// attributes `regularization`, `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mut tangent_sorted = rr_frame.ret::<T>(0, "tangent_sorted")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut tangent_sorted),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_sort` in f32.
     ///
     /// # Safety
@@ -744,6 +1103,14 @@ pub mod soft_sort {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_sort` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_sort` in f64.
     ///
     /// # Safety
@@ -762,6 +1129,14 @@ pub mod soft_sort {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_sort` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -838,6 +1213,46 @@ pub mod soft_topk {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_mask`; attributes
+    /// `k`, `regularization`, `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mut tangent_mask = rr_frame.ret::<T>(0, "tangent_mask")?;
+        let k = rr_frame.int_attr("k")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::TopkRegularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                k,
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut tangent_mask),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_topk` in f32.
     ///
     /// # Safety
@@ -858,6 +1273,14 @@ pub mod soft_topk {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
     }
 
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_topk` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_topk` in f64.
     ///
     /// # Safety
@@ -876,6 +1299,14 @@ pub mod soft_topk {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_topk` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
 }
 
@@ -965,6 +1396,53 @@ pub mod spearman_loss {
         Ok(())
     }
 
+    /// `jvp` on an XLA call frame: arguments `predictions`, `targets`, `prediction_ranks`,
+    /// `prediction_permutation`, `target_ranks`, `target_permutation`, `tangent_predictions`,
+    /// `tangent_targets`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `tangent_loss`; attributes `regularization`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let predictions = rr_frame.arg::<T>(0, "predictions")?;
+        let targets = rr_frame.arg::<T>(1, "targets")?;
+        let prediction_ranks = rr_frame.arg::<T>(2, "prediction_ranks")?;
+        let prediction_permutation = rr_frame.arg::<i32>(3, "prediction_permutation")?;
+        let target_ranks = rr_frame.arg::<T>(4, "target_ranks")?;
+        let target_permutation = rr_frame.arg::<i32>(5, "target_permutation")?;
+        let tangent_predictions = rr_frame.arg::<T>(6, "tangent_predictions")?;
+        let tangent_targets = rr_frame.arg::<T>(7, "tangent_targets")?;
+        let regularization_strength = rr_frame.arg::<T>(8, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(9, "tangent_regularization_strength")?;
+        let mut tangent_loss = rr_frame.ret::<T>(0, "tangent_loss")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &predictions,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&predictions),
+                rr_part.matrix(&targets),
+                rr_part.matrix(&prediction_ranks),
+                rr_part.matrix(&prediction_permutation),
+                rr_part.matrix(&target_ranks),
+                rr_part.matrix(&target_permutation),
+                rr_part.matrix(&tangent_predictions),
+                rr_part.matrix(&tangent_targets),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.per_row_mut(&mut tangent_loss),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `spearman_loss` in f32.
     ///
     /// # Safety
@@ -983,6 +1461,14 @@ pub mod spearman_loss {
         rr_frame: *mut rr_xla::CallFrame,
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `spearman_loss` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
     /// XLA FFI handler of the forward of `spearman_loss` in f64.
@@ -1004,18 +1490,30 @@ pub mod spearman_loss {
     ) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
     }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `spearman_loss` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
 }
 
 /// Every handler, by the name of its kernel (`soft_rank_forward_f64`).
-pub const HANDLERS: [(&str, rr_xla::Handler); 36] = [
+pub const HANDLERS: [(&str, rr_xla::Handler); 54] = [
     ("ndcg_loss_forward_f32", ndcg_loss::forward_f32),
     ("ndcg_loss_backward_f32", ndcg_loss::backward_f32),
+    ("ndcg_loss_jvp_f32", ndcg_loss::jvp_f32),
     ("ndcg_loss_forward_f64", ndcg_loss::forward_f64),
     ("ndcg_loss_backward_f64", ndcg_loss::backward_f64),
+    ("ndcg_loss_jvp_f64", ndcg_loss::jvp_f64),
     ("neural_sort_forward_f32", neural_sort::forward_f32),
     ("neural_sort_backward_f32", neural_sort::backward_f32),
+    ("neural_sort_jvp_f32", neural_sort::jvp_f32),
     ("neural_sort_forward_f64", neural_sort::forward_f64),
     ("neural_sort_backward_f64", neural_sort::backward_f64),
+    ("neural_sort_jvp_f64", neural_sort::jvp_f64),
     (
         "neural_sort_apply_forward_f32",
         neural_sort_apply::forward_f32,
@@ -1024,6 +1522,7 @@ pub const HANDLERS: [(&str, rr_xla::Handler); 36] = [
         "neural_sort_apply_backward_f32",
         neural_sort_apply::backward_f32,
     ),
+    ("neural_sort_apply_jvp_f32", neural_sort_apply::jvp_f32),
     (
         "neural_sort_apply_forward_f64",
         neural_sort_apply::forward_f64,
@@ -1032,28 +1531,41 @@ pub const HANDLERS: [(&str, rr_xla::Handler); 36] = [
         "neural_sort_apply_backward_f64",
         neural_sort_apply::backward_f64,
     ),
+    ("neural_sort_apply_jvp_f64", neural_sort_apply::jvp_f64),
     ("sigmoid_rank_forward_f32", sigmoid_rank::forward_f32),
     ("sigmoid_rank_backward_f32", sigmoid_rank::backward_f32),
+    ("sigmoid_rank_jvp_f32", sigmoid_rank::jvp_f32),
     ("sigmoid_rank_forward_f64", sigmoid_rank::forward_f64),
     ("sigmoid_rank_backward_f64", sigmoid_rank::backward_f64),
+    ("sigmoid_rank_jvp_f64", sigmoid_rank::jvp_f64),
     ("soft_quantile_forward_f32", soft_quantile::forward_f32),
     ("soft_quantile_backward_f32", soft_quantile::backward_f32),
+    ("soft_quantile_jvp_f32", soft_quantile::jvp_f32),
     ("soft_quantile_forward_f64", soft_quantile::forward_f64),
     ("soft_quantile_backward_f64", soft_quantile::backward_f64),
+    ("soft_quantile_jvp_f64", soft_quantile::jvp_f64),
     ("soft_rank_forward_f32", soft_rank::forward_f32),
     ("soft_rank_backward_f32", soft_rank::backward_f32),
+    ("soft_rank_jvp_f32", soft_rank::jvp_f32),
     ("soft_rank_forward_f64", soft_rank::forward_f64),
     ("soft_rank_backward_f64", soft_rank::backward_f64),
+    ("soft_rank_jvp_f64", soft_rank::jvp_f64),
     ("soft_sort_forward_f32", soft_sort::forward_f32),
     ("soft_sort_backward_f32", soft_sort::backward_f32),
+    ("soft_sort_jvp_f32", soft_sort::jvp_f32),
     ("soft_sort_forward_f64", soft_sort::forward_f64),
     ("soft_sort_backward_f64", soft_sort::backward_f64),
+    ("soft_sort_jvp_f64", soft_sort::jvp_f64),
     ("soft_topk_forward_f32", soft_topk::forward_f32),
     ("soft_topk_backward_f32", soft_topk::backward_f32),
+    ("soft_topk_jvp_f32", soft_topk::jvp_f32),
     ("soft_topk_forward_f64", soft_topk::forward_f64),
     ("soft_topk_backward_f64", soft_topk::backward_f64),
+    ("soft_topk_jvp_f64", soft_topk::jvp_f64),
     ("spearman_loss_forward_f32", spearman_loss::forward_f32),
     ("spearman_loss_backward_f32", spearman_loss::backward_f32),
+    ("spearman_loss_jvp_f32", spearman_loss::jvp_f32),
     ("spearman_loss_forward_f64", spearman_loss::forward_f64),
     ("spearman_loss_backward_f64", spearman_loss::backward_f64),
+    ("spearman_loss_jvp_f64", spearman_loss::jvp_f64),
 ];

@@ -407,8 +407,8 @@ def test_distributed(outcomes: list[dict[str, Any]], scenario: str) -> None:
 
 
 def test_sharding_rules_cover_every_op() -> None:
-    """Every custom op (forward and backward of each op in the kernel table) has a DTensor rule,
-    and every output of every op has the batch as dim 0 (what the rules assume)."""
+    """Every custom op (forward, backward and JVP of each op in the kernel table) has a DTensor
+    rule, and every output of every op has the batch as dim 0 (what the rules assume)."""
     pytest.importorskip("torch.distributed.tensor")
     from torch.distributed.tensor import DTensor
 
@@ -419,7 +419,8 @@ def test_sharding_rules_cover_every_op() -> None:
     _sharding.register()
     overloads = _sharding.op_overloads()
     names = {o.name() for o in overloads}
-    assert names == {f"rank_relax::{op}_{p}" for op in OPS for p in ("forward", "backward")}
+    passes = ("forward", "backward", "jvp")
+    assert names == {f"rank_relax::{op}_{p}" for op in OPS for p in passes}
     strategies = DTensor._op_dispatcher.sharding_propagator.op_strategy_funcs
     assert all(o in strategies for o in overloads)
     # Meta arguments for each op: a batch of 5 rows of 3 items, every tensor of its own shape (an
@@ -434,12 +435,12 @@ def test_sharding_rules_cover_every_op() -> None:
         shapes = {
             name: output_shape(op, out, (5,), 3)
             for out in OPS[op]["outputs"]
-            for name in (out, f"cotangent_{out}")
+            for name in (out, f"cotangent_{out}", f"tangent_{out}")
         }
         args: list[Any] = []
         for a in overload._schema.arguments:
             kind = type(a.type)
-            if a.name == "regularization_strength":
+            if a.name in ("regularization_strength", "tangent_regularization_strength"):
                 args.append(torch.empty((), device="meta", dtype=torch.float64))
             elif kind is torch.TensorType:
                 dtype = torch.int32 if a.name == "permutation" else torch.float64

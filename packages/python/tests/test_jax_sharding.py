@@ -370,6 +370,73 @@ def _items_on_axis_0() -> dict[str, Any]:
     return {"checked": checked}
 
 
+def _jvp_fn(op: str) -> Callable[..., Any]:
+    """``(inputs, ε, tangents, ε tangent) -> (outputs, output tangents)`` (forward mode)."""
+    import rank_relax.jax as rj
+
+    names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
+    takes_eps = EPS_NAME in OPS[op]["reals"]
+    fn = getattr(rj, op)
+
+    def run(inputs: dict[str, Any], eps: Any, tangents: Any, t_eps: Any) -> Any:
+        fixed = {n: v for n, v in inputs.items() if n not in diff}
+
+        def f(eps: Any, *args: Any) -> Any:
+            given = fixed | dict(zip(diff, args))
+            return fn(*(given[n] for n in names), **({EPS_NAME: eps} if takes_eps else {}))
+
+        return jax.jvp(f, (eps, *(inputs[n] for n in diff)), (t_eps, *tangents))
+
+    return run
+
+
+def _sharded_jvp(axis_type: str) -> dict[str, Any]:
+    """Forward mode (the JVP kernel's FFI call and its sharding rule): every op under a
+    batch-sharded ``jit`` and inside ``shard_map``, the same bits as on one device, no
+    all-gather, output tangents sharded as the outputs."""
+    import jax.numpy as jnp
+    from jax.sharding import AxisType, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((DEVICES,), ("x",), axis_types=(getattr(AxisType, axis_type),))
+    rows = NamedSharding(mesh, P("x", None))
+    checked = []
+    for op in OPS:
+        inputs, eps, _ = _case(op, (BATCH, ITEMS), seed=29)
+        rng = np.random.default_rng(31)
+        tangents = [
+            jnp.asarray(rng.standard_normal(inputs[n].shape)) for n in OPS[op]["differentiable"]
+        ]
+        t_eps = jnp.asarray(0.3)
+        run = jax.jit(_jvp_fn(op))
+        want = run(inputs, eps, tangents, t_eps)
+        put = {n: jax.device_put(v, rows) for n, v in inputs.items()}
+        put_t = [jax.device_put(t, rows) for t in tangents]
+        where = f"{op} jvp ({axis_type})"
+        got = run(put, eps, put_t, t_eps)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=where)
+        for t in jax.tree.leaves(got[1]):
+            assert _padded(t.sharding.spec, t.ndim)[0] == "x", f"{where}: {t.sharding}"
+        hlo = run.lower(put, eps, put_t, t_eps).compile().as_text()
+        gathers = [text for text in hlo.splitlines() if "all-gather" in text]
+        assert not gathers, f"{where}: the program gathers:\n" + "\n".join(gathers)
+        if axis_type == "Auto":
+            mapped = jax.jit(
+                jax.shard_map(
+                    _jvp_fn(op),
+                    mesh=mesh,
+                    in_specs=({n: P("x") for n in inputs}, P(), P("x"), P()),
+                    out_specs=(P("x"), P("x")),
+                )
+            )
+            got = mapped(put, eps, put_t, t_eps)
+            for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"{where} sm")
+        checked.append(where)
+    return {"checked": checked}
+
+
 def _gspmd() -> dict[str, Any]:
     """Auto axes with the GSPMD partitioner instead of Shardy (``infer_sharding_from_operands``
     instead of the Shardy rule)."""
@@ -392,6 +459,8 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "global_spearman": _global_spearman,
     "sharded_error": _sharded_error,
     "items_on_axis_0": _items_on_axis_0,
+    "jvp_auto": lambda: _sharded_jvp("Auto"),
+    "jvp_explicit": lambda: _sharded_jvp("Explicit"),
 }
 
 

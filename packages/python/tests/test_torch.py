@@ -264,13 +264,15 @@ def test_inference_mode_and_no_grad(path: str) -> None:
 # --- torch.func and derivatives no kernel computes yet --------------------------------------
 
 
-def _diff_and_fn(op: str, shape: tuple[int, ...] = (3, 5), seed: int = 4) -> tuple[Any, Any]:
+def _diff_and_fn(
+    op: str, shape: tuple[int, ...] = (3, 5), seed: int = 4, **params: Any
+) -> tuple[Any, Any]:
     """The op's first differentiable input and the op as a function of it, ε = 0.6."""
     inputs = {n: t.detach() for n, t in tensors(op, shape, seed=seed).items()}
     first = OPS[op]["differentiable"][0]
 
     def f(v: Any) -> Any:
-        return apply(op, inputs | {first: v}, regularization_strength=0.6)
+        return apply(op, inputs | {first: v}, regularization_strength=0.6, **params)
 
     return inputs[first], f
 
@@ -322,32 +324,18 @@ def test_jacrev_of_soft_rank_is_exact() -> None:
     torch.testing.assert_close(jac[0, :, 0, 0], want, rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("op", OP_NAMES)
-def test_forward_mode_raises_never_zeros(op: str, path: str) -> None:
-    """No JVP kernel yet: every forward-mode entry point raises, naming the op."""
-    x, f = _diff_and_fn(op)
-    message = f"^{op}: forward-mode derivatives"
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.jvp(f, (x,), (torch.ones_like(x),))
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.jacfwd(f)(x)
-    with pytest.raises(NotImplementedError, match=message), torch.autograd.forward_ad.dual_level():
-        f(torch.autograd.forward_ad.make_dual(x, torch.ones_like(x)))
-    # A tangent on ε alone is forward mode too.
-    inputs = {n: t.detach() for n, t in tensors(op, (3, 5)).items()}
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.jvp(
-            lambda e: apply(op, inputs, regularization_strength=e),
-            (torch.tensor(0.6, dtype=torch.float64),),
-            (torch.tensor(1.0, dtype=torch.float64),),
-        )
+def not_piecewise_linear(op: str) -> dict[str, str]:
+    """Enum params under which the op is not piecewise linear (none for an op that never is)."""
+    linear = OPS[op]["piecewise_linear"] or {}
+    return {p: next(v for v in OPS[op]["enums"][p] if v not in ok) for p, ok in linear.items()}
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
 def test_second_order_raises_never_detached(op: str, path: str) -> None:
-    """No second-order kernel yet: a gradient taken with create_graph=True keeps the graph (and
-    its values), and differentiating it raises, naming the op, in every way a user can ask."""
-    x, f = _diff_and_fn(op)
+    """Where no second-order kernel applies (an op that is not piecewise linear, or one of its
+    params that makes it smooth), a gradient taken with create_graph=True keeps the graph (and its
+    values), and differentiating it raises, naming the op, in every way a user can ask."""
+    x, f = _diff_and_fn(op, **not_piecewise_linear(op))
     message = f"^{op}: second-order derivatives"
     v = x.clone().requires_grad_()
     (plain,) = torch.autograd.grad(f(v).square().sum(), [v])
@@ -366,7 +354,7 @@ def test_second_order_raises_never_detached(op: str, path: str) -> None:
         torch.autograd.grad(ge, [eps])
     with pytest.raises(NotImplementedError, match=message):
         torch.func.grad(lambda a: torch.func.grad(lambda b: f(b).square().sum())(a).sum())(x)
-    with pytest.raises(NotImplementedError, match=f"^{op}: (second-order|forward-mode)"):
+    with pytest.raises(NotImplementedError, match=message):
         torch.func.hessian(lambda a: f(a).square().sum())(x)
     with pytest.raises(NotImplementedError, match=message):
         torch.autograd.gradgradcheck(lambda a: f(a).square().sum(), [v])

@@ -11,6 +11,7 @@ import type { OpDocs, TargetDocs } from '../../emit/types.ts';
 import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
+import { secondOrderNote } from './torch.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
@@ -64,7 +65,12 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   if (flavour !== 'numpy') return fn;
   const cotangents = op.cotangents.map((c) => `${pythonName(c.name)}: ${t.input}`);
   const grads = op.grads.map((g) => g.of);
-  return `${fn}\n\n${def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output))}`;
+  const vjp = def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output));
+  if (op.jvp === null) return `${fn}\n\n${vjp}`;
+  const tangents = op.tangents.map((x) => `${pythonName(x.name)}: ${t.input}`);
+  const jvpParams = [...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`), ...op.paramTangents.map((x) => `${pythonName(x.name)}: float = 0.0`), 'axis: int = -1'];
+  const jvp = def(`${PY_MODULES.numpy}.${names.jvp}`, [...inputs, ...tangents, ...jvpParams], returns(op.outputTangents.map((x) => x.of), t.output));
+  return `${fn}\n\n${vjp}\n\n${jvp}`;
 }
 
 /** How each framework is said to compute gradients, after the signature. */
@@ -75,21 +81,48 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
     case 'numpy':
       return (
         `\`${pythonApi(op).vjp}\` returns the gradient of \`sum(cotangent * output)\` with respect to ${grads}` +
-        `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.`
+        `${op.grads.length > 1 ? ' (a tuple, in that order)' : ''}; it runs the forward again, then the analytical backward.` +
+        (op.jvp === null
+          ? ''
+          : ` \`${pythonApi(op).jvp}\` returns the directional derivative of the output along one tangent per differentiable input ` +
+            `(and \`tangent_regularization_strength\`, the tangent of ε, default 0): forward mode, exact, the adjoint of the VJP.`)
       );
     case 'torch':
       return (
         `Differentiable with \`torch.autograd\` with respect to ${grads}${eps === '' ? '' : ` and ${eps} (pass a tensor with \`requires_grad=True\`)`}; ` +
-        'works under `torch.compile(fullgraph=True)` and `torch.func` `grad`, `vjp`, `jacrev` and `vmap`. Forward mode ' +
-          '(`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`) and differentiating the gradient (`create_graph=True`) ' +
-          'raise `NotImplementedError` naming the op. CUDA tensors are computed on the CPU and returned on their device.'
+        'works under `torch.compile(fullgraph=True)` and `torch.func` `grad`, `vjp`, `jacrev` and `vmap`. ' +
+        (op.jvp === null
+          ? 'Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`) and differentiating the gradient ' +
+            '(`create_graph=True`) raise `NotImplementedError` naming the op. '
+          : 'Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`, a tangent of ε included) is exact: ' +
+            `a JVP kernel. ${secondOrderNote(op, '`')} `) +
+        'CUDA tensors are computed on the CPU and returned on their device.'
       );
     case 'jax':
+      if (op.jvp === null) {
+        return (
+          `A \`jax.custom_vjp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} under \`jax.grad\`, \`jax.jit\` and \`jax.vmap\`. ` +
+          'float64 needs `jax.config.update("jax_enable_x64", True)`; otherwise arrays are float32.'
+        );
+      }
       return (
-        `A \`jax.custom_vjp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} under \`jax.grad\`, \`jax.jit\` and \`jax.vmap\`. ` +
+        `A \`jax.custom_jvp\`: differentiable with respect to ${grads}${eps === '' ? '' : ` and ${eps}`} in forward mode (\`jax.jvp\`, \`jax.jacfwd\`: the JVP kernel) ` +
+        'and reverse mode (`jax.grad`, `jax.vjp`, `jax.jacrev`: the analytical backward, the transpose of the JVP), under `jax.jit` and `jax.vmap`. ' +
+        `${jaxSecondOrder(op)} ` +
         'float64 needs `jax.config.update("jax_enable_x64", True)`; otherwise arrays are float32.'
       );
   }
+}
+
+/** Where second derivatives (`jax.hessian`) are exact and where they raise. */
+export function jaxSecondOrder(op: OpIR): string {
+  const refused = 'raise `NotImplementedError` naming the op';
+  if (op.piecewiseLinear === null) return `Second derivatives (\`jax.hessian\`, a derivative of the gradient) ${refused}.`;
+  const where = op.piecewiseLinear.map((w) => `${w.param.name.spec}=${w.values.map((v) => `"${v.name.spec}"`).join(' or ')}`).join(', ');
+  return (
+    `With ${where} it is piecewise linear in its inputs, so second derivatives in them (\`jax.hessian\`) are exact; ` +
+    `otherwise, and with respect to ${op.paramGrads.map((g) => `\`${pythonName(g.of.name)}\``).join(', ') || 'its params'}, they ${refused}.`
+  );
 }
 
 function pyNumber(x: number): string {
@@ -200,7 +233,10 @@ function opDocs(op: OpIR): OpDocs {
   return {
     fn: py.fn,
     names: [
-      { label: 'NumPy', names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`] },
+      {
+        label: 'NumPy',
+        names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`, ...(op.jvp === null ? [] : [`${PY_MODULES.numpy}.${py.jvp}`])],
+      },
       { label: 'PyTorch', names: [`${PY_MODULES.torch}.${py.fn}`] },
       { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },
     ],

@@ -7,7 +7,9 @@
 import { banner } from '../../emit/text.ts';
 import { pyDisplay, pyDocstring, pyFile, pyStr } from '../../emit/python.ts';
 import { matchElem } from '../../ir/match.ts';
-import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
+import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, ScalarArgIR } from '../../ir/types.ts';
+import { opKernels } from '../../ir/kernels.ts';
+import { scalars } from './xla.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { kernelKey, PACKAGE_DIR } from './layout.ts';
 import { params, reads, writes } from './rust.ts';
@@ -30,6 +32,11 @@ function realParam(p: ParamIR): string {
   return `Buffer(${pyStr(p.name.spec)}, (), "real")`;
 }
 
+/** A JVP's scalar (the ε tangent) is an operand after the real params, 0-d like them. */
+function scalar(a: ScalarArgIR): string {
+  return `Buffer(${pyStr(a.name.spec)}, (), "real")`;
+}
+
 /** A tuple display as a keyword argument at column `indent`, exploded one item per line when long. */
 function field(indent: number, key: string, items: readonly string[]): string {
   // A one-item tuple needs its comma on one line too; exploded, every item has one anyway.
@@ -42,7 +49,7 @@ function field(indent: number, key: string, items: readonly string[]): string {
 }
 
 function renderCall(op: OpIR, kernel: KernelIR): string {
-  const operands = [...reads(kernel).map(buffer), ...params(kernel).filter((p) => p.type === 'real').map(realParam)];
+  const operands = [...reads(kernel).map(buffer), ...params(kernel).filter((p) => p.type === 'real').map(realParam), ...scalars(kernel).map(scalar)];
   const results = writes(kernel).map(buffer);
   const items = [field(8, 'operands', operands), field(8, 'results', results)];
   return pyDisplay(4, `${pyStr(kernelKey(op, kernel.pass))}: Call`, '(', items, ')')
@@ -51,11 +58,12 @@ function renderCall(op: OpIR, kernel: KernelIR): string {
 }
 
 export function renderJaxShardingTable(ir: IR): string {
-  const calls = ir.ops.flatMap((op) => [renderCall(op, op.forward), renderCall(op, op.backward)]);
+  const calls = ir.ops.flatMap((op) => opKernels(op).map((k) => renderCall(op, k)));
   return pyFile(
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The shape of every XLA FFI call of ``rank_relax.jax``: what its sharding rules are made of.', [
-      'Per kernel (``soft_rank_forward``), its operands (the buffers it reads, then its real params) ' +
+      'Per kernel (``soft_rank_forward``), its operands (the buffers it reads, then its real params, ' +
+        'then a JVP\'s ε tangent) ' +
         'and its results (the buffers it writes), in the order of the call. Each buffer has its spec name, ' +
         'the dims after its leading batch dims as the spec\'s dim symbols (``[batch, n]`` has ``("n",)``, ' +
         '``[batch, n, n]`` two, ``[batch]`` and a real param, which is 0-d, none) ' +

@@ -1,7 +1,8 @@
-// rank_relax/jax/_generated.py: per op, the forward and backward kernels as JAX computations
-// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform), a `jax.custom_vjp` whose
-// forward returns the residuals the spec lists and whose backward runs the backward kernel, and the
-// public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
+// rank_relax/jax/_generated.py: per op, the forward, backward and JVP kernels as JAX computations
+// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform); the op's linear JVP and
+// VJP primitives (`_derivatives.Derivatives`: each the other's transpose); a `jax.custom_jvp` over
+// the forward (outputs and residuals) whose tangent map is the JVP primitive (an op without a JVP
+// kernel: a `jax.custom_vjp` whose backward runs the backward kernel); and the public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
 // static (hashable Python values: a list is a tuple of floats).
 import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
@@ -17,6 +18,8 @@ import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault } from './names.ts';
+import { jaxSecondOrder } from './describe.ts';
+import { scalars } from './xla.ts';
 
 const FLAVOUR: Flavour = {
   array: 'array',
@@ -32,6 +35,14 @@ const FLAVOUR: Flavour = {
   construct: 'jnp.array',
   axis: 'axis',
 };
+
+/** The note of an op with a JVP kernel, in place of FLAVOUR's. */
+const JVP_NOTE =
+  'Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel ' +
+  '(``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``, ' +
+  '``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform ' +
+  "the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` " +
+  'where those are unavailable); float64 needs ``jax_enable_x64``.';
 
 function local(name: string): string {
   return `${PRIVATE}_${name}`;
@@ -86,11 +97,17 @@ function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   if (likeBuffer === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const like = pythonName(likeBuffer.name);
   const results = writes(kernel).map((b) => resultShape(b, like));
-  const args = [...rd.map((b) => `${pythonName(b.name)}: jax.Array`), ...ps.map((p) => `${pythonName(p.name)}: ${kernelParamType(p)}`)];
+  const sc = scalars(kernel);
+  const args = [
+    ...rd.map((b) => `${pythonName(b.name)}: jax.Array`),
+    ...ps.map((p) => `${pythonName(p.name)}: ${kernelParamType(p)}`),
+    ...sc.map((a) => `${pythonName(a.name)}: jax.Array`),
+  ];
+  // The JVP's ε tangent is an operand after the real params, as the FFI handler decodes it.
   const folded = [
     pyStr(kernelKey(op, kernel.pass)),
     pyTuple(8, rd.map((b) => pythonName(b.name))),
-    pyDict(8, ps.map((p) => [pyStr(p.name.spec), pythonName(p.name)] as const)),
+    pyDict(8, [...ps.map((p) => [pyStr(p.name.spec), pythonName(p.name)] as const), ...sc.map((a) => [pyStr(a.name.spec), pythonName(a.name)] as const)]),
     pyTuple(8, results),
   ];
   return [
@@ -100,6 +117,7 @@ function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   ];
 }
 
+/** An op without a JVP kernel: a `jax.custom_vjp` (reverse mode only). */
 function renderVjp(op: OpIR): string[] {
   const name = local(op.name.snake);
   const inputs = op.inputs.map((i) => pythonName(i.name));
@@ -159,6 +177,128 @@ function renderVjp(op: OpIR): string[] {
   ];
 }
 
+/** The JVP and backward kernels' operands and results as `_derivatives.Derivatives` takes them:
+ * (name, role, what it derives from), every name a Python identifier. */
+function describeArgs(kernel: KernelIR): { operands: string[]; results: string[] } {
+  const entry = (name: string, role: string, of: string) => `(${pyStr(name)}, ${pyStr(role)}, ${pyStr(of)})`;
+  const buffer = (b: BufferArgIR): { operand?: string; result?: string } => {
+    const name = pythonName(b.name);
+    const of = pythonIdent(b.of ?? b.name.spec);
+    switch (b.role) {
+      case 'save':
+      case 'residual':
+        return { operand: entry(name, 'save', name) };
+      case 'tangent':
+      case 'cotangent':
+        return { operand: entry(name, b.role, of) };
+      case 'output_tangent':
+      case 'grad':
+      case 'param_grad':
+        return { result: entry(name, b.role, of) };
+      case 'input':
+      case 'output':
+        throw new Error(`${kernel.corePath}: a ${b.role} buffer in a derivative kernel`);
+      default:
+        return assertNever(b.role, 'buffer role');
+    }
+  };
+  const operands: string[] = [];
+  const results: string[] = [];
+  const reals: string[] = [];
+  const tail: string[] = [];
+  for (const a of kernel.args) {
+    switch (a.kind) {
+      case 'dim':
+        break;
+      case 'param':
+        if (a.param.type === 'real') reals.push(entry(pythonName(a.name), 'param', pythonName(a.name)));
+        break;
+      case 'scalar':
+        tail.push(entry(pythonName(a.name), 'param_tangent', pythonIdent(a.of)));
+        break;
+      case 'buffer': {
+        const { operand, result } = buffer(a);
+        if (operand !== undefined) operands.push(operand);
+        if (result !== undefined) results.push(result);
+        break;
+      }
+      default:
+        assertNever(a, 'argument kind');
+    }
+  }
+  // The kernel functions take the buffers it reads, then its real params, then its scalars.
+  return { operands: [...operands, ...reals, ...tail], results };
+}
+
+/** Per enum param, the values under which the op is piecewise linear (`None`: never). */
+function piecewiseLinear(op: OpIR): string {
+  if (op.piecewiseLinear === null) return 'None';
+  return `{${op.piecewiseLinear.map((w) => `${pyStr(pythonName(w.param.name))}: (${w.values.map((v) => `${pyStr(v.name.spec)},`).join(' ')})`).join(', ')}}`;
+}
+
+function renderDerivatives(op: OpIR, jvp: KernelIR): string[] {
+  const name = local(op.name.snake);
+  const j = describeArgs(jvp);
+  const b = describeArgs(op.backward);
+  const tuple = (key: string, items: string[]) => pyDisplay(4, `${key}=`, '(', items, items.length === 1 ? ',),' : '),');
+  return [
+    `${name}_derivatives = ${PRIVATE}_derivatives.Derivatives(`,
+    `    ${pyStr(op.name.spec)},`,
+    `    jvp=${name}_jvp,`,
+    ...tuple('jvp_operands', j.operands),
+    ...tuple('jvp_results', j.results),
+    `    backward=${name}_backward,`,
+    ...tuple('backward_operands', b.operands),
+    ...tuple('backward_results', b.results),
+    `    piecewise_linear=${piecewiseLinear(op)},`,
+    ')',
+  ];
+}
+
+function renderJvp(op: OpIR, jvp: KernelIR): string[] {
+  const name = local(op.name.snake);
+  const inputs = op.inputs.map((i) => pythonName(i.name));
+  const ps = op.params.map((p) => pythonName(p.name));
+  const argNames = [...inputs, ...ps];
+  const staticIdx = op.params.map((p, k) => (isStatic(p) ? inputs.length + k : -1)).filter((k) => k >= 0);
+  const staticNames = op.params.filter(isStatic).map((p) => pythonName(p.name));
+  const diffNames = [...inputs, ...op.params.filter((p) => !isStatic(p)).map((p) => pythonName(p.name))];
+  const fwdOuts = writes(op.forward).map((b) => pythonName(b.name));
+  const typed = (n: string) => {
+    const p = op.params.find((x) => pythonName(x.name) === n);
+    return `${n}: ${p === undefined ? 'jax.Array' : kernelParamType(p)}`;
+  };
+  // Each primal's tangent, by the name the JVP kernel gives it (`tangent_values`); an input
+  // that receives no gradient has none.
+  const tangentOf = new Map([...op.tangents, ...op.paramTangents].map((t) => [pythonName(t.of.name), pythonName(t.name)]));
+  const tangentNames = diffNames.map((n) => tangentOf.get(n) ?? `_tangent_${n}`);
+  const outTangentOf = new Map(op.outputTangents.map((t) => [pythonName(t.of.name), pythonName(t.name)]));
+  const outTangents = fwdOuts.map((o) => outTangentOf.get(o) ?? `${PRIVATE}_derivatives.no_tangent(${o})`);
+  const operands = describeArgs(jvp).operands.map((e) => /^\("([^"]+)"/.exec(e)?.[1] ?? '');
+  const jvpOuts = writes(jvp).map((b) => pythonName(b.name));
+  return [
+    `@functools.partial(jax.custom_jvp, nondiff_argnums=${tuple(staticIdx.map(String))})`,
+    ...pyDef(0, `def ${name}`, argNames.map(typed), 'tuple[jax.Array, ...]'),
+    `    """The forward kernel's results (outputs, then residuals), differentiable."""`,
+    ...pyCall(4, `return ${name}_forward`, argNames),
+    '',
+    '',
+    ...pyDef(0, `def ${name}_jvp_rule`, [...staticNames.map(typed), 'primals: tuple[jax.Array, ...]', 'tangents: tuple[Any, ...]'], 'tuple[Any, Any]'),
+    ...pyAssign(4, diffNames, 'primals'),
+    ...pyAssign(4, tangentNames, 'tangents'),
+    // The primal through the custom_jvp again, so that an outer derivative sees its rule.
+    ...pyUnpack(4, fwdOuts, name, argNames),
+    ...pyUnpack(4, jvpOuts, `${name}_derivatives.jvp`, [
+      pyTuple(8, operands),
+      ...staticNames.map((n) => `${n}=${n}`),
+    ]),
+    ...pyDisplay(4, 'return ', '(', [pyTuple(8, fwdOuts), pyTuple(8, outTangents)], ')'),
+    '',
+    '',
+    `${name}.defjvp(${name}_jvp_rule, symbolic_zeros=True)`,
+  ];
+}
+
 /** `_rr_k = _rr.int_param(...)`: a static param's type checked and the value normalised (a Python
  * int, a tuple of floats); the core checks its range. */
 function staticParamCheck(op: OpIR, p: ParamIR): string[] {
@@ -175,13 +315,14 @@ function staticParamCheck(op: OpIR, p: ParamIR): string[] {
 
 /** The JAX flavour, with a note on the op's int and list params: static, not traced. */
 function flavourOf(op: OpIR): Flavour {
+  const base: Flavour = op.jvp === null ? FLAVOUR : { ...FLAVOUR, notes: [JVP_NOTE, jaxSecondOrder(op).replace(/`/g, '``')] };
   const fixed = op.params.filter((p) => matchParam(p, { real: () => false, enum: () => false, bool: () => false, int: () => true, list: () => true }));
-  if (fixed.length === 0) return FLAVOUR;
+  if (fixed.length === 0) return base;
   const names = fixed.map((p) => `\`\`${pythonName(p.name)}\`\``).join(' and ');
   const note =
     `${names} ${fixed.length === 1 ? 'is static: a Python value' : 'are static: Python values'} fixed when the function is traced ` +
     '(under ``jit`` each value compiles its own call; a traced value is refused).';
-  return { ...FLAVOUR, notes: [...FLAVOUR.notes, note] };
+  return { ...base, notes: [...base.notes, note] };
 }
 
 function renderPublic(op: OpIR): string[] {
@@ -222,13 +363,18 @@ function renderPublic(op: OpIR): string[] {
   // matrix output only exists with the items last.
   const placed = (o: OutputIR) => [local('dtype'), ...(rowRank(o.shape) === 1 ? [local('axis')] : [])];
   const only = outs.length === 1 ? outs[0] : undefined;
+  const returned = `    return ${outs.map((o) => `${PRIVATE}.result(${[local(o.name.snake), ...placed(o)].join(', ')})`).join(', ')}`;
+  const outNames = new Set(outs.map((o) => o.name.spec));
   const body =
-    only !== undefined
-      ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), ...placed(only)])
-      : [
-          ...pyUnpack(4, outs.map((o) => local(o.name.snake)), local(op.name.snake), callArgs),
-          `    return ${outs.map((o) => `${PRIVATE}.result(${[local(o.name.snake), ...placed(o)].join(', ')})`).join(', ')}`,
-        ];
+    op.jvp !== null
+      ? [
+          // A custom_jvp function returns the forward's residuals too; they are dropped here.
+          ...pyUnpack(4, writes(op.forward).map((b) => (outNames.has(b.name.spec) ? local(b.name.snake) : '_')), local(op.name.snake), callArgs),
+          returned,
+        ]
+      : only !== undefined
+        ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), ...placed(only)])
+        : [...pyUnpack(4, outs.map((o) => local(o.name.snake)), local(op.name.snake), callArgs), returned];
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavourOf(op), outs),
@@ -243,6 +389,12 @@ function renderPublic(op: OpIR): string[] {
 }
 
 function renderOp(op: OpIR): string[] {
+  const jvp = op.jvp;
+  // With a JVP kernel the op is a custom_jvp (forward and reverse mode); else a custom_vjp.
+  const derivatives =
+    jvp === null
+      ? renderVjp(op)
+      : [...renderKernel(op, jvp), '', '', ...renderDerivatives(op, jvp), '', '', ...renderJvp(op, jvp)];
   return [
     `# ${'-'.repeat(96)}`,
     `# ${op.name.spec}`,
@@ -254,21 +406,28 @@ function renderOp(op: OpIR): string[] {
     ...renderKernel(op, op.backward),
     '',
     '',
-    ...renderVjp(op),
+    ...derivatives,
     '',
     '',
     ...renderPublic(op),
   ];
 }
 
+/** What the ops are: custom_jvp functions where they have a JVP kernel, else custom_vjp ones. */
+function customKind(ir: IR): string {
+  const jvp = ir.ops.filter((op) => op.jvp !== null).length;
+  if (jvp === ir.ops.length) return '``jax.custom_jvp``';
+  return jvp === 0 ? '``jax.custom_vjp``' : '``jax.custom_jvp`` (or ``jax.custom_vjp``)';
+}
+
 export function renderJax(ir: IR): string {
   const names = publicNames(ir);
   return pyFile(
     banner(ir, 'hash'),
-    ...pyDocstring(0, 'The JAX API of rank-relax: one ``jax.custom_vjp`` function per op.', [
+    ...pyDocstring(0, `The JAX API of rank-relax: one ${customKind(ir)} function per op.`, [
       `Generated from ${ir.source}; the plumbing the functions share is in the hand-written ` +
-        '``_plumbing.py``. Each op\'s forward returns the residuals its backward needs (the sorting ' +
-        'permutation and PAV blocks), so the backward never sorts again.',
+        '``_plumbing.py`` (and ``_derivatives.py``). Each op\'s forward returns the residuals its backward ' +
+        'and JVP need (the sorting permutation and PAV blocks), so they never sort again.',
     ], []),
     '',
     'from __future__ import annotations',
@@ -282,6 +441,7 @@ export function renderJax(ir: IR): string {
     'from jax.typing import ArrayLike',
     '',
     `from .._generated import CHECK_PARAMS, ${ir.enums.map((e) => e.name.pascal).join(', ')}`,
+    ...(ir.ops.some((op) => op.jvp !== null) ? [`from . import _derivatives as ${PRIVATE}_derivatives`] : []),
     `from . import _plumbing as ${PRIVATE}`,
     '',
     ...pyDisplay(0, '__all__ = ', '[', names.map(pyStr), ']'),

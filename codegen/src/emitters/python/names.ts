@@ -21,10 +21,13 @@ export interface PythonApi {
   readonly fn: string;
   /** `soft_rank_vjp` (NumPy only). */
   readonly vjp: string;
+  /** `soft_rank_jvp` (NumPy only). */
+  readonly jvp: string;
 }
 
 export function pythonApi(op: OpIR): PythonApi {
-  return { fn: pythonName(op.name), vjp: `${pythonName(op.name)}_vjp` };
+  const fn = pythonName(op.name);
+  return { fn, vjp: `${fn}_vjp`, jvp: `${fn}_jvp` };
 }
 
 /** A dim's value in Python: `n`, `k`, `len(quantiles)`. */

@@ -1,4 +1,4 @@
-// rank_relax/_generated.py: the NumPy API (one function per op and its VJP), the table of native
+// rank_relax/_generated.py: the NumPy API (one function per op, its VJP and its JVP), the table of native
 // kernels the torch and JAX modules share, and the enum aliases; rank_relax/_abi.py: the ABI
 // constants `__init__.py` compares with the native module's before importing anything else.
 import { pythonApi, pythonName } from './names.ts';
@@ -9,6 +9,7 @@ import { axisArgs, checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE 
 import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
 import { assertNever } from '../../util/never.ts';
+import { opKernels } from '../../ir/kernels.ts';
 import { pythonDefault, pythonEnumValue } from './names.ts';
 
 const FLAVOUR: Flavour = {
@@ -64,16 +65,19 @@ function local(name: string): string {
   return `${PRIVATE}_${name}`;
 }
 
-/** The body lines shared by the function and its VJP: checks, conversions, the forward kernel. */
-function forwardLines(op: OpIR): string[] {
-  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
+/** The body lines shared by the function, its VJP and its JVP: checks, conversions, the forward
+ * kernel. The JVP's tangents (`tangents`) join the call's arrays: the same shape and axis as the
+ * inputs, checked with them. */
+function forwardLines(op: OpIR, tangents = false): string[] {
+  const tensors = [...op.inputs, ...(tangents ? op.tangents : [])];
+  const inputs = tensors.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const reals = op.params.filter((p) => p.type === 'real');
   const outs = writes(op.forward).map((b) => local(b.name.snake));
   return [
     ...pyCall(4, `${local('call')} = ${PRIVATE}.Call`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'axis')]),
-    ...(op.inputs.length === 1
-      ? [`    (${local(op.inputs[0]?.name.snake ?? '')},) = ${local('call')}.arrays`]
-      : [`    ${op.inputs.map((i) => local(i.name.snake)).join(', ')} = ${local('call')}.arrays`]),
+    ...(tensors.length === 1
+      ? [`    (${local(tensors[0]?.name.snake ?? '')},) = ${local('call')}.arrays`]
+      : [`    ${tensors.map((i) => local(i.name.snake)).join(', ')} = ${local('call')}.arrays`]),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)]),
     ),
@@ -157,6 +161,81 @@ function renderVjp(op: OpIR): string[] {
   ];
 }
 
+function renderJvp(op: OpIR): string[] {
+  const jvp = op.jvp;
+  if (jvp === null) return [];
+  const outs = op.outputTangents;
+  const args = [
+    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
+    ...op.tangents.map((t) => `${pythonName(t.name)}: ArrayLike`),
+    ...op.params.map(paramArg),
+    ...op.paramTangents.map((t) => `${pythonName(t.name)}: float = 0.0`),
+    'axis: int = -1',
+  ];
+  const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
+  const jvpOuts = writes(jvp).map((b) => local(b.name.snake));
+  const jvpArgs = [
+    ...reads(jvp).map((b) => local(b.name.snake)),
+    ...op.params.map(paramValue),
+    ...op.paramTangents.map((t) => local(t.name.snake)),
+  ];
+  const values = outs.map((t) => result(t.name.snake));
+  const fn = pythonApi(op).fn;
+  const outNames = outs.map((t) => `\`\`${pythonName(t.of.name)}\`\``).join(' and ');
+  const tangentDocs = op.tangents.map(
+    (t) => [pythonName(t.name), `Tangent of \`\`${pythonName(t.of.name)}\`\` (its shape).`] as const,
+  );
+  const paramTangentDocs = op.paramTangents.map(
+    (t) =>
+      [
+        pythonName(t.name),
+        `Tangent of \`\`${pythonName(t.of.name)}\`\`, a real number; default \`\`0.0\`\` (the param held fixed).`,
+      ] as const,
+  );
+  return [
+    ...pyDef(0, `def ${pythonApi(op).jvp}`, args, ret),
+    ...pyDocstring(
+      4,
+      `Jacobian-vector product of :func:\`${fn}\` (forward mode).`,
+      [
+        `The directional derivative of ${outNames} of \`\`${fn}(...)\`\` along ` +
+          `${op.tangents.map((t) => `\`\`${pythonName(t.name)}\`\``).join(' and ')}` +
+          `${op.paramTangents.map((t) => ` and \`\`${pythonName(t.name)}\`\``).join('')}, for NumPy users with their own autodiff: ` +
+          `the adjoint of :func:\`${pythonApi(op).vjp}\`. Runs the forward kernel, then the JVP kernel (exact).`,
+      ],
+      [
+        {
+          title: 'Args',
+          entries: [
+            [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${fn}\`.`],
+            ...tangentDocs,
+            ['regularization_strength, ...', `As for :func:\`${fn}\`.`],
+            ...paramTangentDocs,
+            ['axis', `As for :func:\`${fn}\`; the tangents have their items along it too.`],
+          ],
+        },
+        {
+          title: 'Returns',
+          entries: [[null, `The tangent of ${outNames}${outs.length > 1 ? ', in that order' : ''} (the output's shape).`]],
+        },
+        {
+          title: 'Raises',
+          entries: [
+            ['TypeError', 'As for the op, or a tangent that is not a floating-point array.'],
+            ['ValueError', 'As for the op, or a tangent of another shape than its input or with a NaN or infinite value.'],
+          ],
+        },
+      ],
+    ),
+    ...forwardLines(op, true),
+    ...op.paramTangents.flatMap((t) =>
+      pyCall(4, `${local(t.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(t.name.spec), pythonName(t.name)]),
+    ),
+    ...pyUnpack(4, jvpOuts, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'jvp'))}])`, jvpArgs),
+    outs.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
+  ];
+}
+
 function renderEnum(e: EnumIR): string[] {
   return [
     `${e.name.pascal} = Literal[${e.values.map((v) => pythonEnumValue(v)).join(', ')}]`,
@@ -168,9 +247,11 @@ function renderEnum(e: EnumIR): string[] {
 
 function renderKernels(ir: IR): string[] {
   const entries = ir.ops.flatMap((op) =>
-    (['forward', 'backward'] as const).map((pass) => {
+    opKernels(op).map(({ pass }) => {
       const byDtype = dtypes(ir).map((d) => `${pyStr(d.numpy)}: _native.${nativeName(op, pass, d.type)}`);
-      return pyDisplay(0, `${pyStr(kernelKey(op, pass))}: `, '{', byDtype, '}').join('\n');
+      // Measured where it lands: four columns in, with the comma the enclosing display adds.
+      const lines = pyDisplay(4, `${pyStr(kernelKey(op, pass))}: `, '{', byDtype, '},').map((l) => l.slice(4));
+      return lines.join('\n').replace(/,$/, '');
     }),
   );
   return [
@@ -193,10 +274,14 @@ export function publicNames(ir: IR): string[] {
 }
 
 export function renderNumpy(ir: IR): string {
-  const exported = [...publicNames(ir), ...ir.ops.map((op) => pythonApi(op).vjp)].sort();
+  const exported = [
+    ...publicNames(ir),
+    ...ir.ops.map((op) => pythonApi(op).vjp),
+    ...ir.ops.flatMap((op) => (op.jvp === null ? [] : [pythonApi(op).jvp])),
+  ].sort();
   return pyFile(
     banner(ir, 'hash'),
-    ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op and its vector-Jacobian product.', [
+    ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op and its vector- and Jacobian-vector products.', [
       `Generated from ${ir.source}; the checks the functions share are in the hand-written \`\`_plumbing.py\`\`.`,
     ], []),
     '',
@@ -215,7 +300,7 @@ export function renderNumpy(ir: IR): string {
     ...ir.enums.flatMap((e) => [...renderEnum(e), '']),
     ...renderKernels(ir),
     '',
-    ...ir.ops.flatMap((op) => ['', '', ...renderFunction(op), '', '', ...renderVjp(op)]),
+    ...ir.ops.flatMap((op) => ['', '', ...renderFunction(op), '', '', ...renderVjp(op), ...(op.jvp === null ? [] : ['', '', ...renderJvp(op)])]),
   );
 }
 

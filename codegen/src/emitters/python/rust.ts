@@ -8,7 +8,8 @@
 // otherwise one argument per line. Return types are aliases so signatures stay short.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, Pass, ScalarArgIR, ShapeIR, TypeNames } from '../../ir/types.ts';
+import { opKernels } from '../../ir/kernels.ts';
 import { checkName, nativeName } from './layout.ts';
 import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
@@ -32,7 +33,12 @@ export function params(kernel: KernelIR): ParamIR[] {
   return kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
 }
 
-/** Read by the kernel: forward inputs; backward saves, residuals, cotangents. */
+/** The JVP's scalar arguments: one tangent per param with grad (`tangent_regularization_strength`). */
+export function scalars(kernel: KernelIR): ScalarArgIR[] {
+  return kernel.args.filter((a): a is ScalarArgIR => a.kind === 'scalar');
+}
+
+/** Read by the kernel: forward inputs; backward saves, residuals, cotangents; JVP saves, residuals, tangents. */
 export function reads(kernel: KernelIR): BufferArgIR[] {
   return buffers(kernel).filter((b) => !b.mutable);
 }
@@ -96,9 +102,41 @@ function paramsNeedFloat(ps: readonly ParamIR[]): boolean {
   return ps.some((p) => p.type === 'list');
 }
 
-/** `Forward` / `Backward`: the alias of a pass's result tuple. */
+/** `Forward` / `Backward` / `Jvp`: the alias of a pass's result tuple. */
 function alias(kernel: KernelIR): string {
-  return kernel.pass === 'forward' ? 'Forward' : 'Backward';
+  return passTitle(kernel.pass).alias;
+}
+
+/** How the glue names a pass: its result alias and its docs' title. */
+export function passTitle(pass: Pass): { alias: string; title: string } {
+  switch (pass) {
+    case 'forward':
+      return { alias: 'Forward', title: 'Forward' };
+    case 'backward':
+      return { alias: 'Backward', title: 'Backward (VJP)' };
+    case 'jvp':
+      return { alias: 'Jvp', title: 'Forward-mode derivative (JVP)' };
+    default:
+      return assertNever(pass, 'pass');
+  }
+}
+
+/** The core kernel's arguments after the shape and params, in its order: buffers by reference,
+ * the JVP's param tangents by value. */
+function coreArgs(kernel: KernelIR): string[] {
+  return kernel.args.flatMap((a) => {
+    switch (a.kind) {
+      case 'dim':
+      case 'param':
+        return [];
+      case 'scalar':
+        return [rustIdentifier(a.name)];
+      case 'buffer':
+        return [`${a.mutable ? '&mut ' : '&'}${rustIdentifier(a.name)}`];
+      default:
+        return assertNever(a, 'argument kind');
+    }
+  });
 }
 
 /** `head(a, b)tail` on one line, or one item per line. */
@@ -141,11 +179,12 @@ function pyArgs(kernel: KernelIR, t: string): string[] {
   return [
     ...reads(kernel).map((b) => `${rustIdentifier(b.name)}: ${readType(b, t)}`),
     ...params(kernel).map((p) => `${rustIdentifier(p.name)}: ${paramType(p, t)}`),
+    ...scalars(kernel).map((s) => `${rustIdentifier(s.name)}: ${t}`),
   ];
 }
 
 function renderAliases(op: OpIR): string[] {
-  return [op.forward, op.backward].flatMap((k) => [
+  return opKernels(op).flatMap((k) => [
     `/// What \`${k.pass}\` returns: ${writes(k).map((b) => `\`${b.name.spec}\``).join(', ')}.`,
     ...tupleAlias(0, `type ${alias(k)}<'py, T>`, writes(k).map((b) => resultType(b, 'T'))),
   ]);
@@ -186,7 +225,7 @@ function renderGeneric(kernel: KernelIR): string[] {
   // Buffers of other shapes ([batch, m], [batch, n, n]) are checked dim by dim against their extents.
   const wide = rd.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
   const wideOut = wr.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
-  const kernelArgs = ['rr_shape', '&rr_params', ...rd.map((b) => `&${rustIdentifier(b.name)}`), ...wr.map((b) => `&mut ${rustIdentifier(b.name)}`)];
+  const kernelArgs = ['rr_shape', '&rr_params', ...coreArgs(kernel)];
   const kernelCall = call(12, `rr_op::${kernel.pass}`, kernelArgs, '');
   const compute =
     kernelCall.length === 1
@@ -221,7 +260,7 @@ function renderGeneric(kernel: KernelIR): string[] {
       const name = rustIdentifier(b.name);
       if (isPerRow(b.shape)) return [`    let mut ${name} = rr_py::rows_buf::<${elem(b, 'T')}>(rr_shape);`];
       if (isItemRow(b.shape)) return [`    let mut ${name} = rr_py::matrix_buf::<${elem(b, 'T')}>(rr_shape);`];
-      return [`    let mut ${name} = rr_py::buffer::<${elem(b, 'T')}>(&${dimsLocal(b)});`];
+      return letCall(4, `mut ${name}`, `rr_py::buffer::<${elem(b, 'T')}>`, [`&${dimsLocal(b)}`], ';');
     }),
     ...compute,
     // Results of other shapes become arrays of their extents first, so the tuple below stays short.
@@ -234,9 +273,13 @@ function renderGeneric(kernel: KernelIR): string[] {
 function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
   const t = rustType(dtype);
   const name = nativeName(op, kernel.pass, dtype);
-  const sig = [...reads(kernel).map((b) => rustIdentifier(b.name)), ...params(kernel).map((p) => rustIdentifier(p.name))];
+  const sig = [
+    ...reads(kernel).map((b) => rustIdentifier(b.name)),
+    ...params(kernel).map((p) => rustIdentifier(p.name)),
+    ...scalars(kernel).map((s) => rustIdentifier(s.name)),
+  ];
   const out = writes(kernel).map((b) => b.name.spec);
-  const what = kernel.pass === 'forward' ? 'Forward' : 'Backward (VJP)';
+  const what = passTitle(kernel.pass).title;
   return [
     ...docComment(`${what} of \`${op.name.spec}\` in ${t}: \`(${sig.join(', ')}) -> (${out.join(', ')})\`.`),
     '#[pyfunction]',
@@ -271,9 +314,8 @@ function renderOp(ir: IR, op: OpIR): string {
   const items: string[][] = [
     renderAliases(op),
     renderParams(op),
-    renderGeneric(op.forward),
-    renderGeneric(op.backward),
-    ...ir.dtypes.flatMap((d) => [op.forward, op.backward].map((k) => renderWrapper(op, k, d))),
+    ...opKernels(op).map(renderGeneric),
+    ...ir.dtypes.flatMap((d) => opKernels(op).map((k) => renderWrapper(op, k, d))),
     renderCheck(op),
   ];
   return code`
@@ -291,7 +333,7 @@ function renderOp(ir: IR, op: OpIR): string {
 
 /** The numpy imports the glue uses (a spec without per-row buffers needs no 1-D arrays). */
 function numpyImports(ir: IR): string {
-  const all = ir.ops.flatMap((op) => [...buffers(op.forward), ...buffers(op.backward)]);
+  const all = ir.ops.flatMap((op) => opKernels(op).flatMap(buffers));
   const names = new Set(['PyUntypedArrayMethods']);
   for (const b of all) names.add(`${b.mutable ? 'PyArray' : 'PyReadonlyArray'}${ndim(b.shape)}`);
   const sorted = [...names].sort();
@@ -315,7 +357,7 @@ function numpyImports(ir: IR): string {
 function registerLines(ir: IR): string[] {
   return ir.ops.flatMap((op) => [
     ...ir.dtypes.flatMap((d) =>
-      (['forward', 'backward'] as const).map((p) => `    m.add_function(wrap_pyfunction!(${rustIdentifier(op.name)}::${p}_${d.id}, m)?)?;`),
+      opKernels(op).map((k) => `    m.add_function(wrap_pyfunction!(${rustIdentifier(op.name)}::${k.pass}_${d.id}, m)?)?;`),
     ),
     `    m.add_function(wrap_pyfunction!(${rustIdentifier(op.name)}::check_params, m)?)?;`,
   ]);

@@ -7,7 +7,8 @@ import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { checkName, nativeName, PY_WIDTH } from './layout.ts';
 import { pyDef, pyFile } from '../../emit/python.ts';
-import { params, reads, writes } from './rust.ts';
+import { params, reads, scalars, writes } from './rust.ts';
+import { opKernels } from '../../ir/kernels.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -24,6 +25,7 @@ function renderKernel(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
   const args = [
     ...reads(kernel).map((b) => `${pythonName(b.name)}: ${arrayType(b, dtype)}`),
     ...params(kernel).map((p) => `${pythonName(p.name)}: ${paramType(p)}`),
+    ...scalars(kernel).map((s) => `${pythonName(s.name)}: float`),
   ];
   const outs = writes(kernel).map((b) => arrayType(b, dtype));
   const ret = `tuple[${outs.join(', ')}${outs.length === 1 ? ',' : ''}]`;
@@ -67,7 +69,7 @@ export function renderStub(ir: IR): string {
     ...ir.ops.flatMap((op) => [
       '',
       `# ${op.name.spec}`,
-      ...ir.dtypes.flatMap((d) => [op.forward, op.backward].flatMap((k) => renderKernel(op, k, d))),
+      ...ir.dtypes.flatMap((d) => opKernels(op).flatMap((k) => renderKernel(op, k, d))),
       ...renderCheck(op),
     ]),
   );

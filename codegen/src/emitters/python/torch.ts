@@ -1,16 +1,20 @@
 // rank_relax/torch/_generated.py. Per op:
-// - the forward and backward kernels on tensors (`_rr_<op>_forward_impl`, `_backward_impl`);
-// - each registered as a `torch.library.custom_op` (`torch.ops.rank_relax.<op>_forward` and
-//   `_backward`) with a fake implementation, and the autograd registration tying them together,
-//   so torch.compile traces both passes without a graph break;
+// - the forward, backward and JVP kernels on tensors (`_rr_<op>_forward_impl`, `_backward_impl`,
+//   `_jvp_impl`);
+// - each registered as a `torch.library.custom_op` (`torch.ops.rank_relax.<op>_forward`,
+//   `_backward` and `_jvp`) with a fake implementation, and the autograd registration tying the
+//   first two together, so torch.compile traces both passes without a graph break;
 // - the same rules as a `torch.autograd.Function` (`_rr_<Op>`), the eager path: it skips the op
 //   dispatcher (tens of microseconds a call) when nothing needs the custom op — no compiler, fake
 //   tensor, tensor subclass, dispatch mode or functorch transform (see `_plumbing.eager`);
 // - the custom ops inside a `torch.autograd.Function` with `setup_context` (`_rr_<Op>Transforms`),
 //   the path outside the compiler when the eager one can't be taken: functorch transforms need a
 //   Function of that form, which the custom op's own autograd registration is not;
-// - every path refuses what no kernel computes yet: forward mode raises in `jvp`, and the backward
-//   kernels run through `_plumbing.first_order`, so differentiating a gradient raises too;
+// - forward mode in both Functions' `jvp`: the JVP kernel on the saved tensors, the input tangents
+//   and the ε tangent, through `_plumbing.first_order` (differentiating a tangent raises);
+// - second order by `_plumbing.backward` and the op's `_plumbing.SecondOrder` rule: where the op is
+//   piecewise linear (spec `piecewise_linear`) and ε a constant, the backward is differentiable
+//   exactly (the JVP kernel in the cotangent, zero elsewhere); anywhere else it raises, saying why;
 // - the public function with torchsort-style keyword arguments.
 import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
@@ -18,38 +22,76 @@ import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/t
 import { opDocstring, type Flavour } from './docs.ts';
 import { axisArgs, enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
-import { params as kernelParams, reads, writes } from './rust.ts';
+import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
+import { params as kernelParams, reads, scalars, writes } from './rust.ts';
 import { isItemRow } from '../../ir/shape.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { pythonDefault, pythonIdent } from './names.ts';
+import { pythonDefault, pythonEnumValue, pythonIdent } from './names.ts';
 
-const FLAVOUR: Flavour = {
-  array: 'tensor',
-  notes: [
-    'Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``, ' +
-      '``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom ' +
-      'ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and ' +
-      'differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors ' +
-      'on another device (CUDA) are computed on the CPU and the results returned on their device.',
-  ],
-  paramGrad: 'A tensor that requires grad receives a gradient.',
-  noGrad: 'Receives no gradient.',
-  module: 'rank_relax.torch',
-  construct: 'torch.tensor',
-  axis: 'dim',
-};
+/** What differentiating the gradient does, in an op's docs (`tick`: the code quote). */
+export function secondOrderNote(op: OpIR, tick: string): string {
+  const code = (t: string) => `${tick}${t}${tick}`;
+  if (op.piecewiseLinear === null || op.jvp === null) {
+    return `Differentiating the gradient (${code('create_graph=True')}) raises ${code('NotImplementedError')}.`;
+  }
+  const where = op.piecewiseLinear.map((w) => w.values.map((v) => code(`${pythonName(w.param.name)}="${v.name.spec}"`)).join(' or ')).join(' and ');
+  return (
+    `Second order (${code('create_graph=True')}, ${code('torch.func.hessian')}, ${code('gradgradcheck')}) is exact with ${where} ` +
+    'and a constant ε, where the op is piecewise linear; otherwise (or differentiating with respect to ε) it raises ' +
+    `${code('NotImplementedError')} saying why.`
+  );
+}
+
+/** How the PyTorch functions differ from the NumPy ones, in an op's docstring. */
+function flavour(op: OpIR): Flavour {
+  const forwardMode =
+    op.jvp === null
+      ? 'Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and differentiating the ' +
+        'gradient (``create_graph=True``) raise ``NotImplementedError``.'
+      : 'Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too: a JVP kernel, ' +
+        `also a custom op. ${secondOrderNote(op, '``')}`;
+  return {
+    array: 'tensor',
+    notes: [
+      'Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``, ' +
+        '``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom ' +
+        `ops. ${forwardMode} Tensors on another device (CUDA) are computed on the CPU and the results ` +
+        'returned on their device.',
+    ],
+    paramGrad: 'A tensor that requires grad receives a gradient.',
+    noGrad: 'Receives no gradient.',
+    module: 'rank_relax.torch',
+    construct: 'torch.tensor',
+    axis: 'dim',
+  };
+}
+
 
 type Pass = KernelIR['pass'];
+
+/** The JVP kernel of an op; only called for an op that has one. */
+function jvpOf(op: OpIR): KernelIR {
+  if (op.jvp === null) throw new Error(`${op.name.spec}: no JVP kernel`);
+  return op.jvp;
+}
 
 function local(name: string): string {
   return `${PRIVATE}_${name}`;
 }
 
 function kernelOf(op: OpIR, pass: Pass): KernelIR {
-  return pass === 'forward' ? op.forward : op.backward;
+  switch (pass) {
+    case 'forward':
+      return op.forward;
+    case 'backward':
+      return op.backward;
+    case 'jvp':
+      return jvpOf(op);
+    default:
+      return assertNever(pass, 'pass');
+  }
 }
 
 /** The custom op's schema type of a param. */
@@ -98,6 +140,7 @@ function schemaOf(kernel: KernelIR): string {
   const args = [
     ...reads(kernel).map((b) => `Tensor ${pythonName(b.name)}`),
     ...kernelParams(kernel).map((p) => `${schemaType(p)} ${pythonName(p.name)}`),
+    ...scalars(kernel).map((a) => `Tensor ${pythonName(a.name)}`),
   ];
   const outs = writes(kernel);
   const ret = outs.length === 1 ? 'Tensor' : `(${outs.map(() => 'Tensor').join(', ')})`;
@@ -123,8 +166,14 @@ function schemaLiteral(schema: string, indent: number): string {
   return ['(', ...pieces.map((p) => `    ${pyStr(p)}`), ')'].join('\n');
 }
 
-function kernelArgs(kernel: KernelIR, params: (p: ParamIR) => string): string[] {
-  return [...reads(kernel).map((b) => `${pythonName(b.name)}: Tensor`), ...kernelParams(kernel).map((p) => `${pythonName(p.name)}: ${params(p)}`)];
+/** A kernel function's arguments: its tensors, its params, then the JVP's param tangents (0-d
+ * tensors in the custom op's schema, like a real param). */
+function kernelArgs(kernel: KernelIR, params: (p: ParamIR) => string, scalar: string): string[] {
+  return [
+    ...reads(kernel).map((b) => `${pythonName(b.name)}: Tensor`),
+    ...kernelParams(kernel).map((p) => `${pythonName(p.name)}: ${params(p)}`),
+    ...scalars(kernel).map((a) => `${pythonName(a.name)}: ${scalar}`),
+  ];
 }
 
 function returnType(kernel: KernelIR): string {
@@ -137,11 +186,11 @@ function renderImpl(op: OpIR, pass: Pass): string[] {
   const outs = writes(kernel);
   const runArgs = [
     `KERNELS[${pyStr(kernelKey(op, pass))}]`,
-    pyTuple(8, kernelParams(kernel).map((p) => pythonName(p.name))),
+    pyTuple(8, [...kernelParams(kernel).map((p) => pythonName(p.name)), ...scalars(kernel).map((a) => pythonName(a.name))]),
     ...reads(kernel).map((b) => pythonName(b.name)),
   ];
   return [
-    ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation), outs.length === 1 ? 'Tensor' : 'tuple[Tensor, ...]'),
+    ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation, 'Tensor | float'), outs.length === 1 ? 'Tensor' : 'tuple[Tensor, ...]'),
     `    """The ${pass} kernel of \`\`${pythonName(op.name)}\`\` on tensors."""`,
     ...pyCall(4, `return ${PRIVATE}.run`, runArgs, outs.length === 1 ? '[0]' : ''),
   ];
@@ -168,9 +217,35 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
     '',
     '',
     `@${name}.register_fake`,
-    ...pyDef(0, `def ${name}_fake`, kernelArgs(kernel, fakeAnnotation), returnType(kernel)),
+    ...pyDef(0, `def ${name}_fake`, kernelArgs(kernel, fakeAnnotation, 'Tensor'), returnType(kernel)),
     ...(fakes.length === 1 ? [`    return ${fakes[0]}`] : pyDisplay(4, 'return ', '(', fakes, ')')),
   ];
+}
+
+/** How the backward is differentiated (`_plumbing.SecondOrder`): where the op is piecewise linear
+ * (spec `piecewise_linear`), exactly through its JVP kernel; elsewhere it raises, saying why. */
+function renderSecondOrder(op: OpIR): string[] {
+  const name = local(op.name.snake);
+  // `linear=` is the call's argument, four columns in, after the `linear=`.
+  const linear =
+    op.piecewiseLinear === null
+      ? 'None'
+      : pyDict(
+          4 + 'linear='.length,
+          op.piecewiseLinear.map((w) => [pyStr(pythonName(w.param.name)), pyTuple(8, w.values.map((v) => pythonEnumValue(v)))] as const),
+        );
+  return pyCall(0, `${name}_second_order = ${PRIVATE}.SecondOrder`, [
+    pyStr(op.name.spec),
+    `backward=${name}_backward`,
+    `jvp=${op.jvp === null ? 'None' : `${name}_jvp`}`,
+    `inputs=${op.inputs.length}`,
+    `params=${pyTuple(8, op.params.map((p) => pyStr(pythonName(p.name))))}`,
+    `grad_params=${pyTuple(8, op.paramGrads.map((g) => pyStr(pythonName(g.of.name))))}`,
+    `linear=${linear}`,
+    `state=${op.saves.length + op.residuals.length}`,
+    `cotangents=${op.cotangents.length}`,
+    `grads=${op.grads.length}`,
+  ]);
 }
 
 /** The custom ops' autograd: setup_context and the backward rule over the backward op. */
@@ -185,20 +260,24 @@ function renderAutograd(op: OpIR): string[] {
   const bwdArgs = [...reads(op.backward).map((b) => pythonName(b.name)), ...kernelParams(op.backward).map((p) => pythonName(p.name))];
   const bwdOuts = writes(op.backward).map((b) => pythonName(b.name));
   const needs = local('needs');
+  const realResiduals = op.residuals.filter((r) => r.elem === 'real').map((r) => pythonName(r.name));
   return [
     ...pyDef(0, `def ${name}_setup_context`, ['ctx: Any', 'inputs: tuple[Any, ...]', 'output: Any'], 'None'),
     `    """Saves what the backward of \`\`${pythonName(op.name)}\`\` reads."""`,
     ...pyAssign(4, [...inputs, ...ps], 'inputs'),
     ...(outs.length === 1 ? (tensors.includes(outs[0] ?? '') ? [`    ${outs[0]} = output`] : []) : pyAssign(4, outTargets, 'output')),
     ...pyCall(4, `${PRIVATE}.save`, ['ctx', pyTuple(8, tensors), pyTuple(8, ps)]),
+    // Real residuals are outputs of the custom op that nothing differentiates: marked so, the
+    // jvp may give them no tangent (functorch mishandles a None tangent of a differentiable one).
+    ...(realResiduals.length === 0 ? [] : pyCall(4, 'ctx.mark_non_differentiable', realResiduals)),
     '',
     '',
     ...pyDef(0, `def ${name}_backward_rule`, ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`), `*${PRIVATE}_unused: Any`], 'tuple[Any, ...]'),
     `    ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(4, tensors, local('tensors')),
     ...pyAssign(4, ps, local('params')),
-    ...pyUnpack(4, bwdOuts, `${PRIVATE}.first_order`, [pyStr(op.name.spec), `${name}_backward`, ...bwdArgs]),
     `    ${needs} = ctx.needs_input_grad`,
+    ...pyUnpack(4, bwdOuts, `${PRIVATE}.backward`, [`${name}_second_order`, needs, `${name}_backward`, ...bwdArgs]),
     ...pyDisplay(4, 'return ', '(', gradients(op, needs, 8, (k) => ps[k] ?? ''), ')'),
     '',
     '',
@@ -224,7 +303,7 @@ function gradients(op: OpIR, needs: string, indent: number, param: (k: number) =
  * frame between the kernel and autograd costs time twice over (cold caches after a large call). */
 function renderFunction(op: OpIR): string[] {
   const cotangents = op.cotangents.map((c) => pythonName(c.name));
-  const fwdArgs = kernelArgs(op.forward, implAnnotation);
+  const fwdArgs = kernelArgs(op.forward, implAnnotation, 'Tensor | float');
   const outputs = op.outputs.map((o) => pythonName(o.name));
   const ps = op.params.map((p) => pythonName(p.name));
   const params = local('params');
@@ -242,7 +321,7 @@ function renderFunction(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${PRIVATE}.run`, items, '[0]')
       : pyUnpack(indent, targets, `${PRIVATE}.run`, items);
   };
-  const backward = [pyStr(op.name.spec), `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
+  const backward = [`${local(op.name.snake)}_second_order`, needs, `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
   const returned = outputs.length === 1 ? (outputs[0] ?? '') : `${outputs.join(', ')}`;
   return [
     `class ${local(op.name.pascal)}(torch.autograd.Function):`,
@@ -251,7 +330,9 @@ function renderFunction(op: OpIR): string[] {
     '    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments',
     '    with ``inspect``; this path is never used under torch.func) and returns only the outputs',
     '    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).',
-    '    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.',
+    op.jvp === null
+      ? '    Forward mode (``torch.autograd.forward_ad``) raises: the op has no JVP kernel.'
+      : '    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.',
     '    """',
     '',
     '    @staticmethod',
@@ -265,21 +346,71 @@ function renderFunction(op: OpIR): string[] {
     ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
     `        ${local('tensors')}, ${params} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(8, tensors, local('tensors')),
-    ...pyUnpack(8, bwdOuts, `${PRIVATE}.first_order`, backward),
     `        ${needs} = ctx.needs_input_grad`,
+    ...pyUnpack(8, bwdOuts, `${PRIVATE}.backward`, backward),
     ...pyDisplay(8, 'return ', '(', gradients(op, needs, 12, (k) => `${params}[${k}]`), ')'),
     '',
-    ...jvpRefused(op),
+    ...(op.jvp === null ? jvpRefused(op) : jvpRule(op, op.outputs.map((o) => o.name.spec))),
   ];
 }
 
-/** The `jvp` staticmethod of an op's Functions: forward mode has no kernel yet, so it raises. */
+/** The `jvp` staticmethod of an op without a JVP kernel (spec `jvp: false`): it raises. */
 function jvpRefused(op: OpIR): string[] {
   return [
     '    @staticmethod',
     '    def jvp(ctx: Any, *tangents: Any) -> Any:',
     `        raise ${PRIVATE}.forward_mode_error(${pyStr(op.name.spec)})`,
   ];
+}
+
+/**
+ * The `jvp` staticmethod of an op's Functions: the JVP custom op on the saved tensors and params,
+ * one tangent per forward argument (None where it has none: a zero tangent) and the ε tangent. It
+ * returns a tangent per output of the Function (`returned`, spec names: the op's outputs, or every
+ * forward write), None for residuals. The custom op even on the eager path: tangents may be batched
+ * (gradcheck's batched forward-mode check), which only its vmap rule handles.
+ */
+function jvpRule(op: OpIR, returned: readonly string[]): string[] {
+  const jvp = jvpOf(op);
+  const tensors = [...op.saves.map((s) => pythonName(s.name)), ...op.residuals.map((r) => pythonName(r.name))];
+  const like = reads(jvp).find((b) => isItemRow(b.shape) && b.elem === 'real');
+  if (like === undefined) throw new Error(`${jvp.corePath}: no real [batch, n] buffer gives a zero tangent's shape`);
+  const tangentAt = new Map(op.tangents.map((t) => [t.of.name.spec, t]));
+  const inputTangents = op.inputs.flatMap((input, k) => {
+    const t = tangentAt.get(input.name.spec);
+    return t === undefined ? [] : [`${pythonName(t.name)} = ${PRIVATE}.tangent(tangents[${k}], ${pythonName(like.name)})`];
+  });
+  const paramTangents = op.paramTangents.map((t) => {
+    const k = op.inputs.length + op.params.findIndex((p) => p.name.spec === t.of.name.spec);
+    return `${pythonName(t.name)} = ${PRIVATE}.param_tangent(tangents[${k}], ${pythonName(like.name)})`;
+  });
+  const outs = writes(jvp).map((b) => pythonName(b.name));
+  const outOf = new Map(writes(jvp).map((b) => [b.of ?? '', pythonName(b.name)]));
+  const args = [
+    pyStr(op.name.spec),
+    `${PRIVATE}.OF_JVP`,
+    `${local(op.name.snake)}_jvp`,
+    ...reads(jvp).map((b) => pythonName(b.name)),
+    `*${PRIVATE}.op_params(${local('params')})`,
+    ...scalars(jvp).map((a) => pythonName(a.name)),
+  ];
+  const results = returned.map((o) => outOf.get(o) ?? 'None');
+  return [
+    '    @staticmethod',
+    '    def jvp(ctx: Any, *tangents: Any) -> Any:',
+    `        ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
+    ...pyAssign(8, tensors, local('tensors')),
+    ...[...inputTangents, ...paramTangents].flatMap((l) => (`        ${l}`.length <= PY_WIDTH ? [`        ${l}`] : splitAssign(8, l))),
+    ...(outs.length === 1 ? pyCall(8, `${outs[0]} = ${PRIVATE}.first_order`, args) : pyUnpack(8, outs, `${PRIVATE}.first_order`, args)),
+    results.length === 1 ? `        return ${results[0]}` : `        return ${results.join(', ')}`,
+  ];
+}
+
+/** `name = f(a, b)` too long for one line, as ruff breaks it: one argument per line. */
+function splitAssign(indent: number, line: string): string[] {
+  const m = /^(\S+ = [\w.]+)\((.*)\)$/.exec(line);
+  if (m === null) return [`${' '.repeat(indent)}${line}`];
+  return pyCall(indent, m[1] ?? '', (m[2] ?? '').split(', '));
 }
 
 /** The custom ops as a Function that functorch can transform (vmap, grad, vjp, jacrev, …). */
@@ -298,7 +429,7 @@ function renderTransforms(op: OpIR): string[] {
     `    setup_context = staticmethod(${name}_setup_context)`,
     `    backward = staticmethod(${name}_backward_rule)`,
     '',
-    ...jvpRefused(op),
+    ...(op.jvp === null ? jvpRefused(op) : jvpRule(op, writes(op.forward).map((b) => b.of ?? b.name.spec))),
   ];
 }
 
@@ -338,7 +469,7 @@ function renderPublic(op: OpIR): string[] {
       : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor))]);
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
-    ...opDocstring(4, op, FLAVOUR, outs),
+    ...opDocstring(4, op, flavour(op), outs),
     ...pyUnpack(4, [local('lead'), local('axis'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'dim')]),
     ...converted,
     `    if ${PRIVATE}.eager(${views.join(', ')}):`,
@@ -361,9 +492,13 @@ function renderOp(op: OpIR): string[] {
     ...blank,
     ...renderImpl(op, 'backward'),
     ...blank,
+    ...(op.jvp === null ? [] : [...renderImpl(op, 'jvp'), ...blank]),
     ...renderCustomOp(op, 'forward'),
     ...blank,
     ...renderCustomOp(op, 'backward'),
+    ...blank,
+    ...(op.jvp === null ? [] : [...renderCustomOp(op, 'jvp'), ...blank]),
+    ...renderSecondOrder(op),
     ...blank,
     ...renderAutograd(op),
     ...blank,
@@ -381,10 +516,10 @@ export function renderTorch(ir: IR): string {
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The PyTorch API of rank-relax: differentiable custom ops, one public function per op.', [
       `Generated from ${ir.source}; the plumbing the functions share is in the hand-written ` +
-        '``_plumbing.py``. Each op is two ``torch.library`` custom ops, ' +
-        `\`\`torch.ops.${TORCH_NAMESPACE}.<op>_forward\`\` and \`\`<op>_backward\`\`, with fake implementations ` +
-        'and an autograd registration; the same kernels and rules also form a ``torch.autograd.Function``, ' +
-        'which eager calls use when nothing needs the custom op.',
+        '``_plumbing.py``. Each op has ``torch.library`` custom ops, ' +
+        `\`\`torch.ops.${TORCH_NAMESPACE}.<op>_forward\`\`, \`\`<op>_backward\`\` and, for an op with a JVP kernel, ` +
+        '``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules also form a ' +
+        '``torch.autograd.Function``, which eager calls use when nothing needs the custom op.',
     ], []),
     '',
     'from __future__ import annotations',

@@ -12,7 +12,8 @@ import { rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, ScalarArgIR, TypeNames } from '../../ir/types.ts';
+import { opKernels } from '../../ir/kernels.ts';
 import { nativeName } from './layout.ts';
 import { call, CALL_WIDTH, docComment, ITEM_WIDTH, letCall, params, reads, signature, WIDTH, writes } from './rust.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
@@ -30,6 +31,11 @@ function elem(b: BufferArgIR, t: string): string {
 
 function reals(kernel: KernelIR): ParamIR[] {
   return params(kernel).filter((p) => p.type === 'real');
+}
+
+/** The JVP's scalar arguments (the ε tangent): operands after the real params, 0-d like them. */
+export function scalars(kernel: KernelIR): ScalarArgIR[] {
+  return kernel.args.filter((a): a is ScalarArgIR => a.kind === 'scalar');
 }
 
 /** The struct literal of the core's params, one field per line unless it is tiny. */
@@ -86,17 +92,19 @@ function renderBody(kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const wr = writes(kernel);
   const real = reals(kernel);
+  const scalar = scalars(kernel);
   const attrs = params(kernel).filter((p) => p.type !== 'real');
   const first = rd.find((b) => isItemRow(b.shape));
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const what = [
-    `arguments ${[...rd.map((b) => `\`${b.name.spec}\``), ...real.map((p) => `\`${p.name.spec}\``)].join(', ')}`,
+    `arguments ${[...rd.map((b) => `\`${b.name.spec}\``), ...real.map((p) => `\`${p.name.spec}\``), ...scalar.map((a) => `\`${a.name.spec}\``)].join(', ')}`,
     `results ${wr.map((b) => `\`${b.name.spec}\``).join(', ')}`,
     ...(attrs.length > 0 ? [`attributes ${attrs.map((p) => `\`${p.name.spec}\``).join(', ')}`] : []),
   ];
   const args = [
     ...rd.map((b, i) => letCall(4, rustIdentifier(b.name), `rr_frame.arg::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...real.map((p, i) => letCall(4, rustIdentifier(p.name), 'rr_frame.arg::<T>', [String(rd.length + i), `"${p.name.spec}"`], '?;')),
+    ...scalar.map((a, i) => letCall(4, rustIdentifier(a.name), 'rr_frame.arg::<T>', [String(rd.length + real.length + i), `"${a.name.spec}"`], '?;')),
     ...wr.map((b, i) => letCall(4, `mut ${rustIdentifier(b.name)}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...attrs.map((p) =>
       matchParam(p, {
@@ -108,12 +116,25 @@ function renderBody(kernel: KernelIR): string[] {
       }),
     ),
   ].flat();
-  const realRefs = `&[${real.map((p) => `&${rustIdentifier(p.name)}`).join(', ')}]`;
+  // A vmap over the ε tangent splits the rows as one over ε does.
+  const realRefs = `&[${[...real.map((p) => p.name), ...scalar.map((a) => a.name)].map((n) => `&${rustIdentifier(n)}`).join(', ')}]`;
+  // The kernel's buffers and scalars in its order (the JVP's ε tangent comes between its reads and writes).
   const kernelArgs = [
     'rr_part.shape',
     '&rr_params',
-    ...rd.map(partRows),
-    ...wr.map(partRows),
+    ...kernel.args.flatMap((a) => {
+      switch (a.kind) {
+        case 'dim':
+        case 'param':
+          return [];
+        case 'buffer':
+          return [partRows(a)];
+        case 'scalar':
+          return [`rr_part.real(&${rustIdentifier(a.name)})`];
+        default:
+          return assertNever(a, 'argument kind');
+      }
+    }),
   ];
   return [
     ...docComment(`\`${kernel.pass}\` on an XLA call frame: ${what.join('; ')}.`),
@@ -129,8 +150,21 @@ function renderBody(kernel: KernelIR): string[] {
   ];
 }
 
+function passName(kernel: KernelIR): string {
+  switch (kernel.pass) {
+    case 'forward':
+      return 'forward';
+    case 'backward':
+      return 'backward (VJP)';
+    case 'jvp':
+      return 'forward-mode derivative (JVP)';
+    default:
+      return assertNever(kernel.pass, 'pass');
+  }
+}
+
 function renderHandler(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
-  const what = kernel.pass === 'forward' ? 'forward' : 'backward (VJP)';
+  const what = passName(kernel);
   return [
     ...docComment(`XLA FFI handler of the ${what} of \`${op.name.spec}\` in ${rustType(dtype)}.`),
     '///',
@@ -143,11 +177,8 @@ function renderHandler(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
 }
 
 function renderOp(ir: IR, op: OpIR): string {
-  const items: string[][] = [
-    renderBody(op.forward),
-    renderBody(op.backward),
-    ...ir.dtypes.flatMap((d) => [op.forward, op.backward].map((k) => renderHandler(op, k, d))),
-  ];
+  const kernels = opKernels(op);
+  const items: string[][] = [...kernels.map(renderBody), ...ir.dtypes.flatMap((d) => kernels.map((k) => renderHandler(op, k, d)))];
   return code`
     ${docComment(`\`${op.name.spec}\`: ${op.summary}`)}
     pub mod ${rustIdentifier(op.name)} {
@@ -164,7 +195,7 @@ function renderOp(ir: IR, op: OpIR): string {
 function renderTable(ir: IR): string[] {
   const entries = ir.ops.flatMap((op) =>
     ir.dtypes.flatMap((d) =>
-      (['forward', 'backward'] as const).map((p) => {
+      opKernels(op).map(({ pass: p }) => {
         const inner = `"${nativeName(op, p, d)}", ${rustIdentifier(op.name)}::${p}_${d.id}`;
         // rustfmt keeps a tuple on one line when its items fit in fn_call_width.
         return inner.length <= CALL_WIDTH && `    (${inner}),`.length <= WIDTH ? [`    (${inner}),`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${rustIdentifier(op.name)}::${p}_${d.id},`, '    ),'];

@@ -38,6 +38,16 @@ def ndcg_loss_backward_f32(
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F32, _F32]: ...
+def ndcg_loss_jvp_f32(
+    scores: _F32,
+    relevance: _F32,
+    ranks: _F32,
+    permutation: _I32,
+    tangent_scores: _F32,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def ndcg_loss_forward_f64(
     scores: _F64,
     relevance: _F64,
@@ -53,6 +63,16 @@ def ndcg_loss_backward_f64(
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F64, _F64]: ...
+def ndcg_loss_jvp_f64(
+    scores: _F64,
+    relevance: _F64,
+    ranks: _F64,
+    permutation: _I32,
+    tangent_scores: _F64,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def ndcg_loss_check_params(
     regularization_strength: float,
     regularization: str,
@@ -72,6 +92,14 @@ def neural_sort_backward_f32(
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32, _F32]: ...
+def neural_sort_jvp_f32(
+    values: _F32,
+    permutation_matrix: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def neural_sort_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -84,6 +112,14 @@ def neural_sort_backward_f64(
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64, _F64]: ...
+def neural_sort_jvp_f64(
+    values: _F64,
+    permutation_matrix: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def neural_sort_check_params(
     regularization_strength: float,
     direction: str,
@@ -104,6 +140,15 @@ def neural_sort_apply_backward_f32(
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32, _F32, _F32]: ...
+def neural_sort_apply_jvp_f32(
+    values: _F32,
+    payload: _F32,
+    tangent_values: _F32,
+    tangent_payload: _F32,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def neural_sort_apply_forward_f64(
     values: _F64,
     payload: _F64,
@@ -117,6 +162,15 @@ def neural_sort_apply_backward_f64(
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64, _F64, _F64]: ...
+def neural_sort_apply_jvp_f64(
+    values: _F64,
+    payload: _F64,
+    tangent_values: _F64,
+    tangent_payload: _F64,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def neural_sort_apply_check_params(
     regularization_strength: float,
     direction: str,
@@ -135,6 +189,13 @@ def sigmoid_rank_backward_f32(
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32, _F32]: ...
+def sigmoid_rank_jvp_f32(
+    values: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def sigmoid_rank_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -146,6 +207,13 @@ def sigmoid_rank_backward_f64(
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64, _F64]: ...
+def sigmoid_rank_jvp_f64(
+    values: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def sigmoid_rank_check_params(
     regularization_strength: float,
     direction: str,
@@ -167,6 +235,15 @@ def soft_quantile_backward_f32(
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F32, _F32]: ...
+def soft_quantile_jvp_f32(
+    values: _F32,
+    permutation: _I32,
+    tangent_values: _F32,
+    quantiles: Sequence[float] | NDArray[np.floating[Any]],
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def soft_quantile_forward_f64(
     values: _F64,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
@@ -181,6 +258,15 @@ def soft_quantile_backward_f64(
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F64, _F64]: ...
+def soft_quantile_jvp_f64(
+    values: _F64,
+    permutation: _I32,
+    tangent_values: _F64,
+    quantiles: Sequence[float] | NDArray[np.floating[Any]],
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def soft_quantile_check_params(
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
     regularization_strength: float,
@@ -204,6 +290,16 @@ def soft_rank_backward_f32(
     regularization: str,
     direction: str,
 ) -> tuple[_F32, _F32]: ...
+def soft_rank_jvp_f32(
+    values: _F32,
+    ranks: _F32,
+    permutation: _I32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def soft_rank_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -219,6 +315,16 @@ def soft_rank_backward_f64(
     regularization: str,
     direction: str,
 ) -> tuple[_F64, _F64]: ...
+def soft_rank_jvp_f64(
+    values: _F64,
+    ranks: _F64,
+    permutation: _I32,
+    tangent_values: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def soft_rank_check_params(
     regularization_strength: float,
     regularization: str,
@@ -241,6 +347,15 @@ def soft_sort_backward_f32(
     regularization: str,
     direction: str,
 ) -> tuple[_F32, _F32]: ...
+def soft_sort_jvp_f32(
+    values: _F32,
+    permutation: _I32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def soft_sort_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -255,6 +370,15 @@ def soft_sort_backward_f64(
     regularization: str,
     direction: str,
 ) -> tuple[_F64, _F64]: ...
+def soft_sort_jvp_f64(
+    values: _F64,
+    permutation: _I32,
+    tangent_values: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def soft_sort_check_params(
     regularization_strength: float,
     regularization: str,
@@ -279,6 +403,16 @@ def soft_topk_backward_f32(
     regularization: str,
     direction: str,
 ) -> tuple[_F32, _F32]: ...
+def soft_topk_jvp_f32(
+    values: _F32,
+    permutation: _I32,
+    tangent_values: _F32,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def soft_topk_forward_f64(
     values: _F64,
     k: int,
@@ -295,6 +429,16 @@ def soft_topk_backward_f64(
     regularization: str,
     direction: str,
 ) -> tuple[_F64, _F64]: ...
+def soft_topk_jvp_f64(
+    values: _F64,
+    permutation: _I32,
+    tangent_values: _F64,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def soft_topk_check_params(
     k: int,
     regularization_strength: float,
@@ -321,6 +465,19 @@ def spearman_loss_backward_f32(
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F32, _F32, _F32]: ...
+def spearman_loss_jvp_f32(
+    predictions: _F32,
+    targets: _F32,
+    prediction_ranks: _F32,
+    prediction_permutation: _I32,
+    target_ranks: _F32,
+    target_permutation: _I32,
+    tangent_predictions: _F32,
+    tangent_targets: _F32,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
 def spearman_loss_forward_f64(
     predictions: _F64,
     targets: _F64,
@@ -338,6 +495,19 @@ def spearman_loss_backward_f64(
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F64, _F64, _F64]: ...
+def spearman_loss_jvp_f64(
+    predictions: _F64,
+    targets: _F64,
+    prediction_ranks: _F64,
+    prediction_permutation: _I32,
+    target_ranks: _F64,
+    target_permutation: _I32,
+    tangent_predictions: _F64,
+    tangent_targets: _F64,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
 def spearman_loss_check_params(
     regularization_strength: float,
     regularization: str,

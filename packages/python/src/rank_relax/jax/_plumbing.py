@@ -1,8 +1,9 @@
 """Hand-written plumbing of ``rank_relax.jax``.
 
 The public functions (generated, in ``_generated.py``) check their inputs with :func:`inputs` and
-:func:`real_param`, then call a ``jax.custom_vjp`` function whose forward and backward run native
-kernels through :func:`call`. Under a transform (``jit``, ``grad``, ``vmap``) a kernel is one of
+:func:`real_param`, then call a ``jax.custom_jvp`` function whose forward, JVP and backward run
+native kernels through :func:`call` (the latter two in the primitives of ``_derivatives.py``).
+Under a transform (``jit``, ``grad``, ``vmap``) a kernel is one of
 
 - an XLA FFI custom call (``jax.ffi.ffi_call``) of the handlers in the extension module
   (``crates/rank-relax-python/src/xla_generated.rs``): XLA passes its buffers to the kernel, which
@@ -330,7 +331,7 @@ def set_kernel_call(mode: str) -> str:
     default backend is the CPU, else the callback; the default, or ``RANK_RELAX_JAX_KERNEL_CALL``).
 
     A change clears JAX's caches (``jax.clear_caches()``: JAX caches the traces of the ops'
-    ``custom_vjp`` functions), so what is traced afterwards uses the new mode; a function compiled
+    ``custom_jvp`` functions), so what is traced afterwards uses the new mode; a function compiled
     before keeps its kernels until it is traced again. ``"ffi"`` raises ``RuntimeError`` when the
     handlers cannot be registered. Returns the previous mode.
     """
@@ -387,12 +388,13 @@ def call(
         name = f"{kernel}_{_DTYPE_IDS[dtype]}"
         return _sharding.ffi_kernel(kernel, targets[name], attrs, results)(*operands)
 
-    native = KERNELS[kernel][dtype]
     order = list(params.values())
     dynamic = [i for i, p in enumerate(order) if _is_operand(p)]
     count = len(arrays)
 
     def host(*values: Any) -> tuple[np.ndarray, ...]:
+        # Looked up here, not when traced: tracing (abstract evaluation) needs no kernel.
+        native = KERNELS[kernel][dtype]
         full = list(order)
         for i, v in zip(dynamic, values[count:]):
             full[i] = np.asarray(v)

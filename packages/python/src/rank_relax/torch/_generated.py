@@ -2,10 +2,10 @@
 """The PyTorch API of rank-relax: differentiable custom ops, one public function per op.
 
 Generated from bindings-spec/rank-relax.yaml; the plumbing the functions share is in the
-hand-written ``_plumbing.py``. Each op is two ``torch.library`` custom ops,
-``torch.ops.rank_relax.<op>_forward`` and ``<op>_backward``, with fake implementations and an
-autograd registration; the same kernels and rules also form a ``torch.autograd.Function``, which
-eager calls use when nothing needs the custom op.
+hand-written ``_plumbing.py``. Each op has ``torch.library`` custom ops,
+``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with a JVP kernel,
+``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules
+also form a ``torch.autograd.Function``, which eager calls use when nothing needs the custom op.
 """
 
 from __future__ import annotations
@@ -75,6 +75,28 @@ def _rr_ndcg_loss_backward_impl(
     )
 
 
+def _rr_ndcg_loss_jvp_impl(
+    scores: Tensor,
+    relevance: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    tangent_scores: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``ndcg_loss`` on tensors."""
+    return _rr.run(
+        KERNELS["ndcg_loss_jvp"],
+        (regularization_strength, regularization, tangent_regularization_strength),
+        scores,
+        relevance,
+        ranks,
+        permutation,
+        tangent_scores,
+    )[0]
+
+
 _rr_ndcg_loss_forward = torch.library.custom_op(
     "rank_relax::ndcg_loss_forward",
     _rr_ndcg_loss_forward_impl,
@@ -133,6 +155,49 @@ def _rr_ndcg_loss_backward_fake(
     )
 
 
+_rr_ndcg_loss_jvp = torch.library.custom_op(
+    "rank_relax::ndcg_loss_jvp",
+    _rr_ndcg_loss_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor scores, Tensor relevance, Tensor ranks, Tensor permutation, Tensor tangent_scores,"
+        " Tensor regularization_strength, str regularization,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_ndcg_loss_jvp.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_jvp, 5))
+
+
+@_rr_ndcg_loss_jvp.register_fake
+def _rr_ndcg_loss_jvp_fake(
+    scores: Tensor,
+    relevance: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    tangent_scores: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(scores, (scores.shape[0],))
+
+
+_rr_ndcg_loss_second_order = _rr.SecondOrder(
+    "ndcg_loss",
+    backward=_rr_ndcg_loss_backward,
+    jvp=_rr_ndcg_loss_jvp,
+    inputs=2,
+    params=("regularization_strength", "regularization"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=4,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``ndcg_loss`` reads."""
     scores, relevance, regularization_strength, regularization = inputs
@@ -142,6 +207,7 @@ def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) 
         (scores, relevance, ranks, permutation),
         (regularization_strength, regularization),
     )
+    ctx.mark_non_differentiable(ranks)
 
 
 def _rr_ndcg_loss_backward_rule(
@@ -152,8 +218,10 @@ def _rr_ndcg_loss_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     scores, relevance, ranks, permutation = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_scores, grad_regularization_strength = _rr.first_order(
-        "ndcg_loss",
+    _rr_needs = ctx.needs_input_grad
+    grad_scores, grad_regularization_strength = _rr.backward(
+        _rr_ndcg_loss_second_order,
+        _rr_needs,
         _rr_ndcg_loss_backward,
         scores,
         relevance,
@@ -163,7 +231,6 @@ def _rr_ndcg_loss_backward_rule(
         regularization_strength,
         regularization,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_scores if _rr_needs[0] else None,
         None,
@@ -184,7 +251,7 @@ class _rr_NdcgLoss(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -209,8 +276,10 @@ class _rr_NdcgLoss(torch.autograd.Function):
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         scores, relevance, ranks, permutation = _rr_tensors
-        grad_scores, grad_regularization_strength = _rr.first_order(
-            "ndcg_loss",
+        _rr_needs = ctx.needs_input_grad
+        grad_scores, grad_regularization_strength = _rr.backward(
+            _rr_ndcg_loss_second_order,
+            _rr_needs,
             _rr_ndcg_loss_backward_impl,
             scores,
             relevance,
@@ -219,7 +288,6 @@ class _rr_NdcgLoss(torch.autograd.Function):
             cotangent_loss,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_scores if _rr_needs[0] else None,
             None,
@@ -229,7 +297,23 @@ class _rr_NdcgLoss(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("ndcg_loss")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        scores, relevance, ranks, permutation = _rr_tensors
+        tangent_scores = _rr.tangent(tangents[0], scores)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], scores)
+        tangent_loss = _rr.first_order(
+            "ndcg_loss",
+            _rr.OF_JVP,
+            _rr_ndcg_loss_jvp,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_loss
 
 
 class _rr_NdcgLossTransforms(torch.autograd.Function):
@@ -246,7 +330,23 @@ class _rr_NdcgLossTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("ndcg_loss")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        scores, relevance, ranks, permutation = _rr_tensors
+        tangent_scores = _rr.tangent(tangents[0], scores)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], scores)
+        tangent_loss = _rr.first_order(
+            "ndcg_loss",
+            _rr.OF_JVP,
+            _rr_ndcg_loss_jvp,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_loss, None, None
 
 
 def ndcg_loss(
@@ -268,9 +368,10 @@ def ndcg_loss(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
+    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
+    results returned on their device.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -364,6 +465,24 @@ def _rr_neural_sort_backward_impl(
     )
 
 
+def _rr_neural_sort_jvp_impl(
+    values: Tensor,
+    permutation_matrix: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``neural_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_jvp"],
+        (regularization_strength, direction, tangent_regularization_strength),
+        values,
+        permutation_matrix,
+        tangent_values,
+    )[0]
+
+
 _rr_neural_sort_forward = torch.library.custom_op(
     "rank_relax::neural_sort_forward",
     _rr_neural_sort_forward_impl,
@@ -412,6 +531,47 @@ def _rr_neural_sort_backward_fake(
     )
 
 
+_rr_neural_sort_jvp = torch.library.custom_op(
+    "rank_relax::neural_sort_jvp",
+    _rr_neural_sort_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation_matrix, Tensor tangent_values,"
+        " Tensor regularization_strength, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_neural_sort_jvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_jvp, 3))
+
+
+@_rr_neural_sort_jvp.register_fake
+def _rr_neural_sort_jvp_fake(
+    values: Tensor,
+    permutation_matrix: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1], values.shape[1]))
+
+
+_rr_neural_sort_second_order = _rr.SecondOrder(
+    "neural_sort",
+    backward=_rr_neural_sort_backward,
+    jvp=_rr_neural_sort_jvp,
+    inputs=1,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_neural_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``neural_sort`` reads."""
     values, regularization_strength, direction = inputs
@@ -427,8 +587,10 @@ def _rr_neural_sort_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation_matrix = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "neural_sort",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_neural_sort_second_order,
+        _rr_needs,
         _rr_neural_sort_backward,
         values,
         permutation_matrix,
@@ -436,7 +598,6 @@ def _rr_neural_sort_backward_rule(
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -456,7 +617,7 @@ class _rr_NeuralSort(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -475,15 +636,16 @@ class _rr_NeuralSort(torch.autograd.Function):
     def backward(ctx: Any, cotangent_permutation_matrix: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation_matrix = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "neural_sort",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_neural_sort_second_order,
+            _rr_needs,
             _rr_neural_sort_backward_impl,
             values,
             permutation_matrix,
             cotangent_permutation_matrix,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -492,7 +654,21 @@ class _rr_NeuralSort(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("neural_sort")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation_matrix = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_permutation_matrix = _rr.first_order(
+            "neural_sort",
+            _rr.OF_JVP,
+            _rr_neural_sort_jvp,
+            values,
+            permutation_matrix,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_permutation_matrix
 
 
 class _rr_NeuralSortTransforms(torch.autograd.Function):
@@ -509,7 +685,21 @@ class _rr_NeuralSortTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("neural_sort")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation_matrix = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_permutation_matrix = _rr.first_order(
+            "neural_sort",
+            _rr.OF_JVP,
+            _rr_neural_sort_jvp,
+            values,
+            permutation_matrix,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_permutation_matrix
 
 
 def neural_sort(
@@ -531,9 +721,10 @@ def neural_sort(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
+    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
+    results returned on their device.
 
     Args:
         values: Scores to sort along the last axis. Shape ``[..., n]``.
@@ -628,6 +819,26 @@ def _rr_neural_sort_apply_backward_impl(
     )
 
 
+def _rr_neural_sort_apply_jvp_impl(
+    values: Tensor,
+    payload: Tensor,
+    tangent_values: Tensor,
+    tangent_payload: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``neural_sort_apply`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_apply_jvp"],
+        (regularization_strength, direction, tangent_regularization_strength),
+        values,
+        payload,
+        tangent_values,
+        tangent_payload,
+    )[0]
+
+
 _rr_neural_sort_apply_forward = torch.library.custom_op(
     "rank_relax::neural_sort_apply_forward",
     _rr_neural_sort_apply_forward_impl,
@@ -680,6 +891,48 @@ def _rr_neural_sort_apply_backward_fake(
     )
 
 
+_rr_neural_sort_apply_jvp = torch.library.custom_op(
+    "rank_relax::neural_sort_apply_jvp",
+    _rr_neural_sort_apply_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor payload, Tensor tangent_values, Tensor tangent_payload,"
+        " Tensor regularization_strength, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_neural_sort_apply_jvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_jvp, 4))
+
+
+@_rr_neural_sort_apply_jvp.register_fake
+def _rr_neural_sort_apply_jvp_fake(
+    values: Tensor,
+    payload: Tensor,
+    tangent_values: Tensor,
+    tangent_payload: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_neural_sort_apply_second_order = _rr.SecondOrder(
+    "neural_sort_apply",
+    backward=_rr_neural_sort_apply_backward,
+    jvp=_rr_neural_sort_apply_jvp,
+    inputs=2,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=2,
+    cotangents=1,
+    grads=2,
+)
+
+
 def _rr_neural_sort_apply_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``neural_sort_apply`` reads."""
     values, payload, regularization_strength, direction = inputs
@@ -694,8 +947,10 @@ def _rr_neural_sort_apply_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, payload = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_payload, grad_regularization_strength = _rr.first_order(
-        "neural_sort_apply",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_payload, grad_regularization_strength = _rr.backward(
+        _rr_neural_sort_apply_second_order,
+        _rr_needs,
         _rr_neural_sort_apply_backward,
         values,
         payload,
@@ -703,7 +958,6 @@ def _rr_neural_sort_apply_backward_rule(
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         grad_payload if _rr_needs[1] else None,
@@ -724,7 +978,7 @@ class _rr_NeuralSortApply(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -744,15 +998,16 @@ class _rr_NeuralSortApply(torch.autograd.Function):
     def backward(ctx: Any, cotangent_output: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, payload = _rr_tensors
-        grad_values, grad_payload, grad_regularization_strength = _rr.first_order(
-            "neural_sort_apply",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_payload, grad_regularization_strength = _rr.backward(
+            _rr_neural_sort_apply_second_order,
+            _rr_needs,
             _rr_neural_sort_apply_backward_impl,
             values,
             payload,
             cotangent_output,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             grad_payload if _rr_needs[1] else None,
@@ -762,7 +1017,23 @@ class _rr_NeuralSortApply(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("neural_sort_apply")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, payload = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_payload = _rr.tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_output = _rr.first_order(
+            "neural_sort_apply",
+            _rr.OF_JVP,
+            _rr_neural_sort_apply_jvp,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_output
 
 
 class _rr_NeuralSortApplyTransforms(torch.autograd.Function):
@@ -779,7 +1050,23 @@ class _rr_NeuralSortApplyTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("neural_sort_apply")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, payload = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_payload = _rr.tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_output = _rr.first_order(
+            "neural_sort_apply",
+            _rr.OF_JVP,
+            _rr_neural_sort_apply_jvp,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_output
 
 
 def neural_sort_apply(
@@ -801,9 +1088,10 @@ def neural_sort_apply(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
+    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
+    results returned on their device.
 
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
@@ -895,6 +1183,22 @@ def _rr_sigmoid_rank_backward_impl(
     )
 
 
+def _rr_sigmoid_rank_jvp_impl(
+    values: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``sigmoid_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["sigmoid_rank_jvp"],
+        (regularization_strength, direction, tangent_regularization_strength),
+        values,
+        tangent_values,
+    )[0]
+
+
 _rr_sigmoid_rank_forward = torch.library.custom_op(
     "rank_relax::sigmoid_rank_forward",
     _rr_sigmoid_rank_forward_impl,
@@ -942,6 +1246,45 @@ def _rr_sigmoid_rank_backward_fake(
     )
 
 
+_rr_sigmoid_rank_jvp = torch.library.custom_op(
+    "rank_relax::sigmoid_rank_jvp",
+    _rr_sigmoid_rank_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor tangent_values, Tensor regularization_strength, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_sigmoid_rank_jvp.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_jvp, 2))
+
+
+@_rr_sigmoid_rank_jvp.register_fake
+def _rr_sigmoid_rank_jvp_fake(
+    values: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_sigmoid_rank_second_order = _rr.SecondOrder(
+    "sigmoid_rank",
+    backward=_rr_sigmoid_rank_backward,
+    jvp=_rr_sigmoid_rank_jvp,
+    inputs=1,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=1,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_sigmoid_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``sigmoid_rank`` reads."""
     values, regularization_strength, direction = inputs
@@ -956,15 +1299,16 @@ def _rr_sigmoid_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     (values,) = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "sigmoid_rank",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_sigmoid_rank_second_order,
+        _rr_needs,
         _rr_sigmoid_rank_backward,
         values,
         cotangent_ranks,
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -984,7 +1328,7 @@ class _rr_SigmoidRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -1003,14 +1347,15 @@ class _rr_SigmoidRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         (values,) = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "sigmoid_rank",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_sigmoid_rank_second_order,
+            _rr_needs,
             _rr_sigmoid_rank_backward_impl,
             values,
             cotangent_ranks,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -1019,7 +1364,20 @@ class _rr_SigmoidRank(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("sigmoid_rank")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        (values,) = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_ranks = _rr.first_order(
+            "sigmoid_rank",
+            _rr.OF_JVP,
+            _rr_sigmoid_rank_jvp,
+            values,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_ranks
 
 
 class _rr_SigmoidRankTransforms(torch.autograd.Function):
@@ -1036,7 +1394,20 @@ class _rr_SigmoidRankTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("sigmoid_rank")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        (values,) = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_ranks = _rr.first_order(
+            "sigmoid_rank",
+            _rr.OF_JVP,
+            _rr_sigmoid_rank_jvp,
+            values,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_ranks
 
 
 def sigmoid_rank(
@@ -1056,9 +1427,10 @@ def sigmoid_rank(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
+    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
+    results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -1148,6 +1520,25 @@ def _rr_soft_quantile_backward_impl(
     )
 
 
+def _rr_soft_quantile_jvp_impl(
+    values: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor | float,
+    regularization: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``soft_quantile`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_quantile_jvp"],
+        (quantiles, regularization_strength, regularization, tangent_regularization_strength),
+        values,
+        permutation,
+        tangent_values,
+    )[0]
+
+
 _rr_soft_quantile_forward = torch.library.custom_op(
     "rank_relax::soft_quantile_forward",
     _rr_soft_quantile_forward_impl,
@@ -1204,6 +1595,48 @@ def _rr_soft_quantile_backward_fake(
     )
 
 
+_rr_soft_quantile_jvp = torch.library.custom_op(
+    "rank_relax::soft_quantile_jvp",
+    _rr_soft_quantile_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor tangent_values, float[] quantiles,"
+        " Tensor regularization_strength, str regularization,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_soft_quantile_jvp.register_vmap(_rr.vmap_rule(_rr_soft_quantile_jvp, 3))
+
+
+@_rr_soft_quantile_jvp.register_fake
+def _rr_soft_quantile_jvp_fake(
+    values: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor,
+    regularization: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], len(quantiles)))
+
+
+_rr_soft_quantile_second_order = _rr.SecondOrder(
+    "soft_quantile",
+    backward=_rr_soft_quantile_backward,
+    jvp=_rr_soft_quantile_jvp,
+    inputs=1,
+    params=("quantiles", "regularization_strength", "regularization"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_quantile_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_quantile`` reads."""
     values, quantiles, regularization_strength, regularization = inputs
@@ -1219,8 +1652,10 @@ def _rr_soft_quantile_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     quantiles, regularization_strength, regularization = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_quantile",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_quantile_second_order,
+        _rr_needs,
         _rr_soft_quantile_backward,
         values,
         permutation,
@@ -1229,7 +1664,6 @@ def _rr_soft_quantile_backward_rule(
         regularization_strength,
         regularization,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         None,
@@ -1250,7 +1684,7 @@ class _rr_SoftQuantile(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -1270,15 +1704,16 @@ class _rr_SoftQuantile(torch.autograd.Function):
     def backward(ctx: Any, cotangent_result: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_quantile",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_quantile_second_order,
+            _rr_needs,
             _rr_soft_quantile_backward_impl,
             values,
             permutation,
             cotangent_result,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             None,
@@ -1288,7 +1723,21 @@ class _rr_SoftQuantile(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_quantile")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_result = _rr.first_order(
+            "soft_quantile",
+            _rr.OF_JVP,
+            _rr_soft_quantile_jvp,
+            values,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_result
 
 
 class _rr_SoftQuantileTransforms(torch.autograd.Function):
@@ -1305,7 +1754,21 @@ class _rr_SoftQuantileTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_quantile")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_result = _rr.first_order(
+            "soft_quantile",
+            _rr.OF_JVP,
+            _rr_soft_quantile_jvp,
+            values,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_result, None
 
 
 def soft_quantile(
@@ -1327,9 +1790,12 @@ def soft_quantile(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
@@ -1433,6 +1899,27 @@ def _rr_soft_rank_backward_impl(
     )
 
 
+def _rr_soft_rank_jvp_impl(
+    values: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``soft_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_jvp"],
+        (regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        ranks,
+        permutation,
+        tangent_values,
+    )[0]
+
+
 _rr_soft_rank_forward = torch.library.custom_op(
     "rank_relax::soft_rank_forward",
     _rr_soft_rank_forward_impl,
@@ -1490,6 +1977,49 @@ def _rr_soft_rank_backward_fake(
     )
 
 
+_rr_soft_rank_jvp = torch.library.custom_op(
+    "rank_relax::soft_rank_jvp",
+    _rr_soft_rank_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor ranks, Tensor permutation, Tensor tangent_values,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_soft_rank_jvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_jvp, 4))
+
+
+@_rr_soft_rank_jvp.register_fake
+def _rr_soft_rank_jvp_fake(
+    values: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_soft_rank_second_order = _rr.SecondOrder(
+    "soft_rank",
+    backward=_rr_soft_rank_backward,
+    jvp=_rr_soft_rank_jvp,
+    inputs=1,
+    params=("regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=3,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_rank`` reads."""
     values, regularization_strength, regularization, direction = inputs
@@ -1509,8 +2039,10 @@ def _rr_soft_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, ranks, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_rank",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_rank_second_order,
+        _rr_needs,
         _rr_soft_rank_backward,
         values,
         ranks,
@@ -1520,7 +2052,6 @@ def _rr_soft_rank_backward_rule(
         regularization,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -1541,7 +2072,7 @@ class _rr_SoftRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -1561,8 +2092,10 @@ class _rr_SoftRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, ranks, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_rank",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_rank_second_order,
+            _rr_needs,
             _rr_soft_rank_backward_impl,
             values,
             ranks,
@@ -1570,7 +2103,6 @@ class _rr_SoftRank(torch.autograd.Function):
             cotangent_ranks,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -1580,7 +2112,22 @@ class _rr_SoftRank(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_rank")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, ranks, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_ranks = _rr.first_order(
+            "soft_rank",
+            _rr.OF_JVP,
+            _rr_soft_rank_jvp,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_ranks
 
 
 class _rr_SoftRankTransforms(torch.autograd.Function):
@@ -1597,7 +2144,22 @@ class _rr_SoftRankTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_rank")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, ranks, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_ranks = _rr.first_order(
+            "soft_rank",
+            _rr.OF_JVP,
+            _rr_soft_rank_jvp,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_ranks, None
 
 
 def soft_rank(
@@ -1620,9 +2182,12 @@ def soft_rank(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -1721,6 +2286,25 @@ def _rr_soft_sort_backward_impl(
     )
 
 
+def _rr_soft_sort_jvp_impl(
+    values: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``soft_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_jvp"],
+        (regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        permutation,
+        tangent_values,
+    )[0]
+
+
 _rr_soft_sort_forward = torch.library.custom_op(
     "rank_relax::soft_sort_forward",
     _rr_soft_sort_forward_impl,
@@ -1777,6 +2361,47 @@ def _rr_soft_sort_backward_fake(
     )
 
 
+_rr_soft_sort_jvp = torch.library.custom_op(
+    "rank_relax::soft_sort_jvp",
+    _rr_soft_sort_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor tangent_values, Tensor regularization_strength,"
+        " str regularization, str direction, Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_soft_sort_jvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_jvp, 3))
+
+
+@_rr_soft_sort_jvp.register_fake
+def _rr_soft_sort_jvp_fake(
+    values: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_soft_sort_second_order = _rr.SecondOrder(
+    "soft_sort",
+    backward=_rr_soft_sort_backward,
+    jvp=_rr_soft_sort_jvp,
+    inputs=1,
+    params=("regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_sort`` reads."""
     values, regularization_strength, regularization, direction = inputs
@@ -1792,8 +2417,10 @@ def _rr_soft_sort_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_sort",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_sort_second_order,
+        _rr_needs,
         _rr_soft_sort_backward,
         values,
         permutation,
@@ -1802,7 +2429,6 @@ def _rr_soft_sort_backward_rule(
         regularization,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -1823,7 +2449,7 @@ class _rr_SoftSort(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -1843,15 +2469,16 @@ class _rr_SoftSort(torch.autograd.Function):
     def backward(ctx: Any, cotangent_sorted: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_sort",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_sort_second_order,
+            _rr_needs,
             _rr_soft_sort_backward_impl,
             values,
             permutation,
             cotangent_sorted,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
@@ -1861,7 +2488,21 @@ class _rr_SoftSort(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_sort")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_sorted = _rr.first_order(
+            "soft_sort",
+            _rr.OF_JVP,
+            _rr_soft_sort_jvp,
+            values,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_sorted
 
 
 class _rr_SoftSortTransforms(torch.autograd.Function):
@@ -1878,7 +2519,21 @@ class _rr_SoftSortTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_sort")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_sorted = _rr.first_order(
+            "soft_sort",
+            _rr.OF_JVP,
+            _rr_soft_sort_jvp,
+            values,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_sorted, None
 
 
 def soft_sort(
@@ -1899,9 +2554,12 @@ def soft_sort(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -2003,6 +2661,26 @@ def _rr_soft_topk_backward_impl(
     )
 
 
+def _rr_soft_topk_jvp_impl(
+    values: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``soft_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_topk_jvp"],
+        (k, regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        permutation,
+        tangent_values,
+    )[0]
+
+
 _rr_soft_topk_forward = torch.library.custom_op(
     "rank_relax::soft_topk_forward",
     _rr_soft_topk_forward_impl,
@@ -2061,6 +2739,49 @@ def _rr_soft_topk_backward_fake(
     )
 
 
+_rr_soft_topk_jvp = torch.library.custom_op(
+    "rank_relax::soft_topk_jvp",
+    _rr_soft_topk_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor tangent_values, int k,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_soft_topk_jvp.register_vmap(_rr.vmap_rule(_rr_soft_topk_jvp, 3))
+
+
+@_rr_soft_topk_jvp.register_fake
+def _rr_soft_topk_jvp_fake(
+    values: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_soft_topk_second_order = _rr.SecondOrder(
+    "soft_topk",
+    backward=_rr_soft_topk_backward,
+    jvp=_rr_soft_topk_jvp,
+    inputs=1,
+    params=("k", "regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    linear={"regularization": ("l2",)},
+    state=2,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_topk_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_topk`` reads."""
     values, k, regularization_strength, regularization, direction = inputs
@@ -2076,8 +2797,10 @@ def _rr_soft_topk_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, permutation = _rr_tensors
     k, regularization_strength, regularization, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_topk",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_topk_second_order,
+        _rr_needs,
         _rr_soft_topk_backward,
         values,
         permutation,
@@ -2087,7 +2810,6 @@ def _rr_soft_topk_backward_rule(
         regularization,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         None,
@@ -2109,7 +2831,7 @@ class _rr_SoftTopk(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -2130,15 +2852,16 @@ class _rr_SoftTopk(torch.autograd.Function):
     def backward(ctx: Any, cotangent_mask: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_topk",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_topk_second_order,
+            _rr_needs,
             _rr_soft_topk_backward_impl,
             values,
             permutation,
             cotangent_mask,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             None,
@@ -2149,7 +2872,21 @@ class _rr_SoftTopk(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_topk")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_mask = _rr.first_order(
+            "soft_topk",
+            _rr.OF_JVP,
+            _rr_soft_topk_jvp,
+            values,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_mask
 
 
 class _rr_SoftTopkTransforms(torch.autograd.Function):
@@ -2166,7 +2903,21 @@ class _rr_SoftTopkTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("soft_topk")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_mask = _rr.first_order(
+            "soft_topk",
+            _rr.OF_JVP,
+            _rr_soft_topk_jvp,
+            values,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_mask, None
 
 
 def soft_topk(
@@ -2190,9 +2941,12 @@ def soft_topk(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
+    piecewise linear; otherwise (or differentiating with respect to ε) it raises
+    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
+    the results returned on their device.
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
@@ -2305,6 +3059,34 @@ def _rr_spearman_loss_backward_impl(
     )
 
 
+def _rr_spearman_loss_jvp_impl(
+    predictions: Tensor,
+    targets: Tensor,
+    prediction_ranks: Tensor,
+    prediction_permutation: Tensor,
+    target_ranks: Tensor,
+    target_permutation: Tensor,
+    tangent_predictions: Tensor,
+    tangent_targets: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``spearman_loss`` on tensors."""
+    return _rr.run(
+        KERNELS["spearman_loss_jvp"],
+        (regularization_strength, regularization, tangent_regularization_strength),
+        predictions,
+        targets,
+        prediction_ranks,
+        prediction_permutation,
+        target_ranks,
+        target_permutation,
+        tangent_predictions,
+        tangent_targets,
+    )[0]
+
+
 _rr_spearman_loss_forward = torch.library.custom_op(
     "rank_relax::spearman_loss_forward",
     _rr_spearman_loss_forward_impl,
@@ -2370,6 +3152,53 @@ def _rr_spearman_loss_backward_fake(
     )
 
 
+_rr_spearman_loss_jvp = torch.library.custom_op(
+    "rank_relax::spearman_loss_jvp",
+    _rr_spearman_loss_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor predictions, Tensor targets, Tensor prediction_ranks,"
+        " Tensor prediction_permutation, Tensor target_ranks, Tensor target_permutation,"
+        " Tensor tangent_predictions, Tensor tangent_targets, Tensor regularization_strength,"
+        " str regularization, Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_spearman_loss_jvp.register_vmap(_rr.vmap_rule(_rr_spearman_loss_jvp, 8))
+
+
+@_rr_spearman_loss_jvp.register_fake
+def _rr_spearman_loss_jvp_fake(
+    predictions: Tensor,
+    targets: Tensor,
+    prediction_ranks: Tensor,
+    prediction_permutation: Tensor,
+    target_ranks: Tensor,
+    target_permutation: Tensor,
+    tangent_predictions: Tensor,
+    tangent_targets: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(predictions, (predictions.shape[0],))
+
+
+_rr_spearman_loss_second_order = _rr.SecondOrder(
+    "spearman_loss",
+    backward=_rr_spearman_loss_backward,
+    jvp=_rr_spearman_loss_jvp,
+    inputs=2,
+    params=("regularization_strength", "regularization"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=6,
+    cotangents=1,
+    grads=2,
+)
+
+
 def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``spearman_loss`` reads."""
     predictions, targets, regularization_strength, regularization = inputs
@@ -2386,6 +3215,7 @@ def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: A
         ),
         (regularization_strength, regularization),
     )
+    ctx.mark_non_differentiable(prediction_ranks, target_ranks)
 
 
 def _rr_spearman_loss_backward_rule(
@@ -2403,8 +3233,10 @@ def _rr_spearman_loss_backward_rule(
         target_permutation,
     ) = _rr_tensors
     regularization_strength, regularization = _rr_params
-    grad_predictions, grad_targets, grad_regularization_strength = _rr.first_order(
-        "spearman_loss",
+    _rr_needs = ctx.needs_input_grad
+    grad_predictions, grad_targets, grad_regularization_strength = _rr.backward(
+        _rr_spearman_loss_second_order,
+        _rr_needs,
         _rr_spearman_loss_backward,
         predictions,
         targets,
@@ -2416,7 +3248,6 @@ def _rr_spearman_loss_backward_rule(
         regularization_strength,
         regularization,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_predictions if _rr_needs[0] else None,
         grad_targets if _rr_needs[1] else None,
@@ -2437,7 +3268,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
     """
 
     @staticmethod
@@ -2480,8 +3311,10 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             target_ranks,
             target_permutation,
         ) = _rr_tensors
-        grad_predictions, grad_targets, grad_regularization_strength = _rr.first_order(
-            "spearman_loss",
+        _rr_needs = ctx.needs_input_grad
+        grad_predictions, grad_targets, grad_regularization_strength = _rr.backward(
+            _rr_spearman_loss_second_order,
+            _rr_needs,
             _rr_spearman_loss_backward_impl,
             predictions,
             targets,
@@ -2492,7 +3325,6 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             cotangent_loss,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_predictions if _rr_needs[0] else None,
             grad_targets if _rr_needs[1] else None,
@@ -2502,7 +3334,34 @@ class _rr_SpearmanLoss(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("spearman_loss")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+        ) = _rr_tensors
+        tangent_predictions = _rr.tangent(tangents[0], predictions)
+        tangent_targets = _rr.tangent(tangents[1], predictions)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], predictions)
+        tangent_loss = _rr.first_order(
+            "spearman_loss",
+            _rr.OF_JVP,
+            _rr_spearman_loss_jvp,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_loss
 
 
 class _rr_SpearmanLossTransforms(torch.autograd.Function):
@@ -2519,7 +3378,34 @@ class _rr_SpearmanLossTransforms(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise _rr.forward_mode_error("spearman_loss")
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+        ) = _rr_tensors
+        tangent_predictions = _rr.tangent(tangents[0], predictions)
+        tangent_targets = _rr.tangent(tangents[1], predictions)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], predictions)
+        tangent_loss = _rr.first_order(
+            "spearman_loss",
+            _rr.OF_JVP,
+            _rr_spearman_loss_jvp,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_loss, None, None, None, None
 
 
 def spearman_loss(
@@ -2541,9 +3427,10 @@ def spearman_loss(
 
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
-    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) and
-    differentiating the gradient (``create_graph=True``) raise ``NotImplementedError``. Tensors on
-    another device (CUDA) are computed on the CPU and the results returned on their device.
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
+    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
+    results returned on their device.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.

@@ -5,9 +5,12 @@ The public functions (generated, in ``_generated.py``) check their inputs and vi
 custom ops run a native kernel on those tensors with :func:`run` (opaque to the compiler: it is
 the op's implementation). Tensors on another device are computed on the CPU and moved back.
 
-Derivatives are exact or refused: no op has a forward-mode (JVP) kernel or a second-order kernel
-yet, so a forward-mode transform raises :func:`forward_mode_error` and differentiating a gradient
-raises :func:`second_order_error`, never a zero tangent or a gradient detached from the graph.
+Derivatives are exact or refused: reverse mode runs each op's backward kernel and forward mode its
+JVP kernel (on the tensors :func:`save` keeps for both, with :func:`tangent` and
+:func:`param_tangent` standing in for a missing tangent). Second order (:func:`backward`,
+:class:`SecondOrder`) is exact where an op is piecewise linear with a constant ε, through the JVP
+kernel; anywhere else differentiating a gradient or a tangent raises :func:`second_order_error`,
+saying why, never a zero or a tensor detached from the graph.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from .._plumbing import int_param, items_axis, list_param
 from . import _sharding
 
 __all__ = [
+    "SecondOrder",
     "as_tensor",
+    "backward",
     "compiling",
     "eager",
     "fake",
@@ -30,7 +35,9 @@ __all__ = [
     "forward_mode_error",
     "int_param",
     "list_param",
+    "op_params",
     "param_grad",
+    "param_tangent",
     "real_param",
     "result",
     "rows",
@@ -38,6 +45,7 @@ __all__ = [
     "save",
     "saved",
     "second_order_error",
+    "tangent",
     "vmap_rule",
 ]
 
@@ -115,10 +123,19 @@ def real_param(op: str, name: str, value: Any) -> Tensor | float:
 
 
 def as_tensor(value: Tensor | float) -> Tensor:
-    """A real param as the custom ops take it: a 0-d tensor."""
+    """A real param as the custom ops take it: a 0-d tensor (marked a constant if it was a number,
+    for the second-order rules: see ``SecondOrder``)."""
     if isinstance(value, Tensor):
         return value
-    return torch.tensor(value, dtype=torch.float64)
+    tensor = torch.tensor(value, dtype=torch.float64)
+    tensor._rr_constant = float(value)  # type: ignore[attr-defined]
+    return tensor
+
+
+def op_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Params as the custom ops take them: a real param that the eager path kept as a float, as a
+    0-d tensor (ints, strings and lists as they are)."""
+    return tuple(as_tensor(p) if type(p) is float else p for p in params)
 
 
 def eager(*tensors: Tensor) -> bool:
@@ -158,15 +175,20 @@ _SAVED = object()
 
 
 def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
-    """Saves the tensors the backward reads, and the params (tensor params with the tensors)."""
+    """Saves the tensors the backward and the JVP read (the same: saves and residuals), and the
+    params (tensor params with the tensors). Autograd drops the forward-mode copy once the forward
+    has run, so it costs nothing outside forward mode."""
     for p in params:
         if isinstance(p, Tensor):
             break
     else:  # the common case: no tensor param
         ctx.save_for_backward(*tensors)
+        ctx.save_for_forward(*tensors)
         ctx.rr_params = params
         return
-    ctx.save_for_backward(*tensors, *(p for p in params if isinstance(p, Tensor)))
+    everything = (*tensors, *(p for p in params if isinstance(p, Tensor)))
+    ctx.save_for_backward(*everything)
+    ctx.save_for_forward(*everything)
     ctx.rr_params = tuple(_SAVED if isinstance(p, Tensor) else p for p in params)
     ctx.rr_count = len(tensors)
 
@@ -266,53 +288,270 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
 
 
 def forward_mode_error(op: str) -> NotImplementedError:
-    """What a forward-mode derivative of ``op`` raises (it has no JVP kernel yet)."""
+    """What a forward-mode derivative of ``op`` raises where the op has no JVP kernel."""
     return NotImplementedError(
         f"{op}: forward-mode derivatives (torch.func.jvp, torch.func.jacfwd, torch.func.hessian, "
-        "torch.autograd.forward_ad) are not implemented yet; use reverse mode (backward, "
+        "torch.autograd.forward_ad) are not implemented for this op; use reverse mode (backward, "
         "torch.autograd.grad, torch.func.grad, torch.func.vjp, torch.func.jacrev)"
     )
 
 
-def second_order_error(op: str) -> NotImplementedError:
-    """What differentiating a gradient of ``op`` raises (it has no second-order kernel yet)."""
+def second_order_error(op: str, why: str) -> NotImplementedError:
+    """What differentiating a gradient (or a tangent) of ``op`` raises where no kernel computes it:
+    ``why`` says for what (``for regularization="kl" ...``)."""
     return NotImplementedError(
         f"{op}: second-order derivatives (differentiating its gradient: create_graph=True, "
-        "gradgradcheck, torch.func.hessian, a gradient of torch.func.grad) are not implemented "
-        "yet; its first-order gradient is exact"
+        f"gradgradcheck, torch.func.hessian, a gradient of torch.func.grad) are not implemented "
+        f"{why}; its first-order gradient is exact"
     )
 
 
+#: Why a forward-mode tangent cannot be differentiated (the JVP kernel has no derivative kernel).
+OF_JVP = (
+    "for a forward-mode derivative (torch.func.jvp, jacfwd) of this op; differentiate its "
+    "gradient instead (torch.func.hessian, jacfwd(jacrev(f)))"
+)
+#: Why a second derivative of a piecewise-linear op cannot be differentiated once more.
+THIRD_ORDER = "beyond second order (a derivative of its second derivative)"
+
+
 class _FirstOrder(torch.autograd.Function):
-    """A backward kernel as a function that refuses to be differentiated.
+    """A backward or JVP kernel as a function that refuses to be differentiated.
 
     Autograd records it only while a gradient is itself being differentiated (``create_graph=True``
     or a torch.func transform): then its results depend on every tensor argument, and a reverse- or
-    forward-mode derivative of them raises :func:`second_order_error` instead of coming back zero.
+    forward-mode derivative of them raises :func:`second_order_error` (with ``why``) instead of
+    coming back zero.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(op: str, kernel: Callable[..., Any], *args: Any) -> Any:  # type: ignore[override]
-        return kernel(*args)
+    def forward(op: str, why: str, call: _Call, *tensors: Tensor) -> Any:  # type: ignore[override]
+        return call(tensors)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        ctx.rr_op = inputs[0]
+        ctx.rr_op, ctx.rr_why = inputs[0], inputs[1]
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        raise second_order_error(ctx.rr_op)
+        raise second_order_error(ctx.rr_op, ctx.rr_why)
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise second_order_error(ctx.rr_op)
+        raise second_order_error(ctx.rr_op, ctx.rr_why)
 
 
-def first_order(op: str, kernel: Callable[..., Any], *args: Any) -> Any:
-    """Runs ``op``'s backward ``kernel`` on ``args`` (its tensors and params); while autograd
-    records, through :class:`_FirstOrder`, so a derivative of the gradient raises."""
+def tangent(value: Tensor | None, like: Tensor) -> Tensor:
+    """An input's tangent as the JVP kernel reads it: zeros (of the ``[batch, n]`` ``like``) where
+    the input has none, since autograd passes None for an input it does not differentiate."""
+    return torch.zeros_like(like) if value is None else value
+
+
+def param_tangent(value: Tensor | None, like: Tensor) -> Tensor:
+    """A real param's tangent (the ε tangent) as a 0-d tensor: 0 where ε is a number or a tensor
+    without a tangent."""
+    return like.new_zeros(()) if value is None else value.reshape(())
+
+
+class _Call:
+    """A kernel and its arguments other than tensors, which the tensors fill in: one opaque value,
+    so a generated vmap rule sees only the tensors (not a param list's items)."""
+
+    __slots__ = ("args", "kernel")
+
+    def __init__(self, kernel: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.kernel = kernel
+        self.args = tuple(_SAVED if isinstance(a, Tensor) else a for a in args)
+
+    def __call__(self, tensors: tuple[Tensor, ...]) -> Any:
+        rest = iter(tensors)
+        return self.kernel(*(next(rest) if a is _SAVED else a for a in self.args))
+
+
+def first_order(op: str, why: str, kernel: Callable[..., Any], *args: Any) -> Any:
+    """Runs ``op``'s backward or JVP ``kernel`` on ``args`` (its tensors and params); while autograd
+    records, through :class:`_FirstOrder`, so a derivative of the result raises (``why``)."""
     if not torch.is_grad_enabled():
         return kernel(*args)
-    return _FirstOrder.apply(op, kernel, *args)
+    tensors = tuple(a for a in args if isinstance(a, Tensor))
+    return _FirstOrder.apply(op, why, _Call(kernel, args), *tensors)
+
+
+class SecondOrder:
+    """How the backward of an op is differentiated (``create_graph=True``, ``torch.func.hessian``,
+    ``jacfwd(jacrev(f))``, ``gradgradcheck``).
+
+    Where the op is piecewise linear in its differentiable inputs (``linear``: the enum values under
+    which it is, by param; None: never) and its real params (ε) are constants, its backward
+    ``g = Jᵀc`` has the derivative ``J`` (the JVP kernel) in the cotangent ``c`` and zero in the
+    inputs, almost everywhere: :class:`_PiecewiseLinearBackward` differentiates it so, exactly.
+    Everywhere else the backward runs through :class:`_FirstOrder`, and a derivative of it raises
+    an error that says why.
+
+    The backward kernel reads ``state`` tensors (saves and residuals), then ``cotangents`` (one per
+    differentiable output), then the op's ``params``; it writes ``grads`` gradients of inputs, then
+    one value per row for each param in ``grad_params``. ``inputs`` counts the forward's tensor
+    arguments (its ``needs_input_grad`` has the inputs, then the params).
+    """
+
+    __slots__ = (
+        "backward",
+        "cotangents",
+        "grad_params",
+        "grads",
+        "inputs",
+        "jvp",
+        "linear",
+        "op",
+        "params",
+        "state",
+    )
+
+    def __init__(
+        self,
+        op: str,
+        *,
+        backward: Callable[..., Any],
+        jvp: Callable[..., Any] | None,
+        inputs: int,
+        params: tuple[str, ...],
+        grad_params: tuple[str, ...],
+        linear: dict[str, tuple[str, ...]] | None,
+        state: int,
+        cotangents: int,
+        grads: int,
+    ) -> None:
+        self.op = op
+        self.backward = backward
+        self.jvp = jvp
+        self.inputs = inputs
+        self.params = params
+        self.grad_params = grad_params
+        self.linear = linear
+        self.state = state
+        self.cotangents = cotangents
+        self.grads = grads
+
+    def why_not(self, needs: tuple[bool, ...], params: tuple[Any, ...]) -> str | None:
+        """Why the backward cannot be differentiated for these params, or None where it can."""
+        if self.linear is None or self.jvp is None:
+            return "for this op: it has no second-order kernel"
+        for name, values in self.linear.items():
+            value = params[self.params.index(name)]
+            if value not in values:
+                allowed = " or ".join(f'{name}="{v}"' for v in values)
+                return (
+                    f'for {name}="{value}": the op has no second-order kernel there (only with '
+                    f"{allowed}, where it is piecewise linear, is its second derivative exact)"
+                )
+        for name in self.grad_params:
+            k = self.params.index(name)
+            if needs[self.inputs + k] or _varies(params[k]):
+                return self.param_why(name)
+        return None
+
+    def param_why(self, name: str) -> str:
+        return (
+            f"with respect to {name} (a tensor that requires grad or has a tangent): the op has no "
+            f"kernel for its derivatives in {name} beyond the first; pass {name} as a number or a "
+            f"tensor that does not require grad"
+        )
+
+
+def backward(
+    rule: SecondOrder, needs: tuple[bool, ...], kernel: Callable[..., Any], *args: Any
+) -> Any:
+    """Runs the backward ``kernel`` of ``rule.op`` on ``args`` (its tensors, then its params).
+
+    While autograd records (a gradient that will be differentiated): differentiably where ``rule``
+    allows it (:class:`SecondOrder`), else through :class:`_FirstOrder`, which raises on
+    differentiation."""
+    if not torch.is_grad_enabled():
+        return kernel(*args)
+    params = args[len(args) - len(rule.params) :]
+    why = rule.why_not(needs, params)
+    if why is not None:
+        return first_order(rule.op, why, kernel, *args)
+    # The params, constants here (ε too: see `_varies`), in an opaque value that a generated vmap
+    # rule never splits (a list param's items are no tensors).
+    call = _Linear(rule, tuple(_constant(p) for p in params))
+    return _PiecewiseLinearBackward.apply(call, *args[: rule.state + rule.cotangents])
+
+
+def _constant(param: Any) -> Any:
+    """A real param as a number where it is one: :func:`as_tensor` keeps the number it made a
+    tensor of (which a torch.func transform may have wrapped since)."""
+    value = getattr(param, "_rr_constant", None)
+    return param if value is None else value
+
+
+def _varies(param: Any) -> bool:
+    """Whether a real param may be differentiated: a tensor the caller passed that requires grad,
+    has a forward-mode tangent or is wrapped by a torch.func transform. A number is a constant,
+    also once :func:`as_tensor` made it a tensor."""
+    if not isinstance(param, Tensor) or getattr(param, "_rr_constant", None) is not None:
+        return False
+    if param.requires_grad or _is_wrapped(param):
+        return True
+    return torch.autograd.forward_ad.unpack_dual(param).tangent is not None
+
+
+# An internal that may move; without it every tensor param may vary (a tensor ε then raises).
+_is_wrapped: Callable[[Tensor], bool] = getattr(
+    torch._C._functorch, "is_functorch_wrapped_tensor", lambda tensor: True
+)
+
+
+class _Linear:
+    """A :class:`SecondOrder` rule and one call's params (constants: a real one as a number)."""
+
+    __slots__ = ("params", "rule")
+
+    def __init__(self, rule: SecondOrder, params: tuple[Any, ...]) -> None:
+        self.rule = rule
+        self.params = params
+
+
+class _PiecewiseLinearBackward(torch.autograd.Function):
+    """The backward of a piecewise-linear op with constant params, differentiable: its derivative in
+    the cotangent is the JVP kernel (reverse mode) or the backward kernel itself (forward mode: the
+    backward is linear in the cotangent), and zero in the saved inputs, outputs and residuals."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(call: _Linear, *tensors: Tensor) -> Any:  # type: ignore[override]
+        return call.rule.backward(*tensors, *op_params(call.params))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.rr_call = inputs[0]
+        ctx.save_for_backward(*inputs[1:])
+        ctx.save_for_forward(*inputs[1:])
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        call: _Linear = ctx.rr_call
+        rule = call.rule
+        state = ctx.saved_tensors[: rule.state]
+        # The cotangents of the inputs' gradients are the inputs' tangents (those of the per-row
+        # param gradients meet a constant); the JVP kernel gives the cotangents' gradients.
+        zero = tuple(state[0].new_zeros(()) for _ in rule.grad_params)
+        args = (*state, *grads[: rule.grads], *op_params(call.params), *zero)
+        assert rule.jvp is not None  # `why_not` takes this path only for an op with a JVP kernel
+        out = first_order(rule.op, THIRD_ORDER, rule.jvp, *args)
+        out = (out,) if isinstance(out, Tensor) else tuple(out)
+        return (None, *(None for _ in state), *out)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        call: _Linear = ctx.rr_call
+        rule = call.rule
+        saved = ctx.saved_tensors
+        state, cotangents = saved[: rule.state], saved[rule.state :]
+        dc = tuple(tangent(t, c) for t, c in zip(tangents[1 + rule.state :], cotangents))
+        return first_order(
+            rule.op, THIRD_ORDER, rule.backward, *state, *dc, *op_params(call.params)
+        )

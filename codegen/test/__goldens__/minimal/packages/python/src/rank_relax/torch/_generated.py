@@ -2,10 +2,10 @@
 """The PyTorch API of rank-relax: differentiable custom ops, one public function per op.
 
 Generated from codegen/test/fixtures/minimal.yaml; the plumbing the functions share is in the
-hand-written ``_plumbing.py``. Each op is two ``torch.library`` custom ops,
-``torch.ops.rank_relax.<op>_forward`` and ``<op>_backward``, with fake implementations and an
-autograd registration; the same kernels and rules also form a ``torch.autograd.Function``, which
-eager calls use when nothing needs the custom op.
+hand-written ``_plumbing.py``. Each op has ``torch.library`` custom ops,
+``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with a JVP kernel,
+``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules
+also form a ``torch.autograd.Function``, which eager calls use when nothing needs the custom op.
 """
 
 from __future__ import annotations
@@ -105,6 +105,20 @@ def _rr_soft_rank_backward_fake(
     )
 
 
+_rr_soft_rank_second_order = _rr.SecondOrder(
+    "soft_rank",
+    backward=_rr_soft_rank_backward,
+    jvp=None,
+    inputs=1,
+    params=("regularization_strength", "direction"),
+    grad_params=("regularization_strength",),
+    linear=None,
+    state=3,
+    cotangents=1,
+    grads=1,
+)
+
+
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_rank`` reads."""
     values, regularization_strength, direction = inputs
@@ -120,8 +134,10 @@ def _rr_soft_rank_backward_rule(
     _rr_tensors, _rr_params = _rr.saved(ctx)
     values, ranks, permutation = _rr_tensors
     regularization_strength, direction = _rr_params
-    grad_values, grad_regularization_strength = _rr.first_order(
-        "soft_rank",
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_rank_second_order,
+        _rr_needs,
         _rr_soft_rank_backward,
         values,
         ranks,
@@ -130,7 +146,6 @@ def _rr_soft_rank_backward_rule(
         regularization_strength,
         direction,
     )
-    _rr_needs = ctx.needs_input_grad
     return (
         grad_values if _rr_needs[0] else None,
         _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
@@ -150,7 +165,7 @@ class _rr_SoftRank(torch.autograd.Function):
     The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
     with ``inspect``; this path is never used under torch.func) and returns only the outputs
     (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
-    Forward mode (``torch.autograd.forward_ad``) raises: there is no JVP kernel yet.
+    Forward mode (``torch.autograd.forward_ad``) raises: the op has no JVP kernel.
     """
 
     @staticmethod
@@ -169,8 +184,10 @@ class _rr_SoftRank(torch.autograd.Function):
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
         values, ranks, permutation = _rr_tensors
-        grad_values, grad_regularization_strength = _rr.first_order(
-            "soft_rank",
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_rank_second_order,
+            _rr_needs,
             _rr_soft_rank_backward_impl,
             values,
             ranks,
@@ -178,7 +195,6 @@ class _rr_SoftRank(torch.autograd.Function):
             cotangent_ranks,
             *_rr_params,
         )
-        _rr_needs = ctx.needs_input_grad
         return (
             grad_values if _rr_needs[0] else None,
             _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
