@@ -147,12 +147,34 @@ describe('julia emitter helpers', () => {
     expect(generated).toContain('_rr_k = _rr_integer(Int64, "soft_topk", "k", k)');
   });
 
-  it('emits a rule per public method: two for an op with a param gradient', () => {
-    const ext = juliaEmitter.emit(specIr()).find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'));
+  it('emits a rule per public method (two for an op with a param gradient) and one for the pullback of an op with an HVP', () => {
+    const ir = specIr();
+    const ext = juliaEmitter.emit(ir).find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'));
+    const publicRules = ir.ops.reduce((k, op) => k + (op.paramGrads.length > 0 ? 2 : 1), 0);
+    const secondOrder = ir.ops.filter((op) => op.hvp !== null).length;
     const rules = ext?.contents.match(/^function ChainRulesCore\.rrule\(/gm) ?? [];
-    expect(rules.length).toBe(specIr().ops.reduce((k, op) => k + (op.paramGrads.length > 0 ? 2 : 1), 0));
+    expect(rules.length).toBe(publicRules + secondOrder);
     const frules = ext?.contents.match(/^function ChainRulesCore\.frule\(/gm) ?? [];
-    expect(frules.length).toBe(rules.length);
+    expect(frules.length).toBe(publicRules);
+  });
+
+  it('binds the HVP kernel: <op>_hvp and <op>_pullback_hvp exported, and the rrules\' pullback differentiable through them', () => {
+    const ir = specIr();
+    const files = juliaEmitter.emit(ir);
+    const generated = files.find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    const ext = files.find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'))?.contents ?? '';
+    for (const op of ir.ops) {
+      const snake = op.name.snake;
+      const bound = op.hvp !== null;
+      expect(generated.includes(`rr_${snake}_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),`)).toBe(bound);
+      expect(generated.includes(`function ${snake}_hvp(`)).toBe(bound);
+      expect(generated.includes(`function ${snake}_pullback_hvp(`)).toBe(bound);
+      expect(ext.includes(`function ChainRulesCore.rrule(::typeof(_rr_${snake}_grads),`)).toBe(bound);
+    }
+    // the ε HVP is per row in the library and summed, as the pullback sums ε's gradient
+    expect(generated).toContain('return _rr_hvp_values, sum(_rr_hvp_regularization_strength)');
+    expect(ext).toContain('_rr_hvps = RankRelax.soft_sort_pullback_hvp(_rr_tape, _rr_cotangent_sorted,');
+    expect(ext).toContain('_rr_grads = _rr_soft_sort_grads(_rr_tape, values, nothing, _rr_cotangent_sorted)');
   });
 
   it('binds the JVP kernel: a ccall wrapper taking the ε tangent by value, <op>_jvp and <op>_pushforward exported', () => {

@@ -4,7 +4,7 @@
 // gradient arrays). Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
 import { code, join } from '../../emit/code.ts';
 import type { DimIR, KernelIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
-import { forwardDoc, forwardIntoDoc, jvpDoc, publicDoc, pullbackDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
+import { forwardDoc, forwardIntoDoc, hvpDoc, jvpDoc, publicDoc, pullbackDoc, pullbackHvpDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
 import { call, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
@@ -294,17 +294,38 @@ function renderPullback(op: OpIR): string {
   `;
 }
 
+/** The cotangents as the library takes them (checked against the tape, then dense): `_rr_cotangent_ranks = …`. */
+function convertCotangents(op: OpIR): string[] {
+  return op.cotangents.map((c) => {
+    const helper = isPerRow(c.of.shape) ? `${P}cotangent_rows` : `${P}cotangent`;
+    const size = isPerRow(c.of.shape) ? `${TAPE}.${P}size` : juliaSize(c.of.shape, `${TAPE}.${P}size`, tapeDim);
+    return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), juliaName(c.name), size], ')', 4, 4);
+  });
+}
+
+/** The tangents as the library takes them: each input's checked against the tape's size, ε's converted. */
+function convertTangents(op: OpIR): string[] {
+  return [
+    ...op.tangents.map((t) =>
+      packed(
+        `${local(t.name.spec)} = ${P}tangent(`,
+        ['T', juliaString(op.name.spec), juliaString(t.name.spec), juliaString(t.of.name.spec), juliaName(t.name), `${TAPE}.${P}size`],
+        ')',
+        4,
+        4,
+      ),
+    ),
+    ...op.paramTangents.map((t) => `${local(t.name.spec)} = convert(T, ${juliaName(t.name)})`),
+  ];
+}
+
 function renderPullbackInto(op: OpIR): string {
   const n = opNames(op);
   const grads = op.grads.map((g) => juliaName(g.name));
   const checks = op.grads.map((g) =>
     packed(`${P}check_grad(`, [juliaString(n.pullbackInto), juliaString(g.name.spec), juliaName(g.name), 'T', `${TAPE}.${P}size`], ')', 4, 4),
   );
-  const cotangents = op.cotangents.map((c) => {
-    const helper = isPerRow(c.of.shape) ? `${P}cotangent_rows` : `${P}cotangent`;
-    const size = isPerRow(c.of.shape) ? `${TAPE}.${P}size` : juliaSize(c.of.shape, `${TAPE}.${P}size`, tapeDim);
-    return packed(`${local(c.name.spec)} = ${helper}(`, ['T', juliaString(op.name.spec), juliaString(c.of.name.spec), juliaName(c.name), size], ')', 4, 4);
-  });
+  const cotangents = convertCotangents(op);
   const paramGrads = op.paramGrads.map((g) => `${local(g.name.spec)} = Vector{T}(undef, ${TAPE}.${P}batch)`);
   const backwardArgs = op.backward.args.map((a) => {
     switch (a.role) {
@@ -356,18 +377,7 @@ function renderPushforward(op: OpIR, jvp: KernelIR): string {
   const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
   const keywords = paramTangents.map(paramTangentKeyword);
   const pass = paramTangents.map((t) => `${t} = ${t}`);
-  const converted = [
-    ...op.tangents.map((t) =>
-      packed(
-        `${local(t.name.spec)} = ${P}tangent(`,
-        ['T', juliaString(op.name.spec), juliaString(t.name.spec), juliaString(t.of.name.spec), juliaName(t.name), `${TAPE}.${P}size`],
-        ')',
-        4,
-        4,
-      ),
-    ),
-    ...op.paramTangents.map((t) => `${local(t.name.spec)} = convert(T, ${juliaName(t.name)})`),
-  ];
+  const converted = convertTangents(op);
   const shape = output.of.shape;
   const written = local(output.name.spec);
   const array = isPerRow(shape) ? `Vector{T}(undef, ${extent(shape, tapeDim)})` : `Array{T}(undef, ${juliaSize(shape, `${TAPE}.${P}size`, tapeDim)})`;
@@ -389,6 +399,8 @@ function renderPushforward(op: OpIR, jvp: KernelIR): string {
       case 'cotangent':
       case 'grad':
       case 'param_grad':
+      case 'hvp':
+      case 'param_hvp':
         throw new Error(`julia emitter: op ${op.name.spec}: the JVP kernel takes no ${a.role} argument (${a.name.spec})`);
       default:
         return assertNever(a, 'argument role');
@@ -439,6 +451,97 @@ function renderJvp(op: OpIR): string {
   `;
 }
 
+/**
+ * `<op>_pullback_hvp(tape, cotangents…, tangents…; tangent_<param> = 0.0)`: the HVP kernel on the saves
+ * and residuals of a tape, the derivative of `<op>_pullback` along the tangents at fixed cotangents,
+ * returned as the pullback returns its gradients (ε's per-row values summed); and its AxisTape method.
+ */
+function renderPullbackHvp(op: OpIR, hvp: KernelIR): string {
+  const n = opNames(op);
+  const [cotangent, ...more] = op.cotangents;
+  if (cotangent === undefined || more.length > 0) throw new Error(`julia emitter: op ${op.name.spec} needs one cotangent`);
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
+  const keywords = paramTangents.map(paramTangentKeyword);
+  const pass = paramTangents.map((t) => `${t} = ${t}`);
+  const allocations = [
+    ...op.hvps.map((h) => `${local(h.name.spec)} = Array{T,N}(undef, ${TAPE}.${P}size)`),
+    ...op.paramHvps.map((h) => `${local(h.name.spec)} = Vector{T}(undef, ${TAPE}.${P}batch)`),
+  ];
+  const hvpArgs = hvp.args.map((a) => {
+    switch (a.role) {
+      case 'dim':
+        return `${TAPE}.${P}${a.name.spec}`;
+      case 'param':
+      case 'save':
+      case 'residual':
+        return `${TAPE}.${juliaName(a.name)}`;
+      case 'cotangent':
+      case 'tangent':
+      case 'param_tangent':
+      case 'hvp':
+      case 'param_hvp':
+        return local(a.name.spec);
+      case 'input':
+      case 'output':
+      case 'grad':
+      case 'param_grad':
+      case 'output_tangent':
+        throw new Error(`julia emitter: op ${op.name.spec}: the HVP kernel takes no ${a.role} argument (${a.name.spec})`);
+      default:
+        return assertNever(a, 'argument role');
+    }
+  });
+  const results = [...op.hvps.map((h) => local(h.name.spec)), ...op.paramHvps.map((h) => `sum(${local(h.name.spec)})`)];
+  const alongArgs = [
+    n.pullbackHvp,
+    juliaString(op.name.spec),
+    juliaString(cotangent.of.name.spec),
+    tupleOf(op.tangents.map((t) => juliaString(t.name.spec))),
+    tupleOf(op.tangents.map((t) => juliaString(t.of.name.spec))),
+    TAPE,
+    juliaName(cotangent.name),
+    tupleOf(tangents),
+  ];
+  return code`
+    ${docstring(pullbackHvpDoc(op))}
+    ${call(`function ${n.pullbackHvp}`, [`${TAPE}::${n.tape}{T,N}`, ...cotangents, ...tangents], [...keywords, DIMS_KEYWORD], ' where {T,N}')}
+        ${P}check_tape_dims(${juliaString(n.pullbackHvp)}, 1, dims)
+        ${convertCotangents(op)}
+        ${convertTangents(op)}
+        ${allocations}
+        ${packed(`${n.kernel('hvp')}(`, hvpArgs, ')', 4, 4)}
+        return ${results.length === 1 ? `(${results[0]},)` : results.join(', ')}
+    end
+    ${call(`function ${n.pullbackHvp}`, [`${TAPE}::AxisTape{<:${n.tape}}`, ...cotangents, ...tangents], [...keywords, `dims = ${TAPE}.dims`])}
+        ${P}check_tape_dims(${juliaString(n.pullbackHvp)}, ${TAPE}.dims, dims)
+        ${packedCall(`return ${P}hvp_along`, alongArgs, pass, '', 4, 4)}
+    end
+  `;
+}
+
+/** `<op>_hvp(inputs…, cotangents…, tangents…; params…, tangent_<param> = 0.0, dims = 1)`: the forward, then the pullback's HVP. */
+function renderHvp(op: OpIR): string {
+  const n = opNames(op);
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
+  const forward = packedCall(`${P}tape = last(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), [...op.params.map(forwardKeyword), PASS_DIMS], ')', 4, 4);
+  const hvp = packedCall(`return ${n.pullbackHvp}`, [P + 'tape', ...cotangents, ...tangents], paramTangents.map((t) => `${t} = ${t}`), '', 4, 4);
+  return code`
+    ${docstring(hvpDoc(op))}
+    ${call(
+      `function ${n.hvp}`,
+      [...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...cotangents, ...tangents],
+      [...op.params.map(keywordWithDefault), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
+    )}
+        ${forward}
+        ${hvp}
+    end
+  `;
+}
+
 export function renderApi(op: OpIR): string[] {
   return [
     renderTape(op),
@@ -456,5 +559,6 @@ export function renderApi(op: OpIR): string[] {
     renderPullbackInto(op),
     '',
     ...(op.jvp === null ? [] : [renderPushforward(op, op.jvp), '', renderJvp(op), '']),
+    ...(op.hvp === null ? [] : [renderPullbackHvp(op, op.hvp), '', renderHvp(op), '']),
   ];
 }

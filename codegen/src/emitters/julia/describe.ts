@@ -94,6 +94,16 @@ export function juliaSignature(op: OpIR): string {
       `${call(n.pushforward, [`tape::${n.tape} or AxisTape`, ...tangents], [...op.paramTangents.map((t) => juliaName(t.name)), 'dims'])} -> ${outputTangents}`,
     );
   }
+  if (op.hvp !== null) {
+    const cotangents = op.cotangents.map((c) => juliaName(c.name));
+    const tangents = op.tangents.map((t) => juliaName(t.name));
+    const paramTangents = op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`);
+    const hvps = `(${[...op.hvps, ...op.paramHvps].map((h) => juliaName(h.name)).join(', ')})`;
+    lines.push(
+      `${call(n.hvp, [...inputs, ...cotangents, ...tangents], [...op.params.map(juliaParam), ...paramTangents, DIMS_KEYWORD])} -> ${hvps}`,
+      `${call(n.pullbackHvp, [`tape::${n.tape} or AxisTape`, ...cotangents, ...tangents], [...op.paramTangents.map((t) => juliaName(t.name)), 'dims'])} -> ${hvps}`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -140,6 +150,18 @@ function jvpText(op: OpIR): string {
   );
 }
 
+/** Second order, where the op has it: the HVP function, its tape form, the rrule of the pullback. */
+function hvpText(op: OpIR): string {
+  if (op.hvp === null) return '';
+  const jl = juliaApi(op);
+  return (
+    `. ${tick(jl.hvp)} is the derivative of the pullback along tangents of the differentiable inputs` +
+    `${op.paramTangents.length > 0 ? ' and of ε' : ''} at a fixed cotangent (a Hessian-vector product), shaped as the pullback's ` +
+    `result, ${tick(jl.pullbackHvp)} the same from a tape; the rrule's pullback has an rrule of its own through them, so ` +
+    'nested reverse mode (a Hessian) is exact'
+  );
+}
+
 function section(op: OpIR, data: ExampleData): string {
   const jl = juliaApi(op);
   return code`
@@ -151,7 +173,7 @@ function section(op: OpIR, data: ExampleData): string {
     differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
     reuse the arrays of an earlier tape (items along the first axis only). ${tick('dims')} puts the items along any axis of
     an array of any number of dims, as in ${tick('sort(x; dims)')}. With ChainRulesCore loaded, an ${tick('rrule')} makes
-    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form)${jvpText(op)}.
+    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form)${jvpText(op)}${hvpText(op)}.
 
     ${fence('julia', juliaExample(op, data), true)}
   `;
@@ -164,7 +186,7 @@ function opDocs(op: OpIR): OpDocs {
   const jl = juliaApi(op);
   return {
     fn: jl.fn,
-    names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto, ...(op.jvp === null ? [] : [jl.jvp, jl.pushforward])] }],
+    names: [{ label: 'Julia', names: [jl.fn, jl.forward, jl.pullback, jl.forwardInto, jl.pullbackInto, ...(op.jvp === null ? [] : [jl.jvp, jl.pushforward]), ...(op.hvp === null ? [] : [jl.hvp, jl.pullbackHvp])] }],
     params: op.params.map((p) => tick(juliaParam(p))),
     shapes: Object.fromEntries([
       ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),

@@ -403,3 +403,108 @@ export function jvpDoc(op: OpIR): string[] {
     ),
   ];
 }
+
+/** The Returns items of an HVP: one per gradient the pullback returns, in its order. */
+function hvpItems(op: OpIR): string[] {
+  return [
+    ...op.hvps.flatMap((h) =>
+      item(
+        `\`${juliaName(h.name)}\`: `,
+        `The derivative of the gradient with respect to \`${juliaName(h.of.name)}\` along the tangents, an \`Array\` of its size.`,
+      ),
+    ),
+    ...op.paramHvps.flatMap((h) =>
+      item(
+        `\`${juliaName(h.name)}\`: `,
+        `The derivative of the gradient with respect to \`${juliaName(h.of.name)}\` along the tangents, a number (summed over the samples).`,
+      ),
+    ),
+  ];
+}
+
+/** The cotangent items of a second-order function: the cotangent is held fixed. */
+function hvpCotangentItems(op: OpIR): string[] {
+  return op.cotangents.flatMap((c) =>
+    item(
+      `\`${juliaName(c.name)}\`: `,
+      `Cotangent of \`${juliaName(c.of.name)}\`, as for [\`${opNames(op).pullback}\`](@ref), held fixed; finite.`,
+    ),
+  );
+}
+
+const HVP_MEANING =
+  'For one sample with cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the ' +
+  'pullback returns changes by this much per unit step along the tangents, the cotangent fixed.';
+
+export function pullbackHvpDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const keywords = op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`);
+  const returns = [...op.hvps, ...op.paramHvps].map((h) => juliaName(h.name));
+  const head = `    ${n.pullbackHvp}`;
+  const sig = (tape: string, dims: string) => packedCall(head, [tape, ...cotangents, ...tangents], [...keywords, dims], '', head.length + 1);
+  return [
+    ...sig(`tape::${n.tape}`, 'dims = 1').split('\n'),
+    ...sig('tape::RankRelax.AxisTape', 'dims = tape.dims').split('\n'),
+    `        -> (${returns.join(', ')})`,
+    '',
+    ...para(
+      `Second-order derivative of [\`${n.fn}\`](@ref) at the inputs of the tape's call: the derivative of ` +
+        `[\`${n.pullback}\`](@ref)\`(tape, ${cotangents.join(', ')})\` along a tangent of each differentiable input and of each ` +
+        `param that has a gradient, returned in the pullback's order. ${HVP_MEANING} Analytical, computed by the library ` +
+        `from the tape. [\`${n.hvp}\`](@ref) runs the forward too. With ChainRulesCore loaded, the pullback of the ` +
+        '`rrule` is itself differentiable through it (nested reverse mode, Hessians).',
+    ),
+    '',
+    '# Arguments',
+    ...item(
+      '`tape`: ',
+      `From [\`${n.forward}\`](@ref). For a [\`RankRelax.AxisTape\`](@ref) (a call with \`dims\`), the cotangent, the ` +
+        'tangents and the results are in the layout of that call.',
+    ),
+    ...hvpCotangentItems(op),
+    ...tangentItems(op),
+    ...item('`dims`: ', 'Optional: the `dims` of the forward call; another value is an `ArgumentError`.'),
+    '',
+    '# Returns',
+    ...hvpItems(op),
+    '',
+    ...para('A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming the op and the argument.'),
+  ];
+}
+
+export function hvpDoc(op: OpIR): string[] {
+  const n = opNames(op);
+  const keywords = [
+    ...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')),
+    ...op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`),
+    DIMS_KEYWORD,
+  ];
+  const head = `    ${n.hvp}`;
+  const positional = [...op.inputs.map((x) => juliaName(x.name)), ...op.cotangents.map((c) => juliaName(c.name)), ...op.tangents.map((t) => juliaName(t.name))];
+  return [
+    ...packedCall(head, positional, keywords, '', head.length + 1).split('\n'),
+    `        -> (${[...op.hvps, ...op.paramHvps].map((h) => juliaName(h.name)).join(', ')})`,
+    '',
+    ...para(
+      `Hessian-vector product of [\`${n.fn}\`](@ref): the derivative of its pullback (the gradients for the given ` +
+        `cotangent) along the given tangents. ${HVP_MEANING} Runs the forward, then [\`${n.pullbackHvp}\`](@ref) on its ` +
+        `tape; the inputs, params and \`dims\` are those of \`${n.fn}\`, with the same checks. The cotangent and the ` +
+        'tangents are converted to the element type of the call.',
+    ),
+    '',
+    '# Arguments',
+    ...item('Inputs, params and `dims`: ', `As for [\`${n.fn}\`](@ref).`),
+    ...hvpCotangentItems(op),
+    ...tangentItems(op),
+    '',
+    '# Returns',
+    ...hvpItems(op),
+    '',
+    ...para(
+      `Bad input throws \`ArgumentError\` as for \`${n.fn}\`; a cotangent or tangent of the wrong size, or a NaN or ` +
+        'infinite one, throws `ArgumentError` naming the op and the argument.',
+    ),
+  ];
+}

@@ -47,8 +47,9 @@ export const juliaEmitter: Emitter = {
   owns: [GENERATED_PATH, `${EXT_DIR}/`],
   // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from
   // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n];
-  // the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`).
-  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false, jvp: true },
+  // the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`); the HVP kernel (`<op>_hvp`,
+  // `<op>_pullback_hvp`, an rrule of the pullback so that second order through the rrule is exact).
+  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false, jvp: true, hvp: true },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

@@ -62,6 +62,8 @@ function opEntry(op: OpIR): string {
         pullback_into = ${n.pullbackInto},
         jvp = ${op.jvp === null ? 'nothing' : n.jvp},
         pushforward = ${op.jvp === null ? 'nothing' : n.pushforward},
+        hvp = ${op.hvp === null ? 'nothing' : n.hvp},
+        pullback_hvp = ${op.hvp === null ? 'nothing' : n.pullbackHvp},
         inputs = ${names(op.inputs.map((x) => juliaName(x.name)))},
         differentiable = ${names(op.grads.map((g) => juliaName(g.of.name)))},
         params = ${names(op.params.map((p) => juliaName(p.name)))},
@@ -80,7 +82,7 @@ function opEntry(op: OpIR): string {
 export function renderOpsTable(ir: IR): string {
   return code`
     ${comment(
-      'Every op: its functions (`nothing` for the JVP ones of an op without a JVP kernel), its inputs (and which are differentiable, in the order the pullback returns ' +
+      'Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its inputs (and which are differentiable, in the order the pullback returns ' +
         'their gradients), its params (those with a gradient, and the values of the enum ones), its output (and ' +
         'the number of item or level dims of one sample of it). ' +
         'The tests iterate over this table.',

@@ -40,6 +40,10 @@ export interface JuliaApi {
   readonly jvp: string;
   /** `soft_rank_pushforward`: the plain JVP from a tape (the forward-mode counterpart of the pullback). */
   readonly pushforward: string;
+  /** `soft_rank_hvp`: the second-order derivative (the derivative of the pullback) at the op's inputs. */
+  readonly hvp: string;
+  /** `soft_rank_pullback_hvp`: the same from a tape (what the second-order ChainRulesCore rule calls). */
+  readonly pullbackHvp: string;
 }
 
 export function juliaApi(op: OpIR): JuliaApi {
@@ -53,6 +57,8 @@ export function juliaApi(op: OpIR): JuliaApi {
     tape: `${pascal}Tape`,
     jvp: `${snake}_jvp`,
     pushforward: `${snake}_pushforward`,
+    hvp: `${snake}_hvp`,
+    pullbackHvp: `${snake}_pullback_hvp`,
   };
 }
 

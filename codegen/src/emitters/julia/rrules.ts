@@ -43,6 +43,16 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
   ];
   const zeros = ['NoTangent()', ...op.inputs.map((x) => (x.differentiable ? 'ZeroTangent()' : 'NoTangent()')), ...positional.map(() => 'ZeroTangent()')];
   const cotangent = local(`cotangent_${output.name.spec}`);
+  // With second order, the pullback goes through a function of the op's arguments that has its own rrule.
+  const firstOrder = hasSecondOrder(op)
+    ? packed(
+        `${gradsFunction(op)}(`,
+        [`${P}tape`, ...op.inputs.map((x) => juliaName(x.name)), ...op.paramGrads.map((g) => (positional.includes(g.of) ? juliaName(g.of.name) : 'nothing')), cotangent],
+        ')',
+        4,
+        12,
+      )
+    : `${MODULE}.${n.pullback}(${P}tape, ${cotangent})`;
   return code`
     ${signature}
         ${forward}
@@ -51,7 +61,7 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
             if ${cotangent} isa AbstractZero
                 ${packed('return (', zeros, ')', 4, 12)}
             end
-            ${P}grads = ${MODULE}.${n.pullback}(${P}tape, ${cotangent})
+            ${P}grads = ${firstOrder}
             ${packed('return (', tangents, ')', 4, 8)}
         end
         return ${local(output.name.spec)}, ${n.pullback}
@@ -131,8 +141,85 @@ function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
   `;
 }
 
+/** Whether the op's rrules get a differentiable pullback: it needs the JVP (for the cotangent) and the HVP. */
+function hasSecondOrder(op: OpIR): boolean {
+  return op.hvp !== null && op.jvp !== null;
+}
+
+/** `_rr_soft_rank_grads`: the pullback as a function of the op's arguments. */
+function gradsFunction(op: OpIR): string {
+  return `${P}${op.name.snake}_grads`;
+}
+
+/**
+ * The pullback of the op's rrules as a plain function of the tape, the arguments the forward took (the
+ * tape holds their values; passing them makes the dependence visible to an outer AD) and the cotangent,
+ * with an rrule of its own: the derivative of the gradients is the JVP in the cotangent and the HVP in
+ * the inputs and ε (the Hessian is symmetric, so the HVP along the cotangents of the gradients is the
+ * VJP). A param slot is `nothing` in the keyword form, whose gradients have no tangent of ε.
+ */
+function renderSecondOrder(op: OpIR): string {
+  const n = opNames(op);
+  const [output] = op.outputs;
+  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  const fn = gradsFunction(op);
+  const inputs = op.inputs.map((x) => juliaName(x.name));
+  const params = op.paramGrads.map((g) => juliaName(g.of.name));
+  const cotangent = local(`cotangent_${output.name.spec}`);
+  const args = [`${P}tape`, ...inputs, ...params, cotangent];
+  // The cotangents of the gradients, in the pullback's order: one per differentiable input (zeros for a
+  // zero one: the kernels take arrays), then one per param with a gradient (0 for a zero one).
+  const ndiff = op.grads.length;
+  const parts = [
+    ...op.tangents.map((t, k) => `${local(t.name.spec)} = ${ZEROS}(${P}Δs[${k + 1}], ${juliaName(t.of.name)})`),
+    ...op.paramTangents.map((t, k) => `${local(t.name.spec)} = ${ZERO}(${P}Δs[${ndiff + k + 1}])`),
+  ];
+  const keywords = op.paramTangents.map((t) => `${juliaName(t.name)} = ${local(t.name.spec)}`);
+  const tangents = op.tangents.map((t) => local(t.name.spec));
+  const push = packedCall(`${P}d${cotangent.slice(P.length)} = ${MODULE}.${n.pushforward}`, [`${P}tape`, ...tangents], keywords, '', 4, 8);
+  const hvp = packedCall(`${P}hvps = ${MODULE}.${n.pullbackHvp}`, [`${P}tape`, cotangent, ...tangents], keywords, '', 4, 8);
+  const differentiable = new Set(op.grads.map((g) => g.of.name.spec));
+  let k = 0;
+  const returned = [
+    'NoTangent()',
+    'NoTangent()',
+    ...op.inputs.map((x) => (differentiable.has(x.name.spec) ? `${P}hvps[${++k}]` : 'NoTangent()')),
+    ...params.map((p, i) => `${P}param_tangent(${p}, ${P}hvps[${ndiff + i + 1}])`),
+    `${P}d${cotangent.slice(P.length)}`,
+  ];
+  const zeros = [
+    'NoTangent()',
+    'NoTangent()',
+    ...op.inputs.map((x) => (differentiable.has(x.name.spec) ? 'ZeroTangent()' : 'NoTangent()')),
+    ...params.map((p) => `${P}param_tangent(${p}, ZeroTangent())`),
+    'ZeroTangent()',
+  ];
+  const count = op.tangents.length + op.paramTangents.length;
+  return code`
+    ${comment(`The pullback of ${op.name.spec}'s rrules, differentiable: its arguments carry the dependence on the op's; the tape holds their values.`)}
+    ${packed(`function ${fn}(`, args, ')', 4)}
+        return ${MODULE}.${n.pullback}(${P}tape, ${cotangent})
+    end
+    ${packed(`function ChainRulesCore.rrule(::typeof(${fn}), `, args, ')', 4)}
+        ${packed(`${P}grads = ${fn}(`, args, ')', 4, 8)}
+        function ${n.pullback}_pullback(${P}Δ)
+            ${P}Δs = ${P}parts(${P}Δ, ${count})
+            if all(${P}t -> ${P}t isa AbstractZero, ${P}Δs)
+                ${packed('return (', zeros, ')', 4, 16)}
+            end
+            ${parts}
+            ${push}
+            ${hvp}
+            ${packed('return (', returned, ')', 4, 12)}
+        end
+        return ${P}grads, ${n.pullback}_pullback
+    end
+  `;
+}
+
 function renderOp(op: OpIR): string[] {
   const rules = [renderRule(op, [])];
+  if (hasSecondOrder(op)) rules.unshift(renderSecondOrder(op));
   if (op.paramGrads.length > 0) rules.push(renderRule(op, op.paramGrads.map((g) => g.of)));
   if (op.jvp !== null) {
     rules.push(renderFrule(op, []));
@@ -152,7 +239,9 @@ export function renderExtension(ir: IR): string {
           'pullback that calls the op\'s plain `_pullback` function; the function itself and non-differentiable ' +
           'arguments get NoTangent(). Keyword arguments get no tangent; the positional form of a param with a ' +
           'gradient (ε) gets one. Each frule runs the `_forward` and the op\'s plain `_pushforward` on its tape, ' +
-          'for the same methods: the tangents of non-differentiable arguments and of keywords are ignored.',
+          'for the same methods: the tangents of non-differentiable arguments and of keywords are ignored. Where the op has ' +
+          'an HVP kernel, the pullback itself has an rrule (the JVP for the cotangent, the HVP for the inputs and ε), so ' +
+          'nested reverse mode (a Hessian through the rrule) is exact.',
       )}
       module ${EXT_MODULE}
 
@@ -162,6 +251,10 @@ export function renderExtension(ir: IR): string {
       ${comment('A zero tangent (ZeroTangent, NoTangent) of an input as zeros of its size, of ε as 0, for the pushforward.')}
       ${ZEROS}(t, x::AbstractArray) = t isa AbstractZero ? zeros(size(x)) : t
       ${ZERO}(t) = t isa AbstractZero ? 0.0 : t
+      ${comment('The `count` parts of the cotangent of a tuple of gradients (a Tangent, a Tuple, or one zero for all of them), unthunked.')}
+      ${P}parts(Δ, count::Int) = (d = unthunk(Δ); ntuple(k -> d isa AbstractZero ? d : unthunk(d[k]), count))
+      ${comment('The tangent of a param slot of a pullback: none where the rule took the param as a keyword (`nothing`).')}
+      ${P}param_tangent(p, t) = p === nothing ? NoTangent() : t
     `,
     '',
     ...ir.ops.flatMap(renderOp),

@@ -11,7 +11,8 @@ export function renderPrelude(ir: IR): string {
   const exports = ir.ops.map((op) => {
     const n = opNames(op);
     const jvp = op.jvp === null ? [] : [n.jvp, n.pushforward];
-    return packed('export ', [n.fn, n.forward, n.forwardInto, n.pullback, n.pullbackInto, ...jvp, n.tape], '', 4);
+    const hvp = op.hvp === null ? [] : [n.hvp, n.pullbackHvp];
+    return packed('export ', [n.fn, n.forward, n.forwardInto, n.pullback, n.pullbackInto, ...jvp, ...hvp, n.tape], '', 4);
   });
   return code`
     ${banner(ir, 'hash')}

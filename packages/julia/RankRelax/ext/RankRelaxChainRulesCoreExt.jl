@@ -6,7 +6,9 @@
 # non-differentiable arguments get NoTangent(). Keyword arguments get no tangent; the positional
 # form of a param with a gradient (ε) gets one. Each frule runs the `_forward` and the op's plain
 # `_pushforward` on its tape, for the same methods: the tangents of non-differentiable arguments and
-# of keywords are ignored.
+# of keywords are ignored. Where the op has an HVP kernel, the pullback itself has an rrule (the JVP
+# for the cotangent, the HVP for the inputs and ε), so nested reverse mode (a Hessian through the
+# rrule) is exact.
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
@@ -16,6 +18,12 @@ using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unth
 # pushforward.
 _rr_zeros_if_zero(t, x::AbstractArray) = t isa AbstractZero ? zeros(size(x)) : t
 _rr_zero_if_zero(t) = t isa AbstractZero ? 0.0 : t
+# The `count` parts of the cotangent of a tuple of gradients (a Tangent, a Tuple, or one zero for
+# all of them), unthunked.
+_rr_parts(Δ, count::Int) = (d = unthunk(Δ); ntuple(k -> d isa AbstractZero ? d : unthunk(d[k]), count))
+# The tangent of a param slot of a pullback: none where the rule took the param as a keyword
+# (`nothing`).
+_rr_param_tangent(p, t) = p === nothing ? NoTangent() : t
 
 # ndcg_loss
 
@@ -108,6 +116,37 @@ end
 
 # neural_sort
 
+# The pullback of neural_sort's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_neural_sort_grads(_rr_tape, values, regularization_strength,
+    _rr_cotangent_permutation_matrix)
+    return RankRelax.neural_sort_pullback(_rr_tape, _rr_cotangent_permutation_matrix)
+end
+function ChainRulesCore.rrule(::typeof(_rr_neural_sort_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_permutation_matrix)
+    _rr_grads = _rr_neural_sort_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_permutation_matrix)
+    function neural_sort_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_permutation_matrix = RankRelax.neural_sort_pushforward(_rr_tape,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.neural_sort_pullback_hvp(_rr_tape, _rr_cotangent_permutation_matrix,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]),
+            _rr_dcotangent_permutation_matrix)
+    end
+    return _rr_grads, neural_sort_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.neural_sort),
     values::AbstractArray{<:Real};
@@ -122,7 +161,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_permutation_matrix isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.neural_sort_pullback(_rr_tape, _rr_cotangent_permutation_matrix)
+        _rr_grads = _rr_neural_sort_grads(_rr_tape, values, nothing, _rr_cotangent_permutation_matrix)
         return (NoTangent(), _rr_grads[1])
     end
     return _rr_permutation_matrix, neural_sort_pullback
@@ -142,7 +181,8 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_permutation_matrix isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.neural_sort_pullback(_rr_tape, _rr_cotangent_permutation_matrix)
+        _rr_grads = _rr_neural_sort_grads(_rr_tape, values, regularization_strength,
+            _rr_cotangent_permutation_matrix)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_permutation_matrix, neural_sort_pullback
@@ -189,6 +229,37 @@ end
 
 # neural_sort_apply
 
+# The pullback of neural_sort_apply's rrules, differentiable: its arguments carry the dependence on
+# the op's; the tape holds their values.
+function _rr_neural_sort_apply_grads(_rr_tape, values, payload, regularization_strength,
+    _rr_cotangent_output)
+    return RankRelax.neural_sort_apply_pullback(_rr_tape, _rr_cotangent_output)
+end
+function ChainRulesCore.rrule(::typeof(_rr_neural_sort_apply_grads), _rr_tape, values, payload,
+    regularization_strength, _rr_cotangent_output)
+    _rr_grads = _rr_neural_sort_apply_grads(_rr_tape, values, payload, regularization_strength,
+        _rr_cotangent_output)
+    function neural_sort_apply_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 3)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_payload = _rr_zeros_if_zero(_rr_Δs[2], payload)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[3])
+        _rr_dcotangent_output = RankRelax.neural_sort_apply_pushforward(_rr_tape,
+            _rr_tangent_values, _rr_tangent_payload;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.neural_sort_apply_pullback_hvp(_rr_tape, _rr_cotangent_output,
+            _rr_tangent_values, _rr_tangent_payload;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1], _rr_hvps[2],
+            _rr_param_tangent(regularization_strength, _rr_hvps[3]), _rr_dcotangent_output)
+    end
+    return _rr_grads, neural_sort_apply_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.neural_sort_apply),
     values::AbstractArray{<:Real},
@@ -204,7 +275,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_output isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.neural_sort_apply_pullback(_rr_tape, _rr_cotangent_output)
+        _rr_grads = _rr_neural_sort_apply_grads(_rr_tape, values, payload, nothing, _rr_cotangent_output)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_output, neural_sort_apply_pullback
@@ -225,7 +296,8 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_output isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.neural_sort_apply_pullback(_rr_tape, _rr_cotangent_output)
+        _rr_grads = _rr_neural_sort_apply_grads(_rr_tape, values, payload, regularization_strength,
+            _rr_cotangent_output)
         return (NoTangent(), _rr_grads[1], _rr_grads[2], _rr_grads[3])
     end
     return _rr_output, neural_sort_apply_pullback
@@ -278,6 +350,34 @@ end
 
 # sigmoid_rank
 
+# The pullback of sigmoid_rank's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_sigmoid_rank_grads(_rr_tape, values, regularization_strength, _rr_cotangent_ranks)
+    return RankRelax.sigmoid_rank_pullback(_rr_tape, _rr_cotangent_ranks)
+end
+function ChainRulesCore.rrule(::typeof(_rr_sigmoid_rank_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_ranks)
+    _rr_grads = _rr_sigmoid_rank_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_ranks)
+    function sigmoid_rank_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_ranks = RankRelax.sigmoid_rank_pushforward(_rr_tape, _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.sigmoid_rank_pullback_hvp(_rr_tape, _rr_cotangent_ranks,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_ranks)
+    end
+    return _rr_grads, sigmoid_rank_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.sigmoid_rank),
     values::AbstractArray{<:Real};
@@ -292,7 +392,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_ranks isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.sigmoid_rank_pullback(_rr_tape, _rr_cotangent_ranks)
+        _rr_grads = _rr_sigmoid_rank_grads(_rr_tape, values, nothing, _rr_cotangent_ranks)
         return (NoTangent(), _rr_grads[1])
     end
     return _rr_ranks, sigmoid_rank_pullback
@@ -312,7 +412,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_ranks isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.sigmoid_rank_pullback(_rr_tape, _rr_cotangent_ranks)
+        _rr_grads = _rr_sigmoid_rank_grads(_rr_tape, values, regularization_strength, _rr_cotangent_ranks)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_ranks, sigmoid_rank_pullback
@@ -359,6 +459,34 @@ end
 
 # soft_quantile
 
+# The pullback of soft_quantile's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_soft_quantile_grads(_rr_tape, values, regularization_strength, _rr_cotangent_result)
+    return RankRelax.soft_quantile_pullback(_rr_tape, _rr_cotangent_result)
+end
+function ChainRulesCore.rrule(::typeof(_rr_soft_quantile_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_result)
+    _rr_grads = _rr_soft_quantile_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_result)
+    function soft_quantile_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_result = RankRelax.soft_quantile_pushforward(_rr_tape, _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.soft_quantile_pullback_hvp(_rr_tape, _rr_cotangent_result,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_result)
+    end
+    return _rr_grads, soft_quantile_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_quantile),
     values::AbstractArray{<:Real};
@@ -375,7 +503,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_result isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_quantile_pullback(_rr_tape, _rr_cotangent_result)
+        _rr_grads = _rr_soft_quantile_grads(_rr_tape, values, nothing, _rr_cotangent_result)
         return (NoTangent(), _rr_grads[1])
     end
     return _rr_result, soft_quantile_pullback
@@ -397,7 +525,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_result isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_quantile_pullback(_rr_tape, _rr_cotangent_result)
+        _rr_grads = _rr_soft_quantile_grads(_rr_tape, values, regularization_strength, _rr_cotangent_result)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_result, soft_quantile_pullback
@@ -537,6 +665,34 @@ end
 
 # soft_sort
 
+# The pullback of soft_sort's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_soft_sort_grads(_rr_tape, values, regularization_strength, _rr_cotangent_sorted)
+    return RankRelax.soft_sort_pullback(_rr_tape, _rr_cotangent_sorted)
+end
+function ChainRulesCore.rrule(::typeof(_rr_soft_sort_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_sorted)
+    _rr_grads = _rr_soft_sort_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_sorted)
+    function soft_sort_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_sorted = RankRelax.soft_sort_pushforward(_rr_tape, _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.soft_sort_pullback_hvp(_rr_tape, _rr_cotangent_sorted,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_sorted)
+    end
+    return _rr_grads, soft_sort_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_sort),
     values::AbstractArray{<:Real};
@@ -553,7 +709,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_sorted isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_sort_pullback(_rr_tape, _rr_cotangent_sorted)
+        _rr_grads = _rr_soft_sort_grads(_rr_tape, values, nothing, _rr_cotangent_sorted)
         return (NoTangent(), _rr_grads[1])
     end
     return _rr_sorted, soft_sort_pullback
@@ -575,7 +731,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_sorted isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_sort_pullback(_rr_tape, _rr_cotangent_sorted)
+        _rr_grads = _rr_soft_sort_grads(_rr_tape, values, regularization_strength, _rr_cotangent_sorted)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_sorted, soft_sort_pullback
@@ -626,6 +782,34 @@ end
 
 # soft_topk
 
+# The pullback of soft_topk's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_soft_topk_grads(_rr_tape, values, regularization_strength, _rr_cotangent_mask)
+    return RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_mask)
+end
+function ChainRulesCore.rrule(::typeof(_rr_soft_topk_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_mask)
+    _rr_grads = _rr_soft_topk_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_mask)
+    function soft_topk_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_mask = RankRelax.soft_topk_pushforward(_rr_tape, _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.soft_topk_pullback_hvp(_rr_tape, _rr_cotangent_mask,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_mask)
+    end
+    return _rr_grads, soft_topk_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_topk),
     values::AbstractArray{<:Real};
@@ -643,7 +827,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_mask isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_mask)
+        _rr_grads = _rr_soft_topk_grads(_rr_tape, values, nothing, _rr_cotangent_mask)
         return (NoTangent(), _rr_grads[1])
     end
     return _rr_mask, soft_topk_pullback
@@ -666,7 +850,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_mask isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_mask)
+        _rr_grads = _rr_soft_topk_grads(_rr_tape, values, regularization_strength, _rr_cotangent_mask)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_mask, soft_topk_pullback

@@ -247,13 +247,19 @@ function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, dim
     return y, AxisTape(tape, d, size(x), size(y))
 end
 
-# `pullback(tape.tape, cotangent)` with the cotangent and the gradients in the caller's layout.
-function _rr_pullback_along(pullback, op::String, output::String, t::AxisTape{P,N,M}, c) where {P,N,M}
+# The cotangent of a call with `dims`: an array of the output's size in the caller's layout.
+function _rr_check_axis_cotangent(op::String, output::String, t::AxisTape, c)
     if !(c isa AbstractArray{<:Real}) || size(c) != t.output_size
         got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
         throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a real array of shape ",
             _rr_shape_text(t.output_size), ", got ", got)))
     end
+    return nothing
+end
+
+# `pullback(tape.tape, cotangent)` with the cotangent and the gradients in the caller's layout.
+function _rr_pullback_along(pullback, op::String, output::String, t::AxisTape{P,N,M}, c) where {P,N,M}
+    _rr_check_axis_cotangent(op, output, t, c)
     rank = M - N + 1
     outer = _rr_drop(t.size, t.dims)
     grads = pullback(t.tape, _rr_to_items(c, rank, t.dims))
@@ -269,6 +275,20 @@ function _rr_pushforward_along(pushforward, op::String, names::Tuple, inputs::Tu
     end
     out = pushforward(t.tape, map(x -> _rr_to_items(x, 1, t.dims), tangents)...; kw...)
     return _rr_from_items(out, M - N + 1, t.dims, _rr_drop(t.size, t.dims))
+end
+
+# `pullback_hvp(tape.tape, cotangent, tangents…; kw…)` with the cotangent, the tangents and the
+# results in the caller's layout (the cotangent checked as by the pullback, the tangents as by the pushforward).
+function _rr_hvp_along(pullback_hvp, op::String, output::String, names::Tuple, inputs::Tuple, t::AxisTape{P,N,M},
+        c, tangents::Tuple; kw...) where {P,N,M}
+    _rr_check_axis_cotangent(op, output, t, c)
+    for (name, input, x) in zip(names, inputs, tangents)
+        _rr_check_tangent(op, name, input, x, t.size)
+    end
+    rank = M - N + 1
+    outer = _rr_drop(t.size, t.dims)
+    hvps = pullback_hvp(t.tape, _rr_to_items(c, rank, t.dims), map(x -> _rr_to_items(x, 1, t.dims), tangents)...; kw...)
+    return map(h -> h isa AbstractArray ? _rr_from_items(h, 1, t.dims, outer) : h, hvps)
 end
 
 # ------------------------------------------------------------------------------------------------

@@ -7,20 +7,24 @@
 export ndcg_loss, ndcg_loss_forward, ndcg_loss_forward!, ndcg_loss_pullback, ndcg_loss_pullback!,
     ndcg_loss_jvp, ndcg_loss_pushforward, NdcgLossTape
 export neural_sort, neural_sort_forward, neural_sort_forward!, neural_sort_pullback,
-    neural_sort_pullback!, neural_sort_jvp, neural_sort_pushforward, NeuralSortTape
+    neural_sort_pullback!, neural_sort_jvp, neural_sort_pushforward, neural_sort_hvp,
+    neural_sort_pullback_hvp, NeuralSortTape
 export neural_sort_apply, neural_sort_apply_forward, neural_sort_apply_forward!,
     neural_sort_apply_pullback, neural_sort_apply_pullback!, neural_sort_apply_jvp,
-    neural_sort_apply_pushforward, NeuralSortApplyTape
+    neural_sort_apply_pushforward, neural_sort_apply_hvp, neural_sort_apply_pullback_hvp,
+    NeuralSortApplyTape
 export sigmoid_rank, sigmoid_rank_forward, sigmoid_rank_forward!, sigmoid_rank_pullback,
-    sigmoid_rank_pullback!, sigmoid_rank_jvp, sigmoid_rank_pushforward, SigmoidRankTape
+    sigmoid_rank_pullback!, sigmoid_rank_jvp, sigmoid_rank_pushforward, sigmoid_rank_hvp,
+    sigmoid_rank_pullback_hvp, SigmoidRankTape
 export soft_quantile, soft_quantile_forward, soft_quantile_forward!, soft_quantile_pullback,
-    soft_quantile_pullback!, soft_quantile_jvp, soft_quantile_pushforward, SoftQuantileTape
+    soft_quantile_pullback!, soft_quantile_jvp, soft_quantile_pushforward, soft_quantile_hvp,
+    soft_quantile_pullback_hvp, SoftQuantileTape
 export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
     soft_rank_jvp, soft_rank_pushforward, SoftRankTape
 export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
-    soft_sort_jvp, soft_sort_pushforward, SoftSortTape
+    soft_sort_jvp, soft_sort_pushforward, soft_sort_hvp, soft_sort_pullback_hvp, SoftSortTape
 export soft_topk, soft_topk_forward, soft_topk_forward!, soft_topk_pullback, soft_topk_pullback!,
-    soft_topk_jvp, soft_topk_pushforward, SoftTopkTape
+    soft_topk_jvp, soft_topk_pushforward, soft_topk_hvp, soft_topk_pullback_hvp, SoftTopkTape
 export spearman_loss, spearman_loss_forward, spearman_loss_forward!, spearman_loss_pullback,
     spearman_loss_pullback!, spearman_loss_jvp, spearman_loss_pushforward, SpearmanLossTape
 
@@ -30,7 +34,7 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
 const _RR_ABI_VERSION = UInt32(1)
-const _RR_ABI_HASH = 0x6cce901703468885
+const _RR_ABI_HASH = 0xb4871f149de80e67
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -53,27 +57,35 @@ const _RR_KERNEL_FNS = (
     rr_neural_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_apply_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_neural_sort_apply_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_sigmoid_rank_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_sigmoid_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_sigmoid_rank_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_quantile_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_quantile_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -83,15 +95,19 @@ const _RR_KERNEL_FNS = (
     rr_soft_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_topk_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -620,6 +636,21 @@ function _rr_neural_sort_jvp!(batch::Int, n::Int, regularization_strength::Float
     return nothing
 end
 
+function _rr_neural_sort_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32},
+        cotangent_permutation_matrix::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
+         Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, permutation_matrix,
+        cotangent_permutation_matrix, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_forward_f64[], Int32,
@@ -651,6 +682,21 @@ function _rr_neural_sort_jvp!(batch::Int, n::Int, regularization_strength::Float
          Ptr{Float64}),
         batch, n, regularization_strength, direction, values, permutation_matrix, tangent_values,
         tangent_regularization_strength, tangent_permutation_matrix)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64},
+        cotangent_permutation_matrix::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
+         Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, permutation_matrix,
+        cotangent_permutation_matrix, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -965,6 +1011,120 @@ function neural_sort_jvp(
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
+"""
+    neural_sort_pullback_hvp(tape::NeuralSortTape, cotangent_permutation_matrix, tangent_values;
+                             tangent_regularization_strength = 0.0, dims = 1)
+    neural_sort_pullback_hvp(tape::RankRelax.AxisTape, cotangent_permutation_matrix, tangent_values;
+                             tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`neural_sort`](@ref) at the inputs of the tape's call: the derivative of
+[`neural_sort_pullback`](@ref)`(tape, cotangent_permutation_matrix)` along a tangent of each
+differentiable input and of each param that has a gradient, returned in the pullback's order. For
+one sample with cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what
+the pullback returns changes by this much per unit step along the tangents, the cotangent fixed.
+Analytical, computed by the library from the tape. [`neural_sort_hvp`](@ref) runs the forward too.
+With ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`neural_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_permutation_matrix`: Cotangent of `permutation_matrix`, as for
+  [`neural_sort_pullback`](@ref), held fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function neural_sort_pullback_hvp(
+    tape::NeuralSortTape{T,N},
+    cotangent_permutation_matrix,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_pullback_hvp", 1, dims)
+    _rr_cotangent_permutation_matrix = _rr_cotangent(T, "neural_sort", "permutation_matrix",
+        cotangent_permutation_matrix, _rr_size(tape._rr_size, tape._rr_n, tape._rr_n))
+    _rr_tangent_values = _rr_tangent(T, "neural_sort", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_neural_sort_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
+        tape.values, tape.permutation_matrix, _rr_cotangent_permutation_matrix, _rr_tangent_values,
+        _rr_tangent_regularization_strength, _rr_hvp_values, _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function neural_sort_pullback_hvp(
+    tape::AxisTape{<:NeuralSortTape},
+    cotangent_permutation_matrix,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(neural_sort_pullback_hvp, "neural_sort", "permutation_matrix",
+        ("tangent_values",), ("values",), tape, cotangent_permutation_matrix, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    neural_sort_hvp(values, cotangent_permutation_matrix, tangent_values;
+                    regularization_strength = 1.0, direction = :ascending,
+                    tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`neural_sort`](@ref): the derivative of its pullback (the gradients for
+the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`neural_sort_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`neural_sort`, with the same checks. The cotangent and the tangents are converted to the element
+type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`neural_sort`](@ref).
+- `cotangent_permutation_matrix`: Cotangent of `permutation_matrix`, as for
+  [`neural_sort_pullback`](@ref), held fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `neural_sort`; a cotangent or tangent of the wrong size, or
+a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function neural_sort_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_permutation_matrix,
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(neural_sort_forward(values; regularization_strength = regularization_strength,
+        direction = direction, dims = dims))
+    return neural_sort_pullback_hvp(_rr_tape, cotangent_permutation_matrix, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- neural_sort_apply ----------------------------------------------------------------------------
 
 function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -1002,6 +1162,22 @@ function _rr_neural_sort_apply_jvp!(batch::Int, n::Int, regularization_strength:
     return nothing
 end
 
+function _rr_neural_sort_apply_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, payload::Array{Float32},
+        cotangent_output::Array{Float32}, tangent_values::Array{Float32},
+        tangent_payload::Array{Float32}, tangent_regularization_strength::Float32,
+        hvp_values::Array{Float32}, hvp_payload::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, cotangent_output,
+        tangent_values, tangent_payload, tangent_regularization_strength, hvp_values, hvp_payload,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, payload::Array{Float64}, output::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_forward_f64[], Int32,
@@ -1033,6 +1209,22 @@ function _rr_neural_sort_apply_jvp!(batch::Int, n::Int, regularization_strength:
          Float64, Ptr{Float64}),
         batch, n, regularization_strength, direction, values, payload, tangent_values,
         tangent_payload, tangent_regularization_strength, tangent_output)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_neural_sort_apply_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, payload::Array{Float64},
+        cotangent_output::Array{Float64}, tangent_values::Array{Float64},
+        tangent_payload::Array{Float64}, tangent_regularization_strength::Float64,
+        hvp_values::Array{Float64}, hvp_payload::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, cotangent_output,
+        tangent_values, tangent_payload, tangent_regularization_strength, hvp_values, hvp_payload,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1372,6 +1564,136 @@ function neural_sort_apply_jvp(
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
+"""
+    neural_sort_apply_pullback_hvp(tape::NeuralSortApplyTape, cotangent_output, tangent_values,
+                                   tangent_payload; tangent_regularization_strength = 0.0, dims = 1)
+    neural_sort_apply_pullback_hvp(tape::RankRelax.AxisTape, cotangent_output, tangent_values,
+                                   tangent_payload; tangent_regularization_strength = 0.0,
+                                   dims = tape.dims)
+        -> (hvp_values, hvp_payload, hvp_regularization_strength)
+
+Second-order derivative of [`neural_sort_apply`](@ref) at the inputs of the tape's call: the
+derivative of [`neural_sort_apply_pullback`](@ref)`(tape, cotangent_output)` along a tangent of each
+differentiable input and of each param that has a gradient, returned in the pullback's order. For
+one sample with cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what
+the pullback returns changes by this much per unit step along the tangents, the cotangent fixed.
+Analytical, computed by the library from the tape. [`neural_sort_apply_hvp`](@ref) runs the forward
+too. With ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it
+(nested reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`neural_sort_apply_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_output`: Cotangent of `output`, as for [`neural_sort_apply_pullback`](@ref), held
+  fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_payload`: Tangent of `payload`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_payload`: The derivative of the gradient with respect to `payload` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function neural_sort_apply_pullback_hvp(
+    tape::NeuralSortApplyTape{T,N},
+    cotangent_output,
+    tangent_values,
+    tangent_payload;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("neural_sort_apply_pullback_hvp", 1, dims)
+    _rr_cotangent_output = _rr_cotangent(T, "neural_sort_apply", "output", cotangent_output,
+        tape._rr_size)
+    _rr_tangent_values = _rr_tangent(T, "neural_sort_apply", "tangent_values", "values",
+        tangent_values, tape._rr_size)
+    _rr_tangent_payload = _rr_tangent(T, "neural_sort_apply", "tangent_payload", "payload",
+        tangent_payload, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_payload = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_neural_sort_apply_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.direction, tape.values, tape.payload, _rr_cotangent_output, _rr_tangent_values,
+        _rr_tangent_payload, _rr_tangent_regularization_strength, _rr_hvp_values, _rr_hvp_payload,
+        _rr_hvp_regularization_strength)
+    return _rr_hvp_values, _rr_hvp_payload, sum(_rr_hvp_regularization_strength)
+end
+function neural_sort_apply_pullback_hvp(
+    tape::AxisTape{<:NeuralSortApplyTape},
+    cotangent_output,
+    tangent_values,
+    tangent_payload;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("neural_sort_apply_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(neural_sort_apply_pullback_hvp, "neural_sort_apply", "output",
+        ("tangent_values", "tangent_payload"), ("values", "payload"), tape, cotangent_output,
+        (tangent_values, tangent_payload);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    neural_sort_apply_hvp(values, payload, cotangent_output, tangent_values, tangent_payload;
+                          regularization_strength = 1.0, direction = :ascending,
+                          tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_payload, hvp_regularization_strength)
+
+Hessian-vector product of [`neural_sort_apply`](@ref): the derivative of its pullback (the gradients
+for the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`neural_sort_apply_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`neural_sort_apply`, with the same checks. The cotangent and the tangents are converted to the
+element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`neural_sort_apply`](@ref).
+- `cotangent_output`: Cotangent of `output`, as for [`neural_sort_apply_pullback`](@ref), held
+  fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_payload`: Tangent of `payload`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_payload`: The derivative of the gradient with respect to `payload` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `neural_sort_apply`; a cotangent or tangent of the wrong
+size, or a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function neural_sort_apply_hvp(
+    values::AbstractArray{<:Real},
+    payload::AbstractArray{<:Real},
+    cotangent_output,
+    tangent_values,
+    tangent_payload;
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(neural_sort_apply_forward(values, payload;
+        regularization_strength = regularization_strength, direction = direction, dims = dims))
+    return neural_sort_apply_pullback_hvp(_rr_tape, cotangent_output, tangent_values,
+        tangent_payload; tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- sigmoid_rank ---------------------------------------------------------------------------------
 
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float32,
@@ -1405,6 +1727,19 @@ function _rr_sigmoid_rank_jvp!(batch::Int, n::Int, regularization_strength::Floa
     return nothing
 end
 
+function _rr_sigmoid_rank_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        direction::Int32, values::Array{Float32}, cotangent_ranks::Array{Float32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        hvp_values::Array{Float32}, hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32,
+         Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, cotangent_ranks, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, ranks::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_forward_f64[], Int32,
@@ -1432,6 +1767,19 @@ function _rr_sigmoid_rank_jvp!(batch::Int, n::Int, regularization_strength::Floa
         (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}),
         batch, n, regularization_strength, direction, values, tangent_values,
         tangent_regularization_strength, tangent_ranks)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_sigmoid_rank_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        direction::Int32, values::Array{Float64}, cotangent_ranks::Array{Float64},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        hvp_values::Array{Float64}, hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64,
+         Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, cotangent_ranks, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1729,6 +2077,118 @@ function sigmoid_rank_jvp(
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
+"""
+    sigmoid_rank_pullback_hvp(tape::SigmoidRankTape, cotangent_ranks, tangent_values;
+                              tangent_regularization_strength = 0.0, dims = 1)
+    sigmoid_rank_pullback_hvp(tape::RankRelax.AxisTape, cotangent_ranks, tangent_values;
+                              tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`sigmoid_rank`](@ref) at the inputs of the tape's call: the derivative
+of [`sigmoid_rank_pullback`](@ref)`(tape, cotangent_ranks)` along a tangent of each differentiable
+input and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`sigmoid_rank_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`sigmoid_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_ranks`: Cotangent of `ranks`, as for [`sigmoid_rank_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function sigmoid_rank_pullback_hvp(
+    tape::SigmoidRankTape{T,N},
+    cotangent_ranks,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("sigmoid_rank_pullback_hvp", 1, dims)
+    _rr_cotangent_ranks = _rr_cotangent(T, "sigmoid_rank", "ranks", cotangent_ranks, tape._rr_size)
+    _rr_tangent_values = _rr_tangent(T, "sigmoid_rank", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_sigmoid_rank_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
+        tape.values, _rr_cotangent_ranks, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function sigmoid_rank_pullback_hvp(
+    tape::AxisTape{<:SigmoidRankTape},
+    cotangent_ranks,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("sigmoid_rank_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(sigmoid_rank_pullback_hvp, "sigmoid_rank", "ranks", ("tangent_values",),
+        ("values",), tape, cotangent_ranks, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    sigmoid_rank_hvp(values, cotangent_ranks, tangent_values; regularization_strength = 1.0,
+                     direction = :ascending, tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`sigmoid_rank`](@ref): the derivative of its pullback (the gradients for
+the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`sigmoid_rank_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`sigmoid_rank`, with the same checks. The cotangent and the tangents are converted to the element
+type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`sigmoid_rank`](@ref).
+- `cotangent_ranks`: Cotangent of `ranks`, as for [`sigmoid_rank_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `sigmoid_rank`; a cotangent or tangent of the wrong size, or
+a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function sigmoid_rank_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_ranks,
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
+        direction = direction, dims = dims))
+    return sigmoid_rank_pullback_hvp(_rr_tape, cotangent_ranks, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_quantile --------------------------------------------------------------------------------
 
 function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float32},
@@ -1769,6 +2229,21 @@ function _rr_soft_quantile_jvp!(batch::Int, n::Int, quantiles::Vector{Float32},
     return nothing
 end
 
+function _rr_soft_quantile_hvp!(batch::Int, n::Int, quantiles::Vector{Float32},
+        regularization_strength::Float32, regularization::Int32, values::Array{Float32},
+        permutation::Array{Int32}, cotangent_result::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        permutation, cotangent_result, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float64},
         regularization_strength::Float64, regularization::Int32, values::Array{Float64},
         result::Array{Float64}, permutation::Array{Int32})
@@ -1803,6 +2278,21 @@ function _rr_soft_quantile_jvp!(batch::Int, n::Int, quantiles::Vector{Float64},
          Ptr{Float64}, Float64, Ptr{Float64}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
         permutation, tangent_values, tangent_regularization_strength, tangent_result)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_quantile_hvp!(batch::Int, n::Int, quantiles::Vector{Float64},
+        regularization_strength::Float64, regularization::Int32, values::Array{Float64},
+        permutation::Array{Int32}, cotangent_result::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
+        permutation, cotangent_result, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -2129,6 +2619,123 @@ function soft_quantile_jvp(
         regularization_strength = regularization_strength, regularization = regularization,
         dims = dims))
     return soft_quantile_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_quantile_pullback_hvp(tape::SoftQuantileTape, cotangent_result, tangent_values;
+                               tangent_regularization_strength = 0.0, dims = 1)
+    soft_quantile_pullback_hvp(tape::RankRelax.AxisTape, cotangent_result, tangent_values;
+                               tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`soft_quantile`](@ref) at the inputs of the tape's call: the derivative
+of [`soft_quantile_pullback`](@ref)`(tape, cotangent_result)` along a tangent of each differentiable
+input and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`soft_quantile_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`soft_quantile_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_result`: Cotangent of `result`, as for [`soft_quantile_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function soft_quantile_pullback_hvp(
+    tape::SoftQuantileTape{T,N},
+    cotangent_result,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_quantile_pullback_hvp", 1, dims)
+    _rr_cotangent_result = _rr_cotangent(T, "soft_quantile", "result", cotangent_result,
+        _rr_size(tape._rr_size, length(tape.quantiles)))
+    _rr_tangent_values = _rr_tangent(T, "soft_quantile", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_quantile_hvp!(tape._rr_batch, tape._rr_n, tape.quantiles, tape.regularization_strength,
+        tape.regularization, tape.values, tape.permutation, _rr_cotangent_result,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
+        _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function soft_quantile_pullback_hvp(
+    tape::AxisTape{<:SoftQuantileTape},
+    cotangent_result,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_quantile_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(soft_quantile_pullback_hvp, "soft_quantile", "result", ("tangent_values",),
+        ("values",), tape, cotangent_result, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_quantile_hvp(values, cotangent_result, tangent_values; quantiles = [0.5],
+                      regularization_strength = 1.0, regularization = :l2,
+                      tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`soft_quantile`](@ref): the derivative of its pullback (the gradients for
+the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`soft_quantile_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_quantile`, with the same checks. The cotangent and the tangents are converted to the element
+type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_quantile`](@ref).
+- `cotangent_result`: Cotangent of `result`, as for [`soft_quantile_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `soft_quantile`; a cotangent or tangent of the wrong size,
+or a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_quantile_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_result,
+    tangent_values;
+    quantiles = [0.5],
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_quantile_forward(values; quantiles = quantiles,
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
+    return soft_quantile_pullback_hvp(_rr_tape, cotangent_result, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
@@ -2555,6 +3162,21 @@ function _rr_soft_sort_jvp!(batch::Int, n::Int, regularization_strength::Float32
     return nothing
 end
 
+function _rr_soft_sort_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        cotangent_sorted::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
+         Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values, permutation,
+        cotangent_sorted, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, direction::Int32, values::Array{Float64}, sorted::Array{Float64},
         permutation::Array{Int32})
@@ -2587,6 +3209,21 @@ function _rr_soft_sort_jvp!(batch::Int, n::Int, regularization_strength::Float64
          Ptr{Float64}),
         batch, n, regularization_strength, regularization, direction, values, permutation,
         tangent_values, tangent_regularization_strength, tangent_sorted)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        cotangent_sorted::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
+         Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values, permutation,
+        cotangent_sorted, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -2901,6 +3538,121 @@ function soft_sort_jvp(
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
+"""
+    soft_sort_pullback_hvp(tape::SoftSortTape, cotangent_sorted, tangent_values;
+                           tangent_regularization_strength = 0.0, dims = 1)
+    soft_sort_pullback_hvp(tape::RankRelax.AxisTape, cotangent_sorted, tangent_values;
+                           tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`soft_sort`](@ref) at the inputs of the tape's call: the derivative of
+[`soft_sort_pullback`](@ref)`(tape, cotangent_sorted)` along a tangent of each differentiable input
+and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`soft_sort_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`soft_sort_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_sorted`: Cotangent of `sorted`, as for [`soft_sort_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function soft_sort_pullback_hvp(
+    tape::SoftSortTape{T,N},
+    cotangent_sorted,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_sort_pullback_hvp", 1, dims)
+    _rr_cotangent_sorted = _rr_cotangent(T, "soft_sort", "sorted", cotangent_sorted, tape._rr_size)
+    _rr_tangent_values = _rr_tangent(T, "soft_sort", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_sort_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_sorted,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
+        _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function soft_sort_pullback_hvp(
+    tape::AxisTape{<:SoftSortTape},
+    cotangent_sorted,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_sort_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(soft_sort_pullback_hvp, "soft_sort", "sorted", ("tangent_values",),
+        ("values",), tape, cotangent_sorted, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_sort_hvp(values, cotangent_sorted, tangent_values; regularization_strength = 1.0,
+                  regularization = :l2, direction = :ascending,
+                  tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`soft_sort`](@ref): the derivative of its pullback (the gradients for the
+given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of `⟨g,
+f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per unit
+step along the tangents, the cotangent fixed. Runs the forward, then
+[`soft_sort_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_sort`, with the same checks. The cotangent and the tangents are converted to the element type
+of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_sort`](@ref).
+- `cotangent_sorted`: Cotangent of `sorted`, as for [`soft_sort_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `soft_sort`; a cotangent or tangent of the wrong size, or a
+NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_sort_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_sorted,
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_sort_forward(values; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction, dims = dims))
+    return soft_sort_pullback_hvp(_rr_tape, cotangent_sorted, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_topk ------------------------------------------------------------------------------------
 
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
@@ -2939,6 +3691,21 @@ function _rr_soft_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strengt
     return nothing
 end
 
+function _rr_soft_topk_hvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        cotangent_mask::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
+         Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values, permutation,
+        cotangent_mask, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
         regularization::Int32, direction::Int32, values::Array{Float64}, mask::Array{Float64},
         permutation::Array{Int32})
@@ -2971,6 +3738,21 @@ function _rr_soft_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strengt
          Float64, Ptr{Float64}),
         batch, n, k, regularization_strength, regularization, direction, values, permutation,
         tangent_values, tangent_regularization_strength, tangent_mask)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_topk_hvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        cotangent_mask::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
+         Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values, permutation,
+        cotangent_mask, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -3295,6 +4077,121 @@ function soft_topk_jvp(
         regularization_strength = regularization_strength, regularization = regularization,
         direction = direction, dims = dims))
     return soft_topk_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_topk_pullback_hvp(tape::SoftTopkTape, cotangent_mask, tangent_values;
+                           tangent_regularization_strength = 0.0, dims = 1)
+    soft_topk_pullback_hvp(tape::RankRelax.AxisTape, cotangent_mask, tangent_values;
+                           tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`soft_topk`](@ref) at the inputs of the tape's call: the derivative of
+[`soft_topk_pullback`](@ref)`(tape, cotangent_mask)` along a tangent of each differentiable input
+and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`soft_topk_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`soft_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_mask`: Cotangent of `mask`, as for [`soft_topk_pullback`](@ref), held fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function soft_topk_pullback_hvp(
+    tape::SoftTopkTape{T,N},
+    cotangent_mask,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_topk_pullback_hvp", 1, dims)
+    _rr_cotangent_mask = _rr_cotangent(T, "soft_topk", "mask", cotangent_mask, tape._rr_size)
+    _rr_tangent_values = _rr_tangent(T, "soft_topk", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_topk_hvp!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_mask,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
+        _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function soft_topk_pullback_hvp(
+    tape::AxisTape{<:SoftTopkTape},
+    cotangent_mask,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_topk_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(soft_topk_pullback_hvp, "soft_topk", "mask", ("tangent_values",),
+        ("values",), tape, cotangent_mask, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_topk_hvp(values, cotangent_mask, tangent_values; k = 1, regularization_strength = 1.0,
+                  regularization = :l2, direction = :descending,
+                  tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`soft_topk`](@ref): the derivative of its pullback (the gradients for the
+given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of `⟨g,
+f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per unit
+step along the tangents, the cotangent fixed. Runs the forward, then
+[`soft_topk_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_topk`, with the same checks. The cotangent and the tangents are converted to the element type
+of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_topk`](@ref).
+- `cotangent_mask`: Cotangent of `mask`, as for [`soft_topk_pullback`](@ref), held fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `soft_topk`; a cotangent or tangent of the wrong size, or a
+NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_topk_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_mask,
+    tangent_values;
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, dims = dims))
+    return soft_topk_pullback_hvp(_rr_tape, cotangent_mask, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
@@ -3744,10 +4641,10 @@ end
 
 # --- every op -------------------------------------------------------------------------------------
 
-# Every op: its functions (`nothing` for the JVP ones of an op without a JVP kernel), its inputs
-# (and which are differentiable, in the order the pullback returns their gradients), its params
-# (those with a gradient, and the values of the enum ones), its output (and the number of item or
-# level dims of one sample of it). The tests iterate over this table.
+# Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
+# inputs (and which are differentiable, in the order the pullback returns their gradients), its
+# params (those with a gradient, and the values of the enum ones), its output (and the number of
+# item or level dims of one sample of it). The tests iterate over this table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -3757,6 +4654,8 @@ const _RR_OPS = (
         pullback_into = ndcg_loss_pullback!,
         jvp = ndcg_loss_jvp,
         pushforward = ndcg_loss_pushforward,
+        hvp = nothing,
+        pullback_hvp = nothing,
         inputs = (:scores, :relevance),
         differentiable = (:scores,),
         params = (:regularization_strength, :regularization),
@@ -3777,6 +4676,8 @@ const _RR_OPS = (
         pullback_into = neural_sort_pullback!,
         jvp = neural_sort_jvp,
         pushforward = neural_sort_pushforward,
+        hvp = neural_sort_hvp,
+        pullback_hvp = neural_sort_pullback_hvp,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
@@ -3797,6 +4698,8 @@ const _RR_OPS = (
         pullback_into = neural_sort_apply_pullback!,
         jvp = neural_sort_apply_jvp,
         pushforward = neural_sort_apply_pushforward,
+        hvp = neural_sort_apply_hvp,
+        pullback_hvp = neural_sort_apply_pullback_hvp,
         inputs = (:values, :payload),
         differentiable = (:values, :payload),
         params = (:regularization_strength, :direction),
@@ -3817,6 +4720,8 @@ const _RR_OPS = (
         pullback_into = sigmoid_rank_pullback!,
         jvp = sigmoid_rank_jvp,
         pushforward = sigmoid_rank_pushforward,
+        hvp = sigmoid_rank_hvp,
+        pullback_hvp = sigmoid_rank_pullback_hvp,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
@@ -3837,6 +4742,8 @@ const _RR_OPS = (
         pullback_into = soft_quantile_pullback!,
         jvp = soft_quantile_jvp,
         pushforward = soft_quantile_pushforward,
+        hvp = soft_quantile_hvp,
+        pullback_hvp = soft_quantile_pullback_hvp,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:quantiles, :regularization_strength, :regularization),
@@ -3857,6 +4764,8 @@ const _RR_OPS = (
         pullback_into = soft_rank_pullback!,
         jvp = soft_rank_jvp,
         pushforward = soft_rank_pushforward,
+        hvp = nothing,
+        pullback_hvp = nothing,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -3878,6 +4787,8 @@ const _RR_OPS = (
         pullback_into = soft_sort_pullback!,
         jvp = soft_sort_jvp,
         pushforward = soft_sort_pushforward,
+        hvp = soft_sort_hvp,
+        pullback_hvp = soft_sort_pullback_hvp,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -3899,6 +4810,8 @@ const _RR_OPS = (
         pullback_into = soft_topk_pullback!,
         jvp = soft_topk_jvp,
         pushforward = soft_topk_pushforward,
+        hvp = soft_topk_hvp,
+        pullback_hvp = soft_topk_pullback_hvp,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:k, :regularization_strength, :regularization, :direction),
@@ -3920,6 +4833,8 @@ const _RR_OPS = (
         pullback_into = spearman_loss_pullback!,
         jvp = spearman_loss_jvp,
         pushforward = spearman_loss_pushforward,
+        hvp = nothing,
+        pullback_hvp = nothing,
         inputs = (:predictions, :targets),
         differentiable = (:predictions, :targets),
         params = (:regularization_strength, :regularization),

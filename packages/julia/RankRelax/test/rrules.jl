@@ -14,8 +14,8 @@ popfirst!(LOAD_PATH)
     @test !isdefined(ChainRulesCore, :rrule_via_ad)  # the stub (the real package has it), so this is the glue only
     @test Base.PkgId(ChainRulesCore).uuid == Base.UUID("d360d2e6-b24c-11e9-a2a3-2a2ae2dbcce4")
     @test parentmodule(RankRelaxChainRulesCoreExt) === Main
-    nrules = sum(1 + (isempty(meta.param_grads) ? 0 : 1) for meta in values(OPS))
-    @test length(methods(ChainRulesCore.rrule)) == 1 + nrules  # the stub's fallback + the extension's
+    nrules = sum(1 + (isempty(meta.param_grads) ? 0 : 1) + (meta.hvp === nothing ? 0 : 1) for meta in values(OPS))
+    @test length(methods(ChainRulesCore.rrule)) == 1 + nrules  # the stub's fallback + the extension's (second order too)
 
     rng = MersenneTwister(7)
     for (op, meta) in pairs(OPS), shape in ((6,), (6, 3))
@@ -142,4 +142,86 @@ end
         @test size(ẏ) == size(out)
     end
     @test frule((NoTangent(), [1.0]), sum, [1.0]) === nothing
+end
+
+"""
+φ(x, ε, c) = ⟨W, the first pullback at (x, ε) for the cotangent c⟩, the function whose gradient the
+nested pullback is: `W` are the cotangents of the gradients (arrays, then a number per param).
+"""
+function pulled(meta, inputs, kw, cot, W; dims = 1)
+    grads = meta.pullback(last(meta.forward(inputs...; kw..., dims = dims)), cot)
+    return sum(sum(w .* g) for (w, g) in zip(W, grads))
+end
+
+"""Central differences of `f` at each element of the array `x` (or the number)."""
+function central_each(f, x; h = 1e-6)
+    x isa Real && return (f(x + h) - f(x - h)) / 2h
+    d = zero(x)
+    for i in eachindex(x)
+        e = zero(x)
+        e[i] = h
+        d[i] = (f(x .+ e) - f(x .- e)) / 2h
+    end
+    return d
+end
+
+@testset "second order: the rrules' pullback has an rrule (against the test stub of ChainRulesCore)" begin
+    rng = MersenneTwister(13)
+    for (op, meta) in pairs(OPS)
+        @test isdefined(RankRelaxChainRulesCoreExt, Symbol("_rr_", op, "_grads")) == (meta.hvp !== nothing)
+        meta.hvp === nothing && continue
+        grads_fn = getfield(RankRelaxChainRulesCoreExt, Symbol("_rr_", op, "_grads"))
+        for combo in enum_combinations(meta), (shape, dims) in (((6, 3), 1), ((6,), 1), ((3, 6), 2))
+            meta.output_rank >= 2 && dims != 1 && continue
+            ε = 0.7
+            kw = merge(combo, test_params(meta))
+            label = string(op, " ", combo, " ", shape, " dims = ", dims)
+            inputs = [name in meta.differentiable ? randn(rng, shape...) : Float64.(rand(rng, 0:3, shape...))
+                      for name in meta.inputs]
+            op == :ndcg_loss && (selectdim(inputs[2], dims, 1) .= 3.0)
+            out, tape = meta.forward(inputs...; kw..., regularization_strength = ε, dims = dims)
+            cot = random_cotangent(rng, out)
+            ndiff = length(meta.differentiable)
+            W = Any[[randn(rng, shape...) for _ in 1:ndiff]; [randn(rng) for _ in meta.param_grads]]
+
+            # the first-order rrule calls the differentiable function: same gradients
+            params = [ε for _ in meta.param_grads]
+            grads, back2 = rrule(grads_fn, tape, inputs..., params..., cot)
+            @test grads == meta.pullback(tape, cot)
+            t = back2(Tuple(W))
+            @test length(t) == 2 + length(meta.inputs) + length(meta.param_grads) + 1
+            @test t[1] === NoTangent() && t[2] === NoTangent()
+
+            # each against central differences of the first pullback: inputs, ε, the cotangent
+            for (i, name) in enumerate(meta.inputs)
+                if !(name in meta.differentiable)
+                    @test t[2+i] === NoTangent()
+                    continue
+                end
+                fd = central_each(x -> pulled(meta, [j == i ? x : y for (j, y) in enumerate(inputs)],
+                    merge(kw, Dict{Symbol,Any}(:regularization_strength => ε)), cot, W; dims = dims), inputs[i])
+                @test close_to(t[2+i], fd; atol = 1e-6, rtol = 1e-5, what = string(label, " d/d", name))
+            end
+            for (k, p) in enumerate(meta.param_grads)
+                fd = central_each(e -> pulled(meta, inputs, merge(kw, Dict{Symbol,Any}(p => e)), cot, W; dims = dims), ε)
+                @test isapprox(t[2+length(meta.inputs)+k], fd; atol = 1e-6, rtol = 1e-5)
+            end
+            fd_cot = central_each(c -> pulled(meta, inputs, merge(kw, Dict{Symbol,Any}(:regularization_strength => ε)), c, W;
+                dims = dims), cot)
+            @test close_to(t[end], fd_cot; atol = 1e-6, rtol = 1e-5, what = string(label, " d/dcotangent"))
+
+            # the keyword form passes no param: no tangent for it, the same for the rest
+            tk = rrule(grads_fn, tape, inputs..., map(_ -> nothing, params)..., cot)[2](Tuple(W))
+            @test all(tk[2+length(meta.inputs)+k] === NoTangent() for k in 1:length(params))
+            @test tk[3:2+length(meta.inputs)] == t[3:2+length(meta.inputs)] && tk[end] == t[end]
+
+            # thunks are unthunked; a zero part is zeros; all zero is zero without a call
+            @test back2(Thunk(() -> Tuple(map(w -> Thunk(() -> w), W)))) == t
+            Z = Any[[ZeroTangent()]; W[2:end]]
+            @test back2(Tuple(Z)) == back2(Tuple(Any[[zero(W[1])]; W[2:end]]))
+            z = back2(ZeroTangent())
+            @test all(x -> x isa AbstractZero, z)
+            @test back2(Tuple(map(_ -> ZeroTangent(), W))) == z
+        end
+    end
 end

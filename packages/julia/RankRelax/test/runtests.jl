@@ -23,6 +23,7 @@ try
         include("layout.jl")
         include("dims.jl")
         include("jvp.jl")
+        include("hvp.jl")
         include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")

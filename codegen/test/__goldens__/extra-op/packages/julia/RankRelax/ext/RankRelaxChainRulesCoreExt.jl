@@ -6,7 +6,9 @@
 # non-differentiable arguments get NoTangent(). Keyword arguments get no tangent; the positional
 # form of a param with a gradient (ε) gets one. Each frule runs the `_forward` and the op's plain
 # `_pushforward` on its tape, for the same methods: the tangents of non-differentiable arguments and
-# of keywords are ignored.
+# of keywords are ignored. Where the op has an HVP kernel, the pullback itself has an rrule (the JVP
+# for the cotangent, the HVP for the inputs and ε), so nested reverse mode (a Hessian through the
+# rrule) is exact.
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
@@ -16,6 +18,12 @@ using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unth
 # pushforward.
 _rr_zeros_if_zero(t, x::AbstractArray) = t isa AbstractZero ? zeros(size(x)) : t
 _rr_zero_if_zero(t) = t isa AbstractZero ? 0.0 : t
+# The `count` parts of the cotangent of a tuple of gradients (a Tangent, a Tuple, or one zero for
+# all of them), unthunked.
+_rr_parts(Δ, count::Int) = (d = unthunk(Δ); ntuple(k -> d isa AbstractZero ? d : unthunk(d[k]), count))
+# The tangent of a param slot of a pullback: none where the rule took the param as a keyword
+# (`nothing`).
+_rr_param_tangent(p, t) = p === nothing ? NoTangent() : t
 
 # pair_loss
 

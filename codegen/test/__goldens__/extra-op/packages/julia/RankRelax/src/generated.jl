@@ -590,10 +590,10 @@ end
 
 # --- every op -------------------------------------------------------------------------------------
 
-# Every op: its functions (`nothing` for the JVP ones of an op without a JVP kernel), its inputs
-# (and which are differentiable, in the order the pullback returns their gradients), its params
-# (those with a gradient, and the values of the enum ones), its output (and the number of item or
-# level dims of one sample of it). The tests iterate over this table.
+# Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
+# inputs (and which are differentiable, in the order the pullback returns their gradients), its
+# params (those with a gradient, and the values of the enum ones), its output (and the number of
+# item or level dims of one sample of it). The tests iterate over this table.
 const _RR_OPS = (
     pair_loss = (
         fn = pair_loss,
@@ -603,6 +603,8 @@ const _RR_OPS = (
         pullback_into = pair_loss_pullback!,
         jvp = nothing,
         pushforward = nothing,
+        hvp = nothing,
+        pullback_hvp = nothing,
         inputs = (:predictions, :weights),
         differentiable = (:predictions,),
         params = (:regularization_strength, :normalize),
@@ -622,6 +624,8 @@ const _RR_OPS = (
         pullback_into = soft_rank_pullback!,
         jvp = nothing,
         pushforward = nothing,
+        hvp = nothing,
+        pullback_hvp = nothing,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
