@@ -27,6 +27,35 @@ _rr_param_tangent(p, t) = p === nothing ? NoTangent() : t
 
 # ndcg_loss
 
+# The pullback of ndcg_loss's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_ndcg_loss_grads(_rr_tape, scores, relevance, regularization_strength,
+    _rr_cotangent_loss)
+    return RankRelax.ndcg_loss_pullback(_rr_tape, _rr_cotangent_loss)
+end
+function ChainRulesCore.rrule(::typeof(_rr_ndcg_loss_grads), _rr_tape, scores, relevance,
+    regularization_strength, _rr_cotangent_loss)
+    _rr_grads = _rr_ndcg_loss_grads(_rr_tape, scores, relevance, regularization_strength,
+        _rr_cotangent_loss)
+    function ndcg_loss_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(), NoTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_scores = _rr_zeros_if_zero(_rr_Δs[1], scores)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_loss = RankRelax.ndcg_loss_pushforward(_rr_tape, _rr_tangent_scores;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.ndcg_loss_pullback_hvp(_rr_tape, _rr_cotangent_loss,
+            _rr_tangent_scores;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1], NoTangent(),
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_loss)
+    end
+    return _rr_grads, ndcg_loss_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.ndcg_loss),
     scores::AbstractArray{<:Real},
@@ -43,7 +72,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_loss isa AbstractZero
             return (NoTangent(), ZeroTangent(), NoTangent())
         end
-        _rr_grads = RankRelax.ndcg_loss_pullback(_rr_tape, _rr_cotangent_loss)
+        _rr_grads = _rr_ndcg_loss_grads(_rr_tape, scores, relevance, nothing, _rr_cotangent_loss)
         return (NoTangent(), _rr_grads[1], NoTangent())
     end
     return _rr_loss, ndcg_loss_pullback
@@ -65,7 +94,8 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_loss isa AbstractZero
             return (NoTangent(), ZeroTangent(), NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.ndcg_loss_pullback(_rr_tape, _rr_cotangent_loss)
+        _rr_grads = _rr_ndcg_loss_grads(_rr_tape, scores, relevance, regularization_strength,
+            _rr_cotangent_loss)
         return (NoTangent(), _rr_grads[1], NoTangent(), _rr_grads[2])
     end
     return _rr_loss, ndcg_loss_pullback
@@ -576,6 +606,34 @@ end
 
 # soft_rank
 
+# The pullback of soft_rank's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_soft_rank_grads(_rr_tape, values, regularization_strength, _rr_cotangent_ranks)
+    return RankRelax.soft_rank_pullback(_rr_tape, _rr_cotangent_ranks)
+end
+function ChainRulesCore.rrule(::typeof(_rr_soft_rank_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_ranks)
+    _rr_grads = _rr_soft_rank_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_ranks)
+    function soft_rank_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_ranks = RankRelax.soft_rank_pushforward(_rr_tape, _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.soft_rank_pullback_hvp(_rr_tape, _rr_cotangent_ranks,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_ranks)
+    end
+    return _rr_grads, soft_rank_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.soft_rank),
     values::AbstractArray{<:Real};
@@ -592,7 +650,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_ranks isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_rank_pullback(_rr_tape, _rr_cotangent_ranks)
+        _rr_grads = _rr_soft_rank_grads(_rr_tape, values, nothing, _rr_cotangent_ranks)
         return (NoTangent(), _rr_grads[1])
     end
     return _rr_ranks, soft_rank_pullback
@@ -614,7 +672,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_ranks isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.soft_rank_pullback(_rr_tape, _rr_cotangent_ranks)
+        _rr_grads = _rr_soft_rank_grads(_rr_tape, values, regularization_strength, _rr_cotangent_ranks)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_ranks, soft_rank_pullback
@@ -903,6 +961,37 @@ end
 
 # spearman_loss
 
+# The pullback of spearman_loss's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_spearman_loss_grads(_rr_tape, predictions, targets, regularization_strength,
+    _rr_cotangent_loss)
+    return RankRelax.spearman_loss_pullback(_rr_tape, _rr_cotangent_loss)
+end
+function ChainRulesCore.rrule(::typeof(_rr_spearman_loss_grads), _rr_tape, predictions, targets,
+    regularization_strength, _rr_cotangent_loss)
+    _rr_grads = _rr_spearman_loss_grads(_rr_tape, predictions, targets, regularization_strength,
+        _rr_cotangent_loss)
+    function spearman_loss_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 3)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_predictions = _rr_zeros_if_zero(_rr_Δs[1], predictions)
+        _rr_tangent_targets = _rr_zeros_if_zero(_rr_Δs[2], targets)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[3])
+        _rr_dcotangent_loss = RankRelax.spearman_loss_pushforward(_rr_tape, _rr_tangent_predictions,
+            _rr_tangent_targets;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.spearman_loss_pullback_hvp(_rr_tape, _rr_cotangent_loss,
+            _rr_tangent_predictions, _rr_tangent_targets;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1], _rr_hvps[2],
+            _rr_param_tangent(regularization_strength, _rr_hvps[3]), _rr_dcotangent_loss)
+    end
+    return _rr_grads, spearman_loss_pullback_pullback
+end
+
 function ChainRulesCore.rrule(
     ::typeof(RankRelax.spearman_loss),
     predictions::AbstractArray{<:Real},
@@ -919,7 +1008,7 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_loss isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.spearman_loss_pullback(_rr_tape, _rr_cotangent_loss)
+        _rr_grads = _rr_spearman_loss_grads(_rr_tape, predictions, targets, nothing, _rr_cotangent_loss)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
     return _rr_loss, spearman_loss_pullback
@@ -941,7 +1030,8 @@ function ChainRulesCore.rrule(
         if _rr_cotangent_loss isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = RankRelax.spearman_loss_pullback(_rr_tape, _rr_cotangent_loss)
+        _rr_grads = _rr_spearman_loss_grads(_rr_tape, predictions, targets, regularization_strength,
+            _rr_cotangent_loss)
         return (NoTangent(), _rr_grads[1], _rr_grads[2], _rr_grads[3])
     end
     return _rr_loss, spearman_loss_pullback

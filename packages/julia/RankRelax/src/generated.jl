@@ -5,7 +5,7 @@
 # calls).
 
 export ndcg_loss, ndcg_loss_forward, ndcg_loss_forward!, ndcg_loss_pullback, ndcg_loss_pullback!,
-    ndcg_loss_jvp, ndcg_loss_pushforward, NdcgLossTape
+    ndcg_loss_jvp, ndcg_loss_pushforward, ndcg_loss_hvp, ndcg_loss_pullback_hvp, NdcgLossTape
 export neural_sort, neural_sort_forward, neural_sort_forward!, neural_sort_pullback,
     neural_sort_pullback!, neural_sort_jvp, neural_sort_pushforward, neural_sort_hvp,
     neural_sort_pullback_hvp, NeuralSortTape
@@ -20,13 +20,14 @@ export soft_quantile, soft_quantile_forward, soft_quantile_forward!, soft_quanti
     soft_quantile_pullback!, soft_quantile_jvp, soft_quantile_pushforward, soft_quantile_hvp,
     soft_quantile_pullback_hvp, SoftQuantileTape
 export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
-    soft_rank_jvp, soft_rank_pushforward, SoftRankTape
+    soft_rank_jvp, soft_rank_pushforward, soft_rank_hvp, soft_rank_pullback_hvp, SoftRankTape
 export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
     soft_sort_jvp, soft_sort_pushforward, soft_sort_hvp, soft_sort_pullback_hvp, SoftSortTape
 export soft_topk, soft_topk_forward, soft_topk_forward!, soft_topk_pullback, soft_topk_pullback!,
     soft_topk_jvp, soft_topk_pushforward, soft_topk_hvp, soft_topk_pullback_hvp, SoftTopkTape
 export spearman_loss, spearman_loss_forward, spearman_loss_forward!, spearman_loss_pullback,
-    spearman_loss_pullback!, spearman_loss_jvp, spearman_loss_pushforward, SpearmanLossTape
+    spearman_loss_pullback!, spearman_loss_jvp, spearman_loss_pushforward, spearman_loss_hvp,
+    spearman_loss_pullback_hvp, SpearmanLossTape
 
 """
 Version of rank-relax these bindings were generated for (the spec's `package.version`).
@@ -34,7 +35,7 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
 const _RR_ABI_VERSION = UInt32(1)
-const _RR_ABI_HASH = 0xb4871f149de80e67
+const _RR_ABI_HASH = 0x82be6618599e65f8
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -51,9 +52,11 @@ const _RR_KERNEL_FNS = (
     rr_ndcg_loss_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_ndcg_loss_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_ndcg_loss_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_ndcg_loss_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_neural_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -89,9 +92,11 @@ const _RR_KERNEL_FNS = (
     rr_soft_rank_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -111,9 +116,11 @@ const _RR_KERNEL_FNS = (
     rr_spearman_loss_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_spearman_loss_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_spearman_loss_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_spearman_loss_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
 )
 
 # --- runtime --------------------------------------------------------------------------------------
@@ -246,6 +253,21 @@ function _rr_ndcg_loss_jvp!(batch::Int, n::Int, regularization_strength::Float32
     return nothing
 end
 
+function _rr_ndcg_loss_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, scores::Array{Float32}, relevance::Array{Float32},
+        ranks::Array{Float32}, permutation::Array{Int32}, cotangent_loss::Array{Float32},
+        tangent_scores::Array{Float32}, tangent_regularization_strength::Float32,
+        hvp_scores::Array{Float32}, hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
+        cotangent_loss, tangent_scores, tangent_regularization_strength, hvp_scores,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_ndcg_loss_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
         loss::Array{Float64}, ranks::Array{Float64}, permutation::Array{Int32})
@@ -280,6 +302,21 @@ function _rr_ndcg_loss_jvp!(batch::Int, n::Int, regularization_strength::Float64
          Ptr{Float64}, Float64, Ptr{Float64}),
         batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
         tangent_scores, tangent_regularization_strength, tangent_loss)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_ndcg_loss_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
+        ranks::Array{Float64}, permutation::Array{Int32}, cotangent_loss::Array{Float64},
+        tangent_scores::Array{Float64}, tangent_regularization_strength::Float64,
+        hvp_scores::Array{Float64}, hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
+        cotangent_loss, tangent_scores, tangent_regularization_strength, hvp_scores,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -596,6 +633,119 @@ function ndcg_loss_jvp(
         regularization_strength = regularization_strength, regularization = regularization,
         dims = dims))
     return ndcg_loss_pushforward(_rr_tape, tangent_scores;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    ndcg_loss_pullback_hvp(tape::NdcgLossTape, cotangent_loss, tangent_scores;
+                           tangent_regularization_strength = 0.0, dims = 1)
+    ndcg_loss_pullback_hvp(tape::RankRelax.AxisTape, cotangent_loss, tangent_scores;
+                           tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_scores, hvp_regularization_strength)
+
+Second-order derivative of [`ndcg_loss`](@ref) at the inputs of the tape's call: the derivative of
+[`ndcg_loss_pullback`](@ref)`(tape, cotangent_loss)` along a tangent of each differentiable input
+and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`ndcg_loss_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`ndcg_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_loss`: Cotangent of `loss`, as for [`ndcg_loss_pullback`](@ref), held fixed; finite.
+- `tangent_scores`: Tangent of `scores`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_scores`: The derivative of the gradient with respect to `scores` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function ndcg_loss_pullback_hvp(
+    tape::NdcgLossTape{T,N},
+    cotangent_loss,
+    tangent_scores;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("ndcg_loss_pullback_hvp", 1, dims)
+    _rr_cotangent_loss = _rr_cotangent_rows(T, "ndcg_loss", "loss", cotangent_loss, tape._rr_size)
+    _rr_tangent_scores = _rr_tangent(T, "ndcg_loss", "tangent_scores", "scores", tangent_scores,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_scores = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_ndcg_loss_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.scores, tape.relevance, tape.ranks, tape.permutation,
+        _rr_cotangent_loss, _rr_tangent_scores, _rr_tangent_regularization_strength, _rr_hvp_scores,
+        _rr_hvp_regularization_strength)
+    return _rr_hvp_scores, sum(_rr_hvp_regularization_strength)
+end
+function ndcg_loss_pullback_hvp(
+    tape::AxisTape{<:NdcgLossTape},
+    cotangent_loss,
+    tangent_scores;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("ndcg_loss_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(ndcg_loss_pullback_hvp, "ndcg_loss", "loss", ("tangent_scores",),
+        ("scores",), tape, cotangent_loss, (tangent_scores,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    ndcg_loss_hvp(scores, relevance, cotangent_loss, tangent_scores; regularization_strength = 1.0,
+                  regularization = :l2, tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_scores, hvp_regularization_strength)
+
+Hessian-vector product of [`ndcg_loss`](@ref): the derivative of its pullback (the gradients for the
+given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of `⟨g,
+f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per unit
+step along the tangents, the cotangent fixed. Runs the forward, then
+[`ndcg_loss_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`ndcg_loss`, with the same checks. The cotangent and the tangents are converted to the element type
+of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`ndcg_loss`](@ref).
+- `cotangent_loss`: Cotangent of `loss`, as for [`ndcg_loss_pullback`](@ref), held fixed; finite.
+- `tangent_scores`: Tangent of `scores`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_scores`: The derivative of the gradient with respect to `scores` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `ndcg_loss`; a cotangent or tangent of the wrong size, or a
+NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function ndcg_loss_hvp(
+    scores::AbstractArray{<:Real},
+    relevance::AbstractArray{<:Real},
+    cotangent_loss,
+    tangent_scores;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(ndcg_loss_forward(scores, relevance;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
+    return ndcg_loss_pullback_hvp(_rr_tape, cotangent_loss, tangent_scores;
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
@@ -2777,6 +2927,21 @@ function _rr_soft_rank_jvp!(batch::Int, n::Int, regularization_strength::Float32
     return nothing
 end
 
+function _rr_soft_rank_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, ranks::Array{Float32},
+        permutation::Array{Int32}, cotangent_ranks::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
+        cotangent_ranks, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_soft_rank_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
         permutation::Array{Int32})
@@ -2809,6 +2974,21 @@ function _rr_soft_rank_jvp!(batch::Int, n::Int, regularization_strength::Float64
          Ptr{Float64}, Float64, Ptr{Float64}),
         batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
         tangent_values, tangent_regularization_strength, tangent_ranks)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
+        permutation::Array{Int32}, cotangent_ranks::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
+        cotangent_ranks, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -3121,6 +3301,119 @@ function soft_rank_jvp(
     _rr_tape = last(soft_rank_forward(values; regularization_strength = regularization_strength,
         regularization = regularization, direction = direction, dims = dims))
     return soft_rank_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_rank_pullback_hvp(tape::SoftRankTape, cotangent_ranks, tangent_values;
+                           tangent_regularization_strength = 0.0, dims = 1)
+    soft_rank_pullback_hvp(tape::RankRelax.AxisTape, cotangent_ranks, tangent_values;
+                           tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`soft_rank`](@ref) at the inputs of the tape's call: the derivative of
+[`soft_rank_pullback`](@ref)`(tape, cotangent_ranks)` along a tangent of each differentiable input
+and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`soft_rank_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`soft_rank_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
+  the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_ranks`: Cotangent of `ranks`, as for [`soft_rank_pullback`](@ref), held fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function soft_rank_pullback_hvp(
+    tape::SoftRankTape{T,N},
+    cotangent_ranks,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_rank_pullback_hvp", 1, dims)
+    _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank", "ranks", cotangent_ranks, tape._rr_size)
+    _rr_tangent_values = _rr_tangent(T, "soft_rank", "tangent_values", "values", tangent_values,
+        tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_rank_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.ranks, tape.permutation,
+        _rr_cotangent_ranks, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function soft_rank_pullback_hvp(
+    tape::AxisTape{<:SoftRankTape},
+    cotangent_ranks,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_rank_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(soft_rank_pullback_hvp, "soft_rank", "ranks", ("tangent_values",),
+        ("values",), tape, cotangent_ranks, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_rank_hvp(values, cotangent_ranks, tangent_values; regularization_strength = 1.0,
+                  regularization = :l2, direction = :ascending,
+                  tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`soft_rank`](@ref): the derivative of its pullback (the gradients for the
+given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of `⟨g,
+f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per unit
+step along the tangents, the cotangent fixed. Runs the forward, then
+[`soft_rank_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_rank`, with the same checks. The cotangent and the tangents are converted to the element type
+of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_rank`](@ref).
+- `cotangent_ranks`: Cotangent of `ranks`, as for [`soft_rank_pullback`](@ref), held fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `soft_rank`; a cotangent or tangent of the wrong size, or a
+NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_rank_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_ranks,
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_rank_forward(values; regularization_strength = regularization_strength,
+        regularization = regularization, direction = direction, dims = dims))
+    return soft_rank_pullback_hvp(_rr_tape, cotangent_ranks, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
@@ -4243,6 +4536,26 @@ function _rr_spearman_loss_jvp!(batch::Int, n::Int, regularization_strength::Flo
     return nothing
 end
 
+function _rr_spearman_loss_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, predictions::Array{Float32}, targets::Array{Float32},
+        prediction_ranks::Array{Float32}, prediction_permutation::Array{Int32},
+        target_ranks::Array{Float32}, target_permutation::Array{Int32},
+        cotangent_loss::Array{Float32}, tangent_predictions::Array{Float32},
+        tangent_targets::Array{Float32}, tangent_regularization_strength::Float32,
+        hvp_predictions::Array{Float32}, hvp_targets::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32},
+         Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
+        prediction_permutation, target_ranks, target_permutation, cotangent_loss,
+        tangent_predictions, tangent_targets, tangent_regularization_strength, hvp_predictions,
+        hvp_targets, hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
 function _rr_spearman_loss_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
         loss::Array{Float64}, prediction_ranks::Array{Float64},
@@ -4285,6 +4598,26 @@ function _rr_spearman_loss_jvp!(batch::Int, n::Int, regularization_strength::Flo
         batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
         prediction_permutation, target_ranks, target_permutation, tangent_predictions,
         tangent_targets, tangent_regularization_strength, tangent_loss)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_spearman_loss_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
+        prediction_ranks::Array{Float64}, prediction_permutation::Array{Int32},
+        target_ranks::Array{Float64}, target_permutation::Array{Int32},
+        cotangent_loss::Array{Float64}, tangent_predictions::Array{Float64},
+        tangent_targets::Array{Float64}, tangent_regularization_strength::Float64,
+        hvp_predictions::Array{Float64}, hvp_targets::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64},
+         Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
+        prediction_permutation, target_ranks, target_permutation, cotangent_loss,
+        tangent_predictions, tangent_targets, tangent_regularization_strength, hvp_predictions,
+        hvp_targets, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -4639,6 +4972,138 @@ function spearman_loss_jvp(
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
+"""
+    spearman_loss_pullback_hvp(tape::SpearmanLossTape, cotangent_loss, tangent_predictions,
+                               tangent_targets; tangent_regularization_strength = 0.0, dims = 1)
+    spearman_loss_pullback_hvp(tape::RankRelax.AxisTape, cotangent_loss, tangent_predictions,
+                               tangent_targets; tangent_regularization_strength = 0.0,
+                               dims = tape.dims)
+        -> (hvp_predictions, hvp_targets, hvp_regularization_strength)
+
+Second-order derivative of [`spearman_loss`](@ref) at the inputs of the tape's call: the derivative
+of [`spearman_loss_pullback`](@ref)`(tape, cotangent_loss)` along a tangent of each differentiable
+input and of each param that has a gradient, returned in the pullback's order. For one sample with
+cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
+returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
+computed by the library from the tape. [`spearman_loss_hvp`](@ref) runs the forward too. With
+ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it (nested
+reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`spearman_loss_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_loss`: Cotangent of `loss`, as for [`spearman_loss_pullback`](@ref), held fixed;
+  finite.
+- `tangent_predictions`: Tangent of `predictions`: an array of its size.
+- `tangent_targets`: Tangent of `targets`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_predictions`: The derivative of the gradient with respect to `predictions` along the
+  tangents, an `Array` of its size.
+- `hvp_targets`: The derivative of the gradient with respect to `targets` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function spearman_loss_pullback_hvp(
+    tape::SpearmanLossTape{T,N},
+    cotangent_loss,
+    tangent_predictions,
+    tangent_targets;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("spearman_loss_pullback_hvp", 1, dims)
+    _rr_cotangent_loss = _rr_cotangent_rows(T, "spearman_loss", "loss", cotangent_loss,
+        tape._rr_size)
+    _rr_tangent_predictions = _rr_tangent(T, "spearman_loss", "tangent_predictions", "predictions",
+        tangent_predictions, tape._rr_size)
+    _rr_tangent_targets = _rr_tangent(T, "spearman_loss", "tangent_targets", "targets",
+        tangent_targets, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_predictions = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_targets = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_spearman_loss_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.predictions, tape.targets, tape.prediction_ranks,
+        tape.prediction_permutation, tape.target_ranks, tape.target_permutation, _rr_cotangent_loss,
+        _rr_tangent_predictions, _rr_tangent_targets, _rr_tangent_regularization_strength,
+        _rr_hvp_predictions, _rr_hvp_targets, _rr_hvp_regularization_strength)
+    return _rr_hvp_predictions, _rr_hvp_targets, sum(_rr_hvp_regularization_strength)
+end
+function spearman_loss_pullback_hvp(
+    tape::AxisTape{<:SpearmanLossTape},
+    cotangent_loss,
+    tangent_predictions,
+    tangent_targets;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("spearman_loss_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(spearman_loss_pullback_hvp, "spearman_loss", "loss",
+        ("tangent_predictions", "tangent_targets"), ("predictions", "targets"), tape,
+        cotangent_loss, (tangent_predictions, tangent_targets);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    spearman_loss_hvp(predictions, targets, cotangent_loss, tangent_predictions, tangent_targets;
+                      regularization_strength = 1.0, regularization = :l2,
+                      tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_predictions, hvp_targets, hvp_regularization_strength)
+
+Hessian-vector product of [`spearman_loss`](@ref): the derivative of its pullback (the gradients for
+the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`spearman_loss_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`spearman_loss`, with the same checks. The cotangent and the tangents are converted to the element
+type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`spearman_loss`](@ref).
+- `cotangent_loss`: Cotangent of `loss`, as for [`spearman_loss_pullback`](@ref), held fixed;
+  finite.
+- `tangent_predictions`: Tangent of `predictions`: an array of its size.
+- `tangent_targets`: Tangent of `targets`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_predictions`: The derivative of the gradient with respect to `predictions` along the
+  tangents, an `Array` of its size.
+- `hvp_targets`: The derivative of the gradient with respect to `targets` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `spearman_loss`; a cotangent or tangent of the wrong size,
+or a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function spearman_loss_hvp(
+    predictions::AbstractArray{<:Real},
+    targets::AbstractArray{<:Real},
+    cotangent_loss,
+    tangent_predictions,
+    tangent_targets;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(spearman_loss_forward(predictions, targets;
+        regularization_strength = regularization_strength, regularization = regularization,
+        dims = dims))
+    return spearman_loss_pullback_hvp(_rr_tape, cotangent_loss, tangent_predictions,
+        tangent_targets; tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- every op -------------------------------------------------------------------------------------
 
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
@@ -4654,8 +5119,8 @@ const _RR_OPS = (
         pullback_into = ndcg_loss_pullback!,
         jvp = ndcg_loss_jvp,
         pushforward = ndcg_loss_pushforward,
-        hvp = nothing,
-        pullback_hvp = nothing,
+        hvp = ndcg_loss_hvp,
+        pullback_hvp = ndcg_loss_pullback_hvp,
         inputs = (:scores, :relevance),
         differentiable = (:scores,),
         params = (:regularization_strength, :regularization),
@@ -4764,8 +5229,8 @@ const _RR_OPS = (
         pullback_into = soft_rank_pullback!,
         jvp = soft_rank_jvp,
         pushforward = soft_rank_pushforward,
-        hvp = nothing,
-        pullback_hvp = nothing,
+        hvp = soft_rank_hvp,
+        pullback_hvp = soft_rank_pullback_hvp,
         inputs = (:values,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
@@ -4833,8 +5298,8 @@ const _RR_OPS = (
         pullback_into = spearman_loss_pullback!,
         jvp = spearman_loss_jvp,
         pushforward = spearman_loss_pushforward,
-        hvp = nothing,
-        pullback_hvp = nothing,
+        hvp = spearman_loss_hvp,
+        pullback_hvp = spearman_loss_pullback_hvp,
         inputs = (:predictions, :targets),
         differentiable = (:predictions, :targets),
         params = (:regularization_strength, :regularization),
