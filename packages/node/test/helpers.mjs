@@ -91,3 +91,23 @@ export function assertSameArray(got, want, what) {
 export const OUTPUT_TOL = { abs: 1e-9, rel: 1e-9 };
 export const VJP_TOL = { abs: 1e-7, rel: 1e-9 };
 export const F32_TOL = 1e-4;
+
+/** Deterministic pseudo-random values in [-0.5, 0.5) (a small LCG): distinct, so away from ties. */
+export function randoms(len, seed, Type = Float64Array) {
+  const out = new Type(len);
+  let s = seed >>> 0;
+  for (let i = 0; i < len; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+/** Graded relevance in {0, 1, 2, 3}. */
+export const relevance = (len, seed) => Float64Array.from(randoms(len, seed), (v) => Math.round(3 * (v + 0.5)));
+
+export const dot = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
+export const norm = (a) => Math.sqrt(dot(a, a));
+
+/** Tangents of the first `nd` (differentiable) inputs of a case. */
+export const tangentsOf = (inputs, nd, seed, Type = Float64Array) => inputs.slice(0, nd).map((x, k) => randoms(x.length, seed + k, Type));

@@ -7,56 +7,36 @@ import { describe, it } from 'node:test';
 
 import * as rr from '@rank-relax/node';
 
-import { assertClose, assertSameArray } from './helpers.mjs';
-
-/** Deterministic pseudo-random values in [-0.5, 0.5) (a small LCG): distinct, so away from ties. */
-function randoms(len, seed, Type = Float64Array) {
-  const out = new Type(len);
-  let s = seed >>> 0;
-  for (let i = 0; i < len; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
-
-const relevance = (len, seed) => Float64Array.from(randoms(len, seed), (v) => Math.round(3 * (v + 0.5)));
-
-const dot = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
-const norm = (a) => Math.sqrt(dot(a, a));
+import { assertClose, assertSameArray, dot, norm, randoms, relevance, tangentsOf } from './helpers.mjs';
 
 /**
  * Every op with each value of its enum params: the inputs (2 rows of 6), how many of them (from the
- * first) are differentiable, and the options. Only the ops that have an HVP are tested below; the
- * others join as soon as the spec gives them the kernel. The ops built on the permutahedron
+ * first) are differentiable, and the options. The ops built on the permutahedron
  * projection get an ε large enough to merge blocks: with every block a singleton the op is the hard
  * sort, and its Hessian is zero.
  */
-const ALL_CASES = [];
+const CASES = [];
 for (const regularization of ['l2', 'kl']) {
   for (const direction of ['ascending', 'descending']) {
-    ALL_CASES.push(['softRank', [randoms(12, 3)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
-    ALL_CASES.push(['softSort', [randoms(12, 5)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
+    CASES.push(['softRank', [randoms(12, 3)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
+    CASES.push(['softSort', [randoms(12, 5)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
   }
-  ALL_CASES.push(['spearmanLoss', [randoms(12, 8), randoms(12, 9)], 2, { n: 6, regularizationStrength: 0.2, regularization }]);
-  ALL_CASES.push(['ndcgLoss', [randoms(12, 10), relevance(12, 11)], 1, { n: 6, regularizationStrength: 5, regularization }]);
-  ALL_CASES.push(['softQuantile', [randoms(12, 5)], 1, { n: 6, quantiles: [0.1, 0.5, 0.75, 1], regularizationStrength: 5, regularization }]);
+  CASES.push(['spearmanLoss', [randoms(12, 8), randoms(12, 9)], 2, { n: 6, regularizationStrength: 0.2, regularization }]);
+  CASES.push(['ndcgLoss', [randoms(12, 10), relevance(12, 11)], 1, { n: 6, regularizationStrength: 5, regularization }]);
+  CASES.push(['softQuantile', [randoms(12, 5)], 1, { n: 6, quantiles: [0.1, 0.5, 0.75, 1], regularizationStrength: 5, regularization }]);
 }
 for (const direction of ['ascending', 'descending']) {
-  ALL_CASES.push(['sigmoidRank', [randoms(12, 6)], 1, { n: 6, regularizationStrength: 0.2, direction }]);
+  CASES.push(['sigmoidRank', [randoms(12, 6)], 1, { n: 6, regularizationStrength: 0.2, direction }]);
   for (const regularization of ['l2', 'p43']) {
-    ALL_CASES.push(['softTopk', [randoms(12, 12)], 1, { n: 6, k: 2, regularizationStrength: 0.4, regularization, direction }]);
+    CASES.push(['softTopk', [randoms(12, 12)], 1, { n: 6, k: 2, regularizationStrength: 0.4, regularization, direction }]);
   }
-  ALL_CASES.push(['neuralSort', [randoms(12, 16)], 1, { n: 6, regularizationStrength: 0.3, direction }]);
-  ALL_CASES.push(['neuralSortApply', [randoms(12, 17), randoms(12, 18)], 2, { n: 6, regularizationStrength: 0.25, direction }]);
+  CASES.push(['neuralSort', [randoms(12, 16)], 1, { n: 6, regularizationStrength: 0.3, direction }]);
+  CASES.push(['neuralSortApply', [randoms(12, 17), randoms(12, 18)], 2, { n: 6, regularizationStrength: 0.25, direction }]);
 }
-const CASES = ALL_CASES.filter(([name]) => typeof rr[`${name}Hvp`] === 'function');
 
-/** The ops whose spec declares an HVP kernel today: each must be bound. */
-const WITH_HVP = ['softSort', 'sigmoidRank', 'softTopk', 'softQuantile', 'neuralSort', 'neuralSortApply'];
+/** Every op has an HVP kernel: each must be bound. */
+const WITH_HVP = [...new Set(CASES.map(([name]) => name))];
 
-/** The tangents of a case's differentiable inputs. */
-const tangentsOf = (inputs, nd, seed, Type = Float64Array) => inputs.slice(0, nd).map((x, k) => randoms(x.length, seed + k, Type));
 
 /** A cotangent of the op's output at these inputs. */
 const cotangentOf = (name, inputs, options, seed, Type = Float64Array) => randoms(rr[name](...inputs, options).length, seed, Type);

@@ -7,23 +7,7 @@ import { describe, it } from 'node:test';
 
 import * as rr from '@rank-relax/node';
 
-import { assertClose, assertSameArray } from './helpers.mjs';
-
-/** Deterministic pseudo-random values in [-0.5, 0.5) (a small LCG): distinct, so away from ties. */
-function randoms(len, seed, Type = Float64Array) {
-  const out = new Type(len);
-  let s = seed >>> 0;
-  for (let i = 0; i < len; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
-
-const relevance = (len, seed) => Float64Array.from(randoms(len, seed), (v) => Math.round(3 * (v + 0.5)));
-
-const dot = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
-const norm = (a) => Math.sqrt(dot(a, a));
+import { assertClose, assertSameArray, dot, norm, randoms, relevance, tangentsOf } from './helpers.mjs';
 
 /**
  * Every op with each value of its enum params: the inputs (2 rows of 6), how many of them (from the
@@ -48,8 +32,6 @@ for (const direction of ['ascending', 'descending']) {
   CASES.push(['neuralSortApply', [randoms(12, 17), randoms(12, 18)], 2, { n: 6, regularizationStrength: 0.25, direction }]);
 }
 
-/** The tangents of a case's differentiable inputs. */
-const tangentsOf = (inputs, nd, seed, Type = Float64Array) => inputs.slice(0, nd).map((x, k) => randoms(x.length, seed + k, Type));
 
 const label = (name, options) => `${name} ${JSON.stringify({ ...options, n: undefined })}`;
 
