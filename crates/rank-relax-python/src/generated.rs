@@ -926,7 +926,11 @@ pub mod neural_sort_apply {
     /// What `jvp` returns: `tangent_output`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
     /// What `hvp` returns: `hvp_values`, `hvp_payload`, `hvp_regularization_strength`.
-    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    type Hvp<'py, T> = (
+        Bound<'py, PyArray2<T>>,
+        Bound<'py, PyArray2<T>>,
+        Bound<'py, PyArray1<T>>,
+    );
 
     /// The core's params of `neural_sort_apply`, enums parsed with the core's messages.
     fn params<T>(
@@ -3524,7 +3528,11 @@ pub mod spearman_loss {
     /// What `jvp` returns: `tangent_loss`.
     type Jvp<'py, T> = (Bound<'py, PyArray1<T>>,);
     /// What `hvp` returns: `hvp_predictions`, `hvp_targets`, `hvp_regularization_strength`.
-    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    type Hvp<'py, T> = (
+        Bound<'py, PyArray2<T>>,
+        Bound<'py, PyArray2<T>>,
+        Bound<'py, PyArray1<T>>,
+    );
 
     /// The core's params of `spearman_loss`, enums parsed with the core's messages.
     fn params<T>(

@@ -174,7 +174,8 @@ function tupleAlias(indent: number, head: string, items: readonly string[]): str
   const pad = ' '.repeat(indent);
   const tuple = items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
   const line = `${pad}${head} = ${tuple};`;
-  if (line.length <= ITEM_WIDTH) return [line];
+  // rustfmt breaks a tuple type whose items take more than fn_call_width, as it does a call.
+  if (line.length <= ITEM_WIDTH && items.join(', ').length <= CALL_WIDTH) return [line];
   return [`${pad}${head} = (`, ...items.map((a) => `${pad}    ${a},`), `${pad});`];
 }
 
