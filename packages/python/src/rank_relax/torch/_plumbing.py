@@ -507,14 +507,18 @@ class _Backward(torch.autograd.Function):
         state, cotangents, reals = saved[:s], saved[s : s + c], saved[s + c :]
         params = call.with_reals(reals)
         inputs = len(rule.saved)
+        jvp, hvp_kernel = rule.jvp, rule.hvp
+        # `backward` comes here only for an op with both kernels.
+        assert jvp is not None
+        assert hvp_kernel is not None
         w = tuple(tangent(g, state[k]) for g, k in zip(grads[:inputs], rule.saved))
         per_row = grads[inputs:]
         zero = tuple(state[0].new_zeros(()) for _ in reals)
 
         def kernels(tangents: tuple[Tensor, ...], scalars: tuple[Tensor, ...]) -> Any:
-            out = first_order(rule.op, THIRD_ORDER, rule.jvp, *state, *tangents, *params, *scalars)
+            out = first_order(rule.op, THIRD_ORDER, jvp, *state, *tangents, *params, *scalars)
             hvp = first_order(
-                rule.op, THIRD_ORDER, rule.hvp, *state, *cotangents, *tangents, *params, *scalars
+                rule.op, THIRD_ORDER, hvp_kernel, *state, *cotangents, *tangents, *params, *scalars
             )
             return _as_tuple(out), _as_tuple(hvp)
 
@@ -549,11 +553,13 @@ class _Backward(torch.autograd.Function):
             tangents[1 + s : 1 + s + c],
             tangents[1 + s + c :],
         )
+        hvp_kernel = rule.hvp
+        assert hvp_kernel is not None  # `backward` comes here only with the HVP kernel
         dx = tuple(tangent(d_state[k], state[k]) for k in rule.saved)
         ds = tuple(param_tangent(d, state[0]) for d in d_reals)
         dg = tuple(tangent(d, g) for d, g in zip(d_cotangents, cotangents))
         linear = first_order(rule.op, THIRD_ORDER, rule.backward, *state, *dg, *params)
-        hvp = first_order(rule.op, THIRD_ORDER, rule.hvp, *state, *cotangents, *dx, *params, *ds)
+        hvp = first_order(rule.op, THIRD_ORDER, hvp_kernel, *state, *cotangents, *dx, *params, *ds)
         if isinstance(linear, Tensor):
             return linear + hvp
         return tuple(a + b for a, b in zip(linear, hvp))
