@@ -537,7 +537,7 @@ class _Backward(torch.autograd.Function):
             result[k] = hvp[i]
         result[s : s + c] = out
         for i, real in enumerate(reals):
-            result[s + c + i] = hvp[inputs + i].sum().to(real.dtype).reshape(real.shape)
+            result[s + c + i] = param_grad(True, hvp[inputs + i], real)
         return (None, *result)
 
     @staticmethod
