@@ -407,7 +407,7 @@ def test_distributed(outcomes: list[dict[str, Any]], scenario: str) -> None:
 
 
 def test_sharding_rules_cover_every_op() -> None:
-    """Every custom op (forward, backward and JVP of each op in the kernel table) has a DTensor
+    """Every custom op (forward, backward, JVP and HVP of each op in the kernel table) has a DTensor
     rule, and every output of every op has the batch as dim 0 (what the rules assume)."""
     pytest.importorskip("torch.distributed.tensor")
     from torch.distributed.tensor import DTensor
@@ -419,7 +419,7 @@ def test_sharding_rules_cover_every_op() -> None:
     _sharding.register()
     overloads = _sharding.op_overloads()
     names = {o.name() for o in overloads}
-    passes = ("forward", "backward", "jvp")
+    passes = ("forward", "backward", "jvp", "hvp")
     assert names == {f"rank_relax::{op}_{p}" for op in OPS for p in passes}
     strategies = DTensor._op_dispatcher.sharding_propagator.op_strategy_funcs
     assert all(o in strategies for o in overloads)

@@ -1,6 +1,6 @@
 """rank_relax.torch: gradcheck for every op, both paths (eager autograd.Function and the custom
 ops), torch.library.opcheck, torch.compile(fullgraph=True), torch.func transforms, dtypes and
-devices, torchsort; forward-mode and second-order derivatives raise until they have kernels."""
+devices, torchsort. Forward mode is in test_jvp.py, second order in test_second_order.py."""
 
 from __future__ import annotations
 
@@ -322,42 +322,6 @@ def test_jacrev_of_soft_rank_is_exact() -> None:
     jac = torch.func.jacrev(lambda v: rt.soft_rank(v, regularization_strength=0.5))(x)
     want = torch.tensor([1.0, 0.0, 0.0, -1.0], dtype=torch.float64)
     torch.testing.assert_close(jac[0, :, 0, 0], want, rtol=0, atol=1e-15)
-
-
-def not_piecewise_linear(op: str) -> dict[str, str]:
-    """Enum params under which the op is not piecewise linear (none for an op that never is)."""
-    linear = OPS[op]["piecewise_linear"] or {}
-    return {p: next(v for v in OPS[op]["enums"][p] if v not in ok) for p, ok in linear.items()}
-
-
-@pytest.mark.parametrize("op", OP_NAMES)
-def test_second_order_raises_never_detached(op: str, path: str) -> None:
-    """Where no second-order kernel applies (an op that is not piecewise linear, or one of its
-    params that makes it smooth), a gradient taken with create_graph=True keeps the graph (and its
-    values), and differentiating it raises, naming the op, in every way a user can ask."""
-    x, f = _diff_and_fn(op, **not_piecewise_linear(op))
-    message = f"^{op}: second-order derivatives"
-    v = x.clone().requires_grad_()
-    (plain,) = torch.autograd.grad(f(v).square().sum(), [v])
-    (g,) = torch.autograd.grad(f(v).square().sum(), [v], create_graph=True)
-    assert g.requires_grad
-    torch.testing.assert_close(g.detach(), plain, rtol=0, atol=0)
-    with pytest.raises(NotImplementedError, match=message):
-        torch.autograd.grad(g.square().sum(), [v])
-    # Also when ε is what the gradient is taken with respect to.
-    eps = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
-    inputs = {n: t.detach() for n, t in tensors(op, (3, 5)).items()}
-    (ge,) = torch.autograd.grad(
-        apply(op, inputs, regularization_strength=eps).square().sum(), [eps], create_graph=True
-    )
-    with pytest.raises(NotImplementedError, match=message):
-        torch.autograd.grad(ge, [eps])
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.grad(lambda a: torch.func.grad(lambda b: f(b).square().sum())(a).sum())(x)
-    with pytest.raises(NotImplementedError, match=message):
-        torch.func.hessian(lambda a: f(a).square().sum())(x)
-    with pytest.raises(NotImplementedError, match=message):
-        torch.autograd.gradgradcheck(lambda a: f(a).square().sum(), [v])
 
 
 # --- torchsort -------------------------------------------------------------------------------

@@ -70,7 +70,9 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const tangents = op.tangents.map((x) => `${pythonName(x.name)}: ${t.input}`);
   const jvpParams = [...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`), ...op.paramTangents.map((x) => `${pythonName(x.name)}: float = 0.0`), 'axis: int = -1'];
   const jvp = def(`${PY_MODULES.numpy}.${names.jvp}`, [...inputs, ...tangents, ...jvpParams], returns(op.outputTangents.map((x) => x.of), t.output));
-  return `${fn}\n\n${vjp}\n\n${jvp}`;
+  if (op.hvp === null) return `${fn}\n\n${vjp}\n\n${jvp}`;
+  const hvp = def(`${PY_MODULES.numpy}.${names.hvp}`, [...inputs, ...cotangents, ...tangents, ...jvpParams], returns(grads, t.output));
+  return `${fn}\n\n${vjp}\n\n${jvp}\n\n${hvp}`;
 }
 
 /** How each framework is said to compute gradients, after the signature. */
@@ -85,7 +87,11 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
         (op.jvp === null
           ? ''
           : ` \`${pythonApi(op).jvp}\` returns the directional derivative of the output along one tangent per differentiable input ` +
-            `(and \`tangent_regularization_strength\`, the tangent of ε, default 0): forward mode, exact, the adjoint of the VJP.`)
+            `(and \`tangent_regularization_strength\`, the tangent of ε, default 0): forward mode, exact, the adjoint of the VJP.`) +
+        (op.hvp === null
+          ? ''
+          : ` \`${pythonApi(op).hvp}\` returns the derivative of what \`${pythonApi(op).vjp}\` returns along the same tangents, at fixed ` +
+            'cotangents: the Hessian of `sum(cotangent * output)` applied to them (exact, symmetric).')
       );
     case 'torch':
       return (
@@ -235,7 +241,12 @@ function opDocs(op: OpIR): OpDocs {
     names: [
       {
         label: 'NumPy',
-        names: [`${PY_MODULES.numpy}.${py.fn}`, `${PY_MODULES.numpy}.${py.vjp}`, ...(op.jvp === null ? [] : [`${PY_MODULES.numpy}.${py.jvp}`])],
+        names: [
+          `${PY_MODULES.numpy}.${py.fn}`,
+          `${PY_MODULES.numpy}.${py.vjp}`,
+          ...(op.jvp === null ? [] : [`${PY_MODULES.numpy}.${py.jvp}`]),
+          ...(op.hvp === null ? [] : [`${PY_MODULES.numpy}.${py.hvp}`]),
+        ],
       },
       { label: 'PyTorch', names: [`${PY_MODULES.torch}.${py.fn}`] },
       { label: 'JAX', names: [`${PY_MODULES.jax}.${py.fn}`] },

@@ -23,11 +23,13 @@ export interface PythonApi {
   readonly vjp: string;
   /** `soft_rank_jvp` (NumPy only). */
   readonly jvp: string;
+  /** `soft_rank_hvp` (NumPy only). */
+  readonly hvp: string;
 }
 
 export function pythonApi(op: OpIR): PythonApi {
   const fn = pythonName(op.name);
-  return { fn, vjp: `${fn}_vjp`, jvp: `${fn}_jvp` };
+  return { fn, vjp: `${fn}_vjp`, jvp: `${fn}_jvp`, hvp: `${fn}_hvp` };
 }
 
 /** A dim's value in Python: `n`, `k`, `len(quantiles)`. */

@@ -1,4 +1,4 @@
-// rank_relax/_generated.py: the NumPy API (one function per op, its VJP and its JVP), the table of native
+// rank_relax/_generated.py: the NumPy API (one function per op, its VJP, its JVP and its HVP), the table of native
 // kernels the torch and JAX modules share, and the enum aliases; rank_relax/_abi.py: the ABI
 // constants `__init__.py` compares with the native module's before importing anything else.
 import { pythonApi, pythonName } from './names.ts';
@@ -236,6 +236,87 @@ function renderJvp(op: OpIR): string[] {
   ];
 }
 
+function renderHvp(op: OpIR): string[] {
+  const hvp = op.hvp;
+  if (hvp === null) return [];
+  const outs = op.hvps;
+  const args = [
+    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
+    ...op.cotangents.map((c) => `${pythonName(c.name)}: ArrayLike`),
+    ...op.tangents.map((t) => `${pythonName(t.name)}: ArrayLike`),
+    ...op.params.map(paramArg),
+    ...op.paramTangents.map((t) => `${pythonName(t.name)}: float = 0.0`),
+    'axis: int = -1',
+  ];
+  const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
+  const hvpOuts = writes(hvp).map((b) => local(b.name.snake));
+  const hvpArgs = [
+    ...reads(hvp).map((b) => local(b.name.snake)),
+    ...op.params.map(paramValue),
+    ...op.paramTangents.map((t) => local(t.name.snake)),
+  ];
+  const values = outs.map((h) => result(h.name.snake));
+  const fn = pythonApi(op).fn;
+  const vjp = pythonApi(op).vjp;
+  const gradNames = op.grads.map((g) => `\`\`${pythonName(g.of.name)}\`\``).join(' and ');
+  const along = [...op.tangents, ...op.paramTangents].map((t) => `\`\`${pythonName(t.name)}\`\``).join(' and ');
+  return [
+    ...pyDef(0, `def ${pythonApi(op).hvp}`, args, ret),
+    ...pyDocstring(
+      4,
+      `Hessian-vector product of :func:\`${fn}\` (the derivative of its VJP).`,
+      [
+        `The directional derivative of the gradient with respect to ${gradNames} that :func:\`${vjp}\` returns, ` +
+          `along ${along}, at fixed cotangents: the Hessian of \`\`sum(${op.cotangents.map((c) => `${pythonName(c.name)} * ${pythonName(c.of.name)}`).join(' + ')})\`\` ` +
+          'applied to the tangents (symmetric), for NumPy users with their own autodiff. Runs the forward kernel, then the HVP kernel (exact).',
+      ],
+      [
+        {
+          title: 'Args',
+          entries: [
+            [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${fn}\`.`],
+            ...op.cotangents.map((c) => [pythonName(c.name), `Cotangent of \`\`${pythonName(c.of.name)}\`\` (its shape), as for :func:\`${vjp}\`.`] as const),
+            ...op.tangents.map((t) => [pythonName(t.name), `Tangent of \`\`${pythonName(t.of.name)}\`\` (its shape).`] as const),
+            ['regularization_strength, ...', `As for :func:\`${fn}\`.`],
+            ...op.paramTangents.map(
+              (t) =>
+                [
+                  pythonName(t.name),
+                  `Tangent of \`\`${pythonName(t.of.name)}\`\`, a real number; default \`\`0.0\`\` (the param held fixed).`,
+                ] as const,
+            ),
+            ['axis', `As for :func:\`${fn}\`; the cotangents and tangents have their items along it too.`],
+          ],
+        },
+        {
+          title: 'Returns',
+          entries: [[null, `The derivative of the gradient with respect to ${gradNames}${outs.length > 1 ? ', in that order' : ''} (the input's shape).`]],
+        },
+        {
+          title: 'Raises',
+          entries: [
+            ['TypeError', 'As for the op, or a cotangent or tangent that is not a floating-point array.'],
+            ['ValueError', 'As for the op, or a cotangent or tangent of the wrong shape or with a NaN or infinite value.'],
+          ],
+        },
+      ],
+    ),
+    ...forwardLines(op, true),
+    ...op.cotangents.flatMap((c) =>
+      pyCall(4, `${local(c.name.snake)} = ${local('call')}.cotangent`, [
+        pyStr(c.name.spec),
+        pythonName(c.name),
+        local(c.of.name.snake),
+      ]),
+    ),
+    ...op.paramTangents.flatMap((t) =>
+      pyCall(4, `${local(t.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(t.name.spec), pythonName(t.name)]),
+    ),
+    ...pyUnpack(4, hvpOuts, `${local('call')}.kernel(KERNELS[${pyStr(kernelKey(op, 'hvp'))}])`, hvpArgs),
+    outs.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
+  ];
+}
+
 function renderEnum(e: EnumIR): string[] {
   return [
     `${e.name.pascal} = Literal[${e.values.map((v) => pythonEnumValue(v)).join(', ')}]`,
@@ -278,10 +359,11 @@ export function renderNumpy(ir: IR): string {
     ...publicNames(ir),
     ...ir.ops.map((op) => pythonApi(op).vjp),
     ...ir.ops.flatMap((op) => (op.jvp === null ? [] : [pythonApi(op).jvp])),
+    ...ir.ops.flatMap((op) => (op.hvp === null ? [] : [pythonApi(op).hvp])),
   ].sort();
   return pyFile(
     banner(ir, 'hash'),
-    ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op and its vector- and Jacobian-vector products.', [
+    ...pyDocstring(0, 'The NumPy API of rank-relax: one function per op, its VJP, its JVP and its HVP.', [
       `Generated from ${ir.source}; the checks the functions share are in the hand-written \`\`_plumbing.py\`\`.`,
     ], []),
     '',
@@ -300,7 +382,10 @@ export function renderNumpy(ir: IR): string {
     ...ir.enums.flatMap((e) => [...renderEnum(e), '']),
     ...renderKernels(ir),
     '',
-    ...ir.ops.flatMap((op) => ['', '', ...renderFunction(op), '', '', ...renderVjp(op), ...(op.jvp === null ? [] : ['', '', ...renderJvp(op)])]),
+    ...ir.ops.flatMap((op) => ['', '', ...renderFunction(op), '', '', ...renderVjp(op),
+      ...(op.jvp === null ? [] : ['', '', ...renderJvp(op)]),
+      ...(op.hvp === null ? [] : ['', '', ...renderHvp(op)]),
+    ]),
   );
 }
 

@@ -33,12 +33,13 @@ export function params(kernel: KernelIR): ParamIR[] {
   return kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
 }
 
-/** The JVP's scalar arguments: one tangent per param with grad (`tangent_regularization_strength`). */
+/** The JVP's and HVP's scalar arguments: one tangent per param with grad (`tangent_regularization_strength`). */
 export function scalars(kernel: KernelIR): ScalarArgIR[] {
   return kernel.args.filter((a): a is ScalarArgIR => a.kind === 'scalar');
 }
 
-/** Read by the kernel: forward inputs; backward saves, residuals, cotangents; JVP saves, residuals, tangents. */
+/** Read by the kernel: forward inputs; backward saves, residuals, cotangents; JVP saves, residuals, tangents;
+ * HVP saves, residuals, cotangents, tangents. */
 export function reads(kernel: KernelIR): BufferArgIR[] {
   return buffers(kernel).filter((b) => !b.mutable);
 }
@@ -102,7 +103,7 @@ function paramsNeedFloat(ps: readonly ParamIR[]): boolean {
   return ps.some((p) => p.type === 'list');
 }
 
-/** `Forward` / `Backward` / `Jvp`: the alias of a pass's result tuple. */
+/** `Forward` / `Backward` / `Jvp` / `Hvp`: the alias of a pass's result tuple. */
 function alias(kernel: KernelIR): string {
   return passTitle(kernel.pass).alias;
 }
@@ -116,6 +117,8 @@ export function passTitle(pass: Pass): { alias: string; title: string } {
       return { alias: 'Backward', title: 'Backward (VJP)' };
     case 'jvp':
       return { alias: 'Jvp', title: 'Forward-mode derivative (JVP)' };
+    case 'hvp':
+      return { alias: 'Hvp', title: 'Second-order derivative (HVP)' };
     default:
       return assertNever(pass, 'pass');
   }
@@ -171,7 +174,8 @@ function tupleAlias(indent: number, head: string, items: readonly string[]): str
   const pad = ' '.repeat(indent);
   const tuple = items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
   const line = `${pad}${head} = ${tuple};`;
-  if (line.length <= ITEM_WIDTH) return [line];
+  // rustfmt breaks a tuple type whose items take more than fn_call_width, as it does a call.
+  if (line.length <= ITEM_WIDTH && items.join(', ').length <= CALL_WIDTH) return [line];
   return [`${pad}${head} = (`, ...items.map((a) => `${pad}    ${a},`), `${pad});`];
 }
 

@@ -1,8 +1,8 @@
 // rank_relax/torch/_generated.py. Per op:
-// - the forward, backward and JVP kernels on tensors (`_rr_<op>_forward_impl`, `_backward_impl`,
-//   `_jvp_impl`);
+// - the forward, backward, JVP and HVP kernels on tensors (`_rr_<op>_forward_impl`, `_backward_impl`,
+//   `_jvp_impl`, `_hvp_impl`);
 // - each registered as a `torch.library.custom_op` (`torch.ops.rank_relax.<op>_forward`,
-//   `_backward` and `_jvp`) with a fake implementation, and the autograd registration tying the
+//   `_backward`, `_jvp` and `_hvp`) with a fake implementation, and the autograd registration tying the
 //   first two together, so torch.compile traces both passes without a graph break;
 // - the same rules as a `torch.autograd.Function` (`_rr_<Op>`), the eager path: it skips the op
 //   dispatcher (tens of microseconds a call) when nothing needs the custom op — no compiler, fake
@@ -12,9 +12,9 @@
 //   Function of that form, which the custom op's own autograd registration is not;
 // - forward mode in both Functions' `jvp`: the JVP kernel on the saved tensors, the input tangents
 //   and the ε tangent, through `_plumbing.first_order` (differentiating a tangent raises);
-// - second order by `_plumbing.backward` and the op's `_plumbing.SecondOrder` rule: where the op is
-//   piecewise linear (spec `piecewise_linear`) and ε a constant, the backward is differentiable
-//   exactly (the JVP kernel in the cotangent, zero elsewhere); anywhere else it raises, saying why;
+// - second order by `_plumbing.backward` and the op's `_plumbing.SecondOrder` rule: the backward is
+//   differentiable exactly, the JVP kernel in the cotangent and the HVP kernel in the inputs and ε
+//   (an op without them raises, saying why); a third derivative raises;
 // - the public function with torchsort-style keyword arguments.
 import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
@@ -22,25 +22,25 @@ import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/t
 import { opDocstring, type Flavour } from './docs.ts';
 import { axisArgs, enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
-import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
+import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, scalars, writes } from './rust.ts';
 import { isItemRow } from '../../ir/shape.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { pythonDefault, pythonEnumValue, pythonIdent } from './names.ts';
+import { pythonDefault, pythonIdent } from './names.ts';
 
 /** What differentiating the gradient does, in an op's docs (`tick`: the code quote). */
 export function secondOrderNote(op: OpIR, tick: string): string {
   const code = (t: string) => `${tick}${t}${tick}`;
-  if (op.piecewiseLinear === null || op.jvp === null) {
+  if (op.hvp === null || op.jvp === null) {
     return `Differentiating the gradient (${code('create_graph=True')}) raises ${code('NotImplementedError')}.`;
   }
-  const where = op.piecewiseLinear.map((w) => w.values.map((v) => code(`${pythonName(w.param.name)}="${v.name.spec}"`)).join(' or ')).join(' and ');
   return (
-    `Second order (${code('create_graph=True')}, ${code('torch.func.hessian')}, ${code('gradgradcheck')}) is exact with ${where} ` +
-    'and a constant ε, where the op is piecewise linear; otherwise (or differentiating with respect to ε) it raises ' +
-    `${code('NotImplementedError')} saying why.`
+    `Second order (${code('create_graph=True')}, ${code('torch.func.hessian')}, ${code('jacrev(jacrev(f))')}, ${code('gradgradcheck')}) ` +
+    'is exact for every regularization, ε a tensor that requires grad included: the backward is differentiated by the JVP ' +
+    `kernel (in the cotangent) and the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent (${code('jacfwd(jacfwd(f))')}) ` +
+    `or a third derivative raises ${code('NotImplementedError')} naming the op and the order.`
   );
 }
 
@@ -77,6 +77,12 @@ function jvpOf(op: OpIR): KernelIR {
   return op.jvp;
 }
 
+/** The HVP kernel of an op; only called for an op that has one. */
+function hvpOf(op: OpIR): KernelIR {
+  if (op.hvp === null) throw new Error(`${op.name.spec}: no HVP kernel`);
+  return op.hvp;
+}
+
 function local(name: string): string {
   return `${PRIVATE}_${name}`;
 }
@@ -89,6 +95,8 @@ function kernelOf(op: OpIR, pass: Pass): KernelIR {
       return op.backward;
     case 'jvp':
       return jvpOf(op);
+    case 'hvp':
+      return hvpOf(op);
     default:
       return assertNever(pass, 'pass');
   }
@@ -222,29 +230,25 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   ];
 }
 
-/** How the backward is differentiated (`_plumbing.SecondOrder`): where the op is piecewise linear
- * (spec `piecewise_linear`), exactly through its JVP kernel; elsewhere it raises, saying why. */
+/** How the backward is differentiated (`_plumbing.SecondOrder`): the JVP kernel in the cotangents,
+ * the HVP kernel in the inputs (their saves: `saved`, positions in the backward's tensors) and ε. */
 function renderSecondOrder(op: OpIR): string[] {
   const name = local(op.name.snake);
-  // `linear=` is the call's argument, four columns in, after the `linear=`.
-  const linear =
-    op.piecewiseLinear === null
-      ? 'None'
-      : pyDict(
-          4 + 'linear='.length,
-          op.piecewiseLinear.map((w) => [pyStr(pythonName(w.param.name)), pyTuple(8, w.values.map((v) => pythonEnumValue(v)))] as const),
-        );
+  const saved = op.grads.map((g) => {
+    const k = op.saves.findIndex((s) => s.source === 'input' && s.name.spec === g.of.name.spec);
+    if (k < 0) throw new Error(`${op.name.spec}: ${g.of.name.spec} is differentiable but not saved; its HVP has nowhere to go`);
+    return String(k);
+  });
   return pyCall(0, `${name}_second_order = ${PRIVATE}.SecondOrder`, [
     pyStr(op.name.spec),
     `backward=${name}_backward`,
     `jvp=${op.jvp === null ? 'None' : `${name}_jvp`}`,
-    `inputs=${op.inputs.length}`,
+    `hvp=${op.hvp === null ? 'None' : `${name}_hvp`}`,
     `params=${pyTuple(8, op.params.map((p) => pyStr(pythonName(p.name))))}`,
     `grad_params=${pyTuple(8, op.paramGrads.map((g) => pyStr(pythonName(g.of.name))))}`,
-    `linear=${linear}`,
     `state=${op.saves.length + op.residuals.length}`,
+    `saved=${pyTuple(8, saved)}`,
     `cotangents=${op.cotangents.length}`,
-    `grads=${op.grads.length}`,
   ]);
 }
 
@@ -277,7 +281,7 @@ function renderAutograd(op: OpIR): string[] {
     ...pyAssign(4, tensors, local('tensors')),
     ...pyAssign(4, ps, local('params')),
     `    ${needs} = ctx.needs_input_grad`,
-    ...pyUnpack(4, bwdOuts, `${PRIVATE}.backward`, [`${name}_second_order`, needs, `${name}_backward`, ...bwdArgs]),
+    ...pyUnpack(4, bwdOuts, `${PRIVATE}.backward`, [`${name}_second_order`, `${name}_backward`, ...bwdArgs]),
     ...pyDisplay(4, 'return ', '(', gradients(op, needs, 8, (k) => ps[k] ?? ''), ')'),
     '',
     '',
@@ -321,7 +325,7 @@ function renderFunction(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${PRIVATE}.run`, items, '[0]')
       : pyUnpack(indent, targets, `${PRIVATE}.run`, items);
   };
-  const backward = [`${local(op.name.snake)}_second_order`, needs, `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
+  const backward = [`${local(op.name.snake)}_second_order`, `${local(op.name.snake)}_backward_impl`, ...bwdReads, `*${params}`];
   const returned = outputs.length === 1 ? (outputs[0] ?? '') : `${outputs.join(', ')}`;
   return [
     `class ${local(op.name.pascal)}(torch.autograd.Function):`,
@@ -493,11 +497,13 @@ function renderOp(op: OpIR): string[] {
     ...renderImpl(op, 'backward'),
     ...blank,
     ...(op.jvp === null ? [] : [...renderImpl(op, 'jvp'), ...blank]),
+    ...(op.hvp === null ? [] : [...renderImpl(op, 'hvp'), ...blank]),
     ...renderCustomOp(op, 'forward'),
     ...blank,
     ...renderCustomOp(op, 'backward'),
     ...blank,
     ...(op.jvp === null ? [] : [...renderCustomOp(op, 'jvp'), ...blank]),
+    ...(op.hvp === null ? [] : [...renderCustomOp(op, 'hvp'), ...blank]),
     ...renderSecondOrder(op),
     ...blank,
     ...renderAutograd(op),
@@ -517,8 +523,8 @@ export function renderTorch(ir: IR): string {
     ...pyDocstring(0, 'The PyTorch API of rank-relax: differentiable custom ops, one public function per op.', [
       `Generated from ${ir.source}; the plumbing the functions share is in the hand-written ` +
         '``_plumbing.py``. Each op has ``torch.library`` custom ops, ' +
-        `\`\`torch.ops.${TORCH_NAMESPACE}.<op>_forward\`\`, \`\`<op>_backward\`\` and, for an op with a JVP kernel, ` +
-        '``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules also form a ' +
+        `\`\`torch.ops.${TORCH_NAMESPACE}.<op>_forward\`\`, \`\`<op>_backward\`\` and, for an op with JVP and HVP kernels, ` +
+        '``<op>_jvp`` and ``<op>_hvp``, with fake implementations and an autograd registration; the same kernels and rules also form a ' +
         '``torch.autograd.Function``, which eager calls use when nothing needs the custom op.',
     ], []),
     '',

@@ -3,9 +3,10 @@
 
 Generated from bindings-spec/rank-relax.yaml; the plumbing the functions share is in the
 hand-written ``_plumbing.py``. Each op has ``torch.library`` custom ops,
-``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with a JVP kernel,
-``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules
-also form a ``torch.autograd.Function``, which eager calls use when nothing needs the custom op.
+``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with JVP and HVP kernels,
+``<op>_jvp`` and ``<op>_hvp``, with fake implementations and an autograd registration; the same
+kernels and rules also form a ``torch.autograd.Function``, which eager calls use when nothing needs
+the custom op.
 """
 
 from __future__ import annotations
@@ -97,6 +98,30 @@ def _rr_ndcg_loss_jvp_impl(
     )[0]
 
 
+def _rr_ndcg_loss_hvp_impl(
+    scores: Tensor,
+    relevance: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_loss: Tensor,
+    tangent_scores: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``ndcg_loss`` on tensors."""
+    return _rr.run(
+        KERNELS["ndcg_loss_hvp"],
+        (regularization_strength, regularization, tangent_regularization_strength),
+        scores,
+        relevance,
+        ranks,
+        permutation,
+        cotangent_loss,
+        tangent_scores,
+    )
+
+
 _rr_ndcg_loss_forward = torch.library.custom_op(
     "rank_relax::ndcg_loss_forward",
     _rr_ndcg_loss_forward_impl,
@@ -184,17 +209,49 @@ def _rr_ndcg_loss_jvp_fake(
     return _rr.fake(scores, (scores.shape[0],))
 
 
+_rr_ndcg_loss_hvp = torch.library.custom_op(
+    "rank_relax::ndcg_loss_hvp",
+    _rr_ndcg_loss_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor scores, Tensor relevance, Tensor ranks, Tensor permutation, Tensor cotangent_loss,"
+        " Tensor tangent_scores, Tensor regularization_strength, str regularization,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_ndcg_loss_hvp.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_hvp, 6))
+
+
+@_rr_ndcg_loss_hvp.register_fake
+def _rr_ndcg_loss_hvp_fake(
+    scores: Tensor,
+    relevance: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_loss: Tensor,
+    tangent_scores: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(scores, (scores.shape[0], scores.shape[1])),
+        _rr.fake(scores, (scores.shape[0],)),
+    )
+
+
 _rr_ndcg_loss_second_order = _rr.SecondOrder(
     "ndcg_loss",
     backward=_rr_ndcg_loss_backward,
     jvp=_rr_ndcg_loss_jvp,
-    inputs=2,
+    hvp=_rr_ndcg_loss_hvp,
     params=("regularization_strength", "regularization"),
     grad_params=("regularization_strength",),
-    linear=None,
     state=4,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -221,7 +278,6 @@ def _rr_ndcg_loss_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_scores, grad_regularization_strength = _rr.backward(
         _rr_ndcg_loss_second_order,
-        _rr_needs,
         _rr_ndcg_loss_backward,
         scores,
         relevance,
@@ -279,7 +335,6 @@ class _rr_NdcgLoss(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_scores, grad_regularization_strength = _rr.backward(
             _rr_ndcg_loss_second_order,
-            _rr_needs,
             _rr_ndcg_loss_backward_impl,
             scores,
             relevance,
@@ -369,9 +424,13 @@ def ndcg_loss(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -483,6 +542,26 @@ def _rr_neural_sort_jvp_impl(
     )[0]
 
 
+def _rr_neural_sort_hvp_impl(
+    values: Tensor,
+    permutation_matrix: Tensor,
+    cotangent_permutation_matrix: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``neural_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_hvp"],
+        (regularization_strength, direction, tangent_regularization_strength),
+        values,
+        permutation_matrix,
+        cotangent_permutation_matrix,
+        tangent_values,
+    )
+
+
 _rr_neural_sort_forward = torch.library.custom_op(
     "rank_relax::neural_sort_forward",
     _rr_neural_sort_forward_impl,
@@ -558,17 +637,47 @@ def _rr_neural_sort_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1], values.shape[1]))
 
 
+_rr_neural_sort_hvp = torch.library.custom_op(
+    "rank_relax::neural_sort_hvp",
+    _rr_neural_sort_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation_matrix, Tensor cotangent_permutation_matrix,"
+        " Tensor tangent_values, Tensor regularization_strength, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_neural_sort_hvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_hvp, 4))
+
+
+@_rr_neural_sort_hvp.register_fake
+def _rr_neural_sort_hvp_fake(
+    values: Tensor,
+    permutation_matrix: Tensor,
+    cotangent_permutation_matrix: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_neural_sort_second_order = _rr.SecondOrder(
     "neural_sort",
     backward=_rr_neural_sort_backward,
     jvp=_rr_neural_sort_jvp,
-    inputs=1,
+    hvp=_rr_neural_sort_hvp,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    linear=None,
     state=2,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -590,7 +699,6 @@ def _rr_neural_sort_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_neural_sort_second_order,
-        _rr_needs,
         _rr_neural_sort_backward,
         values,
         permutation_matrix,
@@ -639,7 +747,6 @@ class _rr_NeuralSort(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_neural_sort_second_order,
-            _rr_needs,
             _rr_neural_sort_backward_impl,
             values,
             permutation_matrix,
@@ -722,9 +829,13 @@ def neural_sort(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Scores to sort along the last axis. Shape ``[..., n]``.
@@ -839,6 +950,28 @@ def _rr_neural_sort_apply_jvp_impl(
     )[0]
 
 
+def _rr_neural_sort_apply_hvp_impl(
+    values: Tensor,
+    payload: Tensor,
+    cotangent_output: Tensor,
+    tangent_values: Tensor,
+    tangent_payload: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``neural_sort_apply`` on tensors."""
+    return _rr.run(
+        KERNELS["neural_sort_apply_hvp"],
+        (regularization_strength, direction, tangent_regularization_strength),
+        values,
+        payload,
+        cotangent_output,
+        tangent_values,
+        tangent_payload,
+    )
+
+
 _rr_neural_sort_apply_forward = torch.library.custom_op(
     "rank_relax::neural_sort_apply_forward",
     _rr_neural_sort_apply_forward_impl,
@@ -919,17 +1052,49 @@ def _rr_neural_sort_apply_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_neural_sort_apply_hvp = torch.library.custom_op(
+    "rank_relax::neural_sort_apply_hvp",
+    _rr_neural_sort_apply_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor payload, Tensor cotangent_output, Tensor tangent_values,"
+        " Tensor tangent_payload, Tensor regularization_strength, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor, Tensor)"
+    ),
+)
+
+
+_rr_neural_sort_apply_hvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_hvp, 5))
+
+
+@_rr_neural_sort_apply_hvp.register_fake
+def _rr_neural_sort_apply_hvp_fake(
+    values: Tensor,
+    payload: Tensor,
+    cotangent_output: Tensor,
+    tangent_values: Tensor,
+    tangent_payload: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_neural_sort_apply_second_order = _rr.SecondOrder(
     "neural_sort_apply",
     backward=_rr_neural_sort_apply_backward,
     jvp=_rr_neural_sort_apply_jvp,
-    inputs=2,
+    hvp=_rr_neural_sort_apply_hvp,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    linear=None,
     state=2,
+    saved=(0, 1),
     cotangents=1,
-    grads=2,
 )
 
 
@@ -950,7 +1115,6 @@ def _rr_neural_sort_apply_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_payload, grad_regularization_strength = _rr.backward(
         _rr_neural_sort_apply_second_order,
-        _rr_needs,
         _rr_neural_sort_apply_backward,
         values,
         payload,
@@ -1001,7 +1165,6 @@ class _rr_NeuralSortApply(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_payload, grad_regularization_strength = _rr.backward(
             _rr_neural_sort_apply_second_order,
-            _rr_needs,
             _rr_neural_sort_apply_backward_impl,
             values,
             payload,
@@ -1089,9 +1252,13 @@ def neural_sort_apply(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
@@ -1199,6 +1366,24 @@ def _rr_sigmoid_rank_jvp_impl(
     )[0]
 
 
+def _rr_sigmoid_rank_hvp_impl(
+    values: Tensor,
+    cotangent_ranks: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``sigmoid_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["sigmoid_rank_hvp"],
+        (regularization_strength, direction, tangent_regularization_strength),
+        values,
+        cotangent_ranks,
+        tangent_values,
+    )
+
+
 _rr_sigmoid_rank_forward = torch.library.custom_op(
     "rank_relax::sigmoid_rank_forward",
     _rr_sigmoid_rank_forward_impl,
@@ -1271,17 +1456,46 @@ def _rr_sigmoid_rank_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_sigmoid_rank_hvp = torch.library.custom_op(
+    "rank_relax::sigmoid_rank_hvp",
+    _rr_sigmoid_rank_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor cotangent_ranks, Tensor tangent_values,"
+        " Tensor regularization_strength, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_sigmoid_rank_hvp.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_hvp, 3))
+
+
+@_rr_sigmoid_rank_hvp.register_fake
+def _rr_sigmoid_rank_hvp_fake(
+    values: Tensor,
+    cotangent_ranks: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_sigmoid_rank_second_order = _rr.SecondOrder(
     "sigmoid_rank",
     backward=_rr_sigmoid_rank_backward,
     jvp=_rr_sigmoid_rank_jvp,
-    inputs=1,
+    hvp=_rr_sigmoid_rank_hvp,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    linear=None,
     state=1,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -1302,7 +1516,6 @@ def _rr_sigmoid_rank_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_sigmoid_rank_second_order,
-        _rr_needs,
         _rr_sigmoid_rank_backward,
         values,
         cotangent_ranks,
@@ -1350,7 +1563,6 @@ class _rr_SigmoidRank(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_sigmoid_rank_second_order,
-            _rr_needs,
             _rr_sigmoid_rank_backward_impl,
             values,
             cotangent_ranks,
@@ -1428,9 +1640,13 @@ def sigmoid_rank(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -1539,6 +1755,27 @@ def _rr_soft_quantile_jvp_impl(
     )[0]
 
 
+def _rr_soft_quantile_hvp_impl(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_result: Tensor,
+    tangent_values: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor | float,
+    regularization: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``soft_quantile`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_quantile_hvp"],
+        (quantiles, regularization_strength, regularization, tangent_regularization_strength),
+        values,
+        permutation,
+        cotangent_result,
+        tangent_values,
+    )
+
+
 _rr_soft_quantile_forward = torch.library.custom_op(
     "rank_relax::soft_quantile_forward",
     _rr_soft_quantile_forward_impl,
@@ -1623,17 +1860,48 @@ def _rr_soft_quantile_jvp_fake(
     return _rr.fake(values, (values.shape[0], len(quantiles)))
 
 
+_rr_soft_quantile_hvp = torch.library.custom_op(
+    "rank_relax::soft_quantile_hvp",
+    _rr_soft_quantile_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor cotangent_result, Tensor tangent_values,"
+        " float[] quantiles, Tensor regularization_strength, str regularization,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_quantile_hvp.register_vmap(_rr.vmap_rule(_rr_soft_quantile_hvp, 4))
+
+
+@_rr_soft_quantile_hvp.register_fake
+def _rr_soft_quantile_hvp_fake(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_result: Tensor,
+    tangent_values: Tensor,
+    quantiles: list[float],
+    regularization_strength: Tensor,
+    regularization: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_soft_quantile_second_order = _rr.SecondOrder(
     "soft_quantile",
     backward=_rr_soft_quantile_backward,
     jvp=_rr_soft_quantile_jvp,
-    inputs=1,
+    hvp=_rr_soft_quantile_hvp,
     params=("quantiles", "regularization_strength", "regularization"),
     grad_params=("regularization_strength",),
-    linear={"regularization": ("l2",)},
     state=2,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -1655,7 +1923,6 @@ def _rr_soft_quantile_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_quantile_second_order,
-        _rr_needs,
         _rr_soft_quantile_backward,
         values,
         permutation,
@@ -1707,7 +1974,6 @@ class _rr_SoftQuantile(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_quantile_second_order,
-            _rr_needs,
             _rr_soft_quantile_backward_impl,
             values,
             permutation,
@@ -1792,10 +2058,12 @@ def soft_quantile(
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
-    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
-    piecewise linear; otherwise (or differentiating with respect to ε) it raises
-    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
-    the results returned on their device.
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
@@ -1920,6 +2188,29 @@ def _rr_soft_rank_jvp_impl(
     )[0]
 
 
+def _rr_soft_rank_hvp_impl(
+    values: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``soft_rank`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_hvp"],
+        (regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        tangent_values,
+    )
+
+
 _rr_soft_rank_forward = torch.library.custom_op(
     "rank_relax::soft_rank_forward",
     _rr_soft_rank_forward_impl,
@@ -2006,17 +2297,49 @@ def _rr_soft_rank_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_soft_rank_hvp = torch.library.custom_op(
+    "rank_relax::soft_rank_hvp",
+    _rr_soft_rank_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
+        " Tensor tangent_values, Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_rank_hvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_hvp, 5))
+
+
+@_rr_soft_rank_hvp.register_fake
+def _rr_soft_rank_hvp_fake(
+    values: Tensor,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_soft_rank_second_order = _rr.SecondOrder(
     "soft_rank",
     backward=_rr_soft_rank_backward,
     jvp=_rr_soft_rank_jvp,
-    inputs=1,
+    hvp=_rr_soft_rank_hvp,
     params=("regularization_strength", "regularization", "direction"),
     grad_params=("regularization_strength",),
-    linear={"regularization": ("l2",)},
     state=3,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -2042,7 +2365,6 @@ def _rr_soft_rank_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_rank_second_order,
-        _rr_needs,
         _rr_soft_rank_backward,
         values,
         ranks,
@@ -2095,7 +2417,6 @@ class _rr_SoftRank(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_rank_second_order,
-            _rr_needs,
             _rr_soft_rank_backward_impl,
             values,
             ranks,
@@ -2184,10 +2505,12 @@ def soft_rank(
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
-    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
-    piecewise linear; otherwise (or differentiating with respect to ε) it raises
-    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
-    the results returned on their device.
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -2305,6 +2628,27 @@ def _rr_soft_sort_jvp_impl(
     )[0]
 
 
+def _rr_soft_sort_hvp_impl(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_sorted: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``soft_sort`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_hvp"],
+        (regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        permutation,
+        cotangent_sorted,
+        tangent_values,
+    )
+
+
 _rr_soft_sort_forward = torch.library.custom_op(
     "rank_relax::soft_sort_forward",
     _rr_soft_sort_forward_impl,
@@ -2388,17 +2732,48 @@ def _rr_soft_sort_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_soft_sort_hvp = torch.library.custom_op(
+    "rank_relax::soft_sort_hvp",
+    _rr_soft_sort_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor cotangent_sorted, Tensor tangent_values,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_sort_hvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_hvp, 4))
+
+
+@_rr_soft_sort_hvp.register_fake
+def _rr_soft_sort_hvp_fake(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_sorted: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_soft_sort_second_order = _rr.SecondOrder(
     "soft_sort",
     backward=_rr_soft_sort_backward,
     jvp=_rr_soft_sort_jvp,
-    inputs=1,
+    hvp=_rr_soft_sort_hvp,
     params=("regularization_strength", "regularization", "direction"),
     grad_params=("regularization_strength",),
-    linear={"regularization": ("l2",)},
     state=2,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -2420,7 +2795,6 @@ def _rr_soft_sort_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_sort_second_order,
-        _rr_needs,
         _rr_soft_sort_backward,
         values,
         permutation,
@@ -2472,7 +2846,6 @@ class _rr_SoftSort(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_sort_second_order,
-            _rr_needs,
             _rr_soft_sort_backward_impl,
             values,
             permutation,
@@ -2556,10 +2929,12 @@ def soft_sort(
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
-    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
-    piecewise linear; otherwise (or differentiating with respect to ε) it raises
-    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
-    the results returned on their device.
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -2681,6 +3056,28 @@ def _rr_soft_topk_jvp_impl(
     )[0]
 
 
+def _rr_soft_topk_hvp_impl(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_mask: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``soft_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_topk_hvp"],
+        (k, regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        permutation,
+        cotangent_mask,
+        tangent_values,
+    )
+
+
 _rr_soft_topk_forward = torch.library.custom_op(
     "rank_relax::soft_topk_forward",
     _rr_soft_topk_forward_impl,
@@ -2768,17 +3165,49 @@ def _rr_soft_topk_jvp_fake(
     return _rr.fake(values, (values.shape[0], values.shape[1]))
 
 
+_rr_soft_topk_hvp = torch.library.custom_op(
+    "rank_relax::soft_topk_hvp",
+    _rr_soft_topk_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor permutation, Tensor cotangent_mask, Tensor tangent_values, int k,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_topk_hvp.register_vmap(_rr.vmap_rule(_rr_soft_topk_hvp, 4))
+
+
+@_rr_soft_topk_hvp.register_fake
+def _rr_soft_topk_hvp_fake(
+    values: Tensor,
+    permutation: Tensor,
+    cotangent_mask: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
 _rr_soft_topk_second_order = _rr.SecondOrder(
     "soft_topk",
     backward=_rr_soft_topk_backward,
     jvp=_rr_soft_topk_jvp,
-    inputs=1,
+    hvp=_rr_soft_topk_hvp,
     params=("k", "regularization_strength", "regularization", "direction"),
     grad_params=("regularization_strength",),
-    linear={"regularization": ("l2",)},
     state=2,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -2800,7 +3229,6 @@ def _rr_soft_topk_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_topk_second_order,
-        _rr_needs,
         _rr_soft_topk_backward,
         values,
         permutation,
@@ -2855,7 +3283,6 @@ class _rr_SoftTopk(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_topk_second_order,
-            _rr_needs,
             _rr_soft_topk_backward_impl,
             values,
             permutation,
@@ -2943,10 +3370,12 @@ def soft_topk(
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
-    ``gradgradcheck``) is exact with ``regularization="l2"`` and a constant ε, where the op is
-    piecewise linear; otherwise (or differentiating with respect to ε) it raises
-    ``NotImplementedError`` saying why. Tensors on another device (CUDA) are computed on the CPU and
-    the results returned on their device.
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
@@ -3087,6 +3516,36 @@ def _rr_spearman_loss_jvp_impl(
     )[0]
 
 
+def _rr_spearman_loss_hvp_impl(
+    predictions: Tensor,
+    targets: Tensor,
+    prediction_ranks: Tensor,
+    prediction_permutation: Tensor,
+    target_ranks: Tensor,
+    target_permutation: Tensor,
+    cotangent_loss: Tensor,
+    tangent_predictions: Tensor,
+    tangent_targets: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``spearman_loss`` on tensors."""
+    return _rr.run(
+        KERNELS["spearman_loss_hvp"],
+        (regularization_strength, regularization, tangent_regularization_strength),
+        predictions,
+        targets,
+        prediction_ranks,
+        prediction_permutation,
+        target_ranks,
+        target_permutation,
+        cotangent_loss,
+        tangent_predictions,
+        tangent_targets,
+    )
+
+
 _rr_spearman_loss_forward = torch.library.custom_op(
     "rank_relax::spearman_loss_forward",
     _rr_spearman_loss_forward_impl,
@@ -3185,17 +3644,55 @@ def _rr_spearman_loss_jvp_fake(
     return _rr.fake(predictions, (predictions.shape[0],))
 
 
+_rr_spearman_loss_hvp = torch.library.custom_op(
+    "rank_relax::spearman_loss_hvp",
+    _rr_spearman_loss_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor predictions, Tensor targets, Tensor prediction_ranks,"
+        " Tensor prediction_permutation, Tensor target_ranks, Tensor target_permutation,"
+        " Tensor cotangent_loss, Tensor tangent_predictions, Tensor tangent_targets,"
+        " Tensor regularization_strength, str regularization,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor, Tensor)"
+    ),
+)
+
+
+_rr_spearman_loss_hvp.register_vmap(_rr.vmap_rule(_rr_spearman_loss_hvp, 9))
+
+
+@_rr_spearman_loss_hvp.register_fake
+def _rr_spearman_loss_hvp_fake(
+    predictions: Tensor,
+    targets: Tensor,
+    prediction_ranks: Tensor,
+    prediction_permutation: Tensor,
+    target_ranks: Tensor,
+    target_permutation: Tensor,
+    cotangent_loss: Tensor,
+    tangent_predictions: Tensor,
+    tangent_targets: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return (
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0], predictions.shape[1])),
+        _rr.fake(predictions, (predictions.shape[0],)),
+    )
+
+
 _rr_spearman_loss_second_order = _rr.SecondOrder(
     "spearman_loss",
     backward=_rr_spearman_loss_backward,
     jvp=_rr_spearman_loss_jvp,
-    inputs=2,
+    hvp=_rr_spearman_loss_hvp,
     params=("regularization_strength", "regularization"),
     grad_params=("regularization_strength",),
-    linear=None,
     state=6,
+    saved=(0, 1),
     cotangents=1,
-    grads=2,
 )
 
 
@@ -3236,7 +3733,6 @@ def _rr_spearman_loss_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_predictions, grad_targets, grad_regularization_strength = _rr.backward(
         _rr_spearman_loss_second_order,
-        _rr_needs,
         _rr_spearman_loss_backward,
         predictions,
         targets,
@@ -3314,7 +3810,6 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_predictions, grad_targets, grad_regularization_strength = _rr.backward(
             _rr_spearman_loss_second_order,
-            _rr_needs,
             _rr_spearman_loss_backward_impl,
             predictions,
             targets,
@@ -3428,9 +3923,13 @@ def spearman_loss(
     Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
     ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
     ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
-    a JVP kernel, also a custom op. Differentiating the gradient (``create_graph=True``) raises
-    ``NotImplementedError``. Tensors on another device (CUDA) are computed on the CPU and the
-    results returned on their device.
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.

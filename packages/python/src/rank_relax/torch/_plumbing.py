@@ -8,9 +8,9 @@ the op's implementation). Tensors on another device are computed on the CPU and 
 Derivatives are exact or refused: reverse mode runs each op's backward kernel and forward mode its
 JVP kernel (on the tensors :func:`save` keeps for both, with :func:`tangent` and
 :func:`param_tangent` standing in for a missing tangent). Second order (:func:`backward`,
-:class:`SecondOrder`) is exact where an op is piecewise linear with a constant ε, through the JVP
-kernel; anywhere else differentiating a gradient or a tangent raises :func:`second_order_error`,
-saying why, never a zero or a tensor detached from the graph.
+:class:`SecondOrder`) differentiates the backward exactly through the JVP and HVP kernels, ε
+included; a derivative of a forward-mode tangent or a third derivative raises
+:func:`second_order_error`, saying why, never a zero or a tensor detached from the graph.
 """
 
 from __future__ import annotations
@@ -123,13 +123,10 @@ def real_param(op: str, name: str, value: Any) -> Tensor | float:
 
 
 def as_tensor(value: Tensor | float) -> Tensor:
-    """A real param as the custom ops take it: a 0-d tensor (marked a constant if it was a number,
-    for the second-order rules: see ``SecondOrder``)."""
+    """A real param as the custom ops take it: a 0-d tensor."""
     if isinstance(value, Tensor):
         return value
-    tensor = torch.tensor(value, dtype=torch.float64)
-    tensor._rr_constant = float(value)  # type: ignore[attr-defined]
-    return tensor
+    return torch.tensor(value, dtype=torch.float64)
 
 
 def op_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -311,7 +308,7 @@ OF_JVP = (
     "for a forward-mode derivative (torch.func.jvp, jacfwd) of this op; differentiate its "
     "gradient instead (torch.func.hessian, jacfwd(jacrev(f)))"
 )
-#: Why a second derivative of a piecewise-linear op cannot be differentiated once more.
+#: Why a second derivative cannot be differentiated once more (no kernel computes a third).
 THIRD_ORDER = "beyond second order (a derivative of its second derivative)"
 
 
@@ -381,31 +378,26 @@ def first_order(op: str, why: str, kernel: Callable[..., Any], *args: Any) -> An
 
 class SecondOrder:
     """How the backward of an op is differentiated (``create_graph=True``, ``torch.func.hessian``,
-    ``jacfwd(jacrev(f))``, ``gradgradcheck``).
+    ``jacrev(jacrev(f))``, ``gradgradcheck``): exactly, by :class:`_Backward`, through the op's
+    JVP kernel (in the cotangents) and its HVP kernel (in the inputs and the real params, ε).
 
-    Where the op is piecewise linear in its differentiable inputs (``linear``: the enum values under
-    which it is, by param; None: never) and its real params (ε) are constants, its backward
-    ``g = Jᵀc`` has the derivative ``J`` (the JVP kernel) in the cotangent ``c`` and zero in the
-    inputs, almost everywhere: :class:`_PiecewiseLinearBackward` differentiates it so, exactly.
-    Everywhere else the backward runs through :class:`_FirstOrder`, and a derivative of it raises
-    an error that says why.
-
-    The backward kernel reads ``state`` tensors (saves and residuals), then ``cotangents`` (one per
-    differentiable output), then the op's ``params``; it writes ``grads`` gradients of inputs, then
-    one value per row for each param in ``grad_params``. ``inputs`` counts the forward's tensor
-    arguments (its ``needs_input_grad`` has the inputs, then the params).
+    The backward kernel reads ``state`` tensors (saves and residuals; ``saved`` gives the position
+    of each differentiable input's save among them, in the order of its gradients), then
+    ``cotangents`` (one per differentiable output), then the op's ``params``; it writes a gradient
+    per differentiable input, then one value per row for each param in ``grad_params``. An op
+    without a JVP or HVP kernel (``None``) refuses to be differentiated twice, saying so.
     """
 
     __slots__ = (
         "backward",
         "cotangents",
         "grad_params",
-        "grads",
-        "inputs",
+        "hvp",
         "jvp",
-        "linear",
         "op",
         "params",
+        "saved",
+        "slots",
         "state",
     )
 
@@ -415,97 +407,49 @@ class SecondOrder:
         *,
         backward: Callable[..., Any],
         jvp: Callable[..., Any] | None,
-        inputs: int,
+        hvp: Callable[..., Any] | None,
         params: tuple[str, ...],
         grad_params: tuple[str, ...],
-        linear: dict[str, tuple[str, ...]] | None,
         state: int,
+        saved: tuple[int, ...],
         cotangents: int,
-        grads: int,
     ) -> None:
         self.op = op
         self.backward = backward
         self.jvp = jvp
-        self.inputs = inputs
+        self.hvp = hvp
         self.params = params
         self.grad_params = grad_params
-        self.linear = linear
         self.state = state
+        self.saved = saved
         self.cotangents = cotangents
-        self.grads = grads
-
-    def why_not(self, needs: tuple[bool, ...], params: tuple[Any, ...]) -> str | None:
-        """Why the backward cannot be differentiated for these params, or None where it can."""
-        if self.linear is None or self.jvp is None:
-            return "for this op: it has no second-order kernel"
-        for name, values in self.linear.items():
-            value = params[self.params.index(name)]
-            if value not in values:
-                allowed = " or ".join(f'{name}="{v}"' for v in values)
-                return (
-                    f'for {name}="{value}": the op has no second-order kernel there (only with '
-                    f"{allowed}, where it is piecewise linear, is its second derivative exact)"
-                )
-        for name in self.grad_params:
-            k = self.params.index(name)
-            if needs[self.inputs + k] or _varies(params[k]):
-                return self.param_why(name)
-        return None
-
-    def param_why(self, name: str) -> str:
-        return (
-            f"with respect to {name} (a tensor that requires grad or has a tangent): the op has no "
-            f"kernel for its derivatives in {name} beyond the first; pass {name} as a number or a "
-            f"tensor that does not require grad"
-        )
+        # Where each param with a gradient is in the op's params.
+        self.slots = tuple(params.index(name) for name in grad_params)
 
 
-def backward(
-    rule: SecondOrder, needs: tuple[bool, ...], kernel: Callable[..., Any], *args: Any
-) -> Any:
+#: Why the backward of an op without second-order kernels cannot be differentiated.
+NO_KERNEL = "for this op: it has no second-order (JVP and HVP) kernels"
+
+
+def backward(rule: SecondOrder, kernel: Callable[..., Any], *args: Any) -> Any:
     """Runs the backward ``kernel`` of ``rule.op`` on ``args`` (its tensors, then its params).
 
-    While autograd records (a gradient that will be differentiated): differentiably where ``rule``
-    allows it (:class:`SecondOrder`), else through :class:`_FirstOrder`, which raises on
-    differentiation."""
+    While autograd records (a gradient that will be differentiated): through :class:`_Backward`,
+    whose derivatives are exact, its real params (ε) as tensor arguments so they receive theirs."""
     if not torch.is_grad_enabled():
         return kernel(*args)
-    params = args[len(args) - len(rule.params) :]
-    why = rule.why_not(needs, params)
-    if why is not None:
-        return first_order(rule.op, why, kernel, *args)
-    # The params, constants here (ε too: see `_varies`), in an opaque value that a generated vmap
-    # rule never splits (a list param's items are no tensors).
-    call = _Linear(rule, tuple(_constant(p) for p in params))
-    return _PiecewiseLinearBackward.apply(call, *args[: rule.state + rule.cotangents])
+    if rule.jvp is None or rule.hvp is None:
+        return first_order(rule.op, NO_KERNEL, kernel, *args)
+    n = rule.state + rule.cotangents
+    params = args[n:]
+    reals = tuple(as_tensor(params[k]) for k in rule.slots)
+    return _Backward.apply(_Params(rule, params), *args[:n], *reals)
 
 
-def _constant(param: Any) -> Any:
-    """A real param as a number where it is one: :func:`as_tensor` keeps the number it made a
-    tensor of (which a torch.func transform may have wrapped since)."""
-    value = getattr(param, "_rr_constant", None)
-    return param if value is None else value
-
-
-def _varies(param: Any) -> bool:
-    """Whether a real param may be differentiated: a tensor the caller passed that requires grad,
-    has a forward-mode tangent or is wrapped by a torch.func transform. A number is a constant,
-    also once :func:`as_tensor` made it a tensor."""
-    if not isinstance(param, Tensor) or getattr(param, "_rr_constant", None) is not None:
-        return False
-    if param.requires_grad or _is_wrapped(param):
-        return True
-    return torch.autograd.forward_ad.unpack_dual(param).tangent is not None
-
-
-# An internal that may move; without it every tensor param may vary (a tensor ε then raises).
-_is_wrapped: Callable[[Tensor], bool] = getattr(
-    torch._C._functorch, "is_functorch_wrapped_tensor", lambda tensor: True
-)
-
-
-class _Linear:
-    """A :class:`SecondOrder` rule and one call's params (constants: a real one as a number)."""
+class _Params:
+    """A :class:`SecondOrder` rule and one call's params, with the real params that have gradients
+    filled in from the tensors :class:`_Backward` receives: an opaque value, which a generated vmap
+    rule never splits (a list param's items are no tensors)."""
 
     __slots__ = ("params", "rule")
 
@@ -513,17 +457,40 @@ class _Linear:
         self.rule = rule
         self.params = params
 
+    def with_reals(self, reals: tuple[Tensor, ...]) -> tuple[Any, ...]:
+        """The params as the custom ops take them, ``reals`` in the slots of the grad params."""
+        params = list(self.params)
+        for k, value in zip(self.rule.slots, reals):
+            params[k] = value
+        return op_params(tuple(params))
 
-class _PiecewiseLinearBackward(torch.autograd.Function):
-    """The backward of a piecewise-linear op with constant params, differentiable: its derivative in
-    the cotangent is the JVP kernel (reverse mode) or the backward kernel itself (forward mode: the
-    backward is linear in the cotangent), and zero in the saved inputs, outputs and residuals."""
+
+def _as_tuple(value: Any) -> tuple[Tensor, ...]:
+    return (value,) if isinstance(value, Tensor) else tuple(value)
+
+
+def _by_row(per_row: Tensor, value: Tensor) -> Tensor:
+    """``value`` (``[batch, ...]``) with each row scaled by ``per_row`` (``[batch]``)."""
+    return per_row.reshape(*per_row.shape, *(1,) * (value.dim() - 1)) * value
+
+
+class _Backward(torch.autograd.Function):
+    """The backward kernel ``B(x, ε, g) = (grad_x, grad_ε per row)`` of an op, differentiable.
+
+    Reverse mode, with cotangents ``w`` of ``grad_x`` and ``c`` of ``grad_ε``: on ``g`` the JVP
+    kernel along ``(w, c)``; on ``x`` and ``ε`` the HVP kernel at ``g`` along ``(w, c)`` (the
+    Hessian of ``<g, f(x, ε)>`` is symmetric). Forward mode, along ``(dx, dε, dg)``: the backward
+    kernel on ``dg`` plus the HVP kernel along ``(dx, dε)``. Only the saved inputs receive a
+    derivative: the saved outputs and residuals are functions of them, already accounted for.
+    A derivative of these results (third order) raises :func:`second_order_error`.
+    """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(call: _Linear, *tensors: Tensor) -> Any:  # type: ignore[override]
-        return call.rule.backward(*tensors, *op_params(call.params))
+    def forward(call: _Params, *tensors: Tensor) -> Any:  # type: ignore[override]
+        n = call.rule.state + call.rule.cotangents
+        return call.rule.backward(*tensors[:n], *call.with_reals(tensors[n:]))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -533,25 +500,66 @@ class _PiecewiseLinearBackward(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        call: _Linear = ctx.rr_call
+        call: _Params = ctx.rr_call
         rule = call.rule
-        state = ctx.saved_tensors[: rule.state]
-        # The cotangents of the inputs' gradients are the inputs' tangents (those of the per-row
-        # param gradients meet a constant); the JVP kernel gives the cotangents' gradients.
-        zero = tuple(state[0].new_zeros(()) for _ in rule.grad_params)
-        args = (*state, *grads[: rule.grads], *op_params(call.params), *zero)
-        assert rule.jvp is not None  # `why_not` takes this path only for an op with a JVP kernel
-        out = first_order(rule.op, THIRD_ORDER, rule.jvp, *args)
-        out = (out,) if isinstance(out, Tensor) else tuple(out)
-        return (None, *(None for _ in state), *out)
+        s, c = rule.state, rule.cotangents
+        saved = ctx.saved_tensors
+        state, cotangents, reals = saved[:s], saved[s : s + c], saved[s + c :]
+        params = call.with_reals(reals)
+        inputs = len(rule.saved)
+        jvp, hvp_kernel = rule.jvp, rule.hvp
+        # `backward` comes here only for an op with both kernels.
+        assert jvp is not None
+        assert hvp_kernel is not None
+        w = tuple(tangent(g, state[k]) for g, k in zip(grads[:inputs], rule.saved))
+        per_row = grads[inputs:]
+        zero = tuple(state[0].new_zeros(()) for _ in reals)
+
+        def kernels(tangents: tuple[Tensor, ...], scalars: tuple[Tensor, ...]) -> Any:
+            out = first_order(rule.op, THIRD_ORDER, jvp, *state, *tangents, *params, *scalars)
+            hvp = first_order(
+                rule.op, THIRD_ORDER, hvp_kernel, *state, *cotangents, *tangents, *params, *scalars
+            )
+            return _as_tuple(out), _as_tuple(hvp)
+
+        # The kernels take one ε tangent per call, but the cotangent of the per-row ε gradient
+        # may differ by row: both kernels are linear in it, so it is added row by row.
+        out, hvp = kernels(w, zero)
+        for j, row in enumerate(per_row):
+            if row is None:
+                continue
+            unit = tuple(z + 1 if i == j else z for i, z in enumerate(zero))
+            e_out, e_hvp = kernels(tuple(torch.zeros_like(t) for t in w), unit)
+            out = tuple(a + _by_row(row, e) for a, e in zip(out, e_out))
+            hvp = tuple(a + _by_row(row, e) for a, e in zip(hvp, e_hvp))
+        result: list[Tensor | None] = [None] * (s + c + len(reals))
+        for i, k in enumerate(rule.saved):
+            result[k] = hvp[i]
+        result[s : s + c] = out
+        for i, real in enumerate(reals):
+            result[s + c + i] = param_grad(True, hvp[inputs + i], real)
+        return (None, *result)
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        call: _Linear = ctx.rr_call
+        call: _Params = ctx.rr_call
         rule = call.rule
+        s, c = rule.state, rule.cotangents
         saved = ctx.saved_tensors
-        state, cotangents = saved[: rule.state], saved[rule.state :]
-        dc = tuple(tangent(t, c) for t, c in zip(tangents[1 + rule.state :], cotangents))
-        return first_order(
-            rule.op, THIRD_ORDER, rule.backward, *state, *dc, *op_params(call.params)
+        state, cotangents, reals = saved[:s], saved[s : s + c], saved[s + c :]
+        params = call.with_reals(reals)
+        d_state, d_cotangents, d_reals = (
+            tangents[1 : 1 + s],
+            tangents[1 + s : 1 + s + c],
+            tangents[1 + s + c :],
         )
+        hvp_kernel = rule.hvp
+        assert hvp_kernel is not None  # `backward` comes here only with the HVP kernel
+        dx = tuple(tangent(d_state[k], state[k]) for k in rule.saved)
+        ds = tuple(param_tangent(d, state[0]) for d in d_reals)
+        dg = tuple(tangent(d, g) for d, g in zip(d_cotangents, cotangents))
+        linear = first_order(rule.op, THIRD_ORDER, rule.backward, *state, *dg, *params)
+        hvp = first_order(rule.op, THIRD_ORDER, hvp_kernel, *state, *cotangents, *dx, *params, *ds)
+        if isinstance(linear, Tensor):
+            return linear + hvp
+        return tuple(a + b for a, b in zip(linear, hvp))

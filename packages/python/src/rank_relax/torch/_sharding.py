@@ -8,7 +8,7 @@ rows and the results stay sharded the same way. The dims after the batch (the it
 or to a replicated tensor, whichever DTensor finds cheaper — never a result computed on part of a
 row.
 
-The rules, for each ``torch.ops.rank_relax.<op>_forward`` / ``<op>_backward`` / ``<op>_jvp``:
+The rules, for each ``torch.ops.rank_relax.<op>_forward`` / ``_backward`` / ``_jvp`` / ``_hvp``:
 
 - batch-sharded: every tensor argument with at least one dim (the ``[batch, n]`` views, the
   ``[batch]`` cotangents of the losses, the ``[batch, n, n]`` and ``[batch, m]`` outputs and

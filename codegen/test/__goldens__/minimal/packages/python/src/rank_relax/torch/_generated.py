@@ -3,9 +3,10 @@
 
 Generated from codegen/test/fixtures/minimal.yaml; the plumbing the functions share is in the
 hand-written ``_plumbing.py``. Each op has ``torch.library`` custom ops,
-``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with a JVP kernel,
-``<op>_jvp``, with fake implementations and an autograd registration; the same kernels and rules
-also form a ``torch.autograd.Function``, which eager calls use when nothing needs the custom op.
+``torch.ops.rank_relax.<op>_forward``, ``<op>_backward`` and, for an op with JVP and HVP kernels,
+``<op>_jvp`` and ``<op>_hvp``, with fake implementations and an autograd registration; the same
+kernels and rules also form a ``torch.autograd.Function``, which eager calls use when nothing needs
+the custom op.
 """
 
 from __future__ import annotations
@@ -109,13 +110,12 @@ _rr_soft_rank_second_order = _rr.SecondOrder(
     "soft_rank",
     backward=_rr_soft_rank_backward,
     jvp=None,
-    inputs=1,
+    hvp=None,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    linear=None,
     state=3,
+    saved=(0,),
     cotangents=1,
-    grads=1,
 )
 
 
@@ -137,7 +137,6 @@ def _rr_soft_rank_backward_rule(
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_rank_second_order,
-        _rr_needs,
         _rr_soft_rank_backward,
         values,
         ranks,
@@ -187,7 +186,6 @@ class _rr_SoftRank(torch.autograd.Function):
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_rank_second_order,
-            _rr_needs,
             _rr_soft_rank_backward_impl,
             values,
             ranks,
