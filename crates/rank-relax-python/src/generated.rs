@@ -17,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0x6cce_9017_0346_8885;
+pub const ABI_HASH: u64 = 0x82be_6618_599e_65f8;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {
@@ -36,6 +36,8 @@ pub mod ndcg_loss {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_loss`.
     type Jvp<'py, T> = (Bound<'py, PyArray1<T>>,);
+    /// What `hvp` returns: `hvp_scores`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `ndcg_loss`, enums parsed with the core's messages.
     fn params<T>(
@@ -184,6 +186,63 @@ pub mod ndcg_loss {
         Ok((rr_py::rows(rr_python, tangent_loss),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        scores: PyReadonlyArray2<'py, T>,
+        relevance: PyReadonlyArray2<'py, T>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_loss: PyReadonlyArray1<'py, T>,
+        tangent_scores: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization)?;
+        let rr_shape = rr_py::shape(scores.shape());
+        rr_py::same_shape(OP, "scores", rr_shape, "relevance", relevance.shape())?;
+        rr_py::same_shape(OP, "scores", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "scores", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "scores",
+            rr_shape,
+            "tangent_scores",
+            tangent_scores.shape(),
+        )?;
+        let scores = rr_py::read(&scores);
+        let relevance = rr_py::read(&relevance);
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_loss = rr_py::read(&cotangent_loss);
+        let tangent_scores = rr_py::read(&tangent_scores);
+        let mut hvp_scores = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &scores,
+                    &relevance,
+                    &ranks,
+                    &permutation,
+                    &cotangent_loss,
+                    &tangent_scores,
+                    tangent_regularization_strength,
+                    &mut hvp_scores,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_scores),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `ndcg_loss` in f32: `(scores, relevance, regularization_strength, regularization) ->
     /// (loss, ranks, permutation)`.
     #[pyfunction]
@@ -255,6 +314,38 @@ pub mod ndcg_loss {
             relevance,
             ranks,
             permutation,
+            tangent_scores,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `ndcg_loss` in f32: `(scores, relevance, ranks, permutation,
+    /// cotangent_loss, tangent_scores, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (hvp_scores, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "ndcg_loss_hvp_f32", signature = (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        scores: PyReadonlyArray2<'py, f32>,
+        relevance: PyReadonlyArray2<'py, f32>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_loss: PyReadonlyArray1<'py, f32>,
+        tangent_scores: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
             tangent_scores,
             regularization_strength,
             regularization,
@@ -340,6 +431,38 @@ pub mod ndcg_loss {
         )
     }
 
+    /// Second-order derivative (HVP) of `ndcg_loss` in f64: `(scores, relevance, ranks, permutation,
+    /// cotangent_loss, tangent_scores, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (hvp_scores, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "ndcg_loss_hvp_f64", signature = (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        scores: PyReadonlyArray2<'py, f64>,
+        relevance: PyReadonlyArray2<'py, f64>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_loss: PyReadonlyArray1<'py, f64>,
+        tangent_scores: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
+            tangent_scores,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `ndcg_loss` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -378,6 +501,8 @@ pub mod neural_sort {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_permutation_matrix`.
     type Jvp<'py, T> = (Bound<'py, PyArray3<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `neural_sort`, enums parsed with the core's messages.
     fn params<T>(
@@ -515,6 +640,68 @@ pub mod neural_sort {
         Ok((tangent_permutation_matrix,))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation_matrix: PyReadonlyArray3<'py, T>,
+        cotangent_permutation_matrix: PyReadonlyArray3<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let rr_permutation_matrix_dims = [rr_shape.batch, rr_shape.n, rr_shape.n];
+        let rr_cotangent_permutation_matrix_dims = [rr_shape.batch, rr_shape.n, rr_shape.n];
+        rr_py::extents(
+            OP,
+            "permutation_matrix",
+            permutation_matrix.shape(),
+            &rr_permutation_matrix_dims,
+        )?;
+        rr_py::extents(
+            OP,
+            "cotangent_permutation_matrix",
+            cotangent_permutation_matrix.shape(),
+            &rr_cotangent_permutation_matrix_dims,
+        )?;
+        let values = rr_py::read(&values);
+        let permutation_matrix = rr_py::read(&permutation_matrix);
+        let cotangent_permutation_matrix = rr_py::read(&cotangent_permutation_matrix);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation_matrix,
+                    &cotangent_permutation_matrix,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `neural_sort` in f32: `(values, regularization_strength, direction) ->
     /// (permutation_matrix)`.
     #[pyfunction]
@@ -572,6 +759,34 @@ pub mod neural_sort {
             rr_python,
             values,
             permutation_matrix,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `neural_sort` in f32: `(values, permutation_matrix,
+    /// cotangent_permutation_matrix, tangent_values, regularization_strength, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_hvp_f32", signature = (values, permutation_matrix, cotangent_permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation_matrix: PyReadonlyArray3<'py, f32>,
+        cotangent_permutation_matrix: PyReadonlyArray3<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
             tangent_values,
             regularization_strength,
             direction,
@@ -643,6 +858,34 @@ pub mod neural_sort {
         )
     }
 
+    /// Second-order derivative (HVP) of `neural_sort` in f64: `(values, permutation_matrix,
+    /// cotangent_permutation_matrix, tangent_values, regularization_strength, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_hvp_f64", signature = (values, permutation_matrix, cotangent_permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation_matrix: PyReadonlyArray3<'py, f64>,
+        cotangent_permutation_matrix: PyReadonlyArray3<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `neural_sort` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -682,6 +925,8 @@ pub mod neural_sort_apply {
     );
     /// What `jvp` returns: `tangent_output`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_payload`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `neural_sort_apply`, enums parsed with the core's messages.
     fn params<T>(
@@ -813,6 +1058,75 @@ pub mod neural_sort_apply {
         Ok((rr_py::matrix(rr_python, rr_shape, tangent_output),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        payload: PyReadonlyArray2<'py, T>,
+        cotangent_output: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        tangent_payload: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "payload", payload.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_output",
+            cotangent_output.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_payload",
+            tangent_payload.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let payload = rr_py::read(&payload);
+        let cotangent_output = rr_py::read(&cotangent_output);
+        let tangent_values = rr_py::read(&tangent_values);
+        let tangent_payload = rr_py::read(&tangent_payload);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_payload = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &payload,
+                    &cotangent_output,
+                    &tangent_values,
+                    &tangent_payload,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_payload,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::matrix(rr_python, rr_shape, hvp_payload),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `neural_sort_apply` in f32: `(values, payload, regularization_strength, direction) ->
     /// (output)`.
     #[pyfunction]
@@ -878,6 +1192,36 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            tangent_values,
+            tangent_payload,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `neural_sort_apply` in f32: `(values, payload,
+    /// cotangent_output, tangent_values, tangent_payload, regularization_strength, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_payload, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_apply_hvp_f32", signature = (values, payload, cotangent_output, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        payload: PyReadonlyArray2<'py, f32>,
+        cotangent_output: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        tangent_payload: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            payload,
+            cotangent_output,
             tangent_values,
             tangent_payload,
             regularization_strength,
@@ -959,6 +1303,36 @@ pub mod neural_sort_apply {
         )
     }
 
+    /// Second-order derivative (HVP) of `neural_sort_apply` in f64: `(values, payload,
+    /// cotangent_output, tangent_values, tangent_payload, regularization_strength, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_payload, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "neural_sort_apply_hvp_f64", signature = (values, payload, cotangent_output, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        payload: PyReadonlyArray2<'py, f64>,
+        cotangent_output: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        tangent_payload: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            payload,
+            cotangent_output,
+            tangent_values,
+            tangent_payload,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `neural_sort_apply` as its kernels do (the core's messages), computing
     /// nothing; with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -994,6 +1368,8 @@ pub mod sigmoid_rank {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_ranks`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `sigmoid_rank`, enums parsed with the core's messages.
     fn params<T>(
@@ -1101,6 +1477,58 @@ pub mod sigmoid_rank {
         Ok((rr_py::matrix(rr_python, rr_shape, tangent_ranks),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        cotangent_ranks: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_ranks",
+            cotangent_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let cotangent_ranks = rr_py::read(&cotangent_ranks);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &cotangent_ranks,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `sigmoid_rank` in f32: `(values, regularization_strength, direction) -> (ranks)`.
     #[pyfunction]
     #[pyo3(name = "sigmoid_rank_forward_f32", signature = (values, regularization_strength, direction))]
@@ -1151,6 +1579,32 @@ pub mod sigmoid_rank {
         jvp(
             rr_python,
             values,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `sigmoid_rank` in f32: `(values, cotangent_ranks,
+    /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
+    /// (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "sigmoid_rank_hvp_f32", signature = (values, cotangent_ranks, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            cotangent_ranks,
             tangent_values,
             regularization_strength,
             direction,
@@ -1215,6 +1669,32 @@ pub mod sigmoid_rank {
         )
     }
 
+    /// Second-order derivative (HVP) of `sigmoid_rank` in f64: `(values, cotangent_ranks,
+    /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
+    /// (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "sigmoid_rank_hvp_f64", signature = (values, cotangent_ranks, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        cotangent_ranks: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            cotangent_ranks,
+            tangent_values,
+            regularization_strength,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `sigmoid_rank` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1250,6 +1730,8 @@ pub mod soft_quantile {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_result`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `soft_quantile`, enums parsed with the core's messages.
     fn params<T: rr_py::Float>(
@@ -1380,6 +1862,63 @@ pub mod soft_quantile {
         Ok((tangent_result,))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_result: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        quantiles: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(quantiles, regularization_strength, regularization)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let rr_cotangent_result_dims = [rr_shape.batch, rr_params.quantiles.len()];
+        rr_py::extents(
+            OP,
+            "cotangent_result",
+            cotangent_result.shape(),
+            &rr_cotangent_result_dims,
+        )?;
+        let values = rr_py::read(&values);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_result = rr_py::read(&cotangent_result);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation,
+                    &cotangent_result,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `soft_quantile` in f32: `(values, quantiles, regularization_strength, regularization)
     /// -> (result, permutation)`.
     #[pyfunction]
@@ -1446,6 +1985,36 @@ pub mod soft_quantile {
             rr_python,
             values,
             permutation,
+            tangent_values,
+            quantiles,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_quantile` in f32: `(values, permutation,
+    /// cotangent_result, tangent_values, quantiles, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_quantile_hvp_f32", signature = (values, permutation, cotangent_result, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_result: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        quantiles: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            permutation,
+            cotangent_result,
             tangent_values,
             quantiles,
             regularization_strength,
@@ -1528,6 +2097,36 @@ pub mod soft_quantile {
         )
     }
 
+    /// Second-order derivative (HVP) of `soft_quantile` in f64: `(values, permutation,
+    /// cotangent_result, tangent_values, quantiles, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_quantile_hvp_f64", signature = (values, permutation, cotangent_result, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_result: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        quantiles: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            permutation,
+            cotangent_result,
+            tangent_values,
+            quantiles,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_quantile` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1564,6 +2163,8 @@ pub mod soft_rank {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_ranks`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `soft_rank`, enums parsed with the core's messages.
     fn params<T>(
@@ -1701,6 +2302,67 @@ pub mod soft_rank {
         Ok((rr_py::matrix(rr_python, rr_shape, tangent_ranks),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_ranks",
+            cotangent_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_ranks = rr_py::read(&cotangent_ranks);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &ranks,
+                    &permutation,
+                    &cotangent_ranks,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `soft_rank` in f32: `(values, regularization_strength, regularization, direction) ->
     /// (ranks, permutation)`.
     #[pyfunction]
@@ -1772,6 +2434,38 @@ pub mod soft_rank {
             values,
             ranks,
             permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_rank` in f32: `(values, ranks, permutation,
+    /// cotangent_ranks, tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_hvp_f32", signature = (values, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
             tangent_values,
             regularization_strength,
             regularization,
@@ -1859,6 +2553,38 @@ pub mod soft_rank {
         )
     }
 
+    /// Second-order derivative (HVP) of `soft_rank` in f64: `(values, ranks, permutation,
+    /// cotangent_ranks, tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_hvp_f64", signature = (values, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_rank` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -1895,6 +2621,8 @@ pub mod soft_sort {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_sorted`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `soft_sort`, enums parsed with the core's messages.
     fn params<T>(
@@ -2024,6 +2752,63 @@ pub mod soft_sort {
         Ok((rr_py::matrix(rr_python, rr_shape, tangent_sorted),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_sorted: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_sorted",
+            cotangent_sorted.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_sorted = rr_py::read(&cotangent_sorted);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation,
+                    &cotangent_sorted,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `soft_sort` in f32: `(values, regularization_strength, regularization, direction) ->
     /// (sorted, permutation)`.
     #[pyfunction]
@@ -2091,6 +2876,36 @@ pub mod soft_sort {
             rr_python,
             values,
             permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_sort` in f32: `(values, permutation, cotangent_sorted,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_hvp_f32", signature = (values, permutation, cotangent_sorted, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_sorted: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            permutation,
+            cotangent_sorted,
             tangent_values,
             regularization_strength,
             regularization,
@@ -2174,6 +2989,36 @@ pub mod soft_sort {
         )
     }
 
+    /// Second-order derivative (HVP) of `soft_sort` in f64: `(values, permutation, cotangent_sorted,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_hvp_f64", signature = (values, permutation, cotangent_sorted, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_sorted: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            permutation,
+            cotangent_sorted,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_sort` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -2210,6 +3055,8 @@ pub mod soft_topk {
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
     /// What `jvp` returns: `tangent_mask`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `soft_topk`, enums parsed with the core's messages.
     fn params<T>(
@@ -2344,6 +3191,64 @@ pub mod soft_topk {
         Ok((rr_py::matrix(rr_python, rr_shape, tangent_mask),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_mask: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_mask",
+            cotangent_mask.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        let values = rr_py::read(&values);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_mask = rr_py::read(&cotangent_mask);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &permutation,
+                    &cotangent_mask,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `soft_topk` in f32: `(values, k, regularization_strength, regularization, direction)
     /// -> (mask, permutation)`.
     #[pyfunction]
@@ -2416,6 +3321,38 @@ pub mod soft_topk {
             rr_python,
             values,
             permutation,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_topk` in f32: `(values, permutation, cotangent_mask,
+    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_topk_hvp_f32", signature = (values, permutation, cotangent_mask, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_mask: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            permutation,
+            cotangent_mask,
             tangent_values,
             k,
             regularization_strength,
@@ -2506,6 +3443,38 @@ pub mod soft_topk {
         )
     }
 
+    /// Second-order derivative (HVP) of `soft_topk` in f64: `(values, permutation, cotangent_mask,
+    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_topk_hvp_f64", signature = (values, permutation, cotangent_mask, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_mask: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            permutation,
+            cotangent_mask,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `soft_topk` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -2554,6 +3523,8 @@ pub mod spearman_loss {
     );
     /// What `jvp` returns: `tangent_loss`.
     type Jvp<'py, T> = (Bound<'py, PyArray1<T>>,);
+    /// What `hvp` returns: `hvp_predictions`, `hvp_targets`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
 
     /// The core's params of `spearman_loss`, enums parsed with the core's messages.
     fn params<T>(
@@ -2785,6 +3756,108 @@ pub mod spearman_loss {
         Ok((rr_py::rows(rr_python, tangent_loss),))
     }
 
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        predictions: PyReadonlyArray2<'py, T>,
+        targets: PyReadonlyArray2<'py, T>,
+        prediction_ranks: PyReadonlyArray2<'py, T>,
+        prediction_permutation: PyReadonlyArray2<'py, i32>,
+        target_ranks: PyReadonlyArray2<'py, T>,
+        target_permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_loss: PyReadonlyArray1<'py, T>,
+        tangent_predictions: PyReadonlyArray2<'py, T>,
+        tangent_targets: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization)?;
+        let rr_shape = rr_py::shape(predictions.shape());
+        rr_py::same_shape(OP, "predictions", rr_shape, "targets", targets.shape())?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "prediction_ranks",
+            prediction_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "prediction_permutation",
+            prediction_permutation.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "target_ranks",
+            target_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "target_permutation",
+            target_permutation.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "tangent_predictions",
+            tangent_predictions.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "predictions",
+            rr_shape,
+            "tangent_targets",
+            tangent_targets.shape(),
+        )?;
+        let predictions = rr_py::read(&predictions);
+        let targets = rr_py::read(&targets);
+        let prediction_ranks = rr_py::read(&prediction_ranks);
+        let prediction_permutation = rr_py::read(&prediction_permutation);
+        let target_ranks = rr_py::read(&target_ranks);
+        let target_permutation = rr_py::read(&target_permutation);
+        let cotangent_loss = rr_py::read(&cotangent_loss);
+        let tangent_predictions = rr_py::read(&tangent_predictions);
+        let tangent_targets = rr_py::read(&tangent_targets);
+        let mut hvp_predictions = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_targets = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &predictions,
+                    &targets,
+                    &prediction_ranks,
+                    &prediction_permutation,
+                    &target_ranks,
+                    &target_permutation,
+                    &cotangent_loss,
+                    &tangent_predictions,
+                    &tangent_targets,
+                    tangent_regularization_strength,
+                    &mut hvp_predictions,
+                    &mut hvp_targets,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_predictions),
+            rr_py::matrix(rr_python, rr_shape, hvp_targets),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
     /// Forward of `spearman_loss` in f32: `(predictions, targets, regularization_strength,
     /// regularization) -> (loss, prediction_ranks, prediction_permutation, target_ranks,
     /// target_permutation)`.
@@ -2869,6 +3942,46 @@ pub mod spearman_loss {
             prediction_permutation,
             target_ranks,
             target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `spearman_loss` in f32: `(predictions, targets,
+    /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss,
+    /// tangent_predictions, tangent_targets, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (hvp_predictions, hvp_targets,
+    /// hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "spearman_loss_hvp_f32", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        predictions: PyReadonlyArray2<'py, f32>,
+        targets: PyReadonlyArray2<'py, f32>,
+        prediction_ranks: PyReadonlyArray2<'py, f32>,
+        prediction_permutation: PyReadonlyArray2<'py, i32>,
+        target_ranks: PyReadonlyArray2<'py, f32>,
+        target_permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_loss: PyReadonlyArray1<'py, f32>,
+        tangent_predictions: PyReadonlyArray2<'py, f32>,
+        tangent_targets: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
             tangent_predictions,
             tangent_targets,
             regularization_strength,
@@ -2969,6 +4082,46 @@ pub mod spearman_loss {
         )
     }
 
+    /// Second-order derivative (HVP) of `spearman_loss` in f64: `(predictions, targets,
+    /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss,
+    /// tangent_predictions, tangent_targets, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (hvp_predictions, hvp_targets,
+    /// hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "spearman_loss_hvp_f64", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        predictions: PyReadonlyArray2<'py, f64>,
+        targets: PyReadonlyArray2<'py, f64>,
+        prediction_ranks: PyReadonlyArray2<'py, f64>,
+        prediction_permutation: PyReadonlyArray2<'py, i32>,
+        target_ranks: PyReadonlyArray2<'py, f64>,
+        target_permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_loss: PyReadonlyArray1<'py, f64>,
+        tangent_predictions: PyReadonlyArray2<'py, f64>,
+        tangent_targets: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+            tangent_predictions,
+            tangent_targets,
+            regularization_strength,
+            regularization,
+            tangent_regularization_strength,
+        )
+    }
+
     /// Checks the params of `spearman_loss` as its kernels do (the core's messages), computing nothing;
     /// with `n`, also the bounds that depend on the row length.
     #[pyfunction]
@@ -3000,65 +4153,83 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ndcg_loss::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(ndcg_loss::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(ndcg_loss::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(ndcg_loss::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort_apply::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(neural_sort_apply::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(neural_sort_apply::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_rank::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sigmoid_rank::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_rank::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_quantile::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_quantile::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_quantile::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_topk::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_topk::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(spearman_loss::hvp_f32, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::forward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::backward_f64, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(spearman_loss::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(spearman_loss::check_params, m)?)?;
     Ok(())
 }

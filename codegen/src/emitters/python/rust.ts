@@ -116,6 +116,8 @@ export function passTitle(pass: Pass): { alias: string; title: string } {
       return { alias: 'Backward', title: 'Backward (VJP)' };
     case 'jvp':
       return { alias: 'Jvp', title: 'Forward-mode derivative (JVP)' };
+    case 'hvp':
+      return { alias: 'Hvp', title: 'Second-order derivative (HVP)' };
     default:
       return assertNever(pass, 'pass');
   }

@@ -89,6 +89,9 @@ function kernelOf(op: OpIR, pass: Pass): KernelIR {
       return op.backward;
     case 'jvp':
       return jvpOf(op);
+    case 'hvp':
+      if (op.hvp === null) throw new Error(`${op.name.spec}: no HVP kernel`);
+      return op.hvp;
     default:
       return assertNever(pass, 'pass');
   }

@@ -158,6 +158,8 @@ function passName(kernel: KernelIR): string {
       return 'backward (VJP)';
     case 'jvp':
       return 'forward-mode derivative (JVP)';
+    case 'hvp':
+      return 'second-order derivative (HVP)';
     default:
       return assertNever(kernel.pass, 'pass');
   }

@@ -84,6 +84,7 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
         "float64": _native.ndcg_loss_backward_f64,
     },
     "ndcg_loss_jvp": {"float32": _native.ndcg_loss_jvp_f32, "float64": _native.ndcg_loss_jvp_f64},
+    "ndcg_loss_hvp": {"float32": _native.ndcg_loss_hvp_f32, "float64": _native.ndcg_loss_hvp_f64},
     "neural_sort_forward": {
         "float32": _native.neural_sort_forward_f32,
         "float64": _native.neural_sort_forward_f64,
@@ -95,6 +96,10 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
     "neural_sort_jvp": {
         "float32": _native.neural_sort_jvp_f32,
         "float64": _native.neural_sort_jvp_f64,
+    },
+    "neural_sort_hvp": {
+        "float32": _native.neural_sort_hvp_f32,
+        "float64": _native.neural_sort_hvp_f64,
     },
     "neural_sort_apply_forward": {
         "float32": _native.neural_sort_apply_forward_f32,
@@ -108,6 +113,10 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
         "float32": _native.neural_sort_apply_jvp_f32,
         "float64": _native.neural_sort_apply_jvp_f64,
     },
+    "neural_sort_apply_hvp": {
+        "float32": _native.neural_sort_apply_hvp_f32,
+        "float64": _native.neural_sort_apply_hvp_f64,
+    },
     "sigmoid_rank_forward": {
         "float32": _native.sigmoid_rank_forward_f32,
         "float64": _native.sigmoid_rank_forward_f64,
@@ -119,6 +128,10 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
     "sigmoid_rank_jvp": {
         "float32": _native.sigmoid_rank_jvp_f32,
         "float64": _native.sigmoid_rank_jvp_f64,
+    },
+    "sigmoid_rank_hvp": {
+        "float32": _native.sigmoid_rank_hvp_f32,
+        "float64": _native.sigmoid_rank_hvp_f64,
     },
     "soft_quantile_forward": {
         "float32": _native.soft_quantile_forward_f32,
@@ -132,6 +145,10 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
         "float32": _native.soft_quantile_jvp_f32,
         "float64": _native.soft_quantile_jvp_f64,
     },
+    "soft_quantile_hvp": {
+        "float32": _native.soft_quantile_hvp_f32,
+        "float64": _native.soft_quantile_hvp_f64,
+    },
     "soft_rank_forward": {
         "float32": _native.soft_rank_forward_f32,
         "float64": _native.soft_rank_forward_f64,
@@ -141,6 +158,7 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
         "float64": _native.soft_rank_backward_f64,
     },
     "soft_rank_jvp": {"float32": _native.soft_rank_jvp_f32, "float64": _native.soft_rank_jvp_f64},
+    "soft_rank_hvp": {"float32": _native.soft_rank_hvp_f32, "float64": _native.soft_rank_hvp_f64},
     "soft_sort_forward": {
         "float32": _native.soft_sort_forward_f32,
         "float64": _native.soft_sort_forward_f64,
@@ -150,6 +168,7 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
         "float64": _native.soft_sort_backward_f64,
     },
     "soft_sort_jvp": {"float32": _native.soft_sort_jvp_f32, "float64": _native.soft_sort_jvp_f64},
+    "soft_sort_hvp": {"float32": _native.soft_sort_hvp_f32, "float64": _native.soft_sort_hvp_f64},
     "soft_topk_forward": {
         "float32": _native.soft_topk_forward_f32,
         "float64": _native.soft_topk_forward_f64,
@@ -159,6 +178,7 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
         "float64": _native.soft_topk_backward_f64,
     },
     "soft_topk_jvp": {"float32": _native.soft_topk_jvp_f32, "float64": _native.soft_topk_jvp_f64},
+    "soft_topk_hvp": {"float32": _native.soft_topk_hvp_f32, "float64": _native.soft_topk_hvp_f64},
     "spearman_loss_forward": {
         "float32": _native.spearman_loss_forward_f32,
         "float64": _native.spearman_loss_forward_f64,
@@ -170,6 +190,10 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
     "spearman_loss_jvp": {
         "float32": _native.spearman_loss_jvp_f32,
         "float64": _native.spearman_loss_jvp_f64,
+    },
+    "spearman_loss_hvp": {
+        "float32": _native.spearman_loss_hvp_f32,
+        "float64": _native.spearman_loss_hvp_f64,
     },
 }
 

@@ -48,6 +48,17 @@ def ndcg_loss_jvp_f32(
     regularization: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def ndcg_loss_hvp_f32(
+    scores: _F32,
+    relevance: _F32,
+    ranks: _F32,
+    permutation: _I32,
+    cotangent_loss: _F32,
+    tangent_scores: _F32,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def ndcg_loss_forward_f64(
     scores: _F64,
     relevance: _F64,
@@ -73,6 +84,17 @@ def ndcg_loss_jvp_f64(
     regularization: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def ndcg_loss_hvp_f64(
+    scores: _F64,
+    relevance: _F64,
+    ranks: _F64,
+    permutation: _I32,
+    cotangent_loss: _F64,
+    tangent_scores: _F64,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def ndcg_loss_check_params(
     regularization_strength: float,
     regularization: str,
@@ -100,6 +122,15 @@ def neural_sort_jvp_f32(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def neural_sort_hvp_f32(
+    values: _F32,
+    permutation_matrix: _F32,
+    cotangent_permutation_matrix: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def neural_sort_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -120,6 +151,15 @@ def neural_sort_jvp_f64(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def neural_sort_hvp_f64(
+    values: _F64,
+    permutation_matrix: _F64,
+    cotangent_permutation_matrix: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def neural_sort_check_params(
     regularization_strength: float,
     direction: str,
@@ -149,6 +189,16 @@ def neural_sort_apply_jvp_f32(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def neural_sort_apply_hvp_f32(
+    values: _F32,
+    payload: _F32,
+    cotangent_output: _F32,
+    tangent_values: _F32,
+    tangent_payload: _F32,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32, _F32]: ...
 def neural_sort_apply_forward_f64(
     values: _F64,
     payload: _F64,
@@ -171,6 +221,16 @@ def neural_sort_apply_jvp_f64(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def neural_sort_apply_hvp_f64(
+    values: _F64,
+    payload: _F64,
+    cotangent_output: _F64,
+    tangent_values: _F64,
+    tangent_payload: _F64,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64, _F64]: ...
 def neural_sort_apply_check_params(
     regularization_strength: float,
     direction: str,
@@ -196,6 +256,14 @@ def sigmoid_rank_jvp_f32(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def sigmoid_rank_hvp_f32(
+    values: _F32,
+    cotangent_ranks: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def sigmoid_rank_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -214,6 +282,14 @@ def sigmoid_rank_jvp_f64(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def sigmoid_rank_hvp_f64(
+    values: _F64,
+    cotangent_ranks: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def sigmoid_rank_check_params(
     regularization_strength: float,
     direction: str,
@@ -244,6 +320,16 @@ def soft_quantile_jvp_f32(
     regularization: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def soft_quantile_hvp_f32(
+    values: _F32,
+    permutation: _I32,
+    cotangent_result: _F32,
+    tangent_values: _F32,
+    quantiles: Sequence[float] | NDArray[np.floating[Any]],
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def soft_quantile_forward_f64(
     values: _F64,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
@@ -267,6 +353,16 @@ def soft_quantile_jvp_f64(
     regularization: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def soft_quantile_hvp_f64(
+    values: _F64,
+    permutation: _I32,
+    cotangent_result: _F64,
+    tangent_values: _F64,
+    quantiles: Sequence[float] | NDArray[np.floating[Any]],
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def soft_quantile_check_params(
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
     regularization_strength: float,
@@ -300,6 +396,17 @@ def soft_rank_jvp_f32(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def soft_rank_hvp_f32(
+    values: _F32,
+    ranks: _F32,
+    permutation: _I32,
+    cotangent_ranks: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def soft_rank_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -325,6 +432,17 @@ def soft_rank_jvp_f64(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def soft_rank_hvp_f64(
+    values: _F64,
+    ranks: _F64,
+    permutation: _I32,
+    cotangent_ranks: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def soft_rank_check_params(
     regularization_strength: float,
     regularization: str,
@@ -356,6 +474,16 @@ def soft_sort_jvp_f32(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def soft_sort_hvp_f32(
+    values: _F32,
+    permutation: _I32,
+    cotangent_sorted: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def soft_sort_forward_f64(
     values: _F64,
     regularization_strength: float,
@@ -379,6 +507,16 @@ def soft_sort_jvp_f64(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def soft_sort_hvp_f64(
+    values: _F64,
+    permutation: _I32,
+    cotangent_sorted: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def soft_sort_check_params(
     regularization_strength: float,
     regularization: str,
@@ -413,6 +551,17 @@ def soft_topk_jvp_f32(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def soft_topk_hvp_f32(
+    values: _F32,
+    permutation: _I32,
+    cotangent_mask: _F32,
+    tangent_values: _F32,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
 def soft_topk_forward_f64(
     values: _F64,
     k: int,
@@ -439,6 +588,17 @@ def soft_topk_jvp_f64(
     direction: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def soft_topk_hvp_f64(
+    values: _F64,
+    permutation: _I32,
+    cotangent_mask: _F64,
+    tangent_values: _F64,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
 def soft_topk_check_params(
     k: int,
     regularization_strength: float,
@@ -478,6 +638,20 @@ def spearman_loss_jvp_f32(
     regularization: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F32,]: ...
+def spearman_loss_hvp_f32(
+    predictions: _F32,
+    targets: _F32,
+    prediction_ranks: _F32,
+    prediction_permutation: _I32,
+    target_ranks: _F32,
+    target_permutation: _I32,
+    cotangent_loss: _F32,
+    tangent_predictions: _F32,
+    tangent_targets: _F32,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32, _F32]: ...
 def spearman_loss_forward_f64(
     predictions: _F64,
     targets: _F64,
@@ -508,6 +682,20 @@ def spearman_loss_jvp_f64(
     regularization: str,
     tangent_regularization_strength: float,
 ) -> tuple[_F64,]: ...
+def spearman_loss_hvp_f64(
+    predictions: _F64,
+    targets: _F64,
+    prediction_ranks: _F64,
+    prediction_permutation: _I32,
+    target_ranks: _F64,
+    target_permutation: _I32,
+    cotangent_loss: _F64,
+    tangent_predictions: _F64,
+    tangent_targets: _F64,
+    regularization_strength: float,
+    regularization: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64, _F64]: ...
 def spearman_loss_check_params(
     regularization_strength: float,
     regularization: str,
