@@ -359,8 +359,9 @@ class Derivatives:
         for (name, role, _), t in zip(self.jvp_operands, tangents):
             if role in ("save", "param") and _moves(t):
                 raise NotImplementedError(
-                    f"{self.op}: forward-over-forward second derivatives (jacfwd of jacfwd, a jvp "
-                    "of a jvp, check_grads(order=2, modes=['fwd'])) are not implemented: the "
+                    f"{self.op}: forward-over-forward second derivatives and third-order "
+                    "derivatives (jacfwd of jacfwd, a jvp of a jvp, check_grads(order=2, "
+                    "modes=['fwd']), a derivative of a Hessian) are not implemented: the "
                     f"derivative of the JVP in its point ({name}) has no kernel; second order in "
                     "reverse mode (jax.hessian, jacfwd(jacrev), jacrev(jacrev), grad of grad) is "
                     "exact"
