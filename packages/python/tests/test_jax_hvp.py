@@ -217,19 +217,17 @@ def test_ffi_and_callback_agree(case: tuple[str, dict[str, str]]) -> None:
     np.testing.assert_array_equal(got["ffi"], got["callback"])
 
 
-def test_float32_against_float64() -> None:
-    for op, params in CASES:
-        f, diff = differentiable_fn(op, arrays(op, (2, 5), seed=40, dtype=np.float32), **params)
-        loss = scalar_loss(f, 41)
-        x = diff[0]
-        lo = jax.hessian(lambda x: loss(x, *diff[1:], jnp.float32(EPS)))(x)
-        hi_diff = [d.astype(jnp.float64) for d in diff]
-        hi = jax.hessian(lambda x: loss(x, *hi_diff[1:], jnp.float64(np.float32(EPS))))(hi_diff[0])
-        assert lo.dtype == jnp.float32, op
-        scale = max(1.0, float(np.abs(hi).max()))
-        np.testing.assert_allclose(
-            lo, hi, rtol=2e-3, atol=2e-4 * scale, err_msg=case_id((op, params))
-        )
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_float32_against_float64(case: tuple[str, dict[str, str]]) -> None:
+    op, params = case
+    f, diff = differentiable_fn(op, arrays(op, (2, 5), seed=40, dtype=np.float32), **params)
+    loss = scalar_loss(f, 41)
+    lo = jax.hessian(lambda x: loss(x, *diff[1:], jnp.float32(EPS)))(diff[0])
+    hi_diff = [d.astype(jnp.float64) for d in diff]
+    hi = jax.hessian(lambda x: loss(x, *hi_diff[1:], jnp.float64(np.float32(EPS))))(hi_diff[0])
+    assert lo.dtype == jnp.float32
+    scale = max(1.0, float(np.abs(hi).max()))
+    np.testing.assert_allclose(lo, hi, rtol=2e-3, atol=2e-4 * scale)
 
 
 def test_nan_tangent_of_the_hvp_names_the_op_and_argument() -> None:

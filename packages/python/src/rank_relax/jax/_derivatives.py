@@ -81,6 +81,11 @@ def _per_row(scale: jax.Array, like: jax.Array) -> jax.Array:
     return jnp.reshape(scale, jnp.shape(scale) + (1,) * (jnp.ndim(like) - jnp.ndim(scale))) * like
 
 
+def _unit(param: str, zeros: Callable[[str], jax.Array], of: str) -> jax.Array:
+    """The tangent of the real param ``of`` in the direction of ``param`` alone: 1 or 0."""
+    return jnp.ones_like(zeros(of)) if of == param else zeros(of)
+
+
 def _broadcast_all(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[list[jax.Array], int]:
     """``vmap``: every operand with the mapped dim in front (unmapped ones broadcast), as
     ``ffi_call``'s ``vmap_method="broadcast_all"``: the kernels take any leading dims, and a
@@ -143,7 +148,9 @@ class Derivatives:
         self.hvp_p: Primitive | None = None
         if hvp is not None:
             saved = {name for name, role, _ in self.backward_operands if role == "save"}
-            missing = [of for _, role, of in self.hvp_operands if role == "tangent" and of not in saved]
+            missing = [
+                of for _, role, of in self.hvp_operands if role == "tangent" and of not in saved
+            ]
             if missing:
                 raise ValueError(f"{op}: the HVP needs the inputs {missing} among the saves")
             self.hvp_p = self._primitive(
@@ -278,7 +285,7 @@ class Derivatives:
         tangent_of = run(lambda of: ad.instantiate_zeros(grads[of]), zeros)
         for p, c in per_row.items():
             # One ε tangent per call: the JVP along ε alone, scaled row by row.
-            along = run(zeros, lambda of: jnp.ones_like(zeros(of)) if of == p else zeros(of))
+            along = run(zeros, functools.partial(_unit, p, zeros))
             tangent_of = {of: t + _per_row(c, along[of]) for of, t in tangent_of.items()}
         return [
             tangent_of[of] if role == "cotangent" and ad.is_undefined_primal(a) else None
@@ -305,7 +312,9 @@ class Derivatives:
         def zeros(of: str) -> jax.Array:
             return jnp.zeros_like(self._point(by_name, of))
 
-        def run(tangent: Callable[[str], Any], eps: Callable[[str], Any]) -> dict[tuple[str, str], Any]:
+        def run(
+            tangent: Callable[[str], Any], eps: Callable[[str], Any]
+        ) -> dict[tuple[str, str], Any]:
             operands = []
             for name, role, of in self.hvp_operands:
                 if role == "tangent":
@@ -324,7 +333,7 @@ class Derivatives:
 
         h = run(along_w, zeros)
         for p, c in per_row.items():
-            along = run(zeros, lambda of: jnp.ones_like(zeros(of)) if of == p else zeros(of))
+            along = run(zeros, functools.partial(_unit, p, zeros))
             h = {
                 key: v + (c * along[key] if key[0] == "param_hvp" else _per_row(c, along[key]))
                 for key, v in h.items()
@@ -443,7 +452,9 @@ class Derivatives:
             for name, role, of in self.hvp_operands:
                 if role in ("tangent", "param_tangent"):
                     t = moving.get(of)
-                    args.append(jnp.zeros_like(by_name[of]) if t is None else ad.instantiate_zeros(t))
+                    args.append(
+                        jnp.zeros_like(by_name[of]) if t is None else ad.instantiate_zeros(t)
+                    )
                 else:
                     args.append(by_name[name])
             h = self.hvp_p.bind(*args, with_params=True, **static)
