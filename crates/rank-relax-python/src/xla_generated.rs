@@ -133,7 +133,8 @@ pub mod ndcg_loss {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(7, "tangent_regularization_strength")?;
         let mut hvp_scores = rr_frame.ret::<T>(0, "hvp_scores")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
         let rr_split = rr_xla::Split::new(
@@ -352,7 +353,8 @@ pub mod neural_sort {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(
             OP,
@@ -572,7 +574,8 @@ pub mod neural_sort_apply {
             rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_payload = rr_frame.ret::<T>(1, "hvp_payload")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(2, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(2, "hvp_regularization_strength")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(
             OP,
@@ -776,7 +779,8 @@ pub mod sigmoid_rank {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(
             OP,
@@ -995,7 +999,8 @@ pub mod soft_quantile {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let quantiles = rr_frame.real_list_attr::<T>("quantiles")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
@@ -1222,7 +1227,8 @@ pub mod soft_rank {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
@@ -1445,7 +1451,8 @@ pub mod soft_sort {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
@@ -1673,7 +1680,8 @@ pub mod soft_topk {
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
         let k = rr_frame.int_attr("k")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::TopkRegularization::parse)?;
@@ -1931,7 +1939,8 @@ pub mod spearman_loss {
             rr_frame.arg::<T>(10, "tangent_regularization_strength")?;
         let mut hvp_predictions = rr_frame.ret::<T>(0, "hvp_predictions")?;
         let mut hvp_targets = rr_frame.ret::<T>(1, "hvp_targets")?;
-        let mut hvp_regularization_strength = rr_frame.ret::<T>(2, "hvp_regularization_strength")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(2, "hvp_regularization_strength")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
         let rr_split = rr_xla::Split::new(
