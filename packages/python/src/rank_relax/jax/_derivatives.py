@@ -69,7 +69,7 @@ def _sum_rows(per_row: jax.Array, aval: Any) -> jax.Array:
     the backward's per-row gradient: the sum over the rows. Inside ``shard_map``, rows that vary
     over manual axes the param does not vary over are summed over those axes too."""
     total = jnp.sum(per_row, axis=tuple(range(len(aval.shape), jnp.ndim(per_row))))
-    mine = getattr(getattr(aval, "manual_axis_type", None), "varying", frozenset())
+    mine: frozenset[str] = getattr(getattr(aval, "manual_axis_type", None), "varying", frozenset())
     extra = jax.typeof(total).manual_axis_type.varying - mine
     if extra:
         total = jax.lax.psum(total, tuple(sorted(extra)))
