@@ -2,8 +2,8 @@
 """The JAX API of rank-relax: one ``jax.custom_vjp`` function per op.
 
 Generated from codegen/test/fixtures/extra-op.yaml; the plumbing the functions share is in the
-hand-written ``_plumbing.py``. Each op's forward returns the residuals its backward needs (the
-sorting permutation and PAV blocks), so the backward never sorts again.
+hand-written ``_plumbing.py`` (and ``_derivatives.py``). Each op's forward returns the residuals its
+backward and JVP need (the sorting permutation and PAV blocks), so they never sort again.
 """
 
 from __future__ import annotations
