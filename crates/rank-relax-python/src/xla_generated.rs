@@ -118,6 +118,52 @@ pub mod ndcg_loss {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `scores`, `relevance`, `ranks`, `permutation`,
+    /// `cotangent_loss`, `tangent_scores`, `regularization_strength`,
+    /// `tangent_regularization_strength`; results `hvp_scores`, `hvp_regularization_strength`;
+    /// attributes `regularization`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let scores = rr_frame.arg::<T>(0, "scores")?;
+        let relevance = rr_frame.arg::<T>(1, "relevance")?;
+        let ranks = rr_frame.arg::<T>(2, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(3, "permutation")?;
+        let cotangent_loss = rr_frame.arg::<T>(4, "cotangent_loss")?;
+        let tangent_scores = rr_frame.arg::<T>(5, "tangent_scores")?;
+        let regularization_strength = rr_frame.arg::<T>(6, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(7, "tangent_regularization_strength")?;
+        let mut hvp_scores = rr_frame.ret::<T>(0, "hvp_scores")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &scores,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&scores),
+                rr_part.matrix(&relevance),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.per_row(&cotangent_loss),
+                rr_part.matrix(&tangent_scores),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_scores),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `ndcg_loss` in f32.
     ///
     /// # Safety
@@ -146,6 +192,14 @@ pub mod ndcg_loss {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `ndcg_loss` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `ndcg_loss` in f64.
     ///
     /// # Safety
@@ -172,6 +226,14 @@ pub mod ndcg_loss {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `ndcg_loss` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -278,6 +340,50 @@ pub mod neural_sort {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `permutation_matrix`,
+    /// `cotangent_permutation_matrix`, `tangent_values`, `regularization_strength`,
+    /// `tangent_regularization_strength`; results `hvp_values`, `hvp_regularization_strength`;
+    /// attributes `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation_matrix = rr_frame.arg::<T>(1, "permutation_matrix")?;
+        let cotangent_permutation_matrix = rr_frame.arg::<T>(2, "cotangent_permutation_matrix")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.rows(&permutation_matrix, rr_part.shape.n * rr_part.shape.n),
+                rr_part.rows(
+                    &cotangent_permutation_matrix,
+                    rr_part.shape.n * rr_part.shape.n,
+                ),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `neural_sort` in f32.
     ///
     /// # Safety
@@ -306,6 +412,14 @@ pub mod neural_sort {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `neural_sort` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `neural_sort` in f64.
     ///
     /// # Safety
@@ -332,6 +446,14 @@ pub mod neural_sort {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `neural_sort` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -438,6 +560,50 @@ pub mod neural_sort_apply {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `payload`, `cotangent_output`, `tangent_values`,
+    /// `tangent_payload`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `hvp_values`, `hvp_payload`, `hvp_regularization_strength`; attributes `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let payload = rr_frame.arg::<T>(1, "payload")?;
+        let cotangent_output = rr_frame.arg::<T>(2, "cotangent_output")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let tangent_payload = rr_frame.arg::<T>(4, "tangent_payload")?;
+        let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_payload = rr_frame.ret::<T>(1, "hvp_payload")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(2, "hvp_regularization_strength")?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&payload),
+                rr_part.matrix(&cotangent_output),
+                rr_part.matrix(&tangent_values),
+                rr_part.matrix(&tangent_payload),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.matrix_mut(&mut hvp_payload),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `neural_sort_apply` in f32.
     ///
     /// # Safety
@@ -466,6 +632,14 @@ pub mod neural_sort_apply {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `neural_sort_apply` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `neural_sort_apply` in f64.
     ///
     /// # Safety
@@ -492,6 +666,14 @@ pub mod neural_sort_apply {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `neural_sort_apply` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -586,6 +768,44 @@ pub mod sigmoid_rank {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `cotangent_ranks`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`; results `hvp_values`,
+    /// `hvp_regularization_strength`; attributes `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let cotangent_ranks = rr_frame.arg::<T>(1, "cotangent_ranks")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&cotangent_ranks),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `sigmoid_rank` in f32.
     ///
     /// # Safety
@@ -614,6 +834,14 @@ pub mod sigmoid_rank {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `sigmoid_rank` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `sigmoid_rank` in f64.
     ///
     /// # Safety
@@ -640,6 +868,14 @@ pub mod sigmoid_rank {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `sigmoid_rank` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -751,6 +987,49 @@ pub mod soft_quantile {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_result`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `hvp_values`, `hvp_regularization_strength`; attributes `quantiles`, `regularization`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let cotangent_result = rr_frame.arg::<T>(2, "cotangent_result")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let quantiles = rr_frame.real_list_attr::<T>("quantiles")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                quantiles: quantiles.clone(),
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&permutation),
+                rr_part.rows(&cotangent_result, quantiles.len()),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_quantile` in f32.
     ///
     /// # Safety
@@ -779,6 +1058,14 @@ pub mod soft_quantile {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_quantile` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_quantile` in f64.
     ///
     /// # Safety
@@ -805,6 +1092,14 @@ pub mod soft_quantile {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_quantile` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -919,6 +1214,51 @@ pub mod soft_rank {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `cotangent_ranks`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `hvp_values`, `hvp_regularization_strength`; attributes `regularization`, `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let ranks = rr_frame.arg::<T>(1, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(2, "permutation")?;
+        let cotangent_ranks = rr_frame.arg::<T>(3, "cotangent_ranks")?;
+        let tangent_values = rr_frame.arg::<T>(4, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&cotangent_ranks),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_rank` in f32.
     ///
     /// # Safety
@@ -947,6 +1287,14 @@ pub mod soft_rank {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_rank` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_rank` in f64.
     ///
     /// # Safety
@@ -973,6 +1321,14 @@ pub mod soft_rank {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_rank` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -1083,6 +1439,49 @@ pub mod soft_sort {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_sorted`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `hvp_values`, `hvp_regularization_strength`; attributes `regularization`, `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let cotangent_sorted = rr_frame.arg::<T>(2, "cotangent_sorted")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&cotangent_sorted),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_sort` in f32.
     ///
     /// # Safety
@@ -1111,6 +1510,14 @@ pub mod soft_sort {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_sort` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_sort` in f64.
     ///
     /// # Safety
@@ -1137,6 +1544,14 @@ pub mod soft_sort {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_sort` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -1253,6 +1668,51 @@ pub mod soft_topk {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_mask`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
+    /// `hvp_values`, `hvp_regularization_strength`; attributes `k`, `regularization`, `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let cotangent_mask = rr_frame.arg::<T>(2, "cotangent_mask")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let k = rr_frame.int_attr("k")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::TopkRegularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                k,
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&cotangent_mask),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `soft_topk` in f32.
     ///
     /// # Safety
@@ -1281,6 +1741,14 @@ pub mod soft_topk {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
     }
 
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_topk` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
     /// XLA FFI handler of the forward of `soft_topk` in f64.
     ///
     /// # Safety
@@ -1307,6 +1775,14 @@ pub mod soft_topk {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_topk` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
     }
 }
 
@@ -1443,6 +1919,61 @@ pub mod spearman_loss {
         Ok(())
     }
 
+    /// `hvp` on an XLA call frame: arguments `predictions`, `targets`, `prediction_ranks`,
+    /// `prediction_permutation`, `target_ranks`, `target_permutation`, `cotangent_loss`,
+    /// `tangent_predictions`, `tangent_targets`, `regularization_strength`,
+    /// `tangent_regularization_strength`; results `hvp_predictions`, `hvp_targets`,
+    /// `hvp_regularization_strength`; attributes `regularization`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let predictions = rr_frame.arg::<T>(0, "predictions")?;
+        let targets = rr_frame.arg::<T>(1, "targets")?;
+        let prediction_ranks = rr_frame.arg::<T>(2, "prediction_ranks")?;
+        let prediction_permutation = rr_frame.arg::<i32>(3, "prediction_permutation")?;
+        let target_ranks = rr_frame.arg::<T>(4, "target_ranks")?;
+        let target_permutation = rr_frame.arg::<i32>(5, "target_permutation")?;
+        let cotangent_loss = rr_frame.arg::<T>(6, "cotangent_loss")?;
+        let tangent_predictions = rr_frame.arg::<T>(7, "tangent_predictions")?;
+        let tangent_targets = rr_frame.arg::<T>(8, "tangent_targets")?;
+        let regularization_strength = rr_frame.arg::<T>(9, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(10, "tangent_regularization_strength")?;
+        let mut hvp_predictions = rr_frame.ret::<T>(0, "hvp_predictions")?;
+        let mut hvp_targets = rr_frame.ret::<T>(1, "hvp_targets")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(2, "hvp_regularization_strength")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &predictions,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&predictions),
+                rr_part.matrix(&targets),
+                rr_part.matrix(&prediction_ranks),
+                rr_part.matrix(&prediction_permutation),
+                rr_part.matrix(&target_ranks),
+                rr_part.matrix(&target_permutation),
+                rr_part.per_row(&cotangent_loss),
+                rr_part.matrix(&tangent_predictions),
+                rr_part.matrix(&tangent_targets),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_predictions),
+                rr_part.matrix_mut(&mut hvp_targets),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
     /// XLA FFI handler of the forward of `spearman_loss` in f32.
     ///
     /// # Safety
@@ -1469,6 +2000,14 @@ pub mod spearman_loss {
     /// XLA calls it with a valid call frame.
     pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `spearman_loss` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
     }
 
     /// XLA FFI handler of the forward of `spearman_loss` in f64.
@@ -1498,22 +2037,34 @@ pub mod spearman_loss {
     pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
         unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
     }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `spearman_loss` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
+    }
 }
 
 /// Every handler, by the name of its kernel (`soft_rank_forward_f64`).
-pub const HANDLERS: [(&str, rr_xla::Handler); 54] = [
+pub const HANDLERS: [(&str, rr_xla::Handler); 72] = [
     ("ndcg_loss_forward_f32", ndcg_loss::forward_f32),
     ("ndcg_loss_backward_f32", ndcg_loss::backward_f32),
     ("ndcg_loss_jvp_f32", ndcg_loss::jvp_f32),
+    ("ndcg_loss_hvp_f32", ndcg_loss::hvp_f32),
     ("ndcg_loss_forward_f64", ndcg_loss::forward_f64),
     ("ndcg_loss_backward_f64", ndcg_loss::backward_f64),
     ("ndcg_loss_jvp_f64", ndcg_loss::jvp_f64),
+    ("ndcg_loss_hvp_f64", ndcg_loss::hvp_f64),
     ("neural_sort_forward_f32", neural_sort::forward_f32),
     ("neural_sort_backward_f32", neural_sort::backward_f32),
     ("neural_sort_jvp_f32", neural_sort::jvp_f32),
+    ("neural_sort_hvp_f32", neural_sort::hvp_f32),
     ("neural_sort_forward_f64", neural_sort::forward_f64),
     ("neural_sort_backward_f64", neural_sort::backward_f64),
     ("neural_sort_jvp_f64", neural_sort::jvp_f64),
+    ("neural_sort_hvp_f64", neural_sort::hvp_f64),
     (
         "neural_sort_apply_forward_f32",
         neural_sort_apply::forward_f32,
@@ -1523,6 +2074,7 @@ pub const HANDLERS: [(&str, rr_xla::Handler); 54] = [
         neural_sort_apply::backward_f32,
     ),
     ("neural_sort_apply_jvp_f32", neural_sort_apply::jvp_f32),
+    ("neural_sort_apply_hvp_f32", neural_sort_apply::hvp_f32),
     (
         "neural_sort_apply_forward_f64",
         neural_sort_apply::forward_f64,
@@ -1532,40 +2084,53 @@ pub const HANDLERS: [(&str, rr_xla::Handler); 54] = [
         neural_sort_apply::backward_f64,
     ),
     ("neural_sort_apply_jvp_f64", neural_sort_apply::jvp_f64),
+    ("neural_sort_apply_hvp_f64", neural_sort_apply::hvp_f64),
     ("sigmoid_rank_forward_f32", sigmoid_rank::forward_f32),
     ("sigmoid_rank_backward_f32", sigmoid_rank::backward_f32),
     ("sigmoid_rank_jvp_f32", sigmoid_rank::jvp_f32),
+    ("sigmoid_rank_hvp_f32", sigmoid_rank::hvp_f32),
     ("sigmoid_rank_forward_f64", sigmoid_rank::forward_f64),
     ("sigmoid_rank_backward_f64", sigmoid_rank::backward_f64),
     ("sigmoid_rank_jvp_f64", sigmoid_rank::jvp_f64),
+    ("sigmoid_rank_hvp_f64", sigmoid_rank::hvp_f64),
     ("soft_quantile_forward_f32", soft_quantile::forward_f32),
     ("soft_quantile_backward_f32", soft_quantile::backward_f32),
     ("soft_quantile_jvp_f32", soft_quantile::jvp_f32),
+    ("soft_quantile_hvp_f32", soft_quantile::hvp_f32),
     ("soft_quantile_forward_f64", soft_quantile::forward_f64),
     ("soft_quantile_backward_f64", soft_quantile::backward_f64),
     ("soft_quantile_jvp_f64", soft_quantile::jvp_f64),
+    ("soft_quantile_hvp_f64", soft_quantile::hvp_f64),
     ("soft_rank_forward_f32", soft_rank::forward_f32),
     ("soft_rank_backward_f32", soft_rank::backward_f32),
     ("soft_rank_jvp_f32", soft_rank::jvp_f32),
+    ("soft_rank_hvp_f32", soft_rank::hvp_f32),
     ("soft_rank_forward_f64", soft_rank::forward_f64),
     ("soft_rank_backward_f64", soft_rank::backward_f64),
     ("soft_rank_jvp_f64", soft_rank::jvp_f64),
+    ("soft_rank_hvp_f64", soft_rank::hvp_f64),
     ("soft_sort_forward_f32", soft_sort::forward_f32),
     ("soft_sort_backward_f32", soft_sort::backward_f32),
     ("soft_sort_jvp_f32", soft_sort::jvp_f32),
+    ("soft_sort_hvp_f32", soft_sort::hvp_f32),
     ("soft_sort_forward_f64", soft_sort::forward_f64),
     ("soft_sort_backward_f64", soft_sort::backward_f64),
     ("soft_sort_jvp_f64", soft_sort::jvp_f64),
+    ("soft_sort_hvp_f64", soft_sort::hvp_f64),
     ("soft_topk_forward_f32", soft_topk::forward_f32),
     ("soft_topk_backward_f32", soft_topk::backward_f32),
     ("soft_topk_jvp_f32", soft_topk::jvp_f32),
+    ("soft_topk_hvp_f32", soft_topk::hvp_f32),
     ("soft_topk_forward_f64", soft_topk::forward_f64),
     ("soft_topk_backward_f64", soft_topk::backward_f64),
     ("soft_topk_jvp_f64", soft_topk::jvp_f64),
+    ("soft_topk_hvp_f64", soft_topk::hvp_f64),
     ("spearman_loss_forward_f32", spearman_loss::forward_f32),
     ("spearman_loss_backward_f32", spearman_loss::backward_f32),
     ("spearman_loss_jvp_f32", spearman_loss::jvp_f32),
+    ("spearman_loss_hvp_f32", spearman_loss::hvp_f32),
     ("spearman_loss_forward_f64", spearman_loss::forward_f64),
     ("spearman_loss_backward_f64", spearman_loss::backward_f64),
     ("spearman_loss_jvp_f64", spearman_loss::jvp_f64),
+    ("spearman_loss_hvp_f64", spearman_loss::hvp_f64),
 ];

@@ -1,7 +1,7 @@
 """rank_relax.jax forward mode: every op is a ``custom_jvp`` whose tangent map runs the JVP kernel
 and whose transpose runs the backward kernel. check_grads in both modes for every op and enum
-combination (order 2 where the op is piecewise linear, the error elsewhere), adjointness, jacfwd
-against jacrev, compositions with vmap and jit, float32, bad tangents."""
+combination (order 2 in reverse mode through the HVP kernel, the error forward over forward),
+adjointness, jacfwd against jacrev, compositions with vmap and jit, float32, bad tangents."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ CASES = [(op, params) for op in sorted(OPS) for params in param_combinations(op)
 EPS = 0.7
 TOL = {"atol": 1e-5, "rtol": 1e-5, "eps": 1e-6}
 
-#: The spec's ``piecewise_linear``: with these enum values the op is piecewise linear in its
-#: inputs (for a fixed ε), so its second derivatives there are exact (zero).
+#: With these enum values the op is piecewise linear in its inputs (for a fixed ε): the Hessian of
+#: ½‖f‖² is JᵀJ there.
 PIECEWISE_LINEAR = {
     "soft_rank": {"regularization": "l2"},
     "soft_sort": {"regularization": "l2"},
@@ -261,21 +261,22 @@ def test_grad_of_eps_through_jvp_transpose() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Second order
+# Second order (the HVP kernel; test_jax_hvp.py checks it in depth)
 
 
-@pytest.mark.parametrize("case", PIECEWISE, ids=case_id)
-def test_check_grads_order_2_piecewise_linear(case: tuple[str, dict[str, str]]) -> None:
-    """Exact where the op is piecewise linear: the derivative of its JVP and of its VJP is the
-    JVP (VJP) of the new tangent, zero in the point."""
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_check_grads_order_2_rev(case: tuple[str, dict[str, str]]) -> None:
+    """The derivative of the VJP (the backward of the cotangent plus the HVP kernel) and of the
+    JVP in its tangents: exact for every op, in the inputs and in ε."""
     op, params = case
     f, diff = differentiable_fn(op, arrays(op, (3, 6), seed=17), **params)
-    check_grads(fixed_eps(f), tuple(diff), order=2, modes=["fwd", "rev"], **TOL)
+    check_grads(f, (*diff, EPS), order=2, modes=["rev"], **TOL)
 
 
 @pytest.mark.parametrize("case", PIECEWISE, ids=case_id)
 def test_hessian_piecewise_linear(case: tuple[str, dict[str, str]]) -> None:
-    """hessian of ½‖f‖² is JᵀJ (f piecewise linear), by every nesting of the modes."""
+    """hessian of ½‖f‖² is JᵀJ (f piecewise linear: the HVP kernel adds nothing in the inputs),
+    by every reverse nesting of the modes."""
     op, params = case
     f, diff = differentiable_fn(op, arrays(op, (7,), seed=18), **params)
     g = fixed_eps(f)
@@ -285,41 +286,54 @@ def test_hessian_piecewise_linear(case: tuple[str, dict[str, str]]) -> None:
     for name, hess in [
         ("hessian", jax.hessian(loss)),
         ("jacrev(jacrev)", jax.jacrev(jax.jacrev(loss))),
-        ("jacfwd(jacfwd)", jax.jacfwd(jax.jacfwd(loss))),
         ("jit(hessian)", jax.jit(jax.hessian(loss))),
     ]:
         np.testing.assert_allclose(hess(diff[0]), want, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 @pytest.mark.parametrize("case", SMOOTH, ids=case_id)
-def test_second_order_is_refused(case: tuple[str, dict[str, str]]) -> None:
-    """No second-order kernel: every nesting raises, naming the op, never a zero."""
+def test_hessian_smooth_is_not_gauss_newton(case: tuple[str, dict[str, str]]) -> None:
+    """Where the op is not piecewise linear the HVP kernel's term is there: the Hessian of
+    ½‖f‖² differs from JᵀJ by Σ f_i ∇²f_i, and equals the central differences of the gradient."""
     op, params = case
     f, diff = differentiable_fn(op, arrays(op, (5,), seed=19), **params)
-    loss = lambda x: jnp.sum(fixed_eps(f)(x, *diff[1:]) ** 2)  # noqa: E731
-    for nest in (
-        jax.hessian,
-        lambda h: jax.jacrev(jax.jacrev(h)),
-        lambda h: jax.jacfwd(jax.jacfwd(h)),
-        lambda h: jax.jit(jax.hessian(h)),
-    ):
-        with pytest.raises(NotImplementedError, match=rf"^{op}: second-order derivatives"):
-            nest(loss)(diff[0])
+    # A large ε: far from the hard result, where the curvature is small.
+    g = lambda x: f(x, *diff[1:], 4.0)  # noqa: E731
+    loss = lambda x: 0.5 * jnp.sum(g(x) ** 2)  # noqa: E731
+    x = diff[0]
+    hess = np.asarray(jax.hessian(loss)(x)).reshape(x.size, x.size)
+    grad = jax.grad(loss)
+    h = 1e-6
+    fd = np.stack(
+        [
+            (
+                np.asarray(grad(x.ravel().at[i].add(h).reshape(x.shape)))
+                - np.asarray(grad(x.ravel().at[i].add(-h).reshape(x.shape)))
+            ).ravel()
+            / (2 * h)
+            for i in range(x.size)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(hess, fd, rtol=1e-5, atol=1e-6)
+    jac = np.asarray(jax.jacfwd(g)(x)).reshape(-1, x.size)
+    assert np.abs(hess - jac.T @ jac).max() > 1e-6
 
 
-@pytest.mark.parametrize("case", PIECEWISE, ids=case_id)
-def test_second_order_in_eps_is_refused(case: tuple[str, dict[str, str]]) -> None:
-    """Piecewise linear in the inputs only: a second derivative involving ε raises."""
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_forward_over_forward_is_refused(case: tuple[str, dict[str, str]]) -> None:
+    """The derivative of the JVP in its point has no kernel: it raises, naming the op and the
+    order, never a zero (piecewise-linear ops too)."""
     op, params = case
     f, diff = differentiable_fn(op, arrays(op, (5,), seed=20), **params)
-    loss = lambda *a: jnp.sum(f(*a) ** 2)  # noqa: E731
-    k = len(diff)
-    with pytest.raises(NotImplementedError, match=rf"^{op}: .*regularization_strength"):
-        jax.hessian(loss, argnums=k)(*diff, EPS)
-    with pytest.raises(NotImplementedError, match=rf"^{op}: second-order derivatives"):
-        jax.jacfwd(jax.grad(loss, argnums=k), argnums=0)(*diff, EPS)
-    with pytest.raises(NotImplementedError, match=rf"^{op}: second-order derivatives"):
-        jax.jacrev(jax.grad(loss, argnums=0), argnums=k)(*diff, EPS)
+    loss = lambda x: jnp.sum(fixed_eps(f)(x, *diff[1:]) ** 2)  # noqa: E731
+    match = rf"^{op}: forward-over-forward second derivatives"
+    with pytest.raises(NotImplementedError, match=match):
+        jax.jacfwd(jax.jacfwd(loss))(diff[0])
+    with pytest.raises(NotImplementedError, match=match):
+        jax.jvp(lambda x: jax.jvp(loss, (x,), (x,))[1], (diff[0],), (diff[0],))
+    with pytest.raises(NotImplementedError, match=match):
+        jax.jacfwd(jax.jacfwd(lambda e: jnp.sum(f(*diff, e))))(EPS)
 
 
 # ------------------------------------------------------------------------------------------------

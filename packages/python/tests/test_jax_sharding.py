@@ -437,6 +437,72 @@ def _sharded_jvp(axis_type: str) -> dict[str, Any]:
     return {"checked": checked}
 
 
+def _hvp_fn(op: str) -> Callable[..., Any]:
+    """``(inputs, ε, tangents, ε tangent, weights) -> (HVP in ε, HVP in each differentiable
+    input)``: forward over reverse of a scalar loss (the HVP kernel)."""
+    import jax.numpy as jnp
+
+    import rank_relax.jax as rj
+
+    names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
+    takes_eps = EPS_NAME in OPS[op]["reals"]
+    fn = getattr(rj, op)
+
+    def run(inputs: dict[str, Any], eps: Any, tangents: Any, t_eps: Any, w: Any) -> Any:
+        fixed = {n: v for n, v in inputs.items() if n not in diff}
+
+        def loss(eps: Any, *args: Any) -> Any:
+            given = fixed | dict(zip(diff, args))
+            out = fn(*(given[n] for n in names), **({EPS_NAME: eps} if takes_eps else {}))
+            pairs = zip(jax.tree.leaves(out), jax.tree.leaves(w), strict=True)
+            return sum(
+                jnp.sum(c * o + 0.5 * o**2) for o, c in pairs if c.dtype != jax.dtypes.float0
+            )
+
+        grad = jax.grad(loss, argnums=tuple(range(1 + len(diff))))
+        return jax.jvp(grad, (eps, *(inputs[n] for n in diff)), (t_eps, *tangents))[1]
+
+    return run
+
+
+def _sharded_hvp() -> dict[str, Any]:
+    """Second order (the HVP kernel's FFI call and its sharding rule): a Hessian-vector product
+    of every op under a batch-sharded ``jit``: the input parts the same bits as on one device
+    and sharded as the inputs, the ε part to :data:`EPS_RTOL`, no all-gather."""
+    import jax.numpy as jnp
+    from jax.sharding import AxisType, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((DEVICES,), ("x",), axis_types=(AxisType.Auto,))
+    rows = NamedSharding(mesh, P("x", None))
+    checked = []
+    for op in OPS:
+        inputs, eps, cot = _case(op, (BATCH, ITEMS), seed=37)
+        rng = np.random.default_rng(41)
+        tangents = [
+            jnp.asarray(rng.standard_normal(inputs[n].shape)) for n in OPS[op]["differentiable"]
+        ]
+        t_eps = jnp.asarray(0.3)
+        run = jax.jit(_hvp_fn(op))
+        want = run(inputs, eps, tangents, t_eps, cot)
+        put = {n: jax.device_put(v, rows) for n, v in inputs.items()}
+        put_t = [jax.device_put(t, rows) for t in tangents]
+        put_c = _put_cotangent(cot, mesh, ("x",))
+        where = f"{op} hvp"
+        got = run(put, eps, put_t, t_eps, put_c)
+        np.testing.assert_allclose(
+            np.asarray(got[0]), np.asarray(want[0]), rtol=EPS_RTOL, err_msg=f"{where}: ε"
+        )
+        for a, b in zip(got[1:], want[1:], strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=where)
+            assert _padded(a.sharding.spec, a.ndim)[0] == "x", f"{where}: {a.sharding}"
+        hlo = run.lower(put, eps, put_t, t_eps, put_c).compile().as_text()
+        gathers = [text for text in hlo.splitlines() if "all-gather" in text]
+        assert not gathers, f"{where}: the program gathers:\n" + "\n".join(gathers)
+        checked.append(where)
+    return {"checked": checked}
+
+
 def _gspmd() -> dict[str, Any]:
     """Auto axes with the GSPMD partitioner instead of Shardy (``infer_sharding_from_operands``
     instead of the Shardy rule)."""
@@ -461,6 +527,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "items_on_axis_0": _items_on_axis_0,
     "jvp_auto": lambda: _sharded_jvp("Auto"),
     "jvp_explicit": lambda: _sharded_jvp("Explicit"),
+    "hvp_auto": _sharded_hvp,
 }
 
 

@@ -122,12 +122,12 @@ export function pythonGradientNote(op: OpIR, flavour: PyFlavour): string {
 
 /** Where second derivatives (`jax.hessian`) are exact and where they raise. */
 export function jaxSecondOrder(op: OpIR): string {
-  const refused = 'raise `NotImplementedError` naming the op';
-  if (op.piecewiseLinear === null) return `Second derivatives (\`jax.hessian\`, a derivative of the gradient) ${refused}.`;
-  const where = op.piecewiseLinear.map((w) => `${w.param.name.spec}=${w.values.map((v) => `"${v.name.spec}"`).join(' or ')}`).join(', ');
+  const refused = 'raise `NotImplementedError` naming the op and the order';
+  if (op.hvp === null) return `Second derivatives (\`jax.hessian\`, a derivative of the gradient) ${refused}.`;
+  const wrt = [...op.grads.map((g) => `\`${pythonName(g.of.name)}\``), ...op.paramGrads.map((g) => `\`${pythonName(g.of.name)}\``)].join(', ');
   return (
-    `With ${where} it is piecewise linear in its inputs, so second derivatives in them (\`jax.hessian\`) are exact; ` +
-    `otherwise, and with respect to ${op.paramGrads.map((g) => `\`${pythonName(g.of.name)}\``).join(', ') || 'its params'}, they ${refused}.`
+    `Second derivatives with respect to ${wrt} run the HVP kernel and are exact: \`jax.hessian\` (\`jacfwd\` over \`jacrev\`), ` +
+    `\`jacrev(jacrev)\` and \`jax.grad\` of a gradient; forward over forward (\`jacfwd(jacfwd)\`) and third derivatives ${refused}.`
   );
 }
 

@@ -32,7 +32,7 @@ function realParam(p: ParamIR): string {
   return `Buffer(${pyStr(p.name.spec)}, (), "real")`;
 }
 
-/** A JVP's scalar (the ε tangent) is an operand after the real params, 0-d like them. */
+/** A JVP's or an HVP's scalar (the ε tangent) is an operand after the real params, 0-d like them. */
 function scalar(a: ScalarArgIR): string {
   return `Buffer(${pyStr(a.name.spec)}, (), "real")`;
 }
@@ -63,7 +63,7 @@ export function renderJaxShardingTable(ir: IR): string {
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The shape of every XLA FFI call of ``rank_relax.jax``: what its sharding rules are made of.', [
       'Per kernel (``soft_rank_forward``), its operands (the buffers it reads, then its real params, ' +
-        'then a JVP\'s ε tangent) ' +
+        'then a JVP\'s or an HVP\'s ε tangent) ' +
         'and its results (the buffers it writes), in the order of the call. Each buffer has its spec name, ' +
         'the dims after its leading batch dims as the spec\'s dim symbols (``[batch, n]`` has ``("n",)``, ' +
         '``[batch, n, n]`` two, ``[batch]`` and a real param, which is 0-d, none) ' +

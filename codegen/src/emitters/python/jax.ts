@@ -1,6 +1,7 @@
-// rank_relax/jax/_generated.py: per op, the forward, backward and JVP kernels as JAX computations
-// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform); the op's linear JVP and
-// VJP primitives (`_derivatives.Derivatives`: each the other's transpose); a `jax.custom_jvp` over
+// rank_relax/jax/_generated.py: per op, the forward, backward, JVP and HVP kernels as JAX computations
+// (`_rr.call`: an XLA FFI custom call or pure_callback under a transform); the op's linear JVP,
+// VJP and HVP primitives (`_derivatives.Derivatives`: the JVP and VJP each the other's transpose, the
+// HVP its own; the VJP's derivative is itself plus the HVP); a `jax.custom_jvp` over
 // the forward (outputs and residuals) whose tangent map is the JVP primitive (an op without a JVP
 // kernel: a `jax.custom_vjp` whose backward runs the backward kernel); and the public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
 // static (hashable Python values: a list is a tuple of floats).
@@ -40,7 +41,8 @@ const FLAVOUR: Flavour = {
 const JVP_NOTE =
   'Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel ' +
   '(``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``, ' +
-  '``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform ' +
+  '``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of the ' +
+  'backward runs the HVP kernel (second order in reverse mode). Under a transform ' +
   "the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` " +
   'where those are unavailable); float64 needs ``jax_enable_x64``.';
 
@@ -177,7 +179,7 @@ function renderVjp(op: OpIR): string[] {
   ];
 }
 
-/** The JVP and backward kernels' operands and results as `_derivatives.Derivatives` takes them:
+/** The JVP, backward and HVP kernels' operands and results as `_derivatives.Derivatives` takes them:
  * (name, role, what it derives from), every name a Python identifier. */
 function describeArgs(kernel: KernelIR): { operands: string[]; results: string[] } {
   const entry = (name: string, role: string, of: string) => `(${pyStr(name)}, ${pyStr(role)}, ${pyStr(of)})`;
@@ -194,6 +196,8 @@ function describeArgs(kernel: KernelIR): { operands: string[]; results: string[]
       case 'output_tangent':
       case 'grad':
       case 'param_grad':
+      case 'hvp':
+      case 'param_hvp':
         return { result: entry(name, b.role, of) };
       case 'input':
       case 'output':
@@ -233,27 +237,26 @@ function describeArgs(kernel: KernelIR): { operands: string[]; results: string[]
   return { operands: [...operands, ...reals, ...tail], results };
 }
 
-/** Per enum param, the values under which the op is piecewise linear (`None`: never). */
-function piecewiseLinear(op: OpIR): string {
-  if (op.piecewiseLinear === null) return 'None';
-  return `{${op.piecewiseLinear.map((w) => `${pyStr(pythonName(w.param.name))}: (${w.values.map((v) => `${pyStr(v.name.spec)},`).join(' ')})`).join(', ')}}`;
-}
-
-function renderDerivatives(op: OpIR, jvp: KernelIR): string[] {
+function renderDerivatives(op: OpIR, jvp: KernelIR, hvp: KernelIR | null): string[] {
   const name = local(op.name.snake);
   const j = describeArgs(jvp);
   const b = describeArgs(op.backward);
   const tuple = (key: string, items: string[]) => pyDisplay(4, `${key}=`, '(', items, items.length === 1 ? ',),' : '),');
+  const h = hvp === null ? null : describeArgs(hvp);
   return [
     `${name}_derivatives = ${PRIVATE}_derivatives.Derivatives(`,
     `    ${pyStr(op.name.spec)},`,
+    // A save that is an input moves with it; one that is not is derived from the inputs.
+    ...tuple('inputs', op.inputs.map((i) => pyStr(pythonName(i.name)))),
     `    jvp=${name}_jvp,`,
     ...tuple('jvp_operands', j.operands),
     ...tuple('jvp_results', j.results),
     `    backward=${name}_backward,`,
     ...tuple('backward_operands', b.operands),
     ...tuple('backward_results', b.results),
-    `    piecewise_linear=${piecewiseLinear(op)},`,
+    ...(h === null
+      ? ['    hvp=None,', '    hvp_operands=(),', '    hvp_results=(),']
+      : [`    hvp=${name}_hvp,`, ...tuple('hvp_operands', h.operands), ...tuple('hvp_results', h.results)]),
     ')',
   ];
 }
@@ -397,7 +400,16 @@ function renderOp(op: OpIR): string[] {
   const derivatives =
     jvp === null
       ? renderVjp(op)
-      : [...renderKernel(op, jvp), '', '', ...renderDerivatives(op, jvp), '', '', ...renderJvp(op, jvp)];
+      : [
+          ...renderKernel(op, jvp),
+          '',
+          '',
+          ...(op.hvp === null ? [] : [...renderKernel(op, op.hvp), '', '']),
+          ...renderDerivatives(op, jvp, op.hvp),
+          '',
+          '',
+          ...renderJvp(op, jvp),
+        ];
   return [
     `# ${'-'.repeat(96)}`,
     `# ${op.name.spec}`,

@@ -147,7 +147,9 @@ export function call(indent: number, head: string, items: readonly string[], tai
   const pad = ' '.repeat(indent);
   const inner = items.join(', ');
   const line = `${pad}${head}(${inner})${tail}`;
-  if (inner.length <= CALL_WIDTH && line.length <= ITEM_WIDTH) return [line];
+  // rustfmt breaks a call that ends in `?` two columns earlier.
+  const width = tail.startsWith('?') ? ITEM_WIDTH - 2 : ITEM_WIDTH;
+  if (inner.length <= CALL_WIDTH && line.length <= width) return [line];
   return [`${pad}${head}(`, ...items.map((a) => `${pad}    ${a},`), `${pad})${tail}`];
 }
 

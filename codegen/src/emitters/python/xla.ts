@@ -159,7 +159,7 @@ function passName(kernel: KernelIR): string {
     case 'jvp':
       return 'forward-mode derivative (JVP)';
     case 'hvp':
-      return unsupported('python', 'XLA handlers of HVP kernels');
+      return 'second-order derivative (HVP)';
     default:
       return assertNever(kernel.pass, 'pass');
   }
@@ -178,13 +178,8 @@ function renderHandler(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
   ];
 }
 
-/** The kernels JAX calls through XLA: not the HVP, which the JAX API does not bind yet. */
-function xlaKernels(op: OpIR): KernelIR[] {
-  return opKernels(op).filter((k) => k.pass !== 'hvp');
-}
-
 function renderOp(ir: IR, op: OpIR): string {
-  const kernels = xlaKernels(op);
+  const kernels = opKernels(op);
   const items: string[][] = [...kernels.map(renderBody), ...ir.dtypes.flatMap((d) => kernels.map((k) => renderHandler(op, k, d)))];
   return code`
     ${docComment(`\`${op.name.spec}\`: ${op.summary}`)}
@@ -202,7 +197,7 @@ function renderOp(ir: IR, op: OpIR): string {
 function renderTable(ir: IR): string[] {
   const entries = ir.ops.flatMap((op) =>
     ir.dtypes.flatMap((d) =>
-      xlaKernels(op).map(({ pass: p }) => {
+      opKernels(op).map(({ pass: p }) => {
         const inner = `"${nativeName(op, p, d)}", ${rustIdentifier(op.name)}::${p}_${d.id}`;
         // rustfmt keeps a tuple on one line when its items fit in fn_call_width.
         return inner.length <= CALL_WIDTH && `    (${inner}),`.length <= WIDTH ? [`    (${inner}),`] : ['    (', `        "${nativeName(op, p, d)}",`, `        ${rustIdentifier(op.name)}::${p}_${d.id},`, '    ),'];

@@ -7,14 +7,18 @@ which runs the backward kernel. So ``jvp``/``jacfwd`` run the JVP kernel and ``g
 the analytical backward, under ``jit``, ``vmap`` and the sharding rules (both primitives lower to
 the XLA FFI calls of ``_plumbing.call``).
 
-Each primitive is the other's transpose in the tangents (cotangents). Their own derivatives (second
-order) are exact where the op is piecewise linear in its inputs for its static params (spec
-``piecewise_linear``: l2 soft_rank, soft_sort, soft_topk, soft_quantile): there the JVP and the
-VJP do not depend on the point (almost everywhere), so differentiating either is applying it to
-the new tangents, and ``hessian``, ``jacfwd(jacrev)``, ``jacrev(jacrev)`` are exact. Everywhere
-else, and wherever the second derivative involves ε (``regularization_strength``), there is no
-second-order kernel: differentiating the first-order primitives raises ``NotImplementedError``
-naming the op, never a zero.
+Each primitive is the other's transpose in the tangents (cotangents). Second order goes through a
+third primitive, ``rr_<op>_hvp``, which runs the HVP kernel: at a point and a cotangent g it is
+linear in the tangents (dx, dε) of the inputs and of ε and gives the derivative of what the
+backward writes along them, H (dx, dε) with H the Hessian of ⟨g, f(x, ε)⟩. So the derivative of
+the VJP primitive along (dx, dε, dg) is ``vjp(dg) + hvp(g; dx, dε)``, and, H being symmetric, the
+HVP primitive is its own transpose: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)``
+and ``grad`` of a gradient are exact for every op, in the inputs and in ε.
+
+What has no kernel raises ``NotImplementedError`` naming the op and the order, never a zero:
+forward over forward (the derivative of the JVP primitive in its point: ``jacfwd(jacfwd)``,
+``check_grads(order=2, modes=["fwd"])``), third order (a derivative of the HVP primitive in its
+point or cotangent) and second derivatives with respect to an input that receives no gradient.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ __all__ = ["Derivatives", "no_tangent"]
 #: cotangent of an output.
 Role = Literal["save", "param", "tangent", "param_tangent", "cotangent"]
 #: What a result is: the tangent of an output, the gradient of an input, the per-row gradient of
-#: a real param.
-ResultRole = Literal["output_tangent", "grad", "param_grad"]
+#: a real param, the HVP of an input's gradient, the per-row HVP of a real param's gradient.
+ResultRole = Literal["output_tangent", "grad", "param_grad", "hvp", "param_hvp"]
 #: Per operand or result: its name, its role and the spec name of what it derives from.
 Operand = tuple[str, Role, str]
 Result = tuple[str, ResultRole, str]
@@ -50,8 +54,8 @@ _LINEAR = ("tangent", "param_tangent", "cotangent")
 def no_tangent(value: jax.Array) -> SymbolicZero:
     """The tangent of a residual of the forward (the permutation): a symbolic zero, of the
     value's type (``float0`` for an integer; inside ``shard_map``, varying as the value does). A
-    real residual only ever reaches the JVP and backward primitives as a point, whose own
-    derivative is exact (piecewise-linear ops) or refused."""
+    real residual only ever reaches the derivative primitives as a point derived from the
+    inputs: their derivatives follow the inputs' tangents and ignore it."""
     return SymbolicZero(jax.typeof(value).to_tangent_aval())
 
 
@@ -65,11 +69,21 @@ def _sum_rows(per_row: jax.Array, aval: Any) -> jax.Array:
     the backward's per-row gradient: the sum over the rows. Inside ``shard_map``, rows that vary
     over manual axes the param does not vary over are summed over those axes too."""
     total = jnp.sum(per_row, axis=tuple(range(len(aval.shape), jnp.ndim(per_row))))
-    mine = getattr(getattr(aval, "manual_axis_type", None), "varying", frozenset())
+    mine: frozenset[str] = getattr(getattr(aval, "manual_axis_type", None), "varying", frozenset())
     extra = jax.typeof(total).manual_axis_type.varying - mine
     if extra:
         total = jax.lax.psum(total, tuple(sorted(extra)))
     return total.astype(aval.dtype).reshape(aval.shape)
+
+
+def _per_row(scale: jax.Array, like: jax.Array) -> jax.Array:
+    """``scale`` (one value per row: the leading dims of ``like``) times ``like``."""
+    return jnp.reshape(scale, jnp.shape(scale) + (1,) * (jnp.ndim(like) - jnp.ndim(scale))) * like
+
+
+def _unit(param: str, zeros: Callable[[str], jax.Array], of: str) -> jax.Array:
+    """The tangent of the real param ``of`` in the direction of ``param`` alone: 1 or 0."""
+    return jnp.ones_like(zeros(of)) if of == param else zeros(of)
 
 
 def _broadcast_all(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[list[jax.Array], int]:
@@ -85,33 +99,38 @@ def _broadcast_all(args: Sequence[Any], dims: Sequence[int | None]) -> tuple[lis
 
 
 class Derivatives:
-    """The JVP and VJP primitives of one op.
+    """The JVP, VJP and HVP primitives of one op.
 
-    ``jvp`` and ``backward`` are the op's JVP and backward kernels as JAX computations (the
-    generated ``_rr_<op>_jvp``/``_rr_<op>_backward``: operands positional, static params by
-    keyword); ``*_operands`` and ``*_results`` describe them in order. ``piecewise_linear``: per
-    enum param, the values for which the op is piecewise linear in its inputs (all must hold);
-    None: never.
+    ``jvp``, ``backward`` and ``hvp`` are the op's JVP, backward and HVP kernels as JAX
+    computations (the generated ``_rr_<op>_jvp``/``_backward``/``_hvp``: operands positional,
+    static params by keyword); ``*_operands`` and ``*_results`` describe them in order.
+    ``inputs``: the op's inputs, by the names the saves give them (a save that is not an input is
+    derived from them). ``hvp`` None: no second order.
     """
 
     def __init__(
         self,
         op: str,
         *,
+        inputs: Sequence[str],
         jvp: Callable[..., tuple[jax.Array, ...]],
         jvp_operands: Sequence[Operand],
         jvp_results: Sequence[Result],
         backward: Callable[..., tuple[jax.Array, ...]],
         backward_operands: Sequence[Operand],
         backward_results: Sequence[Result],
-        piecewise_linear: Mapping[str, tuple[str, ...]] | None,
+        hvp: Callable[..., tuple[jax.Array, ...]] | None,
+        hvp_operands: Sequence[Operand],
+        hvp_results: Sequence[Result],
     ) -> None:
         self.op = op
+        self.inputs = tuple(inputs)
         self.jvp_operands = tuple(jvp_operands)
         self.jvp_results = tuple(jvp_results)
         self.backward_operands = tuple(backward_operands)
         self.backward_results = tuple(backward_results)
-        self.piecewise_linear = None if piecewise_linear is None else dict(piecewise_linear)
+        self.hvp_operands = tuple(hvp_operands)
+        self.hvp_results = tuple(hvp_results)
         self.jvp_p = self._primitive(
             f"rr_{op}_jvp", jvp, self.jvp_operands, self.jvp_results, keep_param_results=True
         )
@@ -122,14 +141,23 @@ class Derivatives:
             self.backward_results,
             keep_param_results=False,
         )
-        ad.primitive_jvps[self.jvp_p] = functools.partial(
-            self._linear_jvp, self.jvp_p, self.jvp_operands
-        )
-        ad.primitive_jvps[self.vjp_p] = functools.partial(
-            self._linear_jvp, self.vjp_p, self.backward_operands
-        )
+        ad.primitive_jvps[self.jvp_p] = self._jvp_of_jvp
+        ad.primitive_jvps[self.vjp_p] = self._jvp_of_vjp
         ad.primitive_transposes[self.jvp_p] = self._transpose_jvp
         ad.primitive_transposes[self.vjp_p] = self._transpose_vjp
+        self.hvp_p: Primitive | None = None
+        if hvp is not None:
+            saved = {name for name, role, _ in self.backward_operands if role == "save"}
+            missing = [
+                of for _, role, of in self.hvp_operands if role == "tangent" and of not in saved
+            ]
+            if missing:
+                raise ValueError(f"{op}: the HVP needs the inputs {missing} among the saves")
+            self.hvp_p = self._primitive(
+                f"rr_{op}_hvp", hvp, self.hvp_operands, self.hvp_results, keep_param_results=True
+            )
+            ad.primitive_jvps[self.hvp_p] = self._jvp_of_hvp
+            ad.primitive_transposes[self.hvp_p] = self._transpose_hvp
 
     # --------------------------------------------------------------------------------------------
     # The primitives
@@ -144,8 +172,8 @@ class Derivatives:
         keep_param_results: bool,
     ) -> Primitive:
         """A primitive running ``kernel``; its param ``with_params`` says whether the real
-        params' tangents may be nonzero (JVP) or their per-row gradients are wanted (VJP: the
-        results without them otherwise)."""
+        params' tangents may be nonzero (JVP, HVP) or their per-row gradients are wanted (VJP:
+        the results without them otherwise)."""
         names = [name for name, _, _ in operands]
         dropped = (
             [] if keep_param_results else [i for i, r in enumerate(results) if r[1] == "param_grad"]
@@ -195,7 +223,7 @@ class Derivatives:
         return self.jvp_p.bind(*args, with_params=with_params, **static)
 
     # --------------------------------------------------------------------------------------------
-    # Transposes: each primitive's adjoint in its tangents is the other one.
+    # Transposes: the JVP's and the VJP's adjoints are each other; the HVP's is itself.
 
     def _transpose_jvp(
         self, cts: Sequence[Any], *args: Any, with_params: bool, **static: Any
@@ -229,98 +257,213 @@ class Derivatives:
     def _transpose_vjp(
         self, cts: Sequence[Any], *args: Any, with_params: bool, **static: Any
     ) -> list[Any]:
+        """The VJP's adjoint in its cotangents: the JVP along the cotangents of the gradients,
+        plus, per row, the JVP along ε times the cotangent of that row's ε gradient."""
         kept = [r for r in self.backward_results if with_params or r[1] != "param_grad"]
-        if any(
-            role == "param_grad" and type(c) is not ad.Zero for (_, role, _), c in zip(kept, cts)
-        ):
-            self._refuse(f"of the gradient of {self._param_names()} are not implemented")
         grads = {of: c for (_, role, of), c in zip(kept, cts) if role == "grad"}
-        if all(type(c) is ad.Zero for c in grads.values()):
+        per_row = {of: c for (_, role, of), c in zip(kept, cts) if role == "param_grad"}
+        per_row = {of: c for of, c in per_row.items() if type(c) is not ad.Zero}
+        if all(type(c) is ad.Zero for c in grads.values()) and not per_row:
             return [None] * len(args)
         by_name = dict(zip((n for n, _, _ in self.backward_operands), args))
-        operands = []
-        for name, role, of in self.jvp_operands:
-            if role == "tangent":
-                operands.append(ad.instantiate_zeros(grads[of]))
-            elif role == "param_tangent":
-                operands.append(jnp.zeros_like(self._point(by_name, of)))
-            else:
-                operands.append(self._point(by_name, name))
-        tangents = self.jvp_p.bind(*operands, with_params=False, **static)
-        tangent_of = {of: t for (_, _, of), t in zip(self.jvp_results, tangents)}
+
+        def run(tangent: Callable[[str], Any], eps: Callable[[str], Any]) -> dict[str, Any]:
+            operands = []
+            for name, role, of in self.jvp_operands:
+                if role == "tangent":
+                    operands.append(tangent(of))
+                elif role == "param_tangent":
+                    operands.append(eps(of))
+                else:
+                    operands.append(self._point(by_name, name))
+            out = self.jvp_p.bind(*operands, with_params=True, **static)
+            return {of: t for (_, _, of), t in zip(self.jvp_results, out)}
+
+        def zeros(of: str) -> jax.Array:
+            return jnp.zeros_like(self._point(by_name, of))
+
+        tangent_of = run(lambda of: ad.instantiate_zeros(grads[of]), zeros)
+        for p, c in per_row.items():
+            # One ε tangent per call: the JVP along ε alone, scaled row by row.
+            along = run(zeros, functools.partial(_unit, p, zeros))
+            tangent_of = {of: t + _per_row(c, along[of]) for of, t in tangent_of.items()}
         return [
             tangent_of[of] if role == "cotangent" and ad.is_undefined_primal(a) else None
             for (_, role, of), a in zip(self.backward_operands, args)
         ]
 
+    def _transpose_hvp(
+        self, cts: Sequence[Any], *args: Any, with_params: bool, **static: Any
+    ) -> list[Any]:
+        """The HVP's adjoint in its tangents is itself (the Hessian is symmetric): on the input
+        tangents and the ε tangent, the HVP along the cotangents of its results; a per-row
+        cotangent of ε's HVP is applied row by row, through the HVP along ε alone."""
+        del with_params
+        if all(type(c) is ad.Zero for c in cts):
+            return [None] * len(args)
+        by_name = dict(zip((n for n, _, _ in self.hvp_operands), args))
+        hvp_ct = {of: c for (_, role, of), c in zip(self.hvp_results, cts) if role == "hvp"}
+        per_row = {
+            of: c
+            for (_, role, of), c in zip(self.hvp_results, cts)
+            if role == "param_hvp" and type(c) is not ad.Zero
+        }
+
+        def zeros(of: str) -> jax.Array:
+            return jnp.zeros_like(self._point(by_name, of))
+
+        def run(
+            tangent: Callable[[str], Any], eps: Callable[[str], Any]
+        ) -> dict[tuple[str, str], Any]:
+            operands = []
+            for name, role, of in self.hvp_operands:
+                if role == "tangent":
+                    operands.append(tangent(of))
+                elif role == "param_tangent":
+                    operands.append(eps(of))
+                else:
+                    operands.append(self._point(by_name, name))
+            assert self.hvp_p is not None
+            out = self.hvp_p.bind(*operands, with_params=True, **static)
+            return {(role, of): h for (_, role, of), h in zip(self.hvp_results, out)}
+
+        def along_w(of: str) -> jax.Array:
+            c = hvp_ct.get(of)
+            return zeros(of) if c is None or type(c) is ad.Zero else c
+
+        h = run(along_w, zeros)
+        for p, c in per_row.items():
+            along = run(zeros, functools.partial(_unit, p, zeros))
+            h = {
+                key: v + (c * along[key] if key[0] == "param_hvp" else _per_row(c, along[key]))
+                for key, v in h.items()
+            }
+        out: list[Any] = []
+        for (_, role, of), a in zip(self.hvp_operands, args):
+            if not ad.is_undefined_primal(a) or role not in ("tangent", "param_tangent"):
+                out.append(None)
+            elif role == "tangent":
+                out.append(h[("hvp", of)])
+            else:
+                out.append(_sum_rows(h[("param_hvp", of)], a.aval))
+        return out
+
     def _point(self, by_name: Mapping[str, Any], name: str) -> Any:
         value = by_name[name]
         if ad.is_undefined_primal(value):
-            self._refuse(f"through {name} are not implemented")
+            raise NotImplementedError(
+                f"{self.op}: derivatives linear in {name} are not implemented: it is a point of "
+                "the derivative kernels, not a tangent"
+            )
         return value
 
     # --------------------------------------------------------------------------------------------
-    # Second order
+    # Derivatives of the primitives
 
-    def _linear_jvp(
+    def _jvp_of_jvp(
+        self, primals: Sequence[Any], tangents: Sequence[Any], *, with_params: bool, **static: Any
+    ) -> tuple[Any, Any]:
+        """Linear in its tangents; its derivative in its point (forward over forward) has no
+        kernel."""
+        for (name, role, _), t in zip(self.jvp_operands, tangents):
+            if role in ("save", "param") and _moves(t):
+                raise NotImplementedError(
+                    f"{self.op}: forward-over-forward second derivatives and third-order "
+                    "derivatives (jacfwd of jacfwd, a jvp of a jvp, check_grads(order=2, "
+                    "modes=['fwd']), a derivative of a Hessian) are not implemented: the "
+                    f"derivative of the JVP in its point ({name}) has no kernel; second order in "
+                    "reverse mode (jax.hessian, jacfwd(jacrev), jacrev(jacrev), grad of grad) is "
+                    "exact"
+                )
+        return self._linear(self.jvp_p, self.jvp_operands, primals, tangents, **static)
+
+    def _jvp_of_hvp(
+        self, primals: Sequence[Any], tangents: Sequence[Any], *, with_params: bool, **static: Any
+    ) -> tuple[Any, Any]:
+        """Linear in its tangents; its derivative in its point or cotangent (third order) has
+        no kernel."""
+        del with_params
+        for (name, role, _), t in zip(self.hvp_operands, tangents):
+            if role in ("save", "param", "cotangent") and _moves(t):
+                raise NotImplementedError(
+                    f"{self.op}: third-order derivatives (a derivative of the Hessian-vector "
+                    f"product in {name}) are not implemented; second order (jax.hessian, "
+                    "jacrev(jacrev), grad of grad) is exact"
+                )
+        assert self.hvp_p is not None
+        return self._linear(self.hvp_p, self.hvp_operands, primals, tangents, **static)
+
+    def _linear(
         self,
         prim: Primitive,
         operands: Sequence[Operand],
         primals: Sequence[Any],
         tangents: Sequence[Any],
-        *,
-        with_params: bool,
         **static: Any,
     ) -> tuple[Any, Any]:
-        """The derivative of a JVP or VJP primitive: itself applied to the new tangents of its
-        linear operands, plus its derivative in the point, which is zero where the op is
-        piecewise linear (and ε neither moves nor has a tangent), else refused."""
-        out = prim.bind(*primals, with_params=with_params, **static)
-        for (name, role, _), t in zip(operands, tangents):
-            if role == "param" and _moves(t):
-                self._refuse(f"with respect to {name} are not implemented")
-        if any(role == "save" and _moves(t) for (_, role, _), t in zip(operands, tangents)):
-            if not self._is_piecewise_linear(static):
-                self._refuse(self._why_not_linear(static))
-            if with_params:
-                self._refuse(f"mixing {self._param_names()} and the inputs are not implemented")
-        linear = [role in _LINEAR and _moves(t) for (_, role, _), t in zip(operands, tangents)]
-        if not any(linear):
+        """A JVP or HVP primitive's derivative along its tangents only: itself on them."""
+        params_move = any(
+            role == "param_tangent" and _moves(t) for (_, role, _), t in zip(operands, tangents)
+        )
+        out = prim.bind(*primals, with_params=True, **static)
+        if not any(role in _LINEAR and _moves(t) for (_, role, _), t in zip(operands, tangents)):
             return out, [ad.Zero(jax.typeof(o).to_tangent_aval()) for o in out]
         args = [
             ad.instantiate_zeros(t) if role in _LINEAR else p
             for (_, role, _), p, t in zip(operands, primals, tangents)
         ]
-        params_move = any(
-            lin and role == "param_tangent" for (_, role, _), lin in zip(operands, linear)
-        )
-        # A VJP's ε gradients are linear in its cotangents too: same results, same flag.
-        flag = with_params if prim is self.vjp_p else params_move
-        return out, prim.bind(*args, with_params=flag, **static)
+        return out, prim.bind(*args, with_params=params_move, **static)
 
-    def _is_piecewise_linear(self, static: Mapping[str, Any]) -> bool:
-        if self.piecewise_linear is None:
-            return False
-        return all(static[p] in values for p, values in self.piecewise_linear.items())
-
-    def _why_not_linear(self, static: Mapping[str, Any]) -> str:
-        if self.piecewise_linear is None:
-            return "are not implemented"
-        where = ", ".join(f"{p}={static[p]!r}" for p in self.piecewise_linear)
-        exact = ", ".join(
-            f"{p}={' or '.join(repr(v) for v in vs)}" for p, vs in self.piecewise_linear.items()
-        )
-        return (
-            f"are not implemented for {where}; they are exact for {exact}, where {self.op} is "
-            f"piecewise linear in its inputs"
-        )
-
-    def _param_names(self) -> str:
-        names = [n for n, role, _ in self.jvp_operands if role == "param"]
-        return " and ".join(names) or "its real params"
-
-    def _refuse(self, what: str) -> None:
-        raise NotImplementedError(
-            f"{self.op}: second-order derivatives (hessian, a derivative of jvp or grad) {what}; "
-            f"first-order jvp, grad, jacfwd and jacrev are exact"
-        )
+    def _jvp_of_vjp(
+        self, primals: Sequence[Any], tangents: Sequence[Any], *, with_params: bool, **static: Any
+    ) -> tuple[Any, Any]:
+        """The VJP's derivative along (dx, dε, dg): ``vjp(dg) + hvp(g; dx, dε)``."""
+        out = self.vjp_p.bind(*primals, with_params=with_params, **static)
+        moving = {
+            name: t
+            for (name, role, _), t in zip(self.backward_operands, tangents)
+            if role in ("save", "param") and _moves(t) and (role == "param" or name in self.inputs)
+        }
+        differentiable = {of for _, role, of in self.hvp_operands if role in _LINEAR}
+        for name in moving:
+            if name not in differentiable:
+                raise NotImplementedError(
+                    f"{self.op}: second-order derivatives with respect to {name} are not "
+                    f"implemented ({name} receives no gradient)"
+                )
+        parts: list[list[Any]] = []
+        if any(
+            role == "cotangent" and _moves(t)
+            for (_, role, _), t in zip(self.backward_operands, tangents)
+        ):
+            args = [
+                ad.instantiate_zeros(t) if role == "cotangent" else p
+                for (_, role, _), p, t in zip(self.backward_operands, primals, tangents)
+            ]
+            parts.append(self.vjp_p.bind(*args, with_params=with_params, **static))
+        if moving:
+            if self.hvp_p is None:
+                raise NotImplementedError(
+                    f"{self.op}: second-order derivatives (a derivative of the gradient) are not "
+                    "implemented"
+                )
+            by_name = dict(zip((n for n, _, _ in self.backward_operands), primals))
+            args = []
+            for name, role, of in self.hvp_operands:
+                if role in ("tangent", "param_tangent"):
+                    t = moving.get(of)
+                    args.append(
+                        jnp.zeros_like(by_name[of]) if t is None else ad.instantiate_zeros(t)
+                    )
+                else:
+                    args.append(by_name[name])
+            h = self.hvp_p.bind(*args, with_params=True, **static)
+            h_of = {
+                ("grad" if role == "hvp" else "param_grad", of): x
+                for (_, role, of), x in zip(self.hvp_results, h)
+            }
+            kept = [r for r in self.backward_results if with_params or r[1] != "param_grad"]
+            parts.append([h_of[(role, of)] for _, role, of in kept])
+        if not parts:
+            return out, [ad.Zero(jax.typeof(o).to_tangent_aval()) for o in out]
+        return out, [sum(ts[1:], ts[0]) for ts in zip(*parts)]

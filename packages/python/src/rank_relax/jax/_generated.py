@@ -96,8 +96,33 @@ def _rr_ndcg_loss_jvp(
     )
 
 
+def _rr_ndcg_loss_hvp(
+    scores: jax.Array,
+    relevance: jax.Array,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    cotangent_loss: jax.Array,
+    tangent_scores: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``ndcg_loss``."""
+    return _rr.call(
+        "ndcg_loss_hvp",
+        (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(scores), _rr.rows_like(scores)),
+    )
+
+
 _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     "ndcg_loss",
+    inputs=("scores", "relevance"),
     jvp=_rr_ndcg_loss_jvp,
     jvp_operands=(
         ("scores", "save", "scores"),
@@ -122,7 +147,21 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
         ("grad_scores", "grad", "scores"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear=None,
+    hvp=_rr_ndcg_loss_hvp,
+    hvp_operands=(
+        ("scores", "save", "scores"),
+        ("relevance", "save", "relevance"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_loss", "cotangent", "loss"),
+        ("tangent_scores", "tangent", "scores"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_scores", "hvp", "scores"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -190,12 +229,15 @@ def ndcg_loss(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    Second derivatives (``jax.hessian``, a derivative of the gradient) raise ``NotImplementedError``
-    naming the op.
+    Second derivatives with respect to ``scores``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -305,8 +347,31 @@ def _rr_neural_sort_jvp(
     )
 
 
+def _rr_neural_sort_hvp(
+    values: jax.Array,
+    permutation_matrix: jax.Array,
+    cotangent_permutation_matrix: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``neural_sort``."""
+    return _rr.call(
+        "neural_sort_hvp",
+        (values, permutation_matrix, cotangent_permutation_matrix, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     "neural_sort",
+    inputs=("values",),
     jvp=_rr_neural_sort_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -327,7 +392,19 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
         ("grad_values", "grad", "values"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear=None,
+    hvp=_rr_neural_sort_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("permutation_matrix", "save", "permutation_matrix"),
+        ("cotangent_permutation_matrix", "cotangent", "permutation_matrix"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -384,12 +461,15 @@ def neural_sort(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    Second derivatives (``jax.hessian``, a derivative of the gradient) raise ``NotImplementedError``
-    naming the op.
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         values: Scores to sort along the last axis. Shape ``[..., n]``.
@@ -494,8 +574,32 @@ def _rr_neural_sort_apply_jvp(
     )
 
 
+def _rr_neural_sort_apply_hvp(
+    values: jax.Array,
+    payload: jax.Array,
+    cotangent_output: jax.Array,
+    tangent_values: jax.Array,
+    tangent_payload: jax.Array,
+    regularization_strength: jax.Array,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``neural_sort_apply``."""
+    return _rr.call(
+        "neural_sort_apply_hvp",
+        (values, payload, cotangent_output, tangent_values, tangent_payload),
+        {
+            "regularization_strength": regularization_strength,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     "neural_sort_apply",
+    inputs=("values", "payload"),
     jvp=_rr_neural_sort_apply_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -518,7 +622,21 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
         ("grad_payload", "grad", "payload"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear=None,
+    hvp=_rr_neural_sort_apply_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("payload", "save", "payload"),
+        ("cotangent_output", "cotangent", "output"),
+        ("tangent_values", "tangent", "values"),
+        ("tangent_payload", "tangent", "payload"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_payload", "hvp", "payload"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -577,12 +695,15 @@ def neural_sort_apply(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    Second derivatives (``jax.hessian``, a derivative of the gradient) raise ``NotImplementedError``
-    naming the op.
+    Second derivatives with respect to ``values``, ``payload``, ``regularization_strength`` run the
+    HVP kernel and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and
+    ``jax.grad`` of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives
+    raise ``NotImplementedError`` naming the op and the order.
 
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
@@ -690,8 +811,30 @@ def _rr_sigmoid_rank_jvp(
     )
 
 
+def _rr_sigmoid_rank_hvp(
+    values: jax.Array,
+    cotangent_ranks: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``sigmoid_rank``."""
+    return _rr.call(
+        "sigmoid_rank_hvp",
+        (values, cotangent_ranks, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     "sigmoid_rank",
+    inputs=("values",),
     jvp=_rr_sigmoid_rank_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -710,7 +853,18 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
         ("grad_values", "grad", "values"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear=None,
+    hvp=_rr_sigmoid_rank_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("cotangent_ranks", "cotangent", "ranks"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -759,12 +913,15 @@ def sigmoid_rank(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    Second derivatives (``jax.hessian``, a derivative of the gradient) raise ``NotImplementedError``
-    naming the op.
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -874,8 +1031,33 @@ def _rr_soft_quantile_jvp(
     )
 
 
+def _rr_soft_quantile_hvp(
+    values: jax.Array,
+    permutation: jax.Array,
+    cotangent_result: jax.Array,
+    tangent_values: jax.Array,
+    quantiles: tuple[float, ...],
+    regularization_strength: jax.Array,
+    regularization: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``soft_quantile``."""
+    return _rr.call(
+        "soft_quantile_hvp",
+        (values, permutation, cotangent_result, tangent_values),
+        {
+            "quantiles": quantiles,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     "soft_quantile",
+    inputs=("values",),
     jvp=_rr_soft_quantile_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -896,7 +1078,19 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
         ("grad_values", "grad", "values"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear={"regularization": ("l2",)},
+    hvp=_rr_soft_quantile_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_result", "cotangent", "result"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -961,13 +1155,15 @@ def soft_quantile(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    With regularization="l2" it is piecewise linear in its inputs, so second derivatives in them
-    (``jax.hessian``) are exact; otherwise, and with respect to ``regularization_strength``, they
-    raise ``NotImplementedError`` naming the op.
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     ``quantiles`` is static: a Python value fixed when the function is traced (under ``jit`` each
     value compiles its own call; a traced value is refused).
@@ -1093,8 +1289,34 @@ def _rr_soft_rank_jvp(
     )
 
 
+def _rr_soft_rank_hvp(
+    values: jax.Array,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    cotangent_ranks: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``soft_rank``."""
+    return _rr.call(
+        "soft_rank_hvp",
+        (values, ranks, permutation, cotangent_ranks, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     "soft_rank",
+    inputs=("values",),
     jvp=_rr_soft_rank_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -1117,7 +1339,20 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
         ("grad_values", "grad", "values"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear={"regularization": ("l2",)},
+    hvp=_rr_soft_rank_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_ranks", "cotangent", "ranks"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -1179,13 +1414,15 @@ def soft_rank(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    With regularization="l2" it is piecewise linear in its inputs, so second derivatives in them
-    (``jax.hessian``) are exact; otherwise, and with respect to ``regularization_strength``, they
-    raise ``NotImplementedError`` naming the op.
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -1297,8 +1534,33 @@ def _rr_soft_sort_jvp(
     )
 
 
+def _rr_soft_sort_hvp(
+    values: jax.Array,
+    permutation: jax.Array,
+    cotangent_sorted: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``soft_sort``."""
+    return _rr.call(
+        "soft_sort_hvp",
+        (values, permutation, cotangent_sorted, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     "soft_sort",
+    inputs=("values",),
     jvp=_rr_soft_sort_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -1319,7 +1581,19 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
         ("grad_values", "grad", "values"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear={"regularization": ("l2",)},
+    hvp=_rr_soft_sort_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_sorted", "cotangent", "sorted"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -1378,13 +1652,15 @@ def soft_sort(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    With regularization="l2" it is piecewise linear in its inputs, so second derivatives in them
-    (``jax.hessian``) are exact; otherwise, and with respect to ``regularization_strength``, they
-    raise ``NotImplementedError`` naming the op.
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -1508,8 +1784,35 @@ def _rr_soft_topk_jvp(
     )
 
 
+def _rr_soft_topk_hvp(
+    values: jax.Array,
+    permutation: jax.Array,
+    cotangent_mask: jax.Array,
+    tangent_values: jax.Array,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``soft_topk``."""
+    return _rr.call(
+        "soft_topk_hvp",
+        (values, permutation, cotangent_mask, tangent_values),
+        {
+            "k": k,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+    )
+
+
 _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
     "soft_topk",
+    inputs=("values",),
     jvp=_rr_soft_topk_jvp,
     jvp_operands=(
         ("values", "save", "values"),
@@ -1530,7 +1833,19 @@ _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
         ("grad_values", "grad", "values"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear={"regularization": ("l2",)},
+    hvp=_rr_soft_topk_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_mask", "cotangent", "mask"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -1595,13 +1910,15 @@ def soft_topk(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    With regularization="l2" it is piecewise linear in its inputs, so second derivatives in them
-    (``jax.hessian``) are exact; otherwise, and with respect to ``regularization_strength``, they
-    raise ``NotImplementedError`` naming the op.
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     ``k`` is static: a Python value fixed when the function is traced (under ``jit`` each value
     compiles its own call; a traced value is refused).
@@ -1748,8 +2065,46 @@ def _rr_spearman_loss_jvp(
     )
 
 
+def _rr_spearman_loss_hvp(
+    predictions: jax.Array,
+    targets: jax.Array,
+    prediction_ranks: jax.Array,
+    prediction_permutation: jax.Array,
+    target_ranks: jax.Array,
+    target_permutation: jax.Array,
+    cotangent_loss: jax.Array,
+    tangent_predictions: jax.Array,
+    tangent_targets: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``spearman_loss``."""
+    return _rr.call(
+        "spearman_loss_hvp",
+        (
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+            tangent_predictions,
+            tangent_targets,
+        ),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(predictions), _rr.like(predictions), _rr.rows_like(predictions)),
+    )
+
+
 _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     "spearman_loss",
+    inputs=("predictions", "targets"),
     jvp=_rr_spearman_loss_jvp,
     jvp_operands=(
         ("predictions", "save", "predictions"),
@@ -1780,7 +2135,25 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
         ("grad_targets", "grad", "targets"),
         ("grad_regularization_strength", "param_grad", "regularization_strength"),
     ),
-    piecewise_linear=None,
+    hvp=_rr_spearman_loss_hvp,
+    hvp_operands=(
+        ("predictions", "save", "predictions"),
+        ("targets", "save", "targets"),
+        ("prediction_ranks", "save", "prediction_ranks"),
+        ("prediction_permutation", "save", "prediction_permutation"),
+        ("target_ranks", "save", "target_ranks"),
+        ("target_permutation", "save", "target_permutation"),
+        ("cotangent_loss", "cotangent", "loss"),
+        ("tangent_predictions", "tangent", "predictions"),
+        ("tangent_targets", "tangent", "targets"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_predictions", "hvp", "predictions"),
+        ("hvp_targets", "hvp", "targets"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
 )
 
 
@@ -1858,12 +2231,15 @@ def spearman_loss(
 
     Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
     (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
-    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions. Under a transform
-    the kernels run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where
-    those are unavailable); float64 needs ``jax_enable_x64``.
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
 
-    Second derivatives (``jax.hessian``, a derivative of the gradient) raise ``NotImplementedError``
-    naming the op.
+    Second derivatives with respect to ``predictions``, ``targets``, ``regularization_strength`` run
+    the HVP kernel and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)``
+    and ``jax.grad`` of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives
+    raise ``NotImplementedError`` naming the op and the order.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
