@@ -122,10 +122,15 @@ describe('core: the fuzz harness table', () => {
     expect(pair).toContain('params: &[ParamKind::Real, ParamKind::Bool],');
     const names = (part: string) => [...part.matchAll(/name: "(\w+)"/g)].map((m) => m[1]);
     const forward = pair.slice(pair.indexOf('forward: &['), pair.indexOf('saved:'));
-    const backward = pair.slice(pair.indexOf('backward: &['), pair.indexOf('forward_f32:'));
+    const backward = pair.slice(pair.indexOf('backward: &['), pair.indexOf('jvp: &['));
+    const jvp = pair.slice(pair.indexOf('jvp: &['), pair.indexOf('param_tangents:'));
+    const hvp = pair.slice(pair.indexOf('hvp: &['), pair.indexOf('forward_f32:'));
     expect(names(forward)).toEqual(['predictions', 'weights', 'loss']);
     expect(pair).toContain('saved: &["predictions", "weights", "loss"],');
     expect(names(backward)).toEqual(['cotangent_loss', 'grad_predictions', 'grad_regularization_strength']);
+    expect(names(jvp)).toEqual(['tangent_predictions', 'tangent_loss']);
+    expect(pair).toContain('param_tangents: 1,');
+    expect(names(hvp)).toEqual(['cotangent_loss', 'tangent_predictions', 'hvp_predictions', 'hvp_regularization_strength']);
     expect(forward).toContain('name: "weights",\n                int: false,\n                row: &[Dim::N],\n                written: false,\n                nonnegative: true,');
     expect(forward).toContain('name: "loss",\n                int: false,\n                row: &[],\n                written: true,');
     expect(entry(table, 'soft_rank')).toContain('name: "permutation",\n                int: true,');

@@ -183,7 +183,7 @@ describe('julia emitter helpers', () => {
     const generated = juliaEmitter.emit(ir).find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
     expect(generated).toContain('rr_soft_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),');
     expect(generated).toMatch(/ccall\(_RR_KERNEL_FNS\.rr_soft_rank_jvp_f32\[\], Int32,\s+\(Csize_t, Csize_t, Float32, Int32, Int32, Ptr\{Float32\}, Ptr\{Float32\}, Ptr\{Int32\},\s+Ptr\{Float32\}, Float32, Ptr\{Float32\}\)/);
-    expect(generated).toContain('soft_rank_jvp, soft_rank_pushforward, SoftRankTape');
+    expect(generated).toContain('soft_rank_jvp, soft_rank_pushforward, soft_rank_hvp, soft_rank_pullback_hvp, SoftRankTape');
     // the ε tangent is converted to the tape's type; a per-row tangent is a number for a Vector
     expect(generated).toContain('_rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)');
     expect(generated).toContain('return _rr_per_row(_rr_tangent_loss, tape._rr_size)');

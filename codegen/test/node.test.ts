@@ -22,11 +22,10 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** The hand-written files of packages/node/src the generated ones import. */
 const HAND_WRITTEN = ['index.ts', 'native.ts', 'runtime.ts'];
 
-/** The spec with soft_sort's regularization narrowed to one value (an enum subset; l2, where it is piecewise linear, is gone). */
+/** The spec with soft_sort's regularization narrowed to one value (an enum subset). */
 const narrowedSpec = () =>
   irFromText(
     editedSpec((s: any) => {
-      delete s.ops.soft_sort.piecewise_linear;
       s.ops.soft_sort.params = s.ops.soft_sort.params.map((p: unknown) => (p === 'regularization' ? { name: 'regularization', values: ['kl'], default: 'kl' } : p));
     }),
     'edited.yaml',
@@ -240,15 +239,16 @@ describe('jvp: the JVP entry points and functions follow the spec flag', () => {
     const rust = emitted(ir, '/generated/spearman_loss.rs');
     expect(rust).toContain('fn rr_jvp<T: Real + rr::Elem>(');
     expect(count(rust, 'rr_op::jvp(')).toBe(1);
-    // Sync and async, f32 and f64; the param tangent a JS number in the call's dtype.
-    expect(count(rust, '    tangent_regularization_strength: f64,\n')).toBe(4);
-    expect(count(rust, 'rr::real(tangent_regularization_strength),')).toBe(4);
+    // Sync and async, f32 and f64, for the JVP and the HVP; the param tangent a JS number in the call's dtype.
+    expect(count(rust, '    tangent_regularization_strength: f64,\n')).toBe(8);
+    expect(count(rust, 'rr::real(tangent_regularization_strength),')).toBe(8);
     const ts = emitted(ir, '/ops/spearman_loss.ts');
     expect(ts).toContain(
       'export function spearmanLossJvp(predictions: RealArray, targets: RealArray, tangentPredictions: RealArray, tangentTargets: RealArray, options?: SpearmanLossJvpOutOptions<RealArray>): RealArray {',
     );
     expect(ts).toContain("rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });");
-    expect(count(ts, "rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);")).toBe(2);
+    // Sync and async, for the JVP and the HVP.
+    expect(count(ts, "rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);")).toBe(4);
   });
 
   it('ndcg_loss: no tangent for relevance (not differentiable)', () => {

@@ -57,15 +57,19 @@ describe('normalise', () => {
     ['public names per binding (each target spells its own, in its names.ts)', {
       given: () => { const o = op('soft_rank'); return { python: pythonApi(o), julia: juliaApi(o), node: nodeApi(o) }; },
       want: {
-        python: { fn: 'soft_rank', vjp: 'soft_rank_vjp' },
+        python: { fn: 'soft_rank', vjp: 'soft_rank_vjp', jvp: 'soft_rank_jvp', hvp: 'soft_rank_hvp' },
         julia: {
           fn: 'soft_rank', forward: 'soft_rank_forward', pullback: 'soft_rank_pullback',
           forwardInto: 'soft_rank_forward!', pullbackInto: 'soft_rank_pullback!', tape: 'SoftRankTape',
+          jvp: 'soft_rank_jvp', pushforward: 'soft_rank_pushforward', hvp: 'soft_rank_hvp', pullbackHvp: 'soft_rank_pullback_hvp',
         },
         node: {
           fn: 'softRank', fnAsync: 'softRankAsync', vjp: 'softRankVjp', vjpAsync: 'softRankVjpAsync', withVjp: 'softRankWithVjp',
           options: 'SoftRankOptions', outOptions: 'SoftRankOutOptions', vjpOptions: 'SoftRankVjpOptions',
           gradientsOut: 'SoftRankGradientsOut', gradients: 'SoftRankGradients', withVjpResult: 'SoftRankWithVjp',
+          jvp: 'softRankJvp', jvpAsync: 'softRankJvpAsync', jvpOptions: 'SoftRankJvpOptions', jvpOutOptions: 'SoftRankJvpOutOptions',
+          hvp: 'softRankHvp', hvpAsync: 'softRankHvpAsync', hvpOptions: 'SoftRankHvpOptions', hvpOut: 'SoftRankHvpOut',
+          hvpOutOptions: 'SoftRankHvpOutOptions', hvpResult: 'SoftRankHvp',
         },
       },
     }],
@@ -240,10 +244,5 @@ describe('the JVP kernel', () => {
     const without = irFromText(editedSpec((s) => { delete s.ops.soft_rank.jvp; }), 'spec.yaml');
     expect(without.ops.find((o) => o.name.spec === 'soft_rank')?.jvp).toBeNull();
     expect(without.package.abiHash).not.toBe(ir.package.abiHash);
-  });
-  it('marks where the op is piecewise linear', () => {
-    const pl = (name: string) => op(name).piecewiseLinear?.map((c) => [c.param.name.spec, c.values.map((v) => v.name.spec)]) ?? null;
-    expect(['soft_rank', 'soft_sort', 'soft_topk', 'soft_quantile'].map(pl)).toEqual(Array(4).fill([['regularization', ['l2']]]));
-    expect(['sigmoid_rank', 'spearman_loss', 'ndcg_loss', 'neural_sort', 'neural_sort_apply'].map(pl)).toEqual(Array(5).fill(null));
   });
 });

@@ -217,11 +217,15 @@ describe('a target that declares a capability', () => {
     ]);
   });
 
-  it('reports every op whose JVP a target does not bind, and nothing once it declares jvp', () => {
+  it('reports every op whose JVP and HVP a target does not bind, and nothing once it declares both', () => {
     const ir = irFromText(readRepo('bindings-spec/rank-relax.yaml'), 'bindings-spec/rank-relax.yaml');
     const open: Capabilities = { ...BINDINGS, dimKinds: ['n', 'length', 'param'] };
-    expect(unsupportedFeatures(ir, [fake(open)])).toEqual(ir.ops.map((o) => `ops.${o.name.spec}.jvp: the fake target does not support JVP kernels (forward mode) yet`));
-    expect(unsupportedFeatures(ir, [fake({ ...open, jvp: true })])).toEqual([]);
+    const lines = (kernel: string, what: string) => ir.ops.map((o) => `ops.${o.name.spec}.${kernel}: the fake target does not support ${what} yet`);
+    const jvp = lines('jvp', 'JVP kernels (forward mode)');
+    const hvp = lines('hvp', 'HVP kernels (second order)');
+    expect(unsupportedFeatures(ir, [fake(open)])).toEqual(jvp.flatMap((j, i) => [hvp[i], j]));
+    expect(unsupportedFeatures(ir, [fake({ ...open, jvp: true })])).toEqual(hvp);
+    expect(unsupportedFeatures(ir, [fake({ ...open, jvp: true, hvp: true })])).toEqual([]);
   });
 
   it('gets optional bool inputs, int32 and non-differentiable outputs through', () => {

@@ -348,7 +348,6 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     hvps,
     paramHvps,
     hvp,
-    piecewiseLinear: piecewiseLinear(name, op.piecewise_linear, opParams),
     inPlaceVjp:
       op.in_place_vjp === true && cotangents[0] !== undefined && grads[0] !== undefined
         ? { cotangent: cotangents[0].name, grad: grads[0].name }
@@ -356,15 +355,6 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     variants: [TYPES.f32, TYPES.f64].map((dtype) => variant(name, dtype, forward, backward, jvp, hvp)),
     example: op.example === undefined ? null : example(op.example, inputs, opParams),
   };
-}
-
-function piecewiseLinear(op: string, raw: SpecOp['piecewise_linear'], params: readonly ParamIR[]): OpIR['piecewiseLinear'] {
-  if (raw === undefined) return null;
-  return sortedEntries(raw).map(([name, values]) => {
-    const param = params.find((p): p is EnumParamIR => p.type === 'enum' && p.name.spec === name);
-    if (param === undefined) throw new Error(`unchecked reference in ops.${op}.piecewise_linear`);
-    return { param, values: param.values.filter((v) => values.includes(v.name.spec)) };
-  });
 }
 
 function elemType(elem: TensorIR['elem'], dtype: TypeNames): TypeNames {

@@ -299,13 +299,6 @@ export interface OpIR {
    */
   readonly hvp: KernelIR | null;
   /**
-   * Where the op is piecewise linear in its differentiable inputs (spec `piecewise_linear`): for each
-   * listed enum param, the values under which it is (all must hold; empty: always). Null: never.
-   * There its second derivative in the inputs is zero wherever defined, so the backward's derivative
-   * is the JVP in the cotangent and zero in the inputs (for fixed real params).
-   */
-  readonly piecewiseLinear: readonly { readonly param: EnumParamIR; readonly values: readonly EnumValueIR[] }[] | null;
-  /**
    * Set where the core's `backward_in_place` writes the gradient over the cotangent: the buffers
    * that may then be one (spec `in_place_vjp`).
    */

@@ -310,30 +310,7 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     }
   }
 
-  if (isRecord(op.piecewise_linear)) checkPiecewiseLinear([...path, 'piecewise_linear'], op.piecewise_linear, list(op.params), params, enumValues, report);
-
   if (isRecord(op.example)) checkExample([...path, 'example'], op.example, inputs, opParams, params, op.params, enumValues, report);
-}
-
-/** `piecewise_linear`: each key an enum param of the op, each value one the op accepts. */
-function checkPiecewiseLinear(path: Path, raw: Raw, uses: unknown[], params: Map<string, Raw>, enumValues: Map<string, string[]>, report: Report): void {
-  // An undefined or mistyped param of the op is reported where it is; its consequences here are not.
-  if (uses.some((u) => !params.has(opParamName(u) ?? ''))) return;
-  for (const [name, values] of entries(raw)) {
-    const use = uses.find((u) => opParamName(u) === name);
-    const def = params.get(name);
-    if (def !== undefined && !PARAM_TYPES.includes(String(def.type))) continue;
-    if (use === undefined || def === undefined || def.type !== 'enum') {
-      const enums = uses.map(opParamName).filter((n): n is string => n !== undefined && params.get(n)?.type === 'enum');
-      report([...path, name], `an enum param listed in the op's params (${enums.length === 0 ? 'there are none' : enums.join(' | ')})`, name);
-      continue;
-    }
-    const enumName = (isRecord(use) ? str(use.enum) : undefined) ?? str(def.enum);
-    const accepted = (isRecord(use) && Array.isArray(use.values) ? use.values.map(String) : undefined) ?? enumValues.get(enumName ?? '') ?? [];
-    list(values).forEach((v, i) => {
-      if (typeof v === 'string' && !accepted.includes(v)) report([...path, name, i], oneOf(accepted), v);
-    });
-  }
 }
 
 /** The op's own dims: names, and what each is bound to (an int param's value, a list param's length). */

@@ -188,15 +188,6 @@ export const Op = record({
         'does, then the JVP\'s tangents, and writes `hvp_<input>` per differentiable input and `hvp_<param>` per row ' +
         'per param with grad (the Hessian of ⟨cotangent, output⟩ applied to the tangents).',
     }),
-  piecewise_linear: z
-    .record(z.string(), z.array(z.string()).min(1))
-    .optional()
-    .meta({
-      description:
-        'For a fixed value of every real param, the op is piecewise linear in its differentiable inputs when each listed ' +
-        'enum param takes one of the listed values (`{}`: always), so its second derivative in them is zero wherever it ' +
-        'is defined: the derivative of its backward is the JVP in the cotangent and zero in the inputs.',
-    }),
   example: z
     .record(z.string(), z.unknown())
     .optional()

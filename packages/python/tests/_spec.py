@@ -6,8 +6,7 @@ order after the inputs; enums: values of each enum param; reals/bools: defaults;
 params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of each
 output after the leading ones, as Python expressions of n and the params ([] for one value per row,
 ["n"], ["len(quantiles)"], ["n", "n"]); residuals: what the forward kernel returns after the
-outputs; piecewise_linear: the enum values under which the op is piecewise linear (its backward
-differentiable exactly), None for never.
+outputs.
 """
 
 from typing import Any
@@ -27,7 +26,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"loss": []},
         "residuals": ["ranks", "permutation"],
         "min_n": 1,
-        "piecewise_linear": None,
     },
     "neural_sort": {
         "inputs": ["values"],
@@ -43,7 +41,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"permutation_matrix": ["n", "n"]},
         "residuals": [],
         "min_n": 1,
-        "piecewise_linear": None,
     },
     "neural_sort_apply": {
         "inputs": ["values", "payload"],
@@ -59,7 +56,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"output": ["n"]},
         "residuals": [],
         "min_n": 1,
-        "piecewise_linear": None,
     },
     "sigmoid_rank": {
         "inputs": ["values"],
@@ -75,7 +71,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"ranks": ["n"]},
         "residuals": [],
         "min_n": 1,
-        "piecewise_linear": None,
     },
     "soft_quantile": {
         "inputs": ["values"],
@@ -91,7 +86,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"result": ["len(quantiles)"]},
         "residuals": ["permutation"],
         "min_n": 1,
-        "piecewise_linear": {"regularization": ["l2"]},
     },
     "soft_rank": {
         "inputs": ["values"],
@@ -107,7 +101,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"ranks": ["n"]},
         "residuals": ["permutation"],
         "min_n": 1,
-        "piecewise_linear": {"regularization": ["l2"]},
     },
     "soft_sort": {
         "inputs": ["values"],
@@ -123,7 +116,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"sorted": ["n"]},
         "residuals": ["permutation"],
         "min_n": 1,
-        "piecewise_linear": {"regularization": ["l2"]},
     },
     "soft_topk": {
         "inputs": ["values"],
@@ -139,7 +131,6 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"mask": ["n"]},
         "residuals": ["permutation"],
         "min_n": 1,
-        "piecewise_linear": {"regularization": ["l2"]},
     },
     "spearman_loss": {
         "inputs": ["predictions", "targets"],
@@ -160,6 +151,5 @@ OPS: dict[str, dict[str, Any]] = {
             "target_permutation",
         ],
         "min_n": 2,
-        "piecewise_linear": None,
     },
 }

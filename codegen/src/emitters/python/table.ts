@@ -48,11 +48,6 @@ function renderOp(op: OpIR): string {
     `"outputs": {${outputs.join(', ')}}`,
     field('residuals', op.residuals.map((r) => r.name.spec)),
     `"min_n": ${op.minN}`,
-    `"piecewise_linear": ${
-      op.piecewiseLinear === null
-        ? 'None'
-        : `{${op.piecewiseLinear.map((w) => `${pyStr(w.param.name.spec)}: ${list(w.values.map((v) => v.name.spec))}`).join(', ')}}`
-    }`,
   ];
   return pyDisplay(4, `${pyStr(op.name.spec)}: `, '{', fields, '}')
     .map((l) => l.slice(4))
@@ -68,8 +63,7 @@ export function renderTestTable(ir: IR): string {
         'real params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of ' +
         'each output after the leading ones, as Python expressions of n and the params ([] for one value per ' +
         'row, ["n"], ["len(quantiles)"], ["n", "n"]); ' +
-        'residuals: what the forward kernel returns after the outputs; piecewise_linear: the enum values ' +
-        'under which the op is piecewise linear (its backward differentiable exactly), None for never.',
+        'residuals: what the forward kernel returns after the outputs.',
     ], []),
     '',
     'from typing import Any',

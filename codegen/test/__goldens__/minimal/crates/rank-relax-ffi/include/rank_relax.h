@@ -7,7 +7,8 @@
  *
  * Link with -lrank_relax_c (librank_relax_c.so, .dylib or .a; rank_relax_c.dll).
  *
- * Every kernel is `int32_t rr_<op>_<forward|backward|jvp>_<f32|f64>(...)` and takes, in this order:
+ * Every kernel is `int32_t rr_<op>_<forward|backward|jvp|hvp>_<f32|f64>(...)` and takes, in this
+ * order:
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
@@ -21,7 +22,9 @@
  *    one gradient per differentiable input, then one value per row for each param that has a
  *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent
  *    per differentiable input (const), one scalar tangent (float or double) per param that has
- *    a gradient, then one tangent per output.
+ *    a gradient, then one tangent per output. hvp (second order): the backward's saves,
+ *    residuals and cotangents, the JVP's tangents, then one buffer per differentiable input and
+ *    one value per row for each param that has a gradient (the derivative of each gradient).
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
  * pointer may be NULL only when its buffer has no elements; buffers must be aligned for their type,

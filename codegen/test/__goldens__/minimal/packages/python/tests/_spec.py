@@ -6,8 +6,7 @@ order after the inputs; enums: values of each enum param; reals/bools: defaults;
 params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of each
 output after the leading ones, as Python expressions of n and the params ([] for one value per row,
 ["n"], ["len(quantiles)"], ["n", "n"]); residuals: what the forward kernel returns after the
-outputs; piecewise_linear: the enum values under which the op is piecewise linear (its backward
-differentiable exactly), None for never.
+outputs.
 """
 
 from typing import Any
@@ -27,6 +26,5 @@ OPS: dict[str, dict[str, Any]] = {
         "outputs": {"ranks": ["n"]},
         "residuals": ["permutation"],
         "min_n": 1,
-        "piecewise_linear": None,
     },
 }

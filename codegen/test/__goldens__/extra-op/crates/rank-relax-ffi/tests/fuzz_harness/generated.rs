@@ -70,8 +70,10 @@ pub struct Op {
     pub backward: &'static [Buffer],
     /// The JVP's buffers after the saved ones: input tangents, then output tangents.
     pub jvp: &'static [Buffer],
-    /// How many scalar tangents (of params with a gradient) the JVP takes.
+    /// How many scalar tangents (of params with a gradient) the JVP and the HVP take.
     pub param_tangents: usize,
+    /// The HVP's buffers after the saved ones: cotangents, input tangents, then what it writes.
+    pub hvp: &'static [Buffer],
     pub forward_f32: Kernel,
     pub forward_f64: Kernel,
     pub backward_f32: Kernel,
@@ -79,6 +81,9 @@ pub struct Op {
     /// None for an op without a JVP.
     pub jvp_f32: Option<Kernel>,
     pub jvp_f64: Option<Kernel>,
+    /// None for an op without an HVP.
+    pub hvp_f32: Option<Kernel>,
+    pub hvp_f64: Option<Kernel>,
 }
 
 /// The most buffers a call of any op takes.
@@ -153,12 +158,44 @@ pub const OPS: &[Op] = &[
             },
         ],
         param_tangents: 1,
+        hvp: &[
+            Buffer {
+                name: "cotangent_loss",
+                int: false,
+                row: &[],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_predictions",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "hvp_predictions",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "hvp_regularization_strength",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
         forward_f32: pair_loss_forward_f32,
         forward_f64: pair_loss_forward_f64,
         backward_f32: pair_loss_backward_f32,
         backward_f64: pair_loss_backward_f64,
         jvp_f32: None,
         jvp_f64: None,
+        hvp_f32: None,
+        hvp_f64: None,
     },
     Op {
         name: "soft_rank",
@@ -227,12 +264,44 @@ pub const OPS: &[Op] = &[
             },
         ],
         param_tangents: 1,
+        hvp: &[
+            Buffer {
+                name: "cotangent_ranks",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_values",
+                int: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "hvp_values",
+                int: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "hvp_regularization_strength",
+                int: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
         forward_f32: soft_rank_forward_f32,
         forward_f64: soft_rank_forward_f64,
         backward_f32: soft_rank_backward_f32,
         backward_f64: soft_rank_backward_f64,
         jvp_f32: None,
         jvp_f64: None,
+        hvp_f32: None,
+        hvp_f64: None,
     },
 ];
 

@@ -102,6 +102,15 @@ typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *pa
                                const float *const *saves, const void *const *residuals,
                                const float *const *tangents, const float *param_tangents,
                                float *const *output_tangents);
+/** The HVP: writes the derivative of each gradient of the backward (and, per row, of each param gradient). */
+typedef int32_t (*rrt_hvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
+                               const double *const *saves, const void *const *residuals,
+                               const double *const *cotangents, const double *const *tangents,
+                               const double *param_tangents, double *const *hvps, double *const *param_hvps);
+typedef int32_t (*rrt_hvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
+                               const float *const *saves, const void *const *residuals,
+                               const float *const *cotangents, const float *const *tangents,
+                               const float *param_tangents, float *const *hvps, float *const *param_hvps);
 
 typedef struct {
     const char *name;
@@ -129,6 +138,9 @@ typedef struct {
     /** NULL when the op has no JVP. */
     rrt_jvp_f32 jvp_f32;
     rrt_jvp_f64 jvp_f64;
+    /** NULL when the op has no HVP. */
+    rrt_hvp_f32 hvp_f32;
+    rrt_hvp_f64 hvp_f64;
 } rrt_op;
 
 static const rrt_enum_value rrt_enum_direction[] = {
@@ -211,6 +223,8 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_rank_forward_f64,
         rrt_soft_rank_backward_f32,
         rrt_soft_rank_backward_f64,
+        NULL,
+        NULL,
         NULL,
         NULL,
     },
