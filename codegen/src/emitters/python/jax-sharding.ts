@@ -58,7 +58,7 @@ function renderCall(op: OpIR, kernel: KernelIR): string {
 }
 
 export function renderJaxShardingTable(ir: IR): string {
-  const calls = ir.ops.flatMap((op) => opKernels(op).filter((k) => k.pass !== 'hvp').map((k) => renderCall(op, k)));
+  const calls = ir.ops.flatMap((op) => opKernels(op).map((k) => renderCall(op, k)));
   return pyFile(
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The shape of every XLA FFI call of ``rank_relax.jax``: what its sharding rules are made of.', [

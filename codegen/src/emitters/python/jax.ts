@@ -202,9 +202,6 @@ function describeArgs(kernel: KernelIR): { operands: string[]; results: string[]
       case 'input':
       case 'output':
         throw new Error(`${kernel.corePath}: a ${b.role} buffer in a derivative kernel`);
-      case 'hvp':
-      case 'param_hvp':
-        return unsupported('python', 'HVP kernels in the JAX API');
       default:
         return assertNever(b.role, 'buffer role');
     }

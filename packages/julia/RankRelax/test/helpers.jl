@@ -81,6 +81,13 @@ function close_to(got, want; atol, rtol, what = "")
     return ok
 end
 
+# A loss of one sample has a number for its cotangent (and its derivative).
+function close_to(got::Real, want::Real; atol, rtol, what = "")
+    ok = abs(Float64(got) - Float64(want)) <= atol + rtol * abs(Float64(want))
+    ok || println("  ", what, ": got ", got, ", want ", want)
+    return ok
+end
+
 """
 Float32 agreement: per sample, |got - want| ≤ tol · (largest |want| of that sample, at least `floor`).
 `per_row`: each element is its own sample (a loss); else each column is one.

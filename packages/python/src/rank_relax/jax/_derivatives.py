@@ -185,8 +185,9 @@ class Derivatives:
 
         prim = Primitive(name)
         prim.multiple_results = True
-        # Outside a trace: compiled (once per params) and run as its lowering runs it.
-        prim.def_impl(functools.partial(dispatch.apply_primitive, prim))
+        # Outside a trace the kernel runs directly on the concrete arrays, as the forward does, so its
+        # errors are the NumPy API's ValueErrors rather than an XLA runtime error.
+        prim.def_impl(run)
 
         def abstract(*avals: Any, **params: Any) -> list[Any]:
             info = api_util.debug_info(name, run, avals, params)

@@ -68,6 +68,22 @@ CALLS: dict[str, Call] = {
         ),
         results=(Buffer("tangent_loss", (), "real"),),
     ),
+    "ndcg_loss_hvp": Call(
+        operands=(
+            Buffer("scores", ("n",), "real"),
+            Buffer("relevance", ("n",), "real"),
+            Buffer("ranks", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_loss", (), "real"),
+            Buffer("tangent_scores", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_scores", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
+    ),
     "neural_sort_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
         results=(Buffer("permutation_matrix", ("n", "n"), "real"),),
@@ -93,6 +109,20 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_regularization_strength", (), "real"),
         ),
         results=(Buffer("tangent_permutation_matrix", ("n", "n"), "real"),),
+    ),
+    "neural_sort_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation_matrix", ("n", "n"), "real"),
+            Buffer("cotangent_permutation_matrix", ("n", "n"), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
     ),
     "neural_sort_apply_forward": Call(
         operands=(
@@ -126,6 +156,22 @@ CALLS: dict[str, Call] = {
         ),
         results=(Buffer("tangent_output", ("n",), "real"),),
     ),
+    "neural_sort_apply_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("payload", ("n",), "real"),
+            Buffer("cotangent_output", ("n",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("tangent_payload", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_payload", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
+    ),
     "sigmoid_rank_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
         results=(Buffer("ranks", ("n",), "real"),),
@@ -149,6 +195,19 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_regularization_strength", (), "real"),
         ),
         results=(Buffer("tangent_ranks", ("n",), "real"),),
+    ),
+    "sigmoid_rank_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("cotangent_ranks", ("n",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
     ),
     "soft_quantile_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
@@ -175,6 +234,20 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_regularization_strength", (), "real"),
         ),
         results=(Buffer("tangent_result", ("m",), "real"),),
+    ),
+    "soft_quantile_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_result", ("m",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
     ),
     "soft_rank_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
@@ -204,6 +277,21 @@ CALLS: dict[str, Call] = {
         ),
         results=(Buffer("tangent_ranks", ("n",), "real"),),
     ),
+    "soft_rank_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("ranks", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_ranks", ("n",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
+    ),
     "soft_sort_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
         results=(Buffer("sorted", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
@@ -230,6 +318,20 @@ CALLS: dict[str, Call] = {
         ),
         results=(Buffer("tangent_sorted", ("n",), "real"),),
     ),
+    "soft_sort_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_sorted", ("n",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
+    ),
     "soft_topk_forward": Call(
         operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
         results=(Buffer("mask", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
@@ -255,6 +357,20 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_regularization_strength", (), "real"),
         ),
         results=(Buffer("tangent_mask", ("n",), "real"),),
+    ),
+    "soft_topk_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_mask", ("n",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
     ),
     "spearman_loss_forward": Call(
         operands=(
@@ -301,5 +417,25 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_regularization_strength", (), "real"),
         ),
         results=(Buffer("tangent_loss", (), "real"),),
+    ),
+    "spearman_loss_hvp": Call(
+        operands=(
+            Buffer("predictions", ("n",), "real"),
+            Buffer("targets", ("n",), "real"),
+            Buffer("prediction_ranks", ("n",), "real"),
+            Buffer("prediction_permutation", ("n",), "int32"),
+            Buffer("target_ranks", ("n",), "real"),
+            Buffer("target_permutation", ("n",), "int32"),
+            Buffer("cotangent_loss", (), "real"),
+            Buffer("tangent_predictions", ("n",), "real"),
+            Buffer("tangent_targets", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+        ),
+        results=(
+            Buffer("hvp_predictions", ("n",), "real"),
+            Buffer("hvp_targets", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
     ),
 }
