@@ -4,8 +4,8 @@
 import { code, file, join } from '../../emit/code.ts';
 import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
-import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, Pass, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
-import { kernelsOf } from '../../ir/kernels.ts';
+import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { kernelsOf, passTitle } from '../../ir/kernels.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -199,21 +199,6 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   ].join('\n');
 }
 
-/** How the docs name a pass. */
-export function passTitle(pass: Pass): string {
-  switch (pass) {
-    case 'forward':
-      return 'Forward';
-    case 'backward':
-      return 'Backward (VJP)';
-    case 'jvp':
-      return 'Forward-mode derivative (JVP)';
-    case 'hvp':
-      return 'Second-order derivative (HVP)';
-    default:
-      return assertNever(pass, 'pass');
-  }
-}
 
 function renderExtern(op: OpIR, dtype: TypeNames, kernel: VariantKernelIR): string {
   const what = passTitle(kernel.pass);

@@ -8,8 +8,8 @@
 // otherwise one argument per line. Return types are aliases so signatures stay short.
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, Pass, ScalarArgIR, ShapeIR, TypeNames } from '../../ir/types.ts';
-import { opKernels } from '../../ir/kernels.ts';
+import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, ScalarArgIR, ShapeIR, TypeNames } from '../../ir/types.ts';
+import { opKernels, passTitle } from '../../ir/kernels.ts';
 import { checkName, nativeName } from './layout.ts';
 import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
@@ -105,24 +105,10 @@ function paramsNeedFloat(ps: readonly ParamIR[]): boolean {
 
 /** `Forward` / `Backward` / `Jvp` / `Hvp`: the alias of a pass's result tuple. */
 function alias(kernel: KernelIR): string {
-  return passTitle(kernel.pass).alias;
+  // `Forward`, `Backward`, `Jvp`, `Hvp`.
+  return kernel.pass[0]?.toUpperCase() + kernel.pass.slice(1);
 }
 
-/** How the glue names a pass: its result alias and its docs' title. */
-export function passTitle(pass: Pass): { alias: string; title: string } {
-  switch (pass) {
-    case 'forward':
-      return { alias: 'Forward', title: 'Forward' };
-    case 'backward':
-      return { alias: 'Backward', title: 'Backward (VJP)' };
-    case 'jvp':
-      return { alias: 'Jvp', title: 'Forward-mode derivative (JVP)' };
-    case 'hvp':
-      return { alias: 'Hvp', title: 'Second-order derivative (HVP)' };
-    default:
-      return assertNever(pass, 'pass');
-  }
-}
 
 /** The core kernel's arguments after the shape and params, in its order: buffers by reference,
  * the JVP's param tangents by value. */
@@ -285,7 +271,7 @@ function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
     ...scalars(kernel).map((s) => rustIdentifier(s.name)),
   ];
   const out = writes(kernel).map((b) => b.name.spec);
-  const what = passTitle(kernel.pass).title;
+  const what = passTitle(kernel.pass);
   return [
     ...docComment(`${what} of \`${op.name.spec}\` in ${t}: \`(${sig.join(', ')}) -> (${out.join(', ')})\`.`),
     '#[pyfunction]',

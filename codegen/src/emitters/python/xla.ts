@@ -13,7 +13,7 @@ import { rustIdent } from '../../ir/names.ts';
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, ScalarArgIR, TypeNames } from '../../ir/types.ts';
-import { opKernels } from '../../ir/kernels.ts';
+import { opKernels, passTitle } from '../../ir/kernels.ts';
 import { nativeName } from './layout.ts';
 import { call, CALL_WIDTH, docComment, ITEM_WIDTH, letCall, params, reads, signature, WIDTH, writes } from './rust.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
@@ -150,23 +150,10 @@ function renderBody(kernel: KernelIR): string[] {
   ];
 }
 
-function passName(kernel: KernelIR): string {
-  switch (kernel.pass) {
-    case 'forward':
-      return 'forward';
-    case 'backward':
-      return 'backward (VJP)';
-    case 'jvp':
-      return 'forward-mode derivative (JVP)';
-    case 'hvp':
-      return 'second-order derivative (HVP)';
-    default:
-      return assertNever(kernel.pass, 'pass');
-  }
-}
 
 function renderHandler(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
-  const what = passName(kernel);
+  const title = passTitle(kernel.pass);
+  const what = title.charAt(0).toLowerCase() + title.slice(1);
   return [
     ...docComment(`XLA FFI handler of the ${what} of \`${op.name.spec}\` in ${rustType(dtype)}.`),
     '///',
