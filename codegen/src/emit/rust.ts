@@ -6,7 +6,7 @@
 // A value is a tree: an atom (one-line text), a struct literal or an array; `render` gives its
 // lines, the first without indentation (the caller places it).
 import { pascalCase, realText, rustIdent } from '../ir/names.ts';
-import type { DimIR, EnumIR, EnumValueIR, Ident, TypeId } from '../ir/types.ts';
+import type { BufferArgIR, DimIR, EnumIR, EnumValueIR, Ident, KernelIR, TypeId } from '../ir/types.ts';
 import { assertNever } from '../util/never.ts';
 import { commentLines } from './text.ts';
 
@@ -197,4 +197,24 @@ export function rustType(t: { readonly id: TypeId }): string {
 /** An identifier of the IR as a Rust identifier (keywords raw: `r#type`). */
 export function rustIdentifier(name: Ident): string {
   return rustIdent(name.spec);
+}
+
+/**
+ * The arguments of a core kernel call after the shape and the params, in the kernel's order: each
+ * buffer as the caller spells it (`values.slice()`, `&mut grad`), scalars (a param's tangent) by value.
+ */
+export function coreCallArgs(kernel: KernelIR, buffer: (b: BufferArgIR) => string): string[] {
+  return kernel.args.flatMap((a) => {
+    switch (a.kind) {
+      case 'dim':
+      case 'param':
+        return [];
+      case 'scalar':
+        return [rustIdentifier(a.name)];
+      case 'buffer':
+        return [buffer(a)];
+      default:
+        return assertNever(a, 'argument kind');
+    }
+  });
 }

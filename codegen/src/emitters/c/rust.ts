@@ -2,7 +2,7 @@
 // entry points over the core's kernel convention, and mod.rs with the ABI constants. Buffer and
 // panic handling is in the hand-written src/plumbing.rs (imported as `rr_ffi`).
 import { code, file, join } from '../../emit/code.ts';
-import { rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
+import { coreCallArgs, rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
 import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { kernelsOf, passTitle } from '../../ir/kernels.ts';
@@ -156,26 +156,10 @@ function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
   return inPlace !== null && name === rustIdentifier(inPlace.grad) ? `${name}.region_may_be(&${rustIdentifier(inPlace.cotangent)})` : `${name}.region()`;
 }
 
-/** The core kernel's arguments after the shape and params: buffers as slices, scalars as they are. */
-function coreArgs(kernel: KernelIR): string[] {
-  return kernel.args.flatMap((a) => {
-    switch (a.kind) {
-      case 'dim':
-      case 'param':
-        return [];
-      case 'scalar':
-        return [rustIdentifier(a.name)];
-      case 'buffer':
-        return [`${rustIdentifier(a.name)}.slice()`];
-      default:
-        return assertNever(a, 'argument kind');
-    }
-  });
-}
 
 function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
-  const callArgs = ['rr_shape.shape', '&rr_params', ...coreArgs(kernel)];
+  const callArgs = ['rr_shape.shape', '&rr_params', ...coreCallArgs(kernel, (b) => `${rustIdentifier(b.name)}.slice()`)];
   const params = kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
   const fields = params.map((p) => `            ${paramField(p)}`);
   return [

@@ -10,7 +10,7 @@ import { banner, commentLines } from '../../emit/text.ts';
 import type { ArgIR, BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, TypeNames } from '../../ir/types.ts';
 import { ASYNC_ENTRIES, entryKernel, entryScalars, napiArray, nativeName, opEntries, rustName, rustParamType, tsArrayOf, type Entry } from './names.ts';
 import { rowExtent } from '../../ir/shape.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
+import { coreCallArgs, RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -99,25 +99,6 @@ function derivativeKernel(op: OpIR, entry: 'jvp' | 'hvp'): KernelIR {
   return kernel;
 }
 
-/**
- * The arguments of a core jvp or hvp kernel after the shape and params, in the entry's body: outputs
- * and residuals of the forward borrowed, the param tangents as the body's own scalars.
- */
-function derivativeKernelArgs(kernel: KernelIR, fwd: readonly Buffer[]): string[] {
-  return kernel.args.flatMap((a) => {
-    switch (a.kind) {
-      case 'dim':
-      case 'param':
-        return [];
-      case 'scalar':
-        return [rustIdentifier(a.name)];
-      case 'buffer':
-        return [backwardArg(a, fwd)];
-      default:
-        return assertNever(a, 'argument kind');
-    }
-  });
-}
 
 /** A backward argument of the VJP entry: outputs and residuals computed in the entry are borrowed. */
 function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
@@ -236,7 +217,7 @@ function renderBodies(op: OpIR): string {
           ${rsFn(`fn rr_${entry}<T: Real + rr::Elem>`, [...BODY_PARAMS, ...entryScalars(op, entry).map((a) => `${rustIdentifier(a.name)}: T`), ...entryBuffers(op, entry).map(sliceParam)], ret)}
               ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
               ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
-              ${rsCall(`rr_op::${entry}`, ['rr_shape', 'rr_params', ...derivativeKernelArgs(derivativeKernel(op, entry), fwd)], 4, '?;')}
+              ${rsCall(`rr_op::${entry}`, ['rr_shape', 'rr_params', ...coreCallArgs(derivativeKernel(op, entry), (b) => backwardArg(b, fwd))], 4, '?;')}
               Ok(())
           }
         `;

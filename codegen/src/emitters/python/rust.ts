@@ -11,7 +11,7 @@ import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR, ScalarArgIR, ShapeIR, TypeNames } from '../../ir/types.ts';
 import { opKernels, passTitle } from '../../ir/kernels.ts';
 import { checkName, nativeName } from './layout.ts';
-import { RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
+import { coreCallArgs, RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
 import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
@@ -105,28 +105,10 @@ function paramsNeedFloat(ps: readonly ParamIR[]): boolean {
 
 /** `Forward` / `Backward` / `Jvp` / `Hvp`: the alias of a pass's result tuple. */
 function alias(kernel: KernelIR): string {
-  // `Forward`, `Backward`, `Jvp`, `Hvp`.
   return kernel.pass[0]?.toUpperCase() + kernel.pass.slice(1);
 }
 
 
-/** The core kernel's arguments after the shape and params, in its order: buffers by reference,
- * the JVP's param tangents by value. */
-function coreArgs(kernel: KernelIR): string[] {
-  return kernel.args.flatMap((a) => {
-    switch (a.kind) {
-      case 'dim':
-      case 'param':
-        return [];
-      case 'scalar':
-        return [rustIdentifier(a.name)];
-      case 'buffer':
-        return [`${a.mutable ? '&mut ' : '&'}${rustIdentifier(a.name)}`];
-      default:
-        return assertNever(a, 'argument kind');
-    }
-  });
-}
 
 /** `head(a, b)tail` on one line, or one item per line. */
 export function call(indent: number, head: string, items: readonly string[], tail: string): string[] {
@@ -217,7 +199,7 @@ function renderGeneric(kernel: KernelIR): string[] {
   // Buffers of other shapes ([batch, m], [batch, n, n]) are checked dim by dim against their extents.
   const wide = rd.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
   const wideOut = wr.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
-  const kernelArgs = ['rr_shape', '&rr_params', ...coreArgs(kernel)];
+  const kernelArgs = ['rr_shape', '&rr_params', ...coreCallArgs(kernel, (b) => `${b.mutable ? '&mut ' : '&'}${rustIdentifier(b.name)}`)];
   const kernelCall = call(12, `rr_op::${kernel.pass}`, kernelArgs, '');
   const compute =
     kernelCall.length === 1
