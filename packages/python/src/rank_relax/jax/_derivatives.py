@@ -185,8 +185,8 @@ class Derivatives:
 
         prim = Primitive(name)
         prim.multiple_results = True
-        # Outside a trace the kernel runs directly on the concrete arrays, as the forward does, so its
-        # errors are the NumPy API's ValueErrors rather than an XLA runtime error.
+        # Outside a trace the kernel runs directly on the concrete arrays, as the forward does,
+        # so its errors are the NumPy API's ValueErrors rather than an XLA runtime error.
         prim.def_impl(run)
 
         def abstract(*avals: Any, **params: Any) -> list[Any]:
