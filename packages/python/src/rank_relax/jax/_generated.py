@@ -43,21 +43,24 @@ __all__ = [
 def _rr_ndcg_loss_forward(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_forward",
-        (scores, relevance),
+        (scores, relevance, mask),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.rows_like(scores), _rr.like(scores), _rr.like(scores, jnp.int32)),
+        optional=(2,),
     )
 
 
 def _rr_ndcg_loss_backward(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_loss: jax.Array,
@@ -67,15 +70,17 @@ def _rr_ndcg_loss_backward(
     """The backward kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_backward",
-        (scores, relevance, ranks, permutation, cotangent_loss),
+        (scores, relevance, mask, ranks, permutation, cotangent_loss),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.like(scores), _rr.rows_like(scores)),
+        optional=(2,),
     )
 
 
 def _rr_ndcg_loss_jvp(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     tangent_scores: jax.Array,
@@ -86,19 +91,21 @@ def _rr_ndcg_loss_jvp(
     """The jvp kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_jvp",
-        (scores, relevance, ranks, permutation, tangent_scores),
+        (scores, relevance, mask, ranks, permutation, tangent_scores),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.rows_like(scores),),
+        optional=(2,),
     )
 
 
 def _rr_ndcg_loss_hvp(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_loss: jax.Array,
@@ -110,23 +117,26 @@ def _rr_ndcg_loss_hvp(
     """The hvp kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_hvp",
-        (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores),
+        (scores, relevance, mask, ranks, permutation, cotangent_loss, tangent_scores),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(scores), _rr.rows_like(scores)),
+        optional=(2,),
     )
 
 
 _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     "ndcg_loss",
-    inputs=("scores", "relevance"),
+    inputs=("scores", "relevance", "mask"),
+    optional=("mask",),
     jvp=_rr_ndcg_loss_jvp,
     jvp_operands=(
         ("scores", "save", "scores"),
         ("relevance", "save", "relevance"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("tangent_scores", "tangent", "scores"),
@@ -138,6 +148,7 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     backward_operands=(
         ("scores", "save", "scores"),
         ("relevance", "save", "relevance"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_loss", "cotangent", "loss"),
@@ -151,6 +162,7 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     hvp_operands=(
         ("scores", "save", "scores"),
         ("relevance", "save", "relevance"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_loss", "cotangent", "loss"),
@@ -165,15 +177,16 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _rr_ndcg_loss(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_ndcg_loss_forward(scores, relevance, regularization_strength, regularization)
+    return _rr_ndcg_loss_forward(scores, relevance, mask, regularization_strength, regularization)
 
 
 def _rr_ndcg_loss_jvp_rule(
@@ -181,11 +194,12 @@ def _rr_ndcg_loss_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    scores, relevance, regularization_strength = primals
-    tangent_scores, _tangent_relevance, tangent_regularization_strength = tangents
+    scores, relevance, mask, regularization_strength = primals
+    tangent_scores, _tangent_relevance, _tangent_mask, tangent_regularization_strength = tangents
     loss, ranks, permutation = _rr_ndcg_loss(
         scores,
         relevance,
+        mask,
         regularization_strength,
         regularization,
     )
@@ -193,6 +207,7 @@ def _rr_ndcg_loss_jvp_rule(
         (
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -216,6 +231,7 @@ def ndcg_loss(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -243,6 +259,8 @@ def ndcg_loss(
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
         relevance: Graded relevance of each item (≥ 0). Shape ``[..., n]``. Receives no
             gradient.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -266,11 +284,12 @@ def ndcg_loss(
         ``rank_relax.jax.ndcg_loss(jnp.array([[0.2, 1.5, 0.3]]), jnp.array([[0.0, 2.0, 1.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_scores, _rr_relevance) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_scores, _rr_relevance), (_rr_mask,) = _rr.inputs(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
         axis=axis,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "ndcg_loss",
@@ -286,6 +305,7 @@ def ndcg_loss(
     _rr_loss, _, _ = _rr_ndcg_loss(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -298,20 +318,23 @@ def ndcg_loss(
 
 def _rr_neural_sort_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_forward",
-        (values,),
+        (values, mask),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.shaped(values, (values.shape[-1], values.shape[-1])),),
+        optional=(1,),
     )
 
 
 def _rr_neural_sort_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation_matrix: jax.Array,
     cotangent_permutation_matrix: jax.Array,
     regularization_strength: jax.Array,
@@ -320,14 +343,16 @@ def _rr_neural_sort_backward(
     """The backward kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_backward",
-        (values, permutation_matrix, cotangent_permutation_matrix),
+        (values, mask, permutation_matrix, cotangent_permutation_matrix),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_neural_sort_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation_matrix: jax.Array,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
@@ -337,18 +362,20 @@ def _rr_neural_sort_jvp(
     """The jvp kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_jvp",
-        (values, permutation_matrix, tangent_values),
+        (values, mask, permutation_matrix, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.shaped(values, (values.shape[-1], values.shape[-1])),),
+        optional=(1,),
     )
 
 
 def _rr_neural_sort_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation_matrix: jax.Array,
     cotangent_permutation_matrix: jax.Array,
     tangent_values: jax.Array,
@@ -359,22 +386,25 @@ def _rr_neural_sort_hvp(
     """The hvp kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_hvp",
-        (values, permutation_matrix, cotangent_permutation_matrix, tangent_values),
+        (values, mask, permutation_matrix, cotangent_permutation_matrix, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     "neural_sort",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_neural_sort_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation_matrix", "save", "permutation_matrix"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -384,6 +414,7 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_neural_sort_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation_matrix", "save", "permutation_matrix"),
         ("cotangent_permutation_matrix", "cotangent", "permutation_matrix"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -395,6 +426,7 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_neural_sort_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation_matrix", "save", "permutation_matrix"),
         ("cotangent_permutation_matrix", "cotangent", "permutation_matrix"),
         ("tangent_values", "tangent", "values"),
@@ -408,14 +440,15 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_neural_sort(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_neural_sort_forward(values, regularization_strength, direction)
+    return _rr_neural_sort_forward(values, mask, regularization_strength, direction)
 
 
 def _rr_neural_sort_jvp_rule(
@@ -423,12 +456,13 @@ def _rr_neural_sort_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    (permutation_matrix,) = _rr_neural_sort(values, regularization_strength, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    (permutation_matrix,) = _rr_neural_sort(values, mask, regularization_strength, direction)
     (tangent_permutation_matrix,) = _rr_neural_sort_derivatives.jvp(
         (
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             regularization_strength,
@@ -447,6 +481,7 @@ def neural_sort(
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -473,6 +508,8 @@ def neural_sort(
 
     Args:
         values: Scores to sort along the last axis. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -496,11 +533,12 @@ def neural_sort(
         ``rank_relax.jax.neural_sort(jnp.array([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
         "neural_sort",
         ("values", values),
         axis=axis,
         matrix=True,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort",
@@ -513,7 +551,12 @@ def neural_sort(
         direction,
         n=_rr_values.shape[-1],
     )
-    (_rr_permutation_matrix,) = _rr_neural_sort(_rr_values, _rr_regularization_strength, direction)
+    (_rr_permutation_matrix,) = _rr_neural_sort(
+        _rr_values,
+        _rr_mask,
+        _rr_regularization_strength,
+        direction,
+    )
     return _rr.result(_rr_permutation_matrix, _rr_dtype)
 
 
@@ -524,21 +567,24 @@ def neural_sort(
 def _rr_neural_sort_apply_forward(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_forward",
-        (values, payload),
+        (values, payload, mask),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values),),
+        optional=(2,),
     )
 
 
 def _rr_neural_sort_apply_backward(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     cotangent_output: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
@@ -546,15 +592,17 @@ def _rr_neural_sort_apply_backward(
     """The backward kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_backward",
-        (values, payload, cotangent_output),
+        (values, payload, mask, cotangent_output),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.like(values), _rr.rows_like(values)),
+        optional=(2,),
     )
 
 
 def _rr_neural_sort_apply_jvp(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     tangent_values: jax.Array,
     tangent_payload: jax.Array,
     regularization_strength: jax.Array,
@@ -564,19 +612,21 @@ def _rr_neural_sort_apply_jvp(
     """The jvp kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_jvp",
-        (values, payload, tangent_values, tangent_payload),
+        (values, payload, mask, tangent_values, tangent_payload),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(2,),
     )
 
 
 def _rr_neural_sort_apply_hvp(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     cotangent_output: jax.Array,
     tangent_values: jax.Array,
     tangent_payload: jax.Array,
@@ -587,23 +637,26 @@ def _rr_neural_sort_apply_hvp(
     """The hvp kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_hvp",
-        (values, payload, cotangent_output, tangent_values, tangent_payload),
+        (values, payload, mask, cotangent_output, tangent_values, tangent_payload),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.like(values), _rr.rows_like(values)),
+        optional=(2,),
     )
 
 
 _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     "neural_sort_apply",
-    inputs=("values", "payload"),
+    inputs=("values", "payload", "mask"),
+    optional=("mask",),
     jvp=_rr_neural_sort_apply_jvp,
     jvp_operands=(
         ("values", "save", "values"),
         ("payload", "save", "payload"),
+        ("mask", "save", "mask"),
         ("tangent_values", "tangent", "values"),
         ("tangent_payload", "tangent", "payload"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -614,6 +667,7 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     backward_operands=(
         ("values", "save", "values"),
         ("payload", "save", "payload"),
+        ("mask", "save", "mask"),
         ("cotangent_output", "cotangent", "output"),
         ("regularization_strength", "param", "regularization_strength"),
     ),
@@ -626,6 +680,7 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     hvp_operands=(
         ("values", "save", "values"),
         ("payload", "save", "payload"),
+        ("mask", "save", "mask"),
         ("cotangent_output", "cotangent", "output"),
         ("tangent_values", "tangent", "values"),
         ("tangent_payload", "tangent", "payload"),
@@ -640,15 +695,16 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _rr_neural_sort_apply(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_neural_sort_apply_forward(values, payload, regularization_strength, direction)
+    return _rr_neural_sort_apply_forward(values, payload, mask, regularization_strength, direction)
 
 
 def _rr_neural_sort_apply_jvp_rule(
@@ -656,13 +712,14 @@ def _rr_neural_sort_apply_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, payload, regularization_strength = primals
-    tangent_values, tangent_payload, tangent_regularization_strength = tangents
-    (output,) = _rr_neural_sort_apply(values, payload, regularization_strength, direction)
+    values, payload, mask, regularization_strength = primals
+    tangent_values, tangent_payload, _tangent_mask, tangent_regularization_strength = tangents
+    (output,) = _rr_neural_sort_apply(values, payload, mask, regularization_strength, direction)
     (tangent_output,) = _rr_neural_sort_apply_derivatives.jvp(
         (
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             regularization_strength,
@@ -682,6 +739,7 @@ def neural_sort_apply(
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -708,6 +766,8 @@ def neural_sort_apply(
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
         payload: Values carried into sorted order. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -732,11 +792,12 @@ def neural_sort_apply(
         ``rank_relax.jax.neural_sort_apply(jnp.array([[3.0, 1.0, 2.0]]), jnp.array([[30.0, 10.0,
         20.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values, _rr_payload) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_values, _rr_payload), (_rr_mask,) = _rr.inputs(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
         axis=axis,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort_apply",
@@ -752,6 +813,7 @@ def neural_sort_apply(
     (_rr_output,) = _rr_neural_sort_apply(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -764,20 +826,23 @@ def neural_sort_apply(
 
 def _rr_sigmoid_rank_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_forward",
-        (values,),
+        (values, mask),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_sigmoid_rank_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     cotangent_ranks: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
@@ -785,14 +850,16 @@ def _rr_sigmoid_rank_backward(
     """The backward kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_backward",
-        (values, cotangent_ranks),
+        (values, mask, cotangent_ranks),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_sigmoid_rank_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
@@ -801,18 +868,20 @@ def _rr_sigmoid_rank_jvp(
     """The jvp kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_jvp",
-        (values, tangent_values),
+        (values, mask, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_sigmoid_rank_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     cotangent_ranks: jax.Array,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
@@ -822,22 +891,25 @@ def _rr_sigmoid_rank_hvp(
     """The hvp kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_hvp",
-        (values, cotangent_ranks, tangent_values),
+        (values, mask, cotangent_ranks, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     "sigmoid_rank",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_sigmoid_rank_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
         ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
@@ -846,6 +918,7 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_sigmoid_rank_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("cotangent_ranks", "cotangent", "ranks"),
         ("regularization_strength", "param", "regularization_strength"),
     ),
@@ -856,6 +929,7 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_sigmoid_rank_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("cotangent_ranks", "cotangent", "ranks"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -868,14 +942,15 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_sigmoid_rank(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_sigmoid_rank_forward(values, regularization_strength, direction)
+    return _rr_sigmoid_rank_forward(values, mask, regularization_strength, direction)
 
 
 def _rr_sigmoid_rank_jvp_rule(
@@ -883,11 +958,11 @@ def _rr_sigmoid_rank_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    (ranks,) = _rr_sigmoid_rank(values, regularization_strength, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    (ranks,) = _rr_sigmoid_rank(values, mask, regularization_strength, direction)
     (tangent_ranks,) = _rr_sigmoid_rank_derivatives.jvp(
-        (values, tangent_values, regularization_strength, tangent_regularization_strength),
+        (values, mask, tangent_values, regularization_strength, tangent_regularization_strength),
         direction=direction,
     )
     return ((ranks,), (tangent_ranks,))
@@ -901,6 +976,7 @@ def sigmoid_rank(
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -925,6 +1001,8 @@ def sigmoid_rank(
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -948,7 +1026,12 @@ def sigmoid_rank(
         ``rank_relax.jax.sigmoid_rank(jnp.array([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("sigmoid_rank", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "sigmoid_rank",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_regularization_strength = _rr.real_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -960,7 +1043,7 @@ def sigmoid_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    (_rr_ranks,) = _rr_sigmoid_rank(_rr_values, _rr_regularization_strength, direction)
+    (_rr_ranks,) = _rr_sigmoid_rank(_rr_values, _rr_mask, _rr_regularization_strength, direction)
     return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
 
 
@@ -970,6 +1053,7 @@ def sigmoid_rank(
 
 def _rr_soft_quantile_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     quantiles: tuple[float, ...],
     regularization_strength: jax.Array,
     regularization: str,
@@ -977,18 +1061,20 @@ def _rr_soft_quantile_forward(
     """The forward kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_forward",
-        (values,),
+        (values, mask),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
             "regularization": regularization,
         },
         (_rr.shaped(values, (len(quantiles),)), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_quantile_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_result: jax.Array,
     quantiles: tuple[float, ...],
@@ -998,18 +1084,20 @@ def _rr_soft_quantile_backward(
     """The backward kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_backward",
-        (values, permutation, cotangent_result),
+        (values, mask, permutation, cotangent_result),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
             "regularization": regularization,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_quantile_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     tangent_values: jax.Array,
     quantiles: tuple[float, ...],
@@ -1020,7 +1108,7 @@ def _rr_soft_quantile_jvp(
     """The jvp kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_jvp",
-        (values, permutation, tangent_values),
+        (values, mask, permutation, tangent_values),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
@@ -1028,11 +1116,13 @@ def _rr_soft_quantile_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.shaped(values, (len(quantiles),)),),
+        optional=(1,),
     )
 
 
 def _rr_soft_quantile_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_result: jax.Array,
     tangent_values: jax.Array,
@@ -1044,7 +1134,7 @@ def _rr_soft_quantile_hvp(
     """The hvp kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_hvp",
-        (values, permutation, cotangent_result, tangent_values),
+        (values, mask, permutation, cotangent_result, tangent_values),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
@@ -1052,15 +1142,18 @@ def _rr_soft_quantile_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     "soft_quantile",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_quantile_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1070,6 +1163,7 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_soft_quantile_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_result", "cotangent", "result"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1081,6 +1175,7 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_quantile_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_result", "cotangent", "result"),
         ("tangent_values", "tangent", "values"),
@@ -1094,15 +1189,22 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 4))
 def _rr_soft_quantile(
     values: jax.Array,
+    mask: jax.Array | None,
     quantiles: tuple[float, ...],
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_quantile_forward(values, quantiles, regularization_strength, regularization)
+    return _rr_soft_quantile_forward(
+        values,
+        mask,
+        quantiles,
+        regularization_strength,
+        regularization,
+    )
 
 
 def _rr_soft_quantile_jvp_rule(
@@ -1111,10 +1213,11 @@ def _rr_soft_quantile_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
     result, permutation = _rr_soft_quantile(
         values,
+        mask,
         quantiles,
         regularization_strength,
         regularization,
@@ -1122,6 +1225,7 @@ def _rr_soft_quantile_jvp_rule(
     (tangent_result,) = _rr_soft_quantile_derivatives.jvp(
         (
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -1142,6 +1246,7 @@ def soft_quantile(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -1170,6 +1275,8 @@ def soft_quantile(
 
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         quantiles: Quantile levels, at least one, each finite and in [0, 1]; the output has one
             column per level. A sequence of floats (a list, a tuple, a 1-D array); default
             ``(0.5,)``.
@@ -1197,7 +1304,12 @@ def soft_quantile(
         ``rank_relax.jax.soft_quantile(jnp.array([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25, 0.5),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_quantile", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_quantile",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_quantiles = _rr.real_list("soft_quantile", "quantiles", quantiles)
     _rr_regularization_strength = _rr.real_param(
         "soft_quantile",
@@ -1213,6 +1325,7 @@ def soft_quantile(
     )
     _rr_result, _ = _rr_soft_quantile(
         _rr_values,
+        _rr_mask,
         _rr_quantiles,
         _rr_regularization_strength,
         regularization,
@@ -1226,6 +1339,7 @@ def soft_quantile(
 
 def _rr_soft_rank_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
@@ -1233,18 +1347,20 @@ def _rr_soft_rank_forward(
     """The forward kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_forward",
-        (values,),
+        (values, mask),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_rank_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_ranks: jax.Array,
@@ -1255,18 +1371,20 @@ def _rr_soft_rank_backward(
     """The backward kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_backward",
-        (values, ranks, permutation, cotangent_ranks),
+        (values, mask, ranks, permutation, cotangent_ranks),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_rank_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     tangent_values: jax.Array,
@@ -1278,7 +1396,7 @@ def _rr_soft_rank_jvp(
     """The jvp kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_jvp",
-        (values, ranks, permutation, tangent_values),
+        (values, mask, ranks, permutation, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1286,11 +1404,13 @@ def _rr_soft_rank_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_soft_rank_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_ranks: jax.Array,
@@ -1303,7 +1423,7 @@ def _rr_soft_rank_hvp(
     """The hvp kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_hvp",
-        (values, ranks, permutation, cotangent_ranks, tangent_values),
+        (values, mask, ranks, permutation, cotangent_ranks, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1311,15 +1431,18 @@ def _rr_soft_rank_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     "soft_rank",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_rank_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
@@ -1330,6 +1453,7 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_soft_rank_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_ranks", "cotangent", "ranks"),
@@ -1342,6 +1466,7 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_rank_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_ranks", "cotangent", "ranks"),
@@ -1356,15 +1481,16 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _rr_soft_rank(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_rank_forward(values, regularization_strength, regularization, direction)
+    return _rr_soft_rank_forward(values, mask, regularization_strength, regularization, direction)
 
 
 def _rr_soft_rank_jvp_rule(
@@ -1373,12 +1499,19 @@ def _rr_soft_rank_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    ranks, permutation = _rr_soft_rank(values, regularization_strength, regularization, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    ranks, permutation = _rr_soft_rank(
+        values,
+        mask,
+        regularization_strength,
+        regularization,
+        direction,
+    )
     (tangent_ranks,) = _rr_soft_rank_derivatives.jvp(
         (
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -1400,6 +1533,7 @@ def soft_rank(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -1426,6 +1560,8 @@ def soft_rank(
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -1450,7 +1586,12 @@ def soft_rank(
     Example:
         ``rank_relax.jax.soft_rank(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_rank", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_rank",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
@@ -1463,7 +1604,13 @@ def soft_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    _rr_ranks, _ = _rr_soft_rank(_rr_values, _rr_regularization_strength, regularization, direction)
+    _rr_ranks, _ = _rr_soft_rank(
+        _rr_values,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
     return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
 
 
@@ -1473,6 +1620,7 @@ def soft_rank(
 
 def _rr_soft_sort_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
@@ -1480,18 +1628,20 @@ def _rr_soft_sort_forward(
     """The forward kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_forward",
-        (values,),
+        (values, mask),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_sort_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_sorted: jax.Array,
     regularization_strength: jax.Array,
@@ -1501,18 +1651,20 @@ def _rr_soft_sort_backward(
     """The backward kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_backward",
-        (values, permutation, cotangent_sorted),
+        (values, mask, permutation, cotangent_sorted),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_sort_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
@@ -1523,7 +1675,7 @@ def _rr_soft_sort_jvp(
     """The jvp kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_jvp",
-        (values, permutation, tangent_values),
+        (values, mask, permutation, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1531,11 +1683,13 @@ def _rr_soft_sort_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_soft_sort_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_sorted: jax.Array,
     tangent_values: jax.Array,
@@ -1547,7 +1701,7 @@ def _rr_soft_sort_hvp(
     """The hvp kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_hvp",
-        (values, permutation, cotangent_sorted, tangent_values),
+        (values, mask, permutation, cotangent_sorted, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1555,15 +1709,18 @@ def _rr_soft_sort_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     "soft_sort",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_sort_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1573,6 +1730,7 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_soft_sort_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_sorted", "cotangent", "sorted"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1584,6 +1742,7 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_sort_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_sorted", "cotangent", "sorted"),
         ("tangent_values", "tangent", "values"),
@@ -1597,15 +1756,16 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _rr_soft_sort(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_sort_forward(values, regularization_strength, regularization, direction)
+    return _rr_soft_sort_forward(values, mask, regularization_strength, regularization, direction)
 
 
 def _rr_soft_sort_jvp_rule(
@@ -1614,12 +1774,19 @@ def _rr_soft_sort_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    sorted, permutation = _rr_soft_sort(values, regularization_strength, regularization, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    sorted, permutation = _rr_soft_sort(
+        values,
+        mask,
+        regularization_strength,
+        regularization,
+        direction,
+    )
     (tangent_sorted,) = _rr_soft_sort_derivatives.jvp(
         (
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -1640,6 +1807,7 @@ def soft_sort(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable sorted values of each row.
 
@@ -1664,6 +1832,8 @@ def soft_sort(
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -1689,7 +1859,12 @@ def soft_sort(
     Example:
         ``rank_relax.jax.soft_sort(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_sort", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_sort",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_sort",
         "regularization_strength",
@@ -1704,6 +1879,7 @@ def soft_sort(
     )
     _rr_sorted, _ = _rr_soft_sort(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1717,6 +1893,7 @@ def soft_sort(
 
 def _rr_soft_topk_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
@@ -1725,7 +1902,7 @@ def _rr_soft_topk_forward(
     """The forward kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_forward",
-        (values,),
+        (values, mask),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1733,13 +1910,15 @@ def _rr_soft_topk_forward(
             "direction": direction,
         },
         (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_topk_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
-    cotangent_mask: jax.Array,
+    cotangent_selection: jax.Array,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
@@ -1748,7 +1927,7 @@ def _rr_soft_topk_backward(
     """The backward kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_backward",
-        (values, permutation, cotangent_mask),
+        (values, mask, permutation, cotangent_selection),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1756,11 +1935,13 @@ def _rr_soft_topk_backward(
             "direction": direction,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_topk_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     tangent_values: jax.Array,
     k: int,
@@ -1772,7 +1953,7 @@ def _rr_soft_topk_jvp(
     """The jvp kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_jvp",
-        (values, permutation, tangent_values),
+        (values, mask, permutation, tangent_values),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1781,13 +1962,15 @@ def _rr_soft_topk_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_soft_topk_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
-    cotangent_mask: jax.Array,
+    cotangent_selection: jax.Array,
     tangent_values: jax.Array,
     k: int,
     regularization_strength: jax.Array,
@@ -1798,7 +1981,7 @@ def _rr_soft_topk_hvp(
     """The hvp kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_hvp",
-        (values, permutation, cotangent_mask, tangent_values),
+        (values, mask, permutation, cotangent_selection, tangent_values),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1807,26 +1990,30 @@ def _rr_soft_topk_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
     "soft_topk",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_topk_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
         ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
     ),
-    jvp_results=(("tangent_mask", "output_tangent", "mask"),),
+    jvp_results=(("tangent_selection", "output_tangent", "selection"),),
     backward=_rr_soft_topk_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
-        ("cotangent_mask", "cotangent", "mask"),
+        ("cotangent_selection", "cotangent", "selection"),
         ("regularization_strength", "param", "regularization_strength"),
     ),
     backward_results=(
@@ -1836,8 +2023,9 @@ _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_topk_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
-        ("cotangent_mask", "cotangent", "mask"),
+        ("cotangent_selection", "cotangent", "selection"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
         ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
@@ -1849,16 +2037,24 @@ _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 4, 5))
 def _rr_soft_topk(
     values: jax.Array,
+    mask: jax.Array | None,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_topk_forward(values, k, regularization_strength, regularization, direction)
+    return _rr_soft_topk_forward(
+        values,
+        mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
 
 
 def _rr_soft_topk_jvp_rule(
@@ -1868,12 +2064,20 @@ def _rr_soft_topk_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    mask, permutation = _rr_soft_topk(values, k, regularization_strength, regularization, direction)
-    (tangent_mask,) = _rr_soft_topk_derivatives.jvp(
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    selection, permutation = _rr_soft_topk(
+        values,
+        mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    (tangent_selection,) = _rr_soft_topk_derivatives.jvp(
         (
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -1883,7 +2087,7 @@ def _rr_soft_topk_jvp_rule(
         regularization=regularization,
         direction=direction,
     )
-    return ((mask, permutation), (tangent_mask, _rr_derivatives.no_tangent(permutation)))
+    return ((selection, permutation), (tangent_selection, _rr_derivatives.no_tangent(permutation)))
 
 
 _rr_soft_topk.defjvp(_rr_soft_topk_jvp_rule, symbolic_zeros=True)
@@ -1896,6 +2100,7 @@ def soft_topk(
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -1925,6 +2130,8 @@ def soft_topk(
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         k: How many items soft_topk selects, 0 ≤ k ≤ n. An ``int``; default ``1``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
@@ -1952,7 +2159,12 @@ def soft_topk(
         ``rank_relax.jax.soft_topk(jnp.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_topk", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_topk",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_k = _rr.int_param("soft_topk", "k", k)
     _rr_regularization_strength = _rr.real_param(
         "soft_topk",
@@ -1967,14 +2179,15 @@ def soft_topk(
         direction,
         n=_rr_values.shape[-1],
     )
-    _rr_mask, _ = _rr_soft_topk(
+    _rr_selection, _ = _rr_soft_topk(
         _rr_values,
+        _rr_mask,
         _rr_k,
         _rr_regularization_strength,
         regularization,
         direction,
     )
-    return _rr.result(_rr_mask, _rr_dtype, _rr_axis)
+    return _rr.result(_rr_selection, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1984,13 +2197,14 @@ def soft_topk(
 def _rr_spearman_loss_forward(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``spearman_loss``."""
     return _rr.call(
         "spearman_loss_forward",
-        (predictions, targets),
+        (predictions, targets, mask),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (
             _rr.rows_like(predictions),
@@ -1999,12 +2213,14 @@ def _rr_spearman_loss_forward(
             _rr.like(predictions),
             _rr.like(predictions, jnp.int32),
         ),
+        optional=(2,),
     )
 
 
 def _rr_spearman_loss_backward(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     prediction_ranks: jax.Array,
     prediction_permutation: jax.Array,
     target_ranks: jax.Array,
@@ -2019,6 +2235,7 @@ def _rr_spearman_loss_backward(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2027,12 +2244,14 @@ def _rr_spearman_loss_backward(
         ),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.like(predictions), _rr.like(predictions), _rr.rows_like(predictions)),
+        optional=(2,),
     )
 
 
 def _rr_spearman_loss_jvp(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     prediction_ranks: jax.Array,
     prediction_permutation: jax.Array,
     target_ranks: jax.Array,
@@ -2049,6 +2268,7 @@ def _rr_spearman_loss_jvp(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2062,12 +2282,14 @@ def _rr_spearman_loss_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.rows_like(predictions),),
+        optional=(2,),
     )
 
 
 def _rr_spearman_loss_hvp(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     prediction_ranks: jax.Array,
     prediction_permutation: jax.Array,
     target_ranks: jax.Array,
@@ -2085,6 +2307,7 @@ def _rr_spearman_loss_hvp(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2099,16 +2322,19 @@ def _rr_spearman_loss_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(predictions), _rr.like(predictions), _rr.rows_like(predictions)),
+        optional=(2,),
     )
 
 
 _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     "spearman_loss",
-    inputs=("predictions", "targets"),
+    inputs=("predictions", "targets", "mask"),
+    optional=("mask",),
     jvp=_rr_spearman_loss_jvp,
     jvp_operands=(
         ("predictions", "save", "predictions"),
         ("targets", "save", "targets"),
+        ("mask", "save", "mask"),
         ("prediction_ranks", "save", "prediction_ranks"),
         ("prediction_permutation", "save", "prediction_permutation"),
         ("target_ranks", "save", "target_ranks"),
@@ -2123,6 +2349,7 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     backward_operands=(
         ("predictions", "save", "predictions"),
         ("targets", "save", "targets"),
+        ("mask", "save", "mask"),
         ("prediction_ranks", "save", "prediction_ranks"),
         ("prediction_permutation", "save", "prediction_permutation"),
         ("target_ranks", "save", "target_ranks"),
@@ -2139,6 +2366,7 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     hvp_operands=(
         ("predictions", "save", "predictions"),
         ("targets", "save", "targets"),
+        ("mask", "save", "mask"),
         ("prediction_ranks", "save", "prediction_ranks"),
         ("prediction_permutation", "save", "prediction_permutation"),
         ("target_ranks", "save", "target_ranks"),
@@ -2157,15 +2385,22 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _rr_spearman_loss(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_spearman_loss_forward(predictions, targets, regularization_strength, regularization)
+    return _rr_spearman_loss_forward(
+        predictions,
+        targets,
+        mask,
+        regularization_strength,
+        regularization,
+    )
 
 
 def _rr_spearman_loss_jvp_rule(
@@ -2173,19 +2408,20 @@ def _rr_spearman_loss_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    predictions, targets, regularization_strength = primals
-    tangent_predictions, tangent_targets, tangent_regularization_strength = tangents
+    predictions, targets, mask, regularization_strength = primals
+    tangent_predictions, tangent_targets, _tangent_mask, tangent_regularization_strength = tangents
     (
         loss,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
         target_permutation,
-    ) = _rr_spearman_loss(predictions, targets, regularization_strength, regularization)
+    ) = _rr_spearman_loss(predictions, targets, mask, regularization_strength, regularization)
     (tangent_loss,) = _rr_spearman_loss_derivatives.jvp(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2218,6 +2454,7 @@ def spearman_loss(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -2244,6 +2481,8 @@ def spearman_loss(
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
         targets: Target scores (only their ranks matter). Shape ``[..., n]``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -2267,11 +2506,12 @@ def spearman_loss(
         ``rank_relax.jax.spearman_loss(jnp.array([[0.1, 0.4, 0.3, 0.9]]), jnp.array([[1.0, 2.0,
         3.0, 4.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_predictions, _rr_targets) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_predictions, _rr_targets), (_rr_mask,) = _rr.inputs(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
         axis=axis,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "spearman_loss",
@@ -2287,6 +2527,7 @@ def spearman_loss(
     _rr_loss, _, _, _, _ = _rr_spearman_loss(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
