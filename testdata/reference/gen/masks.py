@@ -136,7 +136,7 @@ def soft_sort_vjp_row(x, eps, reg, direction, u):
 def soft_quantile_grad_eps(x, quantiles, eps, reg, gq):
     n = len(x)
     u = np.zeros(n)
-    for q, gv in zip(quantiles, gq):
+    for q, gv in zip(quantiles, gq, strict=True):
         for i, c in tq.quantile_weights(q, n):
             u[i] += c * gv
     return soft_sort_vjp_row(x, eps, reg, "ascending", u)[1]
@@ -360,8 +360,8 @@ def gather_cotangent(layout, u, idx):
 
 
 def output_shape(layout, n, params):
-    return {"items": (n,), "rows": (n,), "loss": (), "quantiles": (len(params.get("quantiles", [])),),
-            "matrix": (n, n)}[layout]
+    m = len(params.get("quantiles", []))
+    return {"items": (n,), "rows": (n,), "loss": (), "quantiles": (m,), "matrix": (n, n)}[layout]
 
 
 def masked_forward(op, params, inputs, mask):
@@ -404,7 +404,7 @@ def masked_vjp(op, params, inputs, mask, u):
 # ---------------------------------------------------------------- checks
 
 
-def fd_scale(op, params, nv):
+def fd_scale(op, params):
     """The input scale on which the op changes, for the finite-difference step."""
     eps = params["regularization_strength"]
     if op in ("soft_sort", "soft_quantile"):
@@ -421,7 +421,7 @@ def fd_check_row(op, params, c, u, stats):
     def phi(cc, pp):
         return float(np.sum(np.asarray(spec["forward"](cc, pp)) * u))
 
-    h = 1e-6 * fd_scale(op, params, None)
+    h = 1e-6 * fd_scale(op, params)
     ok = True
     rng = np.random.default_rng(len(u) if np.ndim(u) else 1)
     for name in spec["diff"]:
@@ -448,7 +448,8 @@ def fd_check_row(op, params, c, u, stats):
     pm["regularization_strength"] = eps * (1 - 1e-6)
     want = (phi(c, pp) - phi(c, pm)) / (2e-6 * eps)
     # The rounding of <u, f> divided by the step, beside the relative tolerance.
-    noise = 1e-14 * (np.sum(np.abs(np.asarray(spec["forward"](c, params)) * u)) + 1.0) / (2e-6 * eps)
+    size = np.sum(np.abs(np.asarray(spec["forward"](c, params)) * u)) + 1.0
+    noise = 1e-14 * size / (2e-6 * eps)
     if not abs(ge - want) <= 1e-5 * max(abs(want), abs(ge)) + noise:
         ok = False
     stats["fd_eps"] += 1
