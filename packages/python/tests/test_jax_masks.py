@@ -47,7 +47,7 @@ def case_id(case: tuple[str, dict[str, str]]) -> str:
 def mask_of(rows: int = len(PRESENT), n: int = N) -> np.ndarray:
     mask = np.zeros((rows, n), bool)
     for r in range(rows):
-        mask[r, list(PRESENT[r % len(PRESENT)])] = True
+        mask[r, [i for i in PRESENT[r % len(PRESENT)] if i < n]] = True
     return mask
 
 
@@ -138,7 +138,7 @@ def scatter_zeros(op: str, row: np.ndarray, present: np.ndarray) -> np.ndarray:
         return row[n_valid:] if op in ROW_ORDERED else row[~present]
     if dims == ["n", "n"]:
         return np.concatenate([row[n_valid:].ravel(), row[:n_valid][:, ~present].ravel()])
-    return row[:0]
+    return np.zeros(0)
 
 
 def params_for(op: str, params: dict[str, Any], n_valid: int) -> dict[str, Any]:
@@ -192,7 +192,8 @@ def test_masked_rows_are_the_compacted_rows(case: tuple[str, dict[str, str]], dt
     for r in set(range(mask.shape[0])) - seen:
         assert not out[r].any(), f"{op} row {r}"
         assert not any(g[r].any() for g in grads), f"{op} row {r}"
-    np.testing.assert_allclose(eps_grad, eps_total, rtol=1e-9 if dtype == np.float64 else 1e-4)
+    eps_tol = {"rtol": 1e-9, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    np.testing.assert_allclose(eps_grad, eps_total, **eps_tol)
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
@@ -374,7 +375,7 @@ def test_the_unmasked_call_is_the_call_of_before() -> None:
 
         def custom_calls(*args: Any) -> list[str]:
             text = jax.jit(jax.grad(loss)).lower(*args).as_text()
-            return [line for line in text.splitlines() if "stablehlo.custom_call" in line]
+            return [line for line in text.splitlines() if "custom_call @rank_relax_" in line]
 
         plain = custom_calls(x)
         masked = custom_calls(x, jnp.ones((2, 4), bool))
