@@ -664,7 +664,11 @@ def test_rules_cover_every_kernel() -> None:
     for op, spec in OPS.items():
         forward = CALLS[f"{op}_forward"]
         names = [b.name for b in forward.operands]
-        assert names == [*spec["inputs"], *spec["reals"]], op
+        # An optional input (a mask) last: a call without it has the operands of before.
+        assert names == [*spec["inputs"], *spec["reals"], *spec["optional"]], op
+        assert [b.optional for b in forward.operands] == [
+            b.name in spec["optional"] for b in forward.operands
+        ], op
         results = {b.name: b.row for b in forward.results}
         for name, dims in spec["outputs"].items():
             # The spec table spells m as len(quantiles); the row dims are the same in number.
