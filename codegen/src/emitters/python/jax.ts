@@ -415,7 +415,8 @@ function renderPublic(op: OpIR): string[] {
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavourOf(op), outs),
-    ...pyUnpack(4, [local('dtype'), local('axis'), tuple(requiredViews), ...(optional.length > 0 ? [tuple(boolViews)] : [])], `${PRIVATE}.inputs`, [
+    // The bool inputs come back apart, None where absent (none: an empty tuple).
+    ...pyUnpack(4, [local('dtype'), local('axis'), tuple(requiredViews), optional.length > 0 ? tuple(boolViews) : '_'], `${PRIVATE}.inputs`, [
       pyStr(op.name.spec),
       ...inputs,
       ...axisArgs(op, 'axis'),
