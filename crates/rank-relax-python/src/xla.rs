@@ -346,7 +346,7 @@ impl<'a> Frame<'a> {
                 data: unsafe { std::slice::from_raw_parts(data, len) },
                 dims,
             }),
-            None => Err(self.bad_type(name, "argument")),
+            None => Err(self.bad_type::<T>(name, "argument")),
         }
     }
 
@@ -372,7 +372,7 @@ impl<'a> Frame<'a> {
             Some((data, len, _)) => Ok(Out {
                 data: unsafe { std::slice::from_raw_parts_mut(data, len) },
             }),
-            None => Err(self.bad_type(name, "result")),
+            None => Err(self.bad_type::<T>(name, "result")),
         }
     }
 
@@ -388,11 +388,13 @@ impl<'a> Frame<'a> {
         Ok(unsafe { *list.items.add(index) })
     }
 
-    fn bad_type(&self, name: &str, what: &str) -> Failure {
-        Failure::internal(
-            self.op,
-            format_args!("{what} {name} is not a buffer of the kernel's element type"),
-        )
+    fn bad_type<T: Elem>(&self, name: &str, what: &str) -> Failure {
+        let wanted = if T::DTYPE == DTYPE_PRED {
+            "a bool (PRED) buffer of 0s and 1s"
+        } else {
+            "a buffer of the kernel's element type"
+        };
+        Failure::internal(self.op, format_args!("{what} {name} is not {wanted}"))
     }
 
     /// The attribute `name` and its type tag.
