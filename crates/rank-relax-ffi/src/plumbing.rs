@@ -13,8 +13,8 @@ use rank_relax::Shape;
 use rank_relax_glue::{panic_message, Region};
 
 use crate::generated::{
-    status_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_NULL_POINTER, RR_ERR_PANIC, RR_ERR_SHAPE_MISMATCH,
-    RR_OK,
+    status_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_INVALID_VALUE, RR_ERR_NULL_POINTER, RR_ERR_PANIC,
+    RR_ERR_SHAPE_MISMATCH, RR_OK,
 };
 
 /// An error on its way to C: a status code and a message ([`call`] adds the op name).
@@ -160,7 +160,17 @@ impl<T> In<T> {
         Ok(In { name, ptr, len })
     }
 
-    /// The memory it spans, for [`check_disjoint`].
+    /// An optional buffer: NULL means absent (see [`In::slice_optional`]); any other pointer is
+    /// checked as [`In::new`] does.
+    pub fn optional(name: &'static str, ptr: *const T, len: usize) -> Result<Self, FfiError> {
+        if ptr.is_null() {
+            Ok(In { name, ptr, len: 0 })
+        } else {
+            In::new(name, ptr, len)
+        }
+    }
+
+    /// The memory it spans, for [`check_disjoint`] (none when absent).
     pub fn region(&self) -> Region {
         Region::new(
             self.name,
@@ -184,6 +194,62 @@ impl<T> In<T> {
             // caller's contract.
             unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
         }
+    }
+
+    /// An optional buffer as a slice, or `None` when its pointer is NULL.
+    ///
+    /// # Safety
+    ///
+    /// As [`In::slice`].
+    pub unsafe fn slice_optional<'a>(&self) -> Option<&'a [T]> {
+        // SAFETY: the caller's contract.
+        (!self.ptr.is_null()).then(|| unsafe { self.slice() })
+    }
+}
+
+impl In<bool> {
+    /// The buffer as bools, after checking that every byte is 0 or 1: C code may store any byte
+    /// in a `bool` object (through a `char *` or a `memset`), and anything else is not a Rust
+    /// `bool`. A bad byte is `RR_ERR_INVALID_VALUE` naming its `[row, column]` (`rows` rows).
+    ///
+    /// # Safety
+    ///
+    /// As [`In::slice`].
+    pub unsafe fn bools<'a>(&self, rows: usize) -> Result<&'a [bool], FfiError> {
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        // SAFETY: non-null and aligned (checked in `new`), valid by the caller's contract; a
+        // `bool` and a `u8` have the same size and alignment.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(self.ptr.cast(), self.len) };
+        if let Some(at) = bytes.iter().position(|&b| b > 1) {
+            let width = self.len / rows.max(1);
+            return Err(FfiError::new(
+                RR_ERR_INVALID_VALUE,
+                format!(
+                    "{}[{}, {}] is {}; each element must be 0 (false) or 1 (true)",
+                    self.name,
+                    at / width,
+                    at % width,
+                    bytes[at]
+                ),
+            ));
+        }
+        // SAFETY: every byte is 0 or 1, a valid `bool`.
+        Ok(unsafe { self.slice() })
+    }
+
+    /// As [`In::bools`], `None` when the pointer is NULL (an optional buffer left out).
+    ///
+    /// # Safety
+    ///
+    /// As [`In::slice`].
+    pub unsafe fn bools_optional<'a>(&self, rows: usize) -> Result<Option<&'a [bool]>, FfiError> {
+        if self.ptr.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.bools(rows) }.map(Some)
     }
 }
 
