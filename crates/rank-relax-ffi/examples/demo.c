@@ -34,7 +34,7 @@ int main(void)
     print_row("values", values, 5);
     for (k = 0; k < 3; k++) {
         status = rr_soft_rank_forward_f64(1, 5, strengths[k], RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING,
-                                          values, ranks, permutation);
+                                          values, NULL, ranks, permutation);
         if (status != RR_OK) {
             fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
             return 1;
@@ -43,19 +43,19 @@ int main(void)
         print_row(label, ranks, 5);
     }
 
-    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_KL, RR_DIRECTION_DESCENDING, values, ranks,
-                                      permutation);
+    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_KL, RR_DIRECTION_DESCENDING, values, NULL,
+                                      ranks, permutation);
     if (status != RR_OK) {
         fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
         return 1;
     }
     print_row("kl, descending, eps = 1", ranks, 5);
 
-    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, ranks,
-                                      permutation);
+    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
+                                      ranks, permutation);
     if (status == RR_OK) {
-        status = rr_soft_rank_backward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, ranks,
-                                           permutation, cotangent, grad, grad_eps);
+        status = rr_soft_rank_backward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
+                                           ranks, permutation, cotangent, grad, grad_eps);
     }
     if (status != RR_OK) {
         fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
@@ -64,8 +64,8 @@ int main(void)
     print_row("d ranks[0] / d values", grad, 5);
     printf("%-28s %8.4f\n\n", "d ranks[0] / d eps", grad_eps[0]);
 
-    status = rr_soft_rank_forward_f64(1, 5, 0.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, ranks,
-                                      permutation);
+    status = rr_soft_rank_forward_f64(1, 5, 0.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
+                                      ranks, permutation);
     printf("with eps = 0: status %d, rr_last_error() = \"%s\"\n", (int)status, rr_last_error());
     return status == RR_ERR_INVALID_ARGUMENT ? 0 : 1;
 }
