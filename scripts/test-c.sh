@@ -18,9 +18,12 @@
 #   jvp_test        every op's JVP against central differences, adjoint to its backward, f32
 #                   against f64, NaN tangents refused (driven by the generated op table);
 #   hvp_test        every op's HVP against central differences of its backward, symmetric, f32
-#                   against f64, NaN tangents and cotangents refused (the same table).
+#                   against f64, NaN tangents and cotangents refused (the same table);
+#   mask_test       every op with a mask: each masked row is the call on its present items alone
+#                   in every kernel (zeros at absent items, NaN there unread), an empty row is
+#                   zeros, an all-true mask is bit for bit a NULL one (the same table).
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
-# over all seven.
+# over all eight.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -55,12 +58,13 @@ build in_place_test "$FFI/tests/c/in_place_test.c" "$FFI/tests/c/harness.c"
 build params_test "$FFI/tests/c/params_test.c" "$FFI/tests/c/harness.c"
 build jvp_test "$FFI/tests/c/jvp_test.c" "$FFI/tests/c/calls.c" "$FFI/tests/c/harness.c"
 build hvp_test "$FFI/tests/c/hvp_test.c" "$FFI/tests/c/calls.c" "$FFI/tests/c/harness.c"
+build mask_test "$FFI/tests/c/mask_test.c" "$FFI/tests/c/calls.c" "$FFI/tests/c/harness.c"
 
 # Run every program even when one fails; each ends with `N passed, N failed`, summed here.
 total_passed=0
 total_failed=0
 status=0
-for program in reference_test bad_input_test threads_test in_place_test params_test jvp_test hvp_test; do
+for program in reference_test bad_input_test threads_test in_place_test params_test jvp_test hvp_test mask_test; do
   echo "== $program"
   log="$OUT/$program.log"
   rc=0
