@@ -4,8 +4,8 @@
 # builds the C test programs against the shared library and runs them:
 #   reference_test  every case of the reference files (RANK_RELAX_REFERENCE, default
 #                   testdata/reference/ops-v1.json from the repository root, then
-#                   testdata/reference/wave2-*.json) in f64 and f32, and the error paths of
-#                   every op;
+#                   testdata/reference/wave2-*.json and masks.json) in f64 and f32, and the
+#                   error paths of every op;
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);
 #   threads_test    every op from 8 threads at once, bit-identical to sequential calls, with

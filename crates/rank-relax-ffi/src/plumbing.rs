@@ -427,6 +427,38 @@ mod tests {
     }
 
     #[test]
+    fn an_optional_buffer_may_be_null() {
+        let absent = In::<bool>::optional("mask", std::ptr::null(), 6).unwrap();
+        assert_eq!(unsafe { absent.bools_optional(2) }.unwrap(), None);
+        assert_eq!(absent.region(), Region::new("mask", 0, 0, false));
+        let values = [1.0f64, 2.0];
+        let present = In::optional("values", values.as_ptr(), 2).unwrap();
+        assert_eq!(unsafe { present.slice_optional() }, Some(&values[..]));
+        let misaligned = std::ptr::without_provenance::<f64>(4);
+        assert_eq!(
+            In::optional("values", misaligned, 1).err().unwrap().status,
+            RR_ERR_INVALID_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn bools_must_be_0_or_1() {
+        let bytes = [1u8, 0, 1, 1, 2, 0];
+        let mask = In::optional("mask", bytes.as_ptr().cast::<bool>(), 6).unwrap();
+        let err = unsafe { mask.bools_optional(2) }.unwrap_err();
+        assert_eq!(err.status, RR_ERR_INVALID_VALUE);
+        assert_eq!(
+            err.message,
+            "mask[1, 1] is 2; each element must be 0 (false) or 1 (true)"
+        );
+        let good = [true, false, true];
+        let mask = In::new("mask", good.as_ptr(), 3).unwrap();
+        assert_eq!(unsafe { mask.bools(1) }.unwrap(), &good[..]);
+        let empty = In::<bool>::new("mask", std::ptr::null(), 0).unwrap();
+        assert_eq!(unsafe { empty.bools(0) }.unwrap(), &[] as &[bool]);
+    }
+
+    #[test]
     fn extents_are_checked() {
         let dims = Dims::new(3, 4).unwrap();
         assert_eq!(dims.extent("m", &[4, 4]).unwrap(), 48);

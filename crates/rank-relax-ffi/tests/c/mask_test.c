@@ -43,7 +43,7 @@ static int present(size_t row, size_t j, unsigned seed)
     case 1:
         return (j * 5 + seed) % 3 != 0; /* absent items in the middle, about one in three */
     case 2:
-        return j % 4 == 2 || j == 5 || j == 7; /* 4 items, fewer than N / 2 */
+        return j % 4 == 2 || j == 5 || j == 7; /* 5 items, fewer than N / 2 */
     default:
         return 0;
     }
