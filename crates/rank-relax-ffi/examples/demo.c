@@ -1,5 +1,8 @@
 /* rank-relax from C: soft ranks of a small example, how ε moves them towards the hard ranks,
- * their gradient, and what an error looks like. Build and run: bash scripts/demo-c.sh */
+ * their gradient, a row with an absent item (a mask), and what an error looks like. Build and
+ * run: bash scripts/demo-c.sh */
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "rank_relax.h"
@@ -63,6 +66,21 @@ int main(void)
     }
     print_row("d ranks[0] / d values", grad, 5);
     printf("%-28s %8.4f\n\n", "d ranks[0] / d eps", grad_eps[0]);
+
+    {
+        /* A mask: item 2 is absent (padding, never read, so NaN is fine); the others are ranked
+         * among themselves and item 2 gets rank 0. NULL instead of a mask means every item. */
+        const double padded[5] = {0.8, -1.2, NAN, 0.75, 0.0};
+        const bool present[5] = {true, true, false, true, true};
+        status = rr_soft_rank_forward_f64(1, 5, 0.001, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, padded,
+                                          present, ranks, permutation);
+        if (status != RR_OK) {
+            fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
+            return 1;
+        }
+        print_row("masked, item 2 absent", ranks, 5);
+        printf("\n");
+    }
 
     status = rr_soft_rank_forward_f64(1, 5, 0.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
                                       ranks, permutation);
