@@ -1,7 +1,8 @@
 /* The in-place backward of soft_rank, soft_sort and soft_topk through the C API: grad_values may
  * be the cotangent buffer itself, and the gradient written over it is bit for bit the one written to a
  * separate buffer; a gradient that overlaps the cotangent only in part is refused, and so is one
- * that is another read buffer; the same with a mask, whose memory a gradient must not share.
+ * that is another read buffer; the same with a mask, whose memory a gradient must not share (a
+ * read buffer may).
  * Prints `N passed, N failed`. */
 #include <math.h>
 #include <stdbool.h>
@@ -80,6 +81,12 @@ static void soft_rank_f64(int32_t reg, int32_t dir, unsigned seed)
               == RR_ERR_INVALID_ARGUMENT &&
               strstr(rr_last_error(), "soft_rank: grad_values overlaps mask") != NULL,
           "soft_rank: a gradient over the mask is refused (%s)", rr_last_error());
+    /* Read buffers may share memory: a mask inside the values, whose bytes are all 1 (true). */
+    memset(x, 1, sizeof x);
+    check(rr_soft_rank_forward_f64(BATCH, N, 0.3, reg, dir, x, NULL, g, perm) == RR_OK &&
+              rr_soft_rank_forward_f64(BATCH, N, 0.3, reg, dir, x, (const bool *)x, ranks, perm) == RR_OK &&
+              memcmp(ranks, g, sizeof g) == 0,
+          "soft_rank: a mask sharing the values' memory is read, the same as no mask (%s)", rr_last_error());
 }
 
 static void soft_sort_f32(int32_t reg, int32_t dir, unsigned seed)
