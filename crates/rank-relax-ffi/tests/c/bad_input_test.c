@@ -265,7 +265,8 @@ static void call_alloc(call *c)
     for (i = 0; i < op->num_inputs; i++) {
         size_t len = tensor_len(c, &op->inputs[i]);
         elem_type type = type_of(&op->inputs[i]);
-        c->inputs[i] = xcalloc(len, elem_size(c, type));
+        /* A bool buffer stays aligned when "misalign" moves it by a byte: room for that byte. */
+        c->inputs[i] = xcalloc(len + (type == ELEM_BOOL), elem_size(c, type));
         add_slot(c->fwd, &c->num_fwd, op->inputs[i].name, c->inputs[i], len, type);
     }
     for (i = 0; i < op->num_outputs; i++) {
