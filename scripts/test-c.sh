@@ -19,9 +19,10 @@
 #                   against f64, NaN tangents refused (driven by the generated op table);
 #   hvp_test        every op's HVP against central differences of its backward, symmetric, f32
 #                   against f64, NaN tangents and cotangents refused (the same table);
-#   mask_test       every op with a mask: each masked row is the call on its present items alone
-#                   in every kernel (zeros at absent items, NaN there unread), an empty row is
-#                   zeros, an all-true mask is bit for bit a NULL one (the same table).
+#   mask_test       every op with a mask: each masked row is bit for bit the call on its present
+#                   items alone in every kernel (zeros at absent items, NaN there unread), an
+#                   empty row is zeros, an all-true mask is bit for bit a NULL one (the same
+#                   table).
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
 # over all eight.
 set -euo pipefail

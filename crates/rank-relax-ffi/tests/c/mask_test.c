@@ -3,10 +3,10 @@
  * with a mask: row 0 full, rows 1 and 2 with absent items (row 2 fewer than an int param bounded by
  * n asks for, which is then clamped to the row), row 3 empty; NaN at every absent item of every
  * input, and finite garbage in the cotangents and tangents there. Then:
- *   - each masked row equals the call without a mask on that row's present items alone (batch 1,
- *     n_valid items, an int param bounded by n clamped to n_valid), element for element, for the
- *     forward, the backward (gradients 0 at absent items, per-row param gradients), the JVP and
- *     the HVP, in f64; the forward also in f32. An output along n holds the compacted row either
+ *   - each masked row is bit for bit the call without a mask on that row's present items alone
+ *     (batch 1, n_valid items, an int param bounded by n clamped to n_valid), for the forward, the
+ *     backward (gradients 0 at absent items, per-row param gradients), the JVP and the HVP, in
+ *     f64; the forward also in f32. An output along n holds the compacted row either
  *     at the present items' positions or first (sorted order), each n dim on its own (neural_sort:
  *     rows sorted, columns by item); the layout is found on row 1 and must then hold everywhere;
  *   - the empty row is all zeros, its param gradients too;
@@ -26,7 +26,6 @@
 #define B 4
 #define N CALL_N
 #define T_EPS 0.4
-#define TOL 1e-12
 
 /* Where a row's present items are. */
 typedef struct {
@@ -126,8 +125,8 @@ static long compact_index(const rrt_tensor *t, const rrt_param_value *p, const r
     return index;
 }
 
-/* Row `row` of the full buffer `got` ([B, …t]) against the compacted row `want`: equal within TOL
- * (relative) where the layout places it, exactly 0 elsewhere. Describes the first miss. */
+/* Row `row` of the full buffer `got` ([B, …t]) against the compacted row `want`: equal where the
+ * layout places it, 0 elsewhere. Describes the first miss. */
 static int same_row(const rrt_tensor *t, const rrt_param_value *p, const row_map *m, unsigned layout, size_t row,
                     const double *got, const double *want, char *why, size_t why_size)
 {
@@ -135,7 +134,7 @@ static int same_row(const rrt_tensor *t, const rrt_param_value *p, const row_map
     for (f = 0; f < len; f++) {
         long c = compact_index(t, p, m, layout, f);
         double g = got[row * len + f], w = c < 0 ? 0.0 : want[c];
-        if (!(fabs(g - w) <= TOL * (1.0 + fabs(w))) || (c < 0 && g != 0.0)) {
+        if (memcmp(&g, &w, sizeof g) != 0 && !(c < 0 && g == 0.0)) {
             snprintf(why, why_size, "[%lu, %lu] = %.17g, want %.17g", (unsigned long)row, (unsigned long)f, g, w);
             return 0;
         }
@@ -149,8 +148,8 @@ static int same_row32(const rrt_tensor *t, const rrt_param_value *p, const row_m
     size_t len = shape_row_len(t, N, p), f;
     for (f = 0; f < len; f++) {
         long c = compact_index(t, p, m, layout, f);
-        float w = c < 0 ? 0.0f : want[c];
-        if (!(fabs((double)got[row * len + f] - (double)w) <= 1e-6 * (1.0 + fabs((double)w)))) return 0;
+        float g = got[row * len + f], w = c < 0 ? 0.0f : want[c];
+        if (memcmp(&g, &w, sizeof g) != 0 && !(c < 0 && g == 0.0f)) return 0;
     }
     return 1;
 }
@@ -306,8 +305,8 @@ static void check_variant(const rrt_op *op, const rrt_param_value *p, const char
                    same_row(t, p, m, 0, row, b.hvp[op->grads[i]], c.hvp[op->grads[i]], why, sizeof why);
         }
         for (i = 0; same && i < op->num_param_grads; i++) {
-            same = fabs(b.pgrad[i][row] - c.pgrad[i][0]) <= TOL * (1.0 + fabs(c.pgrad[i][0])) &&
-                   fabs(b.phvp[i][row] - c.phvp[i][0]) <= TOL * (1.0 + fabs(c.phvp[i][0]));
+            same = memcmp(&b.pgrad[i][row], &c.pgrad[i][0], sizeof(double)) == 0 &&
+                   memcmp(&b.phvp[i][row], &c.phvp[i][0], sizeof(double)) == 0;
             if (!same) {
                 snprintf(why, sizeof why, "param gradient %.17g / hvp %.17g, compacted %.17g / %.17g", b.pgrad[i][row],
                          b.phvp[i][row], c.pgrad[i][0], c.phvp[i][0]);
