@@ -38,11 +38,11 @@ function docParam(dir: string, name: string, text: string): string[] {
 
 /** What an optional buffer's NULL means, and the element contract of a bool buffer. */
 function optionalNote(arg: VariantArgIR & { kind: 'buffer' }): string {
+  const isBool = arg.elem === 'bool';
+  if (!arg.optional) return isBool ? ' Each element is 0 (false) or 1 (true).' : '';
   const count = isPerRow(arg.shape) ? 'batch' : isItemRow(arg.shape) ? 'batch * n' : extent(arg.shape, cDim);
-  const bools = 'each 0 (false) or 1 (true)';
-  if (!arg.optional) return arg.elem === 'bool' ? ` Each element is 0 (false) or 1 (true).` : '';
-  const absent = arg.elem === 'bool' ? 'May be NULL, which is the same as every element true' : 'May be NULL (absent)';
-  return ` ${absent}; otherwise ${count} elements${arg.elem === 'bool' ? `, ${bools}` : ''}.`;
+  const absent = isBool ? 'May be NULL, which is the same as every element true' : 'May be NULL (absent)';
+  return ` ${absent}; otherwise ${count} elements${isBool ? ', each 0 (false) or 1 (true)' : ''}.`;
 }
 
 /** `@param[in] values [batch, n] Values to rank …`; a list param also gets a line for its length. */

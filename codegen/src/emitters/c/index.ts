@@ -6,7 +6,7 @@ import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
 import { renderTestTable } from './harness.ts';
 import { renderHeader } from './header.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { BINDINGS } from '../../emit/capabilities.ts';
+import { MASKED } from '../../emit/capabilities.ts';
 
 export const cEmitter: Emitter = {
   name: 'c',
@@ -16,7 +16,7 @@ export const cEmitter: Emitter = {
   // arguments (n, a list's length); a dim that is an int param's value would need the value
   // checked before it sizes a buffer, so it is not bound yet. An optional input is a pointer that
   // may be NULL; a bool one is `const bool *`.
-  capabilities: { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true },
+  capabilities: MASKED,
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
