@@ -8,10 +8,11 @@
 #                   error paths of every op;
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);
-#   threads_test    every op from 8 threads at once, bit-identical to sequential calls, with
-#                   rr_last_error() thread-local;
+#   threads_test    every op from 8 threads at once (with and without a mask), bit-identical to
+#                   sequential calls, with rr_last_error() thread-local;
 #   in_place_test   soft_rank, soft_sort and soft_topk backward with grad_values = the cotangent
-#                   buffer, bit-identical to a separate gradient; partial overlaps refused;
+#                   buffer, bit-identical to a separate gradient (with a mask too); partial
+#                   overlaps and a gradient over the mask refused;
 #   params_test     int, list and op-specific enum params (k out of range, NULL, empty and
 #                   out-of-range quantiles, soft_topk's regularization code 2), and every element
 #                   of [batch, m] and [batch, n, n] buffers written, nothing past them;
