@@ -88,8 +88,16 @@ def test_gradcheck_with_a_mask(case: tuple[str, dict[str, str]], path: str) -> N
     f = Masked(op, seed=1, **params)
     xs = [x.requires_grad_() for x in f.xs]
     kw: dict[str, Any] = dict(eps=1e-6, atol=1e-6, rtol=1e-5)
+    # Batched gradients (a vmap over the backward) through the custom ops: the eager path's
+    # backward runs outside the dispatcher, which has no batching rule for it, mask or not.
+    batched = path == "custom_ops"
     assert torch.autograd.gradcheck(
-        f, xs, check_forward_ad=True, check_batched_grad=True, check_batched_forward_grad=True, **kw
+        f,
+        xs,
+        check_forward_ad=True,
+        check_batched_grad=batched,
+        check_batched_forward_grad=True,
+        **kw,
     )
     assert torch.autograd.gradgradcheck(f, xs, check_fwd_over_rev=True, **kw)
     # ε a tensor that requires grad: its gradient and second derivatives with the mask too.
