@@ -200,9 +200,10 @@ _FORCE_CUSTOM_OPS = False
 _SAVED = object()
 
 
-def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
-    """Saves the tensors the backward and the JVP read (the same: saves and residuals), and the
-    params (tensor params with the tensors). Autograd drops the forward-mode copy once the forward
+def save(ctx: Any, tensors: tuple[Tensor | None, ...], params: tuple[Any, ...]) -> None:
+    """Saves the tensors the backward and the JVP read (the same: saves and residuals; None for an
+    absent optional input, which :func:`saved` gives back as None), and the params (tensor params
+    with the tensors). Autograd drops the forward-mode copy once the forward
     has run, so it costs nothing outside forward mode."""
     for p in params:
         if isinstance(p, Tensor):
@@ -309,7 +310,7 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
             None if t is None else t.movedim(d, 0) if d is not None else t.expand(size, *t.shape)
             for t, d in zip(tensors, in_dims)
         ]
-        batch = moved[0].shape[1]
+        batch = next(t for t in moved if t is not None).shape[1]
         flat = [None if t is None else t.reshape(size * batch, *t.shape[2:]) for t in moved]
         out = op(*flat, *params)
         if isinstance(out, Tensor):
