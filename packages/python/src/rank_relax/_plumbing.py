@@ -161,44 +161,40 @@ class Call:
         """``inputs``: every input of the op in order, the first a required real one; those named
         in ``optional`` may be None (absent), those in ``bools`` are bool arrays."""
         self.op = op
-        # (name, array or None when absent, the kernel dtype it asks for or None when bool)
-        arrays: list[tuple[str, Any, np.dtype[Any] | None]] = []
-        for name, value in inputs:
-            if value is None and name in optional:
-                arrays.append((name, None, None))
-            elif name in bools:
-                arrays.append((name, value, None))  # checked against the first input below
-            else:
-                array = np.asarray(value)
-                if array.ndim == 0:
-                    raise ValueError(
-                        f"{op}: {name} must have at least 1 dimension (the items along the last "
-                        f"axis), got a 0-d array"
-                    )
-                arrays.append((name, array, compute_dtype(op, name, array.dtype)))
+        arrays = []  # the real inputs: (name, array, the dtype the kernel computes it in)
+        others = []  # where the other inputs go: (position, name, a bool input or None)
+        for k, (name, value) in enumerate(inputs):
+            if name in bools or (value is None and name in optional):
+                others.append((k, name, value))
+                continue
+            array = np.asarray(value)
+            if array.ndim == 0:
+                raise ValueError(
+                    f"{op}: {name} must have at least 1 dimension (the items along the last "
+                    f"axis), got a 0-d array"
+                )
+            arrays.append((name, array, compute_dtype(op, name, array.dtype)))
         first, shape = arrays[0][0], arrays[0][1].shape
         #: The items axis, counted from the end (-1: the last axis, the zero-copy case).
         self.axis = items_axis(op, "axis", axis, len(shape), matrix)
-        for k, (name, array, compute) in enumerate(arrays[1:], 1):
-            if array is None:
-                continue
-            if compute is None:
-                arrays[k] = (name, bool_array(op, name, array, first, shape), None)
-            elif array.shape != shape:
+        for name, array, _ in arrays[1:]:
+            if array.shape != shape:
                 raise ValueError(
                     f"{op}: {first} has shape {list(shape)} but {name} has shape "
                     f"{list(array.shape)}"
                 )
-        reals = [(a, c) for _, a, c in arrays if c is not None]
+        # A bool input keeps its dtype; it has the real inputs' shape.
+        flags = [
+            (k, None if value is None else bool_array(op, name, value, first, shape))
+            for k, name, value in others
+        ]
         #: The dtype results are returned in: the real inputs' common dtype.
-        self.dtype: np.dtype[Any] = np.result_type(*(a for a, _ in reals))
+        self.dtype: np.dtype[Any] = np.result_type(*(a for _, a, _ in arrays))
         #: The dtype the kernel computes in.
-        self.kernel_dtype: np.dtype[Any] = max((c for _, c in reals), key=lambda c: c.itemsize)
+        self.kernel_dtype: np.dtype[Any] = max((c for _, _, c in arrays), key=lambda c: c.itemsize)
         if self.axis != -1:  # a view with the items last; the copy below makes it contiguous
-            arrays = [
-                (name, None if a is None else np.moveaxis(a, self.axis, -1), c)
-                for name, a, c in arrays
-            ]
+            arrays = [(name, np.moveaxis(a, self.axis, -1), c) for name, a, c in arrays]
+            flags = [(k, None if f is None else np.moveaxis(f, self.axis, -1)) for k, f in flags]
             shape = arrays[0][1].shape
         self.lead: tuple[int, ...] = shape[:-1]
         self.n: int = shape[-1]
@@ -206,13 +202,16 @@ class Call:
         #: The inputs as C-contiguous ``[batch, n]`` arrays of the kernel's dtype (a bool input as
         #: bool), None for an absent optional input.
         self.arrays: tuple[Any, ...] = tuple(
-            None
-            if a is None
-            else np.ascontiguousarray(
-                a.reshape(batch, self.n), dtype=self.kernel_dtype if c is not None else None
-            )
-            for _, a, c in arrays
+            np.ascontiguousarray(a.reshape(batch, self.n), dtype=self.kernel_dtype)
+            for _, a, _ in arrays
         )
+        if flags:
+            merged = list(self.arrays)
+            for k, f in flags:
+                merged.insert(
+                    k, None if f is None else np.ascontiguousarray(f.reshape(batch, self.n))
+                )
+            self.arrays = tuple(merged)
 
     def kernel(self, table: Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
         """The kernel of ``table`` (dtype name → native function) for this call's dtype."""

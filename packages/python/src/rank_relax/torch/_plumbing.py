@@ -118,11 +118,12 @@ def rows(
     back = items_axis(op, "dim", axis, first.dim(), matrix)
     kernel = dtype if dtype in _KERNEL_DTYPES else torch.float32
     # movedim is a view autograd differentiates; the flatten copies only when it must.
-    moved = [(n, v if v is None or back == -1 else v.movedim(back, -1)) for n, v in inputs]
-    lead = tuple(moved[0][1].shape[:-1])
+    if back != -1:
+        inputs = tuple((n, None if v is None else v.movedim(back, -1)) for n, v in inputs)
+    lead = tuple(inputs[0][1].shape[:-1])
     views = tuple(
         None if v is None else _as_rows(v) if n in bools else _as_rows(v).to(kernel)
-        for n, v in moved
+        for n, v in inputs
     )
     return lead, back, dtype, views
 
