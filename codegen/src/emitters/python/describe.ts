@@ -12,6 +12,7 @@ import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { secondOrderNote } from './torch.ts';
+import { optionalInputs, requiredInputs } from './layout.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
@@ -56,9 +57,9 @@ function def(head: string, args: readonly string[], ret: string): string {
 export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
   const names = pythonApi(op);
-  const inputs = op.inputs.filter((i) => !i.optional).map((i) => `${pythonName(i.name)}: ${t.input}`);
+  const inputs = requiredInputs(op).map((i) => `${pythonName(i.name)}: ${t.input}`);
   // The optional inputs (a mask) are keyword arguments after the items axis.
-  const optional = op.inputs.filter((i) => i.optional).map((i) => `${pythonName(i.name)}: ${t.input} | None = None`);
+  const optional = optionalInputs(op).map((i) => `${pythonName(i.name)}: ${t.input} | None = None`);
   const params = [
     ...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`),
     `${flavour === 'torch' ? 'dim' : 'axis'}: int = -1`,

@@ -4,7 +4,7 @@ import { pythonApi, pythonName } from './names.ts';
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { hasMatrixOutput } from './layout.ts';
+import { hasMatrixOutput, optionalInputs, requiredInputs } from './layout.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault, pythonDim, pythonEnumValue, pythonLiteral } from './names.ts';
 
@@ -51,10 +51,10 @@ function paramDoc(p: ParamIR, flavour: Flavour): string {
 
 function inputDoc(i: InputIR, flavour: Flavour): string {
   const grad = !i.differentiable && flavour.noGrad ? ` ${flavour.noGrad}` : '';
-  const kind = i.elem === 'bool' ? ` A bool ${flavour.array}` : '';
+  const shape = i.elem === 'bool' ? `A bool ${flavour.array} of shape ${shapeText(i)}` : `Shape ${shapeText(i)}`;
+  // An absent bool input is a mask with every item present.
   const absent = i.optional ? `; default \`\`None\`\`${i.elem === 'bool' ? ' (every item present)' : ''}` : '';
-  // An optional input moves with the items axis like the others.
-  return `${i.doc}${kind === '' ? ' Shape' : `${kind} of shape`} ${shapeText(i)}${absent}.${grad}`;
+  return `${i.doc} ${shape}${absent}.${grad}`;
 }
 
 function example(op: OpIR, flavour: Flavour): string | null {
@@ -99,10 +99,10 @@ export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns:
     {
       title: 'Args',
       entries: [
-        ...op.inputs.filter((i) => !i.optional).map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
+        ...requiredInputs(op).map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
         ...op.params.map((p) => [pythonName(p.name), paramDoc(p, flavour)] as const),
         [flavour.axis, axisDoc(op)] as const,
-        ...op.inputs.filter((i) => i.optional).map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
+        ...optionalInputs(op).map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
       ],
     },
     {
