@@ -173,10 +173,20 @@ def test_mask_moves_with_the_items_axis(op: str, name: str) -> None:
     np.testing.assert_array_equal(got.reshape(want.shape), want)
     if len(next(iter(OPS[op]["outputs"].values()))) > 1:
         return  # an [..., n, n] output takes only the last axis
-    axis = {"dim" if name == "torch" else "axis": 0}
+    key = "dim" if name == "torch" else "axis"
     moved = {k: np.ascontiguousarray(v.T) for k, v in inputs.items()}
-    got = fw.call(op, moved | {"mask": np.ascontiguousarray(mask.T)}, params | axis)
+    got = fw.call(op, moved | {"mask": np.ascontiguousarray(mask.T)}, params | {key: 0})
     np.testing.assert_array_equal(got, want.T if one_row_dim(op) else want)
+    # The items in the middle of three axes.
+    middle = {
+        k: np.ascontiguousarray(np.moveaxis(v.reshape(7, 1, 6), -1, 1)) for k, v in lead.items()
+    }
+    mask3 = np.ascontiguousarray(np.moveaxis(mask.reshape(7, 1, 6), -1, 1))
+    got = fw.call(op, middle | {"mask": mask3}, params | {key: 1})
+    lead_want = want.reshape(7, 1, *want.shape[1:])
+    np.testing.assert_array_equal(
+        got, np.moveaxis(lead_want, -1, 1) if one_row_dim(op) else lead_want
+    )
 
 
 # --- the NumPy JVP and HVP ---------------------------------------------------------------------
