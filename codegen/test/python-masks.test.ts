@@ -27,7 +27,8 @@ describe('an optional bool input in the pyo3 glue', () => {
 
   it('is checked against the call when given, read without a copy and passed to the core as an Option', () => {
     expect(glue).toContain('        if let Some(mask) = &mask {\n            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;\n        }\n');
-    expect(glue).toContain('        let mask = mask.as_ref().map(rr_py::read);\n');
+    // Checked byte by byte: only 0 and 1 are Rust bools.
+    expect(glue).toContain('        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;\n');
     expect(glue).toContain('                    &values,\n                    mask.as_deref(),\n                    &cotangent_ranks,\n');
   });
 

@@ -73,7 +73,7 @@ pub mod ndcg_loss {
         }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut loss = rr_py::rows_buf::<T>(rr_shape);
         let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
@@ -121,7 +121,7 @@ pub mod ndcg_loss {
         }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_loss = rr_py::read(&cotangent_loss);
@@ -180,7 +180,7 @@ pub mod ndcg_loss {
         }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let tangent_scores = rr_py::read(&tangent_scores);
@@ -236,7 +236,7 @@ pub mod ndcg_loss {
         }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_loss = rr_py::read(&cotangent_loss);
@@ -574,7 +574,7 @@ pub mod neural_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut permutation_matrix = rr_py::buffer::<T>(&rr_permutation_matrix_dims);
         rr_python
             .detach(|| {
@@ -623,7 +623,7 @@ pub mod neural_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation_matrix = rr_py::read(&permutation_matrix);
         let cotangent_permutation_matrix = rr_py::read(&cotangent_permutation_matrix);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -681,7 +681,7 @@ pub mod neural_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation_matrix = rr_py::read(&permutation_matrix);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_permutation_matrix =
@@ -748,7 +748,7 @@ pub mod neural_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation_matrix = rr_py::read(&permutation_matrix);
         let cotangent_permutation_matrix = rr_py::read(&cotangent_permutation_matrix);
         let tangent_values = rr_py::read(&tangent_values);
@@ -1050,7 +1050,7 @@ pub mod neural_sort_apply {
         }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut output = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
             .detach(|| {
@@ -1093,7 +1093,7 @@ pub mod neural_sort_apply {
         }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_output = rr_py::read(&cotangent_output);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
         let mut grad_payload = rr_py::matrix_buf::<T>(rr_shape);
@@ -1155,7 +1155,7 @@ pub mod neural_sort_apply {
         }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let tangent_values = rr_py::read(&tangent_values);
         let tangent_payload = rr_py::read(&tangent_payload);
         let mut tangent_output = rr_py::matrix_buf::<T>(rr_shape);
@@ -1220,7 +1220,7 @@ pub mod neural_sort_apply {
         }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_output = rr_py::read(&cotangent_output);
         let tangent_values = rr_py::read(&tangent_values);
         let tangent_payload = rr_py::read(&tangent_payload);
@@ -1539,7 +1539,7 @@ pub mod sigmoid_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
             .detach(|| rr_op::forward(rr_shape, &rr_params, &values, mask.as_deref(), &mut ranks))
@@ -1570,7 +1570,7 @@ pub mod sigmoid_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
         let mut grad_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
@@ -1617,7 +1617,7 @@ pub mod sigmoid_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_ranks = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
@@ -1668,7 +1668,7 @@ pub mod sigmoid_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
         let tangent_values = rr_py::read(&tangent_values);
         let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -1950,7 +1950,7 @@ pub mod soft_quantile {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut result = rr_py::buffer::<T>(&rr_result_dims);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
@@ -1995,7 +1995,7 @@ pub mod soft_quantile {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_result = rr_py::read(&cotangent_result);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -2048,7 +2048,7 @@ pub mod soft_quantile {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_result = rr_py::buffer::<T>(&rr_tangent_result_dims);
@@ -2105,7 +2105,7 @@ pub mod soft_quantile {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_result = rr_py::read(&cotangent_result);
         let tangent_values = rr_py::read(&tangent_values);
@@ -2433,7 +2433,7 @@ pub mod soft_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
@@ -2482,7 +2482,7 @@ pub mod soft_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
@@ -2538,7 +2538,7 @@ pub mod soft_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
@@ -2598,7 +2598,7 @@ pub mod soft_rank {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
@@ -2940,7 +2940,7 @@ pub mod soft_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut sorted = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
@@ -2987,7 +2987,7 @@ pub mod soft_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_sorted = rr_py::read(&cotangent_sorted);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -3039,7 +3039,7 @@ pub mod soft_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_sorted = rr_py::matrix_buf::<T>(rr_shape);
@@ -3095,7 +3095,7 @@ pub mod soft_sort {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_sorted = rr_py::read(&cotangent_sorted);
         let tangent_values = rr_py::read(&tangent_values);
@@ -3426,7 +3426,7 @@ pub mod soft_topk {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut selection = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
@@ -3474,7 +3474,7 @@ pub mod soft_topk {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_selection = rr_py::read(&cotangent_selection);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -3527,7 +3527,7 @@ pub mod soft_topk {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_selection = rr_py::matrix_buf::<T>(rr_shape);
@@ -3584,7 +3584,7 @@ pub mod soft_topk {
             rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
         }
         let values = rr_py::read(&values);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_selection = rr_py::read(&cotangent_selection);
         let tangent_values = rr_py::read(&tangent_values);
@@ -3944,7 +3944,7 @@ pub mod spearman_loss {
         }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut loss = rr_py::rows_buf::<T>(rr_shape);
         let mut prediction_ranks = rr_py::matrix_buf::<T>(rr_shape);
         let mut prediction_permutation = rr_py::matrix_buf::<i32>(rr_shape);
@@ -4026,7 +4026,7 @@ pub mod spearman_loss {
         }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let prediction_ranks = rr_py::read(&prediction_ranks);
         let prediction_permutation = rr_py::read(&prediction_permutation);
         let target_ranks = rr_py::read(&target_ranks);
@@ -4128,7 +4128,7 @@ pub mod spearman_loss {
         }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let prediction_ranks = rr_py::read(&prediction_ranks);
         let prediction_permutation = rr_py::read(&prediction_permutation);
         let target_ranks = rr_py::read(&target_ranks);
@@ -4226,7 +4226,7 @@ pub mod spearman_loss {
         }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
-        let mask = mask.as_ref().map(rr_py::read);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let prediction_ranks = rr_py::read(&prediction_ranks);
         let prediction_permutation = rr_py::read(&prediction_permutation);
         let target_ranks = rr_py::read(&target_ranks);

@@ -317,6 +317,37 @@ def test_a_mask_of_another_shape_is_a_value_error(op: str, name: str) -> None:
             call_with_mask(name, op, as_api(name, np.ones(shape, bool)))
 
 
+@pytest.mark.parametrize("name", APIS)
+def test_a_bool_byte_other_than_0_or_1_is_a_value_error(name: str) -> None:
+    """A bool array viewing other memory may hold any byte: it is refused, not read as a bool."""
+    api(name)
+    raw = np.ones((2, 3), np.uint8)
+    raw[1, 2] = 2
+    mask = raw.view(np.bool_) if name == "numpy" else as_api(name, raw).view(torch_bool())
+    text = "soft_rank: mask[1, 2] is 2; each element must be 0 (false) or 1 (true)"
+    with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
+        call_with_mask(name, "soft_rank", mask)
+
+
+def torch_bool() -> Any:
+    import torch
+
+    return torch.bool
+
+
+def test_the_kernels_read_a_mask_of_any_layout() -> None:
+    from rank_relax._generated import KERNELS
+
+    x = np.random.default_rng(1).standard_normal((4, 6))
+    mask = random_mask((4, 6), seed=2)
+    forward = KERNELS["soft_rank_forward"]["float64"]
+    want = forward(x, mask, 0.3, "l2", "ascending")
+    for view in (np.asfortranarray(mask), np.repeat(mask, 2, axis=1)[:, ::2]):
+        got = forward(x, view, 0.3, "l2", "ascending")
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
 def test_torch_takes_a_mask_tensor_only() -> None:
     pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"^soft_rank: mask must be a torch\.Tensor, got ndarray$"):

@@ -245,11 +245,14 @@ function renderGeneric(kernel: KernelIR): string[] {
           : call(8, 'rr_py::extents', ['OP', `"${b.name.spec}"`, `${name}.shape()`, `&${dimsLocal(b)}`], '?;');
       return check.length === 0 ? [] : [`    if let Some(${name}) = &${name} {`, ...check, '    }'];
     }),
-    ...rd.map((b) =>
-      b.optional
-        ? `    let ${rustIdentifier(b.name)} = ${rustIdentifier(b.name)}.as_ref().map(rr_py::read);`
-        : `    let ${rustIdentifier(b.name)} = rr_py::read(&${rustIdentifier(b.name)});`,
-    ),
+    ...rd.flatMap((b) => {
+      const name = rustIdentifier(b.name);
+      // Bools are checked byte by byte (only 0 and 1 are Rust bools), with the op and the name.
+      if (b.elem === 'bool') {
+        return letCall(4, name, `rr_py::read_bools${b.optional ? '_optional' : ''}`, ['OP', `"${b.name.spec}"`, `&${name}`], '?;');
+      }
+      return [b.optional ? `    let ${name} = ${name}.as_ref().map(rr_py::read);` : `    let ${name} = rr_py::read(&${name});`];
+    }),
     ...wr.flatMap((b) => {
       const name = rustIdentifier(b.name);
       if (isPerRow(b.shape)) return [`    let mut ${name} = rr_py::rows_buf::<${elem(b, 'T')}>(rr_shape);`];
