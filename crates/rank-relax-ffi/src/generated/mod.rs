@@ -16,7 +16,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits.
-pub const ABI_HASH: u64 = 0x82be_6618_599e_65f8;
+pub const ABI_HASH: u64 = 0x7977_9953_54bf_cdb0;
 
 /// Success.
 pub const RR_OK: i32 = 0;
