@@ -1,9 +1,9 @@
 """``rank_relax.torch`` with a ``mask``: through the eager ``autograd.Function`` and the custom ops,
 gradcheck with forward AD and batched gradients, gradgradcheck (forward over reverse too), the
-custom ops' ``Tensor? mask`` under opcheck, torch.compile(fullgraph=True), torch.func (grad, vjp,
-jvp, jacrev, jacfwd, hessian, vmap with a mask per sample or one shared), forward-mode AD and
-double backward against the NumPy derivatives with the same mask. The masks have a row with no
-item present, one with every item, one with a single item.
+custom ops' ``Tensor? mask`` under opcheck, torch.compile(fullgraph=True), torch.export,
+torch.func (grad, vjp, jvp, jacrev, jacfwd, hessian, vmap with a mask per sample or one shared),
+forward-mode AD and double backward against the NumPy derivatives with the same mask. The masks
+have a row with no item present, one with every item, one with a single item.
 """
 
 from __future__ import annotations
@@ -272,6 +272,18 @@ def test_compile_inductor_with_a_mask() -> None:
     mask = torch.from_numpy(random_mask((4, 6), 32))
     compiled = torch.compile(lambda v, m: rt.soft_rank(v, 0.5, mask=m), fullgraph=True)
     torch.testing.assert_close(compiled(x, mask), rt.soft_rank(x, 0.5, mask=mask))
+
+
+def test_export_with_a_mask() -> None:
+    class Model(torch.nn.Module):
+        def forward(self, x: Tensor, y: Tensor, mask: Tensor) -> Tensor:
+            return rt.spearman_loss(x, y, 0.1, mask=mask) + rt.soft_rank(x, 0.5, mask=mask).sum(-1)
+
+    x, y = torch.randn(4, 5), torch.randn(4, 5)
+    mask = torch.from_numpy(random_mask((4, 5), 33))
+    program = torch.export.export(Model(), (x, y, mask))
+    assert "rank_relax.soft_rank_forward" in program.graph_module.code
+    torch.testing.assert_close(program.module()(x, y, mask), Model()(x, y, mask), rtol=0, atol=0)
 
 
 # --- the custom ops with a mask ------------------------------------------------------------------
