@@ -54,9 +54,9 @@ extern "C" {
 /** Version of the library this header belongs to. */
 #define RR_VERSION "0.1.0"
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
-#define RR_ABI_VERSION 1
+#define RR_ABI_VERSION 2
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0x7977995354bfcdb0)
+#define RR_ABI_HASH UINT64_C(0x2958cb6aadbffd0f)
 
 /* Status codes returned by every kernel. */
 
