@@ -15,9 +15,9 @@ use crate::plumbing as rr_py;
 /// Package version (the spec's).
 pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0x7977_9953_54bf_cdb0;
+pub const ABI_HASH: u64 = 0x2958_cb6a_adbf_fd0f;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {
