@@ -259,8 +259,6 @@ def ndcg_loss(
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
         relevance: Graded relevance of each item (≥ 0). Shape ``[..., n]``. Receives no
             gradient.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -271,12 +269,16 @@ def ndcg_loss(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -508,8 +510,6 @@ def neural_sort(
 
     Args:
         values: Scores to sort along the last axis. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -519,13 +519,17 @@ def neural_sort(
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
         axis: The axis the items lie along; only the last (``-1``) is accepted: the output's two
             item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
         ``[..., n, n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -766,8 +770,6 @@ def neural_sort_apply(
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
         payload: Values carried into sorted order. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -778,13 +780,17 @@ def neural_sort_apply(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1001,8 +1007,6 @@ def sigmoid_rank(
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -1013,12 +1017,16 @@ def sigmoid_rank(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1275,8 +1283,6 @@ def soft_quantile(
 
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         quantiles: Quantile levels, at least one, each finite and in [0, 1]; the output has one
             column per level. A sequence of floats (a list, a tuple, a 1-D array); default
             ``(0.5,)``.
@@ -1290,13 +1296,17 @@ def soft_quantile(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
         len(quantiles)]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1560,8 +1570,6 @@ def soft_rank(
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -1574,12 +1582,16 @@ def soft_rank(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1832,8 +1844,6 @@ def soft_sort(
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -1846,13 +1856,17 @@ def soft_sort(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2130,8 +2144,6 @@ def soft_topk(
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         k: How many items soft_topk selects, 0 ≤ k ≤ n. An ``int``; default ``1``.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
@@ -2145,13 +2157,17 @@ def soft_topk(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2481,8 +2497,6 @@ def spearman_loss(
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.
         targets: Target scores (only their ranks matter). Shape ``[..., n]``.
-        mask: Which items are present (true); the others are never read and get output 0 and
-            gradient 0. Shape ``[..., n]``. Receives no gradient.
         regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
             closer to the hard result. For ranks and losses the scale is the gap between
             neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
@@ -2493,12 +2507,16 @@ def spearman_loss(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
