@@ -4,23 +4,17 @@ bits of no mask; NaN and ±inf at absent positions are never read; absent positi
 gradients; ``check_grads`` (first order in both modes, second order in reverse mode) with a mask;
 ``vmap`` over a batched mask, ``jit``, ``jacfwd``/``jacrev``/``hessian``, both kernel calls (XLA
 FFI and ``pure_callback``); the unmasked call stays the call of before; bad masks are refused by
-name; every case of the masks reference file (``testdata/reference/masks.json``) in float64 and
-float32."""
+name. The masks reference file runs through JAX in test_reference_masks.py."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from _spec import OPS
-from compare import assert_close_rows
-from conftest import REPO
 from inputs import make_inputs, param_combinations
 
 jax = pytest.importorskip("jax")
@@ -439,92 +433,3 @@ def test_a_mask_given_as_a_list_of_bools() -> None:
     np.testing.assert_array_equal(
         np.asarray(rj.soft_sort(x, mask=rows)), np.asarray(rj.soft_sort(x, mask=np.array(rows)))
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# The masks reference file
-
-
-def masks_reference() -> dict[str, Any]:
-    """``$RANK_RELAX_REFERENCE_MASKS``, else ``testdata/reference/masks.json``."""
-    env = os.environ.get("RANK_RELAX_REFERENCE_MASKS")
-    path = Path(env) if env else REPO / "testdata" / "reference" / "masks.json"
-    if not path.is_file():
-        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_MASKS)")
-    document: dict[str, Any] = json.loads(path.read_text())
-    return document
-
-
-REFERENCE = masks_reference()
-REFERENCE_CASES: list[dict[str, Any]] = REFERENCE["cases"]
-SPECIAL = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
-
-
-def reference_id(index: int) -> str:
-    case = REFERENCE_CASES[index]
-    params = ",".join(str(v) for v in case["params"].values()).replace(" ", "")
-    return f"{index}-{case['op']}-{params}"
-
-
-def reference_inputs(case: dict[str, Any], dtype: Any) -> tuple[dict[str, Any], np.ndarray]:
-    """The case's real inputs as ``dtype`` arrays (NaN and ±inf padding spelled as strings) and
-    its mask."""
-    real = {
-        name: np.vectorize(lambda x: SPECIAL.get(x, x), otypes=[np.float64])(
-            np.asarray(rows, dtype=object)
-        ).astype(dtype)
-        for name, rows in case["inputs"].items()
-        if name != "mask"
-    }
-    return {n: jnp.asarray(v) for n, v in real.items()}, np.asarray(case["inputs"]["mask"], bool)
-
-
-def test_the_reference_file_has_every_op_with_a_mask() -> None:
-    assert REFERENCE["dtype"] == "float64"
-    assert {c["op"] for c in REFERENCE_CASES} == set(OPS)
-    assert all("mask" in c["inputs"] for c in REFERENCE_CASES)
-    assert sum("grad_regularization_strength" in c for c in REFERENCE_CASES) > 100
-
-
-@pytest.mark.parametrize("index", range(len(REFERENCE_CASES)), ids=reference_id)
-def test_reference_float64(index: int) -> None:
-    """Outputs to 1e-9, input gradients to 1e-7 absolute + 1e-9 relative, ε's gradient against
-    the sum of the file's per-row values; eager and under jit."""
-    case = REFERENCE_CASES[index]
-    op, params = case["op"], dict(case["params"])
-    eps = params.pop("regularization_strength")
-    inputs, mask = reference_inputs(case, np.float64)
-    cot = np.asarray(case.get("cotangent", np.zeros(np.shape(case["output"]))), np.float64)
-    for jit in (False, True):
-        out, grads, eps_grad = value_and_grads(op, inputs, mask, eps, cot, jit=jit, **params)
-        assert out.dtype == np.float64
-        np.testing.assert_allclose(out, case["output"], rtol=1e-9, atol=1e-9)
-        if "vjp" not in case:
-            continue
-        for name, g in zip(names(op)[1], grads, strict=True):
-            np.testing.assert_allclose(g, case["vjp"][name], rtol=1e-9, atol=1e-7, err_msg=name)
-        if "grad_regularization_strength" in case:
-            want = float(np.sum(case["grad_regularization_strength"]))
-            np.testing.assert_allclose(eps_grad, want, rtol=1e-9, atol=1e-7)
-
-
-@pytest.mark.parametrize("index", range(len(REFERENCE_CASES)), ids=reference_id)
-def test_reference_float32(index: int) -> None:
-    """float32 against the API's own float64 result on the float32-rounded inputs, to 1e-4 of
-    the row's largest magnitude."""
-    case = REFERENCE_CASES[index]
-    op, params = case["op"], dict(case["params"])
-    eps = float(np.float32(params.pop("regularization_strength")))
-    if "quantiles" in params:  # the float32 kernel takes them in float32
-        params["quantiles"] = [float(np.float32(q)) for q in params["quantiles"]]
-    inputs32, mask = reference_inputs(case, np.float32)
-    inputs64 = {n: v.astype(np.float64) for n, v in inputs32.items()}
-    cot = np.asarray(case.get("cotangent", np.zeros(np.shape(case["output"]))), np.float32)
-    got = value_and_grads(op, inputs32, mask, eps, cot, **params)
-    want = value_and_grads(op, inputs64, mask, eps, cot.astype(np.float64), **params)
-    loss = output_dims(op) == []
-    assert got[0].dtype == np.float32
-    assert_close_rows(f"{op} output", got[0], want[0], 1e-4, 1.0 if loss else 0.0, per_row=loss)
-    for name, g, w in zip(names(op)[1], got[1], want[1], strict=True):
-        assert g.dtype == np.float32
-        assert_close_rows(f"{op} vjp[{name}]", g, w, 1e-4, 1e-8)

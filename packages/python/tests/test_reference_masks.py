@@ -1,10 +1,10 @@
 """Every case of the masks reference file (``testdata/reference/masks.json``, or
-``$RANK_RELAX_REFERENCE_MASKS``) through the NumPy and PyTorch APIs, the mask a bool array.
+``$RANK_RELAX_REFERENCE_MASKS``) through the NumPy, PyTorch and JAX APIs, the mask a bool array.
 
 float64 against the file (outputs to 1e-9 absolute + relative, VJPs to 1e-7 absolute + 1e-9
-relative, torch's ε gradient against the sum of the file's per-row values); float32 against the
-same API's own float64 result on the float32-rounded inputs, to 1e-4 of the row's largest
-magnitude (ALGORITHMS.md).
+relative, torch's and JAX's ε gradient against the sum of the file's per-row values); float32
+against the same API's own float64 result on the float32-rounded inputs, to 1e-4 of the row's
+largest magnitude (ALGORITHMS.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from frameworks import api
 
 REFERENCE = load_masks()
 CASES: list[dict[str, Any]] = REFERENCE["cases"]
-APIS = ("numpy", "torch")
+APIS = ("numpy", "torch", "jax")
 SPECIAL = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
 
 
@@ -50,7 +50,9 @@ def per_row(op: str) -> bool:
     return next(iter(OPS[op]["outputs"].values())) == []
 
 
-def eps_gradient(op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cot: Any) -> Any:
+def torch_eps_gradient(
+    op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cot: Any
+) -> Any:
     """torch's gradient of ⟨cotangent, output⟩ with respect to a tensor ε, with the mask."""
     import torch
 
@@ -64,6 +66,32 @@ def eps_gradient(op: str, inputs: dict[str, np.ndarray], params: dict[str, Any],
     out = getattr(rt, op)(*tensors, regularization_strength=eps, **given, **optional)
     (grad,) = torch.autograd.grad(out, [eps], torch.as_tensor(cot))
     return grad.item()
+
+
+def jax_eps_gradient(
+    op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cot: Any
+) -> Any:
+    """JAX's gradient of ⟨cotangent, output⟩ with respect to ε, with the mask."""
+    import jax
+    import jax.numpy as jnp
+
+    import rank_relax.jax as rj
+
+    given = dict(params)
+    eps = jnp.asarray(given.pop("regularization_strength"), jnp.float64)
+    arrays = [jnp.asarray(inputs[n]) for n in OPS[op]["inputs"]]
+    optional = {n: jnp.asarray(inputs[n]) for n in OPS[op]["optional"] if n in inputs}
+
+    def f(e: Any) -> Any:
+        return getattr(rj, op)(*arrays, regularization_strength=e, **given, **optional)
+
+    _, pullback = jax.vjp(f, eps)
+    (grad,) = pullback(jnp.asarray(cot))
+    return float(grad)
+
+
+#: The APIs whose ε is differentiable (NumPy's ``<op>_vjp`` returns the inputs' gradients only).
+EPS_GRADIENT = {"torch": torch_eps_gradient, "jax": jax_eps_gradient}
 
 
 def test_the_file_covers_every_op_with_a_mask() -> None:
@@ -90,9 +118,9 @@ def test_float64(name: str, index: int) -> None:
         grads = fw.vjp(op, inputs, params, cot)
         for input_name, want in case["vjp"].items():
             assert_close(f"{op} vjp[{input_name}]", grads[input_name], want, 1e-7, 1e-9)
-        if name == "torch" and "grad_regularization_strength" in case:
+        if name in EPS_GRADIENT and "grad_regularization_strength" in case:
             want = float(np.sum(case["grad_regularization_strength"]))
-            got = eps_gradient(op, inputs, params, cot)
+            got = EPS_GRADIENT[name](op, inputs, params, cot)
             assert_close(f"{op} grad_regularization_strength", got, want, 1e-7, 1e-9)
 
 
