@@ -17,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 1;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits; the package checks it.
-pub const ABI_HASH: &str = "0x82be6618599e65f8";
+pub const ABI_HASH: &str = "0x7977995354bfcdb0";
 
 /// A value in a buffer is unusable: NaN, ±inf, a negative relevance, a corrupt residual.
 pub const RR_ERR_INVALID_VALUE: &str = "RR_ERR_INVALID_VALUE";
