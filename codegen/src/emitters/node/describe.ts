@@ -87,7 +87,7 @@ export function nodeSignature(op: OpIR): string {
     '',
     `interface ${n.options} {`,
     `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
-    ...optionalInputs(op).map((x) => `  ${tsName(x.name)}?: Uint8Array | boolean[]; // one per value (nonzero = true); default: none`),
+    ...optionalInputs(op).map((x) => `  ${tsName(x.name)}?: Uint8Array | boolean[]; // ${x.shape.text} like the values (a Uint8Array: nonzero = true); default: none`),
     ...op.params.map((p) => `  ${tsName(p.name)}?: ${tsType(p)}; // default ${tsDefault(p)}`),
     '}',
     `interface ${n.gradients}<A> {`,
@@ -169,7 +169,7 @@ export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'Type
 /** An input's shape in words: a required one's array, an optional one's option. */
 function inputShapeText(x: InputIR): string {
   if (!x.optional) return shapeText(x.shape);
-  return `option ${tick(tsName(x.name))}: ${shapeText(x.shape)} (${tick('Uint8Array')} or ${tick('boolean[]')})`;
+  return `option ${tick(tsName(x.name))}: ${tick(`B × ${x.shape.row.map((d) => d.name.spec).join(' × ')}`)} booleans like the values (${tick('Uint8Array')} or ${tick('boolean[]')})`;
 }
 
 /** A flat array of this shape, in words: `` `B × n` values, row-major (option `n`) ``. */
