@@ -475,7 +475,7 @@ pub fn forward<T: Real>(
         "soft_rank" => {
             let params = p.soft_rank();
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
-            soft_rank::forward(shape, &params, inputs[0], &mut r, &mut perm)?;
+            soft_rank::forward(shape, &params, inputs[0], None, &mut r, &mut perm)?;
             Forward {
                 output: r.clone(),
                 real: vec![r],
@@ -485,7 +485,7 @@ pub fn forward<T: Real>(
         "soft_sort" => {
             let params = p.soft_sort();
             let (mut s, mut perm) = (zeros::<T>(len), vec![0i32; len]);
-            soft_sort::forward(shape, &params, inputs[0], &mut s, &mut perm)?;
+            soft_sort::forward(shape, &params, inputs[0], None, &mut s, &mut perm)?;
             Forward {
                 output: s,
                 real: vec![],
@@ -495,7 +495,7 @@ pub fn forward<T: Real>(
         "sigmoid_rank" => {
             let params = p.sigmoid_rank();
             let mut r = zeros::<T>(len);
-            sigmoid_rank::forward(shape, &params, inputs[0], &mut r)?;
+            sigmoid_rank::forward(shape, &params, inputs[0], None, &mut r)?;
             Forward {
                 output: r,
                 real: vec![],
@@ -508,7 +508,8 @@ pub fn forward<T: Real>(
             let (mut ar, mut ap) = (zeros::<T>(len), vec![0i32; len]);
             let (mut br, mut bp) = (zeros::<T>(len), vec![0i32; len]);
             spearman_loss::forward(
-                shape, &params, inputs[0], inputs[1], &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
+                shape, &params, inputs[0], inputs[1], None, &mut loss, &mut ar, &mut ap, &mut br,
+                &mut bp,
             )?;
             Forward {
                 output: loss,
@@ -521,7 +522,7 @@ pub fn forward<T: Real>(
             let mut loss = zeros::<T>(shape.batch);
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
             ndcg_loss::forward(
-                shape, &params, inputs[0], inputs[1], &mut loss, &mut r, &mut perm,
+                shape, &params, inputs[0], inputs[1], None, &mut loss, &mut r, &mut perm,
             )?;
             Forward {
                 output: loss,
@@ -543,7 +544,7 @@ pub fn forward<T: Real>(
             let params = p.soft_quantile();
             let mut result = zeros::<T>(shape.batch * params.quantiles.len());
             let mut perm = vec![0i32; len];
-            soft_quantile::forward(shape, &params, inputs[0], &mut result, &mut perm)?;
+            soft_quantile::forward(shape, &params, inputs[0], None, &mut result, &mut perm)?;
             Forward {
                 output: result,
                 real: vec![],
@@ -553,7 +554,7 @@ pub fn forward<T: Real>(
         "neural_sort" => {
             let params = p.neural_sort();
             let mut pm = zeros::<T>(len * shape.n);
-            neural_sort::forward(shape, &params, inputs[0], &mut pm)?;
+            neural_sort::forward(shape, &params, inputs[0], None, &mut pm)?;
             Forward {
                 output: pm.clone(),
                 real: vec![pm],
@@ -563,7 +564,7 @@ pub fn forward<T: Real>(
         "neural_sort_apply" => {
             let params = p.neural_sort();
             let mut o = zeros::<T>(len);
-            neural_sort_apply::forward(shape, &params, inputs[0], inputs[1], &mut o)?;
+            neural_sort_apply::forward(shape, &params, inputs[0], inputs[1], None, &mut o)?;
             Forward {
                 output: o,
                 real: vec![],
@@ -593,6 +594,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
+                None,
                 &fwd.real[0],
                 &fwd.int[0],
                 cotangent,
@@ -608,6 +610,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
+                None,
                 &fwd.int[0],
                 cotangent,
                 &mut g,
@@ -618,7 +621,7 @@ pub fn backward<T: Real>(
         "sigmoid_rank" => {
             let params = p.sigmoid_rank();
             let mut g = zeros::<T>(len);
-            sigmoid_rank::backward(shape, &params, inputs[0], cotangent, &mut g, &mut ge)?;
+            sigmoid_rank::backward(shape, &params, inputs[0], None, cotangent, &mut g, &mut ge)?;
             vec![g]
         }
         "spearman_loss" => {
@@ -629,6 +632,7 @@ pub fn backward<T: Real>(
                 &params,
                 inputs[0],
                 inputs[1],
+                None,
                 &fwd.real[0],
                 &fwd.int[0],
                 &fwd.real[1],
@@ -648,6 +652,7 @@ pub fn backward<T: Real>(
                 &params,
                 inputs[0],
                 inputs[1],
+                None,
                 &fwd.real[0],
                 &fwd.int[0],
                 cotangent,
@@ -663,6 +668,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
+                None,
                 &fwd.int[0],
                 cotangent,
                 &mut g,
@@ -677,6 +683,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
+                None,
                 &fwd.int[0],
                 cotangent,
                 &mut g,
@@ -691,6 +698,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
+                None,
                 &fwd.real[0],
                 cotangent,
                 &mut g,
@@ -702,7 +710,7 @@ pub fn backward<T: Real>(
             let params = p.neural_sort();
             let (mut gv, mut gp) = (zeros::<T>(len), zeros::<T>(len));
             neural_sort_apply::backward(
-                shape, &params, inputs[0], inputs[1], cotangent, &mut gv, &mut gp, &mut ge,
+                shape, &params, inputs[0], inputs[1], None, cotangent, &mut gv, &mut gp, &mut ge,
             )?;
             vec![gv, gp]
         }

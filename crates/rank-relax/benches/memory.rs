@@ -92,7 +92,7 @@ fn run(shape: Shape, params: &Params<f32>, in_place: bool) -> Peaks {
         step("forward (ranks, permutation)", || {
             ranks = vec![0.0; len];
             permutation = vec![0; len];
-            forward(shape, params, &values, &mut ranks, &mut permutation).expect("forward");
+            forward(shape, params, &values, None, &mut ranks, &mut permutation).expect("forward");
         }),
         step("cotangent", || {
             cotangent = (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect();
@@ -106,6 +106,7 @@ fn run(shape: Shape, params: &Params<f32>, in_place: bool) -> Peaks {
                         shape,
                         params,
                         &values,
+                        None,
                         &ranks,
                         &permutation,
                         &mut cotangent,
@@ -122,6 +123,7 @@ fn run(shape: Shape, params: &Params<f32>, in_place: bool) -> Peaks {
                     shape,
                     params,
                     &values,
+                    None,
                     &ranks,
                     &permutation,
                     &cotangent,

@@ -147,12 +147,13 @@ fn bench<T: Real + TotalCmp>(op: &str, reg: Regularization, shape: Shape, thread
         };
         let fwd = time(|| {
             let k = next();
-            soft_rank::forward(shape, &p, black_box(&x[k]), &mut out[k], &mut perm[k]).unwrap()
+            soft_rank::forward(shape, &p, black_box(&x[k]), None, &mut out[k], &mut perm[k])
+                .unwrap()
         });
         let bwd = time(|| {
             let k = next();
             let (x, r, p_, u) = (&x[k], &out[k], &perm[k], &u[k]);
-            soft_rank::backward(shape, &p, x, r, p_, black_box(u), &mut g, &mut ge).unwrap()
+            soft_rank::backward(shape, &p, x, None, r, p_, black_box(u), &mut g, &mut ge).unwrap()
         });
         (fwd, bwd)
     } else {
@@ -163,12 +164,13 @@ fn bench<T: Real + TotalCmp>(op: &str, reg: Regularization, shape: Shape, thread
         };
         let fwd = time(|| {
             let k = next();
-            soft_sort::forward(shape, &p, black_box(&x[k]), &mut out[k], &mut perm[k]).unwrap()
+            soft_sort::forward(shape, &p, black_box(&x[k]), None, &mut out[k], &mut perm[k])
+                .unwrap()
         });
         let bwd = time(|| {
             let k = next();
             let (x, p_, u) = (&x[k], &perm[k], &u[k]);
-            soft_sort::backward(shape, &p, x, p_, black_box(u), &mut g, &mut ge).unwrap()
+            soft_sort::backward(shape, &p, x, None, p_, black_box(u), &mut g, &mut ge).unwrap()
         });
         (fwd, bwd)
     };
@@ -269,11 +271,11 @@ fn bench_sigmoid<T: Real>(shape: Shape, threads: usize) -> SigmoidRow {
     };
     let fwd = time(|| {
         let k = next();
-        sigmoid_rank::forward(shape, &p, black_box(&x[k]), &mut out).unwrap()
+        sigmoid_rank::forward(shape, &p, black_box(&x[k]), None, &mut out).unwrap()
     });
     let bwd = time(|| {
         let k = next();
-        sigmoid_rank::backward(shape, &p, &x[k], black_box(&u[k]), &mut g, &mut ge).unwrap()
+        sigmoid_rank::backward(shape, &p, &x[k], None, black_box(&u[k]), &mut g, &mut ge).unwrap()
     });
     // The reference on the same threads, rows in chunks as argsort's.
     let pool = rayon::ThreadPoolBuilder::new()
@@ -436,8 +438,8 @@ fn topk_table() {
     };
     let rank = time(|| {
         let k = next();
-        soft_rank::forward(shape, &rp, black_box(&x[k]), &mut out, &mut perm).unwrap();
-        soft_rank::backward(shape, &rp, &x[k], &out, &perm, &u[k], &mut g, &mut ge).unwrap();
+        soft_rank::forward(shape, &rp, black_box(&x[k]), None, &mut out, &mut perm).unwrap();
+        soft_rank::backward(shape, &rp, &x[k], None, &out, &perm, &u[k], &mut g, &mut ge).unwrap();
     });
     println!(
         "\nsoft_topk vs soft_rank (l2), forward + backward, f64, 128×1000, 1 thread, ε = {eps}, \
@@ -456,8 +458,8 @@ fn topk_table() {
             };
             let t = time(|| {
                 let s = next();
-                soft_topk::forward(shape, &p, black_box(&x[s]), &mut out, &mut perm).unwrap();
-                soft_topk::backward(shape, &p, &x[s], &perm, &u[s], &mut g, &mut ge).unwrap();
+                soft_topk::forward(shape, &p, black_box(&x[s]), None, &mut out, &mut perm).unwrap();
+                soft_topk::backward(shape, &p, &x[s], None, &perm, &u[s], &mut g, &mut ge).unwrap();
             });
             println!(
                 "| soft_topk | {reg} | {k} | {:.3} | {:.2} |",
@@ -529,14 +531,16 @@ fn neural_sort_table() {
         };
         let (mut out, mut gx, mut gy, mut ge) =
             (vec![0.0; len], vec![0.0; len], vec![0.0; len], vec![0.0; b]);
-        let apply_fwd =
-            time(|| neural_sort_apply::forward(shape, &params, black_box(x), y, &mut out).unwrap());
+        let apply_fwd = time(|| {
+            neural_sort_apply::forward(shape, &params, black_box(x), y, None, &mut out).unwrap()
+        });
         let apply_bwd = time(|| {
             neural_sort_apply::backward(
                 shape,
                 &params,
                 x,
                 y,
+                None,
                 black_box(v),
                 &mut gx,
                 &mut gy,
@@ -546,12 +550,12 @@ fn neural_sort_table() {
         });
         let (mut p, mut u) = (vec![0.0; len * n], vec![0.0; len * n]);
         let sort_fwd = time(|| {
-            neural_sort::forward(shape, &params, black_box(x), &mut p).unwrap();
+            neural_sort::forward(shape, &params, black_box(x), None, &mut p).unwrap();
             matmul(&p, y, n, &mut out);
         });
         let sort_bwd = time(|| {
             matmul_backward(&p, y, black_box(v), n, &mut gy, &mut u);
-            neural_sort::backward(shape, &params, x, &p, &u, &mut gx, &mut ge).unwrap();
+            neural_sort::backward(shape, &params, x, None, &p, &u, &mut gx, &mut ge).unwrap();
         });
         // Held across forward + backward: apply keeps its inputs, output and gradients (plus
         // ~12 row-length buffers per thread); the matmul route adds P and U, n² each per row.
@@ -612,20 +616,35 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 regularization,
                 ..Default::default()
             };
-            let fwd =
-                time(|| soft_rank::forward(shape, &p, black_box(x), &mut out, &mut perm).unwrap());
+            let fwd = time(|| {
+                soft_rank::forward(shape, &p, black_box(x), None, &mut out, &mut perm).unwrap()
+            });
             let (r, pm) = (&out, &perm);
             (
                 fwd,
                 time(|| {
-                    soft_rank::backward(shape, &p, x, r, pm, black_box(u), &mut g, &mut ge).unwrap()
-                }),
-                time(|| {
-                    soft_rank::jvp(shape, &p, x, r, pm, black_box(t), t_eps, &mut dout).unwrap()
-                }),
-                time(|| {
-                    soft_rank::hvp(shape, &p, x, r, pm, u, black_box(t), t_eps, &mut h, &mut he)
+                    soft_rank::backward(shape, &p, x, None, r, pm, black_box(u), &mut g, &mut ge)
                         .unwrap()
+                }),
+                time(|| {
+                    soft_rank::jvp(shape, &p, x, None, r, pm, black_box(t), t_eps, &mut dout)
+                        .unwrap()
+                }),
+                time(|| {
+                    soft_rank::hvp(
+                        shape,
+                        &p,
+                        x,
+                        None,
+                        r,
+                        pm,
+                        u,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
                 }),
             )
         }
@@ -635,18 +654,33 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 regularization,
                 ..Default::default()
             };
-            let fwd =
-                time(|| soft_sort::forward(shape, &p, black_box(x), &mut out, &mut perm).unwrap());
+            let fwd = time(|| {
+                soft_sort::forward(shape, &p, black_box(x), None, &mut out, &mut perm).unwrap()
+            });
             let pm = &perm;
             (
                 fwd,
                 time(|| {
-                    soft_sort::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
-                }),
-                time(|| soft_sort::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
-                time(|| {
-                    soft_sort::hvp(shape, &p, x, pm, u, black_box(t), t_eps, &mut h, &mut he)
+                    soft_sort::backward(shape, &p, x, None, pm, black_box(u), &mut g, &mut ge)
                         .unwrap()
+                }),
+                time(|| {
+                    soft_sort::jvp(shape, &p, x, None, pm, black_box(t), t_eps, &mut dout).unwrap()
+                }),
+                time(|| {
+                    soft_sort::hvp(
+                        shape,
+                        &p,
+                        x,
+                        None,
+                        pm,
+                        u,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
                 }),
             )
         }
@@ -661,18 +695,33 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 },
                 direction: Direction::Descending,
             };
-            let fwd =
-                time(|| soft_topk::forward(shape, &p, black_box(x), &mut out, &mut perm).unwrap());
+            let fwd = time(|| {
+                soft_topk::forward(shape, &p, black_box(x), None, &mut out, &mut perm).unwrap()
+            });
             let pm = &perm;
             (
                 fwd,
                 time(|| {
-                    soft_topk::backward(shape, &p, x, pm, black_box(u), &mut g, &mut ge).unwrap()
-                }),
-                time(|| soft_topk::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dout).unwrap()),
-                time(|| {
-                    soft_topk::hvp(shape, &p, x, pm, u, black_box(t), t_eps, &mut h, &mut he)
+                    soft_topk::backward(shape, &p, x, None, pm, black_box(u), &mut g, &mut ge)
                         .unwrap()
+                }),
+                time(|| {
+                    soft_topk::jvp(shape, &p, x, None, pm, black_box(t), t_eps, &mut dout).unwrap()
+                }),
+                time(|| {
+                    soft_topk::hvp(
+                        shape,
+                        &p,
+                        x,
+                        None,
+                        pm,
+                        u,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
                 }),
             )
         }
@@ -685,21 +734,33 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
             let m = p.quantiles.len();
             let (mut res, mut dres) = (vec![0.0; b * m], vec![0.0; b * m]);
             let fwd = time(|| {
-                soft_quantile::forward(shape, &p, black_box(x), &mut res, &mut perm).unwrap()
+                soft_quantile::forward(shape, &p, black_box(x), None, &mut res, &mut perm).unwrap()
             });
             let (pm, cot) = (&perm, &u[..b * m]);
             (
                 fwd,
                 time(|| {
-                    soft_quantile::backward(shape, &p, x, pm, black_box(cot), &mut g, &mut ge)
+                    soft_quantile::backward(shape, &p, x, None, pm, black_box(cot), &mut g, &mut ge)
                         .unwrap()
                 }),
                 time(|| {
-                    soft_quantile::jvp(shape, &p, x, pm, black_box(t), t_eps, &mut dres).unwrap()
+                    soft_quantile::jvp(shape, &p, x, None, pm, black_box(t), t_eps, &mut dres)
+                        .unwrap()
                 }),
                 time(|| {
-                    soft_quantile::hvp(shape, &p, x, pm, cot, black_box(t), t_eps, &mut h, &mut he)
-                        .unwrap()
+                    soft_quantile::hvp(
+                        shape,
+                        &p,
+                        x,
+                        None,
+                        pm,
+                        cot,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
                 }),
             )
         }
@@ -708,8 +769,9 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 regularization_strength: 1.0,
                 direction: Direction::Ascending,
             };
-            let fwd =
-                time(|| neural_sort_apply::forward(shape, &p, black_box(x), y, &mut out).unwrap());
+            let fwd = time(|| {
+                neural_sort_apply::forward(shape, &p, black_box(x), y, None, &mut out).unwrap()
+            });
             (
                 fwd,
                 time(|| {
@@ -718,6 +780,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                         &p,
                         x,
                         y,
+                        None,
                         black_box(u),
                         &mut g,
                         &mut g2,
@@ -726,7 +789,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     .unwrap()
                 }),
                 time(|| {
-                    neural_sort_apply::jvp(shape, &p, x, y, black_box(t), u, t_eps, &mut dout)
+                    neural_sort_apply::jvp(shape, &p, x, y, None, black_box(t), u, t_eps, &mut dout)
                         .unwrap()
                 }),
                 time(|| {
@@ -735,6 +798,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                         &p,
                         x,
                         y,
+                        None,
                         u,
                         black_box(t),
                         u,
@@ -753,13 +817,16 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 direction: Direction::Ascending,
             };
             (
-                time(|| sigmoid_rank::forward(shape, &p, black_box(x), &mut out).unwrap()),
+                time(|| sigmoid_rank::forward(shape, &p, black_box(x), None, &mut out).unwrap()),
                 time(|| {
-                    sigmoid_rank::backward(shape, &p, x, black_box(u), &mut g, &mut ge).unwrap()
+                    sigmoid_rank::backward(shape, &p, x, None, black_box(u), &mut g, &mut ge)
+                        .unwrap()
                 }),
-                time(|| sigmoid_rank::jvp(shape, &p, x, black_box(t), t_eps, &mut dout).unwrap()),
                 time(|| {
-                    sigmoid_rank::hvp(shape, &p, x, u, black_box(t), t_eps, &mut h, &mut he)
+                    sigmoid_rank::jvp(shape, &p, x, None, black_box(t), t_eps, &mut dout).unwrap()
+                }),
+                time(|| {
+                    sigmoid_rank::hvp(shape, &p, x, None, u, black_box(t), t_eps, &mut h, &mut he)
                         .unwrap()
                 }),
             )
@@ -775,6 +842,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     &p,
                     black_box(x),
                     y,
+                    None,
                     &mut loss,
                     &mut out,
                     &mut perm,
@@ -792,6 +860,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                         &p,
                         x,
                         y,
+                        None,
                         xr,
                         xp,
                         yr,
@@ -809,6 +878,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                         &p,
                         x,
                         y,
+                        None,
                         xr,
                         xp,
                         yr,
@@ -826,6 +896,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                         &p,
                         x,
                         y,
+                        None,
                         xr,
                         xp,
                         yr,
@@ -853,6 +924,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                     &p,
                     black_box(x),
                     &rel,
+                    None,
                     &mut loss,
                     &mut out,
                     &mut perm,
@@ -863,11 +935,23 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
             (
                 fwd,
                 time(|| {
-                    ndcg_loss::backward(shape, &p, x, rel, r, pm, black_box(cot), &mut g, &mut ge)
-                        .unwrap()
+                    ndcg_loss::backward(
+                        shape,
+                        &p,
+                        x,
+                        rel,
+                        None,
+                        r,
+                        pm,
+                        black_box(cot),
+                        &mut g,
+                        &mut ge,
+                    )
+                    .unwrap()
                 }),
                 time(|| {
-                    ndcg_loss::jvp(shape, &p, x, rel, r, pm, black_box(t), t_eps, &mut dl).unwrap()
+                    ndcg_loss::jvp(shape, &p, x, rel, None, r, pm, black_box(t), t_eps, &mut dl)
+                        .unwrap()
                 }),
                 time(|| {
                     ndcg_loss::hvp(
@@ -875,6 +959,7 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                         &p,
                         x,
                         rel,
+                        None,
                         r,
                         pm,
                         cot,

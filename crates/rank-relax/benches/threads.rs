@@ -154,6 +154,7 @@ impl Case {
             shape,
             &params,
             black_box(x),
+            None,
             &mut self.ranks,
             &mut self.perm,
         )
@@ -162,6 +163,7 @@ impl Case {
             shape,
             &params,
             x,
+            None,
             &self.ranks,
             &self.perm,
             black_box(u),

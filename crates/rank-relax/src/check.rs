@@ -155,6 +155,21 @@ impl Check {
         Ok(())
     }
 
+    /// A `[batch, m]` buffer (m = the number of quantiles) has `batch × m` elements.
+    pub fn wide(self, name: &str, len: usize, m: usize) -> Result<(), Error> {
+        let batch = self.shape.batch;
+        if Some(len) != batch.checked_mul(m) {
+            return Err(Error::shape_mismatch(
+                self.op,
+                format_args!(
+                    "{name} has {len} elements, expected batch × m = {batch} × {m} = {} (m = the number of quantiles)",
+                    batch.saturating_mul(m)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// ε is finite and > 0; returns it as `f64`.
     pub fn strength<T: Real>(self, eps: T) -> Result<f64, Error> {
         let e = eps.to_f64();
@@ -547,10 +562,10 @@ mod tests {
         let (mut r, mut p) = (zeros(), izeros());
         let mut loss = vec![t(0.0); batch];
         spearman_loss::forward(
-            shape, &sp, &x, &y, &mut loss, &mut xr, &mut xp, &mut yr, &mut yp,
+            shape, &sp, &x, &y, None, &mut loss, &mut xr, &mut xp, &mut yr, &mut yp,
         )
         .expect("valid");
-        ndcg_loss::forward(shape, &np, &x, &rel, &mut loss, &mut r, &mut p).expect("valid");
+        ndcg_loss::forward(shape, &np, &x, &rel, None, &mut loss, &mut r, &mut p).expect("valid");
 
         // Copies of `args` with `bad` = (argument, row, column, value) written in.
         let corrupt = |args: &[&Vec<T>], bad: &[(usize, usize, usize, T)]| -> Vec<Vec<T>> {
@@ -577,7 +592,7 @@ mod tests {
             let (mut l, mut xr, mut xp, mut yr, mut yp) =
                 (vec![t(0.0); batch], zeros(), izeros(), zeros(), izeros());
             let e = spearman_loss::forward(
-                shape, &sp, &a[0], &a[1], &mut l, &mut xr, &mut xp, &mut yr, &mut yp,
+                shape, &sp, &a[0], &a[1], None, &mut l, &mut xr, &mut xp, &mut yr, &mut yp,
             );
             message(e.expect_err("must fail"))
         };
@@ -589,6 +604,7 @@ mod tests {
                 &sp,
                 &a[0],
                 &a[1],
+                None,
                 &a[2],
                 &bad_perm(&xp, perm),
                 &a[3],
@@ -603,14 +619,16 @@ mod tests {
         let ndcg_forward = |bad: &[(usize, usize, usize, T)]| {
             let a = corrupt(&[&x, &rel], bad);
             let (mut l, mut r, mut p) = (vec![t(0.0); batch], zeros(), izeros());
-            let e = ndcg_loss::forward(shape, &np, &a[0], &a[1], &mut l, &mut r, &mut p);
+            let e = ndcg_loss::forward(shape, &np, &a[0], &a[1], None, &mut l, &mut r, &mut p);
             message(e.expect_err("must fail"))
         };
         let ndcg_backward = |bad: &[(usize, usize, usize, T)], perm: bool| {
             let a = corrupt(&[&x, &rel, &r], bad);
             let (mut g, mut ge) = (zeros(), vec![t(0.0); batch]);
             let p = bad_perm(&p, perm);
-            let e = ndcg_loss::backward(shape, &np, &a[0], &a[1], &a[2], &p, &cot, &mut g, &mut ge);
+            let e = ndcg_loss::backward(
+                shape, &np, &a[0], &a[1], None, &a[2], &p, &cot, &mut g, &mut ge,
+            );
             message(e.expect_err("must fail"))
         };
 

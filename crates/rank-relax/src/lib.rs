@@ -3,12 +3,15 @@
 //! Every op of `bindings-spec/rank-relax.yaml` is a module of [`ops`] with
 //!
 //! - `Params<T>`: one public field per spec param, named as in the spec;
-//! - `forward(shape, &params, inputs…, outputs…, residuals…)`;
+//! - `forward(shape, &params, inputs…, mask, outputs…, residuals…)`;
 //! - `backward(shape, &params, saves…, residuals…, cotangents…, grads…,
-//!   grad_regularization_strength)`;
+//!   grad_regularization_strength)` (the saves are the saved inputs, `mask`, then the saved
+//!   outputs);
 //! - `jvp(shape, &params, saves…, residuals…, input tangents…, tangent_regularization_strength,
-//!   output tangents…)`: the Jacobian-vector product, adjoint to `backward` (core only so far,
-//!   not yet in the spec).
+//!   output tangents…)`: the Jacobian-vector product, adjoint to `backward`;
+//! - `hvp(shape, &params, saves…, residuals…, cotangents…, input tangents…,
+//!   tangent_regularization_strength, hvps…, hvp_regularization_strength)`: the derivative of
+//!   `backward` along the tangents.
 //!
 //! Buffers are flat row-major `[batch, n]` (or `[batch]` for a loss) of `f32` or `f64`
 //! ([`Real`]); residuals are `i32`. Every length, value and parameter is checked first and bad
@@ -23,14 +26,26 @@
 //! let params = Params { regularization_strength: 0.1, ..Params::default() };
 //! let values = [3.0, 1.0, 2.0];
 //! let (mut ranks, mut permutation) = ([0.0; 3], [0i32; 3]);
-//! forward(shape, &params, &values, &mut ranks, &mut permutation)?;
+//! forward(shape, &params, &values, None, &mut ranks, &mut permutation)?;
 //! assert_eq!(ranks, [3.0, 1.0, 2.0]);
 //!
 //! let (mut grad, mut grad_eps) = ([0.0; 3], [0.0]);
-//! backward(shape, &params, &values, &ranks, &permutation, &[1.0, 0.0, 0.0], &mut grad, &mut grad_eps)?;
+//! backward(shape, &params, &values, None, &ranks, &permutation, &[1.0, 0.0, 0.0], &mut grad, &mut grad_eps)?;
 //! assert_eq!(grad, [0.0, 0.0, 0.0]); // ranks are locally constant here
 //! # Ok::<(), rank_relax::Error>(())
 //! ```
+//!
+//! # Masked rows
+//!
+//! Every kernel takes an optional `mask` (`[batch, n]`, true = present; `None` = every item),
+//! after the op's inputs (and, in the derivative kernels, after the saved inputs). A row is
+//! computed as if it held only its present items, in their order, and scattered back: absent
+//! positions get output 0 and gradient 0, and their values (and cotangents) are never read, so
+//! padding may be NaN. Row-ordered outputs (soft_sort, neural_sort_apply, the rows of
+//! neural_sort's matrix) hold the present items' values first and zeros after. A row with no
+//! present item gives zeros; spearman_loss needs two present items (else loss 0, gradient 0);
+//! soft_topk selects all present items of a row with fewer than `k`. With every item present
+//! the result is bit for bit the unmasked call's.
 //!
 //! The exact definitions are in `ALGORITHMS.md`; the convention is in `docs/architecture.md`.
 
@@ -44,6 +59,7 @@ mod check;
 mod enums;
 mod error;
 mod fastexp;
+mod masked;
 mod num;
 pub mod ops;
 mod pav;

@@ -196,12 +196,12 @@ fn run_own<T: Real>(
                 )?,
                 direction: dir(Direction::Descending)?,
             };
-            let (mut mask, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_topk::forward(shape, &params, &inputs[0], &mut mask, &mut perm)?;
+            let (mut selection, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
+            soft_topk::forward(shape, &params, &inputs[0], None, &mut selection, &mut perm)?;
             if let Some(u) = cotangent {
-                soft_topk::backward(shape, &params, &inputs[0], &perm, u, &mut g, &mut ge)?;
+                soft_topk::backward(shape, &params, &inputs[0], None, &perm, u, &mut g, &mut ge)?;
             }
-            (mask, vec![g])
+            (selection, vec![g])
         }
         "soft_quantile" => {
             let params = soft_quantile::Params {
@@ -216,9 +216,11 @@ fn run_own<T: Real>(
             };
             let m = v.quantiles.len();
             let (mut out, mut perm) = (zeros::<T>(b * m), vec![0i32; b * n]);
-            soft_quantile::forward(shape, &params, &inputs[0], &mut out, &mut perm)?;
+            soft_quantile::forward(shape, &params, &inputs[0], None, &mut out, &mut perm)?;
             if let Some(u) = cotangent {
-                soft_quantile::backward(shape, &params, &inputs[0], &perm, u, &mut g, &mut ge)?;
+                soft_quantile::backward(
+                    shape, &params, &inputs[0], None, &perm, u, &mut g, &mut ge,
+                )?;
             }
             (out, vec![g])
         }
@@ -228,9 +230,9 @@ fn run_own<T: Real>(
                 direction: dir(Direction::Ascending)?,
             };
             let mut pm = zeros::<T>(b * n * n);
-            neural_sort::forward(shape, &params, &inputs[0], &mut pm)?;
+            neural_sort::forward(shape, &params, &inputs[0], None, &mut pm)?;
             if let Some(u) = cotangent {
-                neural_sort::backward(shape, &params, &inputs[0], &pm, u, &mut g, &mut ge)?;
+                neural_sort::backward(shape, &params, &inputs[0], None, &pm, u, &mut g, &mut ge)?;
             }
             (pm, vec![g])
         }
@@ -241,10 +243,12 @@ fn run_own<T: Real>(
             };
             let mut out = zeros::<T>(b * n);
             let (x, y) = (&inputs[0], &inputs[1]);
-            neural_sort_apply::forward(shape, &params, x, y, &mut out)?;
+            neural_sort_apply::forward(shape, &params, x, y, None, &mut out)?;
             let mut gy = zeros::<T>(b * n);
             if let Some(u) = cotangent {
-                neural_sort_apply::backward(shape, &params, x, y, u, &mut g, &mut gy, &mut ge)?;
+                neural_sort_apply::backward(
+                    shape, &params, x, y, None, u, &mut g, &mut gy, &mut ge,
+                )?;
             }
             (out, vec![g, gy])
         }

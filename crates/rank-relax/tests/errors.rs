@@ -178,22 +178,24 @@ fn buffer_lengths_must_match_the_shape() {
     let shape = Shape { batch: 2, n: 3 };
     let p = soft_rank::Params::<f64>::default();
     let (mut r, mut perm) = (vec![0.0; 6], vec![0i32; 6]);
-    let e = soft_rank::forward(shape, &p, &[0.0; 7], &mut r, &mut perm).unwrap_err();
+    let e = soft_rank::forward(shape, &p, &[0.0; 7], None, &mut r, &mut perm).unwrap_err();
     assert_err(
         e,
         ErrorKind::ShapeMismatch,
         "soft_rank: values has 7 elements, expected batch × n = 2 × 3 = 6",
     );
-    let e = soft_rank::forward(shape, &p, &[0.0; 6], &mut r, &mut perm[..5]).unwrap_err();
+    let e = soft_rank::forward(shape, &p, &[0.0; 6], None, &mut r, &mut perm[..5]).unwrap_err();
     assert_err(
         e,
         ErrorKind::ShapeMismatch,
         "soft_rank: permutation has 5 elements, expected batch × n = 2 × 3 = 6",
     );
     let (mut g, mut ge) = (vec![0.0; 6], vec![0.0; 3]);
-    soft_rank::forward(shape, &p, &[0.0; 6], &mut r, &mut perm).unwrap();
-    let e = soft_rank::backward(shape, &p, &[0.0; 6], &r, &perm, &[0.0; 6], &mut g, &mut ge)
-        .unwrap_err();
+    soft_rank::forward(shape, &p, &[0.0; 6], None, &mut r, &mut perm).unwrap();
+    let e = soft_rank::backward(
+        shape, &p, &[0.0; 6], None, &r, &perm, &[0.0; 6], &mut g, &mut ge,
+    )
+    .unwrap_err();
     assert_err(
         e,
         ErrorKind::ShapeMismatch,
@@ -204,7 +206,7 @@ fn buffer_lengths_must_match_the_shape() {
     let mut loss = vec![0.0; 3];
     let (mut ar, mut ap, mut br, mut bp) = (vec![0.0; 6], vec![0; 6], vec![0.0; 6], vec![0; 6]);
     let e = spearman_loss::forward(
-        shape, &sp, &[0.0; 6], &[0.0; 8], &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
+        shape, &sp, &[0.0; 6], &[0.0; 8], None, &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
     )
     .unwrap_err();
     assert_err(
@@ -213,7 +215,7 @@ fn buffer_lengths_must_match_the_shape() {
         "spearman_loss: targets has 8 elements, expected batch × n = 2 × 3 = 6",
     );
     let e = spearman_loss::forward(
-        shape, &sp, &[0.0; 6], &[0.0; 6], &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
+        shape, &sp, &[0.0; 6], &[0.0; 6], None, &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
     )
     .unwrap_err();
     assert_err(
@@ -302,6 +304,7 @@ fn rows_longer_than_i32_max_are_rejected() {
         },
         &Default::default(),
         &[],
+        None,
         &mut [],
         &mut [],
     )
@@ -321,7 +324,8 @@ fn a_corrupt_residual_is_an_error_not_a_panic() {
     let (mut g, mut ge) = ([0.0; 3], [0.0]);
     let x = [1.0, 2.0, 3.0];
     for (perm, at) in [([!0, 1, 7], 2), ([0, 1, 2], 0), ([!0, -9, 2], 1)] {
-        let e = soft_rank::backward(shape, &p, &x, &x, &perm, &x, &mut g, &mut ge).unwrap_err();
+        let e =
+            soft_rank::backward(shape, &p, &x, None, &x, &perm, &x, &mut g, &mut ge).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidValue);
         assert!(
             e.message
@@ -331,8 +335,19 @@ fn a_corrupt_residual_is_an_error_not_a_panic() {
         );
     }
     let np = ndcg_loss::Params::<f64>::default();
-    let e = ndcg_loss::backward(shape, &np, &x, &x, &x, &[!3, 0, 1], &[1.0], &mut g, &mut ge)
-        .unwrap_err();
+    let e = ndcg_loss::backward(
+        shape,
+        &np,
+        &x,
+        &x,
+        None,
+        &x,
+        &[!3, 0, 1],
+        &[1.0],
+        &mut g,
+        &mut ge,
+    )
+    .unwrap_err();
     assert_eq!(
         e.message,
         "ndcg_loss: permutation[0, 0] = -4 is not a valid permutation residual entry for n = 3"

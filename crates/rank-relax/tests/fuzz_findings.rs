@@ -19,9 +19,9 @@ const ASC: Direction = Direction::Ascending;
 fn a_huge_batch_of_empty_rows_returns_at_once() {
     let t = Instant::now();
     let shape = Shape::new(usize::MAX, 0);
-    soft_rank::forward::<f64>(shape, &Default::default(), &[], &mut [], &mut []).unwrap();
-    soft_sort::forward::<f32>(shape, &Default::default(), &[], &mut [], &mut []).unwrap();
-    sigmoid_rank::forward::<f64>(shape, &Default::default(), &[], &mut []).unwrap();
+    soft_rank::forward::<f64>(shape, &Default::default(), &[], None, &mut [], &mut []).unwrap();
+    soft_sort::forward::<f32>(shape, &Default::default(), &[], None, &mut [], &mut []).unwrap();
+    sigmoid_rank::forward::<f64>(shape, &Default::default(), &[], None, &mut []).unwrap();
     assert!(t.elapsed() < Duration::from_secs(1));
 }
 
@@ -40,7 +40,7 @@ fn an_empty_batch_of_long_rows_allocates_nothing() {
         regularization: KL,
         ..Default::default()
     };
-    ndcg_loss::forward(shape, &p, &[], &[], &mut [], &mut [], &mut []).unwrap();
+    ndcg_loss::forward(shape, &p, &[], &[], None, &mut [], &mut [], &mut []).unwrap();
     assert!(t.elapsed() < Duration::from_secs(1));
 }
 
@@ -156,6 +156,7 @@ fn corrupted_saved_ranks_are_refused() {
         &p,
         &x,
         &[0.0, 0.0, 0.25],
+        None,
         &ranks,
         &perm,
         &[0.25],
@@ -176,6 +177,7 @@ fn corrupted_saved_ranks_are_refused() {
         shape,
         &p,
         &x,
+        None,
         &[1.0, 0.0, 2.0],
         &perm,
         &[1.0; 3],
@@ -197,6 +199,7 @@ fn corrupted_saved_ranks_are_refused() {
         &sp,
         &x,
         &x,
+        None,
         &ranks_ok,
         &perm,
         &[1.0, 3e284, 2.0],

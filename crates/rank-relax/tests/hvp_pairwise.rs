@@ -136,7 +136,8 @@ fn grads(c: &Case, inputs: &[Vec<f64>], eps: f64) -> (Vec<Vec<f64>>, Vec<f64>) {
                 regularization_strength: eps,
                 direction: c.direction,
             };
-            sigmoid_rank::backward(shape, &p, &inputs[0], &c.cot, &mut g[0], &mut ge).unwrap();
+            sigmoid_rank::backward(shape, &p, &inputs[0], None, &c.cot, &mut g[0], &mut ge)
+                .unwrap();
         }
         Op::NeuralSort => {
             let p = neural_sort::Params {
@@ -144,8 +145,9 @@ fn grads(c: &Case, inputs: &[Vec<f64>], eps: f64) -> (Vec<Vec<f64>>, Vec<f64>) {
                 direction: c.direction,
             };
             let mut pm = vec![0.0; c.cot.len()];
-            neural_sort::forward(shape, &p, &inputs[0], &mut pm).unwrap();
-            neural_sort::backward(shape, &p, &inputs[0], &pm, &c.cot, &mut g[0], &mut ge).unwrap();
+            neural_sort::forward(shape, &p, &inputs[0], None, &mut pm).unwrap();
+            neural_sort::backward(shape, &p, &inputs[0], None, &pm, &c.cot, &mut g[0], &mut ge)
+                .unwrap();
         }
         Op::NeuralSortApply => {
             let p = neural_sort::Params {
@@ -154,7 +156,7 @@ fn grads(c: &Case, inputs: &[Vec<f64>], eps: f64) -> (Vec<Vec<f64>>, Vec<f64>) {
             };
             let (gx, gy) = g.split_at_mut(1);
             neural_sort_apply::backward(
-                shape, &p, &inputs[0], &inputs[1], &c.cot, &mut gx[0], &mut gy[0], &mut ge,
+                shape, &p, &inputs[0], &inputs[1], None, &c.cot, &mut gx[0], &mut gy[0], &mut ge,
             )
             .unwrap();
         }
@@ -185,7 +187,7 @@ impl<T: Real> Call<T> {
                 direction: c.direction,
             };
             saved = vec![T::from_f64(0.0); c.cot.len()];
-            neural_sort::forward(c.shape, &p, &inputs[0], &mut saved).unwrap();
+            neural_sort::forward(c.shape, &p, &inputs[0], None, &mut saved).unwrap();
         }
         let len = c.shape.batch * c.shape.n;
         Call {
@@ -212,6 +214,7 @@ impl<T: Real> Call<T> {
                     shape,
                     &p,
                     &x[0],
+                    None,
                     &self.cot,
                     &t[0],
                     self.s,
@@ -228,6 +231,7 @@ impl<T: Real> Call<T> {
                     shape,
                     &p,
                     &x[0],
+                    None,
                     &self.saved,
                     &self.cot,
                     &t[0],
@@ -247,6 +251,7 @@ impl<T: Real> Call<T> {
                     &p,
                     &x[0],
                     &x[1],
+                    None,
                     &self.cot,
                     &t[0],
                     &t[1],
@@ -595,7 +600,7 @@ fn sigmoid_rank_hvp_has_the_pair_limit() {
     let z = vec![0.0f64; shape.n];
     let (mut h, mut he) = (z.clone(), vec![0.0]);
     let p = sigmoid_rank::Params::<f64>::default();
-    let e = sigmoid_rank::hvp(shape, &p, &z, &z, &z, 0.0, &mut h, &mut he).unwrap_err();
+    let e = sigmoid_rank::hvp(shape, &p, &z, None, &z, &z, 0.0, &mut h, &mut he).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("sigmoid_rank: n = 100000 with batch = 1 needs"),

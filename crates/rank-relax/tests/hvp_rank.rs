@@ -55,7 +55,7 @@ fn hvp<T: Real>(
         "soft_rank" => {
             let params = p.soft_rank();
             soft_rank::hvp(
-                shape, &params, &x[0], &r[0], &i[0], u, &t[0], t_eps, &mut h[0], &mut he,
+                shape, &params, &x[0], None, &r[0], &i[0], u, &t[0], t_eps, &mut h[0], &mut he,
             )?;
         }
         "spearman_loss" => {
@@ -65,6 +65,7 @@ fn hvp<T: Real>(
                 &p.spearman_loss(),
                 &x[0],
                 &x[1],
+                None,
                 &r[0],
                 &i[0],
                 &r[1],
@@ -84,6 +85,7 @@ fn hvp<T: Real>(
                 &p.ndcg_loss(),
                 &x[0],
                 &x[1],
+                None,
                 &r[0],
                 &i[0],
                 u,
@@ -415,7 +417,9 @@ fn soft_rank_bad_input() {
     );
     let call = |a: Args| {
         let (params, r, perm, u, t, s, mut h, mut he) = a;
-        soft_rank::hvp(shape, &params, &x[0], &r, &perm, &u, &t, s, &mut h, &mut he)
+        soft_rank::hvp(
+            shape, &params, &x[0], None, &r, &perm, &u, &t, s, &mut h, &mut he,
+        )
     };
     call(base.clone()).unwrap();
     let cases: Vec<Case<Args>> = vec![
@@ -506,6 +510,7 @@ fn spearman_loss_bad_input() {
             &params,
             &x[0],
             &x[1],
+            None,
             &saved.real[0],
             &perm[0],
             &saved.real[1],
@@ -587,6 +592,7 @@ fn spearman_loss_bad_input() {
         &params,
         &[0.0],
         &[0.0],
+        None,
         &[1.0],
         &[-1],
         &[1.0],
@@ -637,6 +643,7 @@ fn ndcg_loss_bad_input() {
             &params,
             &x[0],
             &rel,
+            None,
             &r,
             &saved.int[0],
             &u,
@@ -706,6 +713,7 @@ fn ndcg_loss_bad_input() {
         &params,
         &x[0],
         &x[1],
+        None,
         &saved.real[0],
         &perm,
         &base.1,
@@ -724,13 +732,27 @@ fn ndcg_loss_bad_input() {
 fn empty_batch() {
     let shape = Shape { batch: 0, n: 5 };
     let p = soft_rank::Params::<f64>::default();
-    soft_rank::hvp(shape, &p, &[], &[], &[], &[], &[], 1.0, &mut [], &mut []).unwrap();
+    soft_rank::hvp(
+        shape,
+        &p,
+        &[],
+        None,
+        &[],
+        &[],
+        &[],
+        &[],
+        1.0,
+        &mut [],
+        &mut [],
+    )
+    .unwrap();
     let p = ndcg_loss::Params::<f64>::default();
     ndcg_loss::hvp(
         shape,
         &p,
         &[],
         &[],
+        None,
         &[],
         &[],
         &[],

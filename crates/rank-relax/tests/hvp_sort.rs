@@ -73,12 +73,22 @@ impl Op {
         let mut perm = vec![0i32; x.len()];
         let mut out = vec![T::from_f64(0.0); shape.batch * self.width(shape.n)];
         match self {
-            Op::Sort(reg, dir) => {
-                soft_sort::forward(shape, &sort_params(reg, dir, eps), x, &mut out, &mut perm)
-            }
-            Op::Quantile(reg) => {
-                soft_quantile::forward(shape, &quantile_params(reg, eps), x, &mut out, &mut perm)
-            }
+            Op::Sort(reg, dir) => soft_sort::forward(
+                shape,
+                &sort_params(reg, dir, eps),
+                x,
+                None,
+                &mut out,
+                &mut perm,
+            ),
+            Op::Quantile(reg) => soft_quantile::forward(
+                shape,
+                &quantile_params(reg, eps),
+                x,
+                None,
+                &mut out,
+                &mut perm,
+            ),
         }?;
         Ok(perm)
     }
@@ -98,11 +108,11 @@ impl Op {
         match self {
             Op::Sort(reg, dir) => {
                 let p = sort_params(reg, dir, eps);
-                soft_sort::backward(shape, &p, x, &perm, u, &mut g, &mut ge)
+                soft_sort::backward(shape, &p, x, None, &perm, u, &mut g, &mut ge)
             }
             Op::Quantile(reg) => {
                 let p = quantile_params(reg, eps);
-                soft_quantile::backward(shape, &p, x, &perm, u, &mut g, &mut ge)
+                soft_quantile::backward(shape, &p, x, None, &perm, u, &mut g, &mut ge)
             }
         }
         .unwrap();
@@ -127,11 +137,11 @@ impl Op {
         match self {
             Op::Sort(reg, dir) => {
                 let p = sort_params::<T>(reg, dir, eps);
-                soft_sort::hvp(shape, &p, x, perm, u, t, t_eps, &mut h, &mut he)?
+                soft_sort::hvp(shape, &p, x, None, perm, u, t, t_eps, &mut h, &mut he)?
             }
             Op::Quantile(reg) => {
                 let p = quantile_params::<T>(reg, eps);
-                soft_quantile::hvp(shape, &p, x, perm, u, t, t_eps, &mut h, &mut he)?
+                soft_quantile::hvp(shape, &p, x, None, perm, u, t, t_eps, &mut h, &mut he)?
             }
         }
         Ok((h, he))
@@ -479,6 +489,7 @@ fn bad_input_is_a_clear_error() {
                 shape,
                 &sort_params(reg, dir, 0.5),
                 &x,
+                None,
                 &perm,
                 &u,
                 &t,
@@ -490,6 +501,7 @@ fn bad_input_is_a_clear_error() {
                 shape,
                 &quantile_params(reg, 0.5),
                 &x,
+                None,
                 &perm,
                 &u,
                 &t,
@@ -509,6 +521,7 @@ fn bad_input_is_a_clear_error() {
                 shape,
                 &sort_params(reg, dir, 0.5),
                 &x,
+                None,
                 &perm,
                 &u,
                 &t,
@@ -520,6 +533,7 @@ fn bad_input_is_a_clear_error() {
                 shape,
                 &quantile_params(reg, 0.5),
                 &x,
+                None,
                 &perm,
                 &u,
                 &t,

@@ -60,7 +60,7 @@ fn variants(n: usize, eps: f64, seed: usize) -> Vec<P> {
 /// The forward's permutation residual.
 fn forward<T: Real>(p: &P, shape: Shape, x: &[T]) -> Result<Vec<i32>, Error> {
     let (mut m, mut perm) = (zeros::<T>(x.len()), vec![0i32; x.len()]);
-    soft_topk::forward(shape, &p.params::<T>(), x, &mut m, &mut perm)?;
+    soft_topk::forward(shape, &p.params::<T>(), x, None, &mut m, &mut perm)?;
     Ok(perm)
 }
 
@@ -68,7 +68,7 @@ fn forward<T: Real>(p: &P, shape: Shape, x: &[T]) -> Result<Vec<i32>, Error> {
 fn backward(p: &P, shape: Shape, x: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let perm = forward(p, shape, x).expect("forward");
     let (mut g, mut ge) = (vec![0.0; x.len()], vec![0.0; shape.batch]);
-    soft_topk::backward(shape, &p.params(), x, &perm, u, &mut g, &mut ge).expect("backward");
+    soft_topk::backward(shape, &p.params(), x, None, &perm, u, &mut g, &mut ge).expect("backward");
     (g, ge)
 }
 
@@ -87,6 +87,7 @@ fn hvp<T: Real>(
         shape,
         &p.params::<T>(),
         x,
+        None,
         &perm,
         u,
         t,
@@ -354,7 +355,7 @@ fn bad_input_is_a_clear_error() {
             direction: Direction::Descending,
         };
         let (mut m, mut perm) = (vec![0.0; 10], vec![0i32; 10]);
-        soft_topk::forward(shape, &params, &x, &mut m, &mut perm).unwrap();
+        soft_topk::forward(shape, &params, &x, None, &mut m, &mut perm).unwrap();
         let (mut h, mut he) = (vec![0.0; 10], vec![0.0; 2]);
         let call = |params: &soft_topk::Params<f64>,
                     x: &[f64],
@@ -364,7 +365,9 @@ fn bad_input_is_a_clear_error() {
                     t_eps: f64,
                     h: &mut [f64],
                     he: &mut [f64]| {
-            message(soft_topk::hvp(shape, params, x, perm, u, t, t_eps, h, he))
+            message(soft_topk::hvp(
+                shape, params, x, None, perm, u, t, t_eps, h, he,
+            ))
         };
         let mismatch = |name: &str, len: usize| {
             (
@@ -382,7 +385,7 @@ fn bad_input_is_a_clear_error() {
         );
         assert_eq!(
             call(&params, &x, &perm, &u[..9], &t, 0.0, &mut h, &mut he),
-            mismatch("cotangent_mask", 9)
+            mismatch("cotangent_selection", 9)
         );
         assert_eq!(
             call(&params, &x, &perm, &u, &t[..9], 0.0, &mut h, &mut he),
@@ -437,7 +440,7 @@ fn bad_input_is_a_clear_error() {
         bad[3] = f64::INFINITY;
         assert_eq!(
             call(&params, &x, &perm, &bad, &t, 0.0, &mut h, &mut he).1,
-            "soft_topk: cotangent_mask[0, 3] is +inf"
+            "soft_topk: cotangent_selection[0, 3] is +inf"
         );
         let mut bad = t.clone();
         bad[8] = f64::NEG_INFINITY;
@@ -458,7 +461,7 @@ fn bad_input_is_a_clear_error() {
         assert_eq!(kind, ErrorKind::InvalidArgument);
         assert!(
             msg.starts_with(
-                "soft_topk: cotangent_mask × tangent / regularization_strength² overflows"
+                "soft_topk: cotangent_selection × tangent / regularization_strength² overflows"
             ),
             "{msg}"
         );
@@ -474,7 +477,19 @@ fn bad_input_is_a_clear_error() {
         ..Default::default()
     };
     let empty = Shape { batch: 3, n: 0 };
-    soft_topk::hvp(empty, &p0, &[], &[], &[], &[], 0.0, &mut [], &mut [0.0; 3]).unwrap();
+    soft_topk::hvp(
+        empty,
+        &p0,
+        &[],
+        None,
+        &[],
+        &[],
+        &[],
+        0.0,
+        &mut [],
+        &mut [0.0; 3],
+    )
+    .unwrap();
     let none = Shape { batch: 0, n: 4 };
-    soft_topk::hvp(none, &p0, &[], &[], &[], &[], 0.0, &mut [], &mut []).unwrap();
+    soft_topk::hvp(none, &p0, &[], None, &[], &[], &[], 0.0, &mut [], &mut []).unwrap();
 }

@@ -57,15 +57,16 @@ fn soft_rank_matches<T: Real>() {
         let x = random::<T>(&mut rng, len, ties);
         let u = random::<T>(&mut rng, len, false);
         let (mut r, mut perm) = (vec![T::from_f64(0.0); len], vec![0; len]);
-        soft_rank::forward(shape, &p, &x, &mut r, &mut perm).unwrap();
+        soft_rank::forward(shape, &p, &x, None, &mut r, &mut perm).unwrap();
         let mut g = vec![T::from_f64(0.0); len];
         let mut ge = vec![T::from_f64(0.0); shape.batch];
-        soft_rank::backward(shape, &p, &x, &r, &perm, &u, &mut g, &mut ge).unwrap();
+        soft_rank::backward(shape, &p, &x, None, &r, &perm, &u, &mut g, &mut ge).unwrap();
         for threads in [1, 2, 4] {
             set_num_threads(threads);
             let mut ug = u.clone();
             let mut ge2 = vec![T::from_f64(0.0); shape.batch];
-            soft_rank::backward_in_place(shape, &p, &x, &r, &perm, &mut ug, &mut ge2).unwrap();
+            soft_rank::backward_in_place(shape, &p, &x, None, &r, &perm, &mut ug, &mut ge2)
+                .unwrap();
             let what = format!("soft_rank {shape:?} {p:?} ties {ties}, {threads} threads");
             assert_eq!(bits(&ug), bits(&g), "{what}: gradient");
             assert_eq!(bits(&ge2), bits(&ge), "{what}: ε-gradient");
@@ -86,15 +87,15 @@ fn soft_sort_matches<T: Real>() {
         let x = random::<T>(&mut rng, len, ties);
         let u = random::<T>(&mut rng, len, false);
         let (mut s, mut perm) = (vec![T::from_f64(0.0); len], vec![0; len]);
-        soft_sort::forward(shape, &p, &x, &mut s, &mut perm).unwrap();
+        soft_sort::forward(shape, &p, &x, None, &mut s, &mut perm).unwrap();
         let mut g = vec![T::from_f64(0.0); len];
         let mut ge = vec![T::from_f64(0.0); shape.batch];
-        soft_sort::backward(shape, &p, &x, &perm, &u, &mut g, &mut ge).unwrap();
+        soft_sort::backward(shape, &p, &x, None, &perm, &u, &mut g, &mut ge).unwrap();
         for threads in [1, 2, 4] {
             set_num_threads(threads);
             let mut ug = u.clone();
             let mut ge2 = vec![T::from_f64(0.0); shape.batch];
-            soft_sort::backward_in_place(shape, &p, &x, &perm, &mut ug, &mut ge2).unwrap();
+            soft_sort::backward_in_place(shape, &p, &x, None, &perm, &mut ug, &mut ge2).unwrap();
             let what = format!("soft_sort {shape:?} {p:?} ties {ties}, {threads} threads");
             assert_eq!(bits(&ug), bits(&g), "{what}: gradient");
             assert_eq!(bits(&ge2), bits(&ge), "{what}: ε-gradient");
@@ -121,15 +122,17 @@ fn in_place_refuses_what_backward_refuses() {
     };
     let x = [0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -3.0, 4.0];
     let (mut r, mut perm) = (vec![0.0; 8], vec![0; 8]);
-    soft_rank::forward(shape, &p, &x, &mut r, &mut perm).unwrap();
+    soft_rank::forward(shape, &p, &x, None, &mut r, &mut perm).unwrap();
     let mut bad_u = vec![1.0; 8];
     bad_u[5] = f64::NAN;
     let mut g = vec![0.0; 8];
     let mut ge = vec![0.0; 2];
 
-    let want = soft_rank::backward(shape, &p, &x, &r, &perm, &bad_u, &mut g, &mut ge).unwrap_err();
+    let want =
+        soft_rank::backward(shape, &p, &x, None, &r, &perm, &bad_u, &mut g, &mut ge).unwrap_err();
     let mut ug = bad_u.clone();
-    let got = soft_rank::backward_in_place(shape, &p, &x, &r, &perm, &mut ug, &mut ge).unwrap_err();
+    let got =
+        soft_rank::backward_in_place(shape, &p, &x, None, &r, &perm, &mut ug, &mut ge).unwrap_err();
     assert_eq!(got.to_string(), want.to_string());
     assert!(got.to_string().contains("cotangent_ranks"), "{got}");
     assert_eq!(
@@ -140,7 +143,7 @@ fn in_place_refuses_what_backward_refuses() {
 
     // A short buffer names the gradient, as backward does for a short grad_values.
     let mut short = vec![1.0; 7];
-    let err = soft_rank::backward_in_place(shape, &p, &x, &r, &perm, &mut short, &mut ge)
+    let err = soft_rank::backward_in_place(shape, &p, &x, None, &r, &perm, &mut short, &mut ge)
         .unwrap_err()
         .to_string();
     assert!(err.contains("cotangent_ranks"), "{err}");
@@ -149,7 +152,7 @@ fn in_place_refuses_what_backward_refuses() {
     let mut corrupt = perm.clone();
     corrupt[1] = 99;
     let mut ug = vec![1.0; 8];
-    let err = soft_rank::backward_in_place(shape, &p, &x, &r, &corrupt, &mut ug, &mut ge)
+    let err = soft_rank::backward_in_place(shape, &p, &x, None, &r, &corrupt, &mut ug, &mut ge)
         .unwrap_err()
         .to_string();
     assert!(err.contains("permutation"), "{err}");
@@ -160,10 +163,12 @@ fn in_place_refuses_what_backward_refuses() {
         ..Default::default()
     };
     let (mut s, mut perm) = (vec![0.0; 8], vec![0; 8]);
-    soft_sort::forward(shape, &ps, &x, &mut s, &mut perm).unwrap();
-    let want = soft_sort::backward(shape, &ps, &x, &perm, &bad_u, &mut g, &mut ge).unwrap_err();
+    soft_sort::forward(shape, &ps, &x, None, &mut s, &mut perm).unwrap();
+    let want =
+        soft_sort::backward(shape, &ps, &x, None, &perm, &bad_u, &mut g, &mut ge).unwrap_err();
     let mut ug = bad_u.clone();
-    let got = soft_sort::backward_in_place(shape, &ps, &x, &perm, &mut ug, &mut ge).unwrap_err();
+    let got =
+        soft_sort::backward_in_place(shape, &ps, &x, None, &perm, &mut ug, &mut ge).unwrap_err();
     assert_eq!(got.to_string(), want.to_string());
     assert_eq!(bits(&ug), bits(&bad_u));
 }

@@ -32,13 +32,24 @@ fn jvp<T: Real>(
     match op {
         "soft_rank" => {
             let params = p.soft_rank();
-            soft_rank::jvp(shape, &params, &x[0], &r[0], &i[0], &t[0], t_eps, &mut d)?;
+            soft_rank::jvp(
+                shape, &params, &x[0], None, &r[0], &i[0], &t[0], t_eps, &mut d,
+            )?;
         }
         "soft_sort" => {
-            soft_sort::jvp(shape, &p.soft_sort(), &x[0], &i[0], &t[0], t_eps, &mut d)?;
+            soft_sort::jvp(
+                shape,
+                &p.soft_sort(),
+                &x[0],
+                None,
+                &i[0],
+                &t[0],
+                t_eps,
+                &mut d,
+            )?;
         }
         "sigmoid_rank" => {
-            sigmoid_rank::jvp(shape, &p.sigmoid_rank(), &x[0], &t[0], t_eps, &mut d)?;
+            sigmoid_rank::jvp(shape, &p.sigmoid_rank(), &x[0], None, &t[0], t_eps, &mut d)?;
         }
         "spearman_loss" => {
             spearman_loss::jvp(
@@ -46,6 +57,7 @@ fn jvp<T: Real>(
                 &p.spearman_loss(),
                 &x[0],
                 &x[1],
+                None,
                 &r[0],
                 &i[0],
                 &r[1],
@@ -62,6 +74,7 @@ fn jvp<T: Real>(
                 &p.ndcg_loss(),
                 &x[0],
                 &x[1],
+                None,
                 &r[0],
                 &i[0],
                 &t[0],
@@ -366,10 +379,10 @@ fn bad_outputs_and_residuals_are_clear_errors() {
     let params = soft_rank::Params::<f64>::default();
     let x = [0.3, 0.1, 0.2, 1.0, -1.0, 0.5];
     let (mut r, mut perm) = ([0.0; 6], [0i32; 6]);
-    soft_rank::forward(shape, &params, &x, &mut r, &mut perm).unwrap();
+    soft_rank::forward(shape, &params, &x, None, &mut r, &mut perm).unwrap();
     let t = [1.0; 6];
     let mut short = [0.0; 5];
-    let e = soft_rank::jvp(shape, &params, &x, &r, &perm, &t, 0.0, &mut short).unwrap_err();
+    let e = soft_rank::jvp(shape, &params, &x, None, &r, &perm, &t, 0.0, &mut short).unwrap_err();
     assert_eq!(
         e.to_string(),
         "soft_rank: tangent_ranks has 5 elements, expected batch × n = 2 × 3 = 6"
@@ -377,7 +390,7 @@ fn bad_outputs_and_residuals_are_clear_errors() {
     let mut out = [0.0; 6];
     let mut bad = perm;
     bad[4] = 7;
-    let e = soft_rank::jvp(shape, &params, &x, &r, &bad, &t, 0.0, &mut out).unwrap_err();
+    let e = soft_rank::jvp(shape, &params, &x, None, &r, &bad, &t, 0.0, &mut out).unwrap_err();
     assert_eq!(
         e.to_string(),
         "soft_rank: permutation[1, 1] = 7 is not a valid permutation residual entry for n = 3"
@@ -385,14 +398,14 @@ fn bad_outputs_and_residuals_are_clear_errors() {
 
     let sp = soft_sort::Params::<f64>::default();
     let mut s = [0.0; 6];
-    soft_sort::forward(shape, &sp, &x, &mut s, &mut perm).unwrap();
-    let e = soft_sort::jvp(shape, &sp, &x, &perm, &t, 0.0, &mut short).unwrap_err();
+    soft_sort::forward(shape, &sp, &x, None, &mut s, &mut perm).unwrap();
+    let e = soft_sort::jvp(shape, &sp, &x, None, &perm, &t, 0.0, &mut short).unwrap_err();
     assert_eq!(
         e.to_string(),
         "soft_sort: tangent_sorted has 5 elements, expected batch × n = 2 × 3 = 6"
     );
     let gp = sigmoid_rank::Params::<f64>::default();
-    let e = sigmoid_rank::jvp(shape, &gp, &x, &t, 0.0, &mut short).unwrap_err();
+    let e = sigmoid_rank::jvp(shape, &gp, &x, None, &t, 0.0, &mut short).unwrap_err();
     assert_eq!(
         e.to_string(),
         "sigmoid_rank: tangent_ranks has 5 elements, expected batch × n = 2 × 3 = 6"
@@ -400,9 +413,9 @@ fn bad_outputs_and_residuals_are_clear_errors() {
     let np = ndcg_loss::Params::<f64>::default();
     let rel = [1.0, 0.0, 2.0, 0.0, 3.0, 1.0];
     let (mut loss, mut r2, mut p2) = ([0.0; 2], [0.0; 6], [0i32; 6]);
-    ndcg_loss::forward(shape, &np, &x, &rel, &mut loss, &mut r2, &mut p2).unwrap();
+    ndcg_loss::forward(shape, &np, &x, &rel, None, &mut loss, &mut r2, &mut p2).unwrap();
     let mut one = [0.0; 1];
-    let e = ndcg_loss::jvp(shape, &np, &x, &rel, &r2, &p2, &t, 0.0, &mut one).unwrap_err();
+    let e = ndcg_loss::jvp(shape, &np, &x, &rel, None, &r2, &p2, &t, 0.0, &mut one).unwrap_err();
     assert_eq!(
         e.to_string(),
         "ndcg_loss: tangent_loss has 1 elements, expected batch = 2"
@@ -410,11 +423,11 @@ fn bad_outputs_and_residuals_are_clear_errors() {
     let mp = spearman_loss::Params::<f64>::default();
     let (mut ar, mut ap, mut br, mut bp) = ([0.0; 6], [0i32; 6], [0.0; 6], [0i32; 6]);
     spearman_loss::forward(
-        shape, &mp, &x, &rel, &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
+        shape, &mp, &x, &rel, None, &mut loss, &mut ar, &mut ap, &mut br, &mut bp,
     )
     .unwrap();
     let e = spearman_loss::jvp(
-        shape, &mp, &x, &rel, &ar, &ap, &br, &bp, &t, &t, 0.0, &mut one,
+        shape, &mp, &x, &rel, None, &ar, &ap, &br, &bp, &t, &t, 0.0, &mut one,
     )
     .unwrap_err();
     assert_eq!(

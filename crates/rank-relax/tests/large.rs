@@ -60,8 +60,8 @@ fn time(op: &str, reg: Regularization, kind: &str, shape: Shape, reps: usize) ->
                 regularization: reg,
                 direction: Direction::Ascending,
             };
-            soft_rank::forward(shape, &p, &x, &mut out, &mut perm).unwrap();
-            soft_rank::backward(shape, &p, &x, &out, &perm, &u, &mut g, &mut ge).unwrap();
+            soft_rank::forward(shape, &p, &x, None, &mut out, &mut perm).unwrap();
+            soft_rank::backward(shape, &p, &x, None, &out, &perm, &u, &mut g, &mut ge).unwrap();
         }
         "soft_sort" => {
             let p = soft_sort::Params {
@@ -69,8 +69,8 @@ fn time(op: &str, reg: Regularization, kind: &str, shape: Shape, reps: usize) ->
                 regularization: reg,
                 direction: Direction::Ascending,
             };
-            soft_sort::forward(shape, &p, &x, &mut out, &mut perm).unwrap();
-            soft_sort::backward(shape, &p, &x, &perm, &u, &mut g, &mut ge).unwrap();
+            soft_sort::forward(shape, &p, &x, None, &mut out, &mut perm).unwrap();
+            soft_sort::backward(shape, &p, &x, None, &perm, &u, &mut g, &mut ge).unwrap();
         }
         "spearman_loss" => {
             let p = spearman_loss::Params {
@@ -78,7 +78,7 @@ fn time(op: &str, reg: Regularization, kind: &str, shape: Shape, reps: usize) ->
                 regularization: reg,
             };
             spearman_loss::forward(
-                shape, &p, &x, &y, &mut loss, &mut out, &mut perm, &mut out2, &mut perm2,
+                shape, &p, &x, &y, None, &mut loss, &mut out, &mut perm, &mut out2, &mut perm2,
             )
             .unwrap();
             spearman_loss::backward(
@@ -86,6 +86,7 @@ fn time(op: &str, reg: Regularization, kind: &str, shape: Shape, reps: usize) ->
                 &p,
                 &x,
                 &y,
+                None,
                 &out,
                 &perm,
                 &out2,
@@ -102,16 +103,28 @@ fn time(op: &str, reg: Regularization, kind: &str, shape: Shape, reps: usize) ->
                 regularization_strength: 1.0,
                 regularization: reg,
             };
-            ndcg_loss::forward(shape, &p, &x, &y, &mut loss, &mut out, &mut perm).unwrap();
-            ndcg_loss::backward(shape, &p, &x, &y, &out, &perm, &u[..b], &mut g, &mut ge).unwrap();
+            ndcg_loss::forward(shape, &p, &x, &y, None, &mut loss, &mut out, &mut perm).unwrap();
+            ndcg_loss::backward(
+                shape,
+                &p,
+                &x,
+                &y,
+                None,
+                &out,
+                &perm,
+                &u[..b],
+                &mut g,
+                &mut ge,
+            )
+            .unwrap();
         }
         _ => {
             let p = sigmoid_rank::Params {
                 regularization_strength: 1.0,
                 direction: Direction::Ascending,
             };
-            sigmoid_rank::forward(shape, &p, &x, &mut out).unwrap();
-            sigmoid_rank::backward(shape, &p, &x, &u, &mut g, &mut ge).unwrap();
+            sigmoid_rank::forward(shape, &p, &x, None, &mut out).unwrap();
+            sigmoid_rank::backward(shape, &p, &x, None, &u, &mut g, &mut ge).unwrap();
         }
     };
     call();

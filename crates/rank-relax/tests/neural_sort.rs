@@ -51,22 +51,22 @@ fn run<T: Real>(
     };
     if op == "neural_sort" {
         let mut pm = zeros::<T>(b * n * n);
-        neural_sort::forward(shape, &p, &inputs[0], &mut pm)?;
+        neural_sort::forward(shape, &p, &inputs[0], None, &mut pm)?;
         out.output = widen(&pm);
         if let Some(u) = cotangent {
             let mut g = zeros::<T>(b * n);
-            neural_sort::backward(shape, &p, &inputs[0], &pm, u, &mut g, &mut ge)?;
+            neural_sort::backward(shape, &p, &inputs[0], None, &pm, u, &mut g, &mut ge)?;
             out.grads = vec![widen(&g)];
             out.grad_tau = widen(&ge);
         }
     } else {
         let mut o = zeros::<T>(b * n);
-        neural_sort_apply::forward(shape, &p, &inputs[0], &inputs[1], &mut o)?;
+        neural_sort_apply::forward(shape, &p, &inputs[0], &inputs[1], None, &mut o)?;
         out.output = widen(&o);
         if let Some(v) = cotangent {
             let (mut gx, mut gy) = (zeros::<T>(b * n), zeros::<T>(b * n));
             neural_sort_apply::backward(
-                shape, &p, &inputs[0], &inputs[1], v, &mut gx, &mut gy, &mut ge,
+                shape, &p, &inputs[0], &inputs[1], None, v, &mut gx, &mut gy, &mut ge,
             )?;
             out.grads = vec![widen(&gx), widen(&gy)];
             out.grad_tau = widen(&ge);
@@ -88,9 +88,18 @@ fn jvp<T: Real>(
     let p = params::<T>(tau, dir);
     if op == "neural_sort" {
         let mut pm = zeros::<T>(b * n * n);
-        neural_sort::forward(shape, &p, &inputs[0], &mut pm)?;
+        neural_sort::forward(shape, &p, &inputs[0], None, &mut pm)?;
         let mut dp = zeros::<T>(b * n * n);
-        neural_sort::jvp(shape, &p, &inputs[0], &pm, &tangents[0], t_tau, &mut dp)?;
+        neural_sort::jvp(
+            shape,
+            &p,
+            &inputs[0],
+            None,
+            &pm,
+            &tangents[0],
+            t_tau,
+            &mut dp,
+        )?;
         Ok(widen(&dp))
     } else {
         let mut d = zeros::<T>(b * n);
@@ -99,6 +108,7 @@ fn jvp<T: Real>(
             &p,
             &inputs[0],
             &inputs[1],
+            None,
             &tangents[0],
             &tangents[1],
             t_tau,
@@ -618,14 +628,16 @@ fn bad_input_is_a_clear_error() {
     // τ.
     for tau in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let bad = params::<f64>(tau, Direction::Ascending);
-        let (k, m) = msg(neural_sort::forward(shape, &bad, &x, &mut pm));
+        let (k, m) = msg(neural_sort::forward(shape, &bad, &x, None, &mut pm));
         assert_eq!(k, ErrorKind::InvalidArgument);
         assert!(
             m.starts_with("neural_sort: regularization_strength must be finite and > 0"),
             "{m}"
         );
         let mut o = vec![0.0; 4];
-        let (k, m) = msg(neural_sort_apply::forward(shape, &bad, &x, &x, &mut o));
+        let (k, m) = msg(neural_sort_apply::forward(
+            shape, &bad, &x, &x, None, &mut o,
+        ));
         assert_eq!(k, ErrorKind::InvalidArgument);
         assert!(
             m.starts_with("neural_sort_apply: regularization_strength must be finite"),
@@ -636,7 +648,7 @@ fn bad_input_is_a_clear_error() {
     let mut xn = x.clone();
     xn[3] = f64::NAN;
     assert_eq!(
-        msg(neural_sort::forward(shape, &p, &xn, &mut pm)),
+        msg(neural_sort::forward(shape, &p, &xn, None, &mut pm)),
         (
             ErrorKind::InvalidValue,
             "neural_sort: values[1, 1] is NaN".into()
@@ -644,7 +656,7 @@ fn bad_input_is_a_clear_error() {
     );
     let mut o = vec![0.0; 4];
     assert_eq!(
-        msg(neural_sort_apply::forward(shape, &p, &x, &xn, &mut o)),
+        msg(neural_sort_apply::forward(shape, &p, &x, &xn, None, &mut o)),
         (
             ErrorKind::InvalidValue,
             "neural_sort_apply: payload[1, 1] is NaN".into()
@@ -653,21 +665,35 @@ fn bad_input_is_a_clear_error() {
     // Lengths.
     let mut short = vec![0.0; 7];
     assert_eq!(
-        msg(neural_sort::forward(shape, &p, &x, &mut short)),
+        msg(neural_sort::forward(shape, &p, &x, None, &mut short)),
         (
             ErrorKind::ShapeMismatch,
             "neural_sort: permutation_matrix has 7 elements, expected batch × n × n = 2 × 2 × 2 = 8".into()
         )
     );
     assert_eq!(
-        msg(neural_sort_apply::forward(shape, &p, &x, &x[..3], &mut o)),
+        msg(neural_sort_apply::forward(
+            shape,
+            &p,
+            &x,
+            &x[..3],
+            None,
+            &mut o
+        )),
         (
             ErrorKind::ShapeMismatch,
             "neural_sort_apply: payload has 3 elements, expected batch × n = 2 × 2 = 4".into()
         )
     );
     assert_eq!(
-        msg(neural_sort_apply::forward(shape, &p, &x, &x, &mut o[..3])),
+        msg(neural_sort_apply::forward(
+            shape,
+            &p,
+            &x,
+            &x,
+            None,
+            &mut o[..3]
+        )),
         (
             ErrorKind::ShapeMismatch,
             "neural_sort_apply: output has 3 elements, expected batch × n = 2 × 2 = 4".into()
@@ -675,7 +701,7 @@ fn bad_input_is_a_clear_error() {
     );
     let huge = Shape::new(1 << 20, 1 << 22);
     assert_eq!(
-        msg(neural_sort::forward(huge, &p, &[], &mut [])),
+        msg(neural_sort::forward(huge, &p, &[], None, &mut [])),
         (
             ErrorKind::ShapeMismatch,
             "neural_sort: values has 0 elements, expected batch × n = 1048576 × 4194304 = 4398046511104".into()
@@ -683,18 +709,18 @@ fn bad_input_is_a_clear_error() {
     );
     let huge = Shape::new(1 << 30, 1 << 20);
     assert_eq!(
-        msg(neural_sort::forward(huge, &p, &vec![0.0; 0][..], &mut [])).1,
+        msg(neural_sort::forward(huge, &p, &vec![0.0; 0][..], None, &mut [])).1,
         "neural_sort: values has 0 elements, expected batch × n = 1073741824 × 1048576 = 1125899906842624"
     );
     // Backward: a saved p that is not a probability, a non-finite cotangent, wrong gradients.
-    neural_sort::forward(shape, &p, &x, &mut pm).unwrap();
+    neural_sort::forward(shape, &p, &x, None, &mut pm).unwrap();
     let u = vec![1.0; 8];
     let (mut g, mut ge) = (vec![0.0; 4], vec![0.0; 2]);
     let mut bad_p = pm.clone();
     bad_p[5] = 1.5;
     assert_eq!(
         msg(neural_sort::backward(
-            shape, &p, &x, &bad_p, &u, &mut g, &mut ge
+            shape, &p, &x, None, &bad_p, &u, &mut g, &mut ge
         )),
         (
             ErrorKind::InvalidValue,
@@ -706,7 +732,7 @@ fn bad_input_is_a_clear_error() {
     bad_u[6] = f64::NEG_INFINITY;
     assert_eq!(
         msg(neural_sort::backward(
-            shape, &p, &x, &pm, &bad_u, &mut g, &mut ge
+            shape, &p, &x, None, &pm, &bad_u, &mut g, &mut ge
         )),
         (
             ErrorKind::InvalidValue,
@@ -718,6 +744,7 @@ fn bad_input_is_a_clear_error() {
             shape,
             &p,
             &x,
+            None,
             &pm,
             &u,
             &mut g,
@@ -735,6 +762,7 @@ fn bad_input_is_a_clear_error() {
             &p,
             &x,
             &x,
+            None,
             &v,
             &mut g,
             &mut gy[..2],
@@ -748,7 +776,16 @@ fn bad_input_is_a_clear_error() {
     // JVP.
     let mut dp = vec![0.0; 8];
     assert_eq!(
-        msg(neural_sort::jvp(shape, &p, &x, &pm, &x, f64::NAN, &mut dp)),
+        msg(neural_sort::jvp(
+            shape,
+            &p,
+            &x,
+            None,
+            &pm,
+            &x,
+            f64::NAN,
+            &mut dp
+        )),
         (
             ErrorKind::InvalidValue,
             "neural_sort: tangent_regularization_strength is NaN".into()
@@ -756,7 +793,7 @@ fn bad_input_is_a_clear_error() {
     );
     assert_eq!(
         msg(neural_sort_apply::jvp(
-            shape, &p, &x, &x, &x, &xn, 0.0, &mut o
+            shape, &p, &x, &x, None, &x, &xn, 0.0, &mut o
         )),
         (
             ErrorKind::InvalidValue,
@@ -765,15 +802,15 @@ fn bad_input_is_a_clear_error() {
     );
     // Empty shapes are fine; n = 1 gives P = [[1]] and zero gradients.
     for s in [Shape::new(0, 3), Shape::new(3, 0)] {
-        neural_sort::forward(s, &p, &[], &mut []).unwrap();
+        neural_sort::forward(s, &p, &[], None, &mut []).unwrap();
         let mut ge = vec![7.0; s.batch];
-        neural_sort::backward(s, &p, &[], &[], &[], &mut [], &mut ge).unwrap();
+        neural_sort::backward(s, &p, &[], None, &[], &[], &mut [], &mut ge).unwrap();
         assert!(ge.iter().all(|&g| g == 0.0));
-        neural_sort_apply::forward(s, &p, &[], &[], &mut []).unwrap();
+        neural_sort_apply::forward(s, &p, &[], &[], None, &mut []).unwrap();
     }
     let one = Shape::new(2, 1);
     let mut p1 = vec![0.0; 2];
-    neural_sort::forward(one, &p, &[3.0, -1.0], &mut p1).unwrap();
+    neural_sort::forward(one, &p, &[3.0, -1.0], None, &mut p1).unwrap();
     assert_eq!(p1, [1.0, 1.0]);
 }
 

@@ -378,7 +378,7 @@ fn residual_encodes_sort_and_blocks() {
     };
     let x = [0.0, 3.0, 0.2, 0.1];
     let (mut r, mut perm) = ([0.0; 4], [0i32; 4]);
-    soft_rank::forward(shape, &params, &x, &mut r, &mut perm).unwrap();
+    soft_rank::forward(shape, &params, &x, None, &mut r, &mut perm).unwrap();
     // Sorted decreasingly: 3.0 alone, then 0.2, 0.1, 0.0 pooled into one block.
     assert_eq!(perm, [!1, !2, 3, 0]);
     assert_eq!(r[1], 4.0);
@@ -388,7 +388,7 @@ fn residual_encodes_sort_and_blocks() {
         ..Default::default()
     };
     let (mut s, mut perm) = ([0.0; 4], [0i32; 4]);
-    soft_sort::forward(shape, &sp, &x, &mut s, &mut perm).unwrap();
+    soft_sort::forward(shape, &sp, &x, None, &mut s, &mut perm).unwrap();
     assert_eq!(
         perm[0], !0,
         "ascending sort starts at the smallest value, column 0"

@@ -102,16 +102,16 @@ fn run<T: Real>(p: &P, shape: Shape, x: &[T], u: Option<&[T]>) -> Result<Outcome
     match p {
         P::Topk { .. } => {
             let params = p.topk::<T>();
-            soft_topk::forward(shape, &params, x, &mut out, &mut perm)?;
+            soft_topk::forward(shape, &params, x, None, &mut out, &mut perm)?;
             if let Some(u) = u {
-                soft_topk::backward(shape, &params, x, &perm, u, &mut g, &mut ge)?;
+                soft_topk::backward(shape, &params, x, None, &perm, u, &mut g, &mut ge)?;
             }
         }
         P::Quantile { .. } => {
             let params = p.quantile::<T>();
-            soft_quantile::forward(shape, &params, x, &mut out, &mut perm)?;
+            soft_quantile::forward(shape, &params, x, None, &mut out, &mut perm)?;
             if let Some(u) = u {
-                soft_quantile::backward(shape, &params, x, &perm, u, &mut g, &mut ge)?;
+                soft_quantile::backward(shape, &params, x, None, &perm, u, &mut g, &mut ge)?;
             }
         }
     }
@@ -131,13 +131,13 @@ fn jvp<T: Real>(p: &P, shape: Shape, x: &[T], t: &[T], t_eps: T) -> Result<Vec<f
     match p {
         P::Topk { .. } => {
             let params = p.topk::<T>();
-            soft_topk::forward(shape, &params, x, &mut out, &mut perm)?;
-            soft_topk::jvp(shape, &params, x, &perm, t, t_eps, &mut dt)?;
+            soft_topk::forward(shape, &params, x, None, &mut out, &mut perm)?;
+            soft_topk::jvp(shape, &params, x, None, &perm, t, t_eps, &mut dt)?;
         }
         P::Quantile { .. } => {
             let params = p.quantile::<T>();
-            soft_quantile::forward(shape, &params, x, &mut out, &mut perm)?;
-            soft_quantile::jvp(shape, &params, x, &perm, t, t_eps, &mut dt)?;
+            soft_quantile::forward(shape, &params, x, None, &mut out, &mut perm)?;
+            soft_quantile::jvp(shape, &params, x, None, &perm, t, t_eps, &mut dt)?;
         }
     }
     Ok(widen(&dt))
@@ -679,11 +679,11 @@ fn in_place_backward_is_bit_identical() {
             direction: Direction::Descending,
         };
         let (mut m, mut perm) = (vec![0.0; x.len()], vec![0i32; x.len()]);
-        soft_topk::forward(shape, &params, &x, &mut m, &mut perm).unwrap();
+        soft_topk::forward(shape, &params, &x, None, &mut m, &mut perm).unwrap();
         let (mut g, mut ge) = (vec![0.0; x.len()], vec![0.0; 50]);
-        soft_topk::backward(shape, &params, &x, &perm, &u, &mut g, &mut ge).unwrap();
+        soft_topk::backward(shape, &params, &x, None, &perm, &u, &mut g, &mut ge).unwrap();
         let (mut buf, mut ge2) = (u.clone(), vec![0.0; 50]);
-        soft_topk::backward_in_place(shape, &params, &x, &perm, &mut buf, &mut ge2).unwrap();
+        soft_topk::backward_in_place(shape, &params, &x, None, &perm, &mut buf, &mut ge2).unwrap();
         assert_eq!(g, buf);
         assert_eq!(ge, ge2);
         assert!(g.iter().any(|&v| v != 0.0));
@@ -783,40 +783,40 @@ fn bad_input_is_a_clear_error() {
         direction: Direction::Descending,
     };
     let (mut m, mut perm) = (vec![0.0; 10], vec![0i32; 10]);
-    soft_topk::forward(shape, &params, &x, &mut m, &mut perm).unwrap();
+    soft_topk::forward(shape, &params, &x, None, &mut m, &mut perm).unwrap();
     let (mut g, mut ge) = (vec![0.0; 10], vec![0.0; 2]);
     let mut u = vec![1.0; 10];
     u[3] = f64::INFINITY;
     assert_eq!(
-        soft_topk::backward(shape, &params, &x, &perm, &u, &mut g, &mut ge)
+        soft_topk::backward(shape, &params, &x, None, &perm, &u, &mut g, &mut ge)
             .unwrap_err()
             .message,
-        "soft_topk: cotangent_mask[0, 3] is +inf"
+        "soft_topk: cotangent_selection[0, 3] is +inf"
     );
     let mut bad_perm = perm.clone();
     bad_perm[5] = 9;
     assert_eq!(
-        soft_topk::backward(shape, &params, &x, &bad_perm, &m, &mut g, &mut ge)
+        soft_topk::backward(shape, &params, &x, None, &bad_perm, &m, &mut g, &mut ge)
             .unwrap_err()
             .message,
         "soft_topk: permutation[1, 0] = 9 is not a valid permutation residual entry for n = 5"
     );
     let p9 = soft_topk::Params { k: 9, ..params };
     assert_eq!(
-        soft_topk::backward(shape, &p9, &x, &perm, &m, &mut g, &mut ge)
+        soft_topk::backward(shape, &p9, &x, None, &perm, &m, &mut g, &mut ge)
             .unwrap_err()
             .message,
         "soft_topk: k must be in [0, n] = [0, 5], got 9"
     );
     let mut short = vec![0.0; 9];
     assert_eq!(
-        soft_topk::jvp(shape, &params, &x, &perm, &m, 0.0, &mut short)
+        soft_topk::jvp(shape, &params, &x, None, &perm, &m, 0.0, &mut short)
             .unwrap_err()
             .message,
-        "soft_topk: tangent_mask has 9 elements, expected batch × n = 2 × 5 = 10"
+        "soft_topk: tangent_selection has 9 elements, expected batch × n = 2 × 5 = 10"
     );
     assert_eq!(
-        soft_topk::jvp(shape, &params, &x, &perm, &m, f64::NAN, &mut g)
+        soft_topk::jvp(shape, &params, &x, None, &perm, &m, f64::NAN, &mut g)
             .unwrap_err()
             .message,
         "soft_topk: tangent_regularization_strength is NaN"
@@ -827,12 +827,13 @@ fn bad_input_is_a_clear_error() {
         k: 0,
         ..Default::default()
     };
-    soft_topk::forward(empty, &p0, &[], &mut [], &mut []).unwrap();
+    soft_topk::forward(empty, &p0, &[], None, &mut [], &mut []).unwrap();
     assert_eq!(
         soft_topk::forward(
             empty,
             &soft_topk::Params::<f64>::default(),
             &[],
+            None,
             &mut [],
             &mut []
         )
@@ -848,7 +849,7 @@ fn bad_input_is_a_clear_error() {
             regularization: Regularization::Kl,
         };
         let (mut o, mut perm) = (vec![0.0; out], vec![0i32; 10]);
-        soft_quantile::forward(shape, &params, x, &mut o, &mut perm)
+        soft_quantile::forward(shape, &params, x, None, &mut o, &mut perm)
     };
     assert_eq!(
         err(quantile(vec![0.5, 1.5], 1.0, &x, 4)),
@@ -888,6 +889,7 @@ fn bad_input_is_a_clear_error() {
         Shape { batch: 2, n: 0 },
         &soft_quantile::Params::<f64>::default(),
         &[],
+        None,
         &mut [0.0; 2],
         &mut [],
     );
@@ -901,10 +903,10 @@ fn bad_input_is_a_clear_error() {
         ..Default::default()
     };
     let (mut o, mut perm) = (vec![0.0; 4], vec![0i32; 10]);
-    soft_quantile::forward(shape, &params, &x, &mut o, &mut perm).unwrap();
+    soft_quantile::forward(shape, &params, &x, None, &mut o, &mut perm).unwrap();
     let (mut g, mut ge) = (vec![0.0; 10], vec![0.0; 2]);
     assert_eq!(
-        soft_quantile::backward(shape, &params, &x, &perm, &[1.0; 10], &mut g, &mut ge)
+        soft_quantile::backward(shape, &params, &x, None, &perm, &[1.0; 10], &mut g, &mut ge)
             .unwrap_err()
             .message,
         "soft_quantile: cotangent_result has 10 elements, expected batch × m = 2 × 2 = 4 (m = the number of quantiles)"
@@ -914,6 +916,7 @@ fn bad_input_is_a_clear_error() {
             shape,
             &params,
             &x,
+            None,
             &perm,
             &[1.0, 2.0, f64::NAN, 0.0],
             &mut g,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::soft_rank::{hvp_checks, row_work, tangent_checks, Ranker, Weighed};
 use crate::check::{scan_rows_min, Check, RangeScan};
+use crate::masked::{Layout, Masked};
 use crate::num::ln_table;
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
@@ -42,8 +43,37 @@ impl<T: Real> Default for Params<T> {
 /// Loss per row (`loss`, `[batch]`) of `scores` against graded `relevance` (both
 /// `[batch, n]`, relevance finite and ≥ 0), with the descending soft ranks of the scores and
 /// their packed residual (`[batch, n]` each) for the backward. Rows with `n = 0` have loss 0.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    mask: Option<&[bool]>,
+    loss: &mut [T],
+    ranks: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, scores, relevance, loss, ranks, permutation);
+    };
+    Masked::new(OP, shape, mask)
+        .real("scores", scores, Layout::Items)
+        .real("relevance", relevance, Layout::Items)
+        .real_out("loss", loss, Layout::Row)
+        .real_out("ranks", ranks, Layout::Items)
+        .int_out("permutation", permutation, Layout::Sorted)
+        .run(|b, _| {
+            let (shape, [scores, relevance], [], [loss, ranks], [permutation]) = b.split();
+            forward_dense(shape, params, scores, relevance, loss, ranks, permutation)
+        })
+}
+
+/// [`forward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     scores: &[T],
@@ -112,8 +142,71 @@ pub fn forward<T: Real>(
 ///
 /// The ideal DCG is recomputed from the relevance (a sort of the row's positive gains, not of
 /// the scores: the scores' order comes from `permutation`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_loss: &[T],
+    grad_scores: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
+            grad_scores,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("scores", scores, Layout::Items)
+        .real("relevance", relevance, Layout::Items)
+        .real("ranks", ranks, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_loss", cotangent_loss, Layout::Row)
+        .real_out("grad_scores", grad_scores, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [scores, relevance, ranks, cotangent_loss],
+                [permutation],
+                [grad_scores, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                scores,
+                relevance,
+                ranks,
+                permutation,
+                cotangent_loss,
+                grad_scores,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     scores: &[T],
@@ -220,8 +313,66 @@ fn check_saves<T: Real>(
 /// and `h_i = G_i / (IDCG · ln 2 · (1 + r_i) · log2(1 + r_i)²)` (the VJP's `h` for `g = 1`). The
 /// relevance has no tangent. 0 where `IDCG = 0`. O(n) per row in the scores (no sort of them;
 /// the ideal DCG sorts the positive gains, as in the backward).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    tangent_scores: &[T],
+    tangent_regularization_strength: T,
+    tangent_loss: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            tangent_scores,
+            tangent_regularization_strength,
+            tangent_loss,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("scores", scores, Layout::Items)
+        .real("relevance", relevance, Layout::Items)
+        .real("ranks", ranks, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("tangent_scores", tangent_scores, Layout::Items)
+        .real_out("tangent_loss", tangent_loss, Layout::Row)
+        .run(|b, _| {
+            let (
+                shape,
+                [scores, relevance, ranks, tangent_scores],
+                [permutation],
+                [tangent_loss],
+                [],
+            ) = b.split();
+            jvp_dense(
+                shape,
+                params,
+                scores,
+                relevance,
+                ranks,
+                permutation,
+                tangent_scores,
+                tangent_regularization_strength,
+                tangent_loss,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     scores: &[T],
@@ -315,8 +466,78 @@ pub fn jvp<T: Real>(
 /// `hvp_scores = H_z d/ε² + backward(g·∂²loss/∂r² ∘ dr − k·u)` and
 /// `hvp_regularization_strength = −(⟨hvp_scores, scores⟩ + ⟨grad_scores, tangent_scores⟩)/ε −
 /// k·grad_regularization_strength` (`k = t_ε/ε`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    scores: &[T],
+    relevance: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_loss: &[T],
+    tangent_scores: &[T],
+    tangent_regularization_strength: T,
+    hvp_scores: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            scores,
+            relevance,
+            ranks,
+            permutation,
+            cotangent_loss,
+            tangent_scores,
+            tangent_regularization_strength,
+            hvp_scores,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("scores", scores, Layout::Items)
+        .real("relevance", relevance, Layout::Items)
+        .real("ranks", ranks, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_loss", cotangent_loss, Layout::Row)
+        .real("tangent_scores", tangent_scores, Layout::Items)
+        .real_out("hvp_scores", hvp_scores, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [scores, relevance, ranks, cotangent_loss, tangent_scores],
+                [permutation],
+                [hvp_scores, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                scores,
+                relevance,
+                ranks,
+                permutation,
+                cotangent_loss,
+                tangent_scores,
+                tangent_regularization_strength,
+                hvp_scores,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     scores: &[T],

@@ -30,6 +30,7 @@ use std::cell::RefCell;
 
 use crate::check::{Check, Num};
 use crate::fastexp::Lane;
+use crate::masked::{Layout, Masked};
 use crate::scratch::take;
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Shape};
@@ -57,7 +58,30 @@ impl<T: Real> Default for Params<T> {
 
 /// The relaxed permutation matrix of each row of `values` (`[batch, n]`) into `permutation_matrix`
 /// (`[batch, n, n]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation_matrix: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, permutation_matrix);
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real_out("permutation_matrix", permutation_matrix, Layout::Square)
+        .run(|b, _| {
+            let (shape, [values], [], [permutation_matrix], []) = b.split();
+            forward_dense(shape, params, values, permutation_matrix)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -102,7 +126,66 @@ pub fn forward<T: Real>(
 
 /// Vector-Jacobian product of `neural_sort` from the saved `values` and `permutation_matrix` (the forward's
 /// output); per row also the τ-gradient into `grad_regularization_strength` (`[batch]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation_matrix: &[T],
+    cotangent_permutation_matrix: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
+            grad_values,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("permutation_matrix", permutation_matrix, Layout::Square)
+        .real(
+            "cotangent_permutation_matrix",
+            cotangent_permutation_matrix,
+            Layout::Square,
+        )
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, permutation_matrix, cotangent_permutation_matrix],
+                [],
+                [grad_values, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                values,
+                permutation_matrix,
+                cotangent_permutation_matrix,
+                grad_values,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -188,7 +271,61 @@ pub fn backward<T: Real>(
 /// ∂P/∂τ · tangent_regularization_strength`, from the saved `values` and `permutation_matrix`. The τ-tangent is
 /// one scalar for the call, like τ itself: `⟨U, jvp(t, t_τ)⟩ = ⟨backward(U), t⟩ + t_τ ·
 /// Σ_rows grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation_matrix: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_permutation_matrix: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            permutation_matrix,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_permutation_matrix,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("permutation_matrix", permutation_matrix, Layout::Square)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out(
+            "tangent_permutation_matrix",
+            tangent_permutation_matrix,
+            Layout::Square,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, permutation_matrix, tangent_values],
+                [],
+                [tangent_permutation_matrix],
+                [],
+            ) = b.split();
+            jvp_dense(
+                shape,
+                params,
+                values,
+                permutation_matrix,
+                tangent_values,
+                tangent_regularization_strength,
+                tangent_permutation_matrix,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -266,8 +403,74 @@ pub fn jvp<T: Real>(
 ///
 /// O(n²) per row with O(n) scratch, like the backward. Symmetric: `⟨(w, c), hvp(t, s)⟩ = ⟨(t,
 /// s), hvp(w, c)⟩` summed over the rows.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation_matrix: &[T],
+    cotangent_permutation_matrix: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            permutation_matrix,
+            cotangent_permutation_matrix,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("permutation_matrix", permutation_matrix, Layout::Square)
+        .real(
+            "cotangent_permutation_matrix",
+            cotangent_permutation_matrix,
+            Layout::Square,
+        )
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, permutation_matrix, cotangent_permutation_matrix, tangent_values],
+                [],
+                [hvp_values, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                values,
+                permutation_matrix,
+                cotangent_permutation_matrix,
+                tangent_values,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],

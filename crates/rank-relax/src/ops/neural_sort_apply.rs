@@ -26,6 +26,7 @@ use super::neural_sort::{
     tangent_in_range, tau_and_values, widen_into, with_bufs,
 };
 use crate::check::Check;
+use crate::masked::{Layout, Masked};
 use crate::scratch::take;
 use crate::threads::{run_rows, In, Out};
 use crate::{Error, Real, Shape};
@@ -35,7 +36,32 @@ pub use super::neural_sort::Params;
 const OP: &str = "neural_sort_apply";
 
 /// `output = P·payload` per row (`values`, `payload`, `output` all `[batch, n]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    payload: &[T],
+    mask: Option<&[bool]>,
+    output: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, payload, output);
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("payload", payload, Layout::Items)
+        .real_out("output", output, Layout::Sorted)
+        .run(|b, _| {
+            let (shape, [values, payload], [], [output], []) = b.split();
+            forward_dense(shape, params, values, payload, output)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -77,8 +103,67 @@ pub fn forward<T: Real>(
 
 /// Vector-Jacobian product of `neural_sort_apply` from the saved `values` and `payload`: the
 /// gradients of both and, per row, the τ-gradient (`grad_regularization_strength`, `[batch]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    payload: &[T],
+    mask: Option<&[bool]>,
+    cotangent_output: &[T],
+    grad_values: &mut [T],
+    grad_payload: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            payload,
+            cotangent_output,
+            grad_values,
+            grad_payload,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("payload", payload, Layout::Items)
+        .real("cotangent_output", cotangent_output, Layout::Sorted)
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out("grad_payload", grad_payload, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, payload, cotangent_output],
+                [],
+                [grad_values, grad_payload, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                values,
+                payload,
+                cotangent_output,
+                grad_values,
+                grad_payload,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -183,8 +268,62 @@ pub fn backward<T: Real>(
 /// tangent_regularization_strength` (the τ-tangent one scalar for the call). Adjoint to
 /// [`backward`]: `⟨v, jvp(t, t_y, t_τ)⟩ = ⟨grad_values, t⟩ + ⟨grad_payload, t_y⟩ + t_τ ·
 /// Σ_rows grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    payload: &[T],
+    mask: Option<&[bool]>,
+    tangent_values: &[T],
+    tangent_payload: &[T],
+    tangent_regularization_strength: T,
+    tangent_output: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            payload,
+            tangent_values,
+            tangent_payload,
+            tangent_regularization_strength,
+            tangent_output,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("payload", payload, Layout::Items)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real("tangent_payload", tangent_payload, Layout::Items)
+        .real_out("tangent_output", tangent_output, Layout::Sorted)
+        .run(|b, _| {
+            let (
+                shape,
+                [values, payload, tangent_values, tangent_payload],
+                [],
+                [tangent_output],
+                [],
+            ) = b.split();
+            jvp_dense(
+                shape,
+                params,
+                values,
+                payload,
+                tangent_values,
+                tangent_payload,
+                tangent_regularization_strength,
+                tangent_output,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -261,8 +400,78 @@ pub fn jvp<T: Real>(
 /// cotangent `v`) along `(tangent_values, tangent_payload, tangent_regularization_strength)`,
 /// from the saved `values` and `payload` (formulas in the module docs). Symmetric:
 /// `⟨(w, w_y, c), hvp(t, t_y, s)⟩ = ⟨(t, t_y, s), hvp(w, w_y, c)⟩` summed over the rows.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    payload: &[T],
+    mask: Option<&[bool]>,
+    cotangent_output: &[T],
+    tangent_values: &[T],
+    tangent_payload: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_payload: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            payload,
+            cotangent_output,
+            tangent_values,
+            tangent_payload,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_payload,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("payload", payload, Layout::Items)
+        .real("cotangent_output", cotangent_output, Layout::Sorted)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real("tangent_payload", tangent_payload, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out("hvp_payload", hvp_payload, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, payload, cotangent_output, tangent_values, tangent_payload],
+                [],
+                [hvp_values, hvp_payload, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                values,
+                payload,
+                cotangent_output,
+                tangent_values,
+                tangent_payload,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_payload,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],

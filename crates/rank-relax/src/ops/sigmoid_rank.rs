@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 
 use crate::check::Check;
 use crate::fastexp::Lane;
+use crate::masked::{Layout, Masked};
 use crate::scratch::take;
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, ErrorKind, Real, Shape};
@@ -110,7 +111,30 @@ impl<T: Real> Default for Params<T> {
 }
 
 /// Pairwise-sigmoid ranks of each row of `values` (`[batch, n]`) into `ranks` (`[batch, n]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, ranks);
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real_out("ranks", ranks, Layout::Items)
+        .run(|b, _| {
+            let (shape, [values], [], [ranks], []) = b.split();
+            forward_dense(shape, params, values, ranks)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -146,7 +170,58 @@ pub fn forward<T: Real>(
 
 /// Vector-Jacobian product of `sigmoid_rank`; per row also
 /// `grad_regularization_strength = −⟨grad_values, values⟩/ε` (the ranks depend on `x/ε` only).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    cotangent_ranks: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            cotangent_ranks,
+            grad_values,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("cotangent_ranks", cotangent_ranks, Layout::Items)
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, cotangent_ranks],
+                [],
+                [grad_values, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                values,
+                cotangent_ranks,
+                grad_values,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -202,7 +277,47 @@ pub fn backward<T: Real>(
 /// ε-tangent enters as `t' = t − (t_ε/ε)·(x − x_0)` (`x_0` the row's first value: only
 /// differences count). One O(n²) pass, like the VJP. The ε-tangent is one scalar for the call,
 /// like ε itself: `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ + t_ε · Σ_rows grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_ranks: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_ranks,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("tangent_ranks", tangent_ranks, Layout::Items)
+        .run(|b, _| {
+            let (shape, [values, tangent_values], [], [tangent_ranks], []) = b.split();
+            jvp_dense(
+                shape,
+                params,
+                values,
+                tangent_values,
+                tangent_regularization_strength,
+                tangent_ranks,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -276,8 +391,66 @@ pub fn jvp<T: Real>(
 /// with `sigmoid'' = sigmoid'·(1 − 2·sigmoid)`. One O(n²) pass over the pairs, like the VJP (in
 /// f64 for both dtypes). Symmetric: `⟨(w, c_ε), hvp(t, s)⟩ = ⟨(t, s), hvp(w, c_ε)⟩` summed
 /// over the rows.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            cotangent_ranks,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("cotangent_ranks", cotangent_ranks, Layout::Items)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, cotangent_ranks, tangent_values],
+                [],
+                [hvp_values, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                values,
+                cotangent_ranks,
+                tangent_values,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],

@@ -17,6 +17,7 @@
 use super::soft_sort::{self, Sorter};
 use crate::check::{scan_rows, Check, Num};
 use crate::error::Error;
+use crate::masked::{Layout, Masked};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Real, Regularization, Shape};
@@ -96,21 +97,6 @@ fn check_quantiles<T: Real>(quantiles: &[T]) -> Result<Vec<f64>, Error> {
         .collect()
 }
 
-/// A `[batch, m]` buffer has `batch × m` elements.
-fn check_wide(check: Check, name: &str, len: usize, m: usize) -> Result<(), Error> {
-    let batch = check.shape.batch;
-    if Some(len) != batch.checked_mul(m) {
-        return Err(Error::shape_mismatch(
-            OP,
-            format_args!(
-                "{name} has {len} elements, expected batch × m = {batch} × {m} = {} (m = the number of quantiles)",
-                batch.saturating_mul(m)
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Every element of a `[batch, m]` buffer is finite (the error names its (row, column));
 /// returns the largest magnitude.
 fn finite_wide<T: Real>(name: &str, data: &[T], m: usize) -> Result<f64, Error> {
@@ -139,7 +125,32 @@ fn sorter<T: Real>(eps: f64, params: &Params<T>) -> Sorter {
 /// Soft quantiles of the rows of `values` (`[batch, n]`, row-major, `n ≥ 1`) into `result`
 /// (`[batch, m]`, `m` the number of quantiles), and soft_sort's packed sort + PAV residual into
 /// `permutation` (`[batch, n]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    result: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, result, permutation);
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real_out("result", result, Layout::Fixed(params.quantiles.len()))
+        .int_out("permutation", permutation, Layout::Sorted)
+        .run(|b, _| {
+            let (shape, [values], [], [result], [permutation]) = b.split();
+            forward_dense(shape, params, values, result, permutation)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -150,7 +161,7 @@ pub fn forward<T: Real>(
     let q = check_quantiles(&params.quantiles)?;
     let m = q.len();
     check.matrix("values", values.len())?;
-    check_wide(check, "result", result.len(), m)?;
+    check.wide("result", result.len(), m)?;
     check.matrix("permutation", permutation.len())?;
     let eps = check.strength(params.regularization_strength)?;
     let [scanned] = scan_rows(shape, [values]);
@@ -213,8 +224,67 @@ fn spread<'a, T: Real>(lv: &[Level], u: &[T], us: &'a mut [f64]) -> &'a [f64] {
 /// Vector-Jacobian product of `soft_quantile`: `grad_values = cotangent_resultᵀ ·
 /// ∂result/∂values` and per row `grad_regularization_strength = ⟨cotangent_result,
 /// ∂result/∂ε⟩`. `values` and `permutation` are the forward's; O(n + m) per row, no sort.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    cotangent_result: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_result,
+            grad_values,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real(
+            "cotangent_result",
+            cotangent_result,
+            Layout::Fixed(params.quantiles.len()),
+        )
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, cotangent_result],
+                [permutation],
+                [grad_values, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                cotangent_result,
+                grad_values,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -228,7 +298,7 @@ pub fn backward<T: Real>(
     let m = q.len();
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
-    check_wide(check, "cotangent_result", cotangent_result.len(), m)?;
+    check.wide("cotangent_result", cotangent_result.len(), m)?;
     check.matrix("grad_values", grad_values.len())?;
     check.vector(
         "grad_regularization_strength",
@@ -282,8 +352,56 @@ pub fn backward<T: Real>(
 /// tangent_values + ∂result/∂ε · tangent_regularization_strength`: soft_sort's JVP, interpolated
 /// like the forward. O(n + m) per row, no sort. The ε-tangent is one scalar for the call:
 /// `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ + t_ε · Σ_rows grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_result: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_result,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out(
+            "tangent_result",
+            tangent_result,
+            Layout::Fixed(params.quantiles.len()),
+        )
+        .run(|b, _| {
+            let (shape, [values, tangent_values], [permutation], [tangent_result], []) = b.split();
+            jvp_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                tangent_values,
+                tangent_regularization_strength,
+                tangent_result,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -298,7 +416,7 @@ pub fn jvp<T: Real>(
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
-    check_wide(check, "tangent_result", tangent_result.len(), m)?;
+    check.wide("tangent_result", tangent_result.len(), m)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
     let t_eps = soft_sort::check_jvp_inputs(
@@ -344,8 +462,74 @@ pub fn jvp<T: Real>(
 /// `tangent_regularization_strength` (one scalar for the call), written to `hvp_values`
 /// (`[batch, n]`) and `hvp_regularization_strength` (`[batch]`). It is soft_sort's HVP with the
 /// cotangent spread onto the sorted row like the backward spreads it. O(n + m) per row, no sort.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    cotangent_result: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_result,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real(
+            "cotangent_result",
+            cotangent_result,
+            Layout::Fixed(params.quantiles.len()),
+        )
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, cotangent_result, tangent_values],
+                [permutation],
+                [hvp_values, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                cotangent_result,
+                tangent_values,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -361,7 +545,7 @@ pub fn hvp<T: Real>(
     let m = q.len();
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
-    check_wide(check, "cotangent_result", cotangent_result.len(), m)?;
+    check.wide("cotangent_result", cotangent_result.len(), m)?;
     check.matrix("tangent_values", tangent_values.len())?;
     check.matrix("hvp_values", hvp_values.len())?;
     check.vector(

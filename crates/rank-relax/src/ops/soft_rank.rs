@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::{cotangent_row, CotangentGrad};
 use crate::check::{scan_rows, scan_rows_min, Check, RangeScan};
+use crate::masked::{Layout, Masked};
 use crate::num::{ln_table, sum4};
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -51,7 +52,32 @@ impl<T: Real> Default for Params<T> {
 
 /// Soft ranks of each row of `values` (`[batch, n]`, row-major) into `ranks`, and the packed
 /// sort + PAV residual into `permutation` (both `[batch, n]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, ranks, permutation);
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real_out("ranks", ranks, Layout::Items)
+        .int_out("permutation", permutation, Layout::Sorted)
+        .run(|b, _| {
+            let (shape, [values], [], [ranks], [permutation]) = b.split();
+            forward_dense(shape, params, values, ranks, permutation)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -91,8 +117,67 @@ pub fn forward<T: Real>(
 /// Vector-Jacobian product of `soft_rank`: `grad_values = cotangent_ranksᵀ · ∂ranks/∂values`,
 /// and per row `grad_regularization_strength = ⟨cotangent_ranks, ∂ranks/∂ε⟩ = −⟨grad_values,
 /// values⟩/ε`. `values`, `ranks` and `permutation` are the forward's; O(n) per row, no sort.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_ranks: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            grad_values,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("ranks", ranks, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_ranks", cotangent_ranks, Layout::Items)
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, ranks, cotangent_ranks],
+                [permutation],
+                [grad_values, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                values,
+                ranks,
+                permutation,
+                cotangent_ranks,
+                grad_values,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -118,7 +203,52 @@ pub fn backward<T: Real>(
 /// `cotangent_ranks` on entry and `grad_values` on return (bit for bit what [`backward`] gives).
 /// A forward + backward then needs one `[batch, n]` array less at its peak. On an error the
 /// buffer is unchanged.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn backward_in_place<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_grad: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_in_place_dense(
+            shape,
+            params,
+            values,
+            ranks,
+            permutation,
+            cotangent_grad,
+            grad_regularization_strength,
+        );
+    };
+    // The cotangent is read from a copy, so the buffer can take the gradient (and is
+    // restored if the call fails).
+    let cotangent = cotangent_grad.to_vec();
+    let done = backward(
+        shape,
+        params,
+        values,
+        Some(mask),
+        ranks,
+        permutation,
+        &cotangent,
+        cotangent_grad,
+        grad_regularization_strength,
+    );
+    if done.is_err() {
+        cotangent_grad.copy_from_slice(&cotangent);
+    }
+    done
+}
+
+/// [`backward_in_place`] without a mask.
+fn backward_in_place_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -267,8 +397,57 @@ fn check_saves<T: Real>(
 /// Singleton blocks have zero tangent. The ε-tangent is one scalar for the call, like ε itself
 /// (the per-row `grad_regularization_strength` of [`backward`] is what wrappers sum over rows):
 /// `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ + t_ε · Σ_rows grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_ranks: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            ranks,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_ranks,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("ranks", ranks, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("tangent_ranks", tangent_ranks, Layout::Items)
+        .run(|b, _| {
+            let (shape, [values, ranks, tangent_values], [permutation], [tangent_ranks], []) =
+                b.split();
+            jvp_dense(
+                shape,
+                params,
+                values,
+                ranks,
+                permutation,
+                tangent_values,
+                tangent_regularization_strength,
+                tangent_ranks,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -344,8 +523,74 @@ pub fn jvp<T: Real>(
 ///
 /// Singleton blocks get 0. The result is symmetric: `⟨(t', t'_ε), hvp(t, t_ε)⟩ =
 /// ⟨(t, t_ε), hvp(t', t'_ε)⟩`, the ε parts summed over rows.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real("ranks", ranks, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_ranks", cotangent_ranks, Layout::Items)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, ranks, cotangent_ranks, tangent_values],
+                [permutation],
+                [hvp_values, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                values,
+                ranks,
+                permutation,
+                cotangent_ranks,
+                tangent_values,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],

@@ -21,6 +21,7 @@
 
 use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
 use crate::check::{scan_rows, Check};
+use crate::masked::{Layout, Masked};
 use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -126,7 +127,32 @@ pub(crate) fn check_hvp_tangents<T: Real>(
 
 /// Soft-sorted rows of `values` (`[batch, n]`, row-major) into `sorted`, and the packed sort +
 /// PAV residual into `permutation` (both `[batch, n]`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    sorted: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, sorted, permutation);
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real_out("sorted", sorted, Layout::Sorted)
+        .int_out("permutation", permutation, Layout::Sorted)
+        .run(|b, _| {
+            let (shape, [values], [], [sorted], [permutation]) = b.split();
+            forward_dense(shape, params, values, sorted, permutation)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -175,8 +201,63 @@ pub fn forward<T: Real>(
 /// cotangent, per block `B`
 /// - l2: `−sign/ε · Σ_B (u_k − mean_B u) w_k`;
 /// - kl: `−sign/ε · Σ_B (Σ_k u_k w_k − (Σ_k u_k) · Σ_k softmax(w_B)_k w_k)`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    cotangent_sorted: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_sorted,
+            grad_values,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_sorted", cotangent_sorted, Layout::Sorted)
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, cotangent_sorted],
+                [permutation],
+                [grad_values, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                cotangent_sorted,
+                grad_values,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -200,7 +281,49 @@ pub fn backward<T: Real>(
 /// `cotangent_sorted` on entry and `grad_values` on return (bit for bit what [`backward`]
 /// gives). A forward + backward then needs one `[batch, n]` array less at its peak. On an error
 /// the buffer is unchanged.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn backward_in_place<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    cotangent_grad: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_in_place_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_grad,
+            grad_regularization_strength,
+        );
+    };
+    // The cotangent is read from a copy, so the buffer can take the gradient (and is
+    // restored if the call fails).
+    let cotangent = cotangent_grad.to_vec();
+    let done = backward(
+        shape,
+        params,
+        values,
+        Some(mask),
+        permutation,
+        &cotangent,
+        cotangent_grad,
+        grad_regularization_strength,
+    );
+    if done.is_err() {
+        cotangent_grad.copy_from_slice(&cotangent);
+    }
+    done
+}
+
+/// [`backward_in_place`] without a mask.
+fn backward_in_place_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -283,8 +406,52 @@ fn backward_impl<T: Real>(
 /// position `k` of a block starting at `a`, `μ_B` the mean offset `j` under `π`. The ε-tangent
 /// is one scalar for the call, like ε itself: `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ +
 /// t_ε · Σ_rows grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_sorted: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_sorted,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("tangent_sorted", tangent_sorted, Layout::Sorted)
+        .run(|b, _| {
+            let (shape, [values, tangent_values], [permutation], [tangent_sorted], []) = b.split();
+            jvp_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                tangent_values,
+                tangent_regularization_strength,
+                tangent_sorted,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -340,8 +507,70 @@ pub fn jvp<T: Real>(
 /// tangent_values + H_εε·t_ε`, the formulas in the module docs (`H_xε = H_εx = 0`, and
 /// `H_xx = 0` for l2). `values` and `permutation` are the forward's; O(n) per row, no sort. At
 /// ties (a kink) it is the derivative on the piece the forward chose.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    cotangent_sorted: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_sorted,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_sorted", cotangent_sorted, Layout::Sorted)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [values, cotangent_sorted, tangent_values],
+                [permutation],
+                [hvp_values, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            hvp_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                cotangent_sorted,
+                tangent_values,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],

@@ -40,6 +40,7 @@
 use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
 use crate::check::{scan_rows, Check, Num};
 use crate::error::Error;
+use crate::masked::{Layout, Masked};
 use crate::pav::{column, for_each_block};
 use crate::scratch::{take, with_scratch, RowScratch};
 use crate::sort::sort_row;
@@ -73,6 +74,18 @@ impl<T: Real> Default for Params<T> {
     }
 }
 
+impl<T: Copy> Params<T> {
+    /// The params of a masked row of `n_valid` present items out of `n`: a valid `k` above
+    /// `n_valid` selects every present item (an invalid one is left for the check to report).
+    fn for_present(&self, n: usize, n_valid: usize) -> Self {
+        let k = match usize::try_from(self.k) {
+            Ok(k) if k <= n => k.min(n_valid) as i64,
+            _ => self.k,
+        };
+        Params { k, ..*self }
+    }
+}
+
 /// `k` as a row position: `0 ≤ k ≤ n`, else `soft_topk: k must be in [0, n] = [0, 5], got 7`.
 fn check_k(check: Check, k: i64) -> Result<usize, Error> {
     let n = check.shape.n;
@@ -87,16 +100,43 @@ fn check_k(check: Check, k: i64) -> Result<usize, Error> {
 
 /// The top-k masks of the rows of `values` (`[batch, n]`, row-major) into `mask`, and the packed
 /// sort + PAV residual into `permutation` (both `[batch, n]`). O(n log n) per row.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
-    mask: &mut [T],
+    mask: Option<&[bool]>,
+    selection: &mut [T],
+    permutation: &mut [i32],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(shape, params, values, selection, permutation);
+    };
+    let n = shape.n;
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .real_out("selection", selection, Layout::Items)
+        .int_out("permutation", permutation, Layout::Sorted)
+        .run(|b, n_valid| {
+            let (shape, [values], [], [selection], [permutation]) = b.split();
+            let params = &params.for_present(n, n_valid);
+            forward_dense(shape, params, values, selection, permutation)
+        })
+}
+
+/// [`forward`] without a mask.
+fn forward_dense<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    selection: &mut [T],
     permutation: &mut [i32],
 ) -> Result<(), Error> {
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
-    check.matrix("mask", mask.len())?;
+    check.matrix("selection", selection.len())?;
     check.matrix("permutation", permutation.len())?;
     let k = check_k(check, params.k)?;
     let eps = check.strength(params.regularization_strength)?;
@@ -112,7 +152,7 @@ pub fn forward<T: Real>(
     let topk = Topk::new(eps, k, params);
     let bufs = (
         In::new(values, n),
-        Out::new(mask, n),
+        Out::new(selection, n),
         Out::new(permutation, n),
     );
     run_rows(
@@ -130,21 +170,78 @@ pub fn forward<T: Real>(
     Ok(())
 }
 
-/// Vector-Jacobian product of `soft_topk`: `grad_values = cotangent_maskᵀ · ∂mask/∂values` and
+/// Vector-Jacobian product of `soft_topk`: `grad_values = cotangent_selectionᵀ · ∂mask/∂values` and
 /// per row `grad_regularization_strength = −⟨grad_values, values⟩/ε`. `values` and
 /// `permutation` are the forward's; O(n) per row, no sort. Only the boundary block has a
 /// non-zero gradient.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     permutation: &[i32],
-    cotangent_mask: &[T],
+    cotangent_selection: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
-    let cg = CotangentGrad::Separate(cotangent_mask, grad_values);
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_selection,
+            grad_values,
+            grad_regularization_strength,
+        );
+    };
+    let n = shape.n;
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_selection", cotangent_selection, Layout::Items)
+        .real_out("grad_values", grad_values, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, n_valid| {
+            let (
+                shape,
+                [values, cotangent_selection],
+                [permutation],
+                [grad_values, grad_regularization_strength],
+                [],
+            ) = b.split();
+            let params = &params.for_present(n, n_valid);
+            backward_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                cotangent_selection,
+                grad_values,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_selection: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let cg = CotangentGrad::Separate(cotangent_selection, grad_values);
     backward_impl(
         shape,
         params,
@@ -156,9 +253,51 @@ pub fn backward<T: Real>(
 }
 
 /// [`backward`] with the gradient written over the cotangent: `cotangent_grad` holds
-/// `cotangent_mask` on entry and `grad_values` on return (bit for bit what [`backward`] gives).
+/// `cotangent_selection` on entry and `grad_values` on return (bit for bit what [`backward`] gives).
 /// On an error the buffer is unchanged.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
+#[allow(clippy::too_many_arguments)]
 pub fn backward_in_place<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    cotangent_grad: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_in_place_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_grad,
+            grad_regularization_strength,
+        );
+    };
+    // The cotangent is read from a copy, so the buffer can take the gradient (and is
+    // restored if the call fails).
+    let cotangent = cotangent_grad.to_vec();
+    let done = backward(
+        shape,
+        params,
+        values,
+        Some(mask),
+        permutation,
+        &cotangent,
+        cotangent_grad,
+        grad_regularization_strength,
+    );
+    if done.is_err() {
+        cotangent_grad.copy_from_slice(&cotangent);
+    }
+    done
+}
+
+/// [`backward_in_place`] without a mask.
+fn backward_in_place_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -185,11 +324,11 @@ fn backward_impl<T: Real>(
     cg: CotangentGrad<'_, T>,
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
-    let (cotangent_mask, grad_len) = cg.cotangent();
+    let (cotangent_selection, grad_len) = cg.cotangent();
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
-    check.matrix("cotangent_mask", cotangent_mask.len())?;
+    check.matrix("cotangent_selection", cotangent_selection.len())?;
     check.matrix("grad_values", grad_len)?;
     check.vector(
         "grad_regularization_strength",
@@ -197,12 +336,12 @@ fn backward_impl<T: Real>(
     )?;
     let k = check_k(check, params.k)?;
     let eps = check.strength(params.regularization_strength)?;
-    let [sv, su] = scan_rows(shape, [values, cotangent_mask]);
+    let [sv, su] = scan_rows(shape, [values, cotangent_selection]);
     check.finite_scanned("values", values, sv)?;
     check.permutation("permutation", permutation)?;
-    let max_u = check.finite_scanned("cotangent_mask", cotangent_mask, su)?;
+    let max_u = check.finite_scanned("cotangent_selection", cotangent_selection, su)?;
     // |g| ≤ 3|u|·2/ε per item (e ∈ [0, 1]), and the ε-gradient sums n of them.
-    check.no_overflow("cotangent_mask", max_u, eps, 6.0 * max_u / eps)?;
+    check.no_overflow("cotangent_selection", max_u, eps, 6.0 * max_u / eps)?;
 
     if shape.batch == 0 {
         return Ok(());
@@ -220,7 +359,7 @@ fn backward_impl<T: Real>(
     Ok(())
 }
 
-/// Jacobian-vector product of `soft_topk`: `tangent_mask = ∂mask/∂values · tangent_values +
+/// Jacobian-vector product of `soft_topk`: `tangent_selection = ∂mask/∂values · tangent_values +
 /// ∂mask/∂ε · tangent_regularization_strength`. `values` and `permutation` are the forward's;
 /// O(n) per row, no sort.
 ///
@@ -228,21 +367,68 @@ fn backward_impl<T: Real>(
 /// `d mask = (q − mean_B q)/ε` (l2) or `3e²∘(q − Σ_B e²q / Σ_B e²)/ε` (p43); 0 elsewhere. The
 /// ε-tangent is one scalar for the call: `⟨u, jvp(t, t_ε)⟩ = ⟨backward(u), t⟩ + t_ε · Σ_rows
 /// grad_regularization_strength`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_selection: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            tangent_values,
+            tangent_regularization_strength,
+            tangent_selection,
+        );
+    };
+    let n = shape.n;
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("tangent_selection", tangent_selection, Layout::Items)
+        .run(|b, n_valid| {
+            let (shape, [values, tangent_values], [permutation], [tangent_selection], []) =
+                b.split();
+            let params = &params.for_present(n, n_valid);
+            jvp_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                tangent_values,
+                tangent_regularization_strength,
+                tangent_selection,
+            )
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
     permutation: &[i32],
     tangent_values: &[T],
     tangent_regularization_strength: T,
-    tangent_mask: &mut [T],
+    tangent_selection: &mut [T],
 ) -> Result<(), Error> {
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
-    check.matrix("tangent_mask", tangent_mask.len())?;
+    check.matrix("tangent_selection", tangent_selection.len())?;
     let k = check_k(check, params.k)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
@@ -271,7 +457,7 @@ pub fn jvp<T: Real>(
         In::new(values, n),
         In::new(permutation, n),
         In::new(tangent_values, n),
-        Out::new(tangent_mask, n),
+        Out::new(tangent_selection, n),
     );
     run_rows(shape.batch, n * 4, bufs, |rows, (x, p, t, mut out)| {
         with_scratch(|sc| {
@@ -284,7 +470,7 @@ pub fn jvp<T: Real>(
 }
 
 /// Hessian-vector product of `soft_topk`: the derivative of [`backward`] (at a fixed
-/// `cotangent_mask` `u`) along `(tangent_values, tangent_regularization_strength)` = `(t, τ)`.
+/// `cotangent_selection` `u`) along `(tangent_values, tangent_regularization_strength)` = `(t, τ)`.
 /// Per row, with `φ = ⟨u, mask⟩`: `hvp_values = H_xx t + H_xε τ` and
 /// `hvp_regularization_strength = H_εx t + H_εε τ`. `values` and `permutation` are the
 /// forward's; O(n) per row, no sort.
@@ -298,13 +484,77 @@ pub fn jvp<T: Real>(
 ///   `b = (a − c·Σa/Σc)/ε`: `h_s = b − τ·g_s/ε`, `hvp_ε = −⟨b, e⟩ − ⟨g_s, t_s⟩/ε − 2τ·g_ε/ε`.
 ///
 /// The Hessian is symmetric: `⟨(w, ω), hvp(t, τ)⟩ = ⟨(t, τ), hvp(w, ω)⟩` summed over rows.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
     shape: Shape,
     params: &Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     permutation: &[i32],
-    cotangent_mask: &[T],
+    cotangent_selection: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            values,
+            permutation,
+            cotangent_selection,
+            tangent_values,
+            tangent_regularization_strength,
+            hvp_values,
+            hvp_regularization_strength,
+        );
+    };
+    let n = shape.n;
+    Masked::new(OP, shape, mask)
+        .real("values", values, Layout::Items)
+        .int("permutation", permutation, Layout::Sorted)
+        .real("cotangent_selection", cotangent_selection, Layout::Items)
+        .real("tangent_values", tangent_values, Layout::Items)
+        .real_out("hvp_values", hvp_values, Layout::Items)
+        .real_out(
+            "hvp_regularization_strength",
+            hvp_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, n_valid| {
+            let (
+                shape,
+                [values, cotangent_selection, tangent_values],
+                [permutation],
+                [hvp_values, hvp_regularization_strength],
+                [],
+            ) = b.split();
+            let params = &params.for_present(n, n_valid);
+            hvp_dense(
+                shape,
+                params,
+                values,
+                permutation,
+                cotangent_selection,
+                tangent_values,
+                tangent_regularization_strength,
+                hvp_values,
+                hvp_regularization_strength,
+            )
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    permutation: &[i32],
+    cotangent_selection: &[T],
     tangent_values: &[T],
     tangent_regularization_strength: T,
     hvp_values: &mut [T],
@@ -313,7 +563,7 @@ pub fn hvp<T: Real>(
     let check = Check::new(OP, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("permutation", permutation.len())?;
-    check.matrix("cotangent_mask", cotangent_mask.len())?;
+    check.matrix("cotangent_selection", cotangent_selection.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
     check.matrix("hvp_values", hvp_values.len())?;
     check.vector(
@@ -322,17 +572,17 @@ pub fn hvp<T: Real>(
     )?;
     let k = check_k(check, params.k)?;
     let eps = check.strength(params.regularization_strength)?;
-    let [sv, su, st] = scan_rows(shape, [values, cotangent_mask, tangent_values]);
+    let [sv, su, st] = scan_rows(shape, [values, cotangent_selection, tangent_values]);
     check.finite_scanned("values", values, sv)?;
     check.permutation("permutation", permutation)?;
-    let max_u = check.finite_scanned("cotangent_mask", cotangent_mask, su)?;
+    let max_u = check.finite_scanned("cotangent_selection", cotangent_selection, su)?;
     let max_t = check.finite_scanned("tangent_values", tangent_values, st)?;
     let t_eps = check.finite_scalar(
         "tangent_regularization_strength",
         tangent_regularization_strength,
     )?;
     // As the backward and the JVP: |g_s| ≤ 6|u|/ε, |de| ≤ 2(|t| + |τ|)/ε per item.
-    check.no_overflow("cotangent_mask", max_u, eps, 6.0 * max_u / eps)?;
+    check.no_overflow("cotangent_selection", max_u, eps, 6.0 * max_u / eps)?;
     check.no_overflow("tangent_values", max_t, eps, 6.0 * max_t / eps)?;
     check.no_overflow(
         "tangent_regularization_strength",
@@ -347,7 +597,7 @@ pub fn hvp<T: Real>(
         return Err(Error::invalid_argument(
             OP,
             format_args!(
-                "cotangent_mask × tangent / regularization_strength² overflows (max |cotangent_mask| = {}, max |tangent_values| = {}, |tangent_regularization_strength| = {}, regularization_strength = {})",
+                "cotangent_selection × tangent / regularization_strength² overflows (max |cotangent_selection| = {}, max |tangent_values| = {}, |tangent_regularization_strength| = {}, regularization_strength = {})",
                 Num(max_u),
                 Num(max_t),
                 Num(t_eps.abs()),
@@ -364,7 +614,7 @@ pub fn hvp<T: Real>(
     let bufs = (
         In::new(values, n),
         In::new(permutation, n),
-        In::new(cotangent_mask, n),
+        In::new(cotangent_selection, n),
         In::new(tangent_values, n),
         Out::new(hvp_values, n),
         Out::new(hvp_regularization_strength, 1),

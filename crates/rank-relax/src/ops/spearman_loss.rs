@@ -11,6 +11,7 @@
 
 use super::soft_rank::{hvp_checks, row_work, Ranker, Weighed};
 use crate::check::{scan_rows, scan_rows_min, Check, RangeScan};
+use crate::masked::{Layout, Masked};
 use crate::scratch::{take, with_scratch};
 use crate::threads::{run_rows, In, Out};
 use crate::{Direction, Error, Real, Regularization, Shape};
@@ -38,8 +39,72 @@ impl<T: Real> Default for Params<T> {
 
 /// Loss per row (`loss`, `[batch]`) of `predictions` against `targets` (both `[batch, n]`),
 /// with the soft ranks and packed residuals of both (`[batch, n]` each) for the backward.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    mask: Option<&[bool]>,
+    loss: &mut [T],
+    prediction_ranks: &mut [T],
+    prediction_permutation: &mut [i32],
+    target_ranks: &mut [T],
+    target_permutation: &mut [i32],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return forward_dense(
+            shape,
+            params,
+            predictions,
+            targets,
+            loss,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .min_present(2)
+        .real("predictions", predictions, Layout::Items)
+        .real("targets", targets, Layout::Items)
+        .real_out("loss", loss, Layout::Row)
+        .real_out("prediction_ranks", prediction_ranks, Layout::Items)
+        .int_out(
+            "prediction_permutation",
+            prediction_permutation,
+            Layout::Sorted,
+        )
+        .real_out("target_ranks", target_ranks, Layout::Items)
+        .int_out("target_permutation", target_permutation, Layout::Sorted)
+        .run(|b, _| {
+            let (
+                shape,
+                [predictions, targets],
+                [],
+                [loss, prediction_ranks, target_ranks],
+                [prediction_permutation, target_permutation],
+            ) = b.split();
+            forward_dense(
+                shape,
+                params,
+                predictions,
+                targets,
+                loss,
+                prediction_ranks,
+                prediction_permutation,
+                target_ranks,
+                target_permutation,
+            )
+        })
+}
+
+/// [`forward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn forward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     predictions: &[T],
@@ -107,8 +172,88 @@ pub fn forward<T: Real>(
 /// Vector-Jacobian product of `spearman_loss` with one cotangent per row; per row also
 /// `grad_regularization_strength = −(⟨grad_predictions, predictions⟩ + ⟨grad_targets,
 /// targets⟩)/ε`.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    mask: Option<&[bool]>,
+    prediction_ranks: &[T],
+    prediction_permutation: &[i32],
+    target_ranks: &[T],
+    target_permutation: &[i32],
+    cotangent_loss: &[T],
+    grad_predictions: &mut [T],
+    grad_targets: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return backward_dense(
+            shape,
+            params,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+            grad_predictions,
+            grad_targets,
+            grad_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .min_present(2)
+        .real("predictions", predictions, Layout::Items)
+        .real("targets", targets, Layout::Items)
+        .real("prediction_ranks", prediction_ranks, Layout::Items)
+        .int(
+            "prediction_permutation",
+            prediction_permutation,
+            Layout::Sorted,
+        )
+        .real("target_ranks", target_ranks, Layout::Items)
+        .int("target_permutation", target_permutation, Layout::Sorted)
+        .real("cotangent_loss", cotangent_loss, Layout::Row)
+        .real_out("grad_predictions", grad_predictions, Layout::Items)
+        .real_out("grad_targets", grad_targets, Layout::Items)
+        .real_out(
+            "grad_regularization_strength",
+            grad_regularization_strength,
+            Layout::Row,
+        )
+        .run(|b, _| {
+            let (
+                shape,
+                [predictions, targets, prediction_ranks, target_ranks, cotangent_loss],
+                [prediction_permutation, target_permutation],
+                [grad_predictions, grad_targets, grad_regularization_strength],
+                [],
+            ) = b.split();
+            backward_dense(
+                shape,
+                params,
+                predictions,
+                targets,
+                prediction_ranks,
+                prediction_permutation,
+                target_ranks,
+                target_permutation,
+                cotangent_loss,
+                grad_predictions,
+                grad_targets,
+                grad_regularization_strength,
+            )
+        })
+}
+
+/// [`backward`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn backward_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     predictions: &[T],
@@ -239,8 +384,60 @@ fn check_saves<T: Real>(
 /// `tangent_targets` and the one ε-tangent `tangent_regularization_strength` shared by both)
 /// and `∂loss/∂a = −(b̄/(‖ā‖‖b̄‖) − c·ā/‖ā‖²)`, symmetrically for b. 0 where `‖ā‖‖b̄‖ = 0`.
 /// The saves and residuals are the forward's; O(n) per row, no sort.
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn jvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    mask: Option<&[bool]>,
+    prediction_ranks: &[T],
+    prediction_permutation: &[i32],
+    target_ranks: &[T],
+    target_permutation: &[i32],
+    tangent_predictions: &[T],
+    tangent_targets: &[T],
+    tangent_regularization_strength: T,
+    tangent_loss: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return jvp_dense(
+            shape,
+            params,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            tangent_predictions,
+            tangent_targets,
+            tangent_regularization_strength,
+            tangent_loss,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .min_present(2)
+        .real("predictions", predictions, Layout::Items)
+        .real("targets", targets, Layout::Items)
+        .real("prediction_ranks", prediction_ranks, Layout::Items)
+        .int("prediction_permutation", prediction_permutation, Layout::Sorted)
+        .real("target_ranks", target_ranks, Layout::Items)
+        .int("target_permutation", target_permutation, Layout::Sorted)
+        .real("tangent_predictions", tangent_predictions, Layout::Items)
+        .real("tangent_targets", tangent_targets, Layout::Items)
+        .real_out("tangent_loss", tangent_loss, Layout::Row)
+        .run(|b, _| {
+            let (shape, [predictions, targets, prediction_ranks, target_ranks, tangent_predictions, tangent_targets], [prediction_permutation, target_permutation], [tangent_loss], []) = b.split();
+            jvp_dense(shape, params, predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, tangent_regularization_strength, tangent_loss)
+        })
+}
+
+/// [`jvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn jvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     predictions: &[T],
@@ -372,8 +569,69 @@ pub fn jvp<T: Real>(
 /// backward(−g·wa − k·u)`, and `hvp_regularization_strength = −(⟨hvp_predictions, predictions⟩ +
 /// ⟨hvp_targets, targets⟩ + ⟨grad_predictions, tangent_predictions⟩ + ⟨grad_targets,
 /// tangent_targets⟩)/ε − k·grad_regularization_strength` (`k = t_ε/ε`).
+///
+/// `mask`: which items are present (`None`: all); see [masked rows](crate#masked-rows).
 #[allow(clippy::too_many_arguments)]
 pub fn hvp<T: Real>(
+    shape: Shape,
+    params: &Params<T>,
+    predictions: &[T],
+    targets: &[T],
+    mask: Option<&[bool]>,
+    prediction_ranks: &[T],
+    prediction_permutation: &[i32],
+    target_ranks: &[T],
+    target_permutation: &[i32],
+    cotangent_loss: &[T],
+    tangent_predictions: &[T],
+    tangent_targets: &[T],
+    tangent_regularization_strength: T,
+    hvp_predictions: &mut [T],
+    hvp_targets: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
+    let Some(mask) = mask else {
+        return hvp_dense(
+            shape,
+            params,
+            predictions,
+            targets,
+            prediction_ranks,
+            prediction_permutation,
+            target_ranks,
+            target_permutation,
+            cotangent_loss,
+            tangent_predictions,
+            tangent_targets,
+            tangent_regularization_strength,
+            hvp_predictions,
+            hvp_targets,
+            hvp_regularization_strength,
+        );
+    };
+    Masked::new(OP, shape, mask)
+        .min_present(2)
+        .real("predictions", predictions, Layout::Items)
+        .real("targets", targets, Layout::Items)
+        .real("prediction_ranks", prediction_ranks, Layout::Items)
+        .int("prediction_permutation", prediction_permutation, Layout::Sorted)
+        .real("target_ranks", target_ranks, Layout::Items)
+        .int("target_permutation", target_permutation, Layout::Sorted)
+        .real("cotangent_loss", cotangent_loss, Layout::Row)
+        .real("tangent_predictions", tangent_predictions, Layout::Items)
+        .real("tangent_targets", tangent_targets, Layout::Items)
+        .real_out("hvp_predictions", hvp_predictions, Layout::Items)
+        .real_out("hvp_targets", hvp_targets, Layout::Items)
+        .real_out("hvp_regularization_strength", hvp_regularization_strength, Layout::Row)
+        .run(|b, _| {
+            let (shape, [predictions, targets, prediction_ranks, target_ranks, cotangent_loss, tangent_predictions, tangent_targets], [prediction_permutation, target_permutation], [hvp_predictions, hvp_targets, hvp_regularization_strength], []) = b.split();
+            hvp_dense(shape, params, predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, tangent_regularization_strength, hvp_predictions, hvp_targets, hvp_regularization_strength)
+        })
+}
+
+/// [`hvp`] without a mask.
+#[allow(clippy::too_many_arguments)]
+fn hvp_dense<T: Real>(
     shape: Shape,
     params: &Params<T>,
     predictions: &[T],

@@ -185,7 +185,7 @@ pub fn forward_sized<T: Real>(
     Ok(match op {
         "soft_rank" => {
             let (mut r, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_rank::forward(shape, &p.soft_rank(), &inputs[0], &mut r, &mut perm)?;
+            soft_rank::forward(shape, &p.soft_rank(), &inputs[0], None, &mut r, &mut perm)?;
             Saved {
                 output: r.clone(),
                 real: vec![r],
@@ -194,7 +194,7 @@ pub fn forward_sized<T: Real>(
         }
         "soft_sort" => {
             let (mut s, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_sort::forward(shape, &p.soft_sort(), &inputs[0], &mut s, &mut perm)?;
+            soft_sort::forward(shape, &p.soft_sort(), &inputs[0], None, &mut s, &mut perm)?;
             Saved {
                 output: s,
                 real: vec![],
@@ -203,7 +203,7 @@ pub fn forward_sized<T: Real>(
         }
         "sigmoid_rank" => {
             let mut r = zeros::<T>(b * n);
-            sigmoid_rank::forward(shape, &p.sigmoid_rank(), &inputs[0], &mut r)?;
+            sigmoid_rank::forward(shape, &p.sigmoid_rank(), &inputs[0], None, &mut r)?;
             Saved {
                 output: r,
                 real: vec![],
@@ -219,6 +219,7 @@ pub fn forward_sized<T: Real>(
                 &p.spearman_loss(),
                 &inputs[0],
                 &inputs[1],
+                None,
                 &mut loss,
                 &mut ar,
                 &mut ap,
@@ -239,6 +240,7 @@ pub fn forward_sized<T: Real>(
                 &p.ndcg_loss(),
                 &inputs[0],
                 &inputs[1],
+                None,
                 &mut loss,
                 &mut r,
                 &mut perm,
@@ -299,15 +301,26 @@ pub fn run_sized<T: Real>(
     out.grads = match op {
         "soft_rank" => {
             let params = p.soft_rank();
-            soft_rank::backward(shape, &params, &x[0], &r[0], &i[0], u, &mut g, &mut ge)?;
+            soft_rank::backward(
+                shape, &params, &x[0], None, &r[0], &i[0], u, &mut g, &mut ge,
+            )?;
             vec![widen(&g)]
         }
         "soft_sort" => {
-            soft_sort::backward(shape, &p.soft_sort(), &x[0], &i[0], u, &mut g, &mut ge)?;
+            soft_sort::backward(
+                shape,
+                &p.soft_sort(),
+                &x[0],
+                None,
+                &i[0],
+                u,
+                &mut g,
+                &mut ge,
+            )?;
             vec![widen(&g)]
         }
         "sigmoid_rank" => {
-            sigmoid_rank::backward(shape, &p.sigmoid_rank(), &x[0], u, &mut g, &mut ge)?;
+            sigmoid_rank::backward(shape, &p.sigmoid_rank(), &x[0], None, u, &mut g, &mut ge)?;
             vec![widen(&g)]
         }
         "spearman_loss" => {
@@ -317,6 +330,7 @@ pub fn run_sized<T: Real>(
                 &p.spearman_loss(),
                 &x[0],
                 &x[1],
+                None,
                 &r[0],
                 &i[0],
                 &r[1],
@@ -334,6 +348,7 @@ pub fn run_sized<T: Real>(
                 &p.ndcg_loss(),
                 &x[0],
                 &x[1],
+                None,
                 &r[0],
                 &i[0],
                 u,
