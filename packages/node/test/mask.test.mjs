@@ -2,8 +2,9 @@
 // present items alone (the compacted call), scattered back — outputs, VJPs, JVPs and HVPs, float64
 // and float32, bit for bit; absent positions get 0 and are never read (NaN and ±Infinity padding);
 // an all-true mask is the call without one, bit for bit; rows with no present item, spearman with
-// one, ndcg without relevance; the copies (async, withVjp, an `out` over the mask's memory); and the
-// errors (a mask of the wrong length: the core's RangeError; of the wrong type: a TypeError).
+// one, ndcg without relevance; the copies (async, withVjp, an `out` over the mask's memory); the
+// in-place VJP; and the errors (a mask of the wrong length: the core's RangeError; of the wrong type:
+// a TypeError).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
@@ -347,6 +348,28 @@ describe('the mask is copied', () => {
     const out = new Float64Array(6).fill(NaN);
     assertSameArray(rr.softTopkJvp(x, x, { ...o, k: 2, mask, out }), rr.softTopkJvp(x, x, { ...o, k: 2, mask }), 'jvp');
   });
+});
+
+describe('the in-place VJP with a mask (the gradient written over the cotangent)', () => {
+  for (const [name, options] of [
+    ['softRank', { regularizationStrength: 0.3 }],
+    ['softSort', { regularizationStrength: 0.4, direction: 'descending' }],
+    ['softTopk', { k: 2, regularizationStrength: 0.4 }],
+  ]) {
+    for (const Type of TYPES) {
+      it(`${name} (${Type.name}): the same bits as a separate gradient array`, () => {
+        const x = randoms(B * N, 191, Type);
+        const cot = randoms(B * N, 192, Type);
+        const o = { ...options, n: N, mask: MASK };
+        const want = rr[`${name}Vjp`](x, cot, o);
+        const c = cot.slice();
+        const got = rr[`${name}Vjp`](x, c, { ...o, out: { values: c } });
+        assert.equal(got.values, c);
+        assertSameArray(c, want.values, 'gradient');
+        assert.ok(Object.is(got.regularizationStrength, want.regularizationStrength), 'ε gradient');
+      });
+    }
+  }
 });
 
 describe('bad masks', () => {
