@@ -3,7 +3,8 @@
 // JVP kernel softRankJvp and softRankJvpAsync, where it has an HVP kernel softRankHvp and
 // softRankHvpAsync, with their options,
 // gradients and result types; overloads map Float64Array → Float64Array and Float32Array →
-// Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
+// Float32Array. An optional input (a bool `mask`) is an option of every function. Argument checks
+// shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, EnumParamIR, Ident, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';

@@ -3,7 +3,9 @@
 // `jvp` and `hvp` where the op has those kernels, and async jobs of `call`, `vjp`, `jvp` and `hvp`)
 // over the core's kernel convention; for an op with
 // `inPlaceVjp`, the sync `backward` and `vjp` take a gradient array that is the cotangent array to
-// the core's `backward_in_place`. mod.rs has the ABI constants and the error codes. Error mapping,
+// the core's `backward_in_place`. A bool buffer (an optional one: a mask) comes as a `Uint8Array`
+// (`null`: absent) and is copied into the `&[bool]` the core takes before anything is written. mod.rs
+// has the ABI constants and the error codes. Error mapping,
 // buffer checks and the job are in the hand-written src/plumbing.rs (imported as `rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
