@@ -51,12 +51,16 @@ describe('core: tests/common/generated.rs', () => {
         '            Input {',
         '                name: "predictions",',
         '                dims: &[Dim::Batch, Dim::N],',
+        '                elem: Elem::Real,',
+        '                optional: false,',
         '                differentiable: true,',
         '                constraint: "finite",',
         '            },',
         '            Input {',
         '                name: "weights",',
         '                dims: &[Dim::Batch, Dim::N],',
+        '                elem: Elem::Real,',
+        '                optional: false,',
         '                differentiable: false,',
         '                constraint: "nonnegative",',
         '            },',
@@ -64,7 +68,7 @@ describe('core: tests/common/generated.rs', () => {
         '        outputs: &[Tensor {',
         '            name: "loss",',
         '            dims: &[Dim::Batch],',
-        '            int32: false,',
+        '            elem: Elem::Real,',
         '        }],',
         '        residuals: &[],',
         '    },',
@@ -72,7 +76,7 @@ describe('core: tests/common/generated.rs', () => {
     );
     const softRank = entry(table, 'soft_rank');
     expect(softRank).toContain('default: Value::Enum("ascending", 0),');
-    expect(softRank).toContain('name: "permutation",\n            dims: &[Dim::Batch, Dim::N],\n            int32: true,');
+    expect(softRank).toContain('name: "permutation",\n            dims: &[Dim::Batch, Dim::N],\n            elem: Elem::Int32,');
   });
 
   it('lists every enum with its values and codes', () => {
@@ -131,9 +135,9 @@ describe('core: the fuzz harness table', () => {
     expect(names(jvp)).toEqual(['tangent_predictions', 'tangent_loss']);
     expect(pair).toContain('param_tangents: 1,');
     expect(names(hvp)).toEqual(['cotangent_loss', 'tangent_predictions', 'hvp_predictions', 'hvp_regularization_strength']);
-    expect(forward).toContain('name: "weights",\n                int: false,\n                row: &[Dim::N],\n                written: false,\n                nonnegative: true,');
-    expect(forward).toContain('name: "loss",\n                int: false,\n                row: &[],\n                written: true,');
-    expect(entry(table, 'soft_rank')).toContain('name: "permutation",\n                int: true,');
+    expect(forward).toContain('name: "weights",\n                elem: Elem::Real,\n                optional: false,\n                row: &[Dim::N],\n                written: false,\n                nonnegative: true,');
+    expect(forward).toContain('name: "loss",\n                elem: Elem::Real,\n                optional: false,\n                row: &[],\n                written: true,');
+    expect(entry(table, 'soft_rank')).toContain('name: "permutation",\n                elem: Elem::Int32,');
     expect(table).toContain('pub const MAX_BUFFERS: usize = 6;');
   });
 
@@ -162,6 +166,11 @@ describe('core: int and list params, extents other than [batch, n]', () => {
   const table = emitted(ir, CORE_TABLE);
   const fuzz = emitted(ir, FUZZ_TABLE);
 
+  it('marks the optional bool mask, in the tests table and the fuzz table', () => {
+    expect(entry(table, 'soft_rank')).toContain('name: "mask",\n                dims: &[Dim::Batch, Dim::N],\n                elem: Elem::Bool,\n                optional: true,');
+    expect(entry(fuzz, 'soft_rank')).toContain('name: "mask",\n                elem: Elem::Bool,\n                optional: true,');
+  });
+
   it('mirrors their defaults and dims', () => {
     expect(entry(table, 'soft_topk')).toContain('name: "k",\n                default: Value::Int(1),');
     expect(entry(table, 'soft_quantile')).toContain('default: Value::List(&[0.5]),');
@@ -175,7 +184,7 @@ describe('core: int and list params, extents other than [batch, n]', () => {
 
   it('draws them by kind and passes a list as a pointer and a length, in the entry point\'s dtype', () => {
     expect(entry(fuzz, 'soft_quantile')).toContain('params: &[ParamKind::List, ParamKind::Real, ParamKind::Enum],');
-    expect(entry(fuzz, 'soft_quantile')).toContain('name: "result",\n                int: false,\n                row: &[Dim::Length(0)],');
+    expect(entry(fuzz, 'soft_quantile')).toContain('name: "result",\n                elem: Elem::Real,\n                optional: false,\n                row: &[Dim::Length(0)],');
     expect(entry(fuzz, 'neural_sort')).toContain('row: &[Dim::N, Dim::N],');
     expect(fuzz).toContain('            a.lists_f32[0].as_ptr(),\n            a.lists_f32[0].len(),\n');
     expect(fuzz).toContain('            a.lists[0].as_ptr(),\n            a.lists[0].len(),\n');

@@ -63,8 +63,14 @@ export const BINDINGS: Capabilities = {
   enumSubsets: true,
 };
 
+/**
+ * What every binding binds since masks (ADR 0019): on top of BINDINGS, optional inputs and bool
+ * inputs (an op's `mask`), and the JVP and HVP kernels.
+ */
+export const MASKED: Capabilities = { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true };
+
 /** The Rust test tables and the docs only describe shapes, so they also take a dim that is an int param's value. */
-export const DESCRIPTIONS: Capabilities = { ...BINDINGS, dimKinds: [...BINDINGS.dimKinds, 'param'], jvp: true, hvp: true };
+export const DESCRIPTIONS: Capabilities = { ...MASKED, dimKinds: [...MASKED.dimKinds, 'param'] };
 
 /** A target as the check sees it (an `Emitter` is one). */
 export interface Capable {

@@ -8,7 +8,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::generated::Dim;
-use common::{inputs_of, is_loss, run_sized, spec_of, widen, zeros, Outcome, OWN_TESTS, P};
+use common::{
+    all_ops, inputs_of, is_loss, run_sized, spec_of, widen, zeros, Outcome, OWN_TESTS, P,
+};
 use rank_relax::ops::{neural_sort, neural_sort_apply, soft_quantile, soft_topk};
 use rank_relax::{Direction, Error, ErrorKind, Real, Regularization, Shape, TopkRegularization};
 use serde_json::Value;
@@ -83,22 +85,98 @@ fn tensor(v: &Value) -> (Vec<f64>, Vec<usize>) {
             }
             (flat, shape)
         }
-        Value::Array(rows) => {
-            if rows.iter().all(|r| !r.is_array()) {
-                (rows.iter().map(number).collect(), vec![rows.len()])
-            } else {
-                let mut flat = vec![];
-                let mut width = 0;
-                for r in rows {
-                    let items = r.as_array().expect("[B][n]");
-                    width = items.len();
-                    flat.extend(items.iter().map(number));
+        Value::Array(_) => {
+            // Any depth: `[B][n]` inputs, `[B][n][n]` matrices.
+            fn walk(v: &Value, depth: usize, flat: &mut Vec<f64>, shape: &mut Vec<usize>) {
+                match v {
+                    Value::Array(items) => {
+                        if shape.len() == depth {
+                            shape.push(items.len());
+                        }
+                        items.iter().for_each(|x| walk(x, depth + 1, flat, shape));
+                    }
+                    x => flat.push(number(x)),
                 }
-                (flat, vec![rows.len(), width])
             }
+            let (mut flat, mut shape) = (vec![], vec![]);
+            walk(v, 0, &mut flat, &mut shape);
+            (flat, shape)
         }
         other => (vec![number(other)], vec![]),
     }
+}
+
+/// A bool tensor of the file (an input whose spec dtype is bool: a mask) as flat row-major
+/// values: a nested list of booleans, or a generator with a boolean `fill` and `set` values.
+fn bool_tensor(v: &Value) -> Vec<bool> {
+    let flag = |x: &Value| x.as_bool().unwrap_or_else(|| panic!("not a bool: {x}"));
+    match v {
+        Value::Object(g) => {
+            let shape: Vec<usize> = g["shape"]
+                .as_array()
+                .expect("shape")
+                .iter()
+                .map(|d| d.as_u64().expect("dimension") as usize)
+                .collect();
+            let mut flat = vec![flag(&g["fill"]); shape.iter().product()];
+            for s in g.get("set").and_then(Value::as_array).into_iter().flatten() {
+                let at = s["at"].as_array().expect("at").iter();
+                let index = at.zip(&shape).fold(0, |acc, (i, d)| {
+                    acc * d + i.as_u64().expect("index") as usize
+                });
+                flat[index] = flag(&s["value"]);
+            }
+            flat
+        }
+        Value::Array(rows) => rows
+            .iter()
+            .flat_map(|r| match r {
+                Value::Array(items) => items.iter().map(flag).collect(),
+                x => vec![flag(x)],
+            })
+            .collect(),
+        other => vec![flag(other)],
+    }
+}
+
+/// A case with a mask, through the one call over every op that takes it.
+fn execute_masked<T: Real>(case: &Value, mask: &Value) -> Result<Outcome, Error> {
+    let op = case["op"].as_str().expect("op");
+    let p = all_ops::P::from_json(case.get("params").unwrap_or(&Value::Null));
+    let mut inputs: Vec<Vec<T>> = vec![];
+    let mut first_shape = vec![];
+    for (name, _) in inputs_of(op) {
+        let (flat, shape) = tensor(&case["inputs"][name]);
+        if first_shape.is_empty() {
+            first_shape = shape;
+        }
+        inputs.push(flat.into_iter().map(T::from_f64).collect());
+    }
+    let shape = match first_shape.as_slice() {
+        [b, n] => Shape::new(*b, *n),
+        [n] => Shape::new(1, *n),
+        s => panic!("{op}: a {}-d input has no core shape", s.len()),
+    };
+    let mask = bool_tensor(mask);
+    let backward = case.get("pass").and_then(Value::as_str) == Some("backward");
+    let cotangent: Option<Vec<T>> = backward.then(|| match case.get("cotangent") {
+        Some(c) => tensor(c).0.into_iter().map(T::from_f64).collect(),
+        None => vec![T::from_f64(1.0); shape.batch * all_ops::width(op, shape.n, &p)],
+    });
+    let d = match &cotangent {
+        Some(u) => all_ops::D::Vjp(u),
+        None => all_ops::D::Forward,
+    };
+    let r = all_ops::call(op, &p, shape, &inputs, Some(&mask), d)?;
+    Ok(Outcome {
+        output: widen(&r.out),
+        grads: if backward {
+            r.d.iter().map(|g| widen(g)).collect()
+        } else {
+            vec![]
+        },
+        grad_eps: if backward { widen(&r.e) } else { vec![] },
+    })
 }
 
 fn enum_value<E>(
@@ -283,6 +361,9 @@ fn output_len(op: &str, shape: Shape, quantiles: usize) -> usize {
 
 /// Runs one case in dtype `T`: its outcome, or the core's error.
 fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
+    if let Some(mask) = case["inputs"].get("mask") {
+        return execute_masked::<T>(case, mask);
+    }
     let op = case["op"].as_str().expect("op");
     let own = OWN_TESTS.iter().any(|(o, _)| *o == op);
     let raw = case.get("params").unwrap_or(&Value::Null);

@@ -3,7 +3,6 @@
 // order, and its four entry points behind one signature, so the harness drives any op of the spec.
 import { file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
 import { assertNever } from '../../util/never.ts';
 import type { DimIR, ElemType, IR, OpIR, ParamIR, ShapeIR, TensorIR, VariantKernelIR } from '../../ir/types.ts';
@@ -16,8 +15,8 @@ function str(s: string): string {
   return JSON.stringify(s);
 }
 
-function isInt(elem: ElemType): boolean {
-  return matchElem(elem, { real: () => false, int32: () => true, bool: () => unsupported('core', 'bool buffers') });
+function elemValue(elem: ElemType): string {
+  return matchElem(elem, { real: () => 'Elem::Real', int32: () => 'Elem::Int32', bool: () => 'Elem::Bool' });
 }
 
 /** The harness's spelling of a dim after batch: `Dim::N`, or the index of the int/list param that gives it among the op's params of that kind. */
@@ -38,12 +37,13 @@ function rowDim(op: OpIR, d: DimIR): string {
 }
 
 /** `row`: the dims after batch (none: one value per row). */
-function buffer(op: OpIR, name: string, t: Pick<TensorIR, 'elem' | 'shape'> | 'param_grad', written: boolean, nonnegative: boolean): RustValue {
-  const [int, shape] = t === 'param_grad' ? [false, null] : [isInt(t.elem), t.shape];
+function buffer(op: OpIR, name: string, t: Pick<TensorIR, 'elem' | 'shape'> | 'param_grad', written: boolean, nonnegative: boolean, optional = false): RustValue {
+  const [elem, shape] = t === 'param_grad' ? ['Elem::Real', null] : [elemValue(t.elem), t.shape];
   const row = (s: ShapeIR | null) => array((s?.row ?? []).map((d) => rowDim(op, d)));
   return struct('Buffer', [
     ['name', str(name)],
-    ['int', String(int)],
+    ['elem', elem],
+    ['optional', String(optional)],
     ['row', row(shape)],
     ['written', String(written)],
     ['nonnegative', String(nonnegative)],
@@ -67,7 +67,7 @@ function paramKind(p: ParamIR): string {
 
 function opValue(op: OpIR): RustValue {
   const forward = [
-    ...op.inputs.map((x) => buffer(op, x.name.spec, x, false, x.constraint === 'nonnegative')),
+    ...op.inputs.map((x) => buffer(op, x.name.spec, x, false, x.constraint === 'nonnegative', x.optional)),
     ...op.outputs.map((x) => buffer(op, x.name.spec, x, true, false)),
     ...op.residuals.map((x) => buffer(op, x.name.spec, x, true, false)),
   ];
@@ -177,12 +177,24 @@ pub enum Dim {
     Length(usize),
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The call's real type.
+    Real,
+    /// \`int32_t\`.
+    Int32,
+    /// C \`bool\` (0 or 1).
+    Bool,
+}
+
 /// A buffer of a call, in C argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Buffer {
     pub name: &'static str,
-    /// Elements are \`int32_t\` (else the call's real type).
-    pub int: bool,
+    pub elem: Elem,
+    /// May be NULL whatever the shape (an absent mask).
+    pub optional: bool,
     /// Its dims after \`batch\` (none: one value per row).
     pub row: &'static [Dim],
     /// Written by the call.

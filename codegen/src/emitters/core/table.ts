@@ -5,9 +5,8 @@
 // input names from it; tests/spec_mirror.rs fails when the core disagrees with it.
 import { file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { matchElem } from '../../ir/match.ts';
-import type { DimIR, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import type { DimIR, ElemType, EnumIR, IR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 import { array, render, rustEnumType, rustEnumValue, rustIdentifier, rustReal, type RustValue, struct } from '../../emit/rust.ts';
 
@@ -53,11 +52,15 @@ function specValue(p: ParamIR): string {
   }
 }
 
+function elemValue(e: ElemType): string {
+  return matchElem(e, { real: () => 'Elem::Real', int32: () => 'Elem::Int32', bool: () => 'Elem::Bool' });
+}
+
 function tensor(t: TensorIR): RustValue {
   return struct('Tensor', [
     ['name', str(t.name.spec)],
     ['dims', dims(t.shape)],
-    ['int32', String(matchElem(t.elem, { real: () => false, int32: () => true, bool: () => unsupported('core', 'bool buffers') }))],
+    ['elem', elemValue(t.elem)],
   ]);
 }
 
@@ -76,6 +79,8 @@ function opValue(op: OpIR): RustValue {
           struct('Input', [
             ['name', str(x.name.spec)],
             ['dims', dims(x.shape)],
+            ['elem', elemValue(x.elem)],
+            ['optional', String(x.optional)],
             ['differentiable', String(x.differentiable)],
             ['constraint', str(x.constraint)],
           ]),
@@ -185,11 +190,23 @@ pub struct Param {
     pub grad: bool,
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The op's float type.
+    Real,
+    Int32,
+    Bool,
+}
+
 /// An input of an op, in argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Input {
     pub name: &'static str,
     pub dims: &'static [Dim],
+    pub elem: Elem,
+    /// May be absent (\`None\`), like a mask.
+    pub optional: bool,
     /// The backward returns its gradient.
     pub differentiable: bool,
     /// \`finite\` or \`nonnegative\`.
@@ -201,8 +218,7 @@ pub struct Input {
 pub struct Tensor {
     pub name: &'static str,
     pub dims: &'static [Dim],
-    /// Elements are \`i32\` (else the op's real type).
-    pub int32: bool,
+    pub elem: Elem,
 }
 
 /// An op of the spec.

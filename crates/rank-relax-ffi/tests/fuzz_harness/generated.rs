@@ -25,12 +25,24 @@ pub enum Dim {
     Length(usize),
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The call's real type.
+    Real,
+    /// `int32_t`.
+    Int32,
+    /// C `bool` (0 or 1).
+    Bool,
+}
+
 /// A buffer of a call, in C argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Buffer {
     pub name: &'static str,
-    /// Elements are `int32_t` (else the call's real type).
-    pub int: bool,
+    pub elem: Elem,
+    /// May be NULL whatever the shape (an absent mask).
+    pub optional: bool,
     /// Its dims after `batch` (none: one value per row).
     pub row: &'static [Dim],
     /// Written by the call.
@@ -87,7 +99,7 @@ pub struct Op {
 }
 
 /// The most buffers a call of any op takes.
-pub const MAX_BUFFERS: usize = 12;
+pub const MAX_BUFFERS: usize = 13;
 
 /// Every op, sorted by name.
 pub const OPS: &[Op] = &[
@@ -97,59 +109,75 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "scores",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "relevance",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: true,
             },
             Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
                 name: "loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["scores", "relevance", "ranks", "permutation"],
+        saved: &["scores", "relevance", "mask", "ranks", "permutation"],
         backward: &[
             Buffer {
                 name: "cotangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_scores",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -158,14 +186,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_scores",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -175,28 +205,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_scores",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_scores",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -217,38 +251,51 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation_matrix",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N, Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values", "permutation_matrix"],
+        saved: &["values", "mask", "permutation_matrix"],
         backward: &[
             Buffer {
                 name: "cotangent_permutation_matrix",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N, Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -257,14 +304,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_permutation_matrix",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N, Dim::N],
                 written: true,
                 nonnegative: false,
@@ -274,28 +323,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_permutation_matrix",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N, Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -316,52 +369,67 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "payload",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "output",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values", "payload"],
+        saved: &["values", "payload", "mask"],
         backward: &[
             Buffer {
                 name: "cotangent_output",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_payload",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -370,21 +438,24 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_payload",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_output",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -394,42 +465,48 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_output",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_payload",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_payload",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -450,38 +527,51 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values"],
+        saved: &["values", "mask"],
         backward: &[
             Buffer {
                 name: "cotangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -490,14 +580,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -507,28 +599,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -549,45 +645,59 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "result",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::Length(0)],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values", "permutation"],
+        saved: &["values", "mask", "permutation"],
         backward: &[
             Buffer {
                 name: "cotangent_result",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::Length(0)],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -596,14 +706,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_result",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::Length(0)],
                 written: true,
                 nonnegative: false,
@@ -613,28 +725,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_result",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::Length(0)],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -655,45 +771,59 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values", "ranks", "permutation"],
+        saved: &["values", "mask", "ranks", "permutation"],
         backward: &[
             Buffer {
                 name: "cotangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -702,14 +832,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -719,28 +851,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -761,45 +897,59 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "sorted",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values", "permutation"],
+        saved: &["values", "mask", "permutation"],
         backward: &[
             Buffer {
                 name: "cotangent_sorted",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -808,14 +958,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_sorted",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -825,28 +977,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_sorted",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -872,45 +1028,59 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "mask",
-                int: false,
+                elem: Elem::Bool,
+                optional: true,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "selection",
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
         ],
-        saved: &["values", "permutation"],
+        saved: &["values", "mask", "permutation"],
         backward: &[
             Buffer {
-                name: "cotangent_mask",
-                int: false,
+                name: "cotangent_selection",
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -919,14 +1089,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
-                name: "tangent_mask",
-                int: false,
+                name: "tangent_selection",
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -935,29 +1107,33 @@ pub const OPS: &[Op] = &[
         param_tangents: 1,
         hvp: &[
             Buffer {
-                name: "cotangent_mask",
-                int: false,
+                name: "cotangent_selection",
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -978,49 +1154,64 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "targets",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "prediction_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "prediction_permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "target_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "target_permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -1029,6 +1220,7 @@ pub const OPS: &[Op] = &[
         saved: &[
             "predictions",
             "targets",
+            "mask",
             "prediction_ranks",
             "prediction_permutation",
             "target_ranks",
@@ -1037,28 +1229,32 @@ pub const OPS: &[Op] = &[
         backward: &[
             Buffer {
                 name: "cotangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_targets",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -1067,21 +1263,24 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_targets",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -1091,42 +1290,48 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_targets",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_targets",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -1157,6 +1362,7 @@ unsafe fn ndcg_loss_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[2] as _,
             p[3] as _,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -1166,7 +1372,8 @@ unsafe fn ndcg_loss_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::ndcg_loss::rr_ndcg_loss_forward_f64(
-            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+            p[4] as _, p[5] as _,
         )
     }
 }
@@ -1187,6 +1394,7 @@ unsafe fn ndcg_loss_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]
             p[4] as _,
             p[5] as _,
             p[6] as _,
+            p[7] as _,
         )
     }
 }
@@ -1197,7 +1405,7 @@ unsafe fn ndcg_loss_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     unsafe {
         rr::ndcg_loss::rr_ndcg_loss_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
-            p[4] as _, p[5] as _, p[6] as _,
+            p[4] as _, p[5] as _, p[6] as _, p[7] as _,
         )
     }
 }
@@ -1216,8 +1424,9 @@ unsafe fn ndcg_loss_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[2] as _,
             p[3] as _,
             p[4] as _,
-            a.scalars[0] as f32,
             p[5] as _,
+            a.scalars[0] as f32,
+            p[6] as _,
         )
     }
 }
@@ -1236,8 +1445,9 @@ unsafe fn ndcg_loss_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[2] as _,
             p[3] as _,
             p[4] as _,
-            a.scalars[0],
             p[5] as _,
+            a.scalars[0],
+            p[6] as _,
         )
     }
 }
@@ -1257,9 +1467,10 @@ unsafe fn ndcg_loss_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[3] as _,
             p[4] as _,
             p[5] as _,
-            a.scalars[0] as f32,
             p[6] as _,
+            a.scalars[0] as f32,
             p[7] as _,
+            p[8] as _,
         )
     }
 }
@@ -1279,9 +1490,10 @@ unsafe fn ndcg_loss_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[3] as _,
             p[4] as _,
             p[5] as _,
-            a.scalars[0],
             p[6] as _,
+            a.scalars[0],
             p[7] as _,
+            p[8] as _,
         )
     }
 }
@@ -1297,6 +1509,7 @@ unsafe fn neural_sort_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8
             a.codes[0],
             p[0] as _,
             p[1] as _,
+            p[2] as _,
         )
     }
 }
@@ -1306,7 +1519,7 @@ unsafe fn neural_sort_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::neural_sort::rr_neural_sort_forward_f64(
-            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _,
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _,
         )
     }
 }
@@ -1325,6 +1538,7 @@ unsafe fn neural_sort_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u
             p[2] as _,
             p[3] as _,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -1334,7 +1548,8 @@ unsafe fn neural_sort_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::neural_sort::rr_neural_sort_backward_f64(
-            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+            p[4] as _, p[5] as _,
         )
     }
 }
@@ -1351,8 +1566,9 @@ unsafe fn neural_sort_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0] as f32,
             p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
         )
     }
 }
@@ -1369,8 +1585,9 @@ unsafe fn neural_sort_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0],
             p[3] as _,
+            a.scalars[0],
+            p[4] as _,
         )
     }
 }
@@ -1388,9 +1605,10 @@ unsafe fn neural_sort_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0] as f32,
             p[4] as _,
+            a.scalars[0] as f32,
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -1408,9 +1626,10 @@ unsafe fn neural_sort_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0],
             p[4] as _,
+            a.scalars[0],
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -1427,6 +1646,7 @@ unsafe fn neural_sort_apply_forward_f32(batch: usize, n: usize, a: &Args, p: &[*
             p[0] as _,
             p[1] as _,
             p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -1436,7 +1656,7 @@ unsafe fn neural_sort_apply_forward_f64(batch: usize, n: usize, a: &Args, p: &[*
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::neural_sort_apply::rr_neural_sort_apply_forward_f64(
-            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _,
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
         )
     }
 }
@@ -1456,6 +1676,7 @@ unsafe fn neural_sort_apply_backward_f32(batch: usize, n: usize, a: &Args, p: &[
             p[3] as _,
             p[4] as _,
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -1466,7 +1687,7 @@ unsafe fn neural_sort_apply_backward_f64(batch: usize, n: usize, a: &Args, p: &[
     unsafe {
         rr::neural_sort_apply::rr_neural_sort_apply_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
-            p[4] as _, p[5] as _,
+            p[4] as _, p[5] as _, p[6] as _,
         )
     }
 }
@@ -1484,8 +1705,9 @@ unsafe fn neural_sort_apply_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0] as f32,
             p[4] as _,
+            a.scalars[0] as f32,
+            p[5] as _,
         )
     }
 }
@@ -1503,8 +1725,9 @@ unsafe fn neural_sort_apply_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0],
             p[4] as _,
+            a.scalars[0],
+            p[5] as _,
         )
     }
 }
@@ -1523,10 +1746,11 @@ unsafe fn neural_sort_apply_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[2] as _,
             p[3] as _,
             p[4] as _,
-            a.scalars[0] as f32,
             p[5] as _,
+            a.scalars[0] as f32,
             p[6] as _,
             p[7] as _,
+            p[8] as _,
         )
     }
 }
@@ -1545,10 +1769,11 @@ unsafe fn neural_sort_apply_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[2] as _,
             p[3] as _,
             p[4] as _,
-            a.scalars[0],
             p[5] as _,
+            a.scalars[0],
             p[6] as _,
             p[7] as _,
+            p[8] as _,
         )
     }
 }
@@ -1564,6 +1789,7 @@ unsafe fn sigmoid_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u
             a.codes[0],
             p[0] as _,
             p[1] as _,
+            p[2] as _,
         )
     }
 }
@@ -1573,7 +1799,7 @@ unsafe fn sigmoid_rank_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::sigmoid_rank::rr_sigmoid_rank_forward_f64(
-            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _,
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _,
         )
     }
 }
@@ -1591,6 +1817,7 @@ unsafe fn sigmoid_rank_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[1] as _,
             p[2] as _,
             p[3] as _,
+            p[4] as _,
         )
     }
 }
@@ -1600,7 +1827,7 @@ unsafe fn sigmoid_rank_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::sigmoid_rank::rr_sigmoid_rank_backward_f64(
-            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
+            batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _, p[4] as _,
         )
     }
 }
@@ -1616,8 +1843,9 @@ unsafe fn sigmoid_rank_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) 
             a.codes[0],
             p[0] as _,
             p[1] as _,
-            a.scalars[0] as f32,
             p[2] as _,
+            a.scalars[0] as f32,
+            p[3] as _,
         )
     }
 }
@@ -1633,8 +1861,9 @@ unsafe fn sigmoid_rank_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) 
             a.codes[0],
             p[0] as _,
             p[1] as _,
-            a.scalars[0],
             p[2] as _,
+            a.scalars[0],
+            p[3] as _,
         )
     }
 }
@@ -1651,9 +1880,10 @@ unsafe fn sigmoid_rank_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) 
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0] as f32,
             p[3] as _,
+            a.scalars[0] as f32,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -1670,9 +1900,10 @@ unsafe fn sigmoid_rank_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) 
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0],
             p[3] as _,
+            a.scalars[0],
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -1691,6 +1922,7 @@ unsafe fn soft_quantile_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[0] as _,
             p[1] as _,
             p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -1709,6 +1941,7 @@ unsafe fn soft_quantile_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[0] as _,
             p[1] as _,
             p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -1729,6 +1962,7 @@ unsafe fn soft_quantile_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut
             p[2] as _,
             p[3] as _,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -1749,6 +1983,7 @@ unsafe fn soft_quantile_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut
             p[2] as _,
             p[3] as _,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -1767,8 +2002,9 @@ unsafe fn soft_quantile_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0] as f32,
             p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
         )
     }
 }
@@ -1787,8 +2023,9 @@ unsafe fn soft_quantile_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0],
             p[3] as _,
+            a.scalars[0],
+            p[4] as _,
         )
     }
 }
@@ -1808,9 +2045,10 @@ unsafe fn soft_quantile_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0] as f32,
             p[4] as _,
+            a.scalars[0] as f32,
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -1830,9 +2068,10 @@ unsafe fn soft_quantile_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0],
             p[4] as _,
+            a.scalars[0],
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -1850,6 +2089,7 @@ unsafe fn soft_rank_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[0] as _,
             p[1] as _,
             p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -1860,6 +2100,7 @@ unsafe fn soft_rank_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
     unsafe {
         rr::soft_rank::rr_soft_rank_forward_f64(
             batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -1880,6 +2121,7 @@ unsafe fn soft_rank_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]
             p[3] as _,
             p[4] as _,
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -1890,7 +2132,7 @@ unsafe fn soft_rank_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     unsafe {
         rr::soft_rank::rr_soft_rank_backward_f64(
             batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
-            p[3] as _, p[4] as _, p[5] as _,
+            p[3] as _, p[4] as _, p[5] as _, p[6] as _,
         )
     }
 }
@@ -1909,8 +2151,9 @@ unsafe fn soft_rank_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0] as f32,
             p[4] as _,
+            a.scalars[0] as f32,
+            p[5] as _,
         )
     }
 }
@@ -1929,8 +2172,9 @@ unsafe fn soft_rank_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0],
             p[4] as _,
+            a.scalars[0],
+            p[5] as _,
         )
     }
 }
@@ -1950,9 +2194,10 @@ unsafe fn soft_rank_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[2] as _,
             p[3] as _,
             p[4] as _,
-            a.scalars[0] as f32,
             p[5] as _,
+            a.scalars[0] as f32,
             p[6] as _,
+            p[7] as _,
         )
     }
 }
@@ -1972,9 +2217,10 @@ unsafe fn soft_rank_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[2] as _,
             p[3] as _,
             p[4] as _,
-            a.scalars[0],
             p[5] as _,
+            a.scalars[0],
             p[6] as _,
+            p[7] as _,
         )
     }
 }
@@ -1992,6 +2238,7 @@ unsafe fn soft_sort_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[0] as _,
             p[1] as _,
             p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -2002,6 +2249,7 @@ unsafe fn soft_sort_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
     unsafe {
         rr::soft_sort::rr_soft_sort_forward_f64(
             batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -2021,6 +2269,7 @@ unsafe fn soft_sort_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]
             p[2] as _,
             p[3] as _,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -2031,7 +2280,7 @@ unsafe fn soft_sort_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     unsafe {
         rr::soft_sort::rr_soft_sort_backward_f64(
             batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
-            p[3] as _, p[4] as _,
+            p[3] as _, p[4] as _, p[5] as _,
         )
     }
 }
@@ -2049,8 +2298,9 @@ unsafe fn soft_sort_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0] as f32,
             p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
         )
     }
 }
@@ -2068,8 +2318,9 @@ unsafe fn soft_sort_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0],
             p[3] as _,
+            a.scalars[0],
+            p[4] as _,
         )
     }
 }
@@ -2088,9 +2339,10 @@ unsafe fn soft_sort_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0] as f32,
             p[4] as _,
+            a.scalars[0] as f32,
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -2109,9 +2361,10 @@ unsafe fn soft_sort_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0],
             p[4] as _,
+            a.scalars[0],
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -2130,6 +2383,7 @@ unsafe fn soft_topk_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[0] as _,
             p[1] as _,
             p[2] as _,
+            p[3] as _,
         )
     }
 }
@@ -2140,7 +2394,7 @@ unsafe fn soft_topk_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
     unsafe {
         rr::soft_topk::rr_soft_topk_forward_f64(
             batch, n, a.ints[0], a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _,
-            p[2] as _,
+            p[2] as _, p[3] as _,
         )
     }
 }
@@ -2161,6 +2415,7 @@ unsafe fn soft_topk_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]
             p[2] as _,
             p[3] as _,
             p[4] as _,
+            p[5] as _,
         )
     }
 }
@@ -2171,7 +2426,7 @@ unsafe fn soft_topk_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]
     unsafe {
         rr::soft_topk::rr_soft_topk_backward_f64(
             batch, n, a.ints[0], a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _,
-            p[2] as _, p[3] as _, p[4] as _,
+            p[2] as _, p[3] as _, p[4] as _, p[5] as _,
         )
     }
 }
@@ -2190,8 +2445,9 @@ unsafe fn soft_topk_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0] as f32,
             p[3] as _,
+            a.scalars[0] as f32,
+            p[4] as _,
         )
     }
 }
@@ -2210,8 +2466,9 @@ unsafe fn soft_topk_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[0] as _,
             p[1] as _,
             p[2] as _,
-            a.scalars[0],
             p[3] as _,
+            a.scalars[0],
+            p[4] as _,
         )
     }
 }
@@ -2231,9 +2488,10 @@ unsafe fn soft_topk_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0] as f32,
             p[4] as _,
+            a.scalars[0] as f32,
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -2253,9 +2511,10 @@ unsafe fn soft_topk_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
             p[1] as _,
             p[2] as _,
             p[3] as _,
-            a.scalars[0],
             p[4] as _,
+            a.scalars[0],
             p[5] as _,
+            p[6] as _,
         )
     }
 }
@@ -2276,6 +2535,7 @@ unsafe fn spearman_loss_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut 
             p[4] as _,
             p[5] as _,
             p[6] as _,
+            p[7] as _,
         )
     }
 }
@@ -2286,7 +2546,7 @@ unsafe fn spearman_loss_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut 
     unsafe {
         rr::spearman_loss::rr_spearman_loss_forward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
-            p[4] as _, p[5] as _, p[6] as _,
+            p[4] as _, p[5] as _, p[6] as _, p[7] as _,
         )
     }
 }
@@ -2310,6 +2570,7 @@ unsafe fn spearman_loss_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut
             p[7] as _,
             p[8] as _,
             p[9] as _,
+            p[10] as _,
         )
     }
 }
@@ -2320,7 +2581,7 @@ unsafe fn spearman_loss_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut
     unsafe {
         rr::spearman_loss::rr_spearman_loss_backward_f64(
             batch, n, a.reals[0], a.codes[0], p[0] as _, p[1] as _, p[2] as _, p[3] as _,
-            p[4] as _, p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _,
+            p[4] as _, p[5] as _, p[6] as _, p[7] as _, p[8] as _, p[9] as _, p[10] as _,
         )
     }
 }
@@ -2342,8 +2603,9 @@ unsafe fn spearman_loss_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[5] as _,
             p[6] as _,
             p[7] as _,
-            a.scalars[0] as f32,
             p[8] as _,
+            a.scalars[0] as f32,
+            p[9] as _,
         )
     }
 }
@@ -2365,8 +2627,9 @@ unsafe fn spearman_loss_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[5] as _,
             p[6] as _,
             p[7] as _,
-            a.scalars[0],
             p[8] as _,
+            a.scalars[0],
+            p[9] as _,
         )
     }
 }
@@ -2389,10 +2652,11 @@ unsafe fn spearman_loss_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[6] as _,
             p[7] as _,
             p[8] as _,
-            a.scalars[0] as f32,
             p[9] as _,
+            a.scalars[0] as f32,
             p[10] as _,
             p[11] as _,
+            p[12] as _,
         )
     }
 }
@@ -2415,10 +2679,11 @@ unsafe fn spearman_loss_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8])
             p[6] as _,
             p[7] as _,
             p[8] as _,
-            a.scalars[0],
             p[9] as _,
+            a.scalars[0],
             p[10] as _,
             p[11] as _,
+            p[12] as _,
         )
     }
 }

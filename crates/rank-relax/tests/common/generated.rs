@@ -40,11 +40,23 @@ pub struct Param {
     pub grad: bool,
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The op's float type.
+    Real,
+    Int32,
+    Bool,
+}
+
 /// An input of an op, in argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Input {
     pub name: &'static str,
     pub dims: &'static [Dim],
+    pub elem: Elem,
+    /// May be absent (`None`), like a mask.
+    pub optional: bool,
     /// The backward returns its gradient.
     pub differentiable: bool,
     /// `finite` or `nonnegative`.
@@ -56,8 +68,7 @@ pub struct Input {
 pub struct Tensor {
     pub name: &'static str,
     pub dims: &'static [Dim],
-    /// Elements are `i32` (else the op's real type).
-    pub int32: bool,
+    pub elem: Elem,
 }
 
 /// An op of the spec.
@@ -102,31 +113,43 @@ pub const OPS: &[Op] = &[
             Input {
                 name: "scores",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: true,
                 constraint: "finite",
             },
             Input {
                 name: "relevance",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: false,
                 constraint: "nonnegative",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
             },
         ],
         outputs: &[Tensor {
             name: "loss",
             dims: &[Dim::Batch],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[
             Tensor {
                 name: "ranks",
                 dims: &[Dim::Batch, Dim::N],
-                int32: false,
+                elem: Elem::Real,
             },
             Tensor {
                 name: "permutation",
                 dims: &[Dim::Batch, Dim::N],
-                int32: true,
+                elem: Elem::Int32,
             },
         ],
     },
@@ -145,16 +168,28 @@ pub const OPS: &[Op] = &[
                 grad: false,
             },
         ],
-        inputs: &[Input {
-            name: "values",
-            dims: &[Dim::Batch, Dim::N],
-            differentiable: true,
-            constraint: "finite",
-        }],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
         outputs: &[Tensor {
             name: "permutation_matrix",
             dims: &[Dim::Batch, Dim::N, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[],
     },
@@ -177,20 +212,32 @@ pub const OPS: &[Op] = &[
             Input {
                 name: "values",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: true,
                 constraint: "finite",
             },
             Input {
                 name: "payload",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
                 constraint: "finite",
             },
         ],
         outputs: &[Tensor {
             name: "output",
             dims: &[Dim::Batch, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[],
     },
@@ -209,16 +256,28 @@ pub const OPS: &[Op] = &[
                 grad: false,
             },
         ],
-        inputs: &[Input {
-            name: "values",
-            dims: &[Dim::Batch, Dim::N],
-            differentiable: true,
-            constraint: "finite",
-        }],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
         outputs: &[Tensor {
             name: "ranks",
             dims: &[Dim::Batch, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[],
     },
@@ -242,21 +301,33 @@ pub const OPS: &[Op] = &[
                 grad: false,
             },
         ],
-        inputs: &[Input {
-            name: "values",
-            dims: &[Dim::Batch, Dim::N],
-            differentiable: true,
-            constraint: "finite",
-        }],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
         outputs: &[Tensor {
             name: "result",
             dims: &[Dim::Batch, Dim::Length("quantiles")],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[Tensor {
             name: "permutation",
             dims: &[Dim::Batch, Dim::N],
-            int32: true,
+            elem: Elem::Int32,
         }],
     },
     Op {
@@ -279,21 +350,33 @@ pub const OPS: &[Op] = &[
                 grad: false,
             },
         ],
-        inputs: &[Input {
-            name: "values",
-            dims: &[Dim::Batch, Dim::N],
-            differentiable: true,
-            constraint: "finite",
-        }],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
         outputs: &[Tensor {
             name: "ranks",
             dims: &[Dim::Batch, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[Tensor {
             name: "permutation",
             dims: &[Dim::Batch, Dim::N],
-            int32: true,
+            elem: Elem::Int32,
         }],
     },
     Op {
@@ -316,21 +399,33 @@ pub const OPS: &[Op] = &[
                 grad: false,
             },
         ],
-        inputs: &[Input {
-            name: "values",
-            dims: &[Dim::Batch, Dim::N],
-            differentiable: true,
-            constraint: "finite",
-        }],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
         outputs: &[Tensor {
             name: "sorted",
             dims: &[Dim::Batch, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[Tensor {
             name: "permutation",
             dims: &[Dim::Batch, Dim::N],
-            int32: true,
+            elem: Elem::Int32,
         }],
     },
     Op {
@@ -358,21 +453,33 @@ pub const OPS: &[Op] = &[
                 grad: false,
             },
         ],
-        inputs: &[Input {
-            name: "values",
-            dims: &[Dim::Batch, Dim::N],
-            differentiable: true,
-            constraint: "finite",
-        }],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
         outputs: &[Tensor {
-            name: "mask",
+            name: "selection",
             dims: &[Dim::Batch, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[Tensor {
             name: "permutation",
             dims: &[Dim::Batch, Dim::N],
-            int32: true,
+            elem: Elem::Int32,
         }],
     },
     Op {
@@ -394,41 +501,53 @@ pub const OPS: &[Op] = &[
             Input {
                 name: "predictions",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: true,
                 constraint: "finite",
             },
             Input {
                 name: "targets",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
                 constraint: "finite",
             },
         ],
         outputs: &[Tensor {
             name: "loss",
             dims: &[Dim::Batch],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[
             Tensor {
                 name: "prediction_ranks",
                 dims: &[Dim::Batch, Dim::N],
-                int32: false,
+                elem: Elem::Real,
             },
             Tensor {
                 name: "prediction_permutation",
                 dims: &[Dim::Batch, Dim::N],
-                int32: true,
+                elem: Elem::Int32,
             },
             Tensor {
                 name: "target_ranks",
                 dims: &[Dim::Batch, Dim::N],
-                int32: false,
+                elem: Elem::Real,
             },
             Tensor {
                 name: "target_permutation",
                 dims: &[Dim::Batch, Dim::N],
-                int32: true,
+                elem: Elem::Int32,
             },
         ],
     },

@@ -19,6 +19,7 @@ impl P {
 }
 
 /// The spec as data (rank-relax-codegen's `core` target).
+pub mod all_ops;
 pub mod generated;
 
 use generated::Dim;
@@ -51,11 +52,13 @@ pub fn spec_of(op: &str) -> &'static generated::Op {
         .unwrap_or_else(|| panic!("unknown op {op}"))
 }
 
-/// The input names of an op, in spec order, and whether each is differentiable.
+/// The required input names of an op (its real inputs; not the optional mask), in spec order,
+/// and whether each is differentiable.
 pub fn inputs_of(op: &str) -> Vec<(&'static str, bool)> {
     spec_of(op)
         .inputs
         .iter()
+        .filter(|i| !i.optional)
         .map(|i| (i.name, i.differentiable))
         .collect()
 }
