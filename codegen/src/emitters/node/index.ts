@@ -7,7 +7,7 @@ import { renderBinding } from './binding.ts';
 import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { BINDINGS } from '../../emit/capabilities.ts';
+import { MASKED } from '../../emit/capabilities.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
 
@@ -18,7 +18,7 @@ export const nodeEmitter: Emitter = {
   // One output: the API returns it and `out` names one array. Row dims n and a list's length (the
   // checked arguments carry each dim; buffers are allocated and checked from their shapes). An
   // optional input is an option of every function; a bool one a Uint8Array or an array of booleans.
-  capabilities: { ...BINDINGS, maxOutputs: 1, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true },
+  capabilities: { ...MASKED, maxOutputs: 1 },
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),
