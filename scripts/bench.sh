@@ -6,7 +6,7 @@
 #   pnpm bench
 #
 # Suites (default: all, in this order):
-#   core     cargo bench -p rank-relax --bench ops       soft_rank/soft_sort fwd+bwd vs a bare argsort; every op's JVP and HVP vs its VJP
+#   core     cargo bench -p rank-relax --bench ops       soft_rank/soft_sort fwd+bwd vs a bare argsort; every op's JVP and HVP vs its VJP; masked (padded) batches vs unmasked
 #   threads  cargo bench -p rank-relax --bench threads   1 thread vs 2, tiny to large batches
 #   memory   cargo bench -p rank-relax --bench memory    peak RSS of soft_rank fwd+bwd, 4096×4096 f32
 #   node     packages/node/bench/soft-rank.mjs           the Node API (fresh arrays and `out`) vs the core

@@ -3,7 +3,7 @@
 # embedded), against the core called directly on the same Rust-owned buffers. Builds the C library
 # (cargo build --release -p rank-relax-ffi), lints the crate with its `julia` feature, then runs
 # its test: every reference case (RANK_RELAX_REFERENCE, and testdata/reference/wave2-*.json for
-# soft_topk, soft_quantile, neural_sort and neural_sort_apply) in Float64 and Float32, bit for bit, the
+# soft_topk, soft_quantile, neural_sort and neural_sort_apply, masks.json for masked rows) in Float64 and Float32, bit for bit, the
 # in-place forms and where they write, the bad-input matrix's `julia` cases. Last line:
 # `rank-relax-julia-check: N passed, M failed`.
 #

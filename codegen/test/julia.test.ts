@@ -103,7 +103,7 @@ describe('julia emitter helpers', () => {
 
   it('declares what it cannot bind, so the capability check refuses the spec before it runs', () => {
     const text = editedSpec((spec) => {
-      spec.ops.sigmoid_rank.inputs.push({ name: 'weights', shape: ['batch'], differentiable: false, doc: 'One weight per row.' });
+      spec.ops.sigmoid_rank.inputs.splice(1, 0, { name: 'weights', shape: ['batch'], differentiable: false, doc: 'One weight per row.' });
       delete spec.ops.sigmoid_rank.example;
     });
     const ir = irFromText(text, 'edited.yaml');
@@ -177,12 +177,34 @@ describe('julia emitter helpers', () => {
     expect(ext).toContain('_rr_grads = _rr_soft_sort_grads(_rr_tape, values, nothing, _rr_cotangent_sorted)');
   });
 
+  it('binds an optional bool input: a keyword defaulting to nothing, a null pointer, saved in the tape, moved with dims', () => {
+    const ir = specIr();
+    const files = juliaEmitter.emit(ir);
+    const generated = files.find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    const ext = files.find((f) => f.path.endsWith('RankRelaxChainRulesCoreExt.jl'))?.contents ?? '';
+    // the ccall wrappers take the mask at its IR position, `nothing` as C_NULL
+    expect(generated).toMatch(/function _rr_soft_rank_backward!\(batch::Int, n::Int, [^)]*values::Array\{Float64\},\s+mask::Union\{Array\{Bool\},Nothing\}, ranks::Array\{Float64\}/);
+    expect(generated).toContain('something(mask, C_NULL)');
+    expect(generated).toMatch(/\(Csize_t, Csize_t, Float64, Int32, Int32, Ptr\{Float64\}, Ptr\{Bool\}, Ptr\{Float64\},\s+Ptr\{Int32\}\)/);
+    // the public API: a keyword after the params; the tape saves it; the call checks it against the first input
+    expect(generated).toMatch(/function soft_rank\(\s+values::AbstractArray\{<:Real\};\s+regularization_strength::Real = 1\.0,\s+regularization = :l2,\s+direction = :ascending,\s+mask = nothing,\s+dims = 1,\s+\)/);
+    expect(generated).toContain('    mask::Union{Array{Bool,N},Nothing}\n');
+    expect(generated).toContain('_rr_mask = _rr_bools("soft_rank", "mask", mask)');
+    expect(generated).toContain('_rr_check_same_size("soft_rank", "values", _rr_values, "mask", _rr_mask)');
+    expect(generated).toMatch(/_rr_forward_along\(soft_rank_forward, "soft_rank",\s+\("values",\), \(values,\), \(mask = mask,\), dims, 1;/);
+    // the ops table lists it apart from the positional inputs
+    expect(generated).toMatch(/inputs = \(:predictions, :targets\),\s+optional = \(:mask,\),/);
+    // the rules take it as a keyword (no tangent) and pass it on
+    expect(ext).toMatch(/function ChainRulesCore\.rrule\(\s+::typeof\(RankRelax\.soft_rank\),\s+values::AbstractArray\{<:Real\};[^)]*mask = nothing,/);
+    expect(ext).toMatch(/RankRelax\.soft_rank_forward\(values;\s[^)]*mask = mask, dims = dims\)/);
+  });
+
   it('binds the JVP kernel: a ccall wrapper taking the ε tangent by value, <op>_jvp and <op>_pushforward exported', () => {
     const ir = specIr();
     expect(unsupportedFeatures(ir, [juliaEmitter])).toEqual([]);
     const generated = juliaEmitter.emit(ir).find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
     expect(generated).toContain('rr_soft_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),');
-    expect(generated).toMatch(/ccall\(_RR_KERNEL_FNS\.rr_soft_rank_jvp_f32\[\], Int32,\s+\(Csize_t, Csize_t, Float32, Int32, Int32, Ptr\{Float32\}, Ptr\{Float32\}, Ptr\{Int32\},\s+Ptr\{Float32\}, Float32, Ptr\{Float32\}\)/);
+    expect(generated).toMatch(/ccall\(_RR_KERNEL_FNS\.rr_soft_rank_jvp_f32\[\], Int32,\s+\(Csize_t, Csize_t, Float32, Int32, Int32, Ptr\{Float32\}, Ptr\{Bool\}, Ptr\{Float32\}, Ptr\{Int32\},\s+Ptr\{Float32\}, Float32, Ptr\{Float32\}\)/);
     expect(generated).toContain('soft_rank_jvp, soft_rank_pushforward, soft_rank_hvp, soft_rank_pullback_hvp, SoftRankTape');
     // the ε tangent is converted to the tape's type; a per-row tangent is a number for a Vector
     expect(generated).toContain('_rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)');

@@ -96,9 +96,19 @@ end
             .collect()
     }
 
-    /// `rr_soft_rank_forward_f64` and `rr_soft_rank_backward_f64` of the library RankRelax loaded.
-    type Fwd =
-        unsafe extern "C" fn(usize, usize, f64, i32, i32, *const f64, *mut f64, *mut i32) -> i32;
+    /// `rr_soft_rank_forward_f64` and `rr_soft_rank_backward_f64` of the library RankRelax loaded
+    /// (the mask, a `const bool *`, null: no mask).
+    type Fwd = unsafe extern "C" fn(
+        usize,
+        usize,
+        f64,
+        i32,
+        i32,
+        *const f64,
+        *const bool,
+        *mut f64,
+        *mut i32,
+    ) -> i32;
     type Bwd = unsafe extern "C" fn(
         usize,
         usize,
@@ -106,6 +116,7 @@ end
         i32,
         i32,
         *const f64,
+        *const bool,
         *const f64,
         *const i32,
         *const f64,
@@ -150,8 +161,8 @@ end
         let mut core_block = || {
             let t = Instant::now();
             for _ in 0..calls {
-                soft_rank::forward(shape, &params, &cx, &mut r, &mut perm).expect("forward");
-                soft_rank::backward(shape, &params, &cx, &r, &perm, &ccot, &mut g, &mut ge)
+                soft_rank::forward(shape, &params, &cx, None, &mut r, &mut perm).expect("forward");
+                soft_rank::backward(shape, &params, &cx, None, &r, &perm, &ccot, &mut g, &mut ge)
                     .expect("backward");
             }
             t.elapsed().as_nanos() as f64
@@ -176,6 +187,7 @@ end
                         0,
                         0,
                         ax.as_ptr(),
+                        std::ptr::null(),
                         ar.as_mut_ptr(),
                         aperm.as_mut_ptr(),
                     );
@@ -186,6 +198,7 @@ end
                         0,
                         0,
                         ax.as_ptr(),
+                        std::ptr::null(),
                         ar.as_ptr(),
                         aperm.as_ptr(),
                         acot.as_ptr(),

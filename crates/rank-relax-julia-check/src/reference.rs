@@ -1,5 +1,6 @@
 //! The reference cases (`RANK_RELAX_REFERENCE`, default `testdata/reference/ops-v1.json`, and the
-//! `wave2-*.json` files beside it) and the core called directly on them, in the caller's buffers.
+//! `wave2-*.json` and `masks.json` files beside it) and the core called directly on them, in the
+//! caller's buffers.
 
 use std::path::PathBuf;
 
@@ -133,6 +134,8 @@ pub struct Case {
     pub m: usize,
     /// Row-major `[batch, n]` inputs, in [`OpInfo::inputs`] order.
     pub inputs: Vec<Vec<f64>>,
+    /// The case's row-major `[batch, n]` mask (true = present), if it has one.
+    pub mask: Option<Vec<bool>>,
     /// The case's cotangent, or a deterministic one when the case has none.
     pub cotangent: Vec<f64>,
 }
@@ -151,13 +154,14 @@ impl Case {
             })
             .collect();
         format!(
-            "{} case {} ({} {}, {}×{})",
+            "{} case {} ({} {}, {}×{}{})",
             self.file,
             self.index,
             self.op.name,
             params.join(" "),
             self.shape.batch,
-            self.shape.n
+            self.shape.n,
+            if self.mask.is_some() { ", masked" } else { "" }
         )
     }
 
@@ -246,12 +250,16 @@ pub fn reference_path() -> PathBuf {
     }
 }
 
-/// Every reference file: [`reference_path`], then the later ops' files beside it.
+/// Every reference file: [`reference_path`], then the later ops' files and the masked cases beside it.
 pub fn reference_paths() -> Vec<PathBuf> {
     let first = reference_path();
     let dir = first.parent().map(PathBuf::from).unwrap_or_default();
     let mut paths = vec![first];
-    for f in ["wave2-topk-quantile.json", "wave2-neural-sort.json"] {
+    for f in [
+        "wave2-topk-quantile.json",
+        "wave2-neural-sort.json",
+        "masks.json",
+    ] {
         paths.push(dir.join(f));
     }
     paths
@@ -271,6 +279,18 @@ fn matrix(v: &Value) -> Result<(Vec<f64>, usize, usize), String> {
     let mut flat = vec![];
     flatten(v, &mut flat)?;
     Ok((flat, rows.len(), n))
+}
+
+/// A `[B][n]` list of JSON booleans flattened row-major.
+fn bools(v: &Value) -> Result<Vec<bool>, String> {
+    let rows = v.as_array().ok_or("not an array")?;
+    let mut out = vec![];
+    for row in rows {
+        for x in row.as_array().ok_or("a row that is not an array")? {
+            out.push(x.as_bool().ok_or("not a boolean")?);
+        }
+    }
+    Ok(out)
 }
 
 /// Every case of the reference files. Fails on a missing file, another format, or an unknown op.
@@ -323,6 +343,18 @@ fn load_file(path: &std::path::Path, out: &mut Vec<Case>) -> Result<(), String> 
             shape = Shape { batch, n };
             inputs.push(flat);
         }
+        let mask = match c["inputs"].get("mask") {
+            Some(v) => Some(bools(v).map_err(|e| format!("{file} case {index}: input mask: {e}"))?),
+            None => None,
+        };
+        if mask
+            .as_ref()
+            .is_some_and(|m| m.len() != shape.batch * shape.n)
+        {
+            return Err(format!(
+                "{file} case {index}: the mask is not of the values' shape"
+            ));
+        }
         let m = params
             .iter()
             .find_map(|(k, v)| match (k.as_str(), v) {
@@ -338,6 +370,7 @@ fn load_file(path: &std::path::Path, out: &mut Vec<Case>) -> Result<(), String> 
             shape,
             m,
             inputs,
+            mask,
             cotangent: vec![],
         };
         case.cotangent = match c.get("cotangent") {
@@ -463,19 +496,20 @@ fn zeros<T: Real>(len: usize) -> Vec<T> {
     vec![T::from_f64(0.0); len]
 }
 
-/// The core's forward of `op` on `inputs` (row-major `[batch, n]` each), into new buffers.
+/// The core's forward of `op` on `inputs` (row-major `[batch, n]` each) and `mask`, into new buffers.
 pub fn forward<T: Real>(
     op: &str,
     shape: Shape,
     p: &CoreParams<T>,
     inputs: &[&[T]],
+    mask: Option<&[bool]>,
 ) -> Result<Forward<T>, Error> {
     let len = shape.batch * shape.n;
     Ok(match op {
         "soft_rank" => {
             let params = p.soft_rank();
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
-            soft_rank::forward(shape, &params, inputs[0], None, &mut r, &mut perm)?;
+            soft_rank::forward(shape, &params, inputs[0], mask, &mut r, &mut perm)?;
             Forward {
                 output: r.clone(),
                 real: vec![r],
@@ -485,7 +519,7 @@ pub fn forward<T: Real>(
         "soft_sort" => {
             let params = p.soft_sort();
             let (mut s, mut perm) = (zeros::<T>(len), vec![0i32; len]);
-            soft_sort::forward(shape, &params, inputs[0], None, &mut s, &mut perm)?;
+            soft_sort::forward(shape, &params, inputs[0], mask, &mut s, &mut perm)?;
             Forward {
                 output: s,
                 real: vec![],
@@ -495,7 +529,7 @@ pub fn forward<T: Real>(
         "sigmoid_rank" => {
             let params = p.sigmoid_rank();
             let mut r = zeros::<T>(len);
-            sigmoid_rank::forward(shape, &params, inputs[0], None, &mut r)?;
+            sigmoid_rank::forward(shape, &params, inputs[0], mask, &mut r)?;
             Forward {
                 output: r,
                 real: vec![],
@@ -508,7 +542,7 @@ pub fn forward<T: Real>(
             let (mut ar, mut ap) = (zeros::<T>(len), vec![0i32; len]);
             let (mut br, mut bp) = (zeros::<T>(len), vec![0i32; len]);
             spearman_loss::forward(
-                shape, &params, inputs[0], inputs[1], None, &mut loss, &mut ar, &mut ap, &mut br,
+                shape, &params, inputs[0], inputs[1], mask, &mut loss, &mut ar, &mut ap, &mut br,
                 &mut bp,
             )?;
             Forward {
@@ -522,7 +556,7 @@ pub fn forward<T: Real>(
             let mut loss = zeros::<T>(shape.batch);
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
             ndcg_loss::forward(
-                shape, &params, inputs[0], inputs[1], None, &mut loss, &mut r, &mut perm,
+                shape, &params, inputs[0], inputs[1], mask, &mut loss, &mut r, &mut perm,
             )?;
             Forward {
                 output: loss,
@@ -532,10 +566,10 @@ pub fn forward<T: Real>(
         }
         "soft_topk" => {
             let params = p.soft_topk();
-            let (mut mask, mut perm) = (zeros::<T>(len), vec![0i32; len]);
-            soft_topk::forward(shape, &params, inputs[0], &mut mask, &mut perm)?;
+            let (mut selection, mut perm) = (zeros::<T>(len), vec![0i32; len]);
+            soft_topk::forward(shape, &params, inputs[0], mask, &mut selection, &mut perm)?;
             Forward {
-                output: mask,
+                output: selection,
                 real: vec![],
                 int: vec![perm],
             }
@@ -544,7 +578,7 @@ pub fn forward<T: Real>(
             let params = p.soft_quantile();
             let mut result = zeros::<T>(shape.batch * params.quantiles.len());
             let mut perm = vec![0i32; len];
-            soft_quantile::forward(shape, &params, inputs[0], None, &mut result, &mut perm)?;
+            soft_quantile::forward(shape, &params, inputs[0], mask, &mut result, &mut perm)?;
             Forward {
                 output: result,
                 real: vec![],
@@ -554,7 +588,7 @@ pub fn forward<T: Real>(
         "neural_sort" => {
             let params = p.neural_sort();
             let mut pm = zeros::<T>(len * shape.n);
-            neural_sort::forward(shape, &params, inputs[0], None, &mut pm)?;
+            neural_sort::forward(shape, &params, inputs[0], mask, &mut pm)?;
             Forward {
                 output: pm.clone(),
                 real: vec![pm],
@@ -564,7 +598,7 @@ pub fn forward<T: Real>(
         "neural_sort_apply" => {
             let params = p.neural_sort();
             let mut o = zeros::<T>(len);
-            neural_sort_apply::forward(shape, &params, inputs[0], inputs[1], None, &mut o)?;
+            neural_sort_apply::forward(shape, &params, inputs[0], inputs[1], mask, &mut o)?;
             Forward {
                 output: o,
                 real: vec![],
@@ -575,12 +609,13 @@ pub fn forward<T: Real>(
     })
 }
 
-/// The core's backward of `op` from a [`forward`] of the same inputs.
+/// The core's backward of `op` from a [`forward`] of the same inputs and mask.
 pub fn backward<T: Real>(
     op: &str,
     shape: Shape,
     p: &CoreParams<T>,
     inputs: &[&[T]],
+    mask: Option<&[bool]>,
     fwd: &Forward<T>,
     cotangent: &[T],
 ) -> Result<Backward<T>, Error> {
@@ -594,7 +629,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
-                None,
+                mask,
                 &fwd.real[0],
                 &fwd.int[0],
                 cotangent,
@@ -610,7 +645,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
-                None,
+                mask,
                 &fwd.int[0],
                 cotangent,
                 &mut g,
@@ -621,7 +656,7 @@ pub fn backward<T: Real>(
         "sigmoid_rank" => {
             let params = p.sigmoid_rank();
             let mut g = zeros::<T>(len);
-            sigmoid_rank::backward(shape, &params, inputs[0], None, cotangent, &mut g, &mut ge)?;
+            sigmoid_rank::backward(shape, &params, inputs[0], mask, cotangent, &mut g, &mut ge)?;
             vec![g]
         }
         "spearman_loss" => {
@@ -632,7 +667,7 @@ pub fn backward<T: Real>(
                 &params,
                 inputs[0],
                 inputs[1],
-                None,
+                mask,
                 &fwd.real[0],
                 &fwd.int[0],
                 &fwd.real[1],
@@ -652,7 +687,7 @@ pub fn backward<T: Real>(
                 &params,
                 inputs[0],
                 inputs[1],
-                None,
+                mask,
                 &fwd.real[0],
                 &fwd.int[0],
                 cotangent,
@@ -668,7 +703,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
-                None,
+                mask,
                 &fwd.int[0],
                 cotangent,
                 &mut g,
@@ -683,7 +718,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
-                None,
+                mask,
                 &fwd.int[0],
                 cotangent,
                 &mut g,
@@ -698,7 +733,7 @@ pub fn backward<T: Real>(
                 shape,
                 &params,
                 inputs[0],
-                None,
+                mask,
                 &fwd.real[0],
                 cotangent,
                 &mut g,
@@ -710,7 +745,7 @@ pub fn backward<T: Real>(
             let params = p.neural_sort();
             let (mut gv, mut gp) = (zeros::<T>(len), zeros::<T>(len));
             neural_sort_apply::backward(
-                shape, &params, inputs[0], inputs[1], None, cotangent, &mut gv, &mut gp, &mut ge,
+                shape, &params, inputs[0], inputs[1], mask, cotangent, &mut gv, &mut gp, &mut ge,
             )?;
             vec![gv, gp]
         }

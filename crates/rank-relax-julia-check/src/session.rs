@@ -72,7 +72,7 @@ exception_message(e) = e isa ArgumentError ? e.msg : sprint(showerror, e)
 exception_type(e) = string(nameof(typeof(e)))
 type_and_message(e) = string(exception_type(e), "\n", exception_message(e))
 same(a, b) = a === b
-# the bad-input matrix: a lent buffer reshaped (same memory), then viewed or cast as
+# the bad-input matrix: a lent buffer (a mask's a Vector{Bool}) reshaped (same memory), then viewed or cast as
 # RankRelax.jl's runner does (test/bad_input.jl), then converted to `to` if given
 function prepare(a::Vector, d::Vector{Int64}, view::String, cast::String, to::String)
     x = reshape(a, Tuple(d))
@@ -81,7 +81,9 @@ function prepare(a::Vector, d::Vector{Int64}, view::String, cast::String, to::St
             cast == "int64" ? map(v -> Int64(trunc(v)), x) :
             cast == "bool" ? map(v -> v != 0, x) :
             cast == "complex128" ? map(ComplexF64, x) :
-            cast == "float16" ? map(Float16, x) : error("unknown cast ", cast)
+            cast == "float16" ? map(Float16, x) :
+            cast == "float64" ? map(Float64, x) :
+            cast == "float32" ? map(Float32, x) : error("unknown cast ", cast)
     elseif !isempty(view)
         n, b = size(x)
         x = view == "transpose" ? transpose(collect(transpose(x))) :

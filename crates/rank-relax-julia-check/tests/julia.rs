@@ -127,11 +127,12 @@ mod checks {
     }
 
     /// The keyword arguments of a case: ε as the file's Float64, enum values as `Symbol`s, k as an
-    /// `Int64`, quantiles as a `Vector{Float64}`.
+    /// `Int64`, quantiles as a `Vector{Float64}`; then the mask (an `Array{Bool}`), if given.
     pub(crate) fn keywords<'f, F: Frame<'f>>(
         global: Global<'_>,
         frame: &mut F,
         params: &[(String, ParamValue)],
+        mask: Option<Value<'_, '_>>,
     ) -> JlrsResult<Value<'f, 'static>> {
         let mut names: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
         let mut vals = vec![];
@@ -142,6 +143,11 @@ mod checks {
                 ParamValue::Int(i) => Value::new(frame, *i)?,
                 ParamValue::List(xs) => Value::move_array(frame, xs.clone(), xs.len())?,
             });
+        }
+        if let Some(m) = mask {
+            names.push("mask".into());
+            // SAFETY of the lifetime: the mask is lent for the whole frame, like the inputs.
+            vals.push(unsafe { std::mem::transmute::<Value<'_, '_>, Value<'f, 'static>>(m) });
         }
         let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
         Ok(unsafe { std::mem::transmute::<Value<'f, '_>, Value<'f, 'static>>(kw) })
@@ -163,10 +169,18 @@ mod checks {
         // the core, directly, on the same buffers
         let p = case.core_params::<T>().map_err(|e| what(&e.to_string()))?;
         let slices: Vec<&[T]> = inputs.iter().map(|l| l.data()).collect();
-        let fwd = reference::forward(op.name, case.shape, &p, &slices)
+        let fwd = reference::forward(op.name, case.shape, &p, &slices, case.mask.as_deref())
             .map_err(|e| what(&format!("core forward: {e}")))?;
-        let bwd = reference::backward(op.name, case.shape, &p, &slices, &fwd, cot.data())
-            .map_err(|e| what(&format!("core backward: {e}")))?;
+        let bwd = reference::backward(
+            op.name,
+            case.shape,
+            &p,
+            &slices,
+            case.mask.as_deref(),
+            &fwd,
+            cot.data(),
+        )
+        .map_err(|e| what(&format!("core backward: {e}")))?;
         drop(slices);
 
         let ndiff = op.inputs.iter().filter(|(_, d)| *d).count();
@@ -177,7 +191,12 @@ mod checks {
         let mut aliased = (op.output == Output::Items && ndiff == 1).then(|| Lent::new(cot.data()));
         let out_dims = case.output_dims();
         let mut core_ge = bwd.grad_eps.clone();
-        let input_addrs: Vec<u64> = inputs.iter().map(Lent::addr).collect();
+        // the mask, lent like the inputs: the tape keeps it without a copy
+        let mut mask = case.mask.clone();
+        let mut input_addrs: Vec<u64> = inputs.iter().map(Lent::addr).collect();
+        if let Some(m) = &mask {
+            input_addrs.push(m.as_ptr() as u64);
+        }
         let grad_addrs: Vec<u64> = grads.iter().map(Lent::addr).collect();
 
         let got: FromJulia<T> = s
@@ -189,7 +208,11 @@ mod checks {
                     args.push(Value::borrow_array(frame, l.data_mut(), (n, b))?);
                 }
                 let cot_jl = Value::borrow_array(frame, cot.data_mut(), &out_dims[..])?;
-                let kw = keywords(global, frame, &case.params)?;
+                let mask_jl = match mask.as_mut() {
+                    Some(m) => Some(Value::borrow_array(frame, &mut m[..], (n, b))?),
+                    None => None,
+                };
+                let kw = keywords(global, frame, &case.params, mask_jl)?;
 
                 let r = call_api(
                     global,
@@ -202,7 +225,8 @@ mod checks {
                 let tape = r.get_nth_field(frame, 1)?;
                 let forward = array_data::<T>(out)?;
                 let mut tape_addrs = vec![];
-                for (name, _) in op.inputs {
+                let saved = op.inputs.iter().map(|(name, _)| *name);
+                for name in saved.chain(case.mask.as_ref().map(|_| "mask")) {
                     let name = Value::new(frame, name.to_string())?;
                     match helper(global, "field_addr")?.call2(frame, tape, name)? {
                         Ok(a) => tape_addrs.push(a.cast::<u64>()?),
@@ -414,6 +438,11 @@ mod checks {
                 Err(format!("a write next to input {i}"))
             });
         }
+        check(if mask == case.mask {
+            Ok(())
+        } else {
+            Err("the mask changed".into())
+        });
         check(same_bits(
             "cotangent after the calls",
             cot.data(),

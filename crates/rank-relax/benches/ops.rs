@@ -32,6 +32,11 @@ use rank_relax::{
 };
 use rayon::prelude::*;
 
+/// Every op through one call with an optional mask (shared with the tests).
+#[path = "../tests/common/all_ops.rs"]
+#[allow(dead_code)]
+mod all_ops;
+
 const SHAPES: [(usize, usize); 4] = [(1, 1000), (128, 1000), (16, 10000), (1024, 100)];
 /// sigmoid_rank is O(n²) per row: shapes with up to 10⁶ pairs.
 const SIGMOID_SHAPES: [(usize, usize); 3] = [(128, 100), (16, 1000), (1024, 32)];
@@ -338,7 +343,8 @@ fn main() {
         || has("sigmoid_rank")
         || has("jvp")
         || has("topk")
-        || has("neural_sort");
+        || has("neural_sort")
+        || has("mask");
     let ops: Vec<&str> = ["soft_rank", "soft_sort"]
         .into_iter()
         .filter(|o| has(o) || !any_op)
@@ -412,6 +418,76 @@ fn main() {
     if has("neural_sort") || !any_op {
         neural_sort_table();
     }
+    if has("mask") || !any_op {
+        mask_table();
+    }
+}
+
+/// `len` zeros (for `all_ops`).
+fn zeros<T: Real>(len: usize) -> Vec<T> {
+    vec![T::from_f64(0.0); len]
+}
+
+/// Every op's forward + backward on a padded batch (row lengths uniform in [1, n], so half the
+/// items present on average) against the same batch unmasked and with every item present; one
+/// thread. The target: a masked batch costs no more than the unmasked batch of the same shape.
+fn mask_table() {
+    println!(
+        "\nMasked rows: forward + backward, f64, 1 thread, ε = 0.1, values uniform in [-1, 1), \
+         padded rows of lengths uniform in [1, n] (about half the items present)\n"
+    );
+    println!("| op | B×n | unmasked ms | all present ms | padded ms | all present / unmasked | padded / unmasked |");
+    println!("|---|---|---|---|---|---|---|");
+    set_num_threads(1);
+    let mut rng = StdRng::seed_from_u64(17);
+    for op in all_ops::ALL_OPS {
+        let (batch, n) = match op {
+            "neural_sort" => (16, 200),
+            "sigmoid_rank" | "neural_sort_apply" => (32, 1000),
+            _ => (128, 1000),
+        };
+        let shape = Shape { batch, n };
+        let p = all_ops::P::with(0.1, "l2", "descending", (n / 10) as i64);
+        let x: Vec<Vec<f64>> = (0..all_ops::n_inputs(op))
+            .map(|k| {
+                (0..batch * n)
+                    .map(|_| {
+                        if op == "ndcg_loss" && k == 1 {
+                            f64::from(rng.random_range(0..4u8))
+                        } else {
+                            rng.random_range(-1.0..1.0)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let u: Vec<f64> = (0..batch * all_ops::width(op, n, &p))
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let all = vec![true; batch * n];
+        let padded: Vec<bool> = (0..batch)
+            .flat_map(|_| {
+                let len = rng.random_range(1..=n);
+                (0..n).map(move |j| j < len)
+            })
+            .collect();
+        let run = |mask: Option<&[bool]>| {
+            time(|| {
+                let d = all_ops::D::Vjp(&u);
+                black_box(all_ops::call(op, &p, shape, black_box(&x), mask, d).unwrap());
+            })
+        };
+        let (plain, full, pad) = (run(None), run(Some(&all)), run(Some(&padded)));
+        println!(
+            "| {op} | {batch}×{n} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} |",
+            plain * 1e3,
+            full * 1e3,
+            pad * 1e3,
+            full / plain,
+            pad / plain
+        );
+    }
+    set_num_threads(0);
 }
 
 /// soft_topk forward + backward against soft_rank's (l2, same ε) at 128×1000 f64, one thread

@@ -3,9 +3,9 @@
 // buffers of an earlier tape; the tape struct; `<op>_pullback` and `<op>_pullback!` (into given
 // gradient arrays). Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
 import { code, join } from '../../emit/code.ts';
-import type { DimIR, KernelIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import type { DimIR, InputIR, KernelIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, hvpDoc, jvpDoc, publicDoc, pullbackDoc, pullbackHvpDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
-import { call, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, P, packed, packedCall } from './syntax.ts';
+import { call, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, optionalInputs, optionalKeyword, P, packed, packedCall, passKeyword, requiredInputs } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -101,10 +101,44 @@ function unsavedOutputs(op: OpIR): TensorIR[] {
  * The type of a tape field: inputs and outputs keep their array (`N` dims for a row of one dim, one
  * more per further dim: `Array{T}`); [batch] outputs and residuals are flat.
  */
-function fieldType(t: TensorIR, source: 'input' | 'output' | 'residual'): string {
-  const elem = matchElem(t.elem, { real: () => 'T', int32: () => 'Int32', bool: () => unsupported('julia', 'bool buffers') });
-  if (source === 'residual' || isPerRow(t.shape)) return `Vector{${elem}}`;
-  return rowRank(t.shape) === 1 ? `Array{${elem},N}` : `Array{${elem}}`;
+function fieldType(t: TensorIR, source: 'input' | 'output' | 'residual', optional = false): string {
+  const elem = matchElem(t.elem, { real: () => 'T', int32: () => 'Int32', bool: () => 'Bool' });
+  const type = source === 'residual' || isPerRow(t.shape) ? `Vector{${elem}}` : rowRank(t.shape) === 1 ? `Array{${elem},N}` : `Array{${elem}}`;
+  // An optional input that the call omitted is saved as `nothing` (the kernels' null pointer).
+  return optional ? `Union{${type},Nothing}` : type;
+}
+
+/** Whether a save is an optional input. */
+function isOptionalSave(op: OpIR, name: string): boolean {
+  return op.inputs.some((x) => x.optional && x.name.spec === name);
+}
+
+/** The keyword arguments of a call: the params, then the optional inputs. */
+function callKeywords(op: OpIR, params: readonly ParamIR[] = op.params): string[] {
+  return [...params.map(keywordWithDefault), ...optionalInputs(op).map(optionalKeyword)];
+}
+
+/** Passing the params and the optional inputs on as keywords. */
+function passKeywords(op: OpIR): string[] {
+  return [...op.params.map(forwardKeyword), ...optionalInputs(op).map((x) => passKeyword(x.name))];
+}
+
+/** The required inputs of real dtype: those whose element types decide the call's float type. */
+function realInputs(op: OpIR): string[] {
+  return requiredInputs(op)
+    .filter((x) => x.elem === 'real')
+    .map((x) => juliaName(x.name));
+}
+
+/** An input as the library takes it: reals dense in the call's type, bools an Array{Bool} (`nothing` stays). */
+function convertInput(op: OpIR, x: InputIR): string {
+  const name = juliaName(x.name);
+  const value = matchElem(x.elem, {
+    real: () => `${P}dense(${P}T, ${name})`,
+    bool: () => `${P}bools(${juliaString(op.name.spec)}, ${juliaString(x.name.spec)}, ${name})`,
+    int32: () => unsupported('julia', 'int32 inputs'),
+  });
+  return `${local(x.name.spec)} = ${value}`;
 }
 
 /** The buffers `_rr_<op>_run` writes: outputs then residuals. */
@@ -113,7 +147,7 @@ function written(op: OpIR): TensorIR[] {
 }
 
 function firstInput(op: OpIR) {
-  const [first] = op.inputs;
+  const [first] = requiredInputs(op);
   const [output] = op.outputs;
   if (first === undefined || output === undefined) throw new Error(`julia emitter: op ${op.name.spec} needs an input and an output`);
   // A call reads B and n from its inputs, each a Vector or an n × B Matrix.
@@ -129,7 +163,7 @@ function renderTape(op: OpIR): string {
     `${P}batch::Int`,
     `${P}n::Int`,
     ...op.params.map((p) => `${juliaName(p.name)}::${paramFieldType(op, p)}`),
-    ...op.saves.map((s) => `${juliaName(s.name)}::${fieldType(s.tensor, s.source)}`),
+    ...op.saves.map((s) => `${juliaName(s.name)}::${fieldType(s.tensor, s.source, isOptionalSave(op, s.name.spec))}`),
     ...unsavedOutputs(op).map((t) => `${juliaName(t.name)}::${fieldType(t, 'output')}`),
     ...op.residuals.map((r) => `${juliaName(r.name)}::${fieldType(r, 'residual')}`),
   ];
@@ -145,7 +179,7 @@ function renderTape(op: OpIR): string {
 function renderRun(op: OpIR): string {
   const n = opNames(op);
   const { first, output } = firstInput(op);
-  const rest = op.inputs.slice(1);
+  const rest = op.inputs.filter((x) => x !== first);
   const firstLocal = local(first.name.spec);
   const args = [`::Type{${P}T}`, ...op.inputs.map((x) => juliaName(x.name)), ...written(op).map((t) => juliaName(t.name)), ...op.params.map((p) => juliaName(p.name))];
   const kernelArgs = op.forward.args.map((a) => {
@@ -165,7 +199,7 @@ function renderRun(op: OpIR): string {
   const result = isPerRow(output.shape) ? `${P}per_row(${juliaName(output.name)}, ${firstLocal})` : juliaName(output.name);
   return code`
     ${packed(`function ${n.run}(`, args, `) where {${P}T}`, 8)}
-        ${op.inputs.map((x) => `${local(x.name.spec)} = ${P}dense(${P}T, ${juliaName(x.name)})`)}
+        ${op.inputs.map((x) => convertInput(op, x))}
         ${rest.map((x) => packed(`${P}check_same_size(`, [juliaString(op.name.spec), juliaString(first.name.spec), firstLocal, juliaString(x.name.spec), local(x.name.spec)], ')', 4, 4))}
         ${P}batch, ${P}n = ${P}rows(${firstLocal})
         ${op.params.map((p) => convertParam(op, p))}
@@ -191,16 +225,27 @@ function tupleOf(items: readonly string[]): string {
 function renderForward(op: OpIR): string {
   const n = opNames(op);
   const { first, output } = firstInput(op);
-  const inputs = op.inputs.map((x) => juliaName(x.name));
-  const runArgs = [`${P}T`, ...inputs, ...written(op).map((t) => local(t.name.spec)), ...op.params.map((p) => juliaName(p.name))];
-  // Items along another axis, or arrays of more dims: the same call on the n × B matrix, through the runtime.
-  const alongArgs = [n.forward, juliaString(op.name.spec), tupleOf(op.inputs.map((x) => juliaString(x.name.spec))), tupleOf(inputs), 'dims', String(rowRank(output.shape))];
+  const required = requiredInputs(op);
+  const inputs = required.map((x) => juliaName(x.name));
+  const runArgs = [`${P}T`, ...op.inputs.map((x) => juliaName(x.name)), ...written(op).map((t) => local(t.name.spec)), ...op.params.map((p) => juliaName(p.name))];
+  // Items along another axis, or arrays of more dims: the same call on the n × B matrix, through the
+  // runtime, which moves the optional inputs like the others.
+  const optional = optionalInputs(op).map((x) => passKeyword(x.name));
+  const alongArgs = [
+    n.forward,
+    juliaString(op.name.spec),
+    tupleOf(required.map((x) => juliaString(x.name.spec))),
+    tupleOf(inputs),
+    optional.length === 0 ? 'NamedTuple()' : tupleOf(optional),
+    'dims',
+    String(rowRank(output.shape)),
+  ];
   const along = packedCall(`${P}items_first(dims, ${inputs.join(', ')}) || return ${P}forward_along`, alongArgs, op.params.map(forwardKeyword), '', 4, 4);
   return code`
     ${docstring(forwardDoc(op))}
-    ${call(`function ${n.forward}`, op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), [...op.params.map(keywordWithDefault), DIMS_KEYWORD])}
+    ${call(`function ${n.forward}`, required.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), [...callKeywords(op), DIMS_KEYWORD])}
         ${along}
-        ${P}T = ${P}float_type(${join(inputs, ', ')})
+        ${P}T = ${P}float_type(${join(realInputs(op), ', ')})
         ${P}batch, ${P}n = ${P}rows(${juliaName(first.name)})
         ${lengthDims(op).map((d) => `${localDim(d)} = ${P}list_length(${juliaString(op.name.spec)}, ${juliaString(d.param)}, ${juliaIdent(d.param)})`)}
         ${op.outputs.map((t) => allocate(t, juliaName(first.name), true))}
@@ -212,10 +257,12 @@ function renderForward(op: OpIR): string {
 
 function renderForwardInto(op: OpIR): string {
   const n = opNames(op);
+  const required = requiredInputs(op);
   const inputs = op.inputs.map((x) => juliaName(x.name));
+  // The required inputs fit the tape; the call checks the optional ones against them.
   const checks = packed(
     `${P}check_tape(`,
-    [juliaString(n.forwardInto), 'T', `${TAPE}.${P}size`, `${P}float_type(${inputs.join(', ')})`, ...op.inputs.map((x) => `${juliaString(x.name.spec)} => ${juliaName(x.name)}`)],
+    [juliaString(n.forwardInto), 'T', `${TAPE}.${P}size`, `${P}float_type(${realInputs(op).join(', ')})`, ...required.map((x) => `${juliaString(x.name.spec)} => ${juliaName(x.name)}`)],
     ')',
     4,
     4,
@@ -235,8 +282,8 @@ function renderForwardInto(op: OpIR): string {
     ${docstring(forwardIntoDoc(op))}
     ${call(
       `function ${n.forwardInto}`,
-      [`${TAPE}::${n.tape}{T,N}`, ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`)],
-      op.params.map(keywordWithDefault),
+      [`${TAPE}::${n.tape}{T,N}`, ...required.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`)],
+      callKeywords(op),
       ' where {T,N}',
     )}
         ${checks}
@@ -248,10 +295,11 @@ function renderForwardInto(op: OpIR): string {
 
 function renderPublic(op: OpIR): string {
   const n = opNames(op);
-  const inputs = op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`);
-  const keywords = [...op.params.map(keywordWithDefault), DIMS_KEYWORD];
-  const pass = [...op.params.map(forwardKeyword), PASS_DIMS];
-  const body = packedCall(`return first(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), pass, ')', 4, 4);
+  const required = requiredInputs(op);
+  const inputs = required.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`);
+  const keywords = [...callKeywords(op), DIMS_KEYWORD];
+  const pass = [...passKeywords(op), PASS_DIMS];
+  const body = packedCall(`return first(${n.forward}`, required.map((x) => juliaName(x.name)), pass, ')', 4, 4);
   const grads = op.paramGrads.map((g) => g.of);
   const positional =
     grads.length === 0
@@ -261,7 +309,7 @@ function renderPublic(op: OpIR): string {
           ${call(
             `function ${n.fn}`,
             [...inputs, ...grads.map((p) => `${juliaName(p.name)}::Real`)],
-            [...op.params.filter((p) => !grads.includes(p as never)).map(keywordWithDefault), DIMS_KEYWORD],
+            [...callKeywords(op, op.params.filter((p) => !grads.includes(p as never))), DIMS_KEYWORD],
           )}
               ${body}
           end
@@ -436,14 +484,14 @@ function renderJvp(op: OpIR): string {
   const n = opNames(op);
   const tangents = op.tangents.map((t) => juliaName(t.name));
   const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
-  const forward = packedCall(`${P}tape = last(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), [...op.params.map(forwardKeyword), PASS_DIMS], ')', 4, 4);
+  const forward = packedCall(`${P}tape = last(${n.forward}`, requiredInputs(op).map((x) => juliaName(x.name)), [...passKeywords(op), PASS_DIMS], ')', 4, 4);
   const push = packedCall(`return ${n.pushforward}`, [P + 'tape', ...tangents], paramTangents.map((t) => `${t} = ${t}`), '', 4, 4);
   return code`
     ${docstring(jvpDoc(op))}
     ${call(
       `function ${n.jvp}`,
-      [...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...tangents],
-      [...op.params.map(keywordWithDefault), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
+      [...requiredInputs(op).map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...tangents],
+      [...callKeywords(op), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
     )}
         ${forward}
         ${push}
@@ -527,14 +575,14 @@ function renderHvp(op: OpIR): string {
   const cotangents = op.cotangents.map((c) => juliaName(c.name));
   const tangents = op.tangents.map((t) => juliaName(t.name));
   const paramTangents = op.paramTangents.map((t) => juliaName(t.name));
-  const forward = packedCall(`${P}tape = last(${n.forward}`, op.inputs.map((x) => juliaName(x.name)), [...op.params.map(forwardKeyword), PASS_DIMS], ')', 4, 4);
+  const forward = packedCall(`${P}tape = last(${n.forward}`, requiredInputs(op).map((x) => juliaName(x.name)), [...passKeywords(op), PASS_DIMS], ')', 4, 4);
   const hvp = packedCall(`return ${n.pullbackHvp}`, [P + 'tape', ...cotangents, ...tangents], paramTangents.map((t) => `${t} = ${t}`), '', 4, 4);
   return code`
     ${docstring(hvpDoc(op))}
     ${call(
       `function ${n.hvp}`,
-      [...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...cotangents, ...tangents],
-      [...op.params.map(keywordWithDefault), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
+      [...requiredInputs(op).map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...cotangents, ...tangents],
+      [...callKeywords(op), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
     )}
         ${forward}
         ${hvp}

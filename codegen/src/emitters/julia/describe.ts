@@ -9,7 +9,7 @@ import type { DimIR, IR, OpIR, ParamIR, ParamValue, ShapeIR } from '../../ir/typ
 import { defaultValue, matchParam } from '../../ir/match.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
-import { DIMS_KEYWORD, juliaRealVector, juliaString, juliaSymbol, MODULE } from './syntax.ts';
+import { DIMS_KEYWORD, juliaRealVector, juliaString, juliaSymbol, MODULE, optionalInputs, optionalKeyword, requiredInputs } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, reals with a decimal point. */
 export function juliaValue(p: ParamIR, value: ParamValue): string {
@@ -66,8 +66,9 @@ function tuple(names: readonly string[]): string {
 
 export function juliaSignature(op: OpIR): string {
   const n = juliaApi(op);
-  const inputs = op.inputs.map((i) => juliaName(i.name));
-  const keywords = [...op.params.map(juliaParam), DIMS_KEYWORD];
+  const inputs = requiredInputs(op).map((i) => juliaName(i.name));
+  const optional = optionalInputs(op).map(optionalKeyword);
+  const keywords = [...op.params.map(juliaParam), ...optional, DIMS_KEYWORD];
   const call = (head: string, positional: readonly string[], kw: readonly string[]) =>
     `${head}(${positional.join(', ')}${kw.length > 0 ? `; ${kw.join(', ')}` : ''})`;
   const outputs = op.outputs.map((o) => juliaName(o.name));
@@ -76,13 +77,13 @@ export function juliaSignature(op: OpIR): string {
   // A param with a gradient also comes positional, so ChainRules can differentiate it.
   const positional = op.params.filter((p) => p.grad);
   if (positional.length > 0) {
-    const rest = [...op.params.filter((p) => !p.grad).map(juliaParam), DIMS_KEYWORD];
+    const rest = [...op.params.filter((p) => !p.grad).map(juliaParam), ...optional, DIMS_KEYWORD];
     lines.push(`${call(n.fn, [...inputs, ...positional.map((p) => juliaName(p.name))], rest)} -> ${tuple(outputs)}`);
   }
   lines.push(
-    `${call(n.forward, inputs, [...op.params.map((p) => juliaName(p.name)), 'dims'])} -> (${[...outputs, `tape::${n.tape} or AxisTape`].join(', ')})`,
+    `${call(n.forward, inputs, [...op.params.map((p) => juliaName(p.name)), ...optionalInputs(op).map((x) => juliaName(x.name)), 'dims'])} -> (${[...outputs, `tape::${n.tape} or AxisTape`].join(', ')})`,
     `${call(n.pullback, [`tape::${n.tape} or AxisTape`, ...op.cotangents.map((c) => juliaName(c.name))], ['dims'])} -> (${grads.join(', ')})`,
-    `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], op.params.map((p) => juliaName(p.name)))} -> (${[...outputs, 'tape'].join(', ')})`,
+    `${call(n.forwardInto, ['tape::' + n.tape, ...inputs], [...op.params.map((p) => juliaName(p.name)), ...optionalInputs(op).map((x) => juliaName(x.name))])} -> (${[...outputs, 'tape'].join(', ')})`,
     `${call(n.pullbackInto, [...op.grads.map((g) => juliaName(g.name)), 'tape::' + n.tape, ...op.cotangents.map((c) => juliaName(c.name))], [])}`,
   );
   if (op.jvp !== null) {
@@ -90,7 +91,7 @@ export function juliaSignature(op: OpIR): string {
     const paramTangents = op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`);
     const outputTangents = tuple(op.outputTangents.map((t) => juliaName(t.name)));
     lines.push(
-      `${call(n.jvp, [...inputs, ...tangents], [...op.params.map(juliaParam), ...paramTangents, DIMS_KEYWORD])} -> ${outputTangents}`,
+      `${call(n.jvp, [...inputs, ...tangents], [...op.params.map(juliaParam), ...optional, ...paramTangents, DIMS_KEYWORD])} -> ${outputTangents}`,
       `${call(n.pushforward, [`tape::${n.tape} or AxisTape`, ...tangents], [...op.paramTangents.map((t) => juliaName(t.name)), 'dims'])} -> ${outputTangents}`,
     );
   }
@@ -100,7 +101,7 @@ export function juliaSignature(op: OpIR): string {
     const paramTangents = op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`);
     const hvps = `(${[...op.hvps, ...op.paramHvps].map((h) => juliaName(h.name)).join(', ')})`;
     lines.push(
-      `${call(n.hvp, [...inputs, ...cotangents, ...tangents], [...op.params.map(juliaParam), ...paramTangents, DIMS_KEYWORD])} -> ${hvps}`,
+      `${call(n.hvp, [...inputs, ...cotangents, ...tangents], [...op.params.map(juliaParam), ...optional, ...paramTangents, DIMS_KEYWORD])} -> ${hvps}`,
       `${call(n.pullbackHvp, [`tape::${n.tape} or AxisTape`, ...cotangents, ...tangents], [...op.paramTangents.map((t) => juliaName(t.name)), 'dims'])} -> ${hvps}`,
     );
   }

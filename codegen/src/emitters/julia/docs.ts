@@ -1,8 +1,8 @@
 // Docstrings of the public API, from the spec's text: the op's summary and doc, one item per
 // argument, what it returns, an example call.
-import type { OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { juliaName, juliaReal } from './names.ts';
-import { call, defaultValue, DIMS_KEYWORD, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, packedCall, para } from './syntax.ts';
+import { call, defaultValue, DIMS_KEYWORD, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, optionalInputs, optionalKeyword, packedCall, para, requiredInputs } from './syntax.ts';
 import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -10,7 +10,7 @@ import { juliaDimsText } from './describe.ts';
 
 /** The shape convention, said once per function. */
 function shapeNote(op: OpIR): string[] {
-  const names = op.inputs.map((x) => `\`${juliaName(x.name)}\``);
+  const names = requiredInputs(op).map((x) => `\`${juliaName(x.name)}\``);
   const which = names.length === 1 ? `${names[0]} is` : `${names.join(' and ')} are each`;
   const same = names.length === 1 ? '' : ', all of the same size';
   return para(
@@ -18,6 +18,26 @@ function shapeNote(op: OpIR): string[] {
       `the core's row-major \`[B, n]\`)${same}. An \`Array\` of \`Float32\` or \`Float64\` goes to the library ` +
       'without a copy; any other array (a view, a range, integers) is first copied into one. The computation ' +
       'runs in `Float32` when every input is `Float32`, else in `Float64`.',
+  );
+}
+
+/** The keywords of the params (without their types), then those of the optional inputs. */
+function docKeywords(op: OpIR): string[] {
+  return [...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')), ...optionalInputs(op).map(optionalKeyword)];
+}
+
+/** The item of an optional input: its doc, what array it takes, and what `nothing` means. */
+function optionalItem(op: OpIR, input: InputIR): string[] {
+  const [first] = requiredInputs(op);
+  const of = first === undefined ? 'the inputs' : `\`${juliaName(first.name)}\``;
+  const array =
+    input.elem === 'bool'
+      ? `An \`AbstractArray{Bool}\` of the size of ${of} (a \`BitArray\` or a view is copied into an \`Array{Bool}\`)`
+      : `A real array of the size of ${of}`;
+  return item(
+    `\`${optionalKeyword(input)}\`: `,
+    `${input.doc} ${array}, its items along \`dims\` like those of ${of}; \`nothing\` (the default) leaves it out. ` +
+      'Another element type or size is an `ArgumentError`. It gets no gradient or tangent.',
   );
 }
 
@@ -102,12 +122,13 @@ function paramErrors(op: OpIR): string {
 /** The public signatures: keywords, and (when a param has a gradient) the positional form. */
 export function signatures(op: OpIR): string[] {
   const n = opNames(op);
-  const inputs = op.inputs.map((x) => juliaName(x.name));
-  const keywords = [...op.params.map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`), DIMS_KEYWORD];
+  const inputs = requiredInputs(op).map((x) => juliaName(x.name));
+  const optional = optionalInputs(op).map(optionalKeyword);
+  const keywords = [...op.params.map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`), ...optional, DIMS_KEYWORD];
   const lines = [`    ${n.fn}(${inputs.join(', ')}; ${keywords.join(', ')})`];
   if (op.paramGrads.length > 0) {
     const grads = op.paramGrads.map((g) => juliaName(g.of.name));
-    const rest = [...op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`), DIMS_KEYWORD];
+    const rest = [...op.params.filter((p) => !(p.type === 'real' && p.grad)).map((p) => `${juliaName(p.name)} = ${defaultValue(p)}`), ...optional, DIMS_KEYWORD];
     lines.push(`    ${n.fn}(${[...inputs, ...grads].join(', ')}${rest.length > 0 ? `; ${rest.join(', ')}` : ''})`);
   }
   return lines;
@@ -171,8 +192,9 @@ export function publicDoc(op: OpIR): string[] {
     ...shapeNote(op),
     '',
     '# Arguments',
-    ...op.inputs.flatMap((x) => item(`\`${juliaName(x.name)}\`: `, x.doc)),
+    ...requiredInputs(op).flatMap((x) => item(`\`${juliaName(x.name)}\`: `, x.doc)),
     ...op.params.flatMap(paramItem),
+    ...optionalInputs(op).flatMap((x) => optionalItem(op, x)),
     ...dimsItem(op),
     '',
     '# Returns',
@@ -190,11 +212,11 @@ export function publicDoc(op: OpIR): string[] {
 export function forwardDoc(op: OpIR): string[] {
   const n = opNames(op);
   const [output] = op.outputs;
-  const keywords = [...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')), DIMS_KEYWORD];
+  const keywords = [...docKeywords(op), DIMS_KEYWORD];
   const residuals = op.residuals.map((r) => `\`${juliaName(r.name)}\``);
   const head = `    ${n.forward}`;
   return [
-    ...packedCall(head, op.inputs.map((x) => juliaName(x.name)), keywords, '', head.length + 1).split('\n'),
+    ...packedCall(head, requiredInputs(op).map((x) => juliaName(x.name)), keywords, '', head.length + 1).split('\n'),
     `        -> (${output === undefined ? 'output' : juliaName(output.name)}, tape::${n.tape})`,
     '',
     ...para(
@@ -268,10 +290,10 @@ export function pullbackDoc(op: OpIR): string[] {
 export function forwardIntoDoc(op: OpIR): string[] {
   const n = opNames(op);
   const [output] = op.outputs;
-  const keywords = op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, ''));
+  const keywords = docKeywords(op);
   const head = `    ${n.forwardInto}`;
   return [
-    ...packedCall(head, ['tape', ...op.inputs.map((x) => juliaName(x.name))], keywords, '', head.length + 1).split('\n'),
+    ...packedCall(head, ['tape', ...requiredInputs(op).map((x) => juliaName(x.name))], keywords, '', head.length + 1).split('\n'),
     `        -> (${output === undefined ? 'output' : juliaName(output.name)}, tape::${n.tape})`,
     '',
     ...para(
@@ -373,12 +395,12 @@ export function pushforwardDoc(op: OpIR): string[] {
 export function jvpDoc(op: OpIR): string[] {
   const n = opNames(op);
   const keywords = [
-    ...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')),
+    ...docKeywords(op),
     ...op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`),
     DIMS_KEYWORD,
   ];
   const head = `    ${n.jvp}`;
-  const positional = [...op.inputs.map((x) => juliaName(x.name)), ...op.tangents.map((t) => juliaName(t.name))];
+  const positional = [...requiredInputs(op).map((x) => juliaName(x.name)), ...op.tangents.map((t) => juliaName(t.name))];
   return [
     ...packedCall(head, positional, keywords, '', head.length + 1).split('\n'),
     `        -> ${op.outputTangents.map((t) => juliaName(t.name)).join(', ')}`,
@@ -477,12 +499,12 @@ export function pullbackHvpDoc(op: OpIR): string[] {
 export function hvpDoc(op: OpIR): string[] {
   const n = opNames(op);
   const keywords = [
-    ...op.params.map(keywordWithDefault).map((k) => k.replace(/::\w+/, '')),
+    ...docKeywords(op),
     ...op.paramTangents.map((t) => `${juliaName(t.name)} = 0.0`),
     DIMS_KEYWORD,
   ];
   const head = `    ${n.hvp}`;
-  const positional = [...op.inputs.map((x) => juliaName(x.name)), ...op.cotangents.map((c) => juliaName(c.name)), ...op.tangents.map((t) => juliaName(t.name))];
+  const positional = [...requiredInputs(op).map((x) => juliaName(x.name)), ...op.cotangents.map((c) => juliaName(c.name)), ...op.tangents.map((t) => juliaName(t.name))];
   return [
     ...packedCall(head, positional, keywords, '', head.length + 1).split('\n'),
     `        -> (${[...op.hvps, ...op.paramHvps].map((h) => juliaName(h.name)).join(', ')})`,

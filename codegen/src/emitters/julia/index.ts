@@ -49,7 +49,8 @@ export const juliaEmitter: Emitter = {
   // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n];
   // the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`); the HVP kernel (`<op>_hvp`,
   // `<op>_pullback_hvp`, an rrule of the pullback so that second order through the rrule is exact).
-  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false, jvp: true, hvp: true },
+  // Optional inputs are keywords defaulting to `nothing` (a null pointer); bool inputs are `Array{Bool}`s.
+  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

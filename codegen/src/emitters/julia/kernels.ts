@@ -22,7 +22,8 @@ function juliaParamType(arg: VariantArgIR): string {
     case 'param':
       return isList(arg) ? `Vector{${juliaType(arg.type)}}` : juliaType(arg.type);
     case 'buffer':
-      return `Array{${juliaType(arg.type)}}`;
+      // An optional buffer may be absent: `nothing`, passed as a null pointer.
+      return arg.optional ? `Union{Array{${juliaType(arg.type)}},Nothing}` : `Array{${juliaType(arg.type)}}`;
   }
 }
 
@@ -35,7 +36,8 @@ function ccallTypes(arg: VariantArgIR): string[] {
 /** The values ccall passes for a wrapper argument. */
 function ccallArgs(arg: VariantArgIR): string[] {
   const name = juliaName(arg.name);
-  return isList(arg) ? [name, `length(${name})`] : [name];
+  if (isList(arg)) return [name, `length(${name})`];
+  return [arg.kind === 'buffer' && arg.optional ? `something(${name}, C_NULL)` : name];
 }
 
 function renderKernel(name: string, kernel: VariantKernelIR): string {

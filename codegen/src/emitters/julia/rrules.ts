@@ -5,8 +5,43 @@
 import { code, file } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { IR, OpIR, ParamIR } from '../../ir/types.ts';
-import { call, comment, DIMS_KEYWORD, PASS_DIMS, EXT_MODULE, forwardKeyword, keywordWithDefault, local, MODULE, opNames, P, packed, packedCall } from './syntax.ts';
+import {
+  call,
+  comment,
+  DIMS_KEYWORD,
+  PASS_DIMS,
+  EXT_MODULE,
+  forwardKeyword,
+  keywordWithDefault,
+  local,
+  MODULE,
+  opNames,
+  optionalInputs,
+  optionalKeyword,
+  P,
+  packed,
+  packedCall,
+  passKeyword,
+  requiredInputs,
+} from './syntax.ts';
 import { juliaName } from './names.ts';
+
+/** The keywords of a rule: the params it does not take positionally, then the optional inputs (no tangent). */
+function ruleKeywords(op: OpIR, positional: readonly ParamIR[]): string[] {
+  return [...op.params.filter((p) => !positional.includes(p)).map(keywordWithDefault), ...optionalInputs(op).map(optionalKeyword), DIMS_KEYWORD];
+}
+
+/** The op's `_forward` on a rule's arguments. */
+function forwardCall(op: OpIR, output: string): string {
+  return packedCall(
+    `${output}, ${P}tape = ${MODULE}.${opNames(op).forward}`,
+    requiredInputs(op).map((x) => juliaName(x.name)),
+    [...op.params.map(forwardKeyword), ...optionalInputs(op).map((x) => passKeyword(x.name)), PASS_DIMS],
+    '',
+    4,
+    4,
+  );
+}
 
 /** The names the extension uses from ChainRulesCore (the test stub provides exactly these). */
 export const CHAINRULES_NAMES = ['AbstractZero', 'NoTangent', 'ZeroTangent', 'unthunk'] as const;
@@ -19,35 +54,28 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
   const n = opNames(op);
   const [output] = op.outputs;
   if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
-  const keywords = op.params.filter((p) => !positional.includes(p));
+  const inputs = requiredInputs(op);
   const signature = call(
     'function ChainRulesCore.rrule',
-    [`::typeof(${MODULE}.${n.fn})`, ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
-    [...keywords.map(keywordWithDefault), DIMS_KEYWORD],
+    [`::typeof(${MODULE}.${n.fn})`, ...inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
+    ruleKeywords(op, positional),
   );
-  const forward = packedCall(
-    `${local(output.name.spec)}, ${P}tape = ${MODULE}.${n.forward}`,
-    op.inputs.map((x) => juliaName(x.name)),
-    [...op.params.map(forwardKeyword), PASS_DIMS],
-    '',
-    4,
-    4,
-  );
+  const forward = forwardCall(op, local(output.name.spec));
   // The plain pullback returns the gradients of the differentiable inputs, then of the params.
   const returned = [...op.grads.map((g) => g.name.spec), ...op.paramGrads.map((g) => g.name.spec)];
   const at = (name: string) => `${P}grads[${returned.indexOf(name) + 1}]`;
   const tangents = [
     'NoTangent()',
-    ...op.inputs.map((x) => (x.differentiable ? at(`grad_${x.name.spec}`) : 'NoTangent()')),
+    ...inputs.map((x) => (x.differentiable ? at(`grad_${x.name.spec}`) : 'NoTangent()')),
     ...positional.map((p) => at(`grad_${p.name.spec}`)),
   ];
-  const zeros = ['NoTangent()', ...op.inputs.map((x) => (x.differentiable ? 'ZeroTangent()' : 'NoTangent()')), ...positional.map(() => 'ZeroTangent()')];
+  const zeros = ['NoTangent()', ...inputs.map((x) => (x.differentiable ? 'ZeroTangent()' : 'NoTangent()')), ...positional.map(() => 'ZeroTangent()')];
   const cotangent = local(`cotangent_${output.name.spec}`);
   // With second order, the pullback goes through a function of the op's arguments that has its own rrule.
   const firstOrder = hasSecondOrder(op)
     ? packed(
         `${gradsFunction(op)}(`,
-        [`${P}tape`, ...op.inputs.map((x) => juliaName(x.name)), ...op.paramGrads.map((g) => (positional.includes(g.of) ? juliaName(g.of.name) : 'nothing')), cotangent],
+        [`${P}tape`, ...inputs.map((x) => juliaName(x.name)), ...op.paramGrads.map((g) => (positional.includes(g.of) ? juliaName(g.of.name) : 'nothing')), cotangent],
         ')',
         4,
         12,
@@ -87,11 +115,11 @@ function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
   const n = opNames(op);
   const [output] = op.outputs;
   if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
-  const keywords = op.params.filter((p) => !positional.includes(p));
+  const required = requiredInputs(op);
   const differentiable = new Set(op.tangents.map((t) => t.of.name.spec));
   const slots = [
     '_',
-    ...op.inputs.map((x) => (differentiable.has(x.name.spec) ? delta(juliaName(x.name)) : '_')),
+    ...required.map((x) => (differentiable.has(x.name.spec) ? delta(juliaName(x.name)) : '_')),
     ...positional.map((p) => delta(juliaName(p.name))),
   ];
   const signature = call(
@@ -99,19 +127,12 @@ function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
     [
       `(${slots.join(', ')})::Tuple`,
       `::typeof(${MODULE}.${n.fn})`,
-      ...op.inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`),
+      ...required.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`),
       ...positional.map((p) => `${juliaName(p.name)}::Real`),
     ],
-    [...keywords.map(keywordWithDefault), DIMS_KEYWORD],
+    ruleKeywords(op, positional),
   );
-  const forward = packedCall(
-    `${local(output.name.spec)}, ${P}tape = ${MODULE}.${n.forward}`,
-    op.inputs.map((x) => juliaName(x.name)),
-    [...op.params.map(forwardKeyword), PASS_DIMS],
-    '',
-    4,
-    4,
-  );
+  const forward = forwardCall(op, local(output.name.spec));
   // The pushforward's tangents: one per differentiable input (zeros for a zero tangent), then the
   // tangent of each positional param (0 for a zero one; keyword params have none).
   const inputs = op.tangents.map((t) => ({ local: local(t.name.spec), given: delta(juliaName(t.of.name)), zero: ZEROS, of: juliaName(t.of.name) }));
@@ -163,7 +184,7 @@ function renderSecondOrder(op: OpIR): string {
   const [output] = op.outputs;
   if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
   const fn = gradsFunction(op);
-  const inputs = op.inputs.map((x) => juliaName(x.name));
+  const inputs = requiredInputs(op).map((x) => juliaName(x.name));
   const params = op.paramGrads.map((g) => juliaName(g.of.name));
   const cotangent = local(`cotangent_${output.name.spec}`);
   const args = [`${P}tape`, ...inputs, ...params, cotangent];
@@ -183,14 +204,14 @@ function renderSecondOrder(op: OpIR): string {
   const returned = [
     'NoTangent()',
     'NoTangent()',
-    ...op.inputs.map((x) => (differentiable.has(x.name.spec) ? `${P}hvps[${++k}]` : 'NoTangent()')),
+    ...requiredInputs(op).map((x) => (differentiable.has(x.name.spec) ? `${P}hvps[${++k}]` : 'NoTangent()')),
     ...params.map((p, i) => `${P}param_tangent(${p}, ${P}hvps[${ndiff + i + 1}])`),
     `${P}d${cotangent.slice(P.length)}`,
   ];
   const zeros = [
     'NoTangent()',
     'NoTangent()',
-    ...op.inputs.map((x) => (differentiable.has(x.name.spec) ? 'ZeroTangent()' : 'NoTangent()')),
+    ...requiredInputs(op).map((x) => (differentiable.has(x.name.spec) ? 'ZeroTangent()' : 'NoTangent()')),
     ...params.map((p) => `${P}param_tangent(${p}, ZeroTangent())`),
     'ZeroTangent()',
   ];
@@ -237,7 +258,7 @@ export function renderExtension(ir: IR): string {
         `ChainRulesCore rules for ${MODULE}: a package extension, loaded by Julia ≥ 1.9 when ChainRulesCore is in ` +
           'the environment (Julia 1.5 to 1.8 never load it). Each rrule runs the op\'s `_forward` and returns a named ' +
           'pullback that calls the op\'s plain `_pullback` function; the function itself and non-differentiable ' +
-          'arguments get NoTangent(). Keyword arguments get no tangent; the positional form of a param with a ' +
+          'arguments get NoTangent(). Keyword arguments (the optional inputs among them) get no tangent; the positional form of a param with a ' +
           'gradient (ε) gets one. Each frule runs the `_forward` and the op\'s plain `_pushforward` on its tape, ' +
           'for the same methods: the tangents of non-differentiable arguments and of keywords are ignored. Where the op has ' +
           'an HVP kernel, the pullback itself has an rrule (the JVP for the cotangent, the HVP for the inputs and ε), so ' +

@@ -1,7 +1,7 @@
 // Julia spelling shared by the Julia emitter's files: paths, derived names, literals, call layout.
 // Every name the generated Julia uses beyond the IR's idents and `juliaApi(op)` (names.ts) is derived here, once.
 import { commentLines, wrap } from '../../emit/text.ts';
-import type { EnumValueIR, OpIR, ParamIR, Pass } from '../../ir/types.ts';
+import type { EnumValueIR, Ident, InputIR, OpIR, ParamIR, Pass } from '../../ir/types.ts';
 import { juliaApi, type JuliaApi, juliaName, juliaReal } from './names.ts';
 import { matchParam } from '../../ir/match.ts';
 
@@ -82,7 +82,27 @@ export const PASS_DIMS = 'dims = dims';
 
 /** `regularization = regularization`: passing a keyword on. */
 export function forwardKeyword(param: ParamIR): string {
-  return `${juliaName(param.name)} = ${juliaName(param.name)}`;
+  return passKeyword(param.name);
+}
+
+/** `name = name`: passing a keyword on. */
+export function passKeyword(name: Ident): string {
+  return `${juliaName(name)} = ${juliaName(name)}`;
+}
+
+/** The inputs a call takes positionally: the required ones, in the spec's order. */
+export function requiredInputs(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((x) => !x.optional);
+}
+
+/** The optional inputs: keywords after the params, whose default `nothing` is the C ABI's null pointer. */
+export function optionalInputs(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((x) => x.optional);
+}
+
+/** `mask = nothing` */
+export function optionalKeyword(input: InputIR): string {
+  return `${juliaName(input.name)} = nothing`;
 }
 
 /** Text inside a `"""` docstring: backslashes and `$` escaped. */

@@ -8,7 +8,9 @@
 //! from the lent array (`Main.RankRelaxJuliaCheck`). `alias` cases (a written buffer over the
 //! memory of another) go through the `!` forms as in that runner: the same lent array passed twice,
 //! or two arrays made in Julia (`unsafe_wrap`) over one lent Rust block where they overlap in part;
-//! a forward alias passes the tape's own output array as the input.
+//! a forward alias passes the tape's own output array as the input. A mask (a TENSOR of JSON
+//! booleans) is lent as a `Vector{Bool}`, reshaped, cast or viewed in Julia, and passed as the
+//! `mask` keyword.
 
 use std::path::PathBuf;
 
@@ -93,6 +95,58 @@ fn tensor(t: &Json) -> Result<(Vec<f64>, Vec<usize>), String> {
     }
 }
 
+/// A TENSOR of JSON booleans (a mask): row-major data and its shape; nested lists, or an object
+/// with a boolean `fill` and `set`s.
+fn bool_tensor(t: &Json) -> Result<(Vec<bool>, Vec<usize>), String> {
+    let b = |v: &Json| v.as_bool().ok_or_else(|| format!("not a boolean: {v}"));
+    match t {
+        Json::Object(o) => {
+            let shape: Vec<usize> = o["shape"]
+                .as_array()
+                .ok_or("shape")?
+                .iter()
+                .map(|d| d.as_u64().map(|d| d as usize).ok_or("shape"))
+                .collect::<Result<_, _>>()?;
+            let mut data = vec![b(&o["fill"])?; shape.iter().product()];
+            for s in o.get("set").and_then(Json::as_array).into_iter().flatten() {
+                let at = s["at"].as_array().ok_or("set.at")?;
+                let mut k = 0;
+                for (d, i) in shape.iter().zip(at) {
+                    k = k * d + i.as_u64().ok_or("set.at")? as usize;
+                }
+                data[k] = b(&s["value"])?;
+            }
+            Ok((data, shape))
+        }
+        _ => {
+            let mut shape = vec![];
+            let mut x = t;
+            while let Json::Array(xs) = x {
+                shape.push(xs.len());
+                match xs.first() {
+                    Some(first) => x = first,
+                    None => break,
+                }
+            }
+            fn flatten(x: &Json, out: &mut Vec<bool>) -> Result<(), String> {
+                match x {
+                    Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, out)),
+                    y => y
+                        .as_bool()
+                        .map(|v| out.push(v))
+                        .ok_or_else(|| format!("not a boolean: {y}")),
+                }
+            }
+            let mut data = vec![];
+            flatten(t, &mut data)?;
+            if data.len() != shape.iter().product::<usize>() {
+                return Err("ragged tensor".into());
+            }
+            Ok((data, shape))
+        }
+    }
+}
+
 /// A param of the case as the Julia runner passes it (test/bad_input.jl): enum names as strings;
 /// ε, and any other float, in the run's dtype (`f64` or not); JSON integers as `Int64` (int
 /// params), booleans as `Bool`, lists of NUMBERs as a `Vector` of the run's dtype.
@@ -150,6 +204,60 @@ struct Input<T> {
     cast: String,
 }
 
+/// The case's mask, lent as a `Vector{Bool}`: its Julia dims, view and cast, as for an input.
+struct Mask {
+    data: Vec<bool>,
+    dims: Vec<i64>,
+    view: String,
+    cast: String,
+}
+
+/// The keywords of a call: the case's params (see [`param`]), then `mask` made from the lent mask
+/// by `prepare` (reshaped, then cast or viewed as the case says).
+fn call_keywords<'f, F: Frame<'f>>(
+    global: Global<'_>,
+    frame: &mut F,
+    case: &Json,
+    mask: &mut Option<Mask>,
+    f64_: bool,
+    contiguous: bool,
+) -> JlrsResult<Value<'f, 'static>> {
+    let mut names: Vec<String> = vec![];
+    let mut vals = vec![];
+    for (k, v) in case
+        .get("params")
+        .and_then(Json::as_object)
+        .into_iter()
+        .flatten()
+    {
+        names.push(k.clone());
+        vals.push(param(frame, k, v, f64_)?);
+    }
+    if let Some(m) = mask.as_mut() {
+        let (len, nd) = (m.data.len(), m.dims.len());
+        let a = Value::borrow_array(frame, &mut m.data[..], len)?;
+        let d = Value::borrow_array(frame, &mut m.dims[..], nd)?;
+        let (view, cast) = if contiguous {
+            (String::new(), String::new())
+        } else {
+            (m.view.clone(), m.cast.clone())
+        };
+        let v = Value::new(frame, view)?;
+        let c = Value::new(frame, cast)?;
+        let e = Value::new(frame, String::new())?;
+        match helper(global, "prepare")?.call(frame, &mut [a, d, v, c, e])? {
+            Ok(x) => {
+                names.push("mask".into());
+                // SAFETY of the lifetime: the mask stays lent until the frame ends.
+                vals.push(unsafe { std::mem::transmute::<Value<'_, '_>, Value<'f, 'static>>(x) });
+            }
+            Err(_) => return fail("prepare failed for the mask"),
+        }
+    }
+    let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
+    Ok(unsafe { std::mem::transmute::<Value<'f, '_>, Value<'f, 'static>>(kw) })
+}
+
 fn widen<'f, F: Frame<'f>>(
     global: Global<'_>,
     frame: &mut F,
@@ -173,6 +281,7 @@ fn call<T: Elem>(
     s: &mut Session,
     r: &Run,
     inputs: &mut [Input<T>],
+    mask: &mut Option<Mask>,
     cot: &mut Option<(Lent<T>, Vec<i64>)>,
     contiguous: bool,
     to: &str,
@@ -198,19 +307,8 @@ fn call<T: Elem>(
                     Err(_) => return fail("prepare failed"),
                 }
             }
-            let params: Vec<(String, Json)> = r
-                .case
-                .get("params")
-                .and_then(Json::as_object)
-                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default();
-            let mut names: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
-            let mut vals = vec![];
             let f64_ = to == "float64" || (to.is_empty() && T::DTYPE == "f64");
-            for (k, v) in &params {
-                vals.push(param(frame, k, v, f64_)?);
-            }
-            let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
+            let kw = call_keywords(global, frame, r.case, mask, f64_, contiguous)?;
             let result = if r.pass == "forward" {
                 api(global, op.name)?
                     .with_keywords(kw)
@@ -294,6 +392,7 @@ fn call_alias<T: Elem>(
     s: &mut Session,
     r: &Run,
     inputs: &mut [Input<T>],
+    mask: &mut Option<Mask>,
     cot: &mut Option<(Lent<T>, Vec<i64>)>,
     alias: &Json,
 ) -> Result<Outcome, String> {
@@ -375,19 +474,7 @@ fn call_alias<T: Elem>(
                 Err(_) => return fail("prepare failed"),
             }
         }
-        let mut names: Vec<String> = vec![];
-        let mut vals = vec![];
-        for (k, v) in r
-            .case
-            .get("params")
-            .and_then(Json::as_object)
-            .into_iter()
-            .flatten()
-        {
-            names.push(k.clone());
-            vals.push(param(frame, k, v, T::DTYPE == "f64")?);
-        }
-        let kw = Value::new_named_tuple(frame, &mut names, &mut vals)?;
+        let kw = call_keywords(global, frame, r.case, mask, T::DTYPE == "f64", false)?;
         let ft = match api(global, &format!("{}_forward", op.name))?
             .with_keywords(kw)
             .call(frame, &mut args)?
@@ -558,6 +645,27 @@ fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
             cast: get("cast"),
         });
     }
+    let mut mask = match r.case["inputs"].get("mask") {
+        Some(t) => {
+            let (data, shape) = bool_tensor(t).map_err(|e| format!("input mask: {e}"))?;
+            let get = |k: &str| {
+                r.case
+                    .get(k)
+                    .and_then(|m| m.get("mask"))
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            Some(Mask {
+                data,
+                dims: shape.iter().rev().map(|&d| d as i64).collect(),
+                view: get("view"),
+                cast: get("cast"),
+            })
+        }
+        None => None,
+    };
+    let mask_lent = mask.as_ref().map(|m| m.data.clone());
     let lent: Vec<Vec<T>> = inputs.iter().map(|i| i.buf.data().to_vec()).collect();
     let mut cot = match r.case.get("cotangent") {
         Some(c) if r.pass == "backward" => {
@@ -571,9 +679,12 @@ fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
         _ => None,
     };
     let got = match r.case.get("alias") {
-        Some(alias) => call_alias(s, r, &mut inputs, &mut cot, alias)?,
-        None => call(s, r, &mut inputs, &mut cot, false, "")?,
+        Some(alias) => call_alias(s, r, &mut inputs, &mut mask, &mut cot, alias)?,
+        None => call(s, r, &mut inputs, &mut mask, &mut cot, false, "")?,
     };
+    if mask.as_ref().map(|m| m.data.clone()) != mask_lent {
+        return Err("the mask changed".into());
+    }
 
     // the lent buffers are read only: unchanged, guards included
     for (i, inp) in inputs.iter().enumerate() {
@@ -663,13 +774,13 @@ fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
         }
     }
     if r.expect.get("same_as_contiguous") == Some(&Json::Bool(true)) {
-        let again = call(s, r, &mut inputs, &mut cot, true, "")?;
+        let again = call(s, r, &mut inputs, &mut mask, &mut cot, true, "")?;
         if !same(&got, &again) {
             return Err("differs from the contiguous call".into());
         }
     }
     if let Some(to) = r.expect.get("same_as_dtype").and_then(Json::as_str) {
-        let again = call(s, r, &mut inputs, &mut cot, false, to)?;
+        let again = call(s, r, &mut inputs, &mut mask, &mut cot, false, to)?;
         if !same(&got, &again) {
             return Err(format!("differs from the call in {to}"));
         }

@@ -3,12 +3,12 @@
 # ChainRulesCore rules for RankRelax: a package extension, loaded by Julia ≥ 1.9 when ChainRulesCore
 # is in the environment (Julia 1.5 to 1.8 never load it). Each rrule runs the op's `_forward` and
 # returns a named pullback that calls the op's plain `_pullback` function; the function itself and
-# non-differentiable arguments get NoTangent(). Keyword arguments get no tangent; the positional
-# form of a param with a gradient (ε) gets one. Each frule runs the `_forward` and the op's plain
-# `_pushforward` on its tape, for the same methods: the tangents of non-differentiable arguments and
-# of keywords are ignored. Where the op has an HVP kernel, the pullback itself has an rrule (the JVP
-# for the cotangent, the HVP for the inputs and ε), so nested reverse mode (a Hessian through the
-# rrule) is exact.
+# non-differentiable arguments get NoTangent(). Keyword arguments (the optional inputs among them)
+# get no tangent; the positional form of a param with a gradient (ε) gets one. Each frule runs the
+# `_forward` and the op's plain `_pushforward` on its tape, for the same methods: the tangents of
+# non-differentiable arguments and of keywords are ignored. Where the op has an HVP kernel, the
+# pullback itself has an rrule (the JVP for the cotangent, the HVP for the inputs and ε), so nested
+# reverse mode (a Hessian through the rrule) is exact.
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
@@ -62,11 +62,12 @@ function ChainRulesCore.rrule(
     relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     function ndcg_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -84,11 +85,12 @@ function ChainRulesCore.rrule(
     relevance::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     function ndcg_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -108,11 +110,12 @@ function ChainRulesCore.frule(
     relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     _rr_tangent_scores = unthunk(Δscores)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_scores,))
         return _rr_loss, ZeroTangent()
@@ -128,11 +131,12 @@ function ChainRulesCore.frule(
     relevance::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     _rr_tangent_scores = unthunk(Δscores)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_scores,
@@ -182,10 +186,12 @@ function ChainRulesCore.rrule(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     function neural_sort_pullback(_rr_cotangent)
         _rr_cotangent_permutation_matrix = unthunk(_rr_cotangent)
         if _rr_cotangent_permutation_matrix isa AbstractZero
@@ -202,10 +208,12 @@ function ChainRulesCore.rrule(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     function neural_sort_pullback(_rr_cotangent)
         _rr_cotangent_permutation_matrix = unthunk(_rr_cotangent)
         if _rr_cotangent_permutation_matrix isa AbstractZero
@@ -224,10 +232,12 @@ function ChainRulesCore.frule(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
         return _rr_permutation_matrix, ZeroTangent()
@@ -242,10 +252,12 @@ function ChainRulesCore.frule(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_permutation_matrix, _rr_tape = RankRelax.neural_sort_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
@@ -296,10 +308,12 @@ function ChainRulesCore.rrule(
     payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     function neural_sort_apply_pullback(_rr_cotangent)
         _rr_cotangent_output = unthunk(_rr_cotangent)
         if _rr_cotangent_output isa AbstractZero
@@ -317,10 +331,12 @@ function ChainRulesCore.rrule(
     payload::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     function neural_sort_apply_pullback(_rr_cotangent)
         _rr_cotangent_output = unthunk(_rr_cotangent)
         if _rr_cotangent_output isa AbstractZero
@@ -340,10 +356,12 @@ function ChainRulesCore.frule(
     payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_payload = unthunk(Δpayload)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values, _rr_tangent_payload))
@@ -361,10 +379,12 @@ function ChainRulesCore.frule(
     payload::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_output, _rr_tape = RankRelax.neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_payload = unthunk(Δpayload)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
@@ -413,10 +433,12 @@ function ChainRulesCore.rrule(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     function sigmoid_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -433,10 +455,12 @@ function ChainRulesCore.rrule(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     function sigmoid_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -454,10 +478,12 @@ function ChainRulesCore.frule(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
         return _rr_ranks, ZeroTangent()
@@ -472,10 +498,12 @@ function ChainRulesCore.frule(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.sigmoid_rank_forward(values;
-        regularization_strength = regularization_strength, direction = direction, dims = dims)
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
@@ -523,11 +551,12 @@ function ChainRulesCore.rrule(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     function soft_quantile_pullback(_rr_cotangent)
         _rr_cotangent_result = unthunk(_rr_cotangent)
         if _rr_cotangent_result isa AbstractZero
@@ -545,11 +574,12 @@ function ChainRulesCore.rrule(
     regularization_strength::Real;
     quantiles = [0.5],
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     function soft_quantile_pullback(_rr_cotangent)
         _rr_cotangent_result = unthunk(_rr_cotangent)
         if _rr_cotangent_result isa AbstractZero
@@ -568,11 +598,12 @@ function ChainRulesCore.frule(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
         return _rr_result, ZeroTangent()
@@ -588,11 +619,12 @@ function ChainRulesCore.frule(
     regularization_strength::Real;
     quantiles = [0.5],
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_result, _rr_tape = RankRelax.soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
@@ -640,11 +672,12 @@ function ChainRulesCore.rrule(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -662,11 +695,12 @@ function ChainRulesCore.rrule(
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     function soft_rank_pullback(_rr_cotangent)
         _rr_cotangent_ranks = unthunk(_rr_cotangent)
         if _rr_cotangent_ranks isa AbstractZero
@@ -685,11 +719,12 @@ function ChainRulesCore.frule(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
         return _rr_ranks, ZeroTangent()
@@ -705,11 +740,12 @@ function ChainRulesCore.frule(
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_ranks, _rr_tape = RankRelax.soft_rank_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
@@ -757,11 +793,12 @@ function ChainRulesCore.rrule(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     function soft_sort_pullback(_rr_cotangent)
         _rr_cotangent_sorted = unthunk(_rr_cotangent)
         if _rr_cotangent_sorted isa AbstractZero
@@ -779,11 +816,12 @@ function ChainRulesCore.rrule(
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     function soft_sort_pullback(_rr_cotangent)
         _rr_cotangent_sorted = unthunk(_rr_cotangent)
         if _rr_cotangent_sorted isa AbstractZero
@@ -802,11 +840,12 @@ function ChainRulesCore.frule(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
         return _rr_sorted, ZeroTangent()
@@ -822,11 +861,12 @@ function ChainRulesCore.frule(
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_sorted, _rr_tape = RankRelax.soft_sort_forward(values;
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
@@ -842,13 +882,13 @@ end
 
 # The pullback of soft_topk's rrules, differentiable: its arguments carry the dependence on the
 # op's; the tape holds their values.
-function _rr_soft_topk_grads(_rr_tape, values, regularization_strength, _rr_cotangent_mask)
-    return RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_mask)
+function _rr_soft_topk_grads(_rr_tape, values, regularization_strength, _rr_cotangent_selection)
+    return RankRelax.soft_topk_pullback(_rr_tape, _rr_cotangent_selection)
 end
 function ChainRulesCore.rrule(::typeof(_rr_soft_topk_grads), _rr_tape, values,
-    regularization_strength, _rr_cotangent_mask)
+    regularization_strength, _rr_cotangent_selection)
     _rr_grads = _rr_soft_topk_grads(_rr_tape, values, regularization_strength,
-        _rr_cotangent_mask)
+        _rr_cotangent_selection)
     function soft_topk_pullback_pullback(_rr_Δ)
         _rr_Δs = _rr_parts(_rr_Δ, 2)
         if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
@@ -857,13 +897,13 @@ function ChainRulesCore.rrule(::typeof(_rr_soft_topk_grads), _rr_tape, values,
         end
         _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
         _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
-        _rr_dcotangent_mask = RankRelax.soft_topk_pushforward(_rr_tape, _rr_tangent_values;
+        _rr_dcotangent_selection = RankRelax.soft_topk_pushforward(_rr_tape, _rr_tangent_values;
             tangent_regularization_strength = _rr_tangent_regularization_strength)
-        _rr_hvps = RankRelax.soft_topk_pullback_hvp(_rr_tape, _rr_cotangent_mask,
+        _rr_hvps = RankRelax.soft_topk_pullback_hvp(_rr_tape, _rr_cotangent_selection,
             _rr_tangent_values;
             tangent_regularization_strength = _rr_tangent_regularization_strength)
         return (NoTangent(), NoTangent(), _rr_hvps[1],
-            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_mask)
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_selection)
     end
     return _rr_grads, soft_topk_pullback_pullback
 end
@@ -875,20 +915,21 @@ function ChainRulesCore.rrule(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
-    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+    _rr_selection, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     function soft_topk_pullback(_rr_cotangent)
-        _rr_cotangent_mask = unthunk(_rr_cotangent)
-        if _rr_cotangent_mask isa AbstractZero
+        _rr_cotangent_selection = unthunk(_rr_cotangent)
+        if _rr_cotangent_selection isa AbstractZero
             return (NoTangent(), ZeroTangent())
         end
-        _rr_grads = _rr_soft_topk_grads(_rr_tape, values, nothing, _rr_cotangent_mask)
+        _rr_grads = _rr_soft_topk_grads(_rr_tape, values, nothing, _rr_cotangent_selection)
         return (NoTangent(), _rr_grads[1])
     end
-    return _rr_mask, soft_topk_pullback
+    return _rr_selection, soft_topk_pullback
 end
 
 function ChainRulesCore.rrule(
@@ -898,20 +939,21 @@ function ChainRulesCore.rrule(
     k = 1,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
-    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+    _rr_selection, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     function soft_topk_pullback(_rr_cotangent)
-        _rr_cotangent_mask = unthunk(_rr_cotangent)
-        if _rr_cotangent_mask isa AbstractZero
+        _rr_cotangent_selection = unthunk(_rr_cotangent)
+        if _rr_cotangent_selection isa AbstractZero
             return (NoTangent(), ZeroTangent(), ZeroTangent())
         end
-        _rr_grads = _rr_soft_topk_grads(_rr_tape, values, regularization_strength, _rr_cotangent_mask)
+        _rr_grads = _rr_soft_topk_grads(_rr_tape, values, regularization_strength, _rr_cotangent_selection)
         return (NoTangent(), _rr_grads[1], _rr_grads[2])
     end
-    return _rr_mask, soft_topk_pullback
+    return _rr_selection, soft_topk_pullback
 end
 
 function ChainRulesCore.frule(
@@ -922,16 +964,17 @@ function ChainRulesCore.frule(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
-    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+    _rr_selection, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
-        return _rr_mask, ZeroTangent()
+        return _rr_selection, ZeroTangent()
     end
-    return _rr_mask, RankRelax.soft_topk_pushforward(_rr_tape,
+    return _rr_selection, RankRelax.soft_topk_pushforward(_rr_tape,
         _rr_zeros_if_zero(_rr_tangent_values, values))
 end
 
@@ -943,18 +986,19 @@ function ChainRulesCore.frule(
     k = 1,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
-    _rr_mask, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
+    _rr_selection, _rr_tape = RankRelax.soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims)
+        direction = direction, mask = mask, dims = dims)
     _rr_tangent_values = unthunk(Δvalues)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
             _rr_tangent_regularization_strength))
-        return _rr_mask, ZeroTangent()
+        return _rr_selection, ZeroTangent()
     end
-    return _rr_mask, RankRelax.soft_topk_pushforward(_rr_tape,
+    return _rr_selection, RankRelax.soft_topk_pushforward(_rr_tape,
         _rr_zeros_if_zero(_rr_tangent_values, values);
         tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
 end
@@ -998,11 +1042,12 @@ function ChainRulesCore.rrule(
     targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     function spearman_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -1020,11 +1065,12 @@ function ChainRulesCore.rrule(
     targets::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     function spearman_loss_pullback(_rr_cotangent)
         _rr_cotangent_loss = unthunk(_rr_cotangent)
         if _rr_cotangent_loss isa AbstractZero
@@ -1044,11 +1090,12 @@ function ChainRulesCore.frule(
     targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     _rr_tangent_predictions = unthunk(Δpredictions)
     _rr_tangent_targets = unthunk(Δtargets)
     if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_predictions, _rr_tangent_targets))
@@ -1066,11 +1113,12 @@ function ChainRulesCore.frule(
     targets::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_loss, _rr_tape = RankRelax.spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims)
+        mask = mask, dims = dims)
     _rr_tangent_predictions = unthunk(Δpredictions)
     _rr_tangent_targets = unthunk(Δtargets)
     _rr_tangent_regularization_strength = unthunk(Δregularization_strength)

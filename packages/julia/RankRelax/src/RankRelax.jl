@@ -57,6 +57,18 @@ _rr_float_type(xs::AbstractArray...) = all(x -> eltype(x) === Float32, xs) ? Flo
 # (no copy; an Array is always dense), else a dense copy (views, ranges, transposes, integers, …).
 _rr_dense(::Type{T}, x::Array{T}) where {T} = x
 _rr_dense(::Type{T}, x::AbstractArray) where {T} = copyto!(Array{T}(undef, size(x)), x)
+_rr_dense(::Type, ::Nothing) = nothing
+
+# A bool input (a mask) as the library takes it: an Array{Bool}, whose bytes are C `bool`s, passed
+# without a copy; a BitArray or a view is copied into one. `nothing` (an omitted optional input)
+# stays `nothing`, the kernels' null pointer. Any other value names the op and the argument.
+_rr_bools(::String, ::String, x::Array{Bool}) = x
+_rr_bools(::String, ::String, x::AbstractArray{Bool}) = copyto!(Array{Bool}(undef, size(x)), x)
+_rr_bools(::String, ::String, ::Nothing) = nothing
+function _rr_bools(op::String, argument::String, x)
+    got = x isa AbstractArray ? string("an array of ", eltype(x)) : string(repr(x), " of type ", typeof(x))
+    throw(ArgumentError(string(op, ": ", argument, " must be an array of Bool (true = present), got ", got)))
+end
 
 # (batch, n) of the core's row-major [batch, n] view of an input.
 _rr_rows(x::AbstractVector) = (1, length(x))
@@ -65,7 +77,12 @@ _rr_rows(x::AbstractMatrix) = (size(x, 2), size(x, 1))
 # A size in the core's row-major terms, as its messages write shapes: [B, n], or [n] for a vector.
 _rr_shape_text(sz::Tuple) = string("[", join(reverse(sz), ", "), "]")
 
-function _rr_check_same_size(op::String, a::String, x::AbstractArray, b::String, y::AbstractArray)
+function _rr_check_same_size(op::String, a::String, x::AbstractArray, b::String, y)
+    y === nothing && return nothing  # an optional input left out
+    if !(y isa AbstractArray)
+        throw(ArgumentError(string(op, ": ", b, " must be an array of the shape of ", a, ", ",
+            _rr_shape_text(size(x)), ", got ", repr(y), " of type ", typeof(y))))
+    end
     size(x) == size(y) && return nothing
     throw(ArgumentError(string(op, ": ", a, " has shape ", _rr_shape_text(size(x)), " but ", b,
         " has shape ", _rr_shape_text(size(y)))))
@@ -230,19 +247,25 @@ function _rr_from_items(x::AbstractArray, rank::Int, d::Int, outer::Tuple)
     return permutedims(y, _rr_axis_back(d, ndims(y)))
 end
 
-# `forward(inputs…; kw…)` with the items of every input along `dims`; `rank` is the number of
+# `forward(inputs…; optional…, kw…)` with the items of every input along `dims`, the optional
+# inputs (keywords; `nothing` when left out) moved like the others; `rank` is the number of
 # item/level dims of one sample of the output (0 for a loss: that axis is dropped).
-function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, dims, rank::Int; kw...)
+function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, optional::NamedTuple, dims,
+        rank::Int; kw...)
     x = first(inputs)
     d = _rr_check_dims(op, dims, ndims(x))
     for (name, y) in zip(Base.tail(names), Base.tail(inputs))
         _rr_check_same_size(op, first(names), x, name, y)
     end
+    for (name, y) in pairs(optional)
+        _rr_check_same_size(op, first(names), x, string(name), y)
+    end
+    moved = map(y -> y === nothing ? nothing : _rr_to_items(y, 1, d), optional)
     if rank >= 2 && d != 1
         throw(ArgumentError(string(op, ": dims = ", d, " is not supported: each sample of its output has ", rank,
             " item dims, so their place along another axis would be ambiguous; use dims = 1")))
     end
-    out, tape = forward(map(y -> _rr_to_items(y, 1, d), inputs)...; kw...)
+    out, tape = forward(map(y -> _rr_to_items(y, 1, d), inputs)...; moved..., kw...)
     y = _rr_from_items(out, rank, d, _rr_drop(size(x), d))
     return y, AxisTape(tape, d, size(x), size(y))
 end

@@ -34,8 +34,8 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 """
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
-const _RR_ABI_VERSION = UInt32(1)
-const _RR_ABI_HASH = 0x82be6618599e65f8
+const _RR_ABI_VERSION = UInt32(2)
+const _RR_ABI_HASH = 0x2958cb6aadbffd0f
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -217,106 +217,118 @@ end
 
 function _rr_ndcg_loss_forward!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, scores::Array{Float32}, relevance::Array{Float32},
-        loss::Array{Float32}, ranks::Array{Float32}, permutation::Array{Int32})
+        mask::Union{Array{Bool},Nothing}, loss::Array{Float32}, ranks::Array{Float32},
+        permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Ptr{Int32}),
-        batch, n, regularization_strength, regularization, scores, relevance, loss, ranks,
-        permutation)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Int32}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), loss, ranks, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_backward!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, scores::Array{Float32}, relevance::Array{Float32},
-        ranks::Array{Float32}, permutation::Array{Int32}, cotangent_loss::Array{Float32},
-        grad_scores::Array{Float32}, grad_regularization_strength::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        cotangent_loss::Array{Float32}, grad_scores::Array{Float32},
+        grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
-        cotangent_loss, grad_scores, grad_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), ranks, permutation, cotangent_loss, grad_scores,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_jvp!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, scores::Array{Float32}, relevance::Array{Float32},
-        ranks::Array{Float32}, permutation::Array{Int32}, tangent_scores::Array{Float32},
-        tangent_regularization_strength::Float32, tangent_loss::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        tangent_scores::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_loss::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Float32, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
-        tangent_scores, tangent_regularization_strength, tangent_loss)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), ranks, permutation, tangent_scores,
+        tangent_regularization_strength, tangent_loss)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_hvp!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, scores::Array{Float32}, relevance::Array{Float32},
-        ranks::Array{Float32}, permutation::Array{Int32}, cotangent_loss::Array{Float32},
-        tangent_scores::Array{Float32}, tangent_regularization_strength::Float32,
-        hvp_scores::Array{Float32}, hvp_regularization_strength::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        cotangent_loss::Array{Float32}, tangent_scores::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_scores::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
-        cotangent_loss, tangent_scores, tangent_regularization_strength, hvp_scores,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), ranks, permutation, cotangent_loss, tangent_scores,
+        tangent_regularization_strength, hvp_scores, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
-        loss::Array{Float64}, ranks::Array{Float64}, permutation::Array{Int32})
+        mask::Union{Array{Bool},Nothing}, loss::Array{Float64}, ranks::Array{Float64},
+        permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Ptr{Int32}),
-        batch, n, regularization_strength, regularization, scores, relevance, loss, ranks,
-        permutation)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Int32}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), loss, ranks, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_backward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
-        ranks::Array{Float64}, permutation::Array{Int32}, cotangent_loss::Array{Float64},
-        grad_scores::Array{Float64}, grad_regularization_strength::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        cotangent_loss::Array{Float64}, grad_scores::Array{Float64},
+        grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
-        cotangent_loss, grad_scores, grad_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), ranks, permutation, cotangent_loss, grad_scores,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_jvp!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
-        ranks::Array{Float64}, permutation::Array{Int32}, tangent_scores::Array{Float64},
-        tangent_regularization_strength::Float64, tangent_loss::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        tangent_scores::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_loss::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Float64, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
-        tangent_scores, tangent_regularization_strength, tangent_loss)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), ranks, permutation, tangent_scores,
+        tangent_regularization_strength, tangent_loss)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_ndcg_loss_hvp!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, scores::Array{Float64}, relevance::Array{Float64},
-        ranks::Array{Float64}, permutation::Array{Int32}, cotangent_loss::Array{Float64},
-        tangent_scores::Array{Float64}, tangent_regularization_strength::Float64,
-        hvp_scores::Array{Float64}, hvp_regularization_strength::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        cotangent_loss::Array{Float64}, tangent_scores::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_scores::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_ndcg_loss_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, scores, relevance, ranks, permutation,
-        cotangent_loss, tangent_scores, tangent_regularization_strength, hvp_scores,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, scores, relevance,
+        something(mask, C_NULL), ranks, permutation, cotangent_loss, tangent_scores,
+        tangent_regularization_strength, hvp_scores, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -337,36 +349,39 @@ struct NdcgLossTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     scores::Array{T,N}
     relevance::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     loss::Vector{T}
     ranks::Vector{T}
     permutation::Vector{Int32}
 end
 
-function _rr_ndcg_loss_run(::Type{_rr_T}, scores, relevance, loss, ranks, permutation,
+function _rr_ndcg_loss_run(::Type{_rr_T}, scores, relevance, mask, loss, ranks, permutation,
         regularization_strength, regularization) where {_rr_T}
     _rr_scores = _rr_dense(_rr_T, scores)
     _rr_relevance = _rr_dense(_rr_T, relevance)
+    _rr_mask = _rr_bools("ndcg_loss", "mask", mask)
     _rr_check_same_size("ndcg_loss", "scores", _rr_scores, "relevance", _rr_relevance)
+    _rr_check_same_size("ndcg_loss", "scores", _rr_scores, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_scores)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_regularization = _rr_code_regularization("ndcg_loss", "regularization", regularization)
     _rr_ndcg_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_scores, _rr_relevance, loss, ranks, permutation)
+        _rr_scores, _rr_relevance, _rr_mask, loss, ranks, permutation)
     _rr_tape = NdcgLossTape{_rr_T,ndims(_rr_scores)}(size(_rr_scores), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_regularization, _rr_scores, _rr_relevance, loss, ranks,
-        permutation)
+        _rr_regularization_strength, _rr_regularization, _rr_scores, _rr_relevance, _rr_mask, loss,
+        ranks, permutation)
     return _rr_per_row(loss, _rr_scores), _rr_tape
 end
 
 """
     ndcg_loss_forward(scores, relevance; regularization_strength = 1.0, regularization = :l2,
-                      dims = 1)
+                      mask = nothing, dims = 1)
         -> (loss, tape::NdcgLossTape)
 
 [`ndcg_loss`](@ref), also returning the [`NdcgLossTape`](@ref) that [`ndcg_loss_pullback`](@ref)
 needs. Same arguments and result as `ndcg_loss`. The tape holds the saves of the forward (`scores`,
-`relevance`; inputs are not copied), the params and the residuals of the library's forward (`ranks`,
-`permutation`). Do not modify the saved arrays before calling the pullback.
+`relevance`, `mask`; inputs are not copied), the params and the residuals of the library's forward
+(`ranks`, `permutation`). Do not modify the saved arrays before calling the pullback.
 [`ndcg_loss_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
 first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
 `NdcgLossTape` of the `n × B` call, and [`ndcg_loss_pullback`](@ref) takes it.
@@ -376,22 +391,24 @@ function ndcg_loss_forward(
     relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, scores, relevance) || return _rr_forward_along(ndcg_loss_forward,
-        "ndcg_loss", ("scores", "relevance"), (scores, relevance), dims, 0;
+        "ndcg_loss", ("scores", "relevance"), (scores, relevance), (mask = mask,), dims, 0;
         regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(scores, relevance)
     _rr_batch, _rr_n = _rr_rows(scores)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
     _rr_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
     _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    return _rr_ndcg_loss_run(_rr_T, scores, relevance, _rr_loss, _rr_ranks, _rr_permutation,
+    return _rr_ndcg_loss_run(_rr_T, scores, relevance, mask, _rr_loss, _rr_ranks, _rr_permutation,
         regularization_strength, regularization)
 end
 
 """
-    ndcg_loss_forward!(tape, scores, relevance; regularization_strength = 1.0, regularization = :l2)
+    ndcg_loss_forward!(tape, scores, relevance; regularization_strength = 1.0, regularization = :l2,
+                       mask = nothing)
         -> (loss, tape::NdcgLossTape)
 
 [`ndcg_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
@@ -406,16 +423,17 @@ function ndcg_loss_forward!(
     relevance::AbstractVecOrMat{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("ndcg_loss_forward!", T, tape._rr_size, _rr_float_type(scores, relevance),
         "scores" => scores, "relevance" => relevance)
-    return _rr_ndcg_loss_run(T, scores, relevance, tape.loss, tape.ranks, tape.permutation,
+    return _rr_ndcg_loss_run(T, scores, relevance, mask, tape.loss, tape.ranks, tape.permutation,
         regularization_strength, regularization)
 end
 
 """
-    ndcg_loss(scores, relevance; regularization_strength = 1.0, regularization = :l2, dims = 1)
-    ndcg_loss(scores, relevance, regularization_strength; regularization = :l2, dims = 1)
+    ndcg_loss(scores, relevance; regularization_strength = 1.0, regularization = :l2, mask = nothing, dims = 1)
+    ndcg_loss(scores, relevance, regularization_strength; regularization = :l2, mask = nothing, dims = 1)
 
 One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -439,6 +457,10 @@ else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `scores` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `scores`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output drops that axis:
@@ -471,22 +493,24 @@ function ndcg_loss(
     relevance::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     return first(ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
 end
 function ndcg_loss(
     scores::AbstractArray{<:Real},
     relevance::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     return first(ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
 end
 
 """
@@ -512,7 +536,7 @@ arrays.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
 
-`relevance` receives no gradient.
+`relevance`, `mask` receive no gradient.
 """
 function ndcg_loss_pullback(tape::NdcgLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
     _rr_check_tape_dims("ndcg_loss_pullback", 1, dims)
@@ -536,7 +560,7 @@ function ndcg_loss_pullback!(grad_scores, tape::NdcgLossTape{T,N}, cotangent_los
     _rr_cotangent_loss = _rr_cotangent_rows(T, "ndcg_loss", "loss", cotangent_loss, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_ndcg_loss_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.scores, tape.relevance, tape.ranks, tape.permutation,
+        tape.regularization, tape.scores, tape.relevance, tape.mask, tape.ranks, tape.permutation,
         _rr_cotangent_loss, grad_scores, _rr_grad_regularization_strength)
     return grad_scores, sum(_rr_grad_regularization_strength)
 end
@@ -567,7 +591,7 @@ ChainRulesCore `frule` calls it.
   a `Vector` of length `B` for a `Matrix`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument. `relevance` takes no tangent.
+the argument. `relevance`, `mask` take no tangent.
 """
 function ndcg_loss_pushforward(
     tape::NdcgLossTape{T,N},
@@ -581,7 +605,7 @@ function ndcg_loss_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_loss = Vector{T}(undef, tape._rr_batch)
     _rr_ndcg_loss_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.scores, tape.relevance, tape.ranks, tape.permutation,
+        tape.regularization, tape.scores, tape.relevance, tape.mask, tape.ranks, tape.permutation,
         _rr_tangent_scores, _rr_tangent_regularization_strength, _rr_tangent_loss)
     return _rr_per_row(_rr_tangent_loss, tape._rr_size)
 end
@@ -599,7 +623,8 @@ end
 
 """
     ndcg_loss_jvp(scores, relevance, tangent_scores; regularization_strength = 1.0,
-                  regularization = :l2, tangent_regularization_strength = 0.0, dims = 1)
+                  regularization = :l2, mask = nothing, tangent_regularization_strength = 0.0,
+                  dims = 1)
         -> tangent_loss
 
 Jacobian-vector product (forward mode) of [`ndcg_loss`](@ref): the tangent of its output at the
@@ -626,12 +651,13 @@ function ndcg_loss_jvp(
     tangent_scores;
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
     return ndcg_loss_pushforward(_rr_tape, tangent_scores;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -685,7 +711,7 @@ function ndcg_loss_pullback_hvp(
     _rr_hvp_scores = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_ndcg_loss_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.scores, tape.relevance, tape.ranks, tape.permutation,
+        tape.regularization, tape.scores, tape.relevance, tape.mask, tape.ranks, tape.permutation,
         _rr_cotangent_loss, _rr_tangent_scores, _rr_tangent_regularization_strength, _rr_hvp_scores,
         _rr_hvp_regularization_strength)
     return _rr_hvp_scores, sum(_rr_hvp_regularization_strength)
@@ -705,7 +731,8 @@ end
 
 """
     ndcg_loss_hvp(scores, relevance, cotangent_loss, tangent_scores; regularization_strength = 1.0,
-                  regularization = :l2, tangent_regularization_strength = 0.0, dims = 1)
+                  regularization = :l2, mask = nothing, tangent_regularization_strength = 0.0,
+                  dims = 1)
         -> (hvp_scores, hvp_regularization_strength)
 
 Hessian-vector product of [`ndcg_loss`](@ref): the derivative of its pullback (the gradients for the
@@ -739,12 +766,13 @@ function ndcg_loss_hvp(
     tangent_scores;
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(ndcg_loss_forward(scores, relevance;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
     return ndcg_loss_pullback_hvp(_rr_tape, cotangent_loss, tangent_scores;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -752,101 +780,107 @@ end
 # --- neural_sort ----------------------------------------------------------------------------------
 
 function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, permutation_matrix)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_backward!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32},
-        cotangent_permutation_matrix::Array{Float32}, grad_values::Array{Float32},
-        grad_regularization_strength::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float32}, cotangent_permutation_matrix::Array{Float32},
+        grad_values::Array{Float32}, grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, permutation_matrix,
-        cotangent_permutation_matrix, grad_values, grad_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix, cotangent_permutation_matrix, grad_values, grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_jvp!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32},
-        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
-        tangent_permutation_matrix::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_permutation_matrix::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32,
-         Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, permutation_matrix, tangent_values,
-        tangent_regularization_strength, tangent_permutation_matrix)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Float32},
+         Float32, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix, tangent_values, tangent_regularization_strength,
+        tangent_permutation_matrix)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_hvp!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, permutation_matrix::Array{Float32},
-        cotangent_permutation_matrix::Array{Float32}, tangent_values::Array{Float32},
-        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
-        hvp_regularization_strength::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float32}, cotangent_permutation_matrix::Array{Float32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        hvp_values::Array{Float32}, hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Float32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, permutation_matrix,
-        cotangent_permutation_matrix, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix, cotangent_permutation_matrix, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, permutation_matrix)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_backward!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64},
-        cotangent_permutation_matrix::Array{Float64}, grad_values::Array{Float64},
-        grad_regularization_strength::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float64}, cotangent_permutation_matrix::Array{Float64},
+        grad_values::Array{Float64}, grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, permutation_matrix,
-        cotangent_permutation_matrix, grad_values, grad_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix, cotangent_permutation_matrix, grad_values, grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_jvp!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64},
-        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
-        tangent_permutation_matrix::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_permutation_matrix::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64,
-         Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, permutation_matrix, tangent_values,
-        tangent_regularization_strength, tangent_permutation_matrix)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Float64},
+         Float64, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix, tangent_values, tangent_regularization_strength,
+        tangent_permutation_matrix)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_hvp!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, permutation_matrix::Array{Float64},
-        cotangent_permutation_matrix::Array{Float64}, tangent_values::Array{Float64},
-        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
-        hvp_regularization_strength::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        permutation_matrix::Array{Float64}, cotangent_permutation_matrix::Array{Float64},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        hvp_values::Array{Float64}, hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Float64, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, permutation_matrix,
-        cotangent_permutation_matrix, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        permutation_matrix, cotangent_permutation_matrix, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -866,30 +900,34 @@ struct NeuralSortTape{T<:Union{Float32,Float64},N}
     regularization_strength::T
     direction::Int32
     values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     permutation_matrix::Array{T}
 end
 
-function _rr_neural_sort_run(::Type{_rr_T}, values, permutation_matrix, regularization_strength,
-        direction) where {_rr_T}
+function _rr_neural_sort_run(::Type{_rr_T}, values, mask, permutation_matrix,
+        regularization_strength, direction) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("neural_sort", "mask", mask)
+    _rr_check_same_size("neural_sort", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_direction = _rr_code_direction("neural_sort", "direction", direction)
     _rr_neural_sort_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
-        _rr_values, permutation_matrix)
+        _rr_values, _rr_mask, permutation_matrix)
     _rr_tape = NeuralSortTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_direction, _rr_values, permutation_matrix)
+        _rr_regularization_strength, _rr_direction, _rr_values, _rr_mask, permutation_matrix)
     return permutation_matrix, _rr_tape
 end
 
 """
-    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    neural_sort_forward(values; regularization_strength = 1.0, direction = :ascending,
+                        mask = nothing, dims = 1)
         -> (permutation_matrix, tape::NeuralSortTape)
 
 [`neural_sort`](@ref), also returning the [`NeuralSortTape`](@ref) that
 [`neural_sort_pullback`](@ref) needs. Same arguments and result as `neural_sort`. The tape holds the
-saves of the forward (`values`, `permutation_matrix`; inputs are not copied), the params. Do not
-modify the saved arrays before calling the pullback. [`neural_sort_forward!`](@ref) reuses the
+saves of the forward (`values`, `mask`, `permutation_matrix`; inputs are not copied), the params. Do
+not modify the saved arrays before calling the pullback. [`neural_sort_forward!`](@ref) reuses the
 arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
 the tape is a [`RankRelax.AxisTape`](@ref) around the `NeuralSortTape` of the `n × B` call, and
 [`neural_sort_pullback`](@ref) takes it.
@@ -898,20 +936,22 @@ function neural_sort_forward(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(neural_sort_forward, "neural_sort",
-        ("values",), (values,), dims, 2; regularization_strength = regularization_strength,
-        direction = direction)
+        ("values",), (values,), (mask = mask,), dims, 2;
+        regularization_strength = regularization_strength, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_permutation_matrix = Array{_rr_T}(undef, _rr_size(size(values), _rr_n, _rr_n))
-    return _rr_neural_sort_run(_rr_T, values, _rr_permutation_matrix, regularization_strength,
+    return _rr_neural_sort_run(_rr_T, values, mask, _rr_permutation_matrix, regularization_strength,
         direction)
 end
 
 """
-    neural_sort_forward!(tape, values; regularization_strength = 1.0, direction = :ascending)
+    neural_sort_forward!(tape, values; regularization_strength = 1.0, direction = :ascending,
+                         mask = nothing)
         -> (permutation_matrix, tape::NeuralSortTape)
 
 [`neural_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
@@ -925,16 +965,17 @@ function neural_sort_forward!(
     values::AbstractVecOrMat{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("neural_sort_forward!", T, tape._rr_size, _rr_float_type(values),
         "values" => values)
-    return _rr_neural_sort_run(T, values, tape.permutation_matrix, regularization_strength,
+    return _rr_neural_sort_run(T, values, mask, tape.permutation_matrix, regularization_strength,
         direction)
 end
 
 """
-    neural_sort(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
-    neural_sort(values, regularization_strength; direction = :ascending, dims = 1)
+    neural_sort(values; regularization_strength = 1.0, direction = :ascending, mask = nothing, dims = 1)
+    neural_sort(values, regularization_strength; direction = :ascending, mask = nothing, dims = 1)
 
 Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -958,6 +999,10 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. Each sample of the output has
@@ -987,19 +1032,21 @@ function neural_sort(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
 end
 function neural_sort(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
 end
 
 """
@@ -1024,6 +1071,8 @@ arrays.
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function neural_sort_pullback(
     tape::NeuralSortTape{T,N},
@@ -1062,8 +1111,8 @@ function neural_sort_pullback!(
         cotangent_permutation_matrix, _rr_size(tape._rr_size, tape._rr_n, tape._rr_n))
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_neural_sort_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, tape.permutation_matrix, _rr_cotangent_permutation_matrix,
-        grad_values, _rr_grad_regularization_strength)
+        tape.direction, tape.values, tape.mask, tape.permutation_matrix,
+        _rr_cotangent_permutation_matrix, grad_values, _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
@@ -1093,7 +1142,7 @@ ChainRulesCore `frule` calls it.
   array of the size of `permutation_matrix`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function neural_sort_pushforward(
     tape::NeuralSortTape{T,N},
@@ -1108,7 +1157,7 @@ function neural_sort_pushforward(
     _rr_tangent_permutation_matrix =
         Array{T}(undef, _rr_size(tape._rr_size, tape._rr_n, tape._rr_n))
     _rr_neural_sort_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
-        tape.values, tape.permutation_matrix, _rr_tangent_values,
+        tape.values, tape.mask, tape.permutation_matrix, _rr_tangent_values,
         _rr_tangent_regularization_strength, _rr_tangent_permutation_matrix)
     return _rr_tangent_permutation_matrix
 end
@@ -1126,7 +1175,7 @@ end
 
 """
     neural_sort_jvp(values, tangent_values; regularization_strength = 1.0, direction = :ascending,
-                    tangent_regularization_strength = 0.0, dims = 1)
+                    mask = nothing, tangent_regularization_strength = 0.0, dims = 1)
         -> tangent_permutation_matrix
 
 Jacobian-vector product (forward mode) of [`neural_sort`](@ref): the tangent of its output at the
@@ -1152,11 +1201,12 @@ function neural_sort_jvp(
     tangent_values;
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
     return neural_sort_pushforward(_rr_tape, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -1212,8 +1262,9 @@ function neural_sort_pullback_hvp(
     _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_neural_sort_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
-        tape.values, tape.permutation_matrix, _rr_cotangent_permutation_matrix, _rr_tangent_values,
-        _rr_tangent_regularization_strength, _rr_hvp_values, _rr_hvp_regularization_strength)
+        tape.values, tape.mask, tape.permutation_matrix, _rr_cotangent_permutation_matrix,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
+        _rr_hvp_regularization_strength)
     return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
 end
 function neural_sort_pullback_hvp(
@@ -1231,7 +1282,7 @@ end
 
 """
     neural_sort_hvp(values, cotangent_permutation_matrix, tangent_values;
-                    regularization_strength = 1.0, direction = :ascending,
+                    regularization_strength = 1.0, direction = :ascending, mask = nothing,
                     tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_values, hvp_regularization_strength)
 
@@ -1266,11 +1317,12 @@ function neural_sort_hvp(
     tangent_values;
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(neural_sort_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
     return neural_sort_pullback_hvp(_rr_tape, cotangent_permutation_matrix, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -1278,103 +1330,111 @@ end
 # --- neural_sort_apply ----------------------------------------------------------------------------
 
 function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, payload::Array{Float32}, output::Array{Float32})
+        direction::Int32, values::Array{Float32}, payload::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, output::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, payload, output)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        output)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_backward!(batch::Int, n::Int, regularization_strength::Float32,
         direction::Int32, values::Array{Float32}, payload::Array{Float32},
-        cotangent_output::Array{Float32}, grad_values::Array{Float32}, grad_payload::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, cotangent_output::Array{Float32},
+        grad_values::Array{Float32}, grad_payload::Array{Float32},
         grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, payload, cotangent_output,
-        grad_values, grad_payload, grad_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        cotangent_output, grad_values, grad_payload, grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_jvp!(batch::Int, n::Int, regularization_strength::Float32,
         direction::Int32, values::Array{Float32}, payload::Array{Float32},
-        tangent_values::Array{Float32}, tangent_payload::Array{Float32},
-        tangent_regularization_strength::Float32, tangent_output::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, tangent_values::Array{Float32},
+        tangent_payload::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_output::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Float32, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, payload, tangent_values,
-        tangent_payload, tangent_regularization_strength, tangent_output)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        tangent_values, tangent_payload, tangent_regularization_strength, tangent_output)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_hvp!(batch::Int, n::Int, regularization_strength::Float32,
         direction::Int32, values::Array{Float32}, payload::Array{Float32},
-        cotangent_output::Array{Float32}, tangent_values::Array{Float32},
-        tangent_payload::Array{Float32}, tangent_regularization_strength::Float32,
-        hvp_values::Array{Float32}, hvp_payload::Array{Float32},
-        hvp_regularization_strength::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, cotangent_output::Array{Float32},
+        tangent_values::Array{Float32}, tangent_payload::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_payload::Array{Float32}, hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, payload, cotangent_output,
-        tangent_values, tangent_payload, tangent_regularization_strength, hvp_values, hvp_payload,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        cotangent_output, tangent_values, tangent_payload, tangent_regularization_strength,
+        hvp_values, hvp_payload, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_forward!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, payload::Array{Float64}, output::Array{Float64})
+        direction::Int32, values::Array{Float64}, payload::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, output::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, payload, output)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        output)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_backward!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, payload::Array{Float64},
-        cotangent_output::Array{Float64}, grad_values::Array{Float64}, grad_payload::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, cotangent_output::Array{Float64},
+        grad_values::Array{Float64}, grad_payload::Array{Float64},
         grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, payload, cotangent_output,
-        grad_values, grad_payload, grad_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        cotangent_output, grad_values, grad_payload, grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_jvp!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, payload::Array{Float64},
-        tangent_values::Array{Float64}, tangent_payload::Array{Float64},
-        tangent_regularization_strength::Float64, tangent_output::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, tangent_values::Array{Float64},
+        tangent_payload::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_output::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Float64, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, payload, tangent_values,
-        tangent_payload, tangent_regularization_strength, tangent_output)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        tangent_values, tangent_payload, tangent_regularization_strength, tangent_output)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_neural_sort_apply_hvp!(batch::Int, n::Int, regularization_strength::Float64,
         direction::Int32, values::Array{Float64}, payload::Array{Float64},
-        cotangent_output::Array{Float64}, tangent_values::Array{Float64},
-        tangent_payload::Array{Float64}, tangent_regularization_strength::Float64,
-        hvp_values::Array{Float64}, hvp_payload::Array{Float64},
-        hvp_regularization_strength::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, cotangent_output::Array{Float64},
+        tangent_values::Array{Float64}, tangent_payload::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_payload::Array{Float64}, hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_neural_sort_apply_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, payload, cotangent_output,
-        tangent_values, tangent_payload, tangent_regularization_strength, hvp_values, hvp_payload,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, payload, something(mask, C_NULL),
+        cotangent_output, tangent_values, tangent_payload, tangent_regularization_strength,
+        hvp_values, hvp_payload, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1395,57 +1455,61 @@ struct NeuralSortApplyTape{T<:Union{Float32,Float64},N}
     direction::Int32
     values::Array{T,N}
     payload::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     output::Array{T,N}
 end
 
-function _rr_neural_sort_apply_run(::Type{_rr_T}, values, payload, output, regularization_strength,
-        direction) where {_rr_T}
+function _rr_neural_sort_apply_run(::Type{_rr_T}, values, payload, mask, output,
+        regularization_strength, direction) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
     _rr_payload = _rr_dense(_rr_T, payload)
+    _rr_mask = _rr_bools("neural_sort_apply", "mask", mask)
     _rr_check_same_size("neural_sort_apply", "values", _rr_values, "payload", _rr_payload)
+    _rr_check_same_size("neural_sort_apply", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_direction = _rr_code_direction("neural_sort_apply", "direction", direction)
     _rr_neural_sort_apply_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
-        _rr_values, _rr_payload, output)
+        _rr_values, _rr_payload, _rr_mask, output)
     _rr_tape = NeuralSortApplyTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_direction, _rr_values, _rr_payload, output)
+        _rr_regularization_strength, _rr_direction, _rr_values, _rr_payload, _rr_mask, output)
     return output, _rr_tape
 end
 
 """
     neural_sort_apply_forward(values, payload; regularization_strength = 1.0,
-                              direction = :ascending, dims = 1)
+                              direction = :ascending, mask = nothing, dims = 1)
         -> (output, tape::NeuralSortApplyTape)
 
 [`neural_sort_apply`](@ref), also returning the [`NeuralSortApplyTape`](@ref) that
 [`neural_sort_apply_pullback`](@ref) needs. Same arguments and result as `neural_sort_apply`. The
-tape holds the saves of the forward (`values`, `payload`; inputs are not copied), the params. Do not
-modify the saved arrays before calling the pullback. [`neural_sort_apply_forward!`](@ref) reuses the
-arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
-the tape is a [`RankRelax.AxisTape`](@ref) around the `NeuralSortApplyTape` of the `n × B` call, and
-[`neural_sort_apply_pullback`](@ref) takes it.
+tape holds the saves of the forward (`values`, `payload`, `mask`; inputs are not copied), the
+params. Do not modify the saved arrays before calling the pullback.
+[`neural_sort_apply_forward!`](@ref) reuses the arrays of a tape. With items along another axis than
+the first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`NeuralSortApplyTape` of the `n × B` call, and [`neural_sort_apply_pullback`](@ref) takes it.
 """
 function neural_sort_apply_forward(
     values::AbstractArray{<:Real},
     payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values, payload) || return _rr_forward_along(neural_sort_apply_forward,
-        "neural_sort_apply", ("values", "payload"), (values, payload), dims, 1;
+        "neural_sort_apply", ("values", "payload"), (values, payload), (mask = mask,), dims, 1;
         regularization_strength = regularization_strength, direction = direction)
     _rr_T = _rr_float_type(values, payload)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_output = Array{_rr_T}(undef, size(values))
-    return _rr_neural_sort_apply_run(_rr_T, values, payload, _rr_output, regularization_strength,
-        direction)
+    return _rr_neural_sort_apply_run(_rr_T, values, payload, mask, _rr_output,
+        regularization_strength, direction)
 end
 
 """
     neural_sort_apply_forward!(tape, values, payload; regularization_strength = 1.0,
-                               direction = :ascending)
+                               direction = :ascending, mask = nothing)
         -> (output, tape::NeuralSortApplyTape)
 
 [`neural_sort_apply_forward`](@ref) into the arrays of an earlier `tape` of the same size and
@@ -1460,16 +1524,17 @@ function neural_sort_apply_forward!(
     payload::AbstractVecOrMat{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("neural_sort_apply_forward!", T, tape._rr_size, _rr_float_type(values, payload),
         "values" => values, "payload" => payload)
-    return _rr_neural_sort_apply_run(T, values, payload, tape.output, regularization_strength,
+    return _rr_neural_sort_apply_run(T, values, payload, mask, tape.output, regularization_strength,
         direction)
 end
 
 """
-    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending, dims = 1)
-    neural_sort_apply(values, payload, regularization_strength; direction = :ascending, dims = 1)
+    neural_sort_apply(values, payload; regularization_strength = 1.0, direction = :ascending, mask = nothing, dims = 1)
+    neural_sort_apply(values, payload, regularization_strength; direction = :ascending, mask = nothing, dims = 1)
 
 The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -1494,6 +1559,10 @@ else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output's items lie along
@@ -1526,20 +1595,24 @@ function neural_sort_apply(
     payload::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims))
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims))
 end
 function neural_sort_apply(
     values::AbstractArray{<:Real},
     payload::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims))
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims))
 end
 
 """
@@ -1564,6 +1637,8 @@ writes into given arrays.
 - `grad_payload`: The gradient with respect to `payload`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function neural_sort_apply_pullback(
     tape::NeuralSortApplyTape{T,N},
@@ -1605,8 +1680,8 @@ function neural_sort_apply_pullback!(
         tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_neural_sort_apply_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, tape.payload, _rr_cotangent_output, grad_values, grad_payload,
-        _rr_grad_regularization_strength)
+        tape.direction, tape.values, tape.payload, tape.mask, _rr_cotangent_output, grad_values,
+        grad_payload, _rr_grad_regularization_strength)
     return grad_values, grad_payload, sum(_rr_grad_regularization_strength)
 end
 
@@ -1637,7 +1712,7 @@ forward too. A ChainRulesCore `frule` calls it.
   `output`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function neural_sort_apply_pushforward(
     tape::NeuralSortApplyTape{T,N},
@@ -1654,8 +1729,8 @@ function neural_sort_apply_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_output = Array{T}(undef, tape._rr_size)
     _rr_neural_sort_apply_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, tape.payload, _rr_tangent_values, _rr_tangent_payload,
-        _rr_tangent_regularization_strength, _rr_tangent_output)
+        tape.direction, tape.values, tape.payload, tape.mask, _rr_tangent_values,
+        _rr_tangent_payload, _rr_tangent_regularization_strength, _rr_tangent_output)
     return _rr_tangent_output
 end
 function neural_sort_apply_pushforward(
@@ -1674,7 +1749,7 @@ end
 
 """
     neural_sort_apply_jvp(values, payload, tangent_values, tangent_payload;
-                          regularization_strength = 1.0, direction = :ascending,
+                          regularization_strength = 1.0, direction = :ascending, mask = nothing,
                           tangent_regularization_strength = 0.0, dims = 1)
         -> tangent_output
 
@@ -1705,11 +1780,13 @@ function neural_sort_apply_jvp(
     tangent_payload;
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims))
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims))
     return neural_sort_apply_pushforward(_rr_tape, tangent_values, tangent_payload;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -1773,9 +1850,9 @@ function neural_sort_apply_pullback_hvp(
     _rr_hvp_payload = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_neural_sort_apply_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, tape.payload, _rr_cotangent_output, _rr_tangent_values,
-        _rr_tangent_payload, _rr_tangent_regularization_strength, _rr_hvp_values, _rr_hvp_payload,
-        _rr_hvp_regularization_strength)
+        tape.direction, tape.values, tape.payload, tape.mask, _rr_cotangent_output,
+        _rr_tangent_values, _rr_tangent_payload, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_payload, _rr_hvp_regularization_strength)
     return _rr_hvp_values, _rr_hvp_payload, sum(_rr_hvp_regularization_strength)
 end
 function neural_sort_apply_pullback_hvp(
@@ -1795,7 +1872,7 @@ end
 
 """
     neural_sort_apply_hvp(values, payload, cotangent_output, tangent_values, tangent_payload;
-                          regularization_strength = 1.0, direction = :ascending,
+                          regularization_strength = 1.0, direction = :ascending, mask = nothing,
                           tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_values, hvp_payload, hvp_regularization_strength)
 
@@ -1835,11 +1912,13 @@ function neural_sort_apply_hvp(
     tangent_payload;
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(neural_sort_apply_forward(values, payload;
-        regularization_strength = regularization_strength, direction = direction, dims = dims))
+        regularization_strength = regularization_strength, direction = direction, mask = mask,
+        dims = dims))
     return neural_sort_apply_pullback_hvp(_rr_tape, cotangent_output, tangent_values,
         tangent_payload; tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -1847,89 +1926,103 @@ end
 # --- sigmoid_rank ---------------------------------------------------------------------------------
 
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, ranks::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        ranks::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, ranks)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL), ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_backward!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, cotangent_ranks::Array{Float32},
-        grad_values::Array{Float32}, grad_regularization_strength::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        cotangent_ranks::Array{Float32}, grad_values::Array{Float32},
+        grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, cotangent_ranks, grad_values,
-        grad_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        cotangent_ranks, grad_values, grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_jvp!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, tangent_values::Array{Float32},
-        tangent_regularization_strength::Float32, tangent_ranks::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_ranks::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, tangent_values,
-        tangent_regularization_strength, tangent_ranks)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Float32,
+         Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        tangent_values, tangent_regularization_strength, tangent_ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_hvp!(batch::Int, n::Int, regularization_strength::Float32,
-        direction::Int32, values::Array{Float32}, cotangent_ranks::Array{Float32},
-        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
-        hvp_values::Array{Float32}, hvp_regularization_strength::Array{Float32})
+        direction::Int32, values::Array{Float32}, mask::Union{Array{Bool},Nothing},
+        cotangent_ranks::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32,
-         Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, direction, values, cotangent_ranks, tangent_values,
-        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Float32},
+         Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        cotangent_ranks, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_forward!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, ranks::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        ranks::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, ranks)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL), ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_backward!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, cotangent_ranks::Array{Float64},
-        grad_values::Array{Float64}, grad_regularization_strength::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        cotangent_ranks::Array{Float64}, grad_values::Array{Float64},
+        grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, cotangent_ranks, grad_values,
-        grad_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        cotangent_ranks, grad_values, grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_jvp!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, tangent_values::Array{Float64},
-        tangent_regularization_strength::Float64, tangent_ranks::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_ranks::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, tangent_values,
-        tangent_regularization_strength, tangent_ranks)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Float64,
+         Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        tangent_values, tangent_regularization_strength, tangent_ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_sigmoid_rank_hvp!(batch::Int, n::Int, regularization_strength::Float64,
-        direction::Int32, values::Array{Float64}, cotangent_ranks::Array{Float64},
-        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
-        hvp_values::Array{Float64}, hvp_regularization_strength::Array{Float64})
+        direction::Int32, values::Array{Float64}, mask::Union{Array{Bool},Nothing},
+        cotangent_ranks::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_sigmoid_rank_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64,
-         Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, direction, values, cotangent_ranks, tangent_values,
-        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Float64},
+         Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, direction, values, something(mask, C_NULL),
+        cotangent_ranks, tangent_values, tangent_regularization_strength, hvp_values,
+        hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -1949,31 +2042,35 @@ struct SigmoidRankTape{T<:Union{Float32,Float64},N}
     regularization_strength::T
     direction::Int32
     values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     ranks::Array{T,N}
 end
 
-function _rr_sigmoid_rank_run(::Type{_rr_T}, values, ranks, regularization_strength,
+function _rr_sigmoid_rank_run(::Type{_rr_T}, values, mask, ranks, regularization_strength,
         direction) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("sigmoid_rank", "mask", mask)
+    _rr_check_same_size("sigmoid_rank", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_direction = _rr_code_direction("sigmoid_rank", "direction", direction)
     _rr_sigmoid_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_direction,
-        _rr_values, ranks)
+        _rr_values, _rr_mask, ranks)
     _rr_tape = SigmoidRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_direction, _rr_values, ranks)
+        _rr_regularization_strength, _rr_direction, _rr_values, _rr_mask, ranks)
     return ranks, _rr_tape
 end
 
 """
-    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
+    sigmoid_rank_forward(values; regularization_strength = 1.0, direction = :ascending,
+                         mask = nothing, dims = 1)
         -> (ranks, tape::SigmoidRankTape)
 
 [`sigmoid_rank`](@ref), also returning the [`SigmoidRankTape`](@ref) that
 [`sigmoid_rank_pullback`](@ref) needs. Same arguments and result as `sigmoid_rank`. The tape holds
-the saves of the forward (`values`; inputs are not copied), the params. Do not modify the saved
-arrays before calling the pullback. [`sigmoid_rank_forward!`](@ref) reuses the arrays of a tape.
-With items along another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
+the saves of the forward (`values`, `mask`; inputs are not copied), the params. Do not modify the
+saved arrays before calling the pullback. [`sigmoid_rank_forward!`](@ref) reuses the arrays of a
+tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
 [`RankRelax.AxisTape`](@ref) around the `SigmoidRankTape` of the `n × B` call, and
 [`sigmoid_rank_pullback`](@ref) takes it.
 """
@@ -1981,19 +2078,21 @@ function sigmoid_rank_forward(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(sigmoid_rank_forward, "sigmoid_rank",
-        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
-        direction = direction)
+        ("values",), (values,), (mask = mask,), dims, 1;
+        regularization_strength = regularization_strength, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
-    return _rr_sigmoid_rank_run(_rr_T, values, _rr_ranks, regularization_strength, direction)
+    return _rr_sigmoid_rank_run(_rr_T, values, mask, _rr_ranks, regularization_strength, direction)
 end
 
 """
-    sigmoid_rank_forward!(tape, values; regularization_strength = 1.0, direction = :ascending)
+    sigmoid_rank_forward!(tape, values; regularization_strength = 1.0, direction = :ascending,
+                          mask = nothing)
         -> (ranks, tape::SigmoidRankTape)
 
 [`sigmoid_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
@@ -2007,15 +2106,16 @@ function sigmoid_rank_forward!(
     values::AbstractVecOrMat{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("sigmoid_rank_forward!", T, tape._rr_size, _rr_float_type(values),
         "values" => values)
-    return _rr_sigmoid_rank_run(T, values, tape.ranks, regularization_strength, direction)
+    return _rr_sigmoid_rank_run(T, values, mask, tape.ranks, regularization_strength, direction)
 end
 
 """
-    sigmoid_rank(values; regularization_strength = 1.0, direction = :ascending, dims = 1)
-    sigmoid_rank(values, regularization_strength; direction = :ascending, dims = 1)
+    sigmoid_rank(values; regularization_strength = 1.0, direction = :ascending, mask = nothing, dims = 1)
+    sigmoid_rank(values, regularization_strength; direction = :ascending, mask = nothing, dims = 1)
 
 Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -2037,6 +2137,10 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output's items lie along
@@ -2067,19 +2171,21 @@ function sigmoid_rank(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
 end
 function sigmoid_rank(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
 end
 
 """
@@ -2103,6 +2209,8 @@ arrays.
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function sigmoid_rank_pullback(tape::SigmoidRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
     _rr_check_tape_dims("sigmoid_rank_pullback", 1, dims)
@@ -2130,7 +2238,7 @@ function sigmoid_rank_pullback!(
     _rr_cotangent_ranks = _rr_cotangent(T, "sigmoid_rank", "ranks", cotangent_ranks, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_sigmoid_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.direction, tape.values, _rr_cotangent_ranks, grad_values,
+        tape.direction, tape.values, tape.mask, _rr_cotangent_ranks, grad_values,
         _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
@@ -2161,7 +2269,7 @@ ChainRulesCore `frule` calls it.
   `ranks`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function sigmoid_rank_pushforward(
     tape::SigmoidRankTape{T,N},
@@ -2175,7 +2283,8 @@ function sigmoid_rank_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_ranks = Array{T}(undef, tape._rr_size)
     _rr_sigmoid_rank_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
-        tape.values, _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_ranks)
+        tape.values, tape.mask, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_tangent_ranks)
     return _rr_tangent_ranks
 end
 function sigmoid_rank_pushforward(
@@ -2192,7 +2301,7 @@ end
 
 """
     sigmoid_rank_jvp(values, tangent_values; regularization_strength = 1.0, direction = :ascending,
-                     tangent_regularization_strength = 0.0, dims = 1)
+                     mask = nothing, tangent_regularization_strength = 0.0, dims = 1)
         -> tangent_ranks
 
 Jacobian-vector product (forward mode) of [`sigmoid_rank`](@ref): the tangent of its output at the
@@ -2218,11 +2327,12 @@ function sigmoid_rank_jvp(
     tangent_values;
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
     return sigmoid_rank_pushforward(_rr_tape, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -2277,8 +2387,8 @@ function sigmoid_rank_pullback_hvp(
     _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_sigmoid_rank_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength, tape.direction,
-        tape.values, _rr_cotangent_ranks, _rr_tangent_values, _rr_tangent_regularization_strength,
-        _rr_hvp_values, _rr_hvp_regularization_strength)
+        tape.values, tape.mask, _rr_cotangent_ranks, _rr_tangent_values,
+        _rr_tangent_regularization_strength, _rr_hvp_values, _rr_hvp_regularization_strength)
     return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
 end
 function sigmoid_rank_pullback_hvp(
@@ -2296,7 +2406,8 @@ end
 
 """
     sigmoid_rank_hvp(values, cotangent_ranks, tangent_values; regularization_strength = 1.0,
-                     direction = :ascending, tangent_regularization_strength = 0.0, dims = 1)
+                     direction = :ascending, mask = nothing, tangent_regularization_strength = 0.0,
+                     dims = 1)
         -> (hvp_values, hvp_regularization_strength)
 
 Hessian-vector product of [`sigmoid_rank`](@ref): the derivative of its pullback (the gradients for
@@ -2330,11 +2441,12 @@ function sigmoid_rank_hvp(
     tangent_values;
     regularization_strength::Real = 1.0,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(sigmoid_rank_forward(values; regularization_strength = regularization_strength,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
     return sigmoid_rank_pullback_hvp(_rr_tape, cotangent_ranks, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -2343,106 +2455,114 @@ end
 
 function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float32},
         regularization_strength::Float32, regularization::Int32, values::Array{Float32},
-        result::Array{Float32}, permutation::Array{Int32})
+        mask::Union{Array{Bool},Nothing}, result::Array{Float32}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_forward_f32[], Int32,
-        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32},
-         Ptr{Int32}),
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool},
+         Ptr{Float32}, Ptr{Int32}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        result, permutation)
+        something(mask, C_NULL), result, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_backward!(batch::Int, n::Int, quantiles::Vector{Float32},
         regularization_strength::Float32, regularization::Int32, values::Array{Float32},
-        permutation::Array{Int32}, cotangent_result::Array{Float32}, grad_values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_result::Array{Float32}, grad_values::Array{Float32},
         grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_backward_f32[], Int32,
-        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        permutation, cotangent_result, grad_values, grad_regularization_strength)
+        something(mask, C_NULL), permutation, cotangent_result, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_jvp!(batch::Int, n::Int, quantiles::Vector{Float32},
         regularization_strength::Float32, regularization::Int32, values::Array{Float32},
-        permutation::Array{Int32}, tangent_values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float32},
         tangent_regularization_strength::Float32, tangent_result::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Float32, Ptr{Float32}),
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool},
+         Ptr{Int32}, Ptr{Float32}, Float32, Ptr{Float32}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        permutation, tangent_values, tangent_regularization_strength, tangent_result)
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_result)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_hvp!(batch::Int, n::Int, quantiles::Vector{Float32},
         regularization_strength::Float32, regularization::Int32, values::Array{Float32},
-        permutation::Array{Int32}, cotangent_result::Array{Float32}, tangent_values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_result::Array{Float32}, tangent_values::Array{Float32},
         tangent_regularization_strength::Float32, hvp_values::Array{Float32},
         hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        (Csize_t, Csize_t, Ptr{Float32}, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Bool},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        permutation, cotangent_result, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        something(mask, C_NULL), permutation, cotangent_result, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_forward!(batch::Int, n::Int, quantiles::Vector{Float64},
         regularization_strength::Float64, regularization::Int32, values::Array{Float64},
-        result::Array{Float64}, permutation::Array{Int32})
+        mask::Union{Array{Bool},Nothing}, result::Array{Float64}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_forward_f64[], Int32,
-        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64},
-         Ptr{Int32}),
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool},
+         Ptr{Float64}, Ptr{Int32}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        result, permutation)
+        something(mask, C_NULL), result, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_backward!(batch::Int, n::Int, quantiles::Vector{Float64},
         regularization_strength::Float64, regularization::Int32, values::Array{Float64},
-        permutation::Array{Int32}, cotangent_result::Array{Float64}, grad_values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_result::Array{Float64}, grad_values::Array{Float64},
         grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_backward_f64[], Int32,
-        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        permutation, cotangent_result, grad_values, grad_regularization_strength)
+        something(mask, C_NULL), permutation, cotangent_result, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_jvp!(batch::Int, n::Int, quantiles::Vector{Float64},
         regularization_strength::Float64, regularization::Int32, values::Array{Float64},
-        permutation::Array{Int32}, tangent_values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float64},
         tangent_regularization_strength::Float64, tangent_result::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Float64, Ptr{Float64}),
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool},
+         Ptr{Int32}, Ptr{Float64}, Float64, Ptr{Float64}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        permutation, tangent_values, tangent_regularization_strength, tangent_result)
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_result)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_quantile_hvp!(batch::Int, n::Int, quantiles::Vector{Float64},
         regularization_strength::Float64, regularization::Int32, values::Array{Float64},
-        permutation::Array{Int32}, cotangent_result::Array{Float64}, tangent_values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_result::Array{Float64}, tangent_values::Array{Float64},
         tangent_regularization_strength::Float64, hvp_values::Array{Float64},
         hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_quantile_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        (Csize_t, Csize_t, Ptr{Float64}, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Bool},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
         batch, n, quantiles, length(quantiles), regularization_strength, regularization, values,
-        permutation, cotangent_result, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        something(mask, C_NULL), permutation, cotangent_result, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -2463,34 +2583,37 @@ struct SoftQuantileTape{T<:Union{Float32,Float64},N}
     regularization_strength::T
     regularization::Int32
     values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     result::Array{T,N}
     permutation::Vector{Int32}
 end
 
-function _rr_soft_quantile_run(::Type{_rr_T}, values, result, permutation, quantiles,
+function _rr_soft_quantile_run(::Type{_rr_T}, values, mask, result, permutation, quantiles,
         regularization_strength, regularization) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("soft_quantile", "mask", mask)
+    _rr_check_same_size("soft_quantile", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_quantiles = _rr_real_list(_rr_T, "soft_quantile", "quantiles", quantiles)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_regularization = _rr_code_regularization("soft_quantile", "regularization", regularization)
     _rr_soft_quantile_forward!(_rr_batch, _rr_n, _rr_quantiles, _rr_regularization_strength,
-        _rr_regularization, _rr_values, result, permutation)
+        _rr_regularization, _rr_values, _rr_mask, result, permutation)
     _rr_tape = SoftQuantileTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_quantiles, _rr_regularization_strength, _rr_regularization, _rr_values, result,
-        permutation)
+        _rr_quantiles, _rr_regularization_strength, _rr_regularization, _rr_values, _rr_mask,
+        result, permutation)
     return result, _rr_tape
 end
 
 """
     soft_quantile_forward(values; quantiles = [0.5], regularization_strength = 1.0,
-                          regularization = :l2, dims = 1)
+                          regularization = :l2, mask = nothing, dims = 1)
         -> (result, tape::SoftQuantileTape)
 
 [`soft_quantile`](@ref), also returning the [`SoftQuantileTape`](@ref) that
 [`soft_quantile_pullback`](@ref) needs. Same arguments and result as `soft_quantile`. The tape holds
-the saves of the forward (`values`; inputs are not copied), the params and the residuals of the
-library's forward (`permutation`). Do not modify the saved arrays before calling the pullback.
+the saves of the forward (`values`, `mask`; inputs are not copied), the params and the residuals of
+the library's forward (`permutation`). Do not modify the saved arrays before calling the pullback.
 [`soft_quantile_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
 first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
 `SoftQuantileTape` of the `n × B` call, and [`soft_quantile_pullback`](@ref) takes it.
@@ -2500,23 +2623,24 @@ function soft_quantile_forward(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(soft_quantile_forward,
-        "soft_quantile", ("values",), (values,), dims, 1; quantiles = quantiles,
+        "soft_quantile", ("values",), (values,), (mask = mask,), dims, 1; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_m = _rr_list_length("soft_quantile", "quantiles", quantiles)
     _rr_result = Array{_rr_T}(undef, _rr_size(size(values), _rr_m))
     _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    return _rr_soft_quantile_run(_rr_T, values, _rr_result, _rr_permutation, quantiles,
+    return _rr_soft_quantile_run(_rr_T, values, mask, _rr_result, _rr_permutation, quantiles,
         regularization_strength, regularization)
 end
 
 """
     soft_quantile_forward!(tape, values; quantiles = [0.5], regularization_strength = 1.0,
-                           regularization = :l2)
+                           regularization = :l2, mask = nothing)
         -> (result, tape::SoftQuantileTape)
 
 [`soft_quantile_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
@@ -2531,18 +2655,19 @@ function soft_quantile_forward!(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("soft_quantile_forward!", T, tape._rr_size, _rr_float_type(values),
         "values" => values)
     _rr_check_tape_length("soft_quantile_forward!", "soft_quantile", "quantiles", quantiles,
         length(tape.quantiles))
-    return _rr_soft_quantile_run(T, values, tape.result, tape.permutation, quantiles,
+    return _rr_soft_quantile_run(T, values, mask, tape.result, tape.permutation, quantiles,
         regularization_strength, regularization)
 end
 
 """
-    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2, dims = 1)
-    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2, dims = 1)
+    soft_quantile(values; quantiles = [0.5], regularization_strength = 1.0, regularization = :l2, mask = nothing, dims = 1)
+    soft_quantile(values, regularization_strength; quantiles = [0.5], regularization = :l2, mask = nothing, dims = 1)
 
 Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -2566,6 +2691,10 @@ in `Float32` when every input is `Float32`, else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output's
@@ -2600,22 +2729,24 @@ function soft_quantile(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
 end
 function soft_quantile(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     quantiles = [0.5],
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
 end
 
 """
@@ -2639,6 +2770,8 @@ writes into given arrays.
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function soft_quantile_pullback(tape::SoftQuantileTape{T,N}, cotangent_result; dims = 1) where {T,N}
     _rr_check_tape_dims("soft_quantile_pullback", 1, dims)
@@ -2672,7 +2805,7 @@ function soft_quantile_pullback!(
         _rr_size(tape._rr_size, length(tape.quantiles)))
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_quantile_backward!(tape._rr_batch, tape._rr_n, tape.quantiles,
-        tape.regularization_strength, tape.regularization, tape.values, tape.permutation,
+        tape.regularization_strength, tape.regularization, tape.values, tape.mask, tape.permutation,
         _rr_cotangent_result, grad_values, _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
@@ -2703,7 +2836,7 @@ ChainRulesCore `frule` calls it.
   `result`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function soft_quantile_pushforward(
     tape::SoftQuantileTape{T,N},
@@ -2717,7 +2850,7 @@ function soft_quantile_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_result = Array{T}(undef, _rr_size(tape._rr_size, length(tape.quantiles)))
     _rr_soft_quantile_jvp!(tape._rr_batch, tape._rr_n, tape.quantiles, tape.regularization_strength,
-        tape.regularization, tape.values, tape.permutation, _rr_tangent_values,
+        tape.regularization, tape.values, tape.mask, tape.permutation, _rr_tangent_values,
         _rr_tangent_regularization_strength, _rr_tangent_result)
     return _rr_tangent_result
 end
@@ -2735,7 +2868,8 @@ end
 
 """
     soft_quantile_jvp(values, tangent_values; quantiles = [0.5], regularization_strength = 1.0,
-                      regularization = :l2, tangent_regularization_strength = 0.0, dims = 1)
+                      regularization = :l2, mask = nothing, tangent_regularization_strength = 0.0,
+                      dims = 1)
         -> tangent_result
 
 Jacobian-vector product (forward mode) of [`soft_quantile`](@ref): the tangent of its output at the
@@ -2762,12 +2896,13 @@ function soft_quantile_jvp(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
     return soft_quantile_pushforward(_rr_tape, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -2823,7 +2958,7 @@ function soft_quantile_pullback_hvp(
     _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_quantile_hvp!(tape._rr_batch, tape._rr_n, tape.quantiles, tape.regularization_strength,
-        tape.regularization, tape.values, tape.permutation, _rr_cotangent_result,
+        tape.regularization, tape.values, tape.mask, tape.permutation, _rr_cotangent_result,
         _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
         _rr_hvp_regularization_strength)
     return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
@@ -2843,7 +2978,7 @@ end
 
 """
     soft_quantile_hvp(values, cotangent_result, tangent_values; quantiles = [0.5],
-                      regularization_strength = 1.0, regularization = :l2,
+                      regularization_strength = 1.0, regularization = :l2, mask = nothing,
                       tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_values, hvp_regularization_strength)
 
@@ -2879,12 +3014,13 @@ function soft_quantile_hvp(
     quantiles = [0.5],
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_quantile_forward(values; quantiles = quantiles,
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
     return soft_quantile_pullback_hvp(_rr_tape, cotangent_result, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -2892,103 +3028,117 @@ end
 # --- soft_rank ------------------------------------------------------------------------------------
 
 function _rr_soft_rank_forward!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, ranks::Array{Float32},
-        permutation::Array{Int32})
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation)
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, ranks::Array{Float32},
-        permutation::Array{Int32}, cotangent_ranks::Array{Float32}, grad_values::Array{Float32},
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float32}, grad_values::Array{Float32},
         grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Int32},
          Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
-        cotangent_ranks, grad_values, grad_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_jvp!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, ranks::Array{Float32},
-        permutation::Array{Int32}, tangent_values::Array{Float32},
-        tangent_regularization_strength::Float32, tangent_ranks::Array{Float32})
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_ranks::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Int32},
          Ptr{Float32}, Float32, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
-        tangent_values, tangent_regularization_strength, tangent_ranks)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, tangent_values,
+        tangent_regularization_strength, tangent_ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_hvp!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, ranks::Array{Float32},
-        permutation::Array{Int32}, cotangent_ranks::Array{Float32}, tangent_values::Array{Float32},
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float32}, tangent_values::Array{Float32},
         tangent_regularization_strength::Float32, hvp_values::Array{Float32},
         hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Int32},
          Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
-        cotangent_ranks, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_forward!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
-        permutation::Array{Int32})
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_backward!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
-        permutation::Array{Int32}, cotangent_ranks::Array{Float64}, grad_values::Array{Float64},
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float64}, grad_values::Array{Float64},
         grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
          Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
-        cotangent_ranks, grad_values, grad_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_jvp!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
-        permutation::Array{Int32}, tangent_values::Array{Float64},
-        tangent_regularization_strength::Float64, tangent_ranks::Array{Float64})
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_ranks::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
          Ptr{Float64}, Float64, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
-        tangent_values, tangent_regularization_strength, tangent_ranks)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, tangent_values,
+        tangent_regularization_strength, tangent_ranks)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_rank_hvp!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, ranks::Array{Float64},
-        permutation::Array{Int32}, cotangent_ranks::Array{Float64}, tangent_values::Array{Float64},
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float64}, tangent_values::Array{Float64},
         tangent_regularization_strength::Float64, hvp_values::Array{Float64},
         hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
          Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, direction, values, ranks, permutation,
-        cotangent_ranks, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -3009,33 +3159,36 @@ struct SoftRankTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     direction::Int32
     values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     ranks::Array{T,N}
     permutation::Vector{Int32}
 end
 
-function _rr_soft_rank_run(::Type{_rr_T}, values, ranks, permutation, regularization_strength,
+function _rr_soft_rank_run(::Type{_rr_T}, values, mask, ranks, permutation, regularization_strength,
         regularization, direction) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("soft_rank", "mask", mask)
+    _rr_check_same_size("soft_rank", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_regularization = _rr_code_regularization("soft_rank", "regularization", regularization)
     _rr_direction = _rr_code_direction("soft_rank", "direction", direction)
     _rr_soft_rank_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_direction, _rr_values, ranks, permutation)
+        _rr_direction, _rr_values, _rr_mask, ranks, permutation)
     _rr_tape = SoftRankTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, ranks,
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_mask, ranks,
         permutation)
     return ranks, _rr_tape
 end
 
 """
     soft_rank_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending, dims = 1)
+                      direction = :ascending, mask = nothing, dims = 1)
         -> (ranks, tape::SoftRankTape)
 
 [`soft_rank`](@ref), also returning the [`SoftRankTape`](@ref) that [`soft_rank_pullback`](@ref)
 needs. Same arguments and result as `soft_rank`. The tape holds the saves of the forward (`values`,
-`ranks`; inputs are not copied), the params and the residuals of the library's forward
+`mask`, `ranks`; inputs are not copied), the params and the residuals of the library's forward
 (`permutation`). Do not modify the saved arrays before calling the pullback.
 [`soft_rank_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
 first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
@@ -3046,22 +3199,24 @@ function soft_rank_forward(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(soft_rank_forward, "soft_rank",
-        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction)
+        ("values",), (values,), (mask = mask,), dims, 1;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
     _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    return _rr_soft_rank_run(_rr_T, values, _rr_ranks, _rr_permutation, regularization_strength,
-        regularization, direction)
+    return _rr_soft_rank_run(_rr_T, values, mask, _rr_ranks, _rr_permutation,
+        regularization_strength, regularization, direction)
 end
 
 """
     soft_rank_forward!(tape, values; regularization_strength = 1.0, regularization = :l2,
-                       direction = :ascending)
+                       direction = :ascending, mask = nothing)
         -> (ranks, tape::SoftRankTape)
 
 [`soft_rank_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
@@ -3076,16 +3231,17 @@ function soft_rank_forward!(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("soft_rank_forward!", T, tape._rr_size, _rr_float_type(values),
         "values" => values)
-    return _rr_soft_rank_run(T, values, tape.ranks, tape.permutation, regularization_strength,
+    return _rr_soft_rank_run(T, values, mask, tape.ranks, tape.permutation, regularization_strength,
         regularization, direction)
 end
 
 """
-    soft_rank(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, dims = 1)
-    soft_rank(values, regularization_strength; regularization = :l2, direction = :ascending, dims = 1)
+    soft_rank(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
+    soft_rank(values, regularization_strength; regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
 
 Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -3112,6 +3268,10 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output's items lie along
@@ -3143,20 +3303,22 @@ function soft_rank(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 function soft_rank(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 
 """
@@ -3180,6 +3342,8 @@ arrays.
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function soft_rank_pullback(tape::SoftRankTape{T,N}, cotangent_ranks; dims = 1) where {T,N}
     _rr_check_tape_dims("soft_rank_pullback", 1, dims)
@@ -3205,7 +3369,7 @@ function soft_rank_pullback!(grad_values, tape::SoftRankTape{T,N}, cotangent_ran
     _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank", "ranks", cotangent_ranks, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_rank_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.ranks, tape.permutation,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.ranks, tape.permutation,
         _rr_cotangent_ranks, grad_values, _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
@@ -3236,7 +3400,7 @@ ChainRulesCore `frule` calls it.
   `ranks`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function soft_rank_pushforward(
     tape::SoftRankTape{T,N},
@@ -3250,7 +3414,7 @@ function soft_rank_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_ranks = Array{T}(undef, tape._rr_size)
     _rr_soft_rank_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.ranks, tape.permutation,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.ranks, tape.permutation,
         _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_ranks)
     return _rr_tangent_ranks
 end
@@ -3268,7 +3432,8 @@ end
 
 """
     soft_rank_jvp(values, tangent_values; regularization_strength = 1.0, regularization = :l2,
-                  direction = :ascending, tangent_regularization_strength = 0.0, dims = 1)
+                  direction = :ascending, mask = nothing, tangent_regularization_strength = 0.0,
+                  dims = 1)
         -> tangent_ranks
 
 Jacobian-vector product (forward mode) of [`soft_rank`](@ref): the tangent of its output at the
@@ -3295,11 +3460,12 @@ function soft_rank_jvp(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
     return soft_rank_pushforward(_rr_tape, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -3353,7 +3519,7 @@ function soft_rank_pullback_hvp(
     _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_rank_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.ranks, tape.permutation,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.ranks, tape.permutation,
         _rr_cotangent_ranks, _rr_tangent_values, _rr_tangent_regularization_strength,
         _rr_hvp_values, _rr_hvp_regularization_strength)
     return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
@@ -3373,7 +3539,7 @@ end
 
 """
     soft_rank_hvp(values, cotangent_ranks, tangent_values; regularization_strength = 1.0,
-                  regularization = :l2, direction = :ascending,
+                  regularization = :l2, direction = :ascending, mask = nothing,
                   tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_values, hvp_regularization_strength)
 
@@ -3408,11 +3574,12 @@ function soft_rank_hvp(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_rank_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
     return soft_rank_pullback_hvp(_rr_tape, cotangent_ranks, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -3420,103 +3587,115 @@ end
 # --- soft_sort ------------------------------------------------------------------------------------
 
 function _rr_soft_sort_forward!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, sorted::Array{Float32},
-        permutation::Array{Int32})
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, sorted::Array{Float32}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32}),
-        batch, n, regularization_strength, regularization, direction, values, sorted, permutation)
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), sorted, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_backward!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
         cotangent_sorted::Array{Float32}, grad_values::Array{Float32},
         grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32}, Ptr{Float32},
          Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, direction, values, permutation,
-        cotangent_sorted, grad_values, grad_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_sorted, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_jvp!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
-        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
-        tangent_sorted::Array{Float32})
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_sorted::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Float32,
-         Ptr{Float32}),
-        batch, n, regularization_strength, regularization, direction, values, permutation,
-        tangent_values, tangent_regularization_strength, tangent_sorted)
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32}, Ptr{Float32},
+         Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_sorted)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_hvp!(batch::Int, n::Int, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
         cotangent_sorted::Array{Float32}, tangent_values::Array{Float32},
         tangent_regularization_strength::Float32, hvp_values::Array{Float32},
         hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32}, Ptr{Float32},
          Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, direction, values, permutation,
-        cotangent_sorted, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_sorted, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_forward!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, sorted::Array{Float64},
-        permutation::Array{Int32})
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, sorted::Array{Float64}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
-        batch, n, regularization_strength, regularization, direction, values, sorted, permutation)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), sorted, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_backward!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
         cotangent_sorted::Array{Float64}, grad_values::Array{Float64},
         grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32}, Ptr{Float64},
          Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, direction, values, permutation,
-        cotangent_sorted, grad_values, grad_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_sorted, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_jvp!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
-        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
-        tangent_sorted::Array{Float64})
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_sorted::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Float64,
-         Ptr{Float64}),
-        batch, n, regularization_strength, regularization, direction, values, permutation,
-        tangent_values, tangent_regularization_strength, tangent_sorted)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32}, Ptr{Float64},
+         Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_sorted)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_sort_hvp!(batch::Int, n::Int, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
         cotangent_sorted::Array{Float64}, tangent_values::Array{Float64},
         tangent_regularization_strength::Float64, hvp_values::Array{Float64},
         hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32}, Ptr{Float64},
          Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, direction, values, permutation,
-        cotangent_sorted, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_sorted, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -3537,59 +3716,64 @@ struct SoftSortTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     direction::Int32
     values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     sorted::Array{T,N}
     permutation::Vector{Int32}
 end
 
-function _rr_soft_sort_run(::Type{_rr_T}, values, sorted, permutation, regularization_strength,
-        regularization, direction) where {_rr_T}
+function _rr_soft_sort_run(::Type{_rr_T}, values, mask, sorted, permutation,
+        regularization_strength, regularization, direction) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("soft_sort", "mask", mask)
+    _rr_check_same_size("soft_sort", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_regularization = _rr_code_regularization("soft_sort", "regularization", regularization)
     _rr_direction = _rr_code_direction("soft_sort", "direction", direction)
     _rr_soft_sort_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_direction, _rr_values, sorted, permutation)
+        _rr_direction, _rr_values, _rr_mask, sorted, permutation)
     _rr_tape = SoftSortTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
-        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, sorted,
-        permutation)
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_mask,
+        sorted, permutation)
     return sorted, _rr_tape
 end
 
 """
     soft_sort_forward(values; regularization_strength = 1.0, regularization = :l2,
-                      direction = :ascending, dims = 1)
+                      direction = :ascending, mask = nothing, dims = 1)
         -> (sorted, tape::SoftSortTape)
 
 [`soft_sort`](@ref), also returning the [`SoftSortTape`](@ref) that [`soft_sort_pullback`](@ref)
-needs. Same arguments and result as `soft_sort`. The tape holds the saves of the forward (`values`;
-inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
-not modify the saved arrays before calling the pullback. [`soft_sort_forward!`](@ref) reuses the
-arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
-the tape is a [`RankRelax.AxisTape`](@ref) around the `SoftSortTape` of the `n × B` call, and
-[`soft_sort_pullback`](@ref) takes it.
+needs. Same arguments and result as `soft_sort`. The tape holds the saves of the forward (`values`,
+`mask`; inputs are not copied), the params and the residuals of the library's forward
+(`permutation`). Do not modify the saved arrays before calling the pullback.
+[`soft_sort_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftSortTape` of the `n × B` call, and [`soft_sort_pullback`](@ref) takes it.
 """
 function soft_sort_forward(
     values::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(soft_sort_forward, "soft_sort",
-        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction)
+        ("values",), (values,), (mask = mask,), dims, 1;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_sorted = Array{_rr_T}(undef, size(values))
     _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    return _rr_soft_sort_run(_rr_T, values, _rr_sorted, _rr_permutation, regularization_strength,
-        regularization, direction)
+    return _rr_soft_sort_run(_rr_T, values, mask, _rr_sorted, _rr_permutation,
+        regularization_strength, regularization, direction)
 end
 
 """
     soft_sort_forward!(tape, values; regularization_strength = 1.0, regularization = :l2,
-                       direction = :ascending)
+                       direction = :ascending, mask = nothing)
         -> (sorted, tape::SoftSortTape)
 
 [`soft_sort_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
@@ -3604,16 +3788,17 @@ function soft_sort_forward!(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("soft_sort_forward!", T, tape._rr_size, _rr_float_type(values),
         "values" => values)
-    return _rr_soft_sort_run(T, values, tape.sorted, tape.permutation, regularization_strength,
-        regularization, direction)
+    return _rr_soft_sort_run(T, values, mask, tape.sorted, tape.permutation,
+        regularization_strength, regularization, direction)
 end
 
 """
-    soft_sort(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, dims = 1)
-    soft_sort(values, regularization_strength; regularization = :l2, direction = :ascending, dims = 1)
+    soft_sort(values; regularization_strength = 1.0, regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
+    soft_sort(values, regularization_strength; regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
 
 Differentiable sorted values of each row.
 
@@ -3638,6 +3823,10 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output's items lie along
@@ -3670,20 +3859,22 @@ function soft_sort(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 function soft_sort(
     values::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 
 """
@@ -3707,6 +3898,8 @@ arrays.
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function soft_sort_pullback(tape::SoftSortTape{T,N}, cotangent_sorted; dims = 1) where {T,N}
     _rr_check_tape_dims("soft_sort_pullback", 1, dims)
@@ -3732,8 +3925,8 @@ function soft_sort_pullback!(grad_values, tape::SoftSortTape{T,N}, cotangent_sor
     _rr_cotangent_sorted = _rr_cotangent(T, "soft_sort", "sorted", cotangent_sorted, tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_sort_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_sorted,
-        grad_values, _rr_grad_regularization_strength)
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_cotangent_sorted, grad_values, _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
@@ -3763,7 +3956,7 @@ ChainRulesCore `frule` calls it.
   `sorted`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function soft_sort_pushforward(
     tape::SoftSortTape{T,N},
@@ -3777,8 +3970,8 @@ function soft_sort_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_sorted = Array{T}(undef, tape._rr_size)
     _rr_soft_sort_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_tangent_values,
-        _rr_tangent_regularization_strength, _rr_tangent_sorted)
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_sorted)
     return _rr_tangent_sorted
 end
 function soft_sort_pushforward(
@@ -3795,7 +3988,8 @@ end
 
 """
     soft_sort_jvp(values, tangent_values; regularization_strength = 1.0, regularization = :l2,
-                  direction = :ascending, tangent_regularization_strength = 0.0, dims = 1)
+                  direction = :ascending, mask = nothing, tangent_regularization_strength = 0.0,
+                  dims = 1)
         -> tangent_sorted
 
 Jacobian-vector product (forward mode) of [`soft_sort`](@ref): the tangent of its output at the
@@ -3822,11 +4016,12 @@ function soft_sort_jvp(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
     return soft_sort_pushforward(_rr_tape, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -3881,9 +4076,9 @@ function soft_sort_pullback_hvp(
     _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_sort_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_sorted,
-        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
-        _rr_hvp_regularization_strength)
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_cotangent_sorted, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_regularization_strength)
     return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
 end
 function soft_sort_pullback_hvp(
@@ -3901,7 +4096,7 @@ end
 
 """
     soft_sort_hvp(values, cotangent_sorted, tangent_values; regularization_strength = 1.0,
-                  regularization = :l2, direction = :ascending,
+                  regularization = :l2, direction = :ascending, mask = nothing,
                   tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_values, hvp_regularization_strength)
 
@@ -3937,11 +4132,12 @@ function soft_sort_hvp(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :ascending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_sort_forward(values; regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
     return soft_sort_pullback_hvp(_rr_tape, cotangent_sorted, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -3949,103 +4145,115 @@ end
 # --- soft_topk ------------------------------------------------------------------------------------
 
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, mask::Array{Float32},
-        permutation::Array{Int32})
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, selection::Array{Float32}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_forward_f32[], Int32,
-        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Int32}),
-        batch, n, k, regularization_strength, regularization, direction, values, mask, permutation)
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), selection, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_backward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
-        cotangent_mask::Array{Float32}, grad_values::Array{Float32},
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_selection::Array{Float32}, grad_values::Array{Float32},
         grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_backward_f32[], Int32,
-        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
-         Ptr{Float32}, Ptr{Float32}),
-        batch, n, k, regularization_strength, regularization, direction, values, permutation,
-        cotangent_mask, grad_values, grad_regularization_strength)
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_selection, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
-        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
-        tangent_mask::Array{Float32})
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_selection::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
-         Float32, Ptr{Float32}),
-        batch, n, k, regularization_strength, regularization, direction, values, permutation,
-        tangent_values, tangent_regularization_strength, tangent_mask)
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_selection)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_hvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
-        regularization::Int32, direction::Int32, values::Array{Float32}, permutation::Array{Int32},
-        cotangent_mask::Array{Float32}, tangent_values::Array{Float32},
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_selection::Array{Float32}, tangent_values::Array{Float32},
         tangent_regularization_strength::Float32, hvp_values::Array{Float32},
         hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Float32},
-         Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
-        batch, n, k, regularization_strength, regularization, direction, values, permutation,
-        cotangent_mask, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_selection, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, mask::Array{Float64},
-        permutation::Array{Int32})
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, selection::Array{Float64}, permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_forward_f64[], Int32,
-        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
-        batch, n, k, regularization_strength, regularization, direction, values, mask, permutation)
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), selection, permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_backward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
-        cotangent_mask::Array{Float64}, grad_values::Array{Float64},
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_selection::Array{Float64}, grad_values::Array{Float64},
         grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_backward_f64[], Int32,
-        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
-         Ptr{Float64}, Ptr{Float64}),
-        batch, n, k, regularization_strength, regularization, direction, values, permutation,
-        cotangent_mask, grad_values, grad_regularization_strength)
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_selection, grad_values,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
-        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
-        tangent_mask::Array{Float64})
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_selection::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
-         Float64, Ptr{Float64}),
-        batch, n, k, regularization_strength, regularization, direction, values, permutation,
-        tangent_values, tangent_regularization_strength, tangent_mask)
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_selection)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_soft_topk_hvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
-        regularization::Int32, direction::Int32, values::Array{Float64}, permutation::Array{Int32},
-        cotangent_mask::Array{Float64}, tangent_values::Array{Float64},
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_selection::Array{Float64}, tangent_values::Array{Float64},
         tangent_regularization_strength::Float64, hvp_values::Array{Float64},
         hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_topk_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
-         Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
-        batch, n, k, regularization_strength, regularization, direction, values, permutation,
-        cotangent_mask, tangent_values, tangent_regularization_strength, hvp_values,
-        hvp_regularization_strength)
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_selection, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -4067,38 +4275,41 @@ struct SoftTopkTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     direction::Int32
     values::Array{T,N}
-    mask::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
+    selection::Array{T,N}
     permutation::Vector{Int32}
 end
 
-function _rr_soft_topk_run(::Type{_rr_T}, values, mask, permutation, k, regularization_strength,
-        regularization, direction) where {_rr_T}
+function _rr_soft_topk_run(::Type{_rr_T}, values, mask, selection, permutation, k,
+        regularization_strength, regularization, direction) where {_rr_T}
     _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("soft_topk", "mask", mask)
+    _rr_check_same_size("soft_topk", "values", _rr_values, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_values)
     _rr_k = _rr_integer(Int64, "soft_topk", "k", k)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_regularization = _rr_code_topk_regularization("soft_topk", "regularization", regularization)
     _rr_direction = _rr_code_direction("soft_topk", "direction", direction)
     _rr_soft_topk_forward!(_rr_batch, _rr_n, _rr_k, _rr_regularization_strength, _rr_regularization,
-        _rr_direction, _rr_values, mask, permutation)
+        _rr_direction, _rr_values, _rr_mask, selection, permutation)
     _rr_tape = SoftTopkTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n, _rr_k,
-        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, mask,
-        permutation)
-    return mask, _rr_tape
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_mask,
+        selection, permutation)
+    return selection, _rr_tape
 end
 
 """
     soft_topk_forward(values; k = 1, regularization_strength = 1.0, regularization = :l2,
-                      direction = :descending, dims = 1)
-        -> (mask, tape::SoftTopkTape)
+                      direction = :descending, mask = nothing, dims = 1)
+        -> (selection, tape::SoftTopkTape)
 
 [`soft_topk`](@ref), also returning the [`SoftTopkTape`](@ref) that [`soft_topk_pullback`](@ref)
-needs. Same arguments and result as `soft_topk`. The tape holds the saves of the forward (`values`;
-inputs are not copied), the params and the residuals of the library's forward (`permutation`). Do
-not modify the saved arrays before calling the pullback. [`soft_topk_forward!`](@ref) reuses the
-arrays of a tape. With items along another axis than the first of a `Vector` or `Matrix` (`dims`),
-the tape is a [`RankRelax.AxisTape`](@ref) around the `SoftTopkTape` of the `n × B` call, and
-[`soft_topk_pullback`](@ref) takes it.
+needs. Same arguments and result as `soft_topk`. The tape holds the saves of the forward (`values`,
+`mask`; inputs are not copied), the params and the residuals of the library's forward
+(`permutation`). Do not modify the saved arrays before calling the pullback.
+[`soft_topk_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
+first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
+`SoftTopkTape` of the `n × B` call, and [`soft_topk_pullback`](@ref) takes it.
 """
 function soft_topk_forward(
     values::AbstractArray{<:Real};
@@ -4106,23 +4317,25 @@ function soft_topk_forward(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(soft_topk_forward, "soft_topk",
-        ("values",), (values,), dims, 1; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction)
+        ("values",), (values,), (mask = mask,), dims, 1; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
-    _rr_mask = Array{_rr_T}(undef, size(values))
+    _rr_selection = Array{_rr_T}(undef, size(values))
     _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    return _rr_soft_topk_run(_rr_T, values, _rr_mask, _rr_permutation, k, regularization_strength,
-        regularization, direction)
+    return _rr_soft_topk_run(_rr_T, values, mask, _rr_selection, _rr_permutation, k,
+        regularization_strength, regularization, direction)
 end
 
 """
     soft_topk_forward!(tape, values; k = 1, regularization_strength = 1.0, regularization = :l2,
-                       direction = :descending)
-        -> (mask, tape::SoftTopkTape)
+                       direction = :descending, mask = nothing)
+        -> (selection, tape::SoftTopkTape)
 
 [`soft_topk_forward`](@ref) into the arrays of an earlier `tape` of the same size and element type:
 no array is allocated. The output and residual arrays of `tape` are overwritten (the output that the
@@ -4137,16 +4350,17 @@ function soft_topk_forward!(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("soft_topk_forward!", T, tape._rr_size, _rr_float_type(values),
         "values" => values)
-    return _rr_soft_topk_run(T, values, tape.mask, tape.permutation, k, regularization_strength,
-        regularization, direction)
+    return _rr_soft_topk_run(T, values, mask, tape.selection, tape.permutation, k,
+        regularization_strength, regularization, direction)
 end
 
 """
-    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending, dims = 1)
-    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending, dims = 1)
+    soft_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending, mask = nothing, dims = 1)
+    soft_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending, mask = nothing, dims = 1)
 
 Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -4175,6 +4389,10 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   A `Symbol` or a string:
   - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
   - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output's items lie along
@@ -4182,8 +4400,8 @@ in `Float32` when every input is `Float32`, else in `Float64`.
   `ArgumentError`.
 
 # Returns
-- `mask`: Soft selection in [0, 1], in the positions of the input; each row sums to k. An array of
-  the size of the input.
+- `selection`: Soft selection in [0, 1], in the positions of the input; each row sums to k. An array
+  of the size of the input.
 
 The second form takes `regularization_strength` positionally, so that its gradient flows through a
 ChainRules `rrule` (keyword arguments get none). [`soft_topk_pullback`](@ref) gives every gradient
@@ -4208,10 +4426,11 @@ function soft_topk(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 function soft_topk(
     values::AbstractArray{<:Real},
@@ -4219,15 +4438,16 @@ function soft_topk(
     k = 1,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     dims = 1,
 )
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
-        regularization = regularization, direction = direction, dims = dims))
+        regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 
 """
-    soft_topk_pullback(tape::SoftTopkTape, cotangent_mask; dims = 1)
-    soft_topk_pullback(tape::RankRelax.AxisTape, cotangent_mask; dims = tape.dims)
+    soft_topk_pullback(tape::SoftTopkTape, cotangent_selection; dims = 1)
+    soft_topk_pullback(tape::RankRelax.AxisTape, cotangent_selection; dims = tape.dims)
         -> (grad_values, grad_regularization_strength)
 
 Backward pass (vector-Jacobian product) of [`soft_topk`](@ref): from the cotangent of the output,
@@ -4239,40 +4459,44 @@ arrays.
 - `tape`: From [`soft_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
   the cotangent and the gradients are in the layout of that call: the output's and the inputs'
   sizes.
-- `cotangent_mask`: Cotangent of `mask`: an array of the size of `mask`.
+- `cotangent_selection`: Cotangent of `selection`: an array of the size of `selection`.
 - `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
 - `grad_values`: The gradient with respect to `values`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
-function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_mask; dims = 1) where {T,N}
+function soft_topk_pullback(tape::SoftTopkTape{T,N}, cotangent_selection; dims = 1) where {T,N}
     _rr_check_tape_dims("soft_topk_pullback", 1, dims)
-    return soft_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_mask)
+    return soft_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_selection)
 end
-function soft_topk_pullback(tape::AxisTape{<:SoftTopkTape}, cotangent_mask; dims = tape.dims)
+function soft_topk_pullback(tape::AxisTape{<:SoftTopkTape}, cotangent_selection; dims = tape.dims)
     _rr_check_tape_dims("soft_topk_pullback", tape.dims, dims)
-    return _rr_pullback_along(soft_topk_pullback, "soft_topk", "mask", tape, cotangent_mask)
+    return _rr_pullback_along(soft_topk_pullback, "soft_topk", "selection", tape,
+        cotangent_selection)
 end
 
 """
-    soft_topk_pullback!(grad_values, tape, cotangent_mask)
+    soft_topk_pullback!(grad_values, tape, cotangent_selection)
         -> (grad_values, grad_regularization_strength)
 
 [`soft_topk_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of the
 tape's element type and of the size of the input, distinct from every other array of the call except
-that `grad_values` may be `cotangent_mask` itself: the gradient is then written over the cotangent
-(one array less, the same result). Returns them, then the param gradients. Only for a tape of the `n
-× B` layout, not an `AxisTape`.
+that `grad_values` may be `cotangent_selection` itself: the gradient is then written over the
+cotangent (one array less, the same result). Returns them, then the param gradients. Only for a tape
+of the `n × B` layout, not an `AxisTape`.
 """
-function soft_topk_pullback!(grad_values, tape::SoftTopkTape{T,N}, cotangent_mask) where {T,N}
+function soft_topk_pullback!(grad_values, tape::SoftTopkTape{T,N}, cotangent_selection) where {T,N}
     _rr_check_grad("soft_topk_pullback!", "grad_values", grad_values, T, tape._rr_size)
-    _rr_cotangent_mask = _rr_cotangent(T, "soft_topk", "mask", cotangent_mask, tape._rr_size)
+    _rr_cotangent_selection = _rr_cotangent(T, "soft_topk", "selection", cotangent_selection,
+        tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_topk_backward!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_mask,
-        grad_values, _rr_grad_regularization_strength)
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_cotangent_selection, grad_values, _rr_grad_regularization_strength)
     return grad_values, sum(_rr_grad_regularization_strength)
 end
 
@@ -4281,7 +4505,7 @@ end
                           dims = 1)
     soft_topk_pushforward(tape::RankRelax.AxisTape, tangent_values;
                           tangent_regularization_strength = 0.0, dims = tape.dims)
-        -> tangent_mask
+        -> tangent_selection
 
 Forward-mode derivative (Jacobian-vector product) of [`soft_topk`](@ref) at the inputs of the tape's
 call: the tangent of the output from a tangent of each differentiable input and of each param that
@@ -4298,11 +4522,11 @@ ChainRulesCore `frule` calls it.
 - `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
 
 # Returns
-- `tangent_mask`: The tangent of `mask` (its directional derivative), an array of the size of
-  `mask`.
+- `tangent_selection`: The tangent of `selection` (its directional derivative), an array of the size
+  of `selection`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function soft_topk_pushforward(
     tape::SoftTopkTape{T,N},
@@ -4314,11 +4538,11 @@ function soft_topk_pushforward(
     _rr_tangent_values = _rr_tangent(T, "soft_topk", "tangent_values", "values", tangent_values,
         tape._rr_size)
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
-    _rr_tangent_mask = Array{T}(undef, tape._rr_size)
+    _rr_tangent_selection = Array{T}(undef, tape._rr_size)
     _rr_soft_topk_jvp!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_tangent_values,
-        _rr_tangent_regularization_strength, _rr_tangent_mask)
-    return _rr_tangent_mask
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_selection)
+    return _rr_tangent_selection
 end
 function soft_topk_pushforward(
     tape::AxisTape{<:SoftTopkTape},
@@ -4334,9 +4558,9 @@ end
 
 """
     soft_topk_jvp(values, tangent_values; k = 1, regularization_strength = 1.0,
-                  regularization = :l2, direction = :descending,
+                  regularization = :l2, direction = :descending, mask = nothing,
                   tangent_regularization_strength = 0.0, dims = 1)
-        -> tangent_mask
+        -> tangent_selection
 
 Jacobian-vector product (forward mode) of [`soft_topk`](@ref): the tangent of its output at the
 given inputs and params, in the direction of the given tangents. Runs the forward, then
@@ -4350,8 +4574,8 @@ with the same checks. The tangents are converted to the element type of the call
   call, like `regularization_strength` itself; finite.
 
 # Returns
-- `tangent_mask`: The tangent of `mask` (its directional derivative), an array of the size of
-  `mask`.
+- `tangent_selection`: The tangent of `selection` (its directional derivative), an array of the size
+  of `selection`.
 
 Bad input throws `ArgumentError` as for `soft_topk`; a tangent of the wrong size, or a NaN or
 infinite tangent, throws `ArgumentError` naming the op and the argument.
@@ -4363,26 +4587,27 @@ function soft_topk_jvp(
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims))
+        direction = direction, mask = mask, dims = dims))
     return soft_topk_pushforward(_rr_tape, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
 """
-    soft_topk_pullback_hvp(tape::SoftTopkTape, cotangent_mask, tangent_values;
+    soft_topk_pullback_hvp(tape::SoftTopkTape, cotangent_selection, tangent_values;
                            tangent_regularization_strength = 0.0, dims = 1)
-    soft_topk_pullback_hvp(tape::RankRelax.AxisTape, cotangent_mask, tangent_values;
+    soft_topk_pullback_hvp(tape::RankRelax.AxisTape, cotangent_selection, tangent_values;
                            tangent_regularization_strength = 0.0, dims = tape.dims)
         -> (hvp_values, hvp_regularization_strength)
 
 Second-order derivative of [`soft_topk`](@ref) at the inputs of the tape's call: the derivative of
-[`soft_topk_pullback`](@ref)`(tape, cotangent_mask)` along a tangent of each differentiable input
-and of each param that has a gradient, returned in the pullback's order. For one sample with
+[`soft_topk_pullback`](@ref)`(tape, cotangent_selection)` along a tangent of each differentiable
+input and of each param that has a gradient, returned in the pullback's order. For one sample with
 cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback
 returns changes by this much per unit step along the tangents, the cotangent fixed. Analytical,
 computed by the library from the tape. [`soft_topk_hvp`](@ref) runs the forward too. With
@@ -4392,7 +4617,8 @@ reverse mode, Hessians).
 # Arguments
 - `tape`: From [`soft_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with `dims`),
   the cotangent, the tangents and the results are in the layout of that call.
-- `cotangent_mask`: Cotangent of `mask`, as for [`soft_topk_pullback`](@ref), held fixed; finite.
+- `cotangent_selection`: Cotangent of `selection`, as for [`soft_topk_pullback`](@ref), held fixed;
+  finite.
 - `tangent_values`: Tangent of `values`: an array of its size.
 - `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
   call, like `regularization_strength` itself; finite.
@@ -4409,40 +4635,41 @@ the op and the argument.
 """
 function soft_topk_pullback_hvp(
     tape::SoftTopkTape{T,N},
-    cotangent_mask,
+    cotangent_selection,
     tangent_values;
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 ) where {T,N}
     _rr_check_tape_dims("soft_topk_pullback_hvp", 1, dims)
-    _rr_cotangent_mask = _rr_cotangent(T, "soft_topk", "mask", cotangent_mask, tape._rr_size)
+    _rr_cotangent_selection = _rr_cotangent(T, "soft_topk", "selection", cotangent_selection,
+        tape._rr_size)
     _rr_tangent_values = _rr_tangent(T, "soft_topk", "tangent_values", "values", tangent_values,
         tape._rr_size)
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_soft_topk_hvp!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
-        tape.regularization, tape.direction, tape.values, tape.permutation, _rr_cotangent_mask,
-        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_hvp_values,
-        _rr_hvp_regularization_strength)
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_cotangent_selection, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_regularization_strength)
     return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
 end
 function soft_topk_pullback_hvp(
     tape::AxisTape{<:SoftTopkTape},
-    cotangent_mask,
+    cotangent_selection,
     tangent_values;
     tangent_regularization_strength::Real = 0.0,
     dims = tape.dims,
 )
     _rr_check_tape_dims("soft_topk_pullback_hvp", tape.dims, dims)
-    return _rr_hvp_along(soft_topk_pullback_hvp, "soft_topk", "mask", ("tangent_values",),
-        ("values",), tape, cotangent_mask, (tangent_values,);
+    return _rr_hvp_along(soft_topk_pullback_hvp, "soft_topk", "selection", ("tangent_values",),
+        ("values",), tape, cotangent_selection, (tangent_values,);
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
 """
-    soft_topk_hvp(values, cotangent_mask, tangent_values; k = 1, regularization_strength = 1.0,
-                  regularization = :l2, direction = :descending,
+    soft_topk_hvp(values, cotangent_selection, tangent_values; k = 1, regularization_strength = 1.0,
+                  regularization = :l2, direction = :descending, mask = nothing,
                   tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_values, hvp_regularization_strength)
 
@@ -4456,7 +4683,8 @@ of the call.
 
 # Arguments
 - Inputs, params and `dims`: As for [`soft_topk`](@ref).
-- `cotangent_mask`: Cotangent of `mask`, as for [`soft_topk_pullback`](@ref), held fixed; finite.
+- `cotangent_selection`: Cotangent of `selection`, as for [`soft_topk_pullback`](@ref), held fixed;
+  finite.
 - `tangent_values`: Tangent of `values`: an array of its size.
 - `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
   call, like `regularization_strength` itself; finite.
@@ -4472,19 +4700,20 @@ NaN or infinite one, throws `ArgumentError` naming the op and the argument.
 """
 function soft_topk_hvp(
     values::AbstractArray{<:Real},
-    cotangent_mask,
+    cotangent_selection,
     tangent_values;
     k = 1,
     regularization_strength::Real = 1.0,
     regularization = :l2,
     direction = :descending,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(soft_topk_forward(values; k = k,
         regularization_strength = regularization_strength, regularization = regularization,
-        direction = direction, dims = dims))
-    return soft_topk_pullback_hvp(_rr_tape, cotangent_mask, tangent_values;
+        direction = direction, mask = mask, dims = dims))
+    return soft_topk_pullback_hvp(_rr_tape, cotangent_selection, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
@@ -4492,132 +4721,144 @@ end
 
 function _rr_spearman_loss_forward!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, predictions::Array{Float32}, targets::Array{Float32},
-        loss::Array{Float32}, prediction_ranks::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, loss::Array{Float32}, prediction_ranks::Array{Float32},
         prediction_permutation::Array{Int32}, target_ranks::Array{Float32},
         target_permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_forward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
-         Ptr{Int32}, Ptr{Float32}, Ptr{Int32}),
-        batch, n, regularization_strength, regularization, predictions, targets, loss,
-        prediction_ranks, prediction_permutation, target_ranks, target_permutation)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Int32}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), loss, prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_backward!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, predictions::Array{Float32}, targets::Array{Float32},
-        prediction_ranks::Array{Float32}, prediction_permutation::Array{Int32},
-        target_ranks::Array{Float32}, target_permutation::Array{Int32},
-        cotangent_loss::Array{Float32}, grad_predictions::Array{Float32},
-        grad_targets::Array{Float32}, grad_regularization_strength::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, prediction_ranks::Array{Float32},
+        prediction_permutation::Array{Int32}, target_ranks::Array{Float32},
+        target_permutation::Array{Int32}, cotangent_loss::Array{Float32},
+        grad_predictions::Array{Float32}, grad_targets::Array{Float32},
+        grad_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_backward_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
-        prediction_permutation, target_ranks, target_permutation, cotangent_loss, grad_predictions,
-        grad_targets, grad_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32},
+         Ptr{Float32}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation, cotangent_loss, grad_predictions, grad_targets,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_jvp!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, predictions::Array{Float32}, targets::Array{Float32},
-        prediction_ranks::Array{Float32}, prediction_permutation::Array{Int32},
-        target_ranks::Array{Float32}, target_permutation::Array{Int32},
-        tangent_predictions::Array{Float32}, tangent_targets::Array{Float32},
-        tangent_regularization_strength::Float32, tangent_loss::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, prediction_ranks::Array{Float32},
+        prediction_permutation::Array{Int32}, target_ranks::Array{Float32},
+        target_permutation::Array{Int32}, tangent_predictions::Array{Float32},
+        tangent_targets::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_loss::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_jvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
-        prediction_permutation, target_ranks, target_permutation, tangent_predictions,
-        tangent_targets, tangent_regularization_strength, tangent_loss)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation, tangent_predictions, tangent_targets, tangent_regularization_strength,
+        tangent_loss)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_hvp!(batch::Int, n::Int, regularization_strength::Float32,
         regularization::Int32, predictions::Array{Float32}, targets::Array{Float32},
-        prediction_ranks::Array{Float32}, prediction_permutation::Array{Int32},
-        target_ranks::Array{Float32}, target_permutation::Array{Int32},
-        cotangent_loss::Array{Float32}, tangent_predictions::Array{Float32},
-        tangent_targets::Array{Float32}, tangent_regularization_strength::Float32,
-        hvp_predictions::Array{Float32}, hvp_targets::Array{Float32},
-        hvp_regularization_strength::Array{Float32})
+        mask::Union{Array{Bool},Nothing}, prediction_ranks::Array{Float32},
+        prediction_permutation::Array{Int32}, target_ranks::Array{Float32},
+        target_permutation::Array{Int32}, cotangent_loss::Array{Float32},
+        tangent_predictions::Array{Float32}, tangent_targets::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_predictions::Array{Float32},
+        hvp_targets::Array{Float32}, hvp_regularization_strength::Array{Float32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_hvp_f32[], Int32,
-        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Ptr{Int32},
-         Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32},
-         Ptr{Float32}, Ptr{Float32}),
-        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
-        prediction_permutation, target_ranks, target_permutation, cotangent_loss,
-        tangent_predictions, tangent_targets, tangent_regularization_strength, hvp_predictions,
-        hvp_targets, hvp_regularization_strength)
+        (Csize_t, Csize_t, Float32, Int32, Ptr{Float32}, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Float32}, Ptr{Int32}, Ptr{Float32}, Ptr{Float32}, Ptr{Float32}, Float32,
+         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation, cotangent_loss, tangent_predictions, tangent_targets,
+        tangent_regularization_strength, hvp_predictions, hvp_targets, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_forward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
-        loss::Array{Float64}, prediction_ranks::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, loss::Array{Float64}, prediction_ranks::Array{Float64},
         prediction_permutation::Array{Int32}, target_ranks::Array{Float64},
         target_permutation::Array{Int32})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
-         Ptr{Int32}, Ptr{Float64}, Ptr{Int32}),
-        batch, n, regularization_strength, regularization, predictions, targets, loss,
-        prediction_ranks, prediction_permutation, target_ranks, target_permutation)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Int32}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), loss, prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_backward!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
-        prediction_ranks::Array{Float64}, prediction_permutation::Array{Int32},
-        target_ranks::Array{Float64}, target_permutation::Array{Int32},
-        cotangent_loss::Array{Float64}, grad_predictions::Array{Float64},
-        grad_targets::Array{Float64}, grad_regularization_strength::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, prediction_ranks::Array{Float64},
+        prediction_permutation::Array{Int32}, target_ranks::Array{Float64},
+        target_permutation::Array{Int32}, cotangent_loss::Array{Float64},
+        grad_predictions::Array{Float64}, grad_targets::Array{Float64},
+        grad_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
-        prediction_permutation, target_ranks, target_permutation, cotangent_loss, grad_predictions,
-        grad_targets, grad_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64},
+         Ptr{Float64}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation, cotangent_loss, grad_predictions, grad_targets,
+        grad_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_jvp!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
-        prediction_ranks::Array{Float64}, prediction_permutation::Array{Int32},
-        target_ranks::Array{Float64}, target_permutation::Array{Int32},
-        tangent_predictions::Array{Float64}, tangent_targets::Array{Float64},
-        tangent_regularization_strength::Float64, tangent_loss::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, prediction_ranks::Array{Float64},
+        prediction_permutation::Array{Int32}, target_ranks::Array{Float64},
+        target_permutation::Array{Int32}, tangent_predictions::Array{Float64},
+        tangent_targets::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_loss::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_jvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
-        prediction_permutation, target_ranks, target_permutation, tangent_predictions,
-        tangent_targets, tangent_regularization_strength, tangent_loss)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation, tangent_predictions, tangent_targets, tangent_regularization_strength,
+        tangent_loss)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
 
 function _rr_spearman_loss_hvp!(batch::Int, n::Int, regularization_strength::Float64,
         regularization::Int32, predictions::Array{Float64}, targets::Array{Float64},
-        prediction_ranks::Array{Float64}, prediction_permutation::Array{Int32},
-        target_ranks::Array{Float64}, target_permutation::Array{Int32},
-        cotangent_loss::Array{Float64}, tangent_predictions::Array{Float64},
-        tangent_targets::Array{Float64}, tangent_regularization_strength::Float64,
-        hvp_predictions::Array{Float64}, hvp_targets::Array{Float64},
-        hvp_regularization_strength::Array{Float64})
+        mask::Union{Array{Bool},Nothing}, prediction_ranks::Array{Float64},
+        prediction_permutation::Array{Int32}, target_ranks::Array{Float64},
+        target_permutation::Array{Int32}, cotangent_loss::Array{Float64},
+        tangent_predictions::Array{Float64}, tangent_targets::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_predictions::Array{Float64},
+        hvp_targets::Array{Float64}, hvp_regularization_strength::Array{Float64})
     _rr_status = ccall(_RR_KERNEL_FNS.rr_spearman_loss_hvp_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32},
-         Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64},
-         Ptr{Float64}, Ptr{Float64}),
-        batch, n, regularization_strength, regularization, predictions, targets, prediction_ranks,
-        prediction_permutation, target_ranks, target_permutation, cotangent_loss,
-        tangent_predictions, tangent_targets, tangent_regularization_strength, hvp_predictions,
-        hvp_targets, hvp_regularization_strength)
+        (Csize_t, Csize_t, Float64, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Float64}, Ptr{Int32}, Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Float64,
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, predictions, targets,
+        something(mask, C_NULL), prediction_ranks, prediction_permutation, target_ranks,
+        target_permutation, cotangent_loss, tangent_predictions, tangent_targets,
+        tangent_regularization_strength, hvp_predictions, hvp_targets, hvp_regularization_strength)
     _rr_status == Int32(0) || _rr_throw(_rr_status)
     return nothing
 end
@@ -4638,6 +4879,7 @@ struct SpearmanLossTape{T<:Union{Float32,Float64},N}
     regularization::Int32
     predictions::Array{T,N}
     targets::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
     loss::Vector{T}
     prediction_ranks::Vector{T}
     prediction_permutation::Vector{Int32}
@@ -4645,34 +4887,36 @@ struct SpearmanLossTape{T<:Union{Float32,Float64},N}
     target_permutation::Vector{Int32}
 end
 
-function _rr_spearman_loss_run(::Type{_rr_T}, predictions, targets, loss, prediction_ranks,
+function _rr_spearman_loss_run(::Type{_rr_T}, predictions, targets, mask, loss, prediction_ranks,
         prediction_permutation, target_ranks, target_permutation, regularization_strength,
         regularization) where {_rr_T}
     _rr_predictions = _rr_dense(_rr_T, predictions)
     _rr_targets = _rr_dense(_rr_T, targets)
+    _rr_mask = _rr_bools("spearman_loss", "mask", mask)
     _rr_check_same_size("spearman_loss", "predictions", _rr_predictions, "targets", _rr_targets)
+    _rr_check_same_size("spearman_loss", "predictions", _rr_predictions, "mask", _rr_mask)
     _rr_batch, _rr_n = _rr_rows(_rr_predictions)
     _rr_regularization_strength = convert(_rr_T, regularization_strength)
     _rr_regularization = _rr_code_regularization("spearman_loss", "regularization", regularization)
     _rr_spearman_loss_forward!(_rr_batch, _rr_n, _rr_regularization_strength, _rr_regularization,
-        _rr_predictions, _rr_targets, loss, prediction_ranks, prediction_permutation, target_ranks,
-        target_permutation)
+        _rr_predictions, _rr_targets, _rr_mask, loss, prediction_ranks, prediction_permutation,
+        target_ranks, target_permutation)
     _rr_tape = SpearmanLossTape{_rr_T,ndims(_rr_predictions)}(size(_rr_predictions), _rr_batch,
-        _rr_n, _rr_regularization_strength, _rr_regularization, _rr_predictions, _rr_targets, loss,
-        prediction_ranks, prediction_permutation, target_ranks, target_permutation)
+        _rr_n, _rr_regularization_strength, _rr_regularization, _rr_predictions, _rr_targets,
+        _rr_mask, loss, prediction_ranks, prediction_permutation, target_ranks, target_permutation)
     return _rr_per_row(loss, _rr_predictions), _rr_tape
 end
 
 """
     spearman_loss_forward(predictions, targets; regularization_strength = 1.0, regularization = :l2,
-                          dims = 1)
+                          mask = nothing, dims = 1)
         -> (loss, tape::SpearmanLossTape)
 
 [`spearman_loss`](@ref), also returning the [`SpearmanLossTape`](@ref) that
 [`spearman_loss_pullback`](@ref) needs. Same arguments and result as `spearman_loss`. The tape holds
-the saves of the forward (`predictions`, `targets`; inputs are not copied), the params and the
-residuals of the library's forward (`prediction_ranks`, `prediction_permutation`, `target_ranks`,
-`target_permutation`). Do not modify the saved arrays before calling the pullback.
+the saves of the forward (`predictions`, `targets`, `mask`; inputs are not copied), the params and
+the residuals of the library's forward (`prediction_ranks`, `prediction_permutation`,
+`target_ranks`, `target_permutation`). Do not modify the saved arrays before calling the pullback.
 [`spearman_loss_forward!`](@ref) reuses the arrays of a tape. With items along another axis than the
 first of a `Vector` or `Matrix` (`dims`), the tape is a [`RankRelax.AxisTape`](@ref) around the
 `SpearmanLossTape` of the `n × B` call, and [`spearman_loss_pullback`](@ref) takes it.
@@ -4682,11 +4926,12 @@ function spearman_loss_forward(
     targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     _rr_items_first(dims, predictions, targets) || return _rr_forward_along(spearman_loss_forward,
-        "spearman_loss", ("predictions", "targets"), (predictions, targets), dims, 0;
-        regularization_strength = regularization_strength, regularization = regularization)
+        "spearman_loss", ("predictions", "targets"), (predictions, targets), (mask = mask,), dims,
+        0; regularization_strength = regularization_strength, regularization = regularization)
     _rr_T = _rr_float_type(predictions, targets)
     _rr_batch, _rr_n = _rr_rows(predictions)
     _rr_loss = Vector{_rr_T}(undef, _rr_batch)
@@ -4694,14 +4939,14 @@ function spearman_loss_forward(
     _rr_prediction_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
     _rr_target_ranks = Vector{_rr_T}(undef, _rr_batch * _rr_n)
     _rr_target_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
-    return _rr_spearman_loss_run(_rr_T, predictions, targets, _rr_loss, _rr_prediction_ranks,
+    return _rr_spearman_loss_run(_rr_T, predictions, targets, mask, _rr_loss, _rr_prediction_ranks,
         _rr_prediction_permutation, _rr_target_ranks, _rr_target_permutation,
         regularization_strength, regularization)
 end
 
 """
     spearman_loss_forward!(tape, predictions, targets; regularization_strength = 1.0,
-                           regularization = :l2)
+                           regularization = :l2, mask = nothing)
         -> (loss, tape::SpearmanLossTape)
 
 [`spearman_loss_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
@@ -4716,17 +4961,18 @@ function spearman_loss_forward!(
     targets::AbstractVecOrMat{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
 ) where {T,N}
     _rr_check_tape("spearman_loss_forward!", T, tape._rr_size, _rr_float_type(predictions, targets),
         "predictions" => predictions, "targets" => targets)
-    return _rr_spearman_loss_run(T, predictions, targets, tape.loss, tape.prediction_ranks,
+    return _rr_spearman_loss_run(T, predictions, targets, mask, tape.loss, tape.prediction_ranks,
         tape.prediction_permutation, tape.target_ranks, tape.target_permutation,
         regularization_strength, regularization)
 end
 
 """
-    spearman_loss(predictions, targets; regularization_strength = 1.0, regularization = :l2, dims = 1)
-    spearman_loss(predictions, targets, regularization_strength; regularization = :l2, dims = 1)
+    spearman_loss(predictions, targets; regularization_strength = 1.0, regularization = :l2, mask = nothing, dims = 1)
+    spearman_loss(predictions, targets, regularization_strength; regularization = :l2, mask = nothing, dims = 1)
 
 One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -4750,6 +4996,11 @@ else in `Float64`.
 - `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
   - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
   - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `predictions` (a `BitArray` or a view is
+  copied into an `Array{Bool}`), its items along `dims` like those of `predictions`; `nothing` (the
+  default) leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or
+  tangent.
 - `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
   (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
   without a copy; another axis copies the inputs with it moved first. The output drops that axis:
@@ -4782,22 +5033,24 @@ function spearman_loss(
     targets::AbstractArray{<:Real};
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     return first(spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
 end
 function spearman_loss(
     predictions::AbstractArray{<:Real},
     targets::AbstractArray{<:Real},
     regularization_strength::Real;
     regularization = :l2,
+    mask = nothing,
     dims = 1,
 )
     return first(spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
 end
 
 """
@@ -4823,6 +5076,8 @@ writes into given arrays.
 - `grad_targets`: The gradient with respect to `targets`, an `Array` of its size.
 - `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
   (summed over the samples).
+
+`mask` receives no gradient.
 """
 function spearman_loss_pullback(tape::SpearmanLossTape{T,N}, cotangent_loss; dims = 1) where {T,N}
     _rr_check_tape_dims("spearman_loss_pullback", 1, dims)
@@ -4860,7 +5115,7 @@ function spearman_loss_pullback!(
         tape._rr_size)
     _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_spearman_loss_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.predictions, tape.targets, tape.prediction_ranks,
+        tape.regularization, tape.predictions, tape.targets, tape.mask, tape.prediction_ranks,
         tape.prediction_permutation, tape.target_ranks, tape.target_permutation, _rr_cotangent_loss,
         grad_predictions, grad_targets, _rr_grad_regularization_strength)
     return grad_predictions, grad_targets, sum(_rr_grad_regularization_strength)
@@ -4893,7 +5148,7 @@ ChainRulesCore `frule` calls it.
   a `Vector` of length `B` for a `Matrix`.
 
 A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
-the argument.
+the argument. `mask` takes no tangent.
 """
 function spearman_loss_pushforward(
     tape::SpearmanLossTape{T,N},
@@ -4910,7 +5165,7 @@ function spearman_loss_pushforward(
     _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
     _rr_tangent_loss = Vector{T}(undef, tape._rr_batch)
     _rr_spearman_loss_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.predictions, tape.targets, tape.prediction_ranks,
+        tape.regularization, tape.predictions, tape.targets, tape.mask, tape.prediction_ranks,
         tape.prediction_permutation, tape.target_ranks, tape.target_permutation,
         _rr_tangent_predictions, _rr_tangent_targets, _rr_tangent_regularization_strength,
         _rr_tangent_loss)
@@ -4932,7 +5187,7 @@ end
 
 """
     spearman_loss_jvp(predictions, targets, tangent_predictions, tangent_targets;
-                      regularization_strength = 1.0, regularization = :l2,
+                      regularization_strength = 1.0, regularization = :l2, mask = nothing,
                       tangent_regularization_strength = 0.0, dims = 1)
         -> tangent_loss
 
@@ -4962,12 +5217,13 @@ function spearman_loss_jvp(
     tangent_targets;
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
     return spearman_loss_pushforward(_rr_tape, tangent_predictions, tangent_targets;
         tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -5031,7 +5287,7 @@ function spearman_loss_pullback_hvp(
     _rr_hvp_targets = Array{T,N}(undef, tape._rr_size)
     _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
     _rr_spearman_loss_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
-        tape.regularization, tape.predictions, tape.targets, tape.prediction_ranks,
+        tape.regularization, tape.predictions, tape.targets, tape.mask, tape.prediction_ranks,
         tape.prediction_permutation, tape.target_ranks, tape.target_permutation, _rr_cotangent_loss,
         _rr_tangent_predictions, _rr_tangent_targets, _rr_tangent_regularization_strength,
         _rr_hvp_predictions, _rr_hvp_targets, _rr_hvp_regularization_strength)
@@ -5054,7 +5310,7 @@ end
 
 """
     spearman_loss_hvp(predictions, targets, cotangent_loss, tangent_predictions, tangent_targets;
-                      regularization_strength = 1.0, regularization = :l2,
+                      regularization_strength = 1.0, regularization = :l2, mask = nothing,
                       tangent_regularization_strength = 0.0, dims = 1)
         -> (hvp_predictions, hvp_targets, hvp_regularization_strength)
 
@@ -5094,12 +5350,13 @@ function spearman_loss_hvp(
     tangent_targets;
     regularization_strength::Real = 1.0,
     regularization = :l2,
+    mask = nothing,
     tangent_regularization_strength::Real = 0.0,
     dims = 1,
 )
     _rr_tape = last(spearman_loss_forward(predictions, targets;
         regularization_strength = regularization_strength, regularization = regularization,
-        dims = dims))
+        mask = mask, dims = dims))
     return spearman_loss_pullback_hvp(_rr_tape, cotangent_loss, tangent_predictions,
         tangent_targets; tangent_regularization_strength = tangent_regularization_strength)
 end
@@ -5107,9 +5364,10 @@ end
 # --- every op -------------------------------------------------------------------------------------
 
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
-# inputs (and which are differentiable, in the order the pullback returns their gradients), its
-# params (those with a gradient, and the values of the enum ones), its output (and the number of
-# item or level dims of one sample of it). The tests iterate over this table.
+# positional inputs (and which are differentiable, in the order the pullback returns their
+# gradients), its optional inputs (keywords), its params (those with a gradient, and the values of
+# the enum ones), its output (and the number of item or level dims of one sample of it). The tests
+# iterate over this table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -5122,6 +5380,7 @@ const _RR_OPS = (
         hvp = ndcg_loss_hvp,
         pullback_hvp = ndcg_loss_pullback_hvp,
         inputs = (:scores, :relevance),
+        optional = (:mask,),
         differentiable = (:scores,),
         params = (:regularization_strength, :regularization),
         param_grads = (:regularization_strength,),
@@ -5144,6 +5403,7 @@ const _RR_OPS = (
         hvp = neural_sort_hvp,
         pullback_hvp = neural_sort_pullback_hvp,
         inputs = (:values,),
+        optional = (:mask,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),
@@ -5166,6 +5426,7 @@ const _RR_OPS = (
         hvp = neural_sort_apply_hvp,
         pullback_hvp = neural_sort_apply_pullback_hvp,
         inputs = (:values, :payload),
+        optional = (:mask,),
         differentiable = (:values, :payload),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),
@@ -5188,6 +5449,7 @@ const _RR_OPS = (
         hvp = sigmoid_rank_hvp,
         pullback_hvp = sigmoid_rank_pullback_hvp,
         inputs = (:values,),
+        optional = (:mask,),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),
@@ -5210,6 +5472,7 @@ const _RR_OPS = (
         hvp = soft_quantile_hvp,
         pullback_hvp = soft_quantile_pullback_hvp,
         inputs = (:values,),
+        optional = (:mask,),
         differentiable = (:values,),
         params = (:quantiles, :regularization_strength, :regularization),
         param_grads = (:regularization_strength,),
@@ -5232,6 +5495,7 @@ const _RR_OPS = (
         hvp = soft_rank_hvp,
         pullback_hvp = soft_rank_pullback_hvp,
         inputs = (:values,),
+        optional = (:mask,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -5255,6 +5519,7 @@ const _RR_OPS = (
         hvp = soft_sort_hvp,
         pullback_hvp = soft_sort_pullback_hvp,
         inputs = (:values,),
+        optional = (:mask,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -5278,6 +5543,7 @@ const _RR_OPS = (
         hvp = soft_topk_hvp,
         pullback_hvp = soft_topk_pullback_hvp,
         inputs = (:values,),
+        optional = (:mask,),
         differentiable = (:values,),
         params = (:k, :regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -5285,7 +5551,7 @@ const _RR_OPS = (
             regularization = (:l2, :p43),
             direction = (:ascending, :descending),
         ),
-        output = :mask,
+        output = :selection,
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5301,6 +5567,7 @@ const _RR_OPS = (
         hvp = spearman_loss_hvp,
         pullback_hvp = spearman_loss_pullback_hvp,
         inputs = (:predictions, :targets),
+        optional = (:mask,),
         differentiable = (:predictions, :targets),
         params = (:regularization_strength, :regularization),
         param_grads = (:regularization_strength,),

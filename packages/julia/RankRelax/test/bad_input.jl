@@ -5,11 +5,13 @@
 #
 # Julia layout: the matrix's row-major [d0, d1, …] tensors are Julia arrays of size (…, d1, d0) with
 # the same memory, so [B][n] rows become the columns of an n × B matrix (and the core's messages,
-# which write shapes and positions row-major, apply unchanged). Views (the README's definitions,
+# which write shapes and positions row-major, apply unchanged). A TENSOR of JSON booleans (nested
+# lists, or a fill true/false with `set`s), the mask, is an Array{Bool} passed as the keyword of
+# that optional input; other optional inputs are keywords too. Views (the README's definitions,
 # read in that layout): "transpose" = `transpose` of a contiguous B × n array; "reverse" =
 # `view(R, n:-1:1, :)` of a contiguous R holding each column reversed (a negative stride); "step" =
 # `view(S, 1:2:2n, :)` of a contiguous 2n × B array. Casts: int32/int64 truncate like NumPy's
-# astype, bool is `x != 0`, complex128 is `ComplexF64`. A 0-d input is a zero-dimensional Array.
+# astype, bool is `x != 0`, complex128 is `ComplexF64`, float64/float32 convert (a mask: 0 or 1). A 0-d input is a zero-dimensional Array.
 #
 # Expectations: core errors → ArgumentError whose message equals the core's text; binding errors
 # ("contains") → ArgumentError containing every fragment; InvalidType → ArgumentError containing the
@@ -49,6 +51,27 @@ function bi_fill(fill, i::Int)
     return bi_number(fill)
 end
 
+"""Whether a TENSOR holds JSON booleans (a mask): its fill, or its first leaf."""
+function bi_is_bool(t)
+    t isa Dict && return t["fill"] isa Bool
+    while t isa Vector && !isempty(t)
+        t = t[1]
+    end
+    return t isa Bool
+end
+
+"""A TENSOR of booleans as an Array{Bool}, its dims reversed as for `bi_tensor`."""
+function bi_bool_tensor(t)
+    if t isa Dict
+        a = fill(t["fill"]::Bool, Tuple(reverse(Int.(t["shape"]))))
+        for s in get(t, "set", Any[])
+            a[reverse(Int.(s["at"]) .+ 1)...] = s["value"]::Bool
+        end
+        return a
+    end
+    return convert(Array{Bool}, bi_tensor(t) .!= 0)
+end
+
 """A TENSOR as a Float64 Julia array (dims reversed: [B][n] → n × B, [B][n][n] → n × n × B, [L] → Vector, number → 0-d)."""
 function bi_tensor(t)
     if t isa Dict
@@ -71,7 +94,7 @@ function bi_tensor(t)
             x = isempty(x) ? nothing : x[1]
         end
         flat = Float64[]
-        flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, bi_number(v))
+        flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, v isa Bool ? Float64(v) : bi_number(v))
         flatten!(t)
         return reshape(flat, reverse(dims)...)
     else
@@ -96,6 +119,8 @@ function bi_view(a::AbstractMatrix, kind::String)
 end
 
 function bi_cast(a::AbstractArray, to::String)
+    to == "float64" && return map(Float64, a)
+    to == "float32" && return map(Float32, a)
     to == "int32" && return map(x -> Int32(trunc(x)), a)
     to == "int64" && return map(x -> Int64(trunc(x)), a)
     to == "bool" && return map(x -> x != 0, a)
@@ -205,6 +230,19 @@ function bi_run(case::Dict, dtype::String)
         push!(inputs, a)
     end
     kw = Dict{Symbol,Any}()
+    # optional inputs the case gives: keywords (a boolean TENSOR an Array{Bool}), cast or viewed likewise
+    for name in meta.optional
+        key = String(name)
+        haskey(case["inputs"], key) || continue
+        t = case["inputs"][key]
+        a = bi_is_bool(t) ? bi_bool_tensor(t) : convert(Array{T}, bi_tensor(t))
+        if haskey(get(case, "cast", Dict()), key)
+            a = bi_cast(a, case["cast"][key])
+        elseif haskey(get(case, "view", Dict()), key)
+            a = bi_view(a, case["view"][key])
+        end
+        kw[name] = a
+    end
     for (k, v) in get(case, "params", Dict{String,Any}())
         kw[Symbol(k)] = bi_param(v, T)
     end

@@ -25,6 +25,9 @@ end
             @test occursin(string("`", x, "`"), text) && occursin(string("`", p, " = "), text)
         end
         @test occursin("n × B", text)
+        for x in meta.optional  # a keyword whose default leaves it out, in the signature and the arguments
+            @test occursin(string(x, " = nothing"), split(text, "\n")[1]) && occursin(string("- `", x, " = nothing`: "), text)
+        end
         for f in (meta.forward, meta.pullback, meta.jvp, meta.pushforward)
             @test occursin(string(nameof(f)), doc_text(RankRelax, nameof(f)))
         end

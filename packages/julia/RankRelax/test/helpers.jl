@@ -7,9 +7,10 @@ const REPO_ROOT = normpath(joinpath(@__DIR__, "..", "..", "..", ".."))
 const REFERENCE_PATH = let p = get(ENV, "RANK_RELAX_REFERENCE", "")
     isempty(p) ? normpath(joinpath(REPO_ROOT, "testdata", "reference", "ops-v1.json")) : p
 end
-# The reference files: RANK_RELAX_REFERENCE (the first ops) and the later ops' files beside it.
+# The reference files: RANK_RELAX_REFERENCE (the first ops), the later ops' files and the masked
+# cases beside it.
 const REFERENCE_PATHS = [REFERENCE_PATH;
-    [joinpath(dirname(REFERENCE_PATH), f) for f in ("wave2-topk-quantile.json", "wave2-neural-sort.json")]]
+    [joinpath(dirname(REFERENCE_PATH), f) for f in ("wave2-topk-quantile.json", "wave2-neural-sort.json", "masks.json")]]
 
 """
 Nested lists, row-major [d1][d2]…[dk] → a Float64 Array of size (dk, …, d2, d1), the same memory
@@ -54,6 +55,20 @@ sample(out, j, per_row::Bool) = per_row ? out[j] : collect(selectdim(out, ndims(
 
 """Every input of a case, in the op's argument order, converted with `f`."""
 inputs_of(op::Symbol, case::Dict, f = identity) = [f(to_julia(case["inputs"][String(x)])) for x in OPS[op].inputs]
+
+"""
+The optional inputs a case gives, as keywords: a mask's [B][n] JSON booleans as an n × B
+`Array{Bool}` (the other optional inputs as reals).
+"""
+function optional_of(op::Symbol, case::Dict)
+    kw = Dict{Symbol,Any}()
+    for x in OPS[op].optional
+        haskey(case["inputs"], String(x)) || continue
+        a = to_julia(case["inputs"][String(x)])
+        kw[x] = x === :mask ? convert(Array{Bool}, a .!= 0) : a
+    end
+    return kw
+end
 
 """forward + pullback through the public functions: (output, gradients of the differentiable inputs…, param gradients…)."""
 function run_op(op::Symbol, inputs, kw, cotangent)

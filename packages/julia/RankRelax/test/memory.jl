@@ -7,25 +7,27 @@ const REAL_FWD = Ref{Ptr{Cvoid}}(C_NULL)
 const REAL_BWD = Ref{Ptr{Cvoid}}(C_NULL)
 
 function recording_forward(batch::Csize_t, n::Csize_t, eps::Float64, reg::Int32, dir::Int32,
-                           values::Ptr{Float64}, ranks::Ptr{Float64}, perm::Ptr{Int32})::Int32
+                           values::Ptr{Float64}, mask::Ptr{Bool}, ranks::Ptr{Float64}, perm::Ptr{Int32})::Int32
     RECORDED[:values] = values
+    RECORDED[:mask] = mask
     RECORDED[:ranks] = ranks
     return ccall(REAL_FWD[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
-        batch, n, eps, reg, dir, values, ranks, perm)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32}),
+        batch, n, eps, reg, dir, values, mask, ranks, perm)
 end
 
 function recording_backward(batch::Csize_t, n::Csize_t, eps::Float64, reg::Int32, dir::Int32,
-                            values::Ptr{Float64}, ranks::Ptr{Float64}, perm::Ptr{Int32}, cot::Ptr{Float64},
-                            grad::Ptr{Float64}, grad_eps::Ptr{Float64})::Int32
+                            values::Ptr{Float64}, mask::Ptr{Bool}, ranks::Ptr{Float64}, perm::Ptr{Int32},
+                            cot::Ptr{Float64}, grad::Ptr{Float64}, grad_eps::Ptr{Float64})::Int32
     RECORDED[:saved_values] = values
+    RECORDED[:saved_mask] = mask
     RECORDED[:saved_ranks] = ranks
     RECORDED[:cotangent] = cot
     RECORDED[:grad] = grad
     return ccall(REAL_BWD[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
-         Ptr{Float64}, Ptr{Float64}),
-        batch, n, eps, reg, dir, values, ranks, perm, cot, grad, grad_eps)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, eps, reg, dir, values, mask, ranks, perm, cot, grad, grad_eps)
 end
 
 """Runs `f()` with the soft_rank Float64 kernels replaced by the recording ones."""
@@ -35,10 +37,10 @@ function recording(f)
     REAL_BWD[] = fns.rr_soft_rank_backward_f64[]
     empty!(RECORDED)
     fns.rr_soft_rank_forward_f64[] = @cfunction(recording_forward, Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}))
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32}))
     fns.rr_soft_rank_backward_f64[] = @cfunction(recording_backward, Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
-         Ptr{Float64}, Ptr{Float64}))
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}))
     try
         return f()
     finally
@@ -61,7 +63,17 @@ end
         @test RECORDED[:saved_ranks] == Ptr{Cvoid}(pointer(ranks))
         @test RECORDED[:cotangent] == Ptr{Cvoid}(pointer(cot))
         @test RECORDED[:grad] == Ptr{Cvoid}(pointer(grads[1]))
+        @test RECORDED[:mask] == C_NULL && RECORDED[:saved_mask] == C_NULL  # no mask: a null pointer
         @test ranks == soft_rank(x; regularization_strength = 0.5)  # the hook changed nothing
+        # A mask that is an Array{Bool} is passed as is, and the tape keeps it for the pullback.
+        mask = rand(MersenneTwister(4), Bool, 128, 16)
+        GC.@preserve mask begin
+            recording() do
+                soft_rank_pullback(last(soft_rank_forward(x; mask = mask)), cot)
+            end
+            @test RECORDED[:mask] == Ptr{Cvoid}(pointer(mask))
+            @test RECORDED[:saved_mask] == Ptr{Cvoid}(pointer(mask))
+        end
         # A Vector is passed as is, too.
         v = x[:, 3]
         recording(() -> soft_rank(v))

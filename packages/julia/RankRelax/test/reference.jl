@@ -5,9 +5,10 @@
 #   (1e-4 relative to the sample's largest magnitude; for losses that scale is at least 1, for
 #   gradients at least 1e-4, see below);
 # - the first sample as a Vector, which must give the first sample of the batch's result exactly.
+# A case's optional inputs (masks.json's `mask`) are keywords, the same in every dtype.
 
-"""A keyword Dict with its floats (and lists of floats) converted by `f`; ints and enums as they are."""
-convert_floats(kw, f) = Dict{Symbol,Any}(k => (v isa AbstractFloat ? f(v) : v isa AbstractVector ? f.(v) : v) for (k, v) in kw)
+"""A keyword Dict with its floats (and lists of floats) converted by `f`; ints, enums and masks as they are."""
+convert_floats(kw, f) = Dict{Symbol,Any}(k => (v isa AbstractFloat ? f(v) : v isa AbstractVector{<:AbstractFloat} ? f.(v) : v) for (k, v) in kw)
 
 const REFERENCE_OPS_SEEN = Set{Symbol}()
 for path in REFERENCE_PATHS
@@ -22,7 +23,7 @@ for path in REFERENCE_PATHS
             @test haskey(OPS, op)
             haskey(OPS, op) || continue
             meta = OPS[op]
-            kw = kwargs_of(case["params"])
+            kw = merge(kwargs_of(case["params"]), optional_of(op, case))
             label = string(basename(path), " case ", i, " ", op, " ", case["params"])
             inputs = inputs_of(op, case)
             want = to_julia(case["output"])
@@ -50,7 +51,7 @@ for path in REFERENCE_PATHS
 
             # Float32 against Float64 on the same rounded inputs
             inputs32 = [Float32.(x) for x in inputs]
-            kw32 = convert_floats(kw, Float32)
+            kw32 = convert_floats(kw, Float32)  # a mask (of Bool) as it is
             kw64 = convert_floats(kw32, Float64)
             cot32 = cot === nothing ? nothing : Float32.(cot)
             out32, grads32 = run_op(op, inputs32, kw32, cot32)
@@ -71,7 +72,8 @@ for path in REFERENCE_PATHS
 
             # the first sample as a Vector
             vinputs = [x[:, 1] for x in inputs]
-            vout, vgrads = run_op(op, vinputs, kw, cot === nothing ? nothing : sample(cot, 1, meta.per_row))
+            vkw = Dict{Symbol,Any}(k => (k in meta.optional ? v[:, 1] : v) for (k, v) in kw)
+            vout, vgrads = run_op(op, vinputs, vkw, cot === nothing ? nothing : sample(cot, 1, meta.per_row))
             @test vout == sample(out, 1, meta.per_row)
             if has_vjp
                 for k in 1:length(meta.differentiable)

@@ -225,3 +225,53 @@ end
         end
     end
 end
+
+@testset "rules with a mask (against the test stub of ChainRulesCore)" begin
+    # the mask is a keyword: no tangent slot; the rules pass it on, so the rrule's pullback and the
+    # frule's tangent are the masked ones (zero at the absent items), second order included
+    rng = MersenneTwister(17)
+    for (op, meta) in pairs(OPS), positional in (false, true)
+        positional && isempty(meta.param_grads) && continue
+        kw = merge(test_params(meta), Dict{Symbol,Any}(:regularization_strength => 0.7))
+        mask = fill(true, 6, 3)
+        mask[[2, 5], 1] .= false
+        mask[:, 2] .= false
+        mask[1, 3] = false
+        inputs = [name in meta.differentiable ? randn(rng, 6, 3) : Float64.(rand(rng, 0:3, 6, 3)) for name in meta.inputs]
+        op == :ndcg_loss && (inputs[2][6, :] .= 3.0)
+        foreach(x -> x[.!mask] .= NaN, inputs)
+        want_out, tape = meta.forward(inputs...; kw..., mask = mask)
+        cot = random_cotangent(rng, want_out)
+        want = meta.pullback(tape, cot)
+        params = positional ? [kw[p] for p in meta.param_grads] : []
+        rest = positional ? Dict{Symbol,Any}(k => v for (k, v) in kw if !(k in meta.param_grads)) : kw
+        out, back = rrule(meta.fn, inputs..., params...; rest..., mask = mask)
+        @test isequal(out, want_out)
+        t = back(cot)
+        @test length(t) == 1 + length(meta.inputs) + length(params)
+        for (k, name) in enumerate(meta.differentiable)
+            g = t[1+findfirst(==(name), meta.inputs)]
+            @test g == want[k] && all(iszero, g[.!mask])
+        end
+        positional && @test t[end] == want[end]
+
+        given = [randn(rng, 6, 3) for _ in meta.inputs]
+        tangents = [given[findfirst(==(name), meta.inputs)] for name in meta.differentiable]
+        tε = [0.4 for _ in params]
+        out, ẏ = frule((NoTangent(), given..., tε...), meta.fn, inputs..., params...; rest..., mask = mask)
+        @test isequal(out, want_out)
+        @test ẏ == meta.pushforward(tape, tangents...; param_tangents(meta, positional ? tε : zeros(length(meta.param_grads)))...)
+
+        # the nested pullback reads the mask from the tape: the masked HVP
+        grads_fn = getfield(RankRelaxChainRulesCoreExt, Symbol("_rr_", op, "_grads"))
+        ps = positional ? params : map(_ -> nothing, meta.param_grads)
+        _, back2 = rrule(grads_fn, tape, inputs..., ps..., cot)
+        W = Any[[randn(rng, 6, 3) for _ in meta.differentiable]; [0.0 for _ in meta.param_grads]]
+        t2 = back2(Tuple(W))
+        hv = meta.pullback_hvp(tape, cot, W[1:length(meta.differentiable)]...)
+        for (k, name) in enumerate(meta.differentiable)
+            @test t2[2+findfirst(==(name), meta.inputs)] == hv[k]
+            @test all(iszero, hv[k][.!mask])
+        end
+    end
+end

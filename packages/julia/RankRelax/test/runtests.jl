@@ -1,7 +1,7 @@
 # RankRelax test suite (Test stdlib only; runs offline):
 #   julia --project=packages/julia/RankRelax packages/julia/RankRelax/test/runtests.jl
 # The reference vectors come from ENV["RANK_RELAX_REFERENCE"], default testdata/reference/ops-v1.json
-# relative to the repository root, and the wave2-*.json files beside it; the bad-input matrix from ENV["RANK_RELAX_BAD_INPUT"], default
+# relative to the repository root, and the wave2-*.json and masks.json files beside it; the bad-input matrix from ENV["RANK_RELAX_BAD_INPUT"], default
 # testdata/bad-input.json.
 using Test
 using LinearAlgebra
@@ -24,6 +24,7 @@ try
         include("dims.jl")
         include("jvp.jl")
         include("hvp.jl")
+        include("masks.jl")
         include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")

@@ -207,7 +207,7 @@ function pair_loss_forward(
     dims = 1,
 )
     _rr_items_first(dims, predictions, weights) || return _rr_forward_along(pair_loss_forward,
-        "pair_loss", ("predictions", "weights"), (predictions, weights), dims, 0;
+        "pair_loss", ("predictions", "weights"), (predictions, weights), NamedTuple(), dims, 0;
         regularization_strength = regularization_strength, normalize = normalize)
     _rr_T = _rr_float_type(predictions, weights)
     _rr_batch, _rr_n = _rr_rows(predictions)
@@ -443,8 +443,8 @@ function soft_rank_forward(
     dims = 1,
 )
     _rr_items_first(dims, values) || return _rr_forward_along(soft_rank_forward, "soft_rank",
-        ("values",), (values,), dims, 1; regularization_strength = regularization_strength,
-        direction = direction)
+        ("values",), (values,), NamedTuple(), dims, 1;
+        regularization_strength = regularization_strength, direction = direction)
     _rr_T = _rr_float_type(values)
     _rr_batch, _rr_n = _rr_rows(values)
     _rr_ranks = Array{_rr_T}(undef, size(values))
@@ -591,9 +591,10 @@ end
 # --- every op -------------------------------------------------------------------------------------
 
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
-# inputs (and which are differentiable, in the order the pullback returns their gradients), its
-# params (those with a gradient, and the values of the enum ones), its output (and the number of
-# item or level dims of one sample of it). The tests iterate over this table.
+# positional inputs (and which are differentiable, in the order the pullback returns their
+# gradients), its optional inputs (keywords), its params (those with a gradient, and the values of
+# the enum ones), its output (and the number of item or level dims of one sample of it). The tests
+# iterate over this table.
 const _RR_OPS = (
     pair_loss = (
         fn = pair_loss,
@@ -606,6 +607,7 @@ const _RR_OPS = (
         hvp = nothing,
         pullback_hvp = nothing,
         inputs = (:predictions, :weights),
+        optional = (),
         differentiable = (:predictions,),
         params = (:regularization_strength, :normalize),
         param_grads = (:regularization_strength,),
@@ -627,6 +629,7 @@ const _RR_OPS = (
         hvp = nothing,
         pullback_hvp = nothing,
         inputs = (:values,),
+        optional = (),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),

@@ -3,12 +3,12 @@
 # ChainRulesCore rules for RankRelax: a package extension, loaded by Julia ≥ 1.9 when ChainRulesCore
 # is in the environment (Julia 1.5 to 1.8 never load it). Each rrule runs the op's `_forward` and
 # returns a named pullback that calls the op's plain `_pullback` function; the function itself and
-# non-differentiable arguments get NoTangent(). Keyword arguments get no tangent; the positional
-# form of a param with a gradient (ε) gets one. Each frule runs the `_forward` and the op's plain
-# `_pushforward` on its tape, for the same methods: the tangents of non-differentiable arguments and
-# of keywords are ignored. Where the op has an HVP kernel, the pullback itself has an rrule (the JVP
-# for the cotangent, the HVP for the inputs and ε), so nested reverse mode (a Hessian through the
-# rrule) is exact.
+# non-differentiable arguments get NoTangent(). Keyword arguments (the optional inputs among them)
+# get no tangent; the positional form of a param with a gradient (ε) gets one. Each frule runs the
+# `_forward` and the op's plain `_pushforward` on its tape, for the same methods: the tangents of
+# non-differentiable arguments and of keywords are ignored. Where the op has an HVP kernel, the
+# pullback itself has an rrule (the JVP for the cotangent, the HVP for the inputs and ε), so nested
+# reverse mode (a Hessian through the rrule) is exact.
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
