@@ -9,12 +9,12 @@ export const VERSION = '0.1.0';
 /**
  * ABI version (the spec's `abi_version`).
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0x7977995354bfcdb0';
+export const ABI_HASH = '0x2958cb6aadbffd0f';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
