@@ -4,23 +4,28 @@
 # builds the C test programs against the shared library and runs them:
 #   reference_test  every case of the reference files (RANK_RELAX_REFERENCE, default
 #                   testdata/reference/ops-v1.json from the repository root, then
-#                   testdata/reference/wave2-*.json) in f64 and f32, and the error paths of
-#                   every op;
+#                   testdata/reference/wave2-*.json and masks.json) in f64 and f32, and the
+#                   error paths of every op;
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);
-#   threads_test    every op from 8 threads at once, bit-identical to sequential calls, with
-#                   rr_last_error() thread-local;
+#   threads_test    every op from 8 threads at once (with and without a mask), bit-identical to
+#                   sequential calls, with rr_last_error() thread-local;
 #   in_place_test   soft_rank, soft_sort and soft_topk backward with grad_values = the cotangent
-#                   buffer, bit-identical to a separate gradient; partial overlaps refused;
+#                   buffer, bit-identical to a separate gradient (with a mask too); partial
+#                   overlaps and a gradient over the mask refused;
 #   params_test     int, list and op-specific enum params (k out of range, NULL, empty and
 #                   out-of-range quantiles, soft_topk's regularization code 2), and every element
 #                   of [batch, m] and [batch, n, n] buffers written, nothing past them;
 #   jvp_test        every op's JVP against central differences, adjoint to its backward, f32
 #                   against f64, NaN tangents refused (driven by the generated op table);
 #   hvp_test        every op's HVP against central differences of its backward, symmetric, f32
-#                   against f64, NaN tangents and cotangents refused (the same table).
+#                   against f64, NaN tangents and cotangents refused (the same table);
+#   mask_test       every op with a mask: each masked row is bit for bit the call on its present
+#                   items alone in every kernel (zeros at absent items, NaN there unread), an
+#                   empty row is zeros, an all-true mask is bit for bit a NULL one (the same
+#                   table).
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
-# over all seven.
+# over all eight.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -55,12 +60,13 @@ build in_place_test "$FFI/tests/c/in_place_test.c" "$FFI/tests/c/harness.c"
 build params_test "$FFI/tests/c/params_test.c" "$FFI/tests/c/harness.c"
 build jvp_test "$FFI/tests/c/jvp_test.c" "$FFI/tests/c/calls.c" "$FFI/tests/c/harness.c"
 build hvp_test "$FFI/tests/c/hvp_test.c" "$FFI/tests/c/calls.c" "$FFI/tests/c/harness.c"
+build mask_test "$FFI/tests/c/mask_test.c" "$FFI/tests/c/calls.c" "$FFI/tests/c/harness.c"
 
 # Run every program even when one fails; each ends with `N passed, N failed`, summed here.
 total_passed=0
 total_failed=0
 status=0
-for program in reference_test bad_input_test threads_test in_place_test params_test jvp_test hvp_test; do
+for program in reference_test bad_input_test threads_test in_place_test params_test jvp_test hvp_test mask_test; do
   echo "== $program"
   log="$OUT/$program.log"
   rc=0

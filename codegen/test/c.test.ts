@@ -70,7 +70,22 @@ describe('the real spec', () => {
     expect(table).toContain('static const double rrt_soft_quantile_quantiles_default[] = {0.5};');
     expect(table).toContain('{.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}');
     expect(table).toContain('{.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}');
-    expect(table).toContain('return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, in[0], out[0], (int32_t *)res[0]);');
+    expect(table).toContain(
+      'return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);',
+    );
+  });
+
+  it('takes the optional bool mask as a nullable const bool * after the inputs and among the saves', () => {
+    expect(header).toContain('    const double *values,\n    const bool *mask,\n    double *ranks,');
+    expect(header).toContain('    const bool *mask,\n    const double *ranks,\n    const int32_t *permutation,\n    const double *cotangent_ranks,');
+    expect(header).toMatch(/@param\[in\] mask \[batch, n\] bool, optional: Which items are present \(true\);/);
+    expect(header).toMatch(/May be NULL, which is the(\s|\*)+same as every element true; otherwise batch \* n elements, each 0 \(false\) or 1 \(true\)\./);
+    const glue = file(out, 'generated/soft_rank.rs');
+    expect(glue).toContain('let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;');
+    expect(glue).toContain('mask.bools_optional(batch)?,');
+    expect(glue).toMatch(/check_disjoint\(&\[\s+values\.region\(\),\s+mask\.region\(\),/);
+    const table = file(out, 'rr_ops_table.h');
+    expect(table).toContain('{.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},');
   });
 });
 

@@ -1,5 +1,8 @@
 /* rank-relax from C: soft ranks of a small example, how ε moves them towards the hard ranks,
- * their gradient, and what an error looks like. Build and run: bash scripts/demo-c.sh */
+ * their gradient, a row with an absent item (a mask), and what an error looks like. Build and
+ * run: bash scripts/demo-c.sh */
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "rank_relax.h"
@@ -34,7 +37,7 @@ int main(void)
     print_row("values", values, 5);
     for (k = 0; k < 3; k++) {
         status = rr_soft_rank_forward_f64(1, 5, strengths[k], RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING,
-                                          values, ranks, permutation);
+                                          values, NULL, ranks, permutation);
         if (status != RR_OK) {
             fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
             return 1;
@@ -43,19 +46,19 @@ int main(void)
         print_row(label, ranks, 5);
     }
 
-    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_KL, RR_DIRECTION_DESCENDING, values, ranks,
-                                      permutation);
+    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_KL, RR_DIRECTION_DESCENDING, values, NULL,
+                                      ranks, permutation);
     if (status != RR_OK) {
         fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
         return 1;
     }
     print_row("kl, descending, eps = 1", ranks, 5);
 
-    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, ranks,
-                                      permutation);
+    status = rr_soft_rank_forward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
+                                      ranks, permutation);
     if (status == RR_OK) {
-        status = rr_soft_rank_backward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, ranks,
-                                           permutation, cotangent, grad, grad_eps);
+        status = rr_soft_rank_backward_f64(1, 5, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
+                                           ranks, permutation, cotangent, grad, grad_eps);
     }
     if (status != RR_OK) {
         fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
@@ -64,8 +67,23 @@ int main(void)
     print_row("d ranks[0] / d values", grad, 5);
     printf("%-28s %8.4f\n\n", "d ranks[0] / d eps", grad_eps[0]);
 
-    status = rr_soft_rank_forward_f64(1, 5, 0.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, ranks,
-                                      permutation);
+    {
+        /* A mask: item 2 is absent (padding, never read, so NaN is fine); the others are ranked
+         * among themselves and item 2 gets rank 0. NULL instead of a mask means every item. */
+        const double padded[5] = {0.8, -1.2, NAN, 0.75, 0.0};
+        const bool present[5] = {true, true, false, true, true};
+        status = rr_soft_rank_forward_f64(1, 5, 0.001, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, padded,
+                                          present, ranks, permutation);
+        if (status != RR_OK) {
+            fprintf(stderr, "error %d: %s\n", (int)status, rr_last_error());
+            return 1;
+        }
+        print_row("masked, item 2 absent", ranks, 5);
+        printf("\n");
+    }
+
+    status = rr_soft_rank_forward_f64(1, 5, 0.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, values, NULL,
+                                      ranks, permutation);
     printf("with eps = 0: status %d, rr_last_error() = \"%s\"\n", (int)status, rr_last_error());
     return status == RR_ERR_INVALID_ARGUMENT ? 0 : 1;
 }

@@ -27,9 +27,18 @@
  *    one value per row for each param that has a gradient (the derivative of each gradient).
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
- * pointer may be NULL only when its buffer has no elements; buffers must be aligned for their type,
- * and a written buffer must not overlap any other buffer of the call. Kernels are thread-safe; rows
- * are processed in parallel inside a call.
+ * pointer may be NULL only when its buffer has no elements or is optional; buffers must be aligned
+ * for their type, and a written buffer must not overlap any other buffer of the call (buffers that
+ * are only read may share memory). The library cannot see how long a buffer is: each pointer must
+ * be valid for the elements its shape gives. Kernels are thread-safe; rows are processed in
+ * parallel inside a call.
+ *
+ * Masks: an optional `const bool *mask` ([batch, n], stdbool.h, each element 0 or 1) is an input of
+ * a forward and a save of the other kernels. NULL is the call without a mask (every item present).
+ * With a mask, each row is computed as if it held only its present (true) items, in their order:
+ * the absent ones are never read (NaN or infinite padding is fine) and get output 0 and gradient 0;
+ * outputs in sorted order hold the present items first and zeros after. Pass the backward, JVP and
+ * HVP the mask of the forward.
  */
 #ifndef RANK_RELAX_H
 #define RANK_RELAX_H
@@ -45,9 +54,9 @@ extern "C" {
 /** Version of the library this header belongs to. */
 #define RR_VERSION "0.1.0"
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
-#define RR_ABI_VERSION 1
+#define RR_ABI_VERSION 2
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0x82be6618599e65f8)
+#define RR_ABI_HASH UINT64_C(0x2958cb6aadbffd0f)
 
 /* Status codes returned by every kernel. */
 
@@ -154,6 +163,9 @@ int32_t rr_set_num_threads(size_t num_threads);
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] scores [batch, n]: Predicted scores; the highest score is ranked first.
  * @param[in] relevance [batch, n]: Graded relevance of each item (≥ 0).
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] loss [batch]: One loss value per row.
  * @param[out] ranks [batch, n]: Residual for the backward: Descending soft ranks of the scores.
  * @param[out] permutation [batch, n] int32: Residual for the backward: soft_rank residual of the
@@ -168,6 +180,7 @@ int32_t rr_ndcg_loss_forward_f64(
     int32_t regularization,
     const double *scores,
     const double *relevance,
+    const bool *mask,
     double *loss,
     double *ranks,
     int32_t *permutation);
@@ -182,6 +195,7 @@ int32_t rr_ndcg_loss_forward_f32(
     int32_t regularization,
     const float *scores,
     const float *relevance,
+    const bool *mask,
     float *loss,
     float *ranks,
     int32_t *permutation);
@@ -201,6 +215,8 @@ int32_t rr_ndcg_loss_forward_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] scores [batch, n]: The forward's input `scores`.
  * @param[in] relevance [batch, n]: The forward's input `relevance`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] ranks [batch, n]: The forward's residual `ranks`.
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_loss [batch]: Cotangent of `loss`.
@@ -217,6 +233,7 @@ int32_t rr_ndcg_loss_backward_f64(
     int32_t regularization,
     const double *scores,
     const double *relevance,
+    const bool *mask,
     const double *ranks,
     const int32_t *permutation,
     const double *cotangent_loss,
@@ -233,6 +250,7 @@ int32_t rr_ndcg_loss_backward_f32(
     int32_t regularization,
     const float *scores,
     const float *relevance,
+    const bool *mask,
     const float *ranks,
     const int32_t *permutation,
     const float *cotangent_loss,
@@ -255,6 +273,8 @@ int32_t rr_ndcg_loss_backward_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] scores [batch, n]: The forward's input `scores`.
  * @param[in] relevance [batch, n]: The forward's input `relevance`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] ranks [batch, n]: The forward's residual `ranks`.
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] tangent_scores [batch, n]: Tangent of `scores`.
@@ -271,6 +291,7 @@ int32_t rr_ndcg_loss_jvp_f64(
     int32_t regularization,
     const double *scores,
     const double *relevance,
+    const bool *mask,
     const double *ranks,
     const int32_t *permutation,
     const double *tangent_scores,
@@ -287,6 +308,7 @@ int32_t rr_ndcg_loss_jvp_f32(
     int32_t regularization,
     const float *scores,
     const float *relevance,
+    const bool *mask,
     const float *ranks,
     const int32_t *permutation,
     const float *tangent_scores,
@@ -309,6 +331,8 @@ int32_t rr_ndcg_loss_jvp_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] scores [batch, n]: The forward's input `scores`.
  * @param[in] relevance [batch, n]: The forward's input `relevance`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] ranks [batch, n]: The forward's residual `ranks`.
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_loss [batch]: Cotangent of `loss`.
@@ -328,6 +352,7 @@ int32_t rr_ndcg_loss_hvp_f64(
     int32_t regularization,
     const double *scores,
     const double *relevance,
+    const bool *mask,
     const double *ranks,
     const int32_t *permutation,
     const double *cotangent_loss,
@@ -346,6 +371,7 @@ int32_t rr_ndcg_loss_hvp_f32(
     int32_t regularization,
     const float *scores,
     const float *relevance,
+    const bool *mask,
     const float *ranks,
     const int32_t *permutation,
     const float *cotangent_loss,
@@ -375,6 +401,9 @@ int32_t rr_ndcg_loss_hvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: Scores to sort along the last axis.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] permutation_matrix [batch, n, n] (batch * n * n elements): Row-stochastic relaxed
  *     permutation matrices; row i softly selects the i-th item.
  *
@@ -386,6 +415,7 @@ int32_t rr_neural_sort_forward_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     double *permutation_matrix);
 
 /**
@@ -397,6 +427,7 @@ int32_t rr_neural_sort_forward_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     float *permutation_matrix);
 
 /**
@@ -413,6 +444,8 @@ int32_t rr_neural_sort_forward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation_matrix [batch, n, n] (batch * n * n elements): The forward's output
  *     `permutation_matrix`.
  * @param[in] cotangent_permutation_matrix [batch, n, n] (batch * n * n elements): Cotangent of
@@ -429,6 +462,7 @@ int32_t rr_neural_sort_backward_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *permutation_matrix,
     const double *cotangent_permutation_matrix,
     double *grad_values,
@@ -443,6 +477,7 @@ int32_t rr_neural_sort_backward_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *permutation_matrix,
     const float *cotangent_permutation_matrix,
     float *grad_values,
@@ -463,6 +498,8 @@ int32_t rr_neural_sort_backward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation_matrix [batch, n, n] (batch * n * n elements): The forward's output
  *     `permutation_matrix`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
@@ -479,6 +516,7 @@ int32_t rr_neural_sort_jvp_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *permutation_matrix,
     const double *tangent_values,
     double tangent_regularization_strength,
@@ -493,6 +531,7 @@ int32_t rr_neural_sort_jvp_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *permutation_matrix,
     const float *tangent_values,
     float tangent_regularization_strength,
@@ -513,6 +552,8 @@ int32_t rr_neural_sort_jvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation_matrix [batch, n, n] (batch * n * n elements): The forward's output
  *     `permutation_matrix`.
  * @param[in] cotangent_permutation_matrix [batch, n, n] (batch * n * n elements): Cotangent of
@@ -532,6 +573,7 @@ int32_t rr_neural_sort_hvp_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *permutation_matrix,
     const double *cotangent_permutation_matrix,
     const double *tangent_values,
@@ -548,6 +590,7 @@ int32_t rr_neural_sort_hvp_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *permutation_matrix,
     const float *cotangent_permutation_matrix,
     const float *tangent_values,
@@ -575,6 +618,9 @@ int32_t rr_neural_sort_hvp_f32(
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: Scores that define the order.
  * @param[in] payload [batch, n]: Values carried into sorted order.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] output [batch, n]: P·payload per row; position i holds the soft i-th payload in the
  *     chosen direction.
  *
@@ -587,6 +633,7 @@ int32_t rr_neural_sort_apply_forward_f64(
     int32_t direction,
     const double *values,
     const double *payload,
+    const bool *mask,
     double *output);
 
 /**
@@ -599,6 +646,7 @@ int32_t rr_neural_sort_apply_forward_f32(
     int32_t direction,
     const float *values,
     const float *payload,
+    const bool *mask,
     float *output);
 
 /**
@@ -616,6 +664,8 @@ int32_t rr_neural_sort_apply_forward_f32(
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
  * @param[in] payload [batch, n]: The forward's input `payload`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] cotangent_output [batch, n]: Cotangent of `output`.
  * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
  * @param[out] grad_payload [batch, n]: Receives the gradient with respect to `payload`.
@@ -631,6 +681,7 @@ int32_t rr_neural_sort_apply_backward_f64(
     int32_t direction,
     const double *values,
     const double *payload,
+    const bool *mask,
     const double *cotangent_output,
     double *grad_values,
     double *grad_payload,
@@ -646,6 +697,7 @@ int32_t rr_neural_sort_apply_backward_f32(
     int32_t direction,
     const float *values,
     const float *payload,
+    const bool *mask,
     const float *cotangent_output,
     float *grad_values,
     float *grad_payload,
@@ -667,6 +719,8 @@ int32_t rr_neural_sort_apply_backward_f32(
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
  * @param[in] payload [batch, n]: The forward's input `payload`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_payload [batch, n]: Tangent of `payload`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
@@ -682,6 +736,7 @@ int32_t rr_neural_sort_apply_jvp_f64(
     int32_t direction,
     const double *values,
     const double *payload,
+    const bool *mask,
     const double *tangent_values,
     const double *tangent_payload,
     double tangent_regularization_strength,
@@ -697,6 +752,7 @@ int32_t rr_neural_sort_apply_jvp_f32(
     int32_t direction,
     const float *values,
     const float *payload,
+    const bool *mask,
     const float *tangent_values,
     const float *tangent_payload,
     float tangent_regularization_strength,
@@ -718,6 +774,8 @@ int32_t rr_neural_sort_apply_jvp_f32(
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
  * @param[in] payload [batch, n]: The forward's input `payload`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] cotangent_output [batch, n]: Cotangent of `output`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_payload [batch, n]: Tangent of `payload`.
@@ -737,6 +795,7 @@ int32_t rr_neural_sort_apply_hvp_f64(
     int32_t direction,
     const double *values,
     const double *payload,
+    const bool *mask,
     const double *cotangent_output,
     const double *tangent_values,
     const double *tangent_payload,
@@ -755,6 +814,7 @@ int32_t rr_neural_sort_apply_hvp_f32(
     int32_t direction,
     const float *values,
     const float *payload,
+    const bool *mask,
     const float *cotangent_output,
     const float *tangent_values,
     const float *tangent_payload,
@@ -781,6 +841,9 @@ int32_t rr_neural_sort_apply_hvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: Values to rank along the last axis.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] ranks [batch, n]: Soft ranks, in the positions of the input.
  *
  * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
@@ -791,6 +854,7 @@ int32_t rr_sigmoid_rank_forward_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     double *ranks);
 
 /**
@@ -802,6 +866,7 @@ int32_t rr_sigmoid_rank_forward_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     float *ranks);
 
 /**
@@ -818,6 +883,8 @@ int32_t rr_sigmoid_rank_forward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
  * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
  * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
@@ -831,6 +898,7 @@ int32_t rr_sigmoid_rank_backward_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *cotangent_ranks,
     double *grad_values,
     double *grad_regularization_strength);
@@ -844,6 +912,7 @@ int32_t rr_sigmoid_rank_backward_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *cotangent_ranks,
     float *grad_values,
     float *grad_regularization_strength);
@@ -863,6 +932,8 @@ int32_t rr_sigmoid_rank_backward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
  *     the call, like the param).
@@ -876,6 +947,7 @@ int32_t rr_sigmoid_rank_jvp_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *tangent_values,
     double tangent_regularization_strength,
     double *tangent_ranks);
@@ -889,6 +961,7 @@ int32_t rr_sigmoid_rank_jvp_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *tangent_values,
     float tangent_regularization_strength,
     float *tangent_ranks);
@@ -908,6 +981,8 @@ int32_t rr_sigmoid_rank_jvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
@@ -924,6 +999,7 @@ int32_t rr_sigmoid_rank_hvp_f64(
     double regularization_strength,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *cotangent_ranks,
     const double *tangent_values,
     double tangent_regularization_strength,
@@ -939,6 +1015,7 @@ int32_t rr_sigmoid_rank_hvp_f32(
     float regularization_strength,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *cotangent_ranks,
     const float *tangent_values,
     float tangent_regularization_strength,
@@ -969,6 +1046,9 @@ int32_t rr_sigmoid_rank_hvp_f32(
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] values [batch, n]: Values whose quantiles are taken along the last axis.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] result [batch, m] (batch * quantiles_len elements): One value per quantile level, in
  *     the order of `quantiles`.
  * @param[out] permutation [batch, n] int32: Residual for the backward: soft_sort residual of the
@@ -984,6 +1064,7 @@ int32_t rr_soft_quantile_forward_f64(
     double regularization_strength,
     int32_t regularization,
     const double *values,
+    const bool *mask,
     double *result,
     int32_t *permutation);
 
@@ -998,6 +1079,7 @@ int32_t rr_soft_quantile_forward_f32(
     float regularization_strength,
     int32_t regularization,
     const float *values,
+    const bool *mask,
     float *result,
     int32_t *permutation);
 
@@ -1019,6 +1101,8 @@ int32_t rr_soft_quantile_forward_f32(
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_result [batch, m] (batch * quantiles_len elements): Cotangent of `result`.
  * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
@@ -1035,6 +1119,7 @@ int32_t rr_soft_quantile_backward_f64(
     double regularization_strength,
     int32_t regularization,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *cotangent_result,
     double *grad_values,
@@ -1051,6 +1136,7 @@ int32_t rr_soft_quantile_backward_f32(
     float regularization_strength,
     int32_t regularization,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *cotangent_result,
     float *grad_values,
@@ -1075,6 +1161,8 @@ int32_t rr_soft_quantile_backward_f32(
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
@@ -1092,6 +1180,7 @@ int32_t rr_soft_quantile_jvp_f64(
     double regularization_strength,
     int32_t regularization,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *tangent_values,
     double tangent_regularization_strength,
@@ -1108,6 +1197,7 @@ int32_t rr_soft_quantile_jvp_f32(
     float regularization_strength,
     int32_t regularization,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *tangent_values,
     float tangent_regularization_strength,
@@ -1132,6 +1222,8 @@ int32_t rr_soft_quantile_jvp_f32(
  * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_result [batch, m] (batch * quantiles_len elements): Cotangent of `result`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
@@ -1151,6 +1243,7 @@ int32_t rr_soft_quantile_hvp_f64(
     double regularization_strength,
     int32_t regularization,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *cotangent_result,
     const double *tangent_values,
@@ -1169,6 +1262,7 @@ int32_t rr_soft_quantile_hvp_f32(
     float regularization_strength,
     int32_t regularization,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *cotangent_result,
     const float *tangent_values,
@@ -1198,6 +1292,9 @@ int32_t rr_soft_quantile_hvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: Values to rank along the last axis.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] ranks [batch, n]: Soft ranks, in the positions of the input.
  * @param[out] permutation [batch, n] int32: Residual for the backward: Sorting permutation with the
  *     PAV block starts folded in (see docs/architecture.md).
@@ -1211,6 +1308,7 @@ int32_t rr_soft_rank_forward_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     double *ranks,
     int32_t *permutation);
 
@@ -1224,6 +1322,7 @@ int32_t rr_soft_rank_forward_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     float *ranks,
     int32_t *permutation);
 
@@ -1247,6 +1346,8 @@ int32_t rr_soft_rank_forward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] ranks [batch, n]: The forward's output `ranks`.
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
@@ -1263,6 +1364,7 @@ int32_t rr_soft_rank_backward_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *ranks,
     const int32_t *permutation,
     const double *cotangent_ranks,
@@ -1279,6 +1381,7 @@ int32_t rr_soft_rank_backward_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *ranks,
     const int32_t *permutation,
     const float *cotangent_ranks,
@@ -1302,6 +1405,8 @@ int32_t rr_soft_rank_backward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] ranks [batch, n]: The forward's output `ranks`.
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
@@ -1318,6 +1423,7 @@ int32_t rr_soft_rank_jvp_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *ranks,
     const int32_t *permutation,
     const double *tangent_values,
@@ -1334,6 +1440,7 @@ int32_t rr_soft_rank_jvp_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *ranks,
     const int32_t *permutation,
     const float *tangent_values,
@@ -1357,6 +1464,8 @@ int32_t rr_soft_rank_jvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] ranks [batch, n]: The forward's output `ranks`.
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
@@ -1376,6 +1485,7 @@ int32_t rr_soft_rank_hvp_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const double *ranks,
     const int32_t *permutation,
     const double *cotangent_ranks,
@@ -1394,6 +1504,7 @@ int32_t rr_soft_rank_hvp_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const float *ranks,
     const int32_t *permutation,
     const float *cotangent_ranks,
@@ -1422,6 +1533,9 @@ int32_t rr_soft_rank_hvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: Values to sort along the last axis.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] sorted [batch, n]: Soft-sorted values; position i holds the i-th value in the chosen
  *     direction.
  * @param[out] permutation [batch, n] int32: Residual for the backward: Sorting permutation with the
@@ -1436,6 +1550,7 @@ int32_t rr_soft_sort_forward_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     double *sorted,
     int32_t *permutation);
 
@@ -1449,6 +1564,7 @@ int32_t rr_soft_sort_forward_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     float *sorted,
     int32_t *permutation);
 
@@ -1472,6 +1588,8 @@ int32_t rr_soft_sort_forward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_sorted [batch, n]: Cotangent of `sorted`.
  * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
@@ -1487,6 +1605,7 @@ int32_t rr_soft_sort_backward_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *cotangent_sorted,
     double *grad_values,
@@ -1502,6 +1621,7 @@ int32_t rr_soft_sort_backward_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *cotangent_sorted,
     float *grad_values,
@@ -1524,6 +1644,8 @@ int32_t rr_soft_sort_backward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
@@ -1539,6 +1661,7 @@ int32_t rr_soft_sort_jvp_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *tangent_values,
     double tangent_regularization_strength,
@@ -1554,6 +1677,7 @@ int32_t rr_soft_sort_jvp_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *tangent_values,
     float tangent_regularization_strength,
@@ -1576,6 +1700,8 @@ int32_t rr_soft_sort_jvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] cotangent_sorted [batch, n]: Cotangent of `sorted`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
@@ -1594,6 +1720,7 @@ int32_t rr_soft_sort_hvp_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *cotangent_sorted,
     const double *tangent_values,
@@ -1611,6 +1738,7 @@ int32_t rr_soft_sort_hvp_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *cotangent_sorted,
     const float *tangent_values,
@@ -1642,8 +1770,11 @@ int32_t rr_soft_sort_hvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
  * @param[in] values [batch, n]: Scores to select from along the last axis.
- * @param[out] mask [batch, n]: Soft selection in [0, 1], in the positions of the input; each row
- *     sums to k.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[out] selection [batch, n]: Soft selection in [0, 1], in the positions of the input; each
+ *     row sums to k.
  * @param[out] permutation [batch, n] int32: Residual for the backward: Sorting permutation with the
  *     block starts folded in (as soft_sort's).
  *
@@ -1657,7 +1788,8 @@ int32_t rr_soft_topk_forward_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
-    double *mask,
+    const bool *mask,
+    double *selection,
     int32_t *permutation);
 
 /**
@@ -1671,7 +1803,8 @@ int32_t rr_soft_topk_forward_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
-    float *mask,
+    const bool *mask,
+    float *selection,
     int32_t *permutation);
 
 /**
@@ -1679,9 +1812,9 @@ int32_t rr_soft_topk_forward_f32(
  * gradient of each differentiable input and, per row, of each param that has a gradient. Takes the
  * saves and residuals of the matching rr_soft_topk_forward_f64 call.
  *
- * grad_values may be cotangent_mask itself: the gradient is then written over the cotangent (one
- * [batch, n] buffer less at the peak of a forward + backward, the same result). Any other overlap
- * of a written buffer is an error.
+ * grad_values may be cotangent_selection itself: the gradient is then written over the cotangent
+ * (one [batch, n] buffer less at the peak of a forward + backward, the same result). Any other
+ * overlap of a written buffer is an error.
  *
  * @param[in] batch Number of rows.
  * @param[in] n Items per row (length of the last axis).
@@ -1696,8 +1829,10 @@ int32_t rr_soft_topk_forward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
- * @param[in] cotangent_mask [batch, n]: Cotangent of `mask`.
+ * @param[in] cotangent_selection [batch, n]: Cotangent of `selection`.
  * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
  * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
  *     `regularization_strength`.
@@ -1712,8 +1847,9 @@ int32_t rr_soft_topk_backward_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
-    const double *cotangent_mask,
+    const double *cotangent_selection,
     double *grad_values,
     double *grad_regularization_strength);
 
@@ -1728,8 +1864,9 @@ int32_t rr_soft_topk_backward_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
-    const float *cotangent_mask,
+    const float *cotangent_selection,
     float *grad_values,
     float *grad_regularization_strength);
 
@@ -1752,11 +1889,13 @@ int32_t rr_soft_topk_backward_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
  *     the call, like the param).
- * @param[out] tangent_mask [batch, n]: Receives the tangent of `mask`.
+ * @param[out] tangent_selection [batch, n]: Receives the tangent of `selection`.
  *
  * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
  */
@@ -1768,10 +1907,11 @@ int32_t rr_soft_topk_jvp_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
     const double *tangent_values,
     double tangent_regularization_strength,
-    double *tangent_mask);
+    double *tangent_selection);
 
 /**
  * As rr_soft_topk_jvp_f64, in single precision: float buffers and real params.
@@ -1784,10 +1924,11 @@ int32_t rr_soft_topk_jvp_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
     const float *tangent_values,
     float tangent_regularization_strength,
-    float *tangent_mask);
+    float *tangent_selection);
 /**
  * Second-order kernel (Hessian-vector product) of soft_topk: the derivative of what the matching
  * rr_soft_topk_backward_f64 writes, at the same cotangents, along a tangent of each differentiable
@@ -1808,8 +1949,10 @@ int32_t rr_soft_topk_jvp_f32(
  * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
  *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
  * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
- * @param[in] cotangent_mask [batch, n]: Cotangent of `mask`.
+ * @param[in] cotangent_selection [batch, n]: Cotangent of `selection`.
  * @param[in] tangent_values [batch, n]: Tangent of `values`.
  * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
  *     the call, like the param).
@@ -1827,8 +1970,9 @@ int32_t rr_soft_topk_hvp_f64(
     int32_t regularization,
     int32_t direction,
     const double *values,
+    const bool *mask,
     const int32_t *permutation,
-    const double *cotangent_mask,
+    const double *cotangent_selection,
     const double *tangent_values,
     double tangent_regularization_strength,
     double *hvp_values,
@@ -1845,8 +1989,9 @@ int32_t rr_soft_topk_hvp_f32(
     int32_t regularization,
     int32_t direction,
     const float *values,
+    const bool *mask,
     const int32_t *permutation,
-    const float *cotangent_mask,
+    const float *cotangent_selection,
     const float *tangent_values,
     float tangent_regularization_strength,
     float *hvp_values,
@@ -1872,6 +2017,9 @@ int32_t rr_soft_topk_hvp_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] predictions [batch, n]: Predicted scores.
  * @param[in] targets [batch, n]: Target scores (only their ranks matter).
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[out] loss [batch]: One loss value per row.
  * @param[out] prediction_ranks [batch, n]: Residual for the backward: Soft ranks of the
  *     predictions.
@@ -1890,6 +2038,7 @@ int32_t rr_spearman_loss_forward_f64(
     int32_t regularization,
     const double *predictions,
     const double *targets,
+    const bool *mask,
     double *loss,
     double *prediction_ranks,
     int32_t *prediction_permutation,
@@ -1906,6 +2055,7 @@ int32_t rr_spearman_loss_forward_f32(
     int32_t regularization,
     const float *predictions,
     const float *targets,
+    const bool *mask,
     float *loss,
     float *prediction_ranks,
     int32_t *prediction_permutation,
@@ -1927,6 +2077,8 @@ int32_t rr_spearman_loss_forward_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] predictions [batch, n]: The forward's input `predictions`.
  * @param[in] targets [batch, n]: The forward's input `targets`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] prediction_ranks [batch, n]: The forward's residual `prediction_ranks`.
  * @param[in] prediction_permutation [batch, n] int32: The forward's residual
  *     `prediction_permutation`.
@@ -1947,6 +2099,7 @@ int32_t rr_spearman_loss_backward_f64(
     int32_t regularization,
     const double *predictions,
     const double *targets,
+    const bool *mask,
     const double *prediction_ranks,
     const int32_t *prediction_permutation,
     const double *target_ranks,
@@ -1966,6 +2119,7 @@ int32_t rr_spearman_loss_backward_f32(
     int32_t regularization,
     const float *predictions,
     const float *targets,
+    const bool *mask,
     const float *prediction_ranks,
     const int32_t *prediction_permutation,
     const float *target_ranks,
@@ -1991,6 +2145,8 @@ int32_t rr_spearman_loss_backward_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] predictions [batch, n]: The forward's input `predictions`.
  * @param[in] targets [batch, n]: The forward's input `targets`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] prediction_ranks [batch, n]: The forward's residual `prediction_ranks`.
  * @param[in] prediction_permutation [batch, n] int32: The forward's residual
  *     `prediction_permutation`.
@@ -2011,6 +2167,7 @@ int32_t rr_spearman_loss_jvp_f64(
     int32_t regularization,
     const double *predictions,
     const double *targets,
+    const bool *mask,
     const double *prediction_ranks,
     const int32_t *prediction_permutation,
     const double *target_ranks,
@@ -2030,6 +2187,7 @@ int32_t rr_spearman_loss_jvp_f32(
     int32_t regularization,
     const float *predictions,
     const float *targets,
+    const bool *mask,
     const float *prediction_ranks,
     const int32_t *prediction_permutation,
     const float *target_ranks,
@@ -2055,6 +2213,8 @@ int32_t rr_spearman_loss_jvp_f32(
  *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
  * @param[in] predictions [batch, n]: The forward's input `predictions`.
  * @param[in] targets [batch, n]: The forward's input `targets`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
  * @param[in] prediction_ranks [batch, n]: The forward's residual `prediction_ranks`.
  * @param[in] prediction_permutation [batch, n] int32: The forward's residual
  *     `prediction_permutation`.
@@ -2080,6 +2240,7 @@ int32_t rr_spearman_loss_hvp_f64(
     int32_t regularization,
     const double *predictions,
     const double *targets,
+    const bool *mask,
     const double *prediction_ranks,
     const int32_t *prediction_permutation,
     const double *target_ranks,
@@ -2102,6 +2263,7 @@ int32_t rr_spearman_loss_hvp_f32(
     int32_t regularization,
     const float *predictions,
     const float *targets,
+    const bool *mask,
     const float *prediction_ranks,
     const int32_t *prediction_permutation,
     const float *target_ranks,

@@ -13,8 +13,8 @@ use rank_relax::Shape;
 use rank_relax_glue::{panic_message, Region};
 
 use crate::generated::{
-    status_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_NULL_POINTER, RR_ERR_PANIC, RR_ERR_SHAPE_MISMATCH,
-    RR_OK,
+    status_of, RR_ERR_INVALID_ARGUMENT, RR_ERR_INVALID_VALUE, RR_ERR_NULL_POINTER, RR_ERR_PANIC,
+    RR_ERR_SHAPE_MISMATCH, RR_OK,
 };
 
 /// An error on its way to C: a status code and a message ([`call`] adds the op name).
@@ -160,7 +160,17 @@ impl<T> In<T> {
         Ok(In { name, ptr, len })
     }
 
-    /// The memory it spans, for [`check_disjoint`].
+    /// An optional buffer: NULL means absent (see [`In::slice_optional`]); any other pointer is
+    /// checked as [`In::new`] does.
+    pub fn optional(name: &'static str, ptr: *const T, len: usize) -> Result<Self, FfiError> {
+        if ptr.is_null() {
+            Ok(In { name, ptr, len: 0 })
+        } else {
+            In::new(name, ptr, len)
+        }
+    }
+
+    /// The memory it spans, for [`check_disjoint`] (none when absent).
     pub fn region(&self) -> Region {
         Region::new(
             self.name,
@@ -184,6 +194,62 @@ impl<T> In<T> {
             // caller's contract.
             unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
         }
+    }
+
+    /// An optional buffer as a slice, or `None` when its pointer is NULL.
+    ///
+    /// # Safety
+    ///
+    /// As [`In::slice`].
+    pub unsafe fn slice_optional<'a>(&self) -> Option<&'a [T]> {
+        // SAFETY: the caller's contract.
+        (!self.ptr.is_null()).then(|| unsafe { self.slice() })
+    }
+}
+
+impl In<bool> {
+    /// The buffer as bools, after checking that every byte is 0 or 1: C code may store any byte
+    /// in a `bool` object (through a `char *` or a `memset`), and anything else is not a Rust
+    /// `bool`. A bad byte is `RR_ERR_INVALID_VALUE` naming its `[row, column]` (`rows` rows).
+    ///
+    /// # Safety
+    ///
+    /// As [`In::slice`].
+    pub unsafe fn bools<'a>(&self, rows: usize) -> Result<&'a [bool], FfiError> {
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        // SAFETY: non-null and aligned (checked in `new`), valid by the caller's contract; a
+        // `bool` and a `u8` have the same size and alignment.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(self.ptr.cast(), self.len) };
+        if let Some(at) = bytes.iter().position(|&b| b > 1) {
+            let width = self.len / rows.max(1);
+            return Err(FfiError::new(
+                RR_ERR_INVALID_VALUE,
+                format!(
+                    "{}[{}, {}] is {}; each element must be 0 (false) or 1 (true)",
+                    self.name,
+                    at / width,
+                    at % width,
+                    bytes[at]
+                ),
+            ));
+        }
+        // SAFETY: every byte is 0 or 1, a valid `bool`.
+        Ok(unsafe { self.slice() })
+    }
+
+    /// As [`In::bools`], `None` when the pointer is NULL (an optional buffer left out).
+    ///
+    /// # Safety
+    ///
+    /// As [`In::slice`].
+    pub unsafe fn bools_optional<'a>(&self, rows: usize) -> Result<Option<&'a [bool]>, FfiError> {
+        if self.ptr.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.bools(rows) }.map(Some)
     }
 }
 
@@ -358,6 +424,38 @@ mod tests {
             In::<f64>::new("x", misaligned, 1).err().unwrap().status,
             RR_ERR_INVALID_ARGUMENT
         );
+    }
+
+    #[test]
+    fn an_optional_buffer_may_be_null() {
+        let absent = In::<bool>::optional("mask", std::ptr::null(), 6).unwrap();
+        assert_eq!(unsafe { absent.bools_optional(2) }.unwrap(), None);
+        assert_eq!(absent.region(), Region::new("mask", 0, 0, false));
+        let values = [1.0f64, 2.0];
+        let present = In::optional("values", values.as_ptr(), 2).unwrap();
+        assert_eq!(unsafe { present.slice_optional() }, Some(&values[..]));
+        let misaligned = std::ptr::without_provenance::<f64>(4);
+        assert_eq!(
+            In::optional("values", misaligned, 1).err().unwrap().status,
+            RR_ERR_INVALID_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn bools_must_be_0_or_1() {
+        let bytes = [1u8, 0, 1, 1, 2, 0];
+        let mask = In::optional("mask", bytes.as_ptr().cast::<bool>(), 6).unwrap();
+        let err = unsafe { mask.bools_optional(2) }.unwrap_err();
+        assert_eq!(err.status, RR_ERR_INVALID_VALUE);
+        assert_eq!(
+            err.message,
+            "mask[1, 1] is 2; each element must be 0 (false) or 1 (true)"
+        );
+        let good = [true, false, true];
+        let mask = In::new("mask", good.as_ptr(), 3).unwrap();
+        assert_eq!(unsafe { mask.bools(1) }.unwrap(), &good[..]);
+        let empty = In::<bool>::new("mask", std::ptr::null(), 0).unwrap();
+        assert_eq!(unsafe { empty.bools(0) }.unwrap(), &[] as &[bool]);
     }
 
     #[test]

@@ -344,6 +344,20 @@ impl<'a, T: Real> Masked<'a, T> {
     }
 }
 
+/// An in-place backward with a mask: the cotangent is read from a copy, so `buf` can take the
+/// gradient, and `buf` is restored if the call fails.
+pub(crate) fn in_place_from_copy<T: Real>(
+    buf: &mut [T],
+    backward: impl FnOnce(&[T], &mut [T]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let cotangent = buf.to_vec();
+    let done = backward(&cotangent, buf);
+    if done.is_err() {
+        buf.copy_from_slice(&cotangent);
+    }
+    done
+}
+
 /// The rows `start..end` of the call, split with the buffers so a chunk knows where it is.
 struct Rows(Range<usize>);
 

@@ -31,7 +31,9 @@ export function cArgTable(args: readonly ArgIR[]): string {
     ['argument', 'role', 'shape', 'dtype', 'access', 'doc'],
     args.flatMap((a) => {
       if (a.kind === 'scalar') return [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), 'scalar', 'real', 'read', a.doc]];
-      return a.kind === 'buffer' ? [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', a.doc]] : [];
+      if (a.kind !== 'buffer') return [];
+      const doc = a.optional ? `${a.doc} Optional: may be NULL.` : a.doc;
+      return [[`\`${cName(a.name)}\``, a.role.replace('_', ' '), `\`${a.shape.text}\``, a.elem, a.mutable ? 'written' : 'read', doc]];
     }),
   );
 }
@@ -82,9 +84,11 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     }
     // The example's JVP moves the inputs only.
     if (a.kind === 'scalar') return real === 'float' ? '0.0f' : '0.0';
+    // The example is the call without its optional inputs (a mask): NULL in every kernel.
+    if (a.optional && !a.mutable) return 'NULL';
     if (!declared.has(cName(a.name))) {
       declared.add(cName(a.name));
-      const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => unsupported('c', 'bool buffers') });
+      const type = matchElem(a.elem, { real: () => real, int32: () => 'int32_t', bool: () => 'bool' });
       const input = data.inputs.find((i) => i.input.name.spec === a.name.spec);
       const filled = (values: readonly (number | string)[]) => decls.push(`const ${type} ${cName(a.name)}[${len(a)}] = {${values.join(', ')}};`);
       const empty = (print: boolean) => {

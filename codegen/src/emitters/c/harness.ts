@@ -82,8 +82,12 @@ function renderTypes(ir: IR): string {
         /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
         size_t rank;
         rrt_dim row[RRT_MAX_ROW_RANK];
-        /** Element type int32 (else the op's real type). */
+        /** Element type int32 (else the op's real type, unless is_bool). */
         bool is_int32;
+        /** Element type bool (a mask). */
+        bool is_bool;
+        /** For inputs: may be NULL (absent). */
+        bool optional;
         /** For inputs: receives a gradient. */
         bool differentiable;
         /** For inputs: "finite" or "nonnegative". */
@@ -97,36 +101,41 @@ function renderTypes(ir: IR): string {
         size_t index;
     } rrt_save;
 
+    /*
+     * The adapters take each group of buffers as an array. Inputs and saves are \`const void *\`:
+     * the op's real type, or \`const bool *\` for a bool input (is_bool; NULL when optional and
+     * absent); residuals are the real type or int32_t (is_int32).
+     */
     typedef int32_t (*rrt_forward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                       const double *const *inputs, double *const *outputs,
+                                       const void *const *inputs, double *const *outputs,
                                        void *const *residuals);
     typedef int32_t (*rrt_forward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                       const float *const *inputs, float *const *outputs,
+                                       const void *const *inputs, float *const *outputs,
                                        void *const *residuals);
     typedef int32_t (*rrt_backward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                        const double *const *saves, const void *const *residuals,
+                                        const void *const *saves, const void *const *residuals,
                                         const double *const *cotangents, double *const *grads,
                                         double *const *param_grads);
     typedef int32_t (*rrt_backward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                        const float *const *saves, const void *const *residuals,
+                                        const void *const *saves, const void *const *residuals,
                                         const float *const *cotangents, float *const *grads,
                                         float *const *param_grads);
     /** The JVP: \`param_tangents\` holds one scalar per param with grad (the order of \`param_grads\`). */
     typedef int32_t (*rrt_jvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const double *const *saves, const void *const *residuals,
+                                   const void *const *saves, const void *const *residuals,
                                    const double *const *tangents, const double *param_tangents,
                                    double *const *output_tangents);
     typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const float *const *saves, const void *const *residuals,
+                                   const void *const *saves, const void *const *residuals,
                                    const float *const *tangents, const float *param_tangents,
                                    float *const *output_tangents);
     /** The HVP: writes the derivative of each gradient of the backward (and, per row, of each param gradient). */
     typedef int32_t (*rrt_hvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const double *const *saves, const void *const *residuals,
+                                   const void *const *saves, const void *const *residuals,
                                    const double *const *cotangents, const double *const *tangents,
                                    const double *param_tangents, double *const *hvps, double *const *param_hvps);
     typedef int32_t (*rrt_hvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const float *const *saves, const void *const *residuals,
+                                   const void *const *saves, const void *const *residuals,
                                    const float *const *cotangents, const float *const *tangents,
                                    const float *param_tangents, float *const *hvps, float *const *param_hvps);
 
@@ -245,12 +254,12 @@ function dimRow(op: OpIR, d: DimIR): string {
   }
 }
 
-function tensorRow(op: OpIR, t: TensorIR, differentiable = false, constraint: string | null = null): string {
-  const isInt = matchElem(t.elem, { real: () => false, int32: () => true, bool: () => unsupported('c', 'bool buffers') });
+function tensorRow(op: OpIR, t: TensorIR, differentiable = false, constraint: string | null = null, optional = false): string {
+  const elem = matchElem(t.elem, { real: () => '', int32: () => ', .is_int32 = true', bool: () => ', .is_bool = true' });
   const row = t.shape.row.length === 0 ? '' : `, .row = {${t.shape.row.map((d) => dimRow(op, d)).join(', ')}}`;
   return (
-    `{.name = ${cString(t.name.spec)}, .rank = ${rowRank(t.shape)}${row}, .is_int32 = ${isInt}, ` +
-    `.differentiable = ${differentiable}, .constraint = ${constraint === null ? 'NULL' : cString(constraint)}},`
+    `{.name = ${cString(t.name.spec)}, .rank = ${rowRank(t.shape)}${row}${elem}, ` +
+    `.differentiable = ${differentiable}, .constraint = ${constraint === null ? 'NULL' : cString(constraint)}${optional ? ', .optional = true' : ''}},`
   );
 }
 
@@ -311,7 +320,8 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
       param_hvp: 'phvp',
     }[a.role];
     const i = next(group);
-    if (group === 'res') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)res[${i}]`;
+    // Residuals, inputs and saves come as `void *`: their element types differ.
+    if (group === 'res' || group === 'in' || group === 'saves') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)${group}[${i}]`;
     return `${group}[${i}]`;
   });
   const used = new Set(counters.keys());
@@ -328,7 +338,7 @@ function jvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
   return code`
 
     static int32_t rrt_${op.name.snake}_jvp_${dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
-        const ${t} *const *saves, const void *const *res, const ${t} *const *tan, const ${t} *ptan,
+        const void *const *saves, const void *const *res, const ${t} *const *tan, const ${t} *ptan,
         ${t} *const *otan)
     {
         ${adapterCall(k, dtype)}
@@ -341,7 +351,7 @@ function hvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
   return code`
 
     static int32_t rrt_${op.name.snake}_hvp_${dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
-        const ${t} *const *saves, const void *const *res, const ${t} *const *cot, const ${t} *const *tan,
+        const void *const *saves, const void *const *res, const ${t} *const *cot, const ${t} *const *tan,
         const ${t} *ptan, ${t} *const *hvp, ${t} *const *phvp)
     {
         ${adapterCall(k, dtype)}
@@ -355,13 +365,13 @@ function renderAdapters(op: OpIR): string {
       const t = cType(v.dtype);
       return code`
         static int32_t rrt_${op.name.snake}_forward_${v.dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
-            const ${t} *const *in, ${t} *const *out, void *const *res)
+            const void *const *in, ${t} *const *out, void *const *res)
         {
             ${adapterCall(v.forward, v.dtype)}
         }
 
         static int32_t rrt_${op.name.snake}_backward_${v.dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
-            const ${t} *const *saves, const void *const *res, const ${t} *const *cot, ${t} *const *grads,
+            const void *const *saves, const void *const *res, const ${t} *const *cot, ${t} *const *grads,
             ${t} *const *pgrads)
         {
             ${adapterCall(v.backward, v.dtype)}
@@ -383,7 +393,7 @@ function renderOpTables(op: OpIR): string {
       `/* ${op.name.spec} */`,
       ...op.params.map((p) => paramData(op, p)).filter((x) => x !== ''),
       array('rrt_param', `${s}_params`, op.params.map((p) => paramRow(op, p))),
-      array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(op, x, x.differentiable, x.constraint))),
+      array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(op, x, x.differentiable, x.constraint, x.optional))),
       array('rrt_tensor', `${s}_outputs`, op.outputs.map((x) => tensorRow(op, x))),
       array('rrt_tensor', `${s}_residuals`, op.residuals.map((x) => tensorRow(op, x))),
       array('rrt_save', `${s}_saves`, op.saves.map((x) => {

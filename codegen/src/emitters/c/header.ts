@@ -5,7 +5,6 @@ import type { EnumIR, IR, OpIR, RuntimeFnIR, StatusIR, VariantArgIR, VariantKern
 import { cPrototype, direction, findVariant, paramNote } from './decl.ts';
 import { matchElem } from '../../ir/match.ts';
 import { extent, isItemRow, isPerRow } from '../../ir/shape.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { cDim, cEnumConstant, cListLength, cName, cType } from './names.ts';
 import { assertNever } from '../../util/never.ts';
 
@@ -37,16 +36,42 @@ function docParam(dir: string, name: string, text: string): string[] {
   return [` * ${head}${first}`, ...(body === '' ? [] : hanging)];
 }
 
+/** What an optional buffer's NULL means, and the element contract of a bool buffer. */
+function optionalNote(arg: VariantArgIR & { kind: 'buffer' }): string {
+  const isBool = arg.elem === 'bool';
+  if (!arg.optional) return isBool ? ' Each element is 0 (false) or 1 (true).' : '';
+  const count = isPerRow(arg.shape) ? 'batch' : isItemRow(arg.shape) ? 'batch * n' : extent(arg.shape, cDim);
+  const absent = isBool ? 'May be NULL, which is the same as every element true' : 'May be NULL (absent)';
+  return ` ${absent}; otherwise ${count} elements${isBool ? ', each 0 (false) or 1 (true)' : ''}.`;
+}
+
 /** `@param[in] values [batch, n] Values to rank …`; a list param also gets a line for its length. */
 function paramLine(arg: VariantArgIR): string[] {
   let text = arg.doc;
-  if (arg.kind === 'buffer') text = `${shapeText(arg)}${matchElem(arg.elem, { real: () => '', int32: () => ' int32', bool: () => unsupported('c', 'bool buffers') })}: ${text}`;
+  if (arg.kind === 'buffer') {
+    const elem = matchElem(arg.elem, { real: () => '', int32: () => ' int32', bool: () => ' bool' });
+    text = `${shapeText(arg)}${elem}${arg.optional ? ', optional' : ''}: ${text}${optionalNote(arg)}`;
+  }
   if (arg.kind === 'param') text = `${text} ${paramNote(arg.param)}`;
   const lines = docParam(direction(arg), cName(arg.name), text);
   if (arg.kind === 'param' && arg.param.type === 'list') {
     lines.push(...docParam(direction(arg), cListLength(arg.param.name.spec), `Number of values in ${cName(arg.name)}.`));
   }
   return lines;
+}
+
+/** The paragraph on masks: optional bool inputs of shape [batch, n], if the spec has any. */
+function masksParagraph(ir: IR): string[] {
+  const names = [...new Set(ir.ops.flatMap((op) => op.inputs.filter((x) => x.optional && x.elem === 'bool' && isItemRow(x.shape)).map((x) => cName(x.name))))];
+  if (names.length === 0) return [];
+  const args = names.map((name) => `\`const bool *${name}\``).join(', ');
+  return [
+    `Masks: an optional ${args} ([batch, n], stdbool.h, each element 0 or 1) is an input of a ` +
+      'forward and a save of the other kernels. NULL is the call without a mask (every item present). ' +
+      'With a mask, each row is computed as if it held only its present (true) items, in their order: the absent ' +
+      'ones are never read (NaN or infinite padding is fine) and get output 0 and gradient 0; outputs in sorted ' +
+      'order hold the present items first and zeros after. Pass the backward, JVP and HVP the mask of the forward.',
+  ];
 }
 
 function renderPrelude(ir: IR): string {
@@ -75,9 +100,11 @@ function renderPrelude(ir: IR): string {
         ' *    one value per row for each param that has a gradient (the derivative of each gradient).',
       ],
       'A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. ' +
-        'A pointer may be NULL only when its buffer has no elements; buffers must be aligned for their ' +
-        'type, and a written buffer must not overlap any other buffer of the call. Kernels are ' +
-        'thread-safe; rows are processed in parallel inside a call.',
+        'A pointer may be NULL only when its buffer has no elements or is optional; buffers must be aligned for their ' +
+        'type, and a written buffer must not overlap any other buffer of the call (buffers that are only read may ' +
+        'share memory). The library cannot see how long a buffer is: each pointer must be valid for the ' +
+        'elements its shape gives. Kernels are thread-safe; rows are processed in parallel inside a call.',
+      ...masksParagraph(ir),
     ])}
     #ifndef RANK_RELAX_H
     #define RANK_RELAX_H

@@ -6,7 +6,7 @@ import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
 import { renderTestTable } from './harness.ts';
 import { renderHeader } from './header.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { BINDINGS } from '../../emit/capabilities.ts';
+import { MASKED } from '../../emit/capabilities.ts';
 
 export const cEmitter: Emitter = {
   name: 'c',
@@ -14,8 +14,9 @@ export const cEmitter: Emitter = {
   owns: [`${INCLUDE_DIR}/`, `${RUST_DIR}/`, `${TEST_DIR}/`],
   // Generic over the kernel's arguments, so any number of outputs. A shape's extent is a product of
   // arguments (n, a list's length); a dim that is an int param's value would need the value
-  // checked before it sizes a buffer, so it is not bound yet.
-  capabilities: { ...BINDINGS, jvp: true, hvp: true },
+  // checked before it sizes a buffer, so it is not bound yet. An optional input is a pointer that
+  // may be NULL; a bool one is `const bool *`.
+  capabilities: MASKED,
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },

@@ -4,7 +4,7 @@
 import { code, file, join } from '../../emit/code.ts';
 import { coreCallArgs, rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
-import type { DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
 import { kernelsOf, passTitle } from '../../ir/kernels.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
@@ -53,7 +53,7 @@ function genericArgs(arg: KernelIR['args'][number]): string[] {
     case 'scalar':
       return [`${rustIdentifier(arg.name)}: T`];
     case 'buffer': {
-      const elem = matchElem(arg.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('c', 'bool buffers') });
+      const elem = matchElem(arg.elem, { real: () => 'T', int32: () => 'i32', bool: () => 'bool' });
       return [`${rustIdentifier(arg.name)}: ${arg.mutable ? '*mut' : '*const'} ${elem}`];
     }
     default:
@@ -122,10 +122,22 @@ function bufferLength(name: string, shape: ShapeIR): string {
 function bufferLines(kernel: KernelIR): string[] {
   return kernel.args.flatMap((arg) => {
     if (arg.kind !== 'buffer') return [];
-    const kind = arg.mutable ? 'Out' : 'In';
+    if (arg.optional && arg.mutable) return unsupported('c', 'optional written buffers');
+    // An optional buffer may be NULL (absent) whatever its length.
+    const make = arg.mutable ? 'Out::new' : arg.optional ? 'In::optional' : 'In::new';
     const len = bufferLength(arg.name.spec, arg.shape);
-    return rustLetCall(8, rustIdentifier(arg.name), `rr_ffi::${kind}::new`, [`"${arg.name.spec}"`, rustIdentifier(arg.name), len], '?;');
+    return rustLetCall(8, rustIdentifier(arg.name), `rr_ffi::${make}`, [`"${arg.name.spec}"`, rustIdentifier(arg.name), len], '?;');
   });
+}
+
+/**
+ * A buffer as the core takes it: a slice; `Option` of one for an optional buffer (None when NULL);
+ * a bool buffer's bytes are checked to be 0 or 1 first (anything else is no Rust `bool`).
+ */
+function coreSlice(b: BufferArgIR): string {
+  const name = rustIdentifier(b.name);
+  if (b.elem === 'bool') return `${name}.${b.optional ? 'bools_optional' : 'bools'}(batch)?`;
+  return `${name}.${b.optional ? 'slice_optional' : 'slice'}()`;
 }
 
 /** The backward's branch for a gradient buffer that is the cotangent buffer: the core's
@@ -134,7 +146,7 @@ function inPlaceLines(kernel: KernelIR, inPlace: NonNullable<OpIR['inPlaceVjp']>
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
   const [grad, cotangent] = [rustIdentifier(inPlace.grad), rustIdentifier(inPlace.cotangent)];
   const others = buffers.filter((b) => rustIdentifier(b.name) !== cotangent);
-  const callArgs = ['rr_shape.shape', '&rr_params', ...others.map((b) => `${rustIdentifier(b.name)}.slice()`)];
+  const callArgs = ['rr_shape.shape', '&rr_params', ...others.map(coreSlice)];
   return [
     `        // ${grad} may be ${cotangent} itself (include/rank_relax.h): the gradient is then`,
     '        // written over the cotangent.',
@@ -159,7 +171,7 @@ function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
 
 function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
-  const callArgs = ['rr_shape.shape', '&rr_params', ...coreCallArgs(kernel, (b) => `${rustIdentifier(b.name)}.slice()`)];
+  const callArgs = ['rr_shape.shape', '&rr_params', ...coreCallArgs(kernel, coreSlice)];
   const params = kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
   const fields = params.map((p) => `            ${paramField(p)}`);
   return [
@@ -172,8 +184,8 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
     ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
     ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), kernel.pass === 'backward' ? inPlace : null)), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
-    '        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no',
-    '        // written buffer overlaps another.',
+    '        // (include/rank_relax.h); each was checked non-null unless empty or optional and',
+    '        // aligned, and no written buffer overlaps another.',
     '        unsafe {',
     ...rustCall(12, `rr_op::${kernel.pass}`, callArgs, '?;'),
     '        }',

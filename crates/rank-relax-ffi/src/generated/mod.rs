@@ -14,9 +14,9 @@ pub mod spearman_loss;
 /// Library version (the spec's package version).
 pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits.
-pub const ABI_HASH: u64 = 0x82be_6618_599e_65f8;
+pub const ABI_HASH: u64 = 0x2958_cb6a_adbf_fd0f;
 
 /// Success.
 pub const RR_OK: i32 = 0;

@@ -18,6 +18,7 @@ unsafe fn forward<T: Real>(
     regularization: i32,
     scores: *const T,
     relevance: *const T,
+    mask: *const bool,
     loss: *mut T,
     ranks: *mut T,
     permutation: *mut i32,
@@ -30,25 +31,28 @@ unsafe fn forward<T: Real>(
         };
         let scores = rr_ffi::In::new("scores", scores, rr_shape.elems)?;
         let relevance = rr_ffi::In::new("relevance", relevance, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let loss = rr_ffi::Out::new("loss", loss, rr_shape.rows)?;
         let ranks = rr_ffi::Out::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::Out::new("permutation", permutation, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             scores.region(),
             relevance.region(),
+            mask.region(),
             loss.region(),
             ranks.region(),
             permutation.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 scores.slice(),
                 relevance.slice(),
+                mask.bools_optional(batch)?,
                 loss.slice(),
                 ranks.slice(),
                 permutation.slice(),
@@ -65,6 +69,7 @@ unsafe fn backward<T: Real>(
     regularization: i32,
     scores: *const T,
     relevance: *const T,
+    mask: *const bool,
     ranks: *const T,
     permutation: *const i32,
     cotangent_loss: *const T,
@@ -79,6 +84,7 @@ unsafe fn backward<T: Real>(
         };
         let scores = rr_ffi::In::new("scores", scores, rr_shape.elems)?;
         let relevance = rr_ffi::In::new("relevance", relevance, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_loss = rr_ffi::In::new("cotangent_loss", cotangent_loss, rr_shape.rows)?;
@@ -91,6 +97,7 @@ unsafe fn backward<T: Real>(
         rr_ffi::check_disjoint(&[
             scores.region(),
             relevance.region(),
+            mask.region(),
             ranks.region(),
             permutation.region(),
             cotangent_loss.region(),
@@ -98,14 +105,15 @@ unsafe fn backward<T: Real>(
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 scores.slice(),
                 relevance.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
                 cotangent_loss.slice(),
@@ -124,6 +132,7 @@ unsafe fn jvp<T: Real>(
     regularization: i32,
     scores: *const T,
     relevance: *const T,
+    mask: *const bool,
     ranks: *const T,
     permutation: *const i32,
     tangent_scores: *const T,
@@ -138,6 +147,7 @@ unsafe fn jvp<T: Real>(
         };
         let scores = rr_ffi::In::new("scores", scores, rr_shape.elems)?;
         let relevance = rr_ffi::In::new("relevance", relevance, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let tangent_scores = rr_ffi::In::new("tangent_scores", tangent_scores, rr_shape.elems)?;
@@ -145,20 +155,22 @@ unsafe fn jvp<T: Real>(
         rr_ffi::check_disjoint(&[
             scores.region(),
             relevance.region(),
+            mask.region(),
             ranks.region(),
             permutation.region(),
             tangent_scores.region(),
             tangent_loss.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 scores.slice(),
                 relevance.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
                 tangent_scores.slice(),
@@ -177,6 +189,7 @@ unsafe fn hvp<T: Real>(
     regularization: i32,
     scores: *const T,
     relevance: *const T,
+    mask: *const bool,
     ranks: *const T,
     permutation: *const i32,
     cotangent_loss: *const T,
@@ -193,6 +206,7 @@ unsafe fn hvp<T: Real>(
         };
         let scores = rr_ffi::In::new("scores", scores, rr_shape.elems)?;
         let relevance = rr_ffi::In::new("relevance", relevance, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_loss = rr_ffi::In::new("cotangent_loss", cotangent_loss, rr_shape.rows)?;
@@ -206,6 +220,7 @@ unsafe fn hvp<T: Real>(
         rr_ffi::check_disjoint(&[
             scores.region(),
             relevance.region(),
+            mask.region(),
             ranks.region(),
             permutation.region(),
             cotangent_loss.region(),
@@ -214,14 +229,15 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 scores.slice(),
                 relevance.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
                 cotangent_loss.slice(),
@@ -248,6 +264,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_forward_f32(
     regularization: i32,
     scores: *const f32,
     relevance: *const f32,
+    mask: *const bool,
     loss: *mut f32,
     ranks: *mut f32,
     permutation: *mut i32,
@@ -261,6 +278,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_forward_f32(
             regularization,
             scores,
             relevance,
+            mask,
             loss,
             ranks,
             permutation,
@@ -281,6 +299,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_backward_f32(
     regularization: i32,
     scores: *const f32,
     relevance: *const f32,
+    mask: *const bool,
     ranks: *const f32,
     permutation: *const i32,
     cotangent_loss: *const f32,
@@ -296,6 +315,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_backward_f32(
             regularization,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -319,6 +339,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_jvp_f32(
     regularization: i32,
     scores: *const f32,
     relevance: *const f32,
+    mask: *const bool,
     ranks: *const f32,
     permutation: *const i32,
     tangent_scores: *const f32,
@@ -334,6 +355,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_jvp_f32(
             regularization,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -357,6 +379,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_hvp_f32(
     regularization: i32,
     scores: *const f32,
     relevance: *const f32,
+    mask: *const bool,
     ranks: *const f32,
     permutation: *const i32,
     cotangent_loss: *const f32,
@@ -374,6 +397,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_hvp_f32(
             regularization,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -398,6 +422,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_forward_f64(
     regularization: i32,
     scores: *const f64,
     relevance: *const f64,
+    mask: *const bool,
     loss: *mut f64,
     ranks: *mut f64,
     permutation: *mut i32,
@@ -411,6 +436,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_forward_f64(
             regularization,
             scores,
             relevance,
+            mask,
             loss,
             ranks,
             permutation,
@@ -431,6 +457,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_backward_f64(
     regularization: i32,
     scores: *const f64,
     relevance: *const f64,
+    mask: *const bool,
     ranks: *const f64,
     permutation: *const i32,
     cotangent_loss: *const f64,
@@ -446,6 +473,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_backward_f64(
             regularization,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -469,6 +497,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_jvp_f64(
     regularization: i32,
     scores: *const f64,
     relevance: *const f64,
+    mask: *const bool,
     ranks: *const f64,
     permutation: *const i32,
     tangent_scores: *const f64,
@@ -484,6 +513,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_jvp_f64(
             regularization,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -507,6 +537,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_hvp_f64(
     regularization: i32,
     scores: *const f64,
     relevance: *const f64,
+    mask: *const bool,
     ranks: *const f64,
     permutation: *const i32,
     cotangent_loss: *const f64,
@@ -524,6 +555,7 @@ pub unsafe extern "C" fn rr_ndcg_loss_hvp_f64(
             regularization,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,

@@ -17,6 +17,7 @@ unsafe fn forward<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation_matrix: *mut T,
 ) -> i32 {
     rr_ffi::call(RR_OP, || {
@@ -26,20 +27,22 @@ unsafe fn forward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation_matrix = rr_ffi::Out::new(
             "permutation_matrix",
             permutation_matrix,
             rr_shape.extent("permutation_matrix", &[n, n])?,
         )?;
-        rr_ffi::check_disjoint(&[values.region(), permutation_matrix.region()])?;
+        rr_ffi::check_disjoint(&[values.region(), mask.region(), permutation_matrix.region()])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation_matrix.slice(),
             )?;
         }
@@ -53,6 +56,7 @@ unsafe fn backward<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation_matrix: *const T,
     cotangent_permutation_matrix: *const T,
     grad_values: *mut T,
@@ -65,6 +69,7 @@ unsafe fn backward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation_matrix = rr_ffi::In::new(
             "permutation_matrix",
             permutation_matrix,
@@ -83,19 +88,21 @@ unsafe fn backward<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation_matrix.region(),
             cotangent_permutation_matrix.region(),
             grad_values.region(),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation_matrix.slice(),
                 cotangent_permutation_matrix.slice(),
                 grad_values.slice(),
@@ -112,6 +119,7 @@ unsafe fn jvp<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation_matrix: *const T,
     tangent_values: *const T,
     tangent_regularization_strength: T,
@@ -124,6 +132,7 @@ unsafe fn jvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation_matrix = rr_ffi::In::new(
             "permutation_matrix",
             permutation_matrix,
@@ -137,18 +146,20 @@ unsafe fn jvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation_matrix.region(),
             tangent_values.region(),
             tangent_permutation_matrix.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation_matrix.slice(),
                 tangent_values.slice(),
                 tangent_regularization_strength,
@@ -165,6 +176,7 @@ unsafe fn hvp<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation_matrix: *const T,
     cotangent_permutation_matrix: *const T,
     tangent_values: *const T,
@@ -179,6 +191,7 @@ unsafe fn hvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation_matrix = rr_ffi::In::new(
             "permutation_matrix",
             permutation_matrix,
@@ -198,6 +211,7 @@ unsafe fn hvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation_matrix.region(),
             cotangent_permutation_matrix.region(),
             tangent_values.region(),
@@ -205,13 +219,14 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation_matrix.slice(),
                 cotangent_permutation_matrix.slice(),
                 tangent_values.slice(),
@@ -236,6 +251,7 @@ pub unsafe extern "C" fn rr_neural_sort_forward_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation_matrix: *mut f32,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
@@ -246,6 +262,7 @@ pub unsafe extern "C" fn rr_neural_sort_forward_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
         )
     }
@@ -264,6 +281,7 @@ pub unsafe extern "C" fn rr_neural_sort_backward_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation_matrix: *const f32,
     cotangent_permutation_matrix: *const f32,
     grad_values: *mut f32,
@@ -277,6 +295,7 @@ pub unsafe extern "C" fn rr_neural_sort_backward_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             grad_values,
@@ -298,6 +317,7 @@ pub unsafe extern "C" fn rr_neural_sort_jvp_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation_matrix: *const f32,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
@@ -311,6 +331,7 @@ pub unsafe extern "C" fn rr_neural_sort_jvp_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             tangent_regularization_strength,
@@ -332,6 +353,7 @@ pub unsafe extern "C" fn rr_neural_sort_hvp_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation_matrix: *const f32,
     cotangent_permutation_matrix: *const f32,
     tangent_values: *const f32,
@@ -347,6 +369,7 @@ pub unsafe extern "C" fn rr_neural_sort_hvp_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             tangent_values,
@@ -369,6 +392,7 @@ pub unsafe extern "C" fn rr_neural_sort_forward_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation_matrix: *mut f64,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
@@ -379,6 +403,7 @@ pub unsafe extern "C" fn rr_neural_sort_forward_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
         )
     }
@@ -397,6 +422,7 @@ pub unsafe extern "C" fn rr_neural_sort_backward_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation_matrix: *const f64,
     cotangent_permutation_matrix: *const f64,
     grad_values: *mut f64,
@@ -410,6 +436,7 @@ pub unsafe extern "C" fn rr_neural_sort_backward_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             grad_values,
@@ -431,6 +458,7 @@ pub unsafe extern "C" fn rr_neural_sort_jvp_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation_matrix: *const f64,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
@@ -444,6 +472,7 @@ pub unsafe extern "C" fn rr_neural_sort_jvp_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             tangent_regularization_strength,
@@ -465,6 +494,7 @@ pub unsafe extern "C" fn rr_neural_sort_hvp_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation_matrix: *const f64,
     cotangent_permutation_matrix: *const f64,
     tangent_values: *const f64,
@@ -480,6 +510,7 @@ pub unsafe extern "C" fn rr_neural_sort_hvp_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             tangent_values,

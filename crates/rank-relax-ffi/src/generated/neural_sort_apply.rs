@@ -18,6 +18,7 @@ unsafe fn forward<T: Real>(
     direction: i32,
     values: *const T,
     payload: *const T,
+    mask: *const bool,
     output: *mut T,
 ) -> i32 {
     rr_ffi::call(RR_OP, || {
@@ -28,17 +29,24 @@ unsafe fn forward<T: Real>(
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let payload = rr_ffi::In::new("payload", payload, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let output = rr_ffi::Out::new("output", output, rr_shape.elems)?;
-        rr_ffi::check_disjoint(&[values.region(), payload.region(), output.region()])?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            payload.region(),
+            mask.region(),
+            output.region(),
+        ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
                 payload.slice(),
+                mask.bools_optional(batch)?,
                 output.slice(),
             )?;
         }
@@ -53,6 +61,7 @@ unsafe fn backward<T: Real>(
     direction: i32,
     values: *const T,
     payload: *const T,
+    mask: *const bool,
     cotangent_output: *const T,
     grad_values: *mut T,
     grad_payload: *mut T,
@@ -66,6 +75,7 @@ unsafe fn backward<T: Real>(
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let payload = rr_ffi::In::new("payload", payload, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let cotangent_output =
             rr_ffi::In::new("cotangent_output", cotangent_output, rr_shape.elems)?;
         let grad_values = rr_ffi::Out::new("grad_values", grad_values, rr_shape.elems)?;
@@ -78,20 +88,22 @@ unsafe fn backward<T: Real>(
         rr_ffi::check_disjoint(&[
             values.region(),
             payload.region(),
+            mask.region(),
             cotangent_output.region(),
             grad_values.region(),
             grad_payload.region(),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
                 payload.slice(),
+                mask.bools_optional(batch)?,
                 cotangent_output.slice(),
                 grad_values.slice(),
                 grad_payload.slice(),
@@ -109,6 +121,7 @@ unsafe fn jvp<T: Real>(
     direction: i32,
     values: *const T,
     payload: *const T,
+    mask: *const bool,
     tangent_values: *const T,
     tangent_payload: *const T,
     tangent_regularization_strength: T,
@@ -122,25 +135,28 @@ unsafe fn jvp<T: Real>(
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let payload = rr_ffi::In::new("payload", payload, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let tangent_payload = rr_ffi::In::new("tangent_payload", tangent_payload, rr_shape.elems)?;
         let tangent_output = rr_ffi::Out::new("tangent_output", tangent_output, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             values.region(),
             payload.region(),
+            mask.region(),
             tangent_values.region(),
             tangent_payload.region(),
             tangent_output.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
                 payload.slice(),
+                mask.bools_optional(batch)?,
                 tangent_values.slice(),
                 tangent_payload.slice(),
                 tangent_regularization_strength,
@@ -158,6 +174,7 @@ unsafe fn hvp<T: Real>(
     direction: i32,
     values: *const T,
     payload: *const T,
+    mask: *const bool,
     cotangent_output: *const T,
     tangent_values: *const T,
     tangent_payload: *const T,
@@ -174,6 +191,7 @@ unsafe fn hvp<T: Real>(
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let payload = rr_ffi::In::new("payload", payload, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let cotangent_output =
             rr_ffi::In::new("cotangent_output", cotangent_output, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
@@ -188,6 +206,7 @@ unsafe fn hvp<T: Real>(
         rr_ffi::check_disjoint(&[
             values.region(),
             payload.region(),
+            mask.region(),
             cotangent_output.region(),
             tangent_values.region(),
             tangent_payload.region(),
@@ -196,14 +215,15 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
                 payload.slice(),
+                mask.bools_optional(batch)?,
                 cotangent_output.slice(),
                 tangent_values.slice(),
                 tangent_payload.slice(),
@@ -231,6 +251,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_forward_f32(
     direction: i32,
     values: *const f32,
     payload: *const f32,
+    mask: *const bool,
     output: *mut f32,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
@@ -242,6 +263,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_forward_f32(
             direction,
             values,
             payload,
+            mask,
             output,
         )
     }
@@ -261,6 +283,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_backward_f32(
     direction: i32,
     values: *const f32,
     payload: *const f32,
+    mask: *const bool,
     cotangent_output: *const f32,
     grad_values: *mut f32,
     grad_payload: *mut f32,
@@ -275,6 +298,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_backward_f32(
             direction,
             values,
             payload,
+            mask,
             cotangent_output,
             grad_values,
             grad_payload,
@@ -297,6 +321,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f32(
     direction: i32,
     values: *const f32,
     payload: *const f32,
+    mask: *const bool,
     tangent_values: *const f32,
     tangent_payload: *const f32,
     tangent_regularization_strength: f32,
@@ -311,6 +336,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f32(
             direction,
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             tangent_regularization_strength,
@@ -333,6 +359,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_hvp_f32(
     direction: i32,
     values: *const f32,
     payload: *const f32,
+    mask: *const bool,
     cotangent_output: *const f32,
     tangent_values: *const f32,
     tangent_payload: *const f32,
@@ -350,6 +377,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_hvp_f32(
             direction,
             values,
             payload,
+            mask,
             cotangent_output,
             tangent_values,
             tangent_payload,
@@ -375,6 +403,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_forward_f64(
     direction: i32,
     values: *const f64,
     payload: *const f64,
+    mask: *const bool,
     output: *mut f64,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
@@ -386,6 +415,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_forward_f64(
             direction,
             values,
             payload,
+            mask,
             output,
         )
     }
@@ -405,6 +435,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_backward_f64(
     direction: i32,
     values: *const f64,
     payload: *const f64,
+    mask: *const bool,
     cotangent_output: *const f64,
     grad_values: *mut f64,
     grad_payload: *mut f64,
@@ -419,6 +450,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_backward_f64(
             direction,
             values,
             payload,
+            mask,
             cotangent_output,
             grad_values,
             grad_payload,
@@ -441,6 +473,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f64(
     direction: i32,
     values: *const f64,
     payload: *const f64,
+    mask: *const bool,
     tangent_values: *const f64,
     tangent_payload: *const f64,
     tangent_regularization_strength: f64,
@@ -455,6 +488,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_jvp_f64(
             direction,
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             tangent_regularization_strength,
@@ -477,6 +511,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_hvp_f64(
     direction: i32,
     values: *const f64,
     payload: *const f64,
+    mask: *const bool,
     cotangent_output: *const f64,
     tangent_values: *const f64,
     tangent_payload: *const f64,
@@ -494,6 +529,7 @@ pub unsafe extern "C" fn rr_neural_sort_apply_hvp_f64(
             direction,
             values,
             payload,
+            mask,
             cotangent_output,
             tangent_values,
             tangent_payload,

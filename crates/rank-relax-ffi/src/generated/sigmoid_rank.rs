@@ -17,6 +17,7 @@ unsafe fn forward<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     ranks: *mut T,
 ) -> i32 {
     rr_ffi::call(RR_OP, || {
@@ -26,13 +27,20 @@ unsafe fn forward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::Out::new("ranks", ranks, rr_shape.elems)?;
-        rr_ffi::check_disjoint(&[values.region(), ranks.region()])?;
+        rr_ffi::check_disjoint(&[values.region(), mask.region(), ranks.region()])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
-            rr_op::forward(rr_shape.shape, &rr_params, values.slice(), ranks.slice())?;
+            rr_op::forward(
+                rr_shape.shape,
+                &rr_params,
+                values.slice(),
+                mask.bools_optional(batch)?,
+                ranks.slice(),
+            )?;
         }
         Ok(())
     })
@@ -44,6 +52,7 @@ unsafe fn backward<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     cotangent_ranks: *const T,
     grad_values: *mut T,
     grad_regularization_strength: *mut T,
@@ -55,6 +64,7 @@ unsafe fn backward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let cotangent_ranks = rr_ffi::In::new("cotangent_ranks", cotangent_ranks, rr_shape.elems)?;
         let grad_values = rr_ffi::Out::new("grad_values", grad_values, rr_shape.elems)?;
         let grad_regularization_strength = rr_ffi::Out::new(
@@ -64,18 +74,20 @@ unsafe fn backward<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             cotangent_ranks.region(),
             grad_values.region(),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 cotangent_ranks.slice(),
                 grad_values.slice(),
                 grad_regularization_strength.slice(),
@@ -91,6 +103,7 @@ unsafe fn jvp<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     tangent_values: *const T,
     tangent_regularization_strength: T,
     tangent_ranks: *mut T,
@@ -102,21 +115,24 @@ unsafe fn jvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let tangent_ranks = rr_ffi::Out::new("tangent_ranks", tangent_ranks, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             tangent_values.region(),
             tangent_ranks.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 tangent_values.slice(),
                 tangent_regularization_strength,
                 tangent_ranks.slice(),
@@ -132,6 +148,7 @@ unsafe fn hvp<T: Real>(
     regularization_strength: T,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     cotangent_ranks: *const T,
     tangent_values: *const T,
     tangent_regularization_strength: T,
@@ -145,6 +162,7 @@ unsafe fn hvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let cotangent_ranks = rr_ffi::In::new("cotangent_ranks", cotangent_ranks, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
@@ -155,19 +173,21 @@ unsafe fn hvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             cotangent_ranks.region(),
             tangent_values.region(),
             hvp_values.region(),
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 cotangent_ranks.slice(),
                 tangent_values.slice(),
                 tangent_regularization_strength,
@@ -191,10 +211,21 @@ pub unsafe extern "C" fn rr_sigmoid_rank_forward_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     ranks: *mut f32,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
-    unsafe { forward(batch, n, regularization_strength, direction, values, ranks) }
+    unsafe {
+        forward(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            mask,
+            ranks,
+        )
+    }
 }
 
 /// Backward (VJP) of `sigmoid_rank` in f32: see `rr_sigmoid_rank_backward_f32` in
@@ -210,6 +241,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_backward_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     cotangent_ranks: *const f32,
     grad_values: *mut f32,
     grad_regularization_strength: *mut f32,
@@ -222,6 +254,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_backward_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -242,6 +275,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_jvp_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
     tangent_ranks: *mut f32,
@@ -254,6 +288,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_jvp_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             tangent_values,
             tangent_regularization_strength,
             tangent_ranks,
@@ -274,6 +309,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_hvp_f32(
     regularization_strength: f32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     cotangent_ranks: *const f32,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
@@ -288,6 +324,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_hvp_f32(
             regularization_strength,
             direction,
             values,
+            mask,
             cotangent_ranks,
             tangent_values,
             tangent_regularization_strength,
@@ -309,10 +346,21 @@ pub unsafe extern "C" fn rr_sigmoid_rank_forward_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     ranks: *mut f64,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
-    unsafe { forward(batch, n, regularization_strength, direction, values, ranks) }
+    unsafe {
+        forward(
+            batch,
+            n,
+            regularization_strength,
+            direction,
+            values,
+            mask,
+            ranks,
+        )
+    }
 }
 
 /// Backward (VJP) of `sigmoid_rank` in f64: see `rr_sigmoid_rank_backward_f64` in
@@ -328,6 +376,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_backward_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     cotangent_ranks: *const f64,
     grad_values: *mut f64,
     grad_regularization_strength: *mut f64,
@@ -340,6 +389,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_backward_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -360,6 +410,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_jvp_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
     tangent_ranks: *mut f64,
@@ -372,6 +423,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_jvp_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             tangent_values,
             tangent_regularization_strength,
             tangent_ranks,
@@ -392,6 +444,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_hvp_f64(
     regularization_strength: f64,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     cotangent_ranks: *const f64,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
@@ -406,6 +459,7 @@ pub unsafe extern "C" fn rr_sigmoid_rank_hvp_f64(
             regularization_strength,
             direction,
             values,
+            mask,
             cotangent_ranks,
             tangent_values,
             tangent_regularization_strength,

@@ -19,6 +19,7 @@ unsafe fn forward<T: Real>(
     regularization_strength: T,
     regularization: i32,
     values: *const T,
+    mask: *const bool,
     result: *mut T,
     permutation: *mut i32,
 ) -> i32 {
@@ -33,21 +34,28 @@ unsafe fn forward<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let result = rr_ffi::Out::new(
             "result",
             result,
             rr_shape.extent("result", &[quantiles_len])?,
         )?;
         let permutation = rr_ffi::Out::new("permutation", permutation, rr_shape.elems)?;
-        rr_ffi::check_disjoint(&[values.region(), result.region(), permutation.region()])?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            mask.region(),
+            result.region(),
+            permutation.region(),
+        ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 result.slice(),
                 permutation.slice(),
             )?;
@@ -64,6 +72,7 @@ unsafe fn backward<T: Real>(
     regularization_strength: T,
     regularization: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_result: *const T,
     grad_values: *mut T,
@@ -80,6 +89,7 @@ unsafe fn backward<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_result = rr_ffi::In::new(
             "cotangent_result",
@@ -94,19 +104,21 @@ unsafe fn backward<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             cotangent_result.region(),
             grad_values.region(),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 cotangent_result.slice(),
                 grad_values.slice(),
@@ -125,6 +137,7 @@ unsafe fn jvp<T: Real>(
     regularization_strength: T,
     regularization: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const T,
     tangent_regularization_strength: T,
@@ -141,6 +154,7 @@ unsafe fn jvp<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let tangent_result = rr_ffi::Out::new(
@@ -150,18 +164,20 @@ unsafe fn jvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             tangent_values.region(),
             tangent_result.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 tangent_values.slice(),
                 tangent_regularization_strength,
@@ -180,6 +196,7 @@ unsafe fn hvp<T: Real>(
     regularization_strength: T,
     regularization: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_result: *const T,
     tangent_values: *const T,
@@ -198,6 +215,7 @@ unsafe fn hvp<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_result = rr_ffi::In::new(
             "cotangent_result",
@@ -213,6 +231,7 @@ unsafe fn hvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             cotangent_result.region(),
             tangent_values.region(),
@@ -220,13 +239,14 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 cotangent_result.slice(),
                 tangent_values.slice(),
@@ -253,6 +273,7 @@ pub unsafe extern "C" fn rr_soft_quantile_forward_f32(
     regularization_strength: f32,
     regularization: i32,
     values: *const f32,
+    mask: *const bool,
     result: *mut f32,
     permutation: *mut i32,
 ) -> i32 {
@@ -266,6 +287,7 @@ pub unsafe extern "C" fn rr_soft_quantile_forward_f32(
             regularization_strength,
             regularization,
             values,
+            mask,
             result,
             permutation,
         )
@@ -287,6 +309,7 @@ pub unsafe extern "C" fn rr_soft_quantile_backward_f32(
     regularization_strength: f32,
     regularization: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_result: *const f32,
     grad_values: *mut f32,
@@ -302,6 +325,7 @@ pub unsafe extern "C" fn rr_soft_quantile_backward_f32(
             regularization_strength,
             regularization,
             values,
+            mask,
             permutation,
             cotangent_result,
             grad_values,
@@ -325,6 +349,7 @@ pub unsafe extern "C" fn rr_soft_quantile_jvp_f32(
     regularization_strength: f32,
     regularization: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
@@ -340,6 +365,7 @@ pub unsafe extern "C" fn rr_soft_quantile_jvp_f32(
             regularization_strength,
             regularization,
             values,
+            mask,
             permutation,
             tangent_values,
             tangent_regularization_strength,
@@ -363,6 +389,7 @@ pub unsafe extern "C" fn rr_soft_quantile_hvp_f32(
     regularization_strength: f32,
     regularization: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_result: *const f32,
     tangent_values: *const f32,
@@ -380,6 +407,7 @@ pub unsafe extern "C" fn rr_soft_quantile_hvp_f32(
             regularization_strength,
             regularization,
             values,
+            mask,
             permutation,
             cotangent_result,
             tangent_values,
@@ -404,6 +432,7 @@ pub unsafe extern "C" fn rr_soft_quantile_forward_f64(
     regularization_strength: f64,
     regularization: i32,
     values: *const f64,
+    mask: *const bool,
     result: *mut f64,
     permutation: *mut i32,
 ) -> i32 {
@@ -417,6 +446,7 @@ pub unsafe extern "C" fn rr_soft_quantile_forward_f64(
             regularization_strength,
             regularization,
             values,
+            mask,
             result,
             permutation,
         )
@@ -438,6 +468,7 @@ pub unsafe extern "C" fn rr_soft_quantile_backward_f64(
     regularization_strength: f64,
     regularization: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_result: *const f64,
     grad_values: *mut f64,
@@ -453,6 +484,7 @@ pub unsafe extern "C" fn rr_soft_quantile_backward_f64(
             regularization_strength,
             regularization,
             values,
+            mask,
             permutation,
             cotangent_result,
             grad_values,
@@ -476,6 +508,7 @@ pub unsafe extern "C" fn rr_soft_quantile_jvp_f64(
     regularization_strength: f64,
     regularization: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
@@ -491,6 +524,7 @@ pub unsafe extern "C" fn rr_soft_quantile_jvp_f64(
             regularization_strength,
             regularization,
             values,
+            mask,
             permutation,
             tangent_values,
             tangent_regularization_strength,
@@ -514,6 +548,7 @@ pub unsafe extern "C" fn rr_soft_quantile_hvp_f64(
     regularization_strength: f64,
     regularization: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_result: *const f64,
     tangent_values: *const f64,
@@ -531,6 +566,7 @@ pub unsafe extern "C" fn rr_soft_quantile_hvp_f64(
             regularization_strength,
             regularization,
             values,
+            mask,
             permutation,
             cotangent_result,
             tangent_values,

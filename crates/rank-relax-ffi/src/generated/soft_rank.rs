@@ -18,6 +18,7 @@ unsafe fn forward<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     ranks: *mut T,
     permutation: *mut i32,
 ) -> i32 {
@@ -29,17 +30,24 @@ unsafe fn forward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::Out::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::Out::new("permutation", permutation, rr_shape.elems)?;
-        rr_ffi::check_disjoint(&[values.region(), ranks.region(), permutation.region()])?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            mask.region(),
+            ranks.region(),
+            permutation.region(),
+        ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
             )?;
@@ -55,6 +63,7 @@ unsafe fn backward<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     ranks: *const T,
     permutation: *const i32,
     cotangent_ranks: *const T,
@@ -69,6 +78,7 @@ unsafe fn backward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_ranks = rr_ffi::In::new("cotangent_ranks", cotangent_ranks, rr_shape.elems)?;
@@ -83,6 +93,7 @@ unsafe fn backward<T: Real>(
         if grad_values.is(&cotangent_ranks) {
             rr_ffi::check_disjoint(&[
                 values.region(),
+                mask.region(),
                 ranks.region(),
                 permutation.region(),
                 grad_values.region(),
@@ -95,6 +106,7 @@ unsafe fn backward<T: Real>(
                     rr_shape.shape,
                     &rr_params,
                     values.slice(),
+                    mask.bools_optional(batch)?,
                     ranks.slice(),
                     permutation.slice(),
                     grad_values.slice(),
@@ -105,6 +117,7 @@ unsafe fn backward<T: Real>(
         }
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             ranks.region(),
             permutation.region(),
             cotangent_ranks.region(),
@@ -112,13 +125,14 @@ unsafe fn backward<T: Real>(
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
                 cotangent_ranks.slice(),
@@ -137,6 +151,7 @@ unsafe fn jvp<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     ranks: *const T,
     permutation: *const i32,
     tangent_values: *const T,
@@ -151,25 +166,28 @@ unsafe fn jvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let tangent_ranks = rr_ffi::Out::new("tangent_ranks", tangent_ranks, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             ranks.region(),
             permutation.region(),
             tangent_values.region(),
             tangent_ranks.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
                 tangent_values.slice(),
@@ -188,6 +206,7 @@ unsafe fn hvp<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     ranks: *const T,
     permutation: *const i32,
     cotangent_ranks: *const T,
@@ -204,6 +223,7 @@ unsafe fn hvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let ranks = rr_ffi::In::new("ranks", ranks, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_ranks = rr_ffi::In::new("cotangent_ranks", cotangent_ranks, rr_shape.elems)?;
@@ -216,6 +236,7 @@ unsafe fn hvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             ranks.region(),
             permutation.region(),
             cotangent_ranks.region(),
@@ -224,13 +245,14 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 ranks.slice(),
                 permutation.slice(),
                 cotangent_ranks.slice(),
@@ -257,6 +279,7 @@ pub unsafe extern "C" fn rr_soft_rank_forward_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     ranks: *mut f32,
     permutation: *mut i32,
 ) -> i32 {
@@ -269,6 +292,7 @@ pub unsafe extern "C" fn rr_soft_rank_forward_f32(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
         )
@@ -288,6 +312,7 @@ pub unsafe extern "C" fn rr_soft_rank_backward_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     ranks: *const f32,
     permutation: *const i32,
     cotangent_ranks: *const f32,
@@ -303,6 +328,7 @@ pub unsafe extern "C" fn rr_soft_rank_backward_f32(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -326,6 +352,7 @@ pub unsafe extern "C" fn rr_soft_rank_jvp_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     ranks: *const f32,
     permutation: *const i32,
     tangent_values: *const f32,
@@ -341,6 +368,7 @@ pub unsafe extern "C" fn rr_soft_rank_jvp_f32(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -364,6 +392,7 @@ pub unsafe extern "C" fn rr_soft_rank_hvp_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     ranks: *const f32,
     permutation: *const i32,
     cotangent_ranks: *const f32,
@@ -381,6 +410,7 @@ pub unsafe extern "C" fn rr_soft_rank_hvp_f32(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -405,6 +435,7 @@ pub unsafe extern "C" fn rr_soft_rank_forward_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     ranks: *mut f64,
     permutation: *mut i32,
 ) -> i32 {
@@ -417,6 +448,7 @@ pub unsafe extern "C" fn rr_soft_rank_forward_f64(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
         )
@@ -436,6 +468,7 @@ pub unsafe extern "C" fn rr_soft_rank_backward_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     ranks: *const f64,
     permutation: *const i32,
     cotangent_ranks: *const f64,
@@ -451,6 +484,7 @@ pub unsafe extern "C" fn rr_soft_rank_backward_f64(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -474,6 +508,7 @@ pub unsafe extern "C" fn rr_soft_rank_jvp_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     ranks: *const f64,
     permutation: *const i32,
     tangent_values: *const f64,
@@ -489,6 +524,7 @@ pub unsafe extern "C" fn rr_soft_rank_jvp_f64(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -512,6 +548,7 @@ pub unsafe extern "C" fn rr_soft_rank_hvp_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     ranks: *const f64,
     permutation: *const i32,
     cotangent_ranks: *const f64,
@@ -529,6 +566,7 @@ pub unsafe extern "C" fn rr_soft_rank_hvp_f64(
             regularization,
             direction,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,

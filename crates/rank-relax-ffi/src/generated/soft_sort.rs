@@ -17,6 +17,7 @@ unsafe fn forward<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     sorted: *mut T,
     permutation: *mut i32,
 ) -> i32 {
@@ -28,17 +29,24 @@ unsafe fn forward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let sorted = rr_ffi::Out::new("sorted", sorted, rr_shape.elems)?;
         let permutation = rr_ffi::Out::new("permutation", permutation, rr_shape.elems)?;
-        rr_ffi::check_disjoint(&[values.region(), sorted.region(), permutation.region()])?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            mask.region(),
+            sorted.region(),
+            permutation.region(),
+        ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 sorted.slice(),
                 permutation.slice(),
             )?;
@@ -54,6 +62,7 @@ unsafe fn backward<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_sorted: *const T,
     grad_values: *mut T,
@@ -67,6 +76,7 @@ unsafe fn backward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_sorted =
             rr_ffi::In::new("cotangent_sorted", cotangent_sorted, rr_shape.elems)?;
@@ -81,6 +91,7 @@ unsafe fn backward<T: Real>(
         if grad_values.is(&cotangent_sorted) {
             rr_ffi::check_disjoint(&[
                 values.region(),
+                mask.region(),
                 permutation.region(),
                 grad_values.region(),
                 grad_regularization_strength.region(),
@@ -92,6 +103,7 @@ unsafe fn backward<T: Real>(
                     rr_shape.shape,
                     &rr_params,
                     values.slice(),
+                    mask.bools_optional(batch)?,
                     permutation.slice(),
                     grad_values.slice(),
                     grad_regularization_strength.slice(),
@@ -101,19 +113,21 @@ unsafe fn backward<T: Real>(
         }
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             cotangent_sorted.region(),
             grad_values.region_may_be(&cotangent_sorted),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 cotangent_sorted.slice(),
                 grad_values.slice(),
@@ -131,6 +145,7 @@ unsafe fn jvp<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const T,
     tangent_regularization_strength: T,
@@ -144,23 +159,26 @@ unsafe fn jvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let tangent_sorted = rr_ffi::Out::new("tangent_sorted", tangent_sorted, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             tangent_values.region(),
             tangent_sorted.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 tangent_values.slice(),
                 tangent_regularization_strength,
@@ -178,6 +196,7 @@ unsafe fn hvp<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_sorted: *const T,
     tangent_values: *const T,
@@ -193,6 +212,7 @@ unsafe fn hvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_sorted =
             rr_ffi::In::new("cotangent_sorted", cotangent_sorted, rr_shape.elems)?;
@@ -205,6 +225,7 @@ unsafe fn hvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             cotangent_sorted.region(),
             tangent_values.region(),
@@ -212,13 +233,14 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 cotangent_sorted.slice(),
                 tangent_values.slice(),
@@ -244,6 +266,7 @@ pub unsafe extern "C" fn rr_soft_sort_forward_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     sorted: *mut f32,
     permutation: *mut i32,
 ) -> i32 {
@@ -256,6 +279,7 @@ pub unsafe extern "C" fn rr_soft_sort_forward_f32(
             regularization,
             direction,
             values,
+            mask,
             sorted,
             permutation,
         )
@@ -275,6 +299,7 @@ pub unsafe extern "C" fn rr_soft_sort_backward_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_sorted: *const f32,
     grad_values: *mut f32,
@@ -289,6 +314,7 @@ pub unsafe extern "C" fn rr_soft_sort_backward_f32(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             grad_values,
@@ -311,6 +337,7 @@ pub unsafe extern "C" fn rr_soft_sort_jvp_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
@@ -325,6 +352,7 @@ pub unsafe extern "C" fn rr_soft_sort_jvp_f32(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             tangent_values,
             tangent_regularization_strength,
@@ -347,6 +375,7 @@ pub unsafe extern "C" fn rr_soft_sort_hvp_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_sorted: *const f32,
     tangent_values: *const f32,
@@ -363,6 +392,7 @@ pub unsafe extern "C" fn rr_soft_sort_hvp_f32(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             tangent_values,
@@ -386,6 +416,7 @@ pub unsafe extern "C" fn rr_soft_sort_forward_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     sorted: *mut f64,
     permutation: *mut i32,
 ) -> i32 {
@@ -398,6 +429,7 @@ pub unsafe extern "C" fn rr_soft_sort_forward_f64(
             regularization,
             direction,
             values,
+            mask,
             sorted,
             permutation,
         )
@@ -417,6 +449,7 @@ pub unsafe extern "C" fn rr_soft_sort_backward_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_sorted: *const f64,
     grad_values: *mut f64,
@@ -431,6 +464,7 @@ pub unsafe extern "C" fn rr_soft_sort_backward_f64(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             grad_values,
@@ -453,6 +487,7 @@ pub unsafe extern "C" fn rr_soft_sort_jvp_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
@@ -467,6 +502,7 @@ pub unsafe extern "C" fn rr_soft_sort_jvp_f64(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             tangent_values,
             tangent_regularization_strength,
@@ -489,6 +525,7 @@ pub unsafe extern "C" fn rr_soft_sort_hvp_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     cotangent_sorted: *const f64,
     tangent_values: *const f64,
@@ -505,6 +542,7 @@ pub unsafe extern "C" fn rr_soft_sort_hvp_f64(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             tangent_values,

@@ -18,7 +18,8 @@ unsafe fn forward<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
-    mask: *mut T,
+    mask: *const bool,
+    selection: *mut T,
     permutation: *mut i32,
 ) -> i32 {
     rr_ffi::call(RR_OP, || {
@@ -30,18 +31,25 @@ unsafe fn forward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
-        let mask = rr_ffi::Out::new("mask", mask, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
+        let selection = rr_ffi::Out::new("selection", selection, rr_shape.elems)?;
         let permutation = rr_ffi::Out::new("permutation", permutation, rr_shape.elems)?;
-        rr_ffi::check_disjoint(&[values.region(), mask.region(), permutation.region()])?;
+        rr_ffi::check_disjoint(&[
+            values.region(),
+            mask.region(),
+            selection.region(),
+            permutation.region(),
+        ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
-                mask.slice(),
+                mask.bools_optional(batch)?,
+                selection.slice(),
                 permutation.slice(),
             )?;
         }
@@ -57,8 +65,9 @@ unsafe fn backward<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
-    cotangent_mask: *const T,
+    cotangent_selection: *const T,
     grad_values: *mut T,
     grad_regularization_strength: *mut T,
 ) -> i32 {
@@ -71,19 +80,22 @@ unsafe fn backward<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
-        let cotangent_mask = rr_ffi::In::new("cotangent_mask", cotangent_mask, rr_shape.elems)?;
+        let cotangent_selection =
+            rr_ffi::In::new("cotangent_selection", cotangent_selection, rr_shape.elems)?;
         let grad_values = rr_ffi::Out::new("grad_values", grad_values, rr_shape.elems)?;
         let grad_regularization_strength = rr_ffi::Out::new(
             "grad_regularization_strength",
             grad_regularization_strength,
             rr_shape.rows,
         )?;
-        // grad_values may be cotangent_mask itself (include/rank_relax.h): the gradient is then
+        // grad_values may be cotangent_selection itself (include/rank_relax.h): the gradient is then
         // written over the cotangent.
-        if grad_values.is(&cotangent_mask) {
+        if grad_values.is(&cotangent_selection) {
             rr_ffi::check_disjoint(&[
                 values.region(),
+                mask.region(),
                 permutation.region(),
                 grad_values.region(),
                 grad_regularization_strength.region(),
@@ -95,6 +107,7 @@ unsafe fn backward<T: Real>(
                     rr_shape.shape,
                     &rr_params,
                     values.slice(),
+                    mask.bools_optional(batch)?,
                     permutation.slice(),
                     grad_values.slice(),
                     grad_regularization_strength.slice(),
@@ -104,21 +117,23 @@ unsafe fn backward<T: Real>(
         }
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
-            cotangent_mask.region(),
-            grad_values.region_may_be(&cotangent_mask),
+            cotangent_selection.region(),
+            grad_values.region_may_be(&cotangent_selection),
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
-                cotangent_mask.slice(),
+                cotangent_selection.slice(),
                 grad_values.slice(),
                 grad_regularization_strength.slice(),
             )?;
@@ -135,10 +150,11 @@ unsafe fn jvp<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const T,
     tangent_regularization_strength: T,
-    tangent_mask: *mut T,
+    tangent_selection: *mut T,
 ) -> i32 {
     rr_ffi::call(RR_OP, || {
         let rr_shape = rr_ffi::Dims::new(batch, n)?;
@@ -149,27 +165,31 @@ unsafe fn jvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
-        let tangent_mask = rr_ffi::Out::new("tangent_mask", tangent_mask, rr_shape.elems)?;
+        let tangent_selection =
+            rr_ffi::Out::new("tangent_selection", tangent_selection, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
             tangent_values.region(),
-            tangent_mask.region(),
+            tangent_selection.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
                 tangent_values.slice(),
                 tangent_regularization_strength,
-                tangent_mask.slice(),
+                tangent_selection.slice(),
             )?;
         }
         Ok(())
@@ -184,8 +204,9 @@ unsafe fn hvp<T: Real>(
     regularization: i32,
     direction: i32,
     values: *const T,
+    mask: *const bool,
     permutation: *const i32,
-    cotangent_mask: *const T,
+    cotangent_selection: *const T,
     tangent_values: *const T,
     tangent_regularization_strength: T,
     hvp_values: *mut T,
@@ -200,8 +221,10 @@ unsafe fn hvp<T: Real>(
             direction: rank_relax::Direction::from_code(direction)?,
         };
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
-        let cotangent_mask = rr_ffi::In::new("cotangent_mask", cotangent_mask, rr_shape.elems)?;
+        let cotangent_selection =
+            rr_ffi::In::new("cotangent_selection", cotangent_selection, rr_shape.elems)?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
         let hvp_regularization_strength = rr_ffi::Out::new(
@@ -211,22 +234,24 @@ unsafe fn hvp<T: Real>(
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
+            mask.region(),
             permutation.region(),
-            cotangent_mask.region(),
+            cotangent_selection.region(),
             tangent_values.region(),
             hvp_values.region(),
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 values.slice(),
+                mask.bools_optional(batch)?,
                 permutation.slice(),
-                cotangent_mask.slice(),
+                cotangent_selection.slice(),
                 tangent_values.slice(),
                 tangent_regularization_strength,
                 hvp_values.slice(),
@@ -251,7 +276,8 @@ pub unsafe extern "C" fn rr_soft_topk_forward_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
-    mask: *mut f32,
+    mask: *const bool,
+    selection: *mut f32,
     permutation: *mut i32,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
@@ -265,6 +291,7 @@ pub unsafe extern "C" fn rr_soft_topk_forward_f32(
             direction,
             values,
             mask,
+            selection,
             permutation,
         )
     }
@@ -284,8 +311,9 @@ pub unsafe extern "C" fn rr_soft_topk_backward_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
-    cotangent_mask: *const f32,
+    cotangent_selection: *const f32,
     grad_values: *mut f32,
     grad_regularization_strength: *mut f32,
 ) -> i32 {
@@ -299,8 +327,9 @@ pub unsafe extern "C" fn rr_soft_topk_backward_f32(
             regularization,
             direction,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             grad_values,
             grad_regularization_strength,
         )
@@ -322,10 +351,11 @@ pub unsafe extern "C" fn rr_soft_topk_jvp_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
-    tangent_mask: *mut f32,
+    tangent_selection: *mut f32,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
     unsafe {
@@ -337,10 +367,11 @@ pub unsafe extern "C" fn rr_soft_topk_jvp_f32(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             tangent_values,
             tangent_regularization_strength,
-            tangent_mask,
+            tangent_selection,
         )
     }
 }
@@ -360,8 +391,9 @@ pub unsafe extern "C" fn rr_soft_topk_hvp_f32(
     regularization: i32,
     direction: i32,
     values: *const f32,
+    mask: *const bool,
     permutation: *const i32,
-    cotangent_mask: *const f32,
+    cotangent_selection: *const f32,
     tangent_values: *const f32,
     tangent_regularization_strength: f32,
     hvp_values: *mut f32,
@@ -377,8 +409,9 @@ pub unsafe extern "C" fn rr_soft_topk_hvp_f32(
             regularization,
             direction,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             tangent_values,
             tangent_regularization_strength,
             hvp_values,
@@ -401,7 +434,8 @@ pub unsafe extern "C" fn rr_soft_topk_forward_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
-    mask: *mut f64,
+    mask: *const bool,
+    selection: *mut f64,
     permutation: *mut i32,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
@@ -415,6 +449,7 @@ pub unsafe extern "C" fn rr_soft_topk_forward_f64(
             direction,
             values,
             mask,
+            selection,
             permutation,
         )
     }
@@ -434,8 +469,9 @@ pub unsafe extern "C" fn rr_soft_topk_backward_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
-    cotangent_mask: *const f64,
+    cotangent_selection: *const f64,
     grad_values: *mut f64,
     grad_regularization_strength: *mut f64,
 ) -> i32 {
@@ -449,8 +485,9 @@ pub unsafe extern "C" fn rr_soft_topk_backward_f64(
             regularization,
             direction,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             grad_values,
             grad_regularization_strength,
         )
@@ -472,10 +509,11 @@ pub unsafe extern "C" fn rr_soft_topk_jvp_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
-    tangent_mask: *mut f64,
+    tangent_selection: *mut f64,
 ) -> i32 {
     // SAFETY: this function's contract is the kernel's.
     unsafe {
@@ -487,10 +525,11 @@ pub unsafe extern "C" fn rr_soft_topk_jvp_f64(
             regularization,
             direction,
             values,
+            mask,
             permutation,
             tangent_values,
             tangent_regularization_strength,
-            tangent_mask,
+            tangent_selection,
         )
     }
 }
@@ -510,8 +549,9 @@ pub unsafe extern "C" fn rr_soft_topk_hvp_f64(
     regularization: i32,
     direction: i32,
     values: *const f64,
+    mask: *const bool,
     permutation: *const i32,
-    cotangent_mask: *const f64,
+    cotangent_selection: *const f64,
     tangent_values: *const f64,
     tangent_regularization_strength: f64,
     hvp_values: *mut f64,
@@ -527,8 +567,9 @@ pub unsafe extern "C" fn rr_soft_topk_hvp_f64(
             regularization,
             direction,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             tangent_values,
             tangent_regularization_strength,
             hvp_values,

@@ -18,6 +18,7 @@ unsafe fn forward<T: Real>(
     regularization: i32,
     predictions: *const T,
     targets: *const T,
+    mask: *const bool,
     loss: *mut T,
     prediction_ranks: *mut T,
     prediction_permutation: *mut i32,
@@ -32,6 +33,7 @@ unsafe fn forward<T: Real>(
         };
         let predictions = rr_ffi::In::new("predictions", predictions, rr_shape.elems)?;
         let targets = rr_ffi::In::new("targets", targets, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let loss = rr_ffi::Out::new("loss", loss, rr_shape.rows)?;
         let prediction_ranks =
             rr_ffi::Out::new("prediction_ranks", prediction_ranks, rr_shape.elems)?;
@@ -46,6 +48,7 @@ unsafe fn forward<T: Real>(
         rr_ffi::check_disjoint(&[
             predictions.region(),
             targets.region(),
+            mask.region(),
             loss.region(),
             prediction_ranks.region(),
             prediction_permutation.region(),
@@ -53,14 +56,15 @@ unsafe fn forward<T: Real>(
             target_permutation.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::forward(
                 rr_shape.shape,
                 &rr_params,
                 predictions.slice(),
                 targets.slice(),
+                mask.bools_optional(batch)?,
                 loss.slice(),
                 prediction_ranks.slice(),
                 prediction_permutation.slice(),
@@ -79,6 +83,7 @@ unsafe fn backward<T: Real>(
     regularization: i32,
     predictions: *const T,
     targets: *const T,
+    mask: *const bool,
     prediction_ranks: *const T,
     prediction_permutation: *const i32,
     target_ranks: *const T,
@@ -96,6 +101,7 @@ unsafe fn backward<T: Real>(
         };
         let predictions = rr_ffi::In::new("predictions", predictions, rr_shape.elems)?;
         let targets = rr_ffi::In::new("targets", targets, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let prediction_ranks =
             rr_ffi::In::new("prediction_ranks", prediction_ranks, rr_shape.elems)?;
         let prediction_permutation = rr_ffi::In::new(
@@ -118,6 +124,7 @@ unsafe fn backward<T: Real>(
         rr_ffi::check_disjoint(&[
             predictions.region(),
             targets.region(),
+            mask.region(),
             prediction_ranks.region(),
             prediction_permutation.region(),
             target_ranks.region(),
@@ -128,14 +135,15 @@ unsafe fn backward<T: Real>(
             grad_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::backward(
                 rr_shape.shape,
                 &rr_params,
                 predictions.slice(),
                 targets.slice(),
+                mask.bools_optional(batch)?,
                 prediction_ranks.slice(),
                 prediction_permutation.slice(),
                 target_ranks.slice(),
@@ -157,6 +165,7 @@ unsafe fn jvp<T: Real>(
     regularization: i32,
     predictions: *const T,
     targets: *const T,
+    mask: *const bool,
     prediction_ranks: *const T,
     prediction_permutation: *const i32,
     target_ranks: *const T,
@@ -174,6 +183,7 @@ unsafe fn jvp<T: Real>(
         };
         let predictions = rr_ffi::In::new("predictions", predictions, rr_shape.elems)?;
         let targets = rr_ffi::In::new("targets", targets, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let prediction_ranks =
             rr_ffi::In::new("prediction_ranks", prediction_ranks, rr_shape.elems)?;
         let prediction_permutation = rr_ffi::In::new(
@@ -191,6 +201,7 @@ unsafe fn jvp<T: Real>(
         rr_ffi::check_disjoint(&[
             predictions.region(),
             targets.region(),
+            mask.region(),
             prediction_ranks.region(),
             prediction_permutation.region(),
             target_ranks.region(),
@@ -200,14 +211,15 @@ unsafe fn jvp<T: Real>(
             tangent_loss.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::jvp(
                 rr_shape.shape,
                 &rr_params,
                 predictions.slice(),
                 targets.slice(),
+                mask.bools_optional(batch)?,
                 prediction_ranks.slice(),
                 prediction_permutation.slice(),
                 target_ranks.slice(),
@@ -229,6 +241,7 @@ unsafe fn hvp<T: Real>(
     regularization: i32,
     predictions: *const T,
     targets: *const T,
+    mask: *const bool,
     prediction_ranks: *const T,
     prediction_permutation: *const i32,
     target_ranks: *const T,
@@ -249,6 +262,7 @@ unsafe fn hvp<T: Real>(
         };
         let predictions = rr_ffi::In::new("predictions", predictions, rr_shape.elems)?;
         let targets = rr_ffi::In::new("targets", targets, rr_shape.elems)?;
+        let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let prediction_ranks =
             rr_ffi::In::new("prediction_ranks", prediction_ranks, rr_shape.elems)?;
         let prediction_permutation = rr_ffi::In::new(
@@ -273,6 +287,7 @@ unsafe fn hvp<T: Real>(
         rr_ffi::check_disjoint(&[
             predictions.region(),
             targets.region(),
+            mask.region(),
             prediction_ranks.region(),
             prediction_permutation.region(),
             target_ranks.region(),
@@ -285,14 +300,15 @@ unsafe fn hvp<T: Real>(
             hvp_regularization_strength.region(),
         ])?;
         // SAFETY: the caller guarantees each pointer is valid for its buffer's length
-        // (include/rank_relax.h); each was checked non-null unless empty and aligned, and no
-        // written buffer overlaps another.
+        // (include/rank_relax.h); each was checked non-null unless empty or optional and
+        // aligned, and no written buffer overlaps another.
         unsafe {
             rr_op::hvp(
                 rr_shape.shape,
                 &rr_params,
                 predictions.slice(),
                 targets.slice(),
+                mask.bools_optional(batch)?,
                 prediction_ranks.slice(),
                 prediction_permutation.slice(),
                 target_ranks.slice(),
@@ -323,6 +339,7 @@ pub unsafe extern "C" fn rr_spearman_loss_forward_f32(
     regularization: i32,
     predictions: *const f32,
     targets: *const f32,
+    mask: *const bool,
     loss: *mut f32,
     prediction_ranks: *mut f32,
     prediction_permutation: *mut i32,
@@ -338,6 +355,7 @@ pub unsafe extern "C" fn rr_spearman_loss_forward_f32(
             regularization,
             predictions,
             targets,
+            mask,
             loss,
             prediction_ranks,
             prediction_permutation,
@@ -361,6 +379,7 @@ pub unsafe extern "C" fn rr_spearman_loss_backward_f32(
     regularization: i32,
     predictions: *const f32,
     targets: *const f32,
+    mask: *const bool,
     prediction_ranks: *const f32,
     prediction_permutation: *const i32,
     target_ranks: *const f32,
@@ -379,6 +398,7 @@ pub unsafe extern "C" fn rr_spearman_loss_backward_f32(
             regularization,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -405,6 +425,7 @@ pub unsafe extern "C" fn rr_spearman_loss_jvp_f32(
     regularization: i32,
     predictions: *const f32,
     targets: *const f32,
+    mask: *const bool,
     prediction_ranks: *const f32,
     prediction_permutation: *const i32,
     target_ranks: *const f32,
@@ -423,6 +444,7 @@ pub unsafe extern "C" fn rr_spearman_loss_jvp_f32(
             regularization,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -449,6 +471,7 @@ pub unsafe extern "C" fn rr_spearman_loss_hvp_f32(
     regularization: i32,
     predictions: *const f32,
     targets: *const f32,
+    mask: *const bool,
     prediction_ranks: *const f32,
     prediction_permutation: *const i32,
     target_ranks: *const f32,
@@ -470,6 +493,7 @@ pub unsafe extern "C" fn rr_spearman_loss_hvp_f32(
             regularization,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -498,6 +522,7 @@ pub unsafe extern "C" fn rr_spearman_loss_forward_f64(
     regularization: i32,
     predictions: *const f64,
     targets: *const f64,
+    mask: *const bool,
     loss: *mut f64,
     prediction_ranks: *mut f64,
     prediction_permutation: *mut i32,
@@ -513,6 +538,7 @@ pub unsafe extern "C" fn rr_spearman_loss_forward_f64(
             regularization,
             predictions,
             targets,
+            mask,
             loss,
             prediction_ranks,
             prediction_permutation,
@@ -536,6 +562,7 @@ pub unsafe extern "C" fn rr_spearman_loss_backward_f64(
     regularization: i32,
     predictions: *const f64,
     targets: *const f64,
+    mask: *const bool,
     prediction_ranks: *const f64,
     prediction_permutation: *const i32,
     target_ranks: *const f64,
@@ -554,6 +581,7 @@ pub unsafe extern "C" fn rr_spearman_loss_backward_f64(
             regularization,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -580,6 +608,7 @@ pub unsafe extern "C" fn rr_spearman_loss_jvp_f64(
     regularization: i32,
     predictions: *const f64,
     targets: *const f64,
+    mask: *const bool,
     prediction_ranks: *const f64,
     prediction_permutation: *const i32,
     target_ranks: *const f64,
@@ -598,6 +627,7 @@ pub unsafe extern "C" fn rr_spearman_loss_jvp_f64(
             regularization,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -624,6 +654,7 @@ pub unsafe extern "C" fn rr_spearman_loss_hvp_f64(
     regularization: i32,
     predictions: *const f64,
     targets: *const f64,
+    mask: *const bool,
     prediction_ranks: *const f64,
     prediction_permutation: *const i32,
     target_ranks: *const f64,
@@ -645,6 +676,7 @@ pub unsafe extern "C" fn rr_spearman_loss_hvp_f64(
             regularization,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,

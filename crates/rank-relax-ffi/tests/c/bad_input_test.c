@@ -5,7 +5,8 @@
  * "c" goes through the public C API, in each of its dtypes: errors must give the expected status
  * and rr_last_error() text, valid cases the expected output, gradients and finiteness. Params are
  * numbers, enum names (or {"code": N}), booleans, integers and lists of numbers; tensors are
- * nested lists of any rank ([B][n], [B][m], [B][n][n]). The C modifiers of a case ("c": {"null" |
+ * nested lists of any rank ([B][n], [B][m], [B][n][n]), of JSON booleans for a bool input (a
+ * mask), which is NULL when the case leaves it out. The C modifiers of a case ("c": {"null" |
  * "misalign"}; "null" may name a list param, whose length stays), "alias" and "call_shape" are
  * applied here;
  * the format is in testdata/README.md. Ops come from the generated table, so a new op is covered
@@ -60,27 +61,49 @@ static int number(const json_value *v, double *out)
     return 0;
 }
 
-/* Copies the numbers of the nested list `v` at `depth` of `t`'s shape into `t->data`. */
-static int fill_nested(const json_value *v, tensor *t, size_t depth, size_t *filled)
+/* An element of a tensor: a number, or for a bool tensor a JSON boolean (1 or 0). */
+static int element(const json_value *v, int bools, double *out)
+{
+    if (!bools) {
+        return number(v, out);
+    }
+    if (v == NULL || (v->type != JSON_TRUE && v->type != JSON_FALSE)) {
+        return 0;
+    }
+    *out = v->type == JSON_TRUE ? 1.0 : 0.0;
+    return 1;
+}
+
+/* Copies the elements of the nested list `v` at `depth` of `t`'s shape into `t->data`. */
+static int fill_nested(const json_value *v, tensor *t, size_t depth, int bools, size_t *filled)
 {
     size_t i;
     if (depth == t->rank) {
-        return *filled < t->len && number(v, &t->data[(*filled)++]);
+        return *filled < t->len && element(v, bools, &t->data[(*filled)++]);
     }
     if (v->type != JSON_ARRAY || v->count != t->shape[depth]) {
         return 0;
     }
     for (i = 0; i < v->count; i++) {
-        if (!fill_nested(&v->items[i], t, depth + 1, filled)) {
+        if (!fill_nested(&v->items[i], t, depth + 1, bools, filled)) {
             return 0;
         }
     }
     return 1;
 }
 
-/* A nested list of any rank up to 4 ([B][n], [B][n][n], [n]), a scalar, or a generator
- * {"shape", "fill", "set"}. */
+static int read_tensor_of(const json_value *v, int bools, tensor *t);
+
+/* A nested list of numbers of any rank up to 4 ([B][n], [B][n][n], [n]), a scalar, or a
+ * generator {"shape", "fill", "set"}. */
 static int read_tensor(const json_value *v, tensor *t)
+{
+    return read_tensor_of(v, 0, t);
+}
+
+/* The same with JSON booleans for elements when `bools` (a mask): a generator's fill is then
+ * true or false. */
+static int read_tensor_of(const json_value *v, int bools, tensor *t)
 {
     size_t i, j;
     memset(t, 0, sizeof *t);
@@ -102,11 +125,11 @@ static int read_tensor(const json_value *v, tensor *t)
             t->shape[i] = (size_t)shape->items[i].number;
             t->len *= t->shape[i];
         }
-        if (fill != NULL && fill->type == JSON_STRING && strcmp(fill->string, "ramp") == 0) {
+        if (!bools && fill != NULL && fill->type == JSON_STRING && strcmp(fill->string, "ramp") == 0) {
             ramp = 1;
-        } else if (fill != NULL && fill->type == JSON_STRING && strcmp(fill->string, "grades") == 0) {
+        } else if (!bools && fill != NULL && fill->type == JSON_STRING && strcmp(fill->string, "grades") == 0) {
             grades = 1;
-        } else if (!number(fill, &constant)) {
+        } else if (!element(fill, bools, &constant)) {
             return 0;
         }
         t->data = xcalloc(t->len, sizeof(double));
@@ -122,7 +145,7 @@ static int read_tensor(const json_value *v, tensor *t)
             for (j = 0; j < t->rank; j++) {
                 flat = flat * t->shape[j] + (size_t)at->items[j].number;
             }
-            if (flat >= t->len || !number(json_get(&set->items[i], "value"), &t->data[flat])) {
+            if (flat >= t->len || !element(json_get(&set->items[i], "value"), bools, &t->data[flat])) {
                 return 0;
             }
         }
@@ -142,20 +165,22 @@ static int read_tensor(const json_value *v, tensor *t)
             }
         }
         t->data = xcalloc(t->len, sizeof(double));
-        return fill_nested(v, t, 0, &filled) && filled == t->len;
+        return fill_nested(v, t, 0, bools, &filled) && filled == t->len;
     }
     t->data = xcalloc(1, sizeof(double));
     t->len = 1;
-    return number(v, &t->data[0]);
+    return element(v, bools, &t->data[0]);
 }
 
 /* ---- one call: buffers by name ----------------------------------------------------------- */
+
+typedef enum { ELEM_REAL, ELEM_INT32, ELEM_BOOL } elem_type;
 
 typedef struct {
     const char *name;
     void *ptr;
     size_t len;
-    int is_int32;
+    elem_type type;
 } slot;
 
 typedef struct {
@@ -197,12 +222,22 @@ static void set(const call *c, void *buffer, size_t i, double v)
     }
 }
 
-static void add_slot(slot *slots, size_t *count, const char *name, void *ptr, size_t len, int is_int32)
+static elem_type type_of(const rrt_tensor *t)
+{
+    return t->is_bool ? ELEM_BOOL : t->is_int32 ? ELEM_INT32 : ELEM_REAL;
+}
+
+static size_t elem_size(const call *c, elem_type type)
+{
+    return type == ELEM_BOOL ? sizeof(bool) : type == ELEM_INT32 ? sizeof(int32_t) : real_size(c);
+}
+
+static void add_slot(slot *slots, size_t *count, const char *name, void *ptr, size_t len, elem_type type)
 {
     slots[*count].name = name;
     slots[*count].ptr = ptr;
     slots[*count].len = len;
-    slots[*count].is_int32 = is_int32;
+    slots[*count].type = type;
     (*count)++;
 }
 
@@ -229,45 +264,47 @@ static void call_alloc(call *c)
     size_t i;
     for (i = 0; i < op->num_inputs; i++) {
         size_t len = tensor_len(c, &op->inputs[i]);
-        c->inputs[i] = xcalloc(len, real_size(c));
-        add_slot(c->fwd, &c->num_fwd, op->inputs[i].name, c->inputs[i], len, 0);
+        elem_type type = type_of(&op->inputs[i]);
+        /* A bool buffer stays aligned when "misalign" moves it by a byte: room for that byte. */
+        c->inputs[i] = xcalloc(len + (type == ELEM_BOOL), elem_size(c, type));
+        add_slot(c->fwd, &c->num_fwd, op->inputs[i].name, c->inputs[i], len, type);
     }
     for (i = 0; i < op->num_outputs; i++) {
         size_t len = tensor_len(c, &op->outputs[i]);
         c->outputs[i] = xcalloc(len, real_size(c));
         c->cotangents[i] = xcalloc(len, real_size(c));
-        add_slot(c->fwd, &c->num_fwd, op->outputs[i].name, c->outputs[i], len, 0);
+        add_slot(c->fwd, &c->num_fwd, op->outputs[i].name, c->outputs[i], len, ELEM_REAL);
     }
     for (i = 0; i < op->num_residuals; i++) {
         size_t len = tensor_len(c, &op->residuals[i]);
-        int is_int32 = op->residuals[i].is_int32;
-        c->residuals[i] = xcalloc(len, is_int32 ? sizeof(int32_t) : real_size(c));
-        add_slot(c->fwd, &c->num_fwd, op->residuals[i].name, c->residuals[i], len, is_int32);
+        elem_type type = type_of(&op->residuals[i]);
+        c->residuals[i] = xcalloc(len, elem_size(c, type));
+        add_slot(c->fwd, &c->num_fwd, op->residuals[i].name, c->residuals[i], len, type);
     }
     for (i = 0; i < op->num_saves; i++) {
         const rrt_save *s = &op->saves[i];
         const rrt_tensor *t = s->from_output ? &op->outputs[s->index] : &op->inputs[s->index];
         add_slot(c->bwd, &c->num_bwd, s->name, s->from_output ? c->outputs[s->index] : c->inputs[s->index],
-                 tensor_len(c, t), 0);
+                 tensor_len(c, t), type_of(t));
     }
     for (i = 0; i < op->num_residuals; i++) {
         add_slot(c->bwd, &c->num_bwd, op->residuals[i].name, c->residuals[i], tensor_len(c, &op->residuals[i]),
-                 op->residuals[i].is_int32);
+                 type_of(&op->residuals[i]));
     }
     for (i = 0; i < op->num_outputs; i++) {
         snprintf(c->names[0][i], sizeof c->names[0][i], "cotangent_%s", op->outputs[i].name);
-        add_slot(c->bwd, &c->num_bwd, c->names[0][i], c->cotangents[i], tensor_len(c, &op->outputs[i]), 0);
+        add_slot(c->bwd, &c->num_bwd, c->names[0][i], c->cotangents[i], tensor_len(c, &op->outputs[i]), ELEM_REAL);
     }
     for (i = 0; i < op->num_grads; i++) {
         const rrt_tensor *t = &op->inputs[op->grads[i]];
         c->grads[i] = xcalloc(tensor_len(c, t), real_size(c));
         snprintf(c->names[1][i], sizeof c->names[1][i], "grad_%s", t->name);
-        add_slot(c->bwd, &c->num_bwd, c->names[1][i], c->grads[i], tensor_len(c, t), 0);
+        add_slot(c->bwd, &c->num_bwd, c->names[1][i], c->grads[i], tensor_len(c, t), ELEM_REAL);
     }
     for (i = 0; i < op->num_param_grads; i++) {
         c->param_grads[i] = xcalloc(batch, real_size(c));
         snprintf(c->names[2][i], sizeof c->names[2][i], "grad_%s", op->params[op->param_grads[i]].name);
-        add_slot(c->bwd, &c->num_bwd, c->names[2][i], c->param_grads[i], batch, 0);
+        add_slot(c->bwd, &c->num_bwd, c->names[2][i], c->param_grads[i], batch, ELEM_REAL);
     }
 }
 
@@ -304,9 +341,9 @@ static int32_t call_forward(const call *c)
         res[i] = c->fwd[k++].ptr;
     }
     if (c->f32) {
-        return op->forward_f32(c->batch, c->n, c->params, (const float *const *)in, (float *const *)out, res);
+        return op->forward_f32(c->batch, c->n, c->params, in, (float *const *)out, res);
     }
-    return op->forward_f64(c->batch, c->n, c->params, (const double *const *)in, (double *const *)out, res);
+    return op->forward_f64(c->batch, c->n, c->params, in, (double *const *)out, res);
 }
 
 /* Calls the backward with the pointers of `c->bwd`. */
@@ -332,10 +369,10 @@ static int32_t call_backward(const call *c)
         pgrads[i] = c->bwd[k++].ptr;
     }
     if (c->f32) {
-        return op->backward_f32(c->batch, c->n, c->params, (const float *const *)saves, res,
-                                (const float *const *)cot, (float *const *)grads, (float *const *)pgrads);
+        return op->backward_f32(c->batch, c->n, c->params, saves, res, (const float *const *)cot,
+                                (float *const *)grads, (float *const *)pgrads);
     }
-    return op->backward_f64(c->batch, c->n, c->params, (const double *const *)saves, res, (const double *const *)cot,
+    return op->backward_f64(c->batch, c->n, c->params, saves, res, (const double *const *)cot,
                             (double *const *)grads, (double *const *)pgrads);
 }
 
@@ -539,16 +576,32 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
         }
         call_alloc(&c);
         for (i = 0; i < op->num_inputs; i++) {
+            const rrt_tensor *in = &op->inputs[i];
+            const json_value *v = json_get(json_get(cs, "inputs"), in->name);
             size_t j;
-            if (!read_tensor(json_get(json_get(cs, "inputs"), op->inputs[i].name), &t) ||
-                t.len != tensor_len(&c, &op->inputs[i])) {
-                snprintf(why, why_size, "input %s does not have the first input's shape", op->inputs[i].name);
+            if (v == NULL && in->optional) {
+                /* Left out: NULL in every pass. */
+                free(c.inputs[i]);
+                c.inputs[i] = NULL;
+                find_slot(c.fwd, c.num_fwd, in->name)->ptr = NULL;
+                if (find_slot(c.bwd, c.num_bwd, in->name) != NULL) {
+                    find_slot(c.bwd, c.num_bwd, in->name)->ptr = NULL;
+                }
+                continue;
+            }
+            if (!read_tensor_of(v, in->is_bool, &t) || t.len != tensor_len(&c, in)) {
+                snprintf(why, why_size, "input %s does not have the first input's shape%s", in->name,
+                         in->is_bool ? " or is not of booleans" : "");
                 free(t.data);
                 call_free(&c);
                 return 0;
             }
             for (j = 0; j < t.len; j++) {
-                set(&c, c.inputs[i], j, t.data[j]);
+                if (in->is_bool) {
+                    ((bool *)c.inputs[i])[j] = t.data[j] != 0.0;
+                } else {
+                    set(&c, c.inputs[i], j, t.data[j]);
+                }
             }
             free(t.data);
         }
@@ -621,17 +674,22 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
         slot *w = find_slot(slots, count, alias->items[0].string);
         slot *o = find_slot(slots, count, alias->items[1].string);
         size_t offset = alias->count > 2 ? (size_t)alias->items[2].number : 0;
-        if (w == NULL || o == NULL || w->is_int32 != o->is_int32) {
-            snprintf(why, why_size, "alias names an unknown buffer, or buffers of two element types");
+        if (w == NULL || o == NULL) {
+            snprintf(why, why_size, "alias names an unknown buffer");
             ok = 0;
-        } else if (offset + w->len <= o->len) {
-            w->ptr = (char *)o->ptr + offset * (o->is_int32 ? sizeof(int32_t) : real_size(&c));
         } else {
-            size_t size = o->is_int32 ? sizeof(int32_t) : real_size(&c);
-            c.spill = xcalloc(offset + w->len, size);
-            memcpy(c.spill, o->ptr, o->len * size);
-            o->ptr = c.spill;
-            w->ptr = (char *)c.spill + offset * size;
+            /* Both in bytes: the buffers may have two element types (a gradient over a mask). */
+            size_t w_size = elem_size(&c, w->type), o_size = elem_size(&c, o->type);
+            size_t start = offset * o_size, end = start + w->len * w_size;
+            if (end <= o->len * o_size) {
+                w->ptr = (char *)o->ptr + start;
+            } else {
+                /* Aligned for either element type. */
+                c.spill = xcalloc((end + sizeof(double) - 1) / sizeof(double), sizeof(double));
+                memcpy(c.spill, o->ptr, o->len * o_size);
+                o->ptr = c.spill;
+                w->ptr = (char *)c.spill + start;
+            }
         }
     }
     if (!ok) {

@@ -16,10 +16,17 @@ double call_value(size_t i, unsigned seed, int nonnegative)
 
 void call_alloc(const rrt_op *op, const rrt_param_value *p, call_buffers *b)
 {
+    call_alloc_shape(op, p, CALL_BATCH, CALL_N, b);
+}
+
+void call_alloc_shape(const rrt_op *op, const rrt_param_value *p, size_t batch, size_t n, call_buffers *b)
+{
     size_t i;
     memset(b, 0, sizeof *b);
+    b->batch = batch;
+    b->n = n;
     for (i = 0; i < op->num_inputs; i++) {
-        size_t len = shape_len(&op->inputs[i], CALL_BATCH, CALL_N, p);
+        size_t len = op->inputs[i].is_bool ? 0 : shape_len(&op->inputs[i], batch, n, p);
         b->in_len[i] = len;
         b->in[i] = xcalloc(len, sizeof(double));
         b->tan[i] = xcalloc(len, sizeof(double));
@@ -30,7 +37,7 @@ void call_alloc(const rrt_op *op, const rrt_param_value *p, call_buffers *b)
         b->hvp32[i] = xcalloc(len, sizeof(float));
     }
     for (i = 0; i < op->num_outputs; i++) {
-        size_t len = shape_len(&op->outputs[i], CALL_BATCH, CALL_N, p);
+        size_t len = shape_len(&op->outputs[i], batch, n, p);
         b->out_len[i] = len;
         b->out[i] = xcalloc(len, sizeof(double));
         b->cot[i] = xcalloc(len, sizeof(double));
@@ -40,14 +47,14 @@ void call_alloc(const rrt_op *op, const rrt_param_value *p, call_buffers *b)
         b->otan32[i] = xcalloc(len, sizeof(float));
     }
     for (i = 0; i < op->num_residuals; i++) {
-        size_t len = shape_len(&op->residuals[i], CALL_BATCH, CALL_N, p);
+        size_t len = shape_len(&op->residuals[i], batch, n, p);
         b->res[i] = xcalloc(len, op->residuals[i].is_int32 ? sizeof(int32_t) : sizeof(double));
         b->res32[i] = xcalloc(len, op->residuals[i].is_int32 ? sizeof(int32_t) : sizeof(float));
     }
     for (i = 0; i < op->num_param_grads; i++) {
-        b->pgrad[i] = xcalloc(CALL_BATCH, sizeof(double));
-        b->phvp[i] = xcalloc(CALL_BATCH, sizeof(double));
-        b->phvp32[i] = xcalloc(CALL_BATCH, sizeof(float));
+        b->pgrad[i] = xcalloc(batch, sizeof(double));
+        b->phvp[i] = xcalloc(batch, sizeof(double));
+        b->phvp32[i] = xcalloc(batch, sizeof(float));
     }
 }
 
@@ -78,7 +85,7 @@ void call_free(call_buffers *b)
     for (i = 0; i < CALL_MAX_TENSORS; i++) {
         void *all[] = {b->in[i], b->tan[i], b->grad[i], b->hvp[i], b->out[i], b->cot[i], b->otan[i], b->pgrad[i],
                        b->phvp[i], b->in32[i], b->tan32[i], b->out32[i], b->cot32[i], b->otan32[i], b->hvp32[i],
-                       b->phvp32[i], b->res[i], b->res32[i]};
+                       b->phvp32[i], b->res[i], b->res32[i], b->mask[i]};
         size_t k;
         for (k = 0; k < sizeof all / sizeof all[0]; k++) {
             free(all[k]);
@@ -86,19 +93,39 @@ void call_free(call_buffers *b)
     }
 }
 
-void call_saves(const rrt_op *op, double *const *in, double *const *out, const double **saves)
+void call_inputs(const rrt_op *op, double *const *in, bool *const *mask, const void **inputs)
 {
     size_t i;
-    for (i = 0; i < op->num_saves; i++) {
-        saves[i] = op->saves[i].from_output ? out[op->saves[i].index] : in[op->saves[i].index];
+    for (i = 0; i < op->num_inputs; i++) {
+        inputs[i] = op->inputs[i].is_bool ? (const void *)mask[i] : (const void *)in[i];
     }
 }
 
-void call_saves32(const rrt_op *op, float *const *in, float *const *out, const float **saves)
+void call_inputs32(const rrt_op *op, float *const *in, bool *const *mask, const void **inputs)
 {
     size_t i;
+    for (i = 0; i < op->num_inputs; i++) {
+        inputs[i] = op->inputs[i].is_bool ? (const void *)mask[i] : (const void *)in[i];
+    }
+}
+
+void call_saves(const rrt_op *op, double *const *in, bool *const *mask, double *const *out, const void **saves)
+{
+    const void *inputs[CALL_MAX_TENSORS];
+    size_t i;
+    call_inputs(op, in, mask, inputs);
     for (i = 0; i < op->num_saves; i++) {
-        saves[i] = op->saves[i].from_output ? out[op->saves[i].index] : in[op->saves[i].index];
+        saves[i] = op->saves[i].from_output ? (const void *)out[op->saves[i].index] : inputs[op->saves[i].index];
+    }
+}
+
+void call_saves32(const rrt_op *op, float *const *in, bool *const *mask, float *const *out, const void **saves)
+{
+    const void *inputs[CALL_MAX_TENSORS];
+    size_t i;
+    call_inputs32(op, in, mask, inputs);
+    for (i = 0; i < op->num_saves; i++) {
+        saves[i] = op->saves[i].from_output ? (const void *)out[op->saves[i].index] : inputs[op->saves[i].index];
     }
 }
 

@@ -3,6 +3,7 @@
 #ifndef RR_TEST_CALLS_H
 #define RR_TEST_CALLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "shapes.h"
@@ -13,7 +14,12 @@
 #define CALL_MAX_PARAMS 8
 
 typedef struct {
+    /* the call's shape: CALL_BATCH x CALL_N unless allocated with call_alloc_shape */
+    size_t batch, n;
+    /* real inputs have in_len elements; a bool input (a mask) has none of the real buffers below
+     * and is mask[i]: NULL (absent) unless the test sets it (batch * n elements, freed by call_free) */
     size_t in_len[CALL_MAX_TENSORS], out_len[CALL_MAX_TENSORS];
+    bool *mask[CALL_MAX_TENSORS];
     /* inputs, their tangents, and the backward's gradients (and HVPs) of them */
     double *in[CALL_MAX_TENSORS], *tan[CALL_MAX_TENSORS], *grad[CALL_MAX_TENSORS], *hvp[CALL_MAX_TENSORS];
     /* outputs, their cotangents, and the JVP's tangents of them */
@@ -28,8 +34,10 @@ typedef struct {
 /* Distinct values (no ties) in about [-2, 2]; `nonnegative` folds them to [0, 2]. */
 double call_value(size_t i, unsigned seed, int nonnegative);
 
-/* Allocates every buffer of a call of `op` with params `p` (zeroed). */
+/* Allocates every buffer of a call of `op` with params `p` (zeroed), CALL_BATCH x CALL_N. */
 void call_alloc(const rrt_op *op, const rrt_param_value *p, call_buffers *b);
+/* The same for a call of `batch` rows of `n` items. */
+void call_alloc_shape(const rrt_op *op, const rrt_param_value *p, size_t batch, size_t n, call_buffers *b);
 
 /* Fills the inputs and their tangents (zero for inputs without a gradient) and the cotangents,
  * rounded to float so the f32 and f64 calls see the same numbers. */
@@ -37,9 +45,13 @@ void call_fill(const rrt_op *op, call_buffers *b, unsigned seed);
 
 void call_free(call_buffers *b);
 
-/* The saves of the table, pointing at this call's inputs and outputs. */
-void call_saves(const rrt_op *op, double *const *in, double *const *out, const double **saves);
-void call_saves32(const rrt_op *op, float *const *in, float *const *out, const float **saves);
+/* The inputs as the table's adapters take them: `in[i]`, or `mask[i]` for a bool input. */
+void call_inputs(const rrt_op *op, double *const *in, bool *const *mask, const void **inputs);
+void call_inputs32(const rrt_op *op, float *const *in, bool *const *mask, const void **inputs);
+
+/* The saves of the table, pointing at this call's inputs (masks included) and outputs. */
+void call_saves(const rrt_op *op, double *const *in, bool *const *mask, double *const *out, const void **saves);
+void call_saves32(const rrt_op *op, float *const *in, bool *const *mask, float *const *out, const void **saves);
 
 /* The tangents in the order of the table's gradients (the JVP's and HVP's order). */
 void call_tangents(const rrt_op *op, double *const *tan, const double **out);

@@ -30,7 +30,7 @@ static int backward_at(const rrt_op *op, const rrt_param_value *p, call_buffers 
 {
     rrt_param_value q[CALL_MAX_PARAMS];
     double *moved[CALL_MAX_TENSORS] = {NULL};
-    const double *saves[CALL_MAX_TENSORS];
+    const void *inputs[CALL_MAX_TENSORS], *saves[CALL_MAX_TENSORS];
     size_t i, j, e = call_eps_param(op);
     int ok;
     memcpy(q, p, op->num_params * sizeof *q);
@@ -41,8 +41,9 @@ static int backward_at(const rrt_op *op, const rrt_param_value *p, call_buffers 
             moved[i][j] = b->in[i][j] + h * b->tan[i][j];
         }
     }
-    ok = op->forward_f64(B, N, q, (const double *const *)moved, b->out, b->res) == RR_OK;
-    call_saves(op, moved, b->out, saves);
+    call_inputs(op, moved, b->mask, inputs);
+    ok = op->forward_f64(B, N, q, inputs, b->out, b->res) == RR_OK;
+    call_saves(op, moved, b->mask, b->out, saves);
     ok = ok && op->backward_f64(B, N, q, saves, (const void *const *)b->res, (const double *const *)b->cot, grads,
                                 pgrads) == RR_OK;
     for (i = 0; i < op->num_inputs; i++) {
@@ -54,12 +55,14 @@ static int backward_at(const rrt_op *op, const rrt_param_value *p, call_buffers 
 /* The f64 HVP at the call's point along (b->tan, s), into b->hvp and b->phvp. */
 static int hvp_at(const rrt_op *op, const rrt_param_value *p, call_buffers *b, double s)
 {
-    const double *saves[CALL_MAX_TENSORS], *tangents[CALL_MAX_TENSORS];
+    const void *inputs[CALL_MAX_TENSORS], *saves[CALL_MAX_TENSORS];
+    const double *tangents[CALL_MAX_TENSORS];
     double pt[1] = {s};
     double *hvps[CALL_MAX_TENSORS];
     size_t i;
-    if (op->forward_f64(B, N, p, (const double *const *)b->in, b->out, b->res) != RR_OK) return 0;
-    call_saves(op, b->in, b->out, saves);
+    call_inputs(op, b->in, b->mask, inputs);
+    if (op->forward_f64(B, N, p, inputs, b->out, b->res) != RR_OK) return 0;
+    call_saves(op, b->in, b->mask, b->out, saves);
     call_tangents(op, b->tan, tangents);
     for (i = 0; i < op->num_grads; i++) {
         hvps[i] = b->hvp[op->grads[i]];
@@ -152,13 +155,15 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
     /* f32 against f64 on the same (float-rounded) inputs. */
     {
         rrt_param_value p32[CALL_MAX_PARAMS];
-        const float *saves32[CALL_MAX_TENSORS], *tangents32[CALL_MAX_TENSORS];
+        const void *inputs32[CALL_MAX_TENSORS], *saves32[CALL_MAX_TENSORS];
+        const float *tangents32[CALL_MAX_TENSORS];
         float *hvps32[CALL_MAX_TENSORS];
         float pt32[1] = {(float)s};
         memcpy(p32, p, op->num_params * sizeof *p32);
         if (e < op->num_params) p32[e].real = (double)(float)p[e].real;
-        ok = op->forward_f32(B, N, p32, (const float *const *)b.in32, b.out32, b.res32) == RR_OK;
-        call_saves32(op, b.in32, b.out32, saves32);
+        call_inputs32(op, b.in32, b.mask, inputs32);
+        ok = op->forward_f32(B, N, p32, inputs32, b.out32, b.res32) == RR_OK;
+        call_saves32(op, b.in32, b.mask, b.out32, saves32);
         call_tangents32(op, b.tan32, tangents32);
         for (i = 0; i < op->num_grads; i++) {
             hvps32[i] = b.hvp32[op->grads[i]];
@@ -178,11 +183,12 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
 
     /* A NaN tangent, then a NaN cotangent, are refused with the op's name in the message. */
     {
-        const double *saves[CALL_MAX_TENSORS], *tangents[CALL_MAX_TENSORS];
+        const void *saves[CALL_MAX_TENSORS];
+        const double *tangents[CALL_MAX_TENSORS];
         double *hvps[CALL_MAX_TENSORS], pt[1] = {s};
         int32_t status;
         double keep;
-        call_saves(op, b.in, b.out, saves);
+        call_saves(op, b.in, b.mask, b.out, saves);
         call_tangents(op, b.tan, tangents);
         for (i = 0; i < op->num_grads; i++) {
             hvps[i] = b.hvp[op->grads[i]];

@@ -28,6 +28,7 @@ static int forward_at(const rrt_op *op, const rrt_param_value *p, call_buffers *
 {
     rrt_param_value q[CALL_MAX_PARAMS];
     double *moved[CALL_MAX_TENSORS] = {NULL};
+    const void *inputs[CALL_MAX_TENSORS];
     size_t i, j, e = call_eps_param(op);
     int status;
     memcpy(q, p, op->num_params * sizeof *q);
@@ -38,7 +39,8 @@ static int forward_at(const rrt_op *op, const rrt_param_value *p, call_buffers *
             moved[i][j] = b->in[i][j] + h * b->tan[i][j];
         }
     }
-    status = op->forward_f64(B, N, q, (const double *const *)moved, out, b->res);
+    call_inputs(op, moved, b->mask, inputs);
+    status = op->forward_f64(B, N, q, inputs, out, b->res);
     for (i = 0; i < op->num_inputs; i++) {
         free(moved[i]);
     }
@@ -48,8 +50,9 @@ static int forward_at(const rrt_op *op, const rrt_param_value *p, call_buffers *
 static void check_op(const rrt_op *op, const rrt_param_value *p, const char *label, unsigned seed, double t_eps)
 {
     call_buffers b;
-    const double *saves[CALL_MAX_TENSORS], *tangents[CALL_MAX_TENSORS];
-    const float *saves32[CALL_MAX_TENSORS], *tangents32[CALL_MAX_TENSORS];
+    const void *inputs[CALL_MAX_TENSORS], *saves[CALL_MAX_TENSORS], *saves32[CALL_MAX_TENSORS];
+    const double *tangents[CALL_MAX_TENSORS];
+    const float *tangents32[CALL_MAX_TENSORS];
     double *plus[CALL_MAX_TENSORS] = {NULL}, *minus[CALL_MAX_TENSORS] = {NULL}, pt[1] = {t_eps};
     double lhs = 0.0, rhs = 0.0, worst = 0.0, worst32 = 0.0, largest = 0.0;
     float pt32[1] = {(float)t_eps};
@@ -66,9 +69,10 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
 
     /* Central differences, then the forward at the point itself, which leaves the saves and
      * residuals for the JVP and the backward. */
+    call_inputs(op, b.in, b.mask, inputs);
     ok = forward_at(op, p, &b, STEP, t_eps, plus) == RR_OK && forward_at(op, p, &b, -STEP, t_eps, minus) == RR_OK &&
-         op->forward_f64(B, N, p, (const double *const *)b.in, b.out, b.res) == RR_OK;
-    call_saves(op, b.in, b.out, saves);
+         op->forward_f64(B, N, p, inputs, b.out, b.res) == RR_OK;
+    call_saves(op, b.in, b.mask, b.out, saves);
     call_tangents(op, b.tan, tangents);
     ok = ok && op->jvp_f64(B, N, p, saves, (const void *const *)b.res, tangents, pt, b.otan) == RR_OK;
     check(ok, "%s %s: forward and jvp run (%s)", op->name, label, ok ? "" : rr_last_error());
@@ -108,8 +112,9 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
     /* f32 against f64 on the same (float-rounded) inputs. */
     memcpy(p32, p, op->num_params * sizeof *p32);
     if (e < op->num_params) p32[e].real = (double)(float)p[e].real;
-    ok = op->forward_f32(B, N, p32, (const float *const *)b.in32, b.out32, b.res32) == RR_OK;
-    call_saves32(op, b.in32, b.out32, saves32);
+    call_inputs32(op, b.in32, b.mask, inputs);
+    ok = op->forward_f32(B, N, p32, inputs, b.out32, b.res32) == RR_OK;
+    call_saves32(op, b.in32, b.mask, b.out32, saves32);
     call_tangents32(op, b.tan32, tangents32);
     ok = ok && op->jvp_f32(B, N, p32, saves32, (const void *const *)b.res32, tangents32, pt32, b.otan32) == RR_OK;
     for (i = 0; ok && i < op->num_outputs; i++) {

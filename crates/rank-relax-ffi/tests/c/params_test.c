@@ -62,8 +62,8 @@ static void expect_extent(const double *b, size_t len, const char *what)
 
 static void soft_topk(void)
 {
-    double x[BATCH * N], mask[BATCH * N], u[BATCH * N], g[BATCH * N], ge[BATCH];
-    float xf[BATCH * N], maskf[BATCH * N];
+    double x[BATCH * N], selection[BATCH * N], u[BATCH * N], g[BATCH * N], ge[BATCH];
+    float xf[BATCH * N], selectionf[BATCH * N];
     int32_t perm[BATCH * N];
     int64_t k;
     size_t i, r;
@@ -72,36 +72,36 @@ static void soft_topk(void)
         xf[i] = (float)x[i];
         u[i] = 1.0;
     }
-    expect(rr_soft_topk_forward_f64(BATCH, N, N + 1, 0.5, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x, mask,
-                                    perm),
+    expect(rr_soft_topk_forward_f64(BATCH, N, N + 1, 0.5, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x,
+                                    NULL, selection, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_topk: k must be in [0, n] = [0, 5], got 6", "soft_topk k = n + 1");
-    expect(rr_soft_topk_forward_f32(BATCH, N, -1, 0.5f, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, xf,
-                                    maskf, perm),
+    expect(rr_soft_topk_forward_f32(BATCH, N, -1, 0.5f, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, xf, NULL,
+                                    selectionf, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_topk: k must be in [0, n] = [0, 5], got -1", "soft_topk f32 k = -1");
     expect(rr_soft_topk_forward_f64(BATCH, N, INT64_MAX, 0.5, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x,
-                                    mask, perm),
+                                    NULL, selection, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_topk: k must be in [0, n] = [0, 5], got 9223372036854775807",
            "soft_topk k = INT64_MAX");
-    expect(rr_soft_topk_forward_f64(BATCH, N, 2, 0.5, 2, RR_DIRECTION_DESCENDING, x, mask, perm),
+    expect(rr_soft_topk_forward_f64(BATCH, N, 2, 0.5, 2, RR_DIRECTION_DESCENDING, x, NULL, selection, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_topk: regularization must be one of 0 (l2), 1 (p43), got 2",
            "soft_topk regularization code 2");
-    expect(rr_soft_topk_forward_f32(BATCH, N, 2, 0.5f, 2, RR_DIRECTION_DESCENDING, xf, maskf, perm),
+    expect(rr_soft_topk_forward_f32(BATCH, N, 2, 0.5f, 2, RR_DIRECTION_DESCENDING, xf, NULL, selectionf, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_topk: regularization must be one of 0 (l2), 1 (p43), got 2",
            "soft_topk f32 regularization code 2");
-    check(rr_soft_topk_forward_f64(BATCH, N, 2, 0.5, RR_TOPK_REGULARIZATION_P43, RR_DIRECTION_DESCENDING, x, mask,
-                                   perm) == RR_OK,
+    check(rr_soft_topk_forward_f64(BATCH, N, 2, 0.5, RR_TOPK_REGULARIZATION_P43, RR_DIRECTION_DESCENDING, x,
+                                   NULL, selection, perm) == RR_OK,
           "soft_topk p43 forward: %s", rr_last_error());
-    expect(rr_soft_topk_backward_f64(BATCH, N, 2, 0.5, 2, RR_DIRECTION_DESCENDING, x, perm, u, g, ge),
+    expect(rr_soft_topk_backward_f64(BATCH, N, 2, 0.5, 2, RR_DIRECTION_DESCENDING, x, NULL, perm, u, g, ge),
            RR_ERR_INVALID_ARGUMENT, "soft_topk: regularization must be one of 0 (l2), 1 (p43), got 2",
            "soft_topk backward regularization code 2");
 
     for (k = 0; k <= N; k += N) {
-        int ok = rr_soft_topk_forward_f64(BATCH, N, k, 0.5, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, mask,
-                                          perm) == RR_OK;
+        int ok = rr_soft_topk_forward_f64(BATCH, N, k, 0.5, RR_TOPK_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x,
+                                          NULL, selection, perm) == RR_OK;
         for (r = 0; ok && r < BATCH; r++) {
             double sum = 0.0;
             for (i = 0; i < N; i++) {
-                sum += mask[r * N + i];
+                sum += selection[r * N + i];
             }
             ok = fabs(sum - (double)k) <= 1e-12;
         }
@@ -124,41 +124,41 @@ static void soft_quantile(void)
         x[i] = value(i);
         xf[i] = (float)x[i];
     }
-    expect(rr_soft_quantile_forward_f64(BATCH, N, NULL, 2, 0.5, RR_REGULARIZATION_L2, x, res, perm),
+    expect(rr_soft_quantile_forward_f64(BATCH, N, NULL, 2, 0.5, RR_REGULARIZATION_L2, x, NULL, res, perm),
            RR_ERR_NULL_POINTER, "soft_quantile: quantiles is NULL but has 2 elements", "quantiles NULL, length 2");
-    expect(rr_soft_quantile_forward_f32(BATCH, N, NULL, 2, 0.5f, RR_REGULARIZATION_L2, xf, resf, perm),
+    expect(rr_soft_quantile_forward_f32(BATCH, N, NULL, 2, 0.5f, RR_REGULARIZATION_L2, xf, NULL, resf, perm),
            RR_ERR_NULL_POINTER, "soft_quantile: quantiles is NULL but has 2 elements",
            "f32 quantiles NULL, length 2");
-    expect(rr_soft_quantile_forward_f64(BATCH, N, q, 0, 0.5, RR_REGULARIZATION_L2, x, res, perm),
+    expect(rr_soft_quantile_forward_f64(BATCH, N, q, 0, 0.5, RR_REGULARIZATION_L2, x, NULL, res, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_quantile: quantiles is empty; needs at least one quantile",
            "quantiles of length 0");
-    expect(rr_soft_quantile_forward_f64(BATCH, N, NULL, 0, 0.5, RR_REGULARIZATION_L2, x, res, perm),
+    expect(rr_soft_quantile_forward_f64(BATCH, N, NULL, 0, 0.5, RR_REGULARIZATION_L2, x, NULL, res, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_quantile: quantiles is empty; needs at least one quantile",
            "quantiles NULL, length 0");
-    expect(rr_soft_quantile_forward_f64(BATCH, N, bad, 2, 0.5, RR_REGULARIZATION_L2, x, res, perm),
+    expect(rr_soft_quantile_forward_f64(BATCH, N, bad, 2, 0.5, RR_REGULARIZATION_L2, x, NULL, res, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_quantile: quantiles[1] = 1.5 is not in [0, 1]", "a quantile of 1.5");
-    expect(rr_soft_quantile_forward_f32(BATCH, N, badf, 2, 0.5f, RR_REGULARIZATION_L2, xf, resf, perm),
+    expect(rr_soft_quantile_forward_f32(BATCH, N, badf, 2, 0.5f, RR_REGULARIZATION_L2, xf, NULL, resf, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_quantile: quantiles[1] = 1.5 is not in [0, 1]", "f32: a quantile of 1.5");
-    expect(rr_soft_quantile_forward_f64(BATCH, N, nan_q, 2, 0.5, RR_REGULARIZATION_L2, x, res, perm),
+    expect(rr_soft_quantile_forward_f64(BATCH, N, nan_q, 2, 0.5, RR_REGULARIZATION_L2, x, NULL, res, perm),
            RR_ERR_INVALID_ARGUMENT, "soft_quantile: quantiles[1] is NaN", "a NaN quantile");
-    expect(rr_soft_quantile_forward_f64(BATCH, N, q, 3, 0.5, 5, x, res, perm), RR_ERR_INVALID_ARGUMENT,
+    expect(rr_soft_quantile_forward_f64(BATCH, N, q, 3, 0.5, 5, x, NULL, res, perm), RR_ERR_INVALID_ARGUMENT,
            "soft_quantile: regularization must be one of 0 (l2), 1 (kl), got 5", "regularization code 5");
 
     /* [batch, m] with m = 3 levels of rows of n = 5: the result, its cotangent and the gradient. */
     result = guarded(BATCH * 3);
     u = guarded(BATCH * 3);
     g = guarded(BATCH * N);
-    check(rr_soft_quantile_forward_f64(BATCH, N, q, 3, 0.5, RR_REGULARIZATION_L2, x, result, perm) == RR_OK,
+    check(rr_soft_quantile_forward_f64(BATCH, N, q, 3, 0.5, RR_REGULARIZATION_L2, x, NULL, result, perm) == RR_OK,
           "soft_quantile forward: %s", rr_last_error());
     expect_extent(result, BATCH * 3, "soft_quantile result [batch, m]");
     for (i = 0; i < BATCH * 3; i++) {
         u[i] = 1.0 - 0.25 * (double)i;
     }
-    check(rr_soft_quantile_backward_f64(BATCH, N, q, 3, 0.5, RR_REGULARIZATION_L2, x, perm, u, g, ge) == RR_OK,
+    check(rr_soft_quantile_backward_f64(BATCH, N, q, 3, 0.5, RR_REGULARIZATION_L2, x, NULL, perm, u, g, ge) == RR_OK,
           "soft_quantile backward: %s", rr_last_error());
     expect_extent(g, BATCH * N, "soft_quantile grad_values [batch, n]");
     /* Row 0 increases, so its median (nearly hard at a small ε) is its third value. */
-    check(rr_soft_quantile_forward_f64(1, N, q + 1, 1, 1e-6, RR_REGULARIZATION_L2, x, res, perm) == RR_OK &&
+    check(rr_soft_quantile_forward_f64(1, N, q + 1, 1, 1e-6, RR_REGULARIZATION_L2, x, NULL, res, perm) == RR_OK &&
               fabs(res[0] - value(2)) < 1e-9,
           "soft_quantile: the median of row 0 is %.17g (got %.17g)", value(2), res[0]);
     free(result);
@@ -177,7 +177,7 @@ static void neural_sort(void)
         x[i] = value(i);
         payload[i] = (double)i;
     }
-    check(rr_neural_sort_forward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, pm) == RR_OK,
+    check(rr_neural_sort_forward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, NULL, pm) == RR_OK,
           "neural_sort forward: %s", rr_last_error());
     expect_extent(pm, BATCH * N * N, "neural_sort permutation_matrix [batch, n, n]");
     for (r = 0; r < BATCH * N; r++) {
@@ -191,24 +191,24 @@ static void neural_sort(void)
     for (i = 0; i < BATCH * N * N; i++) {
         u[i] = (double)(i % 7) / 7.0;
     }
-    check(rr_neural_sort_backward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, pm, u, g, ge) == RR_OK,
+    check(rr_neural_sort_backward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, NULL, pm, u, g, ge) == RR_OK,
           "neural_sort backward: %s", rr_last_error());
     expect_extent(g, BATCH * N, "neural_sort grad_values");
-    check(rr_neural_sort_apply_forward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, payload, out) == RR_OK,
+    check(rr_neural_sort_apply_forward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, payload, NULL, out) == RR_OK,
           "neural_sort_apply forward: %s", rr_last_error());
     expect_extent(out, BATCH * N, "neural_sort_apply output");
-    check(rr_neural_sort_apply_backward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, payload, out, g, gp, ge) ==
+    check(rr_neural_sort_apply_backward_f64(BATCH, N, 0.5, RR_DIRECTION_ASCENDING, x, payload, NULL, out, g, gp, ge) ==
               RR_OK,
           "neural_sort_apply backward: %s", rr_last_error());
     expect_extent(gp, BATCH * N, "neural_sort_apply grad_payload");
 
     /* τ ≤ 0 is refused, naming the param. */
-    expect(rr_neural_sort_forward_f64(BATCH, N, 0.0, RR_DIRECTION_ASCENDING, x, pm), RR_ERR_INVALID_ARGUMENT,
+    expect(rr_neural_sort_forward_f64(BATCH, N, 0.0, RR_DIRECTION_ASCENDING, x, NULL, pm), RR_ERR_INVALID_ARGUMENT,
            "neural_sort: regularization_strength must be finite and > 0, got 0", "neural_sort tau = 0");
     /* n × n overflows size_t although batch × n does not: refused before any buffer is read. */
     {
         size_t big = (size_t)1 << (sizeof(size_t) * 4 + 1);
-        int32_t status = rr_neural_sort_forward_f64(1, big, 0.5, RR_DIRECTION_ASCENDING, p, y);
+        int32_t status = rr_neural_sort_forward_f64(1, big, 0.5, RR_DIRECTION_ASCENDING, p, NULL, y);
         check(status == RR_ERR_SHAPE_MISMATCH &&
                   strstr(rr_last_error(), "neural_sort: permutation_matrix has") != NULL &&
                   strstr(rr_last_error(), "overflows") != NULL,

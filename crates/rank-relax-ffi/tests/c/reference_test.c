@@ -2,15 +2,18 @@
  *
  * Every case of the reference files goes through the public C API: RANK_RELAX_REFERENCE (paths
  * separated by ':'; default testdata/reference/ops-v1.json relative to the working directory, i.e.
- * the repository root), then testdata/reference/wave2-topk-quantile.json and
- * wave2-neural-sort.json unless a path of RANK_RELAX_REFERENCE has their file name:
+ * the repository root), then testdata/reference/wave2-topk-quantile.json, wave2-neural-sort.json
+ * and masks.json (whose cases give a mask input, a `[B][n]` list of JSON booleans) unless a path of
+ * RANK_RELAX_REFERENCE has their file name:
  *   - f64: forward output to 1e-9 (absolute + relative), VJP and the per-row gradient of a param
  *     (where the file gives it) to 1e-7 absolute + 1e-9 relative;
  *   - f32: forward, VJP and param gradients against the f64 API on the same f32-rounded inputs
  *     (params, lists and cotangents rounded too), to 1e-4 of the row's largest magnitude (+1e-6
- *     absolute, so that a row of zeros compares sanely).
+ *     absolute, so that a row of zeros compares sanely; +1e-5 for a row's param gradient, one sum
+ *     whose terms may cancel).
  * Then, for every op: bad params (out of range, unknown enum codes, NULL, empty and out-of-range
- * lists), NaN and out-of-domain inputs, NULL and overlapping buffers, overflowing shapes,
+ * lists), NaN and out-of-domain inputs, NULL and overlapping buffers, overflowing shapes, masks
+ * (NaN at an absent item, a byte other than 0 or 1, an output over the mask),
  * too-short rows, empty batches; the status and rr_last_error() naming the op.
  *
  * Ops are driven through the generated table (generated/rr_ops_table.h), so a new op in the spec
@@ -34,11 +37,12 @@
 static const char *const more_references[] = {
     "testdata/reference/wave2-topk-quantile.json",
     "testdata/reference/wave2-neural-sort.json",
+    "testdata/reference/masks.json",
 };
 
 static size_t elem_size(const rrt_tensor *t, int f32)
 {
-    return t->is_int32 ? sizeof(int32_t) : (f32 ? sizeof(float) : sizeof(double));
+    return t->is_bool ? sizeof(bool) : t->is_int32 ? sizeof(int32_t) : (f32 ? sizeof(float) : sizeof(double));
 }
 
 /* ---- one call's buffers, for either precision ------------------------------------------- */
@@ -51,6 +55,7 @@ typedef struct {
     /* The call's own copies of its list params (both precisions). */
     double *lists[MAX_ARGS];
     float *lists_f32[MAX_ARGS];
+    /* A bool input (a mask) is NULL, absent, unless the test sets it (buffers_mask). */
     void *inputs[MAX_ARGS];
     void *outputs[MAX_ARGS];
     void *residuals[MAX_ARGS];
@@ -91,7 +96,9 @@ static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_
         }
     }
     for (i = 0; i < op->num_inputs; i++) {
-        b->inputs[i] = xcalloc(tensor_len(b, &op->inputs[i]), real);
+        if (!op->inputs[i].is_bool) {
+            b->inputs[i] = xcalloc(tensor_len(b, &op->inputs[i]), real);
+        }
     }
     for (i = 0; i < op->num_outputs; i++) {
         b->outputs[i] = xcalloc(tensor_len(b, &op->outputs[i]), real);
@@ -123,13 +130,28 @@ static void buffers_free(call_buffers *b)
     }
 }
 
+/* Sets bool input `i` from `values` (nonzero = true); NULL leaves it absent. */
+static void buffers_mask(call_buffers *b, size_t i, const double *values)
+{
+    size_t j, len = tensor_len(b, &b->op->inputs[i]);
+    free(b->inputs[i]);
+    b->inputs[i] = NULL;
+    if (values == NULL) {
+        return;
+    }
+    b->inputs[i] = xcalloc(len, sizeof(bool));
+    for (j = 0; j < len; j++) {
+        ((bool *)b->inputs[i])[j] = values[j] != 0.0;
+    }
+}
+
 static int32_t call_forward(call_buffers *b)
 {
     if (b->f32) {
-        return b->op->forward_f32(b->batch, b->n, b->params, (const float *const *)b->inputs,
+        return b->op->forward_f32(b->batch, b->n, b->params, (const void *const *)b->inputs,
                                   (float *const *)b->outputs, b->residuals);
     }
-    return b->op->forward_f64(b->batch, b->n, b->params, (const double *const *)b->inputs,
+    return b->op->forward_f64(b->batch, b->n, b->params, (const void *const *)b->inputs,
                               (double *const *)b->outputs, b->residuals);
 }
 
@@ -142,11 +164,11 @@ static int32_t call_backward(call_buffers *b)
         saves[i] = s->from_output ? b->outputs[s->index] : b->inputs[s->index];
     }
     if (b->f32) {
-        return b->op->backward_f32(b->batch, b->n, b->params, (const float *const *)saves,
+        return b->op->backward_f32(b->batch, b->n, b->params, saves,
                                    (const void *const *)b->residuals, (const float *const *)b->cotangents,
                                    (float *const *)b->grads, (float *const *)b->param_grads);
     }
-    return b->op->backward_f64(b->batch, b->n, b->params, (const double *const *)saves,
+    return b->op->backward_f64(b->batch, b->n, b->params, saves,
                                (const void *const *)b->residuals, (const double *const *)b->cotangents,
                                (double *const *)b->grads, (double *const *)b->param_grads);
 }
@@ -168,14 +190,18 @@ static void set(const call_buffers *b, void *buffer, size_t i, double v)
 /* ---- reading a case -------------------------------------------------------------------- */
 
 /* Copies a nested JSON array of shape dims[0] x ... x dims[rank - 1] into `dst`, row-major; 0 if
- * the shape is wrong. */
-static int read_nested(const json_value *v, const size_t *dims, size_t rank, double *dst)
+ * the shape is wrong. The elements are numbers, or booleans (1 and 0) when `bools`. */
+static int read_nested(const json_value *v, const size_t *dims, size_t rank, int bools, double *dst)
 {
     size_t i, stride = 1;
     if (v == NULL) {
         return 0;
     }
     if (rank == 0) {
+        if (bools) {
+            *dst = v->type == JSON_TRUE ? 1.0 : 0.0;
+            return v->type == JSON_TRUE || v->type == JSON_FALSE;
+        }
         *dst = v->number;
         return v->type == JSON_NUMBER;
     }
@@ -186,7 +212,7 @@ static int read_nested(const json_value *v, const size_t *dims, size_t rank, dou
         stride *= dims[i];
     }
     for (i = 0; i < dims[0]; i++) {
-        if (!read_nested(&v->items[i], dims + 1, rank - 1, dst + i * stride)) {
+        if (!read_nested(&v->items[i], dims + 1, rank - 1, bools, dst + i * stride)) {
             return 0;
         }
     }
@@ -203,7 +229,7 @@ static int read_tensor(const json_value *v, const rrt_tensor *t, size_t batch, s
     for (i = 0; i < t->rank; i++) {
         dims[1 + i] = shape_dim(t->row[i], n, params);
     }
-    return read_nested(v, dims, 1 + t->rank, dst);
+    return read_nested(v, dims, 1 + t->rank, t->is_bool, dst);
 }
 
 typedef struct {
@@ -213,7 +239,7 @@ typedef struct {
     size_t batch, n;
     rrt_param_value params[MAX_ARGS];
     double *lists[MAX_ARGS];    /* the values of list params */
-    double *inputs[MAX_ARGS];
+    double *inputs[MAX_ARGS];   /* NULL for an optional input the case leaves out */
     double *output;
     double *cotangent;          /* NULL when the case checks no VJP */
     double *vjp[MAX_ARGS];      /* by gradient index; NULL if the file gives none */
@@ -325,6 +351,9 @@ static int load_case(const json_value *json, const char *file, size_t index, ref
     }
     for (i = 0; i < op->num_inputs; i++) {
         const rrt_tensor *t = &op->inputs[i];
+        if (t->optional && json_get(inputs, t->name) == NULL) {
+            continue;
+        }
         c->inputs[i] = xcalloc(case_len(c, t), sizeof(double));
         if (!read_tensor(json_get(inputs, t->name), t, c->batch, c->n, c->params, c->inputs[i])) {
             snprintf(why, why_size, "%s: input %s has the wrong shape", op->name, t->name);
@@ -375,7 +404,7 @@ static int load_case(const json_value *json, const char *file, size_t index, ref
             }
             batch_dim[0] = c->batch;
             c->param_grads[i] = xcalloc(c->batch, sizeof(double));
-            if (!read_nested(g, batch_dim, 1, c->param_grads[i])) {
+            if (!read_nested(g, batch_dim, 1, 0, c->param_grads[i])) {
                 snprintf(why, why_size, "%s: %s is not [B]", op->name, key);
                 return 0;
             }
@@ -402,9 +431,9 @@ static int compare_abs_rel(const call_buffers *b, const void *got, const double 
     return 1;
 }
 
-/* f32 result vs f64 result: per row, |got - want| <= 1e-4 * max|want in row| + 1e-6. */
+/* f32 result vs f64 result: per row, |got - want| <= 1e-4 * max|want in row| + abs_tol. */
 static int compare_rowwise(const call_buffers *b32, const void *got, const call_buffers *b64, const void *want,
-                           size_t rows, size_t width, const char *what, char *why, size_t why_size)
+                           size_t rows, size_t width, double abs_tol, const char *what, char *why, size_t why_size)
 {
     size_t r, j;
     for (r = 0; r < rows; r++) {
@@ -416,7 +445,7 @@ static int compare_rowwise(const call_buffers *b32, const void *got, const call_
         for (j = 0; j < width; j++) {
             double g = get(b32, got, r * width + j);
             double w = get(b64, want, r * width + j);
-            if (!(fabs(g - w) <= 1e-4 * scale + 1e-6)) {
+            if (!(fabs(g - w) <= 1e-4 * scale + abs_tol)) {
                 snprintf(why, why_size, "%s[%lu, %lu] = %.9g, f64 gives %.17g (row max %.3g)", what, (unsigned long)r,
                          (unsigned long)j, g, w, scale);
                 return 0;
@@ -445,7 +474,11 @@ static void run_case_f64(const ref_case *c)
 
     buffers_alloc(&b, op, c->batch, c->n, 0, c->params);
     for (i = 0; i < op->num_inputs; i++) {
-        memcpy(b.inputs[i], c->inputs[i], case_len(c, &op->inputs[i]) * sizeof(double));
+        if (op->inputs[i].is_bool) {
+            buffers_mask(&b, i, c->inputs[i]);
+        } else {
+            memcpy(b.inputs[i], c->inputs[i], case_len(c, &op->inputs[i]) * sizeof(double));
+        }
     }
     status = call_forward(&b);
     if (status != RR_OK) {
@@ -518,6 +551,11 @@ static void run_case_f32(const ref_case *c)
         }
     }
     for (i = 0; i < op->num_inputs; i++) {
+        if (op->inputs[i].is_bool) {
+            buffers_mask(&b32, i, c->inputs[i]);
+            buffers_mask(&b64, i, c->inputs[i]);
+            continue;
+        }
         for (j = 0; j < case_len(c, &op->inputs[i]); j++) {
             float x = (float)c->inputs[i][j];
             ((float *)b32.inputs[i])[j] = x;
@@ -535,7 +573,7 @@ static void run_case_f32(const ref_case *c)
         ok = 0;
     }
     if (ok) {
-        ok = compare_rowwise(&b32, b32.outputs[0], &b64, b64.outputs[0], c->batch, out_width, out->name, why,
+        ok = compare_rowwise(&b32, b32.outputs[0], &b64, b64.outputs[0], c->batch, out_width, 1e-6, out->name, why,
                              sizeof why);
     }
     if (ok && c->cotangent != NULL) {
@@ -556,14 +594,16 @@ static void run_case_f32(const ref_case *c)
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", t->name);
                 ok = compare_rowwise(&b32, b32.grads[i], &b64, b64.grads[i], c->batch,
-                                     shape_row_len(t, c->n, c->params), what, why, sizeof why);
+                                     shape_row_len(t, c->n, c->params), 1e-6, what, why, sizeof why);
             }
         }
         for (i = 0; ok && i < op->num_param_grads; i++) {
             if (c->param_grads[i] != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", op->params[op->param_grads[i]].name);
-                ok = compare_rowwise(&b32, b32.param_grads[i], &b64, b64.param_grads[i], c->batch, 1, what, why,
+                /* A row's ε-gradient is one value, a sum that may cancel to ~0 (a loss row of many
+                 * items): the f32 rounding of its terms, ~1e-6, then remains. */
+                ok = compare_rowwise(&b32, b32.param_grads[i], &b64, b64.param_grads[i], c->batch, 1, 1e-5, what, why,
                                      sizeof why);
             }
         }
@@ -631,7 +671,7 @@ static void valid_call(call_buffers *b, const rrt_op *op, size_t batch, size_t n
         }
     }
     for (i = 0; i < op->num_inputs; i++) {
-        for (j = 0; j < tensor_len(b, &op->inputs[i]); j++) {
+        for (j = 0; !op->inputs[i].is_bool && j < tensor_len(b, &op->inputs[i]); j++) {
             set(b, b->inputs[i], j, (double)((j * 7 + i * 3) % 11) * 0.25 + 0.1);
         }
     }
@@ -711,6 +751,44 @@ static void list_param_errors(call_buffers *b, size_t i)
     b->params[i] = old;
 }
 
+/* A mask (bool input `i`): absent items are not read (NaN there is fine) and get 0; a byte other
+ * than 0 or 1 is refused naming it; a written buffer over it is an overlap. */
+static void mask_errors(call_buffers *b, size_t i)
+{
+    const rrt_op *op = b->op;
+    const char *name = op->inputs[i].name;
+    size_t len = tensor_len(b, &op->inputs[i]), k;
+    double *present = xcalloc(len, sizeof(double));
+    double kept[MAX_ARGS];
+    void *saved;
+    for (k = 0; k < len; k++) {
+        present[k] = k != 1;
+    }
+    buffers_mask(b, i, present);
+    for (k = 0; k < op->num_inputs; k++) {
+        if (!op->inputs[k].is_bool && tensor_len(b, &op->inputs[k]) == len) {
+            kept[k] = get(b, b->inputs[k], 1);
+            set(b, b->inputs[k], 1, NAN);
+        }
+    }
+    expect_forward(b, RR_OK, NULL, "NaN at an absent item");
+    for (k = 0; k < op->num_inputs; k++) {
+        if (!op->inputs[k].is_bool && tensor_len(b, &op->inputs[k]) == len) {
+            set(b, b->inputs[k], 1, kept[k]);
+        }
+    }
+    /* C code can store any byte in a bool; 2 is no Rust bool. */
+    ((unsigned char *)b->inputs[i])[2] = 2;
+    expect_forward(b, RR_ERR_INVALID_VALUE, name, "a mask byte of 2");
+    ((bool *)b->inputs[i])[2] = true;
+    saved = b->outputs[0];
+    b->outputs[0] = b->inputs[i];
+    expect_forward(b, RR_ERR_INVALID_ARGUMENT, name, "an output over the mask");
+    b->outputs[0] = saved;
+    buffers_mask(b, i, NULL);
+    free(present);
+}
+
 static void error_paths(const rrt_op *op)
 {
     size_t n = op->min_n > 3 ? op->min_n : 3;
@@ -728,7 +806,12 @@ static void error_paths(const rrt_op *op)
               (int)status, status == RR_OK ? "" : rr_last_error());
 
         for (i = 0; i < op->num_inputs; i++) {
-            double old = get(&b, b.inputs[i], 1);
+            double old;
+            if (op->inputs[i].is_bool) {
+                mask_errors(&b, i);
+                continue;
+            }
+            old = get(&b, b.inputs[i], 1);
             set(&b, b.inputs[i], 1, NAN);
             expect_forward(&b, RR_ERR_INVALID_VALUE, op->inputs[i].name, "NaN input");
             set(&b, b.inputs[i], 1, INFINITY);

@@ -1,6 +1,7 @@
 /* The C API from many threads at once.
  *
- * Every op (forward and backward, f64 and f32) is first computed sequentially on a few inputs;
+ * Every op (forward and backward, f64 and f32) is first computed sequentially on a few inputs
+ * (the first without a mask, the others with one);
  * then THREADS threads call all of them concurrently, each in its own order, and compare every
  * output and gradient bit for bit with the sequential result, while one more thread keeps
  * changing rr_set_num_threads (which rebuilds the core's pool under the running calls). Each
@@ -41,7 +42,7 @@ static size_t tensor_len(const run *r, const rrt_tensor *t)
 
 static size_t elem(const run *r, const rrt_tensor *t)
 {
-    return t->is_int32 ? sizeof(int32_t) : r->f32 ? sizeof(float) : sizeof(double);
+    return t->is_bool ? sizeof(bool) : t->is_int32 ? sizeof(int32_t) : r->f32 ? sizeof(float) : sizeof(double);
 }
 
 static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
@@ -57,6 +58,10 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
         }
     }
     for (i = 0; i < op->num_inputs; i++) {
+        /* The first input has no mask (NULL), the others one. */
+        if (op->inputs[i].optional && seed == 0) {
+            continue;
+        }
         r->inputs[i] = xcalloc(tensor_len(r, &op->inputs[i]), elem(r, &op->inputs[i]));
         for (j = 0; j < tensor_len(r, &op->inputs[i]); j++) {
             /* Deterministic values with ties: a small LCG, quantised to 1/16. */
@@ -65,7 +70,10 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
             if (op->inputs[i].constraint != NULL && strcmp(op->inputs[i].constraint, "nonnegative") == 0) {
                 x = (double)(v % 4);
             }
-            if (f32) {
+            if (op->inputs[i].is_bool) {
+                /* A mask with about one item in five absent. */
+                ((bool *)r->inputs[i])[j] = v % 5 != 0;
+            } else if (f32) {
                 ((float *)r->inputs[i])[j] = (float)x;
             } else {
                 ((double *)r->inputs[i])[j] = x;
@@ -115,9 +123,9 @@ static int32_t run_call(run *r)
     const void *saves[MAX_ARGS];
     int32_t status;
     size_t i;
-    status = r->f32 ? op->forward_f32(BATCH, N, r->params, (const float *const *)r->inputs,
+    status = r->f32 ? op->forward_f32(BATCH, N, r->params, (const void *const *)r->inputs,
                                       (float *const *)r->outputs, r->residuals)
-                    : op->forward_f64(BATCH, N, r->params, (const double *const *)r->inputs,
+                    : op->forward_f64(BATCH, N, r->params, (const void *const *)r->inputs,
                                       (double *const *)r->outputs, r->residuals);
     if (status != RR_OK) {
         return status;
@@ -126,10 +134,10 @@ static int32_t run_call(run *r)
         const rrt_save *s = &op->saves[i];
         saves[i] = s->from_output ? r->outputs[s->index] : r->inputs[s->index];
     }
-    return r->f32 ? op->backward_f32(BATCH, N, r->params, (const float *const *)saves,
+    return r->f32 ? op->backward_f32(BATCH, N, r->params, saves,
                                      (const void *const *)r->residuals, (const float *const *)r->cotangents,
                                      (float *const *)r->grads, (float *const *)r->param_grads)
-                  : op->backward_f64(BATCH, N, r->params, (const double *const *)saves,
+                  : op->backward_f64(BATCH, N, r->params, saves,
                                      (const void *const *)r->residuals, (const double *const *)r->cotangents,
                                      (double *const *)r->grads, (double *const *)r->param_grads);
 }
@@ -195,8 +203,8 @@ static void *work(void *arg)
     int32_t perm[2];
     snprintf(mine, sizeof mine, "soft_rank: regularization_strength must be finite and > 0, got -%d", w->id + 1);
     for (round = 0; round < ROUNDS; round++) {
-        if (rr_soft_rank_forward_f64(1, 2, bad_eps, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, out, perm) !=
-            RR_ERR_INVALID_ARGUMENT) {
+        if (rr_soft_rank_forward_f64(1, 2, bad_eps, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, NULL, out,
+                                     perm) != RR_ERR_INVALID_ARGUMENT) {
             w->failures++;
         }
         for (k = 0; k < JOBS; k++) {

@@ -5,16 +5,21 @@
 //! [`run`] turns arbitrary bytes into one call (or a forward then a backward, a JVP or an HVP) of
 //! one entry point of the C ABI, through the rlib's `extern "C"` functions, with a bounded shape,
 //! arbitrary params (ε from raw bits, any enum code), values drawn from special floats or raw
-//! bits, and pointer games (NULL, aliasing, misalignment, a shape far larger than the buffers —
+//! bits, a mask now and then (random items absent, now and then a byte that is no `bool`), and
+//! pointer games (NULL, aliasing, misalignment, a shape far larger than the buffers —
 //! then every pointer is NULL, since a C caller who lies about valid pointers is outside the
 //! contract). It panics (a finding) when the library
 //!
 //! - returns a status outside `RR_OK ..= RR_ERR_NULL_POINTER` (`RR_ERR_PANIC` means a panic was
 //!   caught at the boundary: a bug);
 //! - fails without a message that starts with the op name;
-//! - fails after writing to an output buffer (errors are reported before any row is computed);
+//! - fails after writing to an output buffer (errors are reported before any row is computed;
+//!   with a mask, rows are checked as they are computed, so earlier rows may have been written);
 //! - succeeds with a NaN in any output, residual-derived value or gradient;
-//! - succeeds on input it should have refused (a NaN or infinite value or tangent, ε ≤ 0).
+//! - succeeds on input it should have refused (a NaN or infinite value or tangent, ε ≤ 0, a mask
+//!   byte other than 0 or 1). With a mask, a value counts only at a present item of a row with at
+//!   least two (a row with fewer may give zeros unread), and tangents and cotangents not at all
+//!   (a sorted output's entries past the present items are not read either).
 //!
 //! The ops, their params by type and their buffers in C argument order come from `generated.rs`
 //! (rank-relax-codegen, from the spec), so an op added to the spec is fuzzed without a change
@@ -30,7 +35,7 @@ use std::ffi::CStr;
 
 mod generated;
 
-use generated::{Args, Dim, Op, ParamKind, MAX_BUFFERS, OPS};
+use generated::{Args, Dim, Elem, Op, ParamKind, MAX_BUFFERS, OPS};
 
 use rank_relax_c::generated::{RR_ERR_NULL_POINTER, RR_OK};
 use rank_relax_c::plumbing::rr_last_error;
@@ -70,7 +75,7 @@ impl Bytes<'_> {
 /// A buffer as the C caller holds it: `len` elements of 8 bytes or fewer, with room to misalign.
 struct Buf {
     name: &'static str,
-    int: bool,
+    elem: Elem,
     written: bool,
     len: usize,
     data: Vec<u64>,
@@ -83,10 +88,23 @@ struct Buf {
 }
 
 impl Buf {
-    fn new(name: &'static str, int: bool, written: bool, len: usize) -> Self {
+    /// The data as bytes (a bool buffer's elements).
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: u64s viewed as their bytes.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr() as *const u8, self.data.len() * 8) }
+    }
+
+    fn data_bytes(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.data.as_mut_ptr() as *mut u8, self.data.len() * 8)
+        }
+    }
+
+    fn new(name: &'static str, elem: Elem, written: bool, len: usize) -> Self {
         Buf {
             name,
-            int,
+            elem,
             written,
             len,
             data: vec![0; len + 2],
@@ -98,13 +116,13 @@ impl Buf {
 }
 
 /// f32 or f64: how the harness reads and writes elements of a real buffer.
-pub trait Elem: Copy + PartialEq + std::fmt::Debug {
+pub trait Real: Copy + PartialEq + std::fmt::Debug {
     const F32: bool;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
 }
 
-impl Elem for f32 {
+impl Real for f32 {
     const F32: bool = true;
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -114,7 +132,7 @@ impl Elem for f32 {
     }
 }
 
-impl Elem for f64 {
+impl Real for f64 {
     const F32: bool = false;
     fn from_f64(v: f64) -> Self {
         v
@@ -124,25 +142,35 @@ impl Elem for f64 {
     }
 }
 
-fn get<T: Elem>(b: &Buf, i: usize) -> f64 {
+fn get<T: Real>(b: &Buf, i: usize) -> f64 {
     // SAFETY: `data` holds at least `len + 2` u64s, so `len` elements of T (≤ 8 bytes) fit.
     unsafe {
-        if b.int {
-            *(b.data.as_ptr() as *const i32).add(i) as f64
-        } else {
-            (*(b.data.as_ptr() as *const T).add(i)).to_f64()
+        match b.elem {
+            Elem::Int32 => *(b.data.as_ptr() as *const i32).add(i) as f64,
+            Elem::Bool => *(b.data.as_ptr() as *const u8).add(i) as f64,
+            Elem::Real => (*(b.data.as_ptr() as *const T).add(i)).to_f64(),
         }
     }
 }
 
-fn set<T: Elem>(b: &mut Buf, i: usize, v: f64) {
+/// A bool buffer's element is its byte (`v as u8`: 0, 1, or a byte that is no `bool`).
+fn set<T: Real>(b: &mut Buf, i: usize, v: f64) {
     // SAFETY: as in `get`.
     unsafe {
-        if b.int {
-            *(b.data.as_mut_ptr() as *mut i32).add(i) = v as i32;
-        } else {
-            *(b.data.as_mut_ptr() as *mut T).add(i) = T::from_f64(v);
+        match b.elem {
+            Elem::Int32 => *(b.data.as_mut_ptr() as *mut i32).add(i) = v as i32,
+            Elem::Bool => *(b.data.as_mut_ptr() as *mut u8).add(i) = v as u8,
+            Elem::Real => *(b.data.as_mut_ptr() as *mut T).add(i) = T::from_f64(v),
         }
+    }
+}
+
+/// Bytes per element of a buffer in a call in `T`.
+fn elem_size<T: Real>(b: &Buf) -> usize {
+    match b.elem {
+        Elem::Int32 => 4,
+        Elem::Bool => 1,
+        Elem::Real => std::mem::size_of::<T>(),
     }
 }
 
@@ -219,7 +247,7 @@ fn pointers(bufs: &mut [Buf]) -> Vec<*mut u8> {
 }
 
 /// The op's forward or backward entry point in `T`.
-unsafe fn call<T: Elem>(
+unsafe fn call<T: Real>(
     op: &Op,
     backward: bool,
     batch: usize,
@@ -321,16 +349,12 @@ fn last_error() -> String {
 /// With `saves_trusted`, a read-only buffer is never pointed at other memory: the backward trusts
 /// its saved inputs to be the forward's (an input aliased into the cotangent is an inconsistent
 /// save, outside the contract); written buffers are, and must be refused.
-fn pointer_games<T: Elem>(bytes: &mut Bytes, bufs: &mut [Buf], saves_trusted: bool) -> bool {
+fn pointer_games<T: Real>(bytes: &mut Bytes, bufs: &mut [Buf], saves_trusted: bool) -> bool {
     if bufs.is_empty() || bytes.below(6) != 0 {
         return false;
     }
     let k = bytes.below(bufs.len());
-    let size = if bufs[k].int {
-        4
-    } else {
-        std::mem::size_of::<T>()
-    };
+    let size = elem_size::<T>(&bufs[k]);
     match bytes.below(3) {
         0 => bufs[k].null = true,
         1 if saves_trusted && !bufs[k].written => return false,
@@ -351,8 +375,9 @@ fn pointer_games<T: Elem>(bytes: &mut Bytes, bufs: &mut [Buf], saves_trusted: bo
 }
 
 /// Checks a call's outcome: a known status with a message naming the op; nothing written on
-/// error; no NaN written on success.
-fn check_outcome<T: Elem>(
+/// error (without a mask: a masked call checks each row as it computes it, so the rows before
+/// the failing one may have been written); no NaN written on success.
+fn check_outcome<T: Real>(
     op: &str,
     what: &str,
     status: i32,
@@ -371,7 +396,7 @@ fn check_outcome<T: Elem>(
             message.starts_with(&format!("{op}: ")),
             "{op} {what}: message {message:?}"
         );
-        if !games {
+        if !games && !has_mask(bufs) {
             for (b, old) in bufs.iter().zip(before) {
                 assert!(
                     b.data == *old,
@@ -388,7 +413,7 @@ fn check_outcome<T: Elem>(
             eprintln!("{op} {what} {}: {v:?}", b.name);
         }
     }
-    for b in bufs.iter().filter(|b| b.written && !b.int) {
+    for b in bufs.iter().filter(|b| b.written && b.elem == Elem::Real) {
         for i in 0..b.len {
             let v = get::<T>(b, i);
             assert!(
@@ -408,16 +433,61 @@ fn saved_copies(spec: &Op, fwd: &[Buf]) -> Vec<Buf> {
             let src = fwd.iter().find(|b| b.name == *name).unwrap();
             Buf {
                 name: src.name,
-                int: src.int,
+                elem: src.elem,
                 written: false,
                 len: src.len,
                 data: src.data.clone(),
                 offset: 0,
-                null: false,
+                // An absent mask stays absent.
+                null: src.null,
                 alias: None,
             }
         })
         .collect()
+}
+
+/// Whether a call's mask is given (not NULL).
+fn has_mask(bufs: &[Buf]) -> bool {
+    bufs.iter().any(|b| b.elem == Elem::Bool && !b.null)
+}
+
+/// The forward's masks (bool inputs). Not drawn: NULL (absent) when optional, else every item
+/// present. Drawn: mostly present items, and now and then one byte that is no `bool` (to be
+/// refused). Returns whether it drew such a byte.
+fn masks(bytes: &mut Bytes, bufs: &mut [Buf], spec: &Op, draw: bool) -> bool {
+    let mut bad = false;
+    for (b, layout) in bufs.iter_mut().zip(spec.forward) {
+        if b.elem != Elem::Bool || b.written {
+            continue;
+        }
+        if !draw {
+            b.null = layout.optional;
+            let len = b.len;
+            b.data_bytes()[..len].fill(1);
+            continue;
+        }
+        for i in 0..b.len {
+            let present = bytes.below(4) != 0;
+            b.data_bytes()[i] = present as u8;
+        }
+        if b.len > 0 && bytes.below(16) == 0 {
+            let i = bytes.below(b.len);
+            b.data_bytes()[i] = 2 + bytes.below(254) as u8;
+            bad = true;
+        }
+    }
+    bad
+}
+
+/// Whether element `i` of a forward input is surely read, given the mask's elements (`flags`):
+/// for an input of the mask's shape, a present item of a row with at least two (a row with fewer
+/// may give zeros unread); an input of another shape is read whole.
+fn is_read(flags: &[u8], len: usize, n: usize, i: usize) -> bool {
+    if len != flags.len() || n == 0 {
+        return true;
+    }
+    let row = &flags[i / n * n..(i / n + 1) * n];
+    flags[i] == 1 && row.iter().filter(|&&f| f == 1).count() >= 2
 }
 
 /// The forward-mode kernel or the second-order one.
@@ -429,7 +499,7 @@ enum Derivative {
 
 /// The JVP or the HVP on the forward's saved buffers, with drawn cotangents and tangents (special
 /// floats among them) and a drawn scalar tangent of each param with a gradient.
-fn run_derivative<T: Elem>(
+fn run_derivative<T: Real>(
     bytes: &mut Bytes,
     spec: &Op,
     which: Derivative,
@@ -455,19 +525,20 @@ fn run_derivative<T: Elem>(
         return;
     };
     let mut bufs = saved_copies(spec, fwd);
+    let masked = has_mask(fwd);
     let mut refuse = false;
     for layout in layouts {
         let written = layout.written;
         let mut b = Buf::new(
             layout.name,
-            layout.int,
+            layout.elem,
             written,
             extent(layout.row, batch, n, args),
         );
         for i in 0..b.len {
             let v = if written { 7.25 } else { value(bytes, false) };
             set::<T>(&mut b, i, v);
-            refuse |= !written && !get::<T>(&b, i).is_finite();
+            refuse |= !written && !masked && !get::<T>(&b, i).is_finite();
         }
         bufs.push(b);
     }
@@ -502,7 +573,7 @@ pub fn run(data: &[u8]) {
     }
 }
 
-fn run_typed<T: Elem>(bytes: &mut Bytes) {
+fn run_typed<T: Real>(bytes: &mut Bytes) {
     let spec = &OPS[bytes.below(OPS.len())];
     let op = spec.name;
     let eps = T::from_f64(epsilon(bytes));
@@ -547,22 +618,31 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     let mut fwd: Vec<Buf> = spec
         .forward
         .iter()
-        .map(|b| Buf::new(b.name, b.int, b.written, extent(b.row, batch, n, &args)))
+        .map(|b| Buf::new(b.name, b.elem, b.written, extent(b.row, batch, n, &args)))
         .collect();
-    let mut refuse = false;
-    for (b, layout) in fwd.iter_mut().zip(spec.forward).filter(|(b, _)| !b.written) {
+    // Drawn (a byte) only for an op with a mask, so that the bytes of a reproducer of an op
+    // without one keep their meaning.
+    let draw = spec.forward.iter().any(|b| b.elem == Elem::Bool) && bytes.below(4) == 0;
+    let mut refuse = masks(bytes, &mut fwd, spec, draw);
+    let flags: Option<Vec<u8>> = fwd
+        .iter()
+        .find(|b| b.elem == Elem::Bool && !b.null)
+        .map(|b| b.bytes()[..b.len].to_vec());
+    let inputs = fwd.iter_mut().zip(spec.forward);
+    for (b, layout) in inputs.filter(|(b, _)| !b.written && b.elem != Elem::Bool) {
         let nonneg = layout.nonnegative;
         for i in 0..b.len {
             let v = value(bytes, nonneg);
             let stored = T::from_f64(v).to_f64();
-            refuse |= !stored.is_finite() || (nonneg && stored < 0.0);
+            let read = flags.as_deref().is_none_or(|f| is_read(f, b.len, n, i));
+            refuse |= read && (!stored.is_finite() || (nonneg && stored < 0.0));
             set::<T>(b, i, v);
         }
     }
     // Sentinels in the outputs, to see whether a failing call wrote to them.
     for b in fwd.iter_mut().filter(|b| b.written) {
         for i in 0..b.len {
-            set::<T>(b, i, if b.int { 12345.0 } else { 7.25 });
+            set::<T>(b, i, if b.elem == Elem::Int32 { 12345.0 } else { 7.25 });
         }
     }
     let e = eps.to_f64();
@@ -594,31 +674,32 @@ fn run_typed<T: Elem>(bytes: &mut Bytes) {
     // The backward, on the forward's buffers (sometimes corrupted) and a fresh cotangent.
     let saved = spec.saved;
     let mut bwd = saved_copies(spec, &fwd);
+    let masked = has_mask(&fwd);
     let mut refuse = false;
     for layout in spec.backward {
         let written = layout.written;
         let len = extent(layout.row, batch, n, &args);
-        let mut b = Buf::new(layout.name, layout.int, written, len);
+        let mut b = Buf::new(layout.name, layout.elem, written, len);
         for i in 0..b.len {
             let v = if written { 7.25 } else { value(bytes, false) };
             set::<T>(&mut b, i, v);
-            refuse |= !written && !get::<T>(&b, i).is_finite();
+            refuse |= !written && !masked && !get::<T>(&b, i).is_finite();
         }
         bwd.push(b);
     }
     // Corrupt a saved buffer now and then: a residual entry or a saved rank (what the backward
-    // validates). Saved inputs are trusted to be the forward's (finite, scaled values within
-    // f64; not re-derived), so they are left alone.
+    // validates). Saved inputs (the mask among them) are trusted to be the forward's (finite,
+    // scaled values within f64; not re-derived), so they are left alone.
     if bytes.below(4) == 0 {
         let k = bytes.below(saved.len());
-        let k = if bwd[k].int || bwd[k].name.ends_with("ranks") {
+        let k = if bwd[k].elem == Elem::Int32 || bwd[k].name.ends_with("ranks") {
             k
         } else {
             saved.len() - 1
         };
-        if bwd[k].len > 0 {
+        if bwd[k].len > 0 && bwd[k].elem != Elem::Bool {
             let i = bytes.below(bwd[k].len);
-            let v = if bwd[k].int {
+            let v = if bwd[k].elem == Elem::Int32 {
                 bytes.i32() as f64
             } else {
                 value(bytes, false)

@@ -21,7 +21,7 @@
 
 use super::{permutation_backward_rows, CotangentGrad, PermutationBackward};
 use crate::check::{scan_rows, Check};
-use crate::masked::{Layout, Masked};
+use crate::masked::{self, Layout, Masked};
 use crate::num::sum4;
 use crate::pav::{column, for_each_block, mark_blocks, pav_kl, pav_l2};
 use crate::scratch::{take, with_scratch, RowScratch};
@@ -303,23 +303,18 @@ pub fn backward_in_place<T: Real>(
             grad_regularization_strength,
         );
     };
-    // The cotangent is read from a copy, so the buffer can take the gradient (and is
-    // restored if the call fails).
-    let cotangent = cotangent_grad.to_vec();
-    let done = backward(
-        shape,
-        params,
-        values,
-        Some(mask),
-        permutation,
-        &cotangent,
-        cotangent_grad,
-        grad_regularization_strength,
-    );
-    if done.is_err() {
-        cotangent_grad.copy_from_slice(&cotangent);
-    }
-    done
+    masked::in_place_from_copy(cotangent_grad, |cotangent, grad| {
+        backward(
+            shape,
+            params,
+            values,
+            Some(mask),
+            permutation,
+            cotangent,
+            grad,
+            grad_regularization_strength,
+        )
+    })
 }
 
 /// [`backward_in_place`] without a mask.

@@ -65,8 +65,8 @@ int main(int argc, char **argv) {
             grad = malloc(len * sizeof *grad);
             grad_eps = malloc(batch * sizeof *grad_eps);
         }
-        if (rr_soft_rank_forward_f64(batch, n, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, ranks, perm) != RR_OK ||
-            rr_soft_rank_backward_f64(batch, n, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, ranks, perm, cot,
+        if (rr_soft_rank_forward_f64(batch, n, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, NULL, ranks, perm) != RR_OK ||
+            rr_soft_rank_backward_f64(batch, n, 1.0, RR_REGULARIZATION_L2, RR_DIRECTION_ASCENDING, x, NULL, ranks, perm, cot,
                                       grad, grad_eps) != RR_OK) {
             fprintf(stderr, "soft_rank_loop: %s\n", rr_last_error());
             return 1;

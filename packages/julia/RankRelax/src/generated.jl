@@ -34,8 +34,8 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 """
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
-const _RR_ABI_VERSION = UInt32(1)
-const _RR_ABI_HASH = 0x7977995354bfcdb0
+const _RR_ABI_VERSION = UInt32(2)
+const _RR_ABI_HASH = 0x2958cb6aadbffd0f
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 

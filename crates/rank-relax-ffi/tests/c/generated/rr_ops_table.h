@@ -64,8 +64,12 @@ typedef struct {
     /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
     size_t rank;
     rrt_dim row[RRT_MAX_ROW_RANK];
-    /** Element type int32 (else the op's real type). */
+    /** Element type int32 (else the op's real type, unless is_bool). */
     bool is_int32;
+    /** Element type bool (a mask). */
+    bool is_bool;
+    /** For inputs: may be NULL (absent). */
+    bool optional;
     /** For inputs: receives a gradient. */
     bool differentiable;
     /** For inputs: "finite" or "nonnegative". */
@@ -79,36 +83,41 @@ typedef struct {
     size_t index;
 } rrt_save;
 
+/*
+ * The adapters take each group of buffers as an array. Inputs and saves are `const void *`:
+ * the op's real type, or `const bool *` for a bool input (is_bool; NULL when optional and
+ * absent); residuals are the real type or int32_t (is_int32).
+ */
 typedef int32_t (*rrt_forward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const double *const *inputs, double *const *outputs,
+                                   const void *const *inputs, double *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_forward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const float *const *inputs, float *const *outputs,
+                                   const void *const *inputs, float *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_backward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                    const double *const *saves, const void *const *residuals,
+                                    const void *const *saves, const void *const *residuals,
                                     const double *const *cotangents, double *const *grads,
                                     double *const *param_grads);
 typedef int32_t (*rrt_backward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                    const float *const *saves, const void *const *residuals,
+                                    const void *const *saves, const void *const *residuals,
                                     const float *const *cotangents, float *const *grads,
                                     float *const *param_grads);
 /** The JVP: `param_tangents` holds one scalar per param with grad (the order of `param_grads`). */
 typedef int32_t (*rrt_jvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                               const double *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const double *const *tangents, const double *param_tangents,
                                double *const *output_tangents);
 typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                               const float *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const float *const *tangents, const float *param_tangents,
                                float *const *output_tangents);
 /** The HVP: writes the derivative of each gradient of the backward (and, per row, of each param gradient). */
 typedef int32_t (*rrt_hvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                               const double *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const double *const *cotangents, const double *const *tangents,
                                const double *param_tangents, double *const *hvps, double *const *param_hvps);
 typedef int32_t (*rrt_hvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                               const float *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const float *const *cotangents, const float *const *tangents,
                                const float *param_tangents, float *const *hvps, float *const *param_hvps);
 
@@ -166,22 +175,24 @@ static const rrt_param rrt_ndcg_loss_params[] = {
 };
 
 static const rrt_tensor rrt_ndcg_loss_inputs[] = {
-    {.name = "scores", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
-    {.name = "relevance", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = "nonnegative"},
+    {.name = "scores", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "relevance", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = "nonnegative"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_ndcg_loss_outputs[] = {
-    {.name = "loss", .rank = 0, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "loss", .rank = 0, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_ndcg_loss_residuals[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
     {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_ndcg_loss_saves[] = {
     {"scores", false, 0},
     {"relevance", false, 1},
+    {"mask", false, 2},
 };
 
 static const size_t rrt_ndcg_loss_grads[] = {
@@ -193,57 +204,57 @@ static const size_t rrt_ndcg_loss_param_grads[] = {
 };
 
 static int32_t rrt_ndcg_loss_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_ndcg_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], in[1], out[0], (float *)res[0], (int32_t *)res[1]);
+    return rr_ndcg_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], out[0], (float *)res[0], (int32_t *)res[1]);
 }
 
 static int32_t rrt_ndcg_loss_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_ndcg_loss_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
+    return rr_ndcg_loss_backward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], (const float *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_ndcg_loss_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
-    return rr_ndcg_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
+    return rr_ndcg_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], (const float *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_ndcg_loss_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
-    return rr_ndcg_loss_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_ndcg_loss_hvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], (const float *)res[0], (const int32_t *)res[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_ndcg_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_ndcg_loss_forward_f64(batch, n, p[0].real, p[1].code, in[0], in[1], out[0], (double *)res[0], (int32_t *)res[1]);
+    return rr_ndcg_loss_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], out[0], (double *)res[0], (int32_t *)res[1]);
 }
 
 static int32_t rrt_ndcg_loss_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_ndcg_loss_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
+    return rr_ndcg_loss_backward_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_ndcg_loss_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
-    return rr_ndcg_loss_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
+    return rr_ndcg_loss_jvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_ndcg_loss_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
-    return rr_ndcg_loss_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_ndcg_loss_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* neural_sort */
@@ -254,15 +265,17 @@ static const rrt_param rrt_neural_sort_params[] = {
 };
 
 static const rrt_tensor rrt_neural_sort_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_neural_sort_outputs[] = {
-    {.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_neural_sort_saves[] = {
     {"values", false, 0},
+    {"mask", false, 1},
     {"permutation_matrix", true, 0},
 };
 
@@ -275,65 +288,65 @@ static const size_t rrt_neural_sort_param_grads[] = {
 };
 
 static int32_t rrt_neural_sort_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], out[0]);
+    return rr_neural_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const bool *)in[1], out[0]);
 }
 
 static int32_t rrt_neural_sort_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
     (void)res;
-    return rr_neural_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], pgrads[0]);
+    return rr_neural_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_neural_sort_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
     (void)res;
-    return rr_neural_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], tan[0], ptan[0], otan[0]);
+    return rr_neural_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_neural_sort_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
     (void)res;
-    return rr_neural_sort_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_neural_sort_hvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_neural_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_forward_f64(batch, n, p[0].real, p[1].code, in[0], out[0]);
+    return rr_neural_sort_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const bool *)in[1], out[0]);
 }
 
 static int32_t rrt_neural_sort_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
     (void)res;
-    return rr_neural_sort_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], pgrads[0]);
+    return rr_neural_sort_backward_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_neural_sort_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
     (void)res;
-    return rr_neural_sort_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], tan[0], ptan[0], otan[0]);
+    return rr_neural_sort_jvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_neural_sort_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
     (void)res;
-    return rr_neural_sort_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_neural_sort_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* neural_sort_apply */
@@ -344,17 +357,19 @@ static const rrt_param rrt_neural_sort_apply_params[] = {
 };
 
 static const rrt_tensor rrt_neural_sort_apply_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
-    {.name = "payload", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "payload", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_neural_sort_apply_outputs[] = {
-    {.name = "output", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "output", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_neural_sort_apply_saves[] = {
     {"values", false, 0},
     {"payload", false, 1},
+    {"mask", false, 2},
 };
 
 static const size_t rrt_neural_sort_apply_grads[] = {
@@ -367,65 +382,65 @@ static const size_t rrt_neural_sort_apply_param_grads[] = {
 };
 
 static int32_t rrt_neural_sort_apply_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_apply_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], in[1], out[0]);
+    return rr_neural_sort_apply_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], out[0]);
 }
 
 static int32_t rrt_neural_sort_apply_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
     (void)res;
-    return rr_neural_sort_apply_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], grads[1], pgrads[0]);
+    return rr_neural_sort_apply_backward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
 static int32_t rrt_neural_sort_apply_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
     (void)res;
-    return rr_neural_sort_apply_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], tan[0], tan[1], ptan[0], otan[0]);
+    return rr_neural_sort_apply_jvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], tan[0], tan[1], ptan[0], otan[0]);
 }
 
 static int32_t rrt_neural_sort_apply_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
     (void)res;
-    return rr_neural_sort_apply_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
+    return rr_neural_sort_apply_hvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
 static int32_t rrt_neural_sort_apply_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_apply_forward_f64(batch, n, p[0].real, p[1].code, in[0], in[1], out[0]);
+    return rr_neural_sort_apply_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], out[0]);
 }
 
 static int32_t rrt_neural_sort_apply_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
     (void)res;
-    return rr_neural_sort_apply_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], grads[0], grads[1], pgrads[0]);
+    return rr_neural_sort_apply_backward_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
 static int32_t rrt_neural_sort_apply_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
     (void)res;
-    return rr_neural_sort_apply_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], tan[0], tan[1], ptan[0], otan[0]);
+    return rr_neural_sort_apply_jvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], tan[0], tan[1], ptan[0], otan[0]);
 }
 
 static int32_t rrt_neural_sort_apply_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
     (void)res;
-    return rr_neural_sort_apply_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
+    return rr_neural_sort_apply_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
 /* sigmoid_rank */
@@ -436,15 +451,17 @@ static const rrt_param rrt_sigmoid_rank_params[] = {
 };
 
 static const rrt_tensor rrt_sigmoid_rank_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_sigmoid_rank_outputs[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_sigmoid_rank_saves[] = {
     {"values", false, 0},
+    {"mask", false, 1},
 };
 
 static const size_t rrt_sigmoid_rank_grads[] = {
@@ -456,65 +473,65 @@ static const size_t rrt_sigmoid_rank_param_grads[] = {
 };
 
 static int32_t rrt_sigmoid_rank_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
     (void)res;
-    return rr_sigmoid_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], out[0]);
+    return rr_sigmoid_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const bool *)in[1], out[0]);
 }
 
 static int32_t rrt_sigmoid_rank_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
     (void)res;
-    return rr_sigmoid_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], cot[0], grads[0], pgrads[0]);
+    return rr_sigmoid_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const bool *)saves[1], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_sigmoid_rank_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
     (void)res;
-    return rr_sigmoid_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], tan[0], ptan[0], otan[0]);
+    return rr_sigmoid_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const bool *)saves[1], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_sigmoid_rank_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
     (void)res;
-    return rr_sigmoid_rank_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_sigmoid_rank_hvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const bool *)saves[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_sigmoid_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
     (void)res;
-    return rr_sigmoid_rank_forward_f64(batch, n, p[0].real, p[1].code, in[0], out[0]);
+    return rr_sigmoid_rank_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const bool *)in[1], out[0]);
 }
 
 static int32_t rrt_sigmoid_rank_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
     (void)res;
-    return rr_sigmoid_rank_backward_f64(batch, n, p[0].real, p[1].code, saves[0], cot[0], grads[0], pgrads[0]);
+    return rr_sigmoid_rank_backward_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const bool *)saves[1], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_sigmoid_rank_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
     (void)res;
-    return rr_sigmoid_rank_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], tan[0], ptan[0], otan[0]);
+    return rr_sigmoid_rank_jvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const bool *)saves[1], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_sigmoid_rank_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
     (void)res;
-    return rr_sigmoid_rank_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_sigmoid_rank_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const bool *)saves[1], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_quantile */
@@ -529,11 +546,12 @@ static const rrt_param rrt_soft_quantile_params[] = {
 };
 
 static const rrt_tensor rrt_soft_quantile_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_soft_quantile_outputs[] = {
-    {.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_quantile_residuals[] = {
@@ -542,6 +560,7 @@ static const rrt_tensor rrt_soft_quantile_residuals[] = {
 
 static const rrt_save rrt_soft_quantile_saves[] = {
     {"values", false, 0},
+    {"mask", false, 1},
 };
 
 static const size_t rrt_soft_quantile_grads[] = {
@@ -553,57 +572,57 @@ static const size_t rrt_soft_quantile_param_grads[] = {
 };
 
 static int32_t rrt_soft_quantile_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_quantile_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_soft_quantile_backward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_quantile_backward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_quantile_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
-    return rr_soft_quantile_jvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_quantile_jvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_quantile_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
-    return rr_soft_quantile_hvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_quantile_hvp_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_soft_quantile_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_soft_quantile_forward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_quantile_forward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_quantile_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_soft_quantile_backward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_quantile_backward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_quantile_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
-    return rr_soft_quantile_jvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_quantile_jvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_quantile_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
-    return rr_soft_quantile_hvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_quantile_hvp_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_rank */
@@ -615,11 +634,12 @@ static const rrt_param rrt_soft_rank_params[] = {
 };
 
 static const rrt_tensor rrt_soft_rank_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_rank_residuals[] = {
@@ -628,6 +648,7 @@ static const rrt_tensor rrt_soft_rank_residuals[] = {
 
 static const rrt_save rrt_soft_rank_saves[] = {
     {"values", false, 0},
+    {"mask", false, 1},
     {"ranks", true, 0},
 };
 
@@ -640,57 +661,57 @@ static const size_t rrt_soft_rank_param_grads[] = {
 };
 
 static int32_t rrt_soft_rank_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_soft_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_rank_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
-    return rr_soft_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_rank_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_rank_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
-    return rr_soft_rank_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_rank_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_soft_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_soft_rank_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_rank_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_rank_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
-    return rr_soft_rank_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_rank_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_rank_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
-    return rr_soft_rank_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_rank_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_sort */
@@ -702,11 +723,12 @@ static const rrt_param rrt_soft_sort_params[] = {
 };
 
 static const rrt_tensor rrt_soft_sort_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_soft_sort_outputs[] = {
-    {.name = "sorted", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "sorted", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_sort_residuals[] = {
@@ -715,6 +737,7 @@ static const rrt_tensor rrt_soft_sort_residuals[] = {
 
 static const rrt_save rrt_soft_sort_saves[] = {
     {"values", false, 0},
+    {"mask", false, 1},
 };
 
 static const size_t rrt_soft_sort_grads[] = {
@@ -726,57 +749,57 @@ static const size_t rrt_soft_sort_param_grads[] = {
 };
 
 static int32_t rrt_soft_sort_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_soft_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_sort_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_soft_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_sort_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_sort_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
-    return rr_soft_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_sort_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_sort_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
-    return rr_soft_sort_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_sort_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_soft_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_soft_sort_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_sort_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_sort_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_soft_sort_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_sort_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_sort_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
-    return rr_soft_sort_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_sort_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_sort_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
-    return rr_soft_sort_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_sort_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* soft_topk */
@@ -789,11 +812,12 @@ static const rrt_param rrt_soft_topk_params[] = {
 };
 
 static const rrt_tensor rrt_soft_topk_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_soft_topk_outputs[] = {
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "selection", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_topk_residuals[] = {
@@ -802,6 +826,7 @@ static const rrt_tensor rrt_soft_topk_residuals[] = {
 
 static const rrt_save rrt_soft_topk_saves[] = {
     {"values", false, 0},
+    {"mask", false, 1},
 };
 
 static const size_t rrt_soft_topk_grads[] = {
@@ -813,57 +838,57 @@ static const size_t rrt_soft_topk_param_grads[] = {
 };
 
 static int32_t rrt_soft_topk_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_soft_topk_forward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_topk_forward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_topk_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_soft_topk_backward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_topk_backward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_topk_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
-    return rr_soft_topk_jvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_topk_jvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_topk_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
-    return rr_soft_topk_hvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_topk_hvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 static int32_t rrt_soft_topk_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_soft_topk_forward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_topk_forward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_topk_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_soft_topk_backward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_topk_backward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_topk_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
-    return rr_soft_topk_jvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+    return rr_soft_topk_jvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
 }
 
 static int32_t rrt_soft_topk_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
-    return rr_soft_topk_hvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, saves[0], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+    return rr_soft_topk_hvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
 /* spearman_loss */
@@ -874,24 +899,26 @@ static const rrt_param rrt_spearman_loss_params[] = {
 };
 
 static const rrt_tensor rrt_spearman_loss_inputs[] = {
-    {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
-    {.name = "targets", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "targets", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
 };
 
 static const rrt_tensor rrt_spearman_loss_outputs[] = {
-    {.name = "loss", .rank = 0, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "loss", .rank = 0, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_spearman_loss_residuals[] = {
-    {.name = "prediction_ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "prediction_ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
     {.name = "prediction_permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
-    {.name = "target_ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "target_ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
     {.name = "target_permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_spearman_loss_saves[] = {
     {"predictions", false, 0},
     {"targets", false, 1},
+    {"mask", false, 2},
 };
 
 static const size_t rrt_spearman_loss_grads[] = {
@@ -904,57 +931,57 @@ static const size_t rrt_spearman_loss_param_grads[] = {
 };
 
 static int32_t rrt_spearman_loss_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_spearman_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], in[1], out[0], (float *)res[0], (int32_t *)res[1], (float *)res[2], (int32_t *)res[3]);
+    return rr_spearman_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], out[0], (float *)res[0], (int32_t *)res[1], (float *)res[2], (int32_t *)res[3]);
 }
 
 static int32_t rrt_spearman_loss_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_spearman_loss_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
+    return rr_spearman_loss_backward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
 static int32_t rrt_spearman_loss_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
     float *const *otan)
 {
-    return rr_spearman_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
+    return rr_spearman_loss_jvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
 }
 
 static int32_t rrt_spearman_loss_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
     const float *ptan, float *const *hvp, float *const *phvp)
 {
-    return rr_spearman_loss_hvp_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
+    return rr_spearman_loss_hvp_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const bool *)saves[2], (const float *)res[0], (const int32_t *)res[1], (const float *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
 static int32_t rrt_spearman_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_spearman_loss_forward_f64(batch, n, p[0].real, p[1].code, in[0], in[1], out[0], (double *)res[0], (int32_t *)res[1], (double *)res[2], (int32_t *)res[3]);
+    return rr_spearman_loss_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], out[0], (double *)res[0], (int32_t *)res[1], (double *)res[2], (int32_t *)res[3]);
 }
 
 static int32_t rrt_spearman_loss_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_spearman_loss_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
+    return rr_spearman_loss_backward_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], grads[0], grads[1], pgrads[0]);
 }
 
 static int32_t rrt_spearman_loss_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
     double *const *otan)
 {
-    return rr_spearman_loss_jvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
+    return rr_spearman_loss_jvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], tan[0], tan[1], ptan[0], otan[0]);
 }
 
 static int32_t rrt_spearman_loss_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
     const double *ptan, double *const *hvp, double *const *phvp)
 {
-    return rr_spearman_loss_hvp_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
+    return rr_spearman_loss_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
 #define RRT_NUM_OPS 9
@@ -964,10 +991,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "ndcg_loss",
         1,
         rrt_ndcg_loss_params, 2,
-        rrt_ndcg_loss_inputs, 2,
+        rrt_ndcg_loss_inputs, 3,
         rrt_ndcg_loss_outputs, 1,
         rrt_ndcg_loss_residuals, 2,
-        rrt_ndcg_loss_saves, 2,
+        rrt_ndcg_loss_saves, 3,
         rrt_ndcg_loss_grads, 1,
         rrt_ndcg_loss_param_grads, 1,
         rrt_ndcg_loss_forward_f32,
@@ -983,10 +1010,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "neural_sort",
         1,
         rrt_neural_sort_params, 2,
-        rrt_neural_sort_inputs, 1,
+        rrt_neural_sort_inputs, 2,
         rrt_neural_sort_outputs, 1,
         NULL, 0,
-        rrt_neural_sort_saves, 2,
+        rrt_neural_sort_saves, 3,
         rrt_neural_sort_grads, 1,
         rrt_neural_sort_param_grads, 1,
         rrt_neural_sort_forward_f32,
@@ -1002,10 +1029,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "neural_sort_apply",
         1,
         rrt_neural_sort_apply_params, 2,
-        rrt_neural_sort_apply_inputs, 2,
+        rrt_neural_sort_apply_inputs, 3,
         rrt_neural_sort_apply_outputs, 1,
         NULL, 0,
-        rrt_neural_sort_apply_saves, 2,
+        rrt_neural_sort_apply_saves, 3,
         rrt_neural_sort_apply_grads, 2,
         rrt_neural_sort_apply_param_grads, 1,
         rrt_neural_sort_apply_forward_f32,
@@ -1021,10 +1048,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "sigmoid_rank",
         1,
         rrt_sigmoid_rank_params, 2,
-        rrt_sigmoid_rank_inputs, 1,
+        rrt_sigmoid_rank_inputs, 2,
         rrt_sigmoid_rank_outputs, 1,
         NULL, 0,
-        rrt_sigmoid_rank_saves, 1,
+        rrt_sigmoid_rank_saves, 2,
         rrt_sigmoid_rank_grads, 1,
         rrt_sigmoid_rank_param_grads, 1,
         rrt_sigmoid_rank_forward_f32,
@@ -1040,10 +1067,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "soft_quantile",
         1,
         rrt_soft_quantile_params, 3,
-        rrt_soft_quantile_inputs, 1,
+        rrt_soft_quantile_inputs, 2,
         rrt_soft_quantile_outputs, 1,
         rrt_soft_quantile_residuals, 1,
-        rrt_soft_quantile_saves, 1,
+        rrt_soft_quantile_saves, 2,
         rrt_soft_quantile_grads, 1,
         rrt_soft_quantile_param_grads, 1,
         rrt_soft_quantile_forward_f32,
@@ -1059,10 +1086,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "soft_rank",
         1,
         rrt_soft_rank_params, 3,
-        rrt_soft_rank_inputs, 1,
+        rrt_soft_rank_inputs, 2,
         rrt_soft_rank_outputs, 1,
         rrt_soft_rank_residuals, 1,
-        rrt_soft_rank_saves, 2,
+        rrt_soft_rank_saves, 3,
         rrt_soft_rank_grads, 1,
         rrt_soft_rank_param_grads, 1,
         rrt_soft_rank_forward_f32,
@@ -1078,10 +1105,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "soft_sort",
         1,
         rrt_soft_sort_params, 3,
-        rrt_soft_sort_inputs, 1,
+        rrt_soft_sort_inputs, 2,
         rrt_soft_sort_outputs, 1,
         rrt_soft_sort_residuals, 1,
-        rrt_soft_sort_saves, 1,
+        rrt_soft_sort_saves, 2,
         rrt_soft_sort_grads, 1,
         rrt_soft_sort_param_grads, 1,
         rrt_soft_sort_forward_f32,
@@ -1097,10 +1124,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "soft_topk",
         1,
         rrt_soft_topk_params, 4,
-        rrt_soft_topk_inputs, 1,
+        rrt_soft_topk_inputs, 2,
         rrt_soft_topk_outputs, 1,
         rrt_soft_topk_residuals, 1,
-        rrt_soft_topk_saves, 1,
+        rrt_soft_topk_saves, 2,
         rrt_soft_topk_grads, 1,
         rrt_soft_topk_param_grads, 1,
         rrt_soft_topk_forward_f32,
@@ -1116,10 +1143,10 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         "spearman_loss",
         2,
         rrt_spearman_loss_params, 2,
-        rrt_spearman_loss_inputs, 2,
+        rrt_spearman_loss_inputs, 3,
         rrt_spearman_loss_outputs, 1,
         rrt_spearman_loss_residuals, 4,
-        rrt_spearman_loss_saves, 2,
+        rrt_spearman_loss_saves, 3,
         rrt_spearman_loss_grads, 2,
         rrt_spearman_loss_param_grads, 1,
         rrt_spearman_loss_forward_f32,

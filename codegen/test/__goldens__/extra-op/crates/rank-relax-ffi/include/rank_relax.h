@@ -27,9 +27,11 @@
  *    one value per row for each param that has a gradient (the derivative of each gradient).
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
- * pointer may be NULL only when its buffer has no elements; buffers must be aligned for their type,
- * and a written buffer must not overlap any other buffer of the call. Kernels are thread-safe; rows
- * are processed in parallel inside a call.
+ * pointer may be NULL only when its buffer has no elements or is optional; buffers must be aligned
+ * for their type, and a written buffer must not overlap any other buffer of the call (buffers that
+ * are only read may share memory). The library cannot see how long a buffer is: each pointer must
+ * be valid for the elements its shape gives. Kernels are thread-safe; rows are processed in
+ * parallel inside a call.
  */
 #ifndef RANK_RELAX_H
 #define RANK_RELAX_H

@@ -64,8 +64,12 @@ typedef struct {
     /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
     size_t rank;
     rrt_dim row[RRT_MAX_ROW_RANK];
-    /** Element type int32 (else the op's real type). */
+    /** Element type int32 (else the op's real type, unless is_bool). */
     bool is_int32;
+    /** Element type bool (a mask). */
+    bool is_bool;
+    /** For inputs: may be NULL (absent). */
+    bool optional;
     /** For inputs: receives a gradient. */
     bool differentiable;
     /** For inputs: "finite" or "nonnegative". */
@@ -79,36 +83,41 @@ typedef struct {
     size_t index;
 } rrt_save;
 
+/*
+ * The adapters take each group of buffers as an array. Inputs and saves are `const void *`:
+ * the op's real type, or `const bool *` for a bool input (is_bool; NULL when optional and
+ * absent); residuals are the real type or int32_t (is_int32).
+ */
 typedef int32_t (*rrt_forward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const double *const *inputs, double *const *outputs,
+                                   const void *const *inputs, double *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_forward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const float *const *inputs, float *const *outputs,
+                                   const void *const *inputs, float *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_backward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                    const double *const *saves, const void *const *residuals,
+                                    const void *const *saves, const void *const *residuals,
                                     const double *const *cotangents, double *const *grads,
                                     double *const *param_grads);
 typedef int32_t (*rrt_backward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                    const float *const *saves, const void *const *residuals,
+                                    const void *const *saves, const void *const *residuals,
                                     const float *const *cotangents, float *const *grads,
                                     float *const *param_grads);
 /** The JVP: `param_tangents` holds one scalar per param with grad (the order of `param_grads`). */
 typedef int32_t (*rrt_jvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                               const double *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const double *const *tangents, const double *param_tangents,
                                double *const *output_tangents);
 typedef int32_t (*rrt_jvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                               const float *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const float *const *tangents, const float *param_tangents,
                                float *const *output_tangents);
 /** The HVP: writes the derivative of each gradient of the backward (and, per row, of each param gradient). */
 typedef int32_t (*rrt_hvp_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                               const double *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const double *const *cotangents, const double *const *tangents,
                                const double *param_tangents, double *const *hvps, double *const *param_hvps);
 typedef int32_t (*rrt_hvp_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                               const float *const *saves, const void *const *residuals,
+                               const void *const *saves, const void *const *residuals,
                                const float *const *cotangents, const float *const *tangents,
                                const float *param_tangents, float *const *hvps, float *const *param_hvps);
 
@@ -156,12 +165,12 @@ static const rrt_param rrt_pair_loss_params[] = {
 };
 
 static const rrt_tensor rrt_pair_loss_inputs[] = {
-    {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
-    {.name = "weights", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = "nonnegative"},
+    {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "weights", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = "nonnegative"},
 };
 
 static const rrt_tensor rrt_pair_loss_outputs[] = {
-    {.name = "loss", .rank = 0, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "loss", .rank = 0, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_save rrt_pair_loss_saves[] = {
@@ -179,33 +188,33 @@ static const size_t rrt_pair_loss_param_grads[] = {
 };
 
 static int32_t rrt_pair_loss_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
     (void)res;
-    return rr_pair_loss_forward_f32(batch, n, (float)p[0].real, p[1].flag, in[0], in[1], out[0]);
+    return rr_pair_loss_forward_f32(batch, n, (float)p[0].real, p[1].flag, (const float *)in[0], (const float *)in[1], out[0]);
 }
 
 static int32_t rrt_pair_loss_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
     (void)res;
-    return rr_pair_loss_backward_f32(batch, n, (float)p[0].real, p[1].flag, saves[0], saves[1], saves[2], cot[0], grads[0], pgrads[0]);
+    return rr_pair_loss_backward_f32(batch, n, (float)p[0].real, p[1].flag, (const float *)saves[0], (const float *)saves[1], (const float *)saves[2], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_pair_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
     (void)res;
-    return rr_pair_loss_forward_f64(batch, n, p[0].real, p[1].flag, in[0], in[1], out[0]);
+    return rr_pair_loss_forward_f64(batch, n, p[0].real, p[1].flag, (const double *)in[0], (const double *)in[1], out[0]);
 }
 
 static int32_t rrt_pair_loss_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
     (void)res;
-    return rr_pair_loss_backward_f64(batch, n, p[0].real, p[1].flag, saves[0], saves[1], saves[2], cot[0], grads[0], pgrads[0]);
+    return rr_pair_loss_backward_f64(batch, n, p[0].real, p[1].flag, (const double *)saves[0], (const double *)saves[1], (const double *)saves[2], cot[0], grads[0], pgrads[0]);
 }
 
 /* soft_rank */
@@ -216,11 +225,11 @@ static const rrt_param rrt_soft_rank_params[] = {
 };
 
 static const rrt_tensor rrt_soft_rank_inputs[] = {
-    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = true, .constraint = "finite"},
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = false, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_rank_residuals[] = {
@@ -241,29 +250,29 @@ static const size_t rrt_soft_rank_param_grads[] = {
 };
 
 static int32_t rrt_soft_rank_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *in, float *const *out, void *const *res)
+    const void *const *in, float *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const float *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
     float *const *pgrads)
 {
-    return rr_soft_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_rank_backward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)saves[0], (const float *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 static int32_t rrt_soft_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *in, double *const *out, void *const *res)
+    const void *const *in, double *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const double *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
     double *const *pgrads)
 {
-    return rr_soft_rank_backward_f64(batch, n, p[0].real, p[1].code, saves[0], saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+    return rr_soft_rank_backward_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
 }
 
 #define RRT_NUM_OPS 2
