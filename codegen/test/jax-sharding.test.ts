@@ -30,9 +30,27 @@ describe('the JAX sharding table', () => {
     expect(table).toContain(
       [
         '    "soft_rank_forward": Call(',
-        '        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),',
+        '        operands=(',
+        '            Buffer("values", ("n",), "real"),',
+        '            Buffer("regularization_strength", (), "real"),',
+        '            Buffer("mask", ("n",), "bool", optional=True),',
+        '        ),',
         '        results=(Buffer("ranks", ("n",), "real"), Buffer("permutation", ("n",), "int32")),',
         '    ),',
+      ].join('\n'),
+    );
+  });
+
+  it('lists an optional input last, after the real params, so that a call may leave it out', () => {
+    expect(model('masked')).toContain(
+      [
+        '    "masked_soft_rank_backward": Call(',
+        '        operands=(',
+        '            Buffer("values", ("n",), "real"),',
+        '            Buffer("cotangent_ranks", ("n",), "real"),',
+        '            Buffer("regularization_strength", (), "real"),',
+        '            Buffer("mask", ("n",), "bool", optional=True),',
+        '        ),',
       ].join('\n'),
     );
   });

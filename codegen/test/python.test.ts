@@ -122,7 +122,7 @@ describe('JAX functions and XLA FFI handlers of the spec', () => {
     expect(jax).toContain('_rr_quantiles = _rr.real_list("soft_quantile", "quantiles", quantiles)');
     expect(jax).toContain('(_rr.shaped(values, (len(quantiles),)), _rr.like(values, jnp.int32))');
     expect(jax).toContain('(_rr.shaped(values, (values.shape[-1], values.shape[-1])),)');
-    expect(jax).toMatch(/nondiff_argnums=\(1, 3\)\)\ndef _rr_soft_quantile\(/);
-    expect(jax).toMatch(/nondiff_argnums=\(1, 3, 4\)\)\ndef _rr_soft_topk\(/);
+    expect(jax).toMatch(/nondiff_argnums=\(2, 4\)\)\ndef _rr_soft_quantile\(/);
+    expect(jax).toMatch(/nondiff_argnums=\(2, 4, 5\)\)\ndef _rr_soft_topk\(/);
   });
 });

@@ -15,9 +15,9 @@ use crate::plumbing as rr_py;
 /// Package version (the spec's).
 pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0x82be_6618_599e_65f8;
+pub const ABI_HASH: u64 = 0x2958_cb6a_adbf_fd0f;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {
@@ -61,14 +61,19 @@ pub mod ndcg_loss {
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, T>,
         relevance: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(scores.shape());
         rr_py::same_shape(OP, "scores", rr_shape, "relevance", relevance.shape())?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "scores", rr_shape, "mask", mask.shape())?;
+        }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut loss = rr_py::rows_buf::<T>(rr_shape);
         let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
@@ -79,6 +84,7 @@ pub mod ndcg_loss {
                     &rr_params,
                     &scores,
                     &relevance,
+                    mask.as_deref(),
                     &mut loss,
                     &mut ranks,
                     &mut permutation,
@@ -98,6 +104,7 @@ pub mod ndcg_loss {
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, T>,
         relevance: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, T>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, T>,
@@ -109,8 +116,12 @@ pub mod ndcg_loss {
         rr_py::same_shape(OP, "scores", rr_shape, "relevance", relevance.shape())?;
         rr_py::same_shape(OP, "scores", rr_shape, "ranks", ranks.shape())?;
         rr_py::same_shape(OP, "scores", rr_shape, "permutation", permutation.shape())?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "scores", rr_shape, "mask", mask.shape())?;
+        }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_loss = rr_py::read(&cotangent_loss);
@@ -123,6 +134,7 @@ pub mod ndcg_loss {
                     &rr_params,
                     &scores,
                     &relevance,
+                    mask.as_deref(),
                     &ranks,
                     &permutation,
                     &cotangent_loss,
@@ -143,6 +155,7 @@ pub mod ndcg_loss {
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, T>,
         relevance: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, T>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_scores: PyReadonlyArray2<'py, T>,
@@ -162,8 +175,12 @@ pub mod ndcg_loss {
             "tangent_scores",
             tangent_scores.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "scores", rr_shape, "mask", mask.shape())?;
+        }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let tangent_scores = rr_py::read(&tangent_scores);
@@ -175,6 +192,7 @@ pub mod ndcg_loss {
                     &rr_params,
                     &scores,
                     &relevance,
+                    mask.as_deref(),
                     &ranks,
                     &permutation,
                     &tangent_scores,
@@ -192,6 +210,7 @@ pub mod ndcg_loss {
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, T>,
         relevance: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, T>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, T>,
@@ -212,8 +231,12 @@ pub mod ndcg_loss {
             "tangent_scores",
             tangent_scores.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "scores", rr_shape, "mask", mask.shape())?;
+        }
         let scores = rr_py::read(&scores);
         let relevance = rr_py::read(&relevance);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_loss = rr_py::read(&cotangent_loss);
@@ -227,6 +250,7 @@ pub mod ndcg_loss {
                     &rr_params,
                     &scores,
                     &relevance,
+                    mask.as_deref(),
                     &ranks,
                     &permutation,
                     &cotangent_loss,
@@ -243,15 +267,16 @@ pub mod ndcg_loss {
         ))
     }
 
-    /// Forward of `ndcg_loss` in f32: `(scores, relevance, regularization_strength, regularization) ->
-    /// (loss, ranks, permutation)`.
+    /// Forward of `ndcg_loss` in f32: `(scores, relevance, mask, regularization_strength,
+    /// regularization) -> (loss, ranks, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_forward_f32", signature = (scores, relevance, regularization_strength, regularization))]
+    #[pyo3(name = "ndcg_loss_forward_f32", signature = (scores, relevance, mask, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f32>,
         relevance: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
@@ -259,20 +284,23 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             regularization_strength,
             regularization,
         )
     }
 
-    /// Backward (VJP) of `ndcg_loss` in f32: `(scores, relevance, ranks, permutation, cotangent_loss,
-    /// regularization_strength, regularization) -> (grad_scores, grad_regularization_strength)`.
+    /// Backward (VJP) of `ndcg_loss` in f32: `(scores, relevance, mask, ranks, permutation,
+    /// cotangent_loss, regularization_strength, regularization) -> (grad_scores,
+    /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_backward_f32", signature = (scores, relevance, ranks, permutation, cotangent_loss, regularization_strength, regularization))]
+    #[pyo3(name = "ndcg_loss_backward_f32", signature = (scores, relevance, mask, ranks, permutation, cotangent_loss, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f32>,
         relevance: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f32>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f32>,
@@ -283,6 +311,7 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -291,16 +320,17 @@ pub mod ndcg_loss {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `ndcg_loss` in f32: `(scores, relevance, ranks, permutation,
-    /// tangent_scores, regularization_strength, regularization, tangent_regularization_strength) ->
-    /// (tangent_loss)`.
+    /// Forward-mode derivative (JVP) of `ndcg_loss` in f32: `(scores, relevance, mask, ranks,
+    /// permutation, tangent_scores, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (tangent_loss)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_jvp_f32", signature = (scores, relevance, ranks, permutation, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "ndcg_loss_jvp_f32", signature = (scores, relevance, mask, ranks, permutation, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f32>,
         relevance: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f32>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_scores: PyReadonlyArray2<'py, f32>,
@@ -312,6 +342,7 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -321,16 +352,17 @@ pub mod ndcg_loss {
         )
     }
 
-    /// Second-order derivative (HVP) of `ndcg_loss` in f32: `(scores, relevance, ranks, permutation,
-    /// cotangent_loss, tangent_scores, regularization_strength, regularization,
+    /// Second-order derivative (HVP) of `ndcg_loss` in f32: `(scores, relevance, mask, ranks,
+    /// permutation, cotangent_loss, tangent_scores, regularization_strength, regularization,
     /// tangent_regularization_strength) -> (hvp_scores, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_hvp_f32", signature = (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "ndcg_loss_hvp_f32", signature = (scores, relevance, mask, ranks, permutation, cotangent_loss, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f32>,
         relevance: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f32>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f32>,
@@ -343,6 +375,7 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -353,15 +386,16 @@ pub mod ndcg_loss {
         )
     }
 
-    /// Forward of `ndcg_loss` in f64: `(scores, relevance, regularization_strength, regularization) ->
-    /// (loss, ranks, permutation)`.
+    /// Forward of `ndcg_loss` in f64: `(scores, relevance, mask, regularization_strength,
+    /// regularization) -> (loss, ranks, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_forward_f64", signature = (scores, relevance, regularization_strength, regularization))]
+    #[pyo3(name = "ndcg_loss_forward_f64", signature = (scores, relevance, mask, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f64>,
         relevance: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
@@ -369,20 +403,23 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             regularization_strength,
             regularization,
         )
     }
 
-    /// Backward (VJP) of `ndcg_loss` in f64: `(scores, relevance, ranks, permutation, cotangent_loss,
-    /// regularization_strength, regularization) -> (grad_scores, grad_regularization_strength)`.
+    /// Backward (VJP) of `ndcg_loss` in f64: `(scores, relevance, mask, ranks, permutation,
+    /// cotangent_loss, regularization_strength, regularization) -> (grad_scores,
+    /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_backward_f64", signature = (scores, relevance, ranks, permutation, cotangent_loss, regularization_strength, regularization))]
+    #[pyo3(name = "ndcg_loss_backward_f64", signature = (scores, relevance, mask, ranks, permutation, cotangent_loss, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f64>,
         relevance: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f64>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f64>,
@@ -393,6 +430,7 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -401,16 +439,17 @@ pub mod ndcg_loss {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `ndcg_loss` in f64: `(scores, relevance, ranks, permutation,
-    /// tangent_scores, regularization_strength, regularization, tangent_regularization_strength) ->
-    /// (tangent_loss)`.
+    /// Forward-mode derivative (JVP) of `ndcg_loss` in f64: `(scores, relevance, mask, ranks,
+    /// permutation, tangent_scores, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (tangent_loss)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_jvp_f64", signature = (scores, relevance, ranks, permutation, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "ndcg_loss_jvp_f64", signature = (scores, relevance, mask, ranks, permutation, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f64>,
         relevance: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f64>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_scores: PyReadonlyArray2<'py, f64>,
@@ -422,6 +461,7 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -431,16 +471,17 @@ pub mod ndcg_loss {
         )
     }
 
-    /// Second-order derivative (HVP) of `ndcg_loss` in f64: `(scores, relevance, ranks, permutation,
-    /// cotangent_loss, tangent_scores, regularization_strength, regularization,
+    /// Second-order derivative (HVP) of `ndcg_loss` in f64: `(scores, relevance, mask, ranks,
+    /// permutation, cotangent_loss, tangent_scores, regularization_strength, regularization,
     /// tangent_regularization_strength) -> (hvp_scores, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "ndcg_loss_hvp_f64", signature = (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "ndcg_loss_hvp_f64", signature = (scores, relevance, mask, ranks, permutation, cotangent_loss, tangent_scores, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         scores: PyReadonlyArray2<'py, f64>,
         relevance: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f64>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_loss: PyReadonlyArray1<'py, f64>,
@@ -453,6 +494,7 @@ pub mod ndcg_loss {
             rr_python,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -479,6 +521,7 @@ pub mod ndcg_loss {
             &rr_params,
             &[],
             &[],
+            None,
             &mut [],
             &mut [],
             &mut [],
@@ -520,16 +563,29 @@ pub mod neural_sort {
     fn forward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, direction)?;
         let rr_shape = rr_py::shape(values.shape());
         let rr_permutation_matrix_dims = [rr_shape.batch, rr_shape.n, rr_shape.n];
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut permutation_matrix = rr_py::buffer::<T>(&rr_permutation_matrix_dims);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &mut permutation_matrix))
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &mut permutation_matrix,
+                )
+            })
             .map_err(rr_py::error)?;
         let permutation_matrix =
             rr_py::array(rr_python, rr_permutation_matrix_dims, permutation_matrix);
@@ -541,6 +597,7 @@ pub mod neural_sort {
     fn backward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, T>,
         cotangent_permutation_matrix: PyReadonlyArray3<'py, T>,
         regularization_strength: T,
@@ -562,7 +619,11 @@ pub mod neural_sort {
             cotangent_permutation_matrix.shape(),
             &rr_cotangent_permutation_matrix_dims,
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation_matrix = rr_py::read(&permutation_matrix);
         let cotangent_permutation_matrix = rr_py::read(&cotangent_permutation_matrix);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -573,6 +634,7 @@ pub mod neural_sort {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation_matrix,
                     &cotangent_permutation_matrix,
                     &mut grad_values,
@@ -591,6 +653,7 @@ pub mod neural_sort {
     fn jvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
@@ -614,7 +677,11 @@ pub mod neural_sort {
             permutation_matrix.shape(),
             &rr_permutation_matrix_dims,
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation_matrix = rr_py::read(&permutation_matrix);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_permutation_matrix =
@@ -625,6 +692,7 @@ pub mod neural_sort {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation_matrix,
                     &tangent_values,
                     tangent_regularization_strength,
@@ -645,6 +713,7 @@ pub mod neural_sort {
     fn hvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, T>,
         cotangent_permutation_matrix: PyReadonlyArray3<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
@@ -675,7 +744,11 @@ pub mod neural_sort {
             cotangent_permutation_matrix.shape(),
             &rr_cotangent_permutation_matrix_dims,
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation_matrix = rr_py::read(&permutation_matrix);
         let cotangent_permutation_matrix = rr_py::read(&cotangent_permutation_matrix);
         let tangent_values = rr_py::read(&tangent_values);
@@ -687,6 +760,7 @@ pub mod neural_sort {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation_matrix,
                     &cotangent_permutation_matrix,
                     &tangent_values,
@@ -702,29 +776,31 @@ pub mod neural_sort {
         ))
     }
 
-    /// Forward of `neural_sort` in f32: `(values, regularization_strength, direction) ->
+    /// Forward of `neural_sort` in f32: `(values, mask, regularization_strength, direction) ->
     /// (permutation_matrix)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_forward_f32", signature = (values, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_forward_f32", signature = (values, mask, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
-        forward(rr_python, values, regularization_strength, direction)
+        forward(rr_python, values, mask, regularization_strength, direction)
     }
 
-    /// Backward (VJP) of `neural_sort` in f32: `(values, permutation_matrix,
+    /// Backward (VJP) of `neural_sort` in f32: `(values, mask, permutation_matrix,
     /// cotangent_permutation_matrix, regularization_strength, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_backward_f32", signature = (values, permutation_matrix, cotangent_permutation_matrix, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_backward_f32", signature = (values, mask, permutation_matrix, cotangent_permutation_matrix, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, f32>,
         cotangent_permutation_matrix: PyReadonlyArray3<'py, f32>,
         regularization_strength: f32,
@@ -733,6 +809,7 @@ pub mod neural_sort {
         backward(
             rr_python,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             regularization_strength,
@@ -740,15 +817,16 @@ pub mod neural_sort {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `neural_sort` in f32: `(values, permutation_matrix,
+    /// Forward-mode derivative (JVP) of `neural_sort` in f32: `(values, mask, permutation_matrix,
     /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
     /// (tangent_permutation_matrix)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_jvp_f32", signature = (values, permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_jvp_f32", signature = (values, mask, permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
@@ -758,6 +836,7 @@ pub mod neural_sort {
         jvp(
             rr_python,
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             regularization_strength,
@@ -766,15 +845,16 @@ pub mod neural_sort {
         )
     }
 
-    /// Second-order derivative (HVP) of `neural_sort` in f32: `(values, permutation_matrix,
+    /// Second-order derivative (HVP) of `neural_sort` in f32: `(values, mask, permutation_matrix,
     /// cotangent_permutation_matrix, tangent_values, regularization_strength, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_hvp_f32", signature = (values, permutation_matrix, cotangent_permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_hvp_f32", signature = (values, mask, permutation_matrix, cotangent_permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, f32>,
         cotangent_permutation_matrix: PyReadonlyArray3<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
@@ -785,6 +865,7 @@ pub mod neural_sort {
         hvp(
             rr_python,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             tangent_values,
@@ -794,29 +875,31 @@ pub mod neural_sort {
         )
     }
 
-    /// Forward of `neural_sort` in f64: `(values, regularization_strength, direction) ->
+    /// Forward of `neural_sort` in f64: `(values, mask, regularization_strength, direction) ->
     /// (permutation_matrix)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_forward_f64", signature = (values, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_forward_f64", signature = (values, mask, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
-        forward(rr_python, values, regularization_strength, direction)
+        forward(rr_python, values, mask, regularization_strength, direction)
     }
 
-    /// Backward (VJP) of `neural_sort` in f64: `(values, permutation_matrix,
+    /// Backward (VJP) of `neural_sort` in f64: `(values, mask, permutation_matrix,
     /// cotangent_permutation_matrix, regularization_strength, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_backward_f64", signature = (values, permutation_matrix, cotangent_permutation_matrix, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_backward_f64", signature = (values, mask, permutation_matrix, cotangent_permutation_matrix, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, f64>,
         cotangent_permutation_matrix: PyReadonlyArray3<'py, f64>,
         regularization_strength: f64,
@@ -825,6 +908,7 @@ pub mod neural_sort {
         backward(
             rr_python,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             regularization_strength,
@@ -832,15 +916,16 @@ pub mod neural_sort {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `neural_sort` in f64: `(values, permutation_matrix,
+    /// Forward-mode derivative (JVP) of `neural_sort` in f64: `(values, mask, permutation_matrix,
     /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
     /// (tangent_permutation_matrix)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_jvp_f64", signature = (values, permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_jvp_f64", signature = (values, mask, permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
@@ -850,6 +935,7 @@ pub mod neural_sort {
         jvp(
             rr_python,
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             regularization_strength,
@@ -858,15 +944,16 @@ pub mod neural_sort {
         )
     }
 
-    /// Second-order derivative (HVP) of `neural_sort` in f64: `(values, permutation_matrix,
+    /// Second-order derivative (HVP) of `neural_sort` in f64: `(values, mask, permutation_matrix,
     /// cotangent_permutation_matrix, tangent_values, regularization_strength, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_hvp_f64", signature = (values, permutation_matrix, cotangent_permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_hvp_f64", signature = (values, mask, permutation_matrix, cotangent_permutation_matrix, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation_matrix: PyReadonlyArray3<'py, f64>,
         cotangent_permutation_matrix: PyReadonlyArray3<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
@@ -877,6 +964,7 @@ pub mod neural_sort {
         hvp(
             rr_python,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             tangent_values,
@@ -901,6 +989,7 @@ pub mod neural_sort {
             Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
             &rr_params,
             &[],
+            None,
             &mut [],
         );
         rr_status.map_err(rr_py::error)
@@ -949,17 +1038,31 @@ pub mod neural_sort_apply {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         payload: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, direction)?;
         let rr_shape = rr_py::shape(values.shape());
         rr_py::same_shape(OP, "values", rr_shape, "payload", payload.shape())?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut output = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &payload, &mut output))
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &payload,
+                    mask.as_deref(),
+                    &mut output,
+                )
+            })
             .map_err(rr_py::error)?;
         Ok((rr_py::matrix(rr_python, rr_shape, output),))
     }
@@ -970,6 +1073,7 @@ pub mod neural_sort_apply {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         payload: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_output: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
         direction: &Bound<'_, PyAny>,
@@ -984,8 +1088,12 @@ pub mod neural_sort_apply {
             "cotangent_output",
             cotangent_output.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_output = rr_py::read(&cotangent_output);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
         let mut grad_payload = rr_py::matrix_buf::<T>(rr_shape);
@@ -997,6 +1105,7 @@ pub mod neural_sort_apply {
                     &rr_params,
                     &values,
                     &payload,
+                    mask.as_deref(),
                     &cotangent_output,
                     &mut grad_values,
                     &mut grad_payload,
@@ -1017,6 +1126,7 @@ pub mod neural_sort_apply {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         payload: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         tangent_values: PyReadonlyArray2<'py, T>,
         tangent_payload: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
@@ -1040,8 +1150,12 @@ pub mod neural_sort_apply {
             "tangent_payload",
             tangent_payload.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let tangent_values = rr_py::read(&tangent_values);
         let tangent_payload = rr_py::read(&tangent_payload);
         let mut tangent_output = rr_py::matrix_buf::<T>(rr_shape);
@@ -1052,6 +1166,7 @@ pub mod neural_sort_apply {
                     &rr_params,
                     &values,
                     &payload,
+                    mask.as_deref(),
                     &tangent_values,
                     &tangent_payload,
                     tangent_regularization_strength,
@@ -1068,6 +1183,7 @@ pub mod neural_sort_apply {
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
         payload: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_output: PyReadonlyArray2<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
         tangent_payload: PyReadonlyArray2<'py, T>,
@@ -1099,8 +1215,12 @@ pub mod neural_sort_apply {
             "tangent_payload",
             tangent_payload.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
         let payload = rr_py::read(&payload);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_output = rr_py::read(&cotangent_output);
         let tangent_values = rr_py::read(&tangent_values);
         let tangent_payload = rr_py::read(&tangent_payload);
@@ -1114,6 +1234,7 @@ pub mod neural_sort_apply {
                     &rr_params,
                     &values,
                     &payload,
+                    mask.as_deref(),
                     &cotangent_output,
                     &tangent_values,
                     &tangent_payload,
@@ -1131,15 +1252,16 @@ pub mod neural_sort_apply {
         ))
     }
 
-    /// Forward of `neural_sort_apply` in f32: `(values, payload, regularization_strength, direction) ->
-    /// (output)`.
+    /// Forward of `neural_sort_apply` in f32: `(values, payload, mask, regularization_strength,
+    /// direction) -> (output)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_forward_f32", signature = (values, payload, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_apply_forward_f32", signature = (values, payload, mask, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         payload: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
@@ -1147,21 +1269,23 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             regularization_strength,
             direction,
         )
     }
 
-    /// Backward (VJP) of `neural_sort_apply` in f32: `(values, payload, cotangent_output,
+    /// Backward (VJP) of `neural_sort_apply` in f32: `(values, payload, mask, cotangent_output,
     /// regularization_strength, direction) -> (grad_values, grad_payload,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_backward_f32", signature = (values, payload, cotangent_output, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_apply_backward_f32", signature = (values, payload, mask, cotangent_output, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         payload: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_output: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
         direction: &Bound<'_, PyAny>,
@@ -1170,22 +1294,24 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             cotangent_output,
             regularization_strength,
             direction,
         )
     }
 
-    /// Forward-mode derivative (JVP) of `neural_sort_apply` in f32: `(values, payload, tangent_values,
-    /// tangent_payload, regularization_strength, direction, tangent_regularization_strength) ->
-    /// (tangent_output)`.
+    /// Forward-mode derivative (JVP) of `neural_sort_apply` in f32: `(values, payload, mask,
+    /// tangent_values, tangent_payload, regularization_strength, direction,
+    /// tangent_regularization_strength) -> (tangent_output)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_jvp_f32", signature = (values, payload, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_apply_jvp_f32", signature = (values, payload, mask, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         payload: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         tangent_payload: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
@@ -1196,6 +1322,7 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             regularization_strength,
@@ -1204,16 +1331,17 @@ pub mod neural_sort_apply {
         )
     }
 
-    /// Second-order derivative (HVP) of `neural_sort_apply` in f32: `(values, payload,
+    /// Second-order derivative (HVP) of `neural_sort_apply` in f32: `(values, payload, mask,
     /// cotangent_output, tangent_values, tangent_payload, regularization_strength, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_payload, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_hvp_f32", signature = (values, payload, cotangent_output, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_apply_hvp_f32", signature = (values, payload, mask, cotangent_output, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
         payload: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_output: PyReadonlyArray2<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         tangent_payload: PyReadonlyArray2<'py, f32>,
@@ -1225,6 +1353,7 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             cotangent_output,
             tangent_values,
             tangent_payload,
@@ -1234,15 +1363,16 @@ pub mod neural_sort_apply {
         )
     }
 
-    /// Forward of `neural_sort_apply` in f64: `(values, payload, regularization_strength, direction) ->
-    /// (output)`.
+    /// Forward of `neural_sort_apply` in f64: `(values, payload, mask, regularization_strength,
+    /// direction) -> (output)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_forward_f64", signature = (values, payload, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_apply_forward_f64", signature = (values, payload, mask, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         payload: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
@@ -1250,21 +1380,23 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             regularization_strength,
             direction,
         )
     }
 
-    /// Backward (VJP) of `neural_sort_apply` in f64: `(values, payload, cotangent_output,
+    /// Backward (VJP) of `neural_sort_apply` in f64: `(values, payload, mask, cotangent_output,
     /// regularization_strength, direction) -> (grad_values, grad_payload,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_backward_f64", signature = (values, payload, cotangent_output, regularization_strength, direction))]
+    #[pyo3(name = "neural_sort_apply_backward_f64", signature = (values, payload, mask, cotangent_output, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         payload: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_output: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
         direction: &Bound<'_, PyAny>,
@@ -1273,22 +1405,24 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             cotangent_output,
             regularization_strength,
             direction,
         )
     }
 
-    /// Forward-mode derivative (JVP) of `neural_sort_apply` in f64: `(values, payload, tangent_values,
-    /// tangent_payload, regularization_strength, direction, tangent_regularization_strength) ->
-    /// (tangent_output)`.
+    /// Forward-mode derivative (JVP) of `neural_sort_apply` in f64: `(values, payload, mask,
+    /// tangent_values, tangent_payload, regularization_strength, direction,
+    /// tangent_regularization_strength) -> (tangent_output)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_jvp_f64", signature = (values, payload, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_apply_jvp_f64", signature = (values, payload, mask, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         payload: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         tangent_payload: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
@@ -1299,6 +1433,7 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             regularization_strength,
@@ -1307,16 +1442,17 @@ pub mod neural_sort_apply {
         )
     }
 
-    /// Second-order derivative (HVP) of `neural_sort_apply` in f64: `(values, payload,
+    /// Second-order derivative (HVP) of `neural_sort_apply` in f64: `(values, payload, mask,
     /// cotangent_output, tangent_values, tangent_payload, regularization_strength, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_payload, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "neural_sort_apply_hvp_f64", signature = (values, payload, cotangent_output, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "neural_sort_apply_hvp_f64", signature = (values, payload, mask, cotangent_output, tangent_values, tangent_payload, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
         payload: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_output: PyReadonlyArray2<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         tangent_payload: PyReadonlyArray2<'py, f64>,
@@ -1328,6 +1464,7 @@ pub mod neural_sort_apply {
             rr_python,
             values,
             payload,
+            mask,
             cotangent_output,
             tangent_values,
             tangent_payload,
@@ -1353,6 +1490,7 @@ pub mod neural_sort_apply {
             &rr_params,
             &[],
             &[],
+            None,
             &mut [],
         );
         rr_status.map_err(rr_py::error)
@@ -1391,15 +1529,20 @@ pub mod sigmoid_rank {
     fn forward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, direction)?;
         let rr_shape = rr_py::shape(values.shape());
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &mut ranks))
+            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, mask.as_deref(), &mut ranks))
             .map_err(rr_py::error)?;
         Ok((rr_py::matrix(rr_python, rr_shape, ranks),))
     }
@@ -1409,6 +1552,7 @@ pub mod sigmoid_rank {
     fn backward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_ranks: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
         direction: &Bound<'_, PyAny>,
@@ -1422,7 +1566,11 @@ pub mod sigmoid_rank {
             "cotangent_ranks",
             cotangent_ranks.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
         let mut grad_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
@@ -1432,6 +1580,7 @@ pub mod sigmoid_rank {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &cotangent_ranks,
                     &mut grad_values,
                     &mut grad_regularization_strength,
@@ -1449,6 +1598,7 @@ pub mod sigmoid_rank {
     fn jvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         tangent_values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
         direction: &Bound<'_, PyAny>,
@@ -1463,7 +1613,11 @@ pub mod sigmoid_rank {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_ranks = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
@@ -1472,6 +1626,7 @@ pub mod sigmoid_rank {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &tangent_values,
                     tangent_regularization_strength,
                     &mut tangent_ranks,
@@ -1486,6 +1641,7 @@ pub mod sigmoid_rank {
     fn hvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_ranks: PyReadonlyArray2<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
@@ -1508,7 +1664,11 @@ pub mod sigmoid_rank {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
         let tangent_values = rr_py::read(&tangent_values);
         let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -1519,6 +1679,7 @@ pub mod sigmoid_rank {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &cotangent_ranks,
                     &tangent_values,
                     tangent_regularization_strength,
@@ -1533,27 +1694,30 @@ pub mod sigmoid_rank {
         ))
     }
 
-    /// Forward of `sigmoid_rank` in f32: `(values, regularization_strength, direction) -> (ranks)`.
+    /// Forward of `sigmoid_rank` in f32: `(values, mask, regularization_strength, direction) ->
+    /// (ranks)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_forward_f32", signature = (values, regularization_strength, direction))]
+    #[pyo3(name = "sigmoid_rank_forward_f32", signature = (values, mask, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
-        forward(rr_python, values, regularization_strength, direction)
+        forward(rr_python, values, mask, regularization_strength, direction)
     }
 
-    /// Backward (VJP) of `sigmoid_rank` in f32: `(values, cotangent_ranks, regularization_strength,
-    /// direction) -> (grad_values, grad_regularization_strength)`.
+    /// Backward (VJP) of `sigmoid_rank` in f32: `(values, mask, cotangent_ranks,
+    /// regularization_strength, direction) -> (grad_values, grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_backward_f32", signature = (values, cotangent_ranks, regularization_strength, direction))]
+    #[pyo3(name = "sigmoid_rank_backward_f32", signature = (values, mask, cotangent_ranks, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_ranks: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
         direction: &Bound<'_, PyAny>,
@@ -1561,20 +1725,22 @@ pub mod sigmoid_rank {
         backward(
             rr_python,
             values,
+            mask,
             cotangent_ranks,
             regularization_strength,
             direction,
         )
     }
 
-    /// Forward-mode derivative (JVP) of `sigmoid_rank` in f32: `(values, tangent_values,
+    /// Forward-mode derivative (JVP) of `sigmoid_rank` in f32: `(values, mask, tangent_values,
     /// regularization_strength, direction, tangent_regularization_strength) -> (tangent_ranks)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_jvp_f32", signature = (values, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "sigmoid_rank_jvp_f32", signature = (values, mask, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
         direction: &Bound<'_, PyAny>,
@@ -1583,6 +1749,7 @@ pub mod sigmoid_rank {
         jvp(
             rr_python,
             values,
+            mask,
             tangent_values,
             regularization_strength,
             direction,
@@ -1590,15 +1757,16 @@ pub mod sigmoid_rank {
         )
     }
 
-    /// Second-order derivative (HVP) of `sigmoid_rank` in f32: `(values, cotangent_ranks,
+    /// Second-order derivative (HVP) of `sigmoid_rank` in f32: `(values, mask, cotangent_ranks,
     /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
     /// (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_hvp_f32", signature = (values, cotangent_ranks, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "sigmoid_rank_hvp_f32", signature = (values, mask, cotangent_ranks, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_ranks: PyReadonlyArray2<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
@@ -1608,6 +1776,7 @@ pub mod sigmoid_rank {
         hvp(
             rr_python,
             values,
+            mask,
             cotangent_ranks,
             tangent_values,
             regularization_strength,
@@ -1616,27 +1785,30 @@ pub mod sigmoid_rank {
         )
     }
 
-    /// Forward of `sigmoid_rank` in f64: `(values, regularization_strength, direction) -> (ranks)`.
+    /// Forward of `sigmoid_rank` in f64: `(values, mask, regularization_strength, direction) ->
+    /// (ranks)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_forward_f64", signature = (values, regularization_strength, direction))]
+    #[pyo3(name = "sigmoid_rank_forward_f64", signature = (values, mask, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
-        forward(rr_python, values, regularization_strength, direction)
+        forward(rr_python, values, mask, regularization_strength, direction)
     }
 
-    /// Backward (VJP) of `sigmoid_rank` in f64: `(values, cotangent_ranks, regularization_strength,
-    /// direction) -> (grad_values, grad_regularization_strength)`.
+    /// Backward (VJP) of `sigmoid_rank` in f64: `(values, mask, cotangent_ranks,
+    /// regularization_strength, direction) -> (grad_values, grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_backward_f64", signature = (values, cotangent_ranks, regularization_strength, direction))]
+    #[pyo3(name = "sigmoid_rank_backward_f64", signature = (values, mask, cotangent_ranks, regularization_strength, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_ranks: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
         direction: &Bound<'_, PyAny>,
@@ -1644,20 +1816,22 @@ pub mod sigmoid_rank {
         backward(
             rr_python,
             values,
+            mask,
             cotangent_ranks,
             regularization_strength,
             direction,
         )
     }
 
-    /// Forward-mode derivative (JVP) of `sigmoid_rank` in f64: `(values, tangent_values,
+    /// Forward-mode derivative (JVP) of `sigmoid_rank` in f64: `(values, mask, tangent_values,
     /// regularization_strength, direction, tangent_regularization_strength) -> (tangent_ranks)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_jvp_f64", signature = (values, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "sigmoid_rank_jvp_f64", signature = (values, mask, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
         direction: &Bound<'_, PyAny>,
@@ -1666,6 +1840,7 @@ pub mod sigmoid_rank {
         jvp(
             rr_python,
             values,
+            mask,
             tangent_values,
             regularization_strength,
             direction,
@@ -1673,15 +1848,16 @@ pub mod sigmoid_rank {
         )
     }
 
-    /// Second-order derivative (HVP) of `sigmoid_rank` in f64: `(values, cotangent_ranks,
+    /// Second-order derivative (HVP) of `sigmoid_rank` in f64: `(values, mask, cotangent_ranks,
     /// tangent_values, regularization_strength, direction, tangent_regularization_strength) ->
     /// (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "sigmoid_rank_hvp_f64", signature = (values, cotangent_ranks, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
+    #[pyo3(name = "sigmoid_rank_hvp_f64", signature = (values, mask, cotangent_ranks, tangent_values, regularization_strength, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         cotangent_ranks: PyReadonlyArray2<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
@@ -1691,6 +1867,7 @@ pub mod sigmoid_rank {
         hvp(
             rr_python,
             values,
+            mask,
             cotangent_ranks,
             tangent_values,
             regularization_strength,
@@ -1714,6 +1891,7 @@ pub mod sigmoid_rank {
             Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
             &rr_params,
             &[],
+            None,
             &mut [],
         );
         rr_status.map_err(rr_py::error)
@@ -1760,6 +1938,7 @@ pub mod soft_quantile {
     fn forward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         quantiles: &Bound<'_, PyAny>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
@@ -1767,11 +1946,24 @@ pub mod soft_quantile {
         let rr_params = params(quantiles, regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(values.shape());
         let rr_result_dims = [rr_shape.batch, rr_params.quantiles.len()];
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut result = rr_py::buffer::<T>(&rr_result_dims);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &mut result, &mut permutation))
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &mut result,
+                    &mut permutation,
+                )
+            })
             .map_err(rr_py::error)?;
         let result = rr_py::array(rr_python, rr_result_dims, result);
         Ok((result, rr_py::matrix(rr_python, rr_shape, permutation)))
@@ -1782,6 +1974,7 @@ pub mod soft_quantile {
     fn backward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_result: PyReadonlyArray2<'py, T>,
         quantiles: &Bound<'_, PyAny>,
@@ -1798,7 +1991,11 @@ pub mod soft_quantile {
             cotangent_result.shape(),
             &rr_cotangent_result_dims,
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_result = rr_py::read(&cotangent_result);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -1809,6 +2006,7 @@ pub mod soft_quantile {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &cotangent_result,
                     &mut grad_values,
@@ -1827,6 +2025,7 @@ pub mod soft_quantile {
     fn jvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, T>,
         quantiles: &Bound<'_, PyAny>,
@@ -1845,7 +2044,11 @@ pub mod soft_quantile {
             tangent_values.shape(),
         )?;
         let rr_tangent_result_dims = [rr_shape.batch, rr_params.quantiles.len()];
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_result = rr_py::buffer::<T>(&rr_tangent_result_dims);
@@ -1855,6 +2058,7 @@ pub mod soft_quantile {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &tangent_values,
                     tangent_regularization_strength,
@@ -1871,6 +2075,7 @@ pub mod soft_quantile {
     fn hvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_result: PyReadonlyArray2<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
@@ -1896,7 +2101,11 @@ pub mod soft_quantile {
             cotangent_result.shape(),
             &rr_cotangent_result_dims,
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_result = rr_py::read(&cotangent_result);
         let tangent_values = rr_py::read(&tangent_values);
@@ -1908,6 +2117,7 @@ pub mod soft_quantile {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &cotangent_result,
                     &tangent_values,
@@ -1923,14 +2133,15 @@ pub mod soft_quantile {
         ))
     }
 
-    /// Forward of `soft_quantile` in f32: `(values, quantiles, regularization_strength, regularization)
-    /// -> (result, permutation)`.
+    /// Forward of `soft_quantile` in f32: `(values, mask, quantiles, regularization_strength,
+    /// regularization) -> (result, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_forward_f32", signature = (values, quantiles, regularization_strength, regularization))]
+    #[pyo3(name = "soft_quantile_forward_f32", signature = (values, mask, quantiles, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         quantiles: &Bound<'_, PyAny>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
@@ -1938,20 +2149,23 @@ pub mod soft_quantile {
         forward(
             rr_python,
             values,
+            mask,
             quantiles,
             regularization_strength,
             regularization,
         )
     }
 
-    /// Backward (VJP) of `soft_quantile` in f32: `(values, permutation, cotangent_result, quantiles,
-    /// regularization_strength, regularization) -> (grad_values, grad_regularization_strength)`.
+    /// Backward (VJP) of `soft_quantile` in f32: `(values, mask, permutation, cotangent_result,
+    /// quantiles, regularization_strength, regularization) -> (grad_values,
+    /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_backward_f32", signature = (values, permutation, cotangent_result, quantiles, regularization_strength, regularization))]
+    #[pyo3(name = "soft_quantile_backward_f32", signature = (values, mask, permutation, cotangent_result, quantiles, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_result: PyReadonlyArray2<'py, f32>,
         quantiles: &Bound<'_, PyAny>,
@@ -1961,6 +2175,7 @@ pub mod soft_quantile {
         backward(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_result,
             quantiles,
@@ -1969,15 +2184,16 @@ pub mod soft_quantile {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_quantile` in f32: `(values, permutation, tangent_values,
-    /// quantiles, regularization_strength, regularization, tangent_regularization_strength) ->
-    /// (tangent_result)`.
+    /// Forward-mode derivative (JVP) of `soft_quantile` in f32: `(values, mask, permutation,
+    /// tangent_values, quantiles, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (tangent_result)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_jvp_f32", signature = (values, permutation, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "soft_quantile_jvp_f32", signature = (values, mask, permutation, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         quantiles: &Bound<'_, PyAny>,
@@ -1988,6 +2204,7 @@ pub mod soft_quantile {
         jvp(
             rr_python,
             values,
+            mask,
             permutation,
             tangent_values,
             quantiles,
@@ -1997,15 +2214,16 @@ pub mod soft_quantile {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_quantile` in f32: `(values, permutation,
+    /// Second-order derivative (HVP) of `soft_quantile` in f32: `(values, mask, permutation,
     /// cotangent_result, tangent_values, quantiles, regularization_strength, regularization,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_hvp_f32", signature = (values, permutation, cotangent_result, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "soft_quantile_hvp_f32", signature = (values, mask, permutation, cotangent_result, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_result: PyReadonlyArray2<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
@@ -2017,6 +2235,7 @@ pub mod soft_quantile {
         hvp(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_result,
             tangent_values,
@@ -2027,14 +2246,15 @@ pub mod soft_quantile {
         )
     }
 
-    /// Forward of `soft_quantile` in f64: `(values, quantiles, regularization_strength, regularization)
-    /// -> (result, permutation)`.
+    /// Forward of `soft_quantile` in f64: `(values, mask, quantiles, regularization_strength,
+    /// regularization) -> (result, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_forward_f64", signature = (values, quantiles, regularization_strength, regularization))]
+    #[pyo3(name = "soft_quantile_forward_f64", signature = (values, mask, quantiles, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         quantiles: &Bound<'_, PyAny>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
@@ -2042,20 +2262,23 @@ pub mod soft_quantile {
         forward(
             rr_python,
             values,
+            mask,
             quantiles,
             regularization_strength,
             regularization,
         )
     }
 
-    /// Backward (VJP) of `soft_quantile` in f64: `(values, permutation, cotangent_result, quantiles,
-    /// regularization_strength, regularization) -> (grad_values, grad_regularization_strength)`.
+    /// Backward (VJP) of `soft_quantile` in f64: `(values, mask, permutation, cotangent_result,
+    /// quantiles, regularization_strength, regularization) -> (grad_values,
+    /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_backward_f64", signature = (values, permutation, cotangent_result, quantiles, regularization_strength, regularization))]
+    #[pyo3(name = "soft_quantile_backward_f64", signature = (values, mask, permutation, cotangent_result, quantiles, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_result: PyReadonlyArray2<'py, f64>,
         quantiles: &Bound<'_, PyAny>,
@@ -2065,6 +2288,7 @@ pub mod soft_quantile {
         backward(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_result,
             quantiles,
@@ -2073,15 +2297,16 @@ pub mod soft_quantile {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_quantile` in f64: `(values, permutation, tangent_values,
-    /// quantiles, regularization_strength, regularization, tangent_regularization_strength) ->
-    /// (tangent_result)`.
+    /// Forward-mode derivative (JVP) of `soft_quantile` in f64: `(values, mask, permutation,
+    /// tangent_values, quantiles, regularization_strength, regularization,
+    /// tangent_regularization_strength) -> (tangent_result)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_jvp_f64", signature = (values, permutation, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "soft_quantile_jvp_f64", signature = (values, mask, permutation, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         quantiles: &Bound<'_, PyAny>,
@@ -2092,6 +2317,7 @@ pub mod soft_quantile {
         jvp(
             rr_python,
             values,
+            mask,
             permutation,
             tangent_values,
             quantiles,
@@ -2101,15 +2327,16 @@ pub mod soft_quantile {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_quantile` in f64: `(values, permutation,
+    /// Second-order derivative (HVP) of `soft_quantile` in f64: `(values, mask, permutation,
     /// cotangent_result, tangent_values, quantiles, regularization_strength, regularization,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_quantile_hvp_f64", signature = (values, permutation, cotangent_result, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "soft_quantile_hvp_f64", signature = (values, mask, permutation, cotangent_result, tangent_values, quantiles, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_result: PyReadonlyArray2<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
@@ -2121,6 +2348,7 @@ pub mod soft_quantile {
         hvp(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_result,
             tangent_values,
@@ -2147,6 +2375,7 @@ pub mod soft_quantile {
             Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
             &rr_params,
             &[],
+            None,
             &mut [],
             &mut [],
         );
@@ -2193,17 +2422,31 @@ pub mod soft_rank {
     fn forward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &mut ranks, &mut permutation))
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &mut ranks,
+                    &mut permutation,
+                )
+            })
             .map_err(rr_py::error)?;
         Ok((
             rr_py::matrix(rr_python, rr_shape, ranks),
@@ -2216,6 +2459,7 @@ pub mod soft_rank {
     fn backward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, T>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, T>,
@@ -2234,7 +2478,11 @@ pub mod soft_rank {
             "cotangent_ranks",
             cotangent_ranks.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
@@ -2246,6 +2494,7 @@ pub mod soft_rank {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &ranks,
                     &permutation,
                     &cotangent_ranks,
@@ -2265,6 +2514,7 @@ pub mod soft_rank {
     fn jvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, T>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, T>,
@@ -2284,7 +2534,11 @@ pub mod soft_rank {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
@@ -2295,6 +2549,7 @@ pub mod soft_rank {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &ranks,
                     &permutation,
                     &tangent_values,
@@ -2311,6 +2566,7 @@ pub mod soft_rank {
     fn hvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, T>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, T>,
@@ -2338,7 +2594,11 @@ pub mod soft_rank {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let ranks = rr_py::read(&ranks);
         let permutation = rr_py::read(&permutation);
         let cotangent_ranks = rr_py::read(&cotangent_ranks);
@@ -2351,6 +2611,7 @@ pub mod soft_rank {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &ranks,
                     &permutation,
                     &cotangent_ranks,
@@ -2367,14 +2628,15 @@ pub mod soft_rank {
         ))
     }
 
-    /// Forward of `soft_rank` in f32: `(values, regularization_strength, regularization, direction) ->
-    /// (ranks, permutation)`.
+    /// Forward of `soft_rank` in f32: `(values, mask, regularization_strength, regularization,
+    /// direction) -> (ranks, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_forward_f32", signature = (values, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_rank_forward_f32", signature = (values, mask, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
         direction: &Bound<'_, PyAny>,
@@ -2382,21 +2644,23 @@ pub mod soft_rank {
         forward(
             rr_python,
             values,
+            mask,
             regularization_strength,
             regularization,
             direction,
         )
     }
 
-    /// Backward (VJP) of `soft_rank` in f32: `(values, ranks, permutation, cotangent_ranks,
+    /// Backward (VJP) of `soft_rank` in f32: `(values, mask, ranks, permutation, cotangent_ranks,
     /// regularization_strength, regularization, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_backward_f32", signature = (values, ranks, permutation, cotangent_ranks, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_rank_backward_f32", signature = (values, mask, ranks, permutation, cotangent_ranks, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f32>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, f32>,
@@ -2407,6 +2671,7 @@ pub mod soft_rank {
         backward(
             rr_python,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -2416,15 +2681,16 @@ pub mod soft_rank {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_rank` in f32: `(values, ranks, permutation,
+    /// Forward-mode derivative (JVP) of `soft_rank` in f32: `(values, mask, ranks, permutation,
     /// tangent_values, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (tangent_ranks)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_jvp_f32", signature = (values, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_rank_jvp_f32", signature = (values, mask, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f32>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
@@ -2436,6 +2702,7 @@ pub mod soft_rank {
         jvp(
             rr_python,
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -2446,15 +2713,16 @@ pub mod soft_rank {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_rank` in f32: `(values, ranks, permutation,
+    /// Second-order derivative (HVP) of `soft_rank` in f32: `(values, mask, ranks, permutation,
     /// cotangent_ranks, tangent_values, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_hvp_f32", signature = (values, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_rank_hvp_f32", signature = (values, mask, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f32>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, f32>,
@@ -2467,6 +2735,7 @@ pub mod soft_rank {
         hvp(
             rr_python,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -2478,14 +2747,15 @@ pub mod soft_rank {
         )
     }
 
-    /// Forward of `soft_rank` in f64: `(values, regularization_strength, regularization, direction) ->
-    /// (ranks, permutation)`.
+    /// Forward of `soft_rank` in f64: `(values, mask, regularization_strength, regularization,
+    /// direction) -> (ranks, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_forward_f64", signature = (values, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_rank_forward_f64", signature = (values, mask, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
         direction: &Bound<'_, PyAny>,
@@ -2493,21 +2763,23 @@ pub mod soft_rank {
         forward(
             rr_python,
             values,
+            mask,
             regularization_strength,
             regularization,
             direction,
         )
     }
 
-    /// Backward (VJP) of `soft_rank` in f64: `(values, ranks, permutation, cotangent_ranks,
+    /// Backward (VJP) of `soft_rank` in f64: `(values, mask, ranks, permutation, cotangent_ranks,
     /// regularization_strength, regularization, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_backward_f64", signature = (values, ranks, permutation, cotangent_ranks, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_rank_backward_f64", signature = (values, mask, ranks, permutation, cotangent_ranks, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f64>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, f64>,
@@ -2518,6 +2790,7 @@ pub mod soft_rank {
         backward(
             rr_python,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -2527,15 +2800,16 @@ pub mod soft_rank {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_rank` in f64: `(values, ranks, permutation,
+    /// Forward-mode derivative (JVP) of `soft_rank` in f64: `(values, mask, ranks, permutation,
     /// tangent_values, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (tangent_ranks)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_jvp_f64", signature = (values, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_rank_jvp_f64", signature = (values, mask, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f64>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f64>,
@@ -2547,6 +2821,7 @@ pub mod soft_rank {
         jvp(
             rr_python,
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -2557,15 +2832,16 @@ pub mod soft_rank {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_rank` in f64: `(values, ranks, permutation,
+    /// Second-order derivative (HVP) of `soft_rank` in f64: `(values, mask, ranks, permutation,
     /// cotangent_ranks, tangent_values, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_rank_hvp_f64", signature = (values, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_rank_hvp_f64", signature = (values, mask, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         ranks: PyReadonlyArray2<'py, f64>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_ranks: PyReadonlyArray2<'py, f64>,
@@ -2578,6 +2854,7 @@ pub mod soft_rank {
         hvp(
             rr_python,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -2605,6 +2882,7 @@ pub mod soft_rank {
             Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
             &rr_params,
             &[],
+            None,
             &mut [],
             &mut [],
         );
@@ -2651,17 +2929,31 @@ pub mod soft_sort {
     fn forward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
         direction: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut sorted = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &mut sorted, &mut permutation))
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &mut sorted,
+                    &mut permutation,
+                )
+            })
             .map_err(rr_py::error)?;
         Ok((
             rr_py::matrix(rr_python, rr_shape, sorted),
@@ -2674,6 +2966,7 @@ pub mod soft_sort {
     fn backward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
@@ -2690,7 +2983,11 @@ pub mod soft_sort {
             "cotangent_sorted",
             cotangent_sorted.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_sorted = rr_py::read(&cotangent_sorted);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
@@ -2701,6 +2998,7 @@ pub mod soft_sort {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &cotangent_sorted,
                     &mut grad_values,
@@ -2719,6 +3017,7 @@ pub mod soft_sort {
     fn jvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, T>,
         regularization_strength: T,
@@ -2736,7 +3035,11 @@ pub mod soft_sort {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
         let mut tangent_sorted = rr_py::matrix_buf::<T>(rr_shape);
@@ -2746,6 +3049,7 @@ pub mod soft_sort {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &tangent_values,
                     tangent_regularization_strength,
@@ -2761,6 +3065,7 @@ pub mod soft_sort {
     fn hvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
@@ -2786,7 +3091,11 @@ pub mod soft_sort {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let cotangent_sorted = rr_py::read(&cotangent_sorted);
         let tangent_values = rr_py::read(&tangent_values);
@@ -2798,6 +3107,7 @@ pub mod soft_sort {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &cotangent_sorted,
                     &tangent_values,
@@ -2813,14 +3123,15 @@ pub mod soft_sort {
         ))
     }
 
-    /// Forward of `soft_sort` in f32: `(values, regularization_strength, regularization, direction) ->
-    /// (sorted, permutation)`.
+    /// Forward of `soft_sort` in f32: `(values, mask, regularization_strength, regularization,
+    /// direction) -> (sorted, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_forward_f32", signature = (values, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_sort_forward_f32", signature = (values, mask, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
         direction: &Bound<'_, PyAny>,
@@ -2828,21 +3139,23 @@ pub mod soft_sort {
         forward(
             rr_python,
             values,
+            mask,
             regularization_strength,
             regularization,
             direction,
         )
     }
 
-    /// Backward (VJP) of `soft_sort` in f32: `(values, permutation, cotangent_sorted,
+    /// Backward (VJP) of `soft_sort` in f32: `(values, mask, permutation, cotangent_sorted,
     /// regularization_strength, regularization, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_backward_f32", signature = (values, permutation, cotangent_sorted, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_sort_backward_f32", signature = (values, mask, permutation, cotangent_sorted, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
@@ -2852,6 +3165,7 @@ pub mod soft_sort {
         backward(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             regularization_strength,
@@ -2860,15 +3174,16 @@ pub mod soft_sort {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_sort` in f32: `(values, permutation, tangent_values,
-    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
-    /// (tangent_sorted)`.
+    /// Forward-mode derivative (JVP) of `soft_sort` in f32: `(values, mask, permutation,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_sorted)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_jvp_f32", signature = (values, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_sort_jvp_f32", signature = (values, mask, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         regularization_strength: f32,
@@ -2879,6 +3194,7 @@ pub mod soft_sort {
         jvp(
             rr_python,
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -2888,15 +3204,16 @@ pub mod soft_sort {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_sort` in f32: `(values, permutation, cotangent_sorted,
-    /// tangent_values, regularization_strength, regularization, direction,
+    /// Second-order derivative (HVP) of `soft_sort` in f32: `(values, mask, permutation,
+    /// cotangent_sorted, tangent_values, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_hvp_f32", signature = (values, permutation, cotangent_sorted, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_sort_hvp_f32", signature = (values, mask, permutation, cotangent_sorted, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
@@ -2908,6 +3225,7 @@ pub mod soft_sort {
         hvp(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             tangent_values,
@@ -2918,14 +3236,15 @@ pub mod soft_sort {
         )
     }
 
-    /// Forward of `soft_sort` in f64: `(values, regularization_strength, regularization, direction) ->
-    /// (sorted, permutation)`.
+    /// Forward of `soft_sort` in f64: `(values, mask, regularization_strength, regularization,
+    /// direction) -> (sorted, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_forward_f64", signature = (values, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_sort_forward_f64", signature = (values, mask, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
         direction: &Bound<'_, PyAny>,
@@ -2933,21 +3252,23 @@ pub mod soft_sort {
         forward(
             rr_python,
             values,
+            mask,
             regularization_strength,
             regularization,
             direction,
         )
     }
 
-    /// Backward (VJP) of `soft_sort` in f64: `(values, permutation, cotangent_sorted,
+    /// Backward (VJP) of `soft_sort` in f64: `(values, mask, permutation, cotangent_sorted,
     /// regularization_strength, regularization, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_backward_f64", signature = (values, permutation, cotangent_sorted, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_sort_backward_f64", signature = (values, mask, permutation, cotangent_sorted, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
@@ -2957,6 +3278,7 @@ pub mod soft_sort {
         backward(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             regularization_strength,
@@ -2965,15 +3287,16 @@ pub mod soft_sort {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_sort` in f64: `(values, permutation, tangent_values,
-    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
-    /// (tangent_sorted)`.
+    /// Forward-mode derivative (JVP) of `soft_sort` in f64: `(values, mask, permutation,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_sorted)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_jvp_f64", signature = (values, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_sort_jvp_f64", signature = (values, mask, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         regularization_strength: f64,
@@ -2984,6 +3307,7 @@ pub mod soft_sort {
         jvp(
             rr_python,
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -2993,15 +3317,16 @@ pub mod soft_sort {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_sort` in f64: `(values, permutation, cotangent_sorted,
-    /// tangent_values, regularization_strength, regularization, direction,
+    /// Second-order derivative (HVP) of `soft_sort` in f64: `(values, mask, permutation,
+    /// cotangent_sorted, tangent_values, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_sort_hvp_f64", signature = (values, permutation, cotangent_sorted, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_sort_hvp_f64", signature = (values, mask, permutation, cotangent_sorted, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         cotangent_sorted: PyReadonlyArray2<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
@@ -3013,6 +3338,7 @@ pub mod soft_sort {
         hvp(
             rr_python,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             tangent_values,
@@ -3039,6 +3365,7 @@ pub mod soft_sort {
             Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
             &rr_params,
             &[],
+            None,
             &mut [],
             &mut [],
         );
@@ -3053,11 +3380,11 @@ pub mod soft_topk {
 
     const OP: &str = "soft_topk";
 
-    /// What `forward` returns: `mask`, `permutation`.
+    /// What `forward` returns: `selection`, `permutation`.
     type Forward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<i32>>);
     /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
     type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
-    /// What `jvp` returns: `tangent_mask`.
+    /// What `jvp` returns: `tangent_selection`.
     type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
     /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
     type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
@@ -3087,6 +3414,7 @@ pub mod soft_topk {
     fn forward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         k: &Bound<'_, PyAny>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
@@ -3094,14 +3422,27 @@ pub mod soft_topk {
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(k, regularization_strength, regularization, direction)?;
         let rr_shape = rr_py::shape(values.shape());
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
-        let mut mask = rr_py::matrix_buf::<T>(rr_shape);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let mut selection = rr_py::matrix_buf::<T>(rr_shape);
         let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
         rr_python
-            .detach(|| rr_op::forward(rr_shape, &rr_params, &values, &mut mask, &mut permutation))
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &mut selection,
+                    &mut permutation,
+                )
+            })
             .map_err(rr_py::error)?;
         Ok((
-            rr_py::matrix(rr_python, rr_shape, mask),
+            rr_py::matrix(rr_python, rr_shape, selection),
             rr_py::matrix(rr_python, rr_shape, permutation),
         ))
     }
@@ -3111,8 +3452,9 @@ pub mod soft_topk {
     fn backward<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
-        cotangent_mask: PyReadonlyArray2<'py, T>,
+        cotangent_selection: PyReadonlyArray2<'py, T>,
         k: &Bound<'_, PyAny>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
@@ -3125,12 +3467,16 @@ pub mod soft_topk {
             OP,
             "values",
             rr_shape,
-            "cotangent_mask",
-            cotangent_mask.shape(),
+            "cotangent_selection",
+            cotangent_selection.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
-        let cotangent_mask = rr_py::read(&cotangent_mask);
+        let cotangent_selection = rr_py::read(&cotangent_selection);
         let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
         let mut grad_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
         rr_python
@@ -3139,8 +3485,9 @@ pub mod soft_topk {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
-                    &cotangent_mask,
+                    &cotangent_selection,
                     &mut grad_values,
                     &mut grad_regularization_strength,
                 )
@@ -3157,6 +3504,7 @@ pub mod soft_topk {
     fn jvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, T>,
         k: &Bound<'_, PyAny>,
@@ -3175,24 +3523,29 @@ pub mod soft_topk {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
         let tangent_values = rr_py::read(&tangent_values);
-        let mut tangent_mask = rr_py::matrix_buf::<T>(rr_shape);
+        let mut tangent_selection = rr_py::matrix_buf::<T>(rr_shape);
         rr_python
             .detach(|| {
                 rr_op::jvp(
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
                     &tangent_values,
                     tangent_regularization_strength,
-                    &mut tangent_mask,
+                    &mut tangent_selection,
                 )
             })
             .map_err(rr_py::error)?;
-        Ok((rr_py::matrix(rr_python, rr_shape, tangent_mask),))
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_selection),))
     }
 
     /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
@@ -3200,8 +3553,9 @@ pub mod soft_topk {
     fn hvp<'py, T: rr_py::Float>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
-        cotangent_mask: PyReadonlyArray2<'py, T>,
+        cotangent_selection: PyReadonlyArray2<'py, T>,
         tangent_values: PyReadonlyArray2<'py, T>,
         k: &Bound<'_, PyAny>,
         regularization_strength: T,
@@ -3216,8 +3570,8 @@ pub mod soft_topk {
             OP,
             "values",
             rr_shape,
-            "cotangent_mask",
-            cotangent_mask.shape(),
+            "cotangent_selection",
+            cotangent_selection.shape(),
         )?;
         rr_py::same_shape(
             OP,
@@ -3226,9 +3580,13 @@ pub mod soft_topk {
             "tangent_values",
             tangent_values.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
         let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let permutation = rr_py::read(&permutation);
-        let cotangent_mask = rr_py::read(&cotangent_mask);
+        let cotangent_selection = rr_py::read(&cotangent_selection);
         let tangent_values = rr_py::read(&tangent_values);
         let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
         let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
@@ -3238,8 +3596,9 @@ pub mod soft_topk {
                     rr_shape,
                     &rr_params,
                     &values,
+                    mask.as_deref(),
                     &permutation,
-                    &cotangent_mask,
+                    &cotangent_selection,
                     &tangent_values,
                     tangent_regularization_strength,
                     &mut hvp_values,
@@ -3253,14 +3612,15 @@ pub mod soft_topk {
         ))
     }
 
-    /// Forward of `soft_topk` in f32: `(values, k, regularization_strength, regularization, direction)
-    /// -> (mask, permutation)`.
+    /// Forward of `soft_topk` in f32: `(values, mask, k, regularization_strength, regularization,
+    /// direction) -> (selection, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_forward_f32", signature = (values, k, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_topk_forward_f32", signature = (values, mask, k, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         k: &Bound<'_, PyAny>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
@@ -3269,6 +3629,7 @@ pub mod soft_topk {
         forward(
             rr_python,
             values,
+            mask,
             k,
             regularization_strength,
             regularization,
@@ -3276,17 +3637,18 @@ pub mod soft_topk {
         )
     }
 
-    /// Backward (VJP) of `soft_topk` in f32: `(values, permutation, cotangent_mask, k,
+    /// Backward (VJP) of `soft_topk` in f32: `(values, mask, permutation, cotangent_selection, k,
     /// regularization_strength, regularization, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_backward_f32", signature = (values, permutation, cotangent_mask, k, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_topk_backward_f32", signature = (values, mask, permutation, cotangent_selection, k, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
-        cotangent_mask: PyReadonlyArray2<'py, f32>,
+        cotangent_selection: PyReadonlyArray2<'py, f32>,
         k: &Bound<'_, PyAny>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
@@ -3295,8 +3657,9 @@ pub mod soft_topk {
         backward(
             rr_python,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             k,
             regularization_strength,
             regularization,
@@ -3304,15 +3667,16 @@ pub mod soft_topk {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_topk` in f32: `(values, permutation, tangent_values, k,
-    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
-    /// (tangent_mask)`.
+    /// Forward-mode derivative (JVP) of `soft_topk` in f32: `(values, mask, permutation,
+    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_selection)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_jvp_f32", signature = (values, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_topk_jvp_f32", signature = (values, mask, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         k: &Bound<'_, PyAny>,
@@ -3324,6 +3688,7 @@ pub mod soft_topk {
         jvp(
             rr_python,
             values,
+            mask,
             permutation,
             tangent_values,
             k,
@@ -3334,17 +3699,18 @@ pub mod soft_topk {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_topk` in f32: `(values, permutation, cotangent_mask,
-    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// Second-order derivative (HVP) of `soft_topk` in f32: `(values, mask, permutation,
+    /// cotangent_selection, tangent_values, k, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_hvp_f32", signature = (values, permutation, cotangent_mask, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_topk_hvp_f32", signature = (values, mask, permutation, cotangent_selection, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
-        cotangent_mask: PyReadonlyArray2<'py, f32>,
+        cotangent_selection: PyReadonlyArray2<'py, f32>,
         tangent_values: PyReadonlyArray2<'py, f32>,
         k: &Bound<'_, PyAny>,
         regularization_strength: f32,
@@ -3355,8 +3721,9 @@ pub mod soft_topk {
         hvp(
             rr_python,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             tangent_values,
             k,
             regularization_strength,
@@ -3366,14 +3733,15 @@ pub mod soft_topk {
         )
     }
 
-    /// Forward of `soft_topk` in f64: `(values, k, regularization_strength, regularization, direction)
-    /// -> (mask, permutation)`.
+    /// Forward of `soft_topk` in f64: `(values, mask, k, regularization_strength, regularization,
+    /// direction) -> (selection, permutation)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_forward_f64", signature = (values, k, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_topk_forward_f64", signature = (values, mask, k, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         k: &Bound<'_, PyAny>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
@@ -3382,6 +3750,7 @@ pub mod soft_topk {
         forward(
             rr_python,
             values,
+            mask,
             k,
             regularization_strength,
             regularization,
@@ -3389,17 +3758,18 @@ pub mod soft_topk {
         )
     }
 
-    /// Backward (VJP) of `soft_topk` in f64: `(values, permutation, cotangent_mask, k,
+    /// Backward (VJP) of `soft_topk` in f64: `(values, mask, permutation, cotangent_selection, k,
     /// regularization_strength, regularization, direction) -> (grad_values,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_backward_f64", signature = (values, permutation, cotangent_mask, k, regularization_strength, regularization, direction))]
+    #[pyo3(name = "soft_topk_backward_f64", signature = (values, mask, permutation, cotangent_selection, k, regularization_strength, regularization, direction))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
-        cotangent_mask: PyReadonlyArray2<'py, f64>,
+        cotangent_selection: PyReadonlyArray2<'py, f64>,
         k: &Bound<'_, PyAny>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
@@ -3408,8 +3778,9 @@ pub mod soft_topk {
         backward(
             rr_python,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             k,
             regularization_strength,
             regularization,
@@ -3417,15 +3788,16 @@ pub mod soft_topk {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `soft_topk` in f64: `(values, permutation, tangent_values, k,
-    /// regularization_strength, regularization, direction, tangent_regularization_strength) ->
-    /// (tangent_mask)`.
+    /// Forward-mode derivative (JVP) of `soft_topk` in f64: `(values, mask, permutation,
+    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_selection)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_jvp_f64", signature = (values, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_topk_jvp_f64", signature = (values, mask, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         k: &Bound<'_, PyAny>,
@@ -3437,6 +3809,7 @@ pub mod soft_topk {
         jvp(
             rr_python,
             values,
+            mask,
             permutation,
             tangent_values,
             k,
@@ -3447,17 +3820,18 @@ pub mod soft_topk {
         )
     }
 
-    /// Second-order derivative (HVP) of `soft_topk` in f64: `(values, permutation, cotangent_mask,
-    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// Second-order derivative (HVP) of `soft_topk` in f64: `(values, mask, permutation,
+    /// cotangent_selection, tangent_values, k, regularization_strength, regularization, direction,
     /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "soft_topk_hvp_f64", signature = (values, permutation, cotangent_mask, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[pyo3(name = "soft_topk_hvp_f64", signature = (values, mask, permutation, cotangent_selection, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         permutation: PyReadonlyArray2<'py, i32>,
-        cotangent_mask: PyReadonlyArray2<'py, f64>,
+        cotangent_selection: PyReadonlyArray2<'py, f64>,
         tangent_values: PyReadonlyArray2<'py, f64>,
         k: &Bound<'_, PyAny>,
         regularization_strength: f64,
@@ -3468,8 +3842,9 @@ pub mod soft_topk {
         hvp(
             rr_python,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             tangent_values,
             k,
             regularization_strength,
@@ -3496,6 +3871,7 @@ pub mod soft_topk {
             Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
             &rr_params,
             &[],
+            None,
             &mut [],
             &mut [],
         );
@@ -3556,14 +3932,19 @@ pub mod spearman_loss {
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, T>,
         targets: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: T,
         regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, T>> {
         let rr_params = params(regularization_strength, regularization)?;
         let rr_shape = rr_py::shape(predictions.shape());
         rr_py::same_shape(OP, "predictions", rr_shape, "targets", targets.shape())?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "predictions", rr_shape, "mask", mask.shape())?;
+        }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let mut loss = rr_py::rows_buf::<T>(rr_shape);
         let mut prediction_ranks = rr_py::matrix_buf::<T>(rr_shape);
         let mut prediction_permutation = rr_py::matrix_buf::<i32>(rr_shape);
@@ -3576,6 +3957,7 @@ pub mod spearman_loss {
                     &rr_params,
                     &predictions,
                     &targets,
+                    mask.as_deref(),
                     &mut loss,
                     &mut prediction_ranks,
                     &mut prediction_permutation,
@@ -3599,6 +3981,7 @@ pub mod spearman_loss {
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, T>,
         targets: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, T>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, T>,
@@ -3638,8 +4021,12 @@ pub mod spearman_loss {
             "target_permutation",
             target_permutation.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "predictions", rr_shape, "mask", mask.shape())?;
+        }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let prediction_ranks = rr_py::read(&prediction_ranks);
         let prediction_permutation = rr_py::read(&prediction_permutation);
         let target_ranks = rr_py::read(&target_ranks);
@@ -3655,6 +4042,7 @@ pub mod spearman_loss {
                     &rr_params,
                     &predictions,
                     &targets,
+                    mask.as_deref(),
                     &prediction_ranks,
                     &prediction_permutation,
                     &target_ranks,
@@ -3679,6 +4067,7 @@ pub mod spearman_loss {
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, T>,
         targets: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, T>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, T>,
@@ -3734,8 +4123,12 @@ pub mod spearman_loss {
             "tangent_targets",
             tangent_targets.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "predictions", rr_shape, "mask", mask.shape())?;
+        }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let prediction_ranks = rr_py::read(&prediction_ranks);
         let prediction_permutation = rr_py::read(&prediction_permutation);
         let target_ranks = rr_py::read(&target_ranks);
@@ -3750,6 +4143,7 @@ pub mod spearman_loss {
                     &rr_params,
                     &predictions,
                     &targets,
+                    mask.as_deref(),
                     &prediction_ranks,
                     &prediction_permutation,
                     &target_ranks,
@@ -3770,6 +4164,7 @@ pub mod spearman_loss {
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, T>,
         targets: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, T>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, T>,
@@ -3826,8 +4221,12 @@ pub mod spearman_loss {
             "tangent_targets",
             tangent_targets.shape(),
         )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "predictions", rr_shape, "mask", mask.shape())?;
+        }
         let predictions = rr_py::read(&predictions);
         let targets = rr_py::read(&targets);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
         let prediction_ranks = rr_py::read(&prediction_ranks);
         let prediction_permutation = rr_py::read(&prediction_permutation);
         let target_ranks = rr_py::read(&target_ranks);
@@ -3845,6 +4244,7 @@ pub mod spearman_loss {
                     &rr_params,
                     &predictions,
                     &targets,
+                    mask.as_deref(),
                     &prediction_ranks,
                     &prediction_permutation,
                     &target_ranks,
@@ -3866,16 +4266,17 @@ pub mod spearman_loss {
         ))
     }
 
-    /// Forward of `spearman_loss` in f32: `(predictions, targets, regularization_strength,
+    /// Forward of `spearman_loss` in f32: `(predictions, targets, mask, regularization_strength,
     /// regularization) -> (loss, prediction_ranks, prediction_permutation, target_ranks,
     /// target_permutation)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_forward_f32", signature = (predictions, targets, regularization_strength, regularization))]
+    #[pyo3(name = "spearman_loss_forward_f32", signature = (predictions, targets, mask, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f32<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f32>,
         targets: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f32,
         regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f32>> {
@@ -3883,22 +4284,24 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             regularization_strength,
             regularization,
         )
     }
 
-    /// Backward (VJP) of `spearman_loss` in f32: `(predictions, targets, prediction_ranks,
+    /// Backward (VJP) of `spearman_loss` in f32: `(predictions, targets, mask, prediction_ranks,
     /// prediction_permutation, target_ranks, target_permutation, cotangent_loss,
     /// regularization_strength, regularization) -> (grad_predictions, grad_targets,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_backward_f32", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, regularization_strength, regularization))]
+    #[pyo3(name = "spearman_loss_backward_f32", signature = (predictions, targets, mask, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f32<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f32>,
         targets: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, f32>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, f32>,
@@ -3911,6 +4314,7 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3921,17 +4325,18 @@ pub mod spearman_loss {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `spearman_loss` in f32: `(predictions, targets,
+    /// Forward-mode derivative (JVP) of `spearman_loss` in f32: `(predictions, targets, mask,
     /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions,
     /// tangent_targets, regularization_strength, regularization, tangent_regularization_strength) ->
     /// (tangent_loss)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_jvp_f32", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "spearman_loss_jvp_f32", signature = (predictions, targets, mask, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f32<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f32>,
         targets: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, f32>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, f32>,
@@ -3946,6 +4351,7 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3958,18 +4364,19 @@ pub mod spearman_loss {
         )
     }
 
-    /// Second-order derivative (HVP) of `spearman_loss` in f32: `(predictions, targets,
+    /// Second-order derivative (HVP) of `spearman_loss` in f32: `(predictions, targets, mask,
     /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss,
     /// tangent_predictions, tangent_targets, regularization_strength, regularization,
     /// tangent_regularization_strength) -> (hvp_predictions, hvp_targets,
     /// hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_hvp_f32", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "spearman_loss_hvp_f32", signature = (predictions, targets, mask, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f32<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f32>,
         targets: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, f32>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, f32>,
@@ -3985,6 +4392,7 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3998,16 +4406,17 @@ pub mod spearman_loss {
         )
     }
 
-    /// Forward of `spearman_loss` in f64: `(predictions, targets, regularization_strength,
+    /// Forward of `spearman_loss` in f64: `(predictions, targets, mask, regularization_strength,
     /// regularization) -> (loss, prediction_ranks, prediction_permutation, target_ranks,
     /// target_permutation)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_forward_f64", signature = (predictions, targets, regularization_strength, regularization))]
+    #[pyo3(name = "spearman_loss_forward_f64", signature = (predictions, targets, mask, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn forward_f64<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f64>,
         targets: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         regularization_strength: f64,
         regularization: &Bound<'_, PyAny>,
     ) -> PyResult<Forward<'py, f64>> {
@@ -4015,22 +4424,24 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             regularization_strength,
             regularization,
         )
     }
 
-    /// Backward (VJP) of `spearman_loss` in f64: `(predictions, targets, prediction_ranks,
+    /// Backward (VJP) of `spearman_loss` in f64: `(predictions, targets, mask, prediction_ranks,
     /// prediction_permutation, target_ranks, target_permutation, cotangent_loss,
     /// regularization_strength, regularization) -> (grad_predictions, grad_targets,
     /// grad_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_backward_f64", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, regularization_strength, regularization))]
+    #[pyo3(name = "spearman_loss_backward_f64", signature = (predictions, targets, mask, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, regularization_strength, regularization))]
     #[allow(clippy::too_many_arguments)]
     pub fn backward_f64<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f64>,
         targets: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, f64>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, f64>,
@@ -4043,6 +4454,7 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -4053,17 +4465,18 @@ pub mod spearman_loss {
         )
     }
 
-    /// Forward-mode derivative (JVP) of `spearman_loss` in f64: `(predictions, targets,
+    /// Forward-mode derivative (JVP) of `spearman_loss` in f64: `(predictions, targets, mask,
     /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions,
     /// tangent_targets, regularization_strength, regularization, tangent_regularization_strength) ->
     /// (tangent_loss)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_jvp_f64", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "spearman_loss_jvp_f64", signature = (predictions, targets, mask, prediction_ranks, prediction_permutation, target_ranks, target_permutation, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn jvp_f64<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f64>,
         targets: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, f64>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, f64>,
@@ -4078,6 +4491,7 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -4090,18 +4504,19 @@ pub mod spearman_loss {
         )
     }
 
-    /// Second-order derivative (HVP) of `spearman_loss` in f64: `(predictions, targets,
+    /// Second-order derivative (HVP) of `spearman_loss` in f64: `(predictions, targets, mask,
     /// prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss,
     /// tangent_predictions, tangent_targets, regularization_strength, regularization,
     /// tangent_regularization_strength) -> (hvp_predictions, hvp_targets,
     /// hvp_regularization_strength)`.
     #[pyfunction]
-    #[pyo3(name = "spearman_loss_hvp_f64", signature = (predictions, targets, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
+    #[pyo3(name = "spearman_loss_hvp_f64", signature = (predictions, targets, mask, prediction_ranks, prediction_permutation, target_ranks, target_permutation, cotangent_loss, tangent_predictions, tangent_targets, regularization_strength, regularization, tangent_regularization_strength))]
     #[allow(clippy::too_many_arguments)]
     pub fn hvp_f64<'py>(
         rr_python: Python<'py>,
         predictions: PyReadonlyArray2<'py, f64>,
         targets: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
         prediction_ranks: PyReadonlyArray2<'py, f64>,
         prediction_permutation: PyReadonlyArray2<'py, i32>,
         target_ranks: PyReadonlyArray2<'py, f64>,
@@ -4117,6 +4532,7 @@ pub mod spearman_loss {
             rr_python,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -4146,6 +4562,7 @@ pub mod spearman_loss {
             &rr_params,
             &[],
             &[],
+            None,
             &mut [],
             &mut [],
             &mut [],

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use numpy::ndarray::{Array, Array1, Array2, Dimension, IntoDimension};
-use numpy::PyUntypedArrayMethods;
 use numpy::{Element, PyArray, PyArray1, PyArray2, PyReadonlyArray, PyUntypedArray};
+use numpy::{PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyString};
@@ -167,6 +167,60 @@ where
         Some(slice) => Cow::Borrowed(slice),
         None => Cow::Owned(view.iter().copied().collect()),
     }
+}
+
+/// A bool array (a mask) in row-major order, each element checked as a byte first: NumPy and torch
+/// keep a bool in a byte that a view of other memory (`uint8` viewed as `bool`) may set to anything,
+/// and only 0 and 1 are Rust `bool`s. Another byte is a `ValueError` naming its index
+/// (`soft_rank: mask[1, 2] is 2; each element must be 0 (false) or 1 (true)`). Borrowed when
+/// C-contiguous, else copied.
+pub fn read_bools<'a, D>(
+    op: &str,
+    name: &str,
+    array: &'a PyReadonlyArray<'_, bool, D>,
+) -> PyResult<Cow<'a, [bool]>>
+where
+    D: Dimension,
+{
+    // SAFETY: the read-only borrow keeps the array's memory valid and unchanged for 'a, and every
+    // byte is a valid `u8`.
+    let bytes = unsafe { array.as_raw_array().cast::<u8>().deref_into_view() };
+    if let Some((at, &byte)) = bytes.iter().enumerate().find(|&(_, &b)| b > 1) {
+        let index = unravel(at, bytes.shape());
+        return Err(PyValueError::new_err(format!(
+            "{op}: {name}[{index}] is {byte}; each element must be 0 (false) or 1 (true)"
+        )));
+    }
+    Ok(match bytes.to_slice() {
+        // SAFETY: every byte is 0 or 1, a valid `bool` of the same size and alignment.
+        Some(slice) => Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(slice.as_ptr().cast::<bool>(), slice.len())
+        }),
+        None => Cow::Owned(bytes.iter().map(|&b| b == 1).collect()),
+    })
+}
+
+/// [`read_bools`] of an optional array: `None` when it is absent.
+pub fn read_bools_optional<'a, D>(
+    op: &str,
+    name: &str,
+    array: &'a Option<PyReadonlyArray<'_, bool, D>>,
+) -> PyResult<Option<Cow<'a, [bool]>>>
+where
+    D: Dimension,
+{
+    array.as_ref().map(|a| read_bools(op, name, a)).transpose()
+}
+
+/// The row-major index of element `at` of an array of `shape`, for messages: `1, 2`.
+fn unravel(mut at: usize, shape: &[usize]) -> String {
+    let mut index = Vec::with_capacity(shape.len());
+    for &dim in shape.iter().rev() {
+        index.push((at % dim.max(1)).to_string());
+        at /= dim.max(1);
+    }
+    index.reverse();
+    index.join(", ")
 }
 
 /// A zeroed buffer for a `[batch, n]` result. The core checks that `batch × n` does not overflow

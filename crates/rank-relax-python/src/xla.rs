@@ -117,6 +117,8 @@ struct Api {
 }
 
 /// `XLA_FFI_DataType`s of the buffers the kernels read and write, and of int and list attributes.
+/// `PRED` is one byte per element, 0 or 1: a mask, and a bool attribute.
+const DTYPE_PRED: c_int = 1;
 const DTYPE_S32: c_int = 4;
 const DTYPE_S64: c_int = 5;
 const DTYPE_F32: c_int = 11;
@@ -126,9 +128,6 @@ const DTYPE_F64: c_int = 12;
 const ATTR_ARRAY: c_int = 1;
 const ATTR_SCALAR: c_int = 3;
 const ATTR_STRING: c_int = 4;
-/// `XLA_FFI_DataType_PRED`: a bool attribute.
-#[allow(dead_code)]
-const DTYPE_PRED: c_int = 1;
 
 /// `XLA_FFI_Buffer`.
 #[repr(C)]
@@ -268,6 +267,10 @@ impl Elem for i32 {
     const DTYPE: c_int = DTYPE_S32;
 }
 
+impl Elem for bool {
+    const DTYPE: c_int = DTYPE_PRED;
+}
+
 /// The kernels' floating types.
 pub trait Float: Real + Elem {}
 
@@ -319,6 +322,15 @@ unsafe fn buffer<'a, T: Elem>(buffer: *const Buffer) -> Option<(*mut T, usize, &
     if len > 0 && (data.is_null() || !data.is_aligned()) {
         return None;
     }
+    // A `bool` must be 0 or 1; XLA's PRED is, but a byte that is not would be undefined
+    // behaviour once read as one, so it is refused rather than trusted.
+    if T::DTYPE == DTYPE_PRED && len > 0 {
+        // SAFETY: `len` bytes of XLA's buffer (PRED is one byte per element), as above.
+        let bytes = unsafe { std::slice::from_raw_parts(b.data.cast::<u8>(), len) };
+        if bytes.iter().any(|&x| x > 1) {
+            return None;
+        }
+    }
     Some((data, len, dims))
 }
 
@@ -334,8 +346,19 @@ impl<'a> Frame<'a> {
                 data: unsafe { std::slice::from_raw_parts(data, len) },
                 dims,
             }),
-            None => Err(self.bad_type(name, "argument")),
+            None => Err(self.bad_type::<T>(name, "argument")),
         }
+    }
+
+    /// Optional argument `index` of the custom call (a mask), of element type `T`: `None` when the
+    /// call has no argument `index`. An optional buffer is the call's last operand, so a call
+    /// without it has exactly the operands of the same kernel called without it.
+    pub fn optional_arg<T: Elem>(&self, index: usize, name: &str) -> Result<Option<In<'a, T>>> {
+        let size = usize::try_from(self.raw.args.size).unwrap_or(0);
+        if index >= size {
+            return Ok(None);
+        }
+        self.arg(index, name).map(Some)
     }
 
     /// Result `index` of the custom call, of element type `T`.
@@ -349,7 +372,7 @@ impl<'a> Frame<'a> {
             Some((data, len, _)) => Ok(Out {
                 data: unsafe { std::slice::from_raw_parts_mut(data, len) },
             }),
-            None => Err(self.bad_type(name, "result")),
+            None => Err(self.bad_type::<T>(name, "result")),
         }
     }
 
@@ -365,11 +388,13 @@ impl<'a> Frame<'a> {
         Ok(unsafe { *list.items.add(index) })
     }
 
-    fn bad_type(&self, name: &str, what: &str) -> Failure {
-        Failure::internal(
-            self.op,
-            format_args!("{what} {name} is not a buffer of the kernel's element type"),
-        )
+    fn bad_type<T: Elem>(&self, name: &str, what: &str) -> Failure {
+        let wanted = if T::DTYPE == DTYPE_PRED {
+            "a bool (PRED) buffer of 0s and 1s"
+        } else {
+            "a buffer of the kernel's element type"
+        };
+        Failure::internal(self.op, format_args!("{what} {name} is not {wanted}"))
     }
 
     /// The attribute `name` and its type tag.
@@ -580,6 +605,11 @@ impl Part {
     /// core checks its length).
     pub fn matrix<'b, T>(&self, buffer: &'b In<'_, T>) -> &'b [T] {
         self.slice(buffer.data, self.shape.n)
+    }
+
+    /// This part's rows of an optional `[..., n]` argument (a mask), `None` when it is absent.
+    pub fn optional_matrix<'b, T>(&self, buffer: &'b Option<In<'_, T>>) -> Option<&'b [T]> {
+        buffer.as_ref().map(|b| self.matrix(b))
     }
 
     /// This part's values of a `[...]` argument (one value per row).

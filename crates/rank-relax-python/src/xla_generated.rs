@@ -12,12 +12,13 @@ pub mod ndcg_loss {
 
     const OP: &str = "ndcg_loss";
 
-    /// `forward` on an XLA call frame: arguments `scores`, `relevance`, `regularization_strength`;
-    /// results `loss`, `ranks`, `permutation`; attributes `regularization`.
+    /// `forward` on an XLA call frame: arguments `scores`, `relevance`, `regularization_strength`, then
+    /// optionally `mask`; results `loss`, `ranks`, `permutation`; attributes `regularization`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let scores = rr_frame.arg::<T>(0, "scores")?;
         let relevance = rr_frame.arg::<T>(1, "relevance")?;
         let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(3, "mask")?;
         let mut loss = rr_frame.ret::<T>(0, "loss")?;
         let mut ranks = rr_frame.ret::<T>(1, "ranks")?;
         let mut permutation = rr_frame.ret::<i32>(2, "permutation")?;
@@ -34,6 +35,7 @@ pub mod ndcg_loss {
                 &rr_params,
                 rr_part.matrix(&scores),
                 rr_part.matrix(&relevance),
+                rr_part.optional_matrix(&mask),
                 rr_part.per_row_mut(&mut loss),
                 rr_part.matrix_mut(&mut ranks),
                 rr_part.matrix_mut(&mut permutation),
@@ -43,7 +45,7 @@ pub mod ndcg_loss {
     }
 
     /// `backward` on an XLA call frame: arguments `scores`, `relevance`, `ranks`, `permutation`,
-    /// `cotangent_loss`, `regularization_strength`; results `grad_scores`,
+    /// `cotangent_loss`, `regularization_strength`, then optionally `mask`; results `grad_scores`,
     /// `grad_regularization_strength`; attributes `regularization`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let scores = rr_frame.arg::<T>(0, "scores")?;
@@ -52,6 +54,7 @@ pub mod ndcg_loss {
         let permutation = rr_frame.arg::<i32>(3, "permutation")?;
         let cotangent_loss = rr_frame.arg::<T>(4, "cotangent_loss")?;
         let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut grad_scores = rr_frame.ret::<T>(0, "grad_scores")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -68,6 +71,7 @@ pub mod ndcg_loss {
                 &rr_params,
                 rr_part.matrix(&scores),
                 rr_part.matrix(&relevance),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&ranks),
                 rr_part.matrix(&permutation),
                 rr_part.per_row(&cotangent_loss),
@@ -79,8 +83,8 @@ pub mod ndcg_loss {
     }
 
     /// `jvp` on an XLA call frame: arguments `scores`, `relevance`, `ranks`, `permutation`,
-    /// `tangent_scores`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `tangent_loss`; attributes `regularization`.
+    /// `tangent_scores`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `tangent_loss`; attributes `regularization`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let scores = rr_frame.arg::<T>(0, "scores")?;
         let relevance = rr_frame.arg::<T>(1, "relevance")?;
@@ -90,6 +94,7 @@ pub mod ndcg_loss {
         let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(7, "mask")?;
         let mut tangent_loss = rr_frame.ret::<T>(0, "tangent_loss")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
@@ -108,6 +113,7 @@ pub mod ndcg_loss {
                 &rr_params,
                 rr_part.matrix(&scores),
                 rr_part.matrix(&relevance),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&ranks),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&tangent_scores),
@@ -120,8 +126,8 @@ pub mod ndcg_loss {
 
     /// `hvp` on an XLA call frame: arguments `scores`, `relevance`, `ranks`, `permutation`,
     /// `cotangent_loss`, `tangent_scores`, `regularization_strength`,
-    /// `tangent_regularization_strength`; results `hvp_scores`, `hvp_regularization_strength`;
-    /// attributes `regularization`.
+    /// `tangent_regularization_strength`, then optionally `mask`; results `hvp_scores`,
+    /// `hvp_regularization_strength`; attributes `regularization`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let scores = rr_frame.arg::<T>(0, "scores")?;
         let relevance = rr_frame.arg::<T>(1, "relevance")?;
@@ -132,6 +138,7 @@ pub mod ndcg_loss {
         let regularization_strength = rr_frame.arg::<T>(6, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(7, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(8, "mask")?;
         let mut hvp_scores = rr_frame.ret::<T>(0, "hvp_scores")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -152,6 +159,7 @@ pub mod ndcg_loss {
                 &rr_params,
                 rr_part.matrix(&scores),
                 rr_part.matrix(&relevance),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&ranks),
                 rr_part.matrix(&permutation),
                 rr_part.per_row(&cotangent_loss),
@@ -245,11 +253,12 @@ pub mod neural_sort {
 
     const OP: &str = "neural_sort";
 
-    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`; results
-    /// `permutation_matrix`; attributes `direction`.
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `permutation_matrix`; attributes `direction`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
         let mut permutation_matrix = rr_frame.ret::<T>(0, "permutation_matrix")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
@@ -262,6 +271,7 @@ pub mod neural_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.rows_mut(&mut permutation_matrix, rr_part.shape.n * rr_part.shape.n),
             )?;
         }
@@ -269,13 +279,14 @@ pub mod neural_sort {
     }
 
     /// `backward` on an XLA call frame: arguments `values`, `permutation_matrix`,
-    /// `cotangent_permutation_matrix`, `regularization_strength`; results `grad_values`,
-    /// `grad_regularization_strength`; attributes `direction`.
+    /// `cotangent_permutation_matrix`, `regularization_strength`, then optionally `mask`; results
+    /// `grad_values`, `grad_regularization_strength`; attributes `direction`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation_matrix = rr_frame.arg::<T>(1, "permutation_matrix")?;
         let cotangent_permutation_matrix = rr_frame.arg::<T>(2, "cotangent_permutation_matrix")?;
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -290,6 +301,7 @@ pub mod neural_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.rows(&permutation_matrix, rr_part.shape.n * rr_part.shape.n),
                 rr_part.rows(
                     &cotangent_permutation_matrix,
@@ -303,7 +315,7 @@ pub mod neural_sort {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `permutation_matrix`, `tangent_values`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
     /// `tangent_permutation_matrix`; attributes `direction`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
@@ -312,6 +324,7 @@ pub mod neural_sort {
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
         let mut tangent_permutation_matrix = rr_frame.ret::<T>(0, "tangent_permutation_matrix")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(
@@ -328,6 +341,7 @@ pub mod neural_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.rows(&permutation_matrix, rr_part.shape.n * rr_part.shape.n),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
@@ -342,8 +356,8 @@ pub mod neural_sort {
 
     /// `hvp` on an XLA call frame: arguments `values`, `permutation_matrix`,
     /// `cotangent_permutation_matrix`, `tangent_values`, `regularization_strength`,
-    /// `tangent_regularization_strength`; results `hvp_values`, `hvp_regularization_strength`;
-    /// attributes `direction`.
+    /// `tangent_regularization_strength`, then optionally `mask`; results `hvp_values`,
+    /// `hvp_regularization_strength`; attributes `direction`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation_matrix = rr_frame.arg::<T>(1, "permutation_matrix")?;
@@ -352,6 +366,7 @@ pub mod neural_sort {
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -370,6 +385,7 @@ pub mod neural_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.rows(&permutation_matrix, rr_part.shape.n * rr_part.shape.n),
                 rr_part.rows(
                     &cotangent_permutation_matrix,
@@ -465,12 +481,13 @@ pub mod neural_sort_apply {
 
     const OP: &str = "neural_sort_apply";
 
-    /// `forward` on an XLA call frame: arguments `values`, `payload`, `regularization_strength`;
-    /// results `output`; attributes `direction`.
+    /// `forward` on an XLA call frame: arguments `values`, `payload`, `regularization_strength`, then
+    /// optionally `mask`; results `output`; attributes `direction`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let payload = rr_frame.arg::<T>(1, "payload")?;
         let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(3, "mask")?;
         let mut output = rr_frame.ret::<T>(0, "output")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
@@ -484,6 +501,7 @@ pub mod neural_sort_apply {
                 &rr_params,
                 rr_part.matrix(&values),
                 rr_part.matrix(&payload),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix_mut(&mut output),
             )?;
         }
@@ -491,13 +509,14 @@ pub mod neural_sort_apply {
     }
 
     /// `backward` on an XLA call frame: arguments `values`, `payload`, `cotangent_output`,
-    /// `regularization_strength`; results `grad_values`, `grad_payload`,
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`, `grad_payload`,
     /// `grad_regularization_strength`; attributes `direction`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let payload = rr_frame.arg::<T>(1, "payload")?;
         let cotangent_output = rr_frame.arg::<T>(2, "cotangent_output")?;
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_payload = rr_frame.ret::<T>(1, "grad_payload")?;
         let mut grad_regularization_strength =
@@ -514,6 +533,7 @@ pub mod neural_sort_apply {
                 &rr_params,
                 rr_part.matrix(&values),
                 rr_part.matrix(&payload),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&cotangent_output),
                 rr_part.matrix_mut(&mut grad_values),
                 rr_part.matrix_mut(&mut grad_payload),
@@ -524,8 +544,8 @@ pub mod neural_sort_apply {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `payload`, `tangent_values`, `tangent_payload`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_output`;
-    /// attributes `direction`.
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_output`; attributes `direction`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let payload = rr_frame.arg::<T>(1, "payload")?;
@@ -534,6 +554,7 @@ pub mod neural_sort_apply {
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut tangent_output = rr_frame.ret::<T>(0, "tangent_output")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(
@@ -551,6 +572,7 @@ pub mod neural_sort_apply {
                 &rr_params,
                 rr_part.matrix(&values),
                 rr_part.matrix(&payload),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&tangent_values),
                 rr_part.matrix(&tangent_payload),
                 rr_part.real(&tangent_regularization_strength),
@@ -561,8 +583,9 @@ pub mod neural_sort_apply {
     }
 
     /// `hvp` on an XLA call frame: arguments `values`, `payload`, `cotangent_output`, `tangent_values`,
-    /// `tangent_payload`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `hvp_values`, `hvp_payload`, `hvp_regularization_strength`; attributes `direction`.
+    /// `tangent_payload`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_payload`, `hvp_regularization_strength`; attributes
+    /// `direction`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let payload = rr_frame.arg::<T>(1, "payload")?;
@@ -572,6 +595,7 @@ pub mod neural_sort_apply {
         let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(7, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_payload = rr_frame.ret::<T>(1, "hvp_payload")?;
         let mut hvp_regularization_strength =
@@ -592,6 +616,7 @@ pub mod neural_sort_apply {
                 &rr_params,
                 rr_part.matrix(&values),
                 rr_part.matrix(&payload),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&cotangent_output),
                 rr_part.matrix(&tangent_values),
                 rr_part.matrix(&tangent_payload),
@@ -684,11 +709,12 @@ pub mod sigmoid_rank {
 
     const OP: &str = "sigmoid_rank";
 
-    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`; results `ranks`;
-    /// attributes `direction`.
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `ranks`; attributes `direction`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
         let mut ranks = rr_frame.ret::<T>(0, "ranks")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
@@ -701,6 +727,7 @@ pub mod sigmoid_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix_mut(&mut ranks),
             )?;
         }
@@ -708,12 +735,13 @@ pub mod sigmoid_rank {
     }
 
     /// `backward` on an XLA call frame: arguments `values`, `cotangent_ranks`,
-    /// `regularization_strength`; results `grad_values`, `grad_regularization_strength`; attributes
-    /// `direction`.
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `direction`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let cotangent_ranks = rr_frame.arg::<T>(1, "cotangent_ranks")?;
         let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(3, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -728,6 +756,7 @@ pub mod sigmoid_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&cotangent_ranks),
                 rr_part.matrix_mut(&mut grad_values),
                 rr_part.per_row_mut(&mut grad_regularization_strength),
@@ -737,13 +766,15 @@ pub mod sigmoid_rank {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `tangent_values`, `regularization_strength`,
-    /// `tangent_regularization_strength`; results `tangent_ranks`; attributes `direction`.
+    /// `tangent_regularization_strength`, then optionally `mask`; results `tangent_ranks`; attributes
+    /// `direction`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let tangent_values = rr_frame.arg::<T>(1, "tangent_values")?;
         let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(3, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
         let mut tangent_ranks = rr_frame.ret::<T>(0, "tangent_ranks")?;
         let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
         let rr_split = rr_xla::Split::new(
@@ -760,6 +791,7 @@ pub mod sigmoid_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
                 rr_part.matrix_mut(&mut tangent_ranks),
@@ -769,8 +801,8 @@ pub mod sigmoid_rank {
     }
 
     /// `hvp` on an XLA call frame: arguments `values`, `cotangent_ranks`, `tangent_values`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results `hvp_values`,
-    /// `hvp_regularization_strength`; attributes `direction`.
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `hvp_values`, `hvp_regularization_strength`; attributes `direction`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let cotangent_ranks = rr_frame.arg::<T>(1, "cotangent_ranks")?;
@@ -778,6 +810,7 @@ pub mod sigmoid_rank {
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -796,6 +829,7 @@ pub mod sigmoid_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&cotangent_ranks),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
@@ -887,11 +921,12 @@ pub mod soft_quantile {
 
     const OP: &str = "soft_quantile";
 
-    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`; results `result`,
-    /// `permutation`; attributes `quantiles`, `regularization`.
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `result`, `permutation`; attributes `quantiles`, `regularization`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
         let mut result = rr_frame.ret::<T>(0, "result")?;
         let mut permutation = rr_frame.ret::<i32>(1, "permutation")?;
         let quantiles = rr_frame.real_list_attr::<T>("quantiles")?;
@@ -908,6 +943,7 @@ pub mod soft_quantile {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.rows_mut(&mut result, quantiles.len()),
                 rr_part.matrix_mut(&mut permutation),
             )?;
@@ -916,13 +952,14 @@ pub mod soft_quantile {
     }
 
     /// `backward` on an XLA call frame: arguments `values`, `permutation`, `cotangent_result`,
-    /// `regularization_strength`; results `grad_values`, `grad_regularization_strength`; attributes
-    /// `quantiles`, `regularization`.
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `quantiles`, `regularization`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
         let cotangent_result = rr_frame.arg::<T>(2, "cotangent_result")?;
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -940,6 +977,7 @@ pub mod soft_quantile {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.rows(&cotangent_result, quantiles.len()),
                 rr_part.matrix_mut(&mut grad_values),
@@ -950,8 +988,8 @@ pub mod soft_quantile {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_result`;
-    /// attributes `quantiles`, `regularization`.
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_result`; attributes `quantiles`, `regularization`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
@@ -959,6 +997,7 @@ pub mod soft_quantile {
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
         let mut tangent_result = rr_frame.ret::<T>(0, "tangent_result")?;
         let quantiles = rr_frame.real_list_attr::<T>("quantiles")?;
         let regularization =
@@ -978,6 +1017,7 @@ pub mod soft_quantile {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
@@ -988,8 +1028,9 @@ pub mod soft_quantile {
     }
 
     /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_result`,
-    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `hvp_values`, `hvp_regularization_strength`; attributes `quantiles`, `regularization`.
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_regularization_strength`; attributes `quantiles`,
+    /// `regularization`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
@@ -998,6 +1039,7 @@ pub mod soft_quantile {
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -1019,6 +1061,7 @@ pub mod soft_quantile {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.rows(&cotangent_result, quantiles.len()),
                 rr_part.matrix(&tangent_values),
@@ -1110,11 +1153,12 @@ pub mod soft_rank {
 
     const OP: &str = "soft_rank";
 
-    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`; results `ranks`,
-    /// `permutation`; attributes `regularization`, `direction`.
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `ranks`, `permutation`; attributes `regularization`, `direction`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
         let mut ranks = rr_frame.ret::<T>(0, "ranks")?;
         let mut permutation = rr_frame.ret::<i32>(1, "permutation")?;
         let regularization =
@@ -1131,6 +1175,7 @@ pub mod soft_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix_mut(&mut ranks),
                 rr_part.matrix_mut(&mut permutation),
             )?;
@@ -1139,14 +1184,15 @@ pub mod soft_rank {
     }
 
     /// `backward` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `cotangent_ranks`,
-    /// `regularization_strength`; results `grad_values`, `grad_regularization_strength`; attributes
-    /// `regularization`, `direction`.
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `regularization`, `direction`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let ranks = rr_frame.arg::<T>(1, "ranks")?;
         let permutation = rr_frame.arg::<i32>(2, "permutation")?;
         let cotangent_ranks = rr_frame.arg::<T>(3, "cotangent_ranks")?;
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -1164,6 +1210,7 @@ pub mod soft_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&ranks),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&cotangent_ranks),
@@ -1175,8 +1222,8 @@ pub mod soft_rank {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `tangent_values`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_ranks`;
-    /// attributes `regularization`, `direction`.
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_ranks`; attributes `regularization`, `direction`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let ranks = rr_frame.arg::<T>(1, "ranks")?;
@@ -1185,6 +1232,7 @@ pub mod soft_rank {
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut tangent_ranks = rr_frame.ret::<T>(0, "tangent_ranks")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
@@ -1204,6 +1252,7 @@ pub mod soft_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&ranks),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&tangent_values),
@@ -1215,8 +1264,9 @@ pub mod soft_rank {
     }
 
     /// `hvp` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `cotangent_ranks`,
-    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `hvp_values`, `hvp_regularization_strength`; attributes `regularization`, `direction`.
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_regularization_strength`; attributes `regularization`,
+    /// `direction`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let ranks = rr_frame.arg::<T>(1, "ranks")?;
@@ -1226,6 +1276,7 @@ pub mod soft_rank {
         let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(7, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -1247,6 +1298,7 @@ pub mod soft_rank {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&ranks),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&cotangent_ranks),
@@ -1339,11 +1391,12 @@ pub mod soft_sort {
 
     const OP: &str = "soft_sort";
 
-    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`; results `sorted`,
-    /// `permutation`; attributes `regularization`, `direction`.
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `sorted`, `permutation`; attributes `regularization`, `direction`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
         let mut sorted = rr_frame.ret::<T>(0, "sorted")?;
         let mut permutation = rr_frame.ret::<i32>(1, "permutation")?;
         let regularization =
@@ -1360,6 +1413,7 @@ pub mod soft_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix_mut(&mut sorted),
                 rr_part.matrix_mut(&mut permutation),
             )?;
@@ -1368,13 +1422,14 @@ pub mod soft_sort {
     }
 
     /// `backward` on an XLA call frame: arguments `values`, `permutation`, `cotangent_sorted`,
-    /// `regularization_strength`; results `grad_values`, `grad_regularization_strength`; attributes
-    /// `regularization`, `direction`.
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `regularization`, `direction`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
         let cotangent_sorted = rr_frame.arg::<T>(2, "cotangent_sorted")?;
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -1392,6 +1447,7 @@ pub mod soft_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&cotangent_sorted),
                 rr_part.matrix_mut(&mut grad_values),
@@ -1402,8 +1458,8 @@ pub mod soft_sort {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_sorted`;
-    /// attributes `regularization`, `direction`.
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_sorted`; attributes `regularization`, `direction`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
@@ -1411,6 +1467,7 @@ pub mod soft_sort {
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
         let mut tangent_sorted = rr_frame.ret::<T>(0, "tangent_sorted")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
@@ -1430,6 +1487,7 @@ pub mod soft_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
@@ -1440,8 +1498,9 @@ pub mod soft_sort {
     }
 
     /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_sorted`,
-    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `hvp_values`, `hvp_regularization_strength`; attributes `regularization`, `direction`.
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_regularization_strength`; attributes `regularization`,
+    /// `direction`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
@@ -1450,6 +1509,7 @@ pub mod soft_sort {
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -1471,6 +1531,7 @@ pub mod soft_sort {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&cotangent_sorted),
                 rr_part.matrix(&tangent_values),
@@ -1562,12 +1623,13 @@ pub mod soft_topk {
 
     const OP: &str = "soft_topk";
 
-    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`; results `mask`,
-    /// `permutation`; attributes `k`, `regularization`, `direction`.
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `selection`, `permutation`; attributes `k`, `regularization`, `direction`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
-        let mut mask = rr_frame.ret::<T>(0, "mask")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
+        let mut selection = rr_frame.ret::<T>(0, "selection")?;
         let mut permutation = rr_frame.ret::<i32>(1, "permutation")?;
         let k = rr_frame.int_attr("k")?;
         let regularization =
@@ -1585,21 +1647,23 @@ pub mod soft_topk {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
-                rr_part.matrix_mut(&mut mask),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix_mut(&mut selection),
                 rr_part.matrix_mut(&mut permutation),
             )?;
         }
         Ok(())
     }
 
-    /// `backward` on an XLA call frame: arguments `values`, `permutation`, `cotangent_mask`,
-    /// `regularization_strength`; results `grad_values`, `grad_regularization_strength`; attributes
-    /// `k`, `regularization`, `direction`.
+    /// `backward` on an XLA call frame: arguments `values`, `permutation`, `cotangent_selection`,
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `k`, `regularization`, `direction`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
-        let cotangent_mask = rr_frame.arg::<T>(2, "cotangent_mask")?;
+        let cotangent_selection = rr_frame.arg::<T>(2, "cotangent_selection")?;
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
         let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
         let mut grad_regularization_strength =
             rr_frame.ret::<T>(1, "grad_regularization_strength")?;
@@ -1619,8 +1683,9 @@ pub mod soft_topk {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
-                rr_part.matrix(&cotangent_mask),
+                rr_part.matrix(&cotangent_selection),
                 rr_part.matrix_mut(&mut grad_values),
                 rr_part.per_row_mut(&mut grad_regularization_strength),
             )?;
@@ -1629,8 +1694,8 @@ pub mod soft_topk {
     }
 
     /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
-    /// `regularization_strength`, `tangent_regularization_strength`; results `tangent_mask`; attributes
-    /// `k`, `regularization`, `direction`.
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_selection`; attributes `k`, `regularization`, `direction`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
@@ -1638,7 +1703,8 @@ pub mod soft_topk {
         let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
-        let mut tangent_mask = rr_frame.ret::<T>(0, "tangent_mask")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
+        let mut tangent_selection = rr_frame.ret::<T>(0, "tangent_selection")?;
         let k = rr_frame.int_attr("k")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::TopkRegularization::parse)?;
@@ -1659,26 +1725,29 @@ pub mod soft_topk {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
-                rr_part.matrix_mut(&mut tangent_mask),
+                rr_part.matrix_mut(&mut tangent_selection),
             )?;
         }
         Ok(())
     }
 
-    /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_mask`,
-    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `hvp_values`, `hvp_regularization_strength`; attributes `k`, `regularization`, `direction`.
+    /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_selection`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_regularization_strength`; attributes `k`, `regularization`,
+    /// `direction`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let values = rr_frame.arg::<T>(0, "values")?;
         let permutation = rr_frame.arg::<i32>(1, "permutation")?;
-        let cotangent_mask = rr_frame.arg::<T>(2, "cotangent_mask")?;
+        let cotangent_selection = rr_frame.arg::<T>(2, "cotangent_selection")?;
         let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
         let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
         let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
         let mut hvp_regularization_strength =
             rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
@@ -1702,8 +1771,9 @@ pub mod soft_topk {
                 rr_part.shape,
                 &rr_params,
                 rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&permutation),
-                rr_part.matrix(&cotangent_mask),
+                rr_part.matrix(&cotangent_selection),
                 rr_part.matrix(&tangent_values),
                 rr_part.real(&tangent_regularization_strength),
                 rr_part.matrix_mut(&mut hvp_values),
@@ -1794,13 +1864,14 @@ pub mod spearman_loss {
 
     const OP: &str = "spearman_loss";
 
-    /// `forward` on an XLA call frame: arguments `predictions`, `targets`, `regularization_strength`;
-    /// results `loss`, `prediction_ranks`, `prediction_permutation`, `target_ranks`,
-    /// `target_permutation`; attributes `regularization`.
+    /// `forward` on an XLA call frame: arguments `predictions`, `targets`, `regularization_strength`,
+    /// then optionally `mask`; results `loss`, `prediction_ranks`, `prediction_permutation`,
+    /// `target_ranks`, `target_permutation`; attributes `regularization`.
     fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let predictions = rr_frame.arg::<T>(0, "predictions")?;
         let targets = rr_frame.arg::<T>(1, "targets")?;
         let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(3, "mask")?;
         let mut loss = rr_frame.ret::<T>(0, "loss")?;
         let mut prediction_ranks = rr_frame.ret::<T>(1, "prediction_ranks")?;
         let mut prediction_permutation = rr_frame.ret::<i32>(2, "prediction_permutation")?;
@@ -1819,6 +1890,7 @@ pub mod spearman_loss {
                 &rr_params,
                 rr_part.matrix(&predictions),
                 rr_part.matrix(&targets),
+                rr_part.optional_matrix(&mask),
                 rr_part.per_row_mut(&mut loss),
                 rr_part.matrix_mut(&mut prediction_ranks),
                 rr_part.matrix_mut(&mut prediction_permutation),
@@ -1831,7 +1903,7 @@ pub mod spearman_loss {
 
     /// `backward` on an XLA call frame: arguments `predictions`, `targets`, `prediction_ranks`,
     /// `prediction_permutation`, `target_ranks`, `target_permutation`, `cotangent_loss`,
-    /// `regularization_strength`; results `grad_predictions`, `grad_targets`,
+    /// `regularization_strength`, then optionally `mask`; results `grad_predictions`, `grad_targets`,
     /// `grad_regularization_strength`; attributes `regularization`.
     fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let predictions = rr_frame.arg::<T>(0, "predictions")?;
@@ -1842,6 +1914,7 @@ pub mod spearman_loss {
         let target_permutation = rr_frame.arg::<i32>(5, "target_permutation")?;
         let cotangent_loss = rr_frame.arg::<T>(6, "cotangent_loss")?;
         let regularization_strength = rr_frame.arg::<T>(7, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(8, "mask")?;
         let mut grad_predictions = rr_frame.ret::<T>(0, "grad_predictions")?;
         let mut grad_targets = rr_frame.ret::<T>(1, "grad_targets")?;
         let mut grad_regularization_strength =
@@ -1859,6 +1932,7 @@ pub mod spearman_loss {
                 &rr_params,
                 rr_part.matrix(&predictions),
                 rr_part.matrix(&targets),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&prediction_ranks),
                 rr_part.matrix(&prediction_permutation),
                 rr_part.matrix(&target_ranks),
@@ -1874,8 +1948,8 @@ pub mod spearman_loss {
 
     /// `jvp` on an XLA call frame: arguments `predictions`, `targets`, `prediction_ranks`,
     /// `prediction_permutation`, `target_ranks`, `target_permutation`, `tangent_predictions`,
-    /// `tangent_targets`, `regularization_strength`, `tangent_regularization_strength`; results
-    /// `tangent_loss`; attributes `regularization`.
+    /// `tangent_targets`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `tangent_loss`; attributes `regularization`.
     fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let predictions = rr_frame.arg::<T>(0, "predictions")?;
         let targets = rr_frame.arg::<T>(1, "targets")?;
@@ -1888,6 +1962,7 @@ pub mod spearman_loss {
         let regularization_strength = rr_frame.arg::<T>(8, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(9, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(10, "mask")?;
         let mut tangent_loss = rr_frame.ret::<T>(0, "tangent_loss")?;
         let regularization =
             rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
@@ -1906,6 +1981,7 @@ pub mod spearman_loss {
                 &rr_params,
                 rr_part.matrix(&predictions),
                 rr_part.matrix(&targets),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&prediction_ranks),
                 rr_part.matrix(&prediction_permutation),
                 rr_part.matrix(&target_ranks),
@@ -1922,8 +1998,8 @@ pub mod spearman_loss {
     /// `hvp` on an XLA call frame: arguments `predictions`, `targets`, `prediction_ranks`,
     /// `prediction_permutation`, `target_ranks`, `target_permutation`, `cotangent_loss`,
     /// `tangent_predictions`, `tangent_targets`, `regularization_strength`,
-    /// `tangent_regularization_strength`; results `hvp_predictions`, `hvp_targets`,
-    /// `hvp_regularization_strength`; attributes `regularization`.
+    /// `tangent_regularization_strength`, then optionally `mask`; results `hvp_predictions`,
+    /// `hvp_targets`, `hvp_regularization_strength`; attributes `regularization`.
     fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
         let predictions = rr_frame.arg::<T>(0, "predictions")?;
         let targets = rr_frame.arg::<T>(1, "targets")?;
@@ -1937,6 +2013,7 @@ pub mod spearman_loss {
         let regularization_strength = rr_frame.arg::<T>(9, "regularization_strength")?;
         let tangent_regularization_strength =
             rr_frame.arg::<T>(10, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(11, "mask")?;
         let mut hvp_predictions = rr_frame.ret::<T>(0, "hvp_predictions")?;
         let mut hvp_targets = rr_frame.ret::<T>(1, "hvp_targets")?;
         let mut hvp_regularization_strength =
@@ -1958,6 +2035,7 @@ pub mod spearman_loss {
                 &rr_params,
                 rr_part.matrix(&predictions),
                 rr_part.matrix(&targets),
+                rr_part.optional_matrix(&mask),
                 rr_part.matrix(&prediction_ranks),
                 rr_part.matrix(&prediction_permutation),
                 rr_part.matrix(&target_ranks),

@@ -63,3 +63,14 @@ def load_wave2() -> list[dict[str, Any]]:
         with path.open() as f:
             cases += json.load(f)["cases"]
     return cases
+
+
+def load_masks() -> dict[str, Any]:
+    """``$RANK_RELAX_REFERENCE_MASKS``, else ``testdata/reference/masks.json``: the reference
+    vectors of masked calls (every op; ``inputs.mask`` as ``[batch][n]`` booleans)."""
+    env = os.environ.get("RANK_RELAX_REFERENCE_MASKS")
+    path = Path(env) if env else REPO / "testdata" / "reference" / "masks.json"
+    if not path.is_file():
+        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_MASKS)")
+    with path.open() as f:
+        return json.load(f)

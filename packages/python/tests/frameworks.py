@@ -2,7 +2,8 @@
 
 ``call(op, inputs, params)`` runs the public function on NumPy inputs and returns NumPy results;
 ``vjp(op, inputs, params, cotangent)`` returns the gradient of each differentiable input, taken
-the framework's own way (the NumPy ``<op>_vjp``, ``torch.autograd.grad``, ``jax.vjp``).
+the framework's own way (the NumPy ``<op>_vjp``, ``torch.autograd.grad``, ``jax.vjp``). An
+optional input (``mask``) in ``inputs`` is passed as a keyword argument, absent otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ def _args(op: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [inputs[name] for name in OPS[op]["inputs"]]
 
 
+def _kwargs(op: str, inputs: dict[str, np.ndarray], convert: Any = None) -> dict[str, Any]:
+    """The optional inputs given in ``inputs``, each through ``convert`` (a framework's array)."""
+    return {
+        name: inputs[name] if convert is None else convert(inputs[name])
+        for name in OPS[op]["optional"]
+        if name in inputs
+    }
+
+
 def _tensor(torch: Any, array: np.ndarray, requires_grad: bool = False) -> Any:
     """A tensor of the array, a view where torch can have one (not of negative strides)."""
     if any(s < 0 for s in array.strides):
@@ -34,12 +44,16 @@ class NumpyApi:
     name = "numpy"
 
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
-        return np.asarray(getattr(rank_relax, op)(*_args(op, inputs), **params))
+        return np.asarray(
+            getattr(rank_relax, op)(*_args(op, inputs), **params, **_kwargs(op, inputs))
+        )
 
     def vjp(
         self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
     ) -> dict[str, np.ndarray]:
-        grads = getattr(rank_relax, f"{op}_vjp")(*_args(op, inputs), cotangent, **params)
+        grads = getattr(rank_relax, f"{op}_vjp")(
+            *_args(op, inputs), cotangent, **params, **_kwargs(op, inputs)
+        )
         differentiable = OPS[op]["differentiable"]
         if len(differentiable) == 1:
             grads = (grads,)
@@ -59,7 +73,8 @@ class TorchApi:
 
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
         tensors = [_tensor(self.torch, a) for a in _args(op, inputs)]
-        return getattr(self.module, op)(*tensors, **params).detach().numpy()
+        optional = _kwargs(op, inputs, lambda a: _tensor(self.torch, a))
+        return getattr(self.module, op)(*tensors, **params, **optional).detach().numpy()
 
     def vjp(
         self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
@@ -69,7 +84,8 @@ class TorchApi:
             name: _tensor(self.torch, inputs[name], name in differentiable)
             for name in OPS[op]["inputs"]
         }
-        out = getattr(self.module, op)(*tensors.values(), **params)
+        optional = _kwargs(op, inputs, lambda a: _tensor(self.torch, a))
+        out = getattr(self.module, op)(*tensors.values(), **params, **optional)
         grads = self.torch.autograd.grad(
             out, [tensors[n] for n in differentiable], self.torch.from_numpy(cotangent)
         )
@@ -91,7 +107,8 @@ class JaxApi:
 
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
         arrays = [self.jnp.asarray(a) for a in _args(op, inputs)]
-        return np.asarray(getattr(self.module, op)(*arrays, **params))
+        optional = _kwargs(op, inputs, self.jnp.asarray)
+        return np.asarray(getattr(self.module, op)(*arrays, **params, **optional))
 
     def vjp(
         self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
@@ -99,10 +116,11 @@ class JaxApi:
         names = OPS[op]["inputs"]
         differentiable = OPS[op]["differentiable"]
         fixed = {n: self.jnp.asarray(inputs[n]) for n in names if n not in differentiable}
+        optional = _kwargs(op, inputs, self.jnp.asarray)
 
         def f(*diff: Any) -> Any:
             given = dict(zip(differentiable, diff)) | fixed
-            return getattr(self.module, op)(*(given[n] for n in names), **params)
+            return getattr(self.module, op)(*(given[n] for n in names), **params, **optional)
 
         _, pullback = self.jax.vjp(f, *(self.jnp.asarray(inputs[n]) for n in differentiable))
         grads = pullback(self.jnp.asarray(cotangent))

@@ -83,6 +83,16 @@ def tensor(spec: Any, dtype: str) -> np.ndarray:
     return array.astype(dtype)
 
 
+def boolean(spec: Any) -> np.ndarray:
+    """A bool input (a mask): nested JSON booleans, or ``{"shape", "fill": true|false, "set"}``."""
+    if isinstance(spec, dict):
+        array = np.full(tuple(spec["shape"]), bool(spec["fill"]))
+        for patch in spec.get("set", []):
+            array[tuple(patch["at"])] = bool(patch["value"])
+        return array
+    return np.asarray(spec, dtype=np.bool_)
+
+
 def view(array: np.ndarray, how: str) -> np.ndarray:
     """A non-contiguous view whose values are ``array`` (testdata/README.md, ``view``)."""
     if how == "transpose":
@@ -97,7 +107,11 @@ def view(array: np.ndarray, how: str) -> np.ndarray:
 
 
 def prepare(case: dict[str, Any], dtype: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    inputs = {name: tensor(spec, dtype) for name, spec in case["inputs"].items()}
+    bools = OPS[case["op"]]["bool_inputs"]
+    inputs = {
+        name: boolean(spec) if name in bools else tensor(spec, dtype)
+        for name, spec in case["inputs"].items()
+    }
     for name, target in case.get("cast", {}).items():
         inputs[name] = inputs[name].astype(target)
     for name, how in case.get("view", {}).items():

@@ -10,6 +10,7 @@ batch in the same worker. The workers are killed if they outlive :data:`TIMEOUT`
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import socket
@@ -220,7 +221,8 @@ def _dtensor(rank: int) -> dict[str, Any]:
     plain-tensor ones bit for bit, and the outputs stay sharded on the batch dim (of a
     ``[batch, n]`` tensor, and the first of two leading dims). Sharded on the item dim (also a
     1-D tensor's only dim), the inputs are redistributed and the results still equal the plain
-    ones; replicated inputs give replicated results."""
+    ones; replicated inputs give replicated results. Each call again with a mask (a bool DTensor
+    placed like the inputs)."""
     from torch.distributed.tensor import Replicate, Shard, distribute_tensor
 
     import rank_relax.torch as rr
@@ -234,7 +236,7 @@ def _dtensor(rank: int) -> dict[str, Any]:
         ((ITEMS,), (Shard(0),)),
     ]
     for op, spec in OPS.items():
-        for shape, placements in cases:
+        for (shape, placements), masked in itertools.product(cases, (False, True)):
             g = torch.Generator().manual_seed(5)
             inputs = [
                 torch.rand(shape, generator=g, dtype=torch.float64) * 3
@@ -242,11 +244,12 @@ def _dtensor(rank: int) -> dict[str, Any]:
                 else torch.randn(shape, generator=g, dtype=torch.float64)
                 for name in spec["inputs"]
             ]
+            mask = torch.rand(shape, generator=g) < 0.7 if masked else None
             diff = [name in spec["differentiable"] for name in spec["inputs"]]
             fn = getattr(rr, op)
             plain = [x.clone().requires_grad_(d) for x, d in zip(inputs, diff)]
             eps = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
-            want = fn(*plain, regularization_strength=eps)
+            want = fn(*plain, regularization_strength=eps, mask=mask)
             cotangent = torch.randn(want.shape, generator=g, dtype=torch.float64)
             want_grads = torch.autograd.grad(
                 want, [x for x, d in zip(plain, diff) if d] + [eps], cotangent
@@ -257,8 +260,9 @@ def _dtensor(rank: int) -> dict[str, Any]:
                     for x, d in zip(inputs, diff)
                 ]
                 eps_d = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
-                got = fn(*sharded, regularization_strength=eps_d)
-                where = f"{op} {list(shape)} on {placement}"
+                mask_d = None if mask is None else distribute_tensor(mask, mesh, [placement])
+                got = fn(*sharded, regularization_strength=eps_d, mask=mask_d)
+                where = f"{op} {list(shape)} on {placement}{' with a mask' if masked else ''}"
                 batch_sharded = placement == Shard(0) and len(shape) > 1
                 if batch_sharded:
                     assert got.placements == (Shard(0),), f"{where}: output is {got.placements}"
@@ -438,10 +442,13 @@ def test_sharding_rules_cover_every_op() -> None:
             for name in (out, f"cotangent_{out}", f"tangent_{out}")
         }
         args: list[Any] = []
-        for a in overload._schema.arguments:
+        schema = overload._schema.arguments
+        for a in schema:
             kind = type(a.type)
             if a.name in ("regularization_strength", "tangent_regularization_strength"):
                 args.append(torch.empty((), device="meta", dtype=torch.float64))
+            elif kind is torch.OptionalType:  # a mask
+                args.append(torch.empty((5, 3), device="meta", dtype=torch.bool))
             elif kind is torch.TensorType:
                 dtype = torch.int32 if a.name == "permutation" else torch.float64
                 args.append(torch.empty(shapes.get(a.name, (5, 3)), device="meta", dtype=dtype))
@@ -451,9 +458,12 @@ def test_sharding_rules_cover_every_op() -> None:
                 args.append(OPS[op]["lists"][a.name])
             else:
                 args.append(scalars[kind])
-        out = overload(*args)
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        assert all(o.dim() >= 1 and o.shape[0] == 5 for o in outs), overload.name()
+        # With a mask and without (None).
+        absent = [None if type(a.type) is torch.OptionalType else x for a, x in zip(schema, args)]
+        for call in (args, absent):
+            out = overload(*call)
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            assert all(o.dim() >= 1 and o.shape[0] == 5 for o in outs), overload.name()
 
 
 def test_sharding_rules_registered_on_import() -> None:

@@ -42,21 +42,24 @@ EPS_NAME = "regularization_strength"
 
 
 def _value_and_grads(op: str) -> Callable[..., Any]:
-    """``(inputs, ε, cotangents) -> (outputs, (grad of each differentiable input), grad of ε)``:
-    ε passed by name where the op has it (else its gradient is 0); the outputs and cotangents as
-    the op returns them (one array, or a tuple)."""
+    """``(inputs, ε, cotangents[, mask]) -> (outputs, (grad of each differentiable input), grad
+    of ε)``: ε passed by name where the op has it (else its gradient is 0); the outputs and
+    cotangents as the op returns them (one array, or a tuple)."""
     import rank_relax.jax as rj
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
     fn = getattr(rj, op)
 
-    def run(inputs: dict[str, Any], eps: Any, cot: Any) -> Any:
+    def run(inputs: dict[str, Any], eps: Any, cot: Any, mask: Any = None) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}
+        masked = {} if mask is None else {"mask": mask}
 
         def f(eps: Any, *args: Any) -> Any:
             given = fixed | dict(zip(diff, args))
-            return fn(*(given[n] for n in names), **({EPS_NAME: eps} if takes_eps else {}))
+            return fn(
+                *(given[n] for n in names), **({EPS_NAME: eps} if takes_eps else {}), **masked
+            )
 
         out, pullback = jax.vjp(f, eps, *(inputs[n] for n in diff))
         grads = pullback(cot)
@@ -503,6 +506,69 @@ def _sharded_hvp() -> dict[str, Any]:
     return {"checked": checked}
 
 
+def _mask(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """A mask with at least two present items per row but in one row, which has none."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random(shape) < 0.6
+    mask[..., :2] = True
+    mask.reshape(-1, shape[-1])[3] = False
+    return mask
+
+
+def _masked(axis_type: str) -> dict[str, Any]:
+    """Every op with a mask under a batch-sharded ``jit`` (the mask sharded as the inputs) and,
+    with auto axes, inside ``shard_map``: the bits of one device, no all-gather, the outputs and
+    gradients sharded as the inputs; and ``vmap`` over a batched mask in a sharded ``jit``."""
+    import jax.numpy as jnp
+    from jax.sharding import AxisType, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    import rank_relax.jax as rj
+
+    mesh = jax.make_mesh((DEVICES,), ("x",), axis_types=(getattr(AxisType, axis_type),))
+    rows = NamedSharding(mesh, P("x", None))
+    checked = []
+    for op in OPS:
+        inputs, eps, cot = _case(op, (BATCH, ITEMS), seed=43)
+        mask = jnp.asarray(_mask((BATCH, ITEMS), seed=47))
+        run = jax.jit(_value_and_grads(op))
+        want = run(inputs, eps, cot, mask)
+        put = {n: jax.device_put(v, rows) for n, v in inputs.items()}
+        put_m = jax.device_put(mask, rows)
+        put_c = _put_cotangent(cot, mesh, ("x",))
+        where = f"{op} masked ({axis_type})"
+        got = run(put, eps, put_c, put_m)
+        _compare(where, got, want)
+        hlo = run.lower(put, eps, put_c, put_m).compile().as_text()
+        gathers = [text for text in hlo.splitlines() if "all-gather" in text]
+        assert not gathers, f"{where}: the program gathers:\n" + "\n".join(gathers)
+        for out in jax.tree.leaves(got[0]):
+            assert _padded(out.sharding.spec, out.ndim)[0] == "x", f"{where}: {out.sharding}"
+        for g in got[1]:
+            assert _padded(g.sharding.spec, g.ndim) == ("x", None), f"{where}: grad"
+        if axis_type == "Auto":
+            mapped = jax.jit(
+                jax.shard_map(
+                    _value_and_grads(op),
+                    mesh=mesh,
+                    in_specs=({n: P("x") for n in inputs}, P(), P("x"), P("x")),
+                    out_specs=(P("x"), P("x"), P()),
+                )
+            )
+            _compare(f"{where} shard_map", mapped(put, eps, put_c, put_m), want)
+        checked.append(where)
+    x = jnp.asarray(make_inputs("soft_rank", (DEVICES, 2, ITEMS), seed=53)["values"])
+    masks = jnp.asarray(_mask((DEVICES, 2, ITEMS), seed=59))
+    jitted = jax.jit(jax.vmap(jax.grad(lambda v, m: (rj.soft_sort(v, 0.5, mask=m) ** 2).sum())))
+    want = jitted(x, masks)
+    sharded = NamedSharding(mesh, P("x"))
+    xs, ms = jax.device_put(x, sharded), jax.device_put(masks, sharded)
+    np.testing.assert_array_equal(np.asarray(jitted(xs, ms)), np.asarray(want))
+    assert "all-gather" not in jitted.lower(xs, ms).compile().as_text()
+    checked.append(f"vmap over a batched mask ({axis_type})")
+    return {"checked": checked}
+
+
 def _gspmd() -> dict[str, Any]:
     """Auto axes with the GSPMD partitioner instead of Shardy (``infer_sharding_from_operands``
     instead of the Shardy rule)."""
@@ -528,6 +594,8 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "jvp_auto": lambda: _sharded_jvp("Auto"),
     "jvp_explicit": lambda: _sharded_jvp("Explicit"),
     "hvp_auto": _sharded_hvp,
+    "masked_auto": lambda: _masked("Auto"),
+    "masked_explicit": lambda: _masked("Explicit"),
 }
 
 
@@ -596,7 +664,11 @@ def test_rules_cover_every_kernel() -> None:
     for op, spec in OPS.items():
         forward = CALLS[f"{op}_forward"]
         names = [b.name for b in forward.operands]
-        assert names == [*spec["inputs"], *spec["reals"]], op
+        # An optional input (a mask) last: a call without it has the operands of before.
+        assert names == [*spec["inputs"], *spec["reals"], *spec["optional"]], op
+        assert [b.optional for b in forward.operands] == [
+            b.name in spec["optional"] for b in forward.operands
+        ], op
         results = {b.name: b.row for b in forward.results}
         for name, dims in spec["outputs"].items():
             # The spec table spells m as len(quantiles); the row dims are the same in number.

@@ -335,9 +335,11 @@ def _jvp_op_args(op: str) -> tuple[Any, ...]:
         for p in OPS[op]["params"]
     ]
     forward_op = getattr(torch.ops.rank_relax, f"{op}_forward").default
-    outs = forward_op(*(inputs[n] for n in OPS[op]["inputs"]), *params)
+    absent = (None,) * len(OPS[op]["optional"])  # the optional inputs come last: no mask
+    outs = forward_op(*(inputs[n] for n in OPS[op]["inputs"]), *absent, *params)
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
+    known |= dict.fromkeys(OPS[op]["optional"])
     for name in OPS[op]["differentiable"]:
         known[f"tangent_{name}"] = torch.randn_like(known[name])
     schema = getattr(torch.ops.rank_relax, f"{op}_jvp").default._schema

@@ -74,8 +74,8 @@ def test_kernels_read_any_layout_in_row_major_order(layout: str) -> None:
     }[layout]
     np.testing.assert_array_equal(view, x)
     forward = KERNELS["soft_rank_forward"]["float64"]
-    got, got_perm = forward(view, 0.3, "l2", "ascending")
-    want, want_perm = forward(np.ascontiguousarray(x), 0.3, "l2", "ascending")
+    got, got_perm = forward(view, None, 0.3, "l2", "ascending")
+    want, want_perm = forward(np.ascontiguousarray(x), None, 0.3, "l2", "ascending")
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got_perm, want_perm)
 

@@ -29,12 +29,13 @@ def test_version_and_abi() -> None:
 def test_same_functions_and_arguments_in_every_module(module: str) -> None:
     pytest.importorskip(module.split(".")[1])
     other = importlib.import_module(module)
-    axis = "dim" if module == "rank_relax.torch" else "axis"  # the items axis, last
+    axis = "dim" if module == "rank_relax.torch" else "axis"  # the items axis
     for op in OPS:
         want = inspect.signature(getattr(rank_relax, op)).parameters
         got = inspect.signature(getattr(other, op)).parameters
-        assert list(want) == [*OPS[op]["inputs"], *OPS[op]["params"], "axis"]
-        assert list(got) == [*list(want)[:-1], axis]
+        # The optional inputs (a mask) come last, after the items axis.
+        assert list(want) == [*OPS[op]["inputs"], *OPS[op]["params"], "axis", *OPS[op]["optional"]]
+        assert list(got) == [axis if name == "axis" else name for name in want]
         for name, value in zip(want, got.values()):
             assert value.default == want[name].default, (op, name)
         assert getattr(other, op).__doc__

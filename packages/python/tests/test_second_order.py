@@ -189,9 +189,11 @@ def _hvp_op_args(op: str) -> tuple[Any, ...]:
         for p in OPS[op]["params"]
     ]
     fwd = getattr(torch.ops.rank_relax, f"{op}_forward").default
-    outs = fwd(*(inputs[n] for n in OPS[op]["inputs"]), *params)
+    absent = (None,) * len(OPS[op]["optional"])  # the optional inputs come last: no mask
+    outs = fwd(*(inputs[n] for n in OPS[op]["inputs"]), *absent, *params)
     outs = (outs,) if isinstance(outs, Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
+    known |= dict.fromkeys(OPS[op]["optional"])
     for name in OPS[op]["outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     for name in OPS[op]["differentiable"]:

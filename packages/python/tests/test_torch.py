@@ -113,11 +113,12 @@ def _op_args(op: str, pass_: str) -> tuple[Any, ...]:
     """Arguments of the custom op ``<op>_<pass_>``: random inputs, or a forward run's results."""
     inputs = tensors(op, (3, 5), seed=3)
     params = [param_value(op, p) for p in OPS[op]["params"]]
+    absent = (None,) * len(OPS[op]["optional"])  # the optional inputs come last: no mask
     if pass_ == "forward":
-        return (*(inputs[n] for n in OPS[op]["inputs"]), *params)
-    known = {n: t.detach() for n, t in inputs.items()}
+        return (*(inputs[n] for n in OPS[op]["inputs"]), *absent, *params)
+    known = {n: t.detach() for n, t in inputs.items()} | dict.fromkeys(OPS[op]["optional"])
     forward = getattr(torch.ops.rank_relax, f"{op}_forward").default
-    outs = forward(*(known[n] for n in OPS[op]["inputs"]), *params)
+    outs = forward(*(known[n] for n in OPS[op]["inputs"]), *absent, *params)
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known |= dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
     for name in OPS[op]["outputs"]:

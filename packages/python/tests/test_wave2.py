@@ -288,12 +288,12 @@ def test_native_kernels_check_every_shape() -> None:
     from rank_relax._generated import KERNELS
 
     x = make_inputs("neural_sort", (2, 3))["values"]
-    (p,) = KERNELS["neural_sort_forward"]["float64"](x, 0.5, "ascending")
+    (p,) = KERNELS["neural_sort_forward"]["float64"](x, None, 0.5, "ascending")
     assert p.shape == (2, 3, 3)
     backward = KERNELS["neural_sort_backward"]["float64"]
     text = "neural_sort: cotangent_permutation_matrix has shape [3, 2, 3] but must be [2, 3, 3]"
     with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
-        backward(x, p, np.ones((3, 2, 3)), 0.5, "ascending")
+        backward(x, None, p, np.ones((3, 2, 3)), 0.5, "ascending")
 
 
 def test_check_params_takes_the_row_length() -> None:
@@ -373,11 +373,13 @@ def test_opcheck(case: tuple[str, dict[str, Any]]) -> None:
             )
     forward = getattr(torch.ops.rank_relax, f"{op}_forward").default
     backward = getattr(torch.ops.rank_relax, f"{op}_backward").default
-    args = (*(inputs[n] for n in OPS[op]["inputs"]), *params)
+    absent = (None,) * len(OPS[op]["optional"])  # the optional inputs come last: no mask
+    args = (*(inputs[n] for n in OPS[op]["inputs"]), *absent, *params)
     torch.library.opcheck(forward, args)
     outs = forward(*args)
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
+    known |= dict.fromkeys(OPS[op]["optional"])
     for name in OPS[op]["outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     tensors = [a.name for a in backward._schema.arguments if a.name in known]

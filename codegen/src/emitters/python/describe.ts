@@ -12,6 +12,7 @@ import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { secondOrderNote } from './torch.ts';
+import { optionalInputs, requiredInputs } from './layout.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
@@ -56,10 +57,13 @@ function def(head: string, args: readonly string[], ret: string): string {
 export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const t = TYPES[flavour];
   const names = pythonApi(op);
-  const inputs = op.inputs.map((i) => `${pythonName(i.name)}: ${t.input}`);
+  const inputs = requiredInputs(op).map((i) => `${pythonName(i.name)}: ${t.input}`);
+  // The optional inputs (a mask) are keyword arguments after the items axis.
+  const optional = optionalInputs(op).map((i) => `${pythonName(i.name)}: ${t.input} | None = None`);
   const params = [
     ...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`),
     `${flavour === 'torch' ? 'dim' : 'axis'}: int = -1`,
+    ...optional,
   ];
   const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
   if (flavour !== 'numpy') return fn;
@@ -68,7 +72,7 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
   const vjp = def(`${PY_MODULES.numpy}.${names.vjp}`, [...inputs, ...cotangents, ...params], returns(grads, t.output));
   if (op.jvp === null) return `${fn}\n\n${vjp}`;
   const tangents = op.tangents.map((x) => `${pythonName(x.name)}: ${t.input}`);
-  const jvpParams = [...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`), ...op.paramTangents.map((x) => `${pythonName(x.name)}: float = 0.0`), 'axis: int = -1'];
+  const jvpParams = [...op.params.map((p) => `${pythonName(p.name)}: ${paramType(p, flavour)} = ${pythonDefault(p)}`), ...op.paramTangents.map((x) => `${pythonName(x.name)}: float = 0.0`), 'axis: int = -1', ...optional];
   const jvp = def(`${PY_MODULES.numpy}.${names.jvp}`, [...inputs, ...tangents, ...jvpParams], returns(op.outputTangents.map((x) => x.of), t.output));
   if (op.hvp === null) return `${fn}\n\n${vjp}\n\n${jvp}`;
   const hvp = def(`${PY_MODULES.numpy}.${names.hvp}`, [...inputs, ...cotangents, ...tangents, ...jvpParams], returns(grads, t.output));
@@ -164,7 +168,13 @@ const IMPORTS: Record<PyFlavour, readonly string[]> = {
   jax: ['import jax', 'import jax.numpy as jnp', '', 'import rank_relax.jax'],
 };
 
-export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): string {
+/** The example's inputs a call passes: the required ones (an optional input, a mask, is left out). */
+function given(inputs: readonly ExampleInput[]): ExampleInput[] {
+  return inputs.filter((i) => !i.input.optional);
+}
+
+export function pythonExample(op: OpIR, all: ExampleData, flavour: PyFlavour): string {
+  const data = { ...all, inputs: given(all.inputs) };
   const fn = `${PY_MODULES[flavour]}.${pythonApi(op).fn}`;
   const inputNames = data.inputs.map((i) => pythonName(i.input.name));
   const outNames = op.outputs.map((o) => pythonName(o.name));
@@ -193,8 +203,9 @@ export function pythonExample(op: OpIR, data: ExampleData, flavour: PyFlavour): 
   return lines.join('\n');
 }
 
-function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): string {
-  const args = c.trigger.inputs.map((i, k) => {
+function errorCall(op: OpIR, c: ErrorCase, all: readonly ExampleInput[]): string {
+  const shared = given(all);
+  const args = given(c.trigger.inputs).map((i, k) => {
     const same = shared[k]?.rows === i.rows && !c.trigger.integers;
     return same ? pythonName(i.input.name) : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
   });
@@ -205,7 +216,7 @@ function errorCall(op: OpIR, c: ErrorCase, shared: readonly ExampleInput[]): str
 /** A NumPy program that makes every error of the table happen and checks its type and message. */
 export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
   const lines = [...IMPORTS.numpy, ''];
-  lines.push(...data.inputs.map((i) => `${pythonName(i.input.name)} = np.array(${rowsText(i.rows)})`));
+  lines.push(...given(data.inputs).map((i) => `${pythonName(i.input.name)} = np.array(${rowsText(i.rows)})`));
   lines.push('cases = [');
   for (const c of cases) {
     lines.push(`    (${ERROR_TYPES[c.raises]}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);

@@ -4,7 +4,7 @@ import { pythonApi, pythonName } from './names.ts';
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { hasMatrixOutput } from './layout.ts';
+import { hasMatrixOutput, optionalInputs, requiredInputs } from './layout.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault, pythonDim, pythonEnumValue, pythonLiteral } from './names.ts';
 
@@ -51,7 +51,10 @@ function paramDoc(p: ParamIR, flavour: Flavour): string {
 
 function inputDoc(i: InputIR, flavour: Flavour): string {
   const grad = !i.differentiable && flavour.noGrad ? ` ${flavour.noGrad}` : '';
-  return `${i.doc} Shape ${shapeText(i)}.${grad}`;
+  const shape = i.elem === 'bool' ? `A bool ${flavour.array} of shape ${shapeText(i)}` : `Shape ${shapeText(i)}`;
+  // An absent bool input is a mask with every item present.
+  const absent = i.optional ? `; default \`\`None\`\`${i.elem === 'bool' ? ' (every item present)' : ''}` : '';
+  return `${i.doc} ${shape}${absent}.${grad}`;
 }
 
 function example(op: OpIR, flavour: Flavour): string | null {
@@ -85,14 +88,21 @@ export const COMMON_NOTE =
   'independent rows, and a 1-D input is one row. ' +
   'float32 and float64 are computed as they are, float16 and bfloat16 in float32; results have the dtype of the input.';
 
+/** `` (``mask``: a bool array)``, for an op with bool inputs. */
+function boolNote(op: OpIR, flavour: Flavour): string {
+  const bools = op.inputs.filter((i) => i.elem === 'bool').map((i) => `\`\`${pythonName(i.name)}\`\``);
+  return bools.length === 0 ? '' : ` (${bools.join(', ')}: a bool ${flavour.array})`;
+}
+
 export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns: readonly TensorIR[]): string[] {
   const sections: DocSection[] = [
     {
       title: 'Args',
       entries: [
-        ...op.inputs.map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
+        ...requiredInputs(op).map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
         ...op.params.map((p) => [pythonName(p.name), paramDoc(p, flavour)] as const),
         [flavour.axis, axisDoc(op)] as const,
+        ...optionalInputs(op).map((i) => [pythonName(i.name), inputDoc(i, flavour)] as const),
       ],
     },
     {
@@ -102,7 +112,7 @@ export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns:
     {
       title: 'Raises',
       entries: [
-        ['TypeError', `An input is not a floating-point ${flavour.array}, or a param has the wrong type.`],
+        ['TypeError', `An input is not a floating-point ${flavour.array}${boolNote(op, flavour)}, or a param has the wrong type.`],
         [
           'ValueError',
           'A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis out of range or an ' +

@@ -31,7 +31,7 @@ export const pythonEmitter: Emitter = {
   name: 'python',
   description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, JAX sharding table, stub, test table',
   owns: Object.values(FILES),
-  capabilities: { ...BINDINGS, jvp: true, hvp: true },
+  capabilities: { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true },
   emit: (ir) => [
     { path: FILES.rust, contents: renderRustGlue(ir) },
     { path: FILES.xla, contents: renderXlaGlue(ir) },

@@ -4,10 +4,12 @@
 // HVP its own; the VJP's derivative is itself plus the HVP); a `jax.custom_jvp` over
 // the forward (outputs and residuals) whose tangent map is the JVP primitive (an op without a JVP
 // kernel: a `jax.custom_vjp` whose backward runs the backward kernel); and the public function. Real params (ε) are differentiable arguments; enum, bool, int and list params are
-// static (hashable Python values: a list is a tuple of floats).
+// static (hashable Python values: a list is a tuple of floats). An optional input (a bool mask) is an
+// argument of the custom_jvp that is an array or None (an empty pytree): its tangent (float0) is never
+// read, and None reaches the kernels as an absent buffer, so a call without it is the call of before.
 import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, OutputIR, ParamIR } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, InputIR, IR, KernelIR, OpIR, OutputIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
 import { axisArgs, enumAlias, kernelKey, PRIVATE } from './layout.ts';
 import { publicNames } from './numpy.ts';
@@ -54,6 +56,21 @@ function tuple(items: readonly string[]): string {
   return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
 }
 
+/** An input's annotation in a kernel or custom_jvp function: an optional one may be None. */
+function inputType(input: { readonly optional: boolean }): string {
+  return input.optional ? 'jax.Array | None' : 'jax.Array';
+}
+
+/** An op's optional inputs, which the public function takes last, by keyword (`mask=None`); only
+ * bool ones (a mask), which receive no gradient. */
+function optionalInputs(op: OpIR): InputIR[] {
+  const optional = op.inputs.filter((i) => i.optional);
+  for (const i of optional) {
+    if (i.elem !== 'bool' || i.differentiable) unsupported('python', `an optional ${i.elem} input${i.differentiable ? ' with a gradient' : ''} (${op.name.spec}.${i.name.spec})`);
+  }
+  return optional;
+}
+
 /** Whether JAX sees a param as a static argument (hashable, not traced): all but the reals. */
 function isStatic(p: ParamIR): boolean {
   return matchParam(p, { real: () => false, enum: () => true, bool: () => true, int: () => true, list: () => true });
@@ -95,13 +112,15 @@ function resultShape(b: BufferArgIR, like: string): string {
 function renderKernel(op: OpIR, kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const ps = kernelParams(kernel);
-  const likeBuffer = rd.find((b) => isItemRow(b.shape));
+  const likeBuffer = rd.find((b) => isItemRow(b.shape) && !b.optional);
   if (likeBuffer === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const like = pythonName(likeBuffer.name);
   const results = writes(kernel).map((b) => resultShape(b, like));
   const sc = scalars(kernel);
+  // Where the optional buffers are among the reads: the FFI call passes them last, when present.
+  const optional = rd.flatMap((b, i) => (b.optional ? [String(i)] : []));
   const args = [
-    ...rd.map((b) => `${pythonName(b.name)}: jax.Array`),
+    ...rd.map((b) => `${pythonName(b.name)}: ${inputType(b)}`),
     ...ps.map((p) => `${pythonName(p.name)}: ${kernelParamType(p)}`),
     ...sc.map((a) => `${pythonName(a.name)}: jax.Array`),
   ];
@@ -111,6 +130,7 @@ function renderKernel(op: OpIR, kernel: KernelIR): string[] {
     pyTuple(8, rd.map((b) => pythonName(b.name))),
     pyDict(8, [...ps.map((p) => [pyStr(p.name.spec), pythonName(p.name)] as const), ...sc.map((a) => [pyStr(a.name.spec), pythonName(a.name)] as const)]),
     pyTuple(8, results),
+    ...(optional.length > 0 ? [`optional=${tuple(optional)}`] : []),
   ];
   return [
     ...pyDef(0, `def ${local(op.name.snake)}_${kernel.pass}`, args, 'tuple[jax.Array, ...]'),
@@ -136,14 +156,16 @@ function renderVjp(op: OpIR): string[] {
   const primal = outputs.length === 1 ? outputs[0] ?? '' : `(${outputs.join(', ')})`;
   const typed = (n: string) => {
     const p = op.params.find((x) => pythonName(x.name) === n);
-    return `${n}: ${p === undefined ? 'jax.Array' : kernelParamType(p)}`;
+    const i = op.inputs.find((x) => pythonName(x.name) === n);
+    return `${n}: ${p === undefined ? (i === undefined ? 'jax.Array' : inputType(i)) : kernelParamType(p)}`;
   };
   const bwdArgs = [...reads(op.backward).map((b) => pythonName(b.name)), ...kernelParams(op.backward).map((p) => pythonName(p.name))];
   const bwdOuts = writes(op.backward).map((b) => pythonName(b.name));
   const gradOf = new Map(op.grads.map((g) => [g.of.name.spec, pythonName(g.name)]));
   const paramGradOf = new Map(op.paramGrads.map((g) => [g.of.name.spec, pythonName(g.name)]));
   const cotangentsOut = [
-    ...op.inputs.map((i) => gradOf.get(i.name.spec) ?? `${PRIVATE}.zeros_like(${pythonName(i.name)})`),
+    // An optional input (a mask, None or bool) has no cotangent: None stands for zero.
+    ...op.inputs.map((i) => gradOf.get(i.name.spec) ?? (i.optional ? 'None' : `${PRIVATE}.zeros_like(${pythonName(i.name)})`)),
     ...op.params
       .filter((p) => p.type === 'real')
       .map((p) => {
@@ -245,6 +267,8 @@ function renderDerivatives(op: OpIR, jvp: KernelIR, hvp: KernelIR | null): strin
     `    ${pyStr(op.name.spec)},`,
     // A save that is an input moves with it; one that is not is derived from the inputs.
     ...tuple('inputs', op.inputs.map((i) => pyStr(pythonName(i.name)))),
+    // The saves a call may leave out (None): each combination has its own primitives.
+    ...(optionalInputs(op).length > 0 ? tuple('optional', optionalInputs(op).map((i) => pyStr(pythonName(i.name)))) : []),
     `    jvp=${name}_jvp,`,
     ...tuple('jvp_operands', j.operands),
     ...tuple('jvp_results', j.results),
@@ -269,7 +293,8 @@ function renderJvp(op: OpIR, jvp: KernelIR): string[] {
   const fwdOuts = writes(op.forward).map((b) => pythonName(b.name));
   const typed = (n: string) => {
     const p = op.params.find((x) => pythonName(x.name) === n);
-    return `${n}: ${p === undefined ? 'jax.Array' : kernelParamType(p)}`;
+    const i = op.inputs.find((x) => pythonName(x.name) === n);
+    return `${n}: ${p === undefined ? (i === undefined ? 'jax.Array' : inputType(i)) : kernelParamType(p)}`;
   };
   // Each primal's tangent, by the name the JVP kernel gives it (`tangent_values`); an input
   // that receives no gradient has none.
@@ -329,17 +354,26 @@ function flavourOf(op: OpIR): Flavour {
 }
 
 function renderPublic(op: OpIR): string[] {
+  const optional = optionalInputs(op);
+  const required = op.inputs.filter((i) => !i.optional);
+  if (required.some((i) => i.elem !== 'real')) unsupported('python', `a required ${op.name.spec} input that is not real`);
   const args = [
-    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
+    ...required.map((i) => `${pythonName(i.name)}: ArrayLike`),
     ...op.params.map((p) => {
       const t = matchParam(p, { real: () => 'ArrayLike', enum: () => enumAlias(p) ?? 'str', bool: () => 'bool', int: () => 'int', list: () => 'Sequence[float]' });
       return `${pythonName(p.name)}: ${t} = ${pythonDefault(p)}`;
     }),
     'axis: int = -1',
+    // Optional inputs last, so that every call written before them means what it meant.
+    ...optional.map((i) => `${pythonName(i.name)}: ArrayLike | None = None`),
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'jax.Array' : `tuple[${outs.map(() => 'jax.Array').join(', ')}]`;
-  const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
+  const inputs = required.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
+  const bools = optional.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
+  const requiredViews = required.map((i) => local(i.name.snake));
+  const boolViews = optional.map((i) => local(i.name.snake));
+  // In the kernels' order, the spec's.
   const views = op.inputs.map((i) => local(i.name.snake));
   const reals = op.params.filter((p) => p.type === 'real');
   const checkArgs = op.params.map((p) =>
@@ -357,10 +391,10 @@ function renderPublic(op: OpIR): string[] {
       matchParam(p, { real: () => local(p.name.snake), bool: () => `bool(${pythonName(p.name)})`, enum: () => pythonName(p.name), int: () => local(p.name.snake), list: () => local(p.name.snake) }),
     ),
   ];
-  const first = views[0] ?? '';
+  const first = requiredViews[0] ?? '';
   // The row length is known when the function is traced: the core checks what depends on it
   // (n ≥ min_n, k ≤ n) then, under jit too.
-  const itemRow = op.inputs.find((i) => isItemRow(i.shape));
+  const itemRow = required.find((i) => isItemRow(i.shape));
   const n = itemRow === undefined ? [] : [`n=${local(itemRow.name.snake)}.shape[-1]`];
   // An output with one row dim goes back to the items axis; a per-row one has none, and a
   // matrix output only exists with the items last.
@@ -381,7 +415,13 @@ function renderPublic(op: OpIR): string[] {
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavourOf(op), outs),
-    ...pyUnpack(4, [local('dtype'), local('axis'), tuple(views)], `${PRIVATE}.inputs`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'axis')]),
+    // The bool inputs come back apart, None where absent (none: an empty tuple).
+    ...pyUnpack(4, [local('dtype'), local('axis'), tuple(requiredViews), optional.length > 0 ? tuple(boolViews) : '_'], `${PRIVATE}.inputs`, [
+      pyStr(op.name.spec),
+      ...inputs,
+      ...axisArgs(op, 'axis'),
+      ...(optional.length > 0 ? [`bools=${tuple(bools)}`] : []),
+    ]),
     ...op.params.flatMap((p) => staticParamCheck(op, p)),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.real_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name), `${first}.dtype`]),

@@ -1,7 +1,8 @@
 // Where the Python target's files live, and the few spellings only this target uses. Every
 // identifier comes from names.ts (`pythonName`) and the IR (`ident.rust`); this file only composes them.
 import { numpyDtype, pythonName } from './names.ts';
-import type { DerivedIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { DerivedIR, InputIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import { pyStr } from '../../emit/python.ts';
 import { matchParam } from '../../ir/match.ts';
 import { rowRank } from '../../ir/shape.ts';
 
@@ -65,4 +66,28 @@ export function hasMatrixOutput(op: OpIR): boolean {
 /** The Python arguments that pass the items axis to the plumbing: `axis=axis, matrix=True`. */
 export function axisArgs(op: OpIR, name: 'axis' | 'dim'): string[] {
   return [`axis=${name}`, ...(hasMatrixOutput(op) ? ['matrix=True'] : [])];
+}
+
+/** The inputs a caller must pass, positionally: every input that is not optional. */
+export function requiredInputs(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((i) => !i.optional);
+}
+
+/** The optional inputs (a mask): keyword arguments after the items axis, None when absent. */
+export function optionalInputs(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((i) => i.optional);
+}
+
+/**
+ * The keyword arguments that tell the plumbing (`Call`, `rows`) which inputs may be None and which
+ * are bool: `optional=("mask",), bools=("mask",)`; none for an op with only required real inputs.
+ */
+export function inputKindArgs(op: OpIR): string[] {
+  const names = (inputs: readonly InputIR[]) => {
+    const items = inputs.map((i) => pyStr(i.name.spec));
+    return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
+  };
+  const optional = optionalInputs(op);
+  const bools = op.inputs.filter((i) => i.elem === 'bool');
+  return [...(optional.length === 0 ? [] : [`optional=${names(optional)}`]), ...(bools.length === 0 ? [] : [`bools=${names(bools)}`])];
 }

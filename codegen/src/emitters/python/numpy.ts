@@ -5,8 +5,8 @@ import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { axisArgs, checkName, dtypes, enumAlias, kernelKey, nativeName, PRIVATE } from './layout.ts';
-import { pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack } from '../../emit/python.ts';
+import { axisArgs, checkName, dtypes, enumAlias, inputKindArgs, kernelKey, nativeName, optionalInputs, PRIVATE, requiredInputs } from './layout.ts';
+import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack, PY_WIDTH } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
 import { assertNever } from '../../util/never.ts';
 import { opKernels } from '../../ir/kernels.ts';
@@ -65,6 +65,27 @@ function local(name: string): string {
   return `${PRIVATE}_${name}`;
 }
 
+/** The required inputs as positional arguments. */
+function inputArgs(op: OpIR): string[] {
+  return requiredInputs(op).map((i) => `${pythonName(i.name)}: ArrayLike`);
+}
+
+/** The items axis, then the optional inputs (a mask), keyword arguments that default to None. */
+function tailArgs(op: OpIR): string[] {
+  return ['axis: int = -1', ...optionalInputs(op).map((i) => `${pythonName(i.name)}: ArrayLike | None = None`)];
+}
+
+/** `a, b = _rr_call.arrays`, broken as ruff breaks it: the value in parentheses, else the targets. */
+function unpackArrays(names: readonly string[]): string[] {
+  const value = `${local('call')}.arrays`;
+  if (names.length === 1) return [`    (${names[0]},) = ${value}`];
+  const line = `    ${names.join(', ')} = ${value}`;
+  if (line.length <= PY_WIDTH) return [line];
+  const head = `    ${names.join(', ')} = (`;
+  if (head.length <= PY_WIDTH) return [head, `        ${value}`, '    )'];
+  return pyAssign(4, names, value);
+}
+
 /** The body lines shared by the function, its VJP and its JVP: checks, conversions, the forward
  * kernel. The JVP's tangents (`tangents`) join the call's arrays: the same shape and axis as the
  * inputs, checked with them. */
@@ -74,10 +95,8 @@ function forwardLines(op: OpIR, tangents = false): string[] {
   const reals = op.params.filter((p) => p.type === 'real');
   const outs = writes(op.forward).map((b) => local(b.name.snake));
   return [
-    ...pyCall(4, `${local('call')} = ${PRIVATE}.Call`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'axis')]),
-    ...(tensors.length === 1
-      ? [`    (${local(tensors[0]?.name.snake ?? '')},) = ${local('call')}.arrays`]
-      : [`    ${tensors.map((i) => local(i.name.snake)).join(', ')} = ${local('call')}.arrays`]),
+    ...pyCall(4, `${local('call')} = ${PRIVATE}.Call`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'axis'), ...inputKindArgs(op)]),
+    ...unpackArrays(tensors.map((i) => local(i.name.snake))),
     ...reals.flatMap((p) =>
       pyCall(4, `${local(p.name.snake)} = ${PRIVATE}.float_param`, [pyStr(op.name.spec), pyStr(p.name.spec), pythonName(p.name)]),
     ),
@@ -94,7 +113,7 @@ function result(name: string): string {
 }
 
 function renderFunction(op: OpIR): string[] {
-  const args = [...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`), ...op.params.map(paramArg), 'axis: int = -1'];
+  const args = [...inputArgs(op), ...op.params.map(paramArg), ...tailArgs(op)];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const values = outs.map((o) => result(o.name.snake));
@@ -108,12 +127,7 @@ function renderFunction(op: OpIR): string[] {
 
 function renderVjp(op: OpIR): string[] {
   const grads = op.grads;
-  const args = [
-    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
-    ...op.cotangents.map((c) => `${pythonName(c.name)}: ArrayLike`),
-    ...op.params.map(paramArg),
-    'axis: int = -1',
-  ];
+  const args = [...inputArgs(op), ...op.cotangents.map((c) => `${pythonName(c.name)}: ArrayLike`), ...op.params.map(paramArg), ...tailArgs(op)];
   const ret = grads.length === 1 ? 'NDArray[Any]' : `tuple[${grads.map(() => 'NDArray[Any]').join(', ')}]`;
   const bwdOuts = writes(op.backward).map((b) => local(b.name.snake));
   const bwdArgs = [...reads(op.backward).map((b) => local(b.name.snake)), ...op.params.map(paramValue)];
@@ -137,9 +151,9 @@ function renderVjp(op: OpIR): string[] {
         {
           title: 'Args',
           entries: [
-            [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
+            [requiredInputs(op).map((i) => pythonName(i.name)).join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
             ...cotangentDocs,
-            ['regularization_strength, ..., axis', `As for :func:\`${pythonApi(op).fn}\`.`],
+            [['regularization_strength, ..., axis', ...optionalInputs(op).map((i) => pythonName(i.name))].join(', '), `As for :func:\`${pythonApi(op).fn}\`.`],
           ],
         },
         {
@@ -166,11 +180,11 @@ function renderJvp(op: OpIR): string[] {
   if (jvp === null) return [];
   const outs = op.outputTangents;
   const args = [
-    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
+    ...inputArgs(op),
     ...op.tangents.map((t) => `${pythonName(t.name)}: ArrayLike`),
     ...op.params.map(paramArg),
     ...op.paramTangents.map((t) => `${pythonName(t.name)}: float = 0.0`),
-    'axis: int = -1',
+    ...tailArgs(op),
   ];
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const jvpOuts = writes(jvp).map((b) => local(b.name.snake));
@@ -207,11 +221,12 @@ function renderJvp(op: OpIR): string[] {
         {
           title: 'Args',
           entries: [
-            [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${fn}\`.`],
+            [requiredInputs(op).map((i) => pythonName(i.name)).join(', '), `As for :func:\`${fn}\`.`],
             ...tangentDocs,
             ['regularization_strength, ...', `As for :func:\`${fn}\`.`],
             ...paramTangentDocs,
             ['axis', `As for :func:\`${fn}\`; the tangents have their items along it too.`],
+            ...optionalInputs(op).map((i) => [pythonName(i.name), `As for :func:\`${fn}\`.`] as const),
           ],
         },
         {
@@ -241,12 +256,12 @@ function renderHvp(op: OpIR): string[] {
   if (hvp === null) return [];
   const outs = op.hvps;
   const args = [
-    ...op.inputs.map((i) => `${pythonName(i.name)}: ArrayLike`),
+    ...inputArgs(op),
     ...op.cotangents.map((c) => `${pythonName(c.name)}: ArrayLike`),
     ...op.tangents.map((t) => `${pythonName(t.name)}: ArrayLike`),
     ...op.params.map(paramArg),
     ...op.paramTangents.map((t) => `${pythonName(t.name)}: float = 0.0`),
-    'axis: int = -1',
+    ...tailArgs(op),
   ];
   const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const hvpOuts = writes(hvp).map((b) => local(b.name.snake));
@@ -274,7 +289,7 @@ function renderHvp(op: OpIR): string[] {
         {
           title: 'Args',
           entries: [
-            [op.inputs.map((i) => pythonName(i.name)).join(', '), `As for :func:\`${fn}\`.`],
+            [requiredInputs(op).map((i) => pythonName(i.name)).join(', '), `As for :func:\`${fn}\`.`],
             ...op.cotangents.map((c) => [pythonName(c.name), `Cotangent of \`\`${pythonName(c.of.name)}\`\` (its shape), as for :func:\`${vjp}\`.`] as const),
             ...op.tangents.map((t) => [pythonName(t.name), `Tangent of \`\`${pythonName(t.of.name)}\`\` (its shape).`] as const),
             ['regularization_strength, ...', `As for :func:\`${fn}\`.`],
@@ -286,6 +301,7 @@ function renderHvp(op: OpIR): string[] {
                 ] as const,
             ),
             ['axis', `As for :func:\`${fn}\`; the cotangents and tangents have their items along it too.`],
+            ...optionalInputs(op).map((i) => [pythonName(i.name), `As for :func:\`${fn}\`.`] as const),
           ],
         },
         {

@@ -50,7 +50,7 @@ export function writes(kernel: KernelIR): BufferArgIR[] {
 }
 
 function elem(b: BufferArgIR, t: string): string {
-  return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => unsupported('python', 'bool buffers') });
+  return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => 'bool' });
 }
 
 /** NumPy's array rank of a buffer: batch and its row dims. */
@@ -58,8 +58,10 @@ function ndim(shape: ShapeIR): number {
   return 1 + rowRank(shape);
 }
 
+/** An optional buffer (a mask) is `None` from Python when absent. */
 function readType(b: BufferArgIR, t: string): string {
-  return `PyReadonlyArray${ndim(b.shape)}<'py, ${elem(b, t)}>`;
+  const array = `PyReadonlyArray${ndim(b.shape)}<'py, ${elem(b, t)}>`;
+  return b.optional ? `Option<${array}>` : array;
 }
 
 function resultType(b: BufferArgIR, t: string): string {
@@ -194,12 +196,17 @@ function renderParams(op: OpIR): string[] {
 function renderGeneric(kernel: KernelIR): string[] {
   const rd = reads(kernel);
   const wr = writes(kernel);
-  const [first, ...others] = rd.filter((b) => isItemRow(b.shape));
+  const [first, ...others] = rd.filter((b) => isItemRow(b.shape) && !b.optional);
+  const optional = rd.filter((b) => b.optional);
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   // Buffers of other shapes ([batch, m], [batch, n, n]) are checked dim by dim against their extents.
   const wide = rd.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
   const wideOut = wr.filter((b) => !isPerRow(b.shape) && !isItemRow(b.shape));
-  const kernelArgs = ['rr_shape', '&rr_params', ...coreCallArgs(kernel, (b) => `${b.mutable ? '&mut ' : '&'}${rustIdentifier(b.name)}`)];
+  const kernelArgs = [
+    'rr_shape',
+    '&rr_params',
+    ...coreCallArgs(kernel, (b) => (b.optional ? `${rustIdentifier(b.name)}.as_deref()` : `${b.mutable ? '&mut ' : '&'}${rustIdentifier(b.name)}`)),
+  ];
   const kernelCall = call(12, `rr_op::${kernel.pass}`, kernelArgs, '');
   const compute =
     kernelCall.length === 1
@@ -226,10 +233,26 @@ function renderGeneric(kernel: KernelIR): string[] {
       call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`], '?;'),
     ),
     ...[...wide, ...wideOut].map((b) => `    let ${dimsLocal(b)} = ${extents(b.shape)};`),
-    ...wide.flatMap((b) =>
-      call(4, 'rr_py::extents', ['OP', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`, `&${dimsLocal(b)}`], '?;'),
-    ),
-    ...rd.map((b) => `    let ${rustIdentifier(b.name)} = rr_py::read(&${rustIdentifier(b.name)});`),
+    ...wide
+      .filter((b) => !b.optional)
+      .flatMap((b) => call(4, 'rr_py::extents', ['OP', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`, `&${dimsLocal(b)}`], '?;')),
+    ...optional.flatMap((b) => {
+      const name = rustIdentifier(b.name);
+      const check = isItemRow(b.shape)
+        ? call(8, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${name}.shape()`], '?;')
+        : isPerRow(b.shape)
+          ? []
+          : call(8, 'rr_py::extents', ['OP', `"${b.name.spec}"`, `${name}.shape()`, `&${dimsLocal(b)}`], '?;');
+      return check.length === 0 ? [] : [`    if let Some(${name}) = &${name} {`, ...check, '    }'];
+    }),
+    ...rd.flatMap((b) => {
+      const name = rustIdentifier(b.name);
+      // Bools are checked byte by byte (only 0 and 1 are Rust bools), with the op and the name.
+      if (b.elem === 'bool') {
+        return letCall(4, name, `rr_py::read_bools${b.optional ? '_optional' : ''}`, ['OP', `"${b.name.spec}"`, `&${name}`], '?;');
+      }
+      return [b.optional ? `    let ${name} = ${name}.as_ref().map(rr_py::read);` : `    let ${name} = rr_py::read(&${name});`];
+    }),
     ...wr.flatMap((b) => {
       const name = rustIdentifier(b.name);
       if (isPerRow(b.shape)) return [`    let mut ${name} = rr_py::rows_buf::<${elem(b, 'T')}>(rr_shape);`];
@@ -267,7 +290,11 @@ function renderWrapper(op: OpIR, kernel: KernelIR, dtype: TypeNames): string[] {
 
 function renderCheck(op: OpIR): string[] {
   const ps = params(op.forward);
-  const args = [`Shape::new(0, n.unwrap_or(rr_py::ANY_N))`, '&rr_params', ...buffers(op.forward).map((b) => (b.mutable ? '&mut []' : '&[]'))];
+  const args = [
+    `Shape::new(0, n.unwrap_or(rr_py::ANY_N))`,
+    '&rr_params',
+    ...buffers(op.forward).map((b) => (b.optional ? 'None' : b.mutable ? '&mut []' : '&[]')),
+  ];
   return [
     ...docComment(
       `Checks the params of \`${op.name.spec}\` as its kernels do (the core's messages), computing nothing; ` +

@@ -11,10 +11,10 @@ import { params, reads, scalars, writes } from './rust.ts';
 import { opKernels } from '../../ir/kernels.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 
 function arrayType(b: BufferArgIR, dtype: TypeNames): string {
-  return matchElem(b.elem, { real: () => `_${dtype.id.toUpperCase()}`, int32: () => '_I32', bool: () => unsupported('python', 'bool buffers') });
+  const array = matchElem(b.elem, { real: () => `_${dtype.id.toUpperCase()}`, int32: () => '_I32', bool: () => '_BOOL' });
+  return b.optional ? `${array} | None` : array;
 }
 
 function paramType(p: ParamIR): string {
@@ -44,6 +44,11 @@ function renderCheck(op: OpIR): string[] {
   return lines.map((l, i) => (i === last ? `${l} ...` : l));
 }
 
+/** Whether some kernel reads a bool array (a mask). */
+function usesBool(ir: IR): boolean {
+  return ir.ops.some((op) => opKernels(op).some((k) => reads(k).some((b) => b.elem === 'bool')));
+}
+
 export function renderStub(ir: IR): string {
   return pyFile(
     banner(ir, 'hash'),
@@ -60,6 +65,7 @@ export function renderStub(ir: IR): string {
     '',
     ...ir.dtypes.map((d) => `_${d.id.toUpperCase()} = NDArray[np.${numpyDtype(d) ?? d.id}]`),
     '_I32 = NDArray[np.int32]',
+    ...(usesBool(ir) ? ['_BOOL = NDArray[np.bool_]'] : []),
     '',
     'def set_num_threads(num_threads: int) -> None: ...',
     'def num_threads() -> int: ...',

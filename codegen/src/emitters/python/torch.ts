@@ -20,7 +20,7 @@ import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { axisArgs, enumAlias, kernelKey, PRIVATE, PY_WIDTH, TORCH_NAMESPACE } from './layout.ts';
+import { axisArgs, enumAlias, inputKindArgs, kernelKey, optionalInputs, PRIVATE, PY_WIDTH, requiredInputs, TORCH_NAMESPACE } from './layout.ts';
 import { publicNames } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, scalars, writes } from './rust.ts';
@@ -146,7 +146,7 @@ function fakeOutput(like: string, b: BufferArgIR): string {
 
 function schemaOf(kernel: KernelIR): string {
   const args = [
-    ...reads(kernel).map((b) => `Tensor ${pythonName(b.name)}`),
+    ...reads(kernel).map((b) => `Tensor${b.optional ? '?' : ''} ${pythonName(b.name)}`),
     ...kernelParams(kernel).map((p) => `${schemaType(p)} ${pythonName(p.name)}`),
     ...scalars(kernel).map((a) => `Tensor ${pythonName(a.name)}`),
   ];
@@ -178,7 +178,7 @@ function schemaLiteral(schema: string, indent: number): string {
  * tensors in the custom op's schema, like a real param). */
 function kernelArgs(kernel: KernelIR, params: (p: ParamIR) => string, scalar: string): string[] {
   return [
-    ...reads(kernel).map((b) => `${pythonName(b.name)}: Tensor`),
+    ...reads(kernel).map((b) => `${pythonName(b.name)}: ${b.optional ? 'Tensor | None' : 'Tensor'}`),
     ...kernelParams(kernel).map((p) => `${pythonName(p.name)}: ${params(p)}`),
     ...scalars(kernel).map((a) => `${pythonName(a.name)}: ${scalar}`),
   ];
@@ -208,7 +208,7 @@ function renderCustomOp(op: OpIR, pass: Pass): string[] {
   const kernel = kernelOf(op, pass);
   const name = `${local(op.name.snake)}_${pass}`;
   const rd = reads(kernel);
-  const likeBuffer = rd.find((r) => isItemRow(r.shape));
+  const likeBuffer = rd.find((r) => isItemRow(r.shape) && !r.optional && r.elem === 'real');
   if (likeBuffer === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
   const like = pythonName(likeBuffer.name);
   const fakes = writes(kernel).map((b) => fakeOutput(like, b));
@@ -440,9 +440,10 @@ function renderTransforms(op: OpIR): string[] {
 function renderPublic(op: OpIR): string[] {
   const name = local(op.name.snake);
   const args = [
-    ...op.inputs.map((i) => `${pythonName(i.name)}: Tensor`),
+    ...requiredInputs(op).map((i) => `${pythonName(i.name)}: Tensor`),
     ...op.params.map((p) => `${pythonName(p.name)}: ${publicAnnotation(p)} = ${pythonDefault(p)}`),
     'dim: int = -1',
+    ...optionalInputs(op).map((i) => `${pythonName(i.name)}: Tensor | None = None`),
   ];
   const outs = op.outputs;
   const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
@@ -474,7 +475,12 @@ function renderPublic(op: OpIR): string[] {
   return [
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavour(op), outs),
-    ...pyUnpack(4, [local('lead'), local('axis'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [pyStr(op.name.spec), ...inputs, ...axisArgs(op, 'dim')]),
+    ...pyUnpack(4, [local('lead'), local('axis'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [
+      pyStr(op.name.spec),
+      ...inputs,
+      ...axisArgs(op, 'dim'),
+      ...inputKindArgs(op),
+    ]),
     ...converted,
     `    if ${PRIVATE}.eager(${views.join(', ')}):`,
     ...forward(8, `${local(op.name.pascal)}.apply`, false, outNames),

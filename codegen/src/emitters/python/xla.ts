@@ -1,7 +1,8 @@
 // crates/rank-relax-python/src/xla_generated.rs: the XLA FFI handlers `rank_relax.jax` calls
 // through `jax.ffi.ffi_call`. Per op, a module with one generic body per pass that decodes the call
-// frame (arguments: the kernel's reads, then its real params as operands; results: its writes, with
-// the extents of their shapes; attributes: its enum, bool, int and list params by name), runs the
+// frame (arguments: the kernel's reads, then its real params as operands, then its optional reads
+// that the call passes; results: its writes, with the extents of their shapes; attributes: its enum,
+// bool, int and list params by name), runs the
 // core's kernel on XLA's buffers in place, once per part of the row split (`vmap` over ε), and one
 // `unsafe extern "C"` handler per dtype; then `HANDLERS`, the table the module hands to Python as
 // capsules. Call-frame decoding, errors, the metadata probe and the split are in the hand-written
@@ -26,7 +27,22 @@ import { assertNever } from '../../util/never.ts';
 const STRUCT_LIT_WIDTH = 18;
 
 function elem(b: BufferArgIR, t: string): string {
-  return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => unsupported('python', 'bool buffers') });
+  return matchElem(b.elem, { real: () => t, int32: () => 'i32', bool: () => 'bool' });
+}
+
+/**
+ * The operands of a kernel's FFI call, in order: the buffers it reads, its real params, its scalars
+ * (the ε tangent), then its optional reads (a mask). An optional buffer comes last so that a call
+ * without it is the call of before, operand for operand: the handler reads it when the call has
+ * that many operands. More than one would be ambiguous by count, so it is refused here.
+ */
+export function ffiOperands(kernel: KernelIR): { required: BufferArgIR[]; optional: BufferArgIR[] } {
+  const rd = reads(kernel);
+  const optional = rd.filter((b) => b.optional);
+  if (optional.length > 1) {
+    throw new Error(`${kernel.corePath}: the XLA FFI calls take at most one optional buffer (the call's operand count tells whether it is there); got ${optional.map((b) => b.name.spec).join(', ')}`);
+  }
+  return { required: rd.filter((b) => !b.optional), optional };
 }
 
 function reals(kernel: KernelIR): ParamIR[] {
@@ -80,6 +96,11 @@ const KERNEL_ARG_INDENT = 12;
 /** This part's rows of a buffer, as an argument of the kernel call (lines after the first
  * indented from column 0): `rr_part.matrix(&values)`, `rr_part.rows_mut(&mut result, quantiles.len())`. */
 function partRows(b: BufferArgIR): string {
+  if (b.optional) {
+    // An optional read is an `Option<In<_>>`: its rows, or None when the call has none.
+    if (b.mutable || !isItemRow(b.shape)) return unsupported('python', `an optional buffer of shape ${b.shape.text}`);
+    return `rr_part.optional_matrix(&${rustIdentifier(b.name)})`;
+  }
   const mutable = b.mutable ? '_mut' : '';
   const ref = `&${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}`;
   if (isPerRow(b.shape)) return `rr_part.per_row${mutable}(${ref})`;
@@ -89,15 +110,17 @@ function partRows(b: BufferArgIR): string {
 }
 
 function renderBody(kernel: KernelIR): string[] {
-  const rd = reads(kernel);
+  const { required: rd, optional } = ffiOperands(kernel);
   const wr = writes(kernel);
   const real = reals(kernel);
   const scalar = scalars(kernel);
   const attrs = params(kernel).filter((p) => p.type !== 'real');
   const first = rd.find((b) => isItemRow(b.shape));
   if (first === undefined) throw new Error(`${kernel.corePath}: no [batch, n] buffer gives the shape of a call`);
+  const quoted = (names: readonly { readonly spec: string }[]) => names.map((n) => `\`${n.spec}\``).join(', ');
   const what = [
-    `arguments ${[...rd.map((b) => `\`${b.name.spec}\``), ...real.map((p) => `\`${p.name.spec}\``), ...scalar.map((a) => `\`${a.name.spec}\``)].join(', ')}`,
+    `arguments ${quoted([...rd.map((b) => b.name), ...real.map((p) => p.name), ...scalar.map((a) => a.name)])}` +
+      (optional.length > 0 ? `, then optionally ${quoted(optional.map((b) => b.name))}` : ''),
     `results ${wr.map((b) => `\`${b.name.spec}\``).join(', ')}`,
     ...(attrs.length > 0 ? [`attributes ${attrs.map((p) => `\`${p.name.spec}\``).join(', ')}`] : []),
   ];
@@ -105,6 +128,9 @@ function renderBody(kernel: KernelIR): string[] {
     ...rd.map((b, i) => letCall(4, rustIdentifier(b.name), `rr_frame.arg::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...real.map((p, i) => letCall(4, rustIdentifier(p.name), 'rr_frame.arg::<T>', [String(rd.length + i), `"${p.name.spec}"`], '?;')),
     ...scalar.map((a, i) => letCall(4, rustIdentifier(a.name), 'rr_frame.arg::<T>', [String(rd.length + real.length + i), `"${a.name.spec}"`], '?;')),
+    ...optional.map((b) =>
+      letCall(4, rustIdentifier(b.name), `rr_frame.optional_arg::<${elem(b, 'T')}>`, [String(rd.length + real.length + scalar.length), `"${b.name.spec}"`], '?;'),
+    ),
     ...wr.map((b, i) => letCall(4, `mut ${rustIdentifier(b.name)}`, `rr_frame.ret::<${elem(b, 'T')}>`, [String(i), `"${b.name.spec}"`], '?;')),
     ...attrs.map((p) =>
       matchParam(p, {

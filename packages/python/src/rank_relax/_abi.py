@@ -2,5 +2,5 @@
 """What the Python code of this package was generated for; ``__init__`` checks the native module."""
 
 VERSION = "0.1.0"
-ABI_VERSION = 1
-ABI_HASH = 0x82BE6618599E65F8
+ABI_VERSION = 2
+ABI_HASH = 0x2958CB6AADBFFD0F

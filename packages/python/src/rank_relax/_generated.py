@@ -226,6 +226,7 @@ def ndcg_loss(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -252,12 +253,15 @@ def ndcg_loss(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -265,8 +269,16 @@ def ndcg_loss(
         ``rank_relax.ndcg_loss(np.array([[0.2, 1.5, 0.3]]), np.array([[0.0, 2.0, 1.0]]),
         regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("ndcg_loss", ("scores", scores), ("relevance", relevance), axis=axis)
-    _rr_scores, _rr_relevance = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "ndcg_loss",
+        ("scores", scores),
+        ("relevance", relevance),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_scores, _rr_relevance, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "ndcg_loss",
         "regularization_strength",
@@ -275,6 +287,7 @@ def ndcg_loss(
     _rr_loss, _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["ndcg_loss_forward"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -288,6 +301,7 @@ def ndcg_loss_vjp(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`ndcg_loss`.
 
@@ -298,13 +312,21 @@ def ndcg_loss_vjp(
     Args:
         scores, relevance: As for :func:`ndcg_loss`.
         cotangent_loss: Cotangent of ``loss`` (its shape).
-        regularization_strength, ..., axis: As for :func:`ndcg_loss`.
+        regularization_strength, ..., axis, mask: As for :func:`ndcg_loss`.
 
     Returns:
         The gradient with respect to ``scores``.
     """
-    _rr_call = _rr.Call("ndcg_loss", ("scores", scores), ("relevance", relevance), axis=axis)
-    _rr_scores, _rr_relevance = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "ndcg_loss",
+        ("scores", scores),
+        ("relevance", relevance),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_scores, _rr_relevance, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "ndcg_loss",
         "regularization_strength",
@@ -313,6 +335,7 @@ def ndcg_loss_vjp(
     _rr_loss, _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["ndcg_loss_forward"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -323,6 +346,7 @@ def ndcg_loss_vjp(
     ) = _rr_call.kernel(KERNELS["ndcg_loss_backward"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_ranks,
         _rr_permutation,
         _rr_cotangent_loss,
@@ -340,6 +364,7 @@ def ndcg_loss_jvp(
     regularization: Regularization = "l2",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`ndcg_loss` (forward mode).
 
@@ -354,6 +379,7 @@ def ndcg_loss_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`ndcg_loss`; the tangents have their items along it too.
+        mask: As for :func:`ndcg_loss`.
 
     Returns:
         The tangent of ``loss`` (the output's shape).
@@ -367,10 +393,13 @@ def ndcg_loss_jvp(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
+        ("mask", mask),
         ("tangent_scores", tangent_scores),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_scores, _rr_relevance, _rr_tangent_scores = _rr_call.arrays
+    _rr_scores, _rr_relevance, _rr_mask, _rr_tangent_scores = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "ndcg_loss",
         "regularization_strength",
@@ -379,6 +408,7 @@ def ndcg_loss_jvp(
     _rr_loss, _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["ndcg_loss_forward"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -390,6 +420,7 @@ def ndcg_loss_jvp(
     (_rr_tangent_loss,) = _rr_call.kernel(KERNELS["ndcg_loss_jvp"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_ranks,
         _rr_permutation,
         _rr_tangent_scores,
@@ -409,6 +440,7 @@ def ndcg_loss_hvp(
     regularization: Regularization = "l2",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`ndcg_loss` (the derivative of its VJP).
 
@@ -426,6 +458,7 @@ def ndcg_loss_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`ndcg_loss`; the cotangents and tangents have their items along it
             too.
+        mask: As for :func:`ndcg_loss`.
 
     Returns:
         The derivative of the gradient with respect to ``scores`` (the input's shape).
@@ -439,10 +472,13 @@ def ndcg_loss_hvp(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
+        ("mask", mask),
         ("tangent_scores", tangent_scores),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_scores, _rr_relevance, _rr_tangent_scores = _rr_call.arrays
+    _rr_scores, _rr_relevance, _rr_mask, _rr_tangent_scores = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "ndcg_loss",
         "regularization_strength",
@@ -451,6 +487,7 @@ def ndcg_loss_hvp(
     _rr_loss, _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["ndcg_loss_forward"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -463,6 +500,7 @@ def ndcg_loss_hvp(
     _rr_hvp_scores, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["ndcg_loss_hvp"])(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_ranks,
         _rr_permutation,
         _rr_cotangent_loss,
@@ -479,6 +517,7 @@ def neural_sort(
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -504,21 +543,32 @@ def neural_sort(
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
         axis: The axis the items lie along; only the last (``-1``) is accepted: the output's two
             item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
         ``[..., n, n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.neural_sort(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("neural_sort", ("values", values), axis=axis, matrix=True)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "neural_sort",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        matrix=True,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort",
         "regularization_strength",
@@ -526,6 +576,7 @@ def neural_sort(
     )
     (_rr_permutation_matrix,) = _rr_call.kernel(KERNELS["neural_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -538,6 +589,7 @@ def neural_sort_vjp(
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`neural_sort`.
 
@@ -549,13 +601,21 @@ def neural_sort_vjp(
     Args:
         values: As for :func:`neural_sort`.
         cotangent_permutation_matrix: Cotangent of ``permutation_matrix`` (its shape).
-        regularization_strength, ..., axis: As for :func:`neural_sort`.
+        regularization_strength, ..., axis, mask: As for :func:`neural_sort`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("neural_sort", ("values", values), axis=axis, matrix=True)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "neural_sort",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        matrix=True,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort",
         "regularization_strength",
@@ -563,6 +623,7 @@ def neural_sort_vjp(
     )
     (_rr_permutation_matrix,) = _rr_call.kernel(KERNELS["neural_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -576,6 +637,7 @@ def neural_sort_vjp(
         _rr_grad_regularization_strength,
     ) = _rr_call.kernel(KERNELS["neural_sort_backward"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation_matrix,
         _rr_cotangent_permutation_matrix,
         _rr_regularization_strength,
@@ -591,6 +653,7 @@ def neural_sort_jvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`neural_sort` (forward mode).
 
@@ -606,6 +669,7 @@ def neural_sort_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`neural_sort`; the tangents have their items along it too.
+        mask: As for :func:`neural_sort`.
 
     Returns:
         The tangent of ``permutation_matrix`` (the output's shape).
@@ -618,11 +682,14 @@ def neural_sort_jvp(
     _rr_call = _rr.Call(
         "neural_sort",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
         matrix=True,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort",
         "regularization_strength",
@@ -630,6 +697,7 @@ def neural_sort_jvp(
     )
     (_rr_permutation_matrix,) = _rr_call.kernel(KERNELS["neural_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -640,6 +708,7 @@ def neural_sort_jvp(
     )
     (_rr_tangent_permutation_matrix,) = _rr_call.kernel(KERNELS["neural_sort_jvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation_matrix,
         _rr_tangent_values,
         _rr_regularization_strength,
@@ -657,6 +726,7 @@ def neural_sort_hvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`neural_sort` (the derivative of its VJP).
 
@@ -676,6 +746,7 @@ def neural_sort_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`neural_sort`; the cotangents and tangents have their items along it
             too.
+        mask: As for :func:`neural_sort`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` (the input's shape).
@@ -688,11 +759,14 @@ def neural_sort_hvp(
     _rr_call = _rr.Call(
         "neural_sort",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
         matrix=True,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort",
         "regularization_strength",
@@ -700,6 +774,7 @@ def neural_sort_hvp(
     )
     (_rr_permutation_matrix,) = _rr_call.kernel(KERNELS["neural_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -715,6 +790,7 @@ def neural_sort_hvp(
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["neural_sort_hvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation_matrix,
         _rr_cotangent_permutation_matrix,
         _rr_tangent_values,
@@ -731,6 +807,7 @@ def neural_sort_apply(
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -757,13 +834,16 @@ def neural_sort_apply(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -771,8 +851,16 @@ def neural_sort_apply(
         ``rank_relax.neural_sort_apply(np.array([[3.0, 1.0, 2.0]]), np.array([[30.0, 10.0,
         20.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("neural_sort_apply", ("values", values), ("payload", payload), axis=axis)
-    _rr_values, _rr_payload = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "neural_sort_apply",
+        ("values", values),
+        ("payload", payload),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_payload, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort_apply",
         "regularization_strength",
@@ -781,6 +869,7 @@ def neural_sort_apply(
     (_rr_output,) = _rr_call.kernel(KERNELS["neural_sort_apply_forward"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -794,6 +883,7 @@ def neural_sort_apply_vjp(
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Vector-Jacobian product of :func:`neural_sort_apply`.
 
@@ -804,13 +894,21 @@ def neural_sort_apply_vjp(
     Args:
         values, payload: As for :func:`neural_sort_apply`.
         cotangent_output: Cotangent of ``output`` (its shape).
-        regularization_strength, ..., axis: As for :func:`neural_sort_apply`.
+        regularization_strength, ..., axis, mask: As for :func:`neural_sort_apply`.
 
     Returns:
         The gradient with respect to ``values`` and ``payload``, in that order.
     """
-    _rr_call = _rr.Call("neural_sort_apply", ("values", values), ("payload", payload), axis=axis)
-    _rr_values, _rr_payload = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "neural_sort_apply",
+        ("values", values),
+        ("payload", payload),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_payload, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort_apply",
         "regularization_strength",
@@ -819,6 +917,7 @@ def neural_sort_apply_vjp(
     (_rr_output,) = _rr_call.kernel(KERNELS["neural_sort_apply_forward"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -830,6 +929,7 @@ def neural_sort_apply_vjp(
     ) = _rr_call.kernel(KERNELS["neural_sort_apply_backward"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_cotangent_output,
         _rr_regularization_strength,
         direction,
@@ -846,6 +946,7 @@ def neural_sort_apply_jvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`neural_sort_apply` (forward mode).
 
@@ -862,6 +963,7 @@ def neural_sort_apply_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`neural_sort_apply`; the tangents have their items along it too.
+        mask: As for :func:`neural_sort_apply`.
 
     Returns:
         The tangent of ``output`` (the output's shape).
@@ -875,11 +977,14 @@ def neural_sort_apply_jvp(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         ("tangent_payload", tangent_payload),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_payload, _rr_tangent_values, _rr_tangent_payload = _rr_call.arrays
+    _rr_values, _rr_payload, _rr_mask, _rr_tangent_values, _rr_tangent_payload = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort_apply",
         "regularization_strength",
@@ -888,6 +993,7 @@ def neural_sort_apply_jvp(
     (_rr_output,) = _rr_call.kernel(KERNELS["neural_sort_apply_forward"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -899,6 +1005,7 @@ def neural_sort_apply_jvp(
     (_rr_tangent_output,) = _rr_call.kernel(KERNELS["neural_sort_apply_jvp"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_tangent_values,
         _rr_tangent_payload,
         _rr_regularization_strength,
@@ -918,6 +1025,7 @@ def neural_sort_apply_hvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Hessian-vector product of :func:`neural_sort_apply` (the derivative of its VJP).
 
@@ -938,6 +1046,7 @@ def neural_sort_apply_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`neural_sort_apply`; the cotangents and tangents have their items
             along it too.
+        mask: As for :func:`neural_sort_apply`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` and ``payload``, in that order
@@ -952,11 +1061,14 @@ def neural_sort_apply_hvp(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         ("tangent_payload", tangent_payload),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_payload, _rr_tangent_values, _rr_tangent_payload = _rr_call.arrays
+    _rr_values, _rr_payload, _rr_mask, _rr_tangent_values, _rr_tangent_payload = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "neural_sort_apply",
         "regularization_strength",
@@ -965,6 +1077,7 @@ def neural_sort_apply_hvp(
     (_rr_output,) = _rr_call.kernel(KERNELS["neural_sort_apply_forward"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -981,6 +1094,7 @@ def neural_sort_apply_hvp(
     ) = _rr_call.kernel(KERNELS["neural_sort_apply_hvp"])(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_cotangent_output,
         _rr_tangent_values,
         _rr_tangent_payload,
@@ -996,6 +1110,7 @@ def sigmoid_rank(
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -1020,20 +1135,30 @@ def sigmoid_rank(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.sigmoid_rank(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("sigmoid_rank", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "sigmoid_rank",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -1041,6 +1166,7 @@ def sigmoid_rank(
     )
     (_rr_ranks,) = _rr_call.kernel(KERNELS["sigmoid_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -1053,6 +1179,7 @@ def sigmoid_rank_vjp(
     regularization_strength: float = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`sigmoid_rank`.
 
@@ -1063,13 +1190,20 @@ def sigmoid_rank_vjp(
     Args:
         values: As for :func:`sigmoid_rank`.
         cotangent_ranks: Cotangent of ``ranks`` (its shape).
-        regularization_strength, ..., axis: As for :func:`sigmoid_rank`.
+        regularization_strength, ..., axis, mask: As for :func:`sigmoid_rank`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("sigmoid_rank", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "sigmoid_rank",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -1077,6 +1211,7 @@ def sigmoid_rank_vjp(
     )
     (_rr_ranks,) = _rr_call.kernel(KERNELS["sigmoid_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -1086,6 +1221,7 @@ def sigmoid_rank_vjp(
         _rr_grad_regularization_strength,
     ) = _rr_call.kernel(KERNELS["sigmoid_rank_backward"])(
         _rr_values,
+        _rr_mask,
         _rr_cotangent_ranks,
         _rr_regularization_strength,
         direction,
@@ -1100,6 +1236,7 @@ def sigmoid_rank_jvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`sigmoid_rank` (forward mode).
 
@@ -1114,6 +1251,7 @@ def sigmoid_rank_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`sigmoid_rank`; the tangents have their items along it too.
+        mask: As for :func:`sigmoid_rank`.
 
     Returns:
         The tangent of ``ranks`` (the output's shape).
@@ -1126,10 +1264,13 @@ def sigmoid_rank_jvp(
     _rr_call = _rr.Call(
         "sigmoid_rank",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -1137,6 +1278,7 @@ def sigmoid_rank_jvp(
     )
     (_rr_ranks,) = _rr_call.kernel(KERNELS["sigmoid_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -1147,6 +1289,7 @@ def sigmoid_rank_jvp(
     )
     (_rr_tangent_ranks,) = _rr_call.kernel(KERNELS["sigmoid_rank_jvp"])(
         _rr_values,
+        _rr_mask,
         _rr_tangent_values,
         _rr_regularization_strength,
         direction,
@@ -1163,6 +1306,7 @@ def sigmoid_rank_hvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`sigmoid_rank` (the derivative of its VJP).
 
@@ -1181,6 +1325,7 @@ def sigmoid_rank_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`sigmoid_rank`; the cotangents and tangents have their items along it
             too.
+        mask: As for :func:`sigmoid_rank`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` (the input's shape).
@@ -1193,10 +1338,13 @@ def sigmoid_rank_hvp(
     _rr_call = _rr.Call(
         "sigmoid_rank",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -1204,6 +1352,7 @@ def sigmoid_rank_hvp(
     )
     (_rr_ranks,) = _rr_call.kernel(KERNELS["sigmoid_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -1215,6 +1364,7 @@ def sigmoid_rank_hvp(
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["sigmoid_rank_hvp"])(
         _rr_values,
+        _rr_mask,
         _rr_cotangent_ranks,
         _rr_tangent_values,
         _rr_regularization_strength,
@@ -1230,6 +1380,7 @@ def soft_quantile(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -1258,13 +1409,16 @@ def soft_quantile(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
         len(quantiles)]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1272,8 +1426,15 @@ def soft_quantile(
         ``rank_relax.soft_quantile(np.array([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25, 0.5),
         regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_quantile", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_quantile",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_quantile",
         "regularization_strength",
@@ -1281,6 +1442,7 @@ def soft_quantile(
     )
     _rr_result, _rr_permutation = _rr_call.kernel(KERNELS["soft_quantile_forward"])(
         _rr_values,
+        _rr_mask,
         quantiles,
         _rr_regularization_strength,
         regularization,
@@ -1295,6 +1457,7 @@ def soft_quantile_vjp(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_quantile`.
 
@@ -1305,13 +1468,20 @@ def soft_quantile_vjp(
     Args:
         values: As for :func:`soft_quantile`.
         cotangent_result: Cotangent of ``result`` (its shape).
-        regularization_strength, ..., axis: As for :func:`soft_quantile`.
+        regularization_strength, ..., axis, mask: As for :func:`soft_quantile`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_quantile", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_quantile",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_quantile",
         "regularization_strength",
@@ -1319,6 +1489,7 @@ def soft_quantile_vjp(
     )
     _rr_result, _rr_permutation = _rr_call.kernel(KERNELS["soft_quantile_forward"])(
         _rr_values,
+        _rr_mask,
         quantiles,
         _rr_regularization_strength,
         regularization,
@@ -1329,6 +1500,7 @@ def soft_quantile_vjp(
         _rr_grad_regularization_strength,
     ) = _rr_call.kernel(KERNELS["soft_quantile_backward"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_cotangent_result,
         quantiles,
@@ -1346,6 +1518,7 @@ def soft_quantile_jvp(
     regularization: Regularization = "l2",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`soft_quantile` (forward mode).
 
@@ -1360,6 +1533,7 @@ def soft_quantile_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_quantile`; the tangents have their items along it too.
+        mask: As for :func:`soft_quantile`.
 
     Returns:
         The tangent of ``result`` (the output's shape).
@@ -1372,10 +1546,13 @@ def soft_quantile_jvp(
     _rr_call = _rr.Call(
         "soft_quantile",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_quantile",
         "regularization_strength",
@@ -1383,6 +1560,7 @@ def soft_quantile_jvp(
     )
     _rr_result, _rr_permutation = _rr_call.kernel(KERNELS["soft_quantile_forward"])(
         _rr_values,
+        _rr_mask,
         quantiles,
         _rr_regularization_strength,
         regularization,
@@ -1394,6 +1572,7 @@ def soft_quantile_jvp(
     )
     (_rr_tangent_result,) = _rr_call.kernel(KERNELS["soft_quantile_jvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_tangent_values,
         quantiles,
@@ -1413,6 +1592,7 @@ def soft_quantile_hvp(
     regularization: Regularization = "l2",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`soft_quantile` (the derivative of its VJP).
 
@@ -1431,6 +1611,7 @@ def soft_quantile_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_quantile`; the cotangents and tangents have their items along
             it too.
+        mask: As for :func:`soft_quantile`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` (the input's shape).
@@ -1443,10 +1624,13 @@ def soft_quantile_hvp(
     _rr_call = _rr.Call(
         "soft_quantile",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_quantile",
         "regularization_strength",
@@ -1454,6 +1638,7 @@ def soft_quantile_hvp(
     )
     _rr_result, _rr_permutation = _rr_call.kernel(KERNELS["soft_quantile_forward"])(
         _rr_values,
+        _rr_mask,
         quantiles,
         _rr_regularization_strength,
         regularization,
@@ -1466,6 +1651,7 @@ def soft_quantile_hvp(
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["soft_quantile_hvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_cotangent_result,
         _rr_tangent_values,
@@ -1483,6 +1669,7 @@ def soft_rank(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -1511,20 +1698,30 @@ def soft_rank(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_rank(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_rank", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_rank",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
         "regularization_strength",
@@ -1532,6 +1729,7 @@ def soft_rank(
     )
     _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1546,6 +1744,7 @@ def soft_rank_vjp(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_rank`.
 
@@ -1556,13 +1755,20 @@ def soft_rank_vjp(
     Args:
         values: As for :func:`soft_rank`.
         cotangent_ranks: Cotangent of ``ranks`` (its shape).
-        regularization_strength, ..., axis: As for :func:`soft_rank`.
+        regularization_strength, ..., axis, mask: As for :func:`soft_rank`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_rank", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_rank",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
         "regularization_strength",
@@ -1570,6 +1776,7 @@ def soft_rank_vjp(
     )
     _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1580,6 +1787,7 @@ def soft_rank_vjp(
         _rr_grad_regularization_strength,
     ) = _rr_call.kernel(KERNELS["soft_rank_backward"])(
         _rr_values,
+        _rr_mask,
         _rr_ranks,
         _rr_permutation,
         _rr_cotangent_ranks,
@@ -1598,6 +1806,7 @@ def soft_rank_jvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`soft_rank` (forward mode).
 
@@ -1612,6 +1821,7 @@ def soft_rank_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_rank`; the tangents have their items along it too.
+        mask: As for :func:`soft_rank`.
 
     Returns:
         The tangent of ``ranks`` (the output's shape).
@@ -1624,10 +1834,13 @@ def soft_rank_jvp(
     _rr_call = _rr.Call(
         "soft_rank",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
         "regularization_strength",
@@ -1635,6 +1848,7 @@ def soft_rank_jvp(
     )
     _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1646,6 +1860,7 @@ def soft_rank_jvp(
     )
     (_rr_tangent_ranks,) = _rr_call.kernel(KERNELS["soft_rank_jvp"])(
         _rr_values,
+        _rr_mask,
         _rr_ranks,
         _rr_permutation,
         _rr_tangent_values,
@@ -1666,6 +1881,7 @@ def soft_rank_hvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`soft_rank` (the derivative of its VJP).
 
@@ -1683,6 +1899,7 @@ def soft_rank_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_rank`; the cotangents and tangents have their items along it
             too.
+        mask: As for :func:`soft_rank`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` (the input's shape).
@@ -1695,10 +1912,13 @@ def soft_rank_hvp(
     _rr_call = _rr.Call(
         "soft_rank",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_rank",
         "regularization_strength",
@@ -1706,6 +1926,7 @@ def soft_rank_hvp(
     )
     _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1718,6 +1939,7 @@ def soft_rank_hvp(
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["soft_rank_hvp"])(
         _rr_values,
+        _rr_mask,
         _rr_ranks,
         _rr_permutation,
         _rr_cotangent_ranks,
@@ -1736,6 +1958,7 @@ def soft_sort(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Differentiable sorted values of each row.
 
@@ -1762,21 +1985,31 @@ def soft_sort(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.soft_sort(np.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_sort", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_sort",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_sort",
         "regularization_strength",
@@ -1784,6 +2017,7 @@ def soft_sort(
     )
     _rr_sorted, _rr_permutation = _rr_call.kernel(KERNELS["soft_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1798,6 +2032,7 @@ def soft_sort_vjp(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_sort`.
 
@@ -1808,13 +2043,20 @@ def soft_sort_vjp(
     Args:
         values: As for :func:`soft_sort`.
         cotangent_sorted: Cotangent of ``sorted`` (its shape).
-        regularization_strength, ..., axis: As for :func:`soft_sort`.
+        regularization_strength, ..., axis, mask: As for :func:`soft_sort`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_sort", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_sort",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_sort",
         "regularization_strength",
@@ -1822,6 +2064,7 @@ def soft_sort_vjp(
     )
     _rr_sorted, _rr_permutation = _rr_call.kernel(KERNELS["soft_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1832,6 +2075,7 @@ def soft_sort_vjp(
         _rr_grad_regularization_strength,
     ) = _rr_call.kernel(KERNELS["soft_sort_backward"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_cotangent_sorted,
         _rr_regularization_strength,
@@ -1849,6 +2093,7 @@ def soft_sort_jvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`soft_sort` (forward mode).
 
@@ -1863,6 +2108,7 @@ def soft_sort_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_sort`; the tangents have their items along it too.
+        mask: As for :func:`soft_sort`.
 
     Returns:
         The tangent of ``sorted`` (the output's shape).
@@ -1875,10 +2121,13 @@ def soft_sort_jvp(
     _rr_call = _rr.Call(
         "soft_sort",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_sort",
         "regularization_strength",
@@ -1886,6 +2135,7 @@ def soft_sort_jvp(
     )
     _rr_sorted, _rr_permutation = _rr_call.kernel(KERNELS["soft_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1897,6 +2147,7 @@ def soft_sort_jvp(
     )
     (_rr_tangent_sorted,) = _rr_call.kernel(KERNELS["soft_sort_jvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_tangent_values,
         _rr_regularization_strength,
@@ -1916,6 +2167,7 @@ def soft_sort_hvp(
     direction: Direction = "ascending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`soft_sort` (the derivative of its VJP).
 
@@ -1933,6 +2185,7 @@ def soft_sort_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_sort`; the cotangents and tangents have their items along it
             too.
+        mask: As for :func:`soft_sort`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` (the input's shape).
@@ -1945,10 +2198,13 @@ def soft_sort_hvp(
     _rr_call = _rr.Call(
         "soft_sort",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_sort",
         "regularization_strength",
@@ -1956,6 +2212,7 @@ def soft_sort_hvp(
     )
     _rr_sorted, _rr_permutation = _rr_call.kernel(KERNELS["soft_sort_forward"])(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1968,6 +2225,7 @@ def soft_sort_hvp(
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["soft_sort_hvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_cotangent_sorted,
         _rr_tangent_values,
@@ -1986,6 +2244,7 @@ def soft_topk(
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -2015,13 +2274,16 @@ def soft_topk(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2029,68 +2291,90 @@ def soft_topk(
         ``rank_relax.soft_topk(np.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_call = _rr.Call("soft_topk", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_topk",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_topk",
         "regularization_strength",
         regularization_strength,
     )
-    _rr_mask, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
+    _rr_selection, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
         _rr_values,
+        _rr_mask,
         k,
         _rr_regularization_strength,
         regularization,
         direction,
     )
-    return _rr_call.result(_rr_mask)
+    return _rr_call.result(_rr_selection)
 
 
 def soft_topk_vjp(
     values: ArrayLike,
-    cotangent_mask: ArrayLike,
+    cotangent_selection: ArrayLike,
     k: int = 1,
     regularization_strength: float = 1.0,
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Vector-Jacobian product of :func:`soft_topk`.
 
-    The gradient with respect to ``values`` of ``sum(cotangent_mask * mask)`` for the outputs of
-    ``soft_topk(...)``, for NumPy users with their own autodiff. Runs the forward kernel, then the
-    backward kernel (analytical, O(n) per row for the isotonic ops).
+    The gradient with respect to ``values`` of ``sum(cotangent_selection * selection)`` for the
+    outputs of ``soft_topk(...)``, for NumPy users with their own autodiff. Runs the forward kernel,
+    then the backward kernel (analytical, O(n) per row for the isotonic ops).
 
     Args:
         values: As for :func:`soft_topk`.
-        cotangent_mask: Cotangent of ``mask`` (its shape).
-        regularization_strength, ..., axis: As for :func:`soft_topk`.
+        cotangent_selection: Cotangent of ``selection`` (its shape).
+        regularization_strength, ..., axis, mask: As for :func:`soft_topk`.
 
     Returns:
         The gradient with respect to ``values``.
     """
-    _rr_call = _rr.Call("soft_topk", ("values", values), axis=axis)
-    (_rr_values,) = _rr_call.arrays
+    _rr_call = _rr.Call(
+        "soft_topk",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_topk",
         "regularization_strength",
         regularization_strength,
     )
-    _rr_mask, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
+    _rr_selection, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
         _rr_values,
+        _rr_mask,
         k,
         _rr_regularization_strength,
         regularization,
         direction,
     )
-    _rr_cotangent_mask = _rr_call.cotangent("cotangent_mask", cotangent_mask, _rr_mask)
+    _rr_cotangent_selection = _rr_call.cotangent(
+        "cotangent_selection",
+        cotangent_selection,
+        _rr_selection,
+    )
     (
         _rr_grad_values,
         _rr_grad_regularization_strength,
     ) = _rr_call.kernel(KERNELS["soft_topk_backward"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
-        _rr_cotangent_mask,
+        _rr_cotangent_selection,
         k,
         _rr_regularization_strength,
         regularization,
@@ -2108,10 +2392,11 @@ def soft_topk_jvp(
     direction: Direction = "descending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`soft_topk` (forward mode).
 
-    The directional derivative of ``mask`` of ``soft_topk(...)`` along ``tangent_values`` and
+    The directional derivative of ``selection`` of ``soft_topk(...)`` along ``tangent_values`` and
     ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
     :func:`soft_topk_vjp`. Runs the forward kernel, then the JVP kernel (exact).
 
@@ -2122,9 +2407,10 @@ def soft_topk_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_topk`; the tangents have their items along it too.
+        mask: As for :func:`soft_topk`.
 
     Returns:
-        The tangent of ``mask`` (the output's shape).
+        The tangent of ``selection`` (the output's shape).
 
     Raises:
         TypeError: As for the op, or a tangent that is not a floating-point array.
@@ -2134,17 +2420,21 @@ def soft_topk_jvp(
     _rr_call = _rr.Call(
         "soft_topk",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_topk",
         "regularization_strength",
         regularization_strength,
     )
-    _rr_mask, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
+    _rr_selection, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
         _rr_values,
+        _rr_mask,
         k,
         _rr_regularization_strength,
         regularization,
@@ -2155,8 +2445,9 @@ def soft_topk_jvp(
         "tangent_regularization_strength",
         tangent_regularization_strength,
     )
-    (_rr_tangent_mask,) = _rr_call.kernel(KERNELS["soft_topk_jvp"])(
+    (_rr_tangent_selection,) = _rr_call.kernel(KERNELS["soft_topk_jvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
         _rr_tangent_values,
         k,
@@ -2165,12 +2456,12 @@ def soft_topk_jvp(
         direction,
         _rr_tangent_regularization_strength,
     )
-    return _rr_call.result(_rr_tangent_mask)
+    return _rr_call.result(_rr_tangent_selection)
 
 
 def soft_topk_hvp(
     values: ArrayLike,
-    cotangent_mask: ArrayLike,
+    cotangent_selection: ArrayLike,
     tangent_values: ArrayLike,
     k: int = 1,
     regularization_strength: float = 1.0,
@@ -2178,23 +2469,26 @@ def soft_topk_hvp(
     direction: Direction = "descending",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Hessian-vector product of :func:`soft_topk` (the derivative of its VJP).
 
     The directional derivative of the gradient with respect to ``values`` that :func:`soft_topk_vjp`
     returns, along ``tangent_values`` and ``tangent_regularization_strength``, at fixed cotangents:
-    the Hessian of ``sum(cotangent_mask * mask)`` applied to the tangents (symmetric), for NumPy
-    users with their own autodiff. Runs the forward kernel, then the HVP kernel (exact).
+    the Hessian of ``sum(cotangent_selection * selection)`` applied to the tangents (symmetric), for
+    NumPy users with their own autodiff. Runs the forward kernel, then the HVP kernel (exact).
 
     Args:
         values: As for :func:`soft_topk`.
-        cotangent_mask: Cotangent of ``mask`` (its shape), as for :func:`soft_topk_vjp`.
+        cotangent_selection: Cotangent of ``selection`` (its shape), as for
+            :func:`soft_topk_vjp`.
         tangent_values: Tangent of ``values`` (its shape).
         regularization_strength, ...: As for :func:`soft_topk`.
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`soft_topk`; the cotangents and tangents have their items along it
             too.
+        mask: As for :func:`soft_topk`.
 
     Returns:
         The derivative of the gradient with respect to ``values`` (the input's shape).
@@ -2207,23 +2501,31 @@ def soft_topk_hvp(
     _rr_call = _rr.Call(
         "soft_topk",
         ("values", values),
+        ("mask", mask),
         ("tangent_values", tangent_values),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_values, _rr_tangent_values = _rr_call.arrays
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "soft_topk",
         "regularization_strength",
         regularization_strength,
     )
-    _rr_mask, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
+    _rr_selection, _rr_permutation = _rr_call.kernel(KERNELS["soft_topk_forward"])(
         _rr_values,
+        _rr_mask,
         k,
         _rr_regularization_strength,
         regularization,
         direction,
     )
-    _rr_cotangent_mask = _rr_call.cotangent("cotangent_mask", cotangent_mask, _rr_mask)
+    _rr_cotangent_selection = _rr_call.cotangent(
+        "cotangent_selection",
+        cotangent_selection,
+        _rr_selection,
+    )
     _rr_tangent_regularization_strength = _rr.float_param(
         "soft_topk",
         "tangent_regularization_strength",
@@ -2231,8 +2533,9 @@ def soft_topk_hvp(
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["soft_topk_hvp"])(
         _rr_values,
+        _rr_mask,
         _rr_permutation,
-        _rr_cotangent_mask,
+        _rr_cotangent_selection,
         _rr_tangent_values,
         k,
         _rr_regularization_strength,
@@ -2249,6 +2552,7 @@ def spearman_loss(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -2275,12 +2579,15 @@ def spearman_loss(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2292,9 +2599,12 @@ def spearman_loss(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        ("mask", mask),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_predictions, _rr_targets = _rr_call.arrays
+    _rr_predictions, _rr_targets, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "spearman_loss",
         "regularization_strength",
@@ -2309,6 +2619,7 @@ def spearman_loss(
     ) = _rr_call.kernel(KERNELS["spearman_loss_forward"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -2322,6 +2633,7 @@ def spearman_loss_vjp(
     regularization_strength: float = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Vector-Jacobian product of :func:`spearman_loss`.
 
@@ -2332,7 +2644,7 @@ def spearman_loss_vjp(
     Args:
         predictions, targets: As for :func:`spearman_loss`.
         cotangent_loss: Cotangent of ``loss`` (its shape).
-        regularization_strength, ..., axis: As for :func:`spearman_loss`.
+        regularization_strength, ..., axis, mask: As for :func:`spearman_loss`.
 
     Returns:
         The gradient with respect to ``predictions`` and ``targets``, in that order.
@@ -2341,9 +2653,12 @@ def spearman_loss_vjp(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        ("mask", mask),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_predictions, _rr_targets = _rr_call.arrays
+    _rr_predictions, _rr_targets, _rr_mask = _rr_call.arrays
     _rr_regularization_strength = _rr.float_param(
         "spearman_loss",
         "regularization_strength",
@@ -2358,6 +2673,7 @@ def spearman_loss_vjp(
     ) = _rr_call.kernel(KERNELS["spearman_loss_forward"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -2369,6 +2685,7 @@ def spearman_loss_vjp(
     ) = _rr_call.kernel(KERNELS["spearman_loss_backward"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_prediction_ranks,
         _rr_prediction_permutation,
         _rr_target_ranks,
@@ -2389,6 +2706,7 @@ def spearman_loss_jvp(
     regularization: Regularization = "l2",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
     """Jacobian-vector product of :func:`spearman_loss` (forward mode).
 
@@ -2405,6 +2723,7 @@ def spearman_loss_jvp(
         tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
             default ``0.0`` (the param held fixed).
         axis: As for :func:`spearman_loss`; the tangents have their items along it too.
+        mask: As for :func:`spearman_loss`.
 
     Returns:
         The tangent of ``loss`` (the output's shape).
@@ -2418,11 +2737,16 @@ def spearman_loss_jvp(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        ("mask", mask),
         ("tangent_predictions", tangent_predictions),
         ("tangent_targets", tangent_targets),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_predictions, _rr_targets, _rr_tangent_predictions, _rr_tangent_targets = _rr_call.arrays
+    _rr_predictions, _rr_targets, _rr_mask, _rr_tangent_predictions, _rr_tangent_targets = (
+        _rr_call.arrays
+    )
     _rr_regularization_strength = _rr.float_param(
         "spearman_loss",
         "regularization_strength",
@@ -2437,6 +2761,7 @@ def spearman_loss_jvp(
     ) = _rr_call.kernel(KERNELS["spearman_loss_forward"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -2448,6 +2773,7 @@ def spearman_loss_jvp(
     (_rr_tangent_loss,) = _rr_call.kernel(KERNELS["spearman_loss_jvp"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_prediction_ranks,
         _rr_prediction_permutation,
         _rr_target_ranks,
@@ -2471,6 +2797,7 @@ def spearman_loss_hvp(
     regularization: Regularization = "l2",
     tangent_regularization_strength: float = 0.0,
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> tuple[NDArray[Any], NDArray[Any]]:
     """Hessian-vector product of :func:`spearman_loss` (the derivative of its VJP).
 
@@ -2490,6 +2817,7 @@ def spearman_loss_hvp(
             default ``0.0`` (the param held fixed).
         axis: As for :func:`spearman_loss`; the cotangents and tangents have their items along
             it too.
+        mask: As for :func:`spearman_loss`.
 
     Returns:
         The derivative of the gradient with respect to ``predictions`` and ``targets``, in that
@@ -2504,11 +2832,16 @@ def spearman_loss_hvp(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        ("mask", mask),
         ("tangent_predictions", tangent_predictions),
         ("tangent_targets", tangent_targets),
         axis=axis,
+        optional=("mask",),
+        bools=("mask",),
     )
-    _rr_predictions, _rr_targets, _rr_tangent_predictions, _rr_tangent_targets = _rr_call.arrays
+    _rr_predictions, _rr_targets, _rr_mask, _rr_tangent_predictions, _rr_tangent_targets = (
+        _rr_call.arrays
+    )
     _rr_regularization_strength = _rr.float_param(
         "spearman_loss",
         "regularization_strength",
@@ -2523,6 +2856,7 @@ def spearman_loss_hvp(
     ) = _rr_call.kernel(KERNELS["spearman_loss_forward"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -2539,6 +2873,7 @@ def spearman_loss_hvp(
     ) = _rr_call.kernel(KERNELS["spearman_loss_hvp"])(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_prediction_ranks,
         _rr_prediction_permutation,
         _rr_target_ranks,

@@ -15,6 +15,7 @@ XLA_HEADER_API_VERSION: tuple[int, int]
 _F32 = NDArray[np.float32]
 _F64 = NDArray[np.float64]
 _I32 = NDArray[np.int32]
+_BOOL = NDArray[np.bool_]
 
 def set_num_threads(num_threads: int) -> None: ...
 def num_threads() -> int: ...
@@ -26,12 +27,14 @@ def xla_handlers(api_major: int, api_minor: int) -> dict[str, object]: ...
 def ndcg_loss_forward_f32(
     scores: _F32,
     relevance: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F32, _F32, _I32]: ...
 def ndcg_loss_backward_f32(
     scores: _F32,
     relevance: _F32,
+    mask: _BOOL | None,
     ranks: _F32,
     permutation: _I32,
     cotangent_loss: _F32,
@@ -41,6 +44,7 @@ def ndcg_loss_backward_f32(
 def ndcg_loss_jvp_f32(
     scores: _F32,
     relevance: _F32,
+    mask: _BOOL | None,
     ranks: _F32,
     permutation: _I32,
     tangent_scores: _F32,
@@ -51,6 +55,7 @@ def ndcg_loss_jvp_f32(
 def ndcg_loss_hvp_f32(
     scores: _F32,
     relevance: _F32,
+    mask: _BOOL | None,
     ranks: _F32,
     permutation: _I32,
     cotangent_loss: _F32,
@@ -62,12 +67,14 @@ def ndcg_loss_hvp_f32(
 def ndcg_loss_forward_f64(
     scores: _F64,
     relevance: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F64, _F64, _I32]: ...
 def ndcg_loss_backward_f64(
     scores: _F64,
     relevance: _F64,
+    mask: _BOOL | None,
     ranks: _F64,
     permutation: _I32,
     cotangent_loss: _F64,
@@ -77,6 +84,7 @@ def ndcg_loss_backward_f64(
 def ndcg_loss_jvp_f64(
     scores: _F64,
     relevance: _F64,
+    mask: _BOOL | None,
     ranks: _F64,
     permutation: _I32,
     tangent_scores: _F64,
@@ -87,6 +95,7 @@ def ndcg_loss_jvp_f64(
 def ndcg_loss_hvp_f64(
     scores: _F64,
     relevance: _F64,
+    mask: _BOOL | None,
     ranks: _F64,
     permutation: _I32,
     cotangent_loss: _F64,
@@ -104,11 +113,13 @@ def ndcg_loss_check_params(
 # neural_sort
 def neural_sort_forward_f32(
     values: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32,]: ...
 def neural_sort_backward_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation_matrix: _F32,
     cotangent_permutation_matrix: _F32,
     regularization_strength: float,
@@ -116,6 +127,7 @@ def neural_sort_backward_f32(
 ) -> tuple[_F32, _F32]: ...
 def neural_sort_jvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation_matrix: _F32,
     tangent_values: _F32,
     regularization_strength: float,
@@ -124,6 +136,7 @@ def neural_sort_jvp_f32(
 ) -> tuple[_F32,]: ...
 def neural_sort_hvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation_matrix: _F32,
     cotangent_permutation_matrix: _F32,
     tangent_values: _F32,
@@ -133,11 +146,13 @@ def neural_sort_hvp_f32(
 ) -> tuple[_F32, _F32]: ...
 def neural_sort_forward_f64(
     values: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64,]: ...
 def neural_sort_backward_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation_matrix: _F64,
     cotangent_permutation_matrix: _F64,
     regularization_strength: float,
@@ -145,6 +160,7 @@ def neural_sort_backward_f64(
 ) -> tuple[_F64, _F64]: ...
 def neural_sort_jvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation_matrix: _F64,
     tangent_values: _F64,
     regularization_strength: float,
@@ -153,6 +169,7 @@ def neural_sort_jvp_f64(
 ) -> tuple[_F64,]: ...
 def neural_sort_hvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation_matrix: _F64,
     cotangent_permutation_matrix: _F64,
     tangent_values: _F64,
@@ -170,12 +187,14 @@ def neural_sort_check_params(
 def neural_sort_apply_forward_f32(
     values: _F32,
     payload: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32,]: ...
 def neural_sort_apply_backward_f32(
     values: _F32,
     payload: _F32,
+    mask: _BOOL | None,
     cotangent_output: _F32,
     regularization_strength: float,
     direction: str,
@@ -183,6 +202,7 @@ def neural_sort_apply_backward_f32(
 def neural_sort_apply_jvp_f32(
     values: _F32,
     payload: _F32,
+    mask: _BOOL | None,
     tangent_values: _F32,
     tangent_payload: _F32,
     regularization_strength: float,
@@ -192,6 +212,7 @@ def neural_sort_apply_jvp_f32(
 def neural_sort_apply_hvp_f32(
     values: _F32,
     payload: _F32,
+    mask: _BOOL | None,
     cotangent_output: _F32,
     tangent_values: _F32,
     tangent_payload: _F32,
@@ -202,12 +223,14 @@ def neural_sort_apply_hvp_f32(
 def neural_sort_apply_forward_f64(
     values: _F64,
     payload: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64,]: ...
 def neural_sort_apply_backward_f64(
     values: _F64,
     payload: _F64,
+    mask: _BOOL | None,
     cotangent_output: _F64,
     regularization_strength: float,
     direction: str,
@@ -215,6 +238,7 @@ def neural_sort_apply_backward_f64(
 def neural_sort_apply_jvp_f64(
     values: _F64,
     payload: _F64,
+    mask: _BOOL | None,
     tangent_values: _F64,
     tangent_payload: _F64,
     regularization_strength: float,
@@ -224,6 +248,7 @@ def neural_sort_apply_jvp_f64(
 def neural_sort_apply_hvp_f64(
     values: _F64,
     payload: _F64,
+    mask: _BOOL | None,
     cotangent_output: _F64,
     tangent_values: _F64,
     tangent_payload: _F64,
@@ -240,17 +265,20 @@ def neural_sort_apply_check_params(
 # sigmoid_rank
 def sigmoid_rank_forward_f32(
     values: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32,]: ...
 def sigmoid_rank_backward_f32(
     values: _F32,
+    mask: _BOOL | None,
     cotangent_ranks: _F32,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F32, _F32]: ...
 def sigmoid_rank_jvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     tangent_values: _F32,
     regularization_strength: float,
     direction: str,
@@ -258,6 +286,7 @@ def sigmoid_rank_jvp_f32(
 ) -> tuple[_F32,]: ...
 def sigmoid_rank_hvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     cotangent_ranks: _F32,
     tangent_values: _F32,
     regularization_strength: float,
@@ -266,17 +295,20 @@ def sigmoid_rank_hvp_f32(
 ) -> tuple[_F32, _F32]: ...
 def sigmoid_rank_forward_f64(
     values: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64,]: ...
 def sigmoid_rank_backward_f64(
     values: _F64,
+    mask: _BOOL | None,
     cotangent_ranks: _F64,
     regularization_strength: float,
     direction: str,
 ) -> tuple[_F64, _F64]: ...
 def sigmoid_rank_jvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     tangent_values: _F64,
     regularization_strength: float,
     direction: str,
@@ -284,6 +316,7 @@ def sigmoid_rank_jvp_f64(
 ) -> tuple[_F64,]: ...
 def sigmoid_rank_hvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     cotangent_ranks: _F64,
     tangent_values: _F64,
     regularization_strength: float,
@@ -299,12 +332,14 @@ def sigmoid_rank_check_params(
 # soft_quantile
 def soft_quantile_forward_f32(
     values: _F32,
+    mask: _BOOL | None,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F32, _I32]: ...
 def soft_quantile_backward_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_result: _F32,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
@@ -313,6 +348,7 @@ def soft_quantile_backward_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_quantile_jvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     tangent_values: _F32,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
@@ -322,6 +358,7 @@ def soft_quantile_jvp_f32(
 ) -> tuple[_F32,]: ...
 def soft_quantile_hvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_result: _F32,
     tangent_values: _F32,
@@ -332,12 +369,14 @@ def soft_quantile_hvp_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_quantile_forward_f64(
     values: _F64,
+    mask: _BOOL | None,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F64, _I32]: ...
 def soft_quantile_backward_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_result: _F64,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
@@ -346,6 +385,7 @@ def soft_quantile_backward_f64(
 ) -> tuple[_F64, _F64]: ...
 def soft_quantile_jvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     tangent_values: _F64,
     quantiles: Sequence[float] | NDArray[np.floating[Any]],
@@ -355,6 +395,7 @@ def soft_quantile_jvp_f64(
 ) -> tuple[_F64,]: ...
 def soft_quantile_hvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_result: _F64,
     tangent_values: _F64,
@@ -373,12 +414,14 @@ def soft_quantile_check_params(
 # soft_rank
 def soft_rank_forward_f32(
     values: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
     direction: str,
 ) -> tuple[_F32, _I32]: ...
 def soft_rank_backward_f32(
     values: _F32,
+    mask: _BOOL | None,
     ranks: _F32,
     permutation: _I32,
     cotangent_ranks: _F32,
@@ -388,6 +431,7 @@ def soft_rank_backward_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_rank_jvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     ranks: _F32,
     permutation: _I32,
     tangent_values: _F32,
@@ -398,6 +442,7 @@ def soft_rank_jvp_f32(
 ) -> tuple[_F32,]: ...
 def soft_rank_hvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     ranks: _F32,
     permutation: _I32,
     cotangent_ranks: _F32,
@@ -409,12 +454,14 @@ def soft_rank_hvp_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_rank_forward_f64(
     values: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
     direction: str,
 ) -> tuple[_F64, _I32]: ...
 def soft_rank_backward_f64(
     values: _F64,
+    mask: _BOOL | None,
     ranks: _F64,
     permutation: _I32,
     cotangent_ranks: _F64,
@@ -424,6 +471,7 @@ def soft_rank_backward_f64(
 ) -> tuple[_F64, _F64]: ...
 def soft_rank_jvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     ranks: _F64,
     permutation: _I32,
     tangent_values: _F64,
@@ -434,6 +482,7 @@ def soft_rank_jvp_f64(
 ) -> tuple[_F64,]: ...
 def soft_rank_hvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     ranks: _F64,
     permutation: _I32,
     cotangent_ranks: _F64,
@@ -453,12 +502,14 @@ def soft_rank_check_params(
 # soft_sort
 def soft_sort_forward_f32(
     values: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
     direction: str,
 ) -> tuple[_F32, _I32]: ...
 def soft_sort_backward_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_sorted: _F32,
     regularization_strength: float,
@@ -467,6 +518,7 @@ def soft_sort_backward_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_sort_jvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     tangent_values: _F32,
     regularization_strength: float,
@@ -476,6 +528,7 @@ def soft_sort_jvp_f32(
 ) -> tuple[_F32,]: ...
 def soft_sort_hvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_sorted: _F32,
     tangent_values: _F32,
@@ -486,12 +539,14 @@ def soft_sort_hvp_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_sort_forward_f64(
     values: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
     direction: str,
 ) -> tuple[_F64, _I32]: ...
 def soft_sort_backward_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_sorted: _F64,
     regularization_strength: float,
@@ -500,6 +555,7 @@ def soft_sort_backward_f64(
 ) -> tuple[_F64, _F64]: ...
 def soft_sort_jvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     tangent_values: _F64,
     regularization_strength: float,
@@ -509,6 +565,7 @@ def soft_sort_jvp_f64(
 ) -> tuple[_F64,]: ...
 def soft_sort_hvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     cotangent_sorted: _F64,
     tangent_values: _F64,
@@ -527,6 +584,7 @@ def soft_sort_check_params(
 # soft_topk
 def soft_topk_forward_f32(
     values: _F32,
+    mask: _BOOL | None,
     k: int,
     regularization_strength: float,
     regularization: str,
@@ -534,8 +592,9 @@ def soft_topk_forward_f32(
 ) -> tuple[_F32, _I32]: ...
 def soft_topk_backward_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
-    cotangent_mask: _F32,
+    cotangent_selection: _F32,
     k: int,
     regularization_strength: float,
     regularization: str,
@@ -543,6 +602,7 @@ def soft_topk_backward_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_topk_jvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
     tangent_values: _F32,
     k: int,
@@ -553,8 +613,9 @@ def soft_topk_jvp_f32(
 ) -> tuple[_F32,]: ...
 def soft_topk_hvp_f32(
     values: _F32,
+    mask: _BOOL | None,
     permutation: _I32,
-    cotangent_mask: _F32,
+    cotangent_selection: _F32,
     tangent_values: _F32,
     k: int,
     regularization_strength: float,
@@ -564,6 +625,7 @@ def soft_topk_hvp_f32(
 ) -> tuple[_F32, _F32]: ...
 def soft_topk_forward_f64(
     values: _F64,
+    mask: _BOOL | None,
     k: int,
     regularization_strength: float,
     regularization: str,
@@ -571,8 +633,9 @@ def soft_topk_forward_f64(
 ) -> tuple[_F64, _I32]: ...
 def soft_topk_backward_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
-    cotangent_mask: _F64,
+    cotangent_selection: _F64,
     k: int,
     regularization_strength: float,
     regularization: str,
@@ -580,6 +643,7 @@ def soft_topk_backward_f64(
 ) -> tuple[_F64, _F64]: ...
 def soft_topk_jvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
     tangent_values: _F64,
     k: int,
@@ -590,8 +654,9 @@ def soft_topk_jvp_f64(
 ) -> tuple[_F64,]: ...
 def soft_topk_hvp_f64(
     values: _F64,
+    mask: _BOOL | None,
     permutation: _I32,
-    cotangent_mask: _F64,
+    cotangent_selection: _F64,
     tangent_values: _F64,
     k: int,
     regularization_strength: float,
@@ -611,12 +676,14 @@ def soft_topk_check_params(
 def spearman_loss_forward_f32(
     predictions: _F32,
     targets: _F32,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F32, _F32, _I32, _F32, _I32]: ...
 def spearman_loss_backward_f32(
     predictions: _F32,
     targets: _F32,
+    mask: _BOOL | None,
     prediction_ranks: _F32,
     prediction_permutation: _I32,
     target_ranks: _F32,
@@ -628,6 +695,7 @@ def spearman_loss_backward_f32(
 def spearman_loss_jvp_f32(
     predictions: _F32,
     targets: _F32,
+    mask: _BOOL | None,
     prediction_ranks: _F32,
     prediction_permutation: _I32,
     target_ranks: _F32,
@@ -641,6 +709,7 @@ def spearman_loss_jvp_f32(
 def spearman_loss_hvp_f32(
     predictions: _F32,
     targets: _F32,
+    mask: _BOOL | None,
     prediction_ranks: _F32,
     prediction_permutation: _I32,
     target_ranks: _F32,
@@ -655,12 +724,14 @@ def spearman_loss_hvp_f32(
 def spearman_loss_forward_f64(
     predictions: _F64,
     targets: _F64,
+    mask: _BOOL | None,
     regularization_strength: float,
     regularization: str,
 ) -> tuple[_F64, _F64, _I32, _F64, _I32]: ...
 def spearman_loss_backward_f64(
     predictions: _F64,
     targets: _F64,
+    mask: _BOOL | None,
     prediction_ranks: _F64,
     prediction_permutation: _I32,
     target_ranks: _F64,
@@ -672,6 +743,7 @@ def spearman_loss_backward_f64(
 def spearman_loss_jvp_f64(
     predictions: _F64,
     targets: _F64,
+    mask: _BOOL | None,
     prediction_ranks: _F64,
     prediction_permutation: _I32,
     target_ranks: _F64,
@@ -685,6 +757,7 @@ def spearman_loss_jvp_f64(
 def spearman_loss_hvp_f64(
     predictions: _F64,
     targets: _F64,
+    mask: _BOOL | None,
     prediction_ranks: _F64,
     prediction_permutation: _I32,
     target_ranks: _F64,

@@ -3,8 +3,9 @@
 The generated functions in ``_generated.py`` go through :class:`Call`: it checks the inputs of one
 call (types, dimensions, matching shapes), views each as a C-contiguous ``[batch, n]`` array of
 the kernel's dtype (no copy when the input already is one), and gives results back the caller's
-leading dimensions and dtype. Int and list params (``k``, ``quantiles``) go to the native module as
-they are: it converts them with the op's messages.
+leading dimensions and dtype. An optional input (``mask``) may be None; a bool one is checked by
+:func:`bool_array` and keeps its dtype. Int and list params (``k``, ``quantiles``) go to the
+native module as they are: it converts them with the op's messages.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Call", "compute_dtype", "float_param", "int_param", "items_axis", "list_param"]
+__all__ = [
+    "Call",
+    "bool_array",
+    "compute_dtype",
+    "float_param",
+    "int_param",
+    "items_axis",
+    "list_param",
+]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -38,6 +47,23 @@ def compute_dtype(op: str, name: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
     raise TypeError(
         f"{op}: {name} must be a floating-point array (float32 or float64), got dtype {dtype}"
     )
+
+
+def bool_array(
+    op: str, name: str, value: ArrayLike, first: str, shape: tuple[int, ...]
+) -> NDArray[np.bool_]:
+    """A bool input (``mask``) as an array of exactly ``shape``, the shape of the op's first input
+    ``first``: a ``TypeError`` for another dtype (no silent cast: 0/1 floats are a common slip for
+    a mask, and NaN would be true), a ``ValueError`` for another shape, both naming the op and the
+    argument."""
+    array = np.asarray(value)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{op}: {name} must be a bool array, got dtype {array.dtype}")
+    if array.shape != shape:
+        raise ValueError(
+            f"{op}: {first} has shape {list(shape)} but {name} has shape {list(array.shape)}"
+        )
+    return array
 
 
 def float_param(op: str, name: str, value: object) -> float:
@@ -121,14 +147,26 @@ def items_axis(op: str, name: str, axis: object, ndim: int, matrix: bool = False
 class Call:
     """One call of an op: its inputs checked and viewed as ``[batch, n]`` arrays."""
 
-    __slots__ = ("arrays", "axis", "dtype", "lead", "n", "op")
+    __slots__ = ("arrays", "axis", "dtype", "kernel_dtype", "lead", "n", "op")
 
     def __init__(
-        self, op: str, *inputs: tuple[str, ArrayLike], axis: object = -1, matrix: bool = False
+        self,
+        op: str,
+        *inputs: tuple[str, ArrayLike | None],
+        axis: object = -1,
+        matrix: bool = False,
+        optional: tuple[str, ...] = (),
+        bools: tuple[str, ...] = (),
     ) -> None:
+        """``inputs``: every input of the op in order, the first a required real one; those named
+        in ``optional`` may be None (absent), those in ``bools`` are bool arrays."""
         self.op = op
-        arrays = []
-        for name, value in inputs:
+        arrays = []  # the real inputs: (name, array, the dtype the kernel computes it in)
+        others = []  # where the other inputs go: (position, name, a bool input or None)
+        for k, (name, value) in enumerate(inputs):
+            if name in bools or (value is None and name in optional):
+                others.append((k, name, value))
+                continue
             array = np.asarray(value)
             if array.ndim == 0:
                 raise ValueError(
@@ -145,23 +183,39 @@ class Call:
                     f"{op}: {first} has shape {list(shape)} but {name} has shape "
                     f"{list(array.shape)}"
                 )
-        #: The dtype results are returned in: the inputs' common dtype.
+        # A bool input keeps its dtype; it has the real inputs' shape.
+        flags = [
+            (k, None if value is None else bool_array(op, name, value, first, shape))
+            for k, name, value in others
+        ]
+        #: The dtype results are returned in: the real inputs' common dtype.
         self.dtype: np.dtype[Any] = np.result_type(*(a for _, a, _ in arrays))
-        kernel = max((c for _, _, c in arrays), key=lambda c: c.itemsize)
+        #: The dtype the kernel computes in.
+        self.kernel_dtype: np.dtype[Any] = max((c for _, _, c in arrays), key=lambda c: c.itemsize)
         if self.axis != -1:  # a view with the items last; the copy below makes it contiguous
             arrays = [(name, np.moveaxis(a, self.axis, -1), c) for name, a, c in arrays]
+            flags = [(k, None if f is None else np.moveaxis(f, self.axis, -1)) for k, f in flags]
             shape = arrays[0][1].shape
         self.lead: tuple[int, ...] = shape[:-1]
         self.n: int = shape[-1]
         batch = math.prod(self.lead)
-        #: The inputs as C-contiguous ``[batch, n]`` arrays of the kernel's dtype.
-        self.arrays: tuple[NDArray[Any], ...] = tuple(
-            np.ascontiguousarray(a.reshape(batch, self.n), dtype=kernel) for _, a, _ in arrays
+        #: The inputs as C-contiguous ``[batch, n]`` arrays of the kernel's dtype (a bool input as
+        #: bool), None for an absent optional input.
+        self.arrays: tuple[Any, ...] = tuple(
+            np.ascontiguousarray(a.reshape(batch, self.n), dtype=self.kernel_dtype)
+            for _, a, _ in arrays
         )
+        if flags:
+            merged = list(self.arrays)
+            for k, f in flags:
+                merged.insert(
+                    k, None if f is None else np.ascontiguousarray(f.reshape(batch, self.n))
+                )
+            self.arrays = tuple(merged)
 
     def kernel(self, table: Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
         """The kernel of ``table`` (dtype name → native function) for this call's dtype."""
-        return table[_DTYPE_NAMES[self.arrays[0].dtype]]
+        return table[_DTYPE_NAMES[self.kernel_dtype]]
 
     def result(self, result: NDArray[Any]) -> NDArray[Any]:
         """A ``[batch, ...]`` result as ``[..., ...]`` (the caller's leading dims, then the result's
@@ -185,4 +239,4 @@ class Call:
         if output.ndim == 2:
             array = np.moveaxis(array, self.axis, -1)
         flat = array.reshape(output.shape)
-        return np.ascontiguousarray(flat, dtype=self.arrays[0].dtype)
+        return np.ascontiguousarray(flat, dtype=self.kernel_dtype)

@@ -15,6 +15,11 @@ the VJP primitive along (dx, dε, dg) is ``vjp(dg) + hvp(g; dx, dε)``, and, H b
 HVP primitive is its own transpose: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)``
 and ``grad`` of a gradient are exact for every op, in the inputs and in ε.
 
+An optional input (a bool mask) is a point of every kernel and never has a tangent. A primitive's
+operands are arrays, so each combination of present optional inputs has its own three primitives
+(``rr_soft_rank_jvp``, and ``rr_soft_rank_jvp_with_mask`` with a mask): a call without a mask binds
+the primitives it bound before there were masks, with the same operands.
+
 What has no kernel raises ``NotImplementedError`` naming the op and the order, never a zero:
 forward over forward (the derivative of the JVP primitive in its point: ``jacfwd(jacfwd)``,
 ``check_grads(order=2, modes=["fwd"])``), third order (a derivative of the HVP primitive in its
@@ -24,6 +29,7 @@ point or cotangent) and second derivatives with respect to an input that receive
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -105,13 +111,69 @@ class Derivatives:
     computations (the generated ``_rr_<op>_jvp``/``_backward``/``_hvp``: operands positional,
     static params by keyword); ``*_operands`` and ``*_results`` describe them in order.
     ``inputs``: the op's inputs, by the names the saves give them (a save that is not an input is
-    derived from them). ``hvp`` None: no second order.
+    derived from them). ``optional``: the inputs a call may leave out (None), which every kernel
+    then receives as None. ``hvp`` None: no second order.
     """
 
     def __init__(
         self,
         op: str,
         *,
+        inputs: Sequence[str],
+        optional: Sequence[str] = (),
+        jvp: Callable[..., tuple[jax.Array, ...]],
+        jvp_operands: Sequence[Operand],
+        jvp_results: Sequence[Result],
+        backward: Callable[..., tuple[jax.Array, ...]],
+        backward_operands: Sequence[Operand],
+        backward_results: Sequence[Result],
+        hvp: Callable[..., tuple[jax.Array, ...]] | None,
+        hvp_operands: Sequence[Operand],
+        hvp_results: Sequence[Result],
+    ) -> None:
+        self.optional = tuple(optional)
+        self.jvp_operands = tuple(jvp_operands)
+        self._kernels = {
+            frozenset(absent): _Kernels(
+                op,
+                absent=absent,
+                # The optional inputs present, in the primitives' names (none: those of before).
+                suffix="".join(f"_with_{n}" for n in self.optional if n not in absent),
+                inputs=inputs,
+                jvp=jvp,
+                jvp_operands=jvp_operands,
+                jvp_results=jvp_results,
+                backward=backward,
+                backward_operands=backward_operands,
+                backward_results=backward_results,
+                hvp=hvp,
+                hvp_operands=hvp_operands,
+                hvp_results=hvp_results,
+            )
+            for count in range(len(self.optional) + 1)
+            for absent in itertools.combinations(self.optional, count)
+        }
+
+    def jvp(self, operands: Sequence[Any], **static: Any) -> list[jax.Array]:
+        """The output tangents (the JVP kernel's results) at the point the saves, residuals and
+        real params give, for the tangents among ``operands`` (in the JVP kernel's order; a
+        ``SymbolicZero`` tangent is zero; an optional input may be None)."""
+        named = [(name, x) for (name, _, _), x in zip(self.jvp_operands, operands)]
+        absent = frozenset(name for name, x in named if x is None and name in self.optional)
+        kernels = self._kernels[absent]
+        return kernels.jvp([x for name, x in named if name not in absent], **static)
+
+
+class _Kernels:
+    """The primitives of one op for one combination of absent optional inputs (``absent``), whose
+    operands are left out of every primitive and passed to the kernels as None."""
+
+    def __init__(
+        self,
+        op: str,
+        *,
+        absent: Sequence[str],
+        suffix: str,
         inputs: Sequence[str],
         jvp: Callable[..., tuple[jax.Array, ...]],
         jvp_operands: Sequence[Operand],
@@ -124,18 +186,27 @@ class Derivatives:
         hvp_results: Sequence[Result],
     ) -> None:
         self.op = op
-        self.inputs = tuple(inputs)
-        self.jvp_operands = tuple(jvp_operands)
+        self.absent = tuple(absent)
+
+        def present(operands: Sequence[Operand]) -> tuple[Operand, ...]:
+            return tuple(o for o in operands if o[0] not in self.absent)
+
+        self.inputs = tuple(i for i in inputs if i not in self.absent)
+        self.jvp_operands = present(jvp_operands)
         self.jvp_results = tuple(jvp_results)
-        self.backward_operands = tuple(backward_operands)
+        self.backward_operands = present(backward_operands)
         self.backward_results = tuple(backward_results)
-        self.hvp_operands = tuple(hvp_operands)
+        self.hvp_operands = present(hvp_operands)
         self.hvp_results = tuple(hvp_results)
         self.jvp_p = self._primitive(
-            f"rr_{op}_jvp", jvp, self.jvp_operands, self.jvp_results, keep_param_results=True
+            f"rr_{op}_jvp{suffix}",
+            jvp,
+            self.jvp_operands,
+            self.jvp_results,
+            keep_param_results=True,
         )
         self.vjp_p = self._primitive(
-            f"rr_{op}_vjp",
+            f"rr_{op}_vjp{suffix}",
             backward,
             self.backward_operands,
             self.backward_results,
@@ -154,7 +225,11 @@ class Derivatives:
             if missing:
                 raise ValueError(f"{op}: the HVP needs the inputs {missing} among the saves")
             self.hvp_p = self._primitive(
-                f"rr_{op}_hvp", hvp, self.hvp_operands, self.hvp_results, keep_param_results=True
+                f"rr_{op}_hvp{suffix}",
+                hvp,
+                self.hvp_operands,
+                self.hvp_results,
+                keep_param_results=True,
             )
             ad.primitive_jvps[self.hvp_p] = self._jvp_of_hvp
             ad.primitive_transposes[self.hvp_p] = self._transpose_hvp
@@ -179,8 +254,10 @@ class Derivatives:
             [] if keep_param_results else [i for i, r in enumerate(results) if r[1] == "param_grad"]
         )
 
+        absent = dict.fromkeys(self.absent)
+
         def run(*args: jax.Array, with_params: bool, **static: Any) -> list[jax.Array]:
-            out = kernel(**dict(zip(names, args)), **static)
+            out = kernel(**dict(zip(names, args)), **absent, **static)
             return [o for i, o in enumerate(out) if with_params or i not in dropped]
 
         prim = Primitive(name)

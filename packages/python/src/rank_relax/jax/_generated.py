@@ -43,21 +43,24 @@ __all__ = [
 def _rr_ndcg_loss_forward(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_forward",
-        (scores, relevance),
+        (scores, relevance, mask),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.rows_like(scores), _rr.like(scores), _rr.like(scores, jnp.int32)),
+        optional=(2,),
     )
 
 
 def _rr_ndcg_loss_backward(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_loss: jax.Array,
@@ -67,15 +70,17 @@ def _rr_ndcg_loss_backward(
     """The backward kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_backward",
-        (scores, relevance, ranks, permutation, cotangent_loss),
+        (scores, relevance, mask, ranks, permutation, cotangent_loss),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.like(scores), _rr.rows_like(scores)),
+        optional=(2,),
     )
 
 
 def _rr_ndcg_loss_jvp(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     tangent_scores: jax.Array,
@@ -86,19 +91,21 @@ def _rr_ndcg_loss_jvp(
     """The jvp kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_jvp",
-        (scores, relevance, ranks, permutation, tangent_scores),
+        (scores, relevance, mask, ranks, permutation, tangent_scores),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.rows_like(scores),),
+        optional=(2,),
     )
 
 
 def _rr_ndcg_loss_hvp(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_loss: jax.Array,
@@ -110,23 +117,26 @@ def _rr_ndcg_loss_hvp(
     """The hvp kernel of ``ndcg_loss``."""
     return _rr.call(
         "ndcg_loss_hvp",
-        (scores, relevance, ranks, permutation, cotangent_loss, tangent_scores),
+        (scores, relevance, mask, ranks, permutation, cotangent_loss, tangent_scores),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(scores), _rr.rows_like(scores)),
+        optional=(2,),
     )
 
 
 _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     "ndcg_loss",
-    inputs=("scores", "relevance"),
+    inputs=("scores", "relevance", "mask"),
+    optional=("mask",),
     jvp=_rr_ndcg_loss_jvp,
     jvp_operands=(
         ("scores", "save", "scores"),
         ("relevance", "save", "relevance"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("tangent_scores", "tangent", "scores"),
@@ -138,6 +148,7 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     backward_operands=(
         ("scores", "save", "scores"),
         ("relevance", "save", "relevance"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_loss", "cotangent", "loss"),
@@ -151,6 +162,7 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
     hvp_operands=(
         ("scores", "save", "scores"),
         ("relevance", "save", "relevance"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_loss", "cotangent", "loss"),
@@ -165,15 +177,16 @@ _rr_ndcg_loss_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _rr_ndcg_loss(
     scores: jax.Array,
     relevance: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_ndcg_loss_forward(scores, relevance, regularization_strength, regularization)
+    return _rr_ndcg_loss_forward(scores, relevance, mask, regularization_strength, regularization)
 
 
 def _rr_ndcg_loss_jvp_rule(
@@ -181,11 +194,12 @@ def _rr_ndcg_loss_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    scores, relevance, regularization_strength = primals
-    tangent_scores, _tangent_relevance, tangent_regularization_strength = tangents
+    scores, relevance, mask, regularization_strength = primals
+    tangent_scores, _tangent_relevance, _tangent_mask, tangent_regularization_strength = tangents
     loss, ranks, permutation = _rr_ndcg_loss(
         scores,
         relevance,
+        mask,
         regularization_strength,
         regularization,
     )
@@ -193,6 +207,7 @@ def _rr_ndcg_loss_jvp_rule(
         (
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -216,6 +231,7 @@ def ndcg_loss(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -253,12 +269,16 @@ def ndcg_loss(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -266,11 +286,12 @@ def ndcg_loss(
         ``rank_relax.jax.ndcg_loss(jnp.array([[0.2, 1.5, 0.3]]), jnp.array([[0.0, 2.0, 1.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_scores, _rr_relevance) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_scores, _rr_relevance), (_rr_mask,) = _rr.inputs(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
         axis=axis,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "ndcg_loss",
@@ -286,6 +307,7 @@ def ndcg_loss(
     _rr_loss, _, _ = _rr_ndcg_loss(
         _rr_scores,
         _rr_relevance,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )
@@ -298,20 +320,23 @@ def ndcg_loss(
 
 def _rr_neural_sort_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_forward",
-        (values,),
+        (values, mask),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.shaped(values, (values.shape[-1], values.shape[-1])),),
+        optional=(1,),
     )
 
 
 def _rr_neural_sort_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation_matrix: jax.Array,
     cotangent_permutation_matrix: jax.Array,
     regularization_strength: jax.Array,
@@ -320,14 +345,16 @@ def _rr_neural_sort_backward(
     """The backward kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_backward",
-        (values, permutation_matrix, cotangent_permutation_matrix),
+        (values, mask, permutation_matrix, cotangent_permutation_matrix),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_neural_sort_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation_matrix: jax.Array,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
@@ -337,18 +364,20 @@ def _rr_neural_sort_jvp(
     """The jvp kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_jvp",
-        (values, permutation_matrix, tangent_values),
+        (values, mask, permutation_matrix, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.shaped(values, (values.shape[-1], values.shape[-1])),),
+        optional=(1,),
     )
 
 
 def _rr_neural_sort_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation_matrix: jax.Array,
     cotangent_permutation_matrix: jax.Array,
     tangent_values: jax.Array,
@@ -359,22 +388,25 @@ def _rr_neural_sort_hvp(
     """The hvp kernel of ``neural_sort``."""
     return _rr.call(
         "neural_sort_hvp",
-        (values, permutation_matrix, cotangent_permutation_matrix, tangent_values),
+        (values, mask, permutation_matrix, cotangent_permutation_matrix, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     "neural_sort",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_neural_sort_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation_matrix", "save", "permutation_matrix"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -384,6 +416,7 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_neural_sort_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation_matrix", "save", "permutation_matrix"),
         ("cotangent_permutation_matrix", "cotangent", "permutation_matrix"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -395,6 +428,7 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_neural_sort_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation_matrix", "save", "permutation_matrix"),
         ("cotangent_permutation_matrix", "cotangent", "permutation_matrix"),
         ("tangent_values", "tangent", "values"),
@@ -408,14 +442,15 @@ _rr_neural_sort_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_neural_sort(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_neural_sort_forward(values, regularization_strength, direction)
+    return _rr_neural_sort_forward(values, mask, regularization_strength, direction)
 
 
 def _rr_neural_sort_jvp_rule(
@@ -423,12 +458,13 @@ def _rr_neural_sort_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    (permutation_matrix,) = _rr_neural_sort(values, regularization_strength, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    (permutation_matrix,) = _rr_neural_sort(values, mask, regularization_strength, direction)
     (tangent_permutation_matrix,) = _rr_neural_sort_derivatives.jvp(
         (
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             regularization_strength,
@@ -447,6 +483,7 @@ def neural_sort(
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -482,13 +519,17 @@ def neural_sort(
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
         axis: The axis the items lie along; only the last (``-1``) is accepted: the output's two
             item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
         ``[..., n, n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -496,11 +537,12 @@ def neural_sort(
         ``rank_relax.jax.neural_sort(jnp.array([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
         "neural_sort",
         ("values", values),
         axis=axis,
         matrix=True,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort",
@@ -513,7 +555,12 @@ def neural_sort(
         direction,
         n=_rr_values.shape[-1],
     )
-    (_rr_permutation_matrix,) = _rr_neural_sort(_rr_values, _rr_regularization_strength, direction)
+    (_rr_permutation_matrix,) = _rr_neural_sort(
+        _rr_values,
+        _rr_mask,
+        _rr_regularization_strength,
+        direction,
+    )
     return _rr.result(_rr_permutation_matrix, _rr_dtype)
 
 
@@ -524,21 +571,24 @@ def neural_sort(
 def _rr_neural_sort_apply_forward(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_forward",
-        (values, payload),
+        (values, payload, mask),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values),),
+        optional=(2,),
     )
 
 
 def _rr_neural_sort_apply_backward(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     cotangent_output: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
@@ -546,15 +596,17 @@ def _rr_neural_sort_apply_backward(
     """The backward kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_backward",
-        (values, payload, cotangent_output),
+        (values, payload, mask, cotangent_output),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.like(values), _rr.rows_like(values)),
+        optional=(2,),
     )
 
 
 def _rr_neural_sort_apply_jvp(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     tangent_values: jax.Array,
     tangent_payload: jax.Array,
     regularization_strength: jax.Array,
@@ -564,19 +616,21 @@ def _rr_neural_sort_apply_jvp(
     """The jvp kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_jvp",
-        (values, payload, tangent_values, tangent_payload),
+        (values, payload, mask, tangent_values, tangent_payload),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(2,),
     )
 
 
 def _rr_neural_sort_apply_hvp(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     cotangent_output: jax.Array,
     tangent_values: jax.Array,
     tangent_payload: jax.Array,
@@ -587,23 +641,26 @@ def _rr_neural_sort_apply_hvp(
     """The hvp kernel of ``neural_sort_apply``."""
     return _rr.call(
         "neural_sort_apply_hvp",
-        (values, payload, cotangent_output, tangent_values, tangent_payload),
+        (values, payload, mask, cotangent_output, tangent_values, tangent_payload),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.like(values), _rr.rows_like(values)),
+        optional=(2,),
     )
 
 
 _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     "neural_sort_apply",
-    inputs=("values", "payload"),
+    inputs=("values", "payload", "mask"),
+    optional=("mask",),
     jvp=_rr_neural_sort_apply_jvp,
     jvp_operands=(
         ("values", "save", "values"),
         ("payload", "save", "payload"),
+        ("mask", "save", "mask"),
         ("tangent_values", "tangent", "values"),
         ("tangent_payload", "tangent", "payload"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -614,6 +671,7 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     backward_operands=(
         ("values", "save", "values"),
         ("payload", "save", "payload"),
+        ("mask", "save", "mask"),
         ("cotangent_output", "cotangent", "output"),
         ("regularization_strength", "param", "regularization_strength"),
     ),
@@ -626,6 +684,7 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
     hvp_operands=(
         ("values", "save", "values"),
         ("payload", "save", "payload"),
+        ("mask", "save", "mask"),
         ("cotangent_output", "cotangent", "output"),
         ("tangent_values", "tangent", "values"),
         ("tangent_payload", "tangent", "payload"),
@@ -640,15 +699,16 @@ _rr_neural_sort_apply_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _rr_neural_sort_apply(
     values: jax.Array,
     payload: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_neural_sort_apply_forward(values, payload, regularization_strength, direction)
+    return _rr_neural_sort_apply_forward(values, payload, mask, regularization_strength, direction)
 
 
 def _rr_neural_sort_apply_jvp_rule(
@@ -656,13 +716,14 @@ def _rr_neural_sort_apply_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, payload, regularization_strength = primals
-    tangent_values, tangent_payload, tangent_regularization_strength = tangents
-    (output,) = _rr_neural_sort_apply(values, payload, regularization_strength, direction)
+    values, payload, mask, regularization_strength = primals
+    tangent_values, tangent_payload, _tangent_mask, tangent_regularization_strength = tangents
+    (output,) = _rr_neural_sort_apply(values, payload, mask, regularization_strength, direction)
     (tangent_output,) = _rr_neural_sort_apply_derivatives.jvp(
         (
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             regularization_strength,
@@ -682,6 +743,7 @@ def neural_sort_apply(
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -718,13 +780,17 @@ def neural_sort_apply(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -732,11 +798,12 @@ def neural_sort_apply(
         ``rank_relax.jax.neural_sort_apply(jnp.array([[3.0, 1.0, 2.0]]), jnp.array([[30.0, 10.0,
         20.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values, _rr_payload) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_values, _rr_payload), (_rr_mask,) = _rr.inputs(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
         axis=axis,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort_apply",
@@ -752,6 +819,7 @@ def neural_sort_apply(
     (_rr_output,) = _rr_neural_sort_apply(
         _rr_values,
         _rr_payload,
+        _rr_mask,
         _rr_regularization_strength,
         direction,
     )
@@ -764,20 +832,23 @@ def neural_sort_apply(
 
 def _rr_sigmoid_rank_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_forward",
-        (values,),
+        (values, mask),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_sigmoid_rank_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     cotangent_ranks: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
@@ -785,14 +856,16 @@ def _rr_sigmoid_rank_backward(
     """The backward kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_backward",
-        (values, cotangent_ranks),
+        (values, mask, cotangent_ranks),
         {"regularization_strength": regularization_strength, "direction": direction},
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_sigmoid_rank_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
     direction: str,
@@ -801,18 +874,20 @@ def _rr_sigmoid_rank_jvp(
     """The jvp kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_jvp",
-        (values, tangent_values),
+        (values, mask, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_sigmoid_rank_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     cotangent_ranks: jax.Array,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
@@ -822,22 +897,25 @@ def _rr_sigmoid_rank_hvp(
     """The hvp kernel of ``sigmoid_rank``."""
     return _rr.call(
         "sigmoid_rank_hvp",
-        (values, cotangent_ranks, tangent_values),
+        (values, mask, cotangent_ranks, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "direction": direction,
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     "sigmoid_rank",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_sigmoid_rank_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
         ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
@@ -846,6 +924,7 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_sigmoid_rank_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("cotangent_ranks", "cotangent", "ranks"),
         ("regularization_strength", "param", "regularization_strength"),
     ),
@@ -856,6 +935,7 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_sigmoid_rank_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("cotangent_ranks", "cotangent", "ranks"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -868,14 +948,15 @@ _rr_sigmoid_rank_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _rr_sigmoid_rank(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_sigmoid_rank_forward(values, regularization_strength, direction)
+    return _rr_sigmoid_rank_forward(values, mask, regularization_strength, direction)
 
 
 def _rr_sigmoid_rank_jvp_rule(
@@ -883,11 +964,11 @@ def _rr_sigmoid_rank_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    (ranks,) = _rr_sigmoid_rank(values, regularization_strength, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    (ranks,) = _rr_sigmoid_rank(values, mask, regularization_strength, direction)
     (tangent_ranks,) = _rr_sigmoid_rank_derivatives.jvp(
-        (values, tangent_values, regularization_strength, tangent_regularization_strength),
+        (values, mask, tangent_values, regularization_strength, tangent_regularization_strength),
         direction=direction,
     )
     return ((ranks,), (tangent_ranks,))
@@ -901,6 +982,7 @@ def sigmoid_rank(
     regularization_strength: ArrayLike = 1.0,
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -935,12 +1017,16 @@ def sigmoid_rank(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -948,7 +1034,12 @@ def sigmoid_rank(
         ``rank_relax.jax.sigmoid_rank(jnp.array([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("sigmoid_rank", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "sigmoid_rank",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_regularization_strength = _rr.real_param(
         "sigmoid_rank",
         "regularization_strength",
@@ -960,7 +1051,7 @@ def sigmoid_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    (_rr_ranks,) = _rr_sigmoid_rank(_rr_values, _rr_regularization_strength, direction)
+    (_rr_ranks,) = _rr_sigmoid_rank(_rr_values, _rr_mask, _rr_regularization_strength, direction)
     return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
 
 
@@ -970,6 +1061,7 @@ def sigmoid_rank(
 
 def _rr_soft_quantile_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     quantiles: tuple[float, ...],
     regularization_strength: jax.Array,
     regularization: str,
@@ -977,18 +1069,20 @@ def _rr_soft_quantile_forward(
     """The forward kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_forward",
-        (values,),
+        (values, mask),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
             "regularization": regularization,
         },
         (_rr.shaped(values, (len(quantiles),)), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_quantile_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_result: jax.Array,
     quantiles: tuple[float, ...],
@@ -998,18 +1092,20 @@ def _rr_soft_quantile_backward(
     """The backward kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_backward",
-        (values, permutation, cotangent_result),
+        (values, mask, permutation, cotangent_result),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
             "regularization": regularization,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_quantile_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     tangent_values: jax.Array,
     quantiles: tuple[float, ...],
@@ -1020,7 +1116,7 @@ def _rr_soft_quantile_jvp(
     """The jvp kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_jvp",
-        (values, permutation, tangent_values),
+        (values, mask, permutation, tangent_values),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
@@ -1028,11 +1124,13 @@ def _rr_soft_quantile_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.shaped(values, (len(quantiles),)),),
+        optional=(1,),
     )
 
 
 def _rr_soft_quantile_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_result: jax.Array,
     tangent_values: jax.Array,
@@ -1044,7 +1142,7 @@ def _rr_soft_quantile_hvp(
     """The hvp kernel of ``soft_quantile``."""
     return _rr.call(
         "soft_quantile_hvp",
-        (values, permutation, cotangent_result, tangent_values),
+        (values, mask, permutation, cotangent_result, tangent_values),
         {
             "quantiles": quantiles,
             "regularization_strength": regularization_strength,
@@ -1052,15 +1150,18 @@ def _rr_soft_quantile_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     "soft_quantile",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_quantile_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1070,6 +1171,7 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_soft_quantile_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_result", "cotangent", "result"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1081,6 +1183,7 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_quantile_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_result", "cotangent", "result"),
         ("tangent_values", "tangent", "values"),
@@ -1094,15 +1197,22 @@ _rr_soft_quantile_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 4))
 def _rr_soft_quantile(
     values: jax.Array,
+    mask: jax.Array | None,
     quantiles: tuple[float, ...],
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_quantile_forward(values, quantiles, regularization_strength, regularization)
+    return _rr_soft_quantile_forward(
+        values,
+        mask,
+        quantiles,
+        regularization_strength,
+        regularization,
+    )
 
 
 def _rr_soft_quantile_jvp_rule(
@@ -1111,10 +1221,11 @@ def _rr_soft_quantile_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
     result, permutation = _rr_soft_quantile(
         values,
+        mask,
         quantiles,
         regularization_strength,
         regularization,
@@ -1122,6 +1233,7 @@ def _rr_soft_quantile_jvp_rule(
     (tangent_result,) = _rr_soft_quantile_derivatives.jvp(
         (
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -1142,6 +1254,7 @@ def soft_quantile(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -1183,13 +1296,17 @@ def soft_quantile(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
         len(quantiles)]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1197,7 +1314,12 @@ def soft_quantile(
         ``rank_relax.jax.soft_quantile(jnp.array([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25, 0.5),
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_quantile", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_quantile",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_quantiles = _rr.real_list("soft_quantile", "quantiles", quantiles)
     _rr_regularization_strength = _rr.real_param(
         "soft_quantile",
@@ -1213,6 +1335,7 @@ def soft_quantile(
     )
     _rr_result, _ = _rr_soft_quantile(
         _rr_values,
+        _rr_mask,
         _rr_quantiles,
         _rr_regularization_strength,
         regularization,
@@ -1226,6 +1349,7 @@ def soft_quantile(
 
 def _rr_soft_rank_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
@@ -1233,18 +1357,20 @@ def _rr_soft_rank_forward(
     """The forward kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_forward",
-        (values,),
+        (values, mask),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_rank_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_ranks: jax.Array,
@@ -1255,18 +1381,20 @@ def _rr_soft_rank_backward(
     """The backward kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_backward",
-        (values, ranks, permutation, cotangent_ranks),
+        (values, mask, ranks, permutation, cotangent_ranks),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_rank_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     tangent_values: jax.Array,
@@ -1278,7 +1406,7 @@ def _rr_soft_rank_jvp(
     """The jvp kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_jvp",
-        (values, ranks, permutation, tangent_values),
+        (values, mask, ranks, permutation, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1286,11 +1414,13 @@ def _rr_soft_rank_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_soft_rank_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     ranks: jax.Array,
     permutation: jax.Array,
     cotangent_ranks: jax.Array,
@@ -1303,7 +1433,7 @@ def _rr_soft_rank_hvp(
     """The hvp kernel of ``soft_rank``."""
     return _rr.call(
         "soft_rank_hvp",
-        (values, ranks, permutation, cotangent_ranks, tangent_values),
+        (values, mask, ranks, permutation, cotangent_ranks, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1311,15 +1441,18 @@ def _rr_soft_rank_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     "soft_rank",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_rank_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
@@ -1330,6 +1463,7 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_soft_rank_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_ranks", "cotangent", "ranks"),
@@ -1342,6 +1476,7 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_rank_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("ranks", "save", "ranks"),
         ("permutation", "save", "permutation"),
         ("cotangent_ranks", "cotangent", "ranks"),
@@ -1356,15 +1491,16 @@ _rr_soft_rank_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _rr_soft_rank(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_rank_forward(values, regularization_strength, regularization, direction)
+    return _rr_soft_rank_forward(values, mask, regularization_strength, regularization, direction)
 
 
 def _rr_soft_rank_jvp_rule(
@@ -1373,12 +1509,19 @@ def _rr_soft_rank_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    ranks, permutation = _rr_soft_rank(values, regularization_strength, regularization, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    ranks, permutation = _rr_soft_rank(
+        values,
+        mask,
+        regularization_strength,
+        regularization,
+        direction,
+    )
     (tangent_ranks,) = _rr_soft_rank_derivatives.jvp(
         (
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -1400,6 +1543,7 @@ def soft_rank(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -1438,19 +1582,28 @@ def soft_rank(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_rank(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_rank", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_rank",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
@@ -1463,7 +1616,13 @@ def soft_rank(
         direction,
         n=_rr_values.shape[-1],
     )
-    _rr_ranks, _ = _rr_soft_rank(_rr_values, _rr_regularization_strength, regularization, direction)
+    _rr_ranks, _ = _rr_soft_rank(
+        _rr_values,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
     return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
 
 
@@ -1473,6 +1632,7 @@ def soft_rank(
 
 def _rr_soft_sort_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
@@ -1480,18 +1640,20 @@ def _rr_soft_sort_forward(
     """The forward kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_forward",
-        (values,),
+        (values, mask),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_sort_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_sorted: jax.Array,
     regularization_strength: jax.Array,
@@ -1501,18 +1663,20 @@ def _rr_soft_sort_backward(
     """The backward kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_backward",
-        (values, permutation, cotangent_sorted),
+        (values, mask, permutation, cotangent_sorted),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
             "direction": direction,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_sort_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     tangent_values: jax.Array,
     regularization_strength: jax.Array,
@@ -1523,7 +1687,7 @@ def _rr_soft_sort_jvp(
     """The jvp kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_jvp",
-        (values, permutation, tangent_values),
+        (values, mask, permutation, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1531,11 +1695,13 @@ def _rr_soft_sort_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_soft_sort_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     cotangent_sorted: jax.Array,
     tangent_values: jax.Array,
@@ -1547,7 +1713,7 @@ def _rr_soft_sort_hvp(
     """The hvp kernel of ``soft_sort``."""
     return _rr.call(
         "soft_sort_hvp",
-        (values, permutation, cotangent_sorted, tangent_values),
+        (values, mask, permutation, cotangent_sorted, tangent_values),
         {
             "regularization_strength": regularization_strength,
             "regularization": regularization,
@@ -1555,15 +1721,18 @@ def _rr_soft_sort_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     "soft_sort",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_sort_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1573,6 +1742,7 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     backward=_rr_soft_sort_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_sorted", "cotangent", "sorted"),
         ("regularization_strength", "param", "regularization_strength"),
@@ -1584,6 +1754,7 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_sort_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("cotangent_sorted", "cotangent", "sorted"),
         ("tangent_values", "tangent", "values"),
@@ -1597,15 +1768,16 @@ _rr_soft_sort_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _rr_soft_sort(
     values: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_sort_forward(values, regularization_strength, regularization, direction)
+    return _rr_soft_sort_forward(values, mask, regularization_strength, regularization, direction)
 
 
 def _rr_soft_sort_jvp_rule(
@@ -1614,12 +1786,19 @@ def _rr_soft_sort_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    sorted, permutation = _rr_soft_sort(values, regularization_strength, regularization, direction)
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    sorted, permutation = _rr_soft_sort(
+        values,
+        mask,
+        regularization_strength,
+        regularization,
+        direction,
+    )
     (tangent_sorted,) = _rr_soft_sort_derivatives.jvp(
         (
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -1640,6 +1819,7 @@ def soft_sort(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable sorted values of each row.
 
@@ -1676,20 +1856,29 @@ def soft_sort(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
     Example:
         ``rank_relax.jax.soft_sort(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_sort", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_sort",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_regularization_strength = _rr.real_param(
         "soft_sort",
         "regularization_strength",
@@ -1704,6 +1893,7 @@ def soft_sort(
     )
     _rr_sorted, _ = _rr_soft_sort(
         _rr_values,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
         direction,
@@ -1717,6 +1907,7 @@ def soft_sort(
 
 def _rr_soft_topk_forward(
     values: jax.Array,
+    mask: jax.Array | None,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
@@ -1725,7 +1916,7 @@ def _rr_soft_topk_forward(
     """The forward kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_forward",
-        (values,),
+        (values, mask),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1733,13 +1924,15 @@ def _rr_soft_topk_forward(
             "direction": direction,
         },
         (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(1,),
     )
 
 
 def _rr_soft_topk_backward(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
-    cotangent_mask: jax.Array,
+    cotangent_selection: jax.Array,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
@@ -1748,7 +1941,7 @@ def _rr_soft_topk_backward(
     """The backward kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_backward",
-        (values, permutation, cotangent_mask),
+        (values, mask, permutation, cotangent_selection),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1756,11 +1949,13 @@ def _rr_soft_topk_backward(
             "direction": direction,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 def _rr_soft_topk_jvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
     tangent_values: jax.Array,
     k: int,
@@ -1772,7 +1967,7 @@ def _rr_soft_topk_jvp(
     """The jvp kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_jvp",
-        (values, permutation, tangent_values),
+        (values, mask, permutation, tangent_values),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1781,13 +1976,15 @@ def _rr_soft_topk_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values),),
+        optional=(1,),
     )
 
 
 def _rr_soft_topk_hvp(
     values: jax.Array,
+    mask: jax.Array | None,
     permutation: jax.Array,
-    cotangent_mask: jax.Array,
+    cotangent_selection: jax.Array,
     tangent_values: jax.Array,
     k: int,
     regularization_strength: jax.Array,
@@ -1798,7 +1995,7 @@ def _rr_soft_topk_hvp(
     """The hvp kernel of ``soft_topk``."""
     return _rr.call(
         "soft_topk_hvp",
-        (values, permutation, cotangent_mask, tangent_values),
+        (values, mask, permutation, cotangent_selection, tangent_values),
         {
             "k": k,
             "regularization_strength": regularization_strength,
@@ -1807,26 +2004,30 @@ def _rr_soft_topk_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
     )
 
 
 _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
     "soft_topk",
-    inputs=("values",),
+    inputs=("values", "mask"),
+    optional=("mask",),
     jvp=_rr_soft_topk_jvp,
     jvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
         ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
     ),
-    jvp_results=(("tangent_mask", "output_tangent", "mask"),),
+    jvp_results=(("tangent_selection", "output_tangent", "selection"),),
     backward=_rr_soft_topk_backward,
     backward_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
-        ("cotangent_mask", "cotangent", "mask"),
+        ("cotangent_selection", "cotangent", "selection"),
         ("regularization_strength", "param", "regularization_strength"),
     ),
     backward_results=(
@@ -1836,8 +2037,9 @@ _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
     hvp=_rr_soft_topk_hvp,
     hvp_operands=(
         ("values", "save", "values"),
+        ("mask", "save", "mask"),
         ("permutation", "save", "permutation"),
-        ("cotangent_mask", "cotangent", "mask"),
+        ("cotangent_selection", "cotangent", "selection"),
         ("tangent_values", "tangent", "values"),
         ("regularization_strength", "param", "regularization_strength"),
         ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
@@ -1849,16 +2051,24 @@ _rr_soft_topk_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 4, 5))
 def _rr_soft_topk(
     values: jax.Array,
+    mask: jax.Array | None,
     k: int,
     regularization_strength: jax.Array,
     regularization: str,
     direction: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_soft_topk_forward(values, k, regularization_strength, regularization, direction)
+    return _rr_soft_topk_forward(
+        values,
+        mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
 
 
 def _rr_soft_topk_jvp_rule(
@@ -1868,12 +2078,20 @@ def _rr_soft_topk_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    values, regularization_strength = primals
-    tangent_values, tangent_regularization_strength = tangents
-    mask, permutation = _rr_soft_topk(values, k, regularization_strength, regularization, direction)
-    (tangent_mask,) = _rr_soft_topk_derivatives.jvp(
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    selection, permutation = _rr_soft_topk(
+        values,
+        mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    (tangent_selection,) = _rr_soft_topk_derivatives.jvp(
         (
             values,
+            mask,
             permutation,
             tangent_values,
             regularization_strength,
@@ -1883,7 +2101,7 @@ def _rr_soft_topk_jvp_rule(
         regularization=regularization,
         direction=direction,
     )
-    return ((mask, permutation), (tangent_mask, _rr_derivatives.no_tangent(permutation)))
+    return ((selection, permutation), (tangent_selection, _rr_derivatives.no_tangent(permutation)))
 
 
 _rr_soft_topk.defjvp(_rr_soft_topk_jvp_rule, symbolic_zeros=True)
@@ -1896,6 +2114,7 @@ def soft_topk(
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -1938,13 +2157,17 @@ def soft_topk(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1952,7 +2175,12 @@ def soft_topk(
         ``rank_relax.jax.soft_topk(jnp.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_topk", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_topk",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
     _rr_k = _rr.int_param("soft_topk", "k", k)
     _rr_regularization_strength = _rr.real_param(
         "soft_topk",
@@ -1967,14 +2195,15 @@ def soft_topk(
         direction,
         n=_rr_values.shape[-1],
     )
-    _rr_mask, _ = _rr_soft_topk(
+    _rr_selection, _ = _rr_soft_topk(
         _rr_values,
+        _rr_mask,
         _rr_k,
         _rr_regularization_strength,
         regularization,
         direction,
     )
-    return _rr.result(_rr_mask, _rr_dtype, _rr_axis)
+    return _rr.result(_rr_selection, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1984,13 +2213,14 @@ def soft_topk(
 def _rr_spearman_loss_forward(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel of ``spearman_loss``."""
     return _rr.call(
         "spearman_loss_forward",
-        (predictions, targets),
+        (predictions, targets, mask),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (
             _rr.rows_like(predictions),
@@ -1999,12 +2229,14 @@ def _rr_spearman_loss_forward(
             _rr.like(predictions),
             _rr.like(predictions, jnp.int32),
         ),
+        optional=(2,),
     )
 
 
 def _rr_spearman_loss_backward(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     prediction_ranks: jax.Array,
     prediction_permutation: jax.Array,
     target_ranks: jax.Array,
@@ -2019,6 +2251,7 @@ def _rr_spearman_loss_backward(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2027,12 +2260,14 @@ def _rr_spearman_loss_backward(
         ),
         {"regularization_strength": regularization_strength, "regularization": regularization},
         (_rr.like(predictions), _rr.like(predictions), _rr.rows_like(predictions)),
+        optional=(2,),
     )
 
 
 def _rr_spearman_loss_jvp(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     prediction_ranks: jax.Array,
     prediction_permutation: jax.Array,
     target_ranks: jax.Array,
@@ -2049,6 +2284,7 @@ def _rr_spearman_loss_jvp(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2062,12 +2298,14 @@ def _rr_spearman_loss_jvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.rows_like(predictions),),
+        optional=(2,),
     )
 
 
 def _rr_spearman_loss_hvp(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     prediction_ranks: jax.Array,
     prediction_permutation: jax.Array,
     target_ranks: jax.Array,
@@ -2085,6 +2323,7 @@ def _rr_spearman_loss_hvp(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2099,16 +2338,19 @@ def _rr_spearman_loss_hvp(
             "tangent_regularization_strength": tangent_regularization_strength,
         },
         (_rr.like(predictions), _rr.like(predictions), _rr.rows_like(predictions)),
+        optional=(2,),
     )
 
 
 _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     "spearman_loss",
-    inputs=("predictions", "targets"),
+    inputs=("predictions", "targets", "mask"),
+    optional=("mask",),
     jvp=_rr_spearman_loss_jvp,
     jvp_operands=(
         ("predictions", "save", "predictions"),
         ("targets", "save", "targets"),
+        ("mask", "save", "mask"),
         ("prediction_ranks", "save", "prediction_ranks"),
         ("prediction_permutation", "save", "prediction_permutation"),
         ("target_ranks", "save", "target_ranks"),
@@ -2123,6 +2365,7 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     backward_operands=(
         ("predictions", "save", "predictions"),
         ("targets", "save", "targets"),
+        ("mask", "save", "mask"),
         ("prediction_ranks", "save", "prediction_ranks"),
         ("prediction_permutation", "save", "prediction_permutation"),
         ("target_ranks", "save", "target_ranks"),
@@ -2139,6 +2382,7 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
     hvp_operands=(
         ("predictions", "save", "predictions"),
         ("targets", "save", "targets"),
+        ("mask", "save", "mask"),
         ("prediction_ranks", "save", "prediction_ranks"),
         ("prediction_permutation", "save", "prediction_permutation"),
         ("target_ranks", "save", "target_ranks"),
@@ -2157,15 +2401,22 @@ _rr_spearman_loss_derivatives = _rr_derivatives.Derivatives(
 )
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _rr_spearman_loss(
     predictions: jax.Array,
     targets: jax.Array,
+    mask: jax.Array | None,
     regularization_strength: jax.Array,
     regularization: str,
 ) -> tuple[jax.Array, ...]:
     """The forward kernel's results (outputs, then residuals), differentiable."""
-    return _rr_spearman_loss_forward(predictions, targets, regularization_strength, regularization)
+    return _rr_spearman_loss_forward(
+        predictions,
+        targets,
+        mask,
+        regularization_strength,
+        regularization,
+    )
 
 
 def _rr_spearman_loss_jvp_rule(
@@ -2173,19 +2424,20 @@ def _rr_spearman_loss_jvp_rule(
     primals: tuple[jax.Array, ...],
     tangents: tuple[Any, ...],
 ) -> tuple[Any, Any]:
-    predictions, targets, regularization_strength = primals
-    tangent_predictions, tangent_targets, tangent_regularization_strength = tangents
+    predictions, targets, mask, regularization_strength = primals
+    tangent_predictions, tangent_targets, _tangent_mask, tangent_regularization_strength = tangents
     (
         loss,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
         target_permutation,
-    ) = _rr_spearman_loss(predictions, targets, regularization_strength, regularization)
+    ) = _rr_spearman_loss(predictions, targets, mask, regularization_strength, regularization)
     (tangent_loss,) = _rr_spearman_loss_derivatives.jvp(
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -2218,6 +2470,7 @@ def spearman_loss(
     regularization_strength: ArrayLike = 1.0,
     regularization: Regularization = "l2",
     axis: int = -1,
+    mask: ArrayLike | None = None,
 ) -> jax.Array:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -2254,12 +2507,16 @@ def spearman_loss(
         axis: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point array, or a param has the wrong type.
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2267,11 +2524,12 @@ def spearman_loss(
         ``rank_relax.jax.spearman_loss(jnp.array([[0.1, 0.4, 0.3, 0.9]]), jnp.array([[1.0, 2.0,
         3.0, 4.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_predictions, _rr_targets) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_predictions, _rr_targets), (_rr_mask,) = _rr.inputs(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
         axis=axis,
+        bools=(("mask", mask),),
     )
     _rr_regularization_strength = _rr.real_param(
         "spearman_loss",
@@ -2287,6 +2545,7 @@ def spearman_loss(
     _rr_loss, _, _, _, _ = _rr_spearman_loss(
         _rr_predictions,
         _rr_targets,
+        _rr_mask,
         _rr_regularization_strength,
         regularization,
     )

@@ -69,11 +69,17 @@ def _is_traced(value: object) -> bool:
 
 
 def inputs(
-    op: str, *named: tuple[str, Any], axis: object = -1, matrix: bool = False
-) -> tuple[Any, int, tuple[jax.Array, ...]]:
+    op: str,
+    *named: tuple[str, Any],
+    axis: object = -1,
+    matrix: bool = False,
+    bools: Sequence[tuple[str, Any]] = (),
+) -> tuple[Any, int, tuple[jax.Array, ...], tuple[jax.Array | None, ...]]:
     """Checks the inputs of one call; returns the results' dtype, the items axis counted from the
-    end (``matrix``: see ``items_axis``) and the inputs as arrays of the kernel's dtype with the
-    items last (float16 and bfloat16 are computed in float32)."""
+    end (``matrix``: see ``items_axis``), the inputs as arrays of the kernel's dtype with the
+    items last (float16 and bfloat16 are computed in float32), and the bool inputs (``bools``: a
+    mask, None when absent) as bool arrays of the first input's shape, their items moved with
+    it."""
     arrays = []
     for name, value in named:
         array = jnp.asarray(value)
@@ -89,19 +95,40 @@ def inputs(
             )
         arrays.append(array)
     first = named[0][0]
-    for (name, _), array in zip(named[1:], arrays[1:]):
+    present = [(name, _bool_array(op, name, value)) for name, value in bools if value is not None]
+    for name, array in [*zip((n for n, _ in named[1:]), arrays[1:]), *present]:
         if array.shape != arrays[0].shape:
             raise ValueError(
                 f"{op}: {first} has shape {list(arrays[0].shape)} but {name} has shape "
                 f"{list(array.shape)}"
             )
     back = items_axis(op, "axis", axis, arrays[0].ndim, matrix)
+    masks = [a for _, a in present]
     if back != -1:  # before the sharding rules, which see the items last as the kernels do
         arrays = [jnp.moveaxis(a, back, -1) for a in arrays]
+        masks = [jnp.moveaxis(a, back, -1) for a in masks]
     dtype = jnp.result_type(*arrays)
     kernel = dtype if np.dtype(dtype) in _KERNEL_DTYPES else jnp.float32
-    names = [name for name, _ in named]
-    return dtype, back, _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays])
+    names = [name for name, _ in named] + [name for name, _ in present]
+    prepared = _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays] + masks)
+    by_name = dict(zip(names, prepared))
+    return (
+        dtype,
+        back,
+        prepared[: len(named)],
+        tuple(by_name.get(name) for name, _ in bools),
+    )
+
+
+def _bool_array(op: str, name: str, value: Any) -> jax.Array:
+    """A bool input (a mask) as an array, with the NumPy API's message for another dtype (a 0/1
+    float or int array is refused, not cast: it is likely a weight, not a mask)."""
+    dtype = getattr(value, "dtype", None)
+    array = jnp.asarray(value)
+    dtype = np.dtype(array.dtype if dtype is None else dtype)
+    if dtype != np.bool_:
+        raise TypeError(f"{op}: {name} must be a bool array, got dtype {dtype}")
+    return array
 
 
 def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
@@ -229,18 +256,26 @@ def _is_operand(param: Any) -> bool:
 
 
 def _run_once(
-    kernel: Kernel, arrays: Sequence[np.ndarray], params: Sequence[Any]
+    kernel: Kernel, arrays: Sequence[np.ndarray | None], params: Sequence[Any]
 ) -> list[np.ndarray]:
     """One kernel call; the first array is ``[..., n]`` and gives the leading dims, which every
-    array and result shares (``[...]``, ``[..., n]``, ``[..., n, n]``, ``[..., m]``)."""
-    lead = arrays[0].shape[:-1]
+    array and result shares (``[...]``, ``[..., n]``, ``[..., n, n]``, ``[..., m]``); an absent
+    optional array is None."""
+    first = arrays[0]
+    assert first is not None
+    lead = first.shape[:-1]
     batch = math.prod(lead)
-    flat = [np.ascontiguousarray(a.reshape((batch, *a.shape[len(lead) :]))) for a in arrays]
+    flat = [
+        None if a is None else np.ascontiguousarray(a.reshape((batch, *a.shape[len(lead) :])))
+        for a in arrays
+    ]
     values = [float(p) if _is_operand(p) else p for p in params]
     return [r.reshape((*lead, *r.shape[1:])) for r in kernel(*flat, *values)]
 
 
-def _run(kernel: Kernel, arrays: Sequence[np.ndarray], params: Sequence[Any]) -> list[np.ndarray]:
+def _run(
+    kernel: Kernel, arrays: Sequence[np.ndarray | None], params: Sequence[Any]
+) -> list[np.ndarray]:
     """The kernel over arrays that may carry ``vmap`` dims in front. A real param is one value,
     unless it was mapped over too: then the kernel runs once per distinct value."""
     reals = [p for p in params if isinstance(p, np.ndarray)]
@@ -253,7 +288,7 @@ def _run(kernel: Kernel, arrays: Sequence[np.ndarray], params: Sequence[Any]) ->
     for index in np.ndindex(*outer):
         part = _run_once(
             kernel,
-            [a[index] for a in arrays],
+            [None if a is None else a[index] for a in arrays],
             [np.broadcast_to(p, outer)[index] if isinstance(p, np.ndarray) else p for p in params],
         )
         if not out:
@@ -367,21 +402,34 @@ def kernel_call() -> str:
 
 def call(
     kernel: str,
-    arrays: Sequence[jax.Array],
+    arrays: Sequence[jax.Array | None],
     params: Mapping[str, Any],
     results: Sequence[jax.ShapeDtypeStruct],
+    optional: Sequence[int] = (),
 ) -> tuple[jax.Array, ...]:
     """Runs the kernel ``kernel`` (``"soft_rank_forward"``) for the arrays' dtype.
 
-    ``params`` are the kernel's params by name, in its order: real params are arrays (operands:
-    traced and differentiable); enum, bool, int and list params static (attributes of the FFI
-    call: a string, a bool, an int64 scalar, an array of the call's dtype). Under a transform the
-    kernel runs as an XLA FFI custom call or in ``jax.pure_callback`` (:func:`kernel_call`); on
-    concrete arrays it runs directly (and its errors are raised as they are).
+    ``arrays`` are the buffers the kernel reads, in its order; those at the positions
+    ``optional`` (a mask) may be None: absent. ``params`` are the kernel's params by name, in its
+    order: real params are arrays (operands: traced and differentiable); enum, bool, int and list
+    params static (attributes of the FFI call: a string, a bool, an int64 scalar, an array of the
+    call's dtype). Under a transform the kernel runs as an XLA FFI custom call or in
+    ``jax.pure_callback`` (:func:`kernel_call`); on concrete arrays it runs directly (and its
+    errors are raised as they are).
+
+    The FFI call's operands are the required arrays, the real params, then the optional arrays
+    that are present (the order of ``xla_generated.rs`` and the sharding table): a call without
+    its optional arrays is the call of a kernel that has none, operand for operand and attribute
+    for attribute, so it computes the same bits at the same cost; the handler reads an optional
+    buffer when the call has that many operands.
     """
-    dtype = np.dtype(arrays[0].dtype).name
+    first = arrays[0]
+    assert first is not None
+    dtype = np.dtype(first.dtype).name
     reals = [v for v in params.values() if _is_operand(v)]
-    operands = (*arrays, *reals)
+    required = [a for i, a in enumerate(arrays) if i not in optional]
+    present = [i for i in optional if arrays[i] is not None]
+    operands = (*required, *reals, *(arrays[i] for i in present))
     if any(_is_traced(x) for x in operands) and kernel_call() == "ffi":
         targets = _register() or {}
         attrs = {k: _attribute(v, dtype) for k, v in params.items() if not _is_operand(v)}
@@ -390,15 +438,20 @@ def call(
 
     order = list(params.values())
     dynamic = [i for i, p in enumerate(order) if _is_operand(p)]
-    count = len(arrays)
+    # Where each operand goes back to among the kernel's arrays (the rest are None).
+    slots = [i for i in range(len(arrays)) if i not in optional] + present
+    count = len(required)
 
     def host(*values: Any) -> tuple[np.ndarray, ...]:
         # Looked up here, not when traced: tracing (abstract evaluation) needs no kernel.
         native = KERNELS[kernel][dtype]
         full = list(order)
-        for i, v in zip(dynamic, values[count:]):
+        for i, v in zip(dynamic, values[count : count + len(dynamic)]):
             full[i] = np.asarray(v)
-        out = _run(native, [np.asarray(v) for v in values[:count]], full)
+        buffers: list[np.ndarray | None] = [None] * len(arrays)
+        for slot, v in zip(slots, (*values[:count], *values[count + len(dynamic) :])):
+            buffers[slot] = np.asarray(v)
+        out = _run(native, buffers, full)
         return tuple(np.asarray(o, dtype=r.dtype) for o, r in zip(out, results))
 
     if not any(_is_traced(x) for x in operands):

@@ -89,7 +89,9 @@ def ffi_kernel(
 ) -> Callable[..., tuple[jax.Array, ...]]:
     """The XLA FFI call of ``kernel`` (``"soft_rank_forward"``) to ``target``, as a function of
     its operands, with the sharding rules and the ``vmap`` rule of this module. ``results`` are
-    the results' shapes for the operands it will be called with."""
+    the results' shapes for the operands it will be called with. A call may leave out the
+    optional operands at the end of the table's list (a mask): the rules are those of the
+    operands it has."""
     call = CALLS[kernel]
     if len(results) != len(call.results):
         raise RuntimeError(
@@ -101,22 +103,37 @@ def ffi_kernel(
         for r, b in zip(results, call.results)
     )
     hashable = tuple(sorted((k, _hashable(v)) for k, v in attrs.items()))
-    return _ffi_kernel(kernel, target, hashable, rows)
+
+    def run(*operands: jax.Array) -> tuple[jax.Array, ...]:
+        return _ffi_kernel(kernel, target, hashable, rows, len(operands))(*operands)
+
+    return run
+
+
+def _call_with(kernel: str, count: int) -> Call:
+    """The table's call of ``kernel`` with its first ``count`` operands: all of them, or all but
+    optional ones at the end."""
+    call = CALLS[kernel]
+    required = sum(not b.optional for b in call.operands)
+    if not required <= count <= len(call.operands):
+        optional = len(call.operands) - required
+        raise RuntimeError(
+            f"rank_relax.jax: {kernel} has {count} operands but its sharding table lists "
+            f"{required}{f' (and {optional} optional)' if optional else ''} "
+            f"(_sharding_table.py is out of date: regenerate it)"
+        )
+    return call._replace(operands=call.operands[:count])
 
 
 @functools.cache
 def _ffi_kernel(
-    kernel: str, target: str, attrs: _Attrs, rows: _ResultRows
+    kernel: str, target: str, attrs: _Attrs, rows: _ResultRows, count: int
 ) -> Callable[..., tuple[jax.Array, ...]]:
-    """One function per (kernel, attributes, result rows), so that a call traced twice reuses it."""
-    call = CALLS[kernel]
+    """One function per (kernel, attributes, result rows, operand count), so that a call traced
+    twice reuses it."""
+    call = _call_with(kernel, count)
 
     def ffi(*operands: jax.Array) -> tuple[jax.Array, ...]:
-        if len(operands) != len(call.operands):
-            raise RuntimeError(
-                f"rank_relax.jax: {kernel} has {len(operands)} operands but its sharding table "
-                f"lists {len(call.operands)} (_sharding_table.py is out of date: regenerate it)"
-            )
         lead = _lead_shape(call.operands, operands)
         shapes = [(*lead, *row) for row, _ in rows]
         operands, manual = _varying(operands)
@@ -200,7 +217,7 @@ def prepare_inputs(
     resharded to the rule; inside ``shard_map``, all varying over the same manual axes
     (``pcast``, whose transpose sums the gradient of an input that did not vary, as for any JAX
     op)."""
-    by_name = {b.name: b for b in CALLS[f"{op}_forward"].operands}
+    by_name = {b.name: b for b in CALLS[f"{op}_forward"].operands}  # a mask among them
     buffers = [by_name[n] for n in names]
     arrays, _ = _varying(arrays)
     layout = _explicit_spec(buffers, arrays)

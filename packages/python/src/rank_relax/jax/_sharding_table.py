@@ -2,10 +2,11 @@
 """The shape of every XLA FFI call of ``rank_relax.jax``: what its sharding rules are made of.
 
 Per kernel (``soft_rank_forward``), its operands (the buffers it reads, then its real params, then a
-JVP's or an HVP's ε tangent) and its results (the buffers it writes), in the order of the call. Each
-buffer has its spec name, the dims after its leading batch dims as the spec's dim symbols (``[batch,
-n]`` has ``("n",)``, ``[batch, n, n]`` two, ``[batch]`` and a real param, which is 0-d, none) and
-its element type. ``_sharding.py`` lets the leading dims be sharded and keeps every other dim whole.
+JVP's or an HVP's ε tangent, then an optional buffer such as a mask, which a call without it leaves
+out) and its results (the buffers it writes), in the order of the call. Each buffer has its spec
+name, the dims after its leading batch dims as the spec's dim symbols (``[batch, n]`` has
+``("n",)``, ``[batch, n, n]`` two, ``[batch]`` and a real param, which is 0-d, none) and its element
+type. ``_sharding.py`` lets the leading dims be sharded and keeps every other dim whole.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ class Buffer(NamedTuple):
     name: str
     #: The dims after the leading batch dims, as the spec's dim symbols.
     row: tuple[str, ...]
-    elem: Literal["real", "int32"]
+    elem: Literal["real", "int32", "bool"]
+    #: Whether a call may leave it out (it is then the last operand: a mask).
+    optional: bool = False
 
 
 class Call(NamedTuple):
@@ -35,6 +38,7 @@ CALLS: dict[str, Call] = {
             Buffer("scores", ("n",), "real"),
             Buffer("relevance", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("loss", (), "real"),
@@ -50,6 +54,7 @@ CALLS: dict[str, Call] = {
             Buffer("permutation", ("n",), "int32"),
             Buffer("cotangent_loss", (), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_scores", ("n",), "real"),
@@ -65,6 +70,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_scores", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_loss", (), "real"),),
     ),
@@ -78,6 +84,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_scores", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_scores", ("n",), "real"),
@@ -85,7 +92,11 @@ CALLS: dict[str, Call] = {
         ),
     ),
     "neural_sort_forward": Call(
-        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
         results=(Buffer("permutation_matrix", ("n", "n"), "real"),),
     ),
     "neural_sort_backward": Call(
@@ -94,6 +105,7 @@ CALLS: dict[str, Call] = {
             Buffer("permutation_matrix", ("n", "n"), "real"),
             Buffer("cotangent_permutation_matrix", ("n", "n"), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -107,6 +119,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_permutation_matrix", ("n", "n"), "real"),),
     ),
@@ -118,6 +131,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -129,6 +143,7 @@ CALLS: dict[str, Call] = {
             Buffer("values", ("n",), "real"),
             Buffer("payload", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("output", ("n",), "real"),),
     ),
@@ -138,6 +153,7 @@ CALLS: dict[str, Call] = {
             Buffer("payload", ("n",), "real"),
             Buffer("cotangent_output", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -153,6 +169,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_payload", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_output", ("n",), "real"),),
     ),
@@ -165,6 +182,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_payload", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -173,7 +191,11 @@ CALLS: dict[str, Call] = {
         ),
     ),
     "sigmoid_rank_forward": Call(
-        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
         results=(Buffer("ranks", ("n",), "real"),),
     ),
     "sigmoid_rank_backward": Call(
@@ -181,6 +203,7 @@ CALLS: dict[str, Call] = {
             Buffer("values", ("n",), "real"),
             Buffer("cotangent_ranks", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -193,6 +216,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_ranks", ("n",), "real"),),
     ),
@@ -203,6 +227,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -210,7 +235,11 @@ CALLS: dict[str, Call] = {
         ),
     ),
     "soft_quantile_forward": Call(
-        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
         results=(Buffer("result", ("m",), "real"), Buffer("permutation", ("n",), "int32")),
     ),
     "soft_quantile_backward": Call(
@@ -219,6 +248,7 @@ CALLS: dict[str, Call] = {
             Buffer("permutation", ("n",), "int32"),
             Buffer("cotangent_result", ("m",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -232,6 +262,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_result", ("m",), "real"),),
     ),
@@ -243,6 +274,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -250,7 +282,11 @@ CALLS: dict[str, Call] = {
         ),
     ),
     "soft_rank_forward": Call(
-        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
         results=(Buffer("ranks", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
     ),
     "soft_rank_backward": Call(
@@ -260,6 +296,7 @@ CALLS: dict[str, Call] = {
             Buffer("permutation", ("n",), "int32"),
             Buffer("cotangent_ranks", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -274,6 +311,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_ranks", ("n",), "real"),),
     ),
@@ -286,6 +324,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -293,7 +332,11 @@ CALLS: dict[str, Call] = {
         ),
     ),
     "soft_sort_forward": Call(
-        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
         results=(Buffer("sorted", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
     ),
     "soft_sort_backward": Call(
@@ -302,6 +345,7 @@ CALLS: dict[str, Call] = {
             Buffer("permutation", ("n",), "int32"),
             Buffer("cotangent_sorted", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -315,6 +359,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_sorted", ("n",), "real"),),
     ),
@@ -326,6 +371,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -333,15 +379,20 @@ CALLS: dict[str, Call] = {
         ),
     ),
     "soft_topk_forward": Call(
-        operands=(Buffer("values", ("n",), "real"), Buffer("regularization_strength", (), "real")),
-        results=(Buffer("mask", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(Buffer("selection", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
     ),
     "soft_topk_backward": Call(
         operands=(
             Buffer("values", ("n",), "real"),
             Buffer("permutation", ("n",), "int32"),
-            Buffer("cotangent_mask", ("n",), "real"),
+            Buffer("cotangent_selection", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_values", ("n",), "real"),
@@ -355,17 +406,19 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
-        results=(Buffer("tangent_mask", ("n",), "real"),),
+        results=(Buffer("tangent_selection", ("n",), "real"),),
     ),
     "soft_topk_hvp": Call(
         operands=(
             Buffer("values", ("n",), "real"),
             Buffer("permutation", ("n",), "int32"),
-            Buffer("cotangent_mask", ("n",), "real"),
+            Buffer("cotangent_selection", ("n",), "real"),
             Buffer("tangent_values", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_values", ("n",), "real"),
@@ -377,6 +430,7 @@ CALLS: dict[str, Call] = {
             Buffer("predictions", ("n",), "real"),
             Buffer("targets", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("loss", (), "real"),
@@ -396,6 +450,7 @@ CALLS: dict[str, Call] = {
             Buffer("target_permutation", ("n",), "int32"),
             Buffer("cotangent_loss", (), "real"),
             Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("grad_predictions", ("n",), "real"),
@@ -415,6 +470,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_targets", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(Buffer("tangent_loss", (), "real"),),
     ),
@@ -431,6 +487,7 @@ CALLS: dict[str, Call] = {
             Buffer("tangent_targets", ("n",), "real"),
             Buffer("regularization_strength", (), "real"),
             Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
         ),
         results=(
             Buffer("hvp_predictions", ("n",), "real"),

@@ -43,6 +43,7 @@ __all__ = [
 def _rr_ndcg_loss_forward_impl(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     regularization: str,
 ) -> tuple[Tensor, ...]:
@@ -52,12 +53,14 @@ def _rr_ndcg_loss_forward_impl(
         (regularization_strength, regularization),
         scores,
         relevance,
+        mask,
     )
 
 
 def _rr_ndcg_loss_backward_impl(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_loss: Tensor,
@@ -70,6 +73,7 @@ def _rr_ndcg_loss_backward_impl(
         (regularization_strength, regularization),
         scores,
         relevance,
+        mask,
         ranks,
         permutation,
         cotangent_loss,
@@ -79,6 +83,7 @@ def _rr_ndcg_loss_backward_impl(
 def _rr_ndcg_loss_jvp_impl(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     tangent_scores: Tensor,
@@ -92,6 +97,7 @@ def _rr_ndcg_loss_jvp_impl(
         (regularization_strength, regularization, tangent_regularization_strength),
         scores,
         relevance,
+        mask,
         ranks,
         permutation,
         tangent_scores,
@@ -101,6 +107,7 @@ def _rr_ndcg_loss_jvp_impl(
 def _rr_ndcg_loss_hvp_impl(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_loss: Tensor,
@@ -115,6 +122,7 @@ def _rr_ndcg_loss_hvp_impl(
         (regularization_strength, regularization, tangent_regularization_strength),
         scores,
         relevance,
+        mask,
         ranks,
         permutation,
         cotangent_loss,
@@ -127,19 +135,20 @@ _rr_ndcg_loss_forward = torch.library.custom_op(
     _rr_ndcg_loss_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor scores, Tensor relevance, Tensor regularization_strength,"
+        "(Tensor scores, Tensor relevance, Tensor? mask, Tensor regularization_strength,"
         " str regularization) -> (Tensor, Tensor, Tensor)"
     ),
 )
 
 
-_rr_ndcg_loss_forward.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_forward, 2))
+_rr_ndcg_loss_forward.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_forward, 3))
 
 
 @_rr_ndcg_loss_forward.register_fake
 def _rr_ndcg_loss_forward_fake(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -155,19 +164,21 @@ _rr_ndcg_loss_backward = torch.library.custom_op(
     _rr_ndcg_loss_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor scores, Tensor relevance, Tensor ranks, Tensor permutation, Tensor cotangent_loss,"
-        " Tensor regularization_strength, str regularization) -> (Tensor, Tensor)"
+        "(Tensor scores, Tensor relevance, Tensor? mask, Tensor ranks, Tensor permutation,"
+        " Tensor cotangent_loss, Tensor regularization_strength, str regularization) -> (Tensor,"
+        " Tensor)"
     ),
 )
 
 
-_rr_ndcg_loss_backward.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_backward, 5))
+_rr_ndcg_loss_backward.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_backward, 6))
 
 
 @_rr_ndcg_loss_backward.register_fake
 def _rr_ndcg_loss_backward_fake(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_loss: Tensor,
@@ -185,20 +196,21 @@ _rr_ndcg_loss_jvp = torch.library.custom_op(
     _rr_ndcg_loss_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor scores, Tensor relevance, Tensor ranks, Tensor permutation, Tensor tangent_scores,"
-        " Tensor regularization_strength, str regularization,"
+        "(Tensor scores, Tensor relevance, Tensor? mask, Tensor ranks, Tensor permutation,"
+        " Tensor tangent_scores, Tensor regularization_strength, str regularization,"
         " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_ndcg_loss_jvp.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_jvp, 5))
+_rr_ndcg_loss_jvp.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_jvp, 6))
 
 
 @_rr_ndcg_loss_jvp.register_fake
 def _rr_ndcg_loss_jvp_fake(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     tangent_scores: Tensor,
@@ -214,20 +226,21 @@ _rr_ndcg_loss_hvp = torch.library.custom_op(
     _rr_ndcg_loss_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor scores, Tensor relevance, Tensor ranks, Tensor permutation, Tensor cotangent_loss,"
-        " Tensor tangent_scores, Tensor regularization_strength, str regularization,"
-        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+        "(Tensor scores, Tensor relevance, Tensor? mask, Tensor ranks, Tensor permutation,"
+        " Tensor cotangent_loss, Tensor tangent_scores, Tensor regularization_strength,"
+        " str regularization, Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_ndcg_loss_hvp.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_hvp, 6))
+_rr_ndcg_loss_hvp.register_vmap(_rr.vmap_rule(_rr_ndcg_loss_hvp, 7))
 
 
 @_rr_ndcg_loss_hvp.register_fake
 def _rr_ndcg_loss_hvp_fake(
     scores: Tensor,
     relevance: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_loss: Tensor,
@@ -249,7 +262,7 @@ _rr_ndcg_loss_second_order = _rr.SecondOrder(
     hvp=_rr_ndcg_loss_hvp,
     params=("regularization_strength", "regularization"),
     grad_params=("regularization_strength",),
-    state=4,
+    state=5,
     saved=(0,),
     cotangents=1,
 )
@@ -257,11 +270,11 @@ _rr_ndcg_loss_second_order = _rr.SecondOrder(
 
 def _rr_ndcg_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``ndcg_loss`` reads."""
-    scores, relevance, regularization_strength, regularization = inputs
+    scores, relevance, mask, regularization_strength, regularization = inputs
     _loss, ranks, permutation = output
     _rr.save(
         ctx,
-        (scores, relevance, ranks, permutation),
+        (scores, relevance, mask, ranks, permutation),
         (regularization_strength, regularization),
     )
     ctx.mark_non_differentiable(ranks)
@@ -273,7 +286,7 @@ def _rr_ndcg_loss_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    scores, relevance, ranks, permutation = _rr_tensors
+    scores, relevance, mask, ranks, permutation = _rr_tensors
     regularization_strength, regularization = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_scores, grad_regularization_strength = _rr.backward(
@@ -281,6 +294,7 @@ def _rr_ndcg_loss_backward_rule(
         _rr_ndcg_loss_backward,
         scores,
         relevance,
+        mask,
         ranks,
         permutation,
         cotangent_loss,
@@ -290,7 +304,8 @@ def _rr_ndcg_loss_backward_rule(
     return (
         grad_scores if _rr_needs[0] else None,
         None,
-        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
         None,
     )
 
@@ -315,6 +330,7 @@ class _rr_NdcgLoss(torch.autograd.Function):
         ctx: Any,
         scores: Tensor,
         relevance: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         regularization: str,
     ) -> Tensor:
@@ -324,20 +340,22 @@ class _rr_NdcgLoss(torch.autograd.Function):
             _rr_params,
             scores,
             relevance,
+            mask,
         )
-        _rr.save(ctx, (scores, relevance, ranks, permutation), _rr_params)
+        _rr.save(ctx, (scores, relevance, mask, ranks, permutation), _rr_params)
         return loss
 
     @staticmethod
     def backward(ctx: Any, cotangent_loss: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        scores, relevance, ranks, permutation = _rr_tensors
+        scores, relevance, mask, ranks, permutation = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_scores, grad_regularization_strength = _rr.backward(
             _rr_ndcg_loss_second_order,
             _rr_ndcg_loss_backward_impl,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             cotangent_loss,
@@ -346,22 +364,24 @@ class _rr_NdcgLoss(torch.autograd.Function):
         return (
             grad_scores if _rr_needs[0] else None,
             None,
-            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[0]),
             None,
         )
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        scores, relevance, ranks, permutation = _rr_tensors
+        scores, relevance, mask, ranks, permutation = _rr_tensors
         tangent_scores = _rr.tangent(tangents[0], scores)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], scores)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], scores)
         tangent_loss = _rr.first_order(
             "ndcg_loss",
             _rr.OF_JVP,
             _rr_ndcg_loss_jvp,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -386,15 +406,16 @@ class _rr_NdcgLossTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        scores, relevance, ranks, permutation = _rr_tensors
+        scores, relevance, mask, ranks, permutation = _rr_tensors
         tangent_scores = _rr.tangent(tangents[0], scores)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], scores)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], scores)
         tangent_loss = _rr.first_order(
             "ndcg_loss",
             _rr.OF_JVP,
             _rr_ndcg_loss_jvp,
             scores,
             relevance,
+            mask,
             ranks,
             permutation,
             tangent_scores,
@@ -410,6 +431,7 @@ def ndcg_loss(
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """One minus the NDCG of the soft ranks of the scores, with graded relevance.
 
@@ -446,12 +468,16 @@ def ndcg_loss(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -459,21 +485,25 @@ def ndcg_loss(
         ``rank_relax.torch.ndcg_loss(torch.tensor([[0.2, 1.5, 0.3]]), torch.tensor([[0.0, 2.0,
         1.0]]), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_scores, _rr_relevance) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_scores, _rr_relevance, _rr_mask) = _rr.rows(
         "ndcg_loss",
         ("scores", scores),
         ("relevance", relevance),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "ndcg_loss",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_scores, _rr_relevance):
+    if _rr.eager(_rr_scores, _rr_relevance, _rr_mask):
         _rr_loss = _rr_NdcgLoss.apply(
             _rr_scores,
             _rr_relevance,
+            _rr_mask,
             _rr_regularization_strength,
             regularization,
         )
@@ -481,6 +511,7 @@ def ndcg_loss(
         _rr_loss, _rr_ranks, _rr_permutation = _rr_ndcg_loss_forward(
             _rr_scores,
             _rr_relevance,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
@@ -488,6 +519,7 @@ def ndcg_loss(
         _rr_loss, _rr_ranks, _rr_permutation = _rr_NdcgLossTransforms.apply(
             _rr_scores,
             _rr_relevance,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
@@ -500,15 +532,22 @@ def ndcg_loss(
 
 def _rr_neural_sort_forward_impl(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     direction: str,
 ) -> Tensor:
     """The forward kernel of ``neural_sort`` on tensors."""
-    return _rr.run(KERNELS["neural_sort_forward"], (regularization_strength, direction), values)[0]
+    return _rr.run(
+        KERNELS["neural_sort_forward"],
+        (regularization_strength, direction),
+        values,
+        mask,
+    )[0]
 
 
 def _rr_neural_sort_backward_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation_matrix: Tensor,
     cotangent_permutation_matrix: Tensor,
     regularization_strength: Tensor | float,
@@ -519,6 +558,7 @@ def _rr_neural_sort_backward_impl(
         KERNELS["neural_sort_backward"],
         (regularization_strength, direction),
         values,
+        mask,
         permutation_matrix,
         cotangent_permutation_matrix,
     )
@@ -526,6 +566,7 @@ def _rr_neural_sort_backward_impl(
 
 def _rr_neural_sort_jvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation_matrix: Tensor,
     tangent_values: Tensor,
     regularization_strength: Tensor | float,
@@ -537,6 +578,7 @@ def _rr_neural_sort_jvp_impl(
         KERNELS["neural_sort_jvp"],
         (regularization_strength, direction, tangent_regularization_strength),
         values,
+        mask,
         permutation_matrix,
         tangent_values,
     )[0]
@@ -544,6 +586,7 @@ def _rr_neural_sort_jvp_impl(
 
 def _rr_neural_sort_hvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation_matrix: Tensor,
     cotangent_permutation_matrix: Tensor,
     tangent_values: Tensor,
@@ -556,6 +599,7 @@ def _rr_neural_sort_hvp_impl(
         KERNELS["neural_sort_hvp"],
         (regularization_strength, direction, tangent_regularization_strength),
         values,
+        mask,
         permutation_matrix,
         cotangent_permutation_matrix,
         tangent_values,
@@ -566,16 +610,17 @@ _rr_neural_sort_forward = torch.library.custom_op(
     "rank_relax::neural_sort_forward",
     _rr_neural_sort_forward_impl,
     mutates_args=(),
-    schema="(Tensor values, Tensor regularization_strength, str direction) -> Tensor",
+    schema="(Tensor values, Tensor? mask, Tensor regularization_strength, str direction) -> Tensor",
 )
 
 
-_rr_neural_sort_forward.register_vmap(_rr.vmap_rule(_rr_neural_sort_forward, 1))
+_rr_neural_sort_forward.register_vmap(_rr.vmap_rule(_rr_neural_sort_forward, 2))
 
 
 @_rr_neural_sort_forward.register_fake
 def _rr_neural_sort_forward_fake(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     direction: str,
 ) -> Tensor:
@@ -587,18 +632,20 @@ _rr_neural_sort_backward = torch.library.custom_op(
     _rr_neural_sort_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation_matrix, Tensor cotangent_permutation_matrix,"
-        " Tensor regularization_strength, str direction) -> (Tensor, Tensor)"
+        "(Tensor values, Tensor? mask, Tensor permutation_matrix,"
+        " Tensor cotangent_permutation_matrix, Tensor regularization_strength,"
+        " str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_neural_sort_backward.register_vmap(_rr.vmap_rule(_rr_neural_sort_backward, 3))
+_rr_neural_sort_backward.register_vmap(_rr.vmap_rule(_rr_neural_sort_backward, 4))
 
 
 @_rr_neural_sort_backward.register_fake
 def _rr_neural_sort_backward_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation_matrix: Tensor,
     cotangent_permutation_matrix: Tensor,
     regularization_strength: Tensor,
@@ -615,19 +662,20 @@ _rr_neural_sort_jvp = torch.library.custom_op(
     _rr_neural_sort_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation_matrix, Tensor tangent_values,"
+        "(Tensor values, Tensor? mask, Tensor permutation_matrix, Tensor tangent_values,"
         " Tensor regularization_strength, str direction,"
         " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_neural_sort_jvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_jvp, 3))
+_rr_neural_sort_jvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_jvp, 4))
 
 
 @_rr_neural_sort_jvp.register_fake
 def _rr_neural_sort_jvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation_matrix: Tensor,
     tangent_values: Tensor,
     regularization_strength: Tensor,
@@ -642,19 +690,21 @@ _rr_neural_sort_hvp = torch.library.custom_op(
     _rr_neural_sort_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation_matrix, Tensor cotangent_permutation_matrix,"
-        " Tensor tangent_values, Tensor regularization_strength, str direction,"
+        "(Tensor values, Tensor? mask, Tensor permutation_matrix,"
+        " Tensor cotangent_permutation_matrix, Tensor tangent_values,"
+        " Tensor regularization_strength, str direction,"
         " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_neural_sort_hvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_hvp, 4))
+_rr_neural_sort_hvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_hvp, 5))
 
 
 @_rr_neural_sort_hvp.register_fake
 def _rr_neural_sort_hvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation_matrix: Tensor,
     cotangent_permutation_matrix: Tensor,
     tangent_values: Tensor,
@@ -675,7 +725,7 @@ _rr_neural_sort_second_order = _rr.SecondOrder(
     hvp=_rr_neural_sort_hvp,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    state=2,
+    state=3,
     saved=(0,),
     cotangents=1,
 )
@@ -683,9 +733,9 @@ _rr_neural_sort_second_order = _rr.SecondOrder(
 
 def _rr_neural_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``neural_sort`` reads."""
-    values, regularization_strength, direction = inputs
+    values, mask, regularization_strength, direction = inputs
     permutation_matrix = output
-    _rr.save(ctx, (values, permutation_matrix), (regularization_strength, direction))
+    _rr.save(ctx, (values, mask, permutation_matrix), (regularization_strength, direction))
 
 
 def _rr_neural_sort_backward_rule(
@@ -694,13 +744,14 @@ def _rr_neural_sort_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, permutation_matrix = _rr_tensors
+    values, mask, permutation_matrix = _rr_tensors
     regularization_strength, direction = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_neural_sort_second_order,
         _rr_neural_sort_backward,
         values,
+        mask,
         permutation_matrix,
         cotangent_permutation_matrix,
         regularization_strength,
@@ -708,7 +759,8 @@ def _rr_neural_sort_backward_rule(
     )
     return (
         grad_values if _rr_needs[0] else None,
-        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
         None,
     )
 
@@ -732,44 +784,48 @@ class _rr_NeuralSort(torch.autograd.Function):
     def forward(
         ctx: Any,
         values: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         direction: str,
     ) -> Tensor:
         _rr_params = (regularization_strength, direction)
-        permutation_matrix = _rr.run(KERNELS["neural_sort_forward"], _rr_params, values)[0]
-        _rr.save(ctx, (values, permutation_matrix), _rr_params)
+        permutation_matrix = _rr.run(KERNELS["neural_sort_forward"], _rr_params, values, mask)[0]
+        _rr.save(ctx, (values, mask, permutation_matrix), _rr_params)
         return permutation_matrix
 
     @staticmethod
     def backward(ctx: Any, cotangent_permutation_matrix: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation_matrix = _rr_tensors
+        values, mask, permutation_matrix = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_neural_sort_second_order,
             _rr_neural_sort_backward_impl,
             values,
+            mask,
             permutation_matrix,
             cotangent_permutation_matrix,
             *_rr_params,
         )
         return (
             grad_values if _rr_needs[0] else None,
-            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
         )
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation_matrix = _rr_tensors
+        values, mask, permutation_matrix = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_permutation_matrix = _rr.first_order(
             "neural_sort",
             _rr.OF_JVP,
             _rr_neural_sort_jvp,
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             *_rr.op_params(_rr_params),
@@ -793,14 +849,15 @@ class _rr_NeuralSortTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation_matrix = _rr_tensors
+        values, mask, permutation_matrix = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_permutation_matrix = _rr.first_order(
             "neural_sort",
             _rr.OF_JVP,
             _rr_neural_sort_jvp,
             values,
+            mask,
             permutation_matrix,
             tangent_values,
             *_rr.op_params(_rr_params),
@@ -814,6 +871,7 @@ def neural_sort(
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Relaxed permutation matrix of each row (NeuralSort, Grover et al. 2019); O(n²) per row.
 
@@ -848,13 +906,17 @@ def neural_sort(
             ``"ascending"``, ``"descending"``; default ``"ascending"``.
         dim: The axis the items lie along; only the last (``-1``) is accepted: the output's two
             item dims ``[..., n, n]`` have no unambiguous place elsewhere. Default ``-1``.
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. Shape
         ``[..., n, n]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -862,32 +924,38 @@ def neural_sort(
         ``rank_relax.torch.neural_sort(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
         "neural_sort",
         ("values", values),
+        ("mask", mask),
         axis=dim,
         matrix=True,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values):
+    if _rr.eager(_rr_values, _rr_mask):
         _rr_permutation_matrix = _rr_NeuralSort.apply(
             _rr_values,
+            _rr_mask,
             _rr_regularization_strength,
             direction,
         )
     elif _rr.compiling():
         _rr_permutation_matrix = _rr_neural_sort_forward(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
     else:
         _rr_permutation_matrix = _rr_NeuralSortTransforms.apply(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
@@ -901,6 +969,7 @@ def neural_sort(
 def _rr_neural_sort_apply_forward_impl(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     direction: str,
 ) -> Tensor:
@@ -910,12 +979,14 @@ def _rr_neural_sort_apply_forward_impl(
         (regularization_strength, direction),
         values,
         payload,
+        mask,
     )[0]
 
 
 def _rr_neural_sort_apply_backward_impl(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     cotangent_output: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
@@ -926,6 +997,7 @@ def _rr_neural_sort_apply_backward_impl(
         (regularization_strength, direction),
         values,
         payload,
+        mask,
         cotangent_output,
     )
 
@@ -933,6 +1005,7 @@ def _rr_neural_sort_apply_backward_impl(
 def _rr_neural_sort_apply_jvp_impl(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     tangent_values: Tensor,
     tangent_payload: Tensor,
     regularization_strength: Tensor | float,
@@ -945,6 +1018,7 @@ def _rr_neural_sort_apply_jvp_impl(
         (regularization_strength, direction, tangent_regularization_strength),
         values,
         payload,
+        mask,
         tangent_values,
         tangent_payload,
     )[0]
@@ -953,6 +1027,7 @@ def _rr_neural_sort_apply_jvp_impl(
 def _rr_neural_sort_apply_hvp_impl(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     cotangent_output: Tensor,
     tangent_values: Tensor,
     tangent_payload: Tensor,
@@ -966,6 +1041,7 @@ def _rr_neural_sort_apply_hvp_impl(
         (regularization_strength, direction, tangent_regularization_strength),
         values,
         payload,
+        mask,
         cotangent_output,
         tangent_values,
         tangent_payload,
@@ -977,18 +1053,20 @@ _rr_neural_sort_apply_forward = torch.library.custom_op(
     _rr_neural_sort_apply_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor payload, Tensor regularization_strength, str direction) -> Tensor"
+        "(Tensor values, Tensor payload, Tensor? mask, Tensor regularization_strength,"
+        " str direction) -> Tensor"
     ),
 )
 
 
-_rr_neural_sort_apply_forward.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_forward, 2))
+_rr_neural_sort_apply_forward.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_forward, 3))
 
 
 @_rr_neural_sort_apply_forward.register_fake
 def _rr_neural_sort_apply_forward_fake(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     direction: str,
 ) -> Tensor:
@@ -1000,19 +1078,20 @@ _rr_neural_sort_apply_backward = torch.library.custom_op(
     _rr_neural_sort_apply_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor payload, Tensor cotangent_output, Tensor regularization_strength,"
-        " str direction) -> (Tensor, Tensor, Tensor)"
+        "(Tensor values, Tensor payload, Tensor? mask, Tensor cotangent_output,"
+        " Tensor regularization_strength, str direction) -> (Tensor, Tensor, Tensor)"
     ),
 )
 
 
-_rr_neural_sort_apply_backward.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_backward, 3))
+_rr_neural_sort_apply_backward.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_backward, 4))
 
 
 @_rr_neural_sort_apply_backward.register_fake
 def _rr_neural_sort_apply_backward_fake(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     cotangent_output: Tensor,
     regularization_strength: Tensor,
     direction: str,
@@ -1029,20 +1108,21 @@ _rr_neural_sort_apply_jvp = torch.library.custom_op(
     _rr_neural_sort_apply_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor payload, Tensor tangent_values, Tensor tangent_payload,"
-        " Tensor regularization_strength, str direction,"
+        "(Tensor values, Tensor payload, Tensor? mask, Tensor tangent_values,"
+        " Tensor tangent_payload, Tensor regularization_strength, str direction,"
         " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_neural_sort_apply_jvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_jvp, 4))
+_rr_neural_sort_apply_jvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_jvp, 5))
 
 
 @_rr_neural_sort_apply_jvp.register_fake
 def _rr_neural_sort_apply_jvp_fake(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     tangent_values: Tensor,
     tangent_payload: Tensor,
     regularization_strength: Tensor,
@@ -1057,20 +1137,21 @@ _rr_neural_sort_apply_hvp = torch.library.custom_op(
     _rr_neural_sort_apply_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor payload, Tensor cotangent_output, Tensor tangent_values,"
-        " Tensor tangent_payload, Tensor regularization_strength, str direction,"
-        " Tensor tangent_regularization_strength) -> (Tensor, Tensor, Tensor)"
+        "(Tensor values, Tensor payload, Tensor? mask, Tensor cotangent_output,"
+        " Tensor tangent_values, Tensor tangent_payload, Tensor regularization_strength,"
+        " str direction, Tensor tangent_regularization_strength) -> (Tensor, Tensor, Tensor)"
     ),
 )
 
 
-_rr_neural_sort_apply_hvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_hvp, 5))
+_rr_neural_sort_apply_hvp.register_vmap(_rr.vmap_rule(_rr_neural_sort_apply_hvp, 6))
 
 
 @_rr_neural_sort_apply_hvp.register_fake
 def _rr_neural_sort_apply_hvp_fake(
     values: Tensor,
     payload: Tensor,
+    mask: Tensor | None,
     cotangent_output: Tensor,
     tangent_values: Tensor,
     tangent_payload: Tensor,
@@ -1092,7 +1173,7 @@ _rr_neural_sort_apply_second_order = _rr.SecondOrder(
     hvp=_rr_neural_sort_apply_hvp,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    state=2,
+    state=3,
     saved=(0, 1),
     cotangents=1,
 )
@@ -1100,8 +1181,8 @@ _rr_neural_sort_apply_second_order = _rr.SecondOrder(
 
 def _rr_neural_sort_apply_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``neural_sort_apply`` reads."""
-    values, payload, regularization_strength, direction = inputs
-    _rr.save(ctx, (values, payload), (regularization_strength, direction))
+    values, payload, mask, regularization_strength, direction = inputs
+    _rr.save(ctx, (values, payload, mask), (regularization_strength, direction))
 
 
 def _rr_neural_sort_apply_backward_rule(
@@ -1110,7 +1191,7 @@ def _rr_neural_sort_apply_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, payload = _rr_tensors
+    values, payload, mask = _rr_tensors
     regularization_strength, direction = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_payload, grad_regularization_strength = _rr.backward(
@@ -1118,6 +1199,7 @@ def _rr_neural_sort_apply_backward_rule(
         _rr_neural_sort_apply_backward,
         values,
         payload,
+        mask,
         cotangent_output,
         regularization_strength,
         direction,
@@ -1125,7 +1207,8 @@ def _rr_neural_sort_apply_backward_rule(
     return (
         grad_values if _rr_needs[0] else None,
         grad_payload if _rr_needs[1] else None,
-        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
         None,
     )
 
@@ -1150,47 +1233,51 @@ class _rr_NeuralSortApply(torch.autograd.Function):
         ctx: Any,
         values: Tensor,
         payload: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         direction: str,
     ) -> Tensor:
         _rr_params = (regularization_strength, direction)
-        output = _rr.run(KERNELS["neural_sort_apply_forward"], _rr_params, values, payload)[0]
-        _rr.save(ctx, (values, payload), _rr_params)
+        output = _rr.run(KERNELS["neural_sort_apply_forward"], _rr_params, values, payload, mask)[0]
+        _rr.save(ctx, (values, payload, mask), _rr_params)
         return output
 
     @staticmethod
     def backward(ctx: Any, cotangent_output: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, payload = _rr_tensors
+        values, payload, mask = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_payload, grad_regularization_strength = _rr.backward(
             _rr_neural_sort_apply_second_order,
             _rr_neural_sort_apply_backward_impl,
             values,
             payload,
+            mask,
             cotangent_output,
             *_rr_params,
         )
         return (
             grad_values if _rr_needs[0] else None,
             grad_payload if _rr_needs[1] else None,
-            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[0]),
             None,
         )
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, payload = _rr_tensors
+        values, payload, mask = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_payload = _rr.tangent(tangents[1], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
         tangent_output = _rr.first_order(
             "neural_sort_apply",
             _rr.OF_JVP,
             _rr_neural_sort_apply_jvp,
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             *_rr.op_params(_rr_params),
@@ -1214,16 +1301,17 @@ class _rr_NeuralSortApplyTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, payload = _rr_tensors
+        values, payload, mask = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_payload = _rr.tangent(tangents[1], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
         tangent_output = _rr.first_order(
             "neural_sort_apply",
             _rr.OF_JVP,
             _rr_neural_sort_apply_jvp,
             values,
             payload,
+            mask,
             tangent_values,
             tangent_payload,
             *_rr.op_params(_rr_params),
@@ -1238,6 +1326,7 @@ def neural_sort_apply(
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """The NeuralSort matrix applied to a payload, P·payload, in O(n) memory per row.
 
@@ -1273,13 +1362,17 @@ def neural_sort_apply(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         P·payload per row; position i holds the soft i-th payload in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1287,21 +1380,25 @@ def neural_sort_apply(
         ``rank_relax.torch.neural_sort_apply(torch.tensor([[3.0, 1.0, 2.0]]),
         torch.tensor([[30.0, 10.0, 20.0]]), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_payload) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_payload, _rr_mask) = _rr.rows(
         "neural_sort_apply",
         ("values", values),
         ("payload", payload),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "neural_sort_apply",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values, _rr_payload):
+    if _rr.eager(_rr_values, _rr_payload, _rr_mask):
         _rr_output = _rr_NeuralSortApply.apply(
             _rr_values,
             _rr_payload,
+            _rr_mask,
             _rr_regularization_strength,
             direction,
         )
@@ -1309,6 +1406,7 @@ def neural_sort_apply(
         _rr_output = _rr_neural_sort_apply_forward(
             _rr_values,
             _rr_payload,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
@@ -1316,6 +1414,7 @@ def neural_sort_apply(
         _rr_output = _rr_NeuralSortApplyTransforms.apply(
             _rr_values,
             _rr_payload,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
@@ -1328,15 +1427,22 @@ def neural_sort_apply(
 
 def _rr_sigmoid_rank_forward_impl(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     direction: str,
 ) -> Tensor:
     """The forward kernel of ``sigmoid_rank`` on tensors."""
-    return _rr.run(KERNELS["sigmoid_rank_forward"], (regularization_strength, direction), values)[0]
+    return _rr.run(
+        KERNELS["sigmoid_rank_forward"],
+        (regularization_strength, direction),
+        values,
+        mask,
+    )[0]
 
 
 def _rr_sigmoid_rank_backward_impl(
     values: Tensor,
+    mask: Tensor | None,
     cotangent_ranks: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
@@ -1346,12 +1452,14 @@ def _rr_sigmoid_rank_backward_impl(
         KERNELS["sigmoid_rank_backward"],
         (regularization_strength, direction),
         values,
+        mask,
         cotangent_ranks,
     )
 
 
 def _rr_sigmoid_rank_jvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     tangent_values: Tensor,
     regularization_strength: Tensor | float,
     direction: str,
@@ -1362,12 +1470,14 @@ def _rr_sigmoid_rank_jvp_impl(
         KERNELS["sigmoid_rank_jvp"],
         (regularization_strength, direction, tangent_regularization_strength),
         values,
+        mask,
         tangent_values,
     )[0]
 
 
 def _rr_sigmoid_rank_hvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     cotangent_ranks: Tensor,
     tangent_values: Tensor,
     regularization_strength: Tensor | float,
@@ -1379,6 +1489,7 @@ def _rr_sigmoid_rank_hvp_impl(
         KERNELS["sigmoid_rank_hvp"],
         (regularization_strength, direction, tangent_regularization_strength),
         values,
+        mask,
         cotangent_ranks,
         tangent_values,
     )
@@ -1388,16 +1499,17 @@ _rr_sigmoid_rank_forward = torch.library.custom_op(
     "rank_relax::sigmoid_rank_forward",
     _rr_sigmoid_rank_forward_impl,
     mutates_args=(),
-    schema="(Tensor values, Tensor regularization_strength, str direction) -> Tensor",
+    schema="(Tensor values, Tensor? mask, Tensor regularization_strength, str direction) -> Tensor",
 )
 
 
-_rr_sigmoid_rank_forward.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_forward, 1))
+_rr_sigmoid_rank_forward.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_forward, 2))
 
 
 @_rr_sigmoid_rank_forward.register_fake
 def _rr_sigmoid_rank_forward_fake(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     direction: str,
 ) -> Tensor:
@@ -1409,18 +1521,19 @@ _rr_sigmoid_rank_backward = torch.library.custom_op(
     _rr_sigmoid_rank_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor cotangent_ranks, Tensor regularization_strength,"
+        "(Tensor values, Tensor? mask, Tensor cotangent_ranks, Tensor regularization_strength,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_sigmoid_rank_backward.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_backward, 2))
+_rr_sigmoid_rank_backward.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_backward, 3))
 
 
 @_rr_sigmoid_rank_backward.register_fake
 def _rr_sigmoid_rank_backward_fake(
     values: Tensor,
+    mask: Tensor | None,
     cotangent_ranks: Tensor,
     regularization_strength: Tensor,
     direction: str,
@@ -1436,18 +1549,19 @@ _rr_sigmoid_rank_jvp = torch.library.custom_op(
     _rr_sigmoid_rank_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor tangent_values, Tensor regularization_strength, str direction,"
-        " Tensor tangent_regularization_strength) -> Tensor"
+        "(Tensor values, Tensor? mask, Tensor tangent_values, Tensor regularization_strength,"
+        " str direction, Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_sigmoid_rank_jvp.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_jvp, 2))
+_rr_sigmoid_rank_jvp.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_jvp, 3))
 
 
 @_rr_sigmoid_rank_jvp.register_fake
 def _rr_sigmoid_rank_jvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     tangent_values: Tensor,
     regularization_strength: Tensor,
     direction: str,
@@ -1461,19 +1575,20 @@ _rr_sigmoid_rank_hvp = torch.library.custom_op(
     _rr_sigmoid_rank_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor cotangent_ranks, Tensor tangent_values,"
+        "(Tensor values, Tensor? mask, Tensor cotangent_ranks, Tensor tangent_values,"
         " Tensor regularization_strength, str direction,"
         " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_sigmoid_rank_hvp.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_hvp, 3))
+_rr_sigmoid_rank_hvp.register_vmap(_rr.vmap_rule(_rr_sigmoid_rank_hvp, 4))
 
 
 @_rr_sigmoid_rank_hvp.register_fake
 def _rr_sigmoid_rank_hvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     cotangent_ranks: Tensor,
     tangent_values: Tensor,
     regularization_strength: Tensor,
@@ -1493,7 +1608,7 @@ _rr_sigmoid_rank_second_order = _rr.SecondOrder(
     hvp=_rr_sigmoid_rank_hvp,
     params=("regularization_strength", "direction"),
     grad_params=("regularization_strength",),
-    state=1,
+    state=2,
     saved=(0,),
     cotangents=1,
 )
@@ -1501,8 +1616,8 @@ _rr_sigmoid_rank_second_order = _rr.SecondOrder(
 
 def _rr_sigmoid_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``sigmoid_rank`` reads."""
-    values, regularization_strength, direction = inputs
-    _rr.save(ctx, (values,), (regularization_strength, direction))
+    values, mask, regularization_strength, direction = inputs
+    _rr.save(ctx, (values, mask), (regularization_strength, direction))
 
 
 def _rr_sigmoid_rank_backward_rule(
@@ -1511,20 +1626,22 @@ def _rr_sigmoid_rank_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    (values,) = _rr_tensors
+    values, mask = _rr_tensors
     regularization_strength, direction = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_sigmoid_rank_second_order,
         _rr_sigmoid_rank_backward,
         values,
+        mask,
         cotangent_ranks,
         regularization_strength,
         direction,
     )
     return (
         grad_values if _rr_needs[0] else None,
-        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
         None,
     )
 
@@ -1548,43 +1665,47 @@ class _rr_SigmoidRank(torch.autograd.Function):
     def forward(
         ctx: Any,
         values: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         direction: str,
     ) -> Tensor:
         _rr_params = (regularization_strength, direction)
-        ranks = _rr.run(KERNELS["sigmoid_rank_forward"], _rr_params, values)[0]
-        _rr.save(ctx, (values,), _rr_params)
+        ranks = _rr.run(KERNELS["sigmoid_rank_forward"], _rr_params, values, mask)[0]
+        _rr.save(ctx, (values, mask), _rr_params)
         return ranks
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        (values,) = _rr_tensors
+        values, mask = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_sigmoid_rank_second_order,
             _rr_sigmoid_rank_backward_impl,
             values,
+            mask,
             cotangent_ranks,
             *_rr_params,
         )
         return (
             grad_values if _rr_needs[0] else None,
-            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
         )
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        (values,) = _rr_tensors
+        values, mask = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_ranks = _rr.first_order(
             "sigmoid_rank",
             _rr.OF_JVP,
             _rr_sigmoid_rank_jvp,
             values,
+            mask,
             tangent_values,
             *_rr.op_params(_rr_params),
             tangent_regularization_strength,
@@ -1607,14 +1728,15 @@ class _rr_SigmoidRankTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        (values,) = _rr_tensors
+        values, mask = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_ranks = _rr.first_order(
             "sigmoid_rank",
             _rr.OF_JVP,
             _rr_sigmoid_rank_jvp,
             values,
+            mask,
             tangent_values,
             *_rr.op_params(_rr_params),
             tangent_regularization_strength,
@@ -1627,6 +1749,7 @@ def sigmoid_rank(
     regularization_strength: float | Tensor = 1.0,
     direction: Direction = "ascending",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Pairwise-sigmoid relaxation of the ranks (O(n²) per row; for small n).
 
@@ -1660,12 +1783,16 @@ def sigmoid_rank(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -1673,27 +1800,37 @@ def sigmoid_rank(
         ``rank_relax.torch.sigmoid_rank(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
         "sigmoid_rank",
         ("values", values),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "sigmoid_rank",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values):
-        _rr_ranks = _rr_SigmoidRank.apply(_rr_values, _rr_regularization_strength, direction)
+    if _rr.eager(_rr_values, _rr_mask):
+        _rr_ranks = _rr_SigmoidRank.apply(
+            _rr_values,
+            _rr_mask,
+            _rr_regularization_strength,
+            direction,
+        )
     elif _rr.compiling():
         _rr_ranks = _rr_sigmoid_rank_forward(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
     else:
         _rr_ranks = _rr_SigmoidRankTransforms.apply(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             direction,
         )
@@ -1706,6 +1843,7 @@ def sigmoid_rank(
 
 def _rr_soft_quantile_forward_impl(
     values: Tensor,
+    mask: Tensor | None,
     quantiles: list[float],
     regularization_strength: Tensor | float,
     regularization: str,
@@ -1715,11 +1853,13 @@ def _rr_soft_quantile_forward_impl(
         KERNELS["soft_quantile_forward"],
         (quantiles, regularization_strength, regularization),
         values,
+        mask,
     )
 
 
 def _rr_soft_quantile_backward_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_result: Tensor,
     quantiles: list[float],
@@ -1731,6 +1871,7 @@ def _rr_soft_quantile_backward_impl(
         KERNELS["soft_quantile_backward"],
         (quantiles, regularization_strength, regularization),
         values,
+        mask,
         permutation,
         cotangent_result,
     )
@@ -1738,6 +1879,7 @@ def _rr_soft_quantile_backward_impl(
 
 def _rr_soft_quantile_jvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     tangent_values: Tensor,
     quantiles: list[float],
@@ -1750,6 +1892,7 @@ def _rr_soft_quantile_jvp_impl(
         KERNELS["soft_quantile_jvp"],
         (quantiles, regularization_strength, regularization, tangent_regularization_strength),
         values,
+        mask,
         permutation,
         tangent_values,
     )[0]
@@ -1757,6 +1900,7 @@ def _rr_soft_quantile_jvp_impl(
 
 def _rr_soft_quantile_hvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_result: Tensor,
     tangent_values: Tensor,
@@ -1770,6 +1914,7 @@ def _rr_soft_quantile_hvp_impl(
         KERNELS["soft_quantile_hvp"],
         (quantiles, regularization_strength, regularization, tangent_regularization_strength),
         values,
+        mask,
         permutation,
         cotangent_result,
         tangent_values,
@@ -1781,18 +1926,19 @@ _rr_soft_quantile_forward = torch.library.custom_op(
     _rr_soft_quantile_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, float[] quantiles, Tensor regularization_strength,"
+        "(Tensor values, Tensor? mask, float[] quantiles, Tensor regularization_strength,"
         " str regularization) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_quantile_forward.register_vmap(_rr.vmap_rule(_rr_soft_quantile_forward, 1))
+_rr_soft_quantile_forward.register_vmap(_rr.vmap_rule(_rr_soft_quantile_forward, 2))
 
 
 @_rr_soft_quantile_forward.register_fake
 def _rr_soft_quantile_forward_fake(
     values: Tensor,
+    mask: Tensor | None,
     quantiles: list[float],
     regularization_strength: Tensor,
     regularization: str,
@@ -1808,18 +1954,20 @@ _rr_soft_quantile_backward = torch.library.custom_op(
     _rr_soft_quantile_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor cotangent_result, float[] quantiles,"
-        " Tensor regularization_strength, str regularization) -> (Tensor, Tensor)"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_result,"
+        " float[] quantiles, Tensor regularization_strength, str regularization) -> (Tensor,"
+        " Tensor)"
     ),
 )
 
 
-_rr_soft_quantile_backward.register_vmap(_rr.vmap_rule(_rr_soft_quantile_backward, 3))
+_rr_soft_quantile_backward.register_vmap(_rr.vmap_rule(_rr_soft_quantile_backward, 4))
 
 
 @_rr_soft_quantile_backward.register_fake
 def _rr_soft_quantile_backward_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_result: Tensor,
     quantiles: list[float],
@@ -1837,19 +1985,20 @@ _rr_soft_quantile_jvp = torch.library.custom_op(
     _rr_soft_quantile_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor tangent_values, float[] quantiles,"
-        " Tensor regularization_strength, str regularization,"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor tangent_values,"
+        " float[] quantiles, Tensor regularization_strength, str regularization,"
         " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_soft_quantile_jvp.register_vmap(_rr.vmap_rule(_rr_soft_quantile_jvp, 3))
+_rr_soft_quantile_jvp.register_vmap(_rr.vmap_rule(_rr_soft_quantile_jvp, 4))
 
 
 @_rr_soft_quantile_jvp.register_fake
 def _rr_soft_quantile_jvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     tangent_values: Tensor,
     quantiles: list[float],
@@ -1865,19 +2014,20 @@ _rr_soft_quantile_hvp = torch.library.custom_op(
     _rr_soft_quantile_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor cotangent_result, Tensor tangent_values,"
-        " float[] quantiles, Tensor regularization_strength, str regularization,"
-        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_result,"
+        " Tensor tangent_values, float[] quantiles, Tensor regularization_strength,"
+        " str regularization, Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_quantile_hvp.register_vmap(_rr.vmap_rule(_rr_soft_quantile_hvp, 4))
+_rr_soft_quantile_hvp.register_vmap(_rr.vmap_rule(_rr_soft_quantile_hvp, 5))
 
 
 @_rr_soft_quantile_hvp.register_fake
 def _rr_soft_quantile_hvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_result: Tensor,
     tangent_values: Tensor,
@@ -1899,7 +2049,7 @@ _rr_soft_quantile_second_order = _rr.SecondOrder(
     hvp=_rr_soft_quantile_hvp,
     params=("quantiles", "regularization_strength", "regularization"),
     grad_params=("regularization_strength",),
-    state=2,
+    state=3,
     saved=(0,),
     cotangents=1,
 )
@@ -1907,9 +2057,9 @@ _rr_soft_quantile_second_order = _rr.SecondOrder(
 
 def _rr_soft_quantile_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_quantile`` reads."""
-    values, quantiles, regularization_strength, regularization = inputs
+    values, mask, quantiles, regularization_strength, regularization = inputs
     _result, permutation = output
-    _rr.save(ctx, (values, permutation), (quantiles, regularization_strength, regularization))
+    _rr.save(ctx, (values, mask, permutation), (quantiles, regularization_strength, regularization))
 
 
 def _rr_soft_quantile_backward_rule(
@@ -1918,13 +2068,14 @@ def _rr_soft_quantile_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, permutation = _rr_tensors
+    values, mask, permutation = _rr_tensors
     quantiles, regularization_strength, regularization = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_quantile_second_order,
         _rr_soft_quantile_backward,
         values,
+        mask,
         permutation,
         cotangent_result,
         quantiles,
@@ -1934,7 +2085,8 @@ def _rr_soft_quantile_backward_rule(
     return (
         grad_values if _rr_needs[0] else None,
         None,
-        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
         None,
     )
 
@@ -1958,24 +2110,26 @@ class _rr_SoftQuantile(torch.autograd.Function):
     def forward(
         ctx: Any,
         values: Tensor,
+        mask: Tensor | None,
         quantiles: list[float],
         regularization_strength: Tensor | float,
         regularization: str,
     ) -> Tensor:
         _rr_params = (quantiles, regularization_strength, regularization)
-        result, permutation = _rr.run(KERNELS["soft_quantile_forward"], _rr_params, values)
-        _rr.save(ctx, (values, permutation), _rr_params)
+        result, permutation = _rr.run(KERNELS["soft_quantile_forward"], _rr_params, values, mask)
+        _rr.save(ctx, (values, mask, permutation), _rr_params)
         return result
 
     @staticmethod
     def backward(ctx: Any, cotangent_result: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_quantile_second_order,
             _rr_soft_quantile_backward_impl,
             values,
+            mask,
             permutation,
             cotangent_result,
             *_rr_params,
@@ -1983,21 +2137,23 @@ class _rr_SoftQuantile(torch.autograd.Function):
         return (
             grad_values if _rr_needs[0] else None,
             None,
-            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[1]),
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[1]),
             None,
         )
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
         tangent_result = _rr.first_order(
             "soft_quantile",
             _rr.OF_JVP,
             _rr_soft_quantile_jvp,
             values,
+            mask,
             permutation,
             tangent_values,
             *_rr.op_params(_rr_params),
@@ -2021,14 +2177,15 @@ class _rr_SoftQuantileTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
         tangent_result = _rr.first_order(
             "soft_quantile",
             _rr.OF_JVP,
             _rr_soft_quantile_jvp,
             values,
+            mask,
             permutation,
             tangent_values,
             *_rr.op_params(_rr_params),
@@ -2043,6 +2200,7 @@ def soft_quantile(
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Differentiable quantiles of each row (linear interpolation of the soft-sorted row).
 
@@ -2080,13 +2238,17 @@ def soft_quantile(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One value per quantile level, in the order of `quantiles`. Shape ``[...,
         len(quantiles)]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2094,10 +2256,13 @@ def soft_quantile(
         ``rank_relax.torch.soft_quantile(torch.tensor([[3.0, 1.0, 2.0, 5.0]]), quantiles=(0.25,
         0.5), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
         "soft_quantile",
         ("values", values),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_quantiles = _rr.list_param("soft_quantile", "quantiles", quantiles)
     _rr_regularization_strength = _rr.real_param(
@@ -2105,9 +2270,10 @@ def soft_quantile(
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values):
+    if _rr.eager(_rr_values, _rr_mask):
         _rr_result = _rr_SoftQuantile.apply(
             _rr_values,
+            _rr_mask,
             _rr_quantiles,
             _rr_regularization_strength,
             regularization,
@@ -2115,6 +2281,7 @@ def soft_quantile(
     elif _rr.compiling():
         _rr_result, _rr_permutation = _rr_soft_quantile_forward(
             _rr_values,
+            _rr_mask,
             _rr_quantiles,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
@@ -2122,6 +2289,7 @@ def soft_quantile(
     else:
         _rr_result, _rr_permutation = _rr_SoftQuantileTransforms.apply(
             _rr_values,
+            _rr_mask,
             _rr_quantiles,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
@@ -2135,6 +2303,7 @@ def soft_quantile(
 
 def _rr_soft_rank_forward_impl(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     regularization: str,
     direction: str,
@@ -2144,11 +2313,13 @@ def _rr_soft_rank_forward_impl(
         KERNELS["soft_rank_forward"],
         (regularization_strength, regularization, direction),
         values,
+        mask,
     )
 
 
 def _rr_soft_rank_backward_impl(
     values: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_ranks: Tensor,
@@ -2161,6 +2332,7 @@ def _rr_soft_rank_backward_impl(
         KERNELS["soft_rank_backward"],
         (regularization_strength, regularization, direction),
         values,
+        mask,
         ranks,
         permutation,
         cotangent_ranks,
@@ -2169,6 +2341,7 @@ def _rr_soft_rank_backward_impl(
 
 def _rr_soft_rank_jvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     tangent_values: Tensor,
@@ -2182,6 +2355,7 @@ def _rr_soft_rank_jvp_impl(
         KERNELS["soft_rank_jvp"],
         (regularization_strength, regularization, direction, tangent_regularization_strength),
         values,
+        mask,
         ranks,
         permutation,
         tangent_values,
@@ -2190,6 +2364,7 @@ def _rr_soft_rank_jvp_impl(
 
 def _rr_soft_rank_hvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_ranks: Tensor,
@@ -2204,6 +2379,7 @@ def _rr_soft_rank_hvp_impl(
         KERNELS["soft_rank_hvp"],
         (regularization_strength, regularization, direction, tangent_regularization_strength),
         values,
+        mask,
         ranks,
         permutation,
         cotangent_ranks,
@@ -2216,18 +2392,19 @@ _rr_soft_rank_forward = torch.library.custom_op(
     _rr_soft_rank_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor regularization_strength, str regularization,"
+        "(Tensor values, Tensor? mask, Tensor regularization_strength, str regularization,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_rank_forward.register_vmap(_rr.vmap_rule(_rr_soft_rank_forward, 1))
+_rr_soft_rank_forward.register_vmap(_rr.vmap_rule(_rr_soft_rank_forward, 2))
 
 
 @_rr_soft_rank_forward.register_fake
 def _rr_soft_rank_forward_fake(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     regularization: str,
     direction: str,
@@ -2243,18 +2420,19 @@ _rr_soft_rank_backward = torch.library.custom_op(
     _rr_soft_rank_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
+        "(Tensor values, Tensor? mask, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_rank_backward.register_vmap(_rr.vmap_rule(_rr_soft_rank_backward, 4))
+_rr_soft_rank_backward.register_vmap(_rr.vmap_rule(_rr_soft_rank_backward, 5))
 
 
 @_rr_soft_rank_backward.register_fake
 def _rr_soft_rank_backward_fake(
     values: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_ranks: Tensor,
@@ -2273,19 +2451,20 @@ _rr_soft_rank_jvp = torch.library.custom_op(
     _rr_soft_rank_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor ranks, Tensor permutation, Tensor tangent_values,"
+        "(Tensor values, Tensor? mask, Tensor ranks, Tensor permutation, Tensor tangent_values,"
         " Tensor regularization_strength, str regularization, str direction,"
         " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_soft_rank_jvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_jvp, 4))
+_rr_soft_rank_jvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_jvp, 5))
 
 
 @_rr_soft_rank_jvp.register_fake
 def _rr_soft_rank_jvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     tangent_values: Tensor,
@@ -2302,19 +2481,20 @@ _rr_soft_rank_hvp = torch.library.custom_op(
     _rr_soft_rank_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
+        "(Tensor values, Tensor? mask, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
         " Tensor tangent_values, Tensor regularization_strength, str regularization, str direction,"
         " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_rank_hvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_hvp, 5))
+_rr_soft_rank_hvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_hvp, 6))
 
 
 @_rr_soft_rank_hvp.register_fake
 def _rr_soft_rank_hvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     ranks: Tensor,
     permutation: Tensor,
     cotangent_ranks: Tensor,
@@ -2337,7 +2517,7 @@ _rr_soft_rank_second_order = _rr.SecondOrder(
     hvp=_rr_soft_rank_hvp,
     params=("regularization_strength", "regularization", "direction"),
     grad_params=("regularization_strength",),
-    state=3,
+    state=4,
     saved=(0,),
     cotangents=1,
 )
@@ -2345,11 +2525,11 @@ _rr_soft_rank_second_order = _rr.SecondOrder(
 
 def _rr_soft_rank_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_rank`` reads."""
-    values, regularization_strength, regularization, direction = inputs
+    values, mask, regularization_strength, regularization, direction = inputs
     ranks, permutation = output
     _rr.save(
         ctx,
-        (values, ranks, permutation),
+        (values, mask, ranks, permutation),
         (regularization_strength, regularization, direction),
     )
 
@@ -2360,13 +2540,14 @@ def _rr_soft_rank_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, ranks, permutation = _rr_tensors
+    values, mask, ranks, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_rank_second_order,
         _rr_soft_rank_backward,
         values,
+        mask,
         ranks,
         permutation,
         cotangent_ranks,
@@ -2376,7 +2557,8 @@ def _rr_soft_rank_backward_rule(
     )
     return (
         grad_values if _rr_needs[0] else None,
-        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
         None,
         None,
     )
@@ -2401,24 +2583,26 @@ class _rr_SoftRank(torch.autograd.Function):
     def forward(
         ctx: Any,
         values: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         regularization: str,
         direction: str,
     ) -> Tensor:
         _rr_params = (regularization_strength, regularization, direction)
-        ranks, permutation = _rr.run(KERNELS["soft_rank_forward"], _rr_params, values)
-        _rr.save(ctx, (values, ranks, permutation), _rr_params)
+        ranks, permutation = _rr.run(KERNELS["soft_rank_forward"], _rr_params, values, mask)
+        _rr.save(ctx, (values, mask, ranks, permutation), _rr_params)
         return ranks
 
     @staticmethod
     def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, ranks, permutation = _rr_tensors
+        values, mask, ranks, permutation = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_rank_second_order,
             _rr_soft_rank_backward_impl,
             values,
+            mask,
             ranks,
             permutation,
             cotangent_ranks,
@@ -2426,7 +2610,8 @@ class _rr_SoftRank(torch.autograd.Function):
         )
         return (
             grad_values if _rr_needs[0] else None,
-            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
             None,
         )
@@ -2434,14 +2619,15 @@ class _rr_SoftRank(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, ranks, permutation = _rr_tensors
+        values, mask, ranks, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_ranks = _rr.first_order(
             "soft_rank",
             _rr.OF_JVP,
             _rr_soft_rank_jvp,
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -2466,14 +2652,15 @@ class _rr_SoftRankTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, ranks, permutation = _rr_tensors
+        values, mask, ranks, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_ranks = _rr.first_order(
             "soft_rank",
             _rr.OF_JVP,
             _rr_soft_rank_jvp,
             values,
+            mask,
             ranks,
             permutation,
             tangent_values,
@@ -2489,6 +2676,7 @@ def soft_rank(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Differentiable ranks of each row (1 = first in the chosen direction).
 
@@ -2526,12 +2714,16 @@ def soft_rank(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft ranks, in the positions of the input. Shape ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2539,19 +2731,23 @@ def soft_rank(
         ``rank_relax.torch.soft_rank(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
         "soft_rank",
         ("values", values),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values):
+    if _rr.eager(_rr_values, _rr_mask):
         _rr_ranks = _rr_SoftRank.apply(
             _rr_values,
+            _rr_mask,
             _rr_regularization_strength,
             regularization,
             direction,
@@ -2559,6 +2755,7 @@ def soft_rank(
     elif _rr.compiling():
         _rr_ranks, _rr_permutation = _rr_soft_rank_forward(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
             direction,
@@ -2566,6 +2763,7 @@ def soft_rank(
     else:
         _rr_ranks, _rr_permutation = _rr_SoftRankTransforms.apply(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
             direction,
@@ -2579,6 +2777,7 @@ def soft_rank(
 
 def _rr_soft_sort_forward_impl(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     regularization: str,
     direction: str,
@@ -2588,11 +2787,13 @@ def _rr_soft_sort_forward_impl(
         KERNELS["soft_sort_forward"],
         (regularization_strength, regularization, direction),
         values,
+        mask,
     )
 
 
 def _rr_soft_sort_backward_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_sorted: Tensor,
     regularization_strength: Tensor | float,
@@ -2604,6 +2805,7 @@ def _rr_soft_sort_backward_impl(
         KERNELS["soft_sort_backward"],
         (regularization_strength, regularization, direction),
         values,
+        mask,
         permutation,
         cotangent_sorted,
     )
@@ -2611,6 +2813,7 @@ def _rr_soft_sort_backward_impl(
 
 def _rr_soft_sort_jvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     tangent_values: Tensor,
     regularization_strength: Tensor | float,
@@ -2623,6 +2826,7 @@ def _rr_soft_sort_jvp_impl(
         KERNELS["soft_sort_jvp"],
         (regularization_strength, regularization, direction, tangent_regularization_strength),
         values,
+        mask,
         permutation,
         tangent_values,
     )[0]
@@ -2630,6 +2834,7 @@ def _rr_soft_sort_jvp_impl(
 
 def _rr_soft_sort_hvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_sorted: Tensor,
     tangent_values: Tensor,
@@ -2643,6 +2848,7 @@ def _rr_soft_sort_hvp_impl(
         KERNELS["soft_sort_hvp"],
         (regularization_strength, regularization, direction, tangent_regularization_strength),
         values,
+        mask,
         permutation,
         cotangent_sorted,
         tangent_values,
@@ -2654,18 +2860,19 @@ _rr_soft_sort_forward = torch.library.custom_op(
     _rr_soft_sort_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor regularization_strength, str regularization,"
+        "(Tensor values, Tensor? mask, Tensor regularization_strength, str regularization,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_sort_forward.register_vmap(_rr.vmap_rule(_rr_soft_sort_forward, 1))
+_rr_soft_sort_forward.register_vmap(_rr.vmap_rule(_rr_soft_sort_forward, 2))
 
 
 @_rr_soft_sort_forward.register_fake
 def _rr_soft_sort_forward_fake(
     values: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     regularization: str,
     direction: str,
@@ -2681,18 +2888,19 @@ _rr_soft_sort_backward = torch.library.custom_op(
     _rr_soft_sort_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor cotangent_sorted,"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_sorted,"
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_sort_backward.register_vmap(_rr.vmap_rule(_rr_soft_sort_backward, 3))
+_rr_soft_sort_backward.register_vmap(_rr.vmap_rule(_rr_soft_sort_backward, 4))
 
 
 @_rr_soft_sort_backward.register_fake
 def _rr_soft_sort_backward_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_sorted: Tensor,
     regularization_strength: Tensor,
@@ -2710,18 +2918,20 @@ _rr_soft_sort_jvp = torch.library.custom_op(
     _rr_soft_sort_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor tangent_values, Tensor regularization_strength,"
-        " str regularization, str direction, Tensor tangent_regularization_strength) -> Tensor"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor tangent_values,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_soft_sort_jvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_jvp, 3))
+_rr_soft_sort_jvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_jvp, 4))
 
 
 @_rr_soft_sort_jvp.register_fake
 def _rr_soft_sort_jvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     tangent_values: Tensor,
     regularization_strength: Tensor,
@@ -2737,19 +2947,20 @@ _rr_soft_sort_hvp = torch.library.custom_op(
     _rr_soft_sort_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor cotangent_sorted, Tensor tangent_values,"
-        " Tensor regularization_strength, str regularization, str direction,"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_sorted,"
+        " Tensor tangent_values, Tensor regularization_strength, str regularization, str direction,"
         " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_sort_hvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_hvp, 4))
+_rr_soft_sort_hvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_hvp, 5))
 
 
 @_rr_soft_sort_hvp.register_fake
 def _rr_soft_sort_hvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     cotangent_sorted: Tensor,
     tangent_values: Tensor,
@@ -2771,7 +2982,7 @@ _rr_soft_sort_second_order = _rr.SecondOrder(
     hvp=_rr_soft_sort_hvp,
     params=("regularization_strength", "regularization", "direction"),
     grad_params=("regularization_strength",),
-    state=2,
+    state=3,
     saved=(0,),
     cotangents=1,
 )
@@ -2779,9 +2990,9 @@ _rr_soft_sort_second_order = _rr.SecondOrder(
 
 def _rr_soft_sort_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_sort`` reads."""
-    values, regularization_strength, regularization, direction = inputs
+    values, mask, regularization_strength, regularization, direction = inputs
     _sorted, permutation = output
-    _rr.save(ctx, (values, permutation), (regularization_strength, regularization, direction))
+    _rr.save(ctx, (values, mask, permutation), (regularization_strength, regularization, direction))
 
 
 def _rr_soft_sort_backward_rule(
@@ -2790,13 +3001,14 @@ def _rr_soft_sort_backward_rule(
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, permutation = _rr_tensors
+    values, mask, permutation = _rr_tensors
     regularization_strength, regularization, direction = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_sort_second_order,
         _rr_soft_sort_backward,
         values,
+        mask,
         permutation,
         cotangent_sorted,
         regularization_strength,
@@ -2805,7 +3017,8 @@ def _rr_soft_sort_backward_rule(
     )
     return (
         grad_values if _rr_needs[0] else None,
-        _rr.param_grad(_rr_needs[1], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
         None,
         None,
     )
@@ -2830,31 +3043,34 @@ class _rr_SoftSort(torch.autograd.Function):
     def forward(
         ctx: Any,
         values: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         regularization: str,
         direction: str,
     ) -> Tensor:
         _rr_params = (regularization_strength, regularization, direction)
-        sorted, permutation = _rr.run(KERNELS["soft_sort_forward"], _rr_params, values)
-        _rr.save(ctx, (values, permutation), _rr_params)
+        sorted, permutation = _rr.run(KERNELS["soft_sort_forward"], _rr_params, values, mask)
+        _rr.save(ctx, (values, mask, permutation), _rr_params)
         return sorted
 
     @staticmethod
     def backward(ctx: Any, cotangent_sorted: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_sort_second_order,
             _rr_soft_sort_backward_impl,
             values,
+            mask,
             permutation,
             cotangent_sorted,
             *_rr_params,
         )
         return (
             grad_values if _rr_needs[0] else None,
-            _rr.param_grad(_rr_needs[1], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
             None,
             None,
         )
@@ -2862,14 +3078,15 @@ class _rr_SoftSort(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_sorted = _rr.first_order(
             "soft_sort",
             _rr.OF_JVP,
             _rr_soft_sort_jvp,
             values,
+            mask,
             permutation,
             tangent_values,
             *_rr.op_params(_rr_params),
@@ -2893,14 +3110,15 @@ class _rr_SoftSortTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[1], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
         tangent_sorted = _rr.first_order(
             "soft_sort",
             _rr.OF_JVP,
             _rr_soft_sort_jvp,
             values,
+            mask,
             permutation,
             tangent_values,
             *_rr.op_params(_rr_params),
@@ -2915,6 +3133,7 @@ def soft_sort(
     regularization: Regularization = "l2",
     direction: Direction = "ascending",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Differentiable sorted values of each row.
 
@@ -2950,13 +3169,17 @@ def soft_sort(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft-sorted values; position i holds the i-th value in the chosen direction. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -2964,19 +3187,23 @@ def soft_sort(
         ``rank_relax.torch.soft_sort(torch.tensor([[3.0, 1.0, 2.0]]),
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
         "soft_sort",
         ("values", values),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "soft_sort",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values):
+    if _rr.eager(_rr_values, _rr_mask):
         _rr_sorted = _rr_SoftSort.apply(
             _rr_values,
+            _rr_mask,
             _rr_regularization_strength,
             regularization,
             direction,
@@ -2984,6 +3211,7 @@ def soft_sort(
     elif _rr.compiling():
         _rr_sorted, _rr_permutation = _rr_soft_sort_forward(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
             direction,
@@ -2991,6 +3219,7 @@ def soft_sort(
     else:
         _rr_sorted, _rr_permutation = _rr_SoftSortTransforms.apply(
             _rr_values,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
             direction,
@@ -3004,6 +3233,7 @@ def soft_sort(
 
 def _rr_soft_topk_forward_impl(
     values: Tensor,
+    mask: Tensor | None,
     k: int,
     regularization_strength: Tensor | float,
     regularization: str,
@@ -3014,13 +3244,15 @@ def _rr_soft_topk_forward_impl(
         KERNELS["soft_topk_forward"],
         (k, regularization_strength, regularization, direction),
         values,
+        mask,
     )
 
 
 def _rr_soft_topk_backward_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
-    cotangent_mask: Tensor,
+    cotangent_selection: Tensor,
     k: int,
     regularization_strength: Tensor | float,
     regularization: str,
@@ -3031,13 +3263,15 @@ def _rr_soft_topk_backward_impl(
         KERNELS["soft_topk_backward"],
         (k, regularization_strength, regularization, direction),
         values,
+        mask,
         permutation,
-        cotangent_mask,
+        cotangent_selection,
     )
 
 
 def _rr_soft_topk_jvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     tangent_values: Tensor,
     k: int,
@@ -3051,6 +3285,7 @@ def _rr_soft_topk_jvp_impl(
         KERNELS["soft_topk_jvp"],
         (k, regularization_strength, regularization, direction, tangent_regularization_strength),
         values,
+        mask,
         permutation,
         tangent_values,
     )[0]
@@ -3058,8 +3293,9 @@ def _rr_soft_topk_jvp_impl(
 
 def _rr_soft_topk_hvp_impl(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
-    cotangent_mask: Tensor,
+    cotangent_selection: Tensor,
     tangent_values: Tensor,
     k: int,
     regularization_strength: Tensor | float,
@@ -3072,8 +3308,9 @@ def _rr_soft_topk_hvp_impl(
         KERNELS["soft_topk_hvp"],
         (k, regularization_strength, regularization, direction, tangent_regularization_strength),
         values,
+        mask,
         permutation,
-        cotangent_mask,
+        cotangent_selection,
         tangent_values,
     )
 
@@ -3083,18 +3320,19 @@ _rr_soft_topk_forward = torch.library.custom_op(
     _rr_soft_topk_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, int k, Tensor regularization_strength, str regularization,"
+        "(Tensor values, Tensor? mask, int k, Tensor regularization_strength, str regularization,"
         " str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_topk_forward.register_vmap(_rr.vmap_rule(_rr_soft_topk_forward, 1))
+_rr_soft_topk_forward.register_vmap(_rr.vmap_rule(_rr_soft_topk_forward, 2))
 
 
 @_rr_soft_topk_forward.register_fake
 def _rr_soft_topk_forward_fake(
     values: Tensor,
+    mask: Tensor | None,
     k: int,
     regularization_strength: Tensor,
     regularization: str,
@@ -3111,20 +3349,21 @@ _rr_soft_topk_backward = torch.library.custom_op(
     _rr_soft_topk_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor cotangent_mask, int k,"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_selection, int k,"
         " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_topk_backward.register_vmap(_rr.vmap_rule(_rr_soft_topk_backward, 3))
+_rr_soft_topk_backward.register_vmap(_rr.vmap_rule(_rr_soft_topk_backward, 4))
 
 
 @_rr_soft_topk_backward.register_fake
 def _rr_soft_topk_backward_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
-    cotangent_mask: Tensor,
+    cotangent_selection: Tensor,
     k: int,
     regularization_strength: Tensor,
     regularization: str,
@@ -3141,19 +3380,20 @@ _rr_soft_topk_jvp = torch.library.custom_op(
     _rr_soft_topk_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor tangent_values, int k,"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor tangent_values, int k,"
         " Tensor regularization_strength, str regularization, str direction,"
         " Tensor tangent_regularization_strength) -> Tensor"
     ),
 )
 
 
-_rr_soft_topk_jvp.register_vmap(_rr.vmap_rule(_rr_soft_topk_jvp, 3))
+_rr_soft_topk_jvp.register_vmap(_rr.vmap_rule(_rr_soft_topk_jvp, 4))
 
 
 @_rr_soft_topk_jvp.register_fake
 def _rr_soft_topk_jvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
     tangent_values: Tensor,
     k: int,
@@ -3170,21 +3410,22 @@ _rr_soft_topk_hvp = torch.library.custom_op(
     _rr_soft_topk_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor values, Tensor permutation, Tensor cotangent_mask, Tensor tangent_values, int k,"
-        " Tensor regularization_strength, str regularization, str direction,"
-        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_selection,"
+        " Tensor tangent_values, int k, Tensor regularization_strength, str regularization,"
+        " str direction, Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
     ),
 )
 
 
-_rr_soft_topk_hvp.register_vmap(_rr.vmap_rule(_rr_soft_topk_hvp, 4))
+_rr_soft_topk_hvp.register_vmap(_rr.vmap_rule(_rr_soft_topk_hvp, 5))
 
 
 @_rr_soft_topk_hvp.register_fake
 def _rr_soft_topk_hvp_fake(
     values: Tensor,
+    mask: Tensor | None,
     permutation: Tensor,
-    cotangent_mask: Tensor,
+    cotangent_selection: Tensor,
     tangent_values: Tensor,
     k: int,
     regularization_strength: Tensor,
@@ -3205,7 +3446,7 @@ _rr_soft_topk_second_order = _rr.SecondOrder(
     hvp=_rr_soft_topk_hvp,
     params=("k", "regularization_strength", "regularization", "direction"),
     grad_params=("regularization_strength",),
-    state=2,
+    state=3,
     saved=(0,),
     cotangents=1,
 )
@@ -3213,26 +3454,31 @@ _rr_soft_topk_second_order = _rr.SecondOrder(
 
 def _rr_soft_topk_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_topk`` reads."""
-    values, k, regularization_strength, regularization, direction = inputs
-    _mask, permutation = output
-    _rr.save(ctx, (values, permutation), (k, regularization_strength, regularization, direction))
+    values, mask, k, regularization_strength, regularization, direction = inputs
+    _selection, permutation = output
+    _rr.save(
+        ctx,
+        (values, mask, permutation),
+        (k, regularization_strength, regularization, direction),
+    )
 
 
 def _rr_soft_topk_backward_rule(
     ctx: Any,
-    cotangent_mask: Tensor,
+    cotangent_selection: Tensor,
     *_rr_unused: Any,
 ) -> tuple[Any, ...]:
     _rr_tensors, _rr_params = _rr.saved(ctx)
-    values, permutation = _rr_tensors
+    values, mask, permutation = _rr_tensors
     k, regularization_strength, regularization, direction = _rr_params
     _rr_needs = ctx.needs_input_grad
     grad_values, grad_regularization_strength = _rr.backward(
         _rr_soft_topk_second_order,
         _rr_soft_topk_backward,
         values,
+        mask,
         permutation,
-        cotangent_mask,
+        cotangent_selection,
         k,
         regularization_strength,
         regularization,
@@ -3241,7 +3487,8 @@ def _rr_soft_topk_backward_rule(
     return (
         grad_values if _rr_needs[0] else None,
         None,
-        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
         None,
         None,
     )
@@ -3266,33 +3513,36 @@ class _rr_SoftTopk(torch.autograd.Function):
     def forward(
         ctx: Any,
         values: Tensor,
+        mask: Tensor | None,
         k: int,
         regularization_strength: Tensor | float,
         regularization: str,
         direction: str,
     ) -> Tensor:
         _rr_params = (k, regularization_strength, regularization, direction)
-        mask, permutation = _rr.run(KERNELS["soft_topk_forward"], _rr_params, values)
-        _rr.save(ctx, (values, permutation), _rr_params)
-        return mask
+        selection, permutation = _rr.run(KERNELS["soft_topk_forward"], _rr_params, values, mask)
+        _rr.save(ctx, (values, mask, permutation), _rr_params)
+        return selection
 
     @staticmethod
-    def backward(ctx: Any, cotangent_mask: Tensor) -> tuple[Any, ...]:
+    def backward(ctx: Any, cotangent_selection: Tensor) -> tuple[Any, ...]:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         _rr_needs = ctx.needs_input_grad
         grad_values, grad_regularization_strength = _rr.backward(
             _rr_soft_topk_second_order,
             _rr_soft_topk_backward_impl,
             values,
+            mask,
             permutation,
-            cotangent_mask,
+            cotangent_selection,
             *_rr_params,
         )
         return (
             grad_values if _rr_needs[0] else None,
             None,
-            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[1]),
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[1]),
             None,
             None,
         )
@@ -3300,20 +3550,21 @@ class _rr_SoftTopk(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_mask = _rr.first_order(
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
+        tangent_selection = _rr.first_order(
             "soft_topk",
             _rr.OF_JVP,
             _rr_soft_topk_jvp,
             values,
+            mask,
             permutation,
             tangent_values,
             *_rr.op_params(_rr_params),
             tangent_regularization_strength,
         )
-        return tangent_mask
+        return tangent_selection
 
 
 class _rr_SoftTopkTransforms(torch.autograd.Function):
@@ -3331,20 +3582,21 @@ class _rr_SoftTopkTransforms(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
         _rr_tensors, _rr_params = _rr.saved(ctx)
-        values, permutation = _rr_tensors
+        values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_mask = _rr.first_order(
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
+        tangent_selection = _rr.first_order(
             "soft_topk",
             _rr.OF_JVP,
             _rr_soft_topk_jvp,
             values,
+            mask,
             permutation,
             tangent_values,
             *_rr.op_params(_rr_params),
             tangent_regularization_strength,
         )
-        return tangent_mask, None
+        return tangent_selection, None
 
 
 def soft_topk(
@@ -3354,6 +3606,7 @@ def soft_topk(
     regularization: TopkRegularization = "l2",
     direction: Direction = "descending",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Differentiable top-k mask of each row (sparse; rows sum to k).
 
@@ -3392,13 +3645,17 @@ def soft_topk(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         Soft selection in [0, 1], in the positions of the input; each row sums to k. Shape
         ``[..., n]``.
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -3406,10 +3663,13 @@ def soft_topk(
         ``rank_relax.torch.soft_topk(torch.tensor([[3.0, 1.0, 2.0, 0.5]]), k=2,
         regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_values,) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
         "soft_topk",
         ("values", values),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_k = _rr.int_param("soft_topk", "k", k)
     _rr_regularization_strength = _rr.real_param(
@@ -3417,31 +3677,34 @@ def soft_topk(
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_values):
-        _rr_mask = _rr_SoftTopk.apply(
+    if _rr.eager(_rr_values, _rr_mask):
+        _rr_selection = _rr_SoftTopk.apply(
             _rr_values,
+            _rr_mask,
             _rr_k,
             _rr_regularization_strength,
             regularization,
             direction,
         )
     elif _rr.compiling():
-        _rr_mask, _rr_permutation = _rr_soft_topk_forward(
+        _rr_selection, _rr_permutation = _rr_soft_topk_forward(
             _rr_values,
+            _rr_mask,
             _rr_k,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
             direction,
         )
     else:
-        _rr_mask, _rr_permutation = _rr_SoftTopkTransforms.apply(
+        _rr_selection, _rr_permutation = _rr_SoftTopkTransforms.apply(
             _rr_values,
+            _rr_mask,
             _rr_k,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
             direction,
         )
-    return _rr.result(_rr_mask, _rr_lead, _rr_dtype, _rr_axis)
+    return _rr.result(_rr_selection, _rr_lead, _rr_dtype, _rr_axis)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -3451,6 +3714,7 @@ def soft_topk(
 def _rr_spearman_loss_forward_impl(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor | float,
     regularization: str,
 ) -> tuple[Tensor, ...]:
@@ -3460,12 +3724,14 @@ def _rr_spearman_loss_forward_impl(
         (regularization_strength, regularization),
         predictions,
         targets,
+        mask,
     )
 
 
 def _rr_spearman_loss_backward_impl(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     prediction_ranks: Tensor,
     prediction_permutation: Tensor,
     target_ranks: Tensor,
@@ -3480,6 +3746,7 @@ def _rr_spearman_loss_backward_impl(
         (regularization_strength, regularization),
         predictions,
         targets,
+        mask,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
@@ -3491,6 +3758,7 @@ def _rr_spearman_loss_backward_impl(
 def _rr_spearman_loss_jvp_impl(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     prediction_ranks: Tensor,
     prediction_permutation: Tensor,
     target_ranks: Tensor,
@@ -3507,6 +3775,7 @@ def _rr_spearman_loss_jvp_impl(
         (regularization_strength, regularization, tangent_regularization_strength),
         predictions,
         targets,
+        mask,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
@@ -3519,6 +3788,7 @@ def _rr_spearman_loss_jvp_impl(
 def _rr_spearman_loss_hvp_impl(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     prediction_ranks: Tensor,
     prediction_permutation: Tensor,
     target_ranks: Tensor,
@@ -3536,6 +3806,7 @@ def _rr_spearman_loss_hvp_impl(
         (regularization_strength, regularization, tangent_regularization_strength),
         predictions,
         targets,
+        mask,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
@@ -3551,19 +3822,20 @@ _rr_spearman_loss_forward = torch.library.custom_op(
     _rr_spearman_loss_forward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor predictions, Tensor targets, Tensor regularization_strength,"
+        "(Tensor predictions, Tensor targets, Tensor? mask, Tensor regularization_strength,"
         " str regularization) -> (Tensor, Tensor, Tensor, Tensor, Tensor)"
     ),
 )
 
 
-_rr_spearman_loss_forward.register_vmap(_rr.vmap_rule(_rr_spearman_loss_forward, 2))
+_rr_spearman_loss_forward.register_vmap(_rr.vmap_rule(_rr_spearman_loss_forward, 3))
 
 
 @_rr_spearman_loss_forward.register_fake
 def _rr_spearman_loss_forward_fake(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     regularization_strength: Tensor,
     regularization: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -3581,7 +3853,7 @@ _rr_spearman_loss_backward = torch.library.custom_op(
     _rr_spearman_loss_backward_impl,
     mutates_args=(),
     schema=(
-        "(Tensor predictions, Tensor targets, Tensor prediction_ranks,"
+        "(Tensor predictions, Tensor targets, Tensor? mask, Tensor prediction_ranks,"
         " Tensor prediction_permutation, Tensor target_ranks, Tensor target_permutation,"
         " Tensor cotangent_loss, Tensor regularization_strength, str regularization) -> (Tensor,"
         " Tensor, Tensor)"
@@ -3589,13 +3861,14 @@ _rr_spearman_loss_backward = torch.library.custom_op(
 )
 
 
-_rr_spearman_loss_backward.register_vmap(_rr.vmap_rule(_rr_spearman_loss_backward, 7))
+_rr_spearman_loss_backward.register_vmap(_rr.vmap_rule(_rr_spearman_loss_backward, 8))
 
 
 @_rr_spearman_loss_backward.register_fake
 def _rr_spearman_loss_backward_fake(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     prediction_ranks: Tensor,
     prediction_permutation: Tensor,
     target_ranks: Tensor,
@@ -3616,7 +3889,7 @@ _rr_spearman_loss_jvp = torch.library.custom_op(
     _rr_spearman_loss_jvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor predictions, Tensor targets, Tensor prediction_ranks,"
+        "(Tensor predictions, Tensor targets, Tensor? mask, Tensor prediction_ranks,"
         " Tensor prediction_permutation, Tensor target_ranks, Tensor target_permutation,"
         " Tensor tangent_predictions, Tensor tangent_targets, Tensor regularization_strength,"
         " str regularization, Tensor tangent_regularization_strength) -> Tensor"
@@ -3624,13 +3897,14 @@ _rr_spearman_loss_jvp = torch.library.custom_op(
 )
 
 
-_rr_spearman_loss_jvp.register_vmap(_rr.vmap_rule(_rr_spearman_loss_jvp, 8))
+_rr_spearman_loss_jvp.register_vmap(_rr.vmap_rule(_rr_spearman_loss_jvp, 9))
 
 
 @_rr_spearman_loss_jvp.register_fake
 def _rr_spearman_loss_jvp_fake(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     prediction_ranks: Tensor,
     prediction_permutation: Tensor,
     target_ranks: Tensor,
@@ -3649,7 +3923,7 @@ _rr_spearman_loss_hvp = torch.library.custom_op(
     _rr_spearman_loss_hvp_impl,
     mutates_args=(),
     schema=(
-        "(Tensor predictions, Tensor targets, Tensor prediction_ranks,"
+        "(Tensor predictions, Tensor targets, Tensor? mask, Tensor prediction_ranks,"
         " Tensor prediction_permutation, Tensor target_ranks, Tensor target_permutation,"
         " Tensor cotangent_loss, Tensor tangent_predictions, Tensor tangent_targets,"
         " Tensor regularization_strength, str regularization,"
@@ -3658,13 +3932,14 @@ _rr_spearman_loss_hvp = torch.library.custom_op(
 )
 
 
-_rr_spearman_loss_hvp.register_vmap(_rr.vmap_rule(_rr_spearman_loss_hvp, 9))
+_rr_spearman_loss_hvp.register_vmap(_rr.vmap_rule(_rr_spearman_loss_hvp, 10))
 
 
 @_rr_spearman_loss_hvp.register_fake
 def _rr_spearman_loss_hvp_fake(
     predictions: Tensor,
     targets: Tensor,
+    mask: Tensor | None,
     prediction_ranks: Tensor,
     prediction_permutation: Tensor,
     target_ranks: Tensor,
@@ -3690,7 +3965,7 @@ _rr_spearman_loss_second_order = _rr.SecondOrder(
     hvp=_rr_spearman_loss_hvp,
     params=("regularization_strength", "regularization"),
     grad_params=("regularization_strength",),
-    state=6,
+    state=7,
     saved=(0, 1),
     cotangents=1,
 )
@@ -3698,13 +3973,14 @@ _rr_spearman_loss_second_order = _rr.SecondOrder(
 
 def _rr_spearman_loss_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``spearman_loss`` reads."""
-    predictions, targets, regularization_strength, regularization = inputs
+    predictions, targets, mask, regularization_strength, regularization = inputs
     _loss, prediction_ranks, prediction_permutation, target_ranks, target_permutation = output
     _rr.save(
         ctx,
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3724,6 +4000,7 @@ def _rr_spearman_loss_backward_rule(
     (
         predictions,
         targets,
+        mask,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
@@ -3736,6 +4013,7 @@ def _rr_spearman_loss_backward_rule(
         _rr_spearman_loss_backward,
         predictions,
         targets,
+        mask,
         prediction_ranks,
         prediction_permutation,
         target_ranks,
@@ -3747,7 +4025,8 @@ def _rr_spearman_loss_backward_rule(
     return (
         grad_predictions if _rr_needs[0] else None,
         grad_targets if _rr_needs[1] else None,
-        _rr.param_grad(_rr_needs[2], grad_regularization_strength, regularization_strength),
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
         None,
     )
 
@@ -3772,6 +4051,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         ctx: Any,
         predictions: Tensor,
         targets: Tensor,
+        mask: Tensor | None,
         regularization_strength: Tensor | float,
         regularization: str,
     ) -> Tensor:
@@ -3781,12 +4061,14 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             _rr_params,
             predictions,
             targets,
+            mask,
         )
         _rr.save(
             ctx,
             (
                 predictions,
                 targets,
+                mask,
                 prediction_ranks,
                 prediction_permutation,
                 target_ranks,
@@ -3802,6 +4084,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3813,6 +4096,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
             _rr_spearman_loss_backward_impl,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3823,7 +4107,8 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         return (
             grad_predictions if _rr_needs[0] else None,
             grad_targets if _rr_needs[1] else None,
-            _rr.param_grad(_rr_needs[2], grad_regularization_strength, _rr_params[0]),
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[0]),
             None,
         )
 
@@ -3833,6 +4118,7 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3840,13 +4126,14 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         ) = _rr_tensors
         tangent_predictions = _rr.tangent(tangents[0], predictions)
         tangent_targets = _rr.tangent(tangents[1], predictions)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], predictions)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], predictions)
         tangent_loss = _rr.first_order(
             "spearman_loss",
             _rr.OF_JVP,
             _rr_spearman_loss_jvp,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3877,6 +4164,7 @@ class _rr_SpearmanLossTransforms(torch.autograd.Function):
         (
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3884,13 +4172,14 @@ class _rr_SpearmanLossTransforms(torch.autograd.Function):
         ) = _rr_tensors
         tangent_predictions = _rr.tangent(tangents[0], predictions)
         tangent_targets = _rr.tangent(tangents[1], predictions)
-        tangent_regularization_strength = _rr.param_tangent(tangents[2], predictions)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], predictions)
         tangent_loss = _rr.first_order(
             "spearman_loss",
             _rr.OF_JVP,
             _rr_spearman_loss_jvp,
             predictions,
             targets,
+            mask,
             prediction_ranks,
             prediction_permutation,
             target_ranks,
@@ -3909,6 +4198,7 @@ def spearman_loss(
     regularization_strength: float | Tensor = 1.0,
     regularization: Regularization = "l2",
     dim: int = -1,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """One minus the Spearman correlation of the soft ranks of predictions and targets.
 
@@ -3944,12 +4234,16 @@ def spearman_loss(
         dim: The axis the items lie along in every input (negative counts from the end). The
             outputs have their item dim at that axis; a one-value-per-row output drops it. Default
             ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
 
     Returns:
         One loss value per row. Shape ``[...]`` (one value per row).
 
     Raises:
-        TypeError: An input is not a floating-point tensor, or a param has the wrong type.
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
 
@@ -3957,21 +4251,25 @@ def spearman_loss(
         ``rank_relax.torch.spearman_loss(torch.tensor([[0.1, 0.4, 0.3, 0.9]]),
         torch.tensor([[1.0, 2.0, 3.0, 4.0]]), regularization_strength=0.1)``
     """
-    _rr_lead, _rr_axis, _rr_dtype, (_rr_predictions, _rr_targets) = _rr.rows(
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_predictions, _rr_targets, _rr_mask) = _rr.rows(
         "spearman_loss",
         ("predictions", predictions),
         ("targets", targets),
+        ("mask", mask),
         axis=dim,
+        optional=("mask",),
+        bools=("mask",),
     )
     _rr_regularization_strength = _rr.real_param(
         "spearman_loss",
         "regularization_strength",
         regularization_strength,
     )
-    if _rr.eager(_rr_predictions, _rr_targets):
+    if _rr.eager(_rr_predictions, _rr_targets, _rr_mask):
         _rr_loss = _rr_SpearmanLoss.apply(
             _rr_predictions,
             _rr_targets,
+            _rr_mask,
             _rr_regularization_strength,
             regularization,
         )
@@ -3985,6 +4283,7 @@ def spearman_loss(
         ) = _rr_spearman_loss_forward(
             _rr_predictions,
             _rr_targets,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
@@ -3998,6 +4297,7 @@ def spearman_loss(
         ) = _rr_SpearmanLossTransforms.apply(
             _rr_predictions,
             _rr_targets,
+            _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )

@@ -55,22 +55,45 @@ _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 
 
 def rows(
-    op: str, *inputs: tuple[str, Any], axis: object = -1, matrix: bool = False
-) -> tuple[tuple[int, ...], int, torch.dtype, tuple[Tensor, ...]]:
+    op: str,
+    *inputs: tuple[str, Any],
+    axis: object = -1,
+    matrix: bool = False,
+    optional: tuple[str, ...] = (),
+    bools: tuple[str, ...] = (),
+) -> tuple[tuple[int, ...], int, torch.dtype, tuple[Tensor | None, ...]]:
     """Checks the inputs of one call and views each as ``[batch, n]`` in the kernel's dtype, the
-    items taken along ``axis`` (the ``dim`` argument; ``matrix``: see ``items_axis``).
+    items taken along ``axis`` (the ``dim`` argument; ``matrix``: see ``items_axis``). An input
+    named in ``optional`` may be None (absent: None in the views); one in ``bools`` is a bool
+    tensor of the first input's shape, viewed as ``[batch, n]`` bool.
 
     Returns the leading dims (the other axes), the items axis counted from the end, the dtype of
-    the results (the inputs' promoted dtype) and the views. float16 and bfloat16 are computed in
-    float32.
+    the results (the real inputs' promoted dtype) and the views. float16 and bfloat16 are computed
+    in float32.
     """
-    if len(inputs) == 1 and type(axis) is int and axis in (-1, 1):
+    if type(axis) is int and axis in (-1, 1):
         value = inputs[0][1]  # the common case, checked with the fewest calls
-        if isinstance(value, Tensor) and value.dtype in _KERNEL_DTYPES and value.dim() == 2:
-            return (value.shape[0],), -1, value.dtype, (value,)
+        if (
+            (
+                len(inputs) == 1
+                or (len(inputs) == 2 and inputs[1][1] is None and inputs[1][0] in optional)
+            )
+            and isinstance(value, Tensor)
+            and value.dtype in _KERNEL_DTYPES
+            and value.dim() == 2
+        ):
+            return (value.shape[0],), -1, value.dtype, (value, *(None,) * (len(inputs) - 1))
+    present = []
     for name, value in inputs:
+        if value is None and name in optional:
+            continue
         if not isinstance(value, Tensor):
             raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
+        if name in bools:
+            if value.dtype != torch.bool:
+                raise TypeError(f"{op}: {name} must be a bool tensor, got {value.dtype}")
+            present.append((name, value))
+            continue
         if not value.is_floating_point():
             raise TypeError(
                 f"{op}: {name} must be a floating-point tensor (float32 or float64), "
@@ -81,21 +104,27 @@ def rows(
                 f"{op}: {name} must have at least 1 dimension (the items along the last axis), "
                 f"got a 0-d tensor"
             )
-    first_name, first = inputs[0]
+        present.append((name, value))
+    first_name, first = present[0]
     dtype = first.dtype
-    for name, value in inputs[1:]:
+    for name, value in present[1:]:
         if value.shape != first.shape:
             raise ValueError(
                 f"{op}: {first_name} has shape {list(first.shape)} but {name} has shape "
                 f"{list(value.shape)}"
             )
-        dtype = torch.promote_types(dtype, value.dtype)
+        if name not in bools:
+            dtype = torch.promote_types(dtype, value.dtype)
     back = items_axis(op, "dim", axis, first.dim(), matrix)
     kernel = dtype if dtype in _KERNEL_DTYPES else torch.float32
     # movedim is a view autograd differentiates; the flatten copies only when it must.
-    moved = [v if back == -1 else v.movedim(back, -1) for _, v in inputs]
-    lead = tuple(moved[0].shape[:-1])
-    views = tuple(_as_rows(v).to(kernel) for v in moved)
+    if back != -1:
+        inputs = tuple((n, None if v is None else v.movedim(back, -1)) for n, v in inputs)
+    lead = tuple(inputs[0][1].shape[:-1])
+    views = tuple(
+        None if v is None else _as_rows(v) if n in bools else _as_rows(v).to(kernel)
+        for n, v in inputs
+    )
     return lead, back, dtype, views
 
 
@@ -135,15 +164,16 @@ def op_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(as_tensor(p) if type(p) is float else p for p in params)
 
 
-def eager(*tensors: Tensor) -> bool:
+def eager(*tensors: Tensor | None) -> bool:
     """Whether a call can take the eager path (the ``torch.autograd.Function``) rather than the
     custom ops: not while compiling or exporting, and only for plain tensors with no dispatch mode
-    or functorch transform active, since those need the op's fake and batching machinery. Any doubt
+    or functorch transform active, since those need the op's fake and batching machinery (None, an
+    absent optional input, is no obstacle). Any doubt
     (an internal API that moved) picks the custom ops, which are always correct."""
     if _FORCE_CUSTOM_OPS or _is_compiling():
         return False
     for t in tensors:
-        if type(t) is not Tensor and type(t) is not _Parameter:
+        if type(t) is not Tensor and type(t) is not _Parameter and t is not None:
             if not _sharding._REGISTERED:  # a DTensor needs the ops' sharding rules
                 _sharding.register_if_loaded()
             return False
@@ -171,9 +201,10 @@ _FORCE_CUSTOM_OPS = False
 _SAVED = object()
 
 
-def save(ctx: Any, tensors: tuple[Tensor, ...], params: tuple[Any, ...]) -> None:
-    """Saves the tensors the backward and the JVP read (the same: saves and residuals), and the
-    params (tensor params with the tensors). Autograd drops the forward-mode copy once the forward
+def save(ctx: Any, tensors: tuple[Tensor | None, ...], params: tuple[Any, ...]) -> None:
+    """Saves the tensors the backward and the JVP read (the same: saves and residuals; None for an
+    absent optional input, which :func:`saved` gives back as None), and the params (tensor params
+    with the tensors). Autograd drops the forward-mode copy once the forward
     has run, so it costs nothing outside forward mode."""
     for p in params:
         if isinstance(p, Tensor):
@@ -214,15 +245,20 @@ def result(value: Tensor, lead: tuple[int, ...], dtype: torch.dtype, axis: int =
 def run(
     table: Mapping[str, Callable[..., tuple[Any, ...]]],
     params: tuple[Tensor | float | str | bool | list[float], ...],
-    *tensors: Tensor,
+    *tensors: Tensor | None,
 ) -> tuple[Tensor, ...]:
-    """Runs the native kernel of ``table`` for the tensors' dtype; results on their device.
+    """Runs the native kernel of ``table`` for the dtype of the first tensor (always a real one);
+    results on its device.
 
-    Contiguous CPU tensors are read without a copy; a 0-d tensor param is passed as a number.
+    Contiguous CPU tensors are read without a copy; None (an absent optional input) is passed as
+    None; a 0-d tensor param is passed as a number.
     """
     first = tensors[0]
+    assert first is not None
     arrays = [
-        (t.detach() if t.requires_grad else t).numpy()
+        None
+        if t is None
+        else (t.detach() if t.requires_grad else t).numpy()
         if t.is_cpu and t.is_contiguous()
         else t.detach().cpu().contiguous().numpy()
         for t in tensors
@@ -254,8 +290,9 @@ def param_grad(needed: bool, per_row: Tensor, param: Tensor) -> Tensor | None:
 
 def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
     """A ``torch.func.vmap`` rule for a custom op whose first ``n_tensors`` arguments are
-    ``[batch, n]`` (or ``[batch]``) tensors: the mapped dim joins the batch, so a vmap is one
-    kernel call. A mapped real param (one ε per sample) runs the op once per sample."""
+    ``[batch, n]`` (or ``[batch]``) tensors, or None (an absent optional input): the mapped dim
+    joins the batch, so a vmap is one kernel call; an unmapped tensor (a mask shared by every
+    sample) is expanded. A mapped real param (one ε per sample) runs the op once per sample."""
 
     def rule(info: Any, in_dims: tuple[int | None, ...], *args: Any) -> tuple[Any, Any]:
         size = info.batch_size
@@ -271,11 +308,11 @@ def vmap_rule(op: Callable[..., Any], n_tensors: int) -> Callable[..., Any]:
                 return torch.stack(samples), 0
             return tuple(torch.stack(o) for o in zip(*samples)), (0,) * len(first)
         moved = [
-            t.movedim(d, 0) if d is not None else t.expand(size, *t.shape)
+            None if t is None else t.movedim(d, 0) if d is not None else t.expand(size, *t.shape)
             for t, d in zip(tensors, in_dims)
         ]
-        batch = moved[0].shape[1]
-        flat = [t.reshape(size * batch, *t.shape[2:]) for t in moved]
+        batch = next(t for t in moved if t is not None).shape[1]
+        flat = [None if t is None else t.reshape(size * batch, *t.shape[2:]) for t in moved]
         out = op(*flat, *params)
         if isinstance(out, Tensor):
             return out.reshape(size, batch, *out.shape[1:]), 0

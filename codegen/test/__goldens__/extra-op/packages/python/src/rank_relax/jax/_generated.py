@@ -140,7 +140,7 @@ def pair_loss(
         ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
             out of range or an unknown enum value; the message names the op and the argument.
     """
-    _rr_dtype, _rr_axis, (_rr_predictions, _rr_weights) = _rr.inputs(
+    _rr_dtype, _rr_axis, (_rr_predictions, _rr_weights), _ = _rr.inputs(
         "pair_loss",
         ("predictions", predictions),
         ("weights", weights),
@@ -277,7 +277,7 @@ def soft_rank(
     Example:
         ``rank_relax.jax.soft_rank(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_rank", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), _ = _rr.inputs("soft_rank", ("values", values), axis=axis)
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",

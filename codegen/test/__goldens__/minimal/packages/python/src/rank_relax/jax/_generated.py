@@ -135,7 +135,7 @@ def soft_rank(
     Example:
         ``rank_relax.jax.soft_rank(jnp.array([[3.0, 1.0, 2.0]]), regularization_strength=0.1)``
     """
-    _rr_dtype, _rr_axis, (_rr_values,) = _rr.inputs("soft_rank", ("values", values), axis=axis)
+    _rr_dtype, _rr_axis, (_rr_values,), _ = _rr.inputs("soft_rank", ("values", values), axis=axis)
     _rr_regularization_strength = _rr.real_param(
         "soft_rank",
         "regularization_strength",

@@ -2,10 +2,11 @@
 """The shape of every XLA FFI call of ``rank_relax.jax``: what its sharding rules are made of.
 
 Per kernel (``soft_rank_forward``), its operands (the buffers it reads, then its real params, then a
-JVP's or an HVP's ε tangent) and its results (the buffers it writes), in the order of the call. Each
-buffer has its spec name, the dims after its leading batch dims as the spec's dim symbols (``[batch,
-n]`` has ``("n",)``, ``[batch, n, n]`` two, ``[batch]`` and a real param, which is 0-d, none) and
-its element type. ``_sharding.py`` lets the leading dims be sharded and keeps every other dim whole.
+JVP's or an HVP's ε tangent, then an optional buffer such as a mask, which a call without it leaves
+out) and its results (the buffers it writes), in the order of the call. Each buffer has its spec
+name, the dims after its leading batch dims as the spec's dim symbols (``[batch, n]`` has
+``("n",)``, ``[batch, n, n]`` two, ``[batch]`` and a real param, which is 0-d, none) and its element
+type. ``_sharding.py`` lets the leading dims be sharded and keeps every other dim whole.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ class Buffer(NamedTuple):
     name: str
     #: The dims after the leading batch dims, as the spec's dim symbols.
     row: tuple[str, ...]
-    elem: Literal["real", "int32"]
+    elem: Literal["real", "int32", "bool"]
+    #: Whether a call may leave it out (it is then the last operand: a mask).
+    optional: bool = False
 
 
 class Call(NamedTuple):
