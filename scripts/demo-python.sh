@@ -6,7 +6,7 @@
 # then learns to rank padded queries of different lengths with a mask, by the masked ndcg_loss and
 # by a NeuralNDCG-style loss on neural_sort_apply (PyTorch and JAX), printing the held-out NDCG@10
 # before and after. Builds and installs the wheel into .venv first (maturin build --release;
-# REBUILD=0 keeps an installed one). About a minute and a half.
+# REBUILD=0 keeps an installed one). About a minute.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
