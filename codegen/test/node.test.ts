@@ -324,6 +324,76 @@ describe('hvp: the HVP entry points and functions follow the spec flag', () => {
   });
 });
 
+describe('optional bool inputs: the mask is an option of every function, copied into the core\'s &[bool]', () => {
+  const emitted = (ir: ReturnType<typeof specIr>, suffix: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(suffix))?.contents ?? '';
+  const ir = specIr();
+
+  it.each(['soft_rank', 'spearman_loss', 'neural_sort'])('%s: an option (Uint8Array or booleans), never a positional argument', (op) => {
+    const ts = emitted(ir, `/ops/${op}.ts`);
+    const camel = op.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    expect(ts).toContain('readonly mask?: BoolArray | undefined;');
+    expect(ts).toContain(`mask: rr.boolArray('${op}', 'mask', rr_o.mask),`);
+    expect(ts).toMatch(new RegExp(`const rr_${op.toUpperCase()}_OPTIONS: readonly string\\[\\] = \\['n', 'mask', `));
+    expect(ts).not.toMatch(/mask: (RealArray|Float64Array|A)\b/);
+    // Every native call passes it (null when absent): the call, VJP, JVP and HVP, sync and async, and withVjp's forward, per dtype.
+    expect(count(ts, ', rr_a.mask, ')).toBe(2 * 9);
+    // withVjp keeps a copy for the backward, like the other saves.
+    expect(count(ts, 'const rr_mask = rr_a.mask?.slice() ?? null;')).toBe(2);
+    expect(count(ts, ', rr_mask, ')).toBe(2);
+    expect(ts).not.toContain('rr.sameDtype(\'' + op + "', 'mask'");
+    expect(ts).toContain(`${camel}WithVjp(`);
+    expect(emitted(ir, '/binding.ts')).toMatch(new RegExp(`${camel}BackwardF64\\(\\n(?:.*\\n)*? {4}mask: Uint8Array \\| null,`));
+  });
+
+  it('soft_rank: the addon takes Option<Uint8ArraySlice>, copies it as bools and passes Option<&[bool]> to every kernel', () => {
+    const rust = emitted(ir, '/generated/soft_rank.rs');
+    // call, forward, backward, vjp, jvp, hvp, and the jobs of call, vjp, jvp and hvp, per dtype.
+    expect(count(rust, '    mask: Option<Uint8ArraySlice>,\n')).toBe(2 * 10);
+    expect(count(rust, 'let mask = mask.map(|m| rr::bools(&m));')).toBe(2 * 10);
+    // A copy: not among the arrays checked for overlap, and not copied again for a job.
+    expect(rust).not.toContain('"mask"');
+    expect(rust).not.toContain('mask.to_vec()');
+    expect(count(rust, '    mask: Option<&[bool]>,\n')).toBe(5); // the bodies: in-place VJP, call, VJP, JVP, HVP
+    // The backward and in-place branches call the core directly.
+    expect(rust).toMatch(/rr_op::backward_in_place\(\n\s+rr_shape,\n\s+&rr_params,\n\s+&values,\n\s+mask\.as_deref\(\),/);
+  });
+
+  it('follows the spec, not the name: an op without the optional input has no mask; a renamed one is that option', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        s.ops.soft_rank.inputs = s.ops.soft_rank.inputs.filter((x: any) => x.name !== 'mask');
+        s.ops.soft_rank.saves = s.ops.soft_rank.saves.filter((x: string) => x !== 'mask');
+        const present = s.ops.soft_sort.inputs.find((x: any) => x.name === 'mask');
+        present.name = 'present';
+        s.ops.soft_sort.saves = s.ops.soft_sort.saves.map((x: string) => (x === 'mask' ? 'present' : x));
+      }),
+      'edited.yaml',
+    );
+    expect(unsupportedFeatures(edited, [nodeEmitter])).toEqual([]);
+    expect(emitted(edited, '/ops/soft_rank.ts')).not.toMatch(/mask|BoolArray/);
+    expect(emitted(edited, '/generated/soft_rank.rs')).not.toMatch(/mask|bools|Uint8Array/);
+    const ts = emitted(edited, '/ops/soft_sort.ts');
+    expect(ts).toContain('readonly present?: BoolArray | undefined;');
+    expect(ts).toContain("present: rr.boolArray('soft_sort', 'present', rr_o.present),");
+    expect(emitted(edited, '/generated/soft_sort.rs')).toContain('let present = present.map(|m| rr::bools(&m));');
+  });
+
+  it('refuses an optional input that is not bool (it would be an option of the dtype)', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        s.ops.soft_rank.inputs.find((x: any) => x.name === 'mask').dtype = 'real';
+      }),
+      'edited.yaml',
+    );
+    expect(() => nodeEmitter.emit(edited)).toThrow('node: input soft_rank.mask: only optional inputs may be bool, and only bool inputs optional');
+  });
+
+  it('declares optional bool inputs', () => {
+    expect(nodeEmitter.capabilities.optionalInputs).toBe(true);
+    expect(nodeEmitter.capabilities.inputDtypes).toEqual(['real', 'bool']);
+  });
+});
+
 function count(text: string, what: string): number {
   return text.split(what).length - 1;
 }

@@ -144,10 +144,8 @@ describe('the capability check of the registered targets', () => {
     ['quantiles', []],
     // A dim bound to an int param's value sizes buffers only in the core's tables and the docs.
     ['top-k', targets(['c', 'julia', 'node', 'python'], 'ops.soft_top_k.outputs[0].shape', 'shape [batch, k]', 'k is the value of param k')],
-    ['masked', [
-      ...everyTarget('ops.masked_soft_rank.inputs[1].dtype', 'bool inputs'),
-      ...everyTarget('ops.masked_soft_rank.inputs[1].optional', 'optional inputs'),
-    ]],
+    // Every target binds an optional bool input (each op's mask, ADR 0019).
+    ['masked', []],
     ['argsort', [
       ...targets(['julia', 'node'], 'ops.soft_sort_with_indices.outputs', '2 outputs'),
       ...everyTarget('ops.soft_sort_with_indices.outputs[1].differentiable', 'non-differentiable outputs'),
@@ -219,7 +217,7 @@ describe('a target that declares a capability', () => {
 
   it('reports every op whose JVP and HVP a target does not bind, and nothing once it declares both', () => {
     const ir = irFromText(readRepo('bindings-spec/rank-relax.yaml'), 'bindings-spec/rank-relax.yaml');
-    const open: Capabilities = { ...BINDINGS, dimKinds: ['n', 'length', 'param'] };
+    const open: Capabilities = { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, dimKinds: ['n', 'length', 'param'] };
     const lines = (kernel: string, what: string) => ir.ops.map((o) => `ops.${o.name.spec}.${kernel}: the fake target does not support ${what} yet`);
     const jvp = lines('jvp', 'JVP kernels (forward mode)');
     const hvp = lines('hvp', 'HVP kernels (second order)');

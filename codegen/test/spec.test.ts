@@ -87,7 +87,7 @@ const cases: [string, { given: Edit; want: string[] }][] = [
   }],
   ['a save that is neither input nor output', {
     given: (s) => { s.ops.soft_sort.saves = ['valuez']; },
-    want: ['ops.soft_sort.saves[0]: expected one of the op\'s inputs and outputs (values | sorted), got "valuez"'],
+    want: ['ops.soft_sort.saves[0]: expected one of the op\'s inputs and outputs (values | mask | sorted), got "valuez"'],
   }],
   ['a default that breaks its constraint', {
     given: (s) => { s.params.regularization_strength.default = 0; },
@@ -109,7 +109,7 @@ const cases: [string, { given: Edit; want: string[] }][] = [
     given: (s) => { s.ops.soft_rank.example = { value: [[1]], params: { strength: 1 } }; },
     want: [
       'ops.soft_rank.example.params.strength: expected one of direction | regularization | regularization_strength, got "strength"',
-      'ops.soft_rank.example.value: expected one of values | params, got "value"',
+      'ops.soft_rank.example.value: expected one of values | mask | params, got "value"',
       'ops.soft_rank.example.values: expected a value for every required input of the op, got nothing',
     ],
   }],

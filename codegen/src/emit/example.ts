@@ -28,7 +28,7 @@ function syntheticRow(n: number): number[] {
 export function exampleData(op: OpIR): ExampleData {
   if (op.example !== null) {
     const example = op.example;
-    const inputs = op.inputs.map((input) => ({
+    const inputs = required(op).map((input) => ({
       input,
       rows: example.inputs.find((e) => e.name.spec === input.name.spec)?.rows ?? [],
     }));
@@ -41,7 +41,12 @@ export function exampleData(op: OpIR): ExampleData {
     };
   }
   const n = Math.max(3, op.minN);
-  return { inputs: op.inputs.map((input) => ({ input, rows: [syntheticRow(n)] })), params: [], batch: 1, n };
+  return { inputs: required(op).map((input) => ({ input, rows: [syntheticRow(n)] })), params: [], batch: 1, n };
+}
+
+/** The inputs an example passes: the optional ones (a mask) are left at their default. */
+function required(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((x) => !x.optional);
 }
 
 /** The same inputs with one changed (by spec name). */

@@ -40,18 +40,19 @@ pub fn bench_core_soft_rank(
             // softRank: the ranks, the residual in scratch.
             let mut ranks = vec![0.0; len];
             let mut permutation = vec![0i32; len];
-            forward(shape, &params, &values, &mut ranks, &mut permutation)?;
+            forward(shape, &params, &values, None, &mut ranks, &mut permutation)?;
             std::hint::black_box(&ranks);
             // softRankVjp: forward, then backward.
             let mut ranks = vec![0.0; len];
             let mut permutation = vec![0i32; len];
             let mut grad = vec![0.0; len];
             let mut grad_eps = vec![0.0; shape.batch];
-            forward(shape, &params, &values, &mut ranks, &mut permutation)?;
+            forward(shape, &params, &values, None, &mut ranks, &mut permutation)?;
             backward(
                 shape,
                 &params,
                 &values,
+                None,
                 &ranks,
                 &permutation,
                 &cotangent,

@@ -133,6 +133,13 @@ pub fn check_disjoint(op: &str, regions: &[Region]) -> Result<(), Failure> {
         .map_err(|overlap| Failure::type_error(overlap.to_error(op).message))
 }
 
+/// A bool buffer (a mask) from the `Uint8Array` the TypeScript API passes: nonzero is true. A
+/// copy, so it may share memory with a written array, and a job owns it. Its length is the core's
+/// to check (`mask has 5 elements, expected batch × n = …`).
+pub fn bools(bytes: &[u8]) -> Vec<bool> {
+    bytes.iter().map(|&b| b != 0).collect()
+}
+
 /// The shape of a call (`u32` from JS: no overflow of `batch × n` in `usize` on 64-bit targets).
 pub fn shape(batch: u32, n: u32) -> Shape {
     Shape {

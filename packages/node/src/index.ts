@@ -7,7 +7,7 @@ import { describe, rangeError, typeError } from './runtime.js';
 
 export * from './generated/index.js';
 export { ABI_HASH, ABI_VERSION, VERSION } from './generated/binding.js';
-export type { RealArray, RealList, RowOptions } from './runtime.js';
+export type { BoolArray, RealArray, RealList, RowOptions } from './runtime.js';
 
 /**
  * Caps the threads the core uses for the rows of one call (rows run in parallel when the batch is

@@ -14,6 +14,12 @@ export type RealArray = Float64Array | Float32Array;
  */
 export type RealList = readonly number[] | Float64Array | Float32Array;
 
+/**
+ * Bools (a `mask`: true = present), one per item like the values: a `Uint8Array` (nonzero = true)
+ * or an array of booleans.
+ */
+export type BoolArray = Uint8Array | readonly boolean[];
+
 /** The dtype of a call, as the addon's entry points name it. */
 export type Dtype = 'f32' | 'f64';
 
@@ -151,6 +157,26 @@ export function listOption(op: string, name: string, value: unknown, fallback: r
     const x = list[i];
     if (typeof x !== 'number') throw typeError(`${op}: ${name}[${i}] must be a number, got ${describe(x)}`);
     out[i] = x;
+  }
+  return out;
+}
+
+/**
+ * An optional bool input (a `mask`) as the addon takes it: null when not given, a `Uint8Array` as
+ * given (the addon copies it, nonzero = true), an array of booleans as a new `Uint8Array`. Anything
+ * else, or an element that is not a boolean, is a TypeError; the core checks the length against the
+ * values' (`mask has 5 elements, expected batch × n = 2 × 3 = 6`, a RangeError).
+ */
+export function boolArray(op: string, name: string, value: unknown): Uint8Array | null {
+  if (value === undefined) return null;
+  if (value instanceof Uint8Array) return value;
+  if (!Array.isArray(value)) throw typeError(`${op}: ${name} must be a Uint8Array or an array of booleans, got ${describe(value)}`);
+  const list: readonly unknown[] = value;
+  const out = new Uint8Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i];
+    if (typeof x !== 'boolean') throw typeError(`${op}: ${name}[${i}] must be a boolean, got ${describe(x)}`);
+    out[i] = x ? 1 : 0;
   }
   return out;
 }

@@ -174,8 +174,8 @@ describe('int and list params, an op’s own enum, outputs of shape [B, m] and [
     assert.deepEqual(Array.from(rr.softTopk(x, { ...hard, k: 2, direction: 'ascending' })), [0, 1, 1, 1, 1, 0]);
     // Every row sums to k, for either regularization.
     for (const regularization of ['l2', 'p43']) {
-      const mask = rr.softTopk(x, { n: 3, k: 2, regularizationStrength: 5, regularization });
-      assert.ok(Math.abs(mask[0] + mask[1] + mask[2] - 2) < 1e-12 && Math.abs(mask[3] + mask[4] + mask[5] - 2) < 1e-12, `${regularization}: rows sum to k`);
+      const selection = rr.softTopk(x, { n: 3, k: 2, regularizationStrength: 5, regularization });
+      assert.ok(Math.abs(selection[0] + selection[1] + selection[2] - 2) < 1e-12 && Math.abs(selection[3] + selection[4] + selection[5] - 2) < 1e-12, `${regularization}: rows sum to k`);
     }
   });
 

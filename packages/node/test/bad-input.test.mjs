@@ -5,7 +5,8 @@
 //
 // Node layout: every TENSOR is a flat row-major Float64Array / Float32Array with the `n` option (the
 // case's `n`, else the last dimension of the first input; a 1-D input is one row). A 0-d input is the
-// bare number. Casts: int32 → Int32Array (truncated like NumPy's astype). Params go as the JSON has
+// bare number. A bool input (`mask`) is the option of its name, a flat array of booleans. Casts:
+// int32 → Int32Array (truncated like NumPy's astype); float64 / float32 → that array (a mask's 0/1). Params go as the JSON has
 // them (an int as a number, a list as an array of numbers, a wrong type as given), real ones and
 // list elements with "nan"/"inf" read as numbers and regularization_strength rounded to the dtype.
 // Expectations: InvalidType → TypeError; InvalidValue / ShapeMismatch → RangeError; InvalidArgument →
@@ -25,18 +26,19 @@ import { REPO_ROOT, camel } from './helpers.mjs';
 
 const PATH = process.env.RANK_RELAX_BAD_INPUT || join(REPO_ROOT, 'testdata', 'bad-input.json');
 
-// The spec's ops: inputs in order, the output's name and the dims of one row of it (`[]`: one value
-// per row; `m`: the number of quantiles).
+// The spec's ops: the real inputs in order (arguments), the bool ones (options: `mask`), the
+// output's name and the dims of one row of it (`[]`: one value per row; `m`: the number of quantiles).
+const MASK = ['mask'];
 const OPS = {
-  soft_rank: { inputs: ['values'], output: 'ranks', row: ['n'] },
-  soft_sort: { inputs: ['values'], output: 'sorted', row: ['n'] },
-  sigmoid_rank: { inputs: ['values'], output: 'ranks', row: ['n'] },
-  spearman_loss: { inputs: ['predictions', 'targets'], output: 'loss', row: [] },
-  ndcg_loss: { inputs: ['scores', 'relevance'], output: 'loss', row: [] },
-  soft_topk: { inputs: ['values'], output: 'mask', row: ['n'] },
-  soft_quantile: { inputs: ['values'], output: 'result', row: ['m'] },
-  neural_sort: { inputs: ['values'], output: 'permutation_matrix', row: ['n', 'n'] },
-  neural_sort_apply: { inputs: ['values', 'payload'], output: 'output', row: ['n'] },
+  soft_rank: { inputs: ['values'], bools: MASK, output: 'ranks', row: ['n'] },
+  soft_sort: { inputs: ['values'], bools: MASK, output: 'sorted', row: ['n'] },
+  sigmoid_rank: { inputs: ['values'], bools: MASK, output: 'ranks', row: ['n'] },
+  spearman_loss: { inputs: ['predictions', 'targets'], bools: MASK, output: 'loss', row: [] },
+  ndcg_loss: { inputs: ['scores', 'relevance'], bools: MASK, output: 'loss', row: [] },
+  soft_topk: { inputs: ['values'], bools: MASK, output: 'selection', row: ['n'] },
+  soft_quantile: { inputs: ['values'], bools: MASK, output: 'result', row: ['m'] },
+  neural_sort: { inputs: ['values'], bools: MASK, output: 'permutation_matrix', row: ['n', 'n'] },
+  neural_sort_apply: { inputs: ['values', 'payload'], bools: MASK, output: 'output', row: ['n'] },
 };
 
 /** The output's number of elements: batch × the row dims (m = the quantiles given, else the spec's one). */
@@ -123,7 +125,27 @@ function tensor(t) {
   return { shape: [], data: [number(t)] };
 }
 
+/** A bool TENSOR (nested JSON booleans, or `{ shape, fill, set }` with boolean values) as a flat array of booleans. */
+function boolTensor(t) {
+  if (Array.isArray(t)) return t.flat(Infinity).map((x) => bool(x));
+  const shape = t.shape;
+  const data = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => bool(t.fill));
+  for (const s of t.set ?? []) {
+    let k = 0;
+    s.at.forEach((a, d) => { k = k * shape[d] + a; });
+    data[k] = bool(s.value);
+  }
+  return data;
+}
+
+function bool(x) {
+  if (typeof x !== 'boolean') throw new Error(`bad-input: not a boolean: ${JSON.stringify(x)}`);
+  return x;
+}
+
 function cast(data, to) {
+  if (to === 'float64') return Float64Array.from(data);
+  if (to === 'float32') return Float32Array.from(data);
   if (to === 'int32') return Int32Array.from(data.map(Math.trunc));
   if (to === 'int64') return BigInt64Array.from(data.map((x) => BigInt(Math.trunc(x))));
   if (to === 'float16') return Float32Array.from(data); // no Float16Array in Node ≤ 22
@@ -143,6 +165,12 @@ function call(c, Type) {
   const options = {};
   options.n = c.n ?? (first.shape.length >= 1 ? first.shape[first.shape.length - 1] : 1);
   for (const [k, v] of Object.entries(c.params ?? {})) options[camel(k)] = param(k, v, Type);
+  // A bool input is an option: an array of booleans, or the typed array of its cast (0/1).
+  for (const name of op.bools) {
+    if (c.inputs[name] === undefined) continue;
+    const data = boolTensor(c.inputs[name]);
+    options[camel(name)] = c.cast?.[name] ? cast(data.map(Number), c.cast[name]) : data;
+  }
   const forward = (c.pass ?? 'forward') === 'forward';
   if (c.alias !== undefined) {
     const n = options.n;

@@ -19,12 +19,12 @@ const CASES = [
   ['epsilon of wrong type', () => rr.softRank(x, { regularizationStrength: '0.1' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularizationStrength must be a number, got string'],
   // The sync functions also take `out`; the async ones do not.
   ['unknown option', () => rr.softRank(x, { epsilon: 0.1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', {
-    sync: 'soft_rank: unknown option "epsilon"; the options are n, regularizationStrength, regularization, direction, out',
-    async: 'soft_rank: unknown option "epsilon"; the options are n, regularizationStrength, regularization, direction',
+    sync: 'soft_rank: unknown option "epsilon"; the options are n, mask, regularizationStrength, regularization, direction, out',
+    async: 'soft_rank: unknown option "epsilon"; the options are n, mask, regularizationStrength, regularization, direction',
   }],
   ['option of another op', () => rr.sigmoidRank(x, { regularization: 'kl' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', {
-    sync: 'sigmoid_rank: unknown option "regularization"; the options are n, regularizationStrength, direction, out',
-    async: 'sigmoid_rank: unknown option "regularization"; the options are n, regularizationStrength, direction',
+    sync: 'sigmoid_rank: unknown option "regularization"; the options are n, mask, regularizationStrength, direction, out',
+    async: 'sigmoid_rank: unknown option "regularization"; the options are n, mask, regularizationStrength, direction',
   }],
   ['options not an object', () => rr.softRank(x, 0.1), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: options must be an object, got number'],
   ['length not a multiple of n', () => rr.softRank(new Float64Array(7), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: values has 7 elements, expected batch × n = 2 × 3 = 6'],
@@ -130,7 +130,7 @@ describe('errors of out (sync calls and VJPs only), before anything is written',
     ['out of [batch, m] too long', () => rr.softQuantile(x, { quantiles: [0.1, 0.9], out: new Float64Array(3) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_quantile: out has 3 elements, expected batch × m = 1 × 2 = 2'],
     ['out of [batch, n, n] overlaps the input', () => rr.neuralSort(big.subarray(0, 3), { out: big.subarray(2, 11) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort: permutation_matrix overlaps values; a written buffer must not share memory with another buffer of the call'],
     ['gradient out of the second input of another length', () => rr.neuralSortApplyVjp(x, x.slice(), x.slice(), { out: { payload: new Float64Array(2) } }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort_apply: out.payload has 2 elements, expected batch × n = 1 × 3 = 3'],
-    ['gradient out overlaps the cotangent of soft_topk in part', () => rr.softTopkVjp(x, big.subarray(0, 3), { out: { values: big.subarray(1, 4) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: grad_values overlaps cotangent_mask; a written buffer must not share memory with another buffer of the call (grad_values may be cotangent_mask itself, but not overlap it in part)'],
+    ['gradient out overlaps the cotangent of soft_topk in part', () => rr.softTopkVjp(x, big.subarray(0, 3), { out: { values: big.subarray(1, 4) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: grad_values overlaps cotangent_selection; a written buffer must not share memory with another buffer of the call (grad_values may be cotangent_selection itself, but not overlap it in part)'],
     ['two gradient outs overlap', () => rr.spearmanLossVjp(x, x.slice(), new Float64Array(1), { out: { predictions: big.subarray(0, 3), targets: big.subarray(2, 5) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: grad_predictions overlaps grad_targets; a written buffer must not share memory with another buffer of the call'],
   ];
 
@@ -152,7 +152,7 @@ describe('errors of out (sync calls and VJPs only), before anything is written',
   });
 
   it('async functions and withVjp refuse out', async () => {
-    const message = 'soft_rank: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, regularizationStrength, regularization, direction';
+    const message = 'soft_rank: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, mask, regularizationStrength, regularization, direction';
     await assert.rejects(() => rr.softRankAsync(x, { out: new Float64Array(3) }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
     await assert.rejects(() => rr.softRankVjpAsync(x, x, { out: {} }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
     assert.throws(() => rr.softRankWithVjp(x, { out: new Float64Array(3) }), (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', message));
@@ -164,13 +164,13 @@ describe('the raw binding', () => {
     const { native } = await import('../dist/native.js');
     const buf = new Float64Array(3);
     assert.throws(
-      () => native.softRankF64(1, 3, 1, 'l2', 'ascending', buf, buf),
+      () => native.softRankF64(1, 3, 1, 'l2', 'ascending', buf, null, buf),
       (e) => expectError(e, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written buffer must not share memory with another buffer of the call'),
     );
   });
 
   it('never crashes on a hostile shape', async () => {
     const { native } = await import('../dist/native.js');
-    assert.throws(() => native.softRankF64(0xffffffff, 0xffffffff, 1, 'l2', 'ascending', new Float64Array(3), new Float64Array(3)), RangeError);
+    assert.throws(() => native.softRankF64(0xffffffff, 0xffffffff, 1, 'l2', 'ascending', new Float64Array(3), null, new Float64Array(3)), RangeError);
   });
 });

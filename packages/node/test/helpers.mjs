@@ -18,15 +18,17 @@ function fromEnv(name, file) {
 }
 
 /**
- * Every reference file the package replays: ops-v1.json (`RANK_RELAX_REFERENCE`), and those of the
+ * Every reference file the package replays: ops-v1.json (`RANK_RELAX_REFERENCE`), those of the
  * later ops, wave2-topk-quantile.json (`RANK_RELAX_REFERENCE_WAVE2`) and wave2-neural-sort.json
- * (`RANK_RELAX_REFERENCE_NEURAL_SORT`), the variables the core's readers take.
+ * (`RANK_RELAX_REFERENCE_NEURAL_SORT`), the variables the core's readers take, and the masked rows
+ * of every op, masks.json (`RANK_RELAX_REFERENCE_MASKS`).
  */
 export function referencePaths() {
   return [
     referencePath(),
     fromEnv('RANK_RELAX_REFERENCE_WAVE2', 'wave2-topk-quantile.json'),
     fromEnv('RANK_RELAX_REFERENCE_NEURAL_SORT', 'wave2-neural-sort.json'),
+    fromEnv('RANK_RELAX_REFERENCE_MASKS', 'masks.json'),
   ];
 }
 
@@ -46,10 +48,17 @@ export function flat(rows, Type = Float64Array) {
   return Type.from([rows].flat(Infinity));
 }
 
-/** Options of a reference case: its params in camelCase, and the row length. */
+/** Whether an input of a reference case is bool (a mask: `[B][n]` JSON booleans). */
+export const isBoolInput = (rows) => typeof [rows].flat(Infinity)[0] === 'boolean';
+
+/** The arrays of a reference case, in the file's order (the spec's), without its bool inputs (options). */
+export const caseArrays = (c) => Object.values(c.inputs).filter((rows) => !isBoolInput(rows));
+
+/** Options of a reference case: its params in camelCase, the row length, and its bool inputs (`mask`) as arrays of booleans. */
 export function caseOptions(c) {
-  const first = Object.values(c.inputs)[0];
+  const first = caseArrays(c)[0];
   const options = { n: first[0].length };
+  for (const [k, v] of Object.entries(c.inputs)) if (isBoolInput(v)) options[camel(k)] = [v].flat(Infinity);
   for (const [k, v] of Object.entries(c.params)) options[camel(k)] = v;
   return options;
 }

@@ -222,7 +222,7 @@ describe('bad tangents and cotangents: the core message, naming the op and the a
     });
     await assert.rejects(rr.softSortHvpAsync(values, zeros, zeros, { out: {} }), {
       name: 'TypeError',
-      message: 'soft_sort: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, regularizationStrength, regularization, direction, tangentRegularizationStrength',
+      message: 'soft_sort: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, mask, regularizationStrength, regularization, direction, tangentRegularizationStrength',
     });
     assert.throws(() => rr.softSortHvp(values, zeros, zeros, { out: { values } }), {
       name: 'TypeError',

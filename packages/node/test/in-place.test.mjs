@@ -41,17 +41,17 @@ const rawParams = ({ regularizationStrength, regularization, direction }) => [re
 
 /**
  * [name in messages, function prefix, name of the cotangent in the core, the arrays of the raw
- * backward before the cotangent (from the input and the forward's output and permutation), the
+ * backward before the cotangent (from the input, no mask, and the forward's output and permutation), the
  * configurations to test, the raw binding's params of one]
  */
 const OPS = [
-  ['soft_rank', 'softRank', 'cotangent_ranks', (x, out, perm) => [x, out, perm], CONFIGS, rawParams],
-  ['soft_sort', 'softSort', 'cotangent_sorted', (x, _out, perm) => [x, perm], CONFIGS, rawParams],
+  ['soft_rank', 'softRank', 'cotangent_ranks', (x, out, perm) => [x, null, out, perm], CONFIGS, rawParams],
+  ['soft_sort', 'softSort', 'cotangent_sorted', (x, _out, perm) => [x, null, perm], CONFIGS, rawParams],
   [
     'soft_topk',
     'softTopk',
-    'cotangent_mask',
-    (x, _out, perm) => [x, perm],
+    'cotangent_selection',
+    (x, _out, perm) => [x, null, perm],
     [
       { k: 2, regularization: 'l2', direction: 'descending', regularizationStrength: 0.3 },
       { k: 3, regularization: 'p43', direction: 'ascending', regularizationStrength: 0.7 },
@@ -163,17 +163,17 @@ describe('in-place VJP through the raw binding (grad_values is cotangent_*)', ()
           // vjp: forward and backward in one call.
           const grad = new T(batch * n);
           const gEps = new T(batch);
-          native[`${fn}Vjp${suffix}`](...args, x, cot, grad, gEps);
+          native[`${fn}Vjp${suffix}`](...args, x, null, cot, grad, gEps);
           const c = cot.slice();
           const gEpsIn = new T(batch);
-          native[`${fn}Vjp${suffix}`](...args, x, c, c, gEpsIn);
+          native[`${fn}Vjp${suffix}`](...args, x, null, c, c, gEpsIn);
           assertSameBits(c, grad, `${op} vjp: the gradient over the cotangent`);
           assertSameBits(gEpsIn, gEps, `${op} vjp: regularization_strength gradient`);
 
           // backward: from the residuals of a forward.
           const out = new T(batch * n);
           const perm = new Int32Array(batch * n);
-          native[`${fn}Forward${suffix}`](...args, x, out, perm);
+          native[`${fn}Forward${suffix}`](...args, x, null, out, perm);
           const grad2 = new T(batch * n);
           const gEps2 = new T(batch);
           native[`${fn}Backward${suffix}`](...args, ...saves(x, out, perm), cot, grad2, gEps2);
@@ -221,20 +221,20 @@ describe('any other overlap is still refused', () => {
       const c = big.subarray(0, 3);
       const before = Array.from(big);
       // grad_values one element past the cotangent: the same length, another start.
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, c, big.subarray(1, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, null, c, big.subarray(1, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
       // The same start, a longer array (the core would see another length): not the cotangent.
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, c, big.subarray(0, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, null, c, big.subarray(0, 4), new Float64Array(1)), overlapError(op, 'grad_values', cotangentName, true));
       assert.deepEqual(Array.from(big), before, 'nothing written');
 
       // In place, but over an input, or with the other gradient inside it.
       const v = new Float64Array([3, 1, 2]);
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, v, v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, v, null, v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
       const cg = new Float64Array([0.5, -1, 2]);
-      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, cg, cg, cg.subarray(2, 3)), overlapError(op, 'grad_values', 'grad_regularization_strength'));
+      assert.throws(() => native[`${fn}VjpF64`](1, 3, ...p, x, null, cg, cg, cg.subarray(2, 3)), overlapError(op, 'grad_values', 'grad_regularization_strength'));
       assert.deepEqual(Array.from(cg), [0.5, -1, 2], 'nothing written');
       const out = new Float64Array(3);
       const perm = new Int32Array(3);
-      native[`${fn}ForwardF64`](1, 3, ...p, v, out, perm);
+      native[`${fn}ForwardF64`](1, 3, ...p, v, null, out, perm);
       assert.throws(() => native[`${fn}BackwardF64`](1, 3, ...p, ...saves(v, out, perm), v, v, new Float64Array(1)), overlapError(op, 'grad_values', 'values'));
       if (op === 'soft_rank') {
         // The saved output (ranks) as the cotangent and the gradient.
@@ -245,14 +245,14 @@ describe('any other overlap is still refused', () => {
 
     it(`raw ${fn}VjpF64Async: a job refuses the alias (it writes while the caller runs)`, async () => {
       const c = new Float64Array([0.5, -1, 2]);
-      assert.throws(() => native[`${fn}VjpF64Async`](1, 3, ...p, x, c, c, new Float64Array(1)), overlapError(op, 'grad_values', cotangentName));
+      assert.throws(() => native[`${fn}VjpF64Async`](1, 3, ...p, x, null, c, c, new Float64Array(1)), overlapError(op, 'grad_values', cotangentName));
     });
   }
 
   it('an op without in_place_vjp (sigmoid_rank) still refuses the cotangent as its gradient', () => {
     const c = new Float64Array([0.5, -1, 2]);
     assert.throws(() => rr.sigmoidRankVjp(x, c, { out: { values: c } }), overlapError('sigmoid_rank', 'grad_values', 'cotangent_ranks'));
-    assert.throws(() => native.sigmoidRankVjpF64(1, 3, 1, 'ascending', x, c, c, new Float64Array(1)), overlapError('sigmoid_rank', 'grad_values', 'cotangent_ranks'));
+    assert.throws(() => native.sigmoidRankVjpF64(1, 3, 1, 'ascending', x, null, c, c, new Float64Array(1)), overlapError('sigmoid_rank', 'grad_values', 'cotangent_ranks'));
     assert.deepEqual(Array.from(c), [0.5, -1, 2], 'nothing written');
   });
 });

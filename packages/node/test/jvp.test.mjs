@@ -164,7 +164,7 @@ describe('bad tangents: the core message, naming the op and the argument', () =>
     });
     await assert.rejects(rr.softRankJvpAsync(values, new Float64Array(6), { out: new Float64Array(6) }), {
       name: 'TypeError',
-      message: 'soft_rank: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, regularizationStrength, regularization, direction, tangentRegularizationStrength',
+      message: 'soft_rank: unknown option "out" (only the sync call, its VJP, its JVP and its HVP take out); the options are n, mask, regularizationStrength, regularization, direction, tangentRegularizationStrength',
     });
     assert.throws(() => rr.softRankJvp(values, values, { out: values }), { name: 'TypeError', message: /soft_rank: tangent_ranks overlaps values/ });
   });

@@ -3,12 +3,13 @@
 // JVP kernel softRankJvp and softRankJvpAsync, where it has an HVP kernel softRankHvp and
 // softRankHvpAsync, with their options,
 // gradients and result types; overloads map Float64Array → Float64Array and Float32Array →
-// Float32Array. Argument checks shared by every op are in the hand-written src/runtime.ts (`rr`).
+// Float32Array. An optional input (a bool `mask`) is an option of every function. Argument checks
+// shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, EnumParamIR, Ident, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { type Entry, entryScalars, LIST_TYPE, nativeName, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
+import { BOOL_LIST_TYPE, type Entry, entryScalars, LIST_TYPE, nativeName, optionalInputs, requiredInputs, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -22,14 +23,19 @@ const ARG_FIELDS = new Set(['dtype', 'batch', 'n']);
 
 function check(op: OpIR): void {
   for (const x of op.inputs) if (RESERVED.has(tsName(x.name))) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
-  // The JVP takes the inputs, then their tangents, then the options (the param tangents among them).
-  const jvpArgs = [...op.inputs, ...op.tangents].map((x) => tsName(x.name));
-  const jvpOptions = [...op.params, ...op.paramTangents].map((p) => tsName(p.name));
+  // A required input is a typed array of the call's dtype; an optional one an option of bools.
+  for (const x of op.inputs) {
+    if (x.optional !== (x.elem === 'bool')) throw new Error(`node: input ${op.name.spec}.${x.name.spec}: only optional inputs may be bool, and only bool inputs optional`);
+    if (x.optional && ARG_FIELDS.has(tsName(x.name))) throw new Error(`node: optional input ${op.name.spec}.${x.name.spec} collides with another argument`);
+  }
+  // The JVP takes the inputs, then their tangents, then the options (the optional inputs and the param tangents among them).
+  const jvpArgs = [...requiredInputs(op), ...op.tangents].map((x) => tsName(x.name));
+  const jvpOptions = [...optionalInputs(op), ...op.params, ...op.paramTangents].map((p) => tsName(p.name));
   for (const x of [...jvpArgs, ...jvpOptions]) {
     if (RESERVED.has(x) || [...jvpArgs, ...jvpOptions, 'n', 'out'].filter((y) => y === x).length > 1) throw new Error(`node: ${op.name.spec}.${x} collides with another argument of the JVP`);
   }
   // The HVP takes the inputs, the cotangents, the tangents, then the options.
-  const hvpArgs = [...op.inputs, ...op.cotangents, ...op.tangents].map((x) => tsName(x.name));
+  const hvpArgs = [...requiredInputs(op), ...op.cotangents, ...op.tangents].map((x) => tsName(x.name));
   for (const x of [...hvpArgs, ...jvpOptions]) {
     if (RESERVED.has(x) || [...hvpArgs, ...jvpOptions, 'n', 'out'].filter((y) => y === x).length > 1) throw new Error(`node: ${op.name.spec}.${x} collides with another argument of the HVP`);
   }
@@ -98,18 +104,33 @@ function paramDefault(p: ParamIR): string {
 // Types
 
 function renderOptions(op: OpIR, n: TsNames): string {
-  const fields = op.params.map((p) =>
+  const inputFields = optionalInputs(op).map((x) =>
     join(
       [
-        tsDoc([p.doc, tag('defaultValue', paramDefault(p))]),
-        `readonly ${tsName(p.name)}?: ${tsParamType(p)} | undefined;`,
+        tsDoc([
+          `${x.doc} ${shapeWords(x.shape)} like the values: a Uint8Array (nonzero = true) or an array of booleans. Its length is checked against the values' (a RangeError); the call reads a copy of it.`,
+          tag('defaultValue', 'none'),
+        ]),
+        `readonly ${tsName(x.name)}?: ${BOOL_LIST_TYPE} | undefined;`,
       ],
       '\n',
     ),
   );
+  const fields = [
+    ...inputFields,
+    ...op.params.map((p) =>
+      join(
+        [
+          tsDoc([p.doc, tag('defaultValue', paramDefault(p))]),
+          `readonly ${tsName(p.name)}?: ${tsParamType(p)} | undefined;`,
+        ],
+        '\n',
+      ),
+    ),
+  ];
   const out = output(op);
   return code`
-    ${tsDoc([`Options of {@link ${n.fn}} and its companions: the row length \`n\` and the op's params.`])}
+    ${tsDoc([`Options of {@link ${n.fn}} and its companions: the row length \`n\`${optionalInputs(op).map((x) => `, \`${tsName(x.name)}\``).join('')} and the op's params.`])}
     export interface ${n.options} extends RowOptions {
       ${join(fields, '\n\n')}
     }
@@ -251,9 +272,9 @@ function renderWithVjpResult(op: OpIR, n: TsNames): string {
 
 function renderArgs(op: OpIR, n: TsNames): string {
   const opName = `'${op.name.spec}'`;
-  const [first, ...others] = op.inputs;
+  const [first, ...others] = requiredInputs(op);
   if (first === undefined) throw new Error(`node: op ${op.name.spec} has no input`);
-  const names = ['n', ...op.params.map((p) => tsName(p.name))];
+  const names = ['n', ...optionalInputs(op).map((x) => tsName(x.name)), ...op.params.map((p) => tsName(p.name))];
   const paramLine = (p: ParamIR) => {
     const args = `${opName}, '${tsName(p.name)}', rr_o.${tsName(p.name)}, ${paramDefault(p)}`;
     switch (p.type) {
@@ -290,7 +311,7 @@ function renderArgs(op: OpIR, n: TsNames): string {
     `}
 
     /** Checks the arguments every ${n.fn} function shares; the dtype, shape and params for the addon. */
-    function ${n.args}(${op.inputs.map((x) => `${tsName(x.name)}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
+    function ${n.args}(${requiredInputs(op).map((x) => `${tsName(x.name)}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
       const rr_o: ${n.options} = rr.options(${opName}, options, known);
       const rr_dtype = rr.dtypeOf(${opName}, '${tsName(first.name)}', ${tsName(first.name)});
       ${others.map((x) => `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`)}
@@ -301,6 +322,7 @@ function renderArgs(op: OpIR, n: TsNames): string {
         n: rr_n,
         batch: rr.rowCount(${tsName(first.name)} as RealArray, rr_n),
         ${ownDims(op).map((d) => `${d.name.spec}: ${dimValue(d)},`)}
+        ${optionalInputs(op).map((x) => `${tsName(x.name)}: rr.boolArray(${opName}, '${tsName(x.name)}', rr_o.${tsName(x.name)}),`)}
         ${op.params.map(paramLine)}
       };
     }
@@ -342,7 +364,8 @@ function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: str
 
 /** The written buffers of a sync call, VJP, JVP or HVP: the caller's `out` where it gives one. */
 function outArrays(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames): string[] {
-  const inputs = op.inputs.map((x) => tsName(x.name));
+  // The optional (bool) inputs are not among the reads: the addon copies them first.
+  const inputs = requiredInputs(op).map((x) => tsName(x.name));
   if (entry === 'hvp') {
     const reads = [...inputs, ...op.cotangents.map((c) => tsName(c.name)), ...op.tangents.map((t) => tsName(t.name))];
     return entryBuffers(op, entry)
@@ -412,6 +435,7 @@ function branch(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames, isAsync: bo
   const buffers = entryBuffers(op, entry);
   const inputArg = (b: BufferArgIR) => {
     if (b.mutable) return tsName(b.name);
+    if (b.optional) return `rr_a.${tsName(b.name)}`;
     // The VJP takes its one cotangent as `cotangent`; the HVP takes each by its name.
     if (b.role === 'cotangent' && entry === 'vjp') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
     return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
@@ -472,30 +496,42 @@ function overloads(op: OpIR, name: string, sig: Signature, isAsync: boolean): st
 }
 
 function inputsDoc(op: OpIR): DocPart[] {
-  return op.inputs.map((x) => tag('param', `${tsName(x.name)} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === op.inputs[0] ? '' : ' (the same type as the first input)'}.`));
+  const inputs = requiredInputs(op);
+  return inputs.map((x) => tag('param', `${tsName(x.name)} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === inputs[0] ? '' : ' (the same type as the first input)'}.`));
 }
 
-function throwsDoc(withOut = false, inPlace: InputIR | null = null): DocPart[] {
+/** `, \`mask\``: the optional inputs, as the options docs list them after `n`. */
+function optionalWords(op: OpIR): string {
+  return optionalInputs(op)
+    .map((x) => `, \`${tsName(x.name)}\``)
+    .join('');
+}
+
+function throwsDoc(op: OpIR, withOut = false, inPlace: InputIR | null = null): DocPart[] {
   const except = inPlace === null ? '' : ` (other than \`out.${tsName(inPlace.name)}\` being the cotangent itself)`;
+  const optional = optionalInputs(op).map((x) => `\`${tsName(x.name)}\``);
+  const badType = optional.length === 0 ? '' : `, ${optional.join(' or ')} is not a Uint8Array or an array of booleans`;
+  const badLength = optional.length === 0 ? 'the length is not a multiple of `n`' : `the length is not a multiple of \`n\` (or that of ${optional.join(' or ')} not the values')`;
   return [
     withOut
-      ? tag('throws', `TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, an enum option an unknown value, or an \`out\` array shares memory with another array of the call${except}.`)
-      : tag('throws', 'TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type), an option has the wrong type, or an enum option an unknown value.'),
+      ? tag('throws', `TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type)${badType}, an option has the wrong type, an enum option an unknown value, or an \`out\` array shares memory with another array of the call${except}.`)
+      : tag('throws', `TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type)${badType}, an option has the wrong type, or an enum option an unknown value.`),
     withOut
-      ? tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has the wrong length.")
-      : tag('throws', "RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a param is out of range (the core's message)."),
+      ? tag('throws', `RangeError when ${badLength}, a value is NaN or infinite, a param is out of range (the core's message), or an \`out\` array has the wrong length.`)
+      : tag('throws', `RangeError when ${badLength}, a value is NaN or infinite, or a param is out of range (the core's message).`),
   ];
 }
 
 function exampleDoc(op: OpIR, call: string): DocPart[] {
   const ex = op.example;
   if (ex === null) return [];
-  const arrays = ex.inputs.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
-  const rows = ex.inputs[0]?.rows ?? [];
-  const given = ex.params.filter((p) => JSON.stringify(p.value) !== JSON.stringify(defaultValue(p.param)));
+  const given = ex.inputs.filter((x) => requiredInputs(op).some((r) => r.name.spec === x.name.spec));
+  const arrays = given.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
+  const rows = given[0]?.rows ?? [];
+  const params = ex.params.filter((p) => JSON.stringify(p.value) !== JSON.stringify(defaultValue(p.param)));
   const opts = [
     ...(rows.length > 1 ? [`n: ${rows[0]?.length ?? 0}`] : []),
-    ...given.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
+    ...params.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
   ];
   const args = [...arrays, ...(opts.length > 0 ? [`{ ${opts.join(', ')} }`] : [])];
   return [{ lines: ['@example', '```ts', `const out = ${call}(${args.join(', ')});`, '```'] }];
@@ -505,7 +541,7 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
   const name = isAsync ? n.fnAsync : n.fn;
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
+    params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
     returns: (a) => a,
   };
   const doc = tsDoc([
@@ -513,17 +549,17 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ...(isAsync ? [] : [op.doc]),
     ...inputsDoc(op),
     isAsync
-      ? tag('param', `options - The row length \`n\` (default: the whole array is one row) and the params; see {@link ${n.options}}.`)
-      : tag('param', `options - The row length \`n\` (default: the whole array is one row), the params and \`out\`; see {@link ${n.outOptions}}.`),
+      ? tag('param', `options - The row length \`n\` (default: the whole array is one row)${optionalWords(op)} and the params; see {@link ${n.options}}.`)
+      : tag('param', `options - The row length \`n\` (default: the whole array is one row)${optionalWords(op)}, the params and \`out\`; see {@link ${n.outOptions}}.`),
     tag('returns', isAsync ? `A promise of the output: ${out.doc} ${shapeWords(out.shape)}, of the input's type.` : `${out.doc} ${shapeWords(out.shape)}, of the input's type: \`options.out\` if given, else a new array.`),
-    ...throwsDoc(!isAsync),
+    ...throwsDoc(op, !isAsync),
     ...(isAsync ? [] : exampleDoc(op, n.fn)),
   ]);
   return code`
     ${doc}
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
+      const rr_a = ${n.args}(${requiredInputs(op).map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
       ${dispatch(op, (d) => branch(ir, op, 'call', d, isAsync))}
     }
   `;
@@ -534,7 +570,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const inPlace = inPlaceInput(op);
   const name = isAsync ? n.vjpAsync : n.vjp;
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
+    params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
     returns: (a) => `${n.gradients}<${a}>`,
   };
   const doc = tsDoc([
@@ -548,16 +584,16 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
         (isAsync || inPlace === null ? '' : ` It may also be given as \`options.out.${tsName(inPlace.name)}\`: the gradient is then written over it.`),
     ),
     isAsync
-      ? tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`)
-      : tag('param', `options - The row length \`n\`, the params and \`out\` (arrays for the gradients); see {@link ${n.vjpOptions}}.`),
+      ? tag('param', `options - The row length \`n\`${optionalWords(op)} and the params; see {@link ${n.options}}.`)
+      : tag('param', `options - The row length \`n\`${optionalWords(op)}, the params and \`out\` (arrays for the gradients); see {@link ${n.vjpOptions}}.`),
     tag('returns', `${isAsync ? 'A promise of the' : 'The'} gradients, one array per differentiable input (same shape${isAsync ? '' : '; the `out` array where given'}) and a number per param with a gradient.`),
-    ...throwsDoc(!isAsync, isAsync ? null : inPlace),
+    ...throwsDoc(op, !isAsync, isAsync ? null : inPlace),
   ]);
   return code`
     ${doc}
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.gradients}>` : n.gradients} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
+      const rr_a = ${n.args}(${requiredInputs(op).map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
       rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, rr_a.dtype);
       ${isAsync ? null : `const rr_out: ${n.gradientsOut} = rr.outFields('${op.name.spec}', options?.out, ${n.gradientNames});`}
       ${dispatch(op, (d) => branch(ir, op, 'vjp', d, isAsync))}
@@ -568,7 +604,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
   const name = isAsync ? n.jvpAsync : n.jvp;
-  const inputs = op.inputs.map((x) => tsName(x.name));
+  const inputs = requiredInputs(op).map((x) => tsName(x.name));
   const tangents = op.tangents.map((t) => tsName(t.name));
   const sig: Signature = {
     params: (a) => `${[...inputs, ...tangents].map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.jvpOptions : `${n.jvpOutOptions}<${a}>`}`,
@@ -585,13 +621,13 @@ function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ...inputsDoc(op),
     ...op.tangents.map((t) => tag('param', `${tsName(t.name)} - Tangent of \`${tsName(t.of.name)}\`: ${shapeWords(t.of.shape)}, of the input's type.`)),
     isAsync
-      ? tag('param', `options - The row length \`n\`, the params and their tangents; see {@link ${n.jvpOptions}}.`)
-      : tag('param', `options - The row length \`n\`, the params, their tangents and \`out\`; see {@link ${n.jvpOutOptions}}.`),
+      ? tag('param', `options - The row length \`n\`${optionalWords(op)}, the params and their tangents; see {@link ${n.jvpOptions}}.`)
+      : tag('param', `options - The row length \`n\`${optionalWords(op)}, the params, their tangents and \`out\`; see {@link ${n.jvpOutOptions}}.`),
     tag(
       'returns',
       `${isAsync ? 'A promise of the' : 'The'} tangent of \`${tsName(out.name)}\`: ${shapeWords(out.shape)}, of the input's type${isAsync ? '' : ': `options.out` if given, else a new array'}.`,
     ),
-    ...throwsDoc(!isAsync),
+    ...throwsDoc(op, !isAsync),
   ]);
   const scalars = entryScalars(op, 'jvp').map((a) => {
     const opt = tsName(a.name);
@@ -611,7 +647,7 @@ function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 
 function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const name = isAsync ? n.hvpAsync : n.hvp;
-  const inputs = op.inputs.map((x) => tsName(x.name));
+  const inputs = requiredInputs(op).map((x) => tsName(x.name));
   const cotangents = op.cotangents.map((c) => tsName(c.name));
   const tangents = op.tangents.map((t) => tsName(t.name));
   const arrays = [...inputs, ...cotangents, ...tangents];
@@ -631,10 +667,10 @@ function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ...op.cotangents.map((c) => tag('param', `${tsName(c.name)} - Cotangent of \`${tsName(c.of.name)}\`: ${shapeWords(c.of.shape)}, of the input's type.`)),
     ...op.tangents.map((t) => tag('param', `${tsName(t.name)} - Tangent of \`${tsName(t.of.name)}\`: ${shapeWords(t.of.shape)}, of the input's type.`)),
     isAsync
-      ? tag('param', `options - The row length \`n\`, the params and their tangents; see {@link ${n.hvpOptions}}.`)
-      : tag('param', `options - The row length \`n\`, the params, their tangents and \`out\` (arrays for the products); see {@link ${n.hvpOutOptions}}.`),
+      ? tag('param', `options - The row length \`n\`${optionalWords(op)}, the params and their tangents; see {@link ${n.hvpOptions}}.`)
+      : tag('param', `options - The row length \`n\`${optionalWords(op)}, the params, their tangents and \`out\` (arrays for the products); see {@link ${n.hvpOutOptions}}.`),
     tag('returns', `${isAsync ? 'A promise of the' : 'The'} products, shaped as the gradients: one array per differentiable input (same shape${isAsync ? '' : '; the `out` array where given'}) and a number per param with a gradient (summed over the rows).`),
-    ...throwsDoc(!isAsync),
+    ...throwsDoc(op, !isAsync),
   ]);
   const scalars = entryScalars(op, 'hvp').map((a) => {
     const opt = tsName(a.name);
@@ -656,15 +692,19 @@ function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const out = output(op);
   const sig: Signature = {
-    params: (a) => `${op.inputs.map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${n.options}`,
+    params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${n.options}`,
     returns: (a) => `${n.withVjpResult}<${a}>`,
   };
   const body = (d: TypeNames) => {
     const fwd = entryBuffers(op, 'forward');
     const bwd = entryBuffers(op, 'backward');
     const arr = tsArrayType(d) ?? '';
-    const saved = op.saves.map((s) => `const rr_${tsName(s.name)} = ${s.source === 'input' ? `(${tsName(s.name)} as ${arr})` : tsName(s.name)}.slice();`);
-    const fwdArg = (b: BufferArgIR) => (b.mutable ? tsName(b.name) : `${tsName(b.name)} as ${arr}`);
+    const saved = op.saves.map((s) => {
+      const local = `rr_${tsName(s.name)}`;
+      if (s.source === 'input' && op.inputs.some((x) => x.name.spec === s.name.spec && x.optional)) return `const ${local} = rr_a.${tsName(s.name)}?.slice() ?? null;`;
+      return `const ${local} = ${s.source === 'input' ? `(${tsName(s.name)} as ${arr})` : tsName(s.name)}.slice();`;
+    });
+    const fwdArg = (b: BufferArgIR) => (b.mutable ? tsName(b.name) : b.optional ? `rr_a.${tsName(b.name)}` : `${tsName(b.name)} as ${arr}`);
     const bwdArg = (b: BufferArgIR) => {
       switch (b.role) {
         case 'save':
@@ -704,15 +744,15 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const doc = tsDoc([
     `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` runs only the backward — the pattern of an autodiff library's custom gradient.`,
     ...inputsDoc(op),
-    tag('param', `options - The row length \`n\` and the params; see {@link ${n.options}}.`),
+    tag('param', `options - The row length \`n\`${optionalWords(op)} and the params; see {@link ${n.options}}.`),
     tag('returns', `\`${tsName(out.name)}\` and \`vjp\`.`),
-    ...throwsDoc(),
+    ...throwsDoc(op),
   ]);
   return code`
     ${doc}
     ${overloads(op, n.withVjp, sig, false)}
     export function ${n.withVjp}(${sig.params('RealArray')}): ${n.withVjpResult} {
-      const rr_a = ${n.args}(${op.inputs.map((x) => tsName(x.name)).join(', ')}, options);
+      const rr_a = ${n.args}(${requiredInputs(op).map((x) => tsName(x.name)).join(', ')}, options);
       ${dispatch(op, body)}
     }
   `;
@@ -728,7 +768,7 @@ export function renderOp(ir: IR, op: OpIR): string {
     '',
     "import { native } from '../../native.js';",
     "import * as rr from '../../runtime.js';",
-    `import type { ${['RealArray', ...(op.params.some((p) => p.type === 'list') ? [LIST_TYPE] : []), 'RowOptions'].join(', ')} } from '../../runtime.js';`,
+    `import type { ${[...(optionalInputs(op).length > 0 ? [BOOL_LIST_TYPE] : []), 'RealArray', ...(op.params.some((p) => p.type === 'list') ? [LIST_TYPE] : []), 'RowOptions'].join(', ')} } from '../../runtime.js';`,
     enums.length > 0 ? `import type { ${enums.join(', ')} } from '../enums.js';` : null,
     '',
     renderOptions(op, n),

@@ -23,7 +23,8 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
     'n: number',
     ...op.params.map((p) => `${tsName(p.name)}: ${bindingParamType(p, dtype)}`),
     ...entryScalars(op, entry).map((s) => `${tsName(s.name)}: number`),
-    ...entryBuffers(op, entry).map((b) => `${tsName(b.name)}: ${tsArrayOf(b, dtype, ir.types)}`),
+    // An optional buffer (a mask) is null when the caller gave none.
+    ...entryBuffers(op, entry).map((b) => `${tsName(b.name)}: ${tsArrayOf(b, dtype, ir.types)}${b.optional ? ' | null' : ''}`),
   ];
   const doc = `${WHAT[entry]}, of \`${op.name.spec}\` in ${dtype.id}${isAsync ? ' on the libuv pool' : ''}; writes the output arrays.`;
   const inPlace = inPlaceOf(op, entry, isAsync);

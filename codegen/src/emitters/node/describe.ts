@@ -1,12 +1,12 @@
 // What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
 // option spellings, enum values and the example, in TypeScript.
-import { tsArrayType, tsDefault, tsEnumValue, tsLiteral, tsName, tsReal } from './names.ts';
+import { optionalInputs, requiredInputs, tsArrayType, tsDefault, tsEnumValue, tsLiteral, tsName, tsReal } from './names.ts';
 import { nodeApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import type { IR, OpIR, ParamIR, ShapeIR } from '../../ir/types.ts';
+import type { InputIR, IR, OpIR, ParamIR, ShapeIR } from '../../ir/types.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { dimWords } from './docs.ts';
 import { assertNever } from '../../util/never.ts';
@@ -50,7 +50,7 @@ function derivativeFns(op: OpIR): string[] {
 
 export function nodeSignature(op: OpIR): string {
   const n = nodeApi(op);
-  const inputs = op.inputs.map((i) => `${tsName(i.name)}: A`);
+  const inputs = requiredInputs(op).map((i) => `${tsName(i.name)}: A`);
   const tangents = op.tangents.map((t) => `${tsName(t.name)}: A`);
   const paramTangents = op.paramTangents.map((t) => `${tsName(t.name)}?: number`);
   const jvpOpts = (fields: readonly string[]) => (fields.length === 0 ? `options?: ${n.options}` : `options?: ${n.options} & { ${fields.join('; ')} }`);
@@ -87,6 +87,7 @@ export function nodeSignature(op: OpIR): string {
     '',
     `interface ${n.options} {`,
     `  ${NODE_ROW_OPTION}?: number; // items per row; default: the whole array is one row`,
+    ...optionalInputs(op).map((x) => `  ${tsName(x.name)}?: Uint8Array | boolean[]; // ${x.shape.text} like the values (a Uint8Array: nonzero = true); default: none`),
     ...op.params.map((p) => `  ${tsName(p.name)}?: ${tsType(p)}; // default ${tsDefault(p)}`),
     '}',
     `interface ${n.gradients}<A> {`,
@@ -102,7 +103,9 @@ function typedArray(rows: readonly (readonly number[])[]): string {
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
   const n = nodeApi(op);
-  const inputs = data.inputs.map((i) => tsName(i.input.name));
+  // The optional inputs (a mask) are options the example leaves out.
+  const given = data.inputs.filter((i) => !i.input.optional);
+  const inputs = given.map((i) => tsName(i.input.name));
   const entries = [
     ...(data.batch > 1 ? [`${NODE_ROW_OPTION}: ${data.n}`] : []),
     ...data.params.map((p) => `${tsName(p.param.name)}: ${tsLiteral(p.param, p.value)}`),
@@ -114,7 +117,7 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
   return [
     `import { ${n.fn}, ${n.vjp} } from '${NODE_PACKAGE}';`,
     '',
-    ...data.inputs.map((i) => `const ${tsName(i.input.name)} = ${typedArray(i.rows)};`),
+    ...given.map((i) => `const ${tsName(i.input.name)} = ${typedArray(i.rows)};`),
     `${call}${n.fn}(${[...inputs, ...options].join(', ')});`,
     ...outputs.map((o) => `console.log(${o});`),
     `const grads = ${n.vjp}(${[...inputs, ...cotangents, ...options].join(', ')});`,
@@ -163,6 +166,12 @@ function section(op: OpIR, data: ExampleData): string {
 /** What the API raises for each cause of error. */
 export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'TypeError', param: 'TypeError' } as const;
 
+/** An input's shape in words: a required one's array, an optional one's option. */
+function inputShapeText(x: InputIR): string {
+  if (!x.optional) return shapeText(x.shape);
+  return `option ${tick(tsName(x.name))}: ${tick(`B × ${x.shape.row.map((d) => d.name.spec).join(' × ')}`)} booleans like the values (${tick('Uint8Array')} or ${tick('boolean[]')})`;
+}
+
 /** A flat array of this shape, in words: `` `B × n` values, row-major (option `n`) ``. */
 function shapeText(shape: ShapeIR): string {
   if (isPerRow(shape)) return '`B` values';
@@ -178,7 +187,8 @@ function opDocs(op: OpIR): OpDocs {
     names: [{ label: 'Node', names: [nd.fn, nd.fnAsync, nd.vjp, nd.vjpAsync, nd.withVjp, ...derivativeFns(op)] }],
     params: op.params.map((p) => tick(nodeParam(p))),
     shapes: Object.fromEntries([
-      ...[...op.inputs, ...op.outputs].map((t) => [t.name.spec, shapeText(t.shape)]),
+      ...op.inputs.map((x) => [x.name.spec, inputShapeText(x)]),
+      ...op.outputs.map((t) => [t.name.spec, shapeText(t.shape)]),
       ...op.residuals.map((t) => [t.name.spec, 'kept inside']),
     ]),
     section: section(op, exampleData(op)),

@@ -7,7 +7,7 @@ import { renderBinding } from './binding.ts';
 import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { BINDINGS } from '../../emit/capabilities.ts';
+import { MASKED } from '../../emit/capabilities.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
 
@@ -16,8 +16,9 @@ export const nodeEmitter: Emitter = {
   description: 'Node: the rank-relax-node napi-rs glue, the @rank-relax/node typed API',
   owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
   // One output: the API returns it and `out` names one array. Row dims n and a list's length (the
-  // checked arguments carry each dim; buffers are allocated and checked from their shapes).
-  capabilities: { ...BINDINGS, maxOutputs: 1, jvp: true, hvp: true },
+  // checked arguments carry each dim; buffers are allocated and checked from their shapes). An
+  // optional input is an option of every function; a bool one a Uint8Array or an array of booleans.
+  capabilities: { ...MASKED, maxOutputs: 1 },
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

@@ -1,8 +1,7 @@
 // Node spellings shared by the Rust glue, the binding interface and the TypeScript API: where the
 // files go, the name of every native entry point, the JS type of every argument.
 import { camelCase, escapeWith, pascalCase } from '../../ir/names.ts';
-import type { ArgIR, DimIR, EnumValueIR, Ident, KernelIR, OpIR, ParamIR, ParamValue, ScalarArgIR, TypeId, TypeNames } from '../../ir/types.ts';
-import { unsupported } from '../../emit/capabilities.ts';
+import type { ArgIR, DimIR, EnumValueIR, Ident, InputIR, KernelIR, OpIR, ParamIR, ParamValue, ScalarArgIR, TypeId, TypeNames } from '../../ir/types.ts';
 import { assertNever } from '../../util/never.ts';
 import { defaultValue, matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -227,12 +226,32 @@ export function rustParamType(p: ParamIR, dtype: TypeNames): string {
   return matchParam(p, { real: () => 'f64', enum: () => 'String', bool: () => 'bool', int: () => 'i64', list: () => napiArray(realArray(dtype), true) });
 }
 
-/** The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`. */
+/**
+ * The typed array of a buffer argument in one dtype: `Float64Array`, `Int32Array`; a bool buffer
+ * is a `Uint8Array` (nonzero = true), which the addon copies into the core's `&[bool]`.
+ */
 export function tsArrayOf(arg: ArgIR & { readonly kind: 'buffer' }, dtype: TypeNames, types: Readonly<Record<string, TypeNames>>): string {
-  const t = matchElem(arg.elem, { real: () => dtype, int32: () => types.i32, bool: () => unsupported('node', 'bool buffers') });
+  const t = matchElem(arg.elem, { real: () => dtype, int32: () => types.i32, bool: () => null });
+  if (t === null) return BOOL_ARRAY;
   const array = t === undefined ? null : tsArrayType(t);
   if (array === null) throw new Error(`no typed array for ${arg.name.spec}`);
   return array;
+}
+
+/** The typed array the addon takes a bool buffer as. */
+export const BOOL_ARRAY = 'Uint8Array';
+
+/** What the API accepts for a bool input: a `Uint8Array` (nonzero = true) or an array of booleans (runtime.ts). */
+export const BOOL_LIST_TYPE = 'BoolArray';
+
+/** The inputs a function takes as arguments, in order; the optional ones are options. */
+export function requiredInputs(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((x) => !x.optional);
+}
+
+/** The optional inputs (a `mask`): options of every function of the op, absent by default. */
+export function optionalInputs(op: OpIR): readonly InputIR[] {
+  return op.inputs.filter((x) => x.optional);
 }
 
 /** napi-rs type of a buffer: borrowed (`Float64ArraySlice`) for sync calls, referenced for jobs. */

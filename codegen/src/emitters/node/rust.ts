@@ -3,7 +3,9 @@
 // `jvp` and `hvp` where the op has those kernels, and async jobs of `call`, `vjp`, `jvp` and `hvp`)
 // over the core's kernel convention; for an op with
 // `inPlaceVjp`, the sync `backward` and `vjp` take a gradient array that is the cotangent array to
-// the core's `backward_in_place`. mod.rs has the ABI constants and the error codes. Error mapping,
+// the core's `backward_in_place`. A bool buffer (an optional one: a mask) comes as a `Uint8Array`
+// (`null`: absent) and is copied into the `&[bool]` the core takes before anything is written. mod.rs
+// has the ABI constants and the error codes. Error mapping,
 // buffer checks and the job are in the hand-written src/plumbing.rs (imported as `rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner, commentLines } from '../../emit/text.ts';
@@ -123,7 +125,7 @@ function backwardArg(b: Buffer, fwd: readonly Buffer[]): string {
 }
 
 function elemType(b: Buffer): string {
-  return matchElem(b.elem, { real: () => 'T', int32: () => 'i32', bool: () => unsupported('node', 'bool buffers') });
+  return matchElem(b.elem, { real: () => 'T', int32: () => 'i32', bool: () => 'bool' });
 }
 
 /** `rr_params`: the core's params from the JS arguments (enum names parsed by the core). */
@@ -159,7 +161,30 @@ function renderParams(op: OpIR): string {
 }
 
 function sliceParam(b: Buffer): string {
-  return `${rustIdentifier(b.name)}: ${b.mutable ? '&mut ' : '&'}[${elemType(b)}]`;
+  const slice = `${b.mutable ? '&mut ' : '&'}[${elemType(b)}]`;
+  return `${rustIdentifier(b.name)}: ${b.optional ? `Option<${slice}>` : slice}`;
+}
+
+/**
+ * A bool buffer comes from JS as a `Uint8Array` and goes to the core as `&[bool]` (nonzero =
+ * true): the entry point copies it first, so it is never one of the arrays checked for overlap,
+ * and an async job owns its copy.
+ */
+function isBool(b: Buffer): boolean {
+  return b.elem === 'bool';
+}
+
+/** `let mask = mask.map(|m| rr::bools(&m));`: the copy of a bool buffer, at the start of an entry point. */
+function boolCopy(b: Buffer): string {
+  const name = rustIdentifier(b.name);
+  return b.optional ? `let ${name} = ${name}.map(|m| rr::bools(&m));` : `let ${name} = rr::bools(&${name});`;
+}
+
+/** A buffer of an entry point as its body or the core takes it: written ones as they are, read ones borrowed. */
+function entryArg(b: Buffer): string {
+  const name = rustIdentifier(b.name);
+  if (b.mutable) return name;
+  return b.optional ? `${name}.as_deref()` : `&${name}`;
 }
 
 const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
@@ -300,7 +325,7 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
  * of the two is reported as a partial one.
  */
 function checkDisjoint(buffers: readonly Buffer[], indent: number, inPlace: OpIR['inPlaceVjp'] = null): string {
-  const regions = buffers.map((b) =>
+  const regions = buffers.filter((b) => !isBool(b)).map((b) =>
     inPlace !== null && b.name.spec === inPlace.grad.spec
       ? rsCall('rr::write_may_be', [`"${b.name.spec}"`, `&${rustIdentifier(b.name)}[..]`, `"${inPlace.cotangent.spec}"`], indent + 8, ',')
       : rsCall(`rr::${b.mutable ? 'write' : 'read'}`, [`"${b.name.spec}"`, `&${rustIdentifier(b.name)}[..]`], indent + 8, ','),
@@ -322,7 +347,7 @@ function checkDisjoint(buffers: readonly Buffer[], indent: number, inPlace: OpIR
 function renderInPlaceBranch(entry: Entry, buffers: readonly Buffer[], inPlace: NonNullable<OpIR['inPlaceVjp']>): string {
   const [grad, cotangent] = [rustIdentifier(inPlace.grad), rustIdentifier(inPlace.cotangent)];
   const others = buffers.filter((b) => b.name.spec !== inPlace.cotangent.spec);
-  const args = ['rr_shape', '&rr_params', ...others.map((b) => (b.mutable ? rustIdentifier(b.name) : `&${rustIdentifier(b.name)}`))];
+  const args = ['rr_shape', '&rr_params', ...others.map(entryArg)];
   const call =
     entry === 'vjp'
       ? rsCall('return rr_vjp_in_place', args, 12, ';')
@@ -359,20 +384,24 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   const buffers = entryBuffers(op, entry);
   const scalars = entryScalars(op, entry);
   const written = buffers.filter((b) => b.mutable);
-  const read = buffers.filter((b) => !b.mutable);
+  const bools = buffers.filter(isBool);
+  const read = buffers.filter((b) => !b.mutable && !isBool(b));
   const args = [
     'env: &Env',
     'batch: u32',
     'n: u32',
     ...op.params.map((p) => `${rustIdentifier(p.name)}: ${rustParamType(p, dtype)}`),
     ...scalars.map((a) => `${rustIdentifier(a.name)}: f64`),
-    ...buffers.map((b) => `${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}: ${napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable)}`),
+    ...buffers.map((b) => {
+      const array = napiArray(tsArrayOf(b, dtype, ir.types), !isAsync || !b.mutable);
+      return `${b.mutable ? 'mut ' : ''}${rustIdentifier(b.name)}: ${b.optional ? `Option<${array}>` : array}`;
+    }),
   ];
   // The body sits in `rr::run(…, || {`, and for a job in its closure as well.
   const indent = isAsync ? 12 : 8;
   const paramArgs = op.params.map((p) => matchParam(p, { enum: () => `&${rustIdentifier(p.name)}`, real: () => rustIdentifier(p.name), bool: () => rustIdentifier(p.name), int: () => rustIdentifier(p.name), list: () => `&${rustIdentifier(p.name)}` }));
   const slices = written.map((b) => `let ${rustIdentifier(b.name)} = unsafe { ${rustIdentifier(b.name)}.as_mut() };`);
-  const bufferArgs = buffers.map((b) => (b.mutable ? rustIdentifier(b.name) : `&${rustIdentifier(b.name)}`));
+  const bufferArgs = buffers.map(entryArg);
   // A param tangent is a JS number, in the call's dtype like the params.
   const scalarArgs = scalars.map((a) => `rr::real(${rustIdentifier(a.name)})`);
   const call =
@@ -386,6 +415,8 @@ function renderEntry(ir: IR, op: OpIR, entry: Entry, dtype: TypeNames, isAsync: 
   const prelude = code`
     let rr_shape = rr::shape(batch, n);
     ${rsCall(`let rr_params = rr_params::<${rustType(dtype)}>`, paramArgs, 8, '?;')}
+    ${bools.length === 0 ? null : '// The bools the core takes (nonzero = true), copied before any array is written.'}
+    ${bools.map(boolCopy)}
     ${inPlace === null ? null : renderInPlaceBranch(entry, buffers, inPlace)}
     ${checkDisjoint(buffers, 8, inPlace)}
   `;

@@ -15,9 +15,9 @@ pub mod spearman_loss;
 /// Library version (the spec's package version).
 pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits; the package checks it.
-pub const ABI_HASH: &str = "0x82be6618599e65f8";
+pub const ABI_HASH: &str = "0x2958cb6aadbffd0f";
 
 /// A value in a buffer is unusable: NaN, ±inf, a negative relevance, a corrupt residual.
 pub const RR_ERR_INVALID_VALUE: &str = "RR_ERR_INVALID_VALUE";

@@ -6,6 +6,7 @@
 
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32ArraySlice,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -33,6 +34,7 @@ fn rr_call<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     scores: &[T],
     relevance: &[T],
+    mask: Option<&[bool]>,
     loss: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, scores.len())?;
@@ -42,6 +44,7 @@ fn rr_call<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         loss,
         &mut ranks,
         &mut permutation,
@@ -55,6 +58,7 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     scores: &[T],
     relevance: &[T],
+    mask: Option<&[bool]>,
     cotangent_loss: &[T],
     grad_scores: &mut [T],
     grad_regularization_strength: &mut [T],
@@ -67,6 +71,7 @@ fn rr_vjp<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         &mut loss,
         &mut ranks,
         &mut permutation,
@@ -76,6 +81,7 @@ fn rr_vjp<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         &ranks,
         &permutation,
         cotangent_loss,
@@ -92,6 +98,7 @@ fn rr_jvp<T: Real + rr::Elem>(
     tangent_regularization_strength: T,
     scores: &[T],
     relevance: &[T],
+    mask: Option<&[bool]>,
     tangent_scores: &[T],
     tangent_loss: &mut [T],
 ) -> Result<(), Failure> {
@@ -103,6 +110,7 @@ fn rr_jvp<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         &mut loss,
         &mut ranks,
         &mut permutation,
@@ -112,6 +120,7 @@ fn rr_jvp<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         &ranks,
         &permutation,
         tangent_scores,
@@ -128,6 +137,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     tangent_regularization_strength: T,
     scores: &[T],
     relevance: &[T],
+    mask: Option<&[bool]>,
     cotangent_loss: &[T],
     tangent_scores: &[T],
     hvp_scores: &mut [T],
@@ -141,6 +151,7 @@ fn rr_hvp<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         &mut loss,
         &mut ranks,
         &mut permutation,
@@ -150,6 +161,7 @@ fn rr_hvp<T: Real + rr::Elem>(
         rr_params,
         scores,
         relevance,
+        mask,
         &ranks,
         &permutation,
         cotangent_loss,
@@ -171,11 +183,14 @@ pub fn ndcg_loss_f32(
     regularization: String,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -187,7 +202,14 @@ pub fn ndcg_loss_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let loss = unsafe { loss.as_mut() };
-        rr_call(rr_shape, &rr_params, &scores, &relevance, loss)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &scores,
+            &relevance,
+            mask.as_deref(),
+            loss,
+        )
     })
 }
 
@@ -202,11 +224,14 @@ pub fn ndcg_loss_f32_async(
     regularization: String,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -223,7 +248,14 @@ pub fn ndcg_loss_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let loss = unsafe { loss.as_mut() };
-            rr_call(rr_shape, &rr_params, &scores, &relevance, loss)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &scores,
+                &relevance,
+                mask.as_deref(),
+                loss,
+            )
         }))
     })
 }
@@ -238,6 +270,7 @@ pub fn ndcg_loss_forward_f32(
     regularization: String,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float32ArraySlice,
     mut ranks: Float32ArraySlice,
     mut permutation: Int32ArraySlice,
@@ -245,6 +278,8 @@ pub fn ndcg_loss_forward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -265,6 +300,7 @@ pub fn ndcg_loss_forward_f32(
             &rr_params,
             &scores,
             &relevance,
+            mask.as_deref(),
             loss,
             ranks,
             permutation,
@@ -283,6 +319,7 @@ pub fn ndcg_loss_backward_f32(
     regularization: String,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     ranks: Float32ArraySlice,
     permutation: Int32ArraySlice,
     cotangent_loss: Float32ArraySlice,
@@ -292,6 +329,8 @@ pub fn ndcg_loss_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -316,6 +355,7 @@ pub fn ndcg_loss_backward_f32(
             &rr_params,
             &scores,
             &relevance,
+            mask.as_deref(),
             &ranks,
             &permutation,
             &cotangent_loss,
@@ -336,6 +376,7 @@ pub fn ndcg_loss_vjp_f32(
     regularization: String,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     mut grad_scores: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -343,6 +384,8 @@ pub fn ndcg_loss_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -365,6 +408,7 @@ pub fn ndcg_loss_vjp_f32(
             &rr_params,
             &scores,
             &relevance,
+            mask.as_deref(),
             &cotangent_loss,
             grad_scores,
             grad_regularization_strength,
@@ -383,6 +427,7 @@ pub fn ndcg_loss_vjp_f32_async(
     regularization: String,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     mut grad_scores: Float32Array,
     mut grad_regularization_strength: Float32Array,
@@ -390,6 +435,8 @@ pub fn ndcg_loss_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -418,6 +465,7 @@ pub fn ndcg_loss_vjp_f32_async(
                 &rr_params,
                 &scores,
                 &relevance,
+                mask.as_deref(),
                 &cotangent_loss,
                 grad_scores,
                 grad_regularization_strength,
@@ -438,12 +486,15 @@ pub fn ndcg_loss_jvp_f32(
     tangent_regularization_strength: f64,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_scores: Float32ArraySlice,
     mut tangent_loss: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -462,6 +513,7 @@ pub fn ndcg_loss_jvp_f32(
             rr::real(tangent_regularization_strength),
             &scores,
             &relevance,
+            mask.as_deref(),
             &tangent_scores,
             tangent_loss,
         )
@@ -480,12 +532,15 @@ pub fn ndcg_loss_jvp_f32_async(
     tangent_regularization_strength: f64,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_scores: Float32ArraySlice,
     mut tangent_loss: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -510,6 +565,7 @@ pub fn ndcg_loss_jvp_f32_async(
                 rr::real(tangent_regularization_strength),
                 &scores,
                 &relevance,
+                mask.as_deref(),
                 &tangent_scores,
                 tangent_loss,
             )
@@ -529,6 +585,7 @@ pub fn ndcg_loss_hvp_f32(
     tangent_regularization_strength: f64,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     tangent_scores: Float32ArraySlice,
     mut hvp_scores: Float32ArraySlice,
@@ -537,6 +594,8 @@ pub fn ndcg_loss_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -561,6 +620,7 @@ pub fn ndcg_loss_hvp_f32(
             rr::real(tangent_regularization_strength),
             &scores,
             &relevance,
+            mask.as_deref(),
             &cotangent_loss,
             &tangent_scores,
             hvp_scores,
@@ -582,6 +642,7 @@ pub fn ndcg_loss_hvp_f32_async(
     tangent_regularization_strength: f64,
     scores: Float32ArraySlice,
     relevance: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     tangent_scores: Float32ArraySlice,
     mut hvp_scores: Float32Array,
@@ -590,6 +651,8 @@ pub fn ndcg_loss_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -621,6 +684,7 @@ pub fn ndcg_loss_hvp_f32_async(
                 rr::real(tangent_regularization_strength),
                 &scores,
                 &relevance,
+                mask.as_deref(),
                 &cotangent_loss,
                 &tangent_scores,
                 hvp_scores,
@@ -640,11 +704,14 @@ pub fn ndcg_loss_f64(
     regularization: String,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -656,7 +723,14 @@ pub fn ndcg_loss_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let loss = unsafe { loss.as_mut() };
-        rr_call(rr_shape, &rr_params, &scores, &relevance, loss)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &scores,
+            &relevance,
+            mask.as_deref(),
+            loss,
+        )
     })
 }
 
@@ -671,11 +745,14 @@ pub fn ndcg_loss_f64_async(
     regularization: String,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -692,7 +769,14 @@ pub fn ndcg_loss_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let loss = unsafe { loss.as_mut() };
-            rr_call(rr_shape, &rr_params, &scores, &relevance, loss)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &scores,
+                &relevance,
+                mask.as_deref(),
+                loss,
+            )
         }))
     })
 }
@@ -707,6 +791,7 @@ pub fn ndcg_loss_forward_f64(
     regularization: String,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float64ArraySlice,
     mut ranks: Float64ArraySlice,
     mut permutation: Int32ArraySlice,
@@ -714,6 +799,8 @@ pub fn ndcg_loss_forward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -734,6 +821,7 @@ pub fn ndcg_loss_forward_f64(
             &rr_params,
             &scores,
             &relevance,
+            mask.as_deref(),
             loss,
             ranks,
             permutation,
@@ -752,6 +840,7 @@ pub fn ndcg_loss_backward_f64(
     regularization: String,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     ranks: Float64ArraySlice,
     permutation: Int32ArraySlice,
     cotangent_loss: Float64ArraySlice,
@@ -761,6 +850,8 @@ pub fn ndcg_loss_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -785,6 +876,7 @@ pub fn ndcg_loss_backward_f64(
             &rr_params,
             &scores,
             &relevance,
+            mask.as_deref(),
             &ranks,
             &permutation,
             &cotangent_loss,
@@ -805,6 +897,7 @@ pub fn ndcg_loss_vjp_f64(
     regularization: String,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     mut grad_scores: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -812,6 +905,8 @@ pub fn ndcg_loss_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -834,6 +929,7 @@ pub fn ndcg_loss_vjp_f64(
             &rr_params,
             &scores,
             &relevance,
+            mask.as_deref(),
             &cotangent_loss,
             grad_scores,
             grad_regularization_strength,
@@ -852,6 +948,7 @@ pub fn ndcg_loss_vjp_f64_async(
     regularization: String,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     mut grad_scores: Float64Array,
     mut grad_regularization_strength: Float64Array,
@@ -859,6 +956,8 @@ pub fn ndcg_loss_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -887,6 +986,7 @@ pub fn ndcg_loss_vjp_f64_async(
                 &rr_params,
                 &scores,
                 &relevance,
+                mask.as_deref(),
                 &cotangent_loss,
                 grad_scores,
                 grad_regularization_strength,
@@ -907,12 +1007,15 @@ pub fn ndcg_loss_jvp_f64(
     tangent_regularization_strength: f64,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_scores: Float64ArraySlice,
     mut tangent_loss: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -931,6 +1034,7 @@ pub fn ndcg_loss_jvp_f64(
             rr::real(tangent_regularization_strength),
             &scores,
             &relevance,
+            mask.as_deref(),
             &tangent_scores,
             tangent_loss,
         )
@@ -949,12 +1053,15 @@ pub fn ndcg_loss_jvp_f64_async(
     tangent_regularization_strength: f64,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_scores: Float64ArraySlice,
     mut tangent_loss: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -979,6 +1086,7 @@ pub fn ndcg_loss_jvp_f64_async(
                 rr::real(tangent_regularization_strength),
                 &scores,
                 &relevance,
+                mask.as_deref(),
                 &tangent_scores,
                 tangent_loss,
             )
@@ -998,6 +1106,7 @@ pub fn ndcg_loss_hvp_f64(
     tangent_regularization_strength: f64,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     tangent_scores: Float64ArraySlice,
     mut hvp_scores: Float64ArraySlice,
@@ -1006,6 +1115,8 @@ pub fn ndcg_loss_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1030,6 +1141,7 @@ pub fn ndcg_loss_hvp_f64(
             rr::real(tangent_regularization_strength),
             &scores,
             &relevance,
+            mask.as_deref(),
             &cotangent_loss,
             &tangent_scores,
             hvp_scores,
@@ -1051,6 +1163,7 @@ pub fn ndcg_loss_hvp_f64_async(
     tangent_regularization_strength: f64,
     scores: Float64ArraySlice,
     relevance: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     tangent_scores: Float64ArraySlice,
     mut hvp_scores: Float64Array,
@@ -1059,6 +1172,8 @@ pub fn ndcg_loss_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1090,6 +1205,7 @@ pub fn ndcg_loss_hvp_f64_async(
                 rr::real(tangent_regularization_strength),
                 &scores,
                 &relevance,
+                mask.as_deref(),
                 &cotangent_loss,
                 &tangent_scores,
                 hvp_scores,

@@ -5,7 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use napi::bindgen_prelude::{
-    AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice,
+    AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -32,9 +32,10 @@ fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     permutation_matrix: &mut [T],
 ) -> Result<(), Failure> {
-    rr_op::forward(rr_shape, rr_params, values, permutation_matrix)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, permutation_matrix)?;
     Ok(())
 }
 
@@ -43,17 +44,19 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_permutation_matrix: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut permutation_matrix =
         rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n * rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut permutation_matrix)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, &mut permutation_matrix)?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation_matrix,
         cotangent_permutation_matrix,
         grad_values,
@@ -68,16 +71,18 @@ fn rr_jvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
     tangent_permutation_matrix: &mut [T],
 ) -> Result<(), Failure> {
     let mut permutation_matrix =
         rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n * rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut permutation_matrix)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, &mut permutation_matrix)?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation_matrix,
         tangent_values,
         tangent_regularization_strength,
@@ -92,6 +97,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_permutation_matrix: &[T],
     tangent_values: &[T],
     hvp_values: &mut [T],
@@ -99,11 +105,12 @@ fn rr_hvp<T: Real + rr::Elem>(
 ) -> Result<(), Failure> {
     let mut permutation_matrix =
         rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n * rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut permutation_matrix)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, &mut permutation_matrix)?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation_matrix,
         cotangent_permutation_matrix,
         tangent_values,
@@ -123,11 +130,14 @@ pub fn neural_sort_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut permutation_matrix: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -138,7 +148,13 @@ pub fn neural_sort_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let permutation_matrix = unsafe { permutation_matrix.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, permutation_matrix)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            permutation_matrix,
+        )
     })
 }
 
@@ -152,11 +168,14 @@ pub fn neural_sort_f32_async(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut permutation_matrix: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -171,7 +190,13 @@ pub fn neural_sort_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let permutation_matrix = unsafe { permutation_matrix.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, permutation_matrix)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &values,
+                mask.as_deref(),
+                permutation_matrix,
+            )
         }))
     })
 }
@@ -185,11 +210,14 @@ pub fn neural_sort_forward_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut permutation_matrix: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -200,7 +228,13 @@ pub fn neural_sort_forward_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let permutation_matrix = unsafe { permutation_matrix.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, permutation_matrix)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            permutation_matrix,
+        )?;
         Ok(())
     })
 }
@@ -214,6 +248,7 @@ pub fn neural_sort_backward_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation_matrix: Float32ArraySlice,
     cotangent_permutation_matrix: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
@@ -222,6 +257,8 @@ pub fn neural_sort_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -246,6 +283,7 @@ pub fn neural_sort_backward_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation_matrix,
             &cotangent_permutation_matrix,
             grad_values,
@@ -264,6 +302,7 @@ pub fn neural_sort_vjp_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -271,6 +310,8 @@ pub fn neural_sort_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -294,6 +335,7 @@ pub fn neural_sort_vjp_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_permutation_matrix,
             grad_values,
             grad_regularization_strength,
@@ -311,6 +353,7 @@ pub fn neural_sort_vjp_f32_async(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_regularization_strength: Float32Array,
@@ -318,6 +361,8 @@ pub fn neural_sort_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -346,6 +391,7 @@ pub fn neural_sort_vjp_f32_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_permutation_matrix,
                 grad_values,
                 grad_regularization_strength,
@@ -365,12 +411,15 @@ pub fn neural_sort_jvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_permutation_matrix: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -390,6 +439,7 @@ pub fn neural_sort_jvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_permutation_matrix,
         )
@@ -407,12 +457,15 @@ pub fn neural_sort_jvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_permutation_matrix: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -437,6 +490,7 @@ pub fn neural_sort_jvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_permutation_matrix,
             )
@@ -455,6 +509,7 @@ pub fn neural_sort_hvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32ArraySlice,
@@ -463,6 +518,8 @@ pub fn neural_sort_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -488,6 +545,7 @@ pub fn neural_sort_hvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_permutation_matrix,
             &tangent_values,
             hvp_values,
@@ -508,6 +566,7 @@ pub fn neural_sort_hvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32Array,
@@ -516,6 +575,8 @@ pub fn neural_sort_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -547,6 +608,7 @@ pub fn neural_sort_hvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_permutation_matrix,
                 &tangent_values,
                 hvp_values,
@@ -565,11 +627,14 @@ pub fn neural_sort_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut permutation_matrix: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -580,7 +645,13 @@ pub fn neural_sort_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let permutation_matrix = unsafe { permutation_matrix.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, permutation_matrix)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            permutation_matrix,
+        )
     })
 }
 
@@ -594,11 +665,14 @@ pub fn neural_sort_f64_async(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut permutation_matrix: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -613,7 +687,13 @@ pub fn neural_sort_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let permutation_matrix = unsafe { permutation_matrix.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, permutation_matrix)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &values,
+                mask.as_deref(),
+                permutation_matrix,
+            )
         }))
     })
 }
@@ -627,11 +707,14 @@ pub fn neural_sort_forward_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut permutation_matrix: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -642,7 +725,13 @@ pub fn neural_sort_forward_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let permutation_matrix = unsafe { permutation_matrix.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, permutation_matrix)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            permutation_matrix,
+        )?;
         Ok(())
     })
 }
@@ -656,6 +745,7 @@ pub fn neural_sort_backward_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation_matrix: Float64ArraySlice,
     cotangent_permutation_matrix: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
@@ -664,6 +754,8 @@ pub fn neural_sort_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -688,6 +780,7 @@ pub fn neural_sort_backward_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation_matrix,
             &cotangent_permutation_matrix,
             grad_values,
@@ -706,6 +799,7 @@ pub fn neural_sort_vjp_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -713,6 +807,8 @@ pub fn neural_sort_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -736,6 +832,7 @@ pub fn neural_sort_vjp_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_permutation_matrix,
             grad_values,
             grad_regularization_strength,
@@ -753,6 +850,7 @@ pub fn neural_sort_vjp_f64_async(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_regularization_strength: Float64Array,
@@ -760,6 +858,8 @@ pub fn neural_sort_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -788,6 +888,7 @@ pub fn neural_sort_vjp_f64_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_permutation_matrix,
                 grad_values,
                 grad_regularization_strength,
@@ -807,12 +908,15 @@ pub fn neural_sort_jvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_permutation_matrix: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -832,6 +936,7 @@ pub fn neural_sort_jvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_permutation_matrix,
         )
@@ -849,12 +954,15 @@ pub fn neural_sort_jvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_permutation_matrix: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -879,6 +987,7 @@ pub fn neural_sort_jvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_permutation_matrix,
             )
@@ -897,6 +1006,7 @@ pub fn neural_sort_hvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64ArraySlice,
@@ -905,6 +1015,8 @@ pub fn neural_sort_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -930,6 +1042,7 @@ pub fn neural_sort_hvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_permutation_matrix,
             &tangent_values,
             hvp_values,
@@ -950,6 +1063,7 @@ pub fn neural_sort_hvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_permutation_matrix: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64Array,
@@ -958,6 +1072,8 @@ pub fn neural_sort_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -989,6 +1105,7 @@ pub fn neural_sort_hvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_permutation_matrix,
                 &tangent_values,
                 hvp_values,

@@ -5,7 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use napi::bindgen_prelude::{
-    AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice,
+    AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -33,9 +33,10 @@ fn rr_call<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     values: &[T],
     payload: &[T],
+    mask: Option<&[bool]>,
     output: &mut [T],
 ) -> Result<(), Failure> {
-    rr_op::forward(rr_shape, rr_params, values, payload, output)?;
+    rr_op::forward(rr_shape, rr_params, values, payload, mask, output)?;
     Ok(())
 }
 
@@ -45,18 +46,20 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     values: &[T],
     payload: &[T],
+    mask: Option<&[bool]>,
     cotangent_output: &[T],
     grad_values: &mut [T],
     grad_payload: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut output = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, payload, &mut output)?;
+    rr_op::forward(rr_shape, rr_params, values, payload, mask, &mut output)?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
         payload,
+        mask,
         cotangent_output,
         grad_values,
         grad_payload,
@@ -72,17 +75,19 @@ fn rr_jvp<T: Real + rr::Elem>(
     tangent_regularization_strength: T,
     values: &[T],
     payload: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
     tangent_payload: &[T],
     tangent_output: &mut [T],
 ) -> Result<(), Failure> {
     let mut output = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, payload, &mut output)?;
+    rr_op::forward(rr_shape, rr_params, values, payload, mask, &mut output)?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
         payload,
+        mask,
         tangent_values,
         tangent_payload,
         tangent_regularization_strength,
@@ -98,6 +103,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     tangent_regularization_strength: T,
     values: &[T],
     payload: &[T],
+    mask: Option<&[bool]>,
     cotangent_output: &[T],
     tangent_values: &[T],
     tangent_payload: &[T],
@@ -106,12 +112,13 @@ fn rr_hvp<T: Real + rr::Elem>(
     hvp_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut output = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, payload, &mut output)?;
+    rr_op::forward(rr_shape, rr_params, values, payload, mask, &mut output)?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
         payload,
+        mask,
         cotangent_output,
         tangent_values,
         tangent_payload,
@@ -133,11 +140,14 @@ pub fn neural_sort_apply_f32(
     direction: String,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut output: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -149,7 +159,14 @@ pub fn neural_sort_apply_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let output = unsafe { output.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, &payload, output)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &values,
+            &payload,
+            mask.as_deref(),
+            output,
+        )
     })
 }
 
@@ -164,11 +181,14 @@ pub fn neural_sort_apply_f32_async(
     direction: String,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut output: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -185,7 +205,14 @@ pub fn neural_sort_apply_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let output = unsafe { output.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, &payload, output)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &values,
+                &payload,
+                mask.as_deref(),
+                output,
+            )
         }))
     })
 }
@@ -200,11 +227,14 @@ pub fn neural_sort_apply_forward_f32(
     direction: String,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut output: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -216,7 +246,14 @@ pub fn neural_sort_apply_forward_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let output = unsafe { output.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, &payload, output)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            &payload,
+            mask.as_deref(),
+            output,
+        )?;
         Ok(())
     })
 }
@@ -231,6 +268,7 @@ pub fn neural_sort_apply_backward_f32(
     direction: String,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_payload: Float32ArraySlice,
@@ -239,6 +277,8 @@ pub fn neural_sort_apply_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -263,6 +303,7 @@ pub fn neural_sort_apply_backward_f32(
             &rr_params,
             &values,
             &payload,
+            mask.as_deref(),
             &cotangent_output,
             grad_values,
             grad_payload,
@@ -283,6 +324,7 @@ pub fn neural_sort_apply_vjp_f32(
     direction: String,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_payload: Float32ArraySlice,
@@ -291,6 +333,8 @@ pub fn neural_sort_apply_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -315,6 +359,7 @@ pub fn neural_sort_apply_vjp_f32(
             &rr_params,
             &values,
             &payload,
+            mask.as_deref(),
             &cotangent_output,
             grad_values,
             grad_payload,
@@ -334,6 +379,7 @@ pub fn neural_sort_apply_vjp_f32_async(
     direction: String,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_payload: Float32Array,
@@ -342,6 +388,8 @@ pub fn neural_sort_apply_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -372,6 +420,7 @@ pub fn neural_sort_apply_vjp_f32_async(
                 &rr_params,
                 &values,
                 &payload,
+                mask.as_deref(),
                 &cotangent_output,
                 grad_values,
                 grad_payload,
@@ -393,6 +442,7 @@ pub fn neural_sort_apply_jvp_f32(
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     tangent_payload: Float32ArraySlice,
     mut tangent_output: Float32ArraySlice,
@@ -400,6 +450,8 @@ pub fn neural_sort_apply_jvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -419,6 +471,7 @@ pub fn neural_sort_apply_jvp_f32(
             rr::real(tangent_regularization_strength),
             &values,
             &payload,
+            mask.as_deref(),
             &tangent_values,
             &tangent_payload,
             tangent_output,
@@ -438,6 +491,7 @@ pub fn neural_sort_apply_jvp_f32_async(
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     tangent_payload: Float32ArraySlice,
     mut tangent_output: Float32Array,
@@ -445,6 +499,8 @@ pub fn neural_sort_apply_jvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -471,6 +527,7 @@ pub fn neural_sort_apply_jvp_f32_async(
                 rr::real(tangent_regularization_strength),
                 &values,
                 &payload,
+                mask.as_deref(),
                 &tangent_values,
                 &tangent_payload,
                 tangent_output,
@@ -491,6 +548,7 @@ pub fn neural_sort_apply_hvp_f32(
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     tangent_payload: Float32ArraySlice,
@@ -501,6 +559,8 @@ pub fn neural_sort_apply_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -528,6 +588,7 @@ pub fn neural_sort_apply_hvp_f32(
             rr::real(tangent_regularization_strength),
             &values,
             &payload,
+            mask.as_deref(),
             &cotangent_output,
             &tangent_values,
             &tangent_payload,
@@ -551,6 +612,7 @@ pub fn neural_sort_apply_hvp_f32_async(
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
     payload: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     tangent_payload: Float32ArraySlice,
@@ -561,6 +623,8 @@ pub fn neural_sort_apply_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -596,6 +660,7 @@ pub fn neural_sort_apply_hvp_f32_async(
                 rr::real(tangent_regularization_strength),
                 &values,
                 &payload,
+                mask.as_deref(),
                 &cotangent_output,
                 &tangent_values,
                 &tangent_payload,
@@ -617,11 +682,14 @@ pub fn neural_sort_apply_f64(
     direction: String,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut output: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -633,7 +701,14 @@ pub fn neural_sort_apply_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let output = unsafe { output.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, &payload, output)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &values,
+            &payload,
+            mask.as_deref(),
+            output,
+        )
     })
 }
 
@@ -648,11 +723,14 @@ pub fn neural_sort_apply_f64_async(
     direction: String,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut output: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -669,7 +747,14 @@ pub fn neural_sort_apply_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let output = unsafe { output.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, &payload, output)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &values,
+                &payload,
+                mask.as_deref(),
+                output,
+            )
         }))
     })
 }
@@ -684,11 +769,14 @@ pub fn neural_sort_apply_forward_f64(
     direction: String,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut output: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -700,7 +788,14 @@ pub fn neural_sort_apply_forward_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let output = unsafe { output.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, &payload, output)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            &payload,
+            mask.as_deref(),
+            output,
+        )?;
         Ok(())
     })
 }
@@ -715,6 +810,7 @@ pub fn neural_sort_apply_backward_f64(
     direction: String,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_payload: Float64ArraySlice,
@@ -723,6 +819,8 @@ pub fn neural_sort_apply_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -747,6 +845,7 @@ pub fn neural_sort_apply_backward_f64(
             &rr_params,
             &values,
             &payload,
+            mask.as_deref(),
             &cotangent_output,
             grad_values,
             grad_payload,
@@ -767,6 +866,7 @@ pub fn neural_sort_apply_vjp_f64(
     direction: String,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_payload: Float64ArraySlice,
@@ -775,6 +875,8 @@ pub fn neural_sort_apply_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -799,6 +901,7 @@ pub fn neural_sort_apply_vjp_f64(
             &rr_params,
             &values,
             &payload,
+            mask.as_deref(),
             &cotangent_output,
             grad_values,
             grad_payload,
@@ -818,6 +921,7 @@ pub fn neural_sort_apply_vjp_f64_async(
     direction: String,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_payload: Float64Array,
@@ -826,6 +930,8 @@ pub fn neural_sort_apply_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -856,6 +962,7 @@ pub fn neural_sort_apply_vjp_f64_async(
                 &rr_params,
                 &values,
                 &payload,
+                mask.as_deref(),
                 &cotangent_output,
                 grad_values,
                 grad_payload,
@@ -877,6 +984,7 @@ pub fn neural_sort_apply_jvp_f64(
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     tangent_payload: Float64ArraySlice,
     mut tangent_output: Float64ArraySlice,
@@ -884,6 +992,8 @@ pub fn neural_sort_apply_jvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -903,6 +1013,7 @@ pub fn neural_sort_apply_jvp_f64(
             rr::real(tangent_regularization_strength),
             &values,
             &payload,
+            mask.as_deref(),
             &tangent_values,
             &tangent_payload,
             tangent_output,
@@ -922,6 +1033,7 @@ pub fn neural_sort_apply_jvp_f64_async(
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     tangent_payload: Float64ArraySlice,
     mut tangent_output: Float64Array,
@@ -929,6 +1041,8 @@ pub fn neural_sort_apply_jvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -955,6 +1069,7 @@ pub fn neural_sort_apply_jvp_f64_async(
                 rr::real(tangent_regularization_strength),
                 &values,
                 &payload,
+                mask.as_deref(),
                 &tangent_values,
                 &tangent_payload,
                 tangent_output,
@@ -975,6 +1090,7 @@ pub fn neural_sort_apply_hvp_f64(
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     tangent_payload: Float64ArraySlice,
@@ -985,6 +1101,8 @@ pub fn neural_sort_apply_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1012,6 +1130,7 @@ pub fn neural_sort_apply_hvp_f64(
             rr::real(tangent_regularization_strength),
             &values,
             &payload,
+            mask.as_deref(),
             &cotangent_output,
             &tangent_values,
             &tangent_payload,
@@ -1035,6 +1154,7 @@ pub fn neural_sort_apply_hvp_f64_async(
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
     payload: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_output: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     tangent_payload: Float64ArraySlice,
@@ -1045,6 +1165,8 @@ pub fn neural_sort_apply_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1080,6 +1202,7 @@ pub fn neural_sort_apply_hvp_f64_async(
                 rr::real(tangent_regularization_strength),
                 &values,
                 &payload,
+                mask.as_deref(),
                 &cotangent_output,
                 &tangent_values,
                 &tangent_payload,

@@ -5,7 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use napi::bindgen_prelude::{
-    AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice,
+    AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -32,9 +32,10 @@ fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     ranks: &mut [T],
 ) -> Result<(), Failure> {
-    rr_op::forward(rr_shape, rr_params, values, ranks)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, ranks)?;
     Ok(())
 }
 
@@ -43,16 +44,18 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_ranks: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, &mut ranks)?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
+        mask,
         cotangent_ranks,
         grad_values,
         grad_regularization_strength,
@@ -66,15 +69,17 @@ fn rr_jvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
     tangent_ranks: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, &mut ranks)?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         tangent_values,
         tangent_regularization_strength,
         tangent_ranks,
@@ -88,17 +93,19 @@ fn rr_hvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_ranks: &[T],
     tangent_values: &[T],
     hvp_values: &mut [T],
     hvp_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, &mut ranks)?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         cotangent_ranks,
         tangent_values,
         tangent_regularization_strength,
@@ -117,11 +124,14 @@ pub fn sigmoid_rank_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -132,7 +142,7 @@ pub fn sigmoid_rank_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, ranks)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
     })
 }
 
@@ -146,11 +156,14 @@ pub fn sigmoid_rank_f32_async(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -165,7 +178,7 @@ pub fn sigmoid_rank_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let ranks = unsafe { ranks.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, ranks)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
         }))
     })
 }
@@ -179,11 +192,14 @@ pub fn sigmoid_rank_forward_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -194,7 +210,7 @@ pub fn sigmoid_rank_forward_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, ranks)?;
+        rr_op::forward(rr_shape, &rr_params, &values, mask.as_deref(), ranks)?;
         Ok(())
     })
 }
@@ -208,6 +224,7 @@ pub fn sigmoid_rank_backward_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -215,6 +232,8 @@ pub fn sigmoid_rank_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -235,6 +254,7 @@ pub fn sigmoid_rank_backward_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -253,6 +273,7 @@ pub fn sigmoid_rank_vjp_f32(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -260,6 +281,8 @@ pub fn sigmoid_rank_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -280,6 +303,7 @@ pub fn sigmoid_rank_vjp_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -297,6 +321,7 @@ pub fn sigmoid_rank_vjp_f32_async(
     regularization_strength: f64,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_regularization_strength: Float32Array,
@@ -304,6 +329,8 @@ pub fn sigmoid_rank_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -329,6 +356,7 @@ pub fn sigmoid_rank_vjp_f32_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 grad_values,
                 grad_regularization_strength,
@@ -348,12 +376,15 @@ pub fn sigmoid_rank_jvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_ranks: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -370,6 +401,7 @@ pub fn sigmoid_rank_jvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_ranks,
         )
@@ -387,12 +419,15 @@ pub fn sigmoid_rank_jvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_ranks: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -414,6 +449,7 @@ pub fn sigmoid_rank_jvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_ranks,
             )
@@ -432,6 +468,7 @@ pub fn sigmoid_rank_hvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32ArraySlice,
@@ -440,6 +477,8 @@ pub fn sigmoid_rank_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -462,6 +501,7 @@ pub fn sigmoid_rank_hvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             &tangent_values,
             hvp_values,
@@ -482,6 +522,7 @@ pub fn sigmoid_rank_hvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32Array,
@@ -490,6 +531,8 @@ pub fn sigmoid_rank_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -518,6 +561,7 @@ pub fn sigmoid_rank_hvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 &tangent_values,
                 hvp_values,
@@ -536,11 +580,14 @@ pub fn sigmoid_rank_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -551,7 +598,7 @@ pub fn sigmoid_rank_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, ranks)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
     })
 }
 
@@ -565,11 +612,14 @@ pub fn sigmoid_rank_f64_async(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -584,7 +634,7 @@ pub fn sigmoid_rank_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let ranks = unsafe { ranks.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, ranks)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
         }))
     })
 }
@@ -598,11 +648,14 @@ pub fn sigmoid_rank_forward_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -613,7 +666,7 @@ pub fn sigmoid_rank_forward_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, ranks)?;
+        rr_op::forward(rr_shape, &rr_params, &values, mask.as_deref(), ranks)?;
         Ok(())
     })
 }
@@ -627,6 +680,7 @@ pub fn sigmoid_rank_backward_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -634,6 +688,8 @@ pub fn sigmoid_rank_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -654,6 +710,7 @@ pub fn sigmoid_rank_backward_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -672,6 +729,7 @@ pub fn sigmoid_rank_vjp_f64(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -679,6 +737,8 @@ pub fn sigmoid_rank_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -699,6 +759,7 @@ pub fn sigmoid_rank_vjp_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -716,6 +777,7 @@ pub fn sigmoid_rank_vjp_f64_async(
     regularization_strength: f64,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_regularization_strength: Float64Array,
@@ -723,6 +785,8 @@ pub fn sigmoid_rank_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -748,6 +812,7 @@ pub fn sigmoid_rank_vjp_f64_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 grad_values,
                 grad_regularization_strength,
@@ -767,12 +832,15 @@ pub fn sigmoid_rank_jvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_ranks: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -789,6 +857,7 @@ pub fn sigmoid_rank_jvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_ranks,
         )
@@ -806,12 +875,15 @@ pub fn sigmoid_rank_jvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_ranks: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -833,6 +905,7 @@ pub fn sigmoid_rank_jvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_ranks,
             )
@@ -851,6 +924,7 @@ pub fn sigmoid_rank_hvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64ArraySlice,
@@ -859,6 +933,8 @@ pub fn sigmoid_rank_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -881,6 +957,7 @@ pub fn sigmoid_rank_hvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             &tangent_values,
             hvp_values,
@@ -901,6 +978,7 @@ pub fn sigmoid_rank_hvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64Array,
@@ -909,6 +987,8 @@ pub fn sigmoid_rank_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -937,6 +1017,7 @@ pub fn sigmoid_rank_hvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 &tangent_values,
                 hvp_values,

@@ -6,6 +6,7 @@
 
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32ArraySlice,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -35,10 +36,11 @@ fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     result: &mut [T],
 ) -> Result<(), Failure> {
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, result, &mut permutation)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, result, &mut permutation)?;
     Ok(())
 }
 
@@ -47,17 +49,26 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_result: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut result = rr::scratch::<T>(RR_OP, rr_shape, rr_params.quantiles.len(), values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut result, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut result,
+        &mut permutation,
+    )?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         cotangent_result,
         grad_values,
@@ -72,16 +83,25 @@ fn rr_jvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
     tangent_result: &mut [T],
 ) -> Result<(), Failure> {
     let mut result = rr::scratch::<T>(RR_OP, rr_shape, rr_params.quantiles.len(), values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut result, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut result,
+        &mut permutation,
+    )?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         tangent_values,
         tangent_regularization_strength,
@@ -96,6 +116,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_result: &[T],
     tangent_values: &[T],
     hvp_values: &mut [T],
@@ -103,11 +124,19 @@ fn rr_hvp<T: Real + rr::Elem>(
 ) -> Result<(), Failure> {
     let mut result = rr::scratch::<T>(RR_OP, rr_shape, rr_params.quantiles.len(), values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut result, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut result,
+        &mut permutation,
+    )?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         cotangent_result,
         tangent_values,
@@ -128,11 +157,14 @@ pub fn soft_quantile_f32(
     regularization_strength: f64,
     regularization: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut result: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -143,7 +175,7 @@ pub fn soft_quantile_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let result = unsafe { result.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, result)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), result)
     })
 }
 
@@ -158,11 +190,14 @@ pub fn soft_quantile_f32_async(
     regularization_strength: f64,
     regularization: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut result: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -177,7 +212,7 @@ pub fn soft_quantile_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let result = unsafe { result.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, result)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), result)
         }))
     })
 }
@@ -192,12 +227,15 @@ pub fn soft_quantile_forward_f32(
     regularization_strength: f64,
     regularization: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut result: Float32ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -210,7 +248,14 @@ pub fn soft_quantile_forward_f32(
         // overlaps another buffer (checked above).
         let result = unsafe { result.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, result, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            result,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -225,6 +270,7 @@ pub fn soft_quantile_backward_f32(
     regularization_strength: f64,
     regularization: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation: Int32ArraySlice,
     cotangent_result: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
@@ -233,6 +279,8 @@ pub fn soft_quantile_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -254,6 +302,7 @@ pub fn soft_quantile_backward_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation,
             &cotangent_result,
             grad_values,
@@ -274,6 +323,7 @@ pub fn soft_quantile_vjp_f32(
     regularization_strength: f64,
     regularization: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -281,6 +331,8 @@ pub fn soft_quantile_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -301,6 +353,7 @@ pub fn soft_quantile_vjp_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_result,
             grad_values,
             grad_regularization_strength,
@@ -319,6 +372,7 @@ pub fn soft_quantile_vjp_f32_async(
     regularization_strength: f64,
     regularization: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_regularization_strength: Float32Array,
@@ -326,6 +380,8 @@ pub fn soft_quantile_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -351,6 +407,7 @@ pub fn soft_quantile_vjp_f32_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_result,
                 grad_values,
                 grad_regularization_strength,
@@ -371,12 +428,15 @@ pub fn soft_quantile_jvp_f32(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_result: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -393,6 +453,7 @@ pub fn soft_quantile_jvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_result,
         )
@@ -411,12 +472,15 @@ pub fn soft_quantile_jvp_f32_async(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_result: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -438,6 +502,7 @@ pub fn soft_quantile_jvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_result,
             )
@@ -457,6 +522,7 @@ pub fn soft_quantile_hvp_f32(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32ArraySlice,
@@ -465,6 +531,8 @@ pub fn soft_quantile_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -487,6 +555,7 @@ pub fn soft_quantile_hvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_result,
             &tangent_values,
             hvp_values,
@@ -508,6 +577,7 @@ pub fn soft_quantile_hvp_f32_async(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32Array,
@@ -516,6 +586,8 @@ pub fn soft_quantile_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -544,6 +616,7 @@ pub fn soft_quantile_hvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_result,
                 &tangent_values,
                 hvp_values,
@@ -563,11 +636,14 @@ pub fn soft_quantile_f64(
     regularization_strength: f64,
     regularization: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut result: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -578,7 +654,7 @@ pub fn soft_quantile_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let result = unsafe { result.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, result)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), result)
     })
 }
 
@@ -593,11 +669,14 @@ pub fn soft_quantile_f64_async(
     regularization_strength: f64,
     regularization: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut result: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -612,7 +691,7 @@ pub fn soft_quantile_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let result = unsafe { result.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, result)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), result)
         }))
     })
 }
@@ -627,12 +706,15 @@ pub fn soft_quantile_forward_f64(
     regularization_strength: f64,
     regularization: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut result: Float64ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -645,7 +727,14 @@ pub fn soft_quantile_forward_f64(
         // overlaps another buffer (checked above).
         let result = unsafe { result.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, result, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            result,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -660,6 +749,7 @@ pub fn soft_quantile_backward_f64(
     regularization_strength: f64,
     regularization: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation: Int32ArraySlice,
     cotangent_result: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
@@ -668,6 +758,8 @@ pub fn soft_quantile_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -689,6 +781,7 @@ pub fn soft_quantile_backward_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation,
             &cotangent_result,
             grad_values,
@@ -709,6 +802,7 @@ pub fn soft_quantile_vjp_f64(
     regularization_strength: f64,
     regularization: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -716,6 +810,8 @@ pub fn soft_quantile_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -736,6 +832,7 @@ pub fn soft_quantile_vjp_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_result,
             grad_values,
             grad_regularization_strength,
@@ -754,6 +851,7 @@ pub fn soft_quantile_vjp_f64_async(
     regularization_strength: f64,
     regularization: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_regularization_strength: Float64Array,
@@ -761,6 +859,8 @@ pub fn soft_quantile_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -786,6 +886,7 @@ pub fn soft_quantile_vjp_f64_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_result,
                 grad_values,
                 grad_regularization_strength,
@@ -806,12 +907,15 @@ pub fn soft_quantile_jvp_f64(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_result: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -828,6 +932,7 @@ pub fn soft_quantile_jvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_result,
         )
@@ -846,12 +951,15 @@ pub fn soft_quantile_jvp_f64_async(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_result: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -873,6 +981,7 @@ pub fn soft_quantile_jvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_result,
             )
@@ -892,6 +1001,7 @@ pub fn soft_quantile_hvp_f64(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64ArraySlice,
@@ -900,6 +1010,8 @@ pub fn soft_quantile_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -922,6 +1034,7 @@ pub fn soft_quantile_hvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_result,
             &tangent_values,
             hvp_values,
@@ -943,6 +1056,7 @@ pub fn soft_quantile_hvp_f64_async(
     regularization: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_result: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64Array,
@@ -951,6 +1065,8 @@ pub fn soft_quantile_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(&quantiles, regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -979,6 +1095,7 @@ pub fn soft_quantile_hvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_result,
                 &tangent_values,
                 hvp_values,

@@ -6,6 +6,7 @@
 
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32ArraySlice,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -44,16 +45,25 @@ fn rr_vjp_in_place<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut ranks,
+        &mut permutation,
+    )?;
     rr_op::backward_in_place(
         rr_shape,
         rr_params,
         values,
+        mask,
         &ranks,
         &permutation,
         grad_values,
@@ -67,10 +77,11 @@ fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     ranks: &mut [T],
 ) -> Result<(), Failure> {
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, ranks, &mut permutation)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, ranks, &mut permutation)?;
     Ok(())
 }
 
@@ -79,17 +90,26 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_ranks: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut ranks,
+        &mut permutation,
+    )?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
+        mask,
         &ranks,
         &permutation,
         cotangent_ranks,
@@ -105,16 +125,25 @@ fn rr_jvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
     tangent_ranks: &mut [T],
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut ranks,
+        &mut permutation,
+    )?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &ranks,
         &permutation,
         tangent_values,
@@ -130,6 +159,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_ranks: &[T],
     tangent_values: &[T],
     hvp_values: &mut [T],
@@ -137,11 +167,19 @@ fn rr_hvp<T: Real + rr::Elem>(
 ) -> Result<(), Failure> {
     let mut ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut ranks, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut ranks,
+        &mut permutation,
+    )?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &ranks,
         &permutation,
         cotangent_ranks,
@@ -163,11 +201,14 @@ pub fn soft_rank_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -178,7 +219,7 @@ pub fn soft_rank_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, ranks)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
     })
 }
 
@@ -193,11 +234,14 @@ pub fn soft_rank_f32_async(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -212,7 +256,7 @@ pub fn soft_rank_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let ranks = unsafe { ranks.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, ranks)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
         }))
     })
 }
@@ -227,12 +271,15 @@ pub fn soft_rank_forward_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float32ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -245,7 +292,14 @@ pub fn soft_rank_forward_f32(
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, ranks, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            ranks,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -260,6 +314,7 @@ pub fn soft_rank_backward_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     ranks: Float32ArraySlice,
     permutation: Int32ArraySlice,
     cotangent_ranks: Float32ArraySlice,
@@ -269,6 +324,8 @@ pub fn soft_rank_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_ranks itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_ranks) {
@@ -293,6 +350,7 @@ pub fn soft_rank_backward_f32(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &ranks,
                 &permutation,
                 grad_values,
@@ -322,6 +380,7 @@ pub fn soft_rank_backward_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &ranks,
             &permutation,
             &cotangent_ranks,
@@ -342,6 +401,7 @@ pub fn soft_rank_vjp_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -349,6 +409,8 @@ pub fn soft_rank_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_ranks itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_ranks) {
@@ -371,6 +433,7 @@ pub fn soft_rank_vjp_f32(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 grad_values,
                 grad_regularization_strength,
             );
@@ -395,6 +458,7 @@ pub fn soft_rank_vjp_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -413,6 +477,7 @@ pub fn soft_rank_vjp_f32_async(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_regularization_strength: Float32Array,
@@ -420,6 +485,8 @@ pub fn soft_rank_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -445,6 +512,7 @@ pub fn soft_rank_vjp_f32_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 grad_values,
                 grad_regularization_strength,
@@ -465,12 +533,15 @@ pub fn soft_rank_jvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_ranks: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -487,6 +558,7 @@ pub fn soft_rank_jvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_ranks,
         )
@@ -505,12 +577,15 @@ pub fn soft_rank_jvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_ranks: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -532,6 +607,7 @@ pub fn soft_rank_jvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_ranks,
             )
@@ -551,6 +627,7 @@ pub fn soft_rank_hvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32ArraySlice,
@@ -559,6 +636,8 @@ pub fn soft_rank_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -581,6 +660,7 @@ pub fn soft_rank_hvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             &tangent_values,
             hvp_values,
@@ -602,6 +682,7 @@ pub fn soft_rank_hvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32Array,
@@ -610,6 +691,8 @@ pub fn soft_rank_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -638,6 +721,7 @@ pub fn soft_rank_hvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 &tangent_values,
                 hvp_values,
@@ -657,11 +741,14 @@ pub fn soft_rank_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -672,7 +759,7 @@ pub fn soft_rank_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, ranks)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
     })
 }
 
@@ -687,11 +774,14 @@ pub fn soft_rank_f64_async(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -706,7 +796,7 @@ pub fn soft_rank_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let ranks = unsafe { ranks.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, ranks)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), ranks)
         }))
     })
 }
@@ -721,12 +811,15 @@ pub fn soft_rank_forward_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut ranks: Float64ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -739,7 +832,14 @@ pub fn soft_rank_forward_f64(
         // overlaps another buffer (checked above).
         let ranks = unsafe { ranks.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, ranks, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            ranks,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -754,6 +854,7 @@ pub fn soft_rank_backward_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     ranks: Float64ArraySlice,
     permutation: Int32ArraySlice,
     cotangent_ranks: Float64ArraySlice,
@@ -763,6 +864,8 @@ pub fn soft_rank_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_ranks itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_ranks) {
@@ -787,6 +890,7 @@ pub fn soft_rank_backward_f64(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &ranks,
                 &permutation,
                 grad_values,
@@ -816,6 +920,7 @@ pub fn soft_rank_backward_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &ranks,
             &permutation,
             &cotangent_ranks,
@@ -836,6 +941,7 @@ pub fn soft_rank_vjp_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -843,6 +949,8 @@ pub fn soft_rank_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_ranks itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_ranks) {
@@ -865,6 +973,7 @@ pub fn soft_rank_vjp_f64(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 grad_values,
                 grad_regularization_strength,
             );
@@ -889,6 +998,7 @@ pub fn soft_rank_vjp_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             grad_values,
             grad_regularization_strength,
@@ -907,6 +1017,7 @@ pub fn soft_rank_vjp_f64_async(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_regularization_strength: Float64Array,
@@ -914,6 +1025,8 @@ pub fn soft_rank_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -939,6 +1052,7 @@ pub fn soft_rank_vjp_f64_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 grad_values,
                 grad_regularization_strength,
@@ -959,12 +1073,15 @@ pub fn soft_rank_jvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_ranks: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -981,6 +1098,7 @@ pub fn soft_rank_jvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_ranks,
         )
@@ -999,12 +1117,15 @@ pub fn soft_rank_jvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_ranks: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1026,6 +1147,7 @@ pub fn soft_rank_jvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_ranks,
             )
@@ -1045,6 +1167,7 @@ pub fn soft_rank_hvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64ArraySlice,
@@ -1053,6 +1176,8 @@ pub fn soft_rank_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1075,6 +1200,7 @@ pub fn soft_rank_hvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_ranks,
             &tangent_values,
             hvp_values,
@@ -1096,6 +1222,7 @@ pub fn soft_rank_hvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_ranks: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64Array,
@@ -1104,6 +1231,8 @@ pub fn soft_rank_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1132,6 +1261,7 @@ pub fn soft_rank_hvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_ranks,
                 &tangent_values,
                 hvp_values,

@@ -5,6 +5,7 @@
 
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32ArraySlice,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -43,16 +44,25 @@ fn rr_vjp_in_place<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut sorted = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut sorted, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut sorted,
+        &mut permutation,
+    )?;
     rr_op::backward_in_place(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         grad_values,
         grad_regularization_strength,
@@ -65,10 +75,11 @@ fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     sorted: &mut [T],
 ) -> Result<(), Failure> {
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, sorted, &mut permutation)?;
+    rr_op::forward(rr_shape, rr_params, values, mask, sorted, &mut permutation)?;
     Ok(())
 }
 
@@ -77,17 +88,26 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_sorted: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
     let mut sorted = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut sorted, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut sorted,
+        &mut permutation,
+    )?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         cotangent_sorted,
         grad_values,
@@ -102,16 +122,25 @@ fn rr_jvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
     tangent_sorted: &mut [T],
 ) -> Result<(), Failure> {
     let mut sorted = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut sorted, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut sorted,
+        &mut permutation,
+    )?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         tangent_values,
         tangent_regularization_strength,
@@ -126,6 +155,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     cotangent_sorted: &[T],
     tangent_values: &[T],
     hvp_values: &mut [T],
@@ -133,11 +163,19 @@ fn rr_hvp<T: Real + rr::Elem>(
 ) -> Result<(), Failure> {
     let mut sorted = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut sorted, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut sorted,
+        &mut permutation,
+    )?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         cotangent_sorted,
         tangent_values,
@@ -158,11 +196,14 @@ pub fn soft_sort_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut sorted: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -173,7 +214,7 @@ pub fn soft_sort_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let sorted = unsafe { sorted.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, sorted)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), sorted)
     })
 }
 
@@ -188,11 +229,14 @@ pub fn soft_sort_f32_async(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut sorted: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -207,7 +251,7 @@ pub fn soft_sort_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let sorted = unsafe { sorted.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, sorted)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), sorted)
         }))
     })
 }
@@ -222,12 +266,15 @@ pub fn soft_sort_forward_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut sorted: Float32ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -240,7 +287,14 @@ pub fn soft_sort_forward_f32(
         // overlaps another buffer (checked above).
         let sorted = unsafe { sorted.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, sorted, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            sorted,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -255,6 +309,7 @@ pub fn soft_sort_backward_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation: Int32ArraySlice,
     cotangent_sorted: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
@@ -263,6 +318,8 @@ pub fn soft_sort_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_sorted itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_sorted) {
@@ -286,6 +343,7 @@ pub fn soft_sort_backward_f32(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &permutation,
                 grad_values,
                 grad_regularization_strength,
@@ -313,6 +371,7 @@ pub fn soft_sort_backward_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation,
             &cotangent_sorted,
             grad_values,
@@ -332,6 +391,7 @@ pub fn soft_sort_vjp_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
@@ -339,6 +399,8 @@ pub fn soft_sort_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_sorted itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_sorted) {
@@ -361,6 +423,7 @@ pub fn soft_sort_vjp_f32(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 grad_values,
                 grad_regularization_strength,
             );
@@ -385,6 +448,7 @@ pub fn soft_sort_vjp_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_sorted,
             grad_values,
             grad_regularization_strength,
@@ -403,6 +467,7 @@ pub fn soft_sort_vjp_f32_async(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_regularization_strength: Float32Array,
@@ -410,6 +475,8 @@ pub fn soft_sort_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -435,6 +502,7 @@ pub fn soft_sort_vjp_f32_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_sorted,
                 grad_values,
                 grad_regularization_strength,
@@ -455,12 +523,15 @@ pub fn soft_sort_jvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_sorted: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -477,6 +548,7 @@ pub fn soft_sort_jvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_sorted,
         )
@@ -495,12 +567,15 @@ pub fn soft_sort_jvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
     mut tangent_sorted: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -522,6 +597,7 @@ pub fn soft_sort_jvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_sorted,
             )
@@ -541,6 +617,7 @@ pub fn soft_sort_hvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32ArraySlice,
@@ -549,6 +626,8 @@ pub fn soft_sort_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -571,6 +650,7 @@ pub fn soft_sort_hvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_sorted,
             &tangent_values,
             hvp_values,
@@ -592,6 +672,7 @@ pub fn soft_sort_hvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32Array,
@@ -600,6 +681,8 @@ pub fn soft_sort_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -628,6 +711,7 @@ pub fn soft_sort_hvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_sorted,
                 &tangent_values,
                 hvp_values,
@@ -647,11 +731,14 @@ pub fn soft_sort_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut sorted: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -662,7 +749,7 @@ pub fn soft_sort_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let sorted = unsafe { sorted.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, sorted)
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), sorted)
     })
 }
 
@@ -677,11 +764,14 @@ pub fn soft_sort_f64_async(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut sorted: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -696,7 +786,7 @@ pub fn soft_sort_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let sorted = unsafe { sorted.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, sorted)
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), sorted)
         }))
     })
 }
@@ -711,12 +801,15 @@ pub fn soft_sort_forward_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut sorted: Float64ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -729,7 +822,14 @@ pub fn soft_sort_forward_f64(
         // overlaps another buffer (checked above).
         let sorted = unsafe { sorted.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, sorted, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            sorted,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -744,6 +844,7 @@ pub fn soft_sort_backward_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation: Int32ArraySlice,
     cotangent_sorted: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
@@ -752,6 +853,8 @@ pub fn soft_sort_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_sorted itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_sorted) {
@@ -775,6 +878,7 @@ pub fn soft_sort_backward_f64(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &permutation,
                 grad_values,
                 grad_regularization_strength,
@@ -802,6 +906,7 @@ pub fn soft_sort_backward_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation,
             &cotangent_sorted,
             grad_values,
@@ -821,6 +926,7 @@ pub fn soft_sort_vjp_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
@@ -828,6 +934,8 @@ pub fn soft_sort_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         // grad_values may be cotangent_sorted itself: the gradient is then written over the
         // cotangent.
         if rr_in_place(&grad_values, &cotangent_sorted) {
@@ -850,6 +958,7 @@ pub fn soft_sort_vjp_f64(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 grad_values,
                 grad_regularization_strength,
             );
@@ -874,6 +983,7 @@ pub fn soft_sort_vjp_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &cotangent_sorted,
             grad_values,
             grad_regularization_strength,
@@ -892,6 +1002,7 @@ pub fn soft_sort_vjp_f64_async(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_regularization_strength: Float64Array,
@@ -899,6 +1010,8 @@ pub fn soft_sort_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -924,6 +1037,7 @@ pub fn soft_sort_vjp_f64_async(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &cotangent_sorted,
                 grad_values,
                 grad_regularization_strength,
@@ -944,12 +1058,15 @@ pub fn soft_sort_jvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_sorted: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -966,6 +1083,7 @@ pub fn soft_sort_jvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
             tangent_sorted,
         )
@@ -984,12 +1102,15 @@ pub fn soft_sort_jvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
     mut tangent_sorted: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1011,6 +1132,7 @@ pub fn soft_sort_jvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
                 tangent_sorted,
             )
@@ -1030,6 +1152,7 @@ pub fn soft_sort_hvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64ArraySlice,
@@ -1038,6 +1161,8 @@ pub fn soft_sort_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1060,6 +1185,7 @@ pub fn soft_sort_hvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &cotangent_sorted,
             &tangent_values,
             hvp_values,
@@ -1081,6 +1207,7 @@ pub fn soft_sort_hvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_sorted: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64Array,
@@ -1089,6 +1216,8 @@ pub fn soft_sort_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1117,6 +1246,7 @@ pub fn soft_sort_hvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &cotangent_sorted,
                 &tangent_values,
                 hvp_values,

@@ -5,6 +5,7 @@
 
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32ArraySlice,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -33,9 +34,9 @@ fn rr_params<T: Real>(
     })
 }
 
-/// Whether `grad_values` is `cotangent_mask` itself (the same start and length, not empty): the
-/// core's `backward_in_place` then writes the gradient over the cotangent. Any other overlap of a
-/// written array stays an error.
+/// Whether `grad_values` is `cotangent_selection` itself (the same start and length, not empty):
+/// the core's `backward_in_place` then writes the gradient over the cotangent. Any other overlap of
+/// a written array stays an error.
 fn rr_in_place<T>(grad: &[T], cotangent: &[T]) -> bool {
     !grad.is_empty()
         && std::ptr::eq(grad.as_ptr(), cotangent.as_ptr())
@@ -48,16 +49,25 @@ fn rr_vjp_in_place<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
+    mask: Option<&[bool]>,
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut mask = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut selection = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut mask, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut selection,
+        &mut permutation,
+    )?;
     rr_op::backward_in_place(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         grad_values,
         grad_regularization_strength,
@@ -70,10 +80,18 @@ fn rr_call<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
-    mask: &mut [T],
+    mask: Option<&[bool]>,
+    selection: &mut [T],
 ) -> Result<(), Failure> {
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, mask, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        selection,
+        &mut permutation,
+    )?;
     Ok(())
 }
 
@@ -82,19 +100,28 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_shape: Shape,
     rr_params: &rr_op::Params<T>,
     values: &[T],
-    cotangent_mask: &[T],
+    mask: Option<&[bool]>,
+    cotangent_selection: &[T],
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut mask = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut selection = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut mask, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut selection,
+        &mut permutation,
+    )?;
     rr_op::backward(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
-        cotangent_mask,
+        cotangent_selection,
         grad_values,
         grad_regularization_strength,
     )?;
@@ -107,20 +134,29 @@ fn rr_jvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
+    mask: Option<&[bool]>,
     tangent_values: &[T],
-    tangent_mask: &mut [T],
+    tangent_selection: &mut [T],
 ) -> Result<(), Failure> {
-    let mut mask = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut selection = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut mask, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut selection,
+        &mut permutation,
+    )?;
     rr_op::jvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
         tangent_values,
         tangent_regularization_strength,
-        tangent_mask,
+        tangent_selection,
     )?;
     Ok(())
 }
@@ -131,20 +167,29 @@ fn rr_hvp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     tangent_regularization_strength: T,
     values: &[T],
-    cotangent_mask: &[T],
+    mask: Option<&[bool]>,
+    cotangent_selection: &[T],
     tangent_values: &[T],
     hvp_values: &mut [T],
     hvp_regularization_strength: &mut [T],
 ) -> Result<(), Failure> {
-    let mut mask = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
+    let mut selection = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, values.len())?;
     let mut permutation = rr::scratch::<i32>(RR_OP, rr_shape, rr_shape.n, values.len())?;
-    rr_op::forward(rr_shape, rr_params, values, &mut mask, &mut permutation)?;
+    rr_op::forward(
+        rr_shape,
+        rr_params,
+        values,
+        mask,
+        &mut selection,
+        &mut permutation,
+    )?;
     rr_op::hvp(
         rr_shape,
         rr_params,
         values,
+        mask,
         &permutation,
-        cotangent_mask,
+        cotangent_selection,
         tangent_values,
         tangent_regularization_strength,
         hvp_values,
@@ -164,22 +209,25 @@ pub fn soft_topk_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
-    mut mask: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    mut selection: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::write("mask", &mask[..]),
+                rr::write("selection", &selection[..]),
             ],
         )?;
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
-        let mask = unsafe { mask.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, mask)
+        let selection = unsafe { selection.as_mut() };
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), selection)
     })
 }
 
@@ -195,16 +243,19 @@ pub fn soft_topk_f32_async(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
-    mut mask: Float32Array,
+    mask: Option<Uint8ArraySlice>,
+    mut selection: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::write("mask", &mask[..]),
+                rr::write("selection", &selection[..]),
             ],
         )?;
         // Copied: the caller may change its arrays while the job runs.
@@ -213,8 +264,8 @@ pub fn soft_topk_f32_async(
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
-            let mask = unsafe { mask.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, mask)
+            let selection = unsafe { selection.as_mut() };
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), selection)
         }))
     })
 }
@@ -230,25 +281,35 @@ pub fn soft_topk_forward_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
-    mut mask: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    mut selection: Float32ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::write("mask", &mask[..]),
+                rr::write("selection", &selection[..]),
                 rr::write("permutation", &permutation[..]),
             ],
         )?;
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
-        let mask = unsafe { mask.as_mut() };
+        let selection = unsafe { selection.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, mask, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            selection,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -264,17 +325,20 @@ pub fn soft_topk_backward_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation: Int32ArraySlice,
-    cotangent_mask: Float32ArraySlice,
+    cotangent_selection: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
-        // grad_values may be cotangent_mask itself: the gradient is then written over the
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
+        // grad_values may be cotangent_selection itself: the gradient is then written over the
         // cotangent.
-        if rr_in_place(&grad_values, &cotangent_mask) {
+        if rr_in_place(&grad_values, &cotangent_selection) {
             rr::check_disjoint(
                 RR_OP,
                 &[
@@ -295,6 +359,7 @@ pub fn soft_topk_backward_f32(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &permutation,
                 grad_values,
                 grad_regularization_strength,
@@ -306,8 +371,8 @@ pub fn soft_topk_backward_f32(
             &[
                 rr::read("values", &values[..]),
                 rr::read("permutation", &permutation[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
-                rr::write_may_be("grad_values", &grad_values[..], "cotangent_mask"),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_selection"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -322,8 +387,9 @@ pub fn soft_topk_backward_f32(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation,
-            &cotangent_mask,
+            &cotangent_selection,
             grad_values,
             grad_regularization_strength,
         )?;
@@ -342,16 +408,19 @@ pub fn soft_topk_vjp_f32(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
-    cotangent_mask: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float32ArraySlice,
     mut grad_values: Float32ArraySlice,
     mut grad_regularization_strength: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
-        // grad_values may be cotangent_mask itself: the gradient is then written over the
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
+        // grad_values may be cotangent_selection itself: the gradient is then written over the
         // cotangent.
-        if rr_in_place(&grad_values, &cotangent_mask) {
+        if rr_in_place(&grad_values, &cotangent_selection) {
             rr::check_disjoint(
                 RR_OP,
                 &[
@@ -371,6 +440,7 @@ pub fn soft_topk_vjp_f32(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 grad_values,
                 grad_regularization_strength,
             );
@@ -379,8 +449,8 @@ pub fn soft_topk_vjp_f32(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
-                rr::write_may_be("grad_values", &grad_values[..], "cotangent_mask"),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_selection"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -395,7 +465,8 @@ pub fn soft_topk_vjp_f32(
             rr_shape,
             &rr_params,
             &values,
-            &cotangent_mask,
+            mask.as_deref(),
+            &cotangent_selection,
             grad_values,
             grad_regularization_strength,
         )
@@ -414,18 +485,21 @@ pub fn soft_topk_vjp_f32_async(
     regularization: String,
     direction: String,
     values: Float32ArraySlice,
-    cotangent_mask: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float32ArraySlice,
     mut grad_values: Float32Array,
     mut grad_regularization_strength: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
                 rr::write("grad_values", &grad_values[..]),
                 rr::write(
                     "grad_regularization_strength",
@@ -435,7 +509,7 @@ pub fn soft_topk_vjp_f32_async(
         )?;
         // Copied: the caller may change its arrays while the job runs.
         let values = values.to_vec();
-        let cotangent_mask = cotangent_mask.to_vec();
+        let cotangent_selection = cotangent_selection.to_vec();
         Ok(rr::job(RR_OP, move || {
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
@@ -446,7 +520,8 @@ pub fn soft_topk_vjp_f32_async(
                 rr_shape,
                 &rr_params,
                 &values,
-                &cotangent_mask,
+                mask.as_deref(),
+                &cotangent_selection,
                 grad_values,
                 grad_regularization_strength,
             )
@@ -467,30 +542,34 @@ pub fn soft_topk_jvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
-    mut tangent_mask: Float32ArraySlice,
+    mut tangent_selection: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
                 rr::read("tangent_values", &tangent_values[..]),
-                rr::write("tangent_mask", &tangent_mask[..]),
+                rr::write("tangent_selection", &tangent_selection[..]),
             ],
         )?;
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
-        let tangent_mask = unsafe { tangent_mask.as_mut() };
+        let tangent_selection = unsafe { tangent_selection.as_mut() };
         rr_jvp(
             rr_shape,
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
-            tangent_mask,
+            tangent_selection,
         )
     })
 }
@@ -508,18 +587,21 @@ pub fn soft_topk_jvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float32ArraySlice,
-    mut tangent_mask: Float32Array,
+    mut tangent_selection: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
                 rr::read("tangent_values", &tangent_values[..]),
-                rr::write("tangent_mask", &tangent_mask[..]),
+                rr::write("tangent_selection", &tangent_selection[..]),
             ],
         )?;
         // Copied: the caller may change its arrays while the job runs.
@@ -529,14 +611,15 @@ pub fn soft_topk_jvp_f32_async(
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
-            let tangent_mask = unsafe { tangent_mask.as_mut() };
+            let tangent_selection = unsafe { tangent_selection.as_mut() };
             rr_jvp(
                 rr_shape,
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
-                tangent_mask,
+                tangent_selection,
             )
         }))
     })
@@ -555,7 +638,8 @@ pub fn soft_topk_hvp_f32(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
-    cotangent_mask: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32ArraySlice,
     mut hvp_regularization_strength: Float32ArraySlice,
@@ -563,11 +647,13 @@ pub fn soft_topk_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
                 rr::read("tangent_values", &tangent_values[..]),
                 rr::write("hvp_values", &hvp_values[..]),
                 rr::write(
@@ -585,7 +671,8 @@ pub fn soft_topk_hvp_f32(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
-            &cotangent_mask,
+            mask.as_deref(),
+            &cotangent_selection,
             &tangent_values,
             hvp_values,
             hvp_regularization_strength,
@@ -607,7 +694,8 @@ pub fn soft_topk_hvp_f32_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float32ArraySlice,
-    cotangent_mask: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float32ArraySlice,
     tangent_values: Float32ArraySlice,
     mut hvp_values: Float32Array,
     mut hvp_regularization_strength: Float32Array,
@@ -615,11 +703,13 @@ pub fn soft_topk_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
                 rr::read("tangent_values", &tangent_values[..]),
                 rr::write("hvp_values", &hvp_values[..]),
                 rr::write(
@@ -630,7 +720,7 @@ pub fn soft_topk_hvp_f32_async(
         )?;
         // Copied: the caller may change its arrays while the job runs.
         let values = values.to_vec();
-        let cotangent_mask = cotangent_mask.to_vec();
+        let cotangent_selection = cotangent_selection.to_vec();
         let tangent_values = tangent_values.to_vec();
         Ok(rr::job(RR_OP, move || {
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
@@ -643,7 +733,8 @@ pub fn soft_topk_hvp_f32_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
-                &cotangent_mask,
+                mask.as_deref(),
+                &cotangent_selection,
                 &tangent_values,
                 hvp_values,
                 hvp_regularization_strength,
@@ -663,22 +754,25 @@ pub fn soft_topk_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
-    mut mask: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    mut selection: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::write("mask", &mask[..]),
+                rr::write("selection", &selection[..]),
             ],
         )?;
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
-        let mask = unsafe { mask.as_mut() };
-        rr_call(rr_shape, &rr_params, &values, mask)
+        let selection = unsafe { selection.as_mut() };
+        rr_call(rr_shape, &rr_params, &values, mask.as_deref(), selection)
     })
 }
 
@@ -694,16 +788,19 @@ pub fn soft_topk_f64_async(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
-    mut mask: Float64Array,
+    mask: Option<Uint8ArraySlice>,
+    mut selection: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::write("mask", &mask[..]),
+                rr::write("selection", &selection[..]),
             ],
         )?;
         // Copied: the caller may change its arrays while the job runs.
@@ -712,8 +809,8 @@ pub fn soft_topk_f64_async(
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
-            let mask = unsafe { mask.as_mut() };
-            rr_call(rr_shape, &rr_params, &values, mask)
+            let selection = unsafe { selection.as_mut() };
+            rr_call(rr_shape, &rr_params, &values, mask.as_deref(), selection)
         }))
     })
 }
@@ -729,25 +826,35 @@ pub fn soft_topk_forward_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
-    mut mask: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    mut selection: Float64ArraySlice,
     mut permutation: Int32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::write("mask", &mask[..]),
+                rr::write("selection", &selection[..]),
                 rr::write("permutation", &permutation[..]),
             ],
         )?;
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
-        let mask = unsafe { mask.as_mut() };
+        let selection = unsafe { selection.as_mut() };
         let permutation = unsafe { permutation.as_mut() };
-        rr_op::forward(rr_shape, &rr_params, &values, mask, permutation)?;
+        rr_op::forward(
+            rr_shape,
+            &rr_params,
+            &values,
+            mask.as_deref(),
+            selection,
+            permutation,
+        )?;
         Ok(())
     })
 }
@@ -763,17 +870,20 @@ pub fn soft_topk_backward_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     permutation: Int32ArraySlice,
-    cotangent_mask: Float64ArraySlice,
+    cotangent_selection: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
-        // grad_values may be cotangent_mask itself: the gradient is then written over the
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
+        // grad_values may be cotangent_selection itself: the gradient is then written over the
         // cotangent.
-        if rr_in_place(&grad_values, &cotangent_mask) {
+        if rr_in_place(&grad_values, &cotangent_selection) {
             rr::check_disjoint(
                 RR_OP,
                 &[
@@ -794,6 +904,7 @@ pub fn soft_topk_backward_f64(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 &permutation,
                 grad_values,
                 grad_regularization_strength,
@@ -805,8 +916,8 @@ pub fn soft_topk_backward_f64(
             &[
                 rr::read("values", &values[..]),
                 rr::read("permutation", &permutation[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
-                rr::write_may_be("grad_values", &grad_values[..], "cotangent_mask"),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_selection"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -821,8 +932,9 @@ pub fn soft_topk_backward_f64(
             rr_shape,
             &rr_params,
             &values,
+            mask.as_deref(),
             &permutation,
-            &cotangent_mask,
+            &cotangent_selection,
             grad_values,
             grad_regularization_strength,
         )?;
@@ -841,16 +953,19 @@ pub fn soft_topk_vjp_f64(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
-    cotangent_mask: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float64ArraySlice,
     mut grad_values: Float64ArraySlice,
     mut grad_regularization_strength: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
-        // grad_values may be cotangent_mask itself: the gradient is then written over the
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
+        // grad_values may be cotangent_selection itself: the gradient is then written over the
         // cotangent.
-        if rr_in_place(&grad_values, &cotangent_mask) {
+        if rr_in_place(&grad_values, &cotangent_selection) {
             rr::check_disjoint(
                 RR_OP,
                 &[
@@ -870,6 +985,7 @@ pub fn soft_topk_vjp_f64(
                 rr_shape,
                 &rr_params,
                 &values,
+                mask.as_deref(),
                 grad_values,
                 grad_regularization_strength,
             );
@@ -878,8 +994,8 @@ pub fn soft_topk_vjp_f64(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
-                rr::write_may_be("grad_values", &grad_values[..], "cotangent_mask"),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
+                rr::write_may_be("grad_values", &grad_values[..], "cotangent_selection"),
                 rr::write(
                     "grad_regularization_strength",
                     &grad_regularization_strength[..],
@@ -894,7 +1010,8 @@ pub fn soft_topk_vjp_f64(
             rr_shape,
             &rr_params,
             &values,
-            &cotangent_mask,
+            mask.as_deref(),
+            &cotangent_selection,
             grad_values,
             grad_regularization_strength,
         )
@@ -913,18 +1030,21 @@ pub fn soft_topk_vjp_f64_async(
     regularization: String,
     direction: String,
     values: Float64ArraySlice,
-    cotangent_mask: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float64ArraySlice,
     mut grad_values: Float64Array,
     mut grad_regularization_strength: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
                 rr::write("grad_values", &grad_values[..]),
                 rr::write(
                     "grad_regularization_strength",
@@ -934,7 +1054,7 @@ pub fn soft_topk_vjp_f64_async(
         )?;
         // Copied: the caller may change its arrays while the job runs.
         let values = values.to_vec();
-        let cotangent_mask = cotangent_mask.to_vec();
+        let cotangent_selection = cotangent_selection.to_vec();
         Ok(rr::job(RR_OP, move || {
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
@@ -945,7 +1065,8 @@ pub fn soft_topk_vjp_f64_async(
                 rr_shape,
                 &rr_params,
                 &values,
-                &cotangent_mask,
+                mask.as_deref(),
+                &cotangent_selection,
                 grad_values,
                 grad_regularization_strength,
             )
@@ -966,30 +1087,34 @@ pub fn soft_topk_jvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
-    mut tangent_mask: Float64ArraySlice,
+    mut tangent_selection: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
                 rr::read("tangent_values", &tangent_values[..]),
-                rr::write("tangent_mask", &tangent_mask[..]),
+                rr::write("tangent_selection", &tangent_selection[..]),
             ],
         )?;
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
-        let tangent_mask = unsafe { tangent_mask.as_mut() };
+        let tangent_selection = unsafe { tangent_selection.as_mut() };
         rr_jvp(
             rr_shape,
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
+            mask.as_deref(),
             &tangent_values,
-            tangent_mask,
+            tangent_selection,
         )
     })
 }
@@ -1007,18 +1132,21 @@ pub fn soft_topk_jvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_values: Float64ArraySlice,
-    mut tangent_mask: Float64Array,
+    mut tangent_selection: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
                 rr::read("tangent_values", &tangent_values[..]),
-                rr::write("tangent_mask", &tangent_mask[..]),
+                rr::write("tangent_selection", &tangent_selection[..]),
             ],
         )?;
         // Copied: the caller may change its arrays while the job runs.
@@ -1028,14 +1156,15 @@ pub fn soft_topk_jvp_f64_async(
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
-            let tangent_mask = unsafe { tangent_mask.as_mut() };
+            let tangent_selection = unsafe { tangent_selection.as_mut() };
             rr_jvp(
                 rr_shape,
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
+                mask.as_deref(),
                 &tangent_values,
-                tangent_mask,
+                tangent_selection,
             )
         }))
     })
@@ -1054,7 +1183,8 @@ pub fn soft_topk_hvp_f64(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
-    cotangent_mask: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64ArraySlice,
     mut hvp_regularization_strength: Float64ArraySlice,
@@ -1062,11 +1192,13 @@ pub fn soft_topk_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
                 rr::read("tangent_values", &tangent_values[..]),
                 rr::write("hvp_values", &hvp_values[..]),
                 rr::write(
@@ -1084,7 +1216,8 @@ pub fn soft_topk_hvp_f64(
             &rr_params,
             rr::real(tangent_regularization_strength),
             &values,
-            &cotangent_mask,
+            mask.as_deref(),
+            &cotangent_selection,
             &tangent_values,
             hvp_values,
             hvp_regularization_strength,
@@ -1106,7 +1239,8 @@ pub fn soft_topk_hvp_f64_async(
     direction: String,
     tangent_regularization_strength: f64,
     values: Float64ArraySlice,
-    cotangent_mask: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
+    cotangent_selection: Float64ArraySlice,
     tangent_values: Float64ArraySlice,
     mut hvp_values: Float64Array,
     mut hvp_regularization_strength: Float64Array,
@@ -1114,11 +1248,13 @@ pub fn soft_topk_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(k, regularization_strength, &regularization, &direction)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
                 rr::read("values", &values[..]),
-                rr::read("cotangent_mask", &cotangent_mask[..]),
+                rr::read("cotangent_selection", &cotangent_selection[..]),
                 rr::read("tangent_values", &tangent_values[..]),
                 rr::write("hvp_values", &hvp_values[..]),
                 rr::write(
@@ -1129,7 +1265,7 @@ pub fn soft_topk_hvp_f64_async(
         )?;
         // Copied: the caller may change its arrays while the job runs.
         let values = values.to_vec();
-        let cotangent_mask = cotangent_mask.to_vec();
+        let cotangent_selection = cotangent_selection.to_vec();
         let tangent_values = tangent_values.to_vec();
         Ok(rr::job(RR_OP, move || {
             // SAFETY: the TypeScript API allocated each written array for this call and hands it
@@ -1142,7 +1278,8 @@ pub fn soft_topk_hvp_f64_async(
                 &rr_params,
                 rr::real(tangent_regularization_strength),
                 &values,
-                &cotangent_mask,
+                mask.as_deref(),
+                &cotangent_selection,
                 &tangent_values,
                 hvp_values,
                 hvp_regularization_strength,

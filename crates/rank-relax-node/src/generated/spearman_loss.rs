@@ -6,6 +6,7 @@
 
 use napi::bindgen_prelude::{
     AsyncTask, Float32Array, Float32ArraySlice, Float64Array, Float64ArraySlice, Int32ArraySlice,
+    Uint8ArraySlice,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -33,6 +34,7 @@ fn rr_call<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     predictions: &[T],
     targets: &[T],
+    mask: Option<&[bool]>,
     loss: &mut [T],
 ) -> Result<(), Failure> {
     let mut prediction_ranks = rr::scratch::<T>(RR_OP, rr_shape, rr_shape.n, predictions.len())?;
@@ -46,6 +48,7 @@ fn rr_call<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         loss,
         &mut prediction_ranks,
         &mut prediction_permutation,
@@ -61,6 +64,7 @@ fn rr_vjp<T: Real + rr::Elem>(
     rr_params: &rr_op::Params<T>,
     predictions: &[T],
     targets: &[T],
+    mask: Option<&[bool]>,
     cotangent_loss: &[T],
     grad_predictions: &mut [T],
     grad_targets: &mut [T],
@@ -78,6 +82,7 @@ fn rr_vjp<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         &mut loss,
         &mut prediction_ranks,
         &mut prediction_permutation,
@@ -89,6 +94,7 @@ fn rr_vjp<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         &prediction_ranks,
         &prediction_permutation,
         &target_ranks,
@@ -108,6 +114,7 @@ fn rr_jvp<T: Real + rr::Elem>(
     tangent_regularization_strength: T,
     predictions: &[T],
     targets: &[T],
+    mask: Option<&[bool]>,
     tangent_predictions: &[T],
     tangent_targets: &[T],
     tangent_loss: &mut [T],
@@ -124,6 +131,7 @@ fn rr_jvp<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         &mut loss,
         &mut prediction_ranks,
         &mut prediction_permutation,
@@ -135,6 +143,7 @@ fn rr_jvp<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         &prediction_ranks,
         &prediction_permutation,
         &target_ranks,
@@ -154,6 +163,7 @@ fn rr_hvp<T: Real + rr::Elem>(
     tangent_regularization_strength: T,
     predictions: &[T],
     targets: &[T],
+    mask: Option<&[bool]>,
     cotangent_loss: &[T],
     tangent_predictions: &[T],
     tangent_targets: &[T],
@@ -173,6 +183,7 @@ fn rr_hvp<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         &mut loss,
         &mut prediction_ranks,
         &mut prediction_permutation,
@@ -184,6 +195,7 @@ fn rr_hvp<T: Real + rr::Elem>(
         rr_params,
         predictions,
         targets,
+        mask,
         &prediction_ranks,
         &prediction_permutation,
         &target_ranks,
@@ -209,11 +221,14 @@ pub fn spearman_loss_f32(
     regularization: String,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float32ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -225,7 +240,14 @@ pub fn spearman_loss_f32(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let loss = unsafe { loss.as_mut() };
-        rr_call(rr_shape, &rr_params, &predictions, &targets, loss)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &predictions,
+            &targets,
+            mask.as_deref(),
+            loss,
+        )
     })
 }
 
@@ -240,11 +262,14 @@ pub fn spearman_loss_f32_async(
     regularization: String,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float32Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -261,7 +286,14 @@ pub fn spearman_loss_f32_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let loss = unsafe { loss.as_mut() };
-            rr_call(rr_shape, &rr_params, &predictions, &targets, loss)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &predictions,
+                &targets,
+                mask.as_deref(),
+                loss,
+            )
         }))
     })
 }
@@ -276,6 +308,7 @@ pub fn spearman_loss_forward_f32(
     regularization: String,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float32ArraySlice,
     mut prediction_ranks: Float32ArraySlice,
     mut prediction_permutation: Int32ArraySlice,
@@ -285,6 +318,8 @@ pub fn spearman_loss_forward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -309,6 +344,7 @@ pub fn spearman_loss_forward_f32(
             &rr_params,
             &predictions,
             &targets,
+            mask.as_deref(),
             loss,
             prediction_ranks,
             prediction_permutation,
@@ -329,6 +365,7 @@ pub fn spearman_loss_backward_f32(
     regularization: String,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     prediction_ranks: Float32ArraySlice,
     prediction_permutation: Int32ArraySlice,
     target_ranks: Float32ArraySlice,
@@ -341,6 +378,8 @@ pub fn spearman_loss_backward_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -369,6 +408,7 @@ pub fn spearman_loss_backward_f32(
             &rr_params,
             &predictions,
             &targets,
+            mask.as_deref(),
             &prediction_ranks,
             &prediction_permutation,
             &target_ranks,
@@ -393,6 +433,7 @@ pub fn spearman_loss_vjp_f32(
     regularization: String,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     mut grad_predictions: Float32ArraySlice,
     mut grad_targets: Float32ArraySlice,
@@ -401,6 +442,8 @@ pub fn spearman_loss_vjp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -425,6 +468,7 @@ pub fn spearman_loss_vjp_f32(
             &rr_params,
             &predictions,
             &targets,
+            mask.as_deref(),
             &cotangent_loss,
             grad_predictions,
             grad_targets,
@@ -444,6 +488,7 @@ pub fn spearman_loss_vjp_f32_async(
     regularization: String,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     mut grad_predictions: Float32Array,
     mut grad_targets: Float32Array,
@@ -452,6 +497,8 @@ pub fn spearman_loss_vjp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -482,6 +529,7 @@ pub fn spearman_loss_vjp_f32_async(
                 &rr_params,
                 &predictions,
                 &targets,
+                mask.as_deref(),
                 &cotangent_loss,
                 grad_predictions,
                 grad_targets,
@@ -503,6 +551,7 @@ pub fn spearman_loss_jvp_f32(
     tangent_regularization_strength: f64,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_predictions: Float32ArraySlice,
     tangent_targets: Float32ArraySlice,
     mut tangent_loss: Float32ArraySlice,
@@ -510,6 +559,8 @@ pub fn spearman_loss_jvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -529,6 +580,7 @@ pub fn spearman_loss_jvp_f32(
             rr::real(tangent_regularization_strength),
             &predictions,
             &targets,
+            mask.as_deref(),
             &tangent_predictions,
             &tangent_targets,
             tangent_loss,
@@ -548,6 +600,7 @@ pub fn spearman_loss_jvp_f32_async(
     tangent_regularization_strength: f64,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_predictions: Float32ArraySlice,
     tangent_targets: Float32ArraySlice,
     mut tangent_loss: Float32Array,
@@ -555,6 +608,8 @@ pub fn spearman_loss_jvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -581,6 +636,7 @@ pub fn spearman_loss_jvp_f32_async(
                 rr::real(tangent_regularization_strength),
                 &predictions,
                 &targets,
+                mask.as_deref(),
                 &tangent_predictions,
                 &tangent_targets,
                 tangent_loss,
@@ -601,6 +657,7 @@ pub fn spearman_loss_hvp_f32(
     tangent_regularization_strength: f64,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     tangent_predictions: Float32ArraySlice,
     tangent_targets: Float32ArraySlice,
@@ -611,6 +668,8 @@ pub fn spearman_loss_hvp_f32(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -638,6 +697,7 @@ pub fn spearman_loss_hvp_f32(
             rr::real(tangent_regularization_strength),
             &predictions,
             &targets,
+            mask.as_deref(),
             &cotangent_loss,
             &tangent_predictions,
             &tangent_targets,
@@ -661,6 +721,7 @@ pub fn spearman_loss_hvp_f32_async(
     tangent_regularization_strength: f64,
     predictions: Float32ArraySlice,
     targets: Float32ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float32ArraySlice,
     tangent_predictions: Float32ArraySlice,
     tangent_targets: Float32ArraySlice,
@@ -671,6 +732,8 @@ pub fn spearman_loss_hvp_f32_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f32>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -706,6 +769,7 @@ pub fn spearman_loss_hvp_f32_async(
                 rr::real(tangent_regularization_strength),
                 &predictions,
                 &targets,
+                mask.as_deref(),
                 &cotangent_loss,
                 &tangent_predictions,
                 &tangent_targets,
@@ -727,11 +791,14 @@ pub fn spearman_loss_f64(
     regularization: String,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float64ArraySlice,
 ) -> napi::Result<()> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -743,7 +810,14 @@ pub fn spearman_loss_f64(
         // SAFETY: the arrays are borrowed for this call, on the JS thread, and no written one
         // overlaps another buffer (checked above).
         let loss = unsafe { loss.as_mut() };
-        rr_call(rr_shape, &rr_params, &predictions, &targets, loss)
+        rr_call(
+            rr_shape,
+            &rr_params,
+            &predictions,
+            &targets,
+            mask.as_deref(),
+            loss,
+        )
     })
 }
 
@@ -758,11 +832,14 @@ pub fn spearman_loss_f64_async(
     regularization: String,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float64Array,
 ) -> napi::Result<AsyncTask<Job>> {
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -779,7 +856,14 @@ pub fn spearman_loss_f64_async(
             // to the caller only once the job has settled; the job keeps a reference to each (so
             // none is collected), and none overlaps another (checked above).
             let loss = unsafe { loss.as_mut() };
-            rr_call(rr_shape, &rr_params, &predictions, &targets, loss)
+            rr_call(
+                rr_shape,
+                &rr_params,
+                &predictions,
+                &targets,
+                mask.as_deref(),
+                loss,
+            )
         }))
     })
 }
@@ -794,6 +878,7 @@ pub fn spearman_loss_forward_f64(
     regularization: String,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     mut loss: Float64ArraySlice,
     mut prediction_ranks: Float64ArraySlice,
     mut prediction_permutation: Int32ArraySlice,
@@ -803,6 +888,8 @@ pub fn spearman_loss_forward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -827,6 +914,7 @@ pub fn spearman_loss_forward_f64(
             &rr_params,
             &predictions,
             &targets,
+            mask.as_deref(),
             loss,
             prediction_ranks,
             prediction_permutation,
@@ -847,6 +935,7 @@ pub fn spearman_loss_backward_f64(
     regularization: String,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     prediction_ranks: Float64ArraySlice,
     prediction_permutation: Int32ArraySlice,
     target_ranks: Float64ArraySlice,
@@ -859,6 +948,8 @@ pub fn spearman_loss_backward_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -887,6 +978,7 @@ pub fn spearman_loss_backward_f64(
             &rr_params,
             &predictions,
             &targets,
+            mask.as_deref(),
             &prediction_ranks,
             &prediction_permutation,
             &target_ranks,
@@ -911,6 +1003,7 @@ pub fn spearman_loss_vjp_f64(
     regularization: String,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     mut grad_predictions: Float64ArraySlice,
     mut grad_targets: Float64ArraySlice,
@@ -919,6 +1012,8 @@ pub fn spearman_loss_vjp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -943,6 +1038,7 @@ pub fn spearman_loss_vjp_f64(
             &rr_params,
             &predictions,
             &targets,
+            mask.as_deref(),
             &cotangent_loss,
             grad_predictions,
             grad_targets,
@@ -962,6 +1058,7 @@ pub fn spearman_loss_vjp_f64_async(
     regularization: String,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     mut grad_predictions: Float64Array,
     mut grad_targets: Float64Array,
@@ -970,6 +1067,8 @@ pub fn spearman_loss_vjp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1000,6 +1099,7 @@ pub fn spearman_loss_vjp_f64_async(
                 &rr_params,
                 &predictions,
                 &targets,
+                mask.as_deref(),
                 &cotangent_loss,
                 grad_predictions,
                 grad_targets,
@@ -1021,6 +1121,7 @@ pub fn spearman_loss_jvp_f64(
     tangent_regularization_strength: f64,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_predictions: Float64ArraySlice,
     tangent_targets: Float64ArraySlice,
     mut tangent_loss: Float64ArraySlice,
@@ -1028,6 +1129,8 @@ pub fn spearman_loss_jvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1047,6 +1150,7 @@ pub fn spearman_loss_jvp_f64(
             rr::real(tangent_regularization_strength),
             &predictions,
             &targets,
+            mask.as_deref(),
             &tangent_predictions,
             &tangent_targets,
             tangent_loss,
@@ -1066,6 +1170,7 @@ pub fn spearman_loss_jvp_f64_async(
     tangent_regularization_strength: f64,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     tangent_predictions: Float64ArraySlice,
     tangent_targets: Float64ArraySlice,
     mut tangent_loss: Float64Array,
@@ -1073,6 +1178,8 @@ pub fn spearman_loss_jvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1099,6 +1206,7 @@ pub fn spearman_loss_jvp_f64_async(
                 rr::real(tangent_regularization_strength),
                 &predictions,
                 &targets,
+                mask.as_deref(),
                 &tangent_predictions,
                 &tangent_targets,
                 tangent_loss,
@@ -1119,6 +1227,7 @@ pub fn spearman_loss_hvp_f64(
     tangent_regularization_strength: f64,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     tangent_predictions: Float64ArraySlice,
     tangent_targets: Float64ArraySlice,
@@ -1129,6 +1238,8 @@ pub fn spearman_loss_hvp_f64(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1156,6 +1267,7 @@ pub fn spearman_loss_hvp_f64(
             rr::real(tangent_regularization_strength),
             &predictions,
             &targets,
+            mask.as_deref(),
             &cotangent_loss,
             &tangent_predictions,
             &tangent_targets,
@@ -1179,6 +1291,7 @@ pub fn spearman_loss_hvp_f64_async(
     tangent_regularization_strength: f64,
     predictions: Float64ArraySlice,
     targets: Float64ArraySlice,
+    mask: Option<Uint8ArraySlice>,
     cotangent_loss: Float64ArraySlice,
     tangent_predictions: Float64ArraySlice,
     tangent_targets: Float64ArraySlice,
@@ -1189,6 +1302,8 @@ pub fn spearman_loss_hvp_f64_async(
     rr::run(env, RR_OP, || {
         let rr_shape = rr::shape(batch, n);
         let rr_params = rr_params::<f64>(regularization_strength, &regularization)?;
+        // The bools the core takes (nonzero = true), copied before any array is written.
+        let mask = mask.map(|m| rr::bools(&m));
         rr::check_disjoint(
             RR_OP,
             &[
@@ -1224,6 +1339,7 @@ pub fn spearman_loss_hvp_f64_async(
                 rr::real(tangent_regularization_strength),
                 &predictions,
                 &targets,
+                mask.as_deref(),
                 &cotangent_loss,
                 &tangent_predictions,
                 &tangent_targets,

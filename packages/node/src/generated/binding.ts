@@ -9,12 +9,12 @@ export const VERSION = '0.1.0';
 /**
  * ABI version (the spec's `abi_version`).
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0x82be6618599e65f8';
+export const ABI_HASH = '0x2958cb6aadbffd0f';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -56,6 +56,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     loss: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `ndcg_loss` in f32 on the libuv pool; writes the output arrays. */
@@ -66,6 +67,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     loss: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `ndcg_loss` in f32; writes the output arrays. */
@@ -76,6 +78,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     loss: Float32Array,
     ranks: Float32Array,
     permutation: Int32Array,
@@ -88,6 +91,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
     permutation: Int32Array,
     cotangentLoss: Float32Array,
@@ -102,6 +106,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     gradScores: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -114,6 +119,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     gradScores: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -127,6 +133,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     tangentScores: Float32Array,
     tangentLoss: Float32Array,
   ): void;
@@ -139,6 +146,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     tangentScores: Float32Array,
     tangentLoss: Float32Array,
   ): Promise<void>;
@@ -151,6 +159,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     tangentScores: Float32Array,
     hvpScores: Float32Array,
@@ -165,6 +174,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float32Array,
     relevance: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     tangentScores: Float32Array,
     hvpScores: Float32Array,
@@ -178,6 +188,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     loss: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `ndcg_loss` in f64 on the libuv pool; writes the output arrays. */
@@ -188,6 +199,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     loss: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `ndcg_loss` in f64; writes the output arrays. */
@@ -198,6 +210,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     loss: Float64Array,
     ranks: Float64Array,
     permutation: Int32Array,
@@ -210,6 +223,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
     permutation: Int32Array,
     cotangentLoss: Float64Array,
@@ -224,6 +238,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     gradScores: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -236,6 +251,7 @@ export interface OpBinding {
     regularization: string,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     gradScores: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -249,6 +265,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     tangentScores: Float64Array,
     tangentLoss: Float64Array,
   ): void;
@@ -261,6 +278,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     tangentScores: Float64Array,
     tangentLoss: Float64Array,
   ): Promise<void>;
@@ -273,6 +291,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     tangentScores: Float64Array,
     hvpScores: Float64Array,
@@ -287,6 +306,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     scores: Float64Array,
     relevance: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     tangentScores: Float64Array,
     hvpScores: Float64Array,
@@ -299,6 +319,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `neural_sort` in f32 on the libuv pool; writes the output arrays. */
@@ -308,6 +329,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `neural_sort` in f32; writes the output arrays. */
@@ -317,6 +339,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float32Array,
   ): void;
   /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort` in f32; writes the output arrays. */
@@ -326,6 +349,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float32Array,
     cotangentPermutationMatrix: Float32Array,
     gradValues: Float32Array,
@@ -338,6 +362,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -349,6 +374,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -361,6 +387,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentPermutationMatrix: Float32Array,
   ): void;
@@ -372,6 +399,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentPermutationMatrix: Float32Array,
   ): Promise<void>;
@@ -383,6 +411,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -396,6 +425,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -408,6 +438,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `neural_sort` in f64 on the libuv pool; writes the output arrays. */
@@ -417,6 +448,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `neural_sort` in f64; writes the output arrays. */
@@ -426,6 +458,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float64Array,
   ): void;
   /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort` in f64; writes the output arrays. */
@@ -435,6 +468,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutationMatrix: Float64Array,
     cotangentPermutationMatrix: Float64Array,
     gradValues: Float64Array,
@@ -447,6 +481,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -458,6 +493,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -470,6 +506,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentPermutationMatrix: Float64Array,
   ): void;
@@ -481,6 +518,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentPermutationMatrix: Float64Array,
   ): Promise<void>;
@@ -492,6 +530,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -505,6 +544,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentPermutationMatrix: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -518,6 +558,7 @@ export interface OpBinding {
     direction: string,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     output: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f32 on the libuv pool; writes the output arrays. */
@@ -528,6 +569,7 @@ export interface OpBinding {
     direction: string,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     output: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `neural_sort_apply` in f32; writes the output arrays. */
@@ -538,6 +580,7 @@ export interface OpBinding {
     direction: string,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     output: Float32Array,
   ): void;
   /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort_apply` in f32; writes the output arrays. */
@@ -548,6 +591,7 @@ export interface OpBinding {
     direction: string,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float32Array,
     gradValues: Float32Array,
     gradPayload: Float32Array,
@@ -561,6 +605,7 @@ export interface OpBinding {
     direction: string,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float32Array,
     gradValues: Float32Array,
     gradPayload: Float32Array,
@@ -574,6 +619,7 @@ export interface OpBinding {
     direction: string,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float32Array,
     gradValues: Float32Array,
     gradPayload: Float32Array,
@@ -588,6 +634,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentPayload: Float32Array,
     tangentOutput: Float32Array,
@@ -601,6 +648,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentPayload: Float32Array,
     tangentOutput: Float32Array,
@@ -614,6 +662,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float32Array,
     tangentValues: Float32Array,
     tangentPayload: Float32Array,
@@ -630,6 +679,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float32Array,
     payload: Float32Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float32Array,
     tangentValues: Float32Array,
     tangentPayload: Float32Array,
@@ -645,6 +695,7 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     output: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `neural_sort_apply` in f64 on the libuv pool; writes the output arrays. */
@@ -655,6 +706,7 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     output: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `neural_sort_apply` in f64; writes the output arrays. */
@@ -665,6 +717,7 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     output: Float64Array,
   ): void;
   /** Backward (VJP) from the saves and residuals of a forward, of `neural_sort_apply` in f64; writes the output arrays. */
@@ -675,6 +728,7 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float64Array,
     gradValues: Float64Array,
     gradPayload: Float64Array,
@@ -688,6 +742,7 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float64Array,
     gradValues: Float64Array,
     gradPayload: Float64Array,
@@ -701,6 +756,7 @@ export interface OpBinding {
     direction: string,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float64Array,
     gradValues: Float64Array,
     gradPayload: Float64Array,
@@ -715,6 +771,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentPayload: Float64Array,
     tangentOutput: Float64Array,
@@ -728,6 +785,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentPayload: Float64Array,
     tangentOutput: Float64Array,
@@ -741,6 +799,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float64Array,
     tangentValues: Float64Array,
     tangentPayload: Float64Array,
@@ -757,6 +816,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     values: Float64Array,
     payload: Float64Array,
+    mask: Uint8Array | null,
     cotangentOutput: Float64Array,
     tangentValues: Float64Array,
     tangentPayload: Float64Array,
@@ -771,6 +831,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f32 on the libuv pool; writes the output arrays. */
@@ -780,6 +841,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `sigmoid_rank` in f32; writes the output arrays. */
@@ -789,6 +851,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
   ): void;
   /** Backward (VJP) from the saves and residuals of a forward, of `sigmoid_rank` in f32; writes the output arrays. */
@@ -798,6 +861,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -809,6 +873,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -820,6 +885,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -832,6 +898,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentRanks: Float32Array,
   ): void;
@@ -843,6 +910,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentRanks: Float32Array,
   ): Promise<void>;
@@ -854,6 +922,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -867,6 +936,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -879,6 +949,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `sigmoid_rank` in f64 on the libuv pool; writes the output arrays. */
@@ -888,6 +959,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `sigmoid_rank` in f64; writes the output arrays. */
@@ -897,6 +969,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
   ): void;
   /** Backward (VJP) from the saves and residuals of a forward, of `sigmoid_rank` in f64; writes the output arrays. */
@@ -906,6 +979,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -917,6 +991,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -928,6 +1003,7 @@ export interface OpBinding {
     regularizationStrength: number,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -940,6 +1016,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentRanks: Float64Array,
   ): void;
@@ -951,6 +1028,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentRanks: Float64Array,
   ): Promise<void>;
@@ -962,6 +1040,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -975,6 +1054,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -988,6 +1068,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     result: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_quantile` in f32 on the libuv pool; writes the output arrays. */
@@ -998,6 +1079,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     result: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_quantile` in f32; writes the output arrays. */
@@ -1008,6 +1090,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     result: Float32Array,
     permutation: Int32Array,
   ): void;
@@ -1019,6 +1102,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutation: Int32Array,
     cotangentResult: Float32Array,
     gradValues: Float32Array,
@@ -1032,6 +1116,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentResult: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -1044,6 +1129,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentResult: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -1057,6 +1143,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentResult: Float32Array,
   ): void;
@@ -1069,6 +1156,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentResult: Float32Array,
   ): Promise<void>;
@@ -1081,6 +1169,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentResult: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -1095,6 +1184,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentResult: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -1108,6 +1198,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     result: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_quantile` in f64 on the libuv pool; writes the output arrays. */
@@ -1118,6 +1209,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     result: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_quantile` in f64; writes the output arrays. */
@@ -1128,6 +1220,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     result: Float64Array,
     permutation: Int32Array,
   ): void;
@@ -1139,6 +1232,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutation: Int32Array,
     cotangentResult: Float64Array,
     gradValues: Float64Array,
@@ -1152,6 +1246,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentResult: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -1164,6 +1259,7 @@ export interface OpBinding {
     regularizationStrength: number,
     regularization: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentResult: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -1177,6 +1273,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentResult: Float64Array,
   ): void;
@@ -1189,6 +1286,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentResult: Float64Array,
   ): Promise<void>;
@@ -1201,6 +1299,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentResult: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -1215,6 +1314,7 @@ export interface OpBinding {
     regularization: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentResult: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -1228,6 +1328,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_rank` in f32 on the libuv pool; writes the output arrays. */
@@ -1238,6 +1339,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_rank` in f32; writes the output arrays. */
@@ -1248,6 +1350,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
     permutation: Int32Array,
   ): void;
@@ -1264,6 +1367,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     ranks: Float32Array,
     permutation: Int32Array,
     cotangentRanks: Float32Array,
@@ -1283,6 +1387,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -1295,6 +1400,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -1308,6 +1414,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentRanks: Float32Array,
   ): void;
@@ -1320,6 +1427,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentRanks: Float32Array,
   ): Promise<void>;
@@ -1332,6 +1440,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -1346,6 +1455,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -1359,6 +1469,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_rank` in f64 on the libuv pool; writes the output arrays. */
@@ -1369,6 +1480,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_rank` in f64; writes the output arrays. */
@@ -1379,6 +1491,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
     permutation: Int32Array,
   ): void;
@@ -1395,6 +1508,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     ranks: Float64Array,
     permutation: Int32Array,
     cotangentRanks: Float64Array,
@@ -1414,6 +1528,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -1426,6 +1541,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -1439,6 +1555,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentRanks: Float64Array,
   ): void;
@@ -1451,6 +1568,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentRanks: Float64Array,
   ): Promise<void>;
@@ -1463,6 +1581,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -1477,6 +1596,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -1490,6 +1610,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     sorted: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_sort` in f32 on the libuv pool; writes the output arrays. */
@@ -1500,6 +1621,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     sorted: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_sort` in f32; writes the output arrays. */
@@ -1510,6 +1632,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     sorted: Float32Array,
     permutation: Int32Array,
   ): void;
@@ -1526,6 +1649,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutation: Int32Array,
     cotangentSorted: Float32Array,
     gradValues: Float32Array,
@@ -1544,6 +1668,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -1556,6 +1681,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
@@ -1569,6 +1695,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentSorted: Float32Array,
   ): void;
@@ -1581,6 +1708,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
     tangentSorted: Float32Array,
   ): Promise<void>;
@@ -1593,6 +1721,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -1607,6 +1736,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
@@ -1620,6 +1750,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     sorted: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_sort` in f64 on the libuv pool; writes the output arrays. */
@@ -1630,6 +1761,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     sorted: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_sort` in f64; writes the output arrays. */
@@ -1640,6 +1772,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     sorted: Float64Array,
     permutation: Int32Array,
   ): void;
@@ -1656,6 +1789,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutation: Int32Array,
     cotangentSorted: Float64Array,
     gradValues: Float64Array,
@@ -1674,6 +1808,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -1686,6 +1821,7 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
@@ -1699,6 +1835,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentSorted: Float64Array,
   ): void;
@@ -1711,6 +1848,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
     tangentSorted: Float64Array,
   ): Promise<void>;
@@ -1723,6 +1861,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -1737,6 +1876,7 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     cotangentSorted: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
@@ -1751,7 +1891,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
-    mask: Float32Array,
+    mask: Uint8Array | null,
+    selection: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_topk` in f32 on the libuv pool; writes the output arrays. */
   softTopkF32Async(
@@ -1762,7 +1903,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
-    mask: Float32Array,
+    mask: Uint8Array | null,
+    selection: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_topk` in f32; writes the output arrays. */
   softTopkForwardF32(
@@ -1773,14 +1915,15 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
-    mask: Float32Array,
+    mask: Uint8Array | null,
+    selection: Float32Array,
     permutation: Int32Array,
   ): void;
   /**
    * Backward (VJP) from the saves and residuals of a forward, of `soft_topk` in f32; writes the
-   * output arrays. `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then
-   * written over the cotangent (the core's `backward_in_place`). Any other overlap of a written array
-   * with another array throws a TypeError.
+   * output arrays. `gradValues` may be `cotangentSelection` itself (the same memory): the gradient is
+   * then written over the cotangent (the core's `backward_in_place`). Any other overlap of a written
+   * array with another array throws a TypeError.
    */
   softTopkBackwardF32(
     batch: number,
@@ -1790,16 +1933,17 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
+    mask: Uint8Array | null,
     permutation: Int32Array,
-    cotangentMask: Float32Array,
+    cotangentSelection: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): void;
   /**
    * VJP: forward and backward in one call, of `soft_topk` in f32; writes the output arrays.
-   * `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then written over
-   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
-   * array throws a TypeError.
+   * `gradValues` may be `cotangentSelection` itself (the same memory): the gradient is then written
+   * over the cotangent (the core's `backward_in_place`). Any other overlap of a written array with
+   * another array throws a TypeError.
    */
   softTopkVjpF32(
     batch: number,
@@ -1809,7 +1953,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
-    cotangentMask: Float32Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): void;
@@ -1822,7 +1967,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float32Array,
-    cotangentMask: Float32Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float32Array,
     gradValues: Float32Array,
     gradRegularizationStrength: Float32Array,
   ): Promise<void>;
@@ -1836,8 +1982,9 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
-    tangentMask: Float32Array,
+    tangentSelection: Float32Array,
   ): void;
   /** JVP: forward and forward-mode derivative in one call, of `soft_topk` in f32 on the libuv pool; writes the output arrays. */
   softTopkJvpF32Async(
@@ -1849,8 +1996,9 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
+    mask: Uint8Array | null,
     tangentValues: Float32Array,
-    tangentMask: Float32Array,
+    tangentSelection: Float32Array,
   ): Promise<void>;
   /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_topk` in f32; writes the output arrays. */
   softTopkHvpF32(
@@ -1862,7 +2010,8 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
-    cotangentMask: Float32Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
     hvpRegularizationStrength: Float32Array,
@@ -1877,7 +2026,8 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float32Array,
-    cotangentMask: Float32Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float32Array,
     tangentValues: Float32Array,
     hvpValues: Float32Array,
     hvpRegularizationStrength: Float32Array,
@@ -1891,7 +2041,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
-    mask: Float64Array,
+    mask: Uint8Array | null,
+    selection: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `soft_topk` in f64 on the libuv pool; writes the output arrays. */
   softTopkF64Async(
@@ -1902,7 +2053,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
-    mask: Float64Array,
+    mask: Uint8Array | null,
+    selection: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `soft_topk` in f64; writes the output arrays. */
   softTopkForwardF64(
@@ -1913,14 +2065,15 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
-    mask: Float64Array,
+    mask: Uint8Array | null,
+    selection: Float64Array,
     permutation: Int32Array,
   ): void;
   /**
    * Backward (VJP) from the saves and residuals of a forward, of `soft_topk` in f64; writes the
-   * output arrays. `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then
-   * written over the cotangent (the core's `backward_in_place`). Any other overlap of a written array
-   * with another array throws a TypeError.
+   * output arrays. `gradValues` may be `cotangentSelection` itself (the same memory): the gradient is
+   * then written over the cotangent (the core's `backward_in_place`). Any other overlap of a written
+   * array with another array throws a TypeError.
    */
   softTopkBackwardF64(
     batch: number,
@@ -1930,16 +2083,17 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
+    mask: Uint8Array | null,
     permutation: Int32Array,
-    cotangentMask: Float64Array,
+    cotangentSelection: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): void;
   /**
    * VJP: forward and backward in one call, of `soft_topk` in f64; writes the output arrays.
-   * `gradValues` may be `cotangentMask` itself (the same memory): the gradient is then written over
-   * the cotangent (the core's `backward_in_place`). Any other overlap of a written array with another
-   * array throws a TypeError.
+   * `gradValues` may be `cotangentSelection` itself (the same memory): the gradient is then written
+   * over the cotangent (the core's `backward_in_place`). Any other overlap of a written array with
+   * another array throws a TypeError.
    */
   softTopkVjpF64(
     batch: number,
@@ -1949,7 +2103,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
-    cotangentMask: Float64Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): void;
@@ -1962,7 +2117,8 @@ export interface OpBinding {
     regularization: string,
     direction: string,
     values: Float64Array,
-    cotangentMask: Float64Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float64Array,
     gradValues: Float64Array,
     gradRegularizationStrength: Float64Array,
   ): Promise<void>;
@@ -1976,8 +2132,9 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
-    tangentMask: Float64Array,
+    tangentSelection: Float64Array,
   ): void;
   /** JVP: forward and forward-mode derivative in one call, of `soft_topk` in f64 on the libuv pool; writes the output arrays. */
   softTopkJvpF64Async(
@@ -1989,8 +2146,9 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
     tangentValues: Float64Array,
-    tangentMask: Float64Array,
+    tangentSelection: Float64Array,
   ): Promise<void>;
   /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_topk` in f64; writes the output arrays. */
   softTopkHvpF64(
@@ -2002,7 +2160,8 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
-    cotangentMask: Float64Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
     hvpRegularizationStrength: Float64Array,
@@ -2017,7 +2176,8 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
-    cotangentMask: Float64Array,
+    mask: Uint8Array | null,
+    cotangentSelection: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
     hvpRegularizationStrength: Float64Array,
@@ -2030,6 +2190,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     loss: Float32Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `spearman_loss` in f32 on the libuv pool; writes the output arrays. */
@@ -2040,6 +2201,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     loss: Float32Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `spearman_loss` in f32; writes the output arrays. */
@@ -2050,6 +2212,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     loss: Float32Array,
     predictionRanks: Float32Array,
     predictionPermutation: Int32Array,
@@ -2064,6 +2227,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     predictionRanks: Float32Array,
     predictionPermutation: Int32Array,
     targetRanks: Float32Array,
@@ -2081,6 +2245,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     gradPredictions: Float32Array,
     gradTargets: Float32Array,
@@ -2094,6 +2259,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     gradPredictions: Float32Array,
     gradTargets: Float32Array,
@@ -2108,6 +2274,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     tangentPredictions: Float32Array,
     tangentTargets: Float32Array,
     tangentLoss: Float32Array,
@@ -2121,6 +2288,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     tangentPredictions: Float32Array,
     tangentTargets: Float32Array,
     tangentLoss: Float32Array,
@@ -2134,6 +2302,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     tangentPredictions: Float32Array,
     tangentTargets: Float32Array,
@@ -2150,6 +2319,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float32Array,
     targets: Float32Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float32Array,
     tangentPredictions: Float32Array,
     tangentTargets: Float32Array,
@@ -2165,6 +2335,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     loss: Float64Array,
   ): void;
   /** Forward, residuals kept inside the addon, of `spearman_loss` in f64 on the libuv pool; writes the output arrays. */
@@ -2175,6 +2346,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     loss: Float64Array,
   ): Promise<void>;
   /** Forward, residuals written for a later backward, of `spearman_loss` in f64; writes the output arrays. */
@@ -2185,6 +2357,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     loss: Float64Array,
     predictionRanks: Float64Array,
     predictionPermutation: Int32Array,
@@ -2199,6 +2372,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     predictionRanks: Float64Array,
     predictionPermutation: Int32Array,
     targetRanks: Float64Array,
@@ -2216,6 +2390,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     gradPredictions: Float64Array,
     gradTargets: Float64Array,
@@ -2229,6 +2404,7 @@ export interface OpBinding {
     regularization: string,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     gradPredictions: Float64Array,
     gradTargets: Float64Array,
@@ -2243,6 +2419,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     tangentPredictions: Float64Array,
     tangentTargets: Float64Array,
     tangentLoss: Float64Array,
@@ -2256,6 +2433,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     tangentPredictions: Float64Array,
     tangentTargets: Float64Array,
     tangentLoss: Float64Array,
@@ -2269,6 +2447,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     tangentPredictions: Float64Array,
     tangentTargets: Float64Array,
@@ -2285,6 +2464,7 @@ export interface OpBinding {
     tangentRegularizationStrength: number,
     predictions: Float64Array,
     targets: Float64Array,
+    mask: Uint8Array | null,
     cotangentLoss: Float64Array,
     tangentPredictions: Float64Array,
     tangentTargets: Float64Array,

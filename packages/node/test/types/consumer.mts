@@ -58,6 +58,7 @@ import {
   spearmanLossVjp,
   spearmanLossVjpAsync,
   spearmanLossWithVjp,
+  type BoolArray,
   type Direction,
   type RealArray,
   type RealList,
@@ -231,6 +232,24 @@ softSortHvp(x64, x32, x64);
 // @ts-expect-error async functions take no out
 softSortHvpAsync(x64, x64, x64, { out: {} });
 void [h64, h32, hEps, ha, runHvp];
+
+// Masks: an option of every function, a Uint8Array or an array of booleans.
+const maskBits = new Uint8Array([1, 1, 0, 1]);
+const maskList: BoolArray = [true, true, false, true];
+const m64: Float64Array = softRank(x64, { mask: maskBits, out: new Float64Array(4) });
+const m32: Promise<Float32Array> = softSortAsync(x32, { n: 2, mask: maskList });
+const mg: Float64Array = spearmanLossVjp(x64, x64, new Float64Array(1), { mask: maskBits }).targets;
+const mw: Float32Array = softTopkWithVjp(x32, { k: 2, mask: [true, false, true, true] }).vjp(x32).values;
+const mj: Float64Array = softRankJvp(x64, x64, { mask: maskList, tangentRegularizationStrength: 1 });
+const mh: Float64Array = neuralSortApplyHvp(x64, x64, x64, x64, x64, { mask: maskBits }).payload;
+const mOptions: SoftRankOptions = { mask: undefined };
+// @ts-expect-error a mask of floats
+softRank(x64, { mask: new Float64Array(4) });
+// @ts-expect-error a mask of numbers
+softRank(x64, { mask: [1, 0, 1, 1] });
+// @ts-expect-error the mask is an option, not an argument
+softRank(x64, maskBits);
+void [m64, m32, mg, mw, mj, mh, mOptions];
 
 const options: SoftRankOptions = { n: 2, regularizationStrength: undefined };
 const reg: Regularization = 'l2';

@@ -3,13 +3,22 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Regularization } from '../enums.js';
 
 /**
- * Options of {@link ndcgLoss} and its companions: the row length `n` and the op's params.
+ * Options of {@link ndcgLoss} and its companions: the row length `n`, `mask` and the op's params.
  */
 export interface NdcgLossOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -184,7 +193,7 @@ export interface NdcgLossHvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: NdcgLossHvpOut<A> | undefined;
 }
 
-const rr_NDCG_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
+const rr_NDCG_LOSS_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'regularization'];
 const rr_NDCG_LOSS_OUT_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'out'];
 const rr_NDCG_LOSS_GRADIENTS: readonly string[] = ['scores'];
 const rr_NDCG_LOSS_JVP_OPTIONS: readonly string[] = [...rr_NDCG_LOSS_OPTIONS, 'tangentRegularizationStrength'];
@@ -203,6 +212,7 @@ function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossO
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(scores as RealArray, rr_n),
+    mask: rr.boolArray('ndcg_loss', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('ndcg_loss', 'regularizationStrength', rr_o.regularizationStrength, 1),
     regularization: rr.enumOption('ndcg_loss', 'regularization', rr_o.regularization, 'l2'),
   };
@@ -219,15 +229,16 @@ function rr_ndcgLossArgs(scores: unknown, relevance: unknown, options: NdcgLossO
  *   Float64Array or Float32Array.
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link NdcgLossOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link NdcgLossOutOptions}.
  * @returns One loss value per row. B values, one per row, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -241,11 +252,11 @@ export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: Ndcg
   const rr_a = rr_ndcgLossArgs(scores, relevance, options, rr_NDCG_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, [], { scores, relevance });
-    native.ndcgLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss);
+    native.ndcgLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, rr_a.mask, loss);
     return loss;
   }
   const loss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, [], { scores, relevance });
-  native.ndcgLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss);
+  native.ndcgLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, rr_a.mask, loss);
   return loss;
 }
 
@@ -257,14 +268,15 @@ export function ndcgLoss(scores: RealArray, relevance: RealArray, options?: Ndcg
  *   Float64Array or Float32Array.
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link NdcgLossOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link NdcgLossOptions}.
  * @returns A promise of the output: One loss value per row. B values, one per row, of the input's
  *   type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function ndcgLossAsync(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOptions): Promise<Float32Array>;
 export function ndcgLossAsync(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOptions): Promise<Float64Array>;
@@ -273,11 +285,11 @@ export async function ndcgLossAsync(scores: RealArray, relevance: RealArray, opt
   const rr_a = rr_ndcgLossArgs(scores, relevance, options);
   if (rr_a.dtype === 'f32') {
     const loss = rr.allocate('ndcg_loss', 'loss', Float32Array, rr_a, []);
-    await native.ndcgLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss);
+    await native.ndcgLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, rr_a.mask, loss);
     return loss;
   }
   const loss = rr.allocate('ndcg_loss', 'loss', Float64Array, rr_a, []);
-  await native.ndcgLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss);
+  await native.ndcgLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, rr_a.mask, loss);
   return loss;
 }
 
@@ -291,15 +303,16 @@ export async function ndcgLossAsync(scores: RealArray, relevance: RealArray, opt
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   NdcgLossVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link NdcgLossVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function ndcgLossVjp(scores: Float32Array, relevance: Float32Array, cotangent: Float32Array, options?: NdcgLossVjpOptions<Float32Array>): NdcgLossGradients<Float32Array>;
 export function ndcgLossVjp(scores: Float64Array, relevance: Float64Array, cotangent: Float64Array, options?: NdcgLossVjpOptions<Float64Array>): NdcgLossGradients<Float64Array>;
@@ -311,12 +324,12 @@ export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: 
   if (rr_a.dtype === 'f32') {
     const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, ['n'], { scores, relevance, cotangent });
     const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.ndcgLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, cotangent as Float32Array, gradScores, gradRegularizationStrength);
+    native.ndcgLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, rr_a.mask, cotangent as Float32Array, gradScores, gradRegularizationStrength);
     return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, ['n'], { scores, relevance, cotangent });
   const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.ndcgLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
+  native.ndcgLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, rr_a.mask, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -328,13 +341,14 @@ export function ndcgLossVjp(scores: RealArray, relevance: RealArray, cotangent: 
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - The row length `n` and the params; see {@link NdcgLossOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link NdcgLossOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function ndcgLossVjpAsync(scores: Float32Array, relevance: Float32Array, cotangent: Float32Array, options?: NdcgLossOptions): Promise<NdcgLossGradients<Float32Array>>;
 export function ndcgLossVjpAsync(scores: Float64Array, relevance: Float64Array, cotangent: Float64Array, options?: NdcgLossOptions): Promise<NdcgLossGradients<Float64Array>>;
@@ -345,12 +359,12 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
   if (rr_a.dtype === 'f32') {
     const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.ndcgLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, cotangent as Float32Array, gradScores, gradRegularizationStrength);
+    await native.ndcgLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, rr_a.mask, cotangent as Float32Array, gradScores, gradRegularizationStrength);
     return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.ndcgLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, cotangent as Float64Array, gradScores, gradRegularizationStrength);
+  await native.ndcgLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, rr_a.mask, cotangent as Float64Array, gradScores, gradRegularizationStrength);
   return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -365,15 +379,16 @@ export async function ndcgLossVjpAsync(scores: RealArray, relevance: RealArray, 
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   NdcgLossJvpOutOptions}.
  * @returns The tangent of `loss`: B values, one per row, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function ndcgLossJvp(scores: Float32Array, relevance: Float32Array, tangentScores: Float32Array, options?: NdcgLossJvpOutOptions<Float32Array>): Float32Array;
 export function ndcgLossJvp(scores: Float64Array, relevance: Float64Array, tangentScores: Float64Array, options?: NdcgLossJvpOutOptions<Float64Array>): Float64Array;
@@ -384,11 +399,11 @@ export function ndcgLossJvp(scores: RealArray, relevance: RealArray, tangentScor
   const rr_tangentRegularizationStrength = rr.realOption('ndcg_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentLoss = rr.outputArray('ndcg_loss', 'out', options?.out, Float32Array, rr_a, [], { scores, relevance, tangentScores });
-    native.ndcgLossJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, tangentScores as Float32Array, tangentLoss);
+    native.ndcgLossJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, rr_a.mask, tangentScores as Float32Array, tangentLoss);
     return tangentLoss;
   }
   const tangentLoss = rr.outputArray('ndcg_loss', 'out', options?.out, Float64Array, rr_a, [], { scores, relevance, tangentScores });
-  native.ndcgLossJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, tangentScores as Float64Array, tangentLoss);
+  native.ndcgLossJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, rr_a.mask, tangentScores as Float64Array, tangentLoss);
   return tangentLoss;
 }
 
@@ -400,13 +415,14 @@ export function ndcgLossJvp(scores: RealArray, relevance: RealArray, tangentScor
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   NdcgLossJvpOptions}.
  * @returns A promise of the tangent of `loss`: B values, one per row, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function ndcgLossJvpAsync(scores: Float32Array, relevance: Float32Array, tangentScores: Float32Array, options?: NdcgLossJvpOptions): Promise<Float32Array>;
 export function ndcgLossJvpAsync(scores: Float64Array, relevance: Float64Array, tangentScores: Float64Array, options?: NdcgLossJvpOptions): Promise<Float64Array>;
@@ -417,11 +433,11 @@ export async function ndcgLossJvpAsync(scores: RealArray, relevance: RealArray, 
   const rr_tangentRegularizationStrength = rr.realOption('ndcg_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentLoss = rr.allocate('ndcg_loss', 'tangent_loss', Float32Array, rr_a, []);
-    await native.ndcgLossJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, tangentScores as Float32Array, tangentLoss);
+    await native.ndcgLossJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, rr_a.mask, tangentScores as Float32Array, tangentLoss);
     return tangentLoss;
   }
   const tangentLoss = rr.allocate('ndcg_loss', 'tangent_loss', Float64Array, rr_a, []);
-  await native.ndcgLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, tangentScores as Float64Array, tangentLoss);
+  await native.ndcgLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, rr_a.mask, tangentScores as Float64Array, tangentLoss);
   return tangentLoss;
 }
 
@@ -438,15 +454,16 @@ export async function ndcgLossJvpAsync(scores: RealArray, relevance: RealArray, 
  *   or Float32Array (the same type as the first input).
  * @param cotangentLoss - Cotangent of `loss`: B values, one per row, of the input's type.
  * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link NdcgLossHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function ndcgLossHvp(scores: Float32Array, relevance: Float32Array, cotangentLoss: Float32Array, tangentScores: Float32Array, options?: NdcgLossHvpOutOptions<Float32Array>): NdcgLossHvp<Float32Array>;
 export function ndcgLossHvp(scores: Float64Array, relevance: Float64Array, cotangentLoss: Float64Array, tangentScores: Float64Array, options?: NdcgLossHvpOutOptions<Float64Array>): NdcgLossHvp<Float64Array>;
@@ -460,12 +477,12 @@ export function ndcgLossHvp(scores: RealArray, relevance: RealArray, cotangentLo
   if (rr_a.dtype === 'f32') {
     const hvpScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float32Array, rr_a, ['n'], { scores, relevance, cotangentLoss, tangentScores });
     const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.ndcgLossHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, cotangentLoss as Float32Array, tangentScores as Float32Array, hvpScores, hvpRegularizationStrength);
+    native.ndcgLossHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, rr_a.mask, cotangentLoss as Float32Array, tangentScores as Float32Array, hvpScores, hvpRegularizationStrength);
     return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpScores = rr.outputArray('ndcg_loss', 'out.scores', rr_out.scores, Float64Array, rr_a, ['n'], { scores, relevance, cotangentLoss, tangentScores });
   const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.ndcgLossHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, cotangentLoss as Float64Array, tangentScores as Float64Array, hvpScores, hvpRegularizationStrength);
+  native.ndcgLossHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, rr_a.mask, cotangentLoss as Float64Array, tangentScores as Float64Array, hvpScores, hvpRegularizationStrength);
   return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -478,14 +495,15 @@ export function ndcgLossHvp(scores: RealArray, relevance: RealArray, cotangentLo
  *   or Float32Array (the same type as the first input).
  * @param cotangentLoss - Cotangent of `loss`: B values, one per row, of the input's type.
  * @param tangentScores - Tangent of `scores`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   NdcgLossHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function ndcgLossHvpAsync(scores: Float32Array, relevance: Float32Array, cotangentLoss: Float32Array, tangentScores: Float32Array, options?: NdcgLossHvpOptions): Promise<NdcgLossHvp<Float32Array>>;
 export function ndcgLossHvpAsync(scores: Float64Array, relevance: Float64Array, cotangentLoss: Float64Array, tangentScores: Float64Array, options?: NdcgLossHvpOptions): Promise<NdcgLossHvp<Float64Array>>;
@@ -498,12 +516,12 @@ export async function ndcgLossHvpAsync(scores: RealArray, relevance: RealArray, 
   if (rr_a.dtype === 'f32') {
     const hvpScores = rr.allocate('ndcg_loss', 'hvp_scores', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.ndcgLossHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, cotangentLoss as Float32Array, tangentScores as Float32Array, hvpScores, hvpRegularizationStrength);
+    await native.ndcgLossHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float32Array, relevance as Float32Array, rr_a.mask, cotangentLoss as Float32Array, tangentScores as Float32Array, hvpScores, hvpRegularizationStrength);
     return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpScores = rr.allocate('ndcg_loss', 'hvp_scores', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('ndcg_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.ndcgLossHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, cotangentLoss as Float64Array, tangentScores as Float64Array, hvpScores, hvpRegularizationStrength);
+  await native.ndcgLossHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, scores as Float64Array, relevance as Float64Array, rr_a.mask, cotangentLoss as Float64Array, tangentScores as Float64Array, hvpScores, hvpRegularizationStrength);
   return { scores: hvpScores, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -516,12 +534,13 @@ export async function ndcgLossHvpAsync(scores: RealArray, relevance: RealArray, 
  *   Float64Array or Float32Array.
  * @param relevance - Graded relevance of each item (≥ 0). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` and the params; see {@link NdcgLossOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link NdcgLossOptions}.
  * @returns `loss` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function ndcgLossWithVjp(scores: Float32Array, relevance: Float32Array, options?: NdcgLossOptions): NdcgLossWithVjp<Float32Array>;
 export function ndcgLossWithVjp(scores: Float64Array, relevance: Float64Array, options?: NdcgLossOptions): NdcgLossWithVjp<Float64Array>;
@@ -532,17 +551,18 @@ export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options
     const loss = rr.allocate('ndcg_loss', 'loss', Float32Array, rr_a, []);
     const ranks = rr.allocate('ndcg_loss', 'ranks', Float32Array, rr_a, ['n']);
     const permutation = rr.allocate('ndcg_loss', 'permutation', Int32Array, rr_a, ['n']);
-    native.ndcgLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, loss, ranks, permutation);
+    native.ndcgLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float32Array, relevance as Float32Array, rr_a.mask, loss, ranks, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_scores = (scores as Float32Array).slice();
     const rr_relevance = (relevance as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
       loss,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('ndcg_loss', 'cotangent', cotangent, 'f32');
         const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.ndcgLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_scores, rr_relevance, ranks, permutation, cotangent, gradScores, gradRegularizationStrength);
+        native.ndcgLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_scores, rr_relevance, rr_mask, ranks, permutation, cotangent, gradScores, gradRegularizationStrength);
         return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
@@ -550,17 +570,18 @@ export function ndcgLossWithVjp(scores: RealArray, relevance: RealArray, options
   const loss = rr.allocate('ndcg_loss', 'loss', Float64Array, rr_a, []);
   const ranks = rr.allocate('ndcg_loss', 'ranks', Float64Array, rr_a, ['n']);
   const permutation = rr.allocate('ndcg_loss', 'permutation', Int32Array, rr_a, ['n']);
-  native.ndcgLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, loss, ranks, permutation);
+  native.ndcgLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, scores as Float64Array, relevance as Float64Array, rr_a.mask, loss, ranks, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_scores = (scores as Float64Array).slice();
   const rr_relevance = (relevance as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
     loss,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('ndcg_loss', 'cotangent', cotangent, 'f64');
       const gradScores = rr.allocate('ndcg_loss', 'grad_scores', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('ndcg_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.ndcgLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_scores, rr_relevance, ranks, permutation, cotangent, gradScores, gradRegularizationStrength);
+      native.ndcgLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_scores, rr_relevance, rr_mask, ranks, permutation, cotangent, gradScores, gradRegularizationStrength);
       return { scores: gradScores, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

@@ -3,13 +3,22 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Direction } from '../enums.js';
 
 /**
- * Options of {@link neuralSort} and its companions: the row length `n` and the op's params.
+ * Options of {@link neuralSort} and its companions: the row length `n`, `mask` and the op's params.
  */
 export interface NeuralSortOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -186,7 +195,7 @@ export interface NeuralSortHvpOutOptions<A extends RealArray = RealArray> extend
   readonly out?: NeuralSortHvpOut<A> | undefined;
 }
 
-const rr_NEURAL_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
+const rr_NEURAL_SORT_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'direction'];
 const rr_NEURAL_SORT_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'out'];
 const rr_NEURAL_SORT_GRADIENTS: readonly string[] = ['values'];
 const rr_NEURAL_SORT_JVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_OPTIONS, 'tangentRegularizationStrength'];
@@ -204,6 +213,7 @@ function rr_neuralSortArgs(values: unknown, options: NeuralSortOptions | undefin
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
+    mask: rr.boolArray('neural_sort', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('neural_sort', 'regularizationStrength', rr_o.regularizationStrength, 1),
     direction: rr.enumOption('neural_sort', 'direction', rr_o.direction, 'ascending'),
   };
@@ -219,15 +229,16 @@ function rr_neuralSortArgs(values: unknown, options: NeuralSortOptions | undefin
  *
  * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link NeuralSortOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link NeuralSortOutOptions}.
  * @returns Row-stochastic relaxed permutation matrices; row i softly selects the i-th item. B × n ×
  *   n values, row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -241,11 +252,11 @@ export function neuralSort(values: RealArray, options?: NeuralSortOutOptions<Rea
   const rr_a = rr_neuralSortArgs(values, options, rr_NEURAL_SORT_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const permutationMatrix = rr.outputArray('neural_sort', 'out', options?.out, Float32Array, rr_a, ['n', 'n'], { values });
-    native.neuralSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, permutationMatrix);
+    native.neuralSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, permutationMatrix);
     return permutationMatrix;
   }
   const permutationMatrix = rr.outputArray('neural_sort', 'out', options?.out, Float64Array, rr_a, ['n', 'n'], { values });
-  native.neuralSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, permutationMatrix);
+  native.neuralSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, permutationMatrix);
   return permutationMatrix;
 }
 
@@ -255,14 +266,15 @@ export function neuralSort(values: RealArray, options?: NeuralSortOutOptions<Rea
  *
  * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link NeuralSortOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link NeuralSortOptions}.
  * @returns A promise of the output: Row-stochastic relaxed permutation matrices; row i softly
  *   selects the i-th item. B × n × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortAsync(values: Float32Array, options?: NeuralSortOptions): Promise<Float32Array>;
 export function neuralSortAsync(values: Float64Array, options?: NeuralSortOptions): Promise<Float64Array>;
@@ -271,11 +283,11 @@ export async function neuralSortAsync(values: RealArray, options?: NeuralSortOpt
   const rr_a = rr_neuralSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float32Array, rr_a, ['n', 'n']);
-    await native.neuralSortF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, permutationMatrix);
+    await native.neuralSortF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, permutationMatrix);
     return permutationMatrix;
   }
   const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float64Array, rr_a, ['n', 'n']);
-  await native.neuralSortF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, permutationMatrix);
+  await native.neuralSortF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, permutationMatrix);
   return permutationMatrix;
 }
 
@@ -288,15 +300,16 @@ export async function neuralSortAsync(values: RealArray, options?: NeuralSortOpt
  *   Float32Array.
  * @param cotangent - Cotangent of `permutationMatrix`: B × n × n values, row-major, of the input's
  *   type.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   NeuralSortVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link NeuralSortVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function neuralSortVjp(values: Float32Array, cotangent: Float32Array, options?: NeuralSortVjpOptions<Float32Array>): NeuralSortGradients<Float32Array>;
 export function neuralSortVjp(values: Float64Array, cotangent: Float64Array, options?: NeuralSortVjpOptions<Float64Array>): NeuralSortGradients<Float64Array>;
@@ -308,12 +321,12 @@ export function neuralSortVjp(values: RealArray, cotangent: RealArray, options?:
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
     const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.neuralSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    native.neuralSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
   const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.neuralSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  native.neuralSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -324,13 +337,14 @@ export function neuralSortVjp(values: RealArray, cotangent: RealArray, options?:
  *   Float32Array.
  * @param cotangent - Cotangent of `permutationMatrix`: B × n × n values, row-major, of the input's
  *   type.
- * @param options - The row length `n` and the params; see {@link NeuralSortOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link NeuralSortOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortVjpAsync(values: Float32Array, cotangent: Float32Array, options?: NeuralSortOptions): Promise<NeuralSortGradients<Float32Array>>;
 export function neuralSortVjpAsync(values: Float64Array, cotangent: Float64Array, options?: NeuralSortOptions): Promise<NeuralSortGradients<Float64Array>>;
@@ -341,12 +355,12 @@ export async function neuralSortVjpAsync(values: RealArray, cotangent: RealArray
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.allocate('neural_sort', 'grad_values', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.neuralSortVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    await native.neuralSortVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('neural_sort', 'grad_values', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.neuralSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  await native.neuralSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -359,15 +373,16 @@ export async function neuralSortVjpAsync(values: RealArray, cotangent: RealArray
  * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   NeuralSortJvpOutOptions}.
  * @returns The tangent of `permutationMatrix`: B × n × n values, row-major, of the input's type:
  *   `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function neuralSortJvp(values: Float32Array, tangentValues: Float32Array, options?: NeuralSortJvpOutOptions<Float32Array>): Float32Array;
 export function neuralSortJvp(values: Float64Array, tangentValues: Float64Array, options?: NeuralSortJvpOutOptions<Float64Array>): Float64Array;
@@ -378,11 +393,11 @@ export function neuralSortJvp(values: RealArray, tangentValues: RealArray, optio
   const rr_tangentRegularizationStrength = rr.realOption('neural_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentPermutationMatrix = rr.outputArray('neural_sort', 'out', options?.out, Float32Array, rr_a, ['n', 'n'], { values, tangentValues });
-    native.neuralSortJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentPermutationMatrix);
+    native.neuralSortJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentPermutationMatrix);
     return tangentPermutationMatrix;
   }
   const tangentPermutationMatrix = rr.outputArray('neural_sort', 'out', options?.out, Float64Array, rr_a, ['n', 'n'], { values, tangentValues });
-  native.neuralSortJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentPermutationMatrix);
+  native.neuralSortJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentPermutationMatrix);
   return tangentPermutationMatrix;
 }
 
@@ -392,14 +407,15 @@ export function neuralSortJvp(values: RealArray, tangentValues: RealArray, optio
  * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   NeuralSortJvpOptions}.
  * @returns A promise of the tangent of `permutationMatrix`: B × n × n values, row-major, of the
  *   input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: NeuralSortJvpOptions): Promise<Float32Array>;
 export function neuralSortJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: NeuralSortJvpOptions): Promise<Float64Array>;
@@ -410,11 +426,11 @@ export async function neuralSortJvpAsync(values: RealArray, tangentValues: RealA
   const rr_tangentRegularizationStrength = rr.realOption('neural_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentPermutationMatrix = rr.allocate('neural_sort', 'tangent_permutation_matrix', Float32Array, rr_a, ['n', 'n']);
-    await native.neuralSortJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentPermutationMatrix);
+    await native.neuralSortJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentPermutationMatrix);
     return tangentPermutationMatrix;
   }
   const tangentPermutationMatrix = rr.allocate('neural_sort', 'tangent_permutation_matrix', Float64Array, rr_a, ['n', 'n']);
-  await native.neuralSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentPermutationMatrix);
+  await native.neuralSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentPermutationMatrix);
   return tangentPermutationMatrix;
 }
 
@@ -430,15 +446,16 @@ export async function neuralSortJvpAsync(values: RealArray, tangentValues: RealA
  * @param cotangentPermutationMatrix - Cotangent of `permutationMatrix`: B × n × n values,
  *   row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link NeuralSortHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function neuralSortHvp(values: Float32Array, cotangentPermutationMatrix: Float32Array, tangentValues: Float32Array, options?: NeuralSortHvpOutOptions<Float32Array>): NeuralSortHvp<Float32Array>;
 export function neuralSortHvp(values: Float64Array, cotangentPermutationMatrix: Float64Array, tangentValues: Float64Array, options?: NeuralSortHvpOutOptions<Float64Array>): NeuralSortHvp<Float64Array>;
@@ -452,12 +469,12 @@ export function neuralSortHvp(values: RealArray, cotangentPermutationMatrix: Rea
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentPermutationMatrix, tangentValues });
     const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.neuralSortHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentPermutationMatrix as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    native.neuralSortHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentPermutationMatrix as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.outputArray('neural_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentPermutationMatrix, tangentValues });
   const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.neuralSortHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentPermutationMatrix as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  native.neuralSortHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentPermutationMatrix as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -469,14 +486,15 @@ export function neuralSortHvp(values: RealArray, cotangentPermutationMatrix: Rea
  * @param cotangentPermutationMatrix - Cotangent of `permutationMatrix`: B × n × n values,
  *   row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   NeuralSortHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortHvpAsync(values: Float32Array, cotangentPermutationMatrix: Float32Array, tangentValues: Float32Array, options?: NeuralSortHvpOptions): Promise<NeuralSortHvp<Float32Array>>;
 export function neuralSortHvpAsync(values: Float64Array, cotangentPermutationMatrix: Float64Array, tangentValues: Float64Array, options?: NeuralSortHvpOptions): Promise<NeuralSortHvp<Float64Array>>;
@@ -489,12 +507,12 @@ export async function neuralSortHvpAsync(values: RealArray, cotangentPermutation
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.allocate('neural_sort', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.neuralSortHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentPermutationMatrix as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    await native.neuralSortHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentPermutationMatrix as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('neural_sort', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('neural_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.neuralSortHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentPermutationMatrix as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  await native.neuralSortHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentPermutationMatrix as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -505,12 +523,13 @@ export async function neuralSortHvpAsync(values: RealArray, cotangentPermutation
  *
  * @param values - Scores to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` and the params; see {@link NeuralSortOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link NeuralSortOptions}.
  * @returns `permutationMatrix` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortWithVjp(values: Float32Array, options?: NeuralSortOptions): NeuralSortWithVjp<Float32Array>;
 export function neuralSortWithVjp(values: Float64Array, options?: NeuralSortOptions): NeuralSortWithVjp<Float64Array>;
@@ -519,9 +538,10 @@ export function neuralSortWithVjp(values: RealArray, options?: NeuralSortOptions
   const rr_a = rr_neuralSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float32Array, rr_a, ['n', 'n']);
-    native.neuralSortForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, permutationMatrix);
+    native.neuralSortForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, permutationMatrix);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     const rr_permutationMatrix = permutationMatrix.slice();
     return {
       permutationMatrix,
@@ -529,15 +549,16 @@ export function neuralSortWithVjp(values: RealArray, options?: NeuralSortOptions
         rr.sameDtype('neural_sort', 'cotangent', cotangent, 'f32');
         const gradValues = rr.allocate('neural_sort', 'grad_values', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.neuralSortBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_permutationMatrix, cotangent, gradValues, gradRegularizationStrength);
+        native.neuralSortBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_mask, rr_permutationMatrix, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
   const permutationMatrix = rr.allocate('neural_sort', 'permutation_matrix', Float64Array, rr_a, ['n', 'n']);
-  native.neuralSortForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, permutationMatrix);
+  native.neuralSortForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, permutationMatrix);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   const rr_permutationMatrix = permutationMatrix.slice();
   return {
     permutationMatrix,
@@ -545,7 +566,7 @@ export function neuralSortWithVjp(values: RealArray, options?: NeuralSortOptions
       rr.sameDtype('neural_sort', 'cotangent', cotangent, 'f64');
       const gradValues = rr.allocate('neural_sort', 'grad_values', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('neural_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.neuralSortBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_permutationMatrix, cotangent, gradValues, gradRegularizationStrength);
+      native.neuralSortBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_mask, rr_permutationMatrix, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

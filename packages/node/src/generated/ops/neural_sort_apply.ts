@@ -3,13 +3,23 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Direction } from '../enums.js';
 
 /**
- * Options of {@link neuralSortApply} and its companions: the row length `n` and the op's params.
+ * Options of {@link neuralSortApply} and its companions: the row length `n`, `mask` and the op's
+ * params.
  */
 export interface NeuralSortApplyOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -205,7 +215,7 @@ export interface NeuralSortApplyHvpOutOptions<A extends RealArray = RealArray> e
   readonly out?: NeuralSortApplyHvpOut<A> | undefined;
 }
 
-const rr_NEURAL_SORT_APPLY_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
+const rr_NEURAL_SORT_APPLY_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'direction'];
 const rr_NEURAL_SORT_APPLY_OUT_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'out'];
 const rr_NEURAL_SORT_APPLY_GRADIENTS: readonly string[] = ['values', 'payload'];
 const rr_NEURAL_SORT_APPLY_JVP_OPTIONS: readonly string[] = [...rr_NEURAL_SORT_APPLY_OPTIONS, 'tangentRegularizationStrength'];
@@ -224,6 +234,7 @@ function rr_neuralSortApplyArgs(values: unknown, payload: unknown, options: Neur
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
+    mask: rr.boolArray('neural_sort_apply', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('neural_sort_apply', 'regularizationStrength', rr_o.regularizationStrength, 1),
     direction: rr.enumOption('neural_sort_apply', 'direction', rr_o.direction, 'ascending'),
   };
@@ -240,15 +251,16 @@ function rr_neuralSortApplyArgs(values: unknown, payload: unknown, options: Neur
  *   Float32Array.
  * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link NeuralSortApplyOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link NeuralSortApplyOutOptions}.
  * @returns P·payload per row; position i holds the soft i-th payload in the chosen direction. B × n
  *   values, row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -262,11 +274,11 @@ export function neuralSortApply(values: RealArray, payload: RealArray, options?:
   const rr_a = rr_neuralSortApplyArgs(values, payload, options, rr_NEURAL_SORT_APPLY_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const output = rr.outputArray('neural_sort_apply', 'out', options?.out, Float32Array, rr_a, ['n'], { values, payload });
-    native.neuralSortApplyF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, output);
+    native.neuralSortApplyF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, rr_a.mask, output);
     return output;
   }
   const output = rr.outputArray('neural_sort_apply', 'out', options?.out, Float64Array, rr_a, ['n'], { values, payload });
-  native.neuralSortApplyF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, output);
+  native.neuralSortApplyF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, rr_a.mask, output);
   return output;
 }
 
@@ -278,14 +290,15 @@ export function neuralSortApply(values: RealArray, payload: RealArray, options?:
  *   Float32Array.
  * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link NeuralSortApplyOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link NeuralSortApplyOptions}.
  * @returns A promise of the output: P·payload per row; position i holds the soft i-th payload in
  *   the chosen direction. B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortApplyAsync(values: Float32Array, payload: Float32Array, options?: NeuralSortApplyOptions): Promise<Float32Array>;
 export function neuralSortApplyAsync(values: Float64Array, payload: Float64Array, options?: NeuralSortApplyOptions): Promise<Float64Array>;
@@ -294,11 +307,11 @@ export async function neuralSortApplyAsync(values: RealArray, payload: RealArray
   const rr_a = rr_neuralSortApplyArgs(values, payload, options);
   if (rr_a.dtype === 'f32') {
     const output = rr.allocate('neural_sort_apply', 'output', Float32Array, rr_a, ['n']);
-    await native.neuralSortApplyF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, output);
+    await native.neuralSortApplyF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, rr_a.mask, output);
     return output;
   }
   const output = rr.allocate('neural_sort_apply', 'output', Float64Array, rr_a, ['n']);
-  await native.neuralSortApplyF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, output);
+  await native.neuralSortApplyF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, rr_a.mask, output);
   return output;
 }
 
@@ -312,15 +325,16 @@ export async function neuralSortApplyAsync(values: RealArray, payload: RealArray
  * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `output`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   NeuralSortApplyVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link NeuralSortApplyVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function neuralSortApplyVjp(values: Float32Array, payload: Float32Array, cotangent: Float32Array, options?: NeuralSortApplyVjpOptions<Float32Array>): NeuralSortApplyGradients<Float32Array>;
 export function neuralSortApplyVjp(values: Float64Array, payload: Float64Array, cotangent: Float64Array, options?: NeuralSortApplyVjpOptions<Float64Array>): NeuralSortApplyGradients<Float64Array>;
@@ -333,13 +347,13 @@ export function neuralSortApplyVjp(values: RealArray, payload: RealArray, cotang
     const gradValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, payload, cotangent });
     const gradPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float32Array, rr_a, ['n'], { values, payload, cotangent, 'out.values': gradValues });
     const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.neuralSortApplyVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, cotangent as Float32Array, gradValues, gradPayload, gradRegularizationStrength);
+    native.neuralSortApplyVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradPayload, gradRegularizationStrength);
     return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, payload, cotangent });
   const gradPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float64Array, rr_a, ['n'], { values, payload, cotangent, 'out.values': gradValues });
   const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.neuralSortApplyVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
+  native.neuralSortApplyVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
   return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -351,13 +365,14 @@ export function neuralSortApplyVjp(values: RealArray, payload: RealArray, cotang
  * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `output`: B × n values, row-major, of the input's type.
- * @param options - The row length `n` and the params; see {@link NeuralSortApplyOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link NeuralSortApplyOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortApplyVjpAsync(values: Float32Array, payload: Float32Array, cotangent: Float32Array, options?: NeuralSortApplyOptions): Promise<NeuralSortApplyGradients<Float32Array>>;
 export function neuralSortApplyVjpAsync(values: Float64Array, payload: Float64Array, cotangent: Float64Array, options?: NeuralSortApplyOptions): Promise<NeuralSortApplyGradients<Float64Array>>;
@@ -369,13 +384,13 @@ export async function neuralSortApplyVjpAsync(values: RealArray, payload: RealAr
     const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float32Array, rr_a, ['n']);
     const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.neuralSortApplyVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, cotangent as Float32Array, gradValues, gradPayload, gradRegularizationStrength);
+    await native.neuralSortApplyVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradPayload, gradRegularizationStrength);
     return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float64Array, rr_a, ['n']);
   const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.neuralSortApplyVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
+  await native.neuralSortApplyVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradPayload, gradRegularizationStrength);
   return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -391,15 +406,16 @@ export async function neuralSortApplyVjpAsync(values: RealArray, payload: RealAr
  *   Float32Array (the same type as the first input).
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
  * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   NeuralSortApplyJvpOutOptions}.
  * @returns The tangent of `output`: B × n values, row-major, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function neuralSortApplyJvp(values: Float32Array, payload: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyJvpOutOptions<Float32Array>): Float32Array;
 export function neuralSortApplyJvp(values: Float64Array, payload: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyJvpOutOptions<Float64Array>): Float64Array;
@@ -411,11 +427,11 @@ export function neuralSortApplyJvp(values: RealArray, payload: RealArray, tangen
   const rr_tangentRegularizationStrength = rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentOutput = rr.outputArray('neural_sort_apply', 'out', options?.out, Float32Array, rr_a, ['n'], { values, payload, tangentValues, tangentPayload });
-    native.neuralSortApplyJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, tangentOutput);
+    native.neuralSortApplyJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentPayload as Float32Array, tangentOutput);
     return tangentOutput;
   }
   const tangentOutput = rr.outputArray('neural_sort_apply', 'out', options?.out, Float64Array, rr_a, ['n'], { values, payload, tangentValues, tangentPayload });
-  native.neuralSortApplyJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
+  native.neuralSortApplyJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
   return tangentOutput;
 }
 
@@ -428,13 +444,14 @@ export function neuralSortApplyJvp(values: RealArray, payload: RealArray, tangen
  *   Float32Array (the same type as the first input).
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
  * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   NeuralSortApplyJvpOptions}.
  * @returns A promise of the tangent of `output`: B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortApplyJvpAsync(values: Float32Array, payload: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyJvpOptions): Promise<Float32Array>;
 export function neuralSortApplyJvpAsync(values: Float64Array, payload: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyJvpOptions): Promise<Float64Array>;
@@ -446,11 +463,11 @@ export async function neuralSortApplyJvpAsync(values: RealArray, payload: RealAr
   const rr_tangentRegularizationStrength = rr.realOption('neural_sort_apply', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentOutput = rr.allocate('neural_sort_apply', 'tangent_output', Float32Array, rr_a, ['n']);
-    await native.neuralSortApplyJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, tangentOutput);
+    await native.neuralSortApplyJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentPayload as Float32Array, tangentOutput);
     return tangentOutput;
   }
   const tangentOutput = rr.allocate('neural_sort_apply', 'tangent_output', Float64Array, rr_a, ['n']);
-  await native.neuralSortApplyJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
+  await native.neuralSortApplyJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentPayload as Float64Array, tangentOutput);
   return tangentOutput;
 }
 
@@ -468,15 +485,16 @@ export async function neuralSortApplyJvpAsync(values: RealArray, payload: RealAr
  * @param cotangentOutput - Cotangent of `output`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
  * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link NeuralSortApplyHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function neuralSortApplyHvp(values: Float32Array, payload: Float32Array, cotangentOutput: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyHvpOutOptions<Float32Array>): NeuralSortApplyHvp<Float32Array>;
 export function neuralSortApplyHvp(values: Float64Array, payload: Float64Array, cotangentOutput: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyHvpOutOptions<Float64Array>): NeuralSortApplyHvp<Float64Array>;
@@ -492,13 +510,13 @@ export function neuralSortApplyHvp(values: RealArray, payload: RealArray, cotang
     const hvpValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload });
     const hvpPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float32Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload, 'out.values': hvpValues });
     const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.neuralSortApplyHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, cotangentOutput as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+    native.neuralSortApplyHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, rr_a.mask, cotangentOutput as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, hvpValues, hvpPayload, hvpRegularizationStrength);
     return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.outputArray('neural_sort_apply', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload });
   const hvpPayload = rr.outputArray('neural_sort_apply', 'out.payload', rr_out.payload, Float64Array, rr_a, ['n'], { values, payload, cotangentOutput, tangentValues, tangentPayload, 'out.values': hvpValues });
   const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.neuralSortApplyHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, cotangentOutput as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+  native.neuralSortApplyHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, rr_a.mask, cotangentOutput as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, hvpValues, hvpPayload, hvpRegularizationStrength);
   return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -512,14 +530,15 @@ export function neuralSortApplyHvp(values: RealArray, payload: RealArray, cotang
  * @param cotangentOutput - Cotangent of `output`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
  * @param tangentPayload - Tangent of `payload`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   NeuralSortApplyHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortApplyHvpAsync(values: Float32Array, payload: Float32Array, cotangentOutput: Float32Array, tangentValues: Float32Array, tangentPayload: Float32Array, options?: NeuralSortApplyHvpOptions): Promise<NeuralSortApplyHvp<Float32Array>>;
 export function neuralSortApplyHvpAsync(values: Float64Array, payload: Float64Array, cotangentOutput: Float64Array, tangentValues: Float64Array, tangentPayload: Float64Array, options?: NeuralSortApplyHvpOptions): Promise<NeuralSortApplyHvp<Float64Array>>;
@@ -534,13 +553,13 @@ export async function neuralSortApplyHvpAsync(values: RealArray, payload: RealAr
     const hvpValues = rr.allocate('neural_sort_apply', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpPayload = rr.allocate('neural_sort_apply', 'hvp_payload', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.neuralSortApplyHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, cotangentOutput as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+    await native.neuralSortApplyHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, payload as Float32Array, rr_a.mask, cotangentOutput as Float32Array, tangentValues as Float32Array, tangentPayload as Float32Array, hvpValues, hvpPayload, hvpRegularizationStrength);
     return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('neural_sort_apply', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpPayload = rr.allocate('neural_sort_apply', 'hvp_payload', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('neural_sort_apply', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.neuralSortApplyHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, cotangentOutput as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, hvpValues, hvpPayload, hvpRegularizationStrength);
+  await native.neuralSortApplyHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, payload as Float64Array, rr_a.mask, cotangentOutput as Float64Array, tangentValues as Float64Array, tangentPayload as Float64Array, hvpValues, hvpPayload, hvpRegularizationStrength);
   return { values: hvpValues, payload: hvpPayload, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -553,12 +572,13 @@ export async function neuralSortApplyHvpAsync(values: RealArray, payload: RealAr
  *   Float32Array.
  * @param payload - Values carried into sorted order. B × n values, row-major: a Float64Array or
  *   Float32Array (the same type as the first input).
- * @param options - The row length `n` and the params; see {@link NeuralSortApplyOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link NeuralSortApplyOptions}.
  * @returns `output` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function neuralSortApplyWithVjp(values: Float32Array, payload: Float32Array, options?: NeuralSortApplyOptions): NeuralSortApplyWithVjp<Float32Array>;
 export function neuralSortApplyWithVjp(values: Float64Array, payload: Float64Array, options?: NeuralSortApplyOptions): NeuralSortApplyWithVjp<Float64Array>;
@@ -567,10 +587,11 @@ export function neuralSortApplyWithVjp(values: RealArray, payload: RealArray, op
   const rr_a = rr_neuralSortApplyArgs(values, payload, options);
   if (rr_a.dtype === 'f32') {
     const output = rr.allocate('neural_sort_apply', 'output', Float32Array, rr_a, ['n']);
-    native.neuralSortApplyForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, output);
+    native.neuralSortApplyForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, payload as Float32Array, rr_a.mask, output);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
     const rr_payload = (payload as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
       output,
       vjp: (cotangent: Float32Array) => {
@@ -578,16 +599,17 @@ export function neuralSortApplyWithVjp(values: RealArray, payload: RealArray, op
         const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float32Array, rr_a, ['n']);
         const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.neuralSortApplyBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_payload, cotangent, gradValues, gradPayload, gradRegularizationStrength);
+        native.neuralSortApplyBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_payload, rr_mask, cotangent, gradValues, gradPayload, gradRegularizationStrength);
         return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
   const output = rr.allocate('neural_sort_apply', 'output', Float64Array, rr_a, ['n']);
-  native.neuralSortApplyForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, output);
+  native.neuralSortApplyForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, payload as Float64Array, rr_a.mask, output);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
   const rr_payload = (payload as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
     output,
     vjp: (cotangent: Float64Array) => {
@@ -595,7 +617,7 @@ export function neuralSortApplyWithVjp(values: RealArray, payload: RealArray, op
       const gradValues = rr.allocate('neural_sort_apply', 'grad_values', Float64Array, rr_a, ['n']);
       const gradPayload = rr.allocate('neural_sort_apply', 'grad_payload', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('neural_sort_apply', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.neuralSortApplyBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_payload, cotangent, gradValues, gradPayload, gradRegularizationStrength);
+      native.neuralSortApplyBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_payload, rr_mask, cotangent, gradValues, gradPayload, gradRegularizationStrength);
       return { values: gradValues, payload: gradPayload, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

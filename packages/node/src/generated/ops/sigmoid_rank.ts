@@ -3,13 +3,23 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Direction } from '../enums.js';
 
 /**
- * Options of {@link sigmoidRank} and its companions: the row length `n` and the op's params.
+ * Options of {@link sigmoidRank} and its companions: the row length `n`, `mask` and the op's
+ * params.
  */
 export interface SigmoidRankOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -184,7 +194,7 @@ export interface SigmoidRankHvpOutOptions<A extends RealArray = RealArray> exten
   readonly out?: SigmoidRankHvpOut<A> | undefined;
 }
 
-const rr_SIGMOID_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'direction'];
+const rr_SIGMOID_RANK_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'direction'];
 const rr_SIGMOID_RANK_OUT_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'out'];
 const rr_SIGMOID_RANK_GRADIENTS: readonly string[] = ['values'];
 const rr_SIGMOID_RANK_JVP_OPTIONS: readonly string[] = [...rr_SIGMOID_RANK_OPTIONS, 'tangentRegularizationStrength'];
@@ -202,6 +212,7 @@ function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undef
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
+    mask: rr.boolArray('sigmoid_rank', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('sigmoid_rank', 'regularizationStrength', rr_o.regularizationStrength, 1),
     direction: rr.enumOption('sigmoid_rank', 'direction', rr_o.direction, 'ascending'),
   };
@@ -215,15 +226,16 @@ function rr_sigmoidRankArgs(values: unknown, options: SigmoidRankOptions | undef
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link SigmoidRankOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link SigmoidRankOutOptions}.
  * @returns Soft ranks, in the positions of the input. B × n values, row-major, of the input's type:
  *   `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -237,11 +249,11 @@ export function sigmoidRank(values: RealArray, options?: SigmoidRankOutOptions<R
   const rr_a = rr_sigmoidRankArgs(values, options, rr_SIGMOID_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
-    native.sigmoidRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
+    native.sigmoidRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, ranks);
     return ranks;
   }
   const ranks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
-  native.sigmoidRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
+  native.sigmoidRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, ranks);
   return ranks;
 }
 
@@ -251,14 +263,15 @@ export function sigmoidRank(values: RealArray, options?: SigmoidRankOutOptions<R
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SigmoidRankOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link SigmoidRankOptions}.
  * @returns A promise of the output: Soft ranks, in the positions of the input. B × n values,
  *   row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function sigmoidRankAsync(values: Float32Array, options?: SigmoidRankOptions): Promise<Float32Array>;
 export function sigmoidRankAsync(values: Float64Array, options?: SigmoidRankOptions): Promise<Float64Array>;
@@ -267,11 +280,11 @@ export async function sigmoidRankAsync(values: RealArray, options?: SigmoidRankO
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const ranks = rr.allocate('sigmoid_rank', 'ranks', Float32Array, rr_a, ['n']);
-    await native.sigmoidRankF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
+    await native.sigmoidRankF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, ranks);
     return ranks;
   }
   const ranks = rr.allocate('sigmoid_rank', 'ranks', Float64Array, rr_a, ['n']);
-  await native.sigmoidRankF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
+  await native.sigmoidRankF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, ranks);
   return ranks;
 }
 
@@ -283,15 +296,16 @@ export async function sigmoidRankAsync(values: RealArray, options?: SigmoidRankO
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   SigmoidRankVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link SigmoidRankVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function sigmoidRankVjp(values: Float32Array, cotangent: Float32Array, options?: SigmoidRankVjpOptions<Float32Array>): SigmoidRankGradients<Float32Array>;
 export function sigmoidRankVjp(values: Float64Array, cotangent: Float64Array, options?: SigmoidRankVjpOptions<Float64Array>): SigmoidRankGradients<Float64Array>;
@@ -303,12 +317,12 @@ export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
     const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.sigmoidRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    native.sigmoidRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
   const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.sigmoidRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  native.sigmoidRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -318,13 +332,14 @@ export function sigmoidRankVjp(values: RealArray, cotangent: RealArray, options?
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - The row length `n` and the params; see {@link SigmoidRankOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SigmoidRankOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function sigmoidRankVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SigmoidRankOptions): Promise<SigmoidRankGradients<Float32Array>>;
 export function sigmoidRankVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SigmoidRankOptions): Promise<SigmoidRankGradients<Float64Array>>;
@@ -335,12 +350,12 @@ export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArra
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.sigmoidRankVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    await native.sigmoidRankVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.sigmoidRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  await native.sigmoidRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -353,15 +368,16 @@ export async function sigmoidRankVjpAsync(values: RealArray, cotangent: RealArra
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   SigmoidRankJvpOutOptions}.
  * @returns The tangent of `ranks`: B × n values, row-major, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function sigmoidRankJvp(values: Float32Array, tangentValues: Float32Array, options?: SigmoidRankJvpOutOptions<Float32Array>): Float32Array;
 export function sigmoidRankJvp(values: Float64Array, tangentValues: Float64Array, options?: SigmoidRankJvpOutOptions<Float64Array>): Float64Array;
@@ -372,11 +388,11 @@ export function sigmoidRankJvp(values: RealArray, tangentValues: RealArray, opti
   const rr_tangentRegularizationStrength = rr.realOption('sigmoid_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentRanks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
-    native.sigmoidRankJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    native.sigmoidRankJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentRanks);
     return tangentRanks;
   }
   const tangentRanks = rr.outputArray('sigmoid_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
-  native.sigmoidRankJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  native.sigmoidRankJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentRanks);
   return tangentRanks;
 }
 
@@ -386,13 +402,14 @@ export function sigmoidRankJvp(values: RealArray, tangentValues: RealArray, opti
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SigmoidRankJvpOptions}.
  * @returns A promise of the tangent of `ranks`: B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function sigmoidRankJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SigmoidRankJvpOptions): Promise<Float32Array>;
 export function sigmoidRankJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SigmoidRankJvpOptions): Promise<Float64Array>;
@@ -403,11 +420,11 @@ export async function sigmoidRankJvpAsync(values: RealArray, tangentValues: Real
   const rr_tangentRegularizationStrength = rr.realOption('sigmoid_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentRanks = rr.allocate('sigmoid_rank', 'tangent_ranks', Float32Array, rr_a, ['n']);
-    await native.sigmoidRankJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    await native.sigmoidRankJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentRanks);
     return tangentRanks;
   }
   const tangentRanks = rr.allocate('sigmoid_rank', 'tangent_ranks', Float64Array, rr_a, ['n']);
-  await native.sigmoidRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  await native.sigmoidRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentRanks);
   return tangentRanks;
 }
 
@@ -422,15 +439,16 @@ export async function sigmoidRankJvpAsync(values: RealArray, tangentValues: Real
  *   Float32Array.
  * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link SigmoidRankHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function sigmoidRankHvp(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SigmoidRankHvpOutOptions<Float32Array>): SigmoidRankHvp<Float32Array>;
 export function sigmoidRankHvp(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SigmoidRankHvpOutOptions<Float64Array>): SigmoidRankHvp<Float64Array>;
@@ -444,12 +462,12 @@ export function sigmoidRankHvp(values: RealArray, cotangentRanks: RealArray, tan
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
     const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.sigmoidRankHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    native.sigmoidRankHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.outputArray('sigmoid_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
   const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.sigmoidRankHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  native.sigmoidRankHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -460,14 +478,15 @@ export function sigmoidRankHvp(values: RealArray, cotangentRanks: RealArray, tan
  *   Float32Array.
  * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SigmoidRankHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function sigmoidRankHvpAsync(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SigmoidRankHvpOptions): Promise<SigmoidRankHvp<Float32Array>>;
 export function sigmoidRankHvpAsync(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SigmoidRankHvpOptions): Promise<SigmoidRankHvp<Float64Array>>;
@@ -480,12 +499,12 @@ export async function sigmoidRankHvpAsync(values: RealArray, cotangentRanks: Rea
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.allocate('sigmoid_rank', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.sigmoidRankHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    await native.sigmoidRankHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('sigmoid_rank', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('sigmoid_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.sigmoidRankHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  await native.sigmoidRankHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -496,12 +515,13 @@ export async function sigmoidRankHvpAsync(values: RealArray, cotangentRanks: Rea
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` and the params; see {@link SigmoidRankOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SigmoidRankOptions}.
  * @returns `ranks` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function sigmoidRankWithVjp(values: Float32Array, options?: SigmoidRankOptions): SigmoidRankWithVjp<Float32Array>;
 export function sigmoidRankWithVjp(values: Float64Array, options?: SigmoidRankOptions): SigmoidRankWithVjp<Float64Array>;
@@ -510,31 +530,33 @@ export function sigmoidRankWithVjp(values: RealArray, options?: SigmoidRankOptio
   const rr_a = rr_sigmoidRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const ranks = rr.allocate('sigmoid_rank', 'ranks', Float32Array, rr_a, ['n']);
-    native.sigmoidRankForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, ranks);
+    native.sigmoidRankForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float32Array, rr_a.mask, ranks);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
       ranks,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, 'f32');
         const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.sigmoidRankBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, cotangent, gradValues, gradRegularizationStrength);
+        native.sigmoidRankBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_mask, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
   const ranks = rr.allocate('sigmoid_rank', 'ranks', Float64Array, rr_a, ['n']);
-  native.sigmoidRankForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, ranks);
+  native.sigmoidRankForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, values as Float64Array, rr_a.mask, ranks);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
     ranks,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('sigmoid_rank', 'cotangent', cotangent, 'f64');
       const gradValues = rr.allocate('sigmoid_rank', 'grad_values', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('sigmoid_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.sigmoidRankBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, cotangent, gradValues, gradRegularizationStrength);
+      native.sigmoidRankBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.direction, rr_values, rr_mask, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

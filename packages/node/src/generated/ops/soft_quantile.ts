@@ -3,13 +3,23 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RealList, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RealList, RowOptions } from '../../runtime.js';
 import type { Regularization } from '../enums.js';
 
 /**
- * Options of {@link softQuantile} and its companions: the row length `n` and the op's params.
+ * Options of {@link softQuantile} and its companions: the row length `n`, `mask` and the op's
+ * params.
  */
 export interface SoftQuantileOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Quantile levels, at least one, each finite and in [0, 1]; the output has one column per level.
    *
@@ -192,7 +202,7 @@ export interface SoftQuantileHvpOutOptions<A extends RealArray = RealArray> exte
   readonly out?: SoftQuantileHvpOut<A> | undefined;
 }
 
-const rr_SOFT_QUANTILE_OPTIONS: readonly string[] = ['n', 'quantiles', 'regularizationStrength', 'regularization'];
+const rr_SOFT_QUANTILE_OPTIONS: readonly string[] = ['n', 'mask', 'quantiles', 'regularizationStrength', 'regularization'];
 const rr_SOFT_QUANTILE_OUT_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'out'];
 const rr_SOFT_QUANTILE_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_QUANTILE_JVP_OPTIONS: readonly string[] = [...rr_SOFT_QUANTILE_OPTIONS, 'tangentRegularizationStrength'];
@@ -212,6 +222,7 @@ function rr_softQuantileArgs(values: unknown, options: SoftQuantileOptions | und
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
     m: rr_quantiles.length,
+    mask: rr.boolArray('soft_quantile', 'mask', rr_o.mask),
     quantiles: rr_quantiles,
     regularizationStrength: rr.realOption('soft_quantile', 'regularizationStrength', rr_o.regularizationStrength, 1),
     regularization: rr.enumOption('soft_quantile', 'regularization', rr_o.regularization, 'l2'),
@@ -227,15 +238,16 @@ function rr_softQuantileArgs(values: unknown, options: SoftQuantileOptions | und
  *
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link SoftQuantileOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link SoftQuantileOutOptions}.
  * @returns One value per quantile level, in the order of `quantiles`. B × m values (m =
  *   quantiles.length), row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -249,11 +261,11 @@ export function softQuantile(values: RealArray, options?: SoftQuantileOutOptions
   const rr_a = rr_softQuantileArgs(values, options, rr_SOFT_QUANTILE_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const result = rr.outputArray('soft_quantile', 'out', options?.out, Float32Array, rr_a, ['m'], { values });
-    native.softQuantileF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, result);
+    native.softQuantileF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, rr_a.mask, result);
     return result;
   }
   const result = rr.outputArray('soft_quantile', 'out', options?.out, Float64Array, rr_a, ['m'], { values });
-  native.softQuantileF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, result);
+  native.softQuantileF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, rr_a.mask, result);
   return result;
 }
 
@@ -263,14 +275,15 @@ export function softQuantile(values: RealArray, options?: SoftQuantileOutOptions
  *
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SoftQuantileOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link SoftQuantileOptions}.
  * @returns A promise of the output: One value per quantile level, in the order of `quantiles`. B ×
  *   m values (m = quantiles.length), row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softQuantileAsync(values: Float32Array, options?: SoftQuantileOptions): Promise<Float32Array>;
 export function softQuantileAsync(values: Float64Array, options?: SoftQuantileOptions): Promise<Float64Array>;
@@ -279,11 +292,11 @@ export async function softQuantileAsync(values: RealArray, options?: SoftQuantil
   const rr_a = rr_softQuantileArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const result = rr.allocate('soft_quantile', 'result', Float32Array, rr_a, ['m']);
-    await native.softQuantileF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, result);
+    await native.softQuantileF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, rr_a.mask, result);
     return result;
   }
   const result = rr.allocate('soft_quantile', 'result', Float64Array, rr_a, ['m']);
-  await native.softQuantileF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, result);
+  await native.softQuantileF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, rr_a.mask, result);
   return result;
 }
 
@@ -296,15 +309,16 @@ export async function softQuantileAsync(values: RealArray, options?: SoftQuantil
  *   Float64Array or Float32Array.
  * @param cotangent - Cotangent of `result`: B × m values (m = quantiles.length), row-major, of the
  *   input's type.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   SoftQuantileVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link SoftQuantileVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softQuantileVjp(values: Float32Array, cotangent: Float32Array, options?: SoftQuantileVjpOptions<Float32Array>): SoftQuantileGradients<Float32Array>;
 export function softQuantileVjp(values: Float64Array, cotangent: Float64Array, options?: SoftQuantileVjpOptions<Float64Array>): SoftQuantileGradients<Float64Array>;
@@ -316,12 +330,12 @@ export function softQuantileVjp(values: RealArray, cotangent: RealArray, options
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent });
     const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.softQuantileVjpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    native.softQuantileVjpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent });
   const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.softQuantileVjpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  native.softQuantileVjpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -332,13 +346,14 @@ export function softQuantileVjp(values: RealArray, cotangent: RealArray, options
  *   Float64Array or Float32Array.
  * @param cotangent - Cotangent of `result`: B × m values (m = quantiles.length), row-major, of the
  *   input's type.
- * @param options - The row length `n` and the params; see {@link SoftQuantileOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftQuantileOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softQuantileVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SoftQuantileOptions): Promise<SoftQuantileGradients<Float32Array>>;
 export function softQuantileVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SoftQuantileOptions): Promise<SoftQuantileGradients<Float64Array>>;
@@ -349,12 +364,12 @@ export async function softQuantileVjpAsync(values: RealArray, cotangent: RealArr
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.allocate('soft_quantile', 'grad_values', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.softQuantileVjpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    await native.softQuantileVjpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('soft_quantile', 'grad_values', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.softQuantileVjpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  await native.softQuantileVjpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -367,15 +382,16 @@ export async function softQuantileVjpAsync(values: RealArray, cotangent: RealArr
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   SoftQuantileJvpOutOptions}.
  * @returns The tangent of `result`: B × m values (m = quantiles.length), row-major, of the input's
  *   type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softQuantileJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftQuantileJvpOutOptions<Float32Array>): Float32Array;
 export function softQuantileJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftQuantileJvpOutOptions<Float64Array>): Float64Array;
@@ -386,11 +402,11 @@ export function softQuantileJvp(values: RealArray, tangentValues: RealArray, opt
   const rr_tangentRegularizationStrength = rr.realOption('soft_quantile', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentResult = rr.outputArray('soft_quantile', 'out', options?.out, Float32Array, rr_a, ['m'], { values, tangentValues });
-    native.softQuantileJvpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentResult);
+    native.softQuantileJvpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentResult);
     return tangentResult;
   }
   const tangentResult = rr.outputArray('soft_quantile', 'out', options?.out, Float64Array, rr_a, ['m'], { values, tangentValues });
-  native.softQuantileJvpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentResult);
+  native.softQuantileJvpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentResult);
   return tangentResult;
 }
 
@@ -400,14 +416,15 @@ export function softQuantileJvp(values: RealArray, tangentValues: RealArray, opt
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftQuantileJvpOptions}.
  * @returns A promise of the tangent of `result`: B × m values (m = quantiles.length), row-major, of
  *   the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softQuantileJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftQuantileJvpOptions): Promise<Float32Array>;
 export function softQuantileJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftQuantileJvpOptions): Promise<Float64Array>;
@@ -418,11 +435,11 @@ export async function softQuantileJvpAsync(values: RealArray, tangentValues: Rea
   const rr_tangentRegularizationStrength = rr.realOption('soft_quantile', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentResult = rr.allocate('soft_quantile', 'tangent_result', Float32Array, rr_a, ['m']);
-    await native.softQuantileJvpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentResult);
+    await native.softQuantileJvpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentResult);
     return tangentResult;
   }
   const tangentResult = rr.allocate('soft_quantile', 'tangent_result', Float64Array, rr_a, ['m']);
-  await native.softQuantileJvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentResult);
+  await native.softQuantileJvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentResult);
   return tangentResult;
 }
 
@@ -438,15 +455,16 @@ export async function softQuantileJvpAsync(values: RealArray, tangentValues: Rea
  * @param cotangentResult - Cotangent of `result`: B × m values (m = quantiles.length), row-major,
  *   of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link SoftQuantileHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softQuantileHvp(values: Float32Array, cotangentResult: Float32Array, tangentValues: Float32Array, options?: SoftQuantileHvpOutOptions<Float32Array>): SoftQuantileHvp<Float32Array>;
 export function softQuantileHvp(values: Float64Array, cotangentResult: Float64Array, tangentValues: Float64Array, options?: SoftQuantileHvpOutOptions<Float64Array>): SoftQuantileHvp<Float64Array>;
@@ -460,12 +478,12 @@ export function softQuantileHvp(values: RealArray, cotangentResult: RealArray, t
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentResult, tangentValues });
     const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.softQuantileHvpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, cotangentResult as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    native.softQuantileHvpF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentResult as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.outputArray('soft_quantile', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentResult, tangentValues });
   const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.softQuantileHvpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, cotangentResult as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  native.softQuantileHvpF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentResult as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -477,14 +495,15 @@ export function softQuantileHvp(values: RealArray, cotangentResult: RealArray, t
  * @param cotangentResult - Cotangent of `result`: B × m values (m = quantiles.length), row-major,
  *   of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftQuantileHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softQuantileHvpAsync(values: Float32Array, cotangentResult: Float32Array, tangentValues: Float32Array, options?: SoftQuantileHvpOptions): Promise<SoftQuantileHvp<Float32Array>>;
 export function softQuantileHvpAsync(values: Float64Array, cotangentResult: Float64Array, tangentValues: Float64Array, options?: SoftQuantileHvpOptions): Promise<SoftQuantileHvp<Float64Array>>;
@@ -497,12 +516,12 @@ export async function softQuantileHvpAsync(values: RealArray, cotangentResult: R
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.allocate('soft_quantile', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.softQuantileHvpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, cotangentResult as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    await native.softQuantileHvpF32Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentResult as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('soft_quantile', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('soft_quantile', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.softQuantileHvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, cotangentResult as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  await native.softQuantileHvpF64Async(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentResult as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -513,12 +532,13 @@ export async function softQuantileHvpAsync(values: RealArray, cotangentResult: R
  *
  * @param values - Values whose quantiles are taken along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param options - The row length `n` and the params; see {@link SoftQuantileOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftQuantileOptions}.
  * @returns `result` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softQuantileWithVjp(values: Float32Array, options?: SoftQuantileOptions): SoftQuantileWithVjp<Float32Array>;
 export function softQuantileWithVjp(values: Float64Array, options?: SoftQuantileOptions): SoftQuantileWithVjp<Float64Array>;
@@ -528,32 +548,34 @@ export function softQuantileWithVjp(values: RealArray, options?: SoftQuantileOpt
   if (rr_a.dtype === 'f32') {
     const result = rr.allocate('soft_quantile', 'result', Float32Array, rr_a, ['m']);
     const permutation = rr.allocate('soft_quantile', 'permutation', Int32Array, rr_a, ['n']);
-    native.softQuantileForwardF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, result, permutation);
+    native.softQuantileForwardF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, values as Float32Array, rr_a.mask, result, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
       result,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_quantile', 'cotangent', cotangent, 'f32');
         const gradValues = rr.allocate('soft_quantile', 'grad_values', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.softQuantileBackwardF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
+        native.softQuantileBackwardF32(rr_a.batch, rr_a.n, rr_a.quantiles as Float32Array, rr_a.regularizationStrength, rr_a.regularization, rr_values, rr_mask, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
   const result = rr.allocate('soft_quantile', 'result', Float64Array, rr_a, ['m']);
   const permutation = rr.allocate('soft_quantile', 'permutation', Int32Array, rr_a, ['n']);
-  native.softQuantileForwardF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, result, permutation);
+  native.softQuantileForwardF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, values as Float64Array, rr_a.mask, result, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
     result,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_quantile', 'cotangent', cotangent, 'f64');
       const gradValues = rr.allocate('soft_quantile', 'grad_values', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('soft_quantile', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.softQuantileBackwardF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
+      native.softQuantileBackwardF64(rr_a.batch, rr_a.n, rr_a.quantiles as Float64Array, rr_a.regularizationStrength, rr_a.regularization, rr_values, rr_mask, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

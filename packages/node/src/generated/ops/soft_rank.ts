@@ -3,13 +3,22 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Direction, Regularization } from '../enums.js';
 
 /**
- * Options of {@link softRank} and its companions: the row length `n` and the op's params.
+ * Options of {@link softRank} and its companions: the row length `n`, `mask` and the op's params.
  */
 export interface SoftRankOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -195,7 +204,7 @@ export interface SoftRankHvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: SoftRankHvpOut<A> | undefined;
 }
 
-const rr_SOFT_RANK_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
+const rr_SOFT_RANK_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_RANK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'out'];
 const rr_SOFT_RANK_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_RANK_JVP_OPTIONS: readonly string[] = [...rr_SOFT_RANK_OPTIONS, 'tangentRegularizationStrength'];
@@ -213,6 +222,7 @@ function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined, 
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
+    mask: rr.boolArray('soft_rank', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('soft_rank', 'regularizationStrength', rr_o.regularizationStrength, 1),
     regularization: rr.enumOption('soft_rank', 'regularization', rr_o.regularization, 'l2'),
     direction: rr.enumOption('soft_rank', 'direction', rr_o.direction, 'ascending'),
@@ -229,15 +239,16 @@ function rr_softRankArgs(values: unknown, options: SoftRankOptions | undefined, 
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link SoftRankOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link SoftRankOutOptions}.
  * @returns Soft ranks, in the positions of the input. B × n values, row-major, of the input's type:
  *   `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -251,11 +262,11 @@ export function softRank(values: RealArray, options?: SoftRankOutOptions<RealArr
   const rr_a = rr_softRankArgs(values, options, rr_SOFT_RANK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
-    native.softRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, ranks);
+    native.softRankF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, ranks);
     return ranks;
   }
   const ranks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
-  native.softRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, ranks);
+  native.softRankF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, ranks);
   return ranks;
 }
 
@@ -265,14 +276,15 @@ export function softRank(values: RealArray, options?: SoftRankOutOptions<RealArr
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SoftRankOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link SoftRankOptions}.
  * @returns A promise of the output: Soft ranks, in the positions of the input. B × n values,
  *   row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softRankAsync(values: Float32Array, options?: SoftRankOptions): Promise<Float32Array>;
 export function softRankAsync(values: Float64Array, options?: SoftRankOptions): Promise<Float64Array>;
@@ -281,11 +293,11 @@ export async function softRankAsync(values: RealArray, options?: SoftRankOptions
   const rr_a = rr_softRankArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const ranks = rr.allocate('soft_rank', 'ranks', Float32Array, rr_a, ['n']);
-    await native.softRankF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, ranks);
+    await native.softRankF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, ranks);
     return ranks;
   }
   const ranks = rr.allocate('soft_rank', 'ranks', Float64Array, rr_a, ['n']);
-  await native.softRankF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, ranks);
+  await native.softRankF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, ranks);
   return ranks;
 }
 
@@ -298,15 +310,17 @@ export async function softRankAsync(values: RealArray, options?: SoftRankOptions
  *   Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type. It may
  *   also be given as `options.out.values`: the gradient is then written over it.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   SoftRankVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link SoftRankVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call (other than `out.values` being the cotangent itself).
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call
+ *   (other than `out.values` being the cotangent itself).
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softRankVjp(values: Float32Array, cotangent: Float32Array, options?: SoftRankVjpOptions<Float32Array>): SoftRankGradients<Float32Array>;
 export function softRankVjp(values: Float64Array, cotangent: Float64Array, options?: SoftRankVjpOptions<Float64Array>): SoftRankGradients<Float64Array>;
@@ -318,12 +332,12 @@ export function softRankVjp(values: RealArray, cotangent: RealArray, options?: S
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
     const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.softRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    native.softRankVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
   const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.softRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  native.softRankVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -333,13 +347,14 @@ export function softRankVjp(values: RealArray, cotangent: RealArray, options?: S
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `ranks`: B × n values, row-major, of the input's type.
- * @param options - The row length `n` and the params; see {@link SoftRankOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftRankOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softRankVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SoftRankOptions): Promise<SoftRankGradients<Float32Array>>;
 export function softRankVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SoftRankOptions): Promise<SoftRankGradients<Float64Array>>;
@@ -350,12 +365,12 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.allocate('soft_rank', 'grad_values', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.softRankVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    await native.softRankVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('soft_rank', 'grad_values', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.softRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  await native.softRankVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -368,15 +383,16 @@ export async function softRankVjpAsync(values: RealArray, cotangent: RealArray, 
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   SoftRankJvpOutOptions}.
  * @returns The tangent of `ranks`: B × n values, row-major, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softRankJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftRankJvpOutOptions<Float32Array>): Float32Array;
 export function softRankJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftRankJvpOutOptions<Float64Array>): Float64Array;
@@ -387,11 +403,11 @@ export function softRankJvp(values: RealArray, tangentValues: RealArray, options
   const rr_tangentRegularizationStrength = rr.realOption('soft_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentRanks = rr.outputArray('soft_rank', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
-    native.softRankJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    native.softRankJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentRanks);
     return tangentRanks;
   }
   const tangentRanks = rr.outputArray('soft_rank', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
-  native.softRankJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  native.softRankJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentRanks);
   return tangentRanks;
 }
 
@@ -401,13 +417,14 @@ export function softRankJvp(values: RealArray, tangentValues: RealArray, options
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftRankJvpOptions}.
  * @returns A promise of the tangent of `ranks`: B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softRankJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftRankJvpOptions): Promise<Float32Array>;
 export function softRankJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftRankJvpOptions): Promise<Float64Array>;
@@ -418,11 +435,11 @@ export async function softRankJvpAsync(values: RealArray, tangentValues: RealArr
   const rr_tangentRegularizationStrength = rr.realOption('soft_rank', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentRanks = rr.allocate('soft_rank', 'tangent_ranks', Float32Array, rr_a, ['n']);
-    await native.softRankJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentRanks);
+    await native.softRankJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentRanks);
     return tangentRanks;
   }
   const tangentRanks = rr.allocate('soft_rank', 'tangent_ranks', Float64Array, rr_a, ['n']);
-  await native.softRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentRanks);
+  await native.softRankJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentRanks);
   return tangentRanks;
 }
 
@@ -437,15 +454,16 @@ export async function softRankJvpAsync(values: RealArray, tangentValues: RealArr
  *   Float32Array.
  * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link SoftRankHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softRankHvp(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SoftRankHvpOutOptions<Float32Array>): SoftRankHvp<Float32Array>;
 export function softRankHvp(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SoftRankHvpOutOptions<Float64Array>): SoftRankHvp<Float64Array>;
@@ -459,12 +477,12 @@ export function softRankHvp(values: RealArray, cotangentRanks: RealArray, tangen
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
     const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.softRankHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    native.softRankHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.outputArray('soft_rank', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentRanks, tangentValues });
   const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.softRankHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  native.softRankHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -475,14 +493,15 @@ export function softRankHvp(values: RealArray, cotangentRanks: RealArray, tangen
  *   Float32Array.
  * @param cotangentRanks - Cotangent of `ranks`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftRankHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softRankHvpAsync(values: Float32Array, cotangentRanks: Float32Array, tangentValues: Float32Array, options?: SoftRankHvpOptions): Promise<SoftRankHvp<Float32Array>>;
 export function softRankHvpAsync(values: Float64Array, cotangentRanks: Float64Array, tangentValues: Float64Array, options?: SoftRankHvpOptions): Promise<SoftRankHvp<Float64Array>>;
@@ -495,12 +514,12 @@ export async function softRankHvpAsync(values: RealArray, cotangentRanks: RealAr
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.allocate('soft_rank', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.softRankHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    await native.softRankHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentRanks as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('soft_rank', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('soft_rank', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.softRankHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  await native.softRankHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentRanks as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -511,12 +530,13 @@ export async function softRankHvpAsync(values: RealArray, cotangentRanks: RealAr
  *
  * @param values - Values to rank along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` and the params; see {@link SoftRankOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftRankOptions}.
  * @returns `ranks` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softRankWithVjp(values: Float32Array, options?: SoftRankOptions): SoftRankWithVjp<Float32Array>;
 export function softRankWithVjp(values: Float64Array, options?: SoftRankOptions): SoftRankWithVjp<Float64Array>;
@@ -526,9 +546,10 @@ export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): S
   if (rr_a.dtype === 'f32') {
     const ranks = rr.allocate('soft_rank', 'ranks', Float32Array, rr_a, ['n']);
     const permutation = rr.allocate('soft_rank', 'permutation', Int32Array, rr_a, ['n']);
-    native.softRankForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, ranks, permutation);
+    native.softRankForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, ranks, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     const rr_ranks = ranks.slice();
     return {
       ranks,
@@ -536,16 +557,17 @@ export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): S
         rr.sameDtype('soft_rank', 'cotangent', cotangent, 'f32');
         const gradValues = rr.allocate('soft_rank', 'grad_values', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.softRankBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_ranks, permutation, cotangent, gradValues, gradRegularizationStrength);
+        native.softRankBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_mask, rr_ranks, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
   const ranks = rr.allocate('soft_rank', 'ranks', Float64Array, rr_a, ['n']);
   const permutation = rr.allocate('soft_rank', 'permutation', Int32Array, rr_a, ['n']);
-  native.softRankForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, ranks, permutation);
+  native.softRankForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, ranks, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   const rr_ranks = ranks.slice();
   return {
     ranks,
@@ -553,7 +575,7 @@ export function softRankWithVjp(values: RealArray, options?: SoftRankOptions): S
       rr.sameDtype('soft_rank', 'cotangent', cotangent, 'f64');
       const gradValues = rr.allocate('soft_rank', 'grad_values', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('soft_rank', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.softRankBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_ranks, permutation, cotangent, gradValues, gradRegularizationStrength);
+      native.softRankBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_mask, rr_ranks, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

@@ -3,13 +3,22 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Direction, Regularization } from '../enums.js';
 
 /**
- * Options of {@link softSort} and its companions: the row length `n` and the op's params.
+ * Options of {@link softSort} and its companions: the row length `n`, `mask` and the op's params.
  */
 export interface SoftSortOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -196,7 +205,7 @@ export interface SoftSortHvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: SoftSortHvpOut<A> | undefined;
 }
 
-const rr_SOFT_SORT_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization', 'direction'];
+const rr_SOFT_SORT_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_SORT_OUT_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'out'];
 const rr_SOFT_SORT_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_SORT_JVP_OPTIONS: readonly string[] = [...rr_SOFT_SORT_OPTIONS, 'tangentRegularizationStrength'];
@@ -214,6 +223,7 @@ function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined, 
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
+    mask: rr.boolArray('soft_sort', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('soft_sort', 'regularizationStrength', rr_o.regularizationStrength, 1),
     regularization: rr.enumOption('soft_sort', 'regularization', rr_o.regularization, 'l2'),
     direction: rr.enumOption('soft_sort', 'direction', rr_o.direction, 'ascending'),
@@ -228,15 +238,16 @@ function rr_softSortArgs(values: unknown, options: SoftSortOptions | undefined, 
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link SoftSortOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link SoftSortOutOptions}.
  * @returns Soft-sorted values; position i holds the i-th value in the chosen direction. B × n
  *   values, row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -250,11 +261,11 @@ export function softSort(values: RealArray, options?: SoftSortOutOptions<RealArr
   const rr_a = rr_softSortArgs(values, options, rr_SOFT_SORT_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
-    native.softSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted);
+    native.softSortF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, sorted);
     return sorted;
   }
   const sorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
-  native.softSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted);
+  native.softSortF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, sorted);
   return sorted;
 }
 
@@ -263,14 +274,15 @@ export function softSort(values: RealArray, options?: SoftSortOutOptions<RealArr
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SoftSortOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link SoftSortOptions}.
  * @returns A promise of the output: Soft-sorted values; position i holds the i-th value in the
  *   chosen direction. B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softSortAsync(values: Float32Array, options?: SoftSortOptions): Promise<Float32Array>;
 export function softSortAsync(values: Float64Array, options?: SoftSortOptions): Promise<Float64Array>;
@@ -279,11 +291,11 @@ export async function softSortAsync(values: RealArray, options?: SoftSortOptions
   const rr_a = rr_softSortArgs(values, options);
   if (rr_a.dtype === 'f32') {
     const sorted = rr.allocate('soft_sort', 'sorted', Float32Array, rr_a, ['n']);
-    await native.softSortF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted);
+    await native.softSortF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, sorted);
     return sorted;
   }
   const sorted = rr.allocate('soft_sort', 'sorted', Float64Array, rr_a, ['n']);
-  await native.softSortF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted);
+  await native.softSortF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, sorted);
   return sorted;
 }
 
@@ -296,15 +308,17 @@ export async function softSortAsync(values: RealArray, options?: SoftSortOptions
  *   Float32Array.
  * @param cotangent - Cotangent of `sorted`: B × n values, row-major, of the input's type. It may
  *   also be given as `options.out.values`: the gradient is then written over it.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   SoftSortVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link SoftSortVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call (other than `out.values` being the cotangent itself).
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call
+ *   (other than `out.values` being the cotangent itself).
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softSortVjp(values: Float32Array, cotangent: Float32Array, options?: SoftSortVjpOptions<Float32Array>): SoftSortGradients<Float32Array>;
 export function softSortVjp(values: Float64Array, cotangent: Float64Array, options?: SoftSortVjpOptions<Float64Array>): SoftSortGradients<Float64Array>;
@@ -316,12 +330,12 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
     const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.softSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    native.softSortVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
   const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.softSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  native.softSortVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -331,13 +345,14 @@ export function softSortVjp(values: RealArray, cotangent: RealArray, options?: S
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param cotangent - Cotangent of `sorted`: B × n values, row-major, of the input's type.
- * @param options - The row length `n` and the params; see {@link SoftSortOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftSortOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softSortVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SoftSortOptions): Promise<SoftSortGradients<Float32Array>>;
 export function softSortVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SoftSortOptions): Promise<SoftSortGradients<Float64Array>>;
@@ -348,12 +363,12 @@ export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, 
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.allocate('soft_sort', 'grad_values', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.softSortVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    await native.softSortVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('soft_sort', 'grad_values', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.softSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  await native.softSortVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -366,15 +381,16 @@ export async function softSortVjpAsync(values: RealArray, cotangent: RealArray, 
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   SoftSortJvpOutOptions}.
  * @returns The tangent of `sorted`: B × n values, row-major, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softSortJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftSortJvpOutOptions<Float32Array>): Float32Array;
 export function softSortJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftSortJvpOutOptions<Float64Array>): Float64Array;
@@ -385,11 +401,11 @@ export function softSortJvp(values: RealArray, tangentValues: RealArray, options
   const rr_tangentRegularizationStrength = rr.realOption('soft_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentSorted = rr.outputArray('soft_sort', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
-    native.softSortJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentSorted);
+    native.softSortJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentSorted);
     return tangentSorted;
   }
   const tangentSorted = rr.outputArray('soft_sort', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
-  native.softSortJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentSorted);
+  native.softSortJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentSorted);
   return tangentSorted;
 }
 
@@ -399,13 +415,14 @@ export function softSortJvp(values: RealArray, tangentValues: RealArray, options
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftSortJvpOptions}.
  * @returns A promise of the tangent of `sorted`: B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softSortJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftSortJvpOptions): Promise<Float32Array>;
 export function softSortJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftSortJvpOptions): Promise<Float64Array>;
@@ -416,11 +433,11 @@ export async function softSortJvpAsync(values: RealArray, tangentValues: RealArr
   const rr_tangentRegularizationStrength = rr.realOption('soft_sort', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentSorted = rr.allocate('soft_sort', 'tangent_sorted', Float32Array, rr_a, ['n']);
-    await native.softSortJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentSorted);
+    await native.softSortJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentSorted);
     return tangentSorted;
   }
   const tangentSorted = rr.allocate('soft_sort', 'tangent_sorted', Float64Array, rr_a, ['n']);
-  await native.softSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentSorted);
+  await native.softSortJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentSorted);
   return tangentSorted;
 }
 
@@ -435,15 +452,16 @@ export async function softSortJvpAsync(values: RealArray, tangentValues: RealArr
  *   Float32Array.
  * @param cotangentSorted - Cotangent of `sorted`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link SoftSortHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softSortHvp(values: Float32Array, cotangentSorted: Float32Array, tangentValues: Float32Array, options?: SoftSortHvpOutOptions<Float32Array>): SoftSortHvp<Float32Array>;
 export function softSortHvp(values: Float64Array, cotangentSorted: Float64Array, tangentValues: Float64Array, options?: SoftSortHvpOutOptions<Float64Array>): SoftSortHvp<Float64Array>;
@@ -457,12 +475,12 @@ export function softSortHvp(values: RealArray, cotangentSorted: RealArray, tange
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentSorted, tangentValues });
     const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.softSortHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentSorted as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    native.softSortHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentSorted as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.outputArray('soft_sort', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentSorted, tangentValues });
   const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.softSortHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentSorted as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  native.softSortHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentSorted as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -473,14 +491,15 @@ export function softSortHvp(values: RealArray, cotangentSorted: RealArray, tange
  *   Float32Array.
  * @param cotangentSorted - Cotangent of `sorted`: B × n values, row-major, of the input's type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftSortHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softSortHvpAsync(values: Float32Array, cotangentSorted: Float32Array, tangentValues: Float32Array, options?: SoftSortHvpOptions): Promise<SoftSortHvp<Float32Array>>;
 export function softSortHvpAsync(values: Float64Array, cotangentSorted: Float64Array, tangentValues: Float64Array, options?: SoftSortHvpOptions): Promise<SoftSortHvp<Float64Array>>;
@@ -493,12 +512,12 @@ export async function softSortHvpAsync(values: RealArray, cotangentSorted: RealA
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.allocate('soft_sort', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.softSortHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentSorted as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    await native.softSortHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentSorted as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('soft_sort', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('soft_sort', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.softSortHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentSorted as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  await native.softSortHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentSorted as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -509,12 +528,13 @@ export async function softSortHvpAsync(values: RealArray, cotangentSorted: RealA
  *
  * @param values - Values to sort along the last axis. B × n values, row-major: a Float64Array or
  *   Float32Array.
- * @param options - The row length `n` and the params; see {@link SoftSortOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftSortOptions}.
  * @returns `sorted` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softSortWithVjp(values: Float32Array, options?: SoftSortOptions): SoftSortWithVjp<Float32Array>;
 export function softSortWithVjp(values: Float64Array, options?: SoftSortOptions): SoftSortWithVjp<Float64Array>;
@@ -524,32 +544,34 @@ export function softSortWithVjp(values: RealArray, options?: SoftSortOptions): S
   if (rr_a.dtype === 'f32') {
     const sorted = rr.allocate('soft_sort', 'sorted', Float32Array, rr_a, ['n']);
     const permutation = rr.allocate('soft_sort', 'permutation', Int32Array, rr_a, ['n']);
-    native.softSortForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, sorted, permutation);
+    native.softSortForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, sorted, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
       sorted,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_sort', 'cotangent', cotangent, 'f32');
         const gradValues = rr.allocate('soft_sort', 'grad_values', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.softSortBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
+        native.softSortBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_mask, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
   const sorted = rr.allocate('soft_sort', 'sorted', Float64Array, rr_a, ['n']);
   const permutation = rr.allocate('soft_sort', 'permutation', Int32Array, rr_a, ['n']);
-  native.softSortForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, sorted, permutation);
+  native.softSortForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, sorted, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
     sorted,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_sort', 'cotangent', cotangent, 'f64');
       const gradValues = rr.allocate('soft_sort', 'grad_values', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('soft_sort', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.softSortBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
+      native.softSortBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_mask, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

@@ -3,13 +3,22 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Direction, TopkRegularization } from '../enums.js';
 
 /**
- * Options of {@link softTopk} and its companions: the row length `n` and the op's params.
+ * Options of {@link softTopk} and its companions: the row length `n`, `mask` and the op's params.
  */
 export interface SoftTopkOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * How many items soft_topk selects, 0 ≤ k ≤ n.
    *
@@ -46,8 +55,8 @@ export interface SoftTopkOptions extends RowOptions {
  */
 export interface SoftTopkOutOptions<A extends RealArray = RealArray> extends SoftTopkOptions {
   /**
-   * An array to write `mask` into and return, instead of a new one: of the input's type, holding the
-   * output's B × n values, row-major, and sharing no memory with an input. Its contents are
+   * An array to write `selection` into and return, instead of a new one: of the input's type, holding
+   * the output's B × n values, row-major, and sharing no memory with an input. Its contents are
    * overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output
    * per call. Only the sync function takes it.
    *
@@ -109,12 +118,12 @@ export interface SoftTopkWithVjp<A extends RealArray = RealArray> {
    * Soft selection in [0, 1], in the positions of the input; each row sums to k. B × n values,
    * row-major.
    */
-  readonly mask: A;
+  readonly selection: A;
 
   /**
-   * Gradients from the cotangent of `mask` (same shape as it), without recomputing the forward.
+   * Gradients from the cotangent of `selection` (same shape as it), without recomputing the forward.
    *
-   * @param cotangent - Cotangent of `mask`, of the input's type.
+   * @param cotangent - Cotangent of `selection`, of the input's type.
    */
   vjp(cotangent: A): SoftTopkGradients<A>;
 }
@@ -203,7 +212,7 @@ export interface SoftTopkHvpOutOptions<A extends RealArray = RealArray> extends 
   readonly out?: SoftTopkHvpOut<A> | undefined;
 }
 
-const rr_SOFT_TOPK_OPTIONS: readonly string[] = ['n', 'k', 'regularizationStrength', 'regularization', 'direction'];
+const rr_SOFT_TOPK_OPTIONS: readonly string[] = ['n', 'mask', 'k', 'regularizationStrength', 'regularization', 'direction'];
 const rr_SOFT_TOPK_OUT_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'out'];
 const rr_SOFT_TOPK_GRADIENTS: readonly string[] = ['values'];
 const rr_SOFT_TOPK_JVP_OPTIONS: readonly string[] = [...rr_SOFT_TOPK_OPTIONS, 'tangentRegularizationStrength'];
@@ -221,6 +230,7 @@ function rr_softTopkArgs(values: unknown, options: SoftTopkOptions | undefined, 
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(values as RealArray, rr_n),
+    mask: rr.boolArray('soft_topk', 'mask', rr_o.mask),
     k: rr.intOption('soft_topk', 'k', rr_o.k, 1),
     regularizationStrength: rr.realOption('soft_topk', 'regularizationStrength', rr_o.regularizationStrength, 1),
     regularization: rr.enumOption('soft_topk', 'regularization', rr_o.regularization, 'l2'),
@@ -238,15 +248,16 @@ function rr_softTopkArgs(values: unknown, options: SoftTopkOptions | undefined, 
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link SoftTopkOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link SoftTopkOutOptions}.
  * @returns Soft selection in [0, 1], in the positions of the input; each row sums to k. B × n
  *   values, row-major, of the input's type: `options.out` if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -259,13 +270,13 @@ export function softTopk<A extends RealArray>(values: A, options?: SoftTopkOutOp
 export function softTopk(values: RealArray, options?: SoftTopkOutOptions<RealArray>): RealArray {
   const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
-    const mask = rr.outputArray('soft_topk', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
-    native.softTopkF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, mask);
-    return mask;
+    const selection = rr.outputArray('soft_topk', 'out', options?.out, Float32Array, rr_a, ['n'], { values });
+    native.softTopkF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, selection);
+    return selection;
   }
-  const mask = rr.outputArray('soft_topk', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
-  native.softTopkF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, mask);
-  return mask;
+  const selection = rr.outputArray('soft_topk', 'out', options?.out, Float64Array, rr_a, ['n'], { values });
+  native.softTopkF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, selection);
+  return selection;
 }
 
 /**
@@ -274,14 +285,15 @@ export function softTopk(values: RealArray, options?: SoftTopkOutOptions<RealArr
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SoftTopkOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link SoftTopkOptions}.
  * @returns A promise of the output: Soft selection in [0, 1], in the positions of the input; each
  *   row sums to k. B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softTopkAsync(values: Float32Array, options?: SoftTopkOptions): Promise<Float32Array>;
 export function softTopkAsync(values: Float64Array, options?: SoftTopkOptions): Promise<Float64Array>;
@@ -289,13 +301,13 @@ export function softTopkAsync<A extends RealArray>(values: A, options?: SoftTopk
 export async function softTopkAsync(values: RealArray, options?: SoftTopkOptions): Promise<RealArray> {
   const rr_a = rr_softTopkArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const mask = rr.allocate('soft_topk', 'mask', Float32Array, rr_a, ['n']);
-    await native.softTopkF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, mask);
-    return mask;
+    const selection = rr.allocate('soft_topk', 'selection', Float32Array, rr_a, ['n']);
+    await native.softTopkF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, selection);
+    return selection;
   }
-  const mask = rr.allocate('soft_topk', 'mask', Float64Array, rr_a, ['n']);
-  await native.softTopkF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, mask);
-  return mask;
+  const selection = rr.allocate('soft_topk', 'selection', Float64Array, rr_a, ['n']);
+  await native.softTopkF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, selection);
+  return selection;
 }
 
 /**
@@ -305,17 +317,19 @@ export async function softTopkAsync(values: RealArray, options?: SoftTopkOptions
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param cotangent - Cotangent of `mask`: B × n values, row-major, of the input's type. It may also
- *   be given as `options.out.values`: the gradient is then written over it.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   SoftTopkVjpOptions}.
+ * @param cotangent - Cotangent of `selection`: B × n values, row-major, of the input's type. It may
+ *   also be given as `options.out.values`: the gradient is then written over it.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link SoftTopkVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call (other than `out.values` being the cotangent itself).
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call
+ *   (other than `out.values` being the cotangent itself).
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softTopkVjp(values: Float32Array, cotangent: Float32Array, options?: SoftTopkVjpOptions<Float32Array>): SoftTopkGradients<Float32Array>;
 export function softTopkVjp(values: Float64Array, cotangent: Float64Array, options?: SoftTopkVjpOptions<Float64Array>): SoftTopkGradients<Float64Array>;
@@ -327,12 +341,12 @@ export function softTopkVjp(values: RealArray, cotangent: RealArray, options?: S
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
     const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.softTopkVjpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    native.softTopkVjpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangent }, 'cotangent');
   const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.softTopkVjpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  native.softTopkVjpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -341,14 +355,15 @@ export function softTopkVjp(values: RealArray, cotangent: RealArray, options?: S
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param cotangent - Cotangent of `mask`: B × n values, row-major, of the input's type.
- * @param options - The row length `n` and the params; see {@link SoftTopkOptions}.
+ * @param cotangent - Cotangent of `selection`: B × n values, row-major, of the input's type.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftTopkOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softTopkVjpAsync(values: Float32Array, cotangent: Float32Array, options?: SoftTopkOptions): Promise<SoftTopkGradients<Float32Array>>;
 export function softTopkVjpAsync(values: Float64Array, cotangent: Float64Array, options?: SoftTopkOptions): Promise<SoftTopkGradients<Float64Array>>;
@@ -359,12 +374,12 @@ export async function softTopkVjpAsync(values: RealArray, cotangent: RealArray, 
   if (rr_a.dtype === 'f32') {
     const gradValues = rr.allocate('soft_topk', 'grad_values', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.softTopkVjpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, cotangent as Float32Array, gradValues, gradRegularizationStrength);
+    await native.softTopkVjpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, cotangent as Float32Array, gradValues, gradRegularizationStrength);
     return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradValues = rr.allocate('soft_topk', 'grad_values', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.softTopkVjpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, cotangent as Float64Array, gradValues, gradRegularizationStrength);
+  await native.softTopkVjpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, cotangent as Float64Array, gradValues, gradRegularizationStrength);
   return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -377,15 +392,16 @@ export async function softTopkVjpAsync(values: RealArray, cotangent: RealArray, 
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   SoftTopkJvpOutOptions}.
- * @returns The tangent of `mask`: B × n values, row-major, of the input's type: `options.out` if
- *   given, else a new array.
+ * @returns The tangent of `selection`: B × n values, row-major, of the input's type: `options.out`
+ *   if given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function softTopkJvp(values: Float32Array, tangentValues: Float32Array, options?: SoftTopkJvpOutOptions<Float32Array>): Float32Array;
 export function softTopkJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftTopkJvpOutOptions<Float64Array>): Float64Array;
@@ -395,13 +411,13 @@ export function softTopkJvp(values: RealArray, tangentValues: RealArray, options
   rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
   const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
-    const tangentMask = rr.outputArray('soft_topk', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
-    native.softTopkJvpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentMask);
-    return tangentMask;
+    const tangentSelection = rr.outputArray('soft_topk', 'out', options?.out, Float32Array, rr_a, ['n'], { values, tangentValues });
+    native.softTopkJvpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentSelection);
+    return tangentSelection;
   }
-  const tangentMask = rr.outputArray('soft_topk', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
-  native.softTopkJvpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentMask);
-  return tangentMask;
+  const tangentSelection = rr.outputArray('soft_topk', 'out', options?.out, Float64Array, rr_a, ['n'], { values, tangentValues });
+  native.softTopkJvpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentSelection);
+  return tangentSelection;
 }
 
 /**
@@ -410,13 +426,14 @@ export function softTopkJvp(values: RealArray, tangentValues: RealArray, options
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftTopkJvpOptions}.
- * @returns A promise of the tangent of `mask`: B × n values, row-major, of the input's type.
+ * @returns A promise of the tangent of `selection`: B × n values, row-major, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softTopkJvpAsync(values: Float32Array, tangentValues: Float32Array, options?: SoftTopkJvpOptions): Promise<Float32Array>;
 export function softTopkJvpAsync(values: Float64Array, tangentValues: Float64Array, options?: SoftTopkJvpOptions): Promise<Float64Array>;
@@ -426,13 +443,13 @@ export async function softTopkJvpAsync(values: RealArray, tangentValues: RealArr
   rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
   const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
-    const tangentMask = rr.allocate('soft_topk', 'tangent_mask', Float32Array, rr_a, ['n']);
-    await native.softTopkJvpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, tangentValues as Float32Array, tangentMask);
-    return tangentMask;
+    const tangentSelection = rr.allocate('soft_topk', 'tangent_selection', Float32Array, rr_a, ['n']);
+    await native.softTopkJvpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, tangentValues as Float32Array, tangentSelection);
+    return tangentSelection;
   }
-  const tangentMask = rr.allocate('soft_topk', 'tangent_mask', Float64Array, rr_a, ['n']);
-  await native.softTopkJvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, tangentValues as Float64Array, tangentMask);
-  return tangentMask;
+  const tangentSelection = rr.allocate('soft_topk', 'tangent_selection', Float64Array, rr_a, ['n']);
+  await native.softTopkJvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, tangentValues as Float64Array, tangentSelection);
+  return tangentSelection;
 }
 
 /**
@@ -444,36 +461,38 @@ export async function softTopkJvpAsync(values: RealArray, tangentValues: RealArr
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param cotangentMask - Cotangent of `mask`: B × n values, row-major, of the input's type.
+ * @param cotangentSelection - Cotangent of `selection`: B × n values, row-major, of the input's
+ *   type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link SoftTopkHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
-export function softTopkHvp(values: Float32Array, cotangentMask: Float32Array, tangentValues: Float32Array, options?: SoftTopkHvpOutOptions<Float32Array>): SoftTopkHvp<Float32Array>;
-export function softTopkHvp(values: Float64Array, cotangentMask: Float64Array, tangentValues: Float64Array, options?: SoftTopkHvpOutOptions<Float64Array>): SoftTopkHvp<Float64Array>;
-export function softTopkHvp<A extends RealArray>(values: A, cotangentMask: A, tangentValues: A, options?: SoftTopkHvpOutOptions<A>): SoftTopkHvp<RealArray>;
-export function softTopkHvp(values: RealArray, cotangentMask: RealArray, tangentValues: RealArray, options?: SoftTopkHvpOutOptions<RealArray>): SoftTopkHvp {
+export function softTopkHvp(values: Float32Array, cotangentSelection: Float32Array, tangentValues: Float32Array, options?: SoftTopkHvpOutOptions<Float32Array>): SoftTopkHvp<Float32Array>;
+export function softTopkHvp(values: Float64Array, cotangentSelection: Float64Array, tangentValues: Float64Array, options?: SoftTopkHvpOutOptions<Float64Array>): SoftTopkHvp<Float64Array>;
+export function softTopkHvp<A extends RealArray>(values: A, cotangentSelection: A, tangentValues: A, options?: SoftTopkHvpOutOptions<A>): SoftTopkHvp<RealArray>;
+export function softTopkHvp(values: RealArray, cotangentSelection: RealArray, tangentValues: RealArray, options?: SoftTopkHvpOutOptions<RealArray>): SoftTopkHvp {
   const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_HVP_OUT_OPTIONS);
-  rr.sameDtype('soft_topk', 'cotangentMask', cotangentMask, rr_a.dtype);
+  rr.sameDtype('soft_topk', 'cotangentSelection', cotangentSelection, rr_a.dtype);
   rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
   const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   const rr_out: SoftTopkHvpOut = rr.outFields('soft_topk', options?.out, rr_SOFT_TOPK_HVP_OUT);
   if (rr_a.dtype === 'f32') {
-    const hvpValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentMask, tangentValues });
+    const hvpValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float32Array, rr_a, ['n'], { values, cotangentSelection, tangentValues });
     const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.softTopkHvpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentMask as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    native.softTopkHvpF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentSelection as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
-  const hvpValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentMask, tangentValues });
+  const hvpValues = rr.outputArray('soft_topk', 'out.values', rr_out.values, Float64Array, rr_a, ['n'], { values, cotangentSelection, tangentValues });
   const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.softTopkHvpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentMask as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  native.softTopkHvpF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentSelection as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -482,34 +501,36 @@ export function softTopkHvp(values: RealArray, cotangentMask: RealArray, tangent
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param cotangentMask - Cotangent of `mask`: B × n values, row-major, of the input's type.
+ * @param cotangentSelection - Cotangent of `selection`: B × n values, row-major, of the input's
+ *   type.
  * @param tangentValues - Tangent of `values`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SoftTopkHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
-export function softTopkHvpAsync(values: Float32Array, cotangentMask: Float32Array, tangentValues: Float32Array, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<Float32Array>>;
-export function softTopkHvpAsync(values: Float64Array, cotangentMask: Float64Array, tangentValues: Float64Array, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<Float64Array>>;
-export function softTopkHvpAsync<A extends RealArray>(values: A, cotangentMask: A, tangentValues: A, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<RealArray>>;
-export async function softTopkHvpAsync(values: RealArray, cotangentMask: RealArray, tangentValues: RealArray, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp> {
+export function softTopkHvpAsync(values: Float32Array, cotangentSelection: Float32Array, tangentValues: Float32Array, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<Float32Array>>;
+export function softTopkHvpAsync(values: Float64Array, cotangentSelection: Float64Array, tangentValues: Float64Array, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<Float64Array>>;
+export function softTopkHvpAsync<A extends RealArray>(values: A, cotangentSelection: A, tangentValues: A, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp<RealArray>>;
+export async function softTopkHvpAsync(values: RealArray, cotangentSelection: RealArray, tangentValues: RealArray, options?: SoftTopkHvpOptions): Promise<SoftTopkHvp> {
   const rr_a = rr_softTopkArgs(values, options, rr_SOFT_TOPK_HVP_OPTIONS);
-  rr.sameDtype('soft_topk', 'cotangentMask', cotangentMask, rr_a.dtype);
+  rr.sameDtype('soft_topk', 'cotangentSelection', cotangentSelection, rr_a.dtype);
   rr.sameDtype('soft_topk', 'tangentValues', tangentValues, rr_a.dtype);
   const rr_tangentRegularizationStrength = rr.realOption('soft_topk', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const hvpValues = rr.allocate('soft_topk', 'hvp_values', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.softTopkHvpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, cotangentMask as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
+    await native.softTopkHvpF32Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float32Array, rr_a.mask, cotangentSelection as Float32Array, tangentValues as Float32Array, hvpValues, hvpRegularizationStrength);
     return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpValues = rr.allocate('soft_topk', 'hvp_values', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('soft_topk', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.softTopkHvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, cotangentMask as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
+  await native.softTopkHvpF64Async(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_tangentRegularizationStrength, values as Float64Array, rr_a.mask, cotangentSelection as Float64Array, tangentValues as Float64Array, hvpValues, hvpRegularizationStrength);
   return { values: hvpValues, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -520,12 +541,13 @@ export async function softTopkHvpAsync(values: RealArray, cotangentMask: RealArr
  *
  * @param values - Scores to select from along the last axis. B × n values, row-major: a
  *   Float64Array or Float32Array.
- * @param options - The row length `n` and the params; see {@link SoftTopkOptions}.
- * @returns `mask` and `vjp`.
+ * @param options - The row length `n`, `mask` and the params; see {@link SoftTopkOptions}.
+ * @returns `selection` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function softTopkWithVjp(values: Float32Array, options?: SoftTopkOptions): SoftTopkWithVjp<Float32Array>;
 export function softTopkWithVjp(values: Float64Array, options?: SoftTopkOptions): SoftTopkWithVjp<Float64Array>;
@@ -533,34 +555,36 @@ export function softTopkWithVjp<A extends RealArray>(values: A, options?: SoftTo
 export function softTopkWithVjp(values: RealArray, options?: SoftTopkOptions): SoftTopkWithVjp {
   const rr_a = rr_softTopkArgs(values, options);
   if (rr_a.dtype === 'f32') {
-    const mask = rr.allocate('soft_topk', 'mask', Float32Array, rr_a, ['n']);
+    const selection = rr.allocate('soft_topk', 'selection', Float32Array, rr_a, ['n']);
     const permutation = rr.allocate('soft_topk', 'permutation', Int32Array, rr_a, ['n']);
-    native.softTopkForwardF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, mask, permutation);
+    native.softTopkForwardF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float32Array, rr_a.mask, selection, permutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_values = (values as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
-      mask,
+      selection,
       vjp: (cotangent: Float32Array) => {
         rr.sameDtype('soft_topk', 'cotangent', cotangent, 'f32');
         const gradValues = rr.allocate('soft_topk', 'grad_values', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.softTopkBackwardF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
+        native.softTopkBackwardF32(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_mask, permutation, cotangent, gradValues, gradRegularizationStrength);
         return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
   }
-  const mask = rr.allocate('soft_topk', 'mask', Float64Array, rr_a, ['n']);
+  const selection = rr.allocate('soft_topk', 'selection', Float64Array, rr_a, ['n']);
   const permutation = rr.allocate('soft_topk', 'permutation', Int32Array, rr_a, ['n']);
-  native.softTopkForwardF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, mask, permutation);
+  native.softTopkForwardF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, values as Float64Array, rr_a.mask, selection, permutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_values = (values as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
-    mask,
+    selection,
     vjp: (cotangent: Float64Array) => {
       rr.sameDtype('soft_topk', 'cotangent', cotangent, 'f64');
       const gradValues = rr.allocate('soft_topk', 'grad_values', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('soft_topk', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.softTopkBackwardF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, permutation, cotangent, gradValues, gradRegularizationStrength);
+      native.softTopkBackwardF64(rr_a.batch, rr_a.n, rr_a.k, rr_a.regularizationStrength, rr_a.regularization, rr_a.direction, rr_values, rr_mask, permutation, cotangent, gradValues, gradRegularizationStrength);
       return { values: gradValues, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

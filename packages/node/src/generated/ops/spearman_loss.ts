@@ -3,13 +3,23 @@
 
 import { native } from '../../native.js';
 import * as rr from '../../runtime.js';
-import type { RealArray, RowOptions } from '../../runtime.js';
+import type { BoolArray, RealArray, RowOptions } from '../../runtime.js';
 import type { Regularization } from '../enums.js';
 
 /**
- * Options of {@link spearmanLoss} and its companions: the row length `n` and the op's params.
+ * Options of {@link spearmanLoss} and its companions: the row length `n`, `mask` and the op's
+ * params.
  */
 export interface SpearmanLossOptions extends RowOptions {
+  /**
+   * Which items are present (true); the others are never read and get output 0 and gradient 0. B × n
+   * values, row-major like the values: a Uint8Array (nonzero = true) or an array of booleans. Its
+   * length is checked against the values' (a RangeError); the call reads a copy of it.
+   *
+   * @defaultValue none
+   */
+  readonly mask?: BoolArray | undefined;
+
   /**
    * Regularization strength ε, finite and > 0. Smaller values are closer to the hard result. For
    * ranks and losses the scale is the gap between neighbouring values (ε = 0.1 on values spaced ~1
@@ -204,7 +214,7 @@ export interface SpearmanLossHvpOutOptions<A extends RealArray = RealArray> exte
   readonly out?: SpearmanLossHvpOut<A> | undefined;
 }
 
-const rr_SPEARMAN_LOSS_OPTIONS: readonly string[] = ['n', 'regularizationStrength', 'regularization'];
+const rr_SPEARMAN_LOSS_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'regularization'];
 const rr_SPEARMAN_LOSS_OUT_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'out'];
 const rr_SPEARMAN_LOSS_GRADIENTS: readonly string[] = ['predictions', 'targets'];
 const rr_SPEARMAN_LOSS_JVP_OPTIONS: readonly string[] = [...rr_SPEARMAN_LOSS_OPTIONS, 'tangentRegularizationStrength'];
@@ -223,6 +233,7 @@ function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: Sp
     dtype: rr_dtype,
     n: rr_n,
     batch: rr.rowCount(predictions as RealArray, rr_n),
+    mask: rr.boolArray('spearman_loss', 'mask', rr_o.mask),
     regularizationStrength: rr.realOption('spearman_loss', 'regularizationStrength', rr_o.regularizationStrength, 1),
     regularization: rr.enumOption('spearman_loss', 'regularization', rr_o.regularization, 'l2'),
   };
@@ -238,15 +249,16 @@ function rr_spearmanLossArgs(predictions: unknown, targets: unknown, options: Sp
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row), the params and `out`;
- *   see {@link SpearmanLossOutOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask`, the params and
+ *   `out`; see {@link SpearmanLossOutOptions}.
  * @returns One loss value per row. B values, one per row, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  *
  * @example
  * ```ts
@@ -260,11 +272,11 @@ export function spearmanLoss(predictions: RealArray, targets: RealArray, options
   const rr_a = rr_spearmanLossArgs(predictions, targets, options, rr_SPEARMAN_LOSS_OUT_OPTIONS);
   if (rr_a.dtype === 'f32') {
     const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, targets });
-    native.spearmanLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss);
+    native.spearmanLossF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, rr_a.mask, loss);
     return loss;
   }
   const loss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets });
-  native.spearmanLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss);
+  native.spearmanLossF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, rr_a.mask, loss);
   return loss;
 }
 
@@ -275,14 +287,15 @@ export function spearmanLoss(predictions: RealArray, targets: RealArray, options
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` (default: the whole array is one row) and the params; see
- *   {@link SpearmanLossOptions}.
+ * @param options - The row length `n` (default: the whole array is one row), `mask` and the params;
+ *   see {@link SpearmanLossOptions}.
  * @returns A promise of the output: One loss value per row. B values, one per row, of the input's
  *   type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function spearmanLossAsync(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOptions): Promise<Float32Array>;
 export function spearmanLossAsync(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOptions): Promise<Float64Array>;
@@ -291,11 +304,11 @@ export async function spearmanLossAsync(predictions: RealArray, targets: RealArr
   const rr_a = rr_spearmanLossArgs(predictions, targets, options);
   if (rr_a.dtype === 'f32') {
     const loss = rr.allocate('spearman_loss', 'loss', Float32Array, rr_a, []);
-    await native.spearmanLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss);
+    await native.spearmanLossF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, rr_a.mask, loss);
     return loss;
   }
   const loss = rr.allocate('spearman_loss', 'loss', Float64Array, rr_a, []);
-  await native.spearmanLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss);
+  await native.spearmanLossF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, rr_a.mask, loss);
   return loss;
 }
 
@@ -308,15 +321,16 @@ export async function spearmanLossAsync(predictions: RealArray, targets: RealArr
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - The row length `n`, the params and `out` (arrays for the gradients); see {@link
- *   SpearmanLossVjpOptions}.
+ * @param options - The row length `n`, `mask`, the params and `out` (arrays for the gradients); see
+ *   {@link SpearmanLossVjpOptions}.
  * @returns The gradients, one array per differentiable input (same shape; the `out` array where
  *   given) and a number per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function spearmanLossVjp(predictions: Float32Array, targets: Float32Array, cotangent: Float32Array, options?: SpearmanLossVjpOptions<Float32Array>): SpearmanLossGradients<Float32Array>;
 export function spearmanLossVjp(predictions: Float64Array, targets: Float64Array, cotangent: Float64Array, options?: SpearmanLossVjpOptions<Float64Array>): SpearmanLossGradients<Float64Array>;
@@ -329,13 +343,13 @@ export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cota
     const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, targets, cotangent });
     const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, ['n'], { predictions, targets, cotangent, 'out.predictions': gradPredictions });
     const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
-    native.spearmanLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
+    native.spearmanLossVjpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, rr_a.mask, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
     return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, targets, cotangent });
   const gradTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, ['n'], { predictions, targets, cotangent, 'out.predictions': gradPredictions });
   const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
-  native.spearmanLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
+  native.spearmanLossVjpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, rr_a.mask, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -346,13 +360,14 @@ export function spearmanLossVjp(predictions: RealArray, targets: RealArray, cota
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
  * @param cotangent - Cotangent of `loss`: B values, one per row, of the input's type.
- * @param options - The row length `n` and the params; see {@link SpearmanLossOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SpearmanLossOptions}.
  * @returns A promise of the gradients, one array per differentiable input (same shape) and a number
  *   per param with a gradient.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function spearmanLossVjpAsync(predictions: Float32Array, targets: Float32Array, cotangent: Float32Array, options?: SpearmanLossOptions): Promise<SpearmanLossGradients<Float32Array>>;
 export function spearmanLossVjpAsync(predictions: Float64Array, targets: Float64Array, cotangent: Float64Array, options?: SpearmanLossOptions): Promise<SpearmanLossGradients<Float64Array>>;
@@ -364,13 +379,13 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
     const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float32Array, rr_a, ['n']);
     const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float32Array, rr_a, ['n']);
     const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
-    await native.spearmanLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
+    await native.spearmanLossVjpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, rr_a.mask, cotangent as Float32Array, gradPredictions, gradTargets, gradRegularizationStrength);
     return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
   }
   const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float64Array, rr_a, ['n']);
   const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float64Array, rr_a, ['n']);
   const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
-  await native.spearmanLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
+  await native.spearmanLossVjpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, rr_a.mask, cotangent as Float64Array, gradPredictions, gradTargets, gradRegularizationStrength);
   return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
 }
 
@@ -386,15 +401,16 @@ export async function spearmanLossVjpAsync(predictions: RealArray, targets: Real
  * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
  *   type.
  * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out`; see {@link
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out`; see {@link
  *   SpearmanLossJvpOutOptions}.
  * @returns The tangent of `loss`: B values, one per row, of the input's type: `options.out` if
  *   given, else a new array.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function spearmanLossJvp(predictions: Float32Array, targets: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossJvpOutOptions<Float32Array>): Float32Array;
 export function spearmanLossJvp(predictions: Float64Array, targets: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossJvpOutOptions<Float64Array>): Float64Array;
@@ -406,11 +422,11 @@ export function spearmanLossJvp(predictions: RealArray, targets: RealArray, tang
   const rr_tangentRegularizationStrength = rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentLoss = rr.outputArray('spearman_loss', 'out', options?.out, Float32Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });
-    native.spearmanLossJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, tangentLoss);
+    native.spearmanLossJvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, rr_a.mask, tangentPredictions as Float32Array, tangentTargets as Float32Array, tangentLoss);
     return tangentLoss;
   }
   const tangentLoss = rr.outputArray('spearman_loss', 'out', options?.out, Float64Array, rr_a, [], { predictions, targets, tangentPredictions, tangentTargets });
-  native.spearmanLossJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
+  native.spearmanLossJvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, rr_a.mask, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
   return tangentLoss;
 }
 
@@ -423,13 +439,14 @@ export function spearmanLossJvp(predictions: RealArray, targets: RealArray, tang
  * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
  *   type.
  * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SpearmanLossJvpOptions}.
  * @returns A promise of the tangent of `loss`: B values, one per row, of the input's type.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function spearmanLossJvpAsync(predictions: Float32Array, targets: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossJvpOptions): Promise<Float32Array>;
 export function spearmanLossJvpAsync(predictions: Float64Array, targets: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossJvpOptions): Promise<Float64Array>;
@@ -441,11 +458,11 @@ export async function spearmanLossJvpAsync(predictions: RealArray, targets: Real
   const rr_tangentRegularizationStrength = rr.realOption('spearman_loss', 'tangentRegularizationStrength', options?.tangentRegularizationStrength, 0);
   if (rr_a.dtype === 'f32') {
     const tangentLoss = rr.allocate('spearman_loss', 'tangent_loss', Float32Array, rr_a, []);
-    await native.spearmanLossJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, tangentLoss);
+    await native.spearmanLossJvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, rr_a.mask, tangentPredictions as Float32Array, tangentTargets as Float32Array, tangentLoss);
     return tangentLoss;
   }
   const tangentLoss = rr.allocate('spearman_loss', 'tangent_loss', Float64Array, rr_a, []);
-  await native.spearmanLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
+  await native.spearmanLossJvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, rr_a.mask, tangentPredictions as Float64Array, tangentTargets as Float64Array, tangentLoss);
   return tangentLoss;
 }
 
@@ -463,15 +480,16 @@ export async function spearmanLossJvpAsync(predictions: RealArray, targets: Real
  * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
  *   type.
  * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params, their tangents and `out` (arrays for the
+ * @param options - The row length `n`, `mask`, the params, their tangents and `out` (arrays for the
  *   products); see {@link SpearmanLossHvpOutOptions}.
  * @returns The products, shaped as the gradients: one array per differentiable input (same shape;
  *   the `out` array where given) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, an enum option an unknown value, or an `out` array shares
- *   memory with another array of the call.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, a param
- *   is out of range (the core's message), or an `out` array has the wrong length.
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, an
+ *   enum option an unknown value, or an `out` array shares memory with another array of the call.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, a param is out of range (the core's message), or an `out` array has
+ *   the wrong length.
  */
 export function spearmanLossHvp(predictions: Float32Array, targets: Float32Array, cotangentLoss: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossHvpOutOptions<Float32Array>): SpearmanLossHvp<Float32Array>;
 export function spearmanLossHvp(predictions: Float64Array, targets: Float64Array, cotangentLoss: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossHvpOutOptions<Float64Array>): SpearmanLossHvp<Float64Array>;
@@ -487,13 +505,13 @@ export function spearmanLossHvp(predictions: RealArray, targets: RealArray, cota
     const hvpPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float32Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets });
     const hvpTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float32Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets, 'out.predictions': hvpPredictions });
     const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    native.spearmanLossHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, cotangentLoss as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+    native.spearmanLossHvpF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, rr_a.mask, cotangentLoss as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
     return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpPredictions = rr.outputArray('spearman_loss', 'out.predictions', rr_out.predictions, Float64Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets });
   const hvpTargets = rr.outputArray('spearman_loss', 'out.targets', rr_out.targets, Float64Array, rr_a, ['n'], { predictions, targets, cotangentLoss, tangentPredictions, tangentTargets, 'out.predictions': hvpPredictions });
   const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  native.spearmanLossHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, cotangentLoss as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+  native.spearmanLossHvpF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, rr_a.mask, cotangentLoss as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
   return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -507,14 +525,15 @@ export function spearmanLossHvp(predictions: RealArray, targets: RealArray, cota
  * @param tangentPredictions - Tangent of `predictions`: B × n values, row-major, of the input's
  *   type.
  * @param tangentTargets - Tangent of `targets`: B × n values, row-major, of the input's type.
- * @param options - The row length `n`, the params and their tangents; see {@link
+ * @param options - The row length `n`, `mask`, the params and their tangents; see {@link
  *   SpearmanLossHvpOptions}.
  * @returns A promise of the products, shaped as the gradients: one array per differentiable input
  *   (same shape) and a number per param with a gradient (summed over the rows).
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function spearmanLossHvpAsync(predictions: Float32Array, targets: Float32Array, cotangentLoss: Float32Array, tangentPredictions: Float32Array, tangentTargets: Float32Array, options?: SpearmanLossHvpOptions): Promise<SpearmanLossHvp<Float32Array>>;
 export function spearmanLossHvpAsync(predictions: Float64Array, targets: Float64Array, cotangentLoss: Float64Array, tangentPredictions: Float64Array, tangentTargets: Float64Array, options?: SpearmanLossHvpOptions): Promise<SpearmanLossHvp<Float64Array>>;
@@ -529,13 +548,13 @@ export async function spearmanLossHvpAsync(predictions: RealArray, targets: Real
     const hvpPredictions = rr.allocate('spearman_loss', 'hvp_predictions', Float32Array, rr_a, ['n']);
     const hvpTargets = rr.allocate('spearman_loss', 'hvp_targets', Float32Array, rr_a, ['n']);
     const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float32Array, rr_a, []);
-    await native.spearmanLossHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, cotangentLoss as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+    await native.spearmanLossHvpF32Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float32Array, targets as Float32Array, rr_a.mask, cotangentLoss as Float32Array, tangentPredictions as Float32Array, tangentTargets as Float32Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
     return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
   }
   const hvpPredictions = rr.allocate('spearman_loss', 'hvp_predictions', Float64Array, rr_a, ['n']);
   const hvpTargets = rr.allocate('spearman_loss', 'hvp_targets', Float64Array, rr_a, ['n']);
   const hvpRegularizationStrength = rr.allocate('spearman_loss', 'hvp_regularization_strength', Float64Array, rr_a, []);
-  await native.spearmanLossHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, cotangentLoss as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
+  await native.spearmanLossHvpF64Async(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_tangentRegularizationStrength, predictions as Float64Array, targets as Float64Array, rr_a.mask, cotangentLoss as Float64Array, tangentPredictions as Float64Array, tangentTargets as Float64Array, hvpPredictions, hvpTargets, hvpRegularizationStrength);
   return { predictions: hvpPredictions, targets: hvpTargets, regularizationStrength: rr.sum(hvpRegularizationStrength) };
 }
 
@@ -547,12 +566,13 @@ export async function spearmanLossHvpAsync(predictions: RealArray, targets: Real
  * @param predictions - Predicted scores. B × n values, row-major: a Float64Array or Float32Array.
  * @param targets - Target scores (only their ranks matter). B × n values, row-major: a Float64Array
  *   or Float32Array (the same type as the first input).
- * @param options - The row length `n` and the params; see {@link SpearmanLossOptions}.
+ * @param options - The row length `n`, `mask` and the params; see {@link SpearmanLossOptions}.
  * @returns `loss` and `vjp`.
  * @throws TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in
- *   type), an option has the wrong type, or an enum option an unknown value.
- * @throws RangeError when the length is not a multiple of `n`, a value is NaN or infinite, or a
- *   param is out of range (the core's message).
+ *   type), `mask` is not a Uint8Array or an array of booleans, an option has the wrong type, or an
+ *   enum option an unknown value.
+ * @throws RangeError when the length is not a multiple of `n` (or that of `mask` not the values'),
+ *   a value is NaN or infinite, or a param is out of range (the core's message).
  */
 export function spearmanLossWithVjp(predictions: Float32Array, targets: Float32Array, options?: SpearmanLossOptions): SpearmanLossWithVjp<Float32Array>;
 export function spearmanLossWithVjp(predictions: Float64Array, targets: Float64Array, options?: SpearmanLossOptions): SpearmanLossWithVjp<Float64Array>;
@@ -565,10 +585,11 @@ export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, 
     const predictionPermutation = rr.allocate('spearman_loss', 'prediction_permutation', Int32Array, rr_a, ['n']);
     const targetRanks = rr.allocate('spearman_loss', 'target_ranks', Float32Array, rr_a, ['n']);
     const targetPermutation = rr.allocate('spearman_loss', 'target_permutation', Int32Array, rr_a, ['n']);
-    native.spearmanLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, loss, predictionRanks, predictionPermutation, targetRanks, targetPermutation);
+    native.spearmanLossForwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float32Array, targets as Float32Array, rr_a.mask, loss, predictionRanks, predictionPermutation, targetRanks, targetPermutation);
     // Copies: the caller may change its arrays before it calls vjp.
     const rr_predictions = (predictions as Float32Array).slice();
     const rr_targets = (targets as Float32Array).slice();
+    const rr_mask = rr_a.mask?.slice() ?? null;
     return {
       loss,
       vjp: (cotangent: Float32Array) => {
@@ -576,7 +597,7 @@ export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, 
         const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float32Array, rr_a, ['n']);
         const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float32Array, rr_a, ['n']);
         const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float32Array, rr_a, []);
-        native.spearmanLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_predictions, rr_targets, predictionRanks, predictionPermutation, targetRanks, targetPermutation, cotangent, gradPredictions, gradTargets, gradRegularizationStrength);
+        native.spearmanLossBackwardF32(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_predictions, rr_targets, rr_mask, predictionRanks, predictionPermutation, targetRanks, targetPermutation, cotangent, gradPredictions, gradTargets, gradRegularizationStrength);
         return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
       },
     };
@@ -586,10 +607,11 @@ export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, 
   const predictionPermutation = rr.allocate('spearman_loss', 'prediction_permutation', Int32Array, rr_a, ['n']);
   const targetRanks = rr.allocate('spearman_loss', 'target_ranks', Float64Array, rr_a, ['n']);
   const targetPermutation = rr.allocate('spearman_loss', 'target_permutation', Int32Array, rr_a, ['n']);
-  native.spearmanLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, loss, predictionRanks, predictionPermutation, targetRanks, targetPermutation);
+  native.spearmanLossForwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, predictions as Float64Array, targets as Float64Array, rr_a.mask, loss, predictionRanks, predictionPermutation, targetRanks, targetPermutation);
   // Copies: the caller may change its arrays before it calls vjp.
   const rr_predictions = (predictions as Float64Array).slice();
   const rr_targets = (targets as Float64Array).slice();
+  const rr_mask = rr_a.mask?.slice() ?? null;
   return {
     loss,
     vjp: (cotangent: Float64Array) => {
@@ -597,7 +619,7 @@ export function spearmanLossWithVjp(predictions: RealArray, targets: RealArray, 
       const gradPredictions = rr.allocate('spearman_loss', 'grad_predictions', Float64Array, rr_a, ['n']);
       const gradTargets = rr.allocate('spearman_loss', 'grad_targets', Float64Array, rr_a, ['n']);
       const gradRegularizationStrength = rr.allocate('spearman_loss', 'grad_regularization_strength', Float64Array, rr_a, []);
-      native.spearmanLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_predictions, rr_targets, predictionRanks, predictionPermutation, targetRanks, targetPermutation, cotangent, gradPredictions, gradTargets, gradRegularizationStrength);
+      native.spearmanLossBackwardF64(rr_a.batch, rr_a.n, rr_a.regularizationStrength, rr_a.regularization, rr_predictions, rr_targets, rr_mask, predictionRanks, predictionPermutation, targetRanks, targetPermutation, cotangent, gradPredictions, gradTargets, gradRegularizationStrength);
       return { predictions: gradPredictions, targets: gradTargets, regularizationStrength: rr.sum(gradRegularizationStrength) };
     },
   };

@@ -25,12 +25,24 @@ pub enum Dim {
     Length(usize),
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The call's real type.
+    Real,
+    /// `int32_t`.
+    Int32,
+    /// C `bool` (0 or 1).
+    Bool,
+}
+
 /// A buffer of a call, in C argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Buffer {
     pub name: &'static str,
-    /// Elements are `int32_t` (else the call's real type).
-    pub int: bool,
+    pub elem: Elem,
+    /// May be NULL whatever the shape (an absent mask).
+    pub optional: bool,
     /// Its dims after `batch` (none: one value per row).
     pub row: &'static [Dim],
     /// Written by the call.
@@ -97,21 +109,24 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "weights",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: true,
             },
             Buffer {
                 name: "loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -121,21 +136,24 @@ pub const OPS: &[Op] = &[
         backward: &[
             Buffer {
                 name: "cotangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -144,14 +162,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -161,28 +181,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_loss",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_predictions",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -203,21 +227,24 @@ pub const OPS: &[Op] = &[
         forward: &[
             Buffer {
                 name: "values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "permutation",
-                int: true,
+                elem: Elem::Int32,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -227,21 +254,24 @@ pub const OPS: &[Op] = &[
         backward: &[
             Buffer {
                 name: "cotangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "grad_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,
@@ -250,14 +280,16 @@ pub const OPS: &[Op] = &[
         jvp: &[
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
@@ -267,28 +299,32 @@ pub const OPS: &[Op] = &[
         hvp: &[
             Buffer {
                 name: "cotangent_ranks",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "tangent_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: false,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_values",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[Dim::N],
                 written: true,
                 nonnegative: false,
             },
             Buffer {
                 name: "hvp_regularization_strength",
-                int: false,
+                elem: Elem::Real,
+                optional: false,
                 row: &[],
                 written: true,
                 nonnegative: false,

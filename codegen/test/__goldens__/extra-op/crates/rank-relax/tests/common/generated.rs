@@ -40,11 +40,23 @@ pub struct Param {
     pub grad: bool,
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The op's float type.
+    Real,
+    Int32,
+    Bool,
+}
+
 /// An input of an op, in argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Input {
     pub name: &'static str,
     pub dims: &'static [Dim],
+    pub elem: Elem,
+    /// May be absent (`None`), like a mask.
+    pub optional: bool,
     /// The backward returns its gradient.
     pub differentiable: bool,
     /// `finite` or `nonnegative`.
@@ -56,8 +68,7 @@ pub struct Input {
 pub struct Tensor {
     pub name: &'static str,
     pub dims: &'static [Dim],
-    /// Elements are `i32` (else the op's real type).
-    pub int32: bool,
+    pub elem: Elem,
 }
 
 /// An op of the spec.
@@ -102,12 +113,16 @@ pub const OPS: &[Op] = &[
             Input {
                 name: "predictions",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: true,
                 constraint: "finite",
             },
             Input {
                 name: "weights",
                 dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
                 differentiable: false,
                 constraint: "nonnegative",
             },
@@ -115,7 +130,7 @@ pub const OPS: &[Op] = &[
         outputs: &[Tensor {
             name: "loss",
             dims: &[Dim::Batch],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[],
     },
@@ -137,18 +152,20 @@ pub const OPS: &[Op] = &[
         inputs: &[Input {
             name: "values",
             dims: &[Dim::Batch, Dim::N],
+            elem: Elem::Real,
+            optional: false,
             differentiable: true,
             constraint: "finite",
         }],
         outputs: &[Tensor {
             name: "ranks",
             dims: &[Dim::Batch, Dim::N],
-            int32: false,
+            elem: Elem::Real,
         }],
         residuals: &[Tensor {
             name: "permutation",
             dims: &[Dim::Batch, Dim::N],
-            int32: true,
+            elem: Elem::Int32,
         }],
     },
 ];

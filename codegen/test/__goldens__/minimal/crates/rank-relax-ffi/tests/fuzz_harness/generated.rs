@@ -25,12 +25,24 @@ pub enum Dim {
     Length(usize),
 }
 
+/// The element type of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// The call's real type.
+    Real,
+    /// `int32_t`.
+    Int32,
+    /// C `bool` (0 or 1).
+    Bool,
+}
+
 /// A buffer of a call, in C argument order.
 #[derive(Clone, Copy, Debug)]
 pub struct Buffer {
     pub name: &'static str,
-    /// Elements are `int32_t` (else the call's real type).
-    pub int: bool,
+    pub elem: Elem,
+    /// May be NULL whatever the shape (an absent mask).
+    pub optional: bool,
     /// Its dims after `batch` (none: one value per row).
     pub row: &'static [Dim],
     /// Written by the call.
@@ -96,21 +108,24 @@ pub const OPS: &[Op] = &[Op {
     forward: &[
         Buffer {
             name: "values",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: false,
             nonnegative: false,
         },
         Buffer {
             name: "ranks",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: true,
             nonnegative: false,
         },
         Buffer {
             name: "permutation",
-            int: true,
+            elem: Elem::Int32,
+            optional: false,
             row: &[Dim::N],
             written: true,
             nonnegative: false,
@@ -120,21 +135,24 @@ pub const OPS: &[Op] = &[Op {
     backward: &[
         Buffer {
             name: "cotangent_ranks",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: false,
             nonnegative: false,
         },
         Buffer {
             name: "grad_values",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: true,
             nonnegative: false,
         },
         Buffer {
             name: "grad_regularization_strength",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[],
             written: true,
             nonnegative: false,
@@ -143,14 +161,16 @@ pub const OPS: &[Op] = &[Op {
     jvp: &[
         Buffer {
             name: "tangent_values",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: false,
             nonnegative: false,
         },
         Buffer {
             name: "tangent_ranks",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: true,
             nonnegative: false,
@@ -160,28 +180,32 @@ pub const OPS: &[Op] = &[Op {
     hvp: &[
         Buffer {
             name: "cotangent_ranks",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: false,
             nonnegative: false,
         },
         Buffer {
             name: "tangent_values",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: false,
             nonnegative: false,
         },
         Buffer {
             name: "hvp_values",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[Dim::N],
             written: true,
             nonnegative: false,
         },
         Buffer {
             name: "hvp_regularization_strength",
-            int: false,
+            elem: Elem::Real,
+            optional: false,
             row: &[],
             written: true,
             nonnegative: false,
