@@ -2,8 +2,11 @@
 # Python demo: trains a small MLP scorer on synthetic queries with spearman_loss, once with
 # rank_relax.torch (autograd, Adam) and once with rank_relax.jax (jit + grad), printing the
 # held-out Spearman correlation rising well above its start; then learns to select the k best items
-# of each query with soft_topk (PyTorch), printing the held-out precision@k rising from chance. Builds and installs the wheel into
-# .venv first (maturin build --release; REBUILD=0 keeps an installed one). Under a minute.
+# of each query with soft_topk (PyTorch), printing the held-out precision@k rising from chance;
+# then learns to rank padded queries of different lengths with a mask, by the masked ndcg_loss and
+# by a NeuralNDCG-style loss on neural_sort_apply (PyTorch and JAX), printing the held-out NDCG@10
+# before and after. Builds and installs the wheel into .venv first (maturin build --release;
+# REBUILD=0 keeps an installed one). About a minute.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -23,3 +26,5 @@ cd "$PKG/examples"
 "$PY" train_torch.py
 "$PY" train_jax.py
 "$PY" select_topk_torch.py
+"$PY" ltr_torch.py
+"$PY" ltr_jax.py
