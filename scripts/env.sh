@@ -66,3 +66,7 @@ if [ -z "${RANK_RELAX_REFERENCE_NEURAL_SORT:-}" ]; then
   RANK_RELAX_REFERENCE_NEURAL_SORT="$RANK_RELAX_ROOT/testdata/reference/wave2-neural-sort.json"
 fi
 export RANK_RELAX_REFERENCE_NEURAL_SORT
+if [ -z "${RANK_RELAX_REFERENCE_MASKS:-}" ]; then
+  RANK_RELAX_REFERENCE_MASKS="$RANK_RELAX_ROOT/testdata/reference/masks.json"
+fi
+export RANK_RELAX_REFERENCE_MASKS
