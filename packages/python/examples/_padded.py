@@ -3,6 +3,9 @@ common ``n``, graded relevance 0–4, a bool mask, and the hard (masked) NDCG@k 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 from _data import make_queries
 
@@ -34,3 +37,20 @@ def ndcg_at(scores: np.ndarray, relevance: np.ndarray, mask: np.ndarray, k: int 
     idcg = (-np.sort(-gains, axis=-1)[:, :k] * discount).sum(-1)
     relevant = idcg > 0
     return float((dcg[relevant] / idcg[relevant]).mean())
+
+
+def compare_losses(
+    framework: str,
+    train: Callable[[str, Callable], tuple[float, float]],
+    losses: dict[str, Callable],
+) -> None:
+    """Trains with each loss (``train(name, loss)`` returns held-out NDCG@10 before and after),
+    prints both, and fails unless every loss moved the ranking well up."""
+    start = time.perf_counter()
+    results = {name: train(name, fn) for name, fn in losses.items()}
+    seconds = time.perf_counter() - start
+    for name, (first, last) in results.items():
+        print(f"{framework} {name}: held-out NDCG@10 {first:.3f} -> {last:.3f}")
+        assert last > first + 0.1, f"{name}: training did not improve the ranking"
+        assert last > 0.8, f"{name}: training did not reach a good ranking"
+    print(f"{framework}: both losses in {seconds:.1f} s")

@@ -9,7 +9,6 @@ after each.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _data import D
-from _padded import make_padded_queries, ndcg_at
+from _padded import compare_losses, make_padded_queries, ndcg_at
 
 import rank_relax.jax as rr
 
@@ -98,17 +97,7 @@ def train(name: str, loss_fn: Loss) -> tuple[float, float]:
 
 
 def main() -> None:
-    start = time.perf_counter()
-    results = {
-        name: train(name, fn)
-        for name, fn in [("ndcg_loss", ndcg_loss), ("NeuralNDCG", neural_ndcg_loss)]
-    }
-    seconds = time.perf_counter() - start
-    for name, (first, last) in results.items():
-        print(f"jax {name}: held-out NDCG@10 {first:.3f} -> {last:.3f}")
-        assert last > first + 0.1, f"{name}: training did not improve the ranking"
-        assert last > 0.8, f"{name}: training did not reach a good ranking"
-    print(f"jax: both losses in {seconds:.1f} s")
+    compare_losses("jax", train, {"ndcg_loss": ndcg_loss, "NeuralNDCG": neural_ndcg_loss})
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ held-out NDCG@10 (hard, on present items only, in NumPy) before and after traini
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 from _data import D
-from _padded import make_padded_queries, ndcg_at
+from _padded import compare_losses, make_padded_queries, ndcg_at
 
 import rank_relax.torch as rr
 
@@ -70,17 +69,7 @@ def train(name: str, loss_fn: Loss) -> tuple[float, float]:
 
 
 def main() -> None:
-    start = time.perf_counter()
-    results = {
-        name: train(name, fn)
-        for name, fn in [("ndcg_loss", ndcg_loss), ("NeuralNDCG", neural_ndcg_loss)]
-    }
-    seconds = time.perf_counter() - start
-    for name, (first, last) in results.items():
-        print(f"torch {name}: held-out NDCG@10 {first:.3f} -> {last:.3f}")
-        assert last > first + 0.1, f"{name}: training did not improve the ranking"
-        assert last > 0.8, f"{name}: training did not reach a good ranking"
-    print(f"torch: both losses in {seconds:.1f} s")
+    compare_losses("torch", train, {"ndcg_loss": ndcg_loss, "NeuralNDCG": neural_ndcg_loss})
 
 
 if __name__ == "__main__":
