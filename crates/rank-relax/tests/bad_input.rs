@@ -51,19 +51,41 @@ fn number(v: &Value) -> f64 {
     }
 }
 
+/// A generator TENSOR (`{"shape", "fill", "set"}`): `fill(len)` in its shape, then each `set`
+/// entry's `value` at its index. Flat row-major values and the shape.
+fn generated<E>(
+    g: &serde_json::Map<String, Value>,
+    fill: impl FnOnce(usize) -> Vec<E>,
+    value: impl Fn(&Value) -> E,
+) -> (Vec<E>, Vec<usize>) {
+    let shape: Vec<usize> = g["shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|d| d.as_u64().expect("dimension") as usize)
+        .collect();
+    let mut flat = fill(shape.iter().product());
+    for s in g.get("set").and_then(Value::as_array).into_iter().flatten() {
+        let at: Vec<usize> = s["at"]
+            .as_array()
+            .expect("at")
+            .iter()
+            .map(|d| d.as_u64().expect("index") as usize)
+            .collect();
+        assert_eq!(at.len(), shape.len(), "`at` has one index per dimension");
+        let flat_index = at.iter().zip(&shape).fold(0, |acc, (i, d)| acc * d + i);
+        flat[flat_index] = value(&s["value"]);
+    }
+    (flat, shape)
+}
+
 /// A tensor of the file (a nested list, a scalar, or a generator) as flat row-major values
 /// and its shape.
 fn tensor(v: &Value) -> (Vec<f64>, Vec<usize>) {
     match v {
-        Value::Object(g) => {
-            let shape: Vec<usize> = g["shape"]
-                .as_array()
-                .expect("shape")
-                .iter()
-                .map(|d| d.as_u64().expect("dimension") as usize)
-                .collect();
-            let len = shape.iter().product();
-            let mut flat: Vec<f64> = match &g["fill"] {
+        Value::Object(g) => generated(
+            g,
+            |len| match &g["fill"] {
                 Value::String(s) if s == "ramp" => (0..len)
                     .map(|i| ((7 * i + 3) % 11) as f64 / 4.0 - 1.0)
                     .collect(),
@@ -71,20 +93,9 @@ fn tensor(v: &Value) -> (Vec<f64>, Vec<usize>) {
                     (0..len).map(|i| ((3 * i + 1) % 4) as f64).collect()
                 }
                 other => vec![number(other); len],
-            };
-            for s in g.get("set").and_then(Value::as_array).into_iter().flatten() {
-                let at: Vec<usize> = s["at"]
-                    .as_array()
-                    .expect("at")
-                    .iter()
-                    .map(|d| d.as_u64().expect("index") as usize)
-                    .collect();
-                assert_eq!(at.len(), shape.len(), "`at` has one index per dimension");
-                let flat_index = at.iter().zip(&shape).fold(0, |acc, (i, d)| acc * d + i);
-                flat[flat_index] = number(&s["value"]);
-            }
-            (flat, shape)
-        }
+            },
+            number,
+        ),
         Value::Array(_) => {
             // Any depth: `[B][n]` inputs, `[B][n][n]` matrices.
             fn walk(v: &Value, depth: usize, flat: &mut Vec<f64>, shape: &mut Vec<usize>) {
@@ -111,23 +122,7 @@ fn tensor(v: &Value) -> (Vec<f64>, Vec<usize>) {
 fn bool_tensor(v: &Value) -> Vec<bool> {
     let flag = |x: &Value| x.as_bool().unwrap_or_else(|| panic!("not a bool: {x}"));
     match v {
-        Value::Object(g) => {
-            let shape: Vec<usize> = g["shape"]
-                .as_array()
-                .expect("shape")
-                .iter()
-                .map(|d| d.as_u64().expect("dimension") as usize)
-                .collect();
-            let mut flat = vec![flag(&g["fill"]); shape.iter().product()];
-            for s in g.get("set").and_then(Value::as_array).into_iter().flatten() {
-                let at = s["at"].as_array().expect("at").iter();
-                let index = at.zip(&shape).fold(0, |acc, (i, d)| {
-                    acc * d + i.as_u64().expect("index") as usize
-                });
-                flat[index] = flag(&s["value"]);
-            }
-            flat
-        }
+        Value::Object(g) => generated(g, |len| vec![flag(&g["fill"]); len], flag).0,
         Value::Array(rows) => rows
             .iter()
             .flat_map(|r| match r {
