@@ -18,39 +18,15 @@ import pytest
 
 import rank_relax
 from _spec import OPS
-from compare import assert_close, assert_close_rows
 from conftest import load_wave2
 from frameworks import api
 from inputs import make_inputs
+from replay import case_ids, check_float32, check_float64
 
 CASES: list[dict[str, Any]] = load_wave2()
+case_id = case_ids(CASES)
 NEW_OPS = sorted({c["op"] for c in CASES})
 APIS = ("numpy", "torch")
-
-
-def case_id(index: int) -> str:
-    case = CASES[index]
-    params = ",".join(str(v) for v in case["params"].values()).replace(" ", "")
-    return f"{index}-{case['op']}-{params}"
-
-
-def inputs_of(case: dict[str, Any], dtype: type) -> dict[str, np.ndarray]:
-    return {name: np.asarray(rows, dtype=dtype) for name, rows in case["inputs"].items()}
-
-
-def eps_gradient(op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cot: Any) -> Any:
-    """torch's gradient of ⟨cotangent, output⟩ with respect to a tensor ε."""
-    import torch
-
-    import rank_relax.torch as rt
-
-    given = dict(params)
-    eps = torch.tensor(given.pop("regularization_strength"), dtype=torch.float64)
-    eps.requires_grad_()
-    tensors = [torch.as_tensor(inputs[n]) for n in OPS[op]["inputs"]]
-    out = getattr(rt, op)(*tensors, regularization_strength=eps, **given)
-    (grad,) = torch.autograd.grad(out, [eps], torch.as_tensor(cot))
-    return grad.item()
 
 
 def test_both_files_cover_every_new_op() -> None:
@@ -63,47 +39,13 @@ def test_both_files_cover_every_new_op() -> None:
 @pytest.mark.parametrize("name", APIS)
 @pytest.mark.parametrize("index", range(len(CASES)), ids=case_id)
 def test_float64(name: str, index: int) -> None:
-    fw = api(name)
-    case = CASES[index]
-    op, params = case["op"], case["params"]
-    inputs = inputs_of(case, np.float64)
-    out = fw.call(op, inputs, params)
-    assert out.dtype == np.float64
-    assert_close(f"{op} output", out, case["output"], 1e-9, 1e-9)
-    if "vjp" in case:
-        cot = np.asarray(case["cotangent"], np.float64)
-        grads = fw.vjp(op, inputs, params, cot)
-        for input_name, want in case["vjp"].items():
-            assert_close(f"{op} vjp[{input_name}]", grads[input_name], want, 1e-7, 1e-9)
-        if name == "torch" and "grad_regularization_strength" in case:
-            want = float(np.sum(case["grad_regularization_strength"]))
-            got = eps_gradient(op, inputs, params, cot)
-            assert_close(f"{op} grad_regularization_strength", got, want, 1e-7, 1e-9)
+    check_float64(name, CASES[index])
 
 
 @pytest.mark.parametrize("name", APIS)
 @pytest.mark.parametrize("index", range(len(CASES)), ids=case_id)
 def test_float32(name: str, index: int) -> None:
-    fw = api(name)
-    case = CASES[index]
-    op = case["op"]
-    params = dict(case["params"])
-    params["regularization_strength"] = float(np.float32(params["regularization_strength"]))
-    if "quantiles" in params:  # the float32 kernel takes them in float32
-        params["quantiles"] = [float(np.float32(q)) for q in params["quantiles"]]
-    inputs32 = inputs_of(case, np.float32)
-    inputs64 = {k: v.astype(np.float64) for k, v in inputs32.items()}
-    out32 = fw.call(op, inputs32, params)
-    assert out32.dtype == np.float32
-    want = fw.call(op, inputs64, params)
-    assert_close_rows(f"{op} output", out32, want, 1e-4, 0.0)
-    if "cotangent" in case:
-        cot32 = np.asarray(case["cotangent"], np.float32)
-        got = fw.vjp(op, inputs32, params, cot32)
-        want_grads = fw.vjp(op, inputs64, params, cot32.astype(np.float64))
-        for input_name, g in got.items():
-            assert g.dtype == np.float32
-            assert_close_rows(f"{op} vjp[{input_name}]", g, want_grads[input_name], 1e-4, 1e-8)
+    check_float32(name, CASES[index])
 
 
 # --- params other than the defaults -----------------------------------------------------------
