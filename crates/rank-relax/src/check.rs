@@ -157,17 +157,64 @@ impl Check {
 
     /// A `[batch, m]` buffer (m = the number of quantiles) has `batch × m` elements.
     pub fn wide(self, name: &str, len: usize, m: usize) -> Result<(), Error> {
+        self.columns(name, len, "m", m, " (m = the number of quantiles)")
+    }
+
+    /// A `[batch, dim]` buffer, `dim = width` (a param's value or length): `note` explains the
+    /// dim in the message.
+    pub fn columns(
+        self,
+        name: &str,
+        len: usize,
+        dim: &str,
+        width: usize,
+        note: &str,
+    ) -> Result<(), Error> {
         let batch = self.shape.batch;
-        if Some(len) != batch.checked_mul(m) {
+        if Some(len) != batch.checked_mul(width) {
             return Err(Error::shape_mismatch(
                 self.op,
                 format_args!(
-                    "{name} has {len} elements, expected batch × m = {batch} × {m} = {} (m = the number of quantiles)",
-                    batch.saturating_mul(m)
+                    "{name} has {len} elements, expected batch × {dim} = {batch} × {width} = {}{note}",
+                    batch.saturating_mul(width)
                 ),
             ));
         }
         Ok(())
+    }
+
+    /// Every element of a `[batch, width]` buffer is finite (the error names its (row, column));
+    /// returns the largest magnitude.
+    pub fn finite_columns<T: Real>(
+        self,
+        name: &str,
+        data: &[T],
+        width: usize,
+    ) -> Result<f64, Error> {
+        let mut max = 0.0f64;
+        for (i, v) in data.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::invalid_value(
+                    self.op,
+                    format_args!("{name}[{}, {}] is {}", i / width, i % width, Num(*v)),
+                ));
+            }
+            max = max.max(v.to_f64().abs());
+        }
+        Ok(max)
+    }
+
+    /// An int param bounded by the row length (`k`): `0 ≤ value ≤ n`, else
+    /// `soft_topk: k must be in [0, n] = [0, 5], got 7`.
+    pub fn up_to_n(self, name: &str, value: i64) -> Result<usize, Error> {
+        let n = self.shape.n;
+        match usize::try_from(value) {
+            Ok(v) if v <= n => Ok(v),
+            _ => Err(Error::invalid_argument(
+                self.op,
+                format_args!("{name} must be in [0, n] = [0, {n}], got {value}"),
+            )),
+        }
     }
 
     /// ε is finite and > 0; returns it as `f64`.

@@ -24,6 +24,12 @@ pub(crate) enum Layout {
     Fixed(usize),
     /// An `n × n` matrix per row: its rows are sorted positions, its columns items.
     Square,
+    /// The first `k` sorted positions (`[batch, k]`, `k ≤ n`): a row with fewer present items
+    /// holds them first, zeros after.
+    Head(usize),
+    /// Like `Head`, holding item indices (`int32`): a compacted row's index becomes the item's
+    /// position in the caller's row, and the entries past the present items are −1.
+    HeadItems(usize),
 }
 
 impl Layout {
@@ -34,6 +40,15 @@ impl Layout {
             Layout::Row => 1,
             Layout::Fixed(m) => m,
             Layout::Square => n * n,
+            Layout::Head(k) | Layout::HeadItems(k) => k.min(n),
+        }
+    }
+
+    /// What an int output holds where a row has no entry.
+    fn int_fill(self) -> i32 {
+        match self {
+            Layout::HeadItems(_) => -1,
+            _ => 0,
         }
     }
 
@@ -43,6 +58,7 @@ impl Layout {
             Layout::Row => check.vector(name, len),
             Layout::Fixed(m) => check.wide(name, len, m),
             Layout::Square => check.cube(name, len),
+            Layout::Head(k) | Layout::HeadItems(k) => check.columns(name, len, "k", k, ""),
         }
     }
 
@@ -53,6 +69,9 @@ impl Layout {
             Layout::Items => out.extend(pos.iter().map(|&p| row[p])),
             Layout::Sorted => out.extend_from_slice(&row[..pos.len()]),
             Layout::Row | Layout::Fixed(_) => out.extend_from_slice(row),
+            Layout::Head(k) | Layout::HeadItems(k) => {
+                out.extend_from_slice(&row[..k.min(pos.len())])
+            }
             Layout::Square => {
                 for a in 0..pos.len() {
                     out.extend(pos.iter().map(|&p| row[a * n + p]));
@@ -76,6 +95,10 @@ impl Layout {
                 row[nv..].fill(zero);
             }
             Layout::Row | Layout::Fixed(_) => row.copy_from_slice(compact),
+            Layout::Head(_) | Layout::HeadItems(_) => {
+                row[..compact.len()].copy_from_slice(compact);
+                row[compact.len()..].fill(zero);
+            }
             Layout::Square => {
                 row.fill(zero);
                 for a in 0..nv {
@@ -292,7 +315,9 @@ impl<'a, T: Real> Masked<'a, T> {
                     let nv = pos.len();
                     if nv < min_present {
                         y.iter_mut().for_each(|b| b.row(r).fill(zero));
-                        yi.iter_mut().for_each(|b| b.row(r).fill(0));
+                        for (b, &(_, lay)) in yi.iter_mut().zip(&int_out_lay) {
+                            b.row(r).fill(lay.int_fill());
+                        }
                         continue;
                     }
                     for ((buf, c), &(_, lay)) in x.iter().zip(&mut cx).zip(&real_lay) {
@@ -322,7 +347,13 @@ impl<'a, T: Real> Masked<'a, T> {
                                 lay.scatter(n, &pos, c, buf.row(r), zero);
                             }
                             for ((buf, c), &(_, lay)) in yi.iter_mut().zip(&cyi).zip(&int_out_lay) {
-                                lay.scatter(n, &pos, c, buf.row(r), 0);
+                                let row = buf.row(r);
+                                lay.scatter(n, &pos, c, row, lay.int_fill());
+                                if let Layout::HeadItems(_) = lay {
+                                    for v in &mut row[..c.len()] {
+                                        *v = pos[*v as usize] as i32;
+                                    }
+                                }
                             }
                         }
                         Err(e) => {

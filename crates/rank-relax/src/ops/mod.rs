@@ -8,6 +8,7 @@ pub mod sigmoid_rank;
 pub mod soft_quantile;
 pub mod soft_rank;
 pub mod soft_sort;
+pub mod soft_sort_topk;
 pub mod soft_topk;
 pub mod spearman_loss;
 

@@ -97,22 +97,6 @@ fn check_quantiles<T: Real>(quantiles: &[T]) -> Result<Vec<f64>, Error> {
         .collect()
 }
 
-/// Every element of a `[batch, m]` buffer is finite (the error names its (row, column));
-/// returns the largest magnitude.
-fn finite_wide<T: Real>(name: &str, data: &[T], m: usize) -> Result<f64, Error> {
-    let mut max = 0.0f64;
-    for (i, v) in data.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(Error::invalid_value(
-                OP,
-                format_args!("{name}[{}, {}] is {}", i / m, i % m, Num(*v)),
-            ));
-        }
-        max = max.max(v.to_f64().abs());
-    }
-    Ok(max)
-}
-
 fn sorter<T: Real>(eps: f64, params: &Params<T>) -> Sorter {
     let sp = soft_sort::Params {
         regularization_strength: params.regularization_strength,
@@ -308,7 +292,7 @@ fn backward_dense<T: Real>(
     let [sv] = scan_rows(shape, [values]);
     soft_sort::check_values(check, eps, values, sv)?;
     check.permutation("permutation", permutation)?;
-    let max_u = finite_wide("cotangent_result", cotangent_result, m)?;
+    let max_u = check.finite_columns("cotangent_result", cotangent_result, m)?;
     // The spread cotangent is at most m·max|u| per item; soft_sort's bound from there.
     let max_s = max_u * m as f64;
     check.no_overflow(
@@ -556,7 +540,7 @@ fn hvp_dense<T: Real>(
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
     soft_sort::check_values(check, eps, values, sv)?;
     check.permutation("permutation", permutation)?;
-    let max_u = finite_wide("cotangent_result", cotangent_result, m)?;
+    let max_u = check.finite_columns("cotangent_result", cotangent_result, m)?;
     // The spread cotangent is at most m·max|u| per item; soft_sort's bounds from there.
     let max_s = max_u * m as f64;
     check.no_overflow(

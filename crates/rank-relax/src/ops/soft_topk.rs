@@ -86,18 +86,6 @@ impl<T: Copy> Params<T> {
     }
 }
 
-/// `k` as a row position: `0 ≤ k ≤ n`, else `soft_topk: k must be in [0, n] = [0, 5], got 7`.
-fn check_k(check: Check, k: i64) -> Result<usize, Error> {
-    let n = check.shape.n;
-    match usize::try_from(k) {
-        Ok(k) if k <= n => Ok(k),
-        _ => Err(Error::invalid_argument(
-            OP,
-            format_args!("k must be in [0, n] = [0, {n}], got {k}"),
-        )),
-    }
-}
-
 /// The top-k masks of the rows of `values` (`[batch, n]`, row-major) into `mask`, and the packed
 /// sort + PAV residual into `permutation` (both `[batch, n]`). O(n log n) per row.
 ///
@@ -138,7 +126,7 @@ fn forward_dense<T: Real>(
     check.matrix("values", values.len())?;
     check.matrix("selection", selection.len())?;
     check.matrix("permutation", permutation.len())?;
-    let k = check_k(check, params.k)?;
+    let k = check.up_to_n("k", params.k)?;
     let eps = check.strength(params.regularization_strength)?;
     let [scanned] = scan_rows(shape, [values]);
     // Nothing overflows here: the block's sums are in units of ε over values within ε of each
@@ -329,7 +317,7 @@ fn backward_impl<T: Real>(
         "grad_regularization_strength",
         grad_regularization_strength.len(),
     )?;
-    let k = check_k(check, params.k)?;
+    let k = check.up_to_n("k", params.k)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, su] = scan_rows(shape, [values, cotangent_selection]);
     check.finite_scanned("values", values, sv)?;
@@ -424,7 +412,7 @@ fn jvp_dense<T: Real>(
     check.matrix("permutation", permutation.len())?;
     check.matrix("tangent_values", tangent_values.len())?;
     check.matrix("tangent_selection", tangent_selection.len())?;
-    let k = check_k(check, params.k)?;
+    let k = check.up_to_n("k", params.k)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, st] = scan_rows(shape, [values, tangent_values]);
     check.finite_scanned("values", values, sv)?;
@@ -565,7 +553,7 @@ fn hvp_dense<T: Real>(
         "hvp_regularization_strength",
         hvp_regularization_strength.len(),
     )?;
-    let k = check_k(check, params.k)?;
+    let k = check.up_to_n("k", params.k)?;
     let eps = check.strength(params.regularization_strength)?;
     let [sv, su, st] = scan_rows(shape, [values, cotangent_selection, tangent_values]);
     check.finite_scanned("values", values, sv)?;
