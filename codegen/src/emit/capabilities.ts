@@ -69,8 +69,21 @@ export const BINDINGS: Capabilities = {
  */
 export const MASKED: Capabilities = { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true };
 
-/** The Rust test tables and the docs only describe shapes, so they also take a dim that is an int param's value. */
-export const DESCRIPTIONS: Capabilities = { ...MASKED, dimKinds: [...MASKED.dimKinds, 'param'] };
+/**
+ * What every binding binds since soft_sort_topk (ADR 0020): on top of MASKED, [batch, k] with k an
+ * int param's value, several outputs, int32 outputs (item positions among them) and outputs
+ * without a cotangent.
+ */
+export const OUTPUTS: Capabilities = {
+  ...MASKED,
+  dimKinds: [...MASKED.dimKinds, 'param'],
+  maxOutputs: Number.POSITIVE_INFINITY,
+  outputDtypes: ['real', 'int32'],
+  nonDifferentiableOutputs: true,
+};
+
+/** The Rust test tables and the docs only describe shapes and dtypes. */
+export const DESCRIPTIONS: Capabilities = OUTPUTS;
 
 /** A target as the check sees it (an `Emitter` is one). */
 export interface Capable {

@@ -219,6 +219,7 @@ function normaliseOp(name: string, op: SpecOp, params: ReadonlyMap<string, Param
     shape: shape(x.shape, known),
     elem: x.dtype ?? 'real',
     differentiable: x.differentiable ?? (x.dtype ?? 'real') === 'real',
+    indexes: x.indexes !== undefined,
   }));
   const residuals: TensorIR[] = op.residuals.map((x) => ({ name: ident(x.name), doc: x.doc, shape: shape(x.shape, known), elem: x.dtype }));
   const saves: SaveIR[] = op.saves.map((s) => {

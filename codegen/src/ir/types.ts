@@ -145,6 +145,8 @@ export interface InputIR extends TensorIR {
 export interface OutputIR extends TensorIR {
   /** False: no cotangent in the backward (integer outputs never have one). */
   readonly differentiable: boolean;
+  /** Its values are positions along n (0-based, −1 for none); an int32 output. */
+  readonly indexes: boolean;
 }
 
 /** What an argument of a kernel is. */

@@ -283,6 +283,9 @@ function checkOp(path: Path, op: Raw, params: Map<string, Raw>, enumValues: Map<
     if (dtypeOf(x) !== 'real' && x.differentiable === true) {
       report([...path, 'outputs', i, 'differentiable'], `false for a ${dtypeOf(x)} output (it has no cotangent)`, true);
     }
+    if (x.indexes !== undefined && dtypeOf(x) !== 'int32') {
+      report([...path, 'outputs', i, 'indexes'], `an int32 output (positions are integers), not ${dtypeOf(x)}`, x.indexes);
+    }
   });
 
   const saveable = [...inputs, ...outputs].map((x) => str(x.name)).filter((n): n is string => n !== undefined);

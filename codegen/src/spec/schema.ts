@@ -146,6 +146,14 @@ export const Output = record({
     .boolean()
     .optional()
     .meta({ description: 'Has a cotangent in the backward (default: true for real outputs; int32 outputs never do).' }),
+  indexes: z
+    .literal('n')
+    .optional()
+    .meta({
+      description:
+        'An int32 output whose values are positions along the dim `n` (0-based in the core, −1 for none); ' +
+        'a target whose arrays count from 1 (Julia) returns them plus 1.',
+    }),
   doc,
 });
 export const Residual = record({ name, dtype: ElemType, shape: Shape, doc });

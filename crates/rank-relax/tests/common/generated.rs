@@ -429,6 +429,67 @@ pub const OPS: &[Op] = &[
         }],
     },
     Op {
+        name: "soft_sort_topk",
+        min_n: 1,
+        params: &[
+            Param {
+                name: "k",
+                default: Value::Int(1),
+                grad: false,
+            },
+            Param {
+                name: "regularization_strength",
+                default: Value::Real(1.0),
+                grad: true,
+            },
+            Param {
+                name: "regularization",
+                default: Value::Enum("l2", 0),
+                grad: false,
+            },
+            Param {
+                name: "direction",
+                default: Value::Enum("descending", 1),
+                grad: false,
+            },
+        ],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
+        outputs: &[
+            Tensor {
+                name: "top_values",
+                dims: &[Dim::Batch, Dim::Param("k")],
+                elem: Elem::Real,
+            },
+            Tensor {
+                name: "indices",
+                dims: &[Dim::Batch, Dim::Param("k")],
+                elem: Elem::Int32,
+            },
+        ],
+        residuals: &[Tensor {
+            name: "permutation",
+            dims: &[Dim::Batch, Dim::N],
+            elem: Elem::Int32,
+        }],
+    },
+    Op {
         name: "soft_topk",
         min_n: 1,
         params: &[
@@ -664,6 +725,14 @@ pub fn default_params<T: Real>() -> Vec<DefaultParams> {
     };
     let core = ops::soft_sort::Params::default();
     all.push(compare("soft_sort", core, spec));
+    let spec = ops::soft_sort_topk::Params {
+        k: 1,
+        regularization_strength: T::from_f64(1.0),
+        regularization: rank_relax::Regularization::L2,
+        direction: rank_relax::Direction::Descending,
+    };
+    let core = ops::soft_sort_topk::Params::default();
+    all.push(compare("soft_sort_topk", core, spec));
     let spec = ops::soft_topk::Params {
         k: 1,
         regularization_strength: T::from_f64(1.0),
