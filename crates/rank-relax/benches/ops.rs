@@ -32,14 +32,14 @@ use rank_relax::{
 };
 use rayon::prelude::*;
 
-/// Every op through one call with an optional mask (shared with the tests).
-#[path = "../tests/common/dispatch.rs"]
-#[rustfmt::skip]
-#[allow(dead_code)]
-mod dispatch;
+/// Every op through one call with an optional mask (shared with the tests): the dispatch
+/// generated from the spec and its wrapper.
 #[path = "../tests/common/all_ops.rs"]
 #[allow(dead_code)]
 mod all_ops;
+#[path = "../tests/common/dispatch.rs"]
+#[allow(dead_code)]
+mod dispatch;
 
 const SHAPES: [(usize, usize); 4] = [(1, 1000), (128, 1000), (16, 10000), (1024, 100)];
 /// sigmoid_rank is O(n²) per row: shapes with up to 10⁶ pairs.

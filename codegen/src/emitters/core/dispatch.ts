@@ -5,7 +5,7 @@
 // order. A new op's kernels are thereby called by the core's generic tests (masks, bad input)
 // without a hand-written line.
 import { file, join } from '../../emit/code.ts';
-import { rustCall, rustEnumType, rustEnumValue, rustIdentifier, rustReal } from '../../emit/rust.ts';
+import { array, render, rustCall, rustEnumType, rustEnumValue, rustFnSignature, rustIdentifier, rustReal } from '../../emit/rust.ts';
 import { banner, commentLines } from '../../emit/text.ts';
 import { matchElem } from '../../ir/match.ts';
 import { extent } from '../../ir/shape.ts';
@@ -49,7 +49,7 @@ function paramValue(p: ParamIR): string {
     case 'list':
       return `list(p, ${name}, &[${p.default.map(rustReal).join(', ')}])`;
     case 'enum':
-      return `choice(p, ${name}, rank_relax::${rustEnumValue(p.enum, p.default)}, rank_relax::${rustEnumType(p.enum)}::parse, rank_relax::${rustEnumType(p.enum)}::from_code)?`;
+      return `choice(p, ${name}, ${rustEnumValue(p.enum, p.default)})?`;
     default:
       return assertNever(p, 'param type');
   }
@@ -67,10 +67,10 @@ class Names {
         real: () => this.inputs.set(x.name.spec, `&x[${real++}]`),
         bool: () => {
           if (x.optional && bools++ === 0) this.inputs.set(x.name.spec, 'mask');
-          else throw new CodegenError(`ops.${op.name.spec}.inputs: the core tests' dispatch binds one optional bool input (the mask)`);
+          else throw new CodegenError([`ops.${op.name.spec}.inputs: the core tests' dispatch binds one optional bool input (the mask)`]);
         },
         int32: () => {
-          throw new CodegenError(`ops.${op.name.spec}.inputs: the core tests' dispatch takes no int32 input`);
+          throw new CodegenError([`ops.${op.name.spec}.inputs: the core tests' dispatch takes no int32 input`]);
         },
       });
     }
@@ -106,7 +106,7 @@ class Names {
 
   private input(spec: string): string {
     const v = this.inputs.get(spec);
-    if (v === undefined) throw new CodegenError(`ops.${this.op.name.spec}: the core tests' dispatch has no input ${spec}`);
+    if (v === undefined) throw new CodegenError([`ops.${this.op.name.spec}: the core tests' dispatch has no input ${spec}`]);
     return v;
   }
 }
@@ -136,7 +136,8 @@ function allocations(kernel: KernelIR, indent: string): string[] {
       int32: () => `vec![0i32; ${size(a.shape)}]`,
       bool: () => `vec![false; ${size(a.shape)}]`,
     });
-    return [`${indent}let mut ${rustIdentifier(a.name)} = ${init};`];
+    const line = `${indent}let mut ${rustIdentifier(a.name)} = ${init};`;
+    return line.length <= 100 ? [line] : [`${indent}let mut ${rustIdentifier(a.name)} =`, `${indent}    ${init};`];
   });
 }
 
@@ -147,14 +148,14 @@ function written(kernel: KernelIR, roles: readonly BufferArgIR['role'][]): strin
 
 function passArm(names: Names, kernel: KernelIR | null, head: string, d: readonly BufferArgIR['role'][], e: readonly BufferArgIR['role'][]): string[] {
   const op = names.op;
-  if (kernel === null) return [`            ${head} => panic!("${op.name.spec} has no ${d.includes('output_tangent') ? 'JVP' : 'HVP'} kernel"),`];
+  if (kernel === null) return [`                ${head} => panic!("${op.name.spec} has no ${d.includes('output_tangent') ? 'JVP' : 'HVP'} kernel"),`];
   return [
-    `            ${head} => {`,
-    ...allocations(kernel, '                '),
-    ...rustCall(16, `${kernel.corePath}`, ['shape', `&${PASS}`, ...callArgs(names, kernel)], '?;'),
-    `                d = ${written(kernel, d)};`,
-    ...(e.length > 0 ? [`                e = ${written(kernel, e)};`] : []),
-    '            }',
+    `                ${head} => {`,
+    ...allocations(kernel, '                    '),
+    ...rustCall(20, `${kernel.corePath}`, ['shape', `&${PASS}`, ...callArgs(names, kernel)], '?;'),
+    `                    d = ${written(kernel, d)};`,
+    ...(e.length > 0 ? [`                    e = ${written(kernel, e)};`] : []),
+    '                }',
   ];
 }
 
@@ -162,7 +163,7 @@ function paramsFn(op: OpIR): string[] {
   const ty = `ops::${rustIdentifier(op.name)}::Params<T>`;
   return [
     `/// \`${op.name.spec}\`'s params from JSON.`,
-    `pub fn ${rustIdentifier(op.name)}_params<T: Real>(p: &Value) -> Result<${ty}, Error> {`,
+    ...rustFnSignature(0, `pub fn ${rustIdentifier(op.name)}_params<T: Real>`, ['p: &Value'], ` -> Result<${ty}, Error>`),
     `    Ok(ops::${rustIdentifier(op.name)}::Params {`,
     ...op.params.map((p) => `        ${rustIdentifier(p.name)}: ${paramValue(p)},`),
     '    })',
@@ -194,9 +195,9 @@ function opArm(op: OpIR): string[] {
     '            let (mut d, mut e) = (Vec::new(), Vec::new());',
     '            match pass {',
     '                Pass::Forward => {}',
-    ...passArm(names, op.backward, 'Pass::Vjp(u)', ['grad'], ['param_grad']).map((l) => `    ${l}`),
-    ...passArm(names, op.jvp, `Pass::Jvp(${unused(op.jvp, 't, te')})`, ['output_tangent'], []).map((l) => `    ${l}`),
-    ...passArm(names, op.hvp, `Pass::Hvp(${unused(op.hvp, 'u, t, te')})`, ['hvp'], ['param_hvp']).map((l) => `    ${l}`),
+    ...passArm(names, op.backward, 'Pass::Vjp(u)', ['grad'], ['param_grad']),
+    ...passArm(names, op.jvp, `Pass::Jvp(${unused(op.jvp, 't, te')})`, ['output_tangent'], []),
+    ...passArm(names, op.hvp, `Pass::Hvp(${unused(op.hvp, 'u, t, te')})`, ['hvp'], ['param_hvp']),
     '            }',
     '            Ok(Run {',
     `                real_outputs: ${outputs('real')},`,
@@ -262,24 +263,31 @@ fn flag(p: &Value, name: &str, default: bool) -> bool {
 #[allow(dead_code)]
 fn list<T: Real>(p: &Value, name: &str, default: &[f64]) -> Vec<T> {
     match p[name].as_array() {
-        Some(a) => a.iter().map(|v| T::from_f64(number(v).expect("a number"))).collect(),
+        Some(a) => a
+            .iter()
+            .map(|v| T::from_f64(number(v).expect("a number")))
+            .collect(),
         None => default.iter().map(|&v| T::from_f64(v)).collect(),
     }
 }
 
+/// An enum of the core, read by name or by code.
+trait Choice: Sized {
+    fn parse(name: &str) -> Result<Self, Error>;
+    fn from_code(code: i32) -> Result<Self, Error>;
+}
+
 /// An enum param: its name, or \`{"code": c}\` for a raw code (as a C caller passes it).
-#[allow(dead_code)]
-fn choice<E>(
-    p: &Value,
-    name: &str,
-    default: E,
-    parse: fn(&str) -> Result<E, Error>,
-    from_code: fn(i32) -> Result<E, Error>,
-) -> Result<E, Error> {
+fn choice<E: Choice>(p: &Value, name: &str, default: E) -> Result<E, Error> {
     match &p[name] {
         Value::Null => Ok(default),
-        Value::String(s) => parse(s),
-        v => from_code(v["code"].as_i64().and_then(|c| i32::try_from(c).ok()).expect("an enum code")),
+        Value::String(s) => E::parse(s),
+        v => E::from_code(
+            v["code"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok())
+                .expect("an enum code"),
+        ),
     }
 }
 
@@ -301,11 +309,23 @@ export function renderCoreDispatch(ir: IR): string {
       100,
     ),
     '',
-    'use rank_relax::{ops, Error, Real, Shape};',
+    `use rank_relax::{${['ops', 'Error', 'Real', 'Shape', ...ir.enums.map(rustEnumType)].sort((a, b) => (a === 'ops' ? -1 : b === 'ops' ? 1 : a < b ? -1 : 1)).join(', ')}};`,
     'use serde_json::Value;',
     HELPERS,
+    ...ir.enums.flatMap((e) => [
+      `impl Choice for ${rustEnumType(e)} {`,
+      '    fn parse(name: &str) -> Result<Self, Error> {',
+      `        ${rustEnumType(e)}::parse(name)`,
+      '    }',
+      '',
+      '    fn from_code(code: i32) -> Result<Self, Error> {',
+      `        ${rustEnumType(e)}::from_code(code)`,
+      '    }',
+      '}',
+      '',
+    ]),
     `/// ${OPS_DOC}`,
-    `pub const OPS: &[&str] = &[${ir.ops.map((o) => JSON.stringify(o.name.spec)).join(', ')}];`,
+    `pub const OPS: &[&str] = ${render(array(ir.ops.map((o) => JSON.stringify(o.name.spec))), 0, 'pub const OPS: &[&str] = ').join('\n')};`,
     '',
     join(ir.ops.flatMap(paramsFn), '\n'),
     '/// The real inputs of `op` (as `run` takes them) and how many of them are differentiable, the first ones.',

@@ -4,7 +4,7 @@
 //! forward and then the VJP, JVP or HVP, every argument in the kernel's order. `all_ops.rs` wraps
 //! it for the tests.
 
-use rank_relax::{ops, Error, Real, Shape};
+use rank_relax::{ops, Direction, Error, Real, Regularization, Shape, TopkRegularization};
 use serde_json::Value;
 
 /// What to run after the forward: the cotangents of the differentiable outputs, the tangents of
@@ -60,24 +60,31 @@ fn flag(p: &Value, name: &str, default: bool) -> bool {
 #[allow(dead_code)]
 fn list<T: Real>(p: &Value, name: &str, default: &[f64]) -> Vec<T> {
     match p[name].as_array() {
-        Some(a) => a.iter().map(|v| T::from_f64(number(v).expect("a number"))).collect(),
+        Some(a) => a
+            .iter()
+            .map(|v| T::from_f64(number(v).expect("a number")))
+            .collect(),
         None => default.iter().map(|&v| T::from_f64(v)).collect(),
     }
 }
 
+/// An enum of the core, read by name or by code.
+trait Choice: Sized {
+    fn parse(name: &str) -> Result<Self, Error>;
+    fn from_code(code: i32) -> Result<Self, Error>;
+}
+
 /// An enum param: its name, or `{"code": c}` for a raw code (as a C caller passes it).
-#[allow(dead_code)]
-fn choice<E>(
-    p: &Value,
-    name: &str,
-    default: E,
-    parse: fn(&str) -> Result<E, Error>,
-    from_code: fn(i32) -> Result<E, Error>,
-) -> Result<E, Error> {
+fn choice<E: Choice>(p: &Value, name: &str, default: E) -> Result<E, Error> {
     match &p[name] {
         Value::Null => Ok(default),
-        Value::String(s) => parse(s),
-        v => from_code(v["code"].as_i64().and_then(|c| i32::try_from(c).ok()).expect("an enum code")),
+        Value::String(s) => E::parse(s),
+        v => E::from_code(
+            v["code"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok())
+                .expect("an enum code"),
+        ),
     }
 }
 
@@ -87,35 +94,78 @@ fn extent(v: i64) -> usize {
     usize::try_from(v).unwrap_or(0)
 }
 
+impl Choice for Direction {
+    fn parse(name: &str) -> Result<Self, Error> {
+        Direction::parse(name)
+    }
+
+    fn from_code(code: i32) -> Result<Self, Error> {
+        Direction::from_code(code)
+    }
+}
+
+impl Choice for Regularization {
+    fn parse(name: &str) -> Result<Self, Error> {
+        Regularization::parse(name)
+    }
+
+    fn from_code(code: i32) -> Result<Self, Error> {
+        Regularization::from_code(code)
+    }
+}
+
+impl Choice for TopkRegularization {
+    fn parse(name: &str) -> Result<Self, Error> {
+        TopkRegularization::parse(name)
+    }
+
+    fn from_code(code: i32) -> Result<Self, Error> {
+        TopkRegularization::from_code(code)
+    }
+}
+
 /// Every op of the spec, sorted by name.
-pub const OPS: &[&str] = &["ndcg_loss", "neural_sort", "neural_sort_apply", "sigmoid_rank", "soft_quantile", "soft_rank", "soft_sort", "soft_sort_topk", "soft_topk", "spearman_loss"];
+pub const OPS: &[&str] = &[
+    "ndcg_loss",
+    "neural_sort",
+    "neural_sort_apply",
+    "sigmoid_rank",
+    "soft_quantile",
+    "soft_rank",
+    "soft_sort",
+    "soft_sort_topk",
+    "soft_topk",
+    "spearman_loss",
+];
 
 /// `ndcg_loss`'s params from JSON.
 pub fn ndcg_loss_params<T: Real>(p: &Value) -> Result<ops::ndcg_loss::Params<T>, Error> {
     Ok(ops::ndcg_loss::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::Regularization::L2, rank_relax::Regularization::parse, rank_relax::Regularization::from_code)?,
+        regularization: choice(p, "regularization", Regularization::L2)?,
     })
 }
 /// `neural_sort`'s params from JSON.
 pub fn neural_sort_params<T: Real>(p: &Value) -> Result<ops::neural_sort::Params<T>, Error> {
     Ok(ops::neural_sort::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        direction: choice(p, "direction", rank_relax::Direction::Ascending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        direction: choice(p, "direction", Direction::Ascending)?,
     })
 }
 /// `neural_sort_apply`'s params from JSON.
-pub fn neural_sort_apply_params<T: Real>(p: &Value) -> Result<ops::neural_sort_apply::Params<T>, Error> {
+pub fn neural_sort_apply_params<T: Real>(
+    p: &Value,
+) -> Result<ops::neural_sort_apply::Params<T>, Error> {
     Ok(ops::neural_sort_apply::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        direction: choice(p, "direction", rank_relax::Direction::Ascending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        direction: choice(p, "direction", Direction::Ascending)?,
     })
 }
 /// `sigmoid_rank`'s params from JSON.
 pub fn sigmoid_rank_params<T: Real>(p: &Value) -> Result<ops::sigmoid_rank::Params<T>, Error> {
     Ok(ops::sigmoid_rank::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        direction: choice(p, "direction", rank_relax::Direction::Ascending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        direction: choice(p, "direction", Direction::Ascending)?,
     })
 }
 /// `soft_quantile`'s params from JSON.
@@ -123,23 +173,23 @@ pub fn soft_quantile_params<T: Real>(p: &Value) -> Result<ops::soft_quantile::Pa
     Ok(ops::soft_quantile::Params {
         quantiles: list(p, "quantiles", &[0.5]),
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::Regularization::L2, rank_relax::Regularization::parse, rank_relax::Regularization::from_code)?,
+        regularization: choice(p, "regularization", Regularization::L2)?,
     })
 }
 /// `soft_rank`'s params from JSON.
 pub fn soft_rank_params<T: Real>(p: &Value) -> Result<ops::soft_rank::Params<T>, Error> {
     Ok(ops::soft_rank::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::Regularization::L2, rank_relax::Regularization::parse, rank_relax::Regularization::from_code)?,
-        direction: choice(p, "direction", rank_relax::Direction::Ascending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        regularization: choice(p, "regularization", Regularization::L2)?,
+        direction: choice(p, "direction", Direction::Ascending)?,
     })
 }
 /// `soft_sort`'s params from JSON.
 pub fn soft_sort_params<T: Real>(p: &Value) -> Result<ops::soft_sort::Params<T>, Error> {
     Ok(ops::soft_sort::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::Regularization::L2, rank_relax::Regularization::parse, rank_relax::Regularization::from_code)?,
-        direction: choice(p, "direction", rank_relax::Direction::Ascending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        regularization: choice(p, "regularization", Regularization::L2)?,
+        direction: choice(p, "direction", Direction::Ascending)?,
     })
 }
 /// `soft_sort_topk`'s params from JSON.
@@ -147,8 +197,8 @@ pub fn soft_sort_topk_params<T: Real>(p: &Value) -> Result<ops::soft_sort_topk::
     Ok(ops::soft_sort_topk::Params {
         k: int(p, "k", 1),
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::Regularization::L2, rank_relax::Regularization::parse, rank_relax::Regularization::from_code)?,
-        direction: choice(p, "direction", rank_relax::Direction::Descending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        regularization: choice(p, "regularization", Regularization::L2)?,
+        direction: choice(p, "direction", Direction::Descending)?,
     })
 }
 /// `soft_topk`'s params from JSON.
@@ -156,15 +206,15 @@ pub fn soft_topk_params<T: Real>(p: &Value) -> Result<ops::soft_topk::Params<T>,
     Ok(ops::soft_topk::Params {
         k: int(p, "k", 1),
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::TopkRegularization::L2, rank_relax::TopkRegularization::parse, rank_relax::TopkRegularization::from_code)?,
-        direction: choice(p, "direction", rank_relax::Direction::Descending, rank_relax::Direction::parse, rank_relax::Direction::from_code)?,
+        regularization: choice(p, "regularization", TopkRegularization::L2)?,
+        direction: choice(p, "direction", Direction::Descending)?,
     })
 }
 /// `spearman_loss`'s params from JSON.
 pub fn spearman_loss_params<T: Real>(p: &Value) -> Result<ops::spearman_loss::Params<T>, Error> {
     Ok(ops::spearman_loss::Params {
         regularization_strength: real(p, "regularization_strength", 1.0),
-        regularization: choice(p, "regularization", rank_relax::Regularization::L2, rank_relax::Regularization::parse, rank_relax::Regularization::from_code)?,
+        regularization: choice(p, "regularization", Regularization::L2)?,
     })
 }
 /// The real inputs of `op` (as `run` takes them) and how many of them are differentiable, the first ones.
@@ -352,7 +402,8 @@ pub fn run<T: Real>(
                     e = vec![grad_regularization_strength];
                 }
                 Pass::Jvp(t, te) => {
-                    let mut tangent_permutation_matrix = zeros::<T>(alloc.batch * alloc.n * alloc.n);
+                    let mut tangent_permutation_matrix =
+                        zeros::<T>(alloc.batch * alloc.n * alloc.n);
                     rank_relax::ops::neural_sort::jvp(
                         shape,
                         &params,

@@ -20,7 +20,6 @@ impl P {
 
 /// The spec as data (rank-relax-codegen's `core` target).
 pub mod all_ops;
-#[rustfmt::skip]
 pub mod dispatch;
 pub mod generated;
 
