@@ -5,15 +5,17 @@
 import { DESCRIPTIONS } from '../../emit/capabilities.ts';
 import type { Emitter } from '../../emit/types.ts';
 import { FUZZ_TABLE, renderFuzzTable } from './fuzz.ts';
+import { CORE_DISPATCH, renderCoreDispatch } from './dispatch.ts';
 import { CORE_TABLE, renderCoreTable } from './table.ts';
 
 export const coreEmitter: Emitter = {
   name: 'core',
   description: "Rust test tables: the core's spec mirror (tests/common/generated.rs), the C ABI fuzz harness's op table",
-  owns: [CORE_TABLE, FUZZ_TABLE],
+  owns: [CORE_TABLE, CORE_DISPATCH, FUZZ_TABLE],
   capabilities: DESCRIPTIONS,
   emit: (ir) => [
     { path: CORE_TABLE, contents: renderCoreTable(ir) },
+    { path: CORE_DISPATCH, contents: renderCoreDispatch(ir) },
     { path: FUZZ_TABLE, contents: renderFuzzTable(ir) },
   ],
 };
