@@ -19,6 +19,7 @@ run_step "codegen: typecheck + unit/golden tests" bash -c 'pnpm -C codegen -s li
 run_step "rust: rustfmt --check" cargo fmt --all -- --check
 run_step "rust: clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 run_step "rust: cargo test (core + crates)" cargo test --workspace --locked
+run_step "codegen: a new op is its spec entry and kernel file" bash scripts/test-new-op.sh
 run_step "c: header + reference + errors" bash scripts/test-c.sh
 run_step "node: addon + package + tests" bash scripts/test-node.sh
 run_step "julia: RankRelax.jl tests" bash scripts/test-julia.sh
