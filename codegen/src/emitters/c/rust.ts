@@ -4,8 +4,8 @@
 import { code, file, join } from '../../emit/code.ts';
 import { coreCallArgs, rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
-import { kernelsOf, passTitle } from '../../ir/kernels.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, IntBoundIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { kernelsOf, opKernels, passTitle } from '../../ir/kernels.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -20,16 +20,37 @@ function lengthArg(param: string): string {
   return rustIdent(`${param}_len`);
 }
 
-/** A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`. */
-function glueDim(dim: DimIR): string {
+/** A bound of an int param as an `Option<usize>` of the glue: `Some(0)`, `Some(n)`, `None` when unbounded. */
+function boundArg(b: IntBoundIR | null): string {
+  if (b === null) return 'None';
+  switch (b.kind) {
+    case 'value':
+      // A negative value is no extent, so a negative lower bound is 0.
+      return `Some(${Math.max(0, b.value)})`;
+    case 'dim':
+      return `Some(${b.dim})`;
+    default:
+      return assertNever(b, 'int bound');
+  }
+}
+
+/**
+ * A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`; an int
+ * param's value only within the param's bounds (`rr_shape.count(k, Some(0), Some(n))`), else 0, so
+ * that a bad value never sizes a buffer and the core reports it.
+ */
+function glueDim(op: OpIR, dim: DimIR): string {
   switch (dim.kind) {
     case 'batch':
     case 'n':
       return dim.name.spec;
     case 'length':
       return lengthArg(dim.param);
-    case 'param':
-      return unsupported('c', 'dims that are the value of an int param');
+    case 'param': {
+      const p = op.params.find((x) => x.name.spec === dim.param);
+      if (p?.type !== 'int') return unsupported('c', `a dim that is the value of the non-int param ${dim.param}`);
+      return `rr_shape.count(${rustIdent(dim.param)}, ${boundArg(p.min)}, ${boundArg(p.max)})`;
+    }
     default:
       return assertNever(dim, 'dim kind');
   }
@@ -113,19 +134,19 @@ function paramField(param: ParamIR): string {
 }
 
 /** A buffer's length: `rr_shape.rows`, `rr_shape.elems`, or its extent checked for overflow. */
-function bufferLength(name: string, shape: ShapeIR): string {
+function bufferLength(op: OpIR, name: string, shape: ShapeIR): string {
   if (isPerRow(shape)) return 'rr_shape.rows';
   if (isItemRow(shape)) return 'rr_shape.elems';
-  return `rr_shape.extent("${name}", &[${shape.row.map(glueDim).join(', ')}])?`;
+  return `rr_shape.extent("${name}", &[${shape.row.map((d) => glueDim(op, d)).join(', ')}])?`;
 }
 
-function bufferLines(kernel: KernelIR): string[] {
+function bufferLines(op: OpIR, kernel: KernelIR): string[] {
   return kernel.args.flatMap((arg) => {
     if (arg.kind !== 'buffer') return [];
     if (arg.optional && arg.mutable) return unsupported('c', 'optional written buffers');
     // An optional buffer may be NULL (absent) whatever its length.
     const make = arg.mutable ? 'Out::new' : arg.optional ? 'In::optional' : 'In::new';
-    const len = bufferLength(arg.name.spec, arg.shape);
+    const len = bufferLength(op, arg.name.spec, arg.shape);
     return rustLetCall(8, rustIdentifier(arg.name), `rr_ffi::${make}`, [`"${arg.name.spec}"`, rustIdentifier(arg.name), len], '?;');
   });
 }
@@ -169,7 +190,8 @@ function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
 }
 
 
-function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
+function renderKernel(op: OpIR, kernel: KernelIR): string {
+  const inPlace = kernel.pass === 'backward' ? op.inPlaceVjp : null;
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
   const callArgs = ['rr_shape.shape', '&rr_params', ...coreCallArgs(kernel, coreSlice)];
   const params = kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
@@ -180,9 +202,9 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
     '        let rr_shape = rr_ffi::Dims::new(batch, n)?;',
     ...params.flatMap(paramPrelude),
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
-    ...bufferLines(kernel),
-    ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
-    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), kernel.pass === 'backward' ? inPlace : null)), '?;'),
+    ...bufferLines(op, kernel),
+    ...(inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
+    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), inPlace)), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
     '        // (include/rank_relax.h); each was checked non-null unless empty or optional and',
     '        // aligned, and no written buffer overlaps another.',
@@ -227,11 +249,7 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     '',
     `const RR_OP: &str = "${op.name.spec}";`,
     '',
-    renderKernel(op.forward, null),
-    '',
-    renderKernel(op.backward, op.inPlaceVjp),
-    '',
-    ...[op.jvp, op.hvp].flatMap((k) => (k === null ? [] : [renderKernel(k, null), ''])),
+    ...opKernels(op).flatMap((k) => [renderKernel(op, k), '']),
     join(externs, '\n\n'),
   );
 }
