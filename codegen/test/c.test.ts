@@ -66,7 +66,11 @@ describe('the real spec', () => {
 
   it('sizes a [batch, k] buffer by an int param only within its bounds, and types an int32 output', () => {
     const glue = file(out, 'generated/soft_sort_topk.rs');
-    expect(glue).toContain('rr_shape.extent("indices", &[rr_shape.count(k, Some(0), Some(n))])?');
+    expect(glue).toContain('let rr_dim_k = rr_shape.count(k, Some(0), Some(n));');
+    expect(glue).toContain('rr_shape.extent("indices", &[rr_dim_k])?');
+    const path = join(scratch, 'soft_sort_topk.rs');
+    writeFileSync(path, glue);
+    execFileSync('rustfmt', ['--check', '--edition', '2021', path]);
     expect(header).toContain('    double *top_values,\n    int32_t *indices,\n    int32_t *permutation);');
     // No cotangent of indices in the backward, no tangent of it in the JVP.
     expect(header).not.toContain('cotangent_indices');

@@ -34,23 +34,39 @@ function boundArg(b: IntBoundIR | null): string {
   }
 }
 
+/** The local that holds a dim that is an int param's value, as an extent: `rr_dim_k`. */
+function paramDimLocal(dim: DimIR): string {
+  return `rr_dim_${dim.name.snake}`;
+}
+
 /**
- * A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`; an int
- * param's value only within the param's bounds (`rr_shape.count(k, Some(0), Some(n))`), else 0, so
- * that a bad value never sizes a buffer and the core reports it.
+ * The locals of the dims that are an int param's value, for the kernel's buffers: the value only
+ * within the param's bounds (`rr_shape.count(k, Some(0), Some(n))`), else 0, so that a bad value
+ * never sizes a buffer and the core reports it.
  */
-function glueDim(op: OpIR, dim: DimIR): string {
+function paramDimLines(op: OpIR, kernel: KernelIR): string[] {
+  const dims = kernel.args.flatMap((a) => (a.kind === 'buffer' ? a.shape.row.filter((d) => d.kind === 'param') : []));
+  const unique = [...new Map(dims.map((d) => [d.name.spec, d])).values()];
+  return unique.flatMap((dim) => {
+    const p = op.params.find((x) => dim.kind === 'param' && x.name.spec === dim.param);
+    if (dim.kind !== 'param' || p?.type !== 'int') return unsupported('c', `a dim that is the value of a param that is not an int`);
+    return [
+      `        // ${dim.name.spec} sizes buffers only within ${p.name.spec}'s bounds (else 0: the core reports it).`,
+      `        let ${paramDimLocal(dim)} = rr_shape.count(${rustIdent(dim.param)}, ${boundArg(p.min)}, ${boundArg(p.max)});`,
+    ];
+  });
+}
+
+/** A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`, `rr_dim_k`. */
+function glueDim(dim: DimIR): string {
   switch (dim.kind) {
     case 'batch':
     case 'n':
       return dim.name.spec;
     case 'length':
       return lengthArg(dim.param);
-    case 'param': {
-      const p = op.params.find((x) => x.name.spec === dim.param);
-      if (p?.type !== 'int') return unsupported('c', `a dim that is the value of the non-int param ${dim.param}`);
-      return `rr_shape.count(${rustIdent(dim.param)}, ${boundArg(p.min)}, ${boundArg(p.max)})`;
-    }
+    case 'param':
+      return paramDimLocal(dim);
     default:
       return assertNever(dim, 'dim kind');
   }
@@ -134,19 +150,19 @@ function paramField(param: ParamIR): string {
 }
 
 /** A buffer's length: `rr_shape.rows`, `rr_shape.elems`, or its extent checked for overflow. */
-function bufferLength(op: OpIR, name: string, shape: ShapeIR): string {
+function bufferLength(name: string, shape: ShapeIR): string {
   if (isPerRow(shape)) return 'rr_shape.rows';
   if (isItemRow(shape)) return 'rr_shape.elems';
-  return `rr_shape.extent("${name}", &[${shape.row.map((d) => glueDim(op, d)).join(', ')}])?`;
+  return `rr_shape.extent("${name}", &[${shape.row.map(glueDim).join(', ')}])?`;
 }
 
-function bufferLines(op: OpIR, kernel: KernelIR): string[] {
+function bufferLines(kernel: KernelIR): string[] {
   return kernel.args.flatMap((arg) => {
     if (arg.kind !== 'buffer') return [];
     if (arg.optional && arg.mutable) return unsupported('c', 'optional written buffers');
     // An optional buffer may be NULL (absent) whatever its length.
     const make = arg.mutable ? 'Out::new' : arg.optional ? 'In::optional' : 'In::new';
-    const len = bufferLength(op, arg.name.spec, arg.shape);
+    const len = bufferLength(arg.name.spec, arg.shape);
     return rustLetCall(8, rustIdentifier(arg.name), `rr_ffi::${make}`, [`"${arg.name.spec}"`, rustIdentifier(arg.name), len], '?;');
   });
 }
@@ -202,7 +218,8 @@ function renderKernel(op: OpIR, kernel: KernelIR): string {
     '        let rr_shape = rr_ffi::Dims::new(batch, n)?;',
     ...params.flatMap(paramPrelude),
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
-    ...bufferLines(op, kernel),
+    ...paramDimLines(op, kernel),
+    ...bufferLines(kernel),
     ...(inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
     ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), inPlace)), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',

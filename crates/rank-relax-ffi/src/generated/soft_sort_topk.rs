@@ -32,18 +32,17 @@ unsafe fn forward<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
             direction: rank_relax::Direction::from_code(direction)?,
         };
+        // k sizes buffers only within k's bounds (else 0: the core reports it).
+        let rr_dim_k = rr_shape.count(k, Some(0), Some(n));
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let top_values = rr_ffi::Out::new(
             "top_values",
             top_values,
-            rr_shape.extent("top_values", &[rr_shape.count(k, Some(0), Some(n))])?,
+            rr_shape.extent("top_values", &[rr_dim_k])?,
         )?;
-        let indices = rr_ffi::Out::new(
-            "indices",
-            indices,
-            rr_shape.extent("indices", &[rr_shape.count(k, Some(0), Some(n))])?,
-        )?;
+        let indices =
+            rr_ffi::Out::new("indices", indices, rr_shape.extent("indices", &[rr_dim_k])?)?;
         let permutation = rr_ffi::Out::new("permutation", permutation, rr_shape.elems)?;
         rr_ffi::check_disjoint(&[
             values.region(),
@@ -92,13 +91,15 @@ unsafe fn backward<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
             direction: rank_relax::Direction::from_code(direction)?,
         };
+        // k sizes buffers only within k's bounds (else 0: the core reports it).
+        let rr_dim_k = rr_shape.count(k, Some(0), Some(n));
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_top_values = rr_ffi::In::new(
             "cotangent_top_values",
             cotangent_top_values,
-            rr_shape.extent("cotangent_top_values", &[rr_shape.count(k, Some(0), Some(n))])?,
+            rr_shape.extent("cotangent_top_values", &[rr_dim_k])?,
         )?;
         let grad_values = rr_ffi::Out::new("grad_values", grad_values, rr_shape.elems)?;
         let grad_regularization_strength = rr_ffi::Out::new(
@@ -155,6 +156,8 @@ unsafe fn jvp<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
             direction: rank_relax::Direction::from_code(direction)?,
         };
+        // k sizes buffers only within k's bounds (else 0: the core reports it).
+        let rr_dim_k = rr_shape.count(k, Some(0), Some(n));
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
@@ -162,7 +165,7 @@ unsafe fn jvp<T: Real>(
         let tangent_top_values = rr_ffi::Out::new(
             "tangent_top_values",
             tangent_top_values,
-            rr_shape.extent("tangent_top_values", &[rr_shape.count(k, Some(0), Some(n))])?,
+            rr_shape.extent("tangent_top_values", &[rr_dim_k])?,
         )?;
         rr_ffi::check_disjoint(&[
             values.region(),
@@ -214,13 +217,15 @@ unsafe fn hvp<T: Real>(
             regularization: rank_relax::Regularization::from_code(regularization)?,
             direction: rank_relax::Direction::from_code(direction)?,
         };
+        // k sizes buffers only within k's bounds (else 0: the core reports it).
+        let rr_dim_k = rr_shape.count(k, Some(0), Some(n));
         let values = rr_ffi::In::new("values", values, rr_shape.elems)?;
         let mask = rr_ffi::In::optional("mask", mask, rr_shape.elems)?;
         let permutation = rr_ffi::In::new("permutation", permutation, rr_shape.elems)?;
         let cotangent_top_values = rr_ffi::In::new(
             "cotangent_top_values",
             cotangent_top_values,
-            rr_shape.extent("cotangent_top_values", &[rr_shape.count(k, Some(0), Some(n))])?,
+            rr_shape.extent("cotangent_top_values", &[rr_dim_k])?,
         )?;
         let tangent_values = rr_ffi::In::new("tangent_values", tangent_values, rr_shape.elems)?;
         let hvp_values = rr_ffi::Out::new("hvp_values", hvp_values, rr_shape.elems)?;
