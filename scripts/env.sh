@@ -70,3 +70,7 @@ if [ -z "${RANK_RELAX_REFERENCE_MASKS:-}" ]; then
   RANK_RELAX_REFERENCE_MASKS="$RANK_RELAX_ROOT/testdata/reference/masks.json"
 fi
 export RANK_RELAX_REFERENCE_MASKS
+if [ -z "${RANK_RELAX_REFERENCE_SORT_TOPK:-}" ]; then
+  RANK_RELAX_REFERENCE_SORT_TOPK="$RANK_RELAX_ROOT/testdata/reference/soft-sort-topk.json"
+fi
+export RANK_RELAX_REFERENCE_SORT_TOPK

@@ -31,7 +31,22 @@ const narrowedSpec = () =>
     'edited.yaml',
   );
 
-const cases = [...FIXTURES.map((f) => [f, fixtureIr(f)] as const), ['spec', specIr()] as const, ['narrowed', narrowedSpec()] as const];
+/** The spec with a second differentiable output of soft_sort: the VJP takes a cotangent of each, by name; the JVP returns an object. */
+const twoOutputsSpec = () =>
+  irFromText(
+    editedSpec((s: any) => {
+      s.ops.soft_sort.outputs.push({ name: 'extra', shape: ['batch', 'n'], doc: 'Another output.' });
+      delete s.ops.soft_sort.in_place_vjp; // needs one output
+    }),
+    'edited.yaml',
+  );
+
+const cases = [
+  ...FIXTURES.map((f) => [f, fixtureIr(f)] as const),
+  ['spec', specIr()] as const,
+  ['narrowed', narrowedSpec()] as const,
+  ['two outputs', twoOutputsSpec()] as const,
+];
 
 describe.each(cases)('%s', (name, ir) => {
   const files = nodeEmitter.emit(ir);
@@ -153,17 +168,6 @@ describe('in_place_vjp: the gradient array may be the cotangent array (backward_
 });
 
 describe('specs the Node API refuses, with the reason', () => {
-  it('an op with two outputs, by its capabilities', () => {
-    const ir = irFromText(
-      editedSpec((s: any) => {
-        s.ops.soft_sort.outputs.push({ name: 'extra', shape: ['batch', 'n'], doc: 'Another output.' });
-        delete s.ops.soft_sort.in_place_vjp; // needs one output
-      }),
-      'edited.yaml',
-    );
-    expect(unsupportedFeatures(ir, [nodeEmitter])).toEqual(['ops.soft_sort.outputs: the node target does not support 2 outputs yet']);
-  });
-
   it('an input named like an argument of the API', () => {
     const ir = irFromText(
       editedSpec((s: any) => {
@@ -193,6 +197,24 @@ describe('int and list params, an op’s own enum, shapes beyond [batch, n]', ()
     const rust = text('/generated/soft_topk.rs');
     expect(rust).toContain('    k: i64,\n');
     expect(rust).toContain('rank_relax::TopkRegularization::parse(regularization)');
+  });
+
+  it('soft_sort_topk: k checked against [0, n] before the [batch, k] outputs are allocated; the outputs as an object', () => {
+    expect(unsupportedFeatures(ir, [nodeEmitter])).toEqual([]);
+    const ts = text('/ops/soft_sort_topk.ts');
+    expect(ts).toContain("const rr_k = rr.extentOption('soft_sort_topk', 'k', rr_o.k, 1, [0, '0'], [rr_n, 'n']);");
+    expect(ts).toContain('export interface SoftSortTopkResult<A extends RealArray = RealArray> {');
+    expect(ts).toContain('  readonly indices: Int32Array;');
+    expect(ts).toContain("const indices = rr.allocate('soft_sort_topk', 'indices', Int32Array, rr_a, ['k']);");
+    expect(ts).toContain('return { topValues, indices };');
+    // One cotangent (the top values'): the indices have none, and no tangent.
+    expect(ts).toContain('export function softSortTopkVjp(values: Float64Array, cotangent: Float64Array, options?: SoftSortTopkVjpOptions<Float64Array>): SoftSortTopkGradients<Float64Array>;');
+    expect(ts).toContain('export function softSortTopkJvp(values: Float64Array, tangentValues: Float64Array, options?: SoftSortTopkJvpOutOptions<Float64Array>): Float64Array;');
+    expect(ts).toContain('vjp(cotangent: A): SoftSortTopkGradients<A>;');
+    // The addon sizes its scratch outputs by k clamped to [0, n]: a bad k reaches the core.
+    const rust = text('/generated/soft_sort_topk.rs');
+    expect(rust).toContain('rr::param_extent(rr_params.k, rr_shape.n)');
+    expect(rust).toContain('mut indices: Int32ArraySlice');
   });
 
   it('soft_quantile: quantiles in the call’s dtype, the output [batch, m] from its length', () => {

@@ -148,6 +148,13 @@ pub fn shape(batch: u32, n: u32) -> Shape {
     }
 }
 
+/// The extent of a dim that is an int param's value (`k` of `[batch, k]`), for a scratch buffer:
+/// the value where it is in `[0, max]`, else clamped there, so that a bad value costs no large
+/// allocation and reaches the core, which reports it (`k must be in [0, n] = [0, 3], got 4`).
+pub fn param_extent(value: i64, max: usize) -> usize {
+    usize::try_from(value).map_or(0, |v| v.min(max))
+}
+
 /// An element type of a scratch buffer.
 pub trait Elem: Copy {
     /// Zero.

@@ -32,10 +32,14 @@ use rank_relax::{
 };
 use rayon::prelude::*;
 
-/// Every op through one call with an optional mask (shared with the tests).
+/// Every op through one call with an optional mask (shared with the tests): the dispatch
+/// generated from the spec and its wrapper.
 #[path = "../tests/common/all_ops.rs"]
 #[allow(dead_code)]
 mod all_ops;
+#[path = "../tests/common/dispatch.rs"]
+#[allow(dead_code)]
+mod dispatch;
 
 const SHAPES: [(usize, usize); 4] = [(1, 1000), (128, 1000), (16, 10000), (1024, 100)];
 /// sigmoid_rank is O(n²) per row: shapes with up to 10⁶ pairs.
@@ -423,11 +427,6 @@ fn main() {
     }
 }
 
-/// `len` zeros (for `all_ops`).
-fn zeros<T: Real>(len: usize) -> Vec<T> {
-    vec![T::from_f64(0.0); len]
-}
-
 /// Every op's forward + backward on a padded batch (row lengths uniform in [1, n], so half the
 /// items present on average) against the same batch unmasked and with every item present; one
 /// thread. The target: a masked batch costs no more than the unmasked batch of the same shape.
@@ -440,7 +439,7 @@ fn mask_table() {
     println!("|---|---|---|---|---|---|---|");
     set_num_threads(1);
     let mut rng = StdRng::seed_from_u64(17);
-    for op in all_ops::ALL_OPS {
+    for &op in all_ops::ALL_OPS {
         let (batch, n) = match op {
             "neural_sort" => (16, 200),
             "sigmoid_rank" | "neural_sort_apply" => (32, 1000),

@@ -7,12 +7,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::generated::Dim;
-use common::{
-    all_ops, inputs_of, is_loss, run_sized, spec_of, widen, zeros, Outcome, OWN_TESTS, P,
-};
-use rank_relax::ops::{neural_sort, neural_sort_apply, soft_quantile, soft_topk};
-use rank_relax::{Direction, Error, ErrorKind, Real, Regularization, Shape, TopkRegularization};
+use common::dispatch::{self, Pass};
+use common::{inputs_of, widen, Outcome};
+use rank_relax::{Error, ErrorKind, Real, Shape};
 use serde_json::Value;
 
 const FORMAT: &str = "rank-relax bad-input matrix v1";
@@ -134,75 +131,6 @@ fn bool_tensor(v: &Value) -> Vec<bool> {
     }
 }
 
-/// A case with a mask, through the one call over every op that takes it.
-fn execute_masked<T: Real>(case: &Value, mask: &Value) -> Result<Outcome, Error> {
-    let op = case["op"].as_str().expect("op");
-    let p = all_ops::P::from_json(case.get("params").unwrap_or(&Value::Null));
-    let mut inputs: Vec<Vec<T>> = vec![];
-    let mut first_shape = vec![];
-    for (name, _) in inputs_of(op) {
-        let (flat, shape) = tensor(&case["inputs"][name]);
-        if first_shape.is_empty() {
-            first_shape = shape;
-        }
-        inputs.push(flat.into_iter().map(T::from_f64).collect());
-    }
-    let shape = match first_shape.as_slice() {
-        [b, n] => Shape::new(*b, *n),
-        [n] => Shape::new(1, *n),
-        s => panic!("{op}: a {}-d input has no core shape", s.len()),
-    };
-    let mask = bool_tensor(mask);
-    let backward = case.get("pass").and_then(Value::as_str) == Some("backward");
-    let cotangent: Option<Vec<T>> = backward.then(|| match case.get("cotangent") {
-        Some(c) => tensor(c).0.into_iter().map(T::from_f64).collect(),
-        None => vec![T::from_f64(1.0); shape.batch * all_ops::width(op, shape.n, &p)],
-    });
-    let d = match &cotangent {
-        Some(u) => all_ops::D::Vjp(u),
-        None => all_ops::D::Forward,
-    };
-    let r = all_ops::call(op, &p, shape, &inputs, Some(&mask), d)?;
-    Ok(Outcome {
-        output: widen(&r.out),
-        grads: if backward {
-            r.d.iter().map(|g| widen(g)).collect()
-        } else {
-            vec![]
-        },
-        grad_eps: if backward { widen(&r.e) } else { vec![] },
-    })
-}
-
-fn enum_value<E>(
-    op: &str,
-    v: &Value,
-    parse: fn(&str) -> Result<E, Error>,
-    from_code: fn(i32) -> Result<E, Error>,
-) -> Result<E, Error> {
-    let r = match v {
-        Value::String(s) => parse(s),
-        Value::Object(o) => from_code(o["code"].as_i64().expect("code") as i32),
-        _ => panic!("bad enum value {v}"),
-    };
-    r.map_err(|e| e.with_op(op))
-}
-
-/// The params of a case (defaults where absent), or the error the glue reports for an enum.
-fn params(op: &str, v: &Value) -> Result<P, Error> {
-    let mut p = P::new(1.0, Regularization::L2, Direction::Ascending);
-    if let Some(e) = v.get("regularization_strength") {
-        p.eps = number(e);
-    }
-    if let Some(r) = v.get("regularization") {
-        p.reg = enum_value(op, r, Regularization::parse, Regularization::from_code)?;
-    }
-    if let Some(d) = v.get("direction") {
-        p.dir = enum_value(op, d, Direction::parse, Direction::from_code)?;
-    }
-    Ok(p)
-}
-
 fn kind_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidValue => "InvalidValue",
@@ -211,220 +139,61 @@ fn kind_name(kind: ErrorKind) -> &'static str {
     }
 }
 
-/// The ops outside the common harness: their params from a case (defaults where absent).
-struct OwnParams {
-    eps: f64,
-    k: i64,
-    quantiles: Vec<f64>,
-    reg: Value,
-    dir: Option<Value>,
-}
-
-fn own_params(v: &Value) -> OwnParams {
-    OwnParams {
-        eps: v.get("regularization_strength").map_or(1.0, number),
-        k: v.get("k")
-            .map_or(1, |k| k.as_i64().expect("k is an integer")),
-        quantiles: v.get("quantiles").map_or(vec![0.5], |q| {
-            q.as_array()
-                .expect("quantiles is a list")
-                .iter()
-                .map(number)
-                .collect()
-        }),
-        reg: v
-            .get("regularization")
-            .cloned()
-            .unwrap_or(Value::String("l2".into())),
-        dir: v.get("direction").cloned(),
-    }
-}
-
-/// Forward (and, with a cotangent, backward) of an op of `OWN_TESTS` on `inputs` of `shape`.
-fn run_own<T: Real>(
-    op: &str,
-    v: &OwnParams,
-    shape: Shape,
-    inputs: &[Vec<T>],
-    cotangent: Option<&[T]>,
-) -> Result<Outcome, Error> {
-    let eps = T::from_f64(v.eps);
-    let (b, n) = (shape.batch, shape.n);
-    let dir = |default| match &v.dir {
-        Some(d) => enum_value(op, d, Direction::parse, Direction::from_code),
-        None => Ok(default),
-    };
-    let mut ge = zeros::<T>(b);
-    let mut g = zeros::<T>(b * n);
-    let (output, grads) = match op {
-        "soft_topk" => {
-            let params = soft_topk::Params {
-                k: v.k,
-                regularization_strength: eps,
-                regularization: enum_value(
-                    op,
-                    &v.reg,
-                    TopkRegularization::parse,
-                    TopkRegularization::from_code,
-                )?,
-                direction: dir(Direction::Descending)?,
-            };
-            let (mut selection, mut perm) = (zeros::<T>(b * n), vec![0i32; b * n]);
-            soft_topk::forward(shape, &params, &inputs[0], None, &mut selection, &mut perm)?;
-            if let Some(u) = cotangent {
-                soft_topk::backward(shape, &params, &inputs[0], None, &perm, u, &mut g, &mut ge)?;
-            }
-            (selection, vec![g])
-        }
-        "soft_quantile" => {
-            let params = soft_quantile::Params {
-                quantiles: v.quantiles.iter().map(|&q| T::from_f64(q)).collect(),
-                regularization_strength: eps,
-                regularization: enum_value(
-                    op,
-                    &v.reg,
-                    Regularization::parse,
-                    Regularization::from_code,
-                )?,
-            };
-            let m = v.quantiles.len();
-            let (mut out, mut perm) = (zeros::<T>(b * m), vec![0i32; b * n]);
-            soft_quantile::forward(shape, &params, &inputs[0], None, &mut out, &mut perm)?;
-            if let Some(u) = cotangent {
-                soft_quantile::backward(
-                    shape, &params, &inputs[0], None, &perm, u, &mut g, &mut ge,
-                )?;
-            }
-            (out, vec![g])
-        }
-        "neural_sort" => {
-            let params = neural_sort::Params {
-                regularization_strength: eps,
-                direction: dir(Direction::Ascending)?,
-            };
-            let mut pm = zeros::<T>(b * n * n);
-            neural_sort::forward(shape, &params, &inputs[0], None, &mut pm)?;
-            if let Some(u) = cotangent {
-                neural_sort::backward(shape, &params, &inputs[0], None, &pm, u, &mut g, &mut ge)?;
-            }
-            (pm, vec![g])
-        }
-        "neural_sort_apply" => {
-            let params = neural_sort::Params {
-                regularization_strength: eps,
-                direction: dir(Direction::Ascending)?,
-            };
-            let mut out = zeros::<T>(b * n);
-            let (x, y) = (&inputs[0], &inputs[1]);
-            neural_sort_apply::forward(shape, &params, x, y, None, &mut out)?;
-            let mut gy = zeros::<T>(b * n);
-            if let Some(u) = cotangent {
-                neural_sort_apply::backward(
-                    shape, &params, x, y, None, u, &mut g, &mut gy, &mut ge,
-                )?;
-            }
-            (out, vec![g, gy])
-        }
-        _ => panic!("{op} is not one of OWN_TESTS"),
-    };
-    Ok(Outcome {
-        output: widen(&output),
-        grads: if cotangent.is_some() {
-            grads.iter().map(|g| widen(g)).collect()
-        } else {
-            vec![]
-        },
-        grad_eps: if cotangent.is_some() {
-            widen(&ge)
-        } else {
-            vec![]
-        },
-    })
-}
-
-/// Elements of an op's first output for a call of `shape` (the spec's dims; `m` from the params).
-fn output_len(op: &str, shape: Shape, quantiles: usize) -> usize {
-    spec_of(op).outputs[0].dims.iter().fold(1, |len, d| {
-        len * match d {
-            Dim::Batch => shape.batch,
-            Dim::N => shape.n,
-            Dim::Length(_) => quantiles,
-            Dim::Param(p) => panic!("no case sizes an output by the int param {p}"),
-        }
-    })
-}
-
-/// Runs one case in dtype `T`: its outcome, or the core's error.
+/// Runs one case in dtype `T` through the generated dispatch: its outcome, or the core's error.
 fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
-    if let Some(mask) = case["inputs"].get("mask") {
-        return execute_masked::<T>(case, mask);
-    }
     let op = case["op"].as_str().expect("op");
-    let own = OWN_TESTS.iter().any(|(o, _)| *o == op);
-    let raw = case.get("params").unwrap_or(&Value::Null);
-    let own_params = own_params(raw);
-    let p = if own {
-        P::new(1.0, Regularization::L2, Direction::Ascending)
-    } else {
-        params(op, raw)?
-    };
+    let p = case.get("params").cloned().unwrap_or(Value::Null);
     let names = inputs_of(op);
-    let convert = |flat: Vec<f64>| flat.into_iter().map(T::from_f64).collect::<Vec<T>>();
-    if let Some(cs) = case.get("call_shape") {
+    let (x, shape, alloc) = if let Some(cs) = case.get("call_shape") {
         // A shape given as numbers, with empty buffers (`batch × n` may not even fit memory).
         let dim = |k: &str| usize::try_from(cs[k].as_u64().expect("dimension")).expect("usize");
         let shape = Shape::new(dim("batch"), dim("n"));
-        let empty: Vec<Vec<T>> = names.iter().map(|_| vec![]).collect();
-        if own {
-            return run_own(op, &own_params, shape, &empty, None);
+        (vec![vec![]; names.len()], shape, Shape::new(0, 0))
+    } else {
+        let mut x: Vec<Vec<T>> = vec![];
+        let mut first_shape = vec![];
+        for (k, (name, _)) in names.iter().enumerate() {
+            let (flat, shape) = tensor(&case["inputs"][*name]);
+            if k == 0 {
+                first_shape = shape;
+            }
+            x.push(flat.into_iter().map(T::from_f64).collect());
         }
-        return run_sized(op, p, shape, (0, 0), &empty, None);
-    }
-    let mut inputs = vec![];
-    let mut first_shape = vec![];
-    for (k, (name, _)) in names.iter().enumerate() {
-        let (flat, shape) = tensor(&case["inputs"][*name]);
-        if k == 0 {
-            first_shape = shape;
-        }
-        inputs.push(convert(flat));
-    }
-    let shape = match (case.get("n"), first_shape.as_slice()) {
-        (Some(n), _) => {
-            let n = n.as_u64().expect("n") as usize;
-            Shape::new(inputs[0].len().checked_div(n).unwrap_or(0), n)
-        }
-        (None, [b, n]) => Shape::new(*b, *n),
-        (None, [n]) => Shape::new(1, *n),
-        (None, s) => panic!("{op}: a {}-d input has no core shape", s.len()),
+        let shape = match (case.get("n"), first_shape.as_slice()) {
+            (Some(n), _) => {
+                let n = n.as_u64().expect("n") as usize;
+                Shape::new(x[0].len().checked_div(n).unwrap_or(0), n)
+            }
+            (None, [b, n]) => Shape::new(*b, *n),
+            (None, [n]) => Shape::new(1, *n),
+            (None, s) => panic!("{op}: a {}-d input has no core shape", s.len()),
+        };
+        (x, shape, shape)
     };
-    let cotangent = case.get("cotangent").map(|c| convert(tensor(c).0));
+    let mask = case["inputs"].get("mask").map(bool_tensor);
     let backward = case.get("pass").and_then(Value::as_str) == Some("backward");
-    let cotangent = if backward {
-        Some(cotangent.unwrap_or_else(|| {
-            let len = if own {
-                output_len(op, shape, own_params.quantiles.len())
-            } else if is_loss(op) {
-                shape.batch
-            } else {
-                shape.batch * shape.n
-            };
-            vec![T::from_f64(1.0); len]
-        }))
+    let cotangent: Option<Vec<T>> = if backward {
+        Some(match case.get("cotangent") {
+            Some(c) => tensor(c).0.into_iter().map(T::from_f64).collect(),
+            None => vec![T::from_f64(1.0); dispatch::cotangent_lens(op, &p, alloc)?[0]],
+        })
     } else {
         None
     };
-    if own {
-        return run_own(op, &own_params, shape, &inputs, cotangent.as_deref());
-    }
-    run_sized(
-        op,
-        p,
-        shape,
-        (shape.batch, shape.n),
-        &inputs,
-        cotangent.as_deref(),
-    )
+    let u;
+    let pass = match &cotangent {
+        Some(c) => {
+            u = [c.as_slice()];
+            Pass::Vjp(&u)
+        }
+        None => Pass::Forward,
+    };
+    let r = dispatch::run(op, &p, shape, alloc, &x, mask.as_deref(), pass)?;
+    Ok(Outcome {
+        output: r.real_outputs.first().map_or(vec![], |o| widen(o)),
+        grads: r.d.iter().map(|g| widen(g)).collect(),
+        grad_eps: r.e.first().map_or(vec![], |e| widen(e)),
+    })
 }
 
 fn close(got: &[f64], want: &[f64], tol: f64) -> bool {

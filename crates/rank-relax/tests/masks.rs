@@ -204,15 +204,15 @@ fn compact(v: &[f64], n: usize, r: usize, mask: &[bool]) -> Vec<f64> {
         .collect()
 }
 
-/// A compacted row's output written back as the masked call must: items in place, sorted
-/// positions first, the matrix's present columns.
-fn expand(op: &str, c: &[f64], n: usize, pos: &[usize]) -> Vec<f64> {
+/// A compacted row's output (of `w` entries per row in the masked call) written back as the
+/// masked call must: items in place, sorted positions first, the matrix's present columns.
+fn expand(op: &str, c: &[f64], n: usize, w: usize, pos: &[usize]) -> Vec<f64> {
     let nv = pos.len();
     match op {
         "spearman_loss" | "ndcg_loss" | "soft_quantile" => c.to_vec(),
-        "soft_sort" | "neural_sort_apply" => {
+        "soft_sort" | "neural_sort_apply" | "soft_sort_topk" => {
             let mut row = c.to_vec();
-            row.resize(n, 0.0);
+            row.resize(w, 0.0);
             row
         }
         "neural_sort" => {
@@ -239,7 +239,7 @@ fn shrink(op: &str, u: &[f64], n: usize, pos: &[usize]) -> Vec<f64> {
     let nv = pos.len();
     match op {
         "spearman_loss" | "ndcg_loss" | "soft_quantile" => u.to_vec(),
-        "soft_sort" | "neural_sort_apply" => u[..nv].to_vec(),
+        "soft_sort" | "neural_sort_apply" | "soft_sort_topk" => u[..nv.min(u.len())].to_vec(),
         "neural_sort" => (0..nv)
             .flat_map(|a| pos.iter().map(move |&p| u[a * n + p]))
             .collect(),
@@ -307,14 +307,26 @@ fn masked_rows_are_the_compacted_rows() {
                             c.d.iter()
                                 .map(|v| {
                                     if which == 1 {
-                                        expand(op, v, n, &pos)
+                                        expand(op, v, n, w, &pos)
                                     } else {
-                                        expand("soft_rank", v, n, &pos)
+                                        expand("soft_rank", v, n, n, &pos)
                                     }
                                 })
                                 .collect();
+                        // Item positions (soft_sort_topk's indices) in the caller's row, −1 after.
+                        for (k, ints) in c.ints.iter().enumerate() {
+                            let mut want: Vec<i32> =
+                                ints.iter().map(|&j| pos[j as usize] as i32).collect();
+                            let iw = masked.ints[k].len() / shape.batch;
+                            want.resize(iw, -1);
+                            assert_eq!(
+                                masked.ints[k][r * iw..(r + 1) * iw],
+                                want,
+                                "{what}: int output {k}"
+                            );
+                        }
                         (
-                            expand(op, &c.out, n, &pos),
+                            expand(op, &c.out, n, w, &pos),
                             d,
                             if which == 1 { 0.0 } else { c.e[0] },
                         )

@@ -103,22 +103,26 @@ fn enum_param_defaults_are_values_of_their_enum() {
 
 #[test]
 fn every_op_of_the_spec_is_tested() {
-    let spec: Vec<&str> = OPS.iter().map(|o| o.name).collect();
-    let mut covered: Vec<&str> = common::OPS.to_vec();
-    for (op, file) in common::OWN_TESTS {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests")
-            .join(file);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{op}: {file}: {e}"));
+    // Every op runs through the generated dispatch (masks.rs, bad_input.rs); beyond that, each is
+    // in the harness above or has tests of its own that call it: a test file here or the unit
+    // tests of its kernel file.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files: Vec<String> = std::fs::read_dir(root.join("tests"))
+        .expect("tests/")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| std::fs::read_to_string(p).expect("a test file"))
+        .collect();
+    for op in OPS.iter().map(|o| o.name) {
+        if common::OPS.contains(&op) {
+            continue;
+        }
+        let kernel = std::fs::read_to_string(root.join(format!("src/ops/{op}.rs")))
+            .unwrap_or_else(|e| panic!("{op}: its kernel file: {e}"));
+        let called = files.iter().any(|t| t.contains(&format!("{op}::")));
         assert!(
-            text.contains(&format!("{op}::")),
-            "{op}: {file} never calls it"
+            called || kernel.contains("#[test]"),
+            "{op}: not in the harness, and no test file calls it and its kernel file has no tests"
         );
-        covered.push(op);
     }
-    covered.sort_unstable();
-    assert_eq!(
-        covered, spec,
-        "every op of the spec, in the harness or with its own tests"
-    );
 }

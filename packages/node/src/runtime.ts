@@ -140,6 +140,28 @@ export function intOption(op: string, name: string, value: unknown, fallback: nu
 }
 
 /**
+ * An int param whose value is a dim of an output (`k` of `[batch, k]`): an integer as
+ * {@link intOption} takes it, and within `[min, max]`, checked here because it sizes the arrays the
+ * call allocates, in the core's words (`k must be in [0, n] = [0, 3], got 4`, a RangeError). Each
+ * bound is its value and how the spec writes it (`[rr_n, 'n']`); `max` null: unbounded.
+ */
+export function extentOption(
+  op: string,
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: readonly [number, string],
+  max: readonly [number, string] | null,
+): number {
+  const k = intOption(op, name, value, fallback);
+  if (k >= min[0] && (max === null || k <= max[0])) return k;
+  const hi = max ?? [Infinity, '∞'];
+  const written = `[${min[1]}, ${hi[1]}]`;
+  const values = `[${min[0]}, ${hi[0]}]`;
+  throw rangeError(`${op}: ${name} must be in ${written}${written === values ? '' : ` = ${values}`}, got ${k}`);
+}
+
+/**
  * A list-of-reals param as an array of the call's float type (a copy: the caller may change its
  * list while an async call runs). It must be an array of numbers or a Float64Array/Float32Array;
  * the core checks its length and elements (empty, NaN, out of range: its message, a RangeError).
@@ -188,8 +210,8 @@ export function boolOption(op: string, name: string, value: unknown, fallback: b
   return value;
 }
 
-/** A constructor of the API's arrays: `Float64Array` or `Float32Array`. */
-export interface RealArrayType<A extends RealArray> {
+/** A constructor of the API's arrays: `Float64Array` or `Float32Array`, `Int32Array` for an int output. */
+export interface RealArrayType<A extends RealArray | Int32Array> {
   new (length: number): A;
   readonly name: string;
 }
@@ -235,29 +257,31 @@ export function allocate<A>(op: string, name: string, Type: ArrayType<A>, shape:
 
 /**
  * The array an output (or a gradient) of a sync call is written into: the caller's `given` (the
- * `out` option), checked, else a new one. `given` must be a `Type` (the input's type; a
- * TypeError) and hold the output's number of elements, `batch` times the product of the `row`
+ * `out` option), checked, else a new one. `given` must be a `Type` (the input's type, or
+ * `Int32Array` for an int output; a TypeError) and hold the output's number of elements, `batch` times the product of the `row`
  * dims (`[]`: one per row; `['n']`; `['n', 'n']`; `['m']`), a RangeError otherwise. `reads` (the arrays the call reads, and the `out` arrays checked before it) starts
  * with the first input: when its length is not `batch × n` the length of `given` is not checked,
  * and the core reports the input. That `given` shares no memory with another array of the call is
  * checked by the addon, which sees every array of the call under its spec name and throws a
  * TypeError with the C ABI's message (`soft_rank: ranks overlaps values; …`); `_itself`, the array
  * of `reads` that `given` may be exactly (the cotangent, for the gradient of an op with an in-place
- * VJP), is the addon's business too: it routes that case to the core's `backward_in_place`.
+ * VJP), is the addon's business too: it routes that case to the core's `backward_in_place`. `what`
+ * names a new array in an allocation error (default: the output, or the gradient of an `out.` field).
  */
-export function outputArray<A extends RealArray>(
+export function outputArray<A extends RealArray | Int32Array>(
   op: string,
   name: string,
   given: unknown,
   Type: RealArrayType<A>,
   shape: CallDims,
   row: readonly string[],
-  reads: Readonly<Record<string, RealArray>>,
+  reads: Readonly<Record<string, RealArray | Int32Array>>,
   _itself?: string,
+  what?: string,
 ): A {
-  if (given === undefined) return allocate(op, name.startsWith('out.') ? `the gradient of ${name.slice(4)}` : 'the output', Type, shape, row);
+  if (given === undefined) return allocate(op, what ?? (name.startsWith('out.') ? `the gradient of ${name.slice(4)}` : 'the output'), Type, shape, row);
   const { length, text } = extentOf(shape, row);
-  if (!(given instanceof Type)) throw typeError(`${op}: ${name} must be a ${Type.name} like the first input, got ${describe(given)}`);
+  if (!(given instanceof Type)) throw typeError(`${op}: ${name} must be a${/^[AEIOU]/.test(Type.name) ? 'n' : ''} ${Type.name}${(Type as unknown) === Int32Array ? '' : ' like the first input'}, got ${describe(given)}`);
   const first = Object.values(reads)[0];
   if (given.length !== length && (first === undefined || first.length === shape.batch * shape.n)) {
     throw shapeError(`${op}: ${name} has ${given.length} elements, expected ${text}`);
@@ -265,11 +289,11 @@ export function outputArray<A extends RealArray>(
   return given;
 }
 
-/** The `out` option of a VJP: an object whose keys are differentiable inputs, or `{}`. */
-export function outFields<T extends object>(op: string, given: T | undefined, known: readonly string[]): T {
+/** An `out` option that is an object of arrays (a VJP's, by differentiable input; an op's with several outputs, by output), or `{}`. */
+export function outFields<T extends object>(op: string, given: T | undefined, known: readonly string[], what = 'gradient arrays'): T {
   if (given === undefined) return {} as T;
   if (given === null || typeof given !== 'object' || ArrayBuffer.isView(given) || Array.isArray(given)) {
-    throw typeError(`${op}: out must be an object of gradient arrays (${known.map((k) => `${k}?`).join(', ')}), got ${describe(given)}`);
+    throw typeError(`${op}: out must be an object of ${what} (${known.map((k) => `${k}?`).join(', ')}), got ${describe(given)}`);
   }
   for (const key of Object.keys(given)) {
     if (!known.includes(key)) throw typeError(`${op}: unknown field "${key}" of out; the fields are ${known.join(', ')}`);

@@ -27,7 +27,9 @@ import { REPO_ROOT, camel } from './helpers.mjs';
 const PATH = process.env.RANK_RELAX_BAD_INPUT || join(REPO_ROOT, 'testdata', 'bad-input.json');
 
 // The spec's ops: the real inputs in order (arguments), the bool ones (options: `mask`), the
-// output's name and the dims of one row of it (`[]`: one value per row; `m`: the number of quantiles).
+// (differentiable) output's name and the dims of one row of it (`[]`: one value per row; `m`: the
+// number of quantiles; `k`: the param k). An op with several outputs lists them (`outputs`): it
+// returns an object of them by camelCase name, and its `out` is such an object.
 const MASK = ['mask'];
 const OPS = {
   soft_rank: { inputs: ['values'], bools: MASK, output: 'ranks', row: ['n'] },
@@ -39,11 +41,12 @@ const OPS = {
   soft_quantile: { inputs: ['values'], bools: MASK, output: 'result', row: ['m'] },
   neural_sort: { inputs: ['values'], bools: MASK, output: 'permutation_matrix', row: ['n', 'n'] },
   neural_sort_apply: { inputs: ['values', 'payload'], bools: MASK, output: 'output', row: ['n'] },
+  soft_sort_topk: { inputs: ['values'], bools: MASK, output: 'top_values', outputs: ['top_values', 'indices'], row: ['k'] },
 };
 
 /** The output's number of elements: batch × the row dims (m = the quantiles given, else the spec's one). */
 function outputLength(op, batch, options) {
-  const dims = { n: options.n, m: options.quantiles?.length ?? 1 };
+  const dims = { n: options.n, m: options.quantiles?.length ?? 1, k: options.k ?? 1 };
   return op.row.reduce((len, d) => len * dims[d], batch);
 }
 
@@ -188,18 +191,27 @@ function call(c, Type) {
     }
     applyAlias(c.alias, arrays, lengths, Type);
     const args = op.inputs.map((name) => arrays[name]);
-    if (forward) return { output: rr[fn](...args, { ...options, out: arrays[op.output] }) };
+    if (forward) {
+      const out = op.outputs === undefined ? arrays[op.output] : { [camel(op.output)]: arrays[op.output] };
+      return outputsOf(op, rr[fn](...args, { ...options, out }));
+    }
     const out = {};
     for (const name of op.inputs) if (arrays[`grad_${name}`] !== undefined) out[camel(name)] = arrays[`grad_${name}`];
-    const output = rr[fn](...args, options);
+    const { output } = outputsOf(op, rr[fn](...args, options));
     return { output, grads: rr[`${fn}Vjp`](...args, arrays[`cotangent_${op.output}`], { ...options, out }) };
   }
-  if (forward) return { output: rr[fn](...inputs, options) };
+  if (forward) return outputsOf(op, rr[fn](...inputs, options));
   const { [camel(op.output)]: output, vjp } = rr[`${fn}WithVjp`](...inputs, options);
   let cot;
   if (c.cotangent !== undefined) cot = Type.from(tensor(c.cotangent).data);
   else cot = new Type(output.length).fill(1);
   return { output, grads: vjp(cot) };
+}
+
+/** What a call returned: the (differentiable) output, and every output by spec name. */
+function outputsOf(op, result) {
+  if (op.outputs === undefined) return { output: result, outputs: { [op.output]: result } };
+  return { output: result[camel(op.output)], outputs: Object.fromEntries(op.outputs.map((name) => [name, result[camel(name)]])) };
 }
 
 function allValues({ output, grads }) {
@@ -250,6 +262,13 @@ function run(c, dtype) {
   if (expect.output !== undefined) {
     const r = close(got.output, tensor(expect.output).data, tol);
     if (r) return `output: ${r}`;
+  }
+  for (const [name, want] of Object.entries(expect.outputs ?? {})) {
+    const o = got.outputs?.[name];
+    if (o === undefined) return `no output ${name}`;
+    // An int output (indices) exactly.
+    const r = close(o, tensor(want).data, o instanceof Int32Array ? 0 : tol);
+    if (r) return `output ${name}: ${r}`;
   }
   for (const [name, want] of Object.entries(expect.vjp ?? {})) {
     if (!got.grads) return 'vjp expected for a forward pass';

@@ -7,13 +7,13 @@
 // shared by every op are in the hand-written src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, EnumParamIR, Ident, InputIR, IR, OpIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, InputIR, IntParamIR, IR, OpIR, OutputIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
 import { BOOL_LIST_TYPE, type Entry, entryScalars, LIST_TYPE, nativeName, optionalInputs, requiredInputs, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
-import { defaultValue, matchParam } from '../../ir/match.ts';
+import { defaultValue, matchElem, matchParam } from '../../ir/match.ts';
 
 /** Names the API reserves for its own arguments; a spec input may not use them. */
 const RESERVED = new Set(['options', 'cotangent']);
@@ -22,6 +22,7 @@ const RESERVED = new Set(['options', 'cotangent']);
 const ARG_FIELDS = new Set(['dtype', 'batch', 'n']);
 
 function check(op: OpIR): void {
+  for (const o of op.outputs) if (tsName(o.name) === 'vjp') throw new Error(`node: output ${op.name.spec}.${o.name.spec} collides with withVjp's vjp`);
   for (const x of op.inputs) if (RESERVED.has(tsName(x.name))) throw new Error(`node: input ${op.name.spec}.${x.name.spec} collides with the API's own argument`);
   // A required input is a typed array of the call's dtype; an optional one an option of bools.
   for (const x of op.inputs) {
@@ -40,22 +41,26 @@ function check(op: OpIR): void {
     if (RESERVED.has(x) || [...hvpArgs, ...jvpOptions, 'n', 'out'].filter((y) => y === x).length > 1) throw new Error(`node: ${op.name.spec}.${x} collides with another argument of the HVP`);
   }
   for (const d of ownDims(op)) {
+    if (d.kind === 'param' && tsIdent(d.param) === d.name.spec) continue;
     if (ARG_FIELDS.has(d.name.spec) || op.params.some((p) => tsName(p.name) === d.name.spec)) throw new Error(`node: dim ${op.name.spec}.${d.name.spec} collides with another argument`);
   }
 }
 
-/** The op's own dims (`m`), which the checked arguments carry next to `batch` and `n`. */
+/** The op's own dims (`m`, `k`), which the checked arguments carry next to `batch` and `n`. */
 function ownDims(op: OpIR): readonly DimIR[] {
   return op.dims.filter((d) => d.kind !== 'batch' && d.kind !== 'n');
 }
 
-/** The value of an op's own dim from the checked params: `rr_quantiles.length`. */
-function dimValue(d: DimIR): string {
+/**
+ * The field of the checked arguments that holds an own dim: `m: rr_quantiles.length`; none for a
+ * dim that is an int param's value under the param's own name (`k`), whose field is the param's.
+ */
+function dimField(d: DimIR): string | null {
   switch (d.kind) {
     case 'length':
-      return `rr_${tsIdent(d.param)}.length`;
+      return `${d.name.spec}: rr_${tsIdent(d.param)}.length,`;
     case 'param':
-      return unsupported('node', 'dims bound to an int param');
+      return tsIdent(d.param) === d.name.spec ? null : `${d.name.spec}: rr_${tsIdent(d.param)},`;
     case 'batch':
     case 'n':
       throw new Error(`node: ${d.name.spec} is not an op's own dim`);
@@ -64,22 +69,84 @@ function dimValue(d: DimIR): string {
   }
 }
 
+/** The int params whose value is a dim (`k` of `[batch, k]`): checked against their bounds before any array is allocated. */
+function sizesDim(op: OpIR, p: IntParamIR): boolean {
+  return op.dims.some((d) => d.kind === 'param' && d.param === p.name.spec);
+}
+
+/** An int param's bound for `rr.extentOption`: `[rr_n, 'n']`, `[0, '0']`; null when unbounded. */
+function extentBound(b: IntParamIR['min']): string | null {
+  if (b === null) return null;
+  return b.kind === 'value' ? `[${b.value}, '${b.value}']` : `[rr_${b.dim}, '${b.dim}']`;
+}
+
 /** The values an enum param accepts when the op narrowed them to a subset of the enum's (else null: the core's parse checks). */
 function enumSubset(p: EnumParamIR): readonly string[] | null {
   return p.values.length < p.enum.values.length ? p.values.map((v) => v.name.spec) : null;
 }
 
-function output(op: OpIR): TensorIR {
+function output(op: OpIR): OutputIR {
   const o = op.outputs[0];
   if (o === undefined) throw new Error(`node: op ${op.name.spec} has no output`);
   return o;
 }
 
-/** The JVP's output tangent (`tangent_ranks`): the one output's. */
-function outputTangent(op: OpIR): { readonly name: Ident } {
-  const t = op.outputTangents[0];
-  if (t === undefined) throw new Error(`node: op ${op.name.spec} has no output tangent`);
-  return t;
+/** The TypeScript type of an output's array: the input's type `a`, `Int32Array` for an int32 output. */
+function outputType(o: TensorIR, a: string): string {
+  return matchElem(o.elem, { real: () => a, int32: () => 'Int32Array', bool: () => unsupported('node', 'bool outputs') });
+}
+
+/** An output in words, for a `@returns`: `Its doc. B × k values (…), row-major, of the input's type`. */
+function outputWords(o: OutputIR): string {
+  const what = o.indexes ? 'an Int32Array of 0-based positions in the row, −1 for none' : o.elem === 'int32' ? 'an Int32Array' : "of the input's type";
+  return `${o.doc} ${shapeWords(o.shape)}, ${what}`;
+}
+
+/**
+ * What the sync call or the JVP returns: the arrays it writes, each under the name of its output
+ * (`topValues`); one is returned as it is, several as an object of them.
+ */
+interface Returned {
+  readonly buffer: BufferArgIR;
+  readonly output: OutputIR;
+  readonly field: string;
+}
+
+function returned(op: OpIR, entry: 'call' | 'jvp'): readonly Returned[] {
+  const role = entry === 'call' ? 'output' : 'output_tangent';
+  return entryBuffers(op, entry)
+    .filter((b) => b.role === role)
+    .map((b) => {
+      const output = entry === 'call' ? op.outputs.find((o) => o.name.spec === b.name.spec) : op.outputTangents.find((t) => t.name.spec === b.name.spec)?.of;
+      if (output === undefined) throw new Error(`node: ${op.name.spec}.${b.name.spec} is no output`);
+      return { buffer: b, output, field: tsName(output.name) };
+    });
+}
+
+/** The type of what the sync call or the JVP returns for input type `a`: the one array, or an object of them. */
+function returnType(op: OpIR, entry: 'call' | 'jvp', a: string): string {
+  const r = returned(op, entry);
+  const [one] = r;
+  if (r.length === 1 && one !== undefined) return outputType(one.output, a);
+  if (entry === 'call') return `${tsNames(op).result}<${a}>`;
+  return `{ ${r.map((x) => `readonly ${x.field}: ${outputType(x.output, a)}`).join('; ')} }`;
+}
+
+/** The type of the `out` option of the sync call or the JVP: the one array, or an object of optional arrays. */
+function outType(op: OpIR, entry: 'call' | 'jvp', a: string): string {
+  const r = returned(op, entry);
+  const [one] = r;
+  if (r.length === 1 && one !== undefined) return outputType(one.output, a);
+  if (entry === 'call') return `${tsNames(op).outputsOut}<${a}>`;
+  return `{ ${r.map((x) => `readonly ${x.field}?: ${outputType(x.output, a)} | undefined`).join('; ')} }`;
+}
+
+/**
+ * The VJP's cotangent arguments, one per differentiable output (an int output has none):
+ * `cotangent` when there is one, else each by its name (`cotangentTopValues`).
+ */
+function vjpCotangents(op: OpIR): readonly { readonly arg: string; readonly spec: string; readonly of: OutputIR }[] {
+  return op.cotangents.map((c) => ({ arg: op.cotangents.length === 1 ? 'cotangent' : tsName(c.name), spec: c.name.spec, of: c.of }));
 }
 
 function literal(p: ParamIR): string {
@@ -128,8 +195,26 @@ function renderOptions(op: OpIR, n: TsNames): string {
       ),
     ),
   ];
-  const out = output(op);
+  const outs = returned(op, 'call');
+  const outDoc =
+    outs.length === 1
+      ? `An array to write \`${tsName(output(op).name)}\` into and return, instead of a new one: of the input's type, holding the output's ${shapeWords(output(op).shape)}, and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`
+      : `Arrays to write the outputs into and return, instead of new ones, by output: each of the output's type (the input's, or Int32Array) and length, sharing no memory with an input or another of them. Their contents are overwritten. Only the sync function takes it.`;
+  const outFields = outs.map((x) => `${tsDoc([`Where to write \`${x.field}\`: ${shapeWords(x.output.shape)}.`])}\nreadonly ${x.field}?: ${outputType(x.output, 'A')} | undefined;`);
+  const resultFields = outs.map((x) => `${tsDoc([`${outputWords(x.output)}.`])}\nreadonly ${x.field}: ${outputType(x.output, 'A')};`);
   return code`
+    ${outs.length === 1 ? null : code`
+      ${tsDoc([`What {@link ${n.fn}} returns: one array per output.`])}
+      export interface ${n.result}<A extends RealArray = RealArray> {
+        ${join(resultFields, '\n\n')}
+      }
+
+      ${tsDoc([`Arrays {@link ${n.fn}} writes its outputs into (the \`out\` option), by output; an output left out gets a new array.`])}
+      export interface ${n.outputsOut}<A extends RealArray = RealArray> {
+        ${join(outFields, '\n\n')}
+      }
+
+    `}
     ${tsDoc([`Options of {@link ${n.fn}} and its companions: the row length \`n\`${optionalInputs(op).map((x) => `, \`${tsName(x.name)}\``).join('')} and the op's params.`])}
     export interface ${n.options} extends RowOptions {
       ${join(fields, '\n\n')}
@@ -137,11 +222,8 @@ function renderOptions(op: OpIR, n: TsNames): string {
 
     ${tsDoc([`Options of {@link ${n.fn}}: those of every ${n.fn} function, and \`out\`.`])}
     export interface ${n.outOptions}<A extends RealArray = RealArray> extends ${n.options} {
-      ${tsDoc([
-        `An array to write \`${tsName(out.name)}\` into and return, instead of a new one: of the input's type, holding the output's ${shapeWords(out.shape)}, and sharing no memory with an input. Its contents are overwritten. Reusing one array across calls saves allocating, and first touching, a fresh output per call. Only the sync function takes it.`,
-        tag('defaultValue', 'a new array'),
-      ])}
-      readonly out?: A | undefined;
+      ${tsDoc([outDoc, tag('defaultValue', outs.length === 1 ? 'a new array' : 'new arrays')])}
+      readonly out?: ${outType(op, 'call', 'A')} | undefined;
     }
   `;
 }
@@ -203,7 +285,7 @@ function renderJvpOptions(op: OpIR, n: TsNames): string {
         `An array to write the output tangent into and return, instead of a new one: of the input's type and the output's length, sharing no memory with an input or a tangent. Its contents are overwritten. Only the sync function takes it.`,
         tag('defaultValue', 'a new array'),
       ])}
-      readonly out?: A | undefined;
+      readonly out?: ${outType(op, 'jvp', 'A')} | undefined;
     }
   `;
 }
@@ -251,18 +333,22 @@ function renderHvpTypes(op: OpIR, n: TsNames): string {
 }
 
 function renderWithVjpResult(op: OpIR, n: TsNames): string {
-  const out = output(op);
+  const one = op.outputs.length === 1;
+  const fields = op.outputs.map((o) =>
+    one ? `${tsDoc([`${o.doc} ${shapeWords(o.shape)}.`])}\nreadonly ${tsName(o.name)}: A;` : `${tsDoc([`${outputWords(o)}.`])}\nreadonly ${tsName(o.name)}: ${outputType(o, 'A')};`,
+  );
+  const cotangents = vjpCotangents(op);
+  const of = cotangents.map((c) => `\`${tsName(c.of.name)}\``).join(' and ');
   return code`
-    ${tsDoc([`The result of {@link ${n.withVjp}}: the output, and the VJP at that point.`])}
+    ${tsDoc([`The result of {@link ${n.withVjp}}: the ${one ? 'output' : 'outputs'}, and the VJP at that point.`])}
     export interface ${n.withVjpResult}<A extends RealArray = RealArray> {
-      ${tsDoc([`${out.doc} ${shapeWords(out.shape)}.`])}
-      readonly ${tsName(out.name)}: A;
+      ${join(fields, '\n\n')}
 
       ${tsDoc([
-        `Gradients from the cotangent of \`${tsName(out.name)}\` (same shape as it), without recomputing the forward.`,
-        tag('param', `cotangent - Cotangent of \`${tsName(out.name)}\`, of the input's type.`),
+        `Gradients from the cotangent of ${of} (same shape as it), without recomputing the forward.`,
+        ...cotangents.map((c) => tag('param', `${c.arg} - Cotangent of \`${tsName(c.of.name)}\`, of the input's type.`)),
       ])}
-      vjp(cotangent: A): ${n.gradients}<A>;
+      vjp(${cotangents.map((c) => `${c.arg}: A`).join(', ')}): ${n.gradients}<A>;
     }
   `;
 }
@@ -287,7 +373,7 @@ function renderArgs(op: OpIR, n: TsNames): string {
       case 'bool':
         return `${tsName(p.name)}: rr.boolOption(${args}),`;
       case 'int':
-        return `${tsName(p.name)}: rr.intOption(${args}),`;
+        return sizesDim(op, p) ? `${tsName(p.name)}: rr_${tsName(p.name)},` : `${tsName(p.name)}: rr.intOption(${args}),`;
       case 'list':
         return `${tsName(p.name)}: rr_${tsName(p.name)},`;
       default:
@@ -296,9 +382,16 @@ function renderArgs(op: OpIR, n: TsNames): string {
   };
   // A list is converted to the call's dtype first: an own dim may be its length.
   const lists = op.params.flatMap((p) => (p.type === 'list' ? [`const rr_${tsName(p.name)} = rr.listOption(${opName}, '${tsName(p.name)}', rr_o.${tsName(p.name)}, ${paramDefault(p)}, rr_dtype);`] : []));
+  // An int that is a dim sizes the arrays of the call: checked against its bounds here, before any is allocated.
+  const extents = op.params.flatMap((p) =>
+    p.type === 'int' && sizesDim(op, p)
+      ? [`const rr_${tsName(p.name)} = rr.extentOption(${opName}, '${tsName(p.name)}', rr_o.${tsName(p.name)}, ${paramDefault(p)}, ${extentBound(p.min) ?? "[0, '0']"}, ${extentBound(p.max) ?? 'null'});`]
+      : [],
+  );
   return code`
     const ${n.optionNames}: readonly string[] = [${names.map((x) => `'${x}'`).join(', ')}];
     const ${n.outOptionNames}: readonly string[] = [...${n.optionNames}, 'out'];
+    ${returned(op, 'call').length === 1 ? null : `const ${n.outputNames}: readonly string[] = [${returned(op, 'call').map((x) => `'${x.field}'`).join(', ')}];`}
     const ${n.gradientNames}: readonly string[] = [${op.grads.map((g) => `'${tsName(g.of.name)}'`).join(', ')}];
     ${op.jvp === null ? null : code`
       const ${n.jvpOptionNames}: readonly string[] = [...${n.optionNames}${op.paramTangents.map((t) => `, '${tsName(t.name)}'`).join('')}];
@@ -317,11 +410,12 @@ function renderArgs(op: OpIR, n: TsNames): string {
       ${others.map((x) => `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`)}
       const rr_n = rr.rowLength(${opName}, ${tsName(first.name)} as RealArray, rr_o.n);
       ${lists}
+      ${extents}
       return {
         dtype: rr_dtype,
         n: rr_n,
         batch: rr.rowCount(${tsName(first.name)} as RealArray, rr_n),
-        ${ownDims(op).map((d) => `${d.name.spec}: ${dimValue(d)},`)}
+        ${ownDims(op).map(dimField)}
         ${optionalInputs(op).map((x) => `${tsName(x.name)}: rr.boolArray(${opName}, '${tsName(x.name)}', rr_o.${tsName(x.name)}),`)}
         ${op.params.map(paramLine)}
       };
@@ -356,9 +450,10 @@ function alloc(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames): string {
  * `out.<input>` (a gradient of the VJP), checked against the arrays the call reads and the `out`
  * arrays before it; a new array when not given.
  */
-function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string): string {
+function outArray(ir: IR, op: OpIR, b: BufferArgIR, dtype: TypeNames, given: string, name: string, reads: readonly string[], itself?: string, what?: string): string {
   const args = [`'${op.name.spec}'`, `'${name}'`, given, tsArrayOf(b, dtype, ir.types), 'rr_a', rowDims(b.shape), `{ ${reads.join(', ')} }`];
-  if (itself !== undefined) args.push(`'${itself}'`);
+  if (itself !== undefined || what !== undefined) args.push(itself === undefined ? 'undefined' : `'${itself}'`);
+  if (what !== undefined) args.push(`'${what}'`);
   return `const ${tsName(b.name)} = rr.outputArray(${args.join(', ')});`;
 }
 
@@ -379,16 +474,20 @@ function outArrays(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames): string[
         return line;
       });
   }
-  if (entry === 'jvp') {
-    const reads = [...inputs, ...op.tangents.map((t) => tsName(t.name))];
+  if (entry === 'jvp' || entry === 'call') {
+    // The one array the call returns is `out`; of several, each is a field of `out` by its output's name.
+    const r = returned(op, entry);
+    const reads = entry === 'jvp' ? [...inputs, ...op.tangents.map((t) => tsName(t.name))] : [...inputs];
     return entryBuffers(op, entry)
       .filter((b) => b.mutable)
-      .map((b) => (b.role === 'output_tangent' ? outArray(ir, op, b, dtype, 'options?.out', 'out', reads) : alloc(ir, op, b, dtype)));
-  }
-  if (entry === 'call') {
-    return entryBuffers(op, entry)
-      .filter((b) => b.mutable)
-      .map((b) => (b.role === 'output' ? outArray(ir, op, b, dtype, 'options?.out', 'out', inputs) : alloc(ir, op, b, dtype)));
+      .map((b) => {
+        const x = r.find((y) => y.buffer.name.spec === b.name.spec);
+        if (x === undefined) return alloc(ir, op, b, dtype);
+        if (r.length === 1) return outArray(ir, op, b, dtype, 'options?.out', 'out', reads);
+        const line = outArray(ir, op, b, dtype, `rr_out.${x.field}`, `out.${x.field}`, reads, undefined, `the output ${x.field}`);
+        reads.push(`'out.${x.field}': ${tsName(b.name)}`);
+        return line;
+      });
   }
   const done: string[] = [];
   return entryBuffers(op, entry)
@@ -398,7 +497,7 @@ function outArrays(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames): string[
       if (grad === undefined) return alloc(ir, op, b, dtype);
       // The gradient the addon may write over the cotangent (the core's backward_in_place).
       const itself = op.inPlaceVjp?.grad.spec === b.name.spec ? 'cotangent' : undefined;
-      const reads = [...inputs, 'cotangent', ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)];
+      const reads = [...inputs, ...vjpCotangents(op).map((c) => c.arg), ...done.map((d) => `'out.${d}': ${gradLocal(op, d)}`)];
       const line = outArray(ir, op, b, dtype, `rr_out.${tsName(grad.of.name)}`, `out.${tsName(grad.of.name)}`, reads, itself);
       done.push(tsName(grad.of.name));
       return line;
@@ -418,11 +517,14 @@ type ApiEntry = 'call' | 'vjp' | 'jvp' | 'hvp';
 function result(op: OpIR, entry: ApiEntry): string {
   switch (entry) {
     case 'call':
-      return tsName(output(op).name);
+    case 'jvp': {
+      const r = returned(op, entry);
+      const [one] = r;
+      if (r.length === 1 && one !== undefined) return tsName(one.buffer.name);
+      return `{ ${r.map((x) => (x.field === tsName(x.buffer.name) ? x.field : `${x.field}: ${tsName(x.buffer.name)}`)).join(', ')} }`;
+    }
     case 'vjp':
       return gradientsObject(op, (g) => g);
-    case 'jvp':
-      return tsName(outputTangent(op).name);
     case 'hvp':
       return hvpObject(op);
     default:
@@ -436,8 +538,9 @@ function branch(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames, isAsync: bo
   const inputArg = (b: BufferArgIR) => {
     if (b.mutable) return tsName(b.name);
     if (b.optional) return `rr_a.${tsName(b.name)}`;
-    // The VJP takes its one cotangent as `cotangent`; the HVP takes each by its name.
-    if (b.role === 'cotangent' && entry === 'vjp') return `cotangent as ${tsArrayOf(b, dtype, ir.types)}`;
+    // The VJP takes one cotangent as `cotangent`, several by name; the HVP takes each by its name.
+    const c = vjpCotangents(op).find((x) => x.spec === b.name.spec);
+    if (b.role === 'cotangent' && entry === 'vjp' && c !== undefined) return `${c.arg} as ${tsArrayOf(b, dtype, ir.types)}`;
     return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
   };
   return code`
@@ -539,11 +642,18 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
 
 function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const out = output(op);
+  const outs = returned(op, 'call');
   const name = isAsync ? n.fnAsync : n.fn;
   const sig: Signature = {
     params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
-    returns: (a) => a,
+    returns: (a) => returnType(op, 'call', a),
   };
+  const returns =
+    outs.length === 1
+      ? isAsync
+        ? `A promise of the output: ${out.doc} ${shapeWords(out.shape)}, of the input's type.`
+        : `${out.doc} ${shapeWords(out.shape)}, of the input's type: \`options.out\` if given, else a new array.`
+      : `${isAsync ? 'A promise of the' : 'The'} outputs, an object (${n.result}): ${outs.map((x) => `\`${x.field}\`, ${outputWords(x.output)}`).join('; ')}${isAsync ? '' : ' (the `out` arrays where given)'}.`;
   const doc = tsDoc([
     isAsync ? `${op.summary} Runs on the libuv thread pool; see {@link ${n.fn}}.` : op.summary,
     ...(isAsync ? [] : [op.doc]),
@@ -551,37 +661,40 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     isAsync
       ? tag('param', `options - The row length \`n\` (default: the whole array is one row)${optionalWords(op)} and the params; see {@link ${n.options}}.`)
       : tag('param', `options - The row length \`n\` (default: the whole array is one row)${optionalWords(op)}, the params and \`out\`; see {@link ${n.outOptions}}.`),
-    tag('returns', isAsync ? `A promise of the output: ${out.doc} ${shapeWords(out.shape)}, of the input's type.` : `${out.doc} ${shapeWords(out.shape)}, of the input's type: \`options.out\` if given, else a new array.`),
+    tag('returns', returns),
     ...throwsDoc(op, !isAsync),
     ...(isAsync ? [] : exampleDoc(op, n.fn)),
   ]);
   return code`
     ${doc}
     ${overloads(op, name, sig, isAsync)}
-    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
+    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${returnType(op, 'call', 'RealArray')}>` : returnType(op, 'call', 'RealArray')} {
       const rr_a = ${n.args}(${requiredInputs(op).map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
+      ${isAsync || outs.length === 1 ? null : `const rr_out: ${n.outputsOut} = rr.outFields('${op.name.spec}', options?.out, ${n.outputNames}, 'output arrays');`}
       ${dispatch(op, (d) => branch(ir, op, 'call', d, isAsync))}
     }
   `;
 }
 
 function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
-  const out = output(op);
+  const cotangents = vjpCotangents(op);
   const inPlace = inPlaceInput(op);
   const name = isAsync ? n.vjpAsync : n.vjp;
   const sig: Signature = {
-    params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, cotangent: ${a}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
+    params: (a) => `${[...requiredInputs(op).map((x) => tsName(x.name)), ...cotangents.map((c) => c.arg)].map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
     returns: (a) => `${n.gradients}<${a}>`,
   };
   const doc = tsDoc([
     isAsync
       ? `{@link ${n.vjp}} on the libuv thread pool.`
-      : `Vector-Jacobian product of {@link ${n.fn}}: the gradients of ⟨cotangent, ${n.fn}(…)⟩ with respect to each differentiable input and each param that has a gradient. Recomputes the forward inside the addon; {@link ${n.withVjp}} keeps it instead.`,
+      : `Vector-Jacobian product of {@link ${n.fn}}: the gradients of ⟨cotangent, ${n.fn}(…)⟩ with respect to each differentiable input and each param that has a gradient${op.cotangents.length === op.outputs.length ? '' : `, from the cotangent of each differentiable output (${cotangents.map((c) => `\`${tsName(c.of.name)}\``).join(', ')}; ${op.outputs.filter((o) => !o.differentiable).map((o) => `\`${tsName(o.name)}\``).join(', ')} ${op.outputs.length - op.cotangents.length === 1 ? 'has' : 'have'} no derivative)`}. Recomputes the forward inside the addon; {@link ${n.withVjp}} keeps it instead.`,
     ...inputsDoc(op),
-    tag(
-      'param',
-      `cotangent - Cotangent of \`${tsName(out.name)}\`: ${shapeWords(out.shape)}, of the input's type.` +
-        (isAsync || inPlace === null ? '' : ` It may also be given as \`options.out.${tsName(inPlace.name)}\`: the gradient is then written over it.`),
+    ...cotangents.map((c) =>
+      tag(
+        'param',
+        `${c.arg} - Cotangent of \`${tsName(c.of.name)}\`: ${shapeWords(c.of.shape)}, of the input's type.` +
+          (isAsync || inPlace === null ? '' : ` It may also be given as \`options.out.${tsName(inPlace.name)}\`: the gradient is then written over it.`),
+      ),
     ),
     isAsync
       ? tag('param', `options - The row length \`n\`${optionalWords(op)} and the params; see {@link ${n.options}}.`)
@@ -594,7 +707,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     ${overloads(op, name, sig, isAsync)}
     export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${n.gradients}>` : n.gradients} {
       const rr_a = ${n.args}(${requiredInputs(op).map((x) => tsName(x.name)).join(', ')}, options${isAsync ? '' : `, ${n.outOptionNames}`});
-      rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, rr_a.dtype);
+      ${cotangents.map((c) => `rr.sameDtype('${op.name.spec}', '${c.arg}', ${c.arg}, rr_a.dtype);`)}
       ${isAsync ? null : `const rr_out: ${n.gradientsOut} = rr.outFields('${op.name.spec}', options?.out, ${n.gradientNames});`}
       ${dispatch(op, (d) => branch(ir, op, 'vjp', d, isAsync))}
     }
@@ -602,14 +715,20 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 }
 
 function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
-  const out = output(op);
+  const outs = returned(op, 'jvp');
   const name = isAsync ? n.jvpAsync : n.jvp;
   const inputs = requiredInputs(op).map((x) => tsName(x.name));
   const tangents = op.tangents.map((t) => tsName(t.name));
   const sig: Signature = {
     params: (a) => `${[...inputs, ...tangents].map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.jvpOptions : `${n.jvpOutOptions}<${a}>`}`,
-    returns: (a) => a,
+    returns: (a) => returnType(op, 'jvp', a),
   };
+  const noTangent = op.outputs.filter((o) => !o.differentiable).map((o) => `\`${tsName(o.name)}\``);
+  const [one] = outs;
+  const returns =
+    outs.length === 1 && one !== undefined
+      ? `${isAsync ? 'A promise of the' : 'The'} tangent of \`${one.field}\`: ${shapeWords(one.output.shape)}, of the input's type${isAsync ? '' : ': `options.out` if given, else a new array'}${noTangent.length === 0 ? '' : ` (${noTangent.join(', ')} ${noTangent.length === 1 ? 'has' : 'have'} none)`}.`
+      : `${isAsync ? 'A promise of the' : 'The'} tangents of the differentiable outputs, by output: ${outs.map((x) => `\`${x.field}\``).join(', ')}, of the input's type${isAsync ? '' : ' (the `out` arrays where given)'}.`;
   const along = [
     ...op.tangents.map((t) => `\`${tsName(t.name)}\` for \`${tsName(t.of.name)}\``),
     ...op.paramTangents.map((t) => `\`options.${tsName(t.name)}\` (default 0) for \`${tsName(t.of.name)}\``),
@@ -623,10 +742,7 @@ function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
     isAsync
       ? tag('param', `options - The row length \`n\`${optionalWords(op)}, the params and their tangents; see {@link ${n.jvpOptions}}.`)
       : tag('param', `options - The row length \`n\`${optionalWords(op)}, the params, their tangents and \`out\`; see {@link ${n.jvpOutOptions}}.`),
-    tag(
-      'returns',
-      `${isAsync ? 'A promise of the' : 'The'} tangent of \`${tsName(out.name)}\`: ${shapeWords(out.shape)}, of the input's type${isAsync ? '' : ': `options.out` if given, else a new array'}.`,
-    ),
+    tag('returns', returns),
     ...throwsDoc(op, !isAsync),
   ]);
   const scalars = entryScalars(op, 'jvp').map((a) => {
@@ -636,10 +752,11 @@ function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   return code`
     ${doc}
     ${overloads(op, name, sig, isAsync)}
-    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? 'Promise<RealArray>' : 'RealArray'} {
+    export ${isAsync ? 'async ' : ''}function ${name}(${sig.params('RealArray')}): ${isAsync ? `Promise<${returnType(op, 'jvp', 'RealArray')}>` : returnType(op, 'jvp', 'RealArray')} {
       const rr_a = ${n.args}(${inputs.join(', ')}, options, ${isAsync ? n.jvpOptionNames : n.jvpOutOptionNames});
       ${tangents.map((t) => `rr.sameDtype('${op.name.spec}', '${t}', ${t}, rr_a.dtype);`)}
       ${scalars}
+      ${isAsync || outs.length === 1 ? null : `const rr_out: ${outType(op, 'jvp', 'RealArray')} = rr.outFields('${op.name.spec}', options?.out, [${outs.map((x) => `'${x.field}'`).join(', ')}], 'output tangent arrays');`}
       ${dispatch(op, (d) => branch(ir, op, 'jvp', d, isAsync))}
     }
   `;
@@ -690,7 +807,7 @@ function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 }
 
 function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
-  const out = output(op);
+  const cotangents = vjpCotangents(op);
   const sig: Signature = {
     params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${n.options}`,
     returns: (a) => `${n.withVjpResult}<${a}>`,
@@ -710,7 +827,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
         case 'save':
           return `rr_${tsName(b.name)}`;
         case 'cotangent':
-          return 'cotangent';
+          return cotangents.find((c) => c.spec === b.name.spec)?.arg ?? tsName(b.name);
         case 'input':
         case 'output':
         case 'residual':
@@ -731,9 +848,9 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
       // Copies: the caller may change its arrays before it calls vjp.
       ${saved}
       return {
-        ${tsName(out.name)},
-        vjp: (cotangent: ${arr}) => {
-          rr.sameDtype('${op.name.spec}', 'cotangent', cotangent, '${d.id}');
+        ${op.outputs.map((o) => `${tsName(o.name)},`)}
+        vjp: (${cotangents.map((c) => `${c.arg}: ${arr}`).join(', ')}) => {
+          ${cotangents.map((c) => `rr.sameDtype('${op.name.spec}', '${c.arg}', ${c.arg}, '${d.id}');`)}
           ${bwd.filter((b) => b.mutable).map((b) => alloc(ir, op, b, d))}
           ${nativeCall(op, 'backward', d, false, bwdArg)}
           return ${gradientsObject(op, (g) => g)};
@@ -745,7 +862,7 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     `{@link ${n.fn}} and its VJP at that point: the forward runs once and saves what the backward needs (copies of the saved arrays and the residuals), so each \`vjp(cotangent)\` runs only the backward — the pattern of an autodiff library's custom gradient.`,
     ...inputsDoc(op),
     tag('param', `options - The row length \`n\`${optionalWords(op)} and the params; see {@link ${n.options}}.`),
-    tag('returns', `\`${tsName(out.name)}\` and \`vjp\`.`),
+    tag('returns', `${op.outputs.map((o) => `\`${tsName(o.name)}\``).join(', ')} and \`vjp\`.`),
     ...throwsDoc(op),
   ]);
   return code`

@@ -6,7 +6,7 @@ import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
 import { fence, tick } from '../../emit/markdown.ts';
 import type { OpDocs, TargetDocs } from '../../emit/types.ts';
-import type { InputIR, IR, OpIR, ParamIR, ShapeIR } from '../../ir/types.ts';
+import type { InputIR, IR, OpIR, OutputIR, ParamIR, ShapeIR } from '../../ir/types.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { dimWords } from './docs.ts';
 import { assertNever } from '../../util/never.ts';
@@ -38,6 +38,11 @@ export function nodeParam(p: ParamIR): string {
   return `${tsName(p.name)}: ${tsDefault(p)}`;
 }
 
+/** An output's array in the signatures: `A`, `Int32Array` for an int32 output. */
+function outputType(o: OutputIR): string {
+  return o.elem === 'int32' ? 'Int32Array' : 'A';
+}
+
 function cotangentParams(op: OpIR): string[] {
   return op.cotangents.length === 1 ? ['cotangent: A'] : op.cotangents.map((c) => `${tsName(c.name)}: A`);
 }
@@ -53,13 +58,15 @@ export function nodeSignature(op: OpIR): string {
   const inputs = requiredInputs(op).map((i) => `${tsName(i.name)}: A`);
   const tangents = op.tangents.map((t) => `${tsName(t.name)}: A`);
   const paramTangents = op.paramTangents.map((t) => `${tsName(t.name)}?: number`);
+  // One tangent per differentiable output: the one array, or an object of them.
+  const jvpResult = op.outputTangents.length === 1 ? 'A' : `{ ${op.outputTangents.map((t) => `${tsName(t.of.name)}: A`).join('; ')} }`;
   const jvpOpts = (fields: readonly string[]) => (fields.length === 0 ? `options?: ${n.options}` : `options?: ${n.options} & { ${fields.join('; ')} }`);
   const jvp =
     op.jvp === null
       ? []
       : [
-          `function ${n.jvp}(${[...inputs, ...tangents, jvpOpts([...paramTangents, 'out?: A'])].join(', ')}): A;`,
-          `function ${n.jvpAsync}(${[...inputs, ...tangents, jvpOpts(paramTangents)].join(', ')}): Promise<A>;`,
+          `function ${n.jvp}(${[...inputs, ...tangents, jvpOpts([...paramTangents, `out?: ${jvpResult}`])].join(', ')}): ${jvpResult};`,
+          `function ${n.jvpAsync}(${[...inputs, ...tangents, jvpOpts(paramTangents)].join(', ')}): Promise<${jvpResult}>;`,
         ];
   const cotangents = op.cotangents.map((c) => `${tsName(c.name)}: A`);
   const hvpResult = `{ ${[...op.hvps.map((h) => `${tsName(h.of.name)}: A`), ...op.paramHvps.map((h) => `${tsName(h.of.name)}: number`)].join('; ')} }`;
@@ -70,14 +77,14 @@ export function nodeSignature(op: OpIR): string {
           `function ${n.hvp}(${[...inputs, ...cotangents, ...tangents, jvpOpts([...paramTangents, `out?: { ${op.hvps.map((h) => `${tsName(h.of.name)}?: A`).join('; ')} }`])].join(', ')}): ${hvpResult};`,
           `function ${n.hvpAsync}(${[...inputs, ...cotangents, ...tangents, jvpOpts(paramTangents)].join(', ')}): Promise<${hvpResult}>;`,
         ];
-  const result = op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${tsName(o.name)}: A`).join('; ')} }`;
-  const withVjp = `{ ${[...op.outputs.map((o) => `${tsName(o.name)}: A`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
+  const result = op.outputs.length === 1 ? 'A' : `${n.result}<A>`;
+  const withVjp = `{ ${[...op.outputs.map((o) => `${tsName(o.name)}: ${outputType(o)}`), `vjp(${cotangentParams(op).join(', ')}): ${n.gradients}<A>`].join('; ')} }`;
   const opts = `options?: ${n.options}`;
   return [
     `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp, ...derivativeFns(op)].join(', ')} } from '${NODE_PACKAGE}';`,
     '',
     '// A is Float64Array or Float32Array (one overload each): outputs have the input\'s type.',
-    `function ${n.fn}(${[...inputs, `${opts} & { out?: A }`].join(', ')}): ${result};`,
+    `function ${n.fn}(${[...inputs, `${opts} & { out?: ${op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${tsName(o.name)}?: ${outputType(o)}`).join('; ')} }`} }`].join(', ')}): ${result};`,
     `function ${n.fnAsync}(${[...inputs, opts].join(', ')}): Promise<${result}>;`,
     `function ${n.vjp}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): ${n.gradients}<A>;`,
     `function ${n.vjpAsync}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): Promise<${n.gradients}<A>>;`,
@@ -90,6 +97,7 @@ export function nodeSignature(op: OpIR): string {
     ...optionalInputs(op).map((x) => `  ${tsName(x.name)}?: Uint8Array | boolean[]; // ${x.shape.text} like the values (a Uint8Array: nonzero = true); default: none`),
     ...op.params.map((p) => `  ${tsName(p.name)}?: ${tsType(p)}; // default ${tsDefault(p)}`),
     '}',
+    ...(op.outputs.length === 1 ? [] : [`interface ${n.result}<A> {`, ...op.outputs.map((o) => `  ${tsName(o.name)}: ${outputType(o)};${o.indexes ? ' // 0-based positions in the row, -1 for none' : ''}`), '}']),
     `interface ${n.gradients}<A> {`,
     ...op.grads.map((g) => `  ${tsName(g.of.name)}: A;`),
     ...op.paramGrads.map((g) => `  ${tsName(g.of.name)}: number; // summed over the rows`),
@@ -113,7 +121,7 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
   const options = entries.length === 0 ? [] : [`{ ${entries.join(', ')} }`];
   const outputs = op.outputs.map((o) => tsName(o.name));
   const call = op.outputs.length === 1 ? `const ${outputs[0]} = ` : `const { ${outputs.join(', ')} } = `;
-  const cotangents = op.outputs.map((o) => `new Float64Array(${tsName(o.name)}.length).fill(1)`);
+  const cotangents = op.cotangents.map((c) => `new Float64Array(${tsName(c.of.name)}.length).fill(1)`);
   return [
     `import { ${n.fn}, ${n.vjp} } from '${NODE_PACKAGE}';`,
     '',
@@ -131,7 +139,8 @@ function jvpText(op: OpIR): string | null {
   const nd = nodeApi(op);
   const tangents = op.tangents.map((t) => tick(tsName(t.name)));
   const params = op.paramTangents.map((t) => `the option ${tick(tsName(t.name))} (default 0)`);
-  return `${tick(nd.jvp)} is the forward-mode derivative (JVP): the tangent of the output along ${[...tangents, ...params].join(' and ')}, forward and derivative in one call.`;
+  const of = op.outputs.length === 1 ? 'the output' : op.outputTangents.map((t) => tick(tsName(t.of.name))).join(' and ');
+  return `${tick(nd.jvp)} is the forward-mode derivative (JVP): the tangent of ${of} along ${[...tangents, ...params].join(' and ')}, forward and derivative in one call.`;
 }
 
 /** What the section says of the HVP, where the op has one. */

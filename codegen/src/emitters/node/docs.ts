@@ -44,6 +44,7 @@ export function dimWords(d: DimIR): string | null {
     case 'n':
       return null;
     case 'param':
+      return `${d.name.spec} = options.${tsDim(d)}`;
     case 'length':
       return `${d.name.spec} = ${tsDim(d)}`;
     default:

@@ -7,7 +7,7 @@ import { renderBinding } from './binding.ts';
 import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { MASKED } from '../../emit/capabilities.ts';
+import { OUTPUTS } from '../../emit/capabilities.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
 
@@ -15,10 +15,12 @@ export const nodeEmitter: Emitter = {
   name: 'node',
   description: 'Node: the rank-relax-node napi-rs glue, the @rank-relax/node typed API',
   owns: [`${RUST_DIR}/`, `${TS_DIR}/`],
-  // One output: the API returns it and `out` names one array. Row dims n and a list's length (the
-  // checked arguments carry each dim; buffers are allocated and checked from their shapes). An
-  // optional input is an option of every function; a bool one a Uint8Array or an array of booleans.
-  capabilities: { ...MASKED, maxOutputs: 1 },
+  // Row dims n, a list's length and an int param's value (the checked arguments carry each dim;
+  // buffers are allocated and checked from their shapes). One output is returned as its array,
+  // several as an object of them by name (an int32 one an Int32Array); the VJP takes a cotangent per
+  // differentiable output. An optional input is an option of every function; a bool one a
+  // Uint8Array or an array of booleans.
+  capabilities: OUTPUTS,
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

@@ -116,6 +116,10 @@ export interface NodeApi {
   readonly gradients: string;
   /** What `withVjp` returns. */
   readonly withVjpResult: string;
+  /** What an op with several outputs returns: one field per output. */
+  readonly result: string;
+  /** The `out` of the sync call of an op with several outputs: one optional array per output. */
+  readonly outputsOut: string;
 }
 
 export function nodeApi(op: OpIR): NodeApi {
@@ -142,6 +146,8 @@ export function nodeApi(op: OpIR): NodeApi {
     gradientsOut: `${pascal}GradientsOut`,
     gradients: `${pascal}Gradients`,
     withVjpResult: `${pascal}WithVjp`,
+    result: `${pascal}Result`,
+    outputsOut: `${pascal}Out`,
   };
 }
 
@@ -162,6 +168,8 @@ export interface TsNames extends NodeApi {
   readonly hvpOptionNames: string;
   readonly hvpOutOptionNames: string;
   readonly hvpOutNames: string;
+  /** Private list of the fields of the call's `out` (an op with several outputs). */
+  readonly outputNames: string;
 }
 
 export function tsNames(op: OpIR): TsNames {
@@ -176,6 +184,7 @@ export function tsNames(op: OpIR): TsNames {
     hvpOptionNames: `rr_${op.name.screaming}_HVP_OPTIONS`,
     hvpOutOptionNames: `rr_${op.name.screaming}_HVP_OUT_OPTIONS`,
     hvpOutNames: `rr_${op.name.screaming}_HVP_OUT`,
+    outputNames: `rr_${op.name.screaming}_OUTPUTS`,
   };
 }
 

@@ -14,7 +14,6 @@ import { ASYNC_ENTRIES, entryKernel, entryScalars, napiArray, nativeName, opEntr
 import { rowExtent } from '../../ir/shape.ts';
 import { coreCallArgs, RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustIdentifier, rustType } from '../../emit/rust.ts';
 import { rustIdent } from '../../ir/names.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -190,7 +189,7 @@ function entryArg(b: Buffer): string {
 const BODY_PARAMS = ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'];
 
 /** A dim's value in the generic bodies, where `rr_shape` and `rr_params` are in scope. */
-function bodyDim(dim: DimIR): string {
+function bodyDim(op: OpIR, dim: DimIR): string {
   switch (dim.kind) {
     case 'batch':
     case 'n':
@@ -198,10 +197,22 @@ function bodyDim(dim: DimIR): string {
     case 'length':
       return `rr_params.${rustIdent(dim.param)}.len()`;
     case 'param':
-      return unsupported('node', 'dims bound to an int param');
+      return `rr::param_extent(${bodyIntParam(op, dim.param)})`;
     default:
       return assertNever(dim, 'dim kind');
   }
+}
+
+/**
+ * An int param that sizes a buffer, as `rr::param_extent` takes it: its value and its upper bound
+ * (`rr_params.k, rr_shape.n`), so that a value out of range sizes a scratch buffer no larger than
+ * the bound and the core reports the value.
+ */
+function bodyIntParam(op: OpIR, spec: string): string {
+  const p = op.params.find((x) => x.name.spec === spec);
+  if (p?.type !== 'int') throw new Error(`node: op ${op.name.spec} has no int param ${spec}`);
+  const max = p.max === null ? 'usize::MAX' : p.max.kind === 'dim' ? `rr_shape.${p.max.dim}` : `${p.max.value}`;
+  return `rr_params.${rustIdent(spec)}, ${max}`;
 }
 
 /**
@@ -209,8 +220,8 @@ function bodyDim(dim: DimIR): string {
  * entry keeps inside the addon: the row extent is the shape's (`1` for `[batch]`,
  * `rr_shape.n * rr_shape.n`, `rr_params.quantiles.len()`).
  */
-function scratchLine(b: Buffer, firstInput: Buffer): string {
-  const args = ['RR_OP', 'rr_shape', rowExtent(b.shape, bodyDim), `${rustIdentifier(firstInput.name)}.len()`];
+function scratchLine(op: OpIR, b: Buffer, firstInput: Buffer): string {
+  const args = ['RR_OP', 'rr_shape', rowExtent(b.shape, (d) => bodyDim(op, d)), `${rustIdentifier(firstInput.name)}.len()`];
   const lhs = `let mut ${rustIdentifier(b.name)} =`;
   const rhs = `rr::scratch::<${elemType(b)}>(${args.join(', ')})?;`;
   // rustfmt moves a right-hand side that fits on the next line there rather than break the call.
@@ -240,7 +251,7 @@ function renderBodies(op: OpIR): string {
       : code`
           /// ${doc}
           ${rsFn(`fn rr_${entry}<T: Real + rr::Elem>`, [...BODY_PARAMS, ...entryScalars(op, entry).map((a) => `${rustIdentifier(a.name)}: T`), ...entryBuffers(op, entry).map(sliceParam)], ret)}
-              ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+              ${[...outputs, ...residuals].map((b) => scratchLine(op, b, first))}
               ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
               ${rsCall(`rr_op::${entry}`, ['rr_shape', 'rr_params', ...coreCallArgs(derivativeKernel(op, entry), (b) => backwardArg(b, fwd))], 4, '?;')}
               Ok(())
@@ -251,14 +262,14 @@ function renderBodies(op: OpIR): string {
 
     /// The forward, its residuals in scratch buffers dropped after the call.
     ${rsFn('fn rr_call<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'call').map(sliceParam)], ret)}
-        ${residuals.map((b) => scratchLine(b, first))}
+        ${residuals.map((b) => scratchLine(op, b, first))}
         ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...callArgs], 4, '?;')}
         Ok(())
     }
 
     /// The VJP: the forward into scratch buffers, then the backward.
     ${rsFn('fn rr_vjp<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'vjp').map(sliceParam)], ret)}
-        ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+        ${[...outputs, ...residuals].map((b) => scratchLine(op, b, first))}
         ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
         ${rsCall('rr_op::backward', ['rr_shape', 'rr_params', ...vjpBackward], 4, '?;')}
         Ok(())
@@ -311,7 +322,7 @@ function renderInPlaceBodies(op: OpIR, inPlace: NonNullable<OpIR['inPlaceVjp']>)
     /// The VJP with the gradient written over the cotangent: the forward into scratch buffers,
     /// then the core's \`backward_in_place\`.
     ${rsFn('fn rr_vjp_in_place<T: Real + rr::Elem>', [...BODY_PARAMS, ...entryBuffers(op, 'vjp').filter(notCotangent).map(sliceParam)], ret)}
-        ${[...outputs, ...residuals].map((b) => scratchLine(b, first))}
+        ${[...outputs, ...residuals].map((b) => scratchLine(op, b, first))}
         ${rsCall('rr_op::forward', ['rr_shape', 'rr_params', ...vjpForward], 4, '?;')}
         ${rsCall('rr_op::backward_in_place', ['rr_shape', 'rr_params', ...backwardArgs], 4, '?;')}
         Ok(())

@@ -9,6 +9,7 @@ pub mod sigmoid_rank;
 pub mod soft_quantile;
 pub mod soft_rank;
 pub mod soft_sort;
+pub mod soft_sort_topk;
 pub mod soft_topk;
 pub mod spearman_loss;
 
@@ -17,7 +18,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 2;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits; the package checks it.
-pub const ABI_HASH: &str = "0x2958cb6aadbffd0f";
+pub const ABI_HASH: &str = "0x5ea09346d87642e8";
 
 /// A value in a buffer is unusable: NaN, ±inf, a negative relevance, a corrupt residual.
 pub const RR_ERR_INVALID_VALUE: &str = "RR_ERR_INVALID_VALUE";

@@ -1,16 +1,9 @@
 //! One module per op of the spec, each with `Params`, `forward` and `backward` in the kernel
-//! convention (see the crate docs), and `jvp`, the forward-mode product (not yet in the spec).
+//! convention (see the crate docs), `jvp` (forward mode) and `hvp` (second order).
 
-pub mod ndcg_loss;
-pub mod neural_sort;
-pub mod neural_sort_apply;
-pub mod sigmoid_rank;
-pub mod soft_quantile;
-pub mod soft_rank;
-pub mod soft_sort;
-pub mod soft_sort_topk;
-pub mod soft_topk;
-pub mod spearman_loss;
+// One module per op, listed by the generator from the spec: a new op is its spec entry and its
+// kernel file here.
+include!("list.rs");
 
 /// The cotangent and the gradient of a backward: two arrays, or one array that holds the
 /// cotangent on entry and is overwritten with the gradient (one `[batch, n]` array less at the

@@ -20,6 +20,7 @@ impl P {
 
 /// The spec as data (rank-relax-codegen's `core` target).
 pub mod all_ops;
+pub mod dispatch;
 pub mod generated;
 
 use generated::Dim;
@@ -32,16 +33,6 @@ pub const OPS: [&str; 5] = [
     "soft_rank",
     "soft_sort",
     "spearman_loss",
-];
-
-/// The spec's other ops, each with the test file that covers it the same ways (reference vectors,
-/// finite differences, JVP, bad input, threads); `spec_mirror.rs` holds every op of the spec to one
-/// of the two lists.
-pub const OWN_TESTS: [(&str, &str); 4] = [
-    ("neural_sort", "neural_sort.rs"),
-    ("neural_sort_apply", "neural_sort.rs"),
-    ("soft_quantile", "topk_quantile.rs"),
-    ("soft_topk", "topk_quantile.rs"),
 ];
 
 /// The spec's entry of an op.

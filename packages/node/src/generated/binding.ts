@@ -14,7 +14,7 @@ export const ABI_VERSION = 2;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0x2958cb6aadbffd0f';
+export const ABI_HASH = '0x5ea09346d87642e8';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -1878,6 +1878,292 @@ export interface OpBinding {
     values: Float64Array,
     mask: Uint8Array | null,
     cotangentSorted: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_sort_topk` in f32; writes the output arrays. */
+  softSortTopkF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    topValues: Float32Array,
+    indices: Int32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_sort_topk` in f32 on the libuv pool; writes the output arrays. */
+  softSortTopkF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    topValues: Float32Array,
+    indices: Int32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_sort_topk` in f32; writes the output arrays. */
+  softSortTopkForwardF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    topValues: Float32Array,
+    indices: Int32Array,
+    permutation: Int32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `soft_sort_topk` in f32; writes the output arrays. */
+  softSortTopkBackwardF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    permutation: Int32Array,
+    cotangentTopValues: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_sort_topk` in f32; writes the output arrays. */
+  softSortTopkVjpF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_sort_topk` in f32 on the libuv pool; writes the output arrays. */
+  softSortTopkVjpF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort_topk` in f32; writes the output arrays. */
+  softSortTopkJvpF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    tangentValues: Float32Array,
+    tangentTopValues: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort_topk` in f32 on the libuv pool; writes the output arrays. */
+  softSortTopkJvpF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    tangentValues: Float32Array,
+    tangentTopValues: Float32Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort_topk` in f32; writes the output arrays. */
+  softSortTopkHvpF32(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort_topk` in f32 on the libuv pool; writes the output arrays. */
+  softSortTopkHvpF32Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_sort_topk` in f64; writes the output arrays. */
+  softSortTopkF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    topValues: Float64Array,
+    indices: Int32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_sort_topk` in f64 on the libuv pool; writes the output arrays. */
+  softSortTopkF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    topValues: Float64Array,
+    indices: Int32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_sort_topk` in f64; writes the output arrays. */
+  softSortTopkForwardF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    topValues: Float64Array,
+    indices: Int32Array,
+    permutation: Int32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `soft_sort_topk` in f64; writes the output arrays. */
+  softSortTopkBackwardF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    permutation: Int32Array,
+    cotangentTopValues: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_sort_topk` in f64; writes the output arrays. */
+  softSortTopkVjpF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_sort_topk` in f64 on the libuv pool; writes the output arrays. */
+  softSortTopkVjpF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort_topk` in f64; writes the output arrays. */
+  softSortTopkJvpF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    tangentValues: Float64Array,
+    tangentTopValues: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_sort_topk` in f64 on the libuv pool; writes the output arrays. */
+  softSortTopkJvpF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    tangentValues: Float64Array,
+    tangentTopValues: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort_topk` in f64; writes the output arrays. */
+  softSortTopkHvpF64(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_sort_topk` in f64 on the libuv pool; writes the output arrays. */
+  softSortTopkHvpF64Async(
+    batch: number,
+    n: number,
+    k: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    cotangentTopValues: Float64Array,
     tangentValues: Float64Array,
     hvpValues: Float64Array,
     hvpRegularizationStrength: Float64Array,

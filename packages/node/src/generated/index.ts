@@ -9,5 +9,6 @@ export * from './ops/sigmoid_rank.js';
 export * from './ops/soft_quantile.js';
 export * from './ops/soft_rank.js';
 export * from './ops/soft_sort.js';
+export * from './ops/soft_sort_topk.js';
 export * from './ops/soft_topk.js';
 export * from './ops/spearman_loss.js';

@@ -6,6 +6,7 @@ const loss: Float64Array = rr.ndcgLoss(new Float64Array([0.2, 1.5]), new Float64
 const grad: Float64Array = rr.spearmanLossVjp(new Float64Array(4), new Float64Array(4), new Float64Array(1)).predictions;
 const quantiles: Float64Array = rr.softQuantile(new Float64Array([3, 1, 2]), { quantiles: [0.1, 0.9] });
 const masked: Float64Array = rr.ndcgLoss(new Float64Array([0.2, 1.5, NaN]), new Float64Array([0, 2, 0]), { mask: [true, true, false] });
+const topIndices: Int32Array = rr.softSortTopk(new Float64Array([3, 1, 2]), { k: 2 }).indices;
 // @ts-expect-error a mask of numbers
 rr.softRank(new Float64Array(3), { mask: [1, 1, 0] });
 // @ts-expect-error an unknown direction
@@ -13,4 +14,4 @@ rr.softSort(new Float64Array(3), { direction: 'up' });
 // @ts-expect-error k is a number
 rr.softTopk(new Float64Array(3), { k: '1' });
 
-export = [ranks, loss, grad, quantiles, masked];
+export = [ranks, loss, grad, quantiles, masked, topIndices];

@@ -260,3 +260,51 @@ const hash: string = ABI_HASH;
 
 void [t64, t32, tg, tw, q64, q32, qg, qw, qOptions, p64, pm, pv, na, nagp, nagv, naw, tOptions];
 void [r64, r32, rAny, wrong, o64, o32, og, ogs, s64, s32, g64, l64, l32, gv, ge, sg32, sig, spp, spt, nds, prr, prg, ps, pg, pl, pn, options, reg, dir, threads, hash, run];
+
+// soft_sort_topk: two outputs, an object by name; the indices an Int32Array; one cotangent (the
+// top values'), one tangent out of the JVP.
+import {
+  softSortTopk,
+  softSortTopkAsync,
+  softSortTopkHvp,
+  softSortTopkJvp,
+  softSortTopkJvpAsync,
+  softSortTopkVjp,
+  softSortTopkVjpAsync,
+  softSortTopkWithVjp,
+  type SoftSortTopkGradients,
+  type SoftSortTopkOptions,
+  type SoftSortTopkOut,
+  type SoftSortTopkResult,
+  type SoftSortTopkWithVjp,
+} from '@rank-relax/node';
+
+const xs64 = new Float64Array([3, 1, 2, 0.5]);
+const xs32 = new Float32Array([3, 1, 2, 0.5]);
+const topk64: SoftSortTopkResult<Float64Array> = softSortTopk(xs64, { k: 2, mask: [true, true, false, true] });
+const topk32: SoftSortTopkResult<Float32Array> = softSortTopk(xs32, { k: 2 });
+const tv32: Float32Array = topk32.topValues;
+const ti: Int32Array = topk64.indices;
+const { topValues: tv64, indices: ti64 } = softSortTopk(xs64, { k: 2, out: { topValues: new Float64Array(2), indices: new Int32Array(2) } });
+const topkOut: SoftSortTopkOut<Float64Array> = { indices: new Int32Array(2) };
+const topkAsync: Promise<SoftSortTopkResult<Float32Array>> = softSortTopkAsync(xs32, { k: 1 });
+const topkGrads: SoftSortTopkGradients<Float64Array> = softSortTopkVjp(xs64, new Float64Array(2), { k: 2 });
+const topkGradsAsync: Promise<SoftSortTopkGradients<Float32Array>> = softSortTopkVjpAsync(xs32, new Float32Array(2), { k: 2 });
+const topkWith: SoftSortTopkWithVjp<Float64Array> = softSortTopkWithVjp(xs64, { k: 2 });
+const topkWithIdx: Int32Array = topkWith.indices;
+const topkPulled: Float64Array = topkWith.vjp(new Float64Array(2)).values;
+const topkTangent: Float64Array = softSortTopkJvp(xs64, xs64, { k: 2, tangentRegularizationStrength: 1 });
+const topkTangentAsync: Promise<Float32Array> = softSortTopkJvpAsync(xs32, xs32, { k: 2 });
+const topkHvp: number = softSortTopkHvp(xs64, new Float64Array(2), xs64, { k: 2 }).regularizationStrength;
+const topkOptions: SoftSortTopkOptions = { k: 3, direction: 'ascending' };
+// @ts-expect-error the indices are an Int32Array, not the input's type
+const wrongIndices: Float64Array = softSortTopk(xs64).indices;
+// @ts-expect-error several outputs: an object, not one array
+const wrongResult: Float64Array = softSortTopk(xs64);
+// @ts-expect-error one cotangent: the indices have none
+softSortTopkVjp(xs64, new Float64Array(2), new Int32Array(2), { k: 2 });
+// @ts-expect-error k is a number
+softSortTopk(xs64, { k: '2' });
+// @ts-expect-error out.indices is an Int32Array
+softSortTopk(xs64, { out: { indices: new Float64Array(1) } });
+void [topk64, tv32, ti, tv64, ti64, topkOut, topkAsync, topkGrads, topkGradsAsync, topkWithIdx, topkPulled, topkTangent, topkTangentAsync, topkHvp, topkOptions, wrongIndices, wrongResult];
