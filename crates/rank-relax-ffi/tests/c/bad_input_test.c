@@ -501,8 +501,23 @@ static int read_params(call *c, const json_value *params, char *why, size_t why_
     return 1;
 }
 
+/* The index of an op's one output (`with_cotangent`: its one differentiable output), or
+ * num_outputs when it has several. */
+static size_t sole_output(const rrt_op *op, int with_cotangent)
+{
+    size_t i, found = op->num_outputs, count = 0;
+    for (i = 0; i < op->num_outputs; i++) {
+        if (!with_cotangent || op->outputs[i].differentiable) {
+            found = i;
+            count++;
+        }
+    }
+    return count == 1 ? found : op->num_outputs;
+}
+
 /* Output `i` of an object of the file: `<plural>.<name>`, or `<single>` for an op with one output
- * ("outputs" / "output", "cotangents" / "cotangent"); NULL when absent. */
+ * ("outputs" / "output"), or one differentiable output ("cotangents" / "cotangent"); NULL when
+ * absent. */
 static const json_value *output_of(const json_value *v, const rrt_op *op, size_t i, const char *plural,
                                    const char *single)
 {
@@ -510,7 +525,7 @@ static const json_value *output_of(const json_value *v, const rrt_op *op, size_t
     if (all != NULL) {
         return json_get(all, op->outputs[i].name);
     }
-    return op->num_outputs == 1 ? json_get(v, single) : NULL;
+    return sole_output(op, strcmp(plural, "cotangents") == 0) == i ? json_get(v, single) : NULL;
 }
 
 static int is_finite_buffer(const call *c, const void *buffer, size_t len)

@@ -290,8 +290,22 @@ static void free_case(ref_case *c)
     }
 }
 
-/* Output `i` of a case: `outputs.<name>`, or `output` for an op with one output (`plural` and
- * `single` are "outputs" / "output" or "cotangents" / "cotangent"). */
+/* The index of an op's one output (`with_cotangent`: its one differentiable output), or
+ * num_outputs when it has several. */
+static size_t sole_output(const rrt_op *op, int with_cotangent)
+{
+    size_t i, found = op->num_outputs, count = 0;
+    for (i = 0; i < op->num_outputs; i++) {
+        if (!with_cotangent || op->outputs[i].differentiable) {
+            found = i;
+            count++;
+        }
+    }
+    return count == 1 ? found : op->num_outputs;
+}
+
+/* Output `i` of a case: `outputs.<name>`, or `output` for an op with one output; the same for
+ * `cotangents` / `cotangent`, where one differentiable output is enough. */
 static const json_value *case_output(const json_value *json, const rrt_op *op, size_t i, const char *plural,
                                      const char *single)
 {
@@ -299,7 +313,7 @@ static const json_value *case_output(const json_value *json, const rrt_op *op, s
     if (all != NULL) {
         return json_get(all, op->outputs[i].name);
     }
-    return op->num_outputs == 1 ? json_get(json, single) : NULL;
+    return sole_output(op, strcmp(plural, "cotangents") == 0) == i ? json_get(json, single) : NULL;
 }
 
 /* Fills `c` from the JSON case; on a malformed case returns 0 with `why` set. */
