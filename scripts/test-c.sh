@@ -4,8 +4,9 @@
 # builds the C test programs against the shared library and runs them:
 #   reference_test  every case of the reference files (RANK_RELAX_REFERENCE, default
 #                   testdata/reference/ops-v1.json from the repository root, then
-#                   testdata/reference/wave2-*.json and masks.json) in f64 and f32, and the
-#                   error paths of every op;
+#                   testdata/reference/wave2-*.json and masks.json, and
+#                   RANK_RELAX_REFERENCE_SORT_TOPK, default testdata/reference/soft-sort-topk.json)
+#                   in f64 and f32 (int32 outputs exactly), and the error paths of every op;
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
 #                   testdata/bad-input.json);
 #   threads_test    every op from 8 threads at once (with and without a mask), bit-identical to
@@ -14,8 +15,9 @@
 #                   buffer, bit-identical to a separate gradient (with a mask too); partial
 #                   overlaps and a gradient over the mask refused;
 #   params_test     int, list and op-specific enum params (k out of range, NULL, empty and
-#                   out-of-range quantiles, soft_topk's regularization code 2), and every element
-#                   of [batch, m] and [batch, n, n] buffers written, nothing past them;
+#                   out-of-range quantiles, soft_topk's regularization code 2), soft_sort_topk's k
+#                   checked before it sizes a [batch, k] buffer (k = 0, k = n), and every element
+#                   of [batch, m], [batch, k] and [batch, n, n] buffers written, nothing past them;
 #   jvp_test        every op's JVP against central differences, adjoint to its backward, f32
 #                   against f64, NaN tangents refused (driven by the generated op table);
 #   hvp_test        every op's HVP against central differences of its backward, symmetric, f32

@@ -64,6 +64,22 @@ describe('the real spec', () => {
     expect(file(out, 'generated/soft_topk.rs')).toContain('regularization: rank_relax::TopkRegularization::from_code(regularization)?,');
   });
 
+  it('sizes a [batch, k] buffer by an int param only within its bounds, and types an int32 output', () => {
+    const glue = file(out, 'generated/soft_sort_topk.rs');
+    expect(glue).toContain('let rr_dim_k = rr_shape.count(k, Some(0), Some(n));');
+    expect(glue).toContain('rr_shape.extent("indices", &[rr_dim_k])?');
+    const path = join(scratch, 'soft_sort_topk.rs');
+    writeFileSync(path, glue);
+    execFileSync('rustfmt', ['--check', '--edition', '2021', path]);
+    expect(header).toContain('    double *top_values,\n    int32_t *indices,\n    int32_t *permutation);');
+    // No cotangent of indices in the backward, no tangent of it in the JVP.
+    expect(header).not.toContain('cotangent_indices');
+    expect(header).not.toContain('tangent_indices');
+    const table = file(out, 'rr_ops_table.h');
+    expect(table).toContain('{.name = "indices", .rank = 1, .row = {{RRT_DIM_PARAM, 0}}, .is_int32 = true, .indexes = true, .differentiable = false');
+    expect(table).toContain('(double *)out[0], (int32_t *)out[1], (int32_t *)res[0]);');
+  });
+
   it('describes int and list params and row dims in the test table', () => {
     const table = file(out, 'rr_ops_table.h');
     expect(table).toContain('{.name = "k", .type = RRT_INT, .default_value = {.integer = 1}, .min = {true, false, 0.0}, .max = {true, true, 0.0}},');
@@ -71,7 +87,7 @@ describe('the real spec', () => {
     expect(table).toContain('{.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}');
     expect(table).toContain('{.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}');
     expect(table).toContain(
-      'return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);',
+      'return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)in[0], (const bool *)in[1], (float *)out[0], (int32_t *)res[0]);',
     );
   });
 

@@ -12,19 +12,23 @@
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
- *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n.
+ *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n;
+ *    a dim that is an int param's value ([batch, k]) sizes no buffer unless that value is in
+ *    the param's range (a value out of it is an error).
  * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as
  *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool, int params as int64_t, list
  *    params as a pointer and a length (`const double *quantiles, size_t quantiles_len`; the
  *    values are copied, and the pointer may be NULL only when the length is 0).
  * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves
- *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),
- *    one gradient per differentiable input, then one value per row for each param that has a
- *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent
- *    per differentiable input (const), one scalar tangent (float or double) per param that has
- *    a gradient, then one tangent per output. hvp (second order): the backward's saves,
- *    residuals and cotangents, the JVP's tangents, then one buffer per differentiable input and
- *    one value per row for each param that has a gradient (the derivative of each gradient).
+ *    (forward inputs/outputs, const), the residuals (const), one cotangent per differentiable
+ *    output (const), one gradient per differentiable input, then one value per row for each
+ *    param that has a gradient. jvp (forward mode): the saves and the residuals as the
+ *    backward, one tangent per differentiable input (const), one scalar tangent (float or
+ *    double) per param that has a gradient, then one tangent per differentiable output. An
+ *    int32_t output has neither a cotangent nor a tangent. hvp (second order): the backward's
+ *    saves, residuals and cotangents, the JVP's tangents, then one buffer per differentiable
+ *    input and one value per row for each param that has a gradient (the derivative of each
+ *    gradient).
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
  * pointer may be NULL only when its buffer has no elements or is optional; buffers must be aligned
@@ -39,6 +43,9 @@
  * the absent ones are never read (NaN or infinite padding is fine) and get output 0 and gradient 0;
  * outputs in sorted order hold the present items first and zeros after. Pass the backward, JVP and
  * HVP the mask of the forward.
+ *
+ * Positions: an int32_t output of item positions (`indices`) holds 0-based positions in the
+ * caller's row, and -1 where there is no item (past a masked row's present items).
  */
 #ifndef RANK_RELAX_H
 #define RANK_RELAX_H
@@ -56,7 +63,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 2
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0x2958cb6aadbffd0f)
+#define RR_ABI_HASH UINT64_C(0x5ea09346d87642e8)
 
 /* Status codes returned by every kernel. */
 
@@ -1741,6 +1748,257 @@ int32_t rr_soft_sort_hvp_f32(
     const bool *mask,
     const int32_t *permutation,
     const float *cotangent_sorted,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* soft_sort_topk */
+
+/**
+ * soft_sort_topk: The k first values of soft_sort with the indices of the hard top-k, like
+ * torch.topk.
+ *
+ * top_values = soft_sort(values)[..k] per row (descending by default: the k largest, largest first)
+ * and indices = the positions of the hard top-k in the same order (ties by position). The values
+ * are differentiable, the indices are integers without a derivative. As ε → 0, top_values[j] =
+ * values[indices[j]]. With a mask, a row with fewer than k present items returns them all, then 0
+ * in top_values and −1 in indices.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: Values to take the top k of along the last axis.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[out] top_values [batch, k] (batch * k elements): The first k soft-sorted values of each
+ *     row.
+ * @param[out] indices [batch, k] (batch * k elements) int32: Positions in the row of the hard top-k
+ *     items, in the same order (−1 past a masked row's present items).
+ * @param[out] permutation [batch, n] int32: Residual for the backward: soft_sort residual of the
+ *     row.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_sort_topk_forward_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    double *top_values,
+    int32_t *indices,
+    int32_t *permutation);
+
+/**
+ * As rr_soft_sort_topk_forward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_sort_topk_forward_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    float *top_values,
+    int32_t *indices,
+    int32_t *permutation);
+
+/**
+ * Backward (vector-Jacobian product) of soft_sort_topk: from the cotangents of the outputs (indices
+ * has none: not differentiable), writes the gradient of each differentiable input and, per row, of
+ * each param that has a gradient. Takes the saves and residuals of the matching
+ * rr_soft_sort_topk_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_top_values [batch, k] (batch * k elements): Cotangent of `top_values`.
+ * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
+ * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
+ *     `regularization_strength`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_sort_topk_backward_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    const int32_t *permutation,
+    const double *cotangent_top_values,
+    double *grad_values,
+    double *grad_regularization_strength);
+
+/**
+ * As rr_soft_sort_topk_backward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_sort_topk_backward_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    const int32_t *permutation,
+    const float *cotangent_top_values,
+    float *grad_values,
+    float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of soft_sort_topk: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_soft_sort_topk_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_top_values [batch, k] (batch * k elements): Receives the tangent of
+ *     `top_values`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_sort_topk_jvp_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    const int32_t *permutation,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_top_values);
+
+/**
+ * As rr_soft_sort_topk_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_sort_topk_jvp_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    const int32_t *permutation,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_top_values);
+/**
+ * Second-order kernel (Hessian-vector product) of soft_sort_topk: the derivative of what the
+ * matching rr_soft_sort_topk_backward_f64 writes, at the same cotangents, along a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient: the Hessian of
+ * <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_soft_sort_topk_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] k How many items soft_topk selects, 0 ≤ k ≤ n. An integer in [0, n]; default 1.
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_DESCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_top_values [batch, k] (batch * k elements): Cotangent of `top_values`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_sort_topk_hvp_f64(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    const int32_t *permutation,
+    const double *cotangent_top_values,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_soft_sort_topk_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_sort_topk_hvp_f32(
+    size_t batch,
+    size_t n,
+    int64_t k,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    const int32_t *permutation,
+    const float *cotangent_top_values,
     const float *tangent_values,
     float tangent_regularization_strength,
     float *hvp_values,

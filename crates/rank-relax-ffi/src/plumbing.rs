@@ -96,6 +96,16 @@ impl Dims {
         })
     }
 
+    /// An int param's value as a dim of buffers (the `k` of `[batch, k]`): the value when it lies
+    /// within the param's inclusive bounds, else 0, so that a bad value never sizes a buffer the
+    /// caller did not allocate; the core then reports the value (`k must be in [0, n] …`).
+    pub fn count(&self, value: i64, min: Option<usize>, max: Option<usize>) -> usize {
+        match usize::try_from(value) {
+            Ok(v) if min.is_none_or(|lo| v >= lo) && max.is_none_or(|hi| v <= hi) => v,
+            _ => 0,
+        }
+    }
+
     /// Length of a `[batch, …row]` buffer of other dims (`[batch, n, n]`, `[batch, m]`), checked
     /// for overflow.
     pub fn extent(&self, name: &str, row: &[usize]) -> Result<usize, FfiError> {
@@ -469,6 +479,19 @@ mod tests {
             err.message,
             format!("m has 3 × {} × 2 elements, which overflows", usize::MAX)
         );
+    }
+
+    #[test]
+    fn int_param_dims_are_bounded() {
+        let dims = Dims::new(2, 5).unwrap();
+        assert_eq!(dims.count(3, Some(0), Some(5)), 3);
+        assert_eq!(dims.count(0, Some(0), Some(5)), 0);
+        assert_eq!(dims.count(5, Some(0), Some(5)), 5);
+        assert_eq!(dims.count(6, Some(0), Some(5)), 0);
+        assert_eq!(dims.count(-1, Some(0), Some(5)), 0);
+        assert_eq!(dims.count(i64::MIN, None, None), 0);
+        assert_eq!(dims.count(1 << 40, None, None), 1 << 40);
+        assert_eq!(dims.count(1, Some(2), None), 0);
     }
 
     #[test]

@@ -11,7 +11,6 @@ import { table } from '../../emit/markdown.ts';
 import { extent } from '../../ir/shape.ts';
 import { kernelsOf } from '../../ir/kernels.ts';
 import { defaultValue, matchElem } from '../../ir/match.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 import { cArgs } from './decl.ts';
 import { cDefault, cDim, cEnumConstant, cLiteral, cName, cReal, cType } from './names.ts';
@@ -60,8 +59,11 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
         const value = list === undefined ? [] : paramValue(list);
         return Array.isArray(value) ? value.length : 0;
       }
-      case 'param':
-        return unsupported('c', 'dims that are the value of an int param');
+      case 'param': {
+        const int = op.params.find((p) => p.name.spec === d.param);
+        const value = int === undefined ? 0 : paramValue(int);
+        return typeof value === 'number' ? value : 0;
+      }
       default:
         return assertNever(d, 'dim kind');
     }
@@ -69,7 +71,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
   const len = (a: { shape: ShapeIR }) => a.shape.dims.reduce((size, d) => size * dimSize(d), 1);
   const declared = new Set<string>();
   const decls: string[] = [];
-  const printed: { name: string; len: number }[] = [];
+  const printed: { name: string; len: number; int: boolean }[] = [];
   const value = (a: VariantArgIR): string => {
     if (a.kind === 'dim') return cName(a.name);
     if (a.kind === 'param') {
@@ -93,7 +95,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
       const filled = (values: readonly (number | string)[]) => decls.push(`const ${type} ${cName(a.name)}[${len(a)}] = {${values.join(', ')}};`);
       const empty = (print: boolean) => {
         decls.push(`${type} ${cName(a.name)}[${len(a)}];`);
-        if (print) printed.push({ name: cName(a.name), len: len(a) });
+        if (print) printed.push({ name: cName(a.name), len: len(a), int: a.elem === 'int32' });
       };
       switch (a.role) {
         case 'input':
@@ -156,6 +158,17 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     '    printf("\\n");',
     '}',
     '',
+    ...(printed.some((p) => p.int)
+      ? [
+          'static void print_int(const char *name, const int32_t *x, size_t len) {',
+          '    size_t i;',
+          '    printf("%s:", name);',
+          '    for (i = 0; i < len; i++) printf(" %ld", (long)x[i]);',
+          '    printf("\\n");',
+          '}',
+          '',
+        ]
+      : []),
     'int main(void) {',
     `    const size_t ${dims.join(', ')};`,
     ...decls.map((d) => `    ${d}`),
@@ -164,7 +177,7 @@ export function cExample(ir: IR, op: OpIR, data: ExampleData): string {
     `        fprintf(stderr, "%s\\n", ${ir.runtime.lastError.cSymbol}());`,
     '        return 1;',
     '    }',
-    ...printed.map((p) => `    print("${p.name}", ${p.name}, ${p.len});`),
+    ...printed.map((p) => `    ${p.int ? 'print_int' : 'print'}("${p.name}", ${p.name}, ${p.len});`),
     '    return 0;',
     '}',
   ].join('\n');
@@ -180,7 +193,7 @@ function section(ir: IR, op: OpIR, data: ExampleData): string {
 
     The ${tick(`_f32`)} variants take ${tick('float')} for every real buffer and param. The forward writes the
     outputs and the residuals; the backward reads the saves, the residuals and one cotangent per
-    output, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(cName(g.of.name))}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(cName(g.of.name))}`)])}.
+    ${op.outputs.every((x) => x.differentiable) ? 'output' : `differentiable output (${listText(op.cotangents.map((c) => tick(cName(c.name))))})`}, and writes ${listText([...op.grads.map((g) => `the gradient of ${tick(cName(g.of.name))}`), ...op.paramGrads.map((g) => `the per-row gradient of ${tick(cName(g.of.name))}`)])}.
 
     Forward:
 

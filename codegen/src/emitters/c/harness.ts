@@ -67,8 +67,11 @@ function renderTypes(ir: IR): string {
         size_t min_length;
     } rrt_param;
 
-    /** A dim after batch: n, or the length of a list param (\`param\`: its index in the op's params). */
-    typedef enum { RRT_DIM_N, RRT_DIM_LENGTH } rrt_dim_kind;
+    /**
+     * A dim after batch: n, the length of a list param, or the value of an int param (\`param\`: its
+     * index in the op's params).
+     */
+    typedef enum { RRT_DIM_N, RRT_DIM_LENGTH, RRT_DIM_PARAM } rrt_dim_kind;
 
     typedef struct {
         rrt_dim_kind kind;
@@ -79,7 +82,7 @@ function renderTypes(ir: IR): string {
 
     typedef struct {
         const char *name;
-        /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
+        /** Dims after batch: 0 for [batch], 1 for [batch, n], [batch, m] or [batch, k], 2 for [batch, n, n]. */
         size_t rank;
         rrt_dim row[RRT_MAX_ROW_RANK];
         /** Element type int32 (else the op's real type, unless is_bool). */
@@ -88,8 +91,10 @@ function renderTypes(ir: IR): string {
         bool is_bool;
         /** For inputs: may be NULL (absent). */
         bool optional;
-        /** For inputs: receives a gradient. */
+        /** For inputs: receives a gradient; for outputs: has a cotangent and a tangent. */
         bool differentiable;
+        /** For int32 outputs: the values are positions along n (0-based, -1 for none). */
+        bool indexes;
         /** For inputs: "finite" or "nonnegative". */
         const char *constraint;
     } rrt_tensor;
@@ -104,13 +109,15 @@ function renderTypes(ir: IR): string {
     /*
      * The adapters take each group of buffers as an array. Inputs and saves are \`const void *\`:
      * the op's real type, or \`const bool *\` for a bool input (is_bool; NULL when optional and
-     * absent); residuals are the real type or int32_t (is_int32).
+     * absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
+     * tangents are indexed like the outputs: the entry of an output that is not differentiable is
+     * never used (it may be NULL).
      */
     typedef int32_t (*rrt_forward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                       const void *const *inputs, double *const *outputs,
+                                       const void *const *inputs, void *const *outputs,
                                        void *const *residuals);
     typedef int32_t (*rrt_forward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                       const void *const *inputs, float *const *outputs,
+                                       const void *const *inputs, void *const *outputs,
                                        void *const *residuals);
     typedef int32_t (*rrt_backward_f64)(size_t batch, size_t n, const rrt_param_value *params,
                                         const void *const *saves, const void *const *residuals,
@@ -246,16 +253,17 @@ function dimRow(op: OpIR, d: DimIR): string {
       return '{RRT_DIM_N, 0}';
     case 'length':
       return `{RRT_DIM_LENGTH, ${op.params.findIndex((p) => p.name.spec === d.param)}}`;
-    case 'batch':
     case 'param':
-      return unsupported('c', `a dim of kind ${d.kind} after batch`);
+      return `{RRT_DIM_PARAM, ${op.params.findIndex((p) => p.name.spec === d.param)}}`;
+    case 'batch':
+      return unsupported('c', 'batch after the first dim');
     default:
       return assertNever(d, 'dim kind');
   }
 }
 
-function tensorRow(op: OpIR, t: TensorIR, differentiable = false, constraint: string | null = null, optional = false): string {
-  const elem = matchElem(t.elem, { real: () => '', int32: () => ', .is_int32 = true', bool: () => ', .is_bool = true' });
+function tensorRow(op: OpIR, t: TensorIR, differentiable = false, constraint: string | null = null, optional = false, indexes = false): string {
+  const elem = matchElem(t.elem, { real: () => '', int32: () => ', .is_int32 = true', bool: () => ', .is_bool = true' }) + (indexes ? ', .indexes = true' : '');
   const row = t.shape.row.length === 0 ? '' : `, .row = {${t.shape.row.map((d) => dimRow(op, d)).join(', ')}}`;
   return (
     `{.name = ${cString(t.name.spec)}, .rank = ${rowRank(t.shape)}${row}${elem}, ` +
@@ -286,7 +294,12 @@ const ADAPTER_GROUPS: Readonly<Record<Pass, readonly string[]>> = {
 };
 
 /** `p[0].real`, `in[1]`, `(int32_t *)res[0]` … for one kernel argument list. */
-function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
+function adapterCall(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
+  const outputIndex = (name: string | null) => {
+    const i = op.outputs.findIndex((x) => x.name.spec === name);
+    if (i < 0) throw new Error(`op ${op.name.spec}: ${String(name)} is no output`);
+    return i;
+  };
   const counters = new Map<string, number>();
   const next = (group: string) => {
     const i = counters.get(group) ?? 0;
@@ -319,9 +332,11 @@ function adapterCall(k: VariantKernelIR, dtype: TypeNames): string {
       hvp: 'hvp',
       param_hvp: 'phvp',
     }[a.role];
-    const i = next(group);
-    // Residuals, inputs and saves come as `void *`: their element types differ.
-    if (group === 'res' || group === 'in' || group === 'saves') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)${group}[${i}]`;
+    // Cotangents and output tangents are indexed like the outputs (some outputs have none).
+    const i = group === 'cot' || group === 'otan' ? outputIndex(a.of) : next(group);
+    if (group === 'cot' || group === 'otan') counters.set(group, 1);
+    // Outputs, residuals, inputs and saves come as `void *`: their element types differ.
+    if (group === 'out' || group === 'res' || group === 'in' || group === 'saves') return `(${a.mutable ? '' : 'const '}${cType(a.type)} *)${group}[${i}]`;
     return `${group}[${i}]`;
   });
   const used = new Set(counters.keys());
@@ -341,7 +356,7 @@ function jvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
         const void *const *saves, const void *const *res, const ${t} *const *tan, const ${t} *ptan,
         ${t} *const *otan)
     {
-        ${adapterCall(k, dtype)}
+        ${adapterCall(op, k, dtype)}
     }
   `;
 }
@@ -354,7 +369,7 @@ function hvpAdapter(op: OpIR, k: VariantKernelIR, dtype: TypeNames): string {
         const void *const *saves, const void *const *res, const ${t} *const *cot, const ${t} *const *tan,
         const ${t} *ptan, ${t} *const *hvp, ${t} *const *phvp)
     {
-        ${adapterCall(k, dtype)}
+        ${adapterCall(op, k, dtype)}
     }
   `;
 }
@@ -365,16 +380,16 @@ function renderAdapters(op: OpIR): string {
       const t = cType(v.dtype);
       return code`
         static int32_t rrt_${op.name.snake}_forward_${v.dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
-            const void *const *in, ${t} *const *out, void *const *res)
+            const void *const *in, void *const *out, void *const *res)
         {
-            ${adapterCall(v.forward, v.dtype)}
+            ${adapterCall(op, v.forward, v.dtype)}
         }
 
         static int32_t rrt_${op.name.snake}_backward_${v.dtype.id}(size_t batch, size_t n, const rrt_param_value *p,
             const void *const *saves, const void *const *res, const ${t} *const *cot, ${t} *const *grads,
             ${t} *const *pgrads)
         {
-            ${adapterCall(v.backward, v.dtype)}
+            ${adapterCall(op, v.backward, v.dtype)}
         }
         ${v.jvp === null ? '' : jvpAdapter(op, v.jvp, v.dtype)}
         ${v.hvp === null ? '' : hvpAdapter(op, v.hvp, v.dtype)}
@@ -394,7 +409,7 @@ function renderOpTables(op: OpIR): string {
       ...op.params.map((p) => paramData(op, p)).filter((x) => x !== ''),
       array('rrt_param', `${s}_params`, op.params.map((p) => paramRow(op, p))),
       array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(op, x, x.differentiable, x.constraint, x.optional))),
-      array('rrt_tensor', `${s}_outputs`, op.outputs.map((x) => tensorRow(op, x))),
+      array('rrt_tensor', `${s}_outputs`, op.outputs.map((x) => tensorRow(op, x, x.differentiable, null, false, x.indexes))),
       array('rrt_tensor', `${s}_residuals`, op.residuals.map((x) => tensorRow(op, x))),
       array('rrt_save', `${s}_saves`, op.saves.map((x) => {
         const list = x.source === 'input' ? op.inputs : op.outputs;

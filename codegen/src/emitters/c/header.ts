@@ -74,6 +74,16 @@ function masksParagraph(ir: IR): string[] {
   ];
 }
 
+/** The paragraph on outputs of item positions (`indexes`), if the spec has any. */
+function indexesParagraph(ir: IR): string[] {
+  const names = [...new Set(ir.ops.flatMap((op) => op.outputs.filter((x) => x.indexes).map((x) => cName(x.name))))];
+  if (names.length === 0) return [];
+  return [
+    `Positions: an int32_t output of item positions (${names.map((x) => `\`${x}\``).join(', ')}) holds 0-based positions in ` +
+      "the caller's row, and -1 where there is no item (past a masked row's present items).",
+  ];
+}
+
 function renderPrelude(ir: IR): string {
   return code`
     ${banner(ir, 'c-block')}
@@ -85,19 +95,23 @@ function renderPrelude(ir: IR): string {
       [
         ' * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer',
         ' *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.',
-        " *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n.",
+        " *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n;",
+        ' *    a dim that is an int param\'s value ([batch, k]) sizes no buffer unless that value is in',
+        " *    the param's range (a value out of it is an error).",
         " * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as",
         ' *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool, int params as int64_t, list',
         ' *    params as a pointer and a length (`const double *quantiles, size_t quantiles_len`; the',
         ' *    values are copied, and the pointer may be NULL only when the length is 0).',
         ' * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves',
-        ' *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),',
-        ' *    one gradient per differentiable input, then one value per row for each param that has a',
-        ' *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent',
-        ' *    per differentiable input (const), one scalar tangent (float or double) per param that has',
-        ' *    a gradient, then one tangent per output. hvp (second order): the backward\'s saves,',
-        ' *    residuals and cotangents, the JVP\'s tangents, then one buffer per differentiable input and',
-        ' *    one value per row for each param that has a gradient (the derivative of each gradient).',
+        ' *    (forward inputs/outputs, const), the residuals (const), one cotangent per differentiable',
+        ' *    output (const), one gradient per differentiable input, then one value per row for each',
+        ' *    param that has a gradient. jvp (forward mode): the saves and the residuals as the',
+        ' *    backward, one tangent per differentiable input (const), one scalar tangent (float or',
+        ' *    double) per param that has a gradient, then one tangent per differentiable output. An',
+        ' *    int32_t output has neither a cotangent nor a tangent. hvp (second order): the backward\'s',
+        ' *    saves, residuals and cotangents, the JVP\'s tangents, then one buffer per differentiable',
+        ' *    input and one value per row for each param that has a gradient (the derivative of each',
+        ' *    gradient).',
       ],
       'A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. ' +
         'A pointer may be NULL only when its buffer has no elements or is optional; buffers must be aligned for their ' +
@@ -105,6 +119,7 @@ function renderPrelude(ir: IR): string {
         'share memory). The library cannot see how long a buffer is: each pointer must be valid for the ' +
         'elements its shape gives. Kernels are thread-safe; rows are processed in parallel inside a call.',
       ...masksParagraph(ir),
+      ...indexesParagraph(ir),
     ])}
     #ifndef RANK_RELAX_H
     #define RANK_RELAX_H
@@ -163,6 +178,13 @@ function renderRuntimeFn(fn: RuntimeFnIR): string {
   `;
 }
 
+/** ` (indices has none: it is not differentiable)` for the outputs without a cotangent, else nothing. */
+function withoutCotangent(op: OpIR): string {
+  const none = op.outputs.filter((x) => !x.differentiable).map((x) => cName(x.name));
+  if (none.length === 0) return '';
+  return ` (${none.join(' and ')} ${none.length === 1 ? 'has' : 'have'} none: not differentiable)`;
+}
+
 function kernelIntro(op: OpIR, kernel: VariantKernelIR): string[] {
   const forward = kernel.cSymbol.replace(`_${kernel.pass}_`, '_forward_');
   switch (kernel.pass) {
@@ -170,7 +192,7 @@ function kernelIntro(op: OpIR, kernel: VariantKernelIR): string[] {
       return [`${op.name.spec}: ${op.summary}`, op.doc];
     case 'backward':
       return [
-        `Backward (vector-Jacobian product) of ${op.name.spec}: from the cotangents of the outputs, ` +
+        `Backward (vector-Jacobian product) of ${op.name.spec}: from the cotangents of the outputs${withoutCotangent(op)}, ` +
           'writes the gradient of each differentiable input and, per row, of each param that has a ' +
           `gradient. Takes the saves and residuals of the matching ${forward} call.`,
       ];

@@ -6,17 +6,18 @@ import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
 import { renderTestTable } from './harness.ts';
 import { renderHeader } from './header.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { MASKED } from '../../emit/capabilities.ts';
+import { OUTPUTS } from '../../emit/capabilities.ts';
 
 export const cEmitter: Emitter = {
   name: 'c',
   description: 'C ABI: include/rank_relax.h, the rank-relax-ffi glue, the C test table',
   owns: [`${INCLUDE_DIR}/`, `${RUST_DIR}/`, `${TEST_DIR}/`],
-  // Generic over the kernel's arguments, so any number of outputs. A shape's extent is a product of
-  // arguments (n, a list's length); a dim that is an int param's value would need the value
-  // checked before it sizes a buffer, so it is not bound yet. An optional input is a pointer that
-  // may be NULL; a bool one is `const bool *`.
-  capabilities: MASKED,
+  // Generic over the kernel's arguments: any number of outputs, each a caller-allocated buffer
+  // (`int32_t *` for an int32 one), a cotangent or tangent only for a differentiable one. A
+  // shape's extent is a product of arguments (n, a list's length, an int param's value, checked
+  // against the param's bounds before it sizes a buffer). An optional input is a pointer that may
+  // be NULL; a bool one is `const bool *`.
+  capabilities: OUTPUTS,
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },

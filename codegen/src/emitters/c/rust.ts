@@ -4,8 +4,8 @@
 import { code, file, join } from '../../emit/code.ts';
 import { coreCallArgs, rustArrayCall, rustCall, rustDoc, rustEnumType, rustFnSignature, rustIdentifier, rustLetCall, rustType, rustUnsafeCall } from '../../emit/rust.ts';
 import { banner } from '../../emit/text.ts';
-import type { BufferArgIR, DimIR, EnumParamIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
-import { kernelsOf, passTitle } from '../../ir/kernels.ts';
+import type { BufferArgIR, DimIR, EnumParamIR, IntBoundIR, IR, KernelIR, OpIR, ParamIR, ShapeIR, TypeNames, VariantArgIR, VariantKernelIR } from '../../ir/types.ts';
+import { kernelsOf, opKernels, passTitle } from '../../ir/kernels.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { matchParam } from '../../ir/match.ts';
 import { matchElem } from '../../ir/match.ts';
@@ -20,7 +20,44 @@ function lengthArg(param: string): string {
   return rustIdent(`${param}_len`);
 }
 
-/** A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`. */
+/** A bound of an int param as an `Option<usize>` of the glue: `Some(0)`, `Some(n)`, `None` when unbounded. */
+function boundArg(b: IntBoundIR | null): string {
+  if (b === null) return 'None';
+  switch (b.kind) {
+    case 'value':
+      // A negative value is no extent, so a negative lower bound is 0.
+      return `Some(${Math.max(0, b.value)})`;
+    case 'dim':
+      return `Some(${b.dim})`;
+    default:
+      return assertNever(b, 'int bound');
+  }
+}
+
+/** The local that holds a dim that is an int param's value, as an extent: `rr_dim_k`. */
+function paramDimLocal(dim: DimIR): string {
+  return `rr_dim_${dim.name.snake}`;
+}
+
+/**
+ * The locals of the dims that are an int param's value, for the kernel's buffers: the value only
+ * within the param's bounds (`rr_shape.count(k, Some(0), Some(n))`), else 0, so that a bad value
+ * never sizes a buffer and the core reports it.
+ */
+function paramDimLines(op: OpIR, kernel: KernelIR): string[] {
+  const dims = kernel.args.flatMap((a) => (a.kind === 'buffer' ? a.shape.row.filter((d) => d.kind === 'param') : []));
+  const unique = [...new Map(dims.map((d) => [d.name.spec, d])).values()];
+  return unique.flatMap((dim) => {
+    const p = op.params.find((x) => dim.kind === 'param' && x.name.spec === dim.param);
+    if (dim.kind !== 'param' || p?.type !== 'int') return unsupported('c', `a dim that is the value of a param that is not an int`);
+    return [
+      `        // ${dim.name.spec} sizes buffers only within ${p.name.spec}'s bounds (else 0: the core reports it).`,
+      `        let ${paramDimLocal(dim)} = rr_shape.count(${rustIdent(dim.param)}, ${boundArg(p.min)}, ${boundArg(p.max)});`,
+    ];
+  });
+}
+
+/** A dim's value inside a kernel of the glue, from its C arguments: `n`, `quantiles_len`, `rr_dim_k`. */
 function glueDim(dim: DimIR): string {
   switch (dim.kind) {
     case 'batch':
@@ -29,7 +66,7 @@ function glueDim(dim: DimIR): string {
     case 'length':
       return lengthArg(dim.param);
     case 'param':
-      return unsupported('c', 'dims that are the value of an int param');
+      return paramDimLocal(dim);
     default:
       return assertNever(dim, 'dim kind');
   }
@@ -169,7 +206,8 @@ function regionOf(name: string, inPlace: OpIR['inPlaceVjp']): string {
 }
 
 
-function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
+function renderKernel(op: OpIR, kernel: KernelIR): string {
+  const inPlace = kernel.pass === 'backward' ? op.inPlaceVjp : null;
   const buffers = kernel.args.filter((a) => a.kind === 'buffer');
   const callArgs = ['rr_shape.shape', '&rr_params', ...coreCallArgs(kernel, coreSlice)];
   const params = kernel.args.flatMap((a) => (a.kind === 'param' ? [a.param] : []));
@@ -180,9 +218,10 @@ function renderKernel(kernel: KernelIR, inPlace: OpIR['inPlaceVjp']): string {
     '        let rr_shape = rr_ffi::Dims::new(batch, n)?;',
     ...params.flatMap(paramPrelude),
     ...(fields.length === 0 ? ['        let rr_params = rr_op::Params {};'] : ['        let rr_params = rr_op::Params {', ...fields, '        };']),
+    ...paramDimLines(op, kernel),
     ...bufferLines(kernel),
-    ...(kernel.pass === 'backward' && inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
-    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), kernel.pass === 'backward' ? inPlace : null)), '?;'),
+    ...(inPlace !== null ? inPlaceLines(kernel, inPlace) : []),
+    ...rustArrayCall(8, 'rr_ffi::check_disjoint', buffers.map((b) => regionOf(rustIdentifier(b.name), inPlace)), '?;'),
     '        // SAFETY: the caller guarantees each pointer is valid for its buffer\'s length',
     '        // (include/rank_relax.h); each was checked non-null unless empty or optional and',
     '        // aligned, and no written buffer overlaps another.',
@@ -227,11 +266,7 @@ export function renderRustOp(ir: IR, op: OpIR): string {
     '',
     `const RR_OP: &str = "${op.name.spec}";`,
     '',
-    renderKernel(op.forward, null),
-    '',
-    renderKernel(op.backward, op.inPlaceVjp),
-    '',
-    ...[op.jvp, op.hvp].flatMap((k) => (k === null ? [] : [renderKernel(k, null), ''])),
+    ...opKernels(op).flatMap((k) => [renderKernel(op, k), '']),
     join(externs, '\n\n'),
   );
 }

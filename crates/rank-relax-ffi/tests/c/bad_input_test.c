@@ -271,9 +271,12 @@ static void call_alloc(call *c)
     }
     for (i = 0; i < op->num_outputs; i++) {
         size_t len = tensor_len(c, &op->outputs[i]);
-        c->outputs[i] = xcalloc(len, real_size(c));
-        c->cotangents[i] = xcalloc(len, real_size(c));
-        add_slot(c->fwd, &c->num_fwd, op->outputs[i].name, c->outputs[i], len, ELEM_REAL);
+        elem_type type = type_of(&op->outputs[i]);
+        c->outputs[i] = xcalloc(len, elem_size(c, type));
+        if (op->outputs[i].differentiable) {
+            c->cotangents[i] = xcalloc(len, real_size(c));
+        }
+        add_slot(c->fwd, &c->num_fwd, op->outputs[i].name, c->outputs[i], len, type);
     }
     for (i = 0; i < op->num_residuals; i++) {
         size_t len = tensor_len(c, &op->residuals[i]);
@@ -292,6 +295,9 @@ static void call_alloc(call *c)
                  type_of(&op->residuals[i]));
     }
     for (i = 0; i < op->num_outputs; i++) {
+        if (!op->outputs[i].differentiable) {
+            continue;
+        }
         snprintf(c->names[0][i], sizeof c->names[0][i], "cotangent_%s", op->outputs[i].name);
         add_slot(c->bwd, &c->num_bwd, c->names[0][i], c->cotangents[i], tensor_len(c, &op->outputs[i]), ELEM_REAL);
     }
@@ -341,9 +347,9 @@ static int32_t call_forward(const call *c)
         res[i] = c->fwd[k++].ptr;
     }
     if (c->f32) {
-        return op->forward_f32(c->batch, c->n, c->params, in, (float *const *)out, res);
+        return op->forward_f32(c->batch, c->n, c->params, in, out, res);
     }
-    return op->forward_f64(c->batch, c->n, c->params, in, (double *const *)out, res);
+    return op->forward_f64(c->batch, c->n, c->params, in, out, res);
 }
 
 /* Calls the backward with the pointers of `c->bwd`. */
@@ -359,8 +365,9 @@ static int32_t call_backward(const call *c)
     for (i = 0; i < op->num_residuals; i++) {
         res[i] = c->bwd[k++].ptr;
     }
+    /* Indexed like the outputs; one without a cotangent has no slot. */
     for (i = 0; i < op->num_outputs; i++) {
-        cot[i] = c->bwd[k++].ptr;
+        cot[i] = op->outputs[i].differentiable ? c->bwd[k++].ptr : NULL;
     }
     for (i = 0; i < op->num_grads; i++) {
         grads[i] = c->bwd[k++].ptr;
@@ -494,6 +501,33 @@ static int read_params(call *c, const json_value *params, char *why, size_t why_
     return 1;
 }
 
+/* The index of an op's one output (`with_cotangent`: its one differentiable output), or
+ * num_outputs when it has several. */
+static size_t sole_output(const rrt_op *op, int with_cotangent)
+{
+    size_t i, found = op->num_outputs, count = 0;
+    for (i = 0; i < op->num_outputs; i++) {
+        if (!with_cotangent || op->outputs[i].differentiable) {
+            found = i;
+            count++;
+        }
+    }
+    return count == 1 ? found : op->num_outputs;
+}
+
+/* Output `i` of an object of the file: `<plural>.<name>`, or `<single>` for an op with one output
+ * ("outputs" / "output"), or one differentiable output ("cotangents" / "cotangent"); NULL when
+ * absent. */
+static const json_value *output_of(const json_value *v, const rrt_op *op, size_t i, const char *plural,
+                                   const char *single)
+{
+    const json_value *all = json_get(v, plural);
+    if (all != NULL) {
+        return json_get(all, op->outputs[i].name);
+    }
+    return sole_output(op, strcmp(plural, "cotangents") == 0) == i ? json_get(v, single) : NULL;
+}
+
 static int is_finite_buffer(const call *c, const void *buffer, size_t len)
 {
     size_t i;
@@ -505,9 +539,10 @@ static int is_finite_buffer(const call *c, const void *buffer, size_t len)
     return 1;
 }
 
-/* Compares a buffer with a tensor of the file: |got - want| <= tol * (1 + |want|). */
-static int matches(const call *c, const void *got, size_t len, const json_value *want, char *why, size_t why_size,
-                   const char *what)
+/* Compares a buffer with a tensor of the file: |got - want| <= tol * (1 + |want|); an int32 buffer
+ * (`int32`) exactly. */
+static int matches(const call *c, const void *got, int int32, size_t len, const json_value *want, char *why,
+                   size_t why_size, const char *what)
 {
     tensor t;
     size_t i;
@@ -517,7 +552,8 @@ static int matches(const call *c, const void *got, size_t len, const json_value 
                  (unsigned long)len);
     }
     for (i = 0; ok && i < len; i++) {
-        double g = get(c, got, i), tol = c->f32 ? 1e-5 : 1e-9;
+        double g = int32 ? (double)((const int32_t *)got)[i] : get(c, got, i);
+        double tol = int32 ? 0.0 : c->f32 ? 1e-5 : 1e-9;
         if (!(fabs(g - t.data[i]) <= tol * (1.0 + fabs(t.data[i])))) {
             snprintf(why, why_size, "%s[%lu] = %.17g, want %.17g", what, (unsigned long)i, g, t.data[i]);
             ok = 0;
@@ -605,22 +641,29 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
             }
             free(t.data);
         }
-        if (json_get(cs, "cotangent") != NULL) {
-            size_t j, len = tensor_len(&c, &op->outputs[0]);
-            if (!read_tensor(json_get(cs, "cotangent"), &t) || t.len != len) {
-                snprintf(why, why_size, "cotangent does not have the output's shape");
+        /* Each differentiable output's cotangent: the case's, else ones. */
+        for (i = 0; i < op->num_outputs; i++) {
+            const json_value *cot = output_of(cs, op, i, "cotangents", "cotangent");
+            size_t j, len = tensor_len(&c, &op->outputs[i]);
+            if (!op->outputs[i].differentiable) {
+                continue;
+            }
+            if (cot == NULL) {
+                for (j = 0; j < len; j++) {
+                    set(&c, c.cotangents[i], j, 1.0);
+                }
+                continue;
+            }
+            if (!read_tensor(cot, &t) || t.len != len) {
+                snprintf(why, why_size, "the cotangent of %s does not have its shape", op->outputs[i].name);
                 free(t.data);
                 call_free(&c);
                 return 0;
             }
             for (j = 0; j < len; j++) {
-                set(&c, c.cotangents[0], j, t.data[j]);
+                set(&c, c.cotangents[i], j, t.data[j]);
             }
             free(t.data);
-        } else {
-            for (i = 0; i < tensor_len(&c, &op->outputs[0]); i++) {
-                set(&c, c.cotangents[0], i, 1.0);
-            }
         }
     }
     if (backward) {
@@ -725,19 +768,24 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
         call_free(&c);
         return 0;
     }
-    if (json_get(expect, "output") != NULL) {
-        ok = matches(&c, c.outputs[0], tensor_len(&c, &op->outputs[0]), json_get(expect, "output"), why,
-                     why_size, op->outputs[0].name);
+    for (i = 0; ok && i < op->num_outputs; i++) {
+        const json_value *want = output_of(expect, op, i, "outputs", "output");
+        if (want != NULL) {
+            ok = matches(&c, c.outputs[i], op->outputs[i].is_int32, tensor_len(&c, &op->outputs[i]), want, why,
+                         why_size, op->outputs[i].name);
+        }
     }
     for (i = 0; ok && i < op->num_grads; i++) {
         const rrt_tensor *in = &op->inputs[op->grads[i]];
         const json_value *want = json_get(json_get(expect, "vjp"), in->name);
         if (want != NULL && backward) {
-            ok = matches(&c, c.grads[i], tensor_len(&c, in), want, why, why_size, c.names[1][i]);
+            ok = matches(&c, c.grads[i], 0, tensor_len(&c, in), want, why, why_size, c.names[1][i]);
         }
     }
     if (ok && json_get(expect, "finite") != NULL && json_get(expect, "finite")->type == JSON_TRUE) {
-        ok = is_finite_buffer(&c, c.outputs[0], tensor_len(&c, &op->outputs[0]));
+        for (i = 0; ok && i < op->num_outputs; i++) {
+            ok = op->outputs[i].is_int32 || is_finite_buffer(&c, c.outputs[i], tensor_len(&c, &op->outputs[i]));
+        }
         for (i = 0; ok && backward && i < op->num_grads; i++) {
             ok = is_finite_buffer(&c, c.grads[i], tensor_len(&c, &op->inputs[op->grads[i]]));
         }

@@ -22,7 +22,8 @@ typedef struct {
     bool *mask[CALL_MAX_TENSORS];
     /* inputs, their tangents, and the backward's gradients (and HVPs) of them */
     double *in[CALL_MAX_TENSORS], *tan[CALL_MAX_TENSORS], *grad[CALL_MAX_TENSORS], *hvp[CALL_MAX_TENSORS];
-    /* outputs, their cotangents, and the JVP's tangents of them */
+    /* outputs, their cotangents, and the JVP's tangents of them; an int32 output (is_int32) holds
+     * int32_t in its buffer, and its cotangent and tangent are unused */
     double *out[CALL_MAX_TENSORS], *cot[CALL_MAX_TENSORS], *otan[CALL_MAX_TENSORS];
     /* per-row param gradients (and their HVPs), CALL_BATCH values each */
     double *pgrad[CALL_MAX_TENSORS], *phvp[CALL_MAX_TENSORS];

@@ -42,7 +42,7 @@ static int backward_at(const rrt_op *op, const rrt_param_value *p, call_buffers 
         }
     }
     call_inputs(op, moved, b->mask, inputs);
-    ok = op->forward_f64(B, N, q, inputs, b->out, b->res) == RR_OK;
+    ok = op->forward_f64(B, N, q, inputs, (void *const *)b->out, b->res) == RR_OK;
     call_saves(op, moved, b->mask, b->out, saves);
     ok = ok && op->backward_f64(B, N, q, saves, (const void *const *)b->res, (const double *const *)b->cot, grads,
                                 pgrads) == RR_OK;
@@ -61,7 +61,7 @@ static int hvp_at(const rrt_op *op, const rrt_param_value *p, call_buffers *b, d
     double *hvps[CALL_MAX_TENSORS];
     size_t i;
     call_inputs(op, b->in, b->mask, inputs);
-    if (op->forward_f64(B, N, p, inputs, b->out, b->res) != RR_OK) return 0;
+    if (op->forward_f64(B, N, p, inputs, (void *const *)b->out, b->res) != RR_OK) return 0;
     call_saves(op, b->in, b->mask, b->out, saves);
     call_tangents(op, b->tan, tangents);
     for (i = 0; i < op->num_grads; i++) {
@@ -162,7 +162,7 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
         memcpy(p32, p, op->num_params * sizeof *p32);
         if (e < op->num_params) p32[e].real = (double)(float)p[e].real;
         call_inputs32(op, b.in32, b.mask, inputs32);
-        ok = op->forward_f32(B, N, p32, inputs32, b.out32, b.res32) == RR_OK;
+        ok = op->forward_f32(B, N, p32, inputs32, (void *const *)b.out32, b.res32) == RR_OK;
         call_saves32(op, b.in32, b.mask, b.out32, saves32);
         call_tangents32(op, b.tan32, tangents32);
         for (i = 0; i < op->num_grads; i++) {
@@ -188,6 +188,7 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
         double *hvps[CALL_MAX_TENSORS], pt[1] = {s};
         int32_t status;
         double keep;
+        size_t k;
         call_saves(op, b.in, b.mask, b.out, saves);
         call_tangents(op, b.tan, tangents);
         for (i = 0; i < op->num_grads; i++) {
@@ -201,14 +202,16 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
                   strstr(rr_last_error(), "tangent_") != NULL,
               "%s %s: a NaN tangent is refused (%d: %s)", op->name, label, (int)status, rr_last_error());
         b.tan[op->grads[0]][1] = keep;
-        keep = b.cot[0][0];
-        b.cot[0][0] = NAN;
+        for (k = 0; !op->outputs[k].differentiable; k++) {
+        }
+        keep = b.cot[k][0];
+        b.cot[k][0] = NAN;
         status = op->hvp_f64(B, N, p, saves, (const void *const *)b.res, (const double *const *)b.cot, tangents, pt,
                              hvps, b.phvp);
         check(status == RR_ERR_INVALID_VALUE && strncmp(rr_last_error(), op->name, strlen(op->name)) == 0 &&
                   strstr(rr_last_error(), "cotangent_") != NULL,
               "%s %s: a NaN cotangent is refused (%d: %s)", op->name, label, (int)status, rr_last_error());
-        b.cot[0][0] = keep;
+        b.cot[k][0] = keep;
     }
 
 done:

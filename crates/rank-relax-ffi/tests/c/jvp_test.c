@@ -5,7 +5,8 @@
  *     inputs and ε together (distinct values, so the piecewise-linear ops stay on one piece), and
  *     not zero everywhere (the inputs exercise the derivative);
  *   - adjointness with the backward: <u, jvp(t, t_eps)> = <vjp(u), t> + t_eps * sum_rows grad_eps;
- *   - the f32 JVP against the f64 JVP of the same float-rounded inputs;
+ *   - an output without a tangent (int32 positions) the same at the point and at both steps;
+ *   - the f32 JVP against the f64 JVP of the same float-rounded inputs (int32 outputs equal);
  *   - a NaN tangent and a NaN ε tangent are refused with the core's message naming the op.
  * Prints `N passed, N failed`. */
 #include <math.h>
@@ -22,7 +23,8 @@
 #define N CALL_N
 #define STEP 1e-6
 
-/* The f64 forward at inputs + h * tangents and ε + h * t_eps, into `out` (residuals into b->res). */
+/* The f64 forward at inputs + h * tangents and ε + h * t_eps, into `out` (residuals into b->res).
+ * An int32 output is written as int32_t into its (double-sized) buffer. */
 static int forward_at(const rrt_op *op, const rrt_param_value *p, call_buffers *b, double h, double t_eps,
                       double *const *out)
 {
@@ -40,7 +42,7 @@ static int forward_at(const rrt_op *op, const rrt_param_value *p, call_buffers *
         }
     }
     call_inputs(op, moved, b->mask, inputs);
-    status = op->forward_f64(B, N, q, inputs, out, b->res);
+    status = op->forward_f64(B, N, q, inputs, (void *const *)out, b->res);
     for (i = 0; i < op->num_inputs; i++) {
         free(moved[i]);
     }
@@ -71,13 +73,20 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
      * residuals for the JVP and the backward. */
     call_inputs(op, b.in, b.mask, inputs);
     ok = forward_at(op, p, &b, STEP, t_eps, plus) == RR_OK && forward_at(op, p, &b, -STEP, t_eps, minus) == RR_OK &&
-         op->forward_f64(B, N, p, inputs, b.out, b.res) == RR_OK;
+         op->forward_f64(B, N, p, inputs, (void *const *)b.out, b.res) == RR_OK;
     call_saves(op, b.in, b.mask, b.out, saves);
     call_tangents(op, b.tan, tangents);
     ok = ok && op->jvp_f64(B, N, p, saves, (const void *const *)b.res, tangents, pt, b.otan) == RR_OK;
     check(ok, "%s %s: forward and jvp run (%s)", op->name, label, ok ? "" : rr_last_error());
     if (!ok) goto done;
     for (i = 0; i < op->num_outputs; i++) {
+        if (!op->outputs[i].differentiable) {
+            /* No tangent: an int32 output (positions) is the same on both sides of the point. */
+            check(memcmp(plus[i], b.out[i], b.out_len[i] * sizeof(int32_t)) == 0 &&
+                      memcmp(minus[i], b.out[i], b.out_len[i] * sizeof(int32_t)) == 0,
+                  "%s %s: %s does not move along the tangent", op->name, label, op->outputs[i].name);
+            continue;
+        }
         for (j = 0; j < b.out_len[i]; j++) {
             double fd = (plus[i][j] - minus[i][j]) / (2.0 * STEP);
             double err = fabs(fd - b.otan[i][j]) / (1.0 + fabs(fd));
@@ -94,7 +103,7 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
     ok = op->backward_f64(B, N, p, saves, (const void *const *)b.res, (const double *const *)b.cot, b.grad,
                           b.pgrad) == RR_OK;
     for (i = 0; ok && i < op->num_outputs; i++) {
-        for (j = 0; j < b.out_len[i]; j++) {
+        for (j = 0; op->outputs[i].differentiable && j < b.out_len[i]; j++) {
             lhs += b.cot[i][j] * b.otan[i][j];
         }
     }
@@ -113,11 +122,16 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
     memcpy(p32, p, op->num_params * sizeof *p32);
     if (e < op->num_params) p32[e].real = (double)(float)p[e].real;
     call_inputs32(op, b.in32, b.mask, inputs);
-    ok = op->forward_f32(B, N, p32, inputs, b.out32, b.res32) == RR_OK;
+    ok = op->forward_f32(B, N, p32, inputs, (void *const *)b.out32, b.res32) == RR_OK;
     call_saves32(op, b.in32, b.mask, b.out32, saves32);
     call_tangents32(op, b.tan32, tangents32);
     ok = ok && op->jvp_f32(B, N, p32, saves32, (const void *const *)b.res32, tangents32, pt32, b.otan32) == RR_OK;
     for (i = 0; ok && i < op->num_outputs; i++) {
+        if (!op->outputs[i].differentiable) {
+            check(memcmp(b.out32[i], b.out[i], b.out_len[i] * sizeof(int32_t)) == 0, "%s %s: f32 %s is f64's",
+                  op->name, label, op->outputs[i].name);
+            continue;
+        }
         for (j = 0; j < b.out_len[i]; j++) {
             double err = fabs((double)b.otan32[i][j] - b.otan[i][j]) / (1.0 + fabs(b.otan[i][j]));
             if (err > worst32) worst32 = err;

@@ -2,6 +2,9 @@
  * not [batch, n]:
  *   - soft_topk's k out of [0, n] and its regularization code 2 are refused with the core's
  *     message; k = 0 and k = n give masks that sum to k;
+ *   - soft_sort_topk's k out of [0, n] (-1, n + 1, INT64_MAX, INT64_MIN) is refused with the core's
+ *     message before it sizes a buffer, neither output touched; k = 0 takes NULL outputs; k = n
+ *     writes [batch, n] (soft_sort's values, a permutation of positions) and nothing past it;
  *   - soft_quantile's quantiles: NULL with a length, empty, NaN or 1.5 are refused; the result
  *     of m levels is [batch, m] whatever n is;
  *   - every element of a [batch, m] or [batch, n, n] output and of the gradients is written, and
@@ -223,10 +226,105 @@ static void neural_sort(void)
     free(gp);
 }
 
+/* soft_sort_topk: [batch, k] outputs sized by k, which is checked before it sizes them. */
+static void soft_sort_topk(void)
+{
+    double x[BATCH * N];
+    int32_t perm[BATCH * N], *indices;
+    double *top, *u, *g, ge[BATCH];
+    int64_t k;
+    size_t i, r, j;
+    char what[96];
+    for (i = 0; i < BATCH * N; i++) {
+        x[i] = value(i) + 1e-3 * (double)i;
+    }
+    /* k out of [0, n]: the core's message, and neither output touched although the buffers hold
+     * only [batch, 1] (k never sizes a buffer before it is checked). */
+    for (k = -1; k <= N + 1; k += N + 2) {
+        int64_t bad[3];
+        size_t b;
+        bad[0] = k;
+        bad[1] = INT64_MAX;
+        bad[2] = INT64_MIN;
+        for (b = 0; b < 3; b++) {
+            int32_t small[BATCH + GUARD];
+            char want[128];
+            top = guarded(BATCH);
+            for (i = 0; i < BATCH + GUARD; i++) {
+                small[i] = -7;
+            }
+            snprintf(want, sizeof want, "soft_sort_topk: k must be in [0, n] = [0, %d], got %lld", N,
+                     (long long)bad[b]);
+            snprintf(what, sizeof what, "soft_sort_topk: k = %lld", (long long)bad[b]);
+            expect(rr_soft_sort_topk_forward_f64(BATCH, N, bad[b], 0.5, RR_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x,
+                                                 NULL, top, small, perm),
+                   RR_ERR_INVALID_ARGUMENT, want, what);
+            for (i = 0; i < BATCH + GUARD; i++) {
+                check(top[i] == SENTINEL && small[i] == -7, "%s: top_values[%lu] and indices[%lu] untouched", what,
+                      (unsigned long)i, (unsigned long)i);
+            }
+            free(top);
+        }
+    }
+    /* k = 0: nothing to write, NULL outputs and cotangent are fine; k = n: the whole sorted row. */
+    check(rr_soft_sort_topk_forward_f64(BATCH, N, 0, 0.5, RR_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x, NULL, NULL,
+                                        NULL, perm) == RR_OK,
+          "soft_sort_topk: k = 0 with NULL outputs (%s)", rr_last_error());
+    for (k = 0; k <= N; k += N) {
+        size_t len = BATCH * (size_t)k;
+        double sorted[BATCH * N];
+        int32_t sperm[BATCH * N];
+        top = guarded(len);
+        u = guarded(len);
+        g = guarded(BATCH * N);
+        indices = xcalloc(len + GUARD, sizeof(int32_t));
+        for (i = 0; i < len + GUARD; i++) {
+            indices[i] = -7;
+        }
+        for (i = 0; i < len; i++) {
+            u[i] = 1.0;
+        }
+        snprintf(what, sizeof what, "soft_sort_topk: k = %lld", (long long)k);
+        check(rr_soft_sort_topk_forward_f64(BATCH, N, k, 0.5, RR_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x, NULL,
+                                            top, indices, perm) == RR_OK &&
+                  rr_soft_sort_topk_backward_f64(BATCH, N, k, 0.5, RR_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x,
+                                                 NULL, perm, u, g, ge) == RR_OK,
+              "%s: forward and backward run (%s)", what, rr_last_error());
+        if (k > 0) {
+            expect_extent(top, len, what);
+        } else {
+            check(top[0] == SENTINEL, "%s: top_values untouched", what);
+        }
+        expect_extent(g, BATCH * N, what);
+        check(indices[len] == -7, "%s: no index past [batch, k] written", what);
+        /* k = n is soft_sort, with the hard sort's positions (each row a permutation). */
+        if (k == N) {
+            int same = rr_soft_sort_forward_f64(BATCH, N, 0.5, RR_REGULARIZATION_L2, RR_DIRECTION_DESCENDING, x, NULL,
+                                                sorted, sperm) == RR_OK &&
+                       memcmp(sorted, top, sizeof sorted) == 0;
+            for (r = 0; r < BATCH; r++) {
+                int seen = 0;
+                for (j = 0; j < N; j++) {
+                    int32_t at = indices[r * N + j];
+                    seen |= at >= 0 && at < N ? 1 << at : 1 << N;
+                    same = same && (j == 0 || x[r * N + at] <= x[r * N + indices[r * N + j - 1]]);
+                }
+                same = same && seen == (1 << N) - 1;
+            }
+            check(same, "soft_sort_topk: k = n is soft_sort's values with a descending permutation of positions");
+        }
+        free(top);
+        free(u);
+        free(g);
+        free(indices);
+    }
+}
+
 int main(int argc, char **argv)
 {
     harness_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
     soft_topk();
+    soft_sort_topk();
     soft_quantile();
     neural_sort();
     return harness_finish();

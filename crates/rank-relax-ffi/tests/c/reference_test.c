@@ -4,10 +4,14 @@
  * separated by ':'; default testdata/reference/ops-v1.json relative to the working directory, i.e.
  * the repository root), then testdata/reference/wave2-topk-quantile.json, wave2-neural-sort.json
  * and masks.json (whose cases give a mask input, a `[B][n]` list of JSON booleans) unless a path of
- * RANK_RELAX_REFERENCE has their file name:
- *   - f64: forward output to 1e-9 (absolute + relative), VJP and the per-row gradient of a param
- *     (where the file gives it) to 1e-7 absolute + 1e-9 relative;
+ * RANK_RELAX_REFERENCE has their file name, and RANK_RELAX_REFERENCE_SORT_TOPK (default
+ * testdata/reference/soft-sort-topk.json). A case of an op with one output gives `output` and
+ * `cotangent`; one of an op with several gives `outputs` and `cotangents` by output name (a
+ * cotangent for each differentiable output):
+ *   - f64: real outputs to 1e-9 (absolute + relative), int32 outputs exactly, VJP and the per-row
+ *     gradient of a param (where the file gives it) to 1e-7 absolute + 1e-9 relative;
  *   - f32: forward, VJP and param gradients against the f64 API on the same f32-rounded inputs
+ *     (int32 outputs exactly)
  *     (params, lists and cotangents rounded too), to 1e-4 of the row's largest magnitude (+1e-6
  *     absolute, so that a row of zeros compares sanely; +1e-5 for a row's param gradient, one sum
  *     whose terms may cancel).
@@ -39,6 +43,8 @@ static const char *const more_references[] = {
     "testdata/reference/wave2-neural-sort.json",
     "testdata/reference/masks.json",
 };
+
+#define SORT_TOPK_REFERENCE "testdata/reference/soft-sort-topk.json"
 
 static size_t elem_size(const rrt_tensor *t, int f32)
 {
@@ -101,8 +107,10 @@ static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_
         }
     }
     for (i = 0; i < op->num_outputs; i++) {
-        b->outputs[i] = xcalloc(tensor_len(b, &op->outputs[i]), real);
-        b->cotangents[i] = xcalloc(tensor_len(b, &op->outputs[i]), real);
+        b->outputs[i] = xcalloc(tensor_len(b, &op->outputs[i]), elem_size(&op->outputs[i], f32));
+        if (op->outputs[i].differentiable) {
+            b->cotangents[i] = xcalloc(tensor_len(b, &op->outputs[i]), real);
+        }
     }
     for (i = 0; i < op->num_residuals; i++) {
         b->residuals[i] = xcalloc(tensor_len(b, &op->residuals[i]), elem_size(&op->residuals[i], f32));
@@ -148,11 +156,11 @@ static void buffers_mask(call_buffers *b, size_t i, const double *values)
 static int32_t call_forward(call_buffers *b)
 {
     if (b->f32) {
-        return b->op->forward_f32(b->batch, b->n, b->params, (const void *const *)b->inputs,
-                                  (float *const *)b->outputs, b->residuals);
+        return b->op->forward_f32(b->batch, b->n, b->params, (const void *const *)b->inputs, b->outputs,
+                                  b->residuals);
     }
-    return b->op->forward_f64(b->batch, b->n, b->params, (const void *const *)b->inputs,
-                              (double *const *)b->outputs, b->residuals);
+    return b->op->forward_f64(b->batch, b->n, b->params, (const void *const *)b->inputs, b->outputs,
+                              b->residuals);
 }
 
 static int32_t call_backward(call_buffers *b)
@@ -176,6 +184,12 @@ static int32_t call_backward(call_buffers *b)
 static double get(const call_buffers *b, const void *buffer, size_t i)
 {
     return b->f32 ? (double)((const float *)buffer)[i] : ((const double *)buffer)[i];
+}
+
+/* Element i of a buffer of tensor `t`: real, or int32 (an output of positions). */
+static double get_elem(const call_buffers *b, const rrt_tensor *t, const void *buffer, size_t i)
+{
+    return t->is_int32 ? (double)((const int32_t *)buffer)[i] : get(b, buffer, i);
 }
 
 static void set(const call_buffers *b, void *buffer, size_t i, double v)
@@ -240,8 +254,9 @@ typedef struct {
     rrt_param_value params[MAX_ARGS];
     double *lists[MAX_ARGS];    /* the values of list params */
     double *inputs[MAX_ARGS];   /* NULL for an optional input the case leaves out */
-    double *output;
-    double *cotangent;          /* NULL when the case checks no VJP */
+    double *outputs[MAX_ARGS];
+    double *cotangents[MAX_ARGS]; /* by output index; all NULL when the case checks no VJP */
+    int has_cotangents;
     double *vjp[MAX_ARGS];      /* by gradient index; NULL if the file gives none */
     double *param_grads[MAX_ARGS]; /* by param gradient index, [B]; NULL if the file gives none */
 } ref_case;
@@ -270,9 +285,35 @@ static void free_case(ref_case *c)
         free(c->inputs[i]);
         free(c->vjp[i]);
         free(c->param_grads[i]);
+        free(c->outputs[i]);
+        free(c->cotangents[i]);
     }
-    free(c->output);
-    free(c->cotangent);
+}
+
+/* The index of an op's one output (`with_cotangent`: its one differentiable output), or
+ * num_outputs when it has several. */
+static size_t sole_output(const rrt_op *op, int with_cotangent)
+{
+    size_t i, found = op->num_outputs, count = 0;
+    for (i = 0; i < op->num_outputs; i++) {
+        if (!with_cotangent || op->outputs[i].differentiable) {
+            found = i;
+            count++;
+        }
+    }
+    return count == 1 ? found : op->num_outputs;
+}
+
+/* Output `i` of a case: `outputs.<name>`, or `output` for an op with one output; the same for
+ * `cotangents` / `cotangent`, where one differentiable output is enough. */
+static const json_value *case_output(const json_value *json, const rrt_op *op, size_t i, const char *plural,
+                                     const char *single)
+{
+    const json_value *all = json_get(json, plural);
+    if (all != NULL) {
+        return json_get(all, op->outputs[i].name);
+    }
+    return sole_output(op, strcmp(plural, "cotangents") == 0) == i ? json_get(json, single) : NULL;
 }
 
 /* Fills `c` from the JSON case; on a malformed case returns 0 with `why` set. */
@@ -298,8 +339,8 @@ static int load_case(const json_value *json, const char *file, size_t index, ref
         return 0;
     }
     c->op = op;
-    if (op->num_outputs != 1 || op->num_inputs > MAX_ARGS || op->num_params > MAX_ARGS) {
-        snprintf(why, why_size, "%s: the reference format has one output per op", op->name);
+    if (op->num_outputs > MAX_ARGS || op->num_inputs > MAX_ARGS || op->num_params > MAX_ARGS) {
+        snprintf(why, why_size, "%s: more tensors than the reader holds", op->name);
         return 0;
     }
     first = json_get(inputs, op->inputs[0].name);
@@ -360,17 +401,28 @@ static int load_case(const json_value *json, const char *file, size_t index, ref
             return 0;
         }
     }
-    c->output = xcalloc(case_len(c, &op->outputs[0]), sizeof(double));
-    if (!read_tensor(json_get(json, "output"), &op->outputs[0], c->batch, c->n, c->params, c->output)) {
-        snprintf(why, why_size, "%s: output has the wrong shape", op->name);
-        return 0;
-    }
-    if (json_get(json, "cotangent") != NULL) {
-        const json_value *vjp = json_get(json, "vjp");
-        c->cotangent = xcalloc(case_len(c, &op->outputs[0]), sizeof(double));
-        if (!read_tensor(json_get(json, "cotangent"), &op->outputs[0], c->batch, c->n, c->params, c->cotangent)) {
-            snprintf(why, why_size, "%s: cotangent has the wrong shape", op->name);
+    for (i = 0; i < op->num_outputs; i++) {
+        const rrt_tensor *t = &op->outputs[i];
+        c->outputs[i] = xcalloc(case_len(c, t), sizeof(double));
+        if (!read_tensor(case_output(json, op, i, "outputs", "output"), t, c->batch, c->n, c->params, c->outputs[i])) {
+            snprintf(why, why_size, "%s: output %s missing or of the wrong shape", op->name, t->name);
             return 0;
+        }
+    }
+    if (json_get(json, "cotangent") != NULL || json_get(json, "cotangents") != NULL) {
+        const json_value *vjp = json_get(json, "vjp");
+        c->has_cotangents = 1;
+        for (i = 0; i < op->num_outputs; i++) {
+            const rrt_tensor *t = &op->outputs[i];
+            if (!t->differentiable) {
+                continue;
+            }
+            c->cotangents[i] = xcalloc(case_len(c, t), sizeof(double));
+            if (!read_tensor(case_output(json, op, i, "cotangents", "cotangent"), t, c->batch, c->n, c->params,
+                             c->cotangents[i])) {
+                snprintf(why, why_size, "%s: cotangent of %s missing or of the wrong shape", op->name, t->name);
+                return 0;
+            }
         }
         for (k = 0; vjp != NULL && k < vjp->count; k++) {
             for (i = 0; i < op->num_grads && strcmp(op->inputs[op->grads[i]].name, vjp->keys[k]) != 0; i++) {
@@ -415,13 +467,18 @@ static int load_case(const json_value *json, const char *file, size_t index, ref
 
 /* ---- comparisons ----------------------------------------------------------------------- */
 
-/* |got - want| <= abs_tol + rel_tol * |want| everywhere; else describes the first miss. */
-static int compare_abs_rel(const call_buffers *b, const void *got, const double *want, size_t len, size_t width,
-                           double abs_tol, double rel_tol, const char *what, char *why, size_t why_size)
+/* |got - want| <= abs_tol + rel_tol * |want| everywhere; else describes the first miss. `t`: the
+ * tensor of an int32 output (compared exactly), else NULL. */
+static int compare_abs_rel(const call_buffers *b, const rrt_tensor *t, const void *got, const double *want,
+                           size_t len, size_t width, double abs_tol, double rel_tol, const char *what, char *why,
+                           size_t why_size)
 {
     size_t i;
+    if (t != NULL && t->is_int32) {
+        abs_tol = rel_tol = 0.0;
+    }
     for (i = 0; i < len; i++) {
-        double g = get(b, got, i);
+        double g = t != NULL ? get_elem(b, t, got, i) : get(b, got, i);
         if (!(fabs(g - want[i]) <= abs_tol + rel_tol * fabs(want[i]))) {
             snprintf(why, why_size, "%s[%lu, %lu] = %.17g, want %.17g", what, (unsigned long)(i / width),
                      (unsigned long)(i % width), g, want[i]);
@@ -431,21 +488,24 @@ static int compare_abs_rel(const call_buffers *b, const void *got, const double 
     return 1;
 }
 
-/* f32 result vs f64 result: per row, |got - want| <= 1e-4 * max|want in row| + abs_tol. */
-static int compare_rowwise(const call_buffers *b32, const void *got, const call_buffers *b64, const void *want,
-                           size_t rows, size_t width, double abs_tol, const char *what, char *why, size_t why_size)
+/* f32 result vs f64 result: per row, |got - want| <= 1e-4 * max|want in row| + abs_tol; `t`: the
+ * tensor of an int32 output (the same exactly), else NULL. */
+static int compare_rowwise(const call_buffers *b32, const rrt_tensor *t, const void *got, const call_buffers *b64,
+                           const void *want, size_t rows, size_t width, double abs_tol, const char *what, char *why,
+                           size_t why_size)
 {
     size_t r, j;
+    int exact = t != NULL && t->is_int32;
     for (r = 0; r < rows; r++) {
         double scale = 0.0;
-        for (j = 0; j < width; j++) {
+        for (j = 0; j < width && !exact; j++) {
             double w = fabs(get(b64, want, r * width + j));
             scale = w > scale ? w : scale;
         }
         for (j = 0; j < width; j++) {
-            double g = get(b32, got, r * width + j);
-            double w = get(b64, want, r * width + j);
-            if (!(fabs(g - w) <= 1e-4 * scale + abs_tol)) {
+            double g = exact ? get_elem(b32, t, got, r * width + j) : get(b32, got, r * width + j);
+            double w = exact ? get_elem(b64, t, want, r * width + j) : get(b64, want, r * width + j);
+            if (exact ? g != w : !(fabs(g - w) <= 1e-4 * scale + abs_tol)) {
                 snprintf(why, why_size, "%s[%lu, %lu] = %.9g, f64 gives %.17g (row max %.3g)", what, (unsigned long)r,
                          (unsigned long)j, g, w, scale);
                 return 0;
@@ -470,7 +530,6 @@ static void run_case_f64(const ref_case *c)
     int ok = 1;
     int32_t status;
     size_t i;
-    const rrt_tensor *out = &op->outputs[0];
 
     buffers_alloc(&b, op, c->batch, c->n, 0, c->params);
     for (i = 0; i < op->num_inputs; i++) {
@@ -485,12 +544,17 @@ static void run_case_f64(const ref_case *c)
         snprintf(why, sizeof why, "forward returned %d: %s", (int)status, last_error());
         ok = 0;
     }
-    if (ok) {
-        ok = compare_abs_rel(&b, b.outputs[0], c->output, case_len(c, out), shape_row_len(out, c->n, c->params),
-                             1e-9, 1e-9, out->name, why, sizeof why);
+    for (i = 0; ok && i < op->num_outputs; i++) {
+        const rrt_tensor *out = &op->outputs[i];
+        ok = compare_abs_rel(&b, out, b.outputs[i], c->outputs[i], case_len(c, out),
+                             shape_row_len(out, c->n, c->params), 1e-9, 1e-9, out->name, why, sizeof why);
     }
-    if (ok && c->cotangent != NULL) {
-        memcpy(b.cotangents[0], c->cotangent, case_len(c, out) * sizeof(double));
+    if (ok && c->has_cotangents) {
+        for (i = 0; i < op->num_outputs; i++) {
+            if (c->cotangents[i] != NULL) {
+                memcpy(b.cotangents[i], c->cotangents[i], case_len(c, &op->outputs[i]) * sizeof(double));
+            }
+        }
         status = call_backward(&b);
         if (status != RR_OK) {
             snprintf(why, sizeof why, "backward returned %d: %s", (int)status, last_error());
@@ -501,8 +565,8 @@ static void run_case_f64(const ref_case *c)
             if (c->vjp[i] != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", t->name);
-                ok = compare_abs_rel(&b, b.grads[i], c->vjp[i], case_len(c, t), shape_row_len(t, c->n, c->params),
-                                     1e-7, 1e-9, what, why, sizeof why);
+                ok = compare_abs_rel(&b, NULL, b.grads[i], c->vjp[i], case_len(c, t),
+                                     shape_row_len(t, c->n, c->params), 1e-7, 1e-9, what, why, sizeof why);
             }
         }
         for (i = 0; ok && i < op->num_param_grads; i++) {
@@ -510,8 +574,8 @@ static void run_case_f64(const ref_case *c)
             if (c->param_grads[i] != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", op->params[op->param_grads[i]].name);
-                ok = compare_abs_rel(&b, b.param_grads[i], c->param_grads[i], c->batch, 1, 1e-7, 1e-9, what, why,
-                                     sizeof why);
+                ok = compare_abs_rel(&b, NULL, b.param_grads[i], c->param_grads[i], c->batch, 1, 1e-7, 1e-9, what,
+                                     why, sizeof why);
                 continue;
             }
             for (r = 0; r < c->batch; r++) {
@@ -536,9 +600,6 @@ static void run_case_f32(const ref_case *c)
     int ok = 1;
     int32_t s32, s64;
     size_t i, j;
-    const rrt_tensor *out = &op->outputs[0];
-    size_t out_len = case_len(c, out);
-    size_t out_width = shape_row_len(out, c->n, c->params);
 
     buffers_alloc(&b32, op, c->batch, c->n, 1, c->params);
     buffers_alloc(&b64, op, c->batch, c->n, 0, c->params);
@@ -572,15 +633,18 @@ static void run_case_f32(const ref_case *c)
         snprintf(why, sizeof why, "f64 forward on f32-rounded input returned %d: %s", (int)s64, last_error());
         ok = 0;
     }
-    if (ok) {
-        ok = compare_rowwise(&b32, b32.outputs[0], &b64, b64.outputs[0], c->batch, out_width, 1e-6, out->name, why,
-                             sizeof why);
+    for (i = 0; ok && i < op->num_outputs; i++) {
+        const rrt_tensor *out = &op->outputs[i];
+        ok = compare_rowwise(&b32, out, b32.outputs[i], &b64, b64.outputs[i], c->batch,
+                             shape_row_len(out, c->n, c->params), 1e-6, out->name, why, sizeof why);
     }
-    if (ok && c->cotangent != NULL) {
-        for (j = 0; j < out_len; j++) {
-            float g = (float)c->cotangent[j];
-            ((float *)b32.cotangents[0])[j] = g;
-            ((double *)b64.cotangents[0])[j] = (double)g;
+    if (ok && c->has_cotangents) {
+        for (i = 0; i < op->num_outputs; i++) {
+            for (j = 0; c->cotangents[i] != NULL && j < case_len(c, &op->outputs[i]); j++) {
+                float g = (float)c->cotangents[i][j];
+                ((float *)b32.cotangents[i])[j] = g;
+                ((double *)b64.cotangents[i])[j] = (double)g;
+            }
         }
         s32 = call_backward(&b32);
         s64 = call_backward(&b64);
@@ -593,7 +657,7 @@ static void run_case_f32(const ref_case *c)
             if (c->vjp[i] != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "grad_%s", t->name);
-                ok = compare_rowwise(&b32, b32.grads[i], &b64, b64.grads[i], c->batch,
+                ok = compare_rowwise(&b32, NULL, b32.grads[i], &b64, b64.grads[i], c->batch,
                                      shape_row_len(t, c->n, c->params), 1e-6, what, why, sizeof why);
             }
         }
@@ -603,8 +667,8 @@ static void run_case_f32(const ref_case *c)
                 snprintf(what, sizeof what, "grad_%s", op->params[op->param_grads[i]].name);
                 /* A row's ε-gradient is one value, a sum that may cancel to ~0 (a loss row of many
                  * items): the f32 rounding of its terms, ~1e-6, then remains. */
-                ok = compare_rowwise(&b32, b32.param_grads[i], &b64, b64.param_grads[i], c->batch, 1, 1e-5, what, why,
-                                     sizeof why);
+                ok = compare_rowwise(&b32, NULL, b32.param_grads[i], &b64, b64.param_grads[i], c->batch, 1, 1e-5,
+                                     what, why, sizeof why);
             }
         }
     }
@@ -676,10 +740,19 @@ static void valid_call(call_buffers *b, const rrt_op *op, size_t batch, size_t n
         }
     }
     for (i = 0; i < op->num_outputs; i++) {
-        for (j = 0; j < tensor_len(b, &op->outputs[i]); j++) {
+        for (j = 0; b->cotangents[i] != NULL && j < tensor_len(b, &op->outputs[i]); j++) {
             set(b, b->cotangents[i], j, 1.0 - 0.1 * (double)j);
         }
     }
+}
+
+/* The index of the first output with a cotangent (every op has one). */
+static size_t first_cotangent(const rrt_op *op)
+{
+    size_t i;
+    for (i = 0; i < op->num_outputs && !op->outputs[i].differentiable; i++) {
+    }
+    return i;
 }
 
 /* Runs the forward; checks the status (and that the message names the op and `word`). */
@@ -854,12 +927,14 @@ static void error_paths(const rrt_op *op)
         b.inputs[0] = NULL;
         expect_forward(&b, RR_ERR_NULL_POINTER, op->inputs[0].name, "NULL input");
         b.inputs[0] = saved;
-        saved = b.outputs[0];
-        b.outputs[0] = NULL;
-        expect_forward(&b, RR_ERR_NULL_POINTER, op->outputs[0].name, "NULL output");
-        b.outputs[0] = b.inputs[0];
-        expect_forward(&b, RR_ERR_INVALID_ARGUMENT, "overlap", "output aliasing an input");
-        b.outputs[0] = saved;
+        for (i = 0; i < op->num_outputs; i++) {
+            saved = b.outputs[i];
+            b.outputs[i] = NULL;
+            expect_forward(&b, RR_ERR_NULL_POINTER, op->outputs[i].name, "NULL output");
+            b.outputs[i] = b.inputs[0];
+            expect_forward(&b, RR_ERR_INVALID_ARGUMENT, "overlap", "output aliasing an input");
+            b.outputs[i] = saved;
+        }
 
         b.batch = SIZE_MAX;
         expect_forward(&b, RR_ERR_SHAPE_MISMATCH, NULL, "batch * n overflowing");
@@ -890,14 +965,15 @@ static void error_paths(const rrt_op *op)
         /* The backward checks its buffers too. */
         valid_call(&b, op, 2, n, f32);
         expect_forward(&b, RR_OK, NULL, "valid call before backward checks");
-        saved = b.cotangents[0];
-        b.cotangents[0] = NULL;
+        i = first_cotangent(op);
+        saved = b.cotangents[i];
+        b.cotangents[i] = NULL;
         status = call_backward(&b);
         check(status == RR_ERR_NULL_POINTER && mentions(rr_last_error(), op->name, "cotangent"),
               "%s %s: backward with a NULL cotangent -> RR_ERR_NULL_POINTER naming the op (got %d: %s)", op->name,
               f32 ? "f32" : "f64", (int)status, rr_last_error());
-        b.cotangents[0] = saved;
-        set(&b, b.cotangents[0], 0, NAN);
+        b.cotangents[i] = saved;
+        set(&b, b.cotangents[i], 0, NAN);
         status = call_backward(&b);
         check(status == RR_ERR_INVALID_VALUE && mentions(rr_last_error(), op->name, "cotangent"),
               "%s %s: backward with a NaN cotangent -> RR_ERR_INVALID_VALUE naming the op (got %d: %s)", op->name,
@@ -933,6 +1009,7 @@ static void threads_test(const rrt_op *op)
 int main(int argc, char **argv)
 {
     const char *paths = getenv("RANK_RELAX_REFERENCE");
+    const char *topk;
     char *list, *path;
     size_t i;
     harness_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
@@ -960,6 +1037,8 @@ int main(int argc, char **argv)
             run_reference(more_references[i]);
         }
     }
+    topk = getenv("RANK_RELAX_REFERENCE_SORT_TOPK");
+    run_reference(topk != NULL && topk[0] != '\0' ? topk : SORT_TOPK_REFERENCE);
     for (i = 0; i < RRT_NUM_OPS; i++) {
         error_paths(&rrt_ops[i]);
     }

@@ -82,6 +82,9 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
     }
     for (i = 0; i < op->num_outputs; i++) {
         r->outputs[i] = xcalloc(tensor_len(r, &op->outputs[i]), elem(r, &op->outputs[i]));
+        if (!op->outputs[i].differentiable) {
+            continue;
+        }
         r->cotangents[i] = xcalloc(tensor_len(r, &op->outputs[i]), elem(r, &op->outputs[i]));
         for (j = 0; j < tensor_len(r, &op->outputs[i]); j++) {
             double u = (double)((j * 7 + seed) % 13) / 8.0 - 0.75;
@@ -123,10 +126,8 @@ static int32_t run_call(run *r)
     const void *saves[MAX_ARGS];
     int32_t status;
     size_t i;
-    status = r->f32 ? op->forward_f32(BATCH, N, r->params, (const void *const *)r->inputs,
-                                      (float *const *)r->outputs, r->residuals)
-                    : op->forward_f64(BATCH, N, r->params, (const void *const *)r->inputs,
-                                      (double *const *)r->outputs, r->residuals);
+    status = r->f32 ? op->forward_f32(BATCH, N, r->params, (const void *const *)r->inputs, r->outputs, r->residuals)
+                    : op->forward_f64(BATCH, N, r->params, (const void *const *)r->inputs, r->outputs, r->residuals);
     if (status != RR_OK) {
         return status;
     }

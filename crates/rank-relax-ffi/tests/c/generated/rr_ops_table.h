@@ -49,8 +49,11 @@ typedef struct {
     size_t min_length;
 } rrt_param;
 
-/** A dim after batch: n, or the length of a list param (`param`: its index in the op's params). */
-typedef enum { RRT_DIM_N, RRT_DIM_LENGTH } rrt_dim_kind;
+/**
+ * A dim after batch: n, the length of a list param, or the value of an int param (`param`: its
+ * index in the op's params).
+ */
+typedef enum { RRT_DIM_N, RRT_DIM_LENGTH, RRT_DIM_PARAM } rrt_dim_kind;
 
 typedef struct {
     rrt_dim_kind kind;
@@ -61,7 +64,7 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
+    /** Dims after batch: 0 for [batch], 1 for [batch, n], [batch, m] or [batch, k], 2 for [batch, n, n]. */
     size_t rank;
     rrt_dim row[RRT_MAX_ROW_RANK];
     /** Element type int32 (else the op's real type, unless is_bool). */
@@ -70,8 +73,10 @@ typedef struct {
     bool is_bool;
     /** For inputs: may be NULL (absent). */
     bool optional;
-    /** For inputs: receives a gradient. */
+    /** For inputs: receives a gradient; for outputs: has a cotangent and a tangent. */
     bool differentiable;
+    /** For int32 outputs: the values are positions along n (0-based, -1 for none). */
+    bool indexes;
     /** For inputs: "finite" or "nonnegative". */
     const char *constraint;
 } rrt_tensor;
@@ -86,13 +91,15 @@ typedef struct {
 /*
  * The adapters take each group of buffers as an array. Inputs and saves are `const void *`:
  * the op's real type, or `const bool *` for a bool input (is_bool; NULL when optional and
- * absent); residuals are the real type or int32_t (is_int32).
+ * absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
+ * tangents are indexed like the outputs: the entry of an output that is not differentiable is
+ * never used (it may be NULL).
  */
 typedef int32_t (*rrt_forward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const void *const *inputs, double *const *outputs,
+                                   const void *const *inputs, void *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_forward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const void *const *inputs, float *const *outputs,
+                                   const void *const *inputs, void *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_backward_f64)(size_t batch, size_t n, const rrt_param_value *params,
                                     const void *const *saves, const void *const *residuals,
@@ -181,7 +188,7 @@ static const rrt_tensor rrt_ndcg_loss_inputs[] = {
 };
 
 static const rrt_tensor rrt_ndcg_loss_outputs[] = {
-    {.name = "loss", .rank = 0, .differentiable = false, .constraint = NULL},
+    {.name = "loss", .rank = 0, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_ndcg_loss_residuals[] = {
@@ -204,9 +211,9 @@ static const size_t rrt_ndcg_loss_param_grads[] = {
 };
 
 static int32_t rrt_ndcg_loss_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_ndcg_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], out[0], (float *)res[0], (int32_t *)res[1]);
+    return rr_ndcg_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], (float *)out[0], (float *)res[0], (int32_t *)res[1]);
 }
 
 static int32_t rrt_ndcg_loss_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -231,9 +238,9 @@ static int32_t rrt_ndcg_loss_hvp_f32(size_t batch, size_t n, const rrt_param_val
 }
 
 static int32_t rrt_ndcg_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_ndcg_loss_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], out[0], (double *)res[0], (int32_t *)res[1]);
+    return rr_ndcg_loss_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], (double *)out[0], (double *)res[0], (int32_t *)res[1]);
 }
 
 static int32_t rrt_ndcg_loss_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -270,7 +277,7 @@ static const rrt_tensor rrt_neural_sort_inputs[] = {
 };
 
 static const rrt_tensor rrt_neural_sort_outputs[] = {
-    {.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "permutation_matrix", .rank = 2, .row = {{RRT_DIM_N, 0}, {RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_save rrt_neural_sort_saves[] = {
@@ -288,10 +295,10 @@ static const size_t rrt_neural_sort_param_grads[] = {
 };
 
 static int32_t rrt_neural_sort_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const bool *)in[1], out[0]);
+    return rr_neural_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const bool *)in[1], (float *)out[0]);
 }
 
 static int32_t rrt_neural_sort_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -319,10 +326,10 @@ static int32_t rrt_neural_sort_hvp_f32(size_t batch, size_t n, const rrt_param_v
 }
 
 static int32_t rrt_neural_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const bool *)in[1], out[0]);
+    return rr_neural_sort_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const bool *)in[1], (double *)out[0]);
 }
 
 static int32_t rrt_neural_sort_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -363,7 +370,7 @@ static const rrt_tensor rrt_neural_sort_apply_inputs[] = {
 };
 
 static const rrt_tensor rrt_neural_sort_apply_outputs[] = {
-    {.name = "output", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "output", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_save rrt_neural_sort_apply_saves[] = {
@@ -382,10 +389,10 @@ static const size_t rrt_neural_sort_apply_param_grads[] = {
 };
 
 static int32_t rrt_neural_sort_apply_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_apply_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], out[0]);
+    return rr_neural_sort_apply_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], (float *)out[0]);
 }
 
 static int32_t rrt_neural_sort_apply_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -413,10 +420,10 @@ static int32_t rrt_neural_sort_apply_hvp_f32(size_t batch, size_t n, const rrt_p
 }
 
 static int32_t rrt_neural_sort_apply_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_neural_sort_apply_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], out[0]);
+    return rr_neural_sort_apply_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], (double *)out[0]);
 }
 
 static int32_t rrt_neural_sort_apply_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -456,7 +463,7 @@ static const rrt_tensor rrt_sigmoid_rank_inputs[] = {
 };
 
 static const rrt_tensor rrt_sigmoid_rank_outputs[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_save rrt_sigmoid_rank_saves[] = {
@@ -473,10 +480,10 @@ static const size_t rrt_sigmoid_rank_param_grads[] = {
 };
 
 static int32_t rrt_sigmoid_rank_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_sigmoid_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const bool *)in[1], out[0]);
+    return rr_sigmoid_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const bool *)in[1], (float *)out[0]);
 }
 
 static int32_t rrt_sigmoid_rank_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -504,10 +511,10 @@ static int32_t rrt_sigmoid_rank_hvp_f32(size_t batch, size_t n, const rrt_param_
 }
 
 static int32_t rrt_sigmoid_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_sigmoid_rank_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const bool *)in[1], out[0]);
+    return rr_sigmoid_rank_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const bool *)in[1], (double *)out[0]);
 }
 
 static int32_t rrt_sigmoid_rank_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -551,7 +558,7 @@ static const rrt_tensor rrt_soft_quantile_inputs[] = {
 };
 
 static const rrt_tensor rrt_soft_quantile_outputs[] = {
-    {.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "result", .rank = 1, .row = {{RRT_DIM_LENGTH, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_quantile_residuals[] = {
@@ -572,9 +579,9 @@ static const size_t rrt_soft_quantile_param_grads[] = {
 };
 
 static int32_t rrt_soft_quantile_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_quantile_forward_f32(batch, n, p[0].list_f32, p[0].list_len, (float)p[1].real, p[2].code, (const float *)in[0], (const bool *)in[1], (float *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_quantile_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -599,9 +606,9 @@ static int32_t rrt_soft_quantile_hvp_f32(size_t batch, size_t n, const rrt_param
 }
 
 static int32_t rrt_soft_quantile_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_quantile_forward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_quantile_forward_f64(batch, n, p[0].list, p[0].list_len, p[1].real, p[2].code, (const double *)in[0], (const bool *)in[1], (double *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_quantile_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -639,7 +646,7 @@ static const rrt_tensor rrt_soft_rank_inputs[] = {
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_rank_residuals[] = {
@@ -661,9 +668,9 @@ static const size_t rrt_soft_rank_param_grads[] = {
 };
 
 static int32_t rrt_soft_rank_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const bool *)in[1], (float *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -688,9 +695,9 @@ static int32_t rrt_soft_rank_hvp_f32(size_t batch, size_t n, const rrt_param_val
 }
 
 static int32_t rrt_soft_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const bool *)in[1], (double *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -728,7 +735,7 @@ static const rrt_tensor rrt_soft_sort_inputs[] = {
 };
 
 static const rrt_tensor rrt_soft_sort_outputs[] = {
-    {.name = "sorted", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "sorted", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_sort_residuals[] = {
@@ -749,9 +756,9 @@ static const size_t rrt_soft_sort_param_grads[] = {
 };
 
 static int32_t rrt_soft_sort_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_sort_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const bool *)in[1], (float *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_sort_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -776,9 +783,9 @@ static int32_t rrt_soft_sort_hvp_f32(size_t batch, size_t n, const rrt_param_val
 }
 
 static int32_t rrt_soft_sort_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_sort_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_sort_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const bool *)in[1], (double *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_sort_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -802,6 +809,96 @@ static int32_t rrt_soft_sort_hvp_f64(size_t batch, size_t n, const rrt_param_val
     return rr_soft_sort_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
+/* soft_sort_topk */
+
+static const rrt_param rrt_soft_sort_topk_params[] = {
+    {.name = "k", .type = RRT_INT, .default_value = {.integer = 1}, .min = {true, false, 0.0}, .max = {true, true, 0.0}},
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_DESCENDING}, .values = rrt_enum_direction, .num_values = 2},
+};
+
+static const rrt_tensor rrt_soft_sort_topk_inputs[] = {
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+};
+
+static const rrt_tensor rrt_soft_sort_topk_outputs[] = {
+    {.name = "top_values", .rank = 1, .row = {{RRT_DIM_PARAM, 0}}, .differentiable = true, .constraint = NULL},
+    {.name = "indices", .rank = 1, .row = {{RRT_DIM_PARAM, 0}}, .is_int32 = true, .indexes = true, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_tensor rrt_soft_sort_topk_residuals[] = {
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_save rrt_soft_sort_topk_saves[] = {
+    {"values", false, 0},
+    {"mask", false, 1},
+};
+
+static const size_t rrt_soft_sort_topk_grads[] = {
+    0,
+};
+
+static const size_t rrt_soft_sort_topk_param_grads[] = {
+    1,
+};
+
+static int32_t rrt_soft_sort_topk_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *in, void *const *out, void *const *res)
+{
+    return rr_soft_sort_topk_forward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)in[0], (const bool *)in[1], (float *)out[0], (int32_t *)out[1], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_sort_topk_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    float *const *pgrads)
+{
+    return rr_soft_sort_topk_backward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_sort_topk_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_soft_sort_topk_jvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_sort_topk_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_soft_sort_topk_hvp_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
+static int32_t rrt_soft_sort_topk_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *in, void *const *out, void *const *res)
+{
+    return rr_soft_sort_topk_forward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)in[0], (const bool *)in[1], (double *)out[0], (int32_t *)out[1], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_sort_topk_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    double *const *pgrads)
+{
+    return rr_soft_sort_topk_backward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_sort_topk_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_soft_sort_topk_jvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_sort_topk_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_soft_sort_topk_hvp_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)saves[0], (const bool *)saves[1], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 /* soft_topk */
 
 static const rrt_param rrt_soft_topk_params[] = {
@@ -817,7 +914,7 @@ static const rrt_tensor rrt_soft_topk_inputs[] = {
 };
 
 static const rrt_tensor rrt_soft_topk_outputs[] = {
-    {.name = "selection", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "selection", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_topk_residuals[] = {
@@ -838,9 +935,9 @@ static const size_t rrt_soft_topk_param_grads[] = {
 };
 
 static int32_t rrt_soft_topk_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_topk_forward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_topk_forward_f32(batch, n, p[0].integer, (float)p[1].real, p[2].code, p[3].code, (const float *)in[0], (const bool *)in[1], (float *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_topk_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -865,9 +962,9 @@ static int32_t rrt_soft_topk_hvp_f32(size_t batch, size_t n, const rrt_param_val
 }
 
 static int32_t rrt_soft_topk_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_topk_forward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)in[0], (const bool *)in[1], out[0], (int32_t *)res[0]);
+    return rr_soft_topk_forward_f64(batch, n, p[0].integer, p[1].real, p[2].code, p[3].code, (const double *)in[0], (const bool *)in[1], (double *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_topk_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -905,7 +1002,7 @@ static const rrt_tensor rrt_spearman_loss_inputs[] = {
 };
 
 static const rrt_tensor rrt_spearman_loss_outputs[] = {
-    {.name = "loss", .rank = 0, .differentiable = false, .constraint = NULL},
+    {.name = "loss", .rank = 0, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_spearman_loss_residuals[] = {
@@ -931,9 +1028,9 @@ static const size_t rrt_spearman_loss_param_grads[] = {
 };
 
 static int32_t rrt_spearman_loss_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_spearman_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], out[0], (float *)res[0], (int32_t *)res[1], (float *)res[2], (int32_t *)res[3]);
+    return rr_spearman_loss_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (const float *)in[1], (const bool *)in[2], (float *)out[0], (float *)res[0], (int32_t *)res[1], (float *)res[2], (int32_t *)res[3]);
 }
 
 static int32_t rrt_spearman_loss_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -958,9 +1055,9 @@ static int32_t rrt_spearman_loss_hvp_f32(size_t batch, size_t n, const rrt_param
 }
 
 static int32_t rrt_spearman_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_spearman_loss_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], out[0], (double *)res[0], (int32_t *)res[1], (double *)res[2], (int32_t *)res[3]);
+    return rr_spearman_loss_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (const double *)in[1], (const bool *)in[2], (double *)out[0], (double *)res[0], (int32_t *)res[1], (double *)res[2], (int32_t *)res[3]);
 }
 
 static int32_t rrt_spearman_loss_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -984,7 +1081,7 @@ static int32_t rrt_spearman_loss_hvp_f64(size_t batch, size_t n, const rrt_param
     return rr_spearman_loss_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
-#define RRT_NUM_OPS 9
+#define RRT_NUM_OPS 10
 
 static const rrt_op rrt_ops[RRT_NUM_OPS] = {
     {
@@ -1119,6 +1216,25 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_sort_jvp_f64,
         rrt_soft_sort_hvp_f32,
         rrt_soft_sort_hvp_f64,
+    },
+    {
+        "soft_sort_topk",
+        1,
+        rrt_soft_sort_topk_params, 4,
+        rrt_soft_sort_topk_inputs, 2,
+        rrt_soft_sort_topk_outputs, 2,
+        rrt_soft_sort_topk_residuals, 1,
+        rrt_soft_sort_topk_saves, 2,
+        rrt_soft_sort_topk_grads, 1,
+        rrt_soft_sort_topk_param_grads, 1,
+        rrt_soft_sort_topk_forward_f32,
+        rrt_soft_sort_topk_forward_f64,
+        rrt_soft_sort_topk_backward_f32,
+        rrt_soft_sort_topk_backward_f64,
+        rrt_soft_sort_topk_jvp_f32,
+        rrt_soft_sort_topk_jvp_f64,
+        rrt_soft_sort_topk_hvp_f32,
+        rrt_soft_sort_topk_hvp_f64,
     },
     {
         "soft_topk",

@@ -12,19 +12,23 @@
  *
  * 1. `size_t batch, size_t n`: the shape. Buffers are flat and row-major: a [batch, n] buffer
  *    holds batch * n elements (row i starts at element i * n); a [batch] buffer holds batch.
- *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n.
+ *    A buffer of other dims gives its extent in its doc: [batch, n, n] holds batch * n * n;
+ *    a dim that is an int param's value ([batch, k]) sizes no buffer unless that value is in
+ *    the param's range (a value out of it is an error).
  * 2. The op's params in spec order: real params as float (f32) or double (f64), enum params as
  *    int32_t codes (RR_<ENUM>_<VALUE>), bool params as bool, int params as int64_t, list
  *    params as a pointer and a length (`const double *quantiles, size_t quantiles_len`; the
  *    values are copied, and the pointer may be NULL only when the length is 0).
  * 3. The buffers. forward: the inputs (const), the outputs, the residuals. backward: the saves
- *    (forward inputs/outputs, const), the residuals (const), one cotangent per output (const),
- *    one gradient per differentiable input, then one value per row for each param that has a
- *    gradient. jvp (forward mode): the saves and the residuals as the backward, one tangent
- *    per differentiable input (const), one scalar tangent (float or double) per param that has
- *    a gradient, then one tangent per output. hvp (second order): the backward's saves,
- *    residuals and cotangents, the JVP's tangents, then one buffer per differentiable input and
- *    one value per row for each param that has a gradient (the derivative of each gradient).
+ *    (forward inputs/outputs, const), the residuals (const), one cotangent per differentiable
+ *    output (const), one gradient per differentiable input, then one value per row for each
+ *    param that has a gradient. jvp (forward mode): the saves and the residuals as the
+ *    backward, one tangent per differentiable input (const), one scalar tangent (float or
+ *    double) per param that has a gradient, then one tangent per differentiable output. An
+ *    int32_t output has neither a cotangent nor a tangent. hvp (second order): the backward's
+ *    saves, residuals and cotangents, the JVP's tangents, then one buffer per differentiable
+ *    input and one value per row for each param that has a gradient (the derivative of each
+ *    gradient).
  *
  * A kernel returns RR_OK (0) or an RR_ERR_* status, and then rr_last_error() gives the message. A
  * pointer may be NULL only when its buffer has no elements or is optional; buffers must be aligned

@@ -49,8 +49,11 @@ typedef struct {
     size_t min_length;
 } rrt_param;
 
-/** A dim after batch: n, or the length of a list param (`param`: its index in the op's params). */
-typedef enum { RRT_DIM_N, RRT_DIM_LENGTH } rrt_dim_kind;
+/**
+ * A dim after batch: n, the length of a list param, or the value of an int param (`param`: its
+ * index in the op's params).
+ */
+typedef enum { RRT_DIM_N, RRT_DIM_LENGTH, RRT_DIM_PARAM } rrt_dim_kind;
 
 typedef struct {
     rrt_dim_kind kind;
@@ -61,7 +64,7 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    /** Dims after batch: 0 for [batch], 1 for [batch, n] or [batch, m], 2 for [batch, n, n]. */
+    /** Dims after batch: 0 for [batch], 1 for [batch, n], [batch, m] or [batch, k], 2 for [batch, n, n]. */
     size_t rank;
     rrt_dim row[RRT_MAX_ROW_RANK];
     /** Element type int32 (else the op's real type, unless is_bool). */
@@ -70,8 +73,10 @@ typedef struct {
     bool is_bool;
     /** For inputs: may be NULL (absent). */
     bool optional;
-    /** For inputs: receives a gradient. */
+    /** For inputs: receives a gradient; for outputs: has a cotangent and a tangent. */
     bool differentiable;
+    /** For int32 outputs: the values are positions along n (0-based, -1 for none). */
+    bool indexes;
     /** For inputs: "finite" or "nonnegative". */
     const char *constraint;
 } rrt_tensor;
@@ -86,13 +91,15 @@ typedef struct {
 /*
  * The adapters take each group of buffers as an array. Inputs and saves are `const void *`:
  * the op's real type, or `const bool *` for a bool input (is_bool; NULL when optional and
- * absent); residuals are the real type or int32_t (is_int32).
+ * absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
+ * tangents are indexed like the outputs: the entry of an output that is not differentiable is
+ * never used (it may be NULL).
  */
 typedef int32_t (*rrt_forward_f64)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const void *const *inputs, double *const *outputs,
+                                   const void *const *inputs, void *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_forward_f32)(size_t batch, size_t n, const rrt_param_value *params,
-                                   const void *const *inputs, float *const *outputs,
+                                   const void *const *inputs, void *const *outputs,
                                    void *const *residuals);
 typedef int32_t (*rrt_backward_f64)(size_t batch, size_t n, const rrt_param_value *params,
                                     const void *const *saves, const void *const *residuals,
@@ -170,7 +177,7 @@ static const rrt_tensor rrt_pair_loss_inputs[] = {
 };
 
 static const rrt_tensor rrt_pair_loss_outputs[] = {
-    {.name = "loss", .rank = 0, .differentiable = false, .constraint = NULL},
+    {.name = "loss", .rank = 0, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_save rrt_pair_loss_saves[] = {
@@ -188,10 +195,10 @@ static const size_t rrt_pair_loss_param_grads[] = {
 };
 
 static int32_t rrt_pair_loss_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_pair_loss_forward_f32(batch, n, (float)p[0].real, p[1].flag, (const float *)in[0], (const float *)in[1], out[0]);
+    return rr_pair_loss_forward_f32(batch, n, (float)p[0].real, p[1].flag, (const float *)in[0], (const float *)in[1], (float *)out[0]);
 }
 
 static int32_t rrt_pair_loss_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -203,10 +210,10 @@ static int32_t rrt_pair_loss_backward_f32(size_t batch, size_t n, const rrt_para
 }
 
 static int32_t rrt_pair_loss_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
     (void)res;
-    return rr_pair_loss_forward_f64(batch, n, p[0].real, p[1].flag, (const double *)in[0], (const double *)in[1], out[0]);
+    return rr_pair_loss_forward_f64(batch, n, p[0].real, p[1].flag, (const double *)in[0], (const double *)in[1], (double *)out[0]);
 }
 
 static int32_t rrt_pair_loss_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
@@ -229,7 +236,7 @@ static const rrt_tensor rrt_soft_rank_inputs[] = {
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
-    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = NULL},
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
 };
 
 static const rrt_tensor rrt_soft_rank_residuals[] = {
@@ -250,9 +257,9 @@ static const size_t rrt_soft_rank_param_grads[] = {
 };
 
 static int32_t rrt_soft_rank_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, float *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f32(batch, n, (float)p[0].real, p[1].code, (const float *)in[0], (float *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
@@ -263,9 +270,9 @@ static int32_t rrt_soft_rank_backward_f32(size_t batch, size_t n, const rrt_para
 }
 
 static int32_t rrt_soft_rank_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
-    const void *const *in, double *const *out, void *const *res)
+    const void *const *in, void *const *out, void *const *res)
 {
-    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], out[0], (int32_t *)res[0]);
+    return rr_soft_rank_forward_f64(batch, n, p[0].real, p[1].code, (const double *)in[0], (double *)out[0], (int32_t *)res[0]);
 }
 
 static int32_t rrt_soft_rank_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
