@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { emitters } from '../src/emit/registry.ts';
+import { CORE_MODULES } from '../src/emitters/core/modules.ts';
 import { planFor } from '../src/pipeline.ts';
 import { FIXTURES, fixtureIr } from './helpers.ts';
 
@@ -48,7 +49,8 @@ describe.each(FIXTURES)('fixture %s', (fixture) => {
   });
 
   it('the Rust glue is rustfmt-clean', () => {
-    const files = plan.files.filter((f) => f.path.endsWith('.rs')).map((f) => join(dir, f.path));
+    // ops/list.rs only declares the op modules, whose files are the core's (rustfmt would look for them).
+    const files = plan.files.filter((f) => f.path.endsWith('.rs') && f.path !== CORE_MODULES).map((f) => join(dir, f.path));
     expect(files.length).toBeGreaterThan(0);
     execFileSync('rustfmt', ['--check', '--edition', '2021', ...files]);
   });
