@@ -20,7 +20,7 @@ end
 struct Tangent{P,T} <: AbstractTangent
     backing::T
 end
-Tangent{P}(; fields...) where {P} = (b = NamedTuple(fields); Tangent{P,typeof(b)}(b))
+Tangent{P}(; fields...) where {P} = (b = values(fields); Tangent{P,typeof(b)}(b))
 Base.propertynames(t::Tangent) = propertynames(getfield(t, :backing))
 Base.getproperty(t::Tangent, name::Symbol) =
     hasproperty(getfield(t, :backing), name) ? unthunk(getproperty(getfield(t, :backing), name)) : ZeroTangent()
