@@ -112,16 +112,37 @@ describe('julia emitter helpers', () => {
     ]);
   });
 
-  it('refuses dims that are an int param\'s value ([batch, k]), which it does not bind', () => {
+  it('sizes [batch, k] outputs by an int param\'s value, checked before they are allocated', () => {
     const text = editedSpec((spec) => {
       spec.ops.soft_topk.dims = { kk: { param: 'k' } };
       spec.ops.soft_topk.outputs[0].shape = ['batch', 'kk'];
       delete spec.ops.soft_topk.in_place_vjp;
     });
     const ir = irFromText(text, 'edited.yaml');
-    expect(unsupportedFeatures(ir, [juliaEmitter])).toEqual([
-      'ops.soft_topk.outputs[0].shape: the julia target does not support shape [batch, kk] yet: kk is the value of param k',
-    ]);
+    expect(unsupportedFeatures(ir, [juliaEmitter])).toEqual([]);
+    const generated = juliaEmitter.emit(ir).find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    const forward = generated.slice(generated.indexOf('function soft_topk_forward('));
+    const body = forward.slice(0, forward.indexOf('\nend\n'));
+    expect(body).toContain('_rr_kk = _rr_int_dim("soft_topk", "k", k, 0 => 0, "n" => _rr_n)');
+    expect(body.indexOf('_rr_int_dim')).toBeLessThan(body.indexOf('Array{_rr_T}(undef, _rr_size(size(values), _rr_kk))'));
+    // the pullback reads k from the tape; forward! keeps the tape's k
+    expect(generated).toContain('_rr_size(tape._rr_size, Int(tape.k))');
+    expect(generated).toContain('_rr_check_tape_value("soft_topk_forward!", "soft_topk", "k", k, tape.k)');
+  });
+
+  it('returns several outputs as a NamedTuple, item positions 1-based, and rules that skip the int output', () => {
+    const ir = specIr();
+    const files = juliaEmitter.emit(ir);
+    const generated = files.find((f) => f.path.endsWith('generated.jl'))?.contents ?? '';
+    const ext = files.find((f) => f.path.endsWith('Ext.jl'))?.contents ?? '';
+    const run = generated.slice(generated.indexOf('function _rr_soft_sort_topk_run('));
+    expect(run.slice(0, run.indexOf('\nend\n'))).toMatch(
+      /_rr_one_based!\(indices\)\n\s+return \(top_values = top_values, indices = indices\), _rr_tape$/,
+    );
+    expect(generated).toContain('_rr_indices = Array{Int32}(undef, _rr_size(size(values), _rr_k))');
+    expect(generated).toContain('indexes = (:indices,),');
+    expect(ext).toContain('_rr_cotangent_top_values = _rr_field(unthunk(_rr_cotangent), :top_values)');
+    expect(ext).toMatch(/Tangent\{typeof\(_rr_primal\)\}\(; top_values = _rr_dprimal,\s+indices = NoTangent\(\)\)/);
   });
 
   it('gives an op that takes some of an enum\'s values its own parser, listing only those', () => {

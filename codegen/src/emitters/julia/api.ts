@@ -3,7 +3,7 @@
 // buffers of an earlier tape; the tape struct; `<op>_pullback` and `<op>_pullback!` (into given
 // gradient arrays). Array handling (`_rr_dense`, `_rr_rows`, …) is hand-written in src/RankRelax.jl.
 import { code, join } from '../../emit/code.ts';
-import type { DimIR, InputIR, KernelIR, OpIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
+import type { DimIR, InputIR, IntBoundIR, KernelIR, OpIR, OutputIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, hvpDoc, jvpDoc, publicDoc, pullbackDoc, pullbackHvpDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
 import { call, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, optionalInputs, optionalKeyword, P, packed, packedCall, passKeyword, requiredInputs } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
@@ -64,9 +64,8 @@ function localDim(d: DimIR): string {
     case 'batch':
     case 'n':
     case 'length':
-      return local(d.name.spec);
     case 'param':
-      return unsupported('julia', 'dims that are the value of an int param');
+      return local(d.name.spec);
     default:
       return assertNever(d, 'dim kind');
   }
@@ -81,7 +80,7 @@ function tapeDim(d: DimIR): string {
     case 'length':
       return `length(${TAPE}.${juliaIdent(d.param)})`;
     case 'param':
-      return unsupported('julia', 'dims that are the value of an int param');
+      return `Int(${TAPE}.${juliaIdent(d.param)})`;
     default:
       return assertNever(d, 'dim kind');
   }
@@ -90,6 +89,35 @@ function tapeDim(d: DimIR): string {
 /** The op's dims that are the length of a list param (`m`). */
 function lengthDims(op: OpIR) {
   return op.dims.flatMap((d) => (d.kind === 'length' ? [d] : []));
+}
+
+/** The op's dims that are the value of an int param (`k`). */
+function paramDims(op: OpIR) {
+  return op.dims.flatMap((d) => (d.kind === 'param' ? [d] : []));
+}
+
+/** An int param's bound as the library's messages write it (`n`, `0`) and its value where `_rr_n` is in scope. */
+function boundText(b: IntBoundIR | null): [string, string] {
+  if (b === null) return ['nothing', 'nothing'];
+  return b.kind === 'value' ? [String(b.value), String(b.value)] : [juliaString(b.dim), local(b.dim)];
+}
+
+/**
+ * `_rr_k = _rr_int_dim(…)`: the value of the int param a dim is, checked (an integer within its
+ * bounds, as the library would) before any array of that extent is allocated.
+ */
+function paramDimValue(op: OpIR, d: DimIR & { kind: 'param' }): string {
+  const param = op.params.find((p) => p.name.spec === d.param);
+  if (param === undefined || param.type !== 'int') throw new Error(`julia emitter: op ${op.name.spec}: dim ${d.name.spec} is not the value of an int param`);
+  const [minText, min] = boundText(param.min);
+  const [maxText, max] = boundText(param.max);
+  return packed(
+    `${localDim(d)} = ${P}int_dim(`,
+    [juliaString(op.name.spec), juliaString(param.name.spec), juliaIdent(d.param), `${minText} => ${min}`, `${maxText} => ${max}`],
+    ')',
+    4,
+    4,
+  );
 }
 
 /** The outputs that the tape holds beside the saves (so that `_forward!` can reuse them). */
@@ -178,7 +206,7 @@ function renderTape(op: OpIR): string {
 /** `_rr_<op>_run(T, inputs…, outputs…, residuals…, params…)`: convert, check, call, make the tape. */
 function renderRun(op: OpIR): string {
   const n = opNames(op);
-  const { first, output } = firstInput(op);
+  const { first } = firstInput(op);
   const rest = op.inputs.filter((x) => x !== first);
   const firstLocal = local(first.name.spec);
   const args = [`::Type{${P}T}`, ...op.inputs.map((x) => juliaName(x.name)), ...written(op).map((t) => juliaName(t.name)), ...op.params.map((p) => juliaName(p.name))];
@@ -196,7 +224,12 @@ function renderRun(op: OpIR): string {
     ...unsavedOutputs(op).map((t) => juliaName(t.name)),
     ...op.residuals.map((r) => juliaName(r.name)),
   ];
-  const result = isPerRow(output.shape) ? `${P}per_row(${juliaName(output.name)}, ${firstLocal})` : juliaName(output.name);
+  const value = (t: OutputIR) => (isPerRow(t.shape) ? `${P}per_row(${juliaName(t.name)}, ${firstLocal})` : juliaName(t.name));
+  // Positions are 1-based in Julia (0 for none): converted in place once the kernel is done with them,
+  // or in a copy where the tape keeps the output for the pullback.
+  const saved = (t: OutputIR) => op.saves.some((s) => s.source === 'output' && s.name.spec === t.name.spec);
+  const oneBased = op.outputs.filter((t) => t.indexes).map((t) => (saved(t) ? `${juliaName(t.name)} = ${P}one_based!(copy(${juliaName(t.name)}))` : `${P}one_based!(${juliaName(t.name)})`));
+  const result = outputValue(op, value);
   return code`
     ${packed(`function ${n.run}(`, args, `) where {${P}T}`, 8)}
         ${op.inputs.map((x) => convertInput(op, x))}
@@ -205,9 +238,17 @@ function renderRun(op: OpIR): string {
         ${op.params.map((p) => convertParam(op, p))}
         ${packed(`${n.kernel('forward')}(`, kernelArgs, ')', 4, 4)}
         ${packed(`${P}tape = ${n.tape}{${P}T,ndims(${firstLocal})}(`, tapeArgs, ')', 4, 4)}
+        ${oneBased}
         return ${result}, ${P}tape
     end
   `;
+}
+
+/** What a call returns: its one output, or a NamedTuple of its outputs by name. */
+function outputValue(op: OpIR, value: (t: OutputIR) => string): string {
+  const [only] = op.outputs;
+  if (op.outputs.length === 1 && only !== undefined) return value(only);
+  return `(${op.outputs.map((t) => `${juliaName(t.name)} = ${value(t)}`).join(', ')})`;
 }
 
 /** A new buffer the allocating forward passes to `_rr_<op>_run`: outputs in the caller's layout, the rest flat. */
@@ -238,7 +279,7 @@ function renderForward(op: OpIR): string {
     tupleOf(inputs),
     optional.length === 0 ? 'NamedTuple()' : tupleOf(optional),
     'dims',
-    String(rowRank(output.shape)),
+    op.outputs.length === 1 ? String(rowRank(output.shape)) : tupleOf(op.outputs.map((t) => String(rowRank(t.shape)))),
   ];
   const along = packedCall(`${P}items_first(dims, ${inputs.join(', ')}) || return ${P}forward_along`, alongArgs, op.params.map(forwardKeyword), '', 4, 4);
   return code`
@@ -248,6 +289,7 @@ function renderForward(op: OpIR): string {
         ${P}T = ${P}float_type(${join(realInputs(op), ', ')})
         ${P}batch, ${P}n = ${P}rows(${juliaName(first.name)})
         ${lengthDims(op).map((d) => `${localDim(d)} = ${P}list_length(${juliaString(op.name.spec)}, ${juliaString(d.param)}, ${juliaIdent(d.param)})`)}
+        ${paramDims(op).map((d) => paramDimValue(op, d))}
         ${op.outputs.map((t) => allocate(t, juliaName(first.name), true))}
         ${op.residuals.map((t) => allocate(t, juliaName(first.name), false))}
         ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
@@ -277,6 +319,16 @@ function renderForwardInto(op: OpIR): string {
       4,
     ),
   );
+  // … and an int param whose value is a dim, its value.
+  const values = paramDims(op).map((d) =>
+    packed(
+      `${P}check_tape_value(`,
+      [juliaString(n.forwardInto), juliaString(op.name.spec), juliaString(d.param), juliaIdent(d.param), `${TAPE}.${juliaIdent(d.param)}`],
+      ')',
+      4,
+      4,
+    ),
+  );
   const runArgs = ['T', ...inputs, ...written(op).map((t) => `${TAPE}.${juliaName(t.name)}`), ...op.params.map((p) => juliaName(p.name))];
   return code`
     ${docstring(forwardIntoDoc(op))}
@@ -288,6 +340,7 @@ function renderForwardInto(op: OpIR): string {
     )}
         ${checks}
         ${lengths}
+        ${values}
         ${packed(`return ${n.run}(`, runArgs, ')', 4, 4)}
     end
   `;

@@ -11,7 +11,7 @@ import { renderEnum, renderEnumSubsets, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
 import { renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
 import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
-import { BINDINGS } from '../../emit/capabilities.ts';
+import { OUTPUTS } from '../../emit/capabilities.ts';
 
 function rule(title: string): string {
   return `# ${'-'.repeat(3)} ${title} ${'-'.repeat(Math.max(3, 100 - 7 - title.length))}`;
@@ -45,12 +45,14 @@ export const juliaEmitter: Emitter = {
   name: 'julia',
   description: 'Julia: RankRelax.jl ccall layer, API, pullbacks and pushforwards (src/generated.jl) and the ChainRulesCore extension',
   owns: [GENERATED_PATH, `${EXT_DIR}/`],
-  // One output (the API returns it, the tape holds it); inputs of [batch, n] (a call reads its shape from
-  // each); outputs of [batch], [batch, n], [batch, m] (m a list param's length) and [batch, n, n];
-  // the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`); the HVP kernel (`<op>_hvp`,
-  // `<op>_pullback_hvp`, an rrule of the pullback so that second order through the rrule is exact).
-  // Optional inputs are keywords defaulting to `nothing` (a null pointer); bool inputs are `Array{Bool}`s.
-  capabilities: { ...BINDINGS, maxOutputs: 1, perRowInputs: false, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true },
+  // Any number of outputs (one is returned as is, several as a NamedTuple; the tape holds them), int32
+  // ones among them (item positions 1-based); inputs of [batch, n] (a call reads its shape from each);
+  // outputs of [batch], [batch, n], [batch, m] (m a list param's length), [batch, k] (k an int param's
+  // value) and [batch, n, n]; the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`);
+  // the HVP kernel (`<op>_hvp`, `<op>_pullback_hvp`, an rrule of the pullback so that second order
+  // through the rrule is exact). Optional inputs are keywords defaulting to `nothing` (a null pointer);
+  // bool inputs are `Array{Bool}`s.
+  capabilities: { ...OUTPUTS, perRowInputs: false },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

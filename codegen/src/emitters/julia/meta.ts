@@ -47,6 +47,10 @@ function names(items: readonly string[]): string {
   return `(${items.map((x) => `:${x}`).join(', ')}${items.length === 1 ? ',' : ''})`;
 }
 
+function tupleText(items: readonly string[]): string {
+  return `(${items.join(', ')}${items.length === 1 ? ',' : ''})`;
+}
+
 function opEntry(op: OpIR): string {
   const n = opNames(op);
   const [output] = op.outputs;
@@ -73,6 +77,10 @@ function opEntry(op: OpIR): string {
             ${enums}
         ),
         output = :${output === undefined ? '' : juliaName(output.name)},
+        outputs = ${names(op.outputs.map((x) => juliaName(x.name)))},
+        cotangents = ${names(op.cotangents.map((c) => juliaName(c.of.name)))},
+        indexes = ${names(op.outputs.filter((x) => x.indexes).map((x) => juliaName(x.name)))},
+        output_ranks = ${tupleText(op.outputs.map((x) => String(rowRank(x.shape))))},
         per_row = ${output !== undefined && isPerRow(output.shape) ? 'true' : 'false'},
         output_rank = ${output === undefined ? 0 : rowRank(output.shape)},
         min_n = ${op.minN},
@@ -84,8 +92,8 @@ export function renderOpsTable(ir: IR): string {
   return code`
     ${comment(
       'Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its positional inputs (and which are differentiable, in the order the pullback returns ' +
-        'their gradients), its optional inputs (keywords), its params (those with a gradient, and the values of the enum ones), its output (and ' +
-        'the number of item or level dims of one sample of it). ' +
+        'their gradients), its optional inputs (keywords), its params (those with a gradient, and the values of the enum ones), its first output (and ' +
+        'the number of item or level dims of one sample of it), every output (those with a cotangent, those of item positions, the dims of each). ' +
         'The tests iterate over this table.',
     )}
     const ${PC}OPS = (

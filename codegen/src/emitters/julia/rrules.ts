@@ -44,7 +44,21 @@ function forwardCall(op: OpIR, output: string): string {
 }
 
 /** The names the extension uses from ChainRulesCore (the test stub provides exactly these). */
-export const CHAINRULES_NAMES = ['AbstractZero', 'NoTangent', 'ZeroTangent', 'unthunk'] as const;
+export const CHAINRULES_NAMES = ['AbstractZero', 'NoTangent', 'Tangent', 'ZeroTangent', 'unthunk'] as const;
+
+/** What a rule's forward returns: the one output (`_rr_ranks`), or the NamedTuple of several (`_rr_primal`). */
+function primalName(op: OpIR): string {
+  const [output] = op.outputs;
+  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  return op.outputs.length === 1 ? local(output.name.spec) : `${P}primal`;
+}
+
+/** The one cotangent the rules pass on (the pullbacks along an axis take one). */
+function theCotangent(op: OpIR) {
+  const [cotangent, ...more] = op.cotangents;
+  if (cotangent === undefined || more.length > 0) throw new Error(`julia emitter: op ${op.name.spec} needs one differentiable output`);
+  return cotangent;
+}
 
 /**
  * One rrule. `positional` are the params taken positionally (those with a gradient, in the
@@ -52,15 +66,14 @@ export const CHAINRULES_NAMES = ['AbstractZero', 'NoTangent', 'ZeroTangent', 'un
  */
 function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
   const n = opNames(op);
-  const [output] = op.outputs;
-  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  const primal = primalName(op);
   const inputs = requiredInputs(op);
   const signature = call(
     'function ChainRulesCore.rrule',
     [`::typeof(${MODULE}.${n.fn})`, ...inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
     ruleKeywords(op, positional),
   );
-  const forward = forwardCall(op, local(output.name.spec));
+  const forward = forwardCall(op, primal);
   // The plain pullback returns the gradients of the differentiable inputs, then of the params.
   const returned = [...op.grads.map((g) => g.name.spec), ...op.paramGrads.map((g) => g.name.spec)];
   const at = (name: string) => `${P}grads[${returned.indexOf(name) + 1}]`;
@@ -70,7 +83,7 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
     ...positional.map((p) => at(`grad_${p.name.spec}`)),
   ];
   const zeros = ['NoTangent()', ...inputs.map((x) => (x.differentiable ? 'ZeroTangent()' : 'NoTangent()')), ...positional.map(() => 'ZeroTangent()')];
-  const cotangent = local(`cotangent_${output.name.spec}`);
+  const cotangent = local(theCotangent(op).name.spec);
   // With second order, the pullback goes through a function of the op's arguments that has its own rrule.
   const firstOrder = hasSecondOrder(op)
     ? packed(
@@ -81,18 +94,24 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
         12,
       )
     : `${MODULE}.${n.pullback}(${P}tape, ${cotangent})`;
+  // Several outputs: the cotangent of the NamedTuple, whose fields without a cotangent (item
+  // positions) are ignored.
+  const unpack =
+    op.outputs.length === 1
+      ? `${cotangent} = unthunk(${P}cotangent)`
+      : `${cotangent} = ${P}field(unthunk(${P}cotangent), :${juliaName(theCotangent(op).of.name)})`;
   return code`
     ${signature}
         ${forward}
         function ${n.pullback}(${P}cotangent)
-            ${cotangent} = unthunk(${P}cotangent)
+            ${unpack}
             if ${cotangent} isa AbstractZero
                 ${packed('return (', zeros, ')', 4, 12)}
             end
             ${P}grads = ${firstOrder}
             ${packed('return (', tangents, ')', 4, 8)}
         end
-        return ${local(output.name.spec)}, ${n.pullback}
+        return ${primal}, ${n.pullback}
     end
   `;
 }
@@ -113,8 +132,7 @@ function delta(name: string): string {
  */
 function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
   const n = opNames(op);
-  const [output] = op.outputs;
-  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
+  const primal = primalName(op);
   const required = requiredInputs(op);
   const differentiable = new Set(op.tangents.map((t) => t.of.name.spec));
   const slots = [
@@ -132,7 +150,7 @@ function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
     ],
     ruleKeywords(op, positional),
   );
-  const forward = forwardCall(op, local(output.name.spec));
+  const forward = forwardCall(op, primal);
   // The pushforward's tangents: one per differentiable input (zeros for a zero tangent), then the
   // tangent of each positional param (0 for a zero one; keyword params have none).
   const inputs = op.tangents.map((t) => ({ local: local(t.name.spec), given: delta(juliaName(t.of.name)), zero: ZEROS, of: juliaName(t.of.name) }));
@@ -141,23 +159,33 @@ function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
     .map((t) => ({ local: local(t.name.spec), given: delta(juliaName(t.of.name)), zero: ZERO, of: '', keyword: juliaName(t.name) }));
   const every = [...inputs, ...scalars];
   const zeroed = (t: { local: string; zero: string; of: string }) => `${t.zero}(${t.local}${t.zero === ZEROS ? `, ${t.of}` : ''})`;
+  // Several outputs: a Tangent of the NamedTuple, NoTangent() for the outputs without a tangent.
+  const several = op.outputs.length > 1;
+  const pushed = `${P}d${primal.slice(P.length)}`;
   const push = packedCall(
-    `return ${local(output.name.spec)}, ${MODULE}.${n.pushforward}`,
+    several ? `${pushed} = ${MODULE}.${n.pushforward}` : `return ${primal}, ${MODULE}.${n.pushforward}`,
     [`${P}tape`, ...inputs.map(zeroed)],
     scalars.map((t) => `${t.keyword} = ${zeroed(t)}`),
     '',
     4,
     4,
   );
+  const fields = op.outputs.map((o) => {
+    const k = op.outputTangents.findIndex((t) => t.of.name.spec === o.name.spec);
+    const value = k < 0 ? 'NoTangent()' : op.outputTangents.length === 1 ? pushed : `${pushed}.${juliaName(o.name)}`;
+    return `${juliaName(o.name)} = ${value}`;
+  });
+  const tangent = several ? packed(`return ${primal}, Tangent{typeof(${primal})}(; `, fields, ')', 4, 4) : '';
   const allZero = packed(`if all(${P}t -> ${P}t isa AbstractZero, (`, every.map((t) => t.local), every.length === 1 ? ',))' : '))', 8, 4);
   return code`
     ${signature}
         ${forward}
         ${every.map((t) => `${t.local} = unthunk(${t.given})`)}
         ${allZero}
-            return ${local(output.name.spec)}, ZeroTangent()
+            return ${primal}, ZeroTangent()
         end
         ${push}
+        ${tangent}
     end
   `;
 }
@@ -181,12 +209,10 @@ function gradsFunction(op: OpIR): string {
  */
 function renderSecondOrder(op: OpIR): string {
   const n = opNames(op);
-  const [output] = op.outputs;
-  if (output === undefined) throw new Error(`julia emitter: op ${op.name.spec} has no output`);
   const fn = gradsFunction(op);
   const inputs = requiredInputs(op).map((x) => juliaName(x.name));
   const params = op.paramGrads.map((g) => juliaName(g.of.name));
-  const cotangent = local(`cotangent_${output.name.spec}`);
+  const cotangent = local(theCotangent(op).name.spec);
   const args = [`${P}tape`, ...inputs, ...params, cotangent];
   // The cotangents of the gradients, in the pullback's order: one per differentiable input (zeros for a
   // zero one: the kernels take arrays), then one per param with a gradient (0 for a zero one).
@@ -276,6 +302,12 @@ export function renderExtension(ir: IR): string {
       ${P}parts(Δ, count::Int) = (d = unthunk(Δ); ntuple(k -> d isa AbstractZero ? d : unthunk(d[k]), count))
       ${comment('The tangent of a param slot of a pullback: none where the rule took the param as a keyword (`nothing`).')}
       ${P}param_tangent(p, t) = p === nothing ? NoTangent() : t
+      ${comment('The field `name` of the cotangent of a NamedTuple of outputs (a Tangent or a NamedTuple), unthunked; a zero or a missing one (`nothing`) is ZeroTangent().')}
+      function ${P}field(c, name::Symbol)
+          c isa AbstractZero && return c
+          f = hasproperty(c, name) ? unthunk(getproperty(c, name)) : nothing
+          return f === nothing ? ZeroTangent() : f
+      end
     `,
     '',
     ...ir.ops.flatMap(renderOp),

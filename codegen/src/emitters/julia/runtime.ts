@@ -74,13 +74,13 @@ function renderRuntimeFn(fn: RuntimeFnIR): string {
 
 /** The tape of a call with items along another axis: every op's `_pullback` has a method for it. */
 const AXIS_TAPE_DOC = [
-  '    RankRelax.AxisTape{P,N,M}',
+  '    RankRelax.AxisTape{P,N,S}',
   '',
   ...para(
     'The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first axis ' +
       'of a `Vector` or `Matrix`): the op\'s own tape `tape` of the `n × B` matrix the call ran on (the items ' +
       'axis first, the other axes flattened into `B`), `dims`, the caller\'s input size `size` and output size ' +
-      '`output_size`. The op\'s `_pullback` takes it and returns gradients in the caller\'s layout; the `!` ' +
+      '`output_size` (a NamedTuple of the sizes of an op with several outputs). The op\'s `_pullback` takes it and returns gradients in the caller\'s layout; the `!` ' +
       'forms do not.',
   ),
 ];
@@ -107,11 +107,11 @@ export function renderRuntime(ir: IR): string {
     end
 
     ${docstring(AXIS_TAPE_DOC)}
-    struct AxisTape{P,N,M}
+    struct AxisTape{P,N,S}
         tape::P
         dims::Int
         size::NTuple{N,Int}
-        output_size::NTuple{M,Int}
+        output_size::S
     end
   `;
 }

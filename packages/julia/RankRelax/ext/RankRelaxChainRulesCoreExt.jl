@@ -12,7 +12,7 @@
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
-using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unthunk
+using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, Tangent, ZeroTangent, unthunk
 
 # A zero tangent (ZeroTangent, NoTangent) of an input as zeros of its size, of ε as 0, for the
 # pushforward.
@@ -24,6 +24,13 @@ _rr_parts(Δ, count::Int) = (d = unthunk(Δ); ntuple(k -> d isa AbstractZero ? d
 # The tangent of a param slot of a pullback: none where the rule took the param as a keyword
 # (`nothing`).
 _rr_param_tangent(p, t) = p === nothing ? NoTangent() : t
+# The field `name` of the cotangent of a NamedTuple of outputs (a Tangent or a NamedTuple),
+# unthunked; a zero or a missing one (`nothing`) is ZeroTangent().
+function _rr_field(c, name::Symbol)
+    c isa AbstractZero && return c
+    f = hasproperty(c, name) ? unthunk(getproperty(c, name)) : nothing
+    return f === nothing ? ZeroTangent() : f
+end
 
 # ndcg_loss
 
@@ -876,6 +883,138 @@ function ChainRulesCore.frule(
     return _rr_sorted, RankRelax.soft_sort_pushforward(_rr_tape,
         _rr_zeros_if_zero(_rr_tangent_values, values);
         tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
+# soft_sort_topk
+
+# The pullback of soft_sort_topk's rrules, differentiable: its arguments carry the dependence on the
+# op's; the tape holds their values.
+function _rr_soft_sort_topk_grads(_rr_tape, values, regularization_strength,
+    _rr_cotangent_top_values)
+    return RankRelax.soft_sort_topk_pullback(_rr_tape, _rr_cotangent_top_values)
+end
+function ChainRulesCore.rrule(::typeof(_rr_soft_sort_topk_grads), _rr_tape, values,
+    regularization_strength, _rr_cotangent_top_values)
+    _rr_grads = _rr_soft_sort_topk_grads(_rr_tape, values, regularization_strength,
+        _rr_cotangent_top_values)
+    function soft_sort_topk_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_top_values = RankRelax.soft_sort_topk_pushforward(_rr_tape,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.soft_sort_topk_pullback_hvp(_rr_tape, _rr_cotangent_top_values,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1],
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_top_values)
+    end
+    return _rr_grads, soft_sort_topk_pullback_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_sort_topk),
+    values::AbstractArray{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_primal, _rr_tape = RankRelax.soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    function soft_sort_topk_pullback(_rr_cotangent)
+        _rr_cotangent_top_values = _rr_field(unthunk(_rr_cotangent), :top_values)
+        if _rr_cotangent_top_values isa AbstractZero
+            return (NoTangent(), ZeroTangent())
+        end
+        _rr_grads = _rr_soft_sort_topk_grads(_rr_tape, values, nothing, _rr_cotangent_top_values)
+        return (NoTangent(), _rr_grads[1])
+    end
+    return _rr_primal, soft_sort_topk_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_sort_topk),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    k = 1,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_primal, _rr_tape = RankRelax.soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    function soft_sort_topk_pullback(_rr_cotangent)
+        _rr_cotangent_top_values = _rr_field(unthunk(_rr_cotangent), :top_values)
+        if _rr_cotangent_top_values isa AbstractZero
+            return (NoTangent(), ZeroTangent(), ZeroTangent())
+        end
+        _rr_grads = _rr_soft_sort_topk_grads(_rr_tape, values, regularization_strength,
+            _rr_cotangent_top_values)
+        return (NoTangent(), _rr_grads[1], _rr_grads[2])
+    end
+    return _rr_primal, soft_sort_topk_pullback
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues)::Tuple,
+    ::typeof(RankRelax.soft_sort_topk),
+    values::AbstractArray{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_primal, _rr_tape = RankRelax.soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_primal, ZeroTangent()
+    end
+    _rr_dprimal = RankRelax.soft_sort_topk_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+    return _rr_primal, Tangent{typeof(_rr_primal)}(; top_values = _rr_dprimal,
+        indices = NoTangent())
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.soft_sort_topk),
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    k = 1,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_primal, _rr_tape = RankRelax.soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_primal, ZeroTangent()
+    end
+    _rr_dprimal = RankRelax.soft_sort_topk_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+    return _rr_primal, Tangent{typeof(_rr_primal)}(; top_values = _rr_dprimal,
+        indices = NoTangent())
 end
 
 # soft_topk

@@ -126,6 +126,27 @@ function _rr_integer(::Type{I}, op::String, argument::String, value) where {I<:I
     return I(value)
 end
 
+# The value of an int param that is the extent of outputs (`k` of `[batch, k]`), checked as the
+# library would before any array of that extent is allocated: an integer within its bounds, each a
+# `text => value` pair (`"n" => n`; `nothing => nothing` where unbounded).
+function _rr_int_dim(op::String, argument::String, value, min::Pair, max::Pair)
+    v = _rr_integer(Int64, op, argument, value)
+    lo = something(last(min), typemin(Int64))
+    hi = something(last(max), typemax(Int64))
+    lo <= v <= hi && return Int(v)
+    throw(ArgumentError(string(op, ": ", argument, " must be in [", something(first(min), "-inf"), ", ",
+        something(first(max), "inf"), "] = [", lo, ", ", hi, "], got ", value)))
+end
+
+# An int param of a `_forward!` call whose value is an extent of the tape's arrays keeps that value.
+function _rr_check_tape_value(fn::String, op::String, argument::String, value, expected::Integer)
+    _rr_integer(Int64, op, argument, value) == expected && return nothing
+    throw(ArgumentError(string(fn, ": ", argument, " = ", value, " but the tape is for ", argument, " = ", expected)))
+end
+
+# An output of item positions (0-based, -1 for none) as Julia indices, in place: 1-based, 0 for none.
+_rr_one_based!(x::Array{Int32}) = (x .+= Int32(1); x)
+
 # The number of elements of a list-of-reals param, after checking that it is one: a vector whose
 # elements are real numbers (Bools are refused, as for int params).
 function _rr_list_length(op::String, argument::String, value)
@@ -249,9 +270,10 @@ end
 
 # `forward(inputs…; optional…, kw…)` with the items of every input along `dims`, the optional
 # inputs (keywords; `nothing` when left out) moved like the others; `rank` is the number of
-# item/level dims of one sample of the output (0 for a loss: that axis is dropped).
+# item/level dims of one sample of the output (0 for a loss: that axis is dropped), a tuple of
+# them for an op with several outputs (a NamedTuple, each moved back on its own).
 function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, optional::NamedTuple, dims,
-        rank::Int; kw...)
+        rank::Union{Int,Tuple}; kw...)
     x = first(inputs)
     d = _rr_check_dims(op, dims, ndims(x))
     for (name, y) in zip(Base.tail(names), Base.tail(inputs))
@@ -261,54 +283,66 @@ function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, opt
         _rr_check_same_size(op, first(names), x, string(name), y)
     end
     moved = map(y -> y === nothing ? nothing : _rr_to_items(y, 1, d), optional)
-    if rank >= 2 && d != 1
+    if maximum(rank) >= 2 && d != 1
         throw(ArgumentError(string(op, ": dims = ", d, " is not supported: each sample of its output has ", rank,
             " item dims, so their place along another axis would be ambiguous; use dims = 1")))
     end
     out, tape = forward(map(y -> _rr_to_items(y, 1, d), inputs)...; moved..., kw...)
-    y = _rr_from_items(out, rank, d, _rr_drop(size(x), d))
+    outer = _rr_drop(size(x), d)
+    if out isa NamedTuple
+        y = NamedTuple{keys(out)}(map((o, r) -> _rr_from_items(o, r, d, outer), values(out), rank))
+        return y, AxisTape(tape, d, size(x), map(size, y))
+    end
+    y = _rr_from_items(out, rank, d, outer)
     return y, AxisTape(tape, d, size(x), size(y))
 end
 
+# The size of output `output` of the call of an AxisTape (its one output, or the named one).
+_rr_output_size(t::AxisTape, output::String) =
+    t.output_size isa NamedTuple ? getproperty(t.output_size, Symbol(output)) : t.output_size
+
 # The cotangent of a call with `dims`: an array of the output's size in the caller's layout.
 function _rr_check_axis_cotangent(op::String, output::String, t::AxisTape, c)
-    if !(c isa AbstractArray{<:Real}) || size(c) != t.output_size
+    sz = _rr_output_size(t, output)
+    if !(c isa AbstractArray{<:Real}) || size(c) != sz
         got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
         throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a real array of shape ",
-            _rr_shape_text(t.output_size), ", got ", got)))
+            _rr_shape_text(sz), ", got ", got)))
     end
     return nothing
 end
 
 # `pullback(tape.tape, cotangent)` with the cotangent and the gradients in the caller's layout.
-function _rr_pullback_along(pullback, op::String, output::String, t::AxisTape{P,N,M}, c) where {P,N,M}
+function _rr_pullback_along(pullback, op::String, output::String, t::AxisTape{P,N}, c) where {P,N}
     _rr_check_axis_cotangent(op, output, t, c)
-    rank = M - N + 1
+    rank = length(_rr_output_size(t, output)) - N + 1
     outer = _rr_drop(t.size, t.dims)
     grads = pullback(t.tape, _rr_to_items(c, rank, t.dims))
     return map(g -> g isa AbstractArray ? _rr_from_items(g, 1, t.dims, outer) : g, grads)
 end
 
 # `pushforward(tape.tape, tangents…; kw…)` with the tangents (of the inputs `inputs`) and the
-# output tangent in the caller's layout.
-function _rr_pushforward_along(pushforward, op::String, names::Tuple, inputs::Tuple, t::AxisTape{P,N,M},
-        tangents::Tuple; kw...) where {P,N,M}
+# output tangent in the caller's layout (each of a NamedTuple of them); an output tangent of the
+# `n × B` call has its sample's dims, then B.
+function _rr_pushforward_along(pushforward, op::String, names::Tuple, inputs::Tuple, t::AxisTape,
+        tangents::Tuple; kw...)
     for (name, input, x) in zip(names, inputs, tangents)
         _rr_check_tangent(op, name, input, x, t.size)
     end
     out = pushforward(t.tape, map(x -> _rr_to_items(x, 1, t.dims), tangents)...; kw...)
-    return _rr_from_items(out, M - N + 1, t.dims, _rr_drop(t.size, t.dims))
+    back(o) = _rr_from_items(o, ndims(o) - 1, t.dims, _rr_drop(t.size, t.dims))
+    return out isa NamedTuple ? map(back, out) : back(out)
 end
 
 # `pullback_hvp(tape.tape, cotangent, tangents…; kw…)` with the cotangent, the tangents and the
 # results in the caller's layout (the cotangent checked as by the pullback, the tangents as by the pushforward).
-function _rr_hvp_along(pullback_hvp, op::String, output::String, names::Tuple, inputs::Tuple, t::AxisTape{P,N,M},
-        c, tangents::Tuple; kw...) where {P,N,M}
+function _rr_hvp_along(pullback_hvp, op::String, output::String, names::Tuple, inputs::Tuple, t::AxisTape{P,N},
+        c, tangents::Tuple; kw...) where {P,N}
     _rr_check_axis_cotangent(op, output, t, c)
     for (name, input, x) in zip(names, inputs, tangents)
         _rr_check_tangent(op, name, input, x, t.size)
     end
-    rank = M - N + 1
+    rank = length(_rr_output_size(t, output)) - N + 1
     outer = _rr_drop(t.size, t.dims)
     hvps = pullback_hvp(t.tape, _rr_to_items(c, rank, t.dims), map(x -> _rr_to_items(x, 1, t.dims), tangents)...; kw...)
     return map(h -> h isa AbstractArray ? _rr_from_items(h, 1, t.dims, outer) : h, hvps)

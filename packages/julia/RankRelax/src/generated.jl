@@ -23,6 +23,9 @@ export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, sof
     soft_rank_jvp, soft_rank_pushforward, soft_rank_hvp, soft_rank_pullback_hvp, SoftRankTape
 export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
     soft_sort_jvp, soft_sort_pushforward, soft_sort_hvp, soft_sort_pullback_hvp, SoftSortTape
+export soft_sort_topk, soft_sort_topk_forward, soft_sort_topk_forward!, soft_sort_topk_pullback,
+    soft_sort_topk_pullback!, soft_sort_topk_jvp, soft_sort_topk_pushforward, soft_sort_topk_hvp,
+    soft_sort_topk_pullback_hvp, SoftSortTopkTape
 export soft_topk, soft_topk_forward, soft_topk_forward!, soft_topk_pullback, soft_topk_pullback!,
     soft_topk_jvp, soft_topk_pushforward, soft_topk_hvp, soft_topk_pullback_hvp, SoftTopkTape
 export spearman_loss, spearman_loss_forward, spearman_loss_forward!, spearman_loss_pullback,
@@ -35,7 +38,7 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
 const _RR_ABI_VERSION = UInt32(2)
-const _RR_ABI_HASH = 0x2958cb6aadbffd0f
+const _RR_ABI_HASH = 0x5ea09346d87642e8
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -105,6 +108,14 @@ const _RR_KERNEL_FNS = (
     rr_soft_sort_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_sort_topk_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_topk_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -155,19 +166,19 @@ function set_num_threads(num_threads::Integer)
 end
 
 """
-    RankRelax.AxisTape{P,N,M}
+    RankRelax.AxisTape{P,N,S}
 
 The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first
 axis of a `Vector` or `Matrix`): the op's own tape `tape` of the `n × B` matrix the call ran on (the
 items axis first, the other axes flattened into `B`), `dims`, the caller's input size `size` and
-output size `output_size`. The op's `_pullback` takes it and returns gradients in the caller's
-layout; the `!` forms do not.
+output size `output_size` (a NamedTuple of the sizes of an op with several outputs). The op's
+`_pullback` takes it and returns gradients in the caller's layout; the `!` forms do not.
 """
-struct AxisTape{P,N,M}
+struct AxisTape{P,N,S}
     tape::P
     dims::Int
     size::NTuple{N,Int}
-    output_size::NTuple{M,Int}
+    output_size::S
 end
 
 # The exception for a failed call: the core's error kinds (invalid_value, invalid_argument,
@@ -4142,6 +4153,601 @@ function soft_sort_hvp(
         tangent_regularization_strength = tangent_regularization_strength)
 end
 
+# --- soft_sort_topk -------------------------------------------------------------------------------
+
+function _rr_soft_sort_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, top_values::Array{Float32}, indices::Array{Int32},
+        permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_forward_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}, Ptr{Int32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), top_values, indices, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_backward!(batch::Int, n::Int, k::Int64,
+        regularization_strength::Float32, regularization::Int32, direction::Int32,
+        values::Array{Float32}, mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_top_values::Array{Float32}, grad_values::Array{Float32},
+        grad_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_backward_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_top_values, grad_values,
+        grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, tangent_top_values::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_top_values)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_hvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_top_values::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Int64, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_top_values, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, top_values::Array{Float64}, indices::Array{Int32},
+        permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_forward_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}, Ptr{Int32}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), top_values, indices, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_backward!(batch::Int, n::Int, k::Int64,
+        regularization_strength::Float64, regularization::Int32, direction::Int32,
+        values::Array{Float64}, mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_top_values::Array{Float64}, grad_values::Array{Float64},
+        grad_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_backward_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_top_values, grad_values,
+        grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_jvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, tangent_top_values::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, tangent_values, tangent_regularization_strength,
+        tangent_top_values)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_sort_topk_hvp!(batch::Int, n::Int, k::Int64, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, permutation::Array{Int32},
+        cotangent_top_values::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_sort_topk_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Int64, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, k, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), permutation, cotangent_top_values, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+"""
+    SoftSortTopkTape{T,N}
+
+What [`soft_sort_topk_forward`](@ref) keeps for [`soft_sort_topk_pullback`](@ref) and
+[`soft_sort_topk_pushforward`](@ref): the shape, the params, the saves and the residuals of one
+forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the
+inputs (1 for a `Vector`, 2 for a `Matrix`).
+"""
+struct SoftSortTopkTape{T<:Union{Float32,Float64},N}
+    _rr_size::NTuple{N,Int}
+    _rr_batch::Int
+    _rr_n::Int
+    k::Int64
+    regularization_strength::T
+    regularization::Int32
+    direction::Int32
+    values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
+    top_values::Array{T,N}
+    indices::Array{Int32,N}
+    permutation::Vector{Int32}
+end
+
+function _rr_soft_sort_topk_run(::Type{_rr_T}, values, mask, top_values, indices, permutation, k,
+        regularization_strength, regularization, direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_mask = _rr_bools("soft_sort_topk", "mask", mask)
+    _rr_check_same_size("soft_sort_topk", "values", _rr_values, "mask", _rr_mask)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_k = _rr_integer(Int64, "soft_sort_topk", "k", k)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("soft_sort_topk", "regularization", regularization)
+    _rr_direction = _rr_code_direction("soft_sort_topk", "direction", direction)
+    _rr_soft_sort_topk_forward!(_rr_batch, _rr_n, _rr_k, _rr_regularization_strength,
+        _rr_regularization, _rr_direction, _rr_values, _rr_mask, top_values, indices, permutation)
+    _rr_tape = SoftSortTopkTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n, _rr_k,
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_mask,
+        top_values, indices, permutation)
+    _rr_one_based!(indices)
+    return (top_values = top_values, indices = indices), _rr_tape
+end
+
+"""
+    soft_sort_topk_forward(values; k = 1, regularization_strength = 1.0, regularization = :l2,
+                           direction = :descending, mask = nothing, dims = 1)
+        -> (top_values, tape::SoftSortTopkTape)
+
+[`soft_sort_topk`](@ref), also returning the [`SoftSortTopkTape`](@ref) that
+[`soft_sort_topk_pullback`](@ref) needs. Same arguments and result as `soft_sort_topk`. The tape
+holds the saves of the forward (`values`, `mask`; inputs are not copied), the params and the
+residuals of the library's forward (`permutation`). Do not modify the saved arrays before calling
+the pullback. [`soft_sort_topk_forward!`](@ref) reuses the arrays of a tape. With items along
+another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
+[`RankRelax.AxisTape`](@ref) around the `SoftSortTopkTape` of the `n × B` call, and
+[`soft_sort_topk_pullback`](@ref) takes it.
+"""
+function soft_sort_topk_forward(
+    values::AbstractArray{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_items_first(dims, values) || return _rr_forward_along(soft_sort_topk_forward,
+        "soft_sort_topk", ("values",), (values,), (mask = mask,), dims, (1, 1); k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_k = _rr_int_dim("soft_sort_topk", "k", k, 0 => 0, "n" => _rr_n)
+    _rr_top_values = Array{_rr_T}(undef, _rr_size(size(values), _rr_k))
+    _rr_indices = Array{Int32}(undef, _rr_size(size(values), _rr_k))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_sort_topk_run(_rr_T, values, mask, _rr_top_values, _rr_indices, _rr_permutation,
+        k, regularization_strength, regularization, direction)
+end
+
+"""
+    soft_sort_topk_forward!(tape, values; k = 1, regularization_strength = 1.0,
+                            regularization = :l2, direction = :descending, mask = nothing)
+        -> (top_values, tape::SoftSortTopkTape)
+
+[`soft_sort_topk_forward`](@ref) into the arrays of an earlier `tape` of the same size and element
+type: no array is allocated. The output and residual arrays of `tape` are overwritten (the output
+that the earlier call returned included) and a new tape over them is returned; use it, not the old
+one, for the pullback. For loops over batches of one shape. Items along the first axis only (`dims =
+1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
+"""
+function soft_sort_topk_forward!(
+    tape::SoftSortTopkTape{T,N},
+    values::AbstractVecOrMat{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+) where {T,N}
+    _rr_check_tape("soft_sort_topk_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values)
+    _rr_check_tape_value("soft_sort_topk_forward!", "soft_sort_topk", "k", k, tape.k)
+    return _rr_soft_sort_topk_run(T, values, mask, tape.top_values, tape.indices, tape.permutation,
+        k, regularization_strength, regularization, direction)
+end
+
+"""
+    soft_sort_topk(values; k = 1, regularization_strength = 1.0, regularization = :l2, direction = :descending, mask = nothing, dims = 1)
+    soft_sort_topk(values, regularization_strength; k = 1, regularization = :l2, direction = :descending, mask = nothing, dims = 1)
+
+The k first values of soft_sort with the indices of the hard top-k, like torch.topk.
+
+top_values = soft_sort(values)[..k] per row (descending by default: the k largest, largest first)
+and indices = the positions of the hard top-k in the same order (ties by position). The values are
+differentiable, the indices are integers without a derivative. As ε → 0, top_values[j] =
+values[indices[j]]. With a mask, a row with fewer than k present items returns them all, then 0 in
+top_values and −1 in indices.
+
+`values` is a `Vector` (one sample) or an `n × B` `Matrix` (one sample per column: the same memory
+as the core's row-major `[B, n]`). An `Array` of `Float32` or `Float64` goes to the library without
+a copy; any other array (a view, a range, integers) is first copied into one. The computation runs
+in `Float32` when every input is `Float32`, else in `Float64`.
+
+# Arguments
+- `values`: Values to take the top k of along the last axis.
+- `k = 1`: How many items soft_topk selects, 0 ≤ k ≤ n. An `Integer` (not a `Bool`).
+- `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
+- `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
+  - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
+  - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `direction = :descending`: Ranking direction, `ascending` (smallest value first) or `descending`.
+  A `Symbol` or a string:
+  - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
+  - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's `k` values of
+  each sample lie along `dims` too, the other axes as in the input. Not an integer or not an axis of
+  the input: an `ArgumentError`.
+
+# Returns
+- `top_values`: The first k soft-sorted values of each row. For a `Vector` input a `Vector` of `k`
+  values; for a `Matrix`, a `k × B` `Matrix`, one column per sample.
+
+The second form takes `regularization_strength` positionally, so that its gradient flows through a
+ChainRules `rrule` (keyword arguments get none). [`soft_sort_topk_pullback`](@ref) gives every
+gradient without AD.
+
+Bad input throws `ArgumentError` with the library's message (a NaN or infinite value, ε ≤ 0, an
+unknown `Symbol`, inputs of different sizes, `k` not an `Integer` or out of range).
+
+# Example
+```julia
+soft_sort_topk([3.0, 1.0, 2.0, 0.5]; k = 2, regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_sort_topk([3.0 1.0 2.0 0.5]; k = 2, regularization_strength = 0.1, dims = 2)
+```
+"""
+function soft_sort_topk(
+    values::AbstractArray{<:Real};
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    return first(soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+end
+function soft_sort_topk(
+    values::AbstractArray{<:Real},
+    regularization_strength::Real;
+    k = 1,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    dims = 1,
+)
+    return first(soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+end
+
+"""
+    soft_sort_topk_pullback(tape::SoftSortTopkTape, cotangent_top_values; dims = 1)
+    soft_sort_topk_pullback(tape::RankRelax.AxisTape, cotangent_top_values; dims = tape.dims)
+        -> (grad_values, grad_regularization_strength)
+
+Backward pass (vector-Jacobian product) of [`soft_sort_topk`](@ref): from the cotangent of the
+output, the gradient of each differentiable input and of each param that has one. Analytical,
+computed by the library from the tape, without sorting again. [`soft_sort_topk_pullback!`](@ref)
+writes into given arrays.
+
+# Arguments
+- `tape`: From [`soft_sort_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
+- `cotangent_top_values`: Cotangent of `top_values`: an array of the size of `top_values`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `grad_values`: The gradient with respect to `values`, an `Array` of its size.
+- `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
+  (summed over the samples).
+
+`mask` receives no gradient.
+"""
+function soft_sort_topk_pullback(
+    tape::SoftSortTopkTape{T,N},
+    cotangent_top_values;
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_sort_topk_pullback", 1, dims)
+    return soft_sort_topk_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_top_values)
+end
+function soft_sort_topk_pullback(
+    tape::AxisTape{<:SoftSortTopkTape},
+    cotangent_top_values;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_sort_topk_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_sort_topk_pullback, "soft_sort_topk", "top_values", tape,
+        cotangent_top_values)
+end
+
+"""
+    soft_sort_topk_pullback!(grad_values, tape, cotangent_top_values)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_sort_topk_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array` of
+the tape's element type and of the size of the input, distinct from every other array of the call.
+Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an `AxisTape`.
+"""
+function soft_sort_topk_pullback!(
+    grad_values,
+    tape::SoftSortTopkTape{T,N},
+    cotangent_top_values,
+) where {T,N}
+    _rr_check_grad("soft_sort_topk_pullback!", "grad_values", grad_values, T, tape._rr_size)
+    _rr_cotangent_top_values = _rr_cotangent(T, "soft_sort_topk", "top_values",
+        cotangent_top_values, _rr_size(tape._rr_size, Int(tape.k)))
+    _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_sort_topk_backward!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_cotangent_top_values, grad_values, _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
+end
+
+"""
+    soft_sort_topk_pushforward(tape::SoftSortTopkTape, tangent_values;
+                               tangent_regularization_strength = 0.0, dims = 1)
+    soft_sort_topk_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                               tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_top_values
+
+Forward-mode derivative (Jacobian-vector product) of [`soft_sort_topk`](@ref) at the inputs of the
+tape's call: the tangent of the output from a tangent of each differentiable input and of each param
+that has a gradient. Analytical, computed by the library from the tape, without sorting again; it is
+the adjoint of [`soft_sort_topk_pullback`](@ref). [`soft_sort_topk_jvp`](@ref) runs the forward too.
+A ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`soft_sort_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_top_values`: The tangent of `top_values` (its directional derivative), an array of the
+  size of `top_values`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument. `mask` takes no tangent.
+"""
+function soft_sort_topk_pushforward(
+    tape::SoftSortTopkTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_sort_topk_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "soft_sort_topk", "tangent_values", "values",
+        tangent_values, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_top_values = Array{T}(undef, _rr_size(tape._rr_size, Int(tape.k)))
+    _rr_soft_sort_topk_jvp!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_top_values)
+    return _rr_tangent_top_values
+end
+function soft_sort_topk_pushforward(
+    tape::AxisTape{<:SoftSortTopkTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_sort_topk_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(soft_sort_topk_pushforward, "soft_sort_topk", ("tangent_values",),
+        ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_sort_topk_jvp(values, tangent_values; k = 1, regularization_strength = 1.0,
+                       regularization = :l2, direction = :descending, mask = nothing,
+                       tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_top_values
+
+Jacobian-vector product (forward mode) of [`soft_sort_topk`](@ref): the tangent of its output at the
+given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`soft_sort_topk_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_sort_topk`, with the same checks. The tangents are converted to the element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_sort_topk`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_top_values`: The tangent of `top_values` (its directional derivative), an array of the
+  size of `top_values`.
+
+Bad input throws `ArgumentError` as for `soft_sort_topk`; a tangent of the wrong size, or a NaN or
+infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_sort_topk_jvp(
+    values::AbstractArray{<:Real},
+    tangent_values;
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+    return soft_sort_topk_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_sort_topk_pullback_hvp(tape::SoftSortTopkTape, cotangent_top_values, tangent_values;
+                                tangent_regularization_strength = 0.0, dims = 1)
+    soft_sort_topk_pullback_hvp(tape::RankRelax.AxisTape, cotangent_top_values, tangent_values;
+                                tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`soft_sort_topk`](@ref) at the inputs of the tape's call: the derivative
+of [`soft_sort_topk_pullback`](@ref)`(tape, cotangent_top_values)` along a tangent of each
+differentiable input and of each param that has a gradient, returned in the pullback's order. For
+one sample with cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what
+the pullback returns changes by this much per unit step along the tangents, the cotangent fixed.
+Analytical, computed by the library from the tape. [`soft_sort_topk_hvp`](@ref) runs the forward
+too. With ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it
+(nested reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`soft_sort_topk_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_top_values`: Cotangent of `top_values`, as for [`soft_sort_topk_pullback`](@ref), held
+  fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function soft_sort_topk_pullback_hvp(
+    tape::SoftSortTopkTape{T,N},
+    cotangent_top_values,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_sort_topk_pullback_hvp", 1, dims)
+    _rr_cotangent_top_values = _rr_cotangent(T, "soft_sort_topk", "top_values",
+        cotangent_top_values, _rr_size(tape._rr_size, Int(tape.k)))
+    _rr_tangent_values = _rr_tangent(T, "soft_sort_topk", "tangent_values", "values",
+        tangent_values, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_sort_topk_hvp!(tape._rr_batch, tape._rr_n, tape.k, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.permutation,
+        _rr_cotangent_top_values, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function soft_sort_topk_pullback_hvp(
+    tape::AxisTape{<:SoftSortTopkTape},
+    cotangent_top_values,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_sort_topk_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(soft_sort_topk_pullback_hvp, "soft_sort_topk", "top_values",
+        ("tangent_values",), ("values",), tape, cotangent_top_values, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_sort_topk_hvp(values, cotangent_top_values, tangent_values; k = 1,
+                       regularization_strength = 1.0, regularization = :l2, direction = :descending,
+                       mask = nothing, tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`soft_sort_topk`](@ref): the derivative of its pullback (the gradients
+for the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`soft_sort_topk_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_sort_topk`, with the same checks. The cotangent and the tangents are converted to the element
+type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_sort_topk`](@ref).
+- `cotangent_top_values`: Cotangent of `top_values`, as for [`soft_sort_topk_pullback`](@ref), held
+  fixed; finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `soft_sort_topk`; a cotangent or tangent of the wrong size,
+or a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_sort_topk_hvp(
+    values::AbstractArray{<:Real},
+    cotangent_top_values,
+    tangent_values;
+    k = 1,
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :descending,
+    mask = nothing,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_sort_topk_forward(values; k = k,
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+    return soft_sort_topk_pullback_hvp(_rr_tape, cotangent_top_values, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
 # --- soft_topk ------------------------------------------------------------------------------------
 
 function _rr_soft_topk_forward!(batch::Int, n::Int, k::Int64, regularization_strength::Float32,
@@ -5366,8 +5972,9 @@ end
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
 # positional inputs (and which are differentiable, in the order the pullback returns their
 # gradients), its optional inputs (keywords), its params (those with a gradient, and the values of
-# the enum ones), its output (and the number of item or level dims of one sample of it). The tests
-# iterate over this table.
+# the enum ones), its first output (and the number of item or level dims of one sample of it), every
+# output (those with a cotangent, those of item positions, the dims of each). The tests iterate over
+# this table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -5388,6 +5995,10 @@ const _RR_OPS = (
             regularization = (:l2, :kl),
         ),
         output = :loss,
+        outputs = (:loss,),
+        cotangents = (:loss,),
+        indexes = (),
+        output_ranks = (0,),
         per_row = true,
         output_rank = 0,
         min_n = 1,
@@ -5411,6 +6022,10 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :permutation_matrix,
+        outputs = (:permutation_matrix,),
+        cotangents = (:permutation_matrix,),
+        indexes = (),
+        output_ranks = (2,),
         per_row = false,
         output_rank = 2,
         min_n = 1,
@@ -5434,6 +6049,10 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :output,
+        outputs = (:output,),
+        cotangents = (:output,),
+        indexes = (),
+        output_ranks = (1,),
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5457,6 +6076,10 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :ranks,
+        outputs = (:ranks,),
+        cotangents = (:ranks,),
+        indexes = (),
+        output_ranks = (1,),
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5480,6 +6103,10 @@ const _RR_OPS = (
             regularization = (:l2, :kl),
         ),
         output = :result,
+        outputs = (:result,),
+        cotangents = (:result,),
+        indexes = (),
+        output_ranks = (1,),
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5504,6 +6131,10 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :ranks,
+        outputs = (:ranks,),
+        cotangents = (:ranks,),
+        indexes = (),
+        output_ranks = (1,),
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5528,6 +6159,38 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :sorted,
+        outputs = (:sorted,),
+        cotangents = (:sorted,),
+        indexes = (),
+        output_ranks = (1,),
+        per_row = false,
+        output_rank = 1,
+        min_n = 1,
+    ),
+    soft_sort_topk = (
+        fn = soft_sort_topk,
+        forward = soft_sort_topk_forward,
+        forward_into = soft_sort_topk_forward!,
+        pullback = soft_sort_topk_pullback,
+        pullback_into = soft_sort_topk_pullback!,
+        jvp = soft_sort_topk_jvp,
+        pushforward = soft_sort_topk_pushforward,
+        hvp = soft_sort_topk_hvp,
+        pullback_hvp = soft_sort_topk_pullback_hvp,
+        inputs = (:values,),
+        optional = (:mask,),
+        differentiable = (:values,),
+        params = (:k, :regularization_strength, :regularization, :direction),
+        param_grads = (:regularization_strength,),
+        enums = (
+            regularization = (:l2, :kl),
+            direction = (:ascending, :descending),
+        ),
+        output = :top_values,
+        outputs = (:top_values, :indices),
+        cotangents = (:top_values,),
+        indexes = (:indices,),
+        output_ranks = (1, 1),
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5552,6 +6215,10 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :selection,
+        outputs = (:selection,),
+        cotangents = (:selection,),
+        indexes = (),
+        output_ranks = (1,),
         per_row = false,
         output_rank = 1,
         min_n = 1,
@@ -5575,6 +6242,10 @@ const _RR_OPS = (
             regularization = (:l2, :kl),
         ),
         output = :loss,
+        outputs = (:loss,),
+        cotangents = (:loss,),
+        indexes = (),
+        output_ranks = (0,),
         per_row = true,
         output_rank = 0,
         min_n = 2,

@@ -31,10 +31,12 @@ end
 Where the compacted sample's output lies in the masked one: `:row` a number per sample (a loss),
 `:items` one per item (scattered to the present positions), `:sorted` one per sorted position (the
 first n_valid), `:levels` one per quantile (unchanged), `:matrix` NeuralSort's n × n (items × sorted
-positions in Julia's layout: present items, first n_valid positions).
+positions in Julia's layout: present items, first n_valid positions), `:first` the first k sorted
+positions of soft_sort_topk (the compacted sample's min(k, n_valid), then zeros).
 """
 function placement(op::Symbol, meta)
     meta.per_row && return :row
+    haskey(meta, :raw) && return :first
     meta.output_rank == 2 && return :matrix
     op in (:soft_sort, :neural_sort_apply) && return :sorted
     op == :soft_quantile && return :levels
@@ -42,8 +44,9 @@ function placement(op::Symbol, meta)
 end
 
 """The compacted sample's output `c` (its n_valid present items `p`) placed in a sample of n items."""
-function scatter(kind::Symbol, c, p, n)
+function scatter(kind::Symbol, c, p, n; len = n)
     kind === :row && return c
+    kind === :first && return [c; zeros(eltype(c), len - length(c))]
     kind === :levels && return c
     if kind === :matrix
         z = zeros(eltype(c), n, n)
@@ -60,6 +63,7 @@ function gather(kind::Symbol, c, p)
     kind === :row && return c
     kind === :levels && return c
     kind === :matrix && return c[p, 1:length(p)]
+    kind === :first && return c[1:min(length(c), length(p))]
     return kind === :items ? c[p] : c[1:length(p)]
 end
 
@@ -122,12 +126,12 @@ end
             ckw = compact_kw(kw, nv)
             xs = [x[p, j] for x in clean]
             c_out, c_tape = meta.forward(xs...; ckw...)
-            @test isequal(sample_of(out, j, kind), scatter(kind, c_out, p, n))
+            @test isequal(sample_of(out, j, kind), scatter(kind, c_out, p, n; len = size(out, 1)))
             c_grads = meta.pullback(c_tape, gather(kind, cj, p))
             c_tangents = [t[p, j] for t in tangents]
             c_jvp = meta.pushforward(c_tape, c_tangents...; tε...)
             c_hvps = meta.pullback_hvp(c_tape, gather(kind, cj, p), c_tangents...; tε...)
-            @test isequal(sample_of(jvp, j, kind), scatter(kind, c_jvp, p, n))
+            @test isequal(sample_of(jvp, j, kind), scatter(kind, c_jvp, p, n; len = size(out, 1)))
             for k in 1:ndiff
                 # the present items' gradients are the compacted sample's, the absent ones 0
                 @test isequal(grads[k][:, j], scatter(:items, c_grads[k], p, n))

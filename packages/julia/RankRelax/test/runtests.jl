@@ -28,6 +28,7 @@ try
         include("bad_input.jl")
         include("loader.jl")
         include("rrules.jl")
+        include("outputs.jl")
         include("docs.jl")
     end
 catch e

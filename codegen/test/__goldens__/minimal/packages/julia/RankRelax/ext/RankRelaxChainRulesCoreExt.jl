@@ -12,7 +12,7 @@
 module RankRelaxChainRulesCoreExt
 
 using RankRelax: RankRelax
-using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, ZeroTangent, unthunk
+using ChainRulesCore: ChainRulesCore, AbstractZero, NoTangent, Tangent, ZeroTangent, unthunk
 
 # A zero tangent (ZeroTangent, NoTangent) of an input as zeros of its size, of ε as 0, for the
 # pushforward.
@@ -24,6 +24,13 @@ _rr_parts(Δ, count::Int) = (d = unthunk(Δ); ntuple(k -> d isa AbstractZero ? d
 # The tangent of a param slot of a pullback: none where the rule took the param as a keyword
 # (`nothing`).
 _rr_param_tangent(p, t) = p === nothing ? NoTangent() : t
+# The field `name` of the cotangent of a NamedTuple of outputs (a Tangent or a NamedTuple),
+# unthunked; a zero or a missing one (`nothing`) is ZeroTangent().
+function _rr_field(c, name::Symbol)
+    c isa AbstractZero && return c
+    f = hasproperty(c, name) ? unthunk(getproperty(c, name)) : nothing
+    return f === nothing ? ZeroTangent() : f
+end
 
 # soft_rank
 

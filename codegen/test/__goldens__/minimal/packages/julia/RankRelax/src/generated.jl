@@ -65,19 +65,19 @@ function set_num_threads(num_threads::Integer)
 end
 
 """
-    RankRelax.AxisTape{P,N,M}
+    RankRelax.AxisTape{P,N,S}
 
 The tape of a call whose items lie along `dims` of an `N`-dimensional array (anything but the first
 axis of a `Vector` or `Matrix`): the op's own tape `tape` of the `n × B` matrix the call ran on (the
 items axis first, the other axes flattened into `B`), `dims`, the caller's input size `size` and
-output size `output_size`. The op's `_pullback` takes it and returns gradients in the caller's
-layout; the `!` forms do not.
+output size `output_size` (a NamedTuple of the sizes of an op with several outputs). The op's
+`_pullback` takes it and returns gradients in the caller's layout; the `!` forms do not.
 """
-struct AxisTape{P,N,M}
+struct AxisTape{P,N,S}
     tape::P
     dims::Int
     size::NTuple{N,Int}
-    output_size::NTuple{M,Int}
+    output_size::S
 end
 
 # The exception for a failed call: the core's error kinds (invalid_value, invalid_argument,
@@ -347,8 +347,9 @@ end
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
 # positional inputs (and which are differentiable, in the order the pullback returns their
 # gradients), its optional inputs (keywords), its params (those with a gradient, and the values of
-# the enum ones), its output (and the number of item or level dims of one sample of it). The tests
-# iterate over this table.
+# the enum ones), its first output (and the number of item or level dims of one sample of it), every
+# output (those with a cotangent, those of item positions, the dims of each). The tests iterate over
+# this table.
 const _RR_OPS = (
     soft_rank = (
         fn = soft_rank,
@@ -369,6 +370,10 @@ const _RR_OPS = (
             direction = (:ascending, :descending),
         ),
         output = :ranks,
+        outputs = (:ranks,),
+        cotangents = (:ranks,),
+        indexes = (),
+        output_ranks = (1,),
         per_row = false,
         output_rank = 1,
         min_n = 1,
