@@ -18,6 +18,7 @@ import pytest
 
 import rank_relax
 from _spec import OPS
+from inputs import op_fn
 
 NAMES = ("numpy", "torch", "jax")
 
@@ -58,7 +59,7 @@ class NumpyApi:
 
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
         return np.asarray(
-            getattr(rank_relax, op)(*_args(op, inputs), **params, **_kwargs(op, inputs))
+            op_fn(rank_relax, op)(*_args(op, inputs), **params, **_kwargs(op, inputs))
         )
 
     def vjp(
@@ -108,7 +109,7 @@ class TorchApi:
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
         tensors = [_tensor(self.torch, a) for a in _args(op, inputs)]
         optional = _kwargs(op, inputs, lambda a: _tensor(self.torch, a))
-        return getattr(self.module, op)(*tensors, **params, **optional).detach().numpy()
+        return op_fn(self.module, op)(*tensors, **params, **optional).detach().numpy()
 
     def vjp(
         self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
@@ -119,7 +120,7 @@ class TorchApi:
             for name in OPS[op]["inputs"]
         }
         optional = _kwargs(op, inputs, lambda a: _tensor(self.torch, a))
-        out = getattr(self.module, op)(*tensors.values(), **params, **optional)
+        out = op_fn(self.module, op)(*tensors.values(), **params, **optional)
         grads = self.torch.autograd.grad(
             out, [tensors[n] for n in differentiable], self.torch.from_numpy(cotangent)
         )
@@ -172,7 +173,7 @@ class JaxApi:
     def call(self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
         arrays = [self.jnp.asarray(a) for a in _args(op, inputs)]
         optional = _kwargs(op, inputs, self.jnp.asarray)
-        return np.asarray(getattr(self.module, op)(*arrays, **params, **optional))
+        return np.asarray(op_fn(self.module, op)(*arrays, **params, **optional))
 
     def vjp(
         self, op: str, inputs: dict[str, np.ndarray], params: dict[str, Any], cotangent: np.ndarray
@@ -184,7 +185,7 @@ class JaxApi:
 
         def f(*diff: Any) -> Any:
             given = dict(zip(differentiable, diff)) | fixed
-            return getattr(self.module, op)(*(given[n] for n in names), **params, **optional)
+            return op_fn(self.module, op)(*(given[n] for n in names), **params, **optional)
 
         _, pullback = self.jax.vjp(f, *(self.jnp.asarray(inputs[n]) for n in differentiable))
         grads = pullback(self.jnp.asarray(cotangent))

@@ -18,7 +18,7 @@ import pytest
 
 from _spec import OPS
 from conftest import load_reference, load_wave2
-from inputs import make_inputs
+from inputs import make_inputs, op_fn
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -83,7 +83,7 @@ def forward_and_vjp(op: str, inputs: dict[str, Any], params: dict[str, Any], cot
         def f(eps: Any, fixed: dict[str, Any], cot: Any, *args: Any) -> Any:
             def g(eps: Any, *args: Any) -> Any:
                 given = fixed | dict(zip(diff, args))
-                return getattr(rj, op)(
+                return op_fn(rj, op)(
                     *(given[n] for n in names), regularization_strength=eps, **dict(static)
                 )
 

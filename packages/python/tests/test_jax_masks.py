@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -58,7 +58,7 @@ def names(op: str) -> tuple[list[str], list[str]]:
 def call(op: str, inputs: dict[str, Any], mask: Any = None, **params: Any) -> Any:
     """The op on its inputs (by name), with ``mask`` when one is given."""
     extra = {} if mask is None else {"mask": mask}
-    return getattr(rj, op)(*(inputs[n] for n in names(op)[0]), **params, **extra)
+    return op_fn(rj, op)(*(inputs[n] for n in names(op)[0]), **params, **extra)
 
 
 def vjp_parts(

@@ -20,7 +20,7 @@ import pytest
 from _spec import OPS
 from compare import assert_close, assert_close_rows
 from conftest import load_wave2
-from inputs import make_inputs
+from inputs import make_inputs, op_fn
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -63,7 +63,7 @@ def jitted(op: str, static: tuple[tuple[str, Any], ...]) -> Callable[..., Any]:
 
         def f(eps: Any, fixed: dict[str, Any], *args: Any) -> Any:
             given = fixed | dict(zip(diff, args))
-            return getattr(rj, op)(
+            return op_fn(rj, op)(
                 *(given[n] for n in names), regularization_strength=eps, **dict(static)
             )
 
@@ -174,9 +174,7 @@ def function_of(
 
     def f(*args: Any) -> Any:
         given = inputs | dict(zip(diff, args[:-1]))
-        return getattr(rj, op)(
-            *(given[n] for n in names), regularization_strength=args[-1], **params
-        )
+        return op_fn(rj, op)(*(given[n] for n in names), regularization_strength=args[-1], **params)
 
     return f, [inputs[n] for n in diff]
 
@@ -223,7 +221,7 @@ def test_leading_dims_and_single_rows(case: tuple[str, dict[str, Any]]) -> None:
     op, params = case
     names = OPS[op]["inputs"]
     inputs = arrays(op, (2, 3, 5), seed=9)
-    fn = jax.jit(lambda *a: getattr(rj, op)(*a, regularization_strength=0.5, **params))
+    fn = jax.jit(lambda *a: op_fn(rj, op)(*a, regularization_strength=0.5, **params))
     out = fn(*(inputs[n] for n in names))
     assert out.shape == (2, 3, *row_extents(op, 5, params))
     flat = fn(*(inputs[n].reshape(6, 5) for n in names))

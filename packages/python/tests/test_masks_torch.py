@@ -16,7 +16,7 @@ import pytest
 
 import rank_relax
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 from masking import pad_absent, random_mask
 
 torch = pytest.importorskip("torch")
@@ -63,7 +63,7 @@ class Masked:
 
     def __call__(self, *args: Tensor, mask: Tensor | None = None, **params: Any) -> Tensor:
         given = self.inputs | dict(zip(self.names, args))
-        return getattr(rt, self.op)(
+        return op_fn(rt, self.op)(
             *(given[n] for n in OPS[self.op]["inputs"]),
             **(self.params | params),
             mask=self.mask if mask is None else mask,

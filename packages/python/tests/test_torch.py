@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import first_output, make_inputs, output_shape, param_combinations
+from inputs import first_output, make_inputs, op_fn, output_shape, param_combinations
 
 torch = pytest.importorskip("torch")
 
@@ -44,7 +44,7 @@ def tensors(op: str, shape: tuple[int, ...], dtype: Any = torch.float64, seed: i
 
 
 def apply(op: str, inputs: dict[str, Any], **params: Any) -> Any:
-    return getattr(rt, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
+    return op_fn(rt, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
