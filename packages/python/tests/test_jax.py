@@ -96,7 +96,7 @@ def test_compositions(op: str) -> None:
 def test_vmap_matches_loop_and_batch_dims(op: str) -> None:
     inputs = arrays(op, (3, 4, 5), seed=3)
     names = OPS[op]["inputs"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
     batched = fn(*(inputs[n] for n in names), regularization_strength=0.4)
     mapped = jax.vmap(lambda *a: fn(*a, regularization_strength=0.4))(*(inputs[n] for n in names))
     looped = jnp.stack(
@@ -143,7 +143,7 @@ def test_regularization_strength_gradient() -> None:
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64])
 def test_dtypes(op: str, dtype: Any) -> None:
     inputs = {k: v.astype(dtype) for k, v in arrays(op, (2, 5)).items()}
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
     out = fn(*(inputs[n] for n in OPS[op]["inputs"]), regularization_strength=0.5)
     assert out.dtype == dtype
     f, diff = differentiable_fn(op, inputs)

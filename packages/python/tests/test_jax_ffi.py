@@ -127,7 +127,7 @@ def test_transforms_bit_identical(op: str, restore_mode: None) -> None:
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     inputs = {n: jnp.asarray(v) for n, v in make_inputs(op, (3, 4, 7), seed=5).items()}
     shared = {n: v[0] for n, v in inputs.items() if n not in diff}
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def f(eps: Any, *args: Any) -> Any:
         given = inputs | dict(zip(diff, args))

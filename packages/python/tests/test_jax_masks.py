@@ -113,7 +113,7 @@ def arrays(op: str, shape: tuple[int, ...], seed: int = 0, dtype: Any = np.float
 
 
 def output_dims(op: str) -> list[str]:
-    (dims,) = OPS[op]["outputs"].values()
+    (dims,) = (OPS[op]["outputs"][o] for o in OPS[op]["diff_outputs"])
     return dims
 
 

@@ -49,7 +49,7 @@ def _value_and_grads(op: str) -> Callable[..., Any]:
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, cot: Any, mask: Any = None) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}
@@ -379,7 +379,7 @@ def _jvp_fn(op: str) -> Callable[..., Any]:
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, tangents: Any, t_eps: Any) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}
@@ -449,7 +449,7 @@ def _hvp_fn(op: str) -> Callable[..., Any]:
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, tangents: Any, t_eps: Any, w: Any) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}

@@ -197,7 +197,7 @@ def numpy_args(op: str, arrays: dict[str, np.ndarray], *roles: str) -> list[np.n
     outputs, ``tangent_…`` of the differentiable inputs)."""
     args = [arrays[n] for n in OPS[op]["inputs"]]
     for role in roles:
-        names = OPS[op]["outputs"] if role == "cotangent" else OPS[op]["differentiable"]
+        names = OPS[op]["diff_outputs"] if role == "cotangent" else OPS[op]["differentiable"]
         args += [arrays[f"{role}_{n}"] for n in names]
     return args
 
@@ -209,7 +209,7 @@ def test_numpy_jvp_and_hvp_with_a_mask(case: tuple[str, dict[str, str]], dtype: 
     inputs, mask, params = setup(op, case[1], DTYPES[dtype], seed=9)
     rng = np.random.default_rng(10)
     out = op_fn(rank_relax, op)(*numpy_args(op, inputs), **params, mask=mask)
-    (output,) = OPS[op]["outputs"]
+    (output,) = OPS[op]["diff_outputs"]
     tangents = {
         f"tangent_{n}": rng.standard_normal(SHAPE).astype(DTYPES[dtype])
         for n in OPS[op]["differentiable"]
@@ -259,7 +259,7 @@ def test_numpy_derivatives_with_an_all_true_mask_are_unmasked(op: str) -> None:
     full = np.ones(SHAPE, bool)
     rng = np.random.default_rng(13)
     out = op_fn(rank_relax, op)(*numpy_args(op, inputs), **params)
-    (output,) = OPS[op]["outputs"]
+    (output,) = OPS[op]["diff_outputs"]
     arrays = inputs | {f"cotangent_{output}": cotangent_like(out, seed=14)}
     arrays |= {f"tangent_{n}": rng.standard_normal(SHAPE) for n in OPS[op]["differentiable"]}
     for fn, roles in (("vjp", ("cotangent",)), ("jvp", ("tangent",))):

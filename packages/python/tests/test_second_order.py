@@ -194,7 +194,7 @@ def _hvp_op_args(op: str) -> tuple[Any, ...]:
     outs = (outs,) if isinstance(outs, Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
     known |= dict.fromkeys(OPS[op]["optional"])
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     for name in OPS[op]["differentiable"]:
         known[f"tangent_{name}"] = torch.randn_like(known[name])

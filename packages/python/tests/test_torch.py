@@ -121,7 +121,7 @@ def _op_args(op: str, pass_: str) -> tuple[Any, ...]:
     outs = forward(*(known[n] for n in OPS[op]["inputs"]), *absent, *params)
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known |= dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     schema = getattr(torch.ops.rank_relax, f"{op}_backward").default._schema
     tensor_args = [a.name for a in schema.arguments if a.name in known]

@@ -322,7 +322,7 @@ def test_opcheck(case: tuple[str, dict[str, Any]]) -> None:
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
     known |= dict.fromkeys(OPS[op]["optional"])
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     tensors = [a.name for a in backward._schema.arguments if a.name in known]
     torch.library.opcheck(backward, (*(known[n] for n in tensors), *params))
