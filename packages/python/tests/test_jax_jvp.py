@@ -30,6 +30,7 @@ TOL = {"atol": 1e-5, "rtol": 1e-5, "eps": 1e-6}
 PIECEWISE_LINEAR = {
     "soft_rank": {"regularization": "l2"},
     "soft_sort": {"regularization": "l2"},
+    "soft_sort_topk": {"regularization": "l2"},
     "soft_topk": {"regularization": "l2"},
     "soft_quantile": {"regularization": "l2"},
 }

@@ -128,6 +128,8 @@ def compact(op: str, row: np.ndarray, present: np.ndarray) -> np.ndarray:
         return row[:n_valid] if op in ROW_ORDERED else row[present]
     if dims == ["n", "n"]:
         return row[:n_valid][:, present]
+    if dims == ["k"]:  # the first min(k, n_valid) sorted values, then zeros
+        return row[:n_valid]
     return row  # one value per row, or a row of quantiles
 
 
@@ -138,6 +140,8 @@ def scatter_zeros(op: str, row: np.ndarray, present: np.ndarray) -> np.ndarray:
         return row[n_valid:] if op in ROW_ORDERED else row[~present]
     if dims == ["n", "n"]:
         return np.concatenate([row[n_valid:].ravel(), row[:n_valid][:, ~present].ravel()])
+    if dims == ["k"]:
+        return row[n_valid:]
     return np.zeros(0)
 
 
