@@ -17,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 2;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0x2958_cb6a_adbf_fd0f;
+pub const ABI_HASH: u64 = 0x5ea0_9346_d876_42e8;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {
@@ -3373,6 +3373,547 @@ pub mod soft_sort {
     }
 }
 
+/// `soft_sort_topk`: The k first values of soft_sort with the indices of the hard top-k, like
+/// torch.topk.
+pub mod soft_sort_topk {
+    use super::*;
+    use rank_relax::ops::soft_sort_topk as rr_op;
+
+    const OP: &str = "soft_sort_topk";
+
+    /// What `forward` returns: `top_values`, `indices`, `permutation`.
+    type Forward<'py, T> = (
+        Bound<'py, PyArray2<T>>,
+        Bound<'py, PyArray2<i32>>,
+        Bound<'py, PyArray2<i32>>,
+    );
+    /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
+    type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_top_values`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+
+    /// The core's params of `soft_sort_topk`, enums parsed with the core's messages.
+    fn params<T>(
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<rr_op::Params<T>> {
+        Ok(rr_op::Params {
+            k: rr_py::int_arg(OP, "k", k)?,
+            regularization_strength,
+            regularization: rr_py::enum_arg(
+                OP,
+                "regularization",
+                regularization,
+                rank_relax::Regularization::parse,
+            )?,
+            direction: rr_py::enum_arg(OP, "direction", direction, rank_relax::Direction::parse)?,
+        })
+    }
+
+    /// Checks the int params that size buffers (`[batch, k]`) with the core's messages, computing
+    /// nothing: a value out of range must not size an allocation.
+    fn check_dims<T: rr_py::Float>(rr_shape: Shape, rr_params: &rr_op::Params<T>) -> PyResult<()> {
+        let rr_status = rr_op::forward::<T>(
+            Shape::new(0, rr_shape.n),
+            rr_params,
+            &[],
+            None,
+            &mut [],
+            &mut [],
+            &mut [],
+        );
+        rr_status.map_err(rr_py::error)
+    }
+
+    /// `forward` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn forward<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Forward<'py, T>> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        check_dims(rr_shape, &rr_params)?;
+        let rr_top_values_dims = [rr_shape.batch, rr_params.k as usize];
+        let rr_indices_dims = [rr_shape.batch, rr_params.k as usize];
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let mut top_values = rr_py::buffer::<T>(&rr_top_values_dims);
+        let mut indices = rr_py::buffer::<i32>(&rr_indices_dims);
+        let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &mut top_values,
+                    &mut indices,
+                    &mut permutation,
+                )
+            })
+            .map_err(rr_py::error)?;
+        let top_values = rr_py::array(rr_python, rr_top_values_dims, top_values);
+        let indices = rr_py::array(rr_python, rr_indices_dims, indices);
+        Ok((
+            top_values,
+            indices,
+            rr_py::matrix(rr_python, rr_shape, permutation),
+        ))
+    }
+
+    /// `backward` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn backward<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_top_values: PyReadonlyArray2<'py, T>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Backward<'py, T>> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        check_dims(rr_shape, &rr_params)?;
+        let rr_cotangent_top_values_dims = [rr_shape.batch, rr_params.k as usize];
+        rr_py::extents(
+            OP,
+            "cotangent_top_values",
+            cotangent_top_values.shape(),
+            &rr_cotangent_top_values_dims,
+        )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let permutation = rr_py::read(&permutation);
+        let cotangent_top_values = rr_py::read(&cotangent_top_values);
+        let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut grad_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::backward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &permutation,
+                    &cotangent_top_values,
+                    &mut grad_values,
+                    &mut grad_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, grad_values),
+            rr_py::rows(rr_python, grad_regularization_strength),
+        ))
+    }
+
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        check_dims(rr_shape, &rr_params)?;
+        let rr_tangent_top_values_dims = [rr_shape.batch, rr_params.k as usize];
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let permutation = rr_py::read(&permutation);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_top_values = rr_py::buffer::<T>(&rr_tangent_top_values_dims);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &permutation,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_top_values,
+                )
+            })
+            .map_err(rr_py::error)?;
+        let tangent_top_values =
+            rr_py::array(rr_python, rr_tangent_top_values_dims, tangent_top_values);
+        Ok((tangent_top_values,))
+    }
+
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_top_values: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        check_dims(rr_shape, &rr_params)?;
+        let rr_cotangent_top_values_dims = [rr_shape.batch, rr_params.k as usize];
+        rr_py::extents(
+            OP,
+            "cotangent_top_values",
+            cotangent_top_values.shape(),
+            &rr_cotangent_top_values_dims,
+        )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let permutation = rr_py::read(&permutation);
+        let cotangent_top_values = rr_py::read(&cotangent_top_values);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &permutation,
+                    &cotangent_top_values,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
+    /// Forward of `soft_sort_topk` in f32: `(values, mask, k, regularization_strength, regularization,
+    /// direction) -> (top_values, indices, permutation)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_forward_f32", signature = (values, mask, k, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Forward<'py, f32>> {
+        forward(
+            rr_python,
+            values,
+            mask,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Backward (VJP) of `soft_sort_topk` in f32: `(values, mask, permutation, cotangent_top_values, k,
+    /// regularization_strength, regularization, direction) -> (grad_values,
+    /// grad_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_backward_f32", signature = (values, mask, permutation, cotangent_top_values, k, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_top_values: PyReadonlyArray2<'py, f32>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Backward<'py, f32>> {
+        backward(
+            rr_python,
+            values,
+            mask,
+            permutation,
+            cotangent_top_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_sort_topk` in f32: `(values, mask, permutation,
+    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_top_values)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_jvp_f32", signature = (values, mask, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            mask,
+            permutation,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_sort_topk` in f32: `(values, mask, permutation,
+    /// cotangent_top_values, tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_hvp_f32", signature = (values, mask, permutation, cotangent_top_values, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_top_values: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            mask,
+            permutation,
+            cotangent_top_values,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Forward of `soft_sort_topk` in f64: `(values, mask, k, regularization_strength, regularization,
+    /// direction) -> (top_values, indices, permutation)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_forward_f64", signature = (values, mask, k, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Forward<'py, f64>> {
+        forward(
+            rr_python,
+            values,
+            mask,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Backward (VJP) of `soft_sort_topk` in f64: `(values, mask, permutation, cotangent_top_values, k,
+    /// regularization_strength, regularization, direction) -> (grad_values,
+    /// grad_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_backward_f64", signature = (values, mask, permutation, cotangent_top_values, k, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_top_values: PyReadonlyArray2<'py, f64>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Backward<'py, f64>> {
+        backward(
+            rr_python,
+            values,
+            mask,
+            permutation,
+            cotangent_top_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_sort_topk` in f64: `(values, mask, permutation,
+    /// tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_top_values)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_jvp_f64", signature = (values, mask, permutation, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            mask,
+            permutation,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_sort_topk` in f64: `(values, mask, permutation,
+    /// cotangent_top_values, tangent_values, k, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_hvp_f64", signature = (values, mask, permutation, cotangent_top_values, tangent_values, k, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_top_values: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            mask,
+            permutation,
+            cotangent_top_values,
+            tangent_values,
+            k,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Checks the params of `soft_sort_topk` as its kernels do (the core's messages), computing
+    /// nothing; with `n`, also the bounds that depend on the row length.
+    #[pyfunction]
+    #[pyo3(name = "soft_sort_topk_check_params", signature = (k, regularization_strength, regularization, direction, n = None))]
+    pub fn check_params(
+        k: &Bound<'_, PyAny>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        n: Option<usize>,
+    ) -> PyResult<()> {
+        let rr_params = params(k, regularization_strength, regularization, direction)?;
+        // An empty batch: the core checks the params, then has no row to compute.
+        let rr_status = rr_op::forward::<f64>(
+            Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
+            &rr_params,
+            &[],
+            None,
+            &mut [],
+            &mut [],
+            &mut [],
+        );
+        rr_status.map_err(rr_py::error)
+    }
+}
+
 /// `soft_topk`: Differentiable top-k mask of each row (sparse; rows sum to k).
 pub mod soft_topk {
     use super::*;
@@ -4638,6 +5179,15 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(soft_sort::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::check_params, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::forward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::hvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::forward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::hvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_sort_topk::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_topk::jvp_f32, m)?)?;

@@ -44,6 +44,12 @@ pub fn api_version() -> (i32, i32) {
     )
 }
 
+/// An int attribute that is an extent of a result's rows (`k` of `[..., k]`). Out of range it
+/// sizes nothing (0): the core, which checks it before any buffer's length, reports it.
+pub fn extent(value: i64) -> usize {
+    usize::try_from(value).unwrap_or(0)
+}
+
 /// `XLA_FFI_Extension_Base`.
 #[repr(C)]
 struct ExtensionBase {

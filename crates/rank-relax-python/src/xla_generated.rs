@@ -1616,6 +1616,250 @@ pub mod soft_sort {
     }
 }
 
+/// `soft_sort_topk`: The k first values of soft_sort with the indices of the hard top-k, like
+/// torch.topk.
+pub mod soft_sort_topk {
+    use super::*;
+    use rank_relax::ops::soft_sort_topk as rr_op;
+
+    const OP: &str = "soft_sort_topk";
+
+    /// `forward` on an XLA call frame: arguments `values`, `regularization_strength`, then optionally
+    /// `mask`; results `top_values`, `indices`, `permutation`; attributes `k`, `regularization`,
+    /// `direction`.
+    fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let regularization_strength = rr_frame.arg::<T>(1, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(2, "mask")?;
+        let mut top_values = rr_frame.ret::<T>(0, "top_values")?;
+        let mut indices = rr_frame.ret::<i32>(1, "indices")?;
+        let mut permutation = rr_frame.ret::<i32>(2, "permutation")?;
+        let k = rr_frame.int_attr("k")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                k,
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::forward(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.rows_mut(&mut top_values, rr_xla::extent(k)),
+                rr_part.rows_mut(&mut indices, rr_xla::extent(k)),
+                rr_part.matrix_mut(&mut permutation),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `backward` on an XLA call frame: arguments `values`, `permutation`, `cotangent_top_values`,
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `k`, `regularization`, `direction`.
+    fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let cotangent_top_values = rr_frame.arg::<T>(2, "cotangent_top_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(4, "mask")?;
+        let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
+        let mut grad_regularization_strength =
+            rr_frame.ret::<T>(1, "grad_regularization_strength")?;
+        let k = rr_frame.int_attr("k")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                k,
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::backward(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix(&permutation),
+                rr_part.rows(&cotangent_top_values, rr_xla::extent(k)),
+                rr_part.matrix_mut(&mut grad_values),
+                rr_part.per_row_mut(&mut grad_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `jvp` on an XLA call frame: arguments `values`, `permutation`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_top_values`; attributes `k`, `regularization`, `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let tangent_values = rr_frame.arg::<T>(2, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(3, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(4, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
+        let mut tangent_top_values = rr_frame.ret::<T>(0, "tangent_top_values")?;
+        let k = rr_frame.int_attr("k")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                k,
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.rows_mut(&mut tangent_top_values, rr_xla::extent(k)),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `hvp` on an XLA call frame: arguments `values`, `permutation`, `cotangent_top_values`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_regularization_strength`; attributes `k`, `regularization`,
+    /// `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let permutation = rr_frame.arg::<i32>(1, "permutation")?;
+        let cotangent_top_values = rr_frame.arg::<T>(2, "cotangent_top_values")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let k = rr_frame.int_attr("k")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                k,
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix(&permutation),
+                rr_part.rows(&cotangent_top_values, rr_xla::extent(k)),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// XLA FFI handler of the forward of `soft_sort_topk` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn forward_f32(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, forward::<f32>) }
+    }
+
+    /// XLA FFI handler of the backward (VJP) of `soft_sort_topk` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn backward_f32(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_sort_topk` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_sort_topk` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
+    /// XLA FFI handler of the forward of `soft_sort_topk` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn forward_f64(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, forward::<f64>) }
+    }
+
+    /// XLA FFI handler of the backward (VJP) of `soft_sort_topk` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn backward_f64(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_sort_topk` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_sort_topk` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
+    }
+}
+
 /// `soft_topk`: Differentiable top-k mask of each row (sparse; rows sum to k).
 pub mod soft_topk {
     use super::*;
@@ -2126,7 +2370,7 @@ pub mod spearman_loss {
 }
 
 /// Every handler, by the name of its kernel (`soft_rank_forward_f64`).
-pub const HANDLERS: [(&str, rr_xla::Handler); 72] = [
+pub const HANDLERS: [(&str, rr_xla::Handler); 80] = [
     ("ndcg_loss_forward_f32", ndcg_loss::forward_f32),
     ("ndcg_loss_backward_f32", ndcg_loss::backward_f32),
     ("ndcg_loss_jvp_f32", ndcg_loss::jvp_f32),
@@ -2195,6 +2439,14 @@ pub const HANDLERS: [(&str, rr_xla::Handler); 72] = [
     ("soft_sort_backward_f64", soft_sort::backward_f64),
     ("soft_sort_jvp_f64", soft_sort::jvp_f64),
     ("soft_sort_hvp_f64", soft_sort::hvp_f64),
+    ("soft_sort_topk_forward_f32", soft_sort_topk::forward_f32),
+    ("soft_sort_topk_backward_f32", soft_sort_topk::backward_f32),
+    ("soft_sort_topk_jvp_f32", soft_sort_topk::jvp_f32),
+    ("soft_sort_topk_hvp_f32", soft_sort_topk::hvp_f32),
+    ("soft_sort_topk_forward_f64", soft_sort_topk::forward_f64),
+    ("soft_sort_topk_backward_f64", soft_sort_topk::backward_f64),
+    ("soft_sort_topk_jvp_f64", soft_sort_topk::jvp_f64),
+    ("soft_sort_topk_hvp_f64", soft_sort_topk::hvp_f64),
     ("soft_topk_forward_f32", soft_topk::forward_f32),
     ("soft_topk_backward_f32", soft_topk::backward_f32),
     ("soft_topk_jvp_f32", soft_topk::jvp_f32),

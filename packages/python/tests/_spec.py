@@ -6,8 +6,10 @@ the axis (None: absent); bool_inputs: inputs of dtype bool; differentiable/nonne
 that property; params: argument order after the inputs; enums: values of each enum param;
 reals/bools: defaults; grad_params: real params with a gradient; ints/lists: defaults of int and
 list params; outputs: the dims of each output after the leading ones, as Python expressions of n and
-the params ([] for one value per row, ["n"], ["len(quantiles)"], ["n", "n"]); residuals: what the
-forward kernel returns after the outputs.
+the params ([] for one value per row, ["n"], ["len(quantiles)"], ["n", "n"], ["k"]); int_outputs:
+outputs of dtype int32; diff_outputs: outputs with a derivative (a cotangent in the VJP, a tangent
+from the JVP), in order; index_outputs: int32 outputs of 0-based item positions (-1: none);
+residuals: what the forward kernel returns after the outputs.
 """
 
 from typing import Any
@@ -27,6 +29,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"loss": []},
+        "int_outputs": [],
+        "diff_outputs": ["loss"],
+        "index_outputs": [],
         "residuals": ["ranks", "permutation"],
         "min_n": 1,
     },
@@ -44,6 +49,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"permutation_matrix": ["n", "n"]},
+        "int_outputs": [],
+        "diff_outputs": ["permutation_matrix"],
+        "index_outputs": [],
         "residuals": [],
         "min_n": 1,
     },
@@ -61,6 +69,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"output": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["output"],
+        "index_outputs": [],
         "residuals": [],
         "min_n": 1,
     },
@@ -78,6 +89,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"ranks": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["ranks"],
+        "index_outputs": [],
         "residuals": [],
         "min_n": 1,
     },
@@ -95,6 +109,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {"quantiles": [0.5]},
         "grad_params": ["regularization_strength"],
         "outputs": {"result": ["len(quantiles)"]},
+        "int_outputs": [],
+        "diff_outputs": ["result"],
+        "index_outputs": [],
         "residuals": ["permutation"],
         "min_n": 1,
     },
@@ -112,6 +129,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"ranks": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["ranks"],
+        "index_outputs": [],
         "residuals": ["permutation"],
         "min_n": 1,
     },
@@ -129,6 +149,29 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"sorted": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["sorted"],
+        "index_outputs": [],
+        "residuals": ["permutation"],
+        "min_n": 1,
+    },
+    "soft_sort_topk": {
+        "inputs": ["values"],
+        "optional": ["mask"],
+        "bool_inputs": ["mask"],
+        "differentiable": ["values"],
+        "nonnegative": [],
+        "params": ["k", "regularization_strength", "regularization", "direction"],
+        "enums": {"regularization": ["l2", "kl"], "direction": ["ascending", "descending"]},
+        "reals": {"regularization_strength": 1.0},
+        "bools": {},
+        "ints": {"k": 1},
+        "lists": {},
+        "grad_params": ["regularization_strength"],
+        "outputs": {"top_values": ["k"], "indices": ["k"]},
+        "int_outputs": ["indices"],
+        "diff_outputs": ["top_values"],
+        "index_outputs": ["indices"],
         "residuals": ["permutation"],
         "min_n": 1,
     },
@@ -146,6 +189,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"selection": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["selection"],
+        "index_outputs": [],
         "residuals": ["permutation"],
         "min_n": 1,
     },
@@ -163,6 +209,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"loss": []},
+        "int_outputs": [],
+        "diff_outputs": ["loss"],
+        "index_outputs": [],
         "residuals": [
             "prediction_ranks",
             "prediction_permutation",

@@ -74,3 +74,17 @@ def load_masks() -> dict[str, Any]:
         pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_MASKS)")
     with path.open() as f:
         return json.load(f)
+
+
+def load_sort_topk() -> list[dict[str, Any]]:
+    """``$RANK_RELAX_REFERENCE_SORT_TOPK``, else ``testdata/reference/soft-sort-topk.json``: the
+    cases of soft_sort_topk (``outputs`` and ``cotangents`` by output name)."""
+    env = os.environ.get("RANK_RELAX_REFERENCE_SORT_TOPK")
+    path = Path(env) if env else REPO / "testdata" / "reference" / "soft-sort-topk.json"
+    if not path.is_file():
+        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_SORT_TOPK)")
+    with path.open() as f:
+        data = json.load(f)
+    assert data["format"] == "rank-relax reference vectors v1"
+    assert data["dtype"] == "float64"
+    return data["cases"]  # type: ignore[no-any-return]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from _spec import OPS
@@ -44,3 +47,20 @@ def output_shape(
 
 def first_output(op: str) -> str:
     return next(iter(OPS[op]["outputs"]))
+
+
+def primary(op: str, out: Any) -> Any:
+    """What the generic suites check of an op's result: its one output, or of an op with several
+    (a named tuple) its differentiable ones (one: itself). The int32 outputs are checked where
+    the op is (test_sort_topk.py)."""
+    if len(OPS[op]["outputs"]) == 1:
+        return out
+    named = out._asdict()
+    diff = [named[n] for n in OPS[op]["diff_outputs"]]
+    return diff[0] if len(diff) == 1 else tuple(diff)
+
+
+def op_fn(module: Any, op: str) -> Callable[..., Any]:
+    """``module.<op>`` returning :func:`primary` of its result."""
+    fn = getattr(module, op)
+    return lambda *args, **kwargs: primary(op, fn(*args, **kwargs))

@@ -22,6 +22,8 @@ LAYOUT = {
     "sigmoid_rank": "items",
     "soft_topk": "items",
     "soft_sort": "sorted",
+    # [..., k]: the first min(k, n_valid) sorted values (the compacted call's k), then zeros.
+    "soft_sort_topk": "sorted",
     "neural_sort_apply": "sorted",
     "neural_sort": "matrix",
     "soft_quantile": "row",

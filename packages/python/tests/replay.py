@@ -15,6 +15,7 @@ import numpy as np
 from _spec import OPS
 from compare import assert_close, assert_close_rows
 from frameworks import api
+from inputs import op_fn
 
 SPECIAL = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
 
@@ -62,7 +63,7 @@ def torch_eps_gradient(
     eps.requires_grad_()
     tensors = [torch.as_tensor(inputs[n]) for n in OPS[op]["inputs"]]
     optional = {n: torch.as_tensor(inputs[n]) for n in OPS[op]["optional"] if n in inputs}
-    out = getattr(rt, op)(*tensors, regularization_strength=eps, **given, **optional)
+    out = op_fn(rt, op)(*tensors, regularization_strength=eps, **given, **optional)
     (grad,) = torch.autograd.grad(out, [eps], torch.as_tensor(cot))
     return grad.item()
 
@@ -82,7 +83,7 @@ def jax_eps_gradient(
     optional = {n: jnp.asarray(inputs[n]) for n in OPS[op]["optional"] if n in inputs}
 
     def f(e: Any) -> Any:
-        return getattr(rj, op)(*arrays, regularization_strength=e, **given, **optional)
+        return op_fn(rj, op)(*arrays, regularization_strength=e, **given, **optional)
 
     _, pullback = jax.vjp(f, eps)
     (grad,) = pullback(jnp.asarray(cot))

@@ -32,7 +32,7 @@ def _params(op: str) -> dict[str, Any]:
 
 
 def _output(op: str) -> str:
-    (name,) = OPS[op]["outputs"]
+    (name,) = OPS[op]["diff_outputs"]
     return str(name)
 
 

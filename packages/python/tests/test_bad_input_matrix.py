@@ -132,6 +132,9 @@ def run(
     out = fw.call(case["op"], inputs, params)
     if case.get("pass", "forward") != "backward":
         return out, None
+    if "cotangents" in case:  # an op of several outputs: one per differentiable output
+        cots = {k: tensor(v, dtype) for k, v in case["cotangents"].items()}
+        return out, fw.vjps(case["op"], inputs, params, cots)
     cotangent = (
         tensor(case["cotangent"], dtype) if "cotangent" in case else np.ones(out.shape, dtype)
     )
@@ -196,6 +199,10 @@ def test_case(run_: tuple[str, dict[str, Any], str]) -> None:
     tol = 1e-9 if dtype == "float64" else 1e-5
     if "output" in expect:
         assert close(out, tensor(expect["output"], "float64"), tol), out
+    # An op of several outputs: each by name (int32 item positions exactly, as close() has them).
+    for output_name, want in expect.get("outputs", {}).items():
+        got = fw.outputs(case["op"], inputs, params)[output_name]
+        assert close(got, tensor(want, "float64"), tol), (output_name, got)
     for input_name, want in expect.get("vjp", {}).items():
         assert grads is not None
         assert close(grads[input_name], tensor(want, "float64"), tol), (input_name, grads)

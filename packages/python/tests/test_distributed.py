@@ -227,6 +227,7 @@ def _dtensor(rank: int) -> dict[str, Any]:
 
     import rank_relax.torch as rr
     from _spec import OPS
+    from inputs import primary
 
     mesh = _mesh()
     checked: list[str] = []
@@ -249,7 +250,7 @@ def _dtensor(rank: int) -> dict[str, Any]:
             fn = getattr(rr, op)
             plain = [x.clone().requires_grad_(d) for x, d in zip(inputs, diff)]
             eps = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
-            want = fn(*plain, regularization_strength=eps, mask=mask)
+            want = primary(op, fn(*plain, regularization_strength=eps, mask=mask))
             cotangent = torch.randn(want.shape, generator=g, dtype=torch.float64)
             want_grads = torch.autograd.grad(
                 want, [x for x, d in zip(plain, diff) if d] + [eps], cotangent
@@ -261,7 +262,7 @@ def _dtensor(rank: int) -> dict[str, Any]:
                 ]
                 eps_d = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
                 mask_d = None if mask is None else distribute_tensor(mask, mesh, [placement])
-                got = fn(*sharded, regularization_strength=eps_d, mask=mask_d)
+                got = primary(op, fn(*sharded, regularization_strength=eps_d, mask=mask_d))
                 where = f"{op} {list(shape)} on {placement}{' with a mask' if masked else ''}"
                 batch_sharded = placement == Shard(0) and len(shape) > 1
                 if batch_sharded:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -40,9 +40,7 @@ def differentiable_fn(op: str, inputs: dict[str, Any], **params: Any) -> Any:
 
     def f(*args: Any) -> Any:
         given = dict(inputs) | dict(zip(diff, args[:-1]))
-        return getattr(rj, op)(
-            *(given[n] for n in names), regularization_strength=args[-1], **params
-        )
+        return op_fn(rj, op)(*(given[n] for n in names), regularization_strength=args[-1], **params)
 
     return f, [inputs[n] for n in diff]
 
@@ -98,7 +96,7 @@ def test_compositions(op: str) -> None:
 def test_vmap_matches_loop_and_batch_dims(op: str) -> None:
     inputs = arrays(op, (3, 4, 5), seed=3)
     names = OPS[op]["inputs"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
     batched = fn(*(inputs[n] for n in names), regularization_strength=0.4)
     mapped = jax.vmap(lambda *a: fn(*a, regularization_strength=0.4))(*(inputs[n] for n in names))
     looped = jnp.stack(
@@ -145,7 +143,7 @@ def test_regularization_strength_gradient() -> None:
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64])
 def test_dtypes(op: str, dtype: Any) -> None:
     inputs = {k: v.astype(dtype) for k, v in arrays(op, (2, 5)).items()}
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
     out = fn(*(inputs[n] for n in OPS[op]["inputs"]), regularization_strength=0.5)
     assert out.dtype == dtype
     f, diff = differentiable_fn(op, inputs)

@@ -18,7 +18,7 @@ import pytest
 
 from _spec import OPS
 from conftest import load_reference, load_wave2
-from inputs import make_inputs
+from inputs import make_inputs, op_fn
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -83,7 +83,7 @@ def forward_and_vjp(op: str, inputs: dict[str, Any], params: dict[str, Any], cot
         def f(eps: Any, fixed: dict[str, Any], cot: Any, *args: Any) -> Any:
             def g(eps: Any, *args: Any) -> Any:
                 given = fixed | dict(zip(diff, args))
-                return getattr(rj, op)(
+                return op_fn(rj, op)(
                     *(given[n] for n in names), regularization_strength=eps, **dict(static)
                 )
 
@@ -127,7 +127,7 @@ def test_transforms_bit_identical(op: str, restore_mode: None) -> None:
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     inputs = {n: jnp.asarray(v) for n, v in make_inputs(op, (3, 4, 7), seed=5).items()}
     shared = {n: v[0] for n, v in inputs.items() if n not in diff}
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def f(eps: Any, *args: Any) -> Any:
         given = inputs | dict(zip(diff, args))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -45,9 +45,7 @@ def differentiable_fn(op: str, inputs: dict[str, Any], **params: Any) -> Any:
 
     def f(*args: Any) -> Any:
         given = dict(inputs) | dict(zip(diff, args[:-1]))
-        return getattr(rj, op)(
-            *(given[n] for n in names), regularization_strength=args[-1], **params
-        )
+        return op_fn(rj, op)(*(given[n] for n in names), regularization_strength=args[-1], **params)
 
     return f, [inputs[n] for n in diff]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -30,6 +30,7 @@ TOL = {"atol": 1e-5, "rtol": 1e-5, "eps": 1e-6}
 PIECEWISE_LINEAR = {
     "soft_rank": {"regularization": "l2"},
     "soft_sort": {"regularization": "l2"},
+    "soft_sort_topk": {"regularization": "l2"},
     "soft_topk": {"regularization": "l2"},
     "soft_quantile": {"regularization": "l2"},
 }
@@ -59,9 +60,7 @@ def differentiable_fn(op: str, inputs: dict[str, Any], **params: Any) -> Any:
 
     def f(*args: Any) -> Any:
         given = dict(inputs) | dict(zip(diff, args[:-1]))
-        return getattr(rj, op)(
-            *(given[n] for n in names), regularization_strength=args[-1], **params
-        )
+        return op_fn(rj, op)(*(given[n] for n in names), regularization_strength=args[-1], **params)
 
     return f, [inputs[n] for n in diff]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -58,7 +58,7 @@ def names(op: str) -> tuple[list[str], list[str]]:
 def call(op: str, inputs: dict[str, Any], mask: Any = None, **params: Any) -> Any:
     """The op on its inputs (by name), with ``mask`` when one is given."""
     extra = {} if mask is None else {"mask": mask}
-    return getattr(rj, op)(*(inputs[n] for n in names(op)[0]), **params, **extra)
+    return op_fn(rj, op)(*(inputs[n] for n in names(op)[0]), **params, **extra)
 
 
 def vjp_parts(
@@ -113,7 +113,7 @@ def arrays(op: str, shape: tuple[int, ...], seed: int = 0, dtype: Any = np.float
 
 
 def output_dims(op: str) -> list[str]:
-    (dims,) = OPS[op]["outputs"].values()
+    (dims,) = (OPS[op]["outputs"][o] for o in OPS[op]["diff_outputs"])
     return dims
 
 
@@ -128,6 +128,8 @@ def compact(op: str, row: np.ndarray, present: np.ndarray) -> np.ndarray:
         return row[:n_valid] if op in ROW_ORDERED else row[present]
     if dims == ["n", "n"]:
         return row[:n_valid][:, present]
+    if dims == ["k"]:  # the first min(k, n_valid) sorted values, then zeros
+        return row[:n_valid]
     return row  # one value per row, or a row of quantiles
 
 
@@ -138,6 +140,8 @@ def scatter_zeros(op: str, row: np.ndarray, present: np.ndarray) -> np.ndarray:
         return row[n_valid:] if op in ROW_ORDERED else row[~present]
     if dims == ["n", "n"]:
         return np.concatenate([row[n_valid:].ravel(), row[:n_valid][:, ~present].ravel()])
+    if dims == ["k"]:
+        return row[n_valid:]
     return np.zeros(0)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs
+from inputs import make_inputs, op_fn
 
 jax = pytest.importorskip("jax")
 
@@ -49,7 +49,7 @@ def _value_and_grads(op: str) -> Callable[..., Any]:
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, cot: Any, mask: Any = None) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}
@@ -97,7 +97,7 @@ def _case(op: str, shape: tuple[int, ...], seed: int) -> tuple[dict[str, Any], A
     eps = jnp.asarray(0.5)
     given = {EPS_NAME: eps} if EPS_NAME in OPS[op]["reals"] else {}
     args = [inputs[n] for n in OPS[op]["inputs"]]
-    outs = jax.eval_shape(lambda: getattr(rj, op)(*args, **given))
+    outs = jax.eval_shape(lambda: op_fn(rj, op)(*args, **given))
     rng = np.random.default_rng(seed + 1)
 
     def cotangent(out: Any) -> Any:
@@ -352,7 +352,7 @@ def _items_on_axis_0() -> dict[str, Any]:
 
         def loss(args: Any, fixed: Any, op: str = op, names: Any = names, diff: Any = diff) -> Any:
             given = fixed | dict(zip(diff, args))
-            out = getattr(rj, op)(*(given[n] for n in names), axis=0)
+            out = op_fn(rj, op)(*(given[n] for n in names), axis=0)
             return (jnp.sin(out) * jnp.arange(out.size).reshape(out.shape)).sum()
 
         run = jax.jit(jax.value_and_grad(loss))
@@ -379,7 +379,7 @@ def _jvp_fn(op: str) -> Callable[..., Any]:
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, tangents: Any, t_eps: Any) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}
@@ -449,7 +449,7 @@ def _hvp_fn(op: str) -> Callable[..., Any]:
 
     names, diff = OPS[op]["inputs"], OPS[op]["differentiable"]
     takes_eps = EPS_NAME in OPS[op]["reals"]
-    fn = getattr(rj, op)
+    fn = op_fn(rj, op)
 
     def run(inputs: dict[str, Any], eps: Any, tangents: Any, t_eps: Any, w: Any) -> Any:
         fixed = {n: v for n, v in inputs.items() if n not in diff}

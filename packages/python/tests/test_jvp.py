@@ -12,7 +12,7 @@ import pytest
 
 import rank_relax
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 
 OP_NAMES = sorted(OPS)
 CASES = [(op, params) for op in OP_NAMES for params in param_combinations(op)]
@@ -29,7 +29,7 @@ def as_tuple(value: Any) -> tuple[Any, ...]:
 
 
 def forward(op: str, inputs: dict[str, Any], **params: Any) -> tuple[np.ndarray, ...]:
-    return as_tuple(getattr(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params))
+    return as_tuple(op_fn(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params))
 
 
 def jvp(
@@ -216,7 +216,7 @@ def torch_fn(op: str, inputs: dict[str, Any], **params: Any) -> Any:
 
     def f(*args: Any) -> Any:
         given = inputs | dict(zip(OPS[op]["differentiable"], args))
-        return getattr(rt, op)(*(given[n] for n in OPS[op]["inputs"]), **params)
+        return op_fn(rt, op)(*(given[n] for n in OPS[op]["inputs"]), **params)
 
     return f
 

@@ -20,7 +20,7 @@ import pytest
 import rank_relax
 from _spec import OPS
 from frameworks import api
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 from masking import (
     LAYOUT,
     pad_absent,
@@ -197,7 +197,7 @@ def numpy_args(op: str, arrays: dict[str, np.ndarray], *roles: str) -> list[np.n
     outputs, ``tangent_…`` of the differentiable inputs)."""
     args = [arrays[n] for n in OPS[op]["inputs"]]
     for role in roles:
-        names = OPS[op]["outputs"] if role == "cotangent" else OPS[op]["differentiable"]
+        names = OPS[op]["diff_outputs"] if role == "cotangent" else OPS[op]["differentiable"]
         args += [arrays[f"{role}_{n}"] for n in names]
     return args
 
@@ -208,8 +208,8 @@ def test_numpy_jvp_and_hvp_with_a_mask(case: tuple[str, dict[str, str]], dtype: 
     op = case[0]
     inputs, mask, params = setup(op, case[1], DTYPES[dtype], seed=9)
     rng = np.random.default_rng(10)
-    out = getattr(rank_relax, op)(*numpy_args(op, inputs), **params, mask=mask)
-    (output,) = OPS[op]["outputs"]
+    out = op_fn(rank_relax, op)(*numpy_args(op, inputs), **params, mask=mask)
+    (output,) = OPS[op]["diff_outputs"]
     tangents = {
         f"tangent_{n}": rng.standard_normal(SHAPE).astype(DTYPES[dtype])
         for n in OPS[op]["differentiable"]
@@ -258,8 +258,8 @@ def test_numpy_derivatives_with_an_all_true_mask_are_unmasked(op: str) -> None:
     inputs, _, params = setup(op, {}, np.float64, seed=12)
     full = np.ones(SHAPE, bool)
     rng = np.random.default_rng(13)
-    out = getattr(rank_relax, op)(*numpy_args(op, inputs), **params)
-    (output,) = OPS[op]["outputs"]
+    out = op_fn(rank_relax, op)(*numpy_args(op, inputs), **params)
+    (output,) = OPS[op]["diff_outputs"]
     arrays = inputs | {f"cotangent_{output}": cotangent_like(out, seed=14)}
     arrays |= {f"tangent_{n}": rng.standard_normal(SHAPE) for n in OPS[op]["differentiable"]}
     for fn, roles in (("vjp", ("cotangent",)), ("jvp", ("tangent",))):
@@ -279,13 +279,13 @@ def test_numpy_derivatives_with_an_all_true_mask_are_unmasked(op: str) -> None:
 def call_with_mask(name: str, op: str, mask: Any) -> Any:
     inputs = make_inputs(op, (2, 3))
     if name == "numpy":
-        return getattr(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), mask=mask)
+        return op_fn(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), mask=mask)
     import torch
 
     import rank_relax.torch as rt
 
     tensors = [torch.as_tensor(inputs[n]) for n in OPS[op]["inputs"]]
-    return getattr(rt, op)(*tensors, mask=mask)
+    return op_fn(rt, op)(*tensors, mask=mask)
 
 
 def as_api(name: str, array: np.ndarray) -> Any:

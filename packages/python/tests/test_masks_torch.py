@@ -16,7 +16,7 @@ import pytest
 
 import rank_relax
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, op_fn, param_combinations
 from masking import pad_absent, random_mask
 
 torch = pytest.importorskip("torch")
@@ -63,7 +63,7 @@ class Masked:
 
     def __call__(self, *args: Tensor, mask: Tensor | None = None, **params: Any) -> Tensor:
         given = self.inputs | dict(zip(self.names, args))
-        return getattr(rt, self.op)(
+        return op_fn(rt, self.op)(
             *(given[n] for n in OPS[self.op]["inputs"]),
             **(self.params | params),
             mask=self.mask if mask is None else mask,
@@ -211,7 +211,7 @@ def test_vmap_over_a_mask_per_sample(op: str, path: str) -> None:
     names = OPS[op]["inputs"]
     stacked = [torch.stack([s.inputs[n] for s in samples]) for n in names]
     masks = torch.stack([s.mask for s in samples])
-    fn = getattr(rt, op)
+    fn = op_fn(rt, op)
 
     def call(*args: Tensor) -> Tensor:
         return fn(*args[:-1], regularization_strength=EPS, mask=args[-1])
@@ -310,7 +310,7 @@ def op_args(op: str, pass_: str, mask: Tensor | None) -> tuple[Any, ...]:
     outs = (outs,) if isinstance(outs, Tensor) else outs
     known: dict[str, Any] = f.inputs | {"mask": mask}
     known |= dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = random_like(known[name], 41)
     for name in OPS[op]["differentiable"]:
         known[f"tangent_{name}"] = random_like(known[name], 42)
@@ -370,7 +370,7 @@ def test_other_dtypes_with_a_mask(op: str) -> None:
     """float32 against float64 on the float32-rounded inputs; float16 and bfloat16 are the float32
     computation on their values, rounded."""
     f = Masked(op, seed=60)
-    fn = getattr(rt, op)
+    fn = op_fn(rt, op)
 
     def call(dtype: torch.dtype, compute: torch.dtype | None = None) -> Tensor:
         inputs = [f.inputs[n].to(dtype) for n in OPS[op]["inputs"]]

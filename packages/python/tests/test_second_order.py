@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import make_inputs, param_combinations
+from inputs import make_inputs, param_combinations, primary
 
 torch = pytest.importorskip("torch")
 import rank_relax.torch as rt  # noqa: E402
@@ -46,7 +46,7 @@ def op_fn(op: str, seed: int, **params: Any) -> tuple[list[Any], Any]:
 
     def f(*args: Any) -> Any:
         given = inputs | dict(zip(names, args))
-        out = getattr(rt, op)(*(given[n] for n in OPS[op]["inputs"]), **params)
+        out = primary(op, getattr(rt, op)(*(given[n] for n in OPS[op]["inputs"]), **params))
         return out if isinstance(out, Tensor) else out[0]
 
     return [inputs[n] for n in names], f
@@ -194,7 +194,7 @@ def _hvp_op_args(op: str) -> tuple[Any, ...]:
     outs = (outs,) if isinstance(outs, Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
     known |= dict.fromkeys(OPS[op]["optional"])
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     for name in OPS[op]["differentiable"]:
         known[f"tangent_{name}"] = torch.randn_like(known[name])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _spec import OPS
-from inputs import first_output, make_inputs, output_shape, param_combinations
+from inputs import first_output, make_inputs, op_fn, output_shape, param_combinations
 
 torch = pytest.importorskip("torch")
 
@@ -44,7 +44,7 @@ def tensors(op: str, shape: tuple[int, ...], dtype: Any = torch.float64, seed: i
 
 
 def apply(op: str, inputs: dict[str, Any], **params: Any) -> Any:
-    return getattr(rt, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
+    return op_fn(rt, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -121,7 +121,7 @@ def _op_args(op: str, pass_: str) -> tuple[Any, ...]:
     outs = forward(*(known[n] for n in OPS[op]["inputs"]), *absent, *params)
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known |= dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     schema = getattr(torch.ops.rank_relax, f"{op}_backward").default._schema
     tensor_args = [a.name for a in schema.arguments if a.name in known]

@@ -20,7 +20,7 @@ import rank_relax
 from _spec import OPS
 from conftest import load_wave2
 from frameworks import api
-from inputs import make_inputs
+from inputs import make_inputs, op_fn
 from replay import case_ids, check_float32, check_float64
 
 CASES: list[dict[str, Any]] = load_wave2()
@@ -70,7 +70,7 @@ def params_id(case: tuple[str, dict[str, Any]]) -> str:
 
 
 def numpy_call(op: str, inputs: dict[str, np.ndarray], **params: Any) -> Any:
-    return getattr(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
+    return op_fn(rank_relax, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
 
 
 def out_dims(op: str, n: int, params: dict[str, Any]) -> tuple[int, ...]:
@@ -276,7 +276,7 @@ def torch_inputs(op: str, shape: tuple[int, ...], seed: int = 0) -> dict[str, An
 def torch_call(op: str, inputs: dict[str, Any], **params: Any) -> Any:
     import rank_relax.torch as rt
 
-    return getattr(rt, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
+    return op_fn(rt, op)(*(inputs[n] for n in OPS[op]["inputs"]), **params)
 
 
 @pytest.mark.parametrize("case", PARAMS, ids=params_id)
@@ -322,7 +322,7 @@ def test_opcheck(case: tuple[str, dict[str, Any]]) -> None:
     outs = (outs,) if isinstance(outs, torch.Tensor) else outs
     known = inputs | dict(zip([*OPS[op]["outputs"], *OPS[op]["residuals"]], outs))
     known |= dict.fromkeys(OPS[op]["optional"])
-    for name in OPS[op]["outputs"]:
+    for name in OPS[op]["diff_outputs"]:
         known[f"cotangent_{name}"] = torch.randn_like(known[name])
     tensors = [a.name for a in backward._schema.arguments if a.name in known]
     torch.library.opcheck(backward, (*(known[n] for n in tensors), *params))

@@ -12,7 +12,7 @@ import type { IR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { secondOrderNote } from './torch.ts';
-import { optionalInputs, requiredInputs } from './layout.ts';
+import { optionalInputs, requiredInputs, resultClass } from './layout.ts';
 
 /** Python modules: the NumPy API and the two framework modules. */
 export const PY_MODULES = { numpy: 'rank_relax', torch: 'rank_relax.torch', jax: 'rank_relax.jax' } as const;
@@ -65,7 +65,7 @@ export function pythonSignature(op: OpIR, flavour: PyFlavour): string {
     `${flavour === 'torch' ? 'dim' : 'axis'}: int = -1`,
     ...optional,
   ];
-  const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], returns(op.outputs, t.output));
+  const fn = def(`${PY_MODULES[flavour]}.${names.fn}`, [...inputs, ...params], resultClass(op) ?? returns(op.outputs, t.output));
   if (flavour !== 'numpy') return fn;
   const cotangents = op.cotangents.map((c) => `${pythonName(c.name)}: ${t.input}`);
   const grads = op.grads.map((g) => g.of);
@@ -184,18 +184,20 @@ export function pythonExample(op: OpIR, all: ExampleData, flavour: PyFlavour): s
   const gradNames = op.grads.map((g) => pythonName(g.name));
   if (flavour === 'numpy') {
     const vjp = `${PY_MODULES.numpy}.${pythonApi(op).vjp}`;
-    const cotangents = op.outputs.map((o) => `np.ones_like(${pythonName(o.name)})`);
+    const cotangents = op.cotangents.map((c) => `np.ones_like(${pythonName(c.of.name)})`);
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
     lines.push(assign(gradNames, `${vjp}(${callArgs([...inputNames, ...cotangents], data)})`), ...gradNames.map((g) => `print(${g})`));
   } else if (flavour === 'torch') {
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`));
-    lines.push(`${op.outputs.map((o) => `${pythonName(o.name)}.sum()`).join(' + ')}.backward()`);
+    lines.push(`${op.cotangents.map((c) => `${pythonName(c.of.name)}.sum()`).join(' + ')}.backward()`);
     lines.push(...op.grads.map((g) => `print(${pythonName(g.of.name)}.grad)`));
   } else {
     const diff = data.inputs.filter((i) => i.input.differentiable).map((i) => pythonName(i.input.name));
     lines.push(assign(outNames, call), ...outNames.map((o) => `print(${o})`), '');
     lines.push(`def total(${diff.join(', ')}):`);
-    lines.push(`    return ${op.outputs.map((_, k) => `${fn}(${callArgs(inputNames, data)})${op.outputs.length > 1 ? `[${k}]` : ''}.sum()`).join(' + ')}`);
+    // Only outputs with a derivative enter the total (an int32 one has none).
+    const summed = op.outputs.flatMap((o, k) => (o.differentiable ? [`${fn}(${callArgs(inputNames, data)})${op.outputs.length > 1 ? `[${k}]` : ''}.sum()`] : []));
+    lines.push(`    return ${summed.join(' + ')}`);
     lines.push('');
     const argnums = diff.length > 1 ? `, argnums=(${diff.map((_, k) => k).join(', ')})` : '';
     lines.push(assign(gradNames, `jax.jit(jax.grad(total${argnums}))(${diff.join(', ')})`), ...gradNames.map((g) => `print(${g})`));

@@ -1,10 +1,10 @@
 // The docstring of a public function, from the spec's text, in each of the three flavours (NumPy,
 // PyTorch, JAX): same sections, with the framework's words for arrays and gradients.
 import { pythonApi, pythonName } from './names.ts';
-import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
+import type { InputIR, OpIR, OutputIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { pyDocstring, pyFloat, type DocSection } from '../../emit/python.ts';
 import { isPerRow } from '../../ir/shape.ts';
-import { hasMatrixOutput, optionalInputs, requiredInputs } from './layout.ts';
+import { hasMatrixOutput, optionalInputs, outputNote, requiredInputs, resultClass } from './layout.ts';
 import { assertNever } from '../../util/never.ts';
 import { pythonDefault, pythonDim, pythonEnumValue, pythonLiteral } from './names.ts';
 
@@ -94,7 +94,8 @@ function boolNote(op: OpIR, flavour: Flavour): string {
   return bools.length === 0 ? '' : ` (${bools.join(', ')}: a bool ${flavour.array})`;
 }
 
-export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns: readonly TensorIR[]): string[] {
+export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns: readonly OutputIR[]): string[] {
+  const cls = resultClass(op);
   const sections: DocSection[] = [
     {
       title: 'Args',
@@ -107,7 +108,13 @@ export function opDocstring(indent: number, op: OpIR, flavour: Flavour, returns:
     },
     {
       title: 'Returns',
-      entries: returns.map((o) => [null, `${returns.length > 1 ? `${pythonName(o.name)}: ` : ''}${o.doc} Shape ${shapeText(o)}.`] as const),
+      entries: [
+        ...(cls === null ? [] : [[null, `A \`\`${cls}\`\` named tuple:`] as const]),
+        ...returns.map((o) => {
+          const note = outputNote(o, flavour.array);
+          return [null, `${returns.length > 1 ? `${pythonName(o.name)}: ` : ''}${o.doc} Shape ${shapeText(o)}.${note === '' ? '' : ` ${note}`}`] as const;
+        }),
+      ],
     },
     {
       title: 'Raises',

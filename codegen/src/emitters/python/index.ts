@@ -13,7 +13,7 @@ import { renderStub } from './stub.ts';
 import { renderTestTable } from './table.ts';
 import { renderTorch } from './torch.ts';
 import { renderXlaGlue } from './xla.ts';
-import { BINDINGS } from '../../emit/capabilities.ts';
+import { OUTPUTS } from '../../emit/capabilities.ts';
 
 const FILES = {
   rust: RUST_GLUE,
@@ -31,7 +31,7 @@ export const pythonEmitter: Emitter = {
   name: 'python',
   description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, JAX sharding table, stub, test table',
   owns: Object.values(FILES),
-  capabilities: { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true },
+  capabilities: OUTPUTS,
   emit: (ir) => [
     { path: FILES.rust, contents: renderRustGlue(ir) },
     { path: FILES.xla, contents: renderXlaGlue(ir) },

@@ -11,8 +11,8 @@ import { pythonApi, pythonIdent, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, InputIR, IR, KernelIR, OpIR, OutputIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { axisArgs, enumAlias, kernelKey, PRIVATE } from './layout.ts';
-import { publicNames } from './numpy.ts';
+import { axisArgs, enumAlias, kernelKey, PRIVATE, renderResultClass, resultClass } from './layout.ts';
+import { publicNames, returnOutputs } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDict, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, writes } from './rust.ts';
 import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
@@ -368,7 +368,7 @@ function renderPublic(op: OpIR): string[] {
     ...optional.map((i) => `${pythonName(i.name)}: ArrayLike | None = None`),
   ];
   const outs = op.outputs;
-  const ret = outs.length === 1 ? 'jax.Array' : `tuple[${outs.map(() => 'jax.Array').join(', ')}]`;
+  const ret = resultClass(op) ?? 'jax.Array';
   const inputs = required.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const bools = optional.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const requiredViews = required.map((i) => local(i.name.snake));
@@ -400,19 +400,21 @@ function renderPublic(op: OpIR): string[] {
   // matrix output only exists with the items last.
   const placed = (o: OutputIR) => [local('dtype'), ...(rowRank(o.shape) === 1 ? [local('axis')] : [])];
   const only = outs.length === 1 ? outs[0] : undefined;
-  const returned = `    return ${outs.map((o) => `${PRIVATE}.result(${[local(o.name.snake), ...placed(o)].join(', ')})`).join(', ')}`;
+  const returned = returnOutputs(op, outs.map((o) => `${PRIVATE}.result(${[local(o.name.snake), ...placed(o)].join(', ')})`));
   const outNames = new Set(outs.map((o) => o.name.spec));
   const body =
     op.jvp !== null
       ? [
           // A custom_jvp function returns the forward's residuals too; they are dropped here.
           ...pyUnpack(4, writes(op.forward).map((b) => (outNames.has(b.name.spec) ? local(b.name.snake) : '_')), local(op.name.snake), callArgs),
-          returned,
+          ...returned,
         ]
       : only !== undefined
         ? pyCall(4, `return ${PRIVATE}.result`, [pyNested(8, local(op.name.snake), callArgs), ...placed(only)])
-        : [...pyUnpack(4, outs.map((o) => local(o.name.snake)), local(op.name.snake), callArgs), returned];
+        : [...pyUnpack(4, outs.map((o) => local(o.name.snake)), local(op.name.snake), callArgs), ...returned];
   return [
+    ...renderResultClass(op, pythonApi(op).fn, 'array', 'jax.Array'),
+    ...(resultClass(op) === null ? [] : ['', '']),
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavourOf(op), outs),
     // The bool inputs come back apart, None where absent (none: an empty tuple).
@@ -486,7 +488,7 @@ export function renderJax(ir: IR): string {
     '',
     'import functools',
     ...(ir.ops.some((op) => op.params.some((p) => p.type === 'list')) ? ['from collections.abc import Sequence'] : []),
-    'from typing import Any',
+    `from typing import Any${ir.ops.some((op) => resultClass(op) !== null) ? ', NamedTuple' : ''}`,
     '',
     'import jax',
     'import jax.numpy as jnp',

@@ -1,8 +1,8 @@
 // Where the Python target's files live, and the few spellings only this target uses. Every
 // identifier comes from names.ts (`pythonName`) and the IR (`ident.rust`); this file only composes them.
 import { numpyDtype, pythonName } from './names.ts';
-import type { DerivedIR, InputIR, IR, KernelIR, OpIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
-import { pyStr } from '../../emit/python.ts';
+import type { DerivedIR, InputIR, IR, KernelIR, OpIR, OutputIR, ParamIR, TensorIR, TypeNames } from '../../ir/types.ts';
+import { pyDocstring, pyStr } from '../../emit/python.ts';
 import { matchParam } from '../../ir/match.ts';
 import { rowRank } from '../../ir/shape.ts';
 
@@ -90,4 +90,35 @@ export function inputKindArgs(op: OpIR): string[] {
   const optional = optionalInputs(op);
   const bools = op.inputs.filter((i) => i.elem === 'bool');
   return [...(optional.length === 0 ? [] : [`optional=${names(optional)}`]), ...(bools.length === 0 ? [] : [`bools=${names(bools)}`])];
+}
+
+/** The named tuple an op with several outputs returns (`SoftSortTopkResult`, fields the output
+ * names), the same name in every module; null for an op with one output (it returns the array). */
+export function resultClass(op: OpIR): string | null {
+  return op.outputs.length > 1 ? `${op.name.pascal}Result` : null;
+}
+
+/** What an output's doc leaves to the binding: an int32 output's dtype and 0-based positions, no derivative. */
+export function outputNote(o: OutputIR, array: string): string {
+  const notes: string[] = [];
+  if (o.elem === 'int32') notes.push(`An int32 ${array}${o.indexes ? ' of 0-based positions along the items axis' : ''}.`);
+  if (!o.differentiable) notes.push('Not differentiable.');
+  return notes.join(' ');
+}
+
+/** `class SoftSortTopkResult(NamedTuple)` with one field per output, of the module's array type. */
+export function renderResultClass(op: OpIR, fn: string, array: string, arrayType: string): string[] {
+  const cls = resultClass(op);
+  if (cls === null) return [];
+  return [
+    `class ${cls}(NamedTuple):`,
+    ...pyDocstring(4, `What :func:\`${fn}\` returns: a named tuple (unpack it, or read its fields).`, [], [
+      {
+        title: 'Attributes',
+        entries: op.outputs.map((o) => [pythonName(o.name), [o.doc, outputNote(o, array)].filter((t) => t !== '').join(' ')] as const),
+      },
+    ]),
+    '',
+    ...op.outputs.map((o) => `    ${pythonName(o.name)}: ${arrayType}`),
+  ];
 }

@@ -5,7 +5,7 @@ import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { EnumIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { axisArgs, checkName, dtypes, enumAlias, inputKindArgs, kernelKey, nativeName, optionalInputs, PRIVATE, requiredInputs } from './layout.ts';
+import { axisArgs, checkName, dtypes, enumAlias, inputKindArgs, kernelKey, nativeName, optionalInputs, PRIVATE, renderResultClass, requiredInputs, resultClass } from './layout.ts';
 import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyHex, pyStr, pyUnpack, PY_WIDTH } from '../../emit/python.ts';
 import { reads, writes } from './rust.ts';
 import { assertNever } from '../../util/never.ts';
@@ -112,16 +112,23 @@ function result(name: string): string {
   return `${local('call')}.result(${local(name)})`;
 }
 
+/** `return value`, or the op's named tuple of them (`return SoftSortTopkResult(...)`). */
+export function returnOutputs(op: OpIR, values: readonly string[]): string[] {
+  const cls = resultClass(op);
+  return cls === null ? [`    return ${values.join(', ')}`] : pyCall(4, `return ${cls}`, values);
+}
+
 function renderFunction(op: OpIR): string[] {
   const args = [...inputArgs(op), ...op.params.map(paramArg), ...tailArgs(op)];
   const outs = op.outputs;
-  const ret = outs.length === 1 ? 'NDArray[Any]' : `tuple[${outs.map(() => 'NDArray[Any]').join(', ')}]`;
   const values = outs.map((o) => result(o.name.snake));
   return [
-    ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
+    ...renderResultClass(op, pythonApi(op).fn, 'array', 'NDArray[Any]'),
+    ...(resultClass(op) === null ? [] : ['', '']),
+    ...pyDef(0, `def ${pythonApi(op).fn}`, args, resultClass(op) ?? 'NDArray[Any]'),
     ...opDocstring(4, op, FLAVOUR, outs),
     ...forwardLines(op),
-    outs.length === 1 ? `    return ${values[0]}` : `    return ${values.join(', ')}`,
+    ...returnOutputs(op, values),
   ];
 }
 
@@ -366,8 +373,10 @@ function renderKernels(ir: IR): string[] {
   ];
 }
 
+/** What every module exports: the enum aliases, the ops and their result classes. */
 export function publicNames(ir: IR): string[] {
-  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => pythonApi(op).fn)].sort();
+  const classes = ir.ops.flatMap((op) => resultClass(op) ?? []);
+  return [...ir.enums.map((e) => e.name.pascal), ...ir.ops.map((op) => pythonApi(op).fn), ...classes].sort();
 }
 
 export function renderNumpy(ir: IR): string {
@@ -386,7 +395,7 @@ export function renderNumpy(ir: IR): string {
     'from __future__ import annotations',
     '',
     `from collections.abc import Callable${ir.params.some((p) => p.type === 'list') ? ', Sequence' : ''}`,
-    'from typing import Any, Literal',
+    `from typing import Any, Literal${ir.ops.some((op) => resultClass(op) !== null) ? ', NamedTuple' : ''}`,
     '',
     'from numpy.typing import ArrayLike, NDArray',
     '',

@@ -15,7 +15,6 @@ import { coreCallArgs, RUST_CALL_WIDTH, RUST_WIDTH, rustDoc, rustEnumType, rustI
 import { rustIdent } from '../../ir/names.ts';
 import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { matchElem, matchParam } from '../../ir/match.ts';
-import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
 
 export const WIDTH = RUST_WIDTH;
@@ -78,10 +77,33 @@ function glueDim(dim: DimIR): string {
     case 'length':
       return `rr_params.${rustIdent(dim.param)}.len()`;
     case 'param':
-      return unsupported('python', 'dims that are the value of an int param');
+      // In range: `check_dims` has run (an int param may be negative or past n).
+      return `rr_params.${rustIdent(dim.param)} as usize`;
     default:
       return assertNever(dim, 'dim kind');
   }
+}
+
+/** Whether a buffer's extents include an int param's value (`[batch, k]`). */
+function hasParamDim(b: BufferArgIR): boolean {
+  return b.shape.row.some((d) => d.kind === 'param');
+}
+
+/** The empty-batch forward that checks the params a buffer is sized by, before any is sized. */
+function renderCheckDims(op: OpIR): string[] {
+  const args = [
+    'Shape::new(0, rr_shape.n)',
+    'rr_params',
+    ...buffers(op.forward).map((b) => (b.optional ? 'None' : b.mutable ? '&mut []' : '&[]')),
+  ];
+  return [
+    "/// Checks the int params that size buffers (`[batch, k]`) with the core's messages, computing",
+    '/// nothing: a value out of range must not size an allocation.',
+    ...signature(0, 'fn check_dims<T: rr_py::Float>', ['rr_shape: Shape', 'rr_params: &rr_op::Params<T>'], 'PyResult<()>'),
+    ...call(4, 'let rr_status = rr_op::forward::<T>', args, ';'),
+    '    rr_status.map_err(rr_py::error)',
+    '}',
+  ];
 }
 
 /** The extents of a buffer's dims: `[rr_shape.batch, rr_shape.n, rr_shape.n]`. */
@@ -232,6 +254,7 @@ function renderGeneric(kernel: KernelIR): string[] {
     ...others.flatMap((b) =>
       call(4, 'rr_py::same_shape', ['OP', `"${first.name.spec}"`, 'rr_shape', `"${b.name.spec}"`, `${rustIdentifier(b.name)}.shape()`], '?;'),
     ),
+    ...([...rd, ...wr].some(hasParamDim) ? ['    check_dims(rr_shape, &rr_params)?;'] : []),
     ...[...wide, ...wideOut].map((b) => `    let ${dimsLocal(b)} = ${extents(b.shape)};`),
     ...wide
       .filter((b) => !b.optional)
@@ -315,6 +338,7 @@ function renderOp(ir: IR, op: OpIR): string {
   const items: string[][] = [
     renderAliases(op),
     renderParams(op),
+    ...(opKernels(op).some((k) => buffers(k).some(hasParamDim)) ? [renderCheckDims(op)] : []),
     ...opKernels(op).map(renderGeneric),
     ...ir.dtypes.flatMap((d) => opKernels(op).map((k) => renderWrapper(op, k, d))),
     renderCheck(op),

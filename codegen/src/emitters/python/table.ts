@@ -48,6 +48,9 @@ function renderOp(op: OpIR): string {
     `"lists": {${lists.join(', ')}}`,
     field('grad_params', op.paramGrads.map((g) => g.of.name.spec)),
     `"outputs": {${outputs.join(', ')}}`,
+    field('int_outputs', op.outputs.filter((o) => o.elem === 'int32').map((o) => o.name.spec)),
+    field('diff_outputs', op.outputs.filter((o) => o.differentiable).map((o) => o.name.spec)),
+    field('index_outputs', op.outputs.filter((o) => o.indexes).map((o) => o.name.spec)),
     field('residuals', op.residuals.map((r) => r.name.spec)),
     `"min_n": ${op.minN}`,
   ];
@@ -65,7 +68,9 @@ export function renderTestTable(ir: IR): string {
         'property; params: argument order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: ' +
         'real params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of ' +
         'each output after the leading ones, as Python expressions of n and the params ([] for one value per ' +
-        'row, ["n"], ["len(quantiles)"], ["n", "n"]); ' +
+        'row, ["n"], ["len(quantiles)"], ["n", "n"], ["k"]); int_outputs: outputs of dtype int32; diff_outputs: ' +
+        'outputs with a derivative (a cotangent in the VJP, a tangent from the JVP), in order; index_outputs: ' +
+        'int32 outputs of 0-based item positions (-1: none); ' +
         'residuals: what the forward kernel returns after the outputs.',
     ], []),
     '',

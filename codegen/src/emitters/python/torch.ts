@@ -20,8 +20,8 @@ import { pythonApi, pythonName } from './names.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, IR, KernelIR, OpIR, ParamIR } from '../../ir/types.ts';
 import { opDocstring, type Flavour } from './docs.ts';
-import { axisArgs, enumAlias, inputKindArgs, kernelKey, optionalInputs, PRIVATE, PY_WIDTH, requiredInputs, TORCH_NAMESPACE } from './layout.ts';
-import { publicNames } from './numpy.ts';
+import { axisArgs, enumAlias, inputKindArgs, kernelKey, optionalInputs, PRIVATE, PY_WIDTH, renderResultClass, requiredInputs, resultClass, TORCH_NAMESPACE } from './layout.ts';
+import { publicNames, returnOutputs } from './numpy.ts';
 import { pyAssign, pyCall, pyDef, pyDisplay, pyDocstring, pyFile, pyNested, pyStr, pyTuple, pyUnpack } from '../../emit/python.ts';
 import { params as kernelParams, reads, scalars, writes } from './rust.ts';
 import { isItemRow } from '../../ir/shape.ts';
@@ -131,7 +131,8 @@ function fakeDim(like: string, dim: DimIR): string {
     case 'length':
       return `len(${pythonIdent(dim.param)})`;
     case 'param':
-      return unsupported('python', 'dims that are the value of an int param');
+      // No allocation (fake tensors): a negative value is left for the kernel to report.
+      return `max(${pythonIdent(dim.param)}, 0)`;
     default:
       return assertNever(dim, 'dim kind');
   }
@@ -252,6 +253,21 @@ function renderSecondOrder(op: OpIR): string[] {
   ]);
 }
 
+/** A backward's arguments after ctx: one per output of the op, in order (autograd passes one per
+ * output); an output without a derivative gets an argument that is never read. */
+function cotangentArgs(op: OpIR): string[] {
+  const of = new Map(op.cotangents.map((c) => [c.of.name.spec, pythonName(c.name)]));
+  return op.outputs.map((o) => {
+    const c = of.get(o.name.spec);
+    return c === undefined ? `${local(o.name.snake)}: Any` : `${c}: Tensor`;
+  });
+}
+
+/** The outputs without a derivative (int32 item positions): marked so, they never require grad. */
+function nonDifferentiable(op: OpIR): string[] {
+  return op.outputs.filter((o) => !o.differentiable).map((o) => pythonName(o.name));
+}
+
 /** The custom ops' autograd: setup_context and the backward rule over the backward op. */
 function renderAutograd(op: OpIR): string[] {
   const name = local(op.name.snake);
@@ -259,8 +275,8 @@ function renderAutograd(op: OpIR): string[] {
   const ps = op.params.map((p) => pythonName(p.name));
   const outs = writes(op.forward).map((b) => pythonName(b.name));
   const tensors = [...op.saves.map((s) => pythonName(s.name)), ...op.residuals.map((r) => pythonName(r.name))];
-  const outTargets = outs.map((o) => (tensors.includes(o) ? o : `_${o}`));
-  const cotangents = op.cotangents.map((c) => pythonName(c.name));
+  // Outputs that are saved or marked non-differentiable are named; the others are unused.
+  const outTargets = outs.map((o) => (tensors.includes(o) || nonDifferentiable(op).includes(o) ? o : `_${o}`));
   const bwdArgs = [...reads(op.backward).map((b) => pythonName(b.name)), ...kernelParams(op.backward).map((p) => pythonName(p.name))];
   const bwdOuts = writes(op.backward).map((b) => pythonName(b.name));
   const needs = local('needs');
@@ -273,10 +289,10 @@ function renderAutograd(op: OpIR): string[] {
     ...pyCall(4, `${PRIVATE}.save`, ['ctx', pyTuple(8, tensors), pyTuple(8, ps)]),
     // Real residuals are outputs of the custom op that nothing differentiates: marked so, the
     // jvp may give them no tangent (functorch mishandles a None tangent of a differentiable one).
-    ...(realResiduals.length === 0 ? [] : pyCall(4, 'ctx.mark_non_differentiable', realResiduals)),
+    ...(realResiduals.length + nonDifferentiable(op).length === 0 ? [] : pyCall(4, 'ctx.mark_non_differentiable', [...nonDifferentiable(op), ...realResiduals])),
     '',
     '',
-    ...pyDef(0, `def ${name}_backward_rule`, ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`), `*${PRIVATE}_unused: Any`], 'tuple[Any, ...]'),
+    ...pyDef(0, `def ${name}_backward_rule`, ['ctx: Any', ...cotangentArgs(op), `*${PRIVATE}_unused: Any`], 'tuple[Any, ...]'),
     `    ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(4, tensors, local('tensors')),
     ...pyAssign(4, ps, local('params')),
@@ -306,7 +322,6 @@ function gradients(op: OpIR, needs: string, indent: number, param: (k: number) =
 /** The eager path: both passes call the kernels directly, one Python frame each, since every
  * frame between the kernel and autograd costs time twice over (cold caches after a large call). */
 function renderFunction(op: OpIR): string[] {
-  const cotangents = op.cotangents.map((c) => pythonName(c.name));
   const fwdArgs = kernelArgs(op.forward, implAnnotation, 'Tensor | float');
   const outputs = op.outputs.map((o) => pythonName(o.name));
   const ps = op.params.map((p) => pythonName(p.name));
@@ -344,10 +359,11 @@ function renderFunction(op: OpIR): string[] {
     `        ${params} = ${pyTuple(8, ps)}`,
     ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => pythonName(b.name))),
     ...pyCall(8, `${PRIVATE}.save`, ['ctx', pyTuple(12, tensors), params]),
+    ...(nonDifferentiable(op).length === 0 ? [] : pyCall(8, 'ctx.mark_non_differentiable', nonDifferentiable(op))),
     `        return ${returned}`,
     '',
     '    @staticmethod',
-    ...pyDef(4, 'def backward', ['ctx: Any', ...cotangents.map((c) => `${c}: Tensor`)], 'tuple[Any, ...]'),
+    ...pyDef(4, 'def backward', ['ctx: Any', ...cotangentArgs(op)], 'tuple[Any, ...]'),
     `        ${local('tensors')}, ${params} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(8, tensors, local('tensors')),
     `        ${needs} = ctx.needs_input_grad`,
@@ -446,7 +462,7 @@ function renderPublic(op: OpIR): string[] {
     ...optionalInputs(op).map((i) => `${pythonName(i.name)}: Tensor | None = None`),
   ];
   const outs = op.outputs;
-  const ret = outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
+  const ret = resultClass(op) ?? 'Tensor';
   const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const views = op.inputs.map((i) => local(i.name.snake));
   const paramValue = (p: ParamIR, tensor: boolean) =>
@@ -473,6 +489,8 @@ function renderPublic(op: OpIR): string[] {
       ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor))])
       : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor))]);
   return [
+    ...renderResultClass(op, pythonApi(op).fn, 'tensor', 'Tensor'),
+    ...(resultClass(op) === null ? [] : ['', '']),
     ...pyDef(0, `def ${pythonApi(op).fn}`, args, ret),
     ...opDocstring(4, op, flavour(op), outs),
     ...pyUnpack(4, [local('lead'), local('axis'), local('dtype'), pyTuple(4, views)], `${PRIVATE}.rows`, [
@@ -488,7 +506,7 @@ function renderPublic(op: OpIR): string[] {
     ...forward(8, `${name}_forward`, true, fwdTargets),
     '    else:',
     ...forward(8, `${local(op.name.pascal)}Transforms.apply`, true, fwdTargets),
-    outs.length === 1 ? `    return ${results[0]}` : `    return ${results.join(', ')}`,
+    ...returnOutputs(op, results),
   ];
 }
 
@@ -537,7 +555,7 @@ export function renderTorch(ir: IR): string {
     'from __future__ import annotations',
     '',
     ...(ir.params.some((p) => p.type === 'list') ? ['from collections.abc import Sequence'] : []),
-    'from typing import Any',
+    `from typing import Any${ir.ops.some((op) => resultClass(op) !== null) ? ', NamedTuple' : ''}`,
     '',
     'import torch',
     'from torch import Tensor',

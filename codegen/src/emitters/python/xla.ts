@@ -84,7 +84,8 @@ function partDim(dim: DimIR): string {
     case 'length':
       return `${rustIdent(dim.param)}.len()`;
     case 'param':
-      return unsupported('python', `a dim that is the value of param ${dim.param}`);
+      // Checked at trace time (CHECK_PARAMS with n); a bad value reaching here sizes nothing.
+      return `rr_xla::extent(${rustIdent(dim.param)})`;
     default:
       return assertNever(dim, 'dim kind');
   }

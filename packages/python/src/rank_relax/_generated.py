@@ -8,7 +8,7 @@ Generated from bindings-spec/rank-relax.yaml; the checks the functions share are
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from numpy.typing import ArrayLike, NDArray
 
@@ -18,6 +18,7 @@ from . import _plumbing as _rr
 __all__ = [
     "Direction",
     "Regularization",
+    "SoftSortTopkResult",
     "TopkRegularization",
     "ndcg_loss",
     "ndcg_loss_hvp",
@@ -46,6 +47,10 @@ __all__ = [
     "soft_sort",
     "soft_sort_hvp",
     "soft_sort_jvp",
+    "soft_sort_topk",
+    "soft_sort_topk_hvp",
+    "soft_sort_topk_jvp",
+    "soft_sort_topk_vjp",
     "soft_sort_vjp",
     "soft_topk",
     "soft_topk_hvp",
@@ -178,6 +183,22 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
     },
     "soft_sort_jvp": {"float32": _native.soft_sort_jvp_f32, "float64": _native.soft_sort_jvp_f64},
     "soft_sort_hvp": {"float32": _native.soft_sort_hvp_f32, "float64": _native.soft_sort_hvp_f64},
+    "soft_sort_topk_forward": {
+        "float32": _native.soft_sort_topk_forward_f32,
+        "float64": _native.soft_sort_topk_forward_f64,
+    },
+    "soft_sort_topk_backward": {
+        "float32": _native.soft_sort_topk_backward_f32,
+        "float64": _native.soft_sort_topk_backward_f64,
+    },
+    "soft_sort_topk_jvp": {
+        "float32": _native.soft_sort_topk_jvp_f32,
+        "float64": _native.soft_sort_topk_jvp_f64,
+    },
+    "soft_sort_topk_hvp": {
+        "float32": _native.soft_sort_topk_hvp_f32,
+        "float64": _native.soft_sort_topk_hvp_f64,
+    },
     "soft_topk_forward": {
         "float32": _native.soft_topk_forward_f32,
         "float64": _native.soft_topk_forward_f64,
@@ -215,6 +236,7 @@ CHECK_PARAMS: dict[str, Callable[..., None]] = {
     "soft_quantile": _native.soft_quantile_check_params,
     "soft_rank": _native.soft_rank_check_params,
     "soft_sort": _native.soft_sort_check_params,
+    "soft_sort_topk": _native.soft_sort_topk_check_params,
     "soft_topk": _native.soft_topk_check_params,
     "spearman_loss": _native.spearman_loss_check_params,
 }
@@ -2229,6 +2251,353 @@ def soft_sort_hvp(
         _rr_permutation,
         _rr_cotangent_sorted,
         _rr_tangent_values,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+        _rr_tangent_regularization_strength,
+    )
+    return _rr_call.result(_rr_hvp_values)
+
+
+class SoftSortTopkResult(NamedTuple):
+    """What :func:`soft_sort_topk` returns: a named tuple (unpack it, or read its fields).
+
+    Attributes:
+        top_values: The first k soft-sorted values of each row.
+        indices: Positions in the row of the hard top-k items, in the same order (−1 past a
+            masked row's present items). An int32 array of 0-based positions along the items axis.
+            Not differentiable.
+    """
+
+    top_values: NDArray[Any]
+    indices: NDArray[Any]
+
+
+def soft_sort_topk(
+    values: ArrayLike,
+    k: int = 1,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "descending",
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> SoftSortTopkResult:
+    """The k first values of soft_sort with the indices of the hard top-k, like torch.topk.
+
+    top_values = soft_sort(values)[..k] per row (descending by default: the k largest, largest
+    first) and indices = the positions of the hard top-k in the same order (ties by position). The
+    values are differentiable, the indices are integers without a derivative. As ε → 0,
+    top_values[j] = values[indices[j]]. With a mask, a row with fewer than k present items returns
+    them all, then 0 in top_values and −1 in indices.
+
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
+
+    NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
+    copy, and the GIL is released while the kernel runs.
+
+    Args:
+        values: Values to take the top k of along the last axis. Shape ``[..., n]``.
+        k: How many items soft_topk selects, 0 ≤ k ≤ n. An ``int``; default ``1``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+        direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
+            ``"descending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+
+    Returns:
+        A ``SoftSortTopkResult`` named tuple:
+        top_values: The first k soft-sorted values of each row. Shape ``[..., k]``.
+        indices: Positions in the row of the hard top-k items, in the same order (−1 past a
+        masked row's present items). Shape ``[..., k]``. An int32 array of 0-based positions
+        along the items axis. Not differentiable.
+
+    Raises:
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.soft_sort_topk(np.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
+        regularization_strength=0.1)``
+    """
+    _rr_call = _rr.Call(
+        "soft_sort_topk",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_sort_topk",
+        "regularization_strength",
+        regularization_strength,
+    )
+    (
+        _rr_top_values,
+        _rr_indices,
+        _rr_permutation,
+    ) = _rr_call.kernel(KERNELS["soft_sort_topk_forward"])(
+        _rr_values,
+        _rr_mask,
+        k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    return SoftSortTopkResult(_rr_call.result(_rr_top_values), _rr_call.result(_rr_indices))
+
+
+def soft_sort_topk_vjp(
+    values: ArrayLike,
+    cotangent_top_values: ArrayLike,
+    k: int = 1,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "descending",
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Vector-Jacobian product of :func:`soft_sort_topk`.
+
+    The gradient with respect to ``values`` of ``sum(cotangent_top_values * top_values)`` for the
+    outputs of ``soft_sort_topk(...)``, for NumPy users with their own autodiff. Runs the forward
+    kernel, then the backward kernel (analytical, O(n) per row for the isotonic ops).
+
+    Args:
+        values: As for :func:`soft_sort_topk`.
+        cotangent_top_values: Cotangent of ``top_values`` (its shape).
+        regularization_strength, ..., axis, mask: As for :func:`soft_sort_topk`.
+
+    Returns:
+        The gradient with respect to ``values``.
+    """
+    _rr_call = _rr.Call(
+        "soft_sort_topk",
+        ("values", values),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_sort_topk",
+        "regularization_strength",
+        regularization_strength,
+    )
+    (
+        _rr_top_values,
+        _rr_indices,
+        _rr_permutation,
+    ) = _rr_call.kernel(KERNELS["soft_sort_topk_forward"])(
+        _rr_values,
+        _rr_mask,
+        k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_cotangent_top_values = _rr_call.cotangent(
+        "cotangent_top_values",
+        cotangent_top_values,
+        _rr_top_values,
+    )
+    (
+        _rr_grad_values,
+        _rr_grad_regularization_strength,
+    ) = _rr_call.kernel(KERNELS["soft_sort_topk_backward"])(
+        _rr_values,
+        _rr_mask,
+        _rr_permutation,
+        _rr_cotangent_top_values,
+        k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    return _rr_call.result(_rr_grad_values)
+
+
+def soft_sort_topk_jvp(
+    values: ArrayLike,
+    tangent_values: ArrayLike,
+    k: int = 1,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "descending",
+    tangent_regularization_strength: float = 0.0,
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Jacobian-vector product of :func:`soft_sort_topk` (forward mode).
+
+    The directional derivative of ``top_values`` of ``soft_sort_topk(...)`` along ``tangent_values``
+    and ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
+    :func:`soft_sort_topk_vjp`. Runs the forward kernel, then the JVP kernel (exact).
+
+    Args:
+        values: As for :func:`soft_sort_topk`.
+        tangent_values: Tangent of ``values`` (its shape).
+        regularization_strength, ...: As for :func:`soft_sort_topk`.
+        tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
+            default ``0.0`` (the param held fixed).
+        axis: As for :func:`soft_sort_topk`; the tangents have their items along it too.
+        mask: As for :func:`soft_sort_topk`.
+
+    Returns:
+        The tangent of ``top_values`` (the output's shape).
+
+    Raises:
+        TypeError: As for the op, or a tangent that is not a floating-point array.
+        ValueError: As for the op, or a tangent of another shape than its input or with a NaN or
+            infinite value.
+    """
+    _rr_call = _rr.Call(
+        "soft_sort_topk",
+        ("values", values),
+        ("mask", mask),
+        ("tangent_values", tangent_values),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_sort_topk",
+        "regularization_strength",
+        regularization_strength,
+    )
+    (
+        _rr_top_values,
+        _rr_indices,
+        _rr_permutation,
+    ) = _rr_call.kernel(KERNELS["soft_sort_topk_forward"])(
+        _rr_values,
+        _rr_mask,
+        k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_tangent_regularization_strength = _rr.float_param(
+        "soft_sort_topk",
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )
+    (_rr_tangent_top_values,) = _rr_call.kernel(KERNELS["soft_sort_topk_jvp"])(
+        _rr_values,
+        _rr_mask,
+        _rr_permutation,
+        _rr_tangent_values,
+        k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+        _rr_tangent_regularization_strength,
+    )
+    return _rr_call.result(_rr_tangent_top_values)
+
+
+def soft_sort_topk_hvp(
+    values: ArrayLike,
+    cotangent_top_values: ArrayLike,
+    tangent_values: ArrayLike,
+    k: int = 1,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "descending",
+    tangent_regularization_strength: float = 0.0,
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Hessian-vector product of :func:`soft_sort_topk` (the derivative of its VJP).
+
+    The directional derivative of the gradient with respect to ``values`` that
+    :func:`soft_sort_topk_vjp` returns, along ``tangent_values`` and
+    ``tangent_regularization_strength``, at fixed cotangents: the Hessian of
+    ``sum(cotangent_top_values * top_values)`` applied to the tangents (symmetric), for NumPy users
+    with their own autodiff. Runs the forward kernel, then the HVP kernel (exact).
+
+    Args:
+        values: As for :func:`soft_sort_topk`.
+        cotangent_top_values: Cotangent of ``top_values`` (its shape), as for
+            :func:`soft_sort_topk_vjp`.
+        tangent_values: Tangent of ``values`` (its shape).
+        regularization_strength, ...: As for :func:`soft_sort_topk`.
+        tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
+            default ``0.0`` (the param held fixed).
+        axis: As for :func:`soft_sort_topk`; the cotangents and tangents have their items along
+            it too.
+        mask: As for :func:`soft_sort_topk`.
+
+    Returns:
+        The derivative of the gradient with respect to ``values`` (the input's shape).
+
+    Raises:
+        TypeError: As for the op, or a cotangent or tangent that is not a floating-point array.
+        ValueError: As for the op, or a cotangent or tangent of the wrong shape or with a NaN or
+            infinite value.
+    """
+    _rr_call = _rr.Call(
+        "soft_sort_topk",
+        ("values", values),
+        ("mask", mask),
+        ("tangent_values", tangent_values),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_values, _rr_mask, _rr_tangent_values = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_sort_topk",
+        "regularization_strength",
+        regularization_strength,
+    )
+    (
+        _rr_top_values,
+        _rr_indices,
+        _rr_permutation,
+    ) = _rr_call.kernel(KERNELS["soft_sort_topk_forward"])(
+        _rr_values,
+        _rr_mask,
+        k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_cotangent_top_values = _rr_call.cotangent(
+        "cotangent_top_values",
+        cotangent_top_values,
+        _rr_top_values,
+    )
+    _rr_tangent_regularization_strength = _rr.float_param(
+        "soft_sort_topk",
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )
+    (
+        _rr_hvp_values,
+        _rr_hvp_regularization_strength,
+    ) = _rr_call.kernel(KERNELS["soft_sort_topk_hvp"])(
+        _rr_values,
+        _rr_mask,
+        _rr_permutation,
+        _rr_cotangent_top_values,
+        _rr_tangent_values,
+        k,
         _rr_regularization_strength,
         regularization,
         direction,

@@ -581,6 +581,97 @@ def soft_sort_check_params(
     n: int | None = None,
 ) -> None: ...
 
+# soft_sort_topk
+def soft_sort_topk_forward_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F32, _I32, _I32]: ...
+def soft_sort_topk_backward_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    permutation: _I32,
+    cotangent_top_values: _F32,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F32, _F32]: ...
+def soft_sort_topk_jvp_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    permutation: _I32,
+    tangent_values: _F32,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
+def soft_sort_topk_hvp_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    permutation: _I32,
+    cotangent_top_values: _F32,
+    tangent_values: _F32,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
+def soft_sort_topk_forward_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F64, _I32, _I32]: ...
+def soft_sort_topk_backward_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    permutation: _I32,
+    cotangent_top_values: _F64,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F64, _F64]: ...
+def soft_sort_topk_jvp_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    permutation: _I32,
+    tangent_values: _F64,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
+def soft_sort_topk_hvp_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    permutation: _I32,
+    cotangent_top_values: _F64,
+    tangent_values: _F64,
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
+def soft_sort_topk_check_params(
+    k: int,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    n: int | None = None,
+) -> None: ...
+
 # soft_topk
 def soft_topk_forward_f32(
     values: _F32,

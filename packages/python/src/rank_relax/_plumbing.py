@@ -220,8 +220,11 @@ class Call:
     def result(self, result: NDArray[Any]) -> NDArray[Any]:
         """A ``[batch, ...]`` result as ``[..., ...]`` (the caller's leading dims, then the result's
         own: ``[..., n]``, ``[..., n, n]``, ``[..., m]``, none for one value per row) in the inputs'
-        dtype. A result with one row dim has it where the items axis was."""
-        value = result.reshape((*self.lead, *result.shape[1:])).astype(self.dtype, copy=False)
+        dtype (an int32 one, item positions, as it is). A result with one row dim has it where the
+        items axis was."""
+        value = result.reshape((*self.lead, *result.shape[1:]))
+        if value.dtype.kind == "f":
+            value = value.astype(self.dtype, copy=False)
         return np.moveaxis(value, -1, self.axis) if result.ndim == 2 else value
 
     def cotangent(self, name: str, value: ArrayLike, output: NDArray[Any]) -> NDArray[Any]:

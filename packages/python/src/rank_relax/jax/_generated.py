@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,7 @@ from . import _plumbing as _rr
 __all__ = [
     "Direction",
     "Regularization",
+    "SoftSortTopkResult",
     "TopkRegularization",
     "ndcg_loss",
     "neural_sort",
@@ -31,6 +32,7 @@ __all__ = [
     "soft_quantile",
     "soft_rank",
     "soft_sort",
+    "soft_sort_topk",
     "soft_topk",
     "spearman_loss",
 ]
@@ -1899,6 +1901,343 @@ def soft_sort(
         direction,
     )
     return _rr.result(_rr_sorted, _rr_dtype, _rr_axis)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_sort_topk
+
+
+def _rr_soft_sort_topk_forward(
+    values: jax.Array,
+    mask: jax.Array | None,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+) -> tuple[jax.Array, ...]:
+    """The forward kernel of ``soft_sort_topk``."""
+    return _rr.call(
+        "soft_sort_topk_forward",
+        (values, mask),
+        {
+            "k": k,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
+        (
+            _rr.shaped(values, (k,)),
+            _rr.shaped(values, (k,), jnp.int32),
+            _rr.like(values, jnp.int32),
+        ),
+        optional=(1,),
+    )
+
+
+def _rr_soft_sort_topk_backward(
+    values: jax.Array,
+    mask: jax.Array | None,
+    permutation: jax.Array,
+    cotangent_top_values: jax.Array,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+) -> tuple[jax.Array, ...]:
+    """The backward kernel of ``soft_sort_topk``."""
+    return _rr.call(
+        "soft_sort_topk_backward",
+        (values, mask, permutation, cotangent_top_values),
+        {
+            "k": k,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
+    )
+
+
+def _rr_soft_sort_topk_jvp(
+    values: jax.Array,
+    mask: jax.Array | None,
+    permutation: jax.Array,
+    tangent_values: jax.Array,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``soft_sort_topk``."""
+    return _rr.call(
+        "soft_sort_topk_jvp",
+        (values, mask, permutation, tangent_values),
+        {
+            "k": k,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.shaped(values, (k,)),),
+        optional=(1,),
+    )
+
+
+def _rr_soft_sort_topk_hvp(
+    values: jax.Array,
+    mask: jax.Array | None,
+    permutation: jax.Array,
+    cotangent_top_values: jax.Array,
+    tangent_values: jax.Array,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``soft_sort_topk``."""
+    return _rr.call(
+        "soft_sort_topk_hvp",
+        (values, mask, permutation, cotangent_top_values, tangent_values),
+        {
+            "k": k,
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
+    )
+
+
+_rr_soft_sort_topk_derivatives = _rr_derivatives.Derivatives(
+    "soft_sort_topk",
+    inputs=("values", "mask"),
+    optional=("mask",),
+    jvp=_rr_soft_sort_topk_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("mask", "save", "mask"),
+        ("permutation", "save", "permutation"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_top_values", "output_tangent", "top_values"),),
+    backward=_rr_soft_sort_topk_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("mask", "save", "mask"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_top_values", "cotangent", "top_values"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    hvp=_rr_soft_sort_topk_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("mask", "save", "mask"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_top_values", "cotangent", "top_values"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 4, 5))
+def _rr_soft_sort_topk(
+    values: jax.Array,
+    mask: jax.Array | None,
+    k: int,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+) -> tuple[jax.Array, ...]:
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_soft_sort_topk_forward(
+        values,
+        mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+
+
+def _rr_soft_sort_topk_jvp_rule(
+    k: int,
+    regularization: str,
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, mask, regularization_strength = primals
+    tangent_values, _tangent_mask, tangent_regularization_strength = tangents
+    top_values, indices, permutation = _rr_soft_sort_topk(
+        values,
+        mask,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    (tangent_top_values,) = _rr_soft_sort_topk_derivatives.jvp(
+        (
+            values,
+            mask,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        k=k,
+        regularization=regularization,
+        direction=direction,
+    )
+    return (
+        (top_values, indices, permutation),
+        (
+            tangent_top_values,
+            _rr_derivatives.no_tangent(indices),
+            _rr_derivatives.no_tangent(permutation),
+        ),
+    )
+
+
+_rr_soft_sort_topk.defjvp(_rr_soft_sort_topk_jvp_rule, symbolic_zeros=True)
+
+
+class SoftSortTopkResult(NamedTuple):
+    """What :func:`soft_sort_topk` returns: a named tuple (unpack it, or read its fields).
+
+    Attributes:
+        top_values: The first k soft-sorted values of each row.
+        indices: Positions in the row of the hard top-k items, in the same order (−1 past a
+            masked row's present items). An int32 array of 0-based positions along the items axis.
+            Not differentiable.
+    """
+
+    top_values: jax.Array
+    indices: jax.Array
+
+
+def soft_sort_topk(
+    values: ArrayLike,
+    k: int = 1,
+    regularization_strength: ArrayLike = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "descending",
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> SoftSortTopkResult:
+    """The k first values of soft_sort with the indices of the hard top-k, like torch.topk.
+
+    top_values = soft_sort(values)[..k] per row (descending by default: the k largest, largest
+    first) and indices = the positions of the hard top-k in the same order (ties by position). The
+    values are differentiable, the indices are integers without a derivative. As ε → 0,
+    top_values[j] = values[indices[j]]. With a mask, a row with fewer than k present items returns
+    them all, then 0 in top_values and −1 in indices.
+
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
+
+    Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
+    (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
+
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
+
+    ``k`` is static: a Python value fixed when the function is traced (under ``jit`` each value
+    compiles its own call; a traced value is refused).
+
+    Args:
+        values: Values to take the top k of along the last axis. Shape ``[..., n]``.
+        k: How many items soft_topk selects, 0 ≤ k ≤ n. An ``int``; default ``1``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
+            receives a gradient.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+        direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
+            ``"descending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
+
+    Returns:
+        A ``SoftSortTopkResult`` named tuple:
+        top_values: The first k soft-sorted values of each row. Shape ``[..., k]``.
+        indices: Positions in the row of the hard top-k items, in the same order (−1 past a
+        masked row's present items). Shape ``[..., k]``. An int32 array of 0-based positions
+        along the items axis. Not differentiable.
+
+    Raises:
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.jax.soft_sort_topk(jnp.array([[3.0, 1.0, 2.0, 0.5]]), k=2,
+        regularization_strength=0.1)``
+    """
+    _rr_dtype, _rr_axis, (_rr_values,), (_rr_mask,) = _rr.inputs(
+        "soft_sort_topk",
+        ("values", values),
+        axis=axis,
+        bools=(("mask", mask),),
+    )
+    _rr_k = _rr.int_param("soft_sort_topk", "k", k)
+    _rr_regularization_strength = _rr.real_param(
+        "soft_sort_topk",
+        "regularization_strength",
+        regularization_strength,
+        _rr_values.dtype,
+    )
+    CHECK_PARAMS["soft_sort_topk"](
+        _rr_k,
+        _rr.concrete(regularization_strength, 1.0),
+        regularization,
+        direction,
+        n=_rr_values.shape[-1],
+    )
+    _rr_top_values, _rr_indices, _ = _rr_soft_sort_topk(
+        _rr_values,
+        _rr_mask,
+        _rr_k,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    return SoftSortTopkResult(
+        _rr.result(_rr_top_values, _rr_dtype, _rr_axis),
+        _rr.result(_rr_indices, _rr_dtype, _rr_axis),
+    )
 
 
 # ------------------------------------------------------------------------------------------------

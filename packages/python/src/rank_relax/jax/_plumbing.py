@@ -212,9 +212,10 @@ def concrete(value: Any, default: float) -> float:
 
 
 def result(value: jax.Array, dtype: Any, axis: int = -1) -> jax.Array:
-    """A result in the inputs' dtype; ``axis``: where a result with one row dim has it (counted
-    from the end), the items axis of the inputs."""
-    value = value.astype(dtype)
+    """A result in the inputs' dtype (an int32 one, item positions, as it is); ``axis``: where a
+    result with one row dim has it (counted from the end), the items axis of the inputs."""
+    if jnp.issubdtype(value.dtype, jnp.floating):
+        value = value.astype(dtype)
     return value if axis == -1 else jnp.moveaxis(value, -1, axis)
 
 

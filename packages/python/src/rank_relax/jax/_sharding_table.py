@@ -378,6 +378,57 @@ CALLS: dict[str, Call] = {
             Buffer("hvp_regularization_strength", (), "real"),
         ),
     ),
+    "soft_sort_topk_forward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(
+            Buffer("top_values", ("k",), "real"),
+            Buffer("indices", ("k",), "int32"),
+            Buffer("permutation", ("n",), "int32"),
+        ),
+    ),
+    "soft_sort_topk_backward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_top_values", ("k",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(
+            Buffer("grad_values", ("n",), "real"),
+            Buffer("grad_regularization_strength", (), "real"),
+        ),
+    ),
+    "soft_sort_topk_jvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(Buffer("tangent_top_values", ("k",), "real"),),
+    ),
+    "soft_sort_topk_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_top_values", ("k",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
+    ),
     "soft_topk_forward": Call(
         operands=(
             Buffer("values", ("n",), "real"),

@@ -12,7 +12,7 @@ the custom op.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -23,6 +23,7 @@ from . import _plumbing as _rr
 __all__ = [
     "Direction",
     "Regularization",
+    "SoftSortTopkResult",
     "TopkRegularization",
     "ndcg_loss",
     "neural_sort",
@@ -31,6 +32,7 @@ __all__ = [
     "soft_quantile",
     "soft_rank",
     "soft_sort",
+    "soft_sort_topk",
     "soft_topk",
     "spearman_loss",
 ]
@@ -3225,6 +3227,516 @@ def soft_sort(
             direction,
         )
     return _rr.result(_rr_sorted, _rr_lead, _rr_dtype, _rr_axis)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_sort_topk
+
+
+def _rr_soft_sort_topk_forward_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The forward kernel of ``soft_sort_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_topk_forward"],
+        (k, regularization_strength, regularization, direction),
+        values,
+        mask,
+    )
+
+
+def _rr_soft_sort_topk_backward_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    permutation: Tensor,
+    cotangent_top_values: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The backward kernel of ``soft_sort_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_topk_backward"],
+        (k, regularization_strength, regularization, direction),
+        values,
+        mask,
+        permutation,
+        cotangent_top_values,
+    )
+
+
+def _rr_soft_sort_topk_jvp_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``soft_sort_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_topk_jvp"],
+        (k, regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        mask,
+        permutation,
+        tangent_values,
+    )[0]
+
+
+def _rr_soft_sort_topk_hvp_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    permutation: Tensor,
+    cotangent_top_values: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``soft_sort_topk`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_sort_topk_hvp"],
+        (k, regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        mask,
+        permutation,
+        cotangent_top_values,
+        tangent_values,
+    )
+
+
+_rr_soft_sort_topk_forward = torch.library.custom_op(
+    "rank_relax::soft_sort_topk_forward",
+    _rr_soft_sort_topk_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, int k, Tensor regularization_strength, str regularization,"
+        " str direction) -> (Tensor, Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_sort_topk_forward.register_vmap(_rr.vmap_rule(_rr_soft_sort_topk_forward, 2))
+
+
+@_rr_soft_sort_topk_forward.register_fake
+def _rr_soft_sort_topk_forward_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], max(k, 0))),
+        _rr.fake(values, (values.shape[0], max(k, 0)), torch.int32),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
+
+
+_rr_soft_sort_topk_backward = torch.library.custom_op(
+    "rank_relax::soft_sort_topk_backward",
+    _rr_soft_sort_topk_backward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_top_values, int k,"
+        " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_sort_topk_backward.register_vmap(_rr.vmap_rule(_rr_soft_sort_topk_backward, 4))
+
+
+@_rr_soft_sort_topk_backward.register_fake
+def _rr_soft_sort_topk_backward_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    permutation: Tensor,
+    cotangent_top_values: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+_rr_soft_sort_topk_jvp = torch.library.custom_op(
+    "rank_relax::soft_sort_topk_jvp",
+    _rr_soft_sort_topk_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor tangent_values, int k,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_soft_sort_topk_jvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_topk_jvp, 4))
+
+
+@_rr_soft_sort_topk_jvp.register_fake
+def _rr_soft_sort_topk_jvp_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], max(k, 0)))
+
+
+_rr_soft_sort_topk_hvp = torch.library.custom_op(
+    "rank_relax::soft_sort_topk_hvp",
+    _rr_soft_sort_topk_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, Tensor permutation, Tensor cotangent_top_values,"
+        " Tensor tangent_values, int k, Tensor regularization_strength, str regularization,"
+        " str direction, Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_sort_topk_hvp.register_vmap(_rr.vmap_rule(_rr_soft_sort_topk_hvp, 5))
+
+
+@_rr_soft_sort_topk_hvp.register_fake
+def _rr_soft_sort_topk_hvp_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    permutation: Tensor,
+    cotangent_top_values: Tensor,
+    tangent_values: Tensor,
+    k: int,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+_rr_soft_sort_topk_second_order = _rr.SecondOrder(
+    "soft_sort_topk",
+    backward=_rr_soft_sort_topk_backward,
+    jvp=_rr_soft_sort_topk_jvp,
+    hvp=_rr_soft_sort_topk_hvp,
+    params=("k", "regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    state=3,
+    saved=(0,),
+    cotangents=1,
+)
+
+
+def _rr_soft_sort_topk_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``soft_sort_topk`` reads."""
+    values, mask, k, regularization_strength, regularization, direction = inputs
+    _top_values, indices, permutation = output
+    _rr.save(
+        ctx,
+        (values, mask, permutation),
+        (k, regularization_strength, regularization, direction),
+    )
+    ctx.mark_non_differentiable(indices)
+
+
+def _rr_soft_sort_topk_backward_rule(
+    ctx: Any,
+    cotangent_top_values: Tensor,
+    _rr_indices: Any,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, mask, permutation = _rr_tensors
+    k, regularization_strength, regularization, direction = _rr_params
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_sort_topk_second_order,
+        _rr_soft_sort_topk_backward,
+        values,
+        mask,
+        permutation,
+        cotangent_top_values,
+        k,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    return (
+        grad_values if _rr_needs[0] else None,
+        None,
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
+        None,
+        None,
+    )
+
+
+_rr_soft_sort_topk_forward.register_autograd(
+    _rr_soft_sort_topk_backward_rule,
+    setup_context=_rr_soft_sort_topk_setup_context,
+)
+
+
+class _rr_SoftSortTopk(torch.autograd.Function):
+    """The eager path of ``soft_sort_topk``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        mask: Tensor | None,
+        k: int,
+        regularization_strength: Tensor | float,
+        regularization: str,
+        direction: str,
+    ) -> tuple[Tensor, Tensor]:
+        _rr_params = (k, regularization_strength, regularization, direction)
+        top_values, indices, permutation = _rr.run(
+            KERNELS["soft_sort_topk_forward"],
+            _rr_params,
+            values,
+            mask,
+        )
+        _rr.save(ctx, (values, mask, permutation), _rr_params)
+        ctx.mark_non_differentiable(indices)
+        return top_values, indices
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_top_values: Tensor, _rr_indices: Any) -> tuple[Any, ...]:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, mask, permutation = _rr_tensors
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_sort_topk_second_order,
+            _rr_soft_sort_topk_backward_impl,
+            values,
+            mask,
+            permutation,
+            cotangent_top_values,
+            *_rr_params,
+        )
+        return (
+            grad_values if _rr_needs[0] else None,
+            None,
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[1]),
+            None,
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, mask, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
+        tangent_top_values = _rr.first_order(
+            "soft_sort_topk",
+            _rr.OF_JVP,
+            _rr_soft_sort_topk_jvp,
+            values,
+            mask,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_top_values, None
+
+
+class _rr_SoftSortTopkTransforms(torch.autograd.Function):
+    """``soft_sort_topk`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_sort_topk_forward)
+    setup_context = staticmethod(_rr_soft_sort_topk_setup_context)
+    backward = staticmethod(_rr_soft_sort_topk_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, mask, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
+        tangent_top_values = _rr.first_order(
+            "soft_sort_topk",
+            _rr.OF_JVP,
+            _rr_soft_sort_topk_jvp,
+            values,
+            mask,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_top_values, None, None
+
+
+class SoftSortTopkResult(NamedTuple):
+    """What :func:`soft_sort_topk` returns: a named tuple (unpack it, or read its fields).
+
+    Attributes:
+        top_values: The first k soft-sorted values of each row.
+        indices: Positions in the row of the hard top-k items, in the same order (−1 past a
+            masked row's present items). An int32 tensor of 0-based positions along the items axis.
+            Not differentiable.
+    """
+
+    top_values: Tensor
+    indices: Tensor
+
+
+def soft_sort_topk(
+    values: Tensor,
+    k: int = 1,
+    regularization_strength: float | Tensor = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "descending",
+    dim: int = -1,
+    mask: Tensor | None = None,
+) -> SoftSortTopkResult:
+    """The k first values of soft_sort with the indices of the hard top-k, like torch.topk.
+
+    top_values = soft_sort(values)[..k] per row (descending by default: the k largest, largest
+    first) and indices = the positions of the hard top-k in the same order (ties by position). The
+    values are differentiable, the indices are integers without a derivative. As ε → 0,
+    top_values[j] = values[indices[j]]. With a mask, a row with fewer than k present items returns
+    them all, then 0 in top_values and −1 in indices.
+
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
+
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
+    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
+    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
+    their device.
+
+    Args:
+        values: Values to take the top k of along the last axis. Shape ``[..., n]``.
+        k: How many items soft_topk selects, 0 ≤ k ≤ n. An ``int``; default ``1``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
+            receives a gradient.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+        direction: Which way to rank or sort. One of ``"ascending"``, ``"descending"``; default
+            ``"descending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
+
+    Returns:
+        A ``SoftSortTopkResult`` named tuple:
+        top_values: The first k soft-sorted values of each row. Shape ``[..., k]``.
+        indices: Positions in the row of the hard top-k items, in the same order (−1 past a
+        masked row's present items). Shape ``[..., k]``. An int32 tensor of 0-based positions
+        along the items axis. Not differentiable.
+
+    Raises:
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.torch.soft_sort_topk(torch.tensor([[3.0, 1.0, 2.0, 0.5]]), k=2,
+        regularization_strength=0.1)``
+    """
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_mask) = _rr.rows(
+        "soft_sort_topk",
+        ("values", values),
+        ("mask", mask),
+        axis=dim,
+        optional=("mask",),
+        bools=("mask",),
+    )
+    _rr_k = _rr.int_param("soft_sort_topk", "k", k)
+    _rr_regularization_strength = _rr.real_param(
+        "soft_sort_topk",
+        "regularization_strength",
+        regularization_strength,
+    )
+    if _rr.eager(_rr_values, _rr_mask):
+        _rr_top_values, _rr_indices = _rr_SoftSortTopk.apply(
+            _rr_values,
+            _rr_mask,
+            _rr_k,
+            _rr_regularization_strength,
+            regularization,
+            direction,
+        )
+    elif _rr.compiling():
+        _rr_top_values, _rr_indices, _rr_permutation = _rr_soft_sort_topk_forward(
+            _rr_values,
+            _rr_mask,
+            _rr_k,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    else:
+        _rr_top_values, _rr_indices, _rr_permutation = _rr_SoftSortTopkTransforms.apply(
+            _rr_values,
+            _rr_mask,
+            _rr_k,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    return SoftSortTopkResult(
+        _rr.result(_rr_top_values, _rr_lead, _rr_dtype, _rr_axis),
+        _rr.result(_rr_indices, _rr_lead, _rr_dtype, _rr_axis),
+    )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -232,14 +232,15 @@ def saved(ctx: Any) -> tuple[tuple[Tensor, ...], tuple[Any, ...]]:
 
 def result(value: Tensor, lead: tuple[int, ...], dtype: torch.dtype, axis: int = -1) -> Tensor:
     """A ``[batch, ...]`` result with the caller's leading dims, then its own (``[..., n]``,
-    ``[..., n, n]``, ``[..., m]``; none for one value per row), in the inputs' dtype. A result
-    with one row dim has it at ``axis`` (counted from the end), where the items were."""
+    ``[..., n, n]``, ``[..., m]``; none for one value per row), in the inputs' dtype (an int32
+    one, item positions, as it is). A result with one row dim has it at ``axis`` (counted from
+    the end), where the items were."""
     own = value.dim() - 1
     if len(lead) != 1:
         value = value.reshape((*lead, *value.shape[1:]))
     if own == 1 and axis != -1:
         value = value.movedim(-1, axis)
-    return value if value.dtype == dtype else value.to(dtype)
+    return value if value.dtype == dtype or not value.is_floating_point() else value.to(dtype)
 
 
 def run(

@@ -6,8 +6,10 @@ the axis (None: absent); bool_inputs: inputs of dtype bool; differentiable/nonne
 that property; params: argument order after the inputs; enums: values of each enum param;
 reals/bools: defaults; grad_params: real params with a gradient; ints/lists: defaults of int and
 list params; outputs: the dims of each output after the leading ones, as Python expressions of n and
-the params ([] for one value per row, ["n"], ["len(quantiles)"], ["n", "n"]); residuals: what the
-forward kernel returns after the outputs.
+the params ([] for one value per row, ["n"], ["len(quantiles)"], ["n", "n"], ["k"]); int_outputs:
+outputs of dtype int32; diff_outputs: outputs with a derivative (a cotangent in the VJP, a tangent
+from the JVP), in order; index_outputs: int32 outputs of 0-based item positions (-1: none);
+residuals: what the forward kernel returns after the outputs.
 """
 
 from typing import Any
@@ -27,6 +29,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"loss": []},
+        "int_outputs": [],
+        "diff_outputs": ["loss"],
+        "index_outputs": [],
         "residuals": [],
         "min_n": 2,
     },
@@ -44,6 +49,9 @@ OPS: dict[str, dict[str, Any]] = {
         "lists": {},
         "grad_params": ["regularization_strength"],
         "outputs": {"ranks": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["ranks"],
+        "index_outputs": [],
         "residuals": ["permutation"],
         "min_n": 1,
     },
