@@ -1,12 +1,12 @@
 //! The reference cases (`RANK_RELAX_REFERENCE`, default `testdata/reference/ops-v1.json`, and the
-//! `wave2-*.json` and `masks.json` files beside it) and the core called directly on them, in the
-//! caller's buffers.
+//! `wave2-*.json` and `masks.json` files beside it, and `RANK_RELAX_REFERENCE_SORT_TOPK`) and the
+//! core called directly on them, in the caller's buffers.
 
 use std::path::PathBuf;
 
 use rank_relax::ops::{
     ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank, soft_sort,
-    soft_topk, spearman_loss,
+    soft_sort_topk, soft_topk, spearman_loss,
 };
 use rank_relax::{Direction, Error, Real, Regularization, Shape, TopkRegularization};
 use serde_json::Value;
@@ -22,6 +22,8 @@ pub enum Output {
     Levels,
     /// `[batch, n, n]`.
     Matrix,
+    /// `[batch, k]`, k the value of the int param `k`.
+    Selected,
 }
 
 /// An op the check knows: its inputs in spec order (name, differentiable) and its output's dims.
@@ -31,8 +33,11 @@ pub struct OpInfo {
     pub name: &'static str,
     /// Inputs in argument order, with whether the pullback returns their gradient.
     pub inputs: &'static [(&'static str, bool)],
-    /// The output's dims after batch.
+    /// The first output's dims after batch (every output has them).
     pub output: Output,
+    /// The outputs after the first: int32 item positions without a derivative (0-based, −1 for
+    /// none, in the core; 1-based, 0 for none, in Julia, which then returns a `NamedTuple`).
+    pub index_outputs: &'static [&'static str],
     /// `op_pullback!(grad, tape, cotangent)` may take the cotangent as the gradient array
     /// (documented per op; elsewhere an overlap is an `ArgumentError`).
     pub grad_may_alias_cotangent: bool,
@@ -45,54 +50,70 @@ pub const OPS: &[OpInfo] = &[
         name: "soft_rank",
         inputs: &[("values", true)],
         output: Output::Items,
+        index_outputs: &[],
         grad_may_alias_cotangent: true,
     },
     OpInfo {
         name: "soft_sort",
         inputs: &[("values", true)],
         output: Output::Items,
+        index_outputs: &[],
         grad_may_alias_cotangent: true,
     },
     OpInfo {
         name: "sigmoid_rank",
         inputs: &[("values", true)],
         output: Output::Items,
+        index_outputs: &[],
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "spearman_loss",
         inputs: &[("predictions", true), ("targets", true)],
         output: Output::PerRow,
+        index_outputs: &[],
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "ndcg_loss",
         inputs: &[("scores", true), ("relevance", false)],
         output: Output::PerRow,
+        index_outputs: &[],
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "soft_topk",
         inputs: &[("values", true)],
         output: Output::Items,
+        index_outputs: &[],
         grad_may_alias_cotangent: true,
     },
     OpInfo {
         name: "soft_quantile",
         inputs: &[("values", true)],
         output: Output::Levels,
+        index_outputs: &[],
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "neural_sort",
         inputs: &[("values", true)],
         output: Output::Matrix,
+        index_outputs: &[],
         grad_may_alias_cotangent: false,
     },
     OpInfo {
         name: "neural_sort_apply",
         inputs: &[("values", true), ("payload", true)],
         output: Output::Items,
+        index_outputs: &[],
+        grad_may_alias_cotangent: false,
+    },
+    OpInfo {
+        name: "soft_sort_topk",
+        inputs: &[("values", true)],
+        output: Output::Selected,
+        index_outputs: &["indices"],
         grad_may_alias_cotangent: false,
     },
 ];
@@ -138,6 +159,8 @@ pub struct Case {
     pub mask: Option<Vec<bool>>,
     /// The case's cotangent, or a deterministic one when the case has none.
     pub cotangent: Vec<f64>,
+    /// The file's index outputs ([`OpInfo::index_outputs`], row-major, 0-based), where it has them.
+    pub indices: Vec<Vec<i32>>,
 }
 
 impl Case {
@@ -183,10 +206,22 @@ impl Case {
         })
     }
 
+    /// `k`, else the spec's default 1.
+    pub fn k(&self) -> i64 {
+        self.params
+            .iter()
+            .find_map(|(k, v)| match (k.as_str(), v) {
+                ("k", ParamValue::Int(i)) => Some(*i),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+
     /// The core's params of the case in `T` (an op's params it does not list take the op's
-    /// defaults: soft_topk's direction is descending).
+    /// defaults: soft_topk's and soft_sort_topk's direction is descending).
     pub fn core_params<T: Real>(&self) -> Result<CoreParams<T>, Error> {
         let topk = self.op.name == "soft_topk";
+        let descending = topk || self.op.name == "soft_sort_topk";
         let reg = self.name_param("regularization");
         Ok(CoreParams {
             eps: T::from_f64(self.eps()),
@@ -200,17 +235,10 @@ impl Case {
             },
             dir: match self.name_param("direction") {
                 Some(s) => Direction::parse(s)?,
-                None if topk => Direction::Descending,
+                None if descending => Direction::Descending,
                 None => Direction::Ascending,
             },
-            k: self
-                .params
-                .iter()
-                .find_map(|(k, v)| match (k.as_str(), v) {
-                    ("k", ParamValue::Int(i)) => Some(*i),
-                    _ => None,
-                })
-                .unwrap_or(1),
+            k: self.k(),
             quantiles: self
                 .params
                 .iter()
@@ -225,7 +253,7 @@ impl Case {
     }
 
     /// The output's dims as Julia sees them: the core's row-major dims reversed (`n × B`,
-    /// `m × B`, `n × n × B`; `B` for a loss).
+    /// `m × B`, `n × n × B`, `k × B`; `B` for a loss).
     pub fn output_dims(&self) -> Vec<usize> {
         let Shape { batch: b, n } = self.shape;
         match self.op.output {
@@ -233,6 +261,7 @@ impl Case {
             Output::Items => vec![n, b],
             Output::Levels => vec![self.m, b],
             Output::Matrix => vec![n, n, b],
+            Output::Selected => vec![usize::try_from(self.k()).unwrap_or(0), b],
         }
     }
 
@@ -250,7 +279,16 @@ pub fn reference_path() -> PathBuf {
     }
 }
 
-/// Every reference file: [`reference_path`], then the later ops' files and the masked cases beside it.
+/// soft_sort_topk's reference file: `RANK_RELAX_REFERENCE_SORT_TOPK`, else the checkout's copy.
+pub fn sort_topk_reference_path() -> PathBuf {
+    match std::env::var_os("RANK_RELAX_REFERENCE_SORT_TOPK") {
+        Some(p) => PathBuf::from(p),
+        None => crate::repo_root().join("testdata/reference/soft-sort-topk.json"),
+    }
+}
+
+/// Every reference file: [`reference_path`], then the later ops' files and the masked cases beside
+/// it, then [`sort_topk_reference_path`].
 pub fn reference_paths() -> Vec<PathBuf> {
     let first = reference_path();
     let dir = first.parent().map(PathBuf::from).unwrap_or_default();
@@ -262,6 +300,7 @@ pub fn reference_paths() -> Vec<PathBuf> {
     ] {
         paths.push(dir.join(f));
     }
+    paths.push(sort_topk_reference_path());
     paths
 }
 
@@ -372,8 +411,26 @@ fn load_file(path: &std::path::Path, out: &mut Vec<Case>) -> Result<(), String> 
             inputs,
             mask,
             cotangent: vec![],
+            indices: vec![],
         };
-        case.cotangent = match c.get("cotangent") {
+        // `cotangents` names the cotangent of each differentiable output: here the first only
+        let cotangent = match c.get("cotangents").and_then(Value::as_object) {
+            Some(o) if o.len() == 1 => o.values().next(),
+            Some(_) => {
+                return Err(format!(
+                    "{file} case {index}: cotangents: one differentiable output expected"
+                ))
+            }
+            None => c.get("cotangent"),
+        };
+        for name in op.index_outputs {
+            if let Some(v) = c.get("outputs").and_then(|o| o.get(*name)) {
+                let (flat, _, _) =
+                    matrix(v).map_err(|e| format!("{file} case {index}: output {name}: {e}"))?;
+                case.indices.push(flat.iter().map(|&x| x as i32).collect());
+            }
+        }
+        case.cotangent = match cotangent {
             Some(v) => {
                 matrix(v)
                     .map_err(|e| format!("{file} case {index}: cotangent: {e}"))?
@@ -403,7 +460,7 @@ pub struct CoreParams<T> {
     pub topk_reg: TopkRegularization,
     /// The direction.
     pub dir: Direction,
-    /// soft_topk's k.
+    /// soft_topk's and soft_sort_topk's k.
     pub k: i64,
     /// soft_quantile's levels.
     pub quantiles: Vec<T>,
@@ -464,6 +521,15 @@ impl<T: Real> CoreParams<T> {
         }
     }
 
+    fn soft_sort_topk(&self) -> soft_sort_topk::Params<T> {
+        soft_sort_topk::Params {
+            k: self.k,
+            regularization_strength: self.eps,
+            regularization: self.reg,
+            direction: self.dir,
+        }
+    }
+
     fn neural_sort(&self) -> neural_sort::Params<T> {
         neural_sort::Params {
             regularization_strength: self.eps,
@@ -481,6 +547,8 @@ pub struct Forward<T> {
     pub real: Vec<Vec<T>>,
     /// Integer residuals, in argument order.
     pub int: Vec<Vec<i32>>,
+    /// The index outputs ([`OpInfo::index_outputs`]), row-major, 0-based.
+    pub indices: Vec<Vec<i32>>,
 }
 
 /// A backward's input gradients (differentiable inputs, in order) and per-row ε-gradients.
@@ -514,6 +582,7 @@ pub fn forward<T: Real>(
                 output: r.clone(),
                 real: vec![r],
                 int: vec![perm],
+                indices: vec![],
             }
         }
         "soft_sort" => {
@@ -524,6 +593,7 @@ pub fn forward<T: Real>(
                 output: s,
                 real: vec![],
                 int: vec![perm],
+                indices: vec![],
             }
         }
         "sigmoid_rank" => {
@@ -534,6 +604,7 @@ pub fn forward<T: Real>(
                 output: r,
                 real: vec![],
                 int: vec![],
+                indices: vec![],
             }
         }
         "spearman_loss" => {
@@ -549,6 +620,7 @@ pub fn forward<T: Real>(
                 output: loss,
                 real: vec![ar, br],
                 int: vec![ap, bp],
+                indices: vec![],
             }
         }
         "ndcg_loss" => {
@@ -562,6 +634,7 @@ pub fn forward<T: Real>(
                 output: loss,
                 real: vec![r],
                 int: vec![perm],
+                indices: vec![],
             }
         }
         "soft_topk" => {
@@ -572,6 +645,7 @@ pub fn forward<T: Real>(
                 output: selection,
                 real: vec![],
                 int: vec![perm],
+                indices: vec![],
             }
         }
         "soft_quantile" => {
@@ -583,6 +657,7 @@ pub fn forward<T: Real>(
                 output: result,
                 real: vec![],
                 int: vec![perm],
+                indices: vec![],
             }
         }
         "neural_sort" => {
@@ -593,6 +668,22 @@ pub fn forward<T: Real>(
                 output: pm.clone(),
                 real: vec![pm],
                 int: vec![],
+                indices: vec![],
+            }
+        }
+        "soft_sort_topk" => {
+            let params = p.soft_sort_topk();
+            let k = usize::try_from(params.k).unwrap_or(0);
+            let (mut top, mut idx) = (zeros::<T>(shape.batch * k), vec![0i32; shape.batch * k]);
+            let mut perm = vec![0i32; len];
+            soft_sort_topk::forward(
+                shape, &params, inputs[0], mask, &mut top, &mut idx, &mut perm,
+            )?;
+            Forward {
+                output: top,
+                real: vec![],
+                int: vec![perm],
+                indices: vec![idx],
             }
         }
         "neural_sort_apply" => {
@@ -603,6 +694,7 @@ pub fn forward<T: Real>(
                 output: o,
                 real: vec![],
                 int: vec![],
+                indices: vec![],
             }
         }
         _ => panic!("unknown op {op}"),
@@ -735,6 +827,21 @@ pub fn backward<T: Real>(
                 inputs[0],
                 mask,
                 &fwd.real[0],
+                cotangent,
+                &mut g,
+                &mut ge,
+            )?;
+            vec![g]
+        }
+        "soft_sort_topk" => {
+            let params = p.soft_sort_topk();
+            let mut g = zeros::<T>(len);
+            soft_sort_topk::backward(
+                shape,
+                &params,
+                inputs[0],
+                mask,
+                &fwd.int[0],
                 cotangent,
                 &mut g,
                 &mut ge,

@@ -72,6 +72,8 @@ exception_message(e) = e isa ArgumentError ? e.msg : sprint(showerror, e)
 exception_type(e) = string(nameof(typeof(e)))
 type_and_message(e) = string(exception_type(e), "\n", exception_message(e))
 same(a, b) = a === b
+# an op with several outputs returns a NamedTuple: its first output
+first_output(x) = x isa NamedTuple ? x[1] : x
 # the bad-input matrix: a lent buffer (a mask's a Vector{Bool}) reshaped (same memory), then viewed or cast as
 # RankRelax.jl's runner does (test/bad_input.jl), then converted to `to` if given
 function prepare(a::Vector, d::Vector{Int64}, view::String, cast::String, to::String)
@@ -216,6 +218,11 @@ pub fn array_data<T: Elem>(v: Value<'_, '_>) -> JlrsResult<(Vec<T>, Vec<usize>)>
     let dims = copied.dimensions().as_slice().to_vec();
     let (data, _) = copied.splat();
     Ok((data, dims))
+}
+
+/// The elements of a Julia `Array{Int32}` (an index output).
+pub fn array_data_i32(v: Value<'_, '_>) -> JlrsResult<Vec<i32>> {
+    Ok(v.cast::<Array>()?.copy_inline_data::<i32>()?.splat().0)
 }
 
 /// The elements of a Julia `Vector{Int64}`.

@@ -21,9 +21,10 @@ mod checks {
     use jlrs::error::JlrsResult;
     use jlrs::prelude::*;
     use rank_relax::Shape;
-    use rank_relax_julia_check::reference::{self, Case, Output, ParamValue};
+    use rank_relax_julia_check::reference::{self, Case, OpInfo, Output, ParamValue};
     use rank_relax_julia_check::session::{
-        address, api, array_data, describe_exception, exception_parts, fail, helper, Elem, Session,
+        address, api, array_data, array_data_i32, describe_exception, exception_parts, fail,
+        helper, Elem, Session,
     };
 
     mod bad_input;
@@ -81,12 +82,46 @@ mod checks {
         }
     }
 
+    /// `Ok` when `got` equals `want` (index outputs), else where it first differs.
+    fn same_ints(what: &str, got: &[i32], want: &[i32]) -> Result<(), String> {
+        if got.len() != want.len() {
+            return Err(format!("{what}: {} values, want {}", got.len(), want.len()));
+        }
+        match got.iter().zip(want).position(|(a, b)| a != b) {
+            None => Ok(()),
+            Some(k) => Err(format!("{what}[{k}]: {}, want {}", got[k], want[k])),
+        }
+    }
+
+    /// An op's result split into its first output and its index outputs, copied (a `NamedTuple`
+    /// when the op has index outputs, else the output itself).
+    fn outputs<'f, F: Frame<'f>>(
+        frame: &mut F,
+        op: &OpInfo,
+        r: Value<'f, 'static>,
+    ) -> JlrsResult<(Value<'f, 'static>, Vec<Vec<i32>>)> {
+        if op.index_outputs.is_empty() {
+            return Ok((r, vec![]));
+        }
+        let mut idx = vec![];
+        for i in 0..op.index_outputs.len() {
+            idx.push(array_data_i32(r.get_nth_field(frame, 1 + i)?)?);
+        }
+        let first = r.get_nth_field(frame, 0)?;
+        // SAFETY of the lifetime: a field of a result that the frame holds
+        let first = unsafe { std::mem::transmute::<Value<'f, '_>, Value<'f, 'static>>(first) };
+        Ok((first, idx))
+    }
+
     /// What Julia returned for one case, copied out of Julia.
     struct FromJulia<T> {
         /// `op_forward`'s output and its dimensions.
         forward: (Vec<T>, Vec<usize>),
         /// `op(...)`'s output.
         plain: Vec<T>,
+        /// The index outputs of `op_forward`, `op(...)` and `op_forward!`, in Julia's 1-based
+        /// convention.
+        indices: [Vec<Vec<i32>>; 3],
         /// `pointer(tape.<input>)` for each input.
         tape_addrs: Vec<u64>,
         /// `op_pullback`'s input gradients and ε-gradient.
@@ -222,6 +257,7 @@ mod checks {
                     &mut args,
                 )?;
                 let out = r.get_nth_field(frame, 0)?;
+                let (out, idx0) = outputs(frame, op, out)?;
                 let tape = r.get_nth_field(frame, 1)?;
                 let forward = array_data::<T>(out)?;
                 let mut tape_addrs = vec![];
@@ -234,6 +270,7 @@ mod checks {
                     }
                 }
                 let plain = call_api(global, frame, op.name, Some(kw), &mut args)?;
+                let (plain, idx1) = outputs(frame, op, plain)?;
                 let plain = array_data::<T>(plain)?.0;
 
                 let r = call_api(
@@ -275,6 +312,7 @@ mod checks {
                     &mut fargs,
                 )?;
                 let out2 = r.get_nth_field(frame, 0)?;
+                let (out2, idx2) = outputs(frame, op, out2)?;
                 let tape2 = r.get_nth_field(frame, 1)?;
                 let same = match helper(global, "same")?.call2(frame, out, out2)? {
                     Ok(v) => v.cast::<bool>()?,
@@ -318,6 +356,7 @@ mod checks {
                 Ok(FromJulia {
                     forward,
                     plain,
+                    indices: [idx0, idx1, idx2],
                     tape_addrs,
                     pullback,
                     core_grad_eps_sum,
@@ -346,6 +385,31 @@ mod checks {
         });
         check(same_bits("forward", &got.forward.0, &fwd.output));
         check(same_bits("plain call", &got.plain, &fwd.output));
+        // index outputs: Julia's are 1-based, 0 for none; the core's and the file's 0-based, −1
+        for (call, idx) in ["forward", "plain call", "forward!"]
+            .iter()
+            .zip(&got.indices)
+        {
+            for (i, name) in op.index_outputs.iter().enumerate() {
+                let zero_based: Vec<i32> = idx[i].iter().map(|&j| j - 1).collect();
+                check(same_ints(
+                    &format!("{call} {name}"),
+                    &zero_based,
+                    &fwd.indices[i],
+                ));
+            }
+        }
+        if T::DTYPE == "f64" {
+            for (i, name) in op.index_outputs.iter().enumerate() {
+                if let Some(want) = case.indices.get(i) {
+                    check(same_ints(
+                        &format!("{name} (the core)"),
+                        &fwd.indices[i],
+                        want,
+                    ));
+                }
+            }
+        }
         check(if got.tape_addrs == input_addrs {
             Ok(())
         } else {

@@ -258,6 +258,19 @@ fn call_keywords<'f, F: Frame<'f>>(
     Ok(unsafe { std::mem::transmute::<Value<'f, '_>, Value<'f, 'static>>(kw) })
 }
 
+/// The first output of an op's result (a `NamedTuple` for an op with several outputs).
+fn first_output<'f, F: Frame<'f>>(
+    global: Global<'_>,
+    frame: &mut F,
+    x: Value<'_, '_>,
+) -> JlrsResult<Value<'f, 'static>> {
+    match helper(global, "first_output")?.call1(frame, x)? {
+        // SAFETY of the lifetime: a field of a result that the frame holds
+        Ok(v) => Ok(unsafe { std::mem::transmute::<Value<'f, '_>, Value<'f, 'static>>(v) }),
+        Err(_) => fail("first_output failed"),
+    }
+}
+
 fn widen<'f, F: Frame<'f>>(
     global: Global<'_>,
     frame: &mut F,
@@ -338,6 +351,7 @@ fn call<T: Elem>(
                             None => {
                                 // ones of the output's shape
                                 let out = ft.get_nth_field(frame, 0)?;
+                                let out = first_output(global, frame, out)?;
                                 match helper(global, "ones_like")?.call1(frame, out)? {
                                     Ok(x) => x,
                                     Err(_) => return fail("ones_like failed"),
@@ -351,6 +365,7 @@ fn call<T: Elem>(
                             Ok(g) => {
                                 // (output, gradients…) as one tuple
                                 let out = ft.get_nth_field(frame, 0)?;
+                                let out = first_output(global, frame, out)?;
                                 match helper(global, "join_results")?.call2(frame, out, g)? {
                                     Ok(x) => Ok(x),
                                     Err(_) => return fail("join_results failed"),
@@ -364,7 +379,7 @@ fn call<T: Elem>(
                 Err(e) => Ok(Err(exception_parts(global, frame, e)?)),
                 Ok(x) => {
                     let (out, grads) = if r.pass == "forward" {
-                        (x, vec![])
+                        (first_output(global, frame, x)?, vec![])
                     } else {
                         let out = x.get_nth_field(frame, 0)?;
                         let ndiff = op.inputs.iter().filter(|(_, d)| *d).count();
@@ -483,6 +498,7 @@ fn call_alias<T: Elem>(
             Err(e) => return Ok(Err(exception_parts(global, frame, e)?)),
         };
         let out = ft.get_nth_field(frame, 0)?;
+        let out = first_output(global, frame, out)?;
         let tape = ft.get_nth_field(frame, 1)?;
         let result = if r.pass == "forward" {
             // the input OTHER replaced by the tape's array WRITTEN (the op's output)
@@ -570,7 +586,8 @@ fn call_alias<T: Elem>(
             Err(e) => Ok(Err(exception_parts(global, frame, e)?)),
             Ok(x) => {
                 let (out, grads) = if r.pass == "forward" {
-                    (x.get_nth_field(frame, 0)?, vec![])
+                    let out = x.get_nth_field(frame, 0)?;
+                    (first_output(global, frame, out)?, vec![])
                 } else {
                     let mut g = vec![];
                     for i in 0..diff.len() {
