@@ -60,16 +60,10 @@ describe('rank-relax-codegen', () => {
 
   it('a spec a target cannot bind: every unsupported feature, exit 1, nothing written', async () => {
     writeFileSync(join(root, 'model.yaml'), editedSpec((s) => {
-      s.ops.soft_sort.outputs.push({ name: 'indices', shape: ['batch', 'n'], dtype: 'int32', differentiable: false, doc: 'Hard sort indices.' });
-      delete s.ops.soft_sort.in_place_vjp; // needs one output
+      s.ops.soft_sort.inputs.splice(1, 0, { name: 'offsets', shape: ['batch', 'n'], dtype: 'int32', differentiable: false, optional: true, doc: 'Offsets.' });
     }));
     const result = await run('generate', '--root', root, '--spec', 'model.yaml');
-    const lines = [
-      'ops.soft_sort.outputs: the julia target does not support 2 outputs yet',
-      'ops.soft_sort.outputs: the node target does not support 2 outputs yet',
-      ...emitters.map((e) => `ops.soft_sort.outputs[1].differentiable: the ${e.name} target does not support non-differentiable outputs yet`),
-      ...emitters.map((e) => `ops.soft_sort.outputs[1].dtype: the ${e.name} target does not support int32 outputs yet`),
-    ];
+    const lines = emitters.map((e) => `ops.soft_sort.inputs[1].dtype: the ${e.name} target does not support int32 inputs yet`);
     expect(result).toEqual({
       code: 1,
       stdout: '',
@@ -95,12 +89,11 @@ describe('rank-relax-codegen', () => {
 
   it('--target: the capability check, the files and the orphans of those targets alone', async () => {
     writeFileSync(join(root, 'model.yaml'), editedSpec((s) => {
-      s.ops.soft_sort.outputs.push({ name: 'spread', shape: ['batch', 'n'], doc: 'A second output.' });
-      delete s.ops.soft_sort.in_place_vjp; // needs one output
+      s.ops.soft_sort.inputs.splice(1, 0, { name: 'weights', shape: ['batch'], differentiable: false, optional: true, doc: 'One weight per row.' });
     }));
     const all = await run('check', '--root', root, '--spec', 'model.yaml');
     expect(all.code).toBe(1);
-    expect(all.stderr).toContain('ops.soft_sort.outputs: the julia target does not support 2 outputs yet');
+    expect(all.stderr).toContain('ops.soft_sort.inputs[1].shape: the julia target does not support inputs of shape [batch] yet');
     writeFileSync(join(root, 'crates/rank-relax-ffi/src/generated/stray.rs'), '');
     const core = await run('generate', '--root', root, '--spec', 'model.yaml', '--target', 'core');
     expect(core.code).toBe(0);

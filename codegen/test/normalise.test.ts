@@ -24,7 +24,7 @@ describe('normalise', () => {
   const facts: [string, { given: () => unknown; want: unknown }][] = [
     ['ops are sorted by name', {
       given: () => ir.ops.map((o) => o.name.spec),
-      want: ['ndcg_loss', 'neural_sort', 'neural_sort_apply', 'sigmoid_rank', 'soft_quantile', 'soft_rank', 'soft_sort', 'soft_topk', 'spearman_loss'],
+      want: ['ndcg_loss', 'neural_sort', 'neural_sort_apply', 'sigmoid_rank', 'soft_quantile', 'soft_rank', 'soft_sort', 'soft_sort_topk', 'soft_topk', 'spearman_loss'],
     }],
     ['enums are sorted and coded by list position', {
       given: () => ir.enums.map((e) => [e.name.spec, e.values.map((v) => [v.name.spec, v.code, cEnumConstant(e, v)])]),
@@ -69,7 +69,7 @@ describe('normalise', () => {
           gradientsOut: 'SoftRankGradientsOut', gradients: 'SoftRankGradients', withVjpResult: 'SoftRankWithVjp',
           jvp: 'softRankJvp', jvpAsync: 'softRankJvpAsync', jvpOptions: 'SoftRankJvpOptions', jvpOutOptions: 'SoftRankJvpOutOptions',
           hvp: 'softRankHvp', hvpAsync: 'softRankHvpAsync', hvpOptions: 'SoftRankHvpOptions', hvpOut: 'SoftRankHvpOut',
-          hvpOutOptions: 'SoftRankHvpOutOptions', hvpResult: 'SoftRankHvp',
+          hvpOutOptions: 'SoftRankHvpOutOptions', hvpResult: 'SoftRankHvp', result: 'SoftRankResult', outputsOut: 'SoftRankOut',
         },
       },
     }],
@@ -105,9 +105,9 @@ describe('normalise', () => {
         t && [t.shape.text, t.shape.dims.map((d) => d.kind), rowExtent(t.shape, cDim), extent(t.shape, rustDim), isPerRow(t.shape)]),
       want: [['[batch, n]', ['batch', 'n'], 'n', 'batch * n', false], ['[batch]', ['batch'], '1', 'batch', true]],
     }],
-    ['every op has the dims batch and n; soft_quantile also m, the number of its quantiles', {
-      given: () => ir.ops.map((o) => [o.name.spec, o.dims.map((d) => (d.kind === 'length' ? `${d.name.spec}=len(${d.param})` : d.name.spec)).join(' ')]),
-      want: ir.ops.map((o) => [o.name.spec, o.name.spec === 'soft_quantile' ? 'batch n m=len(quantiles)' : 'batch n']),
+    ['every op has the dims batch and n; soft_quantile also m, the number of its quantiles; soft_sort_topk k, the value of its k', {
+      given: () => ir.ops.map((o) => [o.name.spec, o.dims.map((d) => (d.kind === 'length' ? `${d.name.spec}=len(${d.param})` : d.kind === 'param' ? `${d.name.spec}=${d.param}` : d.name.spec)).join(' ')]),
+      want: ir.ops.map((o) => [o.name.spec, { soft_quantile: 'batch n m=len(quantiles)', soft_sort_topk: 'batch n k=k' }[o.name.spec] ?? 'batch n']),
     }],
     ['param grads are per row and mutable', {
       given: () => op('soft_sort').backward.args.filter((a) => a.kind === 'buffer' && a.role === 'param_grad').map((a) => a.kind === 'buffer' && [a.shape.text, a.mutable, a.of]),

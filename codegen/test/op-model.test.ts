@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument, stringify } from 'yaml';
 
-import { BASELINE, BINDINGS, checkCapabilities, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
+import { BASELINE, checkCapabilities, OUTPUTS, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
 import { emitters } from '../src/emit/registry.ts';
 import type { Emitter } from '../src/emit/types.ts';
 import { cDefault, cDim, cType } from '../src/emitters/c/names.ts';
@@ -23,7 +23,7 @@ import { editedSpec, readRepo, shuffleKeys } from './helpers.ts';
 
 const cTypeOf = (a: { readonly type: { readonly id: TypeId } } | undefined) => (a === undefined ? undefined : cType(a.type));
 
-const MODEL = ['pairwise', 'top-k', 'quantiles', 'masked', 'argsort'] as const;
+const MODEL = ['pairwise', 'top-k', 'quantiles', 'masked', 'argsort', 'gather'] as const;
 type Model = (typeof MODEL)[number];
 
 const path = (name: Model) => `codegen/test/fixtures/model/${name}.yaml`;
@@ -140,15 +140,13 @@ describe('the capability check of the registered targets', () => {
     // Every target binds [batch, n, n], [batch, m], int and list params and narrowed enums.
     ['pairwise', []],
     ['quantiles', []],
-    // A dim bound to an int param's value sizes buffers only in the core's tables and the docs.
-    ['top-k', targets(['julia', 'node', 'python'], 'ops.soft_top_k.outputs[0].shape', 'shape [batch, k]', 'k is the value of param k')],
+    // [batch, k] from an int param's value, several outputs, int32 and non-differentiable ones (ADR 0020).
+    ['top-k', []],
+    ['argsort', []],
     // Every target binds an optional bool input (each op's mask, ADR 0019).
     ['masked', []],
-    ['argsort', [
-      ...targets(['julia', 'node'], 'ops.soft_sort_with_indices.outputs', '2 outputs'),
-      ...targets(['julia', 'node', 'python'], 'ops.soft_sort_with_indices.outputs[1].differentiable', 'non-differentiable outputs'),
-      ...targets(['julia', 'node', 'python'], 'ops.soft_sort_with_indices.outputs[1].dtype', 'int32 outputs'),
-    ]],
+    // No target takes an int32 input yet.
+    ['gather', targets(['c', 'core', 'docs', 'julia', 'node', 'python'], 'ops.soft_gather.inputs[1].dtype', 'int32 inputs')],
   ];
 
   it.each(cases)('holds model/%s to every target: each unsupported feature at its spec path', (name, want) => {
@@ -156,7 +154,7 @@ describe('the capability check of the registered targets', () => {
   });
 
   it('runs before any emitter: planning fails with one CodegenError listing them all', () => {
-    const ir = modelIr('argsort');
+    const ir = modelIr('gather');
     let error: unknown;
     try {
       planFor(ir);
@@ -164,9 +162,9 @@ describe('the capability check of the registered targets', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(CodegenError);
-    const want = cases.find(([n]) => n === 'argsort')?.[1] ?? [];
+    const want = cases.find(([n]) => n === 'gather')?.[1] ?? [];
     expect((error as CodegenError).lines).toEqual([
-      `${path('argsort')}: ${want.length} features of the spec are not supported by every target:`,
+      `${path('gather')}: ${want.length} features of the spec are not supported by every target:`,
       ...want.map((l) => `  ${l}`),
     ]);
   });
@@ -215,7 +213,7 @@ describe('a target that declares a capability', () => {
 
   it('reports every op whose JVP and HVP a target does not bind, and nothing once it declares both', () => {
     const ir = irFromText(readRepo('bindings-spec/rank-relax.yaml'), 'bindings-spec/rank-relax.yaml');
-    const open: Capabilities = { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, dimKinds: ['n', 'length', 'param'] };
+    const open: Capabilities = { ...OUTPUTS, jvp: false, hvp: false };
     const lines = (kernel: string, what: string) => ir.ops.map((o) => `ops.${o.name.spec}.${kernel}: the fake target does not support ${what} yet`);
     const jvp = lines('jvp', 'JVP kernels (forward mode)');
     const hvp = lines('hvp', 'HVP kernels (second order)');
