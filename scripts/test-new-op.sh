@@ -8,7 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+LOG="$(mktemp)"
+trap 'rm -rf "$WORK" "$LOG"' EXIT
 
 # The tree as it is (tracked and untracked, not ignored), as a git repository of its own.
 cd "$ROOT"
@@ -25,8 +26,8 @@ cat "$ROOT/testdata/new-op/spec.yaml" >> bindings-spec/rank-relax.yaml
 cp "$ROOT/testdata/new-op/fixture_scale.rs" crates/rank-relax/src/ops/fixture_scale.rs
 hand="bindings-spec/rank-relax.yaml crates/rank-relax/src/ops/fixture_scale.rs"
 
-node codegen/bin/rank-relax-codegen.mjs generate > "$WORK/generate.log"
-written="$(sed -n 's/^wrote *//p' "$WORK/generate.log" | sort)"
+node codegen/bin/rank-relax-codegen.mjs generate > "$LOG"
+written="$(sed -n 's/^wrote *//p' "$LOG" | sort)"
 changed="$(git status --porcelain --untracked-files=all | cut -c4- | sort)"
 extra="$(comm -23 <(echo "$changed") <(printf '%s\n' $hand $written | sort -u))"
 echo "new op: $(echo "$changed" | wc -l) files changed: the spec, the kernel and $(echo "$written" | wc -l) generated"

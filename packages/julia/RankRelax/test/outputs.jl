@@ -155,7 +155,7 @@ end
                 xs = [T.(x) for x in inputs]
                 kwT = convert_floats(kw, T)
                 out, tape = meta.forward(xs...; kwT...)
-                out64, tape64 = meta.forward(Float64.(xs)...; convert_floats(kwT, Float64)...)
+                out64, tape64 = meta.forward([Float64.(x) for x in xs]...; convert_floats(kwT, Float64)...)
                 for o in meta.outputs
                     want = rows(case["outputs"][String(o)], o in meta.indexes ? Int : Float64)
                     got = getproperty(out, o)
