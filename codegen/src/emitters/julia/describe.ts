@@ -133,7 +133,8 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
     ...data.inputs.map((i) => `${juliaName(i.input.name)} = ${juliaArray(i.rows)}`),
     `${tuple(outputs)} = ${call(n.fn, inputs)}`,
     ...outputs.map((o) => `println(${o})`),
-    `${[...outputs, 'tape'].join(', ')} = ${call(n.forward, inputs)}`,
+    // The forward returns (the op's result, tape): several outputs are one NamedTuple.
+    `${outputs.length === 1 ? outputs[0] : tuple(outputs)}, tape = ${call(n.forward, inputs)}`,
     `${grads.join(', ')} = ${n.pullback}(tape, ${op.cotangents.map((c) => `one.(${juliaName(c.of.name)})`).join(', ')})`,
     ...grads.map((g) => `println(${g})`),
   ].join('\n');
