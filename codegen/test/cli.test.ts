@@ -84,7 +84,7 @@ describe('rank-relax-codegen', () => {
     expect(result.code).toBe(0);
     const schema = JSON.parse(result.stdout);
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
-    expect(Object.keys(schema.properties).sort()).toEqual(['enums', 'ops', 'package', 'params']);
+    expect(Object.keys(schema.properties).sort()).toEqual(['enums', 'messages', 'ops', 'package', 'params']);
   });
 
   it('--target: the capability check, the files and the orphans of those targets alone', async () => {

@@ -3,6 +3,7 @@
 import type { Spec, SpecEnum, SpecOp, SpecOpParam, SpecParam, SpecShape } from '../spec/schema.ts';
 import { assertNever } from '../util/never.ts';
 import { NATIVE, runtime, statusCodes } from './abi.ts';
+import { normaliseMessages } from './messages.ts';
 import { abiHash, abiSurface } from './abi-hash.ts';
 import { deepFreeze } from './freeze.ts';
 import { cKernelSymbol, ident, rustIdent, TYPES } from './names.ts';
@@ -471,6 +472,7 @@ export function normalise(spec: Spec, source: string): IR {
     ops,
     status,
     runtime: runtime(),
+    messages: normaliseMessages(spec.messages),
   };
   return deepFreeze(ir);
 }

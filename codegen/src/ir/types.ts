@@ -2,6 +2,7 @@
 // mutated. Every default is filled, lists are in argument order, maps are sorted. It is
 // target-neutral (ADR 0015): each target spells names, types and literals in its own names.ts;
 // only the C ABI's symbols, which every target shares, are here.
+import type { MessagesIR } from './messages.ts';
 
 /** One spec identifier in its case forms (each target escapes its reserved words: `cName`, `rustIdentifier`, …). */
 export interface Ident {
@@ -363,4 +364,6 @@ export interface IR {
   readonly ops: readonly OpIR[];
   readonly status: readonly StatusIR[];
   readonly runtime: RuntimeIR;
+  /** The spec's message table, in the order of `REQUIRED_CHECKS` and `REQUIRED_VALUES`. */
+  readonly messages: MessagesIR;
 }

@@ -3,6 +3,7 @@
 // skips anything whose shape zod already reports, so both run on every spec and all errors of a
 // bad spec come out together.
 import { BUILTIN_DIMS, NAME_EXPECTED, NAME_PATTERN, PARAM_TYPES } from './schema.ts';
+import { checkMessages } from '../ir/messages.ts';
 import type { SpecIssue } from './errors.ts';
 
 type Path = readonly (string | number)[];
@@ -61,6 +62,7 @@ export function checkReferences(spec: unknown): SpecIssue[] {
   for (const [opName, op] of entries(spec.ops)) {
     if (isRecord(op)) checkOp(['ops', opName], op, params, enumValues, report);
   }
+  for (const issue of checkMessages(spec.messages)) report(issue.path, issue.expected, issue.got);
   return issues;
 }
 

@@ -202,11 +202,33 @@ export const Op = record({
     .meta({ description: 'A small call for the docs: input name → rows, and `params` → values.' }),
 });
 
+export const Message = record({
+  kind: z.enum(['InvalidType', 'InvalidArgument', 'ShapeMismatch']).meta({
+    description: 'The kind of error it is (testdata/bad-input.json); each binding raises its own error type for it.',
+  }),
+  doc,
+  text: z.string().min(1).meta({ description: 'The text, with `{placeholders}` each binding fills in.' }),
+});
+
+export const Messages = record({
+  checks: z.record(z.string(), Message).meta({
+    description: 'The checks a binding makes before the core, by the name its runtime calls them.',
+  }),
+  values: z.record(z.string(), record({ doc, text: z.string().min(1) })).meta({
+    description: 'The words that describe an offending value (`{got}`), by the name its runtime calls them.',
+  }),
+}).meta({
+  description:
+    "What a binding says when it refuses a call before the core: every binding builds these texts from this table, " +
+    'so a bad call reads the same in every language. Names and placeholders are fixed by the runtimes; wording is free.',
+});
+
 const SpecRecord = record({
   package: Package,
   enums: z.record(z.string(), EnumDef),
   params: z.record(z.string(), ParamDef),
   ops: z.record(z.string(), Op),
+  messages: Messages,
 });
 
 export type Spec = z.infer<typeof SpecRecord>;

@@ -147,10 +147,8 @@ fn check_pointer<T>(name: &str, addr: usize, len: usize) -> Result<(), FfiError>
     if !addr.is_multiple_of(align_of::<T>()) {
         return Err(FfiError::new(
             RR_ERR_INVALID_ARGUMENT,
-            format!(
-                "{name} is not aligned to {} bytes (address {addr:#x})",
-                align_of::<T>()
-            ),
+            // No address in the text: one bad call gives one message, in every run.
+            format!("{name} is not aligned to {} bytes", align_of::<T>()),
         ));
     }
     Ok(())

@@ -54,21 +54,29 @@ fn type_name(value: &Bound<'_, PyAny>) -> PyResult<String> {
     })
 }
 
+/// A `TypeError` with the message of the spec's table named `check` (`not_int`, `not_real_list`)
+/// for `value`, worded by the package's `_messages` and described by `_plumbing.describe`, as
+/// every API of the package (and every other binding) words it.
+fn refused(check: &str, op: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<PyErr> {
+    let py = value.py();
+    let got = py
+        .import("rank_relax._plumbing")?
+        .call_method1("describe", (value,))?;
+    let text = py
+        .import("rank_relax._messages")?
+        .call_method1(check, (op, name, got))?;
+    Ok(PyTypeError::new_err(text.extract::<String>()?))
+}
+
 /// An int argument (`k`): a Python `int` or anything that is an integer by `__index__` (a NumPy
 /// integer). A `bool`, a float (even integral: `2.0`) or a str is a `TypeError`
-/// (`soft_topk: k must be an int, got float`); the core checks the range.
+/// (`soft_topk: k must be an integer, got a float (2.5)`); the core checks the range.
 pub fn int_arg(op: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
-    let refused = || -> PyResult<PyErr> {
-        Ok(PyTypeError::new_err(format!(
-            "{op}: {name} must be an int, got {}",
-            type_name(value)?
-        )))
-    };
     if value.is_instance_of::<PyBool>() || !value.hasattr("__index__")? {
-        return Err(refused()?);
+        return Err(refused("not_int", op, name, value)?);
     }
     let Ok(index) = value.call_method0("__index__") else {
-        return Err(refused()?);
+        return Err(refused("not_int", op, name, value)?);
     };
     index.extract::<i64>().map_err(|_| {
         PyValueError::new_err(format!("{op}: {name} = {index} does not fit in 64 bits"))
@@ -80,12 +88,7 @@ pub fn int_arg(op: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> 
 /// A str, a non-iterable, a bool or non-number element is a `TypeError`, an array of more than one
 /// dimension a `ValueError`.
 pub fn real_list_arg<T: Float>(op: &str, name: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<T>> {
-    let not_sequence = || -> PyResult<PyErr> {
-        Ok(PyTypeError::new_err(format!(
-            "{op}: {name} must be a sequence of real numbers, got {}",
-            type_name(value)?
-        )))
-    };
+    let not_sequence = || refused("not_real_list", op, name, value);
     if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
         return Err(not_sequence()?);
     }

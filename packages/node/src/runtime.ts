@@ -4,6 +4,7 @@
 // shares memory with another array of the call is the addon's (rank_relax_glue, the C ABI's check):
 // their messages reach JS unchanged.
 import { RR_ERR_INVALID_ARGUMENT, RR_ERR_SHAPE_MISMATCH } from './generated/binding.js';
+import * as msg from './generated/messages.js';
 
 /** A buffer of real values: float64 or float32. An op returns the type it was given. */
 export type RealArray = Float64Array | Float32Array;
@@ -52,12 +53,42 @@ export function shapeError(message: string): RangeError {
 /** The largest row length (the core's residuals are int32). */
 const MAX_N = 0x7fffffff;
 
-/** What a value is, for a message: `Float32Array`, `Array`, `string`, `null`. */
+/** The dtype of each typed array, by the spec's dtype names (as every binding's messages say it). */
+const TYPED_DTYPES: readonly (readonly [abstract new (...args: never[]) => unknown, string])[] = [
+  [Float64Array, 'float64'],
+  [Float32Array, 'float32'],
+  [Int32Array, 'int32'],
+  [Int16Array, 'int16'],
+  [Int8Array, 'int8'],
+  [Uint32Array, 'uint32'],
+  [Uint16Array, 'uint16'],
+  [Uint8Array, 'uint8'],
+  [Uint8ClampedArray, 'uint8'],
+  [BigInt64Array, 'int64'],
+  [BigUint64Array, 'uint64'],
+];
+
+/**
+ * What a refused value is, for a message (`got`), in the words every binding shares: a typed array
+ * by its dtype (`an array of int32`), a number with its value (`a float (2.5)`), else its kind.
+ */
 export function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x !== 'object') return typeof x;
-  const name = (x as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' ? name : 'object';
+  if (x === null || x === undefined) return msg.gotNothing();
+  switch (typeof x) {
+    case 'boolean':
+      return msg.gotBool();
+    case 'number':
+      return Number.isInteger(x) ? msg.gotInteger(String(x)) : msg.gotFloat(String(x));
+    case 'bigint':
+      return msg.gotInteger(String(x));
+    case 'string':
+      return msg.gotString();
+    default:
+      break;
+  }
+  for (const [Type, dtype] of TYPED_DTYPES) if (x instanceof Type) return msg.gotArray(dtype);
+  const name = typeof x === 'object' ? (x as { constructor?: { name?: unknown } }).constructor?.name : undefined;
+  return msg.gotOther(typeof name === 'string' && name !== '' ? name : typeof x);
 }
 
 /** The options object, or `{}`; an unknown key is a TypeError (a misspelt option is never ignored). */
@@ -79,7 +110,7 @@ export function options<T extends object>(op: string, given: T | undefined, know
 export function dtypeOf(op: string, name: string, x: unknown): Dtype {
   if (x instanceof Float64Array) return 'f64';
   if (x instanceof Float32Array) return 'f32';
-  throw typeError(`${op}: ${name} must be a Float64Array or Float32Array, got ${describe(x)}`);
+  throw typeError(msg.notRealArray(op, name, describe(x)));
 }
 
 /** Every other array of a call has the first input's type. */
@@ -133,8 +164,7 @@ export function enumOption(op: string, name: string, value: unknown, fallback: s
  */
 export function intOption(op: string, name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw typeError(`${op}: ${name} must be an integer, got ${describe(value)}`);
-  if (!Number.isInteger(value)) throw typeError(`${op}: ${name} must be an integer, got ${value}`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(msg.notInt(op, name, describe(value)));
   if (!Number.isSafeInteger(value)) throw rangeError(`${op}: ${name} must be a safe integer (|${name}| ≤ 2^53 − 1), got ${value}`);
   return value;
 }
@@ -171,7 +201,7 @@ export function listOption(op: string, name: string, value: unknown, fallback: r
   if (value === undefined) return Type.from(fallback);
   if (value instanceof Float64Array || value instanceof Float32Array) return Type.from(value);
   if (!Array.isArray(value)) {
-    throw typeError(`${op}: ${name} must be an array of numbers, a Float64Array or a Float32Array, got ${describe(value)}`);
+    throw typeError(msg.notRealList(op, name, describe(value)));
   }
   const list: readonly unknown[] = value;
   const out = new Type(list.length);
@@ -192,7 +222,7 @@ export function listOption(op: string, name: string, value: unknown, fallback: r
 export function boolArray(op: string, name: string, value: unknown): Uint8Array | null {
   if (value === undefined) return null;
   if (value instanceof Uint8Array) return value;
-  if (!Array.isArray(value)) throw typeError(`${op}: ${name} must be a Uint8Array or an array of booleans, got ${describe(value)}`);
+  if (!Array.isArray(value)) throw typeError(msg.notBoolArray(op, name, describe(value)));
   const list: readonly unknown[] = value;
   const out = new Uint8Array(list.length);
   for (let i = 0; i < list.length; i++) {

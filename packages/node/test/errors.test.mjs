@@ -9,14 +9,14 @@ const x = new Float64Array([3, 1, 2]);
 
 /** [name, call, class, code, message] */
 const CASES = [
-  ['plain array', () => rr.softRank([3, 1, 2]), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: values must be a Float64Array or Float32Array, got Array'],
-  ['Int32Array', () => rr.softSort(new Int32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: values must be a Float64Array or Float32Array, got Int32Array'],
-  ['mixed dtypes', () => rr.spearmanLoss(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: targets must be a Float64Array like the first input, got Float32Array'],
-  ['cotangent dtype', () => rr.softRankVjp(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: cotangent must be a Float64Array like the first input, got Float32Array'],
+  ['plain array', () => rr.softRank([3, 1, 2]), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: values must be an array of float32 or float64, got a value of type Array'],
+  ['Int32Array', () => rr.softSort(new Int32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: values must be an array of float32 or float64, got an array of int32'],
+  ['mixed dtypes', () => rr.spearmanLoss(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'spearman_loss: targets must be a Float64Array like the first input, got an array of float32'],
+  ['cotangent dtype', () => rr.softRankVjp(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: cotangent must be a Float64Array like the first input, got an array of float32'],
   ['unknown enum value', () => rr.softRank(x, { regularization: 'up' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularization must be one of "l2", "kl", got "up"'],
   ['unknown direction', () => rr.sigmoidRank(x, { direction: 'up' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: direction must be one of "ascending", "descending", got "up"'],
-  ['enum of wrong type', () => rr.softRank(x, { direction: 1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: direction must be a string, got number'],
-  ['epsilon of wrong type', () => rr.softRank(x, { regularizationStrength: '0.1' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularizationStrength must be a number, got string'],
+  ['enum of wrong type', () => rr.softRank(x, { direction: 1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: direction must be a string, got an integer (1)'],
+  ['epsilon of wrong type', () => rr.softRank(x, { regularizationStrength: '0.1' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: regularizationStrength must be a number, got a string'],
   // The sync functions also take `out`; the async ones do not.
   ['unknown option', () => rr.softRank(x, { epsilon: 0.1 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', {
     sync: 'soft_rank: unknown option "epsilon"; the options are n, mask, regularizationStrength, regularization, direction, out',
@@ -26,7 +26,7 @@ const CASES = [
     sync: 'sigmoid_rank: unknown option "regularization"; the options are n, mask, regularizationStrength, direction, out',
     async: 'sigmoid_rank: unknown option "regularization"; the options are n, mask, regularizationStrength, direction',
   }],
-  ['options not an object', () => rr.softRank(x, 0.1), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: options must be an object, got number'],
+  ['options not an object', () => rr.softRank(x, 0.1), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: options must be an object, got a float (0.1)'],
   ['length not a multiple of n', () => rr.softRank(new Float64Array(7), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: values has 7 elements, expected batch × n = 2 × 3 = 6'],
   ['second input of another length', () => rr.spearmanLoss(new Float64Array(6), new Float64Array(4), { n: 3 }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'spearman_loss: targets has 4 elements, expected batch × n = 2 × 3 = 6'],
   ['cotangent of another length', () => rr.softRankVjp(x, new Float64Array(2)), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: cotangent_ranks has 2 elements, expected batch × n = 1 × 3 = 3'],
@@ -40,10 +40,10 @@ const CASES = [
   ['negative relevance', () => rr.ndcgLoss(x, new Float64Array([0, -1, 2])), RangeError, 'RR_ERR_INVALID_VALUE', 'ndcg_loss: relevance[0, 1] is negative (-1)'],
   ['NaN cotangent', () => rr.softRankVjp(x, new Float64Array([0, NaN, 0])), RangeError, 'RR_ERR_INVALID_VALUE', 'soft_rank: cotangent_ranks[0, 1] is NaN'],
   // An int param: an integer number, in the core's range.
-  ['k not an integer', () => rr.softTopk(x, { k: 2.5 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got 2.5'],
-  ['k NaN', () => rr.softTopk(x, { k: NaN }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got NaN'],
-  ['k a boolean', () => rr.softTopk(x, { k: true }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got boolean'],
-  ['k a string', () => rr.softTopk(x, { k: '2' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got string'],
+  ['k not an integer', () => rr.softTopk(x, { k: 2.5 }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got a float (2.5)'],
+  ['k NaN', () => rr.softTopk(x, { k: NaN }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got a float (NaN)'],
+  ['k a boolean', () => rr.softTopk(x, { k: true }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got a bool'],
+  ['k a string', () => rr.softTopk(x, { k: '2' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be an integer, got a string'],
   ['k beyond the safe integers', () => rr.softTopk(x, { k: 2 ** 53 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be a safe integer (|k| ≤ 2^53 − 1), got 9007199254740992'],
   ['k > n', () => rr.softTopk(x, { k: 4 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be in [0, n] = [0, 3], got 4'],
   ['k < 0', () => rr.softTopk(x, { k: -1 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_topk: k must be in [0, n] = [0, 3], got -1'],
@@ -54,15 +54,15 @@ const CASES = [
   ['quantiles NaN', () => rr.softQuantile(x, { quantiles: [NaN] }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[0] is NaN'],
   ['quantile out of [0, 1]', () => rr.softQuantile(x, { quantiles: [0.5, 1.5] }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[1] = 1.5 is not in [0, 1]'],
   ['quantile out of [0, 1], float32', () => rr.softQuantile(new Float32Array(3), { quantiles: new Float64Array([-0.25]) }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[0] = -0.25 is not in [0, 1]'],
-  ['quantiles a string', () => rr.softQuantile(x, { quantiles: '0.5' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles must be an array of numbers, a Float64Array or a Float32Array, got string'],
-  ['quantiles an Int32Array', () => rr.softQuantile(x, { quantiles: new Int32Array(2) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles must be an array of numbers, a Float64Array or a Float32Array, got Int32Array'],
-  ['a quantile not a number', () => rr.softQuantile(x, { quantiles: [0.5, '1'] }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[1] must be a number, got string'],
+  ['quantiles a string', () => rr.softQuantile(x, { quantiles: '0.5' }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles must be a list of real numbers, got a string'],
+  ['quantiles an Int32Array', () => rr.softQuantile(x, { quantiles: new Int32Array(2) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles must be a list of real numbers, got an array of int32'],
+  ['a quantile not a number', () => rr.softQuantile(x, { quantiles: [0.5, '1'] }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: quantiles[1] must be a number, got a string'],
   ['n = 0 for soft_quantile', () => rr.softQuantile(new Float64Array(0), { n: 0 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_quantile: needs n >= 1 items per row, got n = 0'],
   ['cotangent of [batch, m] of another length', () => rr.softQuantileVjp(x, new Float64Array(3), { quantiles: [0.1, 0.9] }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_quantile: cotangent_result has 3 elements, expected batch × m = 1 × 2 = 2 (m = the number of quantiles)'],
   ['cotangent of [batch, n, n] of another length', () => rr.neuralSortVjp(x, new Float64Array(3)), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort: cotangent_permutation_matrix has 3 elements, expected batch × n × n = 1 × 3 × 3 = 9'],
   ['τ = 0', () => rr.neuralSort(x, { regularizationStrength: 0 }), RangeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort: regularization_strength must be finite and > 0, got 0'],
   ['payload of another length', () => rr.neuralSortApply(x, new Float64Array(4)), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'neural_sort_apply: payload has 4 elements, expected batch × n = 1 × 3 = 3'],
-  ['payload of another type', () => rr.neuralSortApply(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort_apply: payload must be a Float64Array like the first input, got Float32Array'],
+  ['payload of another type', () => rr.neuralSortApply(x, new Float32Array(3)), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'neural_sort_apply: payload must be a Float64Array like the first input, got an array of float32'],
 ];
 
 /** `message` is a string, or `{ sync, async }` where the two differ; `mode` picks one. */
@@ -111,17 +111,17 @@ describe('errors of out (sync calls and VJPs only), before anything is written',
   const v = big.subarray(0, 6);
   /** [name, call, class, code, message] */
   const OUT_CASES = [
-    ['out of another type', () => rr.softRank(x, { out: new Float32Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got Float32Array'],
-    ['out a plain array', () => rr.softSort(x, { out: [0, 0, 0] }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out must be a Float64Array like the first input, got Array'],
-    ['out null', () => rr.softRank(x, { out: null }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got null'],
+    ['out of another type', () => rr.softRank(x, { out: new Float32Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got an array of float32'],
+    ['out a plain array', () => rr.softSort(x, { out: [0, 0, 0] }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out must be a Float64Array like the first input, got a value of type Array'],
+    ['out null', () => rr.softRank(x, { out: null }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be a Float64Array like the first input, got nothing'],
     ['out too short', () => rr.softRank(x, { out: new Float64Array(2) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: out has 2 elements, expected batch × n = 1 × 3 = 3'],
     ['out of a loss too long', () => rr.spearmanLoss(v, v.slice(), { n: 3, out: new Float64Array(6) }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'spearman_loss: out has 6 elements, expected batch = 2'],
     ['out is the input', () => rr.softRank(x, { out: x }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written buffer must not share memory with another buffer of the call'],
     ['out overlaps the input', () => rr.softRank(v, { n: 3, out: big.subarray(3, 9) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: ranks overlaps values; a written buffer must not share memory with another buffer of the call'],
     ['out overlaps a second input', () => rr.ndcgLoss(big.subarray(0, 3), big.subarray(3, 6), { out: big.subarray(5, 6) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: loss overlaps relevance; a written buffer must not share memory with another buffer of the call'],
-    ['gradient out not an object', () => rr.softRankVjp(x, x, { out: new Float64Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be an object of gradient arrays (values?), got Float64Array'],
+    ['gradient out not an object', () => rr.softRankVjp(x, x, { out: new Float64Array(3) }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_rank: out must be an object of gradient arrays (values?), got an array of float64'],
     ['gradient out of an input without gradient', () => rr.ndcgLossVjp(x, x, new Float64Array(1), { out: { relevance: new Float64Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'ndcg_loss: unknown field "relevance" of out; the fields are scores'],
-    ['gradient out of another type', () => rr.softSortVjp(x, x, { out: { values: new Float32Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out.values must be a Float64Array like the first input, got Float32Array'],
+    ['gradient out of another type', () => rr.softSortVjp(x, x, { out: { values: new Float32Array(3) } }), TypeError, 'RR_ERR_INVALID_ARGUMENT', 'soft_sort: out.values must be a Float64Array like the first input, got an array of float32'],
     ['gradient out of another length', () => rr.softRankVjp(v, v.slice(), { n: 3, out: { values: new Float64Array(3) } }), RangeError, 'RR_ERR_SHAPE_MISMATCH', 'soft_rank: out.values has 3 elements, expected batch × n = 2 × 3 = 6'],
     // soft_rank and soft_sort write the gradient over the cotangent instead (in-place.test.mjs).
     ['gradient out is the cotangent', () => { const c = new Float64Array(3); return rr.sigmoidRankVjp(x, c, { out: { values: c } }); }, TypeError, 'RR_ERR_INVALID_ARGUMENT', 'sigmoid_rank: grad_values overlaps cotangent_ranks; a written buffer must not share memory with another buffer of the call'],

@@ -218,7 +218,7 @@ describe('bad tangents and cotangents: the core message, naming the op and the a
   it('arrays of another type, out on the async HVP, out overlapping an input', async () => {
     assert.throws(() => rr.softSortHvp(values, new Float32Array(6), zeros), {
       name: 'TypeError',
-      message: 'soft_sort: cotangentSorted must be a Float64Array like the first input, got Float32Array',
+      message: 'soft_sort: cotangentSorted must be a Float64Array like the first input, got an array of float32',
     });
     await assert.rejects(rr.softSortHvpAsync(values, zeros, zeros, { out: {} }), {
       name: 'TypeError',

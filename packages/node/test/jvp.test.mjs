@@ -156,11 +156,11 @@ describe('bad tangents: the core message, naming the op and the argument', () =>
   it('a tangent of another type, a non-number ε tangent, out on the async JVP', async () => {
     assert.throws(() => rr.softRankJvp(values, new Float32Array(6)), {
       name: 'TypeError',
-      message: 'soft_rank: tangentValues must be a Float64Array like the first input, got Float32Array',
+      message: 'soft_rank: tangentValues must be a Float64Array like the first input, got an array of float32',
     });
     assert.throws(() => rr.softRankJvp(values, new Float64Array(6), { tangentRegularizationStrength: '1' }), {
       name: 'TypeError',
-      message: 'soft_rank: tangentRegularizationStrength must be a number, got string',
+      message: 'soft_rank: tangentRegularizationStrength must be a number, got a string',
     });
     await assert.rejects(rr.softRankJvpAsync(values, new Float64Array(6), { out: new Float64Array(6) }), {
       name: 'TypeError',

@@ -416,13 +416,13 @@ describe('bad masks', () => {
 
   it('of the wrong type: a TypeError naming the op and mask', async () => {
     const cases = [
-      [Float64Array.from([1, 0, 1, 1, 1, 1]), 'mask must be a Uint8Array or an array of booleans, got Float64Array'],
-      [Int32Array.from([1, 0, 1, 1, 1, 1]), 'mask must be a Uint8Array or an array of booleans, got Int32Array'],
-      [1, 'mask must be a Uint8Array or an array of booleans, got number'],
-      [null, 'mask must be a Uint8Array or an array of booleans, got null'],
-      ['101111', 'mask must be a Uint8Array or an array of booleans, got string'],
-      [[true, false, 1, true, true, true], 'mask[2] must be a boolean, got number'],
-      [[true, false, true, true, true, undefined], 'mask[5] must be a boolean, got undefined'],
+      [Float64Array.from([1, 0, 1, 1, 1, 1]), 'mask must be an array of bool (true = present), got an array of float64'],
+      [Int32Array.from([1, 0, 1, 1, 1, 1]), 'mask must be an array of bool (true = present), got an array of int32'],
+      [1, 'mask must be an array of bool (true = present), got an integer (1)'],
+      [null, 'mask must be an array of bool (true = present), got nothing'],
+      ['101111', 'mask must be an array of bool (true = present), got a string'],
+      [[true, false, 1, true, true, true], 'mask[2] must be a boolean, got an integer (1)'],
+      [[true, false, true, true, true, undefined], 'mask[5] must be a boolean, got nothing'],
     ];
     for (const [mask, what] of cases) {
       const o = { n: 3, mask };

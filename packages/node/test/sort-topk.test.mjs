@@ -83,7 +83,7 @@ describe('soft_sort_topk: outputs, shapes and dtypes', () => {
     assertSameArray(got.indices, fresh.indices, 'indices');
     const only = { indices: new Int32Array(6) };
     assert.equal(rr.softSortTopk(x, { ...options, out: only }).indices, only.indices);
-    assert.throws(() => rr.softSortTopk(x, { ...options, out: { indices: new Float64Array(6) } }), { name: 'TypeError', message: 'soft_sort_topk: out.indices must be an Int32Array, got Float64Array' });
+    assert.throws(() => rr.softSortTopk(x, { ...options, out: { indices: new Float64Array(6) } }), { name: 'TypeError', message: 'soft_sort_topk: out.indices must be an Int32Array, got an array of float64' });
     assert.throws(() => rr.softSortTopk(x, { ...options, out: { topValues: new Float64Array(5) } }), { name: 'RangeError', message: 'soft_sort_topk: out.topValues has 5 elements, expected batch × k = 3 × 2 = 6' });
     assert.throws(() => rr.softSortTopk(x, { ...options, out: { values: new Float64Array(6) } }), { name: 'TypeError', message: 'soft_sort_topk: unknown field "values" of out; the fields are topValues, indices' });
     assert.throws(() => rr.softSortTopk(x, { ...options, out: new Float64Array(6) }), TypeError);
@@ -247,10 +247,10 @@ describe('soft_sort_topk: errors', () => {
     [{ n: 3, k: -1 }, RangeError, 'soft_sort_topk: k must be in [0, n] = [0, 3], got -1'],
     // Refused before an array of batch × k is allocated.
     [{ n: 3, k: 2 ** 50 }, RangeError, `soft_sort_topk: k must be in [0, n] = [0, 3], got ${2 ** 50}`],
-    [{ n: 3, k: 2.5 }, TypeError, 'soft_sort_topk: k must be an integer, got 2.5'],
-    [{ n: 3, k: true }, TypeError, 'soft_sort_topk: k must be an integer, got boolean'],
-    [{ n: 3, k: '2' }, TypeError, 'soft_sort_topk: k must be an integer, got string'],
-    [{ n: 3, k: NaN }, TypeError, 'soft_sort_topk: k must be an integer, got NaN'],
+    [{ n: 3, k: 2.5 }, TypeError, 'soft_sort_topk: k must be an integer, got a float (2.5)'],
+    [{ n: 3, k: true }, TypeError, 'soft_sort_topk: k must be an integer, got a bool'],
+    [{ n: 3, k: '2' }, TypeError, 'soft_sort_topk: k must be an integer, got a string'],
+    [{ n: 3, k: NaN }, TypeError, 'soft_sort_topk: k must be an integer, got a float (NaN)'],
     [{ n: 3, k: 2 ** 60 }, RangeError, `soft_sort_topk: k must be a safe integer (|k| ≤ 2^53 − 1), got ${2 ** 60}`],
     [{ n: 3, k: 2, regularizationStrength: 0 }, RangeError, /soft_sort_topk: regularization_strength/],
   ];

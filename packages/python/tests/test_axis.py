@@ -5,6 +5,7 @@ an ``[..., n, n]`` output allows only the last axis."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -101,17 +102,17 @@ def test_matrix_output_refuses_any_other_axis(framework: str, op: str, axis: int
     [
         (3, ValueError, "= 3 is out of range for an input with 3 dimensions"),
         (-4, ValueError, "= -4 is out of range for an input with 3 dimensions"),
-        (1.0, TypeError, "must be an int, got float"),
-        ("0", TypeError, "must be an int, got str"),
-        (True, TypeError, "must be an int, got bool"),
-        (None, TypeError, "must be an int, got NoneType"),
+        (1.0, TypeError, "must be an integer, got a float (1.0)"),
+        ("0", TypeError, "must be an integer, got a string"),
+        (True, TypeError, "must be an integer, got a bool"),
+        (None, TypeError, "must be an integer, got nothing"),
     ],
 )
 def test_bad_axis(framework: str, op: str, axis: Any, error: type, message: str) -> None:
     fw = api(framework)
     inputs = make_inputs(op, (2, 3, N), seed=5)
     name = _axis_name(framework)
-    with pytest.raises(error, match=f"^{op}: {name} {message}$"):
+    with pytest.raises(error, match=f"^{re.escape(f'{op}: {name} {message}')}$"):
         fw.call(op, inputs, {name: axis})
 
 
@@ -163,7 +164,9 @@ def test_torch_last_dim_rows_are_views() -> None:
 
 def test_numpy_vjp_cotangent_shape_is_the_outputs() -> None:
     x = make_inputs("soft_rank", (N, 3))["values"]
-    with pytest.raises(ValueError, match=r"cotangent_ranks has shape \[3, 5\] but the output has "):
+    with pytest.raises(
+        ValueError, match=r"ranks has shape \[5, 3\] but cotangent_ranks has shape \[3, 5\]"
+    ):
         rank_relax.soft_rank_vjp(x, np.ones((3, N)), axis=0)
     loss_x = make_inputs("spearman_loss", (N, 3))
     grads = rank_relax.spearman_loss_vjp(

@@ -200,11 +200,15 @@ def test_hvp_bad_input(op: str) -> None:
     nan_u = (np.full_like(u[0], np.nan), *u[1:])
     with pytest.raises(ValueError, match=rf"^{op}: cotangent_{cot}.* is NaN"):
         call(u=nan_u)
-    with pytest.raises(ValueError, match=rf"^{op}: cotangent_{cot} has shape"):
+    with pytest.raises(
+        ValueError, match=rf"^{op}: {cot} has shape .* but cotangent_{cot} has shape"
+    ):
         call(u=(np.zeros((7, *u[0].shape[1:])), *u[1:]))
     with pytest.raises(ValueError, match=rf"^{op}: tangent_regularization_strength is \+inf"):
         call(tangent_regularization_strength=np.inf)
-    with pytest.raises(TypeError, match=rf"^{op}: tangent_{first} must be a floating-point array"):
+    with pytest.raises(
+        TypeError, match=rf"^{op}: tangent_{first} must be an array of float32 or float64"
+    ):
         call(t={first: t[first].astype(np.int64)})
     with pytest.raises(TypeError, match=rf"^{op}: tangent_regularization_strength must be a real"):
         call(tangent_regularization_strength="1")

@@ -415,7 +415,9 @@ def test_bad_masks_are_refused_by_name(jit: bool) -> None:
 
     for bad, dtype in [(np.ones((2, 3)), "float64"), (np.ones((2, 3), np.int32), "int32")]:
         with pytest.raises(
-            TypeError, match=rf"^soft_rank: mask must be a bool array, got dtype {dtype}"
+            TypeError,
+            match=rf"^soft_rank: mask must be an array of bool \(true = present\), got an array of "
+            rf"{dtype}$",
         ):
             run(bad)
     want = r"^soft_rank: values has shape \[2, 3\] but mask has shape \[2, 4\]"

@@ -236,8 +236,8 @@ def test_items_axis_and_leading_dims(name: str) -> None:
     [
         (5, ValueError, "soft_sort_topk: k must be in [0, n] = [0, 4], got 5"),
         (-1, ValueError, "soft_sort_topk: k must be in [0, n] = [0, 4], got -1"),
-        (2.0, TypeError, "soft_sort_topk: k must be an int, got float"),
-        (True, TypeError, "soft_sort_topk: k must be an int, got bool"),
+        (2.0, TypeError, "soft_sort_topk: k must be an integer, got a float (2.0)"),
+        (True, TypeError, "soft_sort_topk: k must be an integer, got a bool"),
     ],
 )
 def test_bad_k(name: str, k: Any, error: type, message: str) -> None:

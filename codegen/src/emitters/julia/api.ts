@@ -5,7 +5,7 @@
 import { code, join } from '../../emit/code.ts';
 import type { DimIR, InputIR, IntBoundIR, KernelIR, OpIR, OutputIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, hvpDoc, jvpDoc, publicDoc, pullbackDoc, pullbackHvpDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
-import { call, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, optionalInputs, optionalKeyword, P, packed, packedCall, passKeyword, requiredInputs } from './syntax.ts';
+import { call, comment, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, optionalInputs, optionalKeyword, P, packed, packedCall, passKeyword, requiredInputs } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -643,6 +643,21 @@ function renderHvp(op: OpIR): string {
   `;
 }
 
+/**
+ * The op's function and its forward for any other arguments (the methods above take arrays of reals):
+ * an input that is not one gets the message of the spec's table, naming it; anything else is the
+ * MethodError Julia would give.
+ */
+function renderRefusals(op: OpIR): string {
+  const n = opNames(op);
+  const required = requiredInputs(op).map((x) => juliaName(x.name));
+  const names = tupleOf(requiredInputs(op).map((x) => juliaString(x.name.spec)));
+  return code`
+    ${comment('Other arguments: an input that is not an array of reals is named in the error; anything else is a MethodError.')}
+    ${[n.fn, n.forward].flatMap((f) => [`${f}(${required.join(', ')}; ${P}keywords...) =`, `    ${P}refuse(${f}, ${juliaString(op.name.spec)}, ${names}, ${tupleOf(required)})`])}
+  `;
+}
+
 export function renderApi(op: OpIR): string[] {
   return [
     renderTape(op),
@@ -654,6 +669,8 @@ export function renderApi(op: OpIR): string[] {
     renderForwardInto(op),
     '',
     renderPublic(op),
+    '',
+    renderRefusals(op),
     '',
     renderPullback(op),
     '',

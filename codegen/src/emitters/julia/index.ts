@@ -9,7 +9,7 @@ import { describeJulia } from './describe.ts';
 import { renderKernels } from './kernels.ts';
 import { renderEnum, renderEnumSubsets, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
-import { renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
+import { renderMessages, renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
 import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
 import { OUTPUTS } from '../../emit/capabilities.ts';
 
@@ -32,6 +32,8 @@ export function renderGenerated(ir: IR): string {
     renderRuntime(ir),
     '',
     renderStatus(ir),
+    '',
+    renderMessages(ir),
     '',
     ...ir.enums.flatMap((e) => [renderEnum(e), '']),
     ...ir.ops.flatMap(renderOp),

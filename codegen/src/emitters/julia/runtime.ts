@@ -5,6 +5,7 @@ import { code } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import { kernelsOf } from '../../ir/kernels.ts';
 import type { IR, RuntimeFnIR, TypeNames } from '../../ir/types.ts';
+import type { MessageIR } from '../../ir/messages.ts';
 import { comment, docstring, opNames, P, packed, para, PC, tuple, WIDTH } from './syntax.ts';
 
 export function renderPrelude(ir: IR): string {
@@ -136,3 +137,26 @@ export function renderStatus(ir: IR): string {
   `;
 }
 
+
+/** A Julia string literal of spec text (`$` and `"` escaped). */
+function juliaStr(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$')}"`;
+}
+
+function renderMessage(name: string, m: MessageIR): string {
+  const pieces = m.parts.map((p) => ('field' in p ? p.field : juliaStr(p.text)));
+  const body = pieces.length === 1 && m.fields.length === 0 ? pieces[0] : `string(${pieces.join(', ')})`;
+  return `${P}${name}(${m.fields.join(', ')})::String = ${body}`;
+}
+
+/** The spec's message table: what the API says when it refuses a call before the core. */
+export function renderMessages(ir: IR): string {
+  return code`
+    ${comment(
+      "The spec's message table: the text of each check the API makes before the library (msg_*) and " +
+        'the words that describe an offending value (got_*), shared by every binding.',
+    )}
+    ${ir.messages.checks.map((m) => renderMessage(`msg_${m.name}`, m))}
+    ${ir.messages.values.map((m) => renderMessage(`got_${m.name}`, m))}
+  `;
+}

@@ -8,6 +8,7 @@ import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
 import { OUTPUTS } from '../../emit/capabilities.ts';
+import { renderMessages } from './messages.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
 
@@ -26,6 +27,7 @@ export const nodeEmitter: Emitter = {
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),
     { path: `${TS_DIR}/binding.ts`, contents: renderBinding(ir) },
     { path: `${TS_DIR}/enums.ts`, contents: renderEnums(ir) },
+    { path: `${TS_DIR}/messages.ts`, contents: renderMessages(ir) },
     ...ir.ops.map((op) => ({ path: `${TS_DIR}/${opFile(op).replace(/\.js$/, '.ts')}`, contents: renderOp(ir, op) })),
     { path: `${TS_DIR}/index.ts`, contents: renderIndex(ir, opFile) },
   ],

@@ -9,6 +9,7 @@ import { renderAbi, renderNumpy } from './numpy.ts';
 import { renderJax } from './jax.ts';
 import { JAX_SHARDING_TABLE, renderJaxShardingTable } from './jax-sharding.ts';
 import { renderRustGlue } from './rust.ts';
+import { renderMessages } from './messages.ts';
 import { renderStub } from './stub.ts';
 import { renderTestTable } from './table.ts';
 import { renderTorch } from './torch.ts';
@@ -19,6 +20,7 @@ const FILES = {
   rust: RUST_GLUE,
   xla: XLA_GLUE,
   abi: `${PACKAGE_DIR}/_abi.py`,
+  messages: `${PACKAGE_DIR}/_messages.py`,
   numpy: `${PACKAGE_DIR}/_generated.py`,
   stub: `${PACKAGE_DIR}/_native.pyi`,
   torch: `${PACKAGE_DIR}/torch/_generated.py`,
@@ -36,6 +38,7 @@ export const pythonEmitter: Emitter = {
     { path: FILES.rust, contents: renderRustGlue(ir) },
     { path: FILES.xla, contents: renderXlaGlue(ir) },
     { path: FILES.abi, contents: renderAbi(ir) },
+    { path: FILES.messages, contents: renderMessages(ir) },
     { path: FILES.numpy, contents: renderNumpy(ir) },
     { path: FILES.stub, contents: renderStub(ir) },
     { path: FILES.torch, contents: renderTorch(ir) },

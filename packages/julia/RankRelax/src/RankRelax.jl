@@ -65,9 +65,32 @@ _rr_dense(::Type, ::Nothing) = nothing
 _rr_bools(::String, ::String, x::Array{Bool}) = x
 _rr_bools(::String, ::String, x::AbstractArray{Bool}) = copyto!(Array{Bool}(undef, size(x)), x)
 _rr_bools(::String, ::String, ::Nothing) = nothing
-function _rr_bools(op::String, argument::String, x)
-    got = x isa AbstractArray ? string("an array of ", eltype(x)) : string(repr(x), " of type ", typeof(x))
-    throw(ArgumentError(string(op, ": ", argument, " must be an array of Bool (true = present), got ", got)))
+_rr_bools(op::String, argument::String, x) = throw(ArgumentError(_rr_msg_not_bool_array(op, argument, _rr_describe(x))))
+
+# Element types by the spec's dtype names, as every binding's messages name them.
+const _RR_DTYPE_NAMES = Dict{Type,String}(Float64 => "float64", Float32 => "float32", Float16 => "float16",
+    Int64 => "int64", Int32 => "int32", Int16 => "int16", Int8 => "int8", UInt64 => "uint64", UInt32 => "uint32",
+    UInt16 => "uint16", UInt8 => "uint8", Bool => "bool", ComplexF64 => "complex128", ComplexF32 => "complex64")
+
+# What a refused value is, for a message (`got`), in the words every binding shares: an array by its
+# element type's dtype name, a number with its value, else its kind.
+function _rr_describe(x)
+    x isa AbstractArray && return _rr_got_array(get(_RR_DTYPE_NAMES, eltype(x), string(eltype(x))))
+    x isa Bool && return _rr_got_bool()
+    x isa Integer && return _rr_got_integer(string(x))
+    x isa AbstractFloat && return _rr_got_float(string(x))
+    x isa AbstractString && return _rr_got_string()
+    x === nothing && return _rr_got_nothing()
+    return _rr_got_other(string(typeof(x)))
+end
+
+# A call of an op's function `f` whose inputs matched none of its methods: the first input that is
+# not an array of reals is named; if each is one, the MethodError Julia would throw.
+function _rr_refuse(f, op::String, names::Tuple, inputs::Tuple)
+    for (name, x) in zip(names, inputs)
+        x isa AbstractArray{<:Real} || throw(ArgumentError(_rr_msg_not_real_array(op, name, _rr_describe(x))))
+    end
+    throw(MethodError(f, inputs))
 end
 
 # (batch, n) of the core's row-major [batch, n] view of an input.
@@ -84,8 +107,7 @@ function _rr_check_same_size(op::String, a::String, x::AbstractArray, b::String,
             _rr_shape_text(size(x)), ", got ", repr(y), " of type ", typeof(y))))
     end
     size(x) == size(y) && return nothing
-    throw(ArgumentError(string(op, ": ", a, " has shape ", _rr_shape_text(size(x)), " but ", b,
-        " has shape ", _rr_shape_text(size(y)))))
+    throw(ArgumentError(_rr_msg_shapes_differ(op, a, _rr_shape_text(size(x)), b, _rr_shape_text(size(y)))))
 end
 
 # The inputs of a `_forward!` call fit its tape: the same element type and size.
@@ -118,8 +140,7 @@ _rr_size(sz::Tuple{Int,Int}, row::Int...) = (row..., sz[2])
 # mistake, not 0 or 1) and fits `I`; the library checks its range.
 function _rr_integer(::Type{I}, op::String, argument::String, value) where {I<:Integer}
     if !(value isa Integer) || value isa Bool
-        throw(ArgumentError(string(op, ": ", argument, " must be an integer, got ", repr(value), " of type ",
-            typeof(value))))
+        throw(ArgumentError(_rr_msg_not_int(op, argument, _rr_describe(value))))
     end
     typemin(I) <= value <= typemax(I) ||
         throw(ArgumentError(string(op, ": ", argument, " = ", value, " is out of range")))
@@ -151,8 +172,7 @@ _rr_one_based!(x::Array{Int32}) = (x .+= Int32(1); x)
 # elements are real numbers (Bools are refused, as for int params).
 function _rr_list_length(op::String, argument::String, value)
     if !(value isa AbstractVector) || !all(x -> x isa Real && !(x isa Bool), value)
-        got = value isa AbstractVector ? string(typeof(value)) : string(repr(value), " of type ", typeof(value))
-        throw(ArgumentError(string(op, ": ", argument, " must be a vector of real numbers, got ", got)))
+        throw(ArgumentError(_rr_msg_not_real_list(op, argument, _rr_describe(value))))
     end
     return length(value)
 end
@@ -177,7 +197,11 @@ _rr_per_row(buffer::Vector, ::AbstractMatrix) = buffer
 
 # The cotangent of an output of the input's size, as a dense array.
 function _rr_cotangent(::Type{T}, op::String, output::String, c, sz::Tuple) where {T}
-    if !(c isa AbstractArray{<:Real}) || size(c) != sz
+    if c isa AbstractArray{<:Real} && size(c) != sz
+        throw(ArgumentError(_rr_msg_shapes_differ(op, output, _rr_shape_text(sz), string("cotangent_", output),
+            _rr_shape_text(size(c)))))
+    end
+    if !(c isa AbstractArray{<:Real})
         got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
         throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a real array of shape ",
             _rr_shape_text(sz), ", got ", got)))
@@ -214,7 +238,11 @@ function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{
         typeof(c))))
 end
 function _rr_cotangent_rows(::Type{T}, op::String, output::String, c, sz::Tuple{Int,Int}) where {T}
-    if !(c isa AbstractVector{<:Real}) || length(c) != sz[2]
+    if c isa AbstractVector{<:Real} && length(c) != sz[2]
+        throw(ArgumentError(_rr_msg_shapes_differ(op, output, _rr_shape_text((sz[2],)), string("cotangent_", output),
+            _rr_shape_text(size(c)))))
+    end
+    if !(c isa AbstractVector{<:Real})
         got = c isa AbstractArray ? string("shape ", _rr_shape_text(size(c))) : string(typeof(c))
         throw(ArgumentError(string(op, ": the cotangent of ", output, " must be a vector of length ", sz[2],
             " (one per column), got ", got)))
@@ -234,7 +262,7 @@ _rr_items_first(dims, ::AbstractArray...) = false
 # `dims` as an Int, after checking it is an axis of an array of `N` dimensions.
 function _rr_check_dims(op::String, dims, N::Int)
     if !(dims isa Integer) || dims isa Bool
-        throw(ArgumentError(string(op, ": dims must be an integer, got ", repr(dims), " of type ", typeof(dims))))
+        throw(ArgumentError(_rr_msg_not_int(op, "dims", _rr_describe(dims))))
     end
     1 <= dims <= N || throw(ArgumentError(string(op, ": dims = ", dims, " is out of range for an array of ", N,
         N == 1 ? " dimension" : " dimensions")))
@@ -275,6 +303,7 @@ end
 function _rr_forward_along(forward, op::String, names::Tuple, inputs::Tuple, optional::NamedTuple, dims,
         rank::Union{Int,Tuple}; kw...)
     x = first(inputs)
+    ndims(x) == 0 && throw(ArgumentError(_rr_msg_no_items_axis(op, first(names))))
     d = _rr_check_dims(op, dims, ndims(x))
     for (name, y) in zip(Base.tail(names), Base.tail(inputs))
         _rr_check_same_size(op, first(names), x, name, y)

@@ -192,6 +192,22 @@ function _rr_throw(status::Int32)
     throw(RankRelaxError(status, message))
 end
 
+# The spec's message table: the text of each check the API makes before the library (msg_*) and the
+# words that describe an offending value (got_*), shared by every binding.
+_rr_msg_not_real_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of float32 or float64, got ", got)
+_rr_msg_no_items_axis(op, arg)::String = string(op, ": ", arg, " must have at least 1 dimension (the items' axis), got a 0-d array")
+_rr_msg_shapes_differ(op, arg, shape, other, other_shape)::String = string(op, ": ", arg, " has shape ", shape, " but ", other, " has shape ", other_shape)
+_rr_msg_not_int(op, arg, got)::String = string(op, ": ", arg, " must be an integer, got ", got)
+_rr_msg_not_real_list(op, arg, got)::String = string(op, ": ", arg, " must be a list of real numbers, got ", got)
+_rr_msg_not_bool_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of bool (true = present), got ", got)
+_rr_got_array(dtype)::String = string("an array of ", dtype)
+_rr_got_bool()::String = "a bool"
+_rr_got_float(value)::String = string("a float (", value, ")")
+_rr_got_integer(value)::String = string("an integer (", value, ")")
+_rr_got_string()::String = "a string"
+_rr_got_nothing()::String = "nothing"
+_rr_got_other(type)::String = string("a value of type ", type)
+
 # direction: Which way to rank or sort. A Symbol or string → its code in the C ABI.
 function _rr_code_direction(op::String, argument::String, value)
     name = value isa Union{Symbol,AbstractString} ? String(value) : nothing
@@ -523,6 +539,13 @@ function ndcg_loss(
         regularization_strength = regularization_strength, regularization = regularization,
         mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+ndcg_loss(scores, relevance; _rr_keywords...) =
+    _rr_refuse(ndcg_loss, "ndcg_loss", ("scores", "relevance"), (scores, relevance))
+ndcg_loss_forward(scores, relevance; _rr_keywords...) =
+    _rr_refuse(ndcg_loss_forward, "ndcg_loss", ("scores", "relevance"), (scores, relevance))
 
 """
     ndcg_loss_pullback(tape::NdcgLossTape, cotangent_loss; dims = 1)
@@ -1059,6 +1082,13 @@ function neural_sort(
     return first(neural_sort_forward(values; regularization_strength = regularization_strength,
         direction = direction, mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+neural_sort(values; _rr_keywords...) =
+    _rr_refuse(neural_sort, "neural_sort", ("values",), (values,))
+neural_sort_forward(values; _rr_keywords...) =
+    _rr_refuse(neural_sort_forward, "neural_sort", ("values",), (values,))
 
 """
     neural_sort_pullback(tape::NeuralSortTape, cotangent_permutation_matrix; dims = 1)
@@ -1625,6 +1655,13 @@ function neural_sort_apply(
         regularization_strength = regularization_strength, direction = direction, mask = mask,
         dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+neural_sort_apply(values, payload; _rr_keywords...) =
+    _rr_refuse(neural_sort_apply, "neural_sort_apply", ("values", "payload"), (values, payload))
+neural_sort_apply_forward(values, payload; _rr_keywords...) =
+    _rr_refuse(neural_sort_apply_forward, "neural_sort_apply", ("values", "payload"), (values, payload))
 
 """
     neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output; dims = 1)
@@ -2199,6 +2236,13 @@ function sigmoid_rank(
         direction = direction, mask = mask, dims = dims))
 end
 
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+sigmoid_rank(values; _rr_keywords...) =
+    _rr_refuse(sigmoid_rank, "sigmoid_rank", ("values",), (values,))
+sigmoid_rank_forward(values; _rr_keywords...) =
+    _rr_refuse(sigmoid_rank_forward, "sigmoid_rank", ("values",), (values,))
+
 """
     sigmoid_rank_pullback(tape::SigmoidRankTape, cotangent_ranks; dims = 1)
     sigmoid_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
@@ -2759,6 +2803,13 @@ function soft_quantile(
         regularization_strength = regularization_strength, regularization = regularization,
         mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+soft_quantile(values; _rr_keywords...) =
+    _rr_refuse(soft_quantile, "soft_quantile", ("values",), (values,))
+soft_quantile_forward(values; _rr_keywords...) =
+    _rr_refuse(soft_quantile_forward, "soft_quantile", ("values",), (values,))
 
 """
     soft_quantile_pullback(tape::SoftQuantileTape, cotangent_result; dims = 1)
@@ -3332,6 +3383,13 @@ function soft_rank(
         regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
 
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+soft_rank(values; _rr_keywords...) =
+    _rr_refuse(soft_rank, "soft_rank", ("values",), (values,))
+soft_rank_forward(values; _rr_keywords...) =
+    _rr_refuse(soft_rank_forward, "soft_rank", ("values",), (values,))
+
 """
     soft_rank_pullback(tape::SoftRankTape, cotangent_ranks; dims = 1)
     soft_rank_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
@@ -3887,6 +3945,13 @@ function soft_sort(
     return first(soft_sort_forward(values; regularization_strength = regularization_strength,
         regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+soft_sort(values; _rr_keywords...) =
+    _rr_refuse(soft_sort, "soft_sort", ("values",), (values,))
+soft_sort_forward(values; _rr_keywords...) =
+    _rr_refuse(soft_sort_forward, "soft_sort", ("values",), (values,))
 
 """
     soft_sort_pullback(tape::SoftSortTape, cotangent_sorted; dims = 1)
@@ -4465,6 +4530,13 @@ function soft_sort_topk(
         regularization_strength = regularization_strength, regularization = regularization,
         direction = direction, mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+soft_sort_topk(values; _rr_keywords...) =
+    _rr_refuse(soft_sort_topk, "soft_sort_topk", ("values",), (values,))
+soft_sort_topk_forward(values; _rr_keywords...) =
+    _rr_refuse(soft_sort_topk_forward, "soft_sort_topk", ("values",), (values,))
 
 """
     soft_sort_topk_pullback(tape::SoftSortTopkTape, cotangent_top_values; dims = 1)
@@ -5050,6 +5122,13 @@ function soft_topk(
     return first(soft_topk_forward(values; k = k, regularization_strength = regularization_strength,
         regularization = regularization, direction = direction, mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+soft_topk(values; _rr_keywords...) =
+    _rr_refuse(soft_topk, "soft_topk", ("values",), (values,))
+soft_topk_forward(values; _rr_keywords...) =
+    _rr_refuse(soft_topk_forward, "soft_topk", ("values",), (values,))
 
 """
     soft_topk_pullback(tape::SoftTopkTape, cotangent_selection; dims = 1)
@@ -5658,6 +5737,13 @@ function spearman_loss(
         regularization_strength = regularization_strength, regularization = regularization,
         mask = mask, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+spearman_loss(predictions, targets; _rr_keywords...) =
+    _rr_refuse(spearman_loss, "spearman_loss", ("predictions", "targets"), (predictions, targets))
+spearman_loss_forward(predictions, targets; _rr_keywords...) =
+    _rr_refuse(spearman_loss_forward, "spearman_loss", ("predictions", "targets"), (predictions, targets))
 
 """
     spearman_loss_pullback(tape::SpearmanLossTape, cotangent_loss; dims = 1)

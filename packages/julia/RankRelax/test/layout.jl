@@ -66,5 +66,5 @@ end
     @test thrown(() -> soft_quantile_forward!(tape, x; quantiles = [0.5])) ==
           "soft_quantile_forward!: quantiles has 1 element but the tape is for 2"
     @test thrown(() -> soft_quantile_forward!(tape, x; quantiles = "ab")) ==
-          "soft_quantile: quantiles must be a vector of real numbers, got \"ab\" of type String"
+          "soft_quantile: quantiles must be a list of real numbers, got a string"
 end

@@ -18,20 +18,53 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _messages as msg
+
 __all__ = [
     "Call",
     "bool_array",
     "compute_dtype",
+    "describe",
+    "dtype_name",
     "float_param",
     "int_param",
     "items_axis",
     "list_param",
+    "type_name",
 ]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 # ``dtype.name`` is a slow Python property: the kernels' dtype names by dtype object.
 _DTYPE_NAMES = {_F32: "float32", _F64: "float64"}
+
+
+def dtype_name(dtype: object) -> str:
+    """A NumPy, PyTorch or JAX dtype by the spec's name (``float64``, ``int32``, ``bool``), as
+    every binding's messages name it."""
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(dtype).removeprefix("torch.")
+
+
+def describe(value: object) -> str:
+    """What a message says a refused value is (``got``), in the words every binding shares: an
+    array or tensor by its dtype, a number with its value, else its kind."""
+    if isinstance(value, (bool, np.bool_)):
+        return msg.got_bool()
+    if isinstance(value, (int, np.integer)):
+        return msg.got_integer(str(int(value)))
+    if isinstance(value, (float, np.floating)):
+        return msg.got_float(repr(float(value)))
+    if isinstance(value, (str, bytes)):
+        return msg.got_string()
+    if value is None:
+        return msg.got_nothing()
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and hasattr(value, "shape"):
+        return msg.got_array(dtype_name(dtype))
+    return msg.got_other(type_name(value))
 
 
 def compute_dtype(op: str, name: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
@@ -44,9 +77,7 @@ def compute_dtype(op: str, name: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
         return dtype
     if dtype.kind == "f" or dtype.name == "bfloat16":
         return _F32 if dtype.itemsize <= 4 else _F64
-    raise TypeError(
-        f"{op}: {name} must be a floating-point array (float32 or float64), got dtype {dtype}"
-    )
+    raise TypeError(msg.not_real_array(op, name, msg.got_array(dtype_name(dtype))))
 
 
 def bool_array(
@@ -58,10 +89,10 @@ def bool_array(
     argument."""
     array = np.asarray(value)
     if array.dtype != np.bool_:
-        raise TypeError(f"{op}: {name} must be a bool array, got dtype {array.dtype}")
+        raise TypeError(msg.not_bool_array(op, name, describe(array)))
     if array.shape != shape:
         raise ValueError(
-            f"{op}: {first} has shape {list(shape)} but {name} has shape {list(array.shape)}"
+            msg.shapes_differ(op, first, str(list(shape)), name, str(list(array.shape)))
         )
     return array
 
@@ -76,7 +107,7 @@ def float_param(op: str, name: str, value: object) -> float:
         raise TypeError(f"{op}: {name} must be a real number, got {value!r}") from e
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
     """A value's type as messages name it: ``float``, ``numpy.float64``."""
     t = type(value)
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
@@ -91,7 +122,7 @@ def int_param(op: str, name: str, value: object) -> int:
     integer); a bool, a float (even ``2.0``) or a str is a ``TypeError``. The same checks and
     messages as the native module's; the kernels check the range."""
     if _is_bool(value) or not hasattr(type(value), "__index__"):
-        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}")
+        raise TypeError(msg.not_int(op, name, describe(value)))
     index = operator.index(value)  # type: ignore[arg-type]
     if not -(2**63) <= index < 2**63:
         raise ValueError(f"{op}: {name} = {index} does not fit in 64 bits")
@@ -103,7 +134,7 @@ def list_param(op: str, name: str, value: object) -> list[float]:
     list, a tuple, a 1-D array). The same checks and messages as the native module's; the kernels
     check the length and the range."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{op}: {name} must be a sequence of real numbers, got {_type_name(value)}")
+        raise TypeError(msg.not_real_list(op, name, describe(value)))
     shape = getattr(value, "shape", None)
     if shape is not None and len(shape) != 1:
         raise ValueError(
@@ -113,7 +144,7 @@ def list_param(op: str, name: str, value: object) -> list[float]:
     result = []
     for i, item in enumerate(value):  # type: ignore[attr-defined]
         if _is_bool(item) or isinstance(item, (str, bytes)) or not hasattr(item, "__float__"):
-            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {_type_name(item)}")
+            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {type_name(item)}")
         result.append(float(item))
     return result
 
@@ -127,7 +158,7 @@ def items_axis(op: str, name: str, axis: object, ndim: int, matrix: bool = False
     any other axis is refused.
     """
     if _is_bool(axis) or not hasattr(type(axis), "__index__"):
-        raise TypeError(f"{op}: {name} must be an int, got {_type_name(axis)}")
+        raise TypeError(msg.not_int(op, name, describe(axis)))
     index = operator.index(axis)  # type: ignore[arg-type]
     if not -ndim <= index < ndim:
         raise ValueError(
@@ -169,10 +200,7 @@ class Call:
                 continue
             array = np.asarray(value)
             if array.ndim == 0:
-                raise ValueError(
-                    f"{op}: {name} must have at least 1 dimension (the items along the last "
-                    f"axis), got a 0-d array"
-                )
+                raise ValueError(msg.no_items_axis(op, name))
             arrays.append((name, array, compute_dtype(op, name, array.dtype)))
         first, shape = arrays[0][0], arrays[0][1].shape
         #: The items axis, counted from the end (-1: the last axis, the zero-copy case).
@@ -180,8 +208,7 @@ class Call:
         for name, array, _ in arrays[1:]:
             if array.shape != shape:
                 raise ValueError(
-                    f"{op}: {first} has shape {list(shape)} but {name} has shape "
-                    f"{list(array.shape)}"
+                    msg.shapes_differ(op, first, str(list(shape)), name, str(list(array.shape)))
                 )
         # A bool input keeps its dtype; it has the real inputs' shape.
         flags = [
@@ -236,8 +263,9 @@ class Call:
         if output.ndim == 2:  # the caller sees a one-row-dim output with it at the items axis
             shown.insert(len(shown) + self.axis, shown.pop())
         if array.shape != tuple(shown):
+            output_name = name.removeprefix("cotangent_")
             raise ValueError(
-                f"{self.op}: {name} has shape {list(array.shape)} but the output has shape {shown}"
+                msg.shapes_differ(self.op, output_name, str(shown), name, str(list(array.shape)))
             )
         if output.ndim == 2:
             array = np.moveaxis(array, self.axis, -1)

@@ -37,9 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _messages as msg
 from .. import _native
 from .._generated import KERNELS
-from .._plumbing import items_axis
+from .._plumbing import describe, dtype_name, items_axis, type_name
 from . import _sharding
 
 __all__ = [
@@ -84,23 +85,18 @@ def inputs(
     for name, value in named:
         array = jnp.asarray(value)
         if not jnp.issubdtype(array.dtype, jnp.floating):
-            raise TypeError(
-                f"{op}: {name} must be a floating-point array (float32 or float64), "
-                f"got dtype {array.dtype}"
-            )
+            raise TypeError(msg.not_real_array(op, name, msg.got_array(dtype_name(array.dtype))))
         if array.ndim == 0:
-            raise ValueError(
-                f"{op}: {name} must have at least 1 dimension (the items along the last axis), "
-                f"got a 0-d array"
-            )
+            raise ValueError(msg.no_items_axis(op, name))
         arrays.append(array)
     first = named[0][0]
     present = [(name, _bool_array(op, name, value)) for name, value in bools if value is not None]
     for name, array in [*zip((n for n, _ in named[1:]), arrays[1:]), *present]:
         if array.shape != arrays[0].shape:
             raise ValueError(
-                f"{op}: {first} has shape {list(arrays[0].shape)} but {name} has shape "
-                f"{list(array.shape)}"
+                msg.shapes_differ(
+                    op, first, str(list(arrays[0].shape)), name, str(list(array.shape))
+                )
             )
     back = items_axis(op, "axis", axis, arrays[0].ndim, matrix)
     masks = [a for _, a in present]
@@ -127,7 +123,7 @@ def _bool_array(op: str, name: str, value: Any) -> jax.Array:
     array = jnp.asarray(value)
     dtype = np.dtype(array.dtype if dtype is None else dtype)
     if dtype != np.bool_:
-        raise TypeError(f"{op}: {name} must be a bool array, got dtype {dtype}")
+        raise TypeError(msg.not_bool_array(op, name, msg.got_array(dtype_name(dtype))))
     return array
 
 
@@ -146,12 +142,6 @@ def real_param(op: str, name: str, value: Any, dtype: Any) -> jax.Array:
     return array.reshape(()).astype(dtype)
 
 
-def _type_name(value: object) -> str:
-    """``float``, ``numpy.float32``: the type as the NumPy API's messages name it."""
-    kind = type(value)
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-
-
 def _is_bool(value: object) -> bool:
     """A Python or NumPy bool, or a 0-d bool array: refused where a number is wanted."""
     return isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
@@ -163,11 +153,11 @@ def int_param(op: str, name: str, value: Any) -> int:
     if _is_traced(value):
         raise TypeError(f"{op}: {name} must be a static int, got a traced value")
     if _is_bool(value) or not hasattr(value, "__index__"):
-        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}")
+        raise TypeError(msg.not_int(op, name, describe(value)))
     try:
         number = operator.index(value)
     except TypeError:
-        raise TypeError(f"{op}: {name} must be an int, got {_type_name(value)}") from None
+        raise TypeError(msg.not_int(op, name, describe(value))) from None
     if not -(2**63) <= number < 2**63:
         raise ValueError(f"{op}: {name} = {number} does not fit in 64 bits")
     return number
@@ -181,9 +171,7 @@ def real_list(op: str, name: str, value: Any) -> tuple[float, ...]:
         raise TypeError(
             f"{op}: {name} must be a static sequence of real numbers, got a traced value"
         )
-    not_sequence = TypeError(
-        f"{op}: {name} must be a sequence of real numbers, got {_type_name(value)}"
-    )
+    not_sequence = TypeError(msg.not_real_list(op, name, describe(value)))
     if isinstance(value, (str, bytes)):
         raise not_sequence
     if isinstance(value, (np.ndarray, jax.Array)) and value.ndim != 1:
@@ -200,7 +188,7 @@ def real_list(op: str, name: str, value: Any) -> tuple[float, ...]:
         if _is_traced(item):
             raise TypeError(f"{op}: {name}[{i}] must be a static real number, got a traced value")
         if _is_bool(item) or isinstance(item, (str, bytes)) or not hasattr(item, "__float__"):
-            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {_type_name(item)}")
+            raise TypeError(f"{op}: {name}[{i}] must be a real number, got {type_name(item)}")
         out.append(float(item))
     return tuple(out)
 

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._plumbing import int_param, items_axis, list_param
+from .. import _messages as msg
+from .._plumbing import describe, int_param, items_axis, list_param
 from . import _sharding
 
 __all__ = [
@@ -87,31 +88,24 @@ def rows(
     for name, value in inputs:
         if value is None and name in optional:
             continue
-        if not isinstance(value, Tensor):
-            raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
         if name in bools:
-            if value.dtype != torch.bool:
-                raise TypeError(f"{op}: {name} must be a bool tensor, got {value.dtype}")
+            if not isinstance(value, Tensor) or value.dtype != torch.bool:
+                raise TypeError(msg.not_bool_array(op, name, describe(value)))
             present.append((name, value))
             continue
-        if not value.is_floating_point():
-            raise TypeError(
-                f"{op}: {name} must be a floating-point tensor (float32 or float64), "
-                f"got {value.dtype}"
-            )
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(msg.not_real_array(op, name, describe(value)))
         if value.dim() == 0:
-            raise ValueError(
-                f"{op}: {name} must have at least 1 dimension (the items along the last axis), "
-                f"got a 0-d tensor"
-            )
+            raise ValueError(msg.no_items_axis(op, name))
         present.append((name, value))
     first_name, first = present[0]
     dtype = first.dtype
     for name, value in present[1:]:
         if value.shape != first.shape:
             raise ValueError(
-                f"{op}: {first_name} has shape {list(first.shape)} but {name} has shape "
-                f"{list(value.shape)}"
+                msg.shapes_differ(
+                    op, first_name, str(list(first.shape)), name, str(list(value.shape))
+                )
             )
         if name not in bools:
             dtype = torch.promote_types(dtype, value.dtype)

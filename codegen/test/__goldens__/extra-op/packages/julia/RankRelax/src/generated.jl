@@ -97,6 +97,22 @@ function _rr_throw(status::Int32)
     throw(RankRelaxError(status, message))
 end
 
+# The spec's message table: the text of each check the API makes before the library (msg_*) and the
+# words that describe an offending value (got_*), shared by every binding.
+_rr_msg_not_real_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of float32 or float64, got ", got)
+_rr_msg_no_items_axis(op, arg)::String = string(op, ": ", arg, " must have at least 1 dimension (the items' axis), got a 0-d array")
+_rr_msg_shapes_differ(op, arg, shape, other, other_shape)::String = string(op, ": ", arg, " has shape ", shape, " but ", other, " has shape ", other_shape)
+_rr_msg_not_int(op, arg, got)::String = string(op, ": ", arg, " must be an integer, got ", got)
+_rr_msg_not_real_list(op, arg, got)::String = string(op, ": ", arg, " must be a list of real numbers, got ", got)
+_rr_msg_not_bool_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of bool (true = present), got ", got)
+_rr_got_array(dtype)::String = string("an array of ", dtype)
+_rr_got_bool()::String = "a bool"
+_rr_got_float(value)::String = string("a float (", value, ")")
+_rr_got_integer(value)::String = string("an integer (", value, ")")
+_rr_got_string()::String = "a string"
+_rr_got_nothing()::String = "nothing"
+_rr_got_other(type)::String = string("a value of type ", type)
+
 # direction: Which way to rank. A Symbol or string → its code in the C ABI.
 function _rr_code_direction(op::String, argument::String, value)
     name = value isa Union{Symbol,AbstractString} ? String(value) : nothing
@@ -294,6 +310,13 @@ function pair_loss(
     return first(pair_loss_forward(predictions, weights;
         regularization_strength = regularization_strength, normalize = normalize, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+pair_loss(predictions, weights; _rr_keywords...) =
+    _rr_refuse(pair_loss, "pair_loss", ("predictions", "weights"), (predictions, weights))
+pair_loss_forward(predictions, weights; _rr_keywords...) =
+    _rr_refuse(pair_loss_forward, "pair_loss", ("predictions", "weights"), (predictions, weights))
 
 """
     pair_loss_pullback(tape::PairLossTape, cotangent_loss; dims = 1)
@@ -538,6 +561,13 @@ function soft_rank(
     return first(soft_rank_forward(values; regularization_strength = regularization_strength,
         direction = direction, dims = dims))
 end
+
+# Other arguments: an input that is not an array of reals is named in the error; anything else is a
+# MethodError.
+soft_rank(values; _rr_keywords...) =
+    _rr_refuse(soft_rank, "soft_rank", ("values",), (values,))
+soft_rank_forward(values; _rr_keywords...) =
+    _rr_refuse(soft_rank_forward, "soft_rank", ("values",), (values,))
 
 """
     soft_rank_pullback(tape::SoftRankTape, cotangent_ranks; dims = 1)
