@@ -2,8 +2,9 @@
 ``jax.hessian`` (jacfwd over jacrev), ``jacrev(jacrev)`` and ``grad`` of a gradient are exact for
 every op and enum combination, in the inputs and in ε. For every case: the Hessian of a scalar loss
 against central differences of ``jax.grad``, symmetric, equal by every reverse nesting;
-``check_grads(order=2, modes=["rev"])``; forward over forward and third order raise, naming the op
-and the order. Compositions with vmap (per-sample ε) and jit, FFI against callback, bad tangents."""
+``check_grads(order=2)`` in both modes; forward over forward (from the HVP kernel) equal to the
+Hessian; third order raises, naming the op and the order. Compositions with vmap (per-sample ε)
+and jit, FFI against callback, bad tangents."""
 
 from __future__ import annotations
 
@@ -135,12 +136,21 @@ def test_check_grads_order_2_rev(case: tuple[str, dict[str, str]]) -> None:
     check_grads(f, (*diff, EPS), order=2, modes=["rev"], **TOL)
 
 
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_check_grads_order_2_both_modes(case: tuple[str, dict[str, str]]) -> None:
+    """JAX's own checker with forward over forward too (the JVP's derivative in its point, from
+    the HVP kernel), inputs and ε differentiated."""
+    op, params = case
+    f, diff = differentiable_fn(op, arrays(op, (2, 3), seed=37), **params)
+    check_grads(f, (*diff, EPS), order=2, modes=["fwd", "rev"], **TOL)
+
+
 # ------------------------------------------------------------------------------------------------
-# What has no kernel raises, naming the op and the order
+# Forward over forward; what has no kernel raises, naming the op and the order
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_forward_over_forward_and_third_order_are_refused(
+def test_forward_over_forward_equals_the_hessian_and_third_order_is_refused(
     case: tuple[str, dict[str, str]],
 ) -> None:
     op, params = case
@@ -148,17 +158,24 @@ def test_forward_over_forward_and_third_order_are_refused(
     loss = scalar_loss(f, 35)
     x = diff[0]
     rest = lambda x: loss(x, *diff[1:], EPS)  # noqa: E731
-    fwd = rf"^{op}: forward-over-forward second derivatives"
-    with pytest.raises(NotImplementedError, match=fwd):
-        jax.jacfwd(jax.jacfwd(rest))(x)
-    with pytest.raises(NotImplementedError, match=fwd):
-        jax.jit(jax.jacfwd(jax.jacfwd(rest)))(x)
-    with pytest.raises(NotImplementedError, match=fwd):
-        check_grads(f, (*diff, EPS), order=2, modes=["fwd"], **TOL)
+    hess = jax.hessian(rest)(x)
+    for name, nest in [
+        ("jacfwd(jacfwd)", jax.jacfwd(jax.jacfwd(rest))),
+        ("jit(jacfwd(jacfwd))", jax.jit(jax.jacfwd(jax.jacfwd(rest)))),
+        ("jacrev(jacfwd)", jax.jacrev(jax.jacfwd(rest))),
+    ]:
+        np.testing.assert_allclose(nest(x), hess, rtol=1e-10, atol=1e-12, err_msg=name)
+    # in ε: d²/dε² by forward over forward against reverse over reverse
+    in_eps = lambda e: loss(*diff, e)  # noqa: E731
+    np.testing.assert_allclose(
+        jax.jacfwd(jax.jacfwd(in_eps))(EPS), jax.grad(jax.grad(in_eps))(EPS), rtol=1e-10, atol=1e-12
+    )
     third = rf"^{op}: .*third-order derivatives"
-    for nest in (jax.jacrev, jax.jacfwd, jax.hessian):
+    for nest3 in (jax.jacrev, jax.jacfwd, jax.hessian):
         with pytest.raises(NotImplementedError, match=third):
-            nest(jax.hessian(rest))(x)
+            nest3(jax.hessian(rest))(x)
+    with pytest.raises(NotImplementedError, match=third):
+        jax.jacfwd(jax.jacfwd(jax.jacfwd(rest)))(x)
 
 
 def test_second_order_in_an_input_without_gradient_is_refused() -> None:

@@ -1,6 +1,6 @@
 """rank_relax.jax forward mode: every op is a ``custom_jvp`` whose tangent map runs the JVP kernel
 and whose transpose runs the backward kernel. check_grads in both modes for every op and enum
-combination (order 2 in reverse mode through the HVP kernel, the error forward over forward),
+combination (order 2 in reverse mode through the HVP kernel; forward over forward from it too),
 adjointness, jacfwd against jacrev, compositions with vmap and jit, float32, bad tangents."""
 
 from __future__ import annotations
@@ -320,19 +320,26 @@ def test_hessian_smooth_is_not_gauss_newton(case: tuple[str, dict[str, str]]) ->
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_forward_over_forward_is_refused(case: tuple[str, dict[str, str]]) -> None:
-    """The derivative of the JVP in its point has no kernel: it raises, naming the op and the
-    order, never a zero (piecewise-linear ops too)."""
+def test_forward_over_forward(case: tuple[str, dict[str, str]]) -> None:
+    """The derivative of the JVP in its point (the HVP kernel at one-hot cotangents): the op's own
+    second derivatives by jacfwd(jacfwd) equal jacrev(jacrev), piecewise-linear ops too, and a
+    jvp of a jvp is the Hessian's quadratic form; in ε too."""
     op, params = case
     f, diff = differentiable_fn(op, arrays(op, (5,), seed=20), **params)
-    loss = lambda x: jnp.sum(fixed_eps(f)(x, *diff[1:]) ** 2)  # noqa: E731
-    match = rf"^{op}: forward-over-forward second derivatives"
-    with pytest.raises(NotImplementedError, match=match):
-        jax.jacfwd(jax.jacfwd(loss))(diff[0])
-    with pytest.raises(NotImplementedError, match=match):
-        jax.jvp(lambda x: jax.jvp(loss, (x,), (x,))[1], (diff[0],), (diff[0],))
-    with pytest.raises(NotImplementedError, match=match):
-        jax.jacfwd(jax.jacfwd(lambda e: jnp.sum(f(*diff, e))))(EPS)
+    g = lambda x: fixed_eps(f)(x, *diff[1:])  # noqa: E731
+    x = diff[0]
+    np.testing.assert_allclose(
+        jax.jacfwd(jax.jacfwd(g))(x), jax.jacrev(jax.jacrev(g))(x), rtol=1e-10, atol=1e-12
+    )
+    loss = lambda x: jnp.sum(g(x) ** 3)  # noqa: E731
+    t = jnp.linspace(-1.0, 1.0, x.size).reshape(x.shape)
+    second = jax.jvp(lambda x: jax.jvp(loss, (x,), (t,))[1], (x,), (t,))[1]
+    hess = np.asarray(jax.hessian(loss)(x)).reshape(x.size, x.size)
+    np.testing.assert_allclose(second, t.ravel() @ hess @ t.ravel(), rtol=1e-10, atol=1e-12)
+    in_eps = lambda e: jnp.sum(f(*diff, e) ** 3)  # noqa: E731
+    np.testing.assert_allclose(
+        jax.jacfwd(jax.jacfwd(in_eps))(EPS), jax.hessian(in_eps)(EPS), rtol=1e-10, atol=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -144,9 +144,15 @@ def test_vjp_matches_finite_differences(op: str) -> None:
 
 def test_vjp_cotangent_shape_is_checked() -> None:
     x = np.ones((2, 3)) * np.arange(3)
-    with pytest.raises(ValueError, match=r"^soft_rank: cotangent_ranks has shape \[3, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^soft_rank: ranks has shape \[2, 3\] but cotangent_ranks has shape \[3, 2\]",
+    ):
         rank_relax.soft_rank_vjp(x, np.ones((3, 2)))
-    with pytest.raises(ValueError, match=r"^spearman_loss: cotangent_loss has shape \[2, 3\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^spearman_loss: loss has shape \[2\] but cotangent_loss has shape \[2, 3\]",
+    ):
         rank_relax.spearman_loss_vjp(x, x, np.ones((2, 3)))
 
 

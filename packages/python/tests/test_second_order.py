@@ -3,7 +3,8 @@ differentiated exactly through the JVP kernel (in the cotangent) and the HVP ker
 inputs and ε): double backward, ``gradgradcheck`` (ε a tensor that requires grad too),
 ``torch.func.hessian`` (forward over reverse) against ``jacrev(jacrev)``, a gradient penalty
 against finite differences.
-A derivative of a forward-mode tangent and a third derivative raise, naming the op and the order."""
+A forward-mode tangent is differentiated exactly too, in forward mode (``jacfwd(jacfwd)``) and in
+reverse mode (``jacrev(jacfwd)``); a third derivative raises, naming the op and the order."""
 
 from __future__ import annotations
 
@@ -146,34 +147,87 @@ def test_create_graph_gradient_equals_plain(op: str, path: str) -> None:
     torch.testing.assert_close(g.detach(), plain, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("op", OP_NAMES)
-def test_forward_over_forward_and_third_order_raise(op: str, path: str) -> None:
-    """No kernel differentiates the JVP or the HVP: those derivatives raise, naming the op and the
-    order, never a zero."""
-    (x, *rest), f = op_fn(op, seed=47, regularization_strength=EPS)
-    loss = cubic(lambda v: f(v, *rest))
-    message = rf"^{op}: second-order derivatives .* not implemented "
-    v = x.clone().requires_grad_()
-    (g,) = torch.autograd.grad(loss(v), [v], create_graph=True)
-    (h,) = torch.autograd.grad(g.square().sum(), [v], create_graph=True)
-    with pytest.raises(NotImplementedError, match=message + r"beyond second order"):
-        torch.autograd.grad(h.square().sum(), [v])
-    t = torch.ones_like(x)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_forward_over_forward_matches_reverse_over_reverse(
+    case: tuple[str, dict[str, str]], path: str
+) -> None:
+    """A forward-mode tangent differentiated again, in forward mode (``jacfwd(jacfwd)``, a jvp of a
+    jvp) and in reverse mode (``jacrev(jacfwd)``, a gradient of a jvp), equals the reverse-mode
+    second derivative, of the op itself (not only of a loss) and with respect to ε."""
+    op, params = case
+    (x, *rest), f = op_fn(op, seed=45, regularization_strength=EPS, **params)
+
+    def g(v: Any) -> Any:
+        return f(v, *rest)
+
+    want = torch.func.jacrev(torch.func.jacrev(g))(x)
+    torch.testing.assert_close(
+        torch.func.jacfwd(torch.func.jacfwd(g))(x), want, rtol=1e-10, atol=1e-10
+    )
+    torch.testing.assert_close(
+        torch.func.jacrev(torch.func.jacfwd(g))(x), want, rtol=1e-10, atol=1e-10
+    )
+    loss = cubic(g)
+    t = torch.linspace(-1.0, 1.0, x.numel(), dtype=x.dtype).reshape(x.shape)
+    hess = torch.func.jacrev(torch.func.jacrev(loss))(x).reshape(x.numel(), x.numel())
 
     def directional(a: Any) -> Any:
         return torch.func.jvp(loss, (a,), (t,))[1]
 
-    fwd = r"for a forward-mode derivative"
-    with pytest.raises(NotImplementedError, match=message + fwd):
-        torch.func.jvp(directional, (x,), (t,))  # forward over forward
-    with pytest.raises(NotImplementedError, match=message + fwd):
-        torch.func.grad(directional)(x)  # reverse over forward
-    if op != "soft_quantile":  # functorch's vmap of its jvp rule asserts first (list param)
-        with pytest.raises(NotImplementedError, match=message + fwd):
-            torch.func.jacfwd(torch.func.jacfwd(loss))(x)
-    grad = torch.func.grad
-    with pytest.raises(NotImplementedError, match=message + r"beyond second order"):
+    _, second = torch.func.jvp(directional, (x,), (t,))
+    torch.testing.assert_close(second, t.flatten() @ hess @ t.flatten(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        torch.func.grad(directional)(x).flatten(), hess @ t.flatten(), rtol=1e-10, atol=1e-10
+    )
+
+    assert hess.abs().max() > 1e-3
+
+    def in_eps(e: Any, v: Any) -> Any:
+        _, h = op_fn(op, seed=45, regularization_strength=e, **params)
+        return cubic(lambda a: h(a, *rest))(v)
+
+    eps = torch.tensor(EPS, dtype=torch.float64)
+    both = (0, 1)
+    fwd = torch.func.jacfwd(torch.func.jacfwd(in_eps, argnums=both), argnums=both)(eps, x)
+    rev = torch.func.jacrev(torch.func.jacrev(in_eps, argnums=both), argnums=both)(eps, x)
+    for a, b in zip(torch.utils._pytree.tree_leaves(fwd), torch.utils._pytree.tree_leaves(rev)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert max(a.abs().max().item() for a in torch.utils._pytree.tree_leaves(fwd)) > 1e-3
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_forward_over_forward_matches_finite_differences(op: str, path: str) -> None:
+    """``jacfwd(jacfwd)`` of the op against central differences of its first-order ``jacfwd``."""
+    # the last combination of the op's enums: kl where the op has it (curved, unlike l2)
+    (x, *rest), f = op_fn(op, seed=46, regularization_strength=EPS, **param_combinations(op)[-1])
+    jac = torch.func.jacfwd(lambda v: f(v, *rest))
+    got = torch.func.jacfwd(jac)(x)
+    h = 1e-6
+    for idx in [(0, 0), (1, 2), (2, 4)]:
+        e = torch.zeros_like(x)
+        e[idx] = h
+        want = (jac(x + e) - jac(x - e)) / (2 * h)
+        scale = max(1.0, want.abs().max().item())
+        torch.testing.assert_close(got[(..., *idx)], want, rtol=1e-5, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("op", OP_NAMES)
+def test_third_order_raises(op: str, path: str) -> None:
+    """No kernel differentiates the HVP: a third derivative raises, naming the op and the order,
+    never a zero."""
+    (x, *rest), f = op_fn(op, seed=47, regularization_strength=EPS)
+    loss = cubic(lambda v: f(v, *rest))
+    message = rf"^{op}: second-order derivatives .* not implemented beyond second order"
+    v = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(loss(v), [v], create_graph=True)
+    (h,) = torch.autograd.grad(g.square().sum(), [v], create_graph=True)
+    with pytest.raises(NotImplementedError, match=message):
+        torch.autograd.grad(h.square().sum(), [v])
+    grad, jacfwd = torch.func.grad, torch.func.jacfwd
+    with pytest.raises(NotImplementedError, match=message):
         grad(lambda a: grad(lambda b: grad(loss)(b).square().sum())(a).sum())(x)
+    with pytest.raises(NotImplementedError, match=message):
+        jacfwd(jacfwd(jacfwd(loss)))(x)
 
 
 def _hvp_op_args(op: str) -> tuple[Any, ...]:

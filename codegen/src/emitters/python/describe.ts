@@ -131,7 +131,9 @@ export function jaxSecondOrder(op: OpIR): string {
   const wrt = [...op.grads.map((g) => `\`${pythonName(g.of.name)}\``), ...op.paramGrads.map((g) => `\`${pythonName(g.of.name)}\``)].join(', ');
   return (
     `Second derivatives with respect to ${wrt} run the HVP kernel and are exact: \`jax.hessian\` (\`jacfwd\` over \`jacrev\`), ` +
-    `\`jacrev(jacrev)\` and \`jax.grad\` of a gradient; forward over forward (\`jacfwd(jacfwd)\`) and third derivatives ${refused}.`
+    `\`jacrev(jacrev)\` and \`jax.grad\` of a gradient; forward over forward (\`jacfwd(jacfwd)\`, ` +
+    "\`check_grads(order=2, modes=[\"fwd\"])\`) too, by one HVP per entry of an output's row; third derivatives " +
+    `${refused}.`
   );
 }
 

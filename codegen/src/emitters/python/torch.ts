@@ -39,8 +39,10 @@ export function secondOrderNote(op: OpIR, tick: string): string {
   return (
     `Second order (${code('create_graph=True')}, ${code('torch.func.hessian')}, ${code('jacrev(jacrev(f))')}, ${code('gradgradcheck')}) ` +
     'is exact for every regularization, ε a tensor that requires grad included: the backward is differentiated by the JVP ' +
-    `kernel (in the cotangent) and the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent (${code('jacfwd(jacfwd(f))')}) ` +
-    `or a third derivative raises ${code('NotImplementedError')} naming the op and the order.`
+    'kernel (in the cotangent) and the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too: ' +
+    `in reverse mode (${code('jacrev(jacfwd(f))')}) by the backward and HVP kernels, in forward mode (${code('jacfwd(jacfwd(f))')}) by ` +
+    "one HVP per entry of an output's row. A third derivative raises " +
+    `${code('NotImplementedError')} naming the op and the order.`
   );
 }
 
@@ -406,9 +408,10 @@ function jvpRule(op: OpIR, returned: readonly string[]): string[] {
   });
   const outs = writes(jvp).map((b) => pythonName(b.name));
   const outOf = new Map(writes(jvp).map((b) => [b.of ?? '', pythonName(b.name)]));
+  // The kernel through its second-order rule: a tangent that is differentiated again (forward
+  // over forward, reverse over forward) gets exact derivatives (`_plumbing.jvp`).
   const args = [
-    pyStr(op.name.spec),
-    `${PRIVATE}.OF_JVP`,
+    `${local(op.name.snake)}_second_order`,
     `${local(op.name.snake)}_jvp`,
     ...reads(jvp).map((b) => pythonName(b.name)),
     `*${PRIVATE}.op_params(${local('params')})`,
@@ -421,7 +424,7 @@ function jvpRule(op: OpIR, returned: readonly string[]): string[] {
     `        ${local('tensors')}, ${local('params')} = ${PRIVATE}.saved(ctx)`,
     ...pyAssign(8, tensors, local('tensors')),
     ...[...inputTangents, ...paramTangents].flatMap((l) => (`        ${l}`.length <= PY_WIDTH ? [`        ${l}`] : splitAssign(8, l))),
-    ...(outs.length === 1 ? pyCall(8, `${outs[0]} = ${PRIVATE}.first_order`, args) : pyUnpack(8, outs, `${PRIVATE}.first_order`, args)),
+    ...(outs.length === 1 ? pyCall(8, `${outs[0]} = ${PRIVATE}.jvp`, args) : pyUnpack(8, outs, `${PRIVATE}.jvp`, args)),
     results.length === 1 ? `        return ${results[0]}` : `        return ${results.join(', ')}`,
   ];
 }
@@ -431,6 +434,10 @@ function splitAssign(indent: number, line: string): string[] {
   const m = /^(\S+ = [\w.]+)\((.*)\)$/.exec(line);
   if (m === null) return [`${' '.repeat(indent)}${line}`];
   return pyCall(indent, m[1] ?? '', (m[2] ?? '').split(', '));
+}
+
+function hasListParam(op: OpIR): boolean {
+  return op.params.some((p) => matchParam(p, { real: () => false, bool: () => false, enum: () => false, int: () => false, list: () => true }));
 }
 
 /** The custom ops as a Function that functorch can transform (vmap, grad, vjp, jacrev, …). */
@@ -445,8 +452,14 @@ function renderTransforms(op: OpIR): string[] {
     '    """',
     '',
     '    generate_vmap_rule = True',
-    `    forward = staticmethod(${name}_forward)`,
-    `    setup_context = staticmethod(${name}_setup_context)`,
+    // A list param reaches the Function boxed (`_plumbing.Box`): functorch's forward-mode rules
+    // would flatten a list argument into its items and fail to pair them with its one tangent.
+    ...(hasListParam(op)
+      ? [
+          `    forward = staticmethod(${PRIVATE}.unboxed(${name}_forward))`,
+          `    setup_context = staticmethod(${PRIVATE}.unboxed_context(${name}_setup_context))`,
+        ]
+      : [`    forward = staticmethod(${name}_forward)`, `    setup_context = staticmethod(${name}_setup_context)`]),
     `    backward = staticmethod(${name}_backward_rule)`,
     '',
     ...(op.jvp === null ? jvpRefused(op) : jvpRule(op, writes(op.forward).map((b) => b.of ?? b.name.spec))),
@@ -465,13 +478,13 @@ function renderPublic(op: OpIR): string[] {
   const ret = resultClass(op) ?? 'Tensor';
   const inputs = op.inputs.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const views = op.inputs.map((i) => local(i.name.snake));
-  const paramValue = (p: ParamIR, tensor: boolean) =>
+  const paramValue = (p: ParamIR, tensor: boolean, boxed: boolean) =>
     matchParam(p, {
       real: () => (tensor ? `${PRIVATE}.as_tensor(${local(p.name.snake)})` : local(p.name.snake)),
       bool: () => `bool(${pythonName(p.name)})`,
       enum: () => pythonName(p.name),
       int: () => local(p.name.snake),
-      list: () => local(p.name.snake),
+      list: () => (boxed ? `${PRIVATE}.Box(${local(p.name.snake)})` : local(p.name.snake)),
     });
   // Real, int and list params are checked and converted once, before any path: the custom ops'
   // schemas would refuse a wrong type without naming the op.
@@ -484,10 +497,10 @@ function renderPublic(op: OpIR): string[] {
   const results = outs.map((o) => `${PRIVATE}.result(${local(o.name.snake)}, ${local('lead')}, ${local('dtype')}, ${local('axis')})`);
   const outNames = outs.map((o) => local(o.name.snake));
   const fwdTargets = fwdOuts.map((o) => (outNames.includes(o) ? o : `_${o.replace(/^_/, '')}`));
-  const forward = (indent: number, head: string, tensor: boolean, targets: readonly string[]) =>
+  const forward = (indent: number, head: string, tensor: boolean, targets: readonly string[], boxed = false) =>
     targets.length === 1
-      ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor))])
-      : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor))]);
+      ? pyCall(indent, `${targets[0]} = ${head}`, [...views, ...op.params.map((p) => paramValue(p, tensor, boxed))])
+      : pyUnpack(indent, targets, head, [...views, ...op.params.map((p) => paramValue(p, tensor, boxed))]);
   return [
     ...renderResultClass(op, pythonApi(op).fn, 'tensor', 'Tensor'),
     ...(resultClass(op) === null ? [] : ['', '']),
@@ -505,7 +518,7 @@ function renderPublic(op: OpIR): string[] {
     `    elif ${PRIVATE}.compiling():`,
     ...forward(8, `${name}_forward`, true, fwdTargets),
     '    else:',
-    ...forward(8, `${local(op.name.pascal)}Transforms.apply`, true, fwdTargets),
+    ...forward(8, `${local(op.name.pascal)}Transforms.apply`, true, fwdTargets, true),
     ...returnOutputs(op, results),
   ];
 }

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -441,19 +442,102 @@ class _Kernels:
     def _jvp_of_jvp(
         self, primals: Sequence[Any], tangents: Sequence[Any], *, with_params: bool, **static: Any
     ) -> tuple[Any, Any]:
-        """Linear in its tangents; its derivative in its point (forward over forward) has no
-        kernel."""
-        for (name, role, _), t in zip(self.jvp_operands, tangents):
-            if role in ("save", "param") and _moves(t):
+        """The JVP's derivative along its tangents (itself on them) and along its point (forward
+        over forward): ``D²f[(t, s), (dx, dε)]``, from the HVP primitive (see ``_second_jvp``)."""
+        moving = {
+            name: t
+            for (name, role, _), t in zip(self.jvp_operands, tangents)
+            if role in ("save", "param") and _moves(t) and (role == "param" or name in self.inputs)
+        }
+        out, linear = self._linear(self.jvp_p, self.jvp_operands, primals, tangents, **static)
+        if not moving:
+            return out, linear
+        second = self._second_jvp(primals, out, moving, **static)
+        return out, [s if type(t) is ad.Zero else t + s for t, s in zip(linear, second)]
+
+    def _second_jvp(
+        self, primals: Sequence[Any], out: Sequence[Any], moving: Mapping[str, Any], **static: Any
+    ) -> list[jax.Array]:
+        """``D²f[(t, s), (dx, dε)]`` per output: the JVP's derivative in its point along the
+        inputs' and ε's tangents ``moving`` (by operand name), at the JVP's tangents ``(t, s)``.
+
+        Entry k of an output's row is ``<(t, s), H_k (dx, dε)>`` with ``H_k`` the Hessian of that
+        entry: the HVP primitive at the cotangent ``e_k`` (one-hot in every row at once), dotted
+        with the tangents. So it costs one HVP per entry of an output's row (``vmap`` runs them as
+        one call of the kernel on that many rows): exact, and much dearer than reverse over
+        forward, which ``jax.hessian`` uses.
+        """
+        if self.hvp_p is None:
+            raise NotImplementedError(
+                f"{self.op}: forward-over-forward second derivatives (jacfwd of jacfwd, a jvp of a "
+                "jvp) are not implemented: the op has no HVP kernel"
+            )
+        differentiable = {of for _, role, of in self.hvp_operands if role in _LINEAR}
+        for name in moving:
+            if name not in differentiable:
                 raise NotImplementedError(
-                    f"{self.op}: forward-over-forward second derivatives and third-order "
-                    "derivatives (jacfwd of jacfwd, a jvp of a jvp, check_grads(order=2, "
-                    "modes=['fwd']), a derivative of a Hessian) are not implemented: the "
-                    f"derivative of the JVP in its point ({name}) has no kernel; second order in "
-                    "reverse mode (jax.hessian, jacfwd(jacrev), jacrev(jacrev), grad of grad) is "
-                    "exact"
+                    f"{self.op}: second-order derivatives with respect to {name} are not "
+                    f"implemented ({name} receives no gradient)"
                 )
-        return self._linear(self.jvp_p, self.jvp_operands, primals, tangents, **static)
+        by_name = dict(zip((n for n, _, _ in self.jvp_operands), primals))
+        inner = {
+            (role, of): by_name[name]
+            for name, role, of in self.jvp_operands
+            if role in ("tangent", "param_tangent")
+        }
+        # The items' axis is the inputs' last: the leading dims are the rows.
+        lead = jnp.shape(by_name[next(n for n in self.inputs if n in by_name)])[:-1]
+        outputs = [of for _, _, of in self.jvp_results]
+        out_avals = {of: jax.typeof(o) for of, o in zip(outputs, out)}
+
+        def hvp_at(cotangents: Mapping[str, jax.Array]) -> dict[tuple[str, str], jax.Array]:
+            args = []
+            for name, role, of in self.hvp_operands:
+                if role == "cotangent":
+                    args.append(cotangents[of])
+                elif role in ("tangent", "param_tangent"):
+                    t = moving.get(of)
+                    zero = jnp.zeros_like(by_name[of])
+                    args.append(zero if t is None else ad.instantiate_zeros(t))
+                else:
+                    args.append(by_name[name])
+            assert self.hvp_p is not None
+            h = self.hvp_p.bind(*args, with_params=True, **static)
+            return {(role, of): x for (_, role, of), x in zip(self.hvp_results, h)}
+
+        def along_inner(h: Mapping[tuple[str, str], jax.Array]) -> jax.Array:
+            """``<(t, s), h>`` per row."""
+            total = jnp.zeros(lead, next(iter(h.values())).dtype)
+            for (role, of), x in h.items():
+                if role == "hvp":
+                    t = inner[("tangent", of)]
+                    total = total + jnp.sum(t * x, axis=tuple(range(len(lead), jnp.ndim(x))))
+                else:
+                    # one value, or one per sample of a vmap (the leading dims)
+                    total = total + _per_row(inner[("param_tangent", of)], x)
+            return total
+
+        result = []
+        for o in outputs:
+            shape = out_avals[o].shape
+            row = shape[len(lead) :]
+            size = math.prod(row)
+            dtype = out_avals[o].dtype
+            units = jnp.broadcast_to(
+                jnp.eye(size, dtype=dtype).reshape(size, *(1,) * len(lead), *row),
+                (size, *shape),
+            )
+
+            def entry(unit: jax.Array, o: str = o) -> jax.Array:
+                cots = {
+                    of: unit if of == o else jnp.zeros(out_avals[of].shape, out_avals[of].dtype)
+                    for of in outputs
+                }
+                return along_inner(hvp_at(cots))
+
+            per_entry = jax.vmap(entry)(units)  # [size, *lead]
+            result.append(jnp.moveaxis(per_entry, 0, -1).reshape(shape))
+        return result
 
     def _jvp_of_hvp(
         self, primals: Sequence[Any], tangents: Sequence[Any], *, with_params: bool, **static: Any

@@ -254,7 +254,8 @@ def ndcg_loss(
 
     Second derivatives with respect to ``scores``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     Args:
@@ -507,7 +508,8 @@ def neural_sort(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     Args:
@@ -766,8 +768,9 @@ def neural_sort_apply(
 
     Second derivatives with respect to ``values``, ``payload``, ``regularization_strength`` run the
     HVP kernel and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and
-    ``jax.grad`` of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives
-    raise ``NotImplementedError`` naming the op and the order.
+    ``jax.grad`` of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
@@ -1004,7 +1007,8 @@ def sigmoid_rank(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     Args:
@@ -1277,7 +1281,8 @@ def soft_quantile(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     ``quantiles`` is static: a Python value fixed when the function is traced (under ``jit`` each
@@ -1567,7 +1572,8 @@ def soft_rank(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     Args:
@@ -1841,7 +1847,8 @@ def soft_sort(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     Args:
@@ -2164,7 +2171,8 @@ def soft_sort_topk(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     ``k`` is static: a Python value fixed when the function is traced (under ``jit`` each value
@@ -2475,7 +2483,8 @@ def soft_topk(
 
     Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
     and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
-    of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives raise
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
     ``NotImplementedError`` naming the op and the order.
 
     ``k`` is static: a Python value fixed when the function is traced (under ``jit`` each value
@@ -2830,8 +2839,9 @@ def spearman_loss(
 
     Second derivatives with respect to ``predictions``, ``targets``, ``regularization_strength`` run
     the HVP kernel and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)``
-    and ``jax.grad`` of a gradient; forward over forward (``jacfwd(jacfwd)``) and third derivatives
-    raise ``NotImplementedError`` naming the op and the order.
+    and ``jax.grad`` of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.

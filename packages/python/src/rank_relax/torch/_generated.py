@@ -377,9 +377,8 @@ class _rr_NdcgLoss(torch.autograd.Function):
         scores, relevance, mask, ranks, permutation = _rr_tensors
         tangent_scores = _rr.tangent(tangents[0], scores)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], scores)
-        tangent_loss = _rr.first_order(
-            "ndcg_loss",
-            _rr.OF_JVP,
+        tangent_loss = _rr.jvp(
+            _rr_ndcg_loss_second_order,
             _rr_ndcg_loss_jvp,
             scores,
             relevance,
@@ -411,9 +410,8 @@ class _rr_NdcgLossTransforms(torch.autograd.Function):
         scores, relevance, mask, ranks, permutation = _rr_tensors
         tangent_scores = _rr.tangent(tangents[0], scores)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], scores)
-        tangent_loss = _rr.first_order(
-            "ndcg_loss",
-            _rr.OF_JVP,
+        tangent_loss = _rr.jvp(
+            _rr_ndcg_loss_second_order,
             _rr_ndcg_loss_jvp,
             scores,
             relevance,
@@ -451,10 +449,11 @@ def ndcg_loss(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         scores: Predicted scores; the highest score is ranked first. Shape ``[..., n]``.
@@ -822,9 +821,8 @@ class _rr_NeuralSort(torch.autograd.Function):
         values, mask, permutation_matrix = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_permutation_matrix = _rr.first_order(
-            "neural_sort",
-            _rr.OF_JVP,
+        tangent_permutation_matrix = _rr.jvp(
+            _rr_neural_sort_second_order,
             _rr_neural_sort_jvp,
             values,
             mask,
@@ -854,9 +852,8 @@ class _rr_NeuralSortTransforms(torch.autograd.Function):
         values, mask, permutation_matrix = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_permutation_matrix = _rr.first_order(
-            "neural_sort",
-            _rr.OF_JVP,
+        tangent_permutation_matrix = _rr.jvp(
+            _rr_neural_sort_second_order,
             _rr_neural_sort_jvp,
             values,
             mask,
@@ -892,10 +889,11 @@ def neural_sort(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Scores to sort along the last axis. Shape ``[..., n]``.
@@ -1273,9 +1271,8 @@ class _rr_NeuralSortApply(torch.autograd.Function):
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_payload = _rr.tangent(tangents[1], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_output = _rr.first_order(
-            "neural_sort_apply",
-            _rr.OF_JVP,
+        tangent_output = _rr.jvp(
+            _rr_neural_sort_apply_second_order,
             _rr_neural_sort_apply_jvp,
             values,
             payload,
@@ -1307,9 +1304,8 @@ class _rr_NeuralSortApplyTransforms(torch.autograd.Function):
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_payload = _rr.tangent(tangents[1], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_output = _rr.first_order(
-            "neural_sort_apply",
-            _rr.OF_JVP,
+        tangent_output = _rr.jvp(
+            _rr_neural_sort_apply_second_order,
             _rr_neural_sort_apply_jvp,
             values,
             payload,
@@ -1346,10 +1342,11 @@ def neural_sort_apply(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Scores that define the order. Shape ``[..., n]``.
@@ -1702,9 +1699,8 @@ class _rr_SigmoidRank(torch.autograd.Function):
         values, mask = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_ranks = _rr.first_order(
-            "sigmoid_rank",
-            _rr.OF_JVP,
+        tangent_ranks = _rr.jvp(
+            _rr_sigmoid_rank_second_order,
             _rr_sigmoid_rank_jvp,
             values,
             mask,
@@ -1733,9 +1729,8 @@ class _rr_SigmoidRankTransforms(torch.autograd.Function):
         values, mask = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_ranks = _rr.first_order(
-            "sigmoid_rank",
-            _rr.OF_JVP,
+        tangent_ranks = _rr.jvp(
+            _rr_sigmoid_rank_second_order,
             _rr_sigmoid_rank_jvp,
             values,
             mask,
@@ -1768,10 +1763,11 @@ def sigmoid_rank(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -2150,9 +2146,8 @@ class _rr_SoftQuantile(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_result = _rr.first_order(
-            "soft_quantile",
-            _rr.OF_JVP,
+        tangent_result = _rr.jvp(
+            _rr_soft_quantile_second_order,
             _rr_soft_quantile_jvp,
             values,
             mask,
@@ -2172,8 +2167,8 @@ class _rr_SoftQuantileTransforms(torch.autograd.Function):
     """
 
     generate_vmap_rule = True
-    forward = staticmethod(_rr_soft_quantile_forward)
-    setup_context = staticmethod(_rr_soft_quantile_setup_context)
+    forward = staticmethod(_rr.unboxed(_rr_soft_quantile_forward))
+    setup_context = staticmethod(_rr.unboxed_context(_rr_soft_quantile_setup_context))
     backward = staticmethod(_rr_soft_quantile_backward_rule)
 
     @staticmethod
@@ -2182,9 +2177,8 @@ class _rr_SoftQuantileTransforms(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_result = _rr.first_order(
-            "soft_quantile",
-            _rr.OF_JVP,
+        tangent_result = _rr.jvp(
+            _rr_soft_quantile_second_order,
             _rr_soft_quantile_jvp,
             values,
             mask,
@@ -2220,10 +2214,11 @@ def soft_quantile(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values whose quantiles are taken along the last axis. Shape ``[..., n]``.
@@ -2292,7 +2287,7 @@ def soft_quantile(
         _rr_result, _rr_permutation = _rr_SoftQuantileTransforms.apply(
             _rr_values,
             _rr_mask,
-            _rr_quantiles,
+            _rr.Box(_rr_quantiles),
             _rr.as_tensor(_rr_regularization_strength),
             regularization,
         )
@@ -2624,9 +2619,8 @@ class _rr_SoftRank(torch.autograd.Function):
         values, mask, ranks, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_ranks = _rr.first_order(
-            "soft_rank",
-            _rr.OF_JVP,
+        tangent_ranks = _rr.jvp(
+            _rr_soft_rank_second_order,
             _rr_soft_rank_jvp,
             values,
             mask,
@@ -2657,9 +2651,8 @@ class _rr_SoftRankTransforms(torch.autograd.Function):
         values, mask, ranks, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_ranks = _rr.first_order(
-            "soft_rank",
-            _rr.OF_JVP,
+        tangent_ranks = _rr.jvp(
+            _rr_soft_rank_second_order,
             _rr_soft_rank_jvp,
             values,
             mask,
@@ -2697,10 +2690,11 @@ def soft_rank(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to rank along the last axis. Shape ``[..., n]``.
@@ -3083,9 +3077,8 @@ class _rr_SoftSort(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_sorted = _rr.first_order(
-            "soft_sort",
-            _rr.OF_JVP,
+        tangent_sorted = _rr.jvp(
+            _rr_soft_sort_second_order,
             _rr_soft_sort_jvp,
             values,
             mask,
@@ -3115,9 +3108,8 @@ class _rr_SoftSortTransforms(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[2], values)
-        tangent_sorted = _rr.first_order(
-            "soft_sort",
-            _rr.OF_JVP,
+        tangent_sorted = _rr.jvp(
+            _rr_soft_sort_second_order,
             _rr_soft_sort_jvp,
             values,
             mask,
@@ -3152,10 +3144,11 @@ def soft_sort(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to sort along the last axis. Shape ``[..., n]``.
@@ -3564,9 +3557,8 @@ class _rr_SoftSortTopk(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_top_values = _rr.first_order(
-            "soft_sort_topk",
-            _rr.OF_JVP,
+        tangent_top_values = _rr.jvp(
+            _rr_soft_sort_topk_second_order,
             _rr_soft_sort_topk_jvp,
             values,
             mask,
@@ -3596,9 +3588,8 @@ class _rr_SoftSortTopkTransforms(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_top_values = _rr.first_order(
-            "soft_sort_topk",
-            _rr.OF_JVP,
+        tangent_top_values = _rr.jvp(
+            _rr_soft_sort_topk_second_order,
             _rr_soft_sort_topk_jvp,
             values,
             mask,
@@ -3651,10 +3642,11 @@ def soft_sort_topk(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Values to take the top k of along the last axis. Shape ``[..., n]``.
@@ -4065,9 +4057,8 @@ class _rr_SoftTopk(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_selection = _rr.first_order(
-            "soft_topk",
-            _rr.OF_JVP,
+        tangent_selection = _rr.jvp(
+            _rr_soft_topk_second_order,
             _rr_soft_topk_jvp,
             values,
             mask,
@@ -4097,9 +4088,8 @@ class _rr_SoftTopkTransforms(torch.autograd.Function):
         values, mask, permutation = _rr_tensors
         tangent_values = _rr.tangent(tangents[0], values)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
-        tangent_selection = _rr.first_order(
-            "soft_topk",
-            _rr.OF_JVP,
+        tangent_selection = _rr.jvp(
+            _rr_soft_topk_second_order,
             _rr_soft_topk_jvp,
             values,
             mask,
@@ -4137,10 +4127,11 @@ def soft_topk(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         values: Scores to select from along the last axis. Shape ``[..., n]``.
@@ -4639,9 +4630,8 @@ class _rr_SpearmanLoss(torch.autograd.Function):
         tangent_predictions = _rr.tangent(tangents[0], predictions)
         tangent_targets = _rr.tangent(tangents[1], predictions)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], predictions)
-        tangent_loss = _rr.first_order(
-            "spearman_loss",
-            _rr.OF_JVP,
+        tangent_loss = _rr.jvp(
+            _rr_spearman_loss_second_order,
             _rr_spearman_loss_jvp,
             predictions,
             targets,
@@ -4685,9 +4675,8 @@ class _rr_SpearmanLossTransforms(torch.autograd.Function):
         tangent_predictions = _rr.tangent(tangents[0], predictions)
         tangent_targets = _rr.tangent(tangents[1], predictions)
         tangent_regularization_strength = _rr.param_tangent(tangents[3], predictions)
-        tangent_loss = _rr.first_order(
-            "spearman_loss",
-            _rr.OF_JVP,
+        tangent_loss = _rr.jvp(
+            _rr_spearman_loss_second_order,
             _rr_spearman_loss_jvp,
             predictions,
             targets,
@@ -4728,10 +4717,11 @@ def spearman_loss(
     a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
     ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
     requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
-    the HVP kernel (in the inputs and ε). A derivative of a forward-mode tangent
-    (``jacfwd(jacfwd(f))``) or a third derivative raises ``NotImplementedError`` naming the op and
-    the order. Tensors on another device (CUDA) are computed on the CPU and the results returned on
-    their device.
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
 
     Args:
         predictions: Predicted scores. Shape ``[..., n]``.

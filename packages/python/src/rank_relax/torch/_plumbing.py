@@ -26,6 +26,7 @@ from .._plumbing import describe, int_param, items_axis, list_param
 from . import _sharding
 
 __all__ = [
+    "Box",
     "SecondOrder",
     "as_tensor",
     "backward",
@@ -35,6 +36,7 @@ __all__ = [
     "first_order",
     "forward_mode_error",
     "int_param",
+    "jvp",
     "list_param",
     "op_params",
     "param_grad",
@@ -47,6 +49,8 @@ __all__ = [
     "saved",
     "second_order_error",
     "tangent",
+    "unboxed",
+    "unboxed_context",
     "vmap_rule",
 ]
 
@@ -88,12 +92,15 @@ def rows(
     for name, value in inputs:
         if value is None and name in optional:
             continue
+        if not isinstance(value, Tensor):
+            # torch's own kind of argument: a NumPy array here is a slip, not a dtype to name
+            raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
         if name in bools:
-            if not isinstance(value, Tensor) or value.dtype != torch.bool:
+            if value.dtype != torch.bool:
                 raise TypeError(msg.not_bool_array(op, name, describe(value)))
             present.append((name, value))
             continue
-        if not isinstance(value, Tensor) or not value.is_floating_point():
+        if not value.is_floating_point():
             raise TypeError(msg.not_real_array(op, name, describe(value)))
         if value.dim() == 0:
             raise ValueError(msg.no_items_axis(op, name))
@@ -595,3 +602,179 @@ class _Backward(torch.autograd.Function):
         if isinstance(linear, Tensor):
             return linear + hvp
         return tuple(a + b for a, b in zip(linear, hvp))
+
+
+def jvp(rule: SecondOrder, kernel: Callable[..., Any], *args: Any) -> Any:
+    """Runs the JVP ``kernel`` of ``rule.op`` on ``args`` (its saves, its input tangents, its
+    params, then its ε tangents).
+
+    While autograd records (a tangent that will be differentiated: ``jacfwd(jacfwd(f))``,
+    ``jacrev(jacfwd(f))``, nested ``forward_ad`` levels): through :class:`_Jvp`, whose
+    derivatives are exact, the real params (ε) as tensor arguments so they receive theirs."""
+    if not torch.is_grad_enabled():
+        return kernel(*args)
+    if rule.jvp is None or rule.hvp is None:
+        return first_order(rule.op, OF_JVP, kernel, *args)
+    s, t = rule.state, len(rule.saved)
+    scalars = args[len(args) - len(rule.grad_params) :]
+    params = args[s + t : len(args) - len(scalars)]
+    reals = tuple(as_tensor(params[k]) for k in rule.slots)
+    return _Jvp.apply(_Params(rule, params), *args[: s + t], *reals, *scalars)
+
+
+class _Jvp(torch.autograd.Function):
+    """The JVP kernel ``J(x, ε)·(t, s)`` of an op, differentiable.
+
+    Reverse mode, with a cotangent ``w`` of the output tangents: on ``t`` and ``s`` the backward
+    kernel at ``w`` (the JVP is linear in them; ``s``'s is the sum over rows); on ``x`` and ``ε``
+    the HVP kernel at the cotangent ``w`` along ``(t, s)``. Forward mode, along ``(dx, dε, dt,
+    ds)``: the JVP kernel along ``(dt, ds)`` plus ``D²f[(t, s), (dx, dε)]``, whose entry k of a
+    row is ``<(t, s), H_k (dx, dε)>`` with ``H_k`` the HVP at the one-hot cotangent ``e_k``: one
+    HVP per entry of an output's row, exact and dearer than reverse over forward. Only the saved
+    inputs receive a derivative (the saved outputs and residuals are functions of them). A
+    derivative of these results (third order) raises :func:`second_order_error`.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(call: _Params, *tensors: Tensor) -> Any:  # type: ignore[override]
+        rule = call.rule
+        s, t, r = rule.state, len(rule.saved), len(rule.slots)
+        reals, scalars = tensors[s + t : s + t + r], tensors[s + t + r :]
+        assert rule.jvp is not None
+        return rule.jvp(*tensors[: s + t], *call.with_reals(reals), *scalars)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.rr_call = inputs[0]
+        ctx.rr_outputs = tuple((o.shape, o.dtype, o.device) for o in _as_tuple(output))
+        ctx.save_for_backward(*inputs[1:])
+        ctx.save_for_forward(*inputs[1:])
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        call: _Params = ctx.rr_call
+        rule = call.rule
+        s, t, r = rule.state, len(rule.saved), len(rule.slots)
+        saved = ctx.saved_tensors
+        state, tangents = saved[:s], saved[s : s + t]
+        reals, scalars = saved[s + t : s + t + r], saved[s + t + r :]
+        params = call.with_reals(reals)
+        hvp_kernel = rule.hvp
+        assert hvp_kernel is not None  # `jvp` comes here only with the HVP kernel
+        w = tuple(
+            torch.zeros(shape, dtype=dtype, device=device) if g is None else g
+            for g, (shape, dtype, device) in zip(grads, ctx.rr_outputs)
+        )
+        vjp = _as_tuple(first_order(rule.op, THIRD_ORDER, rule.backward, *state, *w, *params))
+        hvp = _as_tuple(
+            first_order(rule.op, THIRD_ORDER, hvp_kernel, *state, *w, *tangents, *params, *scalars)
+        )
+        result: list[Tensor | None] = [None] * (s + t + r + len(scalars))
+        for i, k in enumerate(rule.saved):
+            result[k] = hvp[i]
+            result[s + i] = vjp[i]
+        for i, real in enumerate(reals):
+            result[s + t + i] = param_grad(True, hvp[t + i], real)
+        for i, scalar in enumerate(scalars):
+            result[s + t + r + i] = param_grad(True, vjp[t + i], scalar)
+        return (None, *result)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        call: _Params = ctx.rr_call
+        rule = call.rule
+        s, t, r = rule.state, len(rule.saved), len(rule.slots)
+        saved = ctx.saved_tensors
+        state, inner = saved[:s], saved[s : s + t]
+        reals, scalars = saved[s + t : s + t + r], saved[s + t + r :]
+        params = call.with_reals(reals)
+        d = tangents[1:]
+        d_state, d_inner = d[:s], d[s : s + t]
+        d_reals, d_scalars = d[s + t : s + t + r], d[s + t + r :]
+        assert rule.jvp is not None
+        dt = tuple(tangent(x, i) for x, i in zip(d_inner, inner))
+        ds = tuple(param_tangent(x, state[0]) for x in d_scalars)
+        linear = _as_tuple(first_order(rule.op, THIRD_ORDER, rule.jvp, *state, *dt, *params, *ds))
+        dx = [d_state[k] for k in rule.saved]
+        if all(x is None for x in dx) and all(x is None for x in d_reals):
+            return linear[0] if len(linear) == 1 else linear
+        dx_full = tuple(tangent(x, state[k]) for x, k in zip(dx, rule.saved))
+        de = tuple(param_tangent(x, state[0]) for x in d_reals)
+        second = _second_jvp(rule, state, inner, scalars, params, dx_full, de, linear)
+        out = tuple(a + b for a, b in zip(linear, second))
+        return out[0] if len(out) == 1 else out
+
+
+def _second_jvp(
+    rule: SecondOrder,
+    state: tuple[Tensor, ...],
+    inner: tuple[Tensor, ...],
+    scalars: tuple[Tensor, ...],
+    params: tuple[Any, ...],
+    dx: tuple[Tensor, ...],
+    de: tuple[Tensor, ...],
+    like: tuple[Tensor, ...],
+) -> tuple[Tensor, ...]:
+    """``D²f[(t, s), (dx, dε)]`` per output (each shaped as in ``like``), the JVP's tangents
+    ``(t, s)`` being ``inner`` and ``scalars``: entry k of each row is ``<(t, s), H_k (dx, dε)>``,
+    the HVP kernel at the cotangent one-hot at entry k of every row."""
+    hvp_kernel = rule.hvp
+    assert hvp_kernel is not None
+    result = []
+    for o, out in enumerate(like):
+        size = out[0].numel()
+        units = torch.eye(size, dtype=out.dtype, device=out.device)
+        entries = []
+        for k in range(size):
+            cots = [
+                units[k].expand(out.shape[0], size).reshape(out.shape)
+                if j == o
+                else torch.zeros_like(other)
+                for j, other in enumerate(like)
+            ]
+            h = _as_tuple(
+                first_order(rule.op, THIRD_ORDER, hvp_kernel, *state, *cots, *dx, *params, *de)
+            )
+            entry = out.new_zeros(out.shape[0])
+            for ti, hi in zip(inner, h[: len(inner)]):
+                entry = entry + (ti * hi).reshape(hi.shape[0], -1).sum(1)
+            for si, hi in zip(scalars, h[len(inner) :]):
+                entry = entry + si * hi
+            entries.append(entry)
+        result.append(torch.stack(entries, dim=1).reshape(out.shape))
+    return tuple(result)
+
+
+class Box:
+    """A list param handed to a ``torch.autograd.Function`` as one opaque value. functorch's
+    forward-mode rules flatten a list argument into its items, then cannot pair them with the
+    one tangent (None) the argument has; a box is a single leaf."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _unbox(args: Any) -> tuple[Any, ...]:
+    return tuple(a.value if isinstance(a, Box) else a for a in args)
+
+
+def unboxed(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` called with every :class:`Box` argument replaced by its value."""
+
+    def run(*args: Any) -> Any:
+        return fn(*_unbox(args))
+
+    return run
+
+
+def unboxed_context(setup: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``setup_context`` that sees the values of the :class:`Box` inputs."""
+
+    def run(ctx: Any, inputs: tuple[Any, ...], output: Any) -> Any:
+        return setup(ctx, _unbox(inputs), output)
+
+    return run
