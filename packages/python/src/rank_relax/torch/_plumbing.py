@@ -622,6 +622,12 @@ def jvp(rule: SecondOrder, kernel: Callable[..., Any], *args: Any) -> Any:
     return _Jvp.apply(_Params(rule, params), *args[: s + t], *reals, *scalars)
 
 
+def _split_jvp(rule: SecondOrder, tensors: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+    """:class:`_Jvp`'s tensors (or their tangents) as (state, input tangents, reals, ε tangents)."""
+    s, t, r = rule.state, len(rule.saved), len(rule.slots)
+    return tensors[:s], tensors[s : s + t], tensors[s + t : s + t + r], tensors[s + t + r :]
+
+
 class _Jvp(torch.autograd.Function):
     """The JVP kernel ``J(x, ε)·(t, s)`` of an op, differentiable.
 
@@ -639,11 +645,9 @@ class _Jvp(torch.autograd.Function):
 
     @staticmethod
     def forward(call: _Params, *tensors: Tensor) -> Any:  # type: ignore[override]
-        rule = call.rule
-        s, t, r = rule.state, len(rule.saved), len(rule.slots)
-        reals, scalars = tensors[s + t : s + t + r], tensors[s + t + r :]
-        assert rule.jvp is not None
-        return rule.jvp(*tensors[: s + t], *call.with_reals(reals), *scalars)
+        state, tangents, reals, scalars = _split_jvp(call.rule, tensors)
+        assert call.rule.jvp is not None
+        return call.rule.jvp(*state, *tangents, *call.with_reals(reals), *scalars)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -657,9 +661,7 @@ class _Jvp(torch.autograd.Function):
         call: _Params = ctx.rr_call
         rule = call.rule
         s, t, r = rule.state, len(rule.saved), len(rule.slots)
-        saved = ctx.saved_tensors
-        state, tangents = saved[:s], saved[s : s + t]
-        reals, scalars = saved[s + t : s + t + r], saved[s + t + r :]
+        state, tangents, reals, scalars = _split_jvp(rule, ctx.saved_tensors)
         params = call.with_reals(reals)
         hvp_kernel = rule.hvp
         assert hvp_kernel is not None  # `jvp` comes here only with the HVP kernel
@@ -685,14 +687,9 @@ class _Jvp(torch.autograd.Function):
     def jvp(ctx: Any, *tangents: Any) -> Any:
         call: _Params = ctx.rr_call
         rule = call.rule
-        s, t, r = rule.state, len(rule.saved), len(rule.slots)
-        saved = ctx.saved_tensors
-        state, inner = saved[:s], saved[s : s + t]
-        reals, scalars = saved[s + t : s + t + r], saved[s + t + r :]
+        state, inner, reals, scalars = _split_jvp(rule, ctx.saved_tensors)
         params = call.with_reals(reals)
-        d = tangents[1:]
-        d_state, d_inner = d[:s], d[s : s + t]
-        d_reals, d_scalars = d[s + t : s + t + r], d[s + t + r :]
+        d_state, d_inner, d_reals, d_scalars = _split_jvp(rule, tangents[1:])
         assert rule.jvp is not None
         dt = tuple(tangent(x, i) for x, i in zip(d_inner, inner))
         ds = tuple(param_tangent(x, state[0]) for x in d_scalars)
