@@ -277,6 +277,9 @@ class Report:
         self.julia_title, self.julia, self.julia_overhead = parse_julia(
             read_text(results / "julia.log")
         )
+        # The core bench's printed tables after its first (the one core.jsonl holds): JVP and HVP
+        # against the VJP, soft_topk, neural_sort_apply, masked rows.
+        self.core_tables = parse_markdown_tables(read_text(results / "core.log"))[1:]
         self.python_tables = parse_markdown_tables(read_text(results / "python.log"))
         self.python_table = self.python_table_with("torchsort")
         self.jax_table = self.python_table_with("FFI")
@@ -570,6 +573,10 @@ class Report:
             for r in self.core
         ]
         reg = self.core[0].get("regularization", "l2")
+        more = "".join(
+            f"\n\n{title}:\n\n" + table(list(rows[0]), [list(r.values()) for r in rows])
+            for title, rows in self.core_tables
+        )
         return (
             f"`cargo bench -p rank-relax --bench ops` ({reg}, ε = 0.1, values uniform in [-1, 1)): forward and backward "
             "against a bare argsort of the same batch on the same threads; each time the best of nine samples of ≥ 20 ms.\n\n"
@@ -587,6 +594,7 @@ class Report:
                 rows,
                 "llllrrrr",
             )
+            + more
         )
 
     def threads_section(self) -> str:

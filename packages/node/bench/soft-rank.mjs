@@ -74,8 +74,8 @@ const outGradEps = new Float64Array(B);
 function bindingPath() {
   const t = process.hrtime.bigint();
   for (let r = 0; r < REPS; r++) {
-    native.softRankF64(B, N, EPS, 'l2', 'ascending', values, outRanks);
-    native.softRankVjpF64(B, N, EPS, 'l2', 'ascending', values, cotangent, outGrad, outGradEps);
+    native.softRankF64(B, N, EPS, 'l2', 'ascending', values, null, outRanks);
+    native.softRankVjpF64(B, N, EPS, 'l2', 'ascending', values, null, cotangent, outGrad, outGradEps);
   }
   return Number(process.hrtime.bigint() - t) / 1e9 / REPS;
 }

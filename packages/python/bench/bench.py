@@ -106,8 +106,8 @@ def kernels(name: str, x: np.ndarray, g: np.ndarray) -> Callable[[], None]:
     forward, backward = KERNELS["soft_rank_forward"][name], KERNELS["soft_rank_backward"][name]
 
     def run() -> None:
-        ranks, permutation = forward(x, EPS, "l2", "ascending")
-        backward(x, ranks, permutation, g, EPS, "l2", "ascending")
+        ranks, permutation = forward(x, None, EPS, "l2", "ascending")
+        backward(x, None, ranks, permutation, g, EPS, "l2", "ascending")
 
     return run
 
@@ -123,7 +123,7 @@ def bare_function(name: str) -> type[torch.autograd.Function]:
     class Bare(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-            ranks, permutation = forward(x.detach().numpy(), EPS, "l2", "ascending")
+            ranks, permutation = forward(x.detach().numpy(), None, EPS, "l2", "ascending")
             r, p = torch.from_numpy(ranks), torch.from_numpy(permutation)
             ctx.save_for_backward(x, r, p)
             return r
@@ -131,7 +131,7 @@ def bare_function(name: str) -> type[torch.autograd.Function]:
         @staticmethod
         def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
             x, r, p = ctx.saved_tensors
-            arrays = (x.detach().numpy(), r.numpy(), p.numpy(), g.numpy())
+            arrays = (x.detach().numpy(), None, r.numpy(), p.numpy(), g.numpy())
             grad, _ = backward(*arrays, EPS, "l2", "ascending")
             return torch.from_numpy(grad)
 
@@ -163,7 +163,7 @@ def torch_configuration(
         rank_relax.soft_rank(xn, regularization_strength=EPS)
 
     def kernel_forward() -> None:
-        forward(xn, EPS, "l2", "ascending")
+        forward(xn, None, EPS, "l2", "ascending")
 
     fns = {
         "rank_relax": rank_relax_torch,

@@ -45,13 +45,13 @@ end
 const FNS = RankRelax._RR_KERNEL_FNS
 function raw_call(x, cot, ranks, perm, grad, grad_eps)
     s = ccall(FNS.rr_soft_rank_forward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
-        B, N, 1.0, Int32(0), Int32(0), x, ranks, perm)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32}),
+        B, N, 1.0, Int32(0), Int32(0), x, C_NULL, ranks, perm)
     s == 0 || error("forward failed")
     s = ccall(FNS.rr_soft_rank_backward_f64[], Int32,
-        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}, Ptr{Float64},
-         Ptr{Float64}, Ptr{Float64}),
-        B, N, 1.0, Int32(0), Int32(0), x, ranks, perm, cot, grad, grad_eps)
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        B, N, 1.0, Int32(0), Int32(0), x, C_NULL, ranks, perm, cot, grad, grad_eps)
     s == 0 || error("backward failed")
     return grad
 end
