@@ -25,6 +25,7 @@ run_step "node: addon + package + tests" bash scripts/test-node.sh
 run_step "julia: RankRelax.jl tests" bash scripts/test-julia.sh
 run_step "julia: jlrs check against the core" bash scripts/test-julia-check.sh
 run_step "python: wheel + numpy/torch/jax tests" bash scripts/test-python.sh
+run_step "benches: every bench script runs once" bash scripts/test-benches.sh
 run_step "docs: every example runs" bash scripts/check-docs.sh
 run_step "release: dist/ artifacts installed fresh" bash -c 'bash scripts/release-build.sh && bash scripts/test-release.sh'
 
