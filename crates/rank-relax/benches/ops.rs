@@ -25,7 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rank_relax::ops::{
     ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank, soft_sort,
-    soft_topk, spearman_loss,
+    soft_sort_topk, soft_topk, spearman_loss,
 };
 use rank_relax::{
     num_threads, set_num_threads, Direction, Real, Regularization, Shape, TopkRegularization,
@@ -839,6 +839,94 @@ fn bench_jvp(op: &str, reg: &str, shape: Shape, threads: usize) -> (f64, f64, f6
                 }),
             )
         }
+        "soft_sort_topk" => {
+            let k = shape.n / 10;
+            let p = soft_sort_topk::Params {
+                k: k as i64,
+                regularization_strength: eps,
+                regularization,
+                ..Default::default()
+            };
+            let (mut top, mut idx) = (vec![0.0; b * k], vec![0i32; b * k]);
+            let fwd = time(|| {
+                soft_sort_topk::forward(
+                    shape,
+                    &p,
+                    black_box(x),
+                    None,
+                    &mut top,
+                    &mut idx,
+                    &mut perm,
+                )
+                .unwrap()
+            });
+            let (pm, u) = (&perm, &u[..b * k]);
+            (
+                fwd,
+                time(|| {
+                    soft_sort_topk::backward(shape, &p, x, None, pm, black_box(u), &mut g, &mut ge)
+                        .unwrap()
+                }),
+                time(|| {
+                    soft_sort_topk::jvp(shape, &p, x, None, pm, black_box(t), t_eps, &mut top)
+                        .unwrap()
+                }),
+                time(|| {
+                    soft_sort_topk::hvp(
+                        shape,
+                        &p,
+                        x,
+                        None,
+                        pm,
+                        u,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
+                }),
+            )
+        }
+        "neural_sort" => {
+            // An n × n output per row: the table's shape has n = 100 for this op.
+            let p = neural_sort::Params {
+                regularization_strength: 1.0,
+                ..Default::default()
+            };
+            let m = b * shape.n * shape.n;
+            let (mut pmat, mut dpmat) = (vec![0.0; m], vec![0.0; m]);
+            let w: Vec<f64> = (0..m).map(|i| u[i % len]).collect();
+            let fwd =
+                time(|| neural_sort::forward(shape, &p, black_box(x), None, &mut pmat).unwrap());
+            let pm = &pmat;
+            (
+                fwd,
+                time(|| {
+                    neural_sort::backward(shape, &p, x, None, pm, black_box(&w), &mut g, &mut ge)
+                        .unwrap()
+                }),
+                time(|| {
+                    neural_sort::jvp(shape, &p, x, None, pm, black_box(t), t_eps, &mut dpmat)
+                        .unwrap()
+                }),
+                time(|| {
+                    neural_sort::hvp(
+                        shape,
+                        &p,
+                        x,
+                        None,
+                        pm,
+                        &w,
+                        black_box(t),
+                        t_eps,
+                        &mut h,
+                        &mut he,
+                    )
+                    .unwrap()
+                }),
+            )
+        }
         "neural_sort_apply" => {
             let p = neural_sort::Params {
                 regularization_strength: 1.0,
@@ -1059,7 +1147,8 @@ fn jvp_table(default_threads: usize) {
     let (batch, n) = (128, 1000);
     println!(
         "\nJVP and HVP vs VJP, f64, {batch}×{n}, ε = 0.1, ε-tangent 0.5, values uniform in [-1, 1); \
-         soft_topk k = n/10, soft_quantile 5 levels, neural_sort_apply τ = 1\n"
+         soft_topk and soft_sort_topk k = n/10, soft_quantile 5 levels, neural_sort (at 128×100) \
+         and neural_sort_apply τ = 1\n"
     );
     println!(
         "| op | regularization | threads | fwd ms | vjp ms | jvp ms | hvp ms | jvp/vjp | hvp/(fwd+vjp) |"
@@ -1079,9 +1168,14 @@ fn jvp_table(default_threads: usize) {
         ("spearman_loss", "kl"),
         ("ndcg_loss", "l2"),
         ("ndcg_loss", "kl"),
+        ("soft_sort_topk", "l2"),
+        ("soft_sort_topk", "kl"),
+        ("neural_sort", "-"),
         ("neural_sort_apply", "-"),
     ];
     for (op, reg) in cases {
+        // neural_sort writes an n × n matrix per row: 128×100 keeps it at 10 MB.
+        let n = if op == "neural_sort" { 100 } else { n };
         for threads in [1, default_threads] {
             let (fwd, vjp, jvp, hvp) = bench_jvp(op, reg, Shape { batch, n }, threads);
             println!(
