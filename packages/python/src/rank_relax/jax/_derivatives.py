@@ -427,6 +427,36 @@ class _Kernels:
                 out.append(_sum_rows(h[("param_hvp", of)], a.aval))
         return out
 
+    def _check_differentiable(self, moving: Mapping[str, Any]) -> None:
+        """A second derivative along an input that receives no gradient has no kernel."""
+        differentiable = {of for _, role, of in self.hvp_operands if role in _LINEAR}
+        for name in moving:
+            if name not in differentiable:
+                raise NotImplementedError(
+                    f"{self.op}: second-order derivatives with respect to {name} are not "
+                    f"implemented ({name} receives no gradient)"
+                )
+
+    def _hvp_args(
+        self,
+        by_name: Mapping[str, Any],
+        moving: Mapping[str, Any],
+        cotangents: Mapping[str, jax.Array] | None = None,
+    ) -> list[Any]:
+        """The HVP primitive's operands: the point from ``by_name`` (saves, residuals, ε, and the
+        cotangents unless given in ``cotangents``), the tangents of the inputs and of ε from
+        ``moving`` (zero where absent)."""
+        args = []
+        for name, role, of in self.hvp_operands:
+            if role == "cotangent" and cotangents is not None:
+                args.append(cotangents[of])
+            elif role in ("tangent", "param_tangent"):
+                t = moving.get(of)
+                args.append(jnp.zeros_like(by_name[of]) if t is None else ad.instantiate_zeros(t))
+            else:
+                args.append(by_name[name])
+        return args
+
     def _point(self, by_name: Mapping[str, Any], name: str) -> Any:
         value = by_name[name]
         if ad.is_undefined_primal(value):
@@ -472,13 +502,7 @@ class _Kernels:
                 f"{self.op}: forward-over-forward second derivatives (jacfwd of jacfwd, a jvp of a "
                 "jvp) are not implemented: the op has no HVP kernel"
             )
-        differentiable = {of for _, role, of in self.hvp_operands if role in _LINEAR}
-        for name in moving:
-            if name not in differentiable:
-                raise NotImplementedError(
-                    f"{self.op}: second-order derivatives with respect to {name} are not "
-                    f"implemented ({name} receives no gradient)"
-                )
+        self._check_differentiable(moving)
         by_name = dict(zip((n for n, _, _ in self.jvp_operands), primals))
         inner = {
             (role, of): by_name[name]
@@ -491,16 +515,7 @@ class _Kernels:
         out_avals = {of: jax.typeof(o) for of, o in zip(outputs, out)}
 
         def hvp_at(cotangents: Mapping[str, jax.Array]) -> dict[tuple[str, str], jax.Array]:
-            args = []
-            for name, role, of in self.hvp_operands:
-                if role == "cotangent":
-                    args.append(cotangents[of])
-                elif role in ("tangent", "param_tangent"):
-                    t = moving.get(of)
-                    zero = jnp.zeros_like(by_name[of])
-                    args.append(zero if t is None else ad.instantiate_zeros(t))
-                else:
-                    args.append(by_name[name])
+            args = self._hvp_args(by_name, moving, cotangents)
             assert self.hvp_p is not None
             h = self.hvp_p.bind(*args, with_params=True, **static)
             return {(role, of): x for (_, role, of), x in zip(self.hvp_results, h)}
@@ -586,13 +601,7 @@ class _Kernels:
             for (name, role, _), t in zip(self.backward_operands, tangents)
             if role in ("save", "param") and _moves(t) and (role == "param" or name in self.inputs)
         }
-        differentiable = {of for _, role, of in self.hvp_operands if role in _LINEAR}
-        for name in moving:
-            if name not in differentiable:
-                raise NotImplementedError(
-                    f"{self.op}: second-order derivatives with respect to {name} are not "
-                    f"implemented ({name} receives no gradient)"
-                )
+        self._check_differentiable(moving)
         parts: list[list[Any]] = []
         if any(
             role == "cotangent" and _moves(t)
@@ -610,16 +619,7 @@ class _Kernels:
                     "implemented"
                 )
             by_name = dict(zip((n for n, _, _ in self.backward_operands), primals))
-            args = []
-            for name, role, of in self.hvp_operands:
-                if role in ("tangent", "param_tangent"):
-                    t = moving.get(of)
-                    args.append(
-                        jnp.zeros_like(by_name[of]) if t is None else ad.instantiate_zeros(t)
-                    )
-                else:
-                    args.append(by_name[name])
-            h = self.hvp_p.bind(*args, with_params=True, **static)
+            h = self.hvp_p.bind(*self._hvp_args(by_name, moving), with_params=True, **static)
             h_of = {
                 ("grad" if role == "hvp" else "param_grad", of): x
                 for (_, role, of), x in zip(self.hvp_results, h)
