@@ -74,3 +74,7 @@ if [ -z "${RANK_RELAX_REFERENCE_SORT_TOPK:-}" ]; then
   RANK_RELAX_REFERENCE_SORT_TOPK="$RANK_RELAX_ROOT/testdata/reference/soft-sort-topk.json"
 fi
 export RANK_RELAX_REFERENCE_SORT_TOPK
+if [ -z "${RANK_RELAX_REFERENCE_GROUPED:-}" ]; then
+  RANK_RELAX_REFERENCE_GROUPED="$RANK_RELAX_ROOT/testdata/reference/soft-rank-grouped.json"
+fi
+export RANK_RELAX_REFERENCE_GROUPED

@@ -4,11 +4,16 @@
 # builds the C test programs against the shared library and runs them:
 #   reference_test  every case of the reference files (RANK_RELAX_REFERENCE, default
 #                   testdata/reference/ops-v1.json from the repository root, then
-#                   testdata/reference/wave2-*.json and masks.json, and
-#                   RANK_RELAX_REFERENCE_SORT_TOPK, default testdata/reference/soft-sort-topk.json)
-#                   in f64 and f32 (int32 outputs exactly), and the error paths of every op;
+#                   testdata/reference/wave2-*.json and masks.json,
+#                   RANK_RELAX_REFERENCE_SORT_TOPK, default testdata/reference/soft-sort-topk.json,
+#                   and RANK_RELAX_REFERENCE_GROUPED, default
+#                   testdata/reference/soft-rank-grouped.json) in f64 against the file and f32
+#                   against f64 (int32 outputs exactly; an int32 input, group ids, as int32_t in
+#                   both), and the error paths of every op (int32 inputs: extremes valid, NULL
+#                   refused, no NaN to inject);
 #   bad_input_test  every case of the bad-input matrix tagged "c" (RANK_RELAX_BAD_INPUT, default
-#                   testdata/bad-input.json);
+#                   testdata/bad-input.json), int32 inputs read as integers (`cast` is for the
+#                   other bindings);
 #   threads_test    every op from 8 threads at once (with and without a mask), bit-identical to
 #                   sequential calls, with rr_last_error() thread-local;
 #   in_place_test   soft_rank, soft_sort and soft_topk backward with grad_values = the cotangent
@@ -19,13 +24,15 @@
 #                   checked before it sizes a [batch, k] buffer (k = 0, k = n), and every element
 #                   of [batch, m], [batch, k] and [batch, n, n] buffers written, nothing past them;
 #   jvp_test        every op's JVP against central differences, adjoint to its backward, f32
-#                   against f64, NaN tangents refused (driven by the generated op table);
+#                   against f64, NaN tangents refused (driven by the generated op table; an int32
+#                   input holds group ids, one buffer for both precisions, in this test and the
+#                   next two);
 #   hvp_test        every op's HVP against central differences of its backward, symmetric, f32
 #                   against f64, NaN tangents and cotangents refused (the same table);
 #   mask_test       every op with a mask: each masked row is bit for bit the call on its present
-#                   items alone in every kernel (zeros at absent items, NaN there unread), an
-#                   empty row is zeros, an all-true mask is bit for bit a NULL one (the same
-#                   table).
+#                   items alone in every kernel, int32 inputs compacted too (zeros at absent
+#                   items, NaN there unread), an empty row is zeros, an all-true mask is bit for
+#                   bit a NULL one (the same table).
 # Arguments go to each program (-v lists every check). Its last line is `N passed, N failed`
 # over all eight.
 set -euo pipefail

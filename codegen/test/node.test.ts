@@ -412,7 +412,72 @@ describe('optional bool inputs: the mask is an option of every function, copied 
 
   it('declares optional bool inputs', () => {
     expect(nodeEmitter.capabilities.optionalInputs).toBe(true);
-    expect(nodeEmitter.capabilities.inputDtypes).toEqual(['real', 'bool']);
+    expect(nodeEmitter.capabilities.inputDtypes).toEqual(['real', 'bool', 'int32']);
+  });
+});
+
+describe('int32 inputs: an Int32Array argument in both dtypes, the addon takes &[i32]', () => {
+  const emitted = (ir: ReturnType<typeof specIr>, suffix: string) => nodeEmitter.emit(ir).find((f) => f.path.endsWith(suffix))?.contents ?? '';
+  const ir = specIr();
+
+  it('soft_rank_grouped: groups an Int32Array in every signature, checked by rr.intArray, passed as it is', () => {
+    const ts = emitted(ir, '/ops/soft_rank_grouped.ts');
+    expect(ts).toContain("rr.intArray('soft_rank_grouped', 'groups', groups);");
+    expect(ts).not.toContain("rr.sameDtype('soft_rank_grouped', 'groups'");
+    // Every overload of every function: 9 functions (call, VJP, JVP, HVP, sync and async, withVjp), 4 signatures each.
+    expect(count(ts, 'groups: Int32Array')).toBe(9 * 4);
+    expect(ts).not.toMatch(/groups: (A|RealArray|Float64Array|Float32Array)\b/);
+    expect(ts).toContain('export function softRankGrouped(values: Float32Array, groups: Int32Array, options?: SoftRankGroupedOutOptions<Float32Array>): Float32Array;');
+    expect(ts).toContain('export function softRankGroupedJvp<A extends RealArray>(values: A, groups: Int32Array, tangentValues: A, options?: SoftRankGroupedJvpOutOptions<A>): RealArray;');
+    // Never cast to the float type: every native call that reads it (call, VJP, JVP, HVP, sync and async, and withVjp's forward, per dtype).
+    expect(count(ts, ', groups, rr_a.mask, ')).toBe(2 * 9);
+    expect(ts).not.toMatch(/groups as /);
+    // Among the arrays an `out` must not overlap (the addon's check names it).
+    expect(ts).toContain("rr.outputArray('soft_rank_grouped', 'out', options?.out, Float64Array, rr_a, ['n'], { values, groups });");
+    // It has no gradient, tangent or product, and is no option.
+    expect(ts).toContain("const rr_SOFT_RANK_GROUPED_GRADIENTS: readonly string[] = ['values'];");
+    expect(ts).toContain("const rr_SOFT_RANK_GROUPED_OPTIONS: readonly string[] = ['n', 'mask', 'regularizationStrength', 'regularization', 'direction'];");
+    expect(ts).not.toMatch(/tangentGroups|gradGroups|hvpGroups/);
+    // The docs: its type, its errors, an Int32Array in the example.
+    const docs = ts.replace(/\n\s*\*\s*/g, ' ');
+    expect(docs).toContain('B × n values, row-major: an Int32Array (whatever the type of the first input).');
+    expect(docs).toContain('`groups` is not an Int32Array');
+    expect(docs).toContain("(or that of `groups` or `mask` not the values')");
+    expect(docs).toContain('new Int32Array([0, 0, 0, 1, 1])');
+    expect(emitted(ir, '/binding.ts')).toMatch(/softRankGroupedF64\(\n(?:.*\n)*? {4}groups: Int32Array,/);
+  });
+
+  it('soft_rank_grouped: the addon borrows an Int32ArraySlice (a job copies it) and the core gets &[i32]', () => {
+    const rust = emitted(ir, '/generated/soft_rank_grouped.rs');
+    // call, forward, vjp, jvp, hvp, and the jobs of call, vjp, jvp and hvp, per dtype (backward does not read it).
+    expect(count(rust, '    groups: Int32ArraySlice,\n')).toBe(2 * 9);
+    expect(count(rust, 'rr::read("groups", &groups[..]),')).toBe(2 * 9);
+    expect(count(rust, 'let groups = groups.to_vec();')).toBe(2 * 4);
+    expect(count(rust, '    groups: &[i32],\n')).toBe(4); // the bodies: call, VJP, JVP, HVP
+    const backward = rust.slice(rust.indexOf('pub fn soft_rank_grouped_backward_f64'));
+    expect(backward.slice(0, backward.indexOf('\n}\n'))).not.toContain('groups');
+  });
+
+  it('the API reference: an Int32Array in the signatures, the shapes table and the example', () => {
+    const docs = nodeEmitter.describe?.(ir);
+    const op = docs?.ops.soft_rank_grouped;
+    expect(op?.shapes.groups).toBe('`B × n` values, row-major (option `n`), an `Int32Array`');
+    expect(op?.section).toContain('function softRankGrouped(values: A, groups: Int32Array, options?: SoftRankGroupedOptions & { out?: A }): A;');
+    expect(op?.section).toContain('groups is an Int32Array in both.');
+    expect(op?.section).toContain('const groups = new Int32Array([0, 0, 0, 1, 1]);');
+    expect(docs?.overview).toContain('an int32 input an `Int32Array` in both');
+  });
+
+  it('an op whose first input is int32 is refused: the first input sets the dtype', () => {
+    const edited = irFromText(
+      editedSpec((s: any) => {
+        const op = s.ops.soft_rank_grouped;
+        op.inputs = [op.inputs[1], op.inputs[0], op.inputs[2]];
+        op.example = undefined;
+      }),
+      'edited.yaml',
+    );
+    expect(() => nodeEmitter.emit(edited)).toThrow("node: the first input of soft_rank_grouped must be real: it sets the call's dtype");
   });
 });
 

@@ -82,8 +82,15 @@ export const OUTPUTS: Capabilities = {
   nonDifferentiableOutputs: true,
 };
 
+/**
+ * What every binding binds since soft_rank_grouped (ADR 0022): on top of OUTPUTS, int32 inputs
+ * (`const int32_t *` in C, an int32 array or tensor in Python, `Int32Array` in Node, any integer
+ * array in Julia), never differentiable.
+ */
+export const INT_INPUTS: Capabilities = { ...OUTPUTS, inputDtypes: ['real', 'bool', 'int32'] };
+
 /** The Rust test tables and the docs only describe shapes and dtypes. */
-export const DESCRIPTIONS: Capabilities = OUTPUTS;
+export const DESCRIPTIONS: Capabilities = INT_INPUTS;
 
 /** A target as the check sees it (an `Emitter` is one). */
 export interface Capable {

@@ -11,6 +11,9 @@ export const REQUIRED_CHECKS = {
   not_int: ['op', 'arg', 'got'],
   not_real_list: ['op', 'arg', 'got'],
   not_bool_array: ['op', 'arg', 'got'],
+  not_int_array: ['op', 'arg', 'got'],
+  int_out_of_range: ['op', 'arg', 'value'],
+  int_traced: ['op', 'arg', 'got'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Each value word (what `{got}` may be) by name, with its placeholders. */

@@ -203,7 +203,7 @@ export const Op = record({
 });
 
 export const Message = record({
-  kind: z.enum(['InvalidType', 'InvalidArgument', 'ShapeMismatch']).meta({
+  kind: z.enum(['InvalidType', 'InvalidArgument', 'InvalidValue', 'ShapeMismatch']).meta({
     description: 'The kind of error it is (testdata/bad-input.json); each binding raises its own error type for it.',
   }),
   doc,

@@ -63,7 +63,7 @@ extern "C" {
 /** ABI version; rr_abi_version() of a compatible library returns the same. */
 #define RR_ABI_VERSION 2
 /** Hash of this ABI (signatures, enum and status codes); see rr_abi_hash(). */
-#define RR_ABI_HASH UINT64_C(0x5ea09346d87642e8)
+#define RR_ABI_HASH UINT64_C(0x47bc0bfb253f7a49)
 
 /* Status codes returned by every kernel. */
 
@@ -1505,6 +1505,250 @@ int32_t rr_soft_rank_hvp_f64(
  * As rr_soft_rank_hvp_f64, in single precision: float buffers and real params.
  */
 int32_t rr_soft_rank_hvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *cotangent_ranks,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *hvp_values,
+    float *hvp_regularization_strength);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* soft_rank_grouped */
+
+/**
+ * soft_rank_grouped: Soft ranks within groups of each row (1 = first of its group), e.g. several
+ * queries packed in one row.
+ *
+ * Each item's soft rank among the items of its row with the same group id: soft_rank of the row
+ * holding only them, so several lists (the documents of several queries) can share a row without
+ * padding each to the longest. Group ids are any int32 values, in any order; a group of one item
+ * gets rank 1. The derivatives are soft_rank's, block-diagonal by group.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: Values to rank along the last axis.
+ * @param[in] groups [batch, n] int32: Group id of each item; items of one row with the same id are
+ *     ranked among themselves.
+ * @param[in] mask [batch, n] bool, optional: Which items are present (true); the others are never
+ *     read and get output 0 and gradient 0. May be NULL, which is the same as every element true;
+ *     otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[out] ranks [batch, n]: Soft ranks within each group, in the positions of the input.
+ * @param[out] permutation [batch, n] int32: Residual for the backward: soft_rank's residual of each
+ *     group (groups in increasing id order) in the row's positions.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_rank_grouped_forward_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const int32_t *groups,
+    const bool *mask,
+    double *ranks,
+    int32_t *permutation);
+
+/**
+ * As rr_soft_rank_grouped_forward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_rank_grouped_forward_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const int32_t *groups,
+    const bool *mask,
+    float *ranks,
+    int32_t *permutation);
+
+/**
+ * Backward (vector-Jacobian product) of soft_rank_grouped: from the cotangents of the outputs,
+ * writes the gradient of each differentiable input and, per row, of each param that has a gradient.
+ * Takes the saves and residuals of the matching rr_soft_rank_grouped_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[in] ranks [batch, n]: The forward's output `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
+ * @param[out] grad_values [batch, n]: Receives the gradient with respect to `values`.
+ * @param[out] grad_regularization_strength [batch]: Receives, per row, the gradient with respect to
+ *     `regularization_strength`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_rank_grouped_backward_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *cotangent_ranks,
+    double *grad_values,
+    double *grad_regularization_strength);
+
+/**
+ * As rr_soft_rank_grouped_backward_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_rank_grouped_backward_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *cotangent_ranks,
+    float *grad_values,
+    float *grad_regularization_strength);
+
+/**
+ * Forward-mode derivative (Jacobian-vector product) of soft_rank_grouped: from a tangent of each
+ * differentiable input and one scalar tangent of each param that has a gradient, writes the tangent
+ * of each differentiable output. Takes the saves and residuals of the matching
+ * rr_soft_rank_grouped_forward_f64 call; the tangents may not overlap a written buffer.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[in] ranks [batch, n]: The forward's output `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] tangent_ranks [batch, n]: Receives the tangent of `ranks`.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_rank_grouped_jvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *tangent_ranks);
+
+/**
+ * As rr_soft_rank_grouped_jvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_rank_grouped_jvp_f32(
+    size_t batch,
+    size_t n,
+    float regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const float *values,
+    const bool *mask,
+    const float *ranks,
+    const int32_t *permutation,
+    const float *tangent_values,
+    float tangent_regularization_strength,
+    float *tangent_ranks);
+/**
+ * Second-order kernel (Hessian-vector product) of soft_rank_grouped: the derivative of what the
+ * matching rr_soft_rank_grouped_backward_f64 writes, at the same cotangents, along a tangent of
+ * each differentiable input and one scalar tangent of each param that has a gradient: the Hessian
+ * of <cotangent, output> applied to the tangents. Takes the saves and residuals of the matching
+ * rr_soft_rank_grouped_forward_f64 call.
+ *
+ * @param[in] batch Number of rows.
+ * @param[in] n Items per row (length of the last axis).
+ * @param[in] regularization_strength Regularization strength ε, finite and > 0. Smaller values are
+ *     closer to the hard result. For ranks and losses the scale is the gap between neighbouring
+ *     values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤
+ *     1 / (largest gap). Default 1.0.
+ * @param[in] regularization Regularization of the projection, `l2` or `kl`. One of
+ *     RR_REGULARIZATION_L2, RR_REGULARIZATION_KL; default RR_REGULARIZATION_L2.
+ * @param[in] direction Ranking direction, `ascending` (smallest value first) or `descending`. One
+ *     of RR_DIRECTION_ASCENDING, RR_DIRECTION_DESCENDING; default RR_DIRECTION_ASCENDING.
+ * @param[in] values [batch, n]: The forward's input `values`.
+ * @param[in] mask [batch, n] bool, optional: The forward's input `mask`. May be NULL, which is the
+ *     same as every element true; otherwise batch * n elements, each 0 (false) or 1 (true).
+ * @param[in] ranks [batch, n]: The forward's output `ranks`.
+ * @param[in] permutation [batch, n] int32: The forward's residual `permutation`.
+ * @param[in] cotangent_ranks [batch, n]: Cotangent of `ranks`.
+ * @param[in] tangent_values [batch, n]: Tangent of `values`.
+ * @param[in] tangent_regularization_strength Tangent of `regularization_strength` (one value for
+ *     the call, like the param).
+ * @param[out] hvp_values [batch, n]: Receives the derivative of `grad_values` along the tangents.
+ * @param[out] hvp_regularization_strength [batch]: Receives, per row, the derivative of
+ *     `grad_regularization_strength` along the tangents.
+ *
+ * @return RR_OK, or an RR_ERR_* status (the message is in rr_last_error()).
+ */
+int32_t rr_soft_rank_grouped_hvp_f64(
+    size_t batch,
+    size_t n,
+    double regularization_strength,
+    int32_t regularization,
+    int32_t direction,
+    const double *values,
+    const bool *mask,
+    const double *ranks,
+    const int32_t *permutation,
+    const double *cotangent_ranks,
+    const double *tangent_values,
+    double tangent_regularization_strength,
+    double *hvp_values,
+    double *hvp_regularization_strength);
+
+/**
+ * As rr_soft_rank_grouped_hvp_f64, in single precision: float buffers and real params.
+ */
+int32_t rr_soft_rank_grouped_hvp_f32(
     size_t batch,
     size_t n,
     float regularization_strength,

@@ -1,12 +1,12 @@
 //! The reference cases (`RANK_RELAX_REFERENCE`, default `testdata/reference/ops-v1.json`, and the
-//! `wave2-*.json` and `masks.json` files beside it, and `RANK_RELAX_REFERENCE_SORT_TOPK`) and the
-//! core called directly on them, in the caller's buffers.
+//! `wave2-*.json` and `masks.json` files beside it, `RANK_RELAX_REFERENCE_SORT_TOPK` and
+//! `RANK_RELAX_REFERENCE_GROUPED`) and the core called directly on them, in the caller's buffers.
 
 use std::path::PathBuf;
 
 use rank_relax::ops::{
-    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank, soft_sort,
-    soft_sort_topk, soft_topk, spearman_loss,
+    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank,
+    soft_rank_grouped, soft_sort, soft_sort_topk, soft_topk, spearman_loss,
 };
 use rank_relax::{Direction, Error, Real, Regularization, Shape, TopkRegularization};
 use serde_json::Value;
@@ -41,6 +41,16 @@ pub struct OpInfo {
     /// `op_pullback!(grad, tape, cotangent)` may take the cotangent as the gradient array
     /// (documented per op; elsewhere an overlap is an `ArgumentError`).
     pub grad_may_alias_cotangent: bool,
+    /// The int32 inputs among [`OpInfo::inputs`] (group ids): not differentiable, read by the
+    /// forward alone (the tape does not keep them), lent to Julia as `Int32` arrays.
+    pub int_inputs: &'static [&'static str],
+}
+
+impl OpInfo {
+    /// Whether input `name` is one of the op's int32 inputs.
+    pub fn is_int(&self, name: &str) -> bool {
+        self.int_inputs.contains(&name)
+    }
 }
 
 /// Every op of `bindings-spec/rank-relax.yaml`. A reference case of another op fails the check
@@ -52,6 +62,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Items,
         index_outputs: &[],
         grad_may_alias_cotangent: true,
+        int_inputs: &[],
     },
     OpInfo {
         name: "soft_sort",
@@ -59,6 +70,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Items,
         index_outputs: &[],
         grad_may_alias_cotangent: true,
+        int_inputs: &[],
     },
     OpInfo {
         name: "sigmoid_rank",
@@ -66,6 +78,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Items,
         index_outputs: &[],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
     },
     OpInfo {
         name: "spearman_loss",
@@ -73,6 +86,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::PerRow,
         index_outputs: &[],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
     },
     OpInfo {
         name: "ndcg_loss",
@@ -80,6 +94,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::PerRow,
         index_outputs: &[],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
     },
     OpInfo {
         name: "soft_topk",
@@ -87,6 +102,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Items,
         index_outputs: &[],
         grad_may_alias_cotangent: true,
+        int_inputs: &[],
     },
     OpInfo {
         name: "soft_quantile",
@@ -94,6 +110,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Levels,
         index_outputs: &[],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
     },
     OpInfo {
         name: "neural_sort",
@@ -101,6 +118,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Matrix,
         index_outputs: &[],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
     },
     OpInfo {
         name: "neural_sort_apply",
@@ -108,6 +126,15 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Items,
         index_outputs: &[],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
+    },
+    OpInfo {
+        name: "soft_rank_grouped",
+        inputs: &[("values", true), ("groups", false)],
+        output: Output::Items,
+        index_outputs: &[],
+        grad_may_alias_cotangent: false,
+        int_inputs: &["groups"],
     },
     OpInfo {
         name: "soft_sort_topk",
@@ -115,6 +142,7 @@ pub const OPS: &[OpInfo] = &[
         output: Output::Selected,
         index_outputs: &["indices"],
         grad_may_alias_cotangent: false,
+        int_inputs: &[],
     },
 ];
 
@@ -153,8 +181,12 @@ pub struct Case {
     pub shape: Shape,
     /// The number of quantile levels (0 for an op without them).
     pub m: usize,
-    /// Row-major `[batch, n]` inputs, in [`OpInfo::inputs`] order.
+    /// Row-major `[batch, n]` real inputs, in [`OpInfo::inputs`] order (the int32 ones are in
+    /// [`Case::ints`]).
     pub inputs: Vec<Vec<f64>>,
+    /// Row-major `[batch, n]` int32 inputs (group ids), in [`OpInfo::int_inputs`] order: the
+    /// file's integers as they are.
+    pub ints: Vec<Vec<i32>>,
     /// The case's row-major `[batch, n]` mask (true = present), if it has one.
     pub mask: Option<Vec<bool>>,
     /// The case's cotangent, or a deterministic one when the case has none.
@@ -287,8 +319,16 @@ pub fn sort_topk_reference_path() -> PathBuf {
     }
 }
 
+/// soft_rank_grouped's reference file: `RANK_RELAX_REFERENCE_GROUPED`, else the checkout's copy.
+pub fn grouped_reference_path() -> PathBuf {
+    match std::env::var_os("RANK_RELAX_REFERENCE_GROUPED") {
+        Some(p) => PathBuf::from(p),
+        None => crate::repo_root().join("testdata/reference/soft-rank-grouped.json"),
+    }
+}
+
 /// Every reference file: [`reference_path`], then the later ops' files and the masked cases beside
-/// it, then [`sort_topk_reference_path`].
+/// it, then [`sort_topk_reference_path`] and [`grouped_reference_path`].
 pub fn reference_paths() -> Vec<PathBuf> {
     let first = reference_path();
     let dir = first.parent().map(PathBuf::from).unwrap_or_default();
@@ -301,6 +341,7 @@ pub fn reference_paths() -> Vec<PathBuf> {
         paths.push(dir.join(f));
     }
     paths.push(sort_topk_reference_path());
+    paths.push(grouped_reference_path());
     paths
 }
 
@@ -318,6 +359,20 @@ fn matrix(v: &Value) -> Result<(Vec<f64>, usize, usize), String> {
     let mut flat = vec![];
     flatten(v, &mut flat)?;
     Ok((flat, rows.len(), n))
+}
+
+/// A `[B][n]` list of JSON integers (an int32 input's ids) flattened row-major, exactly: a value
+/// that is not an integer or does not fit in `i32` is an error of the file.
+fn ints(v: &Value) -> Result<Vec<i32>, String> {
+    let rows = v.as_array().ok_or("not an array")?;
+    let mut out = vec![];
+    for row in rows {
+        for x in row.as_array().ok_or("a row that is not an array")? {
+            let i = x.as_i64().ok_or_else(|| format!("not an integer: {x}"))?;
+            out.push(i32::try_from(i).map_err(|_| format!("{i} does not fit in int32"))?);
+        }
+    }
+    Ok(out)
 }
 
 /// A `[B][n]` list of JSON booleans flattened row-major.
@@ -375,12 +430,23 @@ fn load_file(path: &std::path::Path, out: &mut Vec<Case>) -> Result<(), String> 
             params.push((k.clone(), v));
         }
         let mut shape = Shape::default();
-        let mut inputs = vec![];
+        let (mut inputs, mut int_inputs) = (vec![], vec![]);
         for (name, _) in op.inputs {
-            let (flat, batch, n) = matrix(&c["inputs"][*name])
-                .map_err(|e| format!("{file} case {index}: input {name}: {e}"))?;
-            shape = Shape { batch, n };
-            inputs.push(flat);
+            let v = &c["inputs"][*name];
+            let (flat, batch, n) =
+                matrix(v).map_err(|e| format!("{file} case {index}: input {name}: {e}"))?;
+            if op.is_int(name) {
+                int_inputs
+                    .push(ints(v).map_err(|e| format!("{file} case {index}: input {name}: {e}"))?);
+            } else {
+                shape = Shape { batch, n };
+                inputs.push(flat);
+            }
+        }
+        if int_inputs.iter().any(|g| g.len() != shape.batch * shape.n) {
+            return Err(format!(
+                "{file} case {index}: an int32 input is not of the values' shape"
+            ));
         }
         let mask = match c["inputs"].get("mask") {
             Some(v) => Some(bools(v).map_err(|e| format!("{file} case {index}: input mask: {e}"))?),
@@ -409,6 +475,7 @@ fn load_file(path: &std::path::Path, out: &mut Vec<Case>) -> Result<(), String> 
             shape,
             m,
             inputs,
+            ints: int_inputs,
             mask,
             cotangent: vec![],
             indices: vec![],
@@ -564,12 +631,14 @@ fn zeros<T: Real>(len: usize) -> Vec<T> {
     vec![T::from_f64(0.0); len]
 }
 
-/// The core's forward of `op` on `inputs` (row-major `[batch, n]` each) and `mask`, into new buffers.
+/// The core's forward of `op` on its real `inputs` and its int32 inputs `ints` (row-major
+/// `[batch, n]` each, in argument order) and `mask`, into new buffers.
 pub fn forward<T: Real>(
     op: &str,
     shape: Shape,
     p: &CoreParams<T>,
     inputs: &[&[T]],
+    ints: &[&[i32]],
     mask: Option<&[bool]>,
 ) -> Result<Forward<T>, Error> {
     let len = shape.batch * shape.n;
@@ -578,6 +647,19 @@ pub fn forward<T: Real>(
             let params = p.soft_rank();
             let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
             soft_rank::forward(shape, &params, inputs[0], mask, &mut r, &mut perm)?;
+            Forward {
+                output: r.clone(),
+                real: vec![r],
+                int: vec![perm],
+                indices: vec![],
+            }
+        }
+        "soft_rank_grouped" => {
+            let params = p.soft_rank();
+            let (mut r, mut perm) = (zeros::<T>(len), vec![0i32; len]);
+            soft_rank_grouped::forward(
+                shape, &params, inputs[0], ints[0], mask, &mut r, &mut perm,
+            )?;
             Forward {
                 output: r.clone(),
                 real: vec![r],
@@ -701,7 +783,8 @@ pub fn forward<T: Real>(
     })
 }
 
-/// The core's backward of `op` from a [`forward`] of the same inputs and mask.
+/// The core's backward of `op` from a [`forward`] of the same inputs and mask (the real inputs;
+/// no backward reads an int32 input).
 pub fn backward<T: Real>(
     op: &str,
     shape: Shape,
@@ -718,6 +801,22 @@ pub fn backward<T: Real>(
             let params = p.soft_rank();
             let mut g = zeros::<T>(len);
             soft_rank::backward(
+                shape,
+                &params,
+                inputs[0],
+                mask,
+                &fwd.real[0],
+                &fwd.int[0],
+                cotangent,
+                &mut g,
+                &mut ge,
+            )?;
+            vec![g]
+        }
+        "soft_rank_grouped" => {
+            let params = p.soft_rank();
+            let mut g = zeros::<T>(len);
+            soft_rank_grouped::backward(
                 shape,
                 &params,
                 inputs[0],

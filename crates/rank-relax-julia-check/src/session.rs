@@ -96,6 +96,10 @@ function prepare(a::Vector, d::Vector{Int64}, view::String, cast::String, to::St
     isempty(to) || (x = convert(Array{to == "float32" ? Float32 : Float64}, x))
     return x
 end
+# an int32 input (group ids) lent as the case's integers (a Vector{Int64}): reshaped, then cast as
+# the case says (from the integers), or made Int32 and viewed, as RankRelax.jl's runner does
+prepare_ints(a::Vector{Int64}, d::Vector{Int64}, view::String, cast::String) =
+    isempty(cast) ? prepare(convert(Vector{Int32}, a), d, view, "", "") : prepare(a, d, "", cast, "")
 # alias cases: a tape's field by name; an Array over a lent block from element `offset` (0-based)
 field(t, name::String) = getfield(t, Symbol(name))
 wrap(block::Vector, offset::Int64, d::Vector{Int64}) =

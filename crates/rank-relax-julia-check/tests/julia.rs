@@ -32,6 +32,51 @@ mod checks {
     /// Guard elements on each side of every lent buffer.
     const G: usize = 4;
 
+    /// An element of a lent buffer: the reals of [`Elem`], and the integers of int32 inputs (group
+    /// ids: `i32`, and `i64` where the bad-input matrix holds a value outside `i32`).
+    pub(crate) trait Guarded: Copy {
+        /// The guard (and "not written") value.
+        fn guard() -> Self;
+        /// The bits, for comparisons.
+        fn guard_bits(self) -> u64;
+    }
+
+    impl Guarded for f64 {
+        fn guard() -> Self {
+            <f64 as Elem>::sentinel()
+        }
+        fn guard_bits(self) -> u64 {
+            Elem::bits(self)
+        }
+    }
+
+    impl Guarded for f32 {
+        fn guard() -> Self {
+            <f32 as Elem>::sentinel()
+        }
+        fn guard_bits(self) -> u64 {
+            Elem::bits(self)
+        }
+    }
+
+    impl Guarded for i32 {
+        fn guard() -> Self {
+            0x5eed_beef_u32 as i32
+        }
+        fn guard_bits(self) -> u64 {
+            u64::from(self as u32)
+        }
+    }
+
+    impl Guarded for i64 {
+        fn guard() -> Self {
+            0x5eed_beef_5eed_beef
+        }
+        fn guard_bits(self) -> u64 {
+            self as u64
+        }
+    }
+
     /// A Rust-owned buffer lent to Julia: the data between guard elements that Julia must not
     /// touch.
     struct Lent<T> {
@@ -39,9 +84,9 @@ mod checks {
         len: usize,
     }
 
-    impl<T: Elem> Lent<T> {
+    impl<T: Guarded> Lent<T> {
         fn new(data: &[T]) -> Self {
-            let mut buf = vec![T::sentinel(); data.len() + 2 * G];
+            let mut buf = vec![T::guard(); data.len() + 2 * G];
             buf[G..G + data.len()].copy_from_slice(data);
             Lent {
                 buf,
@@ -61,7 +106,7 @@ mod checks {
             self.buf[..G]
                 .iter()
                 .chain(&self.buf[G + self.len..])
-                .all(|x| x.bits() == T::sentinel().bits())
+                .all(|x| x.guard_bits() == T::guard().guard_bits())
         }
     }
 
@@ -189,7 +234,7 @@ mod checks {
     }
 
     /// One case in `T`: Julia's results against the core's, and the lent buffers after Julia.
-    fn check_case<T: Elem>(s: &mut Session, case: &Case, checks: &mut usize) -> Result<(), String> {
+    fn check_case<T: Elem + Guarded>(s: &mut Session, case: &Case, checks: &mut usize) -> Result<(), String> {
         let op = case.op;
         let Shape { batch: b, n } = case.shape;
         let len = b * n;
@@ -198,14 +243,25 @@ mod checks {
 
         let mut inputs: Vec<Lent<T>> = case.inputs.iter().map(|v| Lent::new(&to_t(v))).collect();
         let pristine: Vec<Vec<T>> = inputs.iter().map(|l| l.data().to_vec()).collect();
+        // the int32 inputs (group ids), lent as Int32 arrays whatever T is
+        let mut ints: Vec<Lent<i32>> = case.ints.iter().map(|v| Lent::new(v)).collect();
         let mut cot = Lent::new(&to_t(&case.cotangent));
         let cot_pristine = cot.data().to_vec();
 
         // the core, directly, on the same buffers
         let p = case.core_params::<T>().map_err(|e| what(&e.to_string()))?;
         let slices: Vec<&[T]> = inputs.iter().map(|l| l.data()).collect();
-        let fwd = reference::forward(op.name, case.shape, &p, &slices, case.mask.as_deref())
-            .map_err(|e| what(&format!("core forward: {e}")))?;
+        let int_slices: Vec<&[i32]> = ints.iter().map(|l| l.data()).collect();
+        let fwd = reference::forward(
+            op.name,
+            case.shape,
+            &p,
+            &slices,
+            &int_slices,
+            case.mask.as_deref(),
+        )
+        .map_err(|e| what(&format!("core forward: {e}")))?;
+        drop(int_slices);
         let bwd = reference::backward(
             op.name,
             case.shape,
@@ -237,10 +293,19 @@ mod checks {
         let got: FromJulia<T> = s
             .julia
             .dynamic_frame(|global, frame| {
-                // n × B column-major views of the row-major [B, n] buffers, not copies
+                // n × B column-major views of the row-major [B, n] buffers, not copies, in the op's
+                // argument order (the int32 ones Int32 arrays)
                 let mut args = vec![];
-                for l in inputs.iter_mut() {
-                    args.push(Value::borrow_array(frame, l.data_mut(), (n, b))?);
+                let (mut reals, mut int_bufs) = (inputs.iter_mut(), ints.iter_mut());
+                for (name, _) in op.inputs {
+                    let missing = || format!("{}: no buffer for input {name}", op.name);
+                    args.push(if op.is_int(name) {
+                        let l = int_bufs.next().ok_or_else(missing).or_else(fail)?;
+                        Value::borrow_array(frame, l.data_mut(), (n, b))?
+                    } else {
+                        let l = reals.next().ok_or_else(missing).or_else(fail)?;
+                        Value::borrow_array(frame, l.data_mut(), (n, b))?
+                    });
                 }
                 let cot_jl = Value::borrow_array(frame, cot.data_mut(), &out_dims[..])?;
                 let mask_jl = match mask.as_mut() {
@@ -261,7 +326,12 @@ mod checks {
                 let tape = r.get_nth_field(frame, 1)?;
                 let forward = array_data::<T>(out)?;
                 let mut tape_addrs = vec![];
-                let saved = op.inputs.iter().map(|(name, _)| *name);
+                // the tape keeps the real inputs (not the ids, which the forward alone reads)
+                let saved = op
+                    .inputs
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .filter(|name| !op.is_int(name));
                 for name in saved.chain(case.mask.as_ref().map(|_| "mask")) {
                     let name = Value::new(frame, name.to_string())?;
                     match helper(global, "field_addr")?.call2(frame, tape, name)? {
@@ -500,6 +570,18 @@ mod checks {
                 Ok(())
             } else {
                 Err(format!("a write next to input {i}"))
+            });
+        }
+        for (i, l) in ints.iter().enumerate() {
+            check(same_ints(
+                &format!("int32 input {} after the calls", op.int_inputs[i]),
+                l.data(),
+                &case.ints[i],
+            ));
+            check(if l.guards_intact() {
+                Ok(())
+            } else {
+                Err(format!("a write next to int32 input {}", op.int_inputs[i]))
             });
         }
         check(if mask == case.mask {

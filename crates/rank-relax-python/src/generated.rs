@@ -17,7 +17,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 2;
 /// Hash of the ABI this module was generated for; the Python package checks it at import.
-pub const ABI_HASH: u64 = 0x5ea0_9346_d876_42e8;
+pub const ABI_HASH: u64 = 0x47bc_0bfb_253f_7a49;
 
 /// `ndcg_loss`: One minus the NDCG of the soft ranks of the scores, with graded relevance.
 pub mod ndcg_loss {
@@ -2890,6 +2890,523 @@ pub mod soft_rank {
     }
 }
 
+/// `soft_rank_grouped`: Soft ranks within groups of each row (1 = first of its group), e.g. several
+/// queries packed in one row.
+pub mod soft_rank_grouped {
+    use super::*;
+    use rank_relax::ops::soft_rank_grouped as rr_op;
+
+    const OP: &str = "soft_rank_grouped";
+
+    /// What `forward` returns: `ranks`, `permutation`.
+    type Forward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray2<i32>>);
+    /// What `backward` returns: `grad_values`, `grad_regularization_strength`.
+    type Backward<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+    /// What `jvp` returns: `tangent_ranks`.
+    type Jvp<'py, T> = (Bound<'py, PyArray2<T>>,);
+    /// What `hvp` returns: `hvp_values`, `hvp_regularization_strength`.
+    type Hvp<'py, T> = (Bound<'py, PyArray2<T>>, Bound<'py, PyArray1<T>>);
+
+    /// The core's params of `soft_rank_grouped`, enums parsed with the core's messages.
+    fn params<T>(
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<rr_op::Params<T>> {
+        Ok(rr_op::Params {
+            regularization_strength,
+            regularization: rr_py::enum_arg(
+                OP,
+                "regularization",
+                regularization,
+                rank_relax::Regularization::parse,
+            )?,
+            direction: rr_py::enum_arg(OP, "direction", direction, rank_relax::Direction::parse)?,
+        })
+    }
+
+    /// `forward` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn forward<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        groups: PyReadonlyArray2<'py, i32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Forward<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "groups", groups.shape())?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let groups = rr_py::read(&groups);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let mut ranks = rr_py::matrix_buf::<T>(rr_shape);
+        let mut permutation = rr_py::matrix_buf::<i32>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::forward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    &groups,
+                    mask.as_deref(),
+                    &mut ranks,
+                    &mut permutation,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, ranks),
+            rr_py::matrix(rr_python, rr_shape, permutation),
+        ))
+    }
+
+    /// `backward` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn backward<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Backward<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_ranks",
+            cotangent_ranks.shape(),
+        )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_ranks = rr_py::read(&cotangent_ranks);
+        let mut grad_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut grad_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::backward(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &ranks,
+                    &permutation,
+                    &cotangent_ranks,
+                    &mut grad_values,
+                    &mut grad_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, grad_values),
+            rr_py::rows(rr_python, grad_regularization_strength),
+        ))
+    }
+
+    /// `jvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn jvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Jvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut tangent_ranks = rr_py::matrix_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::jvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &ranks,
+                    &permutation,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut tangent_ranks,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((rr_py::matrix(rr_python, rr_shape, tangent_ranks),))
+    }
+
+    /// `hvp` for either dtype: checks shapes, reads without copying, computes without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn hvp<'py, T: rr_py::Float>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, T>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, T>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, T>,
+        tangent_values: PyReadonlyArray2<'py, T>,
+        regularization_strength: T,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: T,
+    ) -> PyResult<Hvp<'py, T>> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        let rr_shape = rr_py::shape(values.shape());
+        rr_py::same_shape(OP, "values", rr_shape, "ranks", ranks.shape())?;
+        rr_py::same_shape(OP, "values", rr_shape, "permutation", permutation.shape())?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "cotangent_ranks",
+            cotangent_ranks.shape(),
+        )?;
+        rr_py::same_shape(
+            OP,
+            "values",
+            rr_shape,
+            "tangent_values",
+            tangent_values.shape(),
+        )?;
+        if let Some(mask) = &mask {
+            rr_py::same_shape(OP, "values", rr_shape, "mask", mask.shape())?;
+        }
+        let values = rr_py::read(&values);
+        let mask = rr_py::read_bools_optional(OP, "mask", &mask)?;
+        let ranks = rr_py::read(&ranks);
+        let permutation = rr_py::read(&permutation);
+        let cotangent_ranks = rr_py::read(&cotangent_ranks);
+        let tangent_values = rr_py::read(&tangent_values);
+        let mut hvp_values = rr_py::matrix_buf::<T>(rr_shape);
+        let mut hvp_regularization_strength = rr_py::rows_buf::<T>(rr_shape);
+        rr_python
+            .detach(|| {
+                rr_op::hvp(
+                    rr_shape,
+                    &rr_params,
+                    &values,
+                    mask.as_deref(),
+                    &ranks,
+                    &permutation,
+                    &cotangent_ranks,
+                    &tangent_values,
+                    tangent_regularization_strength,
+                    &mut hvp_values,
+                    &mut hvp_regularization_strength,
+                )
+            })
+            .map_err(rr_py::error)?;
+        Ok((
+            rr_py::matrix(rr_python, rr_shape, hvp_values),
+            rr_py::rows(rr_python, hvp_regularization_strength),
+        ))
+    }
+
+    /// Forward of `soft_rank_grouped` in f32: `(values, groups, mask, regularization_strength,
+    /// regularization, direction) -> (ranks, permutation)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_forward_f32", signature = (values, groups, mask, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        groups: PyReadonlyArray2<'py, i32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Forward<'py, f32>> {
+        forward(
+            rr_python,
+            values,
+            groups,
+            mask,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Backward (VJP) of `soft_rank_grouped` in f32: `(values, mask, ranks, permutation,
+    /// cotangent_ranks, regularization_strength, regularization, direction) -> (grad_values,
+    /// grad_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_backward_f32", signature = (values, mask, ranks, permutation, cotangent_ranks, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Backward<'py, f32>> {
+        backward(
+            rr_python,
+            values,
+            mask,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_rank_grouped` in f32: `(values, mask, ranks, permutation,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_ranks)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_jvp_f32", signature = (values, mask, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Jvp<'py, f32>> {
+        jvp(
+            rr_python,
+            values,
+            mask,
+            ranks,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_rank_grouped` in f32: `(values, mask, ranks, permutation,
+    /// cotangent_ranks, tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_hvp_f32", signature = (values, mask, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f32<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, f32>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f32>,
+        tangent_values: PyReadonlyArray2<'py, f32>,
+        regularization_strength: f32,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f32,
+    ) -> PyResult<Hvp<'py, f32>> {
+        hvp(
+            rr_python,
+            values,
+            mask,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Forward of `soft_rank_grouped` in f64: `(values, groups, mask, regularization_strength,
+    /// regularization, direction) -> (ranks, permutation)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_forward_f64", signature = (values, groups, mask, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        groups: PyReadonlyArray2<'py, i32>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Forward<'py, f64>> {
+        forward(
+            rr_python,
+            values,
+            groups,
+            mask,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Backward (VJP) of `soft_rank_grouped` in f64: `(values, mask, ranks, permutation,
+    /// cotangent_ranks, regularization_strength, regularization, direction) -> (grad_values,
+    /// grad_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_backward_f64", signature = (values, mask, ranks, permutation, cotangent_ranks, regularization_strength, regularization, direction))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+    ) -> PyResult<Backward<'py, f64>> {
+        backward(
+            rr_python,
+            values,
+            mask,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            regularization_strength,
+            regularization,
+            direction,
+        )
+    }
+
+    /// Forward-mode derivative (JVP) of `soft_rank_grouped` in f64: `(values, mask, ranks, permutation,
+    /// tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (tangent_ranks)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_jvp_f64", signature = (values, mask, ranks, permutation, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Jvp<'py, f64>> {
+        jvp(
+            rr_python,
+            values,
+            mask,
+            ranks,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Second-order derivative (HVP) of `soft_rank_grouped` in f64: `(values, mask, ranks, permutation,
+    /// cotangent_ranks, tangent_values, regularization_strength, regularization, direction,
+    /// tangent_regularization_strength) -> (hvp_values, hvp_regularization_strength)`.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_hvp_f64", signature = (values, mask, ranks, permutation, cotangent_ranks, tangent_values, regularization_strength, regularization, direction, tangent_regularization_strength))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn hvp_f64<'py>(
+        rr_python: Python<'py>,
+        values: PyReadonlyArray2<'py, f64>,
+        mask: Option<PyReadonlyArray2<'py, bool>>,
+        ranks: PyReadonlyArray2<'py, f64>,
+        permutation: PyReadonlyArray2<'py, i32>,
+        cotangent_ranks: PyReadonlyArray2<'py, f64>,
+        tangent_values: PyReadonlyArray2<'py, f64>,
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        tangent_regularization_strength: f64,
+    ) -> PyResult<Hvp<'py, f64>> {
+        hvp(
+            rr_python,
+            values,
+            mask,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            tangent_values,
+            regularization_strength,
+            regularization,
+            direction,
+            tangent_regularization_strength,
+        )
+    }
+
+    /// Checks the params of `soft_rank_grouped` as its kernels do (the core's messages), computing
+    /// nothing; with `n`, also the bounds that depend on the row length.
+    #[pyfunction]
+    #[pyo3(name = "soft_rank_grouped_check_params", signature = (regularization_strength, regularization, direction, n = None))]
+    pub fn check_params(
+        regularization_strength: f64,
+        regularization: &Bound<'_, PyAny>,
+        direction: &Bound<'_, PyAny>,
+        n: Option<usize>,
+    ) -> PyResult<()> {
+        let rr_params = params(regularization_strength, regularization, direction)?;
+        // An empty batch: the core checks the params, then has no row to compute.
+        let rr_status = rr_op::forward::<f64>(
+            Shape::new(0, n.unwrap_or(rr_py::ANY_N)),
+            &rr_params,
+            &[],
+            &[],
+            None,
+            &mut [],
+            &mut [],
+        );
+        rr_status.map_err(rr_py::error)
+    }
+}
+
 /// `soft_sort`: Differentiable sorted values of each row.
 pub mod soft_sort {
     use super::*;
@@ -5170,6 +5687,15 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(soft_rank::jvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::hvp_f64, m)?)?;
     m.add_function(wrap_pyfunction!(soft_rank::check_params, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::forward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::backward_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::jvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::hvp_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::forward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::jvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::hvp_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(soft_rank_grouped::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::backward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(soft_sort::jvp_f32, m)?)?;

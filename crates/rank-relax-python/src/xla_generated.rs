@@ -1384,6 +1384,247 @@ pub mod soft_rank {
     }
 }
 
+/// `soft_rank_grouped`: Soft ranks within groups of each row (1 = first of its group), e.g. several
+/// queries packed in one row.
+pub mod soft_rank_grouped {
+    use super::*;
+    use rank_relax::ops::soft_rank_grouped as rr_op;
+
+    const OP: &str = "soft_rank_grouped";
+
+    /// `forward` on an XLA call frame: arguments `values`, `groups`, `regularization_strength`, then
+    /// optionally `mask`; results `ranks`, `permutation`; attributes `regularization`, `direction`.
+    fn forward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let groups = rr_frame.arg::<i32>(1, "groups")?;
+        let regularization_strength = rr_frame.arg::<T>(2, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(3, "mask")?;
+        let mut ranks = rr_frame.ret::<T>(0, "ranks")?;
+        let mut permutation = rr_frame.ret::<i32>(1, "permutation")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::forward(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.matrix(&groups),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix_mut(&mut ranks),
+                rr_part.matrix_mut(&mut permutation),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `backward` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `cotangent_ranks`,
+    /// `regularization_strength`, then optionally `mask`; results `grad_values`,
+    /// `grad_regularization_strength`; attributes `regularization`, `direction`.
+    fn backward<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let ranks = rr_frame.arg::<T>(1, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(2, "permutation")?;
+        let cotangent_ranks = rr_frame.arg::<T>(3, "cotangent_ranks")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(5, "mask")?;
+        let mut grad_values = rr_frame.ret::<T>(0, "grad_values")?;
+        let mut grad_regularization_strength =
+            rr_frame.ret::<T>(1, "grad_regularization_strength")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(OP, &values, &[&regularization_strength])?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::backward(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&cotangent_ranks),
+                rr_part.matrix_mut(&mut grad_values),
+                rr_part.per_row_mut(&mut grad_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `jvp` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `tangent_values`,
+    /// `regularization_strength`, `tangent_regularization_strength`, then optionally `mask`; results
+    /// `tangent_ranks`; attributes `regularization`, `direction`.
+    fn jvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let ranks = rr_frame.arg::<T>(1, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(2, "permutation")?;
+        let tangent_values = rr_frame.arg::<T>(3, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(4, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(5, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(6, "mask")?;
+        let mut tangent_ranks = rr_frame.ret::<T>(0, "tangent_ranks")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::jvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut tangent_ranks),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `hvp` on an XLA call frame: arguments `values`, `ranks`, `permutation`, `cotangent_ranks`,
+    /// `tangent_values`, `regularization_strength`, `tangent_regularization_strength`, then optionally
+    /// `mask`; results `hvp_values`, `hvp_regularization_strength`; attributes `regularization`,
+    /// `direction`.
+    fn hvp<T: rr_xla::Float>(rr_frame: &rr_xla::Frame<'_>) -> rr_xla::Result {
+        let values = rr_frame.arg::<T>(0, "values")?;
+        let ranks = rr_frame.arg::<T>(1, "ranks")?;
+        let permutation = rr_frame.arg::<i32>(2, "permutation")?;
+        let cotangent_ranks = rr_frame.arg::<T>(3, "cotangent_ranks")?;
+        let tangent_values = rr_frame.arg::<T>(4, "tangent_values")?;
+        let regularization_strength = rr_frame.arg::<T>(5, "regularization_strength")?;
+        let tangent_regularization_strength =
+            rr_frame.arg::<T>(6, "tangent_regularization_strength")?;
+        let mask = rr_frame.optional_arg::<bool>(7, "mask")?;
+        let mut hvp_values = rr_frame.ret::<T>(0, "hvp_values")?;
+        let mut hvp_regularization_strength =
+            rr_frame.ret::<T>(1, "hvp_regularization_strength")?;
+        let regularization =
+            rr_frame.enum_attr("regularization", rank_relax::Regularization::parse)?;
+        let direction = rr_frame.enum_attr("direction", rank_relax::Direction::parse)?;
+        let rr_split = rr_xla::Split::new(
+            OP,
+            &values,
+            &[&regularization_strength, &tangent_regularization_strength],
+        )?;
+        for rr_part in rr_split.parts() {
+            let rr_params = rr_op::Params {
+                regularization_strength: rr_part.real(&regularization_strength),
+                regularization,
+                direction,
+            };
+            rr_op::hvp(
+                rr_part.shape,
+                &rr_params,
+                rr_part.matrix(&values),
+                rr_part.optional_matrix(&mask),
+                rr_part.matrix(&ranks),
+                rr_part.matrix(&permutation),
+                rr_part.matrix(&cotangent_ranks),
+                rr_part.matrix(&tangent_values),
+                rr_part.real(&tangent_regularization_strength),
+                rr_part.matrix_mut(&mut hvp_values),
+                rr_part.per_row_mut(&mut hvp_regularization_strength),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// XLA FFI handler of the forward of `soft_rank_grouped` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn forward_f32(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, forward::<f32>) }
+    }
+
+    /// XLA FFI handler of the backward (VJP) of `soft_rank_grouped` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn backward_f32(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, backward::<f32>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_rank_grouped` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f32>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_rank_grouped` in f32.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f32(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f32>) }
+    }
+
+    /// XLA FFI handler of the forward of `soft_rank_grouped` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn forward_f64(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, forward::<f64>) }
+    }
+
+    /// XLA FFI handler of the backward (VJP) of `soft_rank_grouped` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn backward_f64(
+        rr_frame: *mut rr_xla::CallFrame,
+    ) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, backward::<f64>) }
+    }
+
+    /// XLA FFI handler of the forward-mode derivative (JVP) of `soft_rank_grouped` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn jvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, jvp::<f64>) }
+    }
+
+    /// XLA FFI handler of the second-order derivative (HVP) of `soft_rank_grouped` in f64.
+    ///
+    /// # Safety
+    /// XLA calls it with a valid call frame.
+    pub unsafe extern "C" fn hvp_f64(rr_frame: *mut rr_xla::CallFrame) -> *mut rr_xla::XlaError {
+        unsafe { rr_xla::handle(rr_frame, OP, hvp::<f64>) }
+    }
+}
+
 /// `soft_sort`: Differentiable sorted values of each row.
 pub mod soft_sort {
     use super::*;
@@ -2370,7 +2611,7 @@ pub mod spearman_loss {
 }
 
 /// Every handler, by the name of its kernel (`soft_rank_forward_f64`).
-pub const HANDLERS: [(&str, rr_xla::Handler); 80] = [
+pub const HANDLERS: [(&str, rr_xla::Handler); 88] = [
     ("ndcg_loss_forward_f32", ndcg_loss::forward_f32),
     ("ndcg_loss_backward_f32", ndcg_loss::backward_f32),
     ("ndcg_loss_jvp_f32", ndcg_loss::jvp_f32),
@@ -2431,6 +2672,26 @@ pub const HANDLERS: [(&str, rr_xla::Handler); 80] = [
     ("soft_rank_backward_f64", soft_rank::backward_f64),
     ("soft_rank_jvp_f64", soft_rank::jvp_f64),
     ("soft_rank_hvp_f64", soft_rank::hvp_f64),
+    (
+        "soft_rank_grouped_forward_f32",
+        soft_rank_grouped::forward_f32,
+    ),
+    (
+        "soft_rank_grouped_backward_f32",
+        soft_rank_grouped::backward_f32,
+    ),
+    ("soft_rank_grouped_jvp_f32", soft_rank_grouped::jvp_f32),
+    ("soft_rank_grouped_hvp_f32", soft_rank_grouped::hvp_f32),
+    (
+        "soft_rank_grouped_forward_f64",
+        soft_rank_grouped::forward_f64,
+    ),
+    (
+        "soft_rank_grouped_backward_f64",
+        soft_rank_grouped::backward_f64,
+    ),
+    ("soft_rank_grouped_jvp_f64", soft_rank_grouped::jvp_f64),
+    ("soft_rank_grouped_hvp_f64", soft_rank_grouped::hvp_f64),
     ("soft_sort_forward_f32", soft_sort::forward_f32),
     ("soft_sort_backward_f32", soft_sort::backward_f32),
     ("soft_sort_jvp_f32", soft_sort::jvp_f32),

@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::dispatch::{self, Pass};
-use common::{inputs_of, widen, Outcome};
+use common::{inputs_of, int_inputs_of, widen, Outcome};
 use rank_relax::{Error, ErrorKind, Real, Shape};
 use serde_json::Value;
 
@@ -170,6 +170,14 @@ fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
         };
         (x, shape, shape)
     };
+    // An int32 input keeps its integers in every dtype of the case.
+    let ints: Vec<Vec<i32>> = int_inputs_of(op)
+        .iter()
+        .map(|name| {
+            let (flat, _) = tensor(&case["inputs"][*name]);
+            flat.iter().map(|&v| v as i32).collect()
+        })
+        .collect();
     let mask = case["inputs"].get("mask").map(bool_tensor);
     let backward = case.get("pass").and_then(Value::as_str) == Some("backward");
     let cotangent: Option<Vec<T>> = if backward {
@@ -188,7 +196,7 @@ fn execute<T: Real>(case: &Value) -> Result<Outcome, Error> {
         }
         None => Pass::Forward,
     };
-    let r = dispatch::run(op, &p, shape, alloc, &x, mask.as_deref(), pass)?;
+    let r = dispatch::run(op, &p, shape, alloc, &x, &ints, mask.as_deref(), pass)?;
     Ok(Outcome {
         output: r.real_outputs.first().map_or(vec![], |o| widen(o)),
         grads: r.d.iter().map(|g| widen(g)).collect(),

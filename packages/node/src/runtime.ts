@@ -70,7 +70,8 @@ const TYPED_DTYPES: readonly (readonly [abstract new (...args: never[]) => unkno
 
 /**
  * What a refused value is, for a message (`got`), in the words every binding shares: a typed array
- * by its dtype (`an array of int32`), a number with its value (`a float (2.5)`), else its kind.
+ * by its dtype (`an array of int32`), an array of booleans (Node's bool array, as a `mask` takes it)
+ * as `an array of bool`, a number with its value (`a float (2.5)`), else its kind.
  */
 export function describe(x: unknown): string {
   if (x === null || x === undefined) return msg.gotNothing();
@@ -87,6 +88,7 @@ export function describe(x: unknown): string {
       break;
   }
   for (const [Type, dtype] of TYPED_DTYPES) if (x instanceof Type) return msg.gotArray(dtype);
+  if (Array.isArray(x) && x.length > 0 && x.every((e) => typeof e === 'boolean')) return msg.gotArray('bool');
   const name = typeof x === 'object' ? (x as { constructor?: { name?: unknown } }).constructor?.name : undefined;
   return msg.gotOther(typeof name === 'string' && name !== '' ? name : typeof x);
 }
@@ -231,6 +233,17 @@ export function boolArray(op: string, name: string, value: unknown): Uint8Array 
     out[i] = x ? 1 : 0;
   }
   return out;
+}
+
+/**
+ * A required int32 input (soft_rank_grouped's `groups`): an `Int32Array`, passed to the addon as it
+ * is (a sync call borrows it, a job copies it). Anything else — a float or other integer typed
+ * array, an array of numbers or of booleans — is a TypeError with the spec's message: group ids are
+ * never converted from another type. The core checks the length against the values' (`groups has 8
+ * elements, expected batch × n = 2 × 3 = 6`, a RangeError).
+ */
+export function intArray(op: string, name: string, value: unknown): void {
+  if (!(value instanceof Int32Array)) throw typeError(msg.notIntArray(op, name, describe(value)));
 }
 
 /** A bool param. */

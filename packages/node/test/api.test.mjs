@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 
 import * as rr from '@rank-relax/node';
 
-import { PACKAGE_DIR, assertClose, assertSameArray } from './helpers.mjs';
+import { PACKAGE_DIR, assertClose, assertSameArray, groupIds } from './helpers.mjs';
 
 /** Deterministic pseudo-random values (a small LCG), so failures reproduce. */
 function randoms(len, seed = 1, Type = Float64Array) {
@@ -67,6 +67,8 @@ describe('gradients against central finite differences', () => {
     ['softQuantile', [randoms(12, 15)], { n: 6, quantiles: new Float64Array([0, 0.3]), regularizationStrength: 0.2, regularization: 'kl' }],
     ['neuralSort', [randoms(12, 16)], { n: 6, regularizationStrength: 0.3 }],
     ['neuralSortApply', [randoms(12, 17), randoms(12, 18)], { n: 6, regularizationStrength: 0.25, direction: 'descending' }],
+    // The group ids (an Int32Array) have no gradient.
+    ['softRankGrouped', [randoms(12, 19), groupIds(12, 20)], { n: 6, regularizationStrength: 0.5, regularization: 'kl', direction: 'descending' }],
   ];
   for (const [name, inputs, options] of ops) {
     it(`${name} ${JSON.stringify(options)}`, () => {
@@ -109,6 +111,7 @@ describe('out: caller-provided output and gradient arrays', () => {
     ['softQuantile', (T) => [randoms(40, 43, T)], { n: 8, quantiles: [0.2, 0.5, 0.9], regularizationStrength: 0.3 }],
     ['neuralSort', (T) => [randoms(40, 44, T)], { n: 8, regularizationStrength: 0.3 }],
     ['neuralSortApply', (T) => [randoms(40, 45, T), randoms(40, 46, T)], { n: 8, regularizationStrength: 0.3 }],
+    ['softRankGrouped', (T) => [randoms(40, 47, T), groupIds(40, 48)], { n: 8, regularizationStrength: 0.3 }],
   ];
   for (const [name, make, options] of ops) {
     for (const T of [Float64Array, Float32Array]) {

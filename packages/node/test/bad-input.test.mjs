@@ -5,8 +5,11 @@
 //
 // Node layout: every TENSOR is a flat row-major Float64Array / Float32Array with the `n` option (the
 // case's `n`, else the last dimension of the first input; a 1-D input is one row). A 0-d input is the
-// bare number. A bool input (`mask`) is the option of its name, a flat array of booleans. Casts:
-// int32 → Int32Array (truncated like NumPy's astype); float64 / float32 → that array (a mask's 0/1). Params go as the JSON has
+// bare number. A bool input (`mask`) is the option of its name, a flat array of booleans. An int32
+// input (soft_rank_grouped's `groups`) is an Int32Array of the JSON integers in every dtype, never
+// rounded to the case's float type. Casts: int32 → Int32Array (truncated like NumPy's astype);
+// float64 / float32 → that array (a mask's 0/1); int64 → BigInt64Array; bool → an array of booleans
+// (nonzero = true; Node's bool array, as `mask` takes it). Params go as the JSON has
 // them (an int as a number, a list as an array of numbers, a wrong type as given), real ones and
 // list elements with "nan"/"inf" read as numbers and regularization_strength rounded to the dtype.
 // Expectations: InvalidType → TypeError; InvalidValue / ShapeMismatch → RangeError; InvalidArgument →
@@ -26,10 +29,11 @@ import { REPO_ROOT, camel } from './helpers.mjs';
 
 const PATH = process.env.RANK_RELAX_BAD_INPUT || join(REPO_ROOT, 'testdata', 'bad-input.json');
 
-// The spec's ops: the real inputs in order (arguments), the bool ones (options: `mask`), the
-// (differentiable) output's name and the dims of one row of it (`[]`: one value per row; `m`: the
-// number of quantiles; `k`: the param k). An op with several outputs lists them (`outputs`): it
-// returns an object of them by camelCase name, and its `out` is such an object.
+// The spec's ops: the required inputs in order (arguments), the int32 ones among them (`ints`: no
+// gradient, an Int32Array), the bool ones (options: `mask`), the (differentiable) output's name and
+// the dims of one row of it (`[]`: one value per row; `m`: the number of quantiles; `k`: the param
+// k). An op with several outputs lists them (`outputs`): it returns an object of them by camelCase
+// name, and its `out` is such an object.
 const MASK = ['mask'];
 const OPS = {
   soft_rank: { inputs: ['values'], bools: MASK, output: 'ranks', row: ['n'] },
@@ -42,7 +46,11 @@ const OPS = {
   neural_sort: { inputs: ['values'], bools: MASK, output: 'permutation_matrix', row: ['n', 'n'] },
   neural_sort_apply: { inputs: ['values', 'payload'], bools: MASK, output: 'output', row: ['n'] },
   soft_sort_topk: { inputs: ['values'], bools: MASK, output: 'top_values', outputs: ['top_values', 'indices'], row: ['k'] },
+  soft_rank_grouped: { inputs: ['values', 'groups'], ints: ['groups'], bools: MASK, output: 'ranks', row: ['n'] },
 };
+
+/** Whether a required input of `op` is int32 (no gradient; an Int32Array whatever the dtype). */
+const isInt = (op, name) => (op.ints ?? []).includes(name);
 
 /** The output's number of elements: batch × the row dims (m = the quantiles given, else the spec's one). */
 function outputLength(op, batch, options) {
@@ -147,6 +155,7 @@ function bool(x) {
 }
 
 function cast(data, to) {
+  if (to === 'bool') return data.map((x) => x !== 0);
   if (to === 'float64') return Float64Array.from(data);
   if (to === 'float32') return Float32Array.from(data);
   if (to === 'int32') return Int32Array.from(data.map(Math.trunc));
@@ -162,6 +171,8 @@ function call(c, Type) {
   const inputs = op.inputs.map((name) => {
     const t = tensor(c.inputs[name]);
     if (t.shape.length === 0) return t.data[0]; // a 0-d input: the bare number
+    // An int32 input keeps its integers (the int32 extremes too): cast from them, never from the float type.
+    if (isInt(op, name)) return c.cast?.[name] ? cast(t.data, c.cast[name]) : Int32Array.from(t.data);
     if (c.cast?.[name]) return cast(Array.from(Type.from(t.data)), c.cast[name]);
     return Type.from(t.data);
   });
@@ -186,7 +197,7 @@ function call(c, Type) {
       const outLength = outputLength(op, batch, options);
       arrays[`cotangent_${op.output}`] = c.cotangent !== undefined ? Type.from(tensor(c.cotangent).data) : new Type(outLength).fill(1);
       // Every input that has a gradient may be given an out array; the ones an alias names are.
-      for (const name of op.inputs) lengths[`grad_${name}`] = arrays[name].length;
+      for (const name of op.inputs) if (!isInt(op, name)) lengths[`grad_${name}`] = arrays[name].length;
       for (const name of c.alias.slice(0, 2)) if (name.startsWith('grad_') && arrays[name] === undefined) arrays[name] = new Type(lengths[name]);
     }
     applyAlias(c.alias, arrays, lengths, Type);

@@ -16,6 +16,9 @@ function randoms(length, seed, Type) {
   return out;
 }
 const grades = (length, seed, Type) => Type.from(randoms(length, seed, Float64Array), (x) => Math.floor((x + 2)));
+/** Group ids in [-4, 3]: an Int32Array whatever the type of the values. */
+const groupIds = (length, seed) => Int32Array.from(randoms(length, seed, Float64Array), (x) => Math.floor(2 * x));
+const INPUTS = { relevance: grades, groups: groupIds };
 
 // [function, inputs, the regularizations to run, the other options]
 const OPS = [
@@ -28,6 +31,7 @@ const OPS = [
   ['softQuantile', ['values'], ['l2', 'kl'], { quantiles: [0, 0.25, 0.5, 0.9] }],
   ['neuralSort', ['values'], [undefined], { direction: 'descending' }],
   ['neuralSortApply', ['values', 'payload'], [undefined], { direction: 'ascending' }],
+  ['softRankGrouped', ['values', 'groups'], ['l2', 'kl'], { direction: 'descending' }],
 ];
 
 function jobs() {
@@ -39,7 +43,7 @@ function jobs() {
         for (const [batch, n] of [[3, 17], [200, 64], [40, 160]]) {
           const options = { n, regularizationStrength: 0.3, ...params };
           if (regularization) options.regularization = regularization;
-          const xs = inputs.map((input) => (input === 'relevance' ? grades : randoms)(batch * n, seed++, Type));
+          const xs = inputs.map((input) => (INPUTS[input] ?? randoms)(batch * n, seed++, Type));
           // The cotangent has the output's shape: [batch], [batch, n], [batch, m], [batch, n, n].
           const cot = randoms(rr[name](...xs, options).length, seed++, Type);
           out.push({ name, xs, cot, options, label: `${name} ${Type.name} ${regularization ?? ''} ${batch}x${n}` });

@@ -112,6 +112,18 @@ export function randoms(len, seed, Type = Float64Array) {
   return out;
 }
 
+/**
+ * Deterministic group ids (an int32 input such as soft_rank_grouped's `groups`) as an Int32Array:
+ * each drawn from the first `count` of a fixed list that holds the int32 extremes and a negative id.
+ */
+export function groupIds(len, seed, count = 3) {
+  const ids = [7, -2147483648, 2147483647, 0, -3].slice(0, count);
+  return Int32Array.from(randoms(len, seed), (v) => ids[Math.min(count - 1, Math.floor((v + 0.5) * count))]);
+}
+
+/** An input of a call in the float type `Type`: a real array converted (float32: rounded), an int32 one (group ids) as it is. */
+export const like = (x, Type) => (x instanceof Int32Array ? x : Type.from(x));
+
 /** Graded relevance in {0, 1, 2, 3}. */
 export const relevance = (len, seed) => Float64Array.from(randoms(len, seed), (v) => Math.round(3 * (v + 0.5)));
 

@@ -7,19 +7,21 @@ import { describe, it } from 'node:test';
 
 import * as rr from '@rank-relax/node';
 
-import { assertClose, assertSameArray, dot, norm, randoms, relevance, tangentsOf } from './helpers.mjs';
+import { assertClose, assertSameArray, dot, groupIds, like, norm, randoms, relevance, tangentsOf } from './helpers.mjs';
 
 /**
  * Every op with each value of its enum params: the inputs (2 rows of 6), how many of them (from the
  * first) are differentiable, and the options. The ops built on the permutahedron
  * projection get an ε large enough to merge blocks: with every block a singleton the op is the hard
- * sort, and its Hessian is zero.
+ * sort, and its Hessian is zero. An int32 input (softRankGrouped's group ids) is an Int32Array in
+ * every dtype.
  */
 const CASES = [];
 for (const regularization of ['l2', 'kl']) {
   for (const direction of ['ascending', 'descending']) {
     CASES.push(['softRank', [randoms(12, 3)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
     CASES.push(['softSort', [randoms(12, 5)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
+    CASES.push(['softRankGrouped', [randoms(12, 19), groupIds(12, 20)], 1, { n: 6, regularizationStrength: 5, regularization, direction }]);
   }
   CASES.push(['spearmanLoss', [randoms(12, 8), randoms(12, 9)], 2, { n: 6, regularizationStrength: 0.2, regularization }]);
   CASES.push(['ndcgLoss', [randoms(12, 10), relevance(12, 11)], 1, { n: 6, regularizationStrength: 5, regularization }]);
@@ -119,14 +121,14 @@ describe('HVP in float32 against float64 on the same (rounded) inputs', () => {
   for (const [name, inputs, nd, options] of CASES) {
     it(label(name, options), () => {
       const hvp = rr[`${name}Hvp`];
-      const in32 = inputs.map((x) => Float32Array.from(x));
+      const in32 = inputs.map((x) => like(x, Float32Array));
       const g32 = cotangentOf(name, inputs, options, 49, Float32Array);
       const t32 = tangentsOf(inputs, nd, 51, Float32Array);
       const opts = { ...options, tangentRegularizationStrength: 0.5 };
       const got = hvp(...in32, g32, ...t32, opts);
       for (const k of Object.keys(got)) if (typeof got[k] !== 'number') assert.ok(got[k] instanceof Float32Array, k);
       const to64 = (a) => Float64Array.from(a);
-      const want = flatten(hvp(...in32.map(to64), to64(g32), ...t32.map(to64), opts));
+      const want = flatten(hvp(...in32.map((x) => like(x, Float64Array)), to64(g32), ...t32.map(to64), opts));
       const scale = Math.max(...want.map(Math.abs));
       assertClose(Float64Array.from(flatten(got)), Float64Array.from(want), { abs: 1e-4 * scale, rel: 0 }, `${name}Hvp f32`);
     });
@@ -138,7 +140,7 @@ describe('async HVP and `out` equal the sync call', () => {
     for (const T of [Float64Array, Float32Array]) {
       it(`${label(name, options)} ${T.name}`, async () => {
         const hvp = rr[`${name}Hvp`];
-        const xs = inputs.map((x) => T.from(x));
+        const xs = inputs.map((x) => like(x, T));
         const g = cotangentOf(name, inputs, options, 59, T);
         const ts = tangentsOf(inputs, nd, 61, T);
         const opts = { ...options, tangentRegularizationStrength: 0.25 };

@@ -7,17 +7,19 @@ import { describe, it } from 'node:test';
 
 import * as rr from '@rank-relax/node';
 
-import { assertClose, assertSameArray, dot, norm, randoms, relevance, tangentsOf } from './helpers.mjs';
+import { assertClose, assertSameArray, dot, groupIds, like, norm, randoms, relevance, tangentsOf } from './helpers.mjs';
 
 /**
  * Every op with each value of its enum params: the inputs (2 rows of 6), how many of them (from the
- * first) are differentiable, and the options.
+ * first) are differentiable, and the options. An int32 input (softRankGrouped's group ids) is an
+ * Int32Array in every dtype.
  */
 const CASES = [];
 for (const regularization of ['l2', 'kl']) {
   for (const direction of ['ascending', 'descending']) {
     CASES.push(['softRank', [randoms(12, 3)], 1, { n: 6, regularizationStrength: 0.3, regularization, direction }]);
     CASES.push(['softSort', [randoms(12, 5)], 1, { n: 6, regularizationStrength: 0.4, regularization, direction }]);
+    CASES.push(['softRankGrouped', [randoms(12, 19), groupIds(12, 20)], 1, { n: 6, regularizationStrength: 0.3, regularization, direction }]);
   }
   CASES.push(['spearmanLoss', [randoms(12, 8), randoms(12, 9)], 2, { n: 6, regularizationStrength: 0.4, regularization }]);
   CASES.push(['ndcgLoss', [randoms(12, 10), relevance(12, 11)], 1, { n: 6, regularizationStrength: 0.3, regularization }]);
@@ -87,12 +89,12 @@ describe('JVP in float32 against float64 on the same (rounded) inputs', () => {
   for (const [name, inputs, nd, options] of CASES) {
     it(label(name, options), () => {
       const jvp = rr[`${name}Jvp`];
-      const in32 = inputs.map((x) => Float32Array.from(x));
+      const in32 = inputs.map((x) => like(x, Float32Array));
       const t32 = tangentsOf(inputs, nd, 51, Float32Array);
       const opts = { ...options, tangentRegularizationStrength: 0.5 };
       const got = jvp(...in32, ...t32, opts);
       assert.ok(got instanceof Float32Array);
-      const want = jvp(...in32.map((x) => Float64Array.from(x)), ...t32.map((t) => Float64Array.from(t)), opts);
+      const want = jvp(...in32.map((x) => like(x, Float64Array)), ...t32.map((t) => Float64Array.from(t)), opts);
       const scale = Math.max(...want.map(Math.abs));
       assertClose(got, want, { abs: 1e-4 * scale, rel: 0 }, `${name}Jvp f32`);
     });
@@ -104,7 +106,7 @@ describe('async JVP and `out` equal the sync call', () => {
     for (const T of [Float64Array, Float32Array]) {
       it(`${label(name, options)} ${T.name}`, async () => {
         const jvp = rr[`${name}Jvp`];
-        const xs = inputs.map((x) => T.from(x));
+        const xs = inputs.map((x) => like(x, T));
         const ts = tangentsOf(inputs, nd, 61, T);
         const opts = { ...options, tangentRegularizationStrength: 0.25 };
         const sync = jvp(...xs, ...ts, opts);

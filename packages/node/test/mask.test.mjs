@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 
 import * as rr from '@rank-relax/node';
 
-import { assertClose, assertSameArray, randoms, relevance } from './helpers.mjs';
+import { assertClose, assertSameArray, groupIds, like, randoms, relevance } from './helpers.mjs';
 
 const B = 4;
 const N = 6;
@@ -57,7 +57,11 @@ const LAYOUTS = {
 
 const QUANTILES = [0, 0.3, 0.5, 1];
 
-/** Every op: its inputs (B rows of N), how many are differentiable, its options, its output's layout. */
+/**
+ * Every op: its inputs (B rows of N), how many are differentiable, its options, its output's layout.
+ * An int32 input (softRankGrouped's group ids) is an Int32Array in every dtype; an absent item is in
+ * no group, so a masked row is the call on the present items with their ids.
+ */
 const OPS = [
   ['softRank', () => [randoms(B * N, 3)], 1, { regularizationStrength: 0.3, regularization: 'kl', direction: 'descending' }, 'items'],
   ['softSort', () => [randoms(B * N, 5)], 1, { regularizationStrength: 0.4 }, 'ordered'],
@@ -68,6 +72,7 @@ const OPS = [
   ['softQuantile', () => [randoms(B * N, 14)], 1, { quantiles: QUANTILES, regularizationStrength: 0.3 }, 'quantiles'],
   ['neuralSort', () => [randoms(B * N, 16)], 1, { regularizationStrength: 0.3, direction: 'ascending' }, 'matrix'],
   ['neuralSortApply', () => [randoms(B * N, 17), randoms(B * N, 18)], 2, { regularizationStrength: 0.25 }, 'ordered'],
+  ['softRankGrouped', () => [randoms(B * N, 19), groupIds(B * N, 20)], 1, { regularizationStrength: 0.3, regularization: 'kl', direction: 'descending' }, 'items'],
 ];
 
 const TYPES = [Float64Array, Float32Array];
@@ -78,8 +83,8 @@ const rowOptions = (options, nv) => ({ ...options, n: nv, ...(options.k === unde
 /** Row `r` of a flat array of rows of `width`. */
 const rowOf = (a, r, width) => a.subarray(r * width, (r + 1) * width);
 
-/** The present items of row `r` of each array, as arrays of `Type`. */
-const compact = (arrays, present, r, Type) => arrays.map((a) => Type.from(present.map((j) => a[r * N + j])));
+/** The present items of row `r` of each array, as arrays of `Type` (an Int32Array as one). */
+const compact = (arrays, present, r, Type) => arrays.map((a) => (a instanceof Int32Array ? Int32Array : Type).from(present.map((j) => a[r * N + j])));
 
 /** Bit-for-bit equality of two numeric sequences (the masked row against the scattered compacted one, in the call's type). */
 function assertSameBits(got, want, Type, what) {
@@ -99,7 +104,7 @@ for (const Type of TYPES) {
       const layout = LAYOUTS[layoutName];
       const m = QUANTILES.length;
       const width = layout.width(N, m);
-      const inputs = make().map((x) => Type.from(x));
+      const inputs = make().map((x) => like(x, Type));
       const masked = { ...options, n: N, mask: MASK };
 
       it(`${name}: output and VJP`, () => {
@@ -159,7 +164,7 @@ for (const Type of TYPES) {
   describe(`an all-true mask is the call without one, bit for bit (${Type.name})`, () => {
     for (const [name, make, nd, options] of OPS) {
       it(name, async () => {
-        const inputs = make().map((x) => Type.from(x));
+        const inputs = make().map((x) => like(x, Type));
         const plain = { ...options, n: N };
         const tangents = inputs.slice(0, nd).map((x, k) => randoms(x.length, 81 + k, Type));
         const out = rr[name](...inputs, plain);
@@ -199,7 +204,8 @@ describe('absent positions are never read: NaN and ±Infinity padding give the s
   for (const [name, make, nd, options, layoutName] of OPS) {
     it(name, async () => {
       const inputs = make();
-      const padded = inputs.map((x) => x.map((v, i) => (MASK[i] ? v : [NaN, Infinity, -Infinity][i % 3])));
+      // Group ids there are any other int32 (an Int32Array holds no NaN).
+      const padded = inputs.map((x) => x.map((v, i) => (MASK[i] ? v : x instanceof Int32Array ? -5 - i : [NaN, Infinity, -Infinity][i % 3])));
       const o = { ...options, n: N, mask: MASK };
       const out = rr[name](...inputs, o);
       assertSameArray(rr[name](...padded, o), out, 'output');

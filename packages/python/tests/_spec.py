@@ -2,14 +2,15 @@
 """The ops of the spec as data: what the test suite is parametrised over.
 
 inputs: the required inputs, in argument order; optional: inputs that are keyword arguments after
-the axis (None: absent); bool_inputs: inputs of dtype bool; differentiable/nonnegative: inputs with
-that property; params: argument order after the inputs; enums: values of each enum param;
-reals/bools: defaults; grad_params: real params with a gradient; ints/lists: defaults of int and
-list params; outputs: the dims of each output after the leading ones, as Python expressions of n and
-the params ([] for one value per row, ["n"], ["len(quantiles)"], ["n", "n"], ["k"]); int_outputs:
-outputs of dtype int32; diff_outputs: outputs with a derivative (a cotangent in the VJP, a tangent
-from the JVP), in order; index_outputs: int32 outputs of 0-based item positions (-1: none);
-residuals: what the forward kernel returns after the outputs.
+the axis (None: absent); bool_inputs: inputs of dtype bool; int_inputs: inputs of dtype int32;
+differentiable/nonnegative: inputs with that property; params: argument order after the inputs;
+enums: values of each enum param; reals/bools: defaults; grad_params: real params with a gradient;
+ints/lists: defaults of int and list params; outputs: the dims of each output after the leading
+ones, as Python expressions of n and the params ([] for one value per row, ["n"],
+["len(quantiles)"], ["n", "n"], ["k"]); int_outputs: outputs of dtype int32; diff_outputs: outputs
+with a derivative (a cotangent in the VJP, a tangent from the JVP), in order; index_outputs: int32
+outputs of 0-based item positions (-1: none); residuals: what the forward kernel returns after the
+outputs.
 """
 
 from typing import Any
@@ -19,6 +20,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["scores", "relevance"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["scores"],
         "nonnegative": ["relevance"],
         "params": ["regularization_strength", "regularization"],
@@ -39,6 +41,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["regularization_strength", "direction"],
@@ -59,6 +62,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values", "payload"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values", "payload"],
         "nonnegative": [],
         "params": ["regularization_strength", "direction"],
@@ -79,6 +83,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["regularization_strength", "direction"],
@@ -99,6 +104,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["quantiles", "regularization_strength", "regularization"],
@@ -119,6 +125,28 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
+        "differentiable": ["values"],
+        "nonnegative": [],
+        "params": ["regularization_strength", "regularization", "direction"],
+        "enums": {"regularization": ["l2", "kl"], "direction": ["ascending", "descending"]},
+        "reals": {"regularization_strength": 1.0},
+        "bools": {},
+        "ints": {},
+        "lists": {},
+        "grad_params": ["regularization_strength"],
+        "outputs": {"ranks": ["n"]},
+        "int_outputs": [],
+        "diff_outputs": ["ranks"],
+        "index_outputs": [],
+        "residuals": ["permutation"],
+        "min_n": 1,
+    },
+    "soft_rank_grouped": {
+        "inputs": ["values", "groups"],
+        "optional": ["mask"],
+        "bool_inputs": ["mask"],
+        "int_inputs": ["groups"],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["regularization_strength", "regularization", "direction"],
@@ -139,6 +167,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["regularization_strength", "regularization", "direction"],
@@ -159,6 +188,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["k", "regularization_strength", "regularization", "direction"],
@@ -179,6 +209,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["k", "regularization_strength", "regularization", "direction"],
@@ -199,6 +230,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["predictions", "targets"],
         "optional": ["mask"],
         "bool_inputs": ["mask"],
+        "int_inputs": [],
         "differentiable": ["predictions", "targets"],
         "nonnegative": [],
         "params": ["regularization_strength", "regularization"],

@@ -14,11 +14,15 @@ def make_inputs(
     op: str, shape: tuple[int, ...], dtype: type = np.float64, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Inputs of ``op`` with ``shape``: distinct normal values; graded relevance (0..3) for
-    nonnegative inputs, with at least one positive grade per row."""
+    nonnegative inputs, with at least one positive grade per row; int32 ids of a few groups for
+    an int32 input."""
     rng = np.random.default_rng(seed)
     out = {}
     for name in OPS[op]["inputs"]:
-        if name in OPS[op]["nonnegative"]:
+        if name in OPS[op]["int_inputs"]:
+            # Group ids: a few groups per row, negative and positive, in any order.
+            out[name] = rng.integers(-2, 2, size=shape).astype(np.int32)
+        elif name in OPS[op]["nonnegative"]:
             grades = rng.integers(0, 4, size=shape).astype(dtype)
             grades[..., 0] = 3
             out[name] = grades

@@ -31,10 +31,42 @@ def test_wrong_dtype_is_type_error(name: str, op: str, dtype: type) -> None:
     if name == "jax" and dtype is np.complex128:
         pass  # JAX keeps complex: still a TypeError below
     for arg in OPS[op]["inputs"]:
+        if arg in OPS[op]["int_inputs"] and np.issubdtype(dtype, np.integer):
+            continue  # an int32 input takes integers (test_int_inputs below)
         inputs = make_inputs(op, (2, 4))
         inputs[arg] = np.ones((2, 4), dtype=dtype)
         with pytest.raises(TypeError, match=message(op, arg)):
             call(name, op, inputs)
+
+
+INT_OPS = [op for op in OP_NAMES if OPS[op]["int_inputs"]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("op", INT_OPS)
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint8, np.uint16, np.int64, np.uint64])
+def test_int_inputs_take_any_integer_dtype_that_fits(name: str, op: str, dtype: type) -> None:
+    # Every integer dtype gives the int32 call's result exactly (ids shifted to be unsigned).
+    for arg in OPS[op]["int_inputs"]:
+        inputs = make_inputs(op, (3, 5), seed=4)
+        inputs[arg] = (inputs[arg] + 2).astype(np.int32)
+        want = np.asarray(call(name, op, inputs))
+        inputs[arg] = inputs[arg].astype(dtype)
+        np.testing.assert_array_equal(np.asarray(call(name, op, inputs)), want)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("op", INT_OPS)
+def test_int_inputs_refuse_values_outside_int32(name: str, op: str) -> None:
+    for arg in OPS[op]["int_inputs"]:
+        for bad in (2**31, -(2**31) - 1):
+            inputs = make_inputs(op, (2, 4))
+            wide = inputs[arg].astype(np.int64)
+            wide[1, 2] = bad
+            inputs[arg] = wide
+            text = f"{op}: {arg} holds {bad}, which does not fit in int32"
+            with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
+                call(name, op, inputs)
 
 
 @pytest.mark.parametrize("name", NAMES)

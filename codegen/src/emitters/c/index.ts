@@ -6,7 +6,7 @@ import { INCLUDE_DIR, RUST_DIR, TEST_DIR } from './decl.ts';
 import { renderTestTable } from './harness.ts';
 import { renderHeader } from './header.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { OUTPUTS } from '../../emit/capabilities.ts';
+import { INT_INPUTS } from '../../emit/capabilities.ts';
 
 export const cEmitter: Emitter = {
   name: 'c',
@@ -17,7 +17,7 @@ export const cEmitter: Emitter = {
   // shape's extent is a product of arguments (n, a list's length, an int param's value, checked
   // against the param's bounds before it sizes a buffer). An optional input is a pointer that may
   // be NULL; a bool one is `const bool *`.
-  capabilities: OUTPUTS,
+  capabilities: INT_INPUTS,
   emit: (ir) => [
     { path: `${INCLUDE_DIR}/${ir.native.header}`, contents: renderHeader(ir) },
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },

@@ -61,6 +61,7 @@ class Names {
 
   constructor(readonly op: OpIR) {
     let real = 0;
+    let ints = 0;
     let bools = 0;
     for (const x of op.inputs) {
       matchElem(x.elem, {
@@ -69,9 +70,7 @@ class Names {
           if (x.optional && bools++ === 0) this.inputs.set(x.name.spec, 'mask');
           else throw new CodegenError([`ops.${op.name.spec}.inputs: the core tests' dispatch binds one optional bool input (the mask)`]);
         },
-        int32: () => {
-          throw new CodegenError([`ops.${op.name.spec}.inputs: the core tests' dispatch takes no int32 input`]);
-        },
+        int32: () => this.inputs.set(x.name.spec, `&g[${ints++}]`),
       });
     }
   }
@@ -183,6 +182,12 @@ function cotangentArm(op: OpIR): string[] {
   ];
 }
 
+/** `let g = int_inputs(ints, &[…]);`: the op's int32 inputs, given or zeros. */
+function intInputs(op: OpIR): string[] {
+  const lens = op.inputs.filter((x) => x.elem === 'int32').map((x) => size(x.shape));
+  return lens.length === 0 ? [] : [`            let g = int_inputs(ints, &[${lens.join(', ')}]);`];
+}
+
 function opArm(op: OpIR): string[] {
   const names = new Names(op);
   const outputs = (elem: 'real' | 'int32') => `vec![${op.outputs.filter((o) => o.elem === elem).map((o) => rustIdentifier(o.name)).join(', ')}]`;
@@ -190,6 +195,7 @@ function opArm(op: OpIR): string[] {
   return [
     `        ${JSON.stringify(op.name.spec)} => {`,
     `            let ${PASS} = ${rustIdentifier(op.name)}_params::<T>(p).map_err(|e| e.with_op(op))?;`,
+    ...intInputs(op),
     ...allocations(op.forward, '            '),
     ...rustCall(12, op.forward.corePath, ['shape', `&${PASS}`, ...callArgs(names, op.forward)], '?;'),
     '            let (mut d, mut e) = (Vec::new(), Vec::new());',
@@ -291,6 +297,16 @@ fn choice<E: Choice>(p: &Value, name: &str, default: E) -> Result<E, Error> {
     }
 }
 
+/// The int32 inputs a test gives, or zeros of each length where it gives none (for soft_rank_grouped's
+/// groups: one group, the row).
+#[allow(dead_code)]
+fn int_inputs(given: &[Vec<i32>], lens: &[usize]) -> Vec<Vec<i32>> {
+    lens.iter()
+        .enumerate()
+        .map(|(j, &len)| given.get(j).cloned().unwrap_or_else(|| vec![0; len]))
+        .collect()
+}
+
 /// An int param as an extent: a bad value (negative) is the kernel's error, so an empty buffer here.
 #[allow(dead_code)]
 fn extent(v: i64) -> usize {
@@ -344,13 +360,14 @@ export function renderCoreDispatch(ir: IR): string {
     '    })',
     '}',
     '',
-    '/// Runs `op`\'s forward on `x` (its real inputs in spec order) and the optional `mask`, then `pass`.',
+    "/// Runs `op`'s forward on `x` (its real inputs in spec order), `ints` (its int32 inputs; zeros where absent) and the optional `mask`, then `pass`.",
     'pub fn run<T: Real>(',
     '    op: &str,',
     '    p: &Value,',
     '    shape: Shape,',
     '    alloc: Shape,',
     '    x: &[Vec<T>],',
+    '    ints: &[Vec<i32>],',
     '    mask: Option<&[bool]>,',
     "    pass: Pass<'_, T>,",
     ') -> Result<Run<T>, Error> {',

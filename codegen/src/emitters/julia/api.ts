@@ -5,7 +5,7 @@
 import { code, join } from '../../emit/code.ts';
 import type { DimIR, InputIR, IntBoundIR, KernelIR, OpIR, OutputIR, ParamIR, ShapeIR, TensorIR } from '../../ir/types.ts';
 import { forwardDoc, forwardIntoDoc, hvpDoc, jvpDoc, publicDoc, pullbackDoc, pullbackHvpDoc, pullbackIntoDoc, pushforwardDoc, tapeDoc } from './docs.ts';
-import { call, comment, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, juliaString, keywordWithDefault, local, opNames, optionalInputs, optionalKeyword, P, packed, packedCall, passKeyword, requiredInputs } from './syntax.ts';
+import { call, comment, WIDTH, DIMS_KEYWORD, docstring, forwardKeyword, PASS_DIMS, intInputs, juliaString, keywordWithDefault, local, opNames, optionalInputs, optionalKeyword, P, packed, packedCall, passKeyword, requiredInputs, typedInput } from './syntax.ts';
 import { extent, isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -158,13 +158,13 @@ function realInputs(op: OpIR): string[] {
     .map((x) => juliaName(x.name));
 }
 
-/** An input as the library takes it: reals dense in the call's type, bools an Array{Bool} (`nothing` stays). */
+/** An input as the library takes it: reals dense in the call's type, bools an Array{Bool}, ints an Array{Int32} (`nothing` stays). */
 function convertInput(op: OpIR, x: InputIR): string {
   const name = juliaName(x.name);
   const value = matchElem(x.elem, {
     real: () => `${P}dense(${P}T, ${name})`,
     bool: () => `${P}bools(${juliaString(op.name.spec)}, ${juliaString(x.name.spec)}, ${name})`,
-    int32: () => unsupported('julia', 'int32 inputs'),
+    int32: () => `${P}ints(${juliaString(op.name.spec)}, ${juliaString(x.name.spec)}, ${name})`,
   });
   return `${local(x.name.spec)} = ${value}`;
 }
@@ -284,7 +284,7 @@ function renderForward(op: OpIR): string {
   const along = packedCall(`${P}items_first(dims, ${inputs.join(', ')}) || return ${P}forward_along`, alongArgs, op.params.map(forwardKeyword), '', 4, 4);
   return code`
     ${docstring(forwardDoc(op))}
-    ${call(`function ${n.forward}`, required.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), [...callKeywords(op), DIMS_KEYWORD])}
+    ${call(`function ${n.forward}`, required.map((x) => typedInput(x)), [...callKeywords(op), DIMS_KEYWORD])}
         ${along}
         ${P}T = ${P}float_type(${join(realInputs(op), ', ')})
         ${P}batch, ${P}n = ${P}rows(${juliaName(first.name)})
@@ -334,7 +334,7 @@ function renderForwardInto(op: OpIR): string {
     ${docstring(forwardIntoDoc(op))}
     ${call(
       `function ${n.forwardInto}`,
-      [`${TAPE}::${n.tape}{T,N}`, ...required.map((x) => `${juliaName(x.name)}::AbstractVecOrMat{<:Real}`)],
+      [`${TAPE}::${n.tape}{T,N}`, ...required.map((x) => typedInput(x, 'AbstractVecOrMat'))],
       callKeywords(op),
       ' where {T,N}',
     )}
@@ -349,7 +349,7 @@ function renderForwardInto(op: OpIR): string {
 function renderPublic(op: OpIR): string {
   const n = opNames(op);
   const required = requiredInputs(op);
-  const inputs = required.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`);
+  const inputs = required.map((x) => typedInput(x));
   const keywords = [...callKeywords(op), DIMS_KEYWORD];
   const pass = [...passKeywords(op), PASS_DIMS];
   const body = packedCall(`return first(${n.forward}`, required.map((x) => juliaName(x.name)), pass, ')', 4, 4);
@@ -543,7 +543,7 @@ function renderJvp(op: OpIR): string {
     ${docstring(jvpDoc(op))}
     ${call(
       `function ${n.jvp}`,
-      [...requiredInputs(op).map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...tangents],
+      [...requiredInputs(op).map((x) => typedInput(x)), ...tangents],
       [...callKeywords(op), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
     )}
         ${forward}
@@ -634,7 +634,7 @@ function renderHvp(op: OpIR): string {
     ${docstring(hvpDoc(op))}
     ${call(
       `function ${n.hvp}`,
-      [...requiredInputs(op).map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...cotangents, ...tangents],
+      [...requiredInputs(op).map((x) => typedInput(x)), ...cotangents, ...tangents],
       [...callKeywords(op), ...paramTangents.map(paramTangentKeyword), DIMS_KEYWORD],
     )}
         ${forward}
@@ -644,18 +644,54 @@ function renderHvp(op: OpIR): string {
 }
 
 /**
- * The op's function and its forward for any other arguments (the methods above take arrays of reals):
- * an input that is not one gets the message of the spec's table, naming it; anything else is the
- * MethodError Julia would give.
+ * The op's function and its forward for any other arguments (the methods above take arrays of reals,
+ * and of integers for int32 inputs): an input that is not one gets the message of the spec's table,
+ * naming it; anything else is the MethodError Julia would give. The int32 inputs are named last.
  */
 function renderRefusals(op: OpIR): string {
   const n = opNames(op);
   const required = requiredInputs(op).map((x) => juliaName(x.name));
   const names = tupleOf(requiredInputs(op).map((x) => juliaString(x.name.spec)));
+  const ints = intInputs(op).map((x) => juliaString(x.name.spec));
+  const rest = [juliaString(op.name.spec), names, tupleOf(required), ...(ints.length > 0 ? [tupleOf(ints)] : [])];
+  const what = ints.length > 0 ? 'an array of reals (of integers for an int32 input)' : 'an array of reals';
   return code`
-    ${comment('Other arguments: an input that is not an array of reals is named in the error; anything else is a MethodError.')}
-    ${[n.fn, n.forward].flatMap((f) => [`${f}(${required.join(', ')}; ${P}keywords...) =`, `    ${P}refuse(${f}, ${juliaString(op.name.spec)}, ${names}, ${tupleOf(required)})`])}
+    ${comment(`Other arguments: an input that is not ${what} is named in the error; anything else is a MethodError.`)}
+    ${[n.fn, n.forward].flatMap((f) => [`${f}(${required.join(', ')}; ${P}keywords...) =`, packed(`    ${P}refuse(`, [f, ...rest], ')', 8)])}
   `;
+}
+
+/**
+ * For an op with int32 inputs, the positional form, the `!` form, the JVP and the HVP for any other
+ * arguments too: an array of floats is an array of reals, so ids given as floats are a likely mistake
+ * that the methods above do not match; it gets the message of the spec's table, naming the input,
+ * rather than a MethodError.
+ */
+function renderIntRefusals(op: OpIR): string[] {
+  const ints = intInputs(op).map((x) => juliaString(x.name.spec));
+  if (ints.length === 0) return [];
+  const n = opNames(op);
+  const required = requiredInputs(op).map((x) => juliaName(x.name));
+  const names = tupleOf(requiredInputs(op).map((x) => juliaString(x.name.spec)));
+  const cotangents = op.cotangents.map((c) => juliaName(c.name));
+  const tangents = op.tangents.map((t) => juliaName(t.name));
+  const grads = op.paramGrads.map((g) => juliaName(g.of.name));
+  const forms = [
+    ...(grads.length === 0 ? [] : [{ f: n.fn, args: [...required, ...grads] }]),
+    { f: n.forwardInto, args: [TAPE, ...required] },
+    ...(op.jvp === null ? [] : [{ f: n.jvp, args: [...required, ...tangents] }]),
+    ...(op.hvp === null ? [] : [{ f: n.hvp, args: [...required, ...cotangents, ...tangents] }]),
+  ];
+  return [
+    code`
+      ${comment('The same for the other forms that take the inputs: an int32 input given as floats (or as anything but integers) is named.')}
+      ${forms.flatMap(({ f, args }) => [
+        `${f}(${args.join(', ')}; ${P}keywords...) =`,
+        packed(`    ${P}refuse(`, [f, juliaString(op.name.spec), names, tupleOf(required), tupleOf(ints), tupleOf(args)], ')', 8),
+      ])}
+    `,
+    '',
+  ];
 }
 
 export function renderApi(op: OpIR): string[] {
@@ -678,5 +714,6 @@ export function renderApi(op: OpIR): string[] {
     '',
     ...(op.jvp === null ? [] : [renderPushforward(op, op.jvp), '', renderJvp(op), '']),
     ...(op.hvp === null ? [] : [renderPullbackHvp(op, op.hvp), '', renderHvp(op), '']),
+    ...renderIntRefusals(op),
   ];
 }

@@ -112,11 +112,14 @@ function num(x: number): string {
   return juliaReal(x);
 }
 
-/** One sample is a Vector; several are an n × B Matrix, one column per sample (the rows of the spec). */
-export function juliaArray(rows: readonly (readonly number[])[]): string {
-  if (rows.length === 1) return `[${(rows[0] ?? []).map(num).join(', ')}]`;
+/**
+ * One sample is a Vector; several are an n × B Matrix, one column per sample (the rows of the spec).
+ * `lit` writes an element: a float, or an integer for an int32 input.
+ */
+export function juliaArray(rows: readonly (readonly number[])[], lit: (x: number) => string = num): string {
+  if (rows.length === 1) return `[${(rows[0] ?? []).map(lit).join(', ')}]`;
   const n = rows[0]?.length ?? 0;
-  const lines = Array.from({ length: n }, (_, i) => rows.map((r) => num(r[i] ?? 0)).join(' '));
+  const lines = Array.from({ length: n }, (_, i) => rows.map((r) => lit(r[i] ?? 0)).join(' '));
   return `[${lines.join('; ')}]`;
 }
 
@@ -130,7 +133,7 @@ export function juliaExample(op: OpIR, data: ExampleData): string {
   return [
     `using ${MODULE}`,
     '',
-    ...data.inputs.map((i) => `${juliaName(i.input.name)} = ${juliaArray(i.rows)}`),
+    ...data.inputs.map((i) => `${juliaName(i.input.name)} = ${juliaArray(i.rows, i.input.elem === 'int32' ? String : num)}`),
     `${tuple(outputs)} = ${call(n.fn, inputs)}`,
     ...outputs.map((o) => `println(${o})`),
     // The forward returns (the op's result, tape): several outputs are one NamedTuple.

@@ -2,22 +2,60 @@
 // argument, what it returns, an example call.
 import type { InputIR, OpIR, ParamIR, TensorIR } from '../../ir/types.ts';
 import { juliaName, juliaReal } from './names.ts';
-import { call, defaultValue, DIMS_KEYWORD, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, optionalInputs, optionalKeyword, packedCall, para, requiredInputs } from './syntax.ts';
+import { call, defaultValue, DIMS_KEYWORD, intInputs, item, juliaRealVector, juliaSymbol, keywordWithDefault, opNames, optionalInputs, optionalKeyword, packedCall, para, requiredInputs } from './syntax.ts';
 import { isItemRow, isPerRow, rowRank } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
 import { matchParam } from '../../ir/match.ts';
 import { juliaDimsText } from './describe.ts';
 
-/** The shape convention, said once per function. */
+/** `name` and `other`, or `a, b and c`. */
+function andList(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1] ?? ''}`;
+}
+
+/** The shape convention, said once per function; and, for an op with int32 inputs, what they take. */
 function shapeNote(op: OpIR): string[] {
   const names = requiredInputs(op).map((x) => `\`${juliaName(x.name)}\``);
   const which = names.length === 1 ? `${names[0]} is` : `${names.join(' and ')} are each`;
   const same = names.length === 1 ? '' : ', all of the same size';
-  return para(
+  const layout =
     `${which} a \`Vector\` (one sample) or an \`n × B\` \`Matrix\` (one sample per column: the same memory as ` +
-      `the core's row-major \`[B, n]\`)${same}. An \`Array\` of \`Float32\` or \`Float64\` goes to the library ` +
-      'without a copy; any other array (a view, a range, integers) is first copied into one. The computation ' +
-      'runs in `Float32` when every input is `Float32`, else in `Float64`.',
+    `the core's row-major \`[B, n]\`)${same}.`;
+  const ints = intInputs(op).map((x) => `\`${juliaName(x.name)}\``);
+  if (ints.length === 0) {
+    return para(
+      `${layout} An \`Array\` of \`Float32\` or \`Float64\` goes to the library ` +
+        'without a copy; any other array (a view, a range, integers) is first copied into one. The computation ' +
+        'runs in `Float32` when every input is `Float32`, else in `Float64`.',
+    );
+  }
+  // The float type comes from the real inputs alone; the int32 inputs are integers, never converted to floats.
+  const reals = requiredInputs(op)
+    .filter((x) => x.elem !== 'int32')
+    .map((x) => `\`${juliaName(x.name)}\``);
+  return para(
+    `${layout} An \`Array\` of \`Float32\` or \`Float64\` (${andList(reals)}) goes to the library without a copy; any ` +
+      'other array of reals (a view, a range, integers) is first copied into one. The computation runs in `Float32` ' +
+      `when ${reals.length === 1 ? `${reals[0]} is` : `${andList(reals)} are each`} \`Float32\`, else in \`Float64\`. ` +
+      `${andList(ints)} ${ints.length === 1 ? 'holds' : 'hold'} integers of any type but \`Bool\`: an \`Array{Int32}\` goes to the ` +
+      'library without a copy, any other array of integers (`Int64`, a view, a range) is first copied into one.',
+  );
+}
+
+/** The item of a positional input: its doc, and for an int32 input what it takes. */
+function inputItem(op: OpIR, input: InputIR): string[] {
+  const head = `\`${juliaName(input.name)}\`: `;
+  if (input.elem !== 'int32') return item(head, input.doc);
+  const [first] = requiredInputs(op);
+  const of = first === undefined || first === input ? 'the inputs' : `\`${juliaName(first.name)}\``;
+  return item(head, `${input.doc} ${intArray(of)} It gets no gradient or tangent.`);
+}
+
+/** What an int32 input takes, for its item: an array of integers of the size of `of`. */
+function intArray(of: string): string {
+  return (
+    `An array of integers of the size of ${of}, each within \`Int32\` (another value is an \`ArgumentError\`); ` +
+    'floats, even integral ones, and `Bool`s are refused. The values are ids, used as given (no 1-based shift).'
   );
 }
 
@@ -33,7 +71,9 @@ function optionalItem(op: OpIR, input: InputIR): string[] {
   const array =
     input.elem === 'bool'
       ? `An \`AbstractArray{Bool}\` of the size of ${of} (a \`BitArray\` or a view is copied into an \`Array{Bool}\`)`
-      : `A real array of the size of ${of}`;
+      : input.elem === 'int32'
+        ? `An array of integers of the size of ${of}, each within \`Int32\``
+        : `A real array of the size of ${of}`;
   return item(
     `\`${optionalKeyword(input)}\`: `,
     `${input.doc} ${array}, its items along \`dims\` like those of ${of}; \`nothing\` (the default) leaves it out. ` +
@@ -103,9 +143,13 @@ function outputShape(t: TensorIR): string {
   );
 }
 
-/** The causes of an ArgumentError beyond those every op shares: an int or list param of the wrong kind or out of range. */
+/**
+ * The causes of an ArgumentError beyond those every op shares: an int32 input that is not an array of
+ * integers or holds a value outside Int32, an int or list param of the wrong kind or out of range.
+ */
 function paramErrors(op: OpIR): string {
-  return op.params
+  const ints = intInputs(op).map((x) => `\`${juliaName(x.name)}\` not an array of integers or with a value outside \`Int32\``);
+  return [...ints, ...op.params
     .flatMap((p) =>
       matchParam(p, {
         real: () => [],
@@ -114,7 +158,7 @@ function paramErrors(op: OpIR): string {
         int: (q) => [`\`${juliaName(q.name)}\` not an \`Integer\` or out of range`],
         list: (q) => [`\`${juliaName(q.name)}\` not a vector of reals, too short or with a value out of range`],
       }),
-    )
+    )]
     .map((x) => `, ${x}`)
     .join('');
 }
@@ -134,11 +178,17 @@ export function signatures(op: OpIR): string[] {
   return lines;
 }
 
+/** An element of an example's input: a float literal, an integer for an int32 input (group ids). */
+export function exampleLiteral(op: OpIR, name: string): (x: number) => string {
+  const input = op.inputs.find((x) => x.name.spec === name);
+  return input?.elem === 'int32' ? (x) => String(x) : juliaReal;
+}
+
 function exampleLines(op: OpIR): string[] {
   const ex = op.example;
   if (ex === null) return [];
-  const args = ex.inputs.map(({ rows }) => {
-    const lit = juliaReal;
+  const args = ex.inputs.map(({ name, rows }) => {
+    const lit = exampleLiteral(op, name.spec);
     const [only] = rows;
     if (rows.length === 1 && only !== undefined) return `[${only.map(lit).join(', ')}]`;
     const n = rows[0]?.length ?? 0;
@@ -162,7 +212,7 @@ function exampleLines(op: OpIR): string[] {
   );
   // The same samples as the rows of a matrix (items along dims = 2), for outputs that can take another axis.
   const [output] = op.outputs;
-  const rows = ex.inputs.map(({ rows: r }) => `[${r.map((row) => row.map(juliaReal).join(' ')).join('; ')}]`);
+  const rows = ex.inputs.map(({ name, rows: r }) => `[${r.map((row) => row.map(exampleLiteral(op, name.spec)).join(' ')).join('; ')}]`);
   const alongRows =
     output === undefined || rowRank(output.shape) >= 2
       ? []
@@ -192,7 +242,7 @@ export function publicDoc(op: OpIR): string[] {
     ...shapeNote(op),
     '',
     '# Arguments',
-    ...requiredInputs(op).flatMap((x) => item(`\`${juliaName(x.name)}\`: `, x.doc)),
+    ...requiredInputs(op).flatMap((x) => inputItem(op, x)),
     ...op.params.flatMap(paramItem),
     ...optionalInputs(op).flatMap((x) => optionalItem(op, x)),
     ...dimsItem(op),

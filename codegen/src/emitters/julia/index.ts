@@ -11,7 +11,7 @@ import { renderEnum, renderEnumSubsets, renderOpsTable } from './meta.ts';
 import { renderExtension } from './rrules.ts';
 import { renderMessages, renderPrelude, renderRuntime, renderStatus, renderTables } from './runtime.ts';
 import { EXT_DIR, EXT_MODULE, GENERATED_PATH } from './syntax.ts';
-import { OUTPUTS } from '../../emit/capabilities.ts';
+import { INT_INPUTS } from '../../emit/capabilities.ts';
 
 function rule(title: string): string {
   return `# ${'-'.repeat(3)} ${title} ${'-'.repeat(Math.max(3, 100 - 7 - title.length))}`;
@@ -53,8 +53,9 @@ export const juliaEmitter: Emitter = {
   // value) and [batch, n, n]; the JVP kernel (`<op>_jvp`, `<op>_pushforward`, a ChainRulesCore `frule`);
   // the HVP kernel (`<op>_hvp`, `<op>_pullback_hvp`, an rrule of the pullback so that second order
   // through the rrule is exact). Optional inputs are keywords defaulting to `nothing` (a null pointer);
-  // bool inputs are `Array{Bool}`s.
-  capabilities: { ...OUTPUTS, perRowInputs: false },
+  // bool inputs are `Array{Bool}`s; int32 inputs (group ids) any array of integers but Bools, passed as an
+  // `Array{Int32}` (checked to fit), never differentiable, never converted to floats.
+  capabilities: { ...INT_INPUTS, perRowInputs: false },
   emit: (ir) => [
     { path: GENERATED_PATH, contents: renderGenerated(ir) },
     { path: `${EXT_DIR}/${EXT_MODULE}.jl`, contents: renderExtension(ir) },

@@ -2,7 +2,7 @@
 // argument names that the tests (and tools) iterate over instead of naming ops one by one.
 import { code } from '../../emit/code.ts';
 import type { EnumIR, EnumParamIR, EnumValueIR, IR, OpIR, ParamIR } from '../../ir/types.ts';
-import { comment, juliaString, juliaSymbol, opNames, optionalInputs, P, PC, requiredInputs } from './syntax.ts';
+import { comment, intInputs, juliaString, juliaSymbol, opNames, optionalInputs, P, PC, requiredInputs } from './syntax.ts';
 import { isPerRow, rowRank } from '../../ir/shape.ts';
 import { juliaName } from './names.ts';
 
@@ -70,6 +70,7 @@ function opEntry(op: OpIR): string {
         pullback_hvp = ${op.hvp === null ? 'nothing' : n.pullbackHvp},
         inputs = ${names(requiredInputs(op).map((x) => juliaName(x.name)))},
         optional = ${names(optionalInputs(op).map((x) => juliaName(x.name)))},
+        int_inputs = ${names(intInputs(op).map((x) => juliaName(x.name)))},
         differentiable = ${names(op.grads.map((g) => juliaName(g.of.name)))},
         params = ${names(op.params.map((p) => juliaName(p.name)))},
         param_grads = ${names(op.paramGrads.map((g) => juliaName(g.of.name)))},
@@ -92,7 +93,7 @@ export function renderOpsTable(ir: IR): string {
   return code`
     ${comment(
       'Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its positional inputs (and which are differentiable, in the order the pullback returns ' +
-        'their gradients), its optional inputs (keywords), its params (those with a gradient, and the values of the enum ones), its first output (and ' +
+        'their gradients), its optional inputs (keywords), its int32 inputs (arrays of integers: group ids), its params (those with a gradient, and the values of the enum ones), its first output (and ' +
         'the number of item or level dims of one sample of it), every output (those with a cotangent, those of item positions, the dims of each). ' +
         'The tests iterate over this table.',
     )}

@@ -23,6 +23,7 @@ import {
   packedCall,
   passKeyword,
   requiredInputs,
+  typedInput,
 } from './syntax.ts';
 import { juliaName } from './names.ts';
 
@@ -70,7 +71,7 @@ function renderRule(op: OpIR, positional: readonly ParamIR[]): string {
   const inputs = requiredInputs(op);
   const signature = call(
     'function ChainRulesCore.rrule',
-    [`::typeof(${MODULE}.${n.fn})`, ...inputs.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
+    [`::typeof(${MODULE}.${n.fn})`, ...inputs.map((x) => typedInput(x)), ...positional.map((p) => `${juliaName(p.name)}::Real`)],
     ruleKeywords(op, positional),
   );
   const forward = forwardCall(op, primal);
@@ -145,7 +146,7 @@ function renderFrule(op: OpIR, positional: readonly ParamIR[]): string {
     [
       `(${slots.join(', ')})::Tuple`,
       `::typeof(${MODULE}.${n.fn})`,
-      ...required.map((x) => `${juliaName(x.name)}::AbstractArray{<:Real}`),
+      ...required.map((x) => typedInput(x)),
       ...positional.map((p) => `${juliaName(p.name)}::Real`),
     ],
     ruleKeywords(op, positional),

@@ -3,7 +3,7 @@
 import { commentLines, wrap } from '../../emit/text.ts';
 import type { EnumValueIR, Ident, InputIR, OpIR, ParamIR, Pass } from '../../ir/types.ts';
 import { juliaApi, type JuliaApi, juliaName, juliaReal } from './names.ts';
-import { matchParam } from '../../ir/match.ts';
+import { matchElem, matchParam } from '../../ir/match.ts';
 
 export const WIDTH = 100;
 export const PACKAGE_DIR = 'packages/julia/RankRelax';
@@ -98,6 +98,21 @@ export function requiredInputs(op: OpIR): readonly InputIR[] {
 /** The optional inputs: keywords after the params, whose default `nothing` is the C ABI's null pointer. */
 export function optionalInputs(op: OpIR): readonly InputIR[] {
   return op.inputs.filter((x) => x.optional);
+}
+
+/**
+ * A positional input as a method signature types it: `values::AbstractArray{<:Real}`; an int32 input
+ * (group ids) `groups::AbstractArray{<:Integer}` (a Bool array matches, and the call refuses it: Bool
+ * is an Integer in Julia). `array` is `AbstractVecOrMat` for the `!` forms.
+ */
+export function typedInput(input: InputIR, array = 'AbstractArray'): string {
+  const elem = matchElem(input.elem, { real: () => 'Real', bool: () => 'Real', int32: () => 'Integer' });
+  return `${juliaName(input.name)}::${array}{<:${elem}}`;
+}
+
+/** The spec names of the op's positional int32 inputs (group ids): integers, never converted to floats. */
+export function intInputs(op: OpIR): readonly InputIR[] {
+  return requiredInputs(op).filter((x) => x.elem === 'int32');
 }
 
 /** `mask = nothing` */

@@ -3,13 +3,15 @@
 // JVP kernel softRankJvp and softRankJvpAsync, where it has an HVP kernel softRankHvp and
 // softRankHvpAsync, with their options,
 // gradients and result types; overloads map Float64Array → Float64Array and Float32Array →
-// Float32Array. An optional input (a bool `mask`) is an option of every function. Argument checks
-// shared by every op are in the hand-written src/runtime.ts (`rr`).
+// Float32Array. An optional input (a bool `mask`) is an option of every function; an int32 input
+// (soft_rank_grouped's `groups`) an `Int32Array` argument in both dtypes, checked by `rr.intArray`
+// and passed to the addon as it is. Argument checks shared by every op are in the hand-written
+// src/runtime.ts (`rr`).
 import { code, file, join } from '../../emit/code.ts';
 import { banner } from '../../emit/text.ts';
 import type { BufferArgIR, DimIR, EnumParamIR, InputIR, IntParamIR, IR, OpIR, OutputIR, ParamIR, ShapeIR, TensorIR, TypeNames } from '../../ir/types.ts';
 import { shapeWords, tag, tsDoc, type DocPart } from './docs.ts';
-import { BOOL_LIST_TYPE, type Entry, entryScalars, LIST_TYPE, nativeName, optionalInputs, requiredInputs, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
+import { BOOL_LIST_TYPE, type Entry, entryScalars, INT_ARRAY, isIntInput, LIST_TYPE, nativeName, optionalInputs, requiredInputs, tsArrayOf, tsArrayType, tsDefault, tsEnumType, tsEnumValue, tsIdent, tsInputType, tsLiteral, tsName, tsNames, type TsNames, tsParamType } from './names.ts';
 import { entryBuffers } from './rust.ts';
 import { unsupported } from '../../emit/capabilities.ts';
 import { assertNever } from '../../util/never.ts';
@@ -28,7 +30,11 @@ function check(op: OpIR): void {
   for (const x of op.inputs) {
     if (x.optional !== (x.elem === 'bool')) throw new Error(`node: input ${op.name.spec}.${x.name.spec}: only optional inputs may be bool, and only bool inputs optional`);
     if (x.optional && ARG_FIELDS.has(tsName(x.name))) throw new Error(`node: optional input ${op.name.spec}.${x.name.spec} collides with another argument`);
+    // An int32 input is an Int32Array in every dtype: it has no tangent, cotangent or gradient.
+    if (isIntInput(x) && x.differentiable) throw new Error(`node: int32 input ${op.name.spec}.${x.name.spec} cannot be differentiable`);
   }
+  // The first input sets the call's dtype (Float64Array or Float32Array).
+  if (requiredInputs(op)[0]?.elem !== 'real') throw new Error(`node: the first input of ${op.name.spec} must be real: it sets the call's dtype`);
   // The JVP takes the inputs, then their tangents, then the options (the optional inputs and the param tangents among them).
   const jvpArgs = [...requiredInputs(op), ...op.tangents].map((x) => tsName(x.name));
   const jvpOptions = [...optionalInputs(op), ...op.params, ...op.paramTangents].map((p) => tsName(p.name));
@@ -147,6 +153,11 @@ function outType(op: OpIR, entry: 'call' | 'jvp', a: string): string {
  */
 function vjpCotangents(op: OpIR): readonly { readonly arg: string; readonly spec: string; readonly of: OutputIR }[] {
   return op.cotangents.map((c) => ({ arg: op.cotangents.length === 1 ? 'cotangent' : tsName(c.name), spec: c.name.spec, of: c.of }));
+}
+
+/** The required inputs as parameters of a function for the float array type `a`: `values: A`, `groups: Int32Array`. */
+function inputParams(op: OpIR, a: string): string[] {
+  return requiredInputs(op).map((x) => `${tsName(x.name)}: ${tsInputType(x, a)}`);
 }
 
 function literal(p: ParamIR): string {
@@ -407,7 +418,7 @@ function renderArgs(op: OpIR, n: TsNames): string {
     function ${n.args}(${requiredInputs(op).map((x) => `${tsName(x.name)}: unknown`).join(', ')}, options: ${n.options} | undefined, known: readonly string[] = ${n.optionNames}) {
       const rr_o: ${n.options} = rr.options(${opName}, options, known);
       const rr_dtype = rr.dtypeOf(${opName}, '${tsName(first.name)}', ${tsName(first.name)});
-      ${others.map((x) => `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`)}
+      ${others.map((x) => (isIntInput(x) ? `rr.intArray(${opName}, '${tsName(x.name)}', ${tsName(x.name)});` : `rr.sameDtype(${opName}, '${tsName(x.name)}', ${tsName(x.name)}, rr_dtype);`))}
       const rr_n = rr.rowLength(${opName}, ${tsName(first.name)} as RealArray, rr_o.n);
       ${lists}
       ${extents}
@@ -532,6 +543,15 @@ function result(op: OpIR, entry: ApiEntry): string {
   }
 }
 
+/**
+ * A read buffer of a native call by its argument: a real array narrowed to the dtype's
+ * (`values as Float64Array`); an int32 input as it is (its argument is an `Int32Array`).
+ */
+function readArg(ir: IR, b: BufferArgIR, dtype: TypeNames): string {
+  if (b.role === 'input' && b.elem === 'int32') return tsName(b.name);
+  return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
+}
+
 /** Allocates the written buffers of an entry, calls it, and gives the expression to return. */
 function branch(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames, isAsync: boolean): string {
   const buffers = entryBuffers(op, entry);
@@ -541,7 +561,7 @@ function branch(ir: IR, op: OpIR, entry: ApiEntry, dtype: TypeNames, isAsync: bo
     // The VJP takes one cotangent as `cotangent`, several by name; the HVP takes each by its name.
     const c = vjpCotangents(op).find((x) => x.spec === b.name.spec);
     if (b.role === 'cotangent' && entry === 'vjp' && c !== undefined) return `${c.arg} as ${tsArrayOf(b, dtype, ir.types)}`;
-    return `${tsName(b.name)} as ${tsArrayOf(b, dtype, ir.types)}`;
+    return readArg(ir, b, dtype);
   };
   return code`
     ${isAsync ? buffers.filter((b) => b.mutable).map((b) => alloc(ir, op, b, dtype)) : outArrays(ir, op, entry, dtype)}
@@ -600,7 +620,10 @@ function overloads(op: OpIR, name: string, sig: Signature, isAsync: boolean): st
 
 function inputsDoc(op: OpIR): DocPart[] {
   const inputs = requiredInputs(op);
-  return inputs.map((x) => tag('param', `${tsName(x.name)} - ${x.doc} ${shapeWords(x.shape)}: a Float64Array or Float32Array${x === inputs[0] ? '' : ' (the same type as the first input)'}.`));
+  return inputs.map((x) => {
+    const what = isIntInput(x) ? `an ${INT_ARRAY} (whatever the type of the first input)` : `a Float64Array or Float32Array${x === inputs[0] ? '' : ' (the same type as the first input)'}`;
+    return tag('param', `${tsName(x.name)} - ${x.doc} ${shapeWords(x.shape)}: ${what}.`);
+  });
 }
 
 /** `, \`mask\``: the optional inputs, as the options docs list them after `n`. */
@@ -613,8 +636,11 @@ function optionalWords(op: OpIR): string {
 function throwsDoc(op: OpIR, withOut = false, inPlace: InputIR | null = null): DocPart[] {
   const except = inPlace === null ? '' : ` (other than \`out.${tsName(inPlace.name)}\` being the cotangent itself)`;
   const optional = optionalInputs(op).map((x) => `\`${tsName(x.name)}\``);
-  const badType = optional.length === 0 ? '' : `, ${optional.join(' or ')} is not a Uint8Array or an array of booleans`;
-  const badLength = optional.length === 0 ? 'the length is not a multiple of `n`' : `the length is not a multiple of \`n\` (or that of ${optional.join(' or ')} not the values')`;
+  const ints = requiredInputs(op).filter(isIntInput).map((x) => `\`${tsName(x.name)}\``);
+  // The arrays whose length the core checks against the values' besides the real ones.
+  const others = [...ints, ...optional];
+  const badType = `${ints.length === 0 ? '' : `, ${ints.join(' or ')} is not an ${INT_ARRAY}`}${optional.length === 0 ? '' : `, ${optional.join(' or ')} is not a Uint8Array or an array of booleans`}`;
+  const badLength = others.length === 0 ? 'the length is not a multiple of `n`' : `the length is not a multiple of \`n\` (or that of ${others.join(' or ')} not the values')`;
   return [
     withOut
       ? tag('throws', `TypeError when an array is not a Float64Array or Float32Array (or the arrays differ in type)${badType}, an option has the wrong type, an enum option an unknown value, or an \`out\` array shares memory with another array of the call${except}.`)
@@ -629,7 +655,8 @@ function exampleDoc(op: OpIR, call: string): DocPart[] {
   const ex = op.example;
   if (ex === null) return [];
   const given = ex.inputs.filter((x) => requiredInputs(op).some((r) => r.name.spec === x.name.spec));
-  const arrays = given.map((x) => `new Float64Array([${x.rows.flat().join(', ')}])`);
+  const isInt = (spec: string) => requiredInputs(op).some((r) => r.name.spec === spec && isIntInput(r));
+  const arrays = given.map((x) => `new ${isInt(x.name.spec) ? INT_ARRAY : 'Float64Array'}([${x.rows.flat().join(', ')}])`);
   const rows = given[0]?.rows ?? [];
   const params = ex.params.filter((p) => JSON.stringify(p.value) !== JSON.stringify(defaultValue(p.param)));
   const opts = [
@@ -645,7 +672,7 @@ function renderCall(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const outs = returned(op, 'call');
   const name = isAsync ? n.fnAsync : n.fn;
   const sig: Signature = {
-    params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
+    params: (a) => `${inputParams(op, a).join(', ')}, options?: ${isAsync ? n.options : `${n.outOptions}<${a}>`}`,
     returns: (a) => returnType(op, 'call', a),
   };
   const returns =
@@ -681,7 +708,7 @@ function renderVjp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const inPlace = inPlaceInput(op);
   const name = isAsync ? n.vjpAsync : n.vjp;
   const sig: Signature = {
-    params: (a) => `${[...requiredInputs(op).map((x) => tsName(x.name)), ...cotangents.map((c) => c.arg)].map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
+    params: (a) => `${[...inputParams(op, a), ...cotangents.map((c) => `${c.arg}: ${a}`)].join(', ')}, options?: ${isAsync ? n.options : `${n.vjpOptions}<${a}>`}`,
     returns: (a) => `${n.gradients}<${a}>`,
   };
   const doc = tsDoc([
@@ -720,7 +747,7 @@ function renderJvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const inputs = requiredInputs(op).map((x) => tsName(x.name));
   const tangents = op.tangents.map((t) => tsName(t.name));
   const sig: Signature = {
-    params: (a) => `${[...inputs, ...tangents].map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.jvpOptions : `${n.jvpOutOptions}<${a}>`}`,
+    params: (a) => `${[...inputParams(op, a), ...tangents.map((x) => `${x}: ${a}`)].join(', ')}, options?: ${isAsync ? n.jvpOptions : `${n.jvpOutOptions}<${a}>`}`,
     returns: (a) => returnType(op, 'jvp', a),
   };
   const noTangent = op.outputs.filter((o) => !o.differentiable).map((o) => `\`${tsName(o.name)}\``);
@@ -767,9 +794,8 @@ function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
   const inputs = requiredInputs(op).map((x) => tsName(x.name));
   const cotangents = op.cotangents.map((c) => tsName(c.name));
   const tangents = op.tangents.map((t) => tsName(t.name));
-  const arrays = [...inputs, ...cotangents, ...tangents];
   const sig: Signature = {
-    params: (a) => `${arrays.map((x) => `${x}: ${a}`).join(', ')}, options?: ${isAsync ? n.hvpOptions : `${n.hvpOutOptions}<${a}>`}`,
+    params: (a) => `${[...inputParams(op, a), ...[...cotangents, ...tangents].map((x) => `${x}: ${a}`)].join(', ')}, options?: ${isAsync ? n.hvpOptions : `${n.hvpOutOptions}<${a}>`}`,
     returns: (a) => `${n.hvpResult}<${a}>`,
   };
   const along = [
@@ -809,7 +835,7 @@ function renderHvp(ir: IR, op: OpIR, n: TsNames, isAsync: boolean): string {
 function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
   const cotangents = vjpCotangents(op);
   const sig: Signature = {
-    params: (a) => `${requiredInputs(op).map((x) => `${tsName(x.name)}: ${a}`).join(', ')}, options?: ${n.options}`,
+    params: (a) => `${inputParams(op, a).join(', ')}, options?: ${n.options}`,
     returns: (a) => `${n.withVjpResult}<${a}>`,
   };
   const body = (d: TypeNames) => {
@@ -818,10 +844,13 @@ function renderWithVjp(ir: IR, op: OpIR, n: TsNames): string {
     const arr = tsArrayType(d) ?? '';
     const saved = op.saves.map((s) => {
       const local = `rr_${tsName(s.name)}`;
-      if (s.source === 'input' && op.inputs.some((x) => x.name.spec === s.name.spec && x.optional)) return `const ${local} = rr_a.${tsName(s.name)}?.slice() ?? null;`;
-      return `const ${local} = ${s.source === 'input' ? `(${tsName(s.name)} as ${arr})` : tsName(s.name)}.slice();`;
+      const input = s.source === 'input' ? op.inputs.find((x) => x.name.spec === s.name.spec) : undefined;
+      if (input?.optional === true) return `const ${local} = rr_a.${tsName(s.name)}?.slice() ?? null;`;
+      // An int32 input is an Int32Array already (the signature's type); a real one is narrowed to the dtype's.
+      if (input !== undefined) return `const ${local} = ${isIntInput(input) ? tsName(s.name) : `(${tsName(s.name)} as ${arr})`}.slice();`;
+      return `const ${local} = ${tsName(s.name)}.slice();`;
     });
-    const fwdArg = (b: BufferArgIR) => (b.mutable ? tsName(b.name) : b.optional ? `rr_a.${tsName(b.name)}` : `${tsName(b.name)} as ${arr}`);
+    const fwdArg = (b: BufferArgIR) => (b.mutable ? tsName(b.name) : b.optional ? `rr_a.${tsName(b.name)}` : readArg(ir, b, d));
     const bwdArg = (b: BufferArgIR) => {
       switch (b.role) {
         case 'save':

@@ -1,6 +1,6 @@
 // What the API reference says of @rank-relax/node (the `describe` hook): TypeScript signatures,
 // option spellings, enum values and the example, in TypeScript.
-import { optionalInputs, requiredInputs, tsArrayType, tsDefault, tsEnumValue, tsLiteral, tsName, tsReal } from './names.ts';
+import { INT_ARRAY, isIntInput, optionalInputs, requiredInputs, tsArrayType, tsDefault, tsEnumValue, tsInputType, tsLiteral, tsName, tsReal } from './names.ts';
 import { nodeApi } from './names.ts';
 import { code } from '../../emit/code.ts';
 import { exampleData, type ExampleData } from '../../emit/example.ts';
@@ -53,9 +53,16 @@ function derivativeFns(op: OpIR): string[] {
   return [...(op.jvp === null ? [] : [n.jvp, n.jvpAsync]), ...(op.hvp === null ? [] : [n.hvp, n.hvpAsync])];
 }
 
+/** `; groups is an Int32Array in both`: the int32 inputs, after what the signatures say of `A`. */
+function intWords(op: OpIR): string {
+  const ints = requiredInputs(op).filter(isIntInput).map((x) => tsName(x.name));
+  if (ints.length === 0) return '';
+  return `; ${ints.join(' and ')} ${ints.length === 1 ? 'is an' : 'are'} ${INT_ARRAY}${ints.length === 1 ? '' : 's'} in both`;
+}
+
 export function nodeSignature(op: OpIR): string {
   const n = nodeApi(op);
-  const inputs = requiredInputs(op).map((i) => `${tsName(i.name)}: A`);
+  const inputs = requiredInputs(op).map((i) => `${tsName(i.name)}: ${tsInputType(i, 'A')}`);
   const tangents = op.tangents.map((t) => `${tsName(t.name)}: A`);
   const paramTangents = op.paramTangents.map((t) => `${tsName(t.name)}?: number`);
   // One tangent per differentiable output: the one array, or an object of them.
@@ -83,7 +90,7 @@ export function nodeSignature(op: OpIR): string {
   return [
     `import { ${[n.fn, n.fnAsync, n.vjp, n.vjpAsync, n.withVjp, ...derivativeFns(op)].join(', ')} } from '${NODE_PACKAGE}';`,
     '',
-    '// A is Float64Array or Float32Array (one overload each): outputs have the input\'s type.',
+    `// A is Float64Array or Float32Array (one overload each): outputs have the input's type${intWords(op)}.`,
     `function ${n.fn}(${[...inputs, `${opts} & { out?: ${op.outputs.length === 1 ? 'A' : `{ ${op.outputs.map((o) => `${tsName(o.name)}?: ${outputType(o)}`).join('; ')} }`} }`].join(', ')}): ${result};`,
     `function ${n.fnAsync}(${[...inputs, opts].join(', ')}): Promise<${result}>;`,
     `function ${n.vjp}(${[...inputs, ...cotangentParams(op), opts].join(', ')}): ${n.gradients}<A>;`,
@@ -105,8 +112,9 @@ export function nodeSignature(op: OpIR): string {
   ].join('\n');
 }
 
-function typedArray(rows: readonly (readonly number[])[]): string {
-  return `new Float64Array([${rows.flat().map((x) => tsReal(x)).join(', ')}])`;
+/** An example input as the API takes it: `new Float64Array([…])`, `new Int32Array([…])` for an int32 one. */
+function typedArray(input: InputIR, rows: readonly (readonly number[])[]): string {
+  return `new ${isIntInput(input) ? INT_ARRAY : 'Float64Array'}([${rows.flat().map((x) => tsReal(x)).join(', ')}])`;
 }
 
 export function nodeExample(op: OpIR, data: ExampleData): string {
@@ -125,7 +133,7 @@ export function nodeExample(op: OpIR, data: ExampleData): string {
   return [
     `import { ${n.fn}, ${n.vjp} } from '${NODE_PACKAGE}';`,
     '',
-    ...given.map((i) => `const ${tsName(i.input.name)} = ${typedArray(i.rows)};`),
+    ...given.map((i) => `const ${tsName(i.input.name)} = ${typedArray(i.input, i.rows)};`),
     `${call}${n.fn}(${[...inputs, ...options].join(', ')});`,
     ...outputs.map((o) => `console.log(${o});`),
     `const grads = ${n.vjp}(${[...inputs, ...cotangents, ...options].join(', ')});`,
@@ -177,6 +185,7 @@ export const ERROR_TYPES = { value: 'RangeError', enum: 'TypeError', type: 'Type
 
 /** An input's shape in words: a required one's array, an optional one's option. */
 function inputShapeText(x: InputIR): string {
+  if (isIntInput(x)) return `${shapeText(x.shape)}, an ${tick(INT_ARRAY)}`;
   if (!x.optional) return shapeText(x.shape);
   return `option ${tick(tsName(x.name))}: ${tick(`B × ${x.shape.row.map((d) => d.name.spec).join(' × ')}`)} booleans like the values (${tick('Uint8Array')} or ${tick('boolean[]')})`;
 }
@@ -216,7 +225,7 @@ export function describeNode(ir: IR): TargetDocs {
           ${tick('error.code')}, the C status name.
       `,
     ],
-    overview: '- **Node**: `Float64Array` or `Float32Array`, flat and row-major, with the option `n` items per row.',
+    overview: `- **Node**: \`Float64Array\` or \`Float32Array\`, flat and row-major, with the option \`n\` items per row${ir.ops.some((op) => op.inputs.some(isIntInput)) ? `; an int32 input an \`${INT_ARRAY}\` in both` : ''}.`,
     module: NODE_PACKAGE,
     ops: Object.fromEntries(ir.ops.map((op) => [op.name.spec, opDocs(op)])),
     errorTypes: ERROR_TYPES,

@@ -7,7 +7,7 @@ import { renderBinding } from './binding.ts';
 import { describeNode } from './describe.ts';
 import { RUST_DIR, TS_DIR } from './names.ts';
 import { renderRustMod, renderRustOp } from './rust.ts';
-import { OUTPUTS } from '../../emit/capabilities.ts';
+import { INT_INPUTS } from '../../emit/capabilities.ts';
 import { renderMessages } from './messages.ts';
 
 const opFile = (op: { readonly name: { readonly snake: string } }) => `ops/${op.name.snake}.js`;
@@ -21,7 +21,7 @@ export const nodeEmitter: Emitter = {
   // several as an object of them by name (an int32 one an Int32Array); the VJP takes a cotangent per
   // differentiable output. An optional input is an option of every function; a bool one a
   // Uint8Array or an array of booleans.
-  capabilities: OUTPUTS,
+  capabilities: INT_INPUTS,
   emit: (ir) => [
     { path: `${RUST_DIR}/mod.rs`, contents: renderRustMod(ir) },
     ...ir.ops.map((op) => ({ path: `${RUST_DIR}/${op.name.snake}.rs`, contents: renderRustOp(ir, op) })),

@@ -253,6 +253,29 @@ export const BOOL_ARRAY = 'Uint8Array';
 /** What the API accepts for a bool input: a `Uint8Array` (nonzero = true) or an array of booleans (runtime.ts). */
 export const BOOL_LIST_TYPE = 'BoolArray';
 
+/** The typed array the API and the addon take an int32 input as (the only type accepted for it). */
+export const INT_ARRAY = 'Int32Array';
+
+/**
+ * TypeScript type of a required input as an argument of the API, for the call's float array type
+ * `a`: a real input is `a` (every real array of a call has the first input's type), an int32 one
+ * an `Int32Array` whatever the dtype. A bool input is an option, never an argument.
+ */
+export function tsInputType(x: InputIR, a: string): string {
+  return matchElem(x.elem, {
+    real: () => a,
+    int32: () => INT_ARRAY,
+    bool: () => {
+      throw new Error(`node: bool input ${x.name.spec} is an option, not an argument`);
+    },
+  });
+}
+
+/** An int32 input: an `Int32Array` of the API in every dtype, never differentiable. */
+export function isIntInput(x: InputIR): boolean {
+  return x.elem === 'int32';
+}
+
 /** The inputs a function takes as arguments, in order; the optional ones are options. */
 export function requiredInputs(op: OpIR): readonly InputIR[] {
   return op.inputs.filter((x) => !x.optional);

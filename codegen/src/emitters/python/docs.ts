@@ -60,7 +60,11 @@ function inputDoc(i: InputIR, flavour: Flavour): string {
 function example(op: OpIR, flavour: Flavour): string | null {
   if (op.example === null) return null;
   const args = [
-    ...op.example.inputs.map((i) => `${flavour.construct}([${i.rows.map((r) => `[${r.map(pyFloat).join(', ')}]`).join(', ')}])`),
+    ...op.example.inputs.map((i) => {
+      // An int32 input (group ids) as integers: its array gets the flavour's default integer dtype.
+      const lit = op.inputs.find((x) => x.name.spec === i.name.spec)?.elem === 'int32' ? String : pyFloat;
+      return `${flavour.construct}([${i.rows.map((r) => `[${r.map(lit).join(', ')}]`).join(', ')}])`;
+    }),
     ...op.example.params
       .filter((p) => pythonLiteral(p.param, p.value) !== pythonDefault(p.param))
       .map((p) => `${pythonName(p.param.name)}=${pythonLiteral(p.param, p.value)}`),

@@ -14,7 +14,7 @@ import { renderStub } from './stub.ts';
 import { renderTestTable } from './table.ts';
 import { renderTorch } from './torch.ts';
 import { renderXlaGlue } from './xla.ts';
-import { OUTPUTS } from '../../emit/capabilities.ts';
+import { INT_INPUTS } from '../../emit/capabilities.ts';
 
 const FILES = {
   rust: RUST_GLUE,
@@ -33,7 +33,7 @@ export const pythonEmitter: Emitter = {
   name: 'python',
   description: 'Python: pyo3 glue and XLA FFI handlers (rank-relax-python), rank_relax NumPy/torch/JAX modules, JAX sharding table, stub, test table',
   owns: Object.values(FILES),
-  capabilities: OUTPUTS,
+  capabilities: INT_INPUTS,
   emit: (ir) => [
     { path: FILES.rust, contents: renderRustGlue(ir) },
     { path: FILES.xla, contents: renderXlaGlue(ir) },

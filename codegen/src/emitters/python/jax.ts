@@ -356,7 +356,7 @@ function flavourOf(op: OpIR): Flavour {
 function renderPublic(op: OpIR): string[] {
   const optional = optionalInputs(op);
   const required = op.inputs.filter((i) => !i.optional);
-  if (required.some((i) => i.elem !== 'real')) unsupported('python', `a required ${op.name.spec} input that is not real`);
+  if (required.some((i) => i.elem === 'bool')) unsupported('python', `a required bool ${op.name.spec} input`);
   const args = [
     ...required.map((i) => `${pythonName(i.name)}: ArrayLike`),
     ...op.params.map((p) => {
@@ -371,6 +371,7 @@ function renderPublic(op: OpIR): string[] {
   const ret = resultClass(op) ?? 'jax.Array';
   const inputs = required.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
   const bools = optional.map((i) => `(${pyStr(i.name.spec)}, ${pythonName(i.name)})`);
+  const ints = required.filter((i) => i.elem === 'int32').map((i) => pyStr(i.name.spec));
   const requiredViews = required.map((i) => local(i.name.snake));
   const boolViews = optional.map((i) => local(i.name.snake));
   // In the kernels' order, the spec's.
@@ -423,6 +424,7 @@ function renderPublic(op: OpIR): string[] {
       ...inputs,
       ...axisArgs(op, 'axis'),
       ...(optional.length > 0 ? [`bools=${tuple(bools)}`] : []),
+      ...(ints.length > 0 ? [`ints=${tuple(ints)}`] : []),
     ]),
     ...op.params.flatMap((p) => staticParamCheck(op, p)),
     ...reals.flatMap((p) =>

@@ -80,7 +80,8 @@ export function optionalInputs(op: OpIR): readonly InputIR[] {
 
 /**
  * The keyword arguments that tell the plumbing (`Call`, `rows`) which inputs may be None and which
- * are bool: `optional=("mask",), bools=("mask",)`; none for an op with only required real inputs.
+ * are bool or int32: `optional=("mask",), bools=("mask",), ints=("groups",)`; none for an op with
+ * only required real inputs.
  */
 export function inputKindArgs(op: OpIR): string[] {
   const names = (inputs: readonly InputIR[]) => {
@@ -89,7 +90,12 @@ export function inputKindArgs(op: OpIR): string[] {
   };
   const optional = optionalInputs(op);
   const bools = op.inputs.filter((i) => i.elem === 'bool');
-  return [...(optional.length === 0 ? [] : [`optional=${names(optional)}`]), ...(bools.length === 0 ? [] : [`bools=${names(bools)}`])];
+  const ints = op.inputs.filter((i) => i.elem === 'int32');
+  return [
+    ...(optional.length === 0 ? [] : [`optional=${names(optional)}`]),
+    ...(bools.length === 0 ? [] : [`bools=${names(bools)}`]),
+    ...(ints.length === 0 ? [] : [`ints=${names(ints)}`]),
+  ];
 }
 
 /** The named tuple an op with several outputs returns (`SoftSortTopkResult`, fields the output

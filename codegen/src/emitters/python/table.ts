@@ -38,6 +38,7 @@ function renderOp(op: OpIR): string {
     field('inputs', op.inputs.filter((i) => !i.optional).map((i) => i.name.spec)),
     field('optional', op.inputs.filter((i) => i.optional).map((i) => i.name.spec)),
     field('bool_inputs', op.inputs.filter((i) => i.elem === 'bool').map((i) => i.name.spec)),
+    field('int_inputs', op.inputs.filter((i) => i.elem === 'int32').map((i) => i.name.spec)),
     field('differentiable', op.inputs.filter((i) => i.differentiable).map((i) => i.name.spec)),
     field('nonnegative', op.inputs.filter((i) => i.constraint === 'nonnegative').map((i) => i.name.spec)),
     field('params', op.params.map((p) => p.name.spec)),
@@ -64,7 +65,7 @@ export function renderTestTable(ir: IR): string {
     banner(ir, 'hash'),
     ...pyDocstring(0, 'The ops of the spec as data: what the test suite is parametrised over.', [
       'inputs: the required inputs, in argument order; optional: inputs that are keyword arguments after the ' +
-        'axis (None: absent); bool_inputs: inputs of dtype bool; differentiable/nonnegative: inputs with that ' +
+        'axis (None: absent); bool_inputs: inputs of dtype bool; int_inputs: inputs of dtype int32; differentiable/nonnegative: inputs with that ' +
         'property; params: argument order after the inputs; enums: values of each enum param; reals/bools: defaults; grad_params: ' +
         'real params with a gradient; ints/lists: defaults of int and list params; outputs: the dims of ' +
         'each output after the leading ones, as Python expressions of n and the params ([] for one value per ' +

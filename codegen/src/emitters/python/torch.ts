@@ -192,13 +192,22 @@ function returnType(kernel: KernelIR): string {
   return outs.length === 1 ? 'Tensor' : `tuple[${outs.map(() => 'Tensor').join(', ')}]`;
 }
 
+/**
+ * A kernel's read as `_rr.run` passes it: an int32 input through `_rr.int32`, which converts any
+ * integer tensor whose values fit (on real tensors: the check runs even under torch.compile).
+ */
+function readArg(op: OpIR, b: BufferArgIR): string {
+  const name = pythonName(b.name);
+  return b.role === 'input' && b.elem === 'int32' ? `${PRIVATE}.int32(${pyStr(op.name.spec)}, ${pyStr(b.name.spec)}, ${name})` : name;
+}
+
 function renderImpl(op: OpIR, pass: Pass): string[] {
   const kernel = kernelOf(op, pass);
   const outs = writes(kernel);
   const runArgs = [
     `KERNELS[${pyStr(kernelKey(op, pass))}]`,
     pyTuple(8, [...kernelParams(kernel).map((p) => pythonName(p.name)), ...scalars(kernel).map((a) => pythonName(a.name))]),
-    ...reads(kernel).map((b) => pythonName(b.name)),
+    ...reads(kernel).map((b) => readArg(op, b)),
   ];
   return [
     ...pyDef(0, `def ${local(op.name.snake)}_${pass}_impl`, kernelArgs(kernel, implAnnotation, 'Tensor | float'), outs.length === 1 ? 'Tensor' : 'tuple[Tensor, ...]'),
@@ -359,7 +368,7 @@ function renderFunction(op: OpIR): string[] {
     '    @staticmethod',
     ...pyDef(4, 'def forward', ['ctx: Any', ...fwdArgs], outputs.length === 1 ? 'Tensor' : `tuple[${outputs.map(() => 'Tensor').join(', ')}]`),
     `        ${params} = ${pyTuple(8, ps)}`,
-    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => pythonName(b.name))),
+    ...call(8, fwdTargets, 'forward', reads(op.forward).map((b) => readArg(op, b))),
     ...pyCall(8, `${PRIVATE}.save`, ['ctx', pyTuple(12, tensors), params]),
     ...(nonDifferentiable(op).length === 0 ? [] : pyCall(8, 'ctx.mark_non_differentiable', nonDifferentiable(op))),
     `        return ${returned}`,

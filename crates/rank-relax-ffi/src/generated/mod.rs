@@ -7,6 +7,7 @@ pub mod neural_sort_apply;
 pub mod sigmoid_rank;
 pub mod soft_quantile;
 pub mod soft_rank;
+pub mod soft_rank_grouped;
 pub mod soft_sort;
 pub mod soft_sort_topk;
 pub mod soft_topk;
@@ -17,7 +18,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 2;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits.
-pub const ABI_HASH: u64 = 0x5ea0_9346_d876_42e8;
+pub const ABI_HASH: u64 = 0x47bc_0bfb_253f_7a49;
 
 /// Success.
 pub const RR_OK: i32 = 0;

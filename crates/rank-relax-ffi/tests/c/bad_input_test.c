@@ -6,9 +6,12 @@
  * and rr_last_error() text, valid cases the expected output, gradients and finiteness. Params are
  * numbers, enum names (or {"code": N}), booleans, integers and lists of numbers; tensors are
  * nested lists of any rank ([B][n], [B][m], [B][n][n]), of JSON booleans for a bool input (a
- * mask), which is NULL when the case leaves it out. The C modifiers of a case ("c": {"null" |
+ * mask), which is NULL when the case leaves it out, and of JSON integers in int32 range for an
+ * int32 input (group ids: passed as int32_t exactly in both dtypes, never rounded; any other
+ * number there makes the case malformed). The C modifiers of a case ("c": {"null" |
  * "misalign"}; "null" may name a list param, whose length stays), "alias" and "call_shape" are
- * applied here;
+ * applied here; "cast" is binding-level and does not apply to C, whose call takes the declared
+ * element types;
  * the format is in testdata/README.md. Ops come from the generated table, so a new op is covered
  * as soon as the matrix has cases for it. Prints `N passed, N failed`. */
 #include <math.h>
@@ -633,8 +636,17 @@ static int run_case(const json_value *cs, const rrt_op *op, int f32, const json_
                 return 0;
             }
             for (j = 0; j < t.len; j++) {
+                double x = t.data[j];
+                if (in->is_int32 && !(x == floor(x) && x >= (double)INT32_MIN && x <= (double)INT32_MAX)) {
+                    snprintf(why, why_size, "input %s holds %.17g, not an int32", in->name, x);
+                    free(t.data);
+                    call_free(&c);
+                    return 0;
+                }
                 if (in->is_bool) {
                     ((bool *)c.inputs[i])[j] = t.data[j] != 0.0;
+                } else if (in->is_int32) {
+                    ((int32_t *)c.inputs[i])[j] = (int32_t)x;
                 } else {
                     set(&c, c.inputs[i], j, t.data[j]);
                 }

@@ -26,7 +26,12 @@ void call_alloc_shape(const rrt_op *op, const rrt_param_value *p, size_t batch, 
     b->batch = batch;
     b->n = n;
     for (i = 0; i < op->num_inputs; i++) {
-        size_t len = op->inputs[i].is_bool ? 0 : shape_len(&op->inputs[i], batch, n, p);
+        const rrt_tensor *t = &op->inputs[i];
+        size_t len = t->is_bool || t->is_int32 ? 0 : shape_len(t, batch, n, p);
+        if (t->is_int32) {
+            b->int_len[i] = shape_len(t, batch, n, p);
+            b->ints[i] = xcalloc(b->int_len[i], sizeof(int32_t));
+        }
         b->in_len[i] = len;
         b->in[i] = xcalloc(len, sizeof(double));
         b->tan[i] = xcalloc(len, sizeof(double));
@@ -70,6 +75,9 @@ void call_fill(const rrt_op *op, call_buffers *b, unsigned seed)
             b->in32[i][j] = (float)b->in[i][j];
             b->tan32[i][j] = (float)b->tan[i][j];
         }
+        for (j = 0; j < b->int_len[i]; j++) {
+            b->ints[i][j] = harness_group_id(j, seed + 5u * (unsigned)i);
+        }
     }
     for (i = 0; i < op->num_outputs; i++) {
         for (j = 0; j < b->out_len[i]; j++) {
@@ -85,7 +93,7 @@ void call_free(call_buffers *b)
     for (i = 0; i < CALL_MAX_TENSORS; i++) {
         void *all[] = {b->in[i], b->tan[i], b->grad[i], b->hvp[i], b->out[i], b->cot[i], b->otan[i], b->pgrad[i],
                        b->phvp[i], b->in32[i], b->tan32[i], b->out32[i], b->cot32[i], b->otan32[i], b->hvp32[i],
-                       b->phvp32[i], b->res[i], b->res32[i], b->mask[i]};
+                       b->phvp32[i], b->res[i], b->res32[i], b->mask[i], b->ints[i]};
         size_t k;
         for (k = 0; k < sizeof all / sizeof all[0]; k++) {
             free(all[k]);
@@ -93,37 +101,43 @@ void call_free(call_buffers *b)
     }
 }
 
-void call_inputs(const rrt_op *op, double *const *in, bool *const *mask, const void **inputs)
+/* Input i of the call: a bool input's mask, an int32 input's ids, else the real buffer `real`. */
+static const void *input_of(const rrt_op *op, const call_buffers *b, size_t i, const void *real)
+{
+    return op->inputs[i].is_bool ? (const void *)b->mask[i] : op->inputs[i].is_int32 ? (const void *)b->ints[i] : real;
+}
+
+void call_inputs(const rrt_op *op, const call_buffers *b, double *const *in, const void **inputs)
 {
     size_t i;
     for (i = 0; i < op->num_inputs; i++) {
-        inputs[i] = op->inputs[i].is_bool ? (const void *)mask[i] : (const void *)in[i];
+        inputs[i] = input_of(op, b, i, in[i]);
     }
 }
 
-void call_inputs32(const rrt_op *op, float *const *in, bool *const *mask, const void **inputs)
+void call_inputs32(const rrt_op *op, const call_buffers *b, float *const *in, const void **inputs)
 {
     size_t i;
     for (i = 0; i < op->num_inputs; i++) {
-        inputs[i] = op->inputs[i].is_bool ? (const void *)mask[i] : (const void *)in[i];
+        inputs[i] = input_of(op, b, i, in[i]);
     }
 }
 
-void call_saves(const rrt_op *op, double *const *in, bool *const *mask, double *const *out, const void **saves)
+void call_saves(const rrt_op *op, const call_buffers *b, double *const *in, double *const *out, const void **saves)
 {
     const void *inputs[CALL_MAX_TENSORS];
     size_t i;
-    call_inputs(op, in, mask, inputs);
+    call_inputs(op, b, in, inputs);
     for (i = 0; i < op->num_saves; i++) {
         saves[i] = op->saves[i].from_output ? (const void *)out[op->saves[i].index] : inputs[op->saves[i].index];
     }
 }
 
-void call_saves32(const rrt_op *op, float *const *in, bool *const *mask, float *const *out, const void **saves)
+void call_saves32(const rrt_op *op, const call_buffers *b, float *const *in, float *const *out, const void **saves)
 {
     const void *inputs[CALL_MAX_TENSORS];
     size_t i;
-    call_inputs32(op, in, mask, inputs);
+    call_inputs32(op, b, in, inputs);
     for (i = 0; i < op->num_saves; i++) {
         saves[i] = op->saves[i].from_output ? (const void *)out[op->saves[i].index] : inputs[op->saves[i].index];
     }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shapes.h"
 
@@ -17,9 +18,12 @@ typedef struct {
     /* the call's shape: CALL_BATCH x CALL_N unless allocated with call_alloc_shape */
     size_t batch, n;
     /* real inputs have in_len elements; a bool input (a mask) has none of the real buffers below
-     * and is mask[i]: NULL (absent) unless the test sets it (batch * n elements, freed by call_free) */
-    size_t in_len[CALL_MAX_TENSORS], out_len[CALL_MAX_TENSORS];
+     * and is mask[i]: NULL (absent) unless the test sets it (batch * n elements, freed by call_free);
+     * an int32 input (is_int32: group ids) has none of them either (in_len 0) and is ints[i], of
+     * int_len[i] elements, one buffer for the f64 and the f32 calls */
+    size_t in_len[CALL_MAX_TENSORS], out_len[CALL_MAX_TENSORS], int_len[CALL_MAX_TENSORS];
     bool *mask[CALL_MAX_TENSORS];
+    int32_t *ints[CALL_MAX_TENSORS];
     /* inputs, their tangents, and the backward's gradients (and HVPs) of them */
     double *in[CALL_MAX_TENSORS], *tan[CALL_MAX_TENSORS], *grad[CALL_MAX_TENSORS], *hvp[CALL_MAX_TENSORS];
     /* outputs, their cotangents, and the JVP's tangents of them; an int32 output (is_int32) holds
@@ -41,18 +45,21 @@ void call_alloc(const rrt_op *op, const rrt_param_value *p, call_buffers *b);
 void call_alloc_shape(const rrt_op *op, const rrt_param_value *p, size_t batch, size_t n, call_buffers *b);
 
 /* Fills the inputs and their tangents (zero for inputs without a gradient) and the cotangents,
- * rounded to float so the f32 and f64 calls see the same numbers. */
+ * rounded to float so the f32 and f64 calls see the same numbers; an int32 input gets group ids
+ * (harness_group_id). */
 void call_fill(const rrt_op *op, call_buffers *b, unsigned seed);
 
 void call_free(call_buffers *b);
 
-/* The inputs as the table's adapters take them: `in[i]`, or `mask[i]` for a bool input. */
-void call_inputs(const rrt_op *op, double *const *in, bool *const *mask, const void **inputs);
-void call_inputs32(const rrt_op *op, float *const *in, bool *const *mask, const void **inputs);
+/* The inputs as the table's adapters take them: `in[i]` (the real inputs: b->in, or a moved copy),
+ * or b->mask[i] for a bool input, b->ints[i] for an int32 input. */
+void call_inputs(const rrt_op *op, const call_buffers *b, double *const *in, const void **inputs);
+void call_inputs32(const rrt_op *op, const call_buffers *b, float *const *in, const void **inputs);
 
-/* The saves of the table, pointing at this call's inputs (masks included) and outputs. */
-void call_saves(const rrt_op *op, double *const *in, bool *const *mask, double *const *out, const void **saves);
-void call_saves32(const rrt_op *op, float *const *in, bool *const *mask, float *const *out, const void **saves);
+/* The saves of the table, pointing at this call's inputs (masks and int32 inputs of `b` included)
+ * and outputs. */
+void call_saves(const rrt_op *op, const call_buffers *b, double *const *in, double *const *out, const void **saves);
+void call_saves32(const rrt_op *op, const call_buffers *b, float *const *in, float *const *out, const void **saves);
 
 /* The tangents in the order of the table's gradients (the JVP's and HVP's order). */
 void call_tangents(const rrt_op *op, double *const *tan, const double **out);

@@ -6,7 +6,8 @@
  *   - against central finite differences of the f64 backward (forward then backward at the moved
  *     inputs and ε; distinct values, so the piecewise-linear ops stay on one piece);
  *   - the Hessian is symmetric: <(w, c), hvp(t, s)> = <(t, s), hvp(w, c)>;
- *   - the f32 HVP against the f64 HVP of the same float-rounded inputs;
+ *   - the f32 HVP against the f64 HVP of the same float-rounded inputs (an int32 input, group ids,
+ *     the same buffer in both);
  *   - a NaN tangent and a NaN cotangent are refused with the core's message naming the op.
  * Prints `N passed, N failed`. */
 #include <math.h>
@@ -41,9 +42,9 @@ static int backward_at(const rrt_op *op, const rrt_param_value *p, call_buffers 
             moved[i][j] = b->in[i][j] + h * b->tan[i][j];
         }
     }
-    call_inputs(op, moved, b->mask, inputs);
+    call_inputs(op, b, moved, inputs);
     ok = op->forward_f64(B, N, q, inputs, (void *const *)b->out, b->res) == RR_OK;
-    call_saves(op, moved, b->mask, b->out, saves);
+    call_saves(op, b, moved, b->out, saves);
     ok = ok && op->backward_f64(B, N, q, saves, (const void *const *)b->res, (const double *const *)b->cot, grads,
                                 pgrads) == RR_OK;
     for (i = 0; i < op->num_inputs; i++) {
@@ -60,9 +61,9 @@ static int hvp_at(const rrt_op *op, const rrt_param_value *p, call_buffers *b, d
     double pt[1] = {s};
     double *hvps[CALL_MAX_TENSORS];
     size_t i;
-    call_inputs(op, b->in, b->mask, inputs);
+    call_inputs(op, b, b->in, inputs);
     if (op->forward_f64(B, N, p, inputs, (void *const *)b->out, b->res) != RR_OK) return 0;
-    call_saves(op, b->in, b->mask, b->out, saves);
+    call_saves(op, b, b->in, b->out, saves);
     call_tangents(op, b->tan, tangents);
     for (i = 0; i < op->num_grads; i++) {
         hvps[i] = b->hvp[op->grads[i]];
@@ -141,6 +142,7 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
     }
     for (i = 0; i < op->num_inputs; i++) {
         memcpy(w.in[i], b.in[i], b.in_len[i] * sizeof(double));
+        if (b.int_len[i] > 0) memcpy(w.ints[i], b.ints[i], b.int_len[i] * sizeof(int32_t)); /* the same groups */
         for (j = 0; j < b.in_len[i]; j++) {
             w.tan[i][j] = op->inputs[i].differentiable ? call_value(j, seed + 29u + 3u * (unsigned)i, 0) / 3.0 : 0.0;
         }
@@ -161,9 +163,9 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
         float pt32[1] = {(float)s};
         memcpy(p32, p, op->num_params * sizeof *p32);
         if (e < op->num_params) p32[e].real = (double)(float)p[e].real;
-        call_inputs32(op, b.in32, b.mask, inputs32);
+        call_inputs32(op, &b, b.in32, inputs32);
         ok = op->forward_f32(B, N, p32, inputs32, (void *const *)b.out32, b.res32) == RR_OK;
-        call_saves32(op, b.in32, b.mask, b.out32, saves32);
+        call_saves32(op, &b, b.in32, b.out32, saves32);
         call_tangents32(op, b.tan32, tangents32);
         for (i = 0; i < op->num_grads; i++) {
             hvps32[i] = b.hvp32[op->grads[i]];
@@ -189,7 +191,7 @@ static double check_op(const rrt_op *op, const rrt_param_value *p, const char *l
         int32_t status;
         double keep;
         size_t k;
-        call_saves(op, b.in, b.mask, b.out, saves);
+        call_saves(op, &b, b.in, b.out, saves);
         call_tangents(op, b.tan, tangents);
         for (i = 0; i < op->num_grads; i++) {
             hvps[i] = b.hvp[op->grads[i]];

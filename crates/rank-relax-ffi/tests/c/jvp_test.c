@@ -6,7 +6,8 @@
  *     not zero everywhere (the inputs exercise the derivative);
  *   - adjointness with the backward: <u, jvp(t, t_eps)> = <vjp(u), t> + t_eps * sum_rows grad_eps;
  *   - an output without a tangent (int32 positions) the same at the point and at both steps;
- *   - the f32 JVP against the f64 JVP of the same float-rounded inputs (int32 outputs equal);
+ *   - the f32 JVP against the f64 JVP of the same float-rounded inputs (int32 outputs equal; an
+ *     int32 input, group ids, is the same buffer in both and never moves);
  *   - a NaN tangent and a NaN ε tangent are refused with the core's message naming the op.
  * Prints `N passed, N failed`. */
 #include <math.h>
@@ -41,7 +42,7 @@ static int forward_at(const rrt_op *op, const rrt_param_value *p, call_buffers *
             moved[i][j] = b->in[i][j] + h * b->tan[i][j];
         }
     }
-    call_inputs(op, moved, b->mask, inputs);
+    call_inputs(op, b, moved, inputs);
     status = op->forward_f64(B, N, q, inputs, (void *const *)out, b->res);
     for (i = 0; i < op->num_inputs; i++) {
         free(moved[i]);
@@ -71,10 +72,10 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
 
     /* Central differences, then the forward at the point itself, which leaves the saves and
      * residuals for the JVP and the backward. */
-    call_inputs(op, b.in, b.mask, inputs);
+    call_inputs(op, &b, b.in, inputs);
     ok = forward_at(op, p, &b, STEP, t_eps, plus) == RR_OK && forward_at(op, p, &b, -STEP, t_eps, minus) == RR_OK &&
          op->forward_f64(B, N, p, inputs, (void *const *)b.out, b.res) == RR_OK;
-    call_saves(op, b.in, b.mask, b.out, saves);
+    call_saves(op, &b, b.in, b.out, saves);
     call_tangents(op, b.tan, tangents);
     ok = ok && op->jvp_f64(B, N, p, saves, (const void *const *)b.res, tangents, pt, b.otan) == RR_OK;
     check(ok, "%s %s: forward and jvp run (%s)", op->name, label, ok ? "" : rr_last_error());
@@ -121,9 +122,9 @@ static void check_op(const rrt_op *op, const rrt_param_value *p, const char *lab
     /* f32 against f64 on the same (float-rounded) inputs. */
     memcpy(p32, p, op->num_params * sizeof *p32);
     if (e < op->num_params) p32[e].real = (double)(float)p[e].real;
-    call_inputs32(op, b.in32, b.mask, inputs);
+    call_inputs32(op, &b, b.in32, inputs);
     ok = op->forward_f32(B, N, p32, inputs, (void *const *)b.out32, b.res32) == RR_OK;
-    call_saves32(op, b.in32, b.mask, b.out32, saves32);
+    call_saves32(op, &b, b.in32, b.out32, saves32);
     call_tangents32(op, b.tan32, tangents32);
     ok = ok && op->jvp_f32(B, N, p32, saves32, (const void *const *)b.res32, tangents32, pt32, b.otan32) == RR_OK;
     for (i = 0; ok && i < op->num_outputs; i++) {

@@ -2,11 +2,13 @@
  * covered without a change here) and every value of its enum params. A call of 4 rows of 12 items
  * with a mask: row 0 full, rows 1 and 2 with absent items (row 2 fewer than an int param bounded by
  * n asks for, which is then clamped to the row), row 3 empty; NaN at every absent item of every
- * input, and finite garbage in the cotangents and tangents there. Then:
+ * input (in an int32 input, group ids, an id present items have), and finite garbage in the
+ * cotangents and tangents there. Then:
  *   - each masked row is bit for bit the call without a mask on that row's present items alone
- *     (batch 1, n_valid items, an int param bounded by n clamped to n_valid), for the forward, the
- *     backward (gradients 0 at absent items, per-row param gradients), the JVP and the HVP, in
- *     f64; the forward also in f32. An output along n holds the compacted row either
+ *     (batch 1, n_valid items, every input compacted to them, int32 ones too, an int param bounded
+ *     by n clamped to n_valid), for the forward, the backward (gradients 0 at absent items, per-row
+ *     param gradients), the JVP and the HVP, in f64; the forward also in f32. An output along n
+ *     holds the compacted row either
  *     at the present items' positions or first (sorted order), each n dim on its own (neural_sort:
  *     rows sorted, columns by item); the layout is found on row 1 and must then hold everywhere;
  *   - an output of positions (int32, indexes) holds the compacted call's positions mapped to the
@@ -80,9 +82,9 @@ static int run_all(const rrt_op *op, const rrt_param_value *p, call_buffers *b)
     const double *tangents[CALL_MAX_TENSORS];
     double *grads[CALL_MAX_TENSORS], *hvps[CALL_MAX_TENSORS], pt[1] = {T_EPS};
     size_t i;
-    call_inputs(op, b->in, b->mask, inputs);
+    call_inputs(op, b, b->in, inputs);
     if (op->forward_f64(b->batch, b->n, p, inputs, (void *const *)b->out, b->res) != RR_OK) return 0;
-    call_saves(op, b->in, b->mask, b->out, saves);
+    call_saves(op, b, b->in, b->out, saves);
     call_tangents(op, b->tan, tangents);
     for (i = 0; i < op->num_grads; i++) {
         grads[i] = b->grad[op->grads[i]];
@@ -98,7 +100,7 @@ static int run_all(const rrt_op *op, const rrt_param_value *p, call_buffers *b)
 static int forward_f32(const rrt_op *op, const rrt_param_value *p, call_buffers *b)
 {
     const void *inputs[CALL_MAX_TENSORS];
-    call_inputs32(op, b->in32, b->mask, inputs);
+    call_inputs32(op, b, b->in32, inputs);
     return op->forward_f32(b->batch, b->n, p, inputs, (void *const *)b->out32, b->res32) == RR_OK;
 }
 
@@ -219,6 +221,10 @@ static void compact_call(const rrt_op *op, const rrt_param_value *p, const call_
     for (i = 0; i < op->num_inputs; i++) {
         const rrt_tensor *t = &op->inputs[i];
         if (t->is_bool) continue;
+        for (k = 0; k < c->int_len[i]; k++) {
+            /* An int32 input (group ids): the ids of the present items. */
+            c->ints[i][k] = b->ints[i][t->rank == 0 ? row : row * N + m->pos[k]];
+        }
         for (k = 0; k < c->in_len[i]; k++) {
             size_t from = t->rank == 0 ? row : row * N + m->pos[k];
             c->in[i][k] = b->in[i][from];
@@ -260,14 +266,17 @@ static void check_variant(const rrt_op *op, const rrt_param_value *p, const char
         }
         maps[row] = make_map(b.mask[mi], row);
     }
-    /* Absent items are never read: NaN there. */
+    /* Absent items are never read: NaN there; in an int32 input (group ids, every int32 valid)
+     * the id of a group of present items, which an absent item must not join. */
     for (i = 0; i < op->num_inputs; i++) {
         if (op->inputs[i].is_bool || op->inputs[i].rank != 1 || op->inputs[i].row[0].kind != RRT_DIM_N) continue;
         for (j = 0; j < B * N; j++) {
-            if (!b.mask[mi][j]) {
-                b.in[i][j] = NAN;
-                b.in32[i][j] = NAN;
+            if (b.mask[mi][j] || op->inputs[i].is_int32) {
+                if (!b.mask[mi][j]) b.ints[i][j] = INT32_MAX;
+                continue;
             }
+            b.in[i][j] = NAN;
+            b.in32[i][j] = NAN;
         }
     }
     ok = run_all(op, p, &b) && forward_f32(op, p, &b);

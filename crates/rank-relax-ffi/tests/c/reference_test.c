@@ -4,10 +4,13 @@
  * separated by ':'; default testdata/reference/ops-v1.json relative to the working directory, i.e.
  * the repository root), then testdata/reference/wave2-topk-quantile.json, wave2-neural-sort.json
  * and masks.json (whose cases give a mask input, a `[B][n]` list of JSON booleans) unless a path of
- * RANK_RELAX_REFERENCE has their file name, and RANK_RELAX_REFERENCE_SORT_TOPK (default
- * testdata/reference/soft-sort-topk.json). A case of an op with one output gives `output` and
+ * RANK_RELAX_REFERENCE has their file name, RANK_RELAX_REFERENCE_SORT_TOPK (default
+ * testdata/reference/soft-sort-topk.json) and RANK_RELAX_REFERENCE_GROUPED (default
+ * testdata/reference/soft-rank-grouped.json). A case of an op with one output gives `output` and
  * `cotangent`; one of an op with several gives `outputs` and `cotangents` by output name (a
- * cotangent for each differentiable output):
+ * cotangent for each differentiable output). An int32 input (is_int32: soft_rank_grouped's group
+ * ids) is a `[B][n]` list of JSON integers in int32 range, passed as int32_t exactly (never through
+ * a real), the same buffer in both precisions:
  *   - f64: real outputs to 1e-9 (absolute + relative), int32 outputs exactly, VJP and the per-row
  *     gradient of a param (where the file gives it) to 1e-7 absolute + 1e-9 relative;
  *   - f32: forward, VJP and param gradients against the f64 API on the same f32-rounded inputs
@@ -16,9 +19,10 @@
  *     absolute, so that a row of zeros compares sanely; +1e-5 for a row's param gradient, one sum
  *     whose terms may cancel).
  * Then, for every op: bad params (out of range, unknown enum codes, NULL, empty and out-of-range
- * lists), NaN and out-of-domain inputs, NULL and overlapping buffers, overflowing shapes, masks
- * (NaN at an absent item, a byte other than 0 or 1, an output over the mask),
- * too-short rows, empty batches; the status and rr_last_error() naming the op.
+ * lists), NaN and out-of-domain real inputs, NULL and overlapping buffers, overflowing shapes, masks
+ * (NaN at an absent item, a byte other than 0 or 1, an output over the mask), int32 inputs (the
+ * int32 extremes valid, NULL refused, an output over them an overlap), too-short rows, empty
+ * batches; the status and rr_last_error() naming the op.
  *
  * Ops are driven through the generated table (generated/rr_ops_table.h), so a new op in the spec
  * is covered without changes here. Prints `N passed, N failed`; exits non-zero on any failure. */
@@ -45,6 +49,7 @@ static const char *const more_references[] = {
 };
 
 #define SORT_TOPK_REFERENCE "testdata/reference/soft-sort-topk.json"
+#define GROUPED_REFERENCE "testdata/reference/soft-rank-grouped.json"
 
 static size_t elem_size(const rrt_tensor *t, int f32)
 {
@@ -61,7 +66,8 @@ typedef struct {
     /* The call's own copies of its list params (both precisions). */
     double *lists[MAX_ARGS];
     float *lists_f32[MAX_ARGS];
-    /* A bool input (a mask) is NULL, absent, unless the test sets it (buffers_mask). */
+    /* A bool input (a mask) is NULL, absent, unless the test sets it (buffers_mask); an int32
+     * input (group ids) holds int32_t in either precision. */
     void *inputs[MAX_ARGS];
     void *outputs[MAX_ARGS];
     void *residuals[MAX_ARGS];
@@ -103,7 +109,7 @@ static void buffers_alloc(call_buffers *b, const rrt_op *op, size_t batch, size_
     }
     for (i = 0; i < op->num_inputs; i++) {
         if (!op->inputs[i].is_bool) {
-            b->inputs[i] = xcalloc(tensor_len(b, &op->inputs[i]), real);
+            b->inputs[i] = xcalloc(tensor_len(b, &op->inputs[i]), elem_size(&op->inputs[i], f32));
         }
     }
     for (i = 0; i < op->num_outputs; i++) {
@@ -150,6 +156,15 @@ static void buffers_mask(call_buffers *b, size_t i, const double *values)
     b->inputs[i] = xcalloc(len, sizeof(bool));
     for (j = 0; j < len; j++) {
         ((bool *)b->inputs[i])[j] = values[j] != 0.0;
+    }
+}
+
+/* Sets int32 input `i` from `values`, integers in int32 range (load_case checks them). */
+static void buffers_ints(call_buffers *b, size_t i, const double *values)
+{
+    size_t j, len = tensor_len(b, &b->op->inputs[i]);
+    for (j = 0; j < len; j++) {
+        ((int32_t *)b->inputs[i])[j] = (int32_t)values[j];
     }
 }
 
@@ -253,7 +268,8 @@ typedef struct {
     size_t batch, n;
     rrt_param_value params[MAX_ARGS];
     double *lists[MAX_ARGS];    /* the values of list params */
-    double *inputs[MAX_ARGS];   /* NULL for an optional input the case leaves out */
+    double *inputs[MAX_ARGS];   /* NULL for an optional input the case leaves out; an int32
+                                   input's integers, exact in a double */
     double *outputs[MAX_ARGS];
     double *cotangents[MAX_ARGS]; /* by output index; all NULL when the case checks no VJP */
     int has_cotangents;
@@ -400,6 +416,13 @@ static int load_case(const json_value *json, const char *file, size_t index, ref
             snprintf(why, why_size, "%s: input %s has the wrong shape", op->name, t->name);
             return 0;
         }
+        for (k = 0; t->is_int32 && k < case_len(c, t); k++) {
+            double x = c->inputs[i][k];
+            if (!(x == floor(x) && x >= (double)INT32_MIN && x <= (double)INT32_MAX)) {
+                snprintf(why, why_size, "%s: input %s holds %.17g, not an int32", op->name, t->name, x);
+                return 0;
+            }
+        }
     }
     for (i = 0; i < op->num_outputs; i++) {
         const rrt_tensor *t = &op->outputs[i];
@@ -535,6 +558,8 @@ static void run_case_f64(const ref_case *c)
     for (i = 0; i < op->num_inputs; i++) {
         if (op->inputs[i].is_bool) {
             buffers_mask(&b, i, c->inputs[i]);
+        } else if (op->inputs[i].is_int32) {
+            buffers_ints(&b, i, c->inputs[i]);
         } else {
             memcpy(b.inputs[i], c->inputs[i], case_len(c, &op->inputs[i]) * sizeof(double));
         }
@@ -615,6 +640,12 @@ static void run_case_f32(const ref_case *c)
         if (op->inputs[i].is_bool) {
             buffers_mask(&b32, i, c->inputs[i]);
             buffers_mask(&b64, i, c->inputs[i]);
+            continue;
+        }
+        if (op->inputs[i].is_int32) {
+            /* Integers: the same ids in both calls, never rounded to float. */
+            buffers_ints(&b32, i, c->inputs[i]);
+            buffers_ints(&b64, i, c->inputs[i]);
             continue;
         }
         for (j = 0; j < case_len(c, &op->inputs[i]); j++) {
@@ -724,7 +755,8 @@ static int mentions(const char *message, const char *a, const char *b)
     return message != NULL && strstr(message, a) != NULL && (b == NULL || strstr(message, b) != NULL);
 }
 
-/* A valid call of `op` with distinct finite values, in the given precision. */
+/* A valid call of `op` with distinct finite values (group ids in an int32 input), in the given
+ * precision. */
 static void valid_call(call_buffers *b, const rrt_op *op, size_t batch, size_t n, int f32)
 {
     size_t i, j;
@@ -736,7 +768,11 @@ static void valid_call(call_buffers *b, const rrt_op *op, size_t batch, size_t n
     }
     for (i = 0; i < op->num_inputs; i++) {
         for (j = 0; !op->inputs[i].is_bool && j < tensor_len(b, &op->inputs[i]); j++) {
-            set(b, b->inputs[i], j, (double)((j * 7 + i * 3) % 11) * 0.25 + 0.1);
+            if (op->inputs[i].is_int32) {
+                ((int32_t *)b->inputs[i])[j] = harness_group_id(j, (unsigned)i);
+            } else {
+                set(b, b->inputs[i], j, (double)((j * 7 + i * 3) % 11) * 0.25 + 0.1);
+            }
         }
     }
     for (i = 0; i < op->num_outputs; i++) {
@@ -824,6 +860,40 @@ static void list_param_errors(call_buffers *b, size_t i)
     b->params[i] = old;
 }
 
+/* A real input (neither a mask nor int32 ids): one that can hold NaN. */
+static int real_input(const rrt_tensor *t)
+{
+    return !t->is_bool && !t->is_int32;
+}
+
+/* An int32 input (`i`, group ids): every int32 is valid, the extremes too; NULL is refused naming
+ * it; a written buffer over it is an overlap. */
+static void int_input_errors(call_buffers *b, size_t i)
+{
+    const rrt_op *op = b->op;
+    const char *name = op->inputs[i].name;
+    int32_t *ids = b->inputs[i];
+    int32_t kept[2];
+    void *saved;
+    kept[0] = ids[0];
+    kept[1] = ids[1];
+    ids[0] = INT32_MIN;
+    ids[1] = INT32_MAX;
+    expect_forward(b, RR_OK, NULL, "INT32_MIN and INT32_MAX ids");
+    ids[0] = INT32_MAX;
+    ids[1] = INT32_MAX;
+    expect_forward(b, RR_OK, NULL, "INT32_MAX ids in one group");
+    ids[0] = kept[0];
+    ids[1] = kept[1];
+    b->inputs[i] = NULL;
+    expect_forward(b, RR_ERR_NULL_POINTER, name, "NULL int32 input");
+    b->inputs[i] = ids;
+    saved = b->outputs[0];
+    b->outputs[0] = ids;
+    expect_forward(b, RR_ERR_INVALID_ARGUMENT, "overlap", "an output over the int32 input");
+    b->outputs[0] = saved;
+}
+
 /* A mask (bool input `i`): absent items are not read (NaN there is fine) and get 0; a byte other
  * than 0 or 1 is refused naming it; a written buffer over it is an overlap. */
 static void mask_errors(call_buffers *b, size_t i)
@@ -839,14 +909,14 @@ static void mask_errors(call_buffers *b, size_t i)
     }
     buffers_mask(b, i, present);
     for (k = 0; k < op->num_inputs; k++) {
-        if (!op->inputs[k].is_bool && tensor_len(b, &op->inputs[k]) == len) {
+        if (real_input(&op->inputs[k]) && tensor_len(b, &op->inputs[k]) == len) {
             kept[k] = get(b, b->inputs[k], 1);
             set(b, b->inputs[k], 1, NAN);
         }
     }
     expect_forward(b, RR_OK, NULL, "NaN at an absent item");
     for (k = 0; k < op->num_inputs; k++) {
-        if (!op->inputs[k].is_bool && tensor_len(b, &op->inputs[k]) == len) {
+        if (real_input(&op->inputs[k]) && tensor_len(b, &op->inputs[k]) == len) {
             set(b, b->inputs[k], 1, kept[k]);
         }
     }
@@ -882,6 +952,11 @@ static void error_paths(const rrt_op *op)
             double old;
             if (op->inputs[i].is_bool) {
                 mask_errors(&b, i);
+                continue;
+            }
+            if (op->inputs[i].is_int32) {
+                /* No NaN in an int32: no non-finite value to refuse. */
+                int_input_errors(&b, i);
                 continue;
             }
             old = get(&b, b.inputs[i], 1);
@@ -1009,7 +1084,7 @@ static void threads_test(const rrt_op *op)
 int main(int argc, char **argv)
 {
     const char *paths = getenv("RANK_RELAX_REFERENCE");
-    const char *topk;
+    const char *topk, *grouped;
     char *list, *path;
     size_t i;
     harness_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
@@ -1039,6 +1114,8 @@ int main(int argc, char **argv)
     }
     topk = getenv("RANK_RELAX_REFERENCE_SORT_TOPK");
     run_reference(topk != NULL && topk[0] != '\0' ? topk : SORT_TOPK_REFERENCE);
+    grouped = getenv("RANK_RELAX_REFERENCE_GROUPED");
+    run_reference(grouped != NULL && grouped[0] != '\0' ? grouped : GROUPED_REFERENCE);
     for (i = 0; i < RRT_NUM_OPS; i++) {
         error_paths(&rrt_ops[i]);
     }

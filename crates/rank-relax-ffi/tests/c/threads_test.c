@@ -1,7 +1,7 @@
 /* The C API from many threads at once.
  *
  * Every op (forward and backward, f64 and f32) is first computed sequentially on a few inputs
- * (the first without a mask, the others with one);
+ * (the first without a mask, the others with one; an int32 input holds group ids);
  * then THREADS threads call all of them concurrently, each in its own order, and compare every
  * output and gradient bit for bit with the sequential result, while one more thread keeps
  * changing rr_set_num_threads (which rebuilds the core's pool under the running calls). Each
@@ -73,6 +73,9 @@ static void run_alloc(run *r, const rrt_op *op, int f32, unsigned seed)
             if (op->inputs[i].is_bool) {
                 /* A mask with about one item in five absent. */
                 ((bool *)r->inputs[i])[j] = v % 5 != 0;
+            } else if (op->inputs[i].is_int32) {
+                /* Group ids, the same in both precisions. */
+                ((int32_t *)r->inputs[i])[j] = harness_group_id(j, seed + (unsigned)i);
             } else if (f32) {
                 ((float *)r->inputs[i])[j] = (float)x;
             } else {

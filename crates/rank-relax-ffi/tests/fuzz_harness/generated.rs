@@ -892,6 +892,140 @@ pub const OPS: &[Op] = &[
         hvp_f64: Some(soft_rank_hvp_f64),
     },
     Op {
+        name: "soft_rank_grouped",
+        params: &[ParamKind::Real, ParamKind::Enum, ParamKind::Enum],
+        forward: &[
+            Buffer {
+                name: "values",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "groups",
+                elem: Elem::Int32,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "mask",
+                elem: Elem::Bool,
+                optional: true,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "ranks",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "permutation",
+                elem: Elem::Int32,
+                optional: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        saved: &["values", "mask", "ranks", "permutation"],
+        backward: &[
+            Buffer {
+                name: "cotangent_ranks",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_values",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "grad_regularization_strength",
+                elem: Elem::Real,
+                optional: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        jvp: &[
+            Buffer {
+                name: "tangent_values",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_ranks",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        param_tangents: 1,
+        hvp: &[
+            Buffer {
+                name: "cotangent_ranks",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "tangent_values",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: false,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "hvp_values",
+                elem: Elem::Real,
+                optional: false,
+                row: &[Dim::N],
+                written: true,
+                nonnegative: false,
+            },
+            Buffer {
+                name: "hvp_regularization_strength",
+                elem: Elem::Real,
+                optional: false,
+                row: &[],
+                written: true,
+                nonnegative: false,
+            },
+        ],
+        forward_f32: soft_rank_grouped_forward_f32,
+        forward_f64: soft_rank_grouped_forward_f64,
+        backward_f32: soft_rank_grouped_backward_f32,
+        backward_f64: soft_rank_grouped_backward_f64,
+        jvp_f32: Some(soft_rank_grouped_jvp_f32),
+        jvp_f64: Some(soft_rank_grouped_jvp_f64),
+        hvp_f32: Some(soft_rank_grouped_hvp_f32),
+        hvp_f64: Some(soft_rank_grouped_hvp_f64),
+    },
+    Op {
         name: "soft_sort",
         params: &[ParamKind::Real, ParamKind::Enum, ParamKind::Enum],
         forward: &[
@@ -2346,6 +2480,156 @@ unsafe fn soft_rank_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> 
     // deliberately aliased/misaligned inside valid allocations (see mod.rs).
     unsafe {
         rr::soft_rank::rr_soft_rank_hvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            a.scalars[0],
+            p[6] as _,
+            p[7] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_forward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_forward_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_forward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_forward_f64(
+            batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
+            p[3] as _, p[4] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_backward_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_backward_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            p[6] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_backward_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_backward_f64(
+            batch, n, a.reals[0], a.codes[0], a.codes[1], p[0] as _, p[1] as _, p[2] as _,
+            p[3] as _, p[4] as _, p[5] as _, p[6] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_jvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_jvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0] as f32,
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_jvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_jvp_f64(
+            batch,
+            n,
+            a.reals[0],
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            a.scalars[0],
+            p[5] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_hvp_f32(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_hvp_f32(
+            batch,
+            n,
+            a.reals[0] as f32,
+            a.codes[0],
+            a.codes[1],
+            p[0] as _,
+            p[1] as _,
+            p[2] as _,
+            p[3] as _,
+            p[4] as _,
+            p[5] as _,
+            a.scalars[0] as f32,
+            p[6] as _,
+            p[7] as _,
+        )
+    }
+}
+
+unsafe fn soft_rank_grouped_hvp_f64(batch: usize, n: usize, a: &Args, p: &[*mut u8]) -> i32 {
+    // SAFETY: the caller passes pointers valid for the lengths the shape implies, NULL, or
+    // deliberately aliased/misaligned inside valid allocations (see mod.rs).
+    unsafe {
+        rr::soft_rank_grouped::rr_soft_rank_grouped_hvp_f64(
             batch,
             n,
             a.reals[0],

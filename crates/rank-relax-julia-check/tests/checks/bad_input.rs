@@ -10,7 +10,9 @@
 //! or two arrays made in Julia (`unsafe_wrap`) over one lent Rust block where they overlap in part;
 //! a forward alias passes the tape's own output array as the input. A mask (a TENSOR of JSON
 //! booleans) is lent as a `Vector{Bool}`, reshaped, cast or viewed in Julia, and passed as the
-//! `mask` keyword.
+//! `mask` keyword. An int32 input (group ids) is lent as the case's JSON integers (a
+//! `Vector{Int64}`, never through the run's float dtype) and made an `Int32` array in Julia, or
+//! cast as the case says (`prepare_ints`).
 
 use std::path::PathBuf;
 
@@ -20,7 +22,7 @@ use rank_relax_julia_check::reference::{op_info, OpInfo, Output};
 use rank_relax_julia_check::session::{api, exception_parts, fail, helper, Elem, Session};
 use serde_json::Value as Json;
 
-use super::Lent;
+use super::{Guarded, Lent};
 
 fn path() -> PathBuf {
     match std::env::var_os("RANK_RELAX_BAD_INPUT") {
@@ -93,6 +95,50 @@ fn tensor(t: &Json) -> Result<(Vec<f64>, Vec<usize>), String> {
         }
         x => Ok((vec![number(x)?], vec![])),
     }
+}
+
+/// A TENSOR of JSON integers (an int32 input's ids): row-major data and its shape, the integers
+/// as they are (`i64`: a value outside `i32` must reach the cases that cast it to int64).
+fn int_tensor(t: &Json) -> Result<(Vec<i64>, Vec<usize>), String> {
+    if let Json::Object(_) = t {
+        // a fill (and sets) of numbers: each must be an integer
+        let (data, shape) = tensor(t)?;
+        let data = data
+            .iter()
+            .map(|&x| {
+                if x.fract() == 0.0 && x.abs() < 9.0e18 {
+                    Ok(x as i64)
+                } else {
+                    Err(format!("not an integer: {x}"))
+                }
+            })
+            .collect::<Result<Vec<i64>, String>>()?;
+        return Ok((data, shape));
+    }
+    let mut shape = vec![];
+    let mut x = t;
+    while let Json::Array(xs) = x {
+        shape.push(xs.len());
+        match xs.first() {
+            Some(first) => x = first,
+            None => break,
+        }
+    }
+    fn flatten(x: &Json, out: &mut Vec<i64>) -> Result<(), String> {
+        match x {
+            Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, out)),
+            y => y
+                .as_i64()
+                .map(|v| out.push(v))
+                .ok_or_else(|| format!("not an integer: {y}")),
+        }
+    }
+    let mut data = vec![];
+    flatten(t, &mut data)?;
+    if data.len() != shape.iter().product::<usize>() {
+        return Err("ragged tensor".into());
+    }
+    Ok((data, shape))
 }
 
 /// A TENSOR of JSON booleans (a mask): row-major data and its shape; nested lists, or an object
@@ -196,9 +242,38 @@ struct Run<'a> {
     expect: &'a Json,
 }
 
+/// The Rust buffer of a lent input: a real input in the run's dtype, or an int32 input's ids as
+/// the case's integers (`prepare_ints` makes them `Int32` in Julia, or casts them).
+enum Buf<T> {
+    Real(Lent<T>),
+    Int(Lent<i64>),
+}
+
+impl<T: Guarded> Buf<T> {
+    fn len(&self) -> usize {
+        match self {
+            Buf::Real(l) => l.data().len(),
+            Buf::Int(l) => l.data().len(),
+        }
+    }
+    /// The bits of the data, to check that Julia left it as lent.
+    fn bits(&self) -> Vec<u64> {
+        match self {
+            Buf::Real(l) => l.data().iter().map(|x| x.guard_bits()).collect(),
+            Buf::Int(l) => l.data().iter().map(|x| x.guard_bits()).collect(),
+        }
+    }
+    fn guards_intact(&self) -> bool {
+        match self {
+            Buf::Real(l) => l.guards_intact(),
+            Buf::Int(l) => l.guards_intact(),
+        }
+    }
+}
+
 /// A lent input: the Rust buffer, its Julia dims (reversed shape), view and cast to apply.
 struct Input<T> {
-    buf: Lent<T>,
+    buf: Buf<T>,
     dims: Vec<i64>,
     view: String,
     cast: String,
@@ -290,7 +365,7 @@ fn widen<'f, F: Frame<'f>>(
 /// Calls the case: `op(inputs…; kw…)` (pass forward) or `op_forward` then `op_pullback` (pass
 /// backward), with the inputs made by `prepare(a, dims, view, cast)` from the lent buffers, or
 /// converted to `to` first (for `same_as_dtype`).
-fn call<T: Elem>(
+fn call<T: Elem + Guarded>(
     s: &mut Session,
     r: &Run,
     inputs: &mut [Input<T>],
@@ -304,8 +379,7 @@ fn call<T: Elem>(
         .dynamic_frame(|global, frame| {
             let mut args = vec![];
             for inp in inputs.iter_mut() {
-                let (len, nd) = (inp.buf.data().len(), inp.dims.len());
-                let a = Value::borrow_array(frame, inp.buf.data_mut(), len)?;
+                let (len, nd) = (inp.buf.len(), inp.dims.len());
                 let d = Value::borrow_array(frame, &mut inp.dims[..], nd)?;
                 let (view, cast) = if contiguous {
                     (String::new(), String::new())
@@ -314,8 +388,19 @@ fn call<T: Elem>(
                 };
                 let v = Value::new(frame, view)?;
                 let c = Value::new(frame, cast)?;
-                let t = Value::new(frame, to.to_string())?;
-                match helper(global, "prepare")?.call(frame, &mut [a, d, v, c, t])? {
+                let prepared = match &mut inp.buf {
+                    Buf::Real(l) => {
+                        let a = Value::borrow_array(frame, l.data_mut(), len)?;
+                        let t = Value::new(frame, to.to_string())?;
+                        helper(global, "prepare")?.call(frame, &mut [a, d, v, c, t])?
+                    }
+                    // group ids stay integers whatever `to` is
+                    Buf::Int(l) => {
+                        let a = Value::borrow_array(frame, l.data_mut(), len)?;
+                        helper(global, "prepare_ints")?.call(frame, &mut [a, d, v, c])?
+                    }
+                };
+                match prepared {
                     Ok(x) => args.push(x),
                     Err(_) => return fail("prepare failed"),
                 }
@@ -403,7 +488,7 @@ fn call<T: Elem>(
 }
 
 /// An `alias` case [WRITTEN, OTHER, OFFSET?] through the `!` forms (see the module's docs).
-fn call_alias<T: Elem>(
+fn call_alias<T: Elem + Guarded>(
     s: &mut Session,
     r: &Run,
     inputs: &mut [Input<T>],
@@ -425,7 +510,7 @@ fn call_alias<T: Elem>(
         .to_string();
     let offset = a.get(2).and_then(Json::as_u64).unwrap_or(0) as usize;
     let dims0 = inputs[0].dims.clone();
-    let len0 = inputs[0].buf.data().len();
+    let len0 = inputs[0].buf.len();
     // the cotangent: the case's, else ones of the output's shape
     if cot.is_none() {
         // (alias cases are of ops whose output is per row or of the input's shape)
@@ -453,7 +538,10 @@ fn call_alias<T: Elem>(
                     cot: &Option<(Lent<T>, Vec<i64>)>|
      -> Option<(Vec<i64>, Vec<T>)> {
         if let Some(k) = op.inputs.iter().position(|(n, _)| *n == name) {
-            return Some((inputs[k].dims.clone(), inputs[k].buf.data().to_vec()));
+            return match &inputs[k].buf {
+                Buf::Real(l) => Some((inputs[k].dims.clone(), l.data().to_vec())),
+                Buf::Int(_) => None, // no alias case names the ids
+            };
         }
         if name.starts_with("cotangent_") {
             return cot.as_ref().map(|(b, d)| (d.clone(), b.data().to_vec()));
@@ -480,11 +568,20 @@ fn call_alias<T: Elem>(
     let got = s.julia.dynamic_frame(|global, frame| {
         let mut args = vec![];
         for inp in inputs.iter_mut() {
-            let (len, nd) = (inp.buf.data().len(), inp.dims.len());
-            let a = Value::borrow_array(frame, inp.buf.data_mut(), len)?;
+            let (len, nd) = (inp.buf.len(), inp.dims.len());
             let d = Value::borrow_array(frame, &mut inp.dims[..], nd)?;
             let e = Value::new(frame, String::new())?;
-            match helper(global, "prepare")?.call(frame, &mut [a, d, e, e, e])? {
+            let prepared = match &mut inp.buf {
+                Buf::Real(l) => {
+                    let a = Value::borrow_array(frame, l.data_mut(), len)?;
+                    helper(global, "prepare")?.call(frame, &mut [a, d, e, e, e])?
+                }
+                Buf::Int(l) => {
+                    let a = Value::borrow_array(frame, l.data_mut(), len)?;
+                    helper(global, "prepare_ints")?.call(frame, &mut [a, d, e, e])?
+                }
+            };
+            match prepared {
                 Ok(x) => args.push(x),
                 Err(_) => return fail("prepare failed"),
             }
@@ -638,15 +735,22 @@ fn same(a: &Outcome, b: &Outcome) -> bool {
 }
 
 /// One case in `T`: `Ok` when it behaved as the matrix says.
-fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
+fn run_case<T: Elem + Guarded>(s: &mut Session, r: &Run) -> Result<(), String> {
     let names: Vec<&str> = r.op.inputs.iter().map(|(n, _)| *n).collect();
     let mut inputs = vec![];
     for name in &names {
         let t = r.case["inputs"]
             .get(*name)
             .ok_or_else(|| format!("no input {name}"))?;
-        let (data, shape) = tensor(t)?;
-        let data: Vec<T> = data.iter().map(|&x| T::from_f64(x)).collect();
+        // an int32 input as the case's integers, a real one rounded to T
+        let (buf, shape) = if r.op.is_int(name) {
+            let (data, shape) = int_tensor(t).map_err(|e| format!("input {name}: {e}"))?;
+            (Buf::Int(Lent::new(&data)), shape)
+        } else {
+            let (data, shape) = tensor(t)?;
+            let data: Vec<T> = data.iter().map(|&x| T::from_f64(x)).collect();
+            (Buf::Real(Lent::new(&data)), shape)
+        };
         let get = |k: &str| {
             r.case
                 .get(k)
@@ -656,7 +760,7 @@ fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
                 .to_string()
         };
         inputs.push(Input {
-            buf: Lent::new(&data),
+            buf,
             dims: shape.iter().rev().map(|&d| d as i64).collect(),
             view: get("view"),
             cast: get("cast"),
@@ -683,7 +787,7 @@ fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
         None => None,
     };
     let mask_lent = mask.as_ref().map(|m| m.data.clone());
-    let lent: Vec<Vec<T>> = inputs.iter().map(|i| i.buf.data().to_vec()).collect();
+    let lent: Vec<Vec<u64>> = inputs.iter().map(|i| i.buf.bits()).collect();
     let mut cot = match r.case.get("cotangent") {
         Some(c) if r.pass == "backward" => {
             let (data, shape) = tensor(c)?;
@@ -705,11 +809,9 @@ fn run_case<T: Elem>(s: &mut Session, r: &Run) -> Result<(), String> {
 
     // the lent buffers are read only: unchanged, guards included
     for (i, inp) in inputs.iter().enumerate() {
-        super::same_bits(
-            &format!("input {} after the call", names[i]),
-            inp.buf.data(),
-            &lent[i],
-        )?;
+        if let Some(k) = inp.buf.bits().iter().zip(&lent[i]).position(|(a, b)| a != b) {
+            return Err(format!("input {} after the call: element {k} changed", names[i]));
+        }
         if !inp.buf.guards_intact() {
             return Err(format!("a write next to input {}", names[i]));
         }

@@ -8,6 +8,7 @@ pub mod neural_sort_apply;
 pub mod sigmoid_rank;
 pub mod soft_quantile;
 pub mod soft_rank;
+pub mod soft_rank_grouped;
 pub mod soft_sort;
 pub mod soft_sort_topk;
 pub mod soft_topk;
@@ -18,7 +19,7 @@ pub const VERSION: &str = "0.1.0";
 /// ABI version (the spec's `abi_version`).
 pub const ABI_VERSION: u32 = 2;
 /// sha256 of the canonical JSON of the ABI surface, first 64 bits; the package checks it.
-pub const ABI_HASH: &str = "0x5ea09346d87642e8";
+pub const ABI_HASH: &str = "0x47bc0bfb253f7a49";
 
 /// A value in a buffer is unusable: NaN, ±inf, a negative relevance, a corrupt residual.
 pub const RR_ERR_INVALID_VALUE: &str = "RR_ERR_INVALID_VALUE";

@@ -7,6 +7,7 @@ pub mod neural_sort_apply;
 pub mod sigmoid_rank;
 pub mod soft_quantile;
 pub mod soft_rank;
+pub mod soft_rank_grouped;
 pub mod soft_sort;
 pub mod soft_sort_topk;
 pub mod soft_topk;

@@ -131,8 +131,38 @@ pub fn backward<T: Real>(
     grad_values: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
+    backward_for(
+        OP,
+        shape,
+        params,
+        values,
+        mask,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        grad_values,
+        grad_regularization_strength,
+    )
+}
+
+/// [`backward`] under the name of `op` (its errors and checks): soft_rank_grouped runs
+/// soft_rank's derivative kernels on its own residual.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_for<T: Real>(
+    op: &'static str,
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_ranks: &[T],
+    grad_values: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
     let Some(mask) = mask else {
         return backward_dense(
+            op,
             shape,
             params,
             values,
@@ -143,7 +173,7 @@ pub fn backward<T: Real>(
             grad_regularization_strength,
         );
     };
-    Masked::new(OP, shape, mask)
+    Masked::new(op, shape, mask)
         .real("values", values, Layout::Items)
         .real("ranks", ranks, Layout::Items)
         .int("permutation", permutation, Layout::Sorted)
@@ -163,6 +193,7 @@ pub fn backward<T: Real>(
                 [],
             ) = b.split();
             backward_dense(
+                op,
                 shape,
                 params,
                 values,
@@ -178,6 +209,7 @@ pub fn backward<T: Real>(
 /// [`backward`] without a mask.
 #[allow(clippy::too_many_arguments)]
 fn backward_dense<T: Real>(
+    op: &'static str,
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -189,6 +221,7 @@ fn backward_dense<T: Real>(
 ) -> Result<(), Error> {
     let cg = CotangentGrad::Separate(cotangent_ranks, grad_values);
     backward_impl(
+        op,
         shape,
         params,
         values,
@@ -216,8 +249,36 @@ pub fn backward_in_place<T: Real>(
     cotangent_grad: &mut [T],
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
+    backward_in_place_for(
+        OP,
+        shape,
+        params,
+        values,
+        mask,
+        ranks,
+        permutation,
+        cotangent_grad,
+        grad_regularization_strength,
+    )
+}
+
+/// [`backward_in_place`] under the name of `op` (its errors and checks): soft_rank_grouped runs
+/// soft_rank's derivative kernels on its own residual.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_in_place_for<T: Real>(
+    op: &'static str,
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_grad: &mut [T],
+    grad_regularization_strength: &mut [T],
+) -> Result<(), Error> {
     let Some(mask) = mask else {
         return backward_in_place_dense(
+            op,
             shape,
             params,
             values,
@@ -228,7 +289,8 @@ pub fn backward_in_place<T: Real>(
         );
     };
     masked::in_place_from_copy(cotangent_grad, |cotangent, grad| {
-        backward(
+        backward_for(
+            op,
             shape,
             params,
             values,
@@ -244,6 +306,7 @@ pub fn backward_in_place<T: Real>(
 
 /// [`backward_in_place`] without a mask.
 fn backward_in_place_dense<T: Real>(
+    op: &'static str,
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -254,6 +317,7 @@ fn backward_in_place_dense<T: Real>(
 ) -> Result<(), Error> {
     let cg = CotangentGrad::InPlace(cotangent_grad);
     backward_impl(
+        op,
         shape,
         params,
         values,
@@ -265,6 +329,7 @@ fn backward_in_place_dense<T: Real>(
 }
 
 fn backward_impl<T: Real>(
+    op: &'static str,
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -274,7 +339,7 @@ fn backward_impl<T: Real>(
     grad_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
     let (cotangent_ranks, grad_len) = cg.cotangent();
-    let check = Check::new(OP, shape)?;
+    let check = Check::new(op, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
@@ -406,8 +471,38 @@ pub fn jvp<T: Real>(
     tangent_regularization_strength: T,
     tangent_ranks: &mut [T],
 ) -> Result<(), Error> {
+    jvp_for(
+        OP,
+        shape,
+        params,
+        values,
+        mask,
+        ranks,
+        permutation,
+        tangent_values,
+        tangent_regularization_strength,
+        tangent_ranks,
+    )
+}
+
+/// [`jvp`] under the name of `op` (its errors and checks): soft_rank_grouped runs
+/// soft_rank's derivative kernels on its own residual.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn jvp_for<T: Real>(
+    op: &'static str,
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    tangent_ranks: &mut [T],
+) -> Result<(), Error> {
     let Some(mask) = mask else {
         return jvp_dense(
+            op,
             shape,
             params,
             values,
@@ -418,7 +513,7 @@ pub fn jvp<T: Real>(
             tangent_ranks,
         );
     };
-    Masked::new(OP, shape, mask)
+    Masked::new(op, shape, mask)
         .real("values", values, Layout::Items)
         .real("ranks", ranks, Layout::Items)
         .int("permutation", permutation, Layout::Sorted)
@@ -428,6 +523,7 @@ pub fn jvp<T: Real>(
             let (shape, [values, ranks, tangent_values], [permutation], [tangent_ranks], []) =
                 b.split();
             jvp_dense(
+                op,
                 shape,
                 params,
                 values,
@@ -443,6 +539,7 @@ pub fn jvp<T: Real>(
 /// [`jvp`] without a mask.
 #[allow(clippy::too_many_arguments)]
 fn jvp_dense<T: Real>(
+    op: &'static str,
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -452,7 +549,7 @@ fn jvp_dense<T: Real>(
     tangent_regularization_strength: T,
     tangent_ranks: &mut [T],
 ) -> Result<(), Error> {
-    let check = Check::new(OP, shape)?;
+    let check = Check::new(op, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
@@ -534,8 +631,42 @@ pub fn hvp<T: Real>(
     hvp_values: &mut [T],
     hvp_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
+    hvp_for(
+        OP,
+        shape,
+        params,
+        values,
+        mask,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        tangent_values,
+        tangent_regularization_strength,
+        hvp_values,
+        hvp_regularization_strength,
+    )
+}
+
+/// [`hvp`] under the name of `op` (its errors and checks): soft_rank_grouped runs
+/// soft_rank's derivative kernels on its own residual.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn hvp_for<T: Real>(
+    op: &'static str,
+    shape: Shape,
+    params: &Params<T>,
+    values: &[T],
+    mask: Option<&[bool]>,
+    ranks: &[T],
+    permutation: &[i32],
+    cotangent_ranks: &[T],
+    tangent_values: &[T],
+    tangent_regularization_strength: T,
+    hvp_values: &mut [T],
+    hvp_regularization_strength: &mut [T],
+) -> Result<(), Error> {
     let Some(mask) = mask else {
         return hvp_dense(
+            op,
             shape,
             params,
             values,
@@ -548,7 +679,7 @@ pub fn hvp<T: Real>(
             hvp_regularization_strength,
         );
     };
-    Masked::new(OP, shape, mask)
+    Masked::new(op, shape, mask)
         .real("values", values, Layout::Items)
         .real("ranks", ranks, Layout::Items)
         .int("permutation", permutation, Layout::Sorted)
@@ -569,6 +700,7 @@ pub fn hvp<T: Real>(
                 [],
             ) = b.split();
             hvp_dense(
+                op,
                 shape,
                 params,
                 values,
@@ -586,6 +718,7 @@ pub fn hvp<T: Real>(
 /// [`hvp`] without a mask.
 #[allow(clippy::too_many_arguments)]
 fn hvp_dense<T: Real>(
+    op: &'static str,
     shape: Shape,
     params: &Params<T>,
     values: &[T],
@@ -597,7 +730,7 @@ fn hvp_dense<T: Real>(
     hvp_values: &mut [T],
     hvp_regularization_strength: &mut [T],
 ) -> Result<(), Error> {
-    let check = Check::new(OP, shape)?;
+    let check = Check::new(op, shape)?;
     check.matrix("values", values.len())?;
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;

@@ -105,6 +105,19 @@ pub fn call<T: Real>(
     mask: Option<&[bool]>,
     d: D<'_, T>,
 ) -> Result<Res<T>, Error> {
+    call_with(op, p, shape, x, &[], mask, d)
+}
+
+/// [`call`] with the op's int32 inputs (soft_rank_grouped's groups; zeros where not given).
+pub fn call_with<T: Real>(
+    op: &str,
+    p: &P,
+    shape: Shape,
+    x: &[Vec<T>],
+    ints: &[Vec<i32>],
+    mask: Option<&[bool]>,
+    d: D<'_, T>,
+) -> Result<Res<T>, Error> {
     let (u, t, te);
     let pass = match d {
         D::Forward => Pass::Forward,
@@ -121,7 +134,7 @@ pub fn call<T: Real>(
             Pass::Hvp(&u, &t, &te)
         }
     };
-    let r = dispatch::run(op, &p.json(), shape, shape, x, mask, pass)?;
+    let r = dispatch::run(op, &p.json(), shape, shape, x, ints, mask, pass)?;
     Ok(Res {
         out: r.real_outputs.into_iter().next().unwrap_or_default(),
         ints: r.int_outputs,

@@ -88,6 +88,16 @@ fn choice<E: Choice>(p: &Value, name: &str, default: E) -> Result<E, Error> {
     }
 }
 
+/// The int32 inputs a test gives, or zeros of each length where it gives none (for soft_rank_grouped's
+/// groups: one group, the row).
+#[allow(dead_code)]
+fn int_inputs(given: &[Vec<i32>], lens: &[usize]) -> Vec<Vec<i32>> {
+    lens.iter()
+        .enumerate()
+        .map(|(j, &len)| given.get(j).cloned().unwrap_or_else(|| vec![0; len]))
+        .collect()
+}
+
 /// An int param as an extent: a bad value (negative) is the kernel's error, so an empty buffer here.
 #[allow(dead_code)]
 fn extent(v: i64) -> usize {
@@ -132,6 +142,7 @@ pub const OPS: &[&str] = &[
     "sigmoid_rank",
     "soft_quantile",
     "soft_rank",
+    "soft_rank_grouped",
     "soft_sort",
     "soft_sort_topk",
     "soft_topk",
@@ -184,6 +195,16 @@ pub fn soft_rank_params<T: Real>(p: &Value) -> Result<ops::soft_rank::Params<T>,
         direction: choice(p, "direction", Direction::Ascending)?,
     })
 }
+/// `soft_rank_grouped`'s params from JSON.
+pub fn soft_rank_grouped_params<T: Real>(
+    p: &Value,
+) -> Result<ops::soft_rank_grouped::Params<T>, Error> {
+    Ok(ops::soft_rank_grouped::Params {
+        regularization_strength: real(p, "regularization_strength", 1.0),
+        regularization: choice(p, "regularization", Regularization::L2)?,
+        direction: choice(p, "direction", Direction::Ascending)?,
+    })
+}
 /// `soft_sort`'s params from JSON.
 pub fn soft_sort_params<T: Real>(p: &Value) -> Result<ops::soft_sort::Params<T>, Error> {
     Ok(ops::soft_sort::Params {
@@ -226,6 +247,7 @@ pub fn inputs(op: &str) -> (usize, usize) {
         "sigmoid_rank" => (1, 1),
         "soft_quantile" => (1, 1),
         "soft_rank" => (1, 1),
+        "soft_rank_grouped" => (1, 1),
         "soft_sort" => (1, 1),
         "soft_sort_topk" => (1, 1),
         "soft_topk" => (1, 1),
@@ -261,6 +283,10 @@ pub fn cotangent_lens(op: &str, p: &Value, alloc: Shape) -> Result<Vec<usize>, E
             soft_rank_params::<f64>(p).map_err(|e| e.with_op(op))?;
             vec![alloc.batch * alloc.n]
         }
+        "soft_rank_grouped" => {
+            soft_rank_grouped_params::<f64>(p).map_err(|e| e.with_op(op))?;
+            vec![alloc.batch * alloc.n]
+        }
         "soft_sort" => {
             soft_sort_params::<f64>(p).map_err(|e| e.with_op(op))?;
             vec![alloc.batch * alloc.n]
@@ -281,13 +307,14 @@ pub fn cotangent_lens(op: &str, p: &Value, alloc: Shape) -> Result<Vec<usize>, E
     })
 }
 
-/// Runs `op`'s forward on `x` (its real inputs in spec order) and the optional `mask`, then `pass`.
+/// Runs `op`'s forward on `x` (its real inputs in spec order), `ints` (its int32 inputs; zeros where absent) and the optional `mask`, then `pass`.
 pub fn run<T: Real>(
     op: &str,
     p: &Value,
     shape: Shape,
     alloc: Shape,
     x: &[Vec<T>],
+    ints: &[Vec<i32>],
     mask: Option<&[bool]>,
     pass: Pass<'_, T>,
 ) -> Result<Run<T>, Error> {
@@ -700,6 +727,82 @@ pub fn run<T: Real>(
                     let mut hvp_values = zeros::<T>(alloc.batch * alloc.n);
                     let mut hvp_regularization_strength = zeros::<T>(alloc.batch);
                     rank_relax::ops::soft_rank::hvp(
+                        shape,
+                        &params,
+                        &x[0],
+                        mask,
+                        &ranks,
+                        &permutation,
+                        u[0],
+                        t[0],
+                        te[0],
+                        &mut hvp_values,
+                        &mut hvp_regularization_strength,
+                    )?;
+                    d = vec![hvp_values];
+                    e = vec![hvp_regularization_strength];
+                }
+            }
+            Ok(Run {
+                real_outputs: vec![ranks],
+                int_outputs: vec![],
+                d,
+                e,
+            })
+        }
+        "soft_rank_grouped" => {
+            let params = soft_rank_grouped_params::<T>(p).map_err(|e| e.with_op(op))?;
+            let g = int_inputs(ints, &[alloc.batch * alloc.n]);
+            let mut ranks = zeros::<T>(alloc.batch * alloc.n);
+            let mut permutation = vec![0i32; alloc.batch * alloc.n];
+            rank_relax::ops::soft_rank_grouped::forward(
+                shape,
+                &params,
+                &x[0],
+                &g[0],
+                mask,
+                &mut ranks,
+                &mut permutation,
+            )?;
+            let (mut d, mut e) = (Vec::new(), Vec::new());
+            match pass {
+                Pass::Forward => {}
+                Pass::Vjp(u) => {
+                    let mut grad_values = zeros::<T>(alloc.batch * alloc.n);
+                    let mut grad_regularization_strength = zeros::<T>(alloc.batch);
+                    rank_relax::ops::soft_rank_grouped::backward(
+                        shape,
+                        &params,
+                        &x[0],
+                        mask,
+                        &ranks,
+                        &permutation,
+                        u[0],
+                        &mut grad_values,
+                        &mut grad_regularization_strength,
+                    )?;
+                    d = vec![grad_values];
+                    e = vec![grad_regularization_strength];
+                }
+                Pass::Jvp(t, te) => {
+                    let mut tangent_ranks = zeros::<T>(alloc.batch * alloc.n);
+                    rank_relax::ops::soft_rank_grouped::jvp(
+                        shape,
+                        &params,
+                        &x[0],
+                        mask,
+                        &ranks,
+                        &permutation,
+                        t[0],
+                        te[0],
+                        &mut tangent_ranks,
+                    )?;
+                    d = vec![tangent_ranks];
+                }
+                Pass::Hvp(u, t, te) => {
+                    let mut hvp_values = zeros::<T>(alloc.batch * alloc.n);
+                    let mut hvp_regularization_strength = zeros::<T>(alloc.batch);
+                    rank_relax::ops::soft_rank_grouped::hvp(
                         shape,
                         &params,
                         &x[0],

@@ -380,6 +380,63 @@ pub const OPS: &[Op] = &[
         }],
     },
     Op {
+        name: "soft_rank_grouped",
+        min_n: 1,
+        params: &[
+            Param {
+                name: "regularization_strength",
+                default: Value::Real(1.0),
+                grad: true,
+            },
+            Param {
+                name: "regularization",
+                default: Value::Enum("l2", 0),
+                grad: false,
+            },
+            Param {
+                name: "direction",
+                default: Value::Enum("ascending", 0),
+                grad: false,
+            },
+        ],
+        inputs: &[
+            Input {
+                name: "values",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Real,
+                optional: false,
+                differentiable: true,
+                constraint: "finite",
+            },
+            Input {
+                name: "groups",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Int32,
+                optional: false,
+                differentiable: false,
+                constraint: "finite",
+            },
+            Input {
+                name: "mask",
+                dims: &[Dim::Batch, Dim::N],
+                elem: Elem::Bool,
+                optional: true,
+                differentiable: false,
+                constraint: "finite",
+            },
+        ],
+        outputs: &[Tensor {
+            name: "ranks",
+            dims: &[Dim::Batch, Dim::N],
+            elem: Elem::Real,
+        }],
+        residuals: &[Tensor {
+            name: "permutation",
+            dims: &[Dim::Batch, Dim::N],
+            elem: Elem::Int32,
+        }],
+    },
+    Op {
         name: "soft_sort",
         min_n: 1,
         params: &[
@@ -718,6 +775,13 @@ pub fn default_params<T: Real>() -> Vec<DefaultParams> {
     };
     let core = ops::soft_rank::Params::default();
     all.push(compare("soft_rank", core, spec));
+    let spec = ops::soft_rank_grouped::Params {
+        regularization_strength: T::from_f64(1.0),
+        regularization: rank_relax::Regularization::L2,
+        direction: rank_relax::Direction::Ascending,
+    };
+    let core = ops::soft_rank_grouped::Params::default();
+    all.push(compare("soft_rank_grouped", core, spec));
     let spec = ops::soft_sort::Params {
         regularization_strength: T::from_f64(1.0),
         regularization: rank_relax::Regularization::L2,

@@ -49,8 +49,18 @@ pub fn inputs_of(op: &str) -> Vec<(&'static str, bool)> {
     spec_of(op)
         .inputs
         .iter()
-        .filter(|i| !i.optional)
+        .filter(|i| !i.optional && i.elem == generated::Elem::Real)
         .map(|i| (i.name, i.differentiable))
+        .collect()
+}
+
+/// The int32 input names of an op (soft_rank_grouped's `groups`), in spec order.
+pub fn int_inputs_of(op: &str) -> Vec<&'static str> {
+    spec_of(op)
+        .inputs
+        .iter()
+        .filter(|i| i.elem == generated::Elem::Int32)
+        .map(|i| i.name)
         .collect()
 }
 

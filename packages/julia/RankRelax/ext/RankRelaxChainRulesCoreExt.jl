@@ -764,6 +764,133 @@ function ChainRulesCore.frule(
         tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
 end
 
+# soft_rank_grouped
+
+# The pullback of soft_rank_grouped's rrules, differentiable: its arguments carry the dependence on
+# the op's; the tape holds their values.
+function _rr_soft_rank_grouped_grads(_rr_tape, values, groups, regularization_strength,
+    _rr_cotangent_ranks)
+    return RankRelax.soft_rank_grouped_pullback(_rr_tape, _rr_cotangent_ranks)
+end
+function ChainRulesCore.rrule(::typeof(_rr_soft_rank_grouped_grads), _rr_tape, values, groups,
+    regularization_strength, _rr_cotangent_ranks)
+    _rr_grads = _rr_soft_rank_grouped_grads(_rr_tape, values, groups, regularization_strength,
+        _rr_cotangent_ranks)
+    function soft_rank_grouped_pullback_pullback(_rr_Δ)
+        _rr_Δs = _rr_parts(_rr_Δ, 2)
+        if all(_rr_t -> _rr_t isa AbstractZero, _rr_Δs)
+            return (NoTangent(), NoTangent(), ZeroTangent(), NoTangent(),
+                _rr_param_tangent(regularization_strength, ZeroTangent()), ZeroTangent())
+        end
+        _rr_tangent_values = _rr_zeros_if_zero(_rr_Δs[1], values)
+        _rr_tangent_regularization_strength = _rr_zero_if_zero(_rr_Δs[2])
+        _rr_dcotangent_ranks = RankRelax.soft_rank_grouped_pushforward(_rr_tape, _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        _rr_hvps = RankRelax.soft_rank_grouped_pullback_hvp(_rr_tape, _rr_cotangent_ranks,
+            _rr_tangent_values;
+            tangent_regularization_strength = _rr_tangent_regularization_strength)
+        return (NoTangent(), NoTangent(), _rr_hvps[1], NoTangent(),
+            _rr_param_tangent(regularization_strength, _rr_hvps[2]), _rr_dcotangent_ranks)
+    end
+    return _rr_grads, soft_rank_grouped_pullback_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_rank_grouped),
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    function soft_rank_grouped_pullback(_rr_cotangent)
+        _rr_cotangent_ranks = unthunk(_rr_cotangent)
+        if _rr_cotangent_ranks isa AbstractZero
+            return (NoTangent(), ZeroTangent(), NoTangent())
+        end
+        _rr_grads = _rr_soft_rank_grouped_grads(_rr_tape, values, groups, nothing, _rr_cotangent_ranks)
+        return (NoTangent(), _rr_grads[1], NoTangent())
+    end
+    return _rr_ranks, soft_rank_grouped_pullback
+end
+
+function ChainRulesCore.rrule(
+    ::typeof(RankRelax.soft_rank_grouped),
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer},
+    regularization_strength::Real;
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    function soft_rank_grouped_pullback(_rr_cotangent)
+        _rr_cotangent_ranks = unthunk(_rr_cotangent)
+        if _rr_cotangent_ranks isa AbstractZero
+            return (NoTangent(), ZeroTangent(), NoTangent(), ZeroTangent())
+        end
+        _rr_grads = _rr_soft_rank_grouped_grads(_rr_tape, values, groups, regularization_strength,
+            _rr_cotangent_ranks)
+        return (NoTangent(), _rr_grads[1], NoTangent(), _rr_grads[2])
+    end
+    return _rr_ranks, soft_rank_grouped_pullback
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, _)::Tuple,
+    ::typeof(RankRelax.soft_rank_grouped),
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,))
+        return _rr_ranks, ZeroTangent()
+    end
+    return _rr_ranks, RankRelax.soft_rank_grouped_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values))
+end
+
+function ChainRulesCore.frule(
+    (_, Δvalues, _, Δregularization_strength)::Tuple,
+    ::typeof(RankRelax.soft_rank_grouped),
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer},
+    regularization_strength::Real;
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_ranks, _rr_tape = RankRelax.soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims)
+    _rr_tangent_values = unthunk(Δvalues)
+    _rr_tangent_regularization_strength = unthunk(Δregularization_strength)
+    if all(_rr_t -> _rr_t isa AbstractZero, (_rr_tangent_values,
+            _rr_tangent_regularization_strength))
+        return _rr_ranks, ZeroTangent()
+    end
+    return _rr_ranks, RankRelax.soft_rank_grouped_pushforward(_rr_tape,
+        _rr_zeros_if_zero(_rr_tangent_values, values);
+        tangent_regularization_strength = _rr_zero_if_zero(_rr_tangent_regularization_strength))
+end
+
 # soft_sort
 
 # The pullback of soft_sort's rrules, differentiable: its arguments carry the dependence on the

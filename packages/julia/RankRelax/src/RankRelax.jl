@@ -67,6 +67,26 @@ _rr_bools(::String, ::String, x::AbstractArray{Bool}) = copyto!(Array{Bool}(unde
 _rr_bools(::String, ::String, ::Nothing) = nothing
 _rr_bools(op::String, argument::String, x) = throw(ArgumentError(_rr_msg_not_bool_array(op, argument, _rr_describe(x))))
 
+# An int32 input (group ids) as the library takes it: an Array{Int32}, passed without a copy; any
+# other array of integers (Int64, Julia's default; a view, a range, a transpose) is copied into one
+# once every value is checked to fit in Int32 (the first that does not is named, printed as an
+# integer). The values are ids, passed as they are: no 1-based shift. A Bool array is refused even
+# though Bool <: Integer in Julia (true/false would be a mistake, not ids 1 and 0), as are floats,
+# even integral ones, and anything else; `nothing` (an omitted optional input) stays `nothing`.
+_rr_ints(::String, ::String, x::Array{Int32}) = x
+function _rr_ints(op::String, argument::String, x::AbstractArray{<:Integer})
+    for v in x
+        v isa Bool && throw(ArgumentError(_rr_msg_not_int_array(op, argument, _rr_describe(x))))
+        typemin(Int32) <= v <= typemax(Int32) ||
+            throw(ArgumentError(_rr_msg_int_out_of_range(op, argument, string(v))))
+    end
+    return copyto!(Array{Int32}(undef, size(x)), x)
+end
+_rr_ints(op::String, argument::String, x::AbstractArray{Bool}) =
+    throw(ArgumentError(_rr_msg_not_int_array(op, argument, _rr_describe(x))))
+_rr_ints(::String, ::String, ::Nothing) = nothing
+_rr_ints(op::String, argument::String, x) = throw(ArgumentError(_rr_msg_not_int_array(op, argument, _rr_describe(x))))
+
 # Element types by the spec's dtype names, as every binding's messages name them.
 const _RR_DTYPE_NAMES = Dict{Type,String}(Float64 => "float64", Float32 => "float32", Float16 => "float16",
     Int64 => "int64", Int32 => "int32", Int16 => "int16", Int8 => "int8", UInt64 => "uint64", UInt32 => "uint32",
@@ -85,12 +105,19 @@ function _rr_describe(x)
 end
 
 # A call of an op's function `f` whose inputs matched none of its methods: the first input that is
-# not an array of reals is named; if each is one, the MethodError Julia would throw.
-function _rr_refuse(f, op::String, names::Tuple, inputs::Tuple)
+# not an array of reals, or for the int32 inputs named in `ints` an array of integers that fit in
+# Int32 (`_rr_ints`' message), is named; if each is one, the MethodError Julia would throw for the
+# call's arguments `args` (the inputs, with the tape or the tangents of the other forms).
+function _rr_refuse(f, op::String, names::Tuple, inputs::Tuple, ints::Tuple = (), args::Tuple = inputs)
     for (name, x) in zip(names, inputs)
-        x isa AbstractArray{<:Real} || throw(ArgumentError(_rr_msg_not_real_array(op, name, _rr_describe(x))))
+        if name in ints
+            x isa AbstractArray || throw(ArgumentError(_rr_msg_not_int_array(op, name, _rr_describe(x))))
+            _rr_ints(op, name, x)
+        elseif !(x isa AbstractArray{<:Real})
+            throw(ArgumentError(_rr_msg_not_real_array(op, name, _rr_describe(x))))
+        end
     end
-    throw(MethodError(f, inputs))
+    throw(MethodError(f, args))
 end
 
 # (batch, n) of the core's row-major [batch, n] view of an input.

@@ -21,6 +21,10 @@ export soft_quantile, soft_quantile_forward, soft_quantile_forward!, soft_quanti
     soft_quantile_pullback_hvp, SoftQuantileTape
 export soft_rank, soft_rank_forward, soft_rank_forward!, soft_rank_pullback, soft_rank_pullback!,
     soft_rank_jvp, soft_rank_pushforward, soft_rank_hvp, soft_rank_pullback_hvp, SoftRankTape
+export soft_rank_grouped, soft_rank_grouped_forward, soft_rank_grouped_forward!,
+    soft_rank_grouped_pullback, soft_rank_grouped_pullback!, soft_rank_grouped_jvp,
+    soft_rank_grouped_pushforward, soft_rank_grouped_hvp, soft_rank_grouped_pullback_hvp,
+    SoftRankGroupedTape
 export soft_sort, soft_sort_forward, soft_sort_forward!, soft_sort_pullback, soft_sort_pullback!,
     soft_sort_jvp, soft_sort_pushforward, soft_sort_hvp, soft_sort_pullback_hvp, SoftSortTape
 export soft_sort_topk, soft_sort_topk_forward, soft_sort_topk_forward!, soft_sort_topk_pullback,
@@ -38,7 +42,7 @@ Version of rank-relax these bindings were generated for (the spec's `package.ver
 const _RR_VERSION = "0.1.0"
 # The ABI the loader requires of the library (rr_abi_version(), rr_abi_hash()).
 const _RR_ABI_VERSION = UInt32(2)
-const _RR_ABI_HASH = 0x5ea09346d87642e8
+const _RR_ABI_HASH = 0x47bc0bfb253f7a49
 # Base name of the C library: librank_relax_c.so, librank_relax_c.dylib, rank_relax_c.dll.
 const _RR_LIBNAME = "rank_relax_c"
 
@@ -100,6 +104,14 @@ const _RR_KERNEL_FNS = (
     rr_soft_rank_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_rank_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_hvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_forward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_backward_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_jvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
+    rr_soft_rank_grouped_hvp_f64 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_forward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_backward_f32 = Ref{Ptr{Cvoid}}(C_NULL),
     rr_soft_sort_jvp_f32 = Ref{Ptr{Cvoid}}(C_NULL),
@@ -200,6 +212,9 @@ _rr_msg_shapes_differ(op, arg, shape, other, other_shape)::String = string(op, "
 _rr_msg_not_int(op, arg, got)::String = string(op, ": ", arg, " must be an integer, got ", got)
 _rr_msg_not_real_list(op, arg, got)::String = string(op, ": ", arg, " must be a list of real numbers, got ", got)
 _rr_msg_not_bool_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of bool (true = present), got ", got)
+_rr_msg_not_int_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of integers, got ", got)
+_rr_msg_int_out_of_range(op, arg, value)::String = string(op, ": ", arg, " holds ", value, ", which does not fit in int32")
+_rr_msg_int_traced(op, arg, got)::String = string(op, ": ", arg, " must be int32 (or a narrower integer type) under a transformation, got ", got)
 _rr_got_array(dtype)::String = string("an array of ", dtype)
 _rr_got_bool()::String = "a bool"
 _rr_got_float(value)::String = string("a float (", value, ")")
@@ -1661,7 +1676,8 @@ end
 neural_sort_apply(values, payload; _rr_keywords...) =
     _rr_refuse(neural_sort_apply, "neural_sort_apply", ("values", "payload"), (values, payload))
 neural_sort_apply_forward(values, payload; _rr_keywords...) =
-    _rr_refuse(neural_sort_apply_forward, "neural_sort_apply", ("values", "payload"), (values, payload))
+    _rr_refuse(neural_sort_apply_forward, "neural_sort_apply", ("values", "payload"),
+        (values, payload))
 
 """
     neural_sort_apply_pullback(tape::NeuralSortApplyTape, cotangent_output; dims = 1)
@@ -3652,6 +3668,630 @@ function soft_rank_hvp(
     return soft_rank_pullback_hvp(_rr_tape, cotangent_ranks, tangent_values;
         tangent_regularization_strength = tangent_regularization_strength)
 end
+
+# --- soft_rank_grouped ----------------------------------------------------------------------------
+
+function _rr_soft_rank_grouped_forward!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32}, groups::Array{Int32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_forward_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Int32}, Ptr{Bool}, Ptr{Float32},
+         Ptr{Int32}),
+        batch, n, regularization_strength, regularization, direction, values, groups,
+        something(mask, C_NULL), ranks, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_backward!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float32}, grad_values::Array{Float32},
+        grad_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_backward_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, grad_values,
+        grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_jvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        tangent_values::Array{Float32}, tangent_regularization_strength::Float32,
+        tangent_ranks::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_jvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Float32, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, tangent_values,
+        tangent_regularization_strength, tangent_ranks)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_hvp!(batch::Int, n::Int, regularization_strength::Float32,
+        regularization::Int32, direction::Int32, values::Array{Float32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float32}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float32}, tangent_values::Array{Float32},
+        tangent_regularization_strength::Float32, hvp_values::Array{Float32},
+        hvp_regularization_strength::Array{Float32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_hvp_f32[], Int32,
+        (Csize_t, Csize_t, Float32, Int32, Int32, Ptr{Float32}, Ptr{Bool}, Ptr{Float32}, Ptr{Int32},
+         Ptr{Float32}, Ptr{Float32}, Float32, Ptr{Float32}, Ptr{Float32}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_forward!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64}, groups::Array{Int32},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_forward_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Int32}, Ptr{Bool}, Ptr{Float64},
+         Ptr{Int32}),
+        batch, n, regularization_strength, regularization, direction, values, groups,
+        something(mask, C_NULL), ranks, permutation)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_backward!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float64}, grad_values::Array{Float64},
+        grad_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_backward_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, grad_values,
+        grad_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_jvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        tangent_values::Array{Float64}, tangent_regularization_strength::Float64,
+        tangent_ranks::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_jvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Float64, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, tangent_values,
+        tangent_regularization_strength, tangent_ranks)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+function _rr_soft_rank_grouped_hvp!(batch::Int, n::Int, regularization_strength::Float64,
+        regularization::Int32, direction::Int32, values::Array{Float64},
+        mask::Union{Array{Bool},Nothing}, ranks::Array{Float64}, permutation::Array{Int32},
+        cotangent_ranks::Array{Float64}, tangent_values::Array{Float64},
+        tangent_regularization_strength::Float64, hvp_values::Array{Float64},
+        hvp_regularization_strength::Array{Float64})
+    _rr_status = ccall(_RR_KERNEL_FNS.rr_soft_rank_grouped_hvp_f64[], Int32,
+        (Csize_t, Csize_t, Float64, Int32, Int32, Ptr{Float64}, Ptr{Bool}, Ptr{Float64}, Ptr{Int32},
+         Ptr{Float64}, Ptr{Float64}, Float64, Ptr{Float64}, Ptr{Float64}),
+        batch, n, regularization_strength, regularization, direction, values,
+        something(mask, C_NULL), ranks, permutation, cotangent_ranks, tangent_values,
+        tangent_regularization_strength, hvp_values, hvp_regularization_strength)
+    _rr_status == Int32(0) || _rr_throw(_rr_status)
+    return nothing
+end
+
+"""
+    SoftRankGroupedTape{T,N}
+
+What [`soft_rank_grouped_forward`](@ref) keeps for [`soft_rank_grouped_pullback`](@ref) and
+[`soft_rank_grouped_pushforward`](@ref): the shape, the params, the saves and the residuals of one
+forward call. `T` is the element type (`Float32` or `Float64`), `N` the number of dimensions of the
+inputs (1 for a `Vector`, 2 for a `Matrix`).
+"""
+struct SoftRankGroupedTape{T<:Union{Float32,Float64},N}
+    _rr_size::NTuple{N,Int}
+    _rr_batch::Int
+    _rr_n::Int
+    regularization_strength::T
+    regularization::Int32
+    direction::Int32
+    values::Array{T,N}
+    mask::Union{Array{Bool,N},Nothing}
+    ranks::Array{T,N}
+    permutation::Vector{Int32}
+end
+
+function _rr_soft_rank_grouped_run(::Type{_rr_T}, values, groups, mask, ranks, permutation,
+        regularization_strength, regularization, direction) where {_rr_T}
+    _rr_values = _rr_dense(_rr_T, values)
+    _rr_groups = _rr_ints("soft_rank_grouped", "groups", groups)
+    _rr_mask = _rr_bools("soft_rank_grouped", "mask", mask)
+    _rr_check_same_size("soft_rank_grouped", "values", _rr_values, "groups", _rr_groups)
+    _rr_check_same_size("soft_rank_grouped", "values", _rr_values, "mask", _rr_mask)
+    _rr_batch, _rr_n = _rr_rows(_rr_values)
+    _rr_regularization_strength = convert(_rr_T, regularization_strength)
+    _rr_regularization = _rr_code_regularization("soft_rank_grouped", "regularization", regularization)
+    _rr_direction = _rr_code_direction("soft_rank_grouped", "direction", direction)
+    _rr_soft_rank_grouped_forward!(_rr_batch, _rr_n, _rr_regularization_strength,
+        _rr_regularization, _rr_direction, _rr_values, _rr_groups, _rr_mask, ranks, permutation)
+    _rr_tape = SoftRankGroupedTape{_rr_T,ndims(_rr_values)}(size(_rr_values), _rr_batch, _rr_n,
+        _rr_regularization_strength, _rr_regularization, _rr_direction, _rr_values, _rr_mask, ranks,
+        permutation)
+    return ranks, _rr_tape
+end
+
+"""
+    soft_rank_grouped_forward(values, groups; regularization_strength = 1.0, regularization = :l2,
+                              direction = :ascending, mask = nothing, dims = 1)
+        -> (ranks, tape::SoftRankGroupedTape)
+
+[`soft_rank_grouped`](@ref), also returning the [`SoftRankGroupedTape`](@ref) that
+[`soft_rank_grouped_pullback`](@ref) needs. Same arguments and result as `soft_rank_grouped`. The
+tape holds the saves of the forward (`values`, `mask`, `ranks`; inputs are not copied), the params
+and the residuals of the library's forward (`permutation`). Do not modify the saved arrays before
+calling the pullback. [`soft_rank_grouped_forward!`](@ref) reuses the arrays of a tape. With items
+along another axis than the first of a `Vector` or `Matrix` (`dims`), the tape is a
+[`RankRelax.AxisTape`](@ref) around the `SoftRankGroupedTape` of the `n × B` call, and
+[`soft_rank_grouped_pullback`](@ref) takes it.
+"""
+function soft_rank_grouped_forward(
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    _rr_items_first(dims, values, groups) || return _rr_forward_along(soft_rank_grouped_forward,
+        "soft_rank_grouped", ("values", "groups"), (values, groups), (mask = mask,), dims, 1;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction)
+    _rr_T = _rr_float_type(values)
+    _rr_batch, _rr_n = _rr_rows(values)
+    _rr_ranks = Array{_rr_T}(undef, size(values))
+    _rr_permutation = Vector{Int32}(undef, _rr_batch * _rr_n)
+    return _rr_soft_rank_grouped_run(_rr_T, values, groups, mask, _rr_ranks, _rr_permutation,
+        regularization_strength, regularization, direction)
+end
+
+"""
+    soft_rank_grouped_forward!(tape, values, groups; regularization_strength = 1.0,
+                               regularization = :l2, direction = :ascending, mask = nothing)
+        -> (ranks, tape::SoftRankGroupedTape)
+
+[`soft_rank_grouped_forward`](@ref) into the arrays of an earlier `tape` of the same size and
+element type: no array is allocated. The output and residual arrays of `tape` are overwritten (the
+output that the earlier call returned included) and a new tape over them is returned; use it, not
+the old one, for the pullback. For loops over batches of one shape. Items along the first axis only
+(`dims = 1` of a `Vector` or an `n × B` `Matrix`): a call with another `dims` has no in-place form.
+"""
+function soft_rank_grouped_forward!(
+    tape::SoftRankGroupedTape{T,N},
+    values::AbstractVecOrMat{<:Real},
+    groups::AbstractVecOrMat{<:Integer};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+) where {T,N}
+    _rr_check_tape("soft_rank_grouped_forward!", T, tape._rr_size, _rr_float_type(values),
+        "values" => values, "groups" => groups)
+    return _rr_soft_rank_grouped_run(T, values, groups, mask, tape.ranks, tape.permutation,
+        regularization_strength, regularization, direction)
+end
+
+"""
+    soft_rank_grouped(values, groups; regularization_strength = 1.0, regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
+    soft_rank_grouped(values, groups, regularization_strength; regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
+
+Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one
+row.
+
+Each item's soft rank among the items of its row with the same group id: soft_rank of the row
+holding only them, so several lists (the documents of several queries) can share a row without
+padding each to the longest. Group ids are any int32 values, in any order; a group of one item gets
+rank 1. The derivatives are soft_rank's, block-diagonal by group.
+
+`values` and `groups` are each a `Vector` (one sample) or an `n × B` `Matrix` (one sample per
+column: the same memory as the core's row-major `[B, n]`), all of the same size. An `Array` of
+`Float32` or `Float64` (`values`) goes to the library without a copy; any other array of reals (a
+view, a range, integers) is first copied into one. The computation runs in `Float32` when `values`
+is `Float32`, else in `Float64`. `groups` holds integers of any type but `Bool`: an `Array{Int32}`
+goes to the library without a copy, any other array of integers (`Int64`, a view, a range) is first
+copied into one.
+
+# Arguments
+- `values`: Values to rank along the last axis.
+- `groups`: Group id of each item; items of one row with the same id are ranked among themselves. An
+  array of integers of the size of `values`, each within `Int32` (another value is an
+  `ArgumentError`); floats, even integral ones, and `Bool`s are refused. The values are ids, used as
+  given (no 1-based shift). It gets no gradient or tangent.
+- `regularization_strength = 1.0`: Regularization strength ε, finite and > 0. Smaller values are
+  closer to the hard result. For ranks and losses the scale is the gap between neighbouring values
+  (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is nearly hard once ε ≤ 1 / (largest
+  gap).
+- `regularization = :l2`: Regularization of the projection, `l2` or `kl`. A `Symbol` or a string:
+  - `:l2`: Quadratic regularization; the projection is an isotonic regression in the L2 sense.
+  - `:kl`: Entropic (KL) regularization; ranks are exponentiated log-ranks, always positive.
+- `direction = :ascending`: Ranking direction, `ascending` (smallest value first) or `descending`. A
+  `Symbol` or a string:
+  - `:ascending`: The smallest value gets rank 1 (soft_sort returns increasing values).
+  - `:descending`: The largest value gets rank 1 (soft_sort returns decreasing values).
+- `mask = nothing`: Which items are present (true); the others are never read and get output 0 and
+  gradient 0. An `AbstractArray{Bool}` of the size of `values` (a `BitArray` or a view is copied
+  into an `Array{Bool}`), its items along `dims` like those of `values`; `nothing` (the default)
+  leaves it out. Another element type or size is an `ArgumentError`. It gets no gradient or tangent.
+- `dims = 1`: The axis the items lie along, as in `sort(x; dims)`, for arrays of any number of dims
+  (each slice along `dims` is one sample). `dims = 1` on a `Vector` or `Matrix` is the layout above,
+  without a copy; another axis copies the inputs with it moved first. The output's items lie along
+  `dims` too, the other axes as in the input. Not an integer or not an axis of the input: an
+  `ArgumentError`.
+
+# Returns
+- `ranks`: Soft ranks within each group, in the positions of the input. An array of the size of the
+  input.
+
+The second form takes `regularization_strength` positionally, so that its gradient flows through a
+ChainRules `rrule` (keyword arguments get none). [`soft_rank_grouped_pullback`](@ref) gives every
+gradient without AD.
+
+Bad input throws `ArgumentError` with the library's message (a NaN or infinite value, ε ≤ 0, an
+unknown `Symbol`, inputs of different sizes, `groups` not an array of integers or with a value
+outside `Int32`).
+
+# Example
+```julia
+soft_rank_grouped([3.0, 1.0, 2.0, 0.5, 4.0], [0, 0, 0, 1, 1]; regularization_strength = 0.1)
+```
+
+The same samples as the rows of a matrix (items along `dims = 2`):
+```julia
+soft_rank_grouped([3.0 1.0 2.0 0.5 4.0], [0 0 0 1 1]; regularization_strength = 0.1, dims = 2)
+```
+"""
+function soft_rank_grouped(
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer};
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    return first(soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+end
+function soft_rank_grouped(
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer},
+    regularization_strength::Real;
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    dims = 1,
+)
+    return first(soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+end
+
+# Other arguments: an input that is not an array of reals (of integers for an int32 input) is named
+# in the error; anything else is a MethodError.
+soft_rank_grouped(values, groups; _rr_keywords...) =
+    _rr_refuse(soft_rank_grouped, "soft_rank_grouped", ("values", "groups"), (values, groups),
+        ("groups",))
+soft_rank_grouped_forward(values, groups; _rr_keywords...) =
+    _rr_refuse(soft_rank_grouped_forward, "soft_rank_grouped", ("values", "groups"),
+        (values, groups), ("groups",))
+
+"""
+    soft_rank_grouped_pullback(tape::SoftRankGroupedTape, cotangent_ranks; dims = 1)
+    soft_rank_grouped_pullback(tape::RankRelax.AxisTape, cotangent_ranks; dims = tape.dims)
+        -> (grad_values, grad_regularization_strength)
+
+Backward pass (vector-Jacobian product) of [`soft_rank_grouped`](@ref): from the cotangent of the
+output, the gradient of each differentiable input and of each param that has one. Analytical,
+computed by the library from the tape, without sorting again. [`soft_rank_grouped_pullback!`](@ref)
+writes into given arrays.
+
+# Arguments
+- `tape`: From [`soft_rank_grouped_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent and the gradients are in the layout of that call: the output's and the
+  inputs' sizes.
+- `cotangent_ranks`: Cotangent of `ranks`: an array of the size of `ranks`.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `grad_values`: The gradient with respect to `values`, an `Array` of its size.
+- `grad_regularization_strength`: The gradient with respect to `regularization_strength`, a number
+  (summed over the samples).
+
+`groups`, `mask` receive no gradient.
+"""
+function soft_rank_grouped_pullback(
+    tape::SoftRankGroupedTape{T,N},
+    cotangent_ranks;
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_rank_grouped_pullback", 1, dims)
+    return soft_rank_grouped_pullback!(Array{T,N}(undef, tape._rr_size), tape, cotangent_ranks)
+end
+function soft_rank_grouped_pullback(
+    tape::AxisTape{<:SoftRankGroupedTape},
+    cotangent_ranks;
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_rank_grouped_pullback", tape.dims, dims)
+    return _rr_pullback_along(soft_rank_grouped_pullback, "soft_rank_grouped", "ranks", tape,
+        cotangent_ranks)
+end
+
+"""
+    soft_rank_grouped_pullback!(grad_values, tape, cotangent_ranks)
+        -> (grad_values, grad_regularization_strength)
+
+[`soft_rank_grouped_pullback`](@ref) writing the input gradients into `grad_values`: each an `Array`
+of the tape's element type and of the size of the input, distinct from every other array of the
+call. Returns them, then the param gradients. Only for a tape of the `n × B` layout, not an
+`AxisTape`.
+"""
+function soft_rank_grouped_pullback!(
+    grad_values,
+    tape::SoftRankGroupedTape{T,N},
+    cotangent_ranks,
+) where {T,N}
+    _rr_check_grad("soft_rank_grouped_pullback!", "grad_values", grad_values, T, tape._rr_size)
+    _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank_grouped", "ranks", cotangent_ranks,
+        tape._rr_size)
+    _rr_grad_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_rank_grouped_backward!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.ranks, tape.permutation,
+        _rr_cotangent_ranks, grad_values, _rr_grad_regularization_strength)
+    return grad_values, sum(_rr_grad_regularization_strength)
+end
+
+"""
+    soft_rank_grouped_pushforward(tape::SoftRankGroupedTape, tangent_values;
+                                  tangent_regularization_strength = 0.0, dims = 1)
+    soft_rank_grouped_pushforward(tape::RankRelax.AxisTape, tangent_values;
+                                  tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> tangent_ranks
+
+Forward-mode derivative (Jacobian-vector product) of [`soft_rank_grouped`](@ref) at the inputs of
+the tape's call: the tangent of the output from a tangent of each differentiable input and of each
+param that has a gradient. Analytical, computed by the library from the tape, without sorting again;
+it is the adjoint of [`soft_rank_grouped_pullback`](@ref). [`soft_rank_grouped_jvp`](@ref) runs the
+forward too. A ChainRulesCore `frule` calls it.
+
+# Arguments
+- `tape`: From [`soft_rank_grouped_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the tangents are in the layout of that call: the inputs' and the output's sizes.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `tangent_ranks`: The tangent of `ranks` (its directional derivative), an array of the size of
+  `ranks`.
+
+A tangent of the wrong size, or a NaN or infinite tangent, throws `ArgumentError` naming the op and
+the argument. `groups`, `mask` take no tangent.
+"""
+function soft_rank_grouped_pushforward(
+    tape::SoftRankGroupedTape{T,N},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_rank_grouped_pushforward", 1, dims)
+    _rr_tangent_values = _rr_tangent(T, "soft_rank_grouped", "tangent_values", "values",
+        tangent_values, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_tangent_ranks = Array{T}(undef, tape._rr_size)
+    _rr_soft_rank_grouped_jvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.ranks, tape.permutation,
+        _rr_tangent_values, _rr_tangent_regularization_strength, _rr_tangent_ranks)
+    return _rr_tangent_ranks
+end
+function soft_rank_grouped_pushforward(
+    tape::AxisTape{<:SoftRankGroupedTape},
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_rank_grouped_pushforward", tape.dims, dims)
+    return _rr_pushforward_along(soft_rank_grouped_pushforward, "soft_rank_grouped",
+        ("tangent_values",), ("values",), tape, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_rank_grouped_jvp(values, groups, tangent_values; regularization_strength = 1.0,
+                          regularization = :l2, direction = :ascending, mask = nothing,
+                          tangent_regularization_strength = 0.0, dims = 1)
+        -> tangent_ranks
+
+Jacobian-vector product (forward mode) of [`soft_rank_grouped`](@ref): the tangent of its output at
+the given inputs and params, in the direction of the given tangents. Runs the forward, then
+[`soft_rank_grouped_pushforward`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_rank_grouped`, with the same checks. The tangents are converted to the element type of the
+call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_rank_grouped`](@ref).
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `tangent_ranks`: The tangent of `ranks` (its directional derivative), an array of the size of
+  `ranks`.
+
+Bad input throws `ArgumentError` as for `soft_rank_grouped`; a tangent of the wrong size, or a NaN
+or infinite tangent, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_rank_grouped_jvp(
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer},
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+    return soft_rank_grouped_pushforward(_rr_tape, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_rank_grouped_pullback_hvp(tape::SoftRankGroupedTape, cotangent_ranks, tangent_values;
+                                   tangent_regularization_strength = 0.0, dims = 1)
+    soft_rank_grouped_pullback_hvp(tape::RankRelax.AxisTape, cotangent_ranks, tangent_values;
+                                   tangent_regularization_strength = 0.0, dims = tape.dims)
+        -> (hvp_values, hvp_regularization_strength)
+
+Second-order derivative of [`soft_rank_grouped`](@ref) at the inputs of the tape's call: the
+derivative of [`soft_rank_grouped_pullback`](@ref)`(tape, cotangent_ranks)` along a tangent of each
+differentiable input and of each param that has a gradient, returned in the pullback's order. For
+one sample with cotangent `g`, the Hessian of `⟨g, f(x, ε)⟩` (symmetric) times the tangents: what
+the pullback returns changes by this much per unit step along the tangents, the cotangent fixed.
+Analytical, computed by the library from the tape. [`soft_rank_grouped_hvp`](@ref) runs the forward
+too. With ChainRulesCore loaded, the pullback of the `rrule` is itself differentiable through it
+(nested reverse mode, Hessians).
+
+# Arguments
+- `tape`: From [`soft_rank_grouped_forward`](@ref). For a [`RankRelax.AxisTape`](@ref) (a call with
+  `dims`), the cotangent, the tangents and the results are in the layout of that call.
+- `cotangent_ranks`: Cotangent of `ranks`, as for [`soft_rank_grouped_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+- `dims`: Optional: the `dims` of the forward call; another value is an `ArgumentError`.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+A cotangent or tangent of the wrong size, or a NaN or infinite one, throws `ArgumentError` naming
+the op and the argument.
+"""
+function soft_rank_grouped_pullback_hvp(
+    tape::SoftRankGroupedTape{T,N},
+    cotangent_ranks,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+) where {T,N}
+    _rr_check_tape_dims("soft_rank_grouped_pullback_hvp", 1, dims)
+    _rr_cotangent_ranks = _rr_cotangent(T, "soft_rank_grouped", "ranks", cotangent_ranks,
+        tape._rr_size)
+    _rr_tangent_values = _rr_tangent(T, "soft_rank_grouped", "tangent_values", "values",
+        tangent_values, tape._rr_size)
+    _rr_tangent_regularization_strength = convert(T, tangent_regularization_strength)
+    _rr_hvp_values = Array{T,N}(undef, tape._rr_size)
+    _rr_hvp_regularization_strength = Vector{T}(undef, tape._rr_batch)
+    _rr_soft_rank_grouped_hvp!(tape._rr_batch, tape._rr_n, tape.regularization_strength,
+        tape.regularization, tape.direction, tape.values, tape.mask, tape.ranks, tape.permutation,
+        _rr_cotangent_ranks, _rr_tangent_values, _rr_tangent_regularization_strength,
+        _rr_hvp_values, _rr_hvp_regularization_strength)
+    return _rr_hvp_values, sum(_rr_hvp_regularization_strength)
+end
+function soft_rank_grouped_pullback_hvp(
+    tape::AxisTape{<:SoftRankGroupedTape},
+    cotangent_ranks,
+    tangent_values;
+    tangent_regularization_strength::Real = 0.0,
+    dims = tape.dims,
+)
+    _rr_check_tape_dims("soft_rank_grouped_pullback_hvp", tape.dims, dims)
+    return _rr_hvp_along(soft_rank_grouped_pullback_hvp, "soft_rank_grouped", "ranks",
+        ("tangent_values",), ("values",), tape, cotangent_ranks, (tangent_values,);
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+"""
+    soft_rank_grouped_hvp(values, groups, cotangent_ranks, tangent_values;
+                          regularization_strength = 1.0, regularization = :l2,
+                          direction = :ascending, mask = nothing,
+                          tangent_regularization_strength = 0.0, dims = 1)
+        -> (hvp_values, hvp_regularization_strength)
+
+Hessian-vector product of [`soft_rank_grouped`](@ref): the derivative of its pullback (the gradients
+for the given cotangent) along the given tangents. For one sample with cotangent `g`, the Hessian of
+`⟨g, f(x, ε)⟩` (symmetric) times the tangents: what the pullback returns changes by this much per
+unit step along the tangents, the cotangent fixed. Runs the forward, then
+[`soft_rank_grouped_pullback_hvp`](@ref) on its tape; the inputs, params and `dims` are those of
+`soft_rank_grouped`, with the same checks. The cotangent and the tangents are converted to the
+element type of the call.
+
+# Arguments
+- Inputs, params and `dims`: As for [`soft_rank_grouped`](@ref).
+- `cotangent_ranks`: Cotangent of `ranks`, as for [`soft_rank_grouped_pullback`](@ref), held fixed;
+  finite.
+- `tangent_values`: Tangent of `values`: an array of its size.
+- `tangent_regularization_strength = 0.0`: Tangent of `regularization_strength`: one number for the
+  call, like `regularization_strength` itself; finite.
+
+# Returns
+- `hvp_values`: The derivative of the gradient with respect to `values` along the tangents, an
+  `Array` of its size.
+- `hvp_regularization_strength`: The derivative of the gradient with respect to
+  `regularization_strength` along the tangents, a number (summed over the samples).
+
+Bad input throws `ArgumentError` as for `soft_rank_grouped`; a cotangent or tangent of the wrong
+size, or a NaN or infinite one, throws `ArgumentError` naming the op and the argument.
+"""
+function soft_rank_grouped_hvp(
+    values::AbstractArray{<:Real},
+    groups::AbstractArray{<:Integer},
+    cotangent_ranks,
+    tangent_values;
+    regularization_strength::Real = 1.0,
+    regularization = :l2,
+    direction = :ascending,
+    mask = nothing,
+    tangent_regularization_strength::Real = 0.0,
+    dims = 1,
+)
+    _rr_tape = last(soft_rank_grouped_forward(values, groups;
+        regularization_strength = regularization_strength, regularization = regularization,
+        direction = direction, mask = mask, dims = dims))
+    return soft_rank_grouped_pullback_hvp(_rr_tape, cotangent_ranks, tangent_values;
+        tangent_regularization_strength = tangent_regularization_strength)
+end
+
+# The same for the other forms that take the inputs: an int32 input given as floats (or as anything
+# but integers) is named.
+soft_rank_grouped(values, groups, regularization_strength; _rr_keywords...) =
+    _rr_refuse(soft_rank_grouped, "soft_rank_grouped", ("values", "groups"), (values, groups),
+        ("groups",), (values, groups, regularization_strength))
+soft_rank_grouped_forward!(tape, values, groups; _rr_keywords...) =
+    _rr_refuse(soft_rank_grouped_forward!, "soft_rank_grouped", ("values", "groups"),
+        (values, groups), ("groups",), (tape, values, groups))
+soft_rank_grouped_jvp(values, groups, tangent_values; _rr_keywords...) =
+    _rr_refuse(soft_rank_grouped_jvp, "soft_rank_grouped", ("values", "groups"), (values, groups),
+        ("groups",), (values, groups, tangent_values))
+soft_rank_grouped_hvp(values, groups, cotangent_ranks, tangent_values; _rr_keywords...) =
+    _rr_refuse(soft_rank_grouped_hvp, "soft_rank_grouped", ("values", "groups"), (values, groups),
+        ("groups",), (values, groups, cotangent_ranks, tangent_values))
 
 # --- soft_sort ------------------------------------------------------------------------------------
 
@@ -5743,7 +6383,8 @@ end
 spearman_loss(predictions, targets; _rr_keywords...) =
     _rr_refuse(spearman_loss, "spearman_loss", ("predictions", "targets"), (predictions, targets))
 spearman_loss_forward(predictions, targets; _rr_keywords...) =
-    _rr_refuse(spearman_loss_forward, "spearman_loss", ("predictions", "targets"), (predictions, targets))
+    _rr_refuse(spearman_loss_forward, "spearman_loss", ("predictions", "targets"),
+        (predictions, targets))
 
 """
     spearman_loss_pullback(tape::SpearmanLossTape, cotangent_loss; dims = 1)
@@ -6057,10 +6698,10 @@ end
 
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
 # positional inputs (and which are differentiable, in the order the pullback returns their
-# gradients), its optional inputs (keywords), its params (those with a gradient, and the values of
-# the enum ones), its first output (and the number of item or level dims of one sample of it), every
-# output (those with a cotangent, those of item positions, the dims of each). The tests iterate over
-# this table.
+# gradients), its optional inputs (keywords), its int32 inputs (arrays of integers: group ids), its
+# params (those with a gradient, and the values of the enum ones), its first output (and the number
+# of item or level dims of one sample of it), every output (those with a cotangent, those of item
+# positions, the dims of each). The tests iterate over this table.
 const _RR_OPS = (
     ndcg_loss = (
         fn = ndcg_loss,
@@ -6074,6 +6715,7 @@ const _RR_OPS = (
         pullback_hvp = ndcg_loss_pullback_hvp,
         inputs = (:scores, :relevance),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:scores,),
         params = (:regularization_strength, :regularization),
         param_grads = (:regularization_strength,),
@@ -6101,6 +6743,7 @@ const _RR_OPS = (
         pullback_hvp = neural_sort_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),
@@ -6128,6 +6771,7 @@ const _RR_OPS = (
         pullback_hvp = neural_sort_apply_pullback_hvp,
         inputs = (:values, :payload),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values, :payload),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),
@@ -6155,6 +6799,7 @@ const _RR_OPS = (
         pullback_hvp = sigmoid_rank_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),
@@ -6182,6 +6827,7 @@ const _RR_OPS = (
         pullback_hvp = soft_quantile_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:quantiles, :regularization_strength, :regularization),
         param_grads = (:regularization_strength,),
@@ -6209,6 +6855,36 @@ const _RR_OPS = (
         pullback_hvp = soft_rank_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
+        differentiable = (:values,),
+        params = (:regularization_strength, :regularization, :direction),
+        param_grads = (:regularization_strength,),
+        enums = (
+            regularization = (:l2, :kl),
+            direction = (:ascending, :descending),
+        ),
+        output = :ranks,
+        outputs = (:ranks,),
+        cotangents = (:ranks,),
+        indexes = (),
+        output_ranks = (1,),
+        per_row = false,
+        output_rank = 1,
+        min_n = 1,
+    ),
+    soft_rank_grouped = (
+        fn = soft_rank_grouped,
+        forward = soft_rank_grouped_forward,
+        forward_into = soft_rank_grouped_forward!,
+        pullback = soft_rank_grouped_pullback,
+        pullback_into = soft_rank_grouped_pullback!,
+        jvp = soft_rank_grouped_jvp,
+        pushforward = soft_rank_grouped_pushforward,
+        hvp = soft_rank_grouped_hvp,
+        pullback_hvp = soft_rank_grouped_pullback_hvp,
+        inputs = (:values, :groups),
+        optional = (:mask,),
+        int_inputs = (:groups,),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -6237,6 +6913,7 @@ const _RR_OPS = (
         pullback_hvp = soft_sort_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -6265,6 +6942,7 @@ const _RR_OPS = (
         pullback_hvp = soft_sort_topk_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:k, :regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -6293,6 +6971,7 @@ const _RR_OPS = (
         pullback_hvp = soft_topk_pullback_hvp,
         inputs = (:values,),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:k, :regularization_strength, :regularization, :direction),
         param_grads = (:regularization_strength,),
@@ -6321,6 +7000,7 @@ const _RR_OPS = (
         pullback_hvp = spearman_loss_pullback_hvp,
         inputs = (:predictions, :targets),
         optional = (:mask,),
+        int_inputs = (),
         differentiable = (:predictions, :targets),
         params = (:regularization_strength, :regularization),
         param_grads = (:regularization_strength,),

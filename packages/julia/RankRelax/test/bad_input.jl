@@ -7,7 +7,9 @@
 # the same memory, so [B][n] rows become the columns of an n × B matrix (and the core's messages,
 # which write shapes and positions row-major, apply unchanged). A TENSOR of JSON booleans (nested
 # lists, or a fill true/false with `set`s), the mask, is an Array{Bool} passed as the keyword of
-# that optional input; other optional inputs are keywords too. Views (the README's definitions,
+# that optional input; other optional inputs are keywords too. An int32 input (group ids) is read as
+# integers (never through the case's float dtype) and passed as an Int32 array, unless the case casts
+# it (to float64, bool, int64, …: from its integer values). Views (the README's definitions,
 # read in that layout): "transpose" = `transpose` of a contiguous B × n array; "reverse" =
 # `view(R, n:-1:1, :)` of a contiguous R holding each column reversed (a negative stride); "step" =
 # `view(S, 1:2:2n, :)` of a contiguous 2n × B array. Casts: int32/int64 truncate like NumPy's
@@ -99,6 +101,26 @@ function bi_tensor(t)
     else
         return fill(bi_number(t))  # a 0-d array
     end
+end
+
+"""
+A TENSOR of integers (an int32 input: group ids) as an Int64 Julia array, dims reversed as for
+`bi_tensor`: the JSON integers as they are (a fill or a set must be an integer too). Int64, so that a
+value outside Int32 survives to a `cast` to int64; the runner makes it Int32 otherwise.
+"""
+function bi_int_tensor(t)
+    t isa Dict && return map(x -> Int64(x), bi_tensor(t))  # an InexactError for a non-integer fill
+    t isa Vector || return fill(Int64(t::Integer))
+    dims = Int[]
+    x = t
+    while x isa Vector
+        push!(dims, length(x))
+        x = isempty(x) ? nothing : x[1]
+    end
+    flat = Int64[]
+    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, Int64(v::Integer))
+    flatten!(t)
+    return reshape(flat, reverse(dims)...)
 end
 
 """`a` (of the case's dtype) as the non-contiguous view `kind` whose values are `a`."""
@@ -211,12 +233,18 @@ function bi_run(case::Dict, dtype::String)
     pass = get(case, "pass", "forward")
     expect = get(get(case, "overrides", Dict{String,Any}()), "julia", case["expect"])
 
-    # inputs in the op's order, rounded to T, then cast or viewed
+    # inputs in the op's order, rounded to T (an int32 input: Int32 ids, read as integers), then cast or viewed
     contiguous = Any[]
     for name in meta.inputs
         haskey(case["inputs"], String(name)) || return string("no input ", name)
-        a = bi_tensor(case["inputs"][String(name)])
-        push!(contiguous, convert(Array{T}, a))
+        t = case["inputs"][String(name)]
+        if name in meta.int_inputs
+            # kept as Int64 where the case casts it (a value outside Int32 is the point of some cases)
+            a = bi_int_tensor(t)
+            push!(contiguous, haskey(get(case, "cast", Dict()), String(name)) ? a : convert(Array{Int32}, a))
+        else
+            push!(contiguous, convert(Array{T}, bi_tensor(t)))
+        end
     end
     inputs = Any[]
     for (name, a) in zip(meta.inputs, contiguous)
@@ -301,7 +329,7 @@ function bi_run(case::Dict, dtype::String)
     end
     if haskey(expect, "same_as_dtype")
         S = expect["same_as_dtype"] == "float32" ? Float32 : Float64
-        converted = [convert(Array{S}, x) for x in inputs]
+        converted = with_reals(x -> convert(Array{S}, x), meta, inputs)  # group ids stay integers
         out2, grads2 = bi_call(meta, pass, converted, kw, cot)
         isequal(all_results(out, grads), all_results(out2, grads2)) ||
             return string("differs from the call in ", S)

@@ -53,6 +53,14 @@ else
                     check_inferred = false, tol...)
                 test_rules(ndcg_loss, s, rel ⊢ NoTangent(), ε; fkwargs = (regularization = reg,), check_inferred = false, tol...)
             end
+            for reg in (:l2, :kl), dir in (:ascending, :descending)
+                # group ids are integers, not differentiable: their tangent must be NoTangent
+                x, g = distinct(T, shape...), rand(rng, Int32[-1, 4], shape...)
+                test_rules(soft_rank_grouped, x, g ⊢ NoTangent();
+                    fkwargs = (regularization_strength = ε, regularization = reg, direction = dir), check_inferred = false, tol...)
+                test_rules(soft_rank_grouped, x, g ⊢ NoTangent(), ε; fkwargs = (regularization = reg, direction = dir),
+                    check_inferred = false, tol...)
+            end
             for reg in (:l2, :p43), dir in (:ascending, :descending)
                 x = distinct(T, shape...)
                 test_rules(soft_topk, x; fkwargs = (k = 2, regularization_strength = ε, regularization = reg, direction = dir),

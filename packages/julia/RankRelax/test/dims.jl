@@ -2,9 +2,9 @@
 # array with that axis moved first, outputs and gradients; dims = 1 on a Vector or Matrix is the
 # library's own layout, unchanged; bad values of dims are ArgumentErrors naming the op and dims.
 
-"""Inputs of `meta`'s op of size `sz`: random values for differentiable inputs, small counts for the others."""
+"""Inputs of `meta`'s op of size `sz`: random values for differentiable inputs, small counts (group ids) for the others."""
 dims_inputs(rng, meta, sz) =
-    [name in meta.differentiable ? randn(rng, sz...) : Float64.(rand(rng, 0:3, sz...)) for name in meta.inputs]
+    [name in meta.differentiable ? randn(rng, sz...) : fixed_input(rng, meta, name, sz...) for name in meta.inputs]
 
 """The keywords the tests call `meta`'s op with: its test params, ε, the last value of each enum."""
 function dims_kwargs(meta)
@@ -118,7 +118,8 @@ allocated_by(f, xs, kw) = (f(xs...; kw...); @allocated f(xs...; kw...))
         @test_throws ArgumentError meta.fn(dims_inputs(rng, meta, (n,))...; kw..., dims = 2)
         if length(meta.inputs) > 1
             ys = dims_inputs(rng, meta, (3, n))
-            ys[end] = randn(rng, 3, n + 1)
+            ys[end] = last(meta.inputs) in meta.differentiable ? randn(rng, 3, n + 1) :
+                fixed_input(rng, meta, last(meta.inputs), 3, n + 1)
             @test_throws ArgumentError meta.fn(ys...; kw..., dims = 2)
         end
     end

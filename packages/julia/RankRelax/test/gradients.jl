@@ -12,9 +12,9 @@ function enum_combinations(meta)
     return combos
 end
 
-"""Random inputs for an op: normal scores; graded relevance 0–3 for non-differentiable inputs."""
+"""Random inputs for an op: normal scores; graded relevance 0–3 (group ids for int32 inputs) for non-differentiable inputs."""
 function random_inputs(rng, meta, n, B)
-    return [name in meta.differentiable ? 2 .* randn(rng, n, B) : Float64.(rand(rng, 0:3, n, B))
+    return [name in meta.differentiable ? 2 .* randn(rng, n, B) : fixed_input(rng, meta, name, n, B)
             for name in meta.inputs]
 end
 

@@ -45,6 +45,25 @@ function to_julia(rows::Vector)
     return reshape(flat, reverse(dims)...)
 end
 
+"""
+Nested lists of JSON integers, row-major [B][n] (or [n]) → an Int32 Array of size (n, B): an int32
+input (group ids) kept as integers, never through a float. A value outside Int32 is an error of the
+file.
+"""
+function to_julia_ints(rows::Vector)
+    isempty(rows) && return zeros(Int32, 0)
+    dims = Int[]
+    x = rows
+    while x isa Vector
+        push!(dims, length(x))
+        x = isempty(x) ? nothing : x[1]
+    end
+    flat = Int32[]
+    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, Int32(v::Integer))
+    flatten!(rows)
+    return reshape(flat, reverse(dims)...)
+end
+
 """The case's params as keyword arguments (enum values as Symbols, lists as Vector{Float64})."""
 function kwargs_of(params::Dict)
     kw = Dict{Symbol,Any}()
@@ -67,8 +86,26 @@ random_cotangent(rng, out::AbstractArray) = randn(rng, eltype(out), size(out)...
 """Sample `j` of an output: its last dim (a number for a per-row output)."""
 sample(out, j, per_row::Bool) = per_row ? out[j] : collect(selectdim(out, ndims(out), j))
 
-"""Every input of a case, in the op's argument order, converted with `f`."""
-inputs_of(op::Symbol, case::Dict, f = identity) = [f(to_julia(case["inputs"][String(x)])) for x in OPS[op].inputs]
+"""
+Every input of a case, in the op's argument order: the real ones converted with `f`, the int32 ones
+(`meta.int_inputs`, group ids) as Int32 arrays of the file's integers.
+"""
+inputs_of(op::Symbol, case::Dict, f = identity) =
+    [x in OPS[op].int_inputs ? to_julia_ints(case["inputs"][String(x)]) : f(to_julia(case["inputs"][String(x)]))
+     for x in OPS[op].inputs]
+
+"""`inputs` (in `meta`'s argument order) with the real ones converted by `f`; the int32 ones (group ids) as they are."""
+with_reals(f, meta, inputs) = [name in meta.int_inputs ? x : f(x) for (name, x) in zip(meta.inputs, inputs)]
+
+"""The group ids of the tests' random int32 inputs: two groups per sample on average, of any Int32 values."""
+const GROUP_IDS = Int32[-7, 3]
+
+"""
+A random non-differentiable input `name` of `meta`'s op, of size `sz`: group ids (Int32) for an int32
+input, else graded relevance 0–3 in `T`.
+"""
+fixed_input(rng, meta, name::Symbol, sz...; T::Type = Float64) =
+    name in meta.int_inputs ? rand(rng, GROUP_IDS, sz...) : T.(rand(rng, 0:3, sz...))
 
 """
 The optional inputs a case gives, as keywords: a mask's [B][n] JSON booleans as an n × B

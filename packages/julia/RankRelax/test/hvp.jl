@@ -73,12 +73,12 @@ const HVP_OPS = [(op, meta) for (op, meta) in pairs(OPS) if meta.hvp !== nothing
             @test abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
 
             # Float32 against Float64 on the Float32-rounded inputs, cotangent, tangents and params
-            inputs32 = [Float32.(x) for x in inputs]
+            inputs32 = with_reals(x -> Float32.(x), meta, inputs)  # group ids stay integers
             g32 = Float32.(g)
             tangents32 = [Float32.(t) for t in tangents]
             kw32 = convert_floats(kw, Float32)
             got32 = meta.hvp(inputs32..., g32, tangents32...; kw32..., param_tangents(meta, Float32.(tε))...)
-            want32 = meta.hvp(map(x -> Float64.(x), inputs32)..., Float64.(g32), map(t -> Float64.(t), tangents32)...;
+            want32 = meta.hvp(with_reals(x -> Float64.(x), meta, inputs32)..., Float64.(g32), map(t -> Float64.(t), tangents32)...;
                 convert_floats(kw32, Float64)..., param_tangents(meta, Float64.(Float32.(tε)))...)
             @test all(x -> eltype(x) == Float32, got32)
             for k in eachindex(got32)

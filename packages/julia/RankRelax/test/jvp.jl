@@ -70,11 +70,11 @@ end
             @test abs(lhs - rhs) <= 1e-10 * scale
 
             # Float32 against Float64 on the Float32-rounded inputs, tangents and params
-            inputs32 = [Float32.(x) for x in inputs]
+            inputs32 = with_reals(x -> Float32.(x), meta, inputs)  # group ids stay integers
             tangents32 = [Float32.(t) for t in tangents]
             kw32 = convert_floats(kw, Float32)
             got32 = meta.jvp(inputs32..., tangents32...; kw32..., param_tangents(meta, Float32.(tε))...)
-            want32 = meta.jvp(map(x -> Float64.(x), inputs32)..., map(t -> Float64.(t), tangents32)...;
+            want32 = meta.jvp(with_reals(x -> Float64.(x), meta, inputs32)..., map(t -> Float64.(t), tangents32)...;
                 convert_floats(kw32, Float64)..., param_tangents(meta, Float64.(Float32.(tε)))...)
             @test eltype(got32) == Float32
             @test close_per_sample(got32, want32; tol = 1e-4, per_row = meta.per_row, floor = 1e-3,

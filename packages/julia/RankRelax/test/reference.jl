@@ -50,12 +50,12 @@ for path in REFERENCE_PATHS
             end
 
             # Float32 against Float64 on the same rounded inputs
-            inputs32 = [Float32.(x) for x in inputs]
+            inputs32 = with_reals(x -> Float32.(x), meta, inputs)
             kw32 = convert_floats(kw, Float32)  # a mask (of Bool) as it is
             kw64 = convert_floats(kw32, Float64)
             cot32 = cot === nothing ? nothing : Float32.(cot)
             out32, grads32 = run_op(op, inputs32, kw32, cot32)
-            out64, grads64 = run_op(op, [Float64.(x) for x in inputs32], kw64, cot32 === nothing ? nothing : Float64.(cot32))
+            out64, grads64 = run_op(op, with_reals(x -> Float64.(x), meta, inputs32), kw64, cot32 === nothing ? nothing : Float64.(cot32))
             @test eltype(out32) == Float32
             # A loss is 1 − (a ratio of order 1): its scale is 1, not its own value (often ~1e-16).
             @test close_per_sample(out32, out64; tol = 1e-4, per_row = meta.per_row, floor = meta.per_row ? 1.0 : 0.0,
@@ -83,5 +83,6 @@ for path in REFERENCE_PATHS
         end
     end
 end
-# the files cover every op; those with several outputs have their own file (outputs.jl)
-@test REFERENCE_OPS_SEEN == Set(op for (op, meta) in pairs(OPS) if !haskey(meta, :raw))
+# the files cover every op; those with several outputs (outputs.jl) and those with int32 inputs
+# (grouped.jl) have their own file
+@test REFERENCE_OPS_SEEN == Set(op for (op, meta) in pairs(OPS) if !haskey(meta, :raw) && isempty(meta.int_inputs))

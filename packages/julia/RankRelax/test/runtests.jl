@@ -1,7 +1,8 @@
 # RankRelax test suite (Test stdlib only; runs offline):
 #   julia --project=packages/julia/RankRelax packages/julia/RankRelax/test/runtests.jl
 # The reference vectors come from ENV["RANK_RELAX_REFERENCE"], default testdata/reference/ops-v1.json
-# relative to the repository root, and the wave2-*.json and masks.json files beside it; the bad-input matrix from ENV["RANK_RELAX_BAD_INPUT"], default
+# relative to the repository root, and the wave2-*.json and masks.json files beside it (soft_sort_topk's
+# and soft_rank_grouped's from RANK_RELAX_REFERENCE_SORT_TOPK and RANK_RELAX_REFERENCE_GROUPED); the bad-input matrix from ENV["RANK_RELAX_BAD_INPUT"], default
 # testdata/bad-input.json.
 using Test
 using LinearAlgebra
@@ -29,6 +30,7 @@ try
         include("loader.jl")
         include("rrules.jl")
         include("outputs.jl")
+        include("grouped.jl")
         include("docs.jl")
     end
 catch e

@@ -14,7 +14,7 @@ export const ABI_VERSION = 2;
 /**
  * Hash of the ABI this package was generated for; the addon must report the same.
  */
-export const ABI_HASH = '0x5ea09346d87642e8';
+export const ABI_HASH = '0x47bc0bfb253f7a49';
 
 // The `code` of the errors the addon and the API throw: the C ABI's status names.
 /**
@@ -1596,6 +1596,286 @@ export interface OpBinding {
     direction: string,
     tangentRegularizationStrength: number,
     values: Float64Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_rank_grouped` in f32; writes the output arrays. */
+  softRankGroupedF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    ranks: Float32Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_rank_grouped` in f32 on the libuv pool; writes the output arrays. */
+  softRankGroupedF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    ranks: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_rank_grouped` in f32; writes the output arrays. */
+  softRankGroupedForwardF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    ranks: Float32Array,
+    permutation: Int32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `soft_rank_grouped` in f32; writes the output arrays. */
+  softRankGroupedBackwardF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    mask: Uint8Array | null,
+    ranks: Float32Array,
+    permutation: Int32Array,
+    cotangentRanks: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_rank_grouped` in f32; writes the output arrays. */
+  softRankGroupedVjpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_rank_grouped` in f32 on the libuv pool; writes the output arrays. */
+  softRankGroupedVjpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float32Array,
+    gradValues: Float32Array,
+    gradRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank_grouped` in f32; writes the output arrays. */
+  softRankGroupedJvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    tangentValues: Float32Array,
+    tangentRanks: Float32Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank_grouped` in f32 on the libuv pool; writes the output arrays. */
+  softRankGroupedJvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    tangentValues: Float32Array,
+    tangentRanks: Float32Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank_grouped` in f32; writes the output arrays. */
+  softRankGroupedHvpF32(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank_grouped` in f32 on the libuv pool; writes the output arrays. */
+  softRankGroupedHvpF32Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float32Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float32Array,
+    tangentValues: Float32Array,
+    hvpValues: Float32Array,
+    hvpRegularizationStrength: Float32Array,
+  ): Promise<void>;
+  /** Forward, residuals kept inside the addon, of `soft_rank_grouped` in f64; writes the output arrays. */
+  softRankGroupedF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    ranks: Float64Array,
+  ): void;
+  /** Forward, residuals kept inside the addon, of `soft_rank_grouped` in f64 on the libuv pool; writes the output arrays. */
+  softRankGroupedF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    ranks: Float64Array,
+  ): Promise<void>;
+  /** Forward, residuals written for a later backward, of `soft_rank_grouped` in f64; writes the output arrays. */
+  softRankGroupedForwardF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    ranks: Float64Array,
+    permutation: Int32Array,
+  ): void;
+  /** Backward (VJP) from the saves and residuals of a forward, of `soft_rank_grouped` in f64; writes the output arrays. */
+  softRankGroupedBackwardF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    mask: Uint8Array | null,
+    ranks: Float64Array,
+    permutation: Int32Array,
+    cotangentRanks: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_rank_grouped` in f64; writes the output arrays. */
+  softRankGroupedVjpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): void;
+  /** VJP: forward and backward in one call, of `soft_rank_grouped` in f64 on the libuv pool; writes the output arrays. */
+  softRankGroupedVjpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float64Array,
+    gradValues: Float64Array,
+    gradRegularizationStrength: Float64Array,
+  ): Promise<void>;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank_grouped` in f64; writes the output arrays. */
+  softRankGroupedJvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    tangentValues: Float64Array,
+    tangentRanks: Float64Array,
+  ): void;
+  /** JVP: forward and forward-mode derivative in one call, of `soft_rank_grouped` in f64 on the libuv pool; writes the output arrays. */
+  softRankGroupedJvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    tangentValues: Float64Array,
+    tangentRanks: Float64Array,
+  ): Promise<void>;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank_grouped` in f64; writes the output arrays. */
+  softRankGroupedHvpF64(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    groups: Int32Array,
+    mask: Uint8Array | null,
+    cotangentRanks: Float64Array,
+    tangentValues: Float64Array,
+    hvpValues: Float64Array,
+    hvpRegularizationStrength: Float64Array,
+  ): void;
+  /** HVP: forward and the derivative of the VJP along tangents in one call, of `soft_rank_grouped` in f64 on the libuv pool; writes the output arrays. */
+  softRankGroupedHvpF64Async(
+    batch: number,
+    n: number,
+    regularizationStrength: number,
+    regularization: string,
+    direction: string,
+    tangentRegularizationStrength: number,
+    values: Float64Array,
+    groups: Int32Array,
     mask: Uint8Array | null,
     cotangentRanks: Float64Array,
     tangentValues: Float64Array,

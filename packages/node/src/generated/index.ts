@@ -8,6 +8,7 @@ export * from './ops/neural_sort_apply.js';
 export * from './ops/sigmoid_rank.js';
 export * from './ops/soft_quantile.js';
 export * from './ops/soft_rank.js';
+export * from './ops/soft_rank_grouped.js';
 export * from './ops/soft_sort.js';
 export * from './ops/soft_sort_topk.js';
 export * from './ops/soft_topk.js';

@@ -308,3 +308,55 @@ softSortTopk(xs64, { k: '2' });
 // @ts-expect-error out.indices is an Int32Array
 softSortTopk(xs64, { out: { indices: new Float64Array(1) } });
 void [topk64, tv32, ti, tv64, ti64, topkOut, topkAsync, topkGrads, topkGradsAsync, topkWithIdx, topkPulled, topkTangent, topkTangentAsync, topkHvp, topkOptions, wrongIndices, wrongResult];
+
+// soft_rank_grouped: the group ids an Int32Array in both dtypes (no other type compiles), never
+// differentiated: no gradient, tangent or out for them.
+import {
+  softRankGrouped,
+  softRankGroupedAsync,
+  softRankGroupedHvp,
+  softRankGroupedHvpAsync,
+  softRankGroupedJvp,
+  softRankGroupedJvpAsync,
+  softRankGroupedVjp,
+  softRankGroupedVjpAsync,
+  softRankGroupedWithVjp,
+  type SoftRankGroupedGradients,
+  type SoftRankGroupedHvp,
+  type SoftRankGroupedOptions,
+  type SoftRankGroupedWithVjp,
+} from '@rank-relax/node';
+
+const gx64 = new Float64Array([3, 1, 2, 0.5, 4]);
+const gx32 = new Float32Array([3, 1, 2, 0.5, 4]);
+const ids = new Int32Array([0, 0, 0, 1, 1]);
+const gr64: Float64Array = softRankGrouped(gx64, ids, { regularizationStrength: 0.1, direction: 'descending', mask: [true, true, true, false, true] });
+const gr32: Float32Array = softRankGrouped(gx32, ids, { out: new Float32Array(5) });
+const grAny: RealArray = softRankGrouped(any, ids);
+const grAsync: Promise<Float32Array> = softRankGroupedAsync(gx32, ids, { regularization: 'kl' });
+const grGrads: SoftRankGroupedGradients<Float64Array> = softRankGroupedVjp(gx64, ids, gx64, { out: { values: new Float64Array(5) } });
+const grGradsAsync: Promise<SoftRankGroupedGradients<Float32Array>> = softRankGroupedVjpAsync(gx32, ids, gx32);
+const grWith: SoftRankGroupedWithVjp<Float64Array> = softRankGroupedWithVjp(gx64, ids);
+const grPulled: Float64Array = grWith.vjp(grWith.ranks).values;
+const grTangent: Float32Array = softRankGroupedJvp(gx32, ids, gx32, { tangentRegularizationStrength: 1, out: new Float32Array(5) });
+const grTangentAsync: Promise<Float64Array> = softRankGroupedJvpAsync(gx64, ids, gx64);
+const grHvp: SoftRankGroupedHvp<Float64Array> = softRankGroupedHvp(gx64, ids, gx64, gx64, { out: { values: new Float64Array(5) } });
+const grHvpAsync: Promise<SoftRankGroupedHvp<Float32Array>> = softRankGroupedHvpAsync(gx32, ids, gx32, gx32);
+const grOptions: SoftRankGroupedOptions = { n: 5, mask: new Uint8Array(5) };
+// @ts-expect-error group ids are an Int32Array, not the values' type
+softRankGrouped(gx64, new Float64Array(5));
+// @ts-expect-error group ids are an Int32Array, not a plain array
+softRankGrouped(gx64, [0, 0, 0, 1, 1]);
+// @ts-expect-error group ids are an Int32Array, not a Uint32Array
+softRankGrouped(gx32, new Uint32Array(5));
+// @ts-expect-error the group ids are required
+softRankGrouped(gx64);
+// @ts-expect-error the group ids have no gradient
+softRankGroupedVjp(gx64, ids, gx64).groups;
+// @ts-expect-error the group ids have no tangent: the JVP takes three arrays
+softRankGroupedJvp(gx64, ids, gx64, gx64);
+// @ts-expect-error the group ids are an argument, not an option
+softRankGrouped(gx64, ids, { groups: ids });
+// @ts-expect-error the output has the values' type
+const grWrong: Float64Array = softRankGrouped(gx32, ids);
+void [gr64, gr32, grAny, grAsync, grGrads, grGradsAsync, grPulled, grTangent, grTangentAsync, grHvp, grHvpAsync, grOptions, grWrong];

@@ -41,6 +41,10 @@ __all__ = [
     "soft_quantile_jvp",
     "soft_quantile_vjp",
     "soft_rank",
+    "soft_rank_grouped",
+    "soft_rank_grouped_hvp",
+    "soft_rank_grouped_jvp",
+    "soft_rank_grouped_vjp",
     "soft_rank_hvp",
     "soft_rank_jvp",
     "soft_rank_vjp",
@@ -173,6 +177,22 @@ KERNELS: dict[str, dict[str, Callable[..., tuple[NDArray[Any], ...]]]] = {
     },
     "soft_rank_jvp": {"float32": _native.soft_rank_jvp_f32, "float64": _native.soft_rank_jvp_f64},
     "soft_rank_hvp": {"float32": _native.soft_rank_hvp_f32, "float64": _native.soft_rank_hvp_f64},
+    "soft_rank_grouped_forward": {
+        "float32": _native.soft_rank_grouped_forward_f32,
+        "float64": _native.soft_rank_grouped_forward_f64,
+    },
+    "soft_rank_grouped_backward": {
+        "float32": _native.soft_rank_grouped_backward_f32,
+        "float64": _native.soft_rank_grouped_backward_f64,
+    },
+    "soft_rank_grouped_jvp": {
+        "float32": _native.soft_rank_grouped_jvp_f32,
+        "float64": _native.soft_rank_grouped_jvp_f64,
+    },
+    "soft_rank_grouped_hvp": {
+        "float32": _native.soft_rank_grouped_hvp_f32,
+        "float64": _native.soft_rank_grouped_hvp_f64,
+    },
     "soft_sort_forward": {
         "float32": _native.soft_sort_forward_f32,
         "float64": _native.soft_sort_forward_f64,
@@ -235,6 +255,7 @@ CHECK_PARAMS: dict[str, Callable[..., None]] = {
     "sigmoid_rank": _native.sigmoid_rank_check_params,
     "soft_quantile": _native.soft_quantile_check_params,
     "soft_rank": _native.soft_rank_check_params,
+    "soft_rank_grouped": _native.soft_rank_grouped_check_params,
     "soft_sort": _native.soft_sort_check_params,
     "soft_sort_topk": _native.soft_sort_topk_check_params,
     "soft_topk": _native.soft_topk_check_params,
@@ -1960,6 +1981,319 @@ def soft_rank_hvp(
         tangent_regularization_strength,
     )
     _rr_hvp_values, _rr_hvp_regularization_strength = _rr_call.kernel(KERNELS["soft_rank_hvp"])(
+        _rr_values,
+        _rr_mask,
+        _rr_ranks,
+        _rr_permutation,
+        _rr_cotangent_ranks,
+        _rr_tangent_values,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+        _rr_tangent_regularization_strength,
+    )
+    return _rr_call.result(_rr_hvp_values)
+
+
+def soft_rank_grouped(
+    values: ArrayLike,
+    groups: ArrayLike,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "ascending",
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one row.
+
+    Each item's soft rank among the items of its row with the same group id: soft_rank of the row
+    holding only them, so several lists (the documents of several queries) can share a row without
+    padding each to the longest. Group ids are any int32 values, in any order; a group of one item
+    gets rank 1. The derivatives are soft_rank's, block-diagonal by group.
+
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
+
+    NumPy arrays in, NumPy arrays out; a C-contiguous input of the kernel dtype is read without a
+    copy, and the GIL is released while the kernel runs.
+
+    Args:
+        values: Values to rank along the last axis. Shape ``[..., n]``.
+        groups: Group id of each item; items of one row with the same id are ranked among
+            themselves. Shape ``[..., n]``.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+        direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
+            ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+
+    Returns:
+        Soft ranks within each group, in the positions of the input. Shape ``[..., n]``.
+
+    Raises:
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.soft_rank_grouped(np.array([[3.0, 1.0, 2.0, 0.5, 4.0]]), np.array([[0, 0,
+        0, 1, 1]]), regularization_strength=0.1)``
+    """
+    _rr_call = _rr.Call(
+        "soft_rank_grouped",
+        ("values", values),
+        ("groups", groups),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+        ints=("groups",),
+    )
+    _rr_values, _rr_groups, _rr_mask = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_rank_grouped",
+        "regularization_strength",
+        regularization_strength,
+    )
+    _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_grouped_forward"])(
+        _rr_values,
+        _rr_groups,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    return _rr_call.result(_rr_ranks)
+
+
+def soft_rank_grouped_vjp(
+    values: ArrayLike,
+    groups: ArrayLike,
+    cotangent_ranks: ArrayLike,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "ascending",
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Vector-Jacobian product of :func:`soft_rank_grouped`.
+
+    The gradient with respect to ``values`` of ``sum(cotangent_ranks * ranks)`` for the outputs of
+    ``soft_rank_grouped(...)``, for NumPy users with their own autodiff. Runs the forward kernel,
+    then the backward kernel (analytical, O(n) per row for the isotonic ops).
+
+    Args:
+        values, groups: As for :func:`soft_rank_grouped`.
+        cotangent_ranks: Cotangent of ``ranks`` (its shape).
+        regularization_strength, ..., axis, mask: As for :func:`soft_rank_grouped`.
+
+    Returns:
+        The gradient with respect to ``values``.
+    """
+    _rr_call = _rr.Call(
+        "soft_rank_grouped",
+        ("values", values),
+        ("groups", groups),
+        ("mask", mask),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+        ints=("groups",),
+    )
+    _rr_values, _rr_groups, _rr_mask = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_rank_grouped",
+        "regularization_strength",
+        regularization_strength,
+    )
+    _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_grouped_forward"])(
+        _rr_values,
+        _rr_groups,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_cotangent_ranks = _rr_call.cotangent("cotangent_ranks", cotangent_ranks, _rr_ranks)
+    (
+        _rr_grad_values,
+        _rr_grad_regularization_strength,
+    ) = _rr_call.kernel(KERNELS["soft_rank_grouped_backward"])(
+        _rr_values,
+        _rr_mask,
+        _rr_ranks,
+        _rr_permutation,
+        _rr_cotangent_ranks,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    return _rr_call.result(_rr_grad_values)
+
+
+def soft_rank_grouped_jvp(
+    values: ArrayLike,
+    groups: ArrayLike,
+    tangent_values: ArrayLike,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "ascending",
+    tangent_regularization_strength: float = 0.0,
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Jacobian-vector product of :func:`soft_rank_grouped` (forward mode).
+
+    The directional derivative of ``ranks`` of ``soft_rank_grouped(...)`` along ``tangent_values``
+    and ``tangent_regularization_strength``, for NumPy users with their own autodiff: the adjoint of
+    :func:`soft_rank_grouped_vjp`. Runs the forward kernel, then the JVP kernel (exact).
+
+    Args:
+        values, groups: As for :func:`soft_rank_grouped`.
+        tangent_values: Tangent of ``values`` (its shape).
+        regularization_strength, ...: As for :func:`soft_rank_grouped`.
+        tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
+            default ``0.0`` (the param held fixed).
+        axis: As for :func:`soft_rank_grouped`; the tangents have their items along it too.
+        mask: As for :func:`soft_rank_grouped`.
+
+    Returns:
+        The tangent of ``ranks`` (the output's shape).
+
+    Raises:
+        TypeError: As for the op, or a tangent that is not a floating-point array.
+        ValueError: As for the op, or a tangent of another shape than its input or with a NaN or
+            infinite value.
+    """
+    _rr_call = _rr.Call(
+        "soft_rank_grouped",
+        ("values", values),
+        ("groups", groups),
+        ("mask", mask),
+        ("tangent_values", tangent_values),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+        ints=("groups",),
+    )
+    _rr_values, _rr_groups, _rr_mask, _rr_tangent_values = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_rank_grouped",
+        "regularization_strength",
+        regularization_strength,
+    )
+    _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_grouped_forward"])(
+        _rr_values,
+        _rr_groups,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_tangent_regularization_strength = _rr.float_param(
+        "soft_rank_grouped",
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )
+    (_rr_tangent_ranks,) = _rr_call.kernel(KERNELS["soft_rank_grouped_jvp"])(
+        _rr_values,
+        _rr_mask,
+        _rr_ranks,
+        _rr_permutation,
+        _rr_tangent_values,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+        _rr_tangent_regularization_strength,
+    )
+    return _rr_call.result(_rr_tangent_ranks)
+
+
+def soft_rank_grouped_hvp(
+    values: ArrayLike,
+    groups: ArrayLike,
+    cotangent_ranks: ArrayLike,
+    tangent_values: ArrayLike,
+    regularization_strength: float = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "ascending",
+    tangent_regularization_strength: float = 0.0,
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> NDArray[Any]:
+    """Hessian-vector product of :func:`soft_rank_grouped` (the derivative of its VJP).
+
+    The directional derivative of the gradient with respect to ``values`` that
+    :func:`soft_rank_grouped_vjp` returns, along ``tangent_values`` and
+    ``tangent_regularization_strength``, at fixed cotangents: the Hessian of ``sum(cotangent_ranks *
+    ranks)`` applied to the tangents (symmetric), for NumPy users with their own autodiff. Runs the
+    forward kernel, then the HVP kernel (exact).
+
+    Args:
+        values, groups: As for :func:`soft_rank_grouped`.
+        cotangent_ranks: Cotangent of ``ranks`` (its shape), as for
+            :func:`soft_rank_grouped_vjp`.
+        tangent_values: Tangent of ``values`` (its shape).
+        regularization_strength, ...: As for :func:`soft_rank_grouped`.
+        tangent_regularization_strength: Tangent of ``regularization_strength``, a real number;
+            default ``0.0`` (the param held fixed).
+        axis: As for :func:`soft_rank_grouped`; the cotangents and tangents have their items
+            along it too.
+        mask: As for :func:`soft_rank_grouped`.
+
+    Returns:
+        The derivative of the gradient with respect to ``values`` (the input's shape).
+
+    Raises:
+        TypeError: As for the op, or a cotangent or tangent that is not a floating-point array.
+        ValueError: As for the op, or a cotangent or tangent of the wrong shape or with a NaN or
+            infinite value.
+    """
+    _rr_call = _rr.Call(
+        "soft_rank_grouped",
+        ("values", values),
+        ("groups", groups),
+        ("mask", mask),
+        ("tangent_values", tangent_values),
+        axis=axis,
+        optional=("mask",),
+        bools=("mask",),
+        ints=("groups",),
+    )
+    _rr_values, _rr_groups, _rr_mask, _rr_tangent_values = _rr_call.arrays
+    _rr_regularization_strength = _rr.float_param(
+        "soft_rank_grouped",
+        "regularization_strength",
+        regularization_strength,
+    )
+    _rr_ranks, _rr_permutation = _rr_call.kernel(KERNELS["soft_rank_grouped_forward"])(
+        _rr_values,
+        _rr_groups,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    _rr_cotangent_ranks = _rr_call.cotangent("cotangent_ranks", cotangent_ranks, _rr_ranks)
+    _rr_tangent_regularization_strength = _rr.float_param(
+        "soft_rank_grouped",
+        "tangent_regularization_strength",
+        tangent_regularization_strength,
+    )
+    (
+        _rr_hvp_values,
+        _rr_hvp_regularization_strength,
+    ) = _rr_call.kernel(KERNELS["soft_rank_grouped_hvp"])(
         _rr_values,
         _rr_mask,
         _rr_ranks,

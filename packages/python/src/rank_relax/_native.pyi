@@ -499,6 +499,96 @@ def soft_rank_check_params(
     n: int | None = None,
 ) -> None: ...
 
+# soft_rank_grouped
+def soft_rank_grouped_forward_f32(
+    values: _F32,
+    groups: _I32,
+    mask: _BOOL | None,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F32, _I32]: ...
+def soft_rank_grouped_backward_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    ranks: _F32,
+    permutation: _I32,
+    cotangent_ranks: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F32, _F32]: ...
+def soft_rank_grouped_jvp_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    ranks: _F32,
+    permutation: _I32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32,]: ...
+def soft_rank_grouped_hvp_f32(
+    values: _F32,
+    mask: _BOOL | None,
+    ranks: _F32,
+    permutation: _I32,
+    cotangent_ranks: _F32,
+    tangent_values: _F32,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F32, _F32]: ...
+def soft_rank_grouped_forward_f64(
+    values: _F64,
+    groups: _I32,
+    mask: _BOOL | None,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F64, _I32]: ...
+def soft_rank_grouped_backward_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    ranks: _F64,
+    permutation: _I32,
+    cotangent_ranks: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+) -> tuple[_F64, _F64]: ...
+def soft_rank_grouped_jvp_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    ranks: _F64,
+    permutation: _I32,
+    tangent_values: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64,]: ...
+def soft_rank_grouped_hvp_f64(
+    values: _F64,
+    mask: _BOOL | None,
+    ranks: _F64,
+    permutation: _I32,
+    cotangent_ranks: _F64,
+    tangent_values: _F64,
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: float,
+) -> tuple[_F64, _F64]: ...
+def soft_rank_grouped_check_params(
+    regularization_strength: float,
+    regularization: str,
+    direction: str,
+    n: int | None = None,
+) -> None: ...
+
 # soft_sort
 def soft_sort_forward_f32(
     values: _F32,

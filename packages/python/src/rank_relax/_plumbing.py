@@ -97,6 +97,43 @@ def bool_array(
     return array
 
 
+_I32 = np.iinfo(np.int32)
+
+
+def int32_values(op: str, name: str, array: NDArray[Any]) -> NDArray[np.int32]:
+    """An integer array as int32: narrower integer dtypes convert exactly, wider ones (int64, the
+    default of NumPy, PyTorch and Julia) when every value fits, else a ``ValueError`` naming the
+    op, the argument and the first value that does not fit."""
+    if array.dtype == np.int32:
+        return array
+    if array.dtype.itemsize >= 4 and array.size:
+        wide = array.astype(np.int64) if array.dtype == np.uint64 else array
+        outside = (wide < _I32.min) | (wide > _I32.max)
+        if array.dtype == np.uint64:
+            outside |= array > np.uint64(_I32.max)
+        if outside.any():
+            bad = array.reshape(-1)[int(np.argmax(outside.reshape(-1)))]
+            raise ValueError(msg.int_out_of_range(op, name, str(int(bad))))
+    return array.astype(np.int32)
+
+
+def int_array(
+    op: str, name: str, value: ArrayLike, first: str, shape: tuple[int, ...]
+) -> NDArray[np.int32]:
+    """An int32 input (``groups``) as an int32 array of exactly ``shape``, the shape of the op's
+    first input ``first``: any integer dtype whose values fit (``int32_values``); a ``TypeError``
+    for a float, bool or other array (no silent cast: 0.5 is no group id), a ``ValueError`` for
+    another shape."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(msg.not_int_array(op, name, describe(array)))
+    if array.shape != shape:
+        raise ValueError(
+            msg.shapes_differ(op, first, str(list(shape)), name, str(list(array.shape)))
+        )
+    return int32_values(op, name, array)
+
+
 def float_param(op: str, name: str, value: object) -> float:
     """A real param (``regularization_strength``) as a Python float; the kernels check its range."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
@@ -188,14 +225,16 @@ class Call:
         matrix: bool = False,
         optional: tuple[str, ...] = (),
         bools: tuple[str, ...] = (),
+        ints: tuple[str, ...] = (),
     ) -> None:
         """``inputs``: every input of the op in order, the first a required real one; those named
-        in ``optional`` may be None (absent), those in ``bools`` are bool arrays."""
+        in ``optional`` may be None (absent), those in ``bools`` are bool arrays, those in
+        ``ints`` integer arrays (converted to int32)."""
         self.op = op
         arrays = []  # the real inputs: (name, array, the dtype the kernel computes it in)
         others = []  # where the other inputs go: (position, name, a bool input or None)
         for k, (name, value) in enumerate(inputs):
-            if name in bools or (value is None and name in optional):
+            if name in bools or name in ints or (value is None and name in optional):
                 others.append((k, name, value))
                 continue
             array = np.asarray(value)
@@ -210,9 +249,16 @@ class Call:
                 raise ValueError(
                     msg.shapes_differ(op, first, str(list(shape)), name, str(list(array.shape)))
                 )
-        # A bool input keeps its dtype; it has the real inputs' shape.
+        # A bool input keeps its dtype, an int one is int32; they have the real inputs' shape.
         flags = [
-            (k, None if value is None else bool_array(op, name, value, first, shape))
+            (
+                k,
+                None
+                if value is None
+                else int_array(op, name, value, first, shape)
+                if name in ints
+                else bool_array(op, name, value, first, shape),
+            )
             for k, name, value in others
         ]
         #: The dtype results are returned in: the real inputs' common dtype.
@@ -227,7 +273,7 @@ class Call:
         self.n: int = shape[-1]
         batch = math.prod(self.lead)
         #: The inputs as C-contiguous ``[batch, n]`` arrays of the kernel's dtype (a bool input as
-        #: bool), None for an absent optional input.
+        #: bool, an int one as int32), None for an absent optional input.
         self.arrays: tuple[Any, ...] = tuple(
             np.ascontiguousarray(a.reshape(batch, self.n), dtype=self.kernel_dtype)
             for _, a, _ in arrays

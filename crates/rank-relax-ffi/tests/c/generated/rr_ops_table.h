@@ -721,6 +721,96 @@ static int32_t rrt_soft_rank_hvp_f64(size_t batch, size_t n, const rrt_param_val
     return rr_soft_rank_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
 }
 
+/* soft_rank_grouped */
+
+static const rrt_param rrt_soft_rank_grouped_params[] = {
+    {.name = "regularization_strength", .type = RRT_REAL, .constraint = "positive", .grad = true, .default_value = {.real = 1.0}},
+    {.name = "regularization", .type = RRT_ENUM, .default_value = {.code = RR_REGULARIZATION_L2}, .values = rrt_enum_regularization, .num_values = 2},
+    {.name = "direction", .type = RRT_ENUM, .default_value = {.code = RR_DIRECTION_ASCENDING}, .values = rrt_enum_direction, .num_values = 2},
+};
+
+static const rrt_tensor rrt_soft_rank_grouped_inputs[] = {
+    {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
+    {.name = "groups", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = "finite"},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+};
+
+static const rrt_tensor rrt_soft_rank_grouped_outputs[] = {
+    {.name = "ranks", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = NULL},
+};
+
+static const rrt_tensor rrt_soft_rank_grouped_residuals[] = {
+    {.name = "permutation", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
+};
+
+static const rrt_save rrt_soft_rank_grouped_saves[] = {
+    {"values", false, 0},
+    {"mask", false, 2},
+    {"ranks", true, 0},
+};
+
+static const size_t rrt_soft_rank_grouped_grads[] = {
+    0,
+};
+
+static const size_t rrt_soft_rank_grouped_param_grads[] = {
+    0,
+};
+
+static int32_t rrt_soft_rank_grouped_forward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *in, void *const *out, void *const *res)
+{
+    return rr_soft_rank_grouped_forward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)in[0], (const int32_t *)in[1], (const bool *)in[2], (float *)out[0], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_backward_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const float *const *cot, float *const *grads,
+    float *const *pgrads)
+{
+    return rr_soft_rank_grouped_backward_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_jvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const float *const *tan, const float *ptan,
+    float *const *otan)
+{
+    return rr_soft_rank_grouped_jvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_hvp_f32(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const float *const *cot, const float *const *tan,
+    const float *ptan, float *const *hvp, float *const *phvp)
+{
+    return rr_soft_rank_grouped_hvp_f32(batch, n, (float)p[0].real, p[1].code, p[2].code, (const float *)saves[0], (const bool *)saves[1], (const float *)saves[2], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_forward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *in, void *const *out, void *const *res)
+{
+    return rr_soft_rank_grouped_forward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)in[0], (const int32_t *)in[1], (const bool *)in[2], (double *)out[0], (int32_t *)res[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_backward_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const double *const *cot, double *const *grads,
+    double *const *pgrads)
+{
+    return rr_soft_rank_grouped_backward_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], cot[0], grads[0], pgrads[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_jvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const double *const *tan, const double *ptan,
+    double *const *otan)
+{
+    return rr_soft_rank_grouped_jvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], tan[0], ptan[0], otan[0]);
+}
+
+static int32_t rrt_soft_rank_grouped_hvp_f64(size_t batch, size_t n, const rrt_param_value *p,
+    const void *const *saves, const void *const *res, const double *const *cot, const double *const *tan,
+    const double *ptan, double *const *hvp, double *const *phvp)
+{
+    return rr_soft_rank_grouped_hvp_f64(batch, n, p[0].real, p[1].code, p[2].code, (const double *)saves[0], (const bool *)saves[1], (const double *)saves[2], (const int32_t *)res[0], cot[0], tan[0], ptan[0], hvp[0], phvp[0]);
+}
+
 /* soft_sort */
 
 static const rrt_param rrt_soft_sort_params[] = {
@@ -1081,7 +1171,7 @@ static int32_t rrt_spearman_loss_hvp_f64(size_t batch, size_t n, const rrt_param
     return rr_spearman_loss_hvp_f64(batch, n, p[0].real, p[1].code, (const double *)saves[0], (const double *)saves[1], (const bool *)saves[2], (const double *)res[0], (const int32_t *)res[1], (const double *)res[2], (const int32_t *)res[3], cot[0], tan[0], tan[1], ptan[0], hvp[0], hvp[1], phvp[0]);
 }
 
-#define RRT_NUM_OPS 10
+#define RRT_NUM_OPS 11
 
 static const rrt_op rrt_ops[RRT_NUM_OPS] = {
     {
@@ -1197,6 +1287,25 @@ static const rrt_op rrt_ops[RRT_NUM_OPS] = {
         rrt_soft_rank_jvp_f64,
         rrt_soft_rank_hvp_f32,
         rrt_soft_rank_hvp_f64,
+    },
+    {
+        "soft_rank_grouped",
+        1,
+        rrt_soft_rank_grouped_params, 3,
+        rrt_soft_rank_grouped_inputs, 3,
+        rrt_soft_rank_grouped_outputs, 1,
+        rrt_soft_rank_grouped_residuals, 1,
+        rrt_soft_rank_grouped_saves, 3,
+        rrt_soft_rank_grouped_grads, 1,
+        rrt_soft_rank_grouped_param_grads, 1,
+        rrt_soft_rank_grouped_forward_f32,
+        rrt_soft_rank_grouped_forward_f64,
+        rrt_soft_rank_grouped_backward_f32,
+        rrt_soft_rank_grouped_backward_f64,
+        rrt_soft_rank_grouped_jvp_f32,
+        rrt_soft_rank_grouped_jvp_f64,
+        rrt_soft_rank_grouped_hvp_f32,
+        rrt_soft_rank_grouped_hvp_f64,
     },
     {
         "soft_sort",

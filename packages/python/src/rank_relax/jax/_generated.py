@@ -31,6 +31,7 @@ __all__ = [
     "sigmoid_rank",
     "soft_quantile",
     "soft_rank",
+    "soft_rank_grouped",
     "soft_sort",
     "soft_sort_topk",
     "soft_topk",
@@ -1626,6 +1627,307 @@ def soft_rank(
     )
     _rr_ranks, _ = _rr_soft_rank(
         _rr_values,
+        _rr_mask,
+        _rr_regularization_strength,
+        regularization,
+        direction,
+    )
+    return _rr.result(_rr_ranks, _rr_dtype, _rr_axis)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_rank_grouped
+
+
+def _rr_soft_rank_grouped_forward(
+    values: jax.Array,
+    groups: jax.Array,
+    mask: jax.Array | None,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+) -> tuple[jax.Array, ...]:
+    """The forward kernel of ``soft_rank_grouped``."""
+    return _rr.call(
+        "soft_rank_grouped_forward",
+        (values, groups, mask),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
+        (_rr.like(values), _rr.like(values, jnp.int32)),
+        optional=(2,),
+    )
+
+
+def _rr_soft_rank_grouped_backward(
+    values: jax.Array,
+    mask: jax.Array | None,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    cotangent_ranks: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+) -> tuple[jax.Array, ...]:
+    """The backward kernel of ``soft_rank_grouped``."""
+    return _rr.call(
+        "soft_rank_grouped_backward",
+        (values, mask, ranks, permutation, cotangent_ranks),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
+    )
+
+
+def _rr_soft_rank_grouped_jvp(
+    values: jax.Array,
+    mask: jax.Array | None,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The jvp kernel of ``soft_rank_grouped``."""
+    return _rr.call(
+        "soft_rank_grouped_jvp",
+        (values, mask, ranks, permutation, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values),),
+        optional=(1,),
+    )
+
+
+def _rr_soft_rank_grouped_hvp(
+    values: jax.Array,
+    mask: jax.Array | None,
+    ranks: jax.Array,
+    permutation: jax.Array,
+    cotangent_ranks: jax.Array,
+    tangent_values: jax.Array,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """The hvp kernel of ``soft_rank_grouped``."""
+    return _rr.call(
+        "soft_rank_grouped_hvp",
+        (values, mask, ranks, permutation, cotangent_ranks, tangent_values),
+        {
+            "regularization_strength": regularization_strength,
+            "regularization": regularization,
+            "direction": direction,
+            "tangent_regularization_strength": tangent_regularization_strength,
+        },
+        (_rr.like(values), _rr.rows_like(values)),
+        optional=(1,),
+    )
+
+
+_rr_soft_rank_grouped_derivatives = _rr_derivatives.Derivatives(
+    "soft_rank_grouped",
+    inputs=("values", "groups", "mask"),
+    optional=("mask",),
+    jvp=_rr_soft_rank_grouped_jvp,
+    jvp_operands=(
+        ("values", "save", "values"),
+        ("mask", "save", "mask"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    jvp_results=(("tangent_ranks", "output_tangent", "ranks"),),
+    backward=_rr_soft_rank_grouped_backward,
+    backward_operands=(
+        ("values", "save", "values"),
+        ("mask", "save", "mask"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_ranks", "cotangent", "ranks"),
+        ("regularization_strength", "param", "regularization_strength"),
+    ),
+    backward_results=(
+        ("grad_values", "grad", "values"),
+        ("grad_regularization_strength", "param_grad", "regularization_strength"),
+    ),
+    hvp=_rr_soft_rank_grouped_hvp,
+    hvp_operands=(
+        ("values", "save", "values"),
+        ("mask", "save", "mask"),
+        ("ranks", "save", "ranks"),
+        ("permutation", "save", "permutation"),
+        ("cotangent_ranks", "cotangent", "ranks"),
+        ("tangent_values", "tangent", "values"),
+        ("regularization_strength", "param", "regularization_strength"),
+        ("tangent_regularization_strength", "param_tangent", "regularization_strength"),
+    ),
+    hvp_results=(
+        ("hvp_values", "hvp", "values"),
+        ("hvp_regularization_strength", "param_hvp", "regularization_strength"),
+    ),
+)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4, 5))
+def _rr_soft_rank_grouped(
+    values: jax.Array,
+    groups: jax.Array,
+    mask: jax.Array | None,
+    regularization_strength: jax.Array,
+    regularization: str,
+    direction: str,
+) -> tuple[jax.Array, ...]:
+    """The forward kernel's results (outputs, then residuals), differentiable."""
+    return _rr_soft_rank_grouped_forward(
+        values,
+        groups,
+        mask,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+
+
+def _rr_soft_rank_grouped_jvp_rule(
+    regularization: str,
+    direction: str,
+    primals: tuple[jax.Array, ...],
+    tangents: tuple[Any, ...],
+) -> tuple[Any, Any]:
+    values, groups, mask, regularization_strength = primals
+    tangent_values, _tangent_groups, _tangent_mask, tangent_regularization_strength = tangents
+    ranks, permutation = _rr_soft_rank_grouped(
+        values,
+        groups,
+        mask,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    (tangent_ranks,) = _rr_soft_rank_grouped_derivatives.jvp(
+        (
+            values,
+            mask,
+            ranks,
+            permutation,
+            tangent_values,
+            regularization_strength,
+            tangent_regularization_strength,
+        ),
+        regularization=regularization,
+        direction=direction,
+    )
+    return ((ranks, permutation), (tangent_ranks, _rr_derivatives.no_tangent(permutation)))
+
+
+_rr_soft_rank_grouped.defjvp(_rr_soft_rank_grouped_jvp_rule, symbolic_zeros=True)
+
+
+def soft_rank_grouped(
+    values: ArrayLike,
+    groups: ArrayLike,
+    regularization_strength: ArrayLike = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "ascending",
+    axis: int = -1,
+    mask: ArrayLike | None = None,
+) -> jax.Array:
+    """Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one row.
+
+    Each item's soft rank among the items of its row with the same group id: soft_rank of the row
+    holding only them, so several lists (the documents of several queries) can share a row without
+    padding each to the longest. Group ids are any int32 values, in any order; a group of one item
+    gets rank 1. The derivatives are soft_rank's, block-diagonal by group.
+
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
+
+    Differentiable and composable: a ``jax.custom_jvp`` whose tangent map runs the JVP kernel
+    (``jax.jvp``, ``jax.jacfwd``) and whose transpose runs the analytical backward (``jax.grad``,
+    ``jax.vjp``, ``jax.jacrev``), under ``jit``, ``vmap`` and their compositions; the derivative of
+    the backward runs the HVP kernel (second order in reverse mode). Under a transform the kernels
+    run on the CPU as XLA FFI custom calls on XLA's buffers (``jax.pure_callback`` where those are
+    unavailable); float64 needs ``jax_enable_x64``.
+
+    Second derivatives with respect to ``values``, ``regularization_strength`` run the HVP kernel
+    and are exact: ``jax.hessian`` (``jacfwd`` over ``jacrev``), ``jacrev(jacrev)`` and ``jax.grad``
+    of a gradient; forward over forward (``jacfwd(jacfwd)``, ``check_grads(order=2,
+    modes=["fwd"])``) too, by one HVP per entry of an output's row; third derivatives raise
+    ``NotImplementedError`` naming the op and the order.
+
+    Args:
+        values: Values to rank along the last axis. Shape ``[..., n]``.
+        groups: Group id of each item; items of one row with the same id are ranked among
+            themselves. Shape ``[..., n]``. Receives no gradient.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A JAX array (or a traced value)
+            receives a gradient.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+        direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
+            ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        axis: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool array of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
+
+    Returns:
+        Soft ranks within each group, in the positions of the input. Shape ``[..., n]``.
+
+    Raises:
+        TypeError: An input is not a floating-point array (``mask``: a bool array), or a param
+            has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.jax.soft_rank_grouped(jnp.array([[3.0, 1.0, 2.0, 0.5, 4.0]]),
+        jnp.array([[0, 0, 0, 1, 1]]), regularization_strength=0.1)``
+    """
+    _rr_dtype, _rr_axis, (_rr_values, _rr_groups), (_rr_mask,) = _rr.inputs(
+        "soft_rank_grouped",
+        ("values", values),
+        ("groups", groups),
+        axis=axis,
+        bools=(("mask", mask),),
+        ints=("groups",),
+    )
+    _rr_regularization_strength = _rr.real_param(
+        "soft_rank_grouped",
+        "regularization_strength",
+        regularization_strength,
+        _rr_values.dtype,
+    )
+    CHECK_PARAMS["soft_rank_grouped"](
+        _rr.concrete(regularization_strength, 1.0),
+        regularization,
+        direction,
+        n=_rr_values.shape[-1],
+    )
+    _rr_ranks, _ = _rr_soft_rank_grouped(
+        _rr_values,
+        _rr_groups,
         _rr_mask,
         _rr_regularization_strength,
         regularization,

@@ -40,7 +40,7 @@ import numpy as np
 from .. import _messages as msg
 from .. import _native
 from .._generated import KERNELS
-from .._plumbing import describe, dtype_name, items_axis, type_name
+from .._plumbing import describe, dtype_name, int32_values, items_axis, type_name
 from . import _sharding
 
 __all__ = [
@@ -75,14 +75,18 @@ def inputs(
     axis: object = -1,
     matrix: bool = False,
     bools: Sequence[tuple[str, Any]] = (),
+    ints: tuple[str, ...] = (),
 ) -> tuple[Any, int, tuple[jax.Array, ...], tuple[jax.Array | None, ...]]:
     """Checks the inputs of one call; returns the results' dtype, the items axis counted from the
     end (``matrix``: see ``items_axis``), the inputs as arrays of the kernel's dtype with the
-    items last (float16 and bfloat16 are computed in float32), and the bool inputs (``bools``: a
-    mask, None when absent) as bool arrays of the first input's shape, their items moved with
-    it."""
+    items last (float16 and bfloat16 are computed in float32; those named in ``ints`` int32, see
+    ``_int_array``), and the bool inputs (``bools``: a mask, None when absent) as bool arrays of
+    the first input's shape, their items moved with it."""
     arrays = []
     for name, value in named:
+        if name in ints:
+            arrays.append(_int_array(op, name, value))
+            continue
         array = jnp.asarray(value)
         if not jnp.issubdtype(array.dtype, jnp.floating):
             raise TypeError(msg.not_real_array(op, name, msg.got_array(dtype_name(array.dtype))))
@@ -103,10 +107,12 @@ def inputs(
     if back != -1:  # before the sharding rules, which see the items last as the kernels do
         arrays = [jnp.moveaxis(a, back, -1) for a in arrays]
         masks = [jnp.moveaxis(a, back, -1) for a in masks]
-    dtype = jnp.result_type(*arrays)
+    reals = [a for (name, _), a in zip(named, arrays) if name not in ints]
+    dtype = jnp.result_type(*reals)
     kernel = dtype if np.dtype(dtype) in _KERNEL_DTYPES else jnp.float32
     names = [name for name, _ in named] + [name for name, _ in present]
-    prepared = _sharding.prepare_inputs(op, names, [a.astype(kernel) for a in arrays] + masks)
+    cast = [a if name in ints else a.astype(kernel) for (name, _), a in zip(named, arrays)]
+    prepared = _sharding.prepare_inputs(op, names, cast + masks)
     by_name = dict(zip(names, prepared))
     return (
         dtype,
@@ -114,6 +120,27 @@ def inputs(
         prepared[: len(named)],
         tuple(by_name.get(name) for name, _ in bools),
     )
+
+
+def _int_array(op: str, name: str, value: Any) -> jax.Array:
+    """An int32 input (``groups``) as an int32 array: integer dtypes of at most 16 bits convert
+    exactly; a wider one (int64 under ``jax_enable_x64``, NumPy's default) when its values are at
+    hand and every one fits (a ``ValueError`` otherwise), never by wrapping: a traced wider array is
+    a ``TypeError`` asking for int32. Floats, bools and the rest are a ``TypeError``."""
+    if isinstance(value, jax.Array):
+        dtype = np.dtype(value.dtype)
+        if dtype.kind not in "iu":
+            raise TypeError(msg.not_int_array(op, name, msg.got_array(dtype_name(dtype))))
+        if dtype == np.int32 or dtype.itemsize < 4:
+            return value.astype(jnp.int32)
+        if isinstance(value, jax.core.Tracer):
+            raise TypeError(msg.int_traced(op, name, msg.got_array(dtype_name(dtype))))
+        return jnp.asarray(int32_values(op, name, np.asarray(value)))
+    # NumPy arrays and lists: checked on the host, before JAX would narrow them.
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(msg.not_int_array(op, name, msg.got_array(dtype_name(array.dtype))))
+    return jnp.asarray(int32_values(op, name, array))
 
 
 def _bool_array(op: str, name: str, value: Any) -> jax.Array:

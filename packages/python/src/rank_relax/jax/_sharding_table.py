@@ -331,6 +331,57 @@ CALLS: dict[str, Call] = {
             Buffer("hvp_regularization_strength", (), "real"),
         ),
     ),
+    "soft_rank_grouped_forward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("groups", ("n",), "int32"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(Buffer("ranks", ("n",), "real"), Buffer("permutation", ("n",), "int32")),
+    ),
+    "soft_rank_grouped_backward": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("ranks", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_ranks", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(
+            Buffer("grad_values", ("n",), "real"),
+            Buffer("grad_regularization_strength", (), "real"),
+        ),
+    ),
+    "soft_rank_grouped_jvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("ranks", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(Buffer("tangent_ranks", ("n",), "real"),),
+    ),
+    "soft_rank_grouped_hvp": Call(
+        operands=(
+            Buffer("values", ("n",), "real"),
+            Buffer("ranks", ("n",), "real"),
+            Buffer("permutation", ("n",), "int32"),
+            Buffer("cotangent_ranks", ("n",), "real"),
+            Buffer("tangent_values", ("n",), "real"),
+            Buffer("regularization_strength", (), "real"),
+            Buffer("tangent_regularization_strength", (), "real"),
+            Buffer("mask", ("n",), "bool", optional=True),
+        ),
+        results=(
+            Buffer("hvp_values", ("n",), "real"),
+            Buffer("hvp_regularization_strength", (), "real"),
+        ),
+    ),
     "soft_sort_forward": Call(
         operands=(
             Buffer("values", ("n",), "real"),

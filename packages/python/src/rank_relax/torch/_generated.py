@@ -31,6 +31,7 @@ __all__ = [
     "sigmoid_rank",
     "soft_quantile",
     "soft_rank",
+    "soft_rank_grouped",
     "soft_sort",
     "soft_sort_topk",
     "soft_topk",
@@ -2759,6 +2760,499 @@ def soft_rank(
     else:
         _rr_ranks, _rr_permutation = _rr_SoftRankTransforms.apply(
             _rr_values,
+            _rr_mask,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    return _rr.result(_rr_ranks, _rr_lead, _rr_dtype, _rr_axis)
+
+
+# ------------------------------------------------------------------------------------------------
+# soft_rank_grouped
+
+
+def _rr_soft_rank_grouped_forward_impl(
+    values: Tensor,
+    groups: Tensor,
+    mask: Tensor | None,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The forward kernel of ``soft_rank_grouped`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_grouped_forward"],
+        (regularization_strength, regularization, direction),
+        values,
+        _rr.int32("soft_rank_grouped", "groups", groups),
+        mask,
+    )
+
+
+def _rr_soft_rank_grouped_backward_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, ...]:
+    """The backward kernel of ``soft_rank_grouped`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_grouped_backward"],
+        (regularization_strength, regularization, direction),
+        values,
+        mask,
+        ranks,
+        permutation,
+        cotangent_ranks,
+    )
+
+
+def _rr_soft_rank_grouped_jvp_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    ranks: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> Tensor:
+    """The jvp kernel of ``soft_rank_grouped`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_grouped_jvp"],
+        (regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        mask,
+        ranks,
+        permutation,
+        tangent_values,
+    )[0]
+
+
+def _rr_soft_rank_grouped_hvp_impl(
+    values: Tensor,
+    mask: Tensor | None,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor | float,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor | float,
+) -> tuple[Tensor, ...]:
+    """The hvp kernel of ``soft_rank_grouped`` on tensors."""
+    return _rr.run(
+        KERNELS["soft_rank_grouped_hvp"],
+        (regularization_strength, regularization, direction, tangent_regularization_strength),
+        values,
+        mask,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        tangent_values,
+    )
+
+
+_rr_soft_rank_grouped_forward = torch.library.custom_op(
+    "rank_relax::soft_rank_grouped_forward",
+    _rr_soft_rank_grouped_forward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor groups, Tensor? mask, Tensor regularization_strength,"
+        " str regularization, str direction) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_rank_grouped_forward.register_vmap(_rr.vmap_rule(_rr_soft_rank_grouped_forward, 3))
+
+
+@_rr_soft_rank_grouped_forward.register_fake
+def _rr_soft_rank_grouped_forward_fake(
+    values: Tensor,
+    groups: Tensor,
+    mask: Tensor | None,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0], values.shape[1]), torch.int32),
+    )
+
+
+_rr_soft_rank_grouped_backward = torch.library.custom_op(
+    "rank_relax::soft_rank_grouped_backward",
+    _rr_soft_rank_grouped_backward_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
+        " Tensor regularization_strength, str regularization, str direction) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_rank_grouped_backward.register_vmap(_rr.vmap_rule(_rr_soft_rank_grouped_backward, 5))
+
+
+@_rr_soft_rank_grouped_backward.register_fake
+def _rr_soft_rank_grouped_backward_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+_rr_soft_rank_grouped_jvp = torch.library.custom_op(
+    "rank_relax::soft_rank_grouped_jvp",
+    _rr_soft_rank_grouped_jvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, Tensor ranks, Tensor permutation, Tensor tangent_values,"
+        " Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> Tensor"
+    ),
+)
+
+
+_rr_soft_rank_grouped_jvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_grouped_jvp, 5))
+
+
+@_rr_soft_rank_grouped_jvp.register_fake
+def _rr_soft_rank_grouped_jvp_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    ranks: Tensor,
+    permutation: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> Tensor:
+    return _rr.fake(values, (values.shape[0], values.shape[1]))
+
+
+_rr_soft_rank_grouped_hvp = torch.library.custom_op(
+    "rank_relax::soft_rank_grouped_hvp",
+    _rr_soft_rank_grouped_hvp_impl,
+    mutates_args=(),
+    schema=(
+        "(Tensor values, Tensor? mask, Tensor ranks, Tensor permutation, Tensor cotangent_ranks,"
+        " Tensor tangent_values, Tensor regularization_strength, str regularization, str direction,"
+        " Tensor tangent_regularization_strength) -> (Tensor, Tensor)"
+    ),
+)
+
+
+_rr_soft_rank_grouped_hvp.register_vmap(_rr.vmap_rule(_rr_soft_rank_grouped_hvp, 6))
+
+
+@_rr_soft_rank_grouped_hvp.register_fake
+def _rr_soft_rank_grouped_hvp_fake(
+    values: Tensor,
+    mask: Tensor | None,
+    ranks: Tensor,
+    permutation: Tensor,
+    cotangent_ranks: Tensor,
+    tangent_values: Tensor,
+    regularization_strength: Tensor,
+    regularization: str,
+    direction: str,
+    tangent_regularization_strength: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return (
+        _rr.fake(values, (values.shape[0], values.shape[1])),
+        _rr.fake(values, (values.shape[0],)),
+    )
+
+
+_rr_soft_rank_grouped_second_order = _rr.SecondOrder(
+    "soft_rank_grouped",
+    backward=_rr_soft_rank_grouped_backward,
+    jvp=_rr_soft_rank_grouped_jvp,
+    hvp=_rr_soft_rank_grouped_hvp,
+    params=("regularization_strength", "regularization", "direction"),
+    grad_params=("regularization_strength",),
+    state=4,
+    saved=(0,),
+    cotangents=1,
+)
+
+
+def _rr_soft_rank_grouped_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """Saves what the backward of ``soft_rank_grouped`` reads."""
+    values, groups, mask, regularization_strength, regularization, direction = inputs
+    ranks, permutation = output
+    _rr.save(
+        ctx,
+        (values, mask, ranks, permutation),
+        (regularization_strength, regularization, direction),
+    )
+
+
+def _rr_soft_rank_grouped_backward_rule(
+    ctx: Any,
+    cotangent_ranks: Tensor,
+    *_rr_unused: Any,
+) -> tuple[Any, ...]:
+    _rr_tensors, _rr_params = _rr.saved(ctx)
+    values, mask, ranks, permutation = _rr_tensors
+    regularization_strength, regularization, direction = _rr_params
+    _rr_needs = ctx.needs_input_grad
+    grad_values, grad_regularization_strength = _rr.backward(
+        _rr_soft_rank_grouped_second_order,
+        _rr_soft_rank_grouped_backward,
+        values,
+        mask,
+        ranks,
+        permutation,
+        cotangent_ranks,
+        regularization_strength,
+        regularization,
+        direction,
+    )
+    return (
+        grad_values if _rr_needs[0] else None,
+        None,
+        None,
+        _rr.param_grad(_rr_needs[3], grad_regularization_strength, regularization_strength),
+        None,
+        None,
+    )
+
+
+_rr_soft_rank_grouped_forward.register_autograd(
+    _rr_soft_rank_grouped_backward_rule,
+    setup_context=_rr_soft_rank_grouped_setup_context,
+)
+
+
+class _rr_SoftRankGrouped(torch.autograd.Function):
+    """The eager path of ``soft_rank_grouped``: its kernels and rules without the op dispatcher.
+
+    The forward takes ``ctx`` (a separate setup_context makes every call bind its arguments
+    with ``inspect``; this path is never used under torch.func) and returns only the outputs
+    (the residuals are saved, not returned, so autograd has no zero gradients to make for them).
+    Forward mode (``torch.autograd.forward_ad``) runs the JVP kernel on what the forward saved.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        values: Tensor,
+        groups: Tensor,
+        mask: Tensor | None,
+        regularization_strength: Tensor | float,
+        regularization: str,
+        direction: str,
+    ) -> Tensor:
+        _rr_params = (regularization_strength, regularization, direction)
+        ranks, permutation = _rr.run(
+            KERNELS["soft_rank_grouped_forward"],
+            _rr_params,
+            values,
+            _rr.int32("soft_rank_grouped", "groups", groups),
+            mask,
+        )
+        _rr.save(ctx, (values, mask, ranks, permutation), _rr_params)
+        return ranks
+
+    @staticmethod
+    def backward(ctx: Any, cotangent_ranks: Tensor) -> tuple[Any, ...]:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, mask, ranks, permutation = _rr_tensors
+        _rr_needs = ctx.needs_input_grad
+        grad_values, grad_regularization_strength = _rr.backward(
+            _rr_soft_rank_grouped_second_order,
+            _rr_soft_rank_grouped_backward_impl,
+            values,
+            mask,
+            ranks,
+            permutation,
+            cotangent_ranks,
+            *_rr_params,
+        )
+        return (
+            grad_values if _rr_needs[0] else None,
+            None,
+            None,
+            _rr.param_grad(_rr_needs[3], grad_regularization_strength, _rr_params[0]),
+            None,
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, mask, ranks, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
+        tangent_ranks = _rr.jvp(
+            _rr_soft_rank_grouped_second_order,
+            _rr_soft_rank_grouped_jvp,
+            values,
+            mask,
+            ranks,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_ranks
+
+
+class _rr_SoftRankGroupedTransforms(torch.autograd.Function):
+    """``soft_rank_grouped`` under torch.func transforms and forward-mode AD, outside the compiler.
+
+    The custom ops and their rules in a Function with ``setup_context``, the form functorch
+    transforms; a vmap runs the forward custom op under its own batching rule.
+    """
+
+    generate_vmap_rule = True
+    forward = staticmethod(_rr_soft_rank_grouped_forward)
+    setup_context = staticmethod(_rr_soft_rank_grouped_setup_context)
+    backward = staticmethod(_rr_soft_rank_grouped_backward_rule)
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        _rr_tensors, _rr_params = _rr.saved(ctx)
+        values, mask, ranks, permutation = _rr_tensors
+        tangent_values = _rr.tangent(tangents[0], values)
+        tangent_regularization_strength = _rr.param_tangent(tangents[3], values)
+        tangent_ranks = _rr.jvp(
+            _rr_soft_rank_grouped_second_order,
+            _rr_soft_rank_grouped_jvp,
+            values,
+            mask,
+            ranks,
+            permutation,
+            tangent_values,
+            *_rr.op_params(_rr_params),
+            tangent_regularization_strength,
+        )
+        return tangent_ranks, None
+
+
+def soft_rank_grouped(
+    values: Tensor,
+    groups: Tensor,
+    regularization_strength: float | Tensor = 1.0,
+    regularization: Regularization = "l2",
+    direction: Direction = "ascending",
+    dim: int = -1,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one row.
+
+    Each item's soft rank among the items of its row with the same group id: soft_rank of the row
+    holding only them, so several lists (the documents of several queries) can share a row without
+    padding each to the longest. Group ids are any int32 values, in any order; a group of one item
+    gets rank 1. The derivatives are soft_rank's, block-diagonal by group.
+
+    Ranks along the last axis by default (the axis argument picks another): the other axes are
+    independent rows, and a 1-D input is one row. float32 and float64 are computed as they are,
+    float16 and bfloat16 in float32; results have the dtype of the input.
+
+    Differentiable (``torch.autograd``, ``torch.compile(fullgraph=True)``, ``torch.func`` ``grad``,
+    ``vjp``, ``jacrev`` and ``vmap``): the forward and the backward are ``torch.library`` custom
+    ops. Forward mode (``torch.func.jvp``, ``jacfwd``, ``torch.autograd.forward_ad``) is exact too:
+    a JVP kernel, also a custom op. Second order (``create_graph=True``, ``torch.func.hessian``,
+    ``jacrev(jacrev(f))``, ``gradgradcheck``) is exact for every regularization, ε a tensor that
+    requires grad included: the backward is differentiated by the JVP kernel (in the cotangent) and
+    the HVP kernel (in the inputs and ε). A forward-mode tangent differentiated again is exact too:
+    in reverse mode (``jacrev(jacfwd(f))``) by the backward and HVP kernels, in forward mode
+    (``jacfwd(jacfwd(f))``) by one HVP per entry of an output's row. A third derivative raises
+    ``NotImplementedError`` naming the op and the order. Tensors on another device (CUDA) are
+    computed on the CPU and the results returned on their device.
+
+    Args:
+        values: Values to rank along the last axis. Shape ``[..., n]``.
+        groups: Group id of each item; items of one row with the same id are ranked among
+            themselves. Shape ``[..., n]``. Receives no gradient.
+        regularization_strength: Regularization strength ε, finite and > 0. Smaller values are
+            closer to the hard result. For ranks and losses the scale is the gap between
+            neighbouring values (ε = 0.1 on values spaced ~1 apart is nearly hard); soft_sort is
+            nearly hard once ε ≤ 1 / (largest gap). Default ``1.0``. A tensor that requires grad
+            receives a gradient.
+        regularization: Regularization of the projection, `l2` or `kl`. One of ``"l2"``,
+            ``"kl"``; default ``"l2"``.
+        direction: Ranking direction, `ascending` (smallest value first) or `descending`. One of
+            ``"ascending"``, ``"descending"``; default ``"ascending"``.
+        dim: The axis the items lie along in every input (negative counts from the end). The
+            outputs have their item dim at that axis; a one-value-per-row output drops it. Default
+            ``-1``, the last axis (no copy).
+        mask: Which items are present (true); the others are never read and get output 0 and
+            gradient 0. A bool tensor of shape ``[..., n]``; default ``None`` (every item present).
+            Receives no gradient.
+
+    Returns:
+        Soft ranks within each group, in the positions of the input. Shape ``[..., n]``.
+
+    Raises:
+        TypeError: An input is not a floating-point tensor (``mask``: a bool tensor), or a param
+            has the wrong type.
+        ValueError: A NaN or infinite value, mismatched shapes, a 0-d input, a param or the axis
+            out of range or an unknown enum value; the message names the op and the argument.
+
+    Example:
+        ``rank_relax.torch.soft_rank_grouped(torch.tensor([[3.0, 1.0, 2.0, 0.5, 4.0]]),
+        torch.tensor([[0, 0, 0, 1, 1]]), regularization_strength=0.1)``
+    """
+    _rr_lead, _rr_axis, _rr_dtype, (_rr_values, _rr_groups, _rr_mask) = _rr.rows(
+        "soft_rank_grouped",
+        ("values", values),
+        ("groups", groups),
+        ("mask", mask),
+        axis=dim,
+        optional=("mask",),
+        bools=("mask",),
+        ints=("groups",),
+    )
+    _rr_regularization_strength = _rr.real_param(
+        "soft_rank_grouped",
+        "regularization_strength",
+        regularization_strength,
+    )
+    if _rr.eager(_rr_values, _rr_groups, _rr_mask):
+        _rr_ranks = _rr_SoftRankGrouped.apply(
+            _rr_values,
+            _rr_groups,
+            _rr_mask,
+            _rr_regularization_strength,
+            regularization,
+            direction,
+        )
+    elif _rr.compiling():
+        _rr_ranks, _rr_permutation = _rr_soft_rank_grouped_forward(
+            _rr_values,
+            _rr_groups,
+            _rr_mask,
+            _rr.as_tensor(_rr_regularization_strength),
+            regularization,
+            direction,
+        )
+    else:
+        _rr_ranks, _rr_permutation = _rr_SoftRankGroupedTransforms.apply(
+            _rr_values,
+            _rr_groups,
             _rr_mask,
             _rr.as_tensor(_rr_regularization_strength),
             regularization,

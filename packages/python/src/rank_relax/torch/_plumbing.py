@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .. import _messages as msg
-from .._plumbing import describe, int_param, items_axis, list_param
+from .._plumbing import describe, int32_values, int_param, items_axis, list_param
 from . import _sharding
 
 __all__ = [
@@ -66,11 +66,14 @@ def rows(
     matrix: bool = False,
     optional: tuple[str, ...] = (),
     bools: tuple[str, ...] = (),
+    ints: tuple[str, ...] = (),
 ) -> tuple[tuple[int, ...], int, torch.dtype, tuple[Tensor | None, ...]]:
     """Checks the inputs of one call and views each as ``[batch, n]`` in the kernel's dtype, the
     items taken along ``axis`` (the ``dim`` argument; ``matrix``: see ``items_axis``). An input
     named in ``optional`` may be None (absent: None in the views); one in ``bools`` is a bool
-    tensor of the first input's shape, viewed as ``[batch, n]`` bool.
+    tensor of the first input's shape, viewed as ``[batch, n]`` bool; one in ``ints`` an integer
+    tensor of that shape, viewed as ``[batch, n]`` in its own dtype (the kernel's call converts it
+    to int32: ``int32``).
 
     Returns the leading dims (the other axes), the items axis counted from the end, the dtype of
     the results (the real inputs' promoted dtype) and the views. float16 and bfloat16 are computed
@@ -100,6 +103,11 @@ def rows(
                 raise TypeError(msg.not_bool_array(op, name, describe(value)))
             present.append((name, value))
             continue
+        if name in ints:
+            if value.dtype not in _INT_DTYPES:
+                raise TypeError(msg.not_int_array(op, name, describe(value)))
+            present.append((name, value))
+            continue
         if not value.is_floating_point():
             raise TypeError(msg.not_real_array(op, name, describe(value)))
         if value.dim() == 0:
@@ -114,7 +122,7 @@ def rows(
                     op, first_name, str(list(first.shape)), name, str(list(value.shape))
                 )
             )
-        if name not in bools:
+        if name not in bools and name not in ints:
             dtype = torch.promote_types(dtype, value.dtype)
     back = items_axis(op, "dim", axis, first.dim(), matrix)
     kernel = dtype if dtype in _KERNEL_DTYPES else torch.float32
@@ -123,7 +131,7 @@ def rows(
         inputs = tuple((n, None if v is None else v.movedim(back, -1)) for n, v in inputs)
     lead = tuple(inputs[0][1].shape[:-1])
     views = tuple(
-        None if v is None else _as_rows(v) if n in bools else _as_rows(v).to(kernel)
+        None if v is None else _as_rows(v) if n in bools or n in ints else _as_rows(v).to(kernel)
         for n, v in inputs
     )
     return lead, back, dtype, views
@@ -270,6 +278,28 @@ def run(
     if first.is_cpu:
         return tuple(map(torch.from_numpy, results))
     return tuple(torch.from_numpy(r).to(first.device) for r in results)
+
+
+_INT_DTYPES = (
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+    torch.uint16,
+    torch.uint32,
+    torch.uint64,
+)
+
+
+def int32(op: str, name: str, value: Tensor) -> Tensor:
+    """An int32 input as the kernel reads it: int32 as it is, another integer dtype converted when
+    every value fits in int32 (a ``ValueError`` naming the op, the argument and the value that does
+    not). Called inside the kernels' implementations, on real tensors, so the check also runs under
+    torch.compile and torch.func."""
+    if value.dtype == torch.int32:
+        return value
+    return torch.from_numpy(int32_values(op, name, value.detach().cpu().numpy()))
 
 
 def fake(like: Tensor, shape: tuple[Any, ...], dtype: torch.dtype | None = None) -> Tensor:

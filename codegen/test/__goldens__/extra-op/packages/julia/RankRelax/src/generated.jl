@@ -105,6 +105,9 @@ _rr_msg_shapes_differ(op, arg, shape, other, other_shape)::String = string(op, "
 _rr_msg_not_int(op, arg, got)::String = string(op, ": ", arg, " must be an integer, got ", got)
 _rr_msg_not_real_list(op, arg, got)::String = string(op, ": ", arg, " must be a list of real numbers, got ", got)
 _rr_msg_not_bool_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of bool (true = present), got ", got)
+_rr_msg_not_int_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of integers, got ", got)
+_rr_msg_int_out_of_range(op, arg, value)::String = string(op, ": ", arg, " holds ", value, ", which does not fit in int32")
+_rr_msg_int_traced(op, arg, got)::String = string(op, ": ", arg, " must be int32 (or a narrower integer type) under a transformation, got ", got)
 _rr_got_array(dtype)::String = string("an array of ", dtype)
 _rr_got_bool()::String = "a bool"
 _rr_got_float(value)::String = string("a float (", value, ")")
@@ -622,10 +625,10 @@ end
 
 # Every op: its functions (`nothing` for the JVP or HVP ones of an op without that kernel), its
 # positional inputs (and which are differentiable, in the order the pullback returns their
-# gradients), its optional inputs (keywords), its params (those with a gradient, and the values of
-# the enum ones), its first output (and the number of item or level dims of one sample of it), every
-# output (those with a cotangent, those of item positions, the dims of each). The tests iterate over
-# this table.
+# gradients), its optional inputs (keywords), its int32 inputs (arrays of integers: group ids), its
+# params (those with a gradient, and the values of the enum ones), its first output (and the number
+# of item or level dims of one sample of it), every output (those with a cotangent, those of item
+# positions, the dims of each). The tests iterate over this table.
 const _RR_OPS = (
     pair_loss = (
         fn = pair_loss,
@@ -639,6 +642,7 @@ const _RR_OPS = (
         pullback_hvp = nothing,
         inputs = (:predictions, :weights),
         optional = (),
+        int_inputs = (),
         differentiable = (:predictions,),
         params = (:regularization_strength, :normalize),
         param_grads = (:regularization_strength,),
@@ -665,6 +669,7 @@ const _RR_OPS = (
         pullback_hvp = nothing,
         inputs = (:values,),
         optional = (),
+        int_inputs = (),
         differentiable = (:values,),
         params = (:regularization_strength, :direction),
         param_grads = (:regularization_strength,),

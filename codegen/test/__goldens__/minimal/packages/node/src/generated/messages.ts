@@ -58,6 +58,34 @@ export function notBoolArray(op: string, arg: string, got: string): string {
 }
 
 /**
+ * An int32 input (soft_rank_grouped's groups) that is not an array of integers. (InvalidType)
+ *
+ * `{op}: {arg} must be an array of integers, got {got}`
+ */
+export function notIntArray(op: string, arg: string, got: string): string {
+  return `${op}: ${arg} must be an array of integers, got ${got}`;
+}
+
+/**
+ * An int32 input given as a wider integer array holding a value outside int32. (InvalidValue)
+ *
+ * `{op}: {arg} holds {value}, which does not fit in int32`
+ */
+export function intOutOfRange(op: string, arg: string, value: string): string {
+  return `${op}: ${arg} holds ${value}, which does not fit in int32`;
+}
+
+/**
+ * A wider-than-int32 integer input whose values a transformation hides (JAX under jit): they cannot
+ * be checked to fit. (InvalidType)
+ *
+ * `{op}: {arg} must be int32 (or a narrower integer type) under a transformation, got {got}`
+ */
+export function intTraced(op: string, arg: string, got: string): string {
+  return `${op}: ${arg} must be int32 (or a narrower integer type) under a transformation, got ${got}`;
+}
+
+/**
  * `got`: An array (or tensor) of a dtype, by the spec's dtype name.
  *
  * `an array of {dtype}`
