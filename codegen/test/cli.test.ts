@@ -63,7 +63,7 @@ describe('rank-relax-codegen', () => {
       s.ops.soft_sort.inputs.splice(1, 0, { name: 'offsets', shape: ['batch', 'n'], dtype: 'int32', differentiable: false, optional: true, doc: 'Offsets.' });
     }));
     const result = await run('generate', '--root', root, '--spec', 'model.yaml');
-    const lines = emitters.map((e) => `ops.soft_sort.inputs[1].dtype: the ${e.name} target does not support int32 inputs yet`);
+    const lines = emitters.map((e) => `ops.soft_sort.inputs[1].optional: the ${e.name} target does not support optional int32 inputs yet`);
     expect(result).toEqual({
       code: 1,
       stdout: '',

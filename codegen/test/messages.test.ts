@@ -47,7 +47,7 @@ describe('the message table', () => {
     const result = validateSpec(parseYaml(text, 'spec.yaml'));
     expect(result.ok ? [] : result.errors).toEqual([
       'messages.checks.not_int: expected an entry (every runtime calls it by this name), got nothing',
-      'messages.checks.not_integer: expected one of not_real_array, no_items_axis, shapes_differ, not_int, not_real_list, not_bool_array (the runtimes call no other), got "not_integer"',
+      'messages.checks.not_integer: expected one of not_real_array, no_items_axis, shapes_differ, not_int, not_real_list, not_bool_array, not_int_array, int_out_of_range, int_traced (the runtimes call no other), got "not_integer"',
       'messages.checks.not_real_array.text: expected a text with the placeholders {arg}, {got}, {op}, got "{op}: {arg} must be an array of reals"',
       'messages.values.bool.text: expected a text with no placeholder, got "a {bool}"',
       'messages.values.string.text: expected braces only around a placeholder, got "a string }"',

@@ -24,7 +24,7 @@ describe('normalise', () => {
   const facts: [string, { given: () => unknown; want: unknown }][] = [
     ['ops are sorted by name', {
       given: () => ir.ops.map((o) => o.name.spec),
-      want: ['ndcg_loss', 'neural_sort', 'neural_sort_apply', 'sigmoid_rank', 'soft_quantile', 'soft_rank', 'soft_sort', 'soft_sort_topk', 'soft_topk', 'spearman_loss'],
+      want: ['ndcg_loss', 'neural_sort', 'neural_sort_apply', 'sigmoid_rank', 'soft_quantile', 'soft_rank', 'soft_rank_grouped', 'soft_sort', 'soft_sort_topk', 'soft_topk', 'spearman_loss'],
     }],
     ['enums are sorted and coded by list position', {
       given: () => ir.enums.map((e) => [e.name.spec, e.values.map((v) => [v.name.spec, v.code, cEnumConstant(e, v)])]),

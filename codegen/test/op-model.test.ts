@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument, stringify } from 'yaml';
 
-import { BASELINE, checkCapabilities, OUTPUTS, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
+import { BASELINE, checkCapabilities, INT_INPUTS, unsupportedFeatures, type Capabilities } from '../src/emit/capabilities.ts';
 import { emitters } from '../src/emit/registry.ts';
 import type { Emitter } from '../src/emit/types.ts';
 import { cDefault, cDim, cType } from '../src/emitters/c/names.ts';
@@ -145,16 +145,25 @@ describe('the capability check of the registered targets', () => {
     ['argsort', []],
     // Every target binds an optional bool input (each op's mask, ADR 0019).
     ['masked', []],
-    // No target takes an int32 input yet.
-    ['gather', targets(['c', 'core', 'docs', 'julia', 'node', 'python'], 'ops.soft_gather.inputs[1].dtype', 'int32 inputs')],
+    // Every target binds a required int32 input (soft_rank_grouped's groups, ADR 0022).
+    ['gather', []],
   ];
+
+  /** model/gather with its int32 input optional, which no target binds. */
+  const optionalInt = () =>
+    irFromText(readRepo(path('gather')).replace('        dtype: int32\n', '        dtype: int32\n        optional: true\n'), path('gather'));
+  const optionalIntLines = targets(['c', 'core', 'docs', 'julia', 'node', 'python'], 'ops.soft_gather.inputs[1].optional', 'optional int32 inputs');
+
+  it('refuses an optional int32 input in every target', () => {
+    expect(unsupportedFeatures(optionalInt(), emitters)).toEqual(optionalIntLines);
+  });
 
   it.each(cases)('holds model/%s to every target: each unsupported feature at its spec path', (name, want) => {
     expect(unsupportedFeatures(modelIr(name), emitters)).toEqual(want);
   });
 
   it('runs before any emitter: planning fails with one CodegenError listing them all', () => {
-    const ir = modelIr('gather');
+    const ir = optionalInt();
     let error: unknown;
     try {
       planFor(ir);
@@ -162,7 +171,7 @@ describe('the capability check of the registered targets', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(CodegenError);
-    const want = cases.find(([n]) => n === 'gather')?.[1] ?? [];
+    const want = optionalIntLines;
     expect((error as CodegenError).lines).toEqual([
       `${path('gather')}: ${want.length} features of the spec are not supported by every target:`,
       ...want.map((l) => `  ${l}`),
@@ -213,7 +222,7 @@ describe('a target that declares a capability', () => {
 
   it('reports every op whose JVP and HVP a target does not bind, and nothing once it declares both', () => {
     const ir = irFromText(readRepo('bindings-spec/rank-relax.yaml'), 'bindings-spec/rank-relax.yaml');
-    const open: Capabilities = { ...OUTPUTS, jvp: false, hvp: false };
+    const open: Capabilities = { ...INT_INPUTS, jvp: false, hvp: false };
     const lines = (kernel: string, what: string) => ir.ops.map((o) => `ops.${o.name.spec}.${kernel}: the fake target does not support ${what} yet`);
     const jvp = lines('jvp', 'JVP kernels (forward mode)');
     const hvp = lines('hvp', 'HVP kernels (second order)');
@@ -227,6 +236,7 @@ describe('a target that declares a capability', () => {
       ...BASELINE,
       inputDtypes: ['real', 'bool'],
       optionalInputs: true,
+      optionalInputDtypes: ['bool'],
       outputDtypes: ['real', 'int32'],
       nonDifferentiableOutputs: true,
       dimKinds: ['n', 'length'],

@@ -23,6 +23,8 @@ export interface Capabilities {
   readonly inputDtypes: readonly ElemType[];
   /** Whether an input may be optional (absent by default). */
   readonly optionalInputs: boolean;
+  /** The dtypes an optional input may have (`bool`: a mask; no target takes an optional int32 input yet). */
+  readonly optionalInputDtypes: readonly ElemType[];
   /** Most outputs per op. */
   readonly maxOutputs: number;
   readonly outputDtypes: readonly ElemType[];
@@ -43,6 +45,7 @@ export const BASELINE: Capabilities = {
   enumSubsets: false,
   inputDtypes: ['real'],
   optionalInputs: false,
+  optionalInputDtypes: [],
   maxOutputs: Number.POSITIVE_INFINITY,
   outputDtypes: ['real'],
   nonDifferentiableOutputs: false,
@@ -67,7 +70,7 @@ export const BINDINGS: Capabilities = {
  * What every binding binds since masks (ADR 0019): on top of BINDINGS, optional inputs and bool
  * inputs (an op's `mask`), and the JVP and HVP kernels.
  */
-export const MASKED: Capabilities = { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, jvp: true, hvp: true };
+export const MASKED: Capabilities = { ...BINDINGS, inputDtypes: ['real', 'bool'], optionalInputs: true, optionalInputDtypes: ['real', 'bool'], jvp: true, hvp: true };
 
 /**
  * What every binding binds since soft_sort_topk (ADR 0020): on top of MASKED, [batch, k] with k an
@@ -84,8 +87,8 @@ export const OUTPUTS: Capabilities = {
 
 /**
  * What every binding binds since soft_rank_grouped (ADR 0022): on top of OUTPUTS, int32 inputs
- * (`const int32_t *` in C, an int32 array or tensor in Python, `Int32Array` in Node, any integer
- * array in Julia), never differentiable.
+ * (`const int32_t *` in C, an integer array or tensor in Python, `Int32Array` in Node, an integer
+ * array in Julia), required and never differentiable (an optional one, none yet, is refused).
  */
 export const INT_INPUTS: Capabilities = { ...OUTPUTS, inputDtypes: ['real', 'bool', 'int32'] };
 
@@ -153,6 +156,9 @@ function opFindings(op: OpIR, target: Capable): Finding[] {
     if (shape(at('inputs', i, 'shape'), x.shape) && rowRank(x.shape) === 0 && !caps.perRowInputs) add(at('inputs', i, 'shape'), 'inputs of shape [batch]');
     if (!caps.inputDtypes.includes(x.elem)) add(at('inputs', i, 'dtype'), `${x.elem} inputs`);
     if (x.optional && !caps.optionalInputs) add(at('inputs', i, 'optional'), 'optional inputs');
+    else if (x.optional && caps.inputDtypes.includes(x.elem) && !caps.optionalInputDtypes.includes(x.elem)) {
+      add(at('inputs', i, 'optional'), `optional ${x.elem} inputs`);
+    }
   });
   if (op.outputs.length > caps.maxOutputs) add(at('outputs'), plural(op.outputs.length, 'output'));
   op.outputs.forEach((x, i) => {

@@ -234,7 +234,11 @@ mod checks {
     }
 
     /// One case in `T`: Julia's results against the core's, and the lent buffers after Julia.
-    fn check_case<T: Elem + Guarded>(s: &mut Session, case: &Case, checks: &mut usize) -> Result<(), String> {
+    fn check_case<T: Elem + Guarded>(
+        s: &mut Session,
+        case: &Case,
+        checks: &mut usize,
+    ) -> Result<(), String> {
         let op = case.op;
         let Shape { batch: b, n } = case.shape;
         let len = b * n;

@@ -1384,8 +1384,8 @@ pub mod soft_rank {
     }
 }
 
-/// `soft_rank_grouped`: Soft ranks within groups of each row (1 = first of its group), e.g. several
-/// queries packed in one row.
+/// `soft_rank_grouped`: Soft ranks within groups of each row (1 = first in its group), e.g. queries
+/// packed in a row.
 pub mod soft_rank_grouped {
     use super::*;
     use rank_relax::ops::soft_rank_grouped as rr_op;

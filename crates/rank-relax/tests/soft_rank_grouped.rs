@@ -131,7 +131,7 @@ fn each_group_is_soft_rank_of_its_items() {
             let (mut g, mut ge) = (vec![0.0; len], vec![0.0; shape.batch]);
             soft_rank_grouped::backward(shape, &p, &x, None, &r, &perm, &u, &mut g, &mut ge)
                 .unwrap();
-            for row in 0..shape.batch {
+            for (row, &ge_row) in ge.iter().enumerate() {
                 let at = |j: usize| row * shape.n + j;
                 let mut total_ge = 0.0;
                 // Each id once (4 labels two of the five patterns).
@@ -157,9 +157,8 @@ fn each_group_is_soft_rank_of_its_items() {
                 }
                 let scale = x.iter().fold(1.0f64, |a, v| a.max(v.abs())) / 0.4;
                 assert!(
-                    (ge[row] - total_ge).abs() <= 1e-12 * scale,
-                    "ε-gradient row {row}: {} against {total_ge}",
-                    ge[row]
+                    (ge_row - total_ge).abs() <= 1e-12 * scale,
+                    "ε-gradient row {row}: {ge_row} against {total_ge}"
                 );
             }
             // One group: soft_rank of the row, the residual too.
@@ -181,7 +180,7 @@ fn ids_are_labels() {
     let mut rng = data::rng(3);
     let shape = Shape::new(2, 9);
     let x = data::uniform(&mut rng, 18, -2.0, 2.0);
-    let a: Vec<i32> = (0..18).map(|i| (i % 3) as i32).collect();
+    let a: Vec<i32> = (0..18).map(|i| i % 3).collect();
     let relabel = [2147483647, -2147483648, 0];
     let b: Vec<i32> = a.iter().map(|&g| relabel[g as usize]).collect();
     let p = soft_rank::Params {
@@ -200,7 +199,16 @@ fn ids_are_labels() {
     let u = vec![1.0; 18];
     let ints = [singletons];
     let pp = P::with(0.2, "kl", "descending", 1);
-    let r = call_with::<f64>(OP, &pp, shape, &[x.clone()], &ints, None, D::Vjp(&u)).unwrap();
+    let r = call_with::<f64>(
+        OP,
+        &pp,
+        shape,
+        std::slice::from_ref(&x),
+        &ints,
+        None,
+        D::Vjp(&u),
+    )
+    .unwrap();
     assert!(r.d[0].iter().all(|&g| g == 0.0));
 }
 

@@ -88,3 +88,17 @@ def load_sort_topk() -> list[dict[str, Any]]:
     assert data["format"] == "rank-relax reference vectors v1"
     assert data["dtype"] == "float64"
     return data["cases"]  # type: ignore[no-any-return]
+
+
+def load_grouped() -> list[dict[str, Any]]:
+    """``$RANK_RELAX_REFERENCE_GROUPED``, else ``testdata/reference/soft-rank-grouped.json``: the
+    cases of soft_rank_grouped (``inputs.groups`` as ``[batch][n]`` integers)."""
+    env = os.environ.get("RANK_RELAX_REFERENCE_GROUPED")
+    path = Path(env) if env else REPO / "testdata" / "reference" / "soft-rank-grouped.json"
+    if not path.is_file():
+        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_GROUPED)")
+    with path.open() as f:
+        data = json.load(f)
+    assert data["format"] == "rank-relax reference vectors v1"
+    assert data["dtype"] == "float64"
+    return data["cases"]  # type: ignore[no-any-return]

@@ -19,6 +19,7 @@ from _spec import OPS
 #: columns items), ``row`` a result of the row as a whole (a loss, the quantiles).
 LAYOUT = {
     "soft_rank": "items",
+    "soft_rank_grouped": "items",
     "sigmoid_rank": "items",
     "soft_topk": "items",
     "soft_sort": "sorted",

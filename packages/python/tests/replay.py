@@ -37,6 +37,8 @@ def inputs_of(case: dict[str, Any], dtype: type) -> dict[str, np.ndarray]:
     for name, rows in case["inputs"].items():
         if name in bools:
             out[name] = np.asarray(rows, dtype=np.bool_)
+        elif name in OPS[case["op"]]["int_inputs"]:
+            out[name] = np.asarray(rows, dtype=np.int32)
         else:
             values = np.vectorize(lambda x: SPECIAL.get(x, x), otypes=[np.float64])(
                 np.asarray(rows, dtype=object)
@@ -122,7 +124,7 @@ def check_float32(name: str, case: dict[str, Any]) -> None:
     if "quantiles" in params:  # the float32 kernel takes them in float32
         params["quantiles"] = [float(np.float32(q)) for q in params["quantiles"]]
     inputs32 = inputs_of(case, np.float32)
-    inputs64 = {k: v.astype(np.float64) if v.dtype != np.bool_ else v for k, v in inputs32.items()}
+    inputs64 = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in inputs32.items()}
     loss = per_row(op)
     out32 = fw.call(op, inputs32, params)
     assert out32.dtype == np.float32

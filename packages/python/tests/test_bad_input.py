@@ -89,6 +89,8 @@ def test_mismatched_shapes(name: str, op: str) -> None:
 )
 def test_non_finite_values(name: str, op: str, bad: float, text: str) -> None:
     for arg in OPS[op]["inputs"]:
+        if arg in OPS[op]["int_inputs"]:
+            continue
         inputs = make_inputs(op, (2, 4))
         inputs[arg][1, 2] = bad
         with pytest.raises(ValueError, match=message(op, f"{arg}[1, 2] {text}")):

@@ -108,10 +108,17 @@ def view(array: np.ndarray, how: str) -> np.ndarray:
 
 def prepare(case: dict[str, Any], dtype: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     bools = OPS[case["op"]]["bool_inputs"]
+    ints = OPS[case["op"]]["int_inputs"]
     inputs = {
-        name: boolean(spec) if name in bools else tensor(spec, dtype)
+        name: boolean(spec)
+        if name in bools
+        else np.asarray(spec, dtype=np.int64)  # group ids: integers in every dtype of the case
+        if name in ints
+        else tensor(spec, dtype)
         for name, spec in case["inputs"].items()
     }
+    for name in ints:  # int32 unless the case casts them
+        inputs[name] = inputs[name].astype(case.get("cast", {}).get(name, "int32"))
     for name, target in case.get("cast", {}).items():
         inputs[name] = inputs[name].astype(target)
     for name, how in case.get("view", {}).items():
@@ -129,6 +136,12 @@ def prepare(case: dict[str, Any], dtype: str) -> tuple[dict[str, np.ndarray], di
 def run(
     fw: Any, case: dict[str, Any], inputs: dict[str, np.ndarray], params: dict[str, Any], dtype: str
 ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    if case.get("jit"):  # JAX: the forward under jax.jit, where the inputs are traced
+        fn = getattr(fw.module, case["op"])
+        traced = fw.jax.jit(lambda *xs: fn(*xs, **params))
+        return np.asarray(
+            traced(*(fw.jnp.asarray(inputs[n]) for n in OPS[case["op"]]["inputs"]))
+        ), None
     out = fw.call(case["op"], inputs, params)
     if case.get("pass", "forward") != "backward":
         return out, None

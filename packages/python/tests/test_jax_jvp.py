@@ -29,6 +29,7 @@ TOL = {"atol": 1e-5, "rtol": 1e-5, "eps": 1e-6}
 #: ½‖f‖² is JᵀJ there.
 PIECEWISE_LINEAR = {
     "soft_rank": {"regularization": "l2"},
+    "soft_rank_grouped": {"regularization": "l2"},
     "soft_sort": {"regularization": "l2"},
     "soft_sort_topk": {"regularization": "l2"},
     "soft_topk": {"regularization": "l2"},

@@ -373,9 +373,12 @@ def test_other_dtypes_with_a_mask(op: str) -> None:
     fn = op_fn(rt, op)
 
     def call(dtype: torch.dtype, compute: torch.dtype | None = None) -> Tensor:
-        inputs = [f.inputs[n].to(dtype) for n in OPS[op]["inputs"]]
+        def cast(t: Tensor, to: torch.dtype) -> Tensor:
+            return t.to(to) if t.is_floating_point() else t  # group ids stay integers
+
+        inputs = [cast(f.inputs[n], dtype) for n in OPS[op]["inputs"]]
         if compute is not None:
-            inputs = [t.to(compute) for t in inputs]
+            inputs = [cast(t, compute) for t in inputs]
         return fn(*inputs, regularization_strength=EPS, mask=f.mask)
 
     got = call(torch.float32)

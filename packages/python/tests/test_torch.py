@@ -38,7 +38,9 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
 def tensors(op: str, shape: tuple[int, ...], dtype: Any = torch.float64, seed: int = 0) -> dict:
     arrays = make_inputs(op, shape, np.float64, seed)
     return {
-        name: torch.tensor(a, dtype=dtype, requires_grad=name in OPS[op]["differentiable"])
+        name: torch.tensor(a)
+        if name in OPS[op]["int_inputs"]
+        else torch.tensor(a, dtype=dtype, requires_grad=name in OPS[op]["differentiable"])
         for name, a in arrays.items()
     }
 
@@ -183,7 +185,9 @@ def test_dtypes(op: str, dtype: Any, path: str) -> None:
         assert g.dtype == dtype
         assert torch.isfinite(g.float()).all()
     want = apply(
-        op, {k: v.detach().float() for k, v in inputs.items()}, regularization_strength=0.5
+        op,
+        {k: v.detach().float() if v.is_floating_point() else v for k, v in inputs.items()},
+        regularization_strength=0.5,
     )
     torch.testing.assert_close(
         out.float(), want, atol=2e-2 if dtype != torch.float32 else 0, rtol=1e-2

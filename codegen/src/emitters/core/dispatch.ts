@@ -361,6 +361,7 @@ export function renderCoreDispatch(ir: IR): string {
     '}',
     '',
     "/// Runs `op`'s forward on `x` (its real inputs in spec order), `ints` (its int32 inputs; zeros where absent) and the optional `mask`, then `pass`.",
+    '#[allow(clippy::too_many_arguments)]',
     'pub fn run<T: Real>(',
     '    op: &str,',
     '    p: &Value,',

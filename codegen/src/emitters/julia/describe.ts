@@ -9,7 +9,7 @@ import type { DimIR, IR, OpIR, ParamIR, ParamValue, ShapeIR } from '../../ir/typ
 import { defaultValue, matchParam } from '../../ir/match.ts';
 import { isItemRow, isPerRow } from '../../ir/shape.ts';
 import { assertNever } from '../../util/never.ts';
-import { DIMS_KEYWORD, juliaRealVector, juliaString, juliaSymbol, MODULE, optionalInputs, optionalKeyword, requiredInputs } from './syntax.ts';
+import { DIMS_KEYWORD, intInputs, juliaRealVector, juliaString, juliaSymbol, MODULE, optionalInputs, optionalKeyword, requiredInputs } from './syntax.ts';
 
 /** A param's value in Julia: enums as Symbols, reals with a decimal point. */
 export function juliaValue(p: ParamIR, value: ParamValue): string {
@@ -167,6 +167,17 @@ function hvpText(op: OpIR): string {
   );
 }
 
+/** The int32 inputs (group ids), where the op has some: integer arrays, never converted to floats. */
+function intText(op: OpIR): string {
+  const ints = intInputs(op);
+  if (ints.length === 0) return '';
+  const names = ints.map((x) => tick(juliaName(x.name))).join(', ');
+  return (
+    ` ${names} ${ints.length === 1 ? 'is an array' : 'are arrays'} of integers of any type but ${tick('Bool')} (an ${tick('Array{Int32}')} ` +
+    `without a copy, others checked to fit in ${tick('Int32')} and copied; ids as given, no 1-based shift), never differentiable (${tick('NoTangent()')} in the rules).`
+  );
+}
+
 function section(op: OpIR, data: ExampleData): string {
   const jl = juliaApi(op);
   return code`
@@ -178,7 +189,7 @@ function section(op: OpIR, data: ExampleData): string {
     differentiable param summed over the samples; ${tick(jl.forwardInto)} and ${tick(jl.pullbackInto)}
     reuse the arrays of an earlier tape (items along the first axis only). ${tick('dims')} puts the items along any axis of
     an array of any number of dims, as in ${tick('sort(x; dims)')}. With ChainRulesCore loaded, an ${tick('rrule')} makes
-    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form)${jvpText(op)}${hvpText(op)}.
+    ${tick(jl.fn)} differentiable by Zygote and friends (ε through the positional form)${jvpText(op)}${hvpText(op)}.${intText(op)}
 
     ${fence('julia', juliaExample(op, data), true)}
   `;

@@ -282,10 +282,11 @@ function nonDifferentiable(op: OpIR): string[] {
 /** The custom ops' autograd: setup_context and the backward rule over the backward op. */
 function renderAutograd(op: OpIR): string[] {
   const name = local(op.name.snake);
-  const inputs = op.inputs.map((i) => pythonName(i.name));
   const ps = op.params.map((p) => pythonName(p.name));
   const outs = writes(op.forward).map((b) => pythonName(b.name));
   const tensors = [...op.saves.map((s) => pythonName(s.name)), ...op.residuals.map((r) => pythonName(r.name))];
+  // An input the backward does not read (soft_rank_grouped's groups) is unpacked unnamed.
+  const inputs = op.inputs.map((i) => (tensors.includes(pythonName(i.name)) ? pythonName(i.name) : `_${pythonName(i.name)}`));
   // Outputs that are saved or marked non-differentiable are named; the others are unused.
   const outTargets = outs.map((o) => (tensors.includes(o) || nonDifferentiable(op).includes(o) ? o : `_${o}`));
   const bwdArgs = [...reads(op.backward).map((b) => pythonName(b.name)), ...kernelParams(op.backward).map((p) => pythonName(p.name))];

@@ -809,8 +809,17 @@ fn run_case<T: Elem + Guarded>(s: &mut Session, r: &Run) -> Result<(), String> {
 
     // the lent buffers are read only: unchanged, guards included
     for (i, inp) in inputs.iter().enumerate() {
-        if let Some(k) = inp.buf.bits().iter().zip(&lent[i]).position(|(a, b)| a != b) {
-            return Err(format!("input {} after the call: element {k} changed", names[i]));
+        if let Some(k) = inp
+            .buf
+            .bits()
+            .iter()
+            .zip(&lent[i])
+            .position(|(a, b)| a != b)
+        {
+            return Err(format!(
+                "input {} after the call: element {k} changed",
+                names[i]
+            ));
         }
         if !inp.buf.guards_intact() {
             return Err(format!("a write next to input {}", names[i]));

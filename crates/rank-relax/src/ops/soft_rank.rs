@@ -305,6 +305,7 @@ pub(crate) fn backward_in_place_for<T: Real>(
 }
 
 /// [`backward_in_place`] without a mask.
+#[allow(clippy::too_many_arguments)]
 fn backward_in_place_dense<T: Real>(
     op: &'static str,
     shape: Shape,
@@ -328,6 +329,7 @@ fn backward_in_place_dense<T: Real>(
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn backward_impl<T: Real>(
     op: &'static str,
     shape: Shape,

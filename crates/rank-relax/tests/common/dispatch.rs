@@ -308,6 +308,7 @@ pub fn cotangent_lens(op: &str, p: &Value, alloc: Shape) -> Result<Vec<usize>, E
 }
 
 /// Runs `op`'s forward on `x` (its real inputs in spec order), `ints` (its int32 inputs; zeros where absent) and the optional `mask`, then `pass`.
+#[allow(clippy::too_many_arguments)]
 pub fn run<T: Real>(
     op: &str,
     p: &Value,

@@ -1,9 +1,9 @@
 """
     RankRelax
 
-Differentiable sorting and ranking (soft rank, soft sort, Spearman and NDCG losses, soft top-k,
-soft quantiles, NeuralSort) with analytical gradients, over the rank-relax C library
-(`librank_relax_c`).
+Differentiable sorting and ranking (soft rank, soft ranks within groups, soft sort, Spearman and
+NDCG losses, soft top-k, soft quantiles, NeuralSort) with analytical gradients, over the rank-relax
+C library (`librank_relax_c`).
 
 Arrays are `n × B`: each column is one sample (the same memory as the core's row-major `[B, n]`,
 passed without a copy); a `Vector` is one sample. Outputs of other shapes reverse the core's dims

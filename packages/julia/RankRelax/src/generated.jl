@@ -214,7 +214,7 @@ _rr_msg_not_real_list(op, arg, got)::String = string(op, ": ", arg, " must be a 
 _rr_msg_not_bool_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of bool (true = present), got ", got)
 _rr_msg_not_int_array(op, arg, got)::String = string(op, ": ", arg, " must be an array of integers, got ", got)
 _rr_msg_int_out_of_range(op, arg, value)::String = string(op, ": ", arg, " holds ", value, ", which does not fit in int32")
-_rr_msg_int_traced(op, arg, got)::String = string(op, ": ", arg, " must be int32 (or a narrower integer type) under a transformation, got ", got)
+_rr_msg_int_traced(op, arg, got)::String = string(op, ": ", arg, " must be int32 (or narrower) under a transformation, got ", got)
 _rr_got_array(dtype)::String = string("an array of ", dtype)
 _rr_got_bool()::String = "a bool"
 _rr_got_float(value)::String = string("a float (", value, ")")
@@ -3892,8 +3892,7 @@ end
     soft_rank_grouped(values, groups; regularization_strength = 1.0, regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
     soft_rank_grouped(values, groups, regularization_strength; regularization = :l2, direction = :ascending, mask = nothing, dims = 1)
 
-Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one
-row.
+Soft ranks within groups of each row (1 = first in its group), e.g. queries packed in a row.
 
 Each item's soft rank among the items of its row with the same group id: soft_rank of the row
 holding only them, so several lists (the documents of several queries) can share a row without

@@ -2004,7 +2004,7 @@ def soft_rank_grouped(
     axis: int = -1,
     mask: ArrayLike | None = None,
 ) -> NDArray[Any]:
-    """Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one row.
+    """Soft ranks within groups of each row (1 = first in its group), e.g. queries packed in a row.
 
     Each item's soft rank among the items of its row with the same group id: soft_rank of the row
     holding only them, so several lists (the documents of several queries) can share a row without

@@ -93,9 +93,9 @@ def int_traced(op: str, arg: str, got: str) -> str:
     A wider-than-int32 integer input whose values a transformation hides (JAX under jit): they
     cannot be checked to fit.
 
-    ``{op}: {arg} must be int32 (or a narrower integer type) under a transformation, got {got}``
+    ``{op}: {arg} must be int32 (or narrower) under a transformation, got {got}``
     """
-    return f"{op}: {arg} must be int32 (or a narrower integer type) under a transformation, got {got}"
+    return f"{op}: {arg} must be int32 (or narrower) under a transformation, got {got}"
 
 
 def got_array(dtype: str) -> str:

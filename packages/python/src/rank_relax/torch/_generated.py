@@ -2999,7 +2999,7 @@ _rr_soft_rank_grouped_second_order = _rr.SecondOrder(
 
 def _rr_soft_rank_grouped_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     """Saves what the backward of ``soft_rank_grouped`` reads."""
-    values, groups, mask, regularization_strength, regularization, direction = inputs
+    values, _groups, mask, regularization_strength, regularization, direction = inputs
     ranks, permutation = output
     _rr.save(
         ctx,
@@ -3160,7 +3160,7 @@ def soft_rank_grouped(
     dim: int = -1,
     mask: Tensor | None = None,
 ) -> Tensor:
-    """Soft ranks within groups of each row (1 = first of its group), e.g. several queries packed in one row.
+    """Soft ranks within groups of each row (1 = first in its group), e.g. queries packed in a row.
 
     Each item's soft rank among the items of its row with the same group id: soft_rank of the row
     holding only them, so several lists (the documents of several queries) can share a row without

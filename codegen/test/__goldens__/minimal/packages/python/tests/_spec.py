@@ -2,14 +2,15 @@
 """The ops of the spec as data: what the test suite is parametrised over.
 
 inputs: the required inputs, in argument order; optional: inputs that are keyword arguments after
-the axis (None: absent); bool_inputs: inputs of dtype bool; differentiable/nonnegative: inputs with
-that property; params: argument order after the inputs; enums: values of each enum param;
-reals/bools: defaults; grad_params: real params with a gradient; ints/lists: defaults of int and
-list params; outputs: the dims of each output after the leading ones, as Python expressions of n and
-the params ([] for one value per row, ["n"], ["len(quantiles)"], ["n", "n"], ["k"]); int_outputs:
-outputs of dtype int32; diff_outputs: outputs with a derivative (a cotangent in the VJP, a tangent
-from the JVP), in order; index_outputs: int32 outputs of 0-based item positions (-1: none);
-residuals: what the forward kernel returns after the outputs.
+the axis (None: absent); bool_inputs: inputs of dtype bool; int_inputs: inputs of dtype int32;
+differentiable/nonnegative: inputs with that property; params: argument order after the inputs;
+enums: values of each enum param; reals/bools: defaults; grad_params: real params with a gradient;
+ints/lists: defaults of int and list params; outputs: the dims of each output after the leading
+ones, as Python expressions of n and the params ([] for one value per row, ["n"],
+["len(quantiles)"], ["n", "n"], ["k"]); int_outputs: outputs of dtype int32; diff_outputs: outputs
+with a derivative (a cotangent in the VJP, a tangent from the JVP), in order; index_outputs: int32
+outputs of 0-based item positions (-1: none); residuals: what the forward kernel returns after the
+outputs.
 """
 
 from typing import Any
@@ -19,6 +20,7 @@ OPS: dict[str, dict[str, Any]] = {
         "inputs": ["values"],
         "optional": [],
         "bool_inputs": [],
+        "int_inputs": [],
         "differentiable": ["values"],
         "nonnegative": [],
         "params": ["regularization_strength", "direction"],

@@ -88,6 +88,16 @@ fn choice<E: Choice>(p: &Value, name: &str, default: E) -> Result<E, Error> {
     }
 }
 
+/// The int32 inputs a test gives, or zeros of each length where it gives none (for soft_rank_grouped's
+/// groups: one group, the row).
+#[allow(dead_code)]
+fn int_inputs(given: &[Vec<i32>], lens: &[usize]) -> Vec<Vec<i32>> {
+    lens.iter()
+        .enumerate()
+        .map(|(j, &len)| given.get(j).cloned().unwrap_or_else(|| vec![0; len]))
+        .collect()
+}
+
 /// An int param as an extent: a bad value (negative) is the kernel's error, so an empty buffer here.
 #[allow(dead_code)]
 fn extent(v: i64) -> usize {
@@ -145,13 +155,15 @@ pub fn cotangent_lens(op: &str, p: &Value, alloc: Shape) -> Result<Vec<usize>, E
     })
 }
 
-/// Runs `op`'s forward on `x` (its real inputs in spec order) and the optional `mask`, then `pass`.
+/// Runs `op`'s forward on `x` (its real inputs in spec order), `ints` (its int32 inputs; zeros where absent) and the optional `mask`, then `pass`.
+#[allow(clippy::too_many_arguments)]
 pub fn run<T: Real>(
     op: &str,
     p: &Value,
     shape: Shape,
     alloc: Shape,
     x: &[Vec<T>],
+    ints: &[Vec<i32>],
     mask: Option<&[bool]>,
     pass: Pass<'_, T>,
 ) -> Result<Run<T>, Error> {

@@ -79,10 +79,10 @@ export function intOutOfRange(op: string, arg: string, value: string): string {
  * A wider-than-int32 integer input whose values a transformation hides (JAX under jit): they cannot
  * be checked to fit. (InvalidType)
  *
- * `{op}: {arg} must be int32 (or a narrower integer type) under a transformation, got {got}`
+ * `{op}: {arg} must be int32 (or narrower) under a transformation, got {got}`
  */
 export function intTraced(op: string, arg: string, got: string): string {
-  return `${op}: ${arg} must be int32 (or a narrower integer type) under a transformation, got ${got}`;
+  return `${op}: ${arg} must be int32 (or narrower) under a transformation, got ${got}`;
 }
 
 /**

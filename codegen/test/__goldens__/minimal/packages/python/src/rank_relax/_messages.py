@@ -67,6 +67,37 @@ def not_bool_array(op: str, arg: str, got: str) -> str:
     return f"{op}: {arg} must be an array of bool (true = present), got {got}"
 
 
+def not_int_array(op: str, arg: str, got: str) -> str:
+    """The not_int_array check (InvalidType).
+
+    An int32 input (soft_rank_grouped's groups) that is not an array of integers.
+
+    ``{op}: {arg} must be an array of integers, got {got}``
+    """
+    return f"{op}: {arg} must be an array of integers, got {got}"
+
+
+def int_out_of_range(op: str, arg: str, value: str) -> str:
+    """The int_out_of_range check (InvalidValue).
+
+    An int32 input given as a wider integer array holding a value outside int32.
+
+    ``{op}: {arg} holds {value}, which does not fit in int32``
+    """
+    return f"{op}: {arg} holds {value}, which does not fit in int32"
+
+
+def int_traced(op: str, arg: str, got: str) -> str:
+    """The int_traced check (InvalidType).
+
+    A wider-than-int32 integer input whose values a transformation hides (JAX under jit): they
+    cannot be checked to fit.
+
+    ``{op}: {arg} must be int32 (or narrower) under a transformation, got {got}``
+    """
+    return f"{op}: {arg} must be int32 (or narrower) under a transformation, got {got}"
+
+
 def got_array(dtype: str) -> str:
     """What ``got`` says of a value: array.
 
