@@ -5,7 +5,8 @@
 # case of the reference files (RANK_RELAX_REFERENCE, default testdata/reference/ops-v1.json from
 # the repository root; RANK_RELAX_REFERENCE_WAVE2, default wave2-topk-quantile.json;
 # RANK_RELAX_REFERENCE_NEURAL_SORT, default wave2-neural-sort.json; RANK_RELAX_REFERENCE_MASKS,
-# default masks.json; RANK_RELAX_REFERENCE_SORT_TOPK, default soft-sort-topk.json) in f64 and f32
+# default masks.json; RANK_RELAX_REFERENCE_SORT_TOPK, default soft-sort-topk.json;
+# RANK_RELAX_REFERENCE_GROUPED, default soft-rank-grouped.json) in f64 and f32
 # with VJPs, async and withVjp equal to sync, the bad-input matrix
 # (RANK_RELAX_BAD_INPUT, default testdata/bad-input.json), masked rows against the compacted rows,
 # errors, finite differences, the ABI check, and the pnpm pack tarball installed offline into a

@@ -58,6 +58,8 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
 
   for (const { input, rows } of data.inputs) {
     const name = input.name.spec;
+    // An int32 input (group ids) has no NaN; a binding checks its type and range itself.
+    if (input.elem !== 'real') continue;
     cases.push({
       ...base,
       condition: `a NaN or an infinite value in ${tick(name)}`,
@@ -196,8 +198,12 @@ export function errorCases(op: OpIR, data: ExampleData = exampleData(op)): Error
     });
   }
 
+  const ints = op.inputs.filter((x) => x.elem === 'int32').map((x) => tick(x.name.spec));
   cases.push({
-    condition: 'an input that is not an array of floating-point numbers',
+    condition:
+      ints.length === 0
+        ? 'an input that is not an array of floating-point numbers'
+        : `an input that is not an array of floating-point numbers (${ints.join(', ')}: of integers that fit in int32)`,
     message: null,
     kind: null,
     raises: 'type',

@@ -145,14 +145,16 @@ function rowsText(rows: readonly (readonly number[])[], integers = false): strin
   return `[${rows.map((r) => `[${r.map((x) => (integers ? String(Math.round(x)) : pyNumber(x))).join(', ')}]`).join(', ')}]`;
 }
 
-function construct(flavour: PyFlavour, rows: readonly (readonly number[])[], grad: boolean): string {
+/** An example input's array; an int32 input's rows (group ids) as integers. */
+function construct(flavour: PyFlavour, i: ExampleInput): string {
+  const rows = rowsText(i.rows, i.input.elem === 'int32');
   switch (flavour) {
     case 'numpy':
-      return `np.array(${rowsText(rows)})`;
+      return `np.array(${rows})`;
     case 'torch':
-      return `torch.tensor(${rowsText(rows)}${grad ? ', requires_grad=True' : ''})`;
+      return `torch.tensor(${rows}${i.input.differentiable ? ', requires_grad=True' : ''})`;
     case 'jax':
-      return `jnp.array(${rowsText(rows)})`;
+      return `jnp.array(${rows})`;
   }
 }
 
@@ -181,7 +183,7 @@ export function pythonExample(op: OpIR, all: ExampleData, flavour: PyFlavour): s
   const inputNames = data.inputs.map((i) => pythonName(i.input.name));
   const outNames = op.outputs.map((o) => pythonName(o.name));
   const lines: string[] = [...IMPORTS[flavour], ''];
-  lines.push(...data.inputs.map((i) => `${pythonName(i.input.name)} = ${construct(flavour, i.rows, i.input.differentiable)}`));
+  lines.push(...data.inputs.map((i) => `${pythonName(i.input.name)} = ${construct(flavour, i)}`));
   const call = `${fn}(${callArgs(inputNames, data)})`;
   const gradNames = op.grads.map((g) => pythonName(g.name));
   if (flavour === 'numpy') {
@@ -211,7 +213,7 @@ function errorCall(op: OpIR, c: ErrorCase, all: readonly ExampleInput[]): string
   const shared = given(all);
   const args = given(c.trigger.inputs).map((i, k) => {
     const same = shared[k]?.rows === i.rows && !c.trigger.integers;
-    return same ? pythonName(i.input.name) : `np.array(${rowsText(i.rows, c.trigger.integers)})`;
+    return same ? pythonName(i.input.name) : `np.array(${rowsText(i.rows, c.trigger.integers || i.input.elem === 'int32')})`;
   });
   const param = c.trigger.param === null ? [] : [`${c.trigger.param.name}=${c.trigger.param.python}`];
   return `lambda: ${PY_MODULES.numpy}.${pythonApi(op).fn}(${[...args, ...param].join(', ')})`;
@@ -220,7 +222,7 @@ function errorCall(op: OpIR, c: ErrorCase, all: readonly ExampleInput[]): string
 /** A NumPy program that makes every error of the table happen and checks its type and message. */
 export function pythonErrorCheck(op: OpIR, data: ExampleData, cases: readonly ErrorCase[]): string {
   const lines = [...IMPORTS.numpy, ''];
-  lines.push(...given(data.inputs).map((i) => `${pythonName(i.input.name)} = np.array(${rowsText(i.rows)})`));
+  lines.push(...given(data.inputs).map((i) => `${pythonName(i.input.name)} = np.array(${rowsText(i.rows, i.input.elem === 'int32')})`));
   lines.push('cases = [');
   for (const c of cases) {
     lines.push(`    (${ERROR_TYPES[c.raises]}, ${errorCall(op, c, data.inputs)}, ${c.message === null ? 'None' : JSON.stringify(c.message)}),`);
