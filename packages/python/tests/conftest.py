@@ -76,29 +76,27 @@ def load_masks() -> dict[str, Any]:
         return json.load(f)
 
 
-def load_sort_topk() -> list[dict[str, Any]]:
-    """``$RANK_RELAX_REFERENCE_SORT_TOPK``, else ``testdata/reference/soft-sort-topk.json``: the
-    cases of soft_sort_topk (``outputs`` and ``cotangents`` by output name)."""
-    env = os.environ.get("RANK_RELAX_REFERENCE_SORT_TOPK")
-    path = Path(env) if env else REPO / "testdata" / "reference" / "soft-sort-topk.json"
+def _load_op_cases(env: str, name: str) -> list[dict[str, Any]]:
+    """The cases of ``$env``, else of ``testdata/reference/<name>``: a float64 file of the v1
+    format whose cases key outputs and cotangents by output name."""
+    given = os.environ.get(env)
+    path = Path(given) if given else REPO / "testdata" / "reference" / name
     if not path.is_file():
-        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_SORT_TOPK)")
+        pytest.fail(f"reference vectors not found at {path} (set {env})")
     with path.open() as f:
         data = json.load(f)
     assert data["format"] == "rank-relax reference vectors v1"
     assert data["dtype"] == "float64"
     return data["cases"]  # type: ignore[no-any-return]
+
+
+def load_sort_topk() -> list[dict[str, Any]]:
+    """``$RANK_RELAX_REFERENCE_SORT_TOPK``, else ``testdata/reference/soft-sort-topk.json``: the
+    cases of soft_sort_topk (``outputs`` and ``cotangents`` by output name)."""
+    return _load_op_cases("RANK_RELAX_REFERENCE_SORT_TOPK", "soft-sort-topk.json")
 
 
 def load_grouped() -> list[dict[str, Any]]:
     """``$RANK_RELAX_REFERENCE_GROUPED``, else ``testdata/reference/soft-rank-grouped.json``: the
     cases of soft_rank_grouped (``inputs.groups`` as ``[batch][n]`` integers)."""
-    env = os.environ.get("RANK_RELAX_REFERENCE_GROUPED")
-    path = Path(env) if env else REPO / "testdata" / "reference" / "soft-rank-grouped.json"
-    if not path.is_file():
-        pytest.fail(f"reference vectors not found at {path} (set RANK_RELAX_REFERENCE_GROUPED)")
-    with path.open() as f:
-        data = json.load(f)
-    assert data["format"] == "rank-relax reference vectors v1"
-    assert data["dtype"] == "float64"
-    return data["cases"]  # type: ignore[no-any-return]
+    return _load_op_cases("RANK_RELAX_REFERENCE_GROUPED", "soft-rank-grouped.json")

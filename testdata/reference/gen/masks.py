@@ -743,6 +743,22 @@ def build_cases(stats):
     return cases
 
 
+def write_or_check(out, doc):
+    """Writes ``doc`` (compact JSON, one final newline) to ``out``, or with ``--check`` exits 1
+    when ``out`` differs from it."""
+    text = json.dumps(doc, separators=(",", ":")) + "\n"
+    if "--check" in sys.argv:
+        with open(out) as f:
+            if f.read() != text:
+                print(f"{out} is stale; run {sys.argv[0]}", file=sys.stderr)
+                sys.exit(1)
+        print(f"{out}: {len(doc['cases'])} cases, up to date")
+        return
+    with open(out, "w") as f:
+        f.write(text)
+    print(f"wrote {out}: {len(doc['cases'])} cases")
+
+
 def main():
     stats = {"fd": 0, "fd_eps": 0, "kinks": 0, "rows": 0, "ops_v1": 0, "kinds": {}}
     hand_checks()

@@ -188,17 +188,7 @@ def main():
     doc = {"format": "rank-relax reference vectors v1", "dtype": "float64",
            "doc": "soft_sort_topk: written by testdata/reference/gen/sort_topk.py",
            "cases": cases()}
-    text = json.dumps(doc, separators=(",", ":")) + "\n"
-    if "--check" in sys.argv:
-        with open(OUT) as f:
-            if f.read() != text:
-                print(f"{OUT} is stale; run {__file__}", file=sys.stderr)
-                sys.exit(1)
-        print(f"{OUT}: {len(doc['cases'])} cases, up to date")
-        return
-    with open(OUT, "w") as f:
-        f.write(text)
-    print(f"wrote {OUT}: {len(doc['cases'])} cases")
+    mk.write_or_check(OUT, doc)
 
 
 if __name__ == "__main__":

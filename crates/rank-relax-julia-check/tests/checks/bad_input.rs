@@ -69,32 +69,43 @@ fn tensor(t: &Json) -> Result<(Vec<f64>, Vec<usize>), String> {
             }
             Ok((data, shape))
         }
-        Json::Array(_) => {
-            // nested lists, row-major: [B][n], [B][n][n], or a flat [L]
-            let mut shape = vec![];
-            let mut x = t;
-            while let Json::Array(xs) = x {
-                shape.push(xs.len());
-                match xs.first() {
-                    Some(first) => x = first,
-                    None => break,
-                }
-            }
-            fn flatten(x: &Json, out: &mut Vec<f64>) -> Result<(), String> {
-                match x {
-                    Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, out)),
-                    y => number(y).map(|v| out.push(v)),
-                }
-            }
-            let mut data = vec![];
-            flatten(t, &mut data)?;
-            if data.len() != shape.iter().product::<usize>() {
-                return Err("ragged tensor".into());
-            }
-            Ok((data, shape))
-        }
+        // nested lists, row-major: [B][n], [B][n][n], or a flat [L]
+        Json::Array(_) => nested(t, number),
         x => Ok((vec![number(x)?], vec![])),
     }
+}
+
+/// A nested list of JSON elements read by `elem`: row-major data and its shape (the first
+/// element's extents at each depth), refused when ragged.
+fn nested<E>(
+    t: &Json,
+    elem: impl Fn(&Json) -> Result<E, String>,
+) -> Result<(Vec<E>, Vec<usize>), String> {
+    fn flatten<E>(
+        x: &Json,
+        elem: &impl Fn(&Json) -> Result<E, String>,
+        out: &mut Vec<E>,
+    ) -> Result<(), String> {
+        match x {
+            Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, elem, out)),
+            y => elem(y).map(|v| out.push(v)),
+        }
+    }
+    let mut shape = vec![];
+    let mut x = t;
+    while let Json::Array(xs) = x {
+        shape.push(xs.len());
+        match xs.first() {
+            Some(first) => x = first,
+            None => break,
+        }
+    }
+    let mut data = vec![];
+    flatten(t, &elem, &mut data)?;
+    if data.len() != shape.iter().product::<usize>() {
+        return Err("ragged tensor".into());
+    }
+    Ok((data, shape))
 }
 
 /// A TENSOR of JSON integers (an int32 input's ids): row-major data and its shape, the integers
@@ -115,30 +126,9 @@ fn int_tensor(t: &Json) -> Result<(Vec<i64>, Vec<usize>), String> {
             .collect::<Result<Vec<i64>, String>>()?;
         return Ok((data, shape));
     }
-    let mut shape = vec![];
-    let mut x = t;
-    while let Json::Array(xs) = x {
-        shape.push(xs.len());
-        match xs.first() {
-            Some(first) => x = first,
-            None => break,
-        }
-    }
-    fn flatten(x: &Json, out: &mut Vec<i64>) -> Result<(), String> {
-        match x {
-            Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, out)),
-            y => y
-                .as_i64()
-                .map(|v| out.push(v))
-                .ok_or_else(|| format!("not an integer: {y}")),
-        }
-    }
-    let mut data = vec![];
-    flatten(t, &mut data)?;
-    if data.len() != shape.iter().product::<usize>() {
-        return Err("ragged tensor".into());
-    }
-    Ok((data, shape))
+    nested(t, |y| {
+        y.as_i64().ok_or_else(|| format!("not an integer: {y}"))
+    })
 }
 
 /// A TENSOR of JSON booleans (a mask): row-major data and its shape; nested lists, or an object
@@ -164,32 +154,7 @@ fn bool_tensor(t: &Json) -> Result<(Vec<bool>, Vec<usize>), String> {
             }
             Ok((data, shape))
         }
-        _ => {
-            let mut shape = vec![];
-            let mut x = t;
-            while let Json::Array(xs) = x {
-                shape.push(xs.len());
-                match xs.first() {
-                    Some(first) => x = first,
-                    None => break,
-                }
-            }
-            fn flatten(x: &Json, out: &mut Vec<bool>) -> Result<(), String> {
-                match x {
-                    Json::Array(xs) => xs.iter().try_for_each(|y| flatten(y, out)),
-                    y => y
-                        .as_bool()
-                        .map(|v| out.push(v))
-                        .ok_or_else(|| format!("not a boolean: {y}")),
-                }
-            }
-            let mut data = vec![];
-            flatten(t, &mut data)?;
-            if data.len() != shape.iter().product::<usize>() {
-                return Err("ragged tensor".into());
-            }
-            Ok((data, shape))
-        }
+        _ => nested(t, b),
     }
 }
 

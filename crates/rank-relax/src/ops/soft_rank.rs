@@ -88,10 +88,7 @@ fn forward_dense<T: Real>(
     check.matrix("values", values.len())?;
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
-    let eps = check.strength(params.regularization_strength)?;
-    let [scanned] = scan_rows(shape, [values]);
-    let max_abs = check.finite_scanned("values", values, scanned)?;
-    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    let eps = forward_checks(check, params, values)?;
 
     if shape.batch == 0 || shape.n == 0 {
         // Nothing to compute (and a batch of empty rows needs no memory: do not walk it).
@@ -112,6 +109,20 @@ fn forward_dense<T: Real>(
         })
     });
     Ok(())
+}
+
+/// What the forward checks after the buffers' lengths (soft_rank_grouped's too): ε, finite values
+/// and no overflow of `θ = x/ε` with the ranks; returns ε.
+pub(crate) fn forward_checks<T: Real>(
+    check: Check,
+    params: &Params<T>,
+    values: &[T],
+) -> Result<f64, Error> {
+    let eps = check.strength(params.regularization_strength)?;
+    let [scanned] = scan_rows(check.shape, [values]);
+    let max_abs = check.finite_scanned("values", values, scanned)?;
+    check.no_overflow("values", max_abs, eps, max_abs / eps + check.shape.n as f64)?;
+    Ok(eps)
 }
 
 /// Vector-Jacobian product of `soft_rank`: `grad_values = cotangent_ranksᵀ · ∂ranks/∂values`,

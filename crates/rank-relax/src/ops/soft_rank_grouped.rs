@@ -12,7 +12,7 @@
 //! and they never read `groups`.
 
 use super::soft_rank::{self, row_work, Ranker};
-use crate::check::{scan_rows, Check};
+use crate::check::Check;
 use crate::masked::{Layout, Masked};
 use crate::pav::column;
 use crate::scratch::{take, with_scratch};
@@ -68,11 +68,8 @@ fn forward_dense<T: Real>(
     check.matrix("groups", groups.len())?;
     check.matrix("ranks", ranks.len())?;
     check.matrix("permutation", permutation.len())?;
-    let eps = check.strength(params.regularization_strength)?;
-    let [scanned] = scan_rows(shape, [values]);
-    let max_abs = check.finite_scanned("values", values, scanned)?;
-    // soft_rank's bound for a row of n items holds for every group of at most n.
-    check.no_overflow("values", max_abs, eps, max_abs / eps + shape.n as f64)?;
+    // soft_rank's checks: its bound for a row of n items holds for every group of at most n.
+    let eps = soft_rank::forward_checks(check, params, values)?;
 
     if shape.batch == 0 || shape.n == 0 {
         return Ok(());
