@@ -88,16 +88,7 @@ function bi_tensor(t)
         return a
     elseif t isa Vector
         # nested lists, row-major: the same memory order as the reversed dims
-        dims = Int[]
-        x = t
-        while x isa Vector
-            push!(dims, length(x))
-            x = isempty(x) ? nothing : x[1]
-        end
-        flat = Float64[]
-        flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, v isa Bool ? Float64(v) : bi_number(v))
-        flatten!(t)
-        return reshape(flat, reverse(dims)...)
+        return nested_array(Float64, v -> v isa Bool ? Float64(v) : bi_number(v), t)
     else
         return fill(bi_number(t))  # a 0-d array
     end
@@ -111,16 +102,7 @@ value outside Int32 survives to a `cast` to int64; the runner makes it Int32 oth
 function bi_int_tensor(t)
     t isa Dict && return map(x -> Int64(x), bi_tensor(t))  # an InexactError for a non-integer fill
     t isa Vector || return fill(Int64(t::Integer))
-    dims = Int[]
-    x = t
-    while x isa Vector
-        push!(dims, length(x))
-        x = isempty(x) ? nothing : x[1]
-    end
-    flat = Int64[]
-    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, Int64(v::Integer))
-    flatten!(t)
-    return reshape(flat, reverse(dims)...)
+    return nested_array(Int64, v -> Int64(v::Integer), t)
 end
 
 """`a` (of the case's dtype) as the non-contiguous view `kind` whose values are `a`."""

@@ -31,16 +31,21 @@ Nested lists, row-major [d1][d2]…[dk] → a Float64 Array of size (dk, …, d2
 order: [B][n] rows become the columns of an n × B Matrix, [B][n][n] an n × n × B array whose
 [j, i, b] is the list's [b][i][j]; [B] → Vector.
 """
-function to_julia(rows::Vector)
-    isempty(rows) && return zeros(0)
+to_julia(rows::Vector) = isempty(rows) ? zeros(0) : nested_array(Float64, Float64, rows)
+
+"""
+Nested lists, row-major [d1][d2]…[dk] → an `Array{E}` of size (dk, …, d2, d1), the same memory
+order, each element through `conv`.
+"""
+function nested_array(::Type{E}, conv, rows::Vector) where {E}
     dims = Int[]
     x = rows
     while x isa Vector
         push!(dims, length(x))
         x = isempty(x) ? nothing : x[1]
     end
-    flat = Float64[]
-    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, Float64(v))
+    flat = E[]
+    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, conv(v))
     flatten!(rows)
     return reshape(flat, reverse(dims)...)
 end
@@ -50,19 +55,7 @@ Nested lists of JSON integers, row-major [B][n] (or [n]) → an Int32 Array of s
 input (group ids) kept as integers, never through a float. A value outside Int32 is an error of the
 file.
 """
-function to_julia_ints(rows::Vector)
-    isempty(rows) && return zeros(Int32, 0)
-    dims = Int[]
-    x = rows
-    while x isa Vector
-        push!(dims, length(x))
-        x = isempty(x) ? nothing : x[1]
-    end
-    flat = Int32[]
-    flatten!(v) = v isa Vector ? foreach(flatten!, v) : push!(flat, Int32(v::Integer))
-    flatten!(rows)
-    return reshape(flat, reverse(dims)...)
-end
+to_julia_ints(rows::Vector) = isempty(rows) ? zeros(Int32, 0) : nested_array(Int32, v -> Int32(v::Integer), rows)
 
 """The case's params as keyword arguments (enum values as Symbols, lists as Vector{Float64})."""
 function kwargs_of(params::Dict)
