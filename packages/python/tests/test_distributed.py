@@ -240,7 +240,9 @@ def _dtensor(rank: int) -> dict[str, Any]:
         for (shape, placements), masked in itertools.product(cases, (False, True)):
             g = torch.Generator().manual_seed(5)
             inputs = [
-                torch.rand(shape, generator=g, dtype=torch.float64) * 3
+                torch.randint(-1, 2, shape, generator=g, dtype=torch.int32)  # group ids
+                if name in spec["int_inputs"]
+                else torch.rand(shape, generator=g, dtype=torch.float64) * 3
                 if name in spec["nonnegative"]
                 else torch.randn(shape, generator=g, dtype=torch.float64)
                 for name in spec["inputs"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from _spec import OPS
-from conftest import load_masks, load_sort_topk
+from conftest import load_grouped, load_masks, load_sort_topk
 from replay import case_ids, check_float32, check_float64
 
 REFERENCE = load_masks()
@@ -25,9 +25,10 @@ case_id = case_ids(CASES)
 
 def test_the_files_cover_every_op_with_a_mask() -> None:
     assert REFERENCE["dtype"] == "float64"
-    # soft_sort_topk's masked cases live in its own file (test_sort_topk.py replays them).
-    own_file = {c["op"] for c in load_sort_topk() if "mask" in c["inputs"]}
-    assert own_file == {"soft_sort_topk"}
+    # soft_sort_topk's and soft_rank_grouped's masked cases live in their own files
+    # (test_sort_topk.py and test_rank_grouped.py replay them).
+    own_file = {c["op"] for c in load_sort_topk() + load_grouped() if "mask" in c["inputs"]}
+    assert own_file == {"soft_sort_topk", "soft_rank_grouped"}
     assert {c["op"] for c in CASES} | own_file == set(OPS)
     assert all("mask" in c["inputs"] for c in CASES)
     assert any("vjp" in c for c in CASES)
