@@ -95,7 +95,7 @@ function renderTypes(ir: IR): string {
         bool differentiable;
         /** For int32 outputs: the values are positions along n (0-based, -1 for none). */
         bool indexes;
-        /** For inputs: "finite" or "nonnegative". */
+        /** For real inputs: "finite" or "nonnegative" (NULL for an int32 or bool input). */
         const char *constraint;
     } rrt_tensor;
 
@@ -108,8 +108,8 @@ function renderTypes(ir: IR): string {
 
     /*
      * The adapters take each group of buffers as an array. Inputs and saves are \`const void *\`:
-     * the op's real type, or \`const bool *\` for a bool input (is_bool; NULL when optional and
-     * absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
+     * the op's real type, \`const int32_t *\` for an int32 input (is_int32), or \`const bool *\`
+     * for a bool input (is_bool; NULL when optional and absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
      * tangents are indexed like the outputs: the entry of an output that is not differentiable is
      * never used (it may be NULL).
      */
@@ -408,7 +408,8 @@ function renderOpTables(op: OpIR): string {
       `/* ${op.name.spec} */`,
       ...op.params.map((p) => paramData(op, p)).filter((x) => x !== ''),
       array('rrt_param', `${s}_params`, op.params.map((p) => paramRow(op, p))),
-      array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(op, x, x.differentiable, x.constraint, x.optional))),
+      // A value constraint is a real input's (an int32 or bool input has none).
+      array('rrt_tensor', `${s}_inputs`, op.inputs.map((x) => tensorRow(op, x, x.differentiable, x.elem === 'real' ? x.constraint : null, x.optional))),
       array('rrt_tensor', `${s}_outputs`, op.outputs.map((x) => tensorRow(op, x, x.differentiable, null, false, x.indexes))),
       array('rrt_tensor', `${s}_residuals`, op.residuals.map((x) => tensorRow(op, x))),
       array('rrt_save', `${s}_saves`, op.saves.map((x) => {

@@ -77,7 +77,7 @@ typedef struct {
     bool differentiable;
     /** For int32 outputs: the values are positions along n (0-based, -1 for none). */
     bool indexes;
-    /** For inputs: "finite" or "nonnegative". */
+    /** For real inputs: "finite" or "nonnegative" (NULL for an int32 or bool input). */
     const char *constraint;
 } rrt_tensor;
 
@@ -90,8 +90,8 @@ typedef struct {
 
 /*
  * The adapters take each group of buffers as an array. Inputs and saves are `const void *`:
- * the op's real type, or `const bool *` for a bool input (is_bool; NULL when optional and
- * absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
+ * the op's real type, `const int32_t *` for an int32 input (is_int32), or `const bool *`
+ * for a bool input (is_bool; NULL when optional and absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
  * tangents are indexed like the outputs: the entry of an output that is not differentiable is
  * never used (it may be NULL).
  */
@@ -184,7 +184,7 @@ static const rrt_param rrt_ndcg_loss_params[] = {
 static const rrt_tensor rrt_ndcg_loss_inputs[] = {
     {.name = "scores", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
     {.name = "relevance", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = false, .constraint = "nonnegative"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_ndcg_loss_outputs[] = {
@@ -273,7 +273,7 @@ static const rrt_param rrt_neural_sort_params[] = {
 
 static const rrt_tensor rrt_neural_sort_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_neural_sort_outputs[] = {
@@ -366,7 +366,7 @@ static const rrt_param rrt_neural_sort_apply_params[] = {
 static const rrt_tensor rrt_neural_sort_apply_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
     {.name = "payload", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_neural_sort_apply_outputs[] = {
@@ -459,7 +459,7 @@ static const rrt_param rrt_sigmoid_rank_params[] = {
 
 static const rrt_tensor rrt_sigmoid_rank_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_sigmoid_rank_outputs[] = {
@@ -554,7 +554,7 @@ static const rrt_param rrt_soft_quantile_params[] = {
 
 static const rrt_tensor rrt_soft_quantile_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_soft_quantile_outputs[] = {
@@ -642,7 +642,7 @@ static const rrt_param rrt_soft_rank_params[] = {
 
 static const rrt_tensor rrt_soft_rank_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_soft_rank_outputs[] = {
@@ -731,8 +731,8 @@ static const rrt_param rrt_soft_rank_grouped_params[] = {
 
 static const rrt_tensor rrt_soft_rank_grouped_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "groups", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "groups", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_int32 = true, .differentiable = false, .constraint = NULL},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_soft_rank_grouped_outputs[] = {
@@ -821,7 +821,7 @@ static const rrt_param rrt_soft_sort_params[] = {
 
 static const rrt_tensor rrt_soft_sort_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_soft_sort_outputs[] = {
@@ -910,7 +910,7 @@ static const rrt_param rrt_soft_sort_topk_params[] = {
 
 static const rrt_tensor rrt_soft_sort_topk_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_soft_sort_topk_outputs[] = {
@@ -1000,7 +1000,7 @@ static const rrt_param rrt_soft_topk_params[] = {
 
 static const rrt_tensor rrt_soft_topk_inputs[] = {
     {.name = "values", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_soft_topk_outputs[] = {
@@ -1088,7 +1088,7 @@ static const rrt_param rrt_spearman_loss_params[] = {
 static const rrt_tensor rrt_spearman_loss_inputs[] = {
     {.name = "predictions", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
     {.name = "targets", .rank = 1, .row = {{RRT_DIM_N, 0}}, .differentiable = true, .constraint = "finite"},
-    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = "finite", .optional = true},
+    {.name = "mask", .rank = 1, .row = {{RRT_DIM_N, 0}}, .is_bool = true, .differentiable = false, .constraint = NULL, .optional = true},
 };
 
 static const rrt_tensor rrt_spearman_loss_outputs[] = {

@@ -77,7 +77,7 @@ typedef struct {
     bool differentiable;
     /** For int32 outputs: the values are positions along n (0-based, -1 for none). */
     bool indexes;
-    /** For inputs: "finite" or "nonnegative". */
+    /** For real inputs: "finite" or "nonnegative" (NULL for an int32 or bool input). */
     const char *constraint;
 } rrt_tensor;
 
@@ -90,8 +90,8 @@ typedef struct {
 
 /*
  * The adapters take each group of buffers as an array. Inputs and saves are `const void *`:
- * the op's real type, or `const bool *` for a bool input (is_bool; NULL when optional and
- * absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
+ * the op's real type, `const int32_t *` for an int32 input (is_int32), or `const bool *`
+ * for a bool input (is_bool; NULL when optional and absent); outputs and residuals are the real type or int32_t (is_int32). Cotangents and output
  * tangents are indexed like the outputs: the entry of an output that is not differentiable is
  * never used (it may be NULL).
  */
