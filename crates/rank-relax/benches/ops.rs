@@ -10,6 +10,9 @@
 //!
 //! `-- topk` (also part of the default run) times soft_topk's forward + backward (l2 and p43,
 //! several k) at 128×1000 f64 on one thread, as a ratio to soft_rank's (l2) on the same batch.
+//! `-- grouped` (also part of the default run) times soft_rank_grouped's forward + backward at
+//! 128×1000 f64 on one thread with 1 to 1000 groups per row (ids in random order), as a ratio to
+//! soft_rank's on the same batch.
 //! `-- neural_sort` (also part of the default run) times neural_sort_apply against neural_sort
 //! then a matmul (`P·payload`, and for the backward `U = v·payloadᵀ` then neural_sort's VJP and
 //! `Pᵀv`) at n = 100, 1000, 4000 in f64 on one thread, with the bytes each holds.
@@ -24,8 +27,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rank_relax::ops::{
-    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank, soft_sort,
-    soft_sort_topk, soft_topk, spearman_loss,
+    ndcg_loss, neural_sort, neural_sort_apply, sigmoid_rank, soft_quantile, soft_rank,
+    soft_rank_grouped, soft_sort, soft_sort_topk, soft_topk, spearman_loss,
 };
 use rank_relax::{
     num_threads, set_num_threads, Direction, Real, Regularization, Shape, TopkRegularization,
@@ -347,6 +350,7 @@ fn main() {
         || has("sigmoid_rank")
         || has("jvp")
         || has("topk")
+        || has("grouped")
         || has("neural_sort")
         || has("mask");
     let ops: Vec<&str> = ["soft_rank", "soft_sort"]
@@ -418,6 +422,9 @@ fn main() {
     }
     if has("topk") || !any_op {
         topk_table();
+    }
+    if has("grouped") || !any_op {
+        grouped_table();
     }
     if has("neural_sort") || !any_op {
         neural_sort_table();
@@ -542,6 +549,70 @@ fn topk_table() {
                 t / rank
             );
         }
+    }
+    set_num_threads(0);
+}
+
+/// soft_rank_grouped's forward + backward with `g` groups per row (ids shuffled over the row, so
+/// the group sort does real work) against soft_rank's on the same batch: what the groups cost.
+fn grouped_table() {
+    let shape = Shape {
+        batch: 128,
+        n: 1000,
+    };
+    let len = shape.batch * shape.n;
+    let (sets, x, u) = inputs::<f64>(len);
+    let p = soft_rank::Params {
+        regularization_strength: 0.1,
+        ..Default::default()
+    };
+    let (mut out, mut perm) = (vec![0.0; len], vec![0i32; len]);
+    let (mut g, mut ge) = (vec![0.0; len], vec![0.0; shape.batch]);
+    set_num_threads(1);
+    let mut i = 0;
+    let mut next = || {
+        i = (i + 1) % sets;
+        i
+    };
+    let rank = time(|| {
+        let k = next();
+        soft_rank::forward(shape, &p, black_box(&x[k]), None, &mut out, &mut perm).unwrap();
+        soft_rank::backward(shape, &p, &x[k], None, &out, &perm, &u[k], &mut g, &mut ge).unwrap();
+    });
+    println!(
+        "\nsoft_rank_grouped vs soft_rank (l2), forward + backward, f64, 128×1000, 1 thread, \
+         ε = 0.1, values uniform in [-1, 1), group ids shuffled over each row\n"
+    );
+    println!("| op | groups per row | fwd+bwd ms | / soft_rank |");
+    println!("|---|---|---|---|");
+    println!("| soft_rank | - | {:.3} | 1.00 |", rank * 1e3);
+    let mut rng = StdRng::seed_from_u64(29);
+    for groups_per_row in [1usize, 10, 100, 1000] {
+        let ids: Vec<i32> = (0..len)
+            .map(|_| rng.random_range(0..groups_per_row as i32))
+            .collect();
+        let t = time(|| {
+            let k = next();
+            soft_rank_grouped::forward(
+                shape,
+                &p,
+                black_box(&x[k]),
+                &ids,
+                None,
+                &mut out,
+                &mut perm,
+            )
+            .unwrap();
+            soft_rank_grouped::backward(
+                shape, &p, &x[k], None, &out, &perm, &u[k], &mut g, &mut ge,
+            )
+            .unwrap();
+        });
+        println!(
+            "| soft_rank_grouped | {groups_per_row} | {:.3} | {:.2} |",
+            t * 1e3,
+            t / rank
+        );
     }
     set_num_threads(0);
 }

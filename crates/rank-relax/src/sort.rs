@@ -113,7 +113,7 @@ fn fix_truncated_runs<T: Real>(
 
 /// Stable LSD radix sort of `keys` by bits 32..64, in four 8-bit passes; a pass whose digit is
 /// the same for every key is skipped.
-fn radix_sort_top32(keys: &mut Vec<u64>, tmp: &mut Vec<u64>) {
+pub(crate) fn radix_sort_top32(keys: &mut Vec<u64>, tmp: &mut Vec<u64>) {
     let n = keys.len();
     tmp.resize(n, 0);
     let mut hist = [[0u32; 256]; 4];

@@ -4,9 +4,10 @@
 //! [`soft_rank`](super::soft_rank) ranks a row holding only them: several lists (the documents
 //! of several queries, say) packed into one row, without padding each to the longest.
 //!
-//! The forward sorts each row's positions by group id (ties by position), runs soft_rank's row
-//! kernel on each group and writes one `permutation` residual per row: each group's soft_rank
-//! residual, groups in increasing id order, with the row's positions in place of the group's.
+//! The forward sorts each row's positions by group id (ties by position; a radix sort on the id),
+//! runs soft_rank's row kernel on each group (on the row as it is when it holds one group) and
+//! writes one `permutation` residual per row: each group's soft_rank residual, groups in
+//! increasing id order, with the row's positions in place of the group's.
 //! A group starts a block of its own, so the residual is soft_rank's for a row whose blocks never
 //! cross a group, and the VJP, JVP and HVP are soft_rank's kernels on it: O(n) per row, no sort,
 //! and they never read `groups`.
@@ -16,6 +17,7 @@ use crate::check::Check;
 use crate::masked::{Layout, Masked};
 use crate::pav::column;
 use crate::scratch::{take, with_scratch};
+use crate::sort::radix_sort_top32;
 use crate::threads::{run_rows, In, Out};
 use crate::{Error, Real, Shape};
 
@@ -89,12 +91,12 @@ fn forward_dense<T: Real>(
         bufs,
         |rows, (x, g, mut r, mut p)| {
             with_scratch(|sc| {
-                let mut order = Vec::new();
+                let mut keys = (Vec::new(), Vec::new());
                 for i in 0..rows {
                     grouped_row(
                         &ranker,
                         sc,
-                        &mut order,
+                        &mut keys,
                         (x.row(i), g.row(i)),
                         r.row(i),
                         p.row(i),
@@ -107,41 +109,63 @@ fn forward_dense<T: Real>(
 }
 
 /// One row of the forward: soft_rank's row kernel on each group, gathered in position order.
+/// `keys` is scratch for the sort by id: `(id, position)` packed in a `u64`, radix-sorted on the id.
 fn grouped_row<T: Real>(
     ranker: &Ranker,
     sc: &mut crate::scratch::Scratch,
-    order: &mut Vec<u32>,
+    (keys, tmp): &mut (Vec<u64>, Vec<u64>),
     (x, groups): (&[T], &[i32]),
     ranks: &mut [T],
     perm: &mut [i32],
 ) {
     let n = x.len();
-    order.clear();
-    order.extend(0..n as u32);
-    // (id, position) is unique, so an unstable sort gives the stable order.
-    order.sort_unstable_by_key(|&p| (groups[p as usize], p));
+    if groups.iter().all(|&g| g == groups[0]) {
+        // One group: soft_rank of the row as it is.
+        ranker.forward_row(&mut sc.row, x, ranks, perm);
+        return;
+    }
+    keys.clear();
+    // The id with its sign bit flipped sorts as an unsigned number; the sort is stable, so
+    // positions stay in order within a group.
+    keys.extend(
+        groups
+            .iter()
+            .enumerate()
+            .map(|(p, &g)| (u64::from(g as u32 ^ 0x8000_0000) << 32) | p as u64),
+    );
+    radix_sort_top32(keys, tmp);
+    let id_of = |k: u64| (k >> 32) as u32;
     let mut a = 0;
     while a < n {
-        let id = groups[order[a] as usize];
+        let id = id_of(keys[a]);
         let mut b = a + 1;
-        while b < n && groups[order[b] as usize] == id {
+        while b < n && id_of(keys[b]) == id {
             b += 1;
         }
-        let members = &order[a..b];
+        let members = &keys[a..b];
         let m = b - a;
+        if m == 1 {
+            // A singleton: rank 1, a block of its own (what soft_rank's kernel writes, without
+            // its per-row setup).
+            let at = members[0] as u32;
+            ranks[at as usize] = T::from_f64(1.0);
+            perm[a] = !(at as i32);
+            a = b;
+            continue;
+        }
         let xs = take(&mut sc.loss1, m);
-        for (v, &p) in xs.iter_mut().zip(members) {
-            *v = x[p as usize].to_f64();
+        for (v, &k) in xs.iter_mut().zip(members) {
+            *v = x[k as u32 as usize].to_f64();
         }
         let rs = take(&mut sc.loss2, m);
         let ps = &mut perm[a..b];
         ranker.forward_row(&mut sc.row, &*xs, rs, ps);
-        for (&r, &p) in rs.iter().zip(members) {
-            ranks[p as usize] = T::from_f64(r);
+        for (&r, &k) in rs.iter().zip(members) {
+            ranks[k as u32 as usize] = T::from_f64(r);
         }
         // The group's entries name the row's positions; a block start keeps its mark.
         for e in ps.iter_mut() {
-            let at = members[column(*e)] as i32;
+            let at = members[column(*e)] as u32 as i32;
             *e = if *e < 0 { !at } else { at };
         }
         a = b;
