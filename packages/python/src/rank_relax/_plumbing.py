@@ -107,10 +107,9 @@ def int32_values(op: str, name: str, array: NDArray[Any]) -> NDArray[np.int32]:
     if array.dtype == np.int32:
         return array
     if array.dtype.itemsize >= 4 and array.size:
-        wide = array.astype(np.int64) if array.dtype == np.uint64 else array
-        outside = (wide < _I32.min) | (wide > _I32.max)
-        if array.dtype == np.uint64:
-            outside |= array > np.uint64(_I32.max)
+        outside = array > _I32.max
+        if array.dtype.kind == "i":
+            outside |= array < _I32.min
         if outside.any():
             bad = array.reshape(-1)[int(np.argmax(outside.reshape(-1)))]
             raise ValueError(msg.int_out_of_range(op, name, str(int(bad))))
